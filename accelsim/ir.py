@@ -1,0 +1,257 @@
+"""The operator graph: what a workload computes, independent of any hardware.
+
+A :class:`Graph` is a list of :class:`Op` in topological order plus a networkx ``DiGraph`` of their data
+dependencies. Each op knows its output shape, its parameter tensors, its MACs and FLOPs and, for matmul-like
+ops, the GEMM it lowers to (:class:`Gemm`). Builders (``accelsim.builders``) produce graphs; the mapper prices
+them. Counting conventions (see docs/architecture.md):
+
+* ``macs`` counts multiply-accumulates of matmuls and convolutions only.
+* ``flops`` = 2·macs + element-wise/reduction work (one FLOP per element per arithmetic step, e.g. add 1,
+  batch norm 2, max-pool k·k-1 per output).
+* ``params`` counts each parameter tensor once, by name (tied weights once).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Iterable, Mapping
+
+import networkx as nx
+
+from .errors import WorkloadError
+from .units import dtype_bytes
+
+
+class OpKind(str, Enum):
+    """What an operator is; the mapper picks a unit and a cost model from this."""
+
+    CONV = "conv"  # 1D/2D/3D convolution, incl. grouped, depthwise, dilated, strided (im2col GEMM)
+    CONV_TRANSPOSE = "conv_transpose"  # transposed convolution (GEMM then col2im)
+    LINEAR = "linear"  # activation × weight matrix
+    MATMUL = "matmul"  # activation × activation (batched)
+    POOL = "pool"  # max/avg pooling over a window (attrs: fn = "max" | "avg")
+    ELEMENTWISE = "elementwise"  # binary element-wise: add, mul (attrs: fn)
+    ACTIVATION = "activation"  # unary: relu, relu6, sigmoid, hardswish, hardsigmoid, gelu, ... (attrs: fn)
+    NORM = "norm"  # batch/layer/RMS norm (attrs: fn)
+    SOFTMAX = "softmax"
+    EMBEDDING = "embedding"  # table look-up (gather)
+    CONCAT = "concat"  # concatenation along an axis (a view when producers write in place)
+    RESHAPE = "reshape"  # flatten/reshape/transpose view: no data movement
+
+    @property
+    def is_matmul(self) -> bool:
+        """True for kinds that lower to a GEMM and run on a systolic array."""
+        return self in _MATMUL_KINDS
+
+    @property
+    def is_view(self) -> bool:
+        """True for kinds that move no data and do no work."""
+        return self in (OpKind.CONCAT, OpKind.RESHAPE)
+
+
+_MATMUL_KINDS = frozenset({OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR, OpKind.MATMUL})
+
+
+@dataclass(frozen=True, slots=True)
+class Gemm:
+    """A matmul-like op as ``count`` independent GEMMs of output m×n with reduction k (groups run in sequence).
+
+    A convolution is m = batch·output pixels, n = out channels per group, k = kernel volume · in channels per
+    group, count = groups. A transposed convolution is m = batch·input pixels, n = out channels · kernel volume,
+    k = in channels. A linear layer is m = rows (batch · tokens), n = out features, k = in features.
+    """
+
+    m: int
+    n: int
+    k: int
+    count: int = 1
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of all ``count`` GEMMs."""
+        return self.m * self.n * self.k * self.count
+
+
+@dataclass(frozen=True, slots=True)
+class Weight:
+    """A parameter tensor: ``name`` identifies it across ops (tied weights share a name)."""
+
+    name: str
+    shape: tuple[int, ...]
+
+    @property
+    def numel(self) -> int:
+        """Number of elements."""
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Op:
+    """One operator: a node of the graph. Immutable; ``attrs`` holds kind-specific details (kernel, stride, fn).
+
+    ``inputs`` names the producing ops (or graph inputs) in argument order; ``in_shapes`` gives their shapes.
+    ``vector_elems`` is the element operations the op needs on a vector unit (0 for matmul-like ops and views).
+    """
+
+    name: str
+    kind: OpKind
+    inputs: tuple[str, ...]
+    in_shapes: tuple[tuple[int, ...], ...]
+    out_shape: tuple[int, ...]
+    dtype: str = "fp16"
+    weights: tuple[Weight, ...] = ()
+    macs: int = 0
+    flops: int = 0
+    gemm: Gemm | None = None
+    vector_elems: int = 0
+    attrs: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def fn(self) -> str:
+        """The function within the kind ("relu", "max", "add", "batchnorm"), or the kind's name."""
+        return str(self.attrs.get("fn", self.kind.value))
+
+    @property
+    def elem_bytes(self) -> int:
+        """Bytes per element of this op's tensors."""
+        return dtype_bytes(self.dtype)
+
+    @property
+    def out_bytes(self) -> int:
+        """Bytes of the output tensor."""
+        return math.prod(self.out_shape) * self.elem_bytes
+
+    @property
+    def in_bytes(self) -> int:
+        """Bytes of all activation inputs together."""
+        return sum(math.prod(s) for s in self.in_shapes) * self.elem_bytes
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of this op's parameter tensors."""
+        return sum(w.numel for w in self.weights) * self.elem_bytes
+
+    @property
+    def params(self) -> int:
+        """Parameter elements of this op (tied tensors counted here too; Graph.params counts them once)."""
+        return sum(w.numel for w in self.weights)
+
+
+class Graph:
+    """A workload as operators in topological order with their data dependencies (a networkx ``DiGraph``).
+
+    ``inputs`` maps graph-input tensor names to shapes. Construction checks the graph (:meth:`lint`) and raises
+    :class:`WorkloadError` naming the bad op.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        ops: Iterable[Op],
+        inputs: Mapping[str, tuple[int, ...]],
+        *,
+        meta: Mapping[str, object] | None = None,
+    ):
+        self.name = name
+        self.ops: tuple[Op, ...] = tuple(ops)
+        self.inputs = dict(inputs)
+        self.meta = dict(meta or {})
+        self._by_name = {op.name: op for op in self.ops}
+        self.lint()
+        g = nx.DiGraph()
+        for i, op in enumerate(self.ops):
+            g.add_node(op.name, op=op, index=i)
+            for src in op.inputs:
+                if src in self._by_name:
+                    g.add_edge(src, op.name)
+        self.nx = g
+
+    def __getitem__(self, name: str) -> Op:
+        return self._by_name[name]
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def __iter__(self):
+        return iter(self.ops)
+
+    def lint(self) -> None:
+        """Check names are unique, inputs are defined before use and sizes are positive."""
+        seen: set[str] = set(self.inputs)
+        for op in self.ops:
+            if op.name in seen:
+                raise WorkloadError(f"{self.name}: op {op.name!r} is defined twice")
+            if len(op.inputs) != len(op.in_shapes):
+                raise WorkloadError(f"{self.name}: op {op.name!r} has {len(op.inputs)} inputs but "
+                                    f"{len(op.in_shapes)} input shapes")
+            for src in op.inputs:
+                if src not in seen:
+                    raise WorkloadError(f"{self.name}: op {op.name!r} reads {src!r}, which is not defined before it")
+            for shape in (op.out_shape, *op.in_shapes, *(w.shape for w in op.weights)):
+                if not shape or any(d <= 0 for d in shape):
+                    raise WorkloadError(f"{self.name}: op {op.name!r} has a non-positive shape {shape}")
+            if op.kind.is_matmul and op.gemm is None:
+                raise WorkloadError(f"{self.name}: matmul-like op {op.name!r} has no GEMM view")
+            seen.add(op.name)
+
+    def consumers(self, name: str) -> list[str]:
+        """Names of the ops that read ``name``'s output, in graph order."""
+        return sorted(self.nx.successors(name), key=lambda n: self.nx.nodes[n]["index"])
+
+    # ---- totals (DESIGN.md counting conventions) ------------------------------------------------------------
+    @property
+    def params(self) -> int:
+        """Parameter count, each named tensor once."""
+        unique: dict[str, int] = {}
+        for op in self.ops:
+            for w in op.weights:
+                unique.setdefault(w.name, w.numel)
+        return sum(unique.values())
+
+    @property
+    def macs(self) -> int:
+        """Matmul and convolution multiply-accumulates."""
+        return sum(op.macs for op in self.ops)
+
+    @property
+    def flops(self) -> int:
+        """2·MACs plus element-wise, reduction and look-up work."""
+        return sum(op.flops for op in self.ops)
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of all parameters (each named tensor once)."""
+        unique: dict[str, int] = {}
+        for op in self.ops:
+            for w in op.weights:
+                unique.setdefault(w.name, w.numel * op.elem_bytes)
+        return sum(unique.values())
+
+    @property
+    def activation_bytes(self) -> int:
+        """Bytes of every activation tensor: the graph inputs and each op's output (views excluded)."""
+        elem = self.ops[0].elem_bytes if self.ops else 1
+        inputs = sum(math.prod(s) for s in self.inputs.values()) * elem
+        return inputs + sum(op.out_bytes for op in self.ops if not op.kind.is_view)
+
+    def summary(self) -> dict[str, object]:
+        """Totals as a plain dict (the keys of ``accelsim info --json``)."""
+        return {
+            "name": self.name,
+            "params": self.params,
+            "macs": self.macs,
+            "flops": self.flops,
+            "ops": len(self.ops),
+            "weight_bytes": self.weight_bytes,
+            "activation_bytes": self.activation_bytes,
+        }
+
+    def __str__(self) -> str:
+        rows = [("#", "name", "kind", "inputs", "output", "params", "macs")]
+        for i, op in enumerate(self.ops):
+            rows.append((str(i), op.name, op.fn, ",".join(op.inputs), "x".join(map(str, op.out_shape)),
+                         str(op.params), str(op.macs)))
+        widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+        return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)) for r in rows)

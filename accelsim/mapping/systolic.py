@@ -1,0 +1,68 @@
+"""SCALE-Sim's analytical compute model of a systolic array: one function, parametrised by a dataflow table.
+
+A GEMM with output M×N and reduction K on an R×C array maps S_r×S_c operand dimensions onto the array and
+streams T in time:
+
+    os: (S_r, S_c, T) = (M, N, K)      ws: (K, N, M)      is: (K, M, N)
+
+It runs F_r = ⌈S_r/R⌉ × F_c = ⌈S_c/C⌉ folds one after another; each fold costs
+
+    τ = R + C + T − 2            (os: skew in, T MACs per PE, skew out)
+    τ = 2R + C + T − 2           (ws, is: R extra cycles to preload the stationary operand)
+
+whether full or not, and SCALE-Sim reports a layer's compute cycles as F_r·F_c·τ − 1 (its cycle counter
+starts at zero). These equal SCALE-Sim 3.0's COMPUTE_REPORT "Total Cycles" with no memory stalls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True, slots=True)
+class Dataflow:
+    """How a dataflow maps (M, N, K) onto array rows, array columns and time, and its per-fold preload."""
+
+    spatial_rows: str  # which of "m", "n", "k" runs along the array rows
+    spatial_cols: str
+    temporal: str
+    preload_rows: int  # 1: the stationary operand is preloaded (R cycles per fold); 0: none
+    stationary: str  # operand held in the PEs: "a" (ifmap), "b" (filter) or "c" (ofmap)
+
+
+DATAFLOWS: dict[str, Dataflow] = {
+    "os": Dataflow("m", "n", "k", 0, "c"),
+    "ws": Dataflow("k", "n", "m", 1, "b"),
+    "is": Dataflow("k", "m", "n", 1, "a"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Folds:
+    """A GEMM's mapping on an array: fold counts, cycles per fold and total compute cycles (SCALE-Sim's)."""
+
+    rows: int  # F_r
+    cols: int  # F_c
+    fold_cycles: int  # τ
+    cycles: int  # F_r·F_c·τ − 1
+    mapping_efficiency: float  # mean fraction of PEs holding work over the folds
+
+
+@lru_cache(maxsize=65536)
+def folds(m: int, n: int, k: int, rows: int, cols: int, dataflow: str) -> Folds:
+    """SCALE-Sim's fold count and compute cycles of an m×n (reduction k) GEMM on a rows×cols array."""
+    if min(m, n, k, rows, cols) <= 0:
+        raise ValueError(f"GEMM and array sizes must be > 0 (got m={m}, n={n}, k={k}, rows={rows}, cols={cols})")
+    df = DATAFLOWS[dataflow]
+    dims = {"m": m, "n": n, "k": k}
+    s_r, s_c, t = dims[df.spatial_rows], dims[df.spatial_cols], dims[df.temporal]
+    f_r = -(-s_r // rows)
+    f_c = -(-s_c // cols)
+    tau = rows * df.preload_rows + rows + cols + t - 2
+    return Folds(f_r, f_c, tau, f_r * f_c * tau - 1, (s_r * s_c) / (f_r * rows * f_c * cols))
+
+
+def cycles(m: int, n: int, k: int, rows: int, cols: int, dataflow: str, count: int = 1) -> int:
+    """Compute cycles of ``count`` m×n×k GEMMs run one after another (each as SCALE-Sim reports a layer)."""
+    return count * folds(m, n, k, rows, cols, dataflow).cycles

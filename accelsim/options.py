@@ -1,0 +1,21 @@
+"""Run options: how the mapper lowers a workload and what the run writes (an experiment's ``options:``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+
+
+class Options(BaseModel):
+    """Options of one run. Every field has a default; an experiment's ``options:`` overrides any of them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fold_batchnorm: bool = Field(
+        True, description="Fold inference batch norms into the preceding convolution (no vector-unit work).")
+    activations_on_chip: bool = Field(
+        True, description="Keep an activation in SRAM between producer and consumers when it fits beside the "
+                          "other live activations (else it round-trips through HBM).")
+    max_tiles_per_op: PositiveInt = Field(
+        32, description="Upper bound on tile groups (compute tasks) per op; tiles beyond it are merged.")
+    plots: bool = Field(True, description="Write PNG plots with the report.")
+    trace: bool = Field(False, description="Write a Chrome/Perfetto trace.json with the report.")

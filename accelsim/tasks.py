@@ -1,0 +1,83 @@
+"""The mapped program: coarse tasks (tile groups) on named units, with the dependencies between them.
+
+The mapper (``accelsim.mapping``) produces a :class:`TaskGraph`; the engine (``accelsim.engine``) replays it. A
+task occupies its unit for ``cycles`` and completes ``latency`` cycles later (a memory access's latency is
+pipelined: the next transfer may start while this one is in flight). Memory tasks carry the ``nbytes`` they move
+and the ``level`` they move them from or to; compute tasks carry the cycles their cost model gave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+
+class TaskKind(IntEnum):
+    """What a task does."""
+
+    LOAD = 0  # memory level → SRAM
+    COMPUTE = 1  # a unit works on data in SRAM
+    STORE = 2  # SRAM → memory level
+
+
+class UnitKind(IntEnum):
+    """What a unit is."""
+
+    COMPUTE = 0  # systolic array or vector unit of a core
+    MEMORY = 1  # bandwidth server of a memory level (shared by all cores)
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A resource that runs one task at a time: a compute unit of a core or a memory level's bandwidth server."""
+
+    name: str
+    kind: UnitKind
+    core: int | None = None  # owning core (None for shared memory levels)
+    level: str | None = None  # memory level served ("hbm", "host") for MEMORY units
+    macs_per_cycle: int = 0  # peak MACs per cycle (systolic arrays), for MAC utilisation
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One tile group's load, compute or store: ``cycles`` of occupancy on ``unit``, after ``deps`` finish."""
+
+    id: int
+    op: int  # index of the op in TaskGraph.ops
+    kind: TaskKind
+    unit: int  # index into TaskGraph.units
+    cycles: int
+    deps: tuple[int, ...] = ()
+    latency: int = 0
+    nbytes: int = 0
+    level: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpMapping:
+    """How one op was mapped: where it runs, its modelled compute cycles and its traffic by level."""
+
+    name: str
+    kind: str  # OpKind value
+    fn: str
+    unit: str  # name of the compute unit ("core0.systolic0"), or "none" for views
+    core: int | None
+    macs: int
+    flops: int
+    compute_cycles: int
+    tiles: int  # tile groups (compute tasks) the op was split into
+    bytes: dict[str, int] = field(default_factory=dict)  # level → bytes moved ("hbm", "host", "sram")
+    mapping: dict[str, object] = field(default_factory=dict)  # unit-specific details (folds, tiling, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskGraph:
+    """Tasks in a valid execution order (every dep has a smaller id), the units they run on and per-op mapping."""
+
+    tasks: tuple[Task, ...]
+    units: tuple[Unit, ...]
+    ops: tuple[OpMapping, ...]
+    placement: dict[str, str] = field(default_factory=dict)  # tensor/table name → memory level
+
+    def __len__(self) -> int:
+        return len(self.tasks)

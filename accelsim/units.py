@@ -1,0 +1,157 @@
+"""Parse and format quantities with units: sizes ("64KiB"), bandwidths ("900GB/s"), clocks ("1.4GHz"), times.
+
+Also the byte width of each data type. Every parser accepts a plain number (already in base units) or a string;
+it raises ``ValueError`` with a message that says what was expected, which the config layer turns into one line.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+DTYPE_BYTES: dict[str, int] = {
+    "int4": 1,  # stored one per byte; packed int4 is not modelled
+    "int8": 1,
+    "uint8": 1,
+    "fp8": 1,
+    "int16": 2,
+    "fp16": 2,
+    "bf16": 2,
+    "int32": 4,
+    "fp32": 4,
+    "tf32": 4,
+    "fp64": 8,
+}
+
+_SIZE_UNITS = {
+    "": 1, "b": 1,
+    "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}
+_FREQ_UNITS = {"": 1.0, "hz": 1.0, "khz": 1e3, "mhz": 1e6, "ghz": 1e9}
+_TIME_UNITS = {"": 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "ps": 1e-12}
+_NUM = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµ/]*)\s*$")
+_INF = {"inf", "infinite", "unlimited", "unbounded"}
+
+
+def dtype_bytes(dtype: str) -> int:
+    """Bytes per element of ``dtype`` (``ValueError`` naming the valid types if unknown)."""
+    try:
+        return DTYPE_BYTES[dtype]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPE_BYTES)}") from None
+
+
+def _split(value: str, what: str, example: str) -> tuple[float, str]:
+    m = _NUM.match(value)
+    if not m:
+        raise ValueError(f"expected a {what} such as {example!r}")
+    return float(m.group(1)), m.group(2).lower()
+
+
+def parse_size(value: object) -> int:
+    """Bytes in ``value``: an int, or a string such as "64KiB", "24MiB", "8GB" (KB = 1000 B, KiB = 1024 B)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as '64KiB'")
+    if isinstance(value, (int, float)):
+        if value < 0 or not math.isfinite(value) or value != int(value):
+            raise ValueError("expected a whole, non-negative number of bytes")
+        return int(value)
+    if not isinstance(value, str):
+        raise ValueError("expected a size such as '64KiB'")
+    num, unit = _split(value, "size", "64KiB")
+    if unit not in _SIZE_UNITS:
+        raise ValueError(f"unknown size unit {unit!r}; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB")
+    total = num * _SIZE_UNITS[unit]
+    if total != int(total):
+        raise ValueError("size is not a whole number of bytes")
+    return int(total)
+
+
+def parse_bandwidth(value: object) -> float:
+    """Bytes per second in ``value``: a number, or "900GB/s", "34 GB/s", "1.2TB/s", "16GiB/s", or "inf"."""
+    if isinstance(value, str) and value.strip().lower() in _INF:
+        return math.inf
+    if isinstance(value, bool):
+        raise ValueError("expected a bandwidth such as '900GB/s'")
+    if isinstance(value, (int, float)):
+        if not value > 0:
+            raise ValueError("expected a bandwidth > 0")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError("expected a bandwidth such as '900GB/s'")
+    num, unit = _split(value, "bandwidth", "900GB/s")
+    if not unit.endswith("/s"):
+        raise ValueError("expected a bandwidth such as '900GB/s' (bytes per second)")
+    unit = unit[:-2]
+    if unit not in _SIZE_UNITS:
+        raise ValueError(f"unknown bandwidth unit {unit + '/s'!r}; use B/s, KB/s, MB/s, GB/s, TB/s or GiB/s")
+    bw = num * _SIZE_UNITS[unit]
+    if not bw > 0:
+        raise ValueError("expected a bandwidth > 0")
+    return bw
+
+
+def parse_frequency(value: object) -> float:
+    """Hertz in ``value``: a number, or "700MHz", "1.4GHz"."""
+    if isinstance(value, bool):
+        raise ValueError("expected a clock such as '1.4GHz'")
+    if isinstance(value, (int, float)):
+        num = float(value)
+    elif isinstance(value, str):
+        num, unit = _split(value, "clock", "1.4GHz")
+        if unit not in _FREQ_UNITS:
+            raise ValueError(f"unknown frequency unit {unit!r}; use Hz, kHz, MHz or GHz")
+        num *= _FREQ_UNITS[unit]
+    else:
+        raise ValueError("expected a clock such as '1.4GHz'")
+    if not num > 0 or not math.isfinite(num):
+        raise ValueError("expected a clock > 0")
+    return num
+
+
+def parse_time(value: object) -> float:
+    """Seconds in ``value``: a number, or "100ns", "1.5us", "2ms"."""
+    if isinstance(value, bool):
+        raise ValueError("expected a time such as '100ns'")
+    if isinstance(value, (int, float)):
+        num = float(value)
+    elif isinstance(value, str):
+        num, unit = _split(value, "time", "100ns")
+        if unit not in _TIME_UNITS:
+            raise ValueError(f"unknown time unit {unit!r}; use s, ms, us or ns")
+        num *= _TIME_UNITS[unit]
+    else:
+        raise ValueError("expected a time such as '100ns'")
+    if num < 0 or not math.isfinite(num):
+        raise ValueError("expected a time >= 0")
+    return num
+
+
+def _fmt(value: float, steps: list[tuple[float, str]], digits: int) -> str:
+    for scale, unit in steps:
+        if abs(value) >= scale:
+            return f"{value / scale:.{digits}g}{unit}"
+    return f"{value:.{digits}g}{steps[-1][1] if steps[-1][0] == 1 else ''}"
+
+
+def format_size(nbytes: float) -> str:
+    """"1.5MiB" style text for a byte count (binary prefixes)."""
+    return _fmt(nbytes, [(2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"), (1, "B")], 4)
+
+
+def format_bandwidth(bytes_per_s: float) -> str:
+    """"900GB/s" style text (decimal prefixes, as vendors quote bandwidth)."""
+    if math.isinf(bytes_per_s):
+        return "inf"
+    return _fmt(bytes_per_s, [(1e12, "TB/s"), (1e9, "GB/s"), (1e6, "MB/s"), (1e3, "KB/s"), (1, "B/s")], 4)
+
+
+def format_frequency(hz: float) -> str:
+    """"1.4GHz" style text."""
+    return _fmt(hz, [(1e9, "GHz"), (1e6, "MHz"), (1e3, "kHz"), (1, "Hz")], 4)
+
+
+def format_time(seconds: float) -> str:
+    """"1.23ms" style text."""
+    return _fmt(seconds, [(1, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns"), (1e-12, "ps")], 4)

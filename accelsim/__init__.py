@@ -1,3 +1,25 @@
-"""accelsim: a discrete-event simulator of deep-learning accelerators."""
+"""accelsim: a discrete-event simulator of deep-learning accelerators.
+
+    >>> import accelsim
+    >>> report = accelsim.simulate("resnet50", "tpu-v1")          # doctest: +SKIP
+    >>> report.total_cycles, report.to_dict()["mac_utilization"]  # doctest: +SKIP
+
+The public names are imported on first use, so ``import accelsim.mapping`` does not load YAML or pydantic
+schemas it does not need.
+"""
 
 __version__ = "0.1.0"
+
+__all__ = ["simulate", "run_experiment", "load_experiment", "Report", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in ("simulate", "run_experiment", "load_experiment"):
+        from . import api
+
+        return getattr(api, name)
+    if name == "Report":
+        from .report import Report
+
+        return Report
+    raise AttributeError(f"module 'accelsim' has no attribute {name!r}")

@@ -171,6 +171,9 @@ class Graph:
     def __getitem__(self, name: str) -> Op:
         return self._by_name[name]
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
     def __len__(self) -> int:
         return len(self.ops)
 

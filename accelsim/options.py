@@ -17,5 +17,8 @@ class Options(BaseModel):
                           "other live activations (else it round-trips through HBM).")
     max_tiles_per_op: PositiveInt = Field(
         32, description="Upper bound on tile groups (compute tasks) per op; tiles beyond it are merged.")
+    min_tiles_per_op: PositiveInt = Field(
+        4, description="Lower bound on tile groups per op, so loads, compute and stores of one op overlap "
+                       "even when the op fits SRAM whole (streaming).")
     plots: bool = Field(True, description="Write PNG plots with the report.")
     trace: bool = Field(False, description="Write a Chrome/Perfetto trace.json with the report.")

@@ -1,0 +1,6 @@
+"""Report: a finished simulation's totals, per-op table, roofline, files and plots."""
+
+from .result import Report
+from .summary import build_report
+
+__all__ = ["Report", "build_report"]

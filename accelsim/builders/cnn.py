@@ -1,0 +1,331 @@
+"""Convolutional networks as op graphs, layer for layer as their reference implementations.
+
+The ImageNet nets follow torchvision (``torchvision.models``), so ``Graph.params`` equals torchvision's published
+parameter count and op names follow torchvision's module names (``layer1.0.conv1``, ``features.3.dw.conv``).
+LeNet-5 and MobileNet-V1 follow their papers (torchvision has neither); U-Net follows Ronneberger et al. 2015.
+
+* ``lenet5``: the common modern LeNet-5 (as in the PyTorch tutorials): 1×32×32 input, conv 6@5×5 → ReLU →
+  max-pool 2 → conv 16@5×5 → ReLU → max-pool 2 → fc 120 → ReLU → fc 84 → ReLU → fc 10, full C3 connectivity,
+  no RBF output layer: 61,706 parameters. (The 1998 paper's tanh/average-pool subsampling with trainable
+  coefficients and the partial C3 table has 60,000-odd; we do not model it.)
+* ``unet``: 3×3 convs with bias and ReLU (no batch norm, as in the paper), 2×2 max-pool, 2×2 stride-2 transposed
+  conv halving the channels, skip concatenated *before* the up-sampled map ([skip, up], as ``torch.cat`` in common
+  ports). With valid padding the skip is center-cropped by a ``center_crop`` op (a RESHAPE view, fn "crop")
+  before the concat; with ``padding="same"`` sizes match and there is no crop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from ..errors import WorkloadError
+from ..ir import Graph
+from .layers import INPUT, GraphBuilder
+
+if TYPE_CHECKING:
+    from .registry import ImageNetParams, LeNetParams, UNetParams, WorkloadParams
+
+
+def _builder(model: str, p: WorkloadParams, channels: int, size: int) -> GraphBuilder:
+    return GraphBuilder(model, (p.batch, channels, size, size), dtype=p.dtype or "fp16")
+
+
+def _meta(model: str, p: WorkloadParams) -> dict[str, object]:
+    return {"model": model, **p.model_dump()}
+
+
+def _conv_bn_act(b: GraphBuilder, x: str, out_ch: int, kernel: int, stride: int = 1, padding: int | None = None,
+                 groups: int = 1, act: Callable[..., str] | None = None, eps: float = 1e-5,
+                 dilation: int = 1) -> str:
+    """Conv (no bias) → BatchNorm → activation, named conv / bn / act inside the current scope.
+
+    This is torchvision's ``Conv2dNormActivation`` (padding (k−1)/2·d by default) and GoogLeNet's ``BasicConv2d``.
+    """
+    pad = (kernel - 1) // 2 * dilation if padding is None else padding
+    x = b.conv2d(x, out_ch, kernel, stride=stride, padding=pad, dilation=dilation, groups=groups, bias=False,
+                 name="conv")
+    x = b.batchnorm2d(x, eps=eps, name="bn")
+    return act(x, name="act") if act is not None else x
+
+
+def _make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """torchvision's ``_make_divisible``: round ``v`` to a multiple of ``divisor``, never dropping below 90 %."""
+    min_value = divisor if min_value is None else min_value
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+# ---- LeNet-5 ------------------------------------------------------------------------------------------------
+def lenet5(p: LeNetParams) -> Graph:
+    """LeNet-5 (ReLU, max-pool variant; see the module docstring): 61,706 parameters at 1×32×32, 10 classes."""
+    b = _builder("lenet5", p, p.in_channels, p.image_size)
+    x = b.relu(b.conv2d(INPUT, 6, 5, name="conv1"), name="relu1")
+    x = b.maxpool2d(x, 2, name="pool1")
+    x = b.relu(b.conv2d(x, 16, 5, name="conv2"), name="relu2")
+    x = b.maxpool2d(x, 2, name="pool2")
+    x = b.flatten(x, name="flatten")
+    x = b.relu(b.linear(x, 120, name="fc1"), name="relu3")
+    x = b.relu(b.linear(x, 84, name="fc2"), name="relu4")
+    b.linear(x, p.num_classes, name="fc3")
+    return b.build(_meta("lenet5", p))
+
+
+# ---- ResNet (torchvision.models.resnet; v1.5: the stride sits on the bottleneck's 3×3) -----------------------
+def _basic_block(b: GraphBuilder, x: str, planes: int, stride: int) -> str:
+    inplanes = b.shape(x)[1]
+    y = b.conv2d(x, planes, 3, stride=stride, padding=1, bias=False, name="conv1")
+    y = b.relu(b.batchnorm2d(y, name="bn1"), name="relu1")
+    y = b.batchnorm2d(b.conv2d(y, planes, 3, padding=1, bias=False, name="conv2"), name="bn2")
+    identity = x
+    if stride != 1 or inplanes != planes:
+        identity = b.conv2d(x, planes, 1, stride=stride, bias=False, name="downsample.0")
+        identity = b.batchnorm2d(identity, name="downsample.1")
+    return b.relu(b.add(y, identity, name="add"), name="relu2")
+
+
+def _bottleneck(b: GraphBuilder, x: str, planes: int, stride: int) -> str:
+    inplanes, out_ch = b.shape(x)[1], planes * 4
+    y = b.relu(b.batchnorm2d(b.conv2d(x, planes, 1, bias=False, name="conv1"), name="bn1"), name="relu1")
+    y = b.conv2d(y, planes, 3, stride=stride, padding=1, bias=False, name="conv2")
+    y = b.relu(b.batchnorm2d(y, name="bn2"), name="relu2")
+    y = b.batchnorm2d(b.conv2d(y, out_ch, 1, bias=False, name="conv3"), name="bn3")
+    identity = x
+    if stride != 1 or inplanes != out_ch:
+        identity = b.conv2d(x, out_ch, 1, stride=stride, bias=False, name="downsample.0")
+        identity = b.batchnorm2d(identity, name="downsample.1")
+    return b.relu(b.add(y, identity, name="add"), name="relu3")
+
+
+def _resnet(model: str, p: ImageNetParams, block: Callable[[GraphBuilder, str, int, int], str],
+            layers: Sequence[int]) -> Graph:
+    b = _builder(model, p, 3, p.image_size)
+    x = b.conv2d(INPUT, 64, 7, stride=2, padding=3, bias=False, name="conv1")
+    x = b.relu(b.batchnorm2d(x, name="bn1"), name="relu")
+    x = b.maxpool2d(x, 3, stride=2, padding=1, name="maxpool")
+    for i, (planes, blocks) in enumerate(zip((64, 128, 256, 512), layers)):
+        for j in range(blocks):
+            with b.scope(f"layer{i + 1}.{j}"):
+                x = block(b, x, planes, 2 if i > 0 and j == 0 else 1)
+    x = b.flatten(b.adaptive_avgpool2d(x, 1, name="avgpool"), name="flatten")
+    b.linear(x, p.num_classes, name="fc")
+    return b.build(_meta(model, p))
+
+
+def resnet18(p: ImageNetParams) -> Graph:
+    """ResNet-18 (torchvision): BasicBlock × [2, 2, 2, 2]; 11,689,512 parameters."""
+    return _resnet("resnet18", p, _basic_block, (2, 2, 2, 2))
+
+
+def resnet50(p: ImageNetParams) -> Graph:
+    """ResNet-50 (torchvision, v1.5): Bottleneck × [3, 4, 6, 3]; 25,557,032 parameters."""
+    return _resnet("resnet50", p, _bottleneck, (3, 4, 6, 3))
+
+
+def resnet152(p: ImageNetParams) -> Graph:
+    """ResNet-152 (torchvision, v1.5): Bottleneck × [3, 8, 36, 3]; 60,192,808 parameters."""
+    return _resnet("resnet152", p, _bottleneck, (3, 8, 36, 3))
+
+
+# ---- GoogLeNet (torchvision.models.googlenet, no auxiliary heads) --------------------------------------------
+_INCEPTION = {  # name: (ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj), as torchvision's GoogLeNet.__init__
+    "inception3a": (64, 96, 128, 16, 32, 32),
+    "inception3b": (128, 128, 192, 32, 96, 64),
+    "inception4a": (192, 96, 208, 16, 48, 64),
+    "inception4b": (160, 112, 224, 24, 64, 64),
+    "inception4c": (128, 128, 256, 24, 64, 64),
+    "inception4d": (112, 144, 288, 32, 64, 64),
+    "inception4e": (256, 160, 320, 32, 128, 128),
+    "inception5a": (256, 160, 320, 32, 128, 128),
+    "inception5b": (384, 192, 384, 48, 128, 128),
+}
+
+
+def _basic_conv(b: GraphBuilder, x: str, name: str, out_ch: int, kernel: int, stride: int = 1,
+                padding: int = 0) -> str:
+    """GoogLeNet's BasicConv2d: conv (no bias) → BatchNorm(eps=0.001) → ReLU."""
+    with b.scope(name):
+        return _conv_bn_act(b, x, out_ch, kernel, stride, padding, act=b.relu, eps=1e-3)
+
+
+def _inception(b: GraphBuilder, x: str, ch: tuple[int, int, int, int, int, int]) -> str:
+    ch1, ch3red, ch3, ch5red, ch5, pool_proj = ch
+    b1 = _basic_conv(b, x, "branch1", ch1, 1)
+    b2 = _basic_conv(b, _basic_conv(b, x, "branch2.0", ch3red, 1), "branch2.1", ch3, 3, padding=1)
+    # torchvision uses a 3×3 conv in the "5×5" branch (a known deviation from the paper, kept for its weights)
+    b3 = _basic_conv(b, _basic_conv(b, x, "branch3.0", ch5red, 1), "branch3.1", ch5, 3, padding=1)
+    b4 = b.maxpool2d(x, 3, stride=1, padding=1, ceil_mode=True, name="branch4.0")
+    b4 = _basic_conv(b, b4, "branch4.1", pool_proj, 1)
+    return b.concat([b1, b2, b3, b4], dim=1, name="concat")
+
+
+def googlenet(p: ImageNetParams) -> Graph:
+    """GoogLeNet / Inception-v1 (torchvision, aux_logits=False): 6,624,904 parameters."""
+    b = _builder("googlenet", p, 3, p.image_size)
+    x = _basic_conv(b, INPUT, "conv1", 64, 7, stride=2, padding=3)
+    x = b.maxpool2d(x, 3, stride=2, ceil_mode=True, name="maxpool1")
+    x = _basic_conv(b, x, "conv2", 64, 1)
+    x = _basic_conv(b, x, "conv3", 192, 3, padding=1)
+    x = b.maxpool2d(x, 3, stride=2, ceil_mode=True, name="maxpool2")
+    for name, ch in _INCEPTION.items():
+        with b.scope(name):
+            x = _inception(b, x, ch)
+        if name == "inception3b":
+            x = b.maxpool2d(x, 3, stride=2, ceil_mode=True, name="maxpool3")
+        elif name == "inception4e":
+            x = b.maxpool2d(x, 2, stride=2, ceil_mode=True, name="maxpool4")
+    x = b.flatten(b.adaptive_avgpool2d(x, 1, name="avgpool"), name="flatten")
+    x = b.dropout(x, 0.2)
+    b.linear(x, p.num_classes, name="fc")
+    return b.build(_meta("googlenet", p))
+
+
+# ---- MobileNets ----------------------------------------------------------------------------------------------
+_MOBILENET_V1 = (  # (out channels, stride) of each depthwise-separable block, Howard et al. 2017, Table 1
+    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
+    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1),
+)
+
+
+def mobilenet_v1(p: ImageNetParams) -> Graph:
+    """MobileNet-V1 1.0/224 (Howard et al. 2017): conv+BN+ReLU blocks, FC with bias; 4,231,976 parameters."""
+    b = _builder("mobilenet_v1", p, 3, p.image_size)
+    with b.scope("features.0"):
+        x = _conv_bn_act(b, INPUT, 32, 3, stride=2, act=b.relu)
+    for i, (out_ch, stride) in enumerate(_MOBILENET_V1, start=1):
+        with b.scope(f"features.{i}.dw"):
+            x = _conv_bn_act(b, x, b.shape(x)[1], 3, stride=stride, groups=b.shape(x)[1], act=b.relu)
+        with b.scope(f"features.{i}.pw"):
+            x = _conv_bn_act(b, x, out_ch, 1, act=b.relu)
+    x = b.flatten(b.adaptive_avgpool2d(x, 1, name="avgpool"), name="flatten")
+    b.linear(x, p.num_classes, name="fc")
+    return b.build(_meta("mobilenet_v1", p))
+
+
+_MOBILENET_V2 = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                 (6, 320, 1, 1))  # (expand t, channels c, repeats n, first stride s), torchvision / the paper
+
+
+def mobilenet_v2(p: ImageNetParams) -> Graph:
+    """MobileNet-V2 1.0 (torchvision): inverted residuals with ReLU6; 3,504,872 parameters."""
+    b = _builder("mobilenet_v2", p, 3, p.image_size)
+    with b.scope("features.0"):
+        x = _conv_bn_act(b, INPUT, 32, 3, stride=2, act=b.relu6)
+    idx = 1
+    for t, c, n, s in _MOBILENET_V2:
+        for i in range(n):
+            stride, inp = (s if i == 0 else 1), b.shape(x)[1]
+            hidden = round(inp * t)
+            block_in = x
+            with b.scope(f"features.{idx}"):
+                if t != 1:
+                    with b.scope("expand"):
+                        x = _conv_bn_act(b, x, hidden, 1, act=b.relu6)
+                with b.scope("dw"):
+                    x = _conv_bn_act(b, x, hidden, 3, stride=stride, groups=hidden, act=b.relu6)
+                with b.scope("project"):
+                    x = _conv_bn_act(b, x, c, 1)
+                if stride == 1 and inp == c:
+                    x = b.add(x, block_in, name="add")
+            idx += 1
+    with b.scope(f"features.{idx}"):
+        x = _conv_bn_act(b, x, 1280, 1, act=b.relu6)
+    x = b.flatten(b.adaptive_avgpool2d(x, 1, name="avgpool"), name="flatten")
+    x = b.dropout(x, 0.2)
+    b.linear(x, p.num_classes, name="classifier.1")
+    return b.build(_meta("mobilenet_v2", p))
+
+
+_MOBILENET_V3_LARGE = (  # (in, kernel, expanded, out, use_se, activation, stride), torchvision _mobilenet_v3_conf
+    (16, 3, 16, 16, False, "RE", 1),
+    (16, 3, 64, 24, False, "RE", 2),
+    (24, 3, 72, 24, False, "RE", 1),
+    (24, 5, 72, 40, True, "RE", 2),
+    (40, 5, 120, 40, True, "RE", 1),
+    (40, 5, 120, 40, True, "RE", 1),
+    (40, 3, 240, 80, False, "HS", 2),
+    (80, 3, 200, 80, False, "HS", 1),
+    (80, 3, 184, 80, False, "HS", 1),
+    (80, 3, 184, 80, False, "HS", 1),
+    (80, 3, 480, 112, True, "HS", 1),
+    (112, 3, 672, 112, True, "HS", 1),
+    (112, 5, 672, 160, True, "HS", 2),
+    (160, 5, 960, 160, True, "HS", 1),
+    (160, 5, 960, 160, True, "HS", 1),
+)
+
+
+def _squeeze_excite(b: GraphBuilder, x: str, channels: int) -> str:
+    """torchvision SqueezeExcitation: avgpool → 1×1 conv → ReLU → 1×1 conv → hardsigmoid → scale the input."""
+    squeeze = _make_divisible(channels // 4, 8)
+    s = b.adaptive_avgpool2d(x, 1, name="avgpool")
+    s = b.relu(b.conv2d(s, squeeze, 1, name="fc1"), name="relu")
+    s = b.hardsigmoid(b.conv2d(s, channels, 1, name="fc2"), name="scale_act")
+    return b.mul(s, x, name="scale")
+
+
+def mobilenet_v3_large(p: ImageNetParams) -> Graph:
+    """MobileNetV3-Large 1.0 (torchvision): squeeze-excite, hardswish; 5,483,032 parameters."""
+    b = _builder("mobilenet_v3_large", p, 3, p.image_size)
+    eps = 1e-3  # torchvision: BatchNorm2d(eps=0.001, momentum=0.01)
+    with b.scope("features.0"):
+        x = _conv_bn_act(b, INPUT, 16, 3, stride=2, act=b.hardswish, eps=eps)
+    for idx, (inp, k, exp, out, use_se, act_name, stride) in enumerate(_MOBILENET_V3_LARGE, start=1):
+        act = b.relu if act_name == "RE" else b.hardswish
+        block_in = x
+        with b.scope(f"features.{idx}"):
+            if exp != inp:
+                with b.scope("expand"):
+                    x = _conv_bn_act(b, x, exp, 1, act=act, eps=eps)
+            with b.scope("dw"):
+                x = _conv_bn_act(b, x, exp, k, stride=stride, groups=exp, act=act, eps=eps)
+            if use_se:
+                with b.scope("se"):
+                    x = _squeeze_excite(b, x, exp)
+            with b.scope("project"):
+                x = _conv_bn_act(b, x, out, 1, eps=eps)
+            if stride == 1 and inp == out:
+                x = b.add(x, block_in, name="add")
+    with b.scope(f"features.{len(_MOBILENET_V3_LARGE) + 1}"):
+        x = _conv_bn_act(b, x, 6 * 160, 1, act=b.hardswish, eps=eps)
+    x = b.flatten(b.adaptive_avgpool2d(x, 1, name="avgpool"), name="flatten")
+    x = b.hardswish(b.linear(x, 1280, name="classifier.0"), name="classifier.1")
+    x = b.dropout(x, 0.2)
+    b.linear(x, p.num_classes, name="classifier.3")
+    return b.build(_meta("mobilenet_v3_large", p))
+
+
+# ---- U-Net (Ronneberger et al. 2015) -------------------------------------------------------------------------
+def unet(p: UNetParams) -> Graph:
+    """U-Net: 4 down and 4 up levels of two 3×3 convs (64..1024 channels); 388×388 output for 572 valid."""
+    b = _builder("unet", p, p.in_channels, p.image_size)
+    pad = 0 if p.padding == "valid" else 1
+
+    def double_conv(x: str, ch: int) -> str:
+        x = b.relu(b.conv2d(x, ch, 3, padding=pad, name="conv1"), name="relu1")
+        return b.relu(b.conv2d(x, ch, 3, padding=pad, name="conv2"), name="relu2")
+
+    x, skips = INPUT, []
+    for level, ch in enumerate((64, 128, 256, 512)):
+        with b.scope(f"down{level}"):
+            x = double_conv(x, ch)
+            skips.append(x)
+            h, w = b.shape(x)[2:]
+            if h % 2 or w % 2:
+                raise WorkloadError(f"unet: image_size {p.image_size} gives an odd {h}×{w} map before max-pool "
+                                    f"'down{level}.pool'; U-Net needs even sizes there (e.g. 572 valid, 512 same)")
+            x = b.maxpool2d(x, 2, name="pool")
+    with b.scope("bottleneck"):
+        x = double_conv(x, 1024)
+    for level, ch in enumerate((512, 256, 128, 64)):
+        skip = skips[-1 - level]
+        with b.scope(f"up{level}"):
+            x = b.conv_transpose2d(x, ch, 2, stride=2, name="upconv")
+            h, w = b.shape(x)[2:]
+            if b.shape(skip)[2:] != (h, w):
+                skip = b.center_crop(skip, h, w, name="crop")
+            x = double_conv(b.concat([skip, x], dim=1, name="concat"), ch)
+    b.conv2d(x, p.num_classes, 1, name="head")
+    return b.build(_meta("unet", p))

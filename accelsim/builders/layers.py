@@ -1,0 +1,415 @@
+"""GraphBuilder: appends typed ops to a graph with torch.nn shape inference (NCHW tensors).
+
+Each layer method takes the name of its input (an earlier op, or ``"input"``), appends one :class:`~accelsim.ir.Op`
+and returns the new op's name, so calls chain: ``x = b.relu(b.batchnorm2d(b.conv2d(x, 64, 3, padding=1)))``.
+Output sizes follow the torch.nn documentation exactly:
+
+* Conv2d: ``H_out = floor((H + 2p − d·(k−1) − 1) / s) + 1`` (``padding="same"`` pads ``d·(k−1)`` in total, the
+  odd pixel at the bottom/right, stride 1 only; ``"valid"`` = 0).
+* ConvTranspose2d: ``H_out = (H − 1)·s − 2p + d·(k−1) + output_padding + 1``.
+* MaxPool2d/AvgPool2d: as Conv2d, rounding up with ``ceil_mode``; a window that would start in the right padding
+  is dropped (``(H_out − 1)·s >= H + p`` → one fewer).
+
+Counting conventions (per op; ``Graph`` sums them):
+
+* ``macs`` only for conv / conv_transpose / linear / matmul, and equal to the op's ``Gemm.macs``:
+  conv m = N·Ho·Wo, n = Cout/groups, k = kh·kw·Cin/groups, count = groups;
+  conv_transpose m = N·Hin·Win, n = Cout/groups·kh·kw, k = Cin/groups, count = groups;
+  linear m = rows (all leading dims), n = out features, k = in features.
+* ``flops`` = 2·macs (+ one add per output element when the layer has a bias) for matmul kinds. Element-wise,
+  per output element: add/mul 1, relu/relu6 1, hardsigmoid 2, hardswish 3, sigmoid 4, batch norm 2;
+  max/avg pool k·k − 1 compares/adds per output (+1 divide for avg); adaptive avg pool = its input elements;
+  concat/flatten/crop 0.
+* ``vector_elems`` = elements the vector unit processes: pool = output elements × k·k (window reads), adaptive
+  avg pool = input elements, unary/binary element-wise and batch norm = output elements; 0 for matmul kinds and
+  views (CONCAT, RESHAPE).
+* ``params``: conv weight (Cout, Cin/groups, kh, kw) [+ bias (Cout,)]; conv_transpose weight
+  (Cin, Cout/groups, kh, kw) [+ bias]; linear weight (out, in) [+ bias]; batch norm weight + bias (2·C; the
+  running mean/variance are buffers, not parameters). Weight names are ``f"{op}.weight"`` / ``f"{op}.bias"``.
+* ``attrs``: ``fn`` for every op; convs add ``kernel``, ``stride``, ``padding`` (top, left per side), ``pads``
+  (top, bottom, left, right), ``dilation``, ``groups``; pools add ``kernel``, ``stride``, ``padding``; a batch
+  norm that reads a convolution's output directly records ``follows`` = that conv's name (the mapper may fold it).
+
+Dropout is the identity at inference: :meth:`GraphBuilder.dropout` appends nothing and returns its input.
+Impossible shapes raise :class:`~accelsim.errors.WorkloadError` naming the layer and the value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+
+from ..errors import WorkloadError
+from ..ir import Gemm, Graph, Op, OpKind, Weight
+
+Shape = tuple[int, ...]
+IntPair = int | tuple[int, int]
+
+INPUT = "input"
+"""Name of the graph input tensor."""
+
+
+def _pair(value: object, what: str, layer: str, *, minimum: int = 1) -> tuple[int, int]:
+    """``value`` (an int or a pair of ints, each >= ``minimum``) as a pair."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        pair = (value, value)
+    elif (isinstance(value, (tuple, list)) and len(value) == 2
+          and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise WorkloadError(f"{layer}: {what} must be an int or a pair of ints (got {value!r})")
+    if min(pair) < minimum:
+        raise WorkloadError(f"{layer}: {what} must be >= {minimum} (got {value!r})")
+    return pair
+
+
+def conv_out_size(size: int, kernel: int, stride: int, pad_total: int, dilation: int = 1) -> int:
+    """Output length of a convolution (torch.nn.Conv2d): floor((size + pad_total − d·(k−1) − 1) / s) + 1."""
+    return (size + pad_total - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv_transpose_out_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1,
+                            output_padding: int = 0) -> int:
+    """Output length of a transposed convolution (torch.nn.ConvTranspose2d)."""
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def pool_out_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1,
+                  ceil_mode: bool = False) -> int:
+    """Output length of max/avg pooling (torch.nn.MaxPool2d), with torch's ``ceil_mode`` rule."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1  # the last window would start inside the right padding
+    return out
+
+
+class GraphBuilder:
+    """A graph under construction: ops appended in order, each output shape inferred from its inputs.
+
+    ``input_shape`` is the shape of the single graph input, named ``"input"``; every op gets ``dtype``.
+    Names given to layer methods are prefixed by the enclosing :meth:`scope`; names left out are made unique
+    (``relu``, ``relu_1``, ...). :meth:`build` returns the :class:`~accelsim.ir.Graph`.
+    """
+
+    def __init__(self, name: str, input_shape: Sequence[int], *, dtype: str = "fp16"):
+        shape = tuple(int(d) for d in input_shape)
+        if not shape or any(d <= 0 for d in shape):
+            raise WorkloadError(f"{name}: input shape must be positive sizes (got {list(input_shape)})")
+        self.name = name
+        self.dtype = dtype
+        self.input_shape: Shape = shape
+        self._ops: list[Op] = []
+        self._shapes: dict[str, Shape] = {INPUT: shape}
+        self._kinds: dict[str, OpKind] = {}
+        self._scope: list[str] = []
+
+    # ---- plumbing ---------------------------------------------------------------------------------------
+    @property
+    def input(self) -> str:
+        """Name of the graph input (``"input"``)."""
+        return INPUT
+
+    @property
+    def last(self) -> str:
+        """Name of the most recently appended op (the input if none)."""
+        return self._ops[-1].name if self._ops else INPUT
+
+    def shape(self, x: str) -> Shape:
+        """Output shape of op (or graph input) ``x``."""
+        try:
+            return self._shapes[x]
+        except KeyError:
+            raise WorkloadError(f"{self.name}: {x!r} is not an op or input defined so far") from None
+
+    @contextmanager
+    def scope(self, prefix: str) -> Iterator[None]:
+        """Prefix the names of ops appended inside the ``with`` block with ``prefix.`` (scopes nest)."""
+        self._scope.append(prefix)
+        try:
+            yield
+        finally:
+            self._scope.pop()
+
+    def _name(self, name: str | None, default: str) -> str:
+        base = name if name is not None else default
+        full = ".".join([*self._scope, base])
+        if name is not None:
+            if full in self._shapes:
+                raise WorkloadError(f"{self.name}: layer name {full!r} is used twice")
+            return full
+        candidate, i = full, 0
+        while candidate in self._shapes:
+            i += 1
+            candidate = f"{full}_{i}"
+        return candidate
+
+    def _add(self, name: str, kind: OpKind, inputs: Sequence[str], out_shape: Shape, *, weights: Sequence[Weight] = (),
+             gemm: Gemm | None = None, flops: int = 0, vector_elems: int = 0, **attrs: object) -> str:
+        in_shapes = tuple(self.shape(x) for x in inputs)
+        if any(d <= 0 for d in out_shape):
+            raise WorkloadError(f"{self.name}: {attrs.get('fn', kind.value)} {name!r} gives output shape "
+                                f"{list(out_shape)}, which has a non-positive size")
+        op = Op(name=name, kind=kind, inputs=tuple(inputs), in_shapes=in_shapes, out_shape=tuple(out_shape),
+                dtype=self.dtype, weights=tuple(weights), macs=gemm.macs if gemm else 0, flops=flops, gemm=gemm,
+                vector_elems=vector_elems, attrs=attrs)
+        self._ops.append(op)
+        self._shapes[name] = op.out_shape
+        self._kinds[name] = kind
+        return name
+
+    def _nchw(self, x: str, layer: str, what: str) -> Shape:
+        shape = self.shape(x)
+        if len(shape) != 4:
+            raise WorkloadError(f"{self.name}: {what} {layer!r} needs an N×C×H×W input; {x!r} is {list(shape)}")
+        return shape
+
+    def build(self, meta: Mapping[str, object] | None = None) -> Graph:
+        """The finished graph (``inputs = {"input": input_shape}``)."""
+        return Graph(self.name, self._ops, {INPUT: self.input_shape}, meta=meta)
+
+    # ---- matmul layers ----------------------------------------------------------------------------------
+    def conv2d(self, x: str, out_ch: int, kernel: IntPair, stride: IntPair = 1, padding: IntPair | str = 0,
+               dilation: IntPair = 1, groups: int = 1, bias: bool = True, name: str | None = None) -> str:
+        """A 2-D convolution (torch.nn.Conv2d) of ``x`` to ``out_ch`` channels; ``padding`` may be "same"/"valid"."""
+        name = self._name(name, "conv")
+        layer = f"{self.name}: conv2d {name!r}"
+        n, cin, h, w = self._nchw(x, name, "conv2d")
+        kh, kw = _pair(kernel, "kernel", layer)
+        sh, sw = _pair(stride, "stride", layer)
+        dh, dw = _pair(dilation, "dilation", layer)
+        if isinstance(out_ch, bool) or not isinstance(out_ch, int) or out_ch < 1:
+            raise WorkloadError(f"{layer}: out_ch must be a positive int (got {out_ch!r})")
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise WorkloadError(f"{layer}: groups must be a positive int (got {groups!r})")
+        if cin % groups:
+            raise WorkloadError(f"{layer}: in_channels {cin} is not divisible by groups {groups}")
+        if out_ch % groups:
+            raise WorkloadError(f"{layer}: out_ch {out_ch} is not divisible by groups {groups}")
+        if padding == "valid":
+            pads = (0, 0, 0, 0)
+        elif padding == "same":
+            if (sh, sw) != (1, 1):
+                raise WorkloadError(f"{layer}: padding='same' needs stride 1 (got stride {stride!r})")
+            th, tw = dh * (kh - 1), dw * (kw - 1)
+            pads = (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+        elif isinstance(padding, str):
+            raise WorkloadError(f"{layer}: padding must be an int, a pair, 'same' or 'valid' (got {padding!r})")
+        else:
+            ph, pw = _pair(padding, "padding", layer, minimum=0)
+            pads = (ph, ph, pw, pw)
+        ho = conv_out_size(h, kh, sh, pads[0] + pads[1], dh)
+        wo = conv_out_size(w, kw, sw, pads[2] + pads[3], dw)
+        if ho < 1 or wo < 1:
+            raise WorkloadError(f"{layer}: output size {ho}×{wo} is not positive (input {h}×{w}, kernel {kh}×{kw}, "
+                                f"stride {sh}×{sw}, padding {pads}, dilation {dh}×{dw})")
+        out = (n, out_ch, ho, wo)
+        gemm = Gemm(m=n * ho * wo, n=out_ch // groups, k=kh * kw * cin // groups, count=groups)
+        weights = [Weight(f"{name}.weight", (out_ch, cin // groups, kh, kw))]
+        if bias:
+            weights.append(Weight(f"{name}.bias", (out_ch,)))
+        flops = 2 * gemm.macs + (math.prod(out) if bias else 0)
+        return self._add(name, OpKind.CONV, [x], out, weights=weights, gemm=gemm, flops=flops, fn="conv2d",
+                         kernel=(kh, kw), stride=(sh, sw), padding=(pads[0], pads[2]), pads=pads,
+                         dilation=(dh, dw), groups=groups, bias=bias)
+
+    def conv_transpose2d(self, x: str, out_ch: int, kernel: IntPair, stride: IntPair = 1, padding: IntPair = 0,
+                         output_padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1, bias: bool = True,
+                         name: str | None = None) -> str:
+        """A 2-D transposed convolution (torch.nn.ConvTranspose2d) of ``x`` to ``out_ch`` channels."""
+        name = self._name(name, "conv_transpose")
+        layer = f"{self.name}: conv_transpose2d {name!r}"
+        n, cin, h, w = self._nchw(x, name, "conv_transpose2d")
+        kh, kw = _pair(kernel, "kernel", layer)
+        sh, sw = _pair(stride, "stride", layer)
+        dh, dw = _pair(dilation, "dilation", layer)
+        ph, pw = _pair(padding, "padding", layer, minimum=0)
+        oph, opw = _pair(output_padding, "output_padding", layer, minimum=0)
+        if isinstance(out_ch, bool) or not isinstance(out_ch, int) or out_ch < 1:
+            raise WorkloadError(f"{layer}: out_ch must be a positive int (got {out_ch!r})")
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise WorkloadError(f"{layer}: groups must be a positive int (got {groups!r})")
+        if cin % groups:
+            raise WorkloadError(f"{layer}: in_channels {cin} is not divisible by groups {groups}")
+        if out_ch % groups:
+            raise WorkloadError(f"{layer}: out_ch {out_ch} is not divisible by groups {groups}")
+        if oph >= max(sh, dh) or opw >= max(sw, dw):
+            raise WorkloadError(f"{layer}: output_padding {output_padding!r} must be smaller than stride or dilation")
+        ho = conv_transpose_out_size(h, kh, sh, ph, dh, oph)
+        wo = conv_transpose_out_size(w, kw, sw, pw, dw, opw)
+        if ho < 1 or wo < 1:
+            raise WorkloadError(f"{layer}: output size {ho}×{wo} is not positive (input {h}×{w}, padding {padding!r})")
+        out = (n, out_ch, ho, wo)
+        gemm = Gemm(m=n * h * w, n=out_ch // groups * kh * kw, k=cin // groups, count=groups)
+        weights = [Weight(f"{name}.weight", (cin, out_ch // groups, kh, kw))]
+        if bias:
+            weights.append(Weight(f"{name}.bias", (out_ch,)))
+        flops = 2 * gemm.macs + (math.prod(out) if bias else 0)
+        return self._add(name, OpKind.CONV_TRANSPOSE, [x], out, weights=weights, gemm=gemm, flops=flops,
+                         fn="conv_transpose2d", kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw),
+                         pads=(ph, ph, pw, pw), output_padding=(oph, opw), dilation=(dh, dw), groups=groups,
+                         bias=bias)
+
+    def linear(self, x: str, out_features: int, bias: bool = True, name: str | None = None) -> str:
+        """A fully connected layer (torch.nn.Linear) over the last dimension of ``x``."""
+        name = self._name(name, "linear")
+        layer = f"{self.name}: linear {name!r}"
+        shape = self.shape(x)
+        if isinstance(out_features, bool) or not isinstance(out_features, int) or out_features < 1:
+            raise WorkloadError(f"{layer}: out_features must be a positive int (got {out_features!r})")
+        in_features = shape[-1]
+        rows = math.prod(shape[:-1])
+        out = (*shape[:-1], out_features)
+        gemm = Gemm(m=rows, n=out_features, k=in_features)
+        weights = [Weight(f"{name}.weight", (out_features, in_features))]
+        if bias:
+            weights.append(Weight(f"{name}.bias", (out_features,)))
+        flops = 2 * gemm.macs + (math.prod(out) if bias else 0)
+        return self._add(name, OpKind.LINEAR, [x], out, weights=weights, gemm=gemm, flops=flops, fn="linear",
+                         bias=bias)
+
+    # ---- normalisation and activations ------------------------------------------------------------------
+    def batchnorm2d(self, x: str, eps: float = 1e-5, name: str | None = None) -> str:
+        """Batch normalisation over channel dim 1 (torch.nn.BatchNorm2d, affine): 2·C parameters."""
+        name = self._name(name, "bn")
+        shape = self.shape(x)
+        if len(shape) < 2:
+            raise WorkloadError(f"{self.name}: batchnorm2d {name!r} needs a channel dimension; {x!r} is {list(shape)}")
+        c, elems = shape[1], math.prod(shape)
+        attrs: dict[str, object] = {"fn": "batchnorm", "eps": eps}
+        if self._kinds.get(x) in (OpKind.CONV, OpKind.CONV_TRANSPOSE):
+            attrs["follows"] = x
+        weights = [Weight(f"{name}.weight", (c,)), Weight(f"{name}.bias", (c,))]
+        return self._add(name, OpKind.NORM, [x], shape, weights=weights, flops=2 * elems, vector_elems=elems, **attrs)
+
+    def _unary(self, x: str, fn: str, flops_per_elem: int, name: str | None) -> str:
+        name = self._name(name, fn)
+        shape = self.shape(x)
+        elems = math.prod(shape)
+        return self._add(name, OpKind.ACTIVATION, [x], shape, flops=flops_per_elem * elems, vector_elems=elems, fn=fn)
+
+    def relu(self, x: str, name: str | None = None) -> str:
+        """max(x, 0): 1 FLOP per element."""
+        return self._unary(x, "relu", 1, name)
+
+    def relu6(self, x: str, name: str | None = None) -> str:
+        """min(max(x, 0), 6): 1 FLOP per element (a clamp)."""
+        return self._unary(x, "relu6", 1, name)
+
+    def hardsigmoid(self, x: str, name: str | None = None) -> str:
+        """relu6(x + 3) / 6: 2 FLOPs per element."""
+        return self._unary(x, "hardsigmoid", 2, name)
+
+    def hardswish(self, x: str, name: str | None = None) -> str:
+        """x · relu6(x + 3) / 6: 3 FLOPs per element."""
+        return self._unary(x, "hardswish", 3, name)
+
+    def sigmoid(self, x: str, name: str | None = None) -> str:
+        """1 / (1 + exp(−x)): 4 FLOPs per element."""
+        return self._unary(x, "sigmoid", 4, name)
+
+    def dropout(self, x: str, p: float = 0.5, name: str | None = None) -> str:
+        """Dropout: the identity at inference, so no op is appended and ``x`` is returned."""
+        return x
+
+    # ---- pooling ----------------------------------------------------------------------------------------
+    def _pool(self, x: str, fn: str, kernel: IntPair, stride: IntPair | None, padding: IntPair, dilation: IntPair,
+              ceil_mode: bool, name: str | None) -> str:
+        name = self._name(name, f"{fn}pool")
+        layer = f"{self.name}: {fn}pool2d {name!r}"
+        n, c, h, w = self._nchw(x, name, f"{fn}pool2d")
+        kh, kw = _pair(kernel, "kernel", layer)
+        sh, sw = _pair(kernel if stride is None else stride, "stride", layer)
+        ph, pw = _pair(padding, "padding", layer, minimum=0)
+        dh, dw = _pair(dilation, "dilation", layer)
+        if ph > kh // 2 or pw > kw // 2:
+            raise WorkloadError(f"{layer}: padding {padding!r} must be at most half the kernel {kernel!r}")
+        ho = pool_out_size(h, kh, sh, ph, dh, ceil_mode)
+        wo = pool_out_size(w, kw, sw, pw, dw, ceil_mode)
+        if ho < 1 or wo < 1:
+            raise WorkloadError(f"{layer}: output size {ho}×{wo} is not positive (input {h}×{w}, kernel {kh}×{kw})")
+        out = (n, c, ho, wo)
+        outs, window = math.prod(out), kh * kw
+        flops = outs * (window - 1 + (1 if fn == "avg" else 0))
+        return self._add(name, OpKind.POOL, [x], out, flops=flops, vector_elems=outs * window, fn=fn,
+                         kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw), ceil_mode=ceil_mode)
+
+    def maxpool2d(self, x: str, kernel: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
+                  dilation: IntPair = 1, ceil_mode: bool = False, name: str | None = None) -> str:
+        """Max pooling (torch.nn.MaxPool2d); ``stride`` defaults to ``kernel``."""
+        return self._pool(x, "max", kernel, stride, padding, dilation, ceil_mode, name)
+
+    def avgpool2d(self, x: str, kernel: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
+                  ceil_mode: bool = False, name: str | None = None) -> str:
+        """Average pooling (torch.nn.AvgPool2d); ``stride`` defaults to ``kernel``."""
+        return self._pool(x, "avg", kernel, stride, padding, 1, ceil_mode, name)
+
+    def adaptive_avgpool2d(self, x: str, output_size: IntPair = 1, name: str | None = None) -> str:
+        """Adaptive average pooling to ``output_size`` (torch.nn.AdaptiveAvgPool2d): one add per input element."""
+        name = self._name(name, "avgpool")
+        n, c, _, _ = self._nchw(x, name, "adaptive_avgpool2d")
+        oh, ow = _pair(output_size, "output_size", f"{self.name}: adaptive_avgpool2d {name!r}")
+        elems = math.prod(self.shape(x))
+        return self._add(name, OpKind.POOL, [x], (n, c, oh, ow), flops=elems, vector_elems=elems, fn="avg",
+                         adaptive=True, output_size=(oh, ow))
+
+    # ---- binary and data movement -----------------------------------------------------------------------
+    def _binary(self, a: str, b: str, fn: str, name: str | None) -> str:
+        name = self._name(name, fn)
+        sa, sb = self.shape(a), self.shape(b)
+        try:
+            out = tuple(int(d) for d in np.broadcast_shapes(sa, sb))
+        except ValueError:
+            raise WorkloadError(f"{self.name}: {fn} {name!r} cannot broadcast {list(sa)} with {list(sb)}") from None
+        elems = math.prod(out)
+        return self._add(name, OpKind.ELEMENTWISE, [a, b], out, flops=elems, vector_elems=elems, fn=fn)
+
+    def add(self, a: str, b: str, name: str | None = None) -> str:
+        """Element-wise a + b with numpy/torch broadcasting (a residual add)."""
+        return self._binary(a, b, "add", name)
+
+    def mul(self, a: str, b: str, name: str | None = None) -> str:
+        """Element-wise a · b with broadcasting (e.g. an N×C×1×1 squeeze-excite scale times N×C×H×W)."""
+        return self._binary(a, b, "mul", name)
+
+    def concat(self, xs: Sequence[str], dim: int = 1, name: str | None = None) -> str:
+        """Concatenation along ``dim`` (torch.cat); a view when the producers write into place."""
+        name = self._name(name, "concat")
+        if not xs:
+            raise WorkloadError(f"{self.name}: concat {name!r} needs at least one input")
+        shapes = [self.shape(x) for x in xs]
+        rank = len(shapes[0])
+        axis = dim + rank if dim < 0 else dim
+        if not 0 <= axis < rank:
+            raise WorkloadError(f"{self.name}: concat {name!r}: dim {dim} is out of range for rank {rank}")
+        for x, s in zip(xs, shapes):
+            if len(s) != rank or any(s[i] != shapes[0][i] for i in range(rank) if i != axis):
+                raise WorkloadError(f"{self.name}: concat {name!r}: {x!r} has shape {list(s)}, which does not match "
+                                    f"{list(shapes[0])} outside dim {dim}")
+        out = list(shapes[0])
+        out[axis] = sum(s[axis] for s in shapes)
+        return self._add(name, OpKind.CONCAT, list(xs), tuple(out), fn="concat", dim=axis)
+
+    def flatten(self, x: str, start_dim: int = 1, end_dim: int = -1, name: str | None = None) -> str:
+        """Merge dims ``start_dim..end_dim`` into one (torch.flatten): a view."""
+        name = self._name(name, "flatten")
+        shape = self.shape(x)
+        rank = len(shape)
+        lo = start_dim + rank if start_dim < 0 else start_dim
+        hi = end_dim + rank if end_dim < 0 else end_dim
+        if not 0 <= lo <= hi < rank:
+            raise WorkloadError(f"{self.name}: flatten {name!r}: dims {start_dim}..{end_dim} do not fit rank {rank}")
+        out = (*shape[:lo], math.prod(shape[lo:hi + 1]), *shape[hi + 1:])
+        return self._add(name, OpKind.RESHAPE, [x], out, fn="flatten")
+
+    def center_crop(self, x: str, height: int, width: int, name: str | None = None) -> str:
+        """The central ``height``×``width`` window of an N×C×H×W tensor: a strided view (RESHAPE, fn "crop")."""
+        name = self._name(name, "crop")
+        n, c, h, w = self._nchw(x, name, "center_crop")
+        if not (1 <= height <= h and 1 <= width <= w):
+            raise WorkloadError(f"{self.name}: center_crop {name!r}: {height}×{width} does not fit in {h}×{w}")
+        top, left = (h - height) // 2, (w - width) // 2
+        return self._add(name, OpKind.RESHAPE, [x], (n, c, height, width), fn="crop", offset=(top, left))

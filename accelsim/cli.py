@@ -1,0 +1,262 @@
+"""The ``accelsim`` command: ``run``, ``info``, ``list`` and ``plot`` (see ``accelsim COMMAND --help``).
+
+The CLI only wires the stages together. An :class:`~accelsim.errors.AccelsimError` becomes its one-line message
+(one line per problem) on stderr and exit status 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import AccelsimError
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
+EXIT_INTERRUPTED = 130
+INFO_DEFAULT_DTYPE = "fp32"  # `info` has no arch to take a dtype from; fp32 is the frameworks' default
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="accelsim", description="Simulate deep-learning workloads on accelerators.")
+    p.add_argument("--version", action="version", version=f"accelsim {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    r = sub.add_parser("run", help="simulate an experiment and write its report folder",
+                       description="Simulate an experiment (a YAML file), a workload on an arch, or a SCALE-Sim "
+                                   "config and topology; print a summary and write report.json, ops.csv and plots.")
+    r.add_argument("experiment", nargs="?", help="experiment YAML (a path or a name from 'accelsim list experiments')")
+    r.add_argument("--workload", "-w", help="workload preset name or YAML path (instead of an experiment)")
+    r.add_argument("--arch", "-a", help="arch preset name or YAML path (with --workload)")
+    r.add_argument("--batch", type=int, help="batch size (with --workload)")
+    r.add_argument("--mode", choices=["inference", "training"], help="inference or training (with --workload)")
+    r.add_argument("--scalesim-config", metavar="FILE.cfg", help="a SCALE-Sim config file (with --topology)")
+    r.add_argument("--topology", metavar="FILE.csv", help="a SCALE-Sim topology CSV (conv or GEMM form)")
+    r.add_argument("-o", "--output", metavar="OUTDIR", help="report folder (default: the experiment's 'output', "
+                                                          "else runs/NAME)")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value, e.g. arch.core.systolic.rows=128 or workload.batch=8 (repeatable)")
+    r.add_argument("--no-plots", action="store_true", help="write report.json and ops.csv only")
+    r.add_argument("--trace", action="store_true", help="also write trace.json (Chrome/Perfetto trace events)")
+    r.add_argument("--quiet", "-q", action="store_true", help="print only the report folder")
+
+    i = sub.add_parser("info", help="print a workload's params, MACs, FLOPs, bytes and per-op table")
+    i.add_argument("workload", help="workload preset name or YAML path")
+    i.add_argument("--batch", type=int)
+    i.add_argument("--mode", choices=["inference", "training"])
+    i.add_argument("--set", dest="overrides", action="append", default=[], metavar="workload.KEY=VALUE")
+    i.add_argument("--json", action="store_true", help="print JSON (totals and per-op rows)")
+
+    ls = sub.add_parser("list", help="list presets")
+    ls.add_argument("kind", nargs="?", choices=["workloads", "arch", "experiments"],
+                    help="which presets (default: all)")
+
+    pl = sub.add_parser("plot", help="(re)draw the plots of a report folder from its report.json")
+    pl.add_argument("outdir", help="a folder written by 'accelsim run'")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``accelsim`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return {"run": _cmd_run, "info": _cmd_info, "list": _cmd_list, "plot": _cmd_plot}[args.command](args)
+    except AccelsimError as e:
+        if args.debug:
+            raise
+        for line in str(e).splitlines() or ["error"]:
+            print(f"accelsim: error: {line}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("accelsim: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as e:  # a bug: keep the one-line promise, offer the traceback
+        if args.debug:
+            raise
+        print(f"accelsim: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _usage_error(msg: str) -> AccelsimError:
+    return AccelsimError(msg)
+
+
+def _load_spec(args: argparse.Namespace):
+    from . import config
+
+    forms = [bool(args.experiment), bool(args.workload or args.arch), bool(args.scalesim_config or args.topology)]
+    if sum(forms) != 1:
+        raise _usage_error("run: give one of EXPERIMENT, --workload W --arch A, or --scalesim-config F --topology T")
+    if args.experiment:
+        if args.batch is not None or args.mode is not None:
+            raise _usage_error("run: --batch/--mode go with --workload; with an experiment use "
+                               "--set workload.batch=N")
+        return config.load_experiment(args.experiment, args.overrides)
+    if args.workload or args.arch:
+        if not (args.workload and args.arch):
+            raise _usage_error("run: --workload and --arch go together")
+        return config.experiment_from_parts(args.workload, args.arch, batch=args.batch, mode=args.mode,
+                                            overrides=args.overrides)
+    if not (args.scalesim_config and args.topology):
+        raise _usage_error("run: --scalesim-config and --topology go together")
+    return None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from . import api
+    from .options import Options
+    from .report.console import print_summary
+
+    err = Console(stderr=True)
+    t0 = time.perf_counter()
+    spec = _load_spec(args)
+    with _Progress(err, enabled=not args.quiet) as progress:
+        if spec is None:
+            from .config.scalesim import load_scalesim
+
+            arch, graph = load_scalesim(args.scalesim_config, args.topology)
+            name = graph.name
+            options = Options(activations_on_chip=False, plots=not args.no_plots, trace=args.trace)
+            report = api.run(graph, arch, options, name=name, progress=progress)
+            default_out = f"runs/{name}"
+        else:
+            report = api.run_experiment(spec, progress=progress)
+            options = spec.options
+            default_out = spec.output or f"runs/{spec.name}"
+        outdir = Path(args.output or default_out)
+        progress("writing report", 0, 1)
+        plots = options.plots and not args.no_plots
+        report.save(outdir, plots=plots, trace=args.trace or options.trace)
+    wall = time.perf_counter() - t0
+    if args.quiet:
+        print(outdir)
+        return 0
+    out = Console()
+    print_summary(report.to_dict(), out)
+    sim = report["simulation"]
+    out.print(f"[dim]{sim['tasks']:,} tasks, {sim['events']:,} events in {wall:.2f} s wall[/dim]")
+    out.print(f"Report written to [bold]{outdir}[/bold]/ (report.json, ops.csv"
+              f"{', trace.json' if args.trace or options.trace else ''}{', *.png' if plots else ''})")
+    return 0
+
+
+class _Progress:
+    """Stage messages and a progress bar on stderr (only when it is a terminal)."""
+
+    def __init__(self, console, enabled: bool):
+        self.console = console
+        self.enabled = enabled and console.is_terminal
+        self._progress = None
+        self._task = None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                      TextColumn("{task.completed:,}/{task.total:,}"), TimeRemainingColumn(),
+                                      console=self.console, transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task("starting", total=1)
+        return self
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=stage, completed=done, total=max(total, 1))
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from . import config
+    from .builders.registry import build_workload
+
+    wl = config.load_workload(args.workload, _workload_overrides(args))
+    graph = build_workload(wl.model, wl.params, default_dtype=INFO_DEFAULT_DTYPE)
+    summary = graph.summary()
+    summary["dtype"] = graph.meta.get("dtype", INFO_DEFAULT_DTYPE)
+    if args.json:
+        summary["workload"] = {"model": wl.model, "params": dict(wl.params)}
+        summary["flops_per_mac"] = summary["flops"] / summary["macs"] if summary["macs"] else None
+        summary["op_table"] = [
+            {"name": op.name, "kind": op.kind.value, "fn": op.fn, "inputs": list(op.inputs),
+             "out_shape": list(op.out_shape), "params": op.params, "macs": op.macs, "flops": op.flops}
+            for op in graph.ops]
+        json.dump(summary, sys.stdout, indent=2)
+        print()
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    from .units import format_size
+
+    con = Console()
+    head = Table(title=f"{wl.model} ({', '.join(f'{k}={v}' for k, v in wl.params.items())})", show_header=False)
+    head.add_row("params", f"{summary['params']:,}")
+    head.add_row("MACs", f"{summary['macs']:,}")
+    head.add_row("FLOPs", f"{summary['flops']:,}")
+    head.add_row("ops", f"{summary['ops']:,}")
+    head.add_row("dtype", str(summary["dtype"]))
+    head.add_row("weight bytes", f"{summary['weight_bytes']:,} ({format_size(summary['weight_bytes'])})")
+    head.add_row("activation bytes", f"{summary['activation_bytes']:,} ({format_size(summary['activation_bytes'])})")
+    con.print(head)
+    t = Table(title="operators")
+    for col in ("#", "name", "kind", "output", "params", "MACs"):
+        t.add_column(col, justify="right" if col in ("#", "params", "MACs") else "left")
+    for n, op in enumerate(graph.ops):
+        t.add_row(str(n), op.name, op.fn, "x".join(map(str, op.out_shape)), f"{op.params:,}", f"{op.macs:,}")
+    con.print(t)
+    return 0
+
+
+def _workload_overrides(args: argparse.Namespace) -> list[str]:
+    extra = list(args.overrides)
+    for item in extra:
+        if not item.startswith("workload."):
+            raise AccelsimError(f"--set: info takes workload.KEY=VALUE overrides only (got {item!r})")
+    if args.batch is not None:
+        extra.append(f"workload.batch={args.batch}")
+    if args.mode is not None:
+        extra.append(f"workload.mode={args.mode}")
+    return extra
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .config import list_presets
+
+    con = Console()
+    for kind in [args.kind] if args.kind else ["workloads", "arch", "experiments"]:
+        names = list_presets(kind)
+        if args.kind:
+            for n in names:
+                print(n)
+        else:
+            con.print(f"[bold]{kind}[/bold] ({len(names)}): " + ", ".join(names))
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from .report.plots import plot_report
+    from .report.writers import read_report
+
+    report = read_report(args.outdir)
+    for path in plot_report(report, Path(args.outdir)):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,331 @@
+"""Load experiments, archs and workloads: YAML → presets and ``base:`` resolved → ``--set`` applied → validated.
+
+Every problem found on the way is collected, and one :class:`ConfigError` lists them all, one line each:
+``FILE:LINE: dotted.key: what was expected (got VALUE)``, where FILE:LINE is where the key (or its nearest
+written parent) was set: the experiment file, the preset or ``base:`` file it came from, or ``--set``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, ConfigIssue
+from ..hardware import Arch
+from ..options import Options
+from . import presets
+from .overrides import Override, apply_overrides, deep_merge, parse_overrides
+from .schema import EXPERIMENT_KEYS, ExperimentSpec, WorkloadSpec, validate
+from .yamlio import Doc, Where, load_yaml
+
+_KIND = {"arch": "arch", "workload": "workloads"}
+_WORKLOAD_META = ("model", "description")
+
+
+def _registry():
+    """The builder registry (imported on first use: config validates workload params with it)."""
+    from ..builders import registry
+
+    return registry
+
+
+def _builder_names() -> list[str]:
+    try:
+        return sorted(_registry().BUILDERS)
+    except ImportError:
+        return []
+
+
+class _Issues(list):
+    """Issues collected while loading; :meth:`raise_if_any` raises them as one ConfigError."""
+
+    def take(self, error: ConfigError) -> None:
+        self.extend(error.issues)
+
+    def raise_if_any(self) -> None:
+        if self:
+            raise ConfigError(list(self))
+
+
+def _relocate(error: ConfigError, parent: Doc, key: Any, value: object) -> list[ConfigIssue]:
+    """A resolution error (no file/line of its own) re-pointed at where ``key`` is written in ``parent``."""
+    out = []
+    for issue in error.issues:
+        if issue.file is None and issue.line is None:
+            out.append(parent.issue((key,), issue.msg, value))
+        elif issue.line is None and issue.msg == "file not found":
+            out.append(parent.issue((key,), f"file not found: {issue.file}", value))
+        else:
+            out.append(issue)
+    return out
+
+
+def _file_doc(path: Path) -> tuple[Doc | None, list[ConfigIssue]]:
+    data, lines = load_yaml(path)
+    doc = Doc.from_yaml(data, lines)
+    if data is None:
+        return Doc({}, doc.where), []
+    if not isinstance(data, dict):
+        return None, [doc.issue((), "expected a mapping of keys at the top of the file", type(data).__name__)]
+    return doc, []
+
+
+def _section_doc(section: str, parent: Doc, key: Any, *, chain: tuple[str, ...] = ()) -> tuple[Doc | None,
+                                                                                                   str | None,
+                                                                                                   list[ConfigIssue]]:
+    """The document that ``parent[key]`` stands for in ``section`` ("arch" or "workload"): a preset name, a path
+    or an inline mapping, with any ``base:`` merged under it. Returns ``(doc, file, issues)``."""
+    value = parent.data.get(key) if isinstance(parent.data, dict) else None
+    kind = _KIND[section]
+    file: str | None = None
+    if isinstance(value, (str, os.PathLike)) and not isinstance(value, bool):
+        where, _ = parent.locate((key,))
+        rel = Path(where.file).parent if where.file and not where.file.startswith(("-", "<")) else None
+        extra = _builder_names() if section == "workload" else []
+        try:
+            path = presets.resolve(kind, value, relative_to=rel, extra_names=extra)
+        except ConfigError as e:
+            if section == "workload" and str(value) in extra:  # a builder with no preset file: its defaults
+                w, _ = parent.locate((key,))
+                return Doc({"model": str(value)}, {(): w}), None, []
+            return None, None, _relocate(e, parent, key, str(value))
+        resolved = str(path.resolve())
+        if resolved in chain:
+            return None, None, [parent.issue((key,), "circular base: a preset names itself through 'base:'",
+                                             str(value))]
+        chain = (*chain, resolved)
+        try:
+            doc, issues = _file_doc(path)
+        except ConfigError as e:
+            return None, None, list(e.issues)
+        if doc is None:
+            return None, None, issues
+        file = os.fspath(path)
+    elif isinstance(value, dict):
+        doc = parent.child(key)
+        doc = Doc(dict(value), doc.where)
+    else:
+        what = "a preset name, a file path or a mapping" + (" with 'model:'" if section == "workload" else "")
+        if value is None and key not in (parent.data or {}):
+            return None, None, [parent.issue((key,), f"missing: give {what}")]
+        return None, None, [parent.issue((key,), f"expected {what}", value)]
+    if isinstance(doc.data, dict) and "base" in doc.data:
+        base_doc, _, issues = _section_doc(section, doc, "base", chain=chain)
+        if base_doc is None:
+            return None, file, issues
+        data = {k: v for k, v in doc.data.items() if k != "base"}
+        where = {p: w for p, w in doc.where.items() if p[:1] != ("base",)}
+        doc = deep_merge(base_doc, Doc(data, where))
+    return doc, file, []
+
+
+def _arch_from_doc(doc: Doc) -> tuple[Arch | None, list[ConfigIssue]]:
+    return validate(Arch, doc)
+
+
+def _workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, list[ConfigIssue]]:
+    data = doc.data if isinstance(doc.data, dict) else {}
+    model = data.get("model")
+    if model is None:
+        return None, [doc.issue(("model",), "missing: name the workload builder, e.g. 'model: resnet50'")]
+    if not isinstance(model, str):
+        return None, [doc.issue(("model",), "expected a builder name", model)]
+    try:
+        registry = _registry()
+    except ImportError as e:
+        return None, [doc.issue(("model",), f"cannot check workloads: builders are unavailable ({e})", model)]
+    if model not in registry.BUILDERS:
+        names = sorted(registry.BUILDERS)
+        hint = presets.suggest(model, names)
+        valid = f"valid models: {', '.join(names)}"
+        msg = f"unknown workload model{hint} ({valid})" if hint else f"unknown workload model; {valid}"
+        return None, [doc.issue(("model",), msg, model)]
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        return None, [doc.issue(("description",), "expected a string", description)]
+    params_doc = Doc({k: v for k, v in data.items() if k not in _WORKLOAD_META}, doc.where)
+    params, issues = validate(registry.BUILDERS[model].params, params_doc)
+    if params is None:
+        return None, issues
+    return WorkloadSpec(model, params.model_dump(), file, description), []
+
+
+def _options_doc(parent: Doc) -> tuple[Doc | None, list[ConfigIssue]]:
+    value = parent.data.get("options") if isinstance(parent.data, dict) else None
+    if value is None:
+        w, _ = parent.locate(("options",))
+        return Doc({}, {(): Where(w.file, w.line, ("options",))}), []
+    if not isinstance(value, dict):
+        return None, [parent.issue(("options",), "expected a mapping of run options", value)]
+    return parent.child("options"), []
+
+
+def _replace_sections(doc: Doc, overrides: list[Override]) -> Doc:
+    """``doc`` with whole sections replaced by ``--set SECTION=VALUE`` items (e.g. ``arch=gemmini``)."""
+    for o in overrides:
+        if o.keys:
+            continue
+        data = dict(doc.data) if isinstance(doc.data, dict) else {}
+        data[o.section] = o.value
+        where = {p: w for p, w in doc.where.items() if p[:1] != (o.section,)}
+        where[(o.section,)] = Where(o.label, None, ())
+        doc = Doc(data, where)
+    return doc
+
+
+def _stem(ref: object) -> str:
+    if isinstance(ref, (str, os.PathLike)):
+        return Path(ref).stem if presets.looks_like_path(str(ref)) else str(ref)
+    if isinstance(ref, Mapping):
+        return str(ref.get("name") or ref.get("model") or "inline")
+    return "custom"
+
+
+def _experiment(doc: Doc, overrides: list[Override], issues: _Issues, *, source: str,
+                default_name: str) -> ExperimentSpec:
+    """The shared back end of :func:`load_experiment` and :func:`experiment_from_parts`."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    for key in data:
+        if key not in EXPERIMENT_KEYS:
+            hint = presets.suggest(str(key), EXPERIMENT_KEYS)
+            issues.append(doc.issue((key,), f"unknown key{hint}" if hint else
+                                    f"unknown key; expected one of {', '.join(EXPERIMENT_KEYS)}", data[key]))
+    for key in ("name", "description", "output"):
+        if key in data and data[key] is not None and not isinstance(data[key], str):
+            issues.append(doc.issue((key,), "expected a string", data[key]))
+    doc = _replace_sections(doc, overrides)
+
+    arch_doc, _, found = _section_doc("arch", doc, "arch")
+    issues.extend(found)
+    arch = None
+    if arch_doc is not None:
+        arch_doc, found = apply_overrides(arch_doc, [o for o in overrides if o.section == "arch"])
+        issues.extend(found)
+        arch, found = _arch_from_doc(arch_doc)
+        issues.extend(found)
+
+    workload_doc, wfile, found = _section_doc("workload", doc, "workload")
+    issues.extend(found)
+    workload = None
+    if workload_doc is not None:
+        workload_doc, found = apply_overrides(workload_doc, [o for o in overrides if o.section == "workload"])
+        issues.extend(found)
+        workload, found = _workload_from_doc(workload_doc, wfile)
+        issues.extend(found)
+
+    options_doc, found = _options_doc(doc)
+    issues.extend(found)
+    options = None
+    if options_doc is not None:
+        options_doc, found = apply_overrides(options_doc, [o for o in overrides if o.section == "options"])
+        issues.extend(found)
+        options, found = validate(Options, options_doc)
+        issues.extend(found)
+
+    issues.raise_if_any()
+    name = data.get("name") or default_name
+    return ExperimentSpec(name=name, workload=workload, arch=arch, options=options,  # type: ignore[arg-type]
+                          description=data.get("description") or "", output=data.get("output"), source=source)
+
+
+# ---- public API ------------------------------------------------------------------------------------------------
+def load_experiment(path: str | os.PathLike, overrides: Iterable[str] = ()) -> ExperimentSpec:
+    """The experiment in the YAML file ``path`` (or the experiment preset of that name) with ``--set`` items
+    ``overrides`` applied, validated. Raises one :class:`ConfigError` listing every problem."""
+    issues = _Issues()
+    parsed, found = parse_overrides(overrides)
+    issues.extend(found)
+    try:
+        file = presets.resolve("experiments", path)
+    except ConfigError as e:
+        issues.extend(i if i.file else ConfigIssue("<input>", None, "experiment", i.msg, i.value, i.has_value)
+                      for i in e.issues)
+        issues.raise_if_any()
+        raise
+    try:
+        doc, found = _file_doc(file)
+    except ConfigError as e:
+        issues.take(e)
+        issues.raise_if_any()
+        raise
+    issues.extend(found)
+    if doc is None:
+        issues.raise_if_any()
+    assert doc is not None
+    return _experiment(doc, parsed, issues, source=os.fspath(file), default_name=file.stem)
+
+
+def experiment_from_parts(workload: str, arch: str, *, batch: int | None = None, mode: str | None = None,
+                          overrides: Iterable[str] = ()) -> ExperimentSpec:
+    """An experiment from a workload and an arch named on the command line (preset names or YAML paths), as
+    ``accelsim run --workload W --arch A [--batch N] [--mode M] [--set K=V ...]``."""
+    issues = _Issues()
+    parsed, found = parse_overrides(overrides)
+    issues.extend(found)
+    if batch is not None:
+        parsed.insert(0, Override("workload", ("batch",), batch, f"--batch {batch}", label="--batch"))
+    if mode is not None:
+        parsed.insert(0, Override("workload", ("mode",), mode, f"--mode {mode}", label="--mode"))
+    doc = Doc({"workload": workload, "arch": arch},
+              {(): Where("<cli>", None, ()), ("workload",): Where("--workload", None, ()),
+               ("arch",): Where("--arch", None, ())})
+    return _experiment(doc, parsed, issues, source="<cli>", default_name=f"{_stem(workload)}_{_stem(arch)}")
+
+
+def _single(section: str, ref: object, overrides: Iterable[str], label: str | None) -> tuple[Doc | None, str | None,
+                                                                                            list[Override],
+                                                                                            _Issues]:
+    issues = _Issues()
+    parsed, found = parse_overrides(overrides, sections=(section,), default_section=section)
+    issues.extend(found)
+    parent = Doc({section: ref}, {(): Where(label, None, ()), (section,): Where(label, None, ())})
+    parent = _replace_sections(parent, parsed)
+    doc, file, found = _section_doc(section, parent, section)
+    issues.extend(found)
+    if doc is not None:
+        doc, found = apply_overrides(doc, [o for o in parsed if o.section == section])
+        issues.extend(found)
+    return doc, file, parsed, issues
+
+
+def load_arch(ref: str | os.PathLike | Mapping | Arch, overrides: Iterable[str] = ()) -> Arch:
+    """The :class:`Arch` that ``ref`` names (a preset name, a YAML path, a mapping or an Arch), with ``--set``
+    items applied (``arch.core.systolic.rows=128`` or ``core.systolic.rows=128``)."""
+    if isinstance(ref, Arch):
+        ref = ref.model_dump()
+        if not overrides:
+            return Arch.model_validate(ref)
+    doc, _, _, issues = _single("arch", dict(ref) if isinstance(ref, Mapping) else ref, overrides, None)
+    issues.raise_if_any()
+    assert doc is not None
+    arch, found = _arch_from_doc(doc)
+    issues.extend(found)
+    issues.raise_if_any()
+    return arch
+
+
+def load_workload(ref: str | os.PathLike | Mapping | WorkloadSpec, overrides: Iterable[str] = ()) -> WorkloadSpec:
+    """The :class:`WorkloadSpec` that ``ref`` names (a workload preset or builder name, a YAML path, a mapping
+    with ``model:``, or a WorkloadSpec), with ``--set`` items applied (``workload.batch=8`` or ``batch=8``)."""
+    file = None
+    if isinstance(ref, WorkloadSpec):
+        if not overrides:
+            return ref
+        file = ref.file
+        ref = {"model": ref.model, **ref.params}
+    doc, found_file, _, issues = _single("workload", dict(ref) if isinstance(ref, Mapping) else ref, overrides,
+                                         None)
+    issues.raise_if_any()
+    assert doc is not None
+    spec, found = _workload_from_doc(doc, found_file or file)
+    issues.extend(found)
+    issues.raise_if_any()
+    return spec
+
+
+def build_graph(spec: WorkloadSpec, default_dtype: str = "fp16"):
+    """The operator graph of ``spec`` (``default_dtype`` applies when the workload names no dtype: pass the
+    arch's)."""
+    return _registry().build_workload(spec.model, spec.params, default_dtype=default_dtype)

@@ -1,0 +1,92 @@
+"""Preset lookup: a name such as ``tpu-v1`` or ``resnet50`` → the YAML file that defines it.
+
+Presets live in the top-level ``arch/``, ``workloads/`` and ``experiments/`` folders of the source tree and are
+shipped in the wheel as ``accelsim/_presets/<kind>/``. :func:`preset_dir` finds whichever is present; lookup
+order in :func:`resolve` is an existing path, then a preset name, then an error that lists the valid names.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from importlib.resources import files
+from pathlib import Path
+
+from ..errors import ConfigError, ConfigIssue
+
+KINDS = ("arch", "workloads", "experiments")
+_SUFFIXES = (".yaml", ".yml")
+
+
+def preset_dir(kind: str) -> Path:
+    """The folder holding the presets of ``kind`` ("arch", "workloads" or "experiments").
+
+    An installed wheel carries them in ``accelsim/_presets/<kind>``; a source checkout or editable install reads
+    the live top-level ``<kind>/`` folder beside the package.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown preset kind {kind!r}; expected one of {', '.join(KINDS)}")
+    shipped = files("accelsim").joinpath("_presets", kind)
+    if shipped.is_dir():
+        return Path(str(shipped))
+    import accelsim
+
+    return Path(accelsim.__file__).resolve().parent.parent / kind
+
+
+def list_presets(kind: str) -> list[str]:
+    """Names (file stems) of the presets of ``kind``, sorted."""
+    folder = preset_dir(kind)
+    if not folder.is_dir():
+        return []
+    return sorted({p.stem for p in folder.iterdir() if p.suffix in _SUFFIXES and p.is_file()})
+
+
+def looks_like_path(ref: str) -> bool:
+    """True when ``ref`` is written as a file path (has a folder part or a YAML suffix), not a bare name."""
+    return "/" in ref or os.sep in ref or ref.endswith(_SUFFIXES)
+
+
+def suggest(name: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
+    """"; did you mean 'x'?" for the closest of ``choices`` to ``name``, or "" when none is close."""
+    close = difflib.get_close_matches(str(name), sorted(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def find_preset(kind: str, name: str) -> Path | None:
+    """The preset file for ``name`` in ``kind``, or None."""
+    folder = preset_dir(kind)
+    for suffix in _SUFFIXES:
+        candidate = folder / f"{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def resolve(kind: str, ref: str | os.PathLike, *, relative_to: str | os.PathLike | None = None,
+            extra_names: tuple[str, ...] | list[str] = ()) -> Path:
+    """The file that ``ref`` names: an existing path (as given, then relative to ``relative_to``), else the
+    preset of that name; else :class:`ConfigError` with a "did you mean" and the valid names.
+
+    ``extra_names`` are further valid names to suggest (e.g. builder names for workloads); the caller handles them.
+    """
+    text = str(ref)
+    candidates = [Path(text).expanduser()]
+    if relative_to is not None and not Path(text).is_absolute():
+        candidates.append(Path(relative_to) / text)
+    for path in candidates:
+        if path.is_file():
+            return path
+    if not looks_like_path(text):
+        found = find_preset(kind, text)
+        if found is not None:
+            return found
+    if looks_like_path(text) or isinstance(ref, os.PathLike):
+        shown = os.fspath(candidates[-1]) if len(candidates) > 1 else text
+        raise ConfigError(ConfigIssue(shown, None, "", "file not found"))
+    names = sorted(set(list_presets(kind)) | set(extra_names))
+    what = {"arch": "arch preset", "workloads": "workload", "experiments": "experiment preset"}[kind]
+    valid = f"valid names: {', '.join(names) or 'none'}"
+    hint = suggest(text, names)
+    msg = f"unknown {what}{hint} ({valid})" if hint else f"unknown {what}; {valid}"
+    raise ConfigError(ConfigIssue(None, None, kind, msg, text, True))

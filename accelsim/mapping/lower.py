@@ -1,0 +1,349 @@
+"""Lowering: an op graph on an architecture becomes a TaskGraph of coarse load/compute/store tasks.
+
+The stages, each a plain function called in order by :func:`lower`:
+
+1. ``_aliases``: views (reshape, concat) and, with ``fold_batchnorm``, batch norms after a convolution do no
+   work; they alias the physical tensors they read.
+2. ``_place_weights``: parameter tensors live in HBM while it has room (after the peak of live activations),
+   the rest in host memory; more than both hold is a :class:`MappingError` giving bytes needed and available.
+3. ``_price``: each op's unit kind and compute cycles: systolic ops by SCALE-Sim's model (``systolic.folds``),
+   the rest by the vector model. Identical ops on identical hardware are priced once (``lru_cache``).
+4. ``_assign``: list scheduling on estimated durations picks, for each op in order, the unit (of any core) that
+   can start it first; ties go to the lowest core.
+5. ``_residency``: with ``activations_on_chip``, an op's output stays in its core's SRAM (half of it is the
+   activation region) when it fits beside the other live activations and every consumer runs on that core.
+6. ``_emit``: each op is tiled (``tiling.tile_gemm``) into at most ``max_tiles_per_op`` tile groups; each group
+   is a LOAD per memory level, a COMPUTE and a STORE. Double buffering is a dependency: the load of a core's
+   p-th tile group waits for the compute of its (p−2)-th, and a compute waits for the store of the (p−2)-th.
+   An op's first groups wait for the tasks that make its inputs available (their last store, or last compute
+   when the input is resident).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..errors import MappingError
+from ..hardware import Arch
+from ..ir import Graph, Op, OpKind
+from ..options import Options
+from ..tasks import OpMapping, Task, TaskGraph, TaskKind, Unit, UnitKind
+from . import systolic, vector
+from .tiling import tile_gemm
+
+SYSTOLIC, VECTOR, NONE = "systolic", "vector", "none"
+
+
+@dataclass(slots=True)
+class _Plan:
+    """Working state of one op while it is lowered."""
+
+    op: Op
+    index: int
+    unit_kind: str  # SYSTOLIC | VECTOR | NONE
+    cycles: int = 0
+    est: float = 0.0  # estimated duration for unit assignment
+    unit: int = -1
+    core: int | None = None
+    inputs: tuple[str, ...] = ()  # physical tensors read (after aliasing)
+    resident_out: bool = False
+    details: dict = field(default_factory=dict)
+
+
+def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
+    """Map ``graph`` onto ``arch``: the TaskGraph the engine replays (see the module docstring for the stages)."""
+    units = _units(arch)
+    plans, phys = _aliases(graph, options)
+    weight_level = _place_weights(graph, arch, plans)
+    for p in plans:
+        _price(p, arch)
+    _assign(plans, units, arch)
+    _residency(plans, graph, arch, options)
+    sizes = {name: math.prod(shape) for name, shape in graph.inputs.items()}
+    tasks, mappings = _emit(plans, units, arch, options, weight_level, sizes)
+    placement = {name: lvl for name, lvl in weight_level.items()}
+    return TaskGraph(tuple(tasks), tuple(units), tuple(mappings), placement)
+
+
+# ---- 0. units ------------------------------------------------------------------------------------------------
+def _units(arch: Arch) -> list[Unit]:
+    units: list[Unit] = []
+    sa = arch.core.systolic
+    for c in range(arch.cores):
+        for i in range(sa.count):
+            units.append(Unit(f"core{c}.systolic{i}", UnitKind.COMPUTE, c, None, sa.rows * sa.cols))
+        units.append(Unit(f"core{c}.vector", UnitKind.COMPUTE, c))
+    units.append(Unit("hbm", UnitKind.MEMORY, None, "hbm"))
+    if arch.host is not None:
+        units.append(Unit("host", UnitKind.MEMORY, None, "host"))
+    return units
+
+
+def _unit_index(units: list[Unit], name: str) -> int:
+    for i, u in enumerate(units):
+        if u.name == name:
+            return i
+    raise KeyError(name)
+
+
+# ---- 1. aliases ----------------------------------------------------------------------------------------------
+def _aliases(graph: Graph, options: Options) -> tuple[list[_Plan], dict[str, tuple[str, ...]]]:
+    phys: dict[str, tuple[str, ...]] = {name: (name,) for name in graph.inputs}
+    plans: list[_Plan] = []
+    for i, op in enumerate(graph.ops):
+        reads = tuple(t for src in op.inputs for t in phys[src])
+        folded = (options.fold_batchnorm and op.kind is OpKind.NORM and op.fn == "batchnorm"
+                  and len(op.inputs) == 1 and op.attrs.get("follows") == op.inputs[0]
+                  and op.inputs[0] in graph
+                  and graph[op.inputs[0]].kind in (OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR))
+        if op.kind.is_view or folded:
+            phys[op.name] = reads
+            plans.append(_Plan(op, i, NONE, inputs=reads, details={"folded": True} if folded else {}))
+            continue
+        phys[op.name] = (op.name,)
+        kind = SYSTOLIC if op.kind.is_matmul else VECTOR
+        plans.append(_Plan(op, i, kind, inputs=reads))
+    return plans, phys
+
+
+# ---- 2. weight placement -------------------------------------------------------------------------------------
+def _place_weights(graph: Graph, arch: Arch, plans: list[_Plan]) -> dict[str, str]:
+    sizes: dict[str, int] = {}
+    for p in plans:
+        if p.unit_kind == NONE:
+            continue
+        for w in p.op.weights:
+            sizes.setdefault(w.name, w.numel * p.op.elem_bytes)
+    # activations: the inputs plus the largest op's inputs and output, resident in HBM while it runs
+    peak_act = max((p.op.in_bytes + p.op.out_bytes for p in plans if p.unit_kind != NONE), default=0)
+    hbm_room = arch.hbm.capacity - peak_act
+    host_room = arch.host.capacity if arch.host is not None else 0
+    total = sum(sizes.values())
+    if total + peak_act > arch.hbm.capacity + host_room:
+        raise MappingError(
+            f"{graph.name}: weights ({total} B) and peak activations ({peak_act} B) need {total + peak_act} B but "
+            f"HBM ({arch.hbm.capacity} B) and host memory ({host_room} B) hold {arch.hbm.capacity + host_room} B")
+    level: dict[str, str] = {}
+    used = 0
+    for name, size in sizes.items():  # graph order: early layers in HBM first
+        if used + size <= hbm_room:
+            level[name] = "hbm"
+            used += size
+        else:
+            level[name] = "host"
+    return level
+
+
+# ---- 3. pricing ----------------------------------------------------------------------------------------------
+def _price(p: _Plan, arch: Arch) -> None:
+    op = p.op
+    if p.unit_kind == SYSTOLIC:
+        g, sa = op.gemm, arch.core.systolic
+        f = systolic.folds(g.m, g.n, g.k, sa.rows, sa.cols, sa.dataflow)
+        p.cycles = g.count * f.cycles
+        p.details = {"dataflow": sa.dataflow, "array": f"{sa.rows}x{sa.cols}", "gemm": [g.m, g.n, g.k, g.count],
+                     "folds": [f.rows, f.cols], "fold_cycles": f.fold_cycles,
+                     "mapping_efficiency": round(f.mapping_efficiency, 6)}
+    elif p.unit_kind == VECTOR:
+        vu = arch.core.vector
+        cost = vu.cost(op.fn)
+        p.cycles = vector.cycles(op.vector_elems, cost, vu.lanes)
+        p.details = {"lanes": vu.lanes, "cycles_per_element": cost, "elements": op.vector_elems}
+    offchip = op.in_bytes + op.out_bytes + op.weight_bytes
+    p.est = max(p.cycles, offchip / arch.bytes_per_cycle("hbm"))
+
+
+# ---- 4. unit assignment --------------------------------------------------------------------------------------
+def _assign(plans: list[_Plan], units: list[Unit], arch: Arch) -> None:
+    free = [0.0] * len(units)
+    finish: dict[str, float] = {}
+    cands = {
+        SYSTOLIC: [i for i, u in enumerate(units) if u.kind is UnitKind.COMPUTE and u.macs_per_cycle],
+        VECTOR: [i for i, u in enumerate(units) if u.kind is UnitKind.COMPUTE and not u.macs_per_cycle],
+    }
+    for p in plans:
+        ready = max((finish.get(t, 0.0) for t in p.inputs), default=0.0)
+        if p.unit_kind == NONE:
+            finish[p.op.name] = ready
+            continue
+        best = min(cands[p.unit_kind], key=lambda u: (max(free[u], ready), u))
+        p.unit, p.core = best, units[best].core
+        free[best] = max(free[best], ready) + p.est
+        finish[p.op.name] = free[best]
+
+
+# ---- 5. activation residency ---------------------------------------------------------------------------------
+def _residency(plans: list[_Plan], graph: Graph, arch: Arch, options: Options) -> None:
+    if not options.activations_on_chip:
+        return
+    last_use: dict[str, int] = {}
+    users: dict[str, list[_Plan]] = {}
+    for p in plans:
+        if p.unit_kind == NONE:
+            continue
+        for t in p.inputs:
+            last_use[t] = p.index
+            users.setdefault(t, []).append(p)
+    region = arch.core.sram.total_bytes // 2
+    live: dict[int, dict[str, int]] = {c: {} for c in range(arch.cores)}
+    for p in plans:
+        if p.unit_kind == NONE:
+            continue
+        for core_live in live.values():
+            for t in [t for t in core_live if last_use.get(t, -1) < p.index]:
+                del core_live[t]
+        consumers = users.get(p.op.name, [])
+        if not consumers or any(u.core != p.core for u in consumers):
+            continue  # graph outputs leave the chip; cross-core tensors go through HBM
+        size = p.op.out_bytes
+        core_live = live[p.core]
+        if sum(core_live.values()) + size <= region:
+            core_live[p.op.name] = size
+            p.resident_out = True
+
+
+# ---- 6. tasks ------------------------------------------------------------------------------------------------
+def _split(total: int, parts: int) -> list[int]:
+    base, rem = divmod(total, parts)
+    return [base + (1 if i < rem else 0) for i in range(parts)]
+
+
+def _sram_operand_bytes(p: _Plan, arch: Arch) -> int:
+    """Bytes the array reads and writes in SRAM: stationary operand once, streamed ones once per fold."""
+    g, df = p.op.gemm, systolic.DATAFLOWS[arch.core.systolic.dataflow]
+    f_r, f_c = p.details["folds"]
+    elems = {"a": g.m * g.k, "b": g.k * g.n, "c": g.m * g.n}
+    dims = {"a": {"m", "k"}, "b": {"k", "n"}, "c": {"m", "n"}}
+    total = 0
+    for x, d in dims.items():
+        if d == {df.spatial_rows, df.spatial_cols}:
+            reps = 1
+        elif d == {df.spatial_rows, df.temporal}:
+            reps = f_c
+        else:
+            reps = f_r
+        total += elems[x] * reps
+    return total * g.count * p.op.elem_bytes
+
+
+def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
+          weight_level: dict[str, str], input_elems: dict[str, int]) -> tuple[list[Task], list[OpMapping]]:
+    hbm = _unit_index(units, "hbm")
+    host = _unit_index(units, "host") if arch.host is not None else -1
+    mem_unit = {"hbm": hbm, "host": host}
+    lat = {"hbm": arch.latency_cycles("hbm"), "host": arch.latency_cycles("host") if arch.host else 0}
+    bpc = {"hbm": arch.bytes_per_cycle("hbm"), "host": arch.bytes_per_cycle("host") if arch.host else math.inf}
+    slots = 2 if arch.core.sram.double_buffered else 1
+    div = 2 if options.activations_on_chip else 1
+    bud_a, bud_b, bud_c = (b // div for b in arch.core.sram.tile_budgets())
+    resident = {p.op.name for p in plans if p.resident_out}
+    nbytes_of = {p.op.name: p.op.out_bytes for p in plans}
+    done: dict[str, int] = {}  # physical tensor → task id after which it is readable
+    stream_compute: dict[int, list[int]] = {c: [] for c in range(arch.cores)}
+    stream_store: dict[int, list[int | None]] = {c: [] for c in range(arch.cores)}
+    tasks: list[Task] = []
+    mappings: list[OpMapping] = []
+
+    def occupancy(nbytes: int, level: str) -> int:
+        b = bpc[level]
+        return 0 if math.isinf(b) else math.ceil(nbytes / b)
+
+    def add(op_i: int, kind: TaskKind, unit: int, cycles: int, deps: list[int], nbytes: int = 0,
+            level: str | None = None) -> int:
+        tid = len(tasks)
+        tasks.append(Task(tid, op_i, kind, unit, cycles, tuple(sorted(set(deps))),
+                          lat[level] if level else 0, nbytes, level))
+        return tid
+
+    for p in plans:
+        op = p.op
+        if p.unit_kind == NONE:
+            mappings.append(OpMapping(op.name, op.kind.value, op.fn, "none", None, op.macs, op.flops, 0, 0, {},
+                                      dict(p.details)))
+            continue
+        elem = op.elem_bytes
+        def tensor_bytes(t: str) -> int:
+            return nbytes_of[t] if t in nbytes_of else input_elems[t] * elem
+
+        in_off = sum(tensor_bytes(t) for t in p.inputs if t not in resident)
+        in_all = sum(tensor_bytes(t) for t in p.inputs)
+        w_by_level: dict[str, int] = {}
+        for w in op.weights:
+            lv = weight_level[w.name]
+            w_by_level[lv] = w_by_level.get(lv, 0) + w.numel * elem
+        if op.kind is OpKind.MATMUL and len(p.inputs) > 1:  # activation × activation: B is the second input
+            second = p.inputs[-1]
+            b_act = 0 if second in resident else tensor_bytes(second)
+            in_off -= b_act
+            w_by_level["hbm"] = w_by_level.get("hbm", 0) + b_act
+        w_total = sum(w_by_level.values())
+        out_off = 0 if p.resident_out else op.out_bytes
+        details = dict(p.details)
+        if p.unit_kind == SYSTOLIC:
+            g = op.gemm
+            t = tile_gemm(g.m, g.n, g.k * g.count, in_off, w_total, out_off, bud_a, bud_b, bud_c, op.name)
+            ngroups = max(1, min(max(t.tiles, options.min_tiles_per_op), options.max_tiles_per_op, p.cycles))
+            a_traffic, b_traffic, c_traffic = t.a_bytes, t.b_bytes, t.c_bytes
+            sram = _sram_operand_bytes(p, arch)
+            details["tiling"] = {"nm": t.nm, "nn": t.nn, "nk": t.nk, "order": t.order}
+        else:
+            need = max(1, math.ceil(in_off / max(bud_a, 1)) if in_off else 1,
+                       math.ceil(out_off / max(bud_c, 1)) if out_off else 1)
+            ngroups = max(1, min(max(need, options.min_tiles_per_op), options.max_tiles_per_op, p.cycles))
+            a_traffic, b_traffic, c_traffic = in_off, w_total, out_off
+            sram = in_all + op.out_bytes + op.weight_bytes
+        details["resident_output"] = p.resident_out
+        # off-chip traffic per level: activations from/to HBM, B operand split by where its tensors live
+        load_levels: dict[str, int] = {"hbm": a_traffic}
+        for lv, nbytes in w_by_level.items():
+            share = b_traffic * nbytes // w_total if w_total else 0
+            load_levels[lv] = load_levels.get(lv, 0) + share
+        level_bytes = {lv: b for lv, b in load_levels.items() if b}
+        if c_traffic:
+            level_bytes["hbm"] = level_bytes.get("hbm", 0) + c_traffic
+        total_off = sum(level_bytes.values())
+        level_bytes["sram"] = sram + total_off  # array reads/writes plus fills and drains
+
+        cyc = _split(p.cycles, ngroups)
+        # activation loads wait for their producers; parameter loads only for a free buffer (so they prefetch)
+        act_loads = _split(a_traffic, ngroups) if a_traffic else None
+        w_loads = {lv: _split(b, ngroups) for lv, b in load_levels.items() if b and lv != "hbm"}
+        w_hbm = load_levels.get("hbm", 0) - a_traffic
+        if w_hbm:
+            w_loads = {"hbm": _split(w_hbm, ngroups), **w_loads}
+        stores = _split(c_traffic, ngroups) if c_traffic else None
+        producers = [done[t] for t in p.inputs if t in done]
+        sc, ss = stream_compute[p.core], stream_store[p.core]
+        last_compute = -1
+        last_store = -1
+        for gi in range(ngroups):
+            pos = len(sc)
+            slot = [sc[pos - slots]] if pos >= slots else []
+            slot_s = ss[pos - slots] if pos >= slots else None
+            first = producers if gi < slots else []
+            load_ids = []
+            if act_loads and act_loads[gi]:
+                load_ids.append(add(p.index, TaskKind.LOAD, hbm, occupancy(act_loads[gi], "hbm"), first + slot,
+                                    act_loads[gi], "hbm"))
+            for lv, parts in w_loads.items():
+                if parts[gi]:
+                    load_ids.append(add(p.index, TaskKind.LOAD, mem_unit[lv], occupancy(parts[gi], lv), slot,
+                                        parts[gi], lv))
+            deps = load_ids + first
+            if last_compute >= 0:
+                deps.append(last_compute)
+            if slot_s is not None:
+                deps.append(slot_s)
+            last_compute = add(p.index, TaskKind.COMPUTE, p.unit, cyc[gi], deps)
+            sc.append(last_compute)
+            store_id = None
+            if stores and stores[gi]:
+                store_id = add(p.index, TaskKind.STORE, hbm, occupancy(stores[gi], "hbm"), [last_compute],
+                               stores[gi], "hbm")
+                last_store = store_id
+            ss.append(store_id)
+        done[op.name] = last_store if last_store >= 0 else last_compute
+        mappings.append(OpMapping(op.name, op.kind.value, op.fn, units[p.unit].name, p.core, op.macs, op.flops,
+                                  p.cycles, ngroups, level_bytes, details))
+    return tasks, mappings

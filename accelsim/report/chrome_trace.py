@@ -1,0 +1,45 @@
+"""Chrome/Perfetto trace-event JSON of a run: one track per unit, one complete ("X") slice per task."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..tasks import TaskGraph, TaskKind
+from ..trace import Trace
+
+_KIND = {TaskKind.LOAD: "load", TaskKind.COMPUTE: "compute", TaskKind.STORE: "store"}
+
+
+def trace_events(tg: TaskGraph, trace: Trace, clock_hz: float) -> dict:
+    """The trace-event document: timestamps in microseconds, cycles and bytes in each slice's ``args``."""
+    us = 1e6 / clock_hz
+    events: list[dict] = [{"ph": "M", "pid": 0, "name": "process_name", "args": {"name": "accelsim"}}]
+    for i, u in enumerate(tg.units):
+        events.append({"ph": "M", "pid": 0, "tid": i, "name": "thread_name", "args": {"name": u.name}})
+        events.append({"ph": "M", "pid": 0, "tid": i, "name": "thread_sort_index", "args": {"sort_index": i}})
+    start, end, stall = trace.start.tolist(), trace.end.tolist(), trace.stall.tolist()
+    for t in tg.tasks:
+        op = tg.ops[t.op]
+        args = {"op": op.name, "task": t.id, "kind": _KIND[t.kind], "start_cycle": start[t.id],
+                "end_cycle": end[t.id], "cycles": t.cycles}
+        if t.level:
+            args["bytes"] = t.nbytes
+            args["level"] = t.level
+        if stall[t.id]:
+            args["stall_cycles"] = stall[t.id]
+        events.append({"ph": "X", "pid": 0, "tid": t.unit, "name": f"{op.name} {_KIND[t.kind]}",
+                       "cat": _KIND[t.kind], "ts": start[t.id] * us, "dur": (end[t.id] - start[t.id]) * us,
+                       "args": args})
+    return {"traceEvents": events, "displayTimeUnit": "ns"}
+
+
+def write_chrome_trace(tg: TaskGraph, trace: Trace, clock_hz: float, path: str | Path) -> Path:
+    """Write ``trace.json`` atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(trace_events(tg, trace, clock_hz), f)
+    os.replace(tmp, path)
+    return path

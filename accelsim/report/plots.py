@@ -1,0 +1,382 @@
+"""Figures of one report: cycles per op, unit utilization, bytes per memory level, and the roofline.
+
+Each figure is drawn from the plain report dict (the content of ``report.json``), so ``accelsim plot OUTDIR`` can
+redraw them from a saved run. matplotlib is imported inside the functions that draw, with the Agg backend, so
+importing this module costs nothing and plotting needs no display.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from accelsim.units import format_bandwidth, format_size
+
+DPI = 120
+MAX_OP_BARS = 60  # above this many ops, op_cycles shows the TOP_OPS longest ops and one "other" bar
+TOP_OPS = 40
+MAX_UNIT_BARS = 40  # above this many units, per-core units are merged into one bar per kind (mean, min-max)
+ON_CHIP_LEVELS = frozenset({"sram", "l1", "l2", "smem", "rf", "registers"})
+
+_COMPUTE_COLOR = "#4C72B0"
+_STALL_COLORS = ("#DD8452", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
+_WAIT_COLOR = "#D9D9D9"
+_MEMORY_COLOR = "#55A868"
+_MAC_COLOR = "#C44E52"
+
+
+def attainable(ai, peak: float, bw: float):
+    """Attainable FLOP/s at arithmetic intensity ``ai`` (FLOP/byte): ``min(peak, ai * bw)`` (the roofline).
+
+    ``peak`` is in FLOP/s and ``bw`` in bytes/s (``inf`` for a memory that never limits). Takes a number or an
+    array and returns the same kind.
+    """
+    a = np.asarray(ai, dtype=float)
+    with np.errstate(invalid="ignore"):
+        mem = np.where(a > 0, a * bw, 0.0) if math.isinf(bw) else a * bw
+    out = np.minimum(peak, mem)
+    return float(out) if out.ndim == 0 else out
+
+
+def _pyplot():
+    """matplotlib.pyplot on the Agg backend (left alone if the caller already imported pyplot with another)."""
+    import matplotlib
+
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _num(value: object, default: float = 0.0) -> float:
+    """``value`` as a float; ``default`` for null, missing or non-numeric values."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return default
+    return float(value)
+
+
+def _duration(op: dict) -> float:
+    return max(0.0, _num(op.get("end_cycle")) - _num(op.get("start_cycle")))
+
+
+def _title(report: dict, what: str) -> str:
+    name = report.get("name")
+    return f"{name}: {what}" if name else what
+
+
+def _save(plt, fig, path: Path) -> Path:
+    try:
+        fig.tight_layout()
+        fig.savefig(path, dpi=DPI)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _empty(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=12, color="#555555")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _short(name: object, width: int = 28) -> str:
+    text = str(name)
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
+def _stack(ax, ops: list[dict], levels: list[str], x) -> None:
+    """Draw the stacked compute / stall-per-level / other-wait bars of ``ops`` at positions ``x``."""
+    compute = np.array([_num(op.get("compute_cycles")) for op in ops])
+    stall_total = np.array([_num(op.get("stall_cycles")) for op in ops])
+    if len(levels) > 1:
+        stalls = {f"stall: {lvl}": np.array([_num((op.get("stalls_by_level") or {}).get(lvl)) for op in ops])
+                  for lvl in levels}
+    else:
+        stalls = {f"stall: {levels[0]}" if levels else "stall": stall_total}
+    wait = np.maximum(0.0, np.array([_duration(op) for op in ops]) - compute - stall_total)
+    bottom = np.zeros(len(ops))
+    ax.bar(x, compute, color=_COMPUTE_COLOR, label="compute")
+    bottom += compute
+    for i, (label, values) in enumerate(stalls.items()):
+        ax.bar(x, values, bottom=bottom, color=_STALL_COLORS[i % len(_STALL_COLORS)], label=label)
+        bottom += values
+    if wait.any():
+        ax.bar(x, wait, bottom=bottom, color=_WAIT_COLOR, label="other wait (end - start - compute - stall)")
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 5))
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+
+
+def _sum_ops(ops: list[dict]) -> dict:
+    """One op-like dict whose cycles are the sums of those of ``ops`` (the "other" bar)."""
+    total: dict = {"start_cycle": 0, "end_cycle": 0, "compute_cycles": 0.0, "stall_cycles": 0.0,
+                   "stalls_by_level": {}}
+    for op in ops:
+        total["end_cycle"] += _duration(op)
+        total["compute_cycles"] += _num(op.get("compute_cycles"))
+        total["stall_cycles"] += _num(op.get("stall_cycles"))
+        for lvl, c in (op.get("stalls_by_level") or {}).items():
+            total["stalls_by_level"][lvl] = total["stalls_by_level"].get(lvl, 0.0) + _num(c)
+    return total
+
+
+def plot_op_cycles(report: dict, path: str | os.PathLike) -> Path:
+    """Stacked bars of each op's cycles: compute, then stall cycles per memory level, then other waiting.
+
+    Ops are in execution order; with more than ``MAX_OP_BARS`` ops, the ``TOP_OPS`` longest ones (by end - start)
+    are shown longest first, and the rest are summed in one "other" bar on its own axis at the right (it would
+    flatten the others on a shared one).
+    """
+    plt = _pyplot()
+    path = Path(path)
+    ops = list(report.get("ops") or [])
+    levels = list(dict.fromkeys(lvl for op in ops for lvl, c in (op.get("stalls_by_level") or {}).items() if c))
+    rest: list[dict] = []
+    if len(ops) > MAX_OP_BARS:
+        order = sorted(range(len(ops)), key=lambda i: -_duration(ops[i]))  # stable: ties keep execution order
+        rest = [ops[i] for i in order[TOP_OPS:]]
+        ops = [ops[i] for i in order[:TOP_OPS]]
+
+    width = min(24.0, max(8.0, 0.22 * len(ops) + 2.5 + (1.5 if rest else 0)))
+    if rest:
+        fig, (ax, ax_other) = plt.subplots(1, 2, figsize=(width, 5.5), gridspec_kw={"width_ratios": [len(ops), 3]})
+    else:
+        fig, ax = plt.subplots(figsize=(width, 5.5))
+    fig.suptitle(_title(report, "cycles per op (compute vs stall)"))
+    if not ops:
+        _empty(ax, "no ops in this report")
+        return _save(plt, fig, path)
+    x = np.arange(len(ops))
+    _stack(ax, ops, levels, x)
+    ax.set_xticks(x)
+    ax.set_xticklabels([_short(op.get("name", "?")) for op in ops], rotation=90,
+                       fontsize=8 if len(ops) <= 30 else 6)
+    ax.set_xlim(-0.7, len(ops) - 0.3)
+    ax.set_ylabel("cycles")
+    ax.legend(loc="upper right", fontsize=8)
+    if rest:
+        ax.set_xlabel(f"op: the {len(ops)} longest of {len(ops) + len(rest)}, longest first")
+        _stack(ax_other, [_sum_ops(rest)], levels, np.array([0]))
+        ax_other.set_xticks([0])
+        ax_other.set_xticklabels([f"other\n({len(rest)} ops)"], fontsize=8)
+        ax_other.set_xlim(-0.8, 0.8)
+        ax_other.set_title("summed", fontsize=9)
+    else:
+        ax.set_xlabel("op (execution order)")
+    return _save(plt, fig, path)
+
+
+def _unit_bars(util: dict) -> list[tuple[str, float, float, float]]:
+    """(label, value, min, max) per bar; with many units, per-core units become one bar per kind (mean)."""
+    items = [(str(k), _num(v)) for k, v in util.items()]
+    if len(items) <= MAX_UNIT_BARS:
+        return [(k, v, v, v) for k, v in items]
+    groups: dict[str, list[float]] = {}
+    for k, v in items:
+        groups.setdefault(re.sub(r"^core\d+\.", "core*.", k), []).append(v)
+    return [(f"{k} (mean of {len(vs)})" if len(vs) > 1 else k, float(np.mean(vs)), min(vs), max(vs))
+            for k, vs in groups.items()]
+
+
+def plot_utilization(report: dict, path: str | os.PathLike) -> Path:
+    """Horizontal bars of the busy fraction (0-100 %) of every unit and memory level, and the MAC utilization."""
+    plt = _pyplot()
+    path = Path(path)
+    bars = _unit_bars(report.get("utilization") or {})
+    memory_levels = set(report.get("bytes") or {})
+    mac = report.get("mac_utilization")
+    n = len(bars) + (mac is not None)
+    fig, ax = plt.subplots(figsize=(8.5, min(30.0, max(3.0, 0.32 * n + 1.6))))
+    ax.set_title(_title(report, "utilization (busy fraction of the run)"))
+    if n == 0:
+        _empty(ax, "no utilization figures in this report")
+        return _save(plt, fig, path)
+    labels, values, colors, lo, hi = [], [], [], [], []
+    if mac is not None:
+        labels.append("MAC utilization (of peak)")
+        values.append(100 * _num(mac))
+        colors.append(_MAC_COLOR)
+        lo.append(0.0)
+        hi.append(0.0)
+    for label, v, vmin, vmax in bars:
+        labels.append(label)
+        values.append(100 * v)
+        colors.append(_MEMORY_COLOR if label in memory_levels else _COMPUTE_COLOR)
+        lo.append(100 * (v - vmin))
+        hi.append(100 * (vmax - v))
+    y = np.arange(len(labels))
+    rects = ax.barh(y, values, color=colors)
+    ranged = [i for i in range(len(labels)) if lo[i] or hi[i]]
+    if ranged:  # merged per-core units: the whiskers span the lowest and highest core
+        ax.errorbar([values[i] for i in ranged], [y[i] for i in ranged], fmt="none", ecolor="#333333",
+                    capsize=3, lw=0.8, xerr=[[lo[i] for i in ranged], [hi[i] for i in ranged]])
+    if mac is not None:
+        rects[0].set_hatch("//")
+        rects[0].set_edgecolor("white")
+        ax.axhline(0.5, color="#888888", lw=0.8, ls="--")
+    for yi, v, up in zip(y, values, hi, strict=True):
+        ax.text(min(v + up, 100) + 1, yi, f"{v:.1f} %", va="center", fontsize=8)
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=9 if len(labels) <= 25 else 7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 112)
+    ax.set_xticks(range(0, 101, 20))
+    ax.set_xlabel("busy fraction (%)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=_COMPUTE_COLOR, label="compute unit"), Patch(color=_MEMORY_COLOR, label="memory level")]
+    if mac is not None:
+        handles.insert(0, Patch(facecolor=_MAC_COLOR, hatch="//", edgecolor="white", label="MAC utilization"))
+    ax.legend(handles=handles, loc="lower right", fontsize=8)
+    return _save(plt, fig, path)
+
+
+def plot_bytes_per_level(report: dict, path: str | os.PathLike) -> Path:
+    """Bars of the bytes moved to and from each memory level, labelled with sizes; log scale if they span > 100x."""
+    plt = _pyplot()
+    path = Path(path)
+    moved = {str(k): _num(v) for k, v in (report.get("bytes") or {}).items()}
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.2 * len(moved) + 2.5), 4.5))
+    ax.set_title(_title(report, "bytes moved per memory level"))
+    if not moved:
+        _empty(ax, "no memory traffic in this report")
+        return _save(plt, fig, path)
+    levels, values = list(moved), np.array(list(moved.values()))
+    positive = values[values > 0]
+    log = positive.size > 0 and positive.max() / positive.min() > 100
+    x = np.arange(len(levels))
+    ax.bar(x, values, color=[_MEMORY_COLOR if lvl not in ON_CHIP_LEVELS else _COMPUTE_COLOR for lvl in levels])
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
+
+    if log:
+        ax.set_yscale("log")
+        ax.set_ylim(positive.min() / 3, positive.max() * 5)
+        ax.yaxis.set_major_locator(LogLocator(base=2, numticks=8))  # ticks at powers of 2: "4KiB", "1MiB"
+        ax.yaxis.set_minor_locator(NullLocator())
+        base = positive.min() / 3
+    else:
+        top = values.max() if positive.size else 1.0
+        ax.set_ylim(0, top * 1.15)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True) if positive.size else MaxNLocator(nbins=1))
+        base = 0.0
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_size(v) if v > 0 else "0"))
+    for xi, v in zip(x, values, strict=True):
+        ax.text(xi, v if v > 0 else base, format_size(v), ha="center", va="bottom", fontsize=9)
+    ax.set_xticks(x)
+    ax.set_xticklabels(levels)
+    ax.set_xlabel("memory level")
+    ax.set_ylabel("bytes moved" + (" (log scale)" if log else ""))
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    if not positive.size:
+        ax.text(0.5, 0.5, "no bytes moved", ha="center", va="center", transform=ax.transAxes, color="#555555")
+    return _save(plt, fig, path)
+
+
+def _flops_text(flops_per_s: float) -> str:
+    """"91.8 TFLOP/s" style text."""
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if flops_per_s >= scale:
+            return f"{flops_per_s / scale:.3g} {prefix}FLOP/s"
+    return f"{flops_per_s:.3g} FLOP/s"
+
+
+def _run_point(report: dict) -> tuple[float, float] | None:
+    """(FLOP per off-chip byte, FLOP/s) of the whole run, or None when either is undefined."""
+    flops = _num(report.get("flops"))
+    seconds = _num(report.get("seconds"))
+    offchip = sum(_num(v) for k, v in (report.get("bytes") or {}).items() if k not in ON_CHIP_LEVELS)
+    if flops <= 0 or seconds <= 0 or offchip <= 0:
+        return None
+    return flops / offchip, flops / seconds
+
+
+def plot_roofline(report: dict, path: str | os.PathLike) -> Path:
+    """Log-log roofline: attainable FLOP/s against FLOP per off-chip byte, with each op and the whole run on it.
+
+    Ops whose arithmetic intensity or achieved FLOP/s is null (or not positive, which a log axis cannot show) are
+    left out, and the figure says how many.
+    """
+    plt = _pyplot()
+    path = Path(path)
+    roof = report.get("roofline") or {}
+    arch = report.get("arch") or {}
+    peak = _num(roof.get("peak_flops_per_s"), _num(arch.get("peak_flops_per_s")))
+    bw = _num(roof.get("bandwidth_bytes_per_s"))
+    ridge = _num(roof.get("ridge_flops_per_byte"), peak / bw if peak > 0 and bw > 0 else 0.0)
+
+    pts = [(float(op["arithmetic_intensity"]), float(op["achieved_flops_per_s"]), str(op.get("kind", "?")))
+           for op in report.get("ops") or []
+           if _num(op.get("arithmetic_intensity")) > 0 and _num(op.get("achieved_flops_per_s")) > 0]
+    skipped = len(report.get("ops") or []) - len(pts)
+    run = _run_point(report)
+
+    xs = [p[0] for p in pts] + ([run[0]] if run else []) + ([ridge] if 0 < ridge < math.inf else [])
+    ys = [p[1] for p in pts] + ([run[1]] if run else []) + ([peak] if 0 < peak < math.inf else [])
+    xlo, xhi = (min(xs) / 10, max(xs) * 10) if xs else (0.1, 1e4)
+    ylo, yhi = (min(ys) / 10, max(ys) * 3) if ys else (1e6, 1e15)
+
+    fig, ax = plt.subplots(figsize=(8.5, 6))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_title(_title(report, "roofline"))
+    if peak > 0 and bw > 0:
+        grid = np.logspace(math.log10(xlo), math.log10(xhi), 400)
+        roofline = attainable(grid, peak, bw)
+        ax.plot(grid, roofline, color="black", lw=2,
+                label=f"roof: {_flops_text(peak)} peak, {format_bandwidth(bw)}")
+        ylo = min(ylo, roofline[roofline > 0].min() / 2) if (roofline > 0).any() else ylo
+        if 0 < ridge < math.inf:
+            ax.axvline(ridge, color="#888888", ls=":", lw=1)
+            ax.plot([ridge], [peak], "o", color="black", ms=6)
+            ax.annotate(f"ridge {ridge:.4g} FLOP/B", (ridge, peak), textcoords="offset points", xytext=(6, 6),
+                        fontsize=8, zorder=5, bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none",
+                                                    "alpha": 0.8})
+    kinds = list(dict.fromkeys(p[2] for p in pts))
+    cmap = plt.get_cmap("tab10" if len(kinds) <= 10 else "tab20")
+    for i, kind in enumerate(kinds):
+        kx = [p[0] for p in pts if p[2] == kind]
+        ky = [p[1] for p in pts if p[2] == kind]
+        ax.scatter(kx, ky, s=22 if len(pts) <= 100 else 10, color=cmap(i % cmap.N), alpha=0.8,
+                   edgecolors="none", label=f"{kind} ({len(kx)})", zorder=3)
+    if run:
+        ax.scatter([run[0]], [run[1]], marker="*", s=220, color="gold", edgecolors="black", zorder=4,
+                   label="whole run")
+    ax.set_xlim(xlo, xhi)
+    ax.set_ylim(ylo, yhi)
+    ax.set_xlabel("arithmetic intensity (FLOP per off-chip byte)")
+    ax.set_ylabel("performance (FLOP/s)")
+    ax.grid(which="major", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=8, ncol=2 if len(kinds) > 8 else 1)
+    if skipped:
+        ax.text(0.01, 0.99, f"{skipped} op(s) without off-chip bytes or duration not shown", transform=ax.transAxes,
+                ha="left", va="top", fontsize=8, color="#444444")
+    if not pts and not run and not (peak > 0 and bw > 0):
+        ax.text(0.5, 0.5, "nothing to place on the roofline", ha="center", va="center", transform=ax.transAxes,
+                color="#555555")
+    return _save(plt, fig, path)
+
+
+def plot_report(report: dict, outdir: str | os.PathLike, fmt: str = "png") -> list[Path]:
+    """Draw the four figures of ``report`` into ``outdir`` as ``fmt`` files; returns their paths.
+
+    ``op_cycles``, ``utilization``, ``bytes_per_level`` and ``roofline``, each ``<name>.<fmt>`` (png, svg, pdf).
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    fmt = fmt.lstrip(".")
+    return [
+        plot_op_cycles(report, outdir / f"op_cycles.{fmt}"),
+        plot_utilization(report, outdir / f"utilization.{fmt}"),
+        plot_bytes_per_level(report, outdir / f"bytes_per_level.{fmt}"),
+        plot_roofline(report, outdir / f"roofline.{fmt}"),
+    ]

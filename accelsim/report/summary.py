@@ -1,0 +1,145 @@
+"""Totals, utilisation, bytes, stalls, the per-op table and the roofline of one run: the report.json dict.
+
+Metric definitions (docs/architecture.md repeats them):
+
+* ``total_cycles``: cycle at which the last task completes; ``seconds`` = total_cycles / clock_hz.
+* ``utilization[unit]``: cycles the unit was busy / total_cycles (memory units: cycles transferring).
+* ``mac_utilization``: MACs / (peak MACs per cycle of the chip × total_cycles).
+* ``stall_cycles``: summed over compute tasks, the cycles a unit sat idle waiting for a memory task that
+  finished after both the unit was free and the task's other dependencies were done; ``stalls_by_level`` splits
+  it by the memory level that was late. Several units can stall at once, so it can exceed total_cycles.
+* ``bytes[level]``: bytes moved to and from HBM and host memory (the host link), and ``sram`` = bytes the arrays
+  and vector units read and write in SRAM plus the fills and drains of off-chip transfers.
+* per op: ``start_cycle``/``end_cycle`` span all its tasks; ``arithmetic_intensity`` = flops / off-chip bytes;
+  ``achieved_flops_per_s`` = flops / op duration; ``bound`` compares the intensity with the ridge point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..hardware import Arch
+from ..ir import Graph
+from ..tasks import TaskGraph, TaskKind, UnitKind
+from ..trace import Trace
+
+OFFCHIP = ("hbm", "host")
+
+
+def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name: str,
+                 workload: Mapping[str, object], version: str) -> dict:
+    """The report.json dict of a finished simulation (keys as DESIGN.md's contract, plus details)."""
+    total = trace.total_cycles
+    clock = arch.clock_hz
+    levels = ["sram", "hbm"] + (["host"] if arch.host is not None else [])
+    tasks = tg.tasks
+    op_idx = np.fromiter((t.op for t in tasks), dtype=np.int64, count=len(tasks))
+    unit_idx = np.fromiter((t.unit for t in tasks), dtype=np.int64, count=len(tasks))
+    occ = np.fromiter((t.cycles for t in tasks), dtype=np.int64, count=len(tasks))
+    is_compute = np.fromiter((t.kind is TaskKind.COMPUTE for t in tasks), dtype=bool, count=len(tasks))
+
+    busy = np.bincount(unit_idx, weights=occ, minlength=len(tg.units)) if len(tasks) else np.zeros(len(tg.units))
+    utilization = {u.name: (float(busy[i]) / total if total else 0.0) for i, u in enumerate(tg.units)}
+
+    stall = np.where(is_compute, trace.stall, 0)
+    stalls_by_level = {lv: 0 for lv in levels if lv != "sram"}
+    per_op_stall_level: dict[int, dict[str, int]] = {}
+    for lv_i, lv in enumerate(trace.levels):
+        mask = (trace.stall_level == lv_i) & is_compute
+        stalls_by_level[lv] = int(stall[mask].sum())
+        if mask.any():
+            for oi, s in _group_sum(op_idx[mask], stall[mask]):
+                per_op_stall_level.setdefault(oi, {})[lv] = s
+
+    n_ops = len(tg.ops)
+    starts = np.full(n_ops, -1, dtype=np.int64)
+    ends = np.full(n_ops, -1, dtype=np.int64)
+    op_stall = np.zeros(n_ops, dtype=np.int64)
+    if len(tasks):
+        np.maximum.at(ends, op_idx, trace.end)
+        first = np.full(n_ops, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, op_idx, trace.start)
+        starts = np.where(first == np.iinfo(np.int64).max, -1, first)
+        np.add.at(op_stall, op_idx, stall)
+
+    peak_flops = 2.0 * arch.peak_macs_per_cycle * clock
+    bw = arch.hbm.bandwidth
+    ridge = peak_flops / bw if not math.isinf(bw) else 0.0
+    bytes_total = {lv: 0 for lv in levels}
+    ops = []
+    op_end: dict[str, int] = {}
+    for i, m in enumerate(tg.ops):
+        op = graph.ops[i]
+        if starts[i] < 0:  # no tasks: a view or a folded op happens when its inputs are ready
+            at = max((op_end.get(s, 0) for s in op.inputs), default=0)
+            s_c, e_c = at, at
+        else:
+            s_c, e_c = int(starts[i]), int(ends[i])
+        op_end[m.name] = e_c
+        for lv, b in m.bytes.items():
+            bytes_total[lv] = bytes_total.get(lv, 0) + b
+        off = sum(m.bytes.get(lv, 0) for lv in OFFCHIP)
+        dur = e_c - s_c
+        ai = m.flops / off if off else None
+        achieved = m.flops / (dur / clock) if dur > 0 else None
+        if m.unit == "none":
+            bound = "none"
+        elif ai is None or ai >= ridge:
+            bound = "compute"
+        else:
+            bound = "memory"
+        ops.append({
+            "name": m.name, "kind": m.kind, "fn": m.fn, "unit": m.unit, "core": m.core,
+            "macs": m.macs, "flops": m.flops, "start_cycle": s_c, "end_cycle": e_c,
+            "compute_cycles": m.compute_cycles, "stall_cycles": int(op_stall[i]),
+            "stalls_by_level": per_op_stall_level.get(i, {}), "bytes": dict(m.bytes), "tiles": m.tiles,
+            "arithmetic_intensity": ai, "achieved_flops_per_s": achieved, "bound": bound,
+            "mapping": m.mapping,
+        })
+
+    macs = graph.macs
+    return {
+        "accelsim_version": version,
+        "name": name,
+        "workload": dict(workload),
+        "arch": {
+            "name": arch.name, "clock_hz": clock, "cores": arch.cores, "dtype": arch.dtype,
+            "peak_macs_per_cycle": arch.peak_macs_per_cycle, "peak_flops_per_s": peak_flops,
+            "systolic": {"rows": arch.core.systolic.rows, "cols": arch.core.systolic.cols,
+                         "dataflow": arch.core.systolic.dataflow, "count": arch.core.systolic.count},
+            "memory_bytes_per_s": {lv: arch.memory(lv).bandwidth for lv in OFFCHIP if lv in levels},
+            "sram_bytes": arch.core.sram.total_bytes * arch.cores,
+        },
+        "total_cycles": int(total),
+        "seconds": total / clock,
+        "clock_hz": clock,
+        "macs": macs,
+        "flops": graph.flops,
+        "params": graph.params,
+        "utilization": utilization,
+        "mac_utilization": macs / (arch.peak_macs_per_cycle * total) if total else 0.0,
+        "stall_cycles": int(stall.sum()),
+        "stalls_by_level": stalls_by_level,
+        "bytes": bytes_total,
+        "roofline": {"peak_flops_per_s": peak_flops, "bandwidth_bytes_per_s": bw, "ridge_flops_per_byte": ridge},
+        "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
+        "simulation": {"tasks": len(tasks), "events": trace.events,
+                       "units": [u.name for u in tg.units if u.kind is UnitKind.COMPUTE]},
+        "ops": ops,
+    }
+
+
+def _group_sum(keys: np.ndarray, values: np.ndarray) -> list[tuple[int, int]]:
+    uniq, inv = np.unique(keys, return_inverse=True)
+    sums = np.bincount(inv, weights=values)
+    return [(int(k), int(s)) for k, s in zip(uniq, sums)]
+
+
+def _placement_counts(placement: Mapping[str, str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for lv in placement.values():
+        counts[f"tensors_in_{lv}"] = counts.get(f"tensors_in_{lv}", 0) + 1
+    return counts

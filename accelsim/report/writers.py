@@ -1,0 +1,155 @@
+"""Files that hold a report: ``report.json`` (the contract in DESIGN.md) and ``ops.csv`` (one row per operator).
+
+Both are written atomically: the text goes to a temporary file in the destination folder, which then replaces the
+destination with :func:`os.replace`, so a run killed half-way leaves the previous file or none, never half a file.
+Everything here works on the plain report dict, so ``accelsim plot OUTDIR`` can reread what ``run`` wrote.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from accelsim.errors import AccelsimError
+
+REPORT_FILE = "report.json"
+OPS_CSV_FILE = "ops.csv"
+
+# Columns of ops.csv before the per-level columns, and after them. ``duration_cycles`` is end - start.
+_HEAD_COLUMNS = (
+    "name", "kind", "fn", "unit", "core", "macs", "flops", "start_cycle", "end_cycle", "duration_cycles",
+    "compute_cycles", "stall_cycles",
+)
+_TAIL_COLUMNS = ("tiles", "arithmetic_intensity", "achieved_flops_per_s", "bound")
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _jsonable(value: object) -> object:
+    """JSON form of the values ``json`` does not know: numpy scalars and arrays, paths."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"report value {value!r} of type {type(value).__name__} is not JSON serializable")
+
+
+def write_json(report: dict, path: str | os.PathLike) -> Path:
+    """Write ``report`` to ``path`` as indented JSON (keys in insertion order), atomically; returns the path.
+
+    numpy scalars and arrays are written as plain numbers and lists. Non-finite floats (an unlimited bandwidth)
+    are written as ``Infinity``/``NaN``, which Python's ``json`` (and so :func:`read_report`) reads back.
+    """
+    path = Path(path)
+    text = json.dumps(report, indent=2, default=_jsonable) + "\n"
+    _atomic_write_text(path, text)
+    return path
+
+
+def read_report(outdir_or_file: str | os.PathLike) -> dict:
+    """The report dict stored in ``OUTDIR/report.json`` (or in the JSON file given).
+
+    Raises :class:`AccelsimError` with a one-line message when there is no report, or it is not a JSON object.
+    """
+    given = Path(outdir_or_file)
+    if given.is_dir() or given.suffix.lower() != ".json":
+        outdir, file = given, given / REPORT_FILE
+    else:
+        outdir, file = given.parent, given
+    if not file.is_file():
+        if file.name == REPORT_FILE:
+            raise AccelsimError(f"{outdir}: no {REPORT_FILE} (run 'accelsim run ... -o {outdir}' first)")
+        raise AccelsimError(f"{file}: no such report file")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise AccelsimError(f"{outdir}: {file.name} is not valid JSON: not UTF-8 text ({e.reason})") from None
+    except OSError as e:
+        raise AccelsimError(f"{outdir}: cannot read {file.name}: {e.strerror or e}") from None
+    try:
+        report = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise AccelsimError(f"{outdir}: {file.name} is not valid JSON: {e}") from None
+    if not isinstance(report, dict):
+        raise AccelsimError(
+            f"{outdir}: {file.name} is not an accelsim report (expected a JSON object, got {type(report).__name__})"
+        )
+    return report
+
+
+def _levels(first: Iterable[str], ops: list[dict], key: str) -> list[str]:
+    """Union of memory levels: those of ``first`` in order, then any new ones met in ``op[key]``, in order."""
+    seen = dict.fromkeys(first)
+    for op in ops:
+        seen.update(dict.fromkeys(op.get(key) or {}))
+    return list(seen)
+
+
+def ops_csv_columns(report: dict) -> list[str]:
+    """Header of ``ops.csv`` for ``report``: fixed columns, ``bytes_<level>`` and ``stall_<level>`` per level."""
+    ops = report.get("ops") or []
+    byte_levels = _levels(report.get("bytes") or {}, ops, "bytes")
+    stall_levels = _levels(report.get("stalls_by_level") or {}, ops, "stalls_by_level")
+    return [
+        *_HEAD_COLUMNS,
+        *(f"bytes_{lvl}" for lvl in byte_levels),
+        *(f"stall_{lvl}" for lvl in stall_levels),
+        *_TAIL_COLUMNS,
+    ]
+
+
+def _csv_value(value: object) -> object:
+    """A cell: None (JSON null) becomes an empty cell; numbers are written as Python prints them."""
+    return "" if value is None else value
+
+
+def write_ops_csv(report: dict, path: str | os.PathLike) -> Path:
+    """Write one row per operator of ``report`` to ``path`` as CSV (header first), atomically; returns the path.
+
+    A level an op did not touch reads 0 in its ``bytes_<level>`` and ``stall_<level>`` columns; a null value (an op
+    with no off-chip bytes has no arithmetic intensity) is an empty cell.
+    """
+    path = Path(path)
+    columns = ops_csv_columns(report)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for op in report.get("ops") or []:
+        start, end = op.get("start_cycle"), op.get("end_cycle")
+        row = dict(op)
+        row["duration_cycles"] = end - start if start is not None and end is not None else None
+        op_bytes = op.get("bytes") or {}
+        op_stalls = op.get("stalls_by_level") or {}
+        for col in columns:
+            if col.startswith("bytes_"):
+                row[col] = op_bytes.get(col[len("bytes_"):], 0)
+            elif col.startswith("stall_") and col != "stall_cycles":
+                row[col] = op_stalls.get(col[len("stall_"):], 0)
+        writer.writerow([_csv_value(row.get(col)) for col in columns])
+    _atomic_write_text(path, buf.getvalue())
+    return path

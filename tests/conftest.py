@@ -1,0 +1,57 @@
+"""Shared test helpers: small hand-built graphs and architectures that need no preset files."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.hardware import Arch
+from accelsim.ir import Gemm, Graph, Op, OpKind, Weight
+
+
+def make_arch(*, rows=16, cols=16, dataflow="ws", cores=1, bandwidth="16GB/s", latency="0ns", sram=None,
+              host=True, hbm_capacity="8GiB", host_capacity="64GiB", clock="1GHz", lanes=16,
+              double_buffered=True) -> Arch:
+    """A small one-array-per-core chip; every size can be overridden."""
+    return Arch.model_validate({
+        "name": "test", "clock": clock, "dtype": "int8", "cores": cores,
+        "core": {"systolic": {"rows": rows, "cols": cols, "dataflow": dataflow},
+                 "vector": {"lanes": lanes},
+                 "sram": dict(sram or {"ifmap": "64KiB", "filter": "64KiB", "ofmap": "64KiB"},
+                              double_buffered=double_buffered)},
+        "hbm": {"capacity": hbm_capacity, "bandwidth": bandwidth, "latency": latency},
+        "host": {"capacity": host_capacity, "bandwidth": "8GB/s", "latency": "1us"} if host else None,
+    })
+
+
+def linear_op(name, src, rows, fin, fout, dtype="int8") -> Op:
+    g = Gemm(rows, fout, fin)
+    return Op(name, OpKind.LINEAR, (src,), ((rows, fin),), (rows, fout), dtype, (Weight(f"{name}.w", (fout, fin)),),
+              g.macs, 2 * g.macs, g)
+
+
+def relu_op(name, src, shape, dtype="int8") -> Op:
+    n = 1
+    for d in shape:
+        n *= d
+    return Op(name, OpKind.ACTIVATION, (src,), (shape,), shape, dtype, (), 0, n, None, n, {"fn": "relu"})
+
+
+def mlp_graph(layers=4, rows=256, width=512, dtype="int8") -> Graph:
+    """A chain linear → relu → linear → relu ... of ``layers`` linear layers (rows × width activations)."""
+    ops, prev = [], "input"
+    for i in range(layers):
+        ops.append(linear_op(f"fc{i}", prev, rows, width, width, dtype))
+        ops.append(relu_op(f"relu{i}", f"fc{i}", (rows, width), dtype))
+        prev = f"relu{i}"
+    return Graph("mlp", ops, {"input": (rows, width)})
+
+
+def branches_graph(branches=2, rows=512, width=512) -> Graph:
+    """``branches`` independent linear layers reading the same input (no dependencies between them)."""
+    ops = [linear_op(f"fc{i}", "input", rows, width, width) for i in range(branches)]
+    return Graph("branches", ops, {"input": (rows, width)})
+
+
+@pytest.fixture
+def arch():
+    return make_arch()

@@ -1,0 +1,137 @@
+"""Engine and mapper invariants on hand-built graphs (no preset files): each check is a physical bound."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from accelsim import __version__
+from accelsim.engine import simulate
+from accelsim.errors import MappingError
+from accelsim.mapping import lower
+from accelsim.options import Options
+from accelsim.report import build_report
+from accelsim.tasks import TaskKind, UnitKind
+
+from ..conftest import branches_graph, make_arch, mlp_graph
+
+
+def run(graph, arch, **opts):
+    tg = lower(graph, arch, Options(**opts))
+    trace = simulate(tg)
+    return tg, trace, build_report(graph, arch, tg, trace, name="t", workload={}, version=__version__)
+
+
+def test_unbounded_bandwidth_has_no_stalls_and_runs_the_compute_critical_path():
+    g = mlp_graph(layers=4)
+    arch = make_arch(bandwidth="inf", latency="0ns", host=False)
+    tg, trace, rep = run(g, arch)
+    assert rep["stall_cycles"] == 0
+    # a chain: every op waits for the previous one, so the critical path is the sum of all compute cycles
+    assert rep["total_cycles"] == sum(m.compute_cycles for m in tg.ops)
+
+
+def test_total_cycles_at_least_compute_and_bandwidth_bounds():
+    g = mlp_graph(layers=3, rows=512, width=1024)
+    for bw in ("1GB/s", "16GB/s", "256GB/s"):
+        arch = make_arch(bandwidth=bw)
+        tg, trace, rep = run(g, arch)
+        busiest = max(sum(t.cycles for t in tg.tasks if t.unit == u) for u in range(len(tg.units)))
+        bw_bound = rep["bytes"]["hbm"] / arch.bytes_per_cycle("hbm")
+        assert rep["total_cycles"] >= busiest
+        assert rep["total_cycles"] >= math.floor(bw_bound)
+
+
+@pytest.mark.parametrize("activations_on_chip", [True, False])
+def test_halving_bandwidth_never_lowers_total_cycles(activations_on_chip):
+    g = mlp_graph(layers=3, rows=256, width=768)
+    previous = None
+    for bw in (512, 256, 128, 64, 32, 16, 8, 4, 2, 1):  # GB/s, halving each step
+        _, _, rep = run(g, make_arch(bandwidth=f"{bw}GB/s"), activations_on_chip=activations_on_chip)
+        if previous is not None:
+            assert rep["total_cycles"] >= previous
+        previous = rep["total_cycles"]
+
+
+def test_hbm_bytes_at_least_compulsory_traffic():
+    # compulsory: every weight read once, the graph input read once, the final output written once
+    rows, width, layers = 256, 512, 3
+    g = mlp_graph(layers=layers, rows=rows, width=width)
+    compulsory = layers * width * width + rows * width + rows * width  # int8: 1 byte per element
+    for sram in ({"ifmap": "4KiB", "filter": "4KiB", "ofmap": "4KiB"}, {"unified": "16MiB"}):
+        for on_chip in (True, False):
+            _, _, rep = run(g, make_arch(sram=sram), activations_on_chip=on_chip)
+            assert rep["bytes"]["hbm"] >= compulsory
+
+
+def test_small_sram_re_reads_operands():
+    # with 4 KiB tile buffers a 512×512 weight (256 KiB) cannot stay resident, so some operand is re-read
+    g = mlp_graph(layers=1, rows=1024, width=512)
+    _, _, big = run(g, make_arch(sram={"unified": "64MiB"}), activations_on_chip=False)
+    _, _, small = run(g, make_arch(sram={"ifmap": "4KiB", "filter": "4KiB", "ofmap": "4KiB"}),
+                      activations_on_chip=False)
+    # with big SRAM, fc0 moves the compulsory input 1024·512 + weight 512·512 + output 1024·512 bytes
+    assert big["ops"][0]["bytes"]["hbm"] == 1024 * 512 + 512 * 512 + 1024 * 512
+    assert small["ops"][0]["bytes"]["hbm"] > big["ops"][0]["bytes"]["hbm"]
+
+
+def test_stalls_are_attributed_to_the_late_level():
+    g = mlp_graph(layers=2)
+    _, _, slow = run(g, make_arch(bandwidth="100MB/s"))
+    assert slow["stall_cycles"] > 0
+    assert slow["stalls_by_level"]["hbm"] == slow["stall_cycles"]
+
+
+def test_weights_beyond_hbm_stream_from_host_and_too_big_fails():
+    g = mlp_graph(layers=4, rows=64, width=1024)  # 4 weights of 1 MiB each
+    tg, _, rep = run(g, make_arch(hbm_capacity="2MiB"))
+    assert set(tg.placement.values()) == {"hbm", "host"}
+    assert rep["bytes"]["host"] > 0 and rep["stalls_by_level"]["host"] >= 0
+    host_tasks = [t for t in tg.tasks if t.level == "host"]
+    assert host_tasks and all(tg.units[t.unit].name == "host" for t in host_tasks)
+    with pytest.raises(MappingError, match="need .* B but HBM"):
+        lower(g, make_arch(hbm_capacity="1MiB", host_capacity="1MiB"), Options())
+
+
+def test_independent_ops_run_on_different_cores_at_once():
+    g = branches_graph(branches=2)
+    _, _, one = run(g, make_arch(cores=1, bandwidth="inf"))
+    tg, trace, two = run(g, make_arch(cores=2, bandwidth="inf"))
+    assert {op["core"] for op in two["ops"]} == {0, 1}
+    # with unbounded bandwidth two independent equal ops on two cores take the time of one
+    assert two["total_cycles"] == one["total_cycles"] // 2 + (one["total_cycles"] % 2)
+    assert set(two["utilization"]) >= {"core0.systolic0", "core1.systolic0", "hbm"}
+
+
+def test_report_is_deterministic():
+    g = mlp_graph(layers=3)
+    arch = make_arch(cores=2, bandwidth="4GB/s", latency="200ns")
+    assert run(g, arch)[2] == run(g, arch)[2]
+
+
+def test_task_graph_respects_double_buffering():
+    # the load of a core's p-th tile group waits for the compute of its (p−2)-th
+    g = mlp_graph(layers=1, rows=4096, width=512)
+    tg, trace, _ = run(g, make_arch(sram={"ifmap": "8KiB", "filter": "8KiB", "ofmap": "8KiB"}))
+    computes = [t.id for t in tg.tasks if t.kind is TaskKind.COMPUTE]
+    for t in tg.tasks:
+        if t.kind is TaskKind.LOAD:
+            # position of this load's group = number of computes created before it
+            pos = sum(1 for c in computes if c < t.id)
+            if pos >= 2:
+                assert computes[pos - 2] in t.deps
+    # and the engine honoured every dependency
+    for t in tg.tasks:
+        for d in t.deps:
+            assert trace.end[d] <= trace.start[t.id]
+
+
+def test_utilization_and_mac_utilization_are_fractions():
+    g = mlp_graph(layers=2)
+    tg, _, rep = run(g, make_arch())
+    compute_units = [u.name for u in tg.units if u.kind is UnitKind.COMPUTE]
+    assert all(0 <= rep["utilization"][u] <= 1 for u in rep["utilization"])
+    assert 0 < rep["mac_utilization"] <= rep["utilization"][compute_units[0]] + 1e-12
+    # MAC utilisation = MACs / (16·16 MACs per cycle · total cycles)
+    assert rep["mac_utilization"] == pytest.approx(g.macs / (256 * rep["total_cycles"]))

@@ -105,7 +105,7 @@ def _resnet(model: str, p: ImageNetParams, block: Callable[[GraphBuilder, str, i
     x = b.conv2d(INPUT, 64, 7, stride=2, padding=3, bias=False, name="conv1")
     x = b.relu(b.batchnorm2d(x, name="bn1"), name="relu")
     x = b.maxpool2d(x, 3, stride=2, padding=1, name="maxpool")
-    for i, (planes, blocks) in enumerate(zip((64, 128, 256, 512), layers)):
+    for i, (planes, blocks) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
         for j in range(blocks):
             with b.scope(f"layer{i + 1}.{j}"):
                 x = block(b, x, planes, 2 if i > 0 and j == 0 else 1)

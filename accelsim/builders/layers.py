@@ -385,7 +385,7 @@ class GraphBuilder:
         axis = dim + rank if dim < 0 else dim
         if not 0 <= axis < rank:
             raise WorkloadError(f"{self.name}: concat {name!r}: dim {dim} is out of range for rank {rank}")
-        for x, s in zip(xs, shapes):
+        for x, s in zip(xs, shapes, strict=True):
             if len(s) != rank or any(s[i] != shapes[0][i] for i in range(rank) if i != axis):
                 raise WorkloadError(f"{self.name}: concat {name!r}: {x!r} has shape {list(s)}, which does not match "
                                     f"{list(shapes[0])} outside dim {dim}")

@@ -21,15 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    NonNegativeInt,
-    PositiveFloat,
-    PositiveInt,
-    ValidationError,
-)
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, PositiveFloat, PositiveInt, ValidationError
 
 from ..errors import WorkloadError
 from ..ir import Graph
@@ -38,8 +30,35 @@ from .layers import INPUT, GraphBuilder
 if TYPE_CHECKING:
     from .registry import LayersParams
 
-PosPair = PositiveInt | tuple[PositiveInt, PositiveInt]
-NonNegPair = NonNegativeInt | tuple[NonNegativeInt, NonNegativeInt]
+
+
+def _int_or_pair(minimum: int, words: tuple[str, ...] = ()):
+    """A validator accepting an int >= ``minimum``, a pair of them (returned as a tuple) or one of ``words``."""
+    expected = f"an int >= {minimum} or a pair [h, w] of them" + "".join(f" or {w!r}" for w in words)
+
+    def check(value: object) -> int | tuple[int, int] | str:
+        if isinstance(value, str) and value in words:
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+            return value
+        if (isinstance(value, (list, tuple)) and len(value) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value)):
+            return (value[0], value[1])
+        raise ValueError(f"expected {expected}")
+
+    return check
+
+
+# One error location per value (not one per union member), so config can point at the YAML line.
+PosPair = Annotated[int | tuple[int, int], PlainValidator(_int_or_pair(1), json_schema_input_type=int | tuple[int, int])]
+"""An int >= 1 or an [h, w] pair of them (kernel, stride, dilation)."""
+NonNegPair = Annotated[int | tuple[int, int],
+                       PlainValidator(_int_or_pair(0), json_schema_input_type=int | tuple[int, int])]
+"""An int >= 0 or an [h, w] pair of them (padding)."""
+Padding = Annotated[int | tuple[int, int] | str,
+                    PlainValidator(_int_or_pair(0, ("same", "valid")),
+                                   json_schema_input_type=int | tuple[int, int] | Literal["same", "valid"])]
+"""Convolution padding: an int >= 0, an [h, w] pair, "same" or "valid"."""
 
 
 class _Layer(BaseModel):
@@ -58,7 +77,7 @@ class Conv2dLayer(_Layer):
     out_ch: PositiveInt = Field(description="Output channels.")
     kernel: PosPair = Field(description="Kernel size (int or [h, w]).")
     stride: PosPair = Field(1, description="Stride.")
-    padding: NonNegPair | Literal["same", "valid"] = Field(0, description="Padding per side, 'same' or 'valid'.")
+    padding: Padding = Field(0, description="Padding per side, 'same' or 'valid'.")
     dilation: PosPair = Field(1, description="Dilation.")
     groups: PositiveInt = Field(1, description="Groups (in_channels for depthwise).")
     bias: bool = Field(True, description="Has a bias.")
@@ -223,7 +242,8 @@ def untag_layer_errors(err: ValidationError) -> ValidationError:
         loc = tuple(e["loc"])
         if len(loc) >= 3 and loc[0] == "layers" and isinstance(loc[1], int) and loc[2] in _TAGS:
             loc = loc[:2] + loc[3:]
-        elif e["type"] in ("union_tag_invalid", "union_tag_not_found") and loc[:1] == ("layers",):
+        elif (e["type"] in ("union_tag_invalid", "union_tag_not_found") and loc[:1] == ("layers",)
+              and loc[-1] != "type"):  # idempotent: pydantic may route model_validate through __init__
             loc = (*loc, "type")
         detail = {"type": e["type"], "loc": loc, "input": e["input"]}
         if "ctx" in e:

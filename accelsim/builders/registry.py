@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, ValidationInfo, field_validator
 
 from ..errors import WorkloadError
 from ..ir import Graph
@@ -71,11 +71,10 @@ class Conv2dParams(WorkloadParams):
 
     in_channels: PositiveInt = Field(64, description="Input channels.")
     out_channels: PositiveInt = Field(64, description="Output channels.")
-    kernel_size: PositiveInt | tuple[PositiveInt, PositiveInt] = Field(3, description="Kernel size (int or [h, w]).")
-    stride: PositiveInt | tuple[PositiveInt, PositiveInt] = Field(1, description="Stride.")
-    padding: NonNegativeInt | tuple[NonNegativeInt, NonNegativeInt] | Literal["same", "valid"] = Field(
-        1, description="Padding per side (int or [h, w]), 'same' or 'valid'.")
-    dilation: PositiveInt | tuple[PositiveInt, PositiveInt] = Field(1, description="Dilation.")
+    kernel_size: manual.PosPair = Field(3, description="Kernel size (int or [h, w]).")
+    stride: manual.PosPair = Field(1, description="Stride (int or [h, w]).")
+    padding: manual.Padding = Field(1, description="Padding per side (int or [h, w]), 'same' or 'valid'.")
+    dilation: manual.PosPair = Field(1, description="Dilation (int or [h, w]).")
     groups: PositiveInt = Field(1, description="Groups (in_channels for a depthwise conv).")
     bias: bool = Field(True, description="Has a bias.")
     padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = Field(
@@ -89,8 +88,24 @@ class LayersParams(WorkloadParams):
 
     name: str = Field("layers", description="Name of the graph.")
     input: tuple[PositiveInt, ...] = Field(
-        min_length=2, description="Input shape [N, C, H, W] or [N, features]; batch multiplies N.")
-    layers: tuple[manual.LayerSpec, ...] = Field(min_length=1, description="The layers, in order.")
+        description="Input shape [N, C, H, W] or [N, features]; batch multiplies N.")
+    layers: tuple[manual.LayerSpec, ...] = Field(description="The layers, in order.")
+
+    @field_validator("input", "layers", mode="before")
+    @classmethod
+    def _long_enough(cls, value: Any, info: ValidationInfo) -> Any:
+        """At least 2 input dims and 1 layer."""
+        # checked on the raw list: a length constraint on the tuple would also fire when an item is invalid
+        least = 2 if info.field_name == "input" else 1
+        if isinstance(value, (list, tuple)) and len(value) < least:
+            raise ValueError(f"expected at least {least} item{'s' if least > 1 else ''}")
+        return value
+
+    def __init__(self, **data: Any):
+        try:
+            super().__init__(**data)
+        except ValidationError as e:
+            raise manual.untag_layer_errors(e) from None
 
     @classmethod
     def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> LayersParams:

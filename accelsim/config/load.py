@@ -45,8 +45,10 @@ class _Issues(list):
         self.extend(error.issues)
 
     def raise_if_any(self) -> None:
+        """Raise every issue in one ConfigError: grouped by file (in order of first mention), by line within."""
         if self:
-            raise ConfigError(list(self))
+            order = {f: i for i, f in reversed(list(enumerate(i.file for i in self)))}
+            raise ConfigError(sorted(self, key=lambda i: (order[i.file], i.line or 0)))
 
 
 def _relocate(error: ConfigError, parent: Doc, key: Any, value: object) -> list[ConfigIssue]:
@@ -56,7 +58,7 @@ def _relocate(error: ConfigError, parent: Doc, key: Any, value: object) -> list[
         if issue.file is None and issue.line is None:
             out.append(parent.issue((key,), issue.msg, value))
         elif issue.line is None and issue.msg == "file not found":
-            out.append(parent.issue((key,), f"file not found: {issue.file}", value))
+            out.append(parent.issue((key,), "file not found", value))
         else:
             out.append(issue)
     return out
@@ -271,7 +273,9 @@ def experiment_from_parts(workload: str, arch: str, *, batch: int | None = None,
     doc = Doc({"workload": workload, "arch": arch},
               {(): Where("<cli>", None, ()), ("workload",): Where("--workload", None, ()),
                ("arch",): Where("--arch", None, ())})
-    return _experiment(doc, parsed, issues, source="<cli>", default_name=f"{_stem(workload)}_{_stem(arch)}")
+    named = {"workload": workload, "arch": arch} | {o.section: o.value for o in parsed if not o.keys}
+    return _experiment(doc, parsed, issues, source="<cli>",
+                       default_name=f"{_stem(named['workload'])}_{_stem(named['arch'])}")
 
 
 def _single(section: str, ref: object, overrides: Iterable[str], label: str | None) -> tuple[Doc | None, str | None,
@@ -298,12 +302,12 @@ def load_arch(ref: str | os.PathLike | Mapping | Arch, overrides: Iterable[str] 
         if not overrides:
             return Arch.model_validate(ref)
     doc, _, _, issues = _single("arch", dict(ref) if isinstance(ref, Mapping) else ref, overrides, None)
+    arch = None
+    if doc is not None:
+        arch, found = _arch_from_doc(doc)
+        issues.extend(found)
     issues.raise_if_any()
-    assert doc is not None
-    arch, found = _arch_from_doc(doc)
-    issues.extend(found)
-    issues.raise_if_any()
-    return arch
+    return arch  # type: ignore[return-value]
 
 
 def load_workload(ref: str | os.PathLike | Mapping | WorkloadSpec, overrides: Iterable[str] = ()) -> WorkloadSpec:
@@ -317,12 +321,12 @@ def load_workload(ref: str | os.PathLike | Mapping | WorkloadSpec, overrides: It
         ref = {"model": ref.model, **ref.params}
     doc, found_file, _, issues = _single("workload", dict(ref) if isinstance(ref, Mapping) else ref, overrides,
                                          None)
+    spec = None
+    if doc is not None:
+        spec, found = _workload_from_doc(doc, found_file or file)
+        issues.extend(found)
     issues.raise_if_any()
-    assert doc is not None
-    spec, found = _workload_from_doc(doc, found_file or file)
-    issues.extend(found)
-    issues.raise_if_any()
-    return spec
+    return spec  # type: ignore[return-value]
 
 
 def build_graph(spec: WorkloadSpec, default_dtype: str = "fp16"):

@@ -29,9 +29,7 @@ def preset_dir(kind: str) -> Path:
     shipped = files("accelsim").joinpath("_presets", kind)
     if shipped.is_dir():
         return Path(str(shipped))
-    import accelsim
-
-    return Path(accelsim.__file__).resolve().parent.parent / kind
+    return Path(__file__).resolve().parents[2] / kind  # accelsim/config/presets.py → the folder above accelsim/
 
 
 def list_presets(kind: str) -> list[str]:

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..hardware import Arch
 from ..ir import Graph
-from ..tasks import TaskGraph, TaskKind, UnitKind
+from ..tasks import TaskGraph, TaskKind
 from ..trace import Trace
 
 OFFCHIP = ("hbm", "host")
@@ -126,8 +126,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "bytes": bytes_total,
         "roofline": {"peak_flops_per_s": peak_flops, "bandwidth_bytes_per_s": bw, "ridge_flops_per_byte": ridge},
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
-        "simulation": {"tasks": len(tasks), "events": trace.events,
-                       "units": [u.name for u in tg.units if u.kind is UnitKind.COMPUTE]},
+        "simulation": {"tasks": len(tasks), "events": trace.events},
         "ops": ops,
     }
 

@@ -1,0 +1,332 @@
+"""SCALE-Sim inputs: a config (``.cfg``) → :class:`~accelsim.hardware.Arch`; a topology (``.csv``) → ``ir.Graph``.
+
+Read as SCALE-Sim v2/v3 read them (``scalesim/scale_config.py`` and ``scalesim/topology_utils.py`` of
+scalesim-project/scale-sim-v2 and scale-sim-v3):
+
+* Config: ``[architecture_presets]`` ArrayHeight, ArrayWidth, IfmapSramSzkB, FilterSramSzkB, OfmapSramSzkB
+  (KiB: SCALE-Sim multiplies by 1024), Dataflow (os|ws|is), Bandwidth (words/cycle, a comma list per memory
+  bank of which SCALE-Sim uses the first); ``[run_presets]`` InterfaceBandwidth CALC|USER. Offsets, request
+  buffers, banks, layout and sparsity keys are read by SCALE-Sim for its traces and are ignored here.
+  SCALE-Sim has no clock: the arch runs at 1 GHz, so cycles are what SCALE-Sim reports. Its word is 1 byte
+  (``word_size = 1`` in ``single_layer_sim.py``), so ops are int8. In CALC mode SCALE-Sim computes the DRAM
+  bandwidth a layer needs instead of limiting it, so HBM bandwidth is unbounded; in USER mode it is
+  ``Bandwidth`` words (bytes) per cycle.
+* Topology, conv form: ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels,
+  Num Filter, Strides,`` (one stride for both axes, or stride height and width; an optional ``N:M`` sparsity
+  column must be dense). No padding: the output is ⌈(H − F + S)/S⌉ per axis. A row whose name contains "DP"
+  is depthwise: SCALE-Sim runs it as ``Channels`` layers of one channel each with the row's filter count, so
+  the op is ``count = Channels`` GEMMs of ``k = Fh·Fw``.
+* Topology, GEMM form: ``Layer, M, N, K,``; SCALE-Sim turns a row into a conv with an M×K ifmap, a 1×K
+  filter, 1 channel, N filters and stride 1, which is exactly the GEMM (M, N, K).
+
+Each row becomes one op named as in the CSV, in file order, reading its own input tensor from memory (SCALE-Sim
+simulates layers independently, one after another).
+"""
+
+from __future__ import annotations
+
+import configparser
+import math
+import os
+import re
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..errors import ConfigError, ConfigIssue
+from ..hardware import Arch
+from ..ir import Gemm, Graph, Op, OpKind, Weight
+from .yamlio import display_path
+
+CLOCK_HZ = 1e9  # SCALE-Sim counts cycles only; at 1 GHz one cycle is 1 ns
+WORD_DTYPE = "int8"  # SCALE-Sim's word_size = 1 byte
+HBM_CAPACITY = 2**40  # SCALE-Sim does not bound DRAM capacity; 1 TiB stands for "enough"
+
+CONV_COLUMNS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels",
+                "Num Filter", "Strides")
+GEMM_COLUMNS = ("Layer", "M", "N", "K")
+
+
+# ---- config ------------------------------------------------------------------------------------------------------
+def _cfg_lines(text: str) -> dict[tuple[str, str], int]:
+    """(section, option lower-cased) → 1-based line, and (section, "") → the section header's line."""
+    lines: dict[tuple[str, str], int] = {}
+    section = ""
+    for n, raw in enumerate(text.splitlines(), 1):
+        s = raw.strip()
+        if not s or s[0] in "#;":
+            continue
+        m = re.match(r"^\[([^\]]+)\]", s)
+        if m:
+            section = m.group(1).strip()
+            lines.setdefault((section, ""), n)
+            continue
+        m = re.match(r"^([^:=]+?)\s*[:=]", s)
+        if m:
+            lines.setdefault((section, m.group(1).strip().lower()), n)
+    return lines
+
+
+def read_scalesim_config(path: str | os.PathLike) -> Arch:
+    """The :class:`Arch` of a SCALE-Sim ``.cfg`` file: one core with the file's array, dataflow and split
+    SRAM sizes, 1 GHz, int8, HBM unbounded (CALC) or ``Bandwidth`` bytes/cycle (USER), a vector unit as wide
+    as the array. Raises :class:`ConfigError` listing every problem, each naming file, line and key."""
+    file = display_path(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(ConfigIssue(file, None, "", "file not found")) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(ConfigIssue(file, None, "", f"cannot read file: {e}")) from None
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(text, source=file)
+    except configparser.MissingSectionHeaderError as e:
+        raise ConfigError(ConfigIssue(file, e.lineno, "", "expected a [section] header first")) from None
+    except configparser.ParsingError as e:
+        errors = getattr(e, "errors", [])
+        raise ConfigError([ConfigIssue(file, n, "", f"malformed line {line.strip()!r}") for n, line in errors]
+                          or ConfigIssue(file, None, "", "malformed config")) from None
+    except (configparser.DuplicateOptionError, configparser.DuplicateSectionError) as e:
+        what = f"{e.section}.{e.option}" if isinstance(e, configparser.DuplicateOptionError) else e.section
+        raise ConfigError(ConfigIssue(file, e.lineno, what, "written twice")) from None
+    except configparser.Error as e:
+        raise ConfigError(ConfigIssue(file, None, "", f"malformed config: {e.message}")) from None
+    lines = _cfg_lines(text)
+    issues: list[ConfigIssue] = []
+
+    def where(section: str, option: str) -> int | None:
+        return lines.get((section, option.lower())) or lines.get((section, ""))
+
+    def get(section: str, *options: str) -> str | None:
+        """The first of ``options`` present in ``section`` (SCALE-Sim v1 spelt the SRAM keys without kB)."""
+        if parser.has_section(section):
+            for option in options:
+                if parser.has_option(section, option):
+                    return parser.get(section, option).strip().strip('"').strip()
+        issues.append(ConfigIssue(file, lines.get((section, "")), f"{section}.{options[0]}", "missing"))
+        return None
+
+    def positive(section: str, option: str, value: str | None) -> int | None:
+        if value is None:
+            return None
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+        if number <= 0:
+            issues.append(ConfigIssue(file, where(section, option), f"{section}.{option}",
+                                      "expected a positive integer", value, True))
+            return None
+        return number
+
+    arch_sec = "architecture_presets"
+    rows = positive(arch_sec, "ArrayHeight", get(arch_sec, "ArrayHeight"))
+    cols = positive(arch_sec, "ArrayWidth", get(arch_sec, "ArrayWidth"))
+    srams = {}
+    for part, label in (("ifmap", "Ifmap"), ("filter", "Filter"), ("ofmap", "Ofmap")):
+        key = f"{label}SramSzkB"
+        srams[part] = positive(arch_sec, key, get(arch_sec, key, f"{label}SramSz"))
+    dataflow = get(arch_sec, "Dataflow")
+    if dataflow is not None:
+        dataflow = dataflow.lower()
+        if dataflow not in ("os", "ws", "is"):
+            issues.append(ConfigIssue(file, where(arch_sec, "Dataflow"), f"{arch_sec}.Dataflow",
+                                      "expected os, ws or is", dataflow, True))
+    mode = "CALC"
+    if parser.has_option("run_presets", "InterfaceBandwidth"):
+        mode = parser.get("run_presets", "InterfaceBandwidth").strip().upper()
+        if mode not in ("CALC", "USER"):
+            issues.append(ConfigIssue(file, where("run_presets", "InterfaceBandwidth"),
+                                      "run_presets.InterfaceBandwidth", "expected CALC or USER", mode, True))
+    bandwidth = math.inf
+    if mode == "USER":
+        text_bw = get(arch_sec, "Bandwidth")
+        if text_bw is not None:
+            first = text_bw.split(",")[0].strip()
+            words = positive(arch_sec, "Bandwidth", first)
+            if words is not None:
+                bandwidth = words * 1 * CLOCK_HZ  # words/cycle × 1 byte/word × cycles/s
+    if issues:
+        raise ConfigError(issues)
+    run_name = parser.get("general", "run_name", fallback="").strip().strip('"') or Path(path).stem
+    try:
+        return Arch.model_validate({
+            "name": run_name,
+            "description": f"SCALE-Sim config {file}: {rows}x{cols} {dataflow}, SRAM ifmap/filter/ofmap "
+                           f"{srams['ifmap']}/{srams['filter']}/{srams['ofmap']} KiB, {mode} DRAM bandwidth, "
+                           f"1 GHz (SCALE-Sim has no clock)",
+            "clock": CLOCK_HZ,
+            "dtype": WORD_DTYPE,
+            "cores": 1,
+            "core": {
+                "systolic": {"rows": rows, "cols": cols, "dataflow": dataflow},
+                "vector": {"lanes": cols},
+                "sram": {k: v * 1024 for k, v in srams.items()} | {"double_buffered": True},
+            },
+            "hbm": {"capacity": HBM_CAPACITY, "bandwidth": bandwidth, "latency": 0.0, "kind": "SCALE-Sim DRAM"},
+        })
+    except ValidationError as e:  # not expected after the checks above
+        raise ConfigError([ConfigIssue(file, None, ".".join(map(str, err["loc"])), err["msg"])
+                           for err in e.errors()]) from None
+
+
+# ---- topology ----------------------------------------------------------------------------------------------------
+def _fields(line: str) -> list[str]:
+    """The comma-separated fields of a row, stripped, without trailing empty fields and '#' comments."""
+    fields = [f.strip() for f in line.split(",")]
+    while fields and (fields[-1] == "" or fields[-1].startswith("#")):
+        fields.pop()
+    return fields
+
+
+def _dense(text: str) -> bool:
+    parts = text.split(":")
+    return len(parts) == 2 and parts[0].strip() == parts[1].strip() and parts[0].strip().isdigit()
+
+
+def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: str = WORD_DTYPE) -> Graph:
+    """The ``ir.Graph`` of a SCALE-Sim topology CSV: one op per row, named as in the file, in file order.
+
+    ``gemm`` picks the form (SCALE-Sim's ``-i gemm``); None detects it from the header (``Layer, M, N, K``).
+    Raises :class:`ConfigError` listing every bad row, each naming file, line and column.
+    """
+    file = display_path(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(ConfigIssue(file, None, "", "file not found")) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(ConfigIssue(file, None, "", f"cannot read file: {e}")) from None
+    rows = text.splitlines()
+    if not rows:
+        raise ConfigError(ConfigIssue(file, None, "", "empty topology: expected a header line and layer rows"))
+    header = [h.lower() for h in _fields(rows[0])]
+    if gemm is None:
+        gemm = header[1:4] == ["m", "n", "k"]
+    columns = GEMM_COLUMNS if gemm else CONV_COLUMNS
+    issues: list[ConfigIssue] = []
+    ops: list[Op] = []
+    inputs: dict[str, tuple[int, ...]] = {}
+    first_line: dict[str, int] = {}
+    for n, raw in enumerate(rows[1:], 2):  # SCALE-Sim skips the first line (the header)
+        fields = _fields(raw)
+        if not fields:
+            continue
+        name = fields[0]
+        row_issues: list[ConfigIssue] = []
+        if not name:
+            row_issues.append(ConfigIssue(file, n, columns[0], "empty layer name"))
+        elif name in first_line:
+            row_issues.append(ConfigIssue(file, n, columns[0], f"layer name used twice (first on line "
+                                                               f"{first_line[name]})", name, True))
+        need = len(columns)
+        extra = fields[need:]
+        if len(fields) < need:
+            row_issues.append(ConfigIssue(file, n, columns[len(fields)],
+                                          f"missing: a row has {need} columns ({', '.join(columns)})"))
+        values: list[int] = []
+        for col, text_value in zip(columns[1:], fields[1:need], strict=False):
+            try:
+                v = int(text_value)
+            except ValueError:
+                v = 0
+            if v <= 0:
+                row_issues.append(ConfigIssue(file, n, col, "expected a positive integer", text_value, True))
+            values.append(v)
+        stride_w = None
+        if not gemm and extra and ":" not in extra[0]:
+            try:
+                stride_w = int(extra[0])
+            except ValueError:
+                stride_w = 0
+            if stride_w <= 0:
+                row_issues.append(ConfigIssue(file, n, "Stride width", "expected a positive integer", extra[0],
+                                              True))
+            extra = extra[1:]
+        if extra and ":" in extra[0]:
+            if not _dense(extra[0]):
+                row_issues.append(ConfigIssue(file, n, "Sparsity", "only dense layers (N:N) are modelled",
+                                              extra[0], True))
+            extra = extra[1:]
+        if extra:
+            row_issues.append(ConfigIssue(file, n, "", f"unexpected extra columns {', '.join(extra)}"))
+        if not row_issues and not gemm:
+            h, w, fh, fw = values[:4]
+            if fh > h:
+                row_issues.append(ConfigIssue(file, n, "Filter Height", f"larger than IFMAP Height ({h})", fh,
+                                              True))
+            if fw > w:
+                row_issues.append(ConfigIssue(file, n, "Filter Width", f"larger than IFMAP Width ({w})", fw, True))
+        if name:
+            first_line.setdefault(name, n)
+        if row_issues:
+            issues.extend(row_issues)
+            continue
+        src = f"{name}/ifmap"
+        if gemm:
+            m, nn, k = values
+            op, in_shape = _gemm_op(name, src, m, nn, k, dtype, n)
+        else:
+            op, in_shape = _conv_op(name, src, *values, stride_w or values[-1], dtype, n)
+        inputs[src] = in_shape
+        ops.append(op)
+    if issues:
+        raise ConfigError(issues)
+    if not ops:
+        raise ConfigError(ConfigIssue(file, None, "", "no layer rows after the header"))
+    return Graph(Path(path).stem, ops, inputs, meta={"source": "scalesim", "topology": file,
+                                                      "form": "gemm" if gemm else "conv"})
+
+
+def output_size(size: int, kernel: int, stride: int) -> int:
+    """SCALE-Sim's output size along one axis, no padding: ⌈(size − kernel + stride) / stride⌉."""
+    return -(-(size - kernel + stride) // stride)
+
+
+def _conv_op(name: str, src: str, h: int, w: int, fh: int, fw: int, c: int, nf: int, sh: int, sw: int,
+             dtype: str, line: int) -> tuple[Op, tuple[int, ...]]:
+    eh, ew = output_size(h, fh, sh), output_size(w, fw, sw)
+    depthwise = "DP" in name  # SCALE-Sim's own test (topology_utils.load_arrays_conv)
+    if depthwise:  # C one-channel layers of nf filters each, run one after another
+        gemm = Gemm(m=eh * ew, n=nf, k=fh * fw, count=c)
+        weight = Weight(f"{name}.weight", (c * nf, 1, fh, fw))
+        out = (1, c * nf, eh, ew)
+    else:
+        gemm = Gemm(m=eh * ew, n=nf, k=fh * fw * c, count=1)
+        weight = Weight(f"{name}.weight", (nf, c, fh, fw))
+        out = (1, nf, eh, ew)
+    attrs = {"kernel": (fh, fw), "stride": (sh, sw), "padding": (0, 0), "groups": c if depthwise else 1,
+             "depthwise": depthwise, "source_line": line}
+    in_shape = (1, c, h, w)
+    op = Op(name=name, kind=OpKind.CONV, inputs=(src,), in_shapes=(in_shape,), out_shape=out, dtype=dtype,
+            weights=(weight,), macs=gemm.macs, flops=2 * gemm.macs, gemm=gemm, attrs=attrs)
+    return op, in_shape
+
+
+def _gemm_op(name: str, src: str, m: int, n: int, k: int, dtype: str, line: int) -> tuple[Op, tuple[int, ...]]:
+    gemm = Gemm(m=m, n=n, k=k, count=1)
+    in_shape = (m, k)
+    op = Op(name=name, kind=OpKind.LINEAR, inputs=(src,), in_shapes=(in_shape,), out_shape=(m, n), dtype=dtype,
+            weights=(Weight(f"{name}.weight", (k, n)),), macs=gemm.macs, flops=2 * gemm.macs, gemm=gemm,
+            attrs={"source_line": line})
+    return op, in_shape
+
+
+def load_scalesim(config: str | os.PathLike, topology: str | os.PathLike, *,
+                  gemm: bool | None = None) -> tuple[Arch, Graph]:
+    """``(Arch, Graph)`` of a SCALE-Sim config and topology, as ``accelsim run --scalesim-config --topology``
+    runs them. Problems in both files are reported together."""
+    issues: list[ConfigIssue] = []
+    arch = graph = None
+    try:
+        arch = read_scalesim_config(config)
+    except ConfigError as e:
+        issues.extend(e.issues)
+    try:
+        graph = read_topology(topology, gemm=gemm)
+    except ConfigError as e:
+        issues.extend(e.issues)
+    if issues:
+        raise ConfigError(issues)
+    return arch, graph  # type: ignore[return-value]

@@ -1,0 +1,184 @@
+"""SCALE-Sim inputs run as they are: a .cfg → Arch, a topology .csv (conv or GEMM form) → ops in file order.
+
+References (scalesim-project/scale-sim-v2):
+* scalesim/topology_utils.py: conv rows ``name, H, W, Fh, Fw, C, N, S[, Sw]``; output ⌈(H − Fh + S)/S⌉ (no
+  padding); a row whose name contains "DP" is loaded as C layers of 1 channel and N filters; a GEMM row
+  ``name, M, N, K`` becomes the conv (ifmap M×K, filter 1×K, 1 channel, N filters, stride 1).
+* scalesim/compute/systolic_compute_{os,ws,is}.py: S_r×S_c mapped on R×C in F_r = ⌈S_r/R⌉ × F_c = ⌈S_c/C⌉ folds of
+  τ cycles each (os: R + C + T − 2; ws, is: 2R + C + T − 2), reported as F_r·F_c·τ − 1 cycles per layer, with
+  (S_r, S_c, T) = os (M, N, K), ws (K, N, M), is (K, M, N).
+Every expected number below is worked by hand from those definitions.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from accelsim.config import load_scalesim, read_scalesim_config, read_topology
+from accelsim.errors import ConfigError
+from accelsim.ir import Gemm, OpKind
+from accelsim.mapping import systolic
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "scalesim"
+
+
+@pytest.fixture
+def in_data(monkeypatch):
+    monkeypatch.chdir(DATA)
+
+
+def test_calc_config():
+    arch = read_scalesim_config(DATA / "tiny_os.cfg")
+    assert arch.name == "tiny_8x8_os"
+    assert (arch.core.systolic.rows, arch.core.systolic.cols, arch.core.systolic.dataflow) == (8, 8, "os")
+    # IfmapSramSzkB 64, FilterSramSzkB 32, OfmapSramSzkB 16; SCALE-Sim multiplies kB by 1024
+    assert (arch.core.sram.ifmap, arch.core.sram.filter, arch.core.sram.ofmap) == (65536, 32768, 16384)
+    assert arch.clock_hz == 1e9 and arch.dtype == "int8" and arch.cores == 1
+    assert arch.core.vector.lanes == 8  # as wide as the array
+    assert math.isinf(arch.hbm.bandwidth)  # CALC: DRAM bandwidth is computed, not limiting
+    assert arch.host is None
+
+
+def test_user_bandwidth_config():
+    arch = read_scalesim_config(DATA / "tiny_user_ws.cfg")
+    assert arch.core.systolic.dataflow == "ws"
+    assert (arch.core.sram.ifmap, arch.core.sram.filter, arch.core.sram.ofmap) == (6 * 1024, 6 * 1024, 2 * 1024)
+    # USER, Bandwidth "10,20": SCALE-Sim uses the first value, 10 words/cycle × 1 B/word × 1e9 cycles/s
+    assert arch.hbm.bandwidth == 10e9
+    assert arch.bytes_per_cycle("hbm") == 10
+
+
+def test_conv_topology_ops_in_file_order():
+    g = read_topology(DATA / "conv.csv")
+    assert [op.name for op in g.ops] == ["Conv1", "Conv2", "Conv3_DP", "Conv4"]
+    assert all(op.kind is OpKind.CONV and op.dtype == "int8" for op in g.ops)
+    # Conv1: 7×7, 2×2 filter, 3 channels, 20 filters, stride 2.
+    #   E = ⌈(7 − 2 + 2)/2⌉ = ⌈3.5⌉ = 4 (SCALE-Sim's ceiling; floor((7−2)/2)+1 would be 3)
+    #   m = 4·4 = 16, n = 20, k = 2·2·3 = 12
+    assert g["Conv1"].gemm == Gemm(m=16, n=20, k=12, count=1)
+    assert g["Conv1"].out_shape == (1, 20, 4, 4)
+    # Conv2: 14×14, 3×3, 16 ch, 8 filters, stride 1: E = 14 − 3 + 1 = 12, m = 144, n = 8, k = 9·16 = 144
+    assert g["Conv2"].gemm == Gemm(m=144, n=8, k=144, count=1)
+    # Conv3_DP (depthwise by name): 10×10, 3×3, 4 channels, 1 filter, stride 1: E = 8
+    #   SCALE-Sim runs 4 layers of 1 channel: each m = 64, n = 1, k = 3·3 = 9
+    assert g["Conv3_DP"].gemm == Gemm(m=64, n=1, k=9, count=4)
+    assert g["Conv3_DP"].macs == 64 * 1 * 9 * 4
+    # Conv4: 5×9, 1×3 filter, 2 channels, 5 filters, stride height 1, width 2 (the optional 9th column):
+    #   Eh = ⌈(5 − 1 + 1)/1⌉ = 5, Ew = ⌈(9 − 3 + 2)/2⌉ = 4; m = 20, n = 5, k = 1·3·2 = 6
+    assert g["Conv4"].gemm == Gemm(m=20, n=5, k=6, count=1)
+    assert g.macs == 16 * 20 * 12 + 144 * 8 * 144 + 64 * 9 * 4 + 20 * 5 * 6
+    assert g.meta["form"] == "conv"
+
+
+def test_gemm_topology():
+    g = read_topology(DATA / "gemm.csv")
+    assert g.meta["form"] == "gemm"
+    assert [op.name for op in g.ops] == ["fc1", "proj"]
+    # SCALE-Sim's conv view of "fc1, 10, 20, 30": ifmap 10×30, filter 1×30, 1 channel, 20 filters, stride 1:
+    #   Eh = 10, Ew = ⌈(30 − 30 + 1)/1⌉ = 1, so m = 10·1, n = 20, k = 1·30·1 = 30
+    assert g["fc1"].gemm == Gemm(m=10, n=20, k=30, count=1)
+    assert g["proj"].gemm == Gemm(m=1, n=1, k=1, count=1)
+    assert g.macs == 10 * 20 * 30 + 1
+
+
+# Hand-worked SCALE-Sim compute cycles on an 8×8 array (R = C = 8), F_r·F_c·τ − 1 per layer:
+HAND_CYCLES = {
+    # Conv1 (m, n, k) = (16, 20, 12)
+    #   os: S_r=m=16 → F_r=2, S_c=n=20 → F_c=⌈20/8⌉=3 (last fold 4 of 8 columns), T=k=12
+    #       τ = 8 + 8 + 12 − 2 = 26;        2·3·26 − 1 = 155
+    #   ws: S_r=k=12 → F_r=2 (4 of 8 rows), S_c=n=20 → F_c=3, T=m=16
+    #       τ = 2·8 + 8 + 16 − 2 = 38;      2·3·38 − 1 = 227
+    #   is: S_r=k=12 → 2, S_c=m=16 → 2, T=n=20
+    #       τ = 2·8 + 8 + 20 − 2 = 42;      2·2·42 − 1 = 167
+    "Conv1": {"os": 155, "ws": 227, "is": 167},
+    # Conv2 (144, 8, 144)
+    #   os: F_r=⌈144/8⌉=18, F_c=1, τ = 8+8+144−2 = 158;     18·1·158 − 1 = 2843
+    #   ws: F_r=⌈144/8⌉=18, F_c=1, τ = 16+8+144−2 = 166;    18·1·166 − 1 = 2987
+    #   is: F_r=18, F_c=⌈144/8⌉=18, τ = 16+8+8−2 = 30;      18·18·30 − 1 = 9719
+    "Conv2": {"os": 2843, "ws": 2987, "is": 9719},
+    # Conv3_DP: 4 one-channel layers of (64, 1, 9), each reported separately by SCALE-Sim:
+    #   os: F_r=8, F_c=1, τ = 8+8+9−2 = 23;    (8·1·23 − 1)·4 = 183·4 = 732
+    #   ws: F_r=⌈9/8⌉=2 (1 of 8 rows), F_c=1, τ = 16+8+64−2 = 86;  (2·86 − 1)·4 = 171·4 = 684
+    #   is: F_r=2, F_c=⌈64/8⌉=8, τ = 16+8+1−2 = 23;  (2·8·23 − 1)·4 = 367·4 = 1468
+    "Conv3_DP": {"os": 732, "ws": 684, "is": 1468},
+    # Conv4 (20, 5, 6)
+    #   os: F_r=⌈20/8⌉=3, F_c=1 (5 of 8 columns), τ = 8+8+6−2 = 20;   3·1·20 − 1 = 59
+    #   ws: F_r=1 (6 of 8 rows), F_c=1, τ = 16+8+20−2 = 42;           1·1·42 − 1 = 41
+    #   is: F_r=1, F_c=⌈20/8⌉=3, τ = 16+8+5−2 = 27;                   1·3·27 − 1 = 80
+    "Conv4": {"os": 59, "ws": 41, "is": 80},
+    # fc1 (10, 20, 30)
+    #   os: S_r=10 → 2, S_c=20 → 3, T=30: τ = 8+8+30−2 = 44;          2·3·44 − 1 = 263
+    #   ws: S_r=30 → 4, S_c=20 → 3, T=10: τ = 16+8+10−2 = 32;         4·3·32 − 1 = 383
+    #   is: S_r=30 → 4, S_c=10 → 2, T=20: τ = 16+8+20−2 = 42;         4·2·42 − 1 = 335
+    "fc1": {"os": 263, "ws": 383, "is": 335},
+}
+
+
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+def test_compute_cycles_match_scalesim_formula(dataflow):
+    graphs = [read_topology(DATA / "conv.csv"), read_topology(DATA / "gemm.csv")]
+    arch = read_scalesim_config(DATA / "tiny_os.cfg")
+    rows, cols = arch.core.systolic.rows, arch.core.systolic.cols
+    for g in graphs:
+        for op in g.ops:
+            if op.name not in HAND_CYCLES:
+                continue
+            gm = op.gemm
+            got = systolic.cycles(gm.m, gm.n, gm.k, rows, cols, dataflow, gm.count)
+            assert got == HAND_CYCLES[op.name][dataflow], (op.name, dataflow)
+
+
+def test_load_scalesim_pair():
+    arch, graph = load_scalesim(DATA / "tiny_user_ws.cfg", DATA / "gemm.csv")
+    assert arch.core.systolic.dataflow == "ws" and len(graph) == 2
+    # the arch's own dataflow prices fc1 as hand-worked above
+    gm = graph["fc1"].gemm
+    assert systolic.cycles(gm.m, gm.n, gm.k, 8, 8, arch.core.systolic.dataflow, gm.count) == 383
+
+
+def test_bad_config_lists_every_problem(in_data):
+    with pytest.raises(ConfigError) as info:
+        read_scalesim_config("bad.cfg")
+    assert str(info.value).splitlines() == [
+        "bad.cfg:5: architecture_presets.ArrayHeight: expected a positive integer (got '0')",
+        "bad.cfg:6: architecture_presets.ArrayWidth: expected a positive integer (got 'eight')",
+        "bad.cfg:4: architecture_presets.FilterSramSzkB: missing",
+        "bad.cfg:9: architecture_presets.Dataflow: expected os, ws or is (got 'rs')",
+        "bad.cfg:4: architecture_presets.Bandwidth: missing",
+    ]
+
+
+def test_bad_topology_lists_every_row(in_data):
+    with pytest.raises(ConfigError) as info:
+        read_topology("bad_conv.csv")
+    assert str(info.value).splitlines() == [
+        "bad_conv.csv:2: Filter Height: larger than IFMAP Height (7) (got 9)",
+        "bad_conv.csv:3: IFMAP Width: expected a positive integer (got 'x')",
+        "bad_conv.csv:4: Num Filter: missing: a row has 8 columns (Layer name, IFMAP Height, IFMAP Width, "
+        "Filter Height, Filter Width, Channels, Num Filter, Strides)",
+        "bad_conv.csv:5: Layer name: layer name used twice (first on line 3) (got 'Conv2')",
+    ]
+
+
+def test_missing_files_reported_together(in_data):
+    with pytest.raises(ConfigError) as info:
+        load_scalesim("nope.cfg", "nope.csv")
+    assert str(info.value).splitlines() == ["nope.cfg: file not found", "nope.csv: file not found"]
+
+
+def test_malformed_cfg(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("x.cfg").write_text("ArrayHeight: 8\n")
+    with pytest.raises(ConfigError, match=r"^x.cfg:1: expected a \[section\] header first$"):
+        read_scalesim_config("x.cfg")
+
+
+def test_sparse_rows_are_rejected(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("s.csv").write_text("Layer name, H, W, Fh, Fw, C, N, S,\nA, 4, 4, 1, 1, 2, 2, 1, 2:4,\nB, 4, 4, 1, 1, 2, 2, 1, 4:4,\n")
+    with pytest.raises(ConfigError) as info:
+        read_topology("s.csv")
+    assert str(info.value) == "s.csv:2: Sparsity: only dense layers (N:N) are modelled (got '2:4')"

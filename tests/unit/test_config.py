@@ -1,0 +1,366 @@
+"""accelsim.config: YAML with line numbers, presets, base merging, --set overrides and one-line errors.
+
+Every bad input must give a ConfigError whose str() has one line per problem, ``FILE:LINE: dotted.key: message
+(got VALUE)``; the expected lines below are counted in the fixture files under tests/data/config.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+import accelsim
+from accelsim.config import (
+    ExperimentSpec,
+    WorkloadSpec,
+    build_graph,
+    experiment_from_parts,
+    list_presets,
+    load_arch,
+    load_experiment,
+    load_workload,
+    preset_dir,
+    resolve,
+)
+from accelsim.config import presets as presets_mod
+from accelsim.config.overrides import parse_override
+from accelsim.config.yamlio import load_yaml, parse_yaml
+from accelsim.errors import ConfigError
+from accelsim.hardware import Arch
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO / "tests" / "data" / "config"
+ISSUE_LINE = re.compile(r"^(?P<file>[^:]+)(:(?P<line>\d+))?: ((?P<key>[\w.\-]+): )?(?P<msg>.+)$")
+
+
+def errors_of(fn, *args, **kwargs) -> list[str]:
+    """The lines of the ConfigError that ``fn(*args, **kwargs)`` raises (each must be a well-formed issue)."""
+    with pytest.raises(ConfigError) as info:
+        fn(*args, **kwargs)
+    lines = str(info.value).splitlines()
+    assert len(lines) == len(info.value.issues)
+    for line in lines:
+        assert ISSUE_LINE.match(line), line
+    return lines
+
+
+@pytest.fixture
+def in_data(monkeypatch):
+    """Run from tests/data/config so file names print as written there."""
+    monkeypatch.chdir(DATA)
+    return DATA
+
+
+# ---- yamlio ------------------------------------------------------------------------------------------------------
+def test_line_map_of_keys_and_list_items():
+    text = "name: x\ncore:\n  systolic:\n    rows: 4\nlayers:\n  - a: 1\n  - b: 2\n"
+    data, lines = parse_yaml(text, "t.yaml")
+    assert data == {"name": "x", "core": {"systolic": {"rows": 4}}, "layers": [{"a": 1}, {"b": 2}]}
+    assert lines[("name",)] == 1
+    assert lines[("core", "systolic", "rows")] == 4
+    assert lines[("layers", 0)] == 6 and lines[("layers", 1, "b")] == 7
+    assert lines.nearest(("core", "systolic", "cols")) == 3  # nearest written parent
+
+
+def test_yaml_is_loaded_safely():
+    with pytest.raises(ConfigError, match=r"t.yaml:1: malformed YAML: .*python/object"):
+        parse_yaml("x: !!python/object/apply:os.system ['true']\n", "t.yaml")
+
+
+def test_duplicate_key(in_data):
+    assert errors_of(load_yaml, "duplicate.yaml") == [
+        "duplicate.yaml:4: core.systolic: duplicate key (first written on line 3)"]
+
+
+def test_malformed_yaml(in_data):
+    (line,) = errors_of(load_yaml, "malformed.yaml")
+    assert line.startswith("malformed.yaml:4: malformed YAML: expected ',' or '}'")
+
+
+def test_missing_file(in_data):
+    assert errors_of(load_yaml, "nowhere.yaml") == ["nowhere.yaml: file not found"]
+    assert errors_of(load_arch, "nowhere.yaml") == ["<input>: arch: file not found (got 'nowhere.yaml')"]
+
+
+# ---- validation errors -------------------------------------------------------------------------------------------
+def test_bad_arch_file_one_line_per_issue(in_data):
+    # bad_arch.yaml: rows: -4 on line 5, the misspelt "dataflw" on line 7
+    assert errors_of(load_arch, "bad_arch.yaml") == [
+        "bad_arch.yaml:5: core.systolic.rows: Input should be greater than 0 (got -4)",
+        "bad_arch.yaml:7: core.systolic.dataflw: Extra inputs are not permitted; did you mean 'dataflow'? (got 'ws')",
+    ]
+
+
+def test_all_problems_in_one_file_are_reported(in_data):
+    assert errors_of(load_arch, "many_errors.yaml") == [
+        "many_errors.yaml:1: clock: expected a clock such as '1.4GHz' (got 'fast')",
+        "many_errors.yaml:3: core.systolic.rows: Input should be greater than 0 (got 0)",
+        "many_errors.yaml:3: core.systolic.dataflow: Input should be 'ws', 'os' or 'is' (got 'rs')",
+        "many_errors.yaml:5: core.sram.ifmap: expected a size such as '64KiB' (got '-64KiB')",
+        "many_errors.yaml:7: hots: Extra inputs are not permitted; did you mean 'host'?",
+    ]
+
+
+def test_missing_required_key_points_at_parent(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("a.yaml").write_text("# no clock\ncore:\n  systolic: {rows: 8, cols: 8}\n  vector: {lanes: 8}\n"
+                              "  sram: {unified: 1MiB}\nhbm: {capacity: 1GiB, bandwidth: 1GB/s}\n")
+    assert errors_of(load_arch, "a.yaml") == ["a.yaml:2: clock: Field required"]
+
+
+def test_cross_field_rule_strips_pydantic_prefix(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("a.yaml").write_text("base: gemmini\ncore:\n  sram:\n    unified: 1MiB\n")
+    # the merged sram has the base's split sizes and this file's unified size: the rule on Sram fires at line 3
+    (line,) = errors_of(load_arch, "a.yaml")
+    assert line == "a.yaml:3: core.sram: give either 'unified' or the split 'ifmap'/'filter'/'ofmap' sizes, not both"
+
+
+def test_unknown_arch_preset_did_you_mean():
+    (line,) = errors_of(load_arch, "tpu-v2")
+    assert line.startswith("<input>: arch: unknown arch preset; did you mean 'tpu-v1'? (valid names: ")
+    assert "gemmini" in line and line.endswith("(got 'tpu-v2')")
+
+
+def test_experiment_reports_every_section_with_full_keys(in_data):
+    lines = errors_of(load_experiment, "experiment_bad.yaml")
+    assert lines[:6] == [
+        "experiment_bad.yaml:1: name: expected a string (got 5)",
+        "experiment_bad.yaml:3: workload.model: unknown workload model; did you mean 'resnet18'? "
+        + lines[1].split("did you mean 'resnet18'? ", 1)[1],
+        "experiment_bad.yaml:8: arch.core.systolic.rows: Input should be greater than 0 (got -4)",
+        "experiment_bad.yaml:8: arch.core.systolic.dataflw: Extra inputs are not permitted; "
+        "did you mean 'dataflow'? (got 'ws')",
+        "experiment_bad.yaml:10: options.plot: Extra inputs are not permitted; did you mean 'plots'? (got False)",
+        "experiment_bad.yaml:11: outptu: unknown key; did you mean 'output'? (got 'runs/x')",
+    ]
+    assert len(lines) == 6
+    assert lines[1].endswith("(got 'resnt18')")
+
+
+def test_error_in_base_file_points_at_base(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("base.yaml").write_text("base: edge-npu\ncore:\n  vector:\n    lanes: 0\n")
+    Path("top.yaml").write_text("base: base.yaml\nname: top\n")
+    Path("exp.yaml").write_text("workload: gemm\narch:\n  base: top.yaml\n  hbm: {bandwidth: -1}\n")
+    assert sorted(errors_of(load_experiment, "exp.yaml")) == [
+        "base.yaml:4: core.vector.lanes: Input should be greater than 0 (got 0)",
+        "exp.yaml:4: arch.hbm.bandwidth: expected a bandwidth > 0 (got -1)",
+    ]
+
+
+def test_circular_base(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("a.yaml").write_text("base: b.yaml\n")
+    Path("b.yaml").write_text("clock: 1GHz\nbase: a.yaml\n")
+    assert errors_of(load_arch, "a.yaml") == [
+        "b.yaml:2: base: circular base: a preset names itself through 'base:' (got 'a.yaml')"]
+
+
+# ---- base merging and overrides ----------------------------------------------------------------------------------
+def test_base_merges_under_the_file():
+    arch = load_arch("tpu-v1")
+    with pytest.raises(ConfigError) as info:  # derived_arch.yaml also sets rows: -1 on line 8
+        load_arch(DATA / "derived_arch.yaml")
+    assert [(i.line, i.key) for i in info.value.issues] == [(8, "core.systolic.rows")]
+    derived = load_arch(DATA / "derived_arch.yaml", ["core.systolic.rows=256"])
+    assert derived.name == "tpu-v1-fast-ddr"
+    assert derived.hbm.bandwidth == 68e9  # from the file
+    assert derived.hbm.capacity == 8 * 2**30 and derived.hbm.kind == "DDR3"  # from the base, beside it
+    assert derived.clock == 700e6 and derived.core.sram.unified == 24 * 2**20
+    assert derived.host == arch.host
+
+
+def test_inline_arch_with_base(in_data):
+    spec = load_experiment("experiment_inline.yaml")
+    assert isinstance(spec, ExperimentSpec)
+    assert spec.name == "experiment_inline" and spec.description == "inline experiment"
+    assert spec.arch.hbm.bandwidth == 68e9 and spec.arch.core.systolic.rows == 256
+    assert spec.workload == WorkloadSpec("gemm", spec.workload.params, None, "")
+    assert (spec.workload.params["m"], spec.workload.params["n"], spec.workload.params["k"]) == (64, 32, 16)
+    assert spec.workload.params["batch"] == 1  # the builder's default, filled in
+    assert spec.options.plots is False and spec.output is None
+    assert spec.source.endswith("experiment_inline.yaml")
+
+
+def test_set_changes_values(in_data):
+    arch = load_arch("tpu-v1", ["arch.core.systolic.rows=128", "arch.hbm.bandwidth=68GB/s"])
+    assert arch.core.systolic.rows == 128 and arch.hbm.bandwidth == 68e9
+    spec = load_experiment("experiment_inline.yaml", ["workload.batch=8", "arch.core.systolic.dataflow=os",
+                                                      "options.trace=true", "workload.m=128"])
+    assert spec.workload.params["batch"] == 8 and spec.workload.params["m"] == 128
+    assert spec.arch.core.systolic.dataflow == "os" and spec.arch.hbm.bandwidth == 68e9
+    assert spec.options.trace is True
+
+
+def test_set_replaces_a_whole_section(in_data):
+    spec = load_experiment("experiment_inline.yaml", ["arch=gemmini"])
+    assert spec.arch.name == "gemmini"
+
+
+def test_set_values_are_parsed_as_yaml():
+    assert parse_override("arch.core.systolic.rows=128").value == 128
+    assert parse_override("options.plots=true").value is True
+    assert parse_override("arch.hbm.bandwidth=68GB/s").value == "68GB/s"
+    o = parse_override("workload.layers.0.out_ch=8")
+    assert (o.section, o.keys) == ("workload", ("layers", 0, "out_ch"))
+
+
+def test_bad_set_items(in_data):
+    lines = errors_of(load_experiment, "experiment_inline.yaml",
+                      ["arch.core.systolic.rows128", "=4", "arhc.cores=2", "arch.clock.x=1",
+                       "arch.core.systolic.rows=abc"])
+    assert lines == [
+        "--set: expected KEY=VALUE such as arch.core.systolic.rows=128 (got 'arch.core.systolic.rows128')",
+        "--set: expected KEY=VALUE with a non-empty KEY (got '=4')",
+        "--set: arhc.cores: unknown section 'arhc'; did you mean 'arch'? keys start with workload., arch., "
+        "options. (got 'arhc.cores=2')",
+        "--set: arch.clock.x: cannot set a key inside 'arch.clock', which is not a mapping (got 'arch.clock.x=1')",
+        "--set: arch.core.systolic.rows: Input should be a valid integer, unable to parse string as an integer "
+        "(got 'abc')",
+    ]
+
+
+def test_set_on_a_single_section():
+    lines = errors_of(load_arch, "tpu-v1", ["workload.batch=2", "cores=0"])
+    assert lines == [
+        "--set: workload.batch: section 'workload' does not apply here; keys start with arch. "
+        "(got 'workload.batch=2')",
+        "--set: arch.cores: Input should be greater than 0 (got 0)",
+    ]
+
+
+# ---- experiments from the command line ---------------------------------------------------------------------------
+def test_experiment_from_parts():
+    spec = experiment_from_parts("gemm", "gemmini", batch=4, overrides=["workload.m=8"])
+    assert spec.name == "gemm_gemmini" and spec.source == "<cli>"
+    assert spec.workload.params["batch"] == 4 and spec.workload.params["m"] == 8
+    assert spec.arch.core.systolic.rows == 16
+    lines = errors_of(experiment_from_parts, "gemm", "gemini", batch=0)
+    assert lines[0].startswith("--arch: arch: unknown arch preset; did you mean 'gemmini'?")
+    assert lines[1] == "--batch: workload.batch: Input should be greater than 0 (got 0)"
+
+
+def test_unknown_workload_did_you_mean():
+    (line,) = errors_of(load_workload, "resnet5")
+    assert line.startswith("<input>: workload: unknown workload; did you mean 'resnet50'? (valid names: ")
+
+
+def test_builder_name_without_preset_file():
+    # "layers" has no workloads/layers.yaml: the name selects the builder, whose params need input and layers
+    assert "layers" not in list_presets("workloads")
+    lines = errors_of(load_workload, "layers")
+    assert [line.split(": ", 2)[1] for line in lines] == ["input", "layers"]
+
+
+def test_workload_preset_and_override():
+    spec = load_workload("resnet18", ["workload.batch=8"])
+    assert spec.model == "resnet18" and spec.params["batch"] == 8
+    assert spec.file is not None and Path(spec.file).name == "resnet18.yaml"
+
+
+def test_resolved_is_json_and_stable(in_data):
+    a = load_experiment("experiment_inline.yaml").resolved()
+    b = load_experiment("experiment_inline.yaml").resolved()
+    text = json.dumps(a, sort_keys=True, allow_nan=False)
+    assert a == b and json.loads(text) == a
+    assert a["arch"]["hbm"]["bandwidth"] == 68e9 and a["workload"]["params"]["m"] == 64
+    c = load_experiment("experiment_inline.yaml", ["workload.m=65"]).resolved()
+    assert c != a
+    scalesim = experiment_from_parts("gemm", "scalesim-32x32").resolved()
+    assert json.dumps(scalesim, allow_nan=False)
+    unbounded = load_experiment("experiment_inline.yaml", ["arch.hbm.bandwidth=inf"])
+    assert math.isinf(unbounded.arch.hbm.bandwidth) and unbounded.resolved()["arch"]["hbm"]["bandwidth"] == "inf"
+
+
+# ---- presets -------------------------------------------------------------------------------------------------------
+def test_presets_from_source_checkout():
+    assert preset_dir("arch") == REPO / "arch"
+    assert {"tpu-v1", "eyeriss-like", "gemmini", "scalesim-32x32", "scalesim-128x128", "edge-npu"} <= set(
+        list_presets("arch"))
+    assert resolve("arch", "tpu-v1") == REPO / "arch" / "tpu-v1.yaml"
+    assert list_presets("arch") == sorted(list_presets("arch"))
+
+
+def test_presets_from_installed_wheel(tmp_path, monkeypatch):
+    shipped = tmp_path / "_presets" / "arch"
+    shipped.mkdir(parents=True)
+    (shipped / "tiny.yaml").write_text((REPO / "arch" / "edge-npu.yaml").read_text())
+    monkeypatch.setattr(presets_mod, "files", lambda package: tmp_path)
+    assert preset_dir("arch") == shipped
+    assert list_presets("arch") == ["tiny"]
+    assert load_arch("tiny").core.systolic.rows == 32
+
+
+def test_existing_path_wins_over_preset(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("tpu-v1").write_text((REPO / "arch" / "gemmini.yaml").read_text())
+    assert resolve("arch", "tpu-v1") == Path("tpu-v1")
+    assert load_arch("tpu-v1").name == "gemmini"
+
+
+def test_preset_dir_rejects_unknown_kind():
+    with pytest.raises(ValueError):
+        preset_dir("plugins")
+
+
+ARCH_PRESETS = list_presets("arch")
+EXPERIMENTS = list_presets("experiments")
+
+
+@pytest.mark.parametrize("name", ARCH_PRESETS)
+def test_every_arch_preset_validates(name):
+    arch = load_arch(name)
+    assert isinstance(arch, Arch) and arch.name == name
+    assert arch.peak_macs_per_cycle > 0 and arch.core.sram.total_bytes > 0
+
+
+@pytest.mark.parametrize("name", ARCH_PRESETS)
+def test_every_arch_preset_number_has_a_comment(name):
+    path = preset_dir("arch") / f"{name}.yaml"
+    data, lines = load_yaml(path)
+    text = path.read_text().splitlines()
+
+    def leaves(node, prefix=()):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                yield from leaves(v, (*prefix, k))
+        else:
+            yield prefix, node
+
+    for key, _value in leaves(data):
+        if key[-1] in ("name", "description"):
+            continue
+        assert "#" in text[lines[key] - 1], f"{path.name}:{lines[key]}: {'.'.join(key)} has no source comment"
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_loads(name):
+    spec = load_experiment(name)
+    assert spec.name == name
+    assert spec.output == f"runs/{name}"
+    graph = build_graph(spec.workload, spec.arch.dtype)
+    assert len(graph) > 0 and graph.macs > 0
+
+
+def test_readme_experiment():
+    spec = load_experiment(REPO / "experiments" / "resnet50_tpu_v1.yaml")
+    assert spec.workload.model == "resnet50" and spec.workload.params["batch"] == 1
+    assert spec.arch.name == "tpu-v1" and spec.output == "runs/resnet50_tpu_v1"
+
+
+def test_tpu_v1_matches_the_paper():
+    # jouppi_isca17: 256x256 MXU at 700 MHz = 65,536 MACs/cycle, 92 TOPS = 2 x 65,536 x 700e6 = 91.75e12
+    arch = load_arch("tpu-v1")
+    assert arch.peak_macs_per_cycle == 65536
+    assert 2 * arch.peak_macs_per_cycle * arch.clock_hz == pytest.approx(91.75e12, rel=1e-3)
+    assert arch.core.sram.unified == 24 * 2**20 and arch.hbm.bandwidth == 34e9
+    assert arch.host is not None and arch.host.bandwidth == pytest.approx(8e9 * 128 / 130 * 16 / 8, rel=1e-3)
+
+
+def test_package_exports():
+    assert accelsim.config.load_experiment is load_experiment

@@ -14,9 +14,9 @@ them. Counting conventions (see docs/architecture.md):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Iterable, Mapping
 
 import networkx as nx
 
@@ -257,4 +257,4 @@ class Graph:
             rows.append((str(i), op.name, op.fn, ",".join(op.inputs), "x".join(map(str, op.out_shape)),
                          str(op.params), str(op.macs)))
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-        return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)) for r in rows)
+        return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows)

@@ -263,18 +263,16 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
                                       dict(p.details)))
             continue
         elem = op.elem_bytes
-        def tensor_bytes(t: str) -> int:
-            return nbytes_of[t] if t in nbytes_of else input_elems[t] * elem
-
-        in_off = sum(tensor_bytes(t) for t in p.inputs if t not in resident)
-        in_all = sum(tensor_bytes(t) for t in p.inputs)
+        in_bytes = {t: nbytes_of[t] if t in nbytes_of else input_elems[t] * elem for t in p.inputs}
+        in_off = sum(b for t, b in in_bytes.items() if t not in resident)
+        in_all = sum(in_bytes.values())
         w_by_level: dict[str, int] = {}
         for w in op.weights:
             lv = weight_level[w.name]
             w_by_level[lv] = w_by_level.get(lv, 0) + w.numel * elem
         if op.kind is OpKind.MATMUL and len(p.inputs) > 1:  # activation × activation: B is the second input
             second = p.inputs[-1]
-            b_act = 0 if second in resident else tensor_bytes(second)
+            b_act = 0 if second in resident else in_bytes[second]
             in_off -= b_act
             w_by_level["hbm"] = w_by_level.get("hbm", 0) + b_act
         w_total = sum(w_by_level.values())

@@ -134,7 +134,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
 def _group_sum(keys: np.ndarray, values: np.ndarray) -> list[tuple[int, int]]:
     uniq, inv = np.unique(keys, return_inverse=True)
     sums = np.bincount(inv, weights=values)
-    return [(int(k), int(s)) for k, s in zip(uniq, sums)]
+    return [(int(k), int(s)) for k, s in zip(uniq, sums, strict=True)]
 
 
 def _placement_counts(placement: Mapping[str, str]) -> dict[str, int]:

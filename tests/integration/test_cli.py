@@ -1,0 +1,144 @@
+"""The command line end to end: report folder contents, SCALE-Sim parity, determinism, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from accelsim.cli import main
+
+from .test_scalesim_inputs import HAND_CYCLES
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_scalesim_run_reports_scalesim_compute_cycles(tmp_path, capsys):
+    code, _, err = _run(capsys, "run", "--scalesim-config", str(DATA / "scalesim" / "tiny_os.cfg"),
+                        "--topology", str(DATA / "scalesim" / "conv.csv"), "-o", str(tmp_path), "--no-plots", "-q")
+    assert code == 0, err
+    report = json.loads((tmp_path / "report.json").read_text())
+    # one op per CSV row, named and ordered as in the CSV
+    assert [op["name"] for op in report["ops"]] == ["Conv1", "Conv2", "Conv3_DP", "Conv4"]
+    for op in report["ops"]:
+        assert op["compute_cycles"] == HAND_CYCLES[op["name"]]["os"]  # worked by hand in that module
+    assert not list(tmp_path.glob("*.png"))  # --no-plots
+
+
+def test_experiment_run_writes_the_report_folder_and_is_deterministic(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        code, stdout, err = _run(capsys, "run", "--workload", "lenet5", "--arch", "gemmini", "-o", str(out),
+                                 "--trace")
+        assert code == 0, err
+    assert "total cycles" in stdout
+    assert (a / "report.json").read_bytes() == (b / "report.json").read_bytes()
+    report = json.loads((a / "report.json").read_text())
+    for key in ("total_cycles", "seconds", "clock_hz", "macs", "flops", "params", "utilization",
+                "mac_utilization", "stall_cycles", "stalls_by_level", "bytes", "ops"):
+        assert key in report
+    # LeNet-5 (ReLU/max-pool variant) parameter count, hand-counted: 156 + 2,416 + 48,120 + 10,164 + 850
+    assert report["params"] == 61_706
+    assert report["seconds"] == pytest.approx(report["total_cycles"] / report["clock_hz"])
+    for name in ("ops.csv", "op_cycles.png", "utilization.png", "bytes_per_level.png", "roofline.png"):
+        assert (a / name).stat().st_size > 0
+    # trace.json: one complete slice per task, and each op's span matches report.json
+    events = json.loads((a / "trace.json").read_text())["traceEvents"]
+    slices = [e for e in events if e["ph"] == "X"]
+    assert len(slices) == report["simulation"]["tasks"]
+    for op in report["ops"]:
+        mine = [e["args"] for e in slices if e["args"]["op"] == op["name"]]
+        if mine:
+            assert min(s["start_cycle"] for s in mine) == op["start_cycle"]
+            assert max(s["end_cycle"] for s in mine) == op["end_cycle"]
+
+
+def test_plot_redraws_from_report_json(tmp_path, capsys):
+    assert _run(capsys, "run", "--workload", "lenet5", "--arch", "gemmini", "-o", str(tmp_path), "--no-plots")[0] == 0
+    code, out, _ = _run(capsys, "plot", str(tmp_path))
+    assert code == 0
+    assert {Path(p).name for p in out.split()} == {"op_cycles.png", "utilization.png", "bytes_per_level.png",
+                                                  "roofline.png"}
+
+
+def test_set_override_changes_the_run(tmp_path, capsys):
+    base = tmp_path / "base"
+    wide = tmp_path / "wide"
+    _run(capsys, "run", "--workload", "lenet5", "--arch", "gemmini", "-o", str(base), "--no-plots")
+    _run(capsys, "run", "--workload", "lenet5", "--arch", "gemmini", "-o", str(wide), "--no-plots",
+         "--set", "arch.core.systolic.rows=32", "--set", "arch.core.systolic.cols=32")
+    b = json.loads((base / "report.json").read_text())
+    w = json.loads((wide / "report.json").read_text())
+    assert b["arch"]["peak_macs_per_cycle"] == 16 * 16 and w["arch"]["peak_macs_per_cycle"] == 32 * 32
+
+
+def test_info_json_has_the_contract_keys(capsys):
+    code, out, _ = _run(capsys, "info", "resnet50", "--json")
+    info = json.loads(out)
+    assert code == 0
+    assert info["params"] == 25_557_032  # torchvision ResNet50_Weights.IMAGENET1K_V1
+    for key in ("macs", "flops", "ops", "weight_bytes", "activation_bytes"):
+        assert key in info
+    assert info["weight_bytes"] == 4 * 25_557_032  # fp32 when no arch gives a dtype
+
+
+BAD_ARCH = """\
+name: bad
+clock: 700MHz
+core:
+  systolic: {rows: 8, cols: 8, dataflow: %s}
+  vector: {lanes: 8}
+  sram: {unified: %s}
+hbm: {capacity: 8GiB, bandwidth: 34GB/s}
+"""
+
+
+@pytest.mark.parametrize(
+    "case, files, argv, expect",
+    [
+        ("unknown key", {"a.yaml": BAD_ARCH.replace("lanes", "lane") % ("ws", "1MiB")},
+         ["--workload", "lenet5", "--arch", "{d}/a.yaml"], ["a.yaml:5:", "core.vector.lane", "did you mean 'lanes'"]),
+        ("negative size", {"a.yaml": BAD_ARCH % ("ws", "-4")},
+         ["--workload", "lenet5", "--arch", "{d}/a.yaml"], ["a.yaml:6:", "core.sram.unified"]),
+        ("bad dataflow", {"a.yaml": BAD_ARCH % ("rs", "1MiB")},
+         ["--workload", "lenet5", "--arch", "{d}/a.yaml"], ["a.yaml:4:", "core.systolic.dataflow", "'rs'"]),
+        ("missing file", {}, ["{d}/nope.yaml"], ["nope.yaml", "not found"]),
+        ("malformed YAML", {"e.yaml": "workload: lenet5\narch: [tpu-v1\n"}, ["{d}/e.yaml"], ["e.yaml:", "YAML"]),
+        ("unknown preset", {"e.yaml": "workload: lenet5\narch: tpu-v9\n"}, ["{d}/e.yaml"],
+         ["e.yaml:2:", "arch", "did you mean 'tpu-v1'"]),
+        ("bad --set", {}, ["--workload", "lenet5", "--arch", "gemmini", "--set", "arch.core.systolic.rows"],
+         ["--set", "arch.core.systolic.rows"]),
+        ("bad --set value", {}, ["--workload", "lenet5", "--arch", "gemmini", "--set", "arch.core.systolic.rows=-1"],
+         ["--set", "arch.core.systolic.rows", "greater than 0"]),
+        ("unknown workload key", {"e.yaml": "workload: {model: lenet5, bacth: 2}\narch: gemmini\n"}, ["{d}/e.yaml"],
+         ["e.yaml:1:", "workload.bacth", "did you mean 'batch'"]),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_per_problem(tmp_path, capsys, case, files, argv, expect):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    code, out, err = _run(capsys, "run", *[a.format(d=tmp_path) for a in argv], "-o", str(tmp_path / "out"))
+    assert code == 2, case
+    lines = err.strip().splitlines()
+    # a misspelled required key is two problems (the unknown key, the missing one); the rest are one
+    assert len(lines) == (2 if case == "unknown key" else 1), err
+    assert "Traceback" not in err
+    assert all(line.startswith("accelsim: error: ") for line in lines)
+    assert any(all(fragment in line for fragment in expect) for line in lines), (case, lines)
+    assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_python_dash_m_runs_the_cli():
+    done = subprocess.run([sys.executable, "-m", "accelsim", "list", "arch"], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0
+    assert {"tpu-v1", "gemmini", "scalesim-128x128"} <= set(done.stdout.split())

@@ -4,7 +4,7 @@
 model: layers
 input: [1, 1, 32, 32]          # the graph input, N×C×H×W or N×features; batch multiplies N
 layers:
-  - {type: conv2d, name: conv1, out_ch: 6, kernel: 5}
+  - {type: conv2d, name: conv1, out_channels: 6, kernel_size: 5}
   - {type: relu}               # reads the previous layer
   - {type: add, inputs: [conv1, relu]}
 ```
@@ -21,7 +21,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, PositiveFloat, PositiveInt, ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+)
 
 from ..errors import WorkloadError
 from ..ir import Graph
@@ -74,8 +83,10 @@ class Conv2dLayer(_Layer):
     """torch.nn.Conv2d."""
 
     type: Literal["conv2d"]
-    out_ch: PositiveInt = Field(description="Output channels.")
-    kernel: PosPair = Field(description="Kernel size (int or [h, w]).")
+    out_ch: PositiveInt = Field(validation_alias=AliasChoices("out_channels", "out_ch"),
+                                description="Output channels (`out_channels`, as torch; `out_ch` also accepted).")
+    kernel: PosPair = Field(validation_alias=AliasChoices("kernel_size", "kernel"),
+                           description="Kernel size, int or [h, w] (`kernel_size`, as torch; `kernel` also accepted).")
     stride: PosPair = Field(1, description="Stride.")
     padding: Padding = Field(0, description="Padding per side, 'same' or 'valid'.")
     dilation: PosPair = Field(1, description="Dilation.")
@@ -87,8 +98,10 @@ class ConvTranspose2dLayer(_Layer):
     """torch.nn.ConvTranspose2d."""
 
     type: Literal["conv_transpose2d"]
-    out_ch: PositiveInt = Field(description="Output channels.")
-    kernel: PosPair = Field(description="Kernel size (int or [h, w]).")
+    out_ch: PositiveInt = Field(validation_alias=AliasChoices("out_channels", "out_ch"),
+                                description="Output channels (`out_channels`, as torch; `out_ch` also accepted).")
+    kernel: PosPair = Field(validation_alias=AliasChoices("kernel_size", "kernel"),
+                           description="Kernel size, int or [h, w] (`kernel_size`, as torch; `kernel` also accepted).")
     stride: PosPair = Field(1, description="Stride.")
     padding: NonNegPair = Field(0, description="Padding per side.")
     output_padding: NonNegPair = Field(0, description="Extra rows/columns on one side of the output.")
@@ -146,7 +159,8 @@ class MaxPool2dLayer(_Layer):
     """torch.nn.MaxPool2d."""
 
     type: Literal["maxpool2d"]
-    kernel: PosPair = Field(description="Window size.")
+    kernel: PosPair = Field(validation_alias=AliasChoices("kernel_size", "kernel"),
+                           description="Window size (`kernel_size`, as torch; `kernel` also accepted).")
     stride: PosPair | None = Field(None, description="Stride (default: the window size).")
     padding: NonNegPair = Field(0, description="Padding per side (at most half the window).")
     dilation: PosPair = Field(1, description="Dilation.")
@@ -157,7 +171,8 @@ class AvgPool2dLayer(_Layer):
     """torch.nn.AvgPool2d."""
 
     type: Literal["avgpool2d"]
-    kernel: PosPair = Field(description="Window size.")
+    kernel: PosPair = Field(validation_alias=AliasChoices("kernel_size", "kernel"),
+                           description="Window size (`kernel_size`, as torch; `kernel` also accepted).")
     stride: PosPair | None = Field(None, description="Stride (default: the window size).")
     padding: NonNegPair = Field(0, description="Padding per side (at most half the window).")
     ceil_mode: bool = Field(False, description="Round the output size up.")

@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AliasChoices, BaseModel, ValidationError
 
 from ..errors import ConfigIssue
 from ..hardware import Arch
@@ -139,7 +139,21 @@ def field_names_at(model: type[BaseModel], loc: tuple) -> list[str]:
                 current = item
                 i += 1
     cls = _model_in(current)
-    return list(cls.model_fields) if cls is not None else []
+    return _accepted_keys(cls) if cls is not None else []
+
+
+def _accepted_keys(cls: type[BaseModel]) -> list[str]:
+    """The keys a model accepts: each field's name, or the names its validation alias allows."""
+    keys: list[str] = []
+    for name, info in cls.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            keys += [c for c in alias.choices if isinstance(c, str)]
+        elif isinstance(alias, str):
+            keys.append(alias)
+        else:
+            keys.append(name)
+    return keys
 
 
 def _message(err: dict) -> str:

@@ -290,11 +290,18 @@ def _layers(*layers: dict, **extra: object) -> dict:
 
 def test_manual_unknown_key_has_yaml_loc():
     spec = _layers({"type": "conv2d", "out_ch": 8, "kernel": 3}, {"type": "relu"}, {"type": "relu"},
-                   {"type": "conv2d", "out_ch": 8, "kernel_size": 3})
+                   {"type": "conv2d", "out_channels": 8, "kernel_sze": 3})
     with pytest.raises(pydantic.ValidationError) as info:
         build_workload("layers", spec)
     locs = [e["loc"] for e in info.value.errors()]
-    assert ("layers", 3, "kernel_size") in locs
+    assert ("layers", 3, "kernel_sze") in locs
+
+
+def test_manual_layers_take_torch_argument_names():
+    # torch.nn.Conv2d(3, 8, kernel_size=3) on 1×3×16×16: 8·3·3·3 + 8 = 224 params; output 14×14 → 14·14·8·27 MACs
+    g = build_workload("layers", _layers({"type": "conv2d", "out_channels": 8, "kernel_size": 3}), default_dtype="int8")
+    assert g.params == 8 * 3 * 3 * 3 + 8
+    assert g.macs == 14 * 14 * 8 * 27
 
 
 def test_manual_unknown_type_has_loc():

@@ -131,7 +131,7 @@ class Memory(_Model):
     """A memory level shared by all cores: ``capacity``, ``bandwidth`` and access ``latency``.
 
     For ``host`` the bandwidth and latency are those of the link that reaches it. ``access_bytes`` is the
-    smallest transfer the level serves (a burst or cache line).
+    smallest transfer the level serves (a burst or cache line): a transfer occupies the level for whole granules.
     """
 
     capacity: Bytes

@@ -3,7 +3,8 @@
 The stages, each a plain function called in order by :func:`lower`:
 
 1. ``_aliases``: views (reshape, concat) and, with ``fold_batchnorm``, batch norms after a convolution do no
-   work; they alias the physical tensors they read.
+   work; they alias the physical tensors they read (a folded norm's shift becomes the conv's bias, loaded with
+   its weights).
 2. ``_place_weights``: parameter tensors live in HBM while it has room (after the peak of live activations),
    the rest in host memory; more than both hold is a :class:`MappingError` giving bytes needed and available.
 3. ``_price``: each op's unit kind and compute cycles: systolic ops by SCALE-Sim's model (``systolic.folds``),
@@ -48,6 +49,7 @@ class _Plan:
     core: int | None = None
     inputs: tuple[str, ...] = ()  # physical tensors read (after aliasing)
     resident_out: bool = False
+    weights: tuple = ()  # parameter tensors it loads: its own, plus the shift of a batch norm folded into it
     details: dict = field(default_factory=dict)
 
 
@@ -100,10 +102,13 @@ def _aliases(graph: Graph, options: Options) -> tuple[list[_Plan], dict[str, tup
         if op.kind.is_view or folded:
             phys[op.name] = reads
             plans.append(_Plan(op, i, NONE, inputs=reads, details={"folded": True} if folded else {}))
+            if folded:  # the scale merges into the producer's weights; the shift becomes its bias
+                producer = next(p for p in plans if p.op.name == op.inputs[0])
+                producer.weights = producer.weights + op.weights[-1:]
             continue
         phys[op.name] = (op.name,)
         kind = SYSTOLIC if op.kind.is_matmul else VECTOR
-        plans.append(_Plan(op, i, kind, inputs=reads))
+        plans.append(_Plan(op, i, kind, inputs=reads, weights=op.weights))
     return plans, phys
 
 
@@ -113,7 +118,7 @@ def _place_weights(graph: Graph, arch: Arch, plans: list[_Plan]) -> dict[str, st
     for p in plans:
         if p.unit_kind == NONE:
             continue
-        for w in p.op.weights:
+        for w in p.weights:
             sizes.setdefault(w.name, w.numel * p.op.elem_bytes)
     # activations: the inputs plus the largest op's inputs and output, resident in HBM while it runs
     peak_act = max((p.op.in_bytes + p.op.out_bytes for p in plans if p.unit_kind != NONE), default=0)
@@ -245,9 +250,15 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
     tasks: list[Task] = []
     mappings: list[OpMapping] = []
 
+    grain = {lv: arch.memory(lv).access_bytes for lv in ("hbm", "host") if lv == "hbm" or arch.host is not None}
+
     def occupancy(nbytes: int, level: str) -> int:
+        """Cycles a transfer holds its level: whole access granules at the level's bandwidth."""
         b = bpc[level]
-        return 0 if math.isinf(b) else math.ceil(nbytes / b)
+        if math.isinf(b):
+            return 0
+        g = grain[level]
+        return math.ceil(-(-nbytes // g) * g / b)
 
     def add(op_i: int, kind: TaskKind, unit: int, cycles: int, deps: list[int], nbytes: int = 0,
             level: str | None = None) -> int:
@@ -267,7 +278,7 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
         in_off = sum(b for t, b in in_bytes.items() if t not in resident)
         in_all = sum(in_bytes.values())
         w_by_level: dict[str, int] = {}
-        for w in op.weights:
+        for w in p.weights:
             lv = weight_level[w.name]
             w_by_level[lv] = w_by_level.get(lv, 0) + w.numel * elem
         if op.kind is OpKind.MATMUL and len(p.inputs) > 1:  # activation × activation: B is the second input

@@ -135,3 +135,14 @@ def test_utilization_and_mac_utilization_are_fractions():
     assert 0 < rep["mac_utilization"] <= rep["utilization"][compute_units[0]] + 1e-12
     # MAC utilisation = MACs / (16·16 MACs per cycle · total cycles)
     assert rep["mac_utilization"] == pytest.approx(g.macs / (256 * rep["total_cycles"]))
+
+
+def test_cores_share_hbm_bandwidth():
+    # two independent memory-bound ops: with unbounded bandwidth two cores halve the time; at 1 GB/s the shared
+    # HBM server moves both ops' bytes one after another, so the second core buys (almost) nothing
+    g = branches_graph(branches=2, rows=64, width=2048)  # weights 4 MiB each, 64 rows: few MACs per byte
+    slow = make_arch(bandwidth="1GB/s")
+    one = run(g, make_arch(cores=1, bandwidth="1GB/s"))[2]
+    two = run(g, make_arch(cores=2, bandwidth="1GB/s"))[2]
+    assert two["total_cycles"] >= two["bytes"]["hbm"] / slow.bytes_per_cycle("hbm") - 1
+    assert two["total_cycles"] > 0.9 * one["total_cycles"]

@@ -1,7 +1,7 @@
 """The Python API: ``simulate(workload, arch, **options) -> Report``, as five plain calls read top to bottom.
 
     spec   = config.load_experiment(path)            # 1. files → validated, typed values
-    graph  = build_workload(spec.workload)           # 2. workload → op graph
+    graph  = config.build_graph(spec.workload, dtype)  # 2. workload → op graph (builders)
     tg     = mapping.lower(graph, arch, options)     # 3. op graph + arch → task graph
     trace  = engine.simulate(tg)                     # 4. task graph → trace (SimPy)
     report = build_report(graph, arch, tg, trace)    # 5. trace → report
@@ -13,8 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from . import __version__
-from .builders.registry import build_workload
-from .config import ExperimentSpec, WorkloadSpec, load_arch, load_experiment, load_workload
+from .config import ExperimentSpec, WorkloadSpec, build_graph, load_arch, load_experiment, load_workload
 from .engine import simulate as run_engine
 from .hardware import Arch
 from .ir import Graph
@@ -25,9 +24,10 @@ from .report import Report, build_report
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
-def build_graph(workload: WorkloadSpec, arch: Arch) -> Graph:
-    """The op graph of ``workload``, in the arch's data type unless the workload names one."""
-    return build_workload(workload.model, workload.params, default_dtype=arch.dtype)
+def _workload_info(graph: Graph, workload: WorkloadSpec) -> dict[str, object]:
+    """What report.json says about the workload."""
+    return {"name": graph.name, "model": workload.model, "params": dict(workload.params),
+            "batch": graph.meta.get("batch"), "dtype": graph.meta.get("dtype")}
 
 
 def run(graph: Graph, arch: Arch, options: Options | None = None, *, name: str | None = None,
@@ -52,10 +52,9 @@ def run_experiment(spec: ExperimentSpec, progress: Progress | None = None) -> Re
     """Build, map, simulate and report a loaded experiment."""
     if progress:
         progress("building", 0, 1)
-    graph = build_graph(spec.workload, spec.arch)
-    info = {"name": graph.name, "model": spec.workload.model, "params": dict(spec.workload.params),
-            "batch": graph.meta.get("batch"), "dtype": graph.meta.get("dtype")}
-    return run(graph, spec.arch, spec.options, name=spec.name, workload=info, progress=progress)
+    graph = build_graph(spec.workload, spec.arch.dtype)
+    return run(graph, spec.arch, spec.options, name=spec.name, workload=_workload_info(graph, spec.workload),
+               progress=progress)
 
 
 def simulate(workload: str | Path | WorkloadSpec | Graph, arch: str | Path | Arch,
@@ -72,10 +71,8 @@ def simulate(workload: str | Path | WorkloadSpec | Graph, arch: str | Path | Arc
         return run(workload, arch, opts, name=name)
     if not isinstance(workload, WorkloadSpec):
         workload = load_workload(str(workload))
-    graph = build_graph(workload, arch)
-    info = {"name": graph.name, "model": workload.model, "params": dict(workload.params),
-            "batch": graph.meta.get("batch"), "dtype": graph.meta.get("dtype")}
-    return run(graph, arch, opts, name=name or f"{graph.name}_{arch.name}", workload=info)
+    graph = build_graph(workload, arch.dtype)
+    return run(graph, arch, opts, name=name or f"{graph.name}_{arch.name}", workload=_workload_info(graph, workload))
 
 
 __all__ = ["simulate", "run", "run_experiment", "build_graph", "load_experiment", "Report"]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from ..tasks import TaskGraph, TaskKind
 from ..trace import Trace
+from .writers import atomic_write_text
 
 _KIND = {TaskKind.LOAD: "load", TaskKind.COMPUTE: "compute", TaskKind.STORE: "store"}
 
@@ -38,8 +38,5 @@ def trace_events(tg: TaskGraph, trace: Trace, clock_hz: float) -> dict:
 def write_chrome_trace(tg: TaskGraph, trace: Trace, clock_hz: float, path: str | Path) -> Path:
     """Write ``trace.json`` atomically (a temporary file renamed into place)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(trace_events(tg, trace, clock_hz), f)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(trace_events(tg, trace, clock_hz)))
     return path

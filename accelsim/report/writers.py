@@ -30,7 +30,7 @@ _HEAD_COLUMNS = (
 _TAIL_COLUMNS = ("tiles", "arithmetic_intensity", "achieved_flops_per_s", "bound")
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder and ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -46,6 +46,9 @@ def _atomic_write_text(path: Path, text: str) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+_atomic_write_text = atomic_write_text  # old private name, kept while callers move over
 
 
 def _jsonable(value: object) -> object:
@@ -67,7 +70,7 @@ def write_json(report: dict, path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     text = json.dumps(report, indent=2, default=_jsonable) + "\n"
-    _atomic_write_text(path, text)
+    atomic_write_text(path, text)
     return path
 
 
@@ -151,5 +154,5 @@ def write_ops_csv(report: dict, path: str | os.PathLike) -> Path:
             elif col.startswith("stall_") and col != "stall_cycles":
                 row[col] = op_stalls.get(col[len("stall_"):], 0)
         writer.writerow([_csv_value(row.get(col)) for col in columns])
-    _atomic_write_text(path, buf.getvalue())
+    atomic_write_text(path, buf.getvalue())
     return path

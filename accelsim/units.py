@@ -92,19 +92,21 @@ def parse_bandwidth(value: object) -> float:
     return bw
 
 
+def _scaled(value: object, units: dict[str, float], what: str, example: str, names: str) -> float:
+    """A plain number, or a number with one of ``units`` (scaled to the base unit)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected a {what} such as {example!r}")
+    if not isinstance(value, str):
+        return float(value)
+    num, unit = _split(value, what, example)
+    if unit not in units:
+        raise ValueError(f"unknown {what} unit {unit!r}; use {names}")
+    return num * units[unit]
+
+
 def parse_frequency(value: object) -> float:
     """Hertz in ``value``: a number, or "700MHz", "1.4GHz"."""
-    if isinstance(value, bool):
-        raise ValueError("expected a clock such as '1.4GHz'")
-    if isinstance(value, (int, float)):
-        num = float(value)
-    elif isinstance(value, str):
-        num, unit = _split(value, "clock", "1.4GHz")
-        if unit not in _FREQ_UNITS:
-            raise ValueError(f"unknown frequency unit {unit!r}; use Hz, kHz, MHz or GHz")
-        num *= _FREQ_UNITS[unit]
-    else:
-        raise ValueError("expected a clock such as '1.4GHz'")
+    num = _scaled(value, _FREQ_UNITS, "clock", "1.4GHz", "Hz, kHz, MHz or GHz")
     if not num > 0 or not math.isfinite(num):
         raise ValueError("expected a clock > 0")
     return num
@@ -112,17 +114,7 @@ def parse_frequency(value: object) -> float:
 
 def parse_time(value: object) -> float:
     """Seconds in ``value``: a number, or "100ns", "1.5us", "2ms"."""
-    if isinstance(value, bool):
-        raise ValueError("expected a time such as '100ns'")
-    if isinstance(value, (int, float)):
-        num = float(value)
-    elif isinstance(value, str):
-        num, unit = _split(value, "time", "100ns")
-        if unit not in _TIME_UNITS:
-            raise ValueError(f"unknown time unit {unit!r}; use s, ms, us or ns")
-        num *= _TIME_UNITS[unit]
-    else:
-        raise ValueError("expected a time such as '100ns'")
+    num = _scaled(value, _TIME_UNITS, "time", "100ns", "s, ms, us or ns")
     if num < 0 or not math.isfinite(num):
         raise ValueError("expected a time >= 0")
     return num

@@ -36,7 +36,9 @@ class OpKind(str, Enum):
     ACTIVATION = "activation"  # unary: relu, relu6, sigmoid, hardswish, hardsigmoid, gelu, ... (attrs: fn)
     NORM = "norm"  # batch/layer/RMS norm (attrs: fn)
     SOFTMAX = "softmax"
-    EMBEDDING = "embedding"  # table look-up (gather)
+    EMBEDDING = "embedding"  # table look-up: gathers attrs["gather_rows"] rows of its weight table
+    ATTENTION = "attention"  # fused attention (FlashAttention-style): QKᵀ, softmax and PV with scores on chip
+    KV_APPEND = "kv_append"  # writes new keys/values into the KV cache in memory (data movement only)
     CONCAT = "concat"  # concatenation along an axis (a view when producers write in place)
     RESHAPE = "reshape"  # flatten/reshape/transpose view: no data movement
 
@@ -51,7 +53,7 @@ class OpKind(str, Enum):
         return self in (OpKind.CONCAT, OpKind.RESHAPE)
 
 
-_MATMUL_KINDS = frozenset({OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR, OpKind.MATMUL})
+_MATMUL_KINDS = frozenset({OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR, OpKind.MATMUL, OpKind.ATTENTION})
 
 
 @dataclass(frozen=True, slots=True)

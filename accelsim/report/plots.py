@@ -2,7 +2,8 @@
 
 Each figure is drawn from the plain report dict (the content of ``report.json``), so ``accelsim plot OUTDIR`` can
 redraw them from a saved run. matplotlib is imported inside the functions that draw, with the Agg backend, so
-importing this module costs nothing and plotting needs no display.
+importing this module costs nothing and plotting needs no display. Each plot function writes to a path or to a
+binary file object (PNG), so the HTML report can draw them in memory.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -70,10 +72,16 @@ def _title(report: dict, what: str) -> str:
     return f"{name}: {what}" if name else what
 
 
-def _save(plt, fig, path: Path) -> Path:
+def _target(path: str | os.PathLike | BinaryIO) -> Path | BinaryIO:
+    """Where a figure goes: a :class:`Path`, or a writable binary file object (``io.BytesIO``) as given."""
+    return path if hasattr(path, "write") else Path(path)
+
+
+def _save(plt, fig, path: Path | BinaryIO) -> Path | BinaryIO:
+    """Save ``fig`` to ``path`` (format from the suffix; PNG into a file object) and close it."""
     try:
         fig.tight_layout()
-        fig.savefig(path, dpi=DPI)
+        fig.savefig(path, dpi=DPI, **({} if isinstance(path, Path) else {"format": "png"}))
     finally:
         plt.close(fig)
     return path
@@ -126,7 +134,7 @@ def _sum_ops(ops: list[dict]) -> dict:
     return total
 
 
-def plot_op_cycles(report: dict, path: str | os.PathLike) -> Path:
+def plot_op_cycles(report: dict, path: str | os.PathLike | BinaryIO) -> Path | BinaryIO:
     """Stacked bars of each op's cycles: compute, then stall cycles per memory level, then other waiting.
 
     Ops are in execution order; with more than ``MAX_OP_BARS`` ops, the ``TOP_OPS`` longest ones (by end - start)
@@ -134,7 +142,7 @@ def plot_op_cycles(report: dict, path: str | os.PathLike) -> Path:
     flatten the others on a shared one).
     """
     plt = _pyplot()
-    path = Path(path)
+    path = _target(path)
     ops = list(report.get("ops") or [])
     levels = list(dict.fromkeys(lvl for op in ops for lvl, c in (op.get("stalls_by_level") or {}).items() if c))
     rest: list[dict] = []
@@ -184,10 +192,10 @@ def _unit_bars(util: dict) -> list[tuple[str, float, float, float]]:
             for k, vs in groups.items()]
 
 
-def plot_utilization(report: dict, path: str | os.PathLike) -> Path:
+def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path | BinaryIO:
     """Horizontal bars of the busy fraction (0-100 %) of every unit and memory level, and the MAC utilization."""
     plt = _pyplot()
-    path = Path(path)
+    path = _target(path)
     bars = _unit_bars(report.get("utilization") or {})
     memory_levels = set(report.get("bytes") or {})
     mac = report.get("mac_utilization")
@@ -239,10 +247,10 @@ def plot_utilization(report: dict, path: str | os.PathLike) -> Path:
     return _save(plt, fig, path)
 
 
-def plot_bytes_per_level(report: dict, path: str | os.PathLike) -> Path:
+def plot_bytes_per_level(report: dict, path: str | os.PathLike | BinaryIO) -> Path | BinaryIO:
     """Bars of the bytes moved to and from each memory level, labelled with sizes; log scale if they span > 100x."""
     plt = _pyplot()
-    path = Path(path)
+    path = _target(path)
     moved = {str(k): _num(v) for k, v in (report.get("bytes") or {}).items()}
     fig, ax = plt.subplots(figsize=(max(5.5, 1.2 * len(moved) + 2.5), 4.5))
     ax.set_title(_title(report, "bytes moved per memory level"))
@@ -299,14 +307,14 @@ def _run_point(report: dict) -> tuple[float, float] | None:
     return flops / offchip, flops / seconds
 
 
-def plot_roofline(report: dict, path: str | os.PathLike) -> Path:
+def plot_roofline(report: dict, path: str | os.PathLike | BinaryIO) -> Path | BinaryIO:
     """Log-log roofline: attainable FLOP/s against FLOP per off-chip byte, with each op and the whole run on it.
 
     Ops whose arithmetic intensity or achieved FLOP/s is null (or not positive, which a log axis cannot show) are
     left out, and the figure says how many.
     """
     plt = _pyplot()
-    path = Path(path)
+    path = _target(path)
     roof = report.get("roofline") or {}
     arch = report.get("arch") or {}
     peak = _num(roof.get("peak_flops_per_s"), _num(arch.get("peak_flops_per_s")))
@@ -364,6 +372,16 @@ def plot_roofline(report: dict, path: str | os.PathLike) -> Path:
         ax.text(0.5, 0.5, "nothing to place on the roofline", ha="center", va="center", transform=ax.transAxes,
                 color="#555555")
     return _save(plt, fig, path)
+
+
+PLOTS = {
+    "op_cycles": plot_op_cycles,
+    "utilization": plot_utilization,
+    "bytes_per_level": plot_bytes_per_level,
+    "roofline": plot_roofline,
+}
+"""The four figures by file stem, in the order :func:`plot_report` writes them. Each function takes the report dict
+and a path (format from its suffix) or a writable binary file object (PNG: what the HTML report embeds)."""
 
 
 def plot_report(report: dict, outdir: str | os.PathLike, fmt: str = "png") -> list[Path]:

@@ -60,6 +60,14 @@ DEFAULT_VECTOR_COSTS: dict[str, float] = {
     "gelu": 8.0,
     "exp": 4.0,
     "div": 4.0,
+    "tanh": 4.0,
+    "quick_gelu": 4.0,
+    "softmax": 10.0,  # max, subtract, exp (4), sum, divide (4 → ×1 with a reciprocal: kept at 4 to be safe)
+    "layernorm": 6.0,  # mean, variance (2), normalise, scale, shift; per-row rsqrt amortised
+    "rmsnorm": 4.0,  # mean square (2), normalise, scale
+    "rope": 3.0,  # x·cos + rotate(x)·sin
+    "embedding": 0.0,  # a gather: data movement only
+    "kv_append": 0.0,  # data movement only
 }
 
 

@@ -5,8 +5,9 @@ The stages, each a plain function called in order by :func:`lower`:
 1. ``_aliases``: views (reshape, concat) and, with ``fold_batchnorm``, batch norms after a convolution do no
    work; they alias the physical tensors they read (a folded norm's shift becomes the conv's bias, loaded with
    its weights).
-2. ``_place_weights``: parameter tensors live in HBM while it has room (after the peak of live activations),
-   the rest in host memory; more than both hold is a :class:`MappingError` giving bytes needed and available.
+2. ``_place_tensors``: parameter tensors and KV caches live in HBM while it has room (after the peak of live
+   activations), the rest in host memory, reached over the host link; more than both hold is a
+   :class:`MappingError` giving the bytes needed and available.
 3. ``_price``: each op's unit kind and compute cycles: systolic ops by SCALE-Sim's model (``systolic.folds``),
    the rest by the vector model. Identical ops on identical hardware are priced once (``lru_cache``).
 4. ``_assign``: list scheduling on estimated durations picks, for each op in order, the unit (of any core) that
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 
 from ..errors import MappingError
 from ..hardware import Arch
-from ..ir import Graph, Op, OpKind
+from ..ir import Gemm, Graph, Op, OpKind
 from ..options import Options
 from ..tasks import OpMapping, Task, TaskGraph, TaskKind, Unit, UnitKind
 from . import systolic, vector
@@ -48,6 +49,7 @@ class _Plan:
     unit: int = -1
     core: int | None = None
     inputs: tuple[str, ...] = ()  # physical tensors read (after aliasing)
+    operands: tuple[tuple[str, ...], ...] = ()  # the physical tensors of each logical input, in order
     resident_out: bool = False
     weights: tuple = ()  # parameter tensors it loads: its own, plus the shift of a batch norm folded into it
     details: dict = field(default_factory=dict)
@@ -57,15 +59,14 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     """Map ``graph`` onto ``arch``: the TaskGraph the engine replays (see the module docstring for the stages)."""
     units = _units(arch)
     plans, phys = _aliases(graph, options)
-    weight_level = _place_weights(graph, arch, plans)
+    level_of = _place_tensors(graph, arch, plans)
     for p in plans:
         _price(p, arch)
     _assign(plans, units, arch)
     _residency(plans, graph, arch, options)
     sizes = {name: math.prod(shape) for name, shape in graph.inputs.items()}
-    tasks, mappings = _emit(plans, units, arch, options, weight_level, sizes)
-    placement = {name: lvl for name, lvl in weight_level.items()}
-    return TaskGraph(tuple(tasks), tuple(units), tuple(mappings), placement)
+    tasks, mappings = _emit(plans, units, arch, options, level_of, sizes)
+    return TaskGraph(tuple(tasks), tuple(units), tuple(mappings), level_of)
 
 
 # ---- 0. units ------------------------------------------------------------------------------------------------
@@ -94,7 +95,8 @@ def _aliases(graph: Graph, options: Options) -> tuple[list[_Plan], dict[str, tup
     phys: dict[str, tuple[str, ...]] = {name: (name,) for name in graph.inputs}
     plans: list[_Plan] = []
     for i, op in enumerate(graph.ops):
-        reads = tuple(t for src in op.inputs for t in phys[src])
+        groups = tuple(phys[src] for src in op.inputs)
+        reads = tuple(dict.fromkeys(t for g in groups for t in g))
         folded = (options.fold_batchnorm and op.kind is OpKind.NORM and op.fn == "batchnorm"
                   and len(op.inputs) == 1 and op.attrs.get("follows") == op.inputs[0]
                   and op.inputs[0] in graph
@@ -108,30 +110,40 @@ def _aliases(graph: Graph, options: Options) -> tuple[list[_Plan], dict[str, tup
             continue
         phys[op.name] = (op.name,)
         kind = SYSTOLIC if op.kind.is_matmul else VECTOR
-        plans.append(_Plan(op, i, kind, inputs=reads, weights=op.weights))
+        plans.append(_Plan(op, i, kind, inputs=reads, operands=groups, weights=op.weights))
     return plans, phys
 
 
-# ---- 2. weight placement -------------------------------------------------------------------------------------
-def _place_weights(graph: Graph, arch: Arch, plans: list[_Plan]) -> dict[str, str]:
+# ---- 2. placement ---------------------------------------------------------------------------------------------
+def _place_tensors(graph: Graph, arch: Arch, plans: list[_Plan]) -> dict[str, str]:
+    """Memory level of every parameter tensor and KV cache: HBM while it has room, then host memory."""
     sizes: dict[str, int] = {}
     for p in plans:
         if p.unit_kind == NONE:
             continue
         for w in p.weights:
             sizes.setdefault(w.name, w.numel * p.op.elem_bytes)
-    # activations: the inputs plus the largest op's inputs and output, resident in HBM while it runs
-    peak_act = max((p.op.in_bytes + p.op.out_bytes for p in plans if p.unit_kind != NONE), default=0)
+    elem = graph.ops[0].elem_bytes if graph.ops else 1
+    for name in graph.meta.get("kv_cache", ()):
+        sizes[name] = math.prod(graph.inputs[name]) * elem
+
+    def tensor_bytes(t: str) -> int:
+        return graph[t].out_bytes if t in graph else math.prod(graph.inputs[t]) * elem
+
+    # activations: the largest op's (unplaced) inputs and output, in HBM while it runs
+    peak_act = max((sum(tensor_bytes(t) for t in p.inputs if t not in sizes) + p.op.out_bytes
+                    for p in plans if p.unit_kind != NONE), default=0)
     hbm_room = arch.hbm.capacity - peak_act
     host_room = arch.host.capacity if arch.host is not None else 0
     total = sum(sizes.values())
     if total + peak_act > arch.hbm.capacity + host_room:
         raise MappingError(
-            f"{graph.name}: weights ({total} B) and peak activations ({peak_act} B) need {total + peak_act} B but "
-            f"HBM ({arch.hbm.capacity} B) and host memory ({host_room} B) hold {arch.hbm.capacity + host_room} B")
+            f"{graph.name}: weights and KV cache ({total} B) and peak activations ({peak_act} B) need "
+            f"{total + peak_act} B but HBM ({arch.hbm.capacity} B) and host memory ({host_room} B) hold "
+            f"{arch.hbm.capacity + host_room} B")
     level: dict[str, str] = {}
     used = 0
-    for name, size in sizes.items():  # graph order: early layers in HBM first
+    for name, size in sizes.items():  # graph order: early layers in HBM first, KV caches last
         if used + size <= hbm_room:
             level[name] = "hbm"
             used += size
@@ -144,12 +156,25 @@ def _place_weights(graph: Graph, arch: Arch, plans: list[_Plan]) -> dict[str, st
 def _price(p: _Plan, arch: Arch) -> None:
     op = p.op
     if p.unit_kind == SYSTOLIC:
-        g, sa = op.gemm, arch.core.systolic
-        f = systolic.folds(g.m, g.n, g.k, sa.rows, sa.cols, sa.dataflow)
-        p.cycles = g.count * f.cycles
-        p.details = {"dataflow": sa.dataflow, "array": f"{sa.rows}x{sa.cols}", "gemm": [g.m, g.n, g.k, g.count],
-                     "folds": [f.rows, f.cols], "fold_cycles": f.fold_cycles,
-                     "mapping_efficiency": round(f.mapping_efficiency, 6)}
+        sa = arch.core.systolic
+        gemms = [op.gemm]
+        if op.kind is OpKind.ATTENTION:
+            gemms.append(Gemm(*op.attrs["pv_gemm"]))
+        folds = [systolic.folds(g.m, g.n, g.k, sa.rows, sa.cols, sa.dataflow) for g in gemms]
+        p.cycles = sum(g.count * f.cycles for g, f in zip(gemms, folds, strict=True))
+        p.details = {"dataflow": sa.dataflow, "array": f"{sa.rows}x{sa.cols}",
+                     "gemm": [[g.m, g.n, g.k, g.count] for g in gemms] if len(gemms) > 1 else
+                     [op.gemm.m, op.gemm.n, op.gemm.k, op.gemm.count],
+                     "folds": [folds[0].rows, folds[0].cols] if len(folds) == 1 else [[f.rows, f.cols] for f in folds],
+                     "fold_cycles": folds[0].fold_cycles,
+                     "mapping_efficiency": round(folds[0].mapping_efficiency, 6),
+                     "sram_operand_bytes": sum(_sram_operand_bytes(g, f, sa.dataflow, op.elem_bytes)
+                                               for g, f in zip(gemms, folds, strict=True))}
+        if op.kind is OpKind.ATTENTION:  # the softmax runs on the vector unit, overlapped with the matmuls
+            vu = arch.core.vector
+            soft = vector.cycles(op.vector_elems, vu.cost("softmax"), vu.lanes)
+            p.details["softmax_cycles"] = soft
+            p.cycles = max(p.cycles, soft)
     elif p.unit_kind == VECTOR:
         vu = arch.core.vector
         cost = vu.cost(op.fn)
@@ -214,10 +239,9 @@ def _split(total: int, parts: int) -> list[int]:
     return [base + (1 if i < rem else 0) for i in range(parts)]
 
 
-def _sram_operand_bytes(p: _Plan, arch: Arch) -> int:
+def _sram_operand_bytes(g: Gemm, f: systolic.Folds, dataflow: str, elem: int) -> int:
     """Bytes the array reads and writes in SRAM: stationary operand once, streamed ones once per fold."""
-    g, df = p.op.gemm, systolic.DATAFLOWS[arch.core.systolic.dataflow]
-    f_r, f_c = p.details["folds"]
+    df = systolic.DATAFLOWS[dataflow]
     elems = {"a": g.m * g.k, "b": g.k * g.n, "c": g.m * g.n}
     dims = {"a": {"m", "k"}, "b": {"k", "n"}, "c": {"m", "n"}}
     total = 0
@@ -225,15 +249,27 @@ def _sram_operand_bytes(p: _Plan, arch: Arch) -> int:
         if d == {df.spatial_rows, df.spatial_cols}:
             reps = 1
         elif d == {df.spatial_rows, df.temporal}:
-            reps = f_c
+            reps = f.cols
         else:
-            reps = f_r
+            reps = f.rows
         total += elems[x] * reps
-    return total * g.count * p.op.elem_bytes
+    return total * g.count * elem
+
+
+def _sources(tensors: tuple[str, ...], resident: set[str], level_of: dict[str, str], nbytes_of: dict[str, int],
+             input_elems: dict[str, int], elem: int) -> dict[str, int]:
+    """Off-chip bytes of ``tensors`` by the level they live in (resident tensors are already on chip)."""
+    out: dict[str, int] = {}
+    for t in tensors:
+        if t in resident:
+            continue
+        lv = level_of.get(t, "hbm")
+        out[lv] = out.get(lv, 0) + (nbytes_of[t] if t in nbytes_of else input_elems[t] * elem)
+    return out
 
 
 def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
-          weight_level: dict[str, str], input_elems: dict[str, int]) -> tuple[list[Task], list[OpMapping]]:
+          level_of: dict[str, str], input_elems: dict[str, int]) -> tuple[list[Task], list[OpMapping]]:
     hbm = _unit_index(units, "hbm")
     host = _unit_index(units, "host") if arch.host is not None else -1
     mem_unit = {"hbm": hbm, "host": host}
@@ -274,54 +310,57 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
                                       dict(p.details)))
             continue
         elem = op.elem_bytes
-        in_bytes = {t: nbytes_of[t] if t in nbytes_of else input_elems[t] * elem for t in p.inputs}
-        in_off = sum(b for t, b in in_bytes.items() if t not in resident)
-        in_all = sum(in_bytes.values())
-        w_by_level: dict[str, int] = {}
-        for w in p.weights:
-            lv = weight_level[w.name]
-            w_by_level[lv] = w_by_level.get(lv, 0) + w.numel * elem
-        if op.kind is OpKind.MATMUL and len(p.inputs) > 1:  # activation × activation: B is the second input
-            second = p.inputs[-1]
-            b_act = 0 if second in resident else in_bytes[second]
-            in_off -= b_act
-            w_by_level["hbm"] = w_by_level.get("hbm", 0) + b_act
-        w_total = sum(w_by_level.values())
+        if op.kind in (OpKind.MATMUL, OpKind.ATTENTION) and len(p.operands) > 1:  # activation × activation
+            a_tensors, b_tensors = p.operands[0], tuple(t for g in p.operands[1:] for t in g)
+        else:
+            a_tensors, b_tensors = p.inputs, ()
+        act_a = _sources(a_tensors, resident, level_of, nbytes_of, input_elems, elem)
+        act_b = _sources(b_tensors, resident, level_of, nbytes_of, input_elems, elem)
+        wts: dict[str, int] = {}
+        for i, w in enumerate(p.weights):
+            lv = level_of[w.name]
+            nbytes = w.numel * elem
+            if op.kind is OpKind.EMBEDDING and i == 0:  # a gather: only the looked-up rows, whole granules each
+                row = w.numel // w.shape[0] * elem
+                nbytes = int(op.attrs.get("gather_rows", w.shape[0])) * (-(-row // grain[lv]) * grain[lv])
+            wts[lv] = wts.get(lv, 0) + nbytes
         out_off = 0 if p.resident_out else op.out_bytes
+        a_tot, b_tot = sum(act_a.values()), sum(act_b.values()) + sum(wts.values())
         details = dict(p.details)
         if p.unit_kind == SYSTOLIC:
             g = op.gemm
-            t = tile_gemm(g.m, g.n, g.k * g.count, in_off, w_total, out_off, bud_a, bud_b, bud_c, op.name)
-            ngroups = max(1, min(max(t.tiles, options.min_tiles_per_op), options.max_tiles_per_op, p.cycles))
-            a_traffic, b_traffic, c_traffic = t.a_bytes, t.b_bytes, t.c_bytes
-            sram = _sram_operand_bytes(p, arch)
-            details["tiling"] = {"nm": t.nm, "nn": t.nn, "nk": t.nk, "order": t.order}
+            per = (-(-a_tot // g.count), -(-b_tot // g.count), -(-out_off // g.count))
+            if op.kind is OpKind.ATTENTION:
+                # FlashAttention: each block of queries that fits the ifmap buffer streams K and V once, unless
+                # one head's K and V fit the filter buffer and stay
+                fa, fb = 1, (1 if per[1] <= bud_b else max(1, -(-per[0] // max(bud_a, 1))))
+                ntiles = g.count * fb
+                details["tiling"] = {"kv_passes": fb}
+            else:
+                t = tile_gemm(g.m, g.n, g.k, *per, bud_a, bud_b, bud_c, op.name)
+                fa, fb, ntiles = t.a_reads, t.b_reads, t.tiles * g.count
+                details["tiling"] = {"nm": t.nm, "nn": t.nn, "nk": t.nk, "order": t.order,
+                                     "a_reads": fa, "b_reads": fb}
+            sram = p.details["sram_operand_bytes"]
         else:
-            need = max(1, math.ceil(in_off / max(bud_a, 1)) if in_off else 1,
-                       math.ceil(out_off / max(bud_c, 1)) if out_off else 1)
-            ngroups = max(1, min(max(need, options.min_tiles_per_op), options.max_tiles_per_op, p.cycles))
-            a_traffic, b_traffic, c_traffic = in_off, w_total, out_off
-            sram = in_all + op.out_bytes + op.weight_bytes
+            fa = fb = 1
+            ntiles = max(-(-a_tot // max(bud_a, 1)), -(-out_off // max(bud_c, 1)), 1)
+            sram = op.in_bytes + op.out_bytes + sum(wts.values())
+        ngroups = max(1, min(max(ntiles, options.min_tiles_per_op), options.max_tiles_per_op, p.cycles))
         details["resident_output"] = p.resident_out
-        # off-chip traffic per level: activations from/to HBM, B operand split by where its tensors live
-        load_levels: dict[str, int] = {"hbm": a_traffic}
-        for lv, nbytes in w_by_level.items():
-            share = b_traffic * nbytes // w_total if w_total else 0
-            load_levels[lv] = load_levels.get(lv, 0) + share
-        level_bytes = {lv: b for lv, b in load_levels.items() if b}
-        if c_traffic:
-            level_bytes["hbm"] = level_bytes.get("hbm", 0) + c_traffic
-        total_off = sum(level_bytes.values())
-        level_bytes["sram"] = sram + total_off  # array reads/writes plus fills and drains
+        # activation loads wait for their producers; parameter loads only for a free buffer (so they prefetch)
+        act_levels = {lv: act_a.get(lv, 0) * fa + act_b.get(lv, 0) * fb for lv in {*act_a, *act_b}}
+        w_levels = {lv: b * fb for lv, b in wts.items()}
+        level_bytes: dict[str, int] = {}
+        for lv, b in [*act_levels.items(), *w_levels.items(), ("hbm", out_off)]:
+            if b:
+                level_bytes[lv] = level_bytes.get(lv, 0) + b
+        level_bytes["sram"] = sram + sum(level_bytes.values())  # array reads/writes plus fills and drains
 
         cyc = _split(p.cycles, ngroups)
-        # activation loads wait for their producers; parameter loads only for a free buffer (so they prefetch)
-        act_loads = _split(a_traffic, ngroups) if a_traffic else None
-        w_loads = {lv: _split(b, ngroups) for lv, b in load_levels.items() if b and lv != "hbm"}
-        w_hbm = load_levels.get("hbm", 0) - a_traffic
-        if w_hbm:
-            w_loads = {"hbm": _split(w_hbm, ngroups), **w_loads}
-        stores = _split(c_traffic, ngroups) if c_traffic else None
+        act_loads = {lv: _split(b, ngroups) for lv, b in sorted(act_levels.items()) if b}
+        w_loads = {lv: _split(b, ngroups) for lv, b in sorted(w_levels.items()) if b}
+        stores = _split(out_off, ngroups) if out_off else None
         producers = [done[t] for t in p.inputs if t in done]
         sc, ss = stream_compute[p.core], stream_store[p.core]
         last_compute = -1
@@ -332,9 +371,10 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
             slot_s = ss[pos - slots] if pos >= slots else None
             first = producers if gi < slots else []
             load_ids = []
-            if act_loads and act_loads[gi]:
-                load_ids.append(add(p.index, TaskKind.LOAD, hbm, occupancy(act_loads[gi], "hbm"), first + slot,
-                                    act_loads[gi], "hbm"))
+            for lv, parts in act_loads.items():
+                if parts[gi]:
+                    load_ids.append(add(p.index, TaskKind.LOAD, mem_unit[lv], occupancy(parts[gi], lv),
+                                        first + slot, parts[gi], lv))
             for lv, parts in w_loads.items():
                 if parts[gi]:
                     load_ids.append(add(p.index, TaskKind.LOAD, mem_unit[lv], occupancy(parts[gi], lv), slot,

@@ -8,7 +8,8 @@ inner) with k innermost, so partial sums stay in the ofmap buffer and C is writt
     bytes(X) · loads(X) / tiles(X)
 
 where loads(X) is the product of the loop counts from the outermost loop through the innermost loop that X
-depends on, and tiles(X) the product of the counts of the loops X depends on. The search only chooses: for each
+depends on, and tiles(X) the product of the counts of the loops X depends on; their ratio, the times each byte of
+X is read, is the product of the counts of the loops X does not depend on that enclose its innermost one. The search only chooses: for each
 k split and order it takes the fewest m and n splits that fit, and keeps the tiling with the least traffic
 (then the fewest tiles). Conv halos and the padding of partial tiles are not modelled: a tile of A is
 ``bytes(A)/(nm·nk)``.
@@ -33,36 +34,29 @@ class Tiling:
     nn: int
     nk: int
     order: str  # "mn" (m outer) or "nm"
-    a_bytes: int  # traffic of A (loads)
-    b_bytes: int  # traffic of B (loads)
-    c_bytes: int  # traffic of C (stores)
+    a_reads: int  # times each byte of A is loaded
+    b_reads: int  # times each byte of B is loaded (C is always stored once)
 
     @property
     def tiles(self) -> int:
         """Number of tiles (loop-nest iterations)."""
         return self.nm * self.nn * self.nk
 
-    @property
-    def traffic(self) -> int:
-        """Total off-chip bytes."""
-        return self.a_bytes + self.b_bytes + self.c_bytes
+    def traffic(self, a: int, b: int, c: int) -> int:
+        """Off-chip bytes of operands of a, b and c bytes under this tiling."""
+        return a * self.a_reads + b * self.b_reads + c
 
 
-def _traffic(sizes: dict[str, int], counts: dict[str, int], order: str, operand: str) -> int:
+def _reads(counts: dict[str, int], order: str, operand: str) -> int:
+    """loads / tiles of ``operand``: the counts of the loops it does not depend on, outside its innermost one."""
     loops = [(d, counts[d]) for d in (order[0], order[1], "k") if counts[d] > 1]
     deps = _DEPS[operand]
-    last = -1
-    for i, (d, _) in enumerate(loops):
-        if d in deps:
-            last = i
-    loads = 1
-    for _, c in loops[: last + 1]:
-        loads *= c
-    tiles = 1
-    for d, c in loops:
-        if d in deps:
-            tiles *= c
-    return sizes[operand] * loads // tiles
+    last = max((i for i, (d, _) in enumerate(loops) if d in deps), default=-1)
+    reads = 1
+    for d, c in loops[: last + 1]:
+        if d not in deps:
+            reads *= c
+    return reads
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -77,7 +71,6 @@ def tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, bud
     An operand of 0 bytes (already on chip, or absent) needs no buffer and moves nothing. Raises
     :class:`MappingError` naming ``op`` when even a one-element tile does not fit.
     """
-    sizes = {"a": a, "b": b, "c": c}
     best: Tiling | None = None
     nk = 1
     while True:
@@ -98,9 +91,8 @@ def tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, bud
                 if c and c > budget_c * cm * cn:
                     continue
                 counts = {"m": cm, "n": cn, "k": nk}
-                t = Tiling(cm, cn, nk, order, _traffic(sizes, counts, order, "a"),
-                           _traffic(sizes, counts, order, "b"), c)
-                if best is None or (t.traffic, t.tiles) < (best.traffic, best.tiles):
+                t = Tiling(cm, cn, nk, order, _reads(counts, order, "a"), _reads(counts, order, "b"))
+                if best is None or (t.traffic(a, b, c), t.tiles) < (best.traffic(a, b, c), best.tiles):
                     best = t
         if nk >= k or nk >= _MAX_SPLIT:
             break

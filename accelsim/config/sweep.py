@@ -1,0 +1,387 @@
+"""Sweep files: a base experiment, fixed overrides, and axes (``grid``, ``zip``) over its dotted keys.
+
+:func:`load_sweep` reads a sweep file, checks its structure and turns every axis into its list of values (ranges
+``{start, stop, step}`` and ``{log2: [LO, HI]}`` expanded here). :class:`PointLoader` turns one point (axis key →
+value) into a validated :class:`ExperimentSpec`; a point's bad value is reported at the line of its axis in the
+sweep file. Expanding the axes into points and evaluating filters is :mod:`accelsim.sweep.expand`'s job.
+
+Every problem found is reported at once, one line each: ``FILE:LINE: key: message (got VALUE)``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, ConfigIssue
+from . import presets
+from .load import _experiment, _file_doc, _Issues, _section_doc
+from .overrides import Override, parse_override
+from .schema import ExperimentSpec
+from .yamlio import Doc, Where, display_path, load_yaml
+
+SWEEP_KEYS = ("name", "description", "base", "set", "grid", "zip", "filters", "output")
+MAX_AXIS_VALUES = 100_000  # a range longer than this is almost surely a typo (a step of 1 instead of 16)
+_VALUES_HELP = "expected a list of values, a range {start, stop, step} or {log2: [LO, HI]}"
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One swept key: the dotted experiment ``key`` (``arch.core.systolic.rows``), its ``values`` in order, and
+    the ``line`` of the sweep file where the key is written."""
+
+    key: str
+    values: tuple
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One fixed override of the sweep's ``set:`` block, applied to every point: ``key``, ``value``, ``line``."""
+
+    key: str
+    value: Any
+    line: int | None
+
+
+@dataclass(frozen=True)
+class FilterText:
+    """One entry of ``filters:``: the expression ``text``, its position ``index`` and its ``line``."""
+
+    text: str
+    index: int
+    line: int | None
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A checked sweep file: the ``base`` experiment (a preset name or path as written, or an inline mapping),
+    fixed ``settings``, the ``grid`` axes (crossed), the ``zips`` groups (each group's axes advance together; the
+    groups are crossed with the grid and each other), ``filters`` (not yet compiled) and the default ``output``.
+
+    ``file`` is the sweep file as printed in messages; ``base_file`` the experiment file the base names (None
+    when the base is written inline).
+    """
+
+    name: str
+    file: str
+    base: str | dict
+    base_file: str | None
+    description: str = ""
+    settings: tuple[Setting, ...] = ()
+    grid: tuple[Axis, ...] = ()
+    zips: tuple[tuple[Axis, ...], ...] = ()
+    filters: tuple[FilterText, ...] = ()
+    output: str | None = None
+    base_doc: Doc | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def axes(self) -> tuple[Axis, ...]:
+        """Every axis: the grid's in order, then each zip group's."""
+        return (*self.grid, *(a for group in self.zips for a in group))
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The dotted keys of :attr:`axes`, in order (the columns of a point)."""
+        return tuple(a.key for a in self.axes)
+
+    def describe(self) -> dict[str, Any]:
+        """The sweep as plain JSON-able data (for ``sweep.json``)."""
+        return {
+            "name": self.name, "description": self.description, "file": self.file,
+            "base": self.base, "base_file": self.base_file,
+            "set": {s.key: s.value for s in self.settings},
+            "grid": {a.key: list(a.values) for a in self.grid},
+            "zip": [{a.key: list(a.values) for a in group} for group in self.zips],
+            "filters": [f.text for f in self.filters],
+            "output": self.output,
+        }
+
+
+# ---- axis values -----------------------------------------------------------------------------------------------
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _arange(start: float, stop: float, step: float) -> list:
+    """``start, start+step, ...`` up to and including ``stop`` (when a step lands on it). Integers stay integers;
+    float values are rounded to 12 significant digits so that 0.1 steps read 0.3, not 0.30000000000000004."""
+    n = math.floor((stop - start) / step + 1e-9) + 1
+    if n > MAX_AXIS_VALUES:
+        raise ValueError(f"{n:,} values (more than {MAX_AXIS_VALUES:,})")
+    if all(isinstance(v, int) for v in (start, stop, step)):
+        return [start + i * step for i in range(n)]
+    return [float(f"{start + i * step:.12g}") for i in range(n)]
+
+
+def _log2_range(lo: int, hi: int) -> list[int]:
+    """``lo, 2·lo, 4·lo, ...`` up to and including ``hi`` (``[16, 256]`` → 16, 32, 64, 128, 256)."""
+    out = []
+    v = lo
+    while v <= hi:
+        out.append(v)
+        v *= 2
+    return out
+
+
+def _values(doc: Doc, path: tuple, key: str) -> tuple[tuple | None, list[ConfigIssue]]:
+    """The values that the axis at ``path`` of ``doc`` stands for: a list as written, or an expanded range."""
+    spec = doc.data
+    for k in path:
+        spec = spec[k]
+    if isinstance(spec, list):
+        if not spec:
+            return None, [doc.issue(path, f"axis {key!r} has no values")]
+        return tuple(spec), []
+    if isinstance(spec, dict) and set(spec) == {"log2"}:
+        bounds = spec["log2"]
+        if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, int) and not isinstance(b, bool)
+                                                                      for b in bounds)):
+            return None, [doc.issue((*path, "log2"), "expected [LO, HI], two integers", bounds)]
+        lo, hi = bounds
+        if lo <= 0 or hi < lo:
+            return None, [doc.issue((*path, "log2"), "expected 0 < LO <= HI", bounds)]
+        return tuple(_log2_range(lo, hi)), []
+    if isinstance(spec, dict) and {"start", "stop"} <= set(spec) <= {"start", "stop", "step"}:
+        start, stop, step = spec["start"], spec["stop"], spec.get("step", 1)
+        bad = [k for k, v in (("start", start), ("stop", stop), ("step", step)) if not _is_number(v)]
+        if bad:
+            return None, [doc.issue((*path, k), "expected a number", spec.get(k, step)) for k in bad]
+        if step == 0 or (stop - start) * step < 0:
+            return None, [doc.issue((*path, "step"), f"never reaches stop={stop} from start={start}", step)]
+        try:
+            return tuple(_arange(start, stop, step)), []
+        except ValueError as e:
+            return None, [doc.issue(path, f"range too long: {e}")]
+    if isinstance(spec, dict):
+        keys = ", ".join(map(str, spec))
+        return None, [doc.issue(path, f"{_VALUES_HELP}; got a mapping with keys {keys}")]
+    return None, [doc.issue(path, _VALUES_HELP, spec)]
+
+
+def _check_key(doc: Doc, path: tuple, key: object) -> list[ConfigIssue]:
+    """Issues of a dotted experiment key that cannot name a value (not a string, unknown section)."""
+    if not isinstance(key, str):
+        return [doc.issue(path, "expected a dotted key such as arch.core.systolic.rows", key)]
+    try:
+        parse_override(f"{key}=0")
+    except ConfigError as e:
+        w, _ = doc.locate(path)
+        return [ConfigIssue(w.file, w.line, key, i.msg) for i in e.issues]
+    return []
+
+
+def _axes(doc: Doc, section: tuple, seen: dict[str, str], where: str) -> tuple[tuple[Axis, ...], list[ConfigIssue]]:
+    """The axes of the mapping at ``section`` (a grid, or one zip group); ``seen`` maps keys to their block."""
+    node = doc.data
+    for k in section:
+        node = node[k]
+    if not isinstance(node, dict) or not node:
+        return (), [doc.issue(section, "expected a mapping of dotted key → values", node)]
+    axes, issues = [], []
+    for key in node:
+        path = (*section, key)
+        found = _check_key(doc, path, key)
+        if not found and key in seen:
+            found = [doc.issue(path, f"key is already swept or set in '{seen[key]}'")]
+        if found:
+            issues += found
+            continue
+        seen[key] = where
+        values, found = _values(doc, path, key)
+        issues += found
+        if values is not None:
+            axes.append(Axis(key, values, doc.locate(path)[0].line))
+    return tuple(axes), issues
+
+
+def _zip_groups(doc: Doc, seen: dict[str, str]) -> tuple[tuple[tuple[Axis, ...], ...], list[ConfigIssue]]:
+    value = doc.data["zip"]
+    sections = [("zip",)] if isinstance(value, dict) else [("zip", i) for i in range(len(value))] \
+        if isinstance(value, list) and value else None
+    if sections is None:
+        return (), [doc.issue(("zip",), "expected a mapping of dotted key → values, or a list of such groups",
+                              value)]
+    groups, issues = [], []
+    for section in sections:
+        axes, found = _axes(doc, section, seen, "zip")
+        issues += found
+        lengths = {a.key: len(a.values) for a in axes}
+        if len(set(lengths.values())) > 1:
+            text = ", ".join(f"{k}: {n}" for k, n in lengths.items())
+            issues.append(doc.issue(section, f"zip lists must have the same length ({text})"))
+        elif axes:
+            groups.append(axes)
+    return tuple(groups), issues
+
+
+def _settings(doc: Doc, seen: dict[str, str]) -> tuple[tuple[Setting, ...], list[ConfigIssue]]:
+    value = doc.data["set"]
+    if value is None:
+        return (), []
+    if not isinstance(value, dict):
+        return (), [doc.issue(("set",), "expected a mapping of dotted key → value", value)]
+    out, issues = [], []
+    for key, v in value.items():
+        found = _check_key(doc, ("set", key), key)
+        issues += found
+        if not found:
+            seen[key] = "set"
+            out.append(Setting(key, v, doc.locate(("set", key))[0].line))
+    return tuple(out), issues
+
+
+def _filters(doc: Doc) -> tuple[tuple[FilterText, ...], list[ConfigIssue]]:
+    value = doc.data["filters"]
+    if value is None:
+        return (), []
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        return (), [doc.issue(("filters",), "expected a list of expressions", value)]
+    out, issues = [], []
+    for i, text in enumerate(items):
+        path = ("filters",) if isinstance(value, str) else ("filters", i)
+        if not isinstance(text, str) or not text.strip():
+            issues.append(doc.issue(path, "expected an expression such as 'arch.core.systolic.rows <= 128'", text))
+        else:
+            out.append(FilterText(text, i, doc.locate(path)[0].line))
+    return tuple(out), issues
+
+
+def _base(doc: Doc, sweep_path: Path) -> tuple[str | None, Doc | None, list[ConfigIssue]]:
+    """``(base_file, base_doc, issues)`` for the ``base:`` entry: a path (relative to the sweep file first, then
+    the working directory), an experiment preset name, or an inline experiment mapping."""
+    if "base" not in doc.data:
+        return None, None, [doc.issue((), "missing 'base': name the experiment to sweep (a preset name or a path)")]
+    value = doc.data["base"]
+    if isinstance(value, dict):
+        return None, doc.child("base"), []
+    if not isinstance(value, str) or not value.strip():
+        return None, None, [doc.issue(("base",), "expected an experiment preset name, a path or a mapping", value)]
+    local = sweep_path.parent / value
+    try:
+        path = local if not Path(value).is_absolute() and local.is_file() else presets.resolve("experiments", value)
+    except ConfigError as e:
+        w, _ = doc.locate(("base",))
+        return None, None, [ConfigIssue(w.file, w.line, "base", i.msg, value, True) for i in e.issues]
+    try:
+        base_doc, issues = _file_doc(path)
+    except ConfigError as e:
+        return None, None, list(e.issues)
+    return display_path(path), base_doc, issues
+
+
+def load_sweep(path: str | os.PathLike) -> SweepSpec:
+    """The sweep in the YAML file ``path`` (or the preset of that name in ``experiments/``), checked: keys,
+    axis values and ranges, zip lengths, keys swept twice, the base experiment's file. Raises one
+    :class:`ConfigError` listing every problem. The points themselves are validated by :class:`PointLoader`."""
+    try:
+        file = presets.resolve("experiments", path)
+    except ConfigError as e:
+        raise ConfigError([i if i.file else ConfigIssue("<input>", None, "sweep", i.msg, i.value, i.has_value)
+                           for i in e.issues]) from None
+    data, lines = load_yaml(file)
+    doc = Doc.from_yaml(data, lines)
+    if not isinstance(data, dict):
+        raise ConfigError(doc.issue((), "expected a sweep: a mapping with base:, grid: and/or zip:",
+                                    type(data).__name__))
+    issues = _Issues()
+    for key in data:
+        if key not in SWEEP_KEYS:
+            hint = presets.suggest(str(key), SWEEP_KEYS)
+            issues.append(doc.issue((key,), f"unknown key{hint}" if hint else
+                                    f"unknown key; expected one of {', '.join(SWEEP_KEYS)}"))
+    for key in ("name", "description", "output"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            issues.append(doc.issue((key,), "expected a string", data[key]))
+    data = {k: data.get(k) for k in SWEEP_KEYS} | data
+    doc = Doc(data, doc.where)
+    base_file, base_doc, found = _base(doc, Path(file))
+    issues += found
+    seen: dict[str, str] = {}
+    settings, found = _settings(doc, seen)
+    issues += found
+    grid: tuple[Axis, ...] = ()
+    if data["grid"] is not None:
+        grid, found = _axes(doc, ("grid",), seen, "grid")
+        issues += found
+    zips: tuple[tuple[Axis, ...], ...] = ()
+    if data["zip"] is not None:
+        zips, found = _zip_groups(doc, seen)
+        issues += found
+    if data["grid"] is None and data["zip"] is None:
+        issues.append(doc.issue((), "nothing to sweep: give 'grid:' and/or 'zip:' axes"))
+    filters, found = _filters(doc)
+    issues += found
+    issues.raise_if_any()
+    return SweepSpec(name=data["name"] or file.stem, file=display_path(file), base=data["base"],
+                     base_file=base_file, description=data["description"] or "", settings=settings, grid=grid,
+                     zips=zips, filters=filters, output=data["output"], base_doc=base_doc)
+
+
+# ---- points → experiments ----------------------------------------------------------------------------------------
+def _inline_section(doc: Doc, section: str) -> Doc:
+    """``doc`` with its ``section`` (a preset name, a path, or a mapping with ``base:``) replaced by the resolved
+    mapping, each key keeping the file and line it came from: points then re-read no YAML."""
+    if not isinstance(doc.data, dict) or section not in doc.data:
+        return doc
+    resolved, _, issues = _section_doc(section, doc, section)
+    if issues:
+        raise ConfigError(issues)
+    assert resolved is not None
+    data = dict(doc.data)
+    data[section] = resolved.data
+    where = {p: w for p, w in doc.where.items() if p[:1] != (section,)}
+    where.update({(section, *p): w for p, w in resolved.where.items()})
+    return Doc(data, where)
+
+
+class PointLoader:
+    """Turns points of one sweep into validated experiments, fast: the base experiment's files are read and its
+    arch and workload presets resolved once, so a point costs one override pass and one validation.
+
+    ``load(values)`` returns the :class:`ExperimentSpec` of the base with the sweep's ``set:`` values and then
+    the point's ``values`` (axis key → value) applied. A problem with a point's value is reported at the line
+    of its axis in the sweep file, e.g. ``sweep.yaml:6: arch.core.systolic.rows: Input should be greater than 0
+    (got -1)``.
+    """
+
+    def __init__(self, spec: SweepSpec):
+        self.spec = spec
+        doc = spec.base_doc if spec.base_doc is not None else Doc({}, {(): Where(spec.file, None, ())})
+        for section in ("arch", "workload"):
+            doc = _inline_section(doc, section)
+        self._doc = doc
+        self._source = spec.base_file or spec.file
+        self._default_name = Path(spec.base_file).stem if spec.base_file else spec.name
+        lines = {s.key: s.line for s in spec.settings} | {a.key: a.line for a in spec.axes}
+        # an override's label is printed where a file name goes; each key gets its own, mapped back to FILE:LINE
+        self._labels = {f"{spec.file}:{line}" if line else spec.file: (spec.file, line) for line in lines.values()}
+        self._templates = {key: parse_override(f"{key}=null", label=f"{spec.file}:{line}" if line else spec.file)
+                           for key, line in lines.items()}
+        self._fixed = [self._override(s.key, s.value) for s in spec.settings]
+
+    def _override(self, key: str, value: object) -> Override:
+        return replace(self._templates[key], value=value, text=f"{key}={value}")
+
+    def load(self, values: Mapping[str, object]) -> ExperimentSpec:
+        """The validated experiment of one point; :class:`ConfigError` (issues at the sweep's lines) if invalid."""
+        overrides = [*self._fixed, *(self._override(k, v) for k, v in values.items())]
+        issues = _Issues()
+        try:
+            return _experiment(self._doc, overrides, issues, source=self._source, default_name=self._default_name)
+        except ConfigError as e:
+            raise ConfigError([self._relabel(i) for i in e.issues]) from None
+
+    def _relabel(self, issue: ConfigIssue) -> ConfigIssue:
+        if issue.file in self._labels:
+            file, line = self._labels[issue.file]
+            return replace(issue, file=file, line=line)
+        return issue
+
+
+__all__ = ["Axis", "FilterText", "PointLoader", "Setting", "SweepSpec", "SWEEP_KEYS", "load_sweep"]

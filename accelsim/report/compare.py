@@ -1,0 +1,289 @@
+"""Side-by-side comparison of saved reports: the key metrics of each, and each one's ratio to a baseline report.
+
+``accelsim compare OUTDIR OUTDIR ...`` reads each folder's report.json (:func:`load_reports`), takes the same
+metrics from each (:func:`compare_rows`) and prints them as one rich table (:func:`compare_table`) or as JSON
+(:func:`compare_json`). Everything works on the plain report dicts, for one report or more.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+
+from accelsim.errors import AccelsimError
+from accelsim.units import format_size, format_time
+
+from .writers import REPORT_FILE, read_report
+
+DASH = "\u2014"  # a missing value, or a ratio that is undefined
+Reports = Sequence[tuple[str, dict]]
+
+# Metric name → (table label, kind). Kinds: "text" (no ratio), "count", "seconds", "fraction", "bytes".
+_METRICS: dict[str, tuple[str, str]] = {
+    "workload": ("workload", "text"),
+    "arch": ("arch", "text"),
+    "total_cycles": ("total cycles", "count"),
+    "seconds": ("time", "seconds"),
+    "macs": ("MACs", "count"),
+    "flops": ("FLOPs", "count"),
+    "params": ("params", "count"),
+    "mac_utilization": ("MAC utilization", "fraction"),
+    "max_compute_utilization": ("max compute-unit busy", "fraction"),
+    "hbm_utilization": ("HBM busy", "fraction"),
+    "stall_cycles": ("stall cycles", "count"),
+    "stall_share": ("stall share", "fraction"),
+}
+_BYTES_PREFIX = "bytes."
+_MEMORY_NAMES = frozenset({"hbm", "host", "sram", "dram", "l1", "l2", "smem"})
+
+
+# --- loading ------------------------------------------------------------------------------------------------------
+
+def _folder(path: Path) -> Path:
+    """The folder a report path names: the path itself, or the folder of a ``.json`` file."""
+    return path.parent if path.suffix.lower() == ".json" and not path.is_dir() else path
+
+
+def _base_parts(path: Path) -> list[str]:
+    """Path components a label is built from, nearest first: the folder name (or a file's stem), then its parents."""
+    path = Path(os.path.abspath(path))
+    if path.suffix.lower() == ".json" and not path.is_dir() and path.name != REPORT_FILE:
+        parts = [path.stem, *(p.name for p in path.parents)]
+    else:
+        folder = _folder(path)
+        parts = [folder.name, *(p.name for p in folder.parents)]
+    return [p for p in parts if p] or [str(path)]
+
+
+def _labels(paths: Sequence[Path]) -> list[str]:
+    """One distinct label per path: the folder name; equal names get parent folders ("a/run", "b/run") until they
+    differ, and names still equal (the same folder twice) get " (2)", " (3)", ..."""
+    parts = [_base_parts(p) for p in paths]
+    depth = [1] * len(paths)
+
+    def label(i: int) -> str:
+        return "/".join(reversed(parts[i][: depth[i]]))
+
+    while True:
+        labels = [label(i) for i in range(len(paths))]
+        # lengthen a label that equals another's whose path differs (the same folder twice cannot be told apart)
+        grow = [i for i, lbl in enumerate(labels) if depth[i] < len(parts[i])
+                and any(labels[j] == lbl and parts[j] != parts[i] for j in range(len(paths)))]
+        if not grow:
+            break
+        for i in grow:
+            depth[i] += 1
+    taken: set[str] = set()
+    out = []
+    for lbl in labels:
+        unique, n = lbl, 1
+        while unique in taken:
+            n += 1
+            unique = f"{lbl} ({n})"
+        taken.add(unique)
+        out.append(unique)
+    return out
+
+
+def load_reports(paths: Iterable[str | os.PathLike]) -> list[tuple[str, dict]]:
+    """``(label, report dict)`` for each path (a report folder or a report.json), in the order given.
+
+    The label is the folder's name (a JSON file's stem if it is not called report.json), lengthened with parent
+    folders when two are equal, then numbered if still equal. A missing or unreadable report raises
+    :class:`AccelsimError` with a one-line message (from :func:`read_report`).
+    """
+    given = [Path(p) for p in paths]
+    if not given:
+        raise AccelsimError("no reports to compare: give one or more report folders or report.json files")
+    reports = [read_report(p) for p in given]
+    return list(zip(_labels(given), reports, strict=True))
+
+
+# --- metrics ------------------------------------------------------------------------------------------------------
+
+def _num(value: object) -> float | int | None:
+    """``value`` if it is a number (not a boolean), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value
+
+
+def _dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _name(value: object) -> str | None:
+    if isinstance(value, dict):
+        name = value.get("name") or value.get("model")
+        return None if name is None else str(name)
+    return None if value is None else str(value)
+
+
+def _memory_levels(report: dict) -> set[str]:
+    arch = _dict(report.get("arch"))
+    return (set(map(str, _dict(report.get("bytes")))) | set(map(str, _dict(arch.get("memory_bytes_per_s"))))
+            | _MEMORY_NAMES)
+
+
+def _max_compute_utilization(report: dict) -> float | None:
+    """The busiest compute unit's busy fraction (units that are not memory levels); None when there is none."""
+    memory = _memory_levels(report)
+    values = [v for unit, v in _dict(report.get("utilization")).items()
+              if str(unit) not in memory and _num(v) is not None]
+    return max(values) if values else None
+
+
+def _stall_share(report: dict) -> float | None:
+    """stall cycles / (stall + compute cycles) summed over the ops: the part of the compute units' working time
+    (computing or stalled) spent waiting for data. None without ops or cycles."""
+    ops = [op for op in report.get("ops") or [] if isinstance(op, dict)]
+    stall = sum(_num(op.get("stall_cycles")) or 0 for op in ops)
+    compute = sum(_num(op.get("compute_cycles")) or 0 for op in ops)
+    if stall + compute <= 0:
+        return None
+    return stall / (stall + compute)
+
+
+def _metric(report: dict, key: str) -> object:
+    if key in ("workload", "arch"):
+        return _name(report.get(key))
+    if key == "max_compute_utilization":
+        return _max_compute_utilization(report)
+    if key == "hbm_utilization":
+        return _num(_dict(report.get("utilization")).get("hbm"))
+    if key == "stall_share":
+        return _stall_share(report)
+    if key.startswith(_BYTES_PREFIX):
+        return _num(_dict(report.get("bytes")).get(key[len(_BYTES_PREFIX):]))
+    return _num(report.get(key))
+
+
+def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
+    """The key metrics of each report, one ``(metric, [value per report])`` row each, in report order.
+
+    Metrics: ``workload`` and ``arch`` (names), ``total_cycles``, ``seconds``, ``macs``, ``flops``, ``params``,
+    ``mac_utilization``, ``max_compute_utilization`` (the busiest compute unit's busy fraction),
+    ``hbm_utilization``, ``stall_cycles``, ``stall_share`` (stall / (stall + compute) cycles over the ops), then
+    ``bytes.<level>`` for the union of the reports' memory levels (in order of first appearance). A value a
+    report lacks (or holds as null) is None.
+    """
+    levels = list(dict.fromkeys(str(lvl) for _, rep in reports for lvl in _dict(rep.get("bytes"))))
+    keys = [*_METRICS, *(f"{_BYTES_PREFIX}{lvl}" for lvl in levels)]
+    return [(key, [_metric(rep, key) for _, rep in reports]) for key in keys]
+
+
+def ratio(value: object, base: object) -> float | None:
+    """``value / base`` for two finite numbers with ``base`` non-zero; None otherwise."""
+    v, b = _num(value), _num(base)
+    if v is None or b is None or b == 0 or not math.isfinite(v) or not math.isfinite(b):
+        return None
+    return v / b
+
+
+def _check_baseline(reports: Reports, baseline: int) -> int:
+    if not reports:
+        raise AccelsimError("no reports to compare")
+    if not -len(reports) <= baseline < len(reports):
+        raise AccelsimError(f"baseline {baseline} is out of range: there are {len(reports)} reports")
+    return baseline % len(reports)
+
+
+# --- output -------------------------------------------------------------------------------------------------------
+
+def _si(value: float) -> str:
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.4g} {prefix}"
+    return f"{value:.4g}"
+
+
+def format_value(metric: str, value: object) -> str:
+    """``value`` of ``metric`` as table text: counts with separators (or SI for MACs/FLOPs/params), times,
+    percentages, sizes; a dash when missing."""
+    if value is None:
+        return DASH
+    kind = "bytes" if metric.startswith(_BYTES_PREFIX) else _METRICS.get(metric, ("", "other"))[1]
+    v = _num(value)
+    if kind == "text" or v is None:
+        return str(value)
+    if not math.isfinite(v):
+        return str(v)
+    if kind == "count":
+        return _si(v) if metric in ("macs", "flops", "params") and abs(v) >= 1e6 else f"{round(v):,}"
+    if kind == "seconds":
+        return format_time(v) if v >= 0 else str(v)
+    if kind == "fraction":
+        return f"{100 * v:.1f} %"
+    if kind == "bytes":
+        return format_size(v)
+    return f"{v:.4g}"
+
+
+def format_ratio(r: float | None) -> str:
+    """"0.25×", "1.00×", "12.5×"; "1,234×"; three significant digits below 0.1 ("0.0224×"); a dash for None."""
+    if r is None:
+        return DASH
+    a = abs(r)
+    if a == 0:
+        return "0\u00d7"
+    if a < 0.1 or a >= 1e6:
+        return f"{r:.3g}\u00d7"
+    if a >= 1000:
+        return f"{r:,.0f}\u00d7"
+    return f"{r:.2f}\u00d7" if a < 10 else f"{r:.1f}\u00d7"
+
+
+def _label(metric: str) -> str:
+    if metric.startswith(_BYTES_PREFIX):
+        return f"bytes {metric[len(_BYTES_PREFIX):]}"
+    return _METRICS.get(metric, (metric, ""))[0]
+
+
+def compare_table(reports: Reports, baseline: int = 0) -> Table:
+    """A rich table: one row per metric of :func:`compare_rows`, one column per report (headed by its label), and
+    beside each non-baseline report a ratio column: its value ÷ the baseline report's ("0.52×"; a dash when the
+    baseline is 0 or either value is missing). Text metrics (workload, arch) get no ratio.
+    """
+    base = _check_baseline(reports, baseline)
+    base_label = reports[base][0]
+    table = Table(title=f"accelsim compare: {len(reports)} report{'s' if len(reports) != 1 else ''}, "
+                        f"ratios to {base_label}", title_justify="left")
+    table.add_column("metric", style="bold", no_wrap=True)
+    for i, (label, _) in enumerate(reports):
+        table.add_column(Text(label), justify="right")
+        if i != base:
+            table.add_column(Text("ratio", style="dim"), justify="right", style="dim")
+    for metric, values in compare_rows(reports):
+        numeric = _METRICS.get(metric, ("", "number"))[1] != "text"
+        cells: list[Text] = [Text(_label(metric))]
+        for i, value in enumerate(values):
+            cells.append(Text(format_value(metric, value)))
+            if i != base:
+                cells.append(Text(format_ratio(ratio(value, values[base])) if numeric else ""))
+        table.add_row(*cells)
+    return table
+
+
+def compare_json(reports: Reports, baseline: int = 0) -> dict:
+    """The comparison as a JSON-ready dict (for ``accelsim compare --json``)::
+
+        {"labels": [...], "baseline": LABEL,
+         "metrics": {METRIC: {LABEL: value or null}},
+         "ratios": {METRIC: {LABEL: value / baseline value, or null}}}   # numeric metrics only
+
+    Metrics are those of :func:`compare_rows`, unformatted (fractions as fractions, times in seconds).
+    """
+    base = _check_baseline(reports, baseline)
+    labels = [label for label, _ in reports]
+    metrics: dict[str, dict[str, object]] = {}
+    ratios: dict[str, dict[str, float | None]] = {}
+    for metric, values in compare_rows(reports):
+        metrics[metric] = dict(zip(labels, values, strict=True))
+        if _METRICS.get(metric, ("", "number"))[1] != "text":
+            ratios[metric] = {label: ratio(v, values[base]) for label, v in zip(labels, values, strict=True)}
+    return {"labels": labels, "baseline": labels[base], "metrics": metrics, "ratios": ratios}

@@ -1,0 +1,523 @@
+"""One self-contained HTML page of a report: key figures, utilization, memory traffic, the four plots, and every op.
+
+The page needs nothing but a browser, offline: the CSS is inline, the plots are PNGs embedded as base64 ``data:``
+URIs (drawn in memory by :mod:`accelsim.report.plots`), and the op table sorts by clicking a column header with a
+few lines of inline JavaScript. Every string that comes from the report (op names come from users' files) is
+HTML-escaped. Like the other writers it works on the plain report dict, so it can be rebuilt from a saved
+``report.json``; nothing in the page depends on wall time, so the same report gives the same file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+from pathlib import Path
+
+from accelsim.units import format_bandwidth, format_frequency, format_size, format_time
+
+from .writers import _atomic_write_text
+
+HTML_FILE = "report.html"
+DASH = "\u2014"  # shown for a missing or null value
+
+# Plot stems in the order the page shows them, with their captions.
+_PLOT_CAPTIONS = (
+    ("roofline", "Roofline: each op (by kind) and the whole run against the chip's compute and HBM roofs."),
+    ("utilization", "Busy fraction of every unit and memory level, and the MAC utilization of the run."),
+    ("bytes_per_level", "Bytes moved to and from each memory level."),
+    ("op_cycles", "Cycles per op: compute, stall per memory level, other waiting."),
+)
+
+_CSS = """
+:root { --fg: #1d232b; --muted: #5b6570; --line: #d8dde3; --head: #eef1f5; --accent: #4c72b0; --mem: #55a868; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg);
+       margin: 0 auto; padding: 1.2em 2em 3em; max-width: 1500px; }
+h1 { font-size: 1.5em; margin: 0 0 .2em; }
+h2 { font-size: 1.15em; margin: 1.6em 0 .5em; padding-bottom: .2em; border-bottom: 2px solid var(--line); }
+.sub { color: var(--muted); margin: 0 0 1em; }
+.cards { display: flex; flex-wrap: wrap; gap: .8em; margin: 1em 0; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: .5em .9em; min-width: 10em; }
+.card .v { font-size: 1.35em; font-weight: 600; font-variant-numeric: tabular-nums; }
+.card .k { color: var(--muted); font-size: .85em; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 1.2em 2em;
+        align-items: start; }
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+th, td { padding: .22em .6em; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
+th { background: var(--head); font-weight: 600; }
+td.n, th.n { text-align: right; white-space: nowrap; }
+table.kv th { background: none; white-space: nowrap; }
+table.kv td { word-break: break-word; }
+.scroll { max-height: 24em; overflow: auto; border: 1px solid var(--line); }
+.scroll.tall { max-height: 75vh; }
+.scroll table { width: 100%; }
+.scroll thead th { position: sticky; top: 0; z-index: 1; }
+.bar { display: inline-block; height: .7em; background: var(--accent); vertical-align: middle; margin-right: .4em; }
+.bar.mem { background: var(--mem); }
+.bar-cell { white-space: nowrap; min-width: 14em; }
+table.sortable thead th { cursor: pointer; user-select: none; white-space: nowrap; }
+table.sortable thead th:hover { background: #e1e6ee; }
+table.sortable thead th[aria-sort=ascending]::after { content: " \\25B2"; font-size: .75em; }
+table.sortable thead th[aria-sort=descending]::after { content: " \\25BC"; font-size: .75em; }
+table.ops td { white-space: nowrap; }
+table.ops td.name { max-width: 28em; overflow: hidden; text-overflow: ellipsis; }
+tbody tr:hover { background: #f6f8fb; }
+.b-memory { color: #b5542b; } .b-compute { color: #2f5d9e; } .b-none { color: var(--muted); }
+figure { margin: 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
+figure.wide { grid-column: 1 / -1; }
+figcaption { color: var(--muted); font-size: .85em; margin-top: .2em; }
+.note { color: var(--muted); }
+.warn { color: #a33; }
+footer { margin-top: 2.5em; color: var(--muted); font-size: .85em; }
+"""
+
+# Click a header to sort by it (again to reverse). Cells sort by their data-v attribute when they have one (the raw
+# number behind "1,234" or "1.5MiB"), else by their text; numbers compare as numbers, text naturally ("op2" <
+# "op10"), empty values go last either way, and ties keep their order.
+_JS = """
+(function () {
+  function key(cell) {
+    var v = cell.getAttribute("data-v");
+    if (v === null) v = cell.textContent.trim();
+    if (v === "" || v === "\\u2014") return null;
+    var n = Number(v);
+    return isNaN(n) ? v.toLowerCase() : n;
+  }
+  function cmp(a, b) {
+    var na = typeof a === "number", nb = typeof b === "number";
+    if (na && nb) return a < b ? -1 : a > b ? 1 : 0;
+    if (na !== nb) return na ? -1 : 1;
+    return a.localeCompare(b, undefined, {numeric: true});
+  }
+  document.querySelectorAll("table.sortable").forEach(function (table) {
+    var heads = table.tHead.rows[0].cells;
+    Array.prototype.forEach.call(heads, function (th, col) {
+      function sort() {
+        var dir = th.getAttribute("aria-sort") === "ascending" ? -1 : 1;
+        Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", dir === 1 ? "ascending" : "descending");
+        var body = table.tBodies[0], frag = document.createDocumentFragment();
+        var rows = Array.prototype.map.call(body.rows, function (r, i) { return [key(r.cells[col]), i, r]; });
+        rows.sort(function (a, b) {
+          if (a[0] === null || b[0] === null) return (a[0] === null) - (b[0] === null) || a[1] - b[1];
+          return dir * cmp(a[0], b[0]) || a[1] - b[1];
+        });
+        rows.forEach(function (r) { frag.appendChild(r[2]); });
+        body.appendChild(frag);
+      }
+      th.tabIndex = 0;
+      th.title = "sort by this column";
+      th.addEventListener("click", sort);
+      th.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); } });
+    });
+  });
+})();
+"""
+
+
+# --- values -------------------------------------------------------------------------------------------------------
+
+def _e(value: object) -> str:
+    """``value`` as HTML text, escaped (quotes too, so it is safe in attributes)."""
+    return html.escape(str(value), quote=True)
+
+
+def _num(value: object) -> float | None:
+    """``value`` as a float; None for null, missing, boolean or non-numeric values."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: object) -> str:
+    """An integer with thousands separators ("123,456"); a dash for null or non-finite."""
+    v = _num(value)
+    if v is None or not math.isfinite(v):
+        return DASH if v is None else str(v)
+    return f"{round(v):,}"
+
+
+def _si(value: float) -> str:
+    """A large count in SI form ("4.09 G")."""
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {prefix}"
+    return f"{value:.3g}"
+
+
+def _count_si(value: object) -> str:
+    """"4,089,184,256 (4.09 G)"; just the count below 10,000."""
+    v = _num(value)
+    if v is None or not math.isfinite(v) or abs(v) < 1e4:
+        return _count(value)
+    return f"{_count(v)} ({_si(v)})"
+
+
+def _pct(fraction: object) -> str:
+    v = _num(fraction)
+    return DASH if v is None else f"{100 * v:.1f} %"
+
+
+def _size(value: object) -> str:
+    v = _num(value)
+    return DASH if v is None else format_size(v)
+
+
+def _time(value: object) -> str:
+    v = _num(value)
+    return DASH if v is None or v < 0 else format_time(v)
+
+
+def _flops_rate(value: float) -> str:
+    """"91.8 TFLOP/s" style text."""
+    if not math.isfinite(value):
+        return str(value)
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:.3g} {prefix}FLOP/s"
+    return f"{value:.3g} FLOP/s"
+
+
+def _general(value: object) -> str:
+    """Any JSON value as short text: numbers to 4 significant digits, lists and objects compactly."""
+    if value is None:
+        return DASH
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_general(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_general(v) for v in value)
+    return str(value)
+
+
+def _data_v(value: object) -> str:
+    """The raw number a sortable cell sorts by ("" for null: sorted last)."""
+    v = _num(value)
+    if v is None or math.isnan(v):
+        return ""
+    if math.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
+    return repr(int(v)) if v.is_integer() and abs(v) < 2**53 else repr(v)
+
+
+# --- page parts ---------------------------------------------------------------------------------------------------
+
+def _workload_text(workload: object) -> str:
+    if not isinstance(workload, dict):
+        return DASH if workload is None else str(workload)
+    name = workload.get("name") or workload.get("model") or "?"
+    bits = [f"batch {workload['batch']}"] if workload.get("batch") is not None else []
+    params = _dict(workload.get("params"))
+    for key in ("dtype", "mode"):
+        value = workload.get(key, params.get(key))
+        if value:
+            bits.append(str(value))
+    extra = [f"{k}={_general(v)}" for k, v in params.items() if k not in ("batch", "dtype", "mode")]
+    if extra:
+        bits.append(", ".join(extra))
+    return f"{name} ({'; '.join(bits)})" if bits else str(name)
+
+
+def _arch_text(arch: object, clock_hz: object) -> str:
+    if not isinstance(arch, dict):
+        return DASH if arch is None else str(arch)
+    bits = []
+    clock = _num(arch.get("clock_hz", clock_hz))
+    if clock and clock > 0:
+        bits.append(format_frequency(clock))
+    cores = _num(arch.get("cores"))
+    if cores is not None:
+        bits.append(f"{int(cores)} core{'s' if cores != 1 else ''}")
+    sa = _dict(arch.get("systolic"))
+    if sa.get("rows") is not None and sa.get("cols") is not None:
+        count = _num(sa.get("count")) or 1
+        bits.append(f"{f'{count:g}× ' if count > 1 else ''}{sa['rows']}×{sa['cols']} systolic"
+                    + (f" {sa['dataflow']}" if sa.get("dataflow") else ""))
+    sram = _num(arch.get("sram_bytes"))
+    if sram:
+        bits.append(f"{format_size(sram)} SRAM")
+    for level, bw in _dict(arch.get("memory_bytes_per_s")).items():
+        v = _num(bw)
+        if v is not None:
+            bits.append(f"{level} {format_bandwidth(v)}")
+    name = arch.get("name") or "?"
+    return f"{name} ({', '.join(bits)})" if bits else str(name)
+
+
+def _kv_table(rows: list[tuple[str, str]], cls: str = "kv") -> str:
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    return f'<table class="{cls}"><tbody>{body}</tbody></table>'
+
+
+def _summary(report: dict) -> str:
+    rows = [
+        ("workload", _workload_text(report.get("workload"))),
+        ("arch", _arch_text(report.get("arch"), report.get("clock_hz"))),
+        ("total cycles", _count(report.get("total_cycles"))),
+        ("time", _time(report.get("seconds"))),
+        ("MACs", _count_si(report.get("macs"))),
+        ("FLOPs", _count_si(report.get("flops"))),
+        ("params", _count_si(report.get("params"))),
+        ("MAC utilization", _pct(report.get("mac_utilization"))),
+    ]
+    flops, seconds = _num(report.get("flops")), _num(report.get("seconds"))
+    if flops is not None and seconds:
+        rows.append(("achieved", _flops_rate(flops / seconds)))
+    roof = _dict(report.get("roofline"))
+    peak, bw = _num(roof.get("peak_flops_per_s")), _num(roof.get("bandwidth_bytes_per_s"))
+    ridge = _num(roof.get("ridge_flops_per_byte"))
+    if peak or bw:
+        bits = [f"{_flops_rate(peak)} peak" if peak else "", f"{format_bandwidth(bw)} HBM" if bw else "",
+                f"ridge {ridge:.4g} FLOP/B" if ridge else ""]
+        rows.append(("roofline", ", ".join(b for b in bits if b)))
+    rows.append(("stall cycles", _count(report.get("stall_cycles"))))
+    for level, cycles in _dict(report.get("stalls_by_level")).items():
+        rows.append((f"stall {level}", _count(cycles)))
+    for level, nbytes in _dict(report.get("bytes")).items():
+        rows.append((f"bytes {level}", _size(nbytes)))
+    sim = _dict(report.get("simulation"))
+    if sim:
+        rows.append(("simulation", ", ".join(f"{_count(v)} {k}" for k, v in sim.items())))
+    return _kv_table(rows)
+
+
+def _cards(report: dict) -> str:
+    cards = [
+        ("total cycles", _count(report.get("total_cycles"))),
+        ("time", _time(report.get("seconds"))),
+        ("MAC utilization", _pct(report.get("mac_utilization"))),
+        ("stall cycles", _count(report.get("stall_cycles"))),
+    ]
+    hbm = _dict(report.get("bytes")).get("hbm")
+    if hbm is not None:
+        cards.append(("HBM bytes", _size(hbm)))
+    return '<div class="cards">' + "".join(
+        f'<div class="card"><div class="v">{_e(v)}</div><div class="k">{_e(k)}</div></div>' for k, v in cards
+    ) + "</div>"
+
+
+def _memory_levels(report: dict) -> set[str]:
+    arch = _dict(report.get("arch"))
+    return {str(k) for k in _dict(report.get("bytes"))} | {str(k) for k in _dict(arch.get("memory_bytes_per_s"))}
+
+
+def _utilization(report: dict) -> str:
+    util = _dict(report.get("utilization"))
+    if not util:
+        return '<p class="note">No utilization figures in this report.</p>'
+    memory = _memory_levels(report)
+    rows = []
+    mac = _num(report.get("mac_utilization"))
+    items = ([("MAC utilization", mac, "of peak MACs")] if mac is not None else []) + [
+        (str(unit), _num(v), "memory" if str(unit) in memory else "compute") for unit, v in util.items()]
+    for label, v, kind in items:
+        width = 0.0 if v is None or not math.isfinite(v) else max(0.0, min(100.0, 100 * v))
+        bar = f'<span class="bar{" mem" if kind == "memory" else ""}" style="width:{width * 1.2:.1f}px"></span>'
+        rows.append(f"<tr><td>{_e(label)}</td><td>{kind}</td>"
+                    f'<td class="n bar-cell" data-v="{_data_v(v)}">{bar}{_e(_pct(v))}</td></tr>')
+    return ('<div class="scroll"><table class="sortable"><thead><tr><th>unit</th><th>kind</th>'
+            '<th class="n">busy</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table></div>")
+
+
+def _memory(report: dict) -> str:
+    moved, stalls = _dict(report.get("bytes")), _dict(report.get("stalls_by_level"))
+    levels = list(dict.fromkeys([*moved, *stalls]))
+    if not levels:
+        return '<p class="note">No memory traffic in this report.</p>'
+    util = _dict(report.get("utilization"))
+    total_stall = _num(report.get("stall_cycles")) or sum(_num(v) or 0.0 for v in stalls.values())
+    rows = []
+    for level in levels:
+        s = _num(stalls.get(level))
+        share = s / total_stall if s is not None and total_stall else None
+        rows.append(f"<tr><td>{_e(level)}</td>"
+                    f'<td class="n" data-v="{_data_v(moved.get(level))}">{_e(_size(moved.get(level)))}</td>'
+                    f'<td class="n" data-v="{_data_v(s)}">{_e(_count(s))}</td>'
+                    f'<td class="n" data-v="{_data_v(share)}">{_e(_pct(share))}</td>'
+                    f'<td class="n" data-v="{_data_v(util.get(level))}">{_e(_pct(util.get(level)))}</td></tr>')
+    return ('<table class="sortable"><thead><tr><th>level</th><th class="n">bytes moved</th>'
+            '<th class="n">stall cycles</th><th class="n">share of stalls</th><th class="n">busy</th></tr></thead>'
+            "<tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def _serving_value(key: str, value: object) -> str:
+    v = _num(value)
+    if v is None:
+        return _general(value)
+    k = key.lower()
+    if k.endswith("_per_s") or k.endswith("_per_second"):
+        what = k.rsplit("_per_s", 1)[0].replace("_", " ")
+        return f"{v:,.0f} {what}/s" if abs(v) >= 1000 else f"{v:.4g} {what}/s"
+    if k.endswith("_bytes") or k == "bytes":
+        return format_size(v)
+    if k.endswith("_s") or k.endswith("_seconds"):
+        return format_time(v) if v >= 0 else str(v)
+    if k.endswith("_cycles"):
+        return _count(v)
+    if k.endswith("utilization") or k.endswith("_fraction") or k.endswith("_share"):
+        return _pct(v)
+    return _general(value)
+
+
+def _flatten(prefix: str, value: object, out: list[tuple[str, object]]) -> None:
+    if isinstance(value, dict) and value:
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out.append((prefix, value))
+
+
+def _serving(report: dict) -> str:
+    serving = report.get("serving")
+    if serving is None or serving == {} or serving == []:
+        return ""
+    items: list[tuple[str, object]] = []
+    _flatten("", serving, items)
+    rows = [(k or "serving", _serving_value(k.rsplit(".", 1)[-1], v)) for k, v in items]
+    return '<section id="serving"><h2>LLM serving</h2>' + _kv_table(rows) + "</section>"
+
+
+def _png_data_uris(report: dict) -> dict[str, str]:
+    """Each plot stem → a ``data:`` URI of its PNG, or the one-line error that stopped it (prefixed "!")."""
+    from .plots import PLOTS
+
+    uris = {}
+    for stem, plot in PLOTS.items():
+        buf = io.BytesIO()
+        try:
+            plot(report, buf)
+        except Exception as e:  # a figure that cannot be drawn must not lose the rest of the page
+            uris[stem] = f"!{type(e).__name__}: {e}".splitlines()[0]
+            continue
+        uris[stem] = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return uris
+
+
+def _plots(report: dict) -> str:
+    uris = _png_data_uris(report)
+    parts = []
+    for stem, caption in _PLOT_CAPTIONS:
+        uri = uris.get(stem)
+        if uri is None:
+            continue
+        cls = ' class="wide"' if stem == "op_cycles" else ""
+        if uri.startswith("!"):
+            parts.append(f'<figure{cls}><p class="warn">{_e(stem)} plot could not be drawn: {_e(uri[1:])}</p>'
+                         "</figure>")
+        else:
+            parts.append(f'<figure{cls}><img alt="{_e(stem)}" src="{uri}"><figcaption>{_e(caption)}</figcaption>'
+                         "</figure>")
+    return '<div class="grid">' + "".join(parts) + "</div>"
+
+
+def _op_levels(report: dict, ops: list[dict]) -> list[str]:
+    """Memory levels for the per-op bytes columns: the report's, then any others the ops name, in order."""
+    seen = dict.fromkeys(str(k) for k in _dict(report.get("bytes")))
+    for op in ops:
+        seen.update(dict.fromkeys(str(k) for k in _dict(op.get("bytes"))))
+    return list(seen)
+
+
+def _ops_table(report: dict) -> str:
+    ops = [op for op in report.get("ops") or [] if isinstance(op, dict)]
+    if not ops:
+        return '<p class="note">No ops in this report.</p>'
+    levels = _op_levels(report, ops)
+    heads = ["#", "name", "kind", "unit", "core", "MACs", "start", "end", "duration", "compute", "stall",
+             *(f"bytes {lvl}" for lvl in levels), "FLOP/B", "bound"]
+    numeric = {"#", "core", "MACs", "start", "end", "duration", "compute", "stall", "FLOP/B",
+               *(f"bytes {lvl}" for lvl in levels)}
+    head = "".join(('<th class="n">' if h in numeric else "<th>") + f"{_e(h)}</th>" for h in heads)
+
+    def num(value: object, text: str) -> str:
+        return f'<td class="n" data-v="{_data_v(value)}">{_e(text)}</td>'
+
+    rows = []
+    for i, op in enumerate(ops):
+        start, end = _num(op.get("start_cycle")), _num(op.get("end_cycle"))
+        duration = end - start if start is not None and end is not None else None
+        op_bytes = _dict(op.get("bytes"))
+        ai = _num(op.get("arithmetic_intensity"))
+        bound = op.get("bound")
+        name = "" if op.get("name") is None else str(op.get("name"))
+        cells = [
+            num(i, str(i)),
+            f'<td class="name" title="{_e(name)}">{_e(name)}</td>',
+            f"<td>{_e(_general(op.get('kind')) if op.get('kind') is not None else DASH)}</td>",
+            f"<td>{_e(_general(op.get('unit')) if op.get('unit') is not None else DASH)}</td>",
+            num(op.get("core"), _count(op.get("core"))),
+            num(op.get("macs"), _count(op.get("macs"))),
+            num(start, _count(start)),
+            num(end, _count(end)),
+            num(duration, _count(duration)),
+            num(op.get("compute_cycles"), _count(op.get("compute_cycles"))),
+            num(op.get("stall_cycles"), _count(op.get("stall_cycles"))),
+            *(num(op_bytes.get(lvl, 0), _size(op_bytes.get(lvl, 0))) for lvl in levels),
+            num(ai, DASH if ai is None else f"{ai:.4g}"),
+            f'<td class="b-{_e(bound)}">{_e(bound)}</td>' if bound is not None else f"<td>{DASH}</td>",
+        ]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<p class="note">{len(ops):,} ops in execution order; click a column header to sort (again to '
+            "reverse). Cycles are absolute; duration = end − start; compute and stall are summed over the op's "
+            "tile groups; FLOP/B is FLOPs per off-chip byte.</p>"
+            '<div class="scroll tall"><table id="ops" class="sortable ops">'
+            f"<thead><tr>{head}</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>")
+
+
+# --- public -------------------------------------------------------------------------------------------------------
+
+def render_html(report: dict, *, plots: bool = True) -> str:
+    """The HTML page of ``report`` (a report.json dict) as one self-contained string.
+
+    Sections: key figures, summary, utilization per unit, memory levels (bytes, stalls), LLM serving metrics (only
+    when the report has a ``serving`` object), the four plots as embedded PNGs (left out with ``plots=False``;
+    a plot that fails to draw is replaced by a one-line note), and a sortable table of every op. Missing keys and
+    null values show as a dash; unknown keys are ignored.
+    """
+    if not isinstance(report, dict):
+        raise TypeError(f"render_html expects a report dict, got {type(report).__name__}")
+    name = report.get("name") or _dict(report.get("workload")).get("name") or "run"
+    arch_name = _dict(report.get("arch")).get("name")
+    version = report.get("accelsim_version")
+    subtitle = " on ".join(str(x) for x in (_dict(report.get("workload")).get("name"), arch_name) if x)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>accelsim: {_e(name)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<header><h1>accelsim: {_e(name)}</h1>",
+        f'<p class="sub">{_e(subtitle)}</p></header>' if subtitle else "</header>",
+        _cards(report),
+        '<section id="summary"><h2>Summary</h2><div class="grid">',
+        f"<div>{_summary(report)}</div>",
+        '<div><h3>Utilization</h3>' + _utilization(report) + "<h3>Memory levels</h3>" + _memory(report) + "</div>",
+        "</div></section>",
+        _serving(report),
+        '<section id="plots"><h2>Plots</h2>' + _plots(report) + "</section>" if plots else "",
+        '<section id="ops-section"><h2>Ops</h2>' + _ops_table(report) + "</section>",
+        f"<footer>Written by accelsim {_e(version)} from report.json.</footer>" if version else "",
+        f"<script>{_JS}</script>",
+        "</body></html>",
+    ]
+    return "\n".join(p for p in parts if p) + "\n"
+
+
+def write_html(report: dict, path: str | os.PathLike, *, plots: bool = True) -> Path:
+    """Write :func:`render_html` of ``report`` to ``path`` (UTF-8), atomically; returns the path."""
+    path = Path(path)
+    _atomic_write_text(path, render_html(report, plots=plots))
+    return path

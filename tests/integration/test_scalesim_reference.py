@@ -1,0 +1,57 @@
+"""accelsim's systolic compute cycles equal SCALE-Sim 3.0's, layer by layer.
+
+The expected numbers in ``tests/data/scalesim_reference/compute_cycles.csv`` were recorded from SCALE-Sim 3.0.0 by
+``benchmarks/scalesim_reference.py`` (the "Total Cycles" column of SCALE-Sim's COMPUTE_REPORT.csv, run in CALC mode
+so that it has no stall cycles; a "DP" row's per-channel layers summed), with the configs and topologies stored
+beside it. Each (config, topology) pair is run once through ``accelsim run --scalesim-config ... --topology ...``
+and every op's ``compute_cycles`` must equal SCALE-Sim's exactly. SCALE-Sim itself is not needed here.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from accelsim.cli import main
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "scalesim_reference"
+
+
+def _cases() -> dict[tuple[str, str], list[dict[str, str]]]:
+    with (DATA / "compute_cycles.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    cases: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        cases[(row["config"], row["topology"])].append(row)
+    return dict(cases)
+
+
+CASES = _cases()
+
+
+def test_reference_covers_the_grid():
+    """The recorded data spans the three dataflows, square and non-square arrays, conv and GEMM topologies."""
+    rows = [r for case in CASES.values() for r in case]
+    assert {r["dataflow"] for r in rows} == {"os", "ws", "is"}
+    assert {(int(r["rows"]), int(r["cols"])) for r in rows} >= {(8, 8), (32, 32), (16, 64)}
+    assert {"conv_mix.csv", "gemm_mix.csv"} <= {r["topology"] for r in rows}
+    assert {r["scalesim_version"] for r in rows} == {"3.0.0"}
+    assert any("DP" in r["layer"] for r in rows)
+
+
+@pytest.mark.parametrize(("config", "topology"), sorted(CASES), ids=lambda v: Path(v).stem)
+def test_compute_cycles_match_scalesim(config, topology, tmp_path, capsys):
+    expected = CASES[(config, topology)]
+    out = tmp_path / "out"
+    status = main(["run", "--scalesim-config", str(DATA / config), "--topology", str(DATA / topology),
+                   "-o", str(out), "--no-plots", "-q"])
+    assert status == 0, capsys.readouterr().err
+    ops = json.loads((out / "report.json").read_text())["ops"]
+    assert [op["name"] for op in ops] == [r["layer"] for r in expected]
+    got = {op["name"]: op["compute_cycles"] for op in ops}
+    want = {r["layer"]: int(r["scalesim_compute_cycles"]) for r in expected}
+    assert got == want, {name: (got[name], want[name]) for name in want if got[name] != want[name]}

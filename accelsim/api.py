@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
@@ -20,6 +21,7 @@ from .ir import Graph
 from .mapping import lower
 from .options import Options
 from .report import Report, build_report
+from .report.serving import combine_passes
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -45,16 +47,51 @@ def run(graph: Graph, arch: Arch, options: Options | None = None, *, name: str |
     info = dict(workload) if workload is not None else {"name": graph.name, **graph.meta}
     data = build_report(graph, arch, tg, trace, name=name or f"{graph.name}_{arch.name}", workload=info,
                         version=__version__)
-    return Report(data, taskgraph=tg, trace=trace)
+    return Report(data, segments=[(tg, trace, 0)])
 
 
 def run_experiment(spec: ExperimentSpec, progress: Progress | None = None) -> Report:
-    """Build, map, simulate and report a loaded experiment."""
+    """Build, map, simulate and report a loaded experiment (a serving run when it asks for decode steps)."""
+    if spec.workload.params.get("decode_steps"):
+        return serve(spec.workload, spec.arch, spec.options, name=spec.name, progress=progress)
     if progress:
         progress("building", 0, 1)
     graph = build_graph(spec.workload, spec.arch.dtype)
     return run(graph, spec.arch, spec.options, name=spec.name, workload=_workload_info(graph, spec.workload),
                progress=progress)
+
+
+def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *, name: str | None = None,
+          progress: Progress | None = None) -> Report:
+    """An LLM serving run: the prefill (when ``phase`` is prefill) then ``decode_steps`` decode steps, the KV
+    cache one token longer each step, batch sequences in lock-step; see :mod:`accelsim.report.serving`."""
+    params = dict(workload.params)
+    steps = int(params.get("decode_steps") or 0)
+    passes: list[tuple[str, int, WorkloadSpec]] = []
+    if params.get("phase", "prefill") == "prefill":
+        passes.append(("prefill", 0, replace(workload, params={**params, "decode_steps": 0})))
+        start_kv = int(params["seq_len"])
+    else:
+        start_kv = int(params["kv_len"])
+    for i in range(steps):
+        passes.append(("decode", i, replace(workload, params={**params, "phase": "decode", "kv_len": start_kv + i,
+                                                                  "decode_steps": 0})))
+    results, segments, offset = [], [], 0
+    graph = None
+    for n, (phase, step, spec) in enumerate(passes):
+        if progress:
+            progress(f"{phase} {step}" if phase == "decode" else phase, n, len(passes))
+        graph = build_graph(spec, arch.dtype)
+        rep = run(graph, arch, options, name=name, workload=_workload_info(graph, workload))
+        results.append((phase, step, rep.to_dict()))
+        segments.append((*rep.segments[0][:2], offset))
+        offset += rep.total_cycles
+    last = results[-1][2]
+    footprint = {"kv_cache_bytes": int(graph.meta.get("kv_cache_bytes", 0)), "weight_bytes": graph.weight_bytes,
+                 "memory": last["memory"]}
+    data = combine_passes(results, batch=int(params.get("batch", 1)), footprint=footprint,
+                          name=name or f"{workload.model}_{arch.name}")
+    return Report(data, segments=segments)
 
 
 def simulate(workload: str | Path | WorkloadSpec | Graph, arch: str | Path | Arch,
@@ -71,6 +108,8 @@ def simulate(workload: str | Path | WorkloadSpec | Graph, arch: str | Path | Arc
         return run(workload, arch, opts, name=name)
     if not isinstance(workload, WorkloadSpec):
         workload = load_workload(str(workload))
+    if workload.params.get("decode_steps"):
+        return serve(workload, arch, opts, name=name)
     graph = build_graph(workload, arch.dtype)
     return run(graph, arch, opts, name=name or f"{graph.name}_{arch.name}", workload=_workload_info(graph, workload))
 

@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser("plot", help="(re)draw the plots of a report folder from its report.json")
     pl.add_argument("outdir", help="a folder written by 'accelsim run'")
+
+    cp = sub.add_parser("compare", help="key metrics of several report folders side by side, with ratios",
+                        description="Print total cycles, time, MACs, utilization, stalls and bytes per level of "
+                                    "each report, with its ratio to the first (the baseline).")
+    cp.add_argument("outdirs", nargs="+", metavar="OUTDIR", help="report folders (or report.json files)")
+    cp.add_argument("--baseline", type=int, default=0, help="index of the report the ratios are taken against")
+    cp.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
 
 
@@ -66,7 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``accelsim`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        return {"run": _cmd_run, "info": _cmd_info, "list": _cmd_list, "plot": _cmd_plot}[args.command](args)
+        commands = {"run": _cmd_run, "info": _cmd_info, "list": _cmd_list, "plot": _cmd_plot,
+                    "compare": _cmd_compare}
+        return commands[args.command](args)
     except AccelsimError as e:
         if args.debug:
             raise
@@ -147,7 +156,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print_summary(report.to_dict(), out)
     sim = report["simulation"]
     out.print(f"[dim]{sim['tasks']:,} tasks, {sim['events']:,} events in {wall:.2f} s wall[/dim]")
-    out.print(f"Report written to [bold]{outdir}[/bold]/ (report.json, ops.csv"
+    out.print(f"Report written to [bold]{outdir}[/bold]/ (report.json, ops.csv, report.html"
               f"{', trace.json' if args.trace or options.trace else ''}{', *.png' if plots else ''})")
     return 0
 
@@ -258,6 +267,20 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     report = read_report(args.outdir)
     for path in plot_report(report, Path(args.outdir)):
         print(path)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .report.compare import compare_json, compare_table, load_reports
+
+    reports = load_reports(args.outdirs)
+    if args.json:
+        json.dump(compare_json(reports, baseline=args.baseline), sys.stdout, indent=2)
+        print()
+    else:
+        Console().print(compare_table(reports, baseline=args.baseline))
     return 0
 
 

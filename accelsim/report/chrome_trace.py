@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..tasks import TaskGraph, TaskKind
@@ -12,14 +13,23 @@ from .writers import atomic_write_text
 _KIND = {TaskKind.LOAD: "load", TaskKind.COMPUTE: "compute", TaskKind.STORE: "store"}
 
 
-def trace_events(tg: TaskGraph, trace: Trace, clock_hz: float) -> dict:
-    """The trace-event document: timestamps in microseconds, cycles and bytes in each slice's ``args``."""
+def trace_events(segments: Sequence[tuple[TaskGraph, Trace, int]], clock_hz: float) -> dict:
+    """The trace-event document of one or more simulated passes ``(task graph, trace, start cycle)`` laid end to
+    end: timestamps in microseconds, cycles (on the run's timeline) and bytes in each slice's ``args``."""
     us = 1e6 / clock_hz
     events: list[dict] = [{"ph": "M", "pid": 0, "name": "process_name", "args": {"name": "accelsim"}}]
-    for i, u in enumerate(tg.units):
+    for i, u in enumerate(segments[0][0].units if segments else ()):
         events.append({"ph": "M", "pid": 0, "tid": i, "name": "thread_name", "args": {"name": u.name}})
         events.append({"ph": "M", "pid": 0, "tid": i, "name": "thread_sort_index", "args": {"sort_index": i}})
-    start, end, stall = trace.start.tolist(), trace.end.tolist(), trace.stall.tolist()
+    for tg, trace, offset in segments:
+        _slices(events, tg, trace, offset, us)
+    return {"traceEvents": events, "displayTimeUnit": "ns"}
+
+
+def _slices(events: list[dict], tg: TaskGraph, trace: Trace, offset: int, us: float) -> None:
+    start = (trace.start + offset).tolist()
+    end = (trace.end + offset).tolist()
+    stall = trace.stall.tolist()
     for t in tg.tasks:
         op = tg.ops[t.op]
         args = {"op": op.name, "task": t.id, "kind": _KIND[t.kind], "start_cycle": start[t.id],
@@ -32,11 +42,11 @@ def trace_events(tg: TaskGraph, trace: Trace, clock_hz: float) -> dict:
         events.append({"ph": "X", "pid": 0, "tid": t.unit, "name": f"{op.name} {_KIND[t.kind]}",
                        "cat": _KIND[t.kind], "ts": start[t.id] * us, "dur": (end[t.id] - start[t.id]) * us,
                        "args": args})
-    return {"traceEvents": events, "displayTimeUnit": "ns"}
 
 
-def write_chrome_trace(tg: TaskGraph, trace: Trace, clock_hz: float, path: str | Path) -> Path:
+def write_chrome_trace(segments: Sequence[tuple[TaskGraph, Trace, int]], clock_hz: float,
+                       path: str | Path) -> Path:
     """Write ``trace.json`` atomically (a temporary file renamed into place)."""
     path = Path(path)
-    atomic_write_text(path, json.dumps(trace_events(tg, trace, clock_hz)))
+    atomic_write_text(path, json.dumps(trace_events(segments, clock_hz)))
     return path

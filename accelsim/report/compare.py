@@ -141,7 +141,8 @@ def _max_compute_utilization(report: dict) -> float | None:
 def _stall_share(report: dict) -> float | None:
     """stall cycles / (stall + compute cycles) summed over the ops: the part of the compute units' working time
     (computing or stalled) spent waiting for data. None without ops or cycles."""
-    ops = [op for op in report.get("ops") or [] if isinstance(op, dict)]
+    ops = report.get("ops")
+    ops = [op for op in ops if isinstance(op, dict)] if isinstance(ops, list) else []
     stall = sum(_num(op.get("stall_cycles")) or 0 for op in ops)
     compute = sum(_num(op.get("compute_cycles")) or 0 for op in ops)
     if stall + compute <= 0:

@@ -14,11 +14,12 @@ import html
 import io
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from accelsim.units import format_bandwidth, format_frequency, format_size, format_time
 
-from .writers import _atomic_write_text
+from .writers import atomic_write_text
 
 HTML_FILE = "report.html"
 DASH = "\u2014"  # shown for a missing or null value
@@ -390,36 +391,40 @@ def _serving(report: dict) -> str:
     return '<section id="serving"><h2>LLM serving</h2>' + _kv_table(rows) + "</section>"
 
 
-def _png_data_uris(report: dict) -> dict[str, str]:
-    """Each plot stem → a ``data:`` URI of its PNG, or the one-line error that stopped it (prefixed "!")."""
+def _png_data_uris(report: dict, images: Mapping[str, bytes] | None) -> dict[str, tuple[str, bool]]:
+    """Each plot stem → (``data:`` URI of its PNG, True), or (the one-line error that stopped it, False).
+
+    ``images`` holds PNGs already drawn (stem → bytes); the others are drawn here."""
     from .plots import PLOTS
 
     uris = {}
     for stem, plot in PLOTS.items():
+        if images and stem in images:
+            uris[stem] = ("data:image/png;base64," + base64.b64encode(images[stem]).decode("ascii"), True)
+            continue
         buf = io.BytesIO()
         try:
             plot(report, buf)
         except Exception as e:  # a figure that cannot be drawn must not lose the rest of the page
-            uris[stem] = f"!{type(e).__name__}: {e}".splitlines()[0]
+            uris[stem] = ((f"{type(e).__name__}: {e}".splitlines() or [""])[0], False)
             continue
-        uris[stem] = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+        uris[stem] = ("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), True)
     return uris
 
 
-def _plots(report: dict) -> str:
-    uris = _png_data_uris(report)
+def _plots(report: dict, images: Mapping[str, bytes] | None) -> str:
+    uris = _png_data_uris(report, images)
     parts = []
     for stem, caption in _PLOT_CAPTIONS:
-        uri = uris.get(stem)
-        if uri is None:
+        if stem not in uris:
             continue
+        text, ok = uris[stem]
         cls = ' class="wide"' if stem == "op_cycles" else ""
-        if uri.startswith("!"):
-            parts.append(f'<figure{cls}><p class="warn">{_e(stem)} plot could not be drawn: {_e(uri[1:])}</p>'
+        if ok:
+            parts.append(f'<figure{cls}><img alt="{_e(stem)}" src="{text}"><figcaption>{_e(caption)}</figcaption>'
                          "</figure>")
         else:
-            parts.append(f'<figure{cls}><img alt="{_e(stem)}" src="{uri}"><figcaption>{_e(caption)}</figcaption>'
-                         "</figure>")
+            parts.append(f'<figure{cls}><p class="warn">{_e(stem)} plot could not be drawn: {_e(text)}</p></figure>')
     return '<div class="grid">' + "".join(parts) + "</div>"
 
 
@@ -432,7 +437,8 @@ def _op_levels(report: dict, ops: list[dict]) -> list[str]:
 
 
 def _ops_table(report: dict) -> str:
-    ops = [op for op in report.get("ops") or [] if isinstance(op, dict)]
+    ops = report.get("ops")
+    ops = [op for op in ops if isinstance(op, dict)] if isinstance(ops, list) else []
     if not ops:
         return '<p class="note">No ops in this report.</p>'
     levels = _op_levels(report, ops)
@@ -479,12 +485,13 @@ def _ops_table(report: dict) -> str:
 
 # --- public -------------------------------------------------------------------------------------------------------
 
-def render_html(report: dict, *, plots: bool = True) -> str:
+def render_html(report: dict, *, plots: bool = True, images: Mapping[str, bytes] | None = None) -> str:
     """The HTML page of ``report`` (a report.json dict) as one self-contained string.
 
     Sections: key figures, summary, utilization per unit, memory levels (bytes, stalls), LLM serving metrics (only
     when the report has a ``serving`` object), the four plots as embedded PNGs (left out with ``plots=False``;
-    a plot that fails to draw is replaced by a one-line note), and a sortable table of every op. Missing keys and
+    a plot that fails to draw is replaced by a one-line note; ``images`` passes PNGs already drawn, by stem), and a
+    sortable table of every op. Missing keys and
     null values show as a dash; unknown keys are ignored.
     """
     if not isinstance(report, dict):
@@ -507,7 +514,7 @@ def render_html(report: dict, *, plots: bool = True) -> str:
         '<div><h3>Utilization</h3>' + _utilization(report) + "<h3>Memory levels</h3>" + _memory(report) + "</div>",
         "</div></section>",
         _serving(report),
-        '<section id="plots"><h2>Plots</h2>' + _plots(report) + "</section>" if plots else "",
+        '<section id="plots"><h2>Plots</h2>' + _plots(report, images) + "</section>" if plots else "",
         '<section id="ops-section"><h2>Ops</h2>' + _ops_table(report) + "</section>",
         f"<footer>Written by accelsim {_e(version)} from report.json.</footer>" if version else "",
         f"<script>{_JS}</script>",
@@ -516,8 +523,9 @@ def render_html(report: dict, *, plots: bool = True) -> str:
     return "\n".join(p for p in parts if p) + "\n"
 
 
-def write_html(report: dict, path: str | os.PathLike, *, plots: bool = True) -> Path:
+def write_html(report: dict, path: str | os.PathLike, *, plots: bool = True,
+               images: Mapping[str, bytes] | None = None) -> Path:
     """Write :func:`render_html` of ``report`` to ``path`` (UTF-8), atomically; returns the path."""
     path = Path(path)
-    _atomic_write_text(path, render_html(report, plots=plots))
+    atomic_write_text(path, render_html(report, plots=plots, images=images))
     return path

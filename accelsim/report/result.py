@@ -12,13 +12,13 @@ from .writers import OPS_CSV_FILE, REPORT_FILE, write_json, write_ops_csv
 class Report:
     """One run's results: ``to_dict()`` is the report.json contract; ``save(outdir)`` writes the report folder.
 
-    ``taskgraph`` and ``trace`` are kept (when the run produced them here) so a Chrome trace can be written.
+    ``segments`` keeps each simulated pass's task graph, trace and start cycle (one pass, or a prefill and its
+    decode steps) when the run produced them here, so a Chrome trace can be written.
     """
 
-    def __init__(self, data: dict, *, taskgraph: TaskGraph | None = None, trace: Trace | None = None):
+    def __init__(self, data: dict, *, segments: list[tuple[TaskGraph, Trace, int]] | None = None):
         self._data = data
-        self.taskgraph = taskgraph
-        self.trace = trace
+        self.segments = list(segments or [])
 
     def to_dict(self) -> dict:
         """The report.json content (the object itself: copy it before changing it)."""
@@ -42,7 +42,7 @@ class Report:
                 f"seconds={self.seconds:.6g}, mac_utilization={self._data['mac_utilization']:.3f})")
 
     def save(self, outdir: str | Path, *, plots: bool = True, trace: bool = False) -> list[Path]:
-        """Write report.json, ops.csv and (optionally) the PNG plots and trace.json; return the paths written.
+        """Write report.json, ops.csv, report.html and (optionally) the PNG plots and trace.json; return the paths.
 
         report.json is written first and every file atomically, so an interrupted save keeps what was done.
         """
@@ -52,14 +52,19 @@ class Report:
         write_json(self._data, written[0])
         write_ops_csv(self._data, written[1])
         if trace:
-            if self.taskgraph is None or self.trace is None:
+            if not self.segments:
                 raise ValueError("this Report has no task trace (it was loaded from a file)")
             from .chrome_trace import write_chrome_trace
 
-            written.append(write_chrome_trace(self.taskgraph, self.trace, self._data["clock_hz"],
-                                              out / "trace.json"))
+            written.append(write_chrome_trace(self.segments, self._data["clock_hz"], out / "trace.json"))
+        images: dict[str, bytes] = {}
         if plots:
             from .plots import plot_report
 
-            written.extend(plot_report(self._data, out))
+            pngs = plot_report(self._data, out)
+            written.extend(pngs)
+            images = {p.stem: p.read_bytes() for p in pngs}
+        from .html import HTML_FILE, write_html
+
+        written.append(write_html(self._data, out / HTML_FILE, plots=plots, images=images))
         return written

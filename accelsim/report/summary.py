@@ -126,9 +126,37 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "bytes": bytes_total,
         "roofline": {"peak_flops_per_s": peak_flops, "bandwidth_bytes_per_s": bw, "ridge_flops_per_byte": ridge},
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
+        "memory": footprint(graph, arch, tg),
         "simulation": {"tasks": len(tasks), "events": trace.events},
         "ops": ops,
     }
+
+
+def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, float]]:
+    """Bytes held at each off-chip level against its capacity: parameters, KV cache and (in HBM) the peak of
+    activations live at once (the largest op's inputs and output)."""
+    elem = graph.ops[0].elem_bytes if graph.ops else 1
+    sizes: dict[str, int] = {}
+    for op in graph.ops:
+        for w in op.weights:
+            sizes.setdefault(w.name, w.numel * op.elem_bytes)
+    kv = set(graph.meta.get("kv_cache", ()))
+    for name in kv:
+        sizes[name] = math.prod(graph.inputs[name]) * elem
+    peak_act = max((sum(math.prod(s) for s in op.in_shapes) * op.elem_bytes + op.out_bytes
+                    for op in graph.ops if not op.kind.is_view), default=0)
+    out: dict[str, dict[str, float]] = {}
+    for lv in OFFCHIP:
+        if lv == "host" and arch.host is None:
+            continue
+        weights = sum(b for n, b in sizes.items() if n not in kv and tg.placement.get(n) == lv)
+        cache = sum(b for n, b in sizes.items() if n in kv and tg.placement.get(n) == lv)
+        act = peak_act if lv == "hbm" else 0
+        cap = arch.memory(lv).capacity
+        used = weights + cache + act
+        out[lv] = {"capacity": cap, "weights": weights, "kv_cache": cache, "activations": act, "used": used,
+                   "fraction": used / cap if cap else 0.0}
+    return out
 
 
 def _group_sum(keys: np.ndarray, values: np.ndarray) -> list[tuple[int, int]]:

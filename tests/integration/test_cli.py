@@ -113,7 +113,7 @@ hbm: {capacity: 8GiB, bandwidth: 34GB/s}
          ["--workload", "lenet5", "--arch", "{d}/a.yaml"], ["a.yaml:4:", "core.systolic.dataflow", "'rs'"]),
         ("missing file", {}, ["{d}/nope.yaml"], ["nope.yaml", "not found"]),
         ("malformed YAML", {"e.yaml": "workload: lenet5\narch: [tpu-v1\n"}, ["{d}/e.yaml"], ["e.yaml:", "YAML"]),
-        ("unknown preset", {"e.yaml": "workload: lenet5\narch: tpu-v9\n"}, ["{d}/e.yaml"],
+        ("unknown preset", {"e.yaml": "workload: lenet5\narch: tpu_v1\n"}, ["{d}/e.yaml"],
          ["e.yaml:2:", "arch", "did you mean 'tpu-v1'"]),
         ("bad --set", {}, ["--workload", "lenet5", "--arch", "gemmini", "--set", "arch.core.systolic.rows"],
          ["--set", "arch.core.systolic.rows"]),

@@ -121,9 +121,9 @@ def test_cross_field_rule_strips_pydantic_prefix(tmp_path, monkeypatch):
 
 
 def test_unknown_arch_preset_did_you_mean():
-    (line,) = errors_of(load_arch, "tpu-v2")
+    (line,) = errors_of(load_arch, "tpu_v1")
     assert line.startswith("<input>: arch: unknown arch preset; did you mean 'tpu-v1'? (valid names: ")
-    assert "gemmini" in line and line.endswith("(got 'tpu-v2')")
+    assert "gemmini" in line and line.endswith("(got 'tpu_v1')")
 
 
 def test_experiment_reports_every_section_with_full_keys(in_data):

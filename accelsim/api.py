@@ -61,10 +61,26 @@ def run_experiment(spec: ExperimentSpec, progress: Progress | None = None) -> Re
                progress=progress)
 
 
+def decode_samples(steps: int, budget: int) -> list[int]:
+    """The decode steps simulated exactly: all of them when ``budget`` is 0 or ≥ ``steps``, else ``budget``
+    steps spread evenly from the first to the last (the others are interpolated)."""
+    if budget <= 0 or steps <= budget:
+        return list(range(steps))
+    if budget == 1:
+        return [steps - 1]
+    return sorted({round(i * (steps - 1) / (budget - 1)) for i in range(budget)})
+
+
 def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *, name: str | None = None,
           progress: Progress | None = None) -> Report:
     """An LLM serving run: the prefill (when ``phase`` is prefill) then ``decode_steps`` decode steps, the KV
-    cache one token longer each step, batch sequences in lock-step; see :mod:`accelsim.report.serving`."""
+    cache one token longer each step, batch sequences in lock-step; see :mod:`accelsim.report.serving`.
+
+    With more decode steps than ``options.decode_samples``, that many steps (evenly spread, first and last
+    included) are simulated and the cycles of the others are interpolated linearly in the KV length between
+    their simulated neighbours; the report says which steps were simulated.
+    """
+    options = options or Options()
     params = dict(workload.params)
     steps = int(params.get("decode_steps") or 0)
     passes: list[tuple[str, int, WorkloadSpec]] = []
@@ -73,23 +89,23 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
         start_kv = int(params["seq_len"])
     else:
         start_kv = int(params["kv_len"])
-    for i in range(steps):
+    sampled = decode_samples(steps, options.decode_samples)
+    for i in sampled:
         passes.append(("decode", i, replace(workload, params={**params, "phase": "decode", "kv_len": start_kv + i,
                                                                   "decode_steps": 0})))
     results, segments, offset = [], [], 0
     graph = None
     for n, (phase, step, spec) in enumerate(passes):
         if progress:
-            progress(f"{phase} {step}" if phase == "decode" else phase, n, len(passes))
+            progress(f"{phase} step {step}" if phase == "decode" else phase, n, len(passes))
         graph = build_graph(spec, arch.dtype)
         rep = run(graph, arch, options, name=name, workload=_workload_info(graph, workload))
         results.append((phase, step, rep.to_dict()))
         segments.append((*rep.segments[0][:2], offset))
         offset += rep.total_cycles
-    last = results[-1][2]
     footprint = {"kv_cache_bytes": int(graph.meta.get("kv_cache_bytes", 0)), "weight_bytes": graph.weight_bytes,
-                 "memory": last["memory"]}
-    data = combine_passes(results, batch=int(params.get("batch", 1)), footprint=footprint,
+                 "memory": results[-1][2]["memory"]}
+    data = combine_passes(results, steps=steps, batch=int(params.get("batch", 1)), footprint=footprint,
                           name=name or f"{workload.model}_{arch.name}")
     return Report(data, segments=segments)
 

@@ -35,6 +35,7 @@ class SystolicArray(_Model):
     cols: PositiveInt
     dataflow: Dataflow = "ws"
     count: PositiveInt = 1
+    preload_overlap: bool = False  # double-buffered stationary operand: next fold's preload overlaps this fold
 
     @property
     def macs_per_cycle(self) -> int:
@@ -118,13 +119,15 @@ class Sram(_Model):
             return self.unified
         return self.ifmap + self.filter + self.ofmap  # type: ignore[operator]
 
-    def tile_budgets(self) -> tuple[int, int, int]:
-        """Bytes one tile may use for (ifmap, filter, ofmap); a unified buffer is shared in thirds."""
+    def tile_budgets(self, reserved: int = 0) -> tuple[int, int, int]:
+        """Bytes one tile may use for (ifmap, filter, ofmap) when ``reserved`` bytes hold other data (resident
+        activations, taken from every buffer in proportion); a unified buffer is shared in thirds."""
         div = 2 if self.double_buffered else 1
+        free = max(self.total_bytes - reserved, 0) / self.total_bytes
         if self.unified is not None:
-            third = self.unified // 3
+            third = int(self.unified * free) // 3
             return third // div, third // div, third // div
-        return self.ifmap // div, self.filter // div, self.ofmap // div  # type: ignore[operator]
+        return tuple(int(b * free) // div for b in (self.ifmap, self.filter, self.ofmap))  # type: ignore[return-value]
 
 
 class Core(_Model):

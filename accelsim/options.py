@@ -10,6 +10,10 @@ class Options(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    split_ops: bool = Field(
+        True, description="Spread each op's tile groups round robin over every unit of its kind on the chip (all "
+                          "systolic arrays of all cores, or every vector unit); off: one unit per op, and "
+                          "independent ops run on different units at once.")
     fold_batchnorm: bool = Field(
         True, description="Fold inference batch norms into the preceding convolution (no vector-unit work).")
     activations_on_chip: bool = Field(
@@ -20,5 +24,8 @@ class Options(BaseModel):
     min_tiles_per_op: PositiveInt = Field(
         4, description="Lower bound on tile groups per op, so loads, compute and stores of one op overlap "
                        "even when the op fits SRAM whole (streaming).")
+    decode_samples: int = Field(
+        8, ge=0, description="LLM serving: decode steps simulated exactly (evenly spread, first and last "
+                             "included); the others are interpolated in the KV length. 0 = simulate every step.")
     plots: bool = Field(True, description="Write PNG plots with the report.")
     trace: bool = Field(False, description="Write a Chrome/Perfetto trace.json with the report.")

@@ -1,9 +1,12 @@
-"""Micro-workloads: a single GEMM or a single convolution, for cost-model checks and sweeps.
+"""Micro-workloads: a single GEMM, convolution, attention or vector op, for cost-model checks and sweeps.
 
 * ``gemm``: one LINEAR op computing (batch·m × k) · (k × n)ᵀ: input (batch·m, k), weight (n, k) [+ bias (n,)].
   ``batch`` stacks the rows of ``batch`` independent inputs against the same weight, so MACs = batch·m·n·k.
 * ``conv2d``: one CONV op with every ``torch.nn.Conv2d`` argument; input (batch, in_channels, height, width).
   ``padding_mode`` is accepted and ignored (it changes the values padded in, not the work).
+* ``attention``: softmax(q·kᵀ)·v on graph inputs q, k, v (no projections), unfused or fused, with GQA.
+* ``softmax``, ``layernorm`` (a (batch, rows, cols) tensor, over cols) and ``gelu`` (batch × elements): one
+  vector op each.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ from typing import TYPE_CHECKING
 
 from ..ir import Graph
 from .layers import INPUT, GraphBuilder
+from .tlayers import TransformerBuilder
 
 if TYPE_CHECKING:
-    from .registry import Conv2dParams, GemmParams
+    from .registry import AttentionParams, Conv2dParams, GeluParams, GemmParams, RowsColsParams
 
 
 def gemm(p: GemmParams) -> Graph:
@@ -30,3 +34,38 @@ def conv2d(p: Conv2dParams) -> Graph:
     b.conv2d(INPUT, p.out_channels, p.kernel_size, stride=p.stride, padding=p.padding, dilation=p.dilation,
              groups=p.groups, bias=p.bias, name="conv")
     return b.build({"model": "conv2d", **p.model_dump()})
+
+
+# ---- transformer micro-workloads (see accelsim.builders.tlayers for the op conventions) ------------------------
+def attention(p: AttentionParams) -> Graph:
+    """softmax(q·kᵀ)·v on given q (batch, heads, q_len, head_dim) and k, v (batch, kv_heads, kv_len, head_dim).
+
+    Unfused: MATMUL scores, SOFTMAX, MATMUL context; fused: one ATTENTION op. MACs = batch·heads·q_len·kv_len·
+    2·head_dim either way; with kv_heads < heads (GQA) the K and V inputs shrink, the MACs do not.
+    """
+    b = TransformerBuilder("attention", {"q": (p.batch, p.heads, p.q_len, p.head_dim),
+                                         "k": (p.batch, p.kv_heads, p.kv_len, p.head_dim),
+                                         "v": (p.batch, p.kv_heads, p.kv_len, p.head_dim)}, dtype=p.dtype or "fp16")
+    b.attention("q", "k", "v", fused=p.attention == "fused", causal=p.causal)
+    return b.build({"model": "attention", **p.model_dump()})
+
+
+def softmax(p: RowsColsParams) -> Graph:
+    """One softmax over the last dim of a (batch, rows, cols) tensor: 5 flops per element."""
+    b = TransformerBuilder("softmax", {"input": (p.batch, p.rows, p.cols)}, dtype=p.dtype or "fp16")
+    b.softmax("input", name="softmax")
+    return b.build({"model": "softmax", **p.model_dump()})
+
+
+def layernorm(p: RowsColsParams) -> Graph:
+    """One LayerNorm over the last dim (cols) of a (batch, rows, cols) tensor: weight + bias, 5 flops per element."""
+    b = TransformerBuilder("layernorm", {"input": (p.batch, p.rows, p.cols)}, dtype=p.dtype or "fp16")
+    b.layernorm("input", name="layernorm")
+    return b.build({"model": "layernorm", **p.model_dump()})
+
+
+def gelu(p: GeluParams) -> Graph:
+    """One GELU over a (batch, elements) tensor: 8 flops per element."""
+    b = TransformerBuilder("gelu", {"input": (p.batch, p.elements)}, dtype=p.dtype or "fp16")
+    b.gelu("input", name="gelu")
+    return b.build({"model": "gelu", **p.model_dump()})

@@ -11,12 +11,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from ..errors import WorkloadError
 from ..ir import Graph
 from ..units import DTYPE_BYTES
-from . import cnn, manual, micro
+from . import cnn, manual, micro, transformer
 
 DType = Literal["int4", "int8", "uint8", "fp8", "int16", "fp16", "bf16", "int32", "fp32", "tf32", "fp64"]
 """Names of units.DTYPE_BYTES (a test checks they agree)."""
@@ -83,6 +92,145 @@ class Conv2dParams(WorkloadParams):
     width: PositiveInt = Field(56, description="Input width in pixels.")
 
 
+def _at_most(limit: int, why: str) -> Callable[[Any, int], int]:
+    """A field validator: the value must be at most ``limit`` (``why`` says whose table holds that many)."""
+
+    def check(cls: Any, value: int) -> int:
+        if value > limit:
+            raise ValueError(f"must be at most {limit}: {why}")
+        return value
+
+    return check
+
+
+def _multiple_of(step: int, why: str) -> Callable[[Any, int], int]:
+    """A field validator: the value must be a multiple of ``step``."""
+
+    def check(cls: Any, value: int) -> int:
+        if value % step:
+            raise ValueError(f"must be a multiple of {step}: {why}")
+        return value
+
+    return check
+
+
+class TransformerParams(WorkloadParams):
+    """A transformer: attention as separate ops or as one fused op."""
+
+    attention: Literal["unfused", "fused"] = Field(
+        "unfused", description="'unfused': QKᵀ, softmax and PV as separate ops; 'fused': one ATTENTION op "
+                               "(FlashAttention-style, scores stay on chip). Same params and MACs.")
+
+
+class BertParams(TransformerParams):
+    """BERT (Hugging Face BertModel with pooler) over one sequence per sample."""
+
+    seq_len: PositiveInt = Field(128, description="Tokens per sequence (at most 512, BERT's learned positions).")
+    _seq_len = field_validator("seq_len")(_at_most(512, "BERT has 512 learned positions"))
+
+
+class Gpt2Params(TransformerParams):
+    """GPT-2 (Hugging Face GPT2LMHeadModel): one forward pass over the prompt, logits at every position."""
+
+    seq_len: PositiveInt = Field(1024, description="Tokens per sequence (at most 1024, GPT-2's learned positions).")
+    _seq_len = field_validator("seq_len")(_at_most(1024, "GPT-2 has 1024 learned positions"))
+
+
+class ViTParams(TransformerParams):
+    """A vision transformer with 16×16 patches (torchvision)."""
+
+    num_classes: PositiveInt = Field(1000, description="Outputs of the classification head.")
+    image_size: PositiveInt = Field(224, description="Input height and width in pixels (a multiple of 16; the "
+                                                     "position embedding has (image_size/16)² + 1 rows).")
+    _image_size = field_validator("image_size")(_multiple_of(16, "the patches are 16×16"))
+
+
+class TransformerBaseParams(TransformerParams):
+    """The base encoder-decoder Transformer (Vaswani et al. 2017), target teacher-forced."""
+
+    src_len: PositiveInt = Field(128, description="Source tokens per sample (encoder).")
+    tgt_len: PositiveInt = Field(128, description="Target tokens per sample (decoder; logits at every position).")
+
+
+class LlamaParams(TransformerParams):
+    """A LLaMA-2 decoder: a prefill pass over a prompt or one decode step against a KV cache."""
+
+    phase: Literal["prefill", "decode"] = Field(
+        "prefill", description="'prefill': the prompt in one pass (fills the KV cache, logits at every position); "
+                               "'decode': one new token per sequence against the KV cache.")
+    seq_len: PositiveInt = Field(512, description="Prompt tokens per sequence (prefill).")
+    kv_len: PositiveInt = Field(512, description="Tokens already in the KV cache (decode).")
+    decode_steps: NonNegativeInt = Field(
+        0, description="Tokens to generate after the prompt (for the serving driver; the graph is one pass).")
+
+
+class ClipParams(TransformerParams):
+    """CLIP ViT-B/32 (Hugging Face CLIPModel): batch images against batch texts."""
+
+    image_size: PositiveInt = Field(224, description="Input height and width in pixels (a multiple of 32; "
+                                                     "the position table holds (image_size/32)² + 1 rows).")
+    seq_len: PositiveInt = Field(77, description="Text tokens per prompt (at most 77, CLIP's learned positions).")
+    _image_size = field_validator("image_size")(_multiple_of(32, "the patches are 32×32"))
+    _seq_len = field_validator("seq_len")(_at_most(77, "CLIP's text encoder has 77 learned positions"))
+
+
+class SamParams(TransformerParams):
+    """Segment Anything on one 1024×1024 image per sample with point prompts."""
+
+    points: PositiveInt = Field(1, description="Point prompts (clicks) per image; SAM adds one padding point.")
+    mask_prompt: bool = Field(False, description="Also give a 256×256 low-resolution mask prompt (runs the "
+                                                 "prompt encoder's mask-downscaling convs).")
+
+
+class WhisperParams(TransformerParams):
+    """Whisper base (Hugging Face WhisperForConditionalGeneration)."""
+
+    phase: Literal["prefill", "decode"] = Field(
+        "prefill", description="'prefill': the encoder over the audio plus the first decoder token; 'decode': one "
+                               "cached decoder step.")
+    audio_s: float = Field(30.0, gt=0, le=30, description="Seconds of audio (100 mel frames per second; at most "
+                                                           "30: 1500 encoder frames).")
+    kv_len: PositiveInt = Field(1, description="Decoder tokens already in the self-attention cache (decode); "
+                                               "kv_len + 1 ≤ 448 learned positions.")
+    _kv_len = field_validator("kv_len")(_at_most(447, "the new token needs position kv_len < 448, Whisper's "
+                                                      "decoder has 448 learned positions"))
+
+
+class AttentionParams(WorkloadParams):
+    """softmax(q·kᵀ)·v on given q, k, v (no projections)."""
+
+    heads: PositiveInt = Field(32, description="Query heads.")
+    kv_heads: PositiveInt = Field(32, description="Key/value heads (divides heads; fewer is grouped-query).")
+    q_len: PositiveInt = Field(512, description="Query tokens.")
+    kv_len: PositiveInt = Field(512, description="Key/value tokens.")
+    head_dim: PositiveInt = Field(128, description="Features per head.")
+    causal: bool = Field(False, description="Causal mask (recorded; masked scores are still computed).")
+    attention: Literal["unfused", "fused"] = Field(
+        "unfused", description="'unfused': QKᵀ, softmax and PV as separate ops; 'fused': one ATTENTION op.")
+
+    @field_validator("kv_heads")
+    @classmethod
+    def _divides(cls, value: int, info: ValidationInfo) -> int:
+        """kv_heads divides heads."""
+        heads = info.data.get("heads")
+        if heads is not None and heads % value:
+            raise ValueError(f"must divide heads ({heads})")
+        return value
+
+
+class RowsColsParams(WorkloadParams):
+    """One vector op over a (batch, rows, cols) tensor, along cols."""
+
+    rows: PositiveInt = Field(4096, description="Rows (e.g. tokens).")
+    cols: PositiveInt = Field(4096, description="Columns: the reduced dimension (e.g. features or keys).")
+
+
+class GeluParams(WorkloadParams):
+    """One GELU over batch × elements."""
+
+    elements: PositiveInt = Field(16_777_216, description="Elements per sample.")
+
+
 class LayersParams(WorkloadParams):
     """A network listed layer by layer (see :mod:`accelsim.builders.manual`)."""
 
@@ -144,6 +292,33 @@ BUILDERS: dict[str, BuilderEntry] = {
         BuilderEntry("gemm", GemmParams, micro.gemm, "one m×n×k matrix multiply (a LINEAR op)"),
         BuilderEntry("conv2d", Conv2dParams, micro.conv2d, "one torch.nn.Conv2d layer"),
         BuilderEntry("layers", LayersParams, manual.build_layers, "a network listed layer by layer in YAML"),
+        BuilderEntry("bert_base", BertParams, transformer.bert_base,
+                     "BERT-base uncased with pooler (Hugging Face), 109,482,240 params"),
+        BuilderEntry("bert_large", BertParams, transformer.bert_large,
+                     "BERT-large uncased with pooler (Hugging Face), 335,141,888 params"),
+        BuilderEntry("gpt2", Gpt2Params, transformer.gpt2, "GPT-2 small, tied LM head (Hugging Face), 124,439,808 params"),
+        BuilderEntry("vit_b_16", ViTParams, transformer.vit_b_16, "ViT-B/16 (torchvision), 86,567,656 params"),
+        BuilderEntry("transformer_base", TransformerBaseParams, transformer.transformer_base,
+                     "Transformer base (Vaswani et al. 2017), shared 37000 vocab, 63,082,496 params"),
+        BuilderEntry("llama2_7b", LlamaParams, transformer.llama2_7b,
+                     "LLaMA-2 7B (Hugging Face), prefill or decode with KV cache, 6,738,415,616 params"),
+        BuilderEntry("llama2_13b", LlamaParams, transformer.llama2_13b,
+                     "LLaMA-2 13B (Hugging Face), prefill or decode with KV cache, 13,015,864,320 params"),
+        BuilderEntry("llama2_70b", LlamaParams, transformer.llama2_70b,
+                     "LLaMA-2 70B, GQA 8 KV heads (Hugging Face), prefill or decode, 68,976,648,192 params"),
+        BuilderEntry("clip_vit_b32", ClipParams, transformer.clip_vit_b32,
+                     "CLIP ViT-B/32 image and text towers (openai/clip-vit-base-patch32), 151,277,313 params"),
+        BuilderEntry("sam_vit_b", SamParams, transformer.sam_vit_b,
+                     "Segment Anything ViT-B with point prompts (segment-anything), 93,735,472 params"),
+        BuilderEntry("sam_vit_h", SamParams, transformer.sam_vit_h,
+                     "Segment Anything ViT-H with point prompts (segment-anything), 641,090,608 params"),
+        BuilderEntry("whisper_base", WhisperParams, transformer.whisper_base,
+                     "Whisper base (openai/whisper-base), prefill or cached decode step, 72,593,920 params"),
+        BuilderEntry("attention", AttentionParams, micro.attention,
+                     "softmax(q·kᵀ)·v on given q, k, v (MHA or GQA), unfused or fused"),
+        BuilderEntry("softmax", RowsColsParams, micro.softmax, "one softmax over the last dim of rows × cols"),
+        BuilderEntry("layernorm", RowsColsParams, micro.layernorm, "one LayerNorm over the last dim of rows × cols"),
+        BuilderEntry("gelu", GeluParams, micro.gelu, "one GELU over a number of elements"),
     )
 }
 """Every workload builder by name."""

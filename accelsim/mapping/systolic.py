@@ -44,14 +44,20 @@ class Folds:
 
     rows: int  # F_r
     cols: int  # F_c
-    fold_cycles: int  # τ
-    cycles: int  # F_r·F_c·τ − 1
+    fold_cycles: int  # τ (with overlap: the steady-state cycles per fold)
+    cycles: int  # F_r·F_c·τ − 1 (SCALE-Sim)
     mapping_efficiency: float  # mean fraction of PEs holding work over the folds
 
 
 @lru_cache(maxsize=65536)
-def folds(m: int, n: int, k: int, rows: int, cols: int, dataflow: str) -> Folds:
-    """SCALE-Sim's fold count and compute cycles of an m×n (reduction k) GEMM on a rows×cols array."""
+def folds(m: int, n: int, k: int, rows: int, cols: int, dataflow: str, overlap: bool = False) -> Folds:
+    """SCALE-Sim's fold count and compute cycles of an m×n (reduction k) GEMM on a rows×cols array.
+
+    With ``overlap`` (an array that double-buffers its stationary operand, as the TPU's matrix unit does with
+    weights) the next fold's preload runs while the current fold streams, and folds pipeline: the layer takes
+    R (first preload) + F·max(T, R) + (R + C − 2) (last skew and drain) − 1 cycles for ws/is, and
+    F·T + R + C − 2 − 1 for os, where F = F_r·F_c. SCALE-Sim models no such overlap (``overlap=False``).
+    """
     if min(m, n, k, rows, cols) <= 0:
         raise ValueError(f"GEMM and array sizes must be > 0 (got m={m}, n={n}, k={k}, rows={rows}, cols={cols})")
     df = DATAFLOWS[dataflow]
@@ -60,9 +66,15 @@ def folds(m: int, n: int, k: int, rows: int, cols: int, dataflow: str) -> Folds:
     f_r = -(-s_r // rows)
     f_c = -(-s_c // cols)
     tau = rows * df.preload_rows + rows + cols + t - 2
-    return Folds(f_r, f_c, tau, f_r * f_c * tau - 1, (s_r * s_c) / (f_r * rows * f_c * cols))
+    efficiency = (s_r * s_c) / (f_r * rows * f_c * cols)
+    if not overlap:
+        return Folds(f_r, f_c, tau, f_r * f_c * tau - 1, efficiency)
+    preload = rows * df.preload_rows
+    total = preload + f_r * f_c * max(t, preload) + rows + cols - 2 - 1
+    return Folds(f_r, f_c, max(t, preload), total, efficiency)
 
 
-def cycles(m: int, n: int, k: int, rows: int, cols: int, dataflow: str, count: int = 1) -> int:
+def cycles(m: int, n: int, k: int, rows: int, cols: int, dataflow: str, count: int = 1,
+           overlap: bool = False) -> int:
     """Compute cycles of ``count`` m×n×k GEMMs run one after another (each as SCALE-Sim reports a layer)."""
-    return count * folds(m, n, k, rows, cols, dataflow).cycles
+    return count * folds(m, n, k, rows, cols, dataflow, overlap).cycles

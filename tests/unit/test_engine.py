@@ -96,8 +96,8 @@ def test_weights_beyond_hbm_stream_from_host_and_too_big_fails():
 
 def test_independent_ops_run_on_different_cores_at_once():
     g = branches_graph(branches=2)
-    _, _, one = run(g, make_arch(cores=1, bandwidth="inf"))
-    tg, trace, two = run(g, make_arch(cores=2, bandwidth="inf"))
+    _, _, one = run(g, make_arch(cores=1, bandwidth="inf"), split_ops=False)
+    tg, trace, two = run(g, make_arch(cores=2, bandwidth="inf"), split_ops=False)
     assert {op["core"] for op in two["ops"]} == {0, 1}
     # with unbounded bandwidth two independent equal ops on two cores take the time of one
     assert two["total_cycles"] == one["total_cycles"] // 2 + (one["total_cycles"] % 2)
@@ -111,16 +111,22 @@ def test_report_is_deterministic():
 
 
 def test_task_graph_respects_double_buffering():
-    # the load of a core's p-th tile group waits for the compute of its (p−2)-th
+    # the loads of a unit's p-th tile group wait for the compute of its (p−2)-th
     g = mlp_graph(layers=1, rows=4096, width=512)
     tg, trace, _ = run(g, make_arch(sram={"ifmap": "8KiB", "filter": "8KiB", "ofmap": "8KiB"}))
-    computes = [t.id for t in tg.tasks if t.kind is TaskKind.COMPUTE]
+    per_unit: dict[int, list[int]] = {}
+    checked = 0
     for t in tg.tasks:
-        if t.kind is TaskKind.LOAD:
-            # position of this load's group = number of computes created before it
-            pos = sum(1 for c in computes if c < t.id)
-            if pos >= 2:
-                assert computes[pos - 2] in t.deps
+        if t.kind is not TaskKind.COMPUTE:
+            continue
+        stream = per_unit.setdefault(t.unit, [])
+        loads = [d for d in t.deps if tg.tasks[d].kind is TaskKind.LOAD]
+        if len(stream) >= 2:
+            for d in loads:
+                assert stream[-2] in tg.tasks[d].deps
+                checked += 1
+        stream.append(t.id)
+    assert checked > 10
     # and the engine honoured every dependency
     for t in tg.tasks:
         for d in t.deps:
@@ -146,3 +152,17 @@ def test_cores_share_hbm_bandwidth():
     two = run(g, make_arch(cores=2, bandwidth="1GB/s"))[2]
     assert two["total_cycles"] >= two["bytes"]["hbm"] / slow.bytes_per_cycle("hbm") - 1
     assert two["total_cycles"] > 0.9 * one["total_cycles"]
+
+
+def test_splitting_a_gemm_over_four_cores_quarters_its_compute():
+    # one 512×512×512 linear on 16×16 ws arrays: 1 core runs all F = 32·32 = 1024 folds; split over 4 cores each
+    # runs its share of the tile groups, so with unbounded bandwidth the op takes ≤ 1/4 of the 1-core cycles
+    # plus one tile group of quantization
+    g = branches_graph(branches=1, rows=512, width=512)
+    tg1, _, one = run(g, make_arch(cores=1, bandwidth="inf"))
+    tg4, _, four = run(g, make_arch(cores=4, bandwidth="inf"))
+    work = one["ops"][0]["compute_cycles"]
+    groups = four["ops"][0]["tiles"]
+    assert four["total_cycles"] <= work / 4 + work / groups + 1
+    assert four["ops"][0]["mapping"]["work_cycles"] == work  # the same folds, spread out
+    assert {tg4.units[t.unit].core for t in tg4.tasks if t.kind is TaskKind.COMPUTE} == {0, 1, 2, 3}

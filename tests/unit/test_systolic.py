@@ -54,3 +54,16 @@ def test_folds_report_mapping_efficiency():
 def test_rejects_empty_gemm():
     with pytest.raises(ValueError, match="m=0"):
         systolic.folds(0, 4, 4, 4, 4, "os")
+
+
+def test_preload_overlap_pipelines_folds():
+    # ws GEMV (M = T = 1) of 256×256 on 128×128: F = 2·2 = 4 folds.
+    # SCALE-Sim: τ = 2·128 + 128 + 1 − 2 = 383 → 4·383 − 1 = 1531
+    # overlapped: the first preload (128), then each fold limited by the next preload max(T=1, R=128) = 128,
+    # then skew and drain 128 + 128 − 2: 128 + 4·128 + 254 − 1 = 893
+    assert systolic.cycles(1, 256, 256, 128, 128, "ws") == 1531
+    assert systolic.cycles(1, 256, 256, 128, 128, "ws", overlap=True) == 893
+    # a long stream (T = 1000 ≥ R) hides every preload but the first: 128 + 4·1000 + 254 − 1 = 4381
+    assert systolic.cycles(1000, 256, 256, 128, 128, "ws", overlap=True) == 4381
+    # os has no preload: F·T + R + C − 2 − 1 = 4·256 + 254 − 1 = 1277 for a 256×256×256 GEMM
+    assert systolic.cycles(256, 256, 256, 128, 128, "os", overlap=True) == 1277

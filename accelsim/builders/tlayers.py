@@ -1,0 +1,480 @@
+"""Transformer layer toolkit: :class:`TransformerBuilder`, a :class:`~accelsim.builders.layers.GraphBuilder` with
+token-wise linears, (grouped-query) attention unfused or fused, a KV cache, norms, MLPs, embeddings and RoPE.
+
+It keeps GraphBuilder's style: each method appends op(s) named inside the current :meth:`~GraphBuilder.scope`
+and returns the name of the op that holds the result; weight names are ``f"{op}.weight"`` / ``f"{op}.bias"``
+(Hugging Face / torchvision module names, so ``Graph.params`` counts each tensor once). Unlike GraphBuilder a
+TransformerBuilder has several named graph inputs (token ids, images, KV caches), given as a mapping; the first
+one is usually ``"input"``.
+
+Op conventions (the mapper relies on these):
+
+* Token tensors are (batch, tokens, features). Head splits and merges, transposes, slices (the CLS token, q/k/v
+  out of a fused projection), SAM's window partition (its zero padding included) and un-partition (its crop) are
+  RESHAPE views: no work, no bytes of their own. A concatenation along the tokens is a CONCAT view.
+* Linear over tokens: LINEAR, ``Gemm(m = batch·tokens, n = out, k = in)``; weight (out, in) [+ bias (out,)];
+  flops = 2·macs (+ one add per output element with a bias). A fused q/k/v projection is one LINEAR to
+  3·heads·head_dim, then three views. A tied output head (LM head, generator) reuses the embedding's Weight name.
+* 1-D convolution (N, C, L): CONV, ``Gemm(m = N·L_out, n = C_out/groups, k = kernel·C_in/groups, count = groups)``.
+* Unfused attention: q (batch, heads, q_len, d_qk), k (batch, kv_heads, kv_len, d_qk), v (batch, kv_heads, kv_len,
+  d_v). ``scores`` = MATMUL (q, k), ``Gemm(m = q_len, n = kv_len, k = d_qk, count = batch·heads)`` (for GQA k has
+  kv_heads heads, so its bytes are the real K bytes; the count is still batch·heads); ``softmax`` = SOFTMAX,
+  vector_elems = batch·heads·q_len·kv_len, 5 flops per element (max, subtract, exp, sum, divide; the 1/√d scale
+  folds in; a causal mask is recorded in attrs, never discounted); ``context`` = MATMUL (probs, v),
+  ``Gemm(m = q_len, n = d_v, k = kv_len, count = batch·heads)``. MACs = batch·heads·q_len·kv_len·(d_qk + d_v).
+* Fused attention: ONE ATTENTION op, inputs (q, k, v), gemm = the QKᵀ Gemm, attrs ``pv_gemm`` (m, n, k, count)
+  of PV, ``heads``, ``kv_heads``, ``q_len``, ``kv_len``, ``head_dim``, ``batch``, ``causal``; macs = both
+  matmuls; flops = 2·macs + 5·softmax elements; vector_elems = softmax elements; fn "attention".
+  Additive score terms (SAM's decomposed relative positions) are extra inputs after v, 1 flop per score element
+  each (unfused: an ELEMENTWISE fn "add_rel_pos" op between scores and softmax). SAM's rel-pos einsums
+  themselves are MATMUL ops reading q with the (2·size − 1, head_dim) rel_pos parameter as their weight.
+* RoPE: ELEMENTWISE fn "rope" on the (batch, heads, tokens, head_dim) q and k, 3 flops per element.
+* KV cache (:class:`KVCache`): a cached attention layer ``L`` (its scope name) has caches ``L.k_cache`` and
+  ``L.v_cache`` of shape (batch, kv_heads, tokens, head_dim). With past tokens (decode) they are graph inputs and
+  attention reads a CONCAT view of (cache, new) along the tokens; the new K (after RoPE) and V are written by a
+  KV_APPEND op each (input = the new k or v, same out_shape, 0 flops, 0 vector_elems, attrs ``cache``). With no
+  past (prefill) the KV_APPEND ops write the whole prompt's K/V and attention reads the new K/V directly. A
+  ``static`` cache (cross-attention K/V after prefill) is read whole and nothing is appended.
+  :meth:`TransformerBuilder.kv_meta` gives ``kv_cache`` (sorted cache input names) and ``kv_cache_bytes``
+  (bytes of every cache after this pass).
+* Embedding look-up: EMBEDDING with the table as its weight (rows, d), attrs ``gather_rows`` (rows read) and
+  fn "embedding", 0 flops and 0 vector_elems. Position tables and learned tokens (class token, SAM's
+  iou/mask tokens) are EMBEDDING ops with no inputs (their row indices are constants): a position table gathers
+  ``tokens`` rows into (1, tokens, d); a class token gathers its row once per sample. ViT-style (1, N, C) position
+  parameters are a Weight on an ELEMENTWISE add instead.
+* Norms: NORM fn "layernorm" (weight + bias, 5 flops per element), "rmsnorm" (weight, 4), "l2norm" (no weight,
+  3: square, sum, scale); vector_elems = elements. LayerNorm2d (SAM) is "layernorm" over channel dim 1.
+* Activations: ACTIVATION fn "gelu" 8 flops per element, "silu" 4, "relu" 1, "tanh" 4, "quick_gelu" 4.
+  SwiGLU = silu(gate) then ELEMENTWISE mul (gate, up). Residual = ELEMENTWISE add (1 flop per element).
+  A sinusoidal position add (a buffer, no params) is ELEMENTWISE fn "add" with attrs ``positions``
+  "sinusoidal" (1 flop per element, 2 with an embedding scale). SAM's random-Fourier positional encodings are
+  ELEMENTWISE fn "fourier_pe" (9 flops per output element; the dense one has no inputs).
+* Parameters a pass holds but does not read (SAM's prompt branch not taken) ride on an identity RESHAPE view
+  (fn "unused_params"): ``Graph.params`` counts them, the mapper moves nothing for a view.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import WorkloadError
+from ..ir import Gemm, Graph, OpKind, Weight
+from ..units import dtype_bytes
+from .layers import INPUT, GraphBuilder, conv_out_size
+
+Shape = tuple[int, ...]
+
+SOFTMAX_FLOPS = 5
+"""FLOPs per score element of a softmax: max, subtract, exp, sum, divide."""
+ACT_FLOPS = {"gelu": 8, "silu": 4, "relu": 1, "tanh": 4, "quick_gelu": 4}
+"""FLOPs per element of each activation."""
+
+
+@dataclass(frozen=True)
+class KVCache:
+    """How an attention layer uses its KV cache.
+
+    ``past``: tokens already cached (0 in prefill: this pass fills the cache). ``static``: the cache already holds
+    every key and value (cross-attention after prefill): no K/V projection, nothing appended.
+    """
+
+    past: int = 0
+    static: bool = False
+
+
+class TransformerBuilder(GraphBuilder):
+    """A GraphBuilder with several named graph inputs and the transformer layers of the module docstring."""
+
+    def __init__(self, name: str, inputs: Mapping[str, Sequence[int]], *, dtype: str = "fp16"):
+        items = list(inputs.items())
+        if not items:
+            raise WorkloadError(f"{name}: a graph needs at least one input")
+        super().__init__(name, items[0][1], dtype=dtype)
+        del self._shapes[INPUT]  # GraphBuilder's single input; ours are registered by add_input
+        self._inputs: dict[str, Shape] = {}
+        self._caches: dict[str, int] = {}  # cache name → elements after this pass
+        self._cache_inputs: list[str] = []
+        for n, s in items:
+            self.add_input(n, s)
+
+    # ---- plumbing ---------------------------------------------------------------------------------------
+    def add_input(self, name: str, shape: Sequence[int]) -> str:
+        """Declare a further graph input ``name`` of ``shape``; returns ``name``."""
+        shape = tuple(int(d) for d in shape)
+        if not shape or any(d <= 0 for d in shape):
+            raise WorkloadError(f"{self.name}: input {name!r} must have positive sizes (got {list(shape)})")
+        if name in self._shapes:
+            raise WorkloadError(f"{self.name}: input name {name!r} is used twice")
+        self._shapes[name] = shape
+        self._inputs[name] = shape
+        return name
+
+    def _add(self, name: str, kind: OpKind, inputs: Sequence[str], out_shape: Shape, *, macs: int | None = None,
+             **kw: object) -> str:
+        result = super()._add(name, kind, inputs, out_shape, **kw)  # type: ignore[arg-type]
+        if macs is not None:
+            self._ops[-1] = dataclasses.replace(self._ops[-1], macs=macs)
+        return result
+
+    def _prefix(self) -> str:
+        return ".".join(self._scope)
+
+    def kv_meta(self) -> dict[str, object]:
+        """``kv_cache`` (sorted names of the cache inputs) and ``kv_cache_bytes`` (all caches after this pass)."""
+        return {"kv_cache": sorted(self._cache_inputs),
+                "kv_cache_bytes": sum(self._caches.values()) * dtype_bytes(self.dtype)}
+
+    def build(self, meta: Mapping[str, object] | None = None) -> Graph:
+        """The finished graph with every declared input."""
+        return Graph(self.name, self._ops, self._inputs, meta=meta)
+
+    # ---- views ------------------------------------------------------------------------------------------
+    def view(self, x: str, shape: Sequence[int], fn: str = "reshape", name: str | None = None,
+             strict: bool = True, **attrs: object) -> str:
+        """A RESHAPE view of ``x`` as ``shape`` (same element count unless ``strict=False``: slices, pads, crops)."""
+        name = self._name(name, fn)
+        shape = tuple(int(d) for d in shape)
+        if strict and math.prod(shape) != math.prod(self.shape(x)):
+            raise WorkloadError(f"{self.name}: {fn} {name!r} cannot view {list(self.shape(x))} as {list(shape)}")
+        return self._add(name, OpKind.RESHAPE, [x], shape, fn=fn, **attrs)
+
+    def split_heads(self, x: str, heads: int, head_dim: int, offset: int = 0, name: str | None = None) -> str:
+        """(B, L, ≥ offset + heads·head_dim) → (B, heads, L, head_dim): a view (a slice of a fused projection)."""
+        b, length, features = self.shape(x)
+        if offset + heads * head_dim > features:
+            raise WorkloadError(f"{self.name}: split_heads of {x!r}: {heads}×{head_dim} at {offset} exceeds "
+                                f"{features} features")
+        return self.view(x, (b, heads, length, head_dim), "split_heads", name, strict=offset == 0
+                         and features == heads * head_dim, offset=offset)
+
+    def merge_heads(self, x: str, name: str | None = None) -> str:
+        """(B, H, L, d) → (B, L, H·d): a view."""
+        b, h, length, d = self.shape(x)
+        return self.view(x, (b, length, h * d), "merge_heads", name)
+
+    def select_token(self, x: str, index: int = 0, name: str | None = None) -> str:
+        """(B, L, C) → (B, C): token ``index`` of each sample (the CLS token, CLIP's EOS token): a view."""
+        b, length, c = self.shape(x)
+        if not 0 <= index < length:
+            raise WorkloadError(f"{self.name}: select_token {index} of {x!r} with {length} tokens")
+        return self.view(x, (b, c), "select_token", name, strict=False, index=index)
+
+    def slice_tokens(self, x: str, start: int, count: int, name: str | None = None) -> str:
+        """(B, L, C) → (B, count, C): tokens start..start+count−1, a view."""
+        b, length, c = self.shape(x)
+        if start < 0 or count < 1 or start + count > length:
+            raise WorkloadError(f"{self.name}: slice_tokens {start}+{count} of {x!r} with {length} tokens")
+        return self.view(x, (b, count, c), "slice", name, strict=False, dim=1, start=start)
+
+    # ---- linear and convolution -------------------------------------------------------------------------
+    def linear_tied(self, x: str, weight: Weight, bias: bool = False, name: str | None = None) -> str:
+        """A linear layer whose (out, in) weight is another op's Weight (a tied LM head): counted once."""
+        name = self._name(name, "linear")
+        shape = self.shape(x)
+        out_features, in_features = weight.shape
+        if shape[-1] != in_features:
+            raise WorkloadError(f"{self.name}: linear {name!r}: {x!r} has {shape[-1]} features, weight "
+                                f"{weight.name!r} takes {in_features}")
+        out = (*shape[:-1], out_features)
+        gemm = Gemm(m=math.prod(shape[:-1]), n=out_features, k=in_features)
+        weights = [weight]
+        if bias:
+            weights.append(Weight(f"{name}.bias", (out_features,)))
+        flops = 2 * gemm.macs + (math.prod(out) if bias else 0)
+        return self._add(name, OpKind.LINEAR, [x], out, weights=weights, gemm=gemm, flops=flops, fn="linear",
+                         bias=bias, tied=weight.name)
+
+    def conv1d(self, x: str, out_ch: int, kernel: int, stride: int = 1, padding: int = 0, groups: int = 1,
+               bias: bool = True, name: str | None = None) -> str:
+        """A 1-D convolution (torch.nn.Conv1d) of an (N, C, L) tensor."""
+        name = self._name(name, "conv")
+        shape = self.shape(x)
+        if len(shape) != 3:
+            raise WorkloadError(f"{self.name}: conv1d {name!r} needs an N×C×L input; {x!r} is {list(shape)}")
+        n, cin, length = shape
+        if cin % groups or out_ch % groups:
+            raise WorkloadError(f"{self.name}: conv1d {name!r}: channels {cin}→{out_ch} not divisible by "
+                                f"groups {groups}")
+        lo = conv_out_size(length, kernel, stride, 2 * padding)
+        if lo < 1:
+            raise WorkloadError(f"{self.name}: conv1d {name!r}: output length {lo} is not positive")
+        out = (n, out_ch, lo)
+        gemm = Gemm(m=n * lo, n=out_ch // groups, k=kernel * cin // groups, count=groups)
+        weights = [Weight(f"{name}.weight", (out_ch, cin // groups, kernel))]
+        if bias:
+            weights.append(Weight(f"{name}.bias", (out_ch,)))
+        flops = 2 * gemm.macs + (math.prod(out) if bias else 0)
+        return self._add(name, OpKind.CONV, [x], out, weights=weights, gemm=gemm, flops=flops, fn="conv1d",
+                         kernel=(kernel,), stride=(stride,), padding=(padding,), pads=(padding, padding),
+                         dilation=(1,), groups=groups, bias=bias)
+
+    def matmul(self, inputs: Sequence[str], out_shape: Sequence[int], gemm: Gemm, weights: Sequence[Weight] = (),
+               name: str | None = None, **attrs: object) -> str:
+        """A MATMUL with an explicit GEMM view: activation × activation (two inputs) or × a parameter (one input
+        and ``weights``, e.g. SAM's rel-pos einsums); flops = 2·macs."""
+        name = self._name(name, "matmul")
+        return self._add(name, OpKind.MATMUL, list(inputs), tuple(out_shape), weights=list(weights), gemm=gemm,
+                         flops=2 * gemm.macs, fn="matmul", **attrs)
+
+    def vector(self, kind: OpKind, inputs: Sequence[str], out_shape: Sequence[int], fn: str, flops_per_elem: int,
+               name: str | None = None, **attrs: object) -> str:
+        """A vector-unit op of ``kind`` (ELEMENTWISE, SOFTMAX, ...) over ``out_shape``: vector_elems = its elements,
+        ``flops_per_elem`` each. ``inputs`` may be empty (a value computed from constants)."""
+        name = self._name(name, fn)
+        elems = math.prod(out_shape)
+        return self._add(name, kind, list(inputs), tuple(out_shape), flops=flops_per_elem * elems,
+                         vector_elems=elems, fn=fn, **attrs)
+
+    def softmax(self, x: str, name: str | None = None) -> str:
+        """Softmax over the last dim: 5 flops per element."""
+        return self.vector(OpKind.SOFTMAX, [x], self.shape(x), "softmax", SOFTMAX_FLOPS, name)
+
+    def unused_params(self, x: str, weights: Sequence[Weight], name: str | None = None) -> str:
+        """An identity view of ``x`` carrying parameters the model holds but this pass does not read."""
+        name = self._name(name, "unused_params")
+        return self._add(name, OpKind.RESHAPE, [x], self.shape(x), weights=list(weights), fn="unused_params")
+
+    # ---- norms and element-wise -------------------------------------------------------------------------
+    def _norm(self, x: str, fn: str, flops: int, affine: tuple[str, ...], dim: int, eps: float | None,
+              name: str | None) -> str:
+        name = self._name(name, fn)
+        shape = self.shape(x)
+        c, elems = shape[dim], math.prod(shape)
+        weights = [Weight(f"{name}.{w}", (c,)) for w in affine]
+        attrs: dict[str, object] = {"dim": dim % len(shape)}
+        if eps is not None:
+            attrs["eps"] = eps
+        return self._add(name, OpKind.NORM, [x], shape, weights=weights, flops=flops * elems, vector_elems=elems,
+                         fn=fn, **attrs)
+
+    def layernorm(self, x: str, eps: float = 1e-5, dim: int = -1, name: str | None = None) -> str:
+        """LayerNorm over ``dim`` (last by default; 1 for SAM's LayerNorm2d): weight + bias, 5 flops per element."""
+        return self._norm(x, "layernorm", 5, ("weight", "bias"), dim, eps, name)
+
+    def rmsnorm(self, x: str, eps: float = 1e-6, name: str | None = None) -> str:
+        """RMSNorm over the last dim (LLaMA): weight only, 4 flops per element."""
+        return self._norm(x, "rmsnorm", 4, ("weight",), -1, eps, name)
+
+    def l2norm(self, x: str, name: str | None = None) -> str:
+        """x / ‖x‖ over the last dim (CLIP's embeddings): no weights, 3 flops per element."""
+        return self._norm(x, "l2norm", 3, (), -1, None, name)
+
+    def activation(self, x: str, fn: str, name: str | None = None) -> str:
+        """A unary activation of :data:`ACT_FLOPS` (gelu, silu, relu, tanh, quick_gelu)."""
+        return self._unary(x, fn, ACT_FLOPS[fn], name)
+
+    def gelu(self, x: str, name: str | None = None) -> str:
+        """GELU (erf or tanh form): 8 flops per element."""
+        return self.activation(x, "gelu", name)
+
+    def silu(self, x: str, name: str | None = None) -> str:
+        """x·sigmoid(x): 4 flops per element."""
+        return self.activation(x, "silu", name)
+
+    def tanh(self, x: str, name: str | None = None) -> str:
+        """tanh: 4 flops per element."""
+        return self.activation(x, "tanh", name)
+
+    def quick_gelu(self, x: str, name: str | None = None) -> str:
+        """x·sigmoid(1.702·x) (CLIP): 4 flops per element."""
+        return self.activation(x, "quick_gelu", name)
+
+    def rope(self, x: str, name: str | None = None) -> str:
+        """Rotary position embedding on a (B, H, L, d) q or k: ELEMENTWISE fn "rope", 3 flops per element."""
+        name = self._name(name, "rope")
+        shape = self.shape(x)
+        elems = math.prod(shape)
+        return self._add(name, OpKind.ELEMENTWISE, [x], shape, flops=3 * elems, vector_elems=elems, fn="rope")
+
+    def add_param(self, x: str, weight: Weight, fn: str = "add", name: str | None = None) -> str:
+        """x (+ or ·) a parameter tensor, broadcast (ViT's (1, N, C) position embedding, CLIP's logit scale)."""
+        name = self._name(name, fn)
+        shape = self.shape(x)
+        try:
+            out = tuple(int(d) for d in np.broadcast_shapes(shape, weight.shape))
+        except ValueError:
+            raise WorkloadError(f"{self.name}: {fn} {name!r} cannot broadcast {list(shape)} with "
+                                f"{weight.name!r} {list(weight.shape)}") from None
+        elems = math.prod(out)
+        return self._add(name, OpKind.ELEMENTWISE, [x], out, weights=[weight], flops=elems, vector_elems=elems,
+                         fn=fn)
+
+    def add_sinusoidal(self, x: str, scale: float | None = None, name: str | None = None) -> str:
+        """x (·scale) + a sinusoidal position table (a buffer, no params): 1 flop per element, 2 with a scale."""
+        name = self._name(name, "add")
+        shape = self.shape(x)
+        elems = math.prod(shape)
+        attrs: dict[str, object] = {"positions": "sinusoidal"}
+        if scale is not None:
+            attrs["scale"] = scale
+        return self._add(name, OpKind.ELEMENTWISE, [x], shape, flops=elems * (1 if scale is None else 2),
+                         vector_elems=elems, fn="add", **attrs)
+
+    # ---- embeddings -------------------------------------------------------------------------------------
+    def embedding(self, ids: str, num: int, dim: int, weight_name: str | None = None, name: str | None = None) -> str:
+        """Look up each id of ``ids`` in a (num, dim) table: (…) → (…, dim); gather_rows = number of ids."""
+        name = self._name(name, "embedding")
+        shape = self.shape(ids)
+        weight = Weight(weight_name or f"{name}.weight", (num, dim))
+        return self._add(name, OpKind.EMBEDDING, [ids], (*shape, dim), weights=[weight], fn="embedding",
+                         gather_rows=math.prod(shape))
+
+    def gather(self, ids: str, tables: Sequence[Weight], dim: int, name: str | None = None) -> str:
+        """Look up each id of ``ids`` in the rows of ``tables`` (several one-row tables act as one table, e.g.
+        SAM's point-label embeddings): (…) → (…, dim)."""
+        name = self._name(name, "embedding")
+        shape = self.shape(ids)
+        return self._add(name, OpKind.EMBEDDING, [ids], (*shape, dim), weights=list(tables), fn="embedding",
+                         gather_rows=math.prod(shape))
+
+    def table_rows(self, out_shape: Sequence[int], weight: Weight, name: str | None = None,
+                   **attrs: object) -> str:
+        """Rows of a parameter table at constant indices (positions, a class token): an EMBEDDING op with no
+        inputs, output ``out_shape`` (…, d), gather_rows = its rows."""
+        return self._table_rows(self._name(name, "embedding"), out_shape, weight, **attrs)
+
+    def _table_rows(self, name: str, out_shape: Sequence[int], weight: Weight, **attrs: object) -> str:
+        out = tuple(int(d) for d in out_shape)
+        return self._add(name, OpKind.EMBEDDING, [], out, weights=[weight], fn="embedding",
+                         gather_rows=math.prod(out[:-1]), **attrs)
+
+    def positions(self, tokens: int, max_positions: int, dim: int, offset: int = 0,
+                  name: str | None = None) -> str:
+        """A learned position table (max_positions, dim): rows offset..offset+tokens−1 as (1, tokens, dim)."""
+        if offset + tokens > max_positions:
+            raise WorkloadError(f"{self.name}: positions {offset}..{offset + tokens - 1} exceed the table of "
+                                f"{max_positions}")
+        name = self._name(name, "position_embedding")
+        return self._table_rows(name, (1, tokens, dim), Weight(f"{name}.weight", (max_positions, dim)),
+                                offset=offset)
+
+    # ---- MLPs -------------------------------------------------------------------------------------------
+    def mlp(self, x: str, hidden: int, act: str = "gelu", bias: bool = True, names: Sequence[str] = ("fc1", "fc2"),
+            act_name: str = "act", out_features: int | None = None) -> str:
+        """Linear → activation → linear (back to the input width unless ``out_features``)."""
+        out = out_features or self.shape(x)[-1]
+        h = self.activation(self.linear(x, hidden, bias=bias, name=names[0]), act, name=act_name)
+        return self.linear(h, out, bias=bias, name=names[1])
+
+    def swiglu_mlp(self, x: str, hidden: int, bias: bool = False) -> str:
+        """LLaMA's MLP: down(silu(gate(x)) · up(x)), named gate_proj, up_proj, act_fn, mul, down_proj."""
+        gate = self.linear(x, hidden, bias=bias, name="gate_proj")
+        up = self.linear(x, hidden, bias=bias, name="up_proj")
+        h = self.mul(self.silu(gate, name="act_fn"), up, name="mul")
+        return self.linear(h, self.shape(x)[-1], bias=bias, name="down_proj")
+
+    # ---- attention --------------------------------------------------------------------------------------
+    def attention(self, q: str, k: str, v: str, *, fused: bool = False, causal: bool = False,
+                  extra: Sequence[str] = (), name: str | None = None) -> str:
+        """softmax(q·kᵀ [+ extra terms]) · v on (B, H, Lq, d) q and (B, KVH, Lk, d) k, v → (B, H, Lq, d_v).
+
+        Unfused: MATMUL ``scores``, [ELEMENTWISE ``add_rel_pos``], SOFTMAX ``softmax``, MATMUL ``context``.
+        Fused: one ATTENTION op ``attention`` (``name`` overrides the fused op's name).
+        """
+        bq, heads, q_len, d_qk = self.shape(q)
+        bk, kv_heads, kv_len, dk = self.shape(k)
+        bv, kv_heads_v, kv_len_v, d_v = self.shape(v)
+        where = f"{self.name}: attention in {self._prefix() or 'graph'!r}"
+        if not (bq == bk == bv) or dk != d_qk or kv_heads_v != kv_heads or kv_len_v != kv_len:
+            raise WorkloadError(f"{where}: q {list(self.shape(q))}, k {list(self.shape(k))} and v "
+                                f"{list(self.shape(v))} do not fit together")
+        if heads % kv_heads:
+            raise WorkloadError(f"{where}: kv_heads {kv_heads} does not divide heads {heads}")
+        count = bq * heads
+        qk = Gemm(m=q_len, n=kv_len, k=d_qk, count=count)
+        pv = Gemm(m=q_len, n=d_v, k=kv_len, count=count)
+        score_elems = count * q_len * kv_len
+        scores_shape = (bq, heads, q_len, kv_len)
+        out = (bq, heads, q_len, d_v)
+        common = {"heads": heads, "kv_heads": kv_heads, "q_len": q_len, "kv_len": kv_len, "head_dim": d_qk,
+                  "batch": bq, "causal": causal}
+        if fused:
+            attn = self._name(name, "attention")
+            flops = 2 * (qk.macs + pv.macs) + (SOFTMAX_FLOPS + len(extra)) * score_elems
+            return self._add(attn, OpKind.ATTENTION, [q, k, v, *extra], out, gemm=qk, macs=qk.macs + pv.macs,
+                             flops=flops, vector_elems=score_elems, fn="attention",
+                             pv_gemm=(pv.m, pv.n, pv.k, pv.count), **common)
+        s = self._add(self._name(None, "scores"), OpKind.MATMUL, [q, k], scores_shape, gemm=qk, flops=2 * qk.macs,
+                      fn="matmul", transpose_b=True, **common)
+        if extra:
+            s = self._add(self._name(None, "add_rel_pos"), OpKind.ELEMENTWISE, [s, *extra], scores_shape,
+                          flops=len(extra) * score_elems, vector_elems=score_elems, fn="add_rel_pos")
+        p = self._add(self._name(None, "softmax"), OpKind.SOFTMAX, [s], scores_shape,
+                      flops=SOFTMAX_FLOPS * score_elems, vector_elems=score_elems, fn="softmax", causal=causal)
+        return self._add(self._name(None, "context"), OpKind.MATMUL, [p, v], out, gemm=pv, flops=2 * pv.macs,
+                         fn="matmul")
+
+    def kv_append(self, x: str, cache: str, name: str | None = None) -> str:
+        """Write new keys or values ``x`` (B, KVH, L, d) into ``cache``: KV_APPEND, data movement only."""
+        name = self._name(name, "kv_append")
+        return self._add(name, OpKind.KV_APPEND, [x], self.shape(x), fn="kv_append", cache=cache)
+
+    def _cached_kv(self, new: str | None, which: str, cache: KVCache, shape: Shape) -> str:
+        """K or V as attention reads it, with the cache ops of the module docstring."""
+        prefix = self._prefix()
+        cache_name = f"{prefix}.{which}_cache" if prefix else f"{which}_cache"
+        b, kvh, _, d = shape
+        if cache.past:
+            self.add_input(cache_name, (b, kvh, cache.past, d))
+            self._cache_inputs.append(cache_name)
+        if cache.static:
+            self._caches[cache_name] = b * kvh * cache.past * d
+            return cache_name
+        assert new is not None
+        self._caches[cache_name] = b * kvh * (cache.past + self.shape(new)[2]) * d
+        self.kv_append(new, cache_name, name=f"{which}_append")
+        if cache.past:
+            return self.concat([cache_name, new], dim=2, name=f"{which}_all")
+        return new
+
+    def multihead_attention(self, q_in: str, k_in: str | None = None, v_in: str | None = None, *, heads: int,
+                            head_dim: int, kv_heads: int | None = None, out_features: int | None = None,
+                            bias: bool | tuple[bool, bool, bool, bool] = True, fused_qkv: str | None = None,
+                            names: Sequence[str] = ("q_proj", "k_proj", "v_proj", "o_proj"), rope: bool = False,
+                            causal: bool = False, fused: bool = False, cache: KVCache | None = None) -> str:
+        """Projections, head split, [RoPE], [KV cache], attention, head merge and output projection.
+
+        ``q_in`` (B, Lq, D) gives the queries, ``k_in`` / ``v_in`` (B, Lk, D) the keys and values (default
+        ``q_in``: self-attention). ``bias`` is one flag or (q, k, v, out). ``fused_qkv`` names one LINEAR that
+        projects q, k and v together (GPT-2's c_attn, torchvision's in_proj); ``names`` names the four separate
+        projections. ``kv_heads`` < ``heads`` is grouped-query attention. Returns the output projection.
+        """
+        k_in = q_in if k_in is None else k_in
+        v_in = k_in if v_in is None else v_in
+        kv_heads = kv_heads or heads
+        qb, kb, vb, ob = (bias,) * 4 if isinstance(bias, bool) else bias
+        out_features = out_features or self.shape(q_in)[-1]
+        static = cache is not None and cache.static
+        if fused_qkv is not None:
+            if not (q_in == k_in == v_in) or kv_heads != heads:
+                raise WorkloadError(f"{self.name}: a fused q/k/v projection needs self-attention without GQA")
+            qkv = self.linear(q_in, 3 * heads * head_dim, bias=qb, name=fused_qkv)
+            q = self.split_heads(qkv, heads, head_dim, 0, name="q")
+            k: str | None = self.split_heads(qkv, heads, head_dim, heads * head_dim, name="k")
+            v: str | None = self.split_heads(qkv, heads, head_dim, 2 * heads * head_dim, name="v")
+        else:
+            q = self.split_heads(self.linear(q_in, heads * head_dim, bias=qb, name=names[0]), heads, head_dim,
+                                 name="q")
+            k = v = None
+            if not static:
+                k = self.split_heads(self.linear(k_in, kv_heads * head_dim, bias=kb, name=names[1]), kv_heads,
+                                     head_dim, name="k")
+                v = self.split_heads(self.linear(v_in, kv_heads * head_dim, bias=vb, name=names[2]), kv_heads,
+                                     head_dim, name="v")
+        if rope:
+            q = self.rope(q, name="q_rope")
+            if k is not None:
+                k = self.rope(k, name="k_rope")
+        if cache is not None:
+            b = self.shape(q)[0]
+            shape = (b, kv_heads, 0, head_dim)
+            k = self._cached_kv(k, "k", cache, shape)
+            v = self._cached_kv(v, "v", cache, shape)
+        assert k is not None and v is not None
+        ctx = self.attention(q, k, v, fused=fused, causal=causal)
+        return self.linear(self.merge_heads(ctx, name="merge"), out_features, bias=ob, name=names[3])

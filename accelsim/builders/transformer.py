@@ -1,0 +1,594 @@
+"""Transformer models as op graphs, layer for layer as their reference implementations.
+
+Op conventions are those of :mod:`.tlayers` (token tensors (batch, tokens, features), attention unfused or fused,
+KV cache, embeddings). Op and weight names follow the reference module names, so ``Graph.params`` equals the
+published parameter count:
+
+* ``bert_base``, ``bert_large``: Hugging Face ``BertModel`` with its pooler (post-LN, GELU, learned positions 512,
+  token types 2, vocab 30522); inputs ``input`` (token ids) and ``token_type_ids``, both (batch, seq_len).
+* ``gpt2``: Hugging Face ``GPT2LMHeadModel`` (pre-LN, fused c_attn, tied LM head applied to every position).
+* ``vit_b_16``: torchvision ``vit_b_16`` (16×16 conv patches, class token, (1, N+1, 768) position parameter).
+* ``transformer_base``: Vaswani et al. 2017, base: post-LN, ReLU, sinusoidal positions, one 37000×512 embedding
+  shared by source, target and the (bias-free) generator; inputs ``input`` (source ids) and ``target`` (target
+  ids, teacher forced); the generator is applied to every target position.
+* ``llama2_7b`` / ``13b`` / ``70b``: Hugging Face ``LlamaForCausalLM`` (RMSNorm, RoPE, SwiGLU, GQA for 70B, untied
+  LM head). ``phase="prefill"``: ``seq_len`` prompt tokens, KV_APPEND fills every layer's cache, LM head on every
+  position. ``phase="decode"``: one new token per sequence against ``kv_len`` cached tokens (cache inputs
+  ``model.layers.N.self_attn.{k,v}_cache``), LM head on the new token.
+* ``clip_vit_b32``: Hugging Face ``CLIPModel`` (openai/clip-vit-base-patch32): ViT-B/32 vision tower with the extra
+  pre-LayerNorm, causal text tower (quick-GELU both), bias-free projections, L2-normalised embeddings and
+  ``logit_scale``·image·textᵀ logits; ``batch`` images and ``batch`` texts; inputs ``input`` (pixels) and
+  ``input_ids``; the text pooled at its last token (the EOS token of a full-length prompt).
+* ``sam_vit_b``, ``sam_vit_h``: segment-anything's ``Sam``: 1024×1024 image encoder (windowed / global attention
+  with decomposed relative positions), prompt encoder with ``points`` clicks (plus the padding point SAM appends
+  without a box; input ``points`` (batch, points+1, 2) and ``point_labels``), mask decoder (two-way transformer,
+  upscaling, hypernetwork MLPs, IoU head; multimask output: 4 masks and their IoU). Mask post-processing
+  (interpolation to the image size) has no params and is left out. Without ``mask_prompt`` the dense prompt is
+  ``no_mask_embed`` and the mask-downscaling convs do not run; their weights (and, with a mask prompt,
+  ``no_mask_embed``) ride on an identity view ``prompt_encoder.unused_params`` so ``params`` counts the model.
+* ``whisper_base``: Hugging Face ``WhisperForConditionalGeneration`` (openai/whisper-base). ``phase="prefill"``:
+  the encoder over ``audio_s`` seconds (input ``input`` = (batch, 80, 100·audio_s) mel frames) and the first
+  decoder token (input ``decoder_input_ids``), filling the self- and cross-attention caches. ``phase="decode"``:
+  one decoder step (input ``input`` = (batch, 1) token ids) with ``kv_len`` cached tokens and the encoder's
+  cached cross-attention K/V. The encoder's sinusoidal position table is an ``nn.Embedding`` in the reference
+  (frozen), so it counts as 1500·512 params, as Hugging Face's published count does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..ir import Gemm, Graph, OpKind, Weight
+from .tlayers import KVCache, TransformerBuilder
+
+if TYPE_CHECKING:
+    from .registry import (
+        BertParams,
+        ClipParams,
+        Gpt2Params,
+        LlamaParams,
+        SamParams,
+        TransformerBaseParams,
+        ViTParams,
+        WhisperParams,
+    )
+
+
+def _meta(model: str, p: object, **extra: object) -> dict[str, object]:
+    return {"model": model, **p.model_dump(), **extra}  # type: ignore[attr-defined]
+
+
+def _fused(p: object) -> bool:
+    return getattr(p, "attention", "unfused") == "fused"
+
+
+# ---- BERT (Hugging Face BertModel with pooler) ---------------------------------------------------------------
+@dataclass(frozen=True)
+class _BertConfig:
+    layers: int
+    hidden: int
+    heads: int
+    ffn: int
+    vocab: int = 30522
+    max_positions: int = 512
+    type_vocab: int = 2
+    eps: float = 1e-12
+
+
+BERT_BASE = _BertConfig(12, 768, 12, 3072)
+BERT_LARGE = _BertConfig(24, 1024, 16, 4096)
+
+
+def _bert(model: str, c: _BertConfig, p: BertParams) -> Graph:
+    s, d = p.seq_len, c.hidden
+    b = TransformerBuilder(model, {"input": (p.batch, s), "token_type_ids": (p.batch, s)}, dtype=p.dtype or "fp16")
+    with b.scope("embeddings"):
+        x = b.embedding("input", c.vocab, d, name="word_embeddings")
+        x = b.add(x, b.positions(s, c.max_positions, d, name="position_embeddings"), name="add_positions")
+        x = b.add(x, b.embedding("token_type_ids", c.type_vocab, d, name="token_type_embeddings"),
+                  name="add_token_types")
+        x = b.layernorm(x, c.eps, name="LayerNorm")
+    for i in range(c.layers):
+        with b.scope(f"encoder.layer.{i}"):
+            with b.scope("attention"):
+                a = b.multihead_attention(x, heads=c.heads, head_dim=d // c.heads, fused=_fused(p),
+                                          names=("self.query", "self.key", "self.value", "output.dense"))
+                x = b.layernorm(b.add(a, x, name="output.add"), c.eps, name="output.LayerNorm")
+            h = b.gelu(b.linear(x, c.ffn, name="intermediate.dense"), name="intermediate.act")
+            h = b.linear(h, d, name="output.dense")
+            x = b.layernorm(b.add(h, x, name="output.add"), c.eps, name="output.LayerNorm")
+    with b.scope("pooler"):
+        cls = b.select_token(x, 0, name="cls")
+        b.tanh(b.linear(cls, d, name="dense"), name="activation")
+    return b.build(_meta(model, p, tokens=p.batch * s))
+
+
+def bert_base(p: BertParams) -> Graph:
+    """BERT-base uncased (HF BertModel + pooler): 12 layers, 768 wide, 12 heads; 109,482,240 params."""
+    return _bert("bert_base", BERT_BASE, p)
+
+
+def bert_large(p: BertParams) -> Graph:
+    """BERT-large uncased (HF BertModel + pooler): 24 layers, 1024 wide, 16 heads; 335,141,888 params."""
+    return _bert("bert_large", BERT_LARGE, p)
+
+
+# ---- GPT-2 (Hugging Face GPT2LMHeadModel, 124 M) ---------------------------------------------------------------
+def gpt2(p: Gpt2Params) -> Graph:
+    """GPT-2 small: 12 layers, 768 wide, 12 heads, vocab 50257, 1024 positions, tied LM head; 124,439,808 params."""
+    layers, d, heads, vocab, n_pos = 12, 768, 12, 50257, 1024
+    s = p.seq_len
+    b = TransformerBuilder("gpt2", {"input": (p.batch, s)}, dtype=p.dtype or "fp16")
+    with b.scope("transformer"):
+        x = b.embedding("input", vocab, d, name="wte")
+        x = b.add(x, b.positions(s, n_pos, d, name="wpe"), name="add_positions")
+        for i in range(layers):
+            with b.scope(f"h.{i}"):
+                h = b.layernorm(x, name="ln_1")
+                with b.scope("attn"):
+                    a = b.multihead_attention(h, heads=heads, head_dim=d // heads, fused_qkv="c_attn",
+                                              names=("", "", "", "c_proj"), causal=True, fused=_fused(p))
+                x = b.add(x, a, name="add_attn")
+                h = b.layernorm(x, name="ln_2")
+                with b.scope("mlp"):
+                    m = b.mlp(h, 4 * d, "gelu", names=("c_fc", "c_proj"))
+                x = b.add(x, m, name="add_mlp")
+        x = b.layernorm(x, name="ln_f")
+    b.linear_tied(x, Weight("transformer.wte.weight", (vocab, d)), name="lm_head")
+    return b.build(_meta("gpt2", p, tokens=p.batch * s))
+
+
+# ---- ViT-B/16 (torchvision) ----------------------------------------------------------------------------------
+def vit_b_16(p: ViTParams) -> Graph:
+    """ViT-B/16 (torchvision): 12 pre-LN layers, 768 wide, 12 heads, MLP 3072; 86,567,656 params at 224."""
+    layers, d, heads, patch = 12, 768, 12, 16
+    g = p.image_size // patch
+    n = g * g + 1
+    b = TransformerBuilder("vit_b_16", {"input": (p.batch, 3, p.image_size, p.image_size)}, dtype=p.dtype or "fp16")
+    x = b.conv2d("input", d, patch, stride=patch, name="conv_proj")
+    x = b.view(x, (p.batch, g * g, d), "flatten_transpose", name="patches")
+    cls = b.table_rows((p.batch, 1, d), Weight("class_token", (1, 1, d)), name="class_token")
+    x = b.concat([cls, x], dim=1, name="cat_class_token")
+    with b.scope("encoder"):
+        x = b.add_param(x, Weight("encoder.pos_embedding", (1, n, d)), name="add_pos_embedding")
+        for i in range(layers):
+            with b.scope(f"layers.encoder_layer_{i}"):
+                h = b.layernorm(x, 1e-6, name="ln_1")
+                with b.scope("self_attention"):
+                    a = b.multihead_attention(h, heads=heads, head_dim=d // heads, fused_qkv="in_proj",
+                                              names=("", "", "", "out_proj"), fused=_fused(p))
+                x = b.add(x, a, name="add_attn")
+                h = b.layernorm(x, 1e-6, name="ln_2")
+                with b.scope("mlp"):
+                    m = b.mlp(h, 4 * d, "gelu", names=("0", "3"), act_name="1")
+                x = b.add(x, m, name="add_mlp")
+        x = b.layernorm(x, 1e-6, name="ln")
+    x = b.select_token(x, 0, name="cls")
+    b.linear(x, p.num_classes, name="heads.head")
+    return b.build(_meta("vit_b_16", p))
+
+
+# ---- Transformer base (Vaswani et al. 2017) -------------------------------------------------------------------
+def transformer_base(p: TransformerBaseParams) -> Graph:
+    """"Attention Is All You Need" base: 6+6 post-LN layers, d_model 512, 8 heads, d_ff 2048, shared 37000 vocab."""
+    layers, d, heads, ffn, vocab = 6, 512, 8, 2048, 37000
+    b = TransformerBuilder("transformer_base", {"input": (p.batch, p.src_len), "target": (p.batch, p.tgt_len)},
+                           dtype=p.dtype or "fp16")
+    shared = Weight("shared_embedding.weight", (vocab, d))
+    hd, fused = d // heads, _fused(p)
+    with b.scope("encoder"):
+        x = b.embedding("input", vocab, d, weight_name=shared.name, name="embed")
+        x = b.add_sinusoidal(x, scale=math.sqrt(d), name="add_positions")
+        for i in range(layers):
+            with b.scope(f"layers.{i}"):
+                with b.scope("self_attn"):
+                    a = b.multihead_attention(x, heads=heads, head_dim=hd, fused=fused)
+                x = b.layernorm(b.add(x, a, name="add_attn"), name="norm1")
+                with b.scope("ffn"):
+                    f = b.mlp(x, ffn, "relu", names=("linear1", "linear2"))
+                x = b.layernorm(b.add(x, f, name="add_ffn"), name="norm2")
+        memory = x
+    with b.scope("decoder"):
+        y = b.embedding("target", vocab, d, weight_name=shared.name, name="embed")
+        y = b.add_sinusoidal(y, scale=math.sqrt(d), name="add_positions")
+        for i in range(layers):
+            with b.scope(f"layers.{i}"):
+                with b.scope("self_attn"):
+                    a = b.multihead_attention(y, heads=heads, head_dim=hd, causal=True, fused=fused)
+                y = b.layernorm(b.add(y, a, name="add_self_attn"), name="norm1")
+                with b.scope("cross_attn"):
+                    a = b.multihead_attention(y, memory, heads=heads, head_dim=hd, fused=fused)
+                y = b.layernorm(b.add(y, a, name="add_cross_attn"), name="norm2")
+                with b.scope("ffn"):
+                    f = b.mlp(y, ffn, "relu", names=("linear1", "linear2"))
+                y = b.layernorm(b.add(y, f, name="add_ffn"), name="norm3")
+    b.linear_tied(y, shared, name="generator")
+    return b.build(_meta("transformer_base", p, tokens=p.batch * p.tgt_len))
+
+
+# ---- LLaMA-2 (Hugging Face LlamaForCausalLM) -------------------------------------------------------------------
+@dataclass(frozen=True)
+class _LlamaConfig:
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    ffn: int
+    vocab: int = 32000
+    eps: float = 1e-5
+
+
+LLAMA2 = {
+    "llama2_7b": _LlamaConfig(32, 4096, 32, 32, 11008),
+    "llama2_13b": _LlamaConfig(40, 5120, 40, 40, 13824),
+    "llama2_70b": _LlamaConfig(80, 8192, 64, 8, 28672),
+}
+"""Hugging Face configs of meta-llama/Llama-2-{7b,13b,70b}-hf."""
+
+
+def _llama(model: str, p: LlamaParams) -> Graph:
+    c = LLAMA2[model]
+    decode = p.phase == "decode"
+    q_len = 1 if decode else p.seq_len
+    cache = KVCache(past=p.kv_len if decode else 0)
+    b = TransformerBuilder(model, {"input": (p.batch, q_len)}, dtype=p.dtype or "fp16")
+    hd = c.hidden // c.heads
+    with b.scope("model"):
+        x = b.embedding("input", c.vocab, c.hidden, name="embed_tokens")
+        for i in range(c.layers):
+            with b.scope(f"layers.{i}"):
+                h = b.rmsnorm(x, c.eps, name="input_layernorm")
+                with b.scope("self_attn"):
+                    a = b.multihead_attention(h, heads=c.heads, kv_heads=c.kv_heads, head_dim=hd, bias=False,
+                                              rope=True, causal=True, fused=_fused(p), cache=cache)
+                x = b.add(x, a, name="add_attn")
+                h = b.rmsnorm(x, c.eps, name="post_attention_layernorm")
+                with b.scope("mlp"):
+                    m = b.swiglu_mlp(h, c.ffn)
+                x = b.add(x, m, name="add_mlp")
+        x = b.rmsnorm(x, c.eps, name="norm")
+    b.linear(x, c.vocab, bias=False, name="lm_head")
+    return b.build(_meta(model, p, phase=p.phase, tokens=p.batch, **b.kv_meta()))
+
+
+def llama2_7b(p: LlamaParams) -> Graph:
+    """LLaMA-2 7B: 32 layers, 4096 wide, 32 heads, SwiGLU 11008; 6,738,415,616 params."""
+    return _llama("llama2_7b", p)
+
+
+def llama2_13b(p: LlamaParams) -> Graph:
+    """LLaMA-2 13B: 40 layers, 5120 wide, 40 heads, SwiGLU 13824; 13,015,864,320 params."""
+    return _llama("llama2_13b", p)
+
+
+def llama2_70b(p: LlamaParams) -> Graph:
+    """LLaMA-2 70B: 80 layers, 8192 wide, 64 heads with 8 KV heads (GQA), SwiGLU 28672; 68,976,648,192 params."""
+    return _llama("llama2_70b", p)
+
+
+# ---- CLIP ViT-B/32 (Hugging Face CLIPModel) -------------------------------------------------------------------
+def _clip_encoder(b: TransformerBuilder, x: str, layers: int, heads: int, causal: bool, fused: bool) -> str:
+    d = b.shape(x)[-1]
+    for i in range(layers):
+        with b.scope(f"encoder.layers.{i}"):
+            h = b.layernorm(x, name="layer_norm1")
+            with b.scope("self_attn"):
+                a = b.multihead_attention(h, heads=heads, head_dim=d // heads,
+                                          names=("q_proj", "k_proj", "v_proj", "out_proj"), causal=causal,
+                                          fused=fused)
+            x = b.add(x, a, name="add_attn")
+            h = b.layernorm(x, name="layer_norm2")
+            with b.scope("mlp"):
+                m = b.mlp(h, 4 * d, "quick_gelu", names=("fc1", "fc2"))
+            x = b.add(x, m, name="add_mlp")
+    return x
+
+
+def clip_vit_b32(p: ClipParams) -> Graph:
+    """CLIP ViT-B/32 (openai/clip-vit-base-patch32): vision 12×768, text 12×512, embed 512; 151,277,313 params."""
+    d_v, d_t, embed, patch, vocab, text_pos = 768, 512, 512, 32, 49408, 77
+    g = p.image_size // patch
+    n = g * g + 1
+    b = TransformerBuilder("clip_vit_b32", {"input": (p.batch, 3, p.image_size, p.image_size),
+                                            "input_ids": (p.batch, p.seq_len)}, dtype=p.dtype or "fp16")
+    fused = _fused(p)
+    with b.scope("vision_model"):
+        with b.scope("embeddings"):
+            x = b.conv2d("input", d_v, patch, stride=patch, bias=False, name="patch_embedding")
+            x = b.view(x, (p.batch, g * g, d_v), "flatten_transpose", name="patches")
+            cls = b.table_rows((p.batch, 1, d_v), Weight("vision_model.embeddings.class_embedding", (d_v,)),
+                               name="class_embedding")
+            x = b.concat([cls, x], dim=1, name="cat_class")
+            x = b.add(x, b.positions(n, n, d_v, name="position_embedding"), name="add_positions")
+        x = b.layernorm(x, name="pre_layrnorm")
+        x = _clip_encoder(b, x, 12, 12, causal=False, fused=fused)
+        pooled = b.layernorm(b.select_token(x, 0, name="cls"), name="post_layernorm")
+    image = b.linear(pooled, embed, bias=False, name="visual_projection")
+    with b.scope("text_model"):
+        with b.scope("embeddings"):
+            t = b.embedding("input_ids", vocab, d_t, name="token_embedding")
+            t = b.add(t, b.positions(p.seq_len, text_pos, d_t, name="position_embedding"), name="add_positions")
+        t = _clip_encoder(b, t, 12, 8, causal=True, fused=fused)
+        t = b.layernorm(t, name="final_layer_norm")
+        pooled = b.select_token(t, p.seq_len - 1, name="eos")
+    text = b.linear(pooled, embed, bias=False, name="text_projection")
+    image, text = b.l2norm(image, name="image_norm"), b.l2norm(text, name="text_norm")
+    logits = b.matmul([image, text], (p.batch, p.batch), Gemm(m=p.batch, n=p.batch, k=embed),
+                      name="logits_per_image", transpose_b=True)
+    b.add_param(logits, Weight("logit_scale", (1,)), fn="mul", name="scale_logits")
+    return b.build(_meta("clip_vit_b32", p))
+
+
+# ---- Segment Anything (segment-anything's Sam) ----------------------------------------------------------------
+@dataclass(frozen=True)
+class _SamConfig:
+    depth: int
+    dim: int
+    heads: int
+    global_attn: tuple[int, ...]
+
+
+SAM = {
+    "sam_vit_b": _SamConfig(12, 768, 12, (2, 5, 8, 11)),
+    "sam_vit_h": _SamConfig(32, 1280, 16, (7, 15, 23, 31)),
+}
+"""segment_anything.build_sam: build_sam_vit_b / build_sam_vit_h."""
+
+_SAM_IMG, _SAM_PATCH, _SAM_WINDOW, _SAM_PROMPT = 1024, 16, 14, 256
+
+
+def _sam_block(b: TransformerBuilder, prefix: str, x: str, dim: int, heads: int, window: int, fused: bool) -> str:
+    """ImageEncoderViT's Block ``prefix`` on (B, 64, 64, C): [window partition] attention with rel-pos, MLP."""
+    bsz, gh, gw, _ = b.shape(x)
+    hd = dim // heads
+    h = b.layernorm(x, 1e-6, name="norm1")
+    if window:
+        ph, pw = -gh % window, -gw % window
+        nh, nw = (gh + ph) // window, (gw + pw) // window
+        size, tokens_b = window, bsz * nh * nw
+        h = b.view(h, (tokens_b, window * window, dim), "window_partition", name="window_partition", strict=False,
+                   window=window, pad=(ph, pw))
+    else:
+        size, tokens_b = gh, bsz
+        h = b.view(h, (bsz, gh * gw, dim), "flatten", name="flatten")
+    with b.scope("attn"):
+        qkv = b.linear(h, 3 * dim, name="qkv")
+        q = b.split_heads(qkv, heads, hd, 0, name="q")
+        k = b.split_heads(qkv, heads, hd, dim, name="k")
+        v = b.split_heads(qkv, heads, hd, 2 * dim, name="v")
+        rel = []
+        for axis in ("h", "w"):
+            # einsum("bhwc,{h|w}kc->bhw k"): per row (or column) of the window, a (B'·size, hd)·(hd, size) GEMM,
+            # B' = windows·heads; the gathered Rh/Rw come from the (2·size − 1, hd) rel_pos parameter
+            gemm = Gemm(m=tokens_b * heads * size, n=size, k=hd, count=size)
+            table = Weight(f"{prefix}.attn.rel_pos_{axis}", (2 * size - 1, hd))
+            rel.append(b.matmul([q], (tokens_b, heads, size, size, size), gemm, [table], name=f"rel_{axis}",
+                                rel_pos=axis))
+        ctx = b.attention(q, k, v, fused=fused, extra=rel)
+        a = b.linear(b.merge_heads(ctx, name="merge"), dim, name="proj")
+    if window:
+        a = b.view(a, (bsz, gh, gw, dim), "window_unpartition", name="window_unpartition", strict=False,
+                   window=window, pad=(ph, pw))
+    else:
+        a = b.view(a, (bsz, gh, gw, dim), "unflatten", name="unflatten")
+    x = b.add(x, a, name="add_attn")
+    h = b.layernorm(x, 1e-6, name="norm2")
+    with b.scope("mlp"):
+        m = b.mlp(h, 4 * dim, "gelu", names=("lin1", "lin2"))
+    return b.add(x, m, name="add_mlp")
+
+
+def _sam_attention(b: TransformerBuilder, scope: str, q: str, k: str, v: str, downsample: int,
+                   fused: bool) -> str:
+    """The mask decoder's Attention: q/k/v/out projections with bias, internal width 256 / downsample, 8 heads."""
+    inner = _SAM_PROMPT // downsample
+    with b.scope(scope):
+        return b.multihead_attention(q, k, v, heads=8, head_dim=inner // 8, out_features=_SAM_PROMPT,
+                                     names=("q_proj", "k_proj", "v_proj", "out_proj"), fused=fused)
+
+
+def _sam_mlp(b: TransformerBuilder, x: str, hidden: int, out: int, layers: int = 3) -> str:
+    """segment-anything's MLP: ``layers`` linears with ReLU between."""
+    for i in range(layers):
+        x = b.linear(x, hidden if i < layers - 1 else out, name=f"layers.{i}")
+        if i < layers - 1:
+            x = b.relu(x, name=f"relu{i}")
+    return x
+
+
+def _sam(model: str, p: SamParams) -> Graph:
+    c = SAM[model]
+    fused = _fused(p)
+    grid = _SAM_IMG // _SAM_PATCH  # 64
+    npts = p.points + 1  # SAM appends a padding point when no box is given
+    inputs: dict[str, tuple[int, ...]] = {"input": (p.batch, 3, _SAM_IMG, _SAM_IMG), "points": (p.batch, npts, 2),
+                                          "point_labels": (p.batch, npts)}
+    if p.mask_prompt:
+        inputs["mask_input"] = (p.batch, 1, 4 * grid, 4 * grid)
+    b = TransformerBuilder(model, inputs, dtype=p.dtype or "fp16")
+    e = _SAM_PROMPT
+    # ---- image encoder
+    with b.scope("image_encoder"):
+        x = b.conv2d("input", c.dim, _SAM_PATCH, stride=_SAM_PATCH, name="patch_embed.proj")
+        x = b.view(x, (p.batch, grid, grid, c.dim), "permute", name="patch_embed.permute")
+        x = b.add_param(x, Weight("image_encoder.pos_embed", (1, grid, grid, c.dim)), name="add_pos_embed")
+        for i in range(c.depth):
+            with b.scope(f"blocks.{i}"):
+                x = _sam_block(b, f"image_encoder.blocks.{i}", x, c.dim, c.heads,
+                               0 if i in c.global_attn else _SAM_WINDOW, fused)
+        x = b.view(x, (p.batch, c.dim, grid, grid), "permute", name="neck.permute")
+        with b.scope("neck"):
+            x = b.conv2d(x, e, 1, bias=False, name="0")
+            x = b.layernorm(x, 1e-6, dim=1, name="1")
+            x = b.conv2d(x, e, 3, padding=1, bias=False, name="2")
+            image_embedding = b.layernorm(x, 1e-6, dim=1, name="3")
+    # ---- prompt encoder
+    unused: list[Weight] = []
+    with b.scope("prompt_encoder"):
+        # PositionEmbeddingRandom: coords (normalised) @ a (2, 128) Gaussian buffer, ×2π, sin and cos → 256.
+        # Per output element: 2 MACs (4 flops) + scale + sin/cos ≈ 9 flops; the buffer is not a parameter.
+        pts = b.vector(OpKind.ELEMENTWISE, ["points"], (p.batch, npts, e), "fourier_pe", 9, name="pe_points")
+        tables = [*(Weight(f"prompt_encoder.point_embeddings.{j}.weight", (1, e)) for j in range(4)),
+                  Weight("prompt_encoder.not_a_point_embed.weight", (1, e))]
+        labels = b.gather("point_labels", tables, e, name="point_embeddings")
+        sparse = b.add(pts, labels, name="sparse_embeddings")
+        image_pe = b.vector(OpKind.ELEMENTWISE, [], (1, e, grid, grid), "fourier_pe", 9, name="pe_dense")
+        no_mask = Weight("prompt_encoder.no_mask_embed.weight", (1, e))
+        # Conv2d(1, 4, 2, 2), LayerNorm2d(4), GELU, Conv2d(4, 16, 2, 2), LayerNorm2d(16), GELU, Conv2d(16, 256, 1)
+        down = [("mask_downscaling.0", (4, 1, 2, 2)), ("mask_downscaling.1", (4,)),
+                ("mask_downscaling.3", (16, 4, 2, 2)), ("mask_downscaling.4", (16,)),
+                ("mask_downscaling.6", (e, 16, 1, 1))]
+        if p.mask_prompt:
+            with b.scope("mask_downscaling"):
+                m = b.conv2d("mask_input", 4, 2, stride=2, name="0")
+                m = b.gelu(b.layernorm(m, 1e-6, dim=1, name="1"), name="2")
+                m = b.conv2d(m, 16, 2, stride=2, name="3")
+                m = b.gelu(b.layernorm(m, 1e-6, dim=1, name="4"), name="5")
+                dense = b.conv2d(m, e, 1, name="6")
+            unused.append(no_mask)
+        else:
+            dense = b.table_rows((p.batch, e, 1, 1), no_mask, name="no_mask_embed")
+            for n, shape in down:
+                unused.append(Weight(f"prompt_encoder.{n}.weight", shape))
+                unused.append(Weight(f"prompt_encoder.{n}.bias", (shape[0],)))
+        # the branch this pass does not take: its params belong to the model but are not read (an identity view)
+        dense = b.unused_params(dense, unused, name="unused_params")
+    # ---- mask decoder
+    with b.scope("mask_decoder"):
+        iou = b.table_rows((p.batch, 1, e), Weight("mask_decoder.iou_token.weight", (1, e)), name="iou_token")
+        masks_t = b.table_rows((p.batch, 4, e), Weight("mask_decoder.mask_tokens.weight", (4, e)),
+                               name="mask_tokens")
+        tokens = b.concat([iou, masks_t, sparse], dim=1, name="tokens")
+        src = b.add(image_embedding, dense, name="add_dense")
+        keys = b.view(src, (p.batch, grid * grid, e), "flatten_transpose", name="src_tokens")
+        key_pe = b.view(image_pe, (1, grid * grid, e), "flatten_transpose", name="pos_tokens")
+        queries, query_pe = tokens, tokens
+        with b.scope("transformer"):
+            for i in range(2):
+                with b.scope(f"layers.{i}"):
+                    if i == 0:  # skip_first_layer_pe: no PE and no residual
+                        queries = _sam_attention(b, "self_attn", queries, queries, queries, 1, fused)
+                    else:
+                        q = b.add(queries, query_pe, name="q_pe")
+                        a = _sam_attention(b, "self_attn", q, q, queries, 1, fused)
+                        queries = b.add(queries, a, name="add_self_attn")
+                    queries = b.layernorm(queries, name="norm1")
+                    q = b.add(queries, query_pe, name="q_pe_t2i")
+                    k = b.add(keys, key_pe, name="k_pe_t2i")
+                    a = _sam_attention(b, "cross_attn_token_to_image", q, k, keys, 2, fused)
+                    queries = b.layernorm(b.add(queries, a, name="add_t2i"), name="norm2")
+                    with b.scope("mlp"):
+                        m = b.mlp(queries, 2048, "relu", names=("lin1", "lin2"))
+                    queries = b.layernorm(b.add(queries, m, name="add_mlp"), name="norm3")
+                    q = b.add(queries, query_pe, name="q_pe_i2t")
+                    k = b.add(keys, key_pe, name="k_pe_i2t")
+                    a = _sam_attention(b, "cross_attn_image_to_token", k, q, queries, 2, fused)
+                    keys = b.layernorm(b.add(keys, a, name="add_i2t"), name="norm4")
+            q = b.add(queries, query_pe, name="q_pe_final")
+            k = b.add(keys, key_pe, name="k_pe_final")
+            a = _sam_attention(b, "final_attn_token_to_image", q, k, keys, 2, fused)
+            queries = b.layernorm(b.add(queries, a, name="add_final"), name="norm_final_attn")
+        iou_out = b.select_token(queries, 0, name="iou_token_out")
+        src = b.view(keys, (p.batch, e, grid, grid), "transpose_view", name="src_image")
+        with b.scope("output_upscaling"):
+            u = b.conv_transpose2d(src, e // 4, 2, stride=2, name="0")
+            u = b.gelu(b.layernorm(u, 1e-6, dim=1, name="1"), name="2")
+            u = b.gelu(b.conv_transpose2d(u, e // 8, 2, stride=2, name="3"), name="4")
+        hyper = []
+        for j in range(4):
+            t = b.select_token(queries, 1 + j, name=f"mask_token_out_{j}")
+            with b.scope(f"output_hypernetworks_mlps.{j}"):
+                hyper.append(b.view(_sam_mlp(b, t, e, e // 8), (p.batch, 1, e // 8), "unsqueeze", name="unsqueeze"))
+        hyper_in = b.concat(hyper, dim=1, name="hyper_in")
+        _, uc, uh, uw = b.shape(u)
+        flat = b.view(u, (p.batch, uc, uh * uw), "flatten", name="upscaled_flat")
+        gemm = Gemm(m=4, n=uh * uw, k=uc, count=p.batch)
+        b.matmul([hyper_in, flat], (p.batch, 4, uh * uw), gemm, name="masks")
+        with b.scope("iou_prediction_head"):
+            _sam_mlp(b, iou_out, e, 4)
+    return b.build(_meta(model, p))
+
+
+def sam_vit_b(p: SamParams) -> Graph:
+    """SAM ViT-B: 12 blocks, 768 wide, 12 heads, global attention at 2, 5, 8, 11; 93,735,472 params."""
+    return _sam("sam_vit_b", p)
+
+
+def sam_vit_h(p: SamParams) -> Graph:
+    """SAM ViT-H: 32 blocks, 1280 wide, 16 heads, global attention at 7, 15, 23, 31; 641,090,608 params."""
+    return _sam("sam_vit_h", p)
+
+
+# ---- Whisper base (Hugging Face WhisperForConditionalGeneration) -------------------------------------------------
+WHISPER_MEL_PER_S = 100
+WHISPER_MAX_FRAMES = 1500
+WHISPER_DECODER_POSITIONS = 448
+_WHISPER_PROJ = ("q_proj", "k_proj", "v_proj", "out_proj")
+
+
+def whisper_frames(audio_s: float) -> tuple[int, int]:
+    """(mel frames, encoder frames) for ``audio_s`` seconds: 100 mel frames a second, conv2 of stride 2."""
+    mel = max(1, round(audio_s * WHISPER_MEL_PER_S))
+    return mel, (mel + 2 - 3) // 2 + 1
+
+
+def whisper_base(p: WhisperParams) -> Graph:
+    """Whisper base: 6+6 pre-LN layers, 512 wide, 8 heads, FFN 2048, vocab 51865; 72,593,920 params."""
+    layers, d, heads, ffn, vocab, mels = 6, 512, 8, 2048, 51865, 80
+    hd, fused = d // heads, _fused(p)
+    mel, frames = whisper_frames(p.audio_s)
+    decode = p.phase == "decode"
+    if decode:
+        b = TransformerBuilder("whisper_base", {"input": (p.batch, 1)}, dtype=p.dtype or "fp16")
+        ids, position = "input", p.kv_len
+    else:
+        b = TransformerBuilder("whisper_base", {"input": (p.batch, mels, mel), "decoder_input_ids": (p.batch, 1)},
+                               dtype=p.dtype or "fp16")
+        ids, position = "decoder_input_ids", 0
+    bias = (True, False, True, True)  # q, k, v, out: Whisper's key projection has no bias
+    enc_out: str | None = None
+    if not decode:
+        with b.scope("model.encoder"):
+            x = b.gelu(b.conv1d("input", d, 3, padding=1, name="conv1"), name="gelu1")
+            x = b.gelu(b.conv1d(x, d, 3, stride=2, padding=1, name="conv2"), name="gelu2")
+            x = b.view(x, (p.batch, frames, d), "transpose", name="permute")
+            pos = b.table_rows((1, frames, d), Weight("model.encoder.embed_positions.weight", (WHISPER_MAX_FRAMES, d)),
+                               name="embed_positions")
+            x = b.add(x, pos, name="add_positions")
+            for i in range(layers):
+                with b.scope(f"layers.{i}"):
+                    h = b.layernorm(x, name="self_attn_layer_norm")
+                    with b.scope("self_attn"):
+                        a = b.multihead_attention(h, heads=heads, head_dim=hd, bias=bias, names=_WHISPER_PROJ,
+                                                  fused=fused)
+                    x = b.add(x, a, name="add_attn")
+                    h = b.layernorm(x, name="final_layer_norm")
+                    x = b.add(x, b.mlp(h, ffn, "gelu", names=("fc1", "fc2"), act_name="activation_fn"),
+                              name="add_mlp")
+            enc_out = b.layernorm(x, name="layer_norm")
+    with b.scope("model.decoder"):
+        tok = Weight("model.decoder.embed_tokens.weight", (vocab, d))
+        y = b.embedding(ids, vocab, d, weight_name=tok.name, name="embed_tokens")
+        y = b.add(y, b.positions(1, WHISPER_DECODER_POSITIONS, d, offset=position, name="embed_positions"),
+                  name="add_positions")
+        for i in range(layers):
+            with b.scope(f"layers.{i}"):
+                h = b.layernorm(y, name="self_attn_layer_norm")
+                with b.scope("self_attn"):
+                    a = b.multihead_attention(h, heads=heads, head_dim=hd, bias=bias, names=_WHISPER_PROJ,
+                                              causal=True, fused=fused, cache=KVCache(past=position))
+                y = b.add(y, a, name="add_self_attn")
+                h = b.layernorm(y, name="encoder_attn_layer_norm")
+                with b.scope("encoder_attn"):
+                    cross = KVCache(past=frames, static=True) if decode else KVCache()
+                    a = b.multihead_attention(h, enc_out, heads=heads, head_dim=hd, bias=bias, names=_WHISPER_PROJ,
+                                              fused=fused, cache=cross)
+                y = b.add(y, a, name="add_cross_attn")
+                h = b.layernorm(y, name="final_layer_norm")
+                y = b.add(y, b.mlp(h, ffn, "gelu", names=("fc1", "fc2"), act_name="activation_fn"), name="add_mlp")
+        y = b.layernorm(y, name="layer_norm")
+    b.linear_tied(y, tok, name="proj_out")
+    return b.build(_meta("whisper_base", p, phase=p.phase, tokens=p.batch, mel_frames=mel, encoder_frames=frames,
+                         **b.kv_meta()))

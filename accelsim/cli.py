@@ -46,6 +46,21 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--trace", action="store_true", help="also write trace.json (Chrome/Perfetto trace events)")
     r.add_argument("--quiet", "-q", action="store_true", help="print only the report folder")
 
+    sw = sub.add_parser("sweep", help="run a design-space sweep (resumable; local processes or Dask)",
+                        description="Expand a sweep file's grid/zip axes over a base experiment, validate every "
+                                    "point, run them, append each result to OUTDIR/results.jsonl as it finishes, "
+                                    "then write results.csv and plots. Re-running into the same OUTDIR skips "
+                                    "finished points. Exit 0 when every point is ok, 1 when some failed. "
+                                    "See docs/sweeps.md.")
+    sw.add_argument("sweep", help="sweep YAML (a path or a name from 'accelsim list experiments')")
+    sw.add_argument("-o", "--output", metavar="OUTDIR", help="sweep folder (default: the file's 'output', else "
+                                                           "runs/NAME)")
+    sw.add_argument("--executor", choices=["local", "dask"], default="local",
+                    help="local process pool (default) or a Dask cluster (pip install 'accelsim[dask]')")
+    sw.add_argument("--workers", type=int, metavar="N", help="worker processes (default: the CPU count)")
+    sw.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (default: a LocalCluster)")
+    sw.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
     i = sub.add_parser("info", help="print a workload's params, MACs, FLOPs, bytes and per-op table")
     i.add_argument("workload", help="workload preset name or YAML path")
     i.add_argument("--batch", type=int)
@@ -57,8 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("kind", nargs="?", choices=["workloads", "arch", "experiments"],
                     help="which presets (default: all)")
 
-    pl = sub.add_parser("plot", help="(re)draw the plots of a report folder from its report.json")
-    pl.add_argument("outdir", help="a folder written by 'accelsim run'")
+    pl = sub.add_parser("plot", help="(re)draw the plots of a report or sweep folder")
+    pl.add_argument("outdir", help="a folder written by 'accelsim run' or 'accelsim sweep'")
 
     cp = sub.add_parser("compare", help="key metrics of several report folders side by side, with ratios",
                         description="Print total cycles, time, MACs, utilization, stalls and bytes per level of "
@@ -73,8 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``accelsim`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        commands = {"run": _cmd_run, "info": _cmd_info, "list": _cmd_list, "plot": _cmd_plot,
-                    "compare": _cmd_compare}
+        commands = {"run": _cmd_run, "sweep": _cmd_sweep, "info": _cmd_info, "list": _cmd_list,
+                    "plot": _cmd_plot, "compare": _cmd_compare}
         return commands[args.command](args)
     except AccelsimError as e:
         if args.debug:
@@ -260,12 +275,33 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_plot(args: argparse.Namespace) -> int:
-    from .report.plots import plot_report
-    from .report.writers import read_report
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep.runner import run_sweep
 
-    report = read_report(args.outdir)
-    for path in plot_report(report, Path(args.outdir)):
+    if args.workers is not None and args.workers < 1:
+        raise AccelsimError(f"--workers: expected a number of workers >= 1 (got {args.workers})")
+    summary = run_sweep(args.sweep, args.output, executor=args.executor, workers=args.workers,
+                        scheduler=args.scheduler, progress=not args.quiet)
+    return summary.exit_status
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from .sweep.runner import is_sweep_dir
+
+    if is_sweep_dir(args.outdir):
+        from .sweep.runner import plot_sweep
+
+        paths = plot_sweep(args.outdir)
+    else:
+        from .report.html import HTML_FILE, write_html
+        from .report.plots import plot_report
+        from .report.writers import read_report
+
+        report = read_report(args.outdir)
+        paths = plot_report(report, Path(args.outdir))
+        paths.append(write_html(report, Path(args.outdir) / HTML_FILE,
+                                images={p.stem: p.read_bytes() for p in paths}))
+    for path in paths:
         print(path)
     return 0
 

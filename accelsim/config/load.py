@@ -18,7 +18,7 @@ from ..options import Options
 from . import presets
 from .overrides import Override, apply_overrides, deep_merge, parse_overrides
 from .schema import EXPERIMENT_KEYS, ExperimentSpec, WorkloadSpec, validate
-from .yamlio import Doc, Where, load_yaml
+from .yamlio import Doc, Where, display_path, load_yaml
 
 _KIND = {"arch": "arch", "workload": "workloads"}
 _WORKLOAD_META = ("model", "description")
@@ -256,6 +256,9 @@ def load_experiment(path: str | os.PathLike, overrides: Iterable[str] = ()) -> E
     if doc is None:
         issues.raise_if_any()
     assert doc is not None
+    if isinstance(doc.data, dict) and ({"grid", "zip"} & set(doc.data)):
+        raise ConfigError.one(display_path(file), "", f"this is a sweep file (it has grid:/zip: axes); run it with "
+                              f"'accelsim sweep {display_path(file)}'")
     return _experiment(doc, parsed, issues, source=os.fspath(file), default_name=file.stem)
 
 

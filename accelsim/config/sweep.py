@@ -128,6 +128,12 @@ def _log2_range(lo: int, hi: int) -> list[int]:
     return out
 
 
+def _at(doc: Doc, path: tuple, key: str, msg: str, *value: object) -> ConfigIssue:
+    """An issue at the line of ``path`` in ``doc``, printed under the axis ``key`` (not the YAML path)."""
+    w, _ = doc.locate(path)
+    return ConfigIssue(w.file, w.line, key, msg, value[0], True) if value else ConfigIssue(w.file, w.line, key, msg)
+
+
 def _values(doc: Doc, path: tuple, key: str) -> tuple[tuple | None, list[ConfigIssue]]:
     """The values that the axis at ``path`` of ``doc`` stands for: a list as written, or an expanded range."""
     spec = doc.data
@@ -135,32 +141,35 @@ def _values(doc: Doc, path: tuple, key: str) -> tuple[tuple | None, list[ConfigI
         spec = spec[k]
     if isinstance(spec, list):
         if not spec:
-            return None, [doc.issue(path, f"axis {key!r} has no values")]
+            return None, [_at(doc, path, key, "the axis has no values")]
         return tuple(spec), []
     if isinstance(spec, dict) and set(spec) == {"log2"}:
         bounds = spec["log2"]
         if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, int) and not isinstance(b, bool)
                                                                       for b in bounds)):
-            return None, [doc.issue((*path, "log2"), "expected [LO, HI], two integers", bounds)]
+            return None, [_at(doc, (*path, "log2"), key, "log2: expected [LO, HI], two integers", bounds)]
         lo, hi = bounds
         if lo <= 0 or hi < lo:
-            return None, [doc.issue((*path, "log2"), "expected 0 < LO <= HI", bounds)]
+            return None, [_at(doc, (*path, "log2"), key, "log2: expected 0 < LO <= HI", bounds)]
         return tuple(_log2_range(lo, hi)), []
-    if isinstance(spec, dict) and {"start", "stop"} <= set(spec) <= {"start", "stop", "step"}:
+    if isinstance(spec, dict) and spec and set(spec) <= {"start", "stop", "step"}:
+        if not {"start", "stop"} <= set(spec):
+            return None, [_at(doc, path, key, f"a range needs start and stop (step is optional); got "
+                                              f"{', '.join(map(str, spec))}")]
         start, stop, step = spec["start"], spec["stop"], spec.get("step", 1)
-        bad = [k for k, v in (("start", start), ("stop", stop), ("step", step)) if not _is_number(v)]
+        bad = [(k, v) for k, v in (("start", start), ("stop", stop), ("step", step)) if not _is_number(v)]
         if bad:
-            return None, [doc.issue((*path, k), "expected a number", spec.get(k, step)) for k in bad]
+            return None, [_at(doc, (*path, k), key, f"{k}: expected a number", v) for k, v in bad]
         if step == 0 or (stop - start) * step < 0:
-            return None, [doc.issue((*path, "step"), f"never reaches stop={stop} from start={start}", step)]
+            return None, [_at(doc, path, key, f"step never reaches stop={stop} from start={start}", step)]
         try:
             return tuple(_arange(start, stop, step)), []
         except ValueError as e:
-            return None, [doc.issue(path, f"range too long: {e}")]
+            return None, [_at(doc, path, key, f"range too long: {e}")]
     if isinstance(spec, dict):
         keys = ", ".join(map(str, spec))
-        return None, [doc.issue(path, f"{_VALUES_HELP}; got a mapping with keys {keys}")]
-    return None, [doc.issue(path, _VALUES_HELP, spec)]
+        return None, [_at(doc, path, key, f"{_VALUES_HELP}; got a mapping with keys {keys}")]
+    return None, [_at(doc, path, key, _VALUES_HELP, spec)]
 
 
 def _check_key(doc: Doc, path: tuple, key: object) -> list[ConfigIssue]:
@@ -187,7 +196,7 @@ def _axes(doc: Doc, section: tuple, seen: dict[str, str], where: str) -> tuple[t
         path = (*section, key)
         found = _check_key(doc, path, key)
         if not found and key in seen:
-            found = [doc.issue(path, f"key is already swept or set in '{seen[key]}'")]
+            found = [_at(doc, path, key, f"already swept or set in '{seen[key]}'")]
         if found:
             issues += found
             continue
@@ -255,7 +264,7 @@ def _filters(doc: Doc) -> tuple[tuple[FilterText, ...], list[ConfigIssue]]:
 def _base(doc: Doc, sweep_path: Path) -> tuple[str | None, Doc | None, list[ConfigIssue]]:
     """``(base_file, base_doc, issues)`` for the ``base:`` entry: a path (relative to the sweep file first, then
     the working directory), an experiment preset name, or an inline experiment mapping."""
-    if "base" not in doc.data:
+    if doc.data.get("base") is None:
         return None, None, [doc.issue((), "missing 'base': name the experiment to sweep (a preset name or a path)")]
     value = doc.data["base"]
     if isinstance(value, dict):

@@ -60,9 +60,6 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 
-_atomic_write_text = atomic_write_text  # old private name, kept while callers move over
-
-
 def _jsonable(value: object) -> object:
     """JSON form of the values ``json`` does not know: numpy scalars and arrays, paths."""
     if isinstance(value, np.generic):

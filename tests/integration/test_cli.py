@@ -67,7 +67,7 @@ def test_plot_redraws_from_report_json(tmp_path, capsys):
     code, out, _ = _run(capsys, "plot", str(tmp_path))
     assert code == 0
     assert {Path(p).name for p in out.split()} == {"op_cycles.png", "utilization.png", "bytes_per_level.png",
-                                                  "roofline.png"}
+                                                  "roofline.png", "report.html"}
 
 
 def test_set_override_changes_the_run(tmp_path, capsys):
@@ -142,3 +142,20 @@ def test_python_dash_m_runs_the_cli():
                           check=False)
     assert done.returncode == 0
     assert {"tpu-v1", "gemmini", "scalesim-128x128"} <= set(done.stdout.split())
+
+
+def test_sweep_command_runs_resumes_and_plots(tmp_path, capsys):
+    # a 2×2 grid on a tiny workload: 4 points; a second run into the same folder runs none of them again
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("base: " + str(Path(__file__).resolve().parents[2] / "experiments" / "resnet50_tpu_v1.yaml")
+                     + "\nset: {workload: lenet5}\ngrid:\n  arch.core.systolic.rows: [16, 32]\n"
+                     "  arch.core.systolic.dataflow: [ws, os]\n")
+    out = tmp_path / "out"
+    assert _run(capsys, "sweep", str(sweep), "-o", str(out), "--workers", "1", "-q")[0] == 0
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and all(json.loads(line)["status"] == "ok" for line in lines)
+    code, _, err = _run(capsys, "sweep", str(sweep), "-o", str(out), "--workers", "1", "-q")
+    assert code == 0 and len((out / "results.jsonl").read_text().splitlines()) == 4
+    code, printed, _ = _run(capsys, "plot", str(out))
+    assert code == 0 and any(p.endswith(".png") for p in printed.split())
+    assert _run(capsys, "sweep", str(sweep), "--workers", "0")[0] == 2

@@ -309,7 +309,8 @@ def test_preset_dir_rejects_unknown_kind():
 
 
 ARCH_PRESETS = list_presets("arch")
-EXPERIMENTS = list_presets("experiments")
+SWEEPS = [n for n in list_presets("experiments") if n.endswith("_sweep")]
+EXPERIMENTS = [n for n in list_presets("experiments") if n not in SWEEPS]
 
 
 @pytest.mark.parametrize("name", ARCH_PRESETS)
@@ -345,6 +346,17 @@ def test_every_experiment_loads(name):
     assert spec.output == f"runs/{name}"
     graph = build_graph(spec.workload, spec.arch.dtype)
     assert len(graph) > 0 and graph.macs > 0
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+def test_every_ready_sweep_plans_and_is_refused_by_run(name):
+    from accelsim.config.sweep import load_sweep
+    from accelsim.sweep.expand import plan_sweep
+
+    plan = plan_sweep(load_sweep(name))
+    assert len(plan.points) > 1
+    with pytest.raises(ConfigError, match="this is a sweep file .*'accelsim sweep "):
+        load_experiment(name)
 
 
 def test_readme_experiment():

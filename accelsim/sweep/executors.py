@@ -1,0 +1,305 @@
+"""Where sweep points run: a local process pool (default) or a Dask cluster, fed in chunks.
+
+A chunk is a list of points that one worker runs one after another (:func:`run_chunk`), so a worker imports
+accelsim once and the per-chunk scheduling cost is spread over many sub-second points. :class:`Chunker` sizes
+chunks from the measured time per point to about :data:`TARGET_CHUNK_S` seconds of work each (results reach the
+store that often) while keeping every worker busy to the end. :func:`dispatch` keeps two chunks per worker in
+flight and hands each finished record to a callback as its chunk completes.
+
+Dask is imported only inside :class:`DaskExecutor`, when ``--executor dask`` asks for it.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import signal
+import statistics
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
+from concurrent.futures import wait as wait_futures
+from typing import Any
+
+from ..api import run_experiment
+from ..config.schema import ExperimentSpec
+from ..errors import AccelsimError
+from .expand import PlannedPoint
+from .store import metrics_from_report, one_line, record
+
+EXECUTORS = ("local", "dask")
+TARGET_CHUNK_S = 0.5  # seconds of work per chunk once the point time is known
+MAX_CHUNK = 64
+FIRST_CHUNK = 2  # points per chunk before any point time has been measured
+WATCH_S = 0.5  # how often a local worker checks that the sweep process is still there
+INFLIGHT_PER_SLOT = 2  # chunks queued per worker, so a worker never waits for the parent
+DASK_MISSING = 'the dask executor needs dask.distributed, which is not installed: pip install "accelsim[dask]"'
+
+Item = tuple[str, dict, ExperimentSpec]  # (id, point values, experiment): what a worker receives per point
+Result = tuple[dict, float]  # (results.jsonl record, seconds the point took in the worker)
+
+
+def run_chunk(items: Sequence[Item]) -> list[Result]:
+    """Run each point of a chunk in this process; a point that raises becomes an "error" record (one line) and
+    the chunk goes on. Returns ``(record, seconds)`` per point, in order."""
+    out = []
+    for pid, values, experiment in items:
+        t0 = time.perf_counter()
+        try:
+            report = run_experiment(experiment)
+            rec = record(pid, values, metrics=metrics_from_report(report.to_dict()))
+        except Exception as e:  # noqa: BLE001 - any failure of one point is that point's result
+            rec = record(pid, values, error=one_line(e))
+        out.append((rec, time.perf_counter() - t0))
+    return out
+
+
+class Chunker:
+    """Chooses how many points the next chunk gets: about ``target_s`` seconds of work at the median of the
+    recent per-point times, at most ``max_size``, and no more than an even share of what remains per slot."""
+
+    def __init__(self, slots: int, target_s: float = TARGET_CHUNK_S, max_size: int = MAX_CHUNK,
+                 first: int = FIRST_CHUNK):
+        self.slots, self.target_s, self.max_size, self.first = max(1, slots), target_s, max_size, first
+        self._recent: deque[float] = deque(maxlen=64)
+
+    def observe(self, seconds: float) -> None:
+        """Record one point's run time."""
+        self._recent.append(seconds)
+
+    def size(self, remaining: int) -> int:
+        """Points for the next chunk, given ``remaining`` points not yet sent."""
+        if self._recent:
+            per_point = max(statistics.median(self._recent), 1e-6)
+            n = int(self.target_s / per_point)
+        else:
+            n = self.first
+        share = math.ceil(remaining / self.slots)
+        return max(1, min(n, self.max_size, share, remaining))
+
+
+class Executor:
+    """Runs chunks somewhere. ``slots`` is how many run at once; :meth:`submit` returns a handle,
+    :meth:`wait` the handles that finished within ``timeout``, :meth:`result` a finished chunk's results (it
+    re-raises a failure of the worker itself), :meth:`close` shuts down (``cancel`` drops unfinished work)."""
+
+    name = "executor"
+    slots = 1
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, exc_type, *_: object) -> None:
+        self.close(cancel=exc_type is not None)
+
+    def submit(self, items: list[Item]) -> Any:
+        raise NotImplementedError
+
+    def wait(self, handles: list[Any], timeout: float) -> list[Any]:
+        raise NotImplementedError
+
+    def result(self, handle: Any) -> list[Result]:
+        raise NotImplementedError
+
+    def close(self, cancel: bool = False) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return f"{self.name} ×{self.slots}"
+
+
+# ---- local process pool --------------------------------------------------------------------------------------------
+def _stat(pid: int) -> tuple[str, str] | None:
+    """``(state, start time)`` of process ``pid`` from /proc (Linux); None where there is no /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return fields[0].decode(), fields[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (from /proc), to tell it from a later process that reuses the pid."""
+    stat = _stat(pid)
+    return stat[1] if stat else None
+
+
+def _alive(pid: int, started: str | None) -> bool:
+    """Whether process ``pid`` (started at ``started``) still runs: not gone, not a zombie, not a reused pid."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if started is None:
+        return True
+    stat = _stat(pid)
+    return stat is not None and stat[0] != "Z" and stat[1] == started
+
+
+def _watch(pid: int, started: str | None) -> None:
+    """Exit this worker once the sweep process ``pid`` is gone (killed with SIGKILL, say). The worker's parent
+    is the forkserver, which lives as long as its children do, so the sweep process itself is watched."""
+    while _alive(pid, started):
+        time.sleep(WATCH_S)
+    os._exit(1)
+
+
+def _init_worker(sweep_pid: int, started: str | None) -> None:
+    """Worker setup: Ctrl-C is the sweep process's to handle (it stops the pool), and an orphan exits."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch, args=(sweep_pid, started), daemon=True, name="accelsim-watch-sweep").start()
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """forkserver where it exists (workers fork from a server that has already imported accelsim: fast starts,
+    and no fork of a parent that runs threads such as the progress bar's), else spawn."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+class LocalExecutor(Executor):
+    """A pool of ``workers`` processes on this machine (default: one per CPU core)."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None):
+        self.slots = workers or os.cpu_count() or 1
+        me = os.getpid()
+        self._pool = ProcessPoolExecutor(self.slots, mp_context=_context(), initializer=_init_worker,
+                                         initargs=(me, _start_time(me)))
+
+    def submit(self, items: list[Item]) -> Future:
+        return self._pool.submit(run_chunk, items)
+
+    def wait(self, handles: list[Future], timeout: float) -> list[Future]:
+        done, _ = wait_futures(handles, timeout=timeout, return_when=FIRST_COMPLETED)
+        return list(done)
+
+    def result(self, handle: Future) -> list[Result]:
+        try:
+            return handle.result()
+        except Exception as e:  # the worker process died (killed, out of memory): not a point's error
+            raise AccelsimError(f"a local worker failed: {one_line(e)}; finished points are kept, re-run to "
+                                f"continue") from e
+
+    def close(self, cancel: bool = False) -> None:
+        if not cancel:
+            self._pool.shutdown(wait=True)
+            return
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for p in processes:  # stop the chunks now running; what finished is already stored
+            p.terminate()
+        for p in processes:
+            p.join(timeout=5)
+
+
+# ---- Dask ------------------------------------------------------------------------------------------------------------
+class DaskExecutor(Executor):
+    """Chunks run on a Dask cluster: a running scheduler at ``scheduler`` ("tcp://host:8786"), or a
+    ``LocalCluster`` of ``workers`` single-threaded worker processes started here (and stopped at the end).
+    The cluster's workers must be able to import accelsim."""
+
+    name = "dask"
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None):
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise AccelsimError(DASK_MISSING) from None
+        import logging
+
+        self._cluster = None
+        if scheduler:
+            try:
+                self._client = Client(scheduler, timeout="30s")
+            except OSError as e:
+                raise AccelsimError(f"cannot reach the Dask scheduler at {scheduler}: {one_line(e)}") from None
+        else:
+            self._cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                                         processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+            self._client = Client(self._cluster)
+        self.slots = max(1, sum(self._client.nthreads().values()))
+        self.where = scheduler or "LocalCluster"
+        self._submitted: set = set()
+
+    def describe(self) -> str:
+        return f"dask ({self.where}) ×{self.slots}"
+
+    def submit(self, items: list[Item]) -> Any:
+        future = self._client.submit(run_chunk, items, pure=False)
+        self._submitted.add(future)
+        return future
+
+    def wait(self, handles: list[Any], timeout: float) -> list[Any]:
+        from dask.distributed import TimeoutError as DaskTimeout
+        from dask.distributed import wait
+
+        try:
+            done, _ = wait(handles, timeout=timeout, return_when="FIRST_COMPLETED")
+        except (TimeoutError, DaskTimeout):
+            return []
+        self._submitted.difference_update(done)
+        return list(done)
+
+    def result(self, handle: Any) -> list[Result]:
+        try:
+            return handle.result()
+        except Exception as e:
+            raise AccelsimError(f"a Dask worker failed: {one_line(e)}; finished points are kept, re-run to "
+                                f"continue") from e
+
+    def close(self, cancel: bool = False) -> None:
+        try:
+            if cancel and self._submitted:
+                self._client.cancel(list(self._submitted))
+            self._client.close()
+        finally:
+            if self._cluster is not None:
+                self._cluster.close()
+
+
+def make_executor(kind: str = "local", workers: int | None = None, scheduler: str | None = None) -> Executor:
+    """The executor ``kind`` names ("local" or "dask"); :class:`AccelsimError` for a bad combination."""
+    if kind not in EXECUTORS:
+        raise AccelsimError(f"unknown executor {kind!r}; expected one of {', '.join(EXECUTORS)}")
+    if workers is not None and workers < 1:
+        raise AccelsimError(f"workers(={workers}) must be >= 1")
+    if scheduler and kind != "dask":
+        raise AccelsimError("--scheduler goes with --executor dask")
+    if kind == "dask":
+        return DaskExecutor(workers, scheduler)
+    return LocalExecutor(workers)
+
+
+def dispatch(executor: Executor, points: Sequence[PlannedPoint], on_record: Callable[[dict], None], *,
+             chunker: Chunker | None = None, poll_s: float = 0.25) -> None:
+    """Run ``points`` on ``executor`` in chunks and call ``on_record`` with each point's record as soon as its
+    chunk is back. Keeps :data:`INFLIGHT_PER_SLOT` chunks per slot queued. Ctrl-C (KeyboardInterrupt) and
+    worker failures propagate to the caller, who closes the executor."""
+    chunker = chunker or Chunker(executor.slots)
+    queue = deque(points)
+    inflight: dict[Any, int] = {}
+    while queue or inflight:
+        while queue and len(inflight) < INFLIGHT_PER_SLOT * executor.slots:
+            n = chunker.size(len(queue))
+            chunk = [queue.popleft() for _ in range(n)]
+            inflight[executor.submit([(p.id, p.values, p.experiment) for p in chunk])] = n
+        for handle in executor.wait(list(inflight), timeout=poll_s):
+            del inflight[handle]
+            for rec, seconds in executor.result(handle):
+                chunker.observe(seconds)
+                on_record(rec)
+
+
+__all__ = ["Chunker", "DaskExecutor", "EXECUTORS", "Executor", "LocalExecutor", "dispatch", "make_executor",
+           "run_chunk"]

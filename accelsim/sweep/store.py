@@ -1,0 +1,238 @@
+"""The sweep folder: ``results.jsonl`` (append-only, one line per finished point), ``sweep.json`` (what the sweep
+is) and ``results.csv`` (the table written at the end).
+
+Durability: each record is one ``os.write`` of one complete line on a file opened with ``O_APPEND``, so a run
+killed at any moment (even by SIGKILL) leaves whole lines plus at most a torn last line. Opening the store
+cuts a torn tail off before appending, so the point it belonged to simply runs again. The file is fsynced every
+:data:`FSYNC_EVERY_S` seconds and when the store closes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import AccelsimError
+from ..report.writers import atomic_write_text
+
+RESULTS_FILE = "results.jsonl"
+SWEEP_FILE = "sweep.json"
+CSV_FILE = "results.csv"
+FORMAT = "accelsim-sweep/1"  # the "format" of sweep.json; is_sweep_dir looks for it
+FSYNC_EVERY_S = 2.0
+
+# report.json's top-level objects that become metrics (flattened to "bytes.hbm" in results.csv)
+METRIC_OBJECTS = ("utilization", "bytes", "stalls_by_level")
+
+
+def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The metrics a sweep keeps of one report.json: every top-level number (``total_cycles``, ``seconds``,
+    ``macs``, ``mac_utilization``, ...), the ``utilization``, ``bytes`` and ``stalls_by_level`` objects, and the
+    size figures of the arch: ``sram_bytes`` (on-chip SRAM), ``peak_macs_per_cycle`` (MAC units) and
+    ``area_proxy`` = sram_bytes × peak_macs_per_cycle, a unit-less stand-in for chip area (compare points of one
+    sweep only). The ops list is not kept."""
+    out: dict[str, Any] = {}
+    for key, value in report.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = value
+        elif key in METRIC_OBJECTS and isinstance(value, Mapping):
+            out[key] = dict(value)
+    arch = report.get("arch") or {}
+    sram, macs = arch.get("sram_bytes"), arch.get("peak_macs_per_cycle")
+    if isinstance(sram, int) and isinstance(macs, int):
+        out["sram_bytes"], out["peak_macs_per_cycle"], out["area_proxy"] = sram, macs, sram * macs
+    return out
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as one line: accelsim's own errors as their message (lines joined with "; "), anything else
+    prefixed with its type."""
+    text = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    if isinstance(error, AccelsimError):
+        return text or type(error).__name__
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def record(point_id: str, point: Mapping[str, Any], *, metrics: Mapping[str, Any] | None = None,
+           error: str | None = None) -> dict[str, Any]:
+    """One results.jsonl record: ``id``, ``point``, ``status`` ("ok" or "error"), ``error`` (failed points only)
+    and ``metrics`` (empty for a failed point)."""
+    rec: dict[str, Any] = {"id": point_id, "point": dict(point), "status": "ok" if error is None else "error"}
+    if error is not None:
+        rec["error"] = error
+    rec["metrics"] = dict(metrics or {})
+    return rec
+
+
+class ResultStore:
+    """``OUTDIR/results.jsonl``: :meth:`load` reads the finished records, :meth:`open` prepares appending
+    (cutting off a torn last line), :meth:`append` writes one record durably, :meth:`close` fsyncs."""
+
+    def __init__(self, outdir: str | os.PathLike):
+        self.outdir = Path(outdir)
+        self.path = self.outdir / RESULTS_FILE
+        self._fd: int | None = None
+        self._last_sync = 0.0
+        self.skipped_lines = 0  # complete lines that were not records (hand edits); ignored
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        """Records by id (the last line of an id wins). A last line without its newline (a killed run) and lines
+        that are not JSON records are ignored."""
+        out: dict[str, dict[str, Any]] = {}
+        self.skipped_lines = 0
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return out
+        end = data.rfind(b"\n") + 1  # everything after the last newline is a torn line
+        for raw in data[:end].splitlines():
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                self.skipped_lines += 1
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("id"), str) and rec.get("status") in ("ok", "error"):
+                out[rec["id"]] = rec
+            else:
+                self.skipped_lines += 1
+        return out
+
+    def open(self) -> ResultStore:
+        """Open for appending; a torn last line left by a killed run is cut off first."""
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            keep = os.pread(fd, size, 0).rfind(b"\n") + 1  # up to the last complete line
+            os.ftruncate(fd, keep)
+            os.fsync(fd)
+        self._fd = fd
+        self._last_sync = time.monotonic()
+        return self
+
+    def append(self, rec: Mapping[str, Any]) -> None:
+        """Write ``rec`` as one line with a single write (flushed to the OS at once; fsynced now and then)."""
+        if self._fd is None:
+            raise RuntimeError("ResultStore.append before open()")
+        data = (json.dumps(rec, separators=(",", ":"), default=str) + "\n").encode()
+        written = os.write(self._fd, data)
+        while written < len(data):  # a short write (a full disk or a signal): finish the line
+            written += os.write(self._fd, data[written:])
+        now = time.monotonic()
+        if now - self._last_sync >= FSYNC_EVERY_S:
+            os.fsync(self._fd)
+            self._last_sync = now
+
+    def close(self) -> None:
+        """fsync and close (safe to call twice)."""
+        if self._fd is not None:
+            try:
+                os.fsync(self._fd)
+            finally:
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> ResultStore:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---- sweep.json ----------------------------------------------------------------------------------------------------
+def write_sweep_json(outdir: str | os.PathLike, info: Mapping[str, Any]) -> Path:
+    """Write ``OUTDIR/sweep.json`` (``info`` plus the format marker), atomically."""
+    path = Path(outdir) / SWEEP_FILE
+    atomic_write_text(path, json.dumps({"format": FORMAT, **info}, indent=2, default=str) + "\n")
+    return path
+
+
+def read_sweep_json(outdir: str | os.PathLike) -> dict[str, Any]:
+    """The ``sweep.json`` of a sweep folder; :class:`AccelsimError` (one line) if there is none or it is not one."""
+    path = Path(outdir) / SWEEP_FILE
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AccelsimError(f"{outdir}: no {SWEEP_FILE} (not a folder written by 'accelsim sweep')") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise AccelsimError(f"{outdir}: cannot read {SWEEP_FILE}: {e}") from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        raise AccelsimError(f"{outdir}: {SWEEP_FILE} is not an accelsim sweep description")
+    return info
+
+
+def is_sweep_dir(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a folder written by ``accelsim sweep`` (it holds a sweep.json)."""
+    try:
+        read_sweep_json(path)
+    except AccelsimError:
+        return False
+    return True
+
+
+# ---- results.csv ---------------------------------------------------------------------------------------------------
+def flatten(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"bytes": {"hbm": 1}}`` → ``{"bytes.hbm": 1}``."""
+    out: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return value
+
+
+def table(records: Iterable[Mapping[str, Any]], axes: list[str]) -> tuple[list[str], list[list[Any]]]:
+    """The results table: header ``id, <axes...>, status, <metrics...>, error`` and one row per record (metric
+    columns in order of first appearance; a metric a record lacks is an empty cell)."""
+    recs = list(records)
+    flat = [flatten(r.get("metrics") or {}) for r in recs]
+    metric_cols = list(dict.fromkeys(k for f in flat for k in f))
+    header = ["id", *axes, "status", *metric_cols, "error"]
+    rows = []
+    for rec, metrics in zip(recs, flat, strict=True):
+        point = rec.get("point") or {}
+        rows.append([rec.get("id"), *(_cell(point.get(a)) for a in axes), rec.get("status"),
+                     *(_cell(metrics.get(c)) for c in metric_cols), rec.get("error") or ""])
+    return header, rows
+
+
+def write_csv(outdir: str | os.PathLike, records: Iterable[Mapping[str, Any]], axes: list[str]) -> Path:
+    """Write ``OUTDIR/results.csv`` from ``records`` (in the order given), atomically."""
+    header, rows = table(records, axes)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    path = Path(outdir) / CSV_FILE
+    atomic_write_text(path, buf.getvalue())
+    return path
+
+
+def ordered_records(outdir: str | os.PathLike, info: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The finished records of a sweep folder in the sweep's point order (sweep.json's ``ids``); records of
+    ids the sweep no longer has (an axis value since removed) are left out."""
+    info = info if info is not None else read_sweep_json(outdir)
+    found = ResultStore(outdir).load()
+    return [found[i] for i in info.get("ids", []) if i in found]
+
+
+__all__ = ["CSV_FILE", "FORMAT", "RESULTS_FILE", "SWEEP_FILE", "ResultStore", "flatten", "is_sweep_dir",
+           "metrics_from_report", "one_line", "ordered_records", "read_sweep_json", "record", "table",
+           "write_csv", "write_sweep_json"]

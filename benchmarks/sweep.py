@@ -1,0 +1,188 @@
+"""Sweep throughput: a 1,000-point ResNet-50 sweep on 1 and 2 local workers, and the per-point overhead of the
+Dask executor against the local pool.
+
+    python benchmarks/sweep.py                 # everything (about 2 minutes on 2 cores)
+    python benchmarks/sweep.py --points 200    # a smaller sweep (its first --points points, in tens)
+    python benchmarks/sweep.py --skip-dask
+
+Targets (issue: sweeps): the 1,000 points take at most 5 minutes with 2 workers, and 2 workers are at least 1.8x
+as fast as 1. Figures printed:
+* ``plan_s``: loading the sweep file and validating every point (serial, in the sweep process);
+* per worker count: wall seconds of the whole ``run_sweep`` (plan, runs, results.csv; no plots), points/s, and
+  ``cpu_s``, the summed per-point run time measured inside the workers;
+* ``speedup`` = wall(1 worker) / wall(2 workers);
+* Dask: run time per point on a 1-worker LocalCluster and on a 1-worker local pool (cluster start excluded),
+  their difference being the Dask executor's overhead per point; also without chunks (one point per task);
+* ``ship``: what sending a point costs: pickling its ExperimentSpec there and back, against re-loading it from
+  (base, overrides) in the worker.
+Compare figures taken on the same machine only; a busy machine shows in ``cpu_s`` rising above its idle value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+SWEEP = """\
+name: bench_resnet50_{n}
+base: resnet50_tpu_v1
+grid:
+  arch.core.systolic.rows: {{start: 16, stop: 160, step: 16}}
+  arch.core.systolic.cols: {{start: 16, stop: 160, step: 16}}
+  arch.hbm.bandwidth: [10GB/s, 20GB/s, 34GB/s, 50GB/s, 68GB/s, 100GB/s, 200GB/s, 400GB/s, 800GB/s, 1600GB/s]
+filters: ["arch.core.systolic.rows * 1000 + arch.core.systolic.cols * 10 + {bw_index} < {limit}"]
+"""
+
+
+def sweep_file(folder: Path, points: int) -> Path:
+    """A rows (10) x cols (10) x bandwidth (10) ResNet-50 sweep, cut to its first ``points`` points by a filter."""
+    if points >= 1000:
+        text = SWEEP.replace('filters: ["arch.core.systolic.rows * 1000 + arch.core.systolic.cols * 10 + '
+                             '{bw_index} < {limit}"]\n', "").format(n=1000)
+    else:
+        rows, rest = divmod(points, 100)
+        cols = rest // 10
+        keep = " or ".join(filter(None, [
+            f"arch.core.systolic.rows < {16 * (rows + 1)}" if rows else "",
+            f"(arch.core.systolic.rows == {16 * (rows + 1)} and arch.core.systolic.cols < {16 * (cols + 1)})"
+            if cols else ""]))
+        text = SWEEP.split("filters:")[0].format(n=points) + f'filters: ["{keep}"]\n'
+    path = folder / f"bench_{points}.yaml"
+    path.write_text(text)
+    return path
+
+
+class _TimingChunker:
+    """A Chunker that also sums the per-point run times the workers report."""
+
+    def __init__(self, slots: int, **kwargs):
+        from accelsim.sweep.executors import Chunker
+
+        self._inner = Chunker(slots, **kwargs)
+        self.cpu_s = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.cpu_s += seconds
+        self._inner.observe(seconds)
+
+    def size(self, remaining: int) -> int:
+        return self._inner.size(remaining)
+
+
+def run_local(path: Path, workers: int, folder: Path) -> dict:
+    """One whole run_sweep (fresh OUTDIR, no plots), with the worker-side run time summed."""
+    from accelsim.sweep import executors, runner
+
+    out = folder / f"out_local_{workers}"
+    shutil.rmtree(out, ignore_errors=True)
+    timing: dict = {}
+    original = executors.dispatch
+
+    def timed_dispatch(ex, points, on_record, **kw):
+        chunker = _TimingChunker(ex.slots)
+        original(ex, points, on_record, chunker=chunker, **kw)
+        timing["cpu_s"] = chunker.cpu_s
+
+    runner.dispatch = timed_dispatch
+    try:
+        t0 = time.perf_counter()
+        summary = runner.run_sweep(path, out, workers=workers, progress=False, plots=False)
+        wall = time.perf_counter() - t0
+    finally:
+        runner.dispatch = original
+    assert summary.ok == summary.points, summary
+    return {"workers": workers, "points": summary.points, "wall_s": round(wall, 2),
+            "points_per_s": round(summary.points / wall, 1), "cpu_s": round(timing.get("cpu_s", 0.0), 2),
+            "results": (out / "results.csv").read_text()}
+
+
+def per_point(plan, kind: str, max_chunk: int | None = None) -> dict:
+    """Run time per point on one worker of ``kind`` (executor start excluded)."""
+    from accelsim.sweep.executors import dispatch, make_executor
+
+    t0 = time.perf_counter()
+    ex = make_executor(kind, 1)
+    started = time.perf_counter() - t0
+    try:
+        kw = {"max_size": max_chunk} if max_chunk else {}
+        chunker = _TimingChunker(ex.slots, **kw)
+        t1 = time.perf_counter()
+        dispatch(ex, plan.points, lambda rec: None, chunker=chunker)
+        run = time.perf_counter() - t1
+    finally:
+        ex.close()
+    n = len(plan.points)
+    return {"executor": kind, "chunks": "1 point" if max_chunk == 1 else "adaptive", "start_s": round(started, 2),
+            "ms_per_point": round(1000 * run / n, 2), "worker_ms_per_point": round(1000 * chunker.cpu_s / n, 2),
+            "overhead_ms_per_point": round(1000 * (run - chunker.cpu_s) / n, 2)}
+
+
+def ship_cost(plan) -> dict:
+    """Sending a spec (pickle there and back) against re-loading it in the worker from (base, overrides)."""
+    from accelsim.config import load_experiment
+    from accelsim.config.sweep import PointLoader
+
+    points = plan.points[:200]
+    t0 = time.perf_counter()
+    for p in points:
+        pickle.loads(pickle.dumps(p.experiment))
+    pickled = (time.perf_counter() - t0) / len(points)
+    loader = PointLoader(plan.spec)
+    t0 = time.perf_counter()
+    for p in points:
+        loader.load(p.values)
+    cached = (time.perf_counter() - t0) / len(points)
+    t0 = time.perf_counter()
+    for p in points:
+        load_experiment("resnet50_tpu_v1", [f"{k}={v}" for k, v in p.values.items()])
+    reload = (time.perf_counter() - t0) / len(points)
+    return {"pickle_ms": round(1000 * pickled, 3), "spec_bytes": len(pickle.dumps(points[0].experiment)),
+            "reload_point_loader_ms": round(1000 * cached, 3), "reload_load_experiment_ms": round(1000 * reload, 3)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--points", type=int, default=1000, help="sweep size (at most 1000)")
+    ap.add_argument("--dask-points", type=int, default=200, help="points for the per-point overhead runs")
+    ap.add_argument("--skip-dask", action="store_true")
+    args = ap.parse_args()
+
+    from accelsim.config.sweep import load_sweep
+    from accelsim.sweep.expand import plan_sweep
+
+    folder = Path(tempfile.mkdtemp(prefix="accelsim_sweep_bench_"))
+    try:
+        path = sweep_file(folder, min(args.points, 1000))
+        t0 = time.perf_counter()
+        plan = plan_sweep(load_sweep(path))
+        plan_s = time.perf_counter() - t0
+        print(f"machine: {os.cpu_count()} cores; sweep: {len(plan.points)} ResNet-50 points (rows x cols x HBM "
+              f"bandwidth on tpu-v1); plan (load + validate every point): {plan_s:.2f} s")
+        results, walls = {}, {}
+        for workers in (1, 2):
+            r = run_local(path, workers, folder)
+            results[workers], walls[workers] = r.pop("results"), r["wall_s"]
+            print(json.dumps(r))
+        print(f"speedup 2 vs 1 worker: {walls[1] / walls[2]:.2f}x; identical results.csv: {results[1] == results[2]}")
+        small = plan_sweep(load_sweep(sweep_file(folder, min(args.dask_points, 1000))))
+        rows = [per_point(small, "local"), per_point(small, "local", max_chunk=1)]
+        if not args.skip_dask:
+            try:
+                rows += [per_point(small, "dask"), per_point(small, "dask", max_chunk=1)]
+            except Exception as e:  # dask missing: say so and go on
+                print(f"dask: {e}")
+        for row in rows:
+            print(json.dumps(row))
+        print(json.dumps({"ship": ship_cost(small)}))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

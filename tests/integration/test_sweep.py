@@ -1,0 +1,267 @@
+"""Sweeps end to end: results.jsonl, resume after SIGKILL, Ctrl-C, failing points, growing a sweep, the Dask
+executor against the local pool, results.csv and the plots.
+
+Expected point counts are hand products of the axes written in each sweep file; "identical" compares each id's
+metrics with those of an independent, uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from accelsim.config.sweep import load_sweep
+from accelsim.errors import AccelsimError, ConfigError
+from accelsim.sweep.expand import plan_sweep
+from accelsim.sweep.runner import is_sweep_dir, plot_sweep, run_sweep
+
+REPO = Path(__file__).resolve().parents[2]
+ROWS, COLS, DF = "arch.core.systolic.rows", "arch.core.systolic.cols", "arch.core.systolic.dataflow"
+
+# LeNet-5 on gemmini: about 2 ms a point, for the quick tests. 3 rows x 2 dataflows = 6 points.
+SMALL = f"""\
+name: small
+base:
+  workload: {{model: lenet5, batch: 1}}
+  arch: gemmini
+grid:
+  {ROWS}: [8, 16, 32]
+  {DF}: [ws, os]
+"""
+# ResNet-50 on TPU v1: ~25 ms a point; 8 rows x 4 cols x 2 dataflows = 64 points, long enough to kill half-way.
+LONG = f"""\
+name: long
+base: resnet50_tpu_v1
+grid:
+  {ROWS}: {{start: 32, stop: 256, step: 32}}
+  {COLS}: [32, 64, 128, 256]
+  {DF}: [ws, os]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "sweep.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def records(outdir: Path) -> list[dict]:
+    return [json.loads(line) for line in (outdir / "results.jsonl").read_text().splitlines()]
+
+
+def by_id(outdir: Path) -> dict[str, dict]:
+    return {r["id"]: r for r in records(outdir)}
+
+
+def test_a_sweep_writes_one_record_per_point_and_the_table(tmp_path):
+    path = write(tmp_path, SMALL)
+    out = tmp_path / "out"
+    summary = run_sweep(path, out, workers=1, progress=False, plots=False)
+    assert (summary.points, summary.ran, summary.ok, summary.failed, summary.exit_status) == (6, 6, 6, 0, 0)
+    recs = records(out)
+    plan = plan_sweep(load_sweep(path))
+    assert sorted(r["id"] for r in recs) == sorted(p.id for p in plan.points)
+    rec = next(r for r in recs if r["point"] == {ROWS: 16, DF: "os"})
+    assert rec["status"] == "ok" and "error" not in rec
+    m = rec["metrics"]
+    # the metrics are report.json's totals plus the area figures: 16x16 gemmini = 256 MACs per cycle
+    assert m["peak_macs_per_cycle"] == 16 * 16 and m["area_proxy"] == m["sram_bytes"] * 256
+    assert m["seconds"] == pytest.approx(m["total_cycles"] / m["clock_hz"])
+    assert set(m["bytes"]) >= {"hbm", "sram"} and "ops" not in m
+    # results.csv: one row per point in sweep order, columns id, axes, status, metrics, error
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(int(r[ROWS]), r[DF]) for r in rows] == [(8, "ws"), (8, "os"), (16, "ws"), (16, "os"), (32, "ws"),
+                                                     (32, "os")]
+    header = next(csv.reader(open(out / "results.csv")))
+    assert header[:5] == ["id", ROWS, DF, "status", "total_cycles"] and header[-1] == "error"
+    info = json.loads((out / "sweep.json").read_text())
+    assert info["points"] == 6 and info["axes"] == [ROWS, DF] and info["ids"] == [p.id for p in plan.points]
+    assert is_sweep_dir(out) and not is_sweep_dir(tmp_path)
+    # a re-run finds every id done and runs nothing
+    again = run_sweep(path, out, workers=1, progress=False, plots=False)
+    assert (again.ran, again.skipped, again.ok) == (0, 6, 6)
+    assert len(records(out)) == 6
+
+
+def test_growing_a_sweep_runs_only_the_new_points(tmp_path):
+    out = tmp_path / "out"
+    run_sweep(write(tmp_path, SMALL), out, workers=1, progress=False, plots=False)
+    grown = SMALL.replace("[8, 16, 32]", "[8, 16, 32, 64]").replace("[ws, os]", "[ws, os, is]")
+    summary = run_sweep(write(tmp_path, grown), out, workers=1, progress=False, plots=False)
+    # 4 rows x 3 dataflows = 12 points; the 6 of the first sweep are already done
+    assert (summary.points, summary.skipped, summary.ran) == (12, 6, 6)
+    assert len(records(out)) == 12 and len(by_id(out)) == 12
+
+
+def test_a_failing_point_records_its_one_line_error_and_the_sweep_goes_on(tmp_path):
+    # a 1 KiB HBM without host memory cannot hold LeNet-5's weights: a MappingError at run time, not a bad config
+    path = write(tmp_path, f"""\
+        base:
+          workload: {{model: lenet5, batch: 1}}
+          arch: gemmini
+        set: {{arch.host: null}}
+        grid:
+          arch.hbm.capacity: [8GiB, 1KiB]
+          {DF}: [ws, os]
+        """)
+    out = tmp_path / "out"
+    summary = run_sweep(path, out, workers=2, progress=False, plots=False)
+    assert (summary.points, summary.ok, summary.failed, summary.exit_status) == (4, 2, 2, 1)
+    failed = [r for r in records(out) if r["status"] == "error"]
+    assert sorted(r["point"][DF] for r in failed) == ["os", "ws"]
+    for r in failed:
+        assert r["point"]["arch.hbm.capacity"] == "1KiB" and r["metrics"] == {}
+        assert "\n" not in r["error"] and "HBM (1024 B)" in r["error"]
+    # failed points are finished points: a re-run does not repeat them
+    assert run_sweep(path, out, workers=1, progress=False, plots=False).ran == 0
+
+
+def test_a_bad_axis_key_fails_before_any_point_runs(tmp_path):
+    path = write(tmp_path, SMALL.replace(ROWS, "arch.core.systolic.rowz"))
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError) as info:
+        run_sweep(path, out, workers=1, progress=False)
+    (line,) = str(info.value).splitlines()
+    assert "sweep.yaml:6: arch.core.systolic.rowz: Extra inputs are not permitted; did you mean 'rows'?" in line
+    assert not out.exists()  # nothing ran, nothing was written
+
+
+def test_bad_executor_arguments_are_one_line_errors(tmp_path):
+    path = write(tmp_path, SMALL)
+    with pytest.raises(AccelsimError, match="unknown executor 'slurm'"):
+        run_sweep(path, tmp_path / "o", executor="slurm", progress=False)
+    with pytest.raises(AccelsimError, match=r"workers\(=0\) must be"):
+        run_sweep(path, tmp_path / "o", workers=0, progress=False)
+    with pytest.raises(AccelsimError, match="goes with the dask executor"):
+        run_sweep(path, tmp_path / "o", scheduler="tcp://localhost:8786", progress=False)
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_dask_executor_without_dask_is_a_one_line_error(tmp_path, monkeypatch):
+    for name in ("dask", "dask.distributed", "distributed"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if the dask extra were not installed
+    with pytest.raises(AccelsimError) as info:
+        run_sweep(write(tmp_path, SMALL), tmp_path / "o", executor="dask", progress=False)
+    (line,) = str(info.value).splitlines()
+    assert line.endswith('pip install "accelsim[dask]"')
+    assert not (tmp_path / "o").exists()
+
+
+def test_plots_are_chosen_from_the_axes_and_redrawn_from_the_folder(tmp_path):
+    out = tmp_path / "out"
+    summary = run_sweep(write(tmp_path, SMALL), out, workers=1, progress=False)
+    names = sorted(p.name for p in summary.files)
+    # two varying axes: a line plot, a heatmap and the Pareto front
+    assert names == ["results.csv", "sweep_heatmap.png", "sweep_lines.png", "sweep_pareto.png"]
+    for name in names[1:]:
+        (out / name).unlink()
+    (out / "results.csv").unlink()
+    redrawn = plot_sweep(out)
+    assert sorted(p.name for p in redrawn) == names and all(p.stat().st_size > 1000 for p in redrawn)
+    with pytest.raises(AccelsimError, match="no sweep.json"):
+        plot_sweep(tmp_path)
+
+
+def _start(sweep: Path, out: Path) -> subprocess.Popen:
+    code = f"from accelsim.sweep.runner import run_sweep; run_sweep({str(sweep)!r}, {str(out)!r}, workers=1, " \
+           f"progress=False, plots=False)"
+    return subprocess.Popen([sys.executable, "-c", code], cwd=out.parent, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_for_lines(out: Path, n: int, proc: subprocess.Popen, timeout: float = 60.0) -> int:
+    path = out / "results.jsonl"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            lines = path.read_bytes().count(b"\n")
+            if lines >= n:
+                return lines
+        if proc.poll() is not None:
+            pytest.fail(f"the sweep ended before {n} points were stored: {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.01)
+    pytest.fail(f"fewer than {n} points stored after {timeout} s")
+
+
+def _group_gone(pgid: int, timeout: float = 10.0) -> bool:
+    """True once no process of the group is left (the sweep's workers and forkserver exited)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_sweep_killed_with_sigkill_resumes_to_the_same_results(tmp_path):
+    path = write(tmp_path, LONG)
+    reference = tmp_path / "reference"
+    run_sweep(path, reference, workers=1, progress=False, plots=False)
+    expected = by_id(reference)
+    assert len(expected) == 8 * 4 * 2
+
+    out = tmp_path / "killed"
+    proc = _start(path, out)
+    stored = _wait_for_lines(out, 4, proc)
+    os.kill(proc.pid, signal.SIGKILL)  # the sweep process only: its workers must notice and exit by themselves
+    proc.wait()
+    assert _group_gone(proc.pid), "workers outlived the killed sweep"
+    assert stored < len(expected), "the sweep finished before it was killed"
+    with open(out / "results.jsonl", "ab") as f:  # as if the kill had landed in the middle of a write
+        f.write(b'{"id":"0123456789abcdef","point":{"arch.core.sys')
+    before = len((out / "results.jsonl").read_text().splitlines()) - 1
+
+    summary = run_sweep(path, out, workers=2, progress=False, plots=False)
+    assert summary.skipped == before and summary.ran == len(expected) - before
+    got = records(out)
+    ids = [r["id"] for r in got]
+    assert len(ids) == len(set(ids)) == len(expected)  # every point exactly once, the torn line gone
+    assert {i: r["metrics"] for i, r in by_id(out).items()} == {i: r["metrics"] for i, r in expected.items()}
+    assert {i: r["point"] for i, r in by_id(out).items()} == {i: r["point"] for i, r in expected.items()}
+    # results.csv rows in the same sweep order, with identical metrics
+    assert (out / "results.csv").read_text() == (reference / "results.csv").read_text()
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_what_finished(tmp_path):
+    path = write(tmp_path, LONG)
+    out = tmp_path / "out"
+    proc = _start(path, out)
+    _wait_for_lines(out, 4, proc)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group, workers included
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0 and b"KeyboardInterrupt" in err
+    assert _group_gone(proc.pid)
+    kept = records(out)  # every line whole
+    assert 4 <= len(kept) < 64
+    with open(out / "results.csv") as f:
+        assert len(list(csv.DictReader(f))) == len(kept)
+
+
+def test_dask_gives_the_same_results_as_the_local_pool(tmp_path):
+    pytest.importorskip("distributed")
+    path = write(tmp_path, SMALL)
+    local = run_sweep(path, tmp_path / "local", workers=2, progress=False, plots=False)
+    dask = run_sweep(path, tmp_path / "dask", executor="dask", workers=2, progress=False, plots=False)
+    assert dask.executor.startswith("dask") and (dask.ran, dask.ok) == (local.ran, local.ok) == (6, 6)
+    assert by_id(tmp_path / "dask") == by_id(tmp_path / "local")
+    assert (tmp_path / "dask" / "results.csv").read_text() == (tmp_path / "local" / "results.csv").read_text()
+
+
+def test_the_ready_sweep_expands_as_documented():
+    plan = plan_sweep(load_sweep("resnet50_array_dataflow_sweep"))
+    # rows, cols in {16, 32, 64, 128, 256}: 25 shapes, of which 6 have an aspect ratio over 4 ((16,128), (16,256),
+    # (32,256) and their transposes); 19 shapes x 3 dataflows = 57 points of 75
+    assert (plan.expanded, plan.filtered, len(plan.points)) == (75, 18, 57)
+    assert {p.experiment.arch.name for p in plan.points} == {"tpu-v1"}

@@ -1,0 +1,338 @@
+"""Sweep files and their points: grid and zip expansion, ranges, filters, ids, validation before anything runs,
+the result store's torn-line handling, chunk sizing and the Pareto front.
+
+Every expected point set below is listed by hand from the sweep file next to it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from accelsim.config.sweep import load_sweep
+from accelsim.errors import ConfigError
+from accelsim.sweep.executors import Chunker
+from accelsim.sweep.expand import describe, expand, plan_sweep, point_id, short_names
+from accelsim.sweep.plots import pareto_front
+from accelsim.sweep.store import ResultStore, metrics_from_report, record, table
+
+BASE = """\
+base:
+  workload: {model: lenet5, batch: 1}
+  arch: gemmini
+"""
+ROWS, COLS, DF = "arch.core.systolic.rows", "arch.core.systolic.cols", "arch.core.systolic.dataflow"
+BW, LAT = "arch.hbm.bandwidth", "arch.hbm.latency"
+
+
+def sweep_file(tmp_path: Path, body: str, base: str = BASE) -> Path:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(base + textwrap.dedent(body))
+    return path
+
+
+def points_of(tmp_path: Path, body: str) -> list[dict]:
+    points, _ = expand(load_sweep(sweep_file(tmp_path, body)))
+    return [p.values for p in points]
+
+
+def error_lines(fn, *args) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        fn(*args)
+    return str(info.value).splitlines()
+
+
+def line_of(path: Path, text: str) -> int:
+    """1-based line of the first line of ``path`` containing ``text``."""
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+# ---- expansion -----------------------------------------------------------------------------------------------------
+def test_grid_is_the_cartesian_product_with_the_last_axis_fastest(tmp_path):
+    got = points_of(tmp_path, f"""\
+        grid:
+          {ROWS}: [16, 32]
+          {DF}: [ws, os, is]
+        """)
+    assert got == [{ROWS: 16, DF: "ws"}, {ROWS: 16, DF: "os"}, {ROWS: 16, DF: "is"},
+                   {ROWS: 32, DF: "ws"}, {ROWS: 32, DF: "os"}, {ROWS: 32, DF: "is"}]
+
+
+def test_zip_advances_in_lock_step_and_unit_strings_stay_strings(tmp_path):
+    got = points_of(tmp_path, f"""\
+        zip:
+          {BW}: [34GB/s, 68GB/s, 136GB/s]
+          {LAT}: [100ns, 80ns, 60ns]
+        """)
+    assert got == [{BW: "34GB/s", LAT: "100ns"}, {BW: "68GB/s", LAT: "80ns"}, {BW: "136GB/s", LAT: "60ns"}]
+
+
+def test_grid_is_crossed_with_zip_grid_outer(tmp_path):
+    got = points_of(tmp_path, f"""\
+        grid:
+          {ROWS}: [16, 32]
+        zip:
+          {BW}: [34GB/s, 68GB/s]
+          {LAT}: [100ns, 80ns]
+        """)
+    assert got == [{ROWS: 16, BW: "34GB/s", LAT: "100ns"}, {ROWS: 16, BW: "68GB/s", LAT: "80ns"},
+                   {ROWS: 32, BW: "34GB/s", LAT: "100ns"}, {ROWS: 32, BW: "68GB/s", LAT: "80ns"}]
+
+
+def test_several_zip_groups_are_crossed_with_each_other(tmp_path):
+    got = points_of(tmp_path, f"""\
+        zip:
+          - {{{ROWS}: [16, 32], {COLS}: [8, 4]}}
+          - {{{BW}: [1GB/s, 2GB/s], {LAT}: [1ns, 2ns]}}
+        """)
+    assert got == [{ROWS: 16, COLS: 8, BW: "1GB/s", LAT: "1ns"}, {ROWS: 16, COLS: 8, BW: "2GB/s", LAT: "2ns"},
+                   {ROWS: 32, COLS: 4, BW: "1GB/s", LAT: "1ns"}, {ROWS: 32, COLS: 4, BW: "2GB/s", LAT: "2ns"}]
+
+
+@pytest.mark.parametrize("spec, values", [
+    ("{start: 32, stop: 128, step: 32}", [32, 64, 96, 128]),   # stop included when a step lands on it
+    ("{start: 32, stop: 120, step: 32}", [32, 64, 96]),        # ... and not passed otherwise
+    ("{start: 10, stop: 1, step: -3}", [10, 7, 4, 1]),
+    ("{start: 1, stop: 4}", [1, 2, 3, 4]),                     # step defaults to 1
+    ("{start: 0.1, stop: 0.3, step: 0.1}", [0.1, 0.2, 0.3]),   # no 0.30000000000000004
+    ("{log2: [16, 256]}", [16, 32, 64, 128, 256]),
+    ("{log2: [24, 100]}", [24, 48, 96]),                       # doubling from LO, not past HI
+    ("[8]", [8]),
+])
+def test_ranges(tmp_path, spec, values):
+    got = points_of(tmp_path, f"grid:\n  {ROWS}: {spec}\n")
+    assert [p[ROWS] for p in got] == values
+
+
+def test_filters_keep_the_points_where_every_expression_holds(tmp_path):
+    # rows x cols over {16, 32, 64}^2 (9 points); keep rows <= 2 * cols and not both 64:
+    # (16,16) (16,32) (16,64) (32,16) (32,32) (32,64) (64,32) [(64,16) fails the first, (64,64) the second]
+    got = points_of(tmp_path, f"""\
+        grid:
+          {ROWS}: [16, 32, 64]
+          {COLS}: [16, 32, 64]
+        filters:
+          - "{ROWS} <= 2 * {COLS}"
+          - "not ({ROWS} == 64 and {COLS} == 64)"
+        """)
+    assert [(p[ROWS], p[COLS]) for p in got] == [(16, 16), (16, 32), (16, 64), (32, 16), (32, 32), (32, 64),
+                                                 (64, 32)]
+
+
+def test_filters_know_in_arithmetic_chains_and_set_values(tmp_path):
+    got = points_of(tmp_path, f"""\
+        set: {{workload.batch: 4}}
+        grid:
+          {ROWS}: [8, 16, 32, 64]
+          {DF}: [ws, os, is]
+        filters:
+          - "{DF} in ['ws', 'os'] or {ROWS} // 16 % 2 == 1"
+          - "8 < {ROWS} * workload.batch / 2 <= 64"
+        """)
+    # second filter: rows*4/2 in (8, 64] → rows in {8, 16, 32}; first: dataflow ws/os, or is when rows//16 is odd
+    # (rows=16 → 1, odd; rows=8 → 0; rows=32 → 2)
+    assert [(p[ROWS], p[DF]) for p in got] == [(8, "ws"), (8, "os"), (16, "ws"), (16, "os"), (16, "is"),
+                                               (32, "ws"), (32, "os")]
+
+
+@pytest.mark.parametrize("expr, message", [
+    ("arch.core.systolic.rows <", "invalid expression"),
+    ("arch.core.systolic.rowz > 1", "unknown name 'arch.core.systolic.rowz'; did you mean 'arch.core.systolic.rows'?"),
+    ("__import__('os').system('true')", "unsupported syntax"),
+    ("arch.core.systolic.rows ** 99", "unsupported syntax"),
+    ("rows > 1", "unknown name 'rows'"),
+])
+def test_a_bad_filter_is_one_line_naming_the_filter_and_its_line(tmp_path, expr, message):
+    path = sweep_file(tmp_path, f"""\
+        grid:
+          {ROWS}: [16, 32]
+        filters:
+          - "{ROWS} > 0"
+          - "{expr}"
+        """)
+    lines = error_lines(lambda: expand(load_sweep(path)))
+    assert len(lines) == 1
+    assert "sweep.yaml:8: filters[1]: " in lines[0]  # 3 lines of base, grid (4-5), filters: (6), the second (8)
+    assert message in lines[0]
+
+
+def test_a_filter_that_cannot_be_evaluated_names_the_point(tmp_path):
+    path = sweep_file(tmp_path, f"""\
+        grid:
+          {DF}: [ws, os]
+        filters: ["{DF} > 3"]
+        """)
+    (line,) = error_lines(lambda: expand(load_sweep(path)))
+    assert "filters[0]: cannot evaluate at point #0 (dataflow=ws)" in line and "'>' not supported" in line
+
+
+# ---- structure errors ----------------------------------------------------------------------------------------------
+def test_structure_errors_are_all_reported_with_their_lines(tmp_path):
+    path = sweep_file(tmp_path, f"""\
+        grid:
+          {ROWS}: [16, 32]
+          arh.core.systolic.cols: [1, 2]
+          {DF}: {{start: 1}}
+        zip:
+          {BW}: [1GB/s, 2GB/s]
+          {LAT}: [1ns]
+          {ROWS}: [1, 2]
+        filter: []
+        """)
+    lines = error_lines(load_sweep, path)
+    text = "\n".join(lines)
+    assert len(lines) == 5, text
+    assert f":{line_of(path, 'arh.core')}: arh.core.systolic.cols: unknown section 'arh'; did you mean 'arch'?" in text
+    assert f":{line_of(path, DF)}: {DF}: a range needs start and stop (step is optional); got start" in text
+    assert f":{line_of(path, 'zip:')}: zip: zip lists must have the same length ({BW}: 2, {LAT}: 1)" in text
+    assert f":{line_of(path, f'{ROWS}: [1, 2]')}: {ROWS}: already swept or set in 'grid'" in text
+    assert f":{line_of(path, 'filter:')}: filter: unknown key; did you mean 'filters'?" in text
+
+
+def test_nothing_to_sweep_and_a_missing_base_are_errors(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: x\n")
+    lines = error_lines(load_sweep, path)
+    assert any("missing 'base'" in x for x in lines) and any("nothing to sweep" in x for x in lines)
+
+
+def test_base_path_is_relative_to_the_sweep_file(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "exp.yaml").write_text("workload: lenet5\narch: gemmini\nname: mine\n")
+    path = tmp_path / "sub" / "s.yaml"
+    path.write_text(f"base: exp.yaml\ngrid:\n  {ROWS}: [4]\n")
+    plan = plan_sweep(load_sweep(path))
+    assert plan.points[0].experiment.name == "mine" and plan.points[0].experiment.arch.core.systolic.rows == 4
+
+
+# ---- validation of every point, ids --------------------------------------------------------------------------------
+def test_a_bad_axis_key_is_one_line_naming_it(tmp_path):
+    path = sweep_file(tmp_path, f"""\
+        grid:
+          arch.core.systolic.rowz: [16, 32]
+          {DF}: [ws, os]
+        """)
+    lines = error_lines(lambda: plan_sweep(load_sweep(path)))
+    assert len(lines) == 1, lines
+    assert re.match(rf".*sweep\.yaml:{line_of(path, 'rowz')}: arch\.core\.systolic\.rowz: Extra inputs are not "
+                    rf"permitted; did you mean 'rows'\?", lines[0]), lines[0]
+
+
+def test_a_bad_value_names_the_file_line_key_value_and_point(tmp_path):
+    path = sweep_file(tmp_path, f"""\
+        grid:
+          {ROWS}: [16, -1]
+          {DF}: [ws, os, xs]
+        """)
+    lines = error_lines(lambda: plan_sweep(load_sweep(path)))
+    # rows=-1 fails in 3 of the 6 points (the first is #3: rows=-1, ws); dataflow=xs in 2 (#2: rows=16, xs)
+    assert len(lines) == 2, lines
+    rows_line = next(x for x in lines if "systolic.rows" in x)
+    df_line = next(x for x in lines if "systolic.dataflow" in x)
+    assert f"sweep.yaml:{line_of(path, ROWS)}: {ROWS}: Input should be greater than 0 (got -1) in 3 of 6 points, " \
+           f"first point #3 (rows=-1, dataflow=ws)" in rows_line
+    assert f"sweep.yaml:{line_of(path, DF)}: {DF}: " in df_line and "(got 'xs') in 2 of 6 points, first point #2 " \
+           "(rows=16, dataflow=xs)" in df_line
+
+
+def test_ids_hash_the_resolved_config(tmp_path):
+    # 24MiB and 25165824 are the same SRAM once resolved: one id, counted as a duplicate; 12MiB differs
+    path = sweep_file(tmp_path, """\
+        grid:
+          arch.core.sram.unified: [24MiB, 25165824, 12MiB]
+        """, base="base: resnet50_tpu_v1\n")
+    plan = plan_sweep(load_sweep(path))
+    assert len(plan.points) == 2 and plan.duplicates == 1 and plan.expanded == 3
+    a, b = plan.points
+    assert re.fullmatch(r"[0-9a-f]{16}", a.id) and a.id != b.id
+    assert a.id == point_id(a.experiment)
+    # the id is the sha256 of the canonical JSON of the resolved config
+    import hashlib
+    canonical = json.dumps(a.experiment.resolved(), sort_keys=True, separators=(",", ":"))
+    assert a.id == hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    # the same point in another sweep file (different axes, written differently) has the same id
+    other = sweep_file(tmp_path, "grid:\n  arch.core.sram.unified: [24MiB]\n  workload.batch: [1]\n",
+                       base="base: resnet50_tpu_v1\n")
+    assert plan_sweep(load_sweep(other)).points[0].id == a.id
+
+
+def test_set_values_apply_to_every_point(tmp_path):
+    path = sweep_file(tmp_path, f"""\
+        set: {{workload.batch: 3, {COLS}: 8}}
+        grid:
+          {ROWS}: [4, 8]
+        """)
+    plan = plan_sweep(load_sweep(path))
+    assert [(p.experiment.workload.params["batch"], p.experiment.arch.core.systolic.cols,
+             p.experiment.arch.core.systolic.rows) for p in plan.points] == [(3, 8, 4), (3, 8, 8)]
+
+
+# ---- helpers -------------------------------------------------------------------------------------------------------
+def test_short_names_and_describe():
+    keys = [ROWS, COLS, "arch.hbm.latency", "arch.host.latency"]
+    assert short_names(keys) == {ROWS: "rows", COLS: "cols", "arch.hbm.latency": "hbm.latency",
+                                 "arch.host.latency": "host.latency"}
+    assert describe({ROWS: 16, DF: "ws"}) == "rows=16, dataflow=ws"
+
+
+def test_pareto_front_by_hand():
+    # (area, cycles): (1,10) (2,8) (2,9) (3,8) (4,3) (5,4) → front (1,10) (2,8) (4,3); (3,8) ties on cycles with a
+    # smaller point, (5,4) and (2,9) are beaten
+    pts = [(3, 8), (1, 10), (2, 9), (2, 8), (5, 4), (4, 3)]
+    assert pareto_front(pts) == [1, 3, 5]
+
+
+def test_chunk_sizes_follow_the_measured_point_time():
+    c = Chunker(slots=2, target_s=0.5, max_size=64, first=2)
+    assert c.size(1000) == 2  # nothing measured yet
+    for _ in range(5):
+        c.observe(0.025)
+    assert c.size(1000) == 20  # 0.5 s / 0.025 s
+    assert c.size(30) == 15  # never more than an even share per slot: ceil(30 / 2)
+    assert c.size(1) == 1
+    c2 = Chunker(slots=1, target_s=0.5, max_size=64)
+    c2.observe(0.001)
+    assert c2.size(1000) == 64  # 500 capped at max_size
+    c3 = Chunker(slots=4)
+    c3.observe(3.0)
+    assert c3.size(1000) == 1  # slow points go one by one
+
+
+# ---- the store -----------------------------------------------------------------------------------------------------
+def test_metrics_keep_the_totals_and_not_the_ops():
+    report = {"name": "x", "total_cycles": 100, "seconds": 1e-7, "mac_utilization": 0.5, "utilization": {"a": 1.0},
+              "bytes": {"hbm": 10}, "stalls_by_level": {"hbm": 3}, "ops": [{"name": "op"}], "roofline": {"r": 1},
+              "flag": True, "arch": {"sram_bytes": 1024, "peak_macs_per_cycle": 256}}
+    assert metrics_from_report(report) == {"total_cycles": 100, "seconds": 1e-7, "mac_utilization": 0.5,
+                                           "utilization": {"a": 1.0}, "bytes": {"hbm": 10},
+                                           "stalls_by_level": {"hbm": 3}, "sram_bytes": 1024,
+                                           "peak_macs_per_cycle": 256, "area_proxy": 1024 * 256}
+
+
+def test_store_ignores_and_cuts_a_torn_last_line(tmp_path):
+    store = ResultStore(tmp_path)
+    a = record("a" * 16, {"k": 1}, metrics={"total_cycles": 5})
+    b = record("b" * 16, {"k": 2}, error="MappingError: too big")
+    with store:
+        store.append(a)
+        store.append(b)
+    with open(store.path, "ab") as f:  # a run killed in the middle of a line
+        f.write(b'{"id":"cccccccccccccccc","point":{"k"')
+    assert store.load() == {a["id"]: a, b["id"]: b}
+    c = record("c" * 16, {"k": 3}, metrics={"total_cycles": 7})
+    with store:  # opening cuts the torn tail, so the next record starts on its own line
+        store.append(c)
+    lines = store.path.read_text().splitlines()
+    assert [json.loads(x)["id"] for x in lines] == ["a" * 16, "b" * 16, "c" * 16]
+
+
+def test_table_columns_are_id_axes_status_metrics_error():
+    recs = [record("1", {"x": 1, "y": "ws"}, metrics={"total_cycles": 5, "bytes": {"hbm": 2}}),
+            record("2", {"x": 2, "y": "os"}, error="boom")]
+    header, rows = table(recs, ["x", "y"])
+    assert header == ["id", "x", "y", "status", "total_cycles", "bytes.hbm", "error"]
+    assert rows == [["1", 1, "ws", "ok", 5, 2, ""], ["2", 2, "os", "error", "", "", "boom"]]

@@ -141,3 +141,5 @@ def print_summary(report: dict, console: Console | None = None) -> None:
     console = console or Console()
     console.print(summary_table(report))
     console.print(top_ops_table(report))
+    for note in report.get("notes") or []:
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)

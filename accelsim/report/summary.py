@@ -101,6 +101,12 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         })
 
     macs = graph.macs
+    memory = footprint(graph, arch, tg)
+    notes = []
+    host = memory.get("host")
+    if host and host["used"]:
+        notes.append(f"{host['weights'] + host['kv_cache']} B of weights and KV cache do not fit HBM "
+                     f"({arch.hbm.capacity} B) and stream from host memory over the host link every pass")
     return {
         "accelsim_version": version,
         "name": name,
@@ -126,7 +132,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "bytes": bytes_total,
         "roofline": {"peak_flops_per_s": peak_flops, "bandwidth_bytes_per_s": bw, "ridge_flops_per_byte": ridge},
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
-        "memory": footprint(graph, arch, tg),
+        "memory": memory,
+        "notes": notes,
         "simulation": {"tasks": len(tasks), "events": trace.events},
         "ops": ops,
     }

@@ -81,6 +81,7 @@ def test_weights_beyond_hbm_stream_from_host_or_fail_with_the_bytes():
     assert rep["memory"]["host"]["weights"] > 0  # what does not fit 8 GiB lives in host memory
     assert rep["bytes"]["host"] >= rep["memory"]["host"]["weights"]  # and crosses the link every step
     assert rep["stalls_by_level"]["host"] > 0
+    assert any("stream from host memory" in note for note in rep["notes"])  # and the report says so
     with pytest.raises(MappingError, match=r"need \d+ B but HBM \(8589934592 B\) and host memory"):
         simulate(wl, load_arch("tpu-v4", ["hbm.capacity=8GiB", "host.capacity=1GiB"]))
 

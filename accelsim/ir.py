@@ -39,6 +39,8 @@ class OpKind(str, Enum):
     EMBEDDING = "embedding"  # table look-up: gathers attrs["gather_rows"] rows of its weight table
     ATTENTION = "attention"  # fused attention (FlashAttention-style): QKᵀ, softmax and PV with scores on chip
     KV_APPEND = "kv_append"  # writes new keys/values into the KV cache in memory (data movement only)
+    SPMM = "spmm"  # sparse × dense aggregation (GNN): gathers attrs["gather_rows"] rows of its first input
+    OPTIMIZER = "optimizer"  # a training optimizer step over one parameter tensor (attrs: fn = sgd|momentum|adam)
     CONCAT = "concat"  # concatenation along an axis (a view when producers write in place)
     RESHAPE = "reshape"  # flatten/reshape/transpose view: no data movement
 
@@ -78,10 +80,15 @@ class Gemm:
 
 @dataclass(frozen=True, slots=True)
 class Weight:
-    """A parameter tensor: ``name`` identifies it across ops (tied weights share a name)."""
+    """A persistent tensor an op reads: ``name`` identifies it across ops (tied weights share a name).
+
+    ``role`` is "param" for a model parameter (what ``params`` counts) or "state" for training state that is
+    not a parameter (optimizer moments); both live in memory across passes and are placed like parameters.
+    """
 
     name: str
     shape: tuple[int, ...]
+    role: str = "param"
 
     @property
     def numel(self) -> int:
@@ -138,7 +145,7 @@ class Op:
     @property
     def params(self) -> int:
         """Parameter elements of this op (tied tensors counted here too; Graph.params counts them once)."""
-        return sum(w.numel for w in self.weights)
+        return sum(w.numel for w in self.weights if w.role == "param")
 
 
 class Graph:
@@ -208,11 +215,12 @@ class Graph:
     # ---- totals (DESIGN.md counting conventions) ------------------------------------------------------------
     @property
     def params(self) -> int:
-        """Parameter count, each named tensor once."""
+        """Parameter count, each named tensor once (optimizer state is not a parameter)."""
         unique: dict[str, int] = {}
         for op in self.ops:
             for w in op.weights:
-                unique.setdefault(w.name, w.numel)
+                if w.role == "param":
+                    unique.setdefault(w.name, w.numel)
         return sum(unique.values())
 
     @property
@@ -231,7 +239,8 @@ class Graph:
         unique: dict[str, int] = {}
         for op in self.ops:
             for w in op.weights:
-                unique.setdefault(w.name, w.numel * op.elem_bytes)
+                if w.role == "param":
+                    unique.setdefault(w.name, w.numel * op.elem_bytes)
         return sum(unique.values())
 
     @property

@@ -89,11 +89,16 @@ class Weight:
     name: str
     shape: tuple[int, ...]
     role: str = "param"
+    dtype: str | None = None  # None: the op's dtype (optimizer moments are usually fp32 whatever the model's)
 
     @property
     def numel(self) -> int:
         """Number of elements."""
         return math.prod(self.shape)
+
+    def nbytes(self, op_dtype: str) -> int:
+        """Bytes of the tensor, in its own dtype or else the reading op's ``op_dtype``."""
+        return self.numel * dtype_bytes(self.dtype or op_dtype)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -140,7 +145,7 @@ class Op:
     @property
     def weight_bytes(self) -> int:
         """Bytes of this op's parameter tensors."""
-        return sum(w.numel for w in self.weights) * self.elem_bytes
+        return sum(w.nbytes(self.dtype) for w in self.weights)
 
     @property
     def params(self) -> int:
@@ -240,7 +245,7 @@ class Graph:
         for op in self.ops:
             for w in op.weights:
                 if w.role == "param":
-                    unique.setdefault(w.name, w.numel * op.elem_bytes)
+                    unique.setdefault(w.name, w.nbytes(op.dtype))
         return sum(unique.values())
 
     @property

@@ -125,7 +125,7 @@ def _place_tensors(graph: Graph, arch: Arch, plans: list[_Plan]) -> dict[str, st
         if p.unit_kind == NONE:
             continue
         for w in p.weights:
-            sizes.setdefault(w.name, w.numel * p.op.elem_bytes)
+            sizes.setdefault(w.name, w.nbytes(p.op.dtype))
     elem = graph.ops[0].elem_bytes if graph.ops else 1
     for name in graph.meta.get("kv_cache", ()):
         sizes[name] = math.prod(graph.inputs[name]) * elem
@@ -330,7 +330,7 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
         wts: dict[str, int] = {}
         for i, w in enumerate(p.weights):
             lv = level_of[w.name]
-            nbytes = w.numel * elem
+            nbytes = w.nbytes(op.dtype)
             if op.kind is OpKind.EMBEDDING and i == 0:  # a gather: only the looked-up rows, whole granules each
                 row = w.numel // w.shape[0] * elem
                 nbytes = int(op.attrs.get("gather_rows", w.shape[0])) * (-(-row // grain[lv]) * grain[lv])

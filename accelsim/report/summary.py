@@ -146,7 +146,7 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
     sizes: dict[str, int] = {}
     for op in graph.ops:
         for w in op.weights:
-            sizes.setdefault(w.name, w.numel * op.elem_bytes)
+            sizes.setdefault(w.name, w.nbytes(op.dtype))
     kv = set(graph.meta.get("kv_cache", ()))
     for name in kv:
         sizes[name] = math.prod(graph.inputs[name]) * elem

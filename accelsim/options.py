@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 
@@ -27,5 +29,8 @@ class Options(BaseModel):
     decode_samples: int = Field(
         8, ge=0, description="LLM serving: decode steps simulated exactly (evenly spread, first and last "
                              "included); the others are interpolated in the KV length. 0 = simulate every step.")
+    offload: Literal["none", "optimizer", "activations"] = Field(
+        "none", description="Training: keep the optimizer state ('optimizer') or the activations stashed for the "
+                            "backward pass ('activations') in host memory, reached over the host link.")
     plots: bool = Field(True, description="Write PNG plots with the report.")
     trace: bool = Field(False, description="Write a Chrome/Perfetto trace.json with the report.")

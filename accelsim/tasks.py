@@ -82,6 +82,8 @@ class TaskGraph:
     units: tuple[Unit, ...]
     ops: tuple[OpMapping, ...]
     placement: dict[str, str] = field(default_factory=dict)  # tensor/table name → memory level
+    tables: dict[str, tuple[int, int, float]] = field(default_factory=dict)  # table → (rows, rows in HBM, HBM hits)
+    stash_level: str = "hbm"  # where a training step keeps the activations stashed for the backward pass
 
     def __len__(self) -> int:
         return len(self.tasks)

@@ -27,12 +27,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..errors import MappingError
 from ..hardware import Arch
 from ..ir import Gemm, Graph, Op, OpKind
 from ..options import Options
 from ..tasks import OpMapping, Task, TaskGraph, TaskKind, Unit, UnitKind
 from . import systolic, vector
+from .placement import Placement, TableSplit, gathered_tables, place
 from .tiling import tile_gemm
 
 SYSTOLIC, VECTOR, NONE = "systolic", "vector", "none"
@@ -62,14 +62,19 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     """Map ``graph`` onto ``arch``: the TaskGraph the engine replays (see the module docstring for the stages)."""
     units = _units(arch)
     plans, phys = _aliases(graph, options)
-    level_of = _place_tensors(graph, arch, plans)
+    placement = _place_tensors(graph, arch, plans, options)
+    level_of = dict(placement.level)
+    if options.offload == "activations":  # the training stash lives in host memory
+        level_of.update({name: "host" for name in graph.meta.get("stashed", ())})
     for p in plans:
         _price(p, arch)
     _assign(plans, units, options)
     _residency(plans, graph, arch, options)
     sizes = {name: math.prod(shape) for name, shape in graph.inputs.items()}
-    tasks, mappings = _emit(plans, units, arch, options, level_of, sizes)
-    return TaskGraph(tuple(tasks), tuple(units), tuple(mappings), level_of)
+    tasks, mappings = _emit(plans, units, arch, options, level_of, sizes, placement.tables)
+    return TaskGraph(tuple(tasks), tuple(units), tuple(mappings), dict(placement.level),
+                     {n: (t.rows, t.hbm_rows, t.hbm_hits) for n, t in placement.tables.items()},
+                     "host" if options.offload == "activations" else "hbm")
 
 
 # ---- 0. units ------------------------------------------------------------------------------------------------
@@ -118,14 +123,17 @@ def _aliases(graph: Graph, options: Options) -> tuple[list[_Plan], dict[str, tup
 
 
 # ---- 2. placement ---------------------------------------------------------------------------------------------
-def _place_tensors(graph: Graph, arch: Arch, plans: list[_Plan]) -> dict[str, str]:
-    """Memory level of every parameter tensor and KV cache: HBM while it has room, then host memory."""
+def _place_tensors(graph: Graph, arch: Arch, plans: list[_Plan], options: Options) -> Placement:
+    """Placement of every parameter, optimizer state, KV cache and table (see :mod:`.placement`)."""
     sizes: dict[str, int] = {}
+    states: set[str] = set()
     for p in plans:
         if p.unit_kind == NONE:
             continue
         for w in p.weights:
             sizes.setdefault(w.name, w.nbytes(p.op.dtype))
+            if w.role == "state":
+                states.add(w.name)
     elem = graph.ops[0].elem_bytes if graph.ops else 1
     for name in graph.meta.get("kv_cache", ()):
         sizes[name] = math.prod(graph.inputs[name]) * elem
@@ -133,26 +141,18 @@ def _place_tensors(graph: Graph, arch: Arch, plans: list[_Plan]) -> dict[str, st
     def tensor_bytes(t: str) -> int:
         return graph[t].out_bytes if t in graph else math.prod(graph.inputs[t]) * elem
 
-    # activations: the largest op's (unplaced) inputs and output, in HBM while it runs
+    # activations: the largest op's (unplaced) inputs and output, in HBM while it runs; in training also the
+    # stashed activations (HBM, or host with offload: activations) and the gradients
     peak_act = max((sum(tensor_bytes(t) for t in p.inputs if t not in sizes) + p.op.out_bytes
                     for p in plans if p.unit_kind != NONE), default=0)
-    hbm_room = arch.hbm.capacity - peak_act
-    host_room = arch.host.capacity if arch.host is not None else 0
-    total = sum(sizes.values())
-    if total + peak_act > arch.hbm.capacity + host_room:
-        raise MappingError(
-            f"{graph.name}: weights and KV cache ({total} B) and peak activations ({peak_act} B) need "
-            f"{total + peak_act} B but HBM ({arch.hbm.capacity} B) and host memory ({host_room} B) hold "
-            f"{arch.hbm.capacity + host_room} B")
-    level: dict[str, str] = {}
-    used = 0
-    for name, size in sizes.items():  # graph order: early layers in HBM first, KV caches last
-        if used + size <= hbm_room:
-            level[name] = "hbm"
-            used += size
-        else:
-            level[name] = "host"
-    return level
+    stash = int(graph.meta.get("stashed_activation_bytes", 0))
+    grads = int(graph.meta.get("gradient_bytes", 0))
+    offload_act = options.offload == "activations"
+    return place(graph, arch, sizes, gathered_tables(graph),
+                 reserved_hbm=peak_act + grads + (0 if offload_act else stash),
+                 reserved_host=stash if offload_act else 0,
+                 host_first=frozenset(states) if options.offload == "optimizer" else frozenset(),
+                 what="weights, optimizer state and KV cache" if states else "weights and KV cache")
 
 
 # ---- 3. pricing ----------------------------------------------------------------------------------------------
@@ -282,7 +282,8 @@ def _sources(tensors: tuple[str, ...], resident: set[str], level_of: dict[str, s
 
 
 def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
-          level_of: dict[str, str], input_elems: dict[str, int]) -> tuple[list[Task], list[OpMapping]]:
+          level_of: dict[str, str], input_elems: dict[str, int],
+          tables: dict[str, TableSplit]) -> tuple[list[Task], list[OpMapping]]:
     hbm = _unit_index(units, "hbm")
     host = _unit_index(units, "host") if arch.host is not None else -1
     mem_unit = {"hbm": hbm, "host": host}
@@ -327,15 +328,27 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
             a_tensors, b_tensors = p.inputs, ()
         act_a = _sources(a_tensors, resident, level_of, nbytes_of, input_elems, elem)
         act_b = _sources(b_tensors, resident, level_of, nbytes_of, input_elems, elem)
+        if op.kind is OpKind.SPMM:  # a gather of rows of the input: whole access granules per row
+            row = int(op.attrs.get("row_elems", 1)) * elem
+            act_a = {lv: int(op.attrs["gather_rows"]) * (-(-row // grain[lv]) * grain[lv]) for lv in act_a}
         wts: dict[str, int] = {}
         for i, w in enumerate(p.weights):
             lv = level_of[w.name]
             nbytes = w.nbytes(op.dtype)
             if op.kind is OpKind.EMBEDDING and i == 0:  # a gather: only the looked-up rows, whole granules each
                 row = w.numel // w.shape[0] * elem
-                nbytes = int(op.attrs.get("gather_rows", w.shape[0])) * (-(-row // grain[lv]) * grain[lv])
+                gathered = int(op.attrs.get("gather_rows", w.shape[0]))
+                split = tables.get(w.name)
+                hits = split.hbm_hits if split is not None else (1.0 if lv == "hbm" else 0.0)
+                in_hbm = round(gathered * hits)
+                for level, n in (("hbm", in_hbm), ("host", gathered - in_hbm)):
+                    if n:
+                        wts[level] = wts.get(level, 0) + n * (-(-row // grain[level]) * grain[level])
+                continue
             wts[lv] = wts.get(lv, 0) + nbytes
         out_off = 0 if p.resident_out else op.out_bytes
+        if op.kind is OpKind.OPTIMIZER:  # the updated optimizer state is written back with the parameter
+            out_off += int(op.attrs.get("state_bytes", 0))
         a_tot, b_tot = sum(act_a.values()), sum(act_b.values()) + sum(wts.values())
         details = dict(p.details)
         # tiles use the core's SRAM beside the resident activations; the arrays of a core share its tiles
@@ -375,11 +388,14 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
                 wts = {lv: b * ncores for lv, b in wts.items()}
             details["units"] = nunits
         details["resident_output"] = p.resident_out
+        if "phase" in op.attrs:
+            details["phase"] = op.attrs["phase"]
         # activation loads wait for their producers; parameter loads only for a free buffer (so they prefetch)
         act_levels = {lv: act_a.get(lv, 0) * fa + act_b.get(lv, 0) * fb for lv in {*act_a, *act_b}}
         w_levels = {lv: b * fb for lv, b in wts.items()}
         level_bytes: dict[str, int] = {}
-        for lv, b in [*act_levels.items(), *w_levels.items(), ("hbm", out_off)]:
+        out_level = level_of.get(op.name, "hbm")
+        for lv, b in [*act_levels.items(), *w_levels.items(), (out_level, out_off)]:
             if b:
                 level_bytes[lv] = level_bytes.get(lv, 0) + b
         level_bytes["sram"] = sram + sum(level_bytes.values())  # array reads/writes plus fills and drains
@@ -418,8 +434,8 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
             sc.append(compute)
             store_id = None
             if stores and stores[gi]:
-                store_id = last_store[unit] = add(p.index, TaskKind.STORE, hbm, occupancy(stores[gi], "hbm"),
-                                                  [compute], stores[gi], "hbm")
+                store_id = last_store[unit] = add(p.index, TaskKind.STORE, mem_unit[out_level],
+                                                  occupancy(stores[gi], out_level), [compute], stores[gi], out_level)
             ss.append(store_id)
         done[op.name] = [last_store.get(u, c) for u, c in last_compute.items()]
         if nunits > 1:

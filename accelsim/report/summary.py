@@ -105,8 +105,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     notes = []
     host = memory.get("host")
     if host and host["used"]:
-        notes.append(f"{host['weights'] + host['kv_cache']} B of weights and KV cache do not fit HBM "
-                     f"({arch.hbm.capacity} B) and stream from host memory over the host link every pass")
+        notes.append(f"{host['used']} B of weights, KV cache, tables or training state do not fit HBM "
+                     f"({arch.hbm.capacity} B) and live in host memory, reached over the host link")
     return {
         "accelsim_version": version,
         "name": name,
@@ -134,9 +134,30 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
         "memory": memory,
         "notes": notes,
+        **({"tables": {n: {"rows": r, "rows_in_hbm": h, "hbm_hit_fraction": f}
+                       for n, (r, h, f) in tg.tables.items()}} if tg.tables else {}),
+        **({"phases": _phases(ops)} if any("phase" in m.mapping for m in tg.ops) else {}),
         "simulation": {"tasks": len(tasks), "events": trace.events},
         "ops": ops,
     }
+
+
+def _phases(ops: list[dict]) -> dict[str, dict[str, int]]:
+    """Per training phase (forward, backward, optimizer): its span on the timeline and its compute cycles."""
+    out: dict[str, dict[str, int]] = {}
+    for op in ops:
+        phase = op["mapping"].get("phase")
+        if phase is None or op["unit"] == "none":
+            continue
+        row = out.setdefault(phase, {"start_cycle": op["start_cycle"], "end_cycle": op["end_cycle"],
+                                     "compute_cycles": 0, "ops": 0})
+        row["start_cycle"] = min(row["start_cycle"], op["start_cycle"])
+        row["end_cycle"] = max(row["end_cycle"], op["end_cycle"])
+        row["compute_cycles"] += op["compute_cycles"]
+        row["ops"] += 1
+    for row in out.values():
+        row["cycles"] = row["end_cycle"] - row["start_cycle"]
+    return out
 
 
 def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, float]]:
@@ -150,19 +171,31 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
     kv = set(graph.meta.get("kv_cache", ()))
     for name in kv:
         sizes[name] = math.prod(graph.inputs[name]) * elem
+    states = {w.name for op in graph.ops for w in op.weights if w.role == "state"}
+    training = graph.meta.get("mode") == "training"
     peak_act = max((sum(math.prod(s) for s in op.in_shapes) * op.elem_bytes + op.out_bytes
                     for op in graph.ops if not op.kind.is_view), default=0)
     out: dict[str, dict[str, float]] = {}
     for lv in OFFCHIP:
         if lv == "host" and arch.host is None:
             continue
-        weights = sum(b for n, b in sizes.items() if n not in kv and tg.placement.get(n) == lv)
-        cache = sum(b for n, b in sizes.items() if n in kv and tg.placement.get(n) == lv)
+        def held(names: set[str] | None, exclude: set[str] = frozenset(), lv: str = lv) -> int:
+            return sum(b for n, b in sizes.items() if (names is None or n in names) and n not in exclude
+                       and tg.placement.get(n) == lv)
+
+        weights = held(None, kv | states)
+        cache = held(kv)
         act = peak_act if lv == "hbm" else 0
-        cap = arch.memory(lv).capacity
-        used = weights + cache + act
-        out[lv] = {"capacity": cap, "weights": weights, "kv_cache": cache, "activations": act, "used": used,
-                   "fraction": used / cap if cap else 0.0}
+        row = {"capacity": arch.memory(lv).capacity, "weights": weights, "kv_cache": cache}
+        if training:
+            row["gradients"] = int(graph.meta.get("gradient_bytes", 0)) if lv == "hbm" else 0
+            row["optimizer_states"] = held(states)
+            stash = int(graph.meta.get("stashed_activation_bytes", 0))
+            act += stash if tg.stash_level == lv else 0
+        row["activations"] = act
+        row["used"] = sum(v for k, v in row.items() if k != "capacity")
+        row["fraction"] = row["used"] / row["capacity"] if row["capacity"] else 0.0
+        out[lv] = row
     return out
 
 

@@ -79,9 +79,11 @@ def test_weights_beyond_hbm_stream_from_host_or_fail_with_the_bytes():
     small = load_arch("tpu-v4", ["hbm.capacity=8GiB"])
     rep = simulate(wl, small).to_dict()
     assert rep["memory"]["host"]["weights"] > 0  # what does not fit 8 GiB lives in host memory
-    assert rep["bytes"]["host"] >= rep["memory"]["host"]["weights"]  # and crosses the link every step
+    # and crosses the link every step, except the token-embedding table (the coldest bytes, so placed in host
+    # memory first), from which a step gathers one row
+    assert rep["bytes"]["host"] >= rep["memory"]["host"]["weights"] - 32_000 * 4096 * 2
     assert rep["stalls_by_level"]["host"] > 0
-    assert any("stream from host memory" in note for note in rep["notes"])  # and the report says so
+    assert any("live in host memory" in note for note in rep["notes"])  # and the report says so
     with pytest.raises(MappingError, match=r"need \d+ B but HBM \(8589934592 B\) and host memory"):
         simulate(wl, load_arch("tpu-v4", ["hbm.capacity=8GiB", "host.capacity=1GiB"]))
 

@@ -68,6 +68,12 @@ DEFAULT_VECTOR_COSTS: dict[str, float] = {
     "rmsnorm": 4.0,  # mean square (2), normalise, scale
     "rope": 3.0,  # x·cos + rotate(x)·sin
     "embedding": 0.0,  # a gather: data movement only
+    "embedding_bag": 1.0,  # the pooled sum: one add per gathered element
+    "spmm": 2.0,  # scale by the edge weight and accumulate
+    "gather_add": 1.0,
+    "att_dot": 2.0,  # multiply-add per element of a per-node attention logit
+    "leaky_relu": 1.0,
+    "elu": 4.0,  # an exp on the negative side
     "kv_append": 0.0,  # data movement only
 }
 

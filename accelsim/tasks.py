@@ -84,6 +84,7 @@ class TaskGraph:
     placement: dict[str, str] = field(default_factory=dict)  # tensor/table name → memory level
     tables: dict[str, tuple[int, int, float]] = field(default_factory=dict)  # table → (rows, rows in HBM, HBM hits)
     stash_level: str = "hbm"  # where a training step keeps the activations stashed for the backward pass
+    peak_activation_bytes: int = 0  # the largest op's activations, held in HBM while it runs
 
     def __len__(self) -> int:
         return len(self.tasks)

@@ -7,6 +7,8 @@
 * ``attention``: softmax(q·kᵀ)·v on graph inputs q, k, v (no projections), unfused or fused, with GQA.
 * ``softmax``, ``layernorm`` (a (batch, rows, cols) tensor, over cols) and ``gelu`` (batch × elements): one
   vector op each.
+* ``embedding_bag``: one EMBEDDING op (fn "embedding_bag") sum-pooling ``pooling`` rows of a (rows, dim) table per
+  sample from (batch, pooling) indices (graph input ``input``); the op convention is :mod:`.recsys`'s.
 """
 
 from __future__ import annotations
@@ -15,10 +17,18 @@ from typing import TYPE_CHECKING
 
 from ..ir import Graph
 from .layers import INPUT, GraphBuilder
+from .recsys import RecsysBuilder
 from .tlayers import TransformerBuilder
 
 if TYPE_CHECKING:
-    from .registry import AttentionParams, Conv2dParams, GeluParams, GemmParams, RowsColsParams
+    from .registry import (
+        AttentionParams,
+        Conv2dParams,
+        EmbeddingBagParams,
+        GeluParams,
+        GemmParams,
+        RowsColsParams,
+    )
 
 
 def gemm(p: GemmParams) -> Graph:
@@ -69,3 +79,14 @@ def gelu(p: GeluParams) -> Graph:
     b = TransformerBuilder("gelu", {"input": (p.batch, p.elements)}, dtype=p.dtype or "fp16")
     b.gelu("input", name="gelu")
     return b.build({"model": "gelu", **p.model_dump()})
+
+
+# ---- recommendation micro-workload (see accelsim.builders.recsys for the op convention) -----------------------
+def embedding_bag(p: EmbeddingBagParams) -> Graph:
+    """One embedding-bag look-up: (batch, pooling) indices into a (rows, dim) table, sum-pooled to (batch, dim).
+
+    gather_rows = batch·pooling, vector_elems = batch·pooling·dim, flops = batch·(pooling − 1)·dim, params rows·dim.
+    """
+    b = RecsysBuilder("embedding_bag", {"input": (p.batch, p.pooling)}, dtype=p.dtype or "fp16")
+    b.embedding_bag("input", p.rows, p.dim, access=p.access, zipf_alpha=p.zipf_alpha, name="embedding_bag")
+    return b.build({"model": "embedding_bag", **p.model_dump()})

@@ -25,7 +25,7 @@ from pydantic import (
 from ..errors import WorkloadError
 from ..ir import Graph
 from ..units import DTYPE_BYTES
-from . import cnn, manual, micro, transformer
+from . import cnn, gnn, manual, micro, recsys, transformer
 
 DType = Literal["int4", "int8", "uint8", "fp8", "int16", "fp16", "bf16", "int32", "fp32", "tf32", "fp64"]
 """Names of units.DTYPE_BYTES (a test checks they agree)."""
@@ -231,6 +231,61 @@ class GeluParams(WorkloadParams):
     elements: PositiveInt = Field(16_777_216, description="Elements per sample.")
 
 
+class _TableAccessParams(WorkloadParams):
+    """How embedding look-ups spread over a table's rows."""
+
+    access: Literal["uniform", "zipf"] = Field(
+        "uniform", description="'uniform': every row equally likely; 'zipf': row r (hottest first) with probability "
+                               "∝ r^−zipf_alpha, so the hottest rows can sit in HBM and serve most look-ups.")
+    zipf_alpha: float = Field(1.05, gt=0, description="Exponent of the Zipf access distribution (> 0; with "
+                                                      "access: zipf).")
+
+
+class DlrmParams(_TableAccessParams):
+    """MLPerf DLRM v1 on Criteo Terabyte (facebookresearch/dlrm, --max-ind-range=40000000)."""
+
+    batch: PositiveInt = Field(2048, description="Samples per inference (MLPerf's training mini-batch is 2048).")
+    pooling: PositiveInt = Field(1, description="Indices per table per sample (1: one-hot as Criteo; > 1: "
+                                                "multi-hot, sum-pooled).")
+    tables: tuple[PositiveInt, ...] | None = Field(
+        None, min_length=1, description="Rows of each embedding table, overriding the 26 Criteo Terabyte tables "
+                                        "(capped at 40M rows); the number of tables follows the list.")
+    dim: PositiveInt = Field(128, description="Embedding dimension (also the bottom MLP's output width).")
+
+
+class EmbeddingBagParams(_TableAccessParams):
+    """One embedding-bag look-up: batch × pooling indices into a rows × dim table, sum-pooled."""
+
+    batch: PositiveInt = Field(2048, description="Samples (bags) per look-up.")
+    rows: PositiveInt = Field(1_000_000, description="Rows of the table.")
+    dim: PositiveInt = Field(128, description="Elements per row.")
+    pooling: PositiveInt = Field(20, description="Indices per sample, sum-pooled.")
+
+
+class _GraphParams(WorkloadParams):
+    """A GNN over one whole graph (full-batch inference), Cora by default."""
+
+    batch: PositiveInt = Field(1, description="Not used: the whole graph is one pass (keep it 1).")
+    nodes: PositiveInt = Field(2708, description="Nodes of the graph (Cora: 2,708).")
+    edges: NonNegativeInt = Field(10556, description="Directed edges without self-loops (Cora: 10,556); each conv "
+                                                     "adds a self-loop per node.")
+    features: PositiveInt = Field(1433, description="Input features per node (Cora: 1,433).")
+    classes: PositiveInt = Field(7, description="Output classes (Cora: 7).")
+
+
+class GcnParams(_GraphParams):
+    """Two-layer GCN (PyG GCNConv)."""
+
+    hidden: PositiveInt = Field(16, description="Width of the hidden layer.")
+
+
+class GatParams(_GraphParams):
+    """Two-layer GAT (PyG GATConv): heads × hidden concatenated, then one averaged head of classes."""
+
+    hidden: PositiveInt = Field(8, description="Features per attention head of the first layer.")
+    heads: PositiveInt = Field(8, description="Attention heads of the first layer (the output layer has one).")
+
+
 class LayersParams(WorkloadParams):
     """A network listed layer by layer (see :mod:`accelsim.builders.manual`)."""
 
@@ -319,6 +374,13 @@ BUILDERS: dict[str, BuilderEntry] = {
         BuilderEntry("softmax", RowsColsParams, micro.softmax, "one softmax over the last dim of rows × cols"),
         BuilderEntry("layernorm", RowsColsParams, micro.layernorm, "one LayerNorm over the last dim of rows × cols"),
         BuilderEntry("gelu", GeluParams, micro.gelu, "one GELU over a number of elements"),
+        BuilderEntry("dlrm_mlperf", DlrmParams, recsys.dlrm_mlperf,
+                     "MLPerf DLRM v1, Criteo Terabyte (26 tables ≤ 40M rows × 128), 24,036,595,969 params"),
+        BuilderEntry("embedding_bag", EmbeddingBagParams, micro.embedding_bag,
+                     "one sum-pooled embedding-bag look-up (an EMBEDDING op)"),
+        BuilderEntry("gcn_cora", GcnParams, gnn.gcn_cora, "two-layer GCN (PyG GCNConv) on Cora, 23,063 params"),
+        BuilderEntry("gat_cora", GatParams, gnn.gat_cora,
+                     "two-layer GAT (PyG GATConv, 8 heads of 8) on Cora, 92,373 params"),
     )
 }
 """Every workload builder by name."""

@@ -74,7 +74,7 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     tasks, mappings = _emit(plans, units, arch, options, level_of, sizes, placement.tables)
     return TaskGraph(tuple(tasks), tuple(units), tuple(mappings), dict(placement.level),
                      {n: (t.rows, t.hbm_rows, t.hbm_hits) for n, t in placement.tables.items()},
-                     "host" if options.offload == "activations" else "hbm")
+                     "host" if options.offload == "activations" else "hbm", placement.peak_activation_bytes)
 
 
 # ---- 0. units ------------------------------------------------------------------------------------------------
@@ -152,7 +152,8 @@ def _place_tensors(graph: Graph, arch: Arch, plans: list[_Plan], options: Option
                  reserved_hbm=peak_act + grads + (0 if offload_act else stash),
                  reserved_host=stash if offload_act else 0,
                  host_first=frozenset(states) if options.offload == "optimizer" else frozenset(),
-                 what="weights, optimizer state and KV cache" if states else "weights and KV cache")
+                 what="weights, optimizer state and KV cache" if states else "weights and KV cache",
+                 peak_activation_bytes=peak_act)
 
 
 # ---- 3. pricing ----------------------------------------------------------------------------------------------
@@ -328,9 +329,13 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
             a_tensors, b_tensors = p.inputs, ()
         act_a = _sources(a_tensors, resident, level_of, nbytes_of, input_elems, elem)
         act_b = _sources(b_tensors, resident, level_of, nbytes_of, input_elems, elem)
-        if op.kind is OpKind.SPMM:  # a gather of rows of the input: whole access granules per row
+        if op.kind is OpKind.SPMM:  # gathers rows of its first input (whole granules each); the rest read in order
             row = int(op.attrs.get("row_elems", 1)) * elem
-            act_a = {lv: int(op.attrs["gather_rows"]) * (-(-row // grain[lv]) * grain[lv]) for lv in act_a}
+            gathered = _sources(p.operands[0], resident, level_of, nbytes_of, input_elems, elem)
+            act_a = _sources(tuple(t for g in p.operands[1:] for t in g if t not in p.operands[0]), resident,
+                             level_of, nbytes_of, input_elems, elem)
+            for lv in gathered:
+                act_a[lv] = act_a.get(lv, 0) + int(op.attrs["gather_rows"]) * (-(-row // grain[lv]) * grain[lv])
         wts: dict[str, int] = {}
         for i, w in enumerate(p.weights):
             lv = level_of[w.name]

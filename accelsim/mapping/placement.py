@@ -70,11 +70,12 @@ class Placement:
 
     level: dict[str, str]
     tables: dict[str, TableSplit]
+    peak_activation_bytes: int = 0
 
 
 def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tuple[int, int, str, float]],
           *, reserved_hbm: int, reserved_host: int = 0, host_first: frozenset[str] = frozenset(),
-          what: str = "weights and KV cache") -> Placement:
+          what: str = "weights and KV cache", peak_activation_bytes: int = 0) -> Placement:
     """Place ``sizes`` (tensor → bytes, in priority order) given the gathered tables
     (name → (rows, gathers per pass, access, zipf alpha)); ``reserved_*`` bytes must stay free at each level and
     ``host_first`` tensors go to host memory (offload)."""
@@ -124,7 +125,7 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
             f"hold {arch.hbm.capacity + host_cap} B")
     level = {n: ("hbm" if in_hbm.get(n, 0) * 2 >= sizes[n] and n not in host_first else "host") for n in sizes}
     splits = {n: TableSplit(gathers[n][0], min(r, gathers[n][0]), min(h, 1.0)) for n, (r, h) in tables.items()}
-    return Placement(level, splits)
+    return Placement(level, splits, peak_activation_bytes)
 
 
 def gathered_tables(graph: Graph) -> dict[str, tuple[int, int, str, float]]:

@@ -162,7 +162,7 @@ def _phases(ops: list[dict]) -> dict[str, dict[str, int]]:
 
 def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, float]]:
     """Bytes held at each off-chip level against its capacity: parameters, KV cache and (in HBM) the peak of
-    activations live at once (the largest op's inputs and output)."""
+    activations live at once (the largest op's inputs and output, as placement reserved them)."""
     elem = graph.ops[0].elem_bytes if graph.ops else 1
     sizes: dict[str, int] = {}
     for op in graph.ops:
@@ -173,15 +173,14 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
         sizes[name] = math.prod(graph.inputs[name]) * elem
     states = {w.name for op in graph.ops for w in op.weights if w.role == "state"}
     training = graph.meta.get("mode") == "training"
-    peak_act = max((sum(math.prod(s) for s in op.in_shapes) * op.elem_bytes + op.out_bytes
-                    for op in graph.ops if not op.kind.is_view), default=0)
+    peak_act = tg.peak_activation_bytes
     out: dict[str, dict[str, float]] = {}
     for lv in OFFCHIP:
         if lv == "host" and arch.host is None:
             continue
         def held(names: set[str] | None, exclude: set[str] = frozenset(), lv: str = lv) -> int:
-            return sum(b for n, b in sizes.items() if (names is None or n in names) and n not in exclude
-                       and tg.placement.get(n) == lv)
+            return sum(_bytes_at(n, b, lv, tg) for n, b in sizes.items()
+                       if (names is None or n in names) and n not in exclude)
 
         weights = held(None, kv | states)
         cache = held(kv)
@@ -197,6 +196,15 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
         row["fraction"] = row["used"] / row["capacity"] if row["capacity"] else 0.0
         out[lv] = row
     return out
+
+
+def _bytes_at(name: str, nbytes: int, level: str, tg: TaskGraph) -> int:
+    """Bytes of tensor ``name`` held at ``level``: a split table by its rows in HBM, others whole."""
+    if name in tg.tables:
+        rows, hbm_rows, _ = tg.tables[name]
+        in_hbm = nbytes * hbm_rows // rows
+        return in_hbm if level == "hbm" else nbytes - in_hbm
+    return nbytes if tg.placement.get(name) == level else 0
 
 
 def _group_sum(keys: np.ndarray, values: np.ndarray) -> list[tuple[int, int]]:

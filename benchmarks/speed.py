@@ -30,6 +30,10 @@ CASES = {
     # issue 4: SCALE-Sim 3.0 needs 827 s and 8 GB for these 21 GEMVs on a 128x128 OS array; target ≤ 0.2 s
     "llama2_7b_decode_gemv_scalesim128_os": ("scalesim", DATA / "scalesim_128x128_os.cfg",
                                              DATA / "llama2_7b_decode_3layers_gemv.csv"),
+    # issue 5: DLRM batch 2048 on tpu-v4, target ≤ 2 s; GCN on an ogbn-products-sized graph, target ≤ 5 s
+    "dlrm_tpu_v4": ("experiment", ROOT / "experiments" / "dlrm_tpu_v4.yaml"),
+    "gcn_ogbn_products_tpu_v4": ("workload", "gcn_cora",
+                                 ["nodes=2449029", "edges=61859140", "features=100", "classes=47"], "tpu-v4"),
     # issue 4: prefill 2048 + 128 decode steps on tpu-v4; target ≤ 5 s, ≤ 500 MB
     "llama2_7b_serving_tpu_v4": ("experiment", ROOT / "experiments" / "llama2_7b_serving_tpu_v4.yaml"),
 }
@@ -41,6 +45,8 @@ def _run_case(case: str):
     spec = CASES[case]
     if spec[0] == "experiment":
         return api.run_experiment(config.load_experiment(spec[1]))
+    if spec[0] == "workload":
+        return api.simulate(config.load_workload(spec[1], spec[2]), spec[3])
     if spec[0] == "scalesim":
         from accelsim.config.scalesim import load_scalesim
         from accelsim.options import Options

@@ -34,6 +34,8 @@ CASES = {
     "dlrm_tpu_v4": ("experiment", ROOT / "experiments" / "dlrm_tpu_v4.yaml"),
     "gcn_ogbn_products_tpu_v4": ("workload", "gcn_cora",
                                  ["nodes=2449029", "edges=61859140", "features=100", "classes=47"], "tpu-v4"),
+    # issue 5: a ResNet-50 training step (Adam) on tpu-v1; target ≤ 3 s
+    "resnet50_training_tpu_v1": ("workload", "resnet50", ["mode=training"], "tpu-v1"),
     # issue 4: prefill 2048 + 128 decode steps on tpu-v4; target ≤ 5 s, ≤ 500 MB
     "llama2_7b_serving_tpu_v4": ("experiment", ROOT / "experiments" / "llama2_7b_serving_tpu_v4.yaml"),
 }

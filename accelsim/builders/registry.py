@@ -25,7 +25,7 @@ from pydantic import (
 from ..errors import WorkloadError
 from ..ir import Graph
 from ..units import DTYPE_BYTES
-from . import cnn, gnn, manual, micro, recsys, transformer
+from . import cnn, gnn, manual, micro, recsys, training, transformer
 
 DType = Literal["int4", "int8", "uint8", "fp8", "int16", "fp16", "bf16", "int32", "fp32", "tf32", "fp64"]
 """Names of units.DTYPE_BYTES (a test checks they agree)."""
@@ -39,6 +39,9 @@ class WorkloadParams(BaseModel):
     batch: PositiveInt = Field(1, description="Samples per inference (the leading dimension of the input).")
     dtype: DType | None = Field(None, description="Data type of every tensor (default: the arch's dtype).")
     mode: Literal["inference", "training"] = Field("inference", description="Forward only, or training.")
+    optimizer: Literal["sgd", "momentum", "adam"] = Field(
+        "adam", description="Training only: the optimizer step after the backward pass, with fp32 state per "
+                            "parameter: 'sgd' none, 'momentum' one tensor, 'adam' two (first and second moments).")
 
 
 class ImageNetParams(WorkloadParams):
@@ -399,15 +402,14 @@ def get_builder(name: str) -> BuilderEntry:
 def build_workload(name: str, params: Mapping[str, object], *, default_dtype: str = "fp16") -> Graph:
     """The graph of workload ``name`` with ``params`` (validated; ``pydantic.ValidationError`` propagates).
 
-    ``dtype`` left unset becomes ``default_dtype`` (the arch's). Training mode raises :class:`WorkloadError`
-    until the training pass exists.
+    ``dtype`` left unset becomes ``default_dtype`` (the arch's). ``mode: training`` returns the training step of
+    the forward graph (:func:`accelsim.builders.training.training_graph` with ``optimizer``).
     """
     entry = get_builder(name)
     p = entry.params.model_validate(dict(params))
-    if p.mode == "training":
-        raise WorkloadError(f"training mode is not supported yet: workload {name!r} can only run mode=inference")
     if p.dtype is None:
         if default_dtype not in DTYPE_BYTES:
             raise WorkloadError(f"unknown default dtype {default_dtype!r}; expected one of {', '.join(DTYPE_BYTES)}")
         p = p.model_copy(update={"dtype": default_dtype})
-    return entry.fn(p)
+    graph = entry.fn(p)
+    return training.training_graph(graph, p.optimizer) if p.mode == "training" else graph

@@ -352,8 +352,14 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
                 continue
             wts[lv] = wts.get(lv, 0) + nbytes
         out_off = 0 if p.resident_out else op.out_bytes
-        if op.kind is OpKind.OPTIMIZER:  # the updated optimizer state is written back with the parameter
-            out_off += int(op.attrs.get("state_bytes", 0))
+        # where the output goes: its tensor's level; an optimizer step writes the parameter and its state back
+        out_levels = {level_of.get(op.name, "hbm"): out_off}
+        if op.kind is OpKind.OPTIMIZER:
+            out_levels = {}
+            for w in p.weights:
+                lv = level_of[w.name]
+                out_levels[lv] = out_levels.get(lv, 0) + w.nbytes(op.dtype)
+            out_off = sum(out_levels.values())
         a_tot, b_tot = sum(act_a.values()), sum(act_b.values()) + sum(wts.values())
         details = dict(p.details)
         # tiles use the core's SRAM beside the resident activations; the arrays of a core share its tiles
@@ -399,8 +405,7 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
         act_levels = {lv: act_a.get(lv, 0) * fa + act_b.get(lv, 0) * fb for lv in {*act_a, *act_b}}
         w_levels = {lv: b * fb for lv, b in wts.items()}
         level_bytes: dict[str, int] = {}
-        out_level = level_of.get(op.name, "hbm")
-        for lv, b in [*act_levels.items(), *w_levels.items(), (out_level, out_off)]:
+        for lv, b in [*act_levels.items(), *w_levels.items(), *out_levels.items()]:
             if b:
                 level_bytes[lv] = level_bytes.get(lv, 0) + b
         level_bytes["sram"] = sram + sum(level_bytes.values())  # array reads/writes plus fills and drains
@@ -408,7 +413,7 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
         cyc = _split(p.cycles, ngroups)
         act_loads = {lv: _split(b, ngroups) for lv, b in sorted(act_levels.items()) if b}
         w_loads = {lv: _split(b, ngroups) for lv, b in sorted(w_levels.items()) if b}
-        stores = _split(out_off, ngroups) if out_off else None
+        stores = {lv: _split(b, ngroups) for lv, b in sorted(out_levels.items()) if b}
         producers = [d for t in p.inputs if t in done for d in done[t]]
         last_compute: dict[int, int] = {}  # unit → its latest compute task of this op
         last_store: dict[int, int] = {}
@@ -438,9 +443,10 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
             unit_cycles[unit] = unit_cycles.get(unit, 0) + cyc[gi]
             sc.append(compute)
             store_id = None
-            if stores and stores[gi]:
-                store_id = last_store[unit] = add(p.index, TaskKind.STORE, mem_unit[out_level],
-                                                  occupancy(stores[gi], out_level), [compute], stores[gi], out_level)
+            for lv, parts in stores.items():
+                if parts[gi]:
+                    store_id = last_store[unit] = add(p.index, TaskKind.STORE, mem_unit[lv], occupancy(parts[gi], lv),
+                                                      [compute], parts[gi], lv)
             ss.append(store_id)
         done[op.name] = [last_store.get(u, c) for u, c in last_compute.items()]
         if nunits > 1:

@@ -351,11 +351,6 @@ def test_unknown_workload_suggests():
         get_builder("resnt50")
 
 
-def test_training_mode_not_supported_yet():
-    with pytest.raises(WorkloadError, match="training mode is not supported yet"):
-        build_workload("resnet18", {"mode": "training"})
-
-
 def test_unknown_param_raises_validation_error():
     with pytest.raises(pydantic.ValidationError):
         build_workload("resnet18", {"bacth": 2})

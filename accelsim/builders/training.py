@@ -1,0 +1,607 @@
+"""The training pass: a forward graph becomes one training step (forward, loss, backward, optimizer step).
+
+:func:`training_graph` is a pure function of the forward :class:`~accelsim.ir.Graph` and the optimizer's name. Its
+result lists, in one topological order: every forward op (copied), the loss, the backward ops in reverse forward
+order, and one optimizer step per parameter tensor. Conventions (the mapper and the report rely on them):
+
+Phases and names
+
+* Every op has ``attrs["phase"]``: "forward" (the forward ops and ``loss``), "backward" or "optimizer". Forward ops
+  keep their name, kind and numbers; their attrs lose ``follows`` (a batch norm in training normalises with the
+  batch's statistics, so it cannot be folded into the convolution before it).
+* ``loss``: SOFTMAX fn "cross_entropy" over the graph outputs (ops no op reads, KV_APPEND excluded; a view counts),
+  out_shape (1,), vector_elems = their elements, 5 flops per element. ``loss.grad`` (``loss.grad{i}`` for output i
+  when there are several): SOFTMAX fn "cross_entropy_grad" reading the output, out_shape = the output's shape,
+  vector_elems = its elements, 5 flops each (the softmax recomputed from the logits, minus the one-hot target).
+* Backward ops of forward op ``X`` are ``X.grad_input`` (the gradient of its single activation input),
+  ``X.grad_input{i}`` (of input i, for ops with several activation inputs), ``X.grad_weight`` (of its weight) and
+  ``X.grad_bias`` (of its bias); all have attrs ``forward`` = ``X`` and ``grad`` = "input" | "weight" | "bias".
+* A tensor ``T`` read by several ops gets the sum of their gradients: ELEMENTWISE fn "add" ``T.grad`` (attrs
+  ``accumulate`` = T), one n-ary add, vector_elems = flops = (n − 1)·elements. Exception: gradients of disjoint
+  slices of ``T`` (the q, k and v views of a fused q/k/v projection; token slices) are joined by a CONCAT view
+  ``T.grad`` (fn "grad_concat") as torch's split/slice backward is a cat: no work. One reader: its gradient is
+  used directly. A parameter used by several ops (tied embeddings) gets ``W.grad`` (fn "add", attrs
+  ``accumulate`` = W) after the backward ops, vector_elems = Σ input elements − the largest input's.
+* Optimizer: ``W.step`` per unique parameter W (kind OPTIMIZER, after every backward op, in order of the
+  parameters' first use). Inputs: W's gradient tensor (none for a parameter the step never reads, e.g. SAM's
+  unused prompt convs: the step then runs on a zero gradient); weights: W itself, then its fp32 state Weights
+  (role "state"): sgd none, momentum ``W.momentum``, adam ``W.adam_m`` and ``W.adam_v``; out_shape = W's shape
+  (the updated parameter); attrs ``fn`` (the optimizer), ``param`` (W), ``state_bytes`` (bytes of its states);
+  vector_elems = flops = numel × (sgd 2, momentum 4, adam 10).
+
+Which tensors get gradients
+
+A tensor requires a gradient when it depends on a parameter (torch's ``requires_grad``): graph inputs never do,
+and an op whose activation inputs all lack one (the first layer reading the image) gets no input-gradient op, only
+its weight gradients. A forward op no gradient reaches (a KV_APPEND, a branch that does not lead to the loss) has
+no backward ops; its parameters' steps have no gradient input.
+
+Matmul kinds (gradients with the forward MACs each)
+
+A forward ``Gemm(m, n, k, count)`` (see :class:`~accelsim.ir.Gemm`); flops = 2·macs.
+
+* LINEAR, MATMUL with a weight, CONV_TRANSPOSE: ``grad_input`` (same kind) dX = dY·Wᵀ, ``Gemm(m, k, n, count)``
+  (linear: m = rows, n = in, k = out), reading (dY,) with weights (W,) (the forward's Weight object: not a new
+  parameter); ``grad_weight`` dW = Xᵀ·dY, ``Gemm(k, n, m, count)`` (linear: m = in, n = out, k = rows), reading (X,
+  dY), out_shape = W's shape. For CONV_TRANSPOSE (forward m = N·Hin·Win, n = Cout/g·kh·kw, k = Cin/g) the first is
+  the convolution of dY, m = N·Hin·Win, n = Cin/g, k = kh·kw·Cout/g.
+* CONV (m = N·Ho·Wo, n = Cout/g, k = kh·kw·Cin/g, count = g): ``grad_input`` as an implicit-GEMM convolution of
+  dY, ``Gemm(N·Hin·Win, Cin/g, kh·kw·Cout/g, g)``, when N·Hin·Win = N·Ho·Wo (stride 1, "same" padding: then its
+  MACs N·Hin·Win·Cin·kh·kw·Cout/g equal the forward's N·Ho·Wo·Cout·kh·kw·Cin/g); otherwise (strided or unpadded)
+  the col2im form dCols = Wᵀ·dY, ``Gemm(N·Ho·Wo, kh·kw·Cin/g, Cout/g, g)`` then a scatter-add, whose MACs equal
+  the forward's for every stride and padding (the implicit form would count stride² zero taps). attrs ``dgrad``
+  says which ("implicit" | "col2im"). ``grad_weight``: ``Gemm(Cout/g, kh·kw·Cin/g, N·Ho·Wo, g)``.
+* MATMUL of two activations C = A·B: ``grad_input0`` dA = dC·Bᵀ ``Gemm(m, k, n, count)`` reading (dC, B) and
+  ``grad_input1`` dB = Aᵀ·dC ``Gemm(k, n, m, count)`` reading (A, dC), each only if that operand needs one.
+* ATTENTION (fused): ONE ATTENTION op ``grad_input`` as FlashAttention-2's backward: it recomputes S = QKᵀ and
+  runs dV = PᵀdO, dP = dO·Vᵀ, dQ = dS·K and dK = dSᵀ·Q: three QKᵀ-sized and two PV-sized GEMMs, so macs =
+  3·QKᵀ + 2·PV (2.5× the forward when d_qk = d_v). gemm = the QKᵀ Gemm with count × 3, attrs ``pv_gemm`` = the PV
+  Gemm with count × 2 (the mapper prices gemm + pv_gemm), ``bwd_gemms`` = the five exact GEMMs (m, n, k, count).
+  It reads (dO, q, k, v, O): the forward output stands in for O and its softmax statistics. vector_elems = 2× the
+  forward's (softmax recomputed, dS = P∘(dP − rowsum(dO∘O))), flops = 2·macs + 2× the forward's vector flops.
+  out_shape = (Σ elements of the gradients it makes,): dq, dk, dv (and the score terms') packed, each taken out by
+  a RESHAPE view ``grad_input{i}`` (fn "attention_grad_split").
+* A bias (a 1-D Weight named ``*.bias``, of any op) gets ``grad_bias``: ELEMENTWISE fn "bias_grad" reading (dY,),
+  out_shape = the bias's shape, vector_elems = flops = dY's elements (a column sum).
+
+Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems and flops = factor × the forward's
+
+* ACTIVATION ``grad_input`` reading (dY, stashed): relu, sigmoid, tanh read their output; relu6, hardsigmoid,
+  hardswish, elu, leaky_relu, gelu, silu, quick_gelu their input (as torch's derivatives.yaml). Factor 1 (relu,
+  relu6, sigmoid, tanh, hardsigmoid, hardswish, elu, leaky_relu) or 2 (gelu, silu, quick_gelu, anything else).
+* NORM ``grad_input`` reading (dY, X) with the scale Weight (not the bias): factor 3. Its scale gets
+  ``grad_weight`` (NORM fn f"{fn}_grad_weight": Σ dY·x̂, reading (X, dY), vector_elems = elements, 4 flops each:
+  x̂ from the saved statistics, a multiply, a sum) and its bias ``grad_bias``: separate ops so that each parameter's
+  gradient is a tensor of its own shape (torch's CUDA layer/batch norm backward also reduce dγ, dβ in their own
+  kernel).
+* SOFTMAX ``grad_input`` reading (dY, Y): factor 2.
+* POOL ``grad_input`` (fn "max_grad" reading (dY, X), "avg_grad" reading (dY,)): vector_elems = flops = the input's
+  elements (one scatter per input element).
+* ELEMENTWISE: "add" and "add_rel_pos" pass dY through to each input of the output's shape (no op); an input that
+  was broadcast gets ``grad_input{i}`` (fn f"{fn}_grad", reading (dY,), a reduction, vector_elems = flops = dY's
+  elements); an add with a scale (a sinusoidal position add) gets a ``grad_input`` (1 flop per element); an added
+  parameter gets ``grad_weight`` (fn "add_grad", the same reduction). "mul": ``grad_input{i}`` = dY times the other
+  factor, reading (dY, other) (or with the multiplying Weight), vector_elems = dY's elements, flops = 1 per element
+  (2 with a broadcast reduction); a multiplying parameter gets ``grad_weight`` reading (X, dY), 2 flops per element.
+  "rope": ``grad_input`` reading (dY,), factor 1. Any other fn: per input ``grad_input{i}`` reading (dY, the other
+  inputs) and per parameter a ``grad_weight`` reading (inputs, dY), factor 1.
+* EMBEDDING: no input gradient (indices); ``grad_weight`` EMBEDDING fn "embedding_grad" reading (dY, indices)
+  (just (dY,) for a table read at constant rows), the forward's attrs (``gather_rows``, ``pooling`` ...), no
+  weights, vector_elems = flops = gathered elements (gather_rows × row): a scatter-add. Its output is the sparse
+  gradient: (min(gather_rows, table rows), row) — the rows written, the whole table's shape when every row is.
+* SPMM: ``grad_input{i}`` of the same kind (fn "spmm_grad", "gather_add_grad" ...) with the forward's attrs
+  (``gather_rows``, ``row_elems``), factor 1: dX = Aᵀ·dY reads (dY, the other inputs); a coefficient input's
+  gradient reads (dY, the features); "gather_add" reads (dY,) only.
+* Views (RESHAPE, CONCAT): ``grad_input`` / ``grad_input{i}``, a RESHAPE view (fn f"{fn}_grad", "concat_grad") of dY
+  in the input's shape: no work. Parameters riding on a view (``unused_params``) get no gradient. KV_APPEND: none.
+
+Meta of the result: the forward's, plus ``mode`` "training", ``optimizer``, ``gradient_bytes`` (Σ parameter bytes:
+one gradient per parameter), ``optimizer_state_bytes`` (Σ state bytes: Adam 2 × params × 4 B), ``stashed`` (sorted
+names of the forward tensors, op outputs or graph inputs, that backward ops read, directly or through views: what
+the forward pass must keep for the backward pass; a view read is resolved to the tensors it aliases, so every name
+is a physical tensor) and ``stashed_activation_bytes`` (Σ bytes of ``stashed``). ``params`` equals the forward's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from ..errors import WorkloadError
+from ..ir import Gemm, Graph, Op, OpKind, Weight
+
+Shape = tuple[int, ...]
+
+OPTIMIZER_ELEMS = {"sgd": 2, "momentum": 4, "adam": 10}
+"""Vector element operations (and FLOPs) per parameter element of one optimizer step: SGD p −= lr·g (2);
+momentum v = μ·v + g, p −= lr·v (4); Adam m, v moving averages, bias corrections, p −= lr·m̂/(√v̂ + ε) (10)."""
+OPTIMIZER_STATES = {"sgd": (), "momentum": ("momentum",), "adam": ("adam_m", "adam_v")}
+"""Names (suffixes) of the fp32 state tensors each optimizer keeps per parameter."""
+STATE_DTYPE = "fp32"
+LOSS_FLOPS = 5
+"""FLOPs per logit of the cross-entropy loss (softmax: max, subtract, exp, sum, divide) and of its gradient."""
+ACT_GRAD = {"relu": (1, "output"), "sigmoid": (1, "output"), "tanh": (1, "output"), "relu6": (1, "input"),
+            "hardsigmoid": (1, "input"), "hardswish": (1, "input"), "elu": (1, "input"), "leaky_relu": (1, "input"),
+            "gelu": (2, "input"), "silu": (2, "input"), "quick_gelu": (2, "input")}
+"""Per activation fn: (factor on the forward's vector_elems and flops, the tensor its gradient reads)."""
+ACT_GRAD_DEFAULT = (2, "input")
+NORM_GRAD_FACTOR = 3
+"""A norm's input gradient: the forward's statistics and two more reductions (mean of dY and of dY·x̂)."""
+NORM_WEIGHT_GRAD_FLOPS = 4
+"""FLOPs per element of a norm's scale gradient Σ dY·x̂: x̂ from the saved statistics (2), multiply, add."""
+SOFTMAX_GRAD_FACTOR = 2
+"""softmax backward dX = Y∘(dY − Σ dY∘Y): twice the forward's element passes."""
+ADDITIVE = frozenset({"add", "add_rel_pos"})
+
+
+def training_graph(forward: Graph, optimizer: str) -> Graph:
+    """The training step of ``forward`` with ``optimizer`` ("sgd" | "momentum" | "adam"); see the module docstring."""
+    if optimizer not in OPTIMIZER_ELEMS:
+        raise WorkloadError(f"unknown optimizer {optimizer!r}; expected one of {', '.join(OPTIMIZER_ELEMS)}")
+    return _Pass(forward, optimizer).run()
+
+
+@dataclass(frozen=True, slots=True)
+class _Grad:
+    """One gradient contribution to a tensor: the tensor holding it and, for a slice view's gradient, the slice
+    (axis, start, stop) of the target it covers (the rest is zero)."""
+
+    name: str
+    piece: tuple[int, int, int] | None = None
+
+
+def _elems(shape: Sequence[int]) -> int:
+    return math.prod(shape)
+
+
+def _is_bias(w: Weight) -> bool:
+    return w.name.endswith(".bias") and len(w.shape) == 1
+
+
+class _Pass:
+    """The state of one training pass over a forward graph."""
+
+    def __init__(self, forward: Graph, optimizer: str):
+        self.fwd = forward
+        self.optimizer = optimizer
+        self.ops: list[Op] = []
+        self.shapes: dict[str, Shape] = dict(forward.inputs)
+        self.grads: dict[str, list[_Grad]] = {}  # forward tensor → gradient contributions so far
+        self.wgrads: dict[str, list[str]] = {}  # parameter name → tensors holding gradient contributions
+        self.params: dict[str, tuple[Weight, str]] = {}  # parameter name → (Weight, dtype), in order of first use
+        self.requires: dict[str, bool] = dict.fromkeys(forward.inputs, False)
+        self.readers: dict[str, int] = {}
+        for op in forward.ops:
+            for w in op.weights:
+                if w.role == "param":
+                    self.params.setdefault(w.name, (w, op.dtype))
+            self.requires[op.name] = op.kind is not OpKind.KV_APPEND and (
+                any(w.role == "param" for w in op.weights) and not op.kind.is_view
+                or any(self.requires.get(x, False) for x in op.inputs))
+            for x in op.inputs:
+                self.readers[x] = self.readers.get(x, 0) + 1
+
+    # ---- plumbing ---------------------------------------------------------------------------------------
+    def _emit(self, name: str, kind: OpKind, inputs: Sequence[str], out_shape: Sequence[int], attrs: dict[str, object],
+              *, dtype: str, phase: str = "backward", weights: Iterable[Weight] = (), gemm: Gemm | None = None,
+              macs: int | None = None, flops: int = 0, vector_elems: int = 0) -> str:
+        op = Op(name=name, kind=kind, inputs=tuple(inputs), in_shapes=tuple(self.shapes[x] for x in inputs),
+                out_shape=tuple(int(d) for d in out_shape), dtype=dtype, weights=tuple(weights),
+                macs=(gemm.macs if gemm else 0) if macs is None else macs, flops=flops, gemm=gemm,
+                vector_elems=vector_elems, attrs={**attrs, "phase": phase})
+        self.ops.append(op)
+        self.shapes[name] = op.out_shape
+        return name
+
+    def _bwd(self, fop: Op, suffix: str, kind: OpKind, inputs: Sequence[str], out_shape: Sequence[int], *,
+             fn: str, grad: str, attrs: dict[str, object] | None = None, weights: Iterable[Weight] = (),
+             gemm: Gemm | None = None, macs: int | None = None, flops: int = 0, vector_elems: int = 0) -> str:
+        """A backward op ``{fop}.{suffix}`` of forward op ``fop``."""
+        return self._emit(f"{fop.name}.{suffix}", kind, inputs, out_shape,
+                          {**(attrs or {}), "fn": fn, "forward": fop.name, "grad": grad}, dtype=fop.dtype,
+                          weights=weights, gemm=gemm, macs=macs, flops=flops, vector_elems=vector_elems)
+
+    def _to(self, target: str, name: str, piece: tuple[int, int, int] | None = None) -> None:
+        """Record that tensor ``name`` holds a gradient contribution to forward tensor ``target``."""
+        self.grads.setdefault(target, []).append(_Grad(name, piece))
+
+    def _wgrad(self, w: Weight, name: str) -> None:
+        if w.role == "param":
+            self.wgrads.setdefault(w.name, []).append(name)
+
+    @staticmethod
+    def _input_suffix(fop: Op, i: int) -> str:
+        return "grad_input" if len(fop.inputs) == 1 else f"grad_input{i}"
+
+    @staticmethod
+    def _copied(fop: Op, *drop: str) -> dict[str, object]:
+        """The forward op's attrs worth keeping on its backward ops."""
+        skip = {"fn", "phase", "follows", "bias", "transpose_b", *drop}
+        return {k: v for k, v in fop.attrs.items() if k not in skip}
+
+    # ---- the pass ---------------------------------------------------------------------------------------
+    def run(self) -> Graph:
+        fwd = self.fwd
+        for op in fwd.ops:
+            attrs = {k: v for k, v in op.attrs.items() if k != "follows"}
+            self.ops.append(replace(op, attrs={**attrs, "phase": "forward"}))
+            self.shapes[op.name] = op.out_shape
+        self._loss()
+        for op in reversed(fwd.ops):
+            contribs = self.grads.pop(op.name, None)
+            if contribs:
+                self._backward(op, self._accumulate(op.name, op.dtype, contribs))
+        grad_of = self._weight_accumulation()
+        state_bytes = self._optimizer(grad_of)
+        stashed = self._stashed()
+        elem = fwd.ops[0].elem_bytes if fwd.ops else 1
+        stash_bytes = sum(fwd[t].out_bytes if t in fwd else _elems(fwd.inputs[t]) * elem for t in stashed)
+        meta = {**fwd.meta, "mode": "training", "optimizer": self.optimizer,
+                "gradient_bytes": sum(w.nbytes(dt) for w, dt in self.params.values()),
+                "optimizer_state_bytes": state_bytes, "stashed_activation_bytes": stash_bytes,
+                "stashed": sorted(stashed)}
+        return Graph(fwd.name, self.ops, fwd.inputs, meta=meta)
+
+    def _loss(self) -> None:
+        outputs = [op for op in self.fwd.ops if op.name not in self.readers and op.kind is not OpKind.KV_APPEND]
+        if not outputs:
+            raise WorkloadError(f"{self.fwd.name}: training needs an output to put a loss on (every op's output "
+                                f"is read by another op or appended to a KV cache)")
+        elems = sum(_elems(o.out_shape) for o in outputs)
+        dtype = outputs[-1].dtype
+        self._emit("loss", OpKind.SOFTMAX, [o.name for o in outputs], (1,), {"fn": "cross_entropy"}, dtype=dtype,
+                   phase="forward", flops=LOSS_FLOPS * elems, vector_elems=elems)
+        for i, o in enumerate(outputs):
+            if not self.requires[o.name]:
+                continue
+            name = "loss.grad" if len(outputs) == 1 else f"loss.grad{i}"
+            n = _elems(o.out_shape)
+            self._emit(name, OpKind.SOFTMAX, [o.name], o.out_shape,
+                       {"fn": "cross_entropy_grad", "forward": "loss", "grad": "input"}, dtype=o.dtype,
+                       flops=LOSS_FLOPS * n, vector_elems=n)
+            self._to(o.name, name)
+
+    def _accumulate(self, target: str, dtype: str, contribs: list[_Grad]) -> str:
+        """The name of the whole gradient of forward tensor ``target`` (see the module docstring)."""
+        if len(contribs) == 1:
+            return contribs[0].name
+        name = f"{target}.grad"
+        inputs = [c.name for c in contribs]
+        pieces = [c.piece for c in contribs if c.piece is not None]
+        if len(pieces) == len(contribs) and len({p[0] for p in pieces}) == 1:
+            spans = sorted((p[1], p[2], c.name) for p, c in zip(pieces, contribs, strict=True))
+            if all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False)):  # disjoint: joined in order
+                return self._emit(name, OpKind.CONCAT, [s[2] for s in spans], self.shapes[target],
+                                  {"fn": "grad_concat", "accumulate": target, "dim": pieces[0][0]}, dtype=dtype)
+        n = _elems(self.shapes[target])
+        extra = sum(_elems(self.shapes[x]) for x in inputs) - n
+        return self._emit(name, OpKind.ELEMENTWISE, inputs, self.shapes[target], {"fn": "add", "accumulate": target},
+                          dtype=dtype, flops=extra, vector_elems=extra)
+
+    def _weight_accumulation(self) -> dict[str, str | None]:
+        """Sum the gradients of parameters used by several ops; the gradient tensor of every parameter."""
+        grad_of: dict[str, str | None] = {}
+        for pname, (w, dtype) in self.params.items():
+            contribs = self.wgrads.get(pname, [])
+            if len(contribs) > 1:
+                sizes = [_elems(self.shapes[c]) for c in contribs]
+                extra = sum(sizes) - max(sizes)
+                grad_of[pname] = self._emit(f"{pname}.grad", OpKind.ELEMENTWISE, contribs, w.shape,
+                                            {"fn": "add", "accumulate": pname}, dtype=dtype, flops=extra,
+                                            vector_elems=extra)
+            else:
+                grad_of[pname] = contribs[0] if contribs else None
+        return grad_of
+
+    def _optimizer(self, grad_of: dict[str, str | None]) -> int:
+        """One step per parameter; returns the bytes of all optimizer state."""
+        per_elem = OPTIMIZER_ELEMS[self.optimizer]
+        total = 0
+        for pname, (w, dtype) in self.params.items():
+            states = tuple(Weight(f"{pname}.{s}", w.shape, role="state", dtype=STATE_DTYPE)
+                           for s in OPTIMIZER_STATES[self.optimizer])
+            state_bytes = sum(s.nbytes(dtype) for s in states)
+            total += state_bytes
+            grad = grad_of[pname]
+            self._emit(f"{pname}.step", OpKind.OPTIMIZER, [grad] if grad else [], w.shape,
+                       {"fn": self.optimizer, "param": pname, "state_bytes": state_bytes}, dtype=dtype,
+                       phase="optimizer", weights=(w, *states), flops=per_elem * w.numel,
+                       vector_elems=per_elem * w.numel)
+        return total
+
+    def _stashed(self) -> set[str]:
+        """Physical forward tensors (op outputs, graph inputs) that backward ops read, views resolved."""
+        fwd = self.fwd
+        phys: dict[str, frozenset[str]] = {x: frozenset((x,)) for x in fwd.inputs}
+        for op in fwd.ops:
+            phys[op.name] = (frozenset().union(*(phys[x] for x in op.inputs)) if op.kind.is_view
+                             else frozenset((op.name,)))
+        out: set[str] = set()
+        for op in self.ops:
+            if op.attrs.get("phase") == "backward":
+                for x in op.inputs:
+                    if x in phys:
+                        out |= phys[x]
+        return out
+
+    # ---- backward of one forward op ---------------------------------------------------------------------
+    def _backward(self, op: Op, dy: str) -> None:
+        kind = op.kind
+        if kind is OpKind.ATTENTION:
+            self._attention(op, dy)
+        elif kind.is_matmul:
+            self._matmul(op, dy)
+        elif kind is OpKind.ACTIVATION:
+            self._activation(op, dy)
+        elif kind is OpKind.NORM:
+            self._norm(op, dy)
+        elif kind is OpKind.SOFTMAX:
+            self._softmax(op, dy)
+        elif kind is OpKind.POOL:
+            self._pool(op, dy)
+        elif kind is OpKind.ELEMENTWISE:
+            self._elementwise(op, dy)
+        elif kind is OpKind.EMBEDDING:
+            self._embedding(op, dy)
+        elif kind is OpKind.SPMM:
+            self._spmm(op, dy)
+        elif kind.is_view:
+            self._view(op, dy)
+        elif kind is OpKind.KV_APPEND:
+            return
+        else:
+            raise WorkloadError(f"{self.fwd.name}: training: no backward for op {op.name!r} of kind {kind.value}")
+        self._biases(op, dy)
+
+    def _biases(self, op: Op, dy: str) -> None:
+        if op.kind.is_view:
+            return
+        n = _elems(self.shapes[dy])
+        for w in op.weights:
+            if w.role == "param" and _is_bias(w):
+                name = self._bwd(op, "grad_bias", OpKind.ELEMENTWISE, [dy], w.shape, fn="bias_grad", grad="bias",
+                                 flops=n, vector_elems=n)
+                self._wgrad(w, name)
+
+    def _main_weights(self, op: Op) -> list[Weight]:
+        return [w for w in op.weights if w.role == "param" and not _is_bias(w)]
+
+    def _matmul(self, op: Op, dy: str) -> None:
+        g = op.gemm
+        assert g is not None
+        attrs = self._copied(op)
+        weights = self._main_weights(op)
+        if op.weights:  # activation × parameter: LINEAR, CONV, CONV_TRANSPOSE, MATMUL with a weight
+            if len(op.inputs) != 1:
+                raise WorkloadError(f"{self.fwd.name}: training: {op.kind.value} {op.name!r} has weights and "
+                                    f"{len(op.inputs)} activation inputs; expected one")
+            x = op.inputs[0]
+            if self.requires[x]:
+                dx, dgrad = self._dx_gemm(op)
+                extra = {"dgrad": dgrad} if dgrad else {}
+                name = self._bwd(op, "grad_input", op.kind, [dy], op.in_shapes[0], fn=f"{op.fn}_grad", grad="input",
+                                 attrs={**attrs, **extra}, weights=weights[:1], gemm=dx, flops=2 * dx.macs)
+                self._to(x, name)
+            if weights:
+                dw = Gemm(g.n, g.k, g.m, g.count) if op.kind is OpKind.CONV else Gemm(g.k, g.n, g.m, g.count)
+                name = self._bwd(op, "grad_weight", op.kind, [x, dy], weights[0].shape, fn=f"{op.fn}_grad",
+                                 grad="weight", attrs=attrs, gemm=dw, flops=2 * dw.macs)
+                for w in weights:  # a further non-bias weight (none today) is reduced by the same op
+                    self._wgrad(w, name)
+            return
+        if op.kind is not OpKind.MATMUL or len(op.inputs) != 2:
+            raise WorkloadError(f"{self.fwd.name}: training: {op.kind.value} {op.name!r} without weights needs two "
+                                f"activation inputs (got {len(op.inputs)})")
+        a, b = op.inputs
+        if self.requires[a]:
+            da = Gemm(g.m, g.k, g.n, g.count)
+            name = self._bwd(op, "grad_input0", op.kind, [dy, b], op.in_shapes[0], fn="matmul_grad", grad="input",
+                             attrs=attrs, gemm=da, flops=2 * da.macs)
+            self._to(a, name)
+        if self.requires[b]:
+            db = Gemm(g.k, g.n, g.m, g.count)
+            name = self._bwd(op, "grad_input1", op.kind, [a, dy], op.in_shapes[1], fn="matmul_grad", grad="input",
+                             attrs=attrs, gemm=db, flops=2 * db.macs)
+            self._to(b, name)
+
+    @staticmethod
+    def _dx_gemm(op: Op) -> tuple[Gemm, str | None]:
+        """The input-gradient GEMM of an activation × weight op (see the module docstring) and, for a CONV, its
+        form."""
+        g = op.gemm
+        assert g is not None
+        transposed = Gemm(g.m, g.k, g.n, g.count)
+        if op.kind is not OpKind.CONV:
+            return transposed, None
+        in_shape = op.in_shapes[0]
+        batch, in_pixels = in_shape[0], _elems(in_shape[2:])
+        kvol = _elems(tuple(op.attrs.get("kernel", (1,))))
+        if batch * in_pixels == g.m and g.k % kvol == 0:
+            return Gemm(batch * in_pixels, g.k // kvol, kvol * g.n, g.count), "implicit"
+        return transposed, "col2im"
+
+    def _attention(self, op: Op, dy: str) -> None:
+        needed = [i for i, x in enumerate(op.inputs) if self.requires[x]]
+        if not needed:
+            return
+        qk = op.gemm
+        assert qk is not None
+        pv = Gemm(*op.attrs["pv_gemm"])
+        gemm = Gemm(qk.m, qk.n, qk.k, 3 * qk.count)
+        pv2 = (pv.m, pv.n, pv.k, 2 * pv.count)
+        five = [(qk.m, qk.n, qk.k, qk.count),  # S = QKᵀ recomputed
+                (pv.k, pv.n, pv.m, pv.count),  # dV = Pᵀ·dO
+                (pv.m, pv.k, pv.n, pv.count),  # dP = dO·Vᵀ
+                (qk.m, qk.k, qk.n, qk.count),  # dQ = dS·K
+                (qk.n, qk.k, qk.m, qk.count)]  # dK = dSᵀ·Q
+        macs = gemm.macs + Gemm(*pv2).macs
+        vec_flops = op.flops - 2 * op.macs
+        packed = sum(_elems(op.in_shapes[i]) for i in needed)
+        q, k, v = op.inputs[:3]
+        name = self._bwd(op, "grad_input", OpKind.ATTENTION, [dy, q, k, v, op.name], (packed,), fn="attention_grad",
+                         grad="input", attrs={**self._copied(op, "pv_gemm"), "pv_gemm": pv2, "bwd_gemms": five,
+                                              "recompute": True},
+                         gemm=gemm, macs=macs, flops=2 * macs + 2 * vec_flops, vector_elems=2 * op.vector_elems)
+        offset = 0
+        for i in needed:
+            view = self._bwd(op, f"grad_input{i}", OpKind.RESHAPE, [name], op.in_shapes[i],
+                             fn="attention_grad_split", grad="input", attrs={"offset": offset})
+            offset += _elems(op.in_shapes[i])
+            self._to(op.inputs[i], view)
+
+    def _activation(self, op: Op, dy: str) -> None:
+        x = op.inputs[0]
+        if not self.requires[x]:
+            return
+        factor, reads = ACT_GRAD.get(op.fn, ACT_GRAD_DEFAULT)
+        name = self._bwd(op, "grad_input", OpKind.ACTIVATION, [dy, op.name if reads == "output" else x],
+                         op.in_shapes[0], fn=f"{op.fn}_grad", grad="input", attrs=self._copied(op),
+                         flops=factor * op.flops, vector_elems=factor * op.vector_elems)
+        self._to(x, name)
+
+    def _norm(self, op: Op, dy: str) -> None:
+        x = op.inputs[0]
+        attrs = self._copied(op)
+        scales = self._main_weights(op)
+        if self.requires[x]:
+            name = self._bwd(op, "grad_input", OpKind.NORM, [dy, x], op.in_shapes[0], fn=f"{op.fn}_grad",
+                             grad="input", attrs=attrs, weights=scales, flops=NORM_GRAD_FACTOR * op.flops,
+                             vector_elems=NORM_GRAD_FACTOR * op.vector_elems)
+            self._to(x, name)
+        if scales:
+            n = _elems(op.in_shapes[0])
+            name = self._bwd(op, "grad_weight", OpKind.NORM, [x, dy], scales[0].shape, fn=f"{op.fn}_grad_weight",
+                             grad="weight", attrs=attrs, flops=NORM_WEIGHT_GRAD_FLOPS * n, vector_elems=n)
+            for w in scales:
+                self._wgrad(w, name)
+
+    def _softmax(self, op: Op, dy: str) -> None:
+        x = op.inputs[0]
+        if not self.requires[x]:
+            return
+        name = self._bwd(op, "grad_input", OpKind.SOFTMAX, [dy, op.name], op.in_shapes[0], fn=f"{op.fn}_grad",
+                         grad="input", attrs=self._copied(op), flops=SOFTMAX_GRAD_FACTOR * op.flops,
+                         vector_elems=SOFTMAX_GRAD_FACTOR * op.vector_elems)
+        self._to(x, name)
+
+    def _pool(self, op: Op, dy: str) -> None:
+        x = op.inputs[0]
+        if not self.requires[x]:
+            return
+        n = _elems(op.in_shapes[0])
+        reads = [dy, x] if op.fn == "max" else [dy]
+        name = self._bwd(op, "grad_input", OpKind.POOL, reads, op.in_shapes[0], fn=f"{op.fn}_grad", grad="input",
+                         attrs=self._copied(op), flops=n, vector_elems=n)
+        self._to(x, name)
+
+    def _elementwise(self, op: Op, dy: str) -> None:
+        out_n = _elems(op.out_shape)
+        weights = self._main_weights(op)
+        attrs = self._copied(op)
+        for i, x in enumerate(op.inputs):
+            if not self.requires[x]:
+                continue
+            shape = op.in_shapes[i]
+            others = [y for j, y in enumerate(op.inputs) if j != i]
+            reads, flops, elems, wts = [dy, *others], op.flops, op.vector_elems, weights
+            if op.fn in ADDITIVE:
+                if shape == op.out_shape and "scale" not in op.attrs:
+                    self._to(x, dy)  # the gradient passes through unchanged
+                    continue
+                reads, flops, elems, wts = [dy], out_n, out_n, []
+            elif op.fn == "mul":
+                flops, elems = (2 if shape != op.out_shape else 1) * out_n, out_n
+            elif op.fn == "rope":
+                reads = [dy]
+            name = self._bwd(op, self._input_suffix(op, i), OpKind.ELEMENTWISE, reads, shape, fn=f"{op.fn}_grad",
+                             grad="input", attrs=attrs, weights=wts, flops=flops, vector_elems=elems)
+            self._to(x, name)
+        for j, w in enumerate(weights):
+            suffix = "grad_weight" if j == 0 else f"grad_weight{j}"
+            if op.fn in ADDITIVE:
+                inputs, flops, elems = [dy], out_n, out_n
+            elif op.fn == "mul":
+                inputs, flops, elems = [*op.inputs, dy], 2 * out_n, out_n
+            else:
+                inputs, flops, elems = [*op.inputs, dy], op.flops, op.vector_elems
+            name = self._bwd(op, suffix, OpKind.ELEMENTWISE, inputs, w.shape, fn=f"{op.fn}_grad", grad="weight",
+                             attrs=attrs, flops=flops, vector_elems=elems)
+            self._wgrad(w, name)
+
+    def _embedding(self, op: Op, dy: str) -> None:
+        tables = self._main_weights(op)
+        if not tables:
+            return
+        width = op.out_shape[-1]
+        total = sum(w.numel for w in tables)
+        gathered = int(op.attrs.get("gather_rows", _elems(op.out_shape[:-1])))
+        elems = max(op.vector_elems, _elems(op.out_shape))
+        if len(tables) == 1 and (total % width or gathered * width >= total):
+            shape: Shape = tables[0].shape
+        elif total % width:
+            shape = (total,)
+        else:
+            shape = (min(gathered, total // width), width)
+        name = self._bwd(op, "grad_weight", OpKind.EMBEDDING, [dy, *op.inputs], shape, fn=f"{op.fn}_grad",
+                         grad="weight", attrs={**self._copied(op), "tables": tuple(w.name for w in tables)},
+                         flops=elems, vector_elems=elems)
+        for w in tables:
+            self._wgrad(w, name)
+
+    def _spmm(self, op: Op, dy: str) -> None:
+        attrs = self._copied(op)
+        for i, x in enumerate(op.inputs):
+            if not self.requires[x]:
+                continue
+            if op.fn == "gather_add":
+                reads = [dy]
+            elif i == 0:
+                reads = [dy, *op.inputs[1:]]
+            else:
+                reads = [dy, op.inputs[0]]
+            name = self._bwd(op, self._input_suffix(op, i), OpKind.SPMM, reads, op.in_shapes[i], fn=f"{op.fn}_grad",
+                             grad="input", attrs=attrs, flops=op.flops, vector_elems=op.vector_elems)
+            self._to(x, name)
+        for j, w in enumerate(self._main_weights(op)):
+            name = self._bwd(op, "grad_weight" if j == 0 else f"grad_weight{j}", OpKind.SPMM, [*op.inputs, dy],
+                             w.shape, fn=f"{op.fn}_grad", grad="weight", attrs=attrs, flops=op.flops,
+                             vector_elems=op.vector_elems)
+            self._wgrad(w, name)
+
+    def _view(self, op: Op, dy: str) -> None:
+        offset = 0
+        dim = op.attrs.get("dim", 0)
+        for i, x in enumerate(op.inputs):
+            shape = op.in_shapes[i]
+            if self.requires[x]:
+                if op.kind is OpKind.CONCAT:
+                    name = self._bwd(op, self._input_suffix(op, i), OpKind.RESHAPE, [dy], shape, fn="concat_grad",
+                                     grad="input", attrs={"dim": dim, "offset": offset})
+                    self._to(x, name)
+                else:
+                    name = self._bwd(op, self._input_suffix(op, i), OpKind.RESHAPE, [dy], shape, fn=f"{op.fn}_grad",
+                                     grad="input", attrs=self._copied(op))
+                    self._to(x, name, self._slice(op))
+            if op.kind is OpKind.CONCAT:  # a stack (inputs one rank lower) advances by one
+                offset += shape[dim] if len(shape) == len(op.out_shape) and isinstance(dim, int) else 1
+
+    @staticmethod
+    def _slice(op: Op) -> tuple[int, int, int] | None:
+        """The (axis, start, stop) of its input that a slicing view selects, or None for other views."""
+        src, out = op.in_shapes[0], op.out_shape
+        if _elems(src) == _elems(out):
+            return None
+        if op.fn == "split_heads" and "offset" in op.attrs and len(out) == 4:
+            start = int(op.attrs["offset"])
+            return (len(src) - 1, start, start + out[1] * out[3])
+        if op.fn == "slice" and "start" in op.attrs:
+            axis, start = int(op.attrs.get("dim", 1)), int(op.attrs["start"])
+            return (axis, start, start + out[axis])
+        if op.fn == "select_token" and "index" in op.attrs:
+            index = int(op.attrs["index"])
+            return (1, index, index + 1)
+        return None
+
+
+__all__ = ["OPTIMIZER_ELEMS", "OPTIMIZER_STATES", "training_graph"]

@@ -1,0 +1,55 @@
+"""Training steps end to end: phases in the report, footprint of training state, offload, and fit errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim import simulate
+from accelsim.config import load_arch, load_workload
+from accelsim.errors import MappingError
+
+
+@pytest.fixture(scope="module")
+def step():
+    return simulate(load_workload("resnet18", ["mode=training", "optimizer=adam"]), "tpu-v1").to_dict()
+
+
+def test_report_has_forward_backward_optimizer_phases_in_order(step):
+    ph = step["phases"]
+    assert set(ph) == {"forward", "backward", "optimizer"}
+    assert ph["forward"]["start_cycle"] == 0
+    assert ph["forward"]["start_cycle"] < ph["backward"]["start_cycle"] < ph["optimizer"]["start_cycle"]
+    assert ph["optimizer"]["end_cycle"] == step["total_cycles"]
+    # ResNet-18 training MACs: 3 × forward − conv1's forward (no input gradient for the image):
+    # forward 1,814,073,344 (builders' test: torchvision 1.81 GMACs), conv1 112·112·64·7·7·3 = 118,013,952
+    assert step["macs"] == 3 * 1_814_073_344 - 118_013_952
+
+
+def test_footprint_counts_gradients_and_adam_state(step):
+    hbm = step["memory"]["hbm"]
+    params = 11_689_512  # torchvision resnet18
+    assert hbm["weights"] == params  # int8 on tpu-v1
+    assert hbm["gradients"] == params
+    assert hbm["optimizer_states"] == 2 * params * 4  # Adam: two fp32 moments per parameter
+    assert hbm["activations"] > 0
+
+
+def test_offloading_the_optimizer_state_moves_it_over_the_host_link(step):
+    off = simulate(load_workload("resnet18", ["mode=training"]), "tpu-v1", offload="optimizer").to_dict()
+    assert off["memory"]["host"]["optimizer_states"] == 2 * 11_689_512 * 4
+    assert off["memory"]["hbm"]["optimizer_states"] == 0
+    # each step reads the moments and writes them back over the link
+    assert off["bytes"]["host"] >= 2 * (2 * 11_689_512 * 4)
+    assert off["total_cycles"] > step["total_cycles"]  # PCIe Gen3 is slower than the DDR3 weight memory
+
+
+def test_offloading_activations_puts_the_stash_in_host_memory():
+    off = simulate(load_workload("resnet18", ["mode=training"]), "tpu-v1", offload="activations").to_dict()
+    assert off["memory"]["host"]["activations"] > 0 and off["bytes"]["host"] > 0
+
+
+def test_a_training_step_that_cannot_fit_fails_with_the_bytes():
+    # LLaMA-2-7B with Adam: 6.74 G params × (2 B weight + 2 B gradient + 8 B of moments) ≈ 81 GB
+    wl = load_workload("llama2_7b", ["mode=training", "seq_len=128"])
+    with pytest.raises(MappingError, match=r"need \d+ B but HBM \(34359738368 B\) and host memory \(1073741824 B\)"):
+        simulate(wl, load_arch("tpu-v4", ["host.capacity=1GiB"]))

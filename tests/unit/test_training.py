@@ -1,0 +1,274 @@
+"""The training pass (accelsim.builders.training): MACs, optimizer state and graph structure by hand calculation.
+
+Every expected number is a hand calculation in a comment or a published figure (cited).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pydantic
+import pytest
+
+from accelsim.builders import GraphBuilder, build_workload
+from accelsim.builders.tlayers import TransformerBuilder
+from accelsim.builders.training import training_graph
+from accelsim.errors import WorkloadError
+from accelsim.ir import Gemm, OpKind
+
+RESNET18_PARAMS = 11_689_512  # torchvision docs, ResNet18_Weights.IMAGENET1K_V1 num_params
+
+
+def _mlp():
+    """linear 8→4 then 4→2 on a batch of 3 (no activation): forward MACs 3·8·4 + 3·4·2 = 96 + 24 = 120."""
+    b = GraphBuilder("mlp", (3, 8))
+    b.linear(b.linear("input", 4, name="fc1"), 2, name="fc2")
+    return b.build()
+
+
+@pytest.fixture(scope="module")
+def resnet18():
+    return build_workload("resnet18", {}), build_workload("resnet18", {"mode": "training"})
+
+
+@pytest.fixture(scope="module")
+def gpt2():
+    return build_workload("gpt2", {"seq_len": 128, "mode": "training"})
+
+
+# ---- MACs ----------------------------------------------------------------------------------------------------
+def test_mlp_training_macs_by_hand():
+    fwd = _mlp()
+    assert fwd.macs == 3 * 8 * 4 + 3 * 4 * 2 == 120
+    g = training_graph(fwd, "sgd")
+    # fc2: dX and dW, 24 each; fc1 reads the graph input, so only dW (96): 120 + 24 + 24 + 96 = 3·120 − 96
+    assert g.macs == 3 * 120 - 96 == 264
+    assert "fc1.grad_input" not in g
+    # dX = dY·Wᵀ: Gemm(m = rows, n = in, k = out); dW = Xᵀ·dY: Gemm(m = in, n = out, k = rows)
+    assert g["fc2.grad_input"].gemm == Gemm(m=3, n=4, k=2)
+    assert g["fc2.grad_weight"].gemm == Gemm(m=4, n=2, k=3)
+    assert g["fc1.grad_weight"].gemm == Gemm(m=8, n=4, k=3)
+    assert g["fc2.grad_input"].kind is OpKind.LINEAR and g["fc2.grad_weight"].out_shape == (2, 4)
+    # the input gradient reads the forward op's own Weight (not a new parameter)
+    assert g["fc2.grad_input"].weights == (fwd["fc2"].weights[0],)
+    assert g["fc2.grad_input"].inputs == ("loss.grad",)
+    assert g["fc1.grad_weight"].inputs == ("input", "fc2.grad_input")
+
+
+def test_resnet18_training_macs_are_three_times_forward_minus_conv1(resnet18):
+    fwd, g = resnet18
+    conv1 = 112 * 112 * 64 * 7 * 7 * 3  # output pixels · out channels · kernel · in channels
+    assert conv1 == 118_013_952 == fwd["conv1"].macs
+    assert g.macs == 3 * fwd.macs - conv1
+    assert "conv1.grad_input" not in g and "conv1.grad_weight" in g
+
+
+def test_every_gradient_gemm_has_the_forward_macs(resnet18):
+    _, g = resnet18
+    grads = [op for op in g if op.attrs["phase"] == "backward" and op.kind.is_matmul]
+    assert len(grads) == 2 * 21 - 1  # 20 convs + fc, each dX and dW, no dX for conv1
+    for op in grads:
+        assert op.macs == op.gemm.macs == g[op.attrs["forward"]].macs, op.name
+
+
+def test_conv_input_gradient_forms():
+    b = GraphBuilder("convs", (2, 8, 16, 16))
+    b.conv2d("input", 16, 3, padding=1, bias=False, name="a")  # 16×16 → 16×16
+    b.conv2d("a", 32, 3, stride=2, padding=1, name="b")  # 16×16 → 8×8
+    g = training_graph(b.build(), "sgd")
+    # b, strided: col2im dCols = Wᵀ·dY, Gemm(N·Ho·Wo = 2·8·8, kh·kw·Cin = 9·16, Cout = 32)
+    assert g["b.grad_input"].gemm == Gemm(m=128, n=144, k=32)
+    assert g["b.grad_input"].attrs["dgrad"] == "col2im"
+    assert g["b.grad_input"].macs == g["b"].macs == 128 * 32 * 144
+    # dW: Gemm(Cout, kh·kw·Cin, N·Ho·Wo); the bias gradient sums dY over N·Ho·Wo
+    assert g["b.grad_weight"].gemm == Gemm(m=32, n=144, k=128) and g["b.grad_weight"].out_shape == (32, 16, 3, 3)
+    assert g["b.grad_bias"].out_shape == (32,) and g["b.grad_bias"].vector_elems == 2 * 32 * 8 * 8
+    assert "a.grad_input" not in g  # a reads the graph input
+    # a stride-1 'same' conv (as a second layer): implicit GEMM Gemm(N·H·W, Cin, kh·kw·Cout)
+    b2 = GraphBuilder("convs", (2, 8, 16, 16))
+    b2.conv2d(b2.conv2d("input", 16, 3, padding=1, name="a"), 16, 3, padding=1, name="c")
+    g2 = training_graph(b2.build(), "sgd")
+    assert g2["c.grad_input"].gemm == Gemm(m=2 * 16 * 16, n=16, k=9 * 16)
+    assert g2["c.grad_input"].attrs["dgrad"] == "implicit" and g2["c.grad_input"].macs == g2["c"].macs
+
+
+def test_fused_attention_backward_is_two_and_a_half_forward():
+    g = build_workload("bert_base", {"seq_len": 128, "attention": "fused", "mode": "training"})
+    name = "encoder.layer.0.attention.attention"
+    fwd = g[name]
+    # QKᵀ and PV: 12 heads · 128 · 128 · 64 each
+    assert fwd.macs == 2 * 12 * 128 * 128 * 64 == 25_165_824
+    bwd = g[f"{name}.grad_input"]
+    # recompute S, dV, dP, dQ, dK: five GEMMs of 12·128·128·64 = 2.5 × forward
+    assert bwd.macs == 5 * 12 * 128 * 128 * 64 == 62_914_560
+    assert bwd.kind is OpKind.ATTENTION
+    assert bwd.gemm.macs + Gemm(*bwd.attrs["pv_gemm"]).macs == bwd.macs
+    assert bwd.inputs[1:] == (*fwd.inputs, name)  # (dO, q, k, v, O)
+    for i in range(3):
+        view = g[f"{name}.grad_input{i}"]
+        assert view.kind is OpKind.RESHAPE and view.out_shape == fwd.in_shapes[i]
+
+
+# ---- optimizer state and params ------------------------------------------------------------------------------
+def test_adam_state_is_two_fp32_tensors_per_param(resnet18):
+    fwd, g = resnet18
+    assert g.params == fwd.params == RESNET18_PARAMS
+    assert g.meta["optimizer"] == "adam"
+    assert g.meta["optimizer_state_bytes"] == 2 * RESNET18_PARAMS * 4 == 93_516_096
+    assert g.meta["gradient_bytes"] == RESNET18_PARAMS * 2  # one fp16 gradient per parameter
+    step = g["fc.weight.step"]
+    assert step.kind is OpKind.OPTIMIZER and step.inputs == ("fc.grad_weight",)
+    assert [w.name for w in step.weights] == ["fc.weight", "fc.weight.adam_m", "fc.weight.adam_v"]
+    assert [(w.role, w.dtype) for w in step.weights[1:]] == [("state", "fp32")] * 2
+    assert step.weights[0] == fwd["fc"].weights[0]
+    assert step.out_shape == (1000, 512)
+    assert step.vector_elems == step.flops == 10 * 1000 * 512
+    assert step.attrs["state_bytes"] == 2 * 1000 * 512 * 4 and step.attrs["fn"] == "adam"
+
+
+@pytest.mark.parametrize(("optimizer", "states", "per_elem"), [("sgd", 0, 2), ("momentum", 1, 4)])
+def test_sgd_and_momentum_state(optimizer, states, per_elem):
+    g = build_workload("resnet18", {"mode": "training", "optimizer": optimizer})
+    assert g.meta["optimizer_state_bytes"] == states * RESNET18_PARAMS * 4
+    steps = [op for op in g if op.kind is OpKind.OPTIMIZER]
+    assert all(len(op.weights) == 1 + states for op in steps)
+    if states:
+        assert g["conv1.weight.step"].weights[1].name == "conv1.weight.momentum"
+    assert sum(op.vector_elems for op in steps) == per_elem * RESNET18_PARAMS
+    assert g.params == RESNET18_PARAMS
+
+
+@pytest.mark.parametrize(("name", "params"), [
+    ("lenet5", {}), ("mobilenet_v3_large", {}), ("unet", {}), ("bert_base", {"seq_len": 128}),
+    ("gpt2", {"seq_len": 128}), ("gemm", {}), ("bert_base", {"seq_len": 128, "attention": "fused"}),
+])
+def test_training_graph_of_each_workload(name, params):
+    fwd = build_workload(name, params)
+    start = time.perf_counter()
+    g = training_graph(fwd, "adam")
+    assert time.perf_counter() - start < 1.0
+    assert g.params == fwd.params
+    phases = [op.attrs["phase"] for op in g]
+    # forward ops first, unchanged and in order, then the loss, the backward ops and the optimizer steps
+    assert [op.name for op in g.ops[:len(fwd)]] == [op.name for op in fwd]
+    assert all(p == "forward" for p in phases[:len(fwd) + 1]) and g.ops[len(fwd)].name == "loss"
+    assert phases == sorted(phases, key=["forward", "backward", "optimizer"].index)
+    # every op reads only tensors defined before it
+    index = {op.name: i for i, op in enumerate(g)}
+    for i, op in enumerate(g):
+        assert all(index.get(x, -1) < i for x in op.inputs), op.name
+    # one step per unique parameter tensor, each reading a gradient of the parameter's numel (sparse embedding
+    # gradients aside)
+    unique = {w.name for op in fwd for w in op.weights if w.role == "param"}
+    steps = [op for op in g if op.kind is OpKind.OPTIMIZER]
+    assert sorted(op.attrs["param"] for op in steps) == sorted(unique)
+    assert all(op.name == f"{op.attrs['param']}.step" for op in steps)
+    assert g.meta["optimizer_state_bytes"] == 2 * fwd.params * 4
+    assert g.meta["gradient_bytes"] == fwd.weight_bytes
+
+
+def test_tied_gpt2_embedding_has_one_step_after_accumulation(gpt2):
+    g = gpt2
+    assert g.params == 124_439_808  # Hugging Face gpt2 (tied lm_head)
+    steps = [op for op in g if op.kind is OpKind.OPTIMIZER and op.attrs["param"] == "transformer.wte.weight"]
+    assert len(steps) == 1
+    acc = g["transformer.wte.weight.grad"]
+    assert acc.kind is OpKind.ELEMENTWISE and acc.fn == "add"
+    assert set(acc.inputs) == {"lm_head.grad_weight", "transformer.wte.grad_weight"}
+    assert steps[0].inputs == ("transformer.wte.weight.grad",)
+    # the look-up's gradient is a scatter of the 128 gathered rows of 768
+    emb = g["transformer.wte.grad_weight"]
+    assert emb.kind is OpKind.EMBEDDING and emb.fn == "embedding_grad" and emb.out_shape == (128, 768)
+    assert emb.attrs["gather_rows"] == 128 and emb.vector_elems == 128 * 768
+
+
+def test_gpt2_attention_gradients(gpt2):
+    g = gpt2
+    scores = g["transformer.h.0.attn.scores"]  # q·kᵀ: Gemm(m=128, n=128, k=64, count=12)
+    da, db = g["transformer.h.0.attn.scores.grad_input0"], g["transformer.h.0.attn.scores.grad_input1"]
+    assert da.gemm == Gemm(128, 64, 128, 12) and db.gemm == Gemm(64, 128, 128, 12)
+    assert da.macs == db.macs == scores.macs == 128 * 128 * 64 * 12
+    # softmax backward reads its output; factor 2 on the forward's 5 flops per element
+    sm = g["transformer.h.0.attn.softmax.grad_input"]
+    assert "transformer.h.0.attn.softmax" in sm.inputs and sm.vector_elems == 2 * 12 * 128 * 128
+    # q, k and v are slices of c_attn: their gradients join as a concat view, not an add
+    qkv = g["transformer.h.0.attn.c_attn.grad"]
+    assert qkv.kind is OpKind.CONCAT and qkv.macs == qkv.vector_elems == 0 and len(qkv.inputs) == 3
+
+
+# ---- structure -------------------------------------------------------------------------------------------------
+def test_residual_gradients_are_accumulated(resnet18):
+    fwd, g = resnet18
+    # maxpool feeds layer1.0.conv1 and the residual add layer1.0.add
+    assert fwd.consumers("maxpool") == ["layer1.0.conv1", "layer1.0.add"]
+    acc = g["maxpool.grad"]
+    assert acc.kind is OpKind.ELEMENTWISE and acc.fn == "add" and acc.attrs["accumulate"] == "maxpool"
+    # the add passes its gradient (relu2's input gradient) straight through
+    assert set(acc.inputs) == {"layer1.0.conv1.grad_input", "layer1.0.relu2.grad_input"}
+    assert acc.vector_elems == 64 * 56 * 56  # one add per element of the 1×64×56×56 tensor
+    assert g["maxpool.grad_input"].inputs == ("maxpool.grad", "relu")  # max-pool backward reads its input
+    assert "follows" not in g["bn1"].attrs  # batch norm is not folded in training
+
+
+def test_view_output_gets_a_loss():
+    b = GraphBuilder("net", (2, 3, 8, 8))
+    b.flatten(b.conv2d("input", 4, 3, padding=1, name="conv"), name="flat")
+    g = training_graph(b.build(), "sgd")
+    loss = g["loss"]
+    assert loss.kind is OpKind.SOFTMAX and loss.fn == "cross_entropy" and loss.inputs == ("flat",)
+    assert loss.vector_elems == 2 * 4 * 8 * 8 and loss.flops == 5 * 2 * 4 * 8 * 8
+    assert g["loss.grad"].out_shape == (2, 256)
+    view = g["flat.grad_input"]
+    assert view.kind is OpKind.RESHAPE and view.out_shape == (2, 4, 8, 8) and view.vector_elems == 0
+    assert g["conv.grad_weight"].inputs == ("input", "flat.grad_input")
+    # stashed: the image (for dW) and the conv output (the loss gradient reads it through the view)
+    assert g.meta["stashed"] == ["conv", "input"]
+    assert g.meta["stashed_activation_bytes"] == (2 * 3 * 8 * 8 + 2 * 4 * 8 * 8) * 2
+
+
+def test_stashed_tensors_of_the_mlp():
+    g = training_graph(_mlp(), "adam")
+    # fc1.grad_weight reads the input (3×8), fc2.grad_weight fc1's output (3×4), loss.grad fc2's output (3×2)
+    assert g.meta["stashed"] == ["fc1", "fc2", "input"]
+    assert g.meta["stashed_activation_bytes"] == (3 * 8 + 3 * 4 + 3 * 2) * 2
+    assert g.meta["mode"] == "training" and g.meta["optimizer"] == "adam"
+    # params: fc1 8·4 + 4, fc2 4·2 + 2 = 46; Adam: 2 fp32 states each
+    assert g.params == 46 and g.meta["optimizer_state_bytes"] == 46 * 8
+    assert [op.name for op in g if op.kind is OpKind.OPTIMIZER] == [
+        "fc1.weight.step", "fc1.bias.step", "fc2.weight.step", "fc2.bias.step"]
+
+
+def test_vector_backward_factors():
+    b = TransformerBuilder("net", {"input": (1, 16)})
+    x = b.linear("input", 16, name="fc")
+    b.layernorm(b.activation(b.activation(x, "gelu", name="gelu"), "relu", name="relu"), name="ln")
+    g = training_graph(b.build(), "sgd")
+    assert g["relu.grad_input"].inputs == ("ln.grad_input", "relu")  # relu reads its output, 1×
+    assert g["relu.grad_input"].vector_elems == 16 and g["relu.grad_input"].flops == 16
+    assert g["gelu.grad_input"].inputs == ("relu.grad_input", "fc")  # gelu its input, 2× (8 → 16 flops)
+    assert g["gelu.grad_input"].vector_elems == 32 and g["gelu.grad_input"].flops == 2 * 8 * 16
+    ln = g["ln.grad_input"]
+    assert ln.vector_elems == 3 * 16 and ln.flops == 3 * 5 * 16 and [w.name for w in ln.weights] == ["ln.weight"]
+    assert g["ln.grad_weight"].out_shape == (16,) and g["ln.grad_bias"].out_shape == (16,)
+    assert g["ln.weight.step"].inputs == ("ln.grad_weight",) and g["ln.bias.step"].inputs == ("ln.grad_bias",)
+
+
+def test_unknown_optimizer_in_pass():
+    with pytest.raises(WorkloadError, match="optimizer"):
+        training_graph(_mlp(), "adagrad")
+
+
+# ---- registry ------------------------------------------------------------------------------------------------
+def test_registry_builds_training_with_sgd():
+    g = build_workload("resnet18", {"mode": "training", "optimizer": "sgd"})
+    assert g.meta["mode"] == "training" and g.meta["optimizer"] == "sgd"
+    assert g.meta["optimizer_state_bytes"] == 0
+    assert all(op.fn == "sgd" for op in g if op.kind is OpKind.OPTIMIZER)
+    assert math.isclose(g.macs / build_workload("resnet18", {}).macs, 3, rel_tol=0.05)
+
+
+def test_registry_rejects_unknown_optimizer():
+    with pytest.raises(pydantic.ValidationError) as e:
+        build_workload("resnet18", {"mode": "training", "optimizer": "adagrad"})
+    assert e.value.errors()[0]["loc"] == ("optimizer",)

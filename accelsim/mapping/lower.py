@@ -384,10 +384,13 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
             ntiles = max(-(-a_tot // max(bud_a, 1)), -(-out_off // max(bud_c, 1)), 1)
             sram = op.in_bytes + op.out_bytes + sum(wts.values())
         nunits = len(p.units)
-        # coarse tasks: no tile group shorter than GROUP_MIN_CYCLES of compute or of transfer at HBM bandwidth
+        # tile groups: as many as the op streams in (at least its tiles, its units and min_tiles_per_op, and one
+        # per GROUP_MIN_CYCLES of work, so that how finely loads overlap compute does not depend on whether the
+        # op happens to fit SRAM whole), at most max_tiles_per_op, and none shorter than GROUP_MIN_CYCLES of
+        # compute or of transfer at HBM bandwidth
         span = max(p.cycles, (a_tot + b_tot + out_off) / bpc["hbm"])
-        ngroups = max(1, min(max(ntiles, options.min_tiles_per_op, nunits), max(options.max_tiles_per_op, nunits),
-                             p.cycles, int(span // GROUP_MIN_CYCLES)))
+        want = max(ntiles, options.min_tiles_per_op, nunits, int(span // GROUP_MIN_CYCLES))
+        ngroups = max(1, min(want, max(options.max_tiles_per_op, nunits), p.cycles, int(span // GROUP_MIN_CYCLES)))
         if nunits > 1:
             # split over cores along the dimension that replicates the smaller operand: along N (columns) every
             # core streams all of A, along M all of B

@@ -48,3 +48,14 @@ def test_more_cores_never_slow_independent_branches():
     one = simulate("googlenet", load_arch("tpu-v1", ["hbm.bandwidth=inf"])).total_cycles
     two = simulate("googlenet", load_arch("tpu-v1", ["hbm.bandwidth=inf", "cores=2"])).total_cycles
     assert two <= one
+
+
+@pytest.mark.parametrize("workload", ["resnet18", "mobilenet_v2"])
+def test_more_sram_never_lowers_performance(workload):
+    # more on-chip memory can only keep more operands or activations on chip: cycles never go up
+    previous = None
+    for kib in (64, 256, 1024, 4096, 16384):
+        cycles = simulate(workload, load_arch("edge-npu", [f"core.sram.unified={kib}KiB"])).total_cycles
+        if previous is not None:
+            assert cycles <= previous, kib
+        previous = cycles

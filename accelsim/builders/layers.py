@@ -66,6 +66,18 @@ def _pair(value: object, what: str, layer: str, *, minimum: int = 1) -> tuple[in
     return pair
 
 
+def _check_channels(layer: str, cin: int, out_ch: int, groups: int) -> None:
+    """Channel counts and groups of a (transposed) convolution: positive ints, channels divisible by groups."""
+    if isinstance(out_ch, bool) or not isinstance(out_ch, int) or out_ch < 1:
+        raise WorkloadError(f"{layer}: out_ch must be a positive int (got {out_ch!r})")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise WorkloadError(f"{layer}: groups must be a positive int (got {groups!r})")
+    if cin % groups:
+        raise WorkloadError(f"{layer}: in_channels {cin} is not divisible by groups {groups}")
+    if out_ch % groups:
+        raise WorkloadError(f"{layer}: out_ch {out_ch} is not divisible by groups {groups}")
+
+
 def conv_out_size(size: int, kernel: int, stride: int, pad_total: int, dilation: int = 1) -> int:
     """Output length of a convolution (torch.nn.Conv2d): floor((size + pad_total − d·(k−1) − 1) / s) + 1."""
     return (size + pad_total - dilation * (kernel - 1) - 1) // stride + 1
@@ -181,14 +193,7 @@ class GraphBuilder:
         kh, kw = _pair(kernel, "kernel", layer)
         sh, sw = _pair(stride, "stride", layer)
         dh, dw = _pair(dilation, "dilation", layer)
-        if isinstance(out_ch, bool) or not isinstance(out_ch, int) or out_ch < 1:
-            raise WorkloadError(f"{layer}: out_ch must be a positive int (got {out_ch!r})")
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-            raise WorkloadError(f"{layer}: groups must be a positive int (got {groups!r})")
-        if cin % groups:
-            raise WorkloadError(f"{layer}: in_channels {cin} is not divisible by groups {groups}")
-        if out_ch % groups:
-            raise WorkloadError(f"{layer}: out_ch {out_ch} is not divisible by groups {groups}")
+        _check_channels(layer, cin, out_ch, groups)
         if padding == "valid":
             pads = (0, 0, 0, 0)
         elif padding == "same":
@@ -228,14 +233,7 @@ class GraphBuilder:
         dh, dw = _pair(dilation, "dilation", layer)
         ph, pw = _pair(padding, "padding", layer, minimum=0)
         oph, opw = _pair(output_padding, "output_padding", layer, minimum=0)
-        if isinstance(out_ch, bool) or not isinstance(out_ch, int) or out_ch < 1:
-            raise WorkloadError(f"{layer}: out_ch must be a positive int (got {out_ch!r})")
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-            raise WorkloadError(f"{layer}: groups must be a positive int (got {groups!r})")
-        if cin % groups:
-            raise WorkloadError(f"{layer}: in_channels {cin} is not divisible by groups {groups}")
-        if out_ch % groups:
-            raise WorkloadError(f"{layer}: out_ch {out_ch} is not divisible by groups {groups}")
+        _check_channels(layer, cin, out_ch, groups)
         if oph >= max(sh, dh) or opw >= max(sw, dw):
             raise WorkloadError(f"{layer}: output_padding {output_padding!r} must be smaller than stride or dilation")
         ho = conv_transpose_out_size(h, kh, sh, ph, dh, oph)

@@ -59,3 +59,15 @@ def test_more_sram_never_lowers_performance(workload):
         if previous is not None:
             assert cycles <= previous, kib
         previous = cycles
+
+
+def test_multicore_scaling_efficiency_drops_when_hbm_is_the_limit():
+    # ResNet-50 on multicore-4: 4 cores vs 1, with the preset's shared 409.6 GB/s HBM and with HBM unbounded.
+    # The four cores share one HBM server, so the bandwidth-limited speed-up must fall below the unbounded one.
+    def speedup(bandwidth):
+        one = simulate("resnet50", load_arch("multicore-4", ["cores=1", f"hbm.bandwidth={bandwidth}"]))
+        four = simulate("resnet50", load_arch("multicore-4", ["cores=4", f"hbm.bandwidth={bandwidth}"]))
+        return one.total_cycles / four.total_cycles
+
+    limited, unbounded = speedup("409.6GB/s"), speedup("inf")
+    assert 1 < limited < unbounded <= 4

@@ -103,6 +103,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
         sys.stderr.close()
         return 0
+    except OSError as e:  # a folder that cannot be written, a disk that is full: the user's to fix
+        if args.debug:
+            raise
+        where = f" {e.filename}" if e.filename else ""
+        print(f"accelsim: error: cannot write or read{where}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except Exception as e:  # a bug: keep the one-line promise, offer the traceback
         if args.debug:
             raise

@@ -159,3 +159,11 @@ def test_sweep_command_runs_resumes_and_plots(tmp_path, capsys):
     code, printed, _ = _run(capsys, "plot", str(out))
     assert code == 0 and any(p.endswith(".png") for p in printed.split())
     assert _run(capsys, "sweep", str(sweep), "--workers", "0")[0] == 2
+
+
+def test_unwritable_output_is_a_one_line_error(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, _, err = _run(capsys, "run", "--workload", "lenet5", "--arch", "gemmini", "-o", str(blocker / "out"))
+    assert code == 2
+    assert err.count("\n") == 1 and "cannot write or read" in err and "Traceback" not in err

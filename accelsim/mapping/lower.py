@@ -1,25 +1,23 @@
 """Lowering: an op graph on an architecture becomes a TaskGraph of coarse load/compute/store tasks.
 
-The stages, each a plain function called in order by :func:`lower`:
+The stages, each a plain function called in order by :func:`lower` (docs/architecture.md describes the model):
 
 1. ``_aliases``: views (reshape, concat) and, with ``fold_batchnorm``, batch norms after a convolution do no
-   work; they alias the physical tensors they read (a folded norm's shift becomes the conv's bias, loaded with
-   its weights).
-2. ``_place_tensors``: parameter tensors and KV caches live in HBM while it has room (after the peak of live
-   activations), the rest in host memory, reached over the host link; more than both hold is a
-   :class:`MappingError` giving the bytes needed and available.
-3. ``_price``: each op's unit kind and compute cycles: systolic ops by SCALE-Sim's model (``systolic.folds``),
-   the rest by the vector model. Identical ops on identical hardware are priced once (``lru_cache``).
-4. ``_assign``: list scheduling on estimated durations picks, for each op in order, the unit (of any core) that
-   can start it first; ties go to the lowest core.
+   work; they alias the physical tensors they read (a folded norm's shift becomes the conv's bias).
+2. ``_place_tensors``: parameters, optimizer state, KV caches and embedding tables go to HBM densest first, the
+   rest to host memory (:mod:`.placement`); more than both hold is a :class:`MappingError`.
+3. ``_price``: each op's compute cycles: systolic ops by SCALE-Sim's model (``systolic.folds``), the rest by the
+   vector model. Identical ops on identical hardware are priced once (``lru_cache``).
+4. ``_assign``: with ``split_ops`` an op runs on every unit of its kind; otherwise list scheduling on estimated
+   durations picks the unit that can start it first.
 5. ``_residency``: with ``activations_on_chip``, an op's output stays in its core's SRAM (at most half of it
    holds resident activations) when it fits beside the other live activations and every consumer runs on that
    core. Each op's tiles use the SRAM the resident activations leave free.
-6. ``_emit``: each op is tiled (``tiling.tile_gemm``) into at most ``max_tiles_per_op`` tile groups; each group
-   is a LOAD per memory level, a COMPUTE and a STORE. Double buffering is a dependency: the load of a core's
-   p-th tile group waits for the compute of its (p−2)-th, and a compute waits for the store of the (p−2)-th.
-   An op's first groups wait for the tasks that make its inputs available (their last store, or last compute
-   when the input is resident).
+6. ``_emit``: each op is tiled (``tiling.tile_gemm``) and cut into tile groups, round robin over its units; each
+   group is a LOAD per memory level (activations, parameters), a COMPUTE and a STORE. Double buffering is a
+   dependency: the loads of a unit's p-th tile group wait for the compute of its (p−2)-th, and a compute waits for
+   the store of the (p−2)-th. Each unit's first groups of an op wait for the tasks that make its inputs
+   available (their last stores, or last computes when the input is resident).
 """
 
 from __future__ import annotations
@@ -427,7 +425,7 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
             pos = len(sc)
             slot = [sc[pos - slots]] if pos >= slots else []
             slot_s = ss[pos - slots] if pos >= slots else None
-            first = producers if gi < slots else []
+            first = producers if gi // nunits < slots else []  # each unit's first groups wait for the inputs
             load_ids = []
             for lv, parts in act_loads.items():
                 if parts[gi]:

@@ -166,3 +166,21 @@ def test_splitting_a_gemm_over_four_cores_quarters_its_compute():
     assert four["total_cycles"] <= work / 4 + work / groups + 1
     assert four["ops"][0]["mapping"]["work_cycles"] == work  # the same folds, spread out
     assert {tg4.units[t.unit].core for t in tg4.tasks if t.kind is TaskKind.COMPUTE} == {0, 1, 2, 3}
+
+
+def test_no_compute_starts_before_its_producers_finished_on_any_unit():
+    # split over 4 cores × 1 array: every unit's first tile group must wait for the whole producer
+    g = mlp_graph(layers=3, rows=512, width=1024)
+    tg, trace, _ = run(g, make_arch(cores=4, bandwidth="8GB/s"))
+    by_op: dict[int, list] = {}
+    for t in tg.tasks:
+        by_op.setdefault(t.op, []).append(t)
+    names = [m.name for m in tg.ops]
+    for i, op in enumerate(g.ops):
+        for src in op.inputs:
+            if src not in names:
+                continue
+            j = names.index(src)
+            producer_end = max(trace.end[t.id] for t in by_op.get(j, []) if t.kind is not TaskKind.LOAD)
+            starts = [trace.start[t.id] for t in by_op.get(i, []) if t.kind is TaskKind.COMPUTE]
+            assert min(starts) >= producer_end, (op.name, src)

@@ -45,7 +45,7 @@ def attainable(ai, peak: float, bw: float):
     return float(out) if out.ndim == 0 else out
 
 
-def _pyplot():
+def pyplot():
     """matplotlib.pyplot on the Agg backend (left alone if the caller already imported pyplot with another)."""
     import matplotlib
 
@@ -141,7 +141,7 @@ def plot_op_cycles(report: dict, path: str | os.PathLike | BinaryIO) -> Path | B
     are shown longest first, and the rest are summed in one "other" bar on its own axis at the right (it would
     flatten the others on a shared one).
     """
-    plt = _pyplot()
+    plt = pyplot()
     path = _target(path)
     ops = list(report.get("ops") or [])
     levels = list(dict.fromkeys(lvl for op in ops for lvl, c in (op.get("stalls_by_level") or {}).items() if c))
@@ -194,7 +194,7 @@ def _unit_bars(util: dict) -> list[tuple[str, float, float, float]]:
 
 def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path | BinaryIO:
     """Horizontal bars of the busy fraction (0-100 %) of every unit and memory level, and the MAC utilization."""
-    plt = _pyplot()
+    plt = pyplot()
     path = _target(path)
     bars = _unit_bars(report.get("utilization") or {})
     memory_levels = set(report.get("bytes") or {})
@@ -249,7 +249,7 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
 
 def plot_bytes_per_level(report: dict, path: str | os.PathLike | BinaryIO) -> Path | BinaryIO:
     """Bars of the bytes moved to and from each memory level, labelled with sizes; log scale if they span > 100x."""
-    plt = _pyplot()
+    plt = pyplot()
     path = _target(path)
     moved = {str(k): _num(v) for k, v in (report.get("bytes") or {}).items()}
     fig, ax = plt.subplots(figsize=(max(5.5, 1.2 * len(moved) + 2.5), 4.5))
@@ -313,7 +313,7 @@ def plot_roofline(report: dict, path: str | os.PathLike | BinaryIO) -> Path | Bi
     Ops whose arithmetic intensity or achieved FLOP/s is null (or not positive, which a log axis cannot show) are
     left out, and the figure says how many.
     """
-    plt = _pyplot()
+    plt = pyplot()
     path = _target(path)
     roof = report.get("roofline") or {}
     arch = report.get("arch") or {}

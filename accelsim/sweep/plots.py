@@ -32,7 +32,7 @@ MAX_LABELLED_FRONT = 10
 
 
 def _pyplot():
-    from ..report.plots import _pyplot as pyplot
+    from ..report.plots import pyplot
 
     return pyplot()
 

@@ -158,8 +158,28 @@ class Memory(_Model):
     kind: str = ""
 
 
+class Interconnect(_Model):
+    """The links between chips: each chip sends ``bandwidth`` bytes/s per direction, each step of a collective
+    costs ``latency``; ``topology`` ring (2(N−1) steps per all-reduce) or fully_connected (2 steps)."""
+
+    bandwidth: BytesPerSecond
+    latency: Seconds = 0.0
+    topology: Literal["ring", "fully_connected"] = "ring"
+    kind: str = ""
+
+    def all_reduce_seconds(self, nbytes: int, chips: int) -> float:
+        """Time of an all-reduce of ``nbytes`` over ``chips`` on an idle network (reduce-scatter + all-gather):
+        2(N−1)/N · bytes / bandwidth, plus the latency of each step."""
+        if chips <= 1 or nbytes <= 0:
+            return 0.0
+        steps = 2 * (chips - 1) if self.topology == "ring" else 2
+        return 2 * (chips - 1) / chips * nbytes / self.bandwidth + steps * self.latency
+
+
 class Arch(_Model):
-    """A chip: ``cores`` identical cores sharing HBM/DRAM and a link to host memory, at one clock."""
+    """A chip: ``cores`` identical cores sharing HBM/DRAM and a link to host memory, at one clock; ``chips`` of
+    them joined by an ``interconnect`` (used today for data-parallel training: a gradient all-reduce per
+    parameter before its optimizer step)."""
 
     name: str = "custom"
     description: str = ""
@@ -169,6 +189,14 @@ class Arch(_Model):
     core: Core
     hbm: Memory
     host: Memory | None = None
+    chips: PositiveInt = 1
+    interconnect: Interconnect | None = None
+
+    @model_validator(mode="after")
+    def _links_for_chips(self) -> Arch:
+        if self.chips > 1 and self.interconnect is None:
+            raise ValueError(f"chips={self.chips} needs an 'interconnect' (bandwidth, latency, topology)")
+        return self
 
     # ---- derived figures ----------------------------------------------------------------------------------
     @property

@@ -86,6 +86,8 @@ def _units(arch: Arch) -> list[Unit]:
     units.append(Unit("hbm", UnitKind.MEMORY, None, "hbm"))
     if arch.host is not None:
         units.append(Unit("host", UnitKind.MEMORY, None, "host"))
+    if arch.chips > 1:
+        units.append(Unit("link", UnitKind.MEMORY, None, "link"))
     return units
 
 
@@ -285,8 +287,8 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
           tables: dict[str, TableSplit]) -> tuple[list[Task], list[OpMapping]]:
     hbm = _unit_index(units, "hbm")
     host = _unit_index(units, "host") if arch.host is not None else -1
-    mem_unit = {"hbm": hbm, "host": host}
-    lat = {"hbm": arch.latency_cycles("hbm"), "host": arch.latency_cycles("host") if arch.host else 0}
+    mem_unit = {"hbm": hbm, "host": host, "link": _unit_index(units, "link") if arch.chips > 1 else -1}
+    lat = {"hbm": arch.latency_cycles("hbm"), "host": arch.latency_cycles("host") if arch.host else 0, "link": 0}
     bpc = {"hbm": arch.bytes_per_cycle("hbm"), "host": arch.bytes_per_cycle("host") if arch.host else math.inf}
     slots = 2 if arch.core.sram.double_buffered else 1
     resident = {p.op.name for p in plans if p.resident_out}
@@ -416,6 +418,16 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
         w_loads = {lv: _split(b, ngroups) for lv, b in sorted(w_levels.items()) if b}
         stores = {lv: _split(b, ngroups) for lv, b in sorted(out_levels.items()) if b}
         producers = [d for t in p.inputs if t in done for d in done[t]]
+        if op.kind is OpKind.OPTIMIZER and arch.chips > 1:
+            # data parallel: the gradient is all-reduced over the chips' links before the step; it overlaps the
+            # rest of the backward pass (later layers' gradients are ready first) unless the link is the limit
+            grad = sum(math.prod(s) for s in op.in_shapes) * elem
+            seconds = arch.interconnect.all_reduce_seconds(grad, arch.chips)  # type: ignore[union-attr]
+            sent = 2 * (arch.chips - 1) * grad // arch.chips
+            producers = [add(p.index, TaskKind.LOAD, mem_unit["link"], math.ceil(seconds * arch.clock_hz),
+                             producers, sent, "link")]
+            level_bytes["link"] = sent
+            details["all_reduce_s"] = seconds
         last_compute: dict[int, int] = {}  # unit → its latest compute task of this op
         last_store: dict[int, int] = {}
         unit_cycles: dict[int, int] = {}

@@ -112,7 +112,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "name": name,
         "workload": dict(workload),
         "arch": {
-            "name": arch.name, "clock_hz": clock, "cores": arch.cores, "dtype": arch.dtype,
+            "name": arch.name, "clock_hz": clock, "cores": arch.cores, "chips": arch.chips, "dtype": arch.dtype,
             "peak_macs_per_cycle": arch.peak_macs_per_cycle, "peak_flops_per_s": peak_flops,
             "systolic": {"rows": arch.core.systolic.rows, "cols": arch.core.systolic.cols,
                          "dataflow": arch.core.systolic.dataflow, "count": arch.core.systolic.count},

@@ -136,12 +136,21 @@ class Sram(_Model):
         return tuple(int(b * free) // div for b in (self.ifmap, self.filter, self.ofmap))  # type: ignore[return-value]
 
 
+class OutputTile(_Model):
+    """GPU-style work split: a GEMM's output is cut into ``m``×``n`` tiles (thread-block tiles), each computed
+    whole (over all of K) by one core, and the tiles run on the cores in waves."""
+
+    m: PositiveInt
+    n: PositiveInt
+
+
 class Core(_Model):
-    """One core: systolic array(s), a vector unit and an SRAM scratchpad."""
+    """One core: systolic array(s), a vector unit and an SRAM scratchpad; ``tile`` sets GPU-style output tiles."""
 
     systolic: SystolicArray
     vector: VectorUnit
     sram: Sram
+    tile: OutputTile | None = None
 
 
 class Memory(_Model):
@@ -155,7 +164,13 @@ class Memory(_Model):
     bandwidth: BytesPerSecond
     latency: Seconds = 0.0
     access_bytes: PositiveInt = 64
+    efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0  # sustained fraction of the peak bandwidth
     kind: str = ""
+
+    @property
+    def sustained_bandwidth(self) -> float:
+        """Bytes/s a stream of transfers achieves: ``bandwidth`` × ``efficiency``."""
+        return self.bandwidth * self.efficiency
 
 
 class Interconnect(_Model):
@@ -189,6 +204,8 @@ class Arch(_Model):
     core: Core
     hbm: Memory
     host: Memory | None = None
+    l2: Memory | None = None  # a cache shared by the cores between their SRAM and HBM (GPU L2)
+    kernel_launch: Seconds = 0.0  # host time to launch each op (a GPU kernel), serial, ahead of execution
     chips: PositiveInt = 1
     interconnect: Interconnect | None = None
 
@@ -210,9 +227,10 @@ class Arch(_Model):
         return self.core.systolic.macs_per_cycle * self.cores
 
     def bytes_per_cycle(self, level: str) -> float:
-        """Bandwidth of memory level ``level`` ("hbm" or "host") in bytes per cycle (inf if unbounded)."""
+        """Sustained bandwidth of memory level ``level`` ("hbm", "host", "l2") in bytes per cycle (inf if
+        unbounded)."""
         mem = self.memory(level)
-        return mem.bandwidth / self.clock if not math.isinf(mem.bandwidth) else math.inf
+        return mem.sustained_bandwidth / self.clock if not math.isinf(mem.bandwidth) else math.inf
 
     def latency_cycles(self, level: str) -> int:
         """Access latency of ``level`` in whole cycles."""
@@ -220,7 +238,7 @@ class Arch(_Model):
 
     def memory(self, level: str) -> Memory:
         """The :class:`Memory` named ``level``; ``KeyError`` if the chip has none."""
-        mem = {"hbm": self.hbm, "host": self.host}.get(level)
+        mem = {"hbm": self.hbm, "host": self.host, "l2": self.l2}.get(level)
         if mem is None:
             raise KeyError(level)
         return mem

@@ -19,6 +19,7 @@ class TaskKind(IntEnum):
     LOAD = 0  # memory level → SRAM
     COMPUTE = 1  # a unit works on data in SRAM
     STORE = 2  # SRAM → memory level
+    LAUNCH = 3  # the host launches an op (a GPU kernel)
 
 
 class UnitKind(IntEnum):
@@ -26,6 +27,7 @@ class UnitKind(IntEnum):
 
     COMPUTE = 0  # systolic array or vector unit of a core
     MEMORY = 1  # bandwidth server of a memory level (shared by all cores)
+    HOST = 2  # the host CPU that launches ops, one after another
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,8 +38,9 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
     unit_of = [t.unit for t in tasks]
     cycles = [t.cycles for t in tasks]
     latency = [t.latency for t in tasks]
-    is_mem = [t.kind is not TaskKind.COMPUTE for t in tasks]
+    is_mem = [t.kind is TaskKind.LOAD or t.kind is TaskKind.STORE for t in tasks]
     task_level = [level_idx[t.level] if t.level else -1 for t in tasks]
+    kind_compute = [t.kind is TaskKind.COMPUTE for t in tasks]
     deps = [t.deps for t in tasks]
     pending = [len(d) for d in deps]
     succ: list[list[int]] = [[] for _ in range(n)]
@@ -84,7 +85,7 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
         busy[u] = True
         now = env.now
         start[tid] = now
-        if not is_mem[tid] and deps[tid]:
+        if kind_compute[tid] and deps[tid]:
             # the wait a memory task caused is its end minus when it could have started (its own deps)
             data_ready, late, other_ready = -1, -1, free_at[u]
             for d in deps[tid]:

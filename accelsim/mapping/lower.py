@@ -86,8 +86,12 @@ def _units(arch: Arch) -> list[Unit]:
     units.append(Unit("hbm", UnitKind.MEMORY, None, "hbm"))
     if arch.host is not None:
         units.append(Unit("host", UnitKind.MEMORY, None, "host"))
+    if arch.l2 is not None:
+        units.append(Unit("l2", UnitKind.MEMORY, None, "l2"))
     if arch.chips > 1:
         units.append(Unit("link", UnitKind.MEMORY, None, "link"))
+    if arch.kernel_launch > 0:
+        units.append(Unit("launch", UnitKind.HOST))
     return units
 
 
@@ -174,6 +178,16 @@ def _price(p: _Plan, arch: Arch) -> None:
                      "mapping_efficiency": round(folds[0].mapping_efficiency, 6),
                      "sram_operand_bytes": sum(_sram_operand_bytes(g, f, sa.dataflow, op.elem_bytes)
                                                for g, f in zip(gemms, folds, strict=True))}
+        tile = arch.core.tile
+        if tile is not None and op.kind is not OpKind.ATTENTION:
+            # GPU: the output is cut into tile.m × tile.n tiles, each computed whole by one core; an edge tile
+            # costs a full tile's folds (tile quantisation); tiles run on the cores in waves
+            g = op.gemm
+            tm, tn = min(tile.m, g.m), min(tile.n, g.n)
+            f = systolic.folds(tm, tn, g.k, sa.rows, sa.cols, sa.dataflow, sa.preload_overlap)
+            tiles = g.count * -(-g.m // tile.m) * -(-g.n // tile.n)
+            p.cycles = tiles * (f.cycles + 1)
+            p.details.update({"output_tiles": tiles, "tile": [tm, tn], "tile_cycles": f.cycles + 1})
         if op.kind is OpKind.ATTENTION:  # the softmax runs on the vector unit, overlapped with the matmuls
             vu = arch.core.vector
             soft = vector.cycles(op.vector_elems, vu.cost("softmax"), vu.lanes)
@@ -253,6 +267,17 @@ def _split(total: int, parts: int) -> list[int]:
     return [base + (1 if i < rem else 0) for i in range(parts)]
 
 
+def _split_weighted(total: int, weights: list[int]) -> list[int]:
+    """``total`` cut in proportion to ``weights`` (integers summing to ``total``; equal weights: :func:`_split`)."""
+    if len(set(weights)) <= 1:
+        return _split(total, len(weights))
+    wsum = sum(weights)
+    parts = [total * w // wsum for w in weights]
+    for i in range(total - sum(parts)):
+        parts[i % len(parts)] += 1
+    return parts
+
+
 def _sram_operand_bytes(g: Gemm, f: systolic.Folds, dataflow: str, elem: int) -> int:
     """Bytes the array reads and writes in SRAM: stationary operand once, streamed ones once per fold."""
     df = systolic.DATAFLOWS[dataflow]
@@ -287,9 +312,14 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
           tables: dict[str, TableSplit]) -> tuple[list[Task], list[OpMapping]]:
     hbm = _unit_index(units, "hbm")
     host = _unit_index(units, "host") if arch.host is not None else -1
-    mem_unit = {"hbm": hbm, "host": host, "link": _unit_index(units, "link") if arch.chips > 1 else -1}
-    lat = {"hbm": arch.latency_cycles("hbm"), "host": arch.latency_cycles("host") if arch.host else 0, "link": 0}
-    bpc = {"hbm": arch.bytes_per_cycle("hbm"), "host": arch.bytes_per_cycle("host") if arch.host else math.inf}
+    names = {u.name: i for i, u in enumerate(units)}
+    mem_unit = {"hbm": hbm, "host": host, "link": names.get("link", -1), "l2": names.get("l2", -1)}
+    lat = {"hbm": arch.latency_cycles("hbm"), "host": arch.latency_cycles("host") if arch.host else 0, "link": 0,
+           "l2": arch.latency_cycles("l2") if arch.l2 else 0}
+    bpc = {"hbm": arch.bytes_per_cycle("hbm"), "host": arch.bytes_per_cycle("host") if arch.host else math.inf,
+           "l2": arch.bytes_per_cycle("l2") if arch.l2 else math.inf}
+    launch_unit = names.get("launch", -1)
+    launch_cycles = math.ceil(arch.kernel_launch * arch.clock_hz)
     slots = 2 if arch.core.sram.double_buffered else 1
     resident = {p.op.name for p in plans if p.resident_out}
     nbytes_of = {p.op.name: p.op.out_bytes for p in plans}
@@ -300,7 +330,8 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
     tasks: list[Task] = []
     mappings: list[OpMapping] = []
 
-    grain = {lv: arch.memory(lv).access_bytes for lv in ("hbm", "host") if lv == "hbm" or arch.host is not None}
+    grain = {lv: arch.memory(lv).access_bytes for lv in ("hbm", "host", "l2")
+             if lv == "hbm" or (lv == "host" and arch.host) or (lv == "l2" and arch.l2)}
 
     def occupancy(nbytes: int, level: str) -> int:
         """Cycles a transfer holds its level: whole access granules at the level's bandwidth."""
@@ -391,7 +422,24 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
         span = max(p.cycles, (a_tot + b_tot + out_off) / bpc["hbm"])
         want = max(ntiles, options.min_tiles_per_op, nunits, int(span // GROUP_MIN_CYCLES))
         ngroups = max(1, min(want, max(options.max_tiles_per_op, nunits), p.cycles, int(span // GROUP_MIN_CYCLES)))
-        if nunits > 1:
+        l2_bytes = 0
+        if arch.l2 is not None:
+            # a shared L2: the cores' tiles read their operands from L2 (the SRAM-level tiling's traffic, or each
+            # GPU output tile's A and B panels); HBM sees the traffic of a tiling against the L2's capacity
+            if "output_tiles" in p.details:
+                tm, tn = p.details["tile"]
+                l2_bytes = p.details["output_tiles"] * (tm + tn) * op.gemm.k * elem + out_off
+            else:
+                l2_bytes = a_tot * fa + b_tot * fb + out_off
+            if p.unit_kind == SYSTOLIC and op.kind is not OpKind.ATTENTION:
+                g = op.gemm
+                per = (-(-a_tot // g.count), -(-b_tot // g.count), -(-out_off // g.count))
+                l2_budget = arch.l2.capacity // 3 // (2 if arch.core.sram.double_buffered else 1)
+                t2 = tile_gemm(g.m, g.n, g.k, *per, l2_budget, l2_budget, l2_budget, op.name)
+                fa, fb = t2.a_reads, t2.b_reads
+            else:
+                fa = fb = 1
+        if nunits > 1 and arch.l2 is None:
             # split over cores along the dimension that replicates the smaller operand: along N (columns) every
             # core streams all of A, along M all of B
             ncores = len({units[u].core for u in p.units})
@@ -400,12 +448,15 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
             else:
                 act_b = {lv: b * ncores for lv, b in act_b.items()}
                 wts = {lv: b * ncores for lv, b in wts.items()}
+        if nunits > 1:
             details["units"] = nunits
         details["resident_output"] = p.resident_out
         if "phase" in op.attrs:
             details["phase"] = op.attrs["phase"]
         # activation loads wait for their producers; parameter loads only for a free buffer (so they prefetch)
         act_levels = {lv: act_a.get(lv, 0) * fa + act_b.get(lv, 0) * fb for lv in {*act_a, *act_b}}
+        if l2_bytes:
+            act_levels["l2"] = l2_bytes
         w_levels = {lv: b * fb for lv, b in wts.items()}
         level_bytes: dict[str, int] = {}
         for lv, b in [*act_levels.items(), *w_levels.items(), *out_levels.items()]:
@@ -413,11 +464,26 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
                 level_bytes[lv] = level_bytes.get(lv, 0) + b
         level_bytes["sram"] = sram + sum(level_bytes.values())  # array reads/writes plus fills and drains
 
-        cyc = _split(p.cycles, ngroups)
-        act_loads = {lv: _split(b, ngroups) for lv, b in sorted(act_levels.items()) if b}
-        w_loads = {lv: _split(b, ngroups) for lv, b in sorted(w_levels.items()) if b}
-        stores = {lv: _split(b, ngroups) for lv, b in sorted(out_levels.items()) if b}
+        if "output_tiles" in p.details:
+            # GPU: each core runs its share of the output tiles (in waves), as up to two tile groups
+            plan: list[tuple[int, int]] = []  # (unit, output tiles)
+            shares = [_split(t, min(t, 2)) if t else [] for t in _split(p.details["output_tiles"], nunits)]
+            for r in range(2):
+                plan += [(p.units[u], parts[r]) for u, parts in enumerate(shares) if r < len(parts)]
+            weights = [t for _, t in plan]
+            cyc = [t * p.details["tile_cycles"] for t in weights]
+            group_units = [u for u, _ in plan]
+            ngroups = len(plan)
+        else:
+            weights = [1] * ngroups
+            cyc = _split(p.cycles, ngroups)
+            group_units = [p.units[gi % nunits] for gi in range(ngroups)]
+        act_loads = {lv: _split_weighted(b, weights) for lv, b in sorted(act_levels.items()) if b}
+        w_loads = {lv: _split_weighted(b, weights) for lv, b in sorted(w_levels.items()) if b}
+        stores = {lv: _split_weighted(b, weights) for lv, b in sorted(out_levels.items()) if b}
         producers = [d for t in p.inputs if t in done for d in done[t]]
+        if launch_unit >= 0:  # the host launches the op (in order, running ahead); its groups wait for that
+            producers = producers + [add(p.index, TaskKind.LAUNCH, launch_unit, launch_cycles, [])]
         if op.kind is OpKind.OPTIMIZER and arch.chips > 1:
             # data parallel: the gradient is all-reduced over the chips' links before the step; it overlaps the
             # rest of the backward pass (later layers' gradients are ready first) unless the link is the limit
@@ -431,13 +497,15 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
         last_compute: dict[int, int] = {}  # unit → its latest compute task of this op
         last_store: dict[int, int] = {}
         unit_cycles: dict[int, int] = {}
+        seen: dict[int, int] = {}
         for gi in range(ngroups):
-            unit = p.units[gi % nunits]
+            unit = group_units[gi]
             sc, ss = stream_compute[unit], stream_store[unit]
             pos = len(sc)
             slot = [sc[pos - slots]] if pos >= slots else []
             slot_s = ss[pos - slots] if pos >= slots else None
-            first = producers if gi // nunits < slots else []  # each unit's first groups wait for the inputs
+            nth = seen[unit] = seen.get(unit, -1) + 1
+            first = producers if nth < slots else []  # each unit's first groups wait for the op's inputs
             load_ids = []
             for lv, parts in act_loads.items():
                 if parts[gi]:

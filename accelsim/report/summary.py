@@ -121,6 +121,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         },
         "total_cycles": int(total),
         "seconds": total / clock,
+        "launch_overhead_s": launch_on_critical_path(tg, trace) / clock,
         "clock_hz": clock,
         "macs": macs,
         "flops": graph.flops,
@@ -140,6 +141,38 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "simulation": {"tasks": len(tasks), "events": trace.events},
         "ops": ops,
     }
+
+
+def launch_on_critical_path(tg: TaskGraph, trace: Trace) -> int:
+    """Cycles of op launches on the critical path: walking back from the last task to finish, through the
+    dependency that finished last (or, when a task waited for its unit, the task before it on that unit), the
+    launch tasks met. For a single op this is the whole launch time; when launches run ahead of execution,
+    only the exposed part."""
+    tasks = tg.tasks
+    if not tasks or not any(t.kind is TaskKind.LAUNCH for t in tasks):
+        return 0
+    start, end = trace.start, trace.end
+    freed: dict[tuple[int, int], int] = {}
+    for t in tasks:
+        freed[(t.unit, int(start[t.id]) + t.cycles)] = t.id  # the last task to free its unit at that cycle
+    tid = int(np.argmax(end))
+    exposed = 0
+    while True:
+        t = tasks[tid]
+        if t.kind is TaskKind.LAUNCH:
+            exposed += int(end[tid] - start[tid])
+        s = int(start[tid])
+        if s == 0:
+            return exposed
+        dep = max(t.deps, key=lambda d: end[d], default=None)
+        if dep is not None and int(end[dep]) == s:
+            tid = dep
+        elif (t.unit, s) in freed:
+            tid = freed[(t.unit, s)]
+        elif dep is not None:
+            tid = dep
+        else:
+            return exposed
 
 
 def _phases(ops: list[dict]) -> dict[str, dict[str, int]]:

@@ -35,6 +35,7 @@ from .tiling import tile_gemm
 
 SYSTOLIC, VECTOR, NONE = "systolic", "vector", "none"
 GROUP_MIN_CYCLES = 1000  # finer tile groups add events without changing what overlaps (measured on LLaMA decode)
+GPU_GROUPS_PER_CORE = 8  # K-slice groups per SM of a GPU op: its first load is 1/8 of its share, not exposed whole
 
 
 @dataclass(slots=True)
@@ -465,13 +466,16 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
         level_bytes["sram"] = sram + sum(level_bytes.values())  # array reads/writes plus fills and drains
 
         if "output_tiles" in p.details:
-            # GPU: each core runs its share of the output tiles (in waves), as up to two tile groups
-            plan: list[tuple[int, int]] = []  # (unit, output tiles)
-            shares = [_split(t, min(t, 2)) if t else [] for t in _split(p.details["output_tiles"], nunits)]
-            for r in range(2):
+            # GPU: each core runs its share of the output tiles (whole tiles: the waves), streamed as up to
+            # GPU_GROUPS_PER_CORE groups of K-slices so that loads overlap the math as a multi-stage pipeline does
+            plan: list[tuple[int, int]] = []  # (unit, cycles)
+            shares = []
+            for t in _split(p.details["output_tiles"], nunits):
+                work = t * p.details["tile_cycles"]
+                shares.append(_split(work, max(1, min(GPU_GROUPS_PER_CORE, work // GROUP_MIN_CYCLES))) if t else [])
+            for r in range(GPU_GROUPS_PER_CORE):
                 plan += [(p.units[u], parts[r]) for u, parts in enumerate(shares) if r < len(parts)]
-            weights = [t for _, t in plan]
-            cyc = [t * p.details["tile_cycles"] for t in weights]
+            weights = cyc = [c for _, c in plan]
             group_units = [u for u, _ in plan]
             ngroups = len(plan)
         else:
@@ -482,8 +486,10 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
         w_loads = {lv: _split_weighted(b, weights) for lv, b in sorted(w_levels.items()) if b}
         stores = {lv: _split_weighted(b, weights) for lv, b in sorted(out_levels.items()) if b}
         producers = [d for t in p.inputs if t in done for d in done[t]]
-        if launch_unit >= 0:  # the host launches the op (in order, running ahead); its groups wait for that
-            producers = producers + [add(p.index, TaskKind.LAUNCH, launch_unit, launch_cycles, [])]
+        launched: list[int] = []
+        if launch_unit >= 0:  # the host launches the op (in order, running ahead); nothing of it starts before
+            launched = [add(p.index, TaskKind.LAUNCH, launch_unit, launch_cycles, [])]
+            producers = producers + launched
         if op.kind is OpKind.OPTIMIZER and arch.chips > 1:
             # data parallel: the gradient is all-reduced over the chips' links before the step; it overlaps the
             # rest of the backward pass (later layers' gradients are ready first) unless the link is the limit
@@ -513,8 +519,8 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
                                         first + slot, parts[gi], lv))
             for lv, parts in w_loads.items():
                 if parts[gi]:
-                    load_ids.append(add(p.index, TaskKind.LOAD, mem_unit[lv], occupancy(parts[gi], lv), slot,
-                                        parts[gi], lv))
+                    load_ids.append(add(p.index, TaskKind.LOAD, mem_unit[lv], occupancy(parts[gi], lv),
+                                        slot + (launched if nth < slots else []), parts[gi], lv))
             deps = load_ids + first
             if unit in last_compute:
                 deps.append(last_compute[unit])

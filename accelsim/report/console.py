@@ -113,7 +113,10 @@ def _duration(op: dict) -> int:
 
 
 def top_ops_table(report: dict, n: int = 10) -> Table:
-    """The ``n`` ops with the most cycles (end - start), most first: name, kind, unit, cycles, stall %, HBM bytes, bound."""
+    """The ``n`` ops with the most cycles (end - start), most first: name, kind, unit, cycles, stall %, HBM bytes, bound.
+
+    stall % is the op's stall cycles over its stall plus compute cycles, both summed over every unit it ran on.
+    """
     ops = report.get("ops") or []
     top = sorted(ops, key=_duration, reverse=True)[:n]  # stable: ties keep execution order
     table = Table(title=f"top {len(top)} of {len(ops)} ops by cycles", title_justify="left")
@@ -123,13 +126,14 @@ def top_ops_table(report: dict, n: int = 10) -> Table:
     for op in top:
         cycles = _duration(op)
         stall = _num(op.get("stall_cycles"))
+        work = _num((op.get("mapping") or {}).get("work_cycles", op.get("compute_cycles")))
         hbm = (op.get("bytes") or {}).get("hbm")
         table.add_row(
             str(op.get("name", "?")),
             str(op.get("kind", "")),
             str(op.get("unit", "")),
             f"{cycles:,}",
-            f"{100 * stall / cycles:.1f}" if cycles else "-",
+            f"{100 * stall / (stall + work):.1f}" if stall + work else "-",
             format_size(_num(hbm)) if hbm is not None else "-",
             str(op.get("bound") or ""),
         )

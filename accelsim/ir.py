@@ -40,6 +40,7 @@ class OpKind(str, Enum):
     ATTENTION = "attention"  # fused attention (FlashAttention-style): QKᵀ, softmax and PV with scores on chip
     KV_APPEND = "kv_append"  # writes new keys/values into the KV cache in memory (data movement only)
     SPMM = "spmm"  # sparse × dense aggregation (GNN): gathers attrs["gather_rows"] rows of its first input
+    COLLECTIVE = "collective"  # an all-reduce of its input over attrs["group"] chips (tensor parallelism)
     OPTIMIZER = "optimizer"  # a training optimizer step over one parameter tensor (attrs: fn = sgd|momentum|adam)
     CONCAT = "concat"  # concatenation along an axis (a view when producers write in place)
     RESHAPE = "reshape"  # flatten/reshape/transpose view: no data movement

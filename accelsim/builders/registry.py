@@ -123,6 +123,11 @@ class TransformerParams(WorkloadParams):
     attention: Literal["unfused", "fused"] = Field(
         "unfused", description="'unfused': QKᵀ, softmax and PV as separate ops; 'fused': one ATTENTION op "
                                "(FlashAttention-style, scores stay on chip). Same params and MACs.")
+    tensor_parallel: PositiveInt = Field(
+        1, description="Tensor-parallel degree (Megatron-style): the graph is one chip's shard, with attention "
+                       "heads and the MLP width split this many ways and an all-reduce after each row-split "
+                       "linear (output projection, MLP down projection); needs an arch with at least this many "
+                       "chips. Embeddings, norms and the LM head are replicated.")
 
 
 class BertParams(TransformerParams):

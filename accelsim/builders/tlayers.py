@@ -90,8 +90,9 @@ class KVCache:
 class TransformerBuilder(GraphBuilder):
     """A GraphBuilder with several named graph inputs and the transformer layers of the module docstring."""
 
-    def __init__(self, name: str, inputs: Mapping[str, Sequence[int]], *, dtype: str = "fp16"):
+    def __init__(self, name: str, inputs: Mapping[str, Sequence[int]], *, dtype: str = "fp16", tp: int = 1):
         items = list(inputs.items())
+        self.tp = tp  # tensor-parallel degree: this graph is one chip's shard (heads and FFN split tp ways)
         if not items:
             raise WorkloadError(f"{name}: a graph needs at least one input")
         super().__init__(name, items[0][1], dtype=dtype)
@@ -358,15 +359,16 @@ class TransformerBuilder(GraphBuilder):
             act_name: str = "act", out_features: int | None = None) -> str:
         """Linear → activation → linear (back to the input width unless ``out_features``)."""
         out = out_features or self.shape(x)[-1]
-        h = self.activation(self.linear(x, hidden, bias=bias, name=names[0]), act, name=act_name)
-        return self.linear(h, out, bias=bias, name=names[1])
+        h = self.activation(self.linear(x, self._tp_hidden(hidden), bias=bias, name=names[0]), act, name=act_name)
+        return self._all_reduce(self.linear(h, out, bias=bias, name=names[1]))
 
     def swiglu_mlp(self, x: str, hidden: int, bias: bool = False) -> str:
         """LLaMA's MLP: down(silu(gate(x)) · up(x)), named gate_proj, up_proj, act_fn, mul, down_proj."""
+        hidden = self._tp_hidden(hidden)
         gate = self.linear(x, hidden, bias=bias, name="gate_proj")
         up = self.linear(x, hidden, bias=bias, name="up_proj")
         h = self.mul(self.silu(gate, name="act_fn"), up, name="mul")
-        return self.linear(h, self.shape(x)[-1], bias=bias, name="down_proj")
+        return self._all_reduce(self.linear(h, self.shape(x)[-1], bias=bias, name="down_proj"))
 
     # ---- attention --------------------------------------------------------------------------------------
     def attention(self, q: str, k: str, v: str, *, fused: bool = False, causal: bool = False,
@@ -447,6 +449,11 @@ class TransformerBuilder(GraphBuilder):
         k_in = q_in if k_in is None else k_in
         v_in = k_in if v_in is None else v_in
         kv_heads = kv_heads or heads
+        if self.tp > 1:  # Megatron-style: q/k/v column-split by heads, output projection row-split + all-reduce
+            if heads % self.tp or kv_heads % self.tp:
+                raise WorkloadError(f"{self.name}: tensor_parallel {self.tp} must divide heads ({heads}) and "
+                                    f"kv_heads ({kv_heads})")
+            heads, kv_heads = heads // self.tp, kv_heads // self.tp
         qb, kb, vb, ob = (bias,) * 4 if isinstance(bias, bool) else bias
         out_features = out_features or self.shape(q_in)[-1]
         static = cache is not None and cache.static
@@ -477,4 +484,17 @@ class TransformerBuilder(GraphBuilder):
             v = self._cached_kv(v, "v", cache, shape)
         assert k is not None and v is not None
         ctx = self.attention(q, k, v, fused=fused, causal=causal)
-        return self.linear(self.merge_heads(ctx, name="merge"), out_features, bias=ob, name=names[3])
+        return self._all_reduce(self.linear(self.merge_heads(ctx, name="merge"), out_features, bias=ob,
+                                            name=names[3]))
+
+    def _all_reduce(self, x: str) -> str:
+        """The all-reduce that completes a row-split linear under tensor parallelism (nothing when tp = 1)."""
+        if self.tp <= 1:
+            return x
+        return self._add(self._name(None, f"{x.rsplit('.', 1)[-1]}_all_reduce"), OpKind.COLLECTIVE, [x],
+                         self.shape(x), fn="all_reduce", group=self.tp)
+
+    def _tp_hidden(self, hidden: int) -> int:
+        if hidden % self.tp:
+            raise WorkloadError(f"{self.name}: tensor_parallel {self.tp} must divide the MLP width {hidden}")
+        return hidden // self.tp

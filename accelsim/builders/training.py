@@ -350,6 +350,9 @@ class _Pass:
             self._view(op, dy)
         elif kind is OpKind.KV_APPEND:
             return
+        elif kind is OpKind.COLLECTIVE:
+            self._collective(op, dy)
+            return
         else:
             raise WorkloadError(f"{self.fwd.name}: training: no backward for op {op.name!r} of kind {kind.value}")
         self._biases(op, dy)
@@ -568,6 +571,16 @@ class _Pass:
                              w.shape, fn=f"{op.fn}_grad", grad="weight", attrs=attrs, flops=op.flops,
                              vector_elems=op.vector_elems)
             self._wgrad(w, name)
+
+    def _collective(self, op: Op, dy: str) -> None:
+        """Tensor parallelism (Megatron): the forward all-reduce after a row-split linear passes its gradient
+        through unchanged, and the matching column-split input needs one all-reduce of its gradient; both are
+        of the block's activation size, so the backward is one all-reduce of the same bytes."""
+        x = op.inputs[0]
+        if self.requires[x]:
+            name = self._bwd(op, "grad_input", OpKind.COLLECTIVE, [dy], op.in_shapes[0], fn="all_reduce",
+                             grad="input", attrs={"group": op.attrs.get("group", 1)})
+            self._to(x, name)
 
     def _view(self, op: Op, dy: str) -> None:
         offset = 0

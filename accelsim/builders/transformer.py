@@ -40,6 +40,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
 from .tlayers import KVCache, TransformerBuilder
 
@@ -83,7 +84,7 @@ BERT_LARGE = _BertConfig(24, 1024, 16, 4096)
 
 def _bert(model: str, c: _BertConfig, p: BertParams) -> Graph:
     s, d = p.seq_len, c.hidden
-    b = TransformerBuilder(model, {"input": (p.batch, s), "token_type_ids": (p.batch, s)}, dtype=p.dtype or "fp16")
+    b = TransformerBuilder(model, {"input": (p.batch, s), "token_type_ids": (p.batch, s)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     with b.scope("embeddings"):
         x = b.embedding("input", c.vocab, d, name="word_embeddings")
         x = b.add(x, b.positions(s, c.max_positions, d, name="position_embeddings"), name="add_positions")
@@ -120,7 +121,7 @@ def gpt2(p: Gpt2Params) -> Graph:
     """GPT-2 small: 12 layers, 768 wide, 12 heads, vocab 50257, 1024 positions, tied LM head; 124,439,808 params."""
     layers, d, heads, vocab, n_pos = 12, 768, 12, 50257, 1024
     s = p.seq_len
-    b = TransformerBuilder("gpt2", {"input": (p.batch, s)}, dtype=p.dtype or "fp16")
+    b = TransformerBuilder("gpt2", {"input": (p.batch, s)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     with b.scope("transformer"):
         x = b.embedding("input", vocab, d, name="wte")
         x = b.add(x, b.positions(s, n_pos, d, name="wpe"), name="add_positions")
@@ -146,7 +147,7 @@ def vit_b_16(p: ViTParams) -> Graph:
     layers, d, heads, patch = 12, 768, 12, 16
     g = p.image_size // patch
     n = g * g + 1
-    b = TransformerBuilder("vit_b_16", {"input": (p.batch, 3, p.image_size, p.image_size)}, dtype=p.dtype or "fp16")
+    b = TransformerBuilder("vit_b_16", {"input": (p.batch, 3, p.image_size, p.image_size)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     x = b.conv2d("input", d, patch, stride=patch, name="conv_proj")
     x = b.view(x, (p.batch, g * g, d), "flatten_transpose", name="patches")
     cls = b.table_rows((p.batch, 1, d), Weight("class_token", (1, 1, d)), name="class_token")
@@ -175,7 +176,7 @@ def transformer_base(p: TransformerBaseParams) -> Graph:
     """"Attention Is All You Need" base: 6+6 post-LN layers, d_model 512, 8 heads, d_ff 2048, shared 37000 vocab."""
     layers, d, heads, ffn, vocab = 6, 512, 8, 2048, 37000
     b = TransformerBuilder("transformer_base", {"input": (p.batch, p.src_len), "target": (p.batch, p.tgt_len)},
-                           dtype=p.dtype or "fp16")
+                           dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     shared = Weight("shared_embedding.weight", (vocab, d))
     hd, fused = d // heads, _fused(p)
     with b.scope("encoder"):
@@ -233,7 +234,7 @@ def _llama(model: str, p: LlamaParams) -> Graph:
     decode = p.phase == "decode"
     q_len = 1 if decode else p.seq_len
     cache = KVCache(past=p.kv_len if decode else 0)
-    b = TransformerBuilder(model, {"input": (p.batch, q_len)}, dtype=p.dtype or "fp16")
+    b = TransformerBuilder(model, {"input": (p.batch, q_len)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     hd = c.hidden // c.heads
     with b.scope("model"):
         x = b.embedding("input", c.vocab, c.hidden, name="embed_tokens")
@@ -292,7 +293,7 @@ def clip_vit_b32(p: ClipParams) -> Graph:
     g = p.image_size // patch
     n = g * g + 1
     b = TransformerBuilder("clip_vit_b32", {"input": (p.batch, 3, p.image_size, p.image_size),
-                                            "input_ids": (p.batch, p.seq_len)}, dtype=p.dtype or "fp16")
+                                            "input_ids": (p.batch, p.seq_len)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     fused = _fused(p)
     with b.scope("vision_model"):
         with b.scope("embeddings"):
@@ -399,6 +400,9 @@ def _sam_mlp(b: TransformerBuilder, x: str, hidden: int, out: int, layers: int =
 
 
 def _sam(model: str, p: SamParams) -> Graph:
+    if p.tensor_parallel > 1:
+        raise WorkloadError(f"{model}: tensor_parallel is not supported for SAM (its windowed attention with "
+                            f"relative positions is not sharded); use 1")
     c = SAM[model]
     fused = _fused(p)
     grid = _SAM_IMG // _SAM_PATCH  # 64
@@ -407,7 +411,7 @@ def _sam(model: str, p: SamParams) -> Graph:
                                           "point_labels": (p.batch, npts)}
     if p.mask_prompt:
         inputs["mask_input"] = (p.batch, 1, 4 * grid, 4 * grid)
-    b = TransformerBuilder(model, inputs, dtype=p.dtype or "fp16")
+    b = TransformerBuilder(model, inputs, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     e = _SAM_PROMPT
     # ---- image encoder
     with b.scope("image_encoder"):
@@ -541,11 +545,11 @@ def whisper_base(p: WhisperParams) -> Graph:
     mel, frames = whisper_frames(p.audio_s)
     decode = p.phase == "decode"
     if decode:
-        b = TransformerBuilder("whisper_base", {"input": (p.batch, 1)}, dtype=p.dtype or "fp16")
+        b = TransformerBuilder("whisper_base", {"input": (p.batch, 1)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
         ids, position = "input", p.kv_len
     else:
         b = TransformerBuilder("whisper_base", {"input": (p.batch, mels, mel), "decoder_input_ids": (p.batch, 1)},
-                               dtype=p.dtype or "fp16")
+                               dtype=p.dtype or "fp16", tp=p.tensor_parallel)
         ids, position = "decoder_input_ids", 0
     bias = (True, False, True, True)  # q, k, v, out: Whisper's key projection has no bias
     enc_out: str | None = None

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..errors import MappingError
 from ..hardware import Arch
 from ..ir import Gemm, Graph, Op, OpKind
 from ..options import Options
@@ -70,7 +71,8 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     _assign(plans, units, options)
     _residency(plans, graph, arch, options)
     sizes = {name: math.prod(shape) for name, shape in graph.inputs.items()}
-    tasks, mappings = _emit(plans, units, arch, options, level_of, sizes, placement.tables)
+    tasks, mappings = _emit(plans, units, arch, options, level_of, sizes, placement.tables,
+                            int(graph.meta.get("tensor_parallel", 1)))
     return TaskGraph(tuple(tasks), tuple(units), tuple(mappings), dict(placement.level),
                      {n: (t.rows, t.hbm_rows, t.hbm_hits) for n, t in placement.tables.items()},
                      "host" if options.offload == "activations" else "hbm", placement.peak_activation_bytes)
@@ -310,7 +312,7 @@ def _sources(tensors: tuple[str, ...], resident: set[str], level_of: dict[str, s
 
 def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
           level_of: dict[str, str], input_elems: dict[str, int],
-          tables: dict[str, TableSplit]) -> tuple[list[Task], list[OpMapping]]:
+          tables: dict[str, TableSplit], graph_tp: int = 1) -> tuple[list[Task], list[OpMapping]]:
     hbm = _unit_index(units, "hbm")
     host = _unit_index(units, "host") if arch.host is not None else -1
     names = {u.name: i for i, u in enumerate(units)}
@@ -355,6 +357,22 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
                                       dict(p.details)))
             continue
         elem = op.elem_bytes
+        if op.kind is OpKind.COLLECTIVE:  # tensor parallelism: all-reduce the (partial) output over the link
+            group = int(op.attrs.get("group", 1))
+            if arch.interconnect is None or arch.chips < group:
+                raise MappingError(f"op {op.name!r}: an all-reduce over {group} chips needs an arch with at least "
+                                   f"{group} chips and an interconnect (arch.chips={arch.chips})")
+            seconds = arch.interconnect.all_reduce_seconds(op.out_bytes, group)
+            sent = 2 * (group - 1) * op.out_bytes // group
+            producers = [d for t in p.inputs if t in done for d in done[t]]
+            tid = add(p.index, TaskKind.LOAD, mem_unit["link"], math.ceil(seconds * arch.clock_hz), producers, sent,
+                      "link")
+            done[op.name] = [tid]
+            mappings.append(OpMapping(op.name, op.kind.value, op.fn, "link", None, 0, op.flops,
+                                      tasks[tid].cycles, 1, {"link": sent}, {"all_reduce_s": seconds, "group": group,
+                                                                            **({"phase": op.attrs["phase"]}
+                                                                               if "phase" in op.attrs else {})}))
+            continue
         if op.kind in (OpKind.MATMUL, OpKind.ATTENTION) and len(p.operands) > 1:  # activation × activation
             a_tensors, b_tensors = p.operands[0], tuple(t for g in p.operands[1:] for t in g)
         else:
@@ -490,12 +508,13 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
         if launch_unit >= 0:  # the host launches the op (in order, running ahead); nothing of it starts before
             launched = [add(p.index, TaskKind.LAUNCH, launch_unit, launch_cycles, [])]
             producers = producers + launched
-        if op.kind is OpKind.OPTIMIZER and arch.chips > 1:
+        dp = arch.chips // int(graph_tp)
+        if op.kind is OpKind.OPTIMIZER and dp > 1:
             # data parallel: the gradient is all-reduced over the chips' links before the step; it overlaps the
             # rest of the backward pass (later layers' gradients are ready first) unless the link is the limit
             grad = sum(math.prod(s) for s in op.in_shapes) * elem
-            seconds = arch.interconnect.all_reduce_seconds(grad, arch.chips)  # type: ignore[union-attr]
-            sent = 2 * (arch.chips - 1) * grad // arch.chips
+            seconds = arch.interconnect.all_reduce_seconds(grad, dp)  # type: ignore[union-attr]
+            sent = 2 * (dp - 1) * grad // dp
             producers = [add(p.index, TaskKind.LOAD, mem_unit["link"], math.ceil(seconds * arch.clock_hz),
                              producers, sent, "link")]
             level_bytes["link"] = sent

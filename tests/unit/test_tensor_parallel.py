@@ -1,0 +1,59 @@
+"""Tensor parallelism (Megatron-style sharding of attention heads and MLP width, all-reduce after row-split
+linears): shard sizes by hand, the all-reduce on the links by the collective formula, and clear errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from accelsim.builders.registry import build_workload
+from accelsim.config import load_arch
+from accelsim.errors import MappingError, WorkloadError
+from accelsim.mapping import lower
+from accelsim.options import Options
+
+
+def _llama(tp, **extra):
+    return build_workload("llama2_7b", {"tensor_parallel": tp, "phase": "decode", "kv_len": 128, **extra},
+                          default_dtype="bf16")
+
+
+def test_llama_shard_params_and_all_reduces_by_hand():
+    # LLaMA-2-7B: 6,738,415,616 params; embedding + LM head 2·32000·4096 = 262,144,000 and the 65 RMSNorm
+    # vectors 65·4096 = 266,240 are replicated; the other 6,476,005,376 are split 4 ways
+    g = _llama(4)
+    assert g.params == 6_476_005_376 // 4 + 262_144_000 + 266_240
+    ars = [op for op in g.ops if op.kind.value == "collective"]
+    assert len(ars) == 2 * 32  # after o_proj and after down_proj in every layer
+    assert all(op.out_bytes == 1 * 1 * 4096 * 2 and op.attrs["group"] == 4 for op in ars)
+    # attention heads split: 32 / 4 = 8 local heads of 128
+    scores = next(op for op in g.ops if op.name.endswith("self_attn.scores"))
+    assert scores.gemm.count == 8
+
+
+def test_all_reduce_task_takes_the_collective_formula_on_dgx_a100():
+    # dgx-a100: NVSwitch (fully connected), 300 GB/s per GPU per direction, 8.92 µs per step; an all-reduce of
+    # 8,192 B over 4 GPUs: 2·3/4 · 8192 / 300e9 + 2 · 8.92e-6 s at 1.41 GHz
+    arch = load_arch("dgx-a100")
+    tg = lower(_llama(4), arch, Options())
+    link = [t for t in tg.tasks if t.level == "link"]
+    assert len(link) == 64
+    expected = math.ceil((2 * 3 / 4 * 8192 / 300e9 + 2 * 8.92e-6) * 1.41e9)
+    assert all(t.cycles == expected for t in link)
+
+
+def test_tensor_parallel_needs_enough_chips_and_divisible_heads():
+    with pytest.raises(MappingError, match="at least 4 chips"):
+        lower(_llama(4), load_arch("a100"), Options())
+    with pytest.raises(WorkloadError, match="tensor_parallel 3 must divide heads"):
+        _llama(3)
+    with pytest.raises(WorkloadError, match="not supported for SAM"):
+        build_workload("sam_vit_b", {"tensor_parallel": 2}, default_dtype="bf16")
+
+
+def test_training_with_tensor_parallelism_has_a_backward_all_reduce_per_forward_one():
+    g = build_workload("gpt2", {"tensor_parallel": 2, "seq_len": 64, "mode": "training"}, default_dtype="bf16")
+    fwd = [op for op in g.ops if op.kind.value == "collective" and op.attrs["phase"] == "forward"]
+    bwd = [op for op in g.ops if op.kind.value == "collective" and op.attrs["phase"] == "backward"]
+    assert len(fwd) == len(bwd) == 2 * 12

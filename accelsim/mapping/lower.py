@@ -36,6 +36,7 @@ from .tiling import tile_gemm
 
 SYSTOLIC, VECTOR, NONE = "systolic", "vector", "none"
 GROUP_MIN_CYCLES = 1000  # finer tile groups add events without changing what overlaps (measured on LLaMA decode)
+SPLIT_K_MIN = 256  # shortest K slice of a split-K GEMM (cuBLAS splits K only for long reductions)
 GPU_GROUPS_PER_CORE = 8  # K-slice groups per SM of a GPU op: its first load is 1/8 of its share, not exposed whole
 
 
@@ -187,10 +188,15 @@ def _price(p: _Plan, arch: Arch) -> None:
             # costs a full tile's folds (tile quantisation); tiles run on the cores in waves
             g = op.gemm
             tm, tn = min(tile.m, g.m), min(tile.n, g.n)
-            f = systolic.folds(tm, tn, g.k, sa.rows, sa.cols, sa.dataflow, sa.preload_overlap)
             tiles = g.count * -(-g.m // tile.m) * -(-g.n // tile.n)
-            p.cycles = tiles * (f.cycles + 1)
-            p.details.update({"output_tiles": tiles, "tile": [tm, tn], "tile_cycles": f.cycles + 1})
+            # split-K (as cuBLAS does for GEMMs with fewer output tiles than SMs): each tile's K is cut into
+            # slices computed on different cores, none shorter than SPLIT_K_MIN, and the partial sums are added
+            splits = max(1, min(arch.cores // tiles, g.k // SPLIT_K_MIN)) if tiles < arch.cores else 1
+            k_slice = -(-g.k // splits)
+            f = systolic.folds(tm, tn, k_slice, sa.rows, sa.cols, sa.dataflow, sa.preload_overlap)
+            p.cycles = tiles * splits * (f.cycles + 1)
+            p.details.update({"output_tiles": tiles * splits, "tile": [tm, tn], "tile_cycles": f.cycles + 1,
+                              "split_k": splits, "k_slice": k_slice})
         if op.kind is OpKind.ATTENTION:  # the softmax runs on the vector unit, overlapped with the matmuls
             vu = arch.core.vector
             soft = vector.cycles(op.vector_elems, vu.cost("softmax"), vu.lanes)
@@ -447,7 +453,8 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
             # GPU output tile's A and B panels); HBM sees the traffic of a tiling against the L2's capacity
             if "output_tiles" in p.details:
                 tm, tn = p.details["tile"]
-                l2_bytes = p.details["output_tiles"] * (tm + tn) * op.gemm.k * elem + out_off
+                partials = (p.details["split_k"] - 1) * out_off * 2  # split-K: fp32 partial sums written, read
+                l2_bytes = p.details["output_tiles"] * (tm + tn) * p.details["k_slice"] * elem + out_off + partials
             else:
                 l2_bytes = a_tot * fa + b_tot * fb + out_off
             if p.unit_kind == SYSTOLIC and op.kind is not OpKind.ATTENTION:

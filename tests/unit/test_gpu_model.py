@@ -71,3 +71,13 @@ def test_shared_l2_keeps_hbm_traffic_near_compulsory_for_a_gemm_that_fits():
     assert rep["bytes"]["hbm"] == 3 * 512 * 512 * 2
     assert rep["bytes"]["l2"] == 64 * 128 * 512 * 2 + 512 * 512 * 2
     assert math.isclose(rep["arch"]["peak_macs_per_cycle"], 4 * 256)
+
+
+def test_split_k_spreads_a_single_tile_over_the_cores():
+    # a 64×64 output (one tile) with K = 1024 on 4 cores: split-K cuts K into 4 slices of 256 (≥ SPLIT_K_MIN),
+    # one per core: 4·4 folds of τ = 16 + 16 + 256 − 2 = 286 → 4,576 cycles each, all four at once
+    _, rep = _run(_gemm(64, 64, 1024), _gpu())
+    assert rep["ops"][0]["mapping"]["split_k"] == 4
+    assert rep["total_cycles"] == 16 * 286
+    # without split-K one core would take 16 folds of 16 + 16 + 1024 − 2: 16,864 cycles
+    assert rep["total_cycles"] < 16 * (16 + 16 + 1024 - 2)

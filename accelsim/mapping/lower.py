@@ -316,6 +316,69 @@ def _sources(tensors: tuple[str, ...], resident: set[str], level_of: dict[str, s
     return out
 
 
+def _operand_bytes(p: _Plan, resident: set[str], level_of: dict[str, str], nbytes_of: dict[str, int],
+                   input_elems: dict[str, int], tables: dict[str, TableSplit], grain: dict[str, int]
+                   ) -> tuple[dict[str, int], dict[str, int], dict[str, int], dict[str, int]]:
+    """Off-chip bytes of one op by level, before tiling re-reads: (A activations, B activations, parameters,
+    output). Gathers (embedding tables, SPMM) count only the rows they read, in whole access granules; an
+    optimizer step writes its parameter and state back to where each lives."""
+    op = p.op
+    elem = op.elem_bytes
+    if op.kind in (OpKind.MATMUL, OpKind.ATTENTION) and len(p.operands) > 1:  # activation × activation
+        a_tensors, b_tensors = p.operands[0], tuple(t for g in p.operands[1:] for t in g)
+    else:
+        a_tensors, b_tensors = p.inputs, ()
+    act_a = _sources(a_tensors, resident, level_of, nbytes_of, input_elems, elem)
+    act_b = _sources(b_tensors, resident, level_of, nbytes_of, input_elems, elem)
+    if op.kind is OpKind.SPMM:  # gathers rows of its first input (whole granules each); the rest read in order
+        row = int(op.attrs.get("row_elems", 1)) * elem
+        gathered = _sources(p.operands[0], resident, level_of, nbytes_of, input_elems, elem)
+        act_a = _sources(tuple(t for g in p.operands[1:] for t in g if t not in p.operands[0]), resident,
+                         level_of, nbytes_of, input_elems, elem)
+        for lv in gathered:
+            act_a[lv] = act_a.get(lv, 0) + int(op.attrs["gather_rows"]) * (-(-row // grain[lv]) * grain[lv])
+    wts: dict[str, int] = {}
+    for i, w in enumerate(p.weights):
+        lv = level_of[w.name]
+        nbytes = w.nbytes(op.dtype)
+        if op.kind is OpKind.EMBEDDING and i == 0:  # a gather: only the looked-up rows, whole granules each
+            row = w.numel // w.shape[0] * elem
+            gathered = int(op.attrs.get("gather_rows", w.shape[0]))
+            split = tables.get(w.name)
+            hits = split.hbm_hits if split is not None else (1.0 if lv == "hbm" else 0.0)
+            in_hbm = round(gathered * hits)
+            for level, n in (("hbm", in_hbm), ("host", gathered - in_hbm)):
+                if n:
+                    wts[level] = wts.get(level, 0) + n * (-(-row // grain[level]) * grain[level])
+            continue
+        wts[lv] = wts.get(lv, 0) + nbytes
+    # where the output goes: its tensor's level; an optimizer step writes the parameter and its state back
+    out_levels = {level_of.get(op.name, "hbm"): 0 if p.resident_out else op.out_bytes}
+    if op.kind is OpKind.OPTIMIZER:
+        out_levels = {}
+        for w in p.weights:
+            lv = level_of[w.name]
+            out_levels[lv] = out_levels.get(lv, 0) + w.nbytes(op.dtype)
+    return act_a, act_b, wts, out_levels
+
+
+def _group_plan(p: _Plan, ngroups: int) -> tuple[list[int], list[int]]:
+    """The unit and the compute cycles of each of an op's tile groups, in emission order."""
+    nunits = len(p.units)
+    if "output_tiles" not in p.details:
+        return [p.units[gi % nunits] for gi in range(ngroups)], _split(p.cycles, ngroups)
+    # GPU: each core runs its share of the output tiles (whole tiles: the waves), streamed as up to
+    # GPU_GROUPS_PER_CORE groups of K-slices so that loads overlap the math as a multi-stage pipeline does
+    plan: list[tuple[int, int]] = []  # (unit, cycles)
+    shares = []
+    for t in _split(p.details["output_tiles"], nunits):
+        work = t * p.details["tile_cycles"]
+        shares.append(_split(work, max(1, min(GPU_GROUPS_PER_CORE, work // GROUP_MIN_CYCLES))) if t else [])
+    for r in range(GPU_GROUPS_PER_CORE):
+        plan += [(p.units[u], parts[r]) for u, parts in enumerate(shares) if r < len(parts)]
+    return [u for u, _ in plan], [c for _, c in plan]
+
+
 def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
           level_of: dict[str, str], input_elems: dict[str, int],
           tables: dict[str, TableSplit], graph_tp: int = 1) -> tuple[list[Task], list[OpMapping]]:
@@ -379,43 +442,9 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
                                                                             **({"phase": op.attrs["phase"]}
                                                                                if "phase" in op.attrs else {})}))
             continue
-        if op.kind in (OpKind.MATMUL, OpKind.ATTENTION) and len(p.operands) > 1:  # activation × activation
-            a_tensors, b_tensors = p.operands[0], tuple(t for g in p.operands[1:] for t in g)
-        else:
-            a_tensors, b_tensors = p.inputs, ()
-        act_a = _sources(a_tensors, resident, level_of, nbytes_of, input_elems, elem)
-        act_b = _sources(b_tensors, resident, level_of, nbytes_of, input_elems, elem)
-        if op.kind is OpKind.SPMM:  # gathers rows of its first input (whole granules each); the rest read in order
-            row = int(op.attrs.get("row_elems", 1)) * elem
-            gathered = _sources(p.operands[0], resident, level_of, nbytes_of, input_elems, elem)
-            act_a = _sources(tuple(t for g in p.operands[1:] for t in g if t not in p.operands[0]), resident,
-                             level_of, nbytes_of, input_elems, elem)
-            for lv in gathered:
-                act_a[lv] = act_a.get(lv, 0) + int(op.attrs["gather_rows"]) * (-(-row // grain[lv]) * grain[lv])
-        wts: dict[str, int] = {}
-        for i, w in enumerate(p.weights):
-            lv = level_of[w.name]
-            nbytes = w.nbytes(op.dtype)
-            if op.kind is OpKind.EMBEDDING and i == 0:  # a gather: only the looked-up rows, whole granules each
-                row = w.numel // w.shape[0] * elem
-                gathered = int(op.attrs.get("gather_rows", w.shape[0]))
-                split = tables.get(w.name)
-                hits = split.hbm_hits if split is not None else (1.0 if lv == "hbm" else 0.0)
-                in_hbm = round(gathered * hits)
-                for level, n in (("hbm", in_hbm), ("host", gathered - in_hbm)):
-                    if n:
-                        wts[level] = wts.get(level, 0) + n * (-(-row // grain[level]) * grain[level])
-                continue
-            wts[lv] = wts.get(lv, 0) + nbytes
-        out_off = 0 if p.resident_out else op.out_bytes
-        # where the output goes: its tensor's level; an optimizer step writes the parameter and its state back
-        out_levels = {level_of.get(op.name, "hbm"): out_off}
-        if op.kind is OpKind.OPTIMIZER:
-            out_levels = {}
-            for w in p.weights:
-                lv = level_of[w.name]
-                out_levels[lv] = out_levels.get(lv, 0) + w.nbytes(op.dtype)
-            out_off = sum(out_levels.values())
+        act_a, act_b, wts, out_levels = _operand_bytes(p, resident, level_of, nbytes_of, input_elems, tables,
+                                                       grain)
+        out_off = sum(out_levels.values())
         a_tot, b_tot = sum(act_a.values()), sum(act_b.values()) + sum(wts.values())
         details = dict(p.details)
         # tiles use the core's SRAM beside the resident activations; the arrays of a core share its tiles
@@ -490,23 +519,9 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
                 level_bytes[lv] = level_bytes.get(lv, 0) + b
         level_bytes["sram"] = sram + sum(level_bytes.values())  # array reads/writes plus fills and drains
 
-        if "output_tiles" in p.details:
-            # GPU: each core runs its share of the output tiles (whole tiles: the waves), streamed as up to
-            # GPU_GROUPS_PER_CORE groups of K-slices so that loads overlap the math as a multi-stage pipeline does
-            plan: list[tuple[int, int]] = []  # (unit, cycles)
-            shares = []
-            for t in _split(p.details["output_tiles"], nunits):
-                work = t * p.details["tile_cycles"]
-                shares.append(_split(work, max(1, min(GPU_GROUPS_PER_CORE, work // GROUP_MIN_CYCLES))) if t else [])
-            for r in range(GPU_GROUPS_PER_CORE):
-                plan += [(p.units[u], parts[r]) for u, parts in enumerate(shares) if r < len(parts)]
-            weights = cyc = [c for _, c in plan]
-            group_units = [u for u, _ in plan]
-            ngroups = len(plan)
-        else:
-            weights = [1] * ngroups
-            cyc = _split(p.cycles, ngroups)
-            group_units = [p.units[gi % nunits] for gi in range(ngroups)]
+        group_units, cyc = _group_plan(p, ngroups)
+        weights = cyc if "output_tiles" in p.details else [1] * len(cyc)
+        ngroups = len(cyc)
         act_loads = {lv: _split_weighted(b, weights) for lv, b in sorted(act_levels.items()) if b}
         w_loads = {lv: _split_weighted(b, weights) for lv, b in sorted(w_levels.items()) if b}
         stores = {lv: _split_weighted(b, weights) for lv, b in sorted(out_levels.items()) if b}

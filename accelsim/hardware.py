@@ -165,12 +165,22 @@ class Memory(_Model):
     latency: Seconds = 0.0
     access_bytes: PositiveInt = 64
     efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0  # sustained fraction of the peak bandwidth
+    efficiency_by_size: list[tuple[Bytes, Annotated[float, Field(gt=0, le=1)]]] = Field(default_factory=list)
     kind: str = ""
 
     @property
     def sustained_bandwidth(self) -> float:
         """Bytes/s a stream of transfers achieves: ``bandwidth`` × ``efficiency``."""
         return self.bandwidth * self.efficiency
+
+    def efficiency_at(self, nbytes: int) -> float:
+        """Sustained fraction of peak for an op moving ``nbytes`` at this level: the ``efficiency_by_size`` entry
+        of the largest size ≤ ``nbytes`` (small kernels do not reach full bandwidth), else ``efficiency``."""
+        best = None
+        for size, eff in self.efficiency_by_size:
+            if size <= nbytes and (best is None or size > best[0]):
+                best = (size, eff)
+        return best[1] if best is not None else self.efficiency
 
 
 class Interconnect(_Model):

@@ -405,9 +405,11 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
     grain = {lv: arch.memory(lv).access_bytes for lv in ("hbm", "host", "l2")
              if lv == "hbm" or (lv == "host" and arch.host) or (lv == "l2" and arch.l2)}
 
+    scale: dict[str, float] = {}  # this op's sustained bandwidth relative to the level's large-transfer one
+
     def occupancy(nbytes: int, level: str) -> int:
         """Cycles a transfer holds its level: whole access granules at the level's bandwidth."""
-        b = bpc[level]
+        b = bpc[level] * scale.get(level, 1.0)
         if math.isinf(b):
             return 0
         g = grain[level]
@@ -518,6 +520,8 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
             if b:
                 level_bytes[lv] = level_bytes.get(lv, 0) + b
         level_bytes["sram"] = sram + sum(level_bytes.values())  # array reads/writes plus fills and drains
+        scale = {lv: arch.memory(lv).efficiency_at(b) / arch.memory(lv).efficiency for lv, b in level_bytes.items()
+                 if lv in grain and arch.memory(lv).efficiency_by_size}
 
         group_units, cyc = _group_plan(p, ngroups)
         weights = cyc if "output_tiles" in p.details else [1] * len(cyc)

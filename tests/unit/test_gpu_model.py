@@ -81,3 +81,14 @@ def test_split_k_spreads_a_single_tile_over_the_cores():
     assert rep["total_cycles"] == 16 * 286
     # without split-K one core would take 16 folds of 16 + 16 + 1024 − 2: 16,864 cycles
     assert rep["total_cycles"] < 16 * (16 + 16 + 1024 - 2)
+
+
+def test_small_transfers_stream_at_their_size_efficiency():
+    # Calculon's A100 curve as a100 has it: ≥ 100 MB 0.9, ≥ 10 MB 0.75, ≥ 1 MB 0.6, else 0.3
+    from accelsim.config import load_arch
+
+    hbm = load_arch("a100").hbm
+    assert hbm.efficiency_at(200_000_000) == 0.9
+    assert hbm.efficiency_at(50_000_000) == 0.75
+    assert hbm.efficiency_at(5_000_000) == 0.6
+    assert hbm.efficiency_at(1000) == 0.3

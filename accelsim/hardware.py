@@ -190,15 +190,16 @@ class Interconnect(_Model):
     bandwidth: BytesPerSecond
     latency: Seconds = 0.0
     topology: Literal["ring", "fully_connected"] = "ring"
+    efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0  # sustained fraction of the link bandwidth
     kind: str = ""
 
     def all_reduce_seconds(self, nbytes: int, chips: int) -> float:
         """Time of an all-reduce of ``nbytes`` over ``chips`` on an idle network (reduce-scatter + all-gather):
-        2(N−1)/N · bytes / bandwidth, plus the latency of each step."""
+        2(N−1)/N · bytes / (bandwidth · efficiency), plus the latency of each step."""
         if chips <= 1 or nbytes <= 0:
             return 0.0
         steps = 2 * (chips - 1) if self.topology == "ring" else 2
-        return 2 * (chips - 1) / chips * nbytes / self.bandwidth + steps * self.latency
+        return 2 * (chips - 1) / chips * nbytes / (self.bandwidth * self.efficiency) + steps * self.latency
 
 
 class Arch(_Model):

@@ -99,13 +99,6 @@ def _units(arch: Arch) -> list[Unit]:
     return units
 
 
-def _unit_index(units: list[Unit], name: str) -> int:
-    for i, u in enumerate(units):
-        if u.name == name:
-            return i
-    raise KeyError(name)
-
-
 # ---- 1. aliases ----------------------------------------------------------------------------------------------
 def _aliases(graph: Graph, options: Options) -> tuple[list[_Plan], dict[str, tuple[str, ...]]]:
     phys: dict[str, tuple[str, ...]] = {name: (name,) for name in graph.inputs}
@@ -381,11 +374,10 @@ def _group_plan(p: _Plan, ngroups: int) -> tuple[list[int], list[int]]:
 
 def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
           level_of: dict[str, str], input_elems: dict[str, int],
-          tables: dict[str, TableSplit], graph_tp: int = 1) -> tuple[list[Task], list[OpMapping]]:
-    hbm = _unit_index(units, "hbm")
-    host = _unit_index(units, "host") if arch.host is not None else -1
+          tables: dict[str, TableSplit], graph_tp: int) -> tuple[list[Task], list[OpMapping]]:
     names = {u.name: i for i, u in enumerate(units)}
-    mem_unit = {"hbm": hbm, "host": host, "link": names.get("link", -1), "l2": names.get("l2", -1)}
+    mem_unit = {lv: names.get(lv, -1) for lv in ("hbm", "host", "link", "l2")}
+    dp = arch.chips // graph_tp  # data-parallel replicas: the chips not used by tensor parallelism
     lat = {"hbm": arch.latency_cycles("hbm"), "host": arch.latency_cycles("host") if arch.host else 0, "link": 0,
            "l2": arch.latency_cycles("l2") if arch.l2 else 0}
     bpc = {"hbm": arch.bytes_per_cycle("hbm"), "host": arch.bytes_per_cycle("host") if arch.host else math.inf,
@@ -421,6 +413,13 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
         tasks.append(Task(tid, op_i, kind, unit, cycles, tuple(deps), lat[level] if level else 0, nbytes, level))
         return tid
 
+    def all_reduce(op_i: int, nbytes: int, group: int, deps: list[int]) -> tuple[int, float, int]:
+        """One link task: an all-reduce of ``nbytes`` over ``group`` chips; (task id, seconds, bytes sent)."""
+        seconds = arch.interconnect.all_reduce_seconds(nbytes, group)  # type: ignore[union-attr]
+        sent = 2 * (group - 1) * nbytes // group
+        return add(op_i, TaskKind.LOAD, mem_unit["link"], math.ceil(seconds * arch.clock_hz), deps, sent,
+                   "link"), seconds, sent
+
     for p in plans:
         op = p.op
         if p.unit_kind == NONE:
@@ -433,11 +432,8 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
             if arch.interconnect is None or arch.chips < group:
                 raise MappingError(f"op {op.name!r}: an all-reduce over {group} chips needs an arch with at least "
                                    f"{group} chips and an interconnect (arch.chips={arch.chips})")
-            seconds = arch.interconnect.all_reduce_seconds(op.out_bytes, group)
-            sent = 2 * (group - 1) * op.out_bytes // group
             producers = [d for t in p.inputs if t in done for d in done[t]]
-            tid = add(p.index, TaskKind.LOAD, mem_unit["link"], math.ceil(seconds * arch.clock_hz), producers, sent,
-                      "link")
+            tid, seconds, sent = all_reduce(p.index, op.out_bytes, group, producers)
             done[op.name] = [tid]
             mappings.append(OpMapping(op.name, op.kind.value, op.fn, "link", None, 0, op.flops,
                                       tasks[tid].cycles, 1, {"link": sent}, {"all_reduce_s": seconds, "group": group,
@@ -534,15 +530,12 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
         if launch_unit >= 0:  # the host launches the op (in order, running ahead); nothing of it starts before
             launched = [add(p.index, TaskKind.LAUNCH, launch_unit, launch_cycles, [])]
             producers = producers + launched
-        dp = arch.chips // int(graph_tp)
         if op.kind is OpKind.OPTIMIZER and dp > 1:
             # data parallel: the gradient is all-reduced over the chips' links before the step; it overlaps the
             # rest of the backward pass (later layers' gradients are ready first) unless the link is the limit
             grad = sum(math.prod(s) for s in op.in_shapes) * elem
-            seconds = arch.interconnect.all_reduce_seconds(grad, dp)  # type: ignore[union-attr]
-            sent = 2 * (dp - 1) * grad // dp
-            producers = [add(p.index, TaskKind.LOAD, mem_unit["link"], math.ceil(seconds * arch.clock_hz),
-                             producers, sent, "link")]
+            tid, seconds, sent = all_reduce(p.index, grad, dp, producers)
+            producers = [tid]
             level_bytes["link"] = sent
             details["all_reduce_s"] = seconds
         last_compute: dict[int, int] = {}  # unit → its latest compute task of this op

@@ -30,7 +30,7 @@ def test_host_link_bytes_are_the_host_lookups_at_access_granularity():
         assert op["bytes"].get("host", 0) == host_lookups * 256
     assert expected > 0
     assert rep["bytes"]["host"] == expected  # nothing else of DLRM lives in host memory here
-    assert rep["stalls_by_level"]["host"] >= 0 and rep["utilization"]["host"] > 0
+    assert rep["utilization"]["host"] > 0
 
 
 def test_enough_hbm_removes_host_traffic_and_is_never_slower():

@@ -87,7 +87,7 @@ def test_weights_beyond_hbm_stream_from_host_and_too_big_fails():
     g = mlp_graph(layers=4, rows=64, width=1024)  # 4 weights of 1 MiB each
     tg, _, rep = run(g, make_arch(hbm_capacity="2MiB"))
     assert set(tg.placement.values()) == {"hbm", "host"}
-    assert rep["bytes"]["host"] > 0 and rep["stalls_by_level"]["host"] >= 0
+    assert rep["bytes"]["host"] > 0
     host_tasks = [t for t in tg.tasks if t.level == "host"]
     assert host_tasks and all(tg.units[t.unit].name == "host" for t in host_tasks)
     with pytest.raises(MappingError, match="need .* B but HBM"):

@@ -21,7 +21,10 @@ from .ir import Graph
 from .mapping import lower
 from .options import Options
 from .report import Report, build_report
+from .errors import WorkloadError
+from .report.pipeline import combine_pipeline
 from .report.serving import combine_passes
+from .units import dtype_bytes
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -54,6 +57,8 @@ def run_experiment(spec: ExperimentSpec, progress: Progress | None = None) -> Re
     """Build, map, simulate and report a loaded experiment (a serving run when it asks for decode steps)."""
     if spec.workload.params.get("decode_steps"):
         return serve(spec.workload, spec.arch, spec.options, name=spec.name, progress=progress)
+    if int(spec.workload.params.get("pipeline_parallel", 1)) > 1:
+        return pipeline(spec.workload, spec.arch, spec.options, name=spec.name, progress=progress)
     if progress:
         progress("building", 0, 1)
     graph = build_graph(spec.workload, spec.arch.dtype)
@@ -110,6 +115,43 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     return Report(data, segments=segments)
 
 
+def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *, name: str | None = None,
+             progress: Progress | None = None) -> Report:
+    """A pipeline-parallel iteration: every distinct stage (first, one middle, last) simulated for one
+    micro-batch on one chip, composed by the 1F1B schedule (see :mod:`accelsim.report.pipeline`)."""
+    options = options or Options()
+    params = dict(workload.params)
+    pp = int(params["pipeline_parallel"])
+    tp = int(params.get("tensor_parallel", 1))
+    if arch.chips < tp * pp:
+        raise WorkloadError(f"{workload.model}: tensor_parallel × pipeline_parallel = {tp} × {pp} = {tp * pp} "
+                            f"chips, but arch {arch.name!r} has chips={arch.chips} (set arch chips)")
+    distinct = sorted({0, min(1, pp - 1), pp - 1})
+    reports: dict[int, dict] = {}
+    segments, offset, graph = [], 0, None
+    for n, k in enumerate(distinct):
+        if progress:
+            progress(f"pipeline stage {k}", n, len(distinct))
+        graph = build_graph(replace(workload, params={**params, "pipeline_stage": k}), arch.dtype)
+        rep = run(graph, arch, options, name=name, workload=_workload_info(graph, workload))
+        reports[k] = rep.to_dict()
+        segments.append((*rep.segments[0][:2], offset))
+        offset += rep.total_cycles
+    stages = [(k, reports[k if k in reports else 1]) for k in range(pp)]
+    v = int(params.get("pipeline_interleave", 1))
+    training = params.get("mode") == "training"
+    link = arch.interconnect
+    assert link is not None  # chips ≥ pp > 1 needs one (Arch validates)
+    send = int(params.get("batch", 1)) * int(params["seq_len"]) * int(params["hidden"]) * dtype_bytes(
+        graph.meta.get("dtype") or arch.dtype) / tp
+    p2p_s = link.latency + send / (link.bandwidth * link.efficiency)
+    data = combine_pipeline(stages, micro_batches=int(params.get("micro_batches", 1)), interleave=v,
+                            p2p_cycles=p2p_s * arch.clock_hz, p2p_count=(2 if training else 1) * (pp * v - 1),
+                            name=name or f"{workload.model}_{arch.name}")
+    data["workload"] = {**data["workload"], "params": dict(workload.params)}
+    return Report(data, segments=segments)
+
+
 def simulate(workload: str | Path | WorkloadSpec | Graph, arch: str | Path | Arch,
              options: Options | Mapping[str, object] | None = None, *, name: str | None = None,
              **option_values: object) -> Report:
@@ -126,8 +168,10 @@ def simulate(workload: str | Path | WorkloadSpec | Graph, arch: str | Path | Arc
         workload = load_workload(str(workload))
     if workload.params.get("decode_steps"):
         return serve(workload, arch, opts, name=name)
+    if int(workload.params.get("pipeline_parallel", 1)) > 1:
+        return pipeline(workload, arch, opts, name=name)
     graph = build_graph(workload, arch.dtype)
     return run(graph, arch, opts, name=name or f"{graph.name}_{arch.name}", workload=_workload_info(graph, workload))
 
 
-__all__ = ["simulate", "run", "run_experiment", "build_graph", "load_experiment", "Report"]
+__all__ = ["simulate", "run", "run_experiment", "serve", "pipeline", "build_graph", "load_experiment", "Report"]

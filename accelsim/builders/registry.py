@@ -20,6 +20,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from ..errors import WorkloadError
@@ -128,6 +129,11 @@ class TransformerParams(WorkloadParams):
                        "heads and the MLP width split this many ways and an all-reduce after each row-split "
                        "linear (output projection, MLP down projection); needs an arch with at least this many "
                        "chips. Embeddings, norms and the LM head are replicated.")
+    recompute: Literal["none", "selective", "full"] = Field(
+        "none", description="Training only: activation recomputation (Korthikanti et al. 2022). 'full' re-runs "
+                            "each layer's forward before its backward (only the layer inputs are kept); "
+                            "'selective' re-runs only the attention core (QKᵀ, softmax, PV); 'none' keeps every "
+                            "activation the backward pass reads.")
 
 
 class BertParams(TransformerParams):
@@ -142,6 +148,41 @@ class Gpt2Params(TransformerParams):
 
     seq_len: PositiveInt = Field(1024, description="Tokens per sequence (at most 1024, GPT-2's learned positions).")
     _seq_len = field_validator("seq_len")(_at_most(1024, "GPT-2 has 1024 learned positions"))
+
+
+class GptParams(TransformerParams):
+    """A Megatron-LM GPT of any shape; with pipeline parallelism, one stage of it."""
+
+    hidden: PositiveInt = Field(2048, description="Model width h (default: GPT-3 XL, 1.3 B).")
+    heads: PositiveInt = Field(16, description="Attention heads (must divide hidden).")
+    layers: PositiveInt = Field(24, description="Transformer layers.")
+    ffn: NonNegativeInt = Field(0, description="MLP width (0: 4 × hidden).")
+    vocab: PositiveInt = Field(51200, description="Vocabulary rows (Megatron pads GPT-2's 50257 to 51200).")
+    seq_len: PositiveInt = Field(2048, description="Tokens per sequence (also the learned position table's rows).")
+    pipeline_parallel: PositiveInt = Field(
+        1, description="Pipeline stages P (must divide layers). Simulating a workload with P > 1 runs the whole "
+                       "pipeline (every distinct stage, composed by the 1F1B schedule: see docs/architecture.md); "
+                       "a graph built alone is stage ``pipeline_stage``.")
+    pipeline_stage: NonNegativeInt = Field(0, description="Which stage the graph is (0 … P − 1; set by the pipeline "
+                                                          "driver, or by hand to look at one stage).")
+    micro_batches: PositiveInt = Field(
+        1, description="Micro-batches per iteration through the pipeline (each of ``batch`` sequences): global "
+                       "batch = batch × micro_batches × data-parallel replicas.")
+    pipeline_interleave: PositiveInt = Field(
+        1, description="Model chunks per pipeline stage (Megatron's interleaved 1F1B schedule, v): the bubble "
+                       "shrinks v-fold; layers must divide by P × v.")
+
+    @model_validator(mode="after")
+    def _shape(self) -> GptParams:
+        if self.hidden % self.heads:
+            raise ValueError(f"heads ({self.heads}) must divide hidden ({self.hidden})")
+        if self.layers % (self.pipeline_parallel * self.pipeline_interleave):
+            raise ValueError(f"pipeline_parallel × pipeline_interleave ({self.pipeline_parallel} × "
+                             f"{self.pipeline_interleave}) must divide layers ({self.layers})")
+        if self.pipeline_stage >= self.pipeline_parallel:
+            raise ValueError(f"pipeline_stage {self.pipeline_stage} must be < pipeline_parallel "
+                             f"{self.pipeline_parallel}")
+        return self
 
 
 class ViTParams(TransformerParams):
@@ -360,6 +401,8 @@ BUILDERS: dict[str, BuilderEntry] = {
         BuilderEntry("bert_large", BertParams, transformer.bert_large,
                      "BERT-large uncased with pooler (Hugging Face), 335,141,888 params"),
         BuilderEntry("gpt2", Gpt2Params, transformer.gpt2, "GPT-2 small, tied LM head (Hugging Face), 124,439,808 params"),
+        BuilderEntry("gpt", GptParams, transformer.gpt,
+                     "Megatron-LM GPT of any shape (hidden, heads, layers, ffn, vocab), tensor and pipeline parallel"),
         BuilderEntry("vit_b_16", ViTParams, transformer.vit_b_16, "ViT-B/16 (torchvision), 86,567,656 params"),
         BuilderEntry("transformer_base", TransformerBaseParams, transformer.transformer_base,
                      "Transformer base (Vaswani et al. 2017), shared 37000 vocab, 63,082,496 params"),
@@ -417,4 +460,6 @@ def build_workload(name: str, params: Mapping[str, object], *, default_dtype: st
             raise WorkloadError(f"unknown default dtype {default_dtype!r}; expected one of {', '.join(DTYPE_BYTES)}")
         p = p.model_copy(update={"dtype": default_dtype})
     graph = entry.fn(p)
-    return training.training_graph(graph, p.optimizer) if p.mode == "training" else graph
+    if p.mode != "training":
+        return graph
+    return training.training_graph(graph, p.optimizer, getattr(p, "recompute", "none"))

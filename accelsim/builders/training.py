@@ -31,7 +31,9 @@ Phases and names
 
 Which tensors get gradients
 
-A tensor requires a gradient when it depends on a parameter (torch's ``requires_grad``): graph inputs never do,
+A tensor requires a gradient when it depends on a parameter (torch's ``requires_grad``): graph inputs do only when
+listed in the forward's ``meta["grad_inputs"]`` (a pipeline stage's hidden-state input: its gradient, summed over
+its readers by one ``{input}.grad`` add when there are several, is what the stage sends back),
 and an op whose activation inputs all lack one (the first layer reading the image) gets no input-gradient op, only
 its weight gradients. A forward op no gradient reaches (a KV_APPEND, a branch that does not lead to the loss) has
 no backward ops; its parameters' steps have no gradient input.
@@ -95,7 +97,21 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
 * Views (RESHAPE, CONCAT): ``grad_input`` / ``grad_input{i}``, a RESHAPE view (fn f"{fn}_grad", "concat_grad") of dY
   in the input's shape: no work. Parameters riding on a view (``unused_params``) get no gradient. KV_APPEND: none.
 
-Meta of the result: the forward's, plus ``mode`` "training", ``optimizer``, ``gradient_bytes`` (Σ parameter bytes:
+Activation recomputation (``recompute``, Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
+Transformer Models")
+
+* Ops belong to a numbered layer by name (:data:`LAYER_RE`: ``layers.N.``, ``layer.N.``, ``h.N.``, ``blocks.N.``,
+  ``resblocks.N.``, ``encoder_layer_N.``); other ops (embeddings, final norm, head, loss) are never recomputed.
+* "full" re-runs every forward op of a layer, "selective" only its attention core (SOFTMAX and MATMUL ops without a
+  weight: QKᵀ and PV; a fused ATTENTION op has none to recompute, its backward already recomputes the scores).
+* Just before the first backward op of a layer, its recomputed ops are emitted again in forward order as
+  ``{op}.recompute`` (phase "backward", attrs ``recompute`` True and ``forward`` = op, same kind, numbers and
+  weights), each reading the recomputed copies of its inputs where there are any and the stashed forward tensor
+  (the layer's checkpointed input) otherwise; every backward op reads the copy instead of the forward tensor. So
+  ``stashed`` loses the recomputed tensors, and the MACs grow by the recomputed forward's (full: training MACs =
+  4× forward for the layers instead of 3×).
+
+Meta of the result: the forward's, plus ``mode`` "training", ``optimizer``, ``recompute``, ``gradient_bytes`` (Σ parameter bytes:
 one gradient per parameter), ``optimizer_state_bytes`` (Σ state bytes: Adam 2 × params × 4 B), ``stashed`` (sorted
 names of the forward tensors, op outputs or graph inputs, that backward ops read, directly or through views: what
 the forward pass must keep for the backward pass; a view read is resolved to the tensors it aliases, so every name
@@ -105,6 +121,7 @@ is a physical tensor) and ``stashed_activation_bytes`` (Σ bytes of ``stashed``)
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -133,13 +150,38 @@ NORM_WEIGHT_GRAD_FLOPS = 4
 SOFTMAX_GRAD_FACTOR = 2
 """softmax backward dX = Y∘(dY − Σ dY∘Y): twice the forward's element passes."""
 ADDITIVE = frozenset({"add", "add_rel_pos"})
+RECOMPUTE = ("none", "selective", "full")
+"""Activation recomputation: none; "selective" re-runs each layer's attention core (score matmuls and softmax);
+"full" re-runs each layer's whole forward (Megatron-LM's uniform checkpointing, one layer per checkpoint)."""
+LAYER_RE = re.compile(r"(?:^|\.)(?:layers?|h|blocks|resblocks)\.\d+\.|encoder_layer_\d+\.")
+"""A numbered transformer layer in an op name: Hugging Face's ``layers.N.`` / ``layer.N.`` / ``h.N.``, SAM's
+``blocks.N.``, CLIP's ``resblocks.N.``, torchvision ViT's ``encoder_layer_N.``."""
 
 
-def training_graph(forward: Graph, optimizer: str) -> Graph:
-    """The training step of ``forward`` with ``optimizer`` ("sgd" | "momentum" | "adam"); see the module docstring."""
+def training_graph(forward: Graph, optimizer: str, recompute: str = "none") -> Graph:
+    """The training step of ``forward`` with ``optimizer`` ("sgd" | "momentum" | "adam") and activation
+    ``recompute`` ("none" | "selective" | "full"); see the module docstring."""
     if optimizer not in OPTIMIZER_ELEMS:
         raise WorkloadError(f"unknown optimizer {optimizer!r}; expected one of {', '.join(OPTIMIZER_ELEMS)}")
-    return _Pass(forward, optimizer).run()
+    if recompute not in RECOMPUTE:
+        raise WorkloadError(f"unknown recompute {recompute!r}; expected one of {', '.join(RECOMPUTE)}")
+    return _Pass(forward, optimizer, recompute).run()
+
+
+def layer_of(name: str) -> str | None:
+    """The numbered layer an op belongs to, as the name prefix up to its layer index ("model.layers.3."), or
+    None outside numbered layers. Encoder and decoder layers of one model are different layers."""
+    m = LAYER_RE.search(name)
+    return name[:m.end()] if m else None
+
+
+def _recomputed(op: Op, recompute: str) -> bool:
+    """Whether ``recompute`` re-runs forward op ``op`` (of a numbered layer) in the backward pass."""
+    if recompute == "full":
+        return True
+    # selective (Korthikanti et al. 2022): the attention core, i.e. the score matmuls (activation × activation)
+    # and the softmax; a fused ATTENTION op keeps its output and already recomputes its scores in its backward
+    return op.kind is OpKind.SOFTMAX or op.kind is OpKind.MATMUL and not op.weights
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,15 +204,30 @@ def _is_bias(w: Weight) -> bool:
 class _Pass:
     """The state of one training pass over a forward graph."""
 
-    def __init__(self, forward: Graph, optimizer: str):
+    def __init__(self, forward: Graph, optimizer: str, recompute: str = "none"):
         self.fwd = forward
         self.optimizer = optimizer
+        self.recompute = recompute
+        self.alias: dict[str, str] = {}  # forward tensor → its recomputed copy (backward ops read the copy)
+        self.layers: dict[str, list[Op]] = {}  # layer prefix → its forward ops that recompute re-runs
+        self.layer: dict[str, str] = {}  # forward op → its layer prefix
+        if recompute != "none":
+            for op in forward.ops:
+                key = layer_of(op.name)
+                if key is not None:
+                    self.layer[op.name] = key
+                    if _recomputed(op, recompute):
+                        self.layers.setdefault(key, []).append(op)
+            if not self.layer:
+                raise WorkloadError(f"{forward.name}: recompute {recompute!r} needs numbered transformer layers "
+                                    f"(op names like 'layers.0.'); this model has none")
         self.ops: list[Op] = []
         self.shapes: dict[str, Shape] = dict(forward.inputs)
         self.grads: dict[str, list[_Grad]] = {}  # forward tensor → gradient contributions so far
         self.wgrads: dict[str, list[str]] = {}  # parameter name → tensors holding gradient contributions
         self.params: dict[str, tuple[Weight, str]] = {}  # parameter name → (Weight, dtype), in order of first use
-        self.requires: dict[str, bool] = dict.fromkeys(forward.inputs, False)
+        grad_inputs = set(forward.meta.get("grad_inputs", ()))  # inputs a previous pipeline stage needs dX of
+        self.requires: dict[str, bool] = {x: x in grad_inputs for x in forward.inputs}
         self.readers: dict[str, int] = {}
         for op in forward.ops:
             for w in op.weights:
@@ -186,6 +243,8 @@ class _Pass:
     def _emit(self, name: str, kind: OpKind, inputs: Sequence[str], out_shape: Sequence[int], attrs: dict[str, object],
               *, dtype: str, phase: str = "backward", weights: Iterable[Weight] = (), gemm: Gemm | None = None,
               macs: int | None = None, flops: int = 0, vector_elems: int = 0) -> str:
+        if phase == "backward" and self.alias:
+            inputs = [self.alias.get(x, x) for x in inputs]
         op = Op(name=name, kind=kind, inputs=tuple(inputs), in_shapes=tuple(self.shapes[x] for x in inputs),
                 out_shape=tuple(int(d) for d in out_shape), dtype=dtype, weights=tuple(weights),
                 macs=(gemm.macs if gemm else 0) if macs is None else macs, flops=flops, gemm=gemm,
@@ -231,17 +290,33 @@ class _Pass:
         for op in reversed(fwd.ops):
             contribs = self.grads.pop(op.name, None)
             if contribs:
+                self._recompute(self.layer.get(op.name))
                 self._backward(op, self._accumulate(op.name, op.dtype, contribs))
+        for x in fwd.inputs:  # the input gradients sent back to a previous pipeline stage
+            contribs = self.grads.pop(x, None)
+            if contribs:
+                self._accumulate(x, fwd.ops[0].dtype if fwd.ops else "fp16", contribs)
         grad_of = self._weight_accumulation()
         state_bytes = self._optimizer(grad_of)
         stashed = self._stashed()
         elem = fwd.ops[0].elem_bytes if fwd.ops else 1
         stash_bytes = sum(fwd[t].out_bytes if t in fwd else _elems(fwd.inputs[t]) * elem for t in stashed)
-        meta = {**fwd.meta, "mode": "training", "optimizer": self.optimizer,
+        meta = {**fwd.meta, "mode": "training", "optimizer": self.optimizer, "recompute": self.recompute,
                 "gradient_bytes": sum(w.nbytes(dt) for w, dt in self.params.values()),
                 "optimizer_state_bytes": state_bytes, "stashed_activation_bytes": stash_bytes,
                 "stashed": sorted(stashed)}
         return Graph(fwd.name, self.ops, fwd.inputs, meta=meta)
+
+    def _recompute(self, layer: str | None) -> None:
+        """Before the first backward op of ``layer``: re-run its recomputed forward ops (once), as copies
+        ``{op}.recompute`` in forward order reading the layer's checkpointed input; backward ops then read them."""
+        ops = self.layers.pop(layer, None) if layer is not None else None
+        for fop in ops or ():
+            attrs = {k: v for k, v in fop.attrs.items() if k not in ("follows", "phase")}
+            self.alias[fop.name] = self._emit(
+                f"{fop.name}.recompute", fop.kind, fop.inputs, fop.out_shape,
+                {**attrs, "recompute": True, "forward": fop.name}, dtype=fop.dtype, weights=fop.weights,
+                gemm=fop.gemm, macs=fop.macs, flops=fop.flops, vector_elems=fop.vector_elems)
 
     def _loss(self) -> None:
         outputs = [op for op in self.fwd.ops if op.name not in self.readers and op.kind is not OpKind.KV_APPEND]

@@ -26,6 +26,16 @@ published parameter count:
   (interpolation to the image size) has no params and is left out. Without ``mask_prompt`` the dense prompt is
   ``no_mask_embed`` and the mask-downscaling convs do not run; their weights (and, with a mask prompt,
   ``no_mask_embed``) ride on an identity view ``prompt_encoder.unused_params`` so ``params`` counts the model.
+* ``gpt``: a Megatron-LM GPT of any shape (``hidden``, ``heads``, ``layers``, ``ffn``, ``vocab``, ``seq_len``):
+  learned positions, pre-LN, fused query_key_value, GELU MLP with biases, final LayerNorm, LM head tied to the word
+  embeddings; names as Megatron's ``language_model.*``. ``params`` = 12·l·h²·(1 + 13/(12h) + (V + s)/(12·l·h)) + 2h
+  with ffn = 4h (Narayanan et al. 2021, plus the final LayerNorm). Under tensor parallelism the word embeddings and
+  the LM head are split by vocabulary (VocabParallelEmbedding: an all-reduce after the look-up; the head's logits
+  stay split, the loss is the parallel cross-entropy over them). ``pipeline_parallel`` P > 1: the graph is the
+  ``pipeline_stage``-th stage, layers ``stage·l/P`` to ``(stage + 1)·l/P − 1``; stage 0 holds the embeddings and
+  reads token ids, the others read the previous stage's hidden states (input ``input`` (batch, seq_len, h), whose
+  gradient training computes: ``meta["grad_inputs"]``); the last stage holds the final LayerNorm and the head with
+  its own copy of the word embeddings (Megatron keeps one on the last stage when P > 1).
 * ``whisper_base``: Hugging Face ``WhisperForConditionalGeneration`` (openai/whisper-base). ``phase="prefill"``:
   the encoder over ``audio_s`` seconds (input ``input`` = (batch, 80, 100·audio_s) mel frames) and the first
   decoder token (input ``decoder_input_ids``), filling the self- and cross-attention caches. ``phase="decode"``:
@@ -49,6 +59,7 @@ if TYPE_CHECKING:
         BertParams,
         ClipParams,
         Gpt2Params,
+        GptParams,
         LlamaParams,
         SamParams,
         TransformerBaseParams,
@@ -139,6 +150,48 @@ def gpt2(p: Gpt2Params) -> Graph:
         x = b.layernorm(x, name="ln_f")
     b.linear_tied(x, Weight("transformer.wte.weight", (vocab, d)), name="lm_head")
     return b.build(_meta("gpt2", p, tokens=p.batch * s))
+
+
+# ---- Megatron-LM GPT (any shape, tensor and pipeline parallel) ------------------------------------------------
+def gpt(p: GptParams) -> Graph:
+    """A Megatron-LM GPT of the given shape, or one pipeline stage of it (see the module docstring)."""
+    h, s, tp, pp, stage = p.hidden, p.seq_len, p.tensor_parallel, p.pipeline_parallel, p.pipeline_stage
+    ffn = p.ffn or 4 * h
+    per_stage = p.layers // pp
+    first, last = stage == 0, stage == pp - 1
+    dtype = p.dtype or "fp16"
+    inputs = {"input": (p.batch, s) if first else (p.batch, s, h)}
+    b = TransformerBuilder("gpt", inputs, dtype=dtype, tp=tp)
+    if p.vocab % tp:
+        raise WorkloadError(f"gpt: tensor_parallel {tp} must divide the vocabulary ({p.vocab})")
+    word = Weight("language_model.embedding.word_embeddings.weight", (p.vocab // tp, h))
+    with b.scope("language_model"):
+        x = "input"
+        if first:
+            with b.scope("embedding"):
+                x = b._all_reduce(b.embedding(x, p.vocab // tp, h, weight_name=word.name, name="word_embeddings"))
+                x = b.add(x, b.positions(s, s, h, name="position_embeddings"), name="add_positions")
+        with b.scope("encoder"):
+            for i in range(stage * per_stage, (stage + 1) * per_stage):
+                with b.scope(f"layers.{i}"):
+                    y = b.layernorm(x, name="input_layernorm")
+                    with b.scope("self_attention"):
+                        a = b.multihead_attention(y, heads=p.heads, head_dim=h // p.heads,
+                                                  fused_qkv="query_key_value", names=("", "", "", "dense"),
+                                                  causal=True, fused=_fused(p))
+                    x = b.add(x, a, name="add_attention")
+                    y = b.layernorm(x, name="post_attention_layernorm")
+                    with b.scope("mlp"):
+                        m = b.mlp(y, ffn, "gelu", names=("dense_h_to_4h", "dense_4h_to_h"))
+                    x = b.add(x, m, name="add_mlp")
+            if last:
+                x = b.layernorm(x, name="final_layernorm")
+    if last:
+        b.linear_tied(x, word, name="output_layer")
+    meta = _meta("gpt", p, ffn=ffn, tokens=p.batch * s, stage_layers=per_stage)
+    if not first:
+        meta["grad_inputs"] = ["input"]
+    return b.build(meta)
 
 
 # ---- ViT-B/16 (torchvision) ----------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     _residency(plans, graph, arch, options)
     sizes = {name: math.prod(shape) for name, shape in graph.inputs.items()}
     tasks, mappings = _emit(plans, units, arch, options, level_of, sizes, placement.tables,
-                            int(graph.meta.get("tensor_parallel", 1)))
+                            int(graph.meta.get("tensor_parallel", 1)) * int(graph.meta.get("pipeline_parallel", 1)))
     return TaskGraph(tuple(tasks), tuple(units), tuple(mappings), dict(placement.level),
                      {n: (t.rows, t.hbm_rows, t.hbm_hits) for n, t in placement.tables.items()},
                      "host" if options.offload == "activations" else "hbm", placement.peak_activation_bytes)
@@ -377,7 +377,7 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
           tables: dict[str, TableSplit], graph_tp: int) -> tuple[list[Task], list[OpMapping]]:
     names = {u.name: i for i, u in enumerate(units)}
     mem_unit = {lv: names.get(lv, -1) for lv in ("hbm", "host", "link", "l2")}
-    dp = arch.chips // graph_tp  # data-parallel replicas: the chips not used by tensor parallelism
+    dp = max(arch.chips // graph_tp, 1)  # data-parallel replicas: the chips not used by tensor/pipeline parallelism
     lat = {"hbm": arch.latency_cycles("hbm"), "host": arch.latency_cycles("host") if arch.host else 0, "link": 0,
            "l2": arch.latency_cycles("l2") if arch.l2 else 0}
     bpc = {"hbm": arch.bytes_per_cycle("hbm"), "host": arch.bytes_per_cycle("host") if arch.host else math.inf,

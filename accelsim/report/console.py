@@ -91,6 +91,15 @@ def summary_table(report: dict) -> Table:
     table.add_row("total cycles", _count(report.get("total_cycles")))
     seconds = report.get("seconds")
     table.add_row("time", "-" if seconds is None else format_time(_num(seconds)))
+    pipe = report.get("pipeline")
+    if pipe:
+        table.add_row("pipeline", f"{pipe['stages']} stages × {pipe['micro_batches']} micro-batches, interleave "
+                                  f"{pipe['interleave']}: bubble {_pct(pipe['bubble_fraction'])}, optimizer "
+                                  f"{format_time(_num(pipe['optimizer_s']))}, p2p {format_time(_num(pipe['p2p_s']))}")
+        for row in pipe.get("stage_times", []):
+            table.add_row(f"  stage {row['stage']}", f"{format_time(_num(row['micro_batch_s']))} per micro-batch, "
+                                                     f"HBM {_pct(row['hbm_fraction'])} with "
+                                                     f"{row['activations_in_flight']} in flight")
     for key, label in (("macs", "MACs"), ("flops", "FLOPs"), ("params", "params")):
         if report.get(key) is not None:
             table.add_row(label, f"{_count(report[key])} ({_si(_num(report[key]))})")

@@ -381,14 +381,14 @@ def _flatten(prefix: str, value: object, out: list[tuple[str, object]]) -> None:
         out.append((prefix, value))
 
 
-def _serving(report: dict) -> str:
-    serving = report.get("serving")
-    if serving is None or serving == {} or serving == []:
+def _serving(report: dict, key: str = "serving", title: str = "LLM serving") -> str:
+    section = report.get(key)
+    if section is None or section == {} or section == []:
         return ""
     items: list[tuple[str, object]] = []
-    _flatten("", serving, items)
-    rows = [(k or "serving", _serving_value(k.rsplit(".", 1)[-1], v)) for k, v in items]
-    return '<section id="serving"><h2>LLM serving</h2>' + _kv_table(rows) + "</section>"
+    _flatten("", section, items)
+    rows = [(k or key, _serving_value(k.rsplit(".", 1)[-1], v)) for k, v in items]
+    return f'<section id="{key}"><h2>{title}</h2>' + _kv_table(rows) + "</section>"
 
 
 def _png_data_uris(report: dict, images: Mapping[str, bytes] | None) -> dict[str, tuple[str, bool]]:
@@ -514,6 +514,7 @@ def render_html(report: dict, *, plots: bool = True, images: Mapping[str, bytes]
         '<div><h3>Utilization</h3>' + _utilization(report) + "<h3>Memory levels</h3>" + _memory(report) + "</div>",
         "</div></section>",
         _serving(report),
+        _serving(report, "pipeline", "Pipeline parallelism"),
         '<section id="plots"><h2>Plots</h2>' + _plots(report, images) + "</section>" if plots else "",
         '<section id="ops-section"><h2>Ops</h2>' + _ops_table(report) + "</section>",
         f"<footer>Written by accelsim {_e(version)} from report.json.</footer>" if version else "",

@@ -1,0 +1,145 @@
+"""Megatron-style GPT training: the parameterised ``gpt`` workload (Narayanan et al. 2021's parameter count),
+activation recomputation (Korthikanti et al. 2022) and pipeline parallelism (the 1F1B schedule's bubble)."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.api import run, simulate
+from accelsim.builders.registry import build_workload
+from accelsim.builders.training import layer_of
+from accelsim.config import WorkloadSpec, build_graph, load_arch, load_workload
+from accelsim.errors import WorkloadError
+from accelsim.hardware import Interconnect
+from accelsim.report.pipeline import schedule_cycles
+
+SMALL = {"hidden": 256, "heads": 4, "layers": 4, "seq_len": 64, "vocab": 1024, "batch": 2}
+
+
+def _arch(chips):
+    arch = load_arch("gemmini")
+    link = Interconnect(bandwidth="10GB/s", latency="2us", topology="ring")
+    return arch.model_copy(update={"chips": chips, "interconnect": link})
+
+
+def test_gpt3_175b_params_match_narayanan_formula():
+    # Narayanan et al. 2021 (Megatron-LM at scale), eq. for GPT parameters with ffn = 4h:
+    # P = 12·l·h²·(1 + 13/(12h) + (V + s)/(12·l·h)); accelsim also counts the final LayerNorm (2h), which the
+    # formula leaves out. GPT-3 175B as Megatron trains it: h 12288, l 96, V 51200 (padded), s 2048.
+    h, l, v, s = 12288, 96, 51200, 2048
+    formula = 12 * l * h * h + 13 * l * h + (v + s) * h  # = 12lh²(1 + 13/(12h) + (V+s)/(12lh)), exact in ints
+    g = build_workload("gpt", {"hidden": h, "heads": 96, "layers": l, "seq_len": s, "vocab": v})
+    assert g.params == formula + 2 * h == 174_615_846_912
+
+
+def test_pipeline_stages_split_layers_and_copy_the_word_embeddings():
+    # 4 layers over 2 stages: stage 0 has the embeddings and layers 0-1, stage 1 layers 2-3, the final norm and
+    # its own (V, h) copy of the word embeddings for the tied head (Megatron, P > 1): the stages hold the whole
+    # model plus one more V·h
+    whole = build_workload("gpt", SMALL).params
+    stages = [build_workload("gpt", {**SMALL, "pipeline_parallel": 2, "pipeline_stage": k}) for k in (0, 1)]
+    assert sum(g.params for g in stages) == whole + 1024 * 256
+    assert {layer_of(op.name) for op in stages[1].ops} - {None} == {"language_model.encoder.layers.2.",
+                                                                   "language_model.encoder.layers.3."}
+    assert stages[1].inputs["input"] == (2, 64, 256)  # hidden states from stage 0
+
+
+def test_later_stage_computes_the_gradient_it_sends_back():
+    g = build_workload("gpt", {**SMALL, "pipeline_parallel": 2, "pipeline_stage": 1, "mode": "training"})
+    # the stage input is read by layer 2's input LayerNorm and by its residual add: two contributions summed
+    grad = [op for op in g.ops if op.name == "input.grad"]
+    assert len(grad) == 1 and grad[0].out_shape == (2, 64, 256)
+
+
+def _macs(g):
+    return sum(op.macs for op in g.ops)
+
+
+def test_recompute_adds_the_recomputed_forward_macs():
+    # per layer, forward MACs (b = 2, s = 64, h = 256, ffn = 4h): linears b·s·(3h² + h² + 2·4h²) = b·s·12h²,
+    # attention core (QKᵀ and PV) 2·b·s²·h
+    b, s, h, layers = 2, 64, 256, 4
+    linears, core = b * s * 12 * h * h, 2 * b * s * s * h
+    base = _macs(build_workload("gpt", {**SMALL, "mode": "training"}))
+    full = _macs(build_workload("gpt", {**SMALL, "mode": "training", "recompute": "full"}))
+    sel = _macs(build_workload("gpt", {**SMALL, "mode": "training", "recompute": "selective"}))
+    assert full - base == layers * (linears + core)
+    assert sel - base == layers * core
+
+
+def test_full_recompute_stashes_only_layer_inputs():
+    none = build_workload("gpt", {**SMALL, "mode": "training"})
+    full = build_workload("gpt", {**SMALL, "mode": "training", "recompute": "full"})
+    assert full.meta["stashed_activation_bytes"] < none.meta["stashed_activation_bytes"]
+    inside = [t for t in full.meta["stashed"] if layer_of(t)]
+    # a layer's ops are recomputed from its input, so the only layer tensors kept are layer outputs: the residual
+    # add closing each layer, which the next layer (or, for layer 3, the final LayerNorm) reads as its input
+    assert sorted(inside) == [f"language_model.encoder.layers.{i}.add_mlp" for i in range(4)]
+    backward_reads = {x for op in full.ops if op.attrs.get("phase") == "backward" and not op.attrs.get("recompute")
+                      for x in op.inputs}
+    assert "language_model.encoder.layers.1.mlp.act" not in backward_reads
+    assert "language_model.encoder.layers.1.mlp.act.recompute" in backward_reads
+
+
+def test_recompute_needs_numbered_layers():
+    with pytest.raises(WorkloadError, match="numbered transformer layers"):
+        from accelsim.builders.training import training_graph
+        training_graph(build_workload("gemm", {"m": 64, "n": 64, "k": 64}), "adam", "full")
+
+
+def test_schedule_equal_stages_is_megatron_bubble():
+    # Narayanan et al. 2021 §2.2: with m micro-batches, P equal stages of t each and v chunks per stage, the
+    # iteration is (m + (P − 1)/v)·t: bubble fraction (P − 1)/(v·m) of the ideal m·t
+    t, m, p = 100.0, 8, 4
+    assert schedule_cycles([t] * p, m, 1) == pytest.approx((m + p - 1) * t)
+    assert schedule_cycles([t] * p, m, 2) == pytest.approx((m + (p - 1) / 2) * t)
+    # unequal stages: the slowest paces the steady state, each stage runs once in the fill/drain:
+    # (m − 1)·max + Σ = 7·150 + (100 + 150 + 100) = 1400
+    assert schedule_cycles([100.0, 150.0, 100.0], 8, 1) == pytest.approx(1400.0)
+
+
+def test_pipeline_report_composes_the_stage_simulations():
+    arch = _arch(2)
+    params = {**SMALL, "mode": "training", "pipeline_parallel": 2, "micro_batches": 4, "dtype": "fp16"}
+    rep = simulate(load_workload({"model": "gpt", **params}), arch).to_dict()
+    stage = []
+    for k in (0, 1):
+        g = build_graph(WorkloadSpec("gpt", {**params, "pipeline_stage": k}), arch.dtype)
+        stage.append(run(g, arch).to_dict())
+    fb = [r["phases"]["backward"]["end_cycle"] for r in stage]
+    opt = [r["total_cycles"] - f for r, f in zip(stage, fb, strict=True)]
+    # p2p: 2·(P·v − 1) = 2 sends on the critical path, each 2 µs + one micro-batch's hidden states
+    # (2·64·256 elements of 2 bytes) / 10 GB/s
+    p2p = 2 * (2e-6 + 2 * 64 * 256 * 2 / 10e9) * arch.clock_hz
+    expected = 3 * max(fb) + sum(fb) + max(opt) + p2p
+    assert rep["total_cycles"] == round(expected)
+    pipe = rep["pipeline"]
+    assert pipe["stages"] == 2 and pipe["micro_batches"] == 4 and pipe["p2p_transfers"] == 2
+    assert [row["activations_in_flight"] for row in pipe["stage_times"]] == [2, 1]
+    # MACs: forward and backward of both stages four times (no optimizer MACs)
+    assert rep["macs"] == 4 * sum(r["macs"] for r in stage)
+
+
+def test_pipeline_needs_enough_chips():
+    params = {**SMALL, "pipeline_parallel": 2, "tensor_parallel": 2}
+    with pytest.raises(WorkloadError, match=r"tensor_parallel × pipeline_parallel = 2 × 2 = 4 chips"):
+        simulate(load_workload({"model": "gpt", **params}), _arch(2))
+
+
+def test_layers_must_divide_into_stages():
+    with pytest.raises(Exception, match="must divide layers"):
+        load_workload({"model": "gpt", **SMALL, "pipeline_parallel": 3})
+
+
+def test_data_parallel_replicas_are_the_chips_left_by_tensor_and_pipeline_parallelism():
+    # 2 stages on 4 chips: 2 data-parallel replicas, so every gradient is all-reduced over 2 chips once per
+    # iteration: a ring over N = 2 sends 2(N − 1)/N = 1 × the gradient bytes. The gradients of both stages are
+    # the whole model plus the last stage's copy of the word embeddings (V·h), in fp16, except the embedding
+    # rows no token touched (the look-up's gradient is the b·s = 128 gathered rows of 1024, see training.py)
+    params = {**SMALL, "mode": "training", "pipeline_parallel": 2, "micro_batches": 4, "dtype": "fp16"}
+    whole = build_workload("gpt", SMALL).params
+    grads = whole + 1024 * 256 - (1024 - 2 * 64) * 256
+    two = simulate(load_workload({"model": "gpt", **params}), _arch(2)).to_dict()
+    four = simulate(load_workload({"model": "gpt", **params}), _arch(4)).to_dict()
+    assert "link" not in two["bytes"]
+    assert four["bytes"]["link"] == grads * 2

@@ -14,15 +14,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
+from .builders.registry import get_builder
 from .config import ExperimentSpec, WorkloadSpec, build_graph, load_arch, load_experiment, load_workload
 from .engine import simulate as run_engine
+from .errors import WorkloadError
 from .hardware import Arch
 from .ir import Graph
 from .mapping import lower
 from .options import Options
 from .report import Report, build_report
-from .errors import WorkloadError
-from .report.pipeline import combine_pipeline
+from .report.pipeline import affine_report, combine_pipeline
 from .report.serving import combine_passes
 from .units import dtype_bytes
 
@@ -57,7 +58,7 @@ def run_experiment(spec: ExperimentSpec, progress: Progress | None = None) -> Re
     """Build, map, simulate and report a loaded experiment (a serving run when it asks for decode steps)."""
     if spec.workload.params.get("decode_steps"):
         return serve(spec.workload, spec.arch, spec.options, name=spec.name, progress=progress)
-    if int(spec.workload.params.get("pipeline_parallel", 1)) > 1:
+    if _pipelined(spec.workload):
         return pipeline(spec.workload, spec.arch, spec.options, name=spec.name, progress=progress)
     if progress:
         progress("building", 0, 1)
@@ -115,28 +116,44 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     return Report(data, segments=segments)
 
 
+def _pipelined(workload: WorkloadSpec) -> bool:
+    """Whether ``workload`` runs through the pipeline driver: its builder takes ``pipeline_parallel`` (``gpt``),
+    even with one stage (then the micro-batches run back to back: gradient accumulation)."""
+    return "pipeline_parallel" in get_builder(workload.model).params.model_fields
+
+
 def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *, name: str | None = None,
              progress: Progress | None = None) -> Report:
     """A pipeline-parallel iteration: every distinct stage (first, one middle, last) simulated for one
     micro-batch on one chip, composed by the 1F1B schedule (see :mod:`accelsim.report.pipeline`)."""
     options = options or Options()
     params = dict(workload.params)
-    pp = int(params["pipeline_parallel"])
+    pp = int(params.get("pipeline_parallel", 1))
     tp = int(params.get("tensor_parallel", 1))
     if arch.chips < tp * pp:
         raise WorkloadError(f"{workload.model}: tensor_parallel × pipeline_parallel = {tp} × {pp} = {tp * pp} "
                             f"chips, but arch {arch.name!r} has chips={arch.chips} (set arch chips)")
     distinct = sorted({0, min(1, pp - 1), pp - 1})
+    per_stage = int(params["layers"]) // pp
+    samples = [1, 2] if options.layer_samples and per_stage > 2 else [per_stage]
     reports: dict[int, dict] = {}
     segments, offset, graph = [], 0, None
-    for n, k in enumerate(distinct):
-        if progress:
-            progress(f"pipeline stage {k}", n, len(distinct))
-        graph = build_graph(replace(workload, params={**params, "pipeline_stage": k}), arch.dtype)
-        rep = run(graph, arch, options, name=name, workload=_workload_info(graph, workload))
-        reports[k] = rep.to_dict()
-        segments.append((*rep.segments[0][:2], offset))
-        offset += rep.total_cycles
+    done = 0
+    for k in distinct:
+        sampled = []
+        for n in samples:
+            if progress:
+                progress(f"pipeline stage {k}" + (f" ({n} of {per_stage} layers)" if n != per_stage else ""), done,
+                         len(distinct) * len(samples))
+            # a stage of n layers: the same stage of a model with n layers per stage
+            stage = {**params, "pipeline_stage": k, "layers": n * pp, "pipeline_interleave": 1}
+            graph = build_graph(replace(workload, params=stage), arch.dtype)
+            rep = run(graph, arch, options, name=name, workload=_workload_info(graph, workload))
+            sampled.append(rep.to_dict())
+            segments.append((*rep.segments[0][:2], offset))
+            offset += rep.total_cycles
+            done += 1
+        reports[k] = sampled[0] if len(sampled) == 1 else affine_report(sampled[0], sampled[1], per_stage)
     stages = [(k, reports[k if k in reports else 1]) for k in range(pp)]
     v = int(params.get("pipeline_interleave", 1))
     training = params.get("mode") == "training"
@@ -168,7 +185,7 @@ def simulate(workload: str | Path | WorkloadSpec | Graph, arch: str | Path | Arc
         workload = load_workload(str(workload))
     if workload.params.get("decode_steps"):
         return serve(workload, arch, opts, name=name)
-    if int(workload.params.get("pipeline_parallel", 1)) > 1:
+    if _pipelined(workload):
         return pipeline(workload, arch, opts, name=name)
     graph = build_graph(workload, arch.dtype)
     return run(graph, arch, opts, name=name or f"{graph.name}_{arch.name}", workload=_workload_info(graph, workload))

@@ -30,6 +30,10 @@ class Options(BaseModel):
     decode_samples: int = Field(
         8, ge=0, description="LLM serving: decode steps simulated exactly (evenly spread, first and last "
                              "included); the others are interpolated in the KV length. 0 = simulate every step.")
+    layer_samples: bool = Field(
+        True, description="Pipeline-parallel runs: a stage of more than 2 identical layers is simulated with 1 and "
+                          "with 2 layers and its figures extrapolated affinely in the layer count (identical layers "
+                          "run back to back). False simulates every layer.")
     offload: Literal["none", "optimizer", "activations"] = Field(
         "none", description="Training: keep the optimizer state ('optimizer') or the activations stashed for the "
                             "backward pass ('activations') in host memory, reached over the host link.")

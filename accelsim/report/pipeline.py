@@ -22,6 +22,10 @@ iteration. ``mac_utilization`` = macs / (peak MACs per cycle · P · iteration c
 ``utilization``, ``phases`` and ``memory`` are the bottleneck stage's (the largest t_k), its units' busy cycles
 scaled by m over the iteration; ``pipeline`` gives the schedule, each stage's times and its memory with the
 micro-batches whose activations 1F1B keeps in flight (stage k: min(P − k, m)).
+
+With ``options.layer_samples`` (the default) a stage of n > 2 identical layers is simulated with 1 and with 2
+layers and every figure extrapolated affinely (:func:`affine_report`; ``pipeline.layer_samples`` = [1, 2], the
+ops shown are the 2-layer run's): the layers run back to back, so a stage's cycles, work and bytes are affine in n.
 """
 
 from __future__ import annotations
@@ -60,6 +64,35 @@ def _optimizer_share(report: dict) -> dict[str, float]:
     return out
 
 
+def affine_report(one: dict, two: dict, layers: int) -> dict:
+    """A stage report for ``layers`` identical layers from the reports of the same stage with 1 and with 2 layers:
+    every number f becomes f₁ + (layers − 1)·(f₂ − f₁) (ints stay ints), utilisation as extrapolated busy cycles
+    over the extrapolated total; ``ops`` and other lists are the 2-layer run's."""
+    def walk(a: object, b: object) -> object:
+        if isinstance(b, bool) or not isinstance(a, type(b)) and not (isinstance(a, int | float)
+                                                                      and isinstance(b, int | float)):
+            return b
+        if isinstance(b, dict):
+            return {k: walk(a.get(k, v), v) if isinstance(a, dict) else v for k, v in b.items()}
+        if isinstance(b, int | float):
+            value = a + (layers - 1) * (b - a)  # type: ignore[operator]
+            return round(value) if isinstance(b, int) else value
+        return b
+
+    one = {**one, "_optimizer_share": one.get("_optimizer_share") or _optimizer_share(one)}
+    two = {**two, "_optimizer_share": two.get("_optimizer_share") or _optimizer_share(two)}
+    out = walk(one, two)
+    assert isinstance(out, dict)
+    total = out["total_cycles"]
+    busy = {u: one["utilization"].get(u, 0.0) * one["total_cycles"] + (layers - 1) * (
+        f * two["total_cycles"] - one["utilization"].get(u, 0.0) * one["total_cycles"])
+        for u, f in two["utilization"].items()}
+    out["utilization"] = {u: min(1.0, max(0.0, b / total)) if total else 0.0 for u, b in busy.items()}
+    out["mac_utilization"] = out["macs"] / (out["arch"]["peak_macs_per_cycle"] * total) if total else 0.0
+    out["layer_samples"] = [1, 2]
+    return out
+
+
 def combine_pipeline(stages: Sequence[tuple[int, dict]], *, micro_batches: int, interleave: int, p2p_cycles: float,
                      p2p_count: int, name: str) -> dict:
     """One report dict from ``(stage index, report)`` for every stage 0 … P − 1 in order (equal stages may share one
@@ -73,7 +106,7 @@ def combine_pipeline(stages: Sequence[tuple[int, dict]], *, micro_batches: int, 
     total = fill + tail + p2p
     k_slow = max(range(pp), key=lambda k: per_micro[k])
     slow = stages[k_slow][1]
-    out = {k: val for k, val in slow.items() if k not in ("ops",)}
+    out = {k: val for k, val in slow.items() if k not in ("ops", "_optimizer_share", "layer_samples")}
     out["name"] = name
     out["total_cycles"] = round(total)
     clock = float(slow["clock_hz"])
@@ -84,7 +117,7 @@ def combine_pipeline(stages: Sequence[tuple[int, dict]], *, micro_batches: int, 
     for key in (*SCALED, "bytes"):
         acc: dict[str, float] = {}
         for _, r in stages:
-            opt = shares.setdefault(id(r), _optimizer_share(r))
+            opt = shares.setdefault(id(r), r.get("_optimizer_share") or _optimizer_share(r))
             items = r[key].items() if key == "bytes" else [(None, r[key])]
             for lv, val in items:
                 once = opt.get(f"bytes.{lv}" if key == "bytes" else key, 0)
@@ -110,6 +143,7 @@ def combine_pipeline(stages: Sequence[tuple[int, dict]], *, micro_batches: int, 
         "bubble_fraction": (fill - ideal) / total if total else 0.0,
         "optimizer_s": tail / clock, "p2p_s": p2p / clock, "p2p_transfers": p2p_count,
         "stage_times": stage_rows,
+        "layer_samples": [1, 2] if any("layer_samples" in r for _, r in stages) else None,
     }
     notes = list(out.get("notes", []))
     for row in stage_rows:

@@ -143,3 +143,16 @@ def test_data_parallel_replicas_are_the_chips_left_by_tensor_and_pipeline_parall
     four = simulate(load_workload({"model": "gpt", **params}), _arch(4)).to_dict()
     assert "link" not in two["bytes"]
     assert four["bytes"]["link"] == grads * 2
+
+
+def test_layer_samples_extrapolate_a_stage_from_one_and_two_layers():
+    # 4 layers per stage: sampled (1 and 2 layers, extrapolated) against every layer simulated. Work and bytes are
+    # exactly affine in the layer count (identical layers); cycles nearly so (layers run back to back)
+    params = {**SMALL, "layers": 8, "mode": "training", "pipeline_parallel": 2, "micro_batches": 3}
+    spec = load_workload({"model": "gpt", **params})
+    full = simulate(spec, _arch(2), layer_samples=False).to_dict()
+    fast = simulate(spec, _arch(2)).to_dict()
+    assert fast["pipeline"]["layer_samples"] == [1, 2] and full["pipeline"]["layer_samples"] is None
+    assert fast["macs"] == full["macs"] and fast["flops"] == full["flops"]
+    assert fast["bytes"]["hbm"] == pytest.approx(full["bytes"]["hbm"], rel=1e-6)
+    assert fast["total_cycles"] == pytest.approx(full["total_cycles"], rel=0.01)

@@ -9,8 +9,9 @@ units (bytes, bytes/s, Hz, s) and the derived per-cycle figures are properties.
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, model_validator
 
@@ -58,6 +59,7 @@ DEFAULT_VECTOR_COSTS: dict[str, float] = {
     "hardswish": 3.0,
     "sigmoid": 4.0,
     "silu": 4.0,
+    "silu_mul": 5.0,  # silu(gate) · up fused: silu (4) and a multiply
     "gelu": 8.0,
     "exp": 4.0,
     "div": 4.0,
@@ -78,11 +80,43 @@ DEFAULT_VECTOR_COSTS: dict[str, float] = {
 }
 
 
+class InputPasses(_Model):
+    """How many times the kernel of one vector function streams its activation input(s) from memory.
+
+    A row-wise kernel (softmax, a norm) may read each row once (it keeps the row on chip) or several times (a max
+    pass, a sum pass and a write pass each re-reading the row). ``passes`` is the count for long rows; a row of at
+    most ``single_pass_max_cols`` elements AND at most ``single_pass_max_row_bytes`` bytes is read once (a limit
+    left out does not apply; with neither, every row takes ``passes``). The row is the op's reduced dimension
+    (a norm's ``dim``, else the last). A bare number in YAML means ``{passes: N}``."""
+
+    passes: PositiveInt = 1
+    single_pass_max_cols: PositiveInt | None = None
+    single_pass_max_row_bytes: Bytes | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_number(cls, data: object) -> object:
+        return {"passes": data} if isinstance(data, (int, float)) and not isinstance(data, bool) else data
+
+    def at(self, cols: int, elem_bytes: int) -> int:
+        """Passes over a row of ``cols`` elements of ``elem_bytes`` bytes each."""
+        limits = (self.single_pass_max_cols, self.single_pass_max_row_bytes)
+        if limits == (None, None):
+            return self.passes
+        fits = ((self.single_pass_max_cols is None or cols <= self.single_pass_max_cols)
+                and (self.single_pass_max_row_bytes is None or cols * elem_bytes <= self.single_pass_max_row_bytes))
+        return 1 if fits else self.passes
+
+
 class VectorUnit(_Model):
-    """A SIMD unit with ``lanes`` lanes; an element op costs ``cycles_per_element[fn]`` lane-cycles."""
+    """A SIMD unit with ``lanes`` lanes; an element op costs ``cycles_per_element[fn]`` lane-cycles.
+
+    ``input_passes[fn]`` says how many times the kernel of function ``fn`` reads its activation input(s) from
+    memory (:class:`InputPasses`); a function not listed reads them once."""
 
     lanes: PositiveInt
     cycles_per_element: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+    input_passes: dict[str, InputPasses] = Field(default_factory=dict)
 
     def cost(self, fn: str) -> float:
         """Lane-cycles per element of function ``fn`` (the arch's value, else the built-in table)."""
@@ -92,6 +126,11 @@ class VectorUnit(_Model):
         if fn in DEFAULT_VECTOR_COSTS:
             return DEFAULT_VECTOR_COSTS[fn]
         return table.get("default", DEFAULT_VECTOR_COSTS["default"])
+
+    def passes(self, fn: str, cols: int, elem_bytes: int) -> int:
+        """Times function ``fn``'s kernel reads its input over rows of ``cols`` elements (1 when not listed)."""
+        rule = self.input_passes.get(fn)
+        return 1 if rule is None else rule.at(cols, elem_bytes)
 
 
 class Sram(_Model):
@@ -183,23 +222,192 @@ class Memory(_Model):
         return best[1] if best is not None else self.efficiency
 
 
+# ---- NCCL's own cost model (Interconnect.collective = "nccl") -------------------------------------------------------
+# Every constant below is carried over from NVIDIA/nccl v2.20.3 (commit b6475625fbcaa2c3c0e50eed2fa1255d7514d4a2, the
+# 2.20 series that PyTorch 2.3 ships), with the file it is read from; the code around them is ours. Latencies in µs,
+# bandwidths in GB/s (1e9 B/s), as NCCL keeps them.
+NCCL_PROTOCOLS: tuple[str, ...] = ("LL", "LL128", "Simple")
+# src/graph/tuning.cc baseLat: the fixed cost of one call per algorithm and protocol
+NCCL_BASE_LATENCY_US: dict[tuple[str, str], float] = {
+    ("tree", "LL"): 6.8, ("tree", "LL128"): 14.0, ("tree", "Simple"): 0.0,
+    ("ring", "LL"): 6.6, ("ring", "LL128"): 14.0, ("ring", "Simple"): 8.4,
+}
+# src/graph/tuning.cc hwLat[NVLINK | PCI]: the cost of one hop (one ring step, one tree level), by link type
+NCCL_HOP_LATENCY_US: dict[str, dict[tuple[str, str], float]] = {
+    "nvlink": {("tree", "LL"): 0.6, ("tree", "LL128"): 1.25, ("tree", "Simple"): 28.0,
+               ("ring", "LL"): 0.6, ("ring", "LL128"): 1.9, ("ring", "Simple"): 3.4},
+    "pci": {("tree", "LL"): 1.0, ("tree", "LL128"): 1.9, ("tree", "Simple"): 28.0,
+            ("ring", "LL"): 1.0, ("ring", "LL128"): 2.5, ("ring", "Simple"): 5.7},
+}
+# src/graph/tuning.cc, single-node (N1) columns by GPU generation: llMaxBws (cap on LL's bus bandwidth),
+# perChMaxRingLL128Bws, perChMaxTreeLL128Bws, perChMaxTreeBws (caps per channel)
+NCCL_GENERATION_CAPS_GBPS: dict[str, tuple[float, float, float, float]] = {
+    "volta": (39.0, 20.0, 20.0, 26.5),
+    "ampere": (87.7, 20.0, 20.0, 24.0),
+    "hopper": (87.7, 36.7, 36.7, 38.7),
+}
+# src/graph/tuning.cc treeCorrectionFactor[protocol][log2(bytes / 64)], powers of two from 64 B to 256 MiB
+NCCL_TREE_CORRECTION: dict[str, tuple[float, ...]] = {
+    "LL": (1.0, 1.0, 1.0, 1.0, .9, .8, .7, .7, .7, .7, .6, .5, .4, .4, .5, .6, .7, .8, .9, 1.0, 1.0, 1.0, 1.0),
+    "LL128": (1.0, 1.0, 1.0, 1.0, 1.0, .9, .8, .8, .8, .7, .6, .6, .6, .6, .6, .6, .8, .9, .9, .9, .9, 1.0, 1.0),
+    "Simple": (.9, .9, .9, .9, .9, .9, .9, .8, .7, .6, .6, .5, .5, .5, .5, .6, .7, .8, .7, .7, .8, .9, .9),
+}
+# Threads per channel (src/include/device.h NCCL_{LL,LL128,SIMPLE}_MAX_NTHREADS) and bytes per thread below which a
+# call gives up a channel (src/include/comm.h NCCL_*_THREAD_THRESHOLD; ring LL's is multiplied by the ranks in
+# tuning.cc); src/enqueue.cc then drops channels while bytes < channels × threads × threshold.
+NCCL_THREADS_AND_THRESHOLD: dict[str, tuple[int, int]] = {"LL": (512, 8), "LL128": (640, 8), "Simple": (512, 64)}
+NCCL_MAX_CHANNELS = 32  # src/include/device.h MAXCHANNELS; connect.cc runs min(32, 2 × the search's channels)
+
+
+class NcclEstimate(NamedTuple):
+    """One collective as the NCCL model prices it: ``seconds``, the ``algorithm`` and ``protocol`` chosen, and the
+    channels it runs on (fractional: see :meth:`Interconnect.nccl_estimate`)."""
+
+    seconds: float
+    algorithm: str
+    protocol: str
+    channels: float
+
+
+@functools.lru_cache(maxsize=512)
+def _nccl_candidates(collective: str, chips: int, generation: str, link: str, channels: int,
+                     channel_bandwidth: float) -> tuple[tuple[str, str, float, float, int], ...]:
+    """NCCL's tuning table for one communicator (tuning.cc ncclTopoTuneModel, one node): per enabled (algorithm,
+    protocol), its latency (s), its algorithm bandwidth over all channels (B/s) and the bytes per channel below
+    which a call drops channels. Cached: it depends on the communicator only."""
+    ll_max, ring_ll128_ch, tree_ll128_ch, tree_ch = (g * 1e9 for g in NCCL_GENERATION_CAPS_GBPS[generation])
+    steps = 2 * (chips - 1) if collective == "all_reduce" else chips - 1
+    bus = channels * channel_bandwidth  # the search's channels × bandwidth per channel
+    out = []
+    for algo in ("tree", "ring") if collective == "all_reduce" else ("ring",):
+        for proto in NCCL_PROTOCOLS:
+            if proto == "LL128" and link != "nvlink":
+                continue  # LL128 is enabled by default only over NVLink (tuning.cc protoEnable)
+            if algo == "ring":
+                if proto == "LL":  # 8-byte lines carry 4 data bytes + a flag; NCCL books 1/4 (all-reduce), else 1/3
+                    bw = min(ll_max, bus / (4 if collective == "all_reduce" else 3))
+                elif proto == "LL128":  # 120 of every 128 bytes are data; NCCL books 0.92, capped per channel
+                    bw = min(bus * 0.92, channels * ring_ll128_ch)
+                else:
+                    bw = bus
+                bw *= chips / steps  # bus bandwidth -> algorithm bandwidth
+                latency = NCCL_BASE_LATENCY_US[algo, proto] + steps * NCCL_HOP_LATENCY_US[link][algo, proto]
+            else:
+                bw = min(bus * 0.92, channels * tree_ch)
+                if proto == "LL":
+                    bw = min(bw / 3.8, ll_max)
+                elif proto == "LL128":
+                    bw = min(bw * 7 / 9, channels * tree_ll128_ch)
+                bw *= 0.5  # a tree all-reduce moves the data up and down
+                latency = NCCL_BASE_LATENCY_US[algo, proto] + 2 * (chips - 1) * NCCL_HOP_LATENCY_US[link][algo, proto]
+            threads, threshold = NCCL_THREADS_AND_THRESHOLD[proto]
+            per_channel = threads * threshold * (chips if (algo, proto) == ("ring", "LL") else 1)
+            out.append((algo, proto, latency * 1e-6, bw, per_channel))
+    return tuple(out)
+
+
+class NcclTuning(_Model):
+    """What NCCL's cost model needs to know of a node: the GPU generation (its per-channel caps), the link type
+    (its hop latencies) and what NCCL's topology search finds: ``channels`` rings of ``channel_bandwidth`` each."""
+
+    generation: Literal["volta", "ampere", "hopper"]
+    link: Literal["nvlink", "pci"] = "nvlink"
+    channels: PositiveInt
+    channel_bandwidth: BytesPerSecond
+
+    @property
+    def runtime_channels(self) -> int:
+        """Channels a call may run on: the search's, duplicated once (connect.cc ncclTopoPostset), at most 32."""
+        return min(NCCL_MAX_CHANNELS, 2 * self.channels)
+
+
 class Interconnect(_Model):
-    """The links between chips: each chip sends ``bandwidth`` bytes/s per direction, each step of a collective
-    costs ``latency``; ``topology`` ring (2(N−1) steps per all-reduce) or fully_connected (2 steps)."""
+    """The links between chips. ``collective`` prices a collective: ``formula`` (the default): each chip sends
+    ``bandwidth`` bytes/s per direction at ``efficiency``, each step costs ``latency``, ``topology`` ring (2(N−1)
+    steps per all-reduce) or fully_connected (2 steps); ``nccl``: NCCL 2.20's own cost model with the node described
+    by ``nccl`` (see :meth:`nccl_estimate`; all chips on one NVLink/PCIe node), the formula's fields then unused by
+    collectives."""
 
     bandwidth: BytesPerSecond
     latency: Seconds = 0.0
     topology: Literal["ring", "fully_connected"] = "ring"
     efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0  # sustained fraction of the link bandwidth
     kind: str = ""
+    collective: Literal["formula", "nccl"] = "formula"
+    nccl: NcclTuning | None = None
+
+    @model_validator(mode="after")
+    def _nccl_needs_its_node(self) -> Interconnect:
+        if self.collective == "nccl" and self.nccl is None:
+            raise ValueError("collective 'nccl' needs 'nccl' (generation, channels, channel_bandwidth)")
+        return self
 
     def all_reduce_seconds(self, nbytes: int, chips: int) -> float:
-        """Time of an all-reduce of ``nbytes`` over ``chips`` on an idle network (reduce-scatter + all-gather):
-        2(N−1)/N · bytes / (bandwidth · efficiency), plus the latency of each step."""
+        """Time of an all-reduce of ``nbytes`` over ``chips`` on an idle network. Formula: reduce-scatter +
+        all-gather, 2(N−1)/N · bytes / (bandwidth · efficiency) plus the latency of each step; nccl: the model."""
         if chips <= 1 or nbytes <= 0:
             return 0.0
+        if self.collective == "nccl":
+            return self.nccl_estimate("all_reduce", nbytes, chips).seconds
         steps = 2 * (chips - 1) if self.topology == "ring" else 2
         return 2 * (chips - 1) / chips * nbytes / (self.bandwidth * self.efficiency) + steps * self.latency
+
+    def reduce_scatter_seconds(self, nbytes: int, chips: int) -> float:
+        """Time of a reduce-scatter of a ``nbytes`` tensor (the whole, unscattered one) over ``chips``: formula
+        (N−1)/N · bytes / (bandwidth · efficiency) plus N−1 steps (ring) or 1 (fully_connected); nccl: the model."""
+        return self._half_collective("reduce_scatter", nbytes, chips)
+
+    def all_gather_seconds(self, nbytes: int, chips: int) -> float:
+        """Time of an all-gather producing a ``nbytes`` tensor (the whole, gathered one) on each of ``chips``;
+        priced as :meth:`reduce_scatter_seconds` (NCCL prices the two alike on one node)."""
+        return self._half_collective("all_gather", nbytes, chips)
+
+    def _half_collective(self, collective: str, nbytes: int, chips: int) -> float:
+        if chips <= 1 or nbytes <= 0:
+            return 0.0
+        if self.collective == "nccl":
+            return self.nccl_estimate(collective, nbytes, chips).seconds
+        steps = chips - 1 if self.topology == "ring" else 1
+        return (chips - 1) / chips * nbytes / (self.bandwidth * self.efficiency) + steps * self.latency
+
+    def nccl_estimate(self, collective: Literal["all_reduce", "reduce_scatter", "all_gather"], nbytes: int,
+                      chips: int, *, algorithm: str | None = None, protocol: str | None = None) -> NcclEstimate:
+        """NCCL's cost model on one node of ``chips`` GPUs (``nbytes``: the whole tensor). Per algorithm (ring;
+        tree for all-reduce) and protocol (LL, LL128, Simple): time = latency + bytes / bandwidth, with
+        latency = base + hops · hop latency and bandwidth = channels × channel_bandwidth cut by the protocol
+        (LL 1/4, LL128 0.92, per-channel caps of the generation) and turned into algorithm bandwidth (ring
+        N / steps, tree 1/2 and its size correction). NCCL's tuner picks the least time with all channels; the
+        call then runs on fewer channels when it cannot give each threads × threshold bytes (enqueue.cc), its
+        bandwidth scaled by used / runtime channels as tuning.cc scales it. The channel count is not rounded
+        down, so within one protocol the time never falls as bytes grow. ``algorithm``/``protocol`` force a
+        choice, as NCCL_ALGO / NCCL_PROTO do."""
+        tune = self.nccl
+        if tune is None:
+            raise ValueError("nccl_estimate needs interconnect.nccl")
+        if chips <= 1 or nbytes <= 0:
+            return NcclEstimate(0.0, "ring", "Simple", 0.0)
+        log_size = max((nbytes >> 6).bit_length() - 1, 0)
+        best: tuple[float, str, str, float, float, int] | None = None
+        for algo, proto, latency, bw, per_channel in _nccl_candidates(
+                collective, chips, tune.generation, tune.link, tune.channels, tune.channel_bandwidth):
+            if algo != (algorithm or algo) or proto != (protocol or proto):
+                continue
+            if algo == "tree" and log_size < len(NCCL_TREE_CORRECTION[proto]):
+                bw *= NCCL_TREE_CORRECTION[proto][log_size]
+            seconds = latency + nbytes / bw
+            if best is None or seconds < best[0]:
+                best = (seconds, algo, proto, latency, bw, per_channel)
+        if best is None:
+            raise ValueError(f"NCCL has no {algorithm or 'ring/tree'}/{protocol or 'any protocol'} {collective} "
+                             f"on {tune.link}")
+        _, algo, proto, latency, bw, per_channel = best
+        runtime = tune.runtime_channels
+        if nbytes >= per_channel * runtime:  # every channel busy
+            return NcclEstimate(latency + nbytes / bw, algo, proto, float(runtime))
+        if nbytes <= per_channel:  # one channel
+            return NcclEstimate(latency + nbytes * runtime / bw, algo, proto, 1.0)
+        # nbytes / per_channel channels, each moving per_channel bytes: a constant time (written so, exactly)
+        return NcclEstimate(latency + per_channel * runtime / bw, algo, proto, nbytes / per_channel)
 
 
 class Arch(_Model):

@@ -7,6 +7,9 @@
 * ``attention``: softmax(q·kᵀ)·v on graph inputs q, k, v (no projections), unfused or fused, with GQA.
 * ``softmax``, ``layernorm`` (a (batch, rows, cols) tensor, over cols) and ``gelu`` (batch × elements): one
   vector op each.
+* ``rmsnorm`` (over cols, weight only), ``silu_mul`` (silu(gate) · up of two (batch, rows, cols) inputs, one fused
+  ELEMENTWISE op: vLLM's / Sarathi-Serve's ``silu_and_mul`` kernel) and ``add`` (a + b, a residual add): one vector
+  op each.
 * ``embedding_bag``: one EMBEDDING op (fn "embedding_bag") sum-pooling ``pooling`` rows of a (rows, dim) table per
   sample from (batch, pooling) indices (graph input ``input``); the op convention is :mod:`.recsys`'s.
 """
@@ -15,10 +18,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..ir import Graph
+from ..ir import Graph, OpKind
 from .layers import INPUT, GraphBuilder
 from .recsys import RecsysBuilder
-from .tlayers import TransformerBuilder
+from .tlayers import ACT_FLOPS, TransformerBuilder
 
 if TYPE_CHECKING:
     from .registry import (
@@ -79,6 +82,30 @@ def gelu(p: GeluParams) -> Graph:
     b = TransformerBuilder("gelu", {"input": (p.batch, p.elements)}, dtype=p.dtype or "fp16")
     b.gelu("input", name="gelu")
     return b.build({"model": "gelu", **p.model_dump()})
+
+
+def rmsnorm(p: RowsColsParams) -> Graph:
+    """One RMSNorm over the last dim (cols) of a (batch, rows, cols) tensor: weight only, 4 flops per element."""
+    b = TransformerBuilder("rmsnorm", {"input": (p.batch, p.rows, p.cols)}, dtype=p.dtype or "fp16")
+    b.rmsnorm("input", name="rmsnorm")
+    return b.build({"model": "rmsnorm", **p.model_dump()})
+
+
+def silu_mul(p: RowsColsParams) -> Graph:
+    """silu(gate) · up of two (batch, rows, cols) inputs as ONE fused ELEMENTWISE op (fn "silu_mul"): reads both,
+    writes one (batch, rows, cols) output; 5 flops per element (silu 4 + mul 1)."""
+    shape = (p.batch, p.rows, p.cols)
+    b = TransformerBuilder("silu_mul", {"gate": shape, "up": shape}, dtype=p.dtype or "fp16")
+    b.vector(OpKind.ELEMENTWISE, ["gate", "up"], shape, "silu_mul", ACT_FLOPS["silu"] + 1, name="silu_mul")
+    return b.build({"model": "silu_mul", **p.model_dump()})
+
+
+def add(p: RowsColsParams) -> Graph:
+    """a + b of two (batch, rows, cols) tensors (a residual add): one ELEMENTWISE op, 1 flop per element."""
+    shape = (p.batch, p.rows, p.cols)
+    b = TransformerBuilder("add", {"a": shape, "b": shape}, dtype=p.dtype or "fp16")
+    b.add("a", "b", name="add")
+    return b.build({"model": "add", **p.model_dump()})
 
 
 # ---- recommendation micro-workload (see accelsim.builders.recsys for the op convention) -----------------------

@@ -442,6 +442,10 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
             continue
         act_a, act_b, wts, out_levels = _operand_bytes(p, resident, level_of, nbytes_of, input_elems, tables,
                                                        grain)
+        passes = vector.input_passes(op, arch.core.vector) if p.unit_kind == VECTOR else 1
+        if passes > 1:  # the kernel re-reads its (off-chip) activation inputs: every pass moves them again
+            act_a = {lv: b * passes for lv, b in act_a.items()}
+            act_b = {lv: b * passes for lv, b in act_b.items()}
         out_off = sum(out_levels.values())
         a_tot, b_tot = sum(act_a.values()), sum(act_b.values()) + sum(wts.values())
         details = dict(p.details)
@@ -504,6 +508,8 @@ def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
         if nunits > 1:
             details["units"] = nunits
         details["resident_output"] = p.resident_out
+        if passes > 1:
+            details["input_passes"] = passes
         if "phase" in op.attrs:
             details["phase"] = op.attrs["phase"]
         # activation loads wait for their producers; parameter loads only for a free buffer (so they prefetch)

@@ -26,9 +26,9 @@ def test_gpt3_175b_params_match_narayanan_formula():
     # Narayanan et al. 2021 (Megatron-LM at scale), eq. for GPT parameters with ffn = 4h:
     # P = 12·l·h²·(1 + 13/(12h) + (V + s)/(12·l·h)); accelsim also counts the final LayerNorm (2h), which the
     # formula leaves out. GPT-3 175B as Megatron trains it: h 12288, l 96, V 51200 (padded), s 2048.
-    h, l, v, s = 12288, 96, 51200, 2048
-    formula = 12 * l * h * h + 13 * l * h + (v + s) * h  # = 12lh²(1 + 13/(12h) + (V+s)/(12lh)), exact in ints
-    g = build_workload("gpt", {"hidden": h, "heads": 96, "layers": l, "seq_len": s, "vocab": v})
+    h, n_layers, v, s = 12288, 96, 51200, 2048
+    formula = 12 * n_layers * h * h + 13 * n_layers * h + (v + s) * h  # = 12lh²(1 + 13/(12h) + (V+s)/(12lh))
+    g = build_workload("gpt", {"hidden": h, "heads": 96, "layers": n_layers, "seq_len": s, "vocab": v})
     assert g.params == formula + 2 * h == 174_615_846_912
 
 

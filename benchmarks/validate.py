@@ -556,16 +556,14 @@ def plan_gpt3_layer(plan: FilePlan, preset: str, network: str | None) -> FilePla
 
 
 VIDUR_GEMMS = ("attn_pre_proj", "attn_post_proj", "mlp_up_proj", "mlp_down_proj")
-VIDUR_SKIPS = {
-    "attn_rope": "no rotary-embedding micro-workload",
-}
+VIDUR_SKIPS: dict[str, str] = {}
 
 
 def plan_vidur_ops(plan: FilePlan, preset: str) -> FilePlan:
     plan.compared = DEVICE
     rows = read_rows(plan.path)
     ops_in_file = [c[: -len("_median_ms")] for c in (rows[0] if rows else {}) if c.endswith("_median_ms")]
-    mapped = {"emb", "input_layernorm", "post_attention_layernorm", "mlp_act", "add", *VIDUR_GEMMS}
+    mapped = {"emb", "input_layernorm", "post_attention_layernorm", "attn_rope", "mlp_act", "add", *VIDUR_GEMMS}
     for r in rows:
         tp, tokens, d = int(r["tp"]), int(r["num_tokens"]), int(r["n_embd"])
         ffn = int(r["n_expanded_embd"])
@@ -582,6 +580,10 @@ def plan_vidur_ops(plan: FilePlan, preset: str) -> FilePlan:
                 j, how = job(preset, "silu_mul", rows=tokens, cols=ffn // tp, dtype="fp16"), f"{tokens}x{ffn // tp}"
             elif op == "mlp_act":
                 j, how = job(preset, "gelu", elements=tokens * (ffn // tp), dtype="fp16"), f"{tokens * (ffn // tp)}"
+            elif op == "attn_rope":  # rotary embedding of this GPU's q and k heads (n_head/tp + n_kv_head/tp)
+                hd = d // int(r["n_head"])
+                qk = (int(r["n_head"]) + int(r["n_kv_head"])) * hd // tp
+                j, how = job(preset, "rope", rows=tokens, cols=qk, dtype="fp16"), f"{tokens}x{qk}"
             elif op == "add":  # the residual add: reads two (tokens, n_embd) tensors, writes one
                 j, how = job(preset, "add", rows=tokens, cols=d, dtype="fp16"), f"{tokens}x{d}"
             elif op == "emb":
@@ -601,6 +603,7 @@ def plan_vidur_ops(plan: FilePlan, preset: str) -> FilePlan:
         "emb": "embedding_bag micro, pooling 1 (a row gather)",
         "mlp_act": "silu_mul micro (SiLU(gate)*up fused; gelu PROXY, not in target, when not gated)",
         "add": "add micro (residual: 2 reads, 1 write)",
+        "attn_rope": "rope micro over tokens x (q + k heads) features (in place: 1 read, 1 write)",
     }
     plan.views = [View(op, (lambda o: lambda x: x.group == o)(op), None, desc.get(op, ""))
                   for op in ops_in_file if op in mapped]
@@ -608,7 +611,7 @@ def plan_vidur_ops(plan: FilePlan, preset: str) -> FilePlan:
     plan.views.append(View("4 GEMMs, rows >= 50 us", lambda r: r.group in VIDUR_GEMMS and r.measured_s >= 50e-6, None,
                            "the GEMM regime of the LLMCompass target"))
     plan.views.append(View("all replayed ops (excl. proxy)", lambda r: "proxy" not in r.tags, "vidur",
-                           "GEMMs, RMSNorms, embedding, SiLU*mul, residual add"))
+                           "GEMMs, RMSNorms, embedding, RoPE, SiLU*mul, residual add"))
     return plan
 
 

@@ -108,6 +108,16 @@ def add(p: RowsColsParams) -> Graph:
     return b.build({"model": "add", **p.model_dump()})
 
 
+def rope(p: RowsColsParams) -> Graph:
+    """Rotary position embedding applied to a (batch, rows, cols) tensor: rows tokens, cols = the q and k heads'
+    features side by side (as vLLM's / Sarathi-Serve's rotary_embedding kernel rotates q and k in place). One
+    ELEMENTWISE op fn "rope" reading and writing every element once, 3 flops per element (x·cos + rotate(x)·sin);
+    the per-token cos/sin row it also reads (head_dim values, 1/heads of the traffic) is left out."""
+    b = TransformerBuilder("rope", {"input": (p.batch, p.rows, p.cols)}, dtype=p.dtype or "fp16")
+    b.rope("input", name="rope")
+    return b.build({"model": "rope", **p.model_dump()})
+
+
 # ---- recommendation micro-workload (see accelsim.builders.recsys for the op convention) -----------------------
 def embedding_bag(p: EmbeddingBagParams) -> Graph:
     """One embedding-bag look-up: (batch, pooling) indices into a (rows, dim) table, sum-pooled to (batch, dim).

@@ -429,6 +429,8 @@ BUILDERS: dict[str, BuilderEntry] = {
         BuilderEntry("silu_mul", RowsColsParams, micro.silu_mul,
                      "silu(gate) · up of two rows × cols tensors, one fused element-wise op (SwiGLU's activation)"),
         BuilderEntry("add", RowsColsParams, micro.add, "element-wise a + b of two rows × cols tensors (a residual add)"),
+        BuilderEntry("rope", RowsColsParams, micro.rope,
+                     "rotary position embedding over rows × cols (tokens × q and k features), in place"),
         BuilderEntry("dlrm_mlperf", DlrmParams, recsys.dlrm_mlperf,
                      "MLPerf DLRM v1, Criteo Terabyte (26 tables ≤ 40M rows × 128), 24,036,595,969 params"),
         BuilderEntry("embedding_bag", EmbeddingBagParams, micro.embedding_bag,

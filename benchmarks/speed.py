@@ -38,6 +38,8 @@ CASES = {
     "resnet50_training_tpu_v1": ("workload", "resnet50", ["mode=training"], "tpu-v1"),
     # issue 4: prefill 2048 + 128 decode steps on tpu-v4; target ≤ 5 s, ≤ 500 MB
     "llama2_7b_serving_tpu_v4": ("experiment", ROOT / "experiments" / "llama2_7b_serving_tpu_v4.yaml"),
+    # pipeline parallelism: 3 distinct stages x 2 layer samples of GPT-3 175B, TP8 x PP8, on GPU presets
+    "gpt3_175b_training_selene": ("experiment", ROOT / "experiments" / "gpt3_175b_training_selene.yaml"),
 }
 
 

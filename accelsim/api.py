@@ -139,6 +139,7 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     reports: dict[int, dict] = {}
     segments, offset, graph = [], 0, None
     done = 0
+    simulation = {"tasks": 0, "events": 0, "passes": 0}
     for k in distinct:
         sampled = []
         for n in samples:
@@ -150,6 +151,9 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
             graph = build_graph(replace(workload, params=stage), arch.dtype)
             rep = run(graph, arch, options, name=name, workload=_workload_info(graph, workload))
             sampled.append(rep.to_dict())
+            for key in ("tasks", "events"):
+                simulation[key] += sampled[-1]["simulation"][key]
+            simulation["passes"] += 1
             segments.append((*rep.segments[0][:2], offset))
             offset += rep.total_cycles
             done += 1
@@ -157,14 +161,12 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     stages = [(k, reports[k if k in reports else 1]) for k in range(pp)]
     v = int(params.get("pipeline_interleave", 1))
     training = params.get("mode") == "training"
-    link = arch.interconnect
-    assert link is not None  # chips ≥ pp > 1 needs one (Arch validates)
     send = int(params.get("batch", 1)) * int(params["seq_len"]) * int(params["hidden"]) * dtype_bytes(
         graph.meta.get("dtype") or arch.dtype) / tp
-    p2p_s = link.latency + send / (link.bandwidth * link.efficiency)
+    p2p_s = arch.interconnect.send_seconds(send) if arch.interconnect is not None else 0.0  # none: one chip, P = 1
     data = combine_pipeline(stages, micro_batches=int(params.get("micro_batches", 1)), interleave=v,
                             p2p_cycles=p2p_s * arch.clock_hz, p2p_count=(2 if training else 1) * (pp * v - 1),
-                            name=name or f"{workload.model}_{arch.name}")
+                            name=name or f"{workload.model}_{arch.name}", simulation=simulation)
     data["workload"] = {**data["workload"], "params": dict(workload.params)}
     return Report(data, segments=segments)
 

@@ -345,30 +345,31 @@ class Interconnect(_Model):
     def all_reduce_seconds(self, nbytes: int, chips: int) -> float:
         """Time of an all-reduce of ``nbytes`` over ``chips`` on an idle network. Formula: reduce-scatter +
         all-gather, 2(N−1)/N · bytes / (bandwidth · efficiency) plus the latency of each step; nccl: the model."""
-        if chips <= 1 or nbytes <= 0:
-            return 0.0
-        if self.collective == "nccl":
-            return self.nccl_estimate("all_reduce", nbytes, chips).seconds
-        steps = 2 * (chips - 1) if self.topology == "ring" else 2
-        return 2 * (chips - 1) / chips * nbytes / (self.bandwidth * self.efficiency) + steps * self.latency
+        return self._collective_seconds("all_reduce", nbytes, chips)
 
     def reduce_scatter_seconds(self, nbytes: int, chips: int) -> float:
         """Time of a reduce-scatter of a ``nbytes`` tensor (the whole, unscattered one) over ``chips``: formula
         (N−1)/N · bytes / (bandwidth · efficiency) plus N−1 steps (ring) or 1 (fully_connected); nccl: the model."""
-        return self._half_collective("reduce_scatter", nbytes, chips)
+        return self._collective_seconds("reduce_scatter", nbytes, chips)
 
     def all_gather_seconds(self, nbytes: int, chips: int) -> float:
         """Time of an all-gather producing a ``nbytes`` tensor (the whole, gathered one) on each of ``chips``;
         priced as :meth:`reduce_scatter_seconds` (NCCL prices the two alike on one node)."""
-        return self._half_collective("all_gather", nbytes, chips)
+        return self._collective_seconds("all_gather", nbytes, chips)
 
-    def _half_collective(self, collective: str, nbytes: int, chips: int) -> float:
+    def send_seconds(self, nbytes: float) -> float:
+        """Time of one point-to-point send of ``nbytes`` over a link (a pipeline stage's activations):
+        ``latency`` + bytes / (bandwidth · efficiency)."""
+        return self.latency + nbytes / (self.bandwidth * self.efficiency)
+
+    def _collective_seconds(self, collective: str, nbytes: int, chips: int) -> float:
         if chips <= 1 or nbytes <= 0:
             return 0.0
         if self.collective == "nccl":
-            return self.nccl_estimate(collective, nbytes, chips).seconds
-        steps = chips - 1 if self.topology == "ring" else 1
-        return (chips - 1) / chips * nbytes / (self.bandwidth * self.efficiency) + steps * self.latency
+            return self.nccl_estimate(collective, nbytes, chips).seconds  # type: ignore[arg-type]
+        halves = 2 if collective == "all_reduce" else 1  # an all-reduce is a reduce-scatter + an all-gather
+        steps = halves * (chips - 1 if self.topology == "ring" else 1)
+        return halves * (chips - 1) / chips * nbytes / (self.bandwidth * self.efficiency) + steps * self.latency
 
     def nccl_estimate(self, collective: Literal["all_reduce", "reduce_scatter", "all_gather"], nbytes: int,
                       chips: int, *, algorithm: str | None = None, protocol: str | None = None) -> NcclEstimate:

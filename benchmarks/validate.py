@@ -556,7 +556,6 @@ def plan_gpt3_layer(plan: FilePlan, preset: str, network: str | None) -> FilePla
 
 
 VIDUR_GEMMS = ("attn_pre_proj", "attn_post_proj", "mlp_up_proj", "mlp_down_proj")
-VIDUR_SKIPS: dict[str, str] = {}
 
 
 def plan_vidur_ops(plan: FilePlan, preset: str) -> FilePlan:
@@ -590,7 +589,7 @@ def plan_vidur_ops(plan: FilePlan, preset: str) -> FilePlan:
                 j = job(preset, "embedding_bag", batch=tokens, rows=VOCAB, dim=d, pooling=1, dtype="fp16")
                 how = f"{tokens}x{d}"
             else:
-                plan.skipped.append((f"{where} {op}", VIDUR_SKIPS.get(op, "no micro-workload for this op")))
+                plan.skipped.append((f"{where} {op}", "no micro-workload for this op"))
                 continue
             if meas <= 0:
                 plan.skipped.append((f"{where} {op}", "measured time is 0"))

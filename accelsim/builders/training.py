@@ -310,8 +310,7 @@ class _Pass:
     def _recompute(self, layer: str | None) -> None:
         """Before the first backward op of ``layer``: re-run its recomputed forward ops (once), as copies
         ``{op}.recompute`` in forward order reading the layer's checkpointed input; backward ops then read them."""
-        ops = self.layers.pop(layer, None) if layer is not None else None
-        for fop in ops or ():
+        for fop in self.layers.pop(layer, ()):
             attrs = {k: v for k, v in fop.attrs.items() if k not in ("follows", "phase")}
             self.alias[fop.name] = self._emit(
                 f"{fop.name}.recompute", fop.kind, fop.inputs, fop.out_shape,

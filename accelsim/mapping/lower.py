@@ -374,10 +374,10 @@ def _group_plan(p: _Plan, ngroups: int) -> tuple[list[int], list[int]]:
 
 def _emit(plans: list[_Plan], units: list[Unit], arch: Arch, options: Options,
           level_of: dict[str, str], input_elems: dict[str, int],
-          tables: dict[str, TableSplit], graph_tp: int) -> tuple[list[Task], list[OpMapping]]:
+          tables: dict[str, TableSplit], model_parallel: int) -> tuple[list[Task], list[OpMapping]]:
     names = {u.name: i for i, u in enumerate(units)}
     mem_unit = {lv: names.get(lv, -1) for lv in ("hbm", "host", "link", "l2")}
-    dp = max(arch.chips // graph_tp, 1)  # data-parallel replicas: the chips not used by tensor/pipeline parallelism
+    dp = max(arch.chips // model_parallel, 1)  # data-parallel replicas: the chips not used by tensor/pipeline parallelism
     lat = {"hbm": arch.latency_cycles("hbm"), "host": arch.latency_cycles("host") if arch.host else 0, "link": 0,
            "l2": arch.latency_cycles("l2") if arch.l2 else 0}
     bpc = {"hbm": arch.bytes_per_cycle("hbm"), "host": arch.bytes_per_cycle("host") if arch.host else math.inf,

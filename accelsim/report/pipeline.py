@@ -64,29 +64,28 @@ def _optimizer_share(report: dict) -> dict[str, float]:
     return out
 
 
+def _number(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
 def affine_report(one: dict, two: dict, layers: int) -> dict:
     """A stage report for ``layers`` identical layers from the reports of the same stage with 1 and with 2 layers:
     every number f becomes f₁ + (layers − 1)·(f₂ − f₁) (ints stay ints), utilisation as extrapolated busy cycles
     over the extrapolated total; ``ops`` and other lists are the 2-layer run's."""
     def walk(a: object, b: object) -> object:
-        if isinstance(b, bool) or not isinstance(a, type(b)) and not (isinstance(a, int | float)
-                                                                      and isinstance(b, int | float)):
-            return b
-        if isinstance(b, dict):
-            return {k: walk(a.get(k, v), v) if isinstance(a, dict) else v for k, v in b.items()}
-        if isinstance(b, int | float):
+        if isinstance(a, dict) and isinstance(b, dict):
+            return {k: walk(a.get(k, v), v) for k, v in b.items()}
+        if _number(a) and _number(b):
             value = a + (layers - 1) * (b - a)  # type: ignore[operator]
             return round(value) if isinstance(b, int) else value
         return b
 
-    one = {**one, "_optimizer_share": one.get("_optimizer_share") or _optimizer_share(one)}
-    two = {**two, "_optimizer_share": two.get("_optimizer_share") or _optimizer_share(two)}
-    out = walk(one, two)
+    out = walk({**one, "_optimizer_share": _optimizer_share(one)}, {**two, "_optimizer_share": _optimizer_share(two)})
     assert isinstance(out, dict)
     total = out["total_cycles"]
-    busy = {u: one["utilization"].get(u, 0.0) * one["total_cycles"] + (layers - 1) * (
-        f * two["total_cycles"] - one["utilization"].get(u, 0.0) * one["total_cycles"])
-        for u, f in two["utilization"].items()}
+    busy1 = {u: f * one["total_cycles"] for u, f in one["utilization"].items()}
+    busy = {u: busy1.get(u, 0.0) + (layers - 1) * (f * two["total_cycles"] - busy1.get(u, 0.0))
+            for u, f in two["utilization"].items()}
     out["utilization"] = {u: min(1.0, max(0.0, b / total)) if total else 0.0 for u, b in busy.items()}
     out["mac_utilization"] = out["macs"] / (out["arch"]["peak_macs_per_cycle"] * total) if total else 0.0
     out["layer_samples"] = [1, 2]
@@ -94,9 +93,10 @@ def affine_report(one: dict, two: dict, layers: int) -> dict:
 
 
 def combine_pipeline(stages: Sequence[tuple[int, dict]], *, micro_batches: int, interleave: int, p2p_cycles: float,
-                     p2p_count: int, name: str) -> dict:
+                     p2p_count: int, name: str, simulation: dict) -> dict:
     """One report dict from ``(stage index, report)`` for every stage 0 … P − 1 in order (equal stages may share one
-    report dict); see the module docstring."""
+    report dict); ``simulation`` (tasks, events, passes) counts the simulations actually run; see the module
+    docstring."""
     m, v, pp = micro_batches, interleave, len(stages)
     split = [split_optimizer(r) for _, r in stages]
     per_micro = [t for t, _ in split]
@@ -113,11 +113,11 @@ def combine_pipeline(stages: Sequence[tuple[int, dict]], *, micro_batches: int, 
     out["seconds"] = total / clock
     slow_s = float(slow["seconds"])
     out["launch_overhead_s"] = float(slow.get("launch_overhead_s", 0.0)) / slow_s * out["seconds"] if slow_s else 0.0
-    shares = {}
+    shares = {id(r): r.get("_optimizer_share") or _optimizer_share(r) for _, r in stages}  # once per distinct report
     for key in (*SCALED, "bytes"):
         acc: dict[str, float] = {}
         for _, r in stages:
-            opt = shares.setdefault(id(r), r.get("_optimizer_share") or _optimizer_share(r))
+            opt = shares[id(r)]
             items = r[key].items() if key == "bytes" else [(None, r[key])]
             for lv, val in items:
                 once = opt.get(f"bytes.{lv}" if key == "bytes" else key, 0)
@@ -152,7 +152,5 @@ def combine_pipeline(stages: Sequence[tuple[int, dict]], *, micro_batches: int, 
                          f"activations in flight need {row['hbm_used_bytes']:,} B of HBM, more than its capacity "
                          f"(use recompute, more stages or smaller micro-batches)")
     out["notes"] = notes
-    simulated = list({id(r): r for _, r in stages}.values())
-    out["simulation"] = {"tasks": sum(r["simulation"]["tasks"] for r in simulated),
-                         "events": sum(r["simulation"]["events"] for r in simulated), "passes": len(simulated)}
+    out["simulation"] = dict(simulation)
     return out

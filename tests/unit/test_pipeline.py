@@ -156,3 +156,16 @@ def test_layer_samples_extrapolate_a_stage_from_one_and_two_layers():
     assert fast["macs"] == full["macs"] and fast["flops"] == full["flops"]
     assert fast["bytes"]["hbm"] == pytest.approx(full["bytes"]["hbm"], rel=1e-6)
     assert fast["total_cycles"] == pytest.approx(full["total_cycles"], rel=0.01)
+
+
+def test_one_stage_on_one_chip_is_gradient_accumulation():
+    # P = 1 needs no interconnect (gemmini has one chip): m micro-batches run back to back, so the iteration is
+    # (m − 1)·t + t = m·t for the forward/backward plus the optimizer tail once (the schedule with one stage)
+    params = {**SMALL, "mode": "training", "micro_batches": 3, "dtype": "fp16"}
+    arch = load_arch("gemmini")
+    rep = simulate(load_workload({"model": "gpt", **params}), arch, layer_samples=False).to_dict()
+    one = run(build_graph(WorkloadSpec("gpt", params), arch.dtype), arch).to_dict()
+    t = one["phases"]["backward"]["end_cycle"]
+    assert rep["total_cycles"] == 3 * t + (one["total_cycles"] - t)
+    assert rep["pipeline"]["p2p_transfers"] == 0
+    assert rep["simulation"] == {k: one["simulation"][k] for k in ("tasks", "events")} | {"passes": 1}

@@ -1,0 +1,155 @@
+"""Regression snapshot: report.json of a fixed set of experiment × preset pairs, recorded from a named commit.
+
+    python benchmarks/regression.py --record     # write tests/data/regression/<case>.json.gz from this tree
+    python benchmarks/regression.py              # compare this tree's reports with the recorded ones
+
+The snapshot guards refactors against *unintended* change: it is not a correctness test (the numbers in it are
+whatever the recorded commit computed). ``tests/integration/test_regression.py`` replays it in the default test
+run. Fields a deliberate change moved are listed in ``CHANGED`` with the reason; the comparison skips them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data" / "regression"
+SCALESIM = ROOT / "tests" / "data" / "scalesim_reference"
+
+# name: (workload, arch, overrides) or ("scalesim", cfg, topology). Small shapes: the set runs in seconds.
+CASES: dict[str, tuple] = {
+    "resnet18_tpu_v1": ("resnet18", "tpu-v1", ()),
+    "mobilenet_v2_edge_npu": ("mobilenet_v2", "edge-npu", ()),
+    "lenet5_gemmini": ("lenet5", "gemmini", ()),
+    "unet_eyeriss": ("unet", "eyeriss-like", ("workload.image_size=188",)),
+    "scalesim_resnet18_head_ws": ("scalesim", "ws_32x32.cfg", "resnet18_head.csv"),
+    "scalesim_conv_mix_os": ("scalesim", "os_16x64.cfg", "conv_mix.csv"),
+    "bert_base_tpu_v4": ("bert_base", "tpu-v4", ("workload.seq_len=128",)),
+    "vit_b_16_multicore": ("vit_b_16", "multicore-4", ()),
+    "llama2_7b_serving_tpu_v4": ("llama2_7b", "tpu-v4", ("workload.seq_len=128", "workload.decode_steps=3")),
+    "whisper_decode_tpu_v4": ("whisper_base", "tpu-v4", ("workload.phase=decode", "workload.kv_len=64")),
+    "dlrm_host_tables_tpu_v4": ("dlrm_mlperf", "tpu-v4", ("workload.batch=256",)),
+    "gcn_cora_edge_npu": ("gcn_cora", "edge-npu", ()),
+    "gat_cora_tpu_v1": ("gat_cora", "tpu-v1", ()),
+    "resnet18_training_tpu_v1": ("resnet18", "tpu-v1", ("workload.mode=training",)),
+    "bert_training_dgx_a100_tp2": ("bert_base", "dgx-a100", ("workload.mode=training", "workload.seq_len=128",
+                                                             "workload.tensor_parallel=2")),
+    "gpt_pipeline_dgx_a100": ("gpt", "dgx-a100", ("workload.mode=training", "workload.layers=4",
+                                                  "workload.hidden=1024", "workload.heads=16",
+                                                  "workload.pipeline_parallel=2", "workload.micro_batches=4",
+                                                  "workload.seq_len=512")),
+    "gemm_a100": ("gemm", "a100", ("workload.m=2048", "workload.n=2048", "workload.k=2048")),
+    "attention_h100": ("attention", "h100", ("workload.attention=fused",)),
+    "gpt2_h100": ("gpt2", "h100", ("workload.seq_len=256",)),
+    "rmsnorm_mi210": ("rmsnorm", "mi210", ()),
+    "softmax_a100": ("softmax", "a100", ("workload.cols=4096",)),
+}
+
+# Fields a deliberate change moved since the recording, as (case glob, dotted key glob): reason. Empty at recording.
+CHANGED: dict[tuple[str, str], str] = {}
+
+
+def report_of(case: str) -> dict:
+    """The report.json dict of one case, computed by this tree."""
+    from accelsim import api
+    from accelsim.config import experiment_from_parts
+
+    spec = CASES[case]
+    if spec[0] == "scalesim":
+        from accelsim.config.scalesim import load_scalesim
+        from accelsim.options import Options
+
+        arch, graph = load_scalesim(SCALESIM / spec[1], SCALESIM / spec[2])
+        return api.run(graph, arch, Options(activations_on_chip=False), name=graph.name).to_dict()
+    workload, arch, overrides = spec
+    return api.run_experiment(experiment_from_parts(workload, arch, overrides=overrides)).to_dict()
+
+
+def flatten(value: object, prefix: str = "") -> dict[str, object]:
+    """``{dotted.key: leaf}`` of a JSON value (list items by index)."""
+    if isinstance(value, dict):
+        out: dict[str, object] = {}
+        for k, v in value.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(value, list):
+        out = {}
+        for i, v in enumerate(value):
+            out.update(flatten(v, f"{prefix}[{i}]"))
+        return out or {prefix: []}
+    return {prefix: value}
+
+
+def _skipped(case: str, key: str) -> bool:
+    from fnmatch import fnmatchcase
+
+    return any(fnmatchcase(case, c) and fnmatchcase(key, k) for c, k in CHANGED)
+
+
+def differences(case: str, recorded: dict, now: dict, rel: float = 1e-9) -> list[str]:
+    """One line per leaf that differs (floats within ``rel``), that is missing, or that is new; keys in
+    ``CHANGED`` and the version string are skipped."""
+    a, b = flatten(recorded), flatten(now)
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if key == "accelsim_version" or _skipped(case, key):
+            continue
+        if key not in b:
+            out.append(f"{case}: {key}: missing (was {a[key]!r})")
+        elif key not in a:
+            out.append(f"{case}: {key}: new ({b[key]!r})")
+        else:
+            x, y = a[key], b[key]
+            if isinstance(x, float) or isinstance(y, float):
+                if not (isinstance(x, (int, float)) and isinstance(y, (int, float))
+                        and math.isclose(x, y, rel_tol=rel, abs_tol=1e-12)):
+                    out.append(f"{case}: {key}: {x!r} -> {y!r}")
+            elif x != y:
+                out.append(f"{case}: {key}: {x!r} -> {y!r}")
+    return out
+
+
+def load(case: str) -> dict:
+    with gzip.open(DATA / f"{case}.json.gz", "rt") as f:
+        return json.load(f)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--record", action="store_true", help="write the snapshot from this tree")
+    ap.add_argument("--only", nargs="*", help="cases to run (default: all)")
+    args = ap.parse_args(argv)
+    cases = args.only or list(CASES)
+    if args.record:
+        DATA.mkdir(parents=True, exist_ok=True)
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "accelsim"], cwd=ROOT, capture_output=True,
+                               text=True).stdout.strip()
+        (DATA / "COMMIT").write_text(f"{commit}{' (accelsim/ modified)' if dirty else ''}\n")
+    bad = 0
+    for case in cases:
+        t0 = time.perf_counter()
+        now = report_of(case)
+        dt = time.perf_counter() - t0
+        if args.record:
+            with gzip.GzipFile(DATA / f"{case}.json.gz", "wb", mtime=0) as f:
+                f.write(json.dumps(now, sort_keys=True).encode())
+            print(f"{case:32s} recorded  {dt:6.2f} s  {now['simulation']['tasks']:>9,} tasks")
+            continue
+        diff = differences(case, load(case), now)
+        bad += bool(diff)
+        print(f"{case:32s} {'ok' if not diff else f'{len(diff)} differences'}  {dt:6.2f} s")
+        for line in diff[:20]:
+            print("   ", line)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

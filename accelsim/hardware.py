@@ -13,7 +13,16 @@ import functools
 import math
 from typing import Annotated, Literal, NamedTuple
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from .units import DTYPE_BYTES, parse_bandwidth, parse_frequency, parse_size, parse_time
 
@@ -183,22 +192,91 @@ class OutputTile(_Model):
     n: PositiveInt
 
 
+class UnitKindInfo(NamedTuple):
+    """A kind of compute unit: the pydantic model of its spec and the module of its cost model, which defines
+    ``accepts(op) -> int | None`` (its preference for an op; None: cannot run it), ``price(op, spec, arch)`` and
+    ``macs_per_cycle(spec)`` (see :mod:`accelsim.cost`)."""
+
+    spec: type[BaseModel]
+    cost: str
+
+
+UNIT_KINDS: dict[str, UnitKindInfo] = {}
+
+
+def register_unit_kind(kind: str, spec: type[BaseModel], cost: str) -> None:
+    """Make unit kind ``kind`` usable in a core's ``units`` (its spec model and the module that prices it)."""
+    UNIT_KINDS[kind] = UnitKindInfo(spec, cost)
+
+
+class UnitSpec(NamedTuple):
+    """One unit of a core as the mapper sees it: its name, kind, spec and how many of it the core has."""
+
+    name: str
+    kind: str
+    spec: BaseModel
+    count: int
+
+
 class Core(_Model):
-    """One core: systolic array(s), a vector unit and an SRAM scratchpad; ``tile`` sets GPU-style output tiles."""
+    """One core: systolic array(s), a vector unit and an SRAM scratchpad; ``tile`` sets GPU-style output tiles.
+
+    ``units`` adds units of any registered kind (:func:`register_unit_kind`): name → ``{kind: K, ...}`` with the
+    fields of that kind's spec; ``systolic`` and ``vector`` are the two built-in units written as keys."""
 
     systolic: SystolicArray
     vector: VectorUnit
     sram: Sram
     tile: OutputTile | None = None
+    units: dict[str, BaseModel] = Field(default_factory=dict)
+
+    @field_validator("units", mode="before")
+    @classmethod
+    def _unit_specs(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        out = {}
+        for name, raw in value.items():
+            if isinstance(raw, BaseModel):
+                out[name] = raw
+                continue
+            if not isinstance(raw, dict) or "kind" not in raw:
+                raise ValueError(f"{name}: give the unit's 'kind' (one of {', '.join(sorted(UNIT_KINDS))})")
+            kind = raw["kind"]
+            if kind not in UNIT_KINDS or kind in ("systolic", "vector"):
+                extra = [k for k in sorted(UNIT_KINDS) if k not in ("systolic", "vector")]
+                raise ValueError(f"{name}.kind: unknown unit kind {kind!r} (registered: {', '.join(extra) or 'none'}"
+                                 f"; systolic and vector are the core's 'systolic' and 'vector' keys)")
+            out[name] = UNIT_KINDS[kind].spec.model_validate({k: v for k, v in raw.items() if k != "kind"})
+        return out
+
+    def unit_specs(self) -> tuple[UnitSpec, ...]:
+        """Every unit of the core, built-ins first, in the order written."""
+        kind_of = {info.spec: kind for kind, info in UNIT_KINDS.items()}
+        out = [UnitSpec("systolic", "systolic", self.systolic, self.systolic.count),
+               UnitSpec("vector", "vector", self.vector, 1)]
+        for name, spec in self.units.items():
+            out.append(UnitSpec(name, kind_of[type(spec)], spec, int(getattr(spec, "count", 1))))
+        return tuple(out)
 
 
-class Memory(_Model):
-    """A memory level shared by all cores: ``capacity``, ``bandwidth`` and access ``latency``.
+LevelRole = Literal["cache", "memory"]
 
-    For ``host`` the bandwidth and latency are those of the link that reaches it. ``access_bytes`` is the
-    smallest transfer the level serves (a burst or cache line): a transfer occupies the level for whole granules.
+
+class Level(_Model):
+    """One level of the memory hierarchy outside the cores: ``capacity``, ``bandwidth`` and access ``latency``.
+
+    ``role`` says what the level does: a ``memory`` holds tensors (HBM, CXL memory, host DRAM behind a link, an
+    SSD), filled densest first from the innermost memory outward; a ``cache`` (a GPU's L2) sits between the
+    cores' scratchpads and the memories and holds no tensors of its own. For a level behind a link (host memory)
+    the bandwidth and latency are those of the link. ``access_bytes`` is the smallest transfer the level serves
+    (a burst, a cache line, a flash page): a transfer occupies the level for whole granules. ``kind`` is a free
+    description ("HBM2e", "PCIe Gen4 x16"). In ``Arch.levels`` the key is the level's name; ``after`` places a
+    level right after the one it names ("sram" = innermost), else levels follow in the order written.
     """
 
+    name: str = ""
+    role: LevelRole = "memory"
     capacity: Bytes
     bandwidth: BytesPerSecond
     latency: Seconds = 0.0
@@ -206,6 +284,7 @@ class Memory(_Model):
     efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0  # sustained fraction of the peak bandwidth
     efficiency_by_size: list[tuple[Bytes, Annotated[float, Field(gt=0, le=1)]]] = Field(default_factory=list)
     kind: str = ""
+    after: str | None = None
 
     @property
     def sustained_bandwidth(self) -> float:
@@ -220,6 +299,9 @@ class Memory(_Model):
             if size <= nbytes and (best is None or size > best[0]):
                 best = (size, eff)
         return best[1] if best is not None else self.efficiency
+
+
+Memory = Level  # the name of this class before levels were a list; kept for scripts that import it
 
 
 # ---- NCCL's own cost model (Interconnect.collective = "nccl") -------------------------------------------------------
@@ -411,10 +493,27 @@ class Interconnect(_Model):
         return NcclEstimate(latency + per_channel * runtime / bw, algo, proto, nbytes / per_channel)
 
 
+SCRATCHPAD = "sram"  # the name of the cores' own scratchpad level (``core.sram``) in the hierarchy
+# The short forms of a preset: these keys are read as levels of that name, innermost first, before ``levels``.
+LEGACY_LEVELS: tuple[tuple[str, LevelRole], ...] = (("l2", "cache"), ("hbm", "memory"), ("host", "memory"))
+
+
+class LevelInfo(NamedTuple):
+    """One level of the whole hierarchy as the mapper and the report see it (the scratchpad included)."""
+
+    name: str
+    role: str  # "scratchpad" | "cache" | "memory"
+    capacity: int  # bytes (a scratchpad: per core)
+    bandwidth: float  # bytes/s (inf: unbounded)
+
+
 class Arch(_Model):
-    """A chip: ``cores`` identical cores sharing HBM/DRAM and a link to host memory, at one clock; ``chips`` of
-    them joined by an ``interconnect`` (used today for data-parallel training: a gradient all-reduce per
-    parameter before its optimizer step)."""
+    """A chip: ``cores`` identical cores, each with its scratchpad, sharing the levels of the memory hierarchy
+    (caches, then memories), at one clock; ``chips`` of them joined by an ``interconnect``.
+
+    The hierarchy is data: ``levels`` maps level names to :class:`Level` s, innermost first; the preset short
+    forms ``l2`` (a cache), ``hbm`` and ``host`` (memories) are the same thing written as keys, and come first
+    in that order. :meth:`hierarchy` gives them all in order; no code outside the presets names a level."""
 
     name: str = "custom"
     description: str = ""
@@ -422,18 +521,87 @@ class Arch(_Model):
     dtype: Dtype = "int8"
     cores: PositiveInt = 1
     core: Core
-    hbm: Memory
-    host: Memory | None = None
-    l2: Memory | None = None  # a cache shared by the cores between their SRAM and HBM (GPU L2)
+    hbm: Level | None = None
+    host: Level | None = None
+    l2: Level | None = None
+    levels: dict[str, Level] = Field(default_factory=dict)
     kernel_launch: Seconds = 0.0  # host time to launch each op (a GPU kernel), serial, ahead of execution
     chips: PositiveInt = 1
     interconnect: Interconnect | None = None
+    _order: tuple[Level, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _links_for_chips(self) -> Arch:
         if self.chips > 1 and self.interconnect is None:
             raise ValueError(f"chips={self.chips} needs an 'interconnect' (bandwidth, latency, topology)")
         return self
+
+    @model_validator(mode="after")
+    def _order_levels(self) -> Arch:
+        order: list[Level] = []
+        for key, role in LEGACY_LEVELS:
+            level = getattr(self, key)
+            if level is not None:
+                if key in self.levels:
+                    raise ValueError(f"level {key!r} is given twice: as '{key}' and in 'levels'")
+                order.append(level.model_copy(update={"name": key, "role": role}))
+        for key, level in self.levels.items():
+            if level.name not in ("", key):
+                raise ValueError(f"levels.{key}: name {level.name!r} differs from its key")
+            level = level.model_copy(update={"name": key})
+            names = [SCRATCHPAD] + [lv.name for lv in order]
+            if level.after is None:
+                order.append(level)
+            elif level.after in names:
+                order.insert(names.index(level.after), level)
+            else:
+                raise ValueError(f"levels.{key}.after: no level {level.after!r} (levels: {', '.join(names)})")
+        roles = [lv.role for lv in order]
+        if "memory" not in roles:
+            raise ValueError("no memory level: give 'hbm' or a 'levels' entry with role memory")
+        if "cache" in roles[roles.index("memory"):]:
+            late = next(lv.name for lv in order[roles.index("memory"):] if lv.role == "cache")
+            raise ValueError(f"levels.{late}: a cache must sit between the cores and the memories (put it "
+                             f"before {order[roles.index('memory')].name!r})")
+        self._order = tuple(order)
+        return self
+
+    # ---- the hierarchy ------------------------------------------------------------------------------------
+    def hierarchy(self) -> tuple[LevelInfo, ...]:
+        """Every level from the cores outward: the scratchpad (``core.sram``, per core), the caches, the memories."""
+        pad = LevelInfo(SCRATCHPAD, "scratchpad", self.core.sram.total_bytes, math.inf)
+        return (pad, *(LevelInfo(lv.name, lv.role, lv.capacity, lv.bandwidth) for lv in self._order))
+
+    @property
+    def memories(self) -> tuple[str, ...]:
+        """Names of the levels that hold tensors, innermost first (the first is the main memory)."""
+        return tuple(lv.name for lv in self._order if lv.role == "memory")
+
+    @property
+    def caches(self) -> tuple[str, ...]:
+        """Names of the shared caches between the cores and the memories, innermost first."""
+        return tuple(lv.name for lv in self._order if lv.role == "cache")
+
+    @property
+    def main_memory(self) -> str:
+        """The innermost memory: where activations live and what the roofline's bandwidth is."""
+        return self.memories[0]
+
+    @property
+    def spill_memory(self) -> str | None:
+        """The memory after the main one (host memory on the presets): where offloaded state goes."""
+        return self.memories[1] if len(self.memories) > 1 else None
+
+    def memory(self, level: str) -> Level:
+        """The :class:`Level` named ``level``; ``KeyError`` if the chip has none."""
+        for lv in self._order:
+            if lv.name == level:
+                return lv
+        raise KeyError(level)
+
+    def has_level(self, level: str) -> bool:
+        """Whether the chip has a shared level named ``level``."""
+        return any(lv.name == level for lv in self._order)
 
     # ---- derived figures ----------------------------------------------------------------------------------
     @property
@@ -447,8 +615,7 @@ class Arch(_Model):
         return self.core.systolic.macs_per_cycle * self.cores
 
     def bytes_per_cycle(self, level: str) -> float:
-        """Sustained bandwidth of memory level ``level`` ("hbm", "host", "l2") in bytes per cycle (inf if
-        unbounded)."""
+        """Sustained bandwidth of level ``level`` in bytes per cycle (inf if unbounded)."""
         mem = self.memory(level)
         return mem.sustained_bandwidth / self.clock if not math.isinf(mem.bandwidth) else math.inf
 
@@ -456,9 +623,6 @@ class Arch(_Model):
         """Access latency of ``level`` in whole cycles."""
         return math.ceil(self.memory(level).latency * self.clock)
 
-    def memory(self, level: str) -> Memory:
-        """The :class:`Memory` named ``level``; ``KeyError`` if the chip has none."""
-        mem = {"hbm": self.hbm, "host": self.host, "l2": self.l2}.get(level)
-        if mem is None:
-            raise KeyError(level)
-        return mem
+
+register_unit_kind("systolic", SystolicArray, "accelsim.cost.systolic")
+register_unit_kind("vector", VectorUnit, "accelsim.cost.vector")

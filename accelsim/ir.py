@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 
 import networkx as nx
@@ -154,6 +154,41 @@ class Op:
         return sum(w.numel for w in self.weights if w.role == "param")
 
 
+@dataclass(frozen=True, slots=True)
+class GraphInfo:
+    """What the mapper and the report read of a graph besides its ops (typed; built from the builder's
+    ``meta``, which also carries free-form facts about the workload for report.json)."""
+
+    mode: str = "inference"
+    dtype: str | None = None
+    batch: int | None = None
+    kv_cache: tuple[str, ...] = ()  # graph inputs that are KV caches (persistent, placed like weights)
+    kv_cache_bytes: int = 0
+    stashed: tuple[str, ...] = ()  # activations a training step keeps for its backward pass
+    stashed_activation_bytes: int = 0
+    gradient_bytes: int = 0
+    grad_inputs: tuple[str, ...] = ()  # graph inputs whose gradient the step computes (a pipeline stage's)
+    tensor_parallel: int = 1
+    pipeline_parallel: int = 1
+    model_params: int | None = None  # the whole model's parameters when the graph is a part of it
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, object]) -> GraphInfo:
+        """The fields of ``meta`` this class knows, converted to their types."""
+        kw: dict[str, object] = {}
+        for f in fields(cls):
+            if meta.get(f.name) is None:
+                continue
+            value = meta[f.name]
+            default = f.default
+            if isinstance(default, tuple):
+                value = tuple(value)  # type: ignore[arg-type]
+            elif isinstance(default, int) or f.name in ("batch", "model_params"):
+                value = int(value)  # type: ignore[arg-type]
+            kw[f.name] = value
+        return cls(**kw)  # type: ignore[arg-type]
+
+
 class Graph:
     """A workload as operators in topological order with their data dependencies (a networkx ``DiGraph``).
 
@@ -182,6 +217,11 @@ class Graph:
                 if src in self._by_name:
                     g.add_edge(src, op.name)
         self.nx = g
+
+    @property
+    def info(self) -> GraphInfo:
+        """The typed facts of :attr:`meta` the mapper and report read."""
+        return GraphInfo.from_meta(self.meta)
 
     def __getitem__(self, name: str) -> Op:
         return self._by_name[name]

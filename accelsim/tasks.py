@@ -37,8 +37,9 @@ class Unit:
     name: str
     kind: UnitKind
     core: int | None = None  # owning core (None for shared memory levels)
-    level: str | None = None  # memory level served ("hbm", "host") for MEMORY units
+    level: str | None = None  # the memory level served, for MEMORY units
     macs_per_cycle: int = 0  # peak MACs per cycle (systolic arrays), for MAC utilisation
+    group: str = ""  # for COMPUTE units: the core's unit it is one of ("systolic", "vector", or a listed unit)
 
 
 class Task(NamedTuple):
@@ -72,8 +73,31 @@ class OpMapping:
     flops: int
     compute_cycles: int
     tiles: int  # tile groups (compute tasks) the op was split into
-    bytes: dict[str, int] = field(default_factory=dict)  # level → bytes moved ("hbm", "host", "sram")
+    bytes: dict[str, int] = field(default_factory=dict)  # level → bytes moved at that level
     mapping: dict[str, object] = field(default_factory=dict)  # unit-specific details (folds, tiling, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class TableSplit:
+    """How a gathered embedding table is split over the memories: ``rows_at[level]`` hottest rows at each level
+    but the ``last`` (which holds the rest), serving ``hits_at[level]`` of the look-ups."""
+
+    rows: int
+    rows_at: dict[str, int]
+    hits_at: dict[str, float]
+    last: str
+
+    def gathered(self, n: int) -> dict[str, int]:
+        """Of ``n`` look-ups, how many hit each level (rounded; the last level takes the remainder)."""
+        out = {lv: round(n * h) for lv, h in self.hits_at.items()}
+        out[self.last] = n - sum(out.values())
+        return out
+
+    def bytes_at(self, nbytes: int, level: str) -> int:
+        """Bytes of the ``nbytes`` table held at ``level``."""
+        if level != self.last:
+            return nbytes * self.rows_at.get(level, 0) // self.rows
+        return nbytes - sum(nbytes * r // self.rows for r in self.rows_at.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +108,8 @@ class TaskGraph:
     units: tuple[Unit, ...]
     ops: tuple[OpMapping, ...]
     placement: dict[str, str] = field(default_factory=dict)  # tensor/table name → memory level
-    tables: dict[str, tuple[int, int, float]] = field(default_factory=dict)  # table → (rows, rows in HBM, HBM hits)
-    stash_level: str = "hbm"  # where a training step keeps the activations stashed for the backward pass
+    tables: dict[str, TableSplit] = field(default_factory=dict)  # gathered table → its split over the memories
+    stash_level: str = ""  # where a training step keeps the activations stashed for the backward pass
     peak_activation_bytes: int = 0  # the largest op's activations, held in HBM while it runs
 
     def __len__(self) -> int:

@@ -10,8 +10,8 @@ from accelsim.ir import Gemm, Graph, Op, OpKind, Weight
 
 def make_arch(*, rows=16, cols=16, dataflow="ws", cores=1, bandwidth="16GB/s", latency="0ns", sram=None,
               host=True, hbm_capacity="8GiB", host_capacity="64GiB", clock="1GHz", lanes=16,
-              double_buffered=True) -> Arch:
-    """A small one-array-per-core chip; every size can be overridden."""
+              double_buffered=True, levels=None) -> Arch:
+    """A small one-array-per-core chip; every size can be overridden; ``levels`` adds memory levels."""
     return Arch.model_validate({
         "name": "test", "clock": clock, "dtype": "int8", "cores": cores,
         "core": {"systolic": {"rows": rows, "cols": cols, "dataflow": dataflow},
@@ -20,6 +20,7 @@ def make_arch(*, rows=16, cols=16, dataflow="ws", cores=1, bandwidth="16GB/s", l
                               double_buffered=double_buffered)},
         "hbm": {"capacity": hbm_capacity, "bandwidth": bandwidth, "latency": latency},
         "host": {"capacity": host_capacity, "bandwidth": "8GB/s", "latency": "1us"} if host else None,
+        "levels": levels or {},
     })
 
 

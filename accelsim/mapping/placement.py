@@ -1,9 +1,10 @@
 """Placement: which memory level holds each persistent tensor (parameters, KV caches, optimizer state, tables).
 
-Every tensor is a list of *chunks* with an access density (bytes read per pass per byte held). HBM is filled with
-the densest chunks first, after what must stay in HBM (the largest op's activations, the training stash and the
-gradients, unless offloaded); the rest goes to host memory, reached over the host link. More than HBM and host
-memory hold together is a :class:`MappingError` giving the bytes needed and available.
+Every tensor is a list of *chunks* with an access density (bytes read per pass per byte held). The arch's memories
+(``Arch.memories``: HBM, then any CXL or host memory, SSD, ... in order) are filled innermost first, each with the
+densest chunks that still fit, after what must stay in a level (in the main memory the largest op's activations,
+the training stash and the gradients, unless offloaded); the last memory takes the rest. More than the memories
+hold together is a :class:`MappingError` giving the bytes needed, available and the level that overflows.
 
 * Dense tensors (weights, KV caches, optimizer state) are read whole every pass: one chunk of density 1. In graph
   order, so early layers win ties; KV caches come after the weights.
@@ -11,8 +12,8 @@ memory hold together is a :class:`MappingError` giving the bytes needed and avai
   ``access: uniform`` every row has access probability 1/R: one chunk of density g/R. Under ``access: zipf`` with
   exponent α, row r (hottest first) has probability r^−α / H(R, α), so a table is cut into geometric row ranges
   [1], [2, 3], [4, 7], ... whose access mass comes from the generalised harmonic number H (the first 64 terms
-  summed, the rest by Euler–Maclaurin to the first-derivative term: relative error below 1e-8). Hot rows go to HBM first; a table can be
-  split, its look-ups then hitting HBM with the probability mass of the rows placed there.
+  summed, the rest by Euler–Maclaurin to the first-derivative term: relative error below 1e-8). Hot rows go to the inner levels first; a table can
+  be split, its look-ups hitting each level with the probability mass of the rows placed there.
 """
 
 from __future__ import annotations
@@ -23,17 +24,9 @@ from dataclasses import dataclass
 from ..errors import MappingError
 from ..hardware import Arch
 from ..ir import Graph, OpKind
+from ..tasks import TableSplit
 
 _EXACT_TERMS = 64
-
-
-@dataclass(frozen=True, slots=True)
-class TableSplit:
-    """How an embedding table is split: ``hbm_rows`` hottest rows in HBM, which serve ``hbm_hits`` of look-ups."""
-
-    rows: int
-    hbm_rows: int
-    hbm_hits: float
 
 
 def harmonic(n: int, alpha: float) -> float:
@@ -65,7 +58,7 @@ def _chunks(rows: int, access: str, alpha: float) -> list[tuple[int, float]]:
 
 @dataclass(frozen=True, slots=True)
 class Placement:
-    """The level of every persistent tensor ("hbm" or "host"; a split table: where most of its rows are) and
+    """The level of every persistent tensor (the memory holding most of its bytes, the innermost on a tie) and
     the split of each gathered table."""
 
     level: dict[str, str]
@@ -74,58 +67,81 @@ class Placement:
 
 
 def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tuple[int, int, str, float]],
-          *, reserved_hbm: int, reserved_host: int = 0, host_first: frozenset[str] = frozenset(),
+          *, reserved: dict[str, int], skip_first: frozenset[str] = frozenset(),
           what: str = "weights and KV cache", peak_activation_bytes: int = 0) -> Placement:
-    """Place ``sizes`` (tensor → bytes, in priority order) given the gathered tables
-    (name → (rows, gathers per pass, access, zipf alpha)); ``reserved_*`` bytes must stay free at each level and
-    ``host_first`` tensors go to host memory (offload)."""
-    host_cap = arch.host.capacity if arch.host is not None else 0
+    """Place ``sizes`` (tensor → bytes, in priority order) over the arch's memories, innermost first, given the
+    gathered tables (name → (rows, gathers per pass, access, zipf alpha)); ``reserved`` bytes must stay free at
+    each level and ``skip_first`` tensors start at the second memory (offload)."""
+    levels = arch.memories
+    caps = {lv: arch.memory(lv).capacity for lv in levels}
     total = sum(sizes.values())
-    need = total + reserved_hbm + reserved_host
-    if need > arch.hbm.capacity + host_cap or reserved_hbm > arch.hbm.capacity or reserved_host > host_cap:
-        raise MappingError(
-            f"{graph.name}: {what} ({total} B) and activations ({reserved_hbm + reserved_host} B) need {need} B "
-            f"but HBM ({arch.hbm.capacity} B) and host memory ({host_cap} B) hold {arch.hbm.capacity + host_cap} B")
-    # (density, order, name, rows, bytes, hits) per chunk; dense tensors are one chunk of density 1
-    chunks: list[tuple[float, int, str, int, int, float]] = []
+    need = total + sum(reserved.values())
+    over = [lv for lv in levels if reserved.get(lv, 0) > caps[lv]]
+    if need > sum(caps.values()) or over:
+        _too_big(graph, what, total, need, reserved, caps, over)
+    # [density, order, name, rows, bytes, hits] per chunk; dense tensors are one chunk of density 1
+    chunks: list[list] = []
     for order, (name, nbytes) in enumerate(sizes.items()):
-        if name in host_first:
-            continue
         if name in gathers:
             rows, g, access, alpha = gathers[name]
             row_bytes = nbytes / rows
             for n_rows, mass in _chunks(rows, access, alpha):
                 chunk_bytes = n_rows * row_bytes
-                chunks.append((g * mass * row_bytes / chunk_bytes, order, name, n_rows, round(chunk_bytes), mass))
+                chunks.append([g * mass * row_bytes / chunk_bytes, order, name, n_rows, round(chunk_bytes), mass])
         else:
-            chunks.append((1.0, order, name, 0, nbytes, 1.0))
+            chunks.append([1.0, order, name, 0, nbytes, 1.0])
     chunks.sort(key=lambda c: (-c[0], c[1]))
-    room = arch.hbm.capacity - reserved_hbm
-    in_hbm: dict[str, int] = {}
-    tables = {name: [0, 0.0] for name in gathers}
-    for _, _, name, n_rows, nbytes, mass in chunks:
-        if nbytes > room:
-            if name in gathers and room > 0:  # the hottest rows of this chunk that still fit
-                part = n_rows * room // nbytes
-                tables[name][0] += part
-                tables[name][1] += mass * part / n_rows
-                placed = nbytes * part // n_rows
-                in_hbm[name] = in_hbm.get(name, 0) + placed
-                room -= placed
-            continue
-        room -= nbytes
-        in_hbm[name] = in_hbm.get(name, 0) + nbytes
-        if name in gathers:
-            tables[name][0] += n_rows
-            tables[name][1] += mass
-    host_used = sum(sizes[n] - in_hbm.get(n, 0) for n in sizes)
-    if host_used + reserved_host > host_cap:
-        raise MappingError(
-            f"{graph.name}: {what} need {need} B but HBM ({arch.hbm.capacity} B) and host memory ({host_cap} B) "
-            f"hold {arch.hbm.capacity + host_cap} B")
-    level = {n: ("hbm" if in_hbm.get(n, 0) * 2 >= sizes[n] and n not in host_first else "host") for n in sizes}
-    splits = {n: TableSplit(gathers[n][0], min(r, gathers[n][0]), min(h, 1.0)) for n, (r, h) in tables.items()}
+    held: dict[str, dict[str, int]] = {lv: {} for lv in levels}  # level → tensor → bytes
+    rows_at: dict[str, dict[str, int]] = {n: {} for n in gathers}
+    hits_at: dict[str, dict[str, float]] = {n: {} for n in gathers}
+    for i, lv in enumerate(levels[:-1]):
+        room = caps[lv] - reserved.get(lv, 0)
+        for chunk in chunks:
+            _, _, name, n_rows, nbytes, mass = chunk
+            if nbytes == 0 or (i == 0 and name in skip_first):
+                continue
+            if nbytes > room:
+                if name in gathers and room > 0:  # the hottest rows of this chunk that still fit
+                    part = n_rows * room // nbytes
+                    placed = nbytes * part // n_rows
+                    rows_at[name][lv] = rows_at[name].get(lv, 0) + part
+                    hits_at[name][lv] = hits_at[name].get(lv, 0.0) + mass * part / n_rows
+                    held[lv][name] = held[lv].get(name, 0) + placed
+                    room -= placed
+                    chunk[3:6] = [n_rows - part, nbytes - placed, mass * (n_rows - part) / n_rows]
+                continue
+            room -= nbytes
+            held[lv][name] = held[lv].get(name, 0) + nbytes
+            if name in gathers:
+                rows_at[name][lv] = rows_at[name].get(lv, 0) + n_rows
+                hits_at[name][lv] = hits_at[name].get(lv, 0.0) + mass
+            chunk[4] = 0  # placed
+    last = levels[-1]
+    held[last] = {n: sizes[n] - sum(held[lv].get(n, 0) for lv in levels[:-1]) for n in sizes}
+    if sum(held[last].values()) + reserved.get(last, 0) > caps[last]:
+        _too_big(graph, what, total, need, reserved, caps, [last])
+    level = {n: max(levels, key=lambda lv: (held[lv].get(n, 0), -levels.index(lv))) for n in sizes}
+    splits = {}
+    for n, (rows, *_rest) in gathers.items():
+        inner = {lv: min(r, rows) for lv, r in rows_at[n].items()}
+        hits = {lv: min(h, 1.0) for lv, h in hits_at[n].items()}
+        splits[n] = TableSplit(rows, inner, hits, last)
     return Placement(level, splits, peak_activation_bytes)
+
+
+def _too_big(graph: Graph, what: str, total: int, need: int, reserved: dict[str, int], caps: dict[str, int],
+             over: list[str]) -> None:
+    """The :class:`MappingError` of a workload the memories cannot hold, naming the level that overflows."""
+    held = " and ".join(f"{lv} ({cap} B)" for lv, cap in caps.items())
+    res = sum(reserved.values())
+    if over and reserved.get(over[0], 0) > caps[over[0]]:
+        lv = over[0]
+        why = f"; the activations alone need {reserved[lv]} B of {lv}, {reserved[lv] - caps[lv]} B more than it holds"
+    else:
+        why = f"; {need - sum(caps.values())} B more than all of them hold" if need > sum(caps.values()) else (
+            f"; {over[0]} overflows" if over else "")
+    raise MappingError(f"{graph.name}: {what} ({total} B) and activations ({res} B) need {need} B but {held} "
+                       f"hold {sum(caps.values())} B{why}")
 
 
 def gathered_tables(graph: Graph) -> dict[str, tuple[int, int, str, float]]:
@@ -140,3 +156,37 @@ def gathered_tables(graph: Graph) -> dict[str, tuple[int, int, str, float]]:
                 out[w.name] = (rows, g, str(op.attrs.get("access", "uniform")),
                                float(op.attrs.get("zipf_alpha", 1.0)))
     return out
+
+
+def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
+    """Pass 2: the placement of every parameter, optimizer state, KV cache and table of ``graph``, after the
+    aliases pass (a folded batch norm's shift is placed with its producer's weights)."""
+    sizes: dict[str, int] = {}
+    states: set[str] = set()
+    for p in plans:
+        if not p.works:
+            continue
+        for w in p.weights:
+            sizes.setdefault(w.name, w.nbytes(p.op.dtype))
+            if w.role == "state":
+                states.add(w.name)
+    info = graph.info
+    elem = graph.ops[0].elem_bytes if graph.ops else 1
+    for name in info.kv_cache:
+        sizes[name] = math.prod(graph.inputs[name]) * elem
+
+    def tensor_bytes(t: str) -> int:
+        return graph[t].out_bytes if t in graph else math.prod(graph.inputs[t]) * elem
+
+    # activations: the largest op's (unplaced) inputs and output, in main memory while it runs; in training also
+    # the stashed activations (main memory, or the next one out with offload: activations) and the gradients
+    peak_act = max((sum(tensor_bytes(t) for t in p.inputs if t not in sizes) + p.op.out_bytes
+                    for p in plans if p.works), default=0)
+    offload_act = options.offload == "activations"
+    reserved = {arch.main_memory: peak_act + info.gradient_bytes + (0 if offload_act else info.stashed_activation_bytes)}
+    if offload_act and arch.spill_memory is not None:
+        reserved[arch.spill_memory] = info.stashed_activation_bytes
+    return place(graph, arch, sizes, gathered_tables(graph), reserved=reserved,
+                 skip_first=frozenset(states) if options.offload == "optimizer" else frozenset(),
+                 what="weights, optimizer state and KV cache" if states else "weights and KV cache",
+                 peak_activation_bytes=peak_act)

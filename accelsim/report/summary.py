@@ -8,8 +8,9 @@ Metric definitions (docs/architecture.md repeats them):
 * ``stall_cycles``: summed over compute tasks, the cycles a unit sat idle waiting for a memory task that
   finished after both the unit was free and the task's other dependencies were done; ``stalls_by_level`` splits
   it by the memory level that was late. Several units can stall at once, so it can exceed total_cycles.
-* ``bytes[level]``: bytes moved to and from HBM and host memory (the host link), and ``sram`` = bytes the arrays
-  and vector units read and write in SRAM plus the fills and drains of off-chip transfers.
+* ``bytes[level]``: bytes moved at every level of the hierarchy (``Arch.hierarchy``): at each cache and memory
+  (a memory behind a link: over the link), and at the scratchpad the bytes the arrays and vector units read and
+  write plus the fills and drains of off-chip transfers. ``levels`` lists the hierarchy in order.
 * per op: ``start_cycle``/``end_cycle`` span all its tasks; ``arithmetic_intensity`` = flops / off-chip bytes;
   ``achieved_flops_per_s`` = flops / op duration; ``bound`` compares the intensity with the ridge point.
 """
@@ -21,12 +22,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..hardware import Arch
+from ..hardware import SCRATCHPAD, Arch
 from ..ir import Graph
 from ..tasks import TaskGraph, TaskKind
 from ..trace import Trace
-
-OFFCHIP = ("hbm", "host")
 
 
 def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name: str,
@@ -34,7 +33,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     """The report.json dict of a finished simulation (keys as DESIGN.md's contract, plus details)."""
     total = trace.total_cycles
     clock = arch.clock_hz
-    levels = ["sram", "hbm"] + (["host"] if arch.host is not None else [])
+    levels = [SCRATCHPAD, *arch.memories]
     tasks = tg.tasks
     op_idx = np.fromiter((t.op for t in tasks), dtype=np.int64, count=len(tasks))
     unit_idx = np.fromiter((t.unit for t in tasks), dtype=np.int64, count=len(tasks))
@@ -45,7 +44,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     utilization = {u.name: (float(busy[i]) / total if total else 0.0) for i, u in enumerate(tg.units)}
 
     stall = np.where(is_compute, trace.stall, 0)
-    stalls_by_level = {lv: 0 for lv in levels if lv != "sram"}
+    stalls_by_level = {lv: 0 for lv in levels if lv != SCRATCHPAD}
     per_op_stall_level: dict[int, dict[str, int]] = {}
     for lv_i, lv in enumerate(trace.levels):
         mask = (trace.stall_level == lv_i) & is_compute
@@ -66,7 +65,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         np.add.at(op_stall, op_idx, stall)
 
     peak_flops = 2.0 * arch.peak_macs_per_cycle * clock
-    bw = arch.hbm.bandwidth
+    bw = arch.memory(arch.main_memory).bandwidth
     ridge = peak_flops / bw if not math.isinf(bw) else 0.0
     bytes_total = {lv: 0 for lv in levels}
     ops = []
@@ -81,7 +80,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         op_end[m.name] = e_c
         for lv, b in m.bytes.items():
             bytes_total[lv] = bytes_total.get(lv, 0) + b
-        off = sum(m.bytes.get(lv, 0) for lv in OFFCHIP)
+        off = sum(m.bytes.get(lv, 0) for lv in arch.memories)
         dur = e_c - s_c
         ai = m.flops / off if off else None
         achieved = m.flops / (dur / clock) if dur > 0 else None
@@ -103,10 +102,12 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     macs = graph.macs
     memory = footprint(graph, arch, tg)
     notes = []
-    host = memory.get("host")
-    if host and host["used"]:
-        notes.append(f"{host['used']} B of weights, KV cache, tables or training state do not fit HBM "
-                     f"({arch.hbm.capacity} B) and live in host memory, reached over the host link")
+    main = arch.main_memory
+    for lv in arch.memories[1:]:
+        if memory[lv]["used"]:
+            notes.append(f"{memory[lv]['used']} B of weights, KV cache, tables or training state do not fit {main} "
+                         f"({arch.memory(main).capacity} B) and live in {lv} memory, reached over the {lv} link")
+    info = graph.info
     return {
         "accelsim_version": version,
         "name": name,
@@ -116,7 +117,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
             "peak_macs_per_cycle": arch.peak_macs_per_cycle, "peak_flops_per_s": peak_flops,
             "systolic": {"rows": arch.core.systolic.rows, "cols": arch.core.systolic.cols,
                          "dataflow": arch.core.systolic.dataflow, "count": arch.core.systolic.count},
-            "memory_bytes_per_s": {lv: arch.memory(lv).bandwidth for lv in OFFCHIP if lv in levels},
+            "memory_bytes_per_s": {lv: arch.memory(lv).bandwidth for lv in arch.memories},
             "sram_bytes": arch.core.sram.total_bytes * arch.cores,
         },
         "total_cycles": int(total),
@@ -125,7 +126,10 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "clock_hz": clock,
         "macs": macs,
         "flops": graph.flops,
-        "params": graph.params,
+        "params": info.model_params or graph.params,
+        **({"params_per_chip": graph.params} if info.tensor_parallel * info.pipeline_parallel > 1 else {}),
+        "levels": [{"name": lv.name, "role": lv.role, "capacity": lv.capacity, "bandwidth": lv.bandwidth}
+                   for lv in arch.hierarchy()],
         "utilization": utilization,
         "mac_utilization": macs / (arch.peak_macs_per_cycle * total) if total else 0.0,
         "stall_cycles": int(stall.sum()),
@@ -135,8 +139,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
         "memory": memory,
         "notes": notes,
-        **({"tables": {n: {"rows": r, "rows_in_hbm": h, "hbm_hit_fraction": f}
-                       for n, (r, h, f) in tg.tables.items()}} if tg.tables else {}),
+        **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
         **({"phases": _phases(ops)} if any("phase" in m.mapping for m in tg.ops) else {}),
         "simulation": {"tasks": len(tasks), "events": trace.events},
         "ops": ops,
@@ -194,36 +197,31 @@ def _phases(ops: list[dict]) -> dict[str, dict[str, int]]:
 
 
 def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, float]]:
-    """Bytes held at each off-chip level against its capacity: parameters, KV cache and (in HBM) the peak of
+    """Bytes held at each memory against its capacity: parameters, KV cache and (in the main memory) the peak of
     activations live at once (the largest op's inputs and output, as placement reserved them)."""
+    info = graph.info
     elem = graph.ops[0].elem_bytes if graph.ops else 1
     sizes: dict[str, int] = {}
     for op in graph.ops:
         for w in op.weights:
             sizes.setdefault(w.name, w.nbytes(op.dtype))
-    kv = set(graph.meta.get("kv_cache", ()))
+    kv = set(info.kv_cache)
     for name in kv:
         sizes[name] = math.prod(graph.inputs[name]) * elem
     states = {w.name for op in graph.ops for w in op.weights if w.role == "state"}
-    training = graph.meta.get("mode") == "training"
-    peak_act = tg.peak_activation_bytes
+    main = arch.main_memory
     out: dict[str, dict[str, float]] = {}
-    for lv in OFFCHIP:
-        if lv == "host" and arch.host is None:
-            continue
+    for lv in arch.memories:
         def held(names: set[str] | None, exclude: set[str] = frozenset(), lv: str = lv) -> int:
             return sum(_bytes_at(n, b, lv, tg) for n, b in sizes.items()
                        if (names is None or n in names) and n not in exclude)
 
-        weights = held(None, kv | states)
-        cache = held(kv)
-        act = peak_act if lv == "hbm" else 0
-        row = {"capacity": arch.memory(lv).capacity, "weights": weights, "kv_cache": cache}
-        if training:
-            row["gradients"] = int(graph.meta.get("gradient_bytes", 0)) if lv == "hbm" else 0
+        act = tg.peak_activation_bytes if lv == main else 0
+        row = {"capacity": arch.memory(lv).capacity, "weights": held(None, kv | states), "kv_cache": held(kv)}
+        if info.mode == "training":
+            row["gradients"] = info.gradient_bytes if lv == main else 0
             row["optimizer_states"] = held(states)
-            stash = int(graph.meta.get("stashed_activation_bytes", 0))
-            act += stash if tg.stash_level == lv else 0
+            act += info.stashed_activation_bytes if tg.stash_level == lv else 0
         row["activations"] = act
         row["used"] = sum(v for k, v in row.items() if k != "capacity")
         row["fraction"] = row["used"] / row["capacity"] if row["capacity"] else 0.0
@@ -232,12 +230,19 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
 
 
 def _bytes_at(name: str, nbytes: int, level: str, tg: TaskGraph) -> int:
-    """Bytes of tensor ``name`` held at ``level``: a split table by its rows in HBM, others whole."""
+    """Bytes of tensor ``name`` held at ``level``: a split table by its rows there, others whole."""
     if name in tg.tables:
-        rows, hbm_rows, _ = tg.tables[name]
-        in_hbm = nbytes * hbm_rows // rows
-        return in_hbm if level == "hbm" else nbytes - in_hbm
+        return tg.tables[name].bytes_at(nbytes, level)
     return nbytes if tg.placement.get(name) == level else 0
+
+
+def _table(split, arch: Arch) -> dict[str, float]:
+    """report.json's row of a split table: its rows, and the rows and hit fraction of each memory but the last."""
+    row: dict[str, float] = {"rows": split.rows}
+    for lv in arch.memories[:-1]:
+        row[f"rows_in_{lv}"] = split.rows_at.get(lv, 0)
+        row[f"{lv}_hit_fraction"] = split.hits_at.get(lv, 0.0)
+    return row
 
 
 def _group_sum(keys: np.ndarray, values: np.ndarray) -> list[tuple[int, int]]:

@@ -51,7 +51,7 @@ def test_zipf_skew_with_hot_rows_in_hbm_cuts_host_traffic():
 def test_whole_model_beyond_hbm_and_host_is_a_one_line_error():
     from accelsim.errors import MappingError
 
-    with pytest.raises(MappingError, match=r"need \d+ B but HBM \(\d+ B\) and host memory \(\d+ B\)"):
+    with pytest.raises(MappingError, match=r"need \d+ B but hbm \(\d+ B\) and host \(\d+ B\)"):
         _dlrm(**{"hbm.capacity": "100MB", "host.capacity": "100MB"})
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from accelsim.config import load_scalesim, read_scalesim_config, read_topology
+from accelsim.cost import folds as systolic
 from accelsim.errors import ConfigError
 from accelsim.ir import Gemm, OpKind
-from accelsim.mapping import systolic
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "scalesim"
 

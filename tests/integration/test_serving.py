@@ -84,7 +84,7 @@ def test_weights_beyond_hbm_stream_from_host_or_fail_with_the_bytes():
     assert rep["bytes"]["host"] >= rep["memory"]["host"]["weights"] - 32_000 * 4096 * 2
     assert rep["stalls_by_level"]["host"] > 0
     assert any("live in host memory" in note for note in rep["notes"])  # and the report says so
-    with pytest.raises(MappingError, match=r"need \d+ B but HBM \(8589934592 B\) and host memory"):
+    with pytest.raises(MappingError, match=r"need \d+ B but hbm \(8589934592 B\) and host"):
         simulate(wl, load_arch("tpu-v4", ["hbm.capacity=8GiB", "host.capacity=1GiB"]))
 
 

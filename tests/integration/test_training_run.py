@@ -51,5 +51,5 @@ def test_offloading_activations_puts_the_stash_in_host_memory():
 def test_a_training_step_that_cannot_fit_fails_with_the_bytes():
     # LLaMA-2-7B with Adam: 6.74 G params × (2 B weight + 2 B gradient + 8 B of moments) ≈ 81 GB
     wl = load_workload("llama2_7b", ["mode=training", "seq_len=128"])
-    with pytest.raises(MappingError, match=r"need \d+ B but HBM \(34359738368 B\) and host memory \(1073741824 B\)"):
+    with pytest.raises(MappingError, match=r"need \d+ B but hbm \(34359738368 B\) and host \(1073741824 B\)"):
         simulate(wl, load_arch("tpu-v4", ["host.capacity=1GiB"]))

@@ -39,7 +39,7 @@ def test_hbm_bytes_cover_compulsory_traffic(arch_name, fold):
 
 def test_workload_that_cannot_fit_is_a_mapping_error():
     arch = load_arch("edge-npu", ["hbm.capacity=1MiB", "host.capacity=1MiB"])
-    with pytest.raises(MappingError, match=r"need \d+ B but HBM"):
+    with pytest.raises(MappingError, match=r"need \d+ B but hbm"):
         simulate("resnet50", arch)
 
 

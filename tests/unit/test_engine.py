@@ -90,7 +90,7 @@ def test_weights_beyond_hbm_stream_from_host_and_too_big_fails():
     assert rep["bytes"]["host"] > 0
     host_tasks = [t for t in tg.tasks if t.level == "host"]
     assert host_tasks and all(tg.units[t.unit].name == "host" for t in host_tasks)
-    with pytest.raises(MappingError, match="need .* B but HBM"):
+    with pytest.raises(MappingError, match="need .* B but hbm"):
         lower(g, make_arch(hbm_capacity="1MiB", host_capacity="1MiB"), Options())
 
 

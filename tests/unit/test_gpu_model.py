@@ -7,10 +7,11 @@ import math
 import pytest
 
 from accelsim import __version__
+from accelsim.cost import folds as systolic
 from accelsim.engine import simulate
 from accelsim.hardware import Arch
 from accelsim.ir import Graph
-from accelsim.mapping import lower, systolic
+from accelsim.mapping import lower
 from accelsim.options import Options
 from accelsim.report import build_report
 

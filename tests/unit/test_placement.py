@@ -30,9 +30,9 @@ def test_uniform_table_split_serves_hits_in_proportion_to_rows():
     # 1,000 rows × 64 fp16 = 128,000 B; 64,000 B of HBM room → 500 rows in HBM, half the look-ups hit HBM
     g = _table_graph(1000, 10)
     arch = make_arch(hbm_capacity=64_000)
-    p = place(g, arch, {"t.weight": 128_000}, gathered_tables(g), reserved_hbm=0)
+    p = place(g, arch, {"t.weight": 128_000}, gathered_tables(g), reserved={})
     split = p.tables["t.weight"]
-    assert split.hbm_rows == 500 and split.hbm_hits == pytest.approx(0.5)
+    assert split.rows_at["hbm"] == 500 and split.hits_at["hbm"] == pytest.approx(0.5)
 
 
 def test_zipf_table_puts_hot_rows_in_hbm():
@@ -40,20 +40,39 @@ def test_zipf_table_puts_hot_rows_in_hbm():
     # [8,15] fit, serving H_15 / H_1000 of the look-ups = 3.318229 / 7.485471 = 0.44329
     g = _table_graph(1000, 10, access="zipf", alpha=1.0)
     arch = make_arch(hbm_capacity=15 * 128)
-    p = place(g, arch, {"t.weight": 1000 * 128}, gathered_tables(g), reserved_hbm=0)
+    p = place(g, arch, {"t.weight": 1000 * 128}, gathered_tables(g), reserved={})
     split = p.tables["t.weight"]
-    assert split.hbm_rows == 15
-    assert split.hbm_hits == pytest.approx(sum(1 / r for r in range(1, 16)) / sum(1 / r for r in range(1, 1001)))
+    assert split.rows_at["hbm"] == 15
+    assert split.hits_at["hbm"] == pytest.approx(sum(1 / r for r in range(1, 16)) / sum(1 / r for r in range(1, 1001)))
     # the same room under uniform access serves only 15/1000 of the look-ups
     u = _table_graph(1000, 10)
-    assert place(u, arch, {"t.weight": 128_000}, gathered_tables(u), reserved_hbm=0).tables["t.weight"].hbm_hits \
+    assert place(u, arch, {"t.weight": 128_000}, gathered_tables(u), reserved={}).tables["t.weight"].hits_at["hbm"] \
         == pytest.approx(15 / 1000)
 
 
 def test_dense_weights_go_first_and_overflow_to_host():
     g = _table_graph(10, 10)  # gathers every row: not a "gathered table", a dense tensor
     arch = make_arch(hbm_capacity=1000, host_capacity=10_000)
-    p = place(g, arch, {"a": 600, "b": 600, "c": 300}, {}, reserved_hbm=0)
+    p = place(g, arch, {"a": 600, "b": 600, "c": 300}, {}, reserved={})
     assert p.level == {"a": "hbm", "b": "host", "c": "hbm"}
-    with pytest.raises(MappingError, match=r"need 11600 B but HBM \(1000 B\) and host memory \(10000 B\)"):
-        place(g, arch, {"a": 600, "b": 11_000}, {}, reserved_hbm=0)
+    with pytest.raises(MappingError, match=r"need 11600 B but hbm \(1000 B\) and host \(10000 B\) hold 11000 B; 600 B more"):
+        place(g, arch, {"a": 600, "b": 11_000}, {}, reserved={})
+
+
+def test_three_memories_fill_inner_first_and_split_a_table_across_all():
+    # hbm 32,000 B, cxl 48,000 B, host the rest; a uniform 1,000-row table of 128 B rows (128,000 B) read 10 rows
+    # per pass: 250 rows fit hbm, the next 375 cxl, 375 stay in host; the look-ups split 25 % / 37.5 % / 37.5 %
+    g = _table_graph(1000, 10)
+    arch = make_arch(hbm_capacity=32_000, host_capacity=1_000_000,
+                     levels={"cxl": {"after": "hbm", "capacity": 48_000, "bandwidth": "16GB/s"}})
+    assert arch.memories == ("hbm", "cxl", "host")
+    split = place(g, arch, {"t.weight": 128_000}, gathered_tables(g), reserved={}).tables["t.weight"]
+    assert split.rows_at == {"hbm": 250, "cxl": 375} and split.last == "host"
+    assert split.hits_at["hbm"] == pytest.approx(0.25) and split.hits_at["cxl"] == pytest.approx(0.375)
+    assert split.gathered(1000) == {"hbm": 250, "cxl": 375, "host": 375}
+    assert [split.bytes_at(128_000, lv) for lv in ("hbm", "cxl", "host")] == [32_000, 48_000, 48_000]
+    # dense tensors: a (600 B) fits hbm (1,000 B), b (600 B) then only cxl (800 B), c (300 B) hbm's rest
+    arch = make_arch(hbm_capacity=1000, host_capacity=10_000,
+                     levels={"cxl": {"after": "hbm", "capacity": 800, "bandwidth": "16GB/s"}})
+    p = place(g, arch, {"a": 600, "b": 600, "c": 300, "d": 700}, {}, reserved={})
+    assert p.level == {"a": "hbm", "b": "cxl", "c": "hbm", "d": "host"}

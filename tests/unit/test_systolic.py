@@ -4,7 +4,7 @@ F_c = ⌈S_c/C⌉; τ = R + C + T − 2 (os), 2R + C + T − 2 (ws, is); cycles 
 
 import pytest
 
-from accelsim.mapping import systolic
+from accelsim.cost import folds as systolic
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,10 @@ from pydantic import ValidationError
 from accelsim import __version__
 from accelsim.builders.registry import build_workload
 from accelsim.config import load_arch, preset_dir
+from accelsim.cost.vector import input_passes, row_length
 from accelsim.engine import simulate
 from accelsim.hardware import Arch, InputPasses, VectorUnit
 from accelsim.mapping import lower
-from accelsim.mapping.vector import input_passes, row_length
 from accelsim.options import Options
 from accelsim.report import build_report
 

@@ -1,4 +1,4 @@
-"""Vector-unit cost model: element-wise, pooling and normalisation work on a SIMD unit.
+"""Unit kind ``vector``: element-wise, pooling, normalisation and look-up work on a SIMD unit.
 
 An op that needs ``elems`` element operations of function ``fn`` takes ⌈elems · c(fn) / lanes⌉ cycles, where
 c(fn) is the unit's lane-cycles per element for that function (``VectorUnit.cost``). Its kernel reads its
@@ -10,8 +10,26 @@ from __future__ import annotations
 
 import math
 
-from ..hardware import VectorUnit
+from ..hardware import Arch, VectorUnit
 from ..ir import Op
+from . import Priced
+
+
+def accepts(op: Op) -> int | None:
+    """Everything that is not a matmul."""
+    return None if op.kind.is_matmul else 1
+
+
+def macs_per_cycle(spec: VectorUnit) -> int:
+    """No MACs (its work is counted in FLOPs)."""
+    return 0
+
+
+def price(op: Op, vu: VectorUnit, arch: Arch) -> Priced:
+    """Cycles of ``op``'s element operations on one vector unit."""
+    cost = vu.cost(op.fn)
+    return Priced(cycles(op.vector_elems, cost, vu.lanes),
+                  {"lanes": vu.lanes, "cycles_per_element": cost, "elements": op.vector_elems})
 
 
 def cycles(elems: int, cost_per_elem: float, lanes: int) -> int:

@@ -1,0 +1,34 @@
+"""Cost models: what an op costs where it runs. The mapper chooses; these modules only price.
+
+One module per op family: :mod:`.folds` (SCALE-Sim's systolic GEMM/conv model), :mod:`.gpu_tiles` (thread-block
+output tiles in waves, split-K), :mod:`.attention` (fused attention), :mod:`.vector` (element-wise, reduction and
+normalisation kernels), :mod:`.gather` (embedding and SPMM gathers), :mod:`.collective` (all-reduce on the chip
+interconnect). A *unit kind* (a core's systolic array, its vector unit, or any kind registered with
+:func:`accelsim.hardware.register_unit_kind`) names the module that prices ops on it; that module defines
+
+* ``accepts(op) -> int | None``: its preference for running ``op`` (the highest of a core's units wins, the
+  first listed on a tie; None: it cannot run it),
+* ``price(op, spec, arch) -> Priced``: the op's compute cycles on one such unit (all of it, before the mapper
+  splits it over units) and the details the report shows,
+* ``macs_per_cycle(spec) -> int``: the unit's peak MACs per cycle (0 for a unit without MACs).
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import NamedTuple
+
+from ..hardware import UNIT_KINDS
+
+
+class Priced(NamedTuple):
+    """An op's compute cycles on a unit and the details of how they were reckoned (report.json's ``mapping``)."""
+
+    cycles: int
+    details: dict
+
+
+def model(kind: str) -> ModuleType:
+    """The cost module of unit kind ``kind``."""
+    return importlib.import_module(UNIT_KINDS[kind].cost)

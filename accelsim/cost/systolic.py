@@ -1,0 +1,65 @@
+"""Unit kind ``systolic``: matmul-family ops (linear, matmul, conv, fused attention) on a systolic array.
+
+Compute cycles are SCALE-Sim's (:mod:`.folds`), times each GEMM's ``count``; on a GPU-like core (``core.tile``)
+a GEMM is priced as thread-block tiles in waves (:mod:`.gpu_tiles`); a fused attention adds its PV GEMM and
+overlaps its softmax (:mod:`.attention`). The SRAM bytes the array reads and writes follow the dataflow: the
+stationary operand once, the one streamed along rows once per column fold, the one along columns once per row
+fold.
+"""
+
+from __future__ import annotations
+
+from ..hardware import Arch, SystolicArray
+from ..ir import Gemm, Op, OpKind
+from . import Priced, attention, folds, gpu_tiles
+
+
+def accepts(op: Op) -> int | None:
+    """Matmul-family ops."""
+    return 1 if op.kind.is_matmul else None
+
+
+def macs_per_cycle(spec: SystolicArray) -> int:
+    """MACs per cycle of one array."""
+    return spec.rows * spec.cols
+
+
+def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
+    """Compute cycles of ``op`` on one array and the mapping details of report.json."""
+    fused = op.kind is OpKind.ATTENTION
+    gemms = attention.gemms(op) if fused else [op.gemm]
+    fs = [folds.folds(g.m, g.n, g.k, sa.rows, sa.cols, sa.dataflow, sa.preload_overlap) for g in gemms]
+    cycles = sum(g.count * f.cycles for g, f in zip(gemms, fs, strict=True))
+    details = {"dataflow": sa.dataflow, "array": f"{sa.rows}x{sa.cols}",
+               "gemm": [[g.m, g.n, g.k, g.count] for g in gemms] if fused else
+               [op.gemm.m, op.gemm.n, op.gemm.k, op.gemm.count],
+               "folds": [[f.rows, f.cols] for f in fs] if fused else [fs[0].rows, fs[0].cols],
+               "fold_cycles": fs[0].fold_cycles,
+               "mapping_efficiency": round(fs[0].mapping_efficiency, 6),
+               "sram_operand_bytes": sum(sram_operand_bytes(g, f, sa.dataflow, op.elem_bytes)
+                                         for g, f in zip(gemms, fs, strict=True))}
+    if arch.core.tile is not None and not fused:
+        cycles, tiled = gpu_tiles.price(op.gemm, sa, arch)
+        details.update(tiled)
+    if fused:
+        soft = attention.softmax_cycles(op, arch)
+        details["softmax_cycles"] = soft
+        cycles = max(cycles, soft)
+    return Priced(cycles, details)
+
+
+def sram_operand_bytes(g: Gemm, f: folds.Folds, dataflow: str, elem: int) -> int:
+    """Bytes the array reads and writes in SRAM: stationary operand once, streamed ones once per fold."""
+    df = folds.DATAFLOWS[dataflow]
+    elems = {"a": g.m * g.k, "b": g.k * g.n, "c": g.m * g.n}
+    dims = {"a": {"m", "k"}, "b": {"k", "n"}, "c": {"m", "n"}}
+    total = 0
+    for x, d in dims.items():
+        if d == {df.spatial_rows, df.spatial_cols}:
+            reps = 1
+        elif d == {df.spatial_rows, df.temporal}:
+            reps = f.cols
+        else:
+            reps = f.rows
+        total += elems[x] * reps
+    return total * g.count * elem

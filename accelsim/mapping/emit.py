@@ -1,0 +1,199 @@
+"""Pass 7, emission: each op's tile groups become LOAD, COMPUTE and STORE tasks on its units and levels.
+
+Each group is a load per level of its activations (after their producers) and of its parameters (after a free
+buffer only, so they prefetch across ops), a compute and a store per level. Double buffering is a dependency:
+the loads of a unit's p-th group wait for the compute of its (p − slots)-th, and a compute for that group's
+store (slots = 2 double-buffered, else 1). Each unit's first groups of an op wait for the tasks that make the
+op's inputs available. On a GPU-like core each core runs its share of the output tiles as up to
+:data:`GPU_GROUPS_PER_CORE` K-slice groups. A kernel launch (``kernel_launch``) is one task on the host unit
+that every load of the op waits for; a data-parallel optimizer step waits for its gradient's all-reduce and a
+tensor-parallel COLLECTIVE op is one all-reduce, both on the link unit (:mod:`accelsim.cost.collective`).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..cost import collective
+from ..errors import MappingError
+from ..ir import OpKind
+from ..tasks import OpMapping, Task, TaskKind, UnitKind
+from .plan import Plan
+from .traffic import GROUP_MIN_CYCLES, Context, Traffic
+
+GPU_GROUPS_PER_CORE = 8  # K-slice groups per SM of a GPU op: its first load is 1/8 of its share, not exposed whole
+LINK = "link"  # the chip interconnect's unit
+
+
+def split(total: int, parts: int) -> list[int]:
+    """``total`` cut into ``parts`` near-equal integers, the larger first."""
+    base, rem = divmod(total, parts)
+    return [base + (1 if i < rem else 0) for i in range(parts)]
+
+
+def split_weighted(total: int, weights: list[int]) -> list[int]:
+    """``total`` cut in proportion to ``weights`` (integers summing to ``total``; equal weights: :func:`split`)."""
+    if len(set(weights)) <= 1:
+        return split(total, len(weights))
+    wsum = sum(weights)
+    parts = [total * w // wsum for w in weights]
+    for i in range(total - sum(parts)):
+        parts[i % len(parts)] += 1
+    return parts
+
+
+def group_plan(p: Plan, ngroups: int) -> tuple[list[int], list[int]]:
+    """The unit and the compute cycles of each of an op's tile groups, in emission order."""
+    nunits = len(p.units)
+    if "output_tiles" not in p.details:
+        return [p.units[gi % nunits] for gi in range(ngroups)], split(p.cycles, ngroups)
+    plan: list[tuple[int, int]] = []  # (unit, cycles)
+    shares = []
+    for t in split(p.details["output_tiles"], nunits):
+        work = t * p.details["tile_cycles"]
+        shares.append(split(work, max(1, min(GPU_GROUPS_PER_CORE, work // GROUP_MIN_CYCLES))) if t else [])
+    for r in range(GPU_GROUPS_PER_CORE):
+        plan += [(p.units[u], parts[r]) for u, parts in enumerate(shares) if r < len(parts)]
+    return [u for u, _ in plan], [c for _, c in plan]
+
+
+class Emitter:
+    """Builds the task list op by op; keeps each unit's double-buffer stream and where each tensor is ready."""
+
+    def __init__(self, ctx: Context, data_parallel: int):
+        self.ctx = ctx
+        arch = ctx.arch
+        names = {u.name: i for i, u in enumerate(ctx.units)}
+        self.unit_of = {lv: names[lv] for lv in ctx.grain} | {LINK: names.get(LINK, -1)}
+        self.latency = {lv: arch.latency_cycles(lv) for lv in ctx.grain} | {LINK: 0}
+        self.launch_unit = next((i for i, u in enumerate(ctx.units) if u.kind is UnitKind.HOST), -1)
+        self.launch_cycles = math.ceil(arch.kernel_launch * arch.clock_hz)
+        self.slots = 2 if arch.core.sram.double_buffered else 1
+        self.dp = data_parallel
+        self.done: dict[str, list[int]] = {}  # physical tensor → the tasks after which it is readable
+        self.stream_compute: dict[int, list[int]] = {u: [] for u in range(len(ctx.units))}
+        self.stream_store: dict[int, list[int | None]] = {u: [] for u in range(len(ctx.units))}
+        self.tasks: list[Task] = []
+        self.scale: dict[str, float] = {}
+
+    def add(self, op_i: int, kind: TaskKind, unit: int, cycles: int, deps: list[int], nbytes: int = 0,
+            level: str | None = None) -> int:
+        tid = len(self.tasks)
+        self.tasks.append(Task(tid, op_i, kind, unit, cycles, tuple(deps), self.latency[level] if level else 0,
+                               nbytes, level))
+        return tid
+
+    def occupancy(self, nbytes: int, level: str) -> int:
+        """Cycles a transfer holds its level: whole access granules at the level's bandwidth."""
+        b = self.ctx.bpc[level] * self.scale.get(level, 1.0)
+        if math.isinf(b):
+            return 0
+        g = self.ctx.grain[level]
+        return math.ceil(-(-nbytes // g) * g / b)
+
+    def all_reduce(self, op_i: int, nbytes: int, group: int, deps: list[int]) -> tuple[int, float, int]:
+        """One link task: an all-reduce of ``nbytes`` over ``group`` chips; (task id, seconds, bytes sent)."""
+        cycles, seconds, sent = collective.all_reduce(self.ctx.arch, nbytes, group)
+        return self.add(op_i, TaskKind.LOAD, self.unit_of[LINK], cycles, deps, sent, LINK), seconds, sent
+
+    def producers(self, p: Plan) -> list[int]:
+        return [d for t in p.inputs if t in self.done for d in self.done[t]]
+
+    def none(self, p: Plan) -> OpMapping:
+        op = p.op
+        return OpMapping(op.name, op.kind.value, op.fn, "none", None, op.macs, op.flops, 0, 0, {}, dict(p.details))
+
+    def collective(self, p: Plan) -> OpMapping:
+        """Tensor parallelism: all-reduce the (partial) output over the link."""
+        op, arch = p.op, self.ctx.arch
+        group = int(op.attrs.get("group", 1))
+        if arch.interconnect is None or arch.chips < group:
+            raise MappingError(f"op {op.name!r}: an all-reduce over {group} chips needs an arch with at least "
+                               f"{group} chips and an interconnect (arch.chips={arch.chips})")
+        tid, seconds, sent = self.all_reduce(p.index, op.out_bytes, group, self.producers(p))
+        self.done[op.name] = [tid]
+        details = {"all_reduce_s": seconds, "group": group, **({"phase": op.attrs["phase"]}
+                                                                if "phase" in op.attrs else {})}
+        return OpMapping(op.name, op.kind.value, op.fn, LINK, None, 0, op.flops, self.tasks[tid].cycles, 1,
+                         {LINK: sent}, details)
+
+    def op(self, p: Plan, tr: Traffic) -> OpMapping:
+        """The tasks of one working op; its :class:`OpMapping`."""
+        op, units = p.op, self.ctx.units
+        details = {**p.details, **tr.details}
+        level_bytes = dict(tr.level_bytes)
+        self.scale = tr.scale
+        group_units, cyc = group_plan(p, tr.groups)
+        weights = cyc if "output_tiles" in p.details else [1] * len(cyc)
+        act_loads = {lv: split_weighted(b, weights) for lv, b in sorted(tr.act.items()) if b}
+        w_loads = {lv: split_weighted(b, weights) for lv, b in sorted(tr.weights.items()) if b}
+        stores = {lv: split_weighted(b, weights) for lv, b in sorted(tr.out.items()) if b}
+        producers = self.producers(p)
+        launched: list[int] = []
+        if self.launch_unit >= 0:  # the host launches the op (in order, running ahead); nothing starts before
+            launched = [self.add(p.index, TaskKind.LAUNCH, self.launch_unit, self.launch_cycles, [])]
+            producers = producers + launched
+        if op.kind is OpKind.OPTIMIZER and self.dp > 1:
+            # data parallel: the gradient is all-reduced over the chips' links before the step; it overlaps the
+            # rest of the backward pass (later layers' gradients are ready first) unless the link is the limit
+            grad = sum(math.prod(s) for s in op.in_shapes) * op.elem_bytes
+            tid, seconds, sent = self.all_reduce(p.index, grad, self.dp, producers)
+            producers = [tid]
+            level_bytes[LINK] = sent
+            details["all_reduce_s"] = seconds
+        last_compute, last_store = self._groups(p, group_units, cyc, act_loads, w_loads, stores, producers, launched)
+        self.done[op.name] = [last_store.get(u, c) for u, c in last_compute.items()]
+        nunits = len(p.units)
+        unit_cycles: dict[int, int] = {}
+        for u, c in zip(group_units, cyc, strict=True):
+            unit_cycles[u] = unit_cycles.get(u, 0) + c
+        if nunits > 1:
+            details["units"] = nunits
+            details["work_cycles"] = p.cycles
+            name = f"{units[p.units[0]].name}..{units[p.units[-1]].name} ({nunits})"
+        else:
+            name = units[p.units[0]].name
+        details["resident_output"] = p.resident_out
+        if "phase" in op.attrs:
+            details["phase"] = op.attrs["phase"]
+        return OpMapping(op.name, op.kind.value, op.fn, name, p.core, op.macs, op.flops, max(unit_cycles.values()),
+                         len(cyc), level_bytes, details)
+
+    def _groups(self, p: Plan, group_units: list[int], cyc: list[int], act_loads: dict[str, list[int]],
+                w_loads: dict[str, list[int]], stores: dict[str, list[int]], producers: list[int],
+                launched: list[int]) -> tuple[dict[int, int], dict[int, int]]:
+        """The load, compute and store tasks of each tile group; each unit's last compute and last store."""
+        slots, add = self.slots, self.add
+        last_compute: dict[int, int] = {}
+        last_store: dict[int, int] = {}
+        seen: dict[int, int] = {}
+        for gi, unit in enumerate(group_units):
+            sc, ss = self.stream_compute[unit], self.stream_store[unit]
+            pos = len(sc)
+            slot = [sc[pos - slots]] if pos >= slots else []
+            slot_s = ss[pos - slots] if pos >= slots else None
+            nth = seen[unit] = seen.get(unit, -1) + 1
+            first = producers if nth < slots else []  # each unit's first groups wait for the op's inputs
+            load_ids = []
+            for lv, parts in act_loads.items():
+                if parts[gi]:
+                    load_ids.append(add(p.index, TaskKind.LOAD, self.unit_of[lv], self.occupancy(parts[gi], lv),
+                                        first + slot, parts[gi], lv))
+            for lv, parts in w_loads.items():
+                if parts[gi]:
+                    load_ids.append(add(p.index, TaskKind.LOAD, self.unit_of[lv], self.occupancy(parts[gi], lv),
+                                        slot + (launched if nth < slots else []), parts[gi], lv))
+            deps = load_ids + first
+            if unit in last_compute:
+                deps.append(last_compute[unit])
+            if slot_s is not None:
+                deps.append(slot_s)
+            compute = last_compute[unit] = add(p.index, TaskKind.COMPUTE, unit, cyc[gi], deps)
+            sc.append(compute)
+            store_id = None
+            for lv, parts in stores.items():
+                if parts[gi]:
+                    store_id = last_store[unit] = add(p.index, TaskKind.STORE, self.unit_of[lv],
+                                                      self.occupancy(parts[gi], lv), [compute], parts[gi], lv)
+            ss.append(store_id)
+        return last_compute, last_store

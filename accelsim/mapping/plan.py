@@ -1,0 +1,33 @@
+"""The value the lowering passes hand each other: one frozen :class:`Plan` per op, replaced, never mutated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..ir import Op, Weight
+
+NONE = ""  # the unit kind of an op that does no work (a view, a folded batch norm)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One op as the passes have lowered it so far."""
+
+    op: Op
+    index: int
+    unit_kind: str = NONE  # the kind of unit that runs it (a key of hardware.UNIT_KINDS), NONE for no work
+    cycles: int = 0  # compute cycles of the whole op on one unit (the cost model's)
+    est: float = 0.0  # estimated duration for unit assignment (compute or main-memory traffic)
+    units: tuple[int, ...] = ()  # the unit(s) its tile groups run on, round robin
+    core: int | None = None  # the core of all its units (None when they span cores)
+    inputs: tuple[str, ...] = ()  # physical tensors read (after aliasing)
+    operands: tuple[tuple[str, ...], ...] = ()  # the physical tensors of each logical input, in order
+    resident_out: bool = False  # its output stays in its core's SRAM
+    live_bytes: int = 0  # resident activations held in its core's SRAM while it runs
+    weights: tuple[Weight, ...] = ()  # parameter tensors it loads: its own, plus a folded batch norm's shift
+    details: dict = field(default_factory=dict)  # what the cost model reckoned (report.json's ``mapping``)
+
+    @property
+    def works(self) -> bool:
+        """Whether the op runs on a unit (views and folded ops do not)."""
+        return self.unit_kind != NONE

@@ -1,0 +1,198 @@
+"""Pass 6, traffic: the bytes each op moves at each level of the hierarchy, and how many tile groups it streams.
+
+Operands first (:func:`operand_bytes`): activations and parameters by the memory they live in, the output by
+where it goes; gathers read only their rows (:mod:`accelsim.cost.gather`); an optimizer step writes its
+parameter and state back. Then re-reads: a matmul is tiled against its core's SRAM (:mod:`.tiling`; a fused
+attention streams K/V per query block, :func:`accelsim.cost.attention.kv_passes`); a vector kernel re-reads its
+inputs ``input_passes`` times. With shared caches the cores' tiles read the innermost cache (each GPU output
+tile's panels, :func:`accelsim.cost.gpu_tiles.cache_bytes`), each cache sees the tiling against the level inside
+it, and the memories the tiling against the outermost cache. An op split over cores without a shared cache
+replicates its smaller operand on every core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..cost import attention, gather, gpu_tiles, vector
+from ..hardware import SCRATCHPAD, Arch
+from ..ir import OpKind
+from ..options import Options
+from ..tasks import TableSplit, Unit
+from .plan import Plan
+from .tiling import tile_gemm
+
+GROUP_MIN_CYCLES = 1000  # finer tile groups add events without changing what overlaps (measured on LLaMA decode)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What traffic and emission need to know of the arch and the placement, computed once per lowering."""
+
+    arch: Arch
+    units: tuple[Unit, ...]
+    main: str  # the main memory: where activations live
+    level_of: dict[str, str]  # persistent tensor → the memory holding it
+    tables: dict[str, TableSplit]
+    input_elems: dict[str, int]  # graph input → elements
+    resident: frozenset[str]  # ops whose output stays on chip
+    out_bytes: dict[str, int]  # op → its output's bytes
+    grain: dict[str, int]  # shared level → access granule
+    bpc: dict[str, float]  # shared level → sustained bytes per cycle
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """One op's bytes: activation and parameter loads and stores by level (to split over its tile groups), the
+    bytes at every level for the report (``sram`` included), the tile groups and the details it adds."""
+
+    act: dict[str, int]
+    weights: dict[str, int]
+    out: dict[str, int]
+    level_bytes: dict[str, int]
+    groups: int
+    scale: dict[str, float]  # level → this op's sustained bandwidth relative to the level's large-transfer one
+    details: dict
+
+
+def _sources(tensors: tuple[str, ...], elem: int, ctx: Context) -> dict[str, int]:
+    """Off-chip bytes of ``tensors`` by the level they live in (resident tensors are already on chip)."""
+    out: dict[str, int] = {}
+    for t in tensors:
+        if t in ctx.resident:
+            continue
+        lv = ctx.level_of.get(t, ctx.main)
+        out[lv] = out.get(lv, 0) + (ctx.out_bytes[t] if t in ctx.out_bytes else ctx.input_elems[t] * elem)
+    return out
+
+
+def _add(into: dict[str, int], more: dict[str, int]) -> None:
+    for lv, b in more.items():
+        into[lv] = into.get(lv, 0) + b
+
+
+def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int], dict[str, int], dict[str, int]]:
+    """Off-chip bytes of one op by level, before tiling re-reads: (A activations, B activations, parameters,
+    output)."""
+    op = p.op
+    elem = op.elem_bytes
+    if op.kind in (OpKind.MATMUL, OpKind.ATTENTION) and len(p.operands) > 1:  # activation × activation
+        a_tensors, b_tensors = p.operands[0], tuple(t for g in p.operands[1:] for t in g)
+    else:
+        a_tensors, b_tensors = p.inputs, ()
+    act_a = _sources(a_tensors, elem, ctx)
+    act_b = _sources(b_tensors, elem, ctx)
+    if op.kind is OpKind.SPMM:  # gathers rows of its first input (whole granules each); the rest read in order
+        row = int(op.attrs.get("row_elems", 1)) * elem
+        gathered = _sources(p.operands[0], elem, ctx)
+        act_a = _sources(tuple(t for g in p.operands[1:] for t in g if t not in p.operands[0]), elem, ctx)
+        _add(act_a, gather.gathered({lv: int(op.attrs["gather_rows"]) for lv in gathered}, row, ctx.grain))
+    wts: dict[str, int] = {}
+    for i, w in enumerate(p.weights):
+        lv = ctx.level_of[w.name]
+        if op.kind is OpKind.EMBEDDING and i == 0:  # a gather: only the looked-up rows, whole granules each
+            n = int(op.attrs.get("gather_rows", w.shape[0]))
+            split = ctx.tables.get(w.name)
+            rows = split.gathered(n) if split is not None else {lv: n}
+            _add(wts, gather.gathered(rows, w.numel // w.shape[0] * elem, ctx.grain))
+            continue
+        _add(wts, {lv: w.nbytes(op.dtype)})
+    # where the output goes: its tensor's level; an optimizer step writes the parameter and its state back
+    out_levels = {ctx.level_of.get(op.name, ctx.main): 0 if p.resident_out else op.out_bytes}
+    if op.kind is OpKind.OPTIMIZER:
+        out_levels = {}
+        for w in p.weights:
+            _add(out_levels, {ctx.level_of[w.name]: w.nbytes(op.dtype)})
+    return act_a, act_b, wts, out_levels
+
+
+def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
+    """The bytes and tile groups of one working op (see the module docstring)."""
+    arch, op = ctx.arch, p.op
+    elem = op.elem_bytes
+    act_a, act_b, wts, out_levels = operand_bytes(p, ctx)
+    details: dict = {}
+    passes = vector.input_passes(op, arch.core.vector) if not op.kind.is_matmul else 1
+    if passes > 1:  # the kernel re-reads its (off-chip) activation inputs: every pass moves them again
+        act_a = {lv: b * passes for lv, b in act_a.items()}
+        act_b = {lv: b * passes for lv, b in act_b.items()}
+    out_off = sum(out_levels.values())
+    a_tot, b_tot = sum(act_a.values()), sum(act_b.values()) + sum(wts.values())
+    # tiles use the core's SRAM beside the resident activations; the arrays of a core share its tiles
+    bud_a, bud_b, bud_c = arch.core.sram.tile_budgets(reserved=p.live_bytes)
+    per = None
+    if op.kind.is_matmul:
+        g = op.gemm
+        per = (-(-a_tot // g.count), -(-b_tot // g.count), -(-out_off // g.count))
+        if op.kind is OpKind.ATTENTION:
+            fa, fb = 1, attention.kv_passes(per[0], per[1], bud_a, bud_b)
+            ntiles = g.count * fb
+            details["tiling"] = {"kv_passes": fb}
+        else:
+            t = tile_gemm(g.m, g.n, g.k, *per, bud_a, bud_b, bud_c, op.name)
+            fa, fb, ntiles = t.a_reads, t.b_reads, t.tiles * g.count
+            details["tiling"] = {"nm": t.nm, "nn": t.nn, "nk": t.nk, "order": t.order, "a_reads": fa, "b_reads": fb}
+        sram = p.details["sram_operand_bytes"]
+    else:
+        fa = fb = 1
+        ntiles = max(-(-a_tot // max(bud_a, 1)), -(-out_off // max(bud_c, 1)), 1)
+        sram = op.in_bytes + op.out_bytes + sum(wts.values())
+    nunits = len(p.units)
+    # tile groups: as many as the op streams in (at least its tiles, its units and min_tiles_per_op, and one per
+    # GROUP_MIN_CYCLES of work, so that how finely loads overlap compute does not depend on whether the op
+    # happens to fit SRAM whole), at most max_tiles_per_op, and none shorter than GROUP_MIN_CYCLES of compute or
+    # of transfer at main-memory bandwidth
+    span = max(p.cycles, (a_tot + b_tot + out_off) / ctx.bpc[ctx.main])
+    want = max(ntiles, options.min_tiles_per_op, nunits, int(span // GROUP_MIN_CYCLES))
+    groups = max(1, min(want, max(options.max_tiles_per_op, nunits), p.cycles, int(span // GROUP_MIN_CYCLES)))
+    cache_bytes: dict[str, int] = {}
+    for i, cache in enumerate(arch.caches):
+        if i == 0 and "output_tiles" in p.details:
+            cache_bytes[cache] = gpu_tiles.cache_bytes(p.details, out_off, elem)
+        else:
+            cache_bytes[cache] = a_tot * fa + b_tot * fb + out_off
+        if per is not None and op.kind is not OpKind.ATTENTION:
+            budget = arch.memory(cache).capacity // 3 // (2 if arch.core.sram.double_buffered else 1)
+            t2 = tile_gemm(op.gemm.m, op.gemm.n, op.gemm.k, *per, budget, budget, budget, op.name)
+            fa, fb = t2.a_reads, t2.b_reads
+        else:
+            fa = fb = 1
+    if nunits > 1 and not arch.caches:
+        # split over cores along the dimension that replicates the smaller operand: along N (columns) every
+        # core streams all of A, along M all of B
+        ncores = len({ctx.units[u].core for u in p.units})
+        if a_tot <= b_tot:
+            act_a = {lv: b * ncores for lv, b in act_a.items()}
+        else:
+            act_b = {lv: b * ncores for lv, b in act_b.items()}
+            wts = {lv: b * ncores for lv, b in wts.items()}
+    if passes > 1:
+        details["input_passes"] = passes
+    # activation loads wait for their producers; parameter loads only for a free buffer (so they prefetch)
+    act_levels = {lv: act_a.get(lv, 0) * fa + act_b.get(lv, 0) * fb for lv in {*act_a, *act_b}}
+    act_levels.update({lv: b for lv, b in cache_bytes.items() if b})
+    w_levels = {lv: b * fb for lv, b in wts.items()}
+    level_bytes: dict[str, int] = {}
+    for lv, b in [*act_levels.items(), *w_levels.items(), *out_levels.items()]:
+        if b:
+            level_bytes[lv] = level_bytes.get(lv, 0) + b
+    level_bytes[SCRATCHPAD] = sram + sum(level_bytes.values())  # array reads/writes plus fills and drains
+    scale = {}
+    for lv, b in level_bytes.items():
+        if lv in ctx.grain and arch.memory(lv).efficiency_by_size:
+            mem = arch.memory(lv)
+            scale[lv] = mem.efficiency_at(b) / mem.efficiency
+    return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details)
+
+
+def context(arch: Arch, units: tuple[Unit, ...], plans: tuple[Plan, ...], level_of: dict[str, str],
+            tables: dict[str, TableSplit], input_elems: dict[str, int]) -> Context:
+    """The :class:`Context` of one lowering."""
+    shared = [lv.name for lv in arch.hierarchy()[1:]]
+    return Context(arch, units, arch.main_memory, level_of, tables, input_elems,
+                   frozenset(p.op.name for p in plans if p.resident_out), {p.op.name: p.op.out_bytes for p in plans},
+                   {lv: arch.memory(lv).access_bytes for lv in shared},
+                   {lv: arch.bytes_per_cycle(lv) for lv in shared})
+
+
+__all__ = ["Context", "Traffic", "context", "operand_bytes", "traffic", "GROUP_MIN_CYCLES"]

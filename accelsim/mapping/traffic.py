@@ -132,7 +132,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
             t = tile_gemm(g.m, g.n, g.k, *per, bud_a, bud_b, bud_c, op.name)
             fa, fb, ntiles = t.a_reads, t.b_reads, t.tiles * g.count
             details["tiling"] = {"nm": t.nm, "nn": t.nn, "nk": t.nk, "order": t.order, "a_reads": fa, "b_reads": fb}
-        sram = p.details["sram_operand_bytes"]
+        sram = p.details.get("sram_operand_bytes", op.in_bytes + op.out_bytes + sum(wts.values()))
     else:
         fa = fb = 1
         ntiles = max(-(-a_tot // max(bud_a, 1)), -(-out_off // max(bud_c, 1)), 1)

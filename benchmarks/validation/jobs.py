@@ -1,0 +1,50 @@
+"""A simulation job as an accelsim experiment: the preset it runs on, its :class:`ExperimentSpec` and a rough cost
+that orders the long jobs first."""
+
+from __future__ import annotations
+
+import math
+
+from .model import Job
+
+_ARCHS: dict[str, object] = {}
+
+
+def load_preset(ref: str):
+    """The :class:`accelsim.hardware.Arch` of a preset name or YAML path (loaded once per process);
+    ``"dgx-a100|chips=64"`` is the preset with another chip count."""
+    if ref not in _ARCHS:
+        from accelsim.config import load_arch
+
+        base, _, chips = ref.partition("|chips=")
+        arch = load_arch(base)
+        _ARCHS[ref] = arch.model_copy(update={"chips": int(chips)}) if chips else arch
+    return _ARCHS[ref]
+
+
+def experiment(j: Job):
+    """The :class:`accelsim.config.schema.ExperimentSpec` that simulates job ``j`` (default options)."""
+    from accelsim.config import load_workload
+    from accelsim.config.schema import ExperimentSpec
+
+    arch_ref, model, params = j
+    arch = load_preset(arch_ref)
+    return ExperimentSpec(name=f"{model}_{arch.name}", workload=load_workload({"model": model, **dict(params)}),
+                          arch=arch)
+
+
+def point_values(j: Job) -> dict:
+    """How a job is written in the results store (its record's ``point``)."""
+    return {"arch": j[0], "workload": {"model": j[1], **dict(j[2])}}
+
+
+def job_cost(j: Job) -> float:
+    """A rough ordering key (output tiles of a GEMM) so the long simulations start first."""
+    p = dict(j[2])
+    if j[1] == "gemm":
+        return math.ceil(p.get("batch", 1) * p["m"] / 128) * math.ceil(p["n"] / 128) + 1
+    if j[1] == "gpt":  # whole training iterations: minutes each, start them first
+        return 1e12
+    if j[1] == "attention":
+        return p.get("batch", 1) * p["heads"] * max(1, p["q_len"] // 128) * max(1, p["kv_len"] // 128)
+    return 1.0

@@ -1,0 +1,125 @@
+"""What a validation run works with: simulation jobs, measured rows and how each is compared, and the results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# ---- targets (from the validation issue) ------------------------------------------------------------------------
+TARGETS: dict[str, tuple[str, float]] = {
+    "gemm": ("A100 GEMMs >= 50 us (LLMCompass, host time)", 8.0),
+    "vector": ("softmax / layer norm / GELU, A100 (LLMCompass, host time)", 10.0),
+    "vidur": ("Vidur per-op (device time)", 10.0),
+    "gpt3": ("GPT-3 175B TP-4 layer total (LLMCompass)", 4.0),
+    "allreduce": ("all-reduce (interconnect formula)", 10.0),
+}
+
+Job = tuple  # (arch ref, model, ((param, value), ...)): hashable, picklable, one accelsim simulation
+Sim = tuple[float, float]  # a job's simulated (report.json ``seconds``, ``launch_overhead_s``)
+Term = tuple  # (job, multiplier, "host" | "device")
+
+
+def job(arch: str, model: str, **params: object) -> Job:
+    """One micro-workload simulation: ``model`` with ``params`` on the preset (or YAML path) ``arch``; a preset
+    with another chip count is written ``"dgx-a100|chips=64"``."""
+    return (arch, model, tuple(sorted(params.items())))
+
+
+@dataclass
+class RowSpec:
+    """One measured value and how to get its simulated counterpart: sum of terms + ``extra_s`` (a formula)."""
+
+    key: str
+    measured_s: float
+    terms: tuple[Term, ...] = ()
+    extra_s: float = 0.0
+    group: str = ""
+    tags: frozenset[str] = frozenset()
+
+    def simulated(self, results: dict[Job, Sim]) -> float:
+        total = self.extra_s
+        for j, mult, mode in self.terms:
+            seconds, launch = results[j]
+            total += mult * (seconds if mode == "host" else seconds - launch)
+        return total
+
+
+@dataclass
+class View:
+    """A subset of a file's rows that gets its own MAPE line (and maybe counts towards a target)."""
+
+    label: str
+    select: Callable[[RowSpec], bool]
+    target: str | None = None
+    note: str = ""
+
+
+def group_view(group: str, note: str = "") -> View:
+    """The view of the rows of one ``group`` (an op, a GPU count)."""
+    return View(group, lambda r: r.group == group, None, note)
+
+
+@dataclass
+class FilePlan:
+    """What replaying one measurement file takes: its rows (with their jobs), skipped rows, views and notes."""
+
+    label: str
+    path: Path
+    kind: str
+    hardware: str | None
+    preset: str | None
+    compared: str
+    rows: list[RowSpec] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (key, reason)
+    views: list[View] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def jobs(self) -> list[Job]:
+        return [t[0] for r in self.rows for t in r.terms]
+
+
+@dataclass
+class RowResult:
+    key: str
+    group: str
+    tags: frozenset[str]
+    measured_s: float
+    simulated_s: float
+
+    @property
+    def error(self) -> float:
+        """(simulated - measured) / measured."""
+        return (self.simulated_s - self.measured_s) / self.measured_s
+
+
+@dataclass
+class ViewStat:
+    label: str
+    rows: int
+    mape: float  # percent
+    bias: float  # mean signed error, percent
+    worst_key: str
+    worst_error: float  # percent, signed
+    target: str | None
+    note: str
+    selected: list[RowResult] = field(default_factory=list, repr=False)
+
+    @property
+    def threshold(self) -> float | None:
+        return TARGETS[self.target][1] if self.target else None
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.target is None or self.rows == 0 else self.mape <= self.threshold
+
+
+@dataclass
+class FileResult:
+    plan: FilePlan
+    rows: list[RowResult]
+    views: list[ViewStat]
+
+    @property
+    def label(self) -> str:
+        return self.plan.label

@@ -1,0 +1,52 @@
+"""Which planner replays a file: by its format (:func:`~.data.classify`) and the presets its hardware tag names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .calculon import plan_megatron
+from .data import DEFAULT_ARCH_MAP, classify, hardware_of, skip_all
+from .llmcompass import plan_allreduce_sizes, plan_gpt3_layer, plan_matmul, plan_vector
+from .model import FilePlan
+from .vidur import plan_vidur_allreduce, plan_vidur_ops
+
+
+def _not_replayed(plan: FilePlan, network: str | None) -> FilePlan | None:
+    """The plan of a file without kernels to replay (training, area, unknown), or None for a kernel file."""
+    kind, hw = plan.kind, plan.hardware
+    plan.preset = None
+    if kind == "training":
+        if network is None:
+            plan.compared = "not replayed"
+            return skip_all(plan, f"no multi-GPU preset for hardware {hw!r} (see --arch-map)")
+        plan.preset = network
+        return plan_megatron(plan, network)
+    plan.compared = "not replayed"
+    if kind == "area":
+        return skip_all(plan, "not replayed: accelsim has no area model", lambda r: r["component"])
+    return skip_all(plan, "unknown file format")
+
+
+def plan_file(path: Path, label: str | None = None, arch_map: dict[str, dict[str, str]] | None = None) -> FilePlan:
+    """What replaying ``path`` takes: its rows, the jobs that simulate them, the skipped rows and why."""
+    arch_map = arch_map or DEFAULT_ARCH_MAP
+    kind = classify(path)
+    hw = hardware_of(path, arch_map)
+    presets = arch_map.get(hw or "", {})
+    compute, network = presets.get("compute"), presets.get("network")
+    plan = FilePlan(label or path.name, path, kind, hw, compute, "")
+    if kind in ("training", "area", "unknown"):
+        return _not_replayed(plan, network)
+    if kind in ("vidur_allreduce", "allreduce_sizes"):
+        plan.preset = network
+        return (plan_vidur_allreduce if kind == "vidur_allreduce" else plan_allreduce_sizes)(plan, network)
+    if compute is None:
+        plan.compared = "not replayed"
+        return skip_all(plan, f"no preset for hardware {hw!r} (see --arch-map)")
+    if kind == "matmul":
+        return plan_matmul(plan, compute)
+    if kind in ("softmax", "layernorm", "gelu"):
+        return plan_vector(plan, compute)
+    if kind == "gpt3_layer":
+        return plan_gpt3_layer(plan, compute, network)
+    return plan_vidur_ops(plan, compute)

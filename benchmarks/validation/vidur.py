@@ -1,0 +1,106 @@
+"""Vidur's files: per-operator GPU kernel (DEVICE) times of LLaMA-2 / CodeLlama layers, and NCCL all-reduces."""
+
+from __future__ import annotations
+
+import math
+
+from .data import read_rows, skip_all
+from .jobs import load_preset
+from .model import FilePlan, Job, RowSpec, View, group_view, job
+
+DEVICE = "device time (seconds - launch_overhead_s)"
+
+# LLaMA-2-7B/70B and CodeLlama-34B all have a 32000-token vocabulary; the Vidur files do not carry it. The
+# embedding_bag micro's time does not depend on the table's row count (only on the rows gathered).
+VOCAB = 32000
+
+VIDUR_GEMMS = ("attn_pre_proj", "attn_post_proj", "mlp_up_proj", "mlp_down_proj")
+VIDUR_OPS = {
+    "attn_pre_proj": "gemm fp16 (fused QKV)", "attn_post_proj": "gemm fp16", "mlp_up_proj": "gemm fp16",
+    "mlp_down_proj": "gemm fp16", "input_layernorm": "rmsnorm micro", "post_attention_layernorm": "rmsnorm micro",
+    "emb": "embedding_bag micro, pooling 1 (a row gather)",
+    "mlp_act": "silu_mul micro (SiLU(gate)*up fused; gelu PROXY, not in target, when not gated)",
+    "add": "add micro (residual: 2 reads, 1 write)",
+    "attn_rope": "rope micro over tokens x (q + k heads) features (in place: 1 read, 1 write)",
+}
+"""The ops of a Vidur file that are replayed, and as what."""
+
+
+def vidur_job(preset: str, op: str, r: dict[str, str]) -> tuple[Job, str] | None:
+    """The job that replays ``op`` of the Vidur row ``r`` and how it is described, or None (no micro-workload)."""
+    tp, tokens, d = int(r["tp"]), int(r["num_tokens"]), int(r["n_embd"])
+    ffn = int(r["n_expanded_embd"])
+    gated = str(r.get("use_gated_mlp", "True")).strip().lower() in ("true", "1")
+    if op in VIDUR_GEMMS:
+        m, n, k = (int(r[f"{op}_{x}"]) for x in "MNK")
+        return job(preset, "gemm", m=m, n=n, k=k, dtype="fp16"), f"{m}x{n}x{k}"
+    if op in ("input_layernorm", "post_attention_layernorm"):
+        return job(preset, "rmsnorm", rows=tokens, cols=d, dtype="fp16"), f"{tokens}x{d}"
+    if op == "mlp_act" and gated:  # Sarathi-Serve's silu_and_mul: reads gate and up, writes one
+        return job(preset, "silu_mul", rows=tokens, cols=ffn // tp, dtype="fp16"), f"{tokens}x{ffn // tp}"
+    if op == "mlp_act":
+        return job(preset, "gelu", elements=tokens * (ffn // tp), dtype="fp16"), f"{tokens * (ffn // tp)}"
+    if op == "attn_rope":  # rotary embedding of this GPU's q and k heads (n_head/tp + n_kv_head/tp)
+        hd = d // int(r["n_head"])
+        qk = (int(r["n_head"]) + int(r["n_kv_head"])) * hd // tp
+        return job(preset, "rope", rows=tokens, cols=qk, dtype="fp16"), f"{tokens}x{qk}"
+    if op == "add":  # the residual add: reads two (tokens, n_embd) tensors, writes one
+        return job(preset, "add", rows=tokens, cols=d, dtype="fp16"), f"{tokens}x{d}"
+    if op == "emb":
+        return job(preset, "embedding_bag", batch=tokens, rows=VOCAB, dim=d, pooling=1, dtype="fp16"), f"{tokens}x{d}"
+    return None
+
+
+def plan_vidur_ops(plan: FilePlan, preset: str) -> FilePlan:
+    plan.compared = DEVICE
+    rows = read_rows(plan.path)
+    ops_in_file = [c[: -len("_median_ms")] for c in (rows[0] if rows else {}) if c.endswith("_median_ms")]
+    for r in rows:
+        gated = str(r.get("use_gated_mlp", "True")).strip().lower() in ("true", "1")
+        where = f"tp={int(r['tp'])} tokens={int(r['num_tokens'])}"
+        for op in ops_in_file:
+            meas = float(r[f"{op}_median_ms"]) * 1e-3
+            replayed = vidur_job(preset, op, r)
+            if replayed is None:
+                plan.skipped.append((f"{where} {op}", "no micro-workload for this op"))
+                continue
+            if meas <= 0:
+                plan.skipped.append((f"{where} {op}", "measured time is 0"))
+                continue
+            j, how = replayed
+            tags = frozenset({"proxy"} if op == "mlp_act" and not gated else ())
+            plan.rows.append(RowSpec(f"{where} {op} {how}", meas, ((j, 1, "device"),), group=op, tags=tags))
+    plan.views = [group_view(op, VIDUR_OPS[op]) for op in ops_in_file if op in VIDUR_OPS]
+    plan.views.append(View("4 GEMMs", lambda r: r.group in VIDUR_GEMMS, None, ""))
+    plan.views.append(View("4 GEMMs, rows >= 50 us", lambda r: r.group in VIDUR_GEMMS and r.measured_s >= 50e-6, None,
+                           "the GEMM regime of the LLMCompass target"))
+    plan.views.append(View("all replayed ops (excl. proxy)", lambda r: "proxy" not in r.tags, "vidur",
+                           "GEMMs, RMSNorms, embedding, RoPE, SiLU*mul, residual add"))
+    return plan
+
+
+def plan_vidur_allreduce(plan: FilePlan, network: str | None) -> FilePlan:
+    plan.compared = "device (NCCL kernel) vs all_reduce_seconds"
+    rows = read_rows(plan.path)
+    if network is None:
+        return skip_all(plan, f"no network preset for hardware {plan.hardware!r} (see --arch-map)")
+    net = load_preset(network).interconnect
+    pairwise = "pairwise" in plan.path.stem.lower()
+    workers = set()
+    for r in rows:
+        nw, per_node, nbytes = int(r["num_workers"]), int(r["devices_per_node"]), int(r["bytes"])
+        key = f"{nw} GPUs on {math.ceil(nw / per_node)} node(s), {nbytes} B"
+        if per_node < nw:
+            plan.skipped.append((key, "multi-node: the inter-node network is not in any preset"))
+            continue
+        workers.add(nw)
+        plan.rows.append(RowSpec(key, float(r["median_ms"]) * 1e-3, (), net.all_reduce_seconds(nbytes, nw),
+                                 group=f"{nw} GPUs"))
+    target = None if pairwise else "allreduce"
+    for nw in sorted(workers):
+        plan.views.append(group_view(f"{nw} GPUs"))
+    plan.views.append(View("all single-node rows", lambda r: True, target,
+                           "reference only: PCIe node with NVLink in pairs, not the NVSwitch topology of "
+                           f"{network}" if pairwise else f"{network} interconnect, chips = num_workers"))
+    plan.preset = network
+    return plan

@@ -1,0 +1,98 @@
+"""benchmarks/validation's reading side: file discovery, formats, hardware tags, the arch map, and what each
+planner makes of a file's rows (no simulation)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from validation import plan_file, read_rows  # noqa: E402  (benchmarks/validation/)
+from validation.data import DEFAULT_ARCH_MAP, classify, discover, hardware_of, load_arch_map  # noqa: E402
+
+
+def _csv(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_read_rows_skips_comments(tmp_path):
+    p = _csv(tmp_path / "matmul_A100.csv", "# source: somewhere\nM,N,K,latency_ms\n# a note\n8,16,32,0.5\n")
+    assert read_rows(p) == [{"M": "8", "N": "16", "K": "32", "latency_ms": "0.5"}]
+    assert classify(p) == "matmul"
+
+
+@pytest.mark.parametrize(("name", "header", "kind"), [
+    ("softmax_A100.csv", "M,N,latency_us_derived", "softmax"),
+    ("gelu_MI210.csv", "num_elements,latency_us_derived", "gelu"),
+    ("gpt3_layer_decode_A100.csv", "op,latency_s", "gpt3_layer"),
+    ("a100_x_ops.csv", "num_tokens,n_embd,tp,emb_median_ms", "vidur_ops"),
+    ("allreduce_a100_dgx.csv", "num_workers,devices_per_node,bytes,median_ms", "vidur_allreduce"),
+    ("allreduce_A100x4.csv", "size_bytes,latency_us", "allreduce_sizes"),
+    ("megatron.csv", "model,measured_iteration_time_s", "training"),
+    ("die_area.csv", "component,a100_mm2", "area"),
+    ("other.csv", "a,b", "unknown"),
+])
+def test_classify(tmp_path, name, header, kind):
+    assert classify(_csv(tmp_path / name, header + "\n")) == kind
+
+
+def test_hardware_tag_of_file_names():
+    for name, tag in (("matmul_A100", "a100"), ("h100_Llama-2-7b-hf_ops", "h100"),
+                      ("allreduce_A100x4_nvlink", "a100"), ("softmax_MI210", "mi210"), ("die_area", None)):
+        assert hardware_of(Path(name + ".csv"), DEFAULT_ARCH_MAP) == tag
+
+
+def test_discover_labels_and_leaves_out_verbatim(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for p in (a / "x.csv", a / "sub" / "y.csv", a / "verbatim" / "z.csv", b / "sub" / "y.csv"):
+        _csv(p, "h\n")
+    assert [label for label, _ in discover([a, b, a])] == ["x.csv", "sub/y.csv", "b/sub/y.csv"]
+
+
+def test_arch_map_from_yaml(tmp_path):
+    _csv(tmp_path / "mine.yaml", "name: mine\n")
+    amap = load_arch_map(_csv(tmp_path / "map.yaml", "a100: mine.yaml\nmi210: {network: dgx-a100}\n"))
+    assert amap["a100"] == {"compute": str(tmp_path / "mine.yaml"), "network": "dgx-a100"}
+    assert amap["mi210"] == {"compute": "mi210", "network": "dgx-a100"}
+    with pytest.raises(SystemExit, match="expected 'compute' or 'network'"):
+        load_arch_map(_csv(tmp_path / "bad.yaml", "a100: {memory: x}\n"))
+
+
+def test_vidur_ops_plan(tmp_path):
+    p = _csv(tmp_path / "a100_m_ops.csv",
+             "tp,num_tokens,n_embd,n_expanded_embd,n_head,n_kv_head,use_gated_mlp,attn_pre_proj_M,attn_pre_proj_N,"
+             "attn_pre_proj_K,attn_pre_proj_median_ms,mlp_act_median_ms,emb_median_ms,attn_kv_median_ms\n"
+             "2,16,4096,11008,32,32,True,16,6144,4096,0.05,0.01,0,0.02\n")
+    plan = plan_file(p)
+    assert plan.kind == "vidur_ops" and plan.preset == "a100"
+    assert [(r.key, r.terms[0][0][1]) for r in plan.rows] == [
+        ("tp=2 tokens=16 attn_pre_proj 16x6144x4096", "gemm"), ("tp=2 tokens=16 mlp_act 16x5504", "silu_mul")]
+    assert plan.skipped == [("tp=2 tokens=16 emb", "measured time is 0"),
+                            ("tp=2 tokens=16 attn_kv", "no micro-workload for this op")]
+    assert [v.label for v in plan.views][:2] == ["attn_pre_proj", "mlp_act"]
+
+
+def test_gpt3_decode_plan_merges_attention(tmp_path):
+    ops = {"Q_K_V": 1e-4, "Q_mul_K": 1e-5, "Softmax": 2e-5, "A_mul_V": 3e-5, "Dropout": 1e-6}
+    p = _csv(tmp_path / "gpt3_layer_decode_A100.csv", "op,latency_s\n" + "".join(f"{k},{v}\n" for k, v in ops.items()))
+    plan = plan_file(p)
+    assert [r.group for r in plan.rows] == ["Q_K_V", "Q_mul_K+Softmax+A_mul_V", "layer total"]
+    assert plan.rows[1].measured_s == pytest.approx(6e-5) and plan.rows[1].extra_s == pytest.approx(54e-6)
+    assert plan.rows[-1].measured_s == pytest.approx(1.6e-4)
+    assert plan.skipped == [("Dropout", "no mapping for this op")]
+    assert plan.views[-1].target == "gpt3" and "some ops skipped" in plan.views[-1].note
+
+
+def test_files_not_replayed(tmp_path):
+    area = plan_file(_csv(tmp_path / "die_area_A100.csv", "component,a100_mm2\ncore,1\nl2,2\n"))
+    assert area.compared == "not replayed" and [k for k, _ in area.skipped] == ["core", "l2"]
+    unknown = plan_file(_csv(tmp_path / "notes_A100.csv", "a\n1\n"))
+    assert unknown.skipped == [("row 1", "unknown file format")]
+    no_preset = plan_file(_csv(tmp_path / "matmul_TPU.csv", "M,N,K,latency_ms\n1,1,1,1\n"))
+    assert no_preset.skipped == [("row 1", "no preset for hardware None (see --arch-map)")]

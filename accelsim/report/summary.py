@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,93 +34,22 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     """The report.json dict of a finished simulation (keys as DESIGN.md's contract, plus details)."""
     total = trace.total_cycles
     clock = arch.clock_hz
-    levels = [SCRATCHPAD, *arch.memories]
-    tasks = tg.tasks
-    op_idx = np.fromiter((t.op for t in tasks), dtype=np.int64, count=len(tasks))
-    unit_idx = np.fromiter((t.unit for t in tasks), dtype=np.int64, count=len(tasks))
-    occ = np.fromiter((t.cycles for t in tasks), dtype=np.int64, count=len(tasks))
-    is_compute = np.fromiter((t.kind is TaskKind.COMPUTE for t in tasks), dtype=bool, count=len(tasks))
-
-    busy = np.bincount(unit_idx, weights=occ, minlength=len(tg.units)) if len(tasks) else np.zeros(len(tg.units))
-    utilization = {u.name: (float(busy[i]) / total if total else 0.0) for i, u in enumerate(tg.units)}
-
-    stall = np.where(is_compute, trace.stall, 0)
-    stalls_by_level = {lv: 0 for lv in levels if lv != SCRATCHPAD}
-    per_op_stall_level: dict[int, dict[str, int]] = {}
-    for lv_i, lv in enumerate(trace.levels):
-        mask = (trace.stall_level == lv_i) & is_compute
-        stalls_by_level[lv] = int(stall[mask].sum())
-        if mask.any():
-            for oi, s in _group_sum(op_idx[mask], stall[mask]):
-                per_op_stall_level.setdefault(oi, {})[lv] = s
-
-    n_ops = len(tg.ops)
-    starts = np.full(n_ops, -1, dtype=np.int64)
-    ends = np.full(n_ops, -1, dtype=np.int64)
-    op_stall = np.zeros(n_ops, dtype=np.int64)
-    if len(tasks):
-        np.maximum.at(ends, op_idx, trace.end)
-        first = np.full(n_ops, np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(first, op_idx, trace.start)
-        starts = np.where(first == np.iinfo(np.int64).max, -1, first)
-        np.add.at(op_stall, op_idx, stall)
-
+    t = _TaskArrays.of(tg)
+    busy = np.bincount(t.unit, weights=t.occ, minlength=len(tg.units)) if len(t.op) else np.zeros(len(tg.units))
+    stall = np.where(t.compute, trace.stall, 0)
+    stalls_by_level, per_op_level = _stalls(arch, trace, t, stall)
     peak_flops = 2.0 * arch.peak_macs_per_cycle * clock
     bw = arch.memory(arch.main_memory).bandwidth
     ridge = peak_flops / bw if not math.isinf(bw) else 0.0
-    bytes_total = {lv: 0 for lv in levels}
-    ops = []
-    op_end: dict[str, int] = {}
-    for i, m in enumerate(tg.ops):
-        op = graph.ops[i]
-        if starts[i] < 0:  # no tasks: a view or a folded op happens when its inputs are ready
-            at = max((op_end.get(s, 0) for s in op.inputs), default=0)
-            s_c, e_c = at, at
-        else:
-            s_c, e_c = int(starts[i]), int(ends[i])
-        op_end[m.name] = e_c
-        for lv, b in m.bytes.items():
-            bytes_total[lv] = bytes_total.get(lv, 0) + b
-        off = sum(m.bytes.get(lv, 0) for lv in arch.memories)
-        dur = e_c - s_c
-        ai = m.flops / off if off else None
-        achieved = m.flops / (dur / clock) if dur > 0 else None
-        if m.unit == "none":
-            bound = "none"
-        elif ai is None or ai >= ridge:
-            bound = "compute"
-        else:
-            bound = "memory"
-        ops.append({
-            "name": m.name, "kind": m.kind, "fn": m.fn, "unit": m.unit, "core": m.core,
-            "macs": m.macs, "flops": m.flops, "start_cycle": s_c, "end_cycle": e_c,
-            "compute_cycles": m.compute_cycles, "stall_cycles": int(op_stall[i]),
-            "stalls_by_level": per_op_stall_level.get(i, {}), "bytes": dict(m.bytes), "tiles": m.tiles,
-            "arithmetic_intensity": ai, "achieved_flops_per_s": achieved, "bound": bound,
-            "mapping": m.mapping,
-        })
-
+    ops, bytes_total = _op_rows(graph, arch, tg, trace, t, stall, per_op_level, ridge)
     macs = graph.macs
     memory = footprint(graph, arch, tg)
-    notes = []
-    main = arch.main_memory
-    for lv in arch.memories[1:]:
-        if memory[lv]["used"]:
-            notes.append(f"{memory[lv]['used']} B of weights, KV cache, tables or training state do not fit {main} "
-                         f"({arch.memory(main).capacity} B) and live in {lv} memory, reached over the {lv} link")
     info = graph.info
     return {
         "accelsim_version": version,
         "name": name,
         "workload": dict(workload),
-        "arch": {
-            "name": arch.name, "clock_hz": clock, "cores": arch.cores, "chips": arch.chips, "dtype": arch.dtype,
-            "peak_macs_per_cycle": arch.peak_macs_per_cycle, "peak_flops_per_s": peak_flops,
-            "systolic": {"rows": arch.core.systolic.rows, "cols": arch.core.systolic.cols,
-                         "dataflow": arch.core.systolic.dataflow, "count": arch.core.systolic.count},
-            "memory_bytes_per_s": {lv: arch.memory(lv).bandwidth for lv in arch.memories},
-            "sram_bytes": arch.core.sram.total_bytes * arch.cores,
-        },
+        "arch": _arch_summary(arch, peak_flops),
         "total_cycles": int(total),
         "seconds": total / clock,
         "launch_overhead_s": launch_on_critical_path(tg, trace) / clock,
@@ -130,7 +60,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         **({"params_per_chip": graph.params} if info.tensor_parallel * info.pipeline_parallel > 1 else {}),
         "levels": [{"name": lv.name, "role": lv.role, "capacity": lv.capacity, "bandwidth": lv.bandwidth}
                    for lv in arch.hierarchy()],
-        "utilization": utilization,
+        "utilization": {u.name: (float(busy[i]) / total if total else 0.0) for i, u in enumerate(tg.units)},
         "mac_utilization": macs / (arch.peak_macs_per_cycle * total) if total else 0.0,
         "stall_cycles": int(stall.sum()),
         "stalls_by_level": stalls_by_level,
@@ -138,12 +68,100 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "roofline": {"peak_flops_per_s": peak_flops, "bandwidth_bytes_per_s": bw, "ridge_flops_per_byte": ridge},
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
         "memory": memory,
-        "notes": notes,
+        "notes": _notes(arch, memory),
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
         **({"phases": _phases(ops)} if any("phase" in m.mapping for m in tg.ops) else {}),
-        "simulation": {"tasks": len(tasks), "events": trace.events},
+        "simulation": {"tasks": len(tg.tasks), "events": trace.events},
         "ops": ops,
     }
+
+
+class _TaskArrays(NamedTuple):
+    """Per-task columns of a TaskGraph as numpy arrays: op index, unit index, occupancy, is-compute."""
+
+    op: np.ndarray
+    unit: np.ndarray
+    occ: np.ndarray
+    compute: np.ndarray
+
+    @classmethod
+    def of(cls, tg: TaskGraph) -> _TaskArrays:
+        n = len(tg.tasks)
+        return cls(np.fromiter((t.op for t in tg.tasks), dtype=np.int64, count=n),
+                   np.fromiter((t.unit for t in tg.tasks), dtype=np.int64, count=n),
+                   np.fromiter((t.cycles for t in tg.tasks), dtype=np.int64, count=n),
+                   np.fromiter((t.kind is TaskKind.COMPUTE for t in tg.tasks), dtype=bool, count=n))
+
+
+def _stalls(arch: Arch, trace: Trace, t: _TaskArrays, stall: np.ndarray
+            ) -> tuple[dict[str, int], dict[int, dict[str, int]]]:
+    """Stall cycles by level (every memory listed, zero or not) and by op and level."""
+    by_level = {lv: 0 for lv in arch.memories}
+    per_op: dict[int, dict[str, int]] = {}
+    for lv_i, lv in enumerate(trace.levels):
+        mask = (trace.stall_level == lv_i) & t.compute
+        by_level[lv] = int(stall[mask].sum())
+        if mask.any():
+            for oi, s in _group_sum(t.op[mask], stall[mask]):
+                per_op.setdefault(oi, {})[lv] = s
+    return by_level, per_op
+
+
+def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArrays, stall: np.ndarray,
+             per_op_level: dict[int, dict[str, int]], ridge: float) -> tuple[list[dict], dict[str, int]]:
+    """The per-op rows of report.json (span, cycles, stalls, bytes, roofline position) and the bytes per level."""
+    n_ops = len(tg.ops)
+    starts = np.full(n_ops, -1, dtype=np.int64)
+    ends = np.full(n_ops, -1, dtype=np.int64)
+    op_stall = np.zeros(n_ops, dtype=np.int64)
+    if len(t.op):
+        np.maximum.at(ends, t.op, trace.end)
+        first = np.full(n_ops, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, t.op, trace.start)
+        starts = np.where(first == np.iinfo(np.int64).max, -1, first)
+        np.add.at(op_stall, t.op, stall)
+    clock = arch.clock_hz
+    bytes_total = {lv: 0 for lv in (SCRATCHPAD, *arch.memories)}
+    ops = []
+    op_end: dict[str, int] = {}
+    for i, m in enumerate(tg.ops):
+        if starts[i] < 0:  # no tasks: a view or a folded op happens when its inputs are ready
+            s_c = e_c = max((op_end.get(s, 0) for s in graph.ops[i].inputs), default=0)
+        else:
+            s_c, e_c = int(starts[i]), int(ends[i])
+        op_end[m.name] = e_c
+        for lv, b in m.bytes.items():
+            bytes_total[lv] = bytes_total.get(lv, 0) + b
+        off = sum(m.bytes.get(lv, 0) for lv in arch.memories)
+        ai = m.flops / off if off else None
+        bound = "none" if m.unit == "none" else ("compute" if ai is None or ai >= ridge else "memory")
+        ops.append({
+            "name": m.name, "kind": m.kind, "fn": m.fn, "unit": m.unit, "core": m.core,
+            "macs": m.macs, "flops": m.flops, "start_cycle": s_c, "end_cycle": e_c,
+            "compute_cycles": m.compute_cycles, "stall_cycles": int(op_stall[i]),
+            "stalls_by_level": per_op_level.get(i, {}), "bytes": dict(m.bytes), "tiles": m.tiles,
+            "arithmetic_intensity": ai, "achieved_flops_per_s": m.flops / ((e_c - s_c) / clock) if e_c > s_c else None,
+            "bound": bound, "mapping": m.mapping,
+        })
+    return ops, bytes_total
+
+
+def _arch_summary(arch: Arch, peak_flops: float) -> dict:
+    """report.json's ``arch``: the figures of the chip a reader needs beside the results."""
+    sa = arch.core.systolic
+    return {"name": arch.name, "clock_hz": arch.clock_hz, "cores": arch.cores, "chips": arch.chips,
+            "dtype": arch.dtype, "peak_macs_per_cycle": arch.peak_macs_per_cycle, "peak_flops_per_s": peak_flops,
+            "systolic": {"rows": sa.rows, "cols": sa.cols, "dataflow": sa.dataflow, "count": sa.count},
+            "memory_bytes_per_s": {lv: arch.memory(lv).bandwidth for lv in arch.memories},
+            "sram_bytes": arch.core.sram.total_bytes * arch.cores}
+
+
+def _notes(arch: Arch, memory: dict[str, dict[str, float]]) -> list[str]:
+    """One line for each memory beyond the main one that holds state (it streams over its link)."""
+    main = arch.main_memory
+    return [f"{memory[lv]['used']} B of weights, KV cache, tables or training state do not fit {main} "
+            f"({arch.memory(main).capacity} B) and live in {lv} memory, reached over the {lv} link"
+            for lv in arch.memories[1:] if memory[lv]["used"]]
 
 
 def launch_on_critical_path(tg: TaskGraph, trace: Trace) -> int:

@@ -13,12 +13,11 @@ them. Counting conventions (see docs/architecture.md):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import Enum
-
-import networkx as nx
 
 from .errors import WorkloadError
 from .units import dtype_bytes
@@ -210,13 +209,20 @@ class Graph:
         self.meta = dict(meta or {})
         self._by_name = {op.name: op for op in self.ops}
         self.lint()
+
+    @functools.cached_property
+    def nx(self):
+        """The op graph as a networkx ``DiGraph``: a node per op (``op``, ``index`` attributes), an edge from each
+        producer to each consumer. Built (and networkx imported) on first use."""
+        import networkx as nx
+
         g = nx.DiGraph()
         for i, op in enumerate(self.ops):
             g.add_node(op.name, op=op, index=i)
             for src in op.inputs:
                 if src in self._by_name:
                     g.add_edge(src, op.name)
-        self.nx = g
+        return g
 
     @property
     def info(self) -> GraphInfo:

@@ -152,6 +152,51 @@ class Op:
         """Parameter elements of this op (tied tensors counted here too; Graph.params counts them once)."""
         return sum(w.numel for w in self.weights if w.role == "param")
 
+    # ---- the attributes the mapper reads, typed (builders write them into ``attrs``) ------------------------
+    @property
+    def phase(self) -> str | None:
+        """Training phase: "forward", "backward" or "optimizer" (None outside training)."""
+        value = self.attrs.get("phase")
+        return None if value is None else str(value)
+
+    @property
+    def follows(self) -> str | None:
+        """For a batch norm: the conv/linear it directly follows (it may be folded into it)."""
+        value = self.attrs.get("follows")
+        return None if value is None else str(value)
+
+    @property
+    def pv_gemm(self) -> Gemm:
+        """For a fused attention: its second GEMM, P·V (``gemm`` is QKᵀ)."""
+        return Gemm(*self.attrs["pv_gemm"])  # type: ignore[misc]
+
+    @property
+    def gather_rows(self) -> int | None:
+        """For a gather (embedding, SPMM): the rows it reads per pass (None: every row of the table)."""
+        value = self.attrs.get("gather_rows")
+        return None if value is None else int(value)  # type: ignore[arg-type]
+
+    @property
+    def row_elems(self) -> int:
+        """For an SPMM: elements of one gathered row."""
+        return int(self.attrs.get("row_elems", 1))  # type: ignore[arg-type]
+
+    @property
+    def access(self) -> tuple[str, float]:
+        """For a table gather: the access pattern ("uniform" or "zipf") and the Zipf exponent."""
+        return str(self.attrs.get("access", "uniform")), float(self.attrs.get("zipf_alpha", 1.0))  # type: ignore[arg-type]
+
+    @property
+    def group(self) -> int:
+        """For a COLLECTIVE: the chips it spans."""
+        return int(self.attrs.get("group", 1))  # type: ignore[arg-type]
+
+    @property
+    def reduced_dim(self) -> int:
+        """For a row-wise vector op (a norm, softmax): the dimension it reduces over (default the last)."""
+        dim = self.attrs.get("dim", -1)
+        return dim if isinstance(dim, int) else -1
+
 
 @dataclass(frozen=True, slots=True)
 class GraphInfo:

@@ -10,7 +10,7 @@ from . import vector
 
 def gemms(op: Op) -> list[Gemm]:
     """The op's two GEMMs: QKᵀ, then PV."""
-    return [op.gemm, Gemm(*op.attrs["pv_gemm"])]
+    return [op.gemm, op.pv_gemm]
 
 
 def softmax_cycles(op: Op, arch: Arch) -> int:

@@ -45,8 +45,8 @@ def row_length(op: Op) -> int:
     shape = op.in_shapes[0] if op.in_shapes else op.out_shape
     if not shape:
         return 1
-    dim = op.attrs.get("dim", -1)
-    return int(shape[int(dim) if isinstance(dim, int) and -len(shape) <= dim < len(shape) else -1])
+    dim = op.reduced_dim
+    return int(shape[dim if -len(shape) <= dim < len(shape) else -1])
 
 
 def input_passes(op: Op, unit: VectorUnit) -> int:

@@ -23,7 +23,7 @@ def aliases(graph: Graph, options: Options) -> tuple[Plan, ...]:
         reads = tuple(dict.fromkeys(t for g in groups for t in g))
         index_of[op.name] = i
         folded = (options.fold_batchnorm and op.kind is OpKind.NORM and op.fn == "batchnorm"
-                  and len(op.inputs) == 1 and op.attrs.get("follows") == op.inputs[0]
+                  and len(op.inputs) == 1 and op.follows == op.inputs[0]
                   and op.inputs[0] in graph and graph[op.inputs[0]].kind in _FOLDABLE)
         if op.kind.is_view or folded:
             phys[op.name] = reads

@@ -106,14 +106,13 @@ class Emitter:
     def collective(self, p: Plan) -> OpMapping:
         """Tensor parallelism: all-reduce the (partial) output over the link."""
         op, arch = p.op, self.ctx.arch
-        group = int(op.attrs.get("group", 1))
+        group = op.group
         if arch.interconnect is None or arch.chips < group:
             raise MappingError(f"op {op.name!r}: an all-reduce over {group} chips needs an arch with at least "
                                f"{group} chips and an interconnect (arch.chips={arch.chips})")
         tid, seconds, sent = self.all_reduce(p.index, op.out_bytes, group, self.producers(p))
         self.done[op.name] = [tid]
-        details = {"all_reduce_s": seconds, "group": group, **({"phase": op.attrs["phase"]}
-                                                                if "phase" in op.attrs else {})}
+        details = {"all_reduce_s": seconds, "group": group, **({"phase": op.phase} if op.phase else {})}
         return OpMapping(op.name, op.kind.value, op.fn, LINK, None, 0, op.flops, self.tasks[tid].cycles, 1,
                          {LINK: sent}, details)
 
@@ -154,8 +153,8 @@ class Emitter:
         else:
             name = units[p.units[0]].name
         details["resident_output"] = p.resident_out
-        if "phase" in op.attrs:
-            details["phase"] = op.attrs["phase"]
+        if op.phase is not None:
+            details["phase"] = op.phase
         return OpMapping(op.name, op.kind.value, op.fn, name, p.core, op.macs, op.flops, max(unit_cycles.values()),
                          len(cyc), level_bytes, details)
 

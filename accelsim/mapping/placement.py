@@ -8,7 +8,7 @@ hold together is a :class:`MappingError` giving the bytes needed, available and 
 
 * Dense tensors (weights, KV caches, optimizer state) are read whole every pass: one chunk of density 1. In graph
   order, so early layers win ties; KV caches come after the weights.
-* Embedding tables read by a gather of g rows out of R (``attrs["gather_rows"]``) are split by rows. Under
+* Embedding tables read by a gather of g rows out of R (``Op.gather_rows``) are split by rows. Under
   ``access: uniform`` every row has access probability 1/R: one chunk of density g/R. Under ``access: zipf`` with
   exponent α, row r (hottest first) has probability r^−α / H(R, α), so a table is cut into geometric row ranges
   [1], [2, 3], [4, 7], ... whose access mass comes from the generalised harmonic number H (the first 64 terms
@@ -151,10 +151,9 @@ def gathered_tables(graph: Graph) -> dict[str, tuple[int, int, str, float]]:
         if op.kind is OpKind.EMBEDDING and op.weights:
             w = op.weights[0]
             rows = w.shape[0]
-            g = int(op.attrs.get("gather_rows", rows))
+            g = rows if op.gather_rows is None else op.gather_rows
             if g < rows and w.name not in out:
-                out[w.name] = (rows, g, str(op.attrs.get("access", "uniform")),
-                               float(op.attrs.get("zipf_alpha", 1.0)))
+                out[w.name] = (rows, g, *op.access)
     return out
 
 

@@ -83,15 +83,15 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
     act_a = _sources(a_tensors, elem, ctx)
     act_b = _sources(b_tensors, elem, ctx)
     if op.kind is OpKind.SPMM:  # gathers rows of its first input (whole granules each); the rest read in order
-        row = int(op.attrs.get("row_elems", 1)) * elem
+        row = op.row_elems * elem
         gathered = _sources(p.operands[0], elem, ctx)
         act_a = _sources(tuple(t for g in p.operands[1:] for t in g if t not in p.operands[0]), elem, ctx)
-        _add(act_a, gather.gathered({lv: int(op.attrs["gather_rows"]) for lv in gathered}, row, ctx.grain))
+        _add(act_a, gather.gathered({lv: op.gather_rows or 0 for lv in gathered}, row, ctx.grain))
     wts: dict[str, int] = {}
     for i, w in enumerate(p.weights):
         lv = ctx.level_of[w.name]
         if op.kind is OpKind.EMBEDDING and i == 0:  # a gather: only the looked-up rows, whole granules each
-            n = int(op.attrs.get("gather_rows", w.shape[0]))
+            n = w.shape[0] if op.gather_rows is None else op.gather_rows
             split = ctx.tables.get(w.name)
             rows = split.gathered(n) if split is not None else {lv: n}
             _add(wts, gather.gathered(rows, w.numel // w.shape[0] * elem, ctx.grain))

@@ -11,6 +11,7 @@ Dask is imported only inside :class:`DaskExecutor`, when ``--executor dask`` ask
 
 from __future__ import annotations
 
+import gc
 import math
 import multiprocessing
 import os
@@ -151,8 +152,12 @@ def _watch(pid: int, started: str | None) -> None:
 
 
 def _init_worker(sweep_pid: int, started: str | None) -> None:
-    """Worker setup: Ctrl-C is the sweep process's to handle (it stops the pool), and an orphan exits."""
+    """Worker setup: Ctrl-C is the sweep process's to handle (it stops the pool), and an orphan exits. A worker
+    only simulates, so its cyclic garbage collector runs less often (a generation-0 threshold of 200,000 instead
+    of 700: a simulation allocates millions of short-lived tuples, few of them in cycles; measured ~30 % faster on
+    the validation jobs of benchmarks/validation)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.set_threshold(200_000, 50, 100)
     threading.Thread(target=_watch, args=(sweep_pid, started), daemon=True, name="accelsim-watch-sweep").start()
 
 

@@ -4,8 +4,6 @@ into the producer's weights, its shift is loaded as the producer's bias)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..ir import Graph, OpKind
 from ..options import Options
 from .plan import Plan
@@ -30,7 +28,7 @@ def aliases(graph: Graph, options: Options) -> tuple[Plan, ...]:
             plans.append(Plan(op, i, inputs=reads, details={"folded": True} if folded else {}))
             if folded:
                 j = index_of[op.inputs[0]]
-                plans[j] = replace(plans[j], weights=plans[j].weights + op.weights[-1:])
+                plans[j] = plans[j]._replace(weights=plans[j].weights + op.weights[-1:])
             continue
         phys[op.name] = (op.name,)
         plans.append(Plan(op, i, "work", inputs=reads, operands=groups, weights=op.weights))

@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..hardware import Arch
 from ..ir import Graph
 from ..options import Options
@@ -46,7 +44,7 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options) -
             free[best] = max(free[best], ready) + p.est
         cores = {units[u].core for u in chosen}
         finish[p.op.name] = free[chosen[0]]
-        out.append(replace(p, units=chosen, core=cores.pop() if len(cores) == 1 else None))
+        out.append(p._replace(units=chosen, core=cores.pop() if len(cores) == 1 else None))
     return tuple(out)
 
 
@@ -80,5 +78,5 @@ def residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Option
                 core_live[p.op.name] = size
                 resident = True
         # graph outputs leave the chip; cross-core tensors go through main memory
-        out.append(replace(p, resident_out=resident, live_bytes=max(sum(v.values()) for v in live.values())))
+        out.append(p._replace(resident_out=resident, live_bytes=max(sum(v.values()) for v in live.values())))
     return tuple(out)

@@ -1,14 +1,13 @@
 """Pass 3, pricing: each working op goes to the unit kind of the core that prefers it (the cost modules'
-``accepts``, the first listed on a tie) and gets that kind's price (:mod:`accelsim.cost`). Identical ops on
-identical hardware are priced once (the fold model is memoised by shape)."""
+``accepts``, the first listed on a tie) and gets that kind's price (:mod:`accelsim.cost`). Identical ops (equal
+:func:`signature`: a model's repeated layers) are priced once."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from .. import cost
 from ..errors import MappingError
-from ..hardware import Arch
+from ..hardware import Arch, UnitSpec
+from ..ir import Op
 from .plan import NONE, Plan
 
 
@@ -17,25 +16,40 @@ def price(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:
     specs = arch.core.unit_specs()
     models = {s.kind: cost.model(s.kind) for s in specs}
     main_bpc = arch.bytes_per_cycle(arch.main_memory)
+    priced: dict[tuple, tuple[str, int, dict]] = {}
     out = []
     for p in plans:
         if not p.works:
             out.append(p)
             continue
         op = p.op
-        best, choice = None, None
-        for s in specs:
-            pref = models[s.kind].accepts(op)
-            if pref is not None and (best is None or pref > best):
-                best, choice = pref, s
-        if choice is None:
-            raise MappingError(f"op {op.name!r} ({op.kind.value}): no unit of the core can run it "
-                               f"(units: {', '.join(s.name for s in specs)})")
-        cycles, details = models[choice.kind].price(op, choice.spec, arch)
+        key = signature(op)
+        if key not in priced:
+            choice = _choose(op, specs, models)
+            priced[key] = (choice.name, *models[choice.kind].price(op, choice.spec, arch))
+        unit, cycles, details = priced[key]
         offchip = op.in_bytes + op.out_bytes + op.weight_bytes
-        out.append(replace(p, unit_kind=choice.name, cycles=cycles, details=details,
-                           est=max(cycles, offchip / main_bpc)))
+        out.append(p._replace(unit_kind=unit, cycles=cycles, details=details, est=max(cycles, offchip / main_bpc)))
     return tuple(out)
 
 
-__all__ = ["price", "NONE"]
+def signature(op: Op) -> tuple:
+    """What a cost model may read of an op: equal signatures, equal prices (its name and inputs aside)."""
+    return (op.kind, op.dtype, op.gemm, op.vector_elems, op.macs, op.flops, op.in_shapes, op.out_shape,
+            tuple(w.shape for w in op.weights), tuple(sorted((k, repr(v)) for k, v in op.attrs.items())))
+
+
+def _choose(op: Op, specs: tuple[UnitSpec, ...], models: dict) -> UnitSpec:
+    """The core's unit whose cost model prefers ``op`` most (the first listed on a tie)."""
+    best, choice = None, None
+    for s in specs:
+        pref = models[s.kind].accepts(op)
+        if pref is not None and (best is None or pref > best):
+            best, choice = pref, s
+    if choice is None:
+        raise MappingError(f"op {op.name!r} ({op.kind.value}): no unit of the core can run it "
+                           f"(units: {', '.join(s.name for s in specs)})")
+    return choice
+
+
+__all__ = ["price", "signature", "NONE"]

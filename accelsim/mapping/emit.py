@@ -74,7 +74,6 @@ class Emitter:
         self.stream_compute: dict[int, list[int]] = {u: [] for u in range(len(ctx.units))}
         self.stream_store: dict[int, list[int | None]] = {u: [] for u in range(len(ctx.units))}
         self.tasks: list[Task] = []
-        self.scale: dict[str, float] = {}
 
     def add(self, op_i: int, kind: TaskKind, unit: int, cycles: int, deps: list[int], nbytes: int = 0,
             level: str | None = None) -> int:
@@ -82,14 +81,6 @@ class Emitter:
         self.tasks.append(Task(tid, op_i, kind, unit, cycles, tuple(deps), self.latency[level] if level else 0,
                                nbytes, level))
         return tid
-
-    def occupancy(self, nbytes: int, level: str) -> int:
-        """Cycles a transfer holds its level: whole access granules at the level's bandwidth."""
-        b = self.ctx.bpc[level] * self.scale.get(level, 1.0)
-        if math.isinf(b):
-            return 0
-        g = self.ctx.grain[level]
-        return math.ceil(-(-nbytes // g) * g / b)
 
     def all_reduce(self, op_i: int, nbytes: int, group: int, deps: list[int]) -> tuple[int, float, int]:
         """One link task: an all-reduce of ``nbytes`` over ``group`` chips; (task id, seconds, bytes sent)."""
@@ -121,7 +112,6 @@ class Emitter:
         op, units = p.op, self.ctx.units
         details = {**p.details, **tr.details}
         level_bytes = dict(tr.level_bytes)
-        self.scale = tr.scale
         group_units, cyc = group_plan(p, tr.groups)
         weights = cyc if "output_tiles" in p.details else [1] * len(cyc)
         act_loads = {lv: split_weighted(b, weights) for lv, b in sorted(tr.act.items()) if b}
@@ -140,7 +130,8 @@ class Emitter:
             producers = [tid]
             level_bytes[LINK] = sent
             details["all_reduce_s"] = seconds
-        last_compute, last_store = self._groups(p, group_units, cyc, act_loads, w_loads, stores, producers, launched)
+        last_compute, last_store = self._groups(p, tr.scale, group_units, cyc, act_loads, w_loads, stores,
+                                                producers, launched)
         self.done[op.name] = [last_store.get(u, c) for u, c in last_compute.items()]
         nunits = len(p.units)
         unit_cycles: dict[int, int] = {}
@@ -158,11 +149,29 @@ class Emitter:
         return OpMapping(op.name, op.kind.value, op.fn, name, p.core, op.macs, op.flops, max(unit_cycles.values()),
                          len(cyc), level_bytes, details)
 
-    def _groups(self, p: Plan, group_units: list[int], cyc: list[int], act_loads: dict[str, list[int]],
+    def _groups(self, p: Plan, scale: dict[str, float], group_units: list[int], cyc: list[int],
+                act_loads: dict[str, list[int]],
                 w_loads: dict[str, list[int]], stores: dict[str, list[int]], producers: list[int],
                 launched: list[int]) -> tuple[dict[int, int], dict[int, int]]:
-        """The load, compute and store tasks of each tile group; each unit's last compute and last store."""
-        slots, add = self.slots, self.add
+        """The load, compute and store tasks of each tile group; each unit's last compute and last store.
+
+        The hot loop of lowering: tasks are built inline, and each level's (unit, granule, bytes per cycle at the
+        op's ``scale`` of sustained bandwidth, latency) is looked up once per op. A transfer occupies its level for
+        whole access granules."""
+        slots, tasks, op_i = self.slots, self.tasks, p.index
+        ctx = self.ctx
+        lv_info = {lv: (self.unit_of[lv], ctx.grain[lv], ctx.bpc[lv] * scale.get(lv, 1.0), self.latency[lv])
+                   for lv in (*act_loads, *w_loads, *stores)}
+        load, compute_kind, store = TaskKind.LOAD, TaskKind.COMPUTE, TaskKind.STORE
+        ceil, inf = math.ceil, math.inf
+
+        def transfer(kind: TaskKind, lv: str, nbytes: int, deps: list[int]) -> int:
+            unit, g, b, lat = lv_info[lv]
+            tid = len(tasks)
+            tasks.append(Task(tid, op_i, kind, unit, 0 if b == inf else ceil(-(-nbytes // g) * g / b), tuple(deps),
+                              lat, nbytes, lv))
+            return tid
+
         last_compute: dict[int, int] = {}
         last_store: dict[int, int] = {}
         seen: dict[int, int] = {}
@@ -173,26 +182,20 @@ class Emitter:
             slot_s = ss[pos - slots] if pos >= slots else None
             nth = seen[unit] = seen.get(unit, -1) + 1
             first = producers if nth < slots else []  # each unit's first groups wait for the op's inputs
-            load_ids = []
-            for lv, parts in act_loads.items():
-                if parts[gi]:
-                    load_ids.append(add(p.index, TaskKind.LOAD, self.unit_of[lv], self.occupancy(parts[gi], lv),
-                                        first + slot, parts[gi], lv))
-            for lv, parts in w_loads.items():
-                if parts[gi]:
-                    load_ids.append(add(p.index, TaskKind.LOAD, self.unit_of[lv], self.occupancy(parts[gi], lv),
-                                        slot + (launched if nth < slots else []), parts[gi], lv))
-            deps = load_ids + first
+            deps = [transfer(load, lv, parts[gi], first + slot) for lv, parts in act_loads.items() if parts[gi]]
+            w_deps = slot + (launched if nth < slots else [])
+            deps += [transfer(load, lv, parts[gi], w_deps) for lv, parts in w_loads.items() if parts[gi]]
+            deps += first
             if unit in last_compute:
                 deps.append(last_compute[unit])
             if slot_s is not None:
                 deps.append(slot_s)
-            compute = last_compute[unit] = add(p.index, TaskKind.COMPUTE, unit, cyc[gi], deps)
-            sc.append(compute)
+            cid = last_compute[unit] = len(tasks)
+            tasks.append(Task(cid, op_i, compute_kind, unit, cyc[gi], tuple(deps), 0, 0, None))
+            sc.append(cid)
             store_id = None
             for lv, parts in stores.items():
                 if parts[gi]:
-                    store_id = last_store[unit] = add(p.index, TaskKind.STORE, self.unit_of[lv],
-                                                      self.occupancy(parts[gi], lv), [compute], parts[gi], lv)
+                    store_id = last_store[unit] = transfer(store, lv, parts[gi], [cid])
             ss.append(store_id)
         return last_compute, last_store

@@ -1,0 +1,398 @@
+"""The report.json schema: one TypedDict per object of the report as :func:`accelsim.report.build_report` (and the
+serving and pipeline combiners) writes it, and the few accessors the renderers read a report through.
+
+A class's required keys are those every report has; keys only some reports have (training, serving, pipeline,
+split embedding tables) are declared in a ``total=False`` subclass. :func:`problems` checks a report dict against
+the schema (every key declared, every required key present, every value of its declared type), so a key added to
+the report without its declaration here fails the schema test.
+
+Renderers (console, HTML, plots, compare, sweep) never name a memory level: they loop over :func:`levels`, the
+report's ``levels`` list, innermost first (a report written before that key existed gets the keys of its
+``bytes`` in order, ``sram`` a scratchpad and every other one a memory).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal, TypedDict, Union
+
+LevelRole = Literal["scratchpad", "cache", "memory"]
+Bound = Literal["compute", "memory", "none"]
+
+
+class Level(TypedDict):
+    """One level of the memory hierarchy, innermost first: the cores' scratchpad, caches, then memories. The
+    first ``memory`` level is the main memory (HBM or DRAM). ``capacity`` of a scratchpad is per core."""
+
+    name: str
+    role: LevelRole
+    capacity: int  # bytes
+    bandwidth: float  # bytes/s (Infinity: unbounded)
+
+
+class Systolic(TypedDict):
+    rows: int
+    cols: int
+    dataflow: str  # "os" | "ws" | "is"
+    count: int  # arrays per core
+
+
+class ArchInfo(TypedDict):
+    name: str
+    clock_hz: float
+    cores: int
+    chips: int
+    dtype: str
+    peak_macs_per_cycle: int  # the whole chip
+    peak_flops_per_s: float  # 2 · peak MACs per cycle · clock
+    systolic: Systolic
+    memory_bytes_per_s: dict[str, float]  # bandwidth of each off-chip level, by name
+    sram_bytes: int  # scratchpad bytes of all cores together
+
+
+class _WorkloadRequired(TypedDict):
+    name: str
+
+
+class WorkloadInfo(_WorkloadRequired, total=False):
+    """What the report says about the workload. A graph run without a workload spec (``api.run`` of a built
+    graph, SCALE-Sim inputs) copies the graph's ``meta`` here instead of ``model`` and ``params``."""
+
+    model: str
+    params: dict[str, object]  # the workload's parameters as given (after defaults)
+    batch: int | None
+    dtype: str | None
+
+
+class Roofline(TypedDict):
+    peak_flops_per_s: float
+    bandwidth_bytes_per_s: float  # the main memory level's
+    ridge_flops_per_byte: float  # peak / bandwidth (0 for an unbounded memory)
+
+
+class _FootprintRequired(TypedDict):
+    capacity: int
+    weights: int
+    kv_cache: int
+    activations: int  # the largest op's (main memory), plus the training stash where it lives
+    used: int  # the sum of the others
+    fraction: float  # used / capacity
+
+
+class Footprint(_FootprintRequired, total=False):
+    """Bytes held at one memory level (``report["memory"][level]``); the last two only in training."""
+
+    gradients: int
+    optimizer_states: int
+
+
+class TableSplit(TypedDict):
+    """An embedding table split between the main memory and the next level by rows."""
+
+    rows: int
+    rows_in_hbm: int
+    hbm_hit_fraction: float
+
+
+class Phase(TypedDict):
+    """A training phase (forward, backward, optimizer) on the timeline."""
+
+    start_cycle: int
+    end_cycle: int
+    compute_cycles: int
+    ops: int
+    cycles: int  # end − start
+
+
+class _SimulationRequired(TypedDict):
+    tasks: int
+    events: int
+
+
+class Simulation(_SimulationRequired, total=False):
+    passes: int  # serving and pipeline runs: the simulations actually run
+
+
+class _OpRequired(TypedDict):
+    name: str
+    kind: str
+    fn: str
+    unit: str  # "core0.systolic0", "core0.systolic0..core107.systolic0 (108)", or "none" for views
+    core: int | None
+    macs: int
+    flops: int
+    start_cycle: int  # first start of its tasks
+    end_cycle: int  # last end of its tasks
+    compute_cycles: int  # the busiest unit's share: what the top-ops table ranks by
+    stall_cycles: int  # summed over its units
+    stalls_by_level: dict[str, int]
+    bytes: dict[str, int]  # by level
+    tiles: int
+    arithmetic_intensity: float | None  # flops / bytes of the memory levels; null when it moved none
+    achieved_flops_per_s: float | None  # null for a zero-length op
+    bound: Bound
+    # Unit-specific details (folds, tiling, ...). Keys renderers read: ``work_cycles`` (compute cycles summed over
+    # the op's units, when it ran on several) and ``phase`` (training).
+    mapping: dict[str, object]
+
+
+class Op(_OpRequired, total=False):
+    """One row of ``ops``; serving runs tag ops with their pass, pipeline runs with the stage shown."""
+
+    phase: str  # serving: "prefill" | "decode"
+    step: int  # serving: the decode step
+    stage: int  # pipeline: the bottleneck stage
+
+
+class _ServingRequired(TypedDict):
+    batch: int
+    prefill_cycles: int
+    decode_steps: int
+    decode_steps_simulated: list[int]
+    decode_cycles: int
+    step_cycles: list[int]
+    ttft_s: float
+    tpot_s: float | None
+    tokens_per_s: float | None
+
+
+class Serving(_ServingRequired, total=False):
+    """LLM serving metrics (a workload with ``decode_steps``); the footprint keys come from the serving driver."""
+
+    kv_cache_bytes: int
+    weight_bytes: int
+    memory: dict[str, Footprint]
+
+
+class StageTime(TypedDict):
+    stage: int
+    micro_batch_s: float
+    optimizer_s: float
+    activations_in_flight: int
+    hbm_used_bytes: int
+    hbm_fraction: float
+
+
+class Pipeline(TypedDict):
+    stages: int
+    micro_batches: int
+    interleave: int
+    bottleneck_stage: int
+    iteration_s: float
+    bubble_s: float
+    bubble_fraction: float
+    optimizer_s: float
+    p2p_s: float
+    p2p_transfers: int
+    stage_times: list[StageTime]
+    layer_samples: list[int] | None
+
+
+class _ReportRequired(TypedDict):
+    accelsim_version: str
+    name: str
+    workload: WorkloadInfo
+    arch: ArchInfo
+    total_cycles: int
+    seconds: float
+    launch_overhead_s: float
+    clock_hz: float
+    macs: int
+    flops: int
+    params: int  # the whole model's
+    levels: list[Level]  # the memory hierarchy, innermost first
+    utilization: dict[str, float]  # busy fraction of every unit and memory server
+    mac_utilization: float
+    stall_cycles: int
+    stalls_by_level: dict[str, int]
+    bytes: dict[str, int]  # bytes moved at each level
+    roofline: Roofline
+    placement: dict[str, str | int]  # tensor → level, or "tensors_in_<level>" → count above 64 tensors
+    memory: dict[str, Footprint]
+    notes: list[str]
+    simulation: Simulation
+    ops: list[Op]
+
+
+class ReportDict(_ReportRequired, total=False):
+    """The whole report.json object (reports saved before ``levels`` existed lack it: see :func:`levels`)."""
+
+    params_per_chip: int  # the parameters one chip holds, when tensor or pipeline parallelism splits the model
+    tables: dict[str, TableSplit]
+    phases: dict[str, Phase]
+    serving: Serving
+    pipeline: Pipeline
+
+
+# --- checking -----------------------------------------------------------------------------------------------------
+
+def _is_typeddict(tp: object) -> bool:
+    return isinstance(tp, type) and issubclass(tp, dict) and hasattr(tp, "__required_keys__")
+
+
+def _check(value: object, tp: object, where: str, out: list[str]) -> None:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if _is_typeddict(tp):
+        if not isinstance(value, dict):
+            out.append(f"{where}: expected an object, got {type(value).__name__}")
+            return
+        hints = typing.get_type_hints(tp)
+        out.extend(f"{where}.{k}: missing" for k in sorted(tp.__required_keys__ - set(value)))
+        for key, item in value.items():
+            if key not in hints:
+                out.append(f"{where}.{key}: not declared in {tp.__name__}")
+            else:
+                _check(item, hints[key], f"{where}.{key}", out)
+    elif origin in (Union, types.UnionType):
+        trial: list[list[str]] = []
+        for arg in args:
+            trial.append([])
+            _check(value, arg, where, trial[-1])
+            if not trial[-1]:
+                return
+        out.extend(min(trial, key=len))
+    elif origin is Literal:
+        if value not in args:
+            out.append(f"{where}: {value!r} is not one of {args}")
+    elif origin is dict:
+        if not isinstance(value, dict):
+            out.append(f"{where}: expected an object, got {type(value).__name__}")
+            return
+        for key, item in value.items():
+            _check(item, args[1], f"{where}.{key}", out)
+    elif origin is list:
+        if not isinstance(value, list):
+            out.append(f"{where}: expected a list, got {type(value).__name__}")
+            return
+        for i, item in enumerate(value):
+            _check(item, args[0], f"{where}[{i}]", out)
+    elif tp is type(None):
+        if value is not None:
+            out.append(f"{where}: expected null, got {type(value).__name__}")
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            out.append(f"{where}: expected a number, got {type(value).__name__}")
+    elif tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            out.append(f"{where}: expected an integer, got {type(value).__name__}")
+    elif tp in (str, bool) and not isinstance(value, tp):
+        out.append(f"{where}: expected {tp.__name__}, got {type(value).__name__}")
+
+
+def problems(report: Mapping[str, object], schema: type = ReportDict) -> list[str]:
+    """Every way ``report`` departs from ``schema`` (default: the whole report), one line each: a key present but
+    not declared, a required key missing, a value of another type. Empty when it conforms."""
+    out: list[str] = []
+    _check(dict(report), schema, "report", out)
+    return out
+
+
+# --- reading a report by the schema -------------------------------------------------------------------------------
+
+SCRATCHPAD_FALLBACK = "sram"  # only for reports without "levels": the one level name older reports imply
+
+
+def levels(report: Mapping[str, object]) -> list[Level]:
+    """The report's memory levels, innermost first: its ``levels`` list, or for a report written before that key
+    existed, the keys of its ``bytes`` in order (``sram`` a scratchpad, the others memories; capacities and
+    bandwidths from ``memory``, ``arch.memory_bytes_per_s`` and ``arch.sram_bytes`` where known, else 0)."""
+    given = report.get("levels")
+    if isinstance(given, list) and given:
+        return [Level(name=str(lv["name"]), role=lv.get("role", "memory"), capacity=lv.get("capacity", 0),
+                      bandwidth=lv.get("bandwidth", 0.0))
+                for lv in given if isinstance(lv, dict) and "name" in lv]
+    arch = _dict(report.get("arch"))
+    rates, held = _dict(arch.get("memory_bytes_per_s")), _dict(report.get("memory"))
+    cores = arch.get("cores") if isinstance(arch.get("cores"), int) and arch.get("cores") > 0 else 1
+    out = []
+    for name in _dict(report.get("bytes")):
+        name = str(name)
+        if name == SCRATCHPAD_FALLBACK:
+            sram = arch.get("sram_bytes")
+            out.append(Level(name=name, role="scratchpad", capacity=sram // cores if isinstance(sram, int) else 0,
+                             bandwidth=math.inf))
+        else:
+            cap = _dict(held.get(name)).get("capacity")
+            bw = rates.get(name)
+            out.append(Level(name=name, role="memory", capacity=cap if isinstance(cap, int) else 0,
+                             bandwidth=float(bw) if isinstance(bw, (int, float)) else 0.0))
+    return out
+
+
+def level_names(report: Mapping[str, object], roles: Iterable[str] | None = None) -> list[str]:
+    """Names of the report's levels (of the given roles), innermost first."""
+    keep = None if roles is None else set(roles)
+    return [lv["name"] for lv in levels(report) if keep is None or lv["role"] in keep]
+
+
+def memory_levels(report: Mapping[str, object]) -> list[str]:
+    """The levels that hold tensors (role ``memory``), innermost first: their bytes are the off-chip bytes."""
+    return level_names(report, ("memory",))
+
+
+def main_memory(report: Mapping[str, object]) -> str | None:
+    """The first memory level (HBM, DRAM): the roofline's memory; None when the report has none."""
+    names = memory_levels(report)
+    return names[0] if names else None
+
+
+def ordered(names: Iterable[str], report: Mapping[str, object]) -> list[str]:
+    """``names`` (level names, say the keys of a bytes object) in hierarchy order, unknown names last in the order
+    given."""
+    names = [str(n) for n in names]
+    rank = {n: i for i, n in enumerate(level_names(report))}
+    return sorted(dict.fromkeys(names), key=lambda n: (rank.get(n, len(rank)), names.index(n)))
+
+
+def op_busy_cycles(op: Mapping[str, object]) -> int:
+    """The cycles an op keeps its unit busy: its ``compute_cycles`` (for an op spread over several units, the
+    busiest unit's share, which is the op's time on the chip when nothing stalls; ``mapping.work_cycles`` sums
+    the units and would rank an op on 108 SMs 108× higher than its time). Waiting (for data, for a dependency)
+    is not counted, so an optimizer step that mostly waits ranks below the convolutions that keep arrays busy."""
+    value = op.get("compute_cycles")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def op_span(op: Mapping[str, object]) -> int:
+    """end − start cycles of an op (0 when either is missing)."""
+    start, end = op.get("start_cycle"), op.get("end_cycle")
+    if not isinstance(start, (int, float)) or not isinstance(end, (int, float)):
+        return 0
+    return max(0, int(end - start))
+
+
+def top_ops(ops: Sequence[Mapping[str, object]], n: int) -> list[int]:
+    """Indices of the ``n`` busiest ops (:func:`op_busy_cycles`), busiest first; ties keep execution order."""
+    return sorted(range(len(ops)), key=lambda i: -op_busy_cycles(ops[i]))[:n]
+
+
+_CORE_UNIT = re.compile(r"^core\d+\.")  # the units of a core are named "core<i>.<unit>"
+
+
+def core_units(report: Mapping[str, object]) -> dict[str, float]:
+    """Busy fractions of the cores' compute units (systolic arrays, vector units, ...): the ``utilization`` entries
+    named ``core<i>.<unit>``, leaving out the memory servers, the host that launches ops and the chip link."""
+    return {str(u): float(v) for u, v in _dict(report.get("utilization")).items()
+            if _CORE_UNIT.match(str(u)) and isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def merge_core_units(util: Mapping[str, float]) -> dict[str, list[float]]:
+    """``util`` (unit → value) with the same unit of every core merged into one ``core*.<unit>`` entry holding
+    each core's value; other units stay as they are, each with its one value, in first-seen order."""
+    groups: dict[str, list[float]] = {}
+    for unit, value in util.items():
+        groups.setdefault(_CORE_UNIT.sub("core*.", str(unit)), []).append(value)
+    return groups
+
+
+def _dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+__all__ = ["ArchInfo", "Bound", "Footprint", "Level", "LevelRole", "Op", "Phase", "Pipeline", "ReportDict", "Roofline",
+           "Serving", "Simulation", "StageTime", "Systolic", "TableSplit", "WorkloadInfo", "core_units", "level_names",
+           "levels", "main_memory", "merge_core_units", "memory_levels", "op_busy_cycles", "op_span", "ordered", "problems", "top_ops"]

@@ -16,11 +16,12 @@ from rich.table import Table
 from rich.text import Text
 
 from accelsim.errors import AccelsimError
-from accelsim.units import format_size, format_time
 
+from . import fmt
+from .fmt import DASH
+from .schema import core_units, level_names
 from .writers import REPORT_FILE, read_report
 
-DASH = "\u2014"  # a missing value, or a ratio that is undefined
 Reports = Sequence[tuple[str, dict]]
 
 # Metric name → (table label, kind). Kinds: "text" (no ratio), "count", "seconds", "fraction", "bytes".
@@ -34,12 +35,11 @@ _METRICS: dict[str, tuple[str, str]] = {
     "params": ("params", "count"),
     "mac_utilization": ("MAC utilization", "fraction"),
     "max_compute_utilization": ("max compute-unit busy", "fraction"),
-    "hbm_utilization": ("HBM busy", "fraction"),
     "stall_cycles": ("stall cycles", "count"),
     "stall_share": ("stall share", "fraction"),
 }
-_BYTES_PREFIX = "bytes."
-_MEMORY_NAMES = frozenset({"hbm", "host", "sram", "dram", "l1", "l2", "smem"})
+# Per-level metrics, one row per memory level of the reports (``utilization.hbm``, ``bytes.hbm``), after those.
+_LEVEL_METRICS: dict[str, tuple[str, str]] = {"utilization.": ("busy", "fraction"), "bytes.": ("bytes", "bytes")}
 
 
 # --- loading ------------------------------------------------------------------------------------------------------
@@ -106,11 +106,6 @@ def load_reports(paths: Iterable[str | os.PathLike]) -> list[tuple[str, dict]]:
 
 # --- metrics ------------------------------------------------------------------------------------------------------
 
-def _num(value: object) -> float | int | None:
-    """``value`` if it is a number (not a boolean), else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return value
 
 
 def _dict(value: object) -> dict:
@@ -124,17 +119,23 @@ def _name(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _memory_levels(report: dict) -> set[str]:
-    arch = _dict(report.get("arch"))
-    return (set(map(str, _dict(report.get("bytes")))) | set(map(str, _dict(arch.get("memory_bytes_per_s"))))
-            | _MEMORY_NAMES)
+def _level_split(metric: str) -> tuple[str, str] | None:
+    """(prefix, level) of a per-level metric (``bytes.cxl`` → ("bytes.", "cxl")), else None."""
+    for prefix in _LEVEL_METRICS:
+        if metric.startswith(prefix):
+            return prefix, metric[len(prefix):]
+    return None
+
+
+def _kind(metric: str) -> str:
+    split = _level_split(metric)
+    return _LEVEL_METRICS[split[0]][1] if split else _METRICS.get(metric, ("", "number"))[1]
 
 
 def _max_compute_utilization(report: dict) -> float | None:
-    """The busiest compute unit's busy fraction (units that are not memory levels); None when there is none."""
-    memory = _memory_levels(report)
-    values = [v for unit, v in _dict(report.get("utilization")).items()
-              if str(unit) not in memory and _num(v) is not None]
+    """The busiest compute unit's busy fraction (a core's unit: not a memory level, the host that launches ops or
+    the chip link); None when there is none."""
+    values = list(core_units(report).values())
     return max(values) if values else None
 
 
@@ -143,8 +144,8 @@ def _stall_share(report: dict) -> float | None:
     (computing or stalled) spent waiting for data. None without ops or cycles."""
     ops = report.get("ops")
     ops = [op for op in ops if isinstance(op, dict)] if isinstance(ops, list) else []
-    stall = sum(_num(op.get("stall_cycles")) or 0 for op in ops)
-    compute = sum(_num(op.get("compute_cycles")) or 0 for op in ops)
+    stall = sum(fmt.number(op.get("stall_cycles")) or 0 for op in ops)
+    compute = sum(fmt.number(op.get("compute_cycles")) or 0 for op in ops)
     if stall + compute <= 0:
         return None
     return stall / (stall + compute)
@@ -155,13 +156,12 @@ def _metric(report: dict, key: str) -> object:
         return _name(report.get(key))
     if key == "max_compute_utilization":
         return _max_compute_utilization(report)
-    if key == "hbm_utilization":
-        return _num(_dict(report.get("utilization")).get("hbm"))
     if key == "stall_share":
         return _stall_share(report)
-    if key.startswith(_BYTES_PREFIX):
-        return _num(_dict(report.get("bytes")).get(key[len(_BYTES_PREFIX):]))
-    return _num(report.get(key))
+    split = _level_split(key)
+    if split:
+        return fmt.number(_dict(report.get(split[0][:-1])).get(split[1]))
+    return fmt.number(report.get(key))
 
 
 def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
@@ -169,18 +169,21 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
 
     Metrics: ``workload`` and ``arch`` (names), ``total_cycles``, ``seconds``, ``macs``, ``flops``, ``params``,
     ``mac_utilization``, ``max_compute_utilization`` (the busiest compute unit's busy fraction),
-    ``hbm_utilization``, ``stall_cycles``, ``stall_share`` (stall / (stall + compute) cycles over the ops), then
-    ``bytes.<level>`` for the union of the reports' memory levels (in order of first appearance). A value a
-    report lacks (or holds as null) is None.
+    ``stall_cycles``, ``stall_share`` (stall / (stall + compute) cycles over the ops), then for every memory level
+    of the reports (the union of their levels, each report's innermost first, in order of first appearance)
+    ``utilization.<level>`` (its busy fraction, for the levels that have a bandwidth server) and
+    ``bytes.<level>``. A value a report lacks (or holds as null) is None.
     """
-    levels = list(dict.fromkeys(str(lvl) for _, rep in reports for lvl in _dict(rep.get("bytes"))))
-    keys = [*_METRICS, *(f"{_BYTES_PREFIX}{lvl}" for lvl in levels)]
+    levels = list(dict.fromkeys(str(lvl) for _, rep in reports
+                                for lvl in [*level_names(rep), *_dict(rep.get("bytes"))]))
+    busy = [lvl for lvl in levels if any(lvl in _dict(rep.get("utilization")) for _, rep in reports)]
+    keys = [*_METRICS, *(f"utilization.{lvl}" for lvl in busy), *(f"bytes.{lvl}" for lvl in levels)]
     return [(key, [_metric(rep, key) for _, rep in reports]) for key in keys]
 
 
 def ratio(value: object, base: object) -> float | None:
     """``value / base`` for two finite numbers with ``base`` non-zero; None otherwise."""
-    v, b = _num(value), _num(base)
+    v, b = fmt.number(value), fmt.number(base)
     if v is None or b is None or b == 0 or not math.isfinite(v) or not math.isfinite(b):
         return None
     return v / b
@@ -196,52 +199,35 @@ def _check_baseline(reports: Reports, baseline: int) -> int:
 
 # --- output -------------------------------------------------------------------------------------------------------
 
-def _si(value: float) -> str:
-    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= scale:
-            return f"{value / scale:.4g} {prefix}"
-    return f"{value:.4g}"
-
-
 def format_value(metric: str, value: object) -> str:
     """``value`` of ``metric`` as table text: counts with separators (or SI for MACs/FLOPs/params), times,
     percentages, sizes; a dash when missing."""
     if value is None:
         return DASH
-    kind = "bytes" if metric.startswith(_BYTES_PREFIX) else _METRICS.get(metric, ("", "other"))[1]
-    v = _num(value)
+    kind = _kind(metric)
+    v = fmt.number(value)
     if kind == "text" or v is None:
         return str(value)
     if not math.isfinite(v):
         return str(v)
     if kind == "count":
-        return _si(v) if metric in ("macs", "flops", "params") and abs(v) >= 1e6 else f"{round(v):,}"
+        return fmt.si(v, digits=4) if metric in ("macs", "flops", "params") and abs(v) >= 1e6 else fmt.count(v)
     if kind == "seconds":
-        return format_time(v) if v >= 0 else str(v)
+        return fmt.seconds(v)
     if kind == "fraction":
-        return f"{100 * v:.1f} %"
+        return fmt.pct(v)
     if kind == "bytes":
-        return format_size(v)
+        return fmt.size(v)
     return f"{v:.4g}"
 
 
-def format_ratio(r: float | None) -> str:
-    """"0.25×", "1.00×", "12.5×"; "1,234×"; three significant digits below 0.1 ("0.0224×"); a dash for None."""
-    if r is None:
-        return DASH
-    a = abs(r)
-    if a == 0:
-        return "0\u00d7"
-    if a < 0.1 or a >= 1e6:
-        return f"{r:.3g}\u00d7"
-    if a >= 1000:
-        return f"{r:,.0f}\u00d7"
-    return f"{r:.2f}\u00d7" if a < 10 else f"{r:.1f}\u00d7"
+format_ratio = fmt.ratio
 
 
 def _label(metric: str) -> str:
-    if metric.startswith(_BYTES_PREFIX):
-        return f"bytes {metric[len(_BYTES_PREFIX):]}"
+    split = _level_split(metric)
+    if split:
+        return f"{_LEVEL_METRICS[split[0]][0]} {split[1]}"
     return _METRICS.get(metric, (metric, ""))[0]
 
 
@@ -260,7 +246,7 @@ def compare_table(reports: Reports, baseline: int = 0) -> Table:
         if i != base:
             table.add_column(Text("ratio", style="dim"), justify="right", style="dim")
     for metric, values in compare_rows(reports):
-        numeric = _METRICS.get(metric, ("", "number"))[1] != "text"
+        numeric = _kind(metric) != "text"
         cells: list[Text] = [Text(_label(metric))]
         for i, value in enumerate(values):
             cells.append(Text(format_value(metric, value)))
@@ -285,6 +271,6 @@ def compare_json(reports: Reports, baseline: int = 0) -> dict:
     ratios: dict[str, dict[str, float | None]] = {}
     for metric, values in compare_rows(reports):
         metrics[metric] = dict(zip(labels, values, strict=True))
-        if _METRICS.get(metric, ("", "number"))[1] != "text":
+        if _kind(metric) != "text":
             ratios[metric] = {label: ratio(v, values[base]) for label, v in zip(labels, values, strict=True)}
     return {"labels": labels, "baseline": labels[base], "metrics": metrics, "ratios": ratios}

@@ -17,16 +17,15 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from accelsim.units import format_bandwidth, format_frequency, format_size, format_time
-
+from . import fmt
+from .schema import level_names, levels, main_memory, memory_levels, ordered
 from .writers import atomic_write_text
 
 HTML_FILE = "report.html"
-DASH = "\u2014"  # shown for a missing or null value
 
 # Plot stems in the order the page shows them, with their captions.
 _PLOT_CAPTIONS = (
-    ("roofline", "Roofline: each op (by kind) and the whole run against the chip's compute and HBM roofs."),
+    ("roofline", "Roofline: each op (by kind) and the whole run against the chip's compute and main-memory roofs."),
     ("utilization", "Busy fraction of every unit and memory level, and the MAC utilization of the run."),
     ("bytes_per_level", "Bytes moved to and from each memory level."),
     ("op_cycles", "Cycles per op: compute, stall per memory level, other waiting."),
@@ -127,86 +126,13 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _num(value: object) -> float | None:
-    """``value`` as a float; None for null, missing, boolean or non-numeric values."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
 def _dict(value: object) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _count(value: object) -> str:
-    """An integer with thousands separators ("123,456"); a dash for null or non-finite."""
-    v = _num(value)
-    if v is None or not math.isfinite(v):
-        return DASH if v is None else str(v)
-    return f"{round(v):,}"
-
-
-def _si(value: float) -> str:
-    """A large count in SI form ("4.09 G")."""
-    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {prefix}"
-    return f"{value:.3g}"
-
-
-def _count_si(value: object) -> str:
-    """"4,089,184,256 (4.09 G)"; just the count below 10,000."""
-    v = _num(value)
-    if v is None or not math.isfinite(v) or abs(v) < 1e4:
-        return _count(value)
-    return f"{_count(v)} ({_si(v)})"
-
-
-def _pct(fraction: object) -> str:
-    v = _num(fraction)
-    return DASH if v is None else f"{100 * v:.1f} %"
-
-
-def _size(value: object) -> str:
-    v = _num(value)
-    return DASH if v is None else format_size(v)
-
-
-def _time(value: object) -> str:
-    v = _num(value)
-    return DASH if v is None or v < 0 else format_time(v)
-
-
-def _flops_rate(value: float) -> str:
-    """"91.8 TFLOP/s" style text."""
-    if not math.isfinite(value):
-        return str(value)
-    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if value >= scale:
-            return f"{value / scale:.3g} {prefix}FLOP/s"
-    return f"{value:.3g} FLOP/s"
-
-
-def _general(value: object) -> str:
-    """Any JSON value as short text: numbers to 4 significant digits, lists and objects compactly."""
-    if value is None:
-        return DASH
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_general(v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_general(v) for v in value)
-    return str(value)
-
-
 def _data_v(value: object) -> str:
     """The raw number a sortable cell sorts by ("" for null: sorted last)."""
-    v = _num(value)
+    v = fmt.num(value, None)
     if v is None or math.isnan(v):
         return ""
     if math.isinf(v):
@@ -216,161 +142,117 @@ def _data_v(value: object) -> str:
 
 # --- page parts ---------------------------------------------------------------------------------------------------
 
-def _workload_text(workload: object) -> str:
-    if not isinstance(workload, dict):
-        return DASH if workload is None else str(workload)
-    name = workload.get("name") or workload.get("model") or "?"
-    bits = [f"batch {workload['batch']}"] if workload.get("batch") is not None else []
-    params = _dict(workload.get("params"))
-    for key in ("dtype", "mode"):
-        value = workload.get(key, params.get(key))
-        if value:
-            bits.append(str(value))
-    extra = [f"{k}={_general(v)}" for k, v in params.items() if k not in ("batch", "dtype", "mode")]
-    if extra:
-        bits.append(", ".join(extra))
-    return f"{name} ({'; '.join(bits)})" if bits else str(name)
-
-
-def _arch_text(arch: object, clock_hz: object) -> str:
-    if not isinstance(arch, dict):
-        return DASH if arch is None else str(arch)
-    bits = []
-    clock = _num(arch.get("clock_hz", clock_hz))
-    if clock and clock > 0:
-        bits.append(format_frequency(clock))
-    cores = _num(arch.get("cores"))
-    if cores is not None:
-        bits.append(f"{int(cores)} core{'s' if cores != 1 else ''}")
-    sa = _dict(arch.get("systolic"))
-    if sa.get("rows") is not None and sa.get("cols") is not None:
-        count = _num(sa.get("count")) or 1
-        bits.append(f"{f'{count:g}× ' if count > 1 else ''}{sa['rows']}×{sa['cols']} systolic"
-                    + (f" {sa['dataflow']}" if sa.get("dataflow") else ""))
-    sram = _num(arch.get("sram_bytes"))
-    if sram:
-        bits.append(f"{format_size(sram)} SRAM")
-    for level, bw in _dict(arch.get("memory_bytes_per_s")).items():
-        v = _num(bw)
-        if v is not None:
-            bits.append(f"{level} {format_bandwidth(v)}")
-    name = arch.get("name") or "?"
-    return f"{name} ({', '.join(bits)})" if bits else str(name)
-
-
 def _kv_table(rows: list[tuple[str, str]], cls: str = "kv") -> str:
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
     return f'<table class="{cls}"><tbody>{body}</tbody></table>'
 
 
 def _summary(report: dict) -> str:
+    lv = levels(report)
     rows = [
-        ("workload", _workload_text(report.get("workload"))),
-        ("arch", _arch_text(report.get("arch"), report.get("clock_hz"))),
-        ("total cycles", _count(report.get("total_cycles"))),
-        ("time", _time(report.get("seconds"))),
-        ("MACs", _count_si(report.get("macs"))),
-        ("FLOPs", _count_si(report.get("flops"))),
-        ("params", _count_si(report.get("params"))),
-        ("MAC utilization", _pct(report.get("mac_utilization"))),
+        ("workload", fmt.workload_text(report.get("workload"))),
+        ("arch", fmt.arch_text(report.get("arch"), lv, report.get("clock_hz"))),
+        ("total cycles", fmt.count(report.get("total_cycles"))),
+        ("time", fmt.seconds(report.get("seconds"))),
+        ("MACs", fmt.count_si(report.get("macs"))),
+        ("FLOPs", fmt.count_si(report.get("flops"))),
+        ("params", fmt.count_si(report.get("params"))),
+        ("MAC utilization", fmt.pct(report.get("mac_utilization"))),
     ]
-    flops, seconds = _num(report.get("flops")), _num(report.get("seconds"))
-    if flops is not None and seconds:
-        rows.append(("achieved", _flops_rate(flops / seconds)))
+    flops, secs = fmt.num(report.get("flops"), None), fmt.num(report.get("seconds"), None)
+    if flops is not None and secs:
+        rows.append(("achieved", fmt.flops_rate(flops / secs)))
     roof = _dict(report.get("roofline"))
-    peak, bw = _num(roof.get("peak_flops_per_s")), _num(roof.get("bandwidth_bytes_per_s"))
-    ridge = _num(roof.get("ridge_flops_per_byte"))
+    peak, bw = fmt.num(roof.get("peak_flops_per_s"), None), fmt.num(roof.get("bandwidth_bytes_per_s"), None)
+    ridge = fmt.num(roof.get("ridge_flops_per_byte"), None)
     if peak or bw:
-        bits = [f"{_flops_rate(peak)} peak" if peak else "", f"{format_bandwidth(bw)} HBM" if bw else "",
+        main = main_memory(report) or "memory"
+        bits = [f"{fmt.flops_rate(peak)} peak" if peak else "", f"{fmt.bandwidth(bw)} {main}" if bw else "",
                 f"ridge {ridge:.4g} FLOP/B" if ridge else ""]
         rows.append(("roofline", ", ".join(b for b in bits if b)))
-    rows.append(("stall cycles", _count(report.get("stall_cycles"))))
-    for level, cycles in _dict(report.get("stalls_by_level")).items():
-        rows.append((f"stall {level}", _count(cycles)))
-    for level, nbytes in _dict(report.get("bytes")).items():
-        rows.append((f"bytes {level}", _size(nbytes)))
+    rows.append(("stall cycles", fmt.count(report.get("stall_cycles"))))
+    stalls, moved = _dict(report.get("stalls_by_level")), _dict(report.get("bytes"))
+    rows.extend((f"stall {level}", fmt.count(stalls[level])) for level in ordered(stalls, report))
+    rows.extend((f"bytes {level}", fmt.size(moved[level])) for level in ordered(moved, report))
     sim = _dict(report.get("simulation"))
     if sim:
-        rows.append(("simulation", ", ".join(f"{_count(v)} {k}" for k, v in sim.items())))
+        rows.append(("simulation", ", ".join(f"{fmt.count(v)} {k}" for k, v in sim.items())))
     return _kv_table(rows)
 
 
 def _cards(report: dict) -> str:
+    """The headline figures, then one card of bytes moved per memory level that moved any."""
     cards = [
-        ("total cycles", _count(report.get("total_cycles"))),
-        ("time", _time(report.get("seconds"))),
-        ("MAC utilization", _pct(report.get("mac_utilization"))),
-        ("stall cycles", _count(report.get("stall_cycles"))),
+        ("total cycles", fmt.count(report.get("total_cycles"))),
+        ("time", fmt.seconds(report.get("seconds"))),
+        ("MAC utilization", fmt.pct(report.get("mac_utilization"))),
+        ("stall cycles", fmt.count(report.get("stall_cycles"))),
     ]
-    hbm = _dict(report.get("bytes")).get("hbm")
-    if hbm is not None:
-        cards.append(("HBM bytes", _size(hbm)))
+    moved = _dict(report.get("bytes"))
+    for level in memory_levels(report):
+        if fmt.num(moved.get(level)):
+            cards.append((f"{level} bytes", fmt.size(moved[level])))
     return '<div class="cards">' + "".join(
         f'<div class="card"><div class="v">{_e(v)}</div><div class="k">{_e(k)}</div></div>' for k, v in cards
     ) + "</div>"
-
-
-def _memory_levels(report: dict) -> set[str]:
-    arch = _dict(report.get("arch"))
-    return {str(k) for k in _dict(report.get("bytes"))} | {str(k) for k in _dict(arch.get("memory_bytes_per_s"))}
 
 
 def _utilization(report: dict) -> str:
     util = _dict(report.get("utilization"))
     if not util:
         return '<p class="note">No utilization figures in this report.</p>'
-    memory = _memory_levels(report)
+    memory = set(level_names(report)) | {str(k) for k in _dict(report.get("bytes"))}
     rows = []
-    mac = _num(report.get("mac_utilization"))
+    mac = fmt.num(report.get("mac_utilization"), None)
     items = ([("MAC utilization", mac, "of peak MACs")] if mac is not None else []) + [
-        (str(unit), _num(v), "memory" if str(unit) in memory else "compute") for unit, v in util.items()]
+        (str(unit), fmt.num(v, None), "memory" if str(unit) in memory else "compute") for unit, v in util.items()]
     for label, v, kind in items:
         width = 0.0 if v is None or not math.isfinite(v) else max(0.0, min(100.0, 100 * v))
         bar = f'<span class="bar{" mem" if kind == "memory" else ""}" style="width:{width * 1.2:.1f}px"></span>'
         rows.append(f"<tr><td>{_e(label)}</td><td>{kind}</td>"
-                    f'<td class="n bar-cell" data-v="{_data_v(v)}">{bar}{_e(_pct(v))}</td></tr>')
+                    f'<td class="n bar-cell" data-v="{_data_v(v)}">{bar}{_e(fmt.pct(v))}</td></tr>')
     return ('<div class="scroll"><table class="sortable"><thead><tr><th>unit</th><th>kind</th>'
             '<th class="n">busy</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table></div>")
 
 
 def _memory(report: dict) -> str:
     moved, stalls = _dict(report.get("bytes")), _dict(report.get("stalls_by_level"))
-    levels = list(dict.fromkeys([*moved, *stalls]))
-    if not levels:
+    names = ordered([*level_names(report), *moved, *stalls], report)
+    if not names:
         return '<p class="note">No memory traffic in this report.</p>'
     util = _dict(report.get("utilization"))
-    total_stall = _num(report.get("stall_cycles")) or sum(_num(v) or 0.0 for v in stalls.values())
+    total_stall = fmt.num(report.get("stall_cycles"), None) or sum(fmt.num(v) for v in stalls.values())
     rows = []
-    for level in levels:
-        s = _num(stalls.get(level))
+    for level in names:
+        s = fmt.num(stalls.get(level), None)
         share = s / total_stall if s is not None and total_stall else None
         rows.append(f"<tr><td>{_e(level)}</td>"
-                    f'<td class="n" data-v="{_data_v(moved.get(level))}">{_e(_size(moved.get(level)))}</td>'
-                    f'<td class="n" data-v="{_data_v(s)}">{_e(_count(s))}</td>'
-                    f'<td class="n" data-v="{_data_v(share)}">{_e(_pct(share))}</td>'
-                    f'<td class="n" data-v="{_data_v(util.get(level))}">{_e(_pct(util.get(level)))}</td></tr>')
+                    f'<td class="n" data-v="{_data_v(moved.get(level))}">{_e(fmt.size(moved.get(level)))}</td>'
+                    f'<td class="n" data-v="{_data_v(s)}">{_e(fmt.count(s))}</td>'
+                    f'<td class="n" data-v="{_data_v(share)}">{_e(fmt.pct(share))}</td>'
+                    f'<td class="n" data-v="{_data_v(util.get(level))}">{_e(fmt.pct(util.get(level)))}</td></tr>')
     return ('<table class="sortable"><thead><tr><th>level</th><th class="n">bytes moved</th>'
             '<th class="n">stall cycles</th><th class="n">share of stalls</th><th class="n">busy</th></tr></thead>'
             "<tbody>" + "".join(rows) + "</tbody></table>")
 
 
 def _serving_value(key: str, value: object) -> str:
-    v = _num(value)
+    v = fmt.num(value, None)
     if v is None:
-        return _general(value)
+        return fmt.general(value)
     k = key.lower()
     if k.endswith("_per_s") or k.endswith("_per_second"):
         what = k.rsplit("_per_s", 1)[0].replace("_", " ")
         return f"{v:,.0f} {what}/s" if abs(v) >= 1000 else f"{v:.4g} {what}/s"
     if k.endswith("_bytes") or k == "bytes":
-        return format_size(v)
+        return fmt.size(v)
     if k.endswith("_s") or k.endswith("_seconds"):
-        return format_time(v) if v >= 0 else str(v)
+        return fmt.seconds(v)
     if k.endswith("_cycles"):
-        return _count(v)
+        return fmt.count(v)
     if k.endswith("utilization") or k.endswith("_fraction") or k.endswith("_share"):
-        return _pct(v)
-    return _general(value)
+        return fmt.pct(v)
+    return fmt.general(value)
 
 
 def _flatten(prefix: str, value: object, out: list[tuple[str, object]]) -> None:
@@ -429,11 +311,9 @@ def _plots(report: dict, images: Mapping[str, bytes] | None) -> str:
 
 
 def _op_levels(report: dict, ops: list[dict]) -> list[str]:
-    """Memory levels for the per-op bytes columns: the report's, then any others the ops name, in order."""
-    seen = dict.fromkeys(str(k) for k in _dict(report.get("bytes")))
-    for op in ops:
-        seen.update(dict.fromkeys(str(k) for k in _dict(op.get("bytes"))))
-    return list(seen)
+    """Memory levels for the per-op bytes columns: the report's, innermost first, then any others the ops name."""
+    return ordered([*level_names(report), *_dict(report.get("bytes")),
+                    *(str(k) for op in ops for k in _dict(op.get("bytes")))], report)
 
 
 def _ops_table(report: dict) -> str:
@@ -441,11 +321,11 @@ def _ops_table(report: dict) -> str:
     ops = [op for op in ops if isinstance(op, dict)] if isinstance(ops, list) else []
     if not ops:
         return '<p class="note">No ops in this report.</p>'
-    levels = _op_levels(report, ops)
+    op_levels = _op_levels(report, ops)
     heads = ["#", "name", "kind", "unit", "core", "MACs", "start", "end", "duration", "compute", "stall",
-             *(f"bytes {lvl}" for lvl in levels), "FLOP/B", "bound"]
+             *(f"bytes {lvl}" for lvl in op_levels), "FLOP/B", "bound"]
     numeric = {"#", "core", "MACs", "start", "end", "duration", "compute", "stall", "FLOP/B",
-               *(f"bytes {lvl}" for lvl in levels)}
+               *(f"bytes {lvl}" for lvl in op_levels)}
     head = "".join(('<th class="n">' if h in numeric else "<th>") + f"{_e(h)}</th>" for h in heads)
 
     def num(value: object, text: str) -> str:
@@ -453,27 +333,27 @@ def _ops_table(report: dict) -> str:
 
     rows = []
     for i, op in enumerate(ops):
-        start, end = _num(op.get("start_cycle")), _num(op.get("end_cycle"))
+        start, end = fmt.num(op.get("start_cycle"), None), fmt.num(op.get("end_cycle"), None)
         duration = end - start if start is not None and end is not None else None
         op_bytes = _dict(op.get("bytes"))
-        ai = _num(op.get("arithmetic_intensity"))
+        ai = fmt.num(op.get("arithmetic_intensity"), None)
         bound = op.get("bound")
         name = "" if op.get("name") is None else str(op.get("name"))
         cells = [
             num(i, str(i)),
             f'<td class="name" title="{_e(name)}">{_e(name)}</td>',
-            f"<td>{_e(_general(op.get('kind')) if op.get('kind') is not None else DASH)}</td>",
-            f"<td>{_e(_general(op.get('unit')) if op.get('unit') is not None else DASH)}</td>",
-            num(op.get("core"), _count(op.get("core"))),
-            num(op.get("macs"), _count(op.get("macs"))),
-            num(start, _count(start)),
-            num(end, _count(end)),
-            num(duration, _count(duration)),
-            num(op.get("compute_cycles"), _count(op.get("compute_cycles"))),
-            num(op.get("stall_cycles"), _count(op.get("stall_cycles"))),
-            *(num(op_bytes.get(lvl, 0), _size(op_bytes.get(lvl, 0))) for lvl in levels),
-            num(ai, DASH if ai is None else f"{ai:.4g}"),
-            f'<td class="b-{_e(bound)}">{_e(bound)}</td>' if bound is not None else f"<td>{DASH}</td>",
+            f"<td>{_e(fmt.general(op.get('kind')))}</td>",
+            f"<td>{_e(fmt.general(op.get('unit')))}</td>",
+            num(op.get("core"), fmt.count(op.get("core"))),
+            num(op.get("macs"), fmt.count(op.get("macs"))),
+            num(start, fmt.count(start)),
+            num(end, fmt.count(end)),
+            num(duration, fmt.count(duration)),
+            num(op.get("compute_cycles"), fmt.count(op.get("compute_cycles"))),
+            num(op.get("stall_cycles"), fmt.count(op.get("stall_cycles"))),
+            *(num(op_bytes.get(lvl, 0), fmt.size(op_bytes.get(lvl, 0))) for lvl in op_levels),
+            num(ai, fmt.DASH if ai is None else f"{ai:.4g}"),
+            f'<td class="b-{_e(bound)}">{_e(bound)}</td>' if bound is not None else f"<td>{fmt.DASH}</td>",
         ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (f'<p class="note">{len(ops):,} ops in execution order; click a column header to sort (again to '

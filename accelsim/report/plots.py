@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import sys
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
-from accelsim.units import format_bandwidth, format_size
+from . import fmt
+from .schema import level_names, memory_levels, merge_core_units, op_span, ordered, top_ops
 
 DPI = 120
-MAX_OP_BARS = 60  # above this many ops, op_cycles shows the TOP_OPS longest ops and one "other" bar
+MAX_OP_BARS = 60  # above this many ops, op_cycles shows the TOP_OPS busiest ops and one "other" bar
 TOP_OPS = 40
 MAX_UNIT_BARS = 40  # above this many units, per-core units are merged into one bar per kind (mean, min-max)
-ON_CHIP_LEVELS = frozenset({"sram", "l1", "l2", "smem", "rf", "registers"})
 
 _COMPUTE_COLOR = "#4C72B0"
 _STALL_COLORS = ("#DD8452", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
@@ -54,17 +53,6 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _num(value: object, default: float = 0.0) -> float:
-    """``value`` as a float; ``default`` for null, missing or non-numeric values."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return default
-    return float(value)
-
-
-def _duration(op: dict) -> float:
-    return max(0.0, _num(op.get("end_cycle")) - _num(op.get("start_cycle")))
 
 
 def _title(report: dict, what: str) -> str:
@@ -100,14 +88,14 @@ def _short(name: object, width: int = 28) -> str:
 
 def _stack(ax, ops: list[dict], levels: list[str], x) -> None:
     """Draw the stacked compute / stall-per-level / other-wait bars of ``ops`` at positions ``x``."""
-    compute = np.array([_num(op.get("compute_cycles")) for op in ops])
-    stall_total = np.array([_num(op.get("stall_cycles")) for op in ops])
+    compute = np.array([fmt.num(op.get("compute_cycles")) for op in ops])
+    stall_total = np.array([fmt.num(op.get("stall_cycles")) for op in ops])
     if len(levels) > 1:
-        stalls = {f"stall: {lvl}": np.array([_num((op.get("stalls_by_level") or {}).get(lvl)) for op in ops])
+        stalls = {f"stall: {lvl}": np.array([fmt.num((op.get("stalls_by_level") or {}).get(lvl)) for op in ops])
                   for lvl in levels}
     else:
         stalls = {f"stall: {levels[0]}" if levels else "stall": stall_total}
-    wait = np.maximum(0.0, np.array([_duration(op) for op in ops]) - compute - stall_total)
+    wait = np.maximum(0.0, np.array([op_span(op) for op in ops]) - compute - stall_total)
     bottom = np.zeros(len(ops))
     ax.bar(x, compute, color=_COMPUTE_COLOR, label="compute")
     bottom += compute
@@ -126,30 +114,37 @@ def _sum_ops(ops: list[dict]) -> dict:
     total: dict = {"start_cycle": 0, "end_cycle": 0, "compute_cycles": 0.0, "stall_cycles": 0.0,
                    "stalls_by_level": {}}
     for op in ops:
-        total["end_cycle"] += _duration(op)
-        total["compute_cycles"] += _num(op.get("compute_cycles"))
-        total["stall_cycles"] += _num(op.get("stall_cycles"))
+        total["end_cycle"] += op_span(op)
+        total["compute_cycles"] += fmt.num(op.get("compute_cycles"))
+        total["stall_cycles"] += fmt.num(op.get("stall_cycles"))
         for lvl, c in (op.get("stalls_by_level") or {}).items():
-            total["stalls_by_level"][lvl] = total["stalls_by_level"].get(lvl, 0.0) + _num(c)
+            total["stalls_by_level"][lvl] = total["stalls_by_level"].get(lvl, 0.0) + fmt.num(c)
     return total
+
+
+def op_bars(ops: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The ops op_cycles draws a bar each, and those it sums into the "other" bar: every op in execution order
+    when there are at most ``MAX_OP_BARS``, else the ``TOP_OPS`` busiest (by their own busy cycles,
+    :func:`accelsim.report.schema.op_busy_cycles`, not their span), busiest first, and the rest."""
+    if len(ops) <= MAX_OP_BARS:
+        return list(ops), []
+    top = top_ops(ops, TOP_OPS)
+    shown = set(top)
+    return [ops[i] for i in top], [op for i, op in enumerate(ops) if i not in shown]
 
 
 def plot_op_cycles(report: dict, path: str | os.PathLike | BinaryIO) -> Path | BinaryIO:
     """Stacked bars of each op's cycles: compute, then stall cycles per memory level, then other waiting.
 
-    Ops are in execution order; with more than ``MAX_OP_BARS`` ops, the ``TOP_OPS`` longest ones (by end - start)
-    are shown longest first, and the rest are summed in one "other" bar on its own axis at the right (it would
+    Ops are in execution order; with more than ``MAX_OP_BARS`` ops, the ``TOP_OPS`` busiest ones (:func:`op_bars`)
+    are shown busiest first, and the rest are summed in one "other" bar on its own axis at the right (it would
     flatten the others on a shared one).
     """
     plt = pyplot()
     path = _target(path)
-    ops = list(report.get("ops") or [])
-    levels = list(dict.fromkeys(lvl for op in ops for lvl, c in (op.get("stalls_by_level") or {}).items() if c))
-    rest: list[dict] = []
-    if len(ops) > MAX_OP_BARS:
-        order = sorted(range(len(ops)), key=lambda i: -_duration(ops[i]))  # stable: ties keep execution order
-        rest = [ops[i] for i in order[TOP_OPS:]]
-        ops = [ops[i] for i in order[:TOP_OPS]]
+    all_ops = list(report.get("ops") or [])
+    levels = ordered([lvl for op in all_ops for lvl, c in (op.get("stalls_by_level") or {}).items() if c], report)
+    ops, rest = op_bars(all_ops)
 
     width = min(24.0, max(8.0, 0.22 * len(ops) + 2.5 + (1.5 if rest else 0)))
     if rest:
@@ -169,7 +164,7 @@ def plot_op_cycles(report: dict, path: str | os.PathLike | BinaryIO) -> Path | B
     ax.set_ylabel("cycles")
     ax.legend(loc="upper right", fontsize=8)
     if rest:
-        ax.set_xlabel(f"op: the {len(ops)} longest of {len(ops) + len(rest)}, longest first")
+        ax.set_xlabel(f"op: the {len(ops)} busiest of {len(ops) + len(rest)} (by compute cycles), busiest first")
         _stack(ax_other, [_sum_ops(rest)], levels, np.array([0]))
         ax_other.set_xticks([0])
         ax_other.set_xticklabels([f"other\n({len(rest)} ops)"], fontsize=8)
@@ -182,12 +177,10 @@ def plot_op_cycles(report: dict, path: str | os.PathLike | BinaryIO) -> Path | B
 
 def _unit_bars(util: dict) -> list[tuple[str, float, float, float]]:
     """(label, value, min, max) per bar; with many units, per-core units become one bar per kind (mean)."""
-    items = [(str(k), _num(v)) for k, v in util.items()]
+    items = [(str(k), fmt.num(v)) for k, v in util.items()]
     if len(items) <= MAX_UNIT_BARS:
         return [(k, v, v, v) for k, v in items]
-    groups: dict[str, list[float]] = {}
-    for k, v in items:
-        groups.setdefault(re.sub(r"^core\d+\.", "core*.", k), []).append(v)
+    groups = merge_core_units(dict(items))
     return [(f"{k} (mean of {len(vs)})" if len(vs) > 1 else k, float(np.mean(vs)), min(vs), max(vs))
             for k, vs in groups.items()]
 
@@ -197,7 +190,7 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
     plt = pyplot()
     path = _target(path)
     bars = _unit_bars(report.get("utilization") or {})
-    memory_levels = set(report.get("bytes") or {})
+    memory = set(level_names(report)) | set(report.get("bytes") or {})
     mac = report.get("mac_utilization")
     n = len(bars) + (mac is not None)
     fig, ax = plt.subplots(figsize=(8.5, min(30.0, max(3.0, 0.32 * n + 1.6))))
@@ -208,14 +201,14 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
     labels, values, colors, lo, hi = [], [], [], [], []
     if mac is not None:
         labels.append("MAC utilization (of peak)")
-        values.append(100 * _num(mac))
+        values.append(100 * fmt.num(mac))
         colors.append(_MAC_COLOR)
         lo.append(0.0)
         hi.append(0.0)
     for label, v, vmin, vmax in bars:
         labels.append(label)
         values.append(100 * v)
-        colors.append(_MEMORY_COLOR if label in memory_levels else _COMPUTE_COLOR)
+        colors.append(_MEMORY_COLOR if label in memory else _COMPUTE_COLOR)
         lo.append(100 * (v - vmin))
         hi.append(100 * (vmax - v))
     y = np.arange(len(labels))
@@ -251,7 +244,9 @@ def plot_bytes_per_level(report: dict, path: str | os.PathLike | BinaryIO) -> Pa
     """Bars of the bytes moved to and from each memory level, labelled with sizes; log scale if they span > 100x."""
     plt = pyplot()
     path = _target(path)
-    moved = {str(k): _num(v) for k, v in (report.get("bytes") or {}).items()}
+    given = report.get("bytes") or {}
+    moved = {lvl: fmt.num(given[lvl]) for lvl in ordered(given, report)}
+    memories = set(memory_levels(report))
     fig, ax = plt.subplots(figsize=(max(5.5, 1.2 * len(moved) + 2.5), 4.5))
     ax.set_title(_title(report, "bytes moved per memory level"))
     if not moved:
@@ -261,7 +256,7 @@ def plot_bytes_per_level(report: dict, path: str | os.PathLike | BinaryIO) -> Pa
     positive = values[values > 0]
     log = positive.size > 0 and positive.max() / positive.min() > 100
     x = np.arange(len(levels))
-    ax.bar(x, values, color=[_MEMORY_COLOR if lvl not in ON_CHIP_LEVELS else _COMPUTE_COLOR for lvl in levels])
+    ax.bar(x, values, color=[_MEMORY_COLOR if lvl in memories else _COMPUTE_COLOR for lvl in levels])
     from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
     if log:
@@ -275,12 +270,12 @@ def plot_bytes_per_level(report: dict, path: str | os.PathLike | BinaryIO) -> Pa
         ax.set_ylim(0, top * 1.15)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True) if positive.size else MaxNLocator(nbins=1))
         base = 0.0
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_size(v) if v > 0 else "0"))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt.size(v) if v > 0 else "0"))
     for xi, v in zip(x, values, strict=True):
-        ax.text(xi, v if v > 0 else base, format_size(v), ha="center", va="bottom", fontsize=9)
+        ax.text(xi, v if v > 0 else base, fmt.size(v), ha="center", va="bottom", fontsize=9)
     ax.set_xticks(x)
     ax.set_xticklabels(levels)
-    ax.set_xlabel("memory level")
+    ax.set_xlabel("memory level (innermost first; green: memories, blue: on-chip)")
     ax.set_ylabel("bytes moved" + (" (log scale)" if log else ""))
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
@@ -289,19 +284,12 @@ def plot_bytes_per_level(report: dict, path: str | os.PathLike | BinaryIO) -> Pa
     return _save(plt, fig, path)
 
 
-def _flops_text(flops_per_s: float) -> str:
-    """"91.8 TFLOP/s" style text."""
-    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if flops_per_s >= scale:
-            return f"{flops_per_s / scale:.3g} {prefix}FLOP/s"
-    return f"{flops_per_s:.3g} FLOP/s"
-
-
 def _run_point(report: dict) -> tuple[float, float] | None:
     """(FLOP per off-chip byte, FLOP/s) of the whole run, or None when either is undefined."""
-    flops = _num(report.get("flops"))
-    seconds = _num(report.get("seconds"))
-    offchip = sum(_num(v) for k, v in (report.get("bytes") or {}).items() if k not in ON_CHIP_LEVELS)
+    flops = fmt.num(report.get("flops"))
+    seconds = fmt.num(report.get("seconds"))
+    moved = report.get("bytes") or {}
+    offchip = sum(fmt.num(moved.get(lvl)) for lvl in memory_levels(report))
     if flops <= 0 or seconds <= 0 or offchip <= 0:
         return None
     return flops / offchip, flops / seconds
@@ -317,13 +305,13 @@ def plot_roofline(report: dict, path: str | os.PathLike | BinaryIO) -> Path | Bi
     path = _target(path)
     roof = report.get("roofline") or {}
     arch = report.get("arch") or {}
-    peak = _num(roof.get("peak_flops_per_s"), _num(arch.get("peak_flops_per_s")))
-    bw = _num(roof.get("bandwidth_bytes_per_s"))
-    ridge = _num(roof.get("ridge_flops_per_byte"), peak / bw if peak > 0 and bw > 0 else 0.0)
+    peak = fmt.num(roof.get("peak_flops_per_s"), fmt.num(arch.get("peak_flops_per_s")))
+    bw = fmt.num(roof.get("bandwidth_bytes_per_s"))
+    ridge = fmt.num(roof.get("ridge_flops_per_byte"), peak / bw if peak > 0 and bw > 0 else 0.0)
 
     pts = [(float(op["arithmetic_intensity"]), float(op["achieved_flops_per_s"]), str(op.get("kind", "?")))
            for op in report.get("ops") or []
-           if _num(op.get("arithmetic_intensity")) > 0 and _num(op.get("achieved_flops_per_s")) > 0]
+           if fmt.num(op.get("arithmetic_intensity")) > 0 and fmt.num(op.get("achieved_flops_per_s")) > 0]
     skipped = len(report.get("ops") or []) - len(pts)
     run = _run_point(report)
 
@@ -340,7 +328,7 @@ def plot_roofline(report: dict, path: str | os.PathLike | BinaryIO) -> Path | Bi
         grid = np.logspace(math.log10(xlo), math.log10(xhi), 400)
         roofline = attainable(grid, peak, bw)
         ax.plot(grid, roofline, color="black", lw=2,
-                label=f"roof: {_flops_text(peak)} peak, {format_bandwidth(bw)}")
+                label=f"roof: {fmt.flops_rate(peak)} peak, {fmt.bandwidth(bw)}")
         ylo = min(ylo, roofline[roofline > 0].min() / 2) if (roofline > 0).any() else ylo
         if 0 < ridge < math.inf:
             ax.axvline(ridge, color="#888888", ls=":", lw=1)

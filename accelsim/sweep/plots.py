@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..report import fmt
 from .expand import describe, short_names
 
 LINES_FILE = "sweep_lines.png"
@@ -162,13 +163,6 @@ def plot_lines(records, axes: Sequence[str], path: Path, *, name: str = "sweep",
     return _save(plt, fig, path)
 
 
-def _compact(value: float) -> str:
-    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= div:
-            return f"{value / div:.3g}{suffix}"
-    return f"{value:.3g}"
-
-
 def plot_heatmap(records, axes: Sequence[str], path: Path, *, name: str = "sweep",
                  metric: str = METRIC) -> Path | None:
     """``metric`` over the first two varying axes (rows: the first, columns: the second); None if fewer vary."""
@@ -204,7 +198,7 @@ def plot_heatmap(records, axes: Sequence[str], path: Path, *, name: str = "sweep
                 for j in range(len(cols)):
                     if not np.isnan(grid[i, j]):
                         dark = (grid[i, j] - vmin) / ((vmax - vmin) or 1.0) > 0.5
-                        ax.text(j, i, _compact(grid[i, j]), ha="center", va="center", fontsize=7,
+                        ax.text(j, i, fmt.si(grid[i, j], sep=""), ha="center", va="center", fontsize=7,
                                 color="white" if dark else "black")
         if panel_axis:
             ax.set_title(f"{names[panel_axis]}={pv}", fontsize=10)

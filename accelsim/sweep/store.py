@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AccelsimError
+from ..report.schema import level_names, ordered
 from ..report.writers import atomic_write_text
 
 RESULTS_FILE = "results.jsonl"
@@ -27,22 +28,29 @@ CSV_FILE = "results.csv"
 FORMAT = "accelsim-sweep/1"  # the "format" of sweep.json; is_sweep_dir looks for it
 FSYNC_EVERY_S = 2.0
 
-# report.json's top-level objects that become metrics (flattened to "bytes.hbm" in results.csv)
+# report.json's top-level objects that become metrics (flattened to "bytes.<level>" in results.csv)
 METRIC_OBJECTS = ("utilization", "bytes", "stalls_by_level")
+LEVEL_OBJECTS = ("bytes",)  # objects with an entry for every memory level of the report (0 where none)
 
 
 def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     """The metrics a sweep keeps of one report.json: every top-level number (``total_cycles``, ``seconds``,
-    ``macs``, ``mac_utilization``, ...), the ``utilization``, ``bytes`` and ``stalls_by_level`` objects, and the
-    size figures of the arch: ``sram_bytes`` (on-chip SRAM), ``peak_macs_per_cycle`` (MAC units) and
-    ``area_proxy`` = sram_bytes × peak_macs_per_cycle, a unit-less stand-in for chip area (compare points of one
-    sweep only). The ops list is not kept."""
+    ``macs``, ``mac_utilization``, ...), the ``utilization``, ``bytes`` and ``stalls_by_level`` objects (per
+    unit and per memory level; ``bytes`` has every level of the report, innermost first, so results.csv has a
+    ``bytes.<level>`` column for each: ``bytes.hbm`` for an arch with a level named hbm), and the size figures
+    of the arch: ``sram_bytes`` (on-chip SRAM), ``peak_macs_per_cycle`` (MAC units) and ``area_proxy`` =
+    sram_bytes × peak_macs_per_cycle, a unit-less stand-in for chip area (compare points of one sweep only). The
+    ops list is not kept."""
     out: dict[str, Any] = {}
     for key, value in report.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out[key] = value
         elif key in METRIC_OBJECTS and isinstance(value, Mapping):
             out[key] = dict(value)
+    for key in LEVEL_OBJECTS:
+        if key in out:
+            given = out[key]
+            out[key] = {lvl: given.get(lvl, 0) for lvl in ordered([*level_names(report), *given], report)}
     arch = report.get("arch") or {}
     sram, macs = arch.get("sram_bytes"), arch.get("peak_macs_per_cycle")
     if isinstance(sram, int) and isinstance(macs, int):
@@ -180,7 +188,7 @@ def is_sweep_dir(path: str | os.PathLike) -> bool:
 
 # ---- results.csv ---------------------------------------------------------------------------------------------------
 def flatten(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"bytes": {"hbm": 1}}`` → ``{"bytes.hbm": 1}``."""
+    """``{"bytes": {"cxl": 1}}`` → ``{"bytes.cxl": 1}``."""
     out: dict[str, Any] = {}
     for key, value in metrics.items():
         if isinstance(value, Mapping):

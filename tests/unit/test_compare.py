@@ -1,15 +1,20 @@
 """Comparing reports: loading and labelling folders, the metrics and their ratios to the baseline, table and JSON.
 
-Two small hand-written report dicts; every expected ratio is worked out by hand in the test.
+Three real reports from the report builder: LeNet-5 on gemmini at batch 1 and batch 2 (same chip, twice the work:
+MACs and FLOPs double exactly, the parameters stay), and a 1024³ GEMM on the a100 preset (an L2 and a host level
+LeNet's chip lacks). Every expected ratio is worked out in the test from those facts or from the reports' values.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
 from rich.console import Console
 
+from accelsim import simulate
+from accelsim.config import load_workload
 from accelsim.errors import AccelsimError
 from accelsim.report.compare import (
     compare_json,
@@ -20,64 +25,62 @@ from accelsim.report.compare import (
 )
 from accelsim.report.writers import write_json
 
-
-def _op(compute, stall):
-    return {"name": "op", "kind": "conv", "compute_cycles": compute, "stall_cycles": stall}
+LENET_MACS = 117_600 + 240_000 + 48_000 + 10_080 + 840  # tests/unit/test_report_output.py counts them
 
 
-BASE = {
-    "name": "base", "workload": {"name": "resnet50"}, "arch": {"name": "tpu-v1"},
-    "total_cycles": 1000, "seconds": 1e-6, "macs": 4000, "flops": 8000, "params": 100,
-    "mac_utilization": 0.5, "stall_cycles": 200,
-    "utilization": {"core0.systolic0": 0.8, "core0.vector": 0.1, "hbm": 0.4, "host": 0.0},
-    "bytes": {"sram": 1000, "hbm": 500, "host": 0},
-    "ops": [_op(600, 150), _op(200, 50)],  # stall share 200 / (200 + 800) = 0.2
-}
-FAST = {
-    "name": "fast", "workload": {"name": "resnet50"}, "arch": {"name": "big"},
-    "total_cycles": 250, "seconds": 0.5e-6, "macs": 4000, "flops": 8000, "params": 100,
-    "mac_utilization": 0.75, "stall_cycles": 50,
-    "utilization": {"core0.systolic0": 0.3, "core1.systolic0": 0.9, "hbm": 0.6},  # no host level
-    "bytes": {"hbm": 1000, "l2": 64},  # no sram; l2 is new
-    "ops": [_op(150, 50)],  # 50 / 200 = 0.25
-}
+@pytest.fixture(scope="module")
+def runs() -> dict[str, dict]:
+    return {"b1": simulate("lenet5", "gemmini").to_dict(),
+            "b2": simulate(load_workload("lenet5", ["batch=2"]), "gemmini").to_dict(),
+            "gemm": simulate("gemm", "a100").to_dict()}
 
 
 @pytest.fixture
-def reports():
-    return [("base", BASE), ("fast", FAST)]
+def reports(runs):
+    return [("b1", runs["b1"]), ("b2", runs["b2"]), ("gemm", runs["gemm"])]
 
 
-def test_rows_and_ratios_by_hand(reports):
+def _stall_share(rep: dict) -> float:
+    stall = sum(op["stall_cycles"] for op in rep["ops"])
+    return stall / (stall + sum(op["compute_cycles"] for op in rep["ops"]))
+
+
+def test_rows_and_ratios_by_hand(reports, runs):
     rows = dict(compare_rows(reports))
-    assert list(rows)[:12] == ["workload", "arch", "total_cycles", "seconds", "macs", "flops", "params",
-                               "mac_utilization", "max_compute_utilization", "hbm_utilization", "stall_cycles",
-                               "stall_share"]
-    assert list(rows)[12:] == ["bytes.sram", "bytes.hbm", "bytes.host", "bytes.l2"]  # union, first seen first
-    assert rows["total_cycles"] == [1000, 250]
-    assert rows["arch"] == ["tpu-v1", "big"]
-    assert rows["max_compute_utilization"] == [0.8, 0.9]  # memory levels are not compute units
-    assert rows["hbm_utilization"] == [0.4, 0.6]
-    assert rows["stall_share"] == [pytest.approx(0.2), pytest.approx(0.25)]
-    assert rows["bytes.sram"] == [1000, None] and rows["bytes.l2"] == [None, 64]
+    assert list(rows)[:11] == ["workload", "arch", "total_cycles", "seconds", "macs", "flops", "params",
+                               "mac_utilization", "max_compute_utilization", "stall_cycles", "stall_share"]
+    per_level = list(rows)[11:]
+    # a row per memory level of any report: busy fractions of the levels with a bandwidth server (gemmini's DRAM;
+    # the a100's L2, HBM and host link), then bytes of every level, gemmini's (innermost first) before the a100's
+    assert {m for m in per_level if m.startswith("utilization.")} == {"utilization.hbm", "utilization.host",
+                                                                      "utilization.l2"}
+    assert {m for m in per_level if m.startswith("bytes.")} == {"bytes.sram", "bytes.hbm", "bytes.host", "bytes.l2"}
+    assert per_level.index("bytes.sram") < per_level.index("bytes.hbm")
+    assert "hbm_utilization" not in rows  # no level is named by the code
+    b1, b2, gemm = runs["b1"], runs["b2"], runs["gemm"]
+    assert rows["macs"] == [LENET_MACS, 2 * LENET_MACS, 1024**3]
+    assert rows["arch"] == ["gemmini", "gemmini", "a100"]
+    assert rows["utilization.hbm"] == [b1["utilization"]["hbm"], b2["utilization"]["hbm"], gemm["utilization"]["hbm"]]
+    assert rows["utilization.l2"][:2] == [None, None] and rows["bytes.l2"][:2] == [None, None]  # no L2 on gemmini
+    assert rows["stall_share"] == [pytest.approx(_stall_share(r)) for r in (b1, b2, gemm)]
+    # the busiest core unit: the a100's launch unit (the host, 21 µs per kernel) is not a compute unit
+    assert rows["max_compute_utilization"][2] == max(v for u, v in gemm["utilization"].items() if u.startswith("core"))
 
     data = compare_json(reports)
-    assert data["labels"] == ["base", "fast"] and data["baseline"] == "base"
-    assert data["metrics"]["total_cycles"] == {"base": 1000, "fast": 250}
+    assert data["labels"] == ["b1", "b2", "gemm"] and data["baseline"] == "b1"
+    assert data["metrics"]["macs"] == {"b1": LENET_MACS, "b2": 2 * LENET_MACS, "gemm": 1024**3}
     r = data["ratios"]
-    assert r["total_cycles"] == {"base": 1.0, "fast": 0.25}  # 250 / 1000
-    assert r["seconds"]["fast"] == pytest.approx(0.5)  # 0.5 us / 1 us
-    assert r["mac_utilization"]["fast"] == pytest.approx(1.5)  # 0.75 / 0.5
-    assert r["stall_cycles"]["fast"] == pytest.approx(0.25)  # 50 / 200
-    assert r["stall_share"]["fast"] == pytest.approx(1.25)  # 0.25 / 0.2
-    assert r["bytes.hbm"]["fast"] == pytest.approx(2.0)  # 1000 / 500
-    assert r["bytes.host"]["fast"] is None  # missing in fast (and 0 in the baseline)
-    assert r["bytes.l2"] == {"base": None, "fast": None}  # no baseline value
+    assert r["macs"]["b2"] == 2.0 and r["params"]["b2"] == 1.0  # twice the batch: twice the MACs, same weights
+    assert r["flops"]["b2"] == 2.0
+    assert r["total_cycles"] == {"b1": 1.0, "b2": pytest.approx(b2["total_cycles"] / b1["total_cycles"]),
+                                 "gemm": pytest.approx(gemm["total_cycles"] / b1["total_cycles"])}
+    assert r["bytes.hbm"]["gemm"] == pytest.approx(gemm["bytes"]["hbm"] / b1["bytes"]["hbm"])
+    assert r["bytes.l2"] == {"b1": None, "b2": None, "gemm": None}  # no baseline value
     assert "workload" not in r and "arch" not in r  # text metrics have no ratio
     json.dumps(data)  # JSON-ready
 
     other = compare_json(reports, baseline=1)
-    assert other["baseline"] == "fast" and other["ratios"]["total_cycles"]["base"] == pytest.approx(4.0)
+    assert other["baseline"] == "b2" and other["ratios"]["macs"]["b1"] == 0.5
 
 
 def test_format_ratio():
@@ -85,39 +88,42 @@ def test_format_ratio():
         "0.25×", "0.52×", "1.00×", "12.3×", "0.0224×", "1,234×", "\u2014"]
 
 
-def test_table_renders_labels_values_and_ratios(reports):
-    console = Console(record=True, width=160)
+def test_table_renders_labels_values_and_ratios(reports, runs):
+    console = Console(record=True, width=200)
     console.print(compare_table(reports))
     text = console.export_text()
     header = next(line for line in text.splitlines() if "metric" in line)
-    assert "base" in header and "fast" in header and "ratio" in header
+    assert "b1" in header and "b2" in header and "gemm" in header and "ratio" in header
     line = next(line for line in text.splitlines() if "total cycles" in line)
-    assert "1,000" in line and "250" in line and "0.25×" in line
-    assert "1.50×" in next(line for line in text.splitlines() if "MAC utilization" in line)
+    assert f"{runs['b1']['total_cycles']:,}" in line and f"{runs['b2']['total_cycles']:,}" in line
+    macs = next(line for line in text.splitlines() if "MACs" in line)
+    # counts below a million in full, above in SI form with 4 digits: 1024³ = 1,073,741,824 → 1.074 G
+    assert "416,520" in macs and "833,040" in macs and "2.00×" in macs and "1.074 G" in macs
     host = next(line for line in text.splitlines() if "bytes host" in line)
-    assert host.count("\u2014") == 2  # fast has no host value, so no ratio either
-    zero_base = [("a", dict(BASE, stall_cycles=0)), ("b", FAST)]
-    console = Console(record=True, width=160)
-    console.print(compare_table(zero_base))
+    assert host.count("\u2014") == 4  # b1 and b2 have no host level: no value, no ratio
+    zero_base = copy.deepcopy(runs["b1"])
+    zero_base["stall_cycles"] = 0  # edited: a baseline with no stalls
+    console = Console(record=True, width=200)
+    console.print(compare_table([("a", zero_base), ("b", runs["b2"])]))
     stall = next(line for line in console.export_text().splitlines() if "stall cycles" in line)
     assert "\u2014" in stall  # a baseline of 0 has no ratio
-    single = Console(record=True, width=160)
-    single.print(compare_table([("only", BASE)]))
+    single = Console(record=True, width=200)
+    single.print(compare_table([("only", runs["b1"])]))
     assert "only" in single.export_text() and "ratio" not in single.export_text()
 
 
-def test_load_reports_labels_and_paths(tmp_path):
-    for folder, rep in (("x/run", BASE), ("y/run", FAST), ("solo", BASE)):
+def test_load_reports_labels_and_paths(tmp_path, runs):
+    for folder, rep in (("x/run", runs["b1"]), ("y/run", runs["b2"]), ("solo", runs["gemm"])):
         write_json(rep, tmp_path / folder / "report.json")
     loaded = load_reports([tmp_path / "x" / "run", tmp_path / "y" / "run" / "report.json", tmp_path / "solo",
                            tmp_path / "solo"])
     assert [label for label, _ in loaded] == ["x/run", "y/run", "solo", "solo (2)"]
-    assert loaded[1][1]["total_cycles"] == 250
+    assert loaded[1][1]["macs"] == 2 * LENET_MACS
     assert [label for label, _ in load_reports([tmp_path / "solo"])] == ["solo"]
 
 
-def test_load_reports_errors_are_one_line(tmp_path):
-    write_json(BASE, tmp_path / "ok" / "report.json")
+def test_load_reports_errors_are_one_line(tmp_path, runs):
+    write_json(runs["b1"], tmp_path / "ok" / "report.json")
     missing = tmp_path / "missing"
     with pytest.raises(AccelsimError) as e:
         load_reports([tmp_path / "ok", missing])
@@ -129,4 +135,4 @@ def test_load_reports_errors_are_one_line(tmp_path):
     with pytest.raises(AccelsimError, match="no reports"):
         load_reports([])
     with pytest.raises(AccelsimError, match="out of range"):
-        compare_table([("a", BASE)], baseline=3)
+        compare_table([("a", runs["b1"])], baseline=3)

@@ -1,7 +1,8 @@
 """The HTML report: summary figures, one table row per op, four embedded PNG plots, escaping, odd reports, atomic write.
 
-The report is a small hand-built dict in the report.json shape, so these tests do not run the simulator. The page
-with plots is rendered once per module (drawing the four figures is the slow part).
+The reports come from the real report builder (``accelsim.simulate``): LeNet-5 on gemmini, a LLaMA-2-7B decode run
+for the serving section, a ResNet-18 training step for a page of many ops. A test that needs an odd report edits
+fields of a real one and says so. The page with plots is rendered once per module (drawing is the slow part).
 """
 
 from __future__ import annotations
@@ -14,51 +15,21 @@ from html.parser import HTMLParser
 
 import pytest
 
+from accelsim import simulate
+from accelsim.config import load_workload
 from accelsim.report import html as html_report
 from accelsim.report import writers
 from accelsim.report.html import render_html, write_html
 
-CLOCK_HZ = 1e9
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DATA_URI = "data:image/png;base64,"
-
-
-def _op(name, kind, unit, macs, start, end, compute, stall, hbm, sram, bound):
-    flops = 2 * macs or 1000
-    return {
-        "name": name, "kind": kind, "fn": kind, "unit": unit, "core": 0, "macs": macs, "flops": flops,
-        "start_cycle": start, "end_cycle": end, "compute_cycles": compute, "stall_cycles": stall,
-        "stalls_by_level": {"hbm": stall} if stall else {}, "bytes": {"sram": sram, "hbm": hbm}, "tiles": 1,
-        "arithmetic_intensity": flops / hbm if hbm else None,
-        "achieved_flops_per_s": flops / ((end - start) / CLOCK_HZ) if end > start else None,
-        "bound": bound,
-    }
-
-
-def _report(ops: list[dict]) -> dict:
-    return {
-        "accelsim_version": "0.1.0", "name": "tiny_gemmini",
-        "workload": {"name": "tiny", "model": "tiny", "params": {"width": 8}, "batch": 2, "dtype": "int8"},
-        "arch": {"name": "gemmini", "clock_hz": CLOCK_HZ, "cores": 1, "peak_macs_per_cycle": 256,
-                 "peak_flops_per_s": 512e9, "memory_bytes_per_s": {"hbm": 16e9}, "sram_bytes": 262144},
-        "total_cycles": 123456, "seconds": 123456 / CLOCK_HZ, "clock_hz": CLOCK_HZ,
-        "macs": 4089184256, "flops": 8217431528, "params": 25557032,
-        "utilization": {"core0.systolic0": 0.6123, "core0.vector": 0.05, "hbm": 0.9},
-        "mac_utilization": 0.4213,
-        "stall_cycles": 2345, "stalls_by_level": {"hbm": 2345},
-        "bytes": {"sram": 3 * 2**20, "hbm": 1536},
-        "roofline": {"peak_flops_per_s": 512e9, "bandwidth_bytes_per_s": 16e9, "ridge_flops_per_byte": 32.0},
-        "simulation": {"tasks": 40, "events": 80},
-        "ops": ops,
-    }
-
-
-def _ops() -> list[dict]:
-    return [
-        _op("conv1", "conv", "core0.systolic0", 118013952, 0, 9000, 7000, 1500, 160_000, 1_300_000, "compute"),
-        _op("relu1", "activation", "core0.vector", 0, 9000, 10200, 800, 0, 0, 1_605_632, "none"),
-        _op("fc", "linear", "core0.systolic0", 2048000, 10200, 60000, 1500, 845, 2_049_000, 10_000, "memory"),
-    ]
+# LeNet-5 on gemmini, counted by hand in tests/unit/test_report_output.py's docstring
+LENET_MACS = 117_600 + 240_000 + 48_000 + 10_080 + 840  # 416,520
+LENET_PARAMS = 156 + 2_416 + 48_120 + 10_164 + 850  # 61,706
+# FLOPs: 2·MACs + a bias add per conv/linear output + ReLU 1 per element + 2×2 max-pool 3 per output
+LENET_FLOPS = (2 * LENET_MACS + (4_704 + 1_600 + 120 + 84 + 10)  # biases: 28·28·6, 10·10·16, 120, 84, 10
+               + (4_704 + 1_600 + 120 + 84)  # ReLUs
+               + 3 * (1_176 + 400))  # max-pools: 14·14·6 and 5·5·16 outputs
 
 
 class _Page(HTMLParser):
@@ -106,43 +77,54 @@ def _parse(text: str) -> _Page:
 
 
 @pytest.fixture(scope="module")
-def report() -> dict:
-    return _report(_ops())
+def lenet() -> dict:
+    return simulate("lenet5", "gemmini").to_dict()
+
+
+@pytest.fixture
+def report(lenet) -> dict:
+    return copy.deepcopy(lenet)
 
 
 @pytest.fixture(scope="module")
-def page_text(report) -> str:
-    return render_html(report)
+def page_text(lenet) -> str:
+    return render_html(lenet)
 
 
-def test_summary_figures_are_formatted(page_text):
-    for text in ("123,456",  # total cycles
-                 "123.5us",  # time, format_time
-                 "4,089,184,256 (4.09 G)", "8,217,431,528 (8.22 G)", "25,557,032 (25.6 M)",  # MACs, FLOPs, params
-                 "42.1 %", "61.2 %", "90.0 %",  # MAC utilization, systolic and HBM busy
-                 "3MiB", "1.5KiB",  # bytes per level, format_size
-                 "2,345",  # stall cycles
-                 "tiny (batch 2; int8; width=8)", "gemmini (1GHz, 1 core, 256KiB SRAM, hbm 16GB/s)"):
+def test_summary_figures_are_formatted(page_text, lenet):
+    total = lenet["total_cycles"]
+    for text in (f"{total:,}",  # total cycles
+                 f"{LENET_MACS:,} (417 k)", f"{LENET_FLOPS:,} (851 k)", f"{LENET_PARAMS:,} (61.7 k)",
+                 f"{100 * LENET_MACS / (256 * total):.1f} %",  # MAC utilization: MACs / (16·16 × cycles)
+                 "61.27KiB",  # DRAM bytes: image 1,024 + params 61,706 + logits 10 = 62,740 B = 61.27 KiB
+                 "lenet5 (batch 1; int8; inference; ", "num_classes=10, ", "image_size=32, in_channels=1)",
+                 # gemmini.yaml: 1 GHz, a 16×16 ws array, 64 + 64 + 128 KiB SRAM, 16 GiB DRAM at 16 GB/s
+                 "gemmini (1GHz, 1 core, 16×16 systolic ws, sram 256KiB, hbm 16GiB at 16GB/s)",
+                 "512 GFLOP/s peak, 16GB/s hbm, ridge 32 FLOP/B"):  # 2·256·1e9 FLOP/s ÷ 16e9 B/s = 32
         assert text in page_text, text
-    assert "<title>accelsim: tiny_gemmini</title>" in page_text
+    assert "<title>accelsim: lenet5_gemmini</title>" in page_text
+    assert '<div class="v">61.27KiB</div><div class="k">hbm bytes</div>' in page_text  # a card per memory level
     assert 'id="serving"' not in page_text  # no serving metrics, no section
 
 
-def test_one_row_per_op_with_all_columns(page_text, report):
+def test_one_row_per_op_with_all_columns(page_text, lenet):
     page = _parse(page_text)
-    assert len(page.body_rows) == len(report["ops"])
+    assert len(page.body_rows) == len(lenet["ops"]) == 12  # 2 convs, 3 linears, 4 ReLUs, 2 pools, a flatten
     head = page.head_rows[0]
     assert head == ["#", "name", "kind", "unit", "core", "MACs", "start", "end", "duration", "compute", "stall",
-                    "bytes sram", "bytes hbm", "FLOP/B", "bound"]
-    fc = dict(zip(head, page.body_rows[2], strict=True))
-    assert fc["name"] == "fc" and fc["unit"] == "core0.systolic0" and fc["bound"] == "memory"
-    assert (fc["start"], fc["end"], fc["duration"], fc["compute"], fc["stall"]) == (
-        "10,200", "60,000", "49,800", "1,500", "845")
-    assert fc["MACs"] == "2,048,000" and fc["bytes hbm"] == "1.954MiB" and fc["FLOP/B"] == "1.999"
-    relu = dict(zip(head, page.body_rows[1], strict=True))
-    assert relu["FLOP/B"] == "\u2014"  # null arithmetic intensity
+                    *(f"bytes {lvl}" for lvl in ("sram", "hbm")), "FLOP/B", "bound"]
+    names = [op["name"] for op in lenet["ops"]]
+    fc1_op = lenet["ops"][names.index("fc1")]
+    fc1 = dict(zip(head, page.body_rows[names.index("fc1")], strict=True))
+    assert fc1["name"] == "fc1" and fc1["unit"] == "core0.systolic0" and fc1["bound"] == "memory"
+    assert fc1["duration"] == f"{fc1_op['end_cycle'] - fc1_op['start_cycle']:,}"
+    # 400·120 MACs; SCALE-Sim ws: 25·8 folds of 2·16 + 16 + 1 − 2 = 47 cycles, − 1; 48,120 B of weights and bias
+    assert fc1["MACs"] == "48,000" and fc1["compute"] == "9,399" and fc1["bytes hbm"] == "46.99KiB"
+    assert fc1["FLOP/B"] == "1.998"  # (2·48,000 + 120) FLOPs / 48,120 B, under the ridge of 32: memory bound
+    relu = dict(zip(head, page.body_rows[names.index("relu1")], strict=True))
+    assert relu["FLOP/B"] == "\u2014" and relu["bytes hbm"] == "0B"  # its input stays in SRAM: null intensity
     # numeric cells carry the raw number the sorter uses, and the sorter is inline
-    assert '<td class="n" data-v="49800">49,800</td>' in page_text
+    assert '<td class="n" data-v="9399">9,399</td>' in page_text
     assert "<script>" in page_text and "table.sortable" in page_text and 'class="sortable ops"' in page_text
 
 
@@ -158,13 +140,13 @@ def test_four_embedded_png_plots(page_text):
 
 
 def test_strings_from_the_report_are_escaped(report):
-    rep = copy.deepcopy(report)
+    # edited fields: markup where a user's file names an op or a unit
     evil = '<script>alert("x")</script>'
-    rep["name"] = evil
-    rep["ops"][0]["name"] = evil
-    rep["ops"][1]["kind"] = "<b>bold</b>"
-    rep["utilization"]["<img src=x onerror=alert(1)>"] = 0.5
-    text = render_html(rep, plots=False)
+    report["name"] = evil
+    report["ops"][0]["name"] = evil
+    report["ops"][1]["kind"] = "<b>bold</b>"
+    report["utilization"]["<img src=x onerror=alert(1)>"] = 0.5
+    text = render_html(report, plots=False)
     assert evil not in text and "<b>bold</b>" not in text and "<img src=x" not in text
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in text
     assert text.count("<script>") == 1  # only the sorter's
@@ -173,13 +155,13 @@ def test_strings_from_the_report_are_escaped(report):
 
 
 def test_zero_ops_nulls_and_extra_keys_render(report):
-    rep = copy.deepcopy(report)
-    rep["ops"] = []
-    rep["mac_utilization"] = None
-    rep["seconds"] = None
-    rep["roofline"] = {"peak_flops_per_s": None, "bandwidth_bytes_per_s": None, "ridge_flops_per_byte": None}
-    rep["something_new"] = {"nested": [1, 2, {"x": None}]}
-    text = render_html(rep)
+    # edited fields: no ops, nulls and an unknown key
+    report["ops"] = []
+    report["mac_utilization"] = None
+    report["seconds"] = None
+    report["roofline"] = {"peak_flops_per_s": None, "bandwidth_bytes_per_s": None, "ridge_flops_per_byte": None}
+    report["something_new"] = {"nested": [1, 2, {"x": None}]}
+    text = render_html(report)
     page = _parse(text)
     assert page.body_rows == [] and len(page.images) == 4
     assert "No ops in this report." in text and "something_new" not in text
@@ -188,23 +170,33 @@ def test_zero_ops_nulls_and_extra_keys_render(report):
     assert render_html({}, plots=False).startswith("<!DOCTYPE html>")
 
 
-def test_serving_section_only_when_present(report):
-    rep = dict(report, serving={"ttft_s": 0.0123, "tpot_s": 2.5e-5, "tokens_per_s": 40000.0, "batch": 8,
-                                "kv_cache_bytes": 2**30, "note": "<i>x</i>"})
+@pytest.fixture(scope="module")
+def served() -> dict:
+    # LLaMA-2-7B decode against a 32-token cache, 2 steps (the serving driver, report/serving.py)
+    return simulate(load_workload("llama2_7b", ["phase=decode", "kv_len=32", "decode_steps=2"]), "tpu-v4").to_dict()
+
+
+def test_serving_section_only_when_present(served, report):
+    rep = copy.deepcopy(served)
+    # edited fields, to check the formatting against hand-written figures
+    rep["serving"].update(ttft_s=0.0123, tpot_s=2.5e-5, tokens_per_s=40000.0, kv_cache_bytes=2**30)
+    rep["serving"]["note"] = "<i>x</i>"
     text = render_html(rep, plots=False)
     section = text[text.index('<section id="serving">'):]
     section = section[: section.index("</section>")]
-    for want in ("ttft_s", "12.3ms", "25us", "40,000 tokens/s", "1GiB", "&lt;i&gt;x&lt;/i&gt;"):
+    for want in ("ttft_s", "12.3ms", "25us", "40,000 tokens/s", "1GiB", "&lt;i&gt;x&lt;/i&gt;",
+                 "decode_steps</th><td>2<"):
         assert want in section, want
-    assert 'id="serving"' not in render_html(dict(report, serving=None), plots=False)
+    assert 'id="serving"' not in render_html(report, plots=False)  # the CNN has no serving metrics
+    assert 'id="serving"' not in render_html(dict(served, serving=None), plots=False)
 
 
-def test_500_ops_page_stays_light():
-    ops = [_op(f"layer{i}.conv", "conv", "core0.systolic0", 1000 * i, 100 * i, 100 * i + 90, 80, 10, 4096, 65536,
-               "compute") for i in range(500)]
-    text = render_html(_report(ops), plots=False)
-    assert len(_parse(text).body_rows) == 500
-    assert len(text) < 500_000 and "<img" not in text
+def test_a_page_of_many_ops_stays_light():
+    rep = simulate(load_workload("resnet18", ["mode=training"]), "tpu-v1").to_dict()
+    text = render_html(rep, plots=False)
+    # forward, loss, backward and one optimizer step per parameter tensor: hundreds of rows
+    assert len(_parse(text).body_rows) == len(rep["ops"]) > 200
+    assert len(text) < 1000 * len(rep["ops"]) and "<img" not in text  # under 1 kB per op
     assert 'class="scroll tall"' in text  # the table scrolls in its own box
 
 

@@ -1,7 +1,18 @@
 """Report output: report.json and ops.csv writers and reader, the four plots, the roofline formula, console tables.
 
-The fixture is a hand-built report dict in the report.json shape (a small ResNet-like run on a TPU-v1-like chip),
-with each op's derived fields computed here from its own numbers, so these tests do not depend on the simulator.
+The reports come from the real report builder (``accelsim.simulate``): LeNet-5 on the gemmini preset (12 ops,
+hand-countable) and a ResNet-18 training step on tpu-v1 (263 ops, for the many-ops plot). A test that needs an
+odd report edits one field of a real one and says so.
+
+LeNet-5 by hand (workloads/lenet5.yaml: 1×32×32 input, int8 on gemmini):
+  MACs   conv1 28·28·6·25 = 117,600; conv2 10·10·16·150 = 240,000; fc1 400·120 = 48,000; fc2 120·84 = 10,080;
+         fc3 84·10 = 840; total 416,520.
+  params conv1 6·25 + 6 = 156; conv2 16·150 + 16 = 2,416; fc1 48,000 + 120 = 48,120; fc2 10,080 + 84 = 10,164;
+         fc3 840 + 10 = 850; total 61,706 (the workload file's figure).
+  SCALE-Sim ws compute cycles on 16×16 (docs/architecture.md: (S_r, S_c, T) = (K, N, M), τ = 2R + C + T − 2,
+  cycles = F_r·F_c·τ − 1): fc1 K=400, N=120, M=1: F_r = 25, F_c = 8, τ = 32 + 16 + 1 − 2 = 47 → 9,399;
+  fc2 F_r = 8, F_c = 6 → 48·47 − 1 = 2,255; conv1 K=25, N=6, M=784: F_r = 2, τ = 830 → 1,659;
+  conv2 K=150, N=16, M=100: F_r = 10, τ = 146 → 1,459; fc3 F_r = 6 → 6·47 − 1 = 281.
 """
 
 from __future__ import annotations
@@ -15,76 +26,39 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from accelsim import simulate
+from accelsim.config import load_workload
 from accelsim.errors import AccelsimError
 from accelsim.report import writers
 from accelsim.report.console import print_summary, summary_table, top_ops_table
-from accelsim.report.plots import attainable, plot_report
+from accelsim.report.plots import attainable, op_bars, plot_report
 from accelsim.report.writers import read_report, write_json, write_ops_csv
 
-CLOCK_HZ = 7e8
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+LENET_MACS = 117_600 + 240_000 + 48_000 + 10_080 + 840  # 416,520
+LENET_PARAMS = 156 + 2_416 + 48_120 + 10_164 + 850  # 61,706
 
 
-def _op(name, kind, fn, unit, macs, flops, start, end, compute, stalls, nbytes, tiles, bound):
-    offchip = sum(v for k, v in nbytes.items() if k != "sram")
-    return {
-        "name": name, "kind": kind, "fn": fn, "unit": unit, "core": 0,
-        "macs": macs, "flops": flops, "start_cycle": start, "end_cycle": end,
-        "compute_cycles": compute, "stall_cycles": sum(stalls.values()), "stalls_by_level": stalls,
-        "bytes": nbytes, "tiles": tiles,
-        "arithmetic_intensity": flops / offchip if offchip else None,
-        "achieved_flops_per_s": flops / ((end - start) / CLOCK_HZ) if end > start else None,
-        "bound": bound,
-    }
-
-
-def _report(ops: list[dict]) -> dict:
-    levels = ("sram", "hbm", "host")
-    nbytes = {lvl: sum(op["bytes"].get(lvl, 0) for op in ops) for lvl in levels}
-    stalls = {lvl: sum(op["stalls_by_level"].get(lvl, 0) for op in ops) for lvl in ("hbm", "host")}
-    total_cycles = max((op["end_cycle"] for op in ops), default=0)
-    flops = sum(op["flops"] for op in ops)
-    peak, bw = 2 * 65536 * CLOCK_HZ, 3.4e10
-    return {
-        "accelsim_version": "0.1.0", "name": "resnet_tiny_tpu_v1",
-        "workload": {"model": "resnet50", "name": "resnet50", "params": {"image_size": 224}, "batch": 1,
-                     "dtype": "int8"},
-        "arch": {"name": "tpu-v1", "clock_hz": CLOCK_HZ, "cores": 1, "peak_macs_per_cycle": 65536,
-                 "peak_flops_per_s": peak, "memory_bytes_per_s": {"hbm": bw, "host": 1.575e10},
-                 "sram_bytes": 25165824},
-        "total_cycles": total_cycles, "seconds": total_cycles / CLOCK_HZ, "clock_hz": CLOCK_HZ,
-        "macs": sum(op["macs"] for op in ops), "flops": flops, "params": 25557032,
-        "utilization": {"core0.systolic0": 0.61, "core0.vector": 0.05, "hbm": 0.9, "host": 0.0},
-        "mac_utilization": 0.42,
-        "stall_cycles": sum(stalls.values()), "stalls_by_level": stalls,
-        "bytes": nbytes,
-        "roofline": {"peak_flops_per_s": peak, "bandwidth_bytes_per_s": bw, "ridge_flops_per_byte": peak / bw},
-        "simulation": {"tasks": 10 * len(ops), "events": 20 * len(ops)},
-        "ops": ops,
-    }
-
-
-def _fixture_report() -> dict:
-    ops = [
-        _op("conv1", "conv", "conv", "core0.systolic0", 118013952, 236027904, 0, 9000, 7000,
-            {"hbm": 1500}, {"sram": 1_300_000, "hbm": 160_000}, 4, "compute"),
-        _op("bn1_relu", "elementwise", "relu", "core0.vector", 0, 1605632, 9000, 10200, 800,
-            {"hbm": 400}, {"sram": 1_605_632, "hbm": 0}, 2, "memory"),
-        _op("maxpool", "pool", "maxpool", "core0.vector", 0, 1806336, 10200, 11000, 700,
-            {}, {"sram": 1_003_520}, 1, "memory"),
-        _op("layer1.conv", "conv", "conv", "core0.systolic0", 115605504, 231211008, 11000, 16000, 3500,
-            {"hbm": 1200, "host": 300}, {"sram": 900_000, "hbm": 37_000, "host": 4096}, 3, "compute"),
-        _op("flatten", "view", "view", "core0.vector", 0, 0, 16000, 16000, 0, {}, {}, 0, "none"),
-        # 2 MB of int8 weights at 34 GB/s (48.6 B/cycle at 700 MHz) take >= 42,160 cycles: memory bound
-        _op("fc", "linear", "linear", "core0.systolic0", 2048000, 4096000, 16000, 60000, 1500,
-            {"hbm": 42000}, {"sram": 10_000, "hbm": 2_049_000}, 2, "memory"),
-    ]
-    return _report(ops)
+@pytest.fixture(scope="module")
+def lenet() -> dict:
+    return simulate("lenet5", "gemmini").to_dict()
 
 
 @pytest.fixture
-def report() -> dict:
-    return _fixture_report()
+def report(lenet) -> dict:
+    return copy.deepcopy(lenet)
+
+
+@pytest.fixture(scope="module")
+def training() -> dict:
+    return simulate(load_workload("resnet18", ["mode=training", "optimizer=momentum", "batch=4"]), "tpu-v1").to_dict()
+
+
+def test_the_fixture_is_the_hand_counted_lenet(lenet):
+    assert lenet["macs"] == LENET_MACS and lenet["params"] == LENET_PARAMS
+    cycles = {op["name"]: op["compute_cycles"] for op in lenet["ops"]}
+    assert (cycles["fc1"], cycles["fc2"], cycles["conv1"], cycles["conv2"], cycles["fc3"]) == (
+        9_399, 2_255, 1_659, 1_459, 281)
 
 
 def test_json_round_trip(tmp_path, report):
@@ -92,6 +66,7 @@ def test_json_round_trip(tmp_path, report):
     path = write_json(report, tmp_path / "report.json")
     assert path == tmp_path / "report.json"
     back = read_report(tmp_path)
+    assert back["macs"] == LENET_MACS and type(back["macs"]) is int
     assert back == json.loads(json.dumps(report, default=int))
     assert list(back) == list(report)  # insertion order kept
     assert read_report(path) == back
@@ -125,22 +100,28 @@ def test_ops_csv_rows_and_columns(tmp_path, report):
         rows = list(csv.DictReader(f))
     with open(tmp_path / "ops.csv", newline="") as f:
         header = next(csv.reader(f))
+    levels = list(report["bytes"])  # gemmini has no host link: its levels are the scratchpad and DRAM
+    assert sorted(levels) == ["hbm", "sram"]
     assert header == [
         "name", "kind", "fn", "unit", "core", "macs", "flops", "start_cycle", "end_cycle", "duration_cycles",
-        "compute_cycles", "stall_cycles", "bytes_sram", "bytes_hbm", "bytes_host", "stall_hbm", "stall_host",
+        "compute_cycles", "stall_cycles", *(f"bytes_{lvl}" for lvl in levels),
+        *(f"stall_{lvl}" for lvl in report["stalls_by_level"]),
         "tiles", "arithmetic_intensity", "achieved_flops_per_s", "bound",
     ]
     ops = report["ops"]
     assert [r["name"] for r in rows] == [op["name"] for op in ops]
-    assert sum(int(r["bytes_hbm"]) for r in rows) == sum(op["bytes"].get("hbm", 0) for op in ops)
-    assert sum(int(r["stall_host"]) for r in rows) == sum(op["stalls_by_level"].get("host", 0) for op in ops)
+    # int8 weights and biases are each read once from DRAM, plus the 32×32 image in and 10 logits out:
+    # 1,024 + 61,706 + 10 = 62,740 bytes
+    assert sum(int(r["bytes_hbm"]) for r in rows) == report["bytes"]["hbm"] == 1_024 + LENET_PARAMS + 10
+    fc1 = rows[[op["name"] for op in ops].index("fc1")]
+    assert int(fc1["bytes_hbm"]) == 48_120 and int(fc1["macs"]) == 48_000  # its weights and bias
     for r, op in zip(rows, ops, strict=True):
         assert int(r["duration_cycles"]) == op["end_cycle"] - op["start_cycle"]
         if op["arithmetic_intensity"] is None:
             assert r["arithmetic_intensity"] == ""
         else:  # numbers are written unformatted, so they read back exactly
             assert float(r["arithmetic_intensity"]) == op["arithmetic_intensity"]
-    flatten = rows[[op["name"] for op in ops].index("flatten")]
+    flatten = rows[[op["name"] for op in ops].index("flatten")]  # a view: no tasks, no time, no bytes
     assert flatten["achieved_flops_per_s"] == "" and flatten["bound"] == "none" and flatten["bytes_hbm"] == "0"
 
 
@@ -166,31 +147,9 @@ def test_read_report_corrupt_file(tmp_path):
         read_report(tmp_path / "report.json")
 
 
-def _empty_report() -> dict:
-    empty = _report([])
-    empty["utilization"] = {"core0.systolic0": 0.0, "core0.vector": 0.0, "hbm": 0.0, "host": 0.0}
-    empty["mac_utilization"] = 0.0
-    return empty
-
-
-def _many_ops_report(n: int = 300) -> dict:
-    rng = np.random.default_rng(0)
-    ops, t = [], 0
-    for i in range(n):
-        kind = ("conv", "linear", "elementwise", "norm")[i % 4]
-        dur = int(rng.integers(100, 20000))
-        stall = int(dur * rng.uniform(0, 0.4))
-        hbm = int(dur * 48 * rng.uniform(0.01, 1))  # under 34 GB/s at 700 MHz (48.6 B/cycle)
-        flops = int(dur * 131072 * rng.uniform(0.001, 0.8))  # under the peak, 2 * 65536 FLOP/cycle
-        ops.append(_op(f"op{i}", kind, kind, "core0.systolic0", flops // 2, flops, t, t + dur, dur - stall,
-                       {"hbm": stall}, {"sram": 3 * hbm, "hbm": hbm}, 1, "compute"))
-        t += dur
-    return _report(ops)
-
-
-@pytest.mark.parametrize("make", [None, _empty_report, _many_ops_report], ids=["fixture", "empty", "many-ops"])
-def test_plot_report_writes_four_pngs(tmp_path, report, make):
-    rep = report if make is None else make()
+@pytest.mark.parametrize("which", ["lenet", "empty", "many-ops"])
+def test_plot_report_writes_four_pngs(tmp_path, lenet, training, which):
+    rep = {"lenet": lenet, "many-ops": training}.get(which) or dict(lenet, ops=[])  # empty: the ops list emptied
     paths = plot_report(rep, tmp_path)
     assert sorted(p.name for p in paths) == ["bytes_per_level.png", "op_cycles.png", "roofline.png", "utilization.png"]
     for p in paths:
@@ -199,14 +158,22 @@ def test_plot_report_writes_four_pngs(tmp_path, report, make):
 
 
 def test_plot_report_survives_nulls(tmp_path, report):
-    rep = copy.deepcopy(report)
-    rep["mac_utilization"] = None
-    rep["roofline"] = {"peak_flops_per_s": None, "bandwidth_bytes_per_s": None, "ridge_flops_per_byte": None}
-    rep["bytes"]["host"] = 0
-    for op in rep["ops"]:
+    # edited fields: nulls where a saved report or a future builder might have them
+    report["mac_utilization"] = None
+    report["roofline"] = {"peak_flops_per_s": None, "bandwidth_bytes_per_s": None, "ridge_flops_per_byte": None}
+    for op in report["ops"]:
         op["arithmetic_intensity"] = None
-    paths = plot_report(rep, tmp_path, fmt="svg")
+    paths = plot_report(report, tmp_path, fmt="svg")
     assert all(p.suffix == ".svg" and p.stat().st_size > 0 for p in paths)
+
+
+def test_op_cycles_bars_are_every_op_or_the_busiest(lenet, training):
+    shown, rest = op_bars(lenet["ops"])
+    assert shown == lenet["ops"] and rest == []  # 12 ops: all, in execution order
+    shown, rest = op_bars(training["ops"])
+    assert len(shown) == 40 and len(shown) + len(rest) == len(training["ops"])
+    busy = [op["compute_cycles"] for op in shown]
+    assert busy == sorted(busy, reverse=True) and min(busy) >= max(op["compute_cycles"] for op in rest)
 
 
 def test_attainable_is_min_of_peak_and_bandwidth_roof():
@@ -219,18 +186,25 @@ def test_attainable_is_min_of_peak_and_bandwidth_roof():
 
 
 def test_console_tables_render(report):
-    console = Console(record=True, width=120)
+    console = Console(record=True, width=200)
     print_summary(report, console=console)
     text = console.export_text()
-    assert f"{report['total_cycles']:,}" in text  # "60,000"
-    top = max(report["ops"], key=lambda op: op["end_cycle"] - op["start_cycle"])
-    assert top["name"] == "fc" and "fc" in text
-    assert "tpu-v1" in text and "42.0 %" in text
+    assert f"{report['total_cycles']:,}" in text
+    assert "416,520 (417 k)" in text and "61,706 (61.7 k)" in text  # MACs and params, counted above
+    # gemmini.yaml: 1 GHz, one 16×16 ws array, 64 + 64 + 128 KiB of SRAM, 16 GiB of DRAM at 16 GB/s
+    assert "gemmini (1GHz, 1 core, 16×16 systolic ws, sram 256KiB, hbm 16GiB at 16GB/s)" in text
+    # MAC utilization = MACs / (256 MACs per cycle × total cycles)
+    assert f"{100 * LENET_MACS / (256 * report['total_cycles']):.1f} %" in text
+    assert "61.27KiB" in text  # DRAM bytes: 62,740 / 1024 = 61.27 KiB
 
 
-def test_top_ops_table_orders_by_cycles(report):
+def test_top_ops_table_orders_by_busy_cycles(report):
     table = top_ops_table(report, n=3)
     assert table.row_count == 3
-    assert list(table.columns[0].cells) == ["fc", "conv1", "layer1.conv"]  # 44000, 9000, 5000 cycles
-    assert summary_table(_empty_report()).row_count > 0
-    assert top_ops_table(_empty_report()).row_count == 0
+    assert list(table.columns[0].cells) == ["fc1", "fc2", "conv1"]  # 9,399, 2,255, 1,659 cycles (above)
+    assert list(table.columns[3].cells) == ["9,399", "2,255", "1,659"]
+    # fc1's off-chip bytes are its DRAM bytes, 48,120 B = 46.99 KiB
+    assert list(table.columns[6].cells)[0] == "46.99KiB"
+    empty = dict(report, ops=[])  # edited: no ops
+    assert summary_table(empty).row_count > 0
+    assert top_ops_table(empty).row_count == 0

@@ -20,6 +20,16 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
 INFO_DEFAULT_DTYPE = "fp32"  # `info` has no arch to take a dtype from; fp32 is the frameworks' default
+PIPE_WIDTH = 100_000  # columns of stdout when it is not a terminal: no table is cut or wrapped
+
+
+def _stdout_console():
+    """The rich console for stdout: a terminal's own width; anything else (a pipe, a file) gets
+    :data:`PIPE_WIDTH` columns, so long op names and numbers come out whole instead of cut to rich's 80."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=PIPE_WIDTH)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -173,7 +183,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.quiet:
         print(outdir)
         return 0
-    out = Console()
+    out = _stdout_console()
     print_summary(report.to_dict(), out)
     sim = report["simulation"]
     out.print(f"[dim]{sim['tasks']:,} tasks, {sim['events']:,} events in {wall:.2f} s wall[/dim]")
@@ -229,12 +239,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
         json.dump(summary, sys.stdout, indent=2)
         print()
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     from .units import format_size
 
-    con = Console()
+    con = _stdout_console()
     head = Table(title=f"{wl.model} ({', '.join(f'{k}={v}' for k, v in wl.params.items())})", show_header=False)
     head.add_row("params", f"{summary['params']:,}")
     head.add_row("MACs", f"{summary['macs']:,}")
@@ -313,8 +322,6 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from .report.compare import compare_json, compare_table, load_reports
 
     reports = load_reports(args.outdirs)
@@ -322,7 +329,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         json.dump(compare_json(reports, baseline=args.baseline), sys.stdout, indent=2)
         print()
     else:
-        Console().print(compare_table(reports, baseline=args.baseline))
+        _stdout_console().print(compare_table(reports, baseline=args.baseline))
     return 0
 
 

@@ -1,4 +1,7 @@
-"""Chrome/Perfetto trace-event JSON of a run: one track per unit, one complete ("X") slice per task."""
+"""Chrome/Perfetto trace-event JSON of a run: one track per unit, one complete ("X") slice per task.
+
+Every task kind has a slice name (load, compute, store, launch); a GPU preset's op launches are slices on the
+host unit's track, which launches ops one after another ahead of execution."""
 
 from __future__ import annotations
 
@@ -8,9 +11,9 @@ from pathlib import Path
 
 from ..tasks import TaskGraph, TaskKind
 from ..trace import Trace
-from .writers import atomic_write_text
+from .writers import TRACE_FILE, atomic_write_text
 
-_KIND = {TaskKind.LOAD: "load", TaskKind.COMPUTE: "compute", TaskKind.STORE: "store"}
+_KIND = {kind: kind.name.lower() for kind in TaskKind}  # "load", "compute", "store", "launch"
 
 
 def trace_events(segments: Sequence[tuple[TaskGraph, Trace, int]], clock_hz: float) -> dict:
@@ -44,9 +47,16 @@ def _slices(events: list[dict], tg: TaskGraph, trace: Trace, offset: int, us: fl
                        "args": args})
 
 
+def trace_text(segments: Sequence[tuple[TaskGraph, Trace, int]], clock_hz: float) -> str:
+    """The text of ``trace.json``: :func:`trace_events` as compact JSON."""
+    return json.dumps(trace_events(segments, clock_hz))
+
+
 def write_chrome_trace(segments: Sequence[tuple[TaskGraph, Trace, int]], clock_hz: float,
                        path: str | Path) -> Path:
-    """Write ``trace.json`` atomically (a temporary file renamed into place)."""
+    """Write ``trace.json`` (or ``path``) atomically (a temporary file renamed into place)."""
     path = Path(path)
-    atomic_write_text(path, json.dumps(trace_events(segments, clock_hz)))
+    if path.is_dir():
+        path = path / TRACE_FILE
+    atomic_write_text(path, trace_text(segments, clock_hz))
     return path

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..tasks import TaskGraph
 from ..trace import Trace
-from .writers import OPS_CSV_FILE, REPORT_FILE, write_json, write_ops_csv
+from .writers import OPS_CSV_FILE, REPORT_FILE, TRACE_FILE, atomic_write_text, write_json, write_ops_csv
+
+
+def output_files(*, plots: bool, trace: bool) -> list[str]:
+    """The names :meth:`Report.save` writes into a report folder, in the order it writes them."""
+    from .html import HTML_FILE
+    from .plots import PLOTS
+
+    return [REPORT_FILE, OPS_CSV_FILE, *([TRACE_FILE] if trace else []),
+            *([f"{stem}.png" for stem in PLOTS] if plots else []), HTML_FILE]
+
+
+def known_output_files() -> list[str]:
+    """Every name a report folder may hold from a run: what :meth:`Report.save` writes with plots and trace."""
+    return output_files(plots=True, trace=True)
 
 
 class Report:
@@ -41,22 +56,33 @@ class Report:
         return (f"Report({self._data['name']!r}, total_cycles={self.total_cycles}, "
                 f"seconds={self.seconds:.6g}, mac_utilization={self._data['mac_utilization']:.3f})")
 
-    def save(self, outdir: str | Path, *, plots: bool = True, trace: bool = False) -> list[Path]:
+    def save(self, outdir: str | os.PathLike, *, plots: bool = True, trace: bool = False) -> list[Path]:
         """Write report.json, ops.csv, report.html and (optionally) the PNG plots and trace.json; return the paths.
 
+        The trace is rendered before anything is written, so a run whose trace cannot be made changes nothing.
+        Files of an earlier run into the same folder that this run does not write (a trace.json, the PNGs of a
+        run with plots) are removed first, so the folder never mixes two runs; other files are left alone.
         report.json is written first and every file atomically, so an interrupted save keeps what was done.
         """
+        if trace and not self.segments:
+            raise ValueError("this Report has no task trace (it was loaded from a file)")
+        trace_json = None
+        if trace:
+            from .chrome_trace import trace_text
+
+            trace_json = trace_text(self.segments, self._data["clock_hz"])
         out = Path(outdir)
         out.mkdir(parents=True, exist_ok=True)
+        keep = set(output_files(plots=plots, trace=trace))
+        for name in known_output_files():
+            if name not in keep and (out / name).is_file():
+                (out / name).unlink()
         written = [out / REPORT_FILE, out / OPS_CSV_FILE]
         write_json(self._data, written[0])
         write_ops_csv(self._data, written[1])
-        if trace:
-            if not self.segments:
-                raise ValueError("this Report has no task trace (it was loaded from a file)")
-            from .chrome_trace import write_chrome_trace
-
-            written.append(write_chrome_trace(self.segments, self._data["clock_hz"], out / "trace.json"))
+        if trace_json is not None:
+            atomic_write_text(out / TRACE_FILE, trace_json)
+            written.append(out / TRACE_FILE)
         images: dict[str, bytes] = {}
         if plots:
             from .plots import plot_report

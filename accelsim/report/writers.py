@@ -21,6 +21,7 @@ from accelsim.errors import AccelsimError
 
 REPORT_FILE = "report.json"
 OPS_CSV_FILE = "ops.csv"
+TRACE_FILE = "trace.json"
 
 # Columns of ops.csv before the per-level columns, and after them. ``duration_cycles`` is end - start.
 _HEAD_COLUMNS = (
@@ -56,8 +57,6 @@ def atomic_write_text(path: Path, text: str) -> None:
         except FileNotFoundError:
             pass
         raise
-
-
 
 
 def _jsonable(value: object) -> object:

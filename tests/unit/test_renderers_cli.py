@@ -1,0 +1,88 @@
+"""``accelsim run`` output: the Chrome trace of a GPU preset (launch tasks), a re-run into a used folder, and
+stdout that is not a terminal (captured here, as a pipe or a file would be)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from accelsim import simulate
+from accelsim.cli import main
+from accelsim.report.result import known_output_files
+from accelsim.tasks import UnitKind
+
+A100_CLOCK_HZ = 1.41e9  # arch/a100.yaml: clock 1410 MHz
+A100_LAUNCH_S = 21e-6  # arch/a100.yaml: kernel_launch 21 us (LLMCompass's matmul launch overhead)
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_trace_of_a_gpu_preset_puts_launches_on_the_host_track(tmp_path, capsys):
+    code, _, err = _run(capsys, "run", "--workload", "gemm", "--arch", "a100", "--trace", "-o", str(tmp_path),
+                        "--no-plots", "-q")
+    assert code == 0 and err == "", err
+    assert {"report.json", "ops.csv", "trace.json", "report.html"} <= {p.name for p in tmp_path.iterdir()}
+    events = json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
+    tracks = {e["tid"]: e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
+    launches = [e for e in events if e["ph"] == "X" and e["cat"] == "launch"]
+    assert len(launches) == 1  # one op (the GEMM), one kernel launch
+    # the track is the unit the mapper made for the host, the one that launches kernels
+    tg = simulate("gemm", "a100").segments[0][0]
+    host = [i for i, u in enumerate(tg.units) if u.kind is UnitKind.HOST]
+    assert [e["tid"] for e in launches] == host and tracks[host[0]] == tg.units[host[0]].name
+    assert launches[0]["name"] == "gemm launch" and launches[0]["args"]["kind"] == "launch"
+    # 21 us at 1.41 GHz = 29,610 cycles, shown in microseconds
+    assert launches[0]["args"]["cycles"] == round(A100_LAUNCH_S * A100_CLOCK_HZ) == 29_610
+    assert launches[0]["dur"] == pytest.approx(21.0)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert sum(e["ph"] == "X" for e in events) == report["simulation"]["tasks"]  # every task is a slice
+
+
+def test_a_rerun_removes_what_the_last_run_wrote_and_it_does_not(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = ["trace.json", "op_cycles.png", "roofline.png", "utilization.png", "bytes_per_level.png"]
+    assert set(stale) <= set(known_output_files())
+    for name in stale:
+        (out / name).write_text("from an earlier run")
+    mine = ["notes.txt", "my_plot.png", "trace.json.bak"]  # not accelsim's output names: left alone
+    for name in mine:
+        (out / name).write_text("the user's")
+    (out / "sub").mkdir()
+    code, _, err = _run(capsys, "run", "--workload", "lenet5", "--arch", "gemmini", "-o", str(out), "--no-plots", "-q")
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == sorted(["ops.csv", "report.html", "report.json", "sub", *mine])
+    assert all((out / name).read_text() == "the user's" for name in mine)
+    # and a run with a trace keeps its trace beside the new report
+    code, _, err = _run(capsys, "run", "--workload", "lenet5", "--arch", "gemmini", "-o", str(out), "--no-plots", "-q",
+                        "--trace")
+    assert code == 0 and json.loads((out / "trace.json").read_text())["traceEvents"]
+
+
+def test_an_output_folder_that_is_a_file_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "taken").write_text("x")
+    code, out, err = _run(capsys, "run", "--workload", "lenet5", "--arch", "gemmini", "-o", str(tmp_path / "taken"),
+                          "--no-plots")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_output_that_is_not_a_terminal_is_not_cut(tmp_path, capsys):
+    code, out, err = _run(capsys, "run", "--workload", "resnet18", "--arch", "tpu-v1", "--mode", "training",
+                          "--batch", "4", "--set", "workload.optimizer=momentum", "-o", str(tmp_path), "--no-plots")
+    assert code == 0, err
+    report = json.loads((tmp_path / "report.json").read_text())
+    lines = out.splitlines()
+    assert max(map(len, lines)) > 80  # rich's width for a pipe would have cut these
+    assert "…" not in out  # nothing ellipsised
+    total = next(line for line in lines if "total cycles" in line)
+    assert f"{report['total_cycles']:,}" in total
+    # every top op on one line with its full name and its busy cycles, however long the name
+    top = sorted(report["ops"], key=lambda op: -op["compute_cycles"])[:10]
+    assert max(len(op["name"]) for op in top) >= 20  # e.g. "layer1.1.conv2.grad_weight"
+    for op in top:
+        assert any(f" {op['name']} " in line and f" {op['compute_cycles']:,} " in line for line in lines), op["name"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Literal
 
 DTYPE_BYTES: dict[str, int] = {
     "int4": 1,  # stored one per byte; packed int4 is not modelled
@@ -22,6 +23,9 @@ DTYPE_BYTES: dict[str, int] = {
     "tf32": 4,
     "fp64": 8,
 }
+
+DType = Literal[tuple(DTYPE_BYTES)]  # type: ignore[valid-type]
+"""The names of :data:`DTYPE_BYTES` as a type (pydantic fields of a dtype validate against it)."""
 
 _SIZE_UNITS = {
     "": 1, "b": 1,

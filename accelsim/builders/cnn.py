@@ -17,14 +17,39 @@ LeNet-5 and MobileNet-V1 follow their papers (torchvision has neither); U-Net fo
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import Literal
+
+from pydantic import Field, PositiveInt
 
 from ..errors import WorkloadError
 from ..ir import Graph
 from .layers import INPUT, GraphBuilder
+from .params import WorkloadParams
 
-if TYPE_CHECKING:
-    from .registry import ImageNetParams, LeNetParams, UNetParams, WorkloadParams
+
+class ImageNetParams(WorkloadParams):
+    """An ImageNet classifier: square RGB input."""
+
+    num_classes: PositiveInt = Field(1000, description="Outputs of the final linear layer.")
+    image_size: PositiveInt = Field(224, description="Input height and width in pixels.")
+
+
+class LeNetParams(WorkloadParams):
+    """LeNet-5 on 32×32 grey images."""
+
+    num_classes: PositiveInt = Field(10, description="Outputs of the final linear layer.")
+    image_size: PositiveInt = Field(32, description="Input height and width in pixels (fc1's inputs follow it).")
+    in_channels: PositiveInt = Field(1, description="Input channels.")
+
+
+class UNetParams(WorkloadParams):
+    """U-Net segmentation (Ronneberger et al. 2015)."""
+
+    image_size: PositiveInt = Field(572, description="Input height and width in pixels.")
+    padding: Literal["valid", "same"] = Field(
+        "valid", description="'valid': unpadded 3×3 convs and center-cropped skips (the paper); 'same': padded.")
+    in_channels: PositiveInt = Field(1, description="Input channels.")
+    num_classes: PositiveInt = Field(2, description="Output channels of the final 1×1 conv.")
 
 
 def _builder(model: str, p: WorkloadParams, channels: int, size: int) -> GraphBuilder:

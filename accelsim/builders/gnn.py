@@ -36,15 +36,37 @@ Op conventions (the mapper relies on these), parameter names as PyG's state dict
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pydantic import Field, NonNegativeInt, PositiveInt
 
 from ..errors import WorkloadError
 from ..ir import Graph, OpKind, Weight
 from .layers import INPUT
+from .params import WorkloadParams
 from .tlayers import SOFTMAX_FLOPS, TransformerBuilder
 
-if TYPE_CHECKING:
-    from .registry import GatParams, GcnParams
+
+class GraphParams(WorkloadParams):
+    """A GNN over one whole graph (full-batch inference), Cora by default."""
+
+    batch: PositiveInt = Field(1, description="Not used: the whole graph is one pass (keep it 1).")
+    nodes: PositiveInt = Field(2708, description="Nodes of the graph (Cora: 2,708).")
+    edges: NonNegativeInt = Field(10556, description="Directed edges without self-loops (Cora: 10,556); each conv "
+                                                     "adds a self-loop per node.")
+    features: PositiveInt = Field(1433, description="Input features per node (Cora: 1,433).")
+    classes: PositiveInt = Field(7, description="Output classes (Cora: 7).")
+
+
+class GcnParams(GraphParams):
+    """Two-layer GCN (PyG GCNConv)."""
+
+    hidden: PositiveInt = Field(16, description="Width of the hidden layer.")
+
+
+class GatParams(GraphParams):
+    """Two-layer GAT (PyG GATConv): heads × hidden concatenated, then one averaged head of classes."""
+
+    hidden: PositiveInt = Field(8, description="Features per attention head of the first layer.")
+    heads: PositiveInt = Field(8, description="Attention heads of the first layer (the output layer has one).")
 
 LEAKY_RELU_FLOPS = 2
 """FLOPs per element of a leaky ReLU: a multiply by the slope and a max."""

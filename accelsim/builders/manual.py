@@ -19,7 +19,7 @@ pydantic's error locations to the YAML key path (``("layers", 3, "kernel_size")`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -30,15 +30,14 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
 
 from ..errors import WorkloadError
 from ..ir import Graph
 from .layers import INPUT, GraphBuilder
-
-if TYPE_CHECKING:
-    from .registry import LayersParams
-
+from .params import WorkloadParams
 
 
 def _int_or_pair(minimum: int, words: tuple[str, ...] = ()):
@@ -296,3 +295,36 @@ def build_layers(p: LayersParams) -> Graph:
         outputs[out] = out
         prev = out
     return b.build({"model": "layers", **p.model_dump()})
+
+
+class LayersParams(WorkloadParams):
+    """A network listed layer by layer (see :mod:`accelsim.builders.manual`)."""
+
+    name: str = Field("layers", description="Name of the graph.")
+    input: tuple[PositiveInt, ...] = Field(
+        description="Input shape [N, C, H, W] or [N, features]; batch multiplies N.")
+    layers: tuple[LayerSpec, ...] = Field(description="The layers, in order.")
+
+    @field_validator("input", "layers", mode="before")
+    @classmethod
+    def _long_enough(cls, value: Any, info: ValidationInfo) -> Any:
+        """At least 2 input dims and 1 layer."""
+        # checked on the raw list: a length constraint on the tuple would also fire when an item is invalid
+        least = 2 if info.field_name == "input" else 1
+        if isinstance(value, (list, tuple)) and len(value) < least:
+            raise ValueError(f"expected at least {least} item{'s' if least > 1 else ''}")
+        return value
+
+    def __init__(self, **data: Any):
+        try:
+            super().__init__(**data)
+        except ValidationError as e:
+            raise untag_layer_errors(e) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> LayersParams:
+        """Validate ``obj``; error locations are YAML key paths such as ``("layers", 3, "kernel_size")``."""
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as e:
+            raise untag_layer_errors(e) from None

@@ -16,22 +16,86 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Literal
+
+from pydantic import Field, PositiveInt, ValidationInfo, field_validator
 
 from ..ir import Graph, OpKind
 from .layers import INPUT, GraphBuilder
-from .recsys import RecsysBuilder
+from .manual import Padding, PosPair
+from .params import WorkloadParams
+from .recsys import RecsysBuilder, TableAccessParams
 from .tlayers import ACT_FLOPS, TransformerBuilder
 
-if TYPE_CHECKING:
-    from .registry import (
-        AttentionParams,
-        Conv2dParams,
-        EmbeddingBagParams,
-        GeluParams,
-        GemmParams,
-        RowsColsParams,
-    )
+
+class GemmParams(WorkloadParams):
+    """One matrix multiply: (m × k) · (k × n)."""
+
+    m: PositiveInt = Field(1024, description="Rows of the input and output (per batch).")
+    n: PositiveInt = Field(1024, description="Columns of the output (out features).")
+    k: PositiveInt = Field(1024, description="Reduction length (in features).")
+    bias: bool = Field(False, description="Add a bias vector of n elements.")
+
+
+class Conv2dParams(WorkloadParams):
+    """One torch.nn.Conv2d layer applied to a batch×in_channels×height×width input."""
+
+    in_channels: PositiveInt = Field(64, description="Input channels.")
+    out_channels: PositiveInt = Field(64, description="Output channels.")
+    kernel_size: PosPair = Field(3, description="Kernel size (int or [h, w]).")
+    stride: PosPair = Field(1, description="Stride (int or [h, w]).")
+    padding: Padding = Field(1, description="Padding per side (int or [h, w]), 'same' or 'valid'.")
+    dilation: PosPair = Field(1, description="Dilation (int or [h, w]).")
+    groups: PositiveInt = Field(1, description="Groups (in_channels for a depthwise conv).")
+    bias: bool = Field(True, description="Has a bias.")
+    padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = Field(
+        "zeros", description="Accepted for torch compatibility; does not change the work.")
+    height: PositiveInt = Field(56, description="Input height in pixels.")
+    width: PositiveInt = Field(56, description="Input width in pixels.")
+
+
+class AttentionParams(WorkloadParams):
+    """softmax(q·kᵀ)·v on given q, k, v (no projections)."""
+
+    heads: PositiveInt = Field(32, description="Query heads.")
+    kv_heads: PositiveInt = Field(32, description="Key/value heads (divides heads; fewer is grouped-query).")
+    q_len: PositiveInt = Field(512, description="Query tokens.")
+    kv_len: PositiveInt = Field(512, description="Key/value tokens.")
+    head_dim: PositiveInt = Field(128, description="Features per head.")
+    causal: bool = Field(False, description="Causal mask (recorded; masked scores are still computed).")
+    attention: Literal["unfused", "fused"] = Field(
+        "unfused", description="'unfused': QKᵀ, softmax and PV as separate ops; 'fused': one ATTENTION op.")
+
+    @field_validator("kv_heads")
+    @classmethod
+    def _divides(cls, value: int, info: ValidationInfo) -> int:
+        """kv_heads divides heads."""
+        heads = info.data.get("heads")
+        if heads is not None and heads % value:
+            raise ValueError(f"must divide heads ({heads})")
+        return value
+
+
+class RowsColsParams(WorkloadParams):
+    """One vector op over a (batch, rows, cols) tensor, along cols."""
+
+    rows: PositiveInt = Field(4096, description="Rows (e.g. tokens).")
+    cols: PositiveInt = Field(4096, description="Columns: the reduced dimension (e.g. features or keys).")
+
+
+class GeluParams(WorkloadParams):
+    """One GELU over batch × elements."""
+
+    elements: PositiveInt = Field(16_777_216, description="Elements per sample.")
+
+
+class EmbeddingBagParams(TableAccessParams):
+    """One embedding-bag look-up: batch × pooling indices into a rows × dim table, sum-pooled."""
+
+    batch: PositiveInt = Field(2048, description="Samples (bags) per look-up.")
+    rows: PositiveInt = Field(1_000_000, description="Rows of the table.")
+    dim: PositiveInt = Field(128, description="Elements per row.")
+    pooling: PositiveInt = Field(20, description="Indices per sample, sum-pooled.")
 
 
 def gemm(p: GemmParams) -> Graph:

@@ -31,15 +31,37 @@ read and accumulated), flops = batch·(pooling − 1)·dim (the adds), macs = 0.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Literal
+
+from pydantic import Field, PositiveInt
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
 from ..units import dtype_bytes
+from .params import WorkloadParams
 from .tlayers import TransformerBuilder
 
-if TYPE_CHECKING:
-    from .registry import DlrmParams
+
+class TableAccessParams(WorkloadParams):
+    """How embedding look-ups spread over a table's rows."""
+
+    access: Literal["uniform", "zipf"] = Field(
+        "uniform", description="'uniform': every row equally likely; 'zipf': row r (hottest first) with probability "
+                               "∝ r^−zipf_alpha, so the hottest rows can sit in HBM and serve most look-ups.")
+    zipf_alpha: float = Field(1.05, gt=0, description="Exponent of the Zipf access distribution (> 0; with "
+                                                      "access: zipf).")
+
+
+class DlrmParams(TableAccessParams):
+    """MLPerf DLRM v1 on Criteo Terabyte (facebookresearch/dlrm, --max-ind-range=40000000)."""
+
+    batch: PositiveInt = Field(2048, description="Samples per inference (MLPerf's training mini-batch is 2048).")
+    pooling: PositiveInt = Field(1, description="Indices per table per sample (1: one-hot as Criteo; > 1: "
+                                                "multi-hot, sum-pooled).")
+    tables: tuple[PositiveInt, ...] | None = Field(
+        None, min_length=1, description="Rows of each embedding table, overriding the 26 Criteo Terabyte tables "
+                                        "(capped at 40M rows); the number of tables follows the list.")
+    dim: PositiveInt = Field(128, description="Embedding dimension (also the bottom MLP's output width).")
 
 CRITEO_TB_ROWS: tuple[int, ...] = (
     39884406, 39043, 17289, 7420, 20263, 3, 7120, 1543, 63, 38532951, 2953546, 403346, 10,

@@ -47,25 +47,166 @@ published parameter count:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Literal
+
+from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
+from .params import WorkloadParams
 from .tlayers import KVCache, TransformerBuilder
 
-if TYPE_CHECKING:
-    from .registry import (
-        BertParams,
-        ClipParams,
-        Gpt2Params,
-        GptParams,
-        LlamaParams,
-        SamParams,
-        TransformerBaseParams,
-        ViTParams,
-        WhisperParams,
-    )
+
+# ---- parameters ------------------------------------------------------------------------------------------------
+def _at_most(limit: int, why: str) -> Callable[[Any, int], int]:
+    """A field validator: the value must be at most ``limit`` (``why`` says whose table holds that many)."""
+
+    def check(cls: Any, value: int) -> int:
+        if value > limit:
+            raise ValueError(f"must be at most {limit}: {why}")
+        return value
+
+    return check
+
+
+def _multiple_of(step: int, why: str) -> Callable[[Any, int], int]:
+    """A field validator: the value must be a multiple of ``step``."""
+
+    def check(cls: Any, value: int) -> int:
+        if value % step:
+            raise ValueError(f"must be a multiple of {step}: {why}")
+        return value
+
+    return check
+
+
+class TransformerParams(WorkloadParams):
+    """A transformer: attention as separate ops or as one fused op."""
+
+    attention: Literal["unfused", "fused"] = Field(
+        "unfused", description="'unfused': QKᵀ, softmax and PV as separate ops; 'fused': one ATTENTION op "
+                               "(FlashAttention-style, scores stay on chip). Same params and MACs.")
+    tensor_parallel: PositiveInt = Field(
+        1, description="Tensor-parallel degree (Megatron-style): the graph is one chip's shard, with attention "
+                       "heads and the MLP width split this many ways and an all-reduce after each row-split "
+                       "linear (output projection, MLP down projection); needs an arch with at least this many "
+                       "chips. Embeddings, norms and the LM head are replicated.")
+    recompute: Literal["none", "selective", "full"] = Field(
+        "none", description="Training only: activation recomputation (Korthikanti et al. 2022). 'full' re-runs "
+                            "each layer's forward before its backward (only the layer inputs are kept); "
+                            "'selective' re-runs only the attention core (QKᵀ, softmax, PV); 'none' keeps every "
+                            "activation the backward pass reads.")
+
+
+class BertParams(TransformerParams):
+    """BERT (Hugging Face BertModel with pooler) over one sequence per sample."""
+
+    seq_len: PositiveInt = Field(128, description="Tokens per sequence (at most 512, BERT's learned positions).")
+    _seq_len = field_validator("seq_len")(_at_most(512, "BERT has 512 learned positions"))
+
+
+class Gpt2Params(TransformerParams):
+    """GPT-2 (Hugging Face GPT2LMHeadModel): one forward pass over the prompt, logits at every position."""
+
+    seq_len: PositiveInt = Field(1024, description="Tokens per sequence (at most 1024, GPT-2's learned positions).")
+    _seq_len = field_validator("seq_len")(_at_most(1024, "GPT-2 has 1024 learned positions"))
+
+
+class GptParams(TransformerParams):
+    """A Megatron-LM GPT of any shape; with pipeline parallelism, one stage of it."""
+
+    hidden: PositiveInt = Field(2048, description="Model width h (default: GPT-3 XL, 1.3 B).")
+    heads: PositiveInt = Field(16, description="Attention heads (must divide hidden).")
+    layers: PositiveInt = Field(24, description="Transformer layers.")
+    ffn: NonNegativeInt = Field(0, description="MLP width (0: 4 × hidden).")
+    vocab: PositiveInt = Field(51200, description="Vocabulary rows (Megatron pads GPT-2's 50257 to 51200).")
+    seq_len: PositiveInt = Field(2048, description="Tokens per sequence (also the learned position table's rows).")
+    pipeline_parallel: PositiveInt = Field(
+        1, description="Pipeline stages P (must divide layers). Simulating a workload with P > 1 runs the whole "
+                       "pipeline (every distinct stage, composed by the 1F1B schedule: see docs/architecture.md); "
+                       "a graph built alone is stage ``pipeline_stage``.")
+    pipeline_stage: NonNegativeInt = Field(0, description="Which stage the graph is (0 … P − 1; set by the pipeline "
+                                                          "driver, or by hand to look at one stage).")
+    micro_batches: PositiveInt = Field(
+        1, description="Micro-batches per iteration through the pipeline (each of ``batch`` sequences): global "
+                       "batch = batch × micro_batches × data-parallel replicas.")
+    pipeline_interleave: PositiveInt = Field(
+        1, description="Model chunks per pipeline stage (Megatron's interleaved 1F1B schedule, v): the bubble "
+                       "shrinks v-fold; layers must divide by P × v.")
+
+    @model_validator(mode="after")
+    def _shape(self) -> GptParams:
+        if self.hidden % self.heads:
+            raise ValueError(f"heads ({self.heads}) must divide hidden ({self.hidden})")
+        if self.layers % (self.pipeline_parallel * self.pipeline_interleave):
+            raise ValueError(f"pipeline_parallel × pipeline_interleave ({self.pipeline_parallel} × "
+                             f"{self.pipeline_interleave}) must divide layers ({self.layers})")
+        if self.pipeline_stage >= self.pipeline_parallel:
+            raise ValueError(f"pipeline_stage {self.pipeline_stage} must be < pipeline_parallel "
+                             f"{self.pipeline_parallel}")
+        return self
+
+
+class ViTParams(TransformerParams):
+    """A vision transformer with 16×16 patches (torchvision)."""
+
+    num_classes: PositiveInt = Field(1000, description="Outputs of the classification head.")
+    image_size: PositiveInt = Field(224, description="Input height and width in pixels (a multiple of 16; the "
+                                                     "position embedding has (image_size/16)² + 1 rows).")
+    _image_size = field_validator("image_size")(_multiple_of(16, "the patches are 16×16"))
+
+
+class TransformerBaseParams(TransformerParams):
+    """The base encoder-decoder Transformer (Vaswani et al. 2017), target teacher-forced."""
+
+    src_len: PositiveInt = Field(128, description="Source tokens per sample (encoder).")
+    tgt_len: PositiveInt = Field(128, description="Target tokens per sample (decoder; logits at every position).")
+
+
+class LlamaParams(TransformerParams):
+    """A LLaMA-2 decoder: a prefill pass over a prompt or one decode step against a KV cache."""
+
+    phase: Literal["prefill", "decode"] = Field(
+        "prefill", description="'prefill': the prompt in one pass (fills the KV cache, logits at every position); "
+                               "'decode': one new token per sequence against the KV cache.")
+    seq_len: PositiveInt = Field(512, description="Prompt tokens per sequence (prefill).")
+    kv_len: PositiveInt = Field(512, description="Tokens already in the KV cache (decode).")
+    decode_steps: NonNegativeInt = Field(
+        0, description="Tokens to generate after the prompt (for the serving driver; the graph is one pass).")
+
+
+class ClipParams(TransformerParams):
+    """CLIP ViT-B/32 (Hugging Face CLIPModel): batch images against batch texts."""
+
+    image_size: PositiveInt = Field(224, description="Input height and width in pixels (a multiple of 32; "
+                                                     "the position table holds (image_size/32)² + 1 rows).")
+    seq_len: PositiveInt = Field(77, description="Text tokens per prompt (at most 77, CLIP's learned positions).")
+    _image_size = field_validator("image_size")(_multiple_of(32, "the patches are 32×32"))
+    _seq_len = field_validator("seq_len")(_at_most(77, "CLIP's text encoder has 77 learned positions"))
+
+
+class SamParams(TransformerParams):
+    """Segment Anything on one 1024×1024 image per sample with point prompts."""
+
+    points: PositiveInt = Field(1, description="Point prompts (clicks) per image; SAM adds one padding point.")
+    mask_prompt: bool = Field(False, description="Also give a 256×256 low-resolution mask prompt (runs the "
+                                                 "prompt encoder's mask-downscaling convs).")
+
+
+class WhisperParams(TransformerParams):
+    """Whisper base (Hugging Face WhisperForConditionalGeneration)."""
+
+    phase: Literal["prefill", "decode"] = Field(
+        "prefill", description="'prefill': the encoder over the audio plus the first decoder token; 'decode': one "
+                               "cached decoder step.")
+    audio_s: float = Field(30.0, gt=0, le=30, description="Seconds of audio (100 mel frames per second; at most "
+                                                           "30: 1500 encoder frames).")
+    kv_len: PositiveInt = Field(1, description="Decoder tokens already in the self-attention cache (decode); "
+                                               "kv_len + 1 ≤ 448 learned positions.")
+    _kv_len = field_validator("kv_len")(_at_most(447, "the new token needs position kv_len < 448, Whisper's "
+                                                      "decoder has 448 learned positions"))
 
 
 def _meta(model: str, p: object, **extra: object) -> dict[str, object]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import ast
 import sys
 from pathlib import Path
-from typing import get_args
 
 import pydantic
 import pytest
@@ -16,7 +15,6 @@ import yaml
 
 from accelsim.builders import BUILDERS, GraphBuilder, build_workload, get_builder
 from accelsim.builders.layers import pool_out_size
-from accelsim.builders.registry import DType
 from accelsim.errors import WorkloadError
 from accelsim.ir import OpKind
 from accelsim.units import DTYPE_BYTES
@@ -311,7 +309,7 @@ def test_manual_unknown_type_has_loc():
 
 
 def test_manual_value_errors_have_one_loc_each():
-    from accelsim.builders.registry import LayersParams
+    from accelsim.builders.manual import LayersParams
 
     with pytest.raises(pydantic.ValidationError) as info:
         build_workload("layers", _layers({"type": "maxpool2d", "kernel": [1, 2, 3]}))
@@ -364,8 +362,21 @@ def test_dtype_default_and_meta():
     assert {op.dtype for op in build_workload("lenet5", {"dtype": "fp32"}, default_dtype="int8")} == {"fp32"}
 
 
-def test_dtype_literal_matches_units():
-    assert set(get_args(DType)) == set(DTYPE_BYTES)
+def test_every_units_dtype_is_a_workload_dtype_and_nothing_else():
+    for dtype, width in DTYPE_BYTES.items():
+        assert build_workload("gemm", {"m": 4, "n": 4, "k": 4, "dtype": dtype}).weight_bytes == 4 * 4 * width
+    with pytest.raises(pydantic.ValidationError, match="fp12"):
+        build_workload("gemm", {"dtype": "fp12"})
+
+
+def test_dtype_names_are_listed_only_in_units():
+    # one list of dtype names (units.DTYPE_BYTES): no other module spells out "bf16" or "tf32", names that only
+    # a dtype list would hold
+    pkg = ROOT / "accelsim"
+    spelled = sorted(str(f.relative_to(pkg)) for f in pkg.rglob("*.py")
+                     if any(isinstance(n, ast.Constant) and n.value in ("bf16", "tf32")
+                            for n in ast.walk(ast.parse(f.read_text()))))
+    assert spelled == ["units.py"]
 
 
 def test_every_param_field_is_described():

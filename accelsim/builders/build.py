@@ -1,0 +1,53 @@
+"""Build a workload's graph: params validated, dtype defaulted, training step added.
+
+:func:`build_workload` takes a builder name and raw params; :func:`build_graph` a validated workload spec (the
+config layer's :class:`~accelsim.config.WorkloadSpec`, or anything with ``model`` and ``params``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from ..errors import WorkloadError
+from ..ir import Graph
+from ..units import DTYPE_BYTES
+from . import training
+from .registry import get_builder
+
+
+class WorkloadRef(Protocol):
+    """What :func:`build_graph` needs of a workload: the builder's name and its parameters."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def params(self) -> Mapping[str, object]: ...
+
+
+def build_workload(name: str, params: Mapping[str, object], *, default_dtype: str = "fp16") -> Graph:
+    """The graph of workload ``name`` with ``params`` (validated; ``pydantic.ValidationError`` propagates).
+
+    ``dtype`` left unset becomes ``default_dtype`` (the arch's). ``mode: training`` returns the training step of
+    the forward graph (:func:`accelsim.builders.training.training_graph` with ``optimizer``).
+    """
+    entry = get_builder(name)
+    p = entry.params.model_validate(dict(params))
+    if p.dtype is None:
+        if default_dtype not in DTYPE_BYTES:
+            raise WorkloadError(f"unknown default dtype {default_dtype!r}; expected one of {', '.join(DTYPE_BYTES)}")
+        p = p.model_copy(update={"dtype": default_dtype})
+    graph = entry.fn(p)
+    if p.mode != "training":
+        return graph
+    return training.training_graph(graph, p.optimizer, getattr(p, "recompute", "none"))
+
+
+def build_graph(spec: WorkloadRef, default_dtype: str = "fp16") -> Graph:
+    """The operator graph of the workload ``spec`` (``default_dtype`` applies when the workload names no dtype:
+    pass the arch's)."""
+    return build_workload(spec.model, spec.params, default_dtype=default_dtype)
+
+
+__all__ = ["WorkloadRef", "build_graph", "build_workload"]

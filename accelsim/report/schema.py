@@ -146,6 +146,7 @@ class Op(_OpRequired, total=False):
     phase: str  # serving: "prefill" | "decode"
     step: int  # serving: the decode step
     stage: int  # pipeline: the bottleneck stage
+    count: int  # composed runs (serving, pipeline): the executions of the op the row's totals account for
 
 
 class _ServingRequired(TypedDict):

@@ -6,7 +6,8 @@ workload and an arch with :func:`experiment_from_parts`); load one part with :fu
 at once in one :class:`~accelsim.errors.ConfigError`, one line per problem, naming the file, line and key.
 """
 
-from .load import build_graph, experiment_from_parts, load_arch, load_experiment, load_workload
+from ..builders import build_graph
+from .load import experiment_from_parts, load_arch, load_experiment, load_workload
 from .presets import list_presets, preset_dir, resolve
 from .scalesim import load_scalesim, read_scalesim_config, read_topology
 from .schema import ExperimentSpec, WorkloadSpec

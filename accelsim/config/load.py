@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..builders import BUILDERS
 from ..errors import ConfigError, ConfigIssue
 from ..hardware import Arch
 from ..options import Options
@@ -22,20 +23,6 @@ from .yamlio import Doc, Where, display_path, load_yaml
 
 _KIND = {"arch": "arch", "workload": "workloads"}
 _WORKLOAD_META = ("model", "description")
-
-
-def _registry():
-    """The builder registry (imported on first use: config validates workload params with it)."""
-    from ..builders import registry
-
-    return registry
-
-
-def _builder_names() -> list[str]:
-    try:
-        return sorted(_registry().BUILDERS)
-    except ImportError:
-        return []
 
 
 class _Issues(list):
@@ -85,7 +72,7 @@ def _section_doc(section: str, parent: Doc, key: Any, *, chain: tuple[str, ...] 
     if isinstance(value, (str, os.PathLike)) and not isinstance(value, bool):
         where, _ = parent.locate((key,))
         rel = Path(where.file).parent if where.file and not where.file.startswith(("-", "<")) else None
-        extra = _builder_names() if section == "workload" else []
+        extra = sorted(BUILDERS) if section == "workload" else []
         try:
             path = presets.resolve(kind, value, relative_to=rel, extra_names=extra)
         except ConfigError as e:
@@ -134,12 +121,8 @@ def _workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None,
         return None, [doc.issue(("model",), "missing: name the workload builder, e.g. 'model: resnet50'")]
     if not isinstance(model, str):
         return None, [doc.issue(("model",), "expected a builder name", model)]
-    try:
-        registry = _registry()
-    except ImportError as e:
-        return None, [doc.issue(("model",), f"cannot check workloads: builders are unavailable ({e})", model)]
-    if model not in registry.BUILDERS:
-        names = sorted(registry.BUILDERS)
+    if model not in BUILDERS:
+        names = sorted(BUILDERS)
         hint = presets.suggest(model, names)
         valid = f"valid models: {', '.join(names)}"
         msg = f"unknown workload model{hint} ({valid})" if hint else f"unknown workload model; {valid}"
@@ -148,7 +131,7 @@ def _workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None,
     if not isinstance(description, str):
         return None, [doc.issue(("description",), "expected a string", description)]
     params_doc = Doc({k: v for k, v in data.items() if k not in _WORKLOAD_META}, doc.where)
-    params, issues = validate(registry.BUILDERS[model].params, params_doc)
+    params, issues = validate(BUILDERS[model].params, params_doc)
     if params is None:
         return None, issues
     return WorkloadSpec(model, params.model_dump(), file, description), []
@@ -330,9 +313,3 @@ def load_workload(ref: str | os.PathLike | Mapping | WorkloadSpec, overrides: It
         issues.extend(found)
     issues.raise_if_any()
     return spec  # type: ignore[return-value]
-
-
-def build_graph(spec: WorkloadSpec, default_dtype: str = "fp16"):
-    """The operator graph of ``spec`` (``default_dtype`` applies when the workload names no dtype: pass the
-    arch's)."""
-    return _registry().build_workload(spec.model, spec.params, default_dtype=default_dtype)

@@ -376,3 +376,24 @@ def test_tpu_v1_matches_the_paper():
 
 def test_package_exports():
     assert accelsim.config.load_experiment is load_experiment
+
+
+def test_build_graph_is_the_builders_and_config_builds_no_model():
+    # graph building (dtype default, training step) lives in accelsim.builders; config re-exports it
+    import ast
+
+    import accelsim.builders
+    from accelsim import api
+
+    assert build_graph is accelsim.builders.build_graph is api.build_graph
+    spec = load_workload("lenet5", ["mode=training", "optimizer=sgd"])
+    g = build_graph(spec, "int8")
+    # LeNet-5 trained with SGD: one optimizer step per parameter tensor (5 layers · weight and bias), in int8
+    assert sum(op.fn == "sgd" for op in g) == 10 and {op.dtype for op in g} == {"int8"}
+    # config reads the builders' table only: it imports no builder, layer or training module
+    used = set()
+    for path in (REPO / "accelsim" / "config").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 2 and (node.module or "").startswith("builders"):
+                used |= {f"{node.module}.{a.name}" for a in node.names}
+    assert used == {"builders.BUILDERS", "builders.build_graph"}

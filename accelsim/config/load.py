@@ -10,104 +10,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 from ..builders import BUILDERS
 from ..errors import ConfigError, ConfigIssue
 from ..hardware import Arch
 from ..options import Options
 from . import presets
-from .overrides import Override, apply_overrides, deep_merge, parse_overrides
+from .docs import Issues, file_doc, section_doc
+from .overrides import Override, apply_overrides, parse_overrides
 from .schema import EXPERIMENT_KEYS, ExperimentSpec, WorkloadSpec, validate
-from .yamlio import Doc, Where, display_path, load_yaml
+from .yamlio import Doc, Where, display_path
 
-_KIND = {"arch": "arch", "workload": "workloads"}
 _WORKLOAD_META = ("model", "description")
-
-
-class _Issues(list):
-    """Issues collected while loading; :meth:`raise_if_any` raises them as one ConfigError."""
-
-    def take(self, error: ConfigError) -> None:
-        self.extend(error.issues)
-
-    def raise_if_any(self) -> None:
-        """Raise every issue in one ConfigError: grouped by file (in order of first mention), by line within."""
-        if self:
-            order = {f: i for i, f in reversed(list(enumerate(i.file for i in self)))}
-            raise ConfigError(sorted(self, key=lambda i: (order[i.file], i.line or 0)))
-
-
-def _relocate(error: ConfigError, parent: Doc, key: Any, value: object) -> list[ConfigIssue]:
-    """A resolution error (no file/line of its own) re-pointed at where ``key`` is written in ``parent``."""
-    out = []
-    for issue in error.issues:
-        if issue.file is None and issue.line is None:
-            out.append(parent.issue((key,), issue.msg, value))
-        elif issue.line is None and issue.msg == "file not found":
-            out.append(parent.issue((key,), "file not found", value))
-        else:
-            out.append(issue)
-    return out
-
-
-def _file_doc(path: Path) -> tuple[Doc | None, list[ConfigIssue]]:
-    data, lines = load_yaml(path)
-    doc = Doc.from_yaml(data, lines)
-    if data is None:
-        return Doc({}, doc.where), []
-    if not isinstance(data, dict):
-        return None, [doc.issue((), "expected a mapping of keys at the top of the file", type(data).__name__)]
-    return doc, []
-
-
-def _section_doc(section: str, parent: Doc, key: Any, *, chain: tuple[str, ...] = ()) -> tuple[Doc | None,
-                                                                                                   str | None,
-                                                                                                   list[ConfigIssue]]:
-    """The document that ``parent[key]`` stands for in ``section`` ("arch" or "workload"): a preset name, a path
-    or an inline mapping, with any ``base:`` merged under it. Returns ``(doc, file, issues)``."""
-    value = parent.data.get(key) if isinstance(parent.data, dict) else None
-    kind = _KIND[section]
-    file: str | None = None
-    if isinstance(value, (str, os.PathLike)) and not isinstance(value, bool):
-        where, _ = parent.locate((key,))
-        rel = Path(where.file).parent if where.file and not where.file.startswith(("-", "<")) else None
-        extra = sorted(BUILDERS) if section == "workload" else []
-        try:
-            path = presets.resolve(kind, value, relative_to=rel, extra_names=extra)
-        except ConfigError as e:
-            if section == "workload" and str(value) in extra:  # a builder with no preset file: its defaults
-                w, _ = parent.locate((key,))
-                return Doc({"model": str(value)}, {(): w}), None, []
-            return None, None, _relocate(e, parent, key, str(value))
-        resolved = str(path.resolve())
-        if resolved in chain:
-            return None, None, [parent.issue((key,), "circular base: a preset names itself through 'base:'",
-                                             str(value))]
-        chain = (*chain, resolved)
-        try:
-            doc, issues = _file_doc(path)
-        except ConfigError as e:
-            return None, None, list(e.issues)
-        if doc is None:
-            return None, None, issues
-        file = os.fspath(path)
-    elif isinstance(value, dict):
-        doc = parent.child(key)
-        doc = Doc(dict(value), doc.where)
-    else:
-        what = "a preset name, a file path or a mapping" + (" with 'model:'" if section == "workload" else "")
-        if value is None and key not in (parent.data or {}):
-            return None, None, [parent.issue((key,), f"missing: give {what}")]
-        return None, None, [parent.issue((key,), f"expected {what}", value)]
-    if isinstance(doc.data, dict) and "base" in doc.data:
-        base_doc, _, issues = _section_doc(section, doc, "base", chain=chain)
-        if base_doc is None:
-            return None, file, issues
-        data = {k: v for k, v in doc.data.items() if k != "base"}
-        where = {p: w for p, w in doc.where.items() if p[:1] != ("base",)}
-        doc = deep_merge(base_doc, Doc(data, where))
-    return doc, file, []
 
 
 def _arch_from_doc(doc: Doc) -> tuple[Arch | None, list[ConfigIssue]]:
@@ -168,9 +82,11 @@ def _stem(ref: object) -> str:
     return "custom"
 
 
-def _experiment(doc: Doc, overrides: list[Override], issues: _Issues, *, source: str,
-                default_name: str) -> ExperimentSpec:
-    """The shared back end of :func:`load_experiment` and :func:`experiment_from_parts`."""
+def experiment_from_doc(doc: Doc, overrides: list[Override], issues: Issues, *, source: str,
+                        default_name: str) -> ExperimentSpec:
+    """The experiment ``doc`` stands for with ``overrides`` applied, validated; ``issues`` already collected are
+    raised with the new ones. The shared back end of :func:`load_experiment`, :func:`experiment_from_parts` and
+    the sweep's :class:`~accelsim.config.sweep.PointLoader`."""
     data = doc.data if isinstance(doc.data, dict) else {}
     for key in data:
         if key not in EXPERIMENT_KEYS:
@@ -182,7 +98,7 @@ def _experiment(doc: Doc, overrides: list[Override], issues: _Issues, *, source:
             issues.append(doc.issue((key,), "expected a string", data[key]))
     doc = _replace_sections(doc, overrides)
 
-    arch_doc, _, found = _section_doc("arch", doc, "arch")
+    arch_doc, _, found = section_doc("arch", doc, "arch")
     issues.extend(found)
     arch = None
     if arch_doc is not None:
@@ -191,7 +107,7 @@ def _experiment(doc: Doc, overrides: list[Override], issues: _Issues, *, source:
         arch, found = _arch_from_doc(arch_doc)
         issues.extend(found)
 
-    workload_doc, wfile, found = _section_doc("workload", doc, "workload")
+    workload_doc, wfile, found = section_doc("workload", doc, "workload")
     issues.extend(found)
     workload = None
     if workload_doc is not None:
@@ -219,7 +135,7 @@ def _experiment(doc: Doc, overrides: list[Override], issues: _Issues, *, source:
 def load_experiment(path: str | os.PathLike, overrides: Iterable[str] = ()) -> ExperimentSpec:
     """The experiment in the YAML file ``path`` (or the experiment preset of that name) with ``--set`` items
     ``overrides`` applied, validated. Raises one :class:`ConfigError` listing every problem."""
-    issues = _Issues()
+    issues = Issues()
     parsed, found = parse_overrides(overrides)
     issues.extend(found)
     try:
@@ -230,7 +146,7 @@ def load_experiment(path: str | os.PathLike, overrides: Iterable[str] = ()) -> E
         issues.raise_if_any()
         raise
     try:
-        doc, found = _file_doc(file)
+        doc, found = file_doc(file)
     except ConfigError as e:
         issues.take(e)
         issues.raise_if_any()
@@ -242,14 +158,14 @@ def load_experiment(path: str | os.PathLike, overrides: Iterable[str] = ()) -> E
     if isinstance(doc.data, dict) and ({"grid", "zip"} & set(doc.data)):
         raise ConfigError.one(display_path(file), "", f"this is a sweep file (it has grid:/zip: axes); run it with "
                               f"'accelsim sweep {display_path(file)}'")
-    return _experiment(doc, parsed, issues, source=os.fspath(file), default_name=file.stem)
+    return experiment_from_doc(doc, parsed, issues, source=os.fspath(file), default_name=file.stem)
 
 
 def experiment_from_parts(workload: str, arch: str, *, batch: int | None = None, mode: str | None = None,
                           overrides: Iterable[str] = ()) -> ExperimentSpec:
     """An experiment from a workload and an arch named on the command line (preset names or YAML paths), as
     ``accelsim run --workload W --arch A [--batch N] [--mode M] [--set K=V ...]``."""
-    issues = _Issues()
+    issues = Issues()
     parsed, found = parse_overrides(overrides)
     issues.extend(found)
     if batch is not None:
@@ -260,19 +176,19 @@ def experiment_from_parts(workload: str, arch: str, *, batch: int | None = None,
               {(): Where("<cli>", None, ()), ("workload",): Where("--workload", None, ()),
                ("arch",): Where("--arch", None, ())})
     named = {"workload": workload, "arch": arch} | {o.section: o.value for o in parsed if not o.keys}
-    return _experiment(doc, parsed, issues, source="<cli>",
+    return experiment_from_doc(doc, parsed, issues, source="<cli>",
                        default_name=f"{_stem(named['workload'])}_{_stem(named['arch'])}")
 
 
 def _single(section: str, ref: object, overrides: Iterable[str], label: str | None) -> tuple[Doc | None, str | None,
                                                                                             list[Override],
-                                                                                            _Issues]:
-    issues = _Issues()
+                                                                                            Issues]:
+    issues = Issues()
     parsed, found = parse_overrides(overrides, sections=(section,), default_section=section)
     issues.extend(found)
     parent = Doc({section: ref}, {(): Where(label, None, ()), (section,): Where(label, None, ())})
     parent = _replace_sections(parent, parsed)
-    doc, file, found = _section_doc(section, parent, section)
+    doc, file, found = section_doc(section, parent, section)
     issues.extend(found)
     if doc is not None:
         doc, found = apply_overrides(doc, [o for o in parsed if o.section == section])

@@ -19,7 +19,8 @@ from typing import Any
 
 from ..errors import ConfigError, ConfigIssue
 from . import presets
-from .load import _experiment, _file_doc, _Issues, _section_doc
+from .docs import Issues, file_doc, section_doc
+from .load import experiment_from_doc
 from .overrides import Override, parse_override
 from .schema import ExperimentSpec
 from .yamlio import Doc, Where, display_path, load_yaml
@@ -278,7 +279,7 @@ def _base(doc: Doc, sweep_path: Path) -> tuple[str | None, Doc | None, list[Conf
         w, _ = doc.locate(("base",))
         return None, None, [ConfigIssue(w.file, w.line, "base", i.msg, value, True) for i in e.issues]
     try:
-        base_doc, issues = _file_doc(path)
+        base_doc, issues = file_doc(path)
     except ConfigError as e:
         return None, None, list(e.issues)
     return display_path(path), base_doc, issues
@@ -298,7 +299,7 @@ def load_sweep(path: str | os.PathLike) -> SweepSpec:
     if not isinstance(data, dict):
         raise ConfigError(doc.issue((), "expected a sweep: a mapping with base:, grid: and/or zip:",
                                     type(data).__name__))
-    issues = _Issues()
+    issues = Issues()
     for key in data:
         if key not in SWEEP_KEYS:
             hint = presets.suggest(str(key), SWEEP_KEYS)
@@ -338,7 +339,7 @@ def _inline_section(doc: Doc, section: str) -> Doc:
     mapping, each key keeping the file and line it came from: points then re-read no YAML."""
     if not isinstance(doc.data, dict) or section not in doc.data:
         return doc
-    resolved, _, issues = _section_doc(section, doc, section)
+    resolved, _, issues = section_doc(section, doc, section)
     if issues:
         raise ConfigError(issues)
     assert resolved is not None
@@ -380,9 +381,10 @@ class PointLoader:
     def load(self, values: Mapping[str, object]) -> ExperimentSpec:
         """The validated experiment of one point; :class:`ConfigError` (issues at the sweep's lines) if invalid."""
         overrides = [*self._fixed, *(self._override(k, v) for k, v in values.items())]
-        issues = _Issues()
+        issues = Issues()
         try:
-            return _experiment(self._doc, overrides, issues, source=self._source, default_name=self._default_name)
+            return experiment_from_doc(self._doc, overrides, issues, source=self._source,
+                                       default_name=self._default_name)
         except ConfigError as e:
             raise ConfigError([self._relabel(i) for i in e.issues]) from None
 

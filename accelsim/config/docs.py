@@ -1,0 +1,107 @@
+"""Resolving configuration documents: a YAML file as a :class:`Doc`, an ``arch:`` or ``workload:`` entry (a preset
+name, a path or an inline mapping, with ``base:`` chains merged) as the :class:`Doc` it stands for, and the
+:class:`Issues` collected on the way. :mod:`.load` (experiments, archs, workloads) and :mod:`.sweep` build on these.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..builders import BUILDERS
+from ..errors import ConfigError, ConfigIssue
+from . import presets
+from .overrides import deep_merge
+from .yamlio import Doc, load_yaml
+
+_KIND = {"arch": "arch", "workload": "workloads"}
+
+
+class Issues(list):
+    """Issues collected while loading; :meth:`raise_if_any` raises them as one ConfigError."""
+
+    def take(self, error: ConfigError) -> None:
+        self.extend(error.issues)
+
+    def raise_if_any(self) -> None:
+        """Raise every issue in one ConfigError: grouped by file (in order of first mention), by line within."""
+        if self:
+            order = {f: i for i, f in reversed(list(enumerate(i.file for i in self)))}
+            raise ConfigError(sorted(self, key=lambda i: (order[i.file], i.line or 0)))
+
+
+def _relocate(error: ConfigError, parent: Doc, key: Any, value: object) -> list[ConfigIssue]:
+    """A resolution error (no file/line of its own) re-pointed at where ``key`` is written in ``parent``."""
+    out = []
+    for issue in error.issues:
+        if issue.file is None and issue.line is None:
+            out.append(parent.issue((key,), issue.msg, value))
+        elif issue.line is None and issue.msg == "file not found":
+            out.append(parent.issue((key,), "file not found", value))
+        else:
+            out.append(issue)
+    return out
+
+
+def file_doc(path: Path) -> tuple[Doc | None, list[ConfigIssue]]:
+    """The YAML file ``path`` as a :class:`Doc` (an empty file is an empty mapping): ``(doc, [])``, or ``(None,
+    issues)`` when its top level is not a mapping."""
+    data, lines = load_yaml(path)
+    doc = Doc.from_yaml(data, lines)
+    if data is None:
+        return Doc({}, doc.where), []
+    if not isinstance(data, dict):
+        return None, [doc.issue((), "expected a mapping of keys at the top of the file", type(data).__name__)]
+    return doc, []
+
+
+def section_doc(section: str, parent: Doc, key: Any, *,
+                chain: tuple[str, ...] = ()) -> tuple[Doc | None, str | None, list[ConfigIssue]]:
+    """The document that ``parent[key]`` stands for in ``section`` ("arch" or "workload"): a preset name, a path
+    or an inline mapping, with any ``base:`` merged under it. Returns ``(doc, file, issues)``."""
+    value = parent.data.get(key) if isinstance(parent.data, dict) else None
+    kind = _KIND[section]
+    file: str | None = None
+    if isinstance(value, (str, os.PathLike)) and not isinstance(value, bool):
+        where, _ = parent.locate((key,))
+        rel = Path(where.file).parent if where.file and not where.file.startswith(("-", "<")) else None
+        extra = sorted(BUILDERS) if section == "workload" else []
+        try:
+            path = presets.resolve(kind, value, relative_to=rel, extra_names=extra)
+        except ConfigError as e:
+            if section == "workload" and str(value) in extra:  # a builder with no preset file: its defaults
+                w, _ = parent.locate((key,))
+                return Doc({"model": str(value)}, {(): w}), None, []
+            return None, None, _relocate(e, parent, key, str(value))
+        resolved = str(path.resolve())
+        if resolved in chain:
+            return None, None, [parent.issue((key,), "circular base: a preset names itself through 'base:'",
+                                             str(value))]
+        chain = (*chain, resolved)
+        try:
+            doc, issues = file_doc(path)
+        except ConfigError as e:
+            return None, None, list(e.issues)
+        if doc is None:
+            return None, None, issues
+        file = os.fspath(path)
+    elif isinstance(value, dict):
+        doc = parent.child(key)
+        doc = Doc(dict(value), doc.where)
+    else:
+        what = "a preset name, a file path or a mapping" + (" with 'model:'" if section == "workload" else "")
+        if value is None and key not in (parent.data or {}):
+            return None, None, [parent.issue((key,), f"missing: give {what}")]
+        return None, None, [parent.issue((key,), f"expected {what}", value)]
+    if isinstance(doc.data, dict) and "base" in doc.data:
+        base_doc, _, issues = section_doc(section, doc, "base", chain=chain)
+        if base_doc is None:
+            return None, file, issues
+        data = {k: v for k, v in doc.data.items() if k != "base"}
+        where = {p: w for p, w in doc.where.items() if p[:1] != ("base",)}
+        doc = deep_merge(base_doc, Doc(data, where))
+    return doc, file, []
+
+
+__all__ = ["Issues", "file_doc", "section_doc"]

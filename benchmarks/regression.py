@@ -56,6 +56,16 @@ CASES: dict[str, tuple] = {
 # write "notes*", not "notes[*]", since [ ] is a character class).
 CHANGED: dict[tuple[str, str], str] = {
     ("*", "notes*"): "issue 11: the host-memory note names levels by their names ('do not fit hbm', not 'HBM')",
+    ("llama2_7b_serving_tpu_v4", "ops*"): "issue 11: a serving report's ops are the prefill's and one row per decode "
+                                          "op with the work of all decode steps (count), so they sum to the totals",
+    ("gpt_pipeline_dgx_a100", "ops*"): "issue 11: a pipeline report's ops are every simulated stage's, each with the "
+                                       "work of its executions in the iteration (count), so they sum to the totals",
+    ("gpt_pipeline_dgx_a100", "stalls_by_level*"): "issue 11: the iteration's stalls by level (were the bottleneck "
+                                                   "stage's for one micro-batch), summing to stall_cycles",
+    ("gpt_pipeline_dgx_a100", "utilization*"): "issue 11: busy cycles of the iteration's work over the P chips (were "
+                                               "one micro-batch's busy fraction of the bottleneck stage × m)",
+    ("gpt_pipeline_dgx_a100", "params"): "issue 11: the whole model's parameters (was the bottleneck stage's share, "
+                                         "now params_per_chip)",
 }
 
 

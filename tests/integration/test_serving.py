@@ -8,7 +8,7 @@ from accelsim import simulate
 from accelsim.api import decode_samples
 from accelsim.config import load_arch, load_workload
 from accelsim.errors import MappingError
-from accelsim.report.serving import interpolation_weights
+from accelsim.scenarios.sampling import interpolation_weights
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +42,9 @@ def test_batch1_decode_is_memory_bound_and_long_prefill_compute_bound(served):
     # every weight is read each step (published LLaMA-2-7B params, bf16), except the 32000×4096 token-embedding
     # table, from which a step gathers one row per sequence
     streamed = (6_738_415_616 - 32_000 * 4096) * 2
-    decode = [op for op in served["ops"] if op.get("phase") == "decode" and op["step"] == 0]
-    assert sum(op["bytes"].get("hbm", 0) for op in decode) >= streamed
+    decode = [op for op in served["ops"] if op.get("phase") == "decode"]
+    assert {op["count"] for op in decode} == {3}  # a decode op's row holds the work of the 3 steps
+    assert sum(op["bytes"].get("hbm", 0) for op in decode) >= 3 * streamed
     linears = [op for op in decode if op["kind"] == "linear"]
     assert linears and all(op["bound"] == "memory" for op in linears)
     # a 2048-token prefill with fused attention: its MACs take longer at peak than its HBM bytes at full
@@ -59,11 +60,16 @@ def test_interpolated_steps_match_simulated_ones():
     # 3 steps with 2 simulated (0 and 2): step 1 is their mean; against simulating step 1 the error is tiny
     # because a decode step's time is affine in the KV length (only attention grows)
     wl = load_workload("llama2_7b", ["phase=decode", "kv_len=1024", "decode_steps=3"])
-    sampled = simulate(wl, "tpu-v4", decode_samples=2).to_dict()["serving"]
-    exact = simulate(wl, "tpu-v4", decode_samples=0).to_dict()["serving"]
+    sampled_rep = simulate(wl, "tpu-v4", decode_samples=2).to_dict()
+    exact_rep = simulate(wl, "tpu-v4", decode_samples=0).to_dict()
+    sampled, exact = sampled_rep["serving"], exact_rep["serving"]
     assert sampled["decode_steps_simulated"] == [0, 2]
     assert sampled["step_cycles"][0] == exact["step_cycles"][0]
     assert sampled["step_cycles"][1] == pytest.approx(exact["step_cycles"][1], rel=1e-3)
+    # MACs and FLOPs are affine in the KV length (attention's QKᵀ and PV grow by one column a token), so the mean
+    # of steps 0 and 2 is step 1's exactly: the interpolated run counts the same work as the simulated one
+    assert sampled_rep["macs"] == exact_rep["macs"] and sampled_rep["flops"] == exact_rep["flops"]
+    assert sampled_rep["simulation"]["passes"] == 2 and exact_rep["simulation"]["passes"] == 3
 
 
 def test_interpolation_weights_by_hand():

@@ -11,7 +11,7 @@ from accelsim.builders.training import layer_of
 from accelsim.config import WorkloadSpec, build_graph, load_arch, load_workload
 from accelsim.errors import WorkloadError
 from accelsim.hardware import Interconnect
-from accelsim.report.pipeline import schedule_cycles
+from accelsim.scenarios.pipeline import schedule_cycles
 
 SMALL = {"hidden": 256, "heads": 4, "layers": 4, "seq_len": 64, "vocab": 1024, "batch": 2}
 
@@ -156,6 +156,15 @@ def test_layer_samples_extrapolate_a_stage_from_one_and_two_layers():
     assert fast["macs"] == full["macs"] and fast["flops"] == full["flops"]
     assert fast["bytes"]["hbm"] == pytest.approx(full["bytes"]["hbm"], rel=1e-6)
     assert fast["total_cycles"] == pytest.approx(full["total_cycles"], rel=0.01)
+    # the middle layers stall as the sampled ones do (identical, back to back), and the arrays are as busy
+    assert fast["stall_cycles"] == pytest.approx(full["stall_cycles"], rel=1e-6)
+    assert fast["utilization"]["core0.systolic0"] == pytest.approx(full["utilization"]["core0.systolic0"], rel=1e-6)
+    # the 2-layer run's ops are shown (stage 1's layers named 2 and 3, as in a model of 2 layers per stage): its
+    # first layer stands for 3 of the stage's 4 layers, its last for one, each run by 3 micro-batches
+    counts = {layer: {op["count"] for op in fast["ops"] if op["stage"] == 1 and op["mapping"].get("phase") == "forward"
+                      and op["name"].startswith(f"language_model.encoder.layers.{layer}.")} for layer in (2, 3)}
+    assert counts == {2: {3 * 3}, 3: {3}}
+    assert fast["stall_cycles"] == sum(op["stall_cycles"] for op in fast["ops"])
 
 
 def test_one_stage_on_one_chip_is_gradient_accumulation():

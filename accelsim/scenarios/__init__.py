@@ -1,0 +1,53 @@
+"""Scenarios: what a workload runs as, and the simulations that make up its report.
+
+:func:`run_workload` is the one dispatch (the API calls it): a workload with ``decode_steps`` is an LLM serving run
+(:mod:`.serving`: a prefill and N decode steps), one whose builder takes ``pipeline_parallel`` a pipeline-parallel
+iteration (:mod:`.pipeline`: stages composed by the 1F1B schedule), anything else one graph simulated once
+(:mod:`.single`). Composed scenarios keep each simulated pass as typed figures (:mod:`.passes`), sample similar
+passes (:mod:`.sampling`) and build their report dict once, at the end.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ..builders.registry import get_builder
+from ..config import WorkloadSpec, build_graph
+from ..hardware import Arch
+from ..options import Options
+from ..report import Report
+from .pipeline import pipeline
+from .sampling import decode_samples
+from .serving import serve
+from .single import Progress, run_graph, workload_info
+
+Scenario = Literal["single", "serving", "pipeline"]
+
+
+def scenario_of(workload: WorkloadSpec) -> Scenario:
+    """Which scenario ``workload`` runs as: ``serving`` with ``decode_steps`` > 0; ``pipeline`` when its builder
+    takes ``pipeline_parallel`` (``gpt``, even with one stage: then the micro-batches run back to back, gradient
+    accumulation); else ``single``."""
+    if workload.params.get("decode_steps"):
+        return "serving"
+    if "pipeline_parallel" in get_builder(workload.model).params.model_fields:
+        return "pipeline"
+    return "single"
+
+
+def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *, name: str | None = None,
+                 progress: Progress | None = None) -> Report:
+    """Build, map, simulate and report ``workload`` on ``arch`` as its scenario (:func:`scenario_of`) asks."""
+    kind = scenario_of(workload)
+    if kind == "serving":
+        return serve(workload, arch, options, name=name, progress=progress)
+    if kind == "pipeline":
+        return pipeline(workload, arch, options, name=name, progress=progress)
+    if progress:
+        progress("building", 0, 1)
+    graph = build_graph(workload, arch.dtype)
+    return run_graph(graph, arch, options, name=name or f"{graph.name}_{arch.name}",
+                     workload=workload_info(graph, workload), progress=progress)
+
+
+__all__ = ["Progress", "Scenario", "decode_samples", "pipeline", "run_graph", "run_workload", "scenario_of", "serve"]

@@ -1,0 +1,204 @@
+"""One simulation of one graph (a *pass*) as typed figures, and the op rows and totals a composed report is
+built from.
+
+A plain run is one pass and its report is :func:`accelsim.report.build_report`'s dict as is. A serving run (a
+prefill and decode steps) or a pipeline-parallel iteration (stages × micro-batches) is several passes composed: each
+pass becomes a :class:`Pass` (its additive work per op, its busy cycles per op and unit, its timing), the scenario
+decides how many times the run executes each op of each pass (its *count*), and :func:`compose_ops` turns that into
+the composed report's op rows and its totals, so that the totals are the sums of the rows by construction:
+
+* an op row of a composed report is one op of a simulated pass; its work and traffic (``macs``, ``flops``,
+  ``bytes``, ``stall_cycles``, ``stalls_by_level``) are summed over the ``count`` executions it stands for, while
+  its timing (``start_cycle``, ``end_cycle``, ``compute_cycles``, ``tiles``) and per-execution ratios
+  (``arithmetic_intensity``, ``achieved_flops_per_s``, ``bound``) describe one execution;
+* the report's ``macs``, ``flops``, ``bytes``, ``stall_cycles`` and ``stalls_by_level`` are the sums of its rows;
+  ``stall_cycles`` is the sum of ``stalls_by_level``, as in a plain run;
+* a unit's busy cycles are its tasks' cycles counted with the same counts (:func:`counted_busy`), so MAC
+  utilisation and the arrays' busy fraction are over the same work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..tasks import TaskGraph
+
+
+@dataclass(frozen=True)
+class Work:
+    """The additive figures of one op (or of a sum of ops): what a composition counts, sums and interpolates.
+    ``stalls`` are stall cycles by memory level (their sum is the op's ``stall_cycles``)."""
+
+    macs: float = 0
+    flops: float = 0
+    bytes: Mapping[str, float] = field(default_factory=dict)
+    stalls: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of_row(cls, row: Mapping[str, Any]) -> Work:
+        """The work of one op row of a pass's report."""
+        return cls(row["macs"], row["flops"], dict(row["bytes"]), dict(row["stalls_by_level"]))
+
+    @property
+    def stall_cycles(self) -> float:
+        return sum(self.stalls.values())
+
+    def __add__(self, other: Work) -> Work:
+        return Work(self.macs + other.macs, self.flops + other.flops, _add(self.bytes, other.bytes),
+                    _add(self.stalls, other.stalls))
+
+    def times(self, count: float) -> Work:
+        """This work done ``count`` times (exact for an integer count)."""
+        return Work(count * self.macs, count * self.flops, {lv: count * v for lv, v in self.bytes.items()},
+                    {lv: count * v for lv, v in self.stalls.items()})
+
+    def stalls_at_least_zero(self) -> Work:
+        """This work with negative stall cycles (of an extrapolated op) set to 0."""
+        if all(v >= 0 for v in self.stalls.values()):
+            return self
+        return Work(self.macs, self.flops, self.bytes, {lv: max(v, 0) for lv, v in self.stalls.items()})
+
+    def rounded(self) -> Work:
+        """Every figure as an integer (for interpolated, fractional counts)."""
+        return Work(round(self.macs), round(self.flops), {lv: round(v) for lv, v in self.bytes.items()},
+                    {lv: round(v) for lv, v in self.stalls.items()})
+
+
+def _add(a: Mapping[str, float], b: Mapping[str, float]) -> dict[str, float]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = out.get(k, 0) + v
+    return out
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The figures of a pass that are not sums over its ops: its time and what it holds.
+
+    ``cycles`` and ``seconds`` are the whole pass; ``launch_s`` its launch time on the critical path; ``params`` the
+    parameters of this graph (one chip's share of the model), ``model_params`` the whole model's (the report's
+    ``params``); ``phases``, ``memory`` and ``placement`` the report's objects of those names."""
+
+    cycles: int
+    seconds: float
+    launch_s: float
+    params: int
+    model_params: int
+    phases: Mapping[str, Mapping[str, int]]
+    memory: Mapping[str, Mapping[str, float]]
+    placement: Mapping[str, object]
+
+    @property
+    def compute_end(self) -> int:
+        """Cycles to the end of the backward phase (a training step), else the whole pass: the part that runs once
+        per micro-batch in a pipeline; the rest is the optimizer tail."""
+        backward = self.phases.get("backward")
+        return int(backward["end_cycle"]) if backward else self.cycles
+
+    @property
+    def optimizer_tail(self) -> int:
+        return max(self.cycles - self.compute_end, 0)
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One simulated pass: its report (the descriptive fields and the op rows a composed report shows), its work
+    per op (aligned with ``report["ops"]``), its busy cycles per op and unit, and its timing."""
+
+    report: Mapping[str, Any]
+    work: tuple[Work, ...]
+    busy: np.ndarray  # (ops, units): cycles each op's tasks occupied each unit
+    units: tuple[str, ...]
+    timing: Timing
+    tasks: int
+    events: int
+
+    @classmethod
+    def of(cls, report: Mapping[str, Any], tg: TaskGraph, params: int) -> Pass:
+        """The pass that produced ``report`` from task graph ``tg``; ``params`` are its graph's parameters."""
+        n_ops, n_units = len(tg.ops), len(tg.units)
+        cell = np.fromiter((t.op * n_units + t.unit for t in tg.tasks), dtype=np.int64, count=len(tg.tasks))
+        occ = np.fromiter((t.cycles for t in tg.tasks), dtype=np.float64, count=len(tg.tasks))
+        busy = np.bincount(cell, weights=occ, minlength=n_ops * n_units).reshape(n_ops, n_units)
+        timing = Timing(cycles=int(report["total_cycles"]), seconds=float(report["seconds"]),
+                        launch_s=float(report.get("launch_overhead_s", 0.0)), params=params,
+                        model_params=int(report["params"]),
+                        phases=report.get("phases") or {}, memory=report.get("memory") or {},
+                        placement=report.get("placement") or {})
+        return cls(report, tuple(Work.of_row(r) for r in report["ops"]), busy, tuple(u.name for u in tg.units),
+                   timing, int(report["simulation"]["tasks"]), int(report["simulation"]["events"]))
+
+    @property
+    def rows(self) -> Sequence[Mapping[str, Any]]:
+        return self.report["ops"]
+
+    @property
+    def phase_of_op(self) -> list[str | None]:
+        """Each op's training phase (forward, backward, optimizer), None outside training."""
+        return [(r.get("mapping") or {}).get("phase") for r in self.rows]
+
+
+def counted_busy(parts: Iterable[tuple[Sequence[str], np.ndarray, Sequence[float]]]) -> dict[str, float]:
+    """Busy cycles per unit of ``(unit names, busy cycles per op and unit, per-op counts)`` parts: every op's busy
+    cycles times its count."""
+    out: dict[str, float] = {}
+    for units, busy, counts in parts:
+        per_unit = np.asarray(counts, dtype=np.float64) @ busy if len(counts) else np.zeros(len(units))
+        for name, b in zip(units, per_unit, strict=True):
+            out[name] = out.get(name, 0.0) + float(b)
+    return out
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Op rows for a composed report: the rows of ``shown`` (placed at ``offset`` on the report's timeline and
+    tagged with ``tags``), each accounting for ``work[i]``, the work of its ``counts[i]`` executions."""
+
+    shown: Pass
+    work: Sequence[Work]
+    counts: Sequence[int]
+    tags: Mapping[str, object] = field(default_factory=dict)
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The sums over a composed report's op rows."""
+
+    macs: int
+    flops: int
+    bytes: dict[str, int]
+    stalls_by_level: dict[str, int]
+
+    @property
+    def stall_cycles(self) -> int:
+        return sum(self.stalls_by_level.values())
+
+
+def compose_ops(parts: Sequence[Rows]) -> tuple[list[dict], Totals]:
+    """The op rows of a composed report and their sums (see the module docstring). Every level a part's report
+    lists in ``bytes``/``stalls_by_level`` appears in the totals, zero or not."""
+    rows: list[dict] = []
+    levels = [lv for part in parts for lv in part.shown.report["bytes"]]
+    stall_levels = [lv for part in parts for lv in part.shown.report["stalls_by_level"]]
+    macs = flops = 0
+    nbytes = dict.fromkeys(levels, 0)
+    stalls = dict.fromkeys(stall_levels, 0)
+    for part in parts:
+        for row, work, count in zip(part.shown.rows, part.work, part.counts, strict=True):
+            w = work.rounded()
+            rows.append({**row, **part.tags, "count": count, "macs": w.macs, "flops": w.flops, "bytes": w.bytes,
+                         "stall_cycles": sum(w.stalls.values()), "stalls_by_level": w.stalls,
+                         "start_cycle": row["start_cycle"] + part.offset, "end_cycle": row["end_cycle"] + part.offset})
+            macs += w.macs
+            flops += w.flops
+            for lv, v in w.bytes.items():
+                nbytes[lv] = nbytes.get(lv, 0) + v
+            for lv, v in w.stalls.items():
+                stalls[lv] = stalls.get(lv, 0) + v
+    return rows, Totals(macs, flops, nbytes, stalls)
+

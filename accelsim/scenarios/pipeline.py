@@ -1,0 +1,216 @@
+"""Pipeline parallelism: one report for a training (or inference) iteration through P pipeline stages.
+
+Each distinct stage (the first, a middle one, the last) is simulated once for one micro-batch on one chip; the
+iteration is composed with the 1F1B schedule of Megatron-LM (Narayanan et al. 2021), every stage's per-micro-batch
+time measured, not assumed equal:
+
+* a stage's per-micro-batch time ``t_k`` is its cycles up to the end of its backward phase (the whole run when
+  inference); its optimizer tail ``o_k`` (steps, data-parallel all-reduces) runs once per iteration;
+* iteration = (m − 1)·max_k t_k + Σ_k t_k / v + (1 − 1/v)·max_k t_k + max_k o_k + p2p, with m micro-batches and v
+  model chunks per stage (``pipeline_interleave``). For equal stages this is Megatron's (m + (P − 1)/v)·t: the
+  pipeline fills and drains once (the bubble, (P − 1)/v stage times) and runs one micro-batch per stage time in
+  between; unequal stages pay the slowest stage in the steady state and each stage once in the fill/drain;
+* ``p2p``: the activation sends (and gradient sends back) that the fill and drain wait for, 2·(P·v − 1) of them in
+  training (P·v − 1 in inference), each ``interconnect.latency`` + bytes / (bandwidth · efficiency), bytes = one
+  micro-batch's hidden states / tensor_parallel (Megatron's scatter/gather of the send across the tensor-parallel
+  ranks); the steady state's sends overlap compute.
+
+The report covers the pipeline (P chips of one tensor-parallel rank of one data-parallel replica) for the
+iteration. ``ops`` holds the ops of every distinct simulated stage (tagged ``stage``; the middle stage stands for
+stages 1 … P − 2), each row with the work of its ``count`` executions in the iteration: m per stage it stands for
+(forward and backward ops), or one per stage (optimizer ops); timing fields are one micro-batch's. ``macs``,
+``flops``, ``bytes``, ``stall_cycles`` and ``stalls_by_level`` are the sums of these rows; ``utilization`` is each
+unit's busy cycles, counted the same way and summed over the P chips, over P × the iteration, and
+``mac_utilization`` = macs / (peak MACs per cycle · P · iteration cycles), so both average the P chips.
+``params`` is the whole model's, ``params_per_chip`` the largest stage's share. ``phases`` and ``memory`` are the
+bottleneck stage's (the largest t_k); ``launch_overhead_s`` is its launch share of its time applied to the
+iteration; ``pipeline`` gives the schedule, each stage's times and memory with the micro-batches whose
+activations 1F1B keeps in flight (stage k: min(P − k, m)).
+
+With ``options.layer_samples`` (the default) a stage of n > 2 identical layers is simulated with 1 and with 2
+layers (:mod:`accelsim.scenarios.sampling`; ``pipeline.layer_samples`` = [1, 2], the ops shown are the 2-layer
+run's with the first layer's counted n − 1 times).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..config import WorkloadSpec, build_graph
+from ..errors import WorkloadError
+from ..hardware import Arch
+from ..options import Options
+from ..report import Report
+from ..units import dtype_bytes
+from .passes import Pass, Rows, Timing, Work, compose_ops, counted_busy
+from .sampling import affine_timing, extrapolate_layers
+from .single import Progress, simulate_pass
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage for one micro-batch: the simulated pass whose ops show it, each op's work and busy cycles
+    per unit in one micro-batch and the executions of it that stands for (n − 1 for the first layer of a 2-layer
+    run standing for n layers, else 1), its timing and every pass simulated for it."""
+
+    shown: Pass
+    work: tuple[Work, ...]
+    busy: np.ndarray  # (ops, units)
+    per_micro_batch: tuple[int, ...]
+    timing: Timing
+    runs: tuple[Pass, ...]
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.runs) > 1
+
+    @classmethod
+    def exact(cls, p: Pass) -> Stage:
+        return cls(p, p.work, p.busy, (1,) * len(p.work), p.timing, (p,))
+
+    @classmethod
+    def extrapolated(cls, one: Pass, two: Pass, layers: int) -> Stage:
+        """A stage of ``layers`` identical layers from its runs with 1 and with 2 layers."""
+        rows = extrapolate_layers(one, two, layers)
+        return cls(two, rows.work, rows.busy, rows.counts, affine_timing(one.timing, two.timing, layers), (one, two))
+
+    def repeats(self, micro_batches: int, replicas: int) -> list[int]:
+        """How many times an iteration of ``micro_batches`` over ``replicas`` stages like this one runs each op's
+        one-micro-batch work: forward and backward ops once per micro-batch, optimizer ops once."""
+        return [replicas * (1 if phase == "optimizer" else micro_batches) for phase in self.shown.phase_of_op]
+
+
+def schedule_cycles(per_micro: Sequence[float], micro_batches: int, interleave: int) -> float:
+    """Cycles of m micro-batches through stages taking ``per_micro`` cycles each (see the module docstring)."""
+    slowest = max(per_micro)
+    return ((micro_batches - 1) * slowest + sum(per_micro) / interleave + (1 - 1 / interleave) * slowest)
+
+
+def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *, name: str | None = None,
+             progress: Progress | None = None) -> Report:
+    """A pipeline-parallel iteration: every distinct stage (first, one middle, last) simulated for one
+    micro-batch on one chip, composed by the 1F1B schedule (see the module docstring)."""
+    options = options or Options()
+    params = dict(workload.params)
+    pp = int(params.get("pipeline_parallel", 1))
+    tp = int(params.get("tensor_parallel", 1))
+    if arch.chips < tp * pp:
+        raise WorkloadError(f"{workload.model}: tensor_parallel × pipeline_parallel = {tp} × {pp} = {tp * pp} "
+                            f"chips, but arch {arch.name!r} has chips={arch.chips} (set arch chips)")
+    distinct = sorted({0, min(1, pp - 1), pp - 1})
+    per_stage = int(params["layers"]) // pp
+    samples = [1, 2] if options.layer_samples and per_stage > 2 else [per_stage]
+    simulated: dict[int, Stage] = {}
+    segments, offset, graph = [], 0, None
+    done = 0
+    for k in distinct:
+        runs = []
+        for n in samples:
+            if progress:
+                progress(f"pipeline stage {k}" + (f" ({n} of {per_stage} layers)" if n != per_stage else ""), done,
+                         len(distinct) * len(samples))
+            # a stage of n layers: the same stage of a model with n layers per stage
+            stage = {**params, "pipeline_stage": k, "layers": n * pp, "pipeline_interleave": 1}
+            graph = build_graph(replace(workload, params=stage), arch.dtype)
+            p, rep = simulate_pass(graph, arch, options, name=name, workload=workload)
+            runs.append(p)
+            segments.append((*rep.segments[0][:2], offset))
+            offset += p.timing.cycles
+            done += 1
+        simulated[k] = Stage.exact(runs[0]) if len(runs) == 1 else Stage.extrapolated(runs[0], runs[1], per_stage)
+    assert graph is not None
+    training = params.get("mode") == "training"
+    v = int(params.get("pipeline_interleave", 1))
+    send = int(params.get("batch", 1)) * int(params["seq_len"]) * int(params["hidden"]) * dtype_bytes(
+        graph.meta.get("dtype") or arch.dtype) / tp
+    p2p_s = arch.interconnect.send_seconds(send) if arch.interconnect is not None else 0.0  # none: one chip, P = 1
+    data = combine(simulated, pp, micro_batches=int(params.get("micro_batches", 1)), interleave=v,
+                   p2p_cycles=p2p_s * arch.clock_hz, p2p_count=(2 if training else 1) * (pp * v - 1),
+                   name=name or f"{workload.model}_{arch.name}")
+    return Report(data, segments=segments)
+
+
+def combine(simulated: dict[int, Stage], pp: int, *, micro_batches: int, interleave: int, p2p_cycles: float,
+            p2p_count: int, name: str) -> dict:
+    """The iteration's report from the distinct simulated stages (0, 1 and P − 1; stage 1 stands for every middle
+    stage); see the module docstring."""
+    m, v = micro_batches, interleave
+    stages = [simulated[k if k in simulated else 1] for k in range(pp)]
+    timing = [s.timing for s in stages]
+    per_micro = [t.compute_end for t in timing]
+    fill = schedule_cycles(per_micro, m, v)
+    tail = max(t.optimizer_tail for t in timing)
+    p2p = p2p_count * p2p_cycles
+    total = fill + tail + p2p
+    k_slow = max(range(pp), key=lambda k: per_micro[k])
+    slow = stages[k_slow]
+    clock = float(slow.shown.report["clock_hz"])
+    seconds = total / clock
+    replicas = {k: sum(1 for j in range(pp) if (j if j in simulated else 1) == k) for k in simulated}
+    repeats = {k: s.repeats(m, replicas[k]) for k, s in simulated.items()}
+    ops, totals = compose_ops([Rows(s.shown, [w.times(r) for w, r in zip(s.work, repeats[k], strict=True)],
+                                    [r * c for r, c in zip(repeats[k], s.per_micro_batch, strict=True)], {"stage": k})
+                               for k, s in simulated.items()])
+    busy = counted_busy((s.shown.units, s.busy, repeats[k]) for k, s in simulated.items())
+    chip_cycles = pp * total
+    runs = [r for s in simulated.values() for r in s.runs]
+    out = {k: val for k, val in slow.shown.report.items() if k != "ops"}
+    out.update({
+        "name": name,
+        "total_cycles": round(total),
+        "seconds": seconds,
+        "launch_overhead_s": slow.timing.launch_s / slow.timing.seconds * seconds if slow.timing.seconds else 0.0,
+        "macs": totals.macs,
+        "flops": totals.flops,
+        "params": slow.timing.model_params,
+        # where build_report gives one chip's share (tensor or pipeline parallelism): the largest stage's
+        **({"params_per_chip": max(t.params for t in timing)} if "params_per_chip" in out else {}),
+        "utilization": {u: min(1.0, b / chip_cycles) if total else 0.0 for u, b in busy.items()},
+        "mac_utilization": totals.macs / (slow.shown.report["arch"]["peak_macs_per_cycle"] * chip_cycles)
+        if total else 0.0,
+        "stall_cycles": totals.stall_cycles,
+        "stalls_by_level": totals.stalls_by_level,
+        "bytes": totals.bytes,
+        "placement": dict(slow.timing.placement),
+        "memory": dict(slow.timing.memory),
+        **({"phases": dict(slow.timing.phases)} if slow.timing.phases else {}),
+        "simulation": {"tasks": sum(r.tasks for r in runs), "events": sum(r.events for r in runs),
+                       "passes": len(runs)},
+        "ops": ops,
+    })
+    rows = _stage_rows(timing, m, clock)
+    ideal = m * max(per_micro)
+    out["pipeline"] = {
+        "stages": pp, "micro_batches": m, "interleave": v, "bottleneck_stage": k_slow,
+        "iteration_s": seconds, "bubble_s": (fill - ideal) / clock,
+        "bubble_fraction": (fill - ideal) / total if total else 0.0,
+        "optimizer_s": tail / clock, "p2p_s": p2p / clock, "p2p_transfers": p2p_count,
+        "stage_times": rows,
+        "layer_samples": [1, 2] if any(s.sampled for s in simulated.values()) else None,
+    }
+    notes = list(out.get("notes", []))
+    for row in rows:
+        if row["hbm_fraction"] > 1:
+            notes.append(f"pipeline stage {row['stage']}: {row['activations_in_flight']} micro-batches of "
+                         f"activations in flight need {row['hbm_used_bytes']:,} B of HBM, more than its capacity "
+                         f"(use recompute, more stages or smaller micro-batches)")
+    out["notes"] = notes
+    return out
+
+
+def _stage_rows(timing: Sequence[Timing], micro_batches: int, clock: float) -> list[dict]:
+    """Per stage: its times and its main-memory footprint with the activations 1F1B keeps in
+    flight on it (stage k: min(P − k, m) micro-batches)."""
+    pp = len(timing)
+    rows = []
+    for k, t in enumerate(timing):
+        main = next(iter(t.memory.values()), {})
+        in_flight = min(pp - k, micro_batches)
+        used = main.get("used", 0) + (in_flight - 1) * main.get("activations", 0)
+        rows.append({"stage": k, "micro_batch_s": t.compute_end / clock, "optimizer_s": t.optimizer_tail / clock,
+                     "activations_in_flight": in_flight, "hbm_used_bytes": used,
+                     "hbm_fraction": used / main["capacity"] if main.get("capacity") else 0.0})
+    return rows

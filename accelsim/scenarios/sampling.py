@@ -1,0 +1,168 @@
+"""Sampling: simulate a few of many similar passes and stand them in for the rest.
+
+* Decode steps (serving): with more steps than ``options.decode_samples``, that many (evenly spread, first and
+  last included) are simulated; every other step is interpolated linearly in the KV length between its simulated
+  neighbours (:func:`interpolation_weights`). A decode step's time and work are affine in the KV length (only
+  attention grows), so each simulated step stands for itself and its shares of its neighbours
+  (:func:`pass_scales`).
+* Identical layers (pipeline stages, ``options.layer_samples``): a stage of n > 2 layers is simulated with 1 and
+  with 2 layers. Its time-like figures (:class:`~accelsim.scenarios.passes.Timing`: cycles, seconds, launch time,
+  the training phases' spans, parameters, footprint, placement counts) are affine in n, f₁ + (n − 1)·(f₂ − f₁)
+  (:func:`affine_timing`), since the layers run back to back. Its ops are the 2-layer run's, the first layer's
+  standing for every layer but the last, and their work and busy cycles add up to the affine totals
+  (:func:`extrapolate_layers`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..builders.training import layer_of
+from .passes import Pass, Timing, Work
+
+
+def decode_samples(steps: int, budget: int) -> list[int]:
+    """The decode steps simulated exactly: all of them when ``budget`` is 0 or ≥ ``steps``, else ``budget``
+    steps spread evenly from the first to the last (the others are interpolated)."""
+    if budget <= 0 or steps <= budget:
+        return list(range(steps))
+    if budget == 1:
+        return [steps - 1]
+    return sorted({round(i * (steps - 1) / (budget - 1)) for i in range(budget)})
+
+
+def interpolation_weights(steps: int, sampled: Sequence[int]) -> list[list[tuple[int, float]]]:
+    """For every decode step, the simulated steps (indices into ``sampled``) and weights that give its value
+    by linear interpolation between its simulated neighbours (a simulated step is its own value, weight 1)."""
+    out: list[list[tuple[int, float]]] = []
+    j = 0
+    for s in range(steps):
+        while j + 1 < len(sampled) and sampled[j + 1] <= s:
+            j += 1
+        lo = sampled[j]
+        if lo == s or j + 1 == len(sampled):
+            out.append([(j, 1.0)])
+            continue
+        hi = sampled[j + 1]
+        w = (s - lo) / (hi - lo)
+        out.append([(j, 1.0 - w), (j + 1, w)])
+    return out
+
+
+def pass_scales(weights: Sequence[Sequence[tuple[int, float]]], simulated: int) -> list[float]:
+    """How many steps each of ``simulated`` passes stands for: the sum of its interpolation weights (itself 1,
+    plus its shares of the steps interpolated from it). The scales add up to the number of steps."""
+    scale = [0.0] * simulated
+    for row in weights:
+        for j, w in row:
+            scale[j] += w
+    return scale
+
+
+def affine(one: float, two: float, n: int) -> float:
+    """The value at n of the affine function through (1, ``one``) and (2, ``two``); ints stay ints (rounded)."""
+    value = one + (n - 1) * (two - one)
+    return round(value) if isinstance(two, int) else value
+
+
+def affine_table(one: Mapping, two: Mapping, n: int) -> dict:
+    """:func:`affine` applied to every number of a (nested) table, over ``two``'s keys (a key only in ``two``
+    keeps its value); anything else is ``two``'s."""
+    out = {}
+    for key, b in two.items():
+        a = one.get(key, b)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out[key] = affine_table(a, b, n)
+        elif _number(a) and _number(b):
+            out[key] = affine(a, b, n)
+        else:
+            out[key] = b
+    return out
+
+
+def _number(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def affine_timing(one: Timing, two: Timing, n: int) -> Timing:
+    """The timing of n identical layers from the runs with 1 and with 2 (see the module docstring)."""
+    return Timing(cycles=affine(one.cycles, two.cycles, n), seconds=affine(one.seconds, two.seconds, n),
+                  launch_s=affine(one.launch_s, two.launch_s, n), params=affine(one.params, two.params, n),
+                  model_params=affine(one.model_params, two.model_params, n),
+                  phases=affine_table(one.phases, two.phases, n), memory=affine_table(one.memory, two.memory, n),
+                  placement=affine_table(one.placement, two.placement, n))
+
+
+_INDEX = re.compile(r"(\d+)\.$")
+
+
+@dataclass(frozen=True)
+class LayerRows:
+    """The ops of a stage of n identical layers, shown as the 2-layer run's ops: each op's work and busy cycles per
+    unit (one micro-batch) and the executions it stands for."""
+
+    work: tuple[Work, ...]
+    busy: np.ndarray  # (ops, units)
+    counts: tuple[int, ...]
+
+
+def _by_layer(p: Pass) -> tuple[dict[tuple[str | None, str], int], list[str]]:
+    """Each op of ``p`` indexed by (layer prefix, name within the layer) (prefix None outside numbered layers),
+    and its numbered layers, lowest first."""
+    index, layers = {}, {}
+    for i, row in enumerate(p.rows):
+        name = row["name"]
+        lay = layer_of(name)
+        index[(lay, name[len(lay):] if lay else name)] = i
+        if lay and (m := _INDEX.search(lay)):
+            layers[lay] = int(m.group(1))
+    return index, sorted(layers, key=layers.__getitem__)
+
+
+def extrapolate_layers(one: Pass, two: Pass, n: int) -> LayerRows:
+    """The ops of a stage of ``n`` identical layers from its runs with 1 layer (S) and with 2 (F then L).
+
+    Its totals are affine in n, T₁ + (n − 1)·(T₂ − T₁) = N₁ + (n − 1)·(N₂ − N₁) + (n − 1)·(F + L) − (n − 2)·S with N
+    the ops outside the layers, and the rows add up to exactly that: an op outside the layers gets its affine
+    value (matched by name); an op of the first layer F stands for F and the n − 2 middle layers (count n − 1), a
+    middle layer's op being F + L − S (the same op of each layer, matched by its name within the layer: a middle
+    layer reads another layer's output as L does and feeds another layer as F does; S does both ends); an op of
+    the last layer L stands for itself. Stall cycles of a row are clamped at 0 (a middle layer's op cannot stall
+    less than not at all)."""
+    assert one.units == two.units, "the layer samples ran on different units"
+    at_one, layers_one = _by_layer(one)
+    at_two, layers_two = _by_layer(two)
+    single = layers_one[0] if layers_one else None
+    first, last = (layers_two[0], layers_two[-1]) if len(layers_two) == 2 else (None, None)
+    none = Work()
+    zeros = np.zeros(len(two.units))
+    work, busy, counts = [], [], []
+    for i, row in enumerate(two.rows):
+        name = row["name"]
+        lay = layer_of(name)
+        if first is not None and lay == first:
+            key = name[len(lay):]
+            j_last, j_one = at_two.get((last, key)), at_one.get((single, key))
+            mid_work = (two.work[i] + (two.work[j_last] if j_last is not None else none)
+                        + (one.work[j_one] if j_one is not None else none).times(-1))
+            mid_busy = (two.busy[i] + (two.busy[j_last] if j_last is not None else zeros)
+                        - (one.busy[j_one] if j_one is not None else zeros))
+            work.append(two.work[i] + mid_work.times(n - 2))
+            busy.append(two.busy[i] + (n - 2) * mid_busy)
+            counts.append(n - 1)
+        elif lay is not None and lay == last:
+            work.append(two.work[i])
+            busy.append(two.busy[i])
+            counts.append(1)
+        else:
+            j = at_one.get((None, name)) if lay is None else None
+            w1, b1 = (one.work[j], one.busy[j]) if j is not None else (two.work[i], two.busy[i])
+            work.append(w1.times(2 - n) + two.work[i].times(n - 1))
+            busy.append((2 - n) * b1 + (n - 1) * two.busy[i])
+            counts.append(1)
+    return LayerRows(tuple(w.stalls_at_least_zero() for w in work), np.array(busy).reshape(len(work), len(two.units)),
+                     tuple(counts))

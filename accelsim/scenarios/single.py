@@ -1,0 +1,50 @@
+"""One graph, one simulation: map, simulate and report (the plain scenario, and each pass of the others)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from .. import __version__
+from ..config import WorkloadSpec
+from ..engine import simulate as run_engine
+from ..hardware import Arch
+from ..ir import Graph
+from ..mapping import lower
+from ..options import Options
+from ..report import Report, build_report
+from .passes import Pass
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def workload_info(graph: Graph, workload: WorkloadSpec) -> dict[str, object]:
+    """What report.json says about the workload."""
+    return {"name": graph.name, "model": workload.model, "params": dict(workload.params),
+            "batch": graph.meta.get("batch"), "dtype": graph.meta.get("dtype")}
+
+
+def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name: str | None = None,
+              workload: Mapping[str, object] | None = None, progress: Progress | None = None) -> Report:
+    """Map, simulate and report an already-built ``graph`` on ``arch``."""
+    options = options or Options()
+    if progress:
+        progress("mapping", 0, 1)
+    tg = lower(graph, arch, options)
+    if progress:
+        progress("simulating", 0, len(tg))
+        trace = run_engine(tg, lambda done, total: progress("simulating", done, total))
+    else:
+        trace = run_engine(tg)
+    info = dict(workload) if workload is not None else {"name": graph.name, **graph.meta}
+    data = build_report(graph, arch, tg, trace, name=name or f"{graph.name}_{arch.name}", workload=info,
+                        version=__version__)
+    return Report(data, segments=[(tg, trace, 0)])
+
+
+def simulate_pass(graph: Graph, arch: Arch, options: Options, *, name: str | None,
+                  workload: WorkloadSpec) -> tuple[Pass, Report]:
+    """One pass of a composed scenario: its typed figures and the plain report (whose segment the composed
+    report's Chrome trace uses)."""
+    rep = run_graph(graph, arch, options, name=name, workload=workload_info(graph, workload))
+    tg = rep.segments[0][0]
+    return Pass.of(rep.to_dict(), tg, graph.params), rep

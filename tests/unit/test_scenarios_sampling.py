@@ -1,0 +1,86 @@
+"""Sampling in composed scenarios (accelsim.scenarios.sampling): decode-step interpolation weights and the affine
+extrapolation of a pipeline stage's identical layers, on hand-made passes with hand-computed figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from accelsim.scenarios.passes import Pass, Timing, Work
+from accelsim.scenarios.sampling import (
+    affine,
+    affine_table,
+    affine_timing,
+    decode_samples,
+    extrapolate_layers,
+    interpolation_weights,
+    pass_scales,
+)
+
+UNITS = ("core0.systolic0", "hbm")
+
+
+def _timing(cycles: int, **kw) -> Timing:
+    base = dict(seconds=cycles / 1e9, launch_s=0.0, params=0, model_params=0, phases={}, memory={}, placement={})
+    return Timing(cycles=cycles, **{**base, **kw})
+
+
+def _pass(ops: dict[str, tuple[int, int, list[float]]], cycles: int = 1000) -> Pass:
+    """A pass with ops name → (macs, hbm stall cycles, busy cycles per unit)."""
+    rows = [{"name": n, "macs": m, "flops": 2 * m, "bytes": {"hbm": m}, "stall_cycles": s,
+             "stalls_by_level": {"hbm": s}, "start_cycle": 0, "end_cycle": 1, "mapping": {}}
+            for n, (m, s, _) in ops.items()]
+    busy = np.array([b for _, _, b in ops.values()], dtype=float).reshape(len(ops), len(UNITS))
+    report = {"ops": rows, "total_cycles": cycles, "params": 0}
+    return Pass(report, tuple(Work.of_row(r) for r in rows), busy, UNITS, _timing(cycles), 1, 1)
+
+
+def test_pass_scales_add_up_to_the_steps():
+    # 5 steps, 0, 2 and 4 simulated: step 1 = ½·s0 + ½·s2, step 3 = ½·s2 + ½·s4, so s0 stands for 1.5 steps,
+    # s2 for 2, s4 for 1.5
+    weights = interpolation_weights(5, [0, 2, 4])
+    assert weights == [[(0, 1.0)], [(0, 0.5), (1, 0.5)], [(1, 1.0)], [(1, 0.5), (2, 0.5)], [(2, 1.0)]]
+    assert pass_scales(weights, 3) == [1.5, 2.0, 1.5]
+    # 128 steps, 8 simulated at 0, 18, …, 127: gaps of 18 steps hold 17 interpolated steps whose weights toward
+    # each end sum to (1 + … + 17)/18 = 8.5; the 54 → 73 gap (19) holds 18 summing to 9 each way
+    scales = pass_scales(interpolation_weights(128, decode_samples(128, 8)), 8)
+    assert scales[0] == pytest.approx(1 + 8.5) and scales[3] == pytest.approx(1 + 8.5 + 9)
+    assert sum(scales) == pytest.approx(128)
+
+
+def test_affine_extrapolates_from_one_and_two():
+    # f(1) = 10, f(2) = 14: f(n) = 10 + 4·(n − 1), f(5) = 26; ints stay ints, floats stay floats
+    assert affine(10, 14, 5) == 26 and isinstance(affine(10, 14, 5), int)
+    assert affine(0.5, 0.75, 3) == pytest.approx(1.0)
+    table = affine_table({"hbm": {"used": 100, "fraction": 0.1}, "name": "x"},
+                         {"hbm": {"used": 150, "fraction": 0.15, "new": 7}, "name": "y"}, 4)
+    assert table == {"hbm": {"used": 250, "fraction": pytest.approx(0.25), "new": 7}, "name": "y"}
+    t = affine_timing(_timing(1000, params=10, model_params=100, phases={"backward": {"end_cycle": 800}}),
+                      _timing(1600, params=16, model_params=160, phases={"backward": {"end_cycle": 1300}}), 3)
+    assert (t.cycles, t.params, t.model_params, t.compute_end, t.optimizer_tail) == (2200, 22, 220, 1800, 400)
+
+
+def test_layer_rows_add_up_to_the_affine_totals():
+    # 1-layer run S: embed (stalls 10) + layer 0 (mlp: 100 MACs, stalls 30)
+    # 2-layer run: embed (stalls 12) + first layer F (mlp: 100 MACs, stalls 40; add_mlp.grad, stalls 2, only in a
+    # layer feeding another) + last layer L (mlp: 100 MACs, stalls 35)
+    one = _pass({"embed": (0, 10, [0, 5]), "layers.0.mlp": (100, 30, [50, 20])})
+    two = _pass({"embed": (0, 12, [0, 6]), "layers.0.mlp": (100, 40, [50, 22]), "layers.0.add_mlp.grad": (0, 2, [0, 1]),
+                 "layers.1.mlp": (100, 35, [50, 21])})
+    rows = extrapolate_layers(one, two, 5)
+    # embed: 10 + 4·(12 − 10) = 18. A middle layer's op = F + L − S: mlp 40 + 35 − 30 = 45, add_mlp.grad 2 + 0 − 0;
+    # F's row stands for F and 3 middle layers: 40 + 3·45 = 175 and 2 + 3·2 = 8; L's row is L: 35
+    assert [w.stall_cycles for w in rows.work] == [18, 175, 8, 35]
+    assert rows.counts == (1, 4, 4, 1)
+    # the affine total: T₁ = 40, T₂ = 89, T₁ + 4·(T₂ − T₁) = 236 = 18 + 175 + 8 + 35
+    assert sum(w.stall_cycles for w in rows.work) == 40 + 4 * (89 - 40)
+    assert sum(w.macs for w in rows.work) == 5 * 100  # five layers' MLPs
+    # busy cycles the same way: hbm T₁ = 25, T₂ = 50 → 25 + 4·25 = 125; the array 50 per layer → 250
+    assert rows.busy.sum(axis=0).tolist() == [250.0, 125.0]
+
+
+def test_extrapolated_stalls_are_never_negative():
+    # an op outside the layers that stalled less with 2 layers: 50 + 4·(10 − 50) < 0 is clamped to 0
+    one = _pass({"embed": (0, 50, [0, 0]), "layers.0.mlp": (100, 0, [50, 0])})
+    two = _pass({"embed": (0, 10, [0, 0]), "layers.0.mlp": (100, 0, [50, 0]), "layers.1.mlp": (100, 0, [50, 0])})
+    assert extrapolate_layers(one, two, 5).work[0].stalls == {"hbm": 0}

@@ -2,7 +2,9 @@
 
 Op conventions are those of :mod:`.tlayers` (token tensors (batch, tokens, features), attention unfused or fused,
 KV cache, embeddings). Op and weight names follow the reference module names, so ``Graph.params`` equals the
-published parameter count:
+published parameter count. A graph that is a part of its model (a ``tensor_parallel`` shard, a ``gpt`` pipeline
+stage, Whisper's decode step) holds only its part's weights; its ``meta["model_params"]`` is the whole model's count
+(the same builder with ``tensor_parallel=1`` and, for Whisper, ``phase="prefill"``; for ``gpt`` :func:`gpt_params`).
 
 * ``bert_base``, ``bert_large``: Hugging Face ``BertModel`` with its pooler (post-LN, GELU, learned positions 512,
   token types 2, vocab 30522); inputs ``input`` (token ids) and ``token_type_ids``, both (batch, seq_len).
@@ -46,6 +48,7 @@ published parameter count:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -213,6 +216,26 @@ def _meta(model: str, p: object, **extra: object) -> dict[str, object]:
     return {"model": model, **p.model_dump(), **extra}  # type: ignore[attr-defined]
 
 
+def _part_of_model(**whole: object) -> Callable[[Callable[[Any], Graph]], Callable[[Any], Graph]]:
+    """Decorate a builder whose graph can be a part of its model: with params other than ``whole`` (the settings
+    that build the complete, unsharded model, e.g. ``tensor_parallel=1``) the graph's ``meta["model_params"]`` is
+    the params of the graph built with ``whole``: the whole model's count, from the same layer code."""
+
+    def decorate(fn: Callable[[Any], Graph]) -> Callable[[Any], Graph]:
+        @functools.wraps(fn)
+        def build(p: TransformerParams) -> Graph:
+            graph = fn(p)
+            update = {k: v for k, v in whole.items() if getattr(p, k) != v}
+            if not update:
+                return graph
+            model_params = fn(p.model_copy(update=update)).params
+            return Graph(graph.name, graph.ops, graph.inputs, meta={**graph.meta, "model_params": model_params})
+
+        return build
+
+    return decorate
+
+
 def _fused(p: object) -> bool:
     return getattr(p, "attention", "unfused") == "fused"
 
@@ -258,17 +281,20 @@ def _bert(model: str, c: _BertConfig, p: BertParams) -> Graph:
     return b.build(_meta(model, p, tokens=p.batch * s))
 
 
+@_part_of_model(tensor_parallel=1)
 def bert_base(p: BertParams) -> Graph:
     """BERT-base uncased (HF BertModel + pooler): 12 layers, 768 wide, 12 heads; 109,482,240 params."""
     return _bert("bert_base", BERT_BASE, p)
 
 
+@_part_of_model(tensor_parallel=1)
 def bert_large(p: BertParams) -> Graph:
     """BERT-large uncased (HF BertModel + pooler): 24 layers, 1024 wide, 16 heads; 335,141,888 params."""
     return _bert("bert_large", BERT_LARGE, p)
 
 
 # ---- GPT-2 (Hugging Face GPT2LMHeadModel, 124 M) ---------------------------------------------------------------
+@_part_of_model(tensor_parallel=1)
 def gpt2(p: Gpt2Params) -> Graph:
     """GPT-2 small: 12 layers, 768 wide, 12 heads, vocab 50257, 1024 positions, tied LM head; 124,439,808 params."""
     layers, d, heads, vocab, n_pos = 12, 768, 12, 50257, 1024
@@ -294,6 +320,15 @@ def gpt2(p: Gpt2Params) -> Graph:
 
 
 # ---- Megatron-LM GPT (any shape, tensor and pipeline parallel) ------------------------------------------------
+def gpt_params(p: GptParams) -> int:
+    """Parameters of the whole GPT (every layer, unsharded): per layer the fused q/k/v and the output projection
+    with biases 4h² + 4h, two LayerNorms 4h, the MLP 2·h·f + f + h; plus the word and position embeddings
+    (V + s)·h and the final LayerNorm 2h. With f = 4h this is Narayanan et al. 2021's
+    12·l·h²·(1 + 13/(12h) + (V + s)/(12·l·h)), plus 2h."""
+    h, f = p.hidden, p.ffn or 4 * p.hidden
+    return p.layers * (4 * h * h + 2 * h * f + f + 9 * h) + (p.vocab + p.seq_len) * h + 2 * h
+
+
 def gpt(p: GptParams) -> Graph:
     """A Megatron-LM GPT of the given shape, or one pipeline stage of it (see the module docstring)."""
     h, s, tp, pp, stage = p.hidden, p.seq_len, p.tensor_parallel, p.pipeline_parallel, p.pipeline_stage
@@ -330,12 +365,15 @@ def gpt(p: GptParams) -> Graph:
     if last:
         b.linear_tied(x, word, name="output_layer")
     meta = _meta("gpt", p, ffn=ffn, tokens=p.batch * s, stage_layers=per_stage)
+    if tp > 1 or pp > 1:  # a shard or a stage: the whole model's count beside the graph's own
+        meta["model_params"] = gpt_params(p)
     if not first:
         meta["grad_inputs"] = ["input"]
     return b.build(meta)
 
 
 # ---- ViT-B/16 (torchvision) ----------------------------------------------------------------------------------
+@_part_of_model(tensor_parallel=1)
 def vit_b_16(p: ViTParams) -> Graph:
     """ViT-B/16 (torchvision): 12 pre-LN layers, 768 wide, 12 heads, MLP 3072; 86,567,656 params at 224."""
     layers, d, heads, patch = 12, 768, 12, 16
@@ -366,6 +404,7 @@ def vit_b_16(p: ViTParams) -> Graph:
 
 
 # ---- Transformer base (Vaswani et al. 2017) -------------------------------------------------------------------
+@_part_of_model(tensor_parallel=1)
 def transformer_base(p: TransformerBaseParams) -> Graph:
     """"Attention Is All You Need" base: 6+6 post-LN layers, d_model 512, 8 heads, d_ff 2048, shared 37000 vocab."""
     layers, d, heads, ffn, vocab = 6, 512, 8, 2048, 37000
@@ -448,16 +487,19 @@ def _llama(model: str, p: LlamaParams) -> Graph:
     return b.build(_meta(model, p, phase=p.phase, tokens=p.batch, **b.kv_meta()))
 
 
+@_part_of_model(tensor_parallel=1)
 def llama2_7b(p: LlamaParams) -> Graph:
     """LLaMA-2 7B: 32 layers, 4096 wide, 32 heads, SwiGLU 11008; 6,738,415,616 params."""
     return _llama("llama2_7b", p)
 
 
+@_part_of_model(tensor_parallel=1)
 def llama2_13b(p: LlamaParams) -> Graph:
     """LLaMA-2 13B: 40 layers, 5120 wide, 40 heads, SwiGLU 13824; 13,015,864,320 params."""
     return _llama("llama2_13b", p)
 
 
+@_part_of_model(tensor_parallel=1)
 def llama2_70b(p: LlamaParams) -> Graph:
     """LLaMA-2 70B: 80 layers, 8192 wide, 64 heads with 8 KV heads (GQA), SwiGLU 28672; 68,976,648,192 params."""
     return _llama("llama2_70b", p)
@@ -481,6 +523,7 @@ def _clip_encoder(b: TransformerBuilder, x: str, layers: int, heads: int, causal
     return x
 
 
+@_part_of_model(tensor_parallel=1)
 def clip_vit_b32(p: ClipParams) -> Graph:
     """CLIP ViT-B/32 (openai/clip-vit-base-patch32): vision 12×768, text 12×512, embed 512; 151,277,313 params."""
     d_v, d_t, embed, patch, vocab, text_pos = 768, 512, 512, 32, 49408, 77
@@ -732,6 +775,7 @@ def whisper_frames(audio_s: float) -> tuple[int, int]:
     return mel, (mel + 2 - 3) // 2 + 1
 
 
+@_part_of_model(tensor_parallel=1, phase="prefill")
 def whisper_base(p: WhisperParams) -> Graph:
     """Whisper base: 6+6 pre-LN layers, 512 wide, 8 heads, FFN 2048, vocab 51865; 72,593,920 params."""
     layers, d, heads, ffn, vocab, mels = 6, 512, 8, 2048, 51865, 80

@@ -373,3 +373,50 @@ def test_limits_themselves_are_accepted(graph):
     assert graph("whisper_base", phase="decode", kv_len=447).inputs["model.decoder.layers.5.self_attn.k_cache"] == \
         (1, 8, 447, 64)
     assert build_workload("attention", {"heads": 64, "kv_heads": 8}).macs == 64 * 512 * 512 * 256
+
+
+# ---- whole-model params of partial graphs (meta["model_params"]) ---------------------------------------------
+def test_whisper_decode_step_carries_the_whole_model_params(graph):
+    dec = graph("whisper_base", phase="decode", kv_len=10)
+    # the step holds only the decoder weights it reads (no encoder, no cross-attention k/v projections) ...
+    assert "model.encoder.conv1" not in dec and dec.params < 72_593_920
+    # ... but the model is encoder + decoder: HF openai/whisper-base, 72,593,920 params (the prefill graph's count)
+    assert dec.meta["model_params"] == graph("whisper_base").params == 72_593_920
+
+
+def test_tensor_parallel_shard_carries_the_unsharded_params(graph):
+    shard = graph("bert_base", tensor_parallel=2)
+    # the shard holds half of each layer's q/k/v/o weights (at least 12 · 4·768²/2 fewer than the model) ...
+    assert shard.params <= 109_482_240 - 12 * 4 * 768 * 768 // 2
+    # ... its model is still HF bert-base-uncased BertModel with pooler, 109,482,240 params
+    assert shard.meta["model_params"] == 109_482_240
+
+
+def test_whole_graphs_carry_no_separate_model_params(graph):
+    # a graph that is the whole model needs no second count: its params are the model's
+    assert "model_params" not in graph("bert_base").meta
+    assert "model_params" not in graph("whisper_base").meta
+    assert "model_params" not in graph("llama2_7b", phase="decode", kv_len=16).meta  # decode reads every weight
+
+
+def test_gpt_pipeline_stage_and_shard_carry_the_narayanan_count():
+    # GPT-3 XL shape (the gpt defaults): h 2048, l 24, V 51200, s 2048, ffn 4h. Narayanan et al. 2021:
+    # 12·l·h²·(1 + 13/(12h) + (V + s)/(12·l·h)) = 12lh² + 13lh + (V + s)h, plus the final LayerNorm's 2h
+    h, n_layers, v, s = 2048, 24, 51200, 2048
+    whole = 12 * n_layers * h * h + 13 * n_layers * h + (v + s) * h + 2 * h
+    assert whole == 1_317_654_528
+    stage = build_workload("gpt", {"pipeline_parallel": 4, "pipeline_stage": 1})
+    assert stage.params == 6 * (12 * h * h + 13 * h)  # a middle stage: its 6 layers only
+    assert stage.meta["model_params"] == whole
+    assert build_workload("gpt", {"tensor_parallel": 2, "pipeline_parallel": 2}).meta["model_params"] == whole
+    assert build_workload("gpt", {}).params == whole and "model_params" not in build_workload("gpt", {}).meta
+
+
+def test_gpt_whole_model_count_follows_any_ffn():
+    # ffn 3h (not 4h): per layer q/k/v/o 4h² + 4h, MLP 2·h·f + f + h, two LayerNorms 4h; the stage's count of the
+    # whole model must equal the unstaged graph's
+    p = {"hidden": 256, "heads": 4, "layers": 4, "ffn": 768, "seq_len": 64, "vocab": 1024}
+    h, f = 256, 768
+    by_hand = 4 * (4 * h * h + 4 * h + 2 * h * f + f + h + 4 * h) + (1024 + 64) * h + 2 * h
+    assert build_workload("gpt", p).params == by_hand
+    assert build_workload("gpt", {**p, "pipeline_parallel": 2, "pipeline_stage": 1}).meta["model_params"] == by_hand

@@ -71,6 +71,10 @@ _CMPOPS: dict[type, Callable[[Any, Any], bool]] = {
 _UNARY: dict[type, Callable[[Any], Any]] = {ast.Not: operator.not_, ast.USub: operator.neg, ast.UAdd: operator.pos}
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _dotted(node: ast.AST) -> str | None:
     """``a.b.c`` for a Name/Attribute chain, else None."""
     parts = []
@@ -138,8 +142,12 @@ class Filter:
             return result
         if isinstance(node, ast.UnaryOp):
             return _UNARY[type(node.op)](self._eval(node.operand, env))
-        if isinstance(node, ast.BinOp):
-            return _BINOPS[type(node.op)](self._eval(node.left, env), self._eval(node.right, env))
+        if isinstance(node, ast.BinOp):  # numbers only: "'ab' * 10**11" must not build a 200 GB string
+            left, right = self._eval(node.left, env), self._eval(node.right, env)
+            if not (_number(left) and _number(right)):
+                raise TypeError(f"arithmetic on numbers only, not {ast.unparse(node)} "
+                                f"({type(left).__name__} and {type(right).__name__})")
+            return _BINOPS[type(node.op)](left, right)
         if isinstance(node, ast.Compare):
             left = self._eval(node.left, env)
             for op, comp in zip(node.ops, node.comparators, strict=True):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -83,10 +84,13 @@ def _save(plt, fig, path: Path) -> Path:
     """Save ``fig`` as PNG to ``path`` atomically (a temporary file, then a rename) and close it."""
     from ..report.plots import DPI
 
-    tmp = path.with_name(f".{path.name}.tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # unique: two writers never
+    os.close(fd)                                                                             # share a temporary file
+    tmp = Path(name)
     try:
         fig.tight_layout()
         fig.savefig(tmp, dpi=DPI, format="png")
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         plt.close(fig)

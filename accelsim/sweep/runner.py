@@ -6,13 +6,19 @@
 Steps: (1) :func:`~accelsim.config.sweep.load_sweep` checks the file; (2) :func:`~accelsim.sweep.expand.plan_sweep`
 expands and validates every point, so nothing runs when any point is invalid; (3) OUTDIR/sweep.json is written and
 ids already in OUTDIR/results.jsonl are skipped; (4) the rest run on the executor, each record appended to
-results.jsonl as its chunk returns; (5) results.csv and the plots are written. Ctrl-C stops the workers, keeps
-every finished record, writes results.csv and re-raises KeyboardInterrupt.
+results.jsonl as its chunk returns; (5) results.csv and the plots are written. Ctrl-C or SIGTERM stops the
+workers, keeps every finished record, writes results.csv and raises KeyboardInterrupt. While points run, OUTDIR is
+locked (OUTDIR/.accelsim-sweep.lock): a second sweep into it is refused, naming the one that holds it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
+import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +134,84 @@ class _Bar:
             self._progress.stop()
 
 
+LOCK_FILE = ".accelsim-sweep.lock"
+
+
+class _FolderLock:
+    """OUTDIR/.accelsim-sweep.lock while a sweep runs into OUTDIR: a second sweep into the same folder is refused
+    with who holds it (two would run every point twice). A lock whose process is gone (same host) is stale and
+    taken over."""
+
+    def __init__(self, outdir: Path, name: str):
+        self.path = Path(outdir) / LOCK_FILE
+        self.name = name
+        self.held = False
+
+    def __enter__(self) -> _FolderLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "sweep": self.name,
+              "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is not None and not self._stale(holder):
+                    raise AccelsimError(
+                        f"{self.path.parent} is in use by sweep {holder.get('sweep')!r} (pid {holder.get('pid')} on "
+                        f"{holder.get('host')} since {holder.get('since')}); wait for it to finish or use another "
+                        f"OUTDIR (remove {self.path} if that process is gone)") from None
+                self.path.unlink(missing_ok=True)  # stale, or unreadable: the writer died
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            self.held = True
+            return self
+        raise AccelsimError(f"cannot lock {self.path.parent}: {self.path} keeps reappearing")
+
+    def _holder(self) -> dict | None:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    @staticmethod
+    def _stale(holder: dict) -> bool:
+        if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
+            return False  # another machine's process: we cannot tell, so it holds the folder
+        try:
+            os.kill(holder["pid"], 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def __exit__(self, *exc: object) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """While a sweep runs, SIGTERM ends it as Ctrl-C does (workers stopped, finished points and results.csv
+    kept): the handler raises KeyboardInterrupt in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _console(console, progress: bool):
     if console is not None or not progress:
         return console
@@ -157,7 +241,15 @@ def run_sweep(sweep_file: str | os.PathLike, outdir: str | os.PathLike | None = 
     spec = load_sweep(sweep_file)
     plan = plan_sweep(spec)
     out = Path(outdir or spec.output or f"runs/{spec.name}")
-    con = _console(console, progress)
+    with _FolderLock(out, spec.name):
+        return _run(plan, out, t0, executor=executor, workers=workers, scheduler=scheduler, progress=progress,
+                    con=_console(console, progress), plots=plots)
+
+
+def _run(plan: Plan, out: Path, t0: float, *, executor: str, workers: int | None, scheduler: str | None,
+         progress: bool, con, plots: bool) -> SweepSummary:
+    """The body of :func:`run_sweep` once OUTDIR is locked."""
+    spec = plan.spec
     store = ResultStore(out)
     done = store.load()
     old_version = None
@@ -183,7 +275,7 @@ def run_sweep(sweep_file: str | os.PathLike, outdir: str | os.PathLike | None = 
     used = executor
     if pending:
         try:
-            with store, make_executor(executor, workers, scheduler) as ex:
+            with _sigterm_interrupts(), store, make_executor(executor, workers, scheduler) as ex:
                 used = ex.describe()
                 label = f"{spec.name} ({used})"
                 with _Bar(con, len(pending), progress and con is not None and con.is_terminal, label) as bar:

@@ -1,0 +1,61 @@
+"""Sweeps under faults (issue 17): SIGTERM ends a sweep as Ctrl-C does, a folder is locked by the sweep using it,
+filters do arithmetic on numbers only."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from accelsim.errors import AccelsimError, ConfigError
+from accelsim.sweep.runner import LOCK_FILE, run_sweep
+
+from .test_sweep import LONG, SMALL, _group_gone, _start, _wait_for_lines, records, write
+
+
+def test_sigterm_stops_cleanly_and_keeps_what_finished(tmp_path):
+    out = tmp_path / "out"
+    proc = _start(write(tmp_path, LONG), out)
+    _wait_for_lines(out, 4, proc)
+    proc.send_signal(signal.SIGTERM)  # a batch scheduler's kill: to the sweep process only
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0 and b"KeyboardInterrupt" in err
+    assert _group_gone(proc.pid)  # the workers went with it
+    kept = records(out)
+    assert 4 <= len(kept) < 64
+    with open(out / "results.csv") as f:
+        assert len(list(csv.DictReader(f))) == len(kept)  # results.csv written, as after Ctrl-C
+    assert not (out / LOCK_FILE).exists()
+
+
+def test_a_folder_in_use_is_refused_naming_its_holder(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / LOCK_FILE).write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(),
+                                                 "sweep": "other", "since": "2026-12-03 10:00:00"}))
+        with pytest.raises(AccelsimError, match=rf"in use by sweep 'other' \(pid {holder.pid} on") as e:
+            run_sweep(write(tmp_path, SMALL), out, workers=1, progress=False, plots=False)
+        assert "\n" not in str(e.value) and not (out / "results.jsonl").exists()  # nothing ran, nothing written
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is gone: its lock is stale and the next sweep takes the folder over, then frees it
+    summary = run_sweep(write(tmp_path, SMALL), out, workers=1, progress=False, plots=False)
+    assert summary.ok == 6 and not (out / LOCK_FILE).exists()
+
+
+def test_filters_do_arithmetic_on_numbers_only(tmp_path):
+    bomb = SMALL + "filters:\n  - \"'ab' * 100000000000 != ''\"\n"
+    with pytest.raises(ConfigError, match="arithmetic on numbers only") as e:
+        run_sweep(write(tmp_path, bomb), tmp_path / "out", workers=1, progress=False, plots=False)
+    assert "\n" not in str(e.value)
+    ok = SMALL + "filters:\n  - \"arch.core.systolic.rows * 2 <= 32\"\n"  # rows 8, 16 of 8, 16, 32
+    assert run_sweep(write(tmp_path, ok), tmp_path / "out2", workers=1, progress=False, plots=False).points == 4

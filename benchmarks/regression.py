@@ -66,6 +66,10 @@ CHANGED: dict[tuple[str, str], str] = {
                                                "one micro-batch's busy fraction of the bottleneck stage × m)",
     ("gpt_pipeline_dgx_a100", "params"): "issue 11: the whole model's parameters (was the bottleneck stage's share, "
                                          "now params_per_chip)",
+    ("whisper_decode_tpu_v4", "params"): "issue 11: the whole model (48,854,528 -> 72,593,920 = openai/whisper-base), "
+                                         "not the decoder step's weights",
+    ("bert_training_dgx_a100_tp2", "params"): "issue 11: the whole model (95,312,640 -> 109,482,240 = HF "
+                                              "bert-base-uncased), the TP-2 shard's count is params_per_chip",
 }
 
 

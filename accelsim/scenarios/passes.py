@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,21 @@ class Work:
         """This work done ``count`` times (exact for an integer count)."""
         return Work(count * self.macs, count * self.flops, {lv: count * v for lv, v in self.bytes.items()},
                     {lv: count * v for lv, v in self.stalls.items()})
+
+    @staticmethod
+    def combination(terms: Iterable[tuple[Work, float]]) -> Work:
+        """Σ weight · work over ``(work, weight)`` terms."""
+        macs = flops = 0.0
+        nbytes: dict[str, float] = {}
+        stalls: dict[str, float] = {}
+        for w, c in terms:
+            macs += c * w.macs
+            flops += c * w.flops
+            for lv, v in w.bytes.items():
+                nbytes[lv] = nbytes.get(lv, 0) + c * v
+            for lv, v in w.stalls.items():
+                stalls[lv] = stalls.get(lv, 0) + c * v
+        return Work(macs, flops, nbytes, stalls)
 
     def stalls_at_least_zero(self) -> Work:
         """This work with negative stall cycles (of an extrapolated op) set to 0."""
@@ -107,30 +123,41 @@ class Timing:
 @dataclass(frozen=True)
 class Pass:
     """One simulated pass: its report (the descriptive fields and the op rows a composed report shows), its work
-    per op (aligned with ``report["ops"]``), its busy cycles per op and unit, and its timing."""
+    per op (aligned with ``report["ops"]``), its timing, and (from its task graph ``tg``) its busy cycles per unit
+    and per op and unit."""
 
     report: Mapping[str, Any]
     work: tuple[Work, ...]
-    busy: np.ndarray  # (ops, units): cycles each op's tasks occupied each unit
     units: tuple[str, ...]
     timing: Timing
     tasks: int
     events: int
+    tg: TaskGraph = field(repr=False, compare=False)
 
     @classmethod
     def of(cls, report: Mapping[str, Any], tg: TaskGraph, params: int) -> Pass:
         """The pass that produced ``report`` from task graph ``tg``; ``params`` are its graph's parameters."""
-        n_ops, n_units = len(tg.ops), len(tg.units)
-        cell = np.fromiter((t.op * n_units + t.unit for t in tg.tasks), dtype=np.int64, count=len(tg.tasks))
-        occ = np.fromiter((t.cycles for t in tg.tasks), dtype=np.float64, count=len(tg.tasks))
-        busy = np.bincount(cell, weights=occ, minlength=n_ops * n_units).reshape(n_ops, n_units)
         timing = Timing(cycles=int(report["total_cycles"]), seconds=float(report["seconds"]),
                         launch_s=float(report.get("launch_overhead_s", 0.0)), params=params,
                         model_params=int(report["params"]),
                         phases=report.get("phases") or {}, memory=report.get("memory") or {},
                         placement=report.get("placement") or {})
-        return cls(report, tuple(Work.of_row(r) for r in report["ops"]), busy, tuple(u.name for u in tg.units),
-                   timing, int(report["simulation"]["tasks"]), int(report["simulation"]["events"]))
+        return cls(report, tuple(Work.of_row(r) for r in report["ops"]), tuple(u.name for u in tg.units), timing,
+                   int(report["simulation"]["tasks"]), int(report["simulation"]["events"]), tg)
+
+    @property
+    def unit_busy(self) -> np.ndarray:
+        """Busy cycles per unit over the whole pass (the report's utilisation × its cycles), shape (1, units)."""
+        util = self.report["utilization"]
+        return np.array([[util[u] * self.timing.cycles for u in self.units]])
+
+    @cached_property
+    def busy(self) -> np.ndarray:
+        """Busy cycles per op and unit, shape (ops, units): the cycles each op's tasks occupied each unit."""
+        tasks, n_ops, n_units = self.tg.tasks, len(self.tg.ops), len(self.units)
+        cell = np.fromiter((t.op * n_units + t.unit for t in tasks), dtype=np.int64, count=len(tasks))
+        occ = np.fromiter((t.cycles for t in tasks), dtype=np.float64, count=len(tasks))
+        return np.bincount(cell, weights=occ, minlength=n_ops * n_units).reshape(n_ops, n_units)
 
     @property
     def rows(self) -> Sequence[Mapping[str, Any]]:

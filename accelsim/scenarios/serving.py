@@ -76,11 +76,10 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
 def _decode_work(decode: list[Pass], scales: list[float]) -> list[Work]:
     """Per op of a decode step, the work of every step: each simulated step's work times its scale."""
     names = [r["name"] for r in decode[0].rows]
-    total = [Work()] * len(names)
-    for p, s in zip(decode, scales, strict=True):
+    for p in decode[1:]:
         assert [r["name"] for r in p.rows] == names, "decode steps differ in their ops"
-        total = [t + w.times(s) for t, w in zip(total, p.work, strict=True)]
-    return total
+    return [Work.combination(zip(works, scales, strict=True))
+            for works in zip(*(p.work for p in decode), strict=True)]
 
 
 def _combine(prefill: Pass | None, decode: list[Pass], sampled: list[int], *, steps: int, batch: int,
@@ -99,7 +98,7 @@ def _combine(prefill: Pass | None, decode: list[Pass], sampled: list[int], *, st
     first = weighted[0][0]
     clock = float(first.report["clock_hz"])
     total = round(sum(s * p.timing.cycles for p, s in weighted))
-    busy = counted_busy((p.units, p.busy, [s] * len(p.work)) for p, s in weighted)
+    busy = counted_busy((p.units, p.unit_busy, [s]) for p, s in weighted)
     out = {k: v for k, v in first.report.items() if k != "ops"}
     out.update({
         "name": name,

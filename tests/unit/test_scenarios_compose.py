@@ -3,18 +3,22 @@ rows' sums, on hand-made passes with hand-computed figures."""
 
 from __future__ import annotations
 
-import numpy as np
+from types import SimpleNamespace
 
 from accelsim.scenarios.passes import Pass, Rows, Timing, Work, compose_ops, counted_busy
+from accelsim.tasks import Task, TaskKind
 
 UNITS = ("core0.systolic0", "core0.vector")
 
 
-def _pass(rows: list[dict], busy: list[list[float]], levels=("sram", "hbm", "host")) -> Pass:
+def _pass(rows: list[dict], busy: list[list[int]], levels=("sram", "hbm", "host")) -> Pass:
+    """A pass of ``rows`` whose op i kept unit j busy for ``busy[i][j]`` cycles (one task each)."""
     report = {"ops": rows, "bytes": dict.fromkeys(levels, 0), "stalls_by_level": dict.fromkeys(levels[1:], 0),
               "total_cycles": 100, "params": 0}
     timing = Timing(100, 1e-7, 0.0, 0, 0, {}, {}, {})
-    return Pass(report, tuple(Work.of_row(r) for r in rows), np.array(busy, dtype=float), UNITS, timing, 1, 1)
+    cells = [(i, j, c) for i, row in enumerate(busy) for j, c in enumerate(row) if c]
+    tg = SimpleNamespace(tasks=[Task(k, i, TaskKind.COMPUTE, j, c) for k, (i, j, c) in enumerate(cells)], ops=rows)
+    return Pass(report, tuple(Work.of_row(r) for r in rows), UNITS, timing, 1, 1, tg)
 
 
 def _row(name: str, macs: int, hbm: int, stalls: dict[str, int], start: int = 0, end: int = 10) -> dict:

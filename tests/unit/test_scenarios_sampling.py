@@ -3,7 +3,8 @@ extrapolation of a pipeline stage's identical layers, on hand-made passes with h
 
 from __future__ import annotations
 
-import numpy as np
+from types import SimpleNamespace
+
 import pytest
 
 from accelsim.scenarios.passes import Pass, Timing, Work
@@ -16,6 +17,7 @@ from accelsim.scenarios.sampling import (
     interpolation_weights,
     pass_scales,
 )
+from accelsim.tasks import Task, TaskKind
 
 UNITS = ("core0.systolic0", "hbm")
 
@@ -30,9 +32,11 @@ def _pass(ops: dict[str, tuple[int, int, list[float]]], cycles: int = 1000) -> P
     rows = [{"name": n, "macs": m, "flops": 2 * m, "bytes": {"hbm": m}, "stall_cycles": s,
              "stalls_by_level": {"hbm": s}, "start_cycle": 0, "end_cycle": 1, "mapping": {}}
             for n, (m, s, _) in ops.items()]
-    busy = np.array([b for _, _, b in ops.values()], dtype=float).reshape(len(ops), len(UNITS))
+    # one task per op and unit it kept busy, of that many cycles
+    tasks = [(i, j, c) for i, (_, _, busy) in enumerate(ops.values()) for j, c in enumerate(busy) if c]
+    tg = SimpleNamespace(tasks=[Task(k, i, TaskKind.COMPUTE, j, c) for k, (i, j, c) in enumerate(tasks)], ops=rows)
     report = {"ops": rows, "total_cycles": cycles, "params": 0}
-    return Pass(report, tuple(Work.of_row(r) for r in rows), busy, UNITS, _timing(cycles), 1, 1)
+    return Pass(report, tuple(Work.of_row(r) for r in rows), UNITS, _timing(cycles), 1, 1, tg)
 
 
 def test_pass_scales_add_up_to_the_steps():

@@ -223,7 +223,7 @@ class _Progress:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from . import config
-    from .builders.registry import build_workload
+    from .builders import build_workload
 
     wl = config.load_workload(args.workload, _workload_overrides(args))
     graph = build_workload(wl.model, wl.params, default_dtype=INFO_DEFAULT_DTYPE)

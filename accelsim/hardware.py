@@ -24,13 +24,13 @@ from pydantic import (
     model_validator,
 )
 
-from .units import DTYPE_BYTES, parse_bandwidth, parse_frequency, parse_size, parse_time
+from .units import DType, parse_bandwidth, parse_frequency, parse_size, parse_time
 
 Bytes = Annotated[int, BeforeValidator(parse_size), Field(ge=0)]
 BytesPerSecond = Annotated[float, BeforeValidator(parse_bandwidth), Field(gt=0)]
 Hertz = Annotated[float, BeforeValidator(parse_frequency), Field(gt=0)]
 Seconds = Annotated[float, BeforeValidator(parse_time), Field(ge=0)]
-Dtype = Literal[tuple(DTYPE_BYTES)]  # type: ignore[valid-type]
+Dtype = DType  # the one list of dtype names (units.DTYPE_BYTES)
 Dataflow = Literal["ws", "os", "is"]
 
 

@@ -104,15 +104,6 @@ def get_builder(name: str) -> BuilderEntry:
         raise WorkloadError(f"unknown workload {name!r}{hint}") from None
 
 
-def __getattr__(name: str) -> Any:
-    # Transitional: build_workload moved to .build; cli.py and a few tests (owned elsewhere) still import it from
-    # here. Resolved on first use, so importing this module imports nothing that imports it back. Remove once they
-    # import ``accelsim.builders.build_workload``.
-    if name == "build_workload":
-        from .build import build_workload
-
-        return build_workload
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["BUILDERS", "BuilderEntry", "get_builder"]

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from accelsim import __version__
-from accelsim.builders.registry import build_workload
+from accelsim.builders import build_workload
 from accelsim.engine import simulate
 from accelsim.hardware import Arch, Interconnect
 from accelsim.mapping import lower

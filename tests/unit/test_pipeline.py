@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from accelsim.api import run, simulate
-from accelsim.builders.registry import build_workload
+from accelsim.builders import build_workload
 from accelsim.builders.training import layer_of
 from accelsim.config import WorkloadSpec, build_graph, load_arch, load_workload
 from accelsim.errors import WorkloadError

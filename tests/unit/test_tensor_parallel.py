@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from accelsim.builders.registry import build_workload
+from accelsim.builders import build_workload
 from accelsim.config import load_arch
 from accelsim.errors import MappingError, WorkloadError
 from accelsim.mapping import lower

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from accelsim import __version__
-from accelsim.builders.registry import build_workload
+from accelsim.builders import build_workload
 from accelsim.config import load_arch, preset_dir
 from accelsim.cost.vector import input_passes, row_length
 from accelsim.engine import simulate

@@ -272,8 +272,7 @@ def _bert(model: str, c: _BertConfig, p: BertParams) -> Graph:
                 a = b.multihead_attention(x, heads=c.heads, head_dim=d // c.heads, fused=_fused(p),
                                           names=("self.query", "self.key", "self.value", "output.dense"))
                 x = b.layernorm(b.add(a, x, name="output.add"), c.eps, name="output.LayerNorm")
-            h = b.gelu(b.linear(x, c.ffn, name="intermediate.dense"), name="intermediate.act")
-            h = b.linear(h, d, name="output.dense")
+            h = b.mlp(x, c.ffn, names=("intermediate.dense", "output.dense"), act_name="intermediate.act")
             x = b.layernorm(b.add(h, x, name="output.add"), c.eps, name="output.LayerNorm")
     with b.scope("pooler"):
         cls = b.select_token(x, 0, name="cls")

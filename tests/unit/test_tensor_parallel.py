@@ -32,6 +32,20 @@ def test_llama_shard_params_and_all_reduces_by_hand():
     assert scores.gemm.count == 8
 
 
+def test_bert_shard_splits_the_mlp_as_megatron_does():
+    # bert-base: 109,482,240 params (HF bert-base-uncased). Per layer the attention's q/k/v (3·(768·768 + 768)) and
+    # the MLP's intermediate.dense (768·3072 + 3072) are column-split, output projections' weights (768·768 and
+    # 3072·768) row-split with their biases replicated; embeddings, LayerNorms and the pooler replicated. So a
+    # TP-2 shard holds 109,482,240 − 12·(3·768·768 + 3·768 + 768·3072 + 3072 + 768·768 + 3072·768) / 2 params.
+    split = 3 * 768 * 768 + 3 * 768 + 768 * 3072 + 3072 + 768 * 768 + 3072 * 768
+    g = build_workload("bert_base", {"tensor_parallel": 2}, default_dtype="fp16")
+    assert g.params == 109_482_240 - 12 * split // 2
+    inter = next(op for op in g.ops if op.name.endswith("layer.0.intermediate.dense"))
+    assert inter.weights[0].shape == (3072 // 2, 768)
+    ars = [op for op in g.ops if op.kind.value == "collective"]
+    assert len(ars) == 2 * 12  # after the attention's output.dense and after the MLP's output.dense
+
+
 def test_all_reduce_task_takes_the_collective_formula_on_dgx_a100():
     # dgx-a100: NVSwitch (fully connected), 300 GB/s per GPU per direction at 0.65 sustained (Calculon), 8.92 µs
     # per step; an all-reduce of 8,192 B over 4 GPUs: 2·3/4 · 8192 / (300e9 · 0.65) + 2 · 8.92e-6 s at 1.41 GHz

@@ -127,32 +127,31 @@ def attention(p: AttentionParams) -> Graph:
     return b.build({"model": "attention", **p.model_dump()})
 
 
+def _one_op(model: str, p: WorkloadParams, shape: tuple[int, ...], method: str) -> Graph:
+    """A graph of one op: ``TransformerBuilder.<method>`` on an input of ``shape``, named as the model."""
+    b = TransformerBuilder(model, {"input": shape}, dtype=p.dtype or "fp16")
+    getattr(b, method)("input", name=model)
+    return b.build({"model": model, **p.model_dump()})
+
+
 def softmax(p: RowsColsParams) -> Graph:
     """One softmax over the last dim of a (batch, rows, cols) tensor: 5 flops per element."""
-    b = TransformerBuilder("softmax", {"input": (p.batch, p.rows, p.cols)}, dtype=p.dtype or "fp16")
-    b.softmax("input", name="softmax")
-    return b.build({"model": "softmax", **p.model_dump()})
+    return _one_op("softmax", p, (p.batch, p.rows, p.cols), "softmax")
 
 
 def layernorm(p: RowsColsParams) -> Graph:
     """One LayerNorm over the last dim (cols) of a (batch, rows, cols) tensor: weight + bias, 5 flops per element."""
-    b = TransformerBuilder("layernorm", {"input": (p.batch, p.rows, p.cols)}, dtype=p.dtype or "fp16")
-    b.layernorm("input", name="layernorm")
-    return b.build({"model": "layernorm", **p.model_dump()})
+    return _one_op("layernorm", p, (p.batch, p.rows, p.cols), "layernorm")
 
 
 def gelu(p: GeluParams) -> Graph:
     """One GELU over a (batch, elements) tensor: 8 flops per element."""
-    b = TransformerBuilder("gelu", {"input": (p.batch, p.elements)}, dtype=p.dtype or "fp16")
-    b.gelu("input", name="gelu")
-    return b.build({"model": "gelu", **p.model_dump()})
+    return _one_op("gelu", p, (p.batch, p.elements), "gelu")
 
 
 def rmsnorm(p: RowsColsParams) -> Graph:
     """One RMSNorm over the last dim (cols) of a (batch, rows, cols) tensor: weight only, 4 flops per element."""
-    b = TransformerBuilder("rmsnorm", {"input": (p.batch, p.rows, p.cols)}, dtype=p.dtype or "fp16")
-    b.rmsnorm("input", name="rmsnorm")
-    return b.build({"model": "rmsnorm", **p.model_dump()})
+    return _one_op("rmsnorm", p, (p.batch, p.rows, p.cols), "rmsnorm")
 
 
 def silu_mul(p: RowsColsParams) -> Graph:

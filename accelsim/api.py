@@ -16,9 +16,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 
-from .config import ExperimentSpec, WorkloadSpec, build_graph, load_arch, load_experiment, load_workload
-from .config.schema import validate
-from .config.yamlio import Doc, Where
+from .config import ExperimentSpec, WorkloadSpec, build_graph, load_arch, load_experiment, load_options, load_workload
 from .errors import ConfigError
 from .hardware import Arch
 from .ir import Graph
@@ -32,24 +30,6 @@ def run_experiment(spec: ExperimentSpec, progress: Progress | None = None) -> Re
     """Build, map, simulate and report a loaded experiment (a serving or pipeline-parallel run when its workload
     asks for one)."""
     return run_workload(spec.workload, spec.arch, spec.options, name=spec.name, progress=progress)
-
-
-def _options(options: object, values: Mapping[str, object]) -> Options:
-    """Run options from an :class:`Options` or a mapping, with keyword ``values`` on top; a bad key or value is a
-    one-line :class:`ConfigError` naming ``options.KEY``, as the CLI's ``--set options.KEY=VALUE`` gives."""
-    if isinstance(options, Options) and not values:
-        return options
-    where = Doc({}, {(): Where(None, None, ("options",))})
-    if isinstance(options, Options):
-        data = {**options.model_dump(exclude_unset=True), **values}
-    elif options is None or isinstance(options, Mapping):
-        data = {**dict(options or {}), **values}
-    else:
-        raise ConfigError(where.issue((), "expected an Options or a mapping of run options", options))
-    opts, issues = validate(Options, Doc(data, where.where))
-    if issues:
-        raise ConfigError(issues)
-    return opts
 
 
 def simulate(workload: str | os.PathLike | Mapping | WorkloadSpec | Graph,
@@ -70,7 +50,7 @@ def simulate(workload: str | os.PathLike | Mapping | WorkloadSpec | Graph,
     (``<input>: workload.batch: Input should be a valid integer ... (got 'x')``), as the CLI reports it.
     """
     arch = arch if isinstance(arch, Arch) else load_arch(arch)  # type: ignore[arg-type]
-    opts = _options(options, option_values)
+    opts = load_options(options, option_values)
     given = {k: v for k, v in (("batch", batch), ("mode", mode)) if v is not None}
     if isinstance(workload, Graph):
         if given:

@@ -229,3 +229,22 @@ def load_workload(ref: str | os.PathLike | Mapping | WorkloadSpec, overrides: It
         issues.extend(found)
     issues.raise_if_any()
     return spec  # type: ignore[return-value]
+
+
+def load_options(options: object = None, values: Mapping[str, object] | None = None) -> Options:
+    """Run options from an :class:`Options` or a mapping, with keyword ``values`` on top; a bad key or value is a
+    one-line :class:`ConfigError` naming ``options.KEY``, as the CLI's ``--set options.KEY=VALUE`` gives."""
+    values = dict(values or {})
+    if isinstance(options, Options) and not values:
+        return options
+    where = Doc({}, {(): Where(None, None, ("options",))})
+    if isinstance(options, Options):
+        data = {**options.model_dump(exclude_unset=True), **values}
+    elif options is None or isinstance(options, Mapping):
+        data = {**dict(options or {}), **values}
+    else:
+        raise ConfigError(where.issue((), "expected an Options or a mapping of run options", options))
+    opts, issues = validate(Options, Doc(data, where.where))
+    if issues:
+        raise ConfigError(issues)
+    return opts

@@ -141,11 +141,10 @@ class _OpRequired(TypedDict):
 
 
 class Op(_OpRequired, total=False):
-    """One row of ``ops``; serving runs tag ops with their pass, pipeline runs with the stage shown."""
+    """One row of ``ops``; serving runs tag ops with their phase, pipeline runs with their stage."""
 
     phase: str  # serving: "prefill" | "decode"
-    step: int  # serving: the decode step
-    stage: int  # pipeline: the bottleneck stage
+    stage: int  # pipeline: the simulated stage the row belongs to
     count: int  # composed runs (serving, pipeline): the executions of the op the row's totals account for
 
 

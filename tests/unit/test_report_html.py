@@ -172,7 +172,7 @@ def test_zero_ops_nulls_and_extra_keys_render(report):
 
 @pytest.fixture(scope="module")
 def served() -> dict:
-    # LLaMA-2-7B decode against a 32-token cache, 2 steps (the serving driver, report/serving.py)
+    # LLaMA-2-7B decode against a 32-token cache, 2 steps (the serving scenario, scenarios/serving.py)
     return simulate(load_workload("llama2_7b", ["phase=decode", "kv_len=32", "decode_steps=2"]), "tpu-v4").to_dict()
 
 

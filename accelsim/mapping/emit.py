@@ -164,14 +164,11 @@ class Emitter:
                    for lv in (*act_loads, *w_loads, *stores)}
         load, compute_kind, store = TaskKind.LOAD, TaskKind.COMPUTE, TaskKind.STORE
         ceil, inf = math.ceil, math.inf
-
-        def transfer(kind: TaskKind, lv: str, nbytes: int, deps: list[int]) -> int:
-            unit, g, b, lat = lv_info[lv]
-            tid = len(tasks)
-            tasks.append(Task(tid, op_i, kind, unit, 0 if b == inf else ceil(-(-nbytes // g) * g / b), tuple(deps),
-                              lat, nbytes, lv))
-            return tid
-
+        # per level: (its parts, unit, granule, bytes per cycle, latency, level)
+        acts = [(parts, *lv_info[lv], lv) for lv, parts in act_loads.items()]
+        wts = [(parts, *lv_info[lv], lv) for lv, parts in w_loads.items()]
+        outs = [(parts, *lv_info[lv], lv) for lv, parts in stores.items()]
+        append = tasks.append
         last_compute: dict[int, int] = {}
         last_store: dict[int, int] = {}
         seen: dict[int, int] = {}
@@ -182,20 +179,28 @@ class Emitter:
             slot_s = ss[pos - slots] if pos >= slots else None
             nth = seen[unit] = seen.get(unit, -1) + 1
             first = producers if nth < slots else []  # each unit's first groups wait for the op's inputs
-            deps = [transfer(load, lv, parts[gi], first + slot) for lv, parts in act_loads.items() if parts[gi]]
-            w_deps = slot + (launched if nth < slots else [])
-            deps += [transfer(load, lv, parts[gi], w_deps) for lv, parts in w_loads.items() if parts[gi]]
+            deps: list[int] = []
+            for group, after in ((acts, tuple(first + slot)), (wts, tuple(slot + (launched if nth < slots else [])))):
+                for parts, u, g, b, lat, lv in group:
+                    n = parts[gi]
+                    if n:
+                        deps.append(len(tasks))
+                        append(Task(len(tasks), op_i, load, u, 0 if b == inf else ceil(-(-n // g) * g / b), after,
+                                    lat, n, lv))
             deps += first
             if unit in last_compute:
                 deps.append(last_compute[unit])
             if slot_s is not None:
                 deps.append(slot_s)
             cid = last_compute[unit] = len(tasks)
-            tasks.append(Task(cid, op_i, compute_kind, unit, cyc[gi], tuple(deps), 0, 0, None))
+            append(Task(cid, op_i, compute_kind, unit, cyc[gi], tuple(deps), 0, 0, None))
             sc.append(cid)
             store_id = None
-            for lv, parts in stores.items():
-                if parts[gi]:
-                    store_id = last_store[unit] = transfer(store, lv, parts[gi], [cid])
+            for parts, u, g, b, lat, lv in outs:
+                n = parts[gi]
+                if n:
+                    store_id = last_store[unit] = len(tasks)
+                    append(Task(store_id, op_i, store, u, 0 if b == inf else ceil(-(-n // g) * g / b), (cid,), lat,
+                                n, lv))
             ss.append(store_id)
         return last_compute, last_store

@@ -14,9 +14,10 @@ from ..units import DType
 
 
 class WorkloadParams(BaseModel):
-    """Parameters every workload takes."""
+    """Parameters every workload takes. Models are built on first use (``defer_build``): a run validates one
+    workload's params, so the ~60 others need not be compiled at import (start-up time)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     batch: PositiveInt = Field(1, description="Samples per inference (the leading dimension of the input).")
     dtype: DType | None = Field(None, description="Data type of every tensor (default: the arch's dtype).")

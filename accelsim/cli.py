@@ -7,6 +7,7 @@ The CLI only wires the stages together. An :class:`~accelsim.errors.AccelsimErro
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -172,6 +173,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             report = api.run(graph, arch, options, name=name, progress=progress)
             default_out = f"runs/{name}"
         else:
+            if args.trace and not spec.options.trace:  # scenarios keep their passes' tasks only for a trace
+                spec = dataclasses.replace(spec, options=spec.options.model_copy(update={"trace": True}))
             report = api.run_experiment(spec, progress=progress)
             options = spec.options
             default_out = spec.output or f"runs/{spec.name}"

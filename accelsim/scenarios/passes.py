@@ -20,7 +20,7 @@ the composed report's op rows and its totals, so that the totals are the sums of
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -132,7 +132,15 @@ class Pass:
     timing: Timing
     tasks: int
     events: int
-    tg: TaskGraph = field(repr=False, compare=False)
+    tg: TaskGraph | None = field(repr=False, compare=False)  # None once dropped (:meth:`without_tasks`)
+
+    def without_tasks(self) -> Pass:
+        """This pass without its task graph (a large run's passes need not all stay in memory): :attr:`busy`
+        is no longer available unless it was computed before."""
+        kept = {k: v for k, v in self.__dict__.items() if k == "busy"}  # a cached busy survives
+        out = replace(self, tg=None)
+        out.__dict__.update(kept)
+        return out
 
     @classmethod
     def of(cls, report: Mapping[str, Any], tg: TaskGraph, params: int) -> Pass:
@@ -154,6 +162,8 @@ class Pass:
     @cached_property
     def busy(self) -> np.ndarray:
         """Busy cycles per op and unit, shape (ops, units): the cycles each op's tasks occupied each unit."""
+        if self.tg is None:
+            raise ValueError("this pass's task graph was dropped before its busy cycles were computed")
         tasks, n_ops, n_units = self.tg.tasks, len(self.tg.ops), len(self.units)
         cell = np.fromiter((t.op * n_units + t.unit for t in tasks), dtype=np.int64, count=len(tasks))
         occ = np.fromiter((t.cycles for t in tasks), dtype=np.float64, count=len(tasks))

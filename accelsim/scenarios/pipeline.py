@@ -116,8 +116,11 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
             stage = {**params, "pipeline_stage": k, "layers": n * pp, "pipeline_interleave": 1}
             graph = build_graph(replace(workload, params=stage), arch.dtype)
             p, rep = simulate_pass(graph, arch, options, name=name, workload=workload)
-            runs.append(p)
-            segments.append((*rep.segments[0][:2], offset))
+            p.busy  # noqa: B018 (computed from the task graph before it is dropped)
+            runs.append(p.without_tasks())
+            if options.trace:  # task graphs and traces are kept only for a Chrome trace
+                segments.append((*rep.segments[0][:2], offset))
+            del rep
             offset += p.timing.cycles
             done += 1
         simulated[k] = Stage.exact(runs[0]) if len(runs) == 1 else Stage.extrapolated(runs[0], runs[1], per_stage)

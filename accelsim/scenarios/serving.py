@@ -1,7 +1,8 @@
 """LLM serving: a prefill pass and N decode steps in one report, with TTFT, TPOT, throughput and footprint.
 
 Each pass (prefill, decode step 0, 1, ...) is simulated on its own, one after another (batch sequences in
-lock-step, the KV cache one token longer each step); with more steps than ``options.decode_samples`` only some
+lock-step, the KV cache one token longer each step), and only its figures are kept (its task graph and trace
+too with ``options.trace``, for the Chrome trace), so memory is bounded by the largest pass; with more steps than ``options.decode_samples`` only some
 are simulated and the others interpolated (:mod:`accelsim.scenarios.sampling`). The report:
 
 * ``total_cycles``, ``seconds``, ``launch_overhead_s``: sums over the prefill and every decode step;
@@ -62,8 +63,10 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
             progress(f"{phase} step {step}" if phase == "decode" else phase, n, len(plan))
         graph = build_graph(spec, arch.dtype)
         p, rep = simulate_pass(graph, arch, options, name=name, workload=workload)
-        (prefill if phase == "prefill" else decode).append(p)
-        segments.append((*rep.segments[0][:2], offset))
+        (prefill if phase == "prefill" else decode).append(p.without_tasks())
+        if options.trace:  # each pass's task graph and trace are kept only for a Chrome trace
+            segments.append((*rep.segments[0][:2], offset))
+        del rep
         offset += p.timing.cycles
     assert graph is not None
     footprint = {"kv_cache_bytes": int(graph.meta.get("kv_cache_bytes", 0)), "weight_bytes": graph.weight_bytes,

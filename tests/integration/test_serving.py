@@ -100,3 +100,19 @@ def test_fused_attention_moves_fewer_hbm_bytes_for_bert_at_512_tokens():
     assert un["macs"] == fu["macs"]
     assert fu["bytes"]["hbm"] < un["bytes"]["hbm"]
     assert fu["total_cycles"] < un["total_cycles"]
+
+
+def test_passes_keep_their_tasks_only_for_a_trace(tmp_path):
+    # memory: a serving run keeps each pass's task graph and trace only when a Chrome trace is asked for
+    wl = load_workload("llama2_7b", ["seq_len=16", "decode_steps=2"])
+    plain = simulate(wl, "tpu-v4")
+    assert plain.segments == []
+    traced = simulate(wl, "tpu-v4", trace=True)
+    s = traced["serving"]
+    # the prefill, then decode step 0 after it, then step 1 after step 0: one timeline
+    assert [off for _, _, off in traced.segments] == [0, s["prefill_cycles"], s["prefill_cycles"] + s["step_cycles"][0]]
+    assert traced["total_cycles"] == plain["total_cycles"]  # keeping them changes no number
+    traced.save(tmp_path, plots=False, trace=True)
+    assert (tmp_path / "trace.json").stat().st_size > 0
+    with pytest.raises(ValueError, match="no task trace"):
+        plain.save(tmp_path / "plain", plots=False, trace=True)

@@ -20,6 +20,7 @@ class TaskKind(IntEnum):
     COMPUTE = 1  # a unit works on data in SRAM
     STORE = 2  # SRAM → memory level
     LAUNCH = 3  # the host launches an op (a GPU kernel)
+    JOIN = 4  # no unit, no time: done when all its dependencies are (one task stands for an op's many ends)
 
 
 class UnitKind(IntEnum):

@@ -68,6 +68,8 @@ CHANGED: dict[tuple[str, str], str] = {
                                                "one micro-batch's busy fraction of the bottleneck stage × m)",
     ("gpt_pipeline_dgx_a100", "params"): "issue 11: the whole model's parameters (was the bottleneck stage's share, "
                                          "now params_per_chip)",
+    ("*", "simulation.tasks"): "issue 17: an op ending on more than 16 units (GPU presets) gets one JOIN task that "
+                               "its consumers wait for (no unit, no time: no other number moves)",
     ("whisper_decode_tpu_v4", "params"): "issue 11: the whole model (48,854,528 -> 72,593,920 = openai/whisper-base), "
                                          "not the decoder step's weights",
     ("gpt2_training_dgx_a100_tp2", "params"): "issue 11: the whole model (HF gpt2's 124,439,808), the TP-2 "

@@ -4,7 +4,8 @@ Every unit (a compute unit of a core, or a memory level's bandwidth server share
 a time. Dispatch follows graphlib's ready-queue protocol: a task becomes ready when its last dependency
 finishes; each idle unit takes its ready task with the lowest id (the mapper's order), so runs are
 deterministic. A task holds its unit for ``cycles``; a memory task completes ``latency`` cycles after that,
-while its unit already serves the next transfer.
+while its unit already serves the next transfer. A JOIN task (unit −1) takes no unit and no time: it completes
+when its last dependency does, so one task can stand for the many ends of an op split over many cores.
 
 A compute task whose data arrived after its unit became free, its non-memory dependencies finished and its
 memory dependencies could have started (their own dependencies met) *stalled*: the gap is the time lost to
@@ -72,6 +73,10 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
             if pending[s] == 0:
                 ready[s] = end[tid]
                 u = unit_of[s]
+                if u < 0:  # a JOIN: no unit, no time
+                    start[s] = env.now
+                    release(s)
+                    continue
                 heappush(queues[u], s)
                 if not busy[u]:
                     dispatch(u)
@@ -113,6 +118,9 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
 
     for t in tasks:
         if not t.deps:
+            if t.unit < 0:
+                release(t.id)
+                continue
             heappush(queues[t.unit], t.id)
     for u in range(nunits):
         if queues[u]:
@@ -124,4 +132,4 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
                               f"(first: task {stuck} of op #{tasks[stuck].op})")
     return Trace(np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64),
                  np.asarray(stall, dtype=np.int64), np.asarray(stall_level, dtype=np.int16), levels,
-                 events=n + sum(1 for lat in latency if lat))
+                 events=sum(1 for u in unit_of if u >= 0) + sum(1 for lat in latency if lat))

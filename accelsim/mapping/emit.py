@@ -22,6 +22,8 @@ from .plan import Plan
 from .traffic import GROUP_MIN_CYCLES, Context, Traffic
 
 GPU_GROUPS_PER_CORE = 8  # K-slice groups per SM of a GPU op: its first load is 1/8 of its share, not exposed whole
+JOIN_MIN_ENDS = 16  # an op ending on more units than this is joined by one JOIN task, so that each consumer unit
+# depends on one task, not on every producer unit (2N + N dependencies instead of 2N² across an op on N SMs)
 LINK = "link"  # the chip interconnect's unit
 
 
@@ -132,7 +134,8 @@ class Emitter:
             details["all_reduce_s"] = seconds
         last_compute, last_store = self._groups(p, tr.scale, group_units, cyc, act_loads, w_loads, stores,
                                                 producers, launched)
-        self.done[op.name] = [last_store.get(u, c) for u, c in last_compute.items()]
+        ends = [last_store.get(u, c) for u, c in last_compute.items()]
+        self.done[op.name] = [self.add(p.index, TaskKind.JOIN, -1, 0, ends)] if len(ends) > JOIN_MIN_ENDS else ends
         nunits = len(p.units)
         unit_cycles: dict[int, int] = {}
         for u, c in zip(group_units, cyc, strict=True):

@@ -34,6 +34,8 @@ def _slices(events: list[dict], tg: TaskGraph, trace: Trace, offset: int, us: fl
     end = (trace.end + offset).tolist()
     stall = trace.stall.tolist()
     for t in tg.tasks:
+        if t.unit < 0:  # a JOIN: no unit, no time, nothing to draw
+            continue
         op = tg.ops[t.op]
         args = {"op": op.name, "task": t.id, "kind": _KIND[t.kind], "start_cycle": start[t.id],
                 "end_cycle": end[t.id], "cycles": t.cycles}

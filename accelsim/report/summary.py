@@ -35,7 +35,9 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     total = trace.total_cycles
     clock = arch.clock_hz
     t = _TaskArrays.of(tg)
-    busy = np.bincount(t.unit, weights=t.occ, minlength=len(tg.units)) if len(t.op) else np.zeros(len(tg.units))
+    on_unit = t.unit >= 0  # JOIN tasks take no unit
+    busy = (np.bincount(t.unit[on_unit], weights=t.occ[on_unit], minlength=len(tg.units)) if len(t.op)
+            else np.zeros(len(tg.units)))
     stall = np.where(t.compute, trace.stall, 0)
     stalls_by_level, per_op_level = _stalls(arch, trace, t, stall)
     peak_flops = 2.0 * arch.peak_macs_per_cycle * clock

@@ -164,7 +164,7 @@ class Pass:
         """Busy cycles per op and unit, shape (ops, units): the cycles each op's tasks occupied each unit."""
         if self.tg is None:
             raise ValueError("this pass's task graph was dropped before its busy cycles were computed")
-        tasks, n_ops, n_units = self.tg.tasks, len(self.tg.ops), len(self.units)
+        tasks, n_ops, n_units = [t for t in self.tg.tasks if t.unit >= 0], len(self.tg.ops), len(self.units)
         cell = np.fromiter((t.op * n_units + t.unit for t in tasks), dtype=np.int64, count=len(tasks))
         occ = np.fromiter((t.cycles for t in tasks), dtype=np.float64, count=len(tasks))
         return np.bincount(cell, weights=occ, minlength=n_ops * n_units).reshape(n_ops, n_units)

@@ -184,3 +184,33 @@ def test_no_compute_starts_before_its_producers_finished_on_any_unit():
             producer_end = max(trace.end[t.id] for t in by_op.get(j, []) if t.kind is not TaskKind.LOAD)
             starts = [trace.start[t.id] for t in by_op.get(i, []) if t.kind is TaskKind.COMPUTE]
             assert min(starts) >= producer_end, (op.name, src)
+
+
+def test_a_join_takes_no_unit_and_no_time():
+    # two loads of 100 and 300 cycles on separate units, a JOIN of both, a compute after the JOIN: the JOIN ends
+    # at 300 (its last dependency), the compute runs 300..350, and no unit is charged for the JOIN
+    from accelsim.tasks import Task, TaskGraph, Unit
+
+    units = (Unit("a", UnitKind.MEMORY, None, "hbm"), Unit("b", UnitKind.MEMORY, None, "host"),
+             Unit("c", UnitKind.COMPUTE, 0))
+    tasks = (Task(0, 0, TaskKind.LOAD, 0, 100, (), 0, 64, "hbm"), Task(1, 0, TaskKind.LOAD, 1, 300, (), 0, 64, "host"),
+             Task(2, 0, TaskKind.JOIN, -1, 0, (0, 1)), Task(3, 0, TaskKind.COMPUTE, 2, 50, (2,)))
+    trace = simulate(TaskGraph(tasks, units, ()))
+    assert (int(trace.start[2]), int(trace.end[2])) == (300, 300)
+    assert (int(trace.start[3]), int(trace.end[3])) == (300, 350)
+    assert trace.events == 3  # one timeout per task on a unit; the JOIN adds none
+
+
+def test_an_op_split_over_many_cores_is_joined_once_for_its_consumers():
+    # 64 cores: a linear layer split over all of them, then a ReLU split over all of them. Each ReLU core's first
+    # groups depend on one JOIN of the linear's 64 ends (not on 64 tasks each), and the numbers are those of
+    # direct dependencies (the JOIN completes when the last end does)
+    arch = make_arch(cores=64, rows=8, cols=8, bandwidth="inf")
+    tg = lower(mlp_graph(layers=1, rows=256, width=512), arch, Options())
+    joins = [t for t in tg.tasks if t.kind is TaskKind.JOIN]
+    assert joins and all(t.unit == -1 and t.cycles == 0 and len(t.deps) > 16 for t in joins)
+    relu = next(i for i, m in enumerate(tg.ops) if m.fn == "relu")
+    (join,) = [t.id for t in joins if t.op == relu - 1]  # the linear's
+    cross = [d for t in tg.tasks if t.op == relu for d in t.deps if tg.tasks[d].op != relu]
+    # each ReLU group's load and compute wait for the JOIN: 2 per group (without it, 2 × 64 per group)
+    assert set(cross) == {join} and len(cross) == 2 * tg.ops[relu].tiles

@@ -8,9 +8,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MAX_LINE_CHARS = 1000
+"""Longest line of an error message; longer lines are cut to this many characters, the last one "…". (Room for a
+message that lists every valid workload name, some 450 characters.)"""
+MAX_VALUE_CHARS = 80
+"""Longest ``repr`` of a given value printed in a :class:`ConfigIssue` ("(got VALUE)"); cut with "…"."""
+MAX_KEY_CHARS = 200
+"""Longest dotted key or file name printed in a :class:`ConfigIssue`; cut with "…"."""
+
+
+def clip(text: str, limit: int = MAX_LINE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, ending in "…" when it was longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def clip_lines(text: str, limit: int = MAX_LINE_CHARS) -> str:
+    """Each line of ``text`` cut to ``limit`` characters (:func:`clip`)."""
+    return "\n".join(clip(line, limit) for line in text.splitlines())
+
 
 class AccelsimError(Exception):
-    """Base class of every error accelsim raises for bad input or an impossible request."""
+    """Base class of every error accelsim raises for bad input or an impossible request.
+
+    ``str()`` cuts each line of the message to :data:`MAX_LINE_CHARS`, so a huge value or key in the input (a
+    50 MB string) never becomes a 50 MB line on stderr."""
+
+    def __str__(self) -> str:
+        return clip_lines(super().__str__())
 
 
 @dataclass(frozen=True)
@@ -25,12 +49,20 @@ class ConfigIssue:
     has_value: bool = False
 
     def __str__(self) -> str:
-        where = self.file or "<input>"
+        where = clip(self.file or "<input>", MAX_KEY_CHARS)
         if self.line is not None:
             where = f"{where}:{self.line}"
-        got = f" (got {self.value!r})" if self.has_value else ""
-        key = f" {self.key}:" if self.key else ""
-        return f"{where}:{key} {self.msg}{got}"
+        got = f" (got {_short_repr(self.value)})" if self.has_value else ""
+        key = f" {clip(self.key, MAX_KEY_CHARS)}:" if self.key else ""
+        msg = clip(self.msg, MAX_LINE_CHARS - len(where) - len(key) - len(got) - 2)  # the value stays at the end
+        return clip(f"{where}:{key} {msg}{got}")
+
+
+def _short_repr(value: object) -> str:
+    """``repr(value)`` cut to :data:`MAX_VALUE_CHARS` (a long string is cut before its repr is made)."""
+    if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+        value = value[: MAX_VALUE_CHARS + 1]
+    return clip(repr(value), MAX_VALUE_CHARS)
 
 
 class ConfigError(AccelsimError):

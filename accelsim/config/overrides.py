@@ -8,11 +8,9 @@ import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import yaml
-
 from ..errors import ConfigError, ConfigIssue
 from .presets import suggest
-from .yamlio import Doc, KeyPath, Where
+from .yamlio import Doc, KeyPath, Where, load_yaml_value
 
 SECTIONS = ("workload", "arch", "options")
 SET_LABEL = "--set"
@@ -42,7 +40,7 @@ def _segment(part: str) -> str | int:
 
 def parse_override(item: str, *, sections: Iterable[str] = SECTIONS, default_section: str | None = None,
                    label: str = SET_LABEL) -> Override:
-    """Parse one ``dotted.key=value`` item; the value is read with ``yaml.safe_load`` (``128`` → int,
+    """Parse one ``dotted.key=value`` item; the value is read as YAML, with a file's limits (``128`` → int,
     ``true`` → bool, ``68GB/s`` → str). ``default_section`` is prefixed to keys that name no section (so
     :func:`~accelsim.config.load.load_arch` takes ``core.systolic.rows=128`` as well as ``arch.core...``).
     Raises a one-line :class:`ConfigError` whose file is ``label``."""
@@ -70,9 +68,9 @@ def parse_override(item: str, *, sections: Iterable[str] = SECTIONS, default_sec
             msg = f"unknown section {parts[0]!r}{suggest(parts[0], allowed) or ';'} keys start with {starts}"
         raise ConfigError(ConfigIssue(label, None, key_text, msg, item, True))
     try:
-        value = yaml.safe_load(value_text) if value_text.strip() else None
-    except yaml.YAMLError as e:
-        problem = getattr(e, "problem", None) or " ".join(str(e).split())
+        value = load_yaml_value(value_text, label) if value_text.strip() else None
+    except ConfigError as e:
+        problem = e.issues[0].msg.removeprefix("malformed YAML: ")
         raise ConfigError(ConfigIssue(label, None, key_text, f"value is not valid YAML: {problem}",
                                       value_text, True)) from None
     return Override(section, tuple(_segment(p) for p in rest), value, item, label)

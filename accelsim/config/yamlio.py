@@ -1,13 +1,23 @@
 """YAML loading for accelsim's config files: ``yaml.safe_load`` semantics plus a key-path → line map.
 
-:func:`load_yaml` parses a file once with a :class:`yaml.SafeLoader` subclass, walks the composed node tree to
-record the 1-based line of every mapping key and list item (``("core", "systolic", "rows") → 4``), rejects
-duplicate keys, and constructs the data from the same nodes. Every failure is a one-line :class:`ConfigError`.
+:func:`load_yaml` parses a file with a safe loader (libyaml's C parser when PyYAML has it, else the pure-Python
+one), walks the composed node tree to record the 1-based line of every mapping key and list item
+(``("core", "systolic", "rows") → 4``), rejects duplicate keys, and constructs the data from the same nodes.
+Every failure is a one-line :class:`ConfigError`.
+
+Input limits (hostile or broken files fail at once with a one-line error, never a hang or a MemoryError): a file
+holds at most :data:`MAX_YAML_BYTES` bytes of UTF-8 text without control characters (tab, newline and carriage
+return are fine); collections nest at most :data:`MAX_DEPTH` deep; aliases (``*name``) may add at most
+:data:`MAX_ALIAS_NODES` values to the document when expanded (a "billion laughs" file is refused before it is
+built) and may not refer to the collection they are in; a number may not overflow to infinity (``.inf`` and
+``.nan`` written as such are kept; the schema decides where they are allowed).
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +28,26 @@ from ..errors import ConfigError, ConfigIssue
 
 KeyPath = tuple  # of str | int: mapping keys and list indices from the document root
 
+MAX_YAML_BYTES = 8 * 2**20
+"""Largest YAML input accepted (bytes): 8 MiB, some thousand times the largest preset."""
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and lists accepted (the top-level mapping is depth 1)."""
+MAX_ALIAS_NODES = 10_000
+"""Most values (scalars and collections) that the aliases of one document may add when expanded."""
 
-class _SafeLoader(yaml.SafeLoader):
-    """The safe loader (no arbitrary Python objects); a subclass so accelsim never touches the global one."""
+LIBYAML = bool(getattr(yaml, "__with_libyaml__", False))
+"""True when PyYAML has libyaml's C parser, which loads large files some 5× faster than the pure-Python one."""
+_BASE_LOADER = yaml.CSafeLoader if LIBYAML else yaml.SafeLoader
+
+# YAML's printable set (as PyYAML's reader checks it): everything else is a control character or a lone surrogate
+_NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_DEEP = f"nesting deeper than {MAX_DEPTH} levels of mappings and lists"
+
+
+class _SafeLoader(_BASE_LOADER):  # type: ignore[misc,valid-type]
+    """The safe loader (no arbitrary Python objects; the C one when available); a subclass so accelsim never
+    touches the global one."""
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -83,10 +110,13 @@ def _scalar_key(loader: _SafeLoader, node: yaml.Node) -> object:
     return ("<complex key>", node.start_mark.line, node.start_mark.column)
 
 
-def _walk(loader: _SafeLoader, node: yaml.Node, path: KeyPath, lines: dict, file: str, stack: set[int]) -> None:
-    if id(node) in stack:  # a recursive alias: its lines are already recorded
-        return
-    stack = stack | {id(node)}
+def _dotted(path: KeyPath) -> str:
+    return ".".join(str(k) for k in path)
+
+
+def _walk(loader: _SafeLoader, node: yaml.Node, path: KeyPath, lines: dict, file: str) -> None:
+    """Record the line of every key and item under ``node``; refuse duplicate keys and numbers that overflow.
+    (Recursion is bounded: :func:`_check_events` has refused deep nesting and recursive aliases.)"""
     if isinstance(node, yaml.MappingNode):
         seen: dict[object, int] = {}
         for key_node, value_node in node.value:
@@ -99,54 +129,175 @@ def _walk(loader: _SafeLoader, node: yaml.Node, path: KeyPath, lines: dict, file
             except TypeError:  # an unhashable key, e.g. a list; yaml reports it when constructing
                 continue
             if first is not None:
-                dotted = ".".join(str(k) for k in (*path, key))
-                raise ConfigError(ConfigIssue(file, line, dotted, f"duplicate key (first written on line {first})"))
+                raise ConfigError(ConfigIssue(file, line, _dotted((*path, key)),
+                                              f"duplicate key (first written on line {first})"))
             seen[key] = line
             lines[(*path, key)] = line
-            _walk(loader, value_node, (*path, key), lines, file, stack)
+            _walk(loader, value_node, (*path, key), lines, file)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             lines[(*path, i)] = item.start_mark.line + 1
-            _walk(loader, item, (*path, i), lines, file, stack)
+            _walk(loader, item, (*path, i), lines, file)
+    elif node.tag == _FLOAT_TAG and isinstance(node.value, str) and not _explicit_special(node.value):
+        try:
+            number = loader.construct_yaml_float(node)
+        except (ValueError, OverflowError):
+            return  # yaml reports it when constructing
+        if math.isinf(number):
+            raise ConfigError(ConfigIssue(file, node.start_mark.line + 1, _dotted(path),
+                                          f"number too large: {node.value[:40]} overflows to infinity (write "
+                                          f"'.inf' or a unit string where an unbounded value is meant)"))
+
+
+def _explicit_special(text: str) -> bool:
+    """True for YAML's own spellings of infinity and not-a-number (``.inf``, ``-.Inf``, ``.nan``)."""
+    return text.lstrip("+-").lower() in (".inf", ".nan")
+
+
+def _limit_issue(file: str, event: yaml.Event | None, msg: str) -> ConfigError:
+    line = event.start_mark.line + 1 if event is not None and event.start_mark is not None else None
+    return ConfigError(ConfigIssue(file, line, "", msg))
+
+
+def _check_events(text: str, file: str) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH`, aliases that expand to more than :data:`MAX_ALIAS_NODES`
+    values and recursive aliases, from the parser's event stream (iterative: nothing is built, nothing
+    recurses), before the document is composed."""
+    loader = _SafeLoader(text)
+    # one entry per open collection: [values inside it when expanded, its anchor, its depth in collections]
+    stack: list[list] = []
+    size: dict[str, int] = {}  # anchor -> values of the anchored node when expanded (closed nodes only)
+    depth: dict[str, int] = {}  # anchor -> nesting depth of the anchored node (0 for a scalar)
+    open_anchors: set[str] = set()
+    added = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.CollectionStartEvent):
+                if len(stack) >= MAX_DEPTH:
+                    raise _limit_issue(file, event, _DEEP)
+                if event.anchor is not None:
+                    open_anchors.add(event.anchor)
+                stack.append([1, event.anchor, 1])
+            elif isinstance(event, yaml.CollectionEndEvent):
+                n, anchor, d = stack.pop()
+                if anchor is not None:
+                    size[anchor], depth[anchor] = n, d
+                    open_anchors.discard(anchor)
+                if stack:
+                    stack[-1][0] += n
+                    stack[-1][2] = max(stack[-1][2], d + 1)
+            elif isinstance(event, yaml.ScalarEvent):
+                if event.anchor is not None:
+                    size[event.anchor], depth[event.anchor] = 1, 0
+                if stack:
+                    stack[-1][0] += 1
+            elif isinstance(event, yaml.AliasEvent):
+                if event.anchor in open_anchors:
+                    raise _limit_issue(file, event, f"recursive alias: *{event.anchor[:40]} refers to a collection "
+                                                    f"that contains it")
+                n = size.get(event.anchor)
+                if n is None:
+                    continue  # undefined: the composer says so
+                added += n
+                if added > MAX_ALIAS_NODES:
+                    raise _limit_issue(file, event, f"aliases expand to more than {MAX_ALIAS_NODES:,} values "
+                                                    f"(an alias bomb?); write the values out instead")
+                if len(stack) + depth[event.anchor] > MAX_DEPTH:
+                    raise _limit_issue(file, event, f"alias *{event.anchor[:40]} nests deeper than {MAX_DEPTH} "
+                                                    f"levels of mappings and lists")
+                if stack:
+                    stack[-1][0] += n
+                    stack[-1][2] = max(stack[-1][2], depth[event.anchor] + 1)
+            elif isinstance(event, yaml.DocumentStartEvent):
+                size.clear()
+                depth.clear()
+    finally:
+        loader.dispose()
+
+
+def _check_characters(text: str, file: str) -> None:
+    """Refuse control characters (other than tab, newline and carriage return) and lone surrogates."""
+    bad = _NON_PRINTABLE.search(text)
+    if bad is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        column = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        what = "a NUL byte" if bad.group() == "\0" else f"control character U+{ord(bad.group()):04X}"
+        raise ConfigError(ConfigIssue(file, line, "", f"{what} (column {column}) is not allowed in YAML; is this a "
+                                                      f"binary or corrupted file?"))
+
+
+def _too_large(file: str, size: int) -> ConfigError:
+    return ConfigError(ConfigIssue(file, None, "", f"file too large: {size:,} bytes; YAML inputs are limited to "
+                                                   f"{MAX_YAML_BYTES:,} bytes ({MAX_YAML_BYTES // 2**20} MiB)"))
 
 
 def parse_yaml(text: str, file: str) -> tuple[object, LineMap]:
-    """Parse YAML ``text`` (named ``file`` in messages) into ``(data, LineMap)``; ConfigError on bad YAML."""
-    loader = _SafeLoader(text)
+    """Parse YAML ``text`` (named ``file`` in messages) into ``(data, LineMap)``; ConfigError on bad YAML or on
+    input beyond the limits in this module's docstring."""
+    if len(text) > MAX_YAML_BYTES:
+        raise _too_large(file, len(text.encode("utf-8", "surrogatepass")))
+    _check_characters(text, file)
+    loader = None
     try:
+        _check_events(text, file)
+        loader = _SafeLoader(text)
         node = loader.get_single_node()
         lines: dict[KeyPath, int] = {}
         data: object = None
         if node is not None:
             lines[()] = node.start_mark.line + 1
-            _walk(loader, node, (), lines, file, set())
+            _walk(loader, node, (), lines, file)
             data = loader.construct_document(node)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = e.problem or e.context or "cannot parse"
+        if "maximum nesting depth" in problem:  # libyaml's own limit (1000), met while scanning ahead
+            raise ConfigError(ConfigIssue(file, line, "", _DEEP)) from None
         raise ConfigError(ConfigIssue(file, line, "", f"malformed YAML: {problem}")) from None
     except yaml.YAMLError as e:
         msg = " ".join(str(e).split())
         raise ConfigError(ConfigIssue(file, None, "", f"malformed YAML: {msg}")) from None
+    except RecursionError:  # not expected after _check_events; kept so that no input becomes an internal error
+        raise ConfigError(ConfigIssue(file, None, "", _DEEP)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, LineMap(file, lines)
 
 
 def load_yaml(path: str | os.PathLike) -> tuple[object, LineMap]:
-    """Load the YAML file ``path`` safely: ``(data, LineMap)``. Missing, unreadable or malformed files,
-    and duplicate keys, raise a one-line :class:`ConfigError` naming the file (and line)."""
+    """Load the YAML file ``path`` safely: ``(data, LineMap)``. Missing, unreadable, oversized, binary or
+    malformed files, and duplicate keys, raise a one-line :class:`ConfigError` naming the file (and line)."""
     file = display_path(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_YAML_BYTES:
+                raise _too_large(file, size)
+            data = f.read(MAX_YAML_BYTES + 1)  # a pipe or a growing file: never read more than the limit
     except FileNotFoundError:
         raise ConfigError(ConfigIssue(file, None, "", "file not found")) from None
     except IsADirectoryError:
         raise ConfigError(ConfigIssue(file, None, "", "is a directory, not a YAML file")) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(ConfigIssue(file, None, "", f"cannot read file: {e}")) from None
+    except OSError as e:
+        raise ConfigError(ConfigIssue(file, None, "", f"cannot read file: {e.strerror or e}")) from None
+    if len(data) > MAX_YAML_BYTES:
+        raise _too_large(file, len(data))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(ConfigIssue(file, line, "", f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset "
+                                                      f"{e.start:,}); is this a binary file?")) from None
     return parse_yaml(text, file)
+
+
+def load_yaml_value(text: str, file: str) -> object:
+    """The value of a short YAML text (a ``--set`` value), loaded like a file: same limits, one-line errors."""
+    data, _ = parse_yaml(text, file)
+    return data
 
 
 @dataclass(frozen=True)

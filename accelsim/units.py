@@ -24,6 +24,9 @@ DTYPE_BYTES: dict[str, int] = {
     "fp64": 8,
 }
 
+MAX_INT = 2**63 - 1
+"""Largest whole number a config value may be (sizes in bytes included): it must fit in 64 bits."""
+
 DType = Literal[tuple(DTYPE_BYTES)]  # type: ignore[valid-type]
 """The names of :data:`DTYPE_BYTES` as a type (pydantic fields of a dtype validate against it)."""
 
@@ -50,38 +53,62 @@ def _split(value: str, what: str, example: str) -> tuple[float, str]:
     m = _NUM.match(value)
     if not m:
         raise ValueError(f"expected a {what} such as {example!r}")
-    return float(m.group(1)), m.group(2).lower()
+    num = float(m.group(1))
+    if not math.isfinite(num):
+        raise ValueError(f"number too large: {m.group(1)[:40]} overflows")
+    return num, m.group(2).lower()
+
+
+def _as_float(value: int | float, what: str) -> float:
+    """``value`` as a float; an int too large for one is a ValueError (not an OverflowError)."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"number too large for a {what}") from None
 
 
 def parse_size(value: object) -> int:
-    """Bytes in ``value``: an int, or a string such as "64KiB", "24MiB", "8GB" (KB = 1000 B, KiB = 1024 B)."""
+    """Bytes in ``value``: an int, or a string such as "64KiB", "24MiB", "8GB" (KB = 1000 B, KiB = 1024 B); at
+    most :data:`MAX_INT`."""
     if isinstance(value, bool):
         raise ValueError("expected a size such as '64KiB'")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("expected a finite number of bytes")
     if isinstance(value, (int, float)):
-        if value < 0 or not math.isfinite(value) or value != int(value):
+        if value < 0 or value != int(value):
             raise ValueError("expected a whole, non-negative number of bytes")
-        return int(value)
-    if not isinstance(value, str):
+        total = int(value)
+    elif not isinstance(value, str):
         raise ValueError("expected a size such as '64KiB'")
-    num, unit = _split(value, "size", "64KiB")
-    if unit not in _SIZE_UNITS:
-        raise ValueError(f"unknown size unit {unit!r}; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB")
-    total = num * _SIZE_UNITS[unit]
-    if total != int(total):
-        raise ValueError("size is not a whole number of bytes")
-    return int(total)
+    else:
+        num, unit = _split(value, "size", "64KiB")
+        if unit not in _SIZE_UNITS:
+            raise ValueError(f"unknown size unit {unit!r}; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB")
+        scaled = num * _SIZE_UNITS[unit]
+        if not math.isfinite(scaled):
+            raise ValueError("size too large: it overflows")
+        if scaled != int(scaled):
+            raise ValueError("size is not a whole number of bytes")
+        total = int(scaled)
+    if total > MAX_INT:
+        raise ValueError(f"size too large (the limit is {MAX_INT:,} bytes, 2**63 - 1)")
+    return total
 
 
 def parse_bandwidth(value: object) -> float:
-    """Bytes per second in ``value``: a number, or "900GB/s", "34 GB/s", "1.2TB/s", "16GiB/s", or "inf"."""
+    """Bytes per second in ``value``: a number, or "900GB/s", "34 GB/s", "1.2TB/s", "16GiB/s", or "inf" (also the
+    float infinity: unbounded). A number written in the string must be finite."""
     if isinstance(value, str) and value.strip().lower() in _INF:
         return math.inf
     if isinstance(value, bool):
         raise ValueError("expected a bandwidth such as '900GB/s'")
     if isinstance(value, (int, float)):
-        if not value > 0:
+        bw = _as_float(value, "bandwidth")
+        if math.isnan(bw):
+            raise ValueError("expected a bandwidth such as '900GB/s', or 'inf' (not NaN)")
+        if not bw > 0:
             raise ValueError("expected a bandwidth > 0")
-        return float(value)
+        return bw
     if not isinstance(value, str):
         raise ValueError("expected a bandwidth such as '900GB/s'")
     num, unit = _split(value, "bandwidth", "900GB/s")
@@ -91,6 +118,8 @@ def parse_bandwidth(value: object) -> float:
     if unit not in _SIZE_UNITS:
         raise ValueError(f"unknown bandwidth unit {unit + '/s'!r}; use B/s, KB/s, MB/s, GB/s, TB/s or GiB/s")
     bw = num * _SIZE_UNITS[unit]
+    if not math.isfinite(bw):
+        raise ValueError("bandwidth too large: it overflows (write 'inf' for an unbounded bandwidth)")
     if not bw > 0:
         raise ValueError("expected a bandwidth > 0")
     return bw
@@ -101,17 +130,21 @@ def _scaled(value: object, units: dict[str, float], what: str, example: str, nam
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"expected a {what} such as {example!r}")
     if not isinstance(value, str):
-        return float(value)
-    num, unit = _split(value, what, example)
-    if unit not in units:
-        raise ValueError(f"unknown {what} unit {unit!r}; use {names}")
-    return num * units[unit]
+        num = _as_float(value, what)
+    else:
+        num, unit = _split(value, what, example)
+        if unit not in units:
+            raise ValueError(f"unknown {what} unit {unit!r}; use {names}")
+        num *= units[unit]
+    if not math.isfinite(num):
+        raise ValueError(f"expected a finite {what}")
+    return num
 
 
 def parse_frequency(value: object) -> float:
     """Hertz in ``value``: a number, or "700MHz", "1.4GHz"."""
     num = _scaled(value, _FREQ_UNITS, "clock", "1.4GHz", "Hz, kHz, MHz or GHz")
-    if not num > 0 or not math.isfinite(num):
+    if not num > 0:
         raise ValueError("expected a clock > 0")
     return num
 
@@ -119,7 +152,7 @@ def parse_frequency(value: object) -> float:
 def parse_time(value: object) -> float:
     """Seconds in ``value``: a number, or "100ns", "1.5us", "2ms"."""
     num = _scaled(value, _TIME_UNITS, "time", "100ns", "s, ms, us or ns")
-    if num < 0 or not math.isfinite(num):
+    if num < 0:
         raise ValueError("expected a time >= 0")
     return num
 

@@ -13,11 +13,12 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ValidationError
+from pydantic import AliasChoices, BaseModel, BeforeValidator, PlainValidator, ValidationError, WrapValidator
 
 from ..errors import ConfigIssue
 from ..hardware import Arch
 from ..options import Options
+from ..units import MAX_INT
 from .presets import suggest
 from .yamlio import Doc
 
@@ -210,15 +211,155 @@ def issues_from_validation(error: ValidationError, doc: Doc, model: type[BaseMod
     return issues
 
 
+# ---- numbers: no booleans, nothing non-finite, nothing beyond 64 bits ----------------------------------------------
+# pydantic's lax mode takes ``true`` for 1, "inf" and "nan" for floats and any Python int; a config value that is a
+# number must be a real one. The check walks the data along the model's annotations, so it covers every numeric field
+# of the arch, the options and each workload's params model alike (and the layer models of ``model: layers``).
+_CUSTOM = (BeforeValidator, PlainValidator, WrapValidator)
+_NUMBER_KINDS = (int, float)
+
+
+def _unwrap(annotation: Any) -> tuple[list[Any], bool]:
+    """The member types of ``annotation`` (through Annotated, Optional and Union) and whether a custom validator
+    (a units parser, a pair validator) reads the value first."""
+    custom = False
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        base, *meta = typing.get_args(annotation)
+        members, inner = _unwrap(base)
+        return members, inner or any(isinstance(m, _CUSTOM) for m in meta)
+    if origin is typing.Union or origin is types.UnionType:
+        members: list[Any] = []
+        for arg in typing.get_args(annotation):
+            sub, c = _unwrap(arg)
+            members += sub
+            custom = custom or c
+        return members, custom
+    return [annotation], custom
+
+
+def _is_number_type(t: Any) -> bool:
+    return t in _NUMBER_KINDS
+
+
+def _accepts(members: list[Any], value: object) -> bool:
+    """True if a member other than a number type takes ``value`` as it is (``bool``, ``str``, ``Any``, a Literal)."""
+    for t in members:
+        if t is Any or (isinstance(t, type) and not _is_number_type(t) and isinstance(value, t)):
+            return True
+        if typing.get_origin(t) is typing.Literal and value in typing.get_args(t):
+            return True
+    return False
+
+
+def _field_of(cls: type[BaseModel], key: object) -> Any:
+    """The field of ``cls`` that data key ``key`` fills (by name or validation alias), or None."""
+    for name, info in cls.model_fields.items():
+        alias = info.validation_alias
+        names = ([c for c in alias.choices if isinstance(c, str)] if isinstance(alias, AliasChoices)
+                 else [alias] if isinstance(alias, str) else [name])
+        if key in names:
+            return info
+    return None
+
+
+def _pick_model(members: list[Any], value: dict) -> type[BaseModel] | None:
+    """The model among ``members`` that a mapping ``value`` stands for: the only one, or the one whose Literal
+    fields (a discriminator such as a layer's ``type``) match."""
+    models = [t for t in members if isinstance(t, type) and issubclass(t, BaseModel) and t is not BaseModel]
+    if len(models) <= 1:
+        return models[0] if models else None
+    for cls in models:
+        tags = [(k, info.annotation) for k, info in cls.model_fields.items()
+                if typing.get_origin(info.annotation) is typing.Literal and k in value]
+        if tags and all(value[k] in typing.get_args(a) for k, a in tags):
+            return cls
+    return None
+
+
+def _number_problem(members: list[Any], custom: bool, value: object) -> str | None:
+    """What is wrong with scalar ``value`` where ``members`` are expected, if a number is expected and it is not a
+    real one; None otherwise."""
+    if not any(_is_number_type(t) for t in members) or _accepts(members, value):
+        return None
+    if isinstance(value, bool):
+        return "expected a number, not a boolean"
+    if isinstance(value, int) and abs(value) > MAX_INT:
+        return f"number too large (the limit is {MAX_INT:,}, 2**63 - 1)"
+    if custom:  # a units parser decides about strings and infinities ("inf" is a valid bandwidth)
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return "expected a finite number"
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        if not math.isfinite(number):
+            return "expected a finite number"
+    return None
+
+
+def number_issues(annotation: Any, value: object, path: tuple = (), *,
+                  custom: bool = False) -> list[tuple[tuple, str, object]]:
+    """``(path, message, value)`` for each value under ``value`` that stands where ``annotation`` expects a number
+    and is a boolean, a non-finite float (or a string that reads as one) or an int beyond 64 bits. ``custom``: a
+    custom validator reads the value first (given for a model field, whose metadata pydantic keeps apart)."""
+    members, inner = _unwrap(annotation)
+    custom = custom or inner
+    out: list[tuple[tuple, str, object]] = []
+    if isinstance(value, dict):
+        cls = _pick_model(members, value)
+        if cls is not None:
+            for key, item in value.items():
+                info = _field_of(cls, key)
+                if info is not None:
+                    out += number_issues(info.annotation, item, (*path, key),
+                                         custom=any(isinstance(m, _CUSTOM) for m in info.metadata))
+            return out
+        for t in members:
+            if typing.get_origin(t) in (dict, typing.Dict, typing.Mapping):  # noqa: UP006
+                args = typing.get_args(t)
+                item_type = args[1] if len(args) == 2 else Any
+                for key, item in value.items():
+                    out += number_issues(item_type, item, (*path, key))
+                return out
+        return out
+    if isinstance(value, (list, tuple)):
+        for t in members:
+            origin, args = typing.get_origin(t), typing.get_args(t)
+            if origin in (list, typing.List, typing.Sequence, set, frozenset) and args:  # noqa: UP006
+                for i, item in enumerate(value):
+                    out += number_issues(args[0], item, (*path, i))
+                return out
+            if origin is tuple and args:
+                positional = not (len(args) == 2 and args[1] is Ellipsis)
+                if positional and len(args) != len(value):
+                    continue
+                for i, item in enumerate(value):
+                    out += number_issues(args[i] if positional else args[0], item, (*path, i))
+                return out
+        return out
+    problem = _number_problem(members, custom, value)
+    if problem is not None:
+        out.append((path, problem, value))
+    return out
+
+
 def validate(model: type[BaseModel], doc: Doc, **context: Any) -> tuple[Any, list[ConfigIssue]]:
-    """``model`` validated from ``doc.data``: ``(instance, [])``, or ``(None, issues)``."""
+    """``model`` validated from ``doc.data``: ``(instance, [])``, or ``(None, issues)``. A number that is not a real
+    one (:func:`number_issues`) is an issue too, reported with whatever pydantic finds elsewhere."""
     data = doc.data if doc.data is not None else {}
     if not isinstance(data, dict):
         return None, [doc.issue((), f"expected a mapping of {model.__name__} keys", data)]
+    numbers = [doc.issue(path, msg, value) for path, msg, value in number_issues(model, data)]
     try:
-        return model.model_validate(data, context=context or None), []
+        instance = model.model_validate(data, context=context or None)
     except ValidationError as e:
-        return None, issues_from_validation(e, doc, model)
+        flagged = {(i.file, i.line, i.key) for i in numbers}
+        rest = [i for i in issues_from_validation(e, doc, model) if (i.file, i.line, i.key) not in flagged]
+        return None, numbers + rest
+    return (None, numbers) if numbers else (instance, [])
 
 
 __all__ = ["EXPERIMENT_KEYS", "ExperimentSpec", "WorkloadSpec", "issues_from_validation", "jsonable", "validate",

@@ -8,6 +8,7 @@ named, and that nothing is a traceback or an internal error.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 import tracemalloc
@@ -17,9 +18,10 @@ import pytest
 import yaml
 
 from accelsim.cli import main
-from accelsim.config import load_arch, yamlio
+from accelsim.config import experiment_from_parts, load_arch, load_workload, yamlio
 from accelsim.config.yamlio import MAX_ALIAS_NODES, MAX_DEPTH, MAX_YAML_BYTES, load_yaml, parse_yaml
 from accelsim.errors import MAX_LINE_CHARS, ConfigError
+from accelsim.units import MAX_INT, parse_bandwidth, parse_frequency, parse_size, parse_time
 
 REPO = Path(__file__).resolve().parents[2]
 ARCH = REPO / "arch"
@@ -41,10 +43,14 @@ def run_cli(capsys, *argv: str) -> tuple[int, list[str]]:
     return code, lines
 
 
-def one_error(fn, *args, **kwargs) -> str:
+def errors_of(fn, *args, **kwargs) -> list[str]:
     with pytest.raises(ConfigError) as info:
         fn(*args, **kwargs)
-    (line,) = str(info.value).splitlines()
+    return str(info.value).splitlines()
+
+
+def one_error(fn, *args, **kwargs) -> str:
+    (line,) = errors_of(fn, *args, **kwargs)
     return line
 
 
@@ -220,3 +226,115 @@ def test_a_long_value_is_cut_in_the_message():
     line = one_error(load_arch, arch)
     assert len(line) < 400
     assert re.search(r"clock: expected a clock such as '1\.4GHz' \(got 'z{70,}…\)", line), line
+
+
+# ---- numbers -----------------------------------------------------------------------------------------------------
+def preset_with(here: Path, name: str, old: str, new: str, *, kind: str = "arch") -> str:
+    """The preset ``name`` of ``kind`` copied to the working folder with ``old`` replaced by ``new``; its file name."""
+    text = (REPO / kind / f"{name}.yaml").read_text()
+    assert old in text
+    Path(f"{name}.yaml").write_text(text.replace(old, new, 1))
+    return f"{name}.yaml"
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("capacity: 8GiB ", "capacity: 1e400 ", "tpu-v1.yaml:26: hbm.capacity: number too large: 1e400 overflows "
+                                            "(got '1e400')"),
+    ("capacity: 8GiB ", "capacity: 1.0e+400 ", "tpu-v1.yaml:26: hbm.capacity: number too large: 1.0e+400 "
+                                               "overflows to infinity"),
+    ("capacity: 8GiB ", "capacity: 100000000000000000000 ", "tpu-v1.yaml:26: hbm.capacity: number too large (the "
+                                                             "limit is 9,223,372,036,854,775,807, 2**63 - 1)"),
+    ("capacity: 8GiB ", "capacity: 10EiB ", "tpu-v1.yaml:26: hbm.capacity: unknown size unit 'eib'"),
+    ("capacity: 8GiB ", "capacity: 10000000TiB ", "tpu-v1.yaml:26: hbm.capacity: size too large (the limit is "
+                                                  "9,223,372,036,854,775,807 bytes, 2**63 - 1)"),
+    ("bandwidth: 34GB/s", "bandwidth: 1e400GB/s", "tpu-v1.yaml:27: hbm.bandwidth: number too large: 1e400 "
+                                                  "overflows (got '1e400GB/s')"),
+    ("bandwidth: 34GB/s", "bandwidth: 1e300TB/s", "tpu-v1.yaml:27: hbm.bandwidth: bandwidth too large: it "
+                                                  "overflows (write 'inf' for an unbounded bandwidth)"),
+    ("bandwidth: 34GB/s", "bandwidth: .nan", "tpu-v1.yaml:27: hbm.bandwidth: expected a bandwidth such as "
+                                             "'900GB/s', or 'inf' (not NaN) (got nan)"),
+    ("clock: 700MHz", "clock: 1e400GHz", "tpu-v1.yaml:9: clock: number too large: 1e400 overflows"),
+    ("latency: 100ns", "latency: .nan", "tpu-v1.yaml:28: hbm.latency: expected a finite time (got nan)"),
+    ("rows: 256 ", "rows: true ", "tpu-v1.yaml:14: core.systolic.rows: expected a number, not a boolean "
+                                  "(got True)"),
+    ("rows: 256 ", "rows: 100000000000000000000 ", "tpu-v1.yaml:14: core.systolic.rows: number too large (the "
+                                                   "limit is 9,223,372,036,854,775,807, 2**63 - 1)"),
+    ("access_bytes: 64 ", "access_bytes: false ", "tpu-v1.yaml:29: hbm.access_bytes: expected a number, not a "
+                                                  "boolean (got False)"),
+    ("lanes: 256 ", "lanes: 256\n    cycles_per_element: {relu: .inf} ",
+     "tpu-v1.yaml:21: core.vector.cycles_per_element.relu: expected a finite number (got inf)"),
+    ("kind: DDR3 ", "efficiency: 'nan'\n  kind: DDR3 ", "tpu-v1.yaml:25: hbm.efficiency: expected a finite number "
+                                                         "(got 'nan')"),
+    ("kind: DDR3 ", "efficiency_by_size: [[true, 0.5]]\n  kind: DDR3 ",
+     "tpu-v1.yaml:25: hbm.efficiency_by_size.0.0: expected a number, not a boolean (got True)"),
+])
+def test_numbers_in_an_arch_must_be_real_finite_numbers(here, capsys, old, new, expected):
+    arch = preset_with(here, "tpu-v1", old, new)
+    code, lines = run_cli(capsys, "run", "--workload", "lenet5", "--arch", arch, "--no-plots", "-o", "out")
+    assert code == 2
+    (line,) = lines
+    assert line.startswith(f"accelsim: error: {expected}"), line
+
+
+def test_inf_stays_a_valid_unbounded_bandwidth(here):
+    arch = load_arch(preset_with(here, "tpu-v1", "bandwidth: 34GB/s", "bandwidth: inf"))
+    assert arch.hbm.bandwidth == math.inf
+    assert load_arch("tpu-v1", ["arch.hbm.bandwidth=.inf"]).hbm.bandwidth == math.inf
+    assert load_arch("tpu-v1", ["arch.hbm.bandwidth=unbounded"]).hbm.bandwidth == math.inf
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["workload.batch=true"], "--set: workload.batch: expected a number, not a boolean (got True)"),
+    (["options.max_tiles_per_op=false"], "--set: options.max_tiles_per_op: expected a number, not a boolean"),
+    (["options.decode_samples=.inf"], "--set: options.decode_samples: expected a finite number (got inf)"),
+    (["arch.cores=true"], "--set: arch.cores: expected a number, not a boolean (got True)"),
+    (["workload.image_size=1e400"], "--set: workload.image_size: expected a finite number (got '1e400')"),
+])
+def test_numbers_in_workload_params_options_and_overrides(capsys, overrides, expected):
+    argv = ["run", "--workload", "lenet5", "--arch", "tpu-v1", "--no-plots", "-o", "out"]
+    code, lines = run_cli(capsys, *argv, *(a for o in overrides for a in ("--set", o)))
+    assert code == 2
+    (line,) = lines
+    assert line.startswith(f"accelsim: error: {expected}"), line
+
+
+def test_numbers_inside_a_layer_list_are_checked_by_layer_type(here):
+    wl = preset_with(here, "lenet5_layers", "out_channels: 6,", "out_channels: true,", kind="workloads")
+    assert one_error(load_workload, wl) == \
+        "lenet5_layers.yaml:8: layers.0.out_channels: expected a number, not a boolean (got True)"
+    text = Path(wl).read_text().replace("out_channels: true,", "out_channels: 6,")
+    Path(wl).write_text(text.replace("{type: relu, name: relu1}", "{type: batchnorm2d, name: bn, eps: .inf}"))
+    assert one_error(load_workload, wl) == "lenet5_layers.yaml:9: layers.1.eps: expected a finite number (got inf)"
+
+
+def test_plain_numbers_and_booleans_where_booleans_go_still_load():
+    spec = experiment_from_parts("lenet5", "tpu-v1", overrides=[
+        "arch.core.systolic.rows=128", "arch.core.systolic.preload_overlap=false", "arch.hbm.efficiency=0.5",
+        "workload.batch=4", "options.plots=false", "options.max_tiles_per_op=8", "arch.hbm.capacity=1000000"])
+    assert spec.arch.core.systolic.rows == 128 and spec.arch.core.systolic.preload_overlap is False
+    assert spec.arch.hbm.efficiency == 0.5 and spec.arch.hbm.capacity == 1_000_000
+    assert spec.workload.params["batch"] == 4
+    assert spec.options.plots is False and spec.options.max_tiles_per_op == 8
+
+
+def test_several_number_problems_are_reported_together_with_other_errors():
+    lines = errors_of(experiment_from_parts, "lenet5", "tpu-v1", overrides=[
+        "arch.core.systolic.rows=true", "arch.core.systolic.cols=-1", "workload.batch=.nan"])
+    assert lines == ["--set: arch.core.systolic.rows: expected a number, not a boolean (got True)",
+                     "--set: arch.core.systolic.cols: Input should be greater than 0 (got -1)",
+                     "--set: workload.batch: expected a finite number (got nan)"]
+
+
+def test_units_never_raise_anything_but_value_error():
+    huge = 10**400
+    for parse, value in ((parse_size, huge), (parse_size, "1e400"), (parse_size, "1e300TB"),
+                         (parse_size, math.inf), (parse_size, math.nan),
+                         (parse_bandwidth, huge), (parse_bandwidth, "1e400B/s"), (parse_bandwidth, math.nan),
+                         (parse_frequency, huge), (parse_frequency, "1e400"), (parse_frequency, math.inf),
+                         (parse_time, huge), (parse_time, "1e400s"), (parse_time, math.nan)):
+        with pytest.raises(ValueError):
+            parse(value)
+    assert parse_bandwidth(math.inf) == math.inf and parse_bandwidth("inf") == math.inf
+    assert parse_size(MAX_INT) == MAX_INT and parse_size("8TiB") == 8 * 2**40
+    with pytest.raises(ValueError, match="size too large"):
+        parse_size(MAX_INT + 1)

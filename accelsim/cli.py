@@ -304,9 +304,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from .sweep.runner import is_sweep_dir
+    from .sweep.store import SWEEP_FILE
 
-    if is_sweep_dir(args.outdir):
+    if (Path(args.outdir) / SWEEP_FILE).is_file():  # a sweep folder, or a broken one: plot_sweep says what is wrong
         from .sweep.runner import plot_sweep
 
         paths = plot_sweep(args.outdir)

@@ -309,10 +309,11 @@ def _run(plan: Plan, out: Path, t0: float, *, executor: str, workers: int | None
 
 def plot_sweep(outdir: str | os.PathLike) -> list[Path]:
     """Rewrite results.csv and redraw the plots of a sweep folder from its sweep.json and results.jsonl (also
-    after a killed or interrupted run); returns the paths written. :class:`AccelsimError` if ``outdir`` is not a
-    sweep folder."""
+    after a killed or interrupted run); returns the paths written. :class:`AccelsimError` naming the file and
+    line if ``outdir`` is not a sweep folder or a complete line of results.jsonl is not a result record (a torn
+    last line left by a killed run is ignored)."""
     info = read_sweep_json(outdir)
-    records = ordered_records(outdir, info)
+    records = ordered_records(outdir, info, strict=True)
     axes = list(info.get("axes") or [])
     return [write_csv(outdir, records, axes),
             *plot_sweep_records(records, axes, outdir, name=str(info.get("name") or "sweep"))]

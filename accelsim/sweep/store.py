@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import AccelsimError
 from ..report.schema import level_names, ordered
 from ..report.writers import atomic_write_text
+from ..units import MAX_INT
 
 RESULTS_FILE = "results.jsonl"
 SWEEP_FILE = "sweep.json"
@@ -78,6 +79,50 @@ def record(point_id: str, point: Mapping[str, Any], *, metrics: Mapping[str, Any
     return rec
 
 
+def _huge_int(value: Any) -> bool:
+    """True if an int beyond 64 bits is anywhere in ``value`` (JSON allows them; the plots' float math does not)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return abs(value) > MAX_INT
+    if isinstance(value, dict):
+        return any(_huge_int(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_huge_int(v) for v in value)
+    return False
+
+
+def record_problem(rec: Any) -> str | None:
+    """What makes ``rec`` (one parsed results.jsonl line) not a result record, or None when it is one: an object
+    with a string ``id``, ``status`` "ok" or "error", and, when present, an object ``point``, an object
+    ``metrics`` and a string ``error``, with no number beyond 64 bits."""
+    if not isinstance(rec, dict):
+        return f"not a result record: expected a JSON object, found {type(rec).__name__}"
+    if not isinstance(rec.get("id"), str):
+        return "not a result record: 'id' is missing or not a string"
+    if rec.get("status") not in ("ok", "error"):
+        return "not a result record: 'status' is missing or not 'ok' or 'error'"
+    for key in ("point", "metrics"):
+        if rec.get(key) is not None and not isinstance(rec[key], dict):
+            return f"{key}: expected a JSON object, found {type(rec[key]).__name__}"
+    if rec.get("error") is not None and not isinstance(rec["error"], str):
+        return f"error: expected a string, found {type(rec['error']).__name__}"
+    if _huge_int(rec.get("point")) or _huge_int(rec.get("metrics")):
+        return f"a number beyond {MAX_INT:,} (2**63 - 1)"
+    return None
+
+
+def _parse_line(raw: bytes) -> tuple[Any, str | None]:
+    """One results.jsonl line parsed: ``(record, None)``, or ``(None, what is wrong with it)``."""
+    try:
+        rec = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
+    except json.JSONDecodeError as e:
+        return None, f"not JSON: {e.msg} (column {e.colno})"
+    except RecursionError:
+        return None, "not JSON that can be read: nested too deeply"
+    return rec, record_problem(rec)
+
+
 class ResultStore:
     """``OUTDIR/results.jsonl``: :meth:`load` reads the finished records, :meth:`open` prepares appending
     (cutting off a torn last line), :meth:`append` writes one record durably, :meth:`close` fsyncs."""
@@ -89,9 +134,11 @@ class ResultStore:
         self._last_sync = 0.0
         self.skipped_lines = 0  # complete lines that were not records (hand edits); ignored
 
-    def load(self) -> dict[str, dict[str, Any]]:
-        """Records by id (the last line of an id wins). A last line without its newline (a killed run) and lines
-        that are not JSON records are ignored."""
+    def load(self, *, strict: bool = False) -> dict[str, dict[str, Any]]:
+        """Records by id (the last line of an id wins). A last line without its newline (a killed run) is
+        ignored; so are complete lines that are not records (:func:`record_problem`), counted in
+        ``skipped_lines``, unless ``strict``: then the first of them is an :class:`AccelsimError`
+        ``results.jsonl:LINE: what is wrong``."""
         out: dict[str, dict[str, Any]] = {}
         self.skipped_lines = 0
         try:
@@ -99,18 +146,16 @@ class ResultStore:
         except FileNotFoundError:
             return out
         end = data.rfind(b"\n") + 1  # everything after the last newline is a torn line
-        for raw in data[:end].splitlines():
+        for number, raw in enumerate(data[:end].split(b"\n"), 1):
             if not raw.strip():
                 continue
-            try:
-                rec = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            rec, problem = _parse_line(raw)
+            if problem is not None:
+                if strict:
+                    raise AccelsimError(f"{self.path}:{number}: {problem}")
                 self.skipped_lines += 1
                 continue
-            if isinstance(rec, dict) and isinstance(rec.get("id"), str) and rec.get("status") in ("ok", "error"):
-                out[rec["id"]] = rec
-            else:
-                self.skipped_lines += 1
+            out[rec["id"]] = rec
         return out
 
     def open(self) -> ResultStore:
@@ -163,17 +208,40 @@ def write_sweep_json(outdir: str | os.PathLike, info: Mapping[str, Any]) -> Path
     return path
 
 
+def _line_of(text: str, key: str) -> int | None:
+    """The line where ``"key":`` is first written in the JSON ``text`` (None if it is not)."""
+    at = text.find(f'"{key}"')
+    return None if at < 0 else text.count("\n", 0, at) + 1
+
+
 def read_sweep_json(outdir: str | os.PathLike) -> dict[str, Any]:
-    """The ``sweep.json`` of a sweep folder; :class:`AccelsimError` (one line) if there is none or it is not one."""
+    """The ``sweep.json`` of a sweep folder; :class:`AccelsimError` (one line, naming the file and the line where
+    it can) if there is none, it is not JSON or not a sweep description, or its ``name``, ``axes`` or ``ids``
+    have the wrong type."""
     path = Path(outdir) / SWEEP_FILE
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise AccelsimError(f"{outdir}: no {SWEEP_FILE} (not a folder written by 'accelsim sweep')") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise AccelsimError(f"{outdir}: cannot read {SWEEP_FILE}: {e}") from None
+    except UnicodeDecodeError as e:
+        raise AccelsimError(f"{path}: not UTF-8 text (byte {e.start:,}); is this a binary file?") from None
+    except OSError as e:
+        raise AccelsimError(f"{path}: cannot read: {e.strerror or e}") from None
+    try:
+        info = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise AccelsimError(f"{path}:{e.lineno}: not valid JSON: {e.msg} (column {e.colno})") from None
+    except RecursionError:
+        raise AccelsimError(f"{path}: not JSON that can be read: nested too deeply") from None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
-        raise AccelsimError(f"{outdir}: {SWEEP_FILE} is not an accelsim sweep description")
+        raise AccelsimError(f"{path}: not an accelsim sweep description (no \"format\": \"{FORMAT}\")")
+    for key, what in (("axes", "a list of axis names"), ("ids", "a list of point ids")):
+        value = info.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            line = _line_of(text, key)
+            raise AccelsimError(f"{path}{'' if line is None else f':{line}'}: {key}: expected {what} (strings)")
+    if not isinstance(info.get("name", ""), (str, type(None))):
+        raise AccelsimError(f"{path}:{_line_of(text, 'name')}: name: expected a string")
     return info
 
 
@@ -233,14 +301,16 @@ def write_csv(outdir: str | os.PathLike, records: Iterable[Mapping[str, Any]], a
     return path
 
 
-def ordered_records(outdir: str | os.PathLike, info: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+def ordered_records(outdir: str | os.PathLike, info: Mapping[str, Any] | None = None, *,
+                    strict: bool = False) -> list[dict[str, Any]]:
     """The finished records of a sweep folder in the sweep's point order (sweep.json's ``ids``); records of
-    ids the sweep no longer has (an axis value since removed) are left out."""
+    ids the sweep no longer has (an axis value since removed) are left out. ``strict``: a line of results.jsonl
+    that is not a record is an error (:meth:`ResultStore.load`)."""
     info = info if info is not None else read_sweep_json(outdir)
-    found = ResultStore(outdir).load()
+    found = ResultStore(outdir).load(strict=strict)
     return [found[i] for i in info.get("ids", []) if i in found]
 
 
 __all__ = ["CSV_FILE", "FORMAT", "RESULTS_FILE", "SWEEP_FILE", "ResultStore", "flatten", "is_sweep_dir",
-           "metrics_from_report", "one_line", "ordered_records", "read_sweep_json", "record", "table",
+           "metrics_from_report", "one_line", "ordered_records", "read_sweep_json", "record", "record_problem", "table",
            "write_csv", "write_sweep_json"]

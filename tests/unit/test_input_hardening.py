@@ -338,3 +338,98 @@ def test_units_never_raise_anything_but_value_error():
     assert parse_size(MAX_INT) == MAX_INT and parse_size("8TiB") == 8 * 2**40
     with pytest.raises(ValueError, match="size too large"):
         parse_size(MAX_INT + 1)
+
+
+# ---- accelsim plot on a malformed sweep folder ---------------------------------------------------------------------
+SWEEP = """\
+name: two
+base:
+  workload: {model: lenet5, batch: 1}
+  arch: gemmini
+grid:
+  arch.core.systolic.rows: [8, 16]
+"""
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory) -> Path:
+    """A finished two-point sweep folder (no plots)."""
+    from accelsim.sweep.runner import run_sweep
+
+    root = tmp_path_factory.mktemp("sweep")
+    (root / "two.yaml").write_text(SWEEP)
+    assert run_sweep(root / "two.yaml", root / "out", workers=1, progress=False, plots=False).ok == 2
+    return root / "out"
+
+
+@pytest.fixture
+def broken(sweep_dir, here) -> Path:
+    """A copy of the sweep folder, to break."""
+    out = here / "s"
+    out.mkdir()
+    for f in sweep_dir.iterdir():
+        (out / f.name).write_bytes(f.read_bytes())
+    return out
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("garbage", "not JSON: Expecting value (column 1)"),
+    ("\udcff\udcfe", "not UTF-8 text"),  # the bytes ff fe (surrogateescape)
+    ("[1, 2]", "not a result record: expected a JSON object, found list"),
+    ('{"id": 5, "status": "ok"}', "not a result record: 'id' is missing or not a string"),
+    ('{"id": "x", "status": "done"}', "not a result record: 'status' is missing or not 'ok' or 'error'"),
+    ('{"id": "x", "status": "ok", "metrics": "fast"}', "metrics: expected a JSON object, found str"),
+    ('{"id": "x", "status": "ok", "point": [1]}', "point: expected a JSON object, found list"),
+    ('{"id": "x", "status": "error", "error": 7}', "error: expected a string, found int"),
+    ('{"id": "x", "status": "ok", "metrics": {"total_cycles": 1' + "0" * 400 + "}}",
+     "a number beyond 9,223,372,036,854,775,807 (2**63 - 1)"),
+    ("[" * 100_000, "not JSON that can be read: nested too deeply"),
+])
+def test_plot_names_the_bad_line_of_results_jsonl(broken, capsys, line, expected):
+    with open(broken / "results.jsonl", "ab") as f:
+        f.write(b"\n" + line.encode("utf-8", "surrogateescape") + b"\n")  # after a blank line: line 4
+    code, lines = run_cli(capsys, "plot", "s")
+    assert code == 2
+    assert lines == [f"accelsim: error: s/results.jsonl:4: {expected}"]
+
+
+def test_a_torn_last_line_is_still_ignored_and_a_sweep_skips_bad_lines(broken):
+    from accelsim.sweep.store import ResultStore, ordered_records
+
+    with open(broken / "results.jsonl", "a") as f:
+        f.write('{"id": "x", "status": "ok", "metrics": "fast"}\n{"id": "y", "sta')  # a bad line, a torn one
+    store = ResultStore(broken)
+    assert len(store.load()) == 2 and store.skipped_lines == 1  # a resumed sweep runs the bad line's point again
+    with pytest.raises(Exception, match=r"results.jsonl:3: metrics: expected a JSON object"):
+        ordered_records(broken, strict=True)
+    (broken / "results.jsonl").write_text((broken / "results.jsonl").read_text().splitlines()[0] + "\n{\"id")
+    assert len(ordered_records(broken, strict=True)) == 1  # only the torn tail after the last newline
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda t: t[:-20], r"sweep.json:\d+: not valid JSON: "),
+    (lambda t: "\ufffe" + t, r"sweep.json:1: not valid JSON: Expecting value \(column 1\)"),
+    (lambda t: t.replace('"format": "accelsim-sweep/1"', '"format": "other"'),
+     r"sweep.json: not an accelsim sweep description \(no \"format\": \"accelsim-sweep/1\"\)"),
+    (lambda t: t.replace('"axes": [', '"axes": "rows", "was": ['), r"sweep.json:\d+: axes: expected a list of axis "
+                                                                     r"names \(strings\)"),
+    (lambda t: t.replace('"ids": [', '"ids": [7, '), r"sweep.json:\d+: ids: expected a list of point ids"),
+    (lambda t: t.replace('"name": "two"', '"name": ["two"]'), r"sweep.json:3: name: expected a string"),
+])
+def test_plot_names_what_is_wrong_with_sweep_json(broken, capsys, edit, expected):
+    text = (broken / "sweep.json").read_text()
+    (broken / "sweep.json").write_text(edit(text))
+    code, lines = run_cli(capsys, "plot", "s")
+    assert code == 2
+    (line,) = lines
+    assert re.fullmatch(r"accelsim: error: s/" + expected + ".*", line), line
+    if "axes" in expected:  # the line where "axes" is written
+        axes_line = text[: text.index('"axes"')].count("\n") + 1
+        assert line.startswith(f"accelsim: error: s/sweep.json:{axes_line}: axes:")
+
+
+def test_plot_of_a_binary_sweep_json(broken, capsys):
+    (broken / "sweep.json").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    code, lines = run_cli(capsys, "plot", "s")
+    assert code == 2
+    assert lines == ["accelsim: error: s/sweep.json: not UTF-8 text (byte 0); is this a binary file?"]

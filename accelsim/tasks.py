@@ -41,6 +41,7 @@ class Unit:
     level: str | None = None  # the memory level served, for MEMORY units
     macs_per_cycle: int = 0  # peak MACs per cycle (systolic arrays), for MAC utilisation
     group: str = ""  # for COMPUTE units: the core's unit it is one of ("systolic", "vector", or a listed unit)
+    count: int = 1  # identical units this one stands for, working in lock-step (a GPU's SMs: one unit per kind)
 
 
 class Task(NamedTuple):

@@ -137,6 +137,22 @@ def differences(case: str, recorded: dict, now: dict, rel: float = 1e-9) -> list
     return out
 
 
+def recorded_commits() -> dict[str, str]:
+    """The commit each case's snapshot was recorded from (tests/data/regression/COMMIT: "case commit" lines)."""
+    out = {}
+    for line in (DATA / "COMMIT").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            case, commit = line.split()[:2]
+            out[case] = commit
+    return out
+
+
+def write_commits(commits: dict[str, str]) -> None:
+    lines = [f"{case} {commits[case]}" for case in CASES if case in commits]
+    (DATA / "COMMIT").write_text("# case, commit its report.json was recorded from (benchmarks/regression.py --record)\n"
+                                 + "\n".join(lines) + "\n")
+
+
 def load(case: str) -> dict:
     with gzip.open(DATA / f"{case}.json.gz", "rt") as f:
         return json.load(f)
@@ -153,7 +169,10 @@ def main(argv: list[str] | None = None) -> int:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "accelsim"], cwd=ROOT, capture_output=True,
                                text=True).stdout.strip()
-        (DATA / "COMMIT").write_text(f"{commit}{' (accelsim/ modified)' if dirty else ''}\n")
+        if dirty:
+            print("refusing to record: accelsim/ has uncommitted changes (a snapshot names the commit it is from)")
+            return 2
+        write_commits({**(recorded_commits() if args.only else {}), **{c: commit for c in cases}})
     bad = 0
     for case in cases:
         t0 = time.perf_counter()

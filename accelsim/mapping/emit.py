@@ -44,19 +44,43 @@ def split_weighted(total: int, weights: list[int]) -> list[int]:
     return parts
 
 
-def group_plan(p: Plan, ngroups: int) -> tuple[list[int], list[int]]:
-    """The unit and the compute cycles of each of an op's tile groups, in emission order."""
+def group_plan(p: Plan, ngroups: int, count: int = 1) -> tuple[list[int], list[int], list[int]]:
+    """The unit, the compute cycles and the share of the op's bytes (weights) of each of its tile groups, in
+    emission order. ``count`` > 1: the op runs on one unit standing for ``count`` lock-step cores (a GPU's SMs)."""
+    if count > 1:
+        return _lockstep_plan(p, count)
     nunits = len(p.units)
     if "output_tiles" not in p.details:
-        return [p.units[gi % nunits] for gi in range(ngroups)], split(p.cycles, ngroups)
+        return [p.units[gi % nunits] for gi in range(ngroups)], split(p.cycles, ngroups), [1] * ngroups
     plan: list[tuple[int, int]] = []  # (unit, cycles)
-    shares = []
-    for t in split(p.details["output_tiles"], nunits):
-        work = t * p.details["tile_cycles"]
-        shares.append(split(work, max(1, min(GPU_GROUPS_PER_CORE, work // GROUP_MIN_CYCLES))) if t else [])
+    shares = [_k_slices(t * p.details["tile_cycles"]) for t in split(p.details["output_tiles"], nunits)]
     for r in range(GPU_GROUPS_PER_CORE):
         plan += [(p.units[u], parts[r]) for u, parts in enumerate(shares) if r < len(parts)]
-    return [u for u, _ in plan], [c for _, c in plan]
+    cycles = [c for _, c in plan]
+    return [u for u, _ in plan], cycles, cycles
+
+
+def _k_slices(work: int) -> list[int]:
+    """A core's share of an op (``work`` cycles) streamed as up to GPU_GROUPS_PER_CORE groups of K-slices, none
+    shorter than GROUP_MIN_CYCLES."""
+    return split(work, max(1, min(GPU_GROUPS_PER_CORE, work // GROUP_MIN_CYCLES))) if work else []
+
+
+def _lockstep_plan(p: Plan, count: int) -> tuple[list[int], list[int], list[int]]:
+    """The groups of an op on one unit standing for ``count`` lock-step cores: round r takes as long as the
+    busiest core's r-th group and moves the bytes of every core's r-th group. Output tiles are dealt round robin
+    (so the cores hold ⌈T/count⌉ or ⌊T/count⌋ tiles); other work is spread evenly (⌈cycles/count⌉ per core)."""
+    if "output_tiles" in p.details:
+        tiles, tile = p.details["output_tiles"], p.details["tile_cycles"]
+        hi, extra = -(-tiles // count), tiles % count
+        shares = [(hi, extra or count)] + ([(tiles // count, count - extra)] if extra else [])
+        parts = [(_k_slices(t * tile), m) for t, m in shares]
+    else:
+        parts = [(_k_slices(-(-p.cycles // count)) or [0], 1)]
+    rounds = max(len(x) for x, _ in parts)
+    cycles = [max(x[r] for x, _ in parts if r < len(x)) for r in range(rounds)]
+    weights = [sum(m * x[r] for x, m in parts if r < len(x)) for r in range(rounds)]
+    return [p.units[0]] * rounds, cycles, weights or [1]
 
 
 class Emitter:
@@ -114,8 +138,8 @@ class Emitter:
         op, units = p.op, self.ctx.units
         details = {**p.details, **tr.details}
         level_bytes = dict(tr.level_bytes)
-        group_units, cyc = group_plan(p, tr.groups)
-        weights = cyc if "output_tiles" in p.details else [1] * len(cyc)
+        count = units[p.units[0]].count
+        group_units, cyc, weights = group_plan(p, tr.groups, count)
         act_loads = {lv: split_weighted(b, weights) for lv, b in sorted(tr.act.items()) if b}
         w_loads = {lv: split_weighted(b, weights) for lv, b in sorted(tr.weights.items()) if b}
         stores = {lv: split_weighted(b, weights) for lv, b in sorted(tr.out.items()) if b}
@@ -140,7 +164,11 @@ class Emitter:
         unit_cycles: dict[int, int] = {}
         for u, c in zip(group_units, cyc, strict=True):
             unit_cycles[u] = unit_cycles.get(u, 0) + c
-        if nunits > 1:
+        if count > 1:
+            details["units"] = count
+            details["work_cycles"] = p.cycles
+            name = f"{units[p.units[0]].name} ({count})"
+        elif nunits > 1:
             details["units"] = nunits
             details["work_cycles"] = p.cycles
             name = f"{units[p.units[0]].name}..{units[p.units[-1]].name} ({nunits})"

@@ -121,7 +121,7 @@ class _OpRequired(TypedDict):
     name: str
     kind: str
     fn: str
-    unit: str  # "core0.systolic0", "core0.systolic0..core107.systolic0 (108)", or "none" for views
+    unit: str  # "core0.systolic0", "core0.systolic0..core3.systolic0 (4)", "core*.systolic0 (108)", or "none"
     core: int | None
     macs: int
     flops: int
@@ -370,12 +370,12 @@ def top_ops(ops: Sequence[Mapping[str, object]], n: int) -> list[int]:
     return sorted(range(len(ops)), key=lambda i: -op_busy_cycles(ops[i]))[:n]
 
 
-_CORE_UNIT = re.compile(r"^core\d+\.")  # the units of a core are named "core<i>.<unit>"
+_CORE_UNIT = re.compile(r"^core(\d+|\*)\.")  # "core<i>.<unit>", or "core*.<unit>" for a GPU's lock-step SMs
 
 
 def core_units(report: Mapping[str, object]) -> dict[str, float]:
     """Busy fractions of the cores' compute units (systolic arrays, vector units, ...): the ``utilization`` entries
-    named ``core<i>.<unit>``, leaving out the memory servers, the host that launches ops and the chip link."""
+    named ``core<i>.<unit>`` (or ``core*.<unit>``, one unit for all of a GPU's SMs), leaving out the memory servers, the host that launches ops and the chip link."""
     return {str(u): float(v) for u, v in _dict(report.get("utilization")).items()
             if _CORE_UNIT.match(str(u)) and isinstance(v, (int, float)) and not isinstance(v, bool)}
 

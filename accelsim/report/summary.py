@@ -6,7 +6,8 @@ Metric definitions (docs/architecture.md repeats them):
 * ``utilization[unit]``: cycles the unit was busy / total_cycles (memory units: cycles transferring).
 * ``mac_utilization``: MACs / (peak MACs per cycle of the chip × total_cycles).
 * ``stall_cycles``: summed over compute tasks, the cycles a unit sat idle waiting for a memory task that
-  finished after both the unit was free and the task's other dependencies were done; ``stalls_by_level`` splits
+  finished after both the unit was free and the task's other dependencies were done (times the cores a lock-step
+  unit stands for); ``stalls_by_level`` splits
   it by the memory level that was late. Several units can stall at once, so it can exceed total_cycles.
 * ``bytes[level]``: bytes moved at every level of the hierarchy (``Arch.hierarchy``): at each cache and memory
   (a memory behind a link: over the link), and at the scratchpad the bytes the arrays and vector units read and
@@ -38,7 +39,9 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     on_unit = t.unit >= 0  # JOIN tasks take no unit
     busy = (np.bincount(t.unit[on_unit], weights=t.occ[on_unit], minlength=len(tg.units)) if len(t.op)
             else np.zeros(len(tg.units)))
-    stall = np.where(t.compute, trace.stall, 0)
+    # a stall of a unit standing for `count` lock-step cores (a GPU's SMs) is `count` cores' stall
+    counts = np.array([u.count for u in tg.units] + [0], dtype=np.int64)  # [-1] (a JOIN's unit) → 0
+    stall = np.where(t.compute, trace.stall * counts[t.unit], 0) if len(t.op) else np.zeros(0, dtype=np.int64)
     stalls_by_level, per_op_level = _stalls(arch, trace, t, stall)
     peak_flops = 2.0 * arch.peak_macs_per_cycle * clock
     bw = arch.memory(arch.main_memory).bandwidth

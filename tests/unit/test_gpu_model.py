@@ -52,6 +52,24 @@ def test_output_tiles_run_in_waves():
     assert more["total_cycles"] == 6 * tile
 
 
+def test_the_sms_of_a_gpu_are_one_lock_step_unit_per_kind():
+    # 21 tiles (7·3 of 64×64 in a 448×192 output) on 4 SMs: 6 tiles on one SM, 5 on the others. The SMs are one
+    # unit of each kind with a count of 4, the GEMM takes ⌈21/4⌉ = 6 tile times (the busiest SM), streamed as 8
+    # K-slice groups (6 · 2,528 cycles ≥ 8 · 1,000): 8 compute tasks, not one stream per SM
+    tg, rep = _run(_gemm(448, 192, 128), _gpu())
+    arrays = [u for u in tg.units if u.group == "systolic"]
+    assert [(u.name, u.count) for u in arrays] == [("core*.systolic0", 4)]
+    tile = systolic.folds(64, 64, 128, 16, 16, "os").cycles + 1
+    (fc,) = rep["ops"]
+    assert fc["compute_cycles"] == 6 * tile and rep["total_cycles"] == 6 * tile
+    assert fc["unit"] == "core*.systolic0 (4)" and fc["tiles"] == 8
+    assert sum(1 for t in tg.tasks if t.kind.name == "COMPUTE") == 8
+    # a round moves every SM's bytes: A and B panels of all 21 tiles from L2, (64 + 64)·128·2 B each, plus C
+    assert fc["bytes"]["l2"] == 21 * (64 + 64) * 128 * 2 + 448 * 192 * 2
+    # busy: each SM is busy while the unit is (lock step), so the arrays' utilisation is 100 % of this run
+    assert rep["utilization"]["core*.systolic0"] == pytest.approx(1.0)
+
+
 def test_launch_overhead_is_reported_and_exposed_only_when_it_is_on_the_critical_path():
     # one op: the 10 µs launch (10,000 cycles at 1 GHz) precedes it, all of it exposed
     _, one = _run(_gemm(320, 256, 128), _gpu(launch="10us"))

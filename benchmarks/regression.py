@@ -67,6 +67,66 @@ CHANGED: dict[tuple[str, str], str] = {
 }
 
 
+def report_of(case: str) -> dict:
+    """The report.json dict of one case, computed by this tree."""
+    from accelsim import api
+    from accelsim.config import experiment_from_parts
+
+    spec = CASES[case]
+    if spec[0] == "scalesim":
+        from accelsim.config.scalesim import load_scalesim
+        from accelsim.options import Options
+
+        arch, graph = load_scalesim(SCALESIM / spec[1], SCALESIM / spec[2])
+        return api.run(graph, arch, Options(activations_on_chip=False), name=graph.name).to_dict()
+    workload, arch, overrides = spec
+    return api.run_experiment(experiment_from_parts(workload, arch, overrides=overrides)).to_dict()
+
+
+def flatten(value: object, prefix: str = "") -> dict[str, object]:
+    """``{dotted.key: leaf}`` of a JSON value (list items by index)."""
+    if isinstance(value, dict):
+        out: dict[str, object] = {}
+        for k, v in value.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(value, list):
+        out = {}
+        for i, v in enumerate(value):
+            out.update(flatten(v, f"{prefix}[{i}]"))
+        return out or {prefix: []}
+    return {prefix: value}
+
+
+def _skipped(case: str, key: str) -> bool:
+    from fnmatch import fnmatchcase
+
+    return any(fnmatchcase(case, c) and fnmatchcase(key, k) for c, k in CHANGED)
+
+
+def differences(case: str, recorded: dict, now: dict, rel: float = 1e-9) -> list[str]:
+    """One line per leaf that differs (floats within ``rel``) or that is missing; keys in ``CHANGED`` and the
+    version string are skipped. New keys are not differences (report.json is extended freely)."""
+    a, b = flatten(recorded), flatten(now)
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if key == "accelsim_version" or _skipped(case, key):
+            continue
+        if key not in b:
+            out.append(f"{case}: {key}: missing (was {a[key]!r})")
+        elif key not in a:
+            continue
+        else:
+            x, y = a[key], b[key]
+            if isinstance(x, float) or isinstance(y, float):
+                if not (isinstance(x, (int, float)) and isinstance(y, (int, float))
+                        and math.isclose(x, y, rel_tol=rel, abs_tol=1e-12)):
+                    out.append(f"{case}: {key}: {x!r} -> {y!r}")
+            elif x != y:
+                out.append(f"{case}: {key}: {x!r} -> {y!r}")
+    return out
+
+
 def recorded_commits() -> dict[str, str]:
     """The commit each case's snapshot was recorded from (tests/data/regression/COMMIT: "case commit" lines)."""
     out = {}

@@ -36,7 +36,8 @@ from pydantic import ValidationError
 from ..errors import ConfigError, ConfigIssue
 from ..hardware import Arch
 from ..ir import Gemm, Graph, Op, OpKind, Weight
-from .yamlio import display_path
+from ..units import MAX_INT
+from .yamlio import display_path, read_text_file
 
 CLOCK_HZ = 1e9  # SCALE-Sim counts cycles only; at 1 GHz one cycle is 1 ns
 WORD_DTYPE = "int8"  # SCALE-Sim's word_size = 1 byte
@@ -72,12 +73,7 @@ def read_scalesim_config(path: str | os.PathLike) -> Arch:
     SRAM sizes, 1 GHz, int8, HBM unbounded (CALC) or ``Bandwidth`` bytes/cycle (USER), a vector unit as wide
     as the array. Raises :class:`ConfigError` listing every problem, each naming file, line and key."""
     file = display_path(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(ConfigIssue(file, None, "", "file not found")) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(ConfigIssue(file, None, "", f"cannot read file: {e}")) from None
+    text = read_text_file(path, file)
     parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read_string(text, source=file)
@@ -110,13 +106,9 @@ def read_scalesim_config(path: str | os.PathLike) -> Arch:
     def positive(section: str, option: str, value: str | None) -> int | None:
         if value is None:
             return None
-        try:
-            number = int(value)
-        except ValueError:
-            number = 0
-        if number <= 0:
-            issues.append(ConfigIssue(file, where(section, option), f"{section}.{option}",
-                                      "expected a positive integer", value, True))
+        number, problem = _positive_int(value)
+        if problem is not None:
+            issues.append(ConfigIssue(file, where(section, option), f"{section}.{option}", problem, value, True))
             return None
         return number
 
@@ -127,6 +119,9 @@ def read_scalesim_config(path: str | os.PathLike) -> Arch:
     for part, label in (("ifmap", "Ifmap"), ("filter", "Filter"), ("ofmap", "Ofmap")):
         key = f"{label}SramSzkB"
         srams[part] = positive(arch_sec, key, get(arch_sec, key, f"{label}SramSz"))
+        if srams[part] is not None and srams[part] * 1024 > MAX_INT:
+            issues.append(ConfigIssue(file, where(arch_sec, key), f"{arch_sec}.{key}", f"size too large (the limit "
+                                      f"is {MAX_INT // 1024:,} KiB)", srams[part], True))
     dataflow = get(arch_sec, "Dataflow")
     if dataflow is not None:
         dataflow = dataflow.lower()
@@ -171,6 +166,20 @@ def read_scalesim_config(path: str | os.PathLike) -> Arch:
                            for err in e.errors()]) from None
 
 
+def _positive_int(text: str) -> tuple[int, str | None]:
+    """``(number, None)`` for a positive whole number of at most :data:`~accelsim.units.MAX_INT` written in
+    ``text``, else ``(0, what is wrong)``."""
+    try:
+        number = int(text)
+    except ValueError:  # not a whole number (or more than 4,300 digits)
+        return 0, "expected a positive integer"
+    if number <= 0:
+        return 0, "expected a positive integer"
+    if number > MAX_INT:
+        return 0, f"number too large (the limit is {MAX_INT:,}, 2**63 - 1)"
+    return number, None
+
+
 # ---- topology ----------------------------------------------------------------------------------------------------
 def _fields(line: str) -> list[str]:
     """The comma-separated fields of a row, stripped, without trailing empty fields and '#' comments."""
@@ -192,12 +201,7 @@ def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: s
     Raises :class:`ConfigError` listing every bad row, each naming file, line and column.
     """
     file = display_path(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError(ConfigIssue(file, None, "", "file not found")) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(ConfigIssue(file, None, "", f"cannot read file: {e}")) from None
+    text = read_text_file(path, file, encoding="utf-8-sig")
     rows = text.splitlines()
     if not rows:
         raise ConfigError(ConfigIssue(file, None, "", "empty topology: expected a header line and layer rows"))
@@ -227,22 +231,15 @@ def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: s
                                           f"missing: a row has {need} columns ({', '.join(columns)})"))
         values: list[int] = []
         for col, text_value in zip(columns[1:], fields[1:need], strict=False):
-            try:
-                v = int(text_value)
-            except ValueError:
-                v = 0
-            if v <= 0:
-                row_issues.append(ConfigIssue(file, n, col, "expected a positive integer", text_value, True))
+            v, problem = _positive_int(text_value)
+            if problem is not None:
+                row_issues.append(ConfigIssue(file, n, col, problem, text_value, True))
             values.append(v)
         stride_w = None
         if not gemm and extra and ":" not in extra[0]:
-            try:
-                stride_w = int(extra[0])
-            except ValueError:
-                stride_w = 0
-            if stride_w <= 0:
-                row_issues.append(ConfigIssue(file, n, "Stride width", "expected a positive integer", extra[0],
-                                              True))
+            stride_w, problem = _positive_int(extra[0])
+            if problem is not None:
+                row_issues.append(ConfigIssue(file, n, "Stride width", problem, extra[0], True))
             extra = extra[1:]
         if extra and ":" in extra[0]:
             if not _dense(extra[0]):

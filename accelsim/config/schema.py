@@ -284,7 +284,9 @@ def _number_problem(members: list[Any], custom: bool, value: object) -> str | No
         return None
     if isinstance(value, bool):
         return "expected a number, not a boolean"
-    if isinstance(value, int) and abs(value) > MAX_INT:
+    whole = int in members and float not in members
+    if (isinstance(value, int) or (whole and isinstance(value, float) and math.isfinite(value))) \
+            and abs(value) > MAX_INT:
         return f"number too large (the limit is {MAX_INT:,}, 2**63 - 1)"
     if custom:  # a units parser decides about strings and infinities ("inf" is a valid bandwidth)
         return None

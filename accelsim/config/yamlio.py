@@ -29,7 +29,8 @@ from ..errors import ConfigError, ConfigIssue
 KeyPath = tuple  # of str | int: mapping keys and list indices from the document root
 
 MAX_YAML_BYTES = 8 * 2**20
-"""Largest YAML input accepted (bytes): 8 MiB, some thousand times the largest preset."""
+"""Largest input file accepted (bytes; YAML, and SCALE-Sim configs and topologies): 8 MiB, some thousand times the
+largest preset."""
 MAX_DEPTH = 64
 """Deepest nesting of mappings and lists accepted (the top-level mapping is depth 1)."""
 MAX_ALIAS_NODES = 10_000
@@ -228,7 +229,7 @@ def _check_characters(text: str, file: str) -> None:
 
 
 def _too_large(file: str, size: int) -> ConfigError:
-    return ConfigError(ConfigIssue(file, None, "", f"file too large: {size:,} bytes; YAML inputs are limited to "
+    return ConfigError(ConfigIssue(file, None, "", f"file too large: {size:,} bytes; inputs are limited to "
                                                    f"{MAX_YAML_BYTES:,} bytes ({MAX_YAML_BYTES // 2**20} MiB)"))
 
 
@@ -267,10 +268,11 @@ def parse_yaml(text: str, file: str) -> tuple[object, LineMap]:
     return data, LineMap(file, lines)
 
 
-def load_yaml(path: str | os.PathLike) -> tuple[object, LineMap]:
-    """Load the YAML file ``path`` safely: ``(data, LineMap)``. Missing, unreadable, oversized, binary or
-    malformed files, and duplicate keys, raise a one-line :class:`ConfigError` naming the file (and line)."""
-    file = display_path(path)
+def read_text_file(path: str | os.PathLike, file: str | None = None, *, encoding: str = "utf-8") -> str:
+    """The text of the input file ``path`` (named ``file`` in messages): at most :data:`MAX_YAML_BYTES` bytes of
+    UTF-8 (``encoding`` "utf-8-sig" drops a byte-order mark). Missing, unreadable, oversized and binary files are a
+    one-line :class:`ConfigError` naming the file (and, for a byte that is not UTF-8, its line)."""
+    file = display_path(path) if file is None else file
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -280,18 +282,24 @@ def load_yaml(path: str | os.PathLike) -> tuple[object, LineMap]:
     except FileNotFoundError:
         raise ConfigError(ConfigIssue(file, None, "", "file not found")) from None
     except IsADirectoryError:
-        raise ConfigError(ConfigIssue(file, None, "", "is a directory, not a YAML file")) from None
+        raise ConfigError(ConfigIssue(file, None, "", "is a directory, not a file")) from None
     except OSError as e:
         raise ConfigError(ConfigIssue(file, None, "", f"cannot read file: {e.strerror or e}")) from None
     if len(data) > MAX_YAML_BYTES:
         raise _too_large(file, len(data))
     try:
-        text = data.decode("utf-8")
+        return data.decode(encoding)
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise ConfigError(ConfigIssue(file, line, "", f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset "
                                                       f"{e.start:,}); is this a binary file?")) from None
-    return parse_yaml(text, file)
+
+
+def load_yaml(path: str | os.PathLike) -> tuple[object, LineMap]:
+    """Load the YAML file ``path`` safely: ``(data, LineMap)``. Missing, unreadable, oversized, binary or
+    malformed files, and duplicate keys, raise a one-line :class:`ConfigError` naming the file (and line)."""
+    file = display_path(path)
+    return parse_yaml(read_text_file(path, file), file)
 
 
 def load_yaml_value(text: str, file: str) -> object:

@@ -105,7 +105,7 @@ def test_a_file_over_the_size_limit_is_refused_before_reading(here, capsys):
     t0 = time.perf_counter()
     code, lines = run_cli(capsys, "run", "--workload", "lenet5", "--arch", "huge.yaml", "--no-plots", "-o", "out")
     assert code == 2
-    assert lines == [f"accelsim: error: huge.yaml: file too large: {MAX_YAML_BYTES + 1:,} bytes; YAML inputs are "
+    assert lines == [f"accelsim: error: huge.yaml: file too large: {MAX_YAML_BYTES + 1:,} bytes; inputs are "
                      f"limited to {MAX_YAML_BYTES:,} bytes (8 MiB)"]
     assert time.perf_counter() - t0 < 1.0
 
@@ -207,6 +207,38 @@ def test_libyaml_loads_with_the_same_data_and_lines_as_the_python_loader(monkeyp
     assert "deeper than" in one_error(parse_yaml, "[" * 100_000, "t.yaml")
 
 
+# ---- SCALE-Sim inputs -----------------------------------------------------------------------------------------------
+SCALESIM = REPO / "tests" / "data" / "scalesim"
+
+
+@pytest.mark.parametrize("cfg_edit, csv_edit, expected", [
+    (("ArrayHeight:    8", "ArrayHeight:    1" + "0" * 30), None,
+     "a.cfg:5: architecture_presets.ArrayHeight: number too large (the limit is 9,223,372,036,854,775,807, "
+     "2**63 - 1) (got '1000000000000000000000000000000')"),
+    (("IfmapSramSzkB:   64", "IfmapSramSzkB:   9007199254740993"), None,
+     "a.cfg:7: architecture_presets.IfmapSramSzkB: size too large (the limit is 9,007,199,254,740,991 KiB) "
+     "(got 9007199254740993)"),
+    (None, ("Conv2, 14, 14", "Conv2, 99999999999999999999, 14"),
+     "t.csv:4: IFMAP Height: number too large (the limit is 9,223,372,036,854,775,807, 2**63 - 1) "
+     "(got '99999999999999999999')"),
+    (None, ("Conv2, 14, 14", "Conv2, 1" + "4" * 5000 + ", 14"), "t.csv:4: IFMAP Height: expected a positive integer"),
+    (("[general]", "[general]\x00"), None, "a.cfg:1: not UTF-8"),
+])
+def test_scalesim_inputs_refuse_huge_numbers_and_binary_files(here, capsys, cfg_edit, csv_edit, expected):
+    cfg, csv = (SCALESIM / "tiny_os.cfg").read_text(), (SCALESIM / "conv.csv").read_text()
+    if cfg_edit:
+        cfg = cfg.replace(*cfg_edit, 1)
+    if csv_edit:
+        csv = csv.replace(*csv_edit, 1)
+    Path("a.cfg").write_bytes(cfg.encode().replace(b"\x00", b"\xff\x00"))
+    Path("t.csv").write_text(csv)
+    code, lines = run_cli(capsys, "run", "--scalesim-config", "a.cfg", "--topology", "t.csv", "--no-plots", "-o",
+                          "out")
+    assert code == 2
+    (line,) = lines
+    assert line.startswith(f"accelsim: error: {expected}"), line
+
+
 # ---- long messages -----------------------------------------------------------------------------------------------
 def test_a_huge_key_or_value_gives_a_short_line(here, capsys):
     key = "k" * 1_000_000  # an explicit key ("? KEY"): YAML limits implicit keys to 1024 characters
@@ -289,6 +321,8 @@ def test_inf_stays_a_valid_unbounded_bandwidth(here):
     (["options.decode_samples=.inf"], "--set: options.decode_samples: expected a finite number (got inf)"),
     (["arch.cores=true"], "--set: arch.cores: expected a number, not a boolean (got True)"),
     (["workload.image_size=1e400"], "--set: workload.image_size: expected a finite number (got '1e400')"),
+    (["workload.batch=1.0e+30"], "--set: workload.batch: number too large (the limit is 9,223,372,036,854,775,807, "
+                                 "2**63 - 1) (got 1e+30)"),
 ])
 def test_numbers_in_workload_params_options_and_overrides(capsys, overrides, expected):
     argv = ["run", "--workload", "lenet5", "--arch", "tpu-v1", "--no-plots", "-o", "out"]

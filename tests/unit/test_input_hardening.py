@@ -467,3 +467,12 @@ def test_plot_of_a_binary_sweep_json(broken, capsys):
     code, lines = run_cli(capsys, "plot", "s")
     assert code == 2
     assert lines == ["accelsim: error: s/sweep.json: not UTF-8 text (byte 0); is this a binary file?"]
+
+
+def test_the_documented_limits_are_the_ones_in_the_code():
+    doc = " ".join((REPO / "docs" / "configuration.md").read_text().split())  # line breaks as spaces
+    assert f"`MAX_YAML_BYTES` = {MAX_YAML_BYTES // 2**20} MiB" in doc
+    assert f"`MAX_DEPTH` = {MAX_DEPTH} deep" in doc
+    assert f"`MAX_ALIAS_NODES` = {MAX_ALIAS_NODES:,} values" in doc
+    assert MAX_INT == 2**63 - 1 and "`MAX_INT` = 2⁶³ − 1" in doc
+    assert f"A message line is at most {MAX_LINE_CHARS:,} characters" in doc

@@ -6,6 +6,7 @@ status 2.
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 
 MAX_LINE_CHARS = 1000
@@ -58,10 +59,23 @@ class ConfigIssue:
         return clip(f"{where}:{key} {msg}{got}")
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, MAX_VALUE_CHARS, MAX_VALUE_CHARS
+_REPR.maxdict = _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxfrozenset = 12
+
+
 def _short_repr(value: object) -> str:
-    """``repr(value)`` cut to :data:`MAX_VALUE_CHARS` (a long string is cut before its repr is made)."""
+    """``repr(value)`` cut to :data:`MAX_VALUE_CHARS`, made in time bounded by that length: a long string is cut
+    before its repr is made, a large mapping or list shows its first items only, a huge int its size."""
     if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
         value = value[: MAX_VALUE_CHARS + 1]
+    elif isinstance(value, int) and value.bit_length() > 256:
+        return f"an integer of {value.bit_length():,} bits"
+    elif isinstance(value, (dict, list, tuple, set, frozenset)):
+        try:
+            return clip(_REPR.repr(value), MAX_VALUE_CHARS)
+        except ValueError:  # a huge int inside
+            return f"a {type(value).__name__} of {len(value):,} items"
     return clip(repr(value), MAX_VALUE_CHARS)
 
 

@@ -43,6 +43,7 @@ _BASE_LOADER = yaml.CSafeLoader if LIBYAML else yaml.SafeLoader
 # YAML's printable set (as PyYAML's reader checks it): everything else is a control character or a lone surrogate
 _NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
 _FLOAT_TAG = "tag:yaml.org,2002:float"
+_INT_TAG = "tag:yaml.org,2002:int"
 _DEEP = f"nesting deeper than {MAX_DEPTH} levels of mappings and lists"
 
 
@@ -104,10 +105,28 @@ class LineMap:
         return {p[n:]: line for p, line in self.lines.items() if p[:n] == pre}
 
 
-def _scalar_key(loader: _SafeLoader, node: yaml.Node) -> object:
+_CONSTRUCT_ERRORS = (ValueError, KeyError, TypeError, OverflowError)  # a constructor's own bugs on odd scalars
+
+
+def _scalar(loader: _SafeLoader, node: yaml.ScalarNode, path: KeyPath, file: str) -> object:
+    """The constructed value of a scalar node (cached by the loader for the document); a value its tag's constructor
+    cannot read (``2020-13-45``, ``!!int abc``, an int of more than 4,300 digits) is a one-line ConfigError."""
+    if node.tag == _INT_TAG and len(node.value) > 300:  # beyond any limit, and Python reads at most 4,300 digits
+        raise ConfigError(ConfigIssue(file, node.start_mark.line + 1, _dotted(path),
+                                      f"number too large: an integer of {len(node.value):,} digits"))
+    try:
+        return loader.construct_object(node)
+    except _CONSTRUCT_ERRORS as e:
+        tag = node.tag.rsplit(":", 1)[-1]
+        why = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+        raise ConfigError(ConfigIssue(file, node.start_mark.line + 1, _dotted(path),
+                                      f"cannot read {node.value[:40]!r} as a YAML {tag} ({why[:80]})")) from None
+
+
+def _scalar_key(loader: _SafeLoader, node: yaml.Node, path: KeyPath, file: str) -> object:
     """The constructed value of a mapping key node (a hashable stand-in for complex keys)."""
     if isinstance(node, yaml.ScalarNode):
-        return loader.construct_object(node)
+        return _scalar(loader, node, path, file)
     return ("<complex key>", node.start_mark.line, node.start_mark.column)
 
 
@@ -123,7 +142,7 @@ def _walk(loader: _SafeLoader, node: yaml.Node, path: KeyPath, lines: dict, file
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
                 continue
-            key = _scalar_key(loader, key_node)
+            key = _scalar_key(loader, key_node, path, file)
             line = key_node.start_mark.line + 1
             try:
                 first = seen.get(key)
@@ -139,12 +158,10 @@ def _walk(loader: _SafeLoader, node: yaml.Node, path: KeyPath, lines: dict, file
         for i, item in enumerate(node.value):
             lines[(*path, i)] = item.start_mark.line + 1
             _walk(loader, item, (*path, i), lines, file)
-    elif node.tag == _FLOAT_TAG and isinstance(node.value, str) and not _explicit_special(node.value):
-        try:
-            number = loader.construct_yaml_float(node)
-        except (ValueError, OverflowError):
-            return  # yaml reports it when constructing
-        if math.isinf(number):
+    elif isinstance(node, yaml.ScalarNode):
+        value = _scalar(loader, node, path, file)
+        if (node.tag == _FLOAT_TAG and isinstance(value, float) and math.isinf(value)
+                and not _explicit_special(node.value)):
             raise ConfigError(ConfigIssue(file, node.start_mark.line + 1, _dotted(path),
                                           f"number too large: {node.value[:40]} overflows to infinity (write "
                                           f"'.inf' or a unit string where an unbounded value is meant)"))
@@ -249,7 +266,10 @@ def parse_yaml(text: str, file: str) -> tuple[object, LineMap]:
         if node is not None:
             lines[()] = node.start_mark.line + 1
             _walk(loader, node, (), lines, file)
-            data = loader.construct_document(node)
+            try:
+                data = loader.construct_document(node)
+            except _CONSTRUCT_ERRORS as e:  # not expected: _walk has constructed every scalar
+                raise ConfigError(ConfigIssue(file, None, "", f"malformed YAML: {e}")) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else None

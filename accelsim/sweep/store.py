@@ -118,6 +118,8 @@ def _parse_line(raw: bytes) -> tuple[Any, str | None]:
         return None, "not UTF-8 text"
     except json.JSONDecodeError as e:
         return None, f"not JSON: {e.msg} (column {e.colno})"
+    except ValueError:  # an int of more than 4,300 digits
+        return None, "not JSON that can be read: a number with too many digits"
     except RecursionError:
         return None, "not JSON that can be read: nested too deeply"
     return rec, record_problem(rec)
@@ -231,6 +233,8 @@ def read_sweep_json(outdir: str | os.PathLike) -> dict[str, Any]:
         info = json.loads(text)
     except json.JSONDecodeError as e:
         raise AccelsimError(f"{path}:{e.lineno}: not valid JSON: {e.msg} (column {e.colno})") from None
+    except ValueError:  # an int of more than 4,300 digits
+        raise AccelsimError(f"{path}: not JSON that can be read: a number with too many digits") from None
     except RecursionError:
         raise AccelsimError(f"{path}: not JSON that can be read: nested too deeply") from None
     if not isinstance(info, dict) or info.get("format") != FORMAT:

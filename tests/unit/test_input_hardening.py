@@ -418,6 +418,8 @@ def broken(sweep_dir, here) -> Path:
     ('{"id": "x", "status": "ok", "metrics": {"total_cycles": 1' + "0" * 400 + "}}",
      "a number beyond 9,223,372,036,854,775,807 (2**63 - 1)"),
     ("[" * 100_000, "not JSON that can be read: nested too deeply"),
+    ('{"id": "x", "status": "ok", "metrics": {"total_cycles": 1' + "0" * 5000 + "}}",
+     "not JSON that can be read: a number with too many digits"),
 ])
 def test_plot_names_the_bad_line_of_results_jsonl(broken, capsys, line, expected):
     with open(broken / "results.jsonl", "ab") as f:
@@ -476,3 +478,27 @@ def test_the_documented_limits_are_the_ones_in_the_code():
     assert f"`MAX_ALIAS_NODES` = {MAX_ALIAS_NODES:,} values" in doc
     assert MAX_INT == 2**63 - 1 and "`MAX_INT` = 2⁶³ − 1" in doc
     assert f"A message line is at most {MAX_LINE_CHARS:,} characters" in doc
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("2020-13-45", "cannot read '2020-13-45' as a YAML timestamp (month must be in 1..12)"),
+    ("!!int abc", "cannot read 'abc' as a YAML int (invalid literal for int() with base 10: 'abc')"),
+    ("!!float xyz", "cannot read 'xyz' as a YAML float (could not convert string to float: 'xyz')"),
+    ("!!bool maybe", "cannot read 'maybe' as a YAML bool (maybe)"),
+    ("1" + "0" * 5000, "number too large: an integer of 5,001 digits"),
+])
+def test_scalars_yaml_cannot_construct_are_one_line_errors(value, expected):
+    assert one_error(parse_yaml, f"core:\n  rows: {value}\n", "t.yaml") == f"t.yaml:2: core.rows: {expected}"
+    assert one_error(parse_yaml, f"{value}: 1\n", "t.yaml").startswith("t.yaml:1: ")  # as a key too
+
+
+def test_a_huge_int_from_python_or_set_is_reported_not_printed(capsys):
+    arch = load_yaml(ARCH / "tpu-v1.yaml")[0]
+    arch["core"]["systolic"]["rows"] = 10**5000
+    assert one_error(load_arch, arch) == ("<input>: arch.core.systolic.rows: number too large (the limit is "
+                                         "9,223,372,036,854,775,807, 2**63 - 1) (got an integer of 16,610 bits)")
+    code, lines = run_cli(capsys, "run", "--workload", "lenet5", "--arch", "tpu-v1", "--no-plots", "-o", "out",
+                          "--set", "arch.core.systolic.rows=1" + "0" * 5000)
+    assert code == 2
+    assert lines == ["accelsim: error: --set: arch.core.systolic.rows: value is not valid YAML: number too large: an "
+                     "integer of 5,001 digits (got '1" + "0" * 77 + "…)"]  # the value cut to 80 characters

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt
+
+from .units import parse_size
+
+TASK_BYTES = 1024  # memory one task costs through lowering, simulation and the report (measured: ~650 B on a
+# ResNet-50 training step of 143,177 tasks with 1.7 dependencies each; rounded up for tasks with more)
+
+
+def default_memory_budget() -> int:
+    """Half of this machine's physical memory (8 GiB where it cannot be read)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
 
 
 class Options(BaseModel):
@@ -37,5 +51,9 @@ class Options(BaseModel):
     offload: Literal["none", "optimizer", "activations"] = Field(
         "none", description="Training: keep the optimizer state ('optimizer') or the activations stashed for the "
                             "backward pass ('activations') in host memory, reached over the host link.")
+    memory_budget: Annotated[int, BeforeValidator(parse_size), Field(gt=0)] | None = Field(
+        None, description="Memory a simulated pass may take (bytes or a size such as 8GiB; default: half of this "
+                          "machine's memory). Lowering stops with a one-line error, before memory runs out, when a "
+                          "pass needs more tasks than that holds (about TASK_BYTES each).")
     plots: bool = Field(True, description="Write PNG plots with the report.")
     trace: bool = Field(False, description="Write a Chrome/Perfetto trace.json with the report.")

@@ -86,8 +86,10 @@ def _lockstep_plan(p: Plan, count: int) -> tuple[list[int], list[int], list[int]
 class Emitter:
     """Builds the task list op by op; keeps each unit's double-buffer stream and where each tensor is ready."""
 
-    def __init__(self, ctx: Context, data_parallel: int):
+    def __init__(self, ctx: Context, data_parallel: int, max_tasks: int | None = None, budget_note: str = ""):
         self.ctx = ctx
+        self.max_tasks = max_tasks
+        self.budget_note = budget_note
         arch = ctx.arch
         names = {u.name: i for i, u in enumerate(ctx.units)}
         self.unit_of = {lv: names[lv] for lv in ctx.grain} | {LINK: names.get(LINK, -1)}
@@ -158,6 +160,10 @@ class Emitter:
             details["all_reduce_s"] = seconds
         last_compute, last_store = self._groups(p, tr.scale, group_units, cyc, act_loads, w_loads, stores,
                                                 producers, launched)
+        if self.max_tasks is not None and len(self.tasks) > self.max_tasks:
+            raise MappingError(f"this pass needs more than {self.max_tasks:,} tasks (at op {op.name!r}), more than "
+                               f"{self.budget_note}; raise options.memory_budget, or coarsen the run "
+                               f"(options.max_tiles_per_op, decode_samples, layer_samples)")
         ends = [last_store.get(u, c) for u, c in last_compute.items()]
         self.done[op.name] = [self.add(p.index, TaskKind.JOIN, -1, 0, ends)] if len(ends) > JOIN_MIN_ENDS else ends
         nunits = len(p.units)

@@ -18,7 +18,7 @@ import math
 from ..errors import MappingError
 from ..hardware import Arch
 from ..ir import Graph, OpKind
-from ..options import Options
+from ..options import TASK_BYTES, Options, default_memory_budget
 from ..tasks import OpMapping, TaskGraph, Unit, UnitKind
 from .aliases import aliases
 from .choice import assign, residency
@@ -41,7 +41,10 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     plans = residency(assign(price(plans, arch), units, options), graph, arch, options)
     ctx = context(arch, units, plans, level_of, placement.tables,
                   {name: math.prod(shape) for name, shape in graph.inputs.items()})
-    emitter = Emitter(ctx, max(arch.chips // (graph.info.tensor_parallel * graph.info.pipeline_parallel), 1))
+    budget = options.memory_budget or default_memory_budget()
+    emitter = Emitter(ctx, max(arch.chips // (graph.info.tensor_parallel * graph.info.pipeline_parallel), 1),
+                      max_tasks=budget // TASK_BYTES,
+                      budget_note=f"options.memory_budget ({budget:,} B at ~{TASK_BYTES} B a task) holds")
     mappings: list[OpMapping] = []
     for p in plans:
         if not p.works:

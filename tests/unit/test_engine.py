@@ -214,3 +214,17 @@ def test_an_op_split_over_many_cores_is_joined_once_for_its_consumers():
     cross = [d for t in tg.tasks if t.op == relu for d in t.deps if tg.tasks[d].op != relu]
     # each ReLU group's load and compute wait for the JOIN: 2 per group (without it, 2 × 64 per group)
     assert set(cross) == {join} and len(cross) == 2 * tg.ops[relu].tiles
+
+
+def test_a_pass_over_the_memory_budget_stops_before_it_runs_out():
+    # 1 KiB a task (options.TASK_BYTES): a 64 KiB budget holds 64 tasks; the 4-layer MLP needs more, so lowering
+    # stops with a one-line error naming the option, before the engine allocates anything
+    from accelsim.options import TASK_BYTES
+
+    g = mlp_graph(layers=4)
+    arch = make_arch()
+    assert len(lower(g, arch, Options())) > 64
+    with pytest.raises(MappingError, match=r"more than 64 tasks .* raise options.memory_budget") as e:
+        lower(g, arch, Options(memory_budget=64 * TASK_BYTES))
+    assert "\n" not in str(e.value)
+    assert len(lower(g, arch, Options(memory_budget="1GiB"))) == len(lower(g, arch, Options()))  # no other effect

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from .units import DType, parse_bandwidth, parse_frequency, parse_size, parse_time
+from .units import MAX_INT, DType, parse_bandwidth, parse_frequency, parse_size, parse_time
 
 Bytes = Annotated[int, BeforeValidator(parse_size), Field(ge=0)]
 BytesPerSecond = Annotated[float, BeforeValidator(parse_bandwidth), Field(gt=0)]
@@ -534,6 +534,21 @@ class Arch(_Model):
     def _links_for_chips(self) -> Arch:
         if self.chips > 1 and self.interconnect is None:
             raise ValueError(f"chips={self.chips} needs an 'interconnect' (bandwidth, latency, topology)")
+        return self
+
+    @model_validator(mode="after")
+    def _times_fit_in_cycles(self) -> Arch:
+        # the engine counts whole cycles in 64 bits: a latency (or launch time) of more cycles than that at this
+        # clock is no finite number of cycles
+        times = [("kernel_launch", self.kernel_launch)]
+        times += [(f"{key}.latency", lv.latency) for key in ("l2", "hbm", "host") if (lv := getattr(self, key))]
+        times += [(f"levels.{key}.latency", lv.latency) for key, lv in self.levels.items()]
+        if self.interconnect is not None:
+            times.append(("interconnect.latency", self.interconnect.latency))
+        for key, seconds in times:
+            if not seconds * self.clock < MAX_INT:
+                raise ValueError(f"{key}: {seconds:g} s is more than {MAX_INT:,} (2**63 - 1) cycles at the clock "
+                                 f"of {self.clock:g} Hz")
         return self
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ The arch and options schemas are the pydantic models themselves (:class:`accelsi
 from __future__ import annotations
 
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -193,6 +194,31 @@ def _data_path(data: Any, loc: tuple) -> tuple:
     return tuple(out)
 
 
+_KEY_PREFIX = re.compile(r"^([\w\-]+(?:\.[\w\-]+)+|[\w\-]+): (.+)$")
+
+
+def _named_key(data: Any, loc: tuple, msg: str) -> tuple[tuple, str]:
+    """A model-wide error (``loc`` under the model itself) whose message starts with the dotted key it is about
+    (``"hbm.latency: ..."``) is moved to that key when the data has it, so it names the file and line of the value."""
+    m = _KEY_PREFIX.match(msg)
+    if m is None:
+        return loc, msg
+    path = tuple(int(p) if p.isdigit() else p for p in m.group(1).split("."))
+    node = data
+    for k in loc:  # the message's key is relative to the model the error is at
+        if not isinstance(node, dict) or k not in node:
+            return loc, msg
+        node = node[k]
+    for k in path:
+        if isinstance(node, dict) and k in node:
+            node = node[k]
+        elif isinstance(node, list) and isinstance(k, int) and 0 <= k < len(node):
+            node = node[k]
+        else:
+            return loc, msg
+    return (*loc, *path), m.group(2)
+
+
 def issues_from_validation(error: ValidationError, doc: Doc, model: type[BaseModel]) -> list[ConfigIssue]:
     """One :class:`ConfigIssue` per pydantic error, located through ``doc``'s provenance; unknown keys get a
     "did you mean" from ``model``'s field names at that level."""
@@ -201,6 +227,7 @@ def issues_from_validation(error: ValidationError, doc: Doc, model: type[BaseMod
     for err in error.errors(include_url=False):
         loc = _data_path(doc.data, tuple(err.get("loc", ())))
         msg = _message(err)
+        loc, msg = _named_key(doc.data, loc, msg)
         if err.get("type") == "extra_forbidden" and loc:
             msg += suggest(str(loc[-1]), field_names_at(model, loc[:-1]))
         show, value = _show_value(err)

@@ -502,3 +502,22 @@ def test_a_huge_int_from_python_or_set_is_reported_not_printed(capsys):
     assert code == 2
     assert lines == ["accelsim: error: --set: arch.core.systolic.rows: value is not valid YAML: number too large: an "
                      "integer of 5,001 digits (got '1" + "0" * 77 + "…)"]  # the value cut to 80 characters
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("arch.hbm.latency=1.0e+308", "--set: arch.hbm.latency: 1e+308 s is more than 9,223,372,036,854,775,807 "
+                                  "(2**63 - 1) cycles at the clock of 7e+08 Hz"),
+    ("arch.kernel_launch=1.0e+300", "--set: arch.kernel_launch: 1e+300 s is more than 9,223,372,036,854,775,807"),
+    ("arch.levels.cxl={capacity: 1GB, bandwidth: 1GB/s, after: l3}",
+     "--set: arch.levels.cxl.after: no level 'l3' (levels: sram, hbm, host)"),
+])
+def test_an_arch_wide_check_points_at_the_key_it_names(capsys, override, expected):
+    code, lines = run_cli(capsys, "run", "--workload", "lenet5", "--arch", "tpu-v1", "--no-plots", "-o", "out",
+                          "--set", override)
+    assert code == 2
+    (line,) = lines
+    assert line.startswith(f"accelsim: error: {expected}"), line
+
+
+def test_a_latency_within_64_bits_of_cycles_still_loads():
+    assert load_arch("tpu-v1", ["arch.hbm.latency=1000s"]).hbm.latency == 1000.0

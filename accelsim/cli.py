@@ -316,9 +316,16 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         from .report.writers import read_report
 
         report = read_report(args.outdir)
-        paths = plot_report(report, Path(args.outdir))
-        paths.append(write_html(report, Path(args.outdir) / HTML_FILE,
-                                images={p.stem: p.read_bytes() for p in paths}))
+        try:
+            paths = plot_report(report, Path(args.outdir))
+            paths.append(write_html(report, Path(args.outdir) / HTML_FILE,
+                                    images={p.stem: p.read_bytes() for p in paths}))
+        except (TypeError, AttributeError, KeyError, ValueError, IndexError) as e:  # a report.json edited by hand
+            from .report.schema import problems
+
+            why = next((p for p in problems(report) if "not declared" not in p), f"{type(e).__name__}: {e}")
+            raise AccelsimError(f"{Path(args.outdir) / 'report.json'}: not a report accelsim can plot: "
+                                f"{why}") from None
     for path in paths:
         print(path)
     return 0

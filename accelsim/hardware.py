@@ -27,7 +27,8 @@ from pydantic import (
 from .units import MAX_INT, DType, parse_bandwidth, parse_frequency, parse_size, parse_time
 
 Bytes = Annotated[int, BeforeValidator(parse_size), Field(ge=0)]
-BytesPerSecond = Annotated[float, BeforeValidator(parse_bandwidth), Field(gt=0)]
+BytesPerSecond = Annotated[float, BeforeValidator(parse_bandwidth), Field(ge=1)]  # at least 1 B/s (a subnormal
+# bandwidth would make bytes per cycle 0.0)
 Hertz = Annotated[float, BeforeValidator(parse_frequency), Field(gt=0)]
 Seconds = Annotated[float, BeforeValidator(parse_time), Field(ge=0)]
 Dtype = DType  # the one list of dtype names (units.DTYPE_BYTES)
@@ -44,7 +45,7 @@ class SystolicArray(_Model):
     rows: PositiveInt
     cols: PositiveInt
     dataflow: Dataflow = "ws"
-    count: PositiveInt = 1
+    count: Annotated[PositiveInt, Field(le=4096)] = 1  # arrays per core (each a unit)
     preload_overlap: bool = False  # double-buffered stationary operand: next fold's preload overlaps this fold
 
     @property
@@ -493,6 +494,7 @@ class Interconnect(_Model):
         return NcclEstimate(latency + per_channel * runtime / bw, algo, proto, nbytes / per_channel)
 
 
+MAX_CORES = 65_536  # a unit per core (but a GPU's lock-step SMs): more would need minutes and gigabytes to map
 SCRATCHPAD = "sram"  # the name of the cores' own scratchpad level (``core.sram``) in the hierarchy
 # The short forms of a preset: these keys are read as levels of that name, innermost first, before ``levels``.
 LEGACY_LEVELS: tuple[tuple[str, LevelRole], ...] = (("l2", "cache"), ("hbm", "memory"), ("host", "memory"))
@@ -519,7 +521,7 @@ class Arch(_Model):
     description: str = ""
     clock: Hertz
     dtype: Dtype = "int8"
-    cores: PositiveInt = 1
+    cores: Annotated[PositiveInt, Field(le=MAX_CORES)] = 1
     core: Core
     hbm: Level | None = None
     host: Level | None = None

@@ -28,6 +28,8 @@ from ..errors import SimulationError
 from ..tasks import TaskGraph, TaskKind
 from ..trace import Trace
 
+MAX_CYCLES = 2**63  # cycles are int64 in the trace
+
 
 def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
              progress_every: int = 5000) -> Trace:
@@ -130,6 +132,9 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
         stuck = next(i for i in range(n) if end[i] < 0)
         raise SimulationError(f"simulation ended with {n - counter[0]} of {n} tasks unfinished "
                               f"(first: task {stuck} of op #{tasks[stuck].op})")
+    if env.now >= MAX_CYCLES:
+        raise SimulationError(f"the run takes {env.now:.3g} cycles, beyond the {MAX_CYCLES:.3g} a trace can count "
+                              f"(an arch so slow or a workload so large that no result would mean anything)")
     return Trace(np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64),
                  np.asarray(stall, dtype=np.int64), np.asarray(stall_level, dtype=np.int16), levels,
                  events=sum(1 for u in unit_of if u >= 0) + sum(1 for lat in latency if lat))

@@ -1,0 +1,41 @@
+"""Inputs the fuzz test found that reached the engine, the mapper or the plots as internal errors: each is now a
+one-line error (exit 2)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from accelsim.cli import main
+
+
+def _err(capsys) -> list[str]:
+    return [line for line in capsys.readouterr().err.splitlines() if line]
+
+
+@pytest.mark.parametrize("override, says", [
+    # a 2**62-row array: cycles beyond int64 (was OverflowError in the engine)
+    ("arch.core.systolic.rows=4611686018427387904", "beyond the 9.22e+18 a trace can count"),
+    # 5e-324 B/s is 0.0 B per cycle (was ZeroDivisionError in the mapper)
+    ("arch.hbm.bandwidth=5.0e-324", "hbm.bandwidth"),
+    # a hundred million cores, 2**31 arrays per core (mapping hung past 1.6 GB)
+    ("arch.cores=100000000", "cores"),
+    ("arch.core.systolic.count=2147483648", "core.systolic.count"),
+])
+def test_absurd_hardware_is_a_one_line_error(override, says, tmp_path, capsys):
+    code = main(["run", "-w", "lenet5", "-a", "edge-npu", "--set", override, "--no-plots", "-q", "-o",
+                 str(tmp_path)])
+    err = _err(capsys)
+    assert code == 2 and len(err) == 1 and says in err[0] and "internal error" not in err[0], err
+
+
+@pytest.mark.parametrize("edit", [{"arch": -1}, {"bytes": 5}, {"utilization": "x"}])
+def test_plot_of_a_hand_broken_report_names_the_file(edit, tmp_path, capsys):
+    assert main(["run", "-w", "lenet5", "-a", "gemmini", "--no-plots", "-q", "-o", str(tmp_path)]) == 0
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **edit}))
+    capsys.readouterr()
+    code = main(["plot", str(tmp_path)])
+    err = _err(capsys)
+    assert code == 2 and len(err) == 1 and "report.json: not a report accelsim can plot" in err[0], err

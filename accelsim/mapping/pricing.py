@@ -24,10 +24,14 @@ def price(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:
             continue
         op = p.op
         key = signature(op)
-        if key not in priced:
+        try:
+            unit, cycles, details = priced[key]
+        except KeyError:
             choice = _choose(op, specs, models)
-            priced[key] = (choice.name, *models[choice.kind].price(op, choice.spec, arch))
-        unit, cycles, details = priced[key]
+            unit, cycles, details = priced[key] = (choice.name, *models[choice.kind].price(op, choice.spec, arch))
+        except TypeError:  # an unhashable attribute: price it on its own
+            choice = _choose(op, specs, models)
+            unit, cycles, details = (choice.name, *models[choice.kind].price(op, choice.spec, arch))
         offchip = op.in_bytes + op.out_bytes + op.weight_bytes
         out.append(p._replace(unit_kind=unit, cycles=cycles, details=details, est=max(cycles, offchip / main_bpc)))
     return tuple(out)
@@ -36,7 +40,7 @@ def price(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:
 def signature(op: Op) -> tuple:
     """What a cost model may read of an op: equal signatures, equal prices (its name and inputs aside)."""
     return (op.kind, op.dtype, op.gemm, op.vector_elems, op.macs, op.flops, op.in_shapes, op.out_shape,
-            tuple(w.shape for w in op.weights), tuple(sorted((k, repr(v)) for k, v in op.attrs.items())))
+            tuple(w.shape for w in op.weights), tuple(op.attrs.items()))
 
 
 def _choose(op: Op, specs: tuple[UnitSpec, ...], models: dict) -> UnitSpec:

@@ -616,10 +616,6 @@ class Arch(_Model):
                 return lv
         raise KeyError(level)
 
-    def has_level(self, level: str) -> bool:
-        """Whether the chip has a shared level named ``level``."""
-        return any(lv.name == level for lv in self._order)
-
     # ---- derived figures ----------------------------------------------------------------------------------
     @property
     def clock_hz(self) -> float:

@@ -80,7 +80,7 @@ def _lockstep_plan(p: Plan, count: int) -> tuple[list[int], list[int], list[int]
     rounds = max(len(x) for x, _ in parts)
     cycles = [max(x[r] for x, _ in parts if r < len(x)) for r in range(rounds)]
     weights = [sum(m * x[r] for x, m in parts if r < len(x)) for r in range(rounds)]
-    return [p.units[0]] * rounds, cycles, weights or [1]
+    return [p.units[0]] * rounds, cycles, weights
 
 
 class Emitter:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+from .. import cost
 from ..errors import MappingError
 from ..hardware import Arch
 from ..ir import Graph, OpKind
@@ -66,8 +67,6 @@ def _spill(arch: Arch, why: str) -> str:
 def build_units(arch: Arch) -> tuple[Unit, ...]:
     """Every unit of the chip: each core's compute units (as its spec lists them), then one bandwidth server per
     shared level (memories, then caches), the chip link and the host that launches kernels."""
-    from .. import cost
-
     units: list[Unit] = []
     specs = arch.core.unit_specs()
     macs = {s.name: cost.model(s.kind).macs_per_cycle(s.spec) for s in specs}
@@ -90,4 +89,4 @@ def build_units(arch: Arch) -> tuple[Unit, ...]:
     return tuple(units)
 
 
-__all__ = ["lower", "build_units", "OpKind"]
+__all__ = ["lower", "build_units"]

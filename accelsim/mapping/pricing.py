@@ -8,7 +8,7 @@ from .. import cost
 from ..errors import MappingError
 from ..hardware import Arch, UnitSpec
 from ..ir import Op
-from .plan import NONE, Plan
+from .plan import Plan
 
 
 def price(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:
@@ -56,4 +56,4 @@ def _choose(op: Op, specs: tuple[UnitSpec, ...], models: dict) -> UnitSpec:
     return choice
 
 
-__all__ = ["price", "signature", "NONE"]
+__all__ = ["price", "signature"]

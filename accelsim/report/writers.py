@@ -106,6 +106,9 @@ def read_report(outdir_or_file: str | os.PathLike) -> dict:
         report = json.loads(text)
     except json.JSONDecodeError as e:
         raise AccelsimError(f"{outdir}: {file.name} is not valid JSON: {e}") from None
+    except (ValueError, RecursionError) as e:  # an int of more than 4,300 digits; nesting beyond the stack
+        why = "nested too deeply" if isinstance(e, RecursionError) else "a number with too many digits"
+        raise AccelsimError(f"{outdir}: {file.name} is not valid JSON: {why}") from None
     if not isinstance(report, dict):
         raise AccelsimError(
             f"{outdir}: {file.name} is not an accelsim report (expected a JSON object, got {type(report).__name__})"

@@ -137,20 +137,25 @@ def _value_lines(text: bytes) -> list[tuple[int, int]]:
     return [(m.start(1), m.end(1)) for m in re.finditer(rb"(?m)^\s*[\w.\-]+ *: *([^\s#][^#\n]*?) *(?:#.*)?$", text)]
 
 
-def _text_mutation(rng: random.Random, text: bytes) -> tuple[bytes, str]:
-    """A mutation of the bytes: garbage, control characters, truncation, duplicated or re-indented lines, deep
-    nesting, an alias bomb, a document that is not a mapping."""
-    op = rng.choice(["garbage", "control", "truncate", "duplicate", "indent", "nest", "nest", "scalar", "scalar",
-                     "bomb", "document", "empty"])
-    at = rng.randrange(len(text) + 1)
+def _splice(rng: random.Random, text: bytes, op: str, at: int) -> tuple[bytes, str]:
+    """Garbage bytes or a control character inserted at ``at``, or the text cut there."""
     if op == "garbage":
         junk = rng.randbytes(rng.randint(1, 16))
         return text[:at] + junk + text[at:], f"bytes {junk!r} at {at}"
     if op == "control":
         char = rng.choice(CONTROL)
         return text[:at] + char.encode() + text[at:], f"{char!r} at {at}"
-    if op == "truncate":
-        return text[:at], f"truncated at {at}"
+    return text[:at], f"truncated at {at}"
+
+
+def _text_mutation(rng: random.Random, text: bytes) -> tuple[bytes, str]:
+    """A mutation of the bytes: garbage, control characters, truncation, duplicated or re-indented lines, deep
+    nesting, an alias bomb, a document that is not a mapping."""
+    op = rng.choice(["garbage", "control", "truncate", "duplicate", "indent", "nest", "nest", "scalar", "scalar",
+                     "bomb", "document", "empty"])
+    at = rng.randrange(len(text) + 1)
+    if op in ("garbage", "control", "truncate"):
+        return _splice(rng, text, op, at)
     lines = text.split(b"\n")
     keyed = [i for i, line in enumerate(lines) if re.match(rb"^\s*[\w.\-]+ *:", line)]
     if op == "duplicate" and keyed:
@@ -255,13 +260,7 @@ def _mutate_scalesim(rng: random.Random, text: bytes, csv: bool) -> tuple[bytes,
         lines[i] = lines[i] + b", 7, 7"
         return b"\n".join(lines), f"cells added to line {i + 1}"
     at = rng.randrange(len(text) + 1)
-    if op == "garbage":
-        junk = rng.randbytes(rng.randint(1, 16))
-        return text[:at] + junk + text[at:], f"bytes {junk!r} at {at}"
-    if op == "control":
-        char = rng.choice(CONTROL)
-        return text[:at] + char.encode() + text[at:], f"{char!r} at {at}"
-    return text[:at], f"truncated at {at}"
+    return _splice(rng, text, op if op in ("garbage", "control") else "truncate", at)
 
 
 # ---- cases --------------------------------------------------------------------------------------------------------

@@ -39,3 +39,12 @@ def test_plot_of_a_hand_broken_report_names_the_file(edit, tmp_path, capsys):
     code = main(["plot", str(tmp_path)])
     err = _err(capsys)
     assert code == 2 and len(err) == 1 and "report.json: not a report accelsim can plot" in err[0], err
+
+
+@pytest.mark.parametrize("text, says", [("[" * 100_000, "nested too deeply"),
+                                        ('{"macs": ' + "9" * 5000 + "}", "a number with too many digits")])
+def test_plot_of_unreadable_json_is_one_line(text, says, tmp_path, capsys):
+    (tmp_path / "report.json").write_text(text)
+    code = main(["plot", str(tmp_path)])
+    err = _err(capsys)
+    assert code == 2 and len(err) == 1 and f"report.json is not valid JSON: {says}" in err[0], err

@@ -37,6 +37,8 @@ MAX_CHUNK = 64
 FIRST_CHUNK = 2  # points per chunk before any point time has been measured
 WATCH_S = 0.5  # how often a local worker checks that the sweep process is still there
 INFLIGHT_PER_SLOT = 2  # chunks queued per worker, so a worker never waits for the parent
+NO_WORKERS_S = 60.0  # a Dask cluster without a single worker for this long ends the sweep (finished points kept)
+WORKER_CHECK_S = 2.0  # how often the sweep asks the Dask scheduler how many workers it has
 DASK_MISSING = 'the dask executor needs dask.distributed, which is not installed: pip install "accelsim[dask]"'
 
 Item = tuple[str, dict, ExperimentSpec]  # (id, point values, experiment): what a worker receives per point
@@ -216,7 +218,8 @@ class DaskExecutor(Executor):
 
     name = "dask"
 
-    def __init__(self, workers: int | None = None, scheduler: str | None = None):
+    def __init__(self, workers: int | None = None, scheduler: str | None = None,
+                 no_workers_s: float = NO_WORKERS_S):
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError:
@@ -236,6 +239,30 @@ class DaskExecutor(Executor):
         self.slots = max(1, sum(self._client.nthreads().values()))
         self.where = scheduler or "LocalCluster"
         self._submitted: set = set()
+        self.no_workers_s = no_workers_s
+        self._checked = time.monotonic()  # when the worker count was last asked
+        self._workerless_since: float | None = None  # since when the cluster has had no worker
+
+    def check_workers(self, now: float) -> None:
+        """Raise :class:`AccelsimError` once the cluster has had no worker (or no reachable scheduler) for
+        :attr:`no_workers_s` seconds: a cluster whose workers all died would otherwise leave the sweep waiting
+        for ever. Asks the scheduler at most every :data:`WORKER_CHECK_S` seconds."""
+        if now - self._checked < WORKER_CHECK_S:
+            return
+        self._checked = now
+        try:
+            workers = len(self._client.nthreads())
+        except Exception:  # noqa: BLE001 - a scheduler that cannot answer has, for the sweep, no workers
+            workers = 0
+        if workers:
+            self._workerless_since = None
+            return
+        if self._workerless_since is None:
+            self._workerless_since = now
+        if now - self._workerless_since >= self.no_workers_s:
+            raise AccelsimError(f"the Dask cluster ({self.where}) has had no worker for "
+                                f"{now - self._workerless_since:.0f} s; finished points are kept, re-run to "
+                                f"continue once workers are back")
 
     def describe(self) -> str:
         return f"dask ({self.where}) ×{self.slots}"
@@ -252,6 +279,7 @@ class DaskExecutor(Executor):
         try:
             done, _ = wait(handles, timeout=timeout, return_when="FIRST_COMPLETED")
         except (TimeoutError, DaskTimeout):
+            self.check_workers(time.monotonic())
             return []
         self._submitted.difference_update(done)
         return list(done)

@@ -527,7 +527,9 @@ class Arch(_Model):
     host: Level | None = None
     l2: Level | None = None
     levels: dict[str, Level] = Field(default_factory=dict)
-    kernel_launch: Seconds = 0.0  # host time to launch each op (a GPU kernel), serial, ahead of execution
+    kernel_launch: Seconds = 0.0  # host time to launch each op (a GPU kernel) in eager mode, serial, ahead of execution
+    graph_launch: Seconds = 0.0  # host time to launch one CUDA graph holding a pass's kernels (options.execution)
+    kernel_dispatch: Seconds = 0.0  # device time from a kernel's launch issued and inputs ready to its start
     chips: PositiveInt = 1
     interconnect: Interconnect | None = None
     _order: tuple[Level, ...] = PrivateAttr(default=())
@@ -542,7 +544,7 @@ class Arch(_Model):
     def _times_fit_in_cycles(self) -> Arch:
         # the engine counts whole cycles in 64 bits: a latency (or launch time) of more cycles than that at this
         # clock is no finite number of cycles
-        times = [("kernel_launch", self.kernel_launch)]
+        times = [(key, getattr(self, key)) for key in ("kernel_launch", "graph_launch", "kernel_dispatch")]
         times += [(f"{key}.latency", lv.latency) for key in ("l2", "hbm", "host") if (lv := getattr(self, key))]
         times += [(f"levels.{key}.latency", lv.latency) for key, lv in self.levels.items()]
         if self.interconnect is not None:

@@ -5,7 +5,8 @@ dependencies. Each op knows its output shape, its parameter tensors, its MACs an
 ops, the GEMM it lowers to (:class:`Gemm`). Builders (``accelsim.builders``) produce graphs; the mapper prices
 them. Counting conventions (see docs/architecture.md):
 
-* ``macs`` counts multiply-accumulates of matmuls and convolutions only.
+* ``macs`` counts multiply-accumulates of matmuls and convolutions, and of sparse products (GNN aggregation,
+  GAT attention logits) that run on the vector unit.
 * ``flops`` = 2·macs + element-wise/reduction work (one FLOP per element per arithmetic step, e.g. add 1,
   batch norm 2, max-pool k·k-1 per output).
 * ``params`` counts each parameter tensor once, by name (tied weights once).

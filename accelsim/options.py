@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt
 
-from .units import parse_size
+from .units import parse_size, parse_time
 
 TASK_BYTES = 1024  # memory one task costs through lowering, simulation and the report (measured: ~650 B on a
 # ResNet-50 training step of 143,177 tasks with 1.7 dependencies each; rounded up for tasks with more)
@@ -55,5 +55,14 @@ class Options(BaseModel):
         None, description="Memory a simulated pass may take (bytes or a size such as 8GiB; default: half of this "
                           "machine's memory). Lowering stops with a one-line error, before memory runs out, when a "
                           "pass needs more tasks than that holds (about TASK_BYTES each).")
+    execution: Literal["auto", "eager", "cuda_graph"] = Field(
+        "auto", description="How the host dispatches kernels (presets with a kernel_launch time: GPUs). 'eager': the "
+                            "host issues each kernel itself, arch.kernel_launch apiece, running ahead of the device; "
+                            "'cuda_graph': one graph launch per pass (arch.graph_launch) issues every kernel. In both "
+                            "a kernel starts arch.kernel_dispatch after its launch was issued and its inputs are "
+                            "ready. 'auto': cuda_graph for LLM serving decode steps, eager otherwise.")
+    step_overhead: Annotated[float, BeforeValidator(parse_time), Field(ge=0, le=3600)] = Field(
+        0.0, description="Host time before each pass's first kernel (a serving engine's per-step scheduling, input "
+                         "preparation and sampling, e.g. 2ms), on the critical path; 0 = none.")
     plots: bool = Field(True, description="Write PNG plots with the report.")
     trace: bool = Field(False, description="Write a Chrome/Perfetto trace.json with the report.")

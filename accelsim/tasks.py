@@ -21,6 +21,7 @@ class TaskKind(IntEnum):
     STORE = 2  # SRAM → memory level
     LAUNCH = 3  # the host launches an op (a GPU kernel)
     JOIN = 4  # no unit, no time: done when all its dependencies are (one task stands for an op's many ends)
+    DISPATCH = 5  # no unit: a kernel's device-side dispatch, ``cycles`` after its launch and inputs are ready
 
 
 class UnitKind(IntEnum):
@@ -113,6 +114,7 @@ class TaskGraph:
     tables: dict[str, TableSplit] = field(default_factory=dict)  # gathered table → its split over the memories
     stash_level: str = ""  # where a training step keeps the activations stashed for the backward pass
     peak_activation_bytes: int = 0  # the largest op's activations, held in HBM while it runs
+    execution: str = ""  # how the host dispatched the kernels: "eager", "cuda_graph", or "" (no host time)
 
     def __len__(self) -> int:
         return len(self.tasks)

@@ -38,7 +38,8 @@ is not compute time: it spans from the first DRAM read to the last DRAM write (`
 
 Depthwise rows: SCALE-Sim turns a conv row whose name contains "DP" into ``Channels`` layers of one channel each
 (named ``<name>Channel_<i>``, each with one COMPUTE_REPORT line); the reference sums those lines so that each
-topology row has one number, as accelsim reports one op per row.
+topology row has one number (accelsim reports one op per channel, named as SCALE-Sim does; the parity test splits
+the sum back into its identical channels).
 
 Layout files: SCALE-Sim 3.0 always parses a layout file, even with custom layouts off; the topology file itself is
 passed as the layout (it parses, and with ``IfmapCustomLayout``/``FilterCustomLayout`` False its values are never

@@ -18,12 +18,13 @@ Op conventions (the mapper relies on these), parameter names as PyG's state dict
   self-loop), ``row_elems`` = F (elements per gathered row), ``nodes``, ``edges``; output (nodes, F). Its cost
   follows the gathered rows, never nodes². GCN (PyG's fused ``message_and_aggregate`` sparse matmul with the
   symmetric-normalised edge weights, taken as precomputed as with ``cached=True``): vector_elems = E'·F (one
-  multiply-accumulate per gathered element), flops = 2·E'·F. GAT (message ``α·x_j`` then a scatter-add, no fused
-  path): second input the attention coefficients (E', heads), F = heads·out, vector_elems = flops = 2·E'·heads·out;
+  multiply-accumulate per gathered element), macs = E'·F, flops = 2·E'·F. GAT (message ``α·x_j`` then a
+  scatter-add, no fused path): second input the attention coefficients (E', heads), F = heads·out, macs =
+  E'·heads·out (a multiply and an add per gathered element), vector_elems = flops = 2·E'·heads·out;
   output (nodes, heads·out), or (nodes, heads, out) for a layer that averages its heads.
 * GAT attention: ``{conv}.heads`` (RESHAPE view (nodes, heads, out)); ``{conv}.alpha_src`` and ``{conv}.alpha_dst``
   (ELEMENTWISE fn "att_dot": (x · att).sum(-1) with Weights ``{conv}.att_src`` / ``{conv}.att_dst`` (1, heads, out);
-  output (nodes, heads), vector_elems = nodes·heads·out, flops = 2·nodes·heads·out); ``{conv}.alpha_edge`` (SPMM fn
+  output (nodes, heads), macs = vector_elems = nodes·heads·out, flops = 2·nodes·heads·out); ``{conv}.alpha_edge`` (SPMM fn
   "gather_add": α_src[j] + α_dst[i] per edge, inputs (alpha_src, alpha_dst), gather_rows = E', row_elems = heads,
   output (E', heads), vector_elems = flops = E'·heads); ``{conv}.leaky_relu`` (ACTIVATION fn "leaky_relu", slope
   0.2, 2 flops per element: a multiply and a max); ``{conv}.softmax`` (SOFTMAX fn "softmax" over each node's
@@ -92,11 +93,12 @@ class GnnBuilder(TransformerBuilder):
         return self.edges + self.nodes
 
     def spmm(self, inputs: list[str], out_shape: tuple[int, ...], row_elems: int, *, vector_elems: int, flops: int,
-             fn: str = "spmm", name: str | None = None) -> str:
+             macs: int = 0, fn: str = "spmm", name: str | None = None) -> str:
         """A sparse × dense op that gathers :attr:`neighbours` rows of ``row_elems`` elements of ``inputs[0]``."""
         name = self._name(name, fn)
         return self._add(name, OpKind.SPMM, inputs, out_shape, flops=flops, vector_elems=vector_elems, fn=fn,
-                         gather_rows=self.neighbours, row_elems=row_elems, nodes=self.nodes, edges=self.edges)
+                         macs=macs, gather_rows=self.neighbours, row_elems=row_elems, nodes=self.nodes,
+                         edges=self.edges)
 
     def leaky_relu(self, x: str, name: str | None = None) -> str:
         """max(x, 0.2·x): ACTIVATION fn "leaky_relu", 2 flops per element."""
@@ -115,7 +117,8 @@ class GnnBuilder(TransformerBuilder):
         with self.scope(scope):
             h = self.linear(x, out, bias=False, name="lin")
         e = self.neighbours
-        a = self.spmm([h], (self.nodes, out), out, vector_elems=e * out, flops=2 * e * out, name=f"{scope}.propagate")
+        a = self.spmm([h], (self.nodes, out), out, vector_elems=e * out, flops=2 * e * out, macs=e * out,
+                      name=f"{scope}.propagate")
         return self.add_bias(a, out, scope)
 
     def gat_conv(self, x: str, out: int, heads: int, concat: bool, scope: str) -> str:
@@ -128,7 +131,8 @@ class GnnBuilder(TransformerBuilder):
             for side in ("src", "dst"):
                 alphas.append(self._add(self._name(f"alpha_{side}", "att_dot"), OpKind.ELEMENTWISE, [hv], (n, heads),
                                         weights=[Weight(f"{scope}.att_{side}", (1, heads, out))],
-                                        flops=2 * n * heads * out, vector_elems=n * heads * out, fn="att_dot"))
+                                        flops=2 * n * heads * out, vector_elems=n * heads * out, fn="att_dot",
+                                        macs=n * heads * out))
         logits = self.spmm(alphas, (e, heads), heads, vector_elems=e * heads, flops=e * heads, fn="gather_add",
                            name=f"{scope}.alpha_edge")
         with self.scope(scope):
@@ -137,7 +141,7 @@ class GnnBuilder(TransformerBuilder):
                                segments=n)
         width = heads * out
         agg = self.spmm([h, coef], (n, width) if concat else (n, heads, out), width, vector_elems=2 * e * width,
-                        flops=2 * e * width, name=f"{scope}.propagate")
+                        flops=2 * e * width, macs=e * width, name=f"{scope}.propagate")
         if not concat:
             with self.scope(scope):
                 if heads == 1:

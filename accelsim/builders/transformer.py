@@ -10,8 +10,9 @@ stage, Whisper's decode step) holds only its part's weights; its ``meta["model_p
   token types 2, vocab 30522); inputs ``input`` (token ids) and ``token_type_ids``, both (batch, seq_len).
 * ``gpt2``: Hugging Face ``GPT2LMHeadModel`` (pre-LN, fused c_attn, tied LM head applied to every position).
 * ``vit_b_16``: torchvision ``vit_b_16`` (16×16 conv patches, class token, (1, N+1, 768) position parameter).
-* ``transformer_base``: Vaswani et al. 2017, base: post-LN, ReLU, sinusoidal positions, one 37000×512 embedding
-  shared by source, target and the (bias-free) generator; inputs ``input`` (source ids) and ``target`` (target
+* ``transformer_base``: Vaswani et al. 2017, base, as ``torch.nn.Transformer(512, 8, 6, 6, 2048)`` builds it
+  (post-LN, ReLU, a final LayerNorm after the encoder and after the decoder), sinusoidal positions, one 37000×512
+  embedding shared by source, target and the (bias-free) generator; inputs ``input`` (source ids) and ``target`` (target
   ids, teacher forced); the generator is applied to every target position.
 * ``llama2_7b`` / ``13b`` / ``70b``: Hugging Face ``LlamaForCausalLM`` (RMSNorm, RoPE, SwiGLU, GQA for 70B, untied
   LM head). ``phase="prefill"``: ``seq_len`` prompt tokens, KV_APPEND fills every layer's cache, LM head on every
@@ -422,7 +423,7 @@ def transformer_base(p: TransformerBaseParams) -> Graph:
                 with b.scope("ffn"):
                     f = b.mlp(x, ffn, "relu", names=("linear1", "linear2"))
                 x = b.layernorm(b.add(x, f, name="add_ffn"), name="norm2")
-        memory = x
+        memory = b.layernorm(x, name="norm")  # torch.nn.TransformerEncoder's final norm (nn.Transformer sets it)
     with b.scope("decoder"):
         y = b.embedding("target", vocab, d, weight_name=shared.name, name="embed")
         y = b.add_sinusoidal(y, scale=math.sqrt(d), name="add_positions")
@@ -437,6 +438,7 @@ def transformer_base(p: TransformerBaseParams) -> Graph:
                 with b.scope("ffn"):
                     f = b.mlp(y, ffn, "relu", names=("linear1", "linear2"))
                 y = b.layernorm(b.add(y, f, name="add_ffn"), name="norm3")
+        y = b.layernorm(y, name="norm")  # torch.nn.TransformerDecoder's final norm
     b.linear_tied(y, shared, name="generator")
     return b.build(_meta("transformer_base", p, tokens=p.batch * p.tgt_len))
 

@@ -14,13 +14,13 @@ scalesim-project/scale-sim-v2 and scale-sim-v3):
 * Topology, conv form: ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels,
   Num Filter, Strides,`` (one stride for both axes, or stride height and width; an optional ``N:M`` sparsity
   column must be dense). No padding: the output is ⌈(H − F + S)/S⌉ per axis. A row whose name contains "DP"
-  is depthwise: SCALE-Sim runs it as ``Channels`` layers of one channel each with the row's filter count, so
-  the op is ``count = Channels`` GEMMs of ``k = Fh·Fw``.
+  is depthwise: SCALE-Sim runs it as ``Channels`` layers of one channel each with the row's filter count, named
+  ``<name>Channel_<i>`` (``topology_utils``), so it becomes that many ops of ``k = Fh·Fw``, named the same way.
 * Topology, GEMM form: ``Layer, M, N, K,``; SCALE-Sim turns a row into a conv with an M×K ifmap, a 1×K
   filter, 1 channel, N filters and stride 1, which is exactly the GEMM (M, N, K).
 
-Each row becomes one op named as in the CSV, in file order, reading its own input tensor from memory (SCALE-Sim
-simulates layers independently, one after another).
+Each row becomes one op named as in the CSV (a depthwise row: one per channel), in file order, reading its own
+input tensor from memory (SCALE-Sim simulates layers independently, one after another).
 """
 
 from __future__ import annotations
@@ -255,19 +255,29 @@ def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: s
                                               True))
             if fw > w:
                 row_issues.append(ConfigIssue(file, n, "Filter Width", f"larger than IFMAP Width ({w})", fw, True))
-        if name:
-            first_line.setdefault(name, n)
+        names = [name]
+        if not gemm and not row_issues and "DP" in name:  # SCALE-Sim's own test (topology_utils.load_arrays_conv)
+            names = [f"{name}Channel_{i}" for i in range(values[4])]
+        for layer in names:
+            if layer != name and layer in first_line:
+                row_issues.append(ConfigIssue(file, n, columns[0], f"depthwise layer {layer!r} is also the name "
+                                              f"on line {first_line[layer]}", name, True))
+                break
+            if layer:
+                first_line.setdefault(layer, n)
         if row_issues:
             issues.extend(row_issues)
             continue
-        src = f"{name}/ifmap"
-        if gemm:
-            m, nn, k = values
-            op, in_shape = _gemm_op(name, src, m, nn, k, dtype, n)
-        else:
-            op, in_shape = _conv_op(name, src, *values, stride_w or values[-1], dtype, n)
-        inputs[src] = in_shape
-        ops.append(op)
+        for layer in names:
+            src = f"{layer}/ifmap"
+            if gemm:
+                m, nn, k = values
+                op, in_shape = _gemm_op(layer, src, m, nn, k, dtype, n)
+            else:
+                op, in_shape = _conv_op(layer, src, *values, stride_w or values[-1], dtype, n,
+                                        depthwise=layer != name)
+            inputs[src] = in_shape
+            ops.append(op)
     if issues:
         raise ConfigError(issues)
     if not ops:
@@ -282,19 +292,16 @@ def output_size(size: int, kernel: int, stride: int) -> int:
 
 
 def _conv_op(name: str, src: str, h: int, w: int, fh: int, fw: int, c: int, nf: int, sh: int, sw: int,
-             dtype: str, line: int) -> tuple[Op, tuple[int, ...]]:
+             dtype: str, line: int, depthwise: bool = False) -> tuple[Op, tuple[int, ...]]:
+    """One conv layer; ``depthwise``: one channel of a depthwise row (one input channel, ``nf`` filters)."""
     eh, ew = output_size(h, fh, sh), output_size(w, fw, sw)
-    depthwise = "DP" in name  # SCALE-Sim's own test (topology_utils.load_arrays_conv)
-    if depthwise:  # C one-channel layers of nf filters each, run one after another
-        gemm = Gemm(m=eh * ew, n=nf, k=fh * fw, count=c)
-        weight = Weight(f"{name}.weight", (c * nf, 1, fh, fw))
-        out = (1, c * nf, eh, ew)
-    else:
-        gemm = Gemm(m=eh * ew, n=nf, k=fh * fw * c, count=1)
-        weight = Weight(f"{name}.weight", (nf, c, fh, fw))
-        out = (1, nf, eh, ew)
-    attrs = {"kernel": (fh, fw), "stride": (sh, sw), "padding": (0, 0), "groups": c if depthwise else 1,
-             "depthwise": depthwise, "source_line": line}
+    if depthwise:
+        c = 1
+    gemm = Gemm(m=eh * ew, n=nf, k=fh * fw * c, count=1)
+    weight = Weight(f"{name}.weight", (nf, c, fh, fw))
+    out = (1, nf, eh, ew)
+    attrs = {"kernel": (fh, fw), "stride": (sh, sw), "padding": (0, 0), "groups": 1, "depthwise": depthwise,
+             "source_line": line}
     in_shape = (1, c, h, w)
     op = Op(name=name, kind=OpKind.CONV, inputs=(src,), in_shapes=(in_shape,), out_shape=out, dtype=dtype,
             weights=(weight,), macs=gemm.macs, flops=2 * gemm.macs, gemm=gemm, attrs=attrs)

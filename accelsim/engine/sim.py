@@ -4,8 +4,9 @@ Every unit (a compute unit of a core, or a memory level's bandwidth server share
 a time. Dispatch follows graphlib's ready-queue protocol: a task becomes ready when its last dependency
 finishes; each idle unit takes its ready task with the lowest id (the mapper's order), so runs are
 deterministic. A task holds its unit for ``cycles``; a memory task completes ``latency`` cycles after that,
-while its unit already serves the next transfer. A JOIN task (unit −1) takes no unit and no time: it completes
-when its last dependency does, so one task can stand for the many ends of an op split over many cores.
+while its unit already serves the next transfer. A task on no unit (unit −1) completes ``cycles`` after its last
+dependency: a JOIN (0 cycles) stands for the many ends of an op split over many cores; a DISPATCH is a kernel's
+device-side start latency after its host launch and its inputs, which any number of kernels may be in at once.
 
 A compute task whose data arrived after its unit became free, its non-memory dependencies finished and its
 memory dependencies could have started (their own dependencies met) *stalled*: the gap is the time lost to
@@ -75,13 +76,19 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
             if pending[s] == 0:
                 ready[s] = end[tid]
                 u = unit_of[s]
-                if u < 0:  # a JOIN: no unit, no time
-                    start[s] = env.now
-                    release(s)
+                if u < 0:  # a JOIN (no unit, no time) or a kernel's DISPATCH (no unit, its cycles)
+                    unitless(s)
                     continue
                 heappush(queues[u], s)
                 if not busy[u]:
                     dispatch(u)
+
+    def unitless(tid: int) -> None:
+        start[tid] = env.now
+        if cycles[tid]:
+            env.timeout(cycles[tid]).callbacks.append(lambda _ev, tid=tid: release(tid))
+        else:
+            release(tid)
 
     def dispatch(u: int) -> None:
         q = queues[u]
@@ -121,7 +128,7 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
     for t in tasks:
         if not t.deps:
             if t.unit < 0:
-                release(t.id)
+                unitless(t.id)
                 continue
             heappush(queues[t.unit], t.id)
     for u in range(nunits):
@@ -137,4 +144,5 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
                               f"(an arch so slow or a workload so large that no result would mean anything)")
     return Trace(np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64),
                  np.asarray(stall, dtype=np.int64), np.asarray(stall_level, dtype=np.int16), levels,
-                 events=sum(1 for u in unit_of if u >= 0) + sum(1 for lat in latency if lat))
+                 events=sum(1 for u, c in zip(unit_of, cycles, strict=True) if u >= 0 or c)
+                 + sum(1 for lat in latency if lat))

@@ -5,18 +5,22 @@ buffer only, so they prefetch across ops), a compute and a store per level. Doub
 the loads of a unit's p-th group wait for the compute of its (p − slots)-th, and a compute for that group's
 store (slots = 2 double-buffered, else 1). Each unit's first groups of an op wait for the tasks that make the
 op's inputs available. On a GPU-like core each core runs its share of the output tiles as up to
-:data:`GPU_GROUPS_PER_CORE` K-slice groups. A kernel launch (``kernel_launch``) is one task on the host unit
-that every load of the op waits for; a data-parallel optimizer step waits for its gradient's all-reduce and a
+:data:`GPU_GROUPS_PER_CORE` K-slice groups. Kernel launches follow :class:`Launch`: host tasks issued in op
+order ahead of the device (eager: one per kernel; CUDA graphs: one per pass), and a DISPATCH task (the
+device's start latency) after an op's launch and its inputs, which its first groups wait for; a data-parallel optimizer step waits for its gradient's all-reduce and a
 tensor-parallel COLLECTIVE op is one all-reduce, both on the link unit (:mod:`accelsim.cost.collective`).
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from ..cost import collective
 from ..errors import MappingError
+from ..hardware import Arch
 from ..ir import OpKind
+from ..options import Options
 from ..tasks import OpMapping, Task, TaskKind, UnitKind
 from .plan import Plan
 from .traffic import GROUP_MIN_CYCLES, Context, Traffic
@@ -25,6 +29,36 @@ GPU_GROUPS_PER_CORE = 8  # K-slice groups per SM of a GPU op: its first load is 
 JOIN_MIN_ENDS = 16  # an op ending on more units than this is joined by one JOIN task, so that each consumer unit
 # depends on one task, not on every producer unit (2N + N dependencies instead of 2N² across an op on N SMs)
 LINK = "link"  # the chip interconnect's unit
+
+
+class Launch(NamedTuple):
+    """How the host gets a pass's kernels onto the device (cycles at the chip's clock).
+
+    The host is one unit that issues launches in op order, ahead of the device: ``start`` cycles before the first
+    (a serving engine's step overhead, plus the graph launch under CUDA graphs), then ``per_kernel`` each (eager
+    only). A kernel starts ``dispatch`` cycles after both its launch was issued and its inputs are ready."""
+
+    mode: str  # "eager" | "cuda_graph" | "" (no host time: an arch without launch times)
+    start: int
+    per_kernel: int
+    dispatch: int
+
+    @property
+    def host(self) -> bool:
+        """Whether the pass needs a host unit (some host time to spend)."""
+        return bool(self.start or self.per_kernel)
+
+
+def launch_model(arch: Arch, options: Options) -> Launch:
+    """The launch costs of one pass on ``arch`` under ``options.execution`` ("auto" is eager here; the serving
+    scenario passes "cuda_graph" for decode steps) and ``options.step_overhead``."""
+    mode = "cuda_graph" if options.execution == "cuda_graph" else "eager"
+    per_kernel = arch.kernel_launch if mode == "eager" else 0.0
+    start = options.step_overhead + (arch.graph_launch if mode == "cuda_graph" else 0.0)
+    if not (arch.kernel_launch or arch.graph_launch or arch.kernel_dispatch or options.step_overhead):
+        mode = ""  # nothing to model: an accelerator whose ops need no host launch
+    clock = arch.clock_hz
+    return Launch(mode, math.ceil(start * clock), math.ceil(per_kernel * clock), math.ceil(arch.kernel_dispatch * clock))
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -86,8 +120,11 @@ def _lockstep_plan(p: Plan, count: int) -> tuple[list[int], list[int], list[int]
 class Emitter:
     """Builds the task list op by op; keeps each unit's double-buffer stream and where each tensor is ready."""
 
-    def __init__(self, ctx: Context, data_parallel: int, max_tasks: int | None = None, budget_note: str = ""):
+    def __init__(self, ctx: Context, data_parallel: int, launch: Launch, max_tasks: int | None = None,
+                 budget_note: str = ""):
         self.ctx = ctx
+        self.launch = launch
+        self.host_start: list[int] | None = None  # the pass's first host task (step overhead, graph launch)
         self.max_tasks = max_tasks
         self.budget_note = budget_note
         arch = ctx.arch
@@ -95,7 +132,6 @@ class Emitter:
         self.unit_of = {lv: names[lv] for lv in ctx.grain} | {LINK: names.get(LINK, -1)}
         self.latency = {lv: arch.latency_cycles(lv) for lv in ctx.grain} | {LINK: 0}
         self.launch_unit = next((i for i, u in enumerate(ctx.units) if u.kind is UnitKind.HOST), -1)
-        self.launch_cycles = math.ceil(arch.kernel_launch * arch.clock_hz)
         self.slots = 2 if arch.core.sram.double_buffered else 1
         self.dp = data_parallel
         self.done: dict[str, list[int]] = {}  # physical tensor → the tasks after which it is readable
@@ -135,6 +171,21 @@ class Emitter:
         return OpMapping(op.name, op.kind.value, op.fn, LINK, None, 0, op.flops, self.tasks[tid].cycles, 1,
                          {LINK: sent}, details)
 
+    def launched(self, op_i: int, producers: list[int]) -> tuple[list[int], list[int]]:
+        """The tasks an op's first groups wait for (its inputs, its launch and its dispatch) and those its
+        parameter loads wait for (its launch). Host tasks have no dependencies: the host issues them in id order,
+        running ahead of the device."""
+        lm, launched = self.launch, []
+        if self.launch_unit >= 0:
+            if self.host_start is None:
+                self.host_start = [self.add(op_i, TaskKind.LAUNCH, self.launch_unit, lm.start, [])] if lm.start else []
+            launched = list(self.host_start)
+            if lm.per_kernel:
+                launched = [self.add(op_i, TaskKind.LAUNCH, self.launch_unit, lm.per_kernel, [])]
+        if lm.dispatch:
+            return [self.add(op_i, TaskKind.DISPATCH, -1, lm.dispatch, producers + launched)], launched
+        return producers + launched, launched
+
     def op(self, p: Plan, tr: Traffic) -> OpMapping:
         """The tasks of one working op; its :class:`OpMapping`."""
         op, units = p.op, self.ctx.units
@@ -145,11 +196,7 @@ class Emitter:
         act_loads = {lv: split_weighted(b, weights) for lv, b in sorted(tr.act.items()) if b}
         w_loads = {lv: split_weighted(b, weights) for lv, b in sorted(tr.weights.items()) if b}
         stores = {lv: split_weighted(b, weights) for lv, b in sorted(tr.out.items()) if b}
-        producers = self.producers(p)
-        launched: list[int] = []
-        if self.launch_unit >= 0:  # the host launches the op (in order, running ahead); nothing starts before
-            launched = [self.add(p.index, TaskKind.LAUNCH, self.launch_unit, self.launch_cycles, [])]
-            producers = producers + launched
+        producers, launched = self.launched(p.index, self.producers(p))
         if op.kind is OpKind.OPTIMIZER and self.dp > 1:
             # data parallel: the gradient is all-reduced over the chips' links before the step; it overlaps the
             # rest of the backward pass (later layers' gradients are ready first) unless the link is the limit

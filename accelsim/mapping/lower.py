@@ -23,7 +23,7 @@ from ..options import TASK_BYTES, Options, default_memory_budget
 from ..tasks import OpMapping, TaskGraph, Unit, UnitKind
 from .aliases import aliases
 from .choice import assign, residency
-from .emit import LINK, Emitter
+from .emit import LINK, Emitter, launch_model
 from .placement import place_tensors
 from .pricing import price
 from .traffic import context, traffic
@@ -31,7 +31,8 @@ from .traffic import context, traffic
 
 def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     """Map ``graph`` onto ``arch``: the TaskGraph the engine replays (see the module docstring for the passes)."""
-    units = build_units(arch)
+    launch = launch_model(arch, options)
+    units = build_units(arch, host=launch.host)
     plans = aliases(graph, options)
     placement = place_tensors(graph, arch, plans, options)
     level_of = dict(placement.level)
@@ -43,7 +44,7 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     ctx = context(arch, units, plans, level_of, placement.tables,
                   {name: math.prod(shape) for name, shape in graph.inputs.items()})
     budget = options.memory_budget or default_memory_budget()
-    emitter = Emitter(ctx, max(arch.chips // (graph.info.tensor_parallel * graph.info.pipeline_parallel), 1),
+    emitter = Emitter(ctx, max(arch.chips // (graph.info.tensor_parallel * graph.info.pipeline_parallel), 1), launch,
                       max_tasks=budget // TASK_BYTES,
                       budget_note=f"options.memory_budget ({budget:,} B at ~{TASK_BYTES} B a task) holds")
     mappings: list[OpMapping] = []
@@ -55,7 +56,7 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
         else:
             mappings.append(emitter.op(p, traffic(p, ctx, options)))
     return TaskGraph(tuple(emitter.tasks), units, tuple(mappings), dict(placement.level), dict(placement.tables),
-                     stash_level, placement.peak_activation_bytes)
+                     stash_level, placement.peak_activation_bytes, launch.mode)
 
 
 def _spill(arch: Arch, why: str) -> str:
@@ -64,9 +65,10 @@ def _spill(arch: Arch, why: str) -> str:
     return arch.spill_memory
 
 
-def build_units(arch: Arch) -> tuple[Unit, ...]:
+def build_units(arch: Arch, host: bool | None = None) -> tuple[Unit, ...]:
     """Every unit of the chip: each core's compute units (as its spec lists them), then one bandwidth server per
-    shared level (memories, then caches), the chip link and the host that launches kernels."""
+    shared level (memories, then caches), the chip link and (``host``; default: when the arch has an eager
+    launch time) the host that launches kernels."""
     units: list[Unit] = []
     specs = arch.core.unit_specs()
     macs = {s.name: cost.model(s.kind).macs_per_cycle(s.spec) for s in specs}
@@ -84,7 +86,7 @@ def build_units(arch: Arch) -> tuple[Unit, ...]:
         units.append(Unit(lv, UnitKind.MEMORY, None, lv))
     if arch.chips > 1:
         units.append(Unit(LINK, UnitKind.MEMORY, None, LINK))
-    if arch.kernel_launch > 0:
+    if arch.kernel_launch > 0 if host is None else host:
         units.append(Unit("launch", UnitKind.HOST))
     return tuple(units)
 

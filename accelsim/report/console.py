@@ -54,6 +54,10 @@ def summary_table(report: dict) -> Table:
     table.add_row("arch", fmt.arch_text(report.get("arch") or {}, lv, report.get("clock_hz")))
     table.add_row("total cycles", fmt.count(report.get("total_cycles")))
     table.add_row("time", fmt.seconds(report.get("seconds")))
+    if report.get("execution") not in (None, "none"):
+        table.add_row("launch-bound", f"{fmt.pct(report.get('launch_bound_fraction'))} of the time "
+                                      f"({fmt.seconds(report.get('launch_overhead_s'))} of kernel launch on the critical path; "
+                                      f"{report['execution']})")
     for label, text in _pipeline_rows(report):
         table.add_row(label, text)
     for key, label in (("macs", "MACs"), ("flops", "FLOPs"), ("params", "params")):

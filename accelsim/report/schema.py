@@ -199,7 +199,7 @@ class _ReportRequired(TypedDict):
     arch: ArchInfo
     total_cycles: int
     seconds: float
-    launch_overhead_s: float
+    launch_overhead_s: float  # host dispatch on the critical path (the device waiting for kernel launches)
     clock_hz: float
     macs: int
     flops: int
@@ -221,6 +221,8 @@ class _ReportRequired(TypedDict):
 class ReportDict(_ReportRequired, total=False):
     """The whole report.json object (reports saved before ``levels`` existed lack it: see :func:`levels`)."""
 
+    launch_bound_fraction: float  # launch_overhead_s / seconds (every report since the launch model; older lack it)
+    execution: str  # "eager" | "cuda_graph" | "none"; serving: per phase, "prefill eager, decode cuda_graph"
     params_per_chip: int  # the parameters one chip holds, when tensor or pipeline parallelism splits the model
     tables: dict[str, TableSplit]
     phases: dict[str, Phase]

@@ -3,6 +3,10 @@
 Metric definitions (docs/architecture.md repeats them):
 
 * ``total_cycles``: cycle at which the last task completes; ``seconds`` = total_cycles / clock_hz.
+* ``launch_overhead_s``: kernel launch time on the critical path (:func:`launch_on_critical_path`: host issue
+  time the device waited for, not the host's busy time, plus each kernel's device-side dispatch latency);
+  ``launch_bound_fraction`` = its share of ``seconds``;
+  ``execution``: how the host dispatched kernels ("eager", "cuda_graph", "none": no host time modelled).
 * ``utilization[unit]``: cycles the unit was busy / total_cycles (memory units: cycles transferring).
 * ``mac_utilization``: MACs / (peak MACs per cycle of the chip × total_cycles).
 * ``stall_cycles``: summed over compute tasks, the cycles a unit sat idle waiting for a memory task that
@@ -50,6 +54,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     macs = graph.macs
     memory = footprint(graph, arch, tg)
     info = graph.info
+    launch = launch_on_critical_path(tg, trace)
     return {
         "accelsim_version": version,
         "name": name,
@@ -57,7 +62,9 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "arch": _arch_summary(arch, peak_flops),
         "total_cycles": int(total),
         "seconds": total / clock,
-        "launch_overhead_s": launch_on_critical_path(tg, trace) / clock,
+        "launch_overhead_s": launch / clock,
+        "launch_bound_fraction": launch / total if total else 0.0,
+        "execution": tg.execution or "none",
         "clock_hz": clock,
         "macs": macs,
         "flops": graph.flops,
@@ -170,12 +177,14 @@ def _notes(arch: Arch, memory: dict[str, dict[str, float]]) -> list[str]:
 
 
 def launch_on_critical_path(tg: TaskGraph, trace: Trace) -> int:
-    """Cycles of op launches on the critical path: walking back from the last task to finish, through the
+    """Cycles of op launches (host LAUNCH and device DISPATCH tasks) on the critical path: walking back from the
+    last task to finish, through the
     dependency that finished last (or, when a task waited for its unit, the task before it on that unit), the
     launch tasks met. For a single op this is the whole launch time; when launches run ahead of execution,
     only the exposed part."""
     tasks = tg.tasks
-    if not tasks or not any(t.kind is TaskKind.LAUNCH for t in tasks):
+    launch = (TaskKind.LAUNCH, TaskKind.DISPATCH)
+    if not tasks or not any(t.kind in launch for t in tasks):
         return 0
     start, end = trace.start, trace.end
     freed: dict[tuple[int, int], int] = {}
@@ -185,7 +194,7 @@ def launch_on_critical_path(tg: TaskGraph, trace: Trace) -> int:
     exposed = 0
     while True:
         t = tasks[tid]
-        if t.kind is TaskKind.LAUNCH:
+        if t.kind in launch:
             exposed += int(end[tid] - start[tid])
         s = int(start[tid])
         if s == 0:

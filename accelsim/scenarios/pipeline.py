@@ -166,6 +166,7 @@ def combine(simulated: dict[int, Stage], pp: int, *, micro_batches: int, interle
         "total_cycles": round(total),
         "seconds": seconds,
         "launch_overhead_s": slow.timing.launch_s / slow.timing.seconds * seconds if slow.timing.seconds else 0.0,
+        "launch_bound_fraction": slow.timing.launch_s / slow.timing.seconds if slow.timing.seconds else 0.0,
         "macs": totals.macs,
         "flops": totals.flops,
         "params": slow.timing.model_params,

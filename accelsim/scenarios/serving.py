@@ -6,6 +6,8 @@ too with ``options.trace``, for the Chrome trace), so memory is bounded by the l
 are simulated and the others interpolated (:mod:`accelsim.scenarios.sampling`). The report:
 
 * ``total_cycles``, ``seconds``, ``launch_overhead_s``: sums over the prefill and every decode step;
+  ``launch_bound_fraction`` their ratio; ``execution`` each phase's launch mode (with ``options.execution:
+  auto`` the prefill runs eagerly and decode steps as CUDA graphs, :func:`pass_options`);
 * ``ops``: the prefill's ops (``phase: prefill``, ``count`` 1) and the decode step's ops (``phase: decode``,
   ``count`` N), the latter with the work of all N steps (interpolated ones included) and the timing of the first
   decode step, on the run's timeline (it starts where the prefill ends). ``macs``, ``flops``, ``bytes``,
@@ -62,7 +64,7 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
         if progress:
             progress(f"{phase} step {step}" if phase == "decode" else phase, n, len(plan))
         graph = build_graph(spec, arch.dtype)
-        p, rep = simulate_pass(graph, arch, options, name=name, workload=workload)
+        p, rep = simulate_pass(graph, arch, pass_options(options, phase), name=name, workload=workload)
         (prefill if phase == "prefill" else decode).append(p.without_tasks())
         if options.trace:  # each pass's task graph and trace are kept only for a Chrome trace
             segments.append((*rep.segments[0][:2], offset))
@@ -74,6 +76,14 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     data = _combine(prefill[0] if prefill else None, decode, sampled, steps=steps, batch=int(params.get("batch", 1)),
                     footprint=footprint, name=name or f"{workload.model}_{arch.name}")
     return Report(data, segments=segments)
+
+
+def pass_options(options: Options, phase: str) -> Options:
+    """A pass's options: with ``execution: auto``, decode steps run as CUDA graphs (as serving engines replay
+    captured decode graphs: vLLM, TensorRT-LLM, SGLang) and the prefill eagerly."""
+    if options.execution == "auto":
+        return options.model_copy(update={"execution": "cuda_graph" if phase == "decode" else "eager"})
+    return options
 
 
 def _decode_work(decode: list[Pass], scales: list[float]) -> list[Work]:
@@ -103,11 +113,16 @@ def _combine(prefill: Pass | None, decode: list[Pass], sampled: list[int], *, st
     total = round(sum(s * p.timing.cycles for p, s in weighted))
     busy = counted_busy((p.units, p.unit_busy, [s]) for p, s in weighted)
     out = {k: v for k, v in first.report.items() if k != "ops"}
+    seconds = sum(s * p.timing.seconds for p, s in weighted)
+    launch_s = sum(s * p.timing.launch_s for p, s in weighted)
     out.update({
         "name": name,
         "total_cycles": total,
-        "seconds": sum(s * p.timing.seconds for p, s in weighted),
-        "launch_overhead_s": sum(s * p.timing.launch_s for p, s in weighted),
+        "seconds": seconds,
+        "launch_overhead_s": launch_s,
+        "launch_bound_fraction": launch_s / seconds if seconds else 0.0,
+        "execution": ", ".join(dict.fromkeys(f"{phase} {p.report['execution']}" for phase, p in
+                                             (("prefill", prefill), ("decode", decode[0] if decode else None)) if p)),
         "macs": totals.macs,
         "flops": totals.flops,
         "params": first.timing.model_params,

@@ -27,8 +27,9 @@ def test_scalesim_run_reports_scalesim_compute_cycles(tmp_path, capsys):
                         "--topology", str(DATA / "scalesim" / "conv.csv"), "-o", str(tmp_path), "--no-plots", "-q")
     assert code == 0, err
     report = json.loads((tmp_path / "report.json").read_text())
-    # one op per CSV row, named and ordered as in the CSV
-    assert [op["name"] for op in report["ops"]] == ["Conv1", "Conv2", "Conv3_DP", "Conv4"]
+    # one op per CSV row, named and ordered as in the CSV; a depthwise row one per channel, as SCALE-Sim names them
+    assert [op["name"] for op in report["ops"]] == ["Conv1", "Conv2", *(f"Conv3_DPChannel_{i}" for i in range(4)),
+                                                    "Conv4"]
     for op in report["ops"]:
         assert op["compute_cycles"] == HAND_CYCLES[op["name"]]["os"]  # worked by hand in that module
     assert not list(tmp_path.glob("*.png"))  # --no-plots

@@ -53,7 +53,8 @@ def test_user_bandwidth_config():
 
 def test_conv_topology_ops_in_file_order():
     g = read_topology(DATA / "conv.csv")
-    assert [op.name for op in g.ops] == ["Conv1", "Conv2", "Conv3_DP", "Conv4"]
+    dp = [f"Conv3_DPChannel_{i}" for i in range(4)]  # SCALE-Sim's names of a depthwise row's layers
+    assert [op.name for op in g.ops] == ["Conv1", "Conv2", *dp, "Conv4"]
     assert all(op.kind is OpKind.CONV and op.dtype == "int8" for op in g.ops)
     # Conv1: 7×7, 2×2 filter, 3 channels, 20 filters, stride 2.
     #   E = ⌈(7 − 2 + 2)/2⌉ = ⌈3.5⌉ = 4 (SCALE-Sim's ceiling; floor((7−2)/2)+1 would be 3)
@@ -63,9 +64,11 @@ def test_conv_topology_ops_in_file_order():
     # Conv2: 14×14, 3×3, 16 ch, 8 filters, stride 1: E = 14 − 3 + 1 = 12, m = 144, n = 8, k = 9·16 = 144
     assert g["Conv2"].gemm == Gemm(m=144, n=8, k=144, count=1)
     # Conv3_DP (depthwise by name): 10×10, 3×3, 4 channels, 1 filter, stride 1: E = 8
-    #   SCALE-Sim runs 4 layers of 1 channel: each m = 64, n = 1, k = 3·3 = 9
-    assert g["Conv3_DP"].gemm == Gemm(m=64, n=1, k=9, count=4)
-    assert g["Conv3_DP"].macs == 64 * 1 * 9 * 4
+    #   SCALE-Sim runs 4 layers of 1 channel, Conv3_DPChannel_0..3: each m = 64, n = 1, k = 3·3 = 9
+    for name in dp:
+        assert g[name].gemm == Gemm(m=64, n=1, k=9, count=1)
+        assert g[name].macs == 64 * 1 * 9 and g[name].in_shapes == ((1, 1, 10, 10),)
+        assert g[name].out_shape == (1, 1, 8, 8)
     # Conv4: 5×9, 1×3 filter, 2 channels, 5 filters, stride height 1, width 2 (the optional 9th column):
     #   Eh = ⌈(5 − 1 + 1)/1⌉ = 5, Ew = ⌈(9 − 3 + 2)/2⌉ = 4; m = 20, n = 5, k = 1·3·2 = 6
     assert g["Conv4"].gemm == Gemm(m=20, n=5, k=6, count=1)
@@ -103,7 +106,7 @@ HAND_CYCLES = {
     #   os: F_r=8, F_c=1, τ = 8+8+9−2 = 23;    (8·1·23 − 1)·4 = 183·4 = 732
     #   ws: F_r=⌈9/8⌉=2 (1 of 8 rows), F_c=1, τ = 16+8+64−2 = 86;  (2·86 − 1)·4 = 171·4 = 684
     #   is: F_r=2, F_c=⌈64/8⌉=8, τ = 16+8+1−2 = 23;  (2·8·23 − 1)·4 = 367·4 = 1468
-    "Conv3_DP": {"os": 732, "ws": 684, "is": 1468},
+    **{f"Conv3_DPChannel_{i}": {"os": 183, "ws": 171, "is": 367} for i in range(4)},
     # Conv4 (20, 5, 6)
     #   os: F_r=⌈20/8⌉=3, F_c=1 (5 of 8 columns), τ = 8+8+6−2 = 20;   3·1·20 − 1 = 59
     #   ws: F_r=1 (6 of 8 rows), F_c=1, τ = 16+8+20−2 = 42;           1·1·42 − 1 = 41

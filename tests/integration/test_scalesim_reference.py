@@ -2,7 +2,8 @@
 
 The expected numbers in ``tests/data/scalesim_reference/compute_cycles.csv`` were recorded from SCALE-Sim 3.0.0 by
 ``benchmarks/scalesim_reference.py`` (the "Total Cycles" column of SCALE-Sim's COMPUTE_REPORT.csv, run in CALC mode
-so that it has no stall cycles; a "DP" row's per-channel layers summed), with the configs and topologies stored
+so that it has no stall cycles; a "DP" row's per-channel layers summed, which this test splits back into the
+identical per-channel layers accelsim reports), with the configs and topologies stored
 beside it. Each (config, topology) pair is run once through ``accelsim run --scalesim-config ... --topology ...``
 and every op's ``compute_cycles`` must equal SCALE-Sim's exactly. SCALE-Sim itself is not needed here.
 """
@@ -51,7 +52,25 @@ def test_compute_cycles_match_scalesim(config, topology, tmp_path, capsys):
                    "-o", str(out), "--no-plots", "-q"])
     assert status == 0, capsys.readouterr().err
     ops = json.loads((out / "report.json").read_text())["ops"]
-    assert [op["name"] for op in ops] == [r["layer"] for r in expected]
+    channels = _channels(DATA / topology)
+    # a depthwise row is one op per channel, named as SCALE-Sim names its layers (<name>Channel_<i>)
+    assert [op["name"] for op in ops] == [n for r in expected for n in
+                                          ([f"{r['layer']}Channel_{i}" for i in range(channels[r["layer"]])]
+                                           if "DP" in r["layer"] else [r["layer"]])]
     got = {op["name"]: op["compute_cycles"] for op in ops}
-    want = {r["layer"]: int(r["scalesim_compute_cycles"]) for r in expected}
+    want = {}
+    for r in expected:  # the recorded number of a depthwise row is the sum of its identical channels' layers
+        cycles = int(r["scalesim_compute_cycles"])
+        if "DP" in r["layer"]:
+            c = channels[r["layer"]]
+            assert cycles % c == 0
+            want.update({f"{r['layer']}Channel_{i}": cycles // c for i in range(c)})
+        else:
+            want[r["layer"]] = cycles
     assert got == want, {name: (got[name], want[name]) for name in want if got[name] != want[name]}
+
+
+def _channels(topology: Path) -> dict[str, int]:
+    """Each conv row's Channels column (the sixth), by layer name."""
+    rows = [line.split(",") for line in topology.read_text().splitlines()[1:] if line.strip()]
+    return {r[0].strip(): int(r[5]) for r in rows if len(r) > 5 and r[5].strip()}

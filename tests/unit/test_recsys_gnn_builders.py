@@ -184,13 +184,16 @@ def test_gcn_ops():
     g = _graph("gcn_cora")
     lin1, lin2 = _ops(g, OpKind.LINEAR)
     assert lin1.gemm == Gemm(m=2708, n=16, k=1433) and lin2.gemm == Gemm(m=2708, n=7, k=16)
-    assert lin1.attrs["bias"] is False and g.macs == 2708 * 1433 * 16 + 2708 * 16 * 7
+    assert lin1.attrs["bias"] is False
+    # MACs: the two dense transforms and, in each aggregation, one multiply-add (edge weight × feature) per
+    # gathered element: 13,264 rows (10,556 edges + 2,708 self-loops) of 16, then of 7 features
+    assert g.macs == 2708 * 1433 * 16 + 2708 * 16 * 7 + 13_264 * 16 + 13_264 * 7 == 62_697_392
     spmm1, spmm2 = _ops(g, OpKind.SPMM)
     for op, f in ((spmm1, 16), (spmm2, 7)):
         assert op.fn == "spmm" and op.inputs == (lin1.name if f == 16 else lin2.name,)
         assert op.attrs["gather_rows"] == CORA_NEIGHBOURS and op.attrs["row_elems"] == f
         assert op.vector_elems == CORA_NEIGHBOURS * f and op.flops == 2 * CORA_NEIGHBOURS * f
-        assert op.out_shape == (2708, f) and op.macs == 0
+        assert op.out_shape == (2708, f) and op.macs == CORA_NEIGHBOURS * f
     bias = g["conv1.add_bias"]
     assert bias.kind is OpKind.ELEMENTWISE and bias.fn == "add" and bias.weights == (Weight("conv1.bias", (16,)),)
     assert [op.fn for op in _ops(g, OpKind.ACTIVATION)] == ["relu"]
@@ -215,7 +218,12 @@ def test_gat_ops():
     assert agg.vector_elems == 2 * e1 * 64 and agg.out_shape == (2708, 64)
     assert g["conv2.propagate"].attrs["row_elems"] == 7 and g["conv2.propagate"].vector_elems == 2 * e1 * 7
     assert [op.fn for op in _ops(g, OpKind.ACTIVATION)] == ["leaky_relu", "elu", "leaky_relu"]
-    assert g.macs == 2708 * 1433 * 64 + 2708 * 64 * 7
+    # MACs: the dense transforms; the attention logits (x · att_src and x · att_dst: one multiply-add per node, head
+    # and feature, 2 × 2708·8·8 in layer 1, 2 × 2708·1·7 in layer 2); the aggregations (α_ij · x_j summed: one
+    # multiply-add per gathered element, 13,264·64 and 13,264·7). The edge logits α_src[j] + α_dst[i] are adds.
+    assert src.macs == 2708 * 8 * 8 and g["conv1.alpha_edge"].macs == 0 and agg.macs == e1 * 64
+    assert g.macs == (2708 * 1433 * 64 + 2708 * 64 * 7 + 2 * 2708 * 8 * 8 + 2 * 2708 * 7 + 13_264 * 64
+                      + 13_264 * 7) == 250_895_560
 
 
 @pytest.mark.parametrize("model", ["gcn_cora", "gat_cora"])

@@ -84,12 +84,19 @@ def test_transformer_base_params_by_hand(graph):
     d, ff, vocab = 512, 2048, 37000
     attn = 4 * (d * d + d)  # q, k, v, out projections with biases: 1,050,624
     ffn = d * ff + ff + ff * d + d  # 2,099,712
-    ln = 2 * d  # post-LN after every sublayer
-    encoder = 6 * (attn + ln + ffn + ln)  # 18,914,304
-    decoder = 6 * (2 * (attn + ln) + ffn + ln)  # self + cross attention: 25,224,192
+    ln = 2 * d  # post-LN after every sublayer (weight and bias)
+    # torch.nn.Transformer adds a final LayerNorm after the encoder stack and after the decoder stack
+    encoder = 6 * (attn + ln + ffn + ln) + ln  # 6 × 3,152,384 + 1,024 = 18,915,328
+    decoder = 6 * (2 * (attn + ln) + ffn + ln) + ln  # self + cross attention: 6 × 4,204,032 + 1,024 = 25,225,216
+    # sum(p.numel() for p in torch.nn.Transformer(512, 8, 6, 6, 2048).parameters()): 44,140,544, the model without
+    # embeddings or generator
+    assert encoder + decoder == 18_915_328 + 25_225_216 == 44_140_544
     embedding = vocab * d  # 18,944,000, counted once
-    assert encoder + decoder + embedding == 63_082_496  # ≈ the paper's 65 M (Table 3) with this vocabulary
-    assert graph("transformer_base").params == encoder + decoder + embedding
+    assert encoder + decoder + embedding == 63_084_544  # ≈ the paper's 65 M (Table 3) with this vocabulary
+    g = graph("transformer_base")
+    assert g.params == encoder + decoder + embedding
+    assert g["encoder.norm"].inputs == ("encoder.layers.5.norm2",) and g["decoder.norm"].inputs[0].endswith("norm3")
+    assert g["generator"].inputs == ("decoder.norm",)
 
 
 def _sam_by_hand(dim: int, depth: int, heads: int, n_global: int) -> int:

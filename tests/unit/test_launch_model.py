@@ -1,0 +1,137 @@
+"""The launch and dispatch model: the host issues kernels ahead of the device (eager: one launch each; CUDA
+graphs: one per pass), a kernel starts a dispatch latency after its launch and its inputs, and report.json says
+how much of the run was launch-bound. Every expected figure is written out from the model's definition."""
+
+from __future__ import annotations
+
+import pytest
+from rich.console import Console
+
+from accelsim import __version__, simulate
+from accelsim.config import load_workload
+from accelsim.engine import simulate as run_engine
+from accelsim.hardware import Arch
+from accelsim.ir import Graph
+from accelsim.mapping import lower
+from accelsim.options import Options
+from accelsim.report import build_report
+from accelsim.report.console import summary_table
+from accelsim.scenarios.serving import pass_options
+from accelsim.tasks import Task, TaskGraph, TaskKind, Unit, UnitKind
+
+from ..conftest import relu_op
+
+US = 1000  # cycles per microsecond at the test arch's 1 GHz clock
+
+
+def _gpu(**launch):
+    return Arch.model_validate({
+        "name": "gpu", "clock": "1GHz", "dtype": "fp16", "cores": 4,
+        "core": {"systolic": {"rows": 16, "cols": 16, "dataflow": "os"}, "vector": {"lanes": 64},
+                 "sram": {"unified": "192KiB"}, "tile": {"m": 64, "n": 64}},
+        "hbm": {"capacity": "16GiB", "bandwidth": "inf"}, **launch,
+    })
+
+
+def _chain(n: int, elems: int = 1 << 20) -> Graph:
+    """n element-wise ops, each reading the previous one's output."""
+    ops, prev = [], "x"
+    for i in range(n):
+        ops.append(relu_op(f"r{i}", prev, (elems,), "fp16"))
+        prev = f"r{i}"
+    return Graph("chain", ops, {"x": (elems,)})
+
+
+def _run(graph: Graph, arch: Arch, **options) -> dict:
+    tg = lower(graph, arch, Options(**options))
+    return build_report(graph, arch, tg, run_engine(tg), name="t", workload={}, version=__version__)
+
+
+def _device_cycles() -> int:
+    """One op's device time with no launch costs; a chain of them runs back to back."""
+    one = _run(_chain(1), _gpu())["total_cycles"]
+    assert _run(_chain(4), _gpu())["total_cycles"] == 4 * one
+    return one
+
+
+def test_eager_host_slower_than_the_device_bounds_the_run():
+    d = _device_cycles()
+    launch = 2 * d  # each kernel's launch takes longer than the kernel: the host is the bottleneck
+    rep = _run(_chain(4), _gpu(kernel_launch=f"{launch}ns"))
+    # the host issues launch i at (i+1)·L; kernel i runs from then for d: the last ends at 4·L + d
+    assert rep["total_cycles"] == 4 * launch + d
+    assert rep["launch_overhead_s"] == pytest.approx(4 * launch * 1e-9)
+    assert rep["launch_bound_fraction"] == pytest.approx(4 * launch / (4 * launch + d))
+    assert rep["execution"] == "eager"
+
+
+def test_eager_host_faster_than_the_device_exposes_only_the_first_launch():
+    d = _device_cycles()
+    launch = d // 4  # the host runs ahead: only the first launch is on the critical path
+    rep = _run(_chain(4), _gpu(kernel_launch=f"{launch}ns"))
+    assert rep["total_cycles"] == launch + 4 * d
+    assert rep["launch_overhead_s"] == pytest.approx(launch * 1e-9)
+
+
+def test_cuda_graph_pays_one_graph_launch_and_a_dispatch_per_kernel():
+    d = _device_cycles()
+    arch = _gpu(kernel_launch="50us", graph_launch="3us", kernel_dispatch="1us")
+    rep = _run(_chain(4), arch, execution="cuda_graph")
+    # one 3 µs graph launch, then each kernel 1 µs after its producer (the eager 50 µs is not paid)
+    assert rep["total_cycles"] == 3 * US + 4 * (1 * US + d)
+    assert rep["launch_overhead_s"] == pytest.approx((3 + 4 * 1) * 1e-6)
+    assert rep["execution"] == "cuda_graph"
+    eager = _run(_chain(4), arch, execution="eager")  # 50 µs per kernel ≫ d: launch-bound, plus the last dispatch
+    assert eager["total_cycles"] == 4 * 50 * US + 1 * US + d
+    assert _run(_chain(4), arch)["total_cycles"] == eager["total_cycles"]  # auto is eager outside serving
+
+
+def test_step_overhead_precedes_the_first_kernel():
+    d = _device_cycles()
+    rep = _run(_chain(2), _gpu(graph_launch="3us"), execution="cuda_graph", step_overhead="20us")
+    assert rep["total_cycles"] == 20 * US + 3 * US + 2 * d
+    assert rep["launch_bound_fraction"] == pytest.approx(23 * US / (23 * US + 2 * d))
+
+
+def test_an_arch_without_launch_times_has_no_host_and_reports_none():
+    rep = _run(_chain(2), _gpu())
+    assert "launch" not in rep["utilization"] and rep["execution"] == "none"
+    assert rep["launch_overhead_s"] == 0 and rep["launch_bound_fraction"] == 0
+
+
+def test_dispatch_tasks_take_no_unit_so_they_overlap():
+    # two independent 5-cycle dispatches after one 10-cycle compute, each followed by a 7-cycle compute on its
+    # own unit: both computes start at 10 + 5 = 15 and end at 22 (no unit serialises the dispatches)
+    units = (Unit("a", UnitKind.COMPUTE), Unit("b", UnitKind.COMPUTE))
+    tasks = (Task(0, 0, TaskKind.COMPUTE, 0, 10), Task(1, 0, TaskKind.DISPATCH, -1, 5, (0,)),
+             Task(2, 0, TaskKind.DISPATCH, -1, 5, (0,)), Task(3, 0, TaskKind.COMPUTE, 0, 7, (1,)),
+             Task(4, 0, TaskKind.COMPUTE, 1, 7, (2,)))
+    trace = run_engine(TaskGraph(tasks, units, ()))
+    assert list(trace.start) == [0, 10, 10, 15, 15] and list(trace.end) == [10, 15, 15, 22, 22]
+
+
+def test_negative_step_overhead_is_rejected():
+    with pytest.raises(ValueError, match="step_overhead"):
+        Options(step_overhead="-1us")
+
+
+def test_serving_runs_decode_steps_as_cuda_graphs_by_default():
+    assert pass_options(Options(), "decode").execution == "cuda_graph"
+    assert pass_options(Options(), "prefill").execution == "eager"
+    assert pass_options(Options(execution="eager"), "decode").execution == "eager"
+    spec = load_workload("llama2_7b", ["seq_len=16", "decode_steps=2"])
+    graph_mode = simulate(spec, "h100").to_dict()
+    assert graph_mode["execution"] == "prefill eager, decode cuda_graph"
+    eager = simulate(spec, "h100", execution="eager").to_dict()
+    assert eager["execution"] == "prefill eager, decode eager"
+    # eager decode: the host issues every kernel at 21 µs (h100.yaml), so a step takes at least kernels × 21 µs
+    kernels = sum(1 for op in eager["ops"] if op.get("phase") == "decode" and op["unit"] != "none")
+    assert eager["serving"]["tpot_s"] >= kernels * 21e-6
+    assert eager["launch_bound_fraction"] > 0.9
+    # under graphs the 3.5 µs graph launch replaces the launches: decode is no longer launch-bound
+    assert graph_mode["serving"]["tpot_s"] < 0.6 * eager["serving"]["tpot_s"]
+    assert graph_mode["launch_bound_fraction"] == pytest.approx(
+        graph_mode["launch_overhead_s"] / graph_mode["seconds"])
+    console = Console(width=200, record=True)
+    console.print(summary_table(graph_mode))
+    assert "launch-bound" in console.export_text()

@@ -96,6 +96,33 @@ def write_outputs(out: Path, results: Sequence[FileResult], summary: list[dict],
     return paths
 
 
+def markdown(summary: dict, command: str = "", machine: str = "") -> str:
+    """Per-file, per-view MAPE and bias tables in Markdown from a ``summary.json`` (docs/validation.md is written
+    with it: ``python benchmarks/validate.py --markdown FILE``)."""
+    def pct(x: object, signed: bool = False) -> str:
+        v = float(x) if x is not None else math.nan  # type: ignore[arg-type]
+        return "-" if math.isnan(v) else (f"{v:+.1f} %" if signed else f"{v:.1f} %")
+
+    out = []
+    if command or machine:
+        out.append(f"Command: `{command}`" + (f"; machine: {machine}" if machine else "") + "\n")
+    for f in summary["files"]:
+        views = [v for v in f["views"] if v["rows"]]
+        out.append(f"### {f['file']}\n")
+        out.append(f"Preset `{f['preset'] or '-'}`; compares {f['compared']}; {f['rows']} rows replayed, "
+                   f"{f['skipped']} skipped.\n")
+        if not views:
+            continue
+        out.append("| view | rows | MAPE | bias | worst row | worst | target |")
+        out.append("|---|---:|---:|---:|---|---:|---|")
+        for v in views:
+            target = "-" if not v["target"] else f"{v['target']}: " + ("met" if v["met"] else "missed")
+            out.append(f"| {v['view']} | {v['rows']} | {pct(v['mape'])} | {pct(v['bias'], True)} | "
+                       f"{str(v['worst_key']).replace('|', '/')} | {pct(v['worst_error'], True)} | {target} |")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
 def plot_results(results: Sequence[FileResult], path: Path) -> Path:
     import matplotlib
 

@@ -15,7 +15,7 @@ from .data import REPO, default_data_dir, discover, load_arch_map
 from .metrics import evaluate, summarize
 from .plan import plan_file
 from .replay import SimStore, simulate_jobs
-from .report import markdown, print_file, print_summary, write_outputs
+from .report import markdown, print_file, print_summary, write_markdown, write_outputs
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None, description: str = "Hardware validat
 
         cmd = "python benchmarks/validate.py " + " ".join(argv if argv is not None else sys.argv[1:])
         machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-        args.markdown.write_text(markdown(json.loads(written[2].read_text()), cmd.strip(), machine))
+        write_markdown(args.markdown, markdown(json.loads(written[2].read_text()), cmd.strip(), machine))
         written.append(args.markdown)
     print_summary(console, results, summary, time.time() - t0)
     console.print("wrote " + ", ".join(str(p) for p in written))

@@ -123,6 +123,20 @@ def markdown(summary: dict, command: str = "", machine: str = "") -> str:
     return "\n".join(out) + "\n"
 
 
+BEGIN, END = "<!-- validate.py --markdown: begin -->", "<!-- validate.py --markdown: end -->"
+
+
+def write_markdown(path: Path, text: str) -> None:
+    """``text`` into ``path``: between the BEGIN and END marker lines when the file has them (docs/validation.md),
+    else the whole file."""
+    old = path.read_text() if path.exists() else ""
+    if BEGIN in old and END in old.split(BEGIN, 1)[1]:
+        head, rest = old.split(BEGIN, 1)
+        path.write_text(f"{head}{BEGIN}\n{text}{END}{rest.split(END, 1)[1]}")
+    else:
+        path.write_text(text)
+
+
 def plot_results(results: Sequence[FileResult], path: Path) -> Path:
     import matplotlib
 

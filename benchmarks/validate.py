@@ -13,7 +13,10 @@ the mapping) and compares like with like:
   report.json ``seconds``, with the preset's kernel launch, for hardware it has none for). Its GPT-3 layer norm had
   the launch subtracted.
 * Vidur's per-operator times are GPU kernel (DEVICE) times: compared with ``seconds - launch_overhead_s``.
-* All-reduces are compared with ``Interconnect.all_reduce_seconds`` of the node's multi-GPU preset.
+* All-reduces are compared with :mod:`accelsim.cost.collective` on the node's multi-GPU preset (aiconfigurator's
+  NCCL rows through the ``collective`` micro-workload, device time).
+* aiconfigurator's A100 SXM tables (GEMMs, FlashAttention prefill / decode; device times) replay every row with
+  the ``gemm`` and fused ``attention`` micro-workloads.
 
 Nothing here is fitted: presets and accelsim are used as they are; an op accelsim has no micro-workload for is
 listed as skipped with the reason. Prints one table per file and a summary against the targets, and writes

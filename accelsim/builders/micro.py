@@ -10,17 +10,21 @@
 * ``rmsnorm`` (over cols, weight only), ``silu_mul`` (silu(gate) · up of two (batch, rows, cols) inputs, one fused
   ELEMENTWISE op: vLLM's / Sarathi-Serve's ``silu_and_mul`` kernel) and ``add`` (a + b, a residual add): one vector
   op each.
+* ``collective``: one COLLECTIVE op (``op``: all_reduce, all_gather, reduce_scatter or all_to_all) of ``bytes``
+  per chip over every chip of the arch (NCCL-tests' ``size``: the buffer each rank holds, the gathered output of
+  an all-gather, the unscattered input of a reduce-scatter); priced by :mod:`accelsim.cost.collective`.
 * ``embedding_bag``: one EMBEDDING op (fn "embedding_bag") sum-pooling ``pooling`` rows of a (rows, dim) table per
   sample from (batch, pooling) indices (graph input ``input``); the op convention is :mod:`.recsys`'s.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, PositiveInt, ValidationInfo, field_validator
+from pydantic import BeforeValidator, Field, PositiveInt, ValidationInfo, field_validator
 
 from ..ir import Graph, OpKind
+from ..units import dtype_bytes, parse_size
 from .layers import INPUT, GraphBuilder
 from .manual import Padding, PosPair
 from .params import WorkloadParams
@@ -87,6 +91,16 @@ class GeluParams(WorkloadParams):
     """One GELU over batch × elements."""
 
     elements: PositiveInt = Field(16_777_216, description="Elements per sample.")
+
+
+class CollectiveParams(WorkloadParams):
+    """One collective over every chip of a multi-chip arch (as nccl-tests runs it)."""
+
+    op: Literal["all_reduce", "all_gather", "reduce_scatter", "all_to_all"] = Field(
+        "all_reduce", description="The collective (NCCL's ncclAllReduce, ncclAllGather, ncclReduceScatter, "
+                                  "and all-to-all as ncclSend/ncclRecv pairs).")
+    bytes: Annotated[int, BeforeValidator(parse_size)] = Field(64 * 2**20, gt=0, description="Buffer per chip (nccl-tests' size): the gathered output "
+                                                       "of an all-gather, the unscattered input of a reduce-scatter.")
 
 
 class EmbeddingBagParams(TableAccessParams):
@@ -190,3 +204,14 @@ def embedding_bag(p: EmbeddingBagParams) -> Graph:
     b = RecsysBuilder("embedding_bag", {"input": (p.batch, p.pooling)}, dtype=p.dtype or "fp16")
     b.embedding_bag("input", p.rows, p.dim, access=p.access, zipf_alpha=p.zipf_alpha, name="embedding_bag")
     return b.build({"model": "embedding_bag", **p.model_dump()})
+
+
+# ---- collective micro-workload (priced by accelsim.cost.collective) --------------------------------------------
+def collective(p: CollectiveParams) -> Graph:
+    """One COLLECTIVE op (fn = ``op``) of a ``bytes``-byte buffer on each chip; ``group`` 0 spans every chip of
+    the arch it runs on. ``batch`` repeats the buffer (``batch × bytes``)."""
+    esize = dtype_bytes(p.dtype or "fp16")
+    elems = max(1, -(-p.bytes // esize))
+    b = TransformerBuilder("collective", {"input": (p.batch, elems)}, dtype=p.dtype or "fp16")
+    b._add(p.op, OpKind.COLLECTIVE, ["input"], (p.batch, elems), fn=p.op, group=0)  # as TransformerBuilder's TP
+    return b.build({"model": "collective", **p.model_dump()})

@@ -82,6 +82,8 @@ BUILDERS: dict[str, BuilderEntry] = {
         BuilderEntry("add", micro.RowsColsParams, micro.add, "element-wise a + b of two rows × cols tensors (a residual add)"),
         BuilderEntry("rope", micro.RowsColsParams, micro.rope,
                      "rotary position embedding over rows × cols (tokens × q and k features), in place"),
+        BuilderEntry("collective", micro.CollectiveParams, micro.collective,
+                     "one all-reduce / all-gather / reduce-scatter / all-to-all over every chip of the arch"),
         BuilderEntry("dlrm_mlperf", recsys.DlrmParams, recsys.dlrm_mlperf,
                      "MLPerf DLRM v1, Criteo Terabyte (26 tables ≤ 40M rows × 128), 24,036,595,969 params"),
         BuilderEntry("embedding_bag", micro.EmbeddingBagParams, micro.embedding_bag,

@@ -1,14 +1,147 @@
-"""Collectives on the chip interconnect: an all-reduce of B bytes over G chips, priced by the interconnect's
-model (:meth:`accelsim.hardware.Interconnect.all_reduce_seconds`: the ring/fully-connected formula or NCCL's)."""
+"""Collectives on the chip interconnect: an all-reduce, all-gather, reduce-scatter or all-to-all of a ``nbytes``
+buffer on each of ``group`` chips (``nbytes`` is nccl-tests' *size*: an all-gather's gathered output, a
+reduce-scatter's unscattered input).
+
+``interconnect.collective: formula`` keeps the interconnect's formula (:meth:`accelsim.hardware.Interconnect.
+all_reduce_seconds` and its siblings). ``collective: nccl`` prices the call as NCCL runs it on one node: every
+algorithm NCCL could run (ring; tree for an all-reduce; NVLink SHARP, ``nvls``, for an all-reduce on an NVSwitch
+node of a generation whose switch reduces) under each protocol (LL, LL128, Simple), the fastest chosen as NCCL's
+tuner chooses by size. Each candidate costs
+
+    NCCL's latency of the algorithm and protocol (tuning.cc baseLat + hops x hwLat, :data:`accelsim.hardware.
+    NCCL_BASE_LATENCY_US` / ``NCCL_HOP_LATENCY_US``; NVLS :data:`NVLS_LATENCY_US`)
+    + the link's ``latency`` once (the first bytes' flight across the link before the pipeline runs)
+    + bytes each chip puts on its link / (link ``bandwidth`` x ``efficiency`` x the protocol's data fraction)
+
+with the bytes on each chip's link per direction: ring all-reduce 2(n-1)/n x size, all-gather / reduce-scatter
+(n-1)/n x size (nccl-tests' bus-bandwidth factors, PERFORMANCE.md in NVIDIA/nccl-tests), tree (a chain on one
+node: reduce up, broadcast down) 2 x size, NVLS (1 + 1/n) x size (each chip's share of the switch's multicast
+reads and writes, times NVLS's switch efficiency), all-to-all (n-1)/n x size to its peers (times the mean hop
+distance on a ring). ``efficiency`` is the link's application-level fraction of its line rate under NCCL (the
+presets cite it); nothing here is fitted to measurements.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
-from ..hardware import Arch
+from ..hardware import NCCL_BASE_LATENCY_US, NCCL_HOP_LATENCY_US, Arch, Interconnect
+
+KINDS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all")
+# Fraction of the bytes on the wire that are data, per protocol: LL sends 8-byte lines of 4 data bytes and a 4-byte
+# flag; LL128 128-byte lines of 120 data bytes and an 8-byte flag; Simple data only, synchronised by separate flags
+# (NCCL docs, "NCCL_PROTO": LL, LL128, Simple; NVIDIA/nccl src/include/device.h NCCL_LL_LINES / NCCL_LL128_DATAELEMS)
+PROTOCOL_DATA_FRACTION: dict[str, float] = {"LL": 4 / 8, "LL128": 120 / 128, "Simple": 1.0}
+# NVLink SHARP (multicast and in-switch reduction): the switch's throughput as a fraction of the links' (NVIDIA/nccl
+# tuning nvlsEfficiency: Hopper 0.85, Blackwell 0.74; Volta and Ampere switches have none) and its fixed latency
+# (tuning.cc hwLat NVLink NVLS Simple 25 us, baseLat NVLS 0). Checked against NCCL's maintainer (nccl-tests issue 212):
+# 8 x H100 NVLS all-reduce peaks at algbw ~275 GB/s = 450 GB/s x 0.82 (app-level NVLink) x 0.85 / (1 + 1/8) = 278.
+NVLS_EFFICIENCY: dict[str, float] = {"hopper": 0.85, "blackwell": 0.74}
+NVLS_LATENCY_US = 25.0
+
+
+class Choice(NamedTuple):
+    """One collective as priced: ``seconds``, the ``algorithm`` and ``protocol`` chosen, and the bytes each chip
+    puts on its link per direction (``wire_bytes``)."""
+
+    seconds: float
+    algorithm: str
+    protocol: str
+    wire_bytes: float
+
+
+def wire_fraction(kind: str, group: int) -> float:
+    """nccl-tests' bus-bandwidth factor busbw / algbw of a ring: all-reduce 2(n-1)/n; all-gather,
+    reduce-scatter and all-to-all (n-1)/n."""
+    if group <= 1:
+        return 0.0
+    return (2 if kind == "all_reduce" else 1) * (group - 1) / group
+
+
+def bus_bandwidth(kind: str, nbytes: float, group: int, seconds: float) -> float:
+    """nccl-tests' busbw of a call: algbw = size / time, times :func:`wire_fraction`."""
+    return nbytes / seconds * wire_fraction(kind, group)
+
+
+def mean_ring_hops(group: int) -> float:
+    """Mean shortest distance between two of ``group`` chips on a bidirectional ring."""
+    return sum(min(d, group - d) for d in range(1, group)) / (group - 1) if group > 1 else 0.0
+
+
+def has_nvls(ic: Interconnect) -> bool:
+    """An NVSwitch node (fully connected) of a generation whose switches reduce (NVLink SHARP)."""
+    return ic.topology == "fully_connected" and ic.nccl is not None and ic.nccl.generation in NVLS_EFFICIENCY
+
+
+def _candidates(ic: Interconnect, kind: str, nbytes: int, group: int) -> list[tuple[str, str, float, float, float]]:
+    """(algorithm, protocol, latency s, bytes per direction, bytes/s) of every algorithm NCCL could run."""
+    link = ic.nccl.link if ic.nccl is not None else "nvlink"
+    bw = ic.bandwidth * ic.efficiency
+    out = []
+    if kind == "all_to_all":  # grouped send/recv to every peer at once, Simple protocol, one hop each
+        hops = 1.0 if ic.topology == "fully_connected" else mean_ring_hops(group) / 2  # a ring: both directions
+        lat = NCCL_BASE_LATENCY_US["ring", "Simple"] + NCCL_HOP_LATENCY_US[link]["ring", "Simple"]
+        return [("p2p", "Simple", lat * 1e-6, wire_fraction(kind, group) * nbytes * hops, bw)]
+    steps = 2 * (group - 1) if kind == "all_reduce" else group - 1
+    for proto, data in PROTOCOL_DATA_FRACTION.items():
+        if proto == "LL128" and link != "nvlink":
+            continue  # NCCL enables LL128 by default over NVLink only
+        for algo in ("ring", "tree") if kind == "all_reduce" else ("ring",):
+            lat = NCCL_BASE_LATENCY_US[algo, proto] + steps * NCCL_HOP_LATENCY_US[link][algo, proto]
+            wire = wire_fraction(kind, group) * nbytes if algo == "ring" else 2.0 * nbytes
+            out.append((algo, proto, lat * 1e-6, wire, bw * data))
+    if kind == "all_reduce" and has_nvls(ic):
+        eff = NVLS_EFFICIENCY[ic.nccl.generation]  # type: ignore[union-attr]
+        out.append(("nvls", "Simple", NVLS_LATENCY_US * 1e-6, (1 + 1 / group) * nbytes, bw * eff))
+    return out
+
+
+def choose(ic: Interconnect, kind: str, nbytes: int, group: int, *, algorithm: str | None = None,
+           protocol: str | None = None) -> Choice:
+    """The fastest algorithm and protocol for one call (``collective: nccl``); ``algorithm`` / ``protocol``
+    force one, as NCCL_ALGO / NCCL_PROTO do (ValueError when none is left)."""
+    best: Choice | None = None
+    for algo, proto, lat, wire, bw in _candidates(ic, kind, nbytes, group):
+        if algo != (algorithm or algo) or proto != (protocol or proto):
+            continue
+        t = lat + ic.latency + wire / bw
+        if best is None or t < best.seconds:
+            best = Choice(t, algo, proto, wire)
+    if best is None:
+        raise ValueError(f"no {algorithm or 'algorithm'}/{protocol or 'protocol'} for {kind} on this interconnect")
+    return best
+
+
+def seconds(arch: Arch, kind: str, nbytes: int, group: int) -> float:
+    """Time of one ``kind`` collective of ``nbytes`` (per chip) over ``group`` chips of ``arch``."""
+    return _price(arch, kind, nbytes, group)[0]
+
+
+def _price(arch: Arch, kind: str, nbytes: int, group: int) -> tuple[float, float]:
+    """(seconds, bytes each chip sends) under the interconnect's ``collective`` mode."""
+    ic = arch.interconnect
+    if kind not in KINDS:
+        raise ValueError(f"unknown collective {kind!r}; known: {', '.join(KINDS)}")
+    if ic is None or group <= 1 or nbytes <= 0:
+        return 0.0, 0.0
+    if ic.collective == "nccl":
+        c = choose(ic, kind, nbytes, group)
+        return c.seconds, c.wire_bytes
+    sent = wire_fraction(kind, group) * nbytes
+    if kind == "all_reduce":
+        return ic.all_reduce_seconds(nbytes, group), sent
+    if kind == "reduce_scatter":
+        return ic.reduce_scatter_seconds(nbytes, group), sent
+    return ic.all_gather_seconds(nbytes, group), sent  # all-to-all sends the same (n-1)/n, a piece to each peer
+
+
+def price(arch: Arch, kind: str, nbytes: int, group: int) -> tuple[int, float, int]:
+    """(cycles, seconds, bytes each chip sends) of one ``kind`` collective of ``nbytes`` over ``group`` chips."""
+    s, sent = _price(arch, kind, nbytes, group)
+    return math.ceil(s * arch.clock_hz), s, math.floor(sent)
 
 
 def all_reduce(arch: Arch, nbytes: int, group: int) -> tuple[int, float, int]:
     """(cycles, seconds, bytes each chip sends) of an all-reduce of ``nbytes`` over ``group`` chips."""
-    seconds = arch.interconnect.all_reduce_seconds(nbytes, group)  # type: ignore[union-attr]
-    return math.ceil(seconds * arch.clock_hz), seconds, 2 * (group - 1) * nbytes // group
+    return price(arch, "all_reduce", nbytes, group)

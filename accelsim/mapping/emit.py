@@ -146,9 +146,11 @@ class Emitter:
                                nbytes, level))
         return tid
 
-    def all_reduce(self, op_i: int, nbytes: int, group: int, deps: list[int]) -> tuple[int, float, int]:
-        """One link task: an all-reduce of ``nbytes`` over ``group`` chips; (task id, seconds, bytes sent)."""
-        cycles, seconds, sent = collective.all_reduce(self.ctx.arch, nbytes, group)
+    def all_reduce(self, op_i: int, nbytes: int, group: int, deps: list[int],
+                   kind: str = "all_reduce") -> tuple[int, float, int]:
+        """One link task: an all-reduce (or another collective ``kind``) of ``nbytes`` over ``group`` chips;
+        (task id, seconds, bytes sent)."""
+        cycles, seconds, sent = collective.price(self.ctx.arch, kind, nbytes, group)
         return self.add(op_i, TaskKind.LOAD, self.unit_of[LINK], cycles, deps, sent, LINK), seconds, sent
 
     def producers(self, p: Plan) -> list[int]:
@@ -159,13 +161,14 @@ class Emitter:
         return OpMapping(op.name, op.kind.value, op.fn, "none", None, op.macs, op.flops, 0, 0, {}, dict(p.details))
 
     def collective(self, p: Plan) -> OpMapping:
-        """Tensor parallelism: all-reduce the (partial) output over the link."""
+        """Tensor parallelism: all-reduce the (partial) output over the link (another collective: its fn;
+        group 0: every chip of the arch, the ``collective`` micro-workload)."""
         op, arch = p.op, self.ctx.arch
-        group = op.group
-        if arch.interconnect is None or arch.chips < group:
-            raise MappingError(f"op {op.name!r}: an all-reduce over {group} chips needs an arch with at least "
-                               f"{group} chips and an interconnect (arch.chips={arch.chips})")
-        tid, seconds, sent = self.all_reduce(p.index, op.out_bytes, group, self.producers(p))
+        group = op.group or arch.chips
+        if arch.interconnect is None or arch.chips < max(group, 2):
+            raise MappingError(f"op {op.name!r}: an {op.fn} over {group} chips needs an arch with at least "
+                               f"{max(group, 2)} chips and an interconnect (arch.chips={arch.chips})")
+        tid, seconds, sent = self.all_reduce(p.index, op.out_bytes, group, self.producers(p), op.fn)
         self.done[op.name] = [tid]
         details = {"all_reduce_s": seconds, "group": group, **({"phase": op.phase} if op.phase else {})}
         return OpMapping(op.name, op.kind.value, op.fn, LINK, None, 0, op.flops, self.tasks[tid].cycles, 1,

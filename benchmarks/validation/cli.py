@@ -15,7 +15,7 @@ from .data import REPO, default_data_dir, discover, load_arch_map
 from .metrics import evaluate, summarize
 from .plan import plan_file
 from .replay import SimStore, simulate_jobs
-from .report import print_file, print_summary, write_outputs
+from .report import markdown, print_file, print_summary, write_markdown, write_outputs
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -31,6 +31,8 @@ def parser(description: str) -> argparse.ArgumentParser:
     ap.add_argument("--no-default", action="store_true", help="skip the default reference folder")
     ap.add_argument("--no-cache", action="store_true", help="simulate everything again")
     ap.add_argument("--no-plot", action="store_true", help="do not write validation.png")
+    ap.add_argument("--markdown", type=Path, default=None, metavar="FILE",
+                    help="also write the per-file, per-view tables as Markdown (docs/validation.md's tables)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     return ap
 
@@ -80,6 +82,14 @@ def main(argv: Sequence[str] | None = None, description: str = "Hardware validat
         print_file(console, r)
     summary = summarize(results)
     written = write_outputs(args.out, results, summary, plot=not args.no_plot)
+    if args.markdown is not None:
+        import json
+        import platform
+
+        cmd = "python benchmarks/validate.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        write_markdown(args.markdown, markdown(json.loads(written[2].read_text()), cmd.strip(), machine))
+        written.append(args.markdown)
     print_summary(console, results, summary, time.time() - t0)
     console.print("wrote " + ", ".join(str(p) for p in written))
     return 1 if args.strict and not all(s["met"] for s in summary if s["members"]) else 0

@@ -60,6 +60,12 @@ def classify(path: Path) -> str:
         return "vidur_ops"
     if {"num_workers", "devices_per_node", "bytes", "median_ms"} <= cols:
         return "vidur_allreduce"
+    if {"m", "n", "k", "latency_us"} <= cols:
+        return "aic_gemm"
+    if {"batch_size", "num_heads", "num_key_value_heads", "head_dim", "q_len", "kv_len", "latency_us"} <= cols:
+        return "aic_attention"
+    if {"op_name", "num_gpus", "message_bytes", "latency_us"} <= cols:
+        return "aic_nccl"
     if {"size_bytes", "latency_us"} <= cols:
         return "allreduce_sizes"
     if "measured_iteration_time_s" in cols:
@@ -77,22 +83,26 @@ def skip_all(plan: FilePlan, reason: str, key: Callable[[dict[str, str]], str] |
 
 
 def hardware_of(path: Path, arch_map: dict[str, dict[str, str]]) -> str | None:
-    """The hardware tag of a file name (``matmul_A100``, ``h100_Llama-2-7b-hf_ops``, ``allreduce_A100x4_nvlink``)."""
+    """The hardware tag of a file name (``matmul_A100``, ``h100_Llama-2-7b-hf_ops``, ``allreduce_A100x4_nvlink``),
+    else of its folder (``aiconfigurator/a100_sxm/gemm.csv``)."""
     keys = sorted(arch_map, key=len, reverse=True)
-    for tok in re.split(r"[_\-.]", path.stem.lower()):
-        for key in keys:
-            if tok == key or (tok.startswith(key) and not tok[len(key):].isdigit()):
-                return key
+    for name in (path.stem, path.parent.name):
+        for tok in re.split(r"[_\-.]", name.lower()):
+            for key in keys:
+                if tok == key or (tok.startswith(key) and not tok[len(key):].isdigit()):
+                    return key
     return None
 
 
 def discover(dirs: Sequence[Path]) -> list[tuple[str, Path]]:
-    """(label, path) of every CSV directly in each dir or one folder down (not ``verbatim/`` copies)."""
+    """(label, path) of every CSV directly in each dir or one or two folders down (not ``verbatim/`` copies;
+    aiconfigurator's tables are ``aiconfigurator/<system>/*.csv``)."""
     seen: set[Path] = set()
     labels: set[str] = set()
     out = []
     for d in dirs:
-        files = sorted(d.glob("*.csv")) + sorted(p for p in d.glob("*/*.csv") if p.parent.name != "verbatim")
+        files = sorted(d.glob("*.csv")) + sorted(p for p in [*d.glob("*/*.csv"), *d.glob("*/*/*.csv")]
+                                                 if "verbatim" not in p.relative_to(d).parts)
         for p in files:
             rp = p.resolve()
             if rp in seen:

@@ -170,9 +170,11 @@ def _gpt3_allreduce_ops(network: str | None, g: Gpt3Shard) -> dict[str, Op]:
     """The two all-reduces of the layer, from the node preset's formula (none without a network preset)."""
     if not network:
         return {}
+    from accelsim.cost import collective
+
     nbytes = g.tokens * g.d * 2
-    ar = load_preset(network).interconnect.all_reduce_seconds(nbytes, g.tp)
-    how = f"{network} all_reduce_seconds({nbytes} B, {g.tp} chips); measured value typed in by hand"
+    ar = collective.seconds(load_preset(network), "all_reduce", nbytes, g.tp)
+    how = f"{network} cost.collective all_reduce ({nbytes} B, {g.tp} chips); measured value typed in by hand"
     return {o: ((), ar, how) for o in ("AllReduce_MHA", "AllReduce_FFN")}
 
 
@@ -214,17 +216,21 @@ def plan_gpt3_layer(plan: FilePlan, preset: str, network: str | None) -> FilePla
 
 # ---- all-reduce sizes -----------------------------------------------------------------------------------------------
 def plan_allreduce_sizes(plan: FilePlan, network: str | None) -> FilePlan:
-    plan.compared = "collective time (nccl-tests style; tool not in the source repo) vs all_reduce_seconds"
+    plan.compared = "collective time (nccl-tests style; tool not in the source repo) vs accelsim.cost.collective"
     if network is None:
         return skip_all(plan, f"no network preset for hardware {plan.hardware!r} (see --arch-map)")
     m = re.search(r"x(\d+)", plan.path.stem.lower())
     if not m:
         return skip_all(plan, "GPU count not in the file name (e.g. A100x4)")
     chips = int(m.group(1))
-    net = load_preset(network).interconnect
+    from accelsim.cost import collective
+
+    arch = load_preset(network)
+    net = arch.interconnect
     for r in read_rows(plan.path):
         nbytes = int(r["size_bytes"])
-        plan.rows.append(RowSpec(f"{nbytes} B", float(r["latency_us"]) * 1e-6, (), net.all_reduce_seconds(nbytes, chips),
+        plan.rows.append(RowSpec(f"{nbytes} B", float(r["latency_us"]) * 1e-6, (),
+                                 collective.seconds(arch, "all_reduce", nbytes, chips),
                                  tags=frozenset({"ge1MiB"} if nbytes >= 2**20 else ())))
     plan.views = [View("all rows", lambda r: True, "allreduce", f"{network} interconnect, {chips} chips, "
                        f"{net.topology}"),

@@ -12,7 +12,10 @@ TARGETS: dict[str, tuple[str, float]] = {
     "vector": ("softmax / layer norm / GELU, A100 (LLMCompass, host time)", 10.0),
     "vidur": ("Vidur per-op (device time)", 10.0),
     "gpt3": ("GPT-3 175B TP-4 layer total (LLMCompass)", 4.0),
-    "allreduce": ("all-reduce (interconnect formula)", 10.0),
+    "allreduce": ("all-reduce (accelsim.cost.collective)", 10.0),
+    "aic_gemm": ("A100 GEMMs, every size (aiconfigurator, device time)", 8.0),
+    "flash_attention": ("A100 FlashAttention prefill / decode (aiconfigurator, device time)", 12.0),
+    "nccl": ("NCCL all-reduce >= 1 MiB (aiconfigurator)", 12.0),
 }
 
 Job = tuple  # (arch ref, model, ((param, value), ...)): hashable, picklable, one accelsim simulation

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .aiconfigurator import plan_aic_attention, plan_aic_gemm, plan_aic_nccl
 from .calculon import plan_megatron
 from .data import DEFAULT_ARCH_MAP, classify, hardware_of, skip_all
 from .llmcompass import plan_allreduce_sizes, plan_gpt3_layer, plan_matmul, plan_vector
@@ -37,12 +38,16 @@ def plan_file(path: Path, label: str | None = None, arch_map: dict[str, dict[str
     plan = FilePlan(label or path.name, path, kind, hw, compute, "")
     if kind in ("training", "area", "unknown"):
         return _not_replayed(plan, network)
+    if kind == "aic_nccl":
+        return plan_aic_nccl(plan, network)
     if kind in ("vidur_allreduce", "allreduce_sizes"):
         plan.preset = network
         return (plan_vidur_allreduce if kind == "vidur_allreduce" else plan_allreduce_sizes)(plan, network)
     if compute is None:
         plan.compared = "not replayed"
         return skip_all(plan, f"no preset for hardware {hw!r} (see --arch-map)")
+    if kind in ("aic_gemm", "aic_attention"):
+        return (plan_aic_gemm if kind == "aic_gemm" else plan_aic_attention)(plan, compute)
     if kind == "matmul":
         return plan_matmul(plan, compute)
     if kind in ("softmax", "layernorm", "gelu"):

@@ -96,6 +96,47 @@ def write_outputs(out: Path, results: Sequence[FileResult], summary: list[dict],
     return paths
 
 
+def markdown(summary: dict, command: str = "", machine: str = "") -> str:
+    """Per-file, per-view MAPE and bias tables in Markdown from a ``summary.json`` (docs/validation.md is written
+    with it: ``python benchmarks/validate.py --markdown FILE``)."""
+    def pct(x: object, signed: bool = False) -> str:
+        v = float(x) if x is not None else math.nan  # type: ignore[arg-type]
+        return "-" if math.isnan(v) else (f"{v:+.1f} %" if signed else f"{v:.1f} %")
+
+    out = []
+    if command or machine:
+        out.append(f"Command: `{command}`" + (f"; machine: {machine}" if machine else "") + "\n")
+    for f in summary["files"]:
+        views = [v for v in f["views"] if v["rows"]]
+        out.append(f"### {f['file']}\n")
+        out.append(f"Preset `{f['preset'] or '-'}`; compares {f['compared']}; {f['rows']} rows replayed, "
+                   f"{f['skipped']} skipped.\n")
+        if not views:
+            continue
+        out.append("| view | rows | MAPE | bias | worst row | worst | target |")
+        out.append("|---|---:|---:|---:|---|---:|---|")
+        for v in views:
+            target = "-" if not v["target"] else f"{v['target']}: " + ("met" if v["met"] else "missed")
+            out.append(f"| {v['view']} | {v['rows']} | {pct(v['mape'])} | {pct(v['bias'], True)} | "
+                       f"{str(v['worst_key']).replace('|', '/')} | {pct(v['worst_error'], True)} | {target} |")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+BEGIN, END = "<!-- validate.py --markdown: begin -->", "<!-- validate.py --markdown: end -->"
+
+
+def write_markdown(path: Path, text: str) -> None:
+    """``text`` into ``path``: between the BEGIN and END marker lines when the file has them (docs/validation.md),
+    else the whole file."""
+    old = path.read_text() if path.exists() else ""
+    if BEGIN in old and END in old.split(BEGIN, 1)[1]:
+        head, rest = old.split(BEGIN, 1)
+        path.write_text(f"{head}{BEGIN}\n{text}{END}{rest.split(END, 1)[1]}")
+    else:
+        path.write_text(text)
+
+
 def plot_results(results: Sequence[FileResult], path: Path) -> Path:
     import matplotlib
 

@@ -80,11 +80,13 @@ def plan_vidur_ops(plan: FilePlan, preset: str) -> FilePlan:
 
 
 def plan_vidur_allreduce(plan: FilePlan, network: str | None) -> FilePlan:
-    plan.compared = "device (NCCL kernel) vs all_reduce_seconds"
+    plan.compared = "device (NCCL kernel) vs accelsim.cost.collective (the collective micro-workload's model)"
     rows = read_rows(plan.path)
     if network is None:
         return skip_all(plan, f"no network preset for hardware {plan.hardware!r} (see --arch-map)")
-    net = load_preset(network).interconnect
+    from accelsim.cost import collective
+
+    arch = load_preset(network)
     pairwise = "pairwise" in plan.path.stem.lower()
     workers = set()
     for r in rows:
@@ -94,7 +96,7 @@ def plan_vidur_allreduce(plan: FilePlan, network: str | None) -> FilePlan:
             plan.skipped.append((key, "multi-node: the inter-node network is not in any preset"))
             continue
         workers.add(nw)
-        plan.rows.append(RowSpec(key, float(r["median_ms"]) * 1e-3, (), net.all_reduce_seconds(nbytes, nw),
+        plan.rows.append(RowSpec(key, float(r["median_ms"]) * 1e-3, (), collective.seconds(arch, "all_reduce", nbytes, nw),
                                  group=f"{nw} GPUs"))
     target = None if pairwise else "allreduce"
     for nw in sorted(workers):

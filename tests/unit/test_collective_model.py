@@ -28,13 +28,13 @@ MIB = 2**20
 
 @pytest.fixture(scope="module")
 def dgx():
-    # the DGX A100 preset switched to NCCL's model (its default is the formula: docs/validation.md says why)
+    # the DGX A100 preset with NCCL 2.20.3's own tuner table (Interconnect.nccl_estimate)
     return load_arch("dgx-a100").interconnect.model_copy(update={"collective": "nccl"})
 
 
 def test_dgx_presets_carry_the_node_nccl_finds():
     a100, h100 = load_arch("dgx-a100").interconnect, load_arch("dgx-h100").interconnect
-    assert a100.collective == h100.collective == "formula"  # NCCL's model is one --set away
+    assert a100.collective == h100.collective == "nccl"  # priced by accelsim.cost.collective
     assert (a100.nccl.generation, a100.nccl.channels, a100.nccl.channel_bandwidth) == ("ampere", 12, 20e9)
     assert (h100.nccl.generation, h100.nccl.channels, h100.nccl.channel_bandwidth) == ("hopper", 12, 30e9)
     assert a100.nccl.runtime_channels == 24  # "Channel 23/24" in NCCL's log on HGX A100 (nccl-tests issue 100)

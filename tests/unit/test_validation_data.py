@@ -36,6 +36,10 @@ def test_read_rows_skips_comments(tmp_path):
     ("allreduce_A100x4.csv", "size_bytes,latency_us", "allreduce_sizes"),
     ("megatron.csv", "model,measured_iteration_time_s", "training"),
     ("die_area.csv", "component,a100_mm2", "area"),
+    ("gemm.csv", "framework,version,kernel_source,dtype,m,n,k,latency_us", "aic_gemm"),
+    ("context_attention.csv", "batch_size,num_heads,num_key_value_heads,head_dim,q_len,kv_len,latency_us",
+     "aic_attention"),
+    ("nccl_all_reduce.csv", "version,op_name,num_gpus,message_elements,message_bytes,latency_us", "aic_nccl"),
     ("other.csv", "a,b", "unknown"),
 ])
 def test_classify(tmp_path, name, header, kind):
@@ -46,6 +50,8 @@ def test_hardware_tag_of_file_names():
     for name, tag in (("matmul_A100", "a100"), ("h100_Llama-2-7b-hf_ops", "h100"),
                       ("allreduce_A100x4_nvlink", "a100"), ("softmax_MI210", "mi210"), ("die_area", None)):
         assert hardware_of(Path(name + ".csv"), DEFAULT_ARCH_MAP) == tag
+    # aiconfigurator names the system by its folder
+    assert hardware_of(Path("aiconfigurator/a100_sxm/gemm.csv"), DEFAULT_ARCH_MAP) == "a100"
 
 
 def test_discover_labels_and_leaves_out_verbatim(tmp_path):
@@ -96,3 +102,23 @@ def test_files_not_replayed(tmp_path):
     assert unknown.skipped == [("row 1", "unknown file format")]
     no_preset = plan_file(_csv(tmp_path / "matmul_TPU.csv", "M,N,K,latency_ms\n1,1,1,1\n"))
     assert no_preset.skipped == [("row 1", "no preset for hardware None (see --arch-map)")]
+
+
+def test_aiconfigurator_plans(tmp_path):
+    d = tmp_path / "aiconfigurator" / "a100_sxm"
+    gemm = plan_file(_csv(d / "gemm.csv", "framework,version,kernel_source,dtype,m,n,k,latency_us\n"
+                                          "VLLM,0.14.0,vllm_default,bf16,8,128,512,3.5\n"))
+    assert gemm.preset == "a100" and gemm.rows[0].measured_s == pytest.approx(3.5e-6)
+    assert gemm.rows[0].terms == ((("a100", "gemm", (("dtype", "bf16"), ("k", 512), ("m", 8), ("n", 128))), 1,
+                                   "device"),)
+    head = "framework,version,kernel_source,batch_size,num_heads,num_key_value_heads,head_dim,q_len,kv_len,latency_us\n"
+    pre = plan_file(_csv(d / "context_attention.csv", head + "VLLM,0.14.0,fa,4,32,8,128,512,512,20.0\n"))
+    dec = plan_file(_csv(d / "generation_attention.csv", head + "VLLM,0.14.0,fa,8,32,4,128,1,1024,15.0\n"))
+    assert dict(pre.rows[0].terms[0][0][2]) == {"batch": 4, "heads": 32, "kv_heads": 8, "head_dim": 128, "q_len": 512,
+                                                "kv_len": 512, "attention": "fused", "causal": True, "dtype": "bf16"}
+    assert dict(dec.rows[0].terms[0][0][2])["causal"] is False  # one query sees the whole cache
+    nccl = plan_file(_csv(d / "nccl_all_reduce.csv", "version,op_name,num_gpus,message_elements,message_bytes,"
+                                                     "latency_us\n2.27.3,all_reduce,4,1048576,2097152,46.2\n"))
+    assert nccl.preset == "dgx-a100" and nccl.rows[0].terms[0][0] == (
+        "dgx-a100|chips=4", "collective", (("bytes", 2097152), ("dtype", "fp16"), ("op", "all_reduce")))
+    assert [v.label for v in nccl.views][:1] == [">= 1 MiB"] and nccl.views[0].target == "nccl"

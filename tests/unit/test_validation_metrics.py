@@ -16,7 +16,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from validation import FilePlan, RowSpec, bias, evaluate, job, mape, summarize  # noqa: E402  (benchmarks/validation/)
 from validation.model import View  # noqa: E402
-from validation.report import write_outputs  # noqa: E402
+from validation.report import BEGIN, END, markdown, write_markdown, write_outputs  # noqa: E402
 
 J1 = job("a100", "gemm", m=1, n=1, k=1)
 J2 = job("a100", "gelu", elements=8)
@@ -50,7 +50,7 @@ def test_evaluate_rows_and_views():
 
 def test_summary_against_targets():
     summary = {s["target"]: s for s in summarize([evaluate(_plan(), SIMS)])}
-    assert set(summary) == {"gemm", "vector", "vidur", "gpt3", "allreduce"}
+    assert set(summary) == {"gemm", "vector", "vidur", "gpt3", "allreduce", "aic_gemm", "flash_attention", "nccl"}
     gemm = summary["gemm"]
     assert not gemm["met"] and gemm["members"][0]["why"] == ("bias +6 % (accelsim slower); < 50 us: 15 % MAPE (3 rows); "
                                                               ">= 50 us: 20 % MAPE (1 rows)")
@@ -69,3 +69,21 @@ def test_written_files(tmp_path):
     assert paths[1].read_text().splitlines()[1] == "x/matmul_A100.csv,row 9,why not"
     files = json.loads(paths[2].read_text())["files"]
     assert files[0]["rows"] == 4 and files[0]["views"][0]["mape"] == pytest.approx(16.25)
+
+
+def test_markdown_tables_and_splice(tmp_path):
+    res = evaluate(_plan(), SIMS)
+    paths = write_outputs(tmp_path, [res], summarize([res]), plot=False)
+    text = markdown(json.loads(paths[2].read_text()), "python benchmarks/validate.py", "test box")
+    # the "all" view: 4 rows, MAPE (20 + 0 + 20 + 25) / 4 = 16.25 %, bias (20 + 0 - 20 + 25) / 4 = +6.25 %
+    row = next(line for line in text.splitlines() if line.startswith("| all |")).split("|")[1:-1]
+    assert [c.strip() for c in row[:2] + row[4:]] == ["all", "4", "formula", "+25.0 %", "gemm: missed"]
+    assert float(row[2].strip(" %")) == pytest.approx(16.25, abs=0.051)
+    assert float(row[3].strip(" %")) == pytest.approx(6.25, abs=0.051)
+    assert "| none |" not in text  # views without rows are left out
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"intro\n{BEGIN}\nold tables\n{END}\noutro\n")
+    write_markdown(doc, text)
+    new = doc.read_text()
+    assert new.startswith(f"intro\n{BEGIN}\nCommand: `python benchmarks/validate.py`; machine: test box")
+    assert new.endswith(f"{END}\noutro\n") and "old tables" not in new

@@ -1,0 +1,96 @@
+"""aiconfigurator's files: A100 SXM kernels NVIDIA's collector measured under vLLM 0.14 and NCCL 2.27 (the
+``aiconfigurator-core`` 0.12.0 tables; the reference README describes every column). All are DEVICE times.
+
+* ``gemm.csv``: bf16 linear (an m×k activation by a k×n weight) -> ``gemm`` m n k, dtype bf16.
+* ``context_attention.csv``: causal FlashAttention prefill (q_len = kv_len) -> ``attention`` fused, causal.
+* ``generation_attention.csv``: one decode step (q_len 1) over a KV cache of kv_len tokens -> ``attention``
+  fused, not causal (the one query sees every cached key; a causal flag on a 1 × kv_len block would mask nothing
+  with the bottom-right alignment FlashAttention uses).
+* ``nccl_all_reduce.csv``: fp16 all-reduce on 2/4/8 GPUs of one NVSwitch node -> ``collective`` op all_reduce on
+  the node preset with chips = num_gpus.
+
+The attention rows carry no dtype column: the README says bf16. No attention parameter is missing today (batch,
+heads, kv_heads, head_dim, q_len, kv_len, causal all exist); what the micro-workload does not model (e.g. vLLM's
+paged KV blocks and its split-KV heuristics) shows up as error, not as a skipped row.
+"""
+
+from __future__ import annotations
+
+from .data import read_rows, skip_all
+from .model import FilePlan, RowSpec, View, group_view, job
+
+DEVICE = "device time (seconds - launch_overhead_s)"
+
+
+def _sizes(meas: float) -> frozenset[str]:
+    return frozenset({"ge50us"} if meas >= 50e-6 else {"lt50us"})
+
+
+def plan_aic_gemm(plan: FilePlan, preset: str) -> FilePlan:
+    """Every GEMM of the file (588 rows: the full grid, no sampling)."""
+    plan.compared = DEVICE
+    for r in read_rows(plan.path):
+        m, n, k = int(r["m"]), int(r["n"]), int(r["k"])
+        meas = float(r["latency_us"]) * 1e-6
+        dtype = r.get("dtype") or "bf16"
+        plan.rows.append(RowSpec(f"{m}x{n}x{k} {dtype}", meas, ((job(preset, "gemm", m=m, n=n, k=k, dtype=dtype), 1,
+                                                                  "device"),),
+                                 group="m <= 64" if m <= 64 else "m > 64", tags=_sizes(meas)))
+    plan.views = [View("all rows", lambda r: True, "aic_gemm", "every size, device time"),
+                  View("rows >= 50 us", lambda r: "ge50us" in r.tags),
+                  View("rows < 50 us", lambda r: "lt50us" in r.tags, None, "small kernels: fixed device cost"),
+                  group_view("m <= 64", "decode-like (weight-streaming) GEMMs"), group_view("m > 64")]
+    plan.notes.append("vLLM linear bf16 (m x k activation, k x n weight) -> gemm m n k dtype bf16")
+    return plan
+
+
+def plan_aic_attention(plan: FilePlan, preset: str) -> FilePlan:
+    """FlashAttention prefill (causal) or decode rows as the fused ``attention`` micro-workload."""
+    plan.compared = DEVICE
+    decode = "generation" in plan.path.stem.lower()
+    for r in read_rows(plan.path):
+        b, h, kvh, dh = (int(r[c]) for c in ("batch_size", "num_heads", "num_key_value_heads", "head_dim"))
+        q, kv = int(r["q_len"]), int(r["kv_len"])
+        meas = float(r["latency_us"]) * 1e-6
+        key = f"b{b} h{h}/{kvh} d{dh} q{q} kv{kv}"
+        if h % kvh:
+            plan.skipped.append((key, "num_key_value_heads does not divide num_heads"))
+            continue
+        j = job(preset, "attention", batch=b, heads=h, kv_heads=kvh, head_dim=dh, q_len=q, kv_len=kv,
+                attention="fused", causal=not decode, dtype="bf16")
+        group = "GQA" if kvh < h else "MHA"
+        plan.rows.append(RowSpec(key, meas, ((j, 1, "device"),), group=group, tags=_sizes(meas)))
+    what = "decode (q_len 1)" if decode else "prefill (causal)"
+    plan.views = [View("all rows", lambda r: True, "flash_attention", f"FlashAttention {what}, device time"),
+                  View("rows >= 50 us", lambda r: "ge50us" in r.tags),
+                  View("rows < 50 us", lambda r: "lt50us" in r.tags),
+                  *(group_view(g) for g in ("MHA", "GQA") if any(r.group == g for r in plan.rows))]
+    plan.notes.append(f"vllm_flash_attn bf16 {what} -> attention fused, causal={not decode}, batch/heads/"
+                      "kv_heads/head_dim/q_len/kv_len as the row")
+    return plan
+
+
+def plan_aic_nccl(plan: FilePlan, network: str | None) -> FilePlan:
+    """NCCL all-reduces on one node: the ``collective`` micro-workload on the node preset with num_gpus chips."""
+    plan.compared = "device (NCCL kernel) vs the collective micro-workload (seconds - launch_overhead_s)"
+    if network is None:
+        return skip_all(plan, f"no network preset for hardware {plan.hardware!r} (see --arch-map)")
+    gpus = set()
+    for r in read_rows(plan.path):
+        op, n, nbytes = r["op_name"], int(r["num_gpus"]), int(r["message_bytes"])
+        key = f"{op} {n} GPUs {nbytes} B"
+        if op not in ("all_reduce", "all_gather", "reduce_scatter", "all_to_all"):
+            plan.skipped.append((key, f"collective {op!r} not modelled"))
+            continue
+        gpus.add(n)
+        j = job(f"{network}|chips={n}", "collective", op=op, bytes=nbytes, dtype="fp16")
+        tags = frozenset({"ge1MiB"} if nbytes >= 2**20 else {"lt1MiB"})
+        plan.rows.append(RowSpec(key, float(r["latency_us"]) * 1e-6, ((j, 1, "device"),), group=f"{n} GPUs",
+                                 tags=tags))
+    plan.views = [View(">= 1 MiB", lambda r: "ge1MiB" in r.tags, "nccl", f"{network}, chips = num_gpus"),
+                  View("< 1 MiB", lambda r: "lt1MiB" in r.tags, None, "latency regime"),
+                  View("all rows", lambda r: True)]
+    for n in sorted(gpus):
+        plan.views.append(View(f"{n} GPUs >= 1 MiB", lambda r, g=f"{n} GPUs": r.group == g and "ge1MiB" in r.tags))
+    plan.preset = network
+    return plan

@@ -1,0 +1,129 @@
+"""accelsim.cost.collective (``collective: nccl``) and the ``collective`` micro-workload, against hand calculations.
+
+Bus bandwidth (nccl-tests PERFORMANCE.md): busbw = algbw x 2(n-1)/n for an all-reduce (a ring moves 2(n-1)/n of
+the buffer through each GPU's link), (n-1)/n for all-gather, reduce-scatter and all-to-all; algbw = size / time.
+
+DGX A100 preset: 300 GB/s per direction x efficiency 0.65 = 195 GB/s, link latency 8.92 us, NCCL 2.20.3's latencies
+(tuning.cc): ring base LL 6.6 / LL128 14.0 / Simple 8.4 us, NVLink hop LL 0.6 / LL128 1.9 / Simple 3.4 us; tree
+base LL 6.8 / LL128 14.0 / Simple 0, hop LL 0.6 / LL128 1.25 / Simple 28.0 us. DGX H100 preset: 450 GB/s x 0.82 =
+369 GB/s, NVLS 25 us and switch efficiency 0.85 (Hopper).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from accelsim.cli import main
+from accelsim.config import load_arch
+from accelsim.cost import collective
+
+US = 1e-6
+MIB = 2**20
+
+
+@pytest.fixture(scope="module")
+def a100():
+    return load_arch("dgx-a100")
+
+
+@pytest.fixture(scope="module")
+def h100():
+    return load_arch("dgx-h100")
+
+
+def test_bus_bandwidth_factors_of_nccl_tests():
+    assert collective.wire_fraction("all_reduce", 8) == pytest.approx(2 * 7 / 8)  # 1.75
+    for kind in ("all_gather", "reduce_scatter", "all_to_all"):
+        assert collective.wire_fraction(kind, 8) == pytest.approx(7 / 8)
+    assert collective.wire_fraction("all_reduce", 1) == 0.0
+    # 1 GB all-reduced on 8 GPUs in 1 s: algbw 1 GB/s, busbw 1.75 GB/s
+    assert collective.bus_bandwidth("all_reduce", 1e9, 8, 1.0) == pytest.approx(1.75e9)
+    assert collective.mean_ring_hops(8) == pytest.approx((1 + 2 + 3 + 4 + 3 + 2 + 1) / 7)
+
+
+def test_large_all_reduce_is_a_simple_ring_by_hand(a100):
+    # 512 MiB on 8 A100s: ring Simple 8.4 + 14 x 3.4 = 56.0 us, + 8.92 us link latency,
+    # + 1.75 x 536,870,912 B / 195e9 B/s = 4818.07 us -> 4882.99 us
+    c = collective.choose(a100.interconnect, "all_reduce", 512 * MIB, 8)
+    assert (c.algorithm, c.protocol) == ("ring", "Simple")
+    assert c.seconds == pytest.approx((56.0 + 8.92) * US + 1.75 * 536_870_912 / 195e9, rel=1e-9)
+    assert c.wire_bytes == pytest.approx(1.75 * 536_870_912)
+    # LL128 pays 14.0 + 14 x 1.9 = 40.6 us but moves data at 120/128 of the link: 5145.3 us, slower
+    ll128 = collective.choose(a100.interconnect, "all_reduce", 512 * MIB, 8, protocol="LL128")
+    assert ll128.seconds == pytest.approx((40.6 + 8.92) * US + 1.75 * 536_870_912 / (195e9 * 120 / 128))
+    # busbw of the ring tends to the link's 195 GB/s
+    assert collective.bus_bandwidth("all_reduce", 512 * MIB, 8, c.seconds) == pytest.approx(192.4e9, rel=1e-3)
+
+
+def test_small_all_reduce_switches_to_low_latency_protocol(a100):
+    # 4 KiB on 8 A100s: ring LL 6.6 + 14 x 0.6 = 15.0 us + 8.92 us + 1.75 x 4096 / (195e9 / 2) = 23.994 us;
+    # tree LL 6.8 + 14 x 0.6 = 15.2 us + 8.92 + 2 x 4096 / 97.5e9 = 24.204 us; ring Simple 56 + 8.92 + ... > 64 us
+    c = collective.choose(a100.interconnect, "all_reduce", 4096, 8)
+    assert (c.algorithm, c.protocol) == ("ring", "LL")
+    assert c.seconds == pytest.approx((15.0 + 8.92) * US + 1.75 * 4096 / 97.5e9, rel=1e-9)
+    chosen = {s: collective.choose(a100.interconnect, "all_reduce", s, 8).protocol for s in (4096, 64 * MIB)}
+    assert chosen == {4096: "LL", 64 * MIB: "Simple"}
+    # no NVLink SHARP on Ampere's NVSwitch
+    assert not collective.has_nvls(a100.interconnect)
+    with pytest.raises(ValueError, match="no nvls"):
+        collective.choose(a100.interconnect, "all_reduce", 64 * MIB, 8, algorithm="nvls")
+
+
+def test_nvls_on_hopper_nvswitch_by_hand(h100):
+    # 256 MiB on 8 H100s, NVLS: 25 + 8.92 us + (1 + 1/8) x 268,435,456 B / (450e9 x 0.82 x 0.85 = 313.65e9 B/s)
+    # = 33.92 + 962.82 = 996.74 us; busbw = 1.75 x 268,435,456 / 996.74 us = 471 GB/s (NCCL's maintainer: ~480)
+    assert collective.has_nvls(h100.interconnect)
+    c = collective.choose(h100.interconnect, "all_reduce", 256 * MIB, 8)
+    assert (c.algorithm, c.protocol) == ("nvls", "Simple")
+    assert c.seconds == pytest.approx((25 + 8.92) * US + 1.125 * 268_435_456 / (450e9 * 0.82 * 0.85), rel=1e-9)
+    assert collective.bus_bandwidth("all_reduce", 256 * MIB, 8, c.seconds) == pytest.approx(471.3e9, rel=1e-3)
+    # forced to a ring (NCCL_ALGO=Ring) it is bound by the app-level NVLink: busbw < 369 GB/s
+    ring = collective.choose(h100.interconnect, "all_reduce", 256 * MIB, 8, algorithm="ring")
+    assert collective.bus_bandwidth("all_reduce", 256 * MIB, 8, ring.seconds) < 450e9 * 0.82
+    # small calls stay on a ring with LL (NVLS's 25 us is more than LL's whole call)
+    assert collective.choose(h100.interconnect, "all_reduce", 64 * 1024, 8).algorithm == "ring"
+
+
+def test_gather_scatter_and_all_to_all_by_hand(a100):
+    # reduce-scatter / all-gather of 64 MiB on 8 A100s: ring Simple 8.4 + 7 x 3.4 = 32.2 us + 8.92 us + 7/8 x
+    # 67,108,864 / 195e9 = 301.15 us -> 342.27 us
+    expect = (32.2 + 8.92) * US + 7 / 8 * 67_108_864 / 195e9
+    for kind in ("reduce_scatter", "all_gather"):
+        assert collective.seconds(a100, kind, 64 * MIB, 8) == pytest.approx(expect, rel=1e-9)
+    # all-to-all over the switch: one hop to each peer, Simple 8.4 + 3.4 us + 8.92 us + 7/8 of the buffer
+    assert collective.seconds(a100, "all_to_all", 64 * MIB, 8) == pytest.approx(
+        (8.4 + 3.4 + 8.92) * US + 7 / 8 * 67_108_864 / 195e9, rel=1e-9)
+    assert collective.seconds(a100, "all_reduce", 64 * MIB, 1) == 0.0
+    with pytest.raises(ValueError, match="unknown collective 'broadcast'"):
+        collective.price(a100, "broadcast", MIB, 8)
+
+
+def test_formula_mode_is_kept(a100):
+    arch = a100.model_copy(update={"interconnect": a100.interconnect.model_copy(update={"collective": "formula"})})
+    # 2 latency steps (fully connected) + 2 x 7/8 x bytes / 195e9
+    assert collective.seconds(arch, "all_reduce", 64 * MIB, 8) == pytest.approx(
+        2 * 8.92 * US + 1.75 * 67_108_864 / 195e9)
+
+
+def test_collective_workload_runs_on_every_chip(tmp_path, capsys):
+    code = main(["run", "--workload", "collective", "--arch", "dgx-h100", "--set", "workload.op=all_reduce",
+                 "--set", "workload.bytes=64MiB", "-o", str(tmp_path), "--no-plots", "-q"])
+    assert code == 0, capsys.readouterr().err
+    rep = json.loads((tmp_path / "report.json").read_text())
+    (op,) = rep["ops"]
+    arch = load_arch("dgx-h100")
+    expect = collective.seconds(arch, "all_reduce", 64 * MIB, 8)  # all 8 chips of the preset
+    assert rep["seconds"] == pytest.approx(expect, rel=1e-6)
+    assert op["kind"] == "collective"
+
+
+def test_bad_op_and_one_chip_are_one_line_errors(capsys):
+    code = main(["run", "--workload", "collective", "--arch", "dgx-a100", "--set", "workload.op=broadcast",
+                 "--no-plots", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "workload.op" in err and len(err.strip().splitlines()) == 1
+    code = main(["run", "--workload", "collective", "--arch", "a100", "--no-plots", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "at least 2 chips" in err and len(err.strip().splitlines()) == 1

@@ -32,6 +32,7 @@ from ..errors import WorkloadError
 from ..ir import Graph, OpKind, Weight
 from .hfconfig import LM, load_config, parse
 from .moe import ExpertNames, Routing, expert_loads, moe_layer, shared_expert
+from .precision import with_precision
 from .tlayers import SOFTCAP_FLOPS, KVCache, TransformerBuilder
 from .transformer import LlamaParams, _fused
 
@@ -61,6 +62,8 @@ class HfParams(LlamaParams):
 
     @model_validator(mode="after")
     def _config(self) -> HfParams:
+        if not self.fields():
+            raise ValueError("config: missing: give a Hugging Face config.json (workload.config=PATH) or its fields")
         lm = self.lm()  # every config problem is found here, as a validation error
         moe = lm.moe
         if moe and moe.experts % self.expert_parallel:
@@ -202,7 +205,7 @@ def _graph(p: HfParams, lm: LM) -> Graph:
             "tokens": p.batch, **b.kv_meta()}
     if lm.moe is not None:
         meta["moe"] = _moe_meta(p, lm, q_len)
-    return b.build(meta)
+    return with_precision(b.build(meta), p)
 
 
 def _moe_meta(p: HfParams, lm: LM, q_len: int) -> dict[str, Any]:

@@ -58,7 +58,8 @@ from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
-from .params import WorkloadParams
+from .params import PrecisionParams, WorkloadParams
+from .precision import with_precision
 from .tlayers import KVCache, TransformerBuilder
 
 
@@ -168,7 +169,7 @@ class TransformerBaseParams(TransformerParams):
     tgt_len: PositiveInt = Field(128, description="Target tokens per sample (decoder; logits at every position).")
 
 
-class LlamaParams(TransformerParams):
+class LlamaParams(TransformerParams, PrecisionParams):
     """A LLaMA-2 decoder: a prefill pass over a prompt or one decode step against a KV cache."""
 
     phase: Literal["prefill", "decode"] = Field(
@@ -483,7 +484,7 @@ def _llama(model: str, p: LlamaParams) -> Graph:
                 x = b.add(x, m, name="add_mlp")
         x = b.rmsnorm(x, c.eps, name="norm")
     b.linear(x, c.vocab, bias=False, name="lm_head")
-    return b.build(_meta(model, p, phase=p.phase, tokens=p.batch, **b.kv_meta()))
+    return with_precision(b.build(_meta(model, p, phase=p.phase, tokens=p.batch, **b.kv_meta())), p)
 
 
 @_part_of_model(tensor_parallel=1)

@@ -29,7 +29,7 @@ IGNORED = frozenset({
     "query_pre_attn_scalar", "id2label", "label2id", "summary_type", "summary_use_proj",
     "summary_activation", "summary_proj_to_labels", "summary_first_dropout", "task_specific_params",
     "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "n_ctx", "quantization_config",
-    "_attn_implementation",
+    "_attn_implementation", "auto_map", "use_bfloat16",
 })
 """Fields read only to check their value (RoPE scaling, activations, windows) or with no effect on the op graph."""
 

@@ -159,3 +159,14 @@ def test_decode_serving_run():
     r = simulate({"model": "hf", "config": cfg, "seq_len": 16, "decode_steps": 3}, "h100")
     assert r.to_dict()["serving"]["decode_steps"] == 3
     assert r.to_dict()["serving"]["tpot_s"] > 0
+
+
+def test_cli_unknown_architecture_exits_2(tmp_path, capsys):
+    from accelsim.cli import main
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**LLAMA32_1B, "architectures": ["MambaForCausalLM"]}))
+    code = main(["run", "-w", "hf", "-a", "h100", "--set", f"workload.config={path}", "--no-plots", "-q", "-o",
+                 str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "architectures: 'MambaForCausalLM' is not supported" in err

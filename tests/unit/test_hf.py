@@ -170,3 +170,11 @@ def test_cli_unknown_architecture_exits_2(tmp_path, capsys):
                  str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "architectures: 'MambaForCausalLM' is not supported" in err
+
+
+def test_gpt2_builder_decodes():
+    g = build_workload("gpt2", {"phase": "decode", "kv_len": 100})
+    # 12 layers × K and V × 12 heads × 101 tokens × 64, fp16
+    assert g.meta["kv_cache_bytes"] == 12 * 2 * 12 * 101 * 64 * 2
+    assert g["transformer.wpe"].attrs["offset"] == 100 and g.params == 124_439_808
+    assert not any(op.kind.value == "kv_append" for op in build_workload("gpt2", {"seq_len": 8, "mode": "training"}))

@@ -36,8 +36,6 @@ from .precision import with_precision
 from .tlayers import SOFTCAP_FLOPS, KVCache, TransformerBuilder
 from .transformer import LlamaParams, _fused
 
-_OWN = frozenset({"config", "moe_routing", "moe_skew", "expert_counts", "capacity_factor", "expert_parallel"})
-
 
 class HfParams(LlamaParams):
     """A decoder-only LM from a Hugging Face config (its fields may also be written here, overriding the file's)."""

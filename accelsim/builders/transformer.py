@@ -9,7 +9,7 @@ stage, Whisper's decode step) holds only its part's weights; its ``meta["model_p
 * ``bert_base``, ``bert_large``: Hugging Face ``BertModel`` with its pooler (post-LN, GELU, learned positions 512,
   token types 2, vocab 30522); inputs ``input`` (token ids) and ``token_type_ids``, both (batch, seq_len).
 * ``gpt2``: Hugging Face ``GPT2LMHeadModel`` (pre-LN, fused c_attn, tied LM head applied to every position);
-  ``phase`` and the KV cache as LLaMA-2's (in inference the prefill writes every layer's cache; training keeps none).
+  ``phase="decode"``: one cached step as LLaMA-2's (the prefill writes no cache; ``hf`` with a GPT-2 config does).
 * ``vit_b_16``: torchvision ``vit_b_16`` (16×16 conv patches, class token, (1, N+1, 768) position parameter).
 * ``transformer_base``: Vaswani et al. 2017, base: post-LN, ReLU, sinusoidal positions, one 37000×512 embedding
   shared by source, target and the (bias-free) generator; inputs ``input`` (source ids) and ``target`` (target
@@ -113,8 +113,8 @@ class BertParams(TransformerParams):
 
 
 class Gpt2Params(TransformerParams):
-    """GPT-2 (Hugging Face GPT2LMHeadModel): a prefill over the prompt (logits at every position; in inference it
-    fills the KV cache) or one cached decode step."""
+    """GPT-2 (Hugging Face GPT2LMHeadModel): a forward pass over the prompt (logits at every position) or one
+    cached decode step."""
 
     seq_len: PositiveInt = Field(1024, description="Tokens per sequence (at most 1024, GPT-2's learned positions).")
     phase: Literal["prefill", "decode"] = Field(
@@ -309,7 +309,9 @@ def gpt2(p: Gpt2Params) -> Graph:
     layers, d, heads, vocab, n_pos = 12, 768, 12, 50257, 1024
     decode = p.phase == "decode"
     s, past = (1, p.kv_len) if decode else (p.seq_len, 0)
-    cache = KVCache(past=past) if p.mode == "inference" else None  # training keeps no cache
+    # the decode step reads and appends to the cache; the prefill does not write it (a regression-pinned graph:
+    # ``hf`` with a GPT2LMHeadModel config builds a prefill that does)
+    cache = KVCache(past=past) if decode else None
     b = TransformerBuilder("gpt2", {"input": (p.batch, s)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     with b.scope("transformer"):
         x = b.embedding("input", vocab, d, name="wte")

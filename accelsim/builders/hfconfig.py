@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,6 @@ class LM:
     proj_dim: int = 0  # OPT's word_embed_proj_dim when ≠ hidden (project_in / project_out)
     style: str = "llama"  # module names: llama, phi3, opt, gpt2
     moe: MoE | None = None
-    sources: Mapping[str, Any] = field(default_factory=dict)
 
     def window(self, layer: int) -> int:
         """Layer ``layer``'s sliding window (0: global attention)."""

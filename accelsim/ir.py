@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields
 from enum import Enum
 
 from .errors import WorkloadError
-from .units import dtype_bytes
+from .units import dtype_bytes, packed_bytes
 
 
 class OpKind(str, Enum):
@@ -91,6 +91,7 @@ class Weight:
     shape: tuple[int, ...]
     role: str = "param"
     dtype: str | None = None  # None: the op's dtype (optimizer moments are usually fp32 whatever the model's)
+    group_size: int = 0  # > 0: quantised group-wise, one fp16 scale per group_size elements
 
     @property
     def numel(self) -> int:
@@ -98,8 +99,11 @@ class Weight:
         return math.prod(self.shape)
 
     def nbytes(self, op_dtype: str) -> int:
-        """Bytes of the tensor, in its own dtype or else the reading op's ``op_dtype``."""
-        return self.numel * dtype_bytes(self.dtype or op_dtype)
+        """Bytes of the tensor, in its own dtype or else the reading op's ``op_dtype``: packed (int4 two per byte)
+        plus its group-wise scales (:func:`accelsim.units.packed_bytes`)."""
+        if self.dtype is None and not self.group_size:
+            return self.numel * dtype_bytes(op_dtype)
+        return packed_bytes(self.numel, self.dtype or op_dtype, self.group_size)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -11,7 +11,7 @@ import re
 from typing import Literal
 
 DTYPE_BYTES: dict[str, int] = {
-    "int4": 1,  # stored one per byte; packed int4 is not modelled
+    "int4": 1,  # an int4 activation occupies a byte; int4 weights are packed two per byte (DTYPE_BITS, packed_bytes)
     "int8": 1,
     "uint8": 1,
     "fp8": 1,
@@ -23,6 +23,22 @@ DTYPE_BYTES: dict[str, int] = {
     "tf32": 4,
     "fp64": 8,
 }
+
+DTYPE_BITS: dict[str, int] = {**{k: 8 * v for k, v in DTYPE_BYTES.items()}, "int4": 4}
+"""Bits per element of each dtype as stored in a packed parameter tensor (int4: 4, half a byte)."""
+
+SCALE_BYTES = 2
+"""Bytes of one group-wise quantisation scale (an fp16 per group of ``group_size`` weights, GPTQ/AWQ-style)."""
+
+
+def packed_bytes(numel: int, dtype: str, group_size: int = 0) -> int:
+    """Bytes of ``numel`` elements of ``dtype`` packed (⌈numel · bits / 8⌉), plus one fp16 scale per
+    ``group_size`` elements when > 0 (group-wise quantisation)."""
+    if dtype not in DTYPE_BITS:
+        dtype_bytes(dtype)  # the error naming the valid types
+    data = -(-numel * DTYPE_BITS[dtype] // 8)
+    return data + (-(-numel // group_size) * SCALE_BYTES if group_size > 0 else 0)
+
 
 MAX_INT = 2**63 - 1
 """Largest whole number a config value may be (sizes in bytes included): it must fit in 64 bits."""

@@ -38,6 +38,8 @@ CASES = {
     "resnet50_training_tpu_v1": ("workload", "resnet50", ["mode=training"], "tpu-v1"),
     # issue 4: prefill 2048 + 128 decode steps on tpu-v4; target ≤ 5 s, ≤ 500 MB
     "llama2_7b_serving_tpu_v4": ("experiment", ROOT / "experiments" / "llama2_7b_serving_tpu_v4.yaml"),
+    # issue 14: Mixtral-8x7B (hf, MoE) prefill 2048 + 128 decode steps on dgx-h100; target ≤ 10 s
+    "mixtral_8x7b_serving_dgx_h100": ("workload", "mixtral_8x7b", ["seq_len=2048", "decode_steps=128"], "dgx-h100"),
     # pipeline parallelism: 3 distinct stages x 2 layer samples of GPT-3 175B, TP8 x PP8, on GPU presets
     "gpt3_175b_training_selene": ("experiment", ROOT / "experiments" / "gpt3_175b_training_selene.yaml"),
 }

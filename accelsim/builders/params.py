@@ -27,4 +27,19 @@ class WorkloadParams(BaseModel):
                             "parameter: 'sgd' none, 'momentum' one tensor, 'adam' two (first and second moments).")
 
 
-__all__ = ["WorkloadParams"]
+class PrecisionParams(BaseModel):
+    """Separate bit widths for an LLM's weights, activations and KV cache (mixed into its params model)."""
+
+    weight_dtype: DType | None = Field(
+        None, description="Dtype of the linear layers' weights (default: dtype). int4/int8 are stored packed with "
+                          "one fp16 scale per quant_group_size weights and dequantised on the vector unit.")
+    activation_dtype: DType | None = Field(
+        None, description="Dtype of activations and compute (every op's dtype; default: dtype).")
+    kv_cache_dtype: DType | None = Field(
+        None, description="Dtype of the KV cache and of the attention ops that read or write it (default: the "
+                          "activation dtype; int4 takes a byte per element, as any int4 activation).")
+    quant_group_size: PositiveInt = Field(
+        128, description="Weights per fp16 scale of int4/int8 weights (GPTQ/AWQ's group size).")
+
+
+__all__ = ["PrecisionParams", "WorkloadParams"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import WorkloadError
 from ..ir import Graph
-from . import cnn, gnn, manual, micro, recsys, transformer
+from . import cnn, gnn, hf, manual, micro, recsys, transformer
 from .params import WorkloadParams
 
 
@@ -63,6 +63,9 @@ BUILDERS: dict[str, BuilderEntry] = {
                      "LLaMA-2 13B (Hugging Face), prefill or decode with KV cache, 13,015,864,320 params"),
         BuilderEntry("llama2_70b", transformer.LlamaParams, transformer.llama2_70b,
                      "LLaMA-2 70B, GQA 8 KV heads (Hugging Face), prefill or decode, 68,976,648,192 params"),
+        BuilderEntry("hf", hf.HfParams, hf.hf,
+                     "any decoder-only LM from its Hugging Face config.json (Llama, Mistral, Qwen2, Gemma-2, Phi-3, "
+                     "OPT, GPT-2, Mixtral, Qwen2-MoE), prefill or decode, MoE, tensor/expert parallel"),
         BuilderEntry("clip_vit_b32", transformer.ClipParams, transformer.clip_vit_b32,
                      "CLIP ViT-B/32 image and text towers (openai/clip-vit-base-patch32), 151,277,313 params"),
         BuilderEntry("sam_vit_b", transformer.SamParams, transformer.sam_vit_b,

@@ -73,6 +73,8 @@ SOFTMAX_FLOPS = 5
 """FLOPs per score element of a softmax: max, subtract, exp, sum, divide."""
 ACT_FLOPS = {"gelu": 8, "silu": 4, "relu": 1, "tanh": 4, "quick_gelu": 4}
 """FLOPs per element of each activation."""
+SOFTCAP_FLOPS = 2 + ACT_FLOPS["tanh"]
+"""FLOPs per element of a soft-cap c·tanh(x/c): divide, tanh, multiply."""
 
 
 @dataclass(frozen=True)
@@ -372,11 +374,12 @@ class TransformerBuilder(GraphBuilder):
 
     # ---- attention --------------------------------------------------------------------------------------
     def attention(self, q: str, k: str, v: str, *, fused: bool = False, causal: bool = False,
-                  extra: Sequence[str] = (), name: str | None = None) -> str:
+                  extra: Sequence[str] = (), softcap: bool = False, name: str | None = None) -> str:
         """softmax(q·kᵀ [+ extra terms]) · v on (B, H, Lq, d) q and (B, KVH, Lk, d) k, v → (B, H, Lq, d_v).
 
-        Unfused: MATMUL ``scores``, [ELEMENTWISE ``add_rel_pos``], SOFTMAX ``softmax``, MATMUL ``context``.
-        Fused: one ATTENTION op ``attention`` (``name`` overrides the fused op's name).
+        Unfused: MATMUL ``scores``, [ELEMENTWISE ``add_rel_pos``], [ELEMENTWISE ``softcap``], SOFTMAX ``softmax``,
+        MATMUL ``context``. Fused: one ATTENTION op ``attention`` (``name`` overrides the fused op's name).
+        ``softcap``: Gemma-2's logit soft-capping c·tanh(s/c) on the scores, :data:`SOFTCAP_FLOPS` per element.
         """
         bq, heads, q_len, d_qk = self.shape(q)
         bk, kv_heads, kv_len, dk = self.shape(k)
@@ -397,15 +400,20 @@ class TransformerBuilder(GraphBuilder):
                   "batch": bq, "causal": causal}
         if fused:
             attn = self._name(name, "attention")
-            flops = 2 * (qk.macs + pv.macs) + (SOFTMAX_FLOPS + len(extra)) * score_elems
+            per_score = SOFTMAX_FLOPS + len(extra) + (SOFTCAP_FLOPS if softcap else 0)
+            flops = 2 * (qk.macs + pv.macs) + per_score * score_elems
+            cap = {"softcap": True} if softcap else {}
             return self._add(attn, OpKind.ATTENTION, [q, k, v, *extra], out, gemm=qk, macs=qk.macs + pv.macs,
                              flops=flops, vector_elems=score_elems, fn="attention",
-                             pv_gemm=(pv.m, pv.n, pv.k, pv.count), **common)
+                             pv_gemm=(pv.m, pv.n, pv.k, pv.count), **common, **cap)
         s = self._add(self._name(None, "scores"), OpKind.MATMUL, [q, k], scores_shape, gemm=qk, flops=2 * qk.macs,
                       fn="matmul", transpose_b=True, **common)
         if extra:
             s = self._add(self._name(None, "add_rel_pos"), OpKind.ELEMENTWISE, [s, *extra], scores_shape,
                           flops=len(extra) * score_elems, vector_elems=score_elems, fn="add_rel_pos")
+        if softcap:
+            s = self._add(self._name(None, "softcap"), OpKind.ELEMENTWISE, [s], scores_shape,
+                          flops=SOFTCAP_FLOPS * score_elems, vector_elems=score_elems, fn="softcap")
         p = self._add(self._name(None, "softmax"), OpKind.SOFTMAX, [s], scores_shape,
                       flops=SOFTMAX_FLOPS * score_elems, vector_elems=score_elems, fn="softmax", causal=causal)
         return self._add(self._name(None, "context"), OpKind.MATMUL, [p, v], out, gemm=pv, flops=2 * pv.macs,
@@ -438,13 +446,18 @@ class TransformerBuilder(GraphBuilder):
                             head_dim: int, kv_heads: int | None = None, out_features: int | None = None,
                             bias: bool | tuple[bool, bool, bool, bool] = True, fused_qkv: str | None = None,
                             names: Sequence[str] = ("q_proj", "k_proj", "v_proj", "o_proj"), rope: bool = False,
-                            causal: bool = False, fused: bool = False, cache: KVCache | None = None) -> str:
+                            causal: bool = False, fused: bool = False, cache: KVCache | None = None,
+                            window: int = 0, softcap: bool = False) -> str:
         """Projections, head split, [RoPE], [KV cache], attention, head merge and output projection.
 
         ``q_in`` (B, Lq, D) gives the queries, ``k_in`` / ``v_in`` (B, Lk, D) the keys and values (default
         ``q_in``: self-attention). ``bias`` is one flag or (q, k, v, out). ``fused_qkv`` names one LINEAR that
         projects q, k and v together (GPT-2's c_attn, torchvision's in_proj); ``names`` names the four separate
-        projections. ``kv_heads`` < ``heads`` is grouped-query attention. Returns the output projection.
+        projections. ``kv_heads`` < ``heads`` is grouped-query attention (a fused projection then gives
+        (heads + 2·kv_heads)·head_dim features, Phi-3's qkv_proj). ``window`` > 0 is sliding-window attention: the
+        cache holds at most the last window − 1 tokens (a rolling buffer), so a decode step reads at most ``window``
+        keys; a prefill computes the full causal scores (the mask is recorded, never discounted). ``softcap``:
+        soft-capped scores (:meth:`attention`). Returns the output projection.
         """
         k_in = q_in if k_in is None else k_in
         v_in = k_in if v_in is None else v_in
@@ -458,12 +471,12 @@ class TransformerBuilder(GraphBuilder):
         out_features = out_features or self.shape(q_in)[-1]
         static = cache is not None and cache.static
         if fused_qkv is not None:
-            if not (q_in == k_in == v_in) or kv_heads != heads:
-                raise WorkloadError(f"{self.name}: a fused q/k/v projection needs self-attention without GQA")
-            qkv = self.linear(q_in, 3 * heads * head_dim, bias=qb, name=fused_qkv)
+            if not (q_in == k_in == v_in):
+                raise WorkloadError(f"{self.name}: a fused q/k/v projection needs self-attention")
+            qkv = self.linear(q_in, (heads + 2 * kv_heads) * head_dim, bias=qb, name=fused_qkv)
             q = self.split_heads(qkv, heads, head_dim, 0, name="q")
-            k: str | None = self.split_heads(qkv, heads, head_dim, heads * head_dim, name="k")
-            v: str | None = self.split_heads(qkv, heads, head_dim, 2 * heads * head_dim, name="v")
+            k: str | None = self.split_heads(qkv, kv_heads, head_dim, heads * head_dim, name="k")
+            v: str | None = self.split_heads(qkv, kv_heads, head_dim, (heads + kv_heads) * head_dim, name="v")
         else:
             q = self.split_heads(self.linear(q_in, heads * head_dim, bias=qb, name=names[0]), heads, head_dim,
                                  name="q")
@@ -478,12 +491,14 @@ class TransformerBuilder(GraphBuilder):
             if k is not None:
                 k = self.rope(k, name="k_rope")
         if cache is not None:
+            if window and cache.past >= window:
+                cache = dataclasses.replace(cache, past=window - 1)
             b = self.shape(q)[0]
             shape = (b, kv_heads, 0, head_dim)
             k = self._cached_kv(k, "k", cache, shape)
             v = self._cached_kv(v, "v", cache, shape)
         assert k is not None and v is not None
-        ctx = self.attention(q, k, v, fused=fused, causal=causal)
+        ctx = self.attention(q, k, v, fused=fused, causal=causal, softcap=softcap)
         return self._all_reduce(self.linear(self.merge_heads(ctx, name="merge"), out_features, bias=ob,
                                             name=names[3]))
 

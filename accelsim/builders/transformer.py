@@ -8,7 +8,8 @@ stage, Whisper's decode step) holds only its part's weights; its ``meta["model_p
 
 * ``bert_base``, ``bert_large``: Hugging Face ``BertModel`` with its pooler (post-LN, GELU, learned positions 512,
   token types 2, vocab 30522); inputs ``input`` (token ids) and ``token_type_ids``, both (batch, seq_len).
-* ``gpt2``: Hugging Face ``GPT2LMHeadModel`` (pre-LN, fused c_attn, tied LM head applied to every position).
+* ``gpt2``: Hugging Face ``GPT2LMHeadModel`` (pre-LN, fused c_attn, tied LM head applied to every position);
+  ``phase="decode"``: one cached step as LLaMA-2's (the prefill writes no cache; ``hf`` with a GPT-2 config does).
 * ``vit_b_16``: torchvision ``vit_b_16`` (16×16 conv patches, class token, (1, N+1, 768) position parameter).
 * ``transformer_base``: Vaswani et al. 2017, base, as ``torch.nn.Transformer(512, 8, 6, 6, 2048)`` builds it
   (post-LN, ReLU, a final LayerNorm after the encoder and after the decoder), sinusoidal positions, one 37000×512
@@ -59,7 +60,8 @@ from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
-from .params import WorkloadParams
+from .params import PrecisionParams, WorkloadParams
+from .precision import with_precision
 from .tlayers import KVCache, TransformerBuilder
 
 
@@ -112,10 +114,18 @@ class BertParams(TransformerParams):
 
 
 class Gpt2Params(TransformerParams):
-    """GPT-2 (Hugging Face GPT2LMHeadModel): one forward pass over the prompt, logits at every position."""
+    """GPT-2 (Hugging Face GPT2LMHeadModel): a forward pass over the prompt (logits at every position) or one
+    cached decode step."""
 
     seq_len: PositiveInt = Field(1024, description="Tokens per sequence (at most 1024, GPT-2's learned positions).")
+    phase: Literal["prefill", "decode"] = Field(
+        "prefill", description="'prefill': the prompt in one pass; 'decode': one new token per sequence against "
+                               "the KV cache.")
+    kv_len: PositiveInt = Field(1023, description="Tokens already in the KV cache (decode; kv_len + 1 ≤ 1024).")
+    decode_steps: NonNegativeInt = Field(
+        0, description="Tokens to generate after the prompt (for the serving driver; the graph is one pass).")
     _seq_len = field_validator("seq_len")(_at_most(1024, "GPT-2 has 1024 learned positions"))
+    _kv_len = field_validator("kv_len")(_at_most(1023, "the new token needs position kv_len < 1024"))
 
 
 class GptParams(TransformerParams):
@@ -169,7 +179,7 @@ class TransformerBaseParams(TransformerParams):
     tgt_len: PositiveInt = Field(128, description="Target tokens per sample (decoder; logits at every position).")
 
 
-class LlamaParams(TransformerParams):
+class LlamaParams(TransformerParams, PrecisionParams):
     """A LLaMA-2 decoder: a prefill pass over a prompt or one decode step against a KV cache."""
 
     phase: Literal["prefill", "decode"] = Field(
@@ -294,21 +304,26 @@ def bert_large(p: BertParams) -> Graph:
 
 
 # ---- GPT-2 (Hugging Face GPT2LMHeadModel, 124 M) ---------------------------------------------------------------
-@_part_of_model(tensor_parallel=1)
+@_part_of_model(tensor_parallel=1, phase="prefill")
 def gpt2(p: Gpt2Params) -> Graph:
     """GPT-2 small: 12 layers, 768 wide, 12 heads, vocab 50257, 1024 positions, tied LM head; 124,439,808 params."""
     layers, d, heads, vocab, n_pos = 12, 768, 12, 50257, 1024
-    s = p.seq_len
+    decode = p.phase == "decode"
+    s, past = (1, p.kv_len) if decode else (p.seq_len, 0)
+    # the decode step reads and appends to the cache; the prefill does not write it (a regression-pinned graph:
+    # ``hf`` with a GPT2LMHeadModel config builds a prefill that does)
+    cache = KVCache(past=past) if decode else None
     b = TransformerBuilder("gpt2", {"input": (p.batch, s)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     with b.scope("transformer"):
         x = b.embedding("input", vocab, d, name="wte")
-        x = b.add(x, b.positions(s, n_pos, d, name="wpe"), name="add_positions")
+        x = b.add(x, b.positions(s, n_pos, d, offset=past, name="wpe"), name="add_positions")
         for i in range(layers):
             with b.scope(f"h.{i}"):
                 h = b.layernorm(x, name="ln_1")
                 with b.scope("attn"):
                     a = b.multihead_attention(h, heads=heads, head_dim=d // heads, fused_qkv="c_attn",
-                                              names=("", "", "", "c_proj"), causal=True, fused=_fused(p))
+                                              names=("", "", "", "c_proj"), causal=True, fused=_fused(p),
+                                              cache=cache)
                 x = b.add(x, a, name="add_attn")
                 h = b.layernorm(x, name="ln_2")
                 with b.scope("mlp"):
@@ -316,7 +331,7 @@ def gpt2(p: Gpt2Params) -> Graph:
                 x = b.add(x, m, name="add_mlp")
         x = b.layernorm(x, name="ln_f")
     b.linear_tied(x, Weight("transformer.wte.weight", (vocab, d)), name="lm_head")
-    return b.build(_meta("gpt2", p, tokens=p.batch * s))
+    return b.build(_meta("gpt2", p, tokens=p.batch * s, **(b.kv_meta() if cache else {})))
 
 
 # ---- Megatron-LM GPT (any shape, tensor and pipeline parallel) ------------------------------------------------
@@ -485,7 +500,7 @@ def _llama(model: str, p: LlamaParams) -> Graph:
                 x = b.add(x, m, name="add_mlp")
         x = b.rmsnorm(x, c.eps, name="norm")
     b.linear(x, c.vocab, bias=False, name="lm_head")
-    return b.build(_meta(model, p, phase=p.phase, tokens=p.batch, **b.kv_meta()))
+    return with_precision(b.build(_meta(model, p, phase=p.phase, tokens=p.batch, **b.kv_meta())), p)
 
 
 @_part_of_model(tensor_parallel=1)

@@ -218,6 +218,25 @@ class _ReportRequired(TypedDict):
     ops: list[Op]
 
 
+class Moe(TypedDict):
+    """Mixture-of-experts facts of an ``hf`` MoE model (``builders.hf``): experts, top-k, the expert-parallel
+    degree, routing, the group's tokens, assignments per expert in every MoE layer (after capacity), dropped
+    assignments, capacity (0: none), experts hit, total and per-token active parameters."""
+
+    experts: int
+    top_k: int
+    moe_layers: int
+    expert_parallel: int
+    routing: str
+    tokens: int
+    tokens_per_expert: list[int]
+    dropped_tokens: int
+    capacity: int
+    experts_hit: int
+    total_params: int
+    active_params: int
+
+
 class ReportDict(_ReportRequired, total=False):
     """The whole report.json object (reports saved before ``levels`` existed lack it: see :func:`levels`)."""
 
@@ -228,6 +247,7 @@ class ReportDict(_ReportRequired, total=False):
     phases: dict[str, Phase]
     serving: Serving
     pipeline: Pipeline
+    moe: Moe  # mixture-of-experts models (hf)
 
 
 # --- checking -----------------------------------------------------------------------------------------------------

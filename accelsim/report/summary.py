@@ -83,6 +83,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "notes": _notes(arch, memory),
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
         **({"phases": _phases(ops)} if any("phase" in m.mapping for m in tg.ops) else {}),
+        **({"moe": graph.meta["moe"]} if "moe" in graph.meta else {}),
         "simulation": {"tasks": len(tg.tasks), "events": trace.events},
         "ops": ops,
     }

@@ -388,7 +388,7 @@ def test_every_param_field_is_described():
 def test_every_builder_has_a_preset_that_builds():
     presets = {p.stem: p for p in WORKLOADS.glob("*.yaml")}
     for name in BUILDERS:
-        if name != "layers":
+        if name not in ("layers", "hf"):  # both need a model description (layers, a config); hf's presets: llama3_8b, ...
             assert name in presets, f"workloads/{name}.yaml is missing"
     for stem in presets:
         model, params = _load(f"{stem}.yaml")

@@ -1,0 +1,248 @@
+"""``hf``: a decoder-only language model built from its Hugging Face ``config.json``.
+
+The config is a path (``config: path/to/config.json``, read, never downloaded), a mapping (``config: {...}``),
+or its fields written directly in the workload (``hidden_size: 4096``, ``--set workload.num_key_value_heads=4``;
+these override the file's). :mod:`.hfconfig` reads it into an :class:`~.hfconfig.LM` (an unknown architecture or
+an unsupported field is an error naming it); this module builds the op graph with :class:`.tlayers.TransformerBuilder`
+layer by layer as ``transformers`` does, so ``Graph.params`` is what ``model.num_parameters()`` gives:
+
+* Llama / Mistral / Qwen2 / Mixtral / Qwen2-MoE: ``model.embed_tokens``, per layer ``input_layernorm`` (RMSNorm),
+  ``self_attn`` (q/k/v/o_proj, GQA, RoPE, q/k/v bias for Qwen2), ``post_attention_layernorm``, ``mlp``
+  (gate/up/down_proj, SwiGLU) or the MoE block (:mod:`.moe`), ``model.norm``, ``lm_head`` (tied when
+  ``tie_word_embeddings``). Sliding windows bound the KV cache and a decode step's KV read.
+* Gemma-2: embeddings × √hidden, the four sandwich norms, GeGLU (tanh GELU), alternating local (even layers,
+  ``sliding_window``) and global attention, attention and final logit soft-capping, tied head.
+* Phi-3: fused ``qkv_proj`` and ``gate_up_proj``.
+* OPT: learned positions with offset 2, pre-LN LayerNorms, ReLU MLP ``fc1``/``fc2`` with biases, tied head
+  (``project_in``/``project_out`` when ``word_embed_proj_dim`` ≠ hidden).
+* GPT-2: learned positions, fused ``c_attn``, GELU MLP, tied head.
+
+Phases as LLaMA-2's (:mod:`.transformer`): ``prefill`` (the prompt, logits at every position, KV caches filled)
+or ``decode`` (one token per sequence against ``kv_len`` cached tokens, logits for it); ``decode_steps`` makes a
+serving run. ``tensor_parallel`` shards heads and MLP widths (Megatron); ``expert_parallel`` spreads the experts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
+
+from ..errors import WorkloadError
+from ..ir import Graph, OpKind, Weight
+from .hfconfig import LM, load_config, parse
+from .moe import ExpertNames, Routing, expert_loads, moe_layer, shared_expert
+from .precision import with_precision
+from .tlayers import SOFTCAP_FLOPS, KVCache, TransformerBuilder
+from .transformer import LlamaParams, _fused
+
+
+class HfParams(LlamaParams):
+    """A decoder-only LM from a Hugging Face config (its fields may also be written here, overriding the file's)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
+
+    config: str | dict[str, Any] = Field(
+        default_factory=dict, description="Path to a Hugging Face config.json, or a mapping of its fields. Fields "
+                                          "written next to it (e.g. num_key_value_heads) override it.")
+    moe_routing: Literal["balanced", "skewed", "counts"] = Field(
+        "balanced", description="MoE: how token-expert assignments spread over the experts: equal shares, a Zipf "
+                                "law of exponent moe_skew (expert i ∝ (i+1)^-skew), or expert_counts.")
+    moe_skew: float = Field(1.0, ge=0, le=16, description="MoE: the Zipf exponent of moe_routing 'skewed'.")
+    expert_counts: list[NonNegativeInt] = Field(
+        default_factory=list, description="MoE with moe_routing 'counts': assignments per expert (of the "
+                                          "expert-parallel group's tokens × top-k), the same in every MoE layer.")
+    capacity_factor: float = Field(0.0, ge=0, le=1024, description="MoE: each expert takes at most ⌈factor · "
+                                   "tokens · top-k / experts⌉ assignments, the rest are dropped (0: no limit).")
+    expert_parallel: PositiveInt = Field(
+        1, description="MoE: experts split over this many chips (each its own batch of tokens), with an all-to-all "
+                       "dispatch and combine on the interconnect; must divide the experts.")
+
+    @model_validator(mode="after")
+    def _config(self) -> HfParams:
+        if not self.fields():
+            raise ValueError("config: missing: give a Hugging Face config.json (workload.config=PATH) or its fields")
+        lm = self.lm()  # every config problem is found here, as a validation error
+        moe = lm.moe
+        if moe and moe.experts % self.expert_parallel:
+            raise ValueError(f"expert_parallel {self.expert_parallel} must divide the experts ({moe.experts})")
+        if not moe and self.expert_parallel > 1:
+            raise ValueError(f"expert_parallel needs a mixture-of-experts model ({lm.arch} has no experts)")
+        return self
+
+    def fields(self) -> dict[str, Any]:
+        """The config's fields, those written beside ``config`` overriding the file's."""
+        return {**load_config(self.config), **(self.model_extra or {})}
+
+    def lm(self) -> LM:
+        return parse(self.fields())
+
+    def routing(self) -> Routing:
+        return Routing(self.moe_routing, self.moe_skew, tuple(self.expert_counts), self.capacity_factor,
+                       self.expert_parallel)
+
+
+def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache: KVCache) -> str:
+    names = {"llama": ("q_proj", "k_proj", "v_proj", "o_proj"), "phi3": ("", "", "", "o_proj"),
+             "opt": ("q_proj", "k_proj", "v_proj", "out_proj"), "gpt2": ("", "", "", "c_proj")}[lm.style]
+    fused_qkv = {"phi3": "qkv_proj", "gpt2": "c_attn"}.get(lm.style)
+    return b.multihead_attention(h, heads=lm.heads, kv_heads=lm.kv_heads, head_dim=lm.head_dim, bias=lm.bias,
+                                 fused_qkv=fused_qkv, names=names, rope=lm.rope, causal=True, fused=_fused(p),
+                                 cache=cache, window=lm.window(i), softcap=lm.attn_softcap is not None)
+
+
+def _mlp(b: TransformerBuilder, lm: LM, h: str) -> str:
+    if not lm.gated:
+        names = ("c_fc", "c_proj") if lm.style == "gpt2" else ("fc1", "fc2")
+        return b.mlp(h, lm.ffn, lm.act, bias=lm.mlp_bias, names=names)
+    if not lm.fused_gate_up:
+        width = b._tp_hidden(lm.ffn)
+        gate = b.linear(h, width, bias=lm.mlp_bias, name="gate_proj")
+        up = b.linear(h, width, bias=lm.mlp_bias, name="up_proj")
+    else:  # Phi-3: one gate_up_proj, split by views
+        width = b._tp_hidden(lm.ffn)
+        both = b.linear(h, 2 * width, bias=False, name="gate_up_proj")
+        rows = b.shape(both)[:-1]
+        gate = b.view(both, (*rows, width), "slice", name="gate", strict=False, dim=-1, start=0)
+        up = b.view(both, (*rows, width), "slice", name="up", strict=False, dim=-1, start=width)
+    m = b.mul(b.activation(gate, lm.act, name="act_fn"), up, name="mul")
+    return b._all_reduce(b.linear(m, b.shape(h)[-1], bias=lm.mlp_bias, name="down_proj"))
+
+
+def _norm(b: TransformerBuilder, lm: LM, x: str, name: str) -> str:
+    return b.rmsnorm(x, lm.eps, name=name) if lm.norm == "rmsnorm" else b.layernorm(x, lm.eps, name=name)
+
+
+def _ffn(b: TransformerBuilder, lm: LM, h: str, i: int, prefix: str, p: HfParams) -> str:
+    moe = lm.moe
+    if moe is None or i not in moe.sparse_layers:
+        with b.scope("mlp"):
+            return _mlp(b, lm, h)
+    tokens = p.batch * b.shape(h)[1] * p.expert_parallel
+    loads = expert_loads(tokens, moe.top_k, moe.experts, p.routing())
+    block, router = moe.router_names
+    names = ExpertNames(block, router, *moe.expert_names)
+    y = moe_layer(b, h, prefix=prefix, experts=moe.experts, top_k=moe.top_k, ffn=moe.ffn, act=lm.act,
+                  names=names, loads=loads, ep=p.expert_parallel)
+    if moe.shared_ffn:
+        with b.scope(block):
+            y = b.add(y, shared_expert(b, h, moe.shared_ffn, lm.act), name="add_shared_expert")
+    return y
+
+
+def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfParams, cache: KVCache) -> str:
+    ln1, ln2 = ("self_attn_layer_norm", "final_layer_norm") if lm.style == "opt" else (
+        ("ln_1", "ln_2") if lm.style == "gpt2" else ("input_layernorm", "post_attention_layernorm"))
+    h = _norm(b, lm, x, ln1)
+    with b.scope("attn" if lm.style == "gpt2" else "self_attn"):
+        a = _attention(b, lm, h, i, p, cache)
+    if lm.sandwich_norms:  # Gemma-2: norm the attention output, then a pre-feed-forward norm
+        a = _norm(b, lm, a, "post_attention_layernorm")
+        x = b.add(x, a, name="add_attn")
+        h = _norm(b, lm, x, "pre_feedforward_layernorm")
+        m = _norm(b, lm, _ffn(b, lm, h, i, prefix, p), "post_feedforward_layernorm")
+    else:
+        x = b.add(x, a, name="add_attn")
+        m = _ffn(b, lm, _norm(b, lm, x, ln2), i, prefix, p)
+    return b.add(x, m, name="add_mlp")
+
+
+def _softcap(b: TransformerBuilder, x: str, name: str) -> str:
+    """Gemma-2's final logit soft-capping c·tanh(x/c): ELEMENTWISE fn "softcap"."""
+    return b.vector(OpKind.ELEMENTWISE, [x], b.shape(x), "softcap", SOFTCAP_FLOPS, name=name)
+
+
+def _embed(b: TransformerBuilder, lm: LM, q_len: int, past: int) -> tuple[str, Weight]:
+    """Token (and position) embeddings; the token table's Weight (for a tied head)."""
+    rows = lm.proj_dim or lm.hidden
+    tok_name = {"gpt2": "transformer.wte", "opt": "model.decoder.embed_tokens"}.get(lm.style, "model.embed_tokens")
+    table = Weight(f"{tok_name}.weight", (lm.vocab, rows))
+    x = b.embedding("input", lm.vocab, rows, weight_name=table.name, name=tok_name.rsplit(".", 1)[-1])
+    if lm.embed_scale:
+        x = b.vector(OpKind.ELEMENTWISE, [x], b.shape(x), "mul", 1, name="embed_scale")
+    if lm.proj_dim:
+        x = b.linear(x, lm.hidden, bias=False, name="project_in")
+    if lm.max_positions:
+        name = "wpe" if lm.style == "gpt2" else "embed_positions"
+        pos = b.positions(q_len, lm.max_positions + lm.position_offset, lm.hidden, offset=past + lm.position_offset,
+                          name=name)
+        x = b.add(x, pos, name="add_positions")
+    return x, table
+
+
+def _prefix(lm: LM) -> tuple[str, str]:
+    """(the decoder's scope, the layers' scope within it)."""
+    return {"gpt2": ("transformer", "h"), "opt": ("model.decoder", "layers")}.get(lm.style, ("model", "layers"))
+
+
+def _graph(p: HfParams, lm: LM) -> Graph:
+    decode = p.phase == "decode"
+    q_len = 1 if decode else p.seq_len
+    past = p.kv_len if decode else 0
+    if lm.max_positions and past + q_len > lm.max_positions:
+        raise WorkloadError(f"hf: positions up to {past + q_len} exceed {lm.arch}'s {lm.max_positions} learned "
+                            f"positions")
+    b = TransformerBuilder("hf", {"input": (p.batch, q_len)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+    scope, layers = _prefix(lm)
+    cache = KVCache(past=past)
+    with b.scope(scope):
+        x, table = _embed(b, lm, q_len, past)
+        for i in range(lm.layers):
+            with b.scope(f"{layers}.{i}"):
+                x = _layer(b, lm, x, i, f"{scope}.{layers}.{i}", p, cache)
+        x = _norm(b, lm, x, {"gpt2": "ln_f", "opt": "final_layer_norm"}.get(lm.style, "norm"))
+        if lm.proj_dim:
+            x = b.linear(x, lm.proj_dim, bias=False, name="project_out")
+    if lm.tied:
+        logits = b.linear_tied(x, table, name="lm_head")
+    else:
+        logits = b.linear(x, lm.vocab, bias=False, name="lm_head")
+    if lm.final_softcap is not None:
+        _softcap(b, logits, "final_logit_softcap")
+    meta = {"model": "hf", **p.model_dump(exclude={"config"}), "architecture": lm.arch, "phase": p.phase,
+            "tokens": p.batch, **b.kv_meta()}
+    if lm.moe is not None:
+        meta["moe"] = _moe_meta(p, lm, q_len)
+    return with_precision(b.build(meta), p)
+
+
+def _moe_meta(p: HfParams, lm: LM, q_len: int) -> dict[str, Any]:
+    """report.json's ``moe``: experts, top-k, routing, assignments per expert in each MoE layer, dropped ones."""
+    moe = lm.moe
+    assert moe is not None
+    tokens = p.batch * q_len * p.expert_parallel
+    loads = expert_loads(tokens, moe.top_k, moe.experts, p.routing())
+    return {"experts": moe.experts, "top_k": moe.top_k, "moe_layers": len(moe.sparse_layers),
+            "expert_parallel": p.expert_parallel, "routing": p.moe_routing, "tokens": tokens,
+            "tokens_per_expert": list(loads.kept), "dropped_tokens": loads.dropped, "capacity": loads.capacity,
+            "experts_hit": sum(1 for c in loads.kept if c)}
+
+
+def active_params(lm: LM, total: int) -> int:
+    """Parameters one token uses: all but the experts it is not routed to (total − (E − k) · one expert's
+    parameters, in every MoE layer)."""
+    if lm.moe is None:
+        return total
+    per_expert = 3 * lm.hidden * lm.moe.ffn
+    return total - (lm.moe.experts - lm.moe.top_k) * per_expert * len(lm.moe.sparse_layers)
+
+
+_WHOLE = {"tensor_parallel": 1, "expert_parallel": 1, "phase": "prefill", "seq_len": 1, "moe_routing": "balanced",
+          "capacity_factor": 0.0, "batch": 1}
+"""The settings of the graph that holds the whole model (MoE: batch = experts, so every expert gets a token)."""
+
+
+def hf(p: HfParams) -> Graph:
+    """A decoder-only LM from its Hugging Face config (see the module docstring)."""
+    lm = p.lm()
+    graph = _graph(p, lm)
+    whole = {**_WHOLE, "batch": lm.moe.experts if lm.moe else 1}
+    same = all(getattr(p, k) == v for k, v in whole.items())
+    total = graph.params if same else _graph(p.model_copy(update=whole), lm).params
+    meta = {**graph.meta, "model_params": total}
+    if lm.moe is not None:
+        meta["moe"] = {**meta["moe"], "total_params": total, "active_params": active_params(lm, total)}
+    return Graph(graph.name, graph.ops, graph.inputs, meta=meta)
+
+
+__all__ = ["HfParams", "active_params", "hf"]

@@ -1,0 +1,351 @@
+"""Hugging Face ``config.json`` → :class:`LM`, the shape of a decoder-only language model that :mod:`.hf` builds.
+
+Each supported ``architectures`` entry has a reader that takes the fields ``transformers`` reads for that class
+(with its defaults) and refuses anything else: a field no reader knows, a value outside what the builder models
+(an activation, a bias flag, a RoPE scaling type), or an unknown architecture is a ``ValueError`` naming the
+field, never a silently different model. Fields with no effect on the op graph (token ids, dropout, initialiser
+ranges, RoPE θ and scaling, versions) are accepted and ignored (:data:`IGNORED`).
+
+Readers: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, MixtralForCausalLM, Qwen2MoeForCausalLM,
+Gemma2ForCausalLM, Phi3ForCausalLM (``transformers`` 4.4x ``configuration_*.py`` defaults), OPTForCausalLM and
+GPT2LMHeadModel.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+IGNORED = frozenset({
+    "architectures", "model_type", "torch_dtype", "transformers_version", "bos_token_id", "eos_token_id",
+    "pad_token_id", "initializer_range", "init_std", "use_cache", "attention_dropout", "hidden_dropout", "dropout",
+    "activation_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop", "layerdrop", "_name_or_path", "rope_theta",
+    "rope_scaling", "max_position_embeddings", "original_max_position_embeddings", "output_router_logits",
+    "router_aux_loss_coef", "router_jitter_noise", "pretraining_tp", "tokenizer_class", "prefix", "cache_implementation",
+    "query_pre_attn_scalar", "id2label", "label2id", "summary_type", "summary_use_proj",
+    "summary_activation", "summary_proj_to_labels", "summary_first_dropout", "task_specific_params",
+    "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "n_ctx", "quantization_config",
+    "_attn_implementation", "auto_map", "use_bfloat16",
+})
+"""Fields read only to check their value (RoPE scaling, activations, windows) or with no effect on the op graph."""
+
+ROPE_TYPES = frozenset({"default", "linear", "dynamic", "yarn", "longrope", "su", "llama3"})
+"""RoPE scaling types: each only rescales the rotary frequencies (precomputed), so none changes the ops."""
+
+
+@dataclass(frozen=True)
+class MoE:
+    """Routed experts of a mixture-of-experts MLP (and Qwen2-MoE's always-on shared expert)."""
+
+    experts: int
+    top_k: int
+    ffn: int  # each expert's SwiGLU width
+    shared_ffn: int = 0  # 0: no shared expert
+    sparse_layers: frozenset[int] = frozenset()  # layers whose MLP is the MoE (the others dense)
+    router_names: tuple[str, str] = ("block_sparse_moe", "gate")
+    expert_names: tuple[str, str, str] = ("w1", "w3", "w2")  # gate, up, down
+
+
+@dataclass(frozen=True)
+class LM:
+    """A decoder-only LM as the builder needs it (sizes, layer recipe, module names)."""
+
+    arch: str
+    vocab: int
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    ffn: int
+    eps: float = 1e-5
+    norm: str = "rmsnorm"  # or "layernorm"
+    act: str = "silu"
+    gated: bool = True  # SwiGLU / GeGLU (gate, up, down) or a plain two-linear MLP
+    bias: tuple[bool, bool, bool, bool] = (False, False, False, False)  # q, k, v, o
+    mlp_bias: bool = False
+    fused_qkv: bool = False
+    fused_gate_up: bool = False
+    tied: bool = False
+    rope: bool = True
+    max_positions: int = 0  # learned position table rows (0: RoPE)
+    position_offset: int = 0  # OPT's learned positions start at row 2
+    windows: tuple[int, ...] = ()  # per layer: sliding window (0 = global)
+    attn_softcap: float | None = None
+    final_softcap: float | None = None
+    sandwich_norms: bool = False  # Gemma-2's post-attention and pre/post-feed-forward norms
+    embed_scale: bool = False  # Gemma: embeddings × √hidden
+    proj_dim: int = 0  # OPT's word_embed_proj_dim when ≠ hidden (project_in / project_out)
+    style: str = "llama"  # module names: llama, phi3, opt, gpt2
+    moe: MoE | None = None
+
+    def window(self, layer: int) -> int:
+        """Layer ``layer``'s sliding window (0: global attention)."""
+        return self.windows[layer] if self.windows else 0
+
+
+def load_config(value: object) -> dict[str, Any]:
+    """A config as a dict: a mapping as is, a string a path to a ``config.json`` (read, never downloaded)."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if not isinstance(value, str):
+        raise ValueError("config: expected a path to a Hugging Face config.json or a mapping of its fields")
+    path = Path(value)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ValueError(f"config: cannot read {value!r} ({e.strerror or e})") from None
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"config: {value!r} is not JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"config: {value!r} holds no JSON object")
+    return data
+
+
+class _Reader:
+    """Typed access to a config's fields, remembering which were read (the rest are unsupported)."""
+
+    def __init__(self, data: Mapping[str, Any], arch: str):
+        self.data, self.arch, self.read = data, arch, set(IGNORED)
+
+    def _get(self, key: str, default: object) -> object:
+        self.read.add(key)
+        value = self.data.get(key, default)
+        if value is _REQUIRED:
+            raise ValueError(f"{key}: missing (needed by {self.arch})")
+        return value
+
+    def int(self, key: str, default: object = None, *, minimum: int = 1) -> int:
+        value = self._get(key, _REQUIRED if default is None else default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{key}: expected an integer ≥ {minimum} (got {value!r})")
+        return value
+
+    def opt_int(self, key: str) -> int:
+        """An integer that may be null or absent (0 then)."""
+        value = self._get(key, None)
+        return 0 if value is None else self.int(key)
+
+    def float(self, key: str, default: float) -> float:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{key}: expected a non-negative number (got {value!r})")
+        return float(value)
+
+    def opt_float(self, key: str, default: float) -> float | None:
+        """A number that may be null (None then); absent is ``default``."""
+        value = self._get(key, default)
+        return None if value is None else self.float(key, default)
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self._get(key, default)
+        if not isinstance(value, bool):
+            raise ValueError(f"{key}: expected true or false (got {value!r})")
+        return value
+
+    def choice(self, key: str, default: str, allowed: Mapping[str, str]) -> str:
+        value = self._get(key, default)
+        if value not in allowed:
+            raise ValueError(f"{key}: {value!r} is not supported for {self.arch}; supported: "
+                             f"{', '.join(sorted(allowed))}")
+        return allowed[value]
+
+    def require(self, key: str, expected: object, why: str) -> None:
+        """A field whose only supported value is ``expected`` (absent counts as the default)."""
+        value = self._get(key, expected)
+        if value != expected:
+            raise ValueError(f"{key}: {value!r} is not supported ({why}; expected {expected!r})")
+
+    def int_list(self, key: str) -> frozenset[int]:
+        value = self._get(key, None) or []
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ValueError(f"{key}: expected a list of layer indices (got {value!r})")
+        return frozenset(value)
+
+    def rope_scaling(self) -> None:
+        value = self._get("rope_scaling", None)
+        if value is None:
+            return
+        if not isinstance(value, Mapping):
+            raise ValueError(f"rope_scaling: expected a mapping or null (got {value!r})")
+        kind = value.get("rope_type", value.get("type"))
+        if kind not in ROPE_TYPES:
+            raise ValueError(f"rope_scaling.rope_type: {kind!r} is not a known RoPE scaling; known: "
+                             f"{', '.join(sorted(ROPE_TYPES))}")
+
+    def finish(self) -> None:
+        extra = sorted(k for k in self.data if k not in self.read)
+        if extra:
+            raise ValueError(f"{extra[0]}: unsupported field for {self.arch} (the model it changes is not built; "
+                             f"remove it or check its spelling)")
+
+
+_REQUIRED = object()
+_SILU = {"silu": "silu", "swish": "silu"}
+_GELU_TANH = {"gelu_pytorch_tanh": "gelu", "gelu": "gelu", "gelu_new": "gelu"}
+
+
+def _heads(r: _Reader, hidden: int, head_dim: int = 0) -> tuple[int, int, int]:
+    """(heads, kv_heads, head_dim); ``head_dim`` is the class's default (0: hidden / heads)."""
+    heads = r.int("num_attention_heads")
+    kv_heads = r.int("num_key_value_heads", heads)
+    if heads % kv_heads:
+        raise ValueError(f"num_key_value_heads: {kv_heads} must divide num_attention_heads ({heads})")
+    head_dim = r.int("head_dim", head_dim) if head_dim else r.opt_int("head_dim")
+    if not head_dim:
+        if hidden % heads:
+            raise ValueError(f"num_attention_heads: {heads} must divide hidden_size ({hidden})")
+        head_dim = hidden // heads
+    return heads, kv_heads, head_dim
+
+
+def _llama_like(r: _Reader, *, window_key: bool, qkv_bias: bool = False, tie: bool = False) -> dict[str, Any]:
+    """The fields Llama, Mistral, Qwen2 and their MoE variants share."""
+    hidden = r.int("hidden_size")
+    heads, kv_heads, head_dim = _heads(r, hidden)
+    layers = r.int("num_hidden_layers")
+    bias = qkv_bias
+    if "attention_bias" in r.data or r.arch == "LlamaForCausalLM":
+        bias = r.bool("attention_bias", False)
+    out = dict(vocab=r.int("vocab_size"), hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
+               head_dim=head_dim, eps=r.float("rms_norm_eps", 1e-6), act=r.choice("hidden_act", "silu", _SILU),
+               bias=(bias, bias, bias, bias and r.arch == "LlamaForCausalLM"), tied=r.bool("tie_word_embeddings", tie))
+    if r.arch == "LlamaForCausalLM":
+        out["mlp_bias"] = r.bool("mlp_bias", False)
+        r.int("pretraining_tp", 1)
+    r.rope_scaling()
+    if window_key:
+        window = r.opt_int("sliding_window")
+        if r.arch.startswith("Qwen2"):  # Qwen2: windows only with use_sliding_window, from max_window_layers on
+            first = r.int("max_window_layers", 28, minimum=0)
+            on = r.bool("use_sliding_window", False)
+            out["windows"] = tuple(window if on and i >= first else 0 for i in range(layers))
+        elif window:
+            out["windows"] = (window,) * layers
+    return out
+
+
+def _llama(r: _Reader) -> LM:
+    return LM(r.arch, ffn=r.int("intermediate_size"), **_llama_like(r, window_key=r.arch != "LlamaForCausalLM",
+                                                                   qkv_bias=r.arch == "Qwen2ForCausalLM"))
+
+
+def _mixtral(r: _Reader) -> LM:
+    base = _llama_like(r, window_key=True)
+    ffn = r.int("intermediate_size")
+    moe = MoE(r.int("num_local_experts", 8), r.int("num_experts_per_tok", 2), ffn,
+              sparse_layers=frozenset(range(base["layers"])))
+    return LM(r.arch, ffn=ffn, moe=moe, **base)
+
+
+def _qwen2_moe(r: _Reader) -> LM:
+    base = _llama_like(r, window_key=True, qkv_bias=True)
+    experts = r.int("num_experts", 60)
+    step = r.int("decoder_sparse_step", 1)
+    dense = r.int_list("mlp_only_layers")
+    sparse = frozenset(i for i in range(base["layers"]) if i not in dense and (i + 1) % step == 0)
+    r.bool("norm_topk_prob", False)
+    moe = MoE(experts, r.int("num_experts_per_tok", 4), r.int("moe_intermediate_size", 1408),
+              shared_ffn=r.int("shared_expert_intermediate_size", 5632, minimum=0), sparse_layers=sparse,
+              router_names=("mlp", "gate"), expert_names=("gate_proj", "up_proj", "down_proj"))
+    return LM(r.arch, ffn=r.int("intermediate_size", 5632), moe=moe, **base)
+
+
+def _gemma2(r: _Reader) -> LM:
+    hidden = r.int("hidden_size")
+    heads, kv_heads, head_dim = _heads(r, hidden, 256)
+    layers = r.int("num_hidden_layers")
+    r.rope_scaling()
+    r.require("attention_bias", False, "Gemma-2's projections have no bias")
+    act = r.choice("hidden_activation", "gelu_pytorch_tanh", _GELU_TANH)
+    r.choice("hidden_act", "gelu_pytorch_tanh", _GELU_TANH)
+    window = r.int("sliding_window", 4096)
+    return LM(r.arch, vocab=r.int("vocab_size"), hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
+              head_dim=head_dim, ffn=r.int("intermediate_size"), eps=r.float("rms_norm_eps", 1e-6), act=act,
+              tied=r.bool("tie_word_embeddings", True),
+              windows=tuple(0 if i % 2 else window for i in range(layers)),  # even layers local, odd global
+              attn_softcap=r.opt_float("attn_logit_softcapping", 50.0),
+              final_softcap=r.opt_float("final_logit_softcapping", 30.0), sandwich_norms=True, embed_scale=True)
+
+
+def _phi3(r: _Reader) -> LM:
+    hidden = r.int("hidden_size")
+    heads, kv_heads, head_dim = _heads(r, hidden)
+    layers = r.int("num_hidden_layers")
+    r.rope_scaling()
+    r.require("partial_rotary_factor", 1.0, "Phi-3 rotates whole heads")
+    window = r.opt_int("sliding_window")
+    return LM(r.arch, vocab=r.int("vocab_size", 32064), hidden=hidden, layers=layers, heads=heads,
+              kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size"), eps=r.float("rms_norm_eps", 1e-5),
+              act=r.choice("hidden_act", "silu", _SILU), tied=r.bool("tie_word_embeddings", False),
+              windows=(window,) * layers if window else (), fused_qkv=True, fused_gate_up=True, style="phi3")
+
+
+def _opt(r: _Reader) -> LM:
+    hidden = r.int("hidden_size")
+    heads = r.int("num_attention_heads")
+    if hidden % heads:
+        raise ValueError(f"num_attention_heads: {heads} must divide hidden_size ({hidden})")
+    r.require("do_layer_norm_before", True, "only pre-LN OPT (every size but 350m) is built")
+    r.require("layer_norm_elementwise_affine", True, "OPT's LayerNorms have weight and bias")
+    r.require("_remove_final_layer_norm", False, "OPT keeps its final LayerNorm")
+    bias = r.bool("enable_bias", True)
+    proj = r.int("word_embed_proj_dim", hidden)
+    return LM(r.arch, vocab=r.int("vocab_size"), hidden=hidden, layers=r.int("num_hidden_layers"), heads=heads,
+              kv_heads=heads, head_dim=hidden // heads, ffn=r.int("ffn_dim"), eps=1e-5, norm="layernorm",
+              act=r.choice("activation_function", "relu", {"relu": "relu", "gelu": "gelu"}), gated=False,
+              bias=(bias,) * 4, mlp_bias=bias, tied=r.bool("tie_word_embeddings", True), rope=False,
+              max_positions=r.int("max_position_embeddings", 2048), position_offset=2,
+              proj_dim=proj if proj != hidden else 0, style="opt")
+
+
+def _gpt2(r: _Reader) -> LM:
+    hidden = r.int("n_embd", 768)
+    heads = r.int("n_head", 12)
+    if hidden % heads:
+        raise ValueError(f"n_head: {heads} must divide n_embd ({hidden})")
+    r.require("add_cross_attention", False, "a decoder-only GPT-2 is built")
+    return LM(r.arch, vocab=r.int("vocab_size", 50257), hidden=hidden, layers=r.int("n_layer", 12), heads=heads,
+              kv_heads=heads, head_dim=hidden // heads, ffn=r.opt_int("n_inner") or 4 * hidden,
+              eps=r.float("layer_norm_epsilon", 1e-5), norm="layernorm",
+              act=r.choice("activation_function", "gelu_new", {"gelu_new": "gelu", "gelu": "gelu", "relu": "relu"}),
+              gated=False, bias=(True,) * 4, mlp_bias=True, tied=r.bool("tie_word_embeddings", True), rope=False,
+              max_positions=r.int("n_positions", 1024), fused_qkv=True, style="gpt2")
+
+
+READERS: dict[str, Callable[[_Reader], LM]] = {
+    "LlamaForCausalLM": _llama,
+    "MistralForCausalLM": _llama,
+    "Qwen2ForCausalLM": _llama,
+    "MixtralForCausalLM": _mixtral,
+    "Qwen2MoeForCausalLM": _qwen2_moe,
+    "Gemma2ForCausalLM": _gemma2,
+    "Phi3ForCausalLM": _phi3,
+    "OPTForCausalLM": _opt,
+    "GPT2LMHeadModel": _gpt2,
+}
+"""Supported ``architectures`` and their readers."""
+
+
+def parse(data: Mapping[str, Any]) -> LM:
+    """The :class:`LM` of a Hugging Face config (``ValueError`` naming the first unsupported field)."""
+    archs = data.get("architectures")
+    if not isinstance(archs, list) or len(archs) != 1 or not isinstance(archs[0], str):
+        raise ValueError(f"architectures: expected a list of one architecture name (got {archs!r}); supported: "
+                         f"{', '.join(READERS)}")
+    arch = archs[0]
+    if arch not in READERS:
+        raise ValueError(f"architectures: {arch!r} is not supported; supported: {', '.join(READERS)}")
+    r = _Reader(data, arch)
+    lm = READERS[arch](r)
+    r.finish()
+    return lm
+
+
+__all__ = ["IGNORED", "LM", "MoE", "READERS", "load_config", "parse"]

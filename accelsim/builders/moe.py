@@ -1,0 +1,187 @@
+"""Mixture-of-experts MLPs: routing, expert FFNs as grouped GEMMs, capacity, expert parallelism.
+
+Op conventions (one MoE layer over tokens x (batch, tokens, hidden), T tokens on this chip, E experts, top-k):
+
+* ``{router}`` LINEAR hidden → E (no bias), ``router_topk`` ELEMENTWISE fn "router_topk" over the T·E logits
+  (softmax 5 + k selection passes per logit), output the (batch, tokens, k) routing weights.
+* ``dispatch`` ELEMENTWISE fn "moe_dispatch": the token copies routed to experts (T·k rows of ``hidden``, less the
+  dropped ones), gathered expert by expert (a copy on the vector unit, no FLOPs). With expert parallelism EP > 1 an
+  ``all_to_all_dispatch`` COLLECTIVE (fn "all_to_all", ``group`` EP) then brings this chip the rows routed to its
+  E / EP experts from every chip of the group; ``all_to_all_combine`` sends the results back.
+* Expert FFNs as grouped GEMMs: the chip's experts with the same token count c form a group of g experts; each of
+  its projections is one MATMUL ``Gemm(m = c, n, k, count = g)`` whose weights are the g experts' matrices (named
+  as Hugging Face's ``experts.{i}.{proj}.weight``), so an op reads only the weights of experts that got tokens.
+  Experts with no token (decode with a small batch) hold their weights on an ``unused_params`` view: counted in
+  ``params``, never read.
+* ``combine`` ELEMENTWISE fn "moe_combine": each token's k expert outputs weighted and summed (2 FLOPs per routed
+  element), then the tensor-parallel all-reduce when the experts' width is split.
+
+Routing (:func:`expert_loads`): the T·EP·k token-expert assignments of the expert-parallel group are spread over
+the experts ``balanced`` (equal shares), ``skewed`` (expert i's share ∝ (i + 1)^−skew, a Zipf law) or as given
+``counts``; shares are rounded by largest remainder and capped at the group's tokens (a token picks k distinct
+experts). With a capacity factor cf > 0 each expert takes at most ⌈cf · T·EP·k / E⌉ assignments and the rest are
+dropped (they pass through on the residual). Chip 0 (simulated) holds experts 0 … E/EP − 1, the busiest under skew.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..errors import WorkloadError
+from ..ir import Gemm, OpKind, Weight
+from .tlayers import SOFTMAX_FLOPS, TransformerBuilder
+
+
+@dataclass(frozen=True)
+class Routing:
+    """How tokens are routed: ``mode`` balanced/skewed/counts, the Zipf ``skew``, per-expert ``counts`` (of the
+    expert-parallel group's assignments), the ``capacity_factor`` (0: no limit) and the expert-parallel degree."""
+
+    mode: str = "balanced"
+    skew: float = 1.0
+    counts: tuple[int, ...] = ()
+    capacity_factor: float = 0.0
+    expert_parallel: int = 1
+
+
+@dataclass(frozen=True)
+class Loads:
+    """Assignments per expert (kept, after capacity), the dropped ones and the capacity (0: none)."""
+
+    kept: tuple[int, ...]
+    dropped: int
+    capacity: int
+
+
+def _largest_remainder(total: int, shares: Sequence[float], cap: int) -> list[int]:
+    """``total`` split in proportion to ``shares`` into integers ≤ ``cap`` (largest remainder; ties to the lower
+    index), the excess of capped entries re-spread over the others."""
+    n = len(shares)
+    out = [0] * n
+    free = list(range(n))
+    left = total
+    while left and free:
+        weight = sum(shares[i] for i in free)
+        raw = {i: left * shares[i] / weight for i in free}
+        base = {i: math.floor(raw[i]) for i in free}
+        rest = left - sum(base.values())
+        for i in sorted(free, key=lambda i: (-(raw[i] - base[i]), i))[:rest]:
+            base[i] += 1
+        left = 0
+        for i in free:
+            take = min(base[i], cap - out[i])
+            out[i] += take
+            left += base[i] - take
+        free = [i for i in free if out[i] < cap]
+    return out
+
+
+def expert_loads(tokens: int, top_k: int, experts: int, routing: Routing) -> Loads:
+    """Assignments per expert of ``tokens`` tokens (the whole expert-parallel group's) routed to ``top_k`` of
+    ``experts`` experts (see the module docstring)."""
+    assignments = tokens * top_k
+    if routing.mode == "counts":
+        counts = list(routing.counts)
+        if len(counts) != experts or sum(counts) != assignments or any(c < 0 or c > tokens for c in counts):
+            raise WorkloadError(f"expert_counts: expected {experts} counts, each 0 … {tokens} (tokens), adding up "
+                                f"to tokens × top-k = {assignments} (got {counts})")
+    else:
+        skew = routing.skew if routing.mode == "skewed" else 0.0
+        counts = _largest_remainder(assignments, [(i + 1) ** -skew for i in range(experts)], tokens)
+    capacity = math.ceil(routing.capacity_factor * assignments / experts) if routing.capacity_factor > 0 else 0
+    kept = [min(c, capacity) for c in counts] if capacity else counts
+    return Loads(tuple(kept), sum(counts) - sum(kept), capacity)
+
+
+def _groups(kept: Sequence[int]) -> list[tuple[int, list[int]]]:
+    """(token count, experts) for each distinct non-zero count, in order of first appearance."""
+    groups: dict[int, list[int]] = {}
+    for i, c in enumerate(kept):
+        if c:
+            groups.setdefault(c, []).append(i)
+    return list(groups.items())
+
+
+@dataclass(frozen=True)
+class ExpertNames:
+    """Hugging Face module names: the MoE block's scope, its router, the experts' gate, up and down projections."""
+
+    block: str
+    router: str
+    gate: str
+    up: str
+    down: str
+
+
+def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k: int, ffn: int, act: str,
+              names: ExpertNames, loads: Loads, ep: int) -> str:
+    """One MoE MLP on ``x`` (inside the layer's scope ``prefix``); returns the combined output (see the module
+    docstring). ``loads`` are the group's assignments per expert; this chip holds experts 0 … E/EP − 1."""
+    shape = b.shape(x)
+    tokens, hidden = math.prod(shape[:-1]), shape[-1]
+    local = experts // ep
+    width = b._tp_hidden(ffn)
+    # the rows this chip dispatches (balanced over the group: its 1/EP share of the kept assignments)
+    sent = math.ceil(sum(loads.kept) / ep)
+    here = loads.kept[:local]
+    with b.scope(names.block):
+        logits = b.linear(x, experts, bias=False, name=names.router)
+        elems = tokens * experts
+        topk = b._add(b._name("router_topk", "router_topk"), OpKind.ELEMENTWISE, [logits], (*shape[:-1], top_k),
+                      flops=(SOFTMAX_FLOPS + top_k) * elems, vector_elems=elems, fn="router_topk", top_k=top_k)
+        rows = b._add(b._name("dispatch", "dispatch"), OpKind.ELEMENTWISE, [x, topk], (1, max(sent, 1), hidden),
+                      vector_elems=sent * hidden, fn="moe_dispatch")
+        if ep > 1:
+            rows = b._add(b._name("all_to_all_dispatch", "a2a"), OpKind.COLLECTIVE, [rows],
+                          (1, max(sum(here), 1), hidden), fn="all_to_all", group=ep)
+        outs, start = [], 0
+        for count, ids in _groups(here):
+            tag = f"experts_{ids[0]}" if len(ids) == 1 else f"experts_{ids[0]}_{ids[-1]}"
+            part = b.slice_tokens(rows, start, count * len(ids), name=f"{tag}.rows")
+            start += count * len(ids)
+            outs.append(_expert_group(b, part, tag, prefix, ids, count, width, hidden, act, names))
+        idle = [i for i, c in enumerate(here) if not c]
+        if not outs:  # every token dropped: the experts' output is zeros (nothing computed)
+            outs = [rows]
+        y = outs[0] if len(outs) == 1 else b.concat(outs, dim=1, name="expert_outputs")
+        if idle:
+            weights = [Weight(f"{prefix}.{names.block}.experts.{i}.{p}.weight", s) for i in idle
+                       for p, s in ((names.gate, (width, hidden)), (names.up, (width, hidden)),
+                                    (names.down, (hidden, width)))]
+            y = b.unused_params(y, weights, name="idle_experts")
+        if ep > 1:
+            y = b._add(b._name("all_to_all_combine", "a2a"), OpKind.COLLECTIVE, [y], (1, max(sent, 1), hidden),
+                       fn="all_to_all", group=ep)
+        out = b._add(b._name("combine", "combine"), OpKind.ELEMENTWISE, [y, topk], shape, flops=2 * sent * hidden,
+                     vector_elems=sent * hidden, fn="moe_combine")
+        return b._all_reduce(out)
+
+
+def _expert_group(b: TransformerBuilder, rows: str, tag: str, prefix: str, ids: list[int], count: int, width: int,
+                  hidden: int, act: str, names: ExpertNames) -> str:
+    """The SwiGLU FFN of experts ``ids``, each over ``count`` token rows: grouped GEMMs (count = len(ids))."""
+    g = len(ids)
+
+    def proj(x: str, proj_name: str, n: int, k: int) -> str:
+        weights = [Weight(f"{prefix}.{names.block}.experts.{i}.{proj_name}.weight", (n, k)) for i in ids]
+        return b.matmul([x], (1, count * g, n), Gemm(m=count, n=n, k=k, count=g), weights,
+                        name=f"{tag}.{proj_name}", experts=tuple(ids))
+
+    gate = proj(rows, names.gate, width, hidden)
+    up = proj(rows, names.up, width, hidden)
+    h = b.mul(b.activation(gate, act, name=f"{tag}.act_fn"), up, name=f"{tag}.mul")
+    return proj(h, names.down, hidden, width)
+
+
+def shared_expert(b: TransformerBuilder, x: str, ffn: int, act: str) -> str:
+    """Qwen2-MoE's shared expert: sigmoid(shared_expert_gate(x)) · SwiGLU(x), always on."""
+    with b.scope("shared_expert"):
+        y = b.swiglu_mlp(x, ffn)
+    g = b.linear(x, 1, bias=False, name="shared_expert_gate")
+    g = b.vector(OpKind.ACTIVATION, [g], b.shape(g), "sigmoid", 4, name="shared_expert_sigmoid")
+    return b.mul(y, g, name="shared_expert_scale")
+
+
+__all__ = ["ExpertNames", "Loads", "Routing", "expert_loads", "moe_layer", "shared_expert"]

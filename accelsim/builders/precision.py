@@ -1,0 +1,81 @@
+"""Mixed precision for LLM graphs: separate weight, activation (compute) and KV-cache dtypes.
+
+:func:`apply_precision` rewrites a built graph (ops are frozen values):
+
+* every op's ``dtype`` is the activation dtype (its compute dtype: the one pricing picks a rate for);
+* the weights of linear layers (LINEAR and weight-reading MATMUL ops; a tied LM head keeps its embedding's dtype)
+  get ``Weight.dtype`` = the weight dtype, int4/int8 with ``group_size`` (one fp16 scale per group, so int4
+  weights take ½ + 2/group bytes each). Where the weight dtype differs from the compute dtype the weights are
+  dequantised on the vector unit: an ELEMENTWISE op ``{linear}.dequantize`` (fn "dequantize", 2 FLOPs per weight:
+  scale and offset) just before the linear, with no tensor inputs (the GEMM itself reads the packed weights, as
+  fused W4A16 kernels do; its one-element output only orders it);
+* the KV cache's writers and readers (KV_APPEND, the cached K/V views and the attention GEMMs of a cached layer)
+  run in the KV-cache dtype, and ``meta["kv_cache_bytes"]`` counts the cache in it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..ir import Graph, Op, OpKind
+from ..units import dtype_bytes
+
+DEQUANT_FLOPS = 2
+"""FLOPs per weight to dequantise it: multiply by its group's scale, add the offset."""
+
+
+def _linear_weights(op: Op) -> bool:
+    return op.kind in (OpKind.LINEAR, OpKind.MATMUL) and bool(op.weights) and "tied" not in op.attrs
+
+
+def _kv_scopes(graph: Graph) -> set[str]:
+    """The attention scopes that own a KV cache (from the KV_APPEND ops and the cache inputs)."""
+    caches = [str(op.attrs["cache"]) for op in graph.ops if op.kind is OpKind.KV_APPEND]
+    caches += list(graph.info.kv_cache)
+    return {c.rsplit(".", 1)[0] for c in caches}
+
+
+def _reads_kv(op: Op, scopes: set[str]) -> bool:
+    scope, _, leaf = op.name.rpartition(".")
+    if scope not in scopes:
+        return False
+    return op.kind in (OpKind.KV_APPEND, OpKind.ATTENTION) or leaf in ("scores", "context", "k_all", "v_all")
+
+
+def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cache: str | None,
+                    group_size: int) -> Graph:
+    """``graph`` with the dtypes of the module docstring (``None``: the activation dtype)."""
+    weight = weight or activation
+    kv_cache = kv_cache or activation
+    if weight == activation == kv_cache and all(op.dtype == activation for op in graph.ops):
+        return graph
+    scopes = _kv_scopes(graph)
+    quantised = weight in ("int4", "int8")
+    ops: list[Op] = []
+    for op in graph.ops:
+        dtype = kv_cache if _reads_kv(op, scopes) else activation
+        weights = op.weights
+        if _linear_weights(op) and weight != activation:
+            weights = tuple(dataclasses.replace(w, dtype=weight, group_size=group_size if quantised else 0)
+                            for w in op.weights)
+            elems = sum(w.numel for w in op.weights)
+            ops.append(Op(f"{op.name}.dequantize", OpKind.ELEMENTWISE, (), (), (1,), dtype=activation,
+                          flops=DEQUANT_FLOPS * elems, vector_elems=elems,
+                          attrs={"fn": "dequantize", "from_dtype": weight, "to_dtype": activation}))
+        ops.append(dataclasses.replace(op, dtype=dtype, weights=weights))
+    meta = dict(graph.meta)
+    if "kv_cache_bytes" in meta:
+        meta["kv_cache_bytes"] = int(meta["kv_cache_bytes"]) // dtype_bytes(str(meta.get("dtype") or activation)) \
+            * dtype_bytes(kv_cache)
+    meta.update(weight_dtype=weight, activation_dtype=activation, kv_cache_dtype=kv_cache, dtype=activation)
+    return Graph(graph.name, ops, graph.inputs, meta=meta)
+
+
+def with_precision(graph: Graph, p: object) -> Graph:
+    """``graph`` with the dtypes of ``p``'s :class:`~.params.PrecisionParams` fields (see :func:`apply_precision`)."""
+    activation = getattr(p, "activation_dtype", None) or getattr(p, "dtype", None) or "fp16"
+    return apply_precision(graph, weight=getattr(p, "weight_dtype", None), activation=activation,
+                           kv_cache=getattr(p, "kv_cache_dtype", None), group_size=getattr(p, "quant_group_size", 0))
+
+
+__all__ = ["DEQUANT_FLOPS", "apply_precision", "with_precision"]

@@ -1,0 +1,180 @@
+"""The ``hf`` workload: decoder LMs from Hugging Face configs (params, MACs, layer recipes, decode, errors)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from accelsim.builders import build_workload
+from accelsim.config import load_workload
+from accelsim.errors import ConfigError
+
+# Published parameter counts (model cards / transformers' num_parameters()) and the hand formula each equals:
+# Llama-style: V·h·(1 or 2 untied) + L·(h·(nh + 2·nkv)·hd + nh·hd·h + 3·h·f + 2h) + h (+ q/k/v biases).
+PUBLISHED = {
+    # meta-llama/Meta-Llama-3-8B: 8.03 B
+    "llama3_8b": 2 * 128256 * 4096 + 32 * (4096 * (32 + 16) * 128 + 4096 * 4096 + 3 * 4096 * 14336 + 2 * 4096)
+    + 4096,
+    # meta-llama/Meta-Llama-3-70B: 70.6 B
+    "llama3_70b": 2 * 128256 * 8192 + 80 * (8192 * (64 + 16) * 128 + 8192 * 8192 + 3 * 8192 * 28672 + 2 * 8192)
+    + 8192,
+    # meta-llama/Llama-3.1-405B: 405.9 B
+    "llama3_1_405b": 2 * 128256 * 16384
+    + 126 * (16384 * (128 + 16) * 128 + 16384 * 16384 + 3 * 16384 * 53248 + 2 * 16384) + 16384,
+    # mistralai/Mistral-7B-v0.1: 7.24 B
+    "mistral_7b": 2 * 32000 * 4096 + 32 * (4096 * 48 * 128 + 4096 * 4096 + 3 * 4096 * 14336 + 2 * 4096) + 4096,
+    # Qwen/Qwen2-7B: 7.62 B (q/k/v with biases: + (28 + 8)·128 per layer)
+    "qwen2_7b": 2 * 152064 * 3584
+    + 28 * (3584 * 36 * 128 + 36 * 128 + 3584 * 3584 + 3 * 3584 * 18944 + 2 * 3584) + 3584,
+    # google/gemma-2-9b: 9.24 B (tied head; four norms per layer; head_dim 256)
+    "gemma2_9b": 256000 * 3584 + 42 * (3584 * 32 * 256 + 4096 * 3584 + 3 * 3584 * 14336 + 4 * 3584) + 3584,
+    # microsoft/Phi-3-mini-4k-instruct: 3,821,079,552 (keras-hub's phi3 preset metadata lists the same)
+    "phi3_mini": 2 * 32064 * 3072 + 32 * (3072 * 96 * 96 + 3072 * 3072 + 3 * 3072 * 8192 + 2 * 3072) + 3072,
+    # facebook/opt-1.3b: 1.32 B (positions 2048 + 2 rows; 4 biased projections, 2 LayerNorms, biased fc1/fc2)
+    "opt_1_3b": 50272 * 2048 + 2050 * 2048 + 24 * (4 * (2048 * 2048 + 2048) + 4 * 2048 + 2 * 2048 * 8192 + 8192
+                                                   + 2048) + 2 * 2048,
+}
+
+
+def _graph(name: str, **params):
+    w = load_workload(name)
+    return build_workload(w.model, {**w.params, "seq_len": 1, **params})
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_preset_params_equal_published_counts(name):
+    assert _graph(name).meta["model_params"] == PUBLISHED[name]
+
+
+def test_published_totals():
+    assert PUBLISHED["llama3_8b"] == 8_030_261_248
+    assert PUBLISHED["llama3_1_405b"] == 405_853_388_800
+    assert PUBLISHED["gemma2_9b"] == 9_241_705_984
+    assert PUBLISHED["phi3_mini"] == 3_821_079_552
+    assert PUBLISHED["opt_1_3b"] == 1_315_758_080
+
+
+LLAMA32_1B = {  # meta-llama/Llama-3.2-1B config.json (1.24 B, tied embeddings)
+    "architectures": ["LlamaForCausalLM"], "hidden_size": 2048, "intermediate_size": 8192,
+    "num_attention_heads": 32, "num_key_value_heads": 8, "num_hidden_layers": 16, "vocab_size": 128256,
+    "head_dim": 64, "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "max_position_embeddings": 131072,
+    "rope_scaling": {"factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                     "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+    "tie_word_embeddings": True, "hidden_act": "silu", "model_type": "llama", "torch_dtype": "bfloat16",
+    "bos_token_id": 128000, "eos_token_id": 128001, "attention_bias": False, "mlp_bias": False,
+    "pretraining_tp": 1, "use_cache": True, "initializer_range": 0.02, "transformers_version": "4.45.0.dev0"}
+# 128256·2048 + 16·(2048·(32 + 16)·64 + 2048·2048 + 3·2048·8192 + 2·2048) + 2048 = 1,235,814,400
+LLAMA32_1B_PARAMS = 128256 * 2048 + 16 * (2048 * 48 * 64 + 2048 * 2048 + 3 * 2048 * 8192 + 2 * 2048) + 2048
+
+
+def test_config_json_path(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(LLAMA32_1B))
+    w = load_workload({"model": "hf", "config": str(path), "seq_len": 4})
+    g = build_workload(w.model, w.params)
+    assert g.params == LLAMA32_1B_PARAMS == 1_235_814_400
+    # tied head: the LM head reads the embedding table, counted once
+    assert g["lm_head"].weights[0].name == "model.embed_tokens.weight"
+
+
+def test_set_overrides_a_config_field(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(LLAMA32_1B))
+    w = load_workload({"model": "hf", "config": str(path), "seq_len": 4}, ["workload.num_key_value_heads=4"])
+    # k and v lose 4 heads of 64 each: 2·2048·4·64 per layer
+    assert build_workload(w.model, w.params).params == LLAMA32_1B_PARAMS - 16 * 2 * 2048 * 4 * 64
+
+
+def test_prefill_macs_llama3_8b():
+    s = 128
+    g = _graph("llama3_8b", seq_len=s)
+    h, layers, vocab, hd, heads = 4096, 32, 128256, 128, 32
+    per_token = layers * (h * 48 * hd + h * h + 3 * h * 14336) + vocab * h  # every linear, LM head at each token
+    attention = layers * heads * s * s * 2 * hd  # QKᵀ and PV over the full score matrix
+    assert g.macs == s * per_token + attention
+
+
+@pytest.mark.parametrize("cfg, field", [
+    ({**LLAMA32_1B, "architectures": ["FalconForCausalLM"]}, "architectures"),
+    ({**LLAMA32_1B, "num_experts": 8}, "num_experts"),
+    ({**LLAMA32_1B, "hidden_act": "relu"}, "hidden_act"),
+    ({**LLAMA32_1B, "rope_scaling": {"rope_type": "magic"}}, "rope_scaling.rope_type"),
+    ({**LLAMA32_1B, "sliding_window": 128}, "sliding_window"),  # Llama has no sliding window
+    ({k: v for k, v in LLAMA32_1B.items() if k != "hidden_size"}, "hidden_size"),
+])
+def test_unsupported_config_is_one_error_naming_the_field(cfg, field):
+    with pytest.raises(ConfigError) as e:
+        load_workload({"model": "hf", "config": cfg})
+    msg = str(e.value)
+    assert f"{field}:" in msg and "\n" not in msg.strip()
+
+
+def test_sliding_window_bounds_decode_kv():
+    g = _graph("mistral_7b", phase="decode", kv_len=6000)
+    attn = g["model.layers.0.self_attn.scores"]
+    assert attn.attrs["kv_len"] == 4096  # the window, not 6001
+    assert g.inputs["model.layers.0.self_attn.k_cache"] == (1, 8, 4095, 128)  # rolling buffer of window − 1
+
+
+def test_gemma2_local_global_and_softcap():
+    g = _graph("gemma2_9b", phase="decode", kv_len=6000)
+    assert g["model.layers.0.self_attn.scores"].attrs["kv_len"] == 4096  # even layers: local
+    assert g["model.layers.1.self_attn.scores"].attrs["kv_len"] == 6001  # odd layers: global
+    caps = [op for op in g.ops if op.fn == "softcap"]
+    assert len(caps) == 42 + 1  # every layer's scores and the final logits
+    assert "model.embed_scale" in g and "model.layers.0.post_feedforward_layernorm" in g
+
+
+def test_phi3_fused_projections():
+    g = _graph("phi3_mini")
+    assert g["model.layers.0.self_attn.qkv_proj"].gemm.n == 3 * 3072
+    assert g["model.layers.0.mlp.gate_up_proj"].gemm.n == 2 * 8192
+
+
+def test_gqa_fused_qkv_split():
+    cfg = {"architectures": ["Phi3ForCausalLM"], "hidden_size": 256, "intermediate_size": 512,
+           "num_attention_heads": 8, "num_key_value_heads": 2, "num_hidden_layers": 1, "vocab_size": 100}
+    g = build_workload("hf", {"config": cfg, "seq_len": 4})
+    assert g["model.layers.0.self_attn.qkv_proj"].gemm.n == (8 + 2 * 2) * 32
+    assert g["model.layers.0.self_attn.k"].out_shape == (1, 2, 4, 32)
+
+
+def test_opt_and_gpt2_decode_use_learned_positions():
+    g = _graph("opt_1_3b", phase="decode", kv_len=10)
+    assert g["model.decoder.embed_positions"].attrs["offset"] == 12  # OPT's offset of 2
+    gpt2 = {"architectures": ["GPT2LMHeadModel"], "n_embd": 768, "n_head": 12, "n_layer": 12, "vocab_size": 50257,
+            "n_positions": 1024}
+    g = build_workload("hf", {"config": gpt2, "seq_len": 8})
+    assert g.params == 124_439_808  # gpt2 on the Hugging Face hub, as the gpt2 builder
+    with pytest.raises(Exception, match="1024 learned positions"):
+        build_workload("hf", {"config": gpt2, "phase": "decode", "kv_len": 1024})
+
+
+def test_decode_serving_run():
+    from accelsim.api import simulate
+
+    cfg = {**LLAMA32_1B, "num_hidden_layers": 2, "vocab_size": 512, "hidden_size": 256, "intermediate_size": 512,
+           "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64}
+    r = simulate({"model": "hf", "config": cfg, "seq_len": 16, "decode_steps": 3}, "h100")
+    assert r.to_dict()["serving"]["decode_steps"] == 3
+    assert r.to_dict()["serving"]["tpot_s"] > 0
+
+
+def test_cli_unknown_architecture_exits_2(tmp_path, capsys):
+    from accelsim.cli import main
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**LLAMA32_1B, "architectures": ["MambaForCausalLM"]}))
+    code = main(["run", "-w", "hf", "-a", "h100", "--set", f"workload.config={path}", "--no-plots", "-q", "-o",
+                 str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "architectures: 'MambaForCausalLM' is not supported" in err
+
+
+def test_gpt2_builder_decodes():
+    g = build_workload("gpt2", {"phase": "decode", "kv_len": 100})
+    # 12 layers × K and V × 12 heads × 101 tokens × 64, fp16
+    assert g.meta["kv_cache_bytes"] == 12 * 2 * 12 * 101 * 64 * 2
+    assert g["transformer.wpe"].attrs["offset"] == 100 and g.params == 124_439_808
+    assert not any(op.kind.value == "kv_append" for op in build_workload("gpt2", {"seq_len": 8}))

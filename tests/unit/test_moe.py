@@ -1,0 +1,102 @@
+"""Mixture of experts (``hf`` Mixtral / Qwen2-MoE): params, routing, capacity, decode weights, expert parallelism."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.builders import build_workload
+from accelsim.builders.moe import Routing, expert_loads
+from accelsim.config import load_workload
+from accelsim.errors import WorkloadError
+from accelsim.ir import OpKind
+
+H, F, E = 4096, 14336, 8  # Mixtral-8x7B hidden, expert width, experts
+# Mixtral-8x7B (mistralai/Mixtral-8x7B-v0.1; Mistral AI: 46.7 B total, 12.9 B active): embeddings + untied head
+# 2·32000·h, per layer attention h·(32 + 16)·128 + h², router 8h, norms 2h, 8 experts of 3·h·f; final norm h.
+MIXTRAL_DENSE = 2 * 32000 * H + 32 * (H * 48 * 128 + H * H + 8 * H + 2 * H) + H
+MIXTRAL_TOTAL = MIXTRAL_DENSE + 32 * E * 3 * H * F
+MIXTRAL_ACTIVE = MIXTRAL_DENSE + 32 * 2 * 3 * H * F
+# Qwen1.5-MoE-A2.7B (Qwen: 14.3 B total, 2.7 B activated): q/k/v biased, router 60h, 60 experts of 3·h·1408,
+# shared expert 3·h·5632 and its gate h.
+QH = 2048
+QWEN_DENSE = 2 * 151936 * QH + 24 * (4 * QH * QH + 3 * QH + 60 * QH + 3 * QH * 5632 + QH + 2 * QH) + QH
+QWEN_TOTAL = QWEN_DENSE + 24 * 60 * 3 * QH * 1408
+QWEN_ACTIVE = QWEN_DENSE + 24 * 4 * 3 * QH * 1408
+
+
+def _graph(name: str, **params):
+    w = load_workload(name)
+    return build_workload(w.model, {**w.params, "seq_len": 1, **params})
+
+
+def test_mixtral_total_and_active_params():
+    assert (MIXTRAL_TOTAL, MIXTRAL_ACTIVE) == (46_702_792_704, 12_879_925_248)
+    moe = _graph("mixtral_8x7b").meta["moe"]
+    assert (moe["total_params"], moe["active_params"]) == (MIXTRAL_TOTAL, MIXTRAL_ACTIVE)
+
+
+def test_qwen_moe_total_and_active_params():
+    assert round(QWEN_TOTAL / 1e9, 1) == 14.3 and round(QWEN_ACTIVE / 1e9, 1) == 2.7
+    g = _graph("qwen1_5_moe_a2_7b")
+    assert (g.meta["moe"]["total_params"], g.meta["moe"]["active_params"]) == (QWEN_TOTAL, QWEN_ACTIVE)
+    assert "model.layers.0.mlp.shared_expert.gate_proj" in g
+
+
+def test_balanced_skewed_and_capacity():
+    assert expert_loads(10, 2, 4, Routing()).kept == (5, 5, 5, 5)
+    # Zipf 1: shares 1, 1/2, 1/3, 1/4 of 20 = 9.6, 4.8, 3.2, 2.4 → floors 9, 4, 3, 2 + the two largest remainders
+    skewed = Routing("skewed", 1.0)
+    assert expert_loads(10, 2, 4, skewed) == expert_loads(10, 2, 4, skewed)
+    assert expert_loads(10, 2, 4, skewed).kept == (10, 5, 3, 2)
+    # capacity ⌈1.0 · 20 / 4⌉ = 5: expert 0 keeps 5 of 10
+    loads = expert_loads(10, 2, 4, Routing("skewed", 1.0, capacity_factor=1.0))
+    assert (loads.kept, loads.dropped, loads.capacity) == ((5, 5, 3, 2), 5, 5)
+    # a token picks distinct experts: no expert gets more than the tokens, the excess spreads over the others
+    steep = expert_loads(10, 2, 4, Routing("skewed", 4.0)).kept
+    assert steep[0] == 10 and sum(steep) == 20
+    assert expert_loads(3, 2, 4, Routing("counts", counts=(3, 0, 2, 1))).kept == (3, 0, 2, 1)
+    with pytest.raises(WorkloadError, match="expert_counts"):
+        expert_loads(3, 2, 4, Routing("counts", counts=(4, 0, 1, 1)))
+
+
+def _expert_weight_bytes(g, layer: str) -> int:
+    return sum(op.weight_bytes for op in g.ops if op.name.startswith(layer) and op.attrs.get("experts"))
+
+
+def test_decode_reads_only_the_experts_hit():
+    g = _graph("mixtral_8x7b", phase="decode", kv_len=64, dtype="bf16")
+    # batch 1, top-2: two experts' three matrices are read, the other six only held
+    assert _expert_weight_bytes(g, "model.layers.0.") == 2 * 3 * H * F * 2
+    assert g.meta["moe"]["experts_hit"] == 2
+    idle = g["model.layers.0.block_sparse_moe.idle_experts"]
+    assert idle.kind is OpKind.RESHAPE and len(idle.weights) == 6 * 3
+    assert g.params == MIXTRAL_TOTAL  # held weights still count
+    g16 = _graph("mixtral_8x7b", phase="decode", kv_len=64, batch=16, dtype="bf16")
+    assert _expert_weight_bytes(g16, "model.layers.0.") == E * 3 * H * F * 2  # 32 assignments hit all 8
+
+
+def test_expert_parallel_all_to_all_bytes():
+    g = _graph("mixtral_8x7b", seq_len=16, expert_parallel=8, dtype="bf16")
+    a2a = [op for op in g.ops if op.kind is OpKind.COLLECTIVE and op.fn == "all_to_all"]
+    assert len(a2a) == 2 * 32 and all(op.group == 8 for op in a2a)
+    # 8 chips × 16 tokens × top-2 = 256 assignments, 32 per expert; this chip holds expert 0: it receives 32 rows
+    # and sends back its share of 16 · 2 = 32 routed rows, each h bf16 values
+    assert {op.out_bytes for op in a2a} == {32 * H * 2}
+    assert g.params == MIXTRAL_DENSE + 32 * 3 * H * F  # one expert per chip
+    assert g.meta["model_params"] == MIXTRAL_TOTAL
+    with pytest.raises(Exception, match="expert_parallel 3 must divide"):
+        load_workload("mixtral_8x7b", ["workload.expert_parallel=3"])
+
+
+def test_report_has_moe_and_passes_schema():
+    from accelsim.api import simulate
+    from accelsim.report import schema
+
+    cfg = {"architectures": ["MixtralForCausalLM"], "hidden_size": 128, "intermediate_size": 256,
+           "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 256,
+           "num_local_experts": 4, "num_experts_per_tok": 2}
+    r = simulate({"model": "hf", "config": cfg, "seq_len": 8, "moe_routing": "skewed", "moe_skew": 1.0}, "h100")
+    d = r.to_dict()
+    # 8 tokens × top-2 = 16 over Zipf shares 12/25 · (1, 1/2, 1/3, 1/4) = 7.68, 3.84, 2.56, 1.92 → 8, 4, 2, 2
+    assert d["moe"]["tokens_per_expert"] == [8, 4, 2, 2]
+    assert schema.problems(d) == []

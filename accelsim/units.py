@@ -24,6 +24,11 @@ DTYPE_BYTES: dict[str, int] = {
     "fp64": 8,
 }
 
+RATE_BITS: dict[str, int] = {"fp4": 4, "int4": 4, "fp8": 8, "int8": 8, "uint8": 8, "int16": 16, "fp16": 16,
+                             "bf16": 16, "tf32": 19, "fp32": 32, "int32": 32, "fp64": 64}
+"""Bits of each dtype a unit can give a throughput for (``rates`` in an arch; tf32 counts as 19, between the 16-bit
+types and fp32); a dtype without a rate runs at the nearest wider one's (:func:`accelsim.hardware.dtype_rate`)."""
+
 MAX_INT = 2**63 - 1
 """Largest whole number a config value may be (sizes in bytes included): it must fit in 64 bits."""
 

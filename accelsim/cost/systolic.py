@@ -16,7 +16,6 @@ from ..hardware import Arch, SystolicArray, dtype_rate
 from ..ir import Gemm, Op, OpKind
 from . import Priced, attention, folds, gpu_tiles
 
-
 PRICES_DTYPE = True  # price() applies the unit's per-dtype rate itself (pricing scales the other kinds' cycles)
 
 

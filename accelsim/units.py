@@ -12,6 +12,7 @@ from typing import Literal
 
 DTYPE_BYTES: dict[str, int] = {
     "int4": 1,  # stored one per byte; packed int4 is not modelled
+    "fp4": 1,  # as int4: one per byte (packed fp4 and its block scales are not modelled)
     "int8": 1,
     "uint8": 1,
     "fp8": 1,

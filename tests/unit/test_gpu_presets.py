@@ -56,3 +56,43 @@ def test_fp8_gemm_on_h200_streams_k_at_twice_the_bf16_rate():
     # 8192 K at 2x: each tile streams half the K (plus the same fixed prologue/epilogue), so fewer than 0.6x cycles
     assert fp8["compute_cycles"] < 0.6 * bf16["compute_cycles"]
     assert fp8["mapping"]["rate"] == {"dtype": "fp8", "runs_as": "fp8", "multiplier": 2.0}
+
+
+def _clean_gpu():
+    """a100's mapping rules on round numbers: 1 GHz, 4 SMs, L2 256 GB/s (64 B/clk per SM) 100 ns and 1 MiB,
+    HBM 512 GB/s (128 B/clk per SM) 500 ns, every efficiency 1."""
+    return load_arch({"base": "a100", "clock": "1GHz", "cores": 4,
+                      "l2": {"bandwidth": "256GB/s", "latency": "100ns", "capacity": "1MiB", "efficiency": 1.0},
+                      "hbm": {"bandwidth": "512GB/s", "latency": "500ns", "efficiency": 1.0,
+                              "efficiency_by_size": []}})
+
+
+def test_thread_block_fixed_cost_is_derived_from_latencies_and_l2_share():
+    from accelsim.cost.gpu_tiles import fixed_cycles
+
+    arch = _clean_gpu()
+    l2, hbm = arch.latency_cycles("l2"), arch.latency_cycles("hbm")  # 100 and 500 ns at 1 GHz (rounded up)
+    assert (l2, hbm) in ((100, 500), (101, 501))
+    # prologue: L2 + HBM latency + the first K-stage, (128 + 128) x 32 x 2 B at 64 B/clk = 256;
+    # epilogue: the 128x128 bf16 tile at 64 B/clk (512) + L2 latency
+    base = (l2 + hbm + 256) + (512 + l2)
+    assert fixed_cycles(arch, 128, 128, 2) == base
+    # split-K: the fp32 partial tile written and read back, 2 x 128 x 128 x 4 B, at the share of L2 when all
+    # partials fit its 1 MiB (64 B/clk: 2048 cycles), else of HBM (128 B/clk: 1024 cycles)
+    assert fixed_cycles(arch, 128, 128, 2, partial_bytes=2**20) == base + 2048
+    assert fixed_cycles(arch, 128, 128, 2, partial_bytes=2**20 + 1) == base + 1024
+
+
+def test_largest_tile_that_fills_the_gpu_then_split_k():
+    from accelsim.cost import gpu_tiles
+    from accelsim.ir import Gemm
+
+    a100 = load_arch("a100")  # 108 SMs; shapes 128x128, 256x128, 128x256, 256x64, 64x256, 128x64, 64x128, 64x64
+    sa = a100.core.systolic
+    # 2048 x 2048: 256x128 gives 8 x 16 = 128 tiles >= 108 SMs (the first listed of the two largest shapes)
+    assert gpu_tiles.price(Gemm(2048, 2048, 4096), sa, a100)[1]["tile"] == [256, 128]
+    # 1024 x 1024: 256-wide and 128x128 tiles give 32 or 64 tiles; 128x64 is the largest giving >= 108 (128)
+    assert gpu_tiles.price(Gemm(1024, 1024, 4096), sa, a100)[1]["tile"] == [128, 64]
+    # 8 x 128: no shape fills the GPU; K is split into slices of at least 256
+    d = gpu_tiles.price(Gemm(8, 128, 1024), sa, a100)[1]
+    assert d["split_k"] > 1 and d["k_slice"] >= 256 and d["output_tiles"] % d["split_k"] == 0

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from .units import MAX_INT, DType, parse_bandwidth, parse_frequency, parse_size, parse_time
+from .units import MAX_INT, RATE_BITS, DType, parse_bandwidth, parse_frequency, parse_size, parse_time
 
 Bytes = Annotated[int, BeforeValidator(parse_size), Field(ge=0)]
 BytesPerSecond = Annotated[float, BeforeValidator(parse_bandwidth), Field(ge=1)]  # at least 1 B/s (a subnormal
@@ -39,6 +39,40 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Per-dtype throughput (issue 12). A unit's ``rates`` maps a compute dtype to a multiplier of its base rate (the
+# systolic array's rows x cols MACs per clock, the vector unit's lanes), which is the rate of the arch's ``dtype``.
+# An op runs at the rate of its compute dtype (``Op.dtype``); a dtype the unit lists no rate for runs at the rate
+# of the nearest wider dtype it lists (same family first: float or integer), noted in the report.
+RateDtype = Literal[tuple(RATE_BITS)]  # type: ignore[valid-type]
+Rates = dict[RateDtype, Annotated[float, Field(gt=0, le=1024)]]
+
+
+def _is_int(dtype: str) -> bool:
+    return dtype.startswith(("int", "uint"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _rate_of(items: tuple[tuple[str, float], ...], dtype: str) -> tuple[str, float]:
+    rates = dict(items)
+    if dtype in rates:
+        return dtype, rates[dtype]
+    bits = RATE_BITS.get(dtype, 16)
+    wider = [d for d in rates if RATE_BITS[d] >= bits and _is_int(d) == _is_int(dtype)]
+    wider = wider or [d for d in rates if RATE_BITS[d] > bits]
+    if not wider:  # nothing as wide: the widest the unit has
+        wider = [max(rates, key=lambda d: RATE_BITS[d])]
+    best = min(wider, key=lambda d: RATE_BITS[d])  # first listed among equal widths
+    return best, rates[best]
+
+
+def dtype_rate(rates: dict[str, float], dtype: str) -> tuple[str, float]:
+    """(dtype whose rate applies, multiplier of the base rate) for an op of compute dtype ``dtype`` on a unit
+    with ``rates``; (dtype, 1.0) when the unit lists none (every dtype at the base rate)."""
+    if not rates:
+        return dtype, 1.0
+    return _rate_of(tuple(rates.items()), dtype)
+
+
 class SystolicArray(_Model):
     """A rows×cols grid of MAC units running one dataflow (SCALE-Sim's compute model); ``count`` per core."""
 
@@ -47,6 +81,7 @@ class SystolicArray(_Model):
     dataflow: Dataflow = "ws"
     count: Annotated[PositiveInt, Field(le=4096)] = 1  # arrays per core (each a unit)
     preload_overlap: bool = False  # double-buffered stationary operand: next fold's preload overlaps this fold
+    rates: Rates = Field(default_factory=dict)  # dtype -> multiplier of rows x cols MACs/clock (see dtype_rate)
 
     @property
     def macs_per_cycle(self) -> int:
@@ -127,6 +162,7 @@ class VectorUnit(_Model):
     lanes: PositiveInt
     cycles_per_element: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     input_passes: dict[str, InputPasses] = Field(default_factory=dict)
+    rates: Rates = Field(default_factory=dict)  # dtype -> multiplier of ``lanes`` (see dtype_rate)
 
     def cost(self, fn: str) -> float:
         """Lane-cycles per element of function ``fn`` (the arch's value, else the built-in table)."""
@@ -187,10 +223,15 @@ class Sram(_Model):
 
 class OutputTile(_Model):
     """GPU-style work split: a GEMM's output is cut into ``m``×``n`` tiles (thread-block tiles), each computed
-    whole (over all of K) by one core, and the tiles run on the cores in waves."""
+    whole (over all of K) by one core, and the tiles run on the cores in waves. ``shapes`` lists the other tile
+    shapes the GEMM library offers (the cost model takes the fastest, :mod:`accelsim.cost.gpu_tiles`); ``k`` and
+    ``stages`` are the K-stage and pipeline depth of the main loop."""
 
     m: PositiveInt
     n: PositiveInt
+    k: PositiveInt = 32  # K per pipeline stage (a stage holds (m + n) x k operands in shared memory)
+    stages: PositiveInt = 2  # pipeline depth: K-stages in flight in shared memory (a shape must fit `stages` of them)
+    shapes: list[tuple[PositiveInt, PositiveInt]] = Field(default_factory=list)  # other (m, n) tiles on offer
 
 
 class UnitKindInfo(NamedTuple):

@@ -12,6 +12,7 @@ from typing import Literal
 
 DTYPE_BYTES: dict[str, int] = {
     "int4": 1,  # an int4 activation occupies a byte; int4 weights are packed two per byte (DTYPE_BITS, packed_bytes)
+    "fp4": 1,  # as int4: an activation occupies a byte, weights are packed (block scales: quant_group_size)
     "int8": 1,
     "uint8": 1,
     "fp8": 1,
@@ -24,8 +25,8 @@ DTYPE_BYTES: dict[str, int] = {
     "fp64": 8,
 }
 
-DTYPE_BITS: dict[str, int] = {**{k: 8 * v for k, v in DTYPE_BYTES.items()}, "int4": 4}
-"""Bits per element of each dtype as stored in a packed parameter tensor (int4: 4, half a byte)."""
+DTYPE_BITS: dict[str, int] = {**{k: 8 * v for k, v in DTYPE_BYTES.items()}, "int4": 4, "fp4": 4}
+"""Bits per element of each dtype as stored in a packed parameter tensor (int4 and fp4: 4, half a byte)."""
 
 SCALE_BYTES = 2
 """Bytes of one group-wise quantisation scale (an fp16 per group of ``group_size`` weights, GPTQ/AWQ-style)."""
@@ -39,6 +40,10 @@ def packed_bytes(numel: int, dtype: str, group_size: int = 0) -> int:
     data = -(-numel * DTYPE_BITS[dtype] // 8)
     return data + (-(-numel // group_size) * SCALE_BYTES if group_size > 0 else 0)
 
+RATE_BITS: dict[str, int] = {"fp4": 4, "int4": 4, "fp8": 8, "int8": 8, "uint8": 8, "int16": 16, "fp16": 16,
+                             "bf16": 16, "tf32": 19, "fp32": 32, "int32": 32, "fp64": 64}
+"""Bits of each dtype a unit can give a throughput for (``rates`` in an arch; tf32 counts as 19, between the 16-bit
+types and fp32); a dtype without a rate runs at the nearest wider one's (:func:`accelsim.hardware.dtype_rate`)."""
 
 MAX_INT = 2**63 - 1
 """Largest whole number a config value may be (sizes in bytes included): it must fit in 64 bits."""

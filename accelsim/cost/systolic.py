@@ -1,6 +1,7 @@
 """Unit kind ``systolic``: matmul-family ops (linear, matmul, conv, fused attention) on a systolic array.
 
-Compute cycles are SCALE-Sim's (:mod:`.folds`), times each GEMM's ``count``; on a GPU-like core (``core.tile``)
+Compute cycles are SCALE-Sim's (:mod:`.folds`), times each GEMM's ``count``, divided by the array's rate
+multiplier for the op's compute dtype (``SystolicArray.rates``, :func:`accelsim.hardware.dtype_rate`); on a GPU-like core (``core.tile``)
 a GEMM is priced as thread-block tiles in waves (:mod:`.gpu_tiles`); a fused attention adds its PV GEMM and
 overlaps its softmax (:mod:`.attention`). The SRAM bytes the array reads and writes follow the dataflow: the
 stationary operand once, the one streamed along rows once per column fold, the one along columns once per row
@@ -9,9 +10,13 @@ fold.
 
 from __future__ import annotations
 
-from ..hardware import Arch, SystolicArray
+import math
+
+from ..hardware import Arch, SystolicArray, dtype_rate
 from ..ir import Gemm, Op, OpKind
 from . import Priced, attention, folds, gpu_tiles
+
+PRICES_DTYPE = True  # price() applies the unit's per-dtype rate itself (pricing scales the other kinds' cycles)
 
 
 def accepts(op: Op) -> int | None:
@@ -38,9 +43,14 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
                "mapping_efficiency": round(fs[0].mapping_efficiency, 6),
                "sram_operand_bytes": sum(sram_operand_bytes(g, f, sa.dataflow, op.elem_bytes)
                                          for g, f in zip(gemms, fs, strict=True))}
+    runs_as, rate = dtype_rate(sa.rates, op.dtype)
+    if sa.rates:
+        details["rate"] = {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}
     if arch.core.tile is not None and not fused:
-        cycles, tiled = gpu_tiles.price(op.gemm, sa, arch)
+        cycles, tiled = gpu_tiles.price(op.gemm, sa, arch, op.elem_bytes, rate)
         details.update(tiled)
+    elif rate != 1.0:
+        cycles = max(1, math.ceil(cycles / rate))
     if fused:
         soft = attention.softmax_cycles(op, arch)
         details["softmax_cycles"] = soft

@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import math
+
 from .. import cost
 from ..errors import MappingError
-from ..hardware import Arch, UnitSpec
+from ..hardware import Arch, UnitSpec, dtype_rate
 from ..ir import Op
 from .plan import Plan
 
@@ -27,14 +29,27 @@ def price(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:
         try:
             unit, cycles, details = priced[key]
         except KeyError:
-            choice = _choose(op, specs, models)
-            unit, cycles, details = priced[key] = (choice.name, *models[choice.kind].price(op, choice.spec, arch))
+            unit, cycles, details = priced[key] = _price(op, specs, models, arch)
         except TypeError:  # an unhashable attribute: price it on its own
-            choice = _choose(op, specs, models)
-            unit, cycles, details = (choice.name, *models[choice.kind].price(op, choice.spec, arch))
+            unit, cycles, details = _price(op, specs, models, arch)
         offchip = op.in_bytes + op.out_bytes + op.weight_bytes
         out.append(p._replace(unit_kind=unit, cycles=cycles, details=details, est=max(cycles, offchip / main_bpc)))
     return tuple(out)
+
+
+def _price(op: Op, specs: tuple[UnitSpec, ...], models: dict, arch: Arch) -> tuple[str, int, dict]:
+    """(unit name, cycles, details) of ``op`` on the unit that prefers it. A unit spec with ``rates`` runs the op
+    at the rate of its compute dtype (:func:`accelsim.hardware.dtype_rate`): models that do not apply it
+    themselves (no ``PRICES_DTYPE``) have their cycles divided by the multiplier here."""
+    choice = _choose(op, specs, models)
+    model = models[choice.kind]
+    cycles, details = model.price(op, choice.spec, arch)
+    rates = getattr(choice.spec, "rates", None)
+    if rates and not getattr(model, "PRICES_DTYPE", False):
+        runs_as, rate = dtype_rate(rates, op.dtype)
+        cycles = max(1, math.ceil(cycles / rate)) if cycles else 0
+        details = {**details, "rate": {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}}
+    return choice.name, cycles, details
 
 
 def signature(op: Op) -> tuple:

@@ -80,7 +80,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "roofline": {"peak_flops_per_s": peak_flops, "bandwidth_bytes_per_s": bw, "ridge_flops_per_byte": ridge},
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
         "memory": memory,
-        "notes": _notes(arch, memory),
+        "notes": _notes(arch, memory) + rate_notes(tg),
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
         **({"phases": _phases(ops)} if any("phase" in m.mapping for m in tg.ops) else {}),
         **({"moe": graph.meta["moe"]} if "moe" in graph.meta else {}),
@@ -175,6 +175,18 @@ def _notes(arch: Arch, memory: dict[str, dict[str, float]]) -> list[str]:
     return [f"{memory[lv]['used']} B of weights, KV cache, tables or training state do not fit {main} "
             f"({arch.memory(main).capacity} B) and live in {lv} memory, reached over the {lv} link"
             for lv in arch.memories[1:] if memory[lv]["used"]]
+
+
+def rate_notes(tg: TaskGraph) -> list[str]:
+    """One line per compute dtype a unit has no rate for: the dtype whose rate it ran at instead (issue 12)."""
+    seen: dict[tuple[str, str], int] = {}
+    for m in tg.ops:
+        rate = m.mapping.get("rate")
+        if isinstance(rate, dict) and rate.get("runs_as") != rate.get("dtype"):
+            key = (str(rate["dtype"]), str(rate["runs_as"]))
+            seen[key] = seen.get(key, 0) + 1
+    return [f"{n} op(s) of dtype {d}: the unit has no {d} rate and runs them at its {w} rate"
+            for (d, w), n in seen.items()]
 
 
 def launch_on_critical_path(tg: TaskGraph, trace: Trace) -> int:

@@ -1,0 +1,65 @@
+"""Per-dtype rates (issue 12 item 2): a unit's ``rates`` selects an op's throughput by its compute dtype
+(``Op.dtype``); a dtype without a rate runs at the nearest wider listed one and the report says so."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from accelsim import simulate
+from accelsim.config import load_arch
+from accelsim.errors import ConfigError
+from accelsim.hardware import dtype_rate
+
+A100 = {"bf16": 1, "fp16": 1, "tf32": 0.5, "fp32": 0.0625, "int8": 2, "int4": 4}
+
+
+@pytest.mark.parametrize(("dtype", "runs_as", "mult"), [
+    ("bf16", "bf16", 1), ("int8", "int8", 2), ("tf32", "tf32", 0.5),
+    ("fp8", "bf16", 1),     # no fp8 on an A100: the nearest wider float it lists (bf16 listed before fp16)
+    ("int16", "tf32", 0.5),  # no 16- or 32-bit integer rate: the narrowest strictly wider dtype of the other family
+    ("fp64", "fp32", 0.0625),   # wider than anything listed: the widest
+])
+def test_nearest_wider_rate(dtype, runs_as, mult):
+    assert dtype_rate(A100, dtype) == (runs_as, mult)
+
+
+def test_no_rates_runs_every_dtype_at_the_base_rate():
+    assert dtype_rate({}, "fp8") == ("fp8", 1.0)
+
+
+def _gemm(arch, dtype, **extra):
+    rep = simulate({"model": "gemm", "m": 256, "n": 256, "k": 4096, "dtype": dtype, **extra}, arch).to_dict()
+    return rep, rep["ops"][0]
+
+
+def test_fp8_on_a100_runs_at_bf16_rate_with_a_note():
+    rep8, op8 = _gemm("a100", "fp8")
+    _, op16 = _gemm("a100", "bf16")
+    assert op8["mapping"]["rate"] == {"dtype": "fp8", "runs_as": "bf16", "multiplier": 1.0}
+    assert op8["mapping"]["k_slice"] == op16["mapping"]["k_slice"]
+    assert any("fp8" in n and "bf16 rate" in n for n in rep8["notes"])
+
+
+def test_systolic_preset_scales_fold_cycles_by_the_rate():
+    # tpu-v1: int8 at full speed, int16 at quarter speed (Jouppi et al. 2017); no GPU tiles, so the op's
+    # SCALE-Sim fold cycles are divided by the multiplier: 4x the int8 cycles (rounded up)
+    _, op8 = _gemm("tpu-v1", "int8")
+    _, op16 = _gemm("tpu-v1", "int16")
+    assert op16["compute_cycles"] == math.ceil(op8["compute_cycles"] / 0.25)
+
+
+def test_vector_rates_scale_vector_ops():
+    # a100 vector: fp16 at 1, fp32 at 0.25 (78 vs 19.5 TFLOPS): an add over 2^20 fp32 elements costs 4x the fp16 one
+    def cycles(dtype):
+        rep = simulate({"model": "add", "rows": 1024, "cols": 1024, "dtype": dtype}, "a100").to_dict()
+        return rep["ops"][0]["mapping"]["work_cycles"]
+    assert cycles("fp32") == 4 * cycles("fp16")
+
+
+def test_rates_must_be_positive_and_named():
+    with pytest.raises(ConfigError, match="rates"):
+        load_arch({"base": "a100", "core": {"systolic": {"rates": {"fp8": 0}}}})
+    with pytest.raises(ConfigError, match="rates"):
+        load_arch({"base": "a100", "core": {"systolic": {"rates": {"fp7": 1}}}})

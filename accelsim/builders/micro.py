@@ -62,7 +62,7 @@ class AttentionParams(WorkloadParams):
     q_len: PositiveInt = Field(512, description="Query tokens.")
     kv_len: PositiveInt = Field(512, description="Key/value tokens.")
     head_dim: PositiveInt = Field(128, description="Features per head.")
-    causal: bool = Field(False, description="Causal mask (recorded; masked scores are still computed).")
+    causal: bool = Field(False, description="Causal mask: on a GPU-like core the fused kernel skips the K/V blocks above the diagonal.")
     attention: Literal["unfused", "fused"] = Field(
         "unfused", description="'unfused': QKᵀ, softmax and PV as separate ops; 'fused': one ATTENTION op.")
 

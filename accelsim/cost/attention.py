@@ -1,11 +1,128 @@
-"""Fused attention (one ATTENTION op): its QKᵀ and PV GEMMs on the array, the softmax on the vector unit
-overlapped with them (the op takes the larger of the two), and FlashAttention-style K/V streaming."""
+"""Fused attention (one ATTENTION op).
+
+On a GPU-like core (``core.tile`` set) the op is priced as FlashAttention-2's forward kernel in the split-KV form
+that serving engines launch for a paged KV cache (Dao, "FlashAttention-2", 2023; flash-attention
+``csrc/flash_attn/src/flash_fwd_launch_template.h`` ``run_mha_fwd_splitkv_dispatch``, used whenever a block table is
+given): each thread block (CTA) holds a :data:`BLOCK_M`-row tile of queries of one head and walks the K/V blocks of
+:func:`block_n` keys. Per K/V block it runs S = Q·Kᵀ and O += P·V on the tensor cores and the online softmax of its
+BLOCK_M × BLOCK_N scores on the CUDA cores and SFU; in FlashAttention-2 these are not overlapped within a warp (the
+softmax needs S, PV needs P; overlapping them is what FlashAttention-3 added), so a block costs the sum.
+
+* Causal: a query tile visits only the K/V blocks up to its diagonal (bottom-right aligned, FA ≥ 2.1), so a square
+  causal prefill does about half the blocks of a non-causal one plus the diagonal blocks (:func:`kv_blocks`).
+* GQA: K/V are read from memory once per KV head (the group's query heads share them through the L2); a decode step
+  (one query token) with several query heads per KV head packs the group's heads into the query tile's rows
+  (FlashAttention's ``seqlenq_ngroups_swapped``), so a CTA reads each K/V block once for the whole group.
+* Decode: with too few (batch × heads × query tiles) CTAs to fill the GPU, the K/V sequence is split over CTAs
+  (split-KV / flash-decoding) by FlashAttention's occupancy rule (:func:`num_splits`); with many, each CTA walks
+  all of its KV blocks and the op is bound by the bytes of the KV cache (the memory traffic, not priced here).
+
+The work is reported as ``output_tiles`` (CTAs) × ``tile_cycles`` (the blocks of one CTA), so the CTAs run on the
+SMs in waves like a GEMM's tiles. Off a GPU-like core the op's two GEMMs are folded on the array as before
+(:mod:`.systolic`) with the softmax on the vector unit overlapped.
+"""
 
 from __future__ import annotations
 
-from ..hardware import Arch
+import math
+from typing import NamedTuple
+
+from ..hardware import Arch, SystolicArray
 from ..ir import Gemm, Op
-from . import vector
+from . import Priced, vector
+
+BLOCK_M = 64  # query rows of a CTA: flash-attention run_mha_fwd_splitkv_dispatch "kBlockM = 64; Fixed for all head dimensions"
+CTAS_PER_SM = 2  # flash-attention set_params_splitkv: num_splits_heuristic(..., num_SMs * 2, ...) (2 CTAs of 4 warps per SM)
+MAX_SPLITS = 128  # flash-attention set_params_splitkv: at most 128 splits (the combine kernel's limit)
+SPLIT_FILL = 0.8  # flash-attention num_splits_heuristic: one split once the CTAs fill 80 % of the SM slots
+SPLIT_EFFICIENCY = 0.85  # flash-attention num_splits_heuristic: fewest splits within 85 % of the best wave efficiency
+SOFTMAX_FN = "flash_softmax"  # per-score cost of the online softmax (arch cycles_per_element; else its "softmax")
+
+
+def block_n(head_dim: int) -> int:
+    """Keys per K/V block: flash-attention run_mha_fwd_splitkv_dispatch kBlockN = 256 (head_dim ≤ 64), 128 (≤ 128),
+    else 64."""
+    return 256 if head_dim <= 64 else 128 if head_dim <= 128 else 64
+
+
+class Shape(NamedTuple):
+    """The kernel's view of an attention op: ``heads`` tiles of ``rows`` query rows each per sample (a decode step's
+    GQA group packed into rows), against ``kv_len`` keys of ``head_dim`` features."""
+
+    batch: int
+    heads: int
+    rows: int
+    kv_len: int
+    head_dim: int
+    causal: bool
+    packed: bool  # decode with GQA: the group's query heads are the tile's rows (split-KV eligible)
+
+
+def shape(op: Op) -> Shape:
+    """The kernel shape of fused attention ``op`` (from its builder attributes)."""
+    a = op.attrs
+    heads, kv_heads, q_len = int(a["heads"]), int(a["kv_heads"]), int(a["q_len"])
+    group = heads // kv_heads
+    packed = q_len == 1 and group > 1
+    return Shape(int(a["batch"]), kv_heads if packed else heads, group if packed else q_len, int(a["kv_len"]),
+                 int(a["head_dim"]), bool(a.get("causal", False)) and not packed, packed)
+
+
+def kv_blocks(rows: int, kv_len: int, causal: bool, bm: int, bn: int) -> int:
+    """K/V blocks all query tiles of one head visit: ⌈rows/bm⌉ tiles × ⌈kv_len/bn⌉ blocks, or with a causal mask
+    (bottom-right aligned: query i sees keys ≤ i + kv_len − rows) tile t only the blocks up to key
+    min(kv_len, kv_len − rows + (t + 1)·bm)."""
+    tiles, full = -(-rows // bm), -(-kv_len // bn)
+    if not causal:
+        return tiles * full
+    return sum(-(-max(0, min(kv_len, kv_len - rows + (t + 1) * bm)) // bn) for t in range(tiles))
+
+
+def num_splits(ctas: int, slots: int, n_blocks: int) -> int:
+    """How many parts FlashAttention cuts each CTA's K/V sequence into (its num_splits_heuristic, re-derived): none
+    when ``ctas`` fill SPLIT_FILL of the ``slots``; else, among split counts that change the blocks per split, the
+    fewest whose wave efficiency (waves / ⌈waves⌉) is within SPLIT_EFFICIENCY of the best."""
+    if ctas >= SPLIT_FILL * slots:
+        return 1
+    top = min(MAX_SPLITS, slots, n_blocks)
+    eff = {}
+    for s in range(1, top + 1):
+        if s == 1 or -(-n_blocks // s) != -(-n_blocks // (s - 1)):
+            waves = ctas * s / slots
+            eff[s] = waves / math.ceil(waves)
+    best = max(eff.values())
+    return min(s for s, e in eff.items() if e >= SPLIT_EFFICIENCY * best)
+
+
+def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
+    """Cycles of fused attention ``op`` as FlashAttention CTAs on a GPU-like core (see the module docstring)."""
+    s = shape(op)
+    bn = block_n(s.head_dim)
+    tiles = -(-s.rows // BLOCK_M)
+    per_head = kv_blocks(s.rows, s.kv_len, s.causal, BLOCK_M, bn)
+    splits = num_splits(s.batch * s.heads * tiles, CTAS_PER_SM * arch.cores, -(-s.kv_len // bn)) if s.packed else 1
+    ctas = s.batch * s.heads * tiles * splits
+    blocks_per_cta = -(-per_head // (tiles * splits))
+    tensor = math.ceil(2 * BLOCK_M * bn * s.head_dim / (sa.rows * sa.cols))  # S = Q·Kᵀ and O += P·V of one block
+    vu = arch.core.vector
+    soft = vector.cycles(BLOCK_M * bn, vu.cost(SOFTMAX_FN if SOFTMAX_FN in vu.cycles_per_element else "softmax"),
+                         vu.lanes)
+    tile_cycles = blocks_per_cta * (tensor + soft)
+    return Priced(ctas * tile_cycles, {
+        "kernel": "flash_attention_splitkv", "block": [BLOCK_M, bn], "output_tiles": ctas, "tile_cycles": tile_cycles,
+        "kv_blocks": per_head * s.batch * s.heads, "blocks_per_cta": blocks_per_cta, "split_kv": splits,
+        "gqa_packed": s.packed, "causal": s.causal, "block_tensor_cycles": tensor, "block_softmax_cycles": soft,
+        "array": f"{sa.rows}x{sa.cols}"})
+
+
+def cache_bytes(op: Op, details: dict) -> int:
+    """Bytes the CTAs read from and write to the shared cache: each CTA's query tile and output tile, and every K/V
+    block it visits."""
+    s = shape(op)
+    elem = op.elem_bytes
+    bm, bn = details["block"]
+    q_o = 2 * details["output_tiles"] * min(bm, s.rows) * s.head_dim * elem
+    return q_o + details["kv_blocks"] * 2 * bn * s.head_dim * elem
 
 
 def gemms(op: Op) -> list[Gemm]:

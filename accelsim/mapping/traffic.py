@@ -124,7 +124,11 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     if op.kind.is_matmul:
         g = op.gemm
         per = (-(-a_tot // g.count), -(-b_tot // g.count), -(-out_off // g.count))
-        if op.kind is OpKind.ATTENTION:
+        if op.kind is OpKind.ATTENTION and "kv_blocks" in p.details:  # FlashAttention CTAs: K/V once per KV head
+            fa = fb = 1
+            ntiles = g.count
+            details["tiling"] = {"kv_passes": 1}
+        elif op.kind is OpKind.ATTENTION:
             fa, fb = 1, attention.kv_passes(per[0], per[1], bud_a, bud_b)
             ntiles = g.count * fb
             details["tiling"] = {"kv_passes": fb}
@@ -147,7 +151,9 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     groups = max(1, min(want, max(options.max_tiles_per_op, nunits), p.cycles, int(span // GROUP_MIN_CYCLES)))
     cache_bytes: dict[str, int] = {}
     for i, cache in enumerate(arch.caches):
-        if i == 0 and "output_tiles" in p.details:
+        if i == 0 and "kv_blocks" in p.details:
+            cache_bytes[cache] = attention.cache_bytes(op, p.details) + out_off
+        elif i == 0 and "output_tiles" in p.details:
             cache_bytes[cache] = gpu_tiles.cache_bytes(p.details, out_off, elem)
         else:
             cache_bytes[cache] = a_tot * fa + b_tot * fb + out_off

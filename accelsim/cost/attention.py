@@ -58,6 +58,11 @@ class Shape(NamedTuple):
     packed: bool  # decode with GQA: the group's query heads are the tile's rows (split-KV eligible)
 
 
+def flash(op: Op, arch: Arch) -> bool:
+    """Whether ``op`` is priced as FlashAttention CTAs: a GPU-like core and an op that names its heads and lengths."""
+    return arch.core.tile is not None and {"heads", "kv_heads", "q_len", "kv_len", "head_dim", "batch"} <= op.attrs.keys()
+
+
 def shape(op: Op) -> Shape:
     """The kernel shape of fused attention ``op`` (from its builder attributes)."""
     a = op.attrs

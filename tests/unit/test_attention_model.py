@@ -1,0 +1,98 @@
+"""FlashAttention cost model (accelsim/cost/attention.py): block counts, causal skipping, GQA packing, split-KV and the
+per-block cycles on the a100 preset, each checked against a hand calculation written out below."""
+
+from __future__ import annotations
+
+from accelsim import __version__
+from accelsim.builders.micro import AttentionParams, attention
+from accelsim.config import load_arch
+from accelsim.cost import attention as fa
+from accelsim.cost import systolic
+from accelsim.engine import simulate
+from accelsim.ir import OpKind
+from accelsim.mapping import lower
+from accelsim.options import Options
+from accelsim.report import build_report
+
+A100 = load_arch("a100")
+
+
+def _op(**kw):
+    params = {"batch": 1, "heads": 32, "kv_heads": 32, "q_len": 512, "kv_len": 512, "head_dim": 128,
+              "attention": "fused", "dtype": "bf16", **kw}
+    graph = attention(AttentionParams(**params))
+    return next(op for op in graph.ops if op.kind is OpKind.ATTENTION)
+
+
+def _price(**kw):
+    return systolic.price(_op(**kw), A100.core.systolic, A100)
+
+
+def test_kv_blocks_causal_is_half_plus_diagonal():
+    # 512 queries in 64-row tiles (8 tiles) against 512 keys in 128-key blocks (4 blocks):
+    # non-causal 8 x 4 = 32 blocks. Causal: tile t sees keys < (t + 1)·64, so ⌈(t + 1)·64 / 128⌉ blocks:
+    # 1, 1, 2, 2, 3, 3, 4, 4 = 20 = half of 32 (16) plus the 4 blocks the diagonal cuts through.
+    assert fa.kv_blocks(512, 512, False, 64, 128) == 32
+    assert fa.kv_blocks(512, 512, True, 64, 128) == 20
+    # bottom-right alignment: 64 new queries after 448 cached keys see all 512 keys (4 blocks), as non-causal
+    assert fa.kv_blocks(64, 512, True, 64, 128) == fa.kv_blocks(64, 512, False, 64, 128) == 4
+
+
+def test_block_n_follows_head_dim():
+    # flash-attention run_mha_fwd_splitkv_dispatch: kBlockN 256 (head_dim <= 64), 128 (<= 128), else 64
+    assert [fa.block_n(d) for d in (64, 128, 256)] == [256, 128, 64]
+
+
+def test_num_splits_hand_cases():
+    # 216 slots (108 SMs x 2 CTAs). 173 CTAs >= 0.8 x 216 = 172.8: no split.
+    assert fa.num_splits(173, 216, 128) == 1
+    # 8 CTAs, 128 blocks: a split count s is eligible when ⌈128/s⌉ differs from ⌈128/(s-1)⌉; wave efficiency of
+    # s splits is 8s/216 below one wave. Best eligible: s = 26 (⌈128/26⌉ = 5 != ⌈128/25⌉ = 6), 208/216 = 0.963;
+    # threshold 0.85 x 0.963 = 0.819; s = 22 (eligible, 176/216 = 0.815) falls short, 23..25 are not eligible.
+    assert fa.num_splits(8, 216, 128) == 26
+    # 1 CTA, 128 blocks: s/216 is largest at s = 128 (0.593, threshold 0.504); eligible s >= 0.504 x 216 = 109
+    # is only 128 (109..127 all give 2 blocks, like 108), so 128 splits of one block each.
+    assert fa.num_splits(1, 216, 128) == 128
+
+
+def test_block_cycles_on_a100():
+    # per 64 x 128 block with head_dim 128: S = Q·Kᵀ and O += P·V are 2 x 64·128·128 MACs on the SM's
+    # 32 x 32 = 1024 MAC/clk array: 2048 cycles; the softmax of 64·128 = 8192 scores at 80 lane-cycles each on
+    # 512 lanes: 1280 cycles.
+    d = _price().details
+    assert d["block"] == [64, 128]
+    assert d["block_tensor_cycles"] == 2048
+    assert d["block_softmax_cycles"] == 1280
+
+
+def test_causal_halves_the_work():
+    # 8192-token prefill, 32 heads: 128 query tiles x 64 key blocks = 8192 blocks per head non-causal; causal
+    # Σ_t ⌈(t+1)/2⌉ = 2 x (1 + ... + 64) = 4160 blocks. A CTA (one tile) runs ⌈4160/128⌉ = 33 blocks instead of 64.
+    full, causal = _price(q_len=8192, kv_len=8192), _price(q_len=8192, kv_len=8192, causal=True)
+    assert full.details["kv_blocks"] == 32 * 8192 and causal.details["kv_blocks"] == 32 * 4160
+    assert full.details["output_tiles"] == causal.details["output_tiles"] == 32 * 128
+    assert causal.cycles * 64 == full.cycles * 33
+
+
+def test_gqa_decode_packs_the_group_and_splits_kv():
+    # decode, 32 query heads on 8 KV heads: each KV head's 4 query heads are one tile's rows, so 8 CTAs per
+    # sample; 16384 cached keys = 128 blocks; 8 CTAs on 216 slots -> 26 splits (test_num_splits_hand_cases),
+    # 8 x 26 = 208 CTAs of ⌈128/26⌉ = 5 blocks.
+    d = _price(q_len=1, kv_len=16384, kv_heads=8).details
+    assert d["gqa_packed"] and d["split_kv"] == 26
+    assert d["output_tiles"] == 208 and d["blocks_per_cta"] == 5
+    # without GQA a decode step is one (padded) tile per query head and is not split
+    d = _price(q_len=1, kv_len=16384).details
+    assert not d["gqa_packed"] and d["split_kv"] == 1 and d["output_tiles"] == 32
+
+
+def test_gqa_reads_kv_once_per_kv_head():
+    # the kernel's HBM bytes: Q and O (b·h·q·d each), K and V once per KV head (b·kv_heads·kv·d each), however
+    # many query-tile CTAs read them (through the L2). 512 tokens, head_dim 128, bf16: q·d·2 B = 131072 B.
+    per_head = 512 * 128 * 2
+    for kv_heads in (32, 4):
+        graph = attention(AttentionParams(heads=32, kv_heads=kv_heads, q_len=512, kv_len=512, head_dim=128,
+                                          attention="fused", dtype="bf16", causal=True))
+        tg = lower(graph, A100, Options())
+        report = build_report(graph, A100, tg, simulate(tg), name="t", workload={}, version=__version__)
+        assert report["ops"][0]["bytes"]["hbm"] == (2 * 32 + 2 * kv_heads) * per_head

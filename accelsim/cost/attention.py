@@ -24,6 +24,7 @@ SMs in waves like a GEMM's tiles. Off a GPU-like core the op's two GEMMs are fol
 
 from __future__ import annotations
 
+import heapq
 import math
 from typing import NamedTuple
 
@@ -36,6 +37,8 @@ CTAS_PER_SM = 2  # flash-attention set_params_splitkv: num_splits_heuristic(...,
 MAX_SPLITS = 128  # flash-attention set_params_splitkv: at most 128 splits (the combine kernel's limit)
 SPLIT_FILL = 0.8  # flash-attention num_splits_heuristic: one split once the CTAs fill 80 % of the SM slots
 SPLIT_EFFICIENCY = 0.85  # flash-attention num_splits_heuristic: fewest splits within 85 % of the best wave efficiency
+PARTIAL_BYTES = 4  # split-KV partial outputs are fp32 (flash-attention out_accum / softmax_lse_accum)
+EXACT_WAVES = 16  # up to this many CTAs per SM the CTAs are list-scheduled; beyond, averaged (tail < 1/16)
 SOFTMAX_FN = "flash_softmax"  # per-score cost of the online softmax (arch cycles_per_element; else its "softmax")
 
 
@@ -73,14 +76,19 @@ def shape(op: Op) -> Shape:
                  int(a["head_dim"]), bool(a.get("causal", False)) and not packed, packed)
 
 
-def kv_blocks(rows: int, kv_len: int, causal: bool, bm: int, bn: int) -> int:
-    """K/V blocks all query tiles of one head visit: ⌈rows/bm⌉ tiles × ⌈kv_len/bn⌉ blocks, or with a causal mask
+def tile_blocks(rows: int, kv_len: int, causal: bool, bm: int, bn: int) -> list[int]:
+    """K/V blocks each of the ⌈rows/bm⌉ query tiles of one head visits: ⌈kv_len/bn⌉, or with a causal mask
     (bottom-right aligned: query i sees keys ≤ i + kv_len − rows) tile t only the blocks up to key
     min(kv_len, kv_len − rows + (t + 1)·bm)."""
-    tiles, full = -(-rows // bm), -(-kv_len // bn)
+    tiles = -(-rows // bm)
     if not causal:
-        return tiles * full
-    return sum(-(-max(0, min(kv_len, kv_len - rows + (t + 1) * bm)) // bn) for t in range(tiles))
+        return [-(-kv_len // bn)] * tiles
+    return [-(-max(0, min(kv_len, kv_len - rows + (t + 1) * bm)) // bn) for t in range(tiles)]
+
+
+def kv_blocks(rows: int, kv_len: int, causal: bool, bm: int, bn: int) -> int:
+    """K/V blocks all query tiles of one head visit (:func:`tile_blocks`)."""
+    return sum(tile_blocks(rows, kv_len, causal, bm, bn))
 
 
 def num_splits(ctas: int, slots: int, n_blocks: int) -> int:
@@ -107,17 +115,66 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     per_head = kv_blocks(s.rows, s.kv_len, s.causal, BLOCK_M, bn)
     splits = num_splits(s.batch * s.heads * tiles, CTAS_PER_SM * arch.cores, -(-s.kv_len // bn)) if s.packed else 1
     ctas = s.batch * s.heads * tiles * splits
-    blocks_per_cta = -(-per_head // (tiles * splits))
     tensor = math.ceil(2 * BLOCK_M * bn * s.head_dim / (sa.rows * sa.cols))  # S = Q·Kᵀ and O += P·V of one block
     vu = arch.core.vector
     soft = vector.cycles(BLOCK_M * bn, vu.cost(SOFTMAX_FN if SOFTMAX_FN in vu.cycles_per_element else "softmax"),
                          vu.lanes)
-    tile_cycles = blocks_per_cta * (tensor + soft)
-    return Priced(ctas * tile_cycles, {
-        "kernel": "flash_attention_splitkv", "block": [BLOCK_M, bn], "output_tiles": ctas, "tile_cycles": tile_cycles,
-        "kv_blocks": per_head * s.batch * s.heads, "blocks_per_cta": blocks_per_cta, "split_kv": splits,
+    fixed = prologue(s, bn, op.elem_bytes, arch)
+    head = [n * (tensor + soft) + fixed for n in cta_blocks(s, bn, splits)]  # one head's CTAs in launch order
+    if ctas <= EXACT_WAVES * arch.cores:  # few waves: the longest (causal: last) CTAs decide; schedule them
+        used = min(ctas, arch.cores)
+        out_tiles, tile_cycles = used, makespan(head, s.batch * s.heads, arch.cores)
+    else:  # many waves: the imbalance is at most one CTA in EXACT_WAVES; average CTAs
+        out_tiles, tile_cycles = ctas, -(-sum(head) // len(head))
+    if splits > 1:  # the combine kernel after the last CTA (a GPU's one wave of combine CTAs)
+        tile_cycles += combine_cycles(splits, s.head_dim, arch)
+    return Priced(out_tiles * tile_cycles, {
+        "kernel": "flash_attention_splitkv", "block": [BLOCK_M, bn], "output_tiles": out_tiles,
+        "tile_cycles": tile_cycles, "ctas": ctas, "kv_blocks": per_head * s.batch * s.heads,
+        "blocks_per_cta": -(-per_head // (tiles * splits)), "split_kv": splits,
         "gqa_packed": s.packed, "causal": s.causal, "block_tensor_cycles": tensor, "block_softmax_cycles": soft,
         "array": f"{sa.rows}x{sa.cols}"})
+
+
+def cta_blocks(s: Shape, bn: int, splits: int) -> list[int]:
+    """K/V blocks of each CTA of one (sample, head), in launch order (query tile fastest, then split): query tile t
+    walks its :func:`tile_blocks` share cut into ``splits`` parts of ⌈n/splits⌉ blocks (the last takes the rest)."""
+    per_tile = tile_blocks(s.rows, s.kv_len, s.causal, BLOCK_M, bn)
+    return [max(0, min(-(-n // splits), n - k * -(-n // splits))) for k in range(splits) for n in per_tile]
+
+
+def makespan(head: list[int], repeats: int, sms: int) -> int:
+    """Cycles until the last of ``repeats`` copies of the CTAs ``head`` (launched in order, each copy after the
+    previous) finishes when each CTA starts on the SM that frees first (the hardware's block scheduler)."""
+    free = [0] * sms
+    for _ in range(repeats):
+        for c in head:
+            heapq.heapreplace(free, free[0] + c)
+    return max(free)
+
+
+def combine_cycles(splits: int, head_dim: int, arch: Arch) -> int:
+    """Cycles of FlashAttention's split-KV combine kernel: each of its CTAs walks the ``splits`` partial outputs
+    of its rows one after the other (weighting each by its log-sum-exp and accumulating), so it takes one access
+    latency of the innermost cache, where the partials were just written, per split, plus the fp32 partial row
+    at the SM's share of that cache's bandwidth."""
+    cache = arch.caches[0] if arch.caches else arch.main_memory
+    row = head_dim * PARTIAL_BYTES
+    return splits * (arch.latency_cycles(cache) + math.ceil(row / (arch.bytes_per_cycle(cache) / arch.cores)))
+
+
+def prologue(s: Shape, bn: int, elem: int, arch: Arch) -> int:
+    """Cycles a CTA waits before its first MMA: FlashAttention-2 loads its query tile and first K block, then
+    computes (the V block and the next K block are fetched behind the math). That is one main-memory access
+    latency plus the query tile at the SM's share of main-memory bandwidth and the K block at its share of the
+    innermost cache's (another query tile of the same KV head has usually brought it there; a packed decode
+    tile is its KV head's only reader, so its K block comes from main memory)."""
+    main = arch.main_memory
+    q_tile = min(BLOCK_M, s.rows) * s.head_dim * elem
+    k_block = bn * s.head_dim * elem
+    k_level = arch.caches[0] if arch.caches and not s.packed else main
+    per_sm = {lv: arch.bytes_per_cycle(lv) / arch.cores for lv in {main, k_level}}
+    return arch.latency_cycles(main) + math.ceil(q_tile / per_sm[main] + k_block / per_sm[k_level])
 
 
 def cache_bytes(op: Op, details: dict) -> int:

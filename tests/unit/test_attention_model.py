@@ -65,13 +65,39 @@ def test_block_cycles_on_a100():
     assert d["block_softmax_cycles"] == 1280
 
 
+def test_prologue_on_a100():
+    # before its first MMA a CTA waits one HBM latency (600 ns x 1.41 GHz = 846 cycles, which Arch.latency_cycles
+    # rounds up to 847: the float product is 846.0000000000001) and loads its 64 x 128
+    # bf16 query tile (16384 B) at an SM's share of HBM (2039 GB/s x 0.9 / 1.41 GHz / 108 = 12.05 B/clk: 1359.5
+    # cycles) and its first 128 x 128 K block (32768 B) at an SM's share of the L2 (7219.2 GB/s / 1.41 GHz / 108
+    # = 47.41 B/clk: 691.2 cycles): 847 + ⌈2050.7⌉ = 2898
+    s = fa.shape(_op())
+    assert fa.prologue(s, 128, 2, A100) == 2898
+
+
 def test_causal_halves_the_work():
     # 8192-token prefill, 32 heads: 128 query tiles x 64 key blocks = 8192 blocks per head non-causal; causal
-    # Σ_t ⌈(t+1)/2⌉ = 2 x (1 + ... + 64) = 4160 blocks. A CTA (one tile) runs ⌈4160/128⌉ = 33 blocks instead of 64.
+    # Σ_t ⌈(t+1)/2⌉ = 2 x (1 + ... + 64) = 4160 blocks. 32 x 128 = 4096 CTAs (> 16 per SM: averaged), each
+    # 3328 cycles per block plus the 2898-cycle prologue: non-causal 64 blocks each, causal 4160/128 = 32.5 on
+    # average.
     full, causal = _price(q_len=8192, kv_len=8192), _price(q_len=8192, kv_len=8192, causal=True)
     assert full.details["kv_blocks"] == 32 * 8192 and causal.details["kv_blocks"] == 32 * 4160
-    assert full.details["output_tiles"] == causal.details["output_tiles"] == 32 * 128
-    assert causal.cycles * 64 == full.cycles * 33
+    assert full.details["ctas"] == causal.details["ctas"] == 4096
+    assert full.details["tile_cycles"] == 64 * 3328 + 2898
+    assert causal.details["tile_cycles"] == -(-(4160 * 3328 + 128 * 2898) // 128)
+    assert 0.5 < causal.cycles / full.cycles < 0.52
+
+
+def test_few_waves_are_scheduled_longest_last():
+    # 2048-token causal prefill, 8 heads: 8 x 32 = 256 CTAs (under 16 per SM: list-scheduled on 108 SMs). Tile t
+    # walks ⌈(t+1)/2⌉ blocks; one head's tiles launch in order, so the last heads' heavy tiles (up to 16 blocks)
+    # end the op later than the average share of one SM (Σ = 8 x 272 blocks / 108).
+    d = _price(heads=8, kv_heads=1, q_len=2048, kv_len=2048, causal=True).details
+    assert d["ctas"] == 256 and d["output_tiles"] == 108
+    assert fa.makespan([5, 1], 1, 2) == 5 and fa.makespan([1, 1, 1], 2, 2) == 3
+    average = -(-(8 * 272 * 3328 + 256 * 2898) // 108)
+    assert d["tile_cycles"] >= average
+    assert d["tile_cycles"] >= 16 * 3328 + 2898
 
 
 def test_gqa_decode_packs_the_group_and_splits_kv():
@@ -80,10 +106,13 @@ def test_gqa_decode_packs_the_group_and_splits_kv():
     # 8 x 26 = 208 CTAs of ⌈128/26⌉ = 5 blocks.
     d = _price(q_len=1, kv_len=16384, kv_heads=8).details
     assert d["gqa_packed"] and d["split_kv"] == 26
-    assert d["output_tiles"] == 208 and d["blocks_per_cta"] == 5
+    assert d["ctas"] == 208 and d["blocks_per_cta"] == 5
+    # then the combine kernel: 26 partials one after another, each an L2 latency (200 ns x 1.41 GHz = 282 cycles)
+    # plus a 128 x 4 B fp32 partial row at 47.41 B/clk (⌈10.8⌉ = 11): 26 x 293 = 7618 cycles
+    assert fa.combine_cycles(26, 128, A100) == 26 * 293
     # without GQA a decode step is one (padded) tile per query head and is not split
     d = _price(q_len=1, kv_len=16384).details
-    assert not d["gqa_packed"] and d["split_kv"] == 1 and d["output_tiles"] == 32
+    assert not d["gqa_packed"] and d["split_kv"] == 1 and d["ctas"] == 32
 
 
 def test_gqa_reads_kv_once_per_kv_head():
@@ -96,3 +125,15 @@ def test_gqa_reads_kv_once_per_kv_head():
         tg = lower(graph, A100, Options())
         report = build_report(graph, A100, tg, simulate(tg), name="t", workload={}, version=__version__)
         assert report["ops"][0]["bytes"]["hbm"] == (2 * 32 + 2 * kv_heads) * per_head
+
+
+def test_kv_cache_write_adds_one_append_of_the_new_tokens():
+    # decode over 4096 cached tokens with 8 KV heads of 128: the one new token's K and V are written first
+    # (2 x 8 x 1 x 128 elements), then attention reads the whole cache
+    graph = attention(AttentionParams(batch=2, heads=32, kv_heads=8, q_len=1, kv_len=4096, head_dim=128,
+                                      attention="fused", kv_cache_write=True))
+    kinds = [op.kind for op in graph.ops]
+    assert kinds == [OpKind.KV_APPEND, OpKind.ATTENTION]
+    append = graph.ops[0]
+    assert append.inputs == ("k_new", "v_new")
+    assert append.out_shape == (2, 2, 8, 1, 128)

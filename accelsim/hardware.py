@@ -127,6 +127,10 @@ class VectorUnit(_Model):
     lanes: PositiveInt
     cycles_per_element: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     input_passes: dict[str, InputPasses] = Field(default_factory=dict)
+    # GPU occupancy limits (threads and thread blocks resident on one core): with them, the row-wise kernels of
+    # accelsim.cost.vector.KERNELS get a latency-bound achieved bandwidth (Little's law); without, size-based
+    resident_threads: PositiveInt | None = None
+    resident_blocks: PositiveInt | None = None
 
     def cost(self, fn: str) -> float:
         """Lane-cycles per element of function ``fn`` (the arch's value, else the built-in table)."""

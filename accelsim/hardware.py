@@ -233,6 +233,7 @@ class Core(_Model):
     vector: VectorUnit
     sram: Sram
     tile: OutputTile | None = None
+    attention_kernel: Literal["flash2", "flash3"] = "flash2"  # the FlashAttention generation of a GPU-like core
     units: dict[str, BaseModel] = Field(default_factory=dict)
 
     @field_validator("units", mode="before")

@@ -1,12 +1,14 @@
 """Fused attention (one ATTENTION op).
 
-On a GPU-like core (``core.tile`` set) the op is priced as FlashAttention-2's forward kernel in the split-KV form
-that serving engines launch for a paged KV cache (Dao, "FlashAttention-2", 2023; flash-attention
+On a GPU-like core (``core.tile`` set) the op is priced as the FlashAttention forward kernel the core's
+``attention_kernel`` names (:data:`FLASH`). ``flash2``: FlashAttention-2 in the split-KV form that serving engines
+launch for a paged KV cache (Dao, "FlashAttention-2", 2023; flash-attention
 ``csrc/flash_attn/src/flash_fwd_launch_template.h`` ``run_mha_fwd_splitkv_dispatch``, used whenever a block table is
-given): each thread block (CTA) holds a :data:`BLOCK_M`-row tile of queries of one head and walks the K/V blocks of
+given): each thread block (CTA) holds a 64-row tile of queries of one head and walks the K/V blocks of
 :func:`block_n` keys. Per K/V block it runs S = Q·Kᵀ and O += P·V on the tensor cores and the online softmax of its
-BLOCK_M × BLOCK_N scores on the CUDA cores and SFU; in FlashAttention-2 these are not overlapped within a warp (the
-softmax needs S, PV needs P; overlapping them is what FlashAttention-3 added), so a block costs the sum.
+scores on the CUDA cores and SFU; in FlashAttention-2 these are not overlapped within a warp (the softmax needs S,
+PV needs P), so a block costs the sum. ``flash3``: FlashAttention-3 (Shah et al., 2024), larger tiles
+(:meth:`Flash.tile`), one CTA per SM, and the softmax overlapped with the MMAs (a block costs the larger).
 
 * Causal: a query tile visits only the K/V blocks up to its diagonal (bottom-right aligned, FA ≥ 2.1), so a square
   causal prefill does about half the blocks of a non-causal one plus the diagonal blocks (:func:`kv_blocks`).
@@ -17,8 +19,9 @@ softmax needs S, PV needs P; overlapping them is what FlashAttention-3 added), s
   (split-KV / flash-decoding) by FlashAttention's occupancy rule (:func:`num_splits`); with many, each CTA walks
   all of its KV blocks and the op is bound by the bytes of the KV cache (the memory traffic, not priced here).
 
-The work is reported as ``output_tiles`` (CTAs) × ``tile_cycles`` (the blocks of one CTA), so the CTAs run on the
-SMs in waves like a GEMM's tiles. Off a GPU-like core the op's two GEMMs are folded on the array as before
+Each CTA first waits for its query tile and first K block (:func:`prologue`); up to EXACT_WAVES CTAs per SM are
+list-scheduled in launch order (:func:`makespan`), more are averaged; a split decode adds the combine kernel. The
+work is reported as ``output_tiles`` × ``tile_cycles``, so the emitter runs it on the SMs like a GEMM's tiles. Off a GPU-like core the op's two GEMMs are folded on the array as before
 (:mod:`.systolic`) with the softmax on the vector unit overlapped.
 """
 
@@ -32,8 +35,6 @@ from ..hardware import Arch, SystolicArray
 from ..ir import Gemm, Op
 from . import Priced, vector
 
-BLOCK_M = 64  # query rows of a CTA: flash-attention run_mha_fwd_splitkv_dispatch "kBlockM = 64; Fixed for all head dimensions"
-CTAS_PER_SM = 2  # flash-attention set_params_splitkv: num_splits_heuristic(..., num_SMs * 2, ...) (2 CTAs of 4 warps per SM)
 MAX_SPLITS = 128  # flash-attention set_params_splitkv: at most 128 splits (the combine kernel's limit)
 SPLIT_FILL = 0.8  # flash-attention num_splits_heuristic: one split once the CTAs fill 80 % of the SM slots
 SPLIT_EFFICIENCY = 0.85  # flash-attention num_splits_heuristic: fewest splits within 85 % of the best wave efficiency
@@ -42,9 +43,42 @@ EXACT_WAVES = 16  # up to this many CTAs per SM the CTAs are list-scheduled; bey
 SOFTMAX_FN = "flash_softmax"  # per-score cost of the online softmax (arch cycles_per_element; else its "softmax")
 
 
+class Flash(NamedTuple):
+    """One FlashAttention forward kernel generation: CTAs resident per SM, whether a block's softmax overlaps its
+    MMAs, and the fewest K/V blocks it splits (split-KV)."""
+
+    name: str
+    ctas_per_sm: int
+    overlap: bool
+    min_split_blocks: int
+
+    def tile(self, head_dim: int, causal: bool) -> tuple[int, int]:
+        """(query rows, keys) of one CTA's tile and K/V block."""
+        if self.name == "flash2":
+            return 64, block_n(head_dim)
+        # flash-attention hopper/tile_size.h tile_size_fwd_sm90 (16-bit): hd <= 64: 192 x (128 causal, else 192);
+        # hd <= 128: 128 x (128 causal, else 176); hd <= 192: 128 x 96; larger: 128 x 80
+        if head_dim <= 64:
+            return 192, 128 if causal else 192
+        if head_dim <= 128:
+            return 128, 128 if causal else 176
+        return (128, 96) if head_dim <= 192 else (128, 80)
+
+
+FLASH = {
+    # FlashAttention-2's split-KV kernel (what serving engines launch for a paged KV cache on sm80): 2 CTAs of 4
+    # warps per SM (set_params_splitkv: num_SMs * 2); softmax between the MMAs of a warp, not overlapped
+    "flash2": Flash("flash2", 2, False, 1),
+    # FlashAttention-3 (Shah et al. 2024; vLLM's default on sm90): one CTA of a producer and two consumer
+    # warpgroups per SM; ping-pong scheduling and intra-warpgroup pipelining overlap a block's softmax with the
+    # MMAs; num_splits_heuristic does not split 4 or fewer K/V blocks
+    "flash3": Flash("flash3", 1, True, 5),
+}
+
+
 def block_n(head_dim: int) -> int:
-    """Keys per K/V block: flash-attention run_mha_fwd_splitkv_dispatch kBlockN = 256 (head_dim ≤ 64), 128 (≤ 128),
-    else 64."""
+    """Keys per K/V block of FlashAttention-2: run_mha_fwd_splitkv_dispatch kBlockN = 256 (head_dim ≤ 64), 128
+    (≤ 128), else 64 (its kBlockM is 64, "fixed for all head dimensions")."""
     return 256 if head_dim <= 64 else 128 if head_dim <= 128 else 64
 
 
@@ -91,11 +125,12 @@ def kv_blocks(rows: int, kv_len: int, causal: bool, bm: int, bn: int) -> int:
     return sum(tile_blocks(rows, kv_len, causal, bm, bn))
 
 
-def num_splits(ctas: int, slots: int, n_blocks: int) -> int:
+def num_splits(ctas: int, slots: int, n_blocks: int, min_blocks: int = 1) -> int:
     """How many parts FlashAttention cuts each CTA's K/V sequence into (its num_splits_heuristic, re-derived): none
-    when ``ctas`` fill SPLIT_FILL of the ``slots``; else, among split counts that change the blocks per split, the
-    fewest whose wave efficiency (waves / ⌈waves⌉) is within SPLIT_EFFICIENCY of the best."""
-    if ctas >= SPLIT_FILL * slots:
+    when ``ctas`` fill SPLIT_FILL of the ``slots`` or there are fewer than ``min_blocks`` blocks; else, among split
+    counts that change the blocks per split, the fewest whose wave efficiency (waves / ⌈waves⌉) is within
+    SPLIT_EFFICIENCY of the best."""
+    if ctas >= SPLIT_FILL * slots or n_blocks < min_blocks:
         return 1
     top = min(MAX_SPLITS, slots, n_blocks)
     eff = {}
@@ -109,37 +144,38 @@ def num_splits(ctas: int, slots: int, n_blocks: int) -> int:
 
 def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     """Cycles of fused attention ``op`` as FlashAttention CTAs on a GPU-like core (see the module docstring)."""
-    s = shape(op)
-    bn = block_n(s.head_dim)
-    tiles = -(-s.rows // BLOCK_M)
-    per_head = kv_blocks(s.rows, s.kv_len, s.causal, BLOCK_M, bn)
-    splits = num_splits(s.batch * s.heads * tiles, CTAS_PER_SM * arch.cores, -(-s.kv_len // bn)) if s.packed else 1
+    s, k = shape(op), FLASH[arch.core.attention_kernel]
+    bm, bn = k.tile(s.head_dim, s.causal)
+    tiles = -(-s.rows // bm)
+    per_head = kv_blocks(s.rows, s.kv_len, s.causal, bm, bn)
+    slots = k.ctas_per_sm * arch.cores
+    splits = num_splits(s.batch * s.heads * tiles, slots, -(-s.kv_len // bn), k.min_split_blocks) if s.packed else 1
     ctas = s.batch * s.heads * tiles * splits
-    tensor = math.ceil(2 * BLOCK_M * bn * s.head_dim / (sa.rows * sa.cols))  # S = Q·Kᵀ and O += P·V of one block
+    tensor = math.ceil(2 * bm * bn * s.head_dim / (sa.rows * sa.cols))  # S = Q·Kᵀ and O += P·V of one block
     vu = arch.core.vector
-    soft = vector.cycles(BLOCK_M * bn, vu.cost(SOFTMAX_FN if SOFTMAX_FN in vu.cycles_per_element else "softmax"),
+    soft = vector.cycles(bm * bn, vu.cost(SOFTMAX_FN if SOFTMAX_FN in vu.cycles_per_element else "softmax"),
                          vu.lanes)
-    fixed = prologue(s, bn, op.elem_bytes, arch)
-    head = [n * (tensor + soft) + fixed for n in cta_blocks(s, bn, splits)]  # one head's CTAs in launch order
+    block = max(tensor, soft) if k.overlap else tensor + soft
+    fixed = prologue(s, bm, bn, op.elem_bytes, arch)
+    head = [n * block + fixed for n in cta_blocks(s, bm, bn, splits)]  # one head's CTAs in launch order
     if ctas <= EXACT_WAVES * arch.cores:  # few waves: the longest (causal: last) CTAs decide; schedule them
-        used = min(ctas, arch.cores)
-        out_tiles, tile_cycles = used, makespan(head, s.batch * s.heads, arch.cores)
+        out_tiles, tile_cycles = min(ctas, arch.cores), makespan(head, s.batch * s.heads, arch.cores)
     else:  # many waves: the imbalance is at most one CTA in EXACT_WAVES; average CTAs
         out_tiles, tile_cycles = ctas, -(-sum(head) // len(head))
     if splits > 1:  # the combine kernel after the last CTA (a GPU's one wave of combine CTAs)
         tile_cycles += combine_cycles(splits, s.head_dim, arch)
     return Priced(out_tiles * tile_cycles, {
-        "kernel": "flash_attention_splitkv", "block": [BLOCK_M, bn], "output_tiles": out_tiles,
+        "kernel": k.name, "block": [bm, bn], "output_tiles": out_tiles,
         "tile_cycles": tile_cycles, "ctas": ctas, "kv_blocks": per_head * s.batch * s.heads,
         "blocks_per_cta": -(-per_head // (tiles * splits)), "split_kv": splits,
         "gqa_packed": s.packed, "causal": s.causal, "block_tensor_cycles": tensor, "block_softmax_cycles": soft,
         "array": f"{sa.rows}x{sa.cols}"})
 
 
-def cta_blocks(s: Shape, bn: int, splits: int) -> list[int]:
+def cta_blocks(s: Shape, bm: int, bn: int, splits: int) -> list[int]:
     """K/V blocks of each CTA of one (sample, head), in launch order (query tile fastest, then split): query tile t
     walks its :func:`tile_blocks` share cut into ``splits`` parts of ⌈n/splits⌉ blocks (the last takes the rest)."""
-    per_tile = tile_blocks(s.rows, s.kv_len, s.causal, BLOCK_M, bn)
+    per_tile = tile_blocks(s.rows, s.kv_len, s.causal, bm, bn)
     return [max(0, min(-(-n // splits), n - k * -(-n // splits))) for k in range(splits) for n in per_tile]
 
 
@@ -163,14 +199,14 @@ def combine_cycles(splits: int, head_dim: int, arch: Arch) -> int:
     return splits * (arch.latency_cycles(cache) + math.ceil(row / (arch.bytes_per_cycle(cache) / arch.cores)))
 
 
-def prologue(s: Shape, bn: int, elem: int, arch: Arch) -> int:
-    """Cycles a CTA waits before its first MMA: FlashAttention-2 loads its query tile and first K block, then
+def prologue(s: Shape, bm: int, bn: int, elem: int, arch: Arch) -> int:
+    """Cycles a CTA waits before its first MMA: FlashAttention loads its query tile and first K block, then
     computes (the V block and the next K block are fetched behind the math). That is one main-memory access
     latency plus the query tile at the SM's share of main-memory bandwidth and the K block at its share of the
     innermost cache's (another query tile of the same KV head has usually brought it there; a packed decode
     tile is its KV head's only reader, so its K block comes from main memory)."""
     main = arch.main_memory
-    q_tile = min(BLOCK_M, s.rows) * s.head_dim * elem
+    q_tile = min(bm, s.rows) * s.head_dim * elem
     k_block = bn * s.head_dim * elem
     k_level = arch.caches[0] if arch.caches and not s.packed else main
     per_sm = {lv: arch.bytes_per_cycle(lv) / arch.cores for lv in {main, k_level}}
@@ -183,7 +219,7 @@ def cache_bytes(op: Op, details: dict) -> int:
     s = shape(op)
     elem = op.elem_bytes
     bm, bn = details["block"]
-    q_o = 2 * details["output_tiles"] * min(bm, s.rows) * s.head_dim * elem
+    q_o = 2 * details["ctas"] * min(bm, s.rows) * s.head_dim * elem
     return q_o + details["kv_blocks"] * 2 * bn * s.head_dim * elem
 
 

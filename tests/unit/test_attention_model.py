@@ -72,7 +72,7 @@ def test_prologue_on_a100():
     # cycles) and its first 128 x 128 K block (32768 B) at an SM's share of the L2 (7219.2 GB/s / 1.41 GHz / 108
     # = 47.41 B/clk: 691.2 cycles): 847 + ⌈2050.7⌉ = 2898
     s = fa.shape(_op())
-    assert fa.prologue(s, 128, 2, A100) == 2898
+    assert fa.prologue(s, 64, 128, 2, A100) == 2898
 
 
 def test_causal_halves_the_work():
@@ -137,3 +137,19 @@ def test_kv_cache_write_adds_one_append_of_the_new_tokens():
     append = graph.ops[0]
     assert append.inputs == ("k_new", "v_new")
     assert append.out_shape == (2, 2, 8, 1, 128)
+
+
+def test_flash3_tiles_and_overlap_on_h100():
+    # h100 runs FlashAttention-3: causal hd-128 tiles of 128 x 128 (tile_size_fwd_sm90), one CTA per SM, and the
+    # softmax overlapped with the MMAs: a block costs max(2 x 128·128·128 / 2048 MAC/clk = 2048, softmax of
+    # 128·128 scores at 64 lane-cycles on 512 lanes = 2048) = 2048 cycles, where FlashAttention-2 would add them
+    h100 = load_arch("h100")
+    op = _op(q_len=8192, kv_len=8192, causal=True)
+    d = systolic.price(op, h100.core.systolic, h100).details
+    assert d["kernel"] == "flash3" and d["block"] == [128, 128]
+    assert d["block_tensor_cycles"] == 2 * 128 * 128 * 128 // (h100.core.systolic.rows * h100.core.systolic.cols)
+    assert d["block_softmax_cycles"] == 128 * 128 * 64 // 512
+    # 64 query tiles; tile t sees keys < (t+1)·128: t+1 blocks; 32 heads x Σ(t+1) = 32 x 2080 blocks
+    assert d["kv_blocks"] == 32 * 2080
+    # FlashAttention-3 does not split 4 or fewer K/V blocks
+    assert fa.num_splits(1, 132, 4, min_blocks=5) == 1

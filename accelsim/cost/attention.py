@@ -96,8 +96,10 @@ class Shape(NamedTuple):
 
 
 def flash(op: Op, arch: Arch) -> bool:
-    """Whether ``op`` is priced as FlashAttention CTAs: a GPU-like core and an op that names its heads and lengths."""
-    return arch.core.tile is not None and {"heads", "kv_heads", "q_len", "kv_len", "head_dim", "batch"} <= op.attrs.keys()
+    """Whether ``op`` is priced as FlashAttention CTAs: a forward ATTENTION op (its backward, ``attention_grad``,
+    keeps the folded GEMMs) on a GPU-like core that names its heads and lengths."""
+    keys = {"heads", "kv_heads", "q_len", "kv_len", "head_dim", "batch"}
+    return arch.core.tile is not None and op.fn == "attention" and keys <= op.attrs.keys()
 
 
 def shape(op: Op) -> Shape:

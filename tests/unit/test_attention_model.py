@@ -3,6 +3,8 @@ per-block cycles on the a100 preset, each checked against a hand calculation wri
 
 from __future__ import annotations
 
+import dataclasses
+
 from accelsim import __version__
 from accelsim.builders.micro import AttentionParams, attention
 from accelsim.config import load_arch
@@ -153,3 +155,10 @@ def test_flash3_tiles_and_overlap_on_h100():
     assert d["kv_blocks"] == 32 * 2080
     # FlashAttention-3 does not split 4 or fewer K/V blocks
     assert fa.num_splits(1, 132, 4, min_blocks=5) == 1
+
+
+def test_backward_keeps_the_folded_gemms():
+    # a fused attention's backward (fn attention_grad, 3 QKᵀ-sized and 2 PV-sized GEMMs) is not the forward kernel
+    op = _op()
+    grad = dataclasses.replace(op, attrs={**op.attrs, "fn": "attention_grad"})
+    assert fa.flash(op, A100) and not fa.flash(grad, A100)

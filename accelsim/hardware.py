@@ -163,6 +163,10 @@ class VectorUnit(_Model):
     cycles_per_element: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     input_passes: dict[str, InputPasses] = Field(default_factory=dict)
     rates: Rates = Field(default_factory=dict)  # dtype -> multiplier of ``lanes`` (see dtype_rate)
+    # GPU occupancy limits (threads and thread blocks resident on one core): with them, the row-wise kernels of
+    # accelsim.cost.vector.KERNELS get a latency-bound achieved bandwidth (Little's law); without, size-based
+    resident_threads: PositiveInt | None = None
+    resident_blocks: PositiveInt | None = None
 
     def cost(self, fn: str) -> float:
         """Lane-cycles per element of function ``fn`` (the arch's value, else the built-in table)."""
@@ -270,6 +274,7 @@ class Core(_Model):
     vector: VectorUnit
     sram: Sram
     tile: OutputTile | None = None
+    attention_kernel: Literal["flash2", "flash3"] = "flash2"  # the FlashAttention generation of a GPU-like core
     units: dict[str, BaseModel] = Field(default_factory=dict)
 
     @field_validator("units", mode="before")

@@ -66,9 +66,12 @@ class AttentionParams(WorkloadParams):
     q_len: PositiveInt = Field(512, description="Query tokens.")
     kv_len: PositiveInt = Field(512, description="Key/value tokens.")
     head_dim: PositiveInt = Field(128, description="Features per head.")
-    causal: bool = Field(False, description="Causal mask (recorded; masked scores are still computed).")
+    causal: bool = Field(False, description="Causal mask: on a GPU-like core the fused kernel skips the K/V blocks above the diagonal.")
     attention: Literal["unfused", "fused"] = Field(
         "unfused", description="'unfused': QKᵀ, softmax and PV as separate ops; 'fused': one ATTENTION op.")
+    kv_cache_write: bool = Field(
+        False, description="First write the q_len new tokens' K and V into the KV cache (one KV_APPEND op), as a "
+                           "serving engine's attention layer does before attending (vLLM's reshape_and_cache).")
 
     @field_validator("kv_heads")
     @classmethod
@@ -134,9 +137,14 @@ def attention(p: AttentionParams) -> Graph:
     Unfused: MATMUL scores, SOFTMAX, MATMUL context; fused: one ATTENTION op. MACs = batch·heads·q_len·kv_len·
     2·head_dim either way; with kv_heads < heads (GQA) the K and V inputs shrink, the MACs do not.
     """
-    b = TransformerBuilder("attention", {"q": (p.batch, p.heads, p.q_len, p.head_dim),
-                                         "k": (p.batch, p.kv_heads, p.kv_len, p.head_dim),
-                                         "v": (p.batch, p.kv_heads, p.kv_len, p.head_dim)}, dtype=p.dtype or "fp16")
+    kv = (p.batch, p.kv_heads, p.kv_len, p.head_dim)
+    inputs = {"q": (p.batch, p.heads, p.q_len, p.head_dim), "k": kv, "v": kv}
+    if p.kv_cache_write:
+        inputs.update({f"{x}_new": (p.batch, p.kv_heads, p.q_len, p.head_dim) for x in "kv"})
+    b = TransformerBuilder("attention", inputs, dtype=p.dtype or "fp16")
+    if p.kv_cache_write:  # one kernel writes both (vLLM's reshape_and_cache_flash)
+        new = (2, p.batch, p.kv_heads, p.q_len, p.head_dim)
+        b._add("kv_append", OpKind.KV_APPEND, ["k_new", "v_new"], new, fn="kv_append", cache="kv_cache")
     b.attention("q", "k", "v", fused=p.attention == "fused", causal=p.causal)
     return b.build({"model": "attention", **p.model_dump()})
 

@@ -1,11 +1,228 @@
-"""Fused attention (one ATTENTION op): its QKᵀ and PV GEMMs on the array, the softmax on the vector unit
-overlapped with them (the op takes the larger of the two), and FlashAttention-style K/V streaming."""
+"""Fused attention (one ATTENTION op).
+
+On a GPU-like core (``core.tile`` set) the op is priced as the FlashAttention forward kernel the core's
+``attention_kernel`` names (:data:`FLASH`). ``flash2``: FlashAttention-2 in the split-KV form that serving engines
+launch for a paged KV cache (Dao, "FlashAttention-2", 2023; flash-attention
+``csrc/flash_attn/src/flash_fwd_launch_template.h`` ``run_mha_fwd_splitkv_dispatch``, used whenever a block table is
+given): each thread block (CTA) holds a 64-row tile of queries of one head and walks the K/V blocks of
+:func:`block_n` keys. Per K/V block it runs S = Q·Kᵀ and O += P·V on the tensor cores and the online softmax of its
+scores on the CUDA cores and SFU; in FlashAttention-2 these are not overlapped within a warp (the softmax needs S,
+PV needs P), so a block costs the sum. ``flash3``: FlashAttention-3 (Shah et al., 2024), larger tiles
+(:meth:`Flash.tile`), one CTA per SM, and the softmax overlapped with the MMAs (a block costs the larger).
+
+* Causal: a query tile visits only the K/V blocks up to its diagonal (bottom-right aligned, FA ≥ 2.1), so a square
+  causal prefill does about half the blocks of a non-causal one plus the diagonal blocks (:func:`kv_blocks`).
+* GQA: K/V are read from memory once per KV head (the group's query heads share them through the L2); a decode step
+  (one query token) with several query heads per KV head packs the group's heads into the query tile's rows
+  (FlashAttention's ``seqlenq_ngroups_swapped``), so a CTA reads each K/V block once for the whole group.
+* Decode: with too few (batch × heads × query tiles) CTAs to fill the GPU, the K/V sequence is split over CTAs
+  (split-KV / flash-decoding) by FlashAttention's occupancy rule (:func:`num_splits`); with many, each CTA walks
+  all of its KV blocks and the op is bound by the bytes of the KV cache (the memory traffic, not priced here).
+
+Each CTA first waits for its query tile and first K block (:func:`prologue`); up to EXACT_WAVES CTAs per SM are
+list-scheduled in launch order (:func:`makespan`), more are averaged; a split decode adds the combine kernel. The
+work is reported as ``output_tiles`` × ``tile_cycles``, so the emitter runs it on the SMs like a GEMM's tiles. Off a GPU-like core the op's two GEMMs are folded on the array as before
+(:mod:`.systolic`) with the softmax on the vector unit overlapped.
+"""
 
 from __future__ import annotations
 
-from ..hardware import Arch
+import heapq
+import math
+from typing import NamedTuple
+
+from ..hardware import Arch, SystolicArray
 from ..ir import Gemm, Op
-from . import vector
+from . import Priced, vector
+
+MAX_SPLITS = 128  # flash-attention set_params_splitkv: at most 128 splits (the combine kernel's limit)
+SPLIT_FILL = 0.8  # flash-attention num_splits_heuristic: one split once the CTAs fill 80 % of the SM slots
+SPLIT_EFFICIENCY = 0.85  # flash-attention num_splits_heuristic: fewest splits within 85 % of the best wave efficiency
+PARTIAL_BYTES = 4  # split-KV partial outputs are fp32 (flash-attention out_accum / softmax_lse_accum)
+EXACT_WAVES = 16  # up to this many CTAs per SM the CTAs are list-scheduled; beyond, averaged (tail < 1/16)
+SOFTMAX_FN = "flash_softmax"  # per-score cost of the online softmax (arch cycles_per_element; else its "softmax")
+
+
+class Flash(NamedTuple):
+    """One FlashAttention forward kernel generation: CTAs resident per SM, whether a block's softmax overlaps its
+    MMAs, and the fewest K/V blocks it splits (split-KV)."""
+
+    name: str
+    ctas_per_sm: int
+    overlap: bool
+    min_split_blocks: int
+
+    def tile(self, head_dim: int, causal: bool) -> tuple[int, int]:
+        """(query rows, keys) of one CTA's tile and K/V block."""
+        if self.name == "flash2":
+            return 64, block_n(head_dim)
+        # flash-attention hopper/tile_size.h tile_size_fwd_sm90 (16-bit): hd <= 64: 192 x (128 causal, else 192);
+        # hd <= 128: 128 x (128 causal, else 176); hd <= 192: 128 x 96; larger: 128 x 80
+        if head_dim <= 64:
+            return 192, 128 if causal else 192
+        if head_dim <= 128:
+            return 128, 128 if causal else 176
+        return (128, 96) if head_dim <= 192 else (128, 80)
+
+
+FLASH = {
+    # FlashAttention-2's split-KV kernel (what serving engines launch for a paged KV cache on sm80): 2 CTAs of 4
+    # warps per SM (set_params_splitkv: num_SMs * 2); softmax between the MMAs of a warp, not overlapped
+    "flash2": Flash("flash2", 2, False, 1),
+    # FlashAttention-3 (Shah et al. 2024; vLLM's default on sm90): one CTA of a producer and two consumer
+    # warpgroups per SM; ping-pong scheduling and intra-warpgroup pipelining overlap a block's softmax with the
+    # MMAs; num_splits_heuristic does not split 4 or fewer K/V blocks
+    "flash3": Flash("flash3", 1, True, 5),
+}
+
+
+def block_n(head_dim: int) -> int:
+    """Keys per K/V block of FlashAttention-2: run_mha_fwd_splitkv_dispatch kBlockN = 256 (head_dim ≤ 64), 128
+    (≤ 128), else 64 (its kBlockM is 64, "fixed for all head dimensions")."""
+    return 256 if head_dim <= 64 else 128 if head_dim <= 128 else 64
+
+
+class Shape(NamedTuple):
+    """The kernel's view of an attention op: ``heads`` tiles of ``rows`` query rows each per sample (a decode step's
+    GQA group packed into rows), against ``kv_len`` keys of ``head_dim`` features."""
+
+    batch: int
+    heads: int
+    rows: int
+    kv_len: int
+    head_dim: int
+    causal: bool
+    packed: bool  # decode with GQA: the group's query heads are the tile's rows (split-KV eligible)
+
+
+def flash(op: Op, arch: Arch) -> bool:
+    """Whether ``op`` is priced as FlashAttention CTAs: a forward ATTENTION op (its backward, ``attention_grad``,
+    keeps the folded GEMMs) on a GPU-like core that names its heads and lengths."""
+    keys = {"heads", "kv_heads", "q_len", "kv_len", "head_dim", "batch"}
+    return arch.core.tile is not None and op.fn == "attention" and keys <= op.attrs.keys()
+
+
+def shape(op: Op) -> Shape:
+    """The kernel shape of fused attention ``op`` (from its builder attributes)."""
+    a = op.attrs
+    heads, kv_heads, q_len = int(a["heads"]), int(a["kv_heads"]), int(a["q_len"])
+    group = heads // kv_heads
+    packed = q_len == 1 and group > 1
+    return Shape(int(a["batch"]), kv_heads if packed else heads, group if packed else q_len, int(a["kv_len"]),
+                 int(a["head_dim"]), bool(a.get("causal", False)) and not packed, packed)
+
+
+def tile_blocks(rows: int, kv_len: int, causal: bool, bm: int, bn: int) -> list[int]:
+    """K/V blocks each of the ⌈rows/bm⌉ query tiles of one head visits: ⌈kv_len/bn⌉, or with a causal mask
+    (bottom-right aligned: query i sees keys ≤ i + kv_len − rows) tile t only the blocks up to key
+    min(kv_len, kv_len − rows + (t + 1)·bm)."""
+    tiles = -(-rows // bm)
+    if not causal:
+        return [-(-kv_len // bn)] * tiles
+    return [-(-max(0, min(kv_len, kv_len - rows + (t + 1) * bm)) // bn) for t in range(tiles)]
+
+
+def kv_blocks(rows: int, kv_len: int, causal: bool, bm: int, bn: int) -> int:
+    """K/V blocks all query tiles of one head visit (:func:`tile_blocks`)."""
+    return sum(tile_blocks(rows, kv_len, causal, bm, bn))
+
+
+def num_splits(ctas: int, slots: int, n_blocks: int, min_blocks: int = 1) -> int:
+    """How many parts FlashAttention cuts each CTA's K/V sequence into (its num_splits_heuristic, re-derived): none
+    when ``ctas`` fill SPLIT_FILL of the ``slots`` or there are fewer than ``min_blocks`` blocks; else, among split
+    counts that change the blocks per split, the fewest whose wave efficiency (waves / ⌈waves⌉) is within
+    SPLIT_EFFICIENCY of the best."""
+    if ctas >= SPLIT_FILL * slots or n_blocks < min_blocks:
+        return 1
+    top = min(MAX_SPLITS, slots, n_blocks)
+    eff = {}
+    for s in range(1, top + 1):
+        if s == 1 or -(-n_blocks // s) != -(-n_blocks // (s - 1)):
+            waves = ctas * s / slots
+            eff[s] = waves / math.ceil(waves)
+    best = max(eff.values())
+    return min(s for s, e in eff.items() if e >= SPLIT_EFFICIENCY * best)
+
+
+def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
+    """Cycles of fused attention ``op`` as FlashAttention CTAs on a GPU-like core (see the module docstring)."""
+    s, k = shape(op), FLASH[arch.core.attention_kernel]
+    bm, bn = k.tile(s.head_dim, s.causal)
+    tiles = -(-s.rows // bm)
+    per_head = kv_blocks(s.rows, s.kv_len, s.causal, bm, bn)
+    slots = k.ctas_per_sm * arch.cores
+    splits = num_splits(s.batch * s.heads * tiles, slots, -(-s.kv_len // bn), k.min_split_blocks) if s.packed else 1
+    ctas = s.batch * s.heads * tiles * splits
+    tensor = math.ceil(2 * bm * bn * s.head_dim / (sa.rows * sa.cols))  # S = Q·Kᵀ and O += P·V of one block
+    vu = arch.core.vector
+    soft = vector.cycles(bm * bn, vu.cost(SOFTMAX_FN if SOFTMAX_FN in vu.cycles_per_element else "softmax"),
+                         vu.lanes)
+    block = max(tensor, soft) if k.overlap else tensor + soft
+    fixed = prologue(s, bm, bn, op.elem_bytes, arch)
+    head = [n * block + fixed for n in cta_blocks(s, bm, bn, splits)]  # one head's CTAs in launch order
+    if ctas <= EXACT_WAVES * arch.cores:  # few waves: the longest (causal: last) CTAs decide; schedule them
+        out_tiles, tile_cycles = min(ctas, arch.cores), makespan(head, s.batch * s.heads, arch.cores)
+    else:  # many waves: the imbalance is at most one CTA in EXACT_WAVES; average CTAs
+        out_tiles, tile_cycles = ctas, -(-sum(head) // len(head))
+    if splits > 1:  # the combine kernel after the last CTA (a GPU's one wave of combine CTAs)
+        tile_cycles += combine_cycles(splits, s.head_dim, arch)
+    return Priced(out_tiles * tile_cycles, {
+        "kernel": k.name, "block": [bm, bn], "output_tiles": out_tiles,
+        "tile_cycles": tile_cycles, "ctas": ctas, "kv_blocks": per_head * s.batch * s.heads,
+        "blocks_per_cta": -(-per_head // (tiles * splits)), "split_kv": splits,
+        "gqa_packed": s.packed, "causal": s.causal, "block_tensor_cycles": tensor, "block_softmax_cycles": soft,
+        "array": f"{sa.rows}x{sa.cols}"})
+
+
+def cta_blocks(s: Shape, bm: int, bn: int, splits: int) -> list[int]:
+    """K/V blocks of each CTA of one (sample, head), in launch order (query tile fastest, then split): query tile t
+    walks its :func:`tile_blocks` share cut into ``splits`` parts of ⌈n/splits⌉ blocks (the last takes the rest)."""
+    per_tile = tile_blocks(s.rows, s.kv_len, s.causal, bm, bn)
+    return [max(0, min(-(-n // splits), n - k * -(-n // splits))) for k in range(splits) for n in per_tile]
+
+
+def makespan(head: list[int], repeats: int, sms: int) -> int:
+    """Cycles until the last of ``repeats`` copies of the CTAs ``head`` (launched in order, each copy after the
+    previous) finishes when each CTA starts on the SM that frees first (the hardware's block scheduler)."""
+    free = [0] * sms
+    for _ in range(repeats):
+        for c in head:
+            heapq.heapreplace(free, free[0] + c)
+    return max(free)
+
+
+def combine_cycles(splits: int, head_dim: int, arch: Arch) -> int:
+    """Cycles of FlashAttention's split-KV combine kernel: each of its CTAs walks the ``splits`` partial outputs
+    of its rows one after the other (weighting each by its log-sum-exp and accumulating), so it takes one access
+    latency of the innermost cache, where the partials were just written, per split, plus the fp32 partial row
+    at the SM's share of that cache's bandwidth."""
+    cache = arch.caches[0] if arch.caches else arch.main_memory
+    row = head_dim * PARTIAL_BYTES
+    return splits * (arch.latency_cycles(cache) + math.ceil(row / (arch.bytes_per_cycle(cache) / arch.cores)))
+
+
+def prologue(s: Shape, bm: int, bn: int, elem: int, arch: Arch) -> int:
+    """Cycles a CTA waits before its first MMA: FlashAttention loads its query tile and first K block, then
+    computes (the V block and the next K block are fetched behind the math). That is one main-memory access
+    latency plus the query tile at the SM's share of main-memory bandwidth and the K block at its share of the
+    innermost cache's (another query tile of the same KV head has usually brought it there; a packed decode
+    tile is its KV head's only reader, so its K block comes from main memory)."""
+    main = arch.main_memory
+    q_tile = min(bm, s.rows) * s.head_dim * elem
+    k_block = bn * s.head_dim * elem
+    k_level = arch.caches[0] if arch.caches and not s.packed else main
+    per_sm = {lv: arch.bytes_per_cycle(lv) / arch.cores for lv in {main, k_level}}
+    return arch.latency_cycles(main) + math.ceil(q_tile / per_sm[main] + k_block / per_sm[k_level])
+
+
+def cache_bytes(op: Op, details: dict) -> int:
+    """Bytes the CTAs read from and write to the shared cache: each CTA's query tile and output tile, and every K/V
+    block it visits."""
+    s = shape(op)
+    elem = op.elem_bytes
+    bm, bn = details["block"]
+    q_o = 2 * details["ctas"] * min(bm, s.rows) * s.head_dim * elem
+    return q_o + details["kv_blocks"] * 2 * bn * s.head_dim * elem
 
 
 def gemms(op: Op) -> list[Gemm]:

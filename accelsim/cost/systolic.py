@@ -32,6 +32,8 @@ def macs_per_cycle(spec: SystolicArray) -> int:
 def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     """Compute cycles of ``op`` on one array and the mapping details of report.json."""
     fused = op.kind is OpKind.ATTENTION
+    if fused and attention.flash(op, arch):  # a GPU: FlashAttention CTAs (cost/attention.py)
+        return attention.price(op, sa, arch)
     gemms = attention.gemms(op) if fused else [op.gemm]
     fs = [folds.folds(g.m, g.n, g.k, sa.rows, sa.cols, sa.dataflow, sa.preload_overlap) for g in gemms]
     cycles = sum(g.count * f.cycles for g, f in zip(gemms, fs, strict=True))

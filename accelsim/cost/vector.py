@@ -9,10 +9,42 @@ activation inputs from memory ``input_passes`` times (``VectorUnit.passes``: 1 u
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
-from ..hardware import Arch, VectorUnit
+from ..hardware import Arch, Level, VectorUnit
 from ..ir import Op
 from . import Priced
+
+
+class Kernel(NamedTuple):
+    """How the GPU kernel of one vector function walks memory (read from its source): thread blocks of at most
+    ``block`` threads, one per row (``row_wise``; a row of c elements gets min(⌈c/per_thread⌉, block) threads) or
+    one per ``block`` × ``per_thread`` elements; each thread has ``per_thread`` elements of every activation input
+    in flight per iteration, and an iteration waits ``chain`` memory round trips one after the other (a block
+    first waits ``prologue`` round trips)."""
+
+    block: int
+    row_wise: bool
+    per_thread: int
+    chain: int = 1
+    prologue: int = 0  # round trips a block waits before its first iteration (an index it must load first)
+
+
+KERNELS: dict[str, Kernel] = {
+    # sarathi_rms_norm (microsoft/sarathi-serve csrc/layernorm_kernels.cu, as vLLM's of 2023): grid = rows,
+    # block = min(hidden, 1024); each loop iteration loads one element and uses it before the next load
+    "rmsnorm": Kernel(1024, True, 1),
+    # sarathi_silu_and_mul (csrc/activation_kernels.cu): grid = rows, block = min(d, 1024); x and y per iteration
+    "silu_mul": Kernel(1024, True, 1),
+    # sarathi_rotary_embedding (csrc/pos_encoding_kernels.cu): grid = tokens, block = min(heads · rot_dim / 2, 512);
+    # each iteration rotates one (x, y) pair in place; the block first loads its token's position, which the
+    # cos/sin addresses need
+    "rope": Kernel(512, True, 2, prologue=1),
+    # pytorch_elementwise (aten/src/ATen/native/cuda/CUDALoops.cuh vectorized_elementwise_kernel): 128 threads per
+    # block, each loading 4 elements of every input with one vector access
+    "add": Kernel(128, False, 4),
+}
+"""The vector functions whose GPU kernel's memory access is modelled (:func:`achieved_fraction`)."""
 
 
 def accepts(op: Op) -> int | None:
@@ -54,3 +86,45 @@ def input_passes(op: Op, unit: VectorUnit) -> int:
     if not unit.input_passes:
         return 1
     return unit.passes(op.fn, row_length(op), op.elem_bytes)
+
+
+def _pass_seconds(op: Op, k: Kernel, vu: VectorUnit, arch: Arch, level: Level, prologue: int) -> float:
+    """Seconds kernel ``k`` of ``op`` takes to read its inputs once from ``level``. The blocks run in waves of as
+    many as the cores hold (occupancy: resident threads and blocks per core); a block walks its elements in
+    iterations of ``per_thread`` per thread, each a round trip of ``chain`` latencies plus the time to drain what
+    all resident threads have in flight at the level's sustained bandwidth (Little's law), after ``prologue``
+    round trips of its own."""
+    assert vu.resident_threads is not None
+    cols = row_length(op)
+    elems = math.prod(op.in_shapes[0]) if op.in_shapes else op.vector_elems
+    if k.row_wise:
+        threads, blocks = min(-(-cols // k.per_thread), k.block), max(1, elems // max(cols, 1))
+        iterations = -(-cols // (threads * k.per_thread))
+    else:
+        threads, blocks, iterations = k.block, -(-elems // (k.block * k.per_thread)), 1
+    per_core = max(1, min(vu.resident_threads // threads, vu.resident_blocks or blocks))
+    wave = arch.cores * per_core
+    per_block = threads * k.per_thread * len(op.inputs) * op.elem_bytes  # bytes one block has in flight
+    seconds = 0.0
+    for n, count in ((wave, blocks // wave), (blocks % wave, 1)):
+        if n and count:
+            trip = k.chain * level.latency + n * per_block / level.sustained_bandwidth
+            seconds += count * (iterations + prologue) * trip
+    return seconds
+
+
+def achieved_fraction(op: Op, arch: Arch, main_bytes: int, passes: int) -> float | None:
+    """The fraction of main memory's sustained bandwidth the GPU kernel of ``op`` achieves (None: not modelled,
+    see :data:`KERNELS`): its first read of the inputs from main memory (:func:`_pass_seconds`), each further
+    pass from the innermost cache (a block re-reads the row it just read), and never faster than all of
+    ``main_bytes`` at the sustained rate."""
+    vu, k = arch.core.vector, KERNELS.get(op.fn)
+    if k is None or vu.resident_threads is None or not op.inputs or main_bytes <= 0:
+        return None
+    main = arch.memory(arch.main_memory)
+    reread = arch.memory(arch.caches[0]) if arch.caches else main
+    seconds = _pass_seconds(op, k, vu, arch, main, k.prologue)
+    if passes > 1:
+        seconds += (passes - 1) * _pass_seconds(op, k, vu, arch, reread, 0)
+    floor = main_bytes / main.sustained_bandwidth
+    return floor / max(seconds, floor)

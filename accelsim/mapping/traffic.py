@@ -113,7 +113,9 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     act_a, act_b, wts, out_levels = operand_bytes(p, ctx)
     details: dict = {}
     passes = vector.input_passes(op, arch.core.vector) if not op.kind.is_matmul else 1
-    if passes > 1:  # the kernel re-reads its (off-chip) activation inputs: every pass moves them again
+    # a modelled GPU kernel re-reads the rows it just read from the innermost cache (vector.achieved_fraction)
+    cached = passes > 1 and bool(arch.caches) and op.fn in vector.KERNELS and arch.core.vector.resident_threads
+    if passes > 1 and not cached:  # the kernel re-reads its (off-chip) activation inputs: every pass moves them again
         act_a = {lv: b * passes for lv, b in act_a.items()}
         act_b = {lv: b * passes for lv, b in act_b.items()}
     out_off = sum(out_levels.values())
@@ -124,7 +126,11 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     if op.kind.is_matmul:
         g = op.gemm
         per = (-(-a_tot // g.count), -(-b_tot // g.count), -(-out_off // g.count))
-        if op.kind is OpKind.ATTENTION:
+        if op.kind is OpKind.ATTENTION and "kv_blocks" in p.details:  # FlashAttention CTAs: K/V once per KV head
+            fa = fb = 1
+            ntiles = g.count
+            details["tiling"] = {"kv_passes": 1}
+        elif op.kind is OpKind.ATTENTION:
             fa, fb = 1, attention.kv_passes(per[0], per[1], bud_a, bud_b)
             ntiles = g.count * fb
             details["tiling"] = {"kv_passes": fb}
@@ -147,10 +153,12 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     groups = max(1, min(want, max(options.max_tiles_per_op, nunits), p.cycles, int(span // GROUP_MIN_CYCLES)))
     cache_bytes: dict[str, int] = {}
     for i, cache in enumerate(arch.caches):
-        if i == 0 and "output_tiles" in p.details:
+        if i == 0 and "kv_blocks" in p.details:
+            cache_bytes[cache] = attention.cache_bytes(op, p.details) + out_off
+        elif i == 0 and "output_tiles" in p.details:
             cache_bytes[cache] = gpu_tiles.cache_bytes(p.details, out_off, elem)
         else:
-            cache_bytes[cache] = a_tot * fa + b_tot * fb + out_off
+            cache_bytes[cache] = a_tot * fa + b_tot * fb + out_off + (a_tot * (passes - 1) if cached and i == 0 else 0)
         if per is not None and op.kind is not OpKind.ATTENTION:
             budget = arch.memory(cache).capacity // 3 // (2 if arch.core.sram.double_buffered else 1)
             t2 = tile_gemm(op.gemm.m, op.gemm.n, op.gemm.k, *per, budget, budget, budget, op.name)
@@ -182,6 +190,9 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         if lv in ctx.grain and arch.memory(lv).efficiency_by_size:
             mem = arch.memory(lv)
             scale[lv] = mem.efficiency_at(b) / mem.efficiency
+    achieved = None if op.kind.is_matmul else vector.achieved_fraction(op, arch, level_bytes.get(ctx.main, 0), passes)
+    if achieved is not None:  # a modelled GPU kernel: its latency-bound bandwidth instead of the size curve
+        scale[ctx.main] = achieved
     return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details)
 
 

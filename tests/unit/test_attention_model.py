@@ -1,0 +1,164 @@
+"""FlashAttention cost model (accelsim/cost/attention.py): block counts, causal skipping, GQA packing, split-KV and the
+per-block cycles on the a100 preset, each checked against a hand calculation written out below."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from accelsim import __version__
+from accelsim.builders.micro import AttentionParams, attention
+from accelsim.config import load_arch
+from accelsim.cost import attention as fa
+from accelsim.cost import systolic
+from accelsim.engine import simulate
+from accelsim.ir import OpKind
+from accelsim.mapping import lower
+from accelsim.options import Options
+from accelsim.report import build_report
+
+A100 = load_arch("a100")
+
+
+def _op(**kw):
+    params = {"batch": 1, "heads": 32, "kv_heads": 32, "q_len": 512, "kv_len": 512, "head_dim": 128,
+              "attention": "fused", "dtype": "bf16", **kw}
+    graph = attention(AttentionParams(**params))
+    return next(op for op in graph.ops if op.kind is OpKind.ATTENTION)
+
+
+def _price(**kw):
+    return systolic.price(_op(**kw), A100.core.systolic, A100)
+
+
+def test_kv_blocks_causal_is_half_plus_diagonal():
+    # 512 queries in 64-row tiles (8 tiles) against 512 keys in 128-key blocks (4 blocks):
+    # non-causal 8 x 4 = 32 blocks. Causal: tile t sees keys < (t + 1)·64, so ⌈(t + 1)·64 / 128⌉ blocks:
+    # 1, 1, 2, 2, 3, 3, 4, 4 = 20 = half of 32 (16) plus the 4 blocks the diagonal cuts through.
+    assert fa.kv_blocks(512, 512, False, 64, 128) == 32
+    assert fa.kv_blocks(512, 512, True, 64, 128) == 20
+    # bottom-right alignment: 64 new queries after 448 cached keys see all 512 keys (4 blocks), as non-causal
+    assert fa.kv_blocks(64, 512, True, 64, 128) == fa.kv_blocks(64, 512, False, 64, 128) == 4
+
+
+def test_block_n_follows_head_dim():
+    # flash-attention run_mha_fwd_splitkv_dispatch: kBlockN 256 (head_dim <= 64), 128 (<= 128), else 64
+    assert [fa.block_n(d) for d in (64, 128, 256)] == [256, 128, 64]
+
+
+def test_num_splits_hand_cases():
+    # 216 slots (108 SMs x 2 CTAs). 173 CTAs >= 0.8 x 216 = 172.8: no split.
+    assert fa.num_splits(173, 216, 128) == 1
+    # 8 CTAs, 128 blocks: a split count s is eligible when ⌈128/s⌉ differs from ⌈128/(s-1)⌉; wave efficiency of
+    # s splits is 8s/216 below one wave. Best eligible: s = 26 (⌈128/26⌉ = 5 != ⌈128/25⌉ = 6), 208/216 = 0.963;
+    # threshold 0.85 x 0.963 = 0.819; s = 22 (eligible, 176/216 = 0.815) falls short, 23..25 are not eligible.
+    assert fa.num_splits(8, 216, 128) == 26
+    # 1 CTA, 128 blocks: s/216 is largest at s = 128 (0.593, threshold 0.504); eligible s >= 0.504 x 216 = 109
+    # is only 128 (109..127 all give 2 blocks, like 108), so 128 splits of one block each.
+    assert fa.num_splits(1, 216, 128) == 128
+
+
+def test_block_cycles_on_a100():
+    # per 64 x 128 block with head_dim 128: S = Q·Kᵀ and O += P·V are 2 x 64·128·128 MACs on the SM's
+    # 32 x 32 = 1024 MAC/clk array: 2048 cycles; the softmax of 64·128 = 8192 scores at 80 lane-cycles each on
+    # 512 lanes: 1280 cycles.
+    d = _price().details
+    assert d["block"] == [64, 128]
+    assert d["block_tensor_cycles"] == 2048
+    assert d["block_softmax_cycles"] == 1280
+
+
+def test_prologue_on_a100():
+    # before its first MMA a CTA waits one HBM latency (600 ns x 1.41 GHz = 846 cycles, which Arch.latency_cycles
+    # rounds up to 847: the float product is 846.0000000000001) and loads its 64 x 128
+    # bf16 query tile (16384 B) at an SM's share of HBM (2039 GB/s x 0.9 / 1.41 GHz / 108 = 12.05 B/clk: 1359.5
+    # cycles) and its first 128 x 128 K block (32768 B) at an SM's share of the L2 (7219.2 GB/s / 1.41 GHz / 108
+    # = 47.41 B/clk: 691.2 cycles): 847 + ⌈2050.7⌉ = 2898
+    s = fa.shape(_op())
+    assert fa.prologue(s, 64, 128, 2, A100) == 2898
+
+
+def test_causal_halves_the_work():
+    # 8192-token prefill, 32 heads: 128 query tiles x 64 key blocks = 8192 blocks per head non-causal; causal
+    # Σ_t ⌈(t+1)/2⌉ = 2 x (1 + ... + 64) = 4160 blocks. 32 x 128 = 4096 CTAs (> 16 per SM: averaged), each
+    # 3328 cycles per block plus the 2898-cycle prologue: non-causal 64 blocks each, causal 4160/128 = 32.5 on
+    # average.
+    full, causal = _price(q_len=8192, kv_len=8192), _price(q_len=8192, kv_len=8192, causal=True)
+    assert full.details["kv_blocks"] == 32 * 8192 and causal.details["kv_blocks"] == 32 * 4160
+    assert full.details["ctas"] == causal.details["ctas"] == 4096
+    assert full.details["tile_cycles"] == 64 * 3328 + 2898
+    assert causal.details["tile_cycles"] == -(-(4160 * 3328 + 128 * 2898) // 128)
+    assert 0.5 < causal.cycles / full.cycles < 0.52
+
+
+def test_few_waves_are_scheduled_longest_last():
+    # 2048-token causal prefill, 8 heads: 8 x 32 = 256 CTAs (under 16 per SM: list-scheduled on 108 SMs). Tile t
+    # walks ⌈(t+1)/2⌉ blocks; one head's tiles launch in order, so the last heads' heavy tiles (up to 16 blocks)
+    # end the op later than the average share of one SM (Σ = 8 x 272 blocks / 108).
+    d = _price(heads=8, kv_heads=1, q_len=2048, kv_len=2048, causal=True).details
+    assert d["ctas"] == 256 and d["output_tiles"] == 108
+    assert fa.makespan([5, 1], 1, 2) == 5 and fa.makespan([1, 1, 1], 2, 2) == 3
+    average = -(-(8 * 272 * 3328 + 256 * 2898) // 108)
+    assert d["tile_cycles"] >= average
+    assert d["tile_cycles"] >= 16 * 3328 + 2898
+
+
+def test_gqa_decode_packs_the_group_and_splits_kv():
+    # decode, 32 query heads on 8 KV heads: each KV head's 4 query heads are one tile's rows, so 8 CTAs per
+    # sample; 16384 cached keys = 128 blocks; 8 CTAs on 216 slots -> 26 splits (test_num_splits_hand_cases),
+    # 8 x 26 = 208 CTAs of ⌈128/26⌉ = 5 blocks.
+    d = _price(q_len=1, kv_len=16384, kv_heads=8).details
+    assert d["gqa_packed"] and d["split_kv"] == 26
+    assert d["ctas"] == 208 and d["blocks_per_cta"] == 5
+    # then the combine kernel: 26 partials one after another, each an L2 latency (200 ns x 1.41 GHz = 282 cycles)
+    # plus a 128 x 4 B fp32 partial row at 47.41 B/clk (⌈10.8⌉ = 11): 26 x 293 = 7618 cycles
+    assert fa.combine_cycles(26, 128, A100) == 26 * 293
+    # without GQA a decode step is one (padded) tile per query head and is not split
+    d = _price(q_len=1, kv_len=16384).details
+    assert not d["gqa_packed"] and d["split_kv"] == 1 and d["ctas"] == 32
+
+
+def test_gqa_reads_kv_once_per_kv_head():
+    # the kernel's HBM bytes: Q and O (b·h·q·d each), K and V once per KV head (b·kv_heads·kv·d each), however
+    # many query-tile CTAs read them (through the L2). 512 tokens, head_dim 128, bf16: q·d·2 B = 131072 B.
+    per_head = 512 * 128 * 2
+    for kv_heads in (32, 4):
+        graph = attention(AttentionParams(heads=32, kv_heads=kv_heads, q_len=512, kv_len=512, head_dim=128,
+                                          attention="fused", dtype="bf16", causal=True))
+        tg = lower(graph, A100, Options())
+        report = build_report(graph, A100, tg, simulate(tg), name="t", workload={}, version=__version__)
+        assert report["ops"][0]["bytes"]["hbm"] == (2 * 32 + 2 * kv_heads) * per_head
+
+
+def test_kv_cache_write_adds_one_append_of_the_new_tokens():
+    # decode over 4096 cached tokens with 8 KV heads of 128: the one new token's K and V are written first
+    # (2 x 8 x 1 x 128 elements), then attention reads the whole cache
+    graph = attention(AttentionParams(batch=2, heads=32, kv_heads=8, q_len=1, kv_len=4096, head_dim=128,
+                                      attention="fused", kv_cache_write=True))
+    kinds = [op.kind for op in graph.ops]
+    assert kinds == [OpKind.KV_APPEND, OpKind.ATTENTION]
+    append = graph.ops[0]
+    assert append.inputs == ("k_new", "v_new")
+    assert append.out_shape == (2, 2, 8, 1, 128)
+
+
+def test_flash3_tiles_and_overlap_on_h100():
+    # h100 runs FlashAttention-3: causal hd-128 tiles of 128 x 128 (tile_size_fwd_sm90), one CTA per SM, and the
+    # softmax overlapped with the MMAs: a block costs max(2 x 128·128·128 / 2048 MAC/clk = 2048, softmax of
+    # 128·128 scores at 64 lane-cycles on 512 lanes = 2048) = 2048 cycles, where FlashAttention-2 would add them
+    h100 = load_arch("h100")
+    op = _op(q_len=8192, kv_len=8192, causal=True)
+    d = systolic.price(op, h100.core.systolic, h100).details
+    assert d["kernel"] == "flash3" and d["block"] == [128, 128]
+    assert d["block_tensor_cycles"] == 2 * 128 * 128 * 128 // (h100.core.systolic.rows * h100.core.systolic.cols)
+    assert d["block_softmax_cycles"] == 128 * 128 * 64 // 512
+    # 64 query tiles; tile t sees keys < (t+1)·128: t+1 blocks; 32 heads x Σ(t+1) = 32 x 2080 blocks
+    assert d["kv_blocks"] == 32 * 2080
+    # FlashAttention-3 does not split 4 or fewer K/V blocks
+    assert fa.num_splits(1, 132, 4, min_blocks=5) == 1
+
+
+def test_backward_keeps_the_folded_gemms():
+    # a fused attention's backward (fn attention_grad, 3 QKᵀ-sized and 2 PV-sized GEMMs) is not the forward kernel
+    op = _op()
+    grad = dataclasses.replace(op, attrs={**op.attrs, "fn": "attention_grad"})
+    assert fa.flash(op, A100) and not fa.flash(grad, A100)

@@ -1,0 +1,65 @@
+"""Achieved bandwidth of modelled GPU vector kernels (accelsim/cost/vector.py): waves of resident blocks, one memory
+round trip per iteration (Little's law), re-read passes from the L2. Every expected value is computed below from
+the a100 preset's numbers: HBM 2039 GB/s x 0.9 sustained, 600 ns; L2 7219.2 GB/s, 200 ns; 108 SMs of 2048 threads
+and 32 blocks."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from accelsim.builders.micro import RowsColsParams, add, rmsnorm
+from accelsim.config import load_arch
+from accelsim.cost import vector
+
+A100 = load_arch("a100")
+HBM_BW, HBM_LAT = 2039e9 * 0.9, 600e-9
+L2_BW, L2_LAT = 7219.2e9, 200e-9
+
+
+def _op(builder, rows, cols):
+    return builder(RowsColsParams(rows=rows, cols=cols, dtype="fp16")).ops[0]
+
+
+def test_rmsnorm_4096_rows_runs_in_waves():
+    # Sarathi's rms_norm: one 1024-thread block per row (4096 columns: 4 iterations of one fp16 load per thread);
+    # 2048 // 1024 = 2 blocks per SM, 216 per wave: 18 full waves and one of 208 blocks. A full wave has
+    # 216 x 1024 x 2 B = 442,368 B in flight, the last 208 x 2048 = 425,984 B.
+    def pass_s(lat, bw):
+        return 18 * 4 * (lat + 442_368 / bw) + 4 * (lat + 425_984 / bw)
+    seconds = pass_s(HBM_LAT, HBM_BW) + pass_s(L2_LAT, L2_BW)  # first read from HBM, the re-read pass from the L2
+    hbm = 4096 * 4096 * 2 * 2 + 4096 * 2  # one read, one write, the weights
+    frac = vector.achieved_fraction(_op(rmsnorm, 4096, 4096), A100, hbm, passes=2)
+    assert frac == pytest.approx(hbm / HBM_BW / seconds, rel=1e-9)
+    assert 0.4 < frac < 0.5  # 63.9 + 19.9 us against 36.6 us at the sustained rate
+
+
+def test_one_row_is_latency_bound():
+    # one row of 4096: one block, 4 round trips to HBM and 4 to the L2, each with only 2048 B in flight
+    seconds = 4 * (HBM_LAT + 2048 / HBM_BW) + 4 * (L2_LAT + 2048 / L2_BW)
+    hbm = 3 * 4096 * 2
+    frac = vector.achieved_fraction(_op(rmsnorm, 1, 4096), A100, hbm, passes=2)
+    assert frac == pytest.approx(hbm / HBM_BW / seconds, rel=1e-9)
+    assert frac < 0.01
+
+
+def test_large_add_is_bandwidth_bound():
+    # torch's vectorised add: 128-thread blocks of 4 elements per thread per input: 4096 x 4096 / 512 = 32,768
+    # blocks, 16 per SM (2048 // 128), 1728 a wave: 18 full waves (2048 B a block in flight: 128 x 4 x 2 inputs x
+    # 2 B) and one of 1664 blocks: 18 x (600 ns + 1728 x 2048 / BW) + (600 ns + 1664 x 2048 / BW) = 48.0 us, less
+    # than moving its 3 x 32 MiB at the sustained rate (54.9 us): full bandwidth
+    seconds = 18 * (HBM_LAT + 1728 * 2048 / HBM_BW) + (HBM_LAT + 1664 * 2048 / HBM_BW)
+    hbm = 3 * 4096 * 4096 * 2
+    assert seconds < hbm / HBM_BW
+    assert vector.achieved_fraction(_op(add, 4096, 4096), A100, hbm, passes=1) == 1.0
+
+
+def test_unmodelled_ops_and_archs_keep_the_size_curve():
+    # a function without a kernel description, or an arch without occupancy limits: no latency model
+    op = _op(rmsnorm, 64, 256)
+    assert vector.achieved_fraction(dataclasses.replace(op, attrs={**op.attrs, "fn": "layernorm"}), A100, 1000,
+                                    1) is None
+    plain = A100.model_copy(update={"core": A100.core.model_copy(update={
+        "vector": A100.core.vector.model_copy(update={"resident_threads": None})})})
+    assert vector.achieved_fraction(op, plain, 1000, 1) is None

@@ -280,7 +280,7 @@ class GraphBuilder:
     def _spatial(self, x: str, dims: int, layer: str, what: str) -> Shape:
         shape = self.shape(x)
         if len(shape) != dims + 2:
-            axes = "×".join(("N", "C", *("DHW"[3 - dims:] if dims <= 3 else ())))
+            axes = "×".join(("N", "C", *({1: "L", 2: "HW", 3: "DHW"}.get(dims, "…"))))
             raise WorkloadError(f"{self.name}: {what} {layer!r} needs an {axes} input; {x!r} is {list(shape)}")
         return shape
 

@@ -59,34 +59,53 @@ class RecurrentBuilder(TransformerBuilder):
     """A TransformerBuilder with torch.nn's recurrent layers (see the module docstring)."""
 
     def lstm(self, x: str, hidden_size: int, num_layers: int = 1, bias: bool = True, batch_first: bool = False,
-             dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0, name: str | None = None) -> str:
+             dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0, name: str | None = None,
+             input_size: int | None = None) -> str:
         """torch.nn.LSTM over ``x``; returns the output sequence."""
         return self._recurrent(x, "lstm", hidden_size, num_layers, bias, batch_first, bidirectional, proj_size,
-                               name)
+                               name, input_size)
 
     def gru(self, x: str, hidden_size: int, num_layers: int = 1, bias: bool = True, batch_first: bool = False,
-            dropout: float = 0.0, bidirectional: bool = False, name: str | None = None) -> str:
+            dropout: float = 0.0, bidirectional: bool = False, name: str | None = None,
+            input_size: int | None = None) -> str:
         """torch.nn.GRU over ``x``; returns the output sequence."""
-        return self._recurrent(x, "gru", hidden_size, num_layers, bias, batch_first, bidirectional, 0, name)
+        return self._recurrent(x, "gru", hidden_size, num_layers, bias, batch_first, bidirectional, 0, name,
+                               input_size)
 
     def rnn(self, x: str, hidden_size: int, num_layers: int = 1, nonlinearity: Literal["tanh", "relu"] = "tanh",
             bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-            name: str | None = None) -> str:
+            name: str | None = None, input_size: int | None = None) -> str:
         """torch.nn.RNN (Elman, tanh or relu) over ``x``; returns the output sequence."""
         if nonlinearity not in ("tanh", "relu"):
             raise WorkloadError(f"{self.name}: rnn nonlinearity must be 'tanh' or 'relu' (got {nonlinearity!r})")
         return self._recurrent(x, f"rnn_{nonlinearity}", hidden_size, num_layers, bias, batch_first,
-                               bidirectional, 0, name)
+                               bidirectional, 0, name, input_size)
+
+    def block_name(self, name: str | None, default: str) -> str:
+        """A unique scope name for a layer made of several ops (``name`` if given, else ``default``, ``default_1``,
+        ...); a given name used twice is an error."""
+        used: set[str] = self.__dict__.setdefault("_blocks", set())
+        base = ".".join([*self._scope, name or default])
+        full, i = base, 0
+        while full in used or full in self._shapes:
+            if name is not None:
+                raise WorkloadError(f"{self.name}: layer name {full!r} is used twice")
+            i += 1
+            full = f"{base}_{i}"
+        used.add(full)
+        return full.rsplit(".", 1)[-1] if self._scope else full
 
     def _recurrent(self, x: str, cell: str, hidden: int, num_layers: int, bias: bool, batch_first: bool,
-                   bidirectional: bool, proj: int, name: str | None) -> str:
+                   bidirectional: bool, proj: int, name: str | None, input_size: int | None = None) -> str:
         kind = cell.split("_")[0]
-        name = self._name(name, kind)
+        name = self.block_name(name, kind)
         shape = self.shape(x)
         where = f"{self.name}: {kind} {name!r}"
         if len(shape) != 3:
             raise WorkloadError(f"{where} needs an (L, N, H_in) input (N, L, H_in with batch_first); "
                                 f"{x!r} is {list(shape)}")
+        if input_size is not None and input_size != shape[2]:
+            raise WorkloadError(f"{where}: input_size {input_size} does not match the input's {shape[2]} features")
         for what, value, least in (("hidden_size", hidden, 1), ("num_layers", num_layers, 1), ("proj_size", proj, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise WorkloadError(f"{where}: {what} must be an int >= {least} (got {value!r})")

@@ -304,7 +304,7 @@ def test_manual_layers_take_torch_argument_names():
 
 def test_manual_unknown_type_has_loc():
     with pytest.raises(pydantic.ValidationError) as info:
-        build_workload("layers", _layers({"type": "conv3d", "out_ch": 8}))
+        build_workload("layers", _layers({"type": "conv4d", "out_ch": 8}))
     assert info.value.errors()[0]["loc"] == ("layers", 0, "type")
 
 

@@ -125,6 +125,7 @@ class GraphBuilder:
         self._shapes: dict[str, Shape] = {INPUT: shape}
         self._kinds: dict[str, OpKind] = {}
         self._scope: list[str] = []
+        self._blocks: set[str] = set()  # scope names of layers made of several ops (block_name)
 
     # ---- plumbing ---------------------------------------------------------------------------------------
     @property
@@ -165,6 +166,19 @@ class GraphBuilder:
             i += 1
             candidate = f"{full}_{i}"
         return candidate
+
+    def block_name(self, name: str | None, default: str) -> str:
+        """A unique scope name for a layer made of several ops (``name`` if given, else ``default``, ``default_1``,
+        ...); a given name used twice is an error."""
+        prefix = "".join(f"{s}." for s in self._scope)
+        local, i = name or default, 0
+        while prefix + local in self._blocks or prefix + local in self._shapes:
+            if name is not None:
+                raise WorkloadError(f"{self.name}: layer name {prefix + local!r} is used twice")
+            i += 1
+            local = f"{default}_{i}"
+        self._blocks.add(prefix + local)
+        return local
 
     def _add(self, name: str, kind: OpKind, inputs: Sequence[str], out_shape: Shape, *, weights: Sequence[Weight] = (),
              gemm: Gemm | None = None, flops: int = 0, vector_elems: int = 0, **attrs: object) -> str:
@@ -354,6 +368,48 @@ class GraphBuilder:
                          fn="conv_transpose3d", kernel=k, stride=st, padding=pad,
                          pads=tuple(v for q in pad for v in (q, q)), output_padding=opad, dilation=dil,
                          groups=groups, bias=bias)
+
+    def deform_conv2d(self, x: str, out_ch: int, kernel: IntPair, stride: IntPair = 1, padding: IntPair = 0,
+                      dilation: IntPair = 1, groups: int = 1, offset_groups: int = 1, bias: bool = True,
+                      name: str | None = None) -> str:
+        """A deformable convolution (Dai et al. 2017; torchvision.ops.DeformConv2d with its offsets from a conv).
+
+        Three ops in scope ``name``: ``offset`` (a Conv2d of ``x`` to 2·offset_groups·kh·kw channels, same kernel,
+        stride, padding and dilation, with bias, as DCN's offset branch); ``sample`` (SPMM fn "bilinear_gather": for
+        every output pixel, kernel tap and offset group the 4 bilinear neighbours, each a row of C/offset_groups
+        channels of an NHWC pixel: gather_rows = N·Ho·Wo·kh·kw·offset_groups·4, row_elems = C/offset_groups;
+        output the (N, C·kh·kw, Ho, Wo) columns, 7 flops per element: 4 multiplies, 3 adds); ``conv`` (CONV fn
+        "deform_conv2d": the columns × weight (out, C/groups, kh, kw) GEMM m = N·Ho·Wo, n = out/groups,
+        k = C/groups·kh·kw, count = groups [+ bias]). DeformConv2d's parameters are ``conv``'s; the offset conv
+        adds 2·og·kh·kw·(C·kh·kw + 1).
+        """
+        name = self.block_name(name, "deform_conv")
+        layer = f"{self.name}: deform_conv2d {name!r}"
+        n, cin, _, _ = self._nchw(x, name, "deform_conv2d")
+        kh, kw = _pair(kernel, "kernel", layer)
+        if isinstance(offset_groups, bool) or not isinstance(offset_groups, int) or offset_groups < 1 \
+                or cin % offset_groups:
+            raise WorkloadError(f"{layer}: offset_groups must be a positive int dividing in_channels {cin} "
+                                f"(got {offset_groups!r})")
+        with self.scope(name):
+            offsets = self.conv2d(x, 2 * offset_groups * kh * kw, (kh, kw), stride, padding, dilation,
+                                  name="offset")
+            _, _, ho, wo = self.shape(offsets)
+            cols = (n, cin * kh * kw, ho, wo)
+            elems = math.prod(cols)
+            sampled = self._add(self._name("sample", "sample"), OpKind.SPMM, [x, offsets], cols, flops=7 * elems,
+                                vector_elems=7 * elems, fn="bilinear_gather",
+                                gather_rows=n * ho * wo * kh * kw * offset_groups * 4, row_elems=cin // offset_groups)
+            _check_channels(layer, cin, out_ch, groups)
+            gemm = Gemm(m=n * ho * wo, n=out_ch // groups, k=cin // groups * kh * kw, count=groups)
+            prefix = ".".join(self._scope)
+            weights = [Weight(f"{prefix}.weight", (out_ch, cin // groups, kh, kw))]
+            if bias:
+                weights.append(Weight(f"{prefix}.bias", (out_ch,)))
+            out = (n, out_ch, ho, wo)
+            return self._add(self._name("conv", "conv"), OpKind.CONV, [sampled], out, weights=weights, gemm=gemm,
+                             flops=2 * gemm.macs + (math.prod(out) if bias else 0), fn="deform_conv2d",
+                             kernel=(kh, kw), groups=groups, offset_groups=offset_groups, bias=bias)
 
     def pool_nd(self, x: str, dims: int, fn: str, kernel: IntN, stride: IntN | None = None, padding: IntN = 0,
                 dilation: IntN = 1, ceil_mode: bool = False, name: str | None = None) -> str:

@@ -312,6 +312,12 @@ AdaptiveAvgPool3dLayer = _layer("AdaptiveAvgPool3dLayer", ("adaptive_avgpool3d",
 _EPS = {"eps": (PositiveFloat, Field(1e-5, description="Added to the variance."))}
 BatchNorm1dLayer = _layer("BatchNorm1dLayer", ("batchnorm1d", "batch_norm1d"), "torch.nn.BatchNorm1d (affine).", **_EPS)
 BatchNorm3dLayer = _layer("BatchNorm3dLayer", ("batchnorm3d", "batch_norm3d"), "torch.nn.BatchNorm3d (affine).", **_EPS)
+DeformConv2dLayer = _layer(
+    "DeformConv2dLayer", ("deform_conv2d",),
+    "torchvision.ops.DeformConv2d with its offset conv: offset conv, bilinear gather of the sampled inputs, GEMM.",
+    **{k: v for k, v in _conv_fields(2).items() if k != "padding"},
+    padding=(_sizes(0, 2), Field(0, description="Padding per side.")),
+    offset_groups=(PositiveInt, Field(1, description="Offset groups (deformable groups; divide in_channels).")))
 
 
 # ---- recurrent layers ----------------------------------------------------------------------------------------
@@ -373,7 +379,7 @@ LAYER_TYPES: tuple[type[_Layer], ...] = (
     ConcatLayer, FlattenLayer, DropoutLayer, CenterCropLayer, Conv1dLayer, Conv3dLayer, ConvTranspose3dLayer,
     MaxPool1dLayer, MaxPool3dLayer, AvgPool3dLayer, AdaptiveAvgPool3dLayer, BatchNorm1dLayer, BatchNorm3dLayer,
     LstmLayer, GruLayer, RnnLayer, LayerNormLayer, RmsNormLayer, SoftmaxLayer, GeluLayer, SiluLayer, TanhLayer,
-    EmbeddingLayer, MultiheadAttentionLayer,
+    EmbeddingLayer, MultiheadAttentionLayer, DeformConv2dLayer,
 )
 _TAGS = frozenset(tag for t in LAYER_TYPES for tag in t.model_fields["type"].annotation.__args__)
 METHOD = {tag: t.model_fields["type"].annotation.__args__[0] for t in LAYER_TYPES

@@ -81,20 +81,6 @@ class RecurrentBuilder(TransformerBuilder):
         return self._recurrent(x, f"rnn_{nonlinearity}", hidden_size, num_layers, bias, batch_first,
                                bidirectional, 0, name, input_size)
 
-    def block_name(self, name: str | None, default: str) -> str:
-        """A unique scope name for a layer made of several ops (``name`` if given, else ``default``, ``default_1``,
-        ...); a given name used twice is an error."""
-        used: set[str] = self.__dict__.setdefault("_blocks", set())
-        base = ".".join([*self._scope, name or default])
-        full, i = base, 0
-        while full in used or full in self._shapes:
-            if name is not None:
-                raise WorkloadError(f"{self.name}: layer name {full!r} is used twice")
-            i += 1
-            full = f"{base}_{i}"
-        used.add(full)
-        return full.rsplit(".", 1)[-1] if self._scope else full
-
     def _recurrent(self, x: str, cell: str, hidden: int, num_layers: int, bias: bool, batch_first: bool,
                    bidirectional: bool, proj: int, name: str | None, input_size: int | None = None) -> str:
         kind = cell.split("_")[0]

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import WorkloadError
 from ..ir import Graph
-from . import cnn, gnn, manual, micro, pointnet, recsys, rnn, transformer
+from . import cnn, gnn, manual, micro, pointnet, recsys, rnn, t5, transformer
 from .params import WorkloadParams
 
 
@@ -96,6 +96,10 @@ BUILDERS: dict[str, BuilderEntry] = {
         BuilderEntry("gcn_cora", gnn.GcnParams, gnn.gcn_cora, "two-layer GCN (PyG GCNConv) on Cora, 23,063 params"),
         BuilderEntry("gat_cora", gnn.GatParams, gnn.gat_cora,
                      "two-layer GAT (PyG GATConv, 8 heads of 8) on Cora, 92,373 params"),
+        BuilderEntry("t5_small", t5.T5Params, t5.t5_small,
+                     "T5-small encoder-decoder, relative position bias, tied head (Hugging Face), 60,506,624 params"),
+        BuilderEntry("t5_base", t5.T5Params, t5.t5_base,
+                     "T5-base encoder-decoder, relative position bias, tied head (Hugging Face), 222,903,552 params"),
         BuilderEntry("pointnet_cls", pointnet.PointNetParams, pointnet.pointnet_cls,
                      "PointNet classification with input and feature T-Nets (Qi et al. 2017), 3,480,049 params"),
         BuilderEntry("lstm_lm", rnn.LstmLmParams, rnn.lstm_lm,

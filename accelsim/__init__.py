@@ -10,7 +10,7 @@ schemas it does not need.
 
 __version__ = "0.1.0"
 
-__all__ = ["simulate", "run_experiment", "load_experiment", "Report", "__version__"]
+__all__ = ["simulate", "run_experiment", "load_experiment", "Report", "from_onnx", "__version__"]
 
 
 def __getattr__(name: str):
@@ -18,6 +18,10 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name == "from_onnx":  # needs the optional extra accelsim[onnx]
+        from .builders.importers import from_onnx
+
+        return from_onnx
     if name == "Report":
         from .report import Report
 

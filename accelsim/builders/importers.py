@@ -12,7 +12,8 @@ read it). Mapped ops:
   MaxPool / AveragePool (2-D, 3-D), GlobalAveragePool / GlobalMaxPool, Relu, Sigmoid, Tanh, Gelu (the
   opset-20 op; a Gelu spelled out with Erf is not matched), Softmax (over the last axis), Add / Mul (of two activations, or an activation and an
   initializer: its parameters), Concat, Flatten / Reshape / Transpose / Squeeze / Unsqueeze (views),
-  Identity / Dropout (aliases).
+  Identity / Dropout (aliases), LSTM / GRU / RNN (one layer, forward or bidirectional, as builders/rnn.py
+  lowers torch's: Y a view of the layer's output).
 
 Any other op is a one-line :class:`~accelsim.errors.WorkloadError` naming the node and its op type, never a
 silently different graph. The ``onnx`` workload (``--workload onnx --set workload.path=model.onnx``) builds it.
@@ -91,7 +92,7 @@ class _Importer:
             "MaxPool": self._pool, "AveragePool": self._pool, "GlobalAveragePool": self._global_pool,
             "GlobalMaxPool": self._global_pool, "Softmax": self._softmax, "Add": self._binary, "Mul": self._binary,
             "Concat": self._concat, "Relu": self._unary, "Sigmoid": self._unary, "Tanh": self._unary,
-            "Gelu": self._unary,
+            "Gelu": self._unary, "LSTM": self._recurrent, "GRU": self._recurrent, "RNN": self._recurrent,
         }
 
     def run(self) -> Graph:
@@ -265,6 +266,28 @@ class _Importer:
         if fn in ("relu", "sigmoid"):
             return getattr(self.b, fn)(x, name=self.op_name)
         return self.b.activation(x, fn, name=self.op_name)
+
+    def _recurrent(self) -> str:
+        """An ONNX LSTM/GRU/RNN node (one layer, forward or bidirectional) as builders/rnn.py lowers torch's, its
+        Y (L, D, N, H) a view of the (L, N, D·H) output. Parameters equal: W, R, B hold both directions' W_ih,
+        W_hh, b_ih + b_hh (named as the builder names them). Y_h / Y_c are not mapped."""
+        kind, x = self.node.op_type.lower(), self._in(0)
+        direction = self._attr("direction", b"forward")
+        direction = direction.decode() if isinstance(direction, bytes) else str(direction)
+        acts = [a.decode() if isinstance(a, bytes) else str(a) for a in self._attr("activations", [])]  # type: ignore[union-attr]
+        unmapped = [n for n in self.node.input[4:] if n] + [n for n in self.node.output[1:] if n]
+        if direction == "reverse" or unmapped or (self._attr("clip") is not None) \
+                or (kind == "gru" and not self._attr("linear_before_reset", 0)):
+            raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}): only forward or "
+                                f"bidirectional layers without clip, peepholes, initial states or Y_h/Y_c outputs "
+                                f"(and GRU with linear_before_reset=1, as torch exports) are mapped")
+        kw: dict = {"hidden_size": int(self._attr("hidden_size")), "bias": len(self.node.input) > 3  # type: ignore[arg-type]
+                    and bool(self.node.input[3]), "batch_first": bool(self._attr("layout", 0)),
+                    "bidirectional": direction == "bidirectional", "name": self.op_name}
+        if kind == "rnn":
+            kw["nonlinearity"] = "relu" if acts[:1] == ["Relu"] else "tanh"
+        out = getattr(self.b, kind)(x, **kw)
+        return self.b.view(out, self._out_shape(), "onnx_rnn_output", name=f"{self.op_name}.Y")
 
     def _view(self) -> None:
         x = self._in(0)

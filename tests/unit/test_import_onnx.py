@@ -94,3 +94,43 @@ def test_unsupported_op_is_one_line_naming_node_and_type(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"not a protobuf at all")
     with pytest.raises(WorkloadError, match="not a readable ONNX model"):
         from_onnx(tmp_path / "junk.onnx")
+
+
+def test_onnx_attention_block_maps_matmuls_norms_and_views():
+    # x (N, 8, 16) → LayerNorm → q = x·Wq, k = x·Wk (MatMul by initializers: linear layers) → scores = q·kᵀ
+    # (Transpose a view, MatMul of two activations) → Softmax → Mul by a scale initializer
+    seq, e = 8, 16
+    nodes = [
+        helper.make_node("LayerNormalization", ["x", "ln_w", "ln_b"], ["h"], name="ln", axis=-1),
+        helper.make_node("MatMul", ["h", "wq"], ["q"], name="q_proj"),
+        helper.make_node("MatMul", ["h", "wk"], ["k"], name="k_proj"),
+        helper.make_node("Transpose", ["k"], ["kt"], name="k_t", perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["q", "kt"], ["s"], name="scores"),
+        helper.make_node("Softmax", ["s"], ["p"], name="softmax", axis=-1),
+        helper.make_node("Mul", ["p", "scale"], ["y"], name="scale"),
+    ]
+    inits = [_init("ln_w", e), _init("ln_b", e), _init("wq", e, e), _init("wk", e, e), _init("scale", 1)]
+    graph = helper.make_graph(nodes, "attn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", seq, e])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", seq, seq])], inits)
+    g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), batch=2)
+    # params: LayerNorm 2·16, Wq and Wk 16·16 each, the scale 1
+    assert g.params == 2 * e + 2 * e * e + 1
+    # MACs: two projections of 2·8 rows × 16 × 16, scores 8 × 8 × 16 per sample
+    assert g.macs == 2 * (2 * seq * e * e) + 2 * seq * seq * e
+    assert g["scores"].gemm.count == 2 and g.ops[-1].out_shape == (2, seq, seq)
+
+
+def test_onnx_lstm_is_lowered_step_by_step():
+    # a bidirectional ONNX LSTM (hidden 6) over (L=5, N=2, 8): W (2, 24, 8), R (2, 24, 6), B (2, 48) — torch.nn's
+    # count 2·(4·6·8 + 4·6·6 + 8·6) = 768; MACs 2 directions × 5·2 rows × 24·(8 + 6)
+    seq, n, i, h = 5, 2, 8, 6
+    nodes = [helper.make_node("LSTM", ["x", "W", "R", "B"], ["Y"], name="lstm", hidden_size=h,
+                              direction="bidirectional")]
+    graph = helper.make_graph(nodes, "rnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [seq, n, i])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [seq, 2, n, h])],
+                              [_init("W", 2, 4 * h, i), _init("R", 2, 4 * h, h), _init("B", 2, 8 * h)])
+    g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    assert g.params == 2 * (4 * h * i + 4 * h * h + 8 * h) == 768
+    assert g.macs == 2 * seq * n * 4 * h * (i + h)
+    assert g.ops[-1].out_shape == (seq, 2, n, h)
+    assert sum(op.fn == "lstm_cell" for op in g.ops) == 2 * seq

@@ -11,8 +11,9 @@ https://pytorch.org/docs/stable/generated/torch.nn.LSTM.html):
   (G = 4 gates for the LSTM, 3 for the GRU, 1 for the RNN) with ``weight_ih_l{k}`` (G·H, H_in) and
   ``bias_ih_l{k}`` (G·H).
 * per time step ``t{i}.hh``: the recurrent GEMM, LINEAR ``Gemm(m = N, n = G·H, k = H_out)`` with
-  ``weight_hh_l{k}`` (G·H, H_out) and ``bias_hh_l{k}``; it reads the previous step's hidden state (none at the
-  first step: h₀ = 0, the GEMM still runs as in torch). ``attrs["recurrent"]`` marks it: the mapper keeps these
+  ``weight_hh_l{k}`` (G·H, H_out) and ``bias_hh_l{k}``; it reads the previous step's hidden state (at the first
+  step the graph input ``{layer}.h0_l{k}[_reverse]``, torch's h₀, zeros by default: the GEMM still runs, as in
+  torch). ``attrs["recurrent"]`` marks it: the mapper keeps these
   weights in SRAM across the steps when they fit (:func:`accelsim.mapping.choice.residency`).
 * ``t{i}.cell``: the gate element-wise work on the vector unit, ELEMENTWISE fn ``{lstm,gru,rnn}_cell``, reading
   this step's ``hh`` and the previous cell (which stands for the cell state c_{t−1} of the LSTM, the same size
@@ -118,12 +119,13 @@ class RecurrentBuilder(TransformerBuilder):
         hh = [Weight(w["weight_hh"], (g * hidden, h_out))] + ([Weight(w["bias_hh"], (g * hidden,))] if bias else [])
         x_proj = self._gemm(f"{suffix}.x_proj", [x], (*shape[:2], g * hidden), ih, Gemm(steps * batch, g * hidden,
                                                                                          shape[2]), bias)
-        h_prev: str | None = None
+        # h₀: torch's optional initial state (zeros by default), a graph input the first recurrent GEMM reads
+        h_prev = self.add_input(f"{prefix}.h0_{suffix}", (batch, h_out))
         cell_prev: str | None = None
         outputs: dict[int, str] = {}
         for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
             with self.scope(f"{suffix}.t{t}"):
-                rec = self._gemm("hh", [h_prev] if h_prev else [], (batch, g * hidden), hh,
+                rec = self._gemm("hh", [h_prev], (batch, g * hidden), hh,
                                  Gemm(batch, g * hidden, h_out), bias, recurrent=True)
                 reads = [rec, cell_prev] if cell_prev else [rec, x_proj]
                 work = CELL_FLOPS[cell] * batch * hidden  # one vector lane-cycle per element operation

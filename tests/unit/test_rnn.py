@@ -57,7 +57,8 @@ def test_batch_first_and_bias_false():
 def test_steps_form_a_chain():
     g = _rnn_graph({"type": "lstm", "hidden_size": 8})
     hh = [op for op in g.ops if op.name.endswith(".hh")]
-    assert len(hh) == 7 and hh[0].inputs == ()  # h₀ = 0: the first recurrent GEMM reads nothing
+    # the first recurrent GEMM reads h₀ (torch's optional initial state, zeros by default), a graph input
+    assert len(hh) == 7 and hh[0].inputs == ("rnn.h0_l0",) and g.inputs["rnn.h0_l0"] == (3, 8)
     for t in range(1, 7):
         assert g[f"rnn.l0.t{t}.hh"].inputs == (f"rnn.l0.t{t - 1}.cell",)
         assert g[f"rnn.l0.t{t}.cell"].inputs == (f"rnn.l0.t{t}.hh", f"rnn.l0.t{t - 1}.cell")
@@ -111,6 +112,16 @@ def test_recurrent_weights_stay_in_sram_when_they_fit():
     big = {o["name"]: o for o in _run(10, hidden=256)["ops"]}
     assert big["rnn.l0.t5.hh"]["bytes"]["hbm"] >= 4 * 256 * 256
     assert big["rnn.l0.t0.hh"]["mapping"]["pinned_weights"] == ["rnn.bias_hh_l0"]
+
+
+def test_lstm_lm_trains():
+    # the backward pass runs the chain in reverse: twice the forward's recurrent GEMMs and more (input and weight
+    # gradients per step), each step after the next one
+    from accelsim.builders import build_workload as build
+
+    g = build("lstm_lm", {"seq_len": 4, "mode": "training"})
+    grads = [op for op in g.ops if op.name.startswith("rnn.l0.t2.hh") and op.attrs.get("phase") == "backward"]
+    assert {op.attrs.get("grad") for op in grads} == {"input", "weight"}
 
 
 def test_long_sequences_stay_coarse():

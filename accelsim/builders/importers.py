@@ -21,6 +21,7 @@ silently different graph. The ``onnx`` workload (``--workload onnx --set workloa
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from pydantic import Field
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, Weight
+from .layers import GraphBuilder
 from .params import WorkloadParams
 from .rnn import RecurrentBuilder
 
@@ -65,6 +67,14 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
             raise WorkloadError(f"{where}: not a readable ONNX model ({type(e).__name__}: {e})") from None
     model = onnx.shape_inference.infer_shapes(model)
     return _Importer(model.graph, where, batch, dtype, name or model.graph.name or "onnx").run()
+
+
+def rename_weights(b: GraphBuilder, names: list[str]) -> None:
+    """Give the last op's parameter tensors ``names`` in order (the file's or module's names; each tensor is then
+    counted once by name however many ops read it)."""
+    op = b._ops[-1]
+    weights = tuple(dataclasses.replace(w, name=n) for w, n in zip(op.weights, names, strict=False))
+    b._ops[-1] = dataclasses.replace(op, weights=weights + op.weights[len(weights):])
 
 
 def _dims(value_info, batch: int) -> tuple[int, ...]:
@@ -136,12 +146,7 @@ class _Importer:
         return shape
 
     def _rename_weights(self, names: list[str]) -> None:
-        """Give the last op's parameter tensors the file's initializer names (each counted once by name)."""
-        import dataclasses
-
-        op = self.b._ops[-1]
-        weights = tuple(dataclasses.replace(w, name=n) for w, n in zip(op.weights, names, strict=False))
-        self.b._ops[-1] = dataclasses.replace(op, weights=weights + op.weights[len(weights):])
+        rename_weights(self.b, names)
 
     def _pads(self, dims: int) -> list[int] | str:
         auto = self._attr("auto_pad", b"NOTSET")

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import WorkloadError
 from ..ir import Graph
-from . import cnn, gnn, importers, manual, micro, pointnet, recsys, rnn, t5, transformer
+from . import cnn, gnn, importers, manual, micro, pointnet, recsys, rnn, t5, torch_fx, transformer
 from .params import WorkloadParams
 
 
@@ -56,6 +56,8 @@ BUILDERS: dict[str, BuilderEntry] = {
         BuilderEntry("layers", manual.LayersParams, manual.build_layers, "a network listed layer by layer in YAML"),
         BuilderEntry("onnx", importers.OnnxParams, importers.onnx_workload,
                      "a model imported from an ONNX file (path; optional extra accelsim[onnx])"),
+        BuilderEntry("torch", torch_fx.TorchParams, torch_fx.torch_workload,
+                     "a PyTorch module traced with torch.fx (factory; optional extra accelsim[torch])"),
         BuilderEntry("bert_base", transformer.BertParams, transformer.bert_base,
                      "BERT-base uncased with pooler (Hugging Face), 109,482,240 params"),
         BuilderEntry("bert_large", transformer.BertParams, transformer.bert_large,

@@ -388,7 +388,7 @@ def test_every_param_field_is_described():
 def test_every_builder_has_a_preset_that_builds():
     presets = {p.stem: p for p in WORKLOADS.glob("*.yaml")}
     for name in BUILDERS:
-        if name not in ("layers", "onnx"):  # onnx reads a file (tests/unit/test_import_onnx.py)
+        if name not in ("layers", "onnx", "torch"):  # imports: tests/unit/test_import_onnx.py, test_import_torch.py
             assert name in presets, f"workloads/{name}.yaml is missing"
     for stem in presets:
         model, params = _load(f"{stem}.yaml")
@@ -404,7 +404,7 @@ def test_builders_import_only_lower_layers():
     # STYLE.md import layers: builders see ir, errors, units, pydantic, numpy, networkx and the stdlib only
     allowed = {"accelsim.ir", "accelsim.errors", "accelsim.units", "pydantic", "numpy", "networkx"}
     allowed |= set(sys.stdlib_module_names)
-    allowed |= {"onnx"}  # an optional extra, imported inside builders/importers.py's functions
+    allowed |= {"onnx", "torch"}  # optional extras, imported inside builders/importers.py's, torch_fx.py's functions
     for path in (ROOT / "accelsim" / "builders").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.level == 1:

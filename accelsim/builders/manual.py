@@ -9,11 +9,13 @@ layers:
   - {type: add, inputs: [conv1, relu]}
 ```
 
-Each layer is a mapping with ``type`` (a :class:`~accelsim.builders.layers.GraphBuilder` method: conv2d,
-conv_transpose2d, linear, batchnorm2d, relu, relu6, sigmoid, hardswish, hardsigmoid, maxpool2d, avgpool2d,
-adaptive_avgpool2d, add, mul, concat, flatten, dropout, center_crop), an optional ``name``, optional ``inputs``
+Each layer is a mapping with ``type`` (a :class:`LayerListBuilder` method: conv1d, conv2d, conv3d,
+conv_transpose2d, conv_transpose3d, deform_conv2d, linear, batchnorm1d/2d/3d, layernorm, rmsnorm, relu, relu6,
+sigmoid, tanh, gelu, silu, hardswish, hardsigmoid, softmax, maxpool1d/2d/3d, avgpool2d/3d, adaptive_avgpool2d/3d,
+embedding, multihead_attention, lstm, gru, rnn, add, mul, concat, flatten, dropout, center_crop; torch's spellings
+``max_pool3d``, ``batch_norm3d``, ``layer_norm`` ... too, :data:`METHOD`), an optional ``name``, optional ``inputs``
 (names of earlier layers, or ``input`` for the graph input; default: the previous layer) and that method's
-keyword arguments. Each type is a pydantic model with ``extra="forbid"``; :func:`untag_layer_errors` rewrites
+keyword arguments (torch.nn's names; docs/configuration.md lists them). Each type is a pydantic model with ``extra="forbid"``; :func:`untag_layer_errors` rewrites
 pydantic's error locations to the YAML key path (``("layers", 3, "kernel_size")``).
 """
 

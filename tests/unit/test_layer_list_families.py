@@ -87,3 +87,15 @@ def test_bad_new_layers_are_errors_naming_the_layer():
                                                                               "hidden_size": 4})
     two = _layers((5, 3, 8), {"type": "lstm", "hidden_size": 8}, {"type": "lstm", "hidden_size": 8})
     assert two.params == 2 * (4 * 8 * 16 + 8 * 8)  # unnamed layers get unique names
+
+
+def test_transformer_encoder_layers_preset():
+    from pathlib import Path
+
+    import yaml
+
+    doc = yaml.safe_load((Path(__file__).resolve().parents[2] / "workloads" / "transformer_encoder_layers.yaml")
+                         .read_text())
+    g = build_workload("layers", {k: v for k, v in doc.items() if k != "model"})
+    # embedding 30,000·256, attention 4·256² + 4·256, two LayerNorms 2·(2·256), FFN 256·1024 + 1024 + 1024·256 + 256
+    assert g.params == 30_000 * 256 + 4 * 256 * 256 + 4 * 256 + 2 * 2 * 256 + 2 * 256 * 1024 + 1024 + 256

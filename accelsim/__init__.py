@@ -10,7 +10,7 @@ schemas it does not need.
 
 __version__ = "0.1.0"
 
-__all__ = ["simulate", "run_experiment", "load_experiment", "Report", "__version__"]
+__all__ = ["simulate", "run_experiment", "load_experiment", "Report", "from_onnx", "from_torch", "__version__"]
 
 
 def __getattr__(name: str):
@@ -18,6 +18,14 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name == "from_onnx":  # needs the optional extra accelsim[onnx]
+        from .builders.importers import from_onnx
+
+        return from_onnx
+    if name == "from_torch":  # needs the optional extra accelsim[torch]
+        from .builders.torch_fx import from_torch
+
+        return from_torch
     if name == "Report":
         from .report import Report
 

@@ -354,3 +354,105 @@ def unet(p: UNetParams) -> Graph:
             x = double_conv(b.concat([skip, x], dim=1, name="concat"), ch)
     b.conv2d(x, p.num_classes, 1, name="head")
     return b.build(_meta("unet", p))
+
+
+def resnet34(p: ImageNetParams) -> Graph:
+    """ResNet-34 (torchvision): BasicBlock × [3, 4, 6, 3]; 21,797,672 parameters."""
+    return _resnet("resnet34", p, _basic_block, (3, 4, 6, 3))
+
+
+def resnet101(p: ImageNetParams) -> Graph:
+    """ResNet-101 (torchvision, v1.5): Bottleneck × [3, 4, 23, 3]; 44,549,160 parameters."""
+    return _resnet("resnet101", p, _bottleneck, (3, 4, 23, 3))
+
+
+# ---- video and volumetric nets (N×C×D×H×W) -------------------------------------------------------------------
+class VideoParams(WorkloadParams):
+    """A video classifier on clips of RGB frames (torchvision.models.video)."""
+
+    frames: PositiveInt = Field(16, description="Frames per clip (torchvision's Kinetics-400 recipe: 16).")
+    image_size: PositiveInt = Field(112, description="Frame height and width in pixels.")
+    num_classes: PositiveInt = Field(400, description="Outputs of the final linear layer (Kinetics-400).")
+
+
+def _basic_block3d(b: GraphBuilder, x: str, planes: int, stride: int) -> str:
+    """torchvision.models.video.resnet.BasicBlock with Conv3DSimple (3×3×3) convs."""
+    inplanes = b.shape(x)[1]
+    y = b.relu(b.batchnorm3d(b.conv3d(x, planes, 3, stride=stride, padding=1, bias=False, name="conv1.0"),
+                             name="conv1.1"), name="conv1.2")
+    y = b.batchnorm3d(b.conv3d(y, planes, 3, padding=1, bias=False, name="conv2.0"), name="conv2.1")
+    identity = x
+    if stride != 1 or inplanes != planes:
+        identity = b.batchnorm3d(b.conv3d(x, planes, 1, stride=stride, bias=False, name="downsample.0"),
+                                 name="downsample.1")
+    return b.relu(b.add(y, identity, name="add"), name="relu")
+
+
+def r3d_18(p: VideoParams) -> Graph:
+    """R3D-18 (torchvision.models.video.r3d_18, Tran et al. 2018): a 3-D ResNet-18; 33,371,472 parameters.
+
+    Stem Conv3d(3, 64, (3, 7, 7), stride (1, 2, 2), padding (1, 3, 3)) → BN → ReLU; BasicBlocks × [2, 2, 2, 2]
+    with 3×3×3 convs, stride 2 in every dim at the first block of layers 2–4; adaptive average pool; fc 512 → 400.
+    """
+    b = GraphBuilder("r3d_18", (p.batch, 3, p.frames, p.image_size, p.image_size), dtype=p.dtype or "fp16")
+    x = b.conv3d(INPUT, 64, (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False, name="stem.0")
+    x = b.relu(b.batchnorm3d(x, name="stem.1"), name="stem.2")
+    for i, planes in enumerate((64, 128, 256, 512)):
+        for j in range(2):
+            with b.scope(f"layer{i + 1}.{j}"):
+                x = _basic_block3d(b, x, planes, 2 if i > 0 and j == 0 else 1)
+    x = b.flatten(b.adaptive_pool(x, "avg", 1, name="avgpool"), name="flatten")
+    b.linear(x, p.num_classes, name="fc")
+    return b.build(_meta("r3d_18", p))
+
+
+class UNet3dParams(WorkloadParams):
+    """3D U-Net (Çiçek et al. 2016) for volumetric segmentation."""
+
+    channels: PositiveInt = Field(32, description="Channels of the first conv (the paper: 32; doubled per level).")
+    depth: PositiveInt = Field(4, description="Resolution levels, the bottom one included (the paper: 4).")
+    input_size: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
+        (116, 132, 132), description="Input D, H, W voxels (the paper: 132×132×116, as D, H, W = 116, 132, 132).")
+    in_channels: PositiveInt = Field(3, description="Input channels (the paper: 3).")
+    num_classes: PositiveInt = Field(3, description="Output channels of the final 1×1×1 conv (the paper: 3).")
+    padding: Literal["valid", "same"] = Field(
+        "valid", description="'valid': unpadded 3×3×3 convs and center-cropped skips (the paper); 'same': padded.")
+
+
+def unet3d(p: UNet3dParams) -> Graph:
+    """3D U-Net (Çiçek et al. 2016, Fig. 1): each analysis level two 3×3×3 conv → BN → ReLU (c then 2c channels,
+    c = ``channels``·2^level; the first conv of the paper's level has c channels, the second 2c), 2×2×2 max-pool;
+    synthesis: a 2×2×2 stride-2 up-convolution keeping the channels (no bias), concatenation with the cropped skip, two
+    3×3×3 conv → BN → ReLU to the skip's channels; a 1×1×1 conv to ``num_classes``. 132×132×116 valid →
+    44×44×28 output, as the paper. Parameters: the paper's 19,069,955 plus the batch norms' affine weight and
+    bias (torch.nn.BatchNorm3d; the paper's Caffe BatchNorm layer has none): 19,074,627 at the defaults."""
+    b = GraphBuilder("unet3d", (p.batch, p.in_channels, *p.input_size), dtype=p.dtype or "fp16")
+    pad = 0 if p.padding == "valid" else 1
+
+    def conv_bn_relu(x: str, ch: int, i: int) -> str:
+        x = b.batchnorm3d(b.conv3d(x, ch, 3, padding=pad, name=f"conv{i}"), name=f"bn{i}")
+        return b.relu(x, name=f"relu{i}")
+
+    x, skips = INPUT, []
+    for level in range(p.depth):
+        c = p.channels * 2 ** level
+        with b.scope(f"down{level}"):
+            x = conv_bn_relu(conv_bn_relu(x, c, 1), 2 * c, 2)
+            if level == p.depth - 1:
+                break
+            skips.append(x)
+            if any(s % 2 for s in b.shape(x)[2:]):
+                raise WorkloadError(f"unet3d: input_size {list(p.input_size)} gives an odd {list(b.shape(x)[2:])} "
+                                    f"map before max-pool 'down{level}.pool' (e.g. [116, 132, 132] valid, "
+                                    f"[64, 64, 64] same)")
+            x = b.maxpool3d(x, 2, name="pool")
+    for level, skip in enumerate(reversed(skips)):
+        with b.scope(f"up{level}"):
+            x = b.conv_transpose3d(x, b.shape(x)[1], 2, stride=2, bias=False, name="upconv")
+            if b.shape(skip)[2:] != b.shape(x)[2:]:
+                skip = b.center_crop_nd(skip, b.shape(x)[2:], name="crop")
+            x = b.concat([skip, x], dim=1, name="concat")
+            ch = b.shape(skip)[1]
+            x = conv_bn_relu(conv_bn_relu(x, ch, 1), ch, 2)
+    b.conv3d(x, p.num_classes, 1, name="head")
+    return b.build(_meta("unet3d", p))

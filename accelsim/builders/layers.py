@@ -47,6 +47,7 @@ from ..ir import Gemm, Graph, Op, OpKind, Weight
 
 Shape = tuple[int, ...]
 IntPair = int | tuple[int, int]
+IntN = int | Sequence[int]
 
 INPUT = "input"
 """Name of the graph input tensor."""
@@ -54,16 +55,22 @@ INPUT = "input"
 
 def _pair(value: object, what: str, layer: str, *, minimum: int = 1) -> tuple[int, int]:
     """``value`` (an int or a pair of ints, each >= ``minimum``) as a pair."""
+    return _ntuple(value, 2, what, layer, minimum=minimum)  # type: ignore[return-value]
+
+
+def _ntuple(value: object, n: int, what: str, layer: str, *, minimum: int = 1) -> tuple[int, ...]:
+    """``value`` (an int or ``n`` ints, each >= ``minimum``) as an ``n``-tuple."""
     if isinstance(value, int) and not isinstance(value, bool):
-        pair = (value, value)
-    elif (isinstance(value, (tuple, list)) and len(value) == 2
+        out: tuple[int, ...] = (value,) * n
+    elif (isinstance(value, (tuple, list)) and len(value) == n
           and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
-        pair = (int(value[0]), int(value[1]))
+        out = tuple(int(v) for v in value)
     else:
-        raise WorkloadError(f"{layer}: {what} must be an int or a pair of ints (got {value!r})")
-    if min(pair) < minimum:
+        many = "a pair of ints" if n == 2 else f"{n} ints"
+        raise WorkloadError(f"{layer}: {what} must be an int or {many} (got {value!r})")
+    if min(out) < minimum:
         raise WorkloadError(f"{layer}: {what} must be >= {minimum} (got {value!r})")
-    return pair
+    return out
 
 
 def _check_channels(layer: str, cin: int, out_ch: int, groups: int) -> None:
@@ -118,6 +125,7 @@ class GraphBuilder:
         self._shapes: dict[str, Shape] = {INPUT: shape}
         self._kinds: dict[str, OpKind] = {}
         self._scope: list[str] = []
+        self._blocks: set[str] = set()  # scope names of layers made of several ops (block_name)
 
     # ---- plumbing ---------------------------------------------------------------------------------------
     @property
@@ -158,6 +166,19 @@ class GraphBuilder:
             i += 1
             candidate = f"{full}_{i}"
         return candidate
+
+    def block_name(self, name: str | None, default: str) -> str:
+        """A unique scope name for a layer made of several ops (``name`` if given, else ``default``, ``default_1``,
+        ...); a given name used twice is an error."""
+        prefix = "".join(f"{s}." for s in self._scope)
+        local, i = name or default, 0
+        while prefix + local in self._blocks or prefix + local in self._shapes:
+            if name is not None:
+                raise WorkloadError(f"{self.name}: layer name {prefix + local!r} is used twice")
+            i += 1
+            local = f"{default}_{i}"
+        self._blocks.add(prefix + local)
+        return local
 
     def _add(self, name: str, kind: OpKind, inputs: Sequence[str], out_shape: Shape, *, weights: Sequence[Weight] = (),
              gemm: Gemm | None = None, flops: int = 0, vector_elems: int = 0, **attrs: object) -> str:
@@ -269,6 +290,188 @@ class GraphBuilder:
         return self._add(name, OpKind.LINEAR, [x], out, weights=weights, gemm=gemm, flops=flops, fn="linear",
                          bias=bias)
 
+    # ---- 1-D and 3-D convolutions and pools (N×C×L, N×C×D×H×W) -------------------------------------------
+    def _spatial(self, x: str, dims: int, layer: str, what: str) -> Shape:
+        shape = self.shape(x)
+        if len(shape) != dims + 2:
+            axes = "×".join(("N", "C", *({1: "L", 2: "HW", 3: "DHW"}.get(dims, "…"))))
+            raise WorkloadError(f"{self.name}: {what} {layer!r} needs an {axes} input; {x!r} is {list(shape)}")
+        return shape
+
+    def conv_nd(self, x: str, dims: int, out_ch: int, kernel: IntN, stride: IntN = 1, padding: IntN | str = 0,
+                dilation: IntN = 1, groups: int = 1, bias: bool = True, name: str | None = None) -> str:
+        """A ``dims``-D convolution (torch.nn.Conv1d / Conv3d) of ``x``; ``padding`` may be "same"/"valid"."""
+        fn = f"conv{dims}d"
+        name = self._name(name, "conv")
+        layer = f"{self.name}: {fn} {name!r}"
+        n, cin, *size = self._spatial(x, dims, name, fn)
+        k = _ntuple(kernel, dims, "kernel", layer)
+        st = _ntuple(stride, dims, "stride", layer)
+        dil = _ntuple(dilation, dims, "dilation", layer)
+        _check_channels(layer, cin, out_ch, groups)
+        if padding == "same" and st != (1,) * dims:
+            raise WorkloadError(f"{layer}: padding='same' needs stride 1 (got stride {stride!r})")
+        if isinstance(padding, str) and padding not in ("same", "valid"):
+            raise WorkloadError(f"{layer}: padding must be an int, a tuple, 'same' or 'valid' (got {padding!r})")
+        if padding in ("same", "valid"):
+            totals = [d * (kk - 1) if padding == "same" else 0 for d, kk in zip(dil, k, strict=True)]
+            pads = tuple(v for t in totals for v in (t // 2, t - t // 2))
+        else:
+            pads = tuple(v for q in _ntuple(padding, dims, "padding", layer, minimum=0) for v in (q, q))
+        out_size = tuple(conv_out_size(size[i], k[i], st[i], pads[2 * i] + pads[2 * i + 1], dil[i])
+                         for i in range(dims))
+        if min(out_size) < 1:
+            raise WorkloadError(f"{layer}: output size {list(out_size)} is not positive (input {size}, kernel {k}, "
+                                f"stride {st}, padding {pads}, dilation {dil})")
+        out = (n, out_ch, *out_size)
+        gemm = Gemm(m=n * math.prod(out_size), n=out_ch // groups, k=math.prod(k) * cin // groups, count=groups)
+        weights = [Weight(f"{name}.weight", (out_ch, cin // groups, *k))]
+        if bias:
+            weights.append(Weight(f"{name}.bias", (out_ch,)))
+        flops = 2 * gemm.macs + (math.prod(out) if bias else 0)
+        return self._add(name, OpKind.CONV, [x], out, weights=weights, gemm=gemm, flops=flops, fn=fn, kernel=k,
+                         stride=st, padding=pads[::2], pads=pads, dilation=dil, groups=groups, bias=bias)
+
+    def conv1d(self, x: str, out_ch: int, kernel: IntN, stride: IntN = 1, padding: IntN | str = 0,
+               dilation: IntN = 1, groups: int = 1, bias: bool = True, name: str | None = None) -> str:
+        """A 1-D convolution (torch.nn.Conv1d) of an N×C×L tensor."""
+        return self.conv_nd(x, 1, out_ch, kernel, stride, padding, dilation, groups, bias, name)
+
+    def conv3d(self, x: str, out_ch: int, kernel: IntN, stride: IntN = 1, padding: IntN | str = 0,
+               dilation: IntN = 1, groups: int = 1, bias: bool = True, name: str | None = None) -> str:
+        """A 3-D convolution (torch.nn.Conv3d) of an N×C×D×H×W tensor."""
+        return self.conv_nd(x, 3, out_ch, kernel, stride, padding, dilation, groups, bias, name)
+
+    def conv_transpose3d(self, x: str, out_ch: int, kernel: IntN, stride: IntN = 1, padding: IntN = 0,
+                         output_padding: IntN = 0, dilation: IntN = 1, groups: int = 1, bias: bool = True,
+                         name: str | None = None) -> str:
+        """A 3-D transposed convolution (torch.nn.ConvTranspose3d) of an N×C×D×H×W tensor."""
+        name = self._name(name, "conv_transpose")
+        layer = f"{self.name}: conv_transpose3d {name!r}"
+        n, cin, *size = self._spatial(x, 3, name, "conv_transpose3d")
+        k, st = _ntuple(kernel, 3, "kernel", layer), _ntuple(stride, 3, "stride", layer)
+        dil, pad = _ntuple(dilation, 3, "dilation", layer), _ntuple(padding, 3, "padding", layer, minimum=0)
+        opad = _ntuple(output_padding, 3, "output_padding", layer, minimum=0)
+        _check_channels(layer, cin, out_ch, groups)
+        if any(o >= max(s, d) for o, s, d in zip(opad, st, dil, strict=True)):
+            raise WorkloadError(f"{layer}: output_padding {output_padding!r} must be smaller than stride or dilation")
+        out_size = tuple(conv_transpose_out_size(size[i], k[i], st[i], pad[i], dil[i], opad[i]) for i in range(3))
+        if min(out_size) < 1:
+            raise WorkloadError(f"{layer}: output size {list(out_size)} is not positive (input {size})")
+        out = (n, out_ch, *out_size)
+        gemm = Gemm(m=n * math.prod(size), n=out_ch // groups * math.prod(k), k=cin // groups, count=groups)
+        weights = [Weight(f"{name}.weight", (cin, out_ch // groups, *k))]
+        if bias:
+            weights.append(Weight(f"{name}.bias", (out_ch,)))
+        flops = 2 * gemm.macs + (math.prod(out) if bias else 0)
+        return self._add(name, OpKind.CONV_TRANSPOSE, [x], out, weights=weights, gemm=gemm, flops=flops,
+                         fn="conv_transpose3d", kernel=k, stride=st, padding=pad,
+                         pads=tuple(v for q in pad for v in (q, q)), output_padding=opad, dilation=dil,
+                         groups=groups, bias=bias)
+
+    def deform_conv2d(self, x: str, out_ch: int, kernel: IntPair, stride: IntPair = 1, padding: IntPair = 0,
+                      dilation: IntPair = 1, groups: int = 1, offset_groups: int = 1, bias: bool = True,
+                      name: str | None = None) -> str:
+        """A deformable convolution (Dai et al. 2017; torchvision.ops.DeformConv2d with its offsets from a conv).
+
+        Three ops in scope ``name``: ``offset`` (a Conv2d of ``x`` to 2·offset_groups·kh·kw channels, same kernel,
+        stride, padding and dilation, with bias, as DCN's offset branch); ``sample`` (SPMM fn "bilinear_gather": for
+        every output pixel, kernel tap and offset group the 4 bilinear neighbours, each a row of C/offset_groups
+        channels of an NHWC pixel: gather_rows = N·Ho·Wo·kh·kw·offset_groups·4, row_elems = C/offset_groups;
+        output the (N, C·kh·kw, Ho, Wo) columns, 7 flops per element: 4 multiplies, 3 adds); ``conv`` (CONV fn
+        "deform_conv2d": the columns × weight (out, C/groups, kh, kw) GEMM m = N·Ho·Wo, n = out/groups,
+        k = C/groups·kh·kw, count = groups [+ bias]). DeformConv2d's parameters are ``conv``'s; the offset conv
+        adds 2·og·kh·kw·(C·kh·kw + 1).
+        """
+        name = self.block_name(name, "deform_conv")
+        layer = f"{self.name}: deform_conv2d {name!r}"
+        n, cin, _, _ = self._nchw(x, name, "deform_conv2d")
+        kh, kw = _pair(kernel, "kernel", layer)
+        if isinstance(offset_groups, bool) or not isinstance(offset_groups, int) or offset_groups < 1 \
+                or cin % offset_groups:
+            raise WorkloadError(f"{layer}: offset_groups must be a positive int dividing in_channels {cin} "
+                                f"(got {offset_groups!r})")
+        with self.scope(name):
+            offsets = self.conv2d(x, 2 * offset_groups * kh * kw, (kh, kw), stride, padding, dilation,
+                                  name="offset")
+            _, _, ho, wo = self.shape(offsets)
+            cols = (n, cin * kh * kw, ho, wo)
+            elems = math.prod(cols)
+            sampled = self._add(self._name("sample", "sample"), OpKind.SPMM, [x, offsets], cols, flops=7 * elems,
+                                vector_elems=7 * elems, fn="bilinear_gather",
+                                gather_rows=n * ho * wo * kh * kw * offset_groups * 4, row_elems=cin // offset_groups)
+            _check_channels(layer, cin, out_ch, groups)
+            gemm = Gemm(m=n * ho * wo, n=out_ch // groups, k=cin // groups * kh * kw, count=groups)
+            prefix = ".".join(self._scope)
+            weights = [Weight(f"{prefix}.weight", (out_ch, cin // groups, kh, kw))]
+            if bias:
+                weights.append(Weight(f"{prefix}.bias", (out_ch,)))
+            out = (n, out_ch, ho, wo)
+            return self._add(self._name("conv", "conv"), OpKind.CONV, [sampled], out, weights=weights, gemm=gemm,
+                             flops=2 * gemm.macs + (math.prod(out) if bias else 0), fn="deform_conv2d",
+                             kernel=(kh, kw), groups=groups, offset_groups=offset_groups, bias=bias)
+
+    def pool_nd(self, x: str, dims: int, fn: str, kernel: IntN, stride: IntN | None = None, padding: IntN = 0,
+                dilation: IntN = 1, ceil_mode: bool = False, name: str | None = None) -> str:
+        """``dims``-D max or average pooling (torch.nn.MaxPool1d/3d, AvgPool1d/3d); ``stride`` defaults to the
+        window. FLOPs and vector work as the 2-D pools (window − 1 per output, +1 divide for avg)."""
+        name = self._name(name, f"{fn}pool")
+        layer = f"{self.name}: {fn}pool{dims}d {name!r}"
+        n, c, *size = self._spatial(x, dims, name, f"{fn}pool{dims}d")
+        k = _ntuple(kernel, dims, "kernel", layer)
+        st = _ntuple(kernel if stride is None else stride, dims, "stride", layer)
+        pad, dil = _ntuple(padding, dims, "padding", layer, minimum=0), _ntuple(dilation, dims, "dilation", layer)
+        if any(q > kk // 2 for q, kk in zip(pad, k, strict=True)):
+            raise WorkloadError(f"{layer}: padding {padding!r} must be at most half the kernel {kernel!r}")
+        out_size = tuple(pool_out_size(size[i], k[i], st[i], pad[i], dil[i], ceil_mode) for i in range(dims))
+        if min(out_size) < 1:
+            raise WorkloadError(f"{layer}: output size {list(out_size)} is not positive (input {size}, kernel {k})")
+        out = (n, c, *out_size)
+        outs, window = math.prod(out), math.prod(k)
+        flops = outs * (window - 1 + (1 if fn == "avg" else 0))
+        return self._add(name, OpKind.POOL, [x], out, flops=flops, vector_elems=outs * window, fn=fn, kernel=k,
+                         stride=st, padding=pad, dilation=dil, ceil_mode=ceil_mode)
+
+    def maxpool1d(self, x: str, kernel: IntN, stride: IntN | None = None, padding: IntN = 0, dilation: IntN = 1,
+                  ceil_mode: bool = False, name: str | None = None) -> str:
+        """Max pooling over an N×C×L tensor (torch.nn.MaxPool1d)."""
+        return self.pool_nd(x, 1, "max", kernel, stride, padding, dilation, ceil_mode, name)
+
+    def maxpool3d(self, x: str, kernel: IntN, stride: IntN | None = None, padding: IntN = 0, dilation: IntN = 1,
+                  ceil_mode: bool = False, name: str | None = None) -> str:
+        """Max pooling over an N×C×D×H×W tensor (torch.nn.MaxPool3d)."""
+        return self.pool_nd(x, 3, "max", kernel, stride, padding, dilation, ceil_mode, name)
+
+    def avgpool3d(self, x: str, kernel: IntN, stride: IntN | None = None, padding: IntN = 0,
+                  ceil_mode: bool = False, name: str | None = None) -> str:
+        """Average pooling over an N×C×D×H×W tensor (torch.nn.AvgPool3d)."""
+        return self.pool_nd(x, 3, "avg", kernel, stride, padding, 1, ceil_mode, name)
+
+    def adaptive_pool(self, x: str, fn: str = "avg", output_size: int | Sequence[int] = 1,
+                      name: str | None = None) -> str:
+        """Adaptive max or average pooling of an N×C×… tensor to ``output_size`` per spatial dim
+        (torch.nn.AdaptiveAvgPool1d/3d, AdaptiveMaxPool1d; PointNet's max over points): one compare or add per
+        input element."""
+        name = self._name(name, f"{fn}pool")
+        shape = self.shape(x)
+        if len(shape) < 3:
+            raise WorkloadError(f"{self.name}: adaptive {fn} pool {name!r} needs an N×C×… input; {x!r} is "
+                                f"{list(shape)}")
+        size = _ntuple(output_size, len(shape) - 2, "output_size", f"{self.name}: adaptive pool {name!r}")
+        elems = math.prod(shape)
+        return self._add(name, OpKind.POOL, [x], (*shape[:2], *size), flops=elems, vector_elems=elems, fn=fn,
+                         adaptive=True, output_size=size)
+
+    def center_crop_nd(self, x: str, size: Sequence[int], name: str | None = None) -> str:
+        """The central window of ``size`` over the spatial dims of an N×C×… tensor: a strided view (RESHAPE, fn
+        "crop"), as :meth:`center_crop` for any number of dims."""
+        name = self._name(name, "crop")
+        shape = self.shape(x)
+        if len(size) != len(shape) - 2 or not all(1 <= s <= h for s, h in zip(size, shape[2:], strict=True)):
+            raise WorkloadError(f"{self.name}: center_crop {name!r}: {list(size)} does not fit in {list(shape[2:])}")
+        offset = tuple((h - s) // 2 for s, h in zip(size, shape[2:], strict=True))
+        return self._add(name, OpKind.RESHAPE, [x], (*shape[:2], *size), fn="crop", offset=offset)
+
     # ---- normalisation and activations ------------------------------------------------------------------
     def batchnorm2d(self, x: str, eps: float = 1e-5, name: str | None = None) -> str:
         """Batch normalisation over channel dim 1 (torch.nn.BatchNorm2d, affine): 2·C parameters."""
@@ -282,6 +485,14 @@ class GraphBuilder:
             attrs["follows"] = x
         weights = [Weight(f"{name}.weight", (c,)), Weight(f"{name}.bias", (c,))]
         return self._add(name, OpKind.NORM, [x], shape, weights=weights, flops=2 * elems, vector_elems=elems, **attrs)
+
+    def batchnorm1d(self, x: str, eps: float = 1e-5, name: str | None = None) -> str:
+        """torch.nn.BatchNorm1d over channel dim 1 of N×C or N×C×L: as :meth:`batchnorm2d`."""
+        return self.batchnorm2d(x, eps, name)
+
+    def batchnorm3d(self, x: str, eps: float = 1e-5, name: str | None = None) -> str:
+        """torch.nn.BatchNorm3d over channel dim 1 of N×C×D×H×W: as :meth:`batchnorm2d`."""
+        return self.batchnorm2d(x, eps, name)
 
     def _unary(self, x: str, fn: str, flops_per_elem: int, name: str | None) -> str:
         name = self._name(name, fn)

@@ -9,35 +9,41 @@ layers:
   - {type: add, inputs: [conv1, relu]}
 ```
 
-Each layer is a mapping with ``type`` (a :class:`~accelsim.builders.layers.GraphBuilder` method: conv2d,
-conv_transpose2d, linear, batchnorm2d, relu, relu6, sigmoid, hardswish, hardsigmoid, maxpool2d, avgpool2d,
-adaptive_avgpool2d, add, mul, concat, flatten, dropout, center_crop), an optional ``name``, optional ``inputs``
+Each layer is a mapping with ``type`` (a :class:`LayerListBuilder` method: conv1d, conv2d, conv3d,
+conv_transpose2d, conv_transpose3d, deform_conv2d, linear, batchnorm1d/2d/3d, layernorm, rmsnorm, relu, relu6,
+sigmoid, tanh, gelu, silu, hardswish, hardsigmoid, softmax, maxpool1d/2d/3d, avgpool2d/3d, adaptive_avgpool2d/3d,
+embedding, multihead_attention, lstm, gru, rnn, add, mul, concat, flatten, dropout, center_crop; torch's spellings
+``max_pool3d``, ``batch_norm3d``, ``layer_norm`` ... too, :data:`METHOD`), an optional ``name``, optional ``inputs``
 (names of earlier layers, or ``input`` for the graph input; default: the previous layer) and that method's
-keyword arguments. Each type is a pydantic model with ``extra="forbid"``; :func:`untag_layer_errors` rewrites
+keyword arguments (torch.nn's names; docs/configuration.md lists them). Each type is a pydantic model with ``extra="forbid"``; :func:`untag_layer_errors` rewrites
 pydantic's error locations to the YAML key path (``("layers", 3, "kernel_size")``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeInt,
     PlainValidator,
     PositiveFloat,
     PositiveInt,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
 )
 
 from ..errors import WorkloadError
 from ..ir import Graph
-from .layers import INPUT, GraphBuilder
+from .layers import INPUT
 from .params import WorkloadParams
+from .rnn import RecurrentBuilder
 
 
 def _int_or_pair(minimum: int, words: tuple[str, ...] = ()):
@@ -55,6 +61,31 @@ def _int_or_pair(minimum: int, words: tuple[str, ...] = ()):
         raise ValueError(f"expected {expected}")
 
     return check
+
+
+def _int_or_tuple(minimum: int, n: int, words: tuple[str, ...] = ()):
+    """A validator accepting an int >= ``minimum``, ``n`` of them (returned as a tuple) or one of ``words``."""
+    expected = f"an int >= {minimum} or a list of {n} of them" + "".join(f" or {w!r}" for w in words)
+
+    def check(value: object) -> int | tuple[int, ...] | str:
+        if isinstance(value, str) and value in words:
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+            return value
+        if (isinstance(value, (list, tuple)) and len(value) == n
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value)):
+            return tuple(value)
+        raise ValueError(f"expected {expected}")
+
+    return check
+
+
+def _sizes(minimum: int, n: int, words: tuple[str, ...] = ()) -> Any:
+    """An int >= ``minimum`` or a list of ``n`` of them (``words`` also accepted): kernel, stride, padding of an
+    ``n``-D layer."""
+    json_type = int | tuple[int, ...] | (Literal[words] if words else int)  # type: ignore[valid-type]
+    return Annotated[int | tuple[int, ...] | str, PlainValidator(_int_or_tuple(minimum, n, words),
+                                                                 json_schema_input_type=json_type)]
 
 
 # One error location per value (not one per union member), so config can point at the YAML line.
@@ -229,19 +260,135 @@ class CenterCropLayer(_Layer):
     width: PositiveInt = Field(description="Output width.")
 
 
+# ---- 1-D and 3-D convolutions and pools ----------------------------------------------------------------------
+def _conv_fields(n: int, transposed: bool = False) -> dict[str, Any]:
+    """The fields of an ``n``-D (transposed) convolution layer, torch.nn's names (``out_ch``/``kernel`` also)."""
+    fields: dict[str, Any] = {
+        "out_ch": (PositiveInt, Field(validation_alias=AliasChoices("out_channels", "out_ch"),
+                                      description="Output channels (`out_channels`, as torch).")),
+        "kernel": (_sizes(1, n), Field(validation_alias=AliasChoices("kernel_size", "kernel"),
+                                       description=f"Kernel size, int or {n} ints (`kernel_size`, as torch).")),
+        "stride": (_sizes(1, n), Field(1, description="Stride.")),
+        "padding": (_sizes(0, n) if transposed else _sizes(0, n, ("same", "valid")),
+                    Field(0, description="Padding per side" + ("." if transposed else ", 'same' or 'valid'."))),
+        "dilation": (_sizes(1, n), Field(1, description="Dilation.")),
+        "groups": (PositiveInt, Field(1, description="Groups.")),
+        "bias": (bool, Field(True, description="Has a bias.")),
+    }
+    if transposed:
+        fields["output_padding"] = (_sizes(0, n), Field(0, description="Extra size on one side of the output."))
+    return fields
+
+
+def _pool_fields(n: int, dilation: bool) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "kernel": (_sizes(1, n), Field(validation_alias=AliasChoices("kernel_size", "kernel"),
+                                       description="Window size (`kernel_size`, as torch).")),
+        "stride": (_sizes(1, n) | None, Field(None, description="Stride (default: the window size).")),
+        "padding": (_sizes(0, n), Field(0, description="Padding per side (at most half the window).")),
+        "ceil_mode": (bool, Field(False, description="Round the output size up.")),
+    }
+    if dilation:
+        fields["dilation"] = (_sizes(1, n), Field(1, description="Dilation."))
+    return fields
+
+
+def _layer(cls_name: str, tags: tuple[str, ...], doc: str, **fields: Any) -> type[_Layer]:
+    """A layer model of ``type`` one of ``tags`` (the first is the builder method) with ``fields``."""
+    model = create_model(cls_name, __base__=_Layer, __doc__=doc, type=(Literal[tags], ...),  # type: ignore[valid-type]
+                         **fields)
+    return model
+
+
+Conv1dLayer = _layer("Conv1dLayer", ("conv1d",), "torch.nn.Conv1d on N×C×L.", **_conv_fields(1))
+Conv3dLayer = _layer("Conv3dLayer", ("conv3d",), "torch.nn.Conv3d on N×C×D×H×W.", **_conv_fields(3))
+ConvTranspose3dLayer = _layer("ConvTranspose3dLayer", ("conv_transpose3d",), "torch.nn.ConvTranspose3d.",
+                              **_conv_fields(3, transposed=True))
+MaxPool1dLayer = _layer("MaxPool1dLayer", ("maxpool1d", "max_pool1d"), "torch.nn.MaxPool1d.", **_pool_fields(1, True))
+MaxPool3dLayer = _layer("MaxPool3dLayer", ("maxpool3d", "max_pool3d"), "torch.nn.MaxPool3d.", **_pool_fields(3, True))
+AvgPool3dLayer = _layer("AvgPool3dLayer", ("avgpool3d", "avg_pool3d"), "torch.nn.AvgPool3d.",
+                        **_pool_fields(3, False))
+_OUTPUT_SIZE = {"output_size": (_sizes(1, 3), Field(1, description="Output size per spatial dim."))}
+AdaptiveAvgPool3dLayer = _layer("AdaptiveAvgPool3dLayer", ("adaptive_avgpool3d", "adaptive_avg_pool3d"),
+                                "torch.nn.AdaptiveAvgPool3d.", **_OUTPUT_SIZE)
+_EPS = {"eps": (PositiveFloat, Field(1e-5, description="Added to the variance."))}
+BatchNorm1dLayer = _layer("BatchNorm1dLayer", ("batchnorm1d", "batch_norm1d"), "torch.nn.BatchNorm1d (affine).", **_EPS)
+BatchNorm3dLayer = _layer("BatchNorm3dLayer", ("batchnorm3d", "batch_norm3d"), "torch.nn.BatchNorm3d (affine).", **_EPS)
+DeformConv2dLayer = _layer(
+    "DeformConv2dLayer", ("deform_conv2d",),
+    "torchvision.ops.DeformConv2d with its offset conv: offset conv, bilinear gather of the sampled inputs, GEMM.",
+    **{k: v for k, v in _conv_fields(2).items() if k != "padding"},
+    padding=(_sizes(0, 2), Field(0, description="Padding per side.")),
+    offset_groups=(PositiveInt, Field(1, description="Offset groups (deformable groups; divide in_channels).")))
+
+
+# ---- recurrent layers ----------------------------------------------------------------------------------------
+def _rnn_fields(**more: Any) -> dict[str, Any]:
+    return {
+        "input_size": (PositiveInt | None, Field(None, description="Input features (checked against the input).")),
+        "hidden_size": (PositiveInt, Field(description="Hidden state features H.")),
+        "num_layers": (PositiveInt, Field(1, description="Stacked layers.")),
+        "bias": (bool, Field(True, description="Has b_ih and b_hh.")),
+        "batch_first": (bool, Field(False, description="Input and output are (N, L, H) rather than (L, N, H).")),
+        "dropout": (float, Field(0.0, ge=0.0, le=1.0, description="Dropout between layers (none at inference).")),
+        "bidirectional": (bool, Field(False, description="Also run the sequence backwards (2·H_out outputs).")),
+        **more,
+    }
+
+
+LstmLayer = _layer("LstmLayer", ("lstm",), "torch.nn.LSTM, lowered step by step (builders/rnn.py).",
+                   **_rnn_fields(proj_size=(NonNegativeInt, Field(0, description="Projected hidden size P (0: none)."))))
+GruLayer = _layer("GruLayer", ("gru",), "torch.nn.GRU, lowered step by step.", **_rnn_fields())
+RnnLayer = _layer("RnnLayer", ("rnn",), "torch.nn.RNN (Elman), lowered step by step.",
+                  **_rnn_fields(nonlinearity=(Literal["tanh", "relu"], Field("tanh", description="tanh or relu."))))
+
+
+# ---- transformer layers --------------------------------------------------------------------------------------
+LayerNormLayer = _layer(
+    "LayerNormLayer", ("layernorm", "layer_norm"), "torch.nn.LayerNorm over the last dim (affine).",
+    normalized_shape=(PositiveInt | None, Field(None, description="Size of the last dim (checked).")),
+    eps=(PositiveFloat, Field(1e-5, description="Added to the variance.")))
+RmsNormLayer = _layer(
+    "RmsNormLayer", ("rmsnorm", "rms_norm"), "torch.nn.RMSNorm over the last dim (weight only).",
+    normalized_shape=(PositiveInt | None, Field(None, description="Size of the last dim (checked).")),
+    eps=(PositiveFloat, Field(1e-6, description="Added to the mean square.")))
+SoftmaxLayer = _layer("SoftmaxLayer", ("softmax",), "torch.nn.Softmax over the last dim.",
+                      dim=(Literal[-1], Field(-1, description="Only the last dim.")))
+GeluLayer = _layer("GeluLayer", ("gelu",), "torch.nn.GELU: 8 flops per element.")
+SiluLayer = _layer("SiluLayer", ("silu",), "torch.nn.SiLU: 4 flops per element.")
+TanhLayer = _layer("TanhLayer", ("tanh",), "torch.nn.Tanh: 4 flops per element.")
+EmbeddingLayer = _layer(
+    "EmbeddingLayer", ("embedding",), "torch.nn.Embedding: looks up each id of its input (the input is ids).",
+    num=(PositiveInt, Field(validation_alias=AliasChoices("num_embeddings", "num"), description="Table rows.")),
+    dim=(PositiveInt, Field(validation_alias=AliasChoices("embedding_dim", "dim"), description="Row width.")))
+MultiheadAttentionLayer = _layer(
+    "MultiheadAttentionLayer", ("multihead_attention",),
+    "torch.nn.MultiheadAttention: packed in_proj (3E×E) + out_proj; self-attention on one input, or [query, key, "
+    "value] inputs.",
+    inputs=(tuple[str] | tuple[str, str, str] | None, Field(None, description="[x] or [query, key, value].")),
+    embed_dim=(PositiveInt, Field(description="Model width E (the input's last dim).")),
+    num_heads=(PositiveInt, Field(description="Heads (must divide embed_dim).")),
+    bias=(bool, Field(True, description="in_proj_bias and out_proj.bias.")),
+    batch_first=(bool, Field(False, description="Inputs are (N, L, E) rather than (L, N, E).")),
+    dropout=(float, Field(0.0, ge=0.0, le=1.0, description="Attention dropout (none at inference).")),
+    causal=(bool, Field(False, description="A causal mask (recorded; the full score matrix is computed).")),
+    fused=(bool, Field(False, description="One fused attention op (FlashAttention-style) instead of three.")))
+
+
 LAYER_TYPES: tuple[type[_Layer], ...] = (
     Conv2dLayer, ConvTranspose2dLayer, LinearLayer, BatchNorm2dLayer, ReluLayer, Relu6Layer, SigmoidLayer,
     HardswishLayer, HardsigmoidLayer, MaxPool2dLayer, AvgPool2dLayer, AdaptiveAvgPool2dLayer, AddLayer, MulLayer,
-    ConcatLayer, FlattenLayer, DropoutLayer, CenterCropLayer,
+    ConcatLayer, FlattenLayer, DropoutLayer, CenterCropLayer, Conv1dLayer, Conv3dLayer, ConvTranspose3dLayer,
+    MaxPool1dLayer, MaxPool3dLayer, AvgPool3dLayer, AdaptiveAvgPool3dLayer, BatchNorm1dLayer, BatchNorm3dLayer,
+    LstmLayer, GruLayer, RnnLayer, LayerNormLayer, RmsNormLayer, SoftmaxLayer, GeluLayer, SiluLayer, TanhLayer,
+    EmbeddingLayer, MultiheadAttentionLayer, DeformConv2dLayer,
 )
-_TAGS = frozenset(t.model_fields["type"].annotation.__args__[0] for t in LAYER_TYPES)
+_TAGS = frozenset(tag for t in LAYER_TYPES for tag in t.model_fields["type"].annotation.__args__)
+METHOD = {tag: t.model_fields["type"].annotation.__args__[0] for t in LAYER_TYPES
+          for tag in t.model_fields["type"].annotation.__args__}
+"""Each layer type (torch's spelling too: ``max_pool3d``) → the builder method that appends it."""
 
-LayerSpec = Annotated[
-    Conv2dLayer | ConvTranspose2dLayer | LinearLayer | BatchNorm2dLayer | ReluLayer | Relu6Layer | SigmoidLayer
-    | HardswishLayer | HardsigmoidLayer | MaxPool2dLayer | AvgPool2dLayer | AdaptiveAvgPool2dLayer | AddLayer
-    | MulLayer | ConcatLayer | FlattenLayer | DropoutLayer | CenterCropLayer,
-    Field(discriminator="type"),
-]
+LayerSpec = Annotated[Union[LAYER_TYPES], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
 """One entry of ``layers:``, chosen by its ``type``."""
 
 
@@ -266,10 +413,74 @@ def untag_layer_errors(err: ValidationError) -> ValidationError:
     return ValidationError.from_exception_data(err.title, details)
 
 
+class LayerListBuilder(RecurrentBuilder):
+    """The builder of a layer list: every GraphBuilder, TransformerBuilder and RecurrentBuilder layer, with the
+    layer-list spellings of the few whose torch.nn arguments differ."""
+
+    def conv1d(self, x: str, out_ch: int, kernel: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+               groups: int = 1, bias: bool = True, name: str | None = None) -> str:
+        """torch.nn.Conv1d (GraphBuilder's, with dilation and "same" padding)."""
+        return self.conv_nd(x, 1, out_ch, kernel, stride, padding, dilation, groups, bias, name)
+
+    def adaptive_avgpool3d(self, x: str, output_size: Any = 1, name: str | None = None) -> str:
+        """torch.nn.AdaptiveAvgPool3d."""
+        return self.adaptive_pool(x, "avg", output_size, name)
+
+    def _checked_norm(self, x: str, normalized_shape: int | None, what: str) -> None:
+        if normalized_shape is not None and normalized_shape != self.shape(x)[-1]:
+            raise WorkloadError(f"{self.name}: {what}: normalized_shape {normalized_shape} does not match the "
+                                f"last dim of {x!r} {list(self.shape(x))}")
+
+    def layer_norm(self, x: str, normalized_shape: int | None = None, eps: float = 1e-5,
+                   name: str | None = None) -> str:
+        """torch.nn.LayerNorm over the last dim."""
+        self._checked_norm(x, normalized_shape, "layernorm")
+        return self.layernorm(x, eps, name=name)
+
+    def rms_norm(self, x: str, normalized_shape: int | None = None, eps: float = 1e-6, name: str | None = None) -> str:
+        """torch.nn.RMSNorm over the last dim."""
+        self._checked_norm(x, normalized_shape, "rmsnorm")
+        return self.rmsnorm(x, eps, name=name)
+
+    def mha(self, xs: Sequence[str], embed_dim: int, num_heads: int, bias: bool = True, batch_first: bool = False,
+            dropout: float = 0.0, causal: bool = False, fused: bool = False, name: str | None = None) -> str:
+        """torch.nn.MultiheadAttention on [x] (self-attention: one packed ``in_proj``) or [query, key, value]
+        (``q_proj``, ``k_proj``, ``v_proj``: the same 3·E·(E + 1) parameters), then ``out_proj``."""
+        name = self.block_name(name, "multihead_attention")
+        where = f"{self.name}: multihead_attention {name!r}"
+        for x in xs:
+            if len(self.shape(x)) != 3 or self.shape(x)[-1] != embed_dim:
+                raise WorkloadError(f"{where}: input {x!r} is {list(self.shape(x))}; expected (L, N, {embed_dim}) "
+                                    f"or (N, L, {embed_dim}) with batch_first")
+        if embed_dim % num_heads:
+            raise WorkloadError(f"{where}: num_heads {num_heads} does not divide embed_dim {embed_dim}")
+        with self.scope(name):
+            ins = list(xs) if batch_first else [self.view(x, self.shape(x)[1::-1] + self.shape(x)[2:],
+                                                          "transpose", name=f"batch_first{i}")
+                                                for i, x in enumerate(xs)]
+            out = self.multihead_attention(*ins, heads=num_heads, head_dim=embed_dim // num_heads, bias=bias,
+                                           fused_qkv="in_proj" if len(xs) == 1 else None, causal=causal,
+                                           fused=fused, names=("q_proj", "k_proj", "v_proj", "out_proj"))
+            if not batch_first:
+                out = self.view(out, self.shape(out)[1::-1] + self.shape(out)[2:], "transpose", name="seq_first")
+        return out
+
+
+_SPECIAL = {  # layer method → how it is called with the layer's inputs ``xs``
+    "add": lambda b, xs, kw: b.add(*xs, **kw),
+    "mul": lambda b, xs, kw: b.mul(*xs, **kw),
+    "concat": lambda b, xs, kw: b.concat(xs, **kw),
+    "multihead_attention": lambda b, xs, kw: b.mha(xs, **kw),
+    "layernorm": lambda b, xs, kw: b.layer_norm(xs[0], **kw),
+    "rmsnorm": lambda b, xs, kw: b.rms_norm(xs[0], **kw),
+    "softmax": lambda b, xs, kw: b.softmax(xs[0], name=kw["name"]),
+}
+
+
 def build_layers(p: LayersParams) -> Graph:
-    """The graph of a hand-written layer list: each layer one GraphBuilder call (dropout adds no op)."""
+    """The graph of a hand-written layer list: each layer one builder call (dropout adds no op)."""
     shape = (p.input[0] * p.batch, *p.input[1:])
-    b = GraphBuilder(p.name, shape, dtype=p.dtype or "fp16")
+    b = LayerListBuilder(p.name, {INPUT: shape}, dtype=p.dtype or "fp16")
     outputs: dict[str, str] = {INPUT: INPUT}  # layer name → op that holds its output (dropout aliases its input)
     prev = INPUT
     for i, spec in enumerate(p.layers):
@@ -280,14 +491,12 @@ def build_layers(p: LayersParams) -> Graph:
             raise WorkloadError(f"{p.name}: layers[{i}] ({spec.type}): input {e.args[0]!r} is not an earlier "
                                 f"layer or 'input'") from None
         kwargs = spec.model_dump(exclude={"type", "inputs"})
-        method = getattr(b, spec.type)
+        method = METHOD[spec.type]
         try:
-            if spec.type in ("add", "mul"):
-                out = method(*xs, **kwargs)
-            elif spec.type == "concat":
-                out = method(xs, **kwargs)
+            if method in _SPECIAL:
+                out = _SPECIAL[method](b, xs, kwargs)
             else:
-                out = method(xs[0], **kwargs)
+                out = getattr(b, method)(xs[0], **kwargs)
         except WorkloadError as e:
             raise WorkloadError(f"{e} (layers[{i}])") from None
         if spec.name is not None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import WorkloadError
 from ..ir import Graph
-from . import cnn, gnn, hf, manual, micro, recsys, transformer
+from . import cnn, gnn, hf, importers, manual, micro, pointnet, recsys, rnn, t5, torch_fx, transformer
 from .params import WorkloadParams
 
 
@@ -36,6 +36,9 @@ BUILDERS: dict[str, BuilderEntry] = {
                      "LeNet-5 (ReLU, max-pool), 1×32×32 input, 61,706 params"),
         BuilderEntry("resnet18", cnn.ImageNetParams, cnn.resnet18, "ResNet-18 (torchvision), 11.7 M params"),
         BuilderEntry("resnet50", cnn.ImageNetParams, cnn.resnet50, "ResNet-50 v1.5 (torchvision), 25.6 M params"),
+        BuilderEntry("resnet34", cnn.ImageNetParams, cnn.resnet34, "ResNet-34 (torchvision), 21,797,672 params"),
+        BuilderEntry("resnet101", cnn.ImageNetParams, cnn.resnet101,
+                     "ResNet-101 v1.5 (torchvision), 44,549,160 params"),
         BuilderEntry("resnet152", cnn.ImageNetParams, cnn.resnet152, "ResNet-152 v1.5 (torchvision), 60.2 M params"),
         BuilderEntry("googlenet", cnn.ImageNetParams, cnn.googlenet,
                      "GoogLeNet / Inception-v1 (torchvision, no aux heads), 6.6 M params"),
@@ -44,9 +47,17 @@ BUILDERS: dict[str, BuilderEntry] = {
         BuilderEntry("mobilenet_v3_large", cnn.ImageNetParams, cnn.mobilenet_v3_large,
                      "MobileNetV3-Large (torchvision), 5.5 M params"),
         BuilderEntry("unet", cnn.UNetParams, cnn.unet, "U-Net (Ronneberger et al. 2015), 572×572 → 388×388"),
+        BuilderEntry("r3d_18", cnn.VideoParams, cnn.r3d_18,
+                     "R3D-18 video ResNet (torchvision), 16×112×112 clips, Kinetics-400, 33,371,472 params"),
+        BuilderEntry("unet3d", cnn.UNet3dParams, cnn.unet3d,
+                     "3D U-Net (Çiçek et al. 2016), 132×132×116 → 44×44×28, 19,074,627 params"),
         BuilderEntry("gemm", micro.GemmParams, micro.gemm, "one m×n×k matrix multiply (a LINEAR op)"),
         BuilderEntry("conv2d", micro.Conv2dParams, micro.conv2d, "one torch.nn.Conv2d layer"),
         BuilderEntry("layers", manual.LayersParams, manual.build_layers, "a network listed layer by layer in YAML"),
+        BuilderEntry("onnx", importers.OnnxParams, importers.onnx_workload,
+                     "a model imported from an ONNX file (path; optional extra accelsim[onnx])"),
+        BuilderEntry("torch", torch_fx.TorchParams, torch_fx.torch_workload,
+                     "a PyTorch module traced with torch.fx (factory; optional extra accelsim[torch])"),
         BuilderEntry("bert_base", transformer.BertParams, transformer.bert_base,
                      "BERT-base uncased with pooler (Hugging Face), 109,482,240 params"),
         BuilderEntry("bert_large", transformer.BertParams, transformer.bert_large,
@@ -94,6 +105,16 @@ BUILDERS: dict[str, BuilderEntry] = {
         BuilderEntry("gcn_cora", gnn.GcnParams, gnn.gcn_cora, "two-layer GCN (PyG GCNConv) on Cora, 23,063 params"),
         BuilderEntry("gat_cora", gnn.GatParams, gnn.gat_cora,
                      "two-layer GAT (PyG GATConv, 8 heads of 8) on Cora, 92,373 params"),
+        BuilderEntry("t5_small", t5.T5Params, t5.t5_small,
+                     "T5-small encoder-decoder, relative position bias, tied head (Hugging Face), 60,506,624 params"),
+        BuilderEntry("t5_base", t5.T5Params, t5.t5_base,
+                     "T5-base encoder-decoder, relative position bias, tied head (Hugging Face), 222,903,552 params"),
+        BuilderEntry("pointnet_cls", pointnet.PointNetParams, pointnet.pointnet_cls,
+                     "PointNet classification with input and feature T-Nets (Qi et al. 2017), 3,480,049 params"),
+        BuilderEntry("lstm_lm", rnn.LstmLmParams, rnn.lstm_lm,
+                     "2-layer LSTM language model (Zaremba et al. 2014 medium, 650 wide, PTB), 19,780,400 params"),
+        BuilderEntry("seq2seq_lstm", rnn.Seq2SeqParams, rnn.seq2seq_lstm,
+                     "GNMT-style LSTM encoder-decoder with attention, 4+4 layers of 512, 72,551,680 params"),
     )
 }
 """Every workload builder by name."""

@@ -5,7 +5,9 @@
   puts it on the unit that can start it first.
 * ``residency``: with ``options.activations_on_chip`` an op's output stays in its core's SRAM (no store, no
   load) when it fits beside the other live activations within half the SRAM and every consumer runs on that
-  core; each op's tiles then use the SRAM the resident activations leave free.
+  core; each op's tiles then use the SRAM the resident activations leave free. The weights of ops marked
+  ``recurrent`` (a recurrent layer's per-step GEMMs, which re-read them every time step) stay in SRAM after their
+  first load while a quarter of the SRAM of the cores they run on holds them: later steps load nothing.
 """
 
 from __future__ import annotations
@@ -79,4 +81,40 @@ def residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Option
                 resident = True
         # graph outputs leave the chip; cross-core tensors go through main memory
         out.append(p._replace(resident_out=resident, live_bytes=max(sum(v.values()) for v in live.values())))
+    return _pin_recurrent_weights(tuple(out), arch)
+
+
+def _pin_recurrent_weights(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:
+    """Plans whose ``recurrent`` weights, once loaded, stay in SRAM (a quarter of it per core, beside the
+    activations' half) until their last reader: later readers drop them from ``weights`` and count them in
+    ``live_bytes``; the first lists them in ``details["pinned_weights"]``."""
+    last: dict[str, int] = {}
+    for p in plans:
+        if p.works and p.op.attrs.get("recurrent"):
+            for w in p.weights:
+                last[w.name] = p.index
+    if not last:
+        return plans
+    region = arch.core.sram.total_bytes // 4
+    pinned: dict[str, int] = {}  # weight → bytes per core while it stays
+    out = []
+    for p in plans:
+        if not (p.works and p.op.attrs.get("recurrent")):
+            out.append(p)
+            continue
+        for name in [n for n in pinned if last[n] < p.index]:
+            del pinned[name]
+        share = 1 if p.core is not None else arch.cores
+        loads, new = [], []
+        for w in p.weights:
+            size = -(-w.nbytes(p.op.dtype) // share)
+            if w.name in pinned:
+                continue
+            loads.append(w)
+            if last[w.name] > p.index and sum(pinned.values()) + size <= region:
+                pinned[w.name] = size
+                new.append(w.name)
+        details = {**p.details, "pinned_weights": new} if new else p.details
+        out.append(p._replace(weights=tuple(loads), details=details,
+                              live_bytes=p.live_bytes + sum(pinned.values())))
     return tuple(out)

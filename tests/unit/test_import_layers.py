@@ -20,7 +20,7 @@ LAYERS = {
 }
 # third-party modules only these top-level parts may import
 ONLY_IN = {"simpy": {"engine"}, "yaml": {"config"}, "matplotlib": {"report"}, "dask": {"sweep"},
-           "rich": {"cli", "report", "sweep"}, "torch": set(), "onnx": {"builders"}}
+           "rich": {"cli", "report", "sweep"}, "torch": {"builders"}, "onnx": {"builders"}}
 
 
 def _imports(path: Path) -> list[tuple[str, int]]:

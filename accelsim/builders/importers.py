@@ -1,0 +1,303 @@
+"""Import a model from ONNX (optional extra ``accelsim[onnx]``): each node becomes the GraphBuilder layer it is.
+
+:func:`from_onnx` loads the file (``onnx`` is imported inside the function), runs ONNX shape inference and appends
+one op per node with the builders' counting conventions (docs/architecture.md), so an imported ResNet has the
+params, MACs and ops of the built-in one. Graph inputs that are not initializers become graph inputs (their
+symbolic dims set to ``batch``); initializers are parameters, named as in the file (each once, however many nodes
+read it). Mapped ops:
+
+* Conv (1-D, 2-D, 3-D, grouped; symmetric pads or auto_pad SAME_UPPER/VALID), ConvTranspose (2-D),
+  Gemm (transB; bias C), MatMul (× an initializer: a linear layer; × an activation: a batched matmul),
+  BatchNormalization (2·C parameters, as torch: the running statistics are buffers), LayerNormalization,
+  MaxPool / AveragePool (2-D, 3-D), GlobalAveragePool / GlobalMaxPool, Relu, Sigmoid, Tanh, Gelu (the
+  opset-20 op; a Gelu spelled out with Erf is not matched), Softmax (over the last axis), Add / Mul (of two activations, or an activation and an
+  initializer: its parameters), Concat, Flatten / Reshape / Transpose / Squeeze / Unsqueeze (views),
+  Identity / Dropout (aliases), LSTM / GRU / RNN (one layer, forward or bidirectional, as builders/rnn.py
+  lowers torch's: Y a view of the layer's output).
+
+Any other op is a one-line :class:`~accelsim.errors.WorkloadError` naming the node and its op type, never a
+silently different graph. The ``onnx`` workload (``--workload onnx --set workload.path=model.onnx``) builds it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import Field
+
+from ..errors import WorkloadError
+from ..ir import Gemm, Graph, Weight
+from .layers import GraphBuilder
+from .params import WorkloadParams
+from .rnn import RecurrentBuilder
+
+_VIEWS = ("Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze")
+_ALIASES = ("Identity", "Dropout")
+
+
+class OnnxParams(WorkloadParams):
+    """A model read from an ONNX file."""
+
+    path: str = Field(description="Path of the .onnx file (needs the optional extra: pip install accelsim[onnx]).")
+
+
+def onnx_workload(p: OnnxParams) -> Graph:
+    """The ``onnx`` workload: :func:`from_onnx` of ``p.path``."""
+    return from_onnx(p.path, batch=p.batch, dtype=p.dtype or "fp16")
+
+
+def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str = "fp16",
+              name: str | None = None) -> Graph:
+    """The op graph of an ONNX model (a path or a loaded ``onnx.ModelProto``); see the module docstring."""
+    try:
+        import onnx
+    except ImportError:
+        raise WorkloadError("importing ONNX needs the optional extra: pip install 'accelsim[onnx]'") from None
+    where = str(model) if isinstance(model, (str, os.PathLike)) else "onnx model"
+    if isinstance(model, (str, os.PathLike)):
+        if not Path(model).is_file():
+            raise WorkloadError(f"{where}: no such ONNX file")
+        try:
+            model = onnx.load(os.fspath(model))
+        except Exception as e:  # a broken protobuf: onnx raises DecodeError and others
+            raise WorkloadError(f"{where}: not a readable ONNX model ({type(e).__name__}: {e})") from None
+    model = onnx.shape_inference.infer_shapes(model)
+    return _Importer(model.graph, where, batch, dtype, name or model.graph.name or "onnx").run()
+
+
+def rename_weights(b: GraphBuilder, names: list[str]) -> None:
+    """Give the last op's parameter tensors ``names`` in order (the file's or module's names; each tensor is then
+    counted once by name however many ops read it)."""
+    op = b._ops[-1]
+    weights = tuple(dataclasses.replace(w, name=n) for w, n in zip(op.weights, names, strict=False))
+    b._ops[-1] = dataclasses.replace(op, weights=weights + op.weights[len(weights):])
+
+
+def _dims(value_info, batch: int) -> tuple[int, ...]:
+    """A tensor's shape with symbolic or unknown dims set to ``batch``."""
+    return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else batch
+                 for d in value_info.type.tensor_type.shape.dim)
+
+
+class _Importer:
+    """Walks the nodes of one ONNX graph in order, appending builder layers (one method per op type)."""
+
+    def __init__(self, graph, where: str, batch: int, dtype: str, name: str):
+        self.where = where
+        self.inits = {t.name: tuple(int(d) for d in t.dims) for t in graph.initializer}
+        self.shapes = {v.name: _dims(v, batch) for v in (*graph.value_info, *graph.output)}
+        inputs = {v.name: _dims(v, batch) for v in graph.input if v.name not in self.inits}
+        if not inputs:
+            raise WorkloadError(f"{where}: the graph has no inputs besides its initializers")
+        self.b = RecurrentBuilder(name, inputs, dtype=dtype)
+        self.graph = graph
+        self.tensor: dict[str, str] = {n: n for n in inputs}  # ONNX tensor → op holding it
+        self.handlers: dict[str, Callable] = {
+            "Conv": self._conv, "ConvTranspose": self._conv_transpose, "Gemm": self._gemm, "MatMul": self._matmul,
+            "BatchNormalization": self._batchnorm, "LayerNormalization": self._layernorm,
+            "MaxPool": self._pool, "AveragePool": self._pool, "GlobalAveragePool": self._global_pool,
+            "GlobalMaxPool": self._global_pool, "Softmax": self._softmax, "Add": self._binary, "Mul": self._binary,
+            "Concat": self._concat, "Relu": self._unary, "Sigmoid": self._unary, "Tanh": self._unary,
+            "Gelu": self._unary, "LSTM": self._recurrent, "GRU": self._recurrent, "RNN": self._recurrent,
+        }
+
+    def run(self) -> Graph:
+        for i, node in enumerate(self.graph.node):
+            op_name = node.name or f"{node.op_type.lower()}_{i}"
+            self.node, self.op_name = node, op_name
+            if node.op_type in _ALIASES:
+                self.tensor[node.output[0]] = self._in(0)
+                continue
+            if node.op_type in _VIEWS:
+                self._view()
+                continue
+            handler = self.handlers.get(node.op_type)
+            if handler is None:
+                raise WorkloadError(f"{self.where}: node {op_name!r} is a {node.op_type}, which accelsim does not "
+                                    f"map (supported: {', '.join(sorted([*self.handlers, *_VIEWS, *_ALIASES]))})")
+            self.tensor[node.output[0]] = handler()
+        return self.b.build({"model": "onnx", "source": self.where})
+
+    # ---- helpers ----------------------------------------------------------------------------------------
+    def _in(self, i: int) -> str:
+        src = self.node.input[i]
+        if src not in self.tensor:
+            raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}) reads {src!r}, which is "
+                                f"an initializer or no earlier output where an activation is expected")
+        return self.tensor[src]
+
+    def _attr(self, key: str, default: object = None) -> object:
+        import onnx
+
+        for a in self.node.attribute:
+            if a.name == key:
+                return onnx.helper.get_attribute_value(a)
+        return default
+
+    def _out_shape(self) -> tuple[int, ...]:
+        shape = self.shapes.get(self.node.output[0])
+        if shape is None:
+            raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}): shape inference gave "
+                                f"no shape for its output {self.node.output[0]!r}")
+        return shape
+
+    def _rename_weights(self, names: list[str]) -> None:
+        rename_weights(self.b, names)
+
+    def _pads(self, dims: int) -> list[int] | str:
+        auto = self._attr("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            return "same"
+        pads = list(self._attr("pads", [0] * 2 * dims))  # type: ignore[arg-type]
+        if pads[:dims] != pads[dims:]:
+            raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}) has asymmetric pads "
+                                f"{pads}, which accelsim does not map")
+        return pads[:dims]
+
+    # ---- op types ---------------------------------------------------------------------------------------
+    def _conv(self) -> str:
+        x, wname = self._in(0), self.node.input[1]
+        w = self.inits[wname]
+        dims = len(w) - 2
+        kernel = list(self._attr("kernel_shape", w[2:]))  # type: ignore[arg-type]
+        stride = list(self._attr("strides", [1] * dims))  # type: ignore[arg-type]
+        dil = list(self._attr("dilations", [1] * dims))  # type: ignore[arg-type]
+        bias = len(self.node.input) > 2 and bool(self.node.input[2])
+        groups = int(self._attr("group", 1))  # type: ignore[arg-type]
+        pads = self._pads(dims)
+        if dims == 2 and pads != "same":
+            out = self.b.conv2d(x, w[0], tuple(kernel), tuple(stride), tuple(pads), tuple(dil), groups, bias,
+                                name=self.op_name)
+        else:
+            out = self.b.conv_nd(x, dims, w[0], kernel, stride, pads, dil, groups, bias, name=self.op_name)
+        self._rename_weights(list(self.node.input[1:]))
+        return out
+
+    def _conv_transpose(self) -> str:
+        x, w = self._in(0), self.inits[self.node.input[1]]
+        if len(w) != 4:
+            raise WorkloadError(f"{self.where}: node {self.op_name!r}: only 2-D ConvTranspose is mapped")
+        groups = int(self._attr("group", 1))  # type: ignore[arg-type]
+        out = self.b.conv_transpose2d(x, w[1] * groups, tuple(self._attr("kernel_shape", w[2:])),
+                                      tuple(self._attr("strides", [1, 1])), tuple(self._pads(2)),
+                                      tuple(self._attr("output_padding", [0, 0])),
+                                      tuple(self._attr("dilations", [1, 1])), groups,
+                                      len(self.node.input) > 2 and bool(self.node.input[2]), name=self.op_name)
+        self._rename_weights(list(self.node.input[1:]))
+        return out
+
+    def _gemm(self) -> str:
+        if self._attr("transA", 0):
+            raise WorkloadError(f"{self.where}: node {self.op_name!r} (Gemm) with transA is not mapped")
+        x, wname = self._in(0), self.node.input[1]
+        if wname not in self.inits:
+            return self._matmul()
+        w = self.inits[wname]
+        out_features = w[0] if self._attr("transB", 0) else w[1]
+        bias = len(self.node.input) > 2 and bool(self.node.input[2])
+        out = self.b.linear(x, out_features, bias=bias, name=self.op_name)
+        self._rename_weights(list(self.node.input[1:]))
+        return out
+
+    def _matmul(self) -> str:
+        a, bname = self._in(0), self.node.input[1]
+        if bname in self.inits:
+            out = self.b.linear(a, self.inits[bname][-1], bias=False, name=self.op_name)
+            self._rename_weights([bname])
+            return out
+        bt = self._in(1)
+        sa, sb, out_shape = self.b.shape(a), self.b.shape(bt), self._out_shape()
+        gemm = Gemm(m=sa[-2] if len(sa) > 1 else 1, n=sb[-1], k=sa[-1], count=math.prod(out_shape[:-2]) or 1)
+        return self.b.matmul([a, bt], out_shape, gemm, name=self.op_name)
+
+    def _batchnorm(self) -> str:
+        out = self.b.batchnorm2d(self._in(0), float(self._attr("epsilon", 1e-5)), name=self.op_name)  # type: ignore[arg-type]
+        self._rename_weights(list(self.node.input[1:3]))
+        return out
+
+    def _layernorm(self) -> str:
+        x = self._in(0)
+        if int(self._attr("axis", -1)) not in (-1, len(self.b.shape(x)) - 1):  # type: ignore[arg-type]
+            raise WorkloadError(f"{self.where}: node {self.op_name!r}: LayerNormalization over several axes")
+        out = self.b.layernorm(x, float(self._attr("epsilon", 1e-5)), name=self.op_name)  # type: ignore[arg-type]
+        self._rename_weights(list(self.node.input[1:3]))
+        return out
+
+    def _pool(self) -> str:
+        x = self._in(0)
+        kernel = list(self._attr("kernel_shape"))  # type: ignore[arg-type]
+        dims = len(kernel)
+        fn = "max" if self.node.op_type == "MaxPool" else "avg"
+        stride = list(self._attr("strides", [1] * dims))  # type: ignore[arg-type]
+        pads, ceil = self._pads(dims), bool(self._attr("ceil_mode", 0))
+        if pads == "same":
+            raise WorkloadError(f"{self.where}: node {self.op_name!r}: auto_pad on a pool is not mapped")
+        if dims == 2:
+            pool = self.b.maxpool2d if fn == "max" else self.b.avgpool2d
+            return pool(x, tuple(kernel), tuple(stride), tuple(pads), ceil_mode=ceil, name=self.op_name)
+        return self.b.pool_nd(x, dims, fn, kernel, stride, pads, 1, ceil, name=self.op_name)
+
+    def _global_pool(self) -> str:
+        fn = "max" if self.node.op_type == "GlobalMaxPool" else "avg"
+        return self.b.adaptive_pool(self._in(0), fn, 1, name=self.op_name)
+
+    def _softmax(self) -> str:
+        x = self._in(0)
+        if int(self._attr("axis", -1)) not in (-1, len(self.b.shape(x)) - 1):  # type: ignore[arg-type]
+            raise WorkloadError(f"{self.where}: node {self.op_name!r}: Softmax over an axis other than the last")
+        return self.b.softmax(x, name=self.op_name)
+
+    def _binary(self) -> str:
+        fn = self.node.op_type.lower()
+        consts = [s for s in self.node.input if s in self.inits]
+        if consts:
+            x = self._in(1 if self.node.input[0] in self.inits else 0)
+            return self.b.add_param(x, Weight(consts[0], self.inits[consts[0]]), fn=fn, name=self.op_name)
+        method = self.b.add if fn == "add" else self.b.mul
+        return method(self._in(0), self._in(1), name=self.op_name)
+
+    def _concat(self) -> str:
+        xs = [self._in(i) for i in range(len(self.node.input))]
+        return self.b.concat(xs, dim=int(self._attr("axis", 1)), name=self.op_name)  # type: ignore[arg-type]
+
+    def _unary(self) -> str:
+        fn = self.node.op_type.lower()
+        x = self._in(0)
+        if fn in ("relu", "sigmoid"):
+            return getattr(self.b, fn)(x, name=self.op_name)
+        return self.b.activation(x, fn, name=self.op_name)
+
+    def _recurrent(self) -> str:
+        """An ONNX LSTM/GRU/RNN node (one layer, forward or bidirectional) as builders/rnn.py lowers torch's, its
+        Y (L, D, N, H) a view of the (L, N, D·H) output. Parameters equal: W, R, B hold both directions' W_ih,
+        W_hh, b_ih + b_hh (named as the builder names them). Y_h / Y_c are not mapped."""
+        kind, x = self.node.op_type.lower(), self._in(0)
+        direction = self._attr("direction", b"forward")
+        direction = direction.decode() if isinstance(direction, bytes) else str(direction)
+        acts = [a.decode() if isinstance(a, bytes) else str(a) for a in self._attr("activations", [])]  # type: ignore[union-attr]
+        unmapped = [n for n in self.node.input[4:] if n] + [n for n in self.node.output[1:] if n]
+        if direction == "reverse" or unmapped or (self._attr("clip") is not None) \
+                or (kind == "gru" and not self._attr("linear_before_reset", 0)):
+            raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}): only forward or "
+                                f"bidirectional layers without clip, peepholes, initial states or Y_h/Y_c outputs "
+                                f"(and GRU with linear_before_reset=1, as torch exports) are mapped")
+        kw: dict = {"hidden_size": int(self._attr("hidden_size")), "bias": len(self.node.input) > 3  # type: ignore[arg-type]
+                    and bool(self.node.input[3]), "batch_first": bool(self._attr("layout", 0)),
+                    "bidirectional": direction == "bidirectional", "name": self.op_name}
+        if kind == "rnn":
+            kw["nonlinearity"] = "relu" if acts[:1] == ["Relu"] else "tanh"
+        out = getattr(self.b, kind)(x, **kw)
+        return self.b.view(out, self._out_shape(), "onnx_rnn_output", name=f"{self.op_name}.Y")
+
+    def _view(self) -> None:
+        x = self._in(0)
+        self.tensor[self.node.output[0]] = self.b.view(x, self._out_shape(), self.node.op_type.lower(),
+                                                       name=self.op_name)
+
+
+__all__ = ["OnnxParams", "from_onnx", "onnx_workload"]

@@ -1,0 +1,121 @@
+"""T5 (Raffel et al. 2020) encoder–decoder, as Hugging Face's T5ForConditionalGeneration (t5-small, t5-base).
+
+One forward pass with ``src_len`` source tokens through the encoder and ``tgt_len`` target tokens through the
+decoder (teacher forcing). Layer for layer as transformers' ``modeling_t5`` with the checkpoints' config.json
+(https://huggingface.co/t5-small/blob/main/config.json, .../t5-base/...): d_model, d_ff, num_heads × d_kv,
+num_layers, vocab 32,128, 32 relative-position buckets; op and weight names follow the HF module names.
+
+* No biases anywhere; T5LayerNorm is an RMS norm with a weight only (NORM fn "rmsnorm"); the feed-forward is
+  DenseReluDense (wi, ReLU, wo); pre-norm residual blocks; a final RMS norm per stack.
+* One embedding table ``shared`` (vocab × d_model) for the encoder and decoder tokens and the tied LM head
+  (``tie_word_embeddings``; the head's d_model^-0.5 rescale is one multiply per element and left out).
+* Relative position bias: the first block of each stack owns ``relative_attention_bias`` (32 buckets × heads);
+  each stack looks it up once for every (query, key) pair (an EMBEDDING op with no inputs gathering Lq·Lk rows,
+  viewed as (1, heads, Lq, Lk)) and every self-attention layer of the stack adds it to its scores (an extra
+  score term: 1 flop per score element). The bucket arithmetic on indices is not counted. Cross-attention has
+  no position bias. T5 does not scale the scores by 1/√d_kv (no cost either way).
+
+Parameters (tests/unit/test_layer_list_t5.py works them out): t5-small 60,506,624, t5-base 222,903,552.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import Field, PositiveInt
+
+from ..ir import Graph, Weight
+from .params import WorkloadParams
+from .tlayers import TransformerBuilder
+
+T5_CONFIGS = {  # d_model, d_ff, heads, d_kv, layers per stack (HF config.json of each checkpoint)
+    "t5_small": (512, 2048, 8, 64, 6),
+    "t5_base": (768, 3072, 12, 64, 12),
+}
+VOCAB = 32_128
+BUCKETS = 32
+
+
+class T5Params(WorkloadParams):
+    """A T5 encoder–decoder forward pass."""
+
+    src_len: PositiveInt = Field(512, description="Source tokens through the encoder (T5's pre-training: 512).")
+    tgt_len: PositiveInt = Field(128, description="Target tokens through the decoder, teacher-forced.")
+    attention: Literal["unfused", "fused"] = Field(
+        "unfused", description="'unfused': scores, softmax and context ops; 'fused': one ATTENTION op.")
+
+
+def _attention(b: TransformerBuilder, x: str, kv: str, heads: int, d_kv: int, extra: Sequence[str], causal: bool,
+               fused: bool) -> str:
+    """q, k, v (no bias), heads, attention with the extra score terms, output projection o."""
+    d = b.shape(x)[-1]
+    q = b.split_heads(b.linear(x, heads * d_kv, bias=False, name="q"), heads, d_kv, name="q_heads")
+    k = b.split_heads(b.linear(kv, heads * d_kv, bias=False, name="k"), heads, d_kv, name="k_heads")
+    v = b.split_heads(b.linear(kv, heads * d_kv, bias=False, name="v"), heads, d_kv, name="v_heads")
+    ctx = b.attention(q, k, v, fused=fused, causal=causal, extra=extra)
+    return b.linear(b.merge_heads(ctx, name="merge"), d, bias=False, name="o")
+
+
+def _position_bias(b: TransformerBuilder, stack: str, heads: int, q_len: int, k_len: int) -> str:
+    """The stack's (1, heads, Lq, Lk) relative position bias, looked up once from block 0's table."""
+    table = Weight(f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight", (BUCKETS, heads))
+    rows = b.table_rows((1, q_len, k_len, heads), table, name=f"{stack}.position_bias")
+    return b.view(rows, (1, heads, q_len, k_len), name=f"{stack}.position_bias_heads")
+
+
+def _self_attention(b: TransformerBuilder, x: str, heads: int, d_kv: int, bias: str, causal: bool,
+                    fused: bool) -> str:
+    h = b.rmsnorm(x, eps=1e-6, name="layer.0.layer_norm")
+    with b.scope("layer.0.SelfAttention"):
+        h = _attention(b, h, h, heads, d_kv, [bias], causal, fused)
+    return b.add(x, h, name="layer.0.residual")
+
+
+def _cross_attention(b: TransformerBuilder, y: str, memory: str, heads: int, d_kv: int, fused: bool) -> str:
+    h = b.rmsnorm(y, eps=1e-6, name="layer.1.layer_norm")
+    with b.scope("layer.1.EncDecAttention"):
+        h = _attention(b, h, memory, heads, d_kv, (), False, fused)
+    return b.add(y, h, name="layer.1.residual")
+
+
+def _ffn(b: TransformerBuilder, x: str, d_ff: int, sub: int) -> str:
+    h = b.rmsnorm(x, eps=1e-6, name=f"layer.{sub}.layer_norm")
+    with b.scope(f"layer.{sub}.DenseReluDense"):
+        h = b.relu(b.linear(h, d_ff, bias=False, name="wi"), name="act")
+        h = b.linear(h, b.shape(x)[-1], bias=False, name="wo")
+    return b.add(x, h, name=f"layer.{sub}.residual")
+
+
+def t5(model: str, p: T5Params) -> Graph:
+    """T5 (see the module docstring) with the sizes of ``model`` in :data:`T5_CONFIGS`."""
+    d, d_ff, heads, d_kv, layers = T5_CONFIGS[model]
+    fused = p.attention == "fused"
+    b = TransformerBuilder(model, {"input": (p.batch, p.src_len), "decoder_input": (p.batch, p.tgt_len)},
+                           dtype=p.dtype or "fp16")
+    shared = Weight("shared.weight", (VOCAB, d))
+    x = b.embedding("input", VOCAB, d, weight_name=shared.name, name="encoder.embed_tokens")
+    enc_bias = _position_bias(b, "encoder", heads, p.src_len, p.src_len)
+    for i in range(layers):
+        with b.scope(f"encoder.block.{i}"):
+            x = _ffn(b, _self_attention(b, x, heads, d_kv, enc_bias, False, fused), d_ff, 1)
+    memory = b.rmsnorm(x, eps=1e-6, name="encoder.final_layer_norm")
+    y = b.embedding("decoder_input", VOCAB, d, weight_name=shared.name, name="decoder.embed_tokens")
+    dec_bias = _position_bias(b, "decoder", heads, p.tgt_len, p.tgt_len)
+    for i in range(layers):
+        with b.scope(f"decoder.block.{i}"):
+            y = _self_attention(b, y, heads, d_kv, dec_bias, True, fused)
+            y = _ffn(b, _cross_attention(b, y, memory, heads, d_kv, fused), d_ff, 2)
+    y = b.rmsnorm(y, eps=1e-6, name="decoder.final_layer_norm")
+    b.linear_tied(y, shared, name="lm_head")
+    return b.build({"model": model, **p.model_dump()})
+
+
+def t5_small(p: T5Params) -> Graph:
+    """t5-small: d_model 512, d_ff 2048, 8 heads of 64, 6 + 6 layers; 60,506,624 parameters."""
+    return t5("t5_small", p)
+
+
+def t5_base(p: T5Params) -> Graph:
+    """t5-base: d_model 768, d_ff 3072, 12 heads of 64, 12 + 12 layers; 222,903,552 parameters."""
+    return t5("t5_base", p)

@@ -1,0 +1,272 @@
+"""Import a PyTorch module (optional extra ``accelsim[torch]``): ``torch.fx`` traces it, each node becomes the
+builder layer it is.
+
+:func:`from_torch` traces ``module`` with ``torch.fx.symbolic_trace`` (``torch`` is imported inside the
+function), propagates the example inputs' shapes (``ShapeProp``; pass meta tensors and a module on the meta
+device to allocate nothing) and appends one op per node with the builders' counting conventions, so an imported
+torchvision-style ResNet-18 has the params, MACs and simulated cycles of the built-in ``resnet18``. Module calls
+are named by their module path (``layer1.0.conv1``; a module called again gets the node's name) and their
+parameters ``{path}.weight`` / ``{path}.bias`` as ``named_parameters`` lists them. Mapped:
+
+* modules: Conv1d/2d/3d, ConvTranspose2d/3d, Linear, BatchNorm1d/2d/3d, LayerNorm, RMSNorm, ReLU, ReLU6, Sigmoid,
+  Tanh, GELU, SiLU, Hardswish, Hardsigmoid, MaxPool1d/2d/3d, AvgPool2d/3d, AdaptiveAvgPool1d/2d/3d,
+  AdaptiveMaxPool1d, Softmax (last dim), Embedding, LSTM, GRU, RNN (their output sequence: ``[0]`` of the
+  tuple), MultiheadAttention (its ``[0]``), Flatten, Dropout, Identity;
+* functions and methods: ``+``/``torch.add``, ``*``/``torch.mul``, ``torch.cat``, ``torch.flatten``,
+  ``torch.matmul``/``@``/``torch.bmm``, ``F.relu``/``gelu``/``silu``/``sigmoid``/``tanh``/``softmax`` (last dim),
+  and the views ``view``, ``reshape``, ``flatten``, ``permute``, ``transpose``, ``contiguous``, ``squeeze``,
+  ``unsqueeze``, ``size`` (no op).
+
+Anything else is a one-line :class:`~accelsim.errors.WorkloadError` naming the node and its target. The ``torch``
+workload (``--workload torch --set workload.factory=package.module:function``, the function returning
+``(module, example_inputs)``) builds it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import operator
+from collections.abc import Callable
+
+from pydantic import Field
+
+from ..errors import WorkloadError
+from ..ir import Gemm, Graph
+from .importers import rename_weights
+from .manual import LayerListBuilder
+from .params import WorkloadParams
+
+_VIEW_METHODS = ("view", "reshape", "flatten", "permute", "transpose", "contiguous", "squeeze", "unsqueeze")
+_ACTS = {"relu": "relu", "relu6": "relu6", "sigmoid": "sigmoid", "tanh": "tanh", "gelu": "gelu", "silu": "silu",
+         "hardswish": "hardswish", "hardsigmoid": "hardsigmoid"}
+
+
+class TorchParams(WorkloadParams):
+    """A PyTorch module from a factory function."""
+
+    factory: str = Field(description="'package.module:function' returning (module, example_inputs); needs the "
+                                     "optional extra: pip install accelsim[torch].")
+
+
+def torch_workload(p: TorchParams) -> Graph:
+    """The ``torch`` workload: :func:`from_torch` of what ``p.factory`` returns."""
+    mod_name, _, fn_name = p.factory.partition(":")
+    try:
+        factory = getattr(importlib.import_module(mod_name), fn_name)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise WorkloadError(f"factory {p.factory!r}: cannot import it ({type(e).__name__}: {e})") from None
+    module, example_inputs = factory()
+    return from_torch(module, example_inputs, dtype=p.dtype or "fp16")
+
+
+def from_torch(module: object, example_inputs: object, *, dtype: str = "fp16", name: str | None = None) -> Graph:
+    """The op graph of ``module`` called on ``example_inputs`` (a tensor or a tuple of them); see the module
+    docstring."""
+    try:
+        import torch
+        from torch.fx.passes.shape_prop import ShapeProp
+    except ImportError:
+        raise WorkloadError("importing PyTorch modules needs the optional extra: pip install 'accelsim[torch]'") \
+            from None
+    inputs = example_inputs if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+    try:
+        gm = torch.fx.symbolic_trace(module)
+    except Exception as e:  # fx raises TraceError and others on data-dependent control flow
+        raise WorkloadError(f"torch.fx cannot trace {type(module).__name__} ({type(e).__name__}: {e})") from None
+    with torch.no_grad():
+        ShapeProp(gm).propagate(*inputs)
+    return _FxImporter(gm, name or type(module).__name__, dtype).run()
+
+
+def _shape(node) -> tuple[int, ...]:
+    meta = node.meta.get("tensor_meta")
+    if not hasattr(meta, "shape") and isinstance(meta, (tuple, list)):  # a tuple output: its first tensor
+        meta = meta[0]
+    return tuple(int(d) for d in meta.shape)
+
+
+class _FxImporter:
+    """Walks the nodes of one traced GraphModule in order, appending builder layers."""
+
+    def __init__(self, gm, name: str, dtype: str):
+        self.gm = gm
+        self.modules = dict(gm.named_modules())
+        placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+        self.b = LayerListBuilder(name, {n.name: _shape(n) for n in placeholders}, dtype=dtype)
+        self.value: dict[str, object] = {n.name: n.name for n in placeholders}  # fx node → op name or tuple
+        self.used: set[str] = set()
+
+    def run(self) -> Graph:
+        for node in self.gm.graph.nodes:
+            if node.op in ("placeholder", "output"):
+                continue
+            self.node = node
+            handler = {"call_module": self._module, "call_function": self._function,
+                       "call_method": self._method}.get(node.op)
+            if handler is None:
+                self._fail(f"{node.op} {node.target}")
+            self.value[node.name] = handler()
+        return self.b.build({"model": "torch", "source": self.b.name})
+
+    # ---- helpers ----------------------------------------------------------------------------------------
+    def _fail(self, what: str) -> None:
+        raise WorkloadError(f"{self.b.name}: node {self.node.name!r} ({what}) has no accelsim mapping")
+
+    def _arg(self, i: int = 0) -> str:
+        a = self.node.args[i]
+        v = self.value.get(getattr(a, "name", None))
+        if not isinstance(v, str):
+            self._fail(f"reads {a!r}, which is not a tensor accelsim produced")
+        return v  # type: ignore[return-value]
+
+    def _name(self) -> str:
+        target = str(self.node.target)
+        if self.node.op == "call_module" and target not in self.used:
+            self.used.add(target)
+            return target
+        return self.node.name
+
+    def _named(self, params: list[str]) -> None:
+        rename_weights(self.b, [f"{self.node.target}.{p}" for p in params])
+
+    # ---- node kinds -------------------------------------------------------------------------------------
+    def _module(self) -> object:
+        import torch.nn as nn
+
+        m, x, name = self.modules[self.node.target], None, self._name()
+        table: list[tuple[type | tuple[type, ...], Callable]] = [
+            ((nn.Conv1d, nn.Conv2d, nn.Conv3d), self._conv), ((nn.ConvTranspose2d, nn.ConvTranspose3d), self._deconv),
+            (nn.Linear, lambda m, x, n: self.b.linear(x, m.out_features, m.bias is not None, name=n)),
+            ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d), lambda m, x, n: self.b.batchnorm2d(x, m.eps, name=n)),
+            (nn.LayerNorm, lambda m, x, n: self.b.layernorm(x, m.eps, name=n)),
+            ((nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool2d, nn.AvgPool3d), self._pool),
+            ((nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d),
+             lambda m, x, n: self.b.adaptive_pool(x, "max" if "Max" in type(m).__name__ else "avg", m.output_size,
+                                                  name=n)),
+            (nn.Embedding, lambda m, x, n: self.b.embedding(x, m.num_embeddings, m.embedding_dim, name=n)),
+            ((nn.LSTM, nn.GRU, nn.RNN), self._recurrent),
+            (nn.MultiheadAttention, self._attention),
+            (nn.Flatten, lambda m, x, n: self.b.flatten(x, m.start_dim, m.end_dim, name=n)),
+            (nn.Softmax, lambda m, x, n: self._softmax(x, m.dim, n)),
+        ]
+        if hasattr(nn, "RMSNorm"):
+            table.append((nn.RMSNorm, lambda m, x, n: self.b.rmsnorm(x, m.eps or 1e-6, name=n)))
+        if isinstance(m, (nn.Dropout, nn.Identity)):
+            return self._arg()
+        act = _ACTS.get(type(m).__name__.lower())
+        if act is not None:
+            return getattr(self.b, act)(self._arg(), name=name)
+        for types, fn in table:
+            if isinstance(m, types):
+                x = self._arg() if not isinstance(m, nn.MultiheadAttention) else None
+                out = fn(m, x, name)
+                if isinstance(out, str) and not isinstance(m, (nn.LSTM, nn.GRU, nn.RNN, nn.MultiheadAttention)):
+                    self._named([p for p, _ in m.named_parameters(recurse=False)])
+                return out
+        self._fail(f"module {type(m).__name__}")
+        return None
+
+    def _conv(self, m, x: str, name: str) -> str:
+        dims = len(m.kernel_size)
+        padding = m.padding if isinstance(m.padding, str) else tuple(m.padding)
+        if dims == 2 and not isinstance(padding, str):
+            return self.b.conv2d(x, m.out_channels, m.kernel_size, m.stride, padding, m.dilation, m.groups,
+                                 m.bias is not None, name=name)
+        return self.b.conv_nd(x, dims, m.out_channels, m.kernel_size, m.stride, padding, m.dilation, m.groups,
+                              m.bias is not None, name=name)
+
+    def _deconv(self, m, x: str, name: str) -> str:
+        method = self.b.conv_transpose2d if len(m.kernel_size) == 2 else self.b.conv_transpose3d
+        return method(x, m.out_channels, tuple(m.kernel_size), tuple(m.stride), tuple(m.padding),
+                      tuple(m.output_padding), dilation=tuple(m.dilation), groups=m.groups, bias=m.bias is not None,
+                      name=name)
+
+    def _pool(self, m, x: str, name: str) -> str:
+        dims = len(self.b.shape(x)) - 2
+        fn = "max" if "Max" in type(m).__name__ else "avg"
+        dilation = getattr(m, "dilation", 1)
+        if dims == 2:
+            args = (m.kernel_size, m.stride, m.padding)
+            if fn == "max":
+                return self.b.maxpool2d(x, *args, dilation, m.ceil_mode, name=name)
+            return self.b.avgpool2d(x, *args, m.ceil_mode, name=name)
+        return self.b.pool_nd(x, dims, fn, m.kernel_size, m.stride, m.padding, dilation, m.ceil_mode, name=name)
+
+    def _recurrent(self, m, x: str, name: str) -> tuple[str, None]:
+        kind = type(m).__name__.lower()
+        kw = {"hidden_size": m.hidden_size, "num_layers": m.num_layers, "bias": m.bias,
+              "batch_first": m.batch_first, "bidirectional": m.bidirectional, "name": name}
+        if kind == "lstm":
+            kw["proj_size"] = m.proj_size
+        if kind == "rnn":
+            kw["nonlinearity"] = m.nonlinearity
+        return getattr(self.b, kind)(x, **kw), None  # (output, states): the states are not mapped
+
+    def _attention(self, m, _x: None, name: str) -> tuple[str, None]:
+        if not m._qkv_same_embed_dim or m.bias_k is not None:
+            self._fail("MultiheadAttention with kdim/vdim or add_bias_kv")
+        xs = [self._arg(i) for i in range(3)]
+        xs = xs[:1] if xs[0] == xs[1] == xs[2] else xs
+        return self.b.mha(xs, m.embed_dim, m.num_heads, m.in_proj_bias is not None, m.batch_first,
+                          name=name), None
+
+    def _dim(self) -> object:
+        """The ``dim`` argument of a softmax call (keyword or second positional)."""
+        return self.node.kwargs.get("dim", self.node.args[1] if len(self.node.args) > 1 else None)
+
+    def _softmax(self, x: str, dim: int | None, name: str) -> str:
+        if dim not in (-1, len(self.b.shape(x)) - 1):
+            self._fail(f"softmax over dim {dim} (only the last is mapped)")
+        return self.b.softmax(x, name=name)
+
+    def _function(self) -> object:
+        import torch
+        import torch.nn.functional as F  # noqa: N812
+
+        t, name = self.node.target, self.node.name
+        if t is operator.getitem:
+            src = self.value.get(self.node.args[0].name)
+            if isinstance(src, tuple):
+                return src[self.node.args[1]]
+            self._fail("indexing a tensor")
+        if t in (operator.add, operator.iadd, torch.add, operator.mul, operator.imul, torch.mul):
+            method = self.b.add if t in (operator.add, operator.iadd, torch.add) else self.b.mul
+            return method(self._arg(0), self._arg(1), name=name)
+        if t is torch.cat:
+            xs = [self.value[a.name] for a in self.node.args[0]]
+            return self.b.concat(xs, dim=self.node.kwargs.get("dim", self.node.args[1] if len(self.node.args) > 1
+                                                                else 0), name=name)
+        if t is torch.flatten:
+            return self.b.view(self._arg(), _shape(self.node), "flatten", name=name)
+        if t in (torch.matmul, operator.matmul, torch.bmm):
+            return self._matmul(name)
+        fn = getattr(t, "__name__", "")
+        if fn == "softmax" and t in (F.softmax, torch.softmax):
+            return self._softmax(self._arg(), self._dim(), name)
+        if fn in _ACTS and t in (getattr(F, fn, None), getattr(torch, fn, None)):
+            return getattr(self.b, _ACTS[fn])(self._arg(), name=name)
+        self._fail(f"function {getattr(t, '__module__', '')}.{fn or t}")
+        return None
+
+    def _matmul(self, name: str) -> str:
+        a, c = self._arg(0), self._arg(1)
+        sa, sb, out = self.b.shape(a), self.b.shape(c), _shape(self.node)
+        gemm = Gemm(m=sa[-2] if len(sa) > 1 else 1, n=sb[-1], k=sa[-1], count=math.prod(out[:-2]) or 1)
+        return self.b.matmul([a, c], out, gemm, name=name)
+
+    def _method(self) -> object:
+        t = self.node.target
+        if t == "size":
+            return None  # a Python int, no tensor
+        if t in _VIEW_METHODS:
+            return self.b.view(self._arg(), _shape(self.node), str(t), name=self.node.name)
+        if t in _ACTS:
+            return getattr(self.b, _ACTS[t])(self._arg(), name=self.node.name)
+        if t == "softmax":
+            return self._softmax(self._arg(), self._dim(), self.node.name)
+        self._fail(f"method .{t}()")
+        return None
+
+
+__all__ = ["TorchParams", "from_torch", "torch_workload"]

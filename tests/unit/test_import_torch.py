@@ -1,0 +1,119 @@
+"""PyTorch import (builders/torch_fx.py, optional extra accelsim[torch]): a torchvision-style ResNet-18 written
+here gives the built-in resnet18's params (torchvision's published 11,689,512), MACs and simulated cycles; an LSTM
+and attention model its torch.nn parameter count; unmapped nodes are one-line errors. Skipped without torch."""
+
+from __future__ import annotations
+
+import pytest
+
+import accelsim
+from accelsim.builders import build_workload
+from accelsim.errors import WorkloadError
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+
+class BasicBlock(nn.Module):
+    """torchvision.models.resnet.BasicBlock's structure."""
+
+    def __init__(self, inplanes, planes, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or inplanes != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        identity = x if self.downsample is None else self.downsample(x)
+        out += identity
+        return self.relu(out)
+
+
+class ResNet18(nn.Module):
+    """torchvision.models.resnet18's structure (BasicBlock × [2, 2, 2, 2])."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        inplanes = 64
+        for i, planes in enumerate((64, 128, 256, 512)):
+            blocks = [BasicBlock(inplanes, planes, 2 if i else 1), BasicBlock(planes, planes, 1)]
+            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+            inplanes = planes
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(512, 1000)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def test_resnet18_equals_the_builtin():
+    model = ResNet18()
+    assert sum(p.numel() for p in model.parameters()) == 11_689_512  # torchvision's published count
+    g = accelsim.from_torch(model, torch.zeros(1, 3, 224, 224))
+    ref = build_workload("resnet18", {})
+    assert g.params == ref.params == 11_689_512
+    assert g.macs == ref.macs and g.flops == ref.flops
+    assert [op.kind for op in g.ops] == [op.kind for op in ref.ops]
+    assert "layer1.0.conv1.weight" in {w.name for op in g.ops for w in op.weights}  # named as named_parameters
+    a = accelsim.simulate(accelsim.from_torch(model, torch.zeros(1, 3, 224, 224), dtype="int8"), "tpu-v1")
+    b = accelsim.simulate("resnet18", "tpu-v1")  # the built-in takes the arch's dtype, int8
+    assert a.to_dict()["bytes"] == b.to_dict()["bytes"] and a.total_cycles == b.total_cycles
+
+
+class Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(100, 16)
+        self.rnn = nn.LSTM(16, 8, num_layers=2, bidirectional=True, batch_first=True)
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+        self.norm = nn.LayerNorm(16)
+        self.head = nn.Linear(16, 5)
+
+    def forward(self, ids):
+        x, _ = self.rnn(self.emb(ids))
+        a, _ = self.attn(x, x, x)
+        return torch.softmax(self.head(self.norm(a + x)), dim=-1)
+
+
+def test_lstm_attention_model_params_equal_torch():
+    model = Tagger()
+    g = accelsim.from_torch(model, torch.zeros(2, 12, dtype=torch.long))
+    assert g.params == sum(p.numel() for p in model.parameters())
+    # LSTM MACs per torch.nn's equations: layer 0 2 dirs × 24 rows × 32·(16 + 8), layer 1 the same (16 inputs)
+    lstm = 2 * 2 * 24 * 32 * (16 + 8)
+    mha = 24 * 4 * 16 * 16 + 2 * 2 * 12 * 12 * 16  # projections, then scores and context
+    assert g.macs == lstm + mha + 24 * 16 * 5
+    assert g.ops[-1].out_shape == (2, 12, 5)
+
+
+def test_unmapped_node_is_one_line():
+    class Odd(nn.Module):
+        def forward(self, x):
+            return torch.cumsum(x, 1)
+
+    with pytest.raises(WorkloadError, match=r"node 'cumsum' \(function .*cumsum\) has no accelsim mapping"):
+        accelsim.from_torch(Odd(), torch.zeros(2, 3))
+
+
+def test_torch_workload_from_a_factory(tmp_path, monkeypatch):
+    (tmp_path / "fam_factory.py").write_text(
+        "import torch\n\n"
+        "def make():\n"
+        "    return torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.GELU()), torch.zeros(3, 8)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    g = build_workload("torch", {"factory": "fam_factory:make"})
+    assert g.params == 8 * 4 + 4 and g.macs == 3 * 8 * 4
+    with pytest.raises(WorkloadError, match="cannot import it"):
+        build_workload("torch", {"factory": "fam_factory:missing"})

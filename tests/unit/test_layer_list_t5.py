@@ -1,0 +1,46 @@
+"""T5 (builders/t5.py): Hugging Face's parameter counts worked out from the checkpoints' config.json, the relative
+position bias shared by a stack's layers, the tied head."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.builders import build_workload
+from accelsim.ir import OpKind
+
+
+def _t5_params(d: int, d_ff: int, heads: int, d_kv: int, layers: int, vocab: int = 32_128, buckets: int = 32) -> int:
+    attn = 4 * d * heads * d_kv  # q, k, v, o without biases
+    ffn = 2 * d * d_ff  # wi, wo
+    encoder = layers * (attn + ffn + 2 * d) + buckets * heads + d  # two RMS norms per block, bias table, final norm
+    decoder = layers * (2 * attn + ffn + 3 * d) + buckets * heads + d
+    return vocab * d + encoder + decoder  # one shared table (tied head)
+
+
+@pytest.mark.parametrize(("name", "config", "published"), [
+    # config.json of t5-small / t5-base; 60,506,624 is the "60.5M" of the t5-small model card and 222,903,552 the
+    # 222.9 M of t5-base (transformers' num_parameters())
+    ("t5_small", (512, 2048, 8, 64, 6), 60_506_624),
+    ("t5_base", (768, 3072, 12, 64, 12), 222_903_552),
+])
+def test_t5_params(name, config, published):
+    assert _t5_params(*config) == published
+    assert build_workload(name, {"src_len": 16, "tgt_len": 8}).params == published
+
+
+def test_t5_small_structure_and_macs():
+    s, t, d, ff, h = 16, 8, 512, 2048, 8
+    g = build_workload("t5_small", {"src_len": s, "tgt_len": t})
+    # MACs: encoder layers 4·s·d² + 2·s²·d + 2·s·d·ff; decoder layers self 4·t·d² + 2·t²·d, cross q,o 2·t·d² +
+    # k,v 2·s·d² + 2·t·s·d, ffn 2·t·d·ff; head t·d·vocab
+    enc = 6 * (4 * s * d * d + 2 * s * s * d + 2 * s * d * ff)
+    dec = 6 * (4 * t * d * d + 2 * t * t * d + 2 * t * d * d + 2 * s * d * d + 2 * t * s * d + 2 * t * d * ff)
+    assert g.macs == enc + dec + t * d * 32_128
+    # one position-bias look-up per stack, added to the scores of each of its 6 self-attention layers
+    bias = [op for op in g.ops if op.kind is OpKind.EMBEDDING and "position_bias" in op.name]
+    assert [op.out_shape for op in bias] == [(1, s, s, h), (1, t, t, h)]
+    adds = [op for op in g.ops if op.fn == "add_rel_pos"]
+    assert len(adds) == 12 and adds[0].inputs[1] == "encoder.position_bias_heads"
+    assert g["lm_head"].weights[0].name == "shared.weight"  # tied: counted once
+    fused = build_workload("t5_small", {"src_len": s, "tgt_len": t, "attention": "fused"})
+    assert fused.macs == g.macs and fused.params == g.params

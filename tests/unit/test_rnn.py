@@ -1,0 +1,149 @@
+"""Recurrent layers (builders/rnn.py): torch.nn's parameter counts and MACs worked by hand, the step chain through
+time, the recurrent weights kept in SRAM, and the lstm_lm / seq2seq_lstm presets.
+
+Formulas (https://pytorch.org/docs/stable/generated/torch.nn.LSTM.html, GRU.html, RNN.html): per layer and
+direction G·H·(H_in + H_out) weights + 2·G·H biases (+ P·H for the LSTM projection), G = 4 (LSTM), 3 (GRU), 1 (RNN);
+H_in = input_size for layer 0, else D·H_out. MACs per sequence: L·N·G·H·(H_in + H_out) (+ L·N·P·H).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import accelsim
+from accelsim.builders import build_workload
+from accelsim.builders.rnn import CELL_FLOPS, recurrent_params
+from accelsim.errors import WorkloadError
+from accelsim.ir import OpKind
+
+
+def _rnn_graph(layer: dict, input_shape=(7, 3, 10)):
+    return build_workload("layers", {"input": list(input_shape), "layers": [{"name": "rnn", **layer}]})
+
+
+def test_lstm_params_and_macs_by_hand():
+    # LSTM(10, 20, num_layers=2, bidirectional=True, proj_size=5) on L=7, N=3:
+    # layer 0, each direction: W_ih 4·20·10 = 800, W_hh 4·20·5 = 400, b_ih + b_hh 2·80 = 160, W_hr 5·20 = 100 → 1,460
+    # layer 1 reads 2·5 = 10 features: the same 1,460 per direction; 4 × 1,460 = 5,840
+    g = _rnn_graph({"type": "lstm", "input_size": 10, "hidden_size": 20, "num_layers": 2, "bidirectional": True,
+                    "proj_size": 5})
+    assert g.params == 5_840 == recurrent_params("lstm", 10, 20, 2, True, 5)
+    # MACs per direction and layer: L·N·(4H·H_in + 4H·P + P·H) = 21·(800 + 400 + 100) = 27,300; × 4
+    assert g.macs == 4 * 21 * (800 + 400 + 100)
+    assert g.ops[-1].out_shape == (7, 3, 10)  # (L, N, D·P)
+    # gates: 28 flops per hidden element per step (module docstring) on N·H = 60 elements, 7 steps, 4 chains
+    cells = [op for op in g.ops if op.fn == "lstm_cell"]
+    assert len(cells) == 4 * 7
+    assert sum(op.flops for op in cells) == 28 * 60 * 7 * 4 and CELL_FLOPS["lstm"] == 28
+
+
+def test_gru_and_rnn_params_by_hand():
+    # GRU(10, 16): 3·16·(10 + 16) + 6·16 = 1,248 + 96 = 1,344
+    assert _rnn_graph({"type": "gru", "hidden_size": 16}).params == 1_344
+    # RNN(10, 16, relu, 2 layers): layer 0 16·26 + 32 = 448, layer 1 16·32 + 32 = 544
+    g = _rnn_graph({"type": "rnn", "hidden_size": 16, "num_layers": 2, "nonlinearity": "relu"})
+    assert g.params == 448 + 544
+    # MACs: L·N·(16·10 + 16·16) + L·N·(16·16 + 16·16) = 21·416 + 21·512
+    assert g.macs == 21 * 416 + 21 * 512
+    assert {op.fn for op in g.ops if op.kind is OpKind.ELEMENTWISE} == {"rnn_relu_cell"}
+
+
+def test_batch_first_and_bias_false():
+    g = _rnn_graph({"type": "gru", "hidden_size": 8, "batch_first": True, "bias": False}, (3, 7, 10))
+    assert g.ops[-1].out_shape == (3, 7, 8)  # (N, L, H)
+    assert g.params == 3 * 8 * (10 + 8)  # no biases
+
+
+def test_steps_form_a_chain():
+    g = _rnn_graph({"type": "lstm", "hidden_size": 8})
+    hh = [op for op in g.ops if op.name.endswith(".hh")]
+    # the first recurrent GEMM reads h₀ (torch's optional initial state, zeros by default), a graph input
+    assert len(hh) == 7 and hh[0].inputs == ("rnn.h0_l0",) and g.inputs["rnn.h0_l0"] == (3, 8)
+    for t in range(1, 7):
+        assert g[f"rnn.l0.t{t}.hh"].inputs == (f"rnn.l0.t{t - 1}.cell",)
+        assert g[f"rnn.l0.t{t}.cell"].inputs == (f"rnn.l0.t{t}.hh", f"rnn.l0.t{t - 1}.cell")
+    assert g["rnn.l0.t0.cell"].inputs == ("rnn.l0.t0.hh", "rnn.l0.x_proj")
+    assert g["rnn.l0.x_proj"].gemm.m == 21  # every step's input projection in one GEMM (L·N rows)
+
+
+def test_bad_recurrent_layers_are_one_line_errors():
+    with pytest.raises(WorkloadError, match="input_size 11 does not match"):
+        _rnn_graph({"type": "lstm", "input_size": 11, "hidden_size": 8})
+    with pytest.raises(WorkloadError, match="proj_size 8 must be smaller"):
+        _rnn_graph({"type": "lstm", "hidden_size": 8, "proj_size": 8})
+    with pytest.raises(WorkloadError, match=r"needs an \(L, N, H_in\) input"):
+        _rnn_graph({"type": "lstm", "hidden_size": 8}, (7, 10))
+
+
+def _run(seq: int, hidden: int = 64, batch: int = 1, arch: str = "scalesim-32x32") -> dict:
+    workload = {"model": "layers", "input": [seq, 1, 32], "batch": 1,
+                "layers": [{"type": "lstm", "name": "rnn", "hidden_size": hidden}]}
+    workload["input"] = [seq, batch, 32]
+    return accelsim.simulate(workload, arch).to_dict()
+
+
+def test_time_grows_linearly_and_respects_the_step_chain():
+    short, long = _run(100), _run(200)
+    ops = {o["name"]: o for o in long["ops"]}
+    step = ops["rnn.l0.t5.hh"]["compute_cycles"] + ops["rnn.l0.t5.cell"]["compute_cycles"]
+    # no step can start before the previous one ends: 200 steps take at least 200 × one step's compute
+    assert long["total_cycles"] >= 200 * step
+    # the input projection aside, each further step adds the same time: twice the steps, twice the time (± 5 %)
+    assert long["total_cycles"] / short["total_cycles"] == pytest.approx(2.0, rel=0.05)
+
+
+def test_latency_bound_at_batch_1_compute_bound_at_large_batch():
+    # os dataflow, 32×32 array: a step GEMM of m = N rows costs N + 2·32 − 2 cycles per fold, so at N = 1..8 the
+    # fill dominates (time nearly flat in N) and at N = 1024..2048 the rows do (time ∝ N)
+    b1, b8 = _run(20, batch=1)["total_cycles"], _run(20, batch=8)["total_cycles"]
+    assert b8 < 1.5 * b1
+    b1k, b2k = _run(20, batch=1024)["total_cycles"], _run(20, batch=2048)["total_cycles"]
+    assert b2k / b1k > 1.8
+
+
+def test_recurrent_weights_stay_in_sram_when_they_fit():
+    # scalesim-32x32: 3 × 64 KiB SRAM, a quarter is 48 KiB. H = 64: W_hh 4·64·64 = 16 KiB int8 + b_hh fits, so only
+    # the first step loads it; H = 256: W_hh 256 KiB does not, so every step loads it from memory (its 1 KiB bias
+    # still stays)
+    small = {o["name"]: o for o in _run(10, hidden=64)["ops"]}
+    assert small["rnn.l0.t0.hh"]["mapping"]["pinned_weights"] == ["rnn.weight_hh_l0", "rnn.bias_hh_l0"]
+    assert small["rnn.l0.t0.hh"]["bytes"]["hbm"] >= 4 * 64 * 64 + 4 * 64
+    assert "hbm" not in small["rnn.l0.t5.hh"]["bytes"]
+    big = {o["name"]: o for o in _run(10, hidden=256)["ops"]}
+    assert big["rnn.l0.t5.hh"]["bytes"]["hbm"] >= 4 * 256 * 256
+    assert big["rnn.l0.t0.hh"]["mapping"]["pinned_weights"] == ["rnn.bias_hh_l0"]
+
+
+def test_lstm_lm_trains():
+    # the backward pass runs the chain in reverse: twice the forward's recurrent GEMMs and more (input and weight
+    # gradients per step), each step after the next one
+    from accelsim.builders import build_workload as build
+
+    g = build("lstm_lm", {"seq_len": 4, "mode": "training"})
+    grads = [op for op in g.ops if op.name.startswith("rnn.l0.t2.hh") and op.attrs.get("phase") == "backward"]
+    assert {op.attrs.get("grad") for op in grads} == {"input", "weight"}
+
+
+def test_long_sequences_stay_coarse():
+    # 1,000 steps of a 2-layer LSTM: each step is one recurrent GEMM and one cell op, a few tasks each
+    report = accelsim.simulate({"model": "lstm_lm", "seq_len": 1000}, "tpu-v1").to_dict()
+    assert report["simulation"]["tasks"] <= 16 * 2 * 1000
+
+
+def test_lstm_lm_params_by_hand():
+    # Zaremba et al. 2014 medium: embedding 10,000·650 = 6,500,000; per LSTM layer 4·650·(650 + 650) + 8·650 =
+    # 3,385,200 (× 2); decoder 650·10,000 + 10,000 = 6,510,000
+    g = build_workload("lstm_lm", {})
+    assert g.params == 6_500_000 + 2 * 3_385_200 + 6_510_000 == 19_780_400
+    # MACs: 35 steps × (2 layers × 4·650·1,300 + decoder 650·10,000) (the embedding is a look-up)
+    assert g.macs == 35 * (2 * 4 * 650 * 1300 + 650 * 10_000)
+
+
+def test_seq2seq_lstm_params_by_hand():
+    h, v = 512, 32_000
+    lstm = 4 * h * (h + h) + 8 * h  # H → H: 2,101,248
+    lstm_2h = 4 * h * (2 * h + h) + 8 * h  # 2H → H: 3,149,824
+    encoder = v * h + 2 * lstm + lstm_2h + 2 * lstm  # embedding, bidirectional layer, 2H → H, two residual layers
+    decoder = v * h + lstm + h * h + 3 * lstm_2h + (h * v + v)  # embedding, layer 0, linear_k, 3 layers, classifier
+    g = build_workload("seq2seq_lstm", {})
+    assert g.params == encoder + decoder == 72_551_680

@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..energy import account, peak_dynamic_power
 from ..hardware import SCRATCHPAD, Arch
 from ..ir import Graph
 from ..tasks import TaskGraph, TaskKind
@@ -50,7 +51,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     macs = graph.macs
     memory = footprint(graph, arch, tg)
     info = graph.info
-    return {
+    report = {
         "accelsim_version": version,
         "name": name,
         "workload": dict(workload),
@@ -79,6 +80,15 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "simulation": {"tasks": len(tg.tasks), "events": trace.events},
         "ops": ops,
     }
+    work = on_unit & (np.fromiter((k.kind is not TaskKind.LAUNCH for k in tg.tasks), dtype=bool, count=len(t.op))
+                      if len(t.op) else on_unit)
+
+    def peak(rows: list[dict]) -> float:
+        op_j = np.array([row["energy_j"] for row in rows], dtype=np.float64)
+        return peak_dynamic_power(op_j, t.op[work], trace.start[work], t.occ[work], total, clock)
+
+    report.update(account(report, arch, peak_dynamic_w=peak))
+    return report
 
 
 class _TaskArrays(NamedTuple):

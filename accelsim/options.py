@@ -55,5 +55,9 @@ class Options(BaseModel):
         None, description="Memory a simulated pass may take (bytes or a size such as 8GiB; default: half of this "
                           "machine's memory). Lowering stops with a one-line error, before memory runs out, when a "
                           "pass needs more tasks than that holds (about TASK_BYTES each).")
+    throttle_to_tdp: bool = Field(
+        False, description="When the run's average power per chip exceeds the arch's energy.tdp, simulate it again "
+                           "with the clock lowered to the first-order factor (TDP − static) / dynamic power "
+                           "(dynamic power ∝ clock at a fixed voltage; docs/energy.md).")
     plots: bool = Field(True, description="Write PNG plots with the report.")
     trace: bool = Field(False, description="Write a Chrome/Perfetto trace.json with the report.")

@@ -9,7 +9,6 @@ vector FLOP, J per bit at every level (the scratchpad and caches by the SRAM rul
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field

@@ -40,8 +40,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..config import WorkloadSpec, build_graph
-from ..errors import WorkloadError
 from ..energy import account
+from ..errors import WorkloadError
 from ..hardware import Arch
 from ..options import Options
 from ..report import Report

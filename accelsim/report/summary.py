@@ -27,7 +27,7 @@ import numpy as np
 from ..energy import account, peak_dynamic_power
 from ..hardware import SCRATCHPAD, Arch
 from ..ir import Graph
-from ..tasks import TaskGraph, TaskKind
+from ..tasks import TaskGraph, TaskKind, UnitKind
 from ..trace import Trace
 
 
@@ -80,8 +80,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "simulation": {"tasks": len(tg.tasks), "events": trace.events},
         "ops": ops,
     }
-    work = on_unit & (np.fromiter((k.kind is not TaskKind.LAUNCH for k in tg.tasks), dtype=bool, count=len(t.op))
-                      if len(t.op) else on_unit)
+    hosts = [i for i, u in enumerate(tg.units) if u.kind is UnitKind.HOST]  # launches do no op's work
+    work = on_unit & ~np.isin(t.unit, hosts)
 
     def peak(rows: list[dict]) -> float:
         op_j = np.array([row["energy_j"] for row in rows], dtype=np.float64)

@@ -533,7 +533,7 @@ class EnergySpec(_Model):
     ``reference_node`` (default 45 nm, Horowitz ISSCC 2014's node) and carried to the chip's ``node`` by the
     node-scaling rule of :mod:`accelsim.energy.tech`; per-level and per-link figures (pJ/bit, W, mm² on the
     levels and the interconnect) are taken as written. A dtype missing from ``mac_pj``/``mac_area_um2`` takes
-    the built-in table (:data:`accelsim.energy.tech.MAC_PJ_45NM`). The chip's static power is ``idle_power``
+    Horowitz's figures (:func:`accelsim.energy.tech.mac_45nm`). The chip's static power is ``idle_power``
     (W), else ``leakage_w_per_mm2`` × its area, shared over units and levels by area."""
 
     node: Nanometres

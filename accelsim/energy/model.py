@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..hardware import SCRATCHPAD, Arch, EnergySpec
-from .tech import MAC_AREA_UM2_45NM, MAC_PJ_45NM, area_scale, energy_scale, sram_area_mm2, sram_pj_per_bit
+from ..units import DTYPE_BYTES
+from .tech import area_scale, energy_scale, mac_45nm, sram_area_mm2, sram_pj_per_bit
 
 PJ = 1e-12
 UM2 = 1e-6  # mm² per µm²
@@ -50,11 +51,11 @@ def constants(arch: Arch, dtype: str | None = None) -> Constants | None:
     spec = arch.energy
     if spec is None:
         return None
-    dtype = dtype if dtype in MAC_PJ_45NM else arch.dtype
+    dtype = dtype if dtype in DTYPE_BYTES else arch.dtype
     e_scale = energy_scale(spec.reference_node, spec.node)
     a_scale = area_scale(spec.reference_node, spec.node)
-    mac_pj = spec.mac_pj.get(dtype, MAC_PJ_45NM[dtype]) * e_scale
-    vector_pj = (spec.vector_pj if spec.vector_pj is not None else spec.mac_pj.get(dtype, MAC_PJ_45NM[dtype]))
+    mac_pj = spec.mac_pj.get(dtype, mac_45nm(dtype)[0]) * e_scale
+    vector_pj = (spec.vector_pj if spec.vector_pj is not None else spec.mac_pj.get(dtype, mac_45nm(dtype)[0]))
     per_bit, missing = _level_energy(arch, spec, e_scale)
     units, levels = _areas(arch, spec, dtype, a_scale)
     other = spec.other_area
@@ -98,9 +99,9 @@ def _level_energy(arch: Arch, spec: EnergySpec, e_scale: float) -> tuple[dict[st
 
 def _areas(arch: Arch, spec: EnergySpec, dtype: str, a_scale: float) -> tuple[dict[str, float], dict[str, float]]:
     """mm² by unit group (MAC arrays by dtype, vector lanes, other kinds by their MACs) and by level."""
-    mac_um2 = spec.mac_area_um2.get(dtype, MAC_AREA_UM2_45NM[dtype]) * a_scale
+    mac_um2 = spec.mac_area_um2.get(dtype, mac_45nm(dtype)[1]) * a_scale
     lane_um2 = (spec.vector_area_um2 if spec.vector_area_um2 is not None else
-                spec.mac_area_um2.get(dtype, MAC_AREA_UM2_45NM[dtype])) * a_scale
+                spec.mac_area_um2.get(dtype, mac_45nm(dtype)[1])) * a_scale
     units: dict[str, float] = {}
     for u in arch.core.unit_specs():
         macs = getattr(u.spec, "macs_per_cycle", 0) or 0
@@ -172,11 +173,14 @@ def account(report: dict[str, Any], arch: Arch, *,
     power = {"average_w": average, "average_w_per_chip": average / chips, "peak_w": peak,
              "static_w": static_w, "tdp_w": c.tdp, "chips": chips}
     if c.tdp is not None and average / chips > c.tdp:
+        over = f"{NOTE_PREFIX}average power {average / chips:.4g} W per chip exceeds the TDP of {c.tdp:g} W; "
         dyn = (average - static_w) / chips
-        power["tdp_clock_factor"] = max(c.tdp - c.static_total, 0.0) / dyn if dyn else 1.0
-        notes.append(f"{NOTE_PREFIX}average power {average / chips:.4g} W per chip exceeds the TDP of {c.tdp:g} W; "
-                     f"a first-order throttle runs the clock at {power['tdp_clock_factor']:.3f}× "
-                     f"(options.throttle_to_tdp)")
+        if c.static_total < c.tdp and dyn > 0:
+            power["tdp_clock_factor"] = (c.tdp - c.static_total) / dyn
+            notes.append(over + f"a first-order throttle runs the clock at {power['tdp_clock_factor']:.3f}× "
+                                f"(options.throttle_to_tdp)")
+        else:
+            notes.append(over + f"its static power alone ({c.static_total:.4g} W) does, so no clock meets it")
     notes += [f"{NOTE_PREFIX}level {lv} gives no energy_per_bit: its bytes cost 0 J" for lv in c.missing]
     area = {"total_mm2": c.area_total, "units": dict(c.unit_area), "levels": dict(c.level_area),
             "other_mm2": c.other_area}

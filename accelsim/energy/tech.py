@@ -30,24 +30,54 @@ AREA_FROM_45NM: dict[float, float] = {130: 6.4, 90: 2.8, 65: 1.5, 45: 1.0, 32: 0
                                       14: 0.17, 10: 0.1, 7: 0.059}
 VOLTAGE = 0.8  # V at both ends of an energy scaling (Accelergy's convention)
 
-# pJ per MAC at 45 nm: the multiplier of the input dtype plus the accumulator's adder (Horowitz ISSCC 2014:
-# int8 mult 0.2, int32 add 0.1, int32 mult 3.1, fp16 mult 1.1, fp16 add 0.4, fp32 add 0.9, fp32 mult 3.7 pJ).
-# Widths Horowitz does not list follow the width rules of the README (a multiplier ∝ bits², an FP multiplier
-# ∝ mantissa bits²; Accelergy's aladdin plug-in, LLMCompass's cost model): int4 = int8 mult / 4; int16 = int8
-# mult × 4; bf16 = fp16 mult × (8/11)²; fp8 (e4m3) = fp16 mult × (4/11)² with an fp16 accumulator; fp64 =
-# fp32 mult × (53/24)² + 2 × fp32 add. Integer MACs accumulate in int32, floating ones in fp32.
-MAC_PJ_45NM: dict[str, float] = {
-    "int4": 0.05 + 0.1, "int8": 0.2 + 0.1, "uint8": 0.2 + 0.1, "int16": 0.8 + 0.1, "int32": 3.1 + 0.1,
-    "fp8": 1.1 * (4 / 11) ** 2 + 0.4, "fp16": 1.1 + 0.9, "bf16": 1.1 * (8 / 11) ** 2 + 0.9, "tf32": 1.1 + 0.9,
-    "fp32": 3.7 + 0.9, "fp64": 3.7 * (53 / 24) ** 2 + 1.8,
-}
-# µm² per MAC at 45 nm, the same multiplier + adder (Horowitz ISSCC 2014: int8 mult 282, int32 add 137, int32
-# mult 3495, fp16 add 1360 / mult 1640, fp32 add 4184 / mult 7700 µm²) and width rules.
-MAC_AREA_UM2_45NM: dict[str, float] = {
-    "int4": 282 / 4 + 137, "int8": 282 + 137, "uint8": 282 + 137, "int16": 282 * 4 + 137, "int32": 3495 + 137,
-    "fp8": 1640 * (4 / 11) ** 2 + 1360, "fp16": 1640 + 4184, "bf16": 1640 * (8 / 11) ** 2 + 4184,
-    "tf32": 1640 + 4184, "fp32": 7700 + 4184, "fp64": 7700 * (53 / 24) ** 2 + 2 * 4184,
-}
+# Horowitz ISSCC 2014 at 45 nm: (multiplier pJ, multiplier µm²) by operand format and width (integer bits, or a
+# floating point's significand bits: fp16 11, fp32 24), and the accumulators' adders (pJ, µm²): int32 add 0.1 pJ /
+# 137 µm², fp16 add 0.4 / 1360, fp32 add 0.9 / 4184.
+MULTIPLIERS: dict[tuple[str, int], tuple[float, float]] = {("int", 8): (0.2, 282.0), ("int", 32): (3.1, 3495.0),
+                                                          ("float", 11): (1.1, 1640.0), ("float", 24): (3.7, 7700.0)}
+INT32_ADD = (0.1, 137.0)
+FP16_ADD = (0.4, 1360.0)
+FP32_ADD = (0.9, 4184.0)
+# significand bits of the floating-point formats, by the width in the dtype's name: IEEE binary16/32/64, fp8 e4m3;
+# "bf" (bfloat: fp32's exponent, 8 significand bits) and "tf" (TensorFloat-32: fp16's significand) by prefix
+_SIGNIFICAND = {8: 4, 16: 11, 32: 24, 64: 53}
+
+
+def _format(dtype: str) -> tuple[str, int]:
+    """(``int`` or ``float``, integer bits or significand bits) of a dtype name of units.DTYPE_BYTES."""
+    bits = int("".join(ch for ch in dtype if ch.isdigit()))
+    if dtype.startswith(("int", "uint")):
+        return "int", bits
+    if dtype.startswith("b"):
+        return "float", 8
+    if dtype.startswith("t"):
+        return "float", 11
+    return "float", _SIGNIFICAND[bits]
+
+
+def mac_45nm(dtype: str) -> tuple[float, float]:
+    """(pJ, µm²) of one MAC of ``dtype`` at 45 nm: its multiplier plus the accumulator's adder (Horowitz ISSCC
+    2014). A width Horowitz does not list scales the nearest listed multiplier by width² (integers: int8 or
+    int32) or significand width² (floats: fp16 or fp32), the width rules of the README (Accelergy's aladdin
+    plug-in, LLMCompass); integers accumulate in int32, 16- and 32-bit floats in fp32, fp8 in fp16, fp64 in
+    two fp32 adders' worth. int8: 0.2 + 0.1 = 0.3 pJ (Timeloop's int8 MAC: 0.315), fp16 1.1 + 0.9 = 2.0 pJ,
+    bf16 1.1·(8/11)² + 0.9 = 1.48 pJ, fp32 3.7 + 0.9 = 4.6 pJ."""
+    kind, bits = _format(dtype)
+    anchors = [b for k, b in MULTIPLIERS if k == kind]
+    anchor = min(anchors, key=lambda b: (abs(math.log(bits / b)), b))
+    pj, um2 = MULTIPLIERS[kind, anchor]
+    scale = (bits / anchor) ** 2
+    if kind == "int":
+        add = INT32_ADD
+    elif bits <= 4:
+        add = FP16_ADD
+    elif bits > 24:
+        add = (2 * FP32_ADD[0], 2 * FP32_ADD[1])
+    else:
+        add = FP32_ADD
+    return pj * scale + add[0], um2 * scale + add[1]
+
+
 SRAM_REF_BYTES = 8192  # Horowitz's 8 KB SRAM: 10 pJ per 64-bit access at 45 nm (32 KB 20 pJ, 1 MB 100 pJ)
 SRAM_REF_BITS = 64
 

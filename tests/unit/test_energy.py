@@ -13,6 +13,7 @@ import pytest
 
 import accelsim
 from accelsim.energy import area_scale, energy_scale, sram_pj_per_bit, unit_group
+from accelsim.energy.tech import mac_45nm
 from accelsim.errors import ConfigError
 from accelsim.report import schema
 
@@ -47,6 +48,21 @@ def test_node_scaling_of_a_horowitz_figure():
     w = math.log(32 / 28) / math.log(32 / 20)
     assert area_scale(45, 28) == pytest.approx(0.46 ** (1 - w) * 0.21 ** w, rel=1e-9)
     assert energy_scale(7, 45) == pytest.approx(1 / energy_scale(45, 7))
+
+
+def test_mac_figures_follow_horowitz_and_the_width_rules():
+    # Horowitz 45 nm: multiplier + accumulator adder (int32 add 0.1 pJ / 137 µm², fp32 add 0.9 / 4184)
+    assert mac_45nm("int8") == pytest.approx((0.2 + 0.1, 282 + 137))
+    assert mac_45nm("int32") == pytest.approx((3.1 + 0.1, 3495 + 137))
+    assert mac_45nm("fp16") == pytest.approx((1.1 + 0.9, 1640 + 4184))
+    assert mac_45nm("fp32") == pytest.approx((3.7 + 0.9, 7700 + 4184))
+    # width rules: an int16 multiplier is 4× int8's; bfloat16's 8-bit significand (8/11)² of fp16's multiplier
+    assert mac_45nm("int16")[0] == pytest.approx(0.8 + 0.1)
+    assert mac_45nm("bf16")[0] == pytest.approx(1.1 * 64 / 121 + 0.9)
+    # fp8 (e4m3, 4 significand bits) accumulates in fp16 (0.4 pJ); fp64 (53 bits) scales fp32's multiplier
+    assert mac_45nm("fp8")[0] == pytest.approx(1.1 * 16 / 121 + 0.4)
+    assert mac_45nm("fp64")[0] == pytest.approx(3.7 * (53 / 24) ** 2 + 1.8)
+    assert mac_45nm("int8")[0] == pytest.approx(0.315, rel=0.05)  # Timeloop's int8 MAC (energy README)
 
 
 def test_sram_rule_reproduces_horowitz_and_cacti():
@@ -146,6 +162,13 @@ def test_over_tdp_is_a_note_and_throttling_slows_the_clock():
     assert slow["clock_hz"] == pytest.approx(1e9 * 0.05 / dyn)
     assert slow["seconds"] > rep["seconds"]
     assert slow["energy"]["dynamic_j"] == pytest.approx(rep["energy"]["dynamic_j"], rel=1e-9)
+
+
+def test_static_power_above_the_tdp_cannot_be_throttled():
+    arch = {**TINY, "energy": {"node": 45, "idle_power": "2W", "tdp": "1W"}}
+    rep = _run({"model": "gemm", "m": 16, "n": 16, "k": 16}, arch, throttle_to_tdp=True)
+    assert "tdp_clock_factor" not in rep["power"] and rep["clock_hz"] == 1e9  # not re-run
+    assert any("static power alone (2 W)" in n for n in rep["notes"])
 
 
 def test_bad_energy_keys_are_one_line_config_errors():

@@ -316,6 +316,7 @@ class Level(_Model):
     energy_per_bit: PicojoulesPerBit | None = None  # pJ per bit moved at this level (a memory: its array + I/O)
     static_power: Watts | None = None  # W the level draws whether or not it moves data (refresh, PHY idle)
     area: SquareMm | None = None  # mm² on the chip's die (a memory: its PHY and controller); a cache: its SRAM
+    phy_area_per_bandwidth: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None  # mm² per GB/s
 
     @property
     def sustained_bandwidth(self) -> float:

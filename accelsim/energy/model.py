@@ -9,6 +9,7 @@ vector FLOP, J per bit at every level (the scratchpad and caches by the SRAM rul
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -115,6 +116,8 @@ def _areas(arch: Arch, spec: EnergySpec, dtype: str, a_scale: float) -> tuple[di
         lv = arch.memory(info.name)
         if lv.area is not None:
             levels[lv.name] = lv.area
+        elif lv.phy_area_per_bandwidth is not None and math.isfinite(lv.bandwidth):
+            levels[lv.name] = lv.phy_area_per_bandwidth * lv.bandwidth / 1e9  # the PHY grows with the bandwidth
         elif lv.role == "cache":
             levels[lv.name] = sram_area_mm2(lv.capacity, bitcell, spec.sram_array_efficiency)
         else:

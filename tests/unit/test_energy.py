@@ -136,6 +136,12 @@ def test_monotone_where_physics_says_so():
     dear = _run(gemm, {**TINY, "hbm": {**TINY["hbm"], "energy_per_bit": 8.0}})
     base = _run(gemm)
     assert dear["energy"]["by_level"]["hbm"] > base["energy"]["by_level"]["hbm"]
+    # a PHY sized by its bandwidth (mm² per GB/s): 4× the bandwidth, 4× the PHY: 0.0255 × 16 → 0.0255 × 64 mm²
+    phy = {**TINY["hbm"], "phy_area_per_bandwidth": 0.0255}
+    slow = _run(gemm, {**TINY, "hbm": phy})
+    fast = _run(gemm, {**TINY, "hbm": {**phy, "bandwidth": "64GB/s"}})
+    assert (slow["area"]["levels"]["hbm"], fast["area"]["levels"]["hbm"]) == pytest.approx((0.408, 1.632))
+    assert fast["seconds"] < slow["seconds"] and fast["area"]["total_mm2"] > slow["area"]["total_mm2"]
     older = _run(gemm, {**TINY, "energy": {"node": 65, "idle_power": "0.5W"}})
     assert older["energy"]["mac_j"] == pytest.approx(base["energy"]["mac_j"] * energy_scale(45, 65))
 

@@ -146,6 +146,27 @@ def test_monotone_where_physics_says_so():
     assert older["energy"]["mac_j"] == pytest.approx(base["energy"]["mac_j"] * energy_scale(45, 65))
 
 
+SMALL_GPT = {"model": "gpt", "hidden": 64, "heads": 2, "layers": 2, "seq_len": 16, "vocab": 128, "batch": 2}
+
+
+def test_composed_runs_account_their_whole_run():
+    # serving on tpu-v4 (idle power 90 W): 3 decode steps of batch 2; the energy is the rows' (each row holds all
+    # its executions) plus the static power over the whole run, and a token costs total / (batch 2 × 3 steps)
+    serve = _run({"model": "llama2_7b", "batch": 2, "phase": "decode", "kv_len": 32, "decode_steps": 3}, "tpu-v4")
+    e = serve["energy"]
+    assert e["dynamic_j"] == pytest.approx(sum(o["energy_j"] for o in serve["ops"]))
+    assert e["static_j"] == pytest.approx(90 * serve["seconds"])
+    assert serve["efficiency"]["j_per_token"] == pytest.approx(e["total_j"] / (2 * 3))
+    # pipeline: 2 stages on 2 chips, 2 micro-batches of training; static power runs on both chips
+    arch = {**TINY, "chips": 2, "interconnect": {"bandwidth": "10GB/s", "energy_per_bit": 1.3}}
+    pipe = _run({**SMALL_GPT, "mode": "training", "pipeline_parallel": 2, "micro_batches": 2}, arch)
+    e = pipe["energy"]
+    assert pipe["power"]["chips"] == 2 and e["static_j"] == pytest.approx(0.5 * 2 * pipe["seconds"])
+    assert e["dynamic_j"] == pytest.approx(sum(o["energy_j"] for o in pipe["ops"]))
+    assert pipe["efficiency"]["j_per_step"] == pytest.approx(e["total_j"])  # the 2 chips are the arch's 2
+    assert schema.problems(serve) == [] and schema.problems(pipe) == []
+
+
 def test_an_arch_without_energy_reports_null_with_a_note():
     arch = {k: v for k, v in TINY.items() if k != "energy"}
     rep = _run({"model": "gemm", "m": 16, "n": 16, "k": 16}, arch)

@@ -64,7 +64,8 @@ def energy_rows(report: dict) -> list[tuple[str, str]]:
     if area:
         rows.append(("area", f"{fmt.mm2(area.get('total_mm2'))} ("
                              + ", ".join(f"{k} {fmt.mm2(v)}" for k, v in {**area.get("units", {}),
-                                                                         **area.get("levels", {})}.items() if v)
+                                                                         **area.get("levels", {}),
+                                                                         "other": area.get("other_mm2")}.items() if v)
                              + ")"))
     return rows
 

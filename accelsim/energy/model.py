@@ -105,8 +105,7 @@ def _areas(arch: Arch, spec: EnergySpec, dtype: str, a_scale: float) -> tuple[di
                 spec.mac_area_um2.get(dtype, mac_45nm(dtype)[1])) * a_scale
     units: dict[str, float] = {}
     for u in arch.core.unit_specs():
-        macs = getattr(u.spec, "macs_per_cycle", 0) or 0
-        lanes = getattr(u.spec, "lanes", 0) or 0
+        macs, lanes = (_number(getattr(u.spec, key, 0)) for key in ("macs_per_cycle", "lanes"))
         per_core = macs * mac_um2 * spec.mac_area_overhead + lanes * lane_um2
         units[u.name] = per_core * arch.cores * UM2
     bitcell = spec.sram_bitcell_um2 * a_scale
@@ -125,6 +124,11 @@ def _areas(arch: Arch, spec: EnergySpec, dtype: str, a_scale: float) -> tuple[di
     if arch.interconnect is not None and arch.interconnect.area is not None:
         levels[LINK] = arch.interconnect.area
     return units, levels
+
+
+def _number(value: object) -> float:
+    """A unit spec's figure when it is a plain number (a kind may define it otherwise, or not at all), else 0."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
 _CORE_PREFIX = re.compile(r"^core[^.]*\.")

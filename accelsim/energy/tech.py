@@ -17,6 +17,9 @@ it)", ISSCC 2014 (``../shared/reference/energy/README.md``), and is carried to a
 from __future__ import annotations
 
 import math
+import re
+
+from ..units import DTYPE_BYTES
 
 # node (nm) → (a, b, c) of E(V) = aV² + bV + c (Stillmaker & Baas 2017, Table; HP/LP as Accelergy uses them)
 ENERGY_POLY: dict[float, tuple[float, float, float]] = {
@@ -44,15 +47,17 @@ _SIGNIFICAND = {8: 4, 16: 11, 32: 24, 64: 53}
 
 
 def _format(dtype: str) -> tuple[str, int]:
-    """(``int`` or ``float``, integer bits or significand bits) of a dtype name of units.DTYPE_BYTES."""
-    bits = int("".join(ch for ch in dtype if ch.isdigit()))
+    """(``int`` or ``float``, integer bits or significand bits) of a dtype name of units.DTYPE_BYTES: the width is
+    the first number in the name (else the dtype's bytes × 8); a float width not listed keeps half its bits."""
+    m = re.search(r"\d+", dtype)
+    bits = int(m.group()) if m else 8 * DTYPE_BYTES.get(dtype, 2)
     if dtype.startswith(("int", "uint")):
         return "int", bits
     if dtype.startswith("b"):
         return "float", 8
     if dtype.startswith("t"):
         return "float", 11
-    return "float", _SIGNIFICAND[bits]
+    return "float", _SIGNIFICAND.get(bits, max(bits // 2, 2))
 
 
 def mac_45nm(dtype: str) -> tuple[float, float]:

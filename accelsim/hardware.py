@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from typing import Annotated, Literal, NamedTuple
 
 from pydantic import (
@@ -71,6 +72,30 @@ def dtype_rate(rates: dict[str, float], dtype: str) -> tuple[str, float]:
     if not rates:
         return dtype, 1.0
     return _rate_of(tuple(rates.items()), dtype)
+_QUANTITY = re.compile(r"^\s*([0-9.eE+-]+)\s*([A-Za-z²/]*)\s*$")
+
+
+def _quantity(unit: str, scale: dict[str, float]):
+    """A validator reading a number, or a string such as "7nm" / "400W" in one of ``scale``'s units."""
+    def parse(value: object) -> object:
+        if isinstance(value, str):
+            m = _QUANTITY.match(value)
+            if not m or m.group(2).lower() not in scale:
+                raise ValueError(f"expected a number of {unit} such as '1.5{unit}'")
+            try:
+                return float(m.group(1)) * scale[m.group(2).lower()]
+            except ValueError:
+                raise ValueError(f"expected a number of {unit} such as '1.5{unit}'") from None
+        return value
+    return BeforeValidator(parse)
+
+
+_FINITE = {"ge": 0, "allow_inf_nan": False}
+Watts = Annotated[float, _quantity("W", {"": 1.0, "w": 1.0, "mw": 1e-3, "kw": 1e3}), Field(**_FINITE)]
+Nanometres = Annotated[float, _quantity("nm", {"": 1.0, "nm": 1.0}), Field(gt=0, le=1000, allow_inf_nan=False)]
+PicojoulesPerBit = Annotated[float, _quantity("pJ/bit", {"": 1.0, "pj/bit": 1.0}), Field(**_FINITE)]
+Picojoules = Annotated[float, _quantity("pJ", {"": 1.0, "pj": 1.0, "fj": 1e-3}), Field(**_FINITE)]
+SquareMm = Annotated[float, _quantity("mm2", {"": 1.0, "mm2": 1.0, "mm²": 1.0}), Field(**_FINITE)]
 
 
 class SystolicArray(_Model):
@@ -332,6 +357,10 @@ class Level(_Model):
     efficiency_by_size: list[tuple[Bytes, Annotated[float, Field(gt=0, le=1)]]] = Field(default_factory=list)
     kind: str = ""
     after: str | None = None
+    energy_per_bit: PicojoulesPerBit | None = None  # pJ per bit moved at this level (a memory: its array + I/O)
+    static_power: Watts | None = None  # W the level draws whether or not it moves data (refresh, PHY idle)
+    area: SquareMm | None = None  # mm² on the chip's die (a memory: its PHY and controller); a cache: its SRAM
+    phy_area_per_bandwidth: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None  # mm² per GB/s
 
     @property
     def sustained_bandwidth(self) -> float:
@@ -464,6 +493,8 @@ class Interconnect(_Model):
     kind: str = ""
     collective: Literal["formula", "nccl"] = "formula"
     nccl: NcclTuning | None = None
+    energy_per_bit: PicojoulesPerBit | None = None  # pJ per bit a chip sends over the links
+    area: SquareMm | None = None  # mm² of the links' PHYs on one chip
 
     @model_validator(mode="after")
     def _nccl_needs_its_node(self) -> Interconnect:
@@ -540,6 +571,34 @@ class Interconnect(_Model):
         return NcclEstimate(latency + per_channel * runtime / bw, algo, proto, nbytes / per_channel)
 
 
+class EnergySpec(_Model):
+    """A chip's energy, power and area constants (docs/energy.md; computed by :mod:`accelsim.energy`).
+
+    On-chip figures (``mac_pj``, ``vector_pj``, ``sram_pj`` and the areas in µm²) are given at
+    ``reference_node`` (default 45 nm, Horowitz ISSCC 2014's node) and carried to the chip's ``node`` by the
+    node-scaling rule of :mod:`accelsim.energy.tech`; per-level and per-link figures (pJ/bit, W, mm² on the
+    levels and the interconnect) are taken as written. A dtype missing from ``mac_pj``/``mac_area_um2`` takes
+    Horowitz's figures (:func:`accelsim.energy.tech.mac_45nm`). The chip's static power is ``idle_power``
+    (W), else ``leakage_w_per_mm2`` × its area, shared over units and levels by area."""
+
+    node: Nanometres
+    reference_node: Nanometres = 45.0
+    mac_pj: dict[Dtype, Picojoules] = Field(default_factory=dict)  # per MAC (multiply + accumulate) by dtype
+    mac_overhead: Annotated[float, Field(ge=1, le=1000)] = 1.0  # array energy per MAC ÷ the arithmetic's
+    vector_pj: Picojoules | None = None  # per vector FLOP (default: the dtype's MAC energy, an FMA-class op)
+    sram_pj: Picojoules = 10.0  # per 64-bit access of an 8 KiB SRAM (scaled by √capacity and √port width)
+    sram_port_bits: Annotated[int, Field(ge=8, le=65536)] = 64  # the scratchpad's port width
+    mac_area_um2: dict[Dtype, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(default_factory=dict)
+    mac_area_overhead: Annotated[float, Field(ge=1, le=1000)] = 1.0  # PE area (registers, wires) ÷ arithmetic's
+    vector_area_um2: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None  # per lane
+    sram_bitcell_um2: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 0.346  # one SRAM bit cell
+    sram_array_efficiency: Annotated[float, Field(gt=0, le=1)] = 0.5  # bit cells ÷ macro area
+    idle_power: Watts | None = None  # the chip's static power (W), off-chip memories excluded
+    leakage_w_per_mm2: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    other_area: SquareMm = 0.0  # mm² of the die this model does not build (I/O, NoC, control, ...)
+    tdp: Watts | None = None  # thermal design power (W): a run above it says so in notes
+
+
 MAX_CORES = 65_536  # a unit per core (but a GPU's lock-step SMs): more would need minutes and gigabytes to map
 SCRATCHPAD = "sram"  # the name of the cores' own scratchpad level (``core.sram``) in the hierarchy
 # The short forms of a preset: these keys are read as levels of that name, innermost first, before ``levels``.
@@ -578,6 +637,7 @@ class Arch(_Model):
     kernel_dispatch: Seconds = 0.0  # device time from a kernel's launch issued and inputs ready to its start
     chips: PositiveInt = 1
     interconnect: Interconnect | None = None
+    energy: EnergySpec | None = None  # energy, power and area constants (None: the report's energy is null)
     _order: tuple[Level, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")

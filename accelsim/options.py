@@ -64,5 +64,9 @@ class Options(BaseModel):
     step_overhead: Annotated[float, BeforeValidator(parse_time), Field(ge=0, le=3600)] = Field(
         0.0, description="Host time before each pass's first kernel (a serving engine's per-step scheduling, input "
                          "preparation and sampling, e.g. 2ms), on the critical path; 0 = none.")
+    throttle_to_tdp: bool = Field(
+        False, description="When the run's average power per chip exceeds the arch's energy.tdp, simulate it again "
+                           "with the clock lowered to the first-order factor (TDP − static) / dynamic power "
+                           "(dynamic power ∝ clock at a fixed voltage; docs/energy.md).")
     plots: bool = Field(True, description="Write PNG plots with the report.")
     trace: bool = Field(False, description="Write a Chrome/Perfetto trace.json with the report.")

@@ -24,7 +24,8 @@ from .writers import REPORT_FILE, read_report
 
 Reports = Sequence[tuple[str, dict]]
 
-# Metric name → (table label, kind). Kinds: "text" (no ratio), "count", "seconds", "fraction", "bytes".
+# Metric name → (table label, kind). Kinds: "text" (no ratio), "count", "seconds", "fraction", "bytes", "joules",
+# "watts", "number".
 _METRICS: dict[str, tuple[str, str]] = {
     "workload": ("workload", "text"),
     "arch": ("arch", "text"),
@@ -37,7 +38,20 @@ _METRICS: dict[str, tuple[str, str]] = {
     "max_compute_utilization": ("max compute-unit busy", "fraction"),
     "stall_cycles": ("stall cycles", "count"),
     "stall_share": ("stall share", "fraction"),
+    # energy, power and area (docs/energy.md); null in reports of an arch without energy constants
+    "energy.total_j": ("energy", "joules"),
+    "energy.dynamic_j": ("dynamic energy", "joules"),
+    "energy.static_j": ("static energy", "joules"),
+    "power.average_w": ("average power", "watts"),
+    "power.peak_w": ("peak power", "watts"),
+    "efficiency.tops_per_w": ("TOPS/W", "number"),
+    "efficiency.j_per_token": ("J/token", "joules"),
+    "efficiency.j_per_inference": ("J/inference", "joules"),
+    "efficiency.j_per_step": ("J/step", "joules"),
+    "edp": ("EDP (J·s)", "number"),
+    "area.total_mm2": ("area (mm²)", "number"),
 }
+_NESTED = ("energy.", "power.", "efficiency.", "area.")
 # Per-level metrics, one row per memory level of the reports (``utilization.hbm``, ``bytes.hbm``), after those.
 _LEVEL_METRICS: dict[str, tuple[str, str]] = {"utilization.": ("busy", "fraction"), "bytes.": ("bytes", "bytes")}
 
@@ -161,6 +175,9 @@ def _metric(report: dict, key: str) -> object:
     split = _level_split(key)
     if split:
         return fmt.number(_dict(report.get(split[0][:-1])).get(split[1]))
+    if key.startswith(_NESTED):
+        head, _, tail = key.partition(".")
+        return fmt.number(_dict(report.get(head)).get(tail))
     return fmt.number(report.get(key))
 
 
@@ -169,7 +186,8 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
 
     Metrics: ``workload`` and ``arch`` (names), ``total_cycles``, ``seconds``, ``macs``, ``flops``, ``params``,
     ``mac_utilization``, ``max_compute_utilization`` (the busiest compute unit's busy fraction),
-    ``stall_cycles``, ``stall_share`` (stall / (stall + compute) cycles over the ops), then for every memory level
+    ``stall_cycles``, ``stall_share`` (stall / (stall + compute) cycles over the ops), the energy, power,
+    efficiency, EDP and area figures (``energy.total_j``, ``power.average_w``, ...), then for every memory level
     of the reports (the union of their levels, each report's innermost first, in order of first appearance)
     ``utilization.<level>`` (its busy fraction, for the levels that have a bandwidth server) and
     ``bytes.<level>``. A value a report lacks (or holds as null) is None.
@@ -218,6 +236,8 @@ def format_value(metric: str, value: object) -> str:
         return fmt.pct(v)
     if kind == "bytes":
         return fmt.size(v)
+    if kind in ("joules", "watts"):
+        return fmt.quantity(v, "J" if kind == "joules" else "W")
     return f"{v:.4g}"
 
 

@@ -43,6 +43,33 @@ def _pipeline_rows(report: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def energy_rows(report: dict) -> list[tuple[str, str]]:
+    """The energy, power, efficiency and area rows of a report (none when its arch gave no energy constants)."""
+    energy, power, area = report.get("energy"), report.get("power") or {}, report.get("area") or {}
+    if not energy:
+        return []
+    rows = [("energy", f"{fmt.joules(energy.get('total_j'))} ({fmt.joules(energy.get('dynamic_j'))} dynamic, "
+                       f"{fmt.joules(energy.get('static_j'))} static)")]
+    by_level = energy.get("by_level") or {}
+    rows += [(f"  energy {lv}", fmt.joules(by_level[lv])) for lv in ordered(by_level, report)]
+    rows += [(f"  energy {u}", fmt.joules(j)) for u, j in (energy.get("by_unit") or {}).items()]
+    tdp = power.get("tdp_w")
+    rows.append(("power", f"{fmt.watts(power.get('average_w'))} average, {fmt.watts(power.get('peak_w'))} peak"
+                          + (f" (TDP {fmt.watts(tdp)} per chip)" if tdp else "")))
+    eff = report.get("efficiency") or {}
+    per = [f"{fmt.joules(eff[k])}/{what}" for k, what in (("j_per_token", "token"), ("j_per_step", "step"),
+                                                          ("j_per_inference", "sample")) if eff.get(k)]
+    rows.append(("efficiency", ", ".join([f"{fmt.general(eff.get('tops_per_w'))} TOPS/W", *per])))
+    rows.append(("EDP", f"{fmt.general(report.get('edp'))} J·s"))
+    if area:
+        rows.append(("area", f"{fmt.mm2(area.get('total_mm2'))} ("
+                             + ", ".join(f"{k} {fmt.mm2(v)}" for k, v in {**area.get("units", {}),
+                                                                         **area.get("levels", {}),
+                                                                         "other": area.get("other_mm2")}.items() if v)
+                             + ")"))
+    return rows
+
+
 def summary_table(report: dict) -> Table:
     """A two-column table of the run's key figures: workload, arch, cycles, time, work, utilization, bytes and
     stalls per memory level (innermost first)."""
@@ -73,6 +100,8 @@ def summary_table(report: dict) -> Table:
     stalls = report.get("stalls_by_level") or {}
     for level in ordered(stalls, report):
         table.add_row(f"  stall {level}", fmt.count(stalls[level]))
+    for label, text in energy_rows(report):
+        table.add_row(label, text)
     sim = report.get("simulation") or {}
     if sim:
         table.add_row("simulation", ", ".join(f"{fmt.count(v)} {k}" for k, v in sim.items()))

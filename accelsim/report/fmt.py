@@ -104,6 +104,37 @@ def seconds(v: float) -> str:
     return format_time(v) if v >= 0 else str(v)
 
 
+_ENGINEERING = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"),
+                (1e-9, "n"), (1e-12, "p"))
+
+
+@_finite_only
+def quantity(v: float, unit: str, digits: int = 3) -> str:
+    """A physical quantity with an engineering prefix: quantity(0.0123, "J") = "12.3 mJ", (405, "W") = "405 W"."""
+    if v == 0:
+        return f"0 {unit}"
+    for scale, prefix in _ENGINEERING:
+        if abs(v) >= scale:
+            return f"{v / scale:.{digits}g} {prefix}{unit}"
+    return f"{v:.{digits}g} {unit}"
+
+
+def joules(v: object) -> str:
+    """Energy ("12.3 mJ")."""
+    return quantity(v, "J")
+
+
+def watts(v: object) -> str:
+    """Power ("405 W")."""
+    return quantity(v, "W")
+
+
+@_finite_only
+def mm2(v: float) -> str:
+    """An area in mm² ("826 mm²")."""
+    return f"{v:.4g} mm²"
+
+
 @_finite_only
 def flops_rate(v: float) -> str:
     """FLOP per second ("91.8 TFLOP/s")."""

@@ -14,10 +14,11 @@ import html
 import io
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from . import fmt
+from .console import energy_rows
 from .schema import level_names, levels, main_memory, memory_levels, ordered
 from .writers import atomic_write_text
 
@@ -192,6 +193,9 @@ def _cards(report: dict) -> str:
     for level in memory_levels(report):
         if fmt.num(moved.get(level)):
             cards.append((f"{level} bytes", fmt.size(moved[level])))
+    if report.get("energy"):
+        cards += [("energy", fmt.joules(_dict(report["energy"]).get("total_j"))),
+                  ("average power", fmt.watts(_dict(report.get("power")).get("average_w")))]
     return '<div class="cards">' + "".join(
         f'<div class="card"><div class="v">{_e(v)}</div><div class="k">{_e(k)}</div></div>' for k, v in cards
     ) + "</div>"
@@ -234,6 +238,38 @@ def _memory(report: dict) -> str:
     return ('<table class="sortable"><thead><tr><th>level</th><th class="n">bytes moved</th>'
             '<th class="n">stall cycles</th><th class="n">share of stalls</th><th class="n">busy</th></tr></thead>'
             "<tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def _bars(title: str, parts: Mapping[str, object], render: Callable[[object], str], kind: str) -> str:
+    """A table of ``parts`` (name → value) with a bar per row scaled to the largest and its share of the sum."""
+    values = {str(k): fmt.num(v, None) for k, v in parts.items()}
+    total = sum(v for v in values.values() if v is not None and math.isfinite(v))
+    top = max((v for v in values.values() if v is not None and math.isfinite(v)), default=0.0)
+    rows = []
+    for name, v in values.items():
+        width = 100 * v / top if v is not None and math.isfinite(v) and top > 0 else 0.0
+        share = v / total if v is not None and total else None
+        bar = f'<span class="bar{" mem" if kind == "memory" else ""}" style="width:{width * 1.2:.1f}px"></span>'
+        rows.append(f'<tr><td>{_e(name)}</td><td class="n bar-cell" data-v="{_data_v(v)}">{bar}{_e(render(v))}'
+                    f'</td><td class="n" data-v="{_data_v(share)}">{_e(fmt.pct(share))}</td></tr>')
+    return (f'<h3>{_e(title)}</h3><table class="sortable"><thead><tr><th>part</th><th class="n">value</th>'
+            '<th class="n">share</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>")
+
+
+def _energy(report: dict) -> str:
+    """The energy, power and area section: key figures, the energy breakdown by level, unit and op kind, and the
+    area breakdown (none when the report's arch gave no energy constants)."""
+    energy, area = _dict(report.get("energy")), _dict(report.get("area"))
+    if not energy:
+        return ""
+    by_part = {**{f"{k} (level)": v for k, v in _dict(energy.get("by_level")).items()},
+               **{f"{k} (unit)": v for k, v in _dict(energy.get("by_unit")).items()}, "other": energy.get("other_j")}
+    mm2 = {**_dict(area.get("units")), **_dict(area.get("levels")), "other": area.get("other_mm2")}
+    return ('<section id="energy"><h2>Energy, power and area</h2><div class="grid"><div>'
+            + _kv_table(energy_rows(report))
+            + _bars("Energy by op kind (dynamic)", _dict(energy.get("by_op_kind")), fmt.joules, "compute")
+            + "</div><div>" + _bars("Energy by part (dynamic + static)", by_part, fmt.joules, "memory")
+            + (_bars("Area", mm2, fmt.mm2, "compute") if area else "") + "</div></div></section>")
 
 
 def _serving_value(key: str, value: object) -> str:
@@ -322,9 +358,10 @@ def _ops_table(report: dict) -> str:
     if not ops:
         return '<p class="note">No ops in this report.</p>'
     op_levels = _op_levels(report, ops)
+    with_energy = bool(report.get("energy"))
     heads = ["#", "name", "kind", "unit", "core", "MACs", "start", "end", "duration", "compute", "stall",
-             *(f"bytes {lvl}" for lvl in op_levels), "FLOP/B", "bound"]
-    numeric = {"#", "core", "MACs", "start", "end", "duration", "compute", "stall", "FLOP/B",
+             *(f"bytes {lvl}" for lvl in op_levels), "FLOP/B", "bound", *(["energy"] if with_energy else [])]
+    numeric = {"#", "core", "MACs", "start", "end", "duration", "compute", "stall", "FLOP/B", "energy",
                *(f"bytes {lvl}" for lvl in op_levels)}
     head = "".join(('<th class="n">' if h in numeric else "<th>") + f"{_e(h)}</th>" for h in heads)
 
@@ -354,6 +391,7 @@ def _ops_table(report: dict) -> str:
             *(num(op_bytes.get(lvl, 0), fmt.size(op_bytes.get(lvl, 0))) for lvl in op_levels),
             num(ai, fmt.DASH if ai is None else f"{ai:.4g}"),
             f'<td class="b-{_e(bound)}">{_e(bound)}</td>' if bound is not None else f"<td>{fmt.DASH}</td>",
+            *([num(op.get("energy_j"), fmt.joules(op.get("energy_j")))] if with_energy else []),
         ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (f'<p class="note">{len(ops):,} ops in execution order; click a column header to sort (again to '
@@ -393,6 +431,7 @@ def render_html(report: dict, *, plots: bool = True, images: Mapping[str, bytes]
         f"<div>{_summary(report)}</div>",
         '<div><h3>Utilization</h3>' + _utilization(report) + "<h3>Memory levels</h3>" + _memory(report) + "</div>",
         "</div></section>",
+        _energy(report),
         _serving(report),
         _serving(report, "pipeline", "Pipeline parallelism"),
         '<section id="plots"><h2>Plots</h2>' + _plots(report, images) + "</section>" if plots else "",

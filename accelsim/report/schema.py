@@ -146,6 +146,53 @@ class Op(_OpRequired, total=False):
     phase: str  # serving: "prefill" | "decode"
     stage: int  # pipeline: the simulated stage the row belongs to
     count: int  # composed runs (serving, pipeline): the executions of the op the row's totals account for
+    energy_j: float | None  # dynamic energy of the row's MACs, vector FLOPs and bytes (null: arch without energy)
+
+
+class Energy(TypedDict):
+    """Joules of the run (docs/energy.md): dynamic (MACs, vector FLOPs, bytes per level) plus static (the
+    chip's static power over the run, shared over units and levels by area). ``by_unit`` + ``by_level`` +
+    ``other_j`` = ``total_j``; ``by_op_kind`` splits the dynamic energy by op kind."""
+
+    total_j: float
+    dynamic_j: float
+    static_j: float
+    mac_j: float
+    by_level: dict[str, float]
+    by_unit: dict[str, float]
+    other_j: float
+    by_op_kind: dict[str, float]
+
+
+class _PowerRequired(TypedDict):
+    average_w: float
+    average_w_per_chip: float
+    peak_w: float
+    static_w: float
+    tdp_w: float | None
+    chips: int
+
+
+class Power(_PowerRequired, total=False):
+    """Average power, and peak over a sliding window of 1 % of the run; ``tdp_clock_factor`` when over TDP."""
+
+    tdp_clock_factor: float
+
+
+class Efficiency(TypedDict):
+    tops_per_w: float | None
+    j_per_token: float | None
+    j_per_step: float | None
+    j_per_inference: float | None
+
+
+class Area(TypedDict):
+    """mm² of the chip by unit (all cores) and level (a memory: its PHY and controller), and the rest."""
+
+    total_mm2: float
+    units: dict[str, float]
+    levels: dict[str, float]
+    other_mm2: float
 
 
 class _ServingRequired(TypedDict):
@@ -248,6 +295,11 @@ class ReportDict(_ReportRequired, total=False):
     serving: Serving
     pipeline: Pipeline
     moe: Moe  # mixture-of-experts models (hf)
+    energy: Energy | None  # null when the arch gives no energy constants (with a note)
+    power: Power | None
+    efficiency: Efficiency | None
+    edp: float | None  # energy-delay product, J·s
+    area: Area | None
 
 
 # --- checking -----------------------------------------------------------------------------------------------------

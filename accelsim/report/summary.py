@@ -28,9 +28,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..energy import account, peak_dynamic_power
 from ..hardware import SCRATCHPAD, Arch
 from ..ir import Graph
-from ..tasks import TaskGraph, TaskKind
+from ..tasks import TaskGraph, TaskKind, UnitKind
 from ..trace import Trace
 
 
@@ -55,7 +56,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     memory = footprint(graph, arch, tg)
     info = graph.info
     launch = launch_on_critical_path(tg, trace)
-    return {
+    report = {
         "accelsim_version": version,
         "name": name,
         "workload": dict(workload),
@@ -87,6 +88,15 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "simulation": {"tasks": len(tg.tasks), "events": trace.events},
         "ops": ops,
     }
+    hosts = [i for i, u in enumerate(tg.units) if u.kind is UnitKind.HOST]  # launches do no op's work
+    work = on_unit & ~np.isin(t.unit, hosts)
+
+    def peak(rows: list[dict]) -> float:
+        op_j = np.array([row["energy_j"] for row in rows], dtype=np.float64)
+        return peak_dynamic_power(op_j, t.op[work], trace.start[work], t.occ[work], total, clock)
+
+    report.update(account(report, arch, peak_dynamic_w=peak))
+    return report
 
 
 class _TaskArrays(NamedTuple):

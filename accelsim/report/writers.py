@@ -28,7 +28,7 @@ _HEAD_COLUMNS = (
     "name", "kind", "fn", "unit", "core", "macs", "flops", "start_cycle", "end_cycle", "duration_cycles",
     "compute_cycles", "stall_cycles",
 )
-_TAIL_COLUMNS = ("tiles", "arithmetic_intensity", "achieved_flops_per_s", "bound")
+_TAIL_COLUMNS = ("tiles", "arithmetic_intensity", "achieved_flops_per_s", "bound", "energy_j")
 
 
 def _umask() -> int:

@@ -13,6 +13,7 @@ from typing import Literal
 
 from ..builders.registry import get_builder
 from ..config import WorkloadSpec, build_graph
+from ..energy import throttle_factor
 from ..hardware import Arch
 from ..options import Options
 from ..report import Report
@@ -37,7 +38,21 @@ def scenario_of(workload: WorkloadSpec) -> Scenario:
 
 def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *, name: str | None = None,
                  progress: Progress | None = None) -> Report:
-    """Build, map, simulate and report ``workload`` on ``arch`` as its scenario (:func:`scenario_of`) asks."""
+    """Build, map, simulate and report ``workload`` on ``arch`` as its scenario (:func:`scenario_of`) asks; with
+    ``options.throttle_to_tdp``, a run above the arch's TDP runs again at the clock that meets it (first order)."""
+    report = _run_scenario(workload, arch, options, name=name, progress=progress)
+    factor = throttle_factor(report.to_dict())
+    if options is None or not options.throttle_to_tdp or factor >= 1.0:
+        return report
+    slow = arch.model_copy(update={"clock": arch.clock * max(factor, 1e-3)})
+    throttled = _run_scenario(workload, slow, options, name=name, progress=progress)
+    throttled.to_dict()["notes"] = [*throttled.to_dict()["notes"], f"energy: throttled to the TDP: the clock runs at "
+                               f"{factor:.3f}x {arch.clock / 1e6:g} MHz = {slow.clock / 1e6:g} MHz (first order)"]
+    return throttled
+
+
+def _run_scenario(workload: WorkloadSpec, arch: Arch, options: Options | None, *, name: str | None,
+                  progress: Progress | None) -> Report:
     kind = scenario_of(workload)
     if kind == "serving":
         return serve(workload, arch, options, name=name, progress=progress)

@@ -40,6 +40,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..config import WorkloadSpec, build_graph
+from ..energy import account
 from ..errors import WorkloadError
 from ..hardware import Arch
 from ..options import Options
@@ -133,6 +134,7 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     data = combine(simulated, pp, micro_batches=int(params.get("micro_batches", 1)), interleave=v,
                    p2p_cycles=p2p_s * arch.clock_hz, p2p_count=(2 if training else 1) * (pp * v - 1),
                    name=name or f"{workload.model}_{arch.name}")
+    data.update(account(data, arch))  # energy of the composed run (the passes' own were copied)
     return Report(data, segments=segments)
 
 

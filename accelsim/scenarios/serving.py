@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..config import WorkloadSpec, build_graph
+from ..energy import account
 from ..hardware import Arch
 from ..options import Options
 from ..report import Report
@@ -75,6 +76,7 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
                  "memory": (decode or prefill)[-1].timing.memory}
     data = _combine(prefill[0] if prefill else None, decode, sampled, steps=steps, batch=int(params.get("batch", 1)),
                     footprint=footprint, name=name or f"{workload.model}_{arch.name}")
+    data.update(account(data, arch))  # energy of the composed run (the passes' own were copied)
     return Report(data, segments=segments)
 
 

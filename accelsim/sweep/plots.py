@@ -4,8 +4,9 @@ OUTDIR`` redraws them from the folder):
 * ``sweep_lines.png``: a metric (total cycles) against the first varying axis, one line per value of the second;
   one panel per value of a third axis (up to :data:`MAX_PANELS`), the best (lowest) value over any further axes.
 * ``sweep_heatmap.png``: the metric over the first two varying axes (panels and the best over the rest as above).
-* ``sweep_pareto.png``: total cycles against ``area_proxy`` (SRAM bytes × MAC units) for every point, with the
-  Pareto front (no other point is both smaller and faster) highlighted.
+* ``sweep_pareto.png``: latency (``seconds``) against chip area (``area_mm2``) for every point, coloured by its
+  energy (``energy_j``), with the Pareto front over all three (no other point is at least as small, fast and
+  frugal and better in one) highlighted; not drawn when the arch gives no energy constants (docs/energy.md).
 
 A figure that the axes cannot support (a heatmap of one axis) is not drawn. matplotlib comes through
 :mod:`accelsim.report.plots` (imported lazily, Agg backend), the one module that imports it.
@@ -27,7 +28,9 @@ LINES_FILE = "sweep_lines.png"
 HEATMAP_FILE = "sweep_heatmap.png"
 PARETO_FILE = "sweep_pareto.png"
 METRIC = "total_cycles"
-AREA = "area_proxy"
+LATENCY = "seconds"
+AREA = "area_mm2"
+ENERGY = "energy_j"
 MAX_PANELS = 6  # a third axis with more values than this is folded (best over it) instead of paneled
 MAX_ANNOTATED = 12  # heatmap cells are labelled when both sides have at most this many values
 MAX_LABELLED_FRONT = 10
@@ -211,33 +214,35 @@ def plot_heatmap(records, axes: Sequence[str], path: Path, *, name: str = "sweep
     return _save(plt, fig, path)
 
 
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the points that no other point beats on both coordinates (both minimised), sorted by the
-    first coordinate. Ties: of equal points the first one is kept."""
-    order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1], i))
-    front, best_y = [], math.inf
-    for i in order:
-        if points[i][1] < best_y:
+def pareto_front_nd(points: Sequence[Sequence[float]]) -> list[int]:
+    """Indices of the points no other point dominates (at most as large in every coordinate, smaller in one), all
+    coordinates minimised, in the order given; of equal points the first is kept."""
+    front = []
+    for i, p in enumerate(points):
+        beaten = any((all(a <= b for a, b in zip(q, p, strict=True)) and (tuple(q) != tuple(p) or j < i))
+                     for j, q in enumerate(points) if j != i)
+        if not beaten:
             front.append(i)
-            best_y = points[i][1]
     return front
 
 
-def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep", metric: str = METRIC,
-                area: str = AREA) -> Path | None:
-    """``metric`` against ``area`` for every ok point, the Pareto front highlighted; None with < 2 points."""
-    ok = [r for r in records if r.get("status") == "ok" and _metric(r, metric) is not None
-          and _metric(r, area) is not None]
+def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep", metric: str = LATENCY,
+                area: str = AREA, energy: str = ENERGY) -> Path | None:
+    """``metric`` (latency) against ``area`` for every ok point, coloured by ``energy``, the Pareto front over the
+    three highlighted; None with fewer than 2 points that have all three."""
+    ok = [r for r in records if r.get("status") == "ok"
+          and all(_metric(r, m) is not None for m in (metric, area, energy))]
     if len(ok) < 2:
         return None
-    pts = [(_metric(r, area), _metric(r, metric)) for r in ok]
-    front = pareto_front(pts)  # type: ignore[arg-type]
+    pts = [(_metric(r, area), _metric(r, metric), _metric(r, energy)) for r in ok]
+    front = pareto_front_nd(pts)  # type: ignore[arg-type]
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 5.2))
-    ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=14, color="#9DA5B4", label="points")
-    fx, fy = [pts[i][0] for i in front], [pts[i][1] for i in front]
-    ax.step(fx, fy, where="post", color="#C44E52", linewidth=1.2)
-    ax.scatter(fx, fy, s=30, color="#C44E52", label=f"Pareto front ({len(front)})", zorder=3)
+    dots = ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=18, c=[p[2] for p in pts], cmap="viridis",
+                      label="points")
+    fig.colorbar(dots, ax=ax, label=f"{energy} (J)")
+    ax.scatter([pts[i][0] for i in front], [pts[i][1] for i in front], s=60, facecolors="none",
+               edgecolors="#C44E52", linewidths=1.4, label=f"Pareto front ({len(front)})", zorder=3)
     varying = varying_axes(ok, axes)
     if len(front) <= MAX_LABELLED_FRONT and varying:
         for i in front:
@@ -249,11 +254,11 @@ def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep"
         ax.set_xscale("log")
     if min(ys) > 0 and max(ys) / min(ys) >= 10:
         ax.set_yscale("log")
-    ax.set_xlabel(f"{area} (SRAM bytes × MAC units)")
-    ax.set_ylabel(metric)
+    ax.set_xlabel(f"{area} (chip area, mm²)")
+    ax.set_ylabel(f"{metric} (latency)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title(f"{name}: {metric} vs area proxy", fontsize=11)
+    ax.set_title(f"{name}: latency vs energy vs area", fontsize=11)
     return _save(plt, fig, path)
 
 
@@ -272,5 +277,5 @@ def plot_sweep_records(records: Sequence[Mapping[str, Any]], axes: Sequence[str]
     return written
 
 
-__all__ = ["HEATMAP_FILE", "LINES_FILE", "PARETO_FILE", "pareto_front", "plot_heatmap", "plot_lines",
+__all__ = ["HEATMAP_FILE", "LINES_FILE", "PARETO_FILE", "pareto_front_nd", "plot_heatmap", "plot_lines",
            "plot_pareto", "plot_sweep_records", "varying_axes"]

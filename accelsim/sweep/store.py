@@ -32,6 +32,14 @@ FSYNC_EVERY_S = 2.0
 # report.json's top-level objects that become metrics (flattened to "bytes.<level>" in results.csv)
 METRIC_OBJECTS = ("utilization", "bytes", "stalls_by_level")
 LEVEL_OBJECTS = ("bytes",)  # objects with an entry for every memory level of the report (0 where none)
+# sweep metric → (report.json object, key): the energy, power, efficiency and area figures a sweep keeps
+ENERGY_METRICS: dict[str, tuple[str, str]] = {
+    "energy_j": ("energy", "total_j"), "dynamic_energy_j": ("energy", "dynamic_j"),
+    "static_energy_j": ("energy", "static_j"), "average_power_w": ("power", "average_w"),
+    "peak_power_w": ("power", "peak_w"), "tops_per_w": ("efficiency", "tops_per_w"),
+    "j_per_token": ("efficiency", "j_per_token"), "j_per_inference": ("efficiency", "j_per_inference"),
+    "j_per_step": ("efficiency", "j_per_step"), "area_mm2": ("area", "total_mm2"),
+}
 
 
 def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
@@ -39,9 +47,9 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     ``macs``, ``mac_utilization``, ...), the ``utilization``, ``bytes`` and ``stalls_by_level`` objects (per
     unit and per memory level; ``bytes`` has every level of the report, innermost first, so results.csv has a
     ``bytes.<level>`` column for each: ``bytes.hbm`` for an arch with a level named hbm), and the size figures
-    of the arch: ``sram_bytes`` (on-chip SRAM), ``peak_macs_per_cycle`` (MAC units) and ``area_proxy`` =
-    sram_bytes × peak_macs_per_cycle, a unit-less stand-in for chip area (compare points of one sweep only). The
-    ops list is not kept."""
+    of the arch: ``sram_bytes`` (on-chip SRAM) and ``peak_macs_per_cycle`` (MAC units); and the energy figures
+    (docs/energy.md; left out when the arch gives no energy constants): :data:`ENERGY_METRICS` (``energy_j``,
+    ``average_power_w``, ``tops_per_w``, ``area_mm2``, ...) and ``edp``. The ops list is not kept."""
     out: dict[str, Any] = {}
     for key, value in report.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -55,7 +63,11 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     arch = report.get("arch") or {}
     sram, macs = arch.get("sram_bytes"), arch.get("peak_macs_per_cycle")
     if isinstance(sram, int) and isinstance(macs, int):
-        out["sram_bytes"], out["peak_macs_per_cycle"], out["area_proxy"] = sram, macs, sram * macs
+        out["sram_bytes"], out["peak_macs_per_cycle"] = sram, macs
+    for name, (obj, key) in ENERGY_METRICS.items():
+        value = (report.get(obj) or {}).get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = value
     return out
 
 

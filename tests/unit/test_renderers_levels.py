@@ -116,8 +116,8 @@ def test_sweep_metrics_keep_their_keys(lenet):
     metrics = metrics_from_report(lenet)
     assert metrics["bytes"]["hbm"] == LENET_DRAM_BYTES and "sram" in metrics["bytes"]
     # gemmini.yaml: 64 + 64 + 128 KiB of SRAM, one 16×16 array
-    assert metrics["sram_bytes"] == 256 * 1024 and metrics["area_proxy"] == 256 * 1024 * 256
-    assert "bytes.hbm" in _csv_header(lenet) and "area_proxy" in _csv_header(lenet)
+    assert metrics["sram_bytes"] == 256 * 1024 and metrics["energy_j"] == lenet["energy"]["total_j"]
+    assert "bytes.hbm" in _csv_header(lenet) and "area_mm2" in _csv_header(lenet)
 
 
 def test_levels_fall_back_to_the_bytes_of_an_older_report(lenet):

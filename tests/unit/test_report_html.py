@@ -112,7 +112,7 @@ def test_one_row_per_op_with_all_columns(page_text, lenet):
     assert len(page.body_rows) == len(lenet["ops"]) == 12  # 2 convs, 3 linears, 4 ReLUs, 2 pools, a flatten
     head = page.head_rows[0]
     assert head == ["#", "name", "kind", "unit", "core", "MACs", "start", "end", "duration", "compute", "stall",
-                    *(f"bytes {lvl}" for lvl in ("sram", "hbm")), "FLOP/B", "bound"]
+                    *(f"bytes {lvl}" for lvl in ("sram", "hbm")), "FLOP/B", "bound", "energy"]  # energy: gemmini gives constants
     names = [op["name"] for op in lenet["ops"]]
     fc1_op = lenet["ops"][names.index("fc1")]
     fc1 = dict(zip(head, page.body_rows[names.index("fc1")], strict=True))

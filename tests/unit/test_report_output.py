@@ -106,9 +106,10 @@ def test_ops_csv_rows_and_columns(tmp_path, report):
         "name", "kind", "fn", "unit", "core", "macs", "flops", "start_cycle", "end_cycle", "duration_cycles",
         "compute_cycles", "stall_cycles", *(f"bytes_{lvl}" for lvl in levels),
         *(f"stall_{lvl}" for lvl in report["stalls_by_level"]),
-        "tiles", "arithmetic_intensity", "achieved_flops_per_s", "bound",
+        "tiles", "arithmetic_intensity", "achieved_flops_per_s", "bound", "energy_j",
     ]
     ops = report["ops"]
+    assert [float(r["energy_j"]) for r in rows] == [op["energy_j"] for op in ops]  # per-op energy, exact
     assert [r["name"] for r in rows] == [op["name"] for op in ops]
     # int8 weights and biases are each read once from DRAM, plus the 32×32 image in and 10 logits out:
     # 1,024 + 61,706 + 10 = 62,740 bytes

@@ -17,7 +17,7 @@ from accelsim.config.sweep import load_sweep
 from accelsim.errors import ConfigError
 from accelsim.sweep.executors import Chunker
 from accelsim.sweep.expand import describe, expand, plan_sweep, point_id, short_names
-from accelsim.sweep.plots import pareto_front
+from accelsim.sweep.plots import pareto_front_nd
 from accelsim.sweep.store import ResultStore, metrics_from_report, record, table
 
 BASE = """\
@@ -283,7 +283,11 @@ def test_pareto_front_by_hand():
     # (area, cycles): (1,10) (2,8) (2,9) (3,8) (4,3) (5,4) → front (1,10) (2,8) (4,3); (3,8) ties on cycles with a
     # smaller point, (5,4) and (2,9) are beaten
     pts = [(3, 8), (1, 10), (2, 9), (2, 8), (5, 4), (4, 3)]
-    assert pareto_front(pts) == [1, 3, 5]
+    assert pareto_front_nd(pts) == [1, 3, 5]
+    # (area, seconds, joules): a bandwidth sweep of one area: the faster point that spends more energy stays on the
+    # front beside the slower, frugal one; (1, 5, 5) loses to (1, 4, 5); the second of two equal points is dropped
+    pts3 = [(1, 5, 3), (1, 4, 5), (1, 5, 5), (2, 3, 9), (1, 5, 3)]
+    assert pareto_front_nd(pts3) == [0, 1, 3]
 
 
 def test_chunk_sizes_follow_the_measured_point_time():
@@ -306,11 +310,14 @@ def test_chunk_sizes_follow_the_measured_point_time():
 def test_metrics_keep_the_totals_and_not_the_ops():
     report = {"name": "x", "total_cycles": 100, "seconds": 1e-7, "mac_utilization": 0.5, "utilization": {"a": 1.0},
               "bytes": {"hbm": 10}, "stalls_by_level": {"hbm": 3}, "ops": [{"name": "op"}], "roofline": {"r": 1},
-              "flag": True, "arch": {"sram_bytes": 1024, "peak_macs_per_cycle": 256}}
+              "flag": True, "arch": {"sram_bytes": 1024, "peak_macs_per_cycle": 256},
+              "energy": {"total_j": 2.0, "by_level": {"hbm": 1.0}}, "power": {"average_w": 4.0, "peak_w": None},
+              "area": {"total_mm2": 3.5}, "edp": 2e-7}
     assert metrics_from_report(report) == {"total_cycles": 100, "seconds": 1e-7, "mac_utilization": 0.5,
                                            "utilization": {"a": 1.0}, "bytes": {"hbm": 10},
                                            "stalls_by_level": {"hbm": 3}, "sram_bytes": 1024,
-                                           "peak_macs_per_cycle": 256, "area_proxy": 1024 * 256}
+                                           "peak_macs_per_cycle": 256, "energy_j": 2.0, "average_power_w": 4.0,
+                                           "area_mm2": 3.5, "edp": 2e-7}
 
 
 def test_store_ignores_and_cuts_a_torn_last_line(tmp_path):

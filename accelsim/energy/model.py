@@ -1,0 +1,251 @@
+"""Energy, power and area of one run from the actions it counted (docs/energy.md).
+
+:class:`Constants` carries an arch's :class:`~accelsim.hardware.EnergySpec` to its node once: J per MAC and per
+vector FLOP, J per bit at every level (the scratchpad and caches by the SRAM rule unless a level gives its own
+``energy_per_bit``), the area of every unit and level, and the chip's static power shared over them by area.
+:func:`account` turns a report dict (its op rows' MACs, FLOPs and bytes per level, its seconds) into report.json's
+``energy``, ``power``, ``efficiency``, ``edp`` and ``area`` and adds ``energy_j`` to every op row.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..hardware import SCRATCHPAD, Arch, EnergySpec
+from ..units import DTYPE_BYTES
+from .tech import area_scale, energy_scale, mac_45nm, sram_area_mm2, sram_pj_per_bit
+
+PJ = 1e-12
+UM2 = 1e-6  # mm² per µm²
+LINK = "link"  # the name of the chip link in bytes and in the units (mapping.lower)
+
+
+@dataclass(frozen=True)
+class Constants:
+    """An arch's energy and area constants at its node, for the run's dtype."""
+
+    mac_j: float  # J per MAC
+    vector_j: float  # J per vector FLOP
+    level_j_per_bit: dict[str, float]  # every level of the hierarchy, plus the chip link
+    unit_area: dict[str, float]  # mm² by unit group (all cores)
+    level_area: dict[str, float]  # mm² by level (and the link's PHYs)
+    other_area: float
+    static_w: dict[str, float]  # W by unit and level (the chip's static power by area; off-chip memories' own)
+    tdp: float | None
+    missing: tuple[str, ...] = field(default=())  # levels without an energy figure (counted as 0)
+
+    @property
+    def area_total(self) -> float:
+        return sum(self.unit_area.values()) + sum(self.level_area.values()) + self.other_area
+
+    @property
+    def static_total(self) -> float:
+        return sum(self.static_w.values())
+
+
+def constants(arch: Arch, dtype: str | None = None) -> Constants | None:
+    """The constants of ``arch`` for MACs of ``dtype`` (default the arch's); None when it gives no ``energy``."""
+    spec = arch.energy
+    if spec is None:
+        return None
+    dtype = dtype if dtype in DTYPE_BYTES else arch.dtype
+    e_scale = energy_scale(spec.reference_node, spec.node)
+    a_scale = area_scale(spec.reference_node, spec.node)
+    mac_pj = spec.mac_pj.get(dtype, mac_45nm(dtype)[0]) * e_scale
+    vector_pj = (spec.vector_pj if spec.vector_pj is not None else spec.mac_pj.get(dtype, mac_45nm(dtype)[0]))
+    per_bit, missing = _level_energy(arch, spec, e_scale)
+    units, levels = _areas(arch, spec, dtype, a_scale)
+    other = spec.other_area
+    total_area = sum(units.values()) + sum(levels.values()) + other
+    chip_static = spec.idle_power if spec.idle_power is not None else (spec.leakage_w_per_mm2 or 0.0) * total_area
+    share = chip_static / total_area if total_area else 0.0
+    static = {name: a * share for name, a in {**units, **levels}.items()}
+    static["other"] = other * share
+    for lv in arch.hierarchy()[1:]:
+        own = arch.memory(lv.name).static_power
+        if own:
+            static[lv.name] = static.get(lv.name, 0.0) + own
+    return Constants(mac_pj * spec.mac_overhead * PJ, vector_pj * e_scale * PJ, per_bit, units, levels, other,
+                     static, spec.tdp, missing)
+
+
+def _level_energy(arch: Arch, spec: EnergySpec, e_scale: float) -> tuple[dict[str, float], tuple[str, ...]]:
+    """J per bit at every level: the level's ``energy_per_bit``, else (scratchpad, caches) the SRAM rule at the
+    node; a memory without a figure counts 0 and is listed as missing."""
+    sram = arch.core.sram
+    buffers = 1 if sram.unified is not None else 3  # an access goes to one buffer: the split buffers' mean size
+    pad = sram_pj_per_bit(sram.total_bytes / buffers, spec.sram_port_bits, spec.sram_pj) * e_scale
+    out = {SCRATCHPAD: pad * PJ}
+    missing = []
+    for info in arch.hierarchy()[1:]:
+        lv = arch.memory(info.name)
+        if lv.energy_per_bit is not None:
+            out[lv.name] = lv.energy_per_bit * PJ
+        elif lv.role == "cache":
+            out[lv.name] = sram_pj_per_bit(lv.capacity, lv.access_bytes * 8, spec.sram_pj) * e_scale * PJ
+        else:
+            out[lv.name] = 0.0
+            missing.append(lv.name)
+    link = arch.interconnect
+    if link is not None:
+        out[LINK] = (link.energy_per_bit or 0.0) * PJ
+        if link.energy_per_bit is None and arch.chips > 1:
+            missing.append(LINK)
+    return out, tuple(missing)
+
+
+def _areas(arch: Arch, spec: EnergySpec, dtype: str, a_scale: float) -> tuple[dict[str, float], dict[str, float]]:
+    """mm² by unit group (MAC arrays by dtype, vector lanes, other kinds by their MACs) and by level."""
+    mac_um2 = spec.mac_area_um2.get(dtype, mac_45nm(dtype)[1]) * a_scale
+    lane_um2 = (spec.vector_area_um2 if spec.vector_area_um2 is not None else
+                spec.mac_area_um2.get(dtype, mac_45nm(dtype)[1])) * a_scale
+    units: dict[str, float] = {}
+    for u in arch.core.unit_specs():
+        macs, lanes = (_number(getattr(u.spec, key, 0)) for key in ("macs_per_cycle", "lanes"))
+        per_core = macs * mac_um2 * spec.mac_area_overhead + lanes * lane_um2
+        units[u.name] = per_core * arch.cores * UM2
+    bitcell = spec.sram_bitcell_um2 * a_scale
+    levels = {SCRATCHPAD: sram_area_mm2(arch.core.sram.total_bytes, bitcell, spec.sram_array_efficiency)
+              * arch.cores}
+    for info in arch.hierarchy()[1:]:
+        lv = arch.memory(info.name)
+        if lv.area is not None:
+            levels[lv.name] = lv.area
+        elif lv.phy_area_per_bandwidth is not None and math.isfinite(lv.bandwidth):
+            levels[lv.name] = lv.phy_area_per_bandwidth * lv.bandwidth / 1e9  # the PHY grows with the bandwidth
+        elif lv.role == "cache":
+            levels[lv.name] = sram_area_mm2(lv.capacity, bitcell, spec.sram_array_efficiency)
+        else:
+            levels[lv.name] = 0.0
+    if arch.interconnect is not None and arch.interconnect.area is not None:
+        levels[LINK] = arch.interconnect.area
+    return units, levels
+
+
+def _number(value: object) -> float:
+    """A unit spec's figure when it is a plain number (a kind may define it otherwise, or not at all), else 0."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+_CORE_PREFIX = re.compile(r"^core[^.]*\.")
+_COUNT_SUFFIX = re.compile(r"\s*\(\d+\)$")
+
+
+def unit_group(unit: str) -> str:
+    """The core's unit an op ran on ("core0.systolic1" → "systolic", "core*.vector (108)" → "vector")."""
+    return _CORE_PREFIX.sub("", _COUNT_SUFFIX.sub("", unit)).rstrip("0123456789") or unit
+
+
+def op_energy(row: Mapping[str, Any], c: Constants) -> tuple[float, float, dict[str, float]]:
+    """(J of its MACs and vector FLOPs, the part that is MACs, J by level) of one op row."""
+    macs = row["macs"] if row["unit"] != "none" else 0  # a view or a folded op does no work
+    if row["unit"] == "none":
+        return 0.0, 0.0, {lv: 0.0 for lv in row["bytes"]}
+    compute = macs * c.mac_j + max(row["flops"] - 2 * macs, 0) * c.vector_j
+    levels = {lv: b * 8 * c.level_j_per_bit.get(lv, 0.0) for lv, b in row["bytes"].items()}
+    return compute, macs * c.mac_j, levels
+
+
+NULL = {"energy": None, "power": None, "efficiency": None, "edp": None, "area": None}
+
+
+def account(report: dict[str, Any], arch: Arch, *,
+            peak_dynamic_w: Callable[[list[dict[str, Any]]], float] | None = None) -> dict[str, Any]:
+    """report.json's ``energy``, ``power``, ``efficiency``, ``edp`` and ``area`` of ``report`` (adding
+    ``energy_j`` to each op row) and its ``notes`` about energy; all null (and a note) when ``arch`` gives no
+    ``energy`` constants. ``peak_dynamic_w(rows)``: the dynamic power of the trace's busiest window, given the
+    rows with their ``energy_j`` (without it, or in a composed report, the peak kept is the larger of the
+    average and the report's earlier ``power.peak_w``, a simulated pass's)."""
+    c = constants(arch, report.get("workload", {}).get("dtype"))
+    notes = [n for n in report.get("notes", []) if not n.startswith(NOTE_PREFIX)]
+    if c is None:
+        for row in report["ops"]:
+            row["energy_j"] = None
+        return {**NULL, "notes": [*notes, f"{NOTE_PREFIX}arch {arch.name} gives no 'energy' constants, so "
+                                           f"energy, power and area are null (docs/energy.md)"]}
+    chips = int(report.get("pipeline", {}).get("stages", 1))  # a pipeline report covers its P stages' chips
+    seconds = float(report["seconds"])
+    energy = _energy(report["ops"], c, seconds * chips)
+    total = energy["total_j"]
+    static_w = c.static_total * chips
+    average = total / seconds if seconds else 0.0
+    if peak_dynamic_w is not None:
+        peak = max(average, static_w + peak_dynamic_w(report["ops"]))
+    else:
+        peak = max(average, (report.get("power") or {}).get("peak_w") or 0.0)
+    power = {"average_w": average, "average_w_per_chip": average / chips, "peak_w": peak,
+             "static_w": static_w, "tdp_w": c.tdp, "chips": chips}
+    if c.tdp is not None and average / chips > c.tdp:
+        over = f"{NOTE_PREFIX}average power {average / chips:.4g} W per chip exceeds the TDP of {c.tdp:g} W; "
+        dyn = (average - static_w) / chips
+        if c.static_total < c.tdp and dyn > 0:
+            power["tdp_clock_factor"] = (c.tdp - c.static_total) / dyn
+            notes.append(over + f"a first-order throttle runs the clock at {power['tdp_clock_factor']:.3f}× "
+                                f"(options.throttle_to_tdp)")
+        else:
+            notes.append(over + f"its static power alone ({c.static_total:.4g} W) does, so no clock meets it")
+    notes += [f"{NOTE_PREFIX}level {lv} gives no energy_per_bit: its bytes cost 0 J" for lv in c.missing]
+    area = {"total_mm2": c.area_total, "units": dict(c.unit_area), "levels": dict(c.level_area),
+            "other_mm2": c.other_area}
+    return {"energy": energy, "power": power, "efficiency": _efficiency(report, arch, total, chips),
+            "edp": total * seconds, "area": area, "notes": notes}
+
+
+NOTE_PREFIX = "energy: "
+
+
+def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float) -> dict[str, Any]:
+    """Dynamic energy of the op rows (written into each row) plus the static energy over ``chip_seconds``."""
+    by_level = {lv: 0.0 for lv in c.level_j_per_bit}
+    by_unit: dict[str, float] = {u: 0.0 for u in c.unit_area}
+    by_kind: dict[str, float] = {}
+    macs_j = 0.0
+    for row in rows:
+        compute, mac_part, levels = op_energy(row, c)
+        e = compute + sum(levels.values())
+        row["energy_j"] = e
+        macs_j += mac_part
+        if compute:
+            group = unit_group(row["unit"])
+            by_unit[group] = by_unit.get(group, 0.0) + compute
+        for lv, j in levels.items():
+            by_level[lv] = by_level.get(lv, 0.0) + j
+        by_kind[row["kind"]] = by_kind.get(row["kind"], 0.0) + e
+    dynamic = sum(by_unit.values()) + sum(by_level.values())
+    static = {part: w * chip_seconds for part, w in c.static_w.items()}
+    other = static.pop("other", 0.0)
+    for part, j in static.items():
+        target = by_unit if part in c.unit_area else by_level
+        target[part] = target.get(part, 0.0) + j
+    static_j = sum(static.values()) + other
+    return {"total_j": dynamic + static_j, "dynamic_j": dynamic, "static_j": static_j, "mac_j": macs_j,
+            "by_level": by_level, "by_unit": by_unit, "other_j": other, "by_op_kind": by_kind}
+
+
+def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int) -> dict[str, float | None]:
+    """TOPS/W and J per unit of work: per token (serving: all its chips, tensor-parallel ones included), per
+    training step (every chip of the arch), per inference (per sample of the batch)."""
+    params = report.get("workload", {}).get("params", {}) or {}
+    batch = report.get("workload", {}).get("batch") or params.get("batch") or 1
+    out: dict[str, float | None] = {"tops_per_w": report["flops"] / total / 1e12 if total else None,
+                                    "j_per_token": None, "j_per_step": None, "j_per_inference": None}
+    serving = report.get("serving")
+    if serving:
+        tokens = serving["batch"] * serving["decode_steps"]
+        tp = int(params.get("tensor_parallel", 1) or 1)
+        out["j_per_token"] = total * tp / tokens if tokens else None
+    elif "phases" in report:
+        out["j_per_step"] = total * arch.chips / chips
+    else:
+        out["j_per_inference"] = total / batch
+    return out
+
+
+def throttle_factor(report: Mapping[str, Any]) -> float:
+    """The clock factor at which the report's average power meets its TDP (1.0 when it does or gives none)."""
+    power = report.get("power") or {}
+    return float(power.get("tdp_clock_factor", 1.0))

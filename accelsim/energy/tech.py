@@ -1,0 +1,134 @@
+"""Technology constants and the node-scaling rule of the energy and area model (docs/energy.md).
+
+Every figure here is at 45 nm, the node of M. Horowitz, "Computing's energy problem (and what we can do about
+it)", ISSCC 2014 (``../shared/reference/energy/README.md``), and is carried to another node by
+:func:`energy_scale` and :func:`area_scale`:
+
+* **Energy**: A. Stillmaker and B. Baas, "Scaling equations for the accurate prediction of CMOS device
+  performance from 180 nm to 7 nm", Integration 58 (2017): energy per operation at a node is a quadratic in the
+  supply voltage, E(V) = aV² + bV + c, with a, b, c fitted per node (the table below, as Accelergy's
+  ``get_tech_node_energy_scale`` carries it); both ends are taken at 0.8 V (Accelergy's convention), so
+  45 → 7 nm is ×0.0943 (Accelergy: ×0.094). Between listed nodes the factor is interpolated linearly in
+  log(node) and log(energy); below 7 nm energy goes as √node (Accelergy's rule), above 130 nm as node.
+* **Area**: Stillmaker and Baas's area factors from 45 nm (65 nm ×1.5, 7 nm ×0.059, ...), interpolated the
+  same way; below 7 nm and above 130 nm area goes as node².
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from ..units import DTYPE_BYTES
+
+# node (nm) → (a, b, c) of E(V) = aV² + bV + c (Stillmaker & Baas 2017, Table; HP/LP as Accelergy uses them)
+ENERGY_POLY: dict[float, tuple[float, float, float]] = {
+    130: (7.171, -6.709, 2.904), 90: (4.762, -4.781, 2.092), 65: (3.755, -4.398, 1.975),
+    45: (1.103, -0.362, 0.2767), 32: (0.9559, -0.7823, 0.471), 20: (0.373, -0.1582, 0.04104),
+    16: (0.2958, -0.1241, 0.03024), 14: (0.2363, -0.09675, 0.02239), 10: (0.2068, -0.09311, 0.02375),
+    7: (0.1776, -0.09097, 0.02447),
+}
+# node (nm) → area relative to 45 nm (Stillmaker & Baas 2017, the 45 nm row of the area table)
+AREA_FROM_45NM: dict[float, float] = {130: 6.4, 90: 2.8, 65: 1.5, 45: 1.0, 32: 0.46, 20: 0.21, 16: 0.19,
+                                      14: 0.17, 10: 0.1, 7: 0.059}
+VOLTAGE = 0.8  # V at both ends of an energy scaling (Accelergy's convention)
+
+# Horowitz ISSCC 2014 at 45 nm: (multiplier pJ, multiplier µm²) by operand format and width (integer bits, or a
+# floating point's significand bits: fp16 11, fp32 24), and the accumulators' adders (pJ, µm²): int32 add 0.1 pJ /
+# 137 µm², fp16 add 0.4 / 1360, fp32 add 0.9 / 4184.
+MULTIPLIERS: dict[tuple[str, int], tuple[float, float]] = {("int", 8): (0.2, 282.0), ("int", 32): (3.1, 3495.0),
+                                                          ("float", 11): (1.1, 1640.0), ("float", 24): (3.7, 7700.0)}
+INT32_ADD = (0.1, 137.0)
+FP16_ADD = (0.4, 1360.0)
+FP32_ADD = (0.9, 4184.0)
+# significand bits of the floating-point formats, by the width in the dtype's name: IEEE binary16/32/64, fp8 e4m3;
+# "bf" (bfloat: fp32's exponent, 8 significand bits) and "tf" (TensorFloat-32: fp16's significand) by prefix
+_SIGNIFICAND = {8: 4, 16: 11, 32: 24, 64: 53}
+
+
+def _format(dtype: str) -> tuple[str, int]:
+    """(``int`` or ``float``, integer bits or significand bits) of a dtype name of units.DTYPE_BYTES: the width is
+    the first number in the name (else the dtype's bytes × 8); a float width not listed keeps half its bits."""
+    m = re.search(r"\d+", dtype)
+    bits = int(m.group()) if m else 8 * DTYPE_BYTES.get(dtype, 2)
+    if dtype.startswith(("int", "uint")):
+        return "int", bits
+    if dtype.startswith("b"):
+        return "float", 8
+    if dtype.startswith("t"):
+        return "float", 11
+    return "float", _SIGNIFICAND.get(bits, max(bits // 2, 2))
+
+
+def mac_45nm(dtype: str) -> tuple[float, float]:
+    """(pJ, µm²) of one MAC of ``dtype`` at 45 nm: its multiplier plus the accumulator's adder (Horowitz ISSCC
+    2014). A width Horowitz does not list scales the nearest listed multiplier by width² (integers: int8 or
+    int32) or significand width² (floats: fp16 or fp32), the width rules of the README (Accelergy's aladdin
+    plug-in, LLMCompass); integers accumulate in int32, 16- and 32-bit floats in fp32, fp8 in fp16, fp64 in
+    two fp32 adders' worth. int8: 0.2 + 0.1 = 0.3 pJ (Timeloop's int8 MAC: 0.315), fp16 1.1 + 0.9 = 2.0 pJ,
+    bf16 1.1·(8/11)² + 0.9 = 1.48 pJ, fp32 3.7 + 0.9 = 4.6 pJ."""
+    kind, bits = _format(dtype)
+    anchors = [b for k, b in MULTIPLIERS if k == kind]
+    anchor = min(anchors, key=lambda b: (abs(math.log(bits / b)), b))
+    pj, um2 = MULTIPLIERS[kind, anchor]
+    scale = (bits / anchor) ** 2
+    if kind == "int":
+        add = INT32_ADD
+    elif bits <= 4:
+        add = FP16_ADD
+    elif bits > 24:
+        add = (2 * FP32_ADD[0], 2 * FP32_ADD[1])
+    else:
+        add = FP32_ADD
+    return pj * scale + add[0], um2 * scale + add[1]
+
+
+SRAM_REF_BYTES = 8192  # Horowitz's 8 KB SRAM: 10 pJ per 64-bit access at 45 nm (32 KB 20 pJ, 1 MB 100 pJ)
+SRAM_REF_BITS = 64
+
+
+def _interp(table: dict[float, float], node: float, below: float, above: float) -> float:
+    """``table`` (node → factor) at ``node``: log-log linear between listed nodes; outside them a power law
+    in node with exponent ``below`` (smaller nodes) or ``above`` (larger)."""
+    nodes = sorted(table)
+    lo, hi = nodes[0], nodes[-1]
+    if node <= lo:
+        return table[lo] * (node / lo) ** below
+    if node >= hi:
+        return table[hi] * (node / hi) ** above
+    for a, b in zip(nodes, nodes[1:], strict=False):
+        if a <= node <= b:
+            w = math.log(node / a) / math.log(b / a)
+            return math.exp((1 - w) * math.log(table[a]) + w * math.log(table[b]))
+    raise AssertionError(node)  # pragma: no cover
+
+
+_ENERGY_AT = {n: a * VOLTAGE ** 2 + b * VOLTAGE + c for n, (a, b, c) in ENERGY_POLY.items()}
+
+
+def energy_scale(from_nm: float, to_nm: float) -> float:
+    """Factor carrying an energy per operation at ``from_nm`` to ``to_nm`` (Stillmaker & Baas at 0.8 V)."""
+    return _interp(_ENERGY_AT, to_nm, 0.5, 1.0) / _interp(_ENERGY_AT, from_nm, 0.5, 1.0)
+
+
+def area_scale(from_nm: float, to_nm: float) -> float:
+    """Factor carrying an area at ``from_nm`` to ``to_nm`` (Stillmaker & Baas's area table)."""
+    return _interp(AREA_FROM_45NM, to_nm, 2.0, 2.0) / _interp(AREA_FROM_45NM, from_nm, 2.0, 2.0)
+
+
+def sram_pj_per_bit(capacity_bytes: float, port_bits: int, pj_8kib_64b: float) -> float:
+    """pJ per bit of one access to an SRAM of ``capacity_bytes`` with a ``port_bits``-wide port, at the node of
+    ``pj_8kib_64b`` (the energy of a 64-bit access to 8 KiB): an access costs pj · √(C / 8 KiB) · √(w / 64).
+
+    √capacity follows Horowitz's 8 KB / 32 KB / 1 MB figures (10 / 20 / 100 pJ: ×4 capacity → ×2, ×128 → ×11.3
+    against ×10); √width follows CACTI's 64 KB 256-bit port (51.9 pJ read / 66.3 write through Accelergy, against
+    10 · √8 · √4 = 56.6 pJ here)."""
+    if capacity_bytes <= 0:
+        return 0.0
+    access = pj_8kib_64b * math.sqrt(capacity_bytes / SRAM_REF_BYTES) * math.sqrt(port_bits / SRAM_REF_BITS)
+    return access / port_bits
+
+
+def sram_area_mm2(capacity_bytes: float, bitcell_um2: float, efficiency: float) -> float:
+    """mm² of an SRAM macro of ``capacity_bytes``: bits × bit-cell area ÷ array efficiency."""
+    return capacity_bytes * 8 * bitcell_um2 / efficiency * 1e-6

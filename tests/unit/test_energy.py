@@ -1,0 +1,214 @@
+"""Energy, power and area (accelsim/energy, docs/energy.md): hand calculations through the real report builder.
+
+Every constant below is written out: Horowitz ISSCC 2014's 45 nm figures (fp16 multiply 1.1 pJ + fp32 add 0.9 pJ
+per fp16 MAC; an 8 KB SRAM's 64-bit access 10 pJ; areas fp16 mult 1640 + fp32 add 4184 µm²), Stillmaker & Baas
+2017's node tables, and the made-up arch's own pJ/bit and watts.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import accelsim
+from accelsim.energy import area_scale, energy_scale, sram_pj_per_bit, unit_group
+from accelsim.energy.tech import mac_45nm
+from accelsim.errors import ConfigError
+from accelsim.report import schema
+
+# A made-up chip at 45 nm, so no node scaling: 1 GHz, fp16, one 4×4 ws array, 16 vector lanes, one 8 KiB SRAM
+# (exactly Horowitz's 8 KB with his 64-bit port: 10 pJ per access), HBM at 4 pJ/bit, 0.5 W of static power.
+TINY = {"name": "tiny-e", "clock": "1GHz", "dtype": "fp16", "cores": 1,
+        "core": {"systolic": {"rows": 4, "cols": 4}, "vector": {"lanes": 16}, "sram": {"unified": "8KiB"}},
+        "hbm": {"capacity": "1GiB", "bandwidth": "16GB/s", "energy_per_bit": 4.0},
+        "energy": {"node": "45nm", "idle_power": "0.5W"}}
+FP16_MAC_PJ = 1.1 + 0.9  # Horowitz: fp16 multiply + fp32 accumulate
+SRAM_PJ_PER_BIT = 10 / 64  # 10 pJ per 64-bit access of 8 KB
+HBM_PJ_PER_BIT = 4.0
+
+
+def _run(workload: dict, arch: dict = TINY, **options) -> dict:
+    return accelsim.simulate(workload, arch, **options).to_dict()
+
+
+def test_node_scaling_of_a_horowitz_figure():
+    # Stillmaker & Baas: E(V) = aV² + bV + c at 0.8 V, with the coefficients Accelergy tabulates: 45 nm (1.103,
+    # −0.362, 0.2767) → 0.69302; 7 nm (0.1776, −0.09097, 0.02447) → 0.065358; factor 0.09431 (Accelergy: ×0.094)
+    e45 = 1.103 * 0.64 - 0.362 * 0.8 + 0.2767
+    e7 = 0.1776 * 0.64 - 0.09097 * 0.8 + 0.02447
+    assert energy_scale(45, 7) == pytest.approx(e7 / e45, rel=1e-9)
+    assert energy_scale(45, 7) == pytest.approx(0.094, abs=0.0005)
+    # Horowitz's int8 MAC (0.2 pJ multiply + 0.1 pJ int32 add) at 7 nm: 0.3 × 0.09431 = 0.0283 pJ
+    assert 0.3 * energy_scale(45, 7) == pytest.approx(0.02829, rel=1e-3)
+    # area: Stillmaker & Baas's 45 nm row: 65 nm ×1.5, 7 nm ×0.059; 28 nm between 32 (0.46) and 20 (0.21),
+    # log-log: w = ln(32/28)/ln(32/20) = 0.2841, 0.46^(1−w) · 0.21^w = 0.3681
+    assert area_scale(45, 65) == pytest.approx(1.5)
+    assert area_scale(45, 7) == pytest.approx(0.059)
+    w = math.log(32 / 28) / math.log(32 / 20)
+    assert area_scale(45, 28) == pytest.approx(0.46 ** (1 - w) * 0.21 ** w, rel=1e-9)
+    assert energy_scale(7, 45) == pytest.approx(1 / energy_scale(45, 7))
+
+
+def test_mac_figures_follow_horowitz_and_the_width_rules():
+    # Horowitz 45 nm: multiplier + accumulator adder (int32 add 0.1 pJ / 137 µm², fp32 add 0.9 / 4184)
+    assert mac_45nm("int8") == pytest.approx((0.2 + 0.1, 282 + 137))
+    assert mac_45nm("int32") == pytest.approx((3.1 + 0.1, 3495 + 137))
+    assert mac_45nm("fp16") == pytest.approx((1.1 + 0.9, 1640 + 4184))
+    assert mac_45nm("fp32") == pytest.approx((3.7 + 0.9, 7700 + 4184))
+    # width rules: an int16 multiplier is 4× int8's; bfloat16's 8-bit significand (8/11)² of fp16's multiplier
+    assert mac_45nm("int16")[0] == pytest.approx(0.8 + 0.1)
+    assert mac_45nm("bf16")[0] == pytest.approx(1.1 * 64 / 121 + 0.9)
+    # fp8 (e4m3, 4 significand bits) accumulates in fp16 (0.4 pJ); fp64 (53 bits) scales fp32's multiplier
+    assert mac_45nm("fp8")[0] == pytest.approx(1.1 * 16 / 121 + 0.4)
+    assert mac_45nm("fp64")[0] == pytest.approx(3.7 * (53 / 24) ** 2 + 1.8)
+    assert mac_45nm("int8")[0] == pytest.approx(0.315, rel=0.05)  # Timeloop's int8 MAC (energy README)
+    # a dtype name this table has never seen (another fp4 or e5m2 added to units.DTYPE_BYTES) still gets a figure:
+    # a float of 4 bits keeps 2 significand bits, 1.1 · (2/11)² + 0.4 pJ
+    assert mac_45nm("fp4")[0] == pytest.approx(1.1 * 4 / 121 + 0.4)
+
+
+def test_sram_rule_reproduces_horowitz_and_cacti():
+    # Horowitz (45 nm, 64-bit access): 8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ; the rule gives 10, 20, 113 (√128 = 11.3)
+    assert sram_pj_per_bit(8192, 64, 10) * 64 == pytest.approx(10)
+    assert sram_pj_per_bit(32768, 64, 10) * 64 == pytest.approx(20)
+    assert sram_pj_per_bit(2 ** 20, 64, 10) * 64 == pytest.approx(100, rel=0.15)
+    # CACTI through Accelergy (45 nm): 64 KB with a 256-bit port, 51.9 pJ read / 66.3 pJ write
+    assert 51.9 < sram_pj_per_bit(65536, 256, 10) * 256 < 66.3
+
+
+def test_gemm_energy_by_hand():
+    # 16×16×16 fp16 GEMM: 4,096 MACs, 8,192 FLOPs (no vector FLOPs). HBM: A, B and C once, 3 × 512 B = 1,536 B.
+    # SRAM (docs/architecture.md, ws 4×4: K=N=16 rows/cols of folds, 4 × 4 folds): the stationary B once (512 B),
+    # A once per column fold (4 × 512), C once per row fold (4 × 512), plus the fills of A and B and the drain of C
+    # (3 × 512): 6,144 B.
+    rep = _run({"model": "gemm", "m": 16, "n": 16, "k": 16, "bias": False})
+    assert rep["macs"] == 4096 and rep["bytes"] == {"sram": 6144, "hbm": 1536}
+    mac_j = 4096 * FP16_MAC_PJ * 1e-12  # 8.192 nJ
+    hbm_j = 1536 * 8 * HBM_PJ_PER_BIT * 1e-12  # 49.152 nJ
+    sram_j = 6144 * 8 * SRAM_PJ_PER_BIT * 1e-12  # 7.68 nJ
+    static_j = 0.5 * rep["seconds"]
+    e = rep["energy"]
+    assert e["mac_j"] == pytest.approx(mac_j)
+    assert e["dynamic_j"] == pytest.approx(mac_j + hbm_j + sram_j)
+    assert e["static_j"] == pytest.approx(static_j)
+    assert e["total_j"] == pytest.approx(mac_j + hbm_j + sram_j + static_j)
+    assert rep["ops"][0]["energy_j"] == pytest.approx(mac_j + hbm_j + sram_j)
+    assert rep["edp"] == pytest.approx(e["total_j"] * rep["seconds"])
+    assert rep["power"]["average_w"] == pytest.approx(e["total_j"] / rep["seconds"])
+    assert rep["efficiency"]["tops_per_w"] == pytest.approx(8192 / e["total_j"] / 1e12)
+    # area: 16 MACs and 16 lanes × (1640 + 4184) µm²; SRAM 65,536 bits × 0.346 µm² / 0.5 array efficiency
+    mac_mm2 = 16 * (1640 + 4184) * 1e-6
+    sram_mm2 = 8192 * 8 * 0.346 / 0.5 * 1e-6
+    assert rep["area"]["units"] == pytest.approx({"systolic": mac_mm2, "vector": mac_mm2})
+    assert rep["area"]["levels"]["sram"] == pytest.approx(sram_mm2)
+    assert rep["area"]["total_mm2"] == pytest.approx(2 * mac_mm2 + sram_mm2)
+    # the static power is shared by area: the SRAM's share of 0.5 W
+    assert e["by_level"]["sram"] == pytest.approx(sram_j + static_j * sram_mm2 / (2 * mac_mm2 + sram_mm2))
+
+
+def test_conv_energy_by_hand():
+    # 3→4 channels, 3×3, stride 1, padding 1 on 8×8: 4 · 8 · 8 · 3 · 9 = 6,912 MACs; bias: one add per output
+    # (4 · 64 = 256 vector FLOPs, at the fp16 MAC's energy: an FMA-class op)
+    rep = _run({"model": "conv2d", "in_channels": 3, "out_channels": 4, "height": 8, "width": 8,
+                "kernel_size": 3, "padding": 1, "bias": True})
+    conv = next(o for o in rep["ops"] if o["kind"] == "conv")
+    assert conv["macs"] == 6912 and conv["flops"] == 2 * 6912 + 256
+    by_level = {lv: b * 8 * {"sram": SRAM_PJ_PER_BIT, "hbm": HBM_PJ_PER_BIT}[lv] for lv, b in conv["bytes"].items()}
+    expected = (6912 + 256) * FP16_MAC_PJ + sum(by_level.values())
+    assert conv["energy_j"] == pytest.approx(expected * 1e-12)
+
+
+def test_breakdowns_add_up_and_peak_is_at_least_the_average():
+    rep = _run("lenet5", "gemmini")
+    e = rep["energy"]
+    assert sum(e["by_unit"].values()) + sum(e["by_level"].values()) + e["other_j"] == pytest.approx(e["total_j"])
+    assert sum(e["by_op_kind"].values()) == pytest.approx(e["dynamic_j"])
+    assert sum(o["energy_j"] for o in rep["ops"]) == pytest.approx(e["dynamic_j"])
+    assert rep["power"]["peak_w"] >= rep["power"]["average_w"]
+    assert schema.problems(rep) == []
+
+
+def test_monotone_where_physics_says_so():
+    gemm = {"model": "gemm", "m": 64, "n": 64, "k": 64, "bias": False}
+    leaky = {**TINY, "energy": {"node": 45, "leakage_w_per_mm2": 0.1}}
+    small = _run(gemm, leaky)
+    big = _run(gemm, {**leaky, "core": {**TINY["core"], "sram": {"unified": "64KiB"}}})
+    assert big["area"]["total_mm2"] > small["area"]["total_mm2"]
+    assert big["power"]["static_w"] > small["power"]["static_w"]
+    dear = _run(gemm, {**TINY, "hbm": {**TINY["hbm"], "energy_per_bit": 8.0}})
+    base = _run(gemm)
+    assert dear["energy"]["by_level"]["hbm"] > base["energy"]["by_level"]["hbm"]
+    # a PHY sized by its bandwidth (mm² per GB/s): 4× the bandwidth, 4× the PHY: 0.0255 × 16 → 0.0255 × 64 mm²
+    phy = {**TINY["hbm"], "phy_area_per_bandwidth": 0.0255}
+    slow = _run(gemm, {**TINY, "hbm": phy})
+    fast = _run(gemm, {**TINY, "hbm": {**phy, "bandwidth": "64GB/s"}})
+    assert (slow["area"]["levels"]["hbm"], fast["area"]["levels"]["hbm"]) == pytest.approx((0.408, 1.632))
+    assert fast["seconds"] < slow["seconds"] and fast["area"]["total_mm2"] > slow["area"]["total_mm2"]
+    older = _run(gemm, {**TINY, "energy": {"node": 65, "idle_power": "0.5W"}})
+    assert older["energy"]["mac_j"] == pytest.approx(base["energy"]["mac_j"] * energy_scale(45, 65))
+
+
+SMALL_GPT = {"model": "gpt", "hidden": 64, "heads": 2, "layers": 2, "seq_len": 16, "vocab": 128, "batch": 2}
+
+
+def test_composed_runs_account_their_whole_run():
+    # serving on tpu-v4 (idle power 90 W): 3 decode steps of batch 2; the energy is the rows' (each row holds all
+    # its executions) plus the static power over the whole run, and a token costs total / (batch 2 × 3 steps)
+    serve = _run({"model": "llama2_7b", "batch": 2, "phase": "decode", "kv_len": 32, "decode_steps": 3}, "tpu-v4")
+    e = serve["energy"]
+    assert e["dynamic_j"] == pytest.approx(sum(o["energy_j"] for o in serve["ops"]))
+    assert e["static_j"] == pytest.approx(90 * serve["seconds"])
+    assert serve["efficiency"]["j_per_token"] == pytest.approx(e["total_j"] / (2 * 3))
+    # pipeline: 2 stages on 2 chips, 2 micro-batches of training; static power runs on both chips
+    arch = {**TINY, "chips": 2, "interconnect": {"bandwidth": "10GB/s", "energy_per_bit": 1.3}}
+    pipe = _run({**SMALL_GPT, "mode": "training", "pipeline_parallel": 2, "micro_batches": 2}, arch)
+    e = pipe["energy"]
+    assert pipe["power"]["chips"] == 2 and e["static_j"] == pytest.approx(0.5 * 2 * pipe["seconds"])
+    assert e["dynamic_j"] == pytest.approx(sum(o["energy_j"] for o in pipe["ops"]))
+    assert pipe["efficiency"]["j_per_step"] == pytest.approx(e["total_j"])  # the 2 chips are the arch's 2
+    assert schema.problems(serve) == [] and schema.problems(pipe) == []
+
+
+def test_an_arch_without_energy_reports_null_with_a_note():
+    arch = {k: v for k, v in TINY.items() if k != "energy"}
+    rep = _run({"model": "gemm", "m": 16, "n": 16, "k": 16}, arch)
+    assert all(rep[k] is None for k in ("energy", "power", "efficiency", "edp", "area"))
+    assert any("gives no 'energy' constants" in n for n in rep["notes"])
+    assert rep["ops"][0]["energy_j"] is None
+    assert schema.problems(rep) == []
+
+
+def test_over_tdp_is_a_note_and_throttling_slows_the_clock():
+    arch = {**TINY, "energy": {"node": 45, "idle_power": "0.5W", "tdp": "0.55W"}}
+    gemm = {"model": "gemm", "m": 64, "n": 64, "k": 64, "bias": False}
+    rep = _run(gemm, arch)
+    dyn = rep["power"]["average_w"] - 0.5
+    assert rep["power"]["average_w"] > 0.55
+    assert any("exceeds the TDP" in n for n in rep["notes"])
+    # first order: dynamic power ∝ clock, so the clock that meets the TDP is (0.55 − 0.5) / dynamic × 1 GHz
+    assert rep["power"]["tdp_clock_factor"] == pytest.approx(0.05 / dyn)
+    slow = _run(gemm, arch, throttle_to_tdp=True)
+    assert slow["clock_hz"] == pytest.approx(1e9 * 0.05 / dyn)
+    assert slow["seconds"] > rep["seconds"]
+    assert slow["energy"]["dynamic_j"] == pytest.approx(rep["energy"]["dynamic_j"], rel=1e-9)
+
+
+def test_static_power_above_the_tdp_cannot_be_throttled():
+    arch = {**TINY, "energy": {"node": 45, "idle_power": "2W", "tdp": "1W"}}
+    rep = _run({"model": "gemm", "m": 16, "n": 16, "k": 16}, arch, throttle_to_tdp=True)
+    assert "tdp_clock_factor" not in rep["power"] and rep["clock_hz"] == 1e9  # not re-run
+    assert any("static power alone (2 W)" in n for n in rep["notes"])
+
+
+def test_bad_energy_keys_are_one_line_config_errors():
+    with pytest.raises(ConfigError, match=r"energy\.node"):
+        _run({"model": "gemm", "m": 16, "n": 16, "k": 16}, {**TINY, "energy": {"node": "7 furlongs"}})
+    with pytest.raises(ConfigError, match=r"hbm\.energy_per_bit"):
+        _run({"model": "gemm", "m": 16, "n": 16, "k": 16}, {**TINY, "hbm": {**TINY["hbm"], "energy_per_bit": -1}})
+
+
+def test_unit_groups():
+    assert unit_group("core0.systolic1") == "systolic"
+    assert unit_group("core*.vector (108)") == "vector"
+    assert unit_group("link") == "link"

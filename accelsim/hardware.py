@@ -403,6 +403,9 @@ NCCL_GENERATION_CAPS_GBPS: dict[str, tuple[float, float, float, float]] = {
     "volta": (39.0, 20.0, 20.0, 26.5),
     "ampere": (87.7, 20.0, 20.0, 24.0),
     "hopper": (87.7, 36.7, 36.7, 38.7),
+    # Blackwell is not in 2.20.3: the later tuning.cc that adds BLACKWELL_COMPCAP_IDX (compute capability >= 10.0)
+    # gives it twice that release's Hopper row (llMaxBws 2 x 141.0; per-channel 2 x 36.7, 2 x 36.7, 2 x 38.7)
+    "blackwell": (282.0, 73.4, 73.4, 77.4),
 }
 # src/graph/tuning.cc treeCorrectionFactor[protocol][log2(bytes / 64)], powers of two from 64 B to 256 MiB
 NCCL_TREE_CORRECTION: dict[str, tuple[float, ...]] = {
@@ -468,7 +471,7 @@ class NcclTuning(_Model):
     """What NCCL's cost model needs to know of a node: the GPU generation (its per-channel caps), the link type
     (its hop latencies) and what NCCL's topology search finds: ``channels`` rings of ``channel_bandwidth`` each."""
 
-    generation: Literal["volta", "ampere", "hopper"]
+    generation: Literal["volta", "ampere", "hopper", "blackwell"]
     link: Literal["nvlink", "pci"] = "nvlink"
     channels: PositiveInt
     channel_bandwidth: BytesPerSecond

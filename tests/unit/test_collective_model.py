@@ -157,4 +157,4 @@ def test_nccl_mode_needs_its_node_and_rejects_unknown_keys():
                      nccl={"generation": "ampere", "channels": 12, "channel_bandwidth": "20GB/s", "nvls": True})
     with pytest.raises(ValidationError):
         Interconnect(bandwidth="300GB/s", collective="nccl",
-                     nccl={"generation": "blackwell", "channels": 12, "channel_bandwidth": "20GB/s"})
+                     nccl={"generation": "pascal", "channels": 12, "channel_bandwidth": "20GB/s"})

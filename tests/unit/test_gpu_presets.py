@@ -96,3 +96,89 @@ def test_largest_tile_that_fills_the_gpu_then_split_k():
     # 8 x 128: no shape fills the GPU; K is split into slices of at least 256
     d = gpu_tiles.price(Gemm(8, 128, 1024), sa, a100)[1]
     assert d["split_k"] > 1 and d["k_slice"] >= 256 and d["output_tiles"] % d["split_k"] == 0
+
+
+# name: (datasheet TDP W, CUDA guide resident threads / blocks per SM, FlashAttention generation vLLM runs)
+# NVIDIA L40S datasheet: max power 350 W; H200 SXM datasheet: TDP up to 700 W; HGX B200: TDP 1,000 W per GPU.
+# CUDA C++ Programming Guide "Technical Specifications per Compute Capability": cc 8.9 (L40S) 1536 threads and 24
+# blocks per SM; 9.0 (H200) and 10.0 (B200) 2048 and 32. vLLM get_flash_attn_version: FA3 on cc 9.x only
+# (Blackwell falls back to FA2).
+GPU_FACTS = {
+    "l40s": (350, 1536, 24, "flash2"),
+    "h200": (700, 2048, 32, "flash3"),
+    "b200": (1000, 2048, 32, "flash2"),
+    "dgx-h200": (700, 2048, 32, "flash3"),
+    "dgx-b200": (1000, 2048, 32, "flash2"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GPU_FACTS))
+def test_new_presets_have_launch_occupancy_attention_and_energy(name):
+    tdp, threads, blocks, kernel = GPU_FACTS[name]
+    arch = load_arch(name)
+    # CUDA.jl docs: a captured graph launch costs the CPU 3.5 us; ocannl#488: ~0.6 us per replayed graph node
+    assert (arch.graph_launch, arch.kernel_dispatch) == (pytest.approx(3.5e-6), pytest.approx(0.6e-6))
+    assert arch.kernel_launch > arch.graph_launch
+    vu = arch.core.vector
+    assert (vu.resident_threads, vu.resident_blocks) == (threads, blocks)
+    assert arch.core.attention_kernel == kernel
+    assert "flash_softmax" in vu.cycles_per_element
+    e = arch.energy
+    assert e is not None and e.tdp == tdp and 0 < e.idle_power < tdp
+    assert e.node == 5  # TSMC 4N / 4NP, 5 nm-class
+    assert arch.memory("hbm").energy_per_bit is not None and arch.memory("host").energy_per_bit == 6.5
+
+
+def test_l40s_softmax_cost_and_gddr6_energy_by_hand():
+    l40s = load_arch("l40s")
+    # cc 8.9 SM: 128 FP32 cores, 16 SFUs (CUDA guide section 8.x); on 256 lanes an fp32 op is 2 lane-cycles, an
+    # exp2 or a conversion 16: 4 fp32 ops + exp2 + half a convert = 8 + 16 + 8
+    assert l40s.core.vector.cycles_per_element["flash_softmax"] == 4 * 256 / 128 + 256 / 16 + 0.5 * 256 / 16
+    # Micron's memory comparison: GDDR6 7.5 pJ/bit; PHY: 384 bits as 12 DDR5-sized 32-bit PHYs of 1.45 mm²
+    assert l40s.memory("hbm").energy_per_bit == 7.5
+    assert l40s.memory("hbm").area == pytest.approx(12 * 1.45)
+
+
+@pytest.mark.parametrize("name", ["h200", "b200", "l40s"])
+def test_llama2_7b_reports_finite_energy_and_power(name):
+    import math
+
+    from accelsim import simulate
+
+    tdp, *_ = GPU_FACTS[name]
+    rep = simulate({"model": "llama2_7b", "batch": 1, "seq_len": 128}, name).to_dict()
+    joules, power = rep["energy"]["total_j"], rep["power"]
+    assert math.isfinite(joules) and math.isfinite(power["average_w"])
+    # every run reads the 6.74 G bf16 weights from memory at least once: 6.74e9 x 2 B x 8 bits x its pJ/bit
+    assert joules > 6.74e9 * 2 * 8 * load_arch(name).memory("hbm").energy_per_bit * 1e-12
+    # above the static power the preset gives, at most the datasheet TDP (one pass of a 7B model does not throttle)
+    assert power["static_w"] < power["average_w"] <= tdp and power["tdp_w"] == tdp
+
+
+def test_l40s_runs_fp8_gemm_and_fused_attention():
+    from accelsim import simulate
+
+    gemm = simulate({"model": "gemm", "m": 1024, "n": 1024, "k": 1024, "dtype": "fp8"}, "l40s").to_dict()["ops"][0]
+    assert gemm["mapping"]["rate"] == {"dtype": "fp8", "runs_as": "fp8", "multiplier": 2.0}  # 733 / 362.05 TFLOPS
+    attn = simulate({"model": "attention", "attention": "fused"}, "l40s").to_dict()["ops"][0]["mapping"]
+    # FlashAttention-2 tile: 64 query rows x 128 keys (head_dim 128); softmax 64 x 128 scores x 32 / 256 lanes
+    assert attn["kernel"] == "flash2" and attn["block"] == [64, 128]
+    assert attn["block_softmax_cycles"] == 64 * 128 * 32 // 256
+
+
+def test_dgx_b200_all_reduce_takes_nvlink_sharp_by_hand():
+    from accelsim.cost import collective
+
+    ic = load_arch("dgx-b200").interconnect
+    assert ic.nccl.generation == "blackwell" and collective.has_nvls(ic)
+    # 256 MiB on 8 B200s, NVLS: 25 us (NCCL's NVLS latency) + 8.92 us + (1 + 1/8) x 268,435,456 B / (900e9 x 0.80
+    # (18 x NCCL's 40.1 GB/s per NVLink 5 link / 900) x 0.74 (NCCL's Blackwell nvlsEfficiency)) = 33.92 + 566.8 us
+    c = collective.choose(ic, "all_reduce", 256 * 2**20, 8)
+    assert (c.algorithm, c.protocol) == ("nvls", "Simple")
+    assert c.seconds == pytest.approx(33.92e-6 + 1.125 * 268_435_456 / (900e9 * 0.80 * 0.74), rel=1e-9)
+    # dgx-h200's links are dgx-h100's: NVLink 4 at 450 GB/s, NCCL's app-level 0.82, Hopper NVLS
+    h200 = load_arch("dgx-h200").interconnect
+    assert (h200.collective, h200.efficiency, h200.nccl.generation) == ("nccl", 0.82, "hopper")
+    # NCCL's Blackwell caps are twice its Hopper row of the same release (llMaxBws 141, 36.7, 36.7, 38.7)
+    from accelsim.hardware import NCCL_GENERATION_CAPS_GBPS
+    assert NCCL_GENERATION_CAPS_GBPS["blackwell"] == pytest.approx((2 * 141.0, 2 * 36.7, 2 * 36.7, 2 * 38.7))

@@ -129,7 +129,7 @@ def test_new_presets_have_launch_occupancy_attention_and_energy(name):
     assert arch.memory("hbm").energy_per_bit is not None and arch.memory("host").energy_per_bit == 6.5
 
 
-def test_l40s_softmax_cost_and_gddr6_energy_by_hand():
+def test_l40s_softmax_fp64_and_gddr6_energy_by_hand():
     l40s = load_arch("l40s")
     # cc 8.9 SM: 128 FP32 cores, 16 SFUs (CUDA guide section 8.x); on 256 lanes an fp32 op is 2 lane-cycles, an
     # exp2 or a conversion 16: 4 fp32 ops + exp2 + half a convert = 8 + 16 + 8
@@ -137,6 +137,9 @@ def test_l40s_softmax_cost_and_gddr6_energy_by_hand():
     # Micron's memory comparison: GDDR6 7.5 pJ/bit; PHY: 384 bits as 12 DDR5-sized 32-bit PHYs of 1.45 mm²
     assert l40s.memory("hbm").energy_per_bit == 7.5
     assert l40s.memory("hbm").area == pytest.approx(12 * 1.45)
+    # Ada runs fp64 at 1/64 of fp32 (2 FP64 cores per SM against 128 FP32, CUDA guide section 8.x): no tensor fp64
+    rates = l40s.core.systolic.rates
+    assert rates["fp64"] == pytest.approx(rates["fp32"] / 64, rel=0.01)
 
 
 @pytest.mark.parametrize("name", ["h200", "b200", "l40s"])

@@ -147,3 +147,17 @@ def test_hf_takes_the_same_fields():
                               "kv_cache_dtype": "fp8"})
     assert g["model.layers.0.mlp.up_proj"].weights[0].dtype == "int8"
     assert g.meta["kv_cache_bytes"] == 2 * 2 * 2 * 4 * 64  # layers × K, V × kv heads × tokens × head_dim, 1 B
+
+
+def test_fp8_kv_cache_halves_the_reported_footprint():
+    from accelsim.api import simulate
+    cfg = {"architectures": ["MistralForCausalLM"], "hidden_size": 256, "intermediate_size": 512,
+           "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 100}
+
+    def kv(**kw):
+        w = {"model": "hf", "config": cfg, "phase": "decode", "kv_len": 100, "dtype": "bf16", **kw}
+        return simulate(w, "a100").to_dict()["memory"]["hbm"]["kv_cache"]
+
+    # K and V · 2 layers · 2 KV heads · head_dim 256/4 = 64 · 100 cached tokens · 2 bytes (bf16) → 1 byte (fp8)
+    assert kv() == 2 * 2 * 2 * 64 * 100 * 2
+    assert kv(kv_cache_dtype="fp8") == 2 * 2 * 2 * 64 * 100 * 1

@@ -22,6 +22,7 @@ import dataclasses
 from ..ir import Graph, Op, OpKind
 from ..units import dtype_bytes
 
+
 def _linear_weights(op: Op) -> bool:
     return op.kind in (OpKind.LINEAR, OpKind.MATMUL) and bool(op.weights) and "tied" not in op.attrs
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from accelsim.builders import build_workload
-from accelsim.ir import OpKind
 from accelsim.units import packed_bytes
 
 # LLaMA-2-7B: 6,738,415,616 params = embeddings 32000·4096 + 65 RMSNorm weights of 4096 + the linear layers

@@ -220,3 +220,31 @@ def test_report_names_the_model_and_its_architecture():
         assert {k: r["workload"][k] for k in ("name", "model", "architecture")} == {
             "name": "tiny_llama", "model": "hf", "architecture": "LlamaForCausalLM"}
         assert workload_text(r["workload"]).startswith("tiny_llama (LlamaForCausalLM; batch 1;")
+
+
+GPT = {"layers": 2, "hidden": 256, "heads": 4, "vocab": 1000, "seq_len": 128}
+
+
+def test_gpt_decode_step():
+    h, layers, vocab, kv = 256, 2, 1000, 100
+    g = build_workload("gpt", {**GPT, "phase": "decode", "kv_len": kv})
+    # per layer q/k/v 3h², dense h², MLP 2·h·4h per token, scores and context 2·h·(kv + 1); LM head V·h
+    assert g.macs == layers * (12 * h * h + 2 * h * (kv + 1)) + vocab * h
+    # 2 layers × K and V × 4 heads × 64 × 101 tokens, fp16
+    assert g.meta["kv_cache_bytes"] == 2 * 2 * 4 * 64 * (kv + 1) * 2
+    # the whole model: per layer 12h² + 13h, embeddings (V + 128 positions)·h, final LayerNorm 2h
+    assert g.params == layers * (12 * h * h + 13 * h) + (vocab + 128) * h + 2 * h
+    assert g["language_model.embedding.position_embeddings"].attrs["offset"] == kv
+
+
+def test_gpt_serving_run_and_its_positions():
+    from accelsim.api import simulate
+
+    # Megatron's max_position_embeddings bounds the decoded positions: 128 prompt tokens + 3 steps need 131
+    with pytest.raises(ConfigError, match="positions up to 130 exceed the 128 learned positions"):
+        simulate({"model": "gpt", **GPT, "decode_steps": 3}, "h100")
+    r = simulate({"model": "gpt", **GPT, "max_positions": 256, "decode_steps": 3}, "h100").to_dict()
+    assert r["serving"]["decode_steps"] == 3 and r["serving"]["tpot_s"] > 0
+    assert r["params"] == 2 * (12 * 256 * 256 + 13 * 256) + (1000 + 256) * 256 + 2 * 256  # 256 position rows
+    with pytest.raises(ConfigError, match="pipeline_parallel must be 1"):
+        load_workload({"model": "gpt", **GPT, "decode_steps": 3, "max_positions": 256, "pipeline_parallel": 2})

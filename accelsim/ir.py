@@ -213,6 +213,7 @@ class GraphInfo:
     batch: int | None = None
     kv_cache: tuple[str, ...] = ()  # graph inputs that are KV caches (persistent, placed like weights)
     kv_cache_bytes: int = 0
+    kv_cache_dtype: str | None = None  # the caches' dtype when it differs from the activations' (fp8 KV cache)
     stashed: tuple[str, ...] = ()  # activations a training step keeps for its backward pass
     stashed_activation_bytes: int = 0
     gradient_bytes: int = 0
@@ -344,6 +345,12 @@ class Graph:
                 if w.role == "param":
                     unique.setdefault(w.name, w.nbytes(op.dtype))
         return sum(unique.values())
+
+    def kv_cache_sizes(self) -> dict[str, int]:
+        """Bytes of each KV-cache input (``info.kv_cache``), in the KV-cache dtype (default: the first op's)."""
+        info = self.info
+        elem = dtype_bytes(info.kv_cache_dtype) if info.kv_cache_dtype else (self.ops[0].elem_bytes if self.ops else 1)
+        return {name: math.prod(self.inputs[name]) * elem for name in info.kv_cache}
 
     @property
     def activation_bytes(self) -> int:

@@ -20,10 +20,15 @@ layer by layer as ``transformers`` does, so ``Graph.params`` is what ``model.num
 Phases as LLaMA-2's (:mod:`.transformer`): ``prefill`` (the prompt, logits at every position, KV caches filled)
 or ``decode`` (one token per sequence against ``kv_len`` cached tokens, logits for it); ``decode_steps`` makes a
 serving run. ``tensor_parallel`` shards heads and MLP widths (Megatron); ``expert_parallel`` spreads the experts.
+
+The graph (and report.json's ``workload.name``) is named ``name`` (each preset sets its own, e.g. ``mixtral_8x7b``),
+else after the config: its ``_name_or_path``'s last part, the folder of a ``config.json`` path, or ``hf``; the
+architecture stays in graph meta ``architecture``.
 """
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
@@ -42,6 +47,9 @@ class HfParams(LlamaParams):
 
     model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
+    name: str | None = Field(
+        None, min_length=1, description="The model's name in reports (default: the config's _name_or_path, the "
+                                        "folder of its config.json, or 'hf'); the workload presets set theirs.")
     config: str | dict[str, Any] = Field(
         default_factory=dict, description="Path to a Hugging Face config.json, or a mapping of its fields. Fields "
                                           "written next to it (e.g. num_key_value_heads) override it.")
@@ -76,6 +84,19 @@ class HfParams(LlamaParams):
 
     def lm(self) -> LM:
         return parse(self.fields())
+
+    def model_name(self) -> str:
+        """``name``, else the config's ``_name_or_path`` (its last part), a ``config.json``'s folder or file stem,
+        else ``hf``."""
+        if self.name:
+            return self.name
+        named = str(self.fields().get("_name_or_path") or "").rstrip("/").rsplit("/", 1)[-1]
+        if named:
+            return named
+        if isinstance(self.config, str):
+            path = PurePath(self.config)
+            return (path.parent.name or path.stem) if path.name == "config.json" else path.stem
+        return "hf"
 
     def routing(self) -> Routing:
         return Routing(self.moe_routing, self.moe_skew, tuple(self.expert_counts), self.capacity_factor,
@@ -182,7 +203,7 @@ def _graph(p: HfParams, lm: LM) -> Graph:
     if lm.max_positions and past + q_len > lm.max_positions:
         raise WorkloadError(f"hf: positions up to {past + q_len} exceed {lm.arch}'s {lm.max_positions} learned "
                             f"positions")
-    b = TransformerBuilder("hf", {"input": (p.batch, q_len)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+    b = TransformerBuilder(p.model_name(), {"input": (p.batch, q_len)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     scope, layers = _prefix(lm)
     cache = KVCache(past=past)
     with b.scope(scope):

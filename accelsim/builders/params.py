@@ -32,7 +32,8 @@ class PrecisionParams(BaseModel):
 
     weight_dtype: DType | None = Field(
         None, description="Dtype of the linear layers' weights (default: dtype). int4/int8 are stored packed with "
-                          "one fp16 scale per quant_group_size weights and dequantised on the vector unit.")
+                          "one fp16 scale per quant_group_size weights, dequantised inside each GEMM (fused, as "
+                          "weight-only kernels do).")
     activation_dtype: DType | None = Field(
         None, description="Dtype of activations and compute (every op's dtype; default: dtype).")
     kv_cache_dtype: DType | None = Field(

@@ -5,10 +5,12 @@
 * every op's ``dtype`` is the activation dtype (its compute dtype: the one pricing picks a rate for);
 * the weights of linear layers (LINEAR and weight-reading MATMUL ops; a tied LM head keeps its embedding's dtype)
   get ``Weight.dtype`` = the weight dtype, int4/int8 with ``group_size`` (one fp16 scale per group, so int4
-  weights take ½ + 2/group bytes each). Where the weight dtype differs from the compute dtype the weights are
-  dequantised on the vector unit: an ELEMENTWISE op ``{linear}.dequantize`` (fn "dequantize", 2 FLOPs per weight:
-  scale and offset) just before the linear, with no tensor inputs (the GEMM itself reads the packed weights, as
-  fused W4A16 kernels do; its one-element output only orders it);
+  weights take ½ + 2/group bytes each). Where the weight dtype differs from the compute dtype the linear
+  dequantises its weights itself, as weight-only GEMM kernels do (Marlin, the AWQ/GPTQ kernels, TensorRT-LLM's
+  weight-only GEMM: the packed weights and scales come from memory into the thread block, which expands them in
+  registers on the core's vector lanes while the tensor cores work): the op gets ``attrs["dequant"]`` = the
+  weight dtype, reads the packed bytes, and no separate op, launch or memory round trip is added. The cost
+  model prices that work inside the GEMM (:func:`accelsim.cost.systolic.dequant_cycles`);
 * the KV cache's writers and readers (KV_APPEND, the cached K/V views and the attention GEMMs of a cached layer)
   run in the KV-cache dtype, and ``meta["kv_cache_bytes"]`` counts the cache in it.
 """
@@ -19,9 +21,6 @@ import dataclasses
 
 from ..ir import Graph, Op, OpKind
 from ..units import dtype_bytes
-
-DEQUANT_FLOPS = 2
-"""FLOPs per weight to dequantise it: multiply by its group's scale, add the offset."""
 
 
 def _linear_weights(op: Op) -> bool:
@@ -54,15 +53,12 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
     ops: list[Op] = []
     for op in graph.ops:
         dtype = kv_cache if _reads_kv(op, scopes) else activation
-        weights = op.weights
+        weights, attrs = op.weights, op.attrs
         if _linear_weights(op) and weight != activation:
             weights = tuple(dataclasses.replace(w, dtype=weight, group_size=group_size if quantised else 0)
                             for w in op.weights)
-            elems = sum(w.numel for w in op.weights)
-            ops.append(Op(f"{op.name}.dequantize", OpKind.ELEMENTWISE, (), (), (1,), dtype=activation,
-                          flops=DEQUANT_FLOPS * elems, vector_elems=elems,
-                          attrs={"fn": "dequantize", "from_dtype": weight, "to_dtype": activation}))
-        ops.append(dataclasses.replace(op, dtype=dtype, weights=weights))
+            attrs = {**op.attrs, "dequant": weight}
+        ops.append(dataclasses.replace(op, dtype=dtype, weights=weights, attrs=attrs))
     meta = dict(graph.meta)
     if "kv_cache_bytes" in meta:
         meta["kv_cache_bytes"] = int(meta["kv_cache_bytes"]) // dtype_bytes(str(meta.get("dtype") or activation)) \
@@ -78,4 +74,4 @@ def with_precision(graph: Graph, p: object) -> Graph:
                            kv_cache=getattr(p, "kv_cache_dtype", None), group_size=getattr(p, "quant_group_size", 0))
 
 
-__all__ = ["DEQUANT_FLOPS", "apply_precision", "with_precision"]
+__all__ = ["apply_precision", "with_precision"]

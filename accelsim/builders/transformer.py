@@ -39,7 +39,8 @@ stage, Whisper's decode step) holds only its part's weights; its ``meta["model_p
   ``pipeline_stage``-th stage, layers ``stage·l/P`` to ``(stage + 1)·l/P − 1``; stage 0 holds the embeddings and
   reads token ids, the others read the previous stage's hidden states (input ``input`` (batch, seq_len, h), whose
   gradient training computes: ``meta["grad_inputs"]``); the last stage holds the final LayerNorm and the head with
-  its own copy of the word embeddings (Megatron keeps one on the last stage when P > 1).
+  its own copy of the word embeddings (Megatron keeps one on the last stage when P > 1). ``max_positions`` rows of
+  positions (default ``seq_len``: s above); ``phase="decode"``: one cached step as ``gpt2``'s (one stage only).
 * ``whisper_base``: Hugging Face ``WhisperForConditionalGeneration`` (openai/whisper-base). ``phase="prefill"``:
   the encoder over ``audio_s`` seconds (input ``input`` = (batch, 80, 100·audio_s) mel frames) and the first
   decoder token (input ``decoder_input_ids``), filling the self- and cross-attention caches. ``phase="decode"``:
@@ -136,7 +137,16 @@ class GptParams(TransformerParams):
     layers: PositiveInt = Field(24, description="Transformer layers.")
     ffn: NonNegativeInt = Field(0, description="MLP width (0: 4 × hidden).")
     vocab: PositiveInt = Field(51200, description="Vocabulary rows (Megatron pads GPT-2's 50257 to 51200).")
-    seq_len: PositiveInt = Field(2048, description="Tokens per sequence (also the learned position table's rows).")
+    seq_len: PositiveInt = Field(2048, description="Tokens per sequence (prompt tokens in a serving run).")
+    max_positions: NonNegativeInt = Field(
+        0, description="Rows of the learned position table, Megatron's max_position_embeddings (0: seq_len); a "
+                       "decode step's position kv_len must be below it.")
+    phase: Literal["prefill", "decode"] = Field(
+        "prefill", description="'prefill': the sequence in one pass; 'decode': one new token per sequence against "
+                               "a KV cache of kv_len tokens (pipeline_parallel 1).")
+    kv_len: PositiveInt = Field(512, description="Tokens already in the KV cache (decode).")
+    decode_steps: NonNegativeInt = Field(
+        0, description="Tokens to generate after the prompt (a serving run; pipeline_parallel 1).")
     pipeline_parallel: PositiveInt = Field(
         1, description="Pipeline stages P (must divide layers). Simulating a workload with P > 1 runs the whole "
                        "pipeline (every distinct stage, composed by the 1F1B schedule: see docs/architecture.md); "
@@ -160,7 +170,19 @@ class GptParams(TransformerParams):
         if self.pipeline_stage >= self.pipeline_parallel:
             raise ValueError(f"pipeline_stage {self.pipeline_stage} must be < pipeline_parallel "
                              f"{self.pipeline_parallel}")
+        decode = self.phase == "decode"
+        if (decode or self.decode_steps) and self.pipeline_parallel > 1:
+            raise ValueError("decode is simulated without pipeline stages: pipeline_parallel must be 1")
+        need = (self.kv_len if decode else self.seq_len) + max(self.decode_steps, int(decode))  # positions used
+        if need > self.positions:
+            raise ValueError(f"positions up to {need - 1} exceed the {self.positions} learned positions (set "
+                             f"max_positions, Megatron's max_position_embeddings)")
         return self
+
+    @property
+    def positions(self) -> int:
+        """Rows of the learned position table."""
+        return self.max_positions or self.seq_len
 
 
 class ViTParams(TransformerParams):
@@ -341,12 +363,15 @@ def gpt_params(p: GptParams) -> int:
     (V + s)·h and the final LayerNorm 2h. With f = 4h this is Narayanan et al. 2021's
     12·l·h²·(1 + 13/(12h) + (V + s)/(12·l·h)), plus 2h."""
     h, f = p.hidden, p.ffn or 4 * p.hidden
-    return p.layers * (4 * h * h + 2 * h * f + f + 9 * h) + (p.vocab + p.seq_len) * h + 2 * h
+    return p.layers * (4 * h * h + 2 * h * f + f + 9 * h) + (p.vocab + p.positions) * h + 2 * h
 
 
 def gpt(p: GptParams) -> Graph:
     """A Megatron-LM GPT of the given shape, or one pipeline stage of it (see the module docstring)."""
-    h, s, tp, pp, stage = p.hidden, p.seq_len, p.tensor_parallel, p.pipeline_parallel, p.pipeline_stage
+    h, tp, pp, stage = p.hidden, p.tensor_parallel, p.pipeline_parallel, p.pipeline_stage
+    decode = p.phase == "decode"
+    s, past = (1, p.kv_len) if decode else (p.seq_len, 0)
+    cache = KVCache(past=past) if decode else None  # as gpt2: the decode step reads and appends to the cache
     ffn = p.ffn or 4 * h
     per_stage = p.layers // pp
     first, last = stage == 0, stage == pp - 1
@@ -361,7 +386,8 @@ def gpt(p: GptParams) -> Graph:
         if first:
             with b.scope("embedding"):
                 x = b._all_reduce(b.embedding(x, p.vocab // tp, h, weight_name=word.name, name="word_embeddings"))
-                x = b.add(x, b.positions(s, s, h, name="position_embeddings"), name="add_positions")
+                x = b.add(x, b.positions(s, p.positions, h, offset=past, name="position_embeddings"),
+                          name="add_positions")
         with b.scope("encoder"):
             for i in range(stage * per_stage, (stage + 1) * per_stage):
                 with b.scope(f"layers.{i}"):
@@ -369,7 +395,7 @@ def gpt(p: GptParams) -> Graph:
                     with b.scope("self_attention"):
                         a = b.multihead_attention(y, heads=p.heads, head_dim=h // p.heads,
                                                   fused_qkv="query_key_value", names=("", "", "", "dense"),
-                                                  causal=True, fused=_fused(p))
+                                                  causal=True, fused=_fused(p), cache=cache)
                     x = b.add(x, a, name="add_attention")
                     y = b.layernorm(x, name="post_attention_layernorm")
                     with b.scope("mlp"):
@@ -379,7 +405,7 @@ def gpt(p: GptParams) -> Graph:
                 x = b.layernorm(x, name="final_layernorm")
     if last:
         b.linear_tied(x, word, name="output_layer")
-    meta = _meta("gpt", p, ffn=ffn, tokens=p.batch * s, stage_layers=per_stage)
+    meta = _meta("gpt", p, ffn=ffn, tokens=p.batch * s, stage_layers=per_stage, **(b.kv_meta() if cache else {}))
     if tp > 1 or pp > 1:  # a shard or a stage: the whole model's count beside the graph's own
         meta["model_params"] = gpt_params(p)
     if not first:

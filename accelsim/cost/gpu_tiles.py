@@ -18,7 +18,9 @@ prologue waits for its first K-stage, (m + n) × ``k`` operands, one main-memory
 main-memory latency) and arriving at the core's share of the shared cache's bandwidth; the epilogue writes the
 m × n output tile at that share and waits one shared-cache latency. With split-K each slice also writes its fp32
 partial tile and the reduction reads it back (2 × m × n × 4 bytes at the core's share of the level that holds all
-the partials: the shared cache if they fit it, else main memory).
+the partials: the shared cache if they fit it, else main memory). A weight-only quantised GEMM (``dequant``: the
+core's vector cycles per weight element) dequantises the tn × k_slice weights of its B panel in each tile,
+overlapped with the MMA: the tile's main loop takes the longest of folds, memory latency and that.
 """
 
 from __future__ import annotations
@@ -44,15 +46,16 @@ def shapes(tile: OutputTile) -> list[tuple[int, int]]:
     return [(tile.m, tile.n), *((s[0], s[1]) for s in tile.shapes if (s[0], s[1]) != (tile.m, tile.n))]
 
 
-def price(g: Gemm, sa: SystolicArray, arch: Arch, elem: int = 2, rate: float = 1.0) -> tuple[int, dict]:
+def price(g: Gemm, sa: SystolicArray, arch: Arch, elem: int = 2, rate: float = 1.0,
+          dequant: float = 0.0) -> tuple[int, dict]:
     """Cycles of all of ``g``'s output tiles (tiles × splits × cycles of one tile) and the tiling details, for
     the tile shape and split-K the library would take (:func:`choose`); ``rate`` multiplies the array's MACs per
-    clock."""
-    d = choose(g, sa, arch, elem, rate).details
+    clock; ``dequant`` is the vector cycles per weight element of a weight-only quantised GEMM."""
+    d = choose(g, sa, arch, elem, rate, dequant).details
     return d["output_tiles"] * d["tile_cycles"], d
 
 
-def choose(g: Gemm, sa: SystolicArray, arch: Arch, elem: int, rate: float) -> _Shape:
+def choose(g: Gemm, sa: SystolicArray, arch: Arch, elem: int, rate: float, dequant: float = 0.0) -> _Shape:
     """The largest tile shape whose tiles fill every core at least once (more reuse per tile: nv_matmul_guide),
     with its fastest split-K; when no shape fills the cores, the fastest shape and split-K. Shapes whose
     ``stages`` K-stages do not fit the core's shared memory are not offered (the default shape always is)."""
@@ -62,32 +65,35 @@ def choose(g: Gemm, sa: SystolicArray, arch: Arch, elem: int, rate: float) -> _S
     offered = [s for i, s in enumerate(shapes(tile)) if i == 0 or tile.stages * (s[0] + s[1]) * tile.k * elem <= smem]
     for tm0, tn0 in sorted(offered, key=lambda s: -s[0] * s[1]):  # stable: listed order among equal areas
         if g.count * -(-g.m // tm0) * -(-g.n // tn0) >= arch.cores:
-            return _fastest_split(g, sa, arch, tm0, tn0, elem, rate)
-    return min((_fastest_split(g, sa, arch, tm0, tn0, elem, rate) for tm0, tn0 in offered), key=lambda s: s.est)
+            return _fastest_split(g, sa, arch, (tm0, tn0), elem, rate, dequant)
+    return min((_fastest_split(g, sa, arch, s, elem, rate, dequant) for s in offered), key=lambda s: s.est)
 
 
-def _fastest_split(g: Gemm, sa: SystolicArray, arch: Arch, tm0: int, tn0: int, elem: int, rate: float) -> _Shape:
-    """Shape ``tm0`` × ``tn0`` with the split-K (1 to K / SPLIT_K_MIN slices) of fewest estimated cycles."""
-    best = _shape(g, sa, arch, tm0, tn0, elem, rate, 1)
+def _fastest_split(g: Gemm, sa: SystolicArray, arch: Arch, shape: tuple[int, int], elem: int, rate: float,
+                   dequant: float) -> _Shape:
+    """Tile shape ``shape`` with the split-K (1 to K / SPLIT_K_MIN slices) of fewest estimated cycles."""
+    best = _shape(g, sa, arch, shape, elem, rate, 1, dequant)
     for splits in range(2, g.k // SPLIT_K_MIN + 1):
-        s = _shape(g, sa, arch, tm0, tn0, elem, rate, splits)
+        s = _shape(g, sa, arch, shape, elem, rate, splits, dequant)
         if s.est < best.est:
             best = s
     return best
 
 
-def _shape(g: Gemm, sa: SystolicArray, arch: Arch, tm0: int, tn0: int, elem: int, rate: float,
-           splits: int) -> _Shape:
+def _shape(g: Gemm, sa: SystolicArray, arch: Arch, shape: tuple[int, int], elem: int, rate: float,
+           splits: int, dequant: float = 0.0) -> _Shape:
     """One tile shape and split-K of ``g``: its tiles, one tile's cycles and the GEMM's estimated cycles."""
+    tm0, tn0 = shape
     tm, tn = min(tm0, g.m), min(tn0, g.n)
     n = g.count * -(-g.m // tm0) * -(-g.n // tn0) * splits
     k_slice = -(-g.k // splits)
     f = folds.folds(tm, tn, max(1, math.ceil(k_slice / rate)), sa.rows, sa.cols, sa.dataflow, sa.preload_overlap)
     partial_bytes = n * tm * tn * PARTIAL_BYTES if splits > 1 else 0
     fixed = fixed_cycles(arch, tm, tn, elem, partial_bytes)
-    tile_cycles = max(f.cycles + 1, math.ceil(_latency_bound(arch, tm0, tn0, k_slice, elem, n))) + fixed
+    dq = math.ceil(tn * k_slice * dequant)  # the B panel's weights expanded in registers, beside the MMA
+    tile_cycles = max(f.cycles + 1, math.ceil(_latency_bound(arch, tm0, tn0, k_slice, elem, n)), dq) + fixed
     details = {"output_tiles": n, "tile": [tm, tn], "tile_cycles": tile_cycles, "fixed_cycles": fixed,
-               "split_k": splits, "k_slice": k_slice}
+               "split_k": splits, "k_slice": k_slice, **({"dequant_cycles": dq} if dq else {})}
     est = -(-n // arch.cores) * tile_cycles
     out_bytes = g.count * g.m * g.n * elem
     if arch.caches:

@@ -3,7 +3,9 @@
 Compute cycles are SCALE-Sim's (:mod:`.folds`), times each GEMM's ``count``, divided by the array's rate
 multiplier for the op's compute dtype (``SystolicArray.rates``, :func:`accelsim.hardware.dtype_rate`); on a GPU-like core (``core.tile``)
 a GEMM is priced as thread-block tiles in waves (:mod:`.gpu_tiles`); a fused attention adds its PV GEMM and
-overlaps its softmax (:mod:`.attention`). The SRAM bytes the array reads and writes follow the dataflow: the
+overlaps its softmax (:mod:`.attention`). A linear whose weights are stored narrower than its compute dtype
+(``attrs["dequant"]``, set by :mod:`accelsim.builders.precision`) dequantises them on the core's vector lanes
+overlapped with the array (:func:`dequant_cycles`). The SRAM bytes the array reads and writes follow the dataflow: the
 stationary operand once, the one streamed along rows once per column fold, the one along columns once per row
 fold.
 """
@@ -17,6 +19,9 @@ from ..ir import Gemm, Op, OpKind
 from . import Priced, attention, folds, gpu_tiles
 
 PRICES_DTYPE = True  # price() applies the unit's per-dtype rate itself (pricing scales the other kinds' cycles)
+DEQUANT_LANE_CYCLES = 2.0
+"""Vector lane-cycles (FLOP slots) to dequantise one weight: one FMA, q · scale + offset (the int4/int8 unpack
+runs on the integer pipe beside it); an arch overrides it with ``core.vector.cycles_per_element.dequantize``."""
 
 
 def accepts(op: Op) -> int | None:
@@ -48,16 +53,32 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     runs_as, rate = dtype_rate(sa.rates, op.dtype)
     if sa.rates:
         details["rate"] = {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}
+    dq = dequant_cycles(op, arch)
     if arch.core.tile is not None and not fused:
-        cycles, tiled = gpu_tiles.price(op.gemm, sa, arch, op.elem_bytes, rate)
+        cycles, tiled = gpu_tiles.price(op.gemm, sa, arch, op.elem_bytes, rate, dq)
         details.update(tiled)
-    elif rate != 1.0:
-        cycles = max(1, math.ceil(cycles / rate))
+    else:
+        if rate != 1.0:
+            cycles = max(1, math.ceil(cycles / rate))
+        if dq:  # each weight expanded once as it enters the core, overlapped with the array
+            details["dequant_cycles"] = math.ceil(op.gemm.count * op.gemm.k * op.gemm.n * dq)
+            cycles = max(cycles, details["dequant_cycles"])
     if fused:
         soft = attention.softmax_cycles(op, arch)
         details["softmax_cycles"] = soft
         cycles = max(cycles, soft)
     return Priced(cycles, details)
+
+
+def dequant_cycles(op: Op, arch: Arch) -> float:
+    """Cycles one core's vector unit takes per weight element to dequantise ``op``'s weights (0: stored in the
+    compute dtype): :data:`DEQUANT_LANE_CYCLES` (or the arch's ``dequantize`` cost) over its lanes at the rate of
+    the op's compute dtype. The GEMM overlaps it with the array (weight-only kernels dequantise in registers)."""
+    if not op.attrs.get("dequant"):
+        return 0.0
+    vu = arch.core.vector
+    _, rate = dtype_rate(vu.rates, op.dtype)
+    return vu.cycles_per_element.get("dequantize", DEQUANT_LANE_CYCLES) / (vu.lanes * rate)
 
 
 def sram_operand_bytes(g: Gemm, f: folds.Folds, dataflow: str, elem: int) -> int:

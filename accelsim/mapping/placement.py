@@ -171,8 +171,7 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
                 states.add(w.name)
     info = graph.info
     elem = graph.ops[0].elem_bytes if graph.ops else 1
-    for name in info.kv_cache:
-        sizes[name] = math.prod(graph.inputs[name]) * elem
+    sizes.update(graph.kv_cache_sizes())  # in the KV-cache dtype
 
     def tensor_bytes(t: str) -> int:
         return graph[t].out_bytes if t in graph else math.prod(graph.inputs[t]) * elem

@@ -175,18 +175,21 @@ def general(value: object) -> str:
 
 
 def workload_text(workload: object) -> str:
-    """"lenet5 (batch 1; int8; num_classes=10)": the workload's name, batch, dtype, mode and other params."""
+    """"lenet5 (batch 1; int8; num_classes=10)": the workload's name, a Hugging Face model's architecture, batch,
+    dtype, mode and other params."""
     if not isinstance(workload, dict):
         return DASH if workload is None else str(workload)
     name = workload.get("name") or workload.get("model") or "?"
-    bits = [f"batch {workload['batch']}"] if workload.get("batch") is not None else []
+    bits = [str(workload["architecture"])] if workload.get("architecture") else []  # a Hugging Face model's
+    bits += [f"batch {workload['batch']}"] if workload.get("batch") is not None else []
     params = workload.get("params") if isinstance(workload.get("params"), dict) else {}
     for key in ("dtype", "mode"):
         value = workload.get(key, params.get(key))
         if value:
             bits.append(str(value))
+    shown = {"batch", "dtype", "mode", "name", *(("architectures",) if workload.get("architecture") else ())}
     extra = [f"{k}={v if isinstance(v, int) and not isinstance(v, bool) else general(v)}"
-             for k, v in params.items() if k not in ("batch", "dtype", "mode") and v is not None]
+             for k, v in params.items() if k not in shown and v is not None]
     if extra:
         bits.append(", ".join(extra))
     return f"{name} ({'; '.join(bits)})" if bits else str(name)

@@ -63,6 +63,7 @@ class WorkloadInfo(_WorkloadRequired, total=False):
     graph, SCALE-Sim inputs) copies the graph's ``meta`` here instead of ``model`` and ``params``."""
 
     model: str
+    architecture: str  # a Hugging Face model's (``model: hf``), e.g. MixtralForCausalLM
     params: dict[str, object]  # the workload's parameters as given (after defaults)
     batch: int | None
     dtype: str | None

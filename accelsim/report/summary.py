@@ -255,14 +255,12 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
     """Bytes held at each memory against its capacity: parameters, KV cache and (in the main memory) the peak of
     activations live at once (the largest op's inputs and output, as placement reserved them)."""
     info = graph.info
-    elem = graph.ops[0].elem_bytes if graph.ops else 1
     sizes: dict[str, int] = {}
     for op in graph.ops:
         for w in op.weights:
             sizes.setdefault(w.name, w.nbytes(op.dtype))
     kv = set(info.kv_cache)
-    for name in kv:
-        sizes[name] = math.prod(graph.inputs[name]) * elem
+    sizes.update(graph.kv_cache_sizes())  # in the KV-cache dtype
     states = {w.name for op in graph.ops for w in op.weights if w.role == "state"}
     main = arch.main_memory
     out: dict[str, dict[str, float]] = {}

@@ -75,7 +75,7 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     footprint = {"kv_cache_bytes": int(graph.meta.get("kv_cache_bytes", 0)), "weight_bytes": graph.weight_bytes,
                  "memory": (decode or prefill)[-1].timing.memory}
     data = _combine(prefill[0] if prefill else None, decode, sampled, steps=steps, batch=int(params.get("batch", 1)),
-                    footprint=footprint, name=name or f"{workload.model}_{arch.name}")
+                    footprint=footprint, name=name or f"{graph.name}_{arch.name}")
     data.update(account(data, arch))  # energy of the composed run (the passes' own were copied)
     return Report(data, segments=segments)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from accelsim.builders import build_workload
+from accelsim.builders.hf import HfParams
 from accelsim.config import load_workload
 from accelsim.errors import ConfigError
 
@@ -178,3 +180,71 @@ def test_gpt2_builder_decodes():
     assert g.meta["kv_cache_bytes"] == 12 * 2 * 12 * 101 * 64 * 2
     assert g["transformer.wpe"].attrs["offset"] == 100 and g.params == 124_439_808
     assert not any(op.kind.value == "kv_append" for op in build_workload("gpt2", {"seq_len": 8}))
+
+
+HF_PRESETS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "workloads").glob("*.yaml")
+                    if "\nmodel: hf\n" in p.read_text())
+
+
+def test_every_hf_preset_is_named_after_itself():
+    assert len(HF_PRESETS) >= 10 and {"mixtral_8x7b", "llama3_8b", "qwen1_5_moe_a2_7b"} <= set(HF_PRESETS)
+    for name in HF_PRESETS:
+        w = load_workload(name)
+        assert w.model == "hf" and HfParams.model_validate(w.params).model_name() == name
+
+
+def test_default_names_come_from_the_config(tmp_path):
+    folder = tmp_path / "Llama-3.2-1B"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(LLAMA32_1B))
+    assert _named({"config": str(folder / "config.json")}) == "Llama-3.2-1B"  # a checkout's folder
+    assert _named({"config": {**LLAMA32_1B, "_name_or_path": "meta-llama/Llama-3.2-1B"}}) == "Llama-3.2-1B"
+    assert _named({"config": LLAMA32_1B}) == "hf"
+    assert _named({"config": LLAMA32_1B, "name": "mine"}) == "mine"
+
+
+def _named(params):
+    return build_workload("hf", {**params, "seq_len": 1, "num_hidden_layers": 1}).name
+
+
+def test_report_names_the_model_and_its_architecture():
+    from accelsim.api import simulate
+    from accelsim.report.fmt import workload_text
+
+    cfg = {**LLAMA32_1B, "num_hidden_layers": 2, "vocab_size": 512, "hidden_size": 256, "intermediate_size": 512,
+           "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64}
+    for steps in (0, 2):  # one pass, and a serving run
+        r = simulate({"model": "hf", "name": "tiny_llama", "config": cfg, "seq_len": 8, "decode_steps": steps},
+                     "h100").to_dict()
+        assert r["name"] == "tiny_llama_h100"
+        assert {k: r["workload"][k] for k in ("name", "model", "architecture")} == {
+            "name": "tiny_llama", "model": "hf", "architecture": "LlamaForCausalLM"}
+        assert workload_text(r["workload"]).startswith("tiny_llama (LlamaForCausalLM; batch 1;")
+
+
+GPT = {"layers": 2, "hidden": 256, "heads": 4, "vocab": 1000, "seq_len": 128}
+
+
+def test_gpt_decode_step():
+    h, layers, vocab, kv = 256, 2, 1000, 100
+    g = build_workload("gpt", {**GPT, "phase": "decode", "kv_len": kv})
+    # per layer q/k/v 3h², dense h², MLP 2·h·4h per token, scores and context 2·h·(kv + 1); LM head V·h
+    assert g.macs == layers * (12 * h * h + 2 * h * (kv + 1)) + vocab * h
+    # 2 layers × K and V × 4 heads × 64 × 101 tokens, fp16
+    assert g.meta["kv_cache_bytes"] == 2 * 2 * 4 * 64 * (kv + 1) * 2
+    # the whole model: per layer 12h² + 13h, embeddings (V + 128 positions)·h, final LayerNorm 2h
+    assert g.params == layers * (12 * h * h + 13 * h) + (vocab + 128) * h + 2 * h
+    assert g["language_model.embedding.position_embeddings"].attrs["offset"] == kv
+
+
+def test_gpt_serving_run_and_its_positions():
+    from accelsim.api import simulate
+
+    # Megatron's max_position_embeddings bounds the decoded positions: 128 prompt tokens + 3 steps need 131
+    with pytest.raises(ConfigError, match="positions up to 130 exceed the 128 learned positions"):
+        simulate({"model": "gpt", **GPT, "decode_steps": 3}, "h100")
+    r = simulate({"model": "gpt", **GPT, "max_positions": 256, "decode_steps": 3}, "h100").to_dict()
+    assert r["serving"]["decode_steps"] == 3 and r["serving"]["tpot_s"] > 0
+    assert r["params"] == 2 * (12 * 256 * 256 + 13 * 256) + (1000 + 256) * 256 + 2 * 256  # 256 position rows
+    with pytest.raises(ConfigError, match="pipeline_parallel must be 1"):
+        load_workload({"model": "gpt", **GPT, "decode_steps": 3, "max_positions": 256, "pipeline_parallel": 2})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from accelsim.builders import build_workload
-from accelsim.ir import OpKind
 from accelsim.units import packed_bytes
 
 # LLaMA-2-7B: 6,738,415,616 params = embeddings 32000·4096 + 65 RMSNorm weights of 4096 + the linear layers
@@ -35,13 +34,82 @@ def test_w4a16_reads_about_a_quarter_of_the_weight_bytes():
     assert w4.params == PARAMS
 
 
-def test_w4a16_op_dtypes_and_dequantisation():
-    g = _decode(weight_dtype="int4")
+def test_w4a16_op_dtypes_and_fused_dequantisation():
+    g, bf16 = _decode(weight_dtype="int4"), _decode()
     q = g["model.layers.0.self_attn.q_proj"]
     assert q.dtype == "bf16" and q.weights[0].dtype == "int4" and q.weights[0].group_size == 128
-    deq = g["model.layers.0.self_attn.q_proj.dequantize"]
-    assert deq.kind is OpKind.ELEMENTWISE and deq.vector_elems == 4096 * 4096 and deq.flops == 2 * 4096 * 4096
+    assert q.attrs["dequant"] == "int4"  # the GEMM dequantises in registers: no op, launch or round trip of its own
+    assert len(g.ops) == len(bf16.ops) and not any(op.fn == "dequantize" for op in g.ops)
     assert g["model.embed_tokens"].weights[0].dtype is None  # embeddings keep the activation dtype
+    assert "dequant" not in g["model.layers.0.self_attn.scores"].attrs  # activation × activation: nothing to expand
+
+
+def _priced(graph, name, arch):
+    from accelsim.cost import systolic
+    return systolic.price(graph[name], arch.core.systolic, arch)
+
+
+def test_fused_dequant_is_vector_work_overlapped_with_the_mma():
+    from accelsim.config import load_arch
+    a100 = load_arch("a100")
+    # decode GEMV: each output tile expands its B panel, tn × k_slice weights, one packed-half FMA each: 2 of the
+    # SM's 512 FLOP lanes per weight (78 TFLOPS non-tensor fp16 = 512 FLOP/clk/SM, 256 half FMAs)
+    d = _priced(_decode(weight_dtype="int4"), "model.layers.0.self_attn.q_proj", a100).details
+    tn, k_slice = d["tile"][1], d["k_slice"]
+    assert d["dequant_cycles"] == -(-tn * k_slice * 2 // 512)
+    assert d["tile_cycles"] >= d["dequant_cycles"] + d["fixed_cycles"]
+    # prefill (512 tokens): the 128-row tile's MMA, ≥ 128 · 128 · 4096 / 1024 MACs/clk = 65536 cycles, hides the
+    # 128 · 4096 · 2 / 512 = 2048 cycles of dequantisation: the GEMM costs what the bf16 one does
+    pre = {"phase": "prefill", "seq_len": 512, "dtype": "bf16"}
+    w4 = _priced(build_workload("llama2_7b", {**pre, "weight_dtype": "int4"}), "model.layers.0.mlp.gate_proj", a100)
+    bf = _priced(build_workload("llama2_7b", pre), "model.layers.0.mlp.gate_proj", a100)
+    assert w4.cycles == bf.cycles and 0 < w4.details["dequant_cycles"] < bf.details["tile_cycles"]
+
+
+def test_fused_dequant_on_a_systolic_preset():
+    from accelsim.config import load_arch
+    tpu = load_arch("tpu-v4")
+    # no thread-block tiles: each weight is expanded once per GEMM on the core's 1024-lane vector unit, overlapped
+    # with the MXUs: 4096 · 4096 weights · 2 lane-cycles / 1024 lanes = 32768 cycles
+    p = _priced(_decode(weight_dtype="int4"), "model.layers.0.self_attn.q_proj", tpu)
+    assert p.details["dequant_cycles"] == 4096 * 4096 * 2 // 1024 and p.cycles >= 32768
+
+
+def test_w4a16_decode_step_reads_packed_weights_and_is_faster():
+    from accelsim.api import simulate
+
+    def run(execution, **kw):
+        return simulate({"model": "llama2_7b", "phase": "decode", "kv_len": 1024, "dtype": "bf16", **kw}, "a100",
+                        execution=execution).to_dict()
+
+    for execution in ("eager", "cuda_graph"):
+        bf16, w4 = run(execution), run(execution, weight_dtype="int4")
+        # every linear reads ½ byte + 2/128 bytes of fp16 scale per weight instead of 2 bytes; nothing else moves
+        assert bf16["bytes"]["hbm"] - w4["bytes"]["hbm"] == LINEAR * 2 - LINEAR // 2 - LINEAR // 128 * 2
+        assert len(w4["ops"]) == len(bf16["ops"])  # no dequantisation kernels to launch
+        assert w4["seconds"] < bf16["seconds"]
+    # with CUDA graphs the step is device time, dominated by reading the weights: much faster with int4
+    assert w4["seconds"] < 0.8 * bf16["seconds"]
+
+
+def test_w8a8_fp8_gemm_runs_at_the_fp8_rate():
+    from accelsim.config import load_arch
+    h100 = load_arch("h100")
+    pre = {"phase": "prefill", "seq_len": 2048, "dtype": "bf16"}
+    fp8 = build_workload("llama2_7b", {**pre, "weight_dtype": "fp8", "activation_dtype": "fp8"})
+    op = fp8["model.layers.0.mlp.gate_proj"]
+    assert op.dtype == "fp8" and "dequant" not in op.attrs  # weights in the compute dtype: 1 byte each
+    assert op.weights[0].nbytes(op.dtype) == 11008 * 4096
+    d = _priced(fp8, "model.layers.0.mlp.gate_proj", h100).details
+    # nv_h100_datasheet: fp8 tensor 1978.9 TFLOPS dense = 2 × bf16's 989.4
+    assert d["rate"] == {"dtype": "fp8", "runs_as": "fp8", "multiplier": 2.0}
+    # a 128 × 256 tile over K = 4096 on the SM's 64 × 32 array: 128 · 256 · 4096 / (64 · 32 · 2) = 32768 cycles of
+    # MMA at the fp8 rate (65536 at bf16's); fill and drain add a few percent
+    tm, tn = d["tile"]
+    mma = tm * tn * 4096 // (64 * 32 * 2)
+    assert mma <= d["tile_cycles"] - d["fixed_cycles"] < 1.1 * mma
+    bf = _priced(build_workload("llama2_7b", pre), "model.layers.0.mlp.gate_proj", h100).details
+    assert bf["tile"] == d["tile"] and bf["tile_cycles"] - bf["fixed_cycles"] >= 2 * mma
 
 
 def test_fp8_kv_cache_halves_kv_bytes():
@@ -78,3 +146,17 @@ def test_hf_takes_the_same_fields():
                               "kv_cache_dtype": "fp8"})
     assert g["model.layers.0.mlp.up_proj"].weights[0].dtype == "int8"
     assert g.meta["kv_cache_bytes"] == 2 * 2 * 2 * 4 * 64  # layers × K, V × kv heads × tokens × head_dim, 1 B
+
+
+def test_fp8_kv_cache_halves_the_reported_footprint():
+    from accelsim.api import simulate
+    cfg = {"architectures": ["MistralForCausalLM"], "hidden_size": 256, "intermediate_size": 512,
+           "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 100}
+
+    def kv(**kw):
+        w = {"model": "hf", "config": cfg, "phase": "decode", "kv_len": 100, "dtype": "bf16", **kw}
+        return simulate(w, "a100").to_dict()["memory"]["hbm"]["kv_cache"]
+
+    # K and V · 2 layers · 2 KV heads · head_dim 256/4 = 64 · 100 cached tokens · 2 bytes (bf16) → 1 byte (fp8)
+    assert kv() == 2 * 2 * 2 * 64 * 100 * 2
+    assert kv(kv_cache_dtype="fp8") == 2 * 2 * 2 * 64 * 100 * 1

@@ -1,0 +1,116 @@
+"""LLM serving under load (``accelsim serve SERVING.yaml``; docs/serving.md): requests arrive over time, each
+replica's engine batches prefills and decodes every iteration over a paged KV cache (:mod:`.engine`, vLLM V1's
+scheduler), every iteration is priced by accelsim's accelerator model on a memoised grid of batch shapes
+(:mod:`.cost`), and the run reports latency distributions, throughput, goodput and KV-cache use (:mod:`.metrics`).
+
+Import layer: between ``api`` and ``scenarios`` (it simulates passes through :mod:`accelsim.scenarios.single`).
+The event loop (:mod:`.sim`) is a plain heap, not SimPy: only ``engine`` imports simpy.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import __version__
+from ..config.serving import ServingSpec
+from ..errors import ConfigError
+from ..report.writers import atomic_write_text, write_json
+from .cost import Grid, build_grid, kv_blocks
+from .engine import IterationCost, Replica
+from .metrics import CSV_COLUMNS, request_rows, serving_summary, timeseries_rows
+from .requests import Request, make_requests, set_prefixes
+from .sim import ROUTERS, run_loop
+
+Progress = Callable[[str, int, int], None]
+FILES = ("report.json", "requests.csv", "timeseries.csv")
+TIMESERIES_COLUMNS = ("replica", "start_s", "seconds", "running", "waiting", "kv_blocks_used", "kv_fraction",
+                      "batch_tokens")
+
+
+@dataclass
+class ServeResult:
+    """A finished serving run: ``report`` (report.json's dict), the requests and the replicas."""
+
+    report: dict
+    requests: list[Request]
+    replicas: list[Replica]
+
+    def __getitem__(self, key: str):
+        return self.report[key]
+
+    def save(self, outdir: str | Path) -> list[Path]:
+        """Write report.json, requests.csv and timeseries.csv into ``outdir`` (each atomically)."""
+        out = Path(outdir)
+        paths = [write_json(self.report, out / "report.json"),
+                 _write_csv(out / "requests.csv", CSV_COLUMNS, request_rows(self.requests)),
+                 _write_csv(out / "timeseries.csv", TIMESERIES_COLUMNS, timeseries_rows(self.replicas))]
+        return paths
+
+
+def _write_csv(path: Path, header: tuple[str, ...], rows: list[list]) -> Path:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+    return path
+
+
+def _swap_s_per_block(spec: ServingSpec, grid: Grid) -> float:
+    """Seconds to move one KV block over the host link (``engine.preemption: swap``)."""
+    host = spec.arch.spill_memory
+    if host is None:
+        raise ConfigError.one(spec.source, "engine.preemption", f"swap needs a host memory level; arch "
+                              f"{spec.arch.name!r} has only {spec.arch.main_memory}", value="swap")
+    level = spec.arch.memory(host)
+    return spec.serve.engine.block_size * grid.kv_bytes_per_token / level.sustained_bandwidth
+
+
+def _admissible(requests: list[Request], spec: ServingSpec, blocks: int) -> tuple[list[Request], list[Request]]:
+    """Requests that can run, and those refused: longer than max_model_len, or more KV than a replica holds."""
+    e = spec.serve.engine
+    ok, refused = [], []
+    for r in requests:
+        total = r.prompt + r.output
+        (ok if total <= e.max_model_len and -(-total // e.block_size) <= blocks else refused).append(r)
+    return ok, refused
+
+
+def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int | None = None,
+          progress: Progress | None = None) -> ServeResult:
+    """Run the serving file ``spec``. ``cost`` (prefill tokens, decodes, their KV sum → seconds) and ``blocks``
+    (KV blocks per replica) replace the accelerator model's (a test hook); otherwise the grid is simulated."""
+    s = spec.serve
+    grid = None
+    if cost is None or blocks is None or s.engine.preemption == "swap":
+        grid = build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost, progress)
+    n_blocks = blocks if blocks is not None else kv_blocks(grid, spec.arch, s.engine)  # type: ignore[arg-type]
+    price = cost or grid.iteration  # type: ignore[union-attr]
+    swap = _swap_s_per_block(spec, grid) if s.engine.preemption == "swap" else 0.0  # type: ignore[arg-type]
+    requests = make_requests(s.workload, spec.trace_file)
+    if s.workload.shared_prefix:
+        set_prefixes(requests, s.workload.shared_prefix.tokens)
+    runnable, refused = _admissible(requests, spec, n_blocks)
+    replicas = [Replica(i, s.engine, n_blocks, price, swap) for i in range(s.replicas)]
+    run_loop(runnable, replicas, ROUTERS[s.router](), progress)
+    report = {
+        "accelsim_version": __version__,
+        "name": spec.name,
+        "kind": "serving",
+        "model": {"model": spec.model.model, "params": {k: v for k, v in spec.model.params.items()
+                                                         if k not in ("phase", "seq_len", "kv_len", "batch",
+                                                                      "decode_steps")}},
+        "arch": spec.arch.name,
+        "config": s.model_dump(mode="json"),
+        "kv_blocks_per_replica": n_blocks,
+        "iteration_cost": grid.to_dict() if grid is not None and cost is None else {"simulations": 0},
+        "serving": serving_summary(runnable, refused, replicas, s.slo),
+    }
+    return ServeResult(report, sorted(requests, key=lambda r: r.id), replicas)
+
+
+__all__ = ["FILES", "ServeResult", "serve"]

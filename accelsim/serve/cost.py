@@ -1,0 +1,189 @@
+"""The time of one engine iteration, from accelsim's own accelerator model, memoised on a grid of batch shapes.
+
+An iteration runs ``p`` prefill tokens (chunks of prompts) and ``b`` decodes whose KV lengths sum to ``K``. Two
+kinds of pass are simulated, each once per grid point (:mod:`accelsim.scenarios.single`):
+
+* ``P(n)``: a prefill of one sequence of ``n`` tokens (``phase: prefill, seq_len: n, batch: 1``), for ``n`` =
+  16, 16r, 16r², … and ``max_num_batched_tokens`` (``cost.token_ratio`` r, default 2);
+* ``D(b, k)``: a decode step of ``b`` sequences each with ``k`` tokens in the KV cache (``phase: decode,
+  batch: b, kv_len: k``), for ``b`` = 1, r, r², … and ``max_num_seqs`` (``cost.batch_ratio``), and ``k`` at
+  ``cost.kv_points`` evenly spaced lengths from ``block_size`` to ``max_model_len``.
+
+Between grid points the time is interpolated linearly (piecewise linear in ``n``; bilinear in ``(b, k)``), and
+clamped at the grid's ends. An iteration's time is
+
+* decodes only: ``D(b, K/b)`` (a decode step's attention reads each sequence's KV, so its cost is linear in the
+  KV lengths and the mean stands for them);
+* prefill only: ``P(p)``;
+* both: ``P(p + b) + D(b, K/b) − D(b, k₀)``: one forward pass over all ``p + b`` tokens (the weights are read
+  once for the whole batch) plus the decodes' KV-cache reads (their decode step less the same step at the
+  grid's shortest KV length k₀).
+
+Not modelled: a prefill chunk's attention to the context computed in earlier chunks, and several prompts in one
+iteration attending only within themselves (the prefill pass is one sequence of ``p`` tokens, so its attention
+is slightly dearer). ``benchmarks/serve_interp.py`` prints the interpolation error against direct simulation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from ..config import WorkloadSpec, build_graph
+from ..config.schema import jsonable
+from ..config.serving import CostGrid, EngineConfig
+from ..errors import ConfigError
+from ..hardware import Arch
+from ..options import Options
+from ..scenarios.single import simulate_pass
+
+Progress = Callable[[str, int, int], None]
+FIRST_PREFILL = 16  # tokens of the smallest prefill simulated
+
+
+def geometric(first: int, last: int, ratio: float) -> list[int]:
+    """first, first·r, first·r², … (rounded, distinct) below ``last``, then ``last``."""
+    out: list[int] = []
+    x = float(first)
+    while round(x) < last:
+        if not out or round(x) > out[-1]:
+            out.append(round(x))
+        x *= ratio
+    return [*out, last]
+
+
+def evenly(first: int, last: int, points: int) -> list[int]:
+    """``points`` integers evenly from ``first`` to ``last`` (distinct; fewer when the range is short)."""
+    if last <= first:
+        return [last]
+    return sorted({round(first + (last - first) * i / (points - 1)) for i in range(points)})
+
+
+def interp(xs: list[int], ys: list[float], x: float) -> float:
+    """Piecewise-linear ``y(x)`` through the points, clamped outside them."""
+    if x <= xs[0]:
+        return ys[0]
+    if x >= xs[-1]:
+        return ys[-1]
+    i = bisect_right(xs, x) - 1
+    f = (x - xs[i]) / (xs[i + 1] - xs[i])
+    return ys[i] + f * (ys[i + 1] - ys[i])
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The simulated shapes and their seconds."""
+
+    prefill_tokens: list[int]
+    prefill_s: list[float]
+    decode_batches: list[int]
+    decode_kv: list[int]
+    decode_s: list[list[float]]  # [batch index][kv index]
+    kv_bytes_per_token: float  # one replica's chip (a tensor-parallel shard)
+    weight_bytes: int
+
+    @property
+    def simulations(self) -> int:
+        return len(self.prefill_tokens) + len(self.decode_batches) * len(self.decode_kv)
+
+    def prefill(self, tokens: float) -> float:
+        return interp(self.prefill_tokens, self.prefill_s, tokens)
+
+    def decode(self, batch: float, kv: float) -> float:
+        bs, ks = self.decode_batches, self.decode_kv
+        row = [interp(ks, r, kv) for r in self.decode_s] if len(bs) > 1 else [interp(ks, self.decode_s[0], kv)]
+        return interp(bs, row, batch)
+
+    def iteration(self, prefill_tokens: int, decodes: int, kv_sum: int) -> float:
+        """Seconds of an iteration (see the module docstring)."""
+        if decodes == 0:
+            return self.prefill(prefill_tokens) if prefill_tokens else 0.0
+        kv = kv_sum / decodes
+        if prefill_tokens == 0:
+            return self.decode(decodes, kv)
+        return self.prefill(prefill_tokens + decodes) + self.decode(decodes, kv) - self.decode(decodes,
+                                                                                                self.decode_kv[0])
+
+    def to_dict(self) -> dict:
+        return {"simulations": self.simulations, "prefill_tokens": self.prefill_tokens, "prefill_s": self.prefill_s,
+                "decode_batches": self.decode_batches, "decode_kv": self.decode_kv, "decode_s": self.decode_s,
+                "kv_bytes_per_token": self.kv_bytes_per_token, "weight_bytes": self.weight_bytes}
+
+
+_CACHE: dict[str, Grid] = {}
+
+
+def shape(model: WorkloadSpec, **params: object) -> WorkloadSpec:
+    """``model`` as one pass of the given shape (no decode steps of its own)."""
+    return replace(model, params={**model.params, "decode_steps": 0, **params})
+
+
+def simulate_seconds(spec: WorkloadSpec, arch: Arch, options: Options) -> tuple[float, dict]:
+    """Seconds of one pass of ``spec`` on ``arch`` (device time plus launches, as ``accelsim run``), and its graph's
+    meta and weight bytes."""
+    graph = build_graph(spec, arch.dtype)
+    p, _ = simulate_pass(graph, arch, options, name=None, workload=spec)
+    return p.timing.seconds, {**graph.meta, "weight_bytes": graph.weight_bytes}
+
+
+def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: EngineConfig, grid: CostGrid,
+               progress: Progress | None = None) -> Grid:
+    """Simulate every grid shape once (memoised in this process by model, arch, options, engine and grid)."""
+    opts = options.model_copy(update={"trace": False, "plots": False})
+    key = json.dumps(jsonable([model.model, model.params, arch.model_dump(), opts.model_dump(),
+                               engine.model_dump(), grid.model_dump()]), sort_keys=True)
+    if key in _CACHE:
+        return _CACHE[key]
+    tokens = geometric(min(FIRST_PREFILL, engine.max_num_batched_tokens), engine.max_num_batched_tokens,
+                       grid.token_ratio)
+    batches = geometric(1, engine.max_num_seqs, grid.batch_ratio)
+    kvs = evenly(min(engine.block_size, engine.max_model_len), engine.max_model_len, grid.kv_points)
+    total, done = len(tokens) + len(batches) * len(kvs), 0
+    prefill_s = []
+    for n in tokens:
+        if progress:
+            progress(f"simulating prefill of {n} tokens", done, total)
+        prefill_s.append(simulate_seconds(shape(model, phase="prefill", seq_len=n, batch=1), arch, opts)[0])
+        done += 1
+    decode_s, metas = [], []
+    for b in batches:
+        row = []
+        for k in kvs:
+            if progress:
+                progress(f"simulating decode of batch {b} at KV {k}", done, total)
+            seconds, meta = simulate_seconds(shape(model, phase="decode", kv_len=k, batch=b), arch, opts)
+            row.append(seconds)
+            if b == 1:
+                metas.append(meta)
+            done += 1
+        decode_s.append(row)
+    per_token = _kv_per_token(metas, kvs)
+    out = Grid(tokens, prefill_s, batches, kvs, decode_s, per_token, int(metas[0]["weight_bytes"]))
+    _CACHE[key] = out
+    return out
+
+
+def _kv_per_token(metas: list[dict], kvs: list[int]) -> float:
+    """KV-cache bytes per token of one sequence: the cache's growth between two decode shapes of batch 1."""
+    if len(kvs) > 1:
+        grow = float(metas[-1]["kv_cache_bytes"]) - float(metas[0]["kv_cache_bytes"])
+        return grow / (kvs[-1] - kvs[0])
+    return float(metas[0]["kv_cache_bytes"]) / (kvs[0] + 1)
+
+
+def kv_blocks(grid: Grid, arch: Arch, engine: EngineConfig) -> int:
+    """KV-cache blocks of one replica: what ``gpu_memory_fraction`` of the main memory holds after the weights
+    (one chip's shard), in blocks of ``block_size`` tokens (``engine.kv_blocks`` when given)."""
+    if engine.kv_blocks is not None:
+        return engine.kv_blocks
+    capacity = arch.memory(arch.main_memory).capacity
+    room = capacity * engine.gpu_memory_fraction - grid.weight_bytes
+    blocks = math.floor(room / (engine.block_size * grid.kv_bytes_per_token)) if room > 0 else 0
+    if blocks < 1:
+        raise ConfigError.one(None, "engine.gpu_memory_fraction", f"the weights ({grid.weight_bytes:,} B per chip) "
+                              f"leave no room for a KV block in {engine.gpu_memory_fraction} of "
+                              f"{capacity:,} B (use more tensor parallelism or a larger fraction)")
+    return blocks

@@ -1,0 +1,142 @@
+"""The serving report: latency distributions, throughput, goodput, KV-cache use, preemptions and per-replica load,
+from the finished requests and each replica's iteration samples.
+
+Definitions (every time in seconds): TTFT = first token − arrival; TPOT = (finish − first token) / (output − 1)
+for requests of more than one output token; ITL = the gaps between a request's consecutive tokens (all of them,
+pooled); end-to-end = finish − arrival. Percentiles are numpy's linear ones. Throughput is over the *makespan*,
+from the first arrival to the last finish. A request is good when it meets every SLO the file gives; goodput is
+good requests per second of makespan. The run is *saturated* when the mean TTFT of the last fifth of the requests
+(by arrival) is over three times that of the first fifth and over 1 s: the queue grew while requests arrived.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..config.serving import Slo
+from .engine import Replica
+from .requests import Request
+
+SATURATION_RATIO = 3.0
+SATURATION_TTFT_S = 1.0
+CSV_COLUMNS = ("id", "replica", "arrival_s", "scheduled_s", "first_token_s", "finish_s", "prompt_tokens",
+               "output_tokens", "cached_tokens", "preemptions", "ttft_s", "tpot_s", "e2e_s")
+
+
+def stats(values: Sequence[float] | np.ndarray) -> dict[str, float | None]:
+    """mean, p50, p90 and p99 of ``values`` (None when there are none)."""
+    a = np.asarray(values, dtype=np.float64)
+    if a.size == 0:
+        return {"mean": None, "p50": None, "p90": None, "p99": None}
+    p50, p90, p99 = np.percentile(a, [50, 90, 99])
+    return {"mean": float(a.mean()), "p50": float(p50), "p90": float(p90), "p99": float(p99)}
+
+
+def tpot(r: Request) -> float | None:
+    return (r.finish - r.first_token) / (r.output - 1) if r.output > 1 else None
+
+
+def good(r: Request, slo: Slo) -> bool:
+    t = tpot(r)
+    return ((slo.ttft is None or r.first_token - r.arrival <= slo.ttft)
+            and (slo.tpot is None or t is None or t <= slo.tpot)
+            and (slo.e2e is None or r.finish - r.arrival <= slo.e2e))
+
+
+def saturated(requests: Sequence[Request]) -> bool:
+    """See the module docstring (unfinished requests count as waiting until the end)."""
+    done = [r for r in requests if not math.isnan(r.first_token)]
+    if len(done) < len(requests):
+        return True
+    fifth = max(len(done) // 5, 1)
+    first = float(np.mean([r.first_token - r.arrival for r in done[:fifth]]))
+    last = float(np.mean([r.first_token - r.arrival for r in done[-fifth:]]))
+    return last > SATURATION_RATIO * first and last > SATURATION_TTFT_S
+
+
+def kv_use(replicas: Sequence[Replica]) -> dict[str, float]:
+    """Time-weighted mean and the largest fraction of KV blocks in use, over every replica's iterations."""
+    weighted = total = peak = 0.0
+    for r in replicas:
+        for _, seconds, _, _, used, _ in r.samples:
+            frac = used / r.pool.total
+            weighted += frac * seconds
+            total += seconds
+            peak = max(peak, frac)
+    return {"mean": weighted / total if total else 0.0, "max": peak}
+
+
+def replica_rows(replicas: Sequence[Replica], requests: Sequence[Request], makespan: float) -> list[dict]:
+    rows = []
+    for r in replicas:
+        mine = [q for q in requests if q.replica == r.index]
+        batch = [s[5] for s in r.samples]
+        rows.append({"replica": r.index, "requests": len(mine),
+                     "finished": sum(1 for q in mine if not math.isnan(q.finish)),
+                     "output_tokens": sum(q.generated for q in mine), "iterations": r.iterations,
+                     "busy_fraction": r.busy_s / makespan if makespan else 0.0,
+                     "mean_batch_tokens": float(np.mean(batch)) if batch else 0.0,
+                     "preemptions": r.preemptions, "kv_blocks": r.pool.total})
+    return rows
+
+
+def serving_summary(requests: Sequence[Request], rejected: Sequence[Request], replicas: Sequence[Replica],
+                    slo: Slo) -> dict:
+    """The report's ``serving`` object (see the module docstring)."""
+    fin = [r for r in requests if not math.isnan(r.finish)]
+    start = requests[0].arrival if requests else 0.0
+    end = max((r.finish for r in fin), default=start)
+    makespan = end - start
+    rate = (lambda x: x / makespan if makespan > 0 else None)
+    n_good = sum(1 for r in fin if good(r, slo))
+    arrivals = [r.arrival for r in requests]
+    offered = (len(requests) - 1) / (arrivals[-1] - arrivals[0]) if len(requests) > 1 and arrivals[-1] > 0 else None
+    return {
+        "requests": len(requests) + len(rejected),
+        "finished": len(fin),
+        "unfinished": len(requests) - len(fin),
+        "rejected": len(rejected),
+        "makespan_s": makespan,
+        "offered_requests_per_s": offered,
+        "ttft_s": stats([r.first_token - r.arrival for r in fin]),
+        "tpot_s": stats([t for r in fin if (t := tpot(r)) is not None]),
+        "itl_s": stats(np.fromiter((x for r in fin for x in r.itl), dtype=np.float64)),
+        "e2e_s": stats([r.finish - r.arrival for r in fin]),
+        "queue_s": stats([r.scheduled - r.arrival for r in fin]),
+        "requests_per_s": rate(len(fin)),
+        "input_tokens_per_s": rate(sum(r.prompt for r in fin)),
+        "output_tokens_per_s": rate(sum(r.output for r in fin)),
+        "goodput": {"slo": {k: v for k, v in slo.model_dump().items() if v is not None},
+                    "good_requests": n_good, "requests_per_s": rate(n_good),
+                    "fraction": n_good / len(fin) if fin else None},
+        "preemptions": sum(r.preemptions for r in replicas),
+        "cached_prefix_tokens": sum(r.cached_tokens for r in fin),
+        "kv_cache_utilization": kv_use(replicas),
+        "saturated": saturated(requests),
+        "replicas": replica_rows(replicas, requests, makespan),
+    }
+
+
+def request_rows(requests: Sequence[Request]) -> list[list]:
+    """The rows of requests.csv (:data:`CSV_COLUMNS`), in arrival order; empty cells for what never happened."""
+    def num(x: float | None) -> str:
+        return "" if x is None or math.isnan(x) else repr(round(x, 9))
+
+    return [[r.id, r.replica, num(r.arrival), num(r.scheduled), num(r.first_token), num(r.finish), r.prompt,
+             r.output, r.cached_tokens, r.preemptions, num(r.first_token - r.arrival), num(tpot(r)),
+             num(r.finish - r.arrival)] for r in requests]
+
+
+def timeseries_rows(replicas: Sequence[Replica], limit: int = 5000) -> list[list]:
+    """Rows of timeseries.csv: per replica, up to ``limit`` evenly picked iterations (start, seconds, running,
+    waiting, KV blocks used, KV fraction, batch tokens)."""
+    rows = []
+    for r in replicas:
+        step = max(len(r.samples) // limit, 1)
+        for t, s, run, wait, used, tokens in r.samples[::step]:
+            rows.append([r.index, repr(round(t, 9)), repr(round(s, 9)), run, wait, used,
+                         repr(round(used / r.pool.total, 6)), tokens])
+    return rows

@@ -1,4 +1,4 @@
-"""The ``accelsim`` command: ``run``, ``info``, ``list`` and ``plot`` (see ``accelsim COMMAND --help``).
+"""The ``accelsim`` command: ``run``, ``serve``, ``info``, ``list`` and ``plot`` (see ``accelsim COMMAND --help``).
 
 The CLI only wires the stages together. An :class:`~accelsim.errors.AccelsimError` becomes its one-line message
 (one line per problem) on stderr and exit status 2; ``--debug`` shows the traceback instead.
@@ -72,6 +72,18 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (default: a LocalCluster)")
     sw.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
+    sv = sub.add_parser("serve", help="simulate an LLM server under load (requests, batching, KV cache)",
+                        description="Simulate LLM serving: requests arrive, each replica's engine batches prefills "
+                                    "and decodes every iteration over a paged KV cache, iterations are priced by "
+                                    "the accelerator model; write report.json, requests.csv and timeseries.csv. "
+                                    "See docs/serving.md.")
+    sv.add_argument("serving", help="serving YAML (a path or a name from experiments/serving/)")
+    sv.add_argument("-o", "--output", metavar="OUTDIR", help="report folder (default: the file's 'output', else "
+                                                           "runs/NAME)")
+    sv.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a value, e.g. workload.arrival.rate=4 or engine.max_num_seqs=64 (repeatable)")
+    sv.add_argument("--quiet", "-q", action="store_true", help="print only the report folder")
+
     i = sub.add_parser("info", help="print a workload's params, MACs, FLOPs, bytes and per-op table")
     i.add_argument("workload", help="workload preset name or YAML path")
     i.add_argument("--batch", type=int)
@@ -99,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``accelsim`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        commands = {"run": _cmd_run, "sweep": _cmd_sweep, "info": _cmd_info, "list": _cmd_list,
+        commands = {"run": _cmd_run, "serve": _cmd_serve, "sweep": _cmd_sweep, "info": _cmd_info, "list": _cmd_list,
                     "plot": _cmd_plot, "compare": _cmd_compare}
         return commands[args.command](args)
     except AccelsimError as e:
@@ -192,6 +204,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out.print(f"[dim]{sim['tasks']:,} tasks, {sim['events']:,} events in {wall:.2f} s wall[/dim]")
     out.print(f"Report written to [bold]{outdir}[/bold]/ (report.json, ops.csv, report.html"
               f"{', trace.json' if args.trace or options.trace else ''}{', *.png' if plots else ''})")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from . import api
+    from .serve.metrics import summary_rows
+
+    err = Console(stderr=True)
+    t0 = time.perf_counter()
+    with _Progress(err, enabled=not args.quiet) as progress:
+        result = api.serve(args.serving, overrides=args.overrides, progress=progress)
+        outdir = Path(args.output or result.output or f"runs/{result.report['name']}")
+        result.save(outdir)
+    if args.quiet:
+        print(outdir)
+        return 0
+    out = _stdout_console()
+    table = Table(title=f"{result.report['name']}: {result.report['model']['model']} on {result.report['arch']}",
+                  show_header=False)
+    for key, value in summary_rows(result.report):
+        table.add_row(key, value)
+    out.print(table)
+    out.print(f"[dim]{time.perf_counter() - t0:.2f} s wall[/dim]")
+    out.print(f"Report written to [bold]{outdir}[/bold]/ (report.json, requests.csv, timeseries.csv)")
     return 0
 
 

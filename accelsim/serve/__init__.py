@@ -38,6 +38,7 @@ class ServeResult:
     report: dict
     requests: list[Request]
     replicas: list[Replica]
+    output: str | None = None  # the file's default report folder
 
     def __getitem__(self, key: str):
         return self.report[key]
@@ -110,7 +111,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "iteration_cost": grid.to_dict() if grid is not None and cost is None else {"simulations": 0},
         "serving": serving_summary(runnable, refused, replicas, s.slo),
     }
-    return ServeResult(report, sorted(requests, key=lambda r: r.id), replicas)
+    return ServeResult(report, sorted(requests, key=lambda r: r.id), replicas, spec.output)
 
 
 __all__ = ["FILES", "ServeResult", "serve"]

@@ -90,7 +90,10 @@ def serving_summary(requests: Sequence[Request], rejected: Sequence[Request], re
     start = requests[0].arrival if requests else 0.0
     end = max((r.finish for r in fin), default=start)
     makespan = end - start
-    rate = (lambda x: x / makespan if makespan > 0 else None)
+
+    def rate(x: float) -> float | None:
+        return x / makespan if makespan > 0 else None
+
     n_good = sum(1 for r in fin if good(r, slo))
     arrivals = [r.arrival for r in requests]
     offered = (len(requests) - 1) / (arrivals[-1] - arrivals[0]) if len(requests) > 1 and arrivals[-1] > 0 else None
@@ -139,4 +142,34 @@ def timeseries_rows(replicas: Sequence[Replica], limit: int = 5000) -> list[list
         for t, s, run, wait, used, tokens in r.samples[::step]:
             rows.append([r.index, repr(round(t, 9)), repr(round(s, 9)), run, wait, used,
                          repr(round(used / r.pool.total, 6)), tokens])
+    return rows
+
+
+def summary_rows(report: dict) -> list[tuple[str, str]]:
+    """(label, text) rows of the console summary of a serving report."""
+    s = report["serving"]
+
+    def ms(d: dict) -> str:
+        return " / ".join("-" if d[k] is None else f"{d[k] * 1e3:,.1f}" for k in ("mean", "p50", "p90", "p99"))
+
+    def num(x: float | None, fmt: str = ",.2f") -> str:
+        return "-" if x is None else format(x, fmt)
+
+    g = s["goodput"]
+    kv = s["kv_cache_utilization"]
+    rows = [("requests", f"{s['finished']:,} finished of {s['requests']:,} ({s['unfinished']:,} unfinished, "
+                         f"{s['rejected']:,} rejected)"),
+            ("TTFT ms (mean/p50/p90/p99)", ms(s["ttft_s"])), ("TPOT ms", ms(s["tpot_s"])),
+            ("ITL ms", ms(s["itl_s"])), ("end-to-end ms", ms(s["e2e_s"])),
+            ("throughput", f"{num(s['requests_per_s'])} req/s, {num(s['output_tokens_per_s'], ',.0f')} output "
+                           f"tok/s, {num(s['input_tokens_per_s'], ',.0f')} input tok/s"),
+            ("goodput", f"{num(g['requests_per_s'])} req/s ({num(g['fraction'], '.1%')} meet {g['slo'] or 'no SLO'})"),
+            ("KV cache", f"{num(kv['mean'], '.1%')} mean, {num(kv['max'], '.1%')} max of "
+                         f"{report['kv_blocks_per_replica']:,} blocks per replica"),
+            ("preemptions", f"{s['preemptions']:,}"),
+            ("saturated", "yes: latency grew while requests arrived" if s["saturated"] else "no"),
+            ("accelerator simulations", f"{report['iteration_cost']['simulations']}")]
+    for r in s["replicas"]:
+        rows.append((f"replica {r['replica']}", f"{r['requests']:,} requests, {r['iterations']:,} iterations, "
+                                                f"busy {r['busy_fraction']:.1%}, {r['preemptions']:,} preemptions"))
     return rows

@@ -205,6 +205,11 @@ class ServingSpec:
     output: str | None = None
     source: str = "<input>"
     trace_file: str | None = None
+    lines: dict[str, int | None] = field(default_factory=dict)  # top-level key → line written (for later errors)
+
+    def error(self, key: str, msg: str, **value: object) -> ConfigError:
+        """A one-line error about ``key`` (dotted) found after loading, at the line of its top-level section."""
+        return ConfigError.one(self.source, key, msg, line=self.lines.get(key.split(".")[0]), **value)
 
 
 def _sections(doc: Doc, overrides: list[Override]) -> Doc:
@@ -307,7 +312,7 @@ def serving_from_doc(doc: Doc, overrides: Iterable[str], *, source: str, default
     issues.raise_if_any()
     return ServingSpec(name=data.get("name") or default_name, model=model, arch=arch,  # type: ignore[arg-type]
                        serve=config, options=options, output=data.get("output"), source=source,  # type: ignore[arg-type]
-                       trace_file=trace)
+                       trace_file=trace, lines={k: doc.locate((k,))[0].line for k in data})
 
 
 SERVING_DIR = "serving"  # the serving presets: experiments/serving/NAME.yaml

@@ -17,9 +17,8 @@ from pathlib import Path
 
 from .. import __version__
 from ..config.serving import ServingSpec
-from ..errors import ConfigError
 from ..report.writers import atomic_write_text, write_json
-from .cost import Grid, build_grid, kv_blocks
+from .cost import Footprint, build_grid, footprint, kv_blocks
 from .engine import IterationCost, Replica
 from .metrics import CSV_COLUMNS, request_rows, serving_summary, timeseries_rows
 from .requests import Request, make_requests, set_prefixes
@@ -61,14 +60,14 @@ def _write_csv(path: Path, header: tuple[str, ...], rows: list[list]) -> Path:
     return path
 
 
-def _swap_s_per_block(spec: ServingSpec, grid: Grid) -> float:
+def _swap_s_per_block(spec: ServingSpec, fp: Footprint) -> float:
     """Seconds to move one KV block over the host link (``engine.preemption: swap``)."""
     host = spec.arch.spill_memory
     if host is None:
-        raise ConfigError.one(spec.source, "engine.preemption", f"swap needs a host memory level; arch "
-                              f"{spec.arch.name!r} has only {spec.arch.main_memory}", value="swap")
+        raise spec.error("engine.preemption", f"swap needs a host memory level; arch {spec.arch.name!r} has "
+                         f"only {spec.arch.main_memory}", value="swap")
     level = spec.arch.memory(host)
-    return spec.serve.engine.block_size * grid.kv_bytes_per_token / level.sustained_bandwidth
+    return spec.serve.engine.block_size * fp.kv_bytes_per_token / level.sustained_bandwidth
 
 
 def _admissible(requests: list[Request], spec: ServingSpec, blocks: int) -> tuple[list[Request], list[Request]]:
@@ -86,12 +85,13 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     """Run the serving file ``spec``. ``cost`` (prefill tokens, decodes, their KV sum → seconds) and ``blocks``
     (KV blocks per replica) replace the accelerator model's (a test hook); otherwise the grid is simulated."""
     s = spec.serve
-    grid = None
-    if cost is None or blocks is None or s.engine.preemption == "swap":
-        grid = build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost, progress)
-    n_blocks = blocks if blocks is not None else kv_blocks(grid, spec.arch, s.engine)  # type: ignore[arg-type]
+    fp = footprint(spec.model, spec.arch, s.engine)
+    n_blocks = blocks if blocks is not None else kv_blocks(fp, spec.arch, s.engine)
+    if isinstance(n_blocks, str):
+        raise spec.error("model", n_blocks, value=spec.model.model)
+    swap = _swap_s_per_block(spec, fp) if s.engine.preemption == "swap" else 0.0
+    grid = None if cost is not None else build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost, progress)
     price = cost or grid.iteration  # type: ignore[union-attr]
-    swap = _swap_s_per_block(spec, grid) if s.engine.preemption == "swap" else 0.0  # type: ignore[arg-type]
     requests = make_requests(s.workload, spec.trace_file)
     if s.workload.shared_prefix:
         set_prefixes(requests, s.workload.shared_prefix.tokens)
@@ -108,7 +108,9 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "arch": spec.arch.name,
         "config": s.model_dump(mode="json"),
         "kv_blocks_per_replica": n_blocks,
-        "iteration_cost": grid.to_dict() if grid is not None and cost is None else {"simulations": 0},
+        "weight_bytes_per_chip": fp.weight_bytes,
+        "kv_bytes_per_token": fp.kv_bytes_per_token,
+        "iteration_cost": grid.to_dict() if grid is not None else {"simulations": 0},
         "serving": serving_summary(runnable, refused, replicas, s.slo),
     }
     return ServeResult(report, sorted(requests, key=lambda r: r.id), replicas, spec.output)

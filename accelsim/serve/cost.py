@@ -35,7 +35,6 @@ from dataclasses import dataclass, replace
 from ..config import WorkloadSpec, build_graph
 from ..config.schema import jsonable
 from ..config.serving import CostGrid, EngineConfig
-from ..errors import ConfigError
 from ..hardware import Arch
 from ..options import Options
 from ..scenarios.single import simulate_pass
@@ -82,8 +81,6 @@ class Grid:
     decode_batches: list[int]
     decode_kv: list[int]
     decode_s: list[list[float]]  # [batch index][kv index]
-    kv_bytes_per_token: float  # one replica's chip (a tensor-parallel shard)
-    weight_bytes: int
 
     @property
     def simulations(self) -> int:
@@ -109,8 +106,7 @@ class Grid:
 
     def to_dict(self) -> dict:
         return {"simulations": self.simulations, "prefill_tokens": self.prefill_tokens, "prefill_s": self.prefill_s,
-                "decode_batches": self.decode_batches, "decode_kv": self.decode_kv, "decode_s": self.decode_s,
-                "kv_bytes_per_token": self.kv_bytes_per_token, "weight_bytes": self.weight_bytes}
+                "decode_batches": self.decode_batches, "decode_kv": self.decode_kv, "decode_s": self.decode_s}
 
 
 _CACHE: dict[str, Grid] = {}
@@ -121,12 +117,28 @@ def shape(model: WorkloadSpec, **params: object) -> WorkloadSpec:
     return replace(model, params={**model.params, "decode_steps": 0, **params})
 
 
-def simulate_seconds(spec: WorkloadSpec, arch: Arch, options: Options) -> tuple[float, dict]:
-    """Seconds of one pass of ``spec`` on ``arch`` (device time plus launches, as ``accelsim run``), and its graph's
-    meta and weight bytes."""
+def simulate_seconds(spec: WorkloadSpec, arch: Arch, options: Options) -> float:
+    """Seconds of one pass of ``spec`` on ``arch`` (device time plus launches, as ``accelsim run`` reports)."""
     graph = build_graph(spec, arch.dtype)
     p, _ = simulate_pass(graph, arch, options, name=None, workload=spec)
-    return p.timing.seconds, {**graph.meta, "weight_bytes": graph.weight_bytes}
+    return p.timing.seconds
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What one chip of a replica holds: its share of the weights and KV-cache bytes per token of a sequence."""
+
+    weight_bytes: int
+    kv_bytes_per_token: float
+
+
+def footprint(model: WorkloadSpec, arch: Arch, engine: EngineConfig) -> Footprint:
+    """From two decode graphs of batch 1 (built, not simulated): the weights and the KV cache's growth per token."""
+    lo, hi = min(engine.block_size, engine.max_model_len - 1), engine.max_model_len
+    a = build_graph(shape(model, phase="decode", kv_len=lo, batch=1), arch.dtype)
+    b = build_graph(shape(model, phase="decode", kv_len=hi, batch=1), arch.dtype)
+    grow = float(b.meta.get("kv_cache_bytes", 0)) - float(a.meta.get("kv_cache_bytes", 0))
+    return Footprint(int(b.weight_bytes), grow / (hi - lo))
 
 
 def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: EngineConfig, grid: CostGrid,
@@ -141,49 +153,33 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
                        grid.token_ratio)
     batches = geometric(1, engine.max_num_seqs, grid.batch_ratio)
     kvs = evenly(min(engine.block_size, engine.max_model_len), engine.max_model_len, grid.kv_points)
-    total, done = len(tokens) + len(batches) * len(kvs), 0
-    prefill_s = []
-    for n in tokens:
+    shapes = [shape(model, phase="prefill", seq_len=n, batch=1) for n in tokens]
+    shapes += [shape(model, phase="decode", kv_len=k, batch=b) for b in batches for k in kvs]
+    seconds = []
+    for done, spec in enumerate(shapes):
         if progress:
-            progress(f"simulating prefill of {n} tokens", done, total)
-        prefill_s.append(simulate_seconds(shape(model, phase="prefill", seq_len=n, batch=1), arch, opts)[0])
-        done += 1
-    decode_s, metas = [], []
-    for b in batches:
-        row = []
-        for k in kvs:
-            if progress:
-                progress(f"simulating decode of batch {b} at KV {k}", done, total)
-            seconds, meta = simulate_seconds(shape(model, phase="decode", kv_len=k, batch=b), arch, opts)
-            row.append(seconds)
-            if b == 1:
-                metas.append(meta)
-            done += 1
-        decode_s.append(row)
-    per_token = _kv_per_token(metas, kvs)
-    out = Grid(tokens, prefill_s, batches, kvs, decode_s, per_token, int(metas[0]["weight_bytes"]))
+            p = spec.params
+            what = f"prefill of {p['seq_len']} tokens" if p["phase"] == "prefill" else \
+                f"decode of {p['batch']} at KV {p['kv_len']}"
+            progress(f"simulating {what}", done, len(shapes))
+        seconds.append(simulate_seconds(spec, arch, opts))
+    rest = seconds[len(tokens):]
+    decode_s = [rest[i * len(kvs):(i + 1) * len(kvs)] for i in range(len(batches))]
+    out = Grid(tokens, seconds[:len(tokens)], batches, kvs, decode_s)
     _CACHE[key] = out
     return out
 
 
-def _kv_per_token(metas: list[dict], kvs: list[int]) -> float:
-    """KV-cache bytes per token of one sequence: the cache's growth between two decode shapes of batch 1."""
-    if len(kvs) > 1:
-        grow = float(metas[-1]["kv_cache_bytes"]) - float(metas[0]["kv_cache_bytes"])
-        return grow / (kvs[-1] - kvs[0])
-    return float(metas[0]["kv_cache_bytes"]) / (kvs[0] + 1)
-
-
-def kv_blocks(grid: Grid, arch: Arch, engine: EngineConfig) -> int:
-    """KV-cache blocks of one replica: what ``gpu_memory_fraction`` of the main memory holds after the weights
+def kv_blocks(fp: Footprint, arch: Arch, engine: EngineConfig) -> int | str:
+    """KV-cache blocks of one replica: what ``gpu_memory_fraction`` of a chip's main memory holds after its weights
     (one chip's shard), in blocks of ``block_size`` tokens (``engine.kv_blocks`` when given)."""
     if engine.kv_blocks is not None:
         return engine.kv_blocks
     capacity = arch.memory(arch.main_memory).capacity
-    room = capacity * engine.gpu_memory_fraction - grid.weight_bytes
-    blocks = math.floor(room / (engine.block_size * grid.kv_bytes_per_token)) if room > 0 else 0
+    room = capacity * engine.gpu_memory_fraction - fp.weight_bytes
+    blocks = math.floor(room / (engine.block_size * fp.kv_bytes_per_token)) if room > 0 else 0
     if blocks < 1:
-        raise ConfigError.one(None, "engine.gpu_memory_fraction", f"the weights ({grid.weight_bytes:,} B per chip) "
-                              f"leave no room for a KV block in {engine.gpu_memory_fraction} of "
-                              f"{capacity:,} B (use more tensor parallelism or a larger fraction)")
+        return (f"the weights ({fp.weight_bytes:,} B per chip) leave no room for a KV block in "
+                f"{engine.gpu_memory_fraction} of {capacity:,} B (use more tensor parallelism or a larger "
+                f"gpu_memory_fraction)")
     return blocks

@@ -85,11 +85,11 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     """Run the serving file ``spec``. ``cost`` (prefill tokens, decodes, their KV sum → seconds) and ``blocks``
     (KV blocks per replica) replace the accelerator model's (a test hook); otherwise the grid is simulated."""
     s = spec.serve
-    fp = footprint(spec.model, spec.arch, s.engine)
-    n_blocks = blocks if blocks is not None else kv_blocks(fp, spec.arch, s.engine)
+    fp = footprint(spec.model, spec.arch, s.engine) if blocks is None or s.engine.preemption == "swap" else None
+    n_blocks = blocks if blocks is not None else kv_blocks(fp, spec.arch, s.engine)  # type: ignore[arg-type]
     if isinstance(n_blocks, str):
         raise spec.error("model", n_blocks, value=spec.model.model)
-    swap = _swap_s_per_block(spec, fp) if s.engine.preemption == "swap" else 0.0
+    swap = _swap_s_per_block(spec, fp) if fp is not None and s.engine.preemption == "swap" else 0.0
     grid = None if cost is not None else build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost, progress)
     price = cost or grid.iteration  # type: ignore[union-attr]
     requests = make_requests(s.workload, spec.trace_file)
@@ -108,8 +108,8 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "arch": spec.arch.name,
         "config": s.model_dump(mode="json"),
         "kv_blocks_per_replica": n_blocks,
-        "weight_bytes_per_chip": fp.weight_bytes,
-        "kv_bytes_per_token": fp.kv_bytes_per_token,
+        "weight_bytes_per_chip": fp.weight_bytes if fp else None,
+        "kv_bytes_per_token": fp.kv_bytes_per_token if fp else None,
         "iteration_cost": grid.to_dict() if grid is not None else {"simulations": 0},
         "serving": serving_summary(runnable, refused, replicas, s.slo),
     }

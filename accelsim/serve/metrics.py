@@ -49,8 +49,8 @@ def good(r: Request, slo: Slo) -> bool:
 def saturated(requests: Sequence[Request]) -> bool:
     """See the module docstring (unfinished requests count as waiting until the end)."""
     done = [r for r in requests if not math.isnan(r.first_token)]
-    if len(done) < len(requests):
-        return True
+    if len(done) < len(requests) or not done:
+        return bool(requests)
     fifth = max(len(done) // 5, 1)
     first = float(np.mean([r.first_token - r.arrival for r in done[:fifth]]))
     last = float(np.mean([r.first_token - r.arrival for r in done[-fifth:]]))

@@ -1,0 +1,221 @@
+"""The serving engine on hand-checkable cases: a stub iteration cost (the test hook of ``accelsim.serve.serve``) and
+a given number of KV blocks, so every time below is computed by hand from the stub."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from accelsim.config.serving import load_serving
+from accelsim.serve import serve
+from accelsim.serve.cost import evenly, geometric, interp
+from accelsim.serve.engine import KvPool
+
+
+def spec(**over):
+    """A serving file (as a mapping) for llama2_7b on h100 with ``over`` merged into its sections."""
+    doc = {"name": "t", "model": "llama2_7b", "arch": "h100",
+           "engine": {"max_num_seqs": 8, "max_num_batched_tokens": 256, "max_model_len": 512, "block_size": 16},
+           "workload": {"arrival": {"process": "constant", "rate": 1}, "prompt_tokens": {"dist": "fixed", "value": 100},
+                        "output_tokens": {"dist": "fixed", "value": 4}, "requests": 3}}
+    for key, value in over.items():
+        doc[key] = {**doc[key], **value} if isinstance(value, dict) and key in doc else value
+    return load_serving(doc)
+
+
+class Stub:
+    """Iteration seconds = fixed + per prefill token · p + per decode · d; records every call."""
+
+    def __init__(self, fixed=0.0, per_token=0.001, per_decode=0.01):
+        self.fixed, self.per_token, self.per_decode = fixed, per_token, per_decode
+        self.calls: list[tuple[int, int, int]] = []
+
+    def __call__(self, p, d, kv):
+        self.calls.append((p, d, kv))
+        return self.fixed + self.per_token * p + self.per_decode * d
+
+
+def by_id(result):
+    return {r.id: r for r in result.requests}
+
+
+def test_isolated_requests_have_the_hand_computed_latencies():
+    # 1 request/s, each done long before the next: prefill of 100 tokens = 0.1 + 100·0.001 = 0.2 s (TTFT);
+    # then 3 decode iterations of 0.1 + 0.01 = 0.11 s each: finish at 0.2 + 0.33 = 0.53 s; TPOT 0.33/3 = 0.11 s
+    res = serve(spec(), cost=Stub(fixed=0.1), blocks=1000)
+    s = res.report["serving"]
+    assert s["finished"] == 3 and s["unfinished"] == 0
+    assert s["ttft_s"]["p50"] == pytest.approx(0.2) and s["ttft_s"]["p99"] == pytest.approx(0.2)
+    assert s["e2e_s"]["mean"] == pytest.approx(0.53)
+    assert s["tpot_s"]["mean"] == pytest.approx(0.11) and s["itl_s"]["p90"] == pytest.approx(0.11)
+    r2 = by_id(res)[2]
+    assert (r2.arrival, r2.first_token, r2.finish) == pytest.approx((2.0, 2.2, 2.53))
+    assert s["makespan_s"] == pytest.approx(2.53)
+    assert s["requests_per_s"] == pytest.approx(3 / 2.53)
+    assert s["output_tokens_per_s"] == pytest.approx(12 / 2.53)
+
+
+def test_overlapping_requests_batch_a_decode_with_a_prefill():
+    # arrivals 0 and 0.1 s, prompt 100, output 3; cost 0.05 + 0.001·p + 0.01·d
+    # it1 [0, 0.15): r0 prefill 100 → r0 token 1 at 0.15
+    # it2 [0.15, 0.31): r0 decode + r1 prefill 100 (0.05 + 0.1 + 0.01) → r0 token 2, r1 token 1 at 0.31
+    # it3 [0.31, 0.38): two decodes (0.05 + 0.02) → r0 token 3: done at 0.38; r1 token 2
+    # it4 [0.38, 0.44): r1 decode → done at 0.44
+    stub = Stub(fixed=0.05)
+    res = serve(spec(workload={"arrival": {"process": "constant", "rate": 10}, "requests": 2,
+                               "output_tokens": {"dist": "fixed", "value": 3}}), cost=stub, blocks=1000)
+    r0, r1 = by_id(res)[0], by_id(res)[1]
+    assert (r0.first_token, r0.finish) == pytest.approx((0.15, 0.38))
+    assert (r1.scheduled, r1.first_token, r1.finish) == pytest.approx((0.15, 0.31, 0.44))
+    assert [c[:2] for c in stub.calls] == [(100, 0), (100, 1), (0, 2), (0, 1)]
+    # KV lengths the decodes attend to: r0's second token sees 101 tokens; then r0 102 and r1 101
+    assert stub.calls[1][2] == 101 and stub.calls[2][2] == 102 + 101
+    s = res.report["serving"]
+    assert s["ttft_s"]["mean"] == pytest.approx((0.15 + 0.21) / 2)
+    assert s["tpot_s"]["mean"] == pytest.approx(((0.38 - 0.15) / 2 + (0.44 - 0.31) / 2) / 2)
+    assert sorted(r0.itl + r1.itl) == pytest.approx(sorted([0.16, 0.07, 0.07, 0.06]))
+
+
+def test_chunked_prefill_splits_a_prompt_at_the_token_budget():
+    # budget 64: the 100-token prompt is prefilled as 64 + 36 tokens; the first token comes after the second chunk
+    stub = Stub()
+    res = serve(spec(engine={"max_num_batched_tokens": 64}, workload={"requests": 1}), cost=stub, blocks=1000)
+    assert [c[0] for c in stub.calls[:2]] == [64, 36]
+    assert by_id(res)[0].first_token == pytest.approx(0.064 + 0.036)
+    with pytest.raises(Exception, match="max_num_batched_tokens"):  # without chunking the prompt must fit
+        spec(engine={"max_num_batched_tokens": 64, "chunked_prefill": False})
+
+
+def test_kv_blocks_follow_the_tokens_computed():
+    # block 16: a 100-token prompt holds ⌈100/16⌉ = 7 blocks; its 12th decode computes token 112 → still 7; the
+    # 13th (token 113) takes an 8th block
+    res = serve(spec(workload={"requests": 1, "output_tokens": {"dist": "fixed", "value": 20}}), cost=Stub(),
+                blocks=1000)
+    used = [s[4] for s in res.replicas[0].samples]
+    assert used[0] == 7 and used[12] == 7 and used[13] == 8 and used[-1] == 8
+    assert res.replicas[0].pool.used == 0 and res.replicas[0].pool.free == 1000  # all given back
+
+
+def test_preemption_when_blocks_run_out_recomputes_the_newest():
+    # 14 blocks: two 100-token prompts take 7 each. r0's 13th decode needs an 8th block → r1 (the newest) is
+    # preempted and recomputed after r0 finishes: by then r1 had its first token (iteration 2) and 11 decodes
+    # (iterations 3 … 13), so it re-prefills 100 + 12 tokens
+    stub = Stub()
+    res = serve(spec(workload={"arrival": {"process": "constant", "rate": 1000}, "requests": 2,
+                               "output_tokens": {"dist": "fixed", "value": 20}}), cost=stub, blocks=14)
+    r0, r1 = by_id(res)[0], by_id(res)[1]
+    assert (r0.preemptions, r1.preemptions) == (0, 1)
+    assert res.report["serving"]["preemptions"] == 1
+    assert (112, 0, 0) in stub.calls
+    assert r0.generated == r0.output == 20 and r1.generated == r1.output == 20  # tokens out = tokens asked
+    assert r1.finish > r0.finish
+
+
+def test_prefix_caching_skips_the_cached_prefix():
+    # one group sharing 64 tokens (4 blocks): the second request prefills only 100 − 64 = 36 tokens and holds
+    # 3 private blocks (⌈100/16⌉ − 4) beside the 4 shared ones
+    stub = Stub()
+    res = serve(spec(engine={"prefix_caching": True},
+                     workload={"requests": 2, "shared_prefix": {"groups": 1, "tokens": 64}}), cost=stub, blocks=1000)
+    assert [c[0] for c in stub.calls if c[1] == 0 and c[0]][:2] == [100, 36]
+    assert by_id(res)[1].cached_tokens == 64 and by_id(res)[0].cached_tokens == 0
+    assert res.report["serving"]["cached_prefix_tokens"] == 64
+
+
+def test_kv_pool_evicts_idle_prefixes_oldest_first():
+    pool = KvPool(10)
+    pool.take(3)
+    pool.register(1, 3)
+    pool.take(2)
+    pool.register(2, 2)
+    pool.unref(1)
+    pool.unref(2)
+    assert (pool.free, pool.evictable, pool.used, pool.available()) == (5, 5, 0, 10)
+    pool.take(7)  # needs 2 more than free: evicts group 1 (released first, 3 blocks)
+    assert pool.hits(1) == 0 and pool.hits(2) == 2 and pool.free == 1
+
+
+def test_static_batching_admits_only_into_an_empty_engine():
+    # arrivals 0, 0.1, 0.2 with output 3: r0 alone forms the first batch; r1 and r2 wait for it to finish
+    stub = Stub(fixed=0.05)
+    res = serve(spec(engine={"policy": "static"}, workload={"arrival": {"process": "constant", "rate": 10},
+                                                             "output_tokens": {"dist": "fixed", "value": 3}}),
+                cost=stub, blocks=1000)
+    r = by_id(res)
+    assert r[1].scheduled == pytest.approx(r[0].finish) and r[2].scheduled == pytest.approx(r[0].finish)
+    assert [c[:2] for c in stub.calls][:3] == [(100, 0), (0, 1), (0, 1)]
+
+
+def test_least_tokens_router_balances_and_round_robin_alternates():
+    rr = serve(spec(replicas=2, workload={"requests": 4}), cost=Stub(), blocks=1000)
+    assert [r.replica for r in rr.requests] == [0, 1, 0, 1]
+    # a long request on replica 0 keeps the next ones on replica 1 while it runs
+    lt = serve(spec(replicas=2, router="least_tokens", workload={"arrival": {"process": "constant", "rate": 100},
+                                                                 "requests": 3}), cost=Stub(fixed=1), blocks=1000)
+    assert [r.replica for r in lt.requests] == [0, 1, 0] or [r.replica for r in lt.requests] == [0, 1, 1]
+    assert lt.report["serving"]["replicas"][0]["requests"] + lt.report["serving"]["replicas"][1]["requests"] == 3
+
+
+def test_littles_law_holds_on_a_poisson_run():
+    # L = λ·W: the time-average number of requests in the system equals the arrival rate times the mean time in it.
+    # The engine's samples count requests at iteration starts (a request arriving mid-iteration is counted from the
+    # next one), so iterations are kept short against the time in the system (~100 of them per request)
+    res = serve(spec(workload={"arrival": {"process": "poisson", "rate": 20}, "requests": 500, "seed": 3,
+                               "output_tokens": {"dist": "fixed", "value": 100}}),
+                cost=Stub(fixed=0.001, per_token=1e-5, per_decode=1e-4), blocks=1000)
+    reqs = res.requests
+    lam = (len(reqs) - 1) / (reqs[-1].arrival - reqs[0].arrival)
+    w = sum(r.finish - r.arrival for r in reqs) / len(reqs)
+    samples = res.replicas[0].samples
+    span = reqs[-1].finish - reqs[0].arrival
+    area = sum((run + wait) * sec for _, sec, run, wait, _, _ in samples)  # idle time holds no request
+    assert area / span == pytest.approx(lam * w, rel=0.03)
+
+
+def test_same_seed_same_requests_and_a_new_seed_differs(tmp_path):
+    def run(seed, out):
+        res = serve(spec(workload={"arrival": {"process": "gamma", "rate": 5, "cv": 2}, "requests": 200,
+                                   "prompt_tokens": {"dist": "lognormal", "mean": 120, "std": 60},
+                                   "output_tokens": {"dist": "uniform", "low": 2, "high": 30}, "seed": seed}),
+                    cost=Stub(fixed=0.01), blocks=1000)
+        res.save(tmp_path / out)
+        return [(tmp_path / out / f).read_bytes() for f in ("report.json", "requests.csv", "timeseries.csv")]
+
+    assert run(1, "a") == run(1, "b")
+    assert run(2, "c")[1] != run(1, "a")[1]
+
+
+def test_requests_that_cannot_fit_are_refused_and_reported():
+    res = serve(spec(engine={"max_model_len": 100}), cost=Stub(), blocks=1000)  # 100 + 4 > 100
+    s = res.report["serving"]
+    assert (s["requests"], s["finished"], s["rejected"]) == (3, 0, 3)
+
+
+def test_saturation_is_reported_when_load_exceeds_capacity():
+    # each request needs at least 0.1 + 4·0.01 s alone; 20 requests/s of them cannot be served: the queue grows
+    over = serve(spec(workload={"arrival": {"process": "constant", "rate": 20}, "requests": 400}),
+                 cost=Stub(fixed=0.1), blocks=1000)
+    under = serve(spec(workload={"arrival": {"process": "constant", "rate": 1}, "requests": 20}),
+                  cost=Stub(fixed=0.1), blocks=1000)
+    assert over.report["serving"]["saturated"] and not under.report["serving"]["saturated"]
+
+
+def test_grid_helpers():
+    assert geometric(16, 2048, 2) == [16, 32, 64, 128, 256, 512, 1024, 2048]
+    assert geometric(1, 6, 4) == [1, 4, 6] and geometric(5, 5, 2) == [5]
+    assert evenly(16, 4096, 3) == [16, 2056, 4096]
+    assert interp([0, 10], [1.0, 3.0], 2.5) == pytest.approx(1.5)
+    assert interp([0, 10], [1.0, 3.0], -1) == 1.0 and interp([0, 10], [1.0, 3.0], 11) == 3.0
+    assert math.isclose(interp([1, 2, 4], [0.0, 1.0, 5.0], 3), 3.0)
+
+
+def test_md1_queue_matches_the_textbook_mean_wait():
+    # one request at a time (max_num_seqs 1), one output token (the prefill is the whole service), a fixed service
+    # time S = 1 s: an M/D/1 queue. Pollaczek-Khinchine: Wq = ρ·S / (2(1 − ρ)); at λ = 0.5/s, ρ = 0.5: Wq = 0.5 s
+    res = serve(spec(engine={"max_num_seqs": 1},
+                     workload={"arrival": {"process": "poisson", "rate": 0.5}, "requests": 20000, "seed": 7,
+                               "output_tokens": {"dist": "fixed", "value": 1}}),
+                cost=Stub(fixed=1.0, per_token=0.0), blocks=1000)
+    assert res.report["serving"]["queue_s"]["mean"] == pytest.approx(0.5, rel=0.05)
+    assert res.report["serving"]["e2e_s"]["mean"] == pytest.approx(1.5, rel=0.05)

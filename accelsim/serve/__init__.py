@@ -90,7 +90,8 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     if isinstance(n_blocks, str):
         raise spec.error("model", n_blocks, value=spec.model.model)
     swap = _swap_s_per_block(spec, fp) if fp is not None and s.engine.preemption == "swap" else 0.0
-    grid = None if cost is not None else build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost, progress)
+    grid = None if cost is not None else build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost,
+                                                    n_blocks * s.engine.block_size, progress)
     price = cost or grid.iteration  # type: ignore[union-attr]
     requests = make_requests(s.workload, spec.trace_file)
     if s.workload.shared_prefix:

@@ -7,10 +7,12 @@ kinds of pass are simulated, each once per grid point (:mod:`accelsim.scenarios.
   16, 16r, 16r², … and ``max_num_batched_tokens`` (``cost.token_ratio`` r, default 2);
 * ``D(b, k)``: a decode step of ``b`` sequences each with ``k`` tokens in the KV cache (``phase: decode,
   batch: b, kv_len: k``), for ``b`` = 1, r, r², … and ``max_num_seqs`` (``cost.batch_ratio``), and ``k`` at
-  ``cost.kv_points`` evenly spaced lengths from ``block_size`` to ``max_model_len``.
+  ``cost.kv_points`` evenly spaced lengths from ``block_size`` to the longest a batch of ``b`` can reach:
+  ``max_model_len``, or the replica's KV capacity (blocks × block size) shared by ``b`` sequences when that is
+  less. (A decode beyond the KV capacity never runs, and its graph's cache would spill out of the main memory.)
 
-Between grid points the time is interpolated linearly (piecewise linear in ``n``; bilinear in ``(b, k)``), and
-clamped at the grid's ends. An iteration's time is
+Between grid points the time is interpolated linearly: piecewise linear in ``n``; in ``k`` along each batch's row
+of KV lengths, then linearly in ``b`` between the two rows around it. Outside the grid it is clamped. An iteration's time is
 
 * decodes only: ``D(b, K/b)`` (a decode step's attention reads each sequence's KV, so its cost is linear in the
   KV lengths and the mean stands for them);
@@ -79,20 +81,26 @@ class Grid:
     prefill_tokens: list[int]
     prefill_s: list[float]
     decode_batches: list[int]
-    decode_kv: list[int]
+    decode_kv: list[list[int]]  # [batch index][kv index]: each batch's KV lengths
     decode_s: list[list[float]]  # [batch index][kv index]
 
     @property
     def simulations(self) -> int:
-        return len(self.prefill_tokens) + len(self.decode_batches) * len(self.decode_kv)
+        return len(self.prefill_tokens) + sum(len(row) for row in self.decode_kv)
 
     def prefill(self, tokens: float) -> float:
         return interp(self.prefill_tokens, self.prefill_s, tokens)
 
     def decode(self, batch: float, kv: float) -> float:
-        bs, ks = self.decode_batches, self.decode_kv
-        row = [interp(ks, r, kv) for r in self.decode_s] if len(bs) > 1 else [interp(ks, self.decode_s[0], kv)]
-        return interp(bs, row, batch)
+        bs = self.decode_batches
+        if batch <= bs[0] or len(bs) == 1:
+            return interp(self.decode_kv[0], self.decode_s[0], kv)
+        if batch >= bs[-1]:
+            return interp(self.decode_kv[-1], self.decode_s[-1], kv)
+        i = bisect_right(bs, batch) - 1
+        lo = interp(self.decode_kv[i], self.decode_s[i], kv)
+        hi = interp(self.decode_kv[i + 1], self.decode_s[i + 1], kv)
+        return lo + (batch - bs[i]) / (bs[i + 1] - bs[i]) * (hi - lo)
 
     def iteration(self, prefill_tokens: int, decodes: int, kv_sum: int) -> float:
         """Seconds of an iteration (see the module docstring)."""
@@ -102,7 +110,7 @@ class Grid:
         if prefill_tokens == 0:
             return self.decode(decodes, kv)
         return self.prefill(prefill_tokens + decodes) + self.decode(decodes, kv) - self.decode(decodes,
-                                                                                                self.decode_kv[0])
+                                                                                                self.decode_kv[0][0])
 
     def to_dict(self) -> dict:
         return {"simulations": self.simulations, "prefill_tokens": self.prefill_tokens, "prefill_s": self.prefill_s,
@@ -142,19 +150,22 @@ def footprint(model: WorkloadSpec, arch: Arch, engine: EngineConfig) -> Footprin
 
 
 def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: EngineConfig, grid: CostGrid,
-               progress: Progress | None = None) -> Grid:
-    """Simulate every grid shape once (memoised in this process by model, arch, options, engine and grid)."""
+               kv_tokens: int, progress: Progress | None = None) -> Grid:
+    """Simulate every grid shape once (memoised in this process by model, arch, options, engine, grid and the
+    replica's KV capacity ``kv_tokens``)."""
     opts = options.model_copy(update={"trace": False, "plots": False})
     key = json.dumps(jsonable([model.model, model.params, arch.model_dump(), opts.model_dump(),
-                               engine.model_dump(), grid.model_dump()]), sort_keys=True)
+                               engine.model_dump(), grid.model_dump(), kv_tokens]), sort_keys=True)
     if key in _CACHE:
         return _CACHE[key]
     tokens = geometric(min(FIRST_PREFILL, engine.max_num_batched_tokens), engine.max_num_batched_tokens,
                        grid.token_ratio)
     batches = geometric(1, engine.max_num_seqs, grid.batch_ratio)
-    kvs = evenly(min(engine.block_size, engine.max_model_len), engine.max_model_len, grid.kv_points)
+    first = min(engine.block_size, engine.max_model_len)
+    kvs = [evenly(first, max(min(engine.max_model_len, kv_tokens // b), first), grid.kv_points) for b in batches]
     shapes = [shape(model, phase="prefill", seq_len=n, batch=1) for n in tokens]
-    shapes += [shape(model, phase="decode", kv_len=k, batch=b) for b in batches for k in kvs]
+    shapes += [shape(model, phase="decode", kv_len=k, batch=b) for b, row in zip(batches, kvs, strict=True)
+               for k in row]
     seconds = []
     for done, spec in enumerate(shapes):
         if progress:
@@ -163,8 +174,9 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
                 f"decode of {p['batch']} at KV {p['kv_len']}"
             progress(f"simulating {what}", done, len(shapes))
         seconds.append(simulate_seconds(spec, arch, opts))
-    rest = seconds[len(tokens):]
-    decode_s = [rest[i * len(kvs):(i + 1) * len(kvs)] for i in range(len(batches))]
+    rest, decode_s = iter(seconds[len(tokens):]), []
+    for row in kvs:
+        decode_s.append([next(rest) for _ in row])
     out = Grid(tokens, seconds[:len(tokens)], batches, kvs, decode_s)
     _CACHE[key] = out
     return out

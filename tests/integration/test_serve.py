@@ -1,0 +1,62 @@
+"""Serving with the accelerator model's iteration cost (a small grid of LLaMA-2-7B passes on h100)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from accelsim import api
+from accelsim.cli import main
+from accelsim.config.serving import load_serving
+from accelsim.serve.cost import shape, simulate_seconds
+
+SMALL = {"name": "small", "model": "llama2_7b", "arch": "h100",
+         "engine": {"max_num_seqs": 4, "max_num_batched_tokens": 512, "max_model_len": 1024},
+         "cost": {"batch_ratio": 4, "kv_points": 2, "token_ratio": 4},
+         "workload": {"arrival": {"process": "constant", "rate": 0.2}, "requests": 3,
+                      "prompt_tokens": {"dist": "fixed", "value": 512}, "output_tokens": {"dist": "fixed", "value": 8}}}
+
+
+@pytest.fixture(scope="module")
+def low_load():
+    return api.serve(load_serving(SMALL))
+
+
+def test_low_load_ttft_is_one_prefill_and_tpot_one_decode_step(low_load):
+    spec = load_serving(SMALL)
+    opts = spec.options.model_copy(update={"plots": False})
+    prefill = simulate_seconds(shape(spec.model, phase="prefill", seq_len=512, batch=1), spec.arch, opts)
+    decode = simulate_seconds(shape(spec.model, phase="decode", kv_len=516, batch=1), spec.arch, opts)
+    s = low_load.report["serving"]
+    assert s["ttft_s"]["p50"] == pytest.approx(prefill, rel=1e-9)  # 512 tokens is a grid point: exact
+    assert s["tpot_s"]["mean"] == pytest.approx(decode, rel=0.02)  # KV 513 … 519, interpolated
+    assert s["e2e_s"]["mean"] == pytest.approx(prefill + 7 * s["tpot_s"]["mean"], rel=1e-9)
+    assert s["finished"] == 3 and not s["saturated"]
+    # 4 prefill shapes (16, 64, 256, 512 tokens) and 2 batches (1, 4) × 2 KV lengths
+    assert low_load.report["iteration_cost"]["simulations"] == 8
+
+
+def test_kv_blocks_from_the_memory_left_after_the_weights(low_load):
+    # 80 GiB × 0.9 − 6,738,415,616 params × 2 B = 63,832,580,096 B; a token's K and V: 2 × 32 layers × 4096 × 2 B
+    # = 524,288 B, a block of 16 tokens 8,388,608 B → ⌊7609.4⌋ blocks
+    r = low_load.report
+    assert r["weight_bytes_per_chip"] == 6_738_415_616 * 2
+    assert r["kv_bytes_per_token"] == 524_288
+    assert r["kv_blocks_per_replica"] == 7609
+
+
+def test_cli_writes_the_report_folder(tmp_path, capsys):
+    path = tmp_path / "s.json.yaml"
+    path.write_text(json.dumps(SMALL))  # JSON is YAML
+    out = tmp_path / "out"
+    assert main(["serve", str(path), "-o", str(out), "--set", "workload.requests=2"]) == 0
+    printed = capsys.readouterr().out
+    assert "TTFT" in printed and "Report written to" in printed
+    report = json.loads((out / "report.json").read_text())
+    for key in ("ttft_s", "tpot_s", "itl_s", "e2e_s"):
+        assert set(report["serving"][key]) == {"mean", "p50", "p90", "p99"}
+    assert report["serving"]["requests"] == 2 == report["serving"]["finished"]
+    rows = (out / "requests.csv").read_text().splitlines()
+    assert rows[0].startswith("id,replica,arrival_s") and len(rows) == 3
+    assert (out / "timeseries.csv").is_file()

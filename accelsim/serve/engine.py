@@ -89,6 +89,7 @@ class Replica:
         self.waiting: deque[Request] = deque()
         self.running: list[Request] = []
         self.batch: list[tuple[Request, int]] = []
+        self.mix = [0, 0, 0]  # this iteration's prefill tokens, decodes and their KV lengths' sum
         self.busy = False
         self.outstanding = 0  # tokens still to do over its requests (the least_tokens router's figure)
         self.preemptions = 0
@@ -127,32 +128,39 @@ class Replica:
         return seconds
 
     # ---- one iteration --------------------------------------------------------------------------------------
-    def _tokens(self, req: Request, budget: int) -> int:
-        """Tokens ``req`` computes this iteration within ``budget`` (0: none)."""
-        new = req.prompt + req.generated - req.computed
-        if new <= budget:
-            return new
-        return budget if self.e.chunked_prefill else 0
-
     def _schedule_running(self, budget: int) -> tuple[int, float, bool]:
+        """Tokens for the running requests, oldest first (preempting the newest when blocks run out): the budget
+        left, the swap-out seconds, whether any was preempted; counts decodes and their KV in ``self.mix``."""
         extra, preempted, i = 0.0, False, 0
-        while i < len(self.running) and budget > 0:
-            req = self.running[i]
-            new = self._tokens(req, budget)
-            if new == 0:
-                i += 1
-                continue
-            need = self._need(req, req.computed + new)
-            while need > self.pool.available() and req in self.running:
-                extra += self._preempt(self.running[-1])
-                preempted = True
-            if req not in self.running:
-                break
-            self.pool.take(need)
-            req.blocks += need
-            self.batch.append((req, new))
+        bs, pool, running, batch = self.e.block_size, self.pool, self.running, self.batch
+        decodes = kv = 0
+        while i < len(running) and budget > 0:
+            req = running[i]
+            new = req.prompt + req.generated - req.computed
+            if new > budget:
+                new = budget if self.e.chunked_prefill else 0
+                if new == 0:
+                    i += 1
+                    continue
+            need = -(-(req.computed + new) // bs) - req.blocks - req.shared
+            if need > 0:
+                while need > pool.free + pool.evictable:
+                    victim = running[-1]
+                    extra += self._preempt(victim)
+                    preempted = True
+                    if victim is req:
+                        break
+                if i >= len(running) or running[i] is not req:  # req itself was preempted
+                    break
+                pool.take(need)
+                req.blocks += need
+            batch.append((req, new))
             budget -= new
             i += 1
+            if new == 1 and req.generated:
+                decodes += 1
+                kv += req.computed + 1
+        self.mix = [self.e.max_num_batched_tokens - budget - decodes, decodes, kv]
         return budget, extra, preempted
 
     def _admit(self, req: Request, budget: int) -> tuple[int, float] | None:
@@ -200,17 +208,16 @@ class Replica:
             self.running.append(req)
             self.batch.append((req, new))
             budget -= new
-        if not self.batch:
-            return 0.0
-        prefill = decodes = kv = 0
-        for req, new in self.batch:
             if math.isnan(req.scheduled):
                 req.scheduled = now
-            if new == 1 and req.generated > 0:
-                decodes += 1
-                kv += req.computed + 1
+            if new == 1 and req.generated:  # a swapped-in request's next token
+                self.mix[1] += 1
+                self.mix[2] += req.computed + 1
             else:
-                prefill += new
+                self.mix[0] += new
+        if not self.batch:
+            return 0.0
+        prefill, decodes, kv = self.mix
         seconds = self.cost(prefill, decodes, kv) + extra
         self.samples.append((now, seconds, len(self.running), len(self.waiting), self.pool.used,
                              prefill + decodes))
@@ -221,17 +228,33 @@ class Replica:
     def complete(self, now: float, finished: list[Request]) -> None:
         """End the iteration at ``now``: advance the batch's requests; the ones done go to ``finished``."""
         done = False
+        caching, bs = self.e.prefix_caching, self.e.block_size
+        delta = 0
         for req, new in self.batch:
-            before = req.remaining
+            if req.computed >= req.prompt:  # a decode (or a recomputed output token): no prompt left
+                req.computed += new
+                if req.computed == req.prompt + req.generated:
+                    req.generated += 1
+                    delta -= 1
+                    req.itl.append(now - req.last_token)
+                    req.last_token = now
+                    if req.generated == req.output:
+                        req.finish = now
+                        self._release(req)
+                        finished.append(req)
+                        done = True
+                continue
+            prefilled = req.computed
             req.computed += new
-            if self.e.prefix_caching and req.group >= 0 and not req.shared and \
-                    req.prefix >= self.e.block_size and req.computed >= req.prefix and \
-                    self.pool.hits(req.group) == 0:
-                blocks = req.prefix // self.e.block_size
+            delta -= min(req.computed, req.prompt) - prefilled
+            if caching and req.group >= 0 and not req.shared and req.prefix >= bs and req.computed >= req.prefix \
+                    and self.pool.hits(req.group) == 0:
+                blocks = req.prefix // bs
                 self.pool.register(req.group, blocks)
                 req.shared, req.blocks = blocks, req.blocks - blocks
             if req.computed == req.prompt + req.generated:
                 req.generated += 1
+                delta -= 1
                 if req.generated == 1:
                     req.first_token = now
                 else:
@@ -242,7 +265,7 @@ class Replica:
                     self._release(req)
                     finished.append(req)
                     done = True
-            self.outstanding += req.remaining - before
+        self.outstanding += delta
         if done:
             self.running = [r for r in self.running if math.isnan(r.finish)]
         self.batch = []

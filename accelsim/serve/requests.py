@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,7 +41,7 @@ class Request:
     last_token: float = math.nan
     preemptions: int = 0
     cached_tokens: int = 0
-    itl: list[float] = field(default_factory=list, repr=False)
+    itl: array = field(default_factory=lambda: array("d"), repr=False)  # gaps between its tokens (s)
 
     @property
     def remaining(self) -> int:

@@ -236,13 +236,30 @@ def _section(doc: Doc, key: str, overrides: list[Override], issues: Issues) -> D
     return sub
 
 
-def _model(doc: Doc, overrides: list[Override], issues: Issues) -> WorkloadSpec | None:
-    mdoc, mfile, found = section_doc("workload", doc, "model")
+def _resolved(doc: Doc, section: str, key: str, overrides: list[Override],
+              issues: Issues) -> tuple[Doc | None, str | None]:
+    """The preset, path or mapping at ``key`` as the ``section`` document it names, with its overrides."""
+    sub, file, found = section_doc(section, doc, key)
     issues.extend(found)
+    if sub is not None:
+        sub, found = apply_overrides(sub, [o for o in overrides if o.section == key])
+        issues.extend(found)
+    return sub, file
+
+
+def _arch(doc: Doc, overrides: list[Override], issues: Issues) -> Arch | None:
+    adoc, _ = _resolved(doc, "arch", "arch", overrides, issues)
+    if adoc is None:
+        return None
+    arch, found = _arch_from_doc(adoc)
+    issues.extend(found)
+    return arch
+
+
+def _model(doc: Doc, overrides: list[Override], issues: Issues) -> WorkloadSpec | None:
+    mdoc, mfile = _resolved(doc, "workload", "model", overrides, issues)
     if mdoc is None:
         return None
-    mdoc, found = apply_overrides(mdoc, [o for o in overrides if o.section == "model"])
-    issues.extend(found)
     spec, found = _workload_from_doc(mdoc, mfile)
     issues.extend(found)
     if spec is not None and not set(LLM_PARAMS) <= set(BUILDERS[spec.model].params.model_fields):
@@ -297,14 +314,7 @@ def serving_from_doc(doc: Doc, overrides: Iterable[str], *, source: str, default
         if data.get(key) is not None and not isinstance(data[key], str):
             issues.append(doc.issue((key,), "expected a string", data[key]))
     model = _model(doc, parsed, issues)
-    arch_doc, _, found = section_doc("arch", doc, "arch")
-    issues.extend(found)
-    arch = None
-    if arch_doc is not None:
-        arch_doc, found = apply_overrides(arch_doc, [o for o in parsed if o.section == "arch"])
-        issues.extend(found)
-        arch, found = _arch_from_doc(arch_doc)
-        issues.extend(found)
+    arch = _arch(doc, parsed, issues)
     options, found = validate(Options, _section(doc, "options", parsed, issues))
     issues.extend(found)
     config = _serve_config(doc, parsed, issues)

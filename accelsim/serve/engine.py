@@ -231,27 +231,16 @@ class Replica:
         caching, bs = self.e.prefix_caching, self.e.block_size
         delta = 0
         for req, new in self.batch:
-            if req.computed >= req.prompt:  # a decode (or a recomputed output token): no prompt left
+            if req.computed < req.prompt:  # a prefill (chunk): prompt tokens done, maybe the group's prefix
+                delta -= min(req.computed + new, req.prompt) - req.computed
                 req.computed += new
-                if req.computed == req.prompt + req.generated:
-                    req.generated += 1
-                    delta -= 1
-                    req.itl.append(now - req.last_token)
-                    req.last_token = now
-                    if req.generated == req.output:
-                        req.finish = now
-                        self._release(req)
-                        finished.append(req)
-                        done = True
-                continue
-            prefilled = req.computed
-            req.computed += new
-            delta -= min(req.computed, req.prompt) - prefilled
-            if caching and req.group >= 0 and not req.shared and req.prefix >= bs and req.computed >= req.prefix \
-                    and self.pool.hits(req.group) == 0:
-                blocks = req.prefix // bs
-                self.pool.register(req.group, blocks)
-                req.shared, req.blocks = blocks, req.blocks - blocks
+                if caching and req.group >= 0 and not req.shared and bs <= req.prefix <= req.computed \
+                        and self.pool.hits(req.group) == 0:
+                    blocks = req.prefix // bs
+                    self.pool.register(req.group, blocks)
+                    req.shared, req.blocks = blocks, req.blocks - blocks
+            else:
+                req.computed += new
             if req.computed == req.prompt + req.generated:
                 req.generated += 1
                 delta -= 1

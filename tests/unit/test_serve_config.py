@@ -7,6 +7,7 @@ import pytest
 from accelsim.cli import main
 from accelsim.config.serving import load_serving, serving_presets
 from accelsim.errors import ConfigError
+from accelsim.serve.requests import make_requests
 
 GOOD = """\
 name: t
@@ -66,16 +67,19 @@ def test_several_problems_are_all_reported(here):
     assert [line.split(": ")[0] for line in lines] == ["s.yaml:4", "s.yaml:6"]
 
 
-def test_bad_trace_rows_name_the_file_line_and_column(here):
+def with_trace(rows: str):
+    """s.yaml driven by t.csv holding ``rows``, loaded."""
     text = GOOD.replace("process: poisson, rate: 2", "trace: t.csv").replace(
         "  prompt_tokens: {dist: fixed, value: 10}\n  output_tokens: {dist: fixed, value: 2}\n", "")
     with open("t.csv", "w") as f:
-        f.write("arrival_s,prompt_tokens,output_tokens\n0,10,2\n0.5,10,-1\n")
-    from accelsim.serve.requests import make_requests
-
+        f.write(rows)
     with open("s.yaml", "w") as f:
         f.write(text)
-    spec = load_serving("s.yaml")
+    return load_serving("s.yaml")
+
+
+def test_bad_trace_rows_name_the_file_line_and_column(here):
+    spec = with_trace("arrival_s,prompt_tokens,output_tokens\n0,10,2\n0.5,10,-1\n")
     with pytest.raises(ConfigError, match=r"^t\.csv:3: output_tokens: expected a value >= 1"):
         make_requests(spec.serve.workload, spec.trace_file)
     with open("t.csv", "w") as f:
@@ -85,15 +89,8 @@ def test_bad_trace_rows_name_the_file_line_and_column(here):
 
 
 def test_a_trace_drives_arrivals_lengths_and_prefix_groups(here):
-    text = GOOD.replace("process: poisson, rate: 2", "trace: t.csv").replace(
-        "  prompt_tokens: {dist: fixed, value: 10}\n  output_tokens: {dist: fixed, value: 2}\n", "")
-    with open("t.csv", "w") as f:
-        f.write("arrival_s,prompt_tokens,output_tokens,prefix_group\n1.5,30,3,2\n0.25,20,4,\n")
-    with open("s.yaml", "w") as f:
-        f.write(text)
-    from accelsim.serve.requests import make_requests
-
-    reqs = make_requests(load_serving("s.yaml").serve.workload, load_serving("s.yaml").trace_file)
+    spec = with_trace("arrival_s,prompt_tokens,output_tokens,prefix_group\n1.5,30,3,2\n0.25,20,4,\n")
+    reqs = make_requests(spec.serve.workload, spec.trace_file)
     assert [(r.arrival, r.prompt, r.output, r.group) for r in reqs] == [(0.25, 20, 4, -1), (1.5, 30, 3, 2)]
 
 

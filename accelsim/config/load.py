@@ -28,7 +28,9 @@ def _arch_from_doc(doc: Doc) -> tuple[Arch | None, list[ConfigIssue]]:
     return validate(Arch, doc)
 
 
-def _workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, list[ConfigIssue]]:
+def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, list[ConfigIssue]]:
+    """The :class:`WorkloadSpec` of a workload document (``model:`` and its builder's parameters, validated), or
+    None and the issues; shared with :mod:`.serving` (a serving file's ``model:``)."""
     data = doc.data if isinstance(doc.data, dict) else {}
     model = data.get("model")
     if model is None:
@@ -113,7 +115,7 @@ def experiment_from_doc(doc: Doc, overrides: list[Override], issues: Issues, *, 
     if workload_doc is not None:
         workload_doc, found = apply_overrides(workload_doc, [o for o in overrides if o.section == "workload"])
         issues.extend(found)
-        workload, found = _workload_from_doc(workload_doc, wfile)
+        workload, found = workload_from_doc(workload_doc, wfile)
         issues.extend(found)
 
     options_doc, found = _options_doc(doc)
@@ -225,7 +227,7 @@ def load_workload(ref: str | os.PathLike | Mapping | WorkloadSpec, overrides: It
                                          None)
     spec = None
     if doc is not None:
-        spec, found = _workload_from_doc(doc, found_file or file)
+        spec, found = workload_from_doc(doc, found_file or file)
         issues.extend(found)
     issues.raise_if_any()
     return spec  # type: ignore[return-value]

@@ -25,7 +25,7 @@ from ..options import Options
 from ..units import parse_time
 from . import presets
 from .docs import Issues, file_doc, section_doc
-from .load import _arch_from_doc, _workload_from_doc
+from .load import workload_from_doc
 from .overrides import Override, apply_overrides, parse_overrides
 from .schema import WorkloadSpec, validate
 from .yamlio import Doc, Where
@@ -251,7 +251,7 @@ def _arch(doc: Doc, overrides: list[Override], issues: Issues) -> Arch | None:
     adoc, _ = _resolved(doc, "arch", "arch", overrides, issues)
     if adoc is None:
         return None
-    arch, found = _arch_from_doc(adoc)
+    arch, found = validate(Arch, adoc)
     issues.extend(found)
     return arch
 
@@ -260,7 +260,7 @@ def _model(doc: Doc, overrides: list[Override], issues: Issues) -> WorkloadSpec 
     mdoc, mfile = _resolved(doc, "workload", "model", overrides, issues)
     if mdoc is None:
         return None
-    spec, found = _workload_from_doc(mdoc, mfile)
+    spec, found = workload_from_doc(mdoc, mfile)
     issues.extend(found)
     if spec is not None and not set(LLM_PARAMS) <= set(BUILDERS[spec.model].params.model_fields):
         issues.append(doc.issue(("model",), "not an LLM workload (its builder needs phase, seq_len and kv_len "

@@ -219,3 +219,19 @@ def test_md1_queue_matches_the_textbook_mean_wait():
                 cost=Stub(fixed=1.0, per_token=0.0), blocks=1000)
     assert res.report["serving"]["queue_s"]["mean"] == pytest.approx(0.5, rel=0.05)
     assert res.report["serving"]["e2e_s"]["mean"] == pytest.approx(1.5, rel=0.05)
+
+
+def test_swap_preemption_keeps_the_kv_and_pays_the_host_link():
+    # the preemption case above with swap: r1's 7 blocks (111 tokens computed) go to host memory in the iteration
+    # that preempts it, and 7 blocks (⌈(111 + 1)/16⌉: its KV and the next token's) come back when it is readmitted;
+    # a block is 16 tokens × 524,288 B (2 × 32 layers × 4096 × 2 B) over the host link's sustained bandwidth.
+    s = spec(engine={"preemption": "swap"}, workload={"arrival": {"process": "constant", "rate": 1000}, "requests": 2,
+                                                      "output_tokens": {"dist": "fixed", "value": 20}})
+    per_block = 16 * 524_288 / s.arch.memory(s.arch.spill_memory).sustained_bandwidth
+    stub = Stub()
+    res = serve(s, cost=stub, blocks=14)
+    r1 = by_id(res)[1]
+    assert r1.preemptions == 1 and r1.generated == 20
+    assert all(c[0] <= 100 for c in stub.calls)  # nothing recomputed
+    extra = [sec - stub(*c) for (_, sec, *_), c in zip(res.replicas[0].samples, stub.calls, strict=False)]
+    assert sorted(x for x in extra if x > 1e-12) == pytest.approx([7 * per_block, 7 * per_block])

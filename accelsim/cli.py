@@ -82,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
                                                            "runs/NAME)")
     sv.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a value, e.g. workload.arrival.rate=4 or engine.max_num_seqs=64 (repeatable)")
+    sv.add_argument("--trace", action="store_true", help="also write trace.json (Perfetto: a track per replica, "
+                                                         "a span per request)")
     sv.add_argument("--quiet", "-q", action="store_true", help="print only the report folder")
 
     i = sub.add_parser("info", help="print a workload's params, MACs, FLOPs, bytes and per-op table")
@@ -219,7 +221,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     with _Progress(err, enabled=not args.quiet) as progress:
         result = api.serve(args.serving, overrides=args.overrides, progress=progress)
         outdir = Path(args.output or result.output or f"runs/{result.report['name']}")
-        result.save(outdir)
+        result.save(outdir, trace=args.trace)
     if args.quiet:
         print(outdir)
         return 0
@@ -230,7 +232,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         table.add_row(key, value)
     out.print(table)
     out.print(f"[dim]{time.perf_counter() - t0:.2f} s wall[/dim]")
-    out.print(f"Report written to [bold]{outdir}[/bold]/ (report.json, requests.csv, timeseries.csv)")
+    out.print(f"Report written to [bold]{outdir}[/bold]/ (report.json, requests.csv, timeseries.csv"
+              f"{', trace.json' if args.trace else ''})")
     return 0
 
 

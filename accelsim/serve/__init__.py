@@ -23,9 +23,10 @@ from .engine import IterationCost, Replica
 from .metrics import CSV_COLUMNS, request_rows, serving_summary, timeseries_rows
 from .requests import Request, make_requests, set_prefixes
 from .sim import ROUTERS, run_loop
+from .trace import trace_events
 
 Progress = Callable[[str, int, int], None]
-FILES = ("report.json", "requests.csv", "timeseries.csv")
+FILES = ("report.json", "requests.csv", "timeseries.csv", "trace.json")
 TIMESERIES_COLUMNS = ("replica", "start_s", "seconds", "running", "waiting", "kv_blocks_used", "kv_fraction",
                       "batch_tokens")
 
@@ -42,12 +43,17 @@ class ServeResult:
     def __getitem__(self, key: str):
         return self.report[key]
 
-    def save(self, outdir: str | Path) -> list[Path]:
-        """Write report.json, requests.csv and timeseries.csv into ``outdir`` (each atomically)."""
+    def save(self, outdir: str | Path, *, trace: bool = False) -> list[Path]:
+        """Write report.json, requests.csv and timeseries.csv (and with ``trace`` trace.json) into ``outdir``,
+        each atomically; an earlier run's trace.json is removed when none is written."""
         out = Path(outdir)
         paths = [write_json(self.report, out / "report.json"),
                  _write_csv(out / "requests.csv", CSV_COLUMNS, request_rows(self.requests)),
                  _write_csv(out / "timeseries.csv", TIMESERIES_COLUMNS, timeseries_rows(self.replicas))]
+        if trace:
+            paths.append(write_json(trace_events(self.requests, self.replicas), out / "trace.json"))
+        else:
+            (out / "trace.json").unlink(missing_ok=True)
         return paths
 
 

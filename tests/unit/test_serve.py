@@ -235,3 +235,22 @@ def test_swap_preemption_keeps_the_kv_and_pays_the_host_link():
     assert all(c[0] <= 100 for c in stub.calls)  # nothing recomputed
     extra = [sec - stub(*c) for (_, sec, *_), c in zip(res.replicas[0].samples, stub.calls, strict=False)]
     assert sorted(x for x in extra if x > 1e-12) == pytest.approx([7 * per_block, 7 * per_block])
+
+
+def test_trace_has_a_track_per_replica_and_spans_per_request(tmp_path):
+    import json
+
+    res = serve(spec(replicas=2), cost=Stub(fixed=0.1), blocks=1000)
+    res.save(tmp_path, trace=True)
+    events = json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
+    names = {e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "process_name"}
+    assert names == {"replica 0", "replica 1"}
+    # request 0 (replica 0): queued 0 → 0, prefill 0 → 0.2 s, decode 0.2 → 0.53 s (the first test's numbers), in µs
+    spans = [(e["name"], e["ph"], e["ts"]) for e in events if e.get("cat") == "request" and e["id"] == 0]
+    assert [s[:2] for s in spans] == [("queued", "b"), ("queued", "e"), ("prefill", "b"), ("prefill", "e"),
+                                      ("decode", "b"), ("decode", "e")]
+    assert [s[2] for s in spans] == pytest.approx([0, 0, 0, 2e5, 2e5, 5.3e5])
+    iterations = [e for e in events if e["ph"] == "X"]
+    assert len(iterations) == 3 * 4  # 3 requests × (1 prefill + 3 decodes), none overlapping
+    res.save(tmp_path)
+    assert not (tmp_path / "trace.json").exists()

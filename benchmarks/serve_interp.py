@@ -57,11 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     for kind, x, k in cases:
         if kind == "prefill":
             guess = grid.prefill(x)
-            truth = simulate_seconds(shape(spec.model, phase="prefill", seq_len=x, batch=1), spec.arch, opts)
+            truth = simulate_seconds(shape(spec.model, phase="prefill", seq_len=x, batch=1), spec.arch, opts,
+                                     graphs=s.engine.cuda_graphs)
             label = f"prefill {x} tokens"
         else:
             guess = grid.decode(x, k)
-            truth = simulate_seconds(shape(spec.model, phase="decode", kv_len=k, batch=x), spec.arch, opts)
+            truth = simulate_seconds(shape(spec.model, phase="decode", kv_len=k, batch=x), spec.arch, opts,
+                                     graphs=s.engine.cuda_graphs)
             label = f"decode batch {x}, KV {k}"
         err = guess / truth - 1
         errors[kind].append(abs(err))

@@ -53,6 +53,9 @@ class EngineConfig(_Model):
     kv_blocks: PositiveInt | None = Field(None, description="KV-cache blocks per replica (default: from memory).")
     chunked_prefill: bool = Field(True, description="Split long prefills across iterations.")
     prefix_caching: bool = Field(False, description="Reuse the cached KV blocks of a shared prompt prefix.")
+    cuda_graphs: bool = Field(
+        True, description="Iterations run as captured CUDA graphs (vLLM's default): the grid is simulated on the "
+                          "arch with kernel_launch 0 (no host launch per kernel).")
     preemption: Literal["recompute", "swap"] = Field(
         "recompute", description="When blocks run out the newest running request is preempted: its KV is dropped "
                                  "and recomputed later, or swapped to host memory over the host link.")

@@ -11,8 +11,13 @@ kinds of pass are simulated, each once per grid point (:mod:`accelsim.scenarios.
   ``max_model_len``, or the replica's KV capacity (blocks × block size) shared by ``b`` sequences when that is
   less. (A decode beyond the KV capacity never runs, and its graph's cache would spill out of the main memory.)
 
+Each is priced as ``accelsim run`` would (``seconds``); with ``engine.cuda_graphs`` (the default) on the arch
+without its per-kernel host launch (``kernel_launch`` 0: vLLM captures its iterations in CUDA graphs, so the host
+does not launch every kernel).
+
 Between grid points the time is interpolated linearly: piecewise linear in ``n``; in ``k`` along each batch's row
-of KV lengths, then linearly in ``b`` between the two rows around it. Outside the grid it is clamped. An iteration's time is
+of KV lengths, then linearly in ``b`` between the two rows around it. Outside the grid it is clamped. An
+iteration's time is
 
 * decodes only: ``D(b, K/b)`` (a decode step's attention reads each sequence's KV, so its cost is linear in the
   KV lengths and the mean stands for them);
@@ -125,10 +130,16 @@ def shape(model: WorkloadSpec, **params: object) -> WorkloadSpec:
     return replace(model, params={**model.params, "decode_steps": 0, **params})
 
 
-def simulate_seconds(spec: WorkloadSpec, arch: Arch, options: Options) -> float:
-    """Seconds of one pass of ``spec`` on ``arch`` (device time plus launches, as ``accelsim run`` reports)."""
+def without_launches(arch: Arch) -> Arch:
+    """``arch`` with no host launch per kernel (a captured CUDA graph launches the whole iteration at once)."""
+    return arch if arch.kernel_launch == 0 else Arch.model_validate({**arch.model_dump(), "kernel_launch": 0.0})
+
+
+def simulate_seconds(spec: WorkloadSpec, arch: Arch, options: Options, *, graphs: bool = False) -> float:
+    """Seconds of one pass of ``spec`` on ``arch`` as ``accelsim run`` reports them; with ``graphs`` on
+    :func:`without_launches` of the arch (vLLM's CUDA graphs)."""
     graph = build_graph(spec, arch.dtype)
-    p, _ = simulate_pass(graph, arch, options, name=None, workload=spec)
+    p, _ = simulate_pass(graph, without_launches(arch) if graphs else arch, options, name=None, workload=spec)
     return p.timing.seconds
 
 
@@ -173,7 +184,7 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
             what = f"prefill of {p['seq_len']} tokens" if p["phase"] == "prefill" else \
                 f"decode of {p['batch']} at KV {p['kv_len']}"
             progress(f"simulating {what}", done, len(shapes))
-        seconds.append(simulate_seconds(spec, arch, opts))
+        seconds.append(simulate_seconds(spec, arch, opts, graphs=engine.cuda_graphs))
     rest, decode_s = iter(seconds[len(tokens):]), []
     for row in kvs:
         decode_s.append([next(rest) for _ in row])

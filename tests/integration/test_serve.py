@@ -26,8 +26,11 @@ def low_load():
 def test_low_load_ttft_is_one_prefill_and_tpot_one_decode_step(low_load):
     spec = load_serving(SMALL)
     opts = spec.options.model_copy(update={"plots": False})
-    prefill = simulate_seconds(shape(spec.model, phase="prefill", seq_len=512, batch=1), spec.arch, opts)
-    decode = simulate_seconds(shape(spec.model, phase="decode", kv_len=516, batch=1), spec.arch, opts)
+    # engine.cuda_graphs (default): simulated without the per-kernel host launches
+    prefill = simulate_seconds(shape(spec.model, phase="prefill", seq_len=512, batch=1), spec.arch, opts,
+                               graphs=True)
+    decode = simulate_seconds(shape(spec.model, phase="decode", kv_len=516, batch=1), spec.arch, opts,
+                              graphs=True)
     s = low_load.report["serving"]
     assert s["ttft_s"]["p50"] == pytest.approx(prefill, rel=1e-9)  # 512 tokens is a grid point: exact
     assert s["tpot_s"]["mean"] == pytest.approx(decode, rel=0.02)  # KV 513 … 519, interpolated

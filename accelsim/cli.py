@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="override a value, e.g. workload.arrival.rate=4 or engine.max_num_seqs=64 (repeatable)")
     sv.add_argument("--trace", action="store_true", help="also write trace.json (Perfetto: a track per replica, "
                                                          "a span per request)")
+    sv.add_argument("--no-plots", action="store_true", help="no latency_cdf.png / serving_timeseries.png")
     sv.add_argument("--quiet", "-q", action="store_true", help="print only the report folder")
 
     i = sub.add_parser("info", help="print a workload's params, MACs, FLOPs, bytes and per-op table")
@@ -221,7 +222,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     with _Progress(err, enabled=not args.quiet) as progress:
         result = api.serve(args.serving, overrides=args.overrides, progress=progress)
         outdir = Path(args.output or result.output or f"runs/{result.report['name']}")
-        result.save(outdir, trace=args.trace)
+        result.save(outdir, trace=args.trace, plots=not args.no_plots)
     if args.quiet:
         print(outdir)
         return 0
@@ -233,7 +234,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     out.print(table)
     out.print(f"[dim]{time.perf_counter() - t0:.2f} s wall[/dim]")
     out.print(f"Report written to [bold]{outdir}[/bold]/ (report.json, requests.csv, timeseries.csv"
-              f"{', trace.json' if args.trace else ''})")
+              f"{', trace.json' if args.trace else ''}{', *.png' if not args.no_plots else ''})")
     return 0
 
 

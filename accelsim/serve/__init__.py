@@ -17,16 +17,17 @@ from pathlib import Path
 
 from .. import __version__
 from ..config.serving import ServingSpec
+from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_latency_cdf, plot_timeseries
 from ..report.writers import atomic_write_text, write_json
 from .cost import Footprint, build_grid, footprint, kv_blocks
 from .engine import IterationCost, Replica
-from .metrics import CSV_COLUMNS, request_rows, serving_summary, timeseries_rows
+from .metrics import CSV_COLUMNS, request_rows, serving_summary, timeseries_rows, tpot
 from .requests import Request, make_requests, set_prefixes
 from .sim import ROUTERS, run_loop
 from .trace import trace_events
 
 Progress = Callable[[str, int, int], None]
-FILES = ("report.json", "requests.csv", "timeseries.csv", "trace.json")
+FILES = ("report.json", "requests.csv", "timeseries.csv", "trace.json", LATENCY_PNG, TIMESERIES_PNG)
 TIMESERIES_COLUMNS = ("replica", "start_s", "seconds", "running", "waiting", "kv_blocks_used", "kv_fraction",
                       "batch_tokens")
 
@@ -43,9 +44,9 @@ class ServeResult:
     def __getitem__(self, key: str):
         return self.report[key]
 
-    def save(self, outdir: str | Path, *, trace: bool = False) -> list[Path]:
-        """Write report.json, requests.csv and timeseries.csv (and with ``trace`` trace.json) into ``outdir``,
-        each atomically; an earlier run's trace.json is removed when none is written."""
+    def save(self, outdir: str | Path, *, trace: bool = False, plots: bool = False) -> list[Path]:
+        """Write report.json, requests.csv and timeseries.csv (with ``trace`` trace.json, with ``plots`` the PNGs)
+        into ``outdir``, each atomically; an earlier run's trace or plots are removed when not written again."""
         out = Path(outdir)
         paths = [write_json(self.report, out / "report.json"),
                  _write_csv(out / "requests.csv", CSV_COLUMNS, request_rows(self.requests)),
@@ -54,7 +55,27 @@ class ServeResult:
             paths.append(write_json(trace_events(self.requests, self.replicas), out / "trace.json"))
         else:
             (out / "trace.json").unlink(missing_ok=True)
+        if plots:
+            paths += self.plot(out)
+        else:
+            for name in (LATENCY_PNG, TIMESERIES_PNG):
+                (out / name).unlink(missing_ok=True)
         return paths
+
+    def plot(self, outdir: Path) -> list[Path]:
+        """Draw latency_cdf.png and serving_timeseries.png into ``outdir``."""
+        done = [r for r in self.requests if r.finish == r.finish]  # not NaN
+        latencies = {"TTFT": [r.first_token - r.arrival for r in done],
+                     "TPOT": [t for r in done if (t := tpot(r)) is not None],
+                     "end-to-end": [r.finish - r.arrival for r in done]}
+        series = {}
+        for rep in self.replicas:
+            rows = timeseries_rows([rep])
+            series[rep.index] = {"t": [float(x[1]) for x in rows], "running": [x[3] for x in rows],
+                                 "waiting": [x[4] for x in rows], "kv_fraction": [float(x[6]) for x in rows]}
+        name = self.report["name"]
+        return [plot_latency_cdf(name, latencies, outdir / LATENCY_PNG),
+                plot_timeseries(name, series, outdir / TIMESERIES_PNG)]
 
 
 def _write_csv(path: Path, header: tuple[str, ...], rows: list[list]) -> Path:

@@ -63,3 +63,7 @@ def test_cli_writes_the_report_folder(tmp_path, capsys):
     rows = (out / "requests.csv").read_text().splitlines()
     assert rows[0].startswith("id,replica,arrival_s") and len(rows) == 3
     assert (out / "timeseries.csv").is_file()
+    for png in ("latency_cdf.png", "serving_timeseries.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["serve", str(path), "-o", str(out), "--no-plots", "-q"]) == 0
+    assert not (out / "latency_cdf.png").exists()

@@ -20,7 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeI
 
 from ..builders import BUILDERS
 from ..errors import ConfigError
-from ..hardware import Arch
+from ..hardware import Arch, BytesPerSecond
 from ..options import Options
 from ..units import parse_time
 from . import presets
@@ -28,7 +28,7 @@ from .docs import Issues, file_doc, section_doc
 from .load import workload_from_doc
 from .overrides import Override, apply_overrides, parse_overrides
 from .schema import WorkloadSpec, validate
-from .yamlio import Doc, Where
+from .yamlio import Doc, Where, display_path
 
 Seconds = Annotated[float, BeforeValidator(parse_time), Field(gt=0)]
 LLM_PARAMS = ("phase", "seq_len", "kv_len")  # what the iteration cost sets on the model's builder
@@ -182,6 +182,18 @@ class CostGrid(_Model):
     token_ratio: float = Field(2.0, gt=1, description="Prefill tokens 16, 16r, … up to max_num_batched_tokens.")
 
 
+class Disaggregation(_Model):
+    """Separate prefill and decode replicas: a request is prefilled (and gets its first token) on a prefill replica,
+    its KV cache goes over the link to a decode replica, which generates the rest."""
+
+    prefill_replicas: PositiveInt
+    decode_replicas: PositiveInt
+    bandwidth: BytesPerSecond | None = Field(None, description="KV transfer bandwidth per chip (default: the "
+                                                               "arch's interconnect, at its efficiency)")
+    latency: Annotated[float, BeforeValidator(parse_time), Field(ge=0)] | None = Field(
+        None, description="Per transfer (default: the interconnect's latency)")
+
+
 class ServeConfig(_Model):
     """Everything of a serving file but the model, arch and options."""
 
@@ -191,6 +203,16 @@ class ServeConfig(_Model):
     workload: RequestsConfig
     slo: Slo = Slo()
     cost: CostGrid = CostGrid()
+    disaggregation: Disaggregation | None = None
+
+    @model_validator(mode="after")
+    def _replicas(self) -> ServeConfig:
+        d = self.disaggregation
+        if d is not None and "replicas" in self.model_fields_set and \
+                self.replicas != d.prefill_replicas + d.decode_replicas:
+            raise ValueError(f"replicas ({self.replicas}) must be prefill_replicas + decode_replicas "
+                             f"({d.prefill_replicas + d.decode_replicas}) with disaggregation (or left out)")
+        return self
 
 
 SERVING_KEYS = ("name", "description", "model", "arch", "options", "output", *ServeConfig.model_fields)
@@ -275,7 +297,7 @@ def _model(doc: Doc, overrides: list[Override], issues: Issues) -> WorkloadSpec 
 def _serve_config(doc: Doc, overrides: list[Override], issues: Issues) -> ServeConfig | None:
     data = {k: v for k, v in (doc.data or {}).items() if k in ServeConfig.model_fields}  # type: ignore[union-attr]
     sub = Doc(data, dict(doc.where))
-    for key in ("engine", "workload", "slo", "cost"):
+    for key in ("engine", "workload", "slo", "cost", "disaggregation"):
         if key in data or any(o.section == key and o.keys for o in overrides):
             part = _section(doc, key, overrides, issues)
             sub.data[key] = part.data  # type: ignore[index]
@@ -361,8 +383,8 @@ def load_serving(ref: str | os.PathLike | dict, overrides: Iterable[str] = ()) -
     doc, found = file_doc(file)
     if doc is None:
         raise ConfigError(found)
-    return serving_from_doc(doc, overrides, source=os.fspath(file), default_name=file.stem)
+    return serving_from_doc(doc, overrides, source=display_path(file), default_name=file.stem)
 
 
-__all__ = ["Arrival", "CostGrid", "EngineConfig", "Lengths", "RequestsConfig", "ServeConfig", "ServingSpec",
+__all__ = ["Arrival", "CostGrid", "Disaggregation", "EngineConfig", "Lengths", "RequestsConfig", "ServeConfig", "ServingSpec",
            "SharedPrefix", "Slo", "load_serving", "serving_from_doc"]

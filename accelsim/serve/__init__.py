@@ -97,6 +97,20 @@ def _swap_s_per_block(spec: ServingSpec, fp: Footprint) -> float:
     return spec.serve.engine.block_size * fp.kv_bytes_per_token / level.sustained_bandwidth
 
 
+def _transfer(spec: ServingSpec, fp: Footprint) -> Callable[[Request], float]:
+    """Seconds to move a prefilled request's KV cache to a decode replica: its tokens' KV bytes on one chip (each
+    chip sends its own shard at once) over the link, plus the link's latency."""
+    d, link = spec.serve.disaggregation, spec.arch.interconnect
+    assert d is not None
+    if d.bandwidth is None and link is None:
+        raise spec.error("disaggregation.bandwidth", f"arch {spec.arch.name!r} has no interconnect: give the KV "
+                         "transfer bandwidth")
+    bandwidth = d.bandwidth if d.bandwidth is not None else link.bandwidth * link.efficiency  # type: ignore[union-attr]
+    latency = d.latency if d.latency is not None else (link.latency if link is not None else 0.0)
+    per_token = fp.kv_bytes_per_token
+    return lambda req: latency + req.computed * per_token / bandwidth
+
+
 def _admissible(requests: list[Request], spec: ServingSpec, blocks: int) -> tuple[list[Request], list[Request]]:
     """Requests that can run, and those refused: longer than max_model_len, or more KV than a replica holds."""
     e = spec.serve.engine
@@ -112,7 +126,9 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     """Run the serving file ``spec``. ``cost`` (prefill tokens, decodes, their KV sum → seconds) and ``blocks``
     (KV blocks per replica) replace the accelerator model's (a test hook); otherwise the grid is simulated."""
     s = spec.serve
-    fp = footprint(spec.model, spec.arch, s.engine) if blocks is None or s.engine.preemption == "swap" else None
+    d = s.disaggregation
+    need_fp = blocks is None or s.engine.preemption == "swap" or d is not None
+    fp = footprint(spec.model, spec.arch, s.engine) if need_fp else None
     n_blocks = blocks if blocks is not None else kv_blocks(fp, spec.arch, s.engine)  # type: ignore[arg-type]
     if isinstance(n_blocks, str):
         raise spec.error("model", n_blocks, value=spec.model.model)
@@ -124,8 +140,15 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     if s.workload.shared_prefix:
         set_prefixes(requests, s.workload.shared_prefix.tokens)
     runnable, refused = _admissible(requests, spec, n_blocks)
-    replicas = [Replica(i, s.engine, n_blocks, price, swap) for i in range(s.replicas)]
-    run_loop(runnable, replicas, ROUTERS[s.router](), progress)
+    if d is None:
+        replicas = [Replica(i, s.engine, n_blocks, price, swap) for i in range(s.replicas)]
+        run_loop(runnable, replicas, ROUTERS[s.router](), progress)
+    else:
+        replicas = [Replica(i, s.engine, n_blocks, price, swap, "prefill" if i < d.prefill_replicas else "decode")
+                    for i in range(d.prefill_replicas + d.decode_replicas)]
+        run_loop(runnable, replicas[:d.prefill_replicas], ROUTERS[s.router](), progress,
+                 decode=replicas[d.prefill_replicas:], decode_router=ROUTERS[s.router](),
+                 transfer_s=_transfer(spec, fp))  # type: ignore[arg-type]
     report = {
         "accelsim_version": __version__,
         "name": spec.name,

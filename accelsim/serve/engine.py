@@ -80,8 +80,11 @@ class Replica:
     """The scheduler state of one replica; ``cost`` prices an iteration."""
 
     def __init__(self, index: int, engine: EngineConfig, blocks: int, cost: IterationCost,
-                 swap_s_per_block: float = 0.0):
+                 swap_s_per_block: float = 0.0, role: str = "both"):
         self.index = index
+        self.role = role  # both, or with disaggregation prefill (hands requests off after their first token) or
+        # decode
+        self.handoff: list[Request] = []  # requests that left at the end of the last iteration
         self.e = engine
         self.pool = KvPool(blocks)
         self.cost = cost
@@ -166,9 +169,9 @@ class Replica:
     def _admit(self, req: Request, budget: int) -> tuple[int, float] | None:
         """Admit the waiting ``req`` if budget and blocks allow: (tokens, swap-in seconds), else None."""
         hits = 0
-        if self.e.prefix_caching and not req.swapped and req.computed == 0:
+        if self.e.prefix_caching and not req.swapped and not req.kv_ready and req.computed == 0:
             hits = min(self.pool.hits(req.group), req.prefix // self.e.block_size)
-        start = req.computed if req.swapped else hits * self.e.block_size
+        start = req.computed if req.swapped or req.kv_ready else hits * self.e.block_size
         new = req.prompt + req.generated - start
         new = new if new <= budget else (budget if self.e.chunked_prefill else 0)
         if new == 0:
@@ -185,6 +188,7 @@ class Replica:
         self.pool.take(need)
         req.blocks = need
         req.computed = start
+        req.kv_ready = False
         self.outstanding += req.remaining - before
         seconds = 0.0
         if req.swapped:
@@ -226,7 +230,9 @@ class Replica:
         return seconds
 
     def complete(self, now: float, finished: list[Request]) -> None:
-        """End the iteration at ``now``: advance the batch's requests; the ones done go to ``finished``."""
+        """End the iteration at ``now``: advance the batch's requests; the ones done go to ``finished``, those a
+        prefill replica hands to a decode replica to ``self.handoff``."""
+        self.handoff = []
         done = False
         caching, bs = self.e.prefix_caching, self.e.block_size
         delta = 0
@@ -246,6 +252,14 @@ class Replica:
                 delta -= 1
                 if req.generated == 1:
                     req.first_token = now
+                    if self.role == "prefill" and req.output > 1:  # its KV goes to a decode replica
+                        self._release(req)
+                        req.kv_ready = True
+                        self.handoff.append(req)
+                        delta -= req.remaining
+                        req.last_token = now
+                        done = True
+                        continue
                 else:
                     req.itl.append(now - req.last_token)
                 req.last_token = now
@@ -256,5 +270,5 @@ class Replica:
                     done = True
         self.outstanding += delta
         if done:
-            self.running = [r for r in self.running if math.isnan(r.finish)]
+            self.running = [r for r in self.running if math.isnan(r.finish) and not r.kv_ready]
         self.batch = []

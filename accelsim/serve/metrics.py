@@ -72,9 +72,9 @@ def kv_use(replicas: Sequence[Replica]) -> dict[str, float]:
 def replica_rows(replicas: Sequence[Replica], requests: Sequence[Request], makespan: float) -> list[dict]:
     rows = []
     for r in replicas:
-        mine = [q for q in requests if q.replica == r.index]
+        mine = [q for q in requests if r.index in (q.replica, q.decode_replica)]
         batch = [s[5] for s in r.samples]
-        rows.append({"replica": r.index, "requests": len(mine),
+        rows.append({"replica": r.index, "role": r.role, "requests": len(mine),
                      "finished": sum(1 for q in mine if not math.isnan(q.finish)),
                      "output_tokens": sum(q.generated for q in mine), "iterations": r.iterations,
                      "busy_fraction": r.busy_s / makespan if makespan else 0.0,
@@ -170,6 +170,7 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
             ("saturated", "yes: latency grew while requests arrived" if s["saturated"] else "no"),
             ("accelerator simulations", f"{report['iteration_cost']['simulations']}")]
     for r in s["replicas"]:
-        rows.append((f"replica {r['replica']}", f"{r['requests']:,} requests, {r['iterations']:,} iterations, "
+        role = "" if r.get("role", "both") == "both" else f" ({r['role']})"
+        rows.append((f"replica {r['replica']}{role}", f"{r['requests']:,} requests, {r['iterations']:,} iterations, "
                                                 f"busy {r['busy_fraction']:.1%}, {r['preemptions']:,} preemptions"))
     return rows

@@ -35,6 +35,8 @@ class Request:
     blocks: int = 0  # private KV blocks held
     shared: int = 0  # blocks of its group's cached prefix it holds a reference to
     swapped: bool = False
+    kv_ready: bool = False  # its KV arrived from a prefill replica (disaggregation): admitted without a prefill
+    decode_replica: int = -1  # with disaggregation: the replica that generates its tokens after the first
     scheduled: float = math.nan
     first_token: float = math.nan
     finish: float = math.nan

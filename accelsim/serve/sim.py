@@ -41,38 +41,56 @@ ROUTERS: dict[str, Callable[[], Router]] = {"round_robin": round_robin, "least_t
 
 
 def run_loop(requests: Sequence[Request], replicas: Sequence[Replica], router: Router,
-             progress: Progress | None = None) -> tuple[list[Request], float]:
-    """Serve ``requests`` (sorted by arrival) until every one has finished; returns them in finishing order and
-    the time of the last event."""
-    heap: list[tuple[float, int]] = []
+             progress: Progress | None = None, *, decode: Sequence[Replica] = (), decode_router: Router | None = None,
+             transfer_s: Callable[[Request], float] | None = None) -> tuple[list[Request], float]:
+    """Serve ``requests`` (sorted by arrival) on ``replicas`` until every one has finished; returns them in
+    finishing order and the time of the last event. With disaggregation, ``replicas`` are the prefill replicas:
+    each hands a request to one of the ``decode`` replicas (chosen by ``decode_router``) after its first token,
+    ``transfer_s(request)`` seconds later (its KV cache crossing the link)."""
+    everyone = [*replicas, *decode]
+    heap: list[tuple[float, int, int]] = []  # (time, 0 = an iteration ends | 1 = a KV transfer ends, index)
+    moving: dict[int, Request] = {}
     finished: list[Request] = []
     n, i, now = len(requests), 0, 0.0
     every = max(n // 200, 1)
     while True:
-        t_step = heap[0][0] if heap else math.inf
+        t_event = heap[0][0] if heap else math.inf
         t_arr = requests[i].arrival if i < n else math.inf
-        now = min(t_step, t_arr)
+        now = min(t_event, t_arr)
         if now == math.inf:
             break
         while heap and heap[0][0] == now:
-            _, k = heapq.heappop(heap)
-            replicas[k].complete(now, finished)
-            replicas[k].busy = False
+            _, kind, k = heapq.heappop(heap)
+            if kind == 0:
+                everyone[k].complete(now, finished)
+                everyone[k].busy = False
+                for req in everyone[k].handoff:
+                    moving[req.id] = req
+                    heapq.heappush(heap, (now + transfer_s(req), 1, req.id))  # type: ignore[misc]
+            else:
+                req = moving.pop(k)
+                _enqueue(req, decode_router(req, decode))  # type: ignore[misc]
         while i < n and requests[i].arrival == now:
             req = requests[i]
-            r = router(req, replicas)
-            req.replica = r.index
-            r.waiting.append(req)
-            r.outstanding += req.remaining
+            _enqueue(req, router(req, replicas))
             i += 1
             if progress and i % every == 0:
                 progress("serving", i, n)
-        for r in replicas:
+        for r in everyone:
             if not r.busy and (r.waiting or r.running):
                 seconds = r.schedule(now)
                 if r.batch:
                     r.busy = True
-                    heapq.heappush(heap, (now + seconds, r.index))
+                    heapq.heappush(heap, (now + seconds, 0, r.index))
                 elif r.running:
                     raise RuntimeError(f"replica {r.index}: running requests but nothing scheduled")
     return finished, now
+
+
+def _enqueue(req: Request, r: Replica) -> None:
+    if req.kv_ready:
+        req.decode_replica = r.index
+    else:
+        req.replica = r.index
+    r.waiting.append(req)
+    r.outstanding += req.remaining

@@ -254,3 +254,20 @@ def test_trace_has_a_track_per_replica_and_spans_per_request(tmp_path):
     assert len(iterations) == 3 * 4  # 3 requests × (1 prefill + 3 decodes), none overlapping
     res.save(tmp_path)
     assert not (tmp_path / "trace.json").exists()
+
+
+def test_disaggregation_moves_the_kv_after_the_first_token():
+    # prefill on replica 0: [0, 0.2 s) → first token at 0.2 s. The KV of 100 tokens × 524,288 B (2 × 32 layers ×
+    # 4096 × 2 B, fp16) = 52,428,800 B crosses a 524,288,000 B/s link in 0.1 s; replica 1 decodes from 0.3 s:
+    # 3 iterations of 0.1 + 0.01 s → finish at 0.63 s; the token gaps 0.21, 0.11, 0.11 s
+    res = serve(spec(disaggregation={"prefill_replicas": 1, "decode_replicas": 1, "bandwidth": 524_288_000,
+                                     "latency": 0}, workload={"requests": 1}), cost=Stub(fixed=0.1), blocks=1000)
+    r = by_id(res)[0]
+    assert (r.replica, r.decode_replica) == (0, 1)
+    assert (r.first_token, r.finish) == pytest.approx((0.2, 0.63))
+    assert list(r.itl) == pytest.approx([0.21, 0.11, 0.11])
+    assert [len(x.samples) for x in res.replicas] == [1, 3]
+    assert [x["role"] for x in res.report["serving"]["replicas"]] == ["prefill", "decode"]
+    assert all(x.pool.used == 0 for x in res.replicas)
+    with pytest.raises(Exception, match="prefill_replicas"):
+        spec(replicas=3, disaggregation={"prefill_replicas": 1, "decode_replicas": 1})

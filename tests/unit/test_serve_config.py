@@ -125,14 +125,24 @@ def test_every_serving_preset_loads():
 def test_docs_serving_md_documents_every_key():
     from pathlib import Path
 
-    from accelsim.config.serving import Arrival, CostGrid, EngineConfig, Lengths, ServeConfig, SharedPrefix, Slo
+    from accelsim.config.serving import (
+        Arrival,
+        CostGrid,
+        Disaggregation,
+        EngineConfig,
+        Lengths,
+        ServeConfig,
+        SharedPrefix,
+        Slo,
+    )
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "serving.md").read_text()
-    sections = ("engine", "workload", "slo", "cost")
+    sections = ("engine", "workload", "slo", "cost", "disaggregation")
     keys = [*(k for k in ServeConfig.model_fields if k not in sections),
             *(f"engine.{k}" for k in EngineConfig.model_fields),
-            *(f"slo.{k}" for k in Slo.model_fields), *(f"cost.{k}" for k in CostGrid.model_fields)]
+            *(f"slo.{k}" for k in Slo.model_fields), *(f"cost.{k}" for k in CostGrid.model_fields),
+            f"disaggregation.{next(iter(Disaggregation.model_fields))}"]
     missing = [k for k in keys if f"`{k}`" not in doc]
-    missing += [k for model in (Arrival, Lengths, SharedPrefix) for k in model.model_fields if f"`{k}`" not in doc
+    missing += [k for model in (Arrival, Lengths, SharedPrefix, Disaggregation) for k in model.model_fields if f"`{k}`" not in doc
                 and f"{k}`" not in doc and f"`{k}" not in doc]
     assert not missing, f"undocumented serving keys: {missing}"

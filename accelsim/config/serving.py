@@ -180,6 +180,7 @@ class CostGrid(_Model):
     kv_points: int = Field(3, ge=2, le=64, description="Decode KV lengths, evenly from block_size to "
                                                         "max_model_len.")
     token_ratio: float = Field(2.0, gt=1, description="Prefill tokens 16, 16r, … up to max_num_batched_tokens.")
+    workers: int = Field(1, ge=1, le=1024, description="Processes simulating the grid (1: in this process).")
 
 
 class Disaggregation(_Model):

@@ -160,13 +160,39 @@ def footprint(model: WorkloadSpec, arch: Arch, engine: EngineConfig) -> Footprin
     return Footprint(int(b.weight_bytes), grow / (hi - lo))
 
 
+def simulate_all(shapes: list[WorkloadSpec], arch: Arch, options: Options, *, graphs: bool, workers: int,
+                 progress: Progress | None = None) -> list[float]:
+    """:func:`simulate_seconds` of every shape, in order; on ``workers`` processes when more than one (each
+    simulation is deterministic, so the results do not depend on it)."""
+    if workers <= 1 or len(shapes) < 2:
+        out = []
+        for done, spec in enumerate(shapes):
+            if progress:
+                p = spec.params
+                what = f"prefill of {p['seq_len']} tokens" if p["phase"] == "prefill" else \
+                    f"decode of {p['batch']} at KV {p['kv_len']}"
+                progress(f"simulating {what}", done, len(shapes))
+            out.append(simulate_seconds(spec, arch, options, graphs=graphs))
+        return out
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    with cf.ProcessPoolExecutor(max_workers=min(workers, len(shapes)), mp_context=mp.get_context(method)) as pool:
+        futures = [pool.submit(simulate_seconds, spec, arch, options, graphs=graphs) for spec in shapes]
+        for done, _ in enumerate(cf.as_completed(futures)):
+            if progress:
+                progress("simulating the iteration-cost grid", done + 1, len(shapes))
+        return [f.result() for f in futures]
+
+
 def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: EngineConfig, grid: CostGrid,
                kv_tokens: int, progress: Progress | None = None) -> Grid:
     """Simulate every grid shape once (memoised in this process by model, arch, options, engine, grid and the
     replica's KV capacity ``kv_tokens``)."""
     opts = options.model_copy(update={"trace": False, "plots": False})
     key = json.dumps(jsonable([model.model, model.params, arch.model_dump(), opts.model_dump(),
-                               engine.model_dump(), grid.model_dump(), kv_tokens]), sort_keys=True)
+                               engine.model_dump(), grid.model_dump(exclude={"workers"}), kv_tokens]), sort_keys=True)
     if key in _CACHE:
         return _CACHE[key]
     tokens = geometric(min(FIRST_PREFILL, engine.max_num_batched_tokens), engine.max_num_batched_tokens,
@@ -177,14 +203,7 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
     shapes = [shape(model, phase="prefill", seq_len=n, batch=1) for n in tokens]
     shapes += [shape(model, phase="decode", kv_len=k, batch=b) for b, row in zip(batches, kvs, strict=True)
                for k in row]
-    seconds = []
-    for done, spec in enumerate(shapes):
-        if progress:
-            p = spec.params
-            what = f"prefill of {p['seq_len']} tokens" if p["phase"] == "prefill" else \
-                f"decode of {p['batch']} at KV {p['kv_len']}"
-            progress(f"simulating {what}", done, len(shapes))
-        seconds.append(simulate_seconds(spec, arch, opts, graphs=engine.cuda_graphs))
+    seconds = simulate_all(shapes, arch, opts, graphs=engine.cuda_graphs, workers=grid.workers, progress=progress)
     rest, decode_s = iter(seconds[len(tokens):]), []
     for row in kvs:
         decode_s.append([next(rest) for _ in row])

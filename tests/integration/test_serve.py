@@ -67,3 +67,15 @@ def test_cli_writes_the_report_folder(tmp_path, capsys):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["serve", str(path), "-o", str(out), "--no-plots", "-q"]) == 0
     assert not (out / "latency_cdf.png").exists()
+
+
+def test_grid_on_worker_processes_gives_the_same_seconds():
+    from accelsim.serve.cost import simulate_all
+
+    spec = load_serving(SMALL)
+    opts = spec.options.model_copy(update={"plots": False})
+    shapes = [shape(spec.model, phase="prefill", seq_len=64, batch=1),
+              shape(spec.model, phase="decode", kv_len=100, batch=2)]
+    one = simulate_all(shapes, spec.arch, opts, graphs=True, workers=1)
+    two = simulate_all(shapes, spec.arch, opts, graphs=True, workers=2)
+    assert one == two and one[0] != one[1]

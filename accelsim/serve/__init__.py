@@ -133,6 +133,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     if isinstance(n_blocks, str):
         raise spec.error("model", n_blocks, value=spec.model.model)
     swap = _swap_s_per_block(spec, fp) if fp is not None and s.engine.preemption == "swap" else 0.0
+    transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
     grid = None if cost is not None else build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost,
                                                     n_blocks * s.engine.block_size, progress)
     price = cost or grid.iteration  # type: ignore[union-attr]
@@ -148,7 +149,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
                     for i in range(d.prefill_replicas + d.decode_replicas)]
         run_loop(runnable, replicas[:d.prefill_replicas], ROUTERS[s.router](), progress,
                  decode=replicas[d.prefill_replicas:], decode_router=ROUTERS[s.router](),
-                 transfer_s=_transfer(spec, fp))  # type: ignore[arg-type]
+                 transfer_s=transfer)
     report = {
         "accelsim_version": __version__,
         "name": spec.name,

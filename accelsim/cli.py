@@ -85,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--trace", action="store_true", help="also write trace.json (Perfetto: a track per replica, "
                                                          "a span per request)")
     sv.add_argument("--no-plots", action="store_true", help="no latency_cdf.png / serving_timeseries.png")
+    sv.add_argument("--sweep", metavar="KEY=V1,V2,...", help="run once per value (e.g. workload.arrival.rate=2,4,8): "
+                                                              "point_<i>/ folders, sweep.csv, throughput_latency.png")
     sv.add_argument("--quiet", "-q", action="store_true", help="print only the report folder")
 
     i = sub.add_parser("info", help="print a workload's params, MACs, FLOPs, bytes and per-op table")
@@ -219,6 +221,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     err = Console(stderr=True)
     t0 = time.perf_counter()
+    if args.sweep:
+        return _serve_sweep(args, err, t0)
     with _Progress(err, enabled=not args.quiet) as progress:
         result = api.serve(args.serving, overrides=args.overrides, progress=progress)
         outdir = Path(args.output or result.output or f"runs/{result.report['name']}")
@@ -235,6 +239,36 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     out.print(f"[dim]{time.perf_counter() - t0:.2f} s wall[/dim]")
     out.print(f"Report written to [bold]{outdir}[/bold]/ (report.json, requests.csv, timeseries.csv"
               f"{', trace.json' if args.trace else ''}{', *.png' if not args.no_plots else ''})")
+    return 0
+
+
+def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
+    from rich.table import Table
+
+    from .serve.curve import CURVE_COLUMNS, curve_rows, parse_sweep, save_curve, sweep
+
+    key, values = parse_sweep(args.sweep)
+    with _Progress(err, enabled=not args.quiet) as progress:
+        results = sweep(args.serving, key, values, args.overrides, progress=progress)
+        name = results[0].report["name"]
+        outdir = Path(args.output or results[0].output or f"runs/{name}")
+        save_curve(outdir, key, values, results, name=name, plots=not args.no_plots)
+    if args.quiet:
+        print(outdir)
+        return 0
+    table = Table(title=f"{name}: {key}")
+    shown = ("value", "requests_per_s", "output_tokens_per_s", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s",
+             "e2e_p99_s", "saturated")
+    for col in shown:
+        table.add_column(col, justify="right")
+    for row in curve_rows(values, results):
+        cells = dict(zip(CURVE_COLUMNS, row, strict=True))
+        table.add_row(*(f"{cells[c]:.4g}" if isinstance(cells[c], float) else str(cells[c]) for c in shown))
+    out = _stdout_console()
+    out.print(table)
+    out.print(f"[dim]{time.perf_counter() - t0:.2f} s wall[/dim]")
+    out.print(f"Sweep written to [bold]{outdir}[/bold]/ (point_*/, sweep.csv"
+              f"{', throughput_latency.png' if not args.no_plots else ''})")
     return 0
 
 

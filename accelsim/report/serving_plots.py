@@ -63,3 +63,25 @@ def plot_timeseries(name: str, series: Mapping[int, Mapping[str, Sequence[float]
             ax.legend(fontsize=8, ncol=2)
     fig.suptitle(f"{name}: load over time")
     return _save(plt, fig, path)
+
+
+def plot_curve(name: str, key: str, rows: Sequence[Mapping[str, object]], path: Path) -> Path:
+    """Throughput–latency curve of a sweep: p50 and p99 TTFT and end-to-end latency against output tokens/s, each
+    point labelled with the swept value (``rows``: value, output_tokens_per_s, ttft_p50_s, ... as in sweep.csv)."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    x = [float(r["output_tokens_per_s"] or 0) for r in rows]  # type: ignore[arg-type]
+    for ax, what in zip(axes, ("ttft", "e2e"), strict=True):
+        for q, style in (("p50", "o-"), ("p99", "s--")):
+            y = [float(r[f"{what}_{q}_s"]) * 1e3 if r[f"{what}_{q}_s"] is not None else np.nan for r in rows]
+            ax.plot(x, y, style, label=q)
+        for r, xi in zip(rows, x, strict=True):
+            ax.annotate(str(r["value"]), (xi, float(r[f"{what}_p50_s"] or 0) * 1e3), fontsize=7,
+                        textcoords="offset points", xytext=(3, 3))
+        ax.set_xlabel("output tokens/s")
+        ax.set_ylabel(f"{'TTFT' if what == 'ttft' else 'end-to-end'} (ms)")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{name}: throughput vs latency over {key}")
+    return _save(plt, fig, path)

@@ -49,8 +49,8 @@ class ServeResult:
         into ``outdir``, each atomically; an earlier run's trace or plots are removed when not written again."""
         out = Path(outdir)
         paths = [write_json(self.report, out / "report.json"),
-                 _write_csv(out / "requests.csv", CSV_COLUMNS, request_rows(self.requests)),
-                 _write_csv(out / "timeseries.csv", TIMESERIES_COLUMNS, timeseries_rows(self.replicas))]
+                 write_csv(out / "requests.csv", CSV_COLUMNS, request_rows(self.requests)),
+                 write_csv(out / "timeseries.csv", TIMESERIES_COLUMNS, timeseries_rows(self.replicas))]
         if trace:
             paths.append(write_json(trace_events(self.requests, self.replicas), out / "trace.json"))
         else:
@@ -78,7 +78,7 @@ class ServeResult:
                 plot_timeseries(name, series, outdir / TIMESERIES_PNG)]
 
 
-def _write_csv(path: Path, header: tuple[str, ...], rows: list[list]) -> Path:
+def write_csv(path: Path, header: tuple[str, ...], rows: list[list]) -> Path:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)

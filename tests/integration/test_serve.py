@@ -79,3 +79,21 @@ def test_grid_on_worker_processes_gives_the_same_seconds():
     one = simulate_all(shapes, spec.arch, opts, graphs=True, workers=1)
     two = simulate_all(shapes, spec.arch, opts, graphs=True, workers=2)
     assert one == two and one[0] != one[1]
+
+
+def test_cli_sweep_writes_points_and_the_curve(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(json.dumps(SMALL))
+    out = tmp_path / "curve"
+    assert main(["serve", str(path), "-o", str(out), "--sweep", "workload.arrival.rate=0.2,0.5",
+                 "--set", "workload.requests=2"]) == 0
+    assert "throughput_latency.png" in capsys.readouterr().out
+    rows = (out / "sweep.csv").read_text().splitlines()
+    assert rows[0].startswith("value,requests,finished") and [r.split(",")[0] for r in rows[1:]] == ["0.2", "0.5"]
+    for i in (0, 1):
+        assert json.loads((out / f"point_{i}" / "report.json").read_text())["serving"]["finished"] == 2
+    assert (out / "throughput_latency.png").read_bytes()[:4] == b"\x89PNG"
+    for bad in ("workload.arrival.rate", "workload.arrival.rate=1,,2", "workload.arrival.rate=x"):
+        assert main(["serve", str(path), "-o", str(out), "--sweep", bad]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith("accelsim: error: --sweep: ") or "workload.arrival.rate" in line, line

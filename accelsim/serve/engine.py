@@ -222,7 +222,7 @@ class Replica:
         if not self.batch:
             return 0.0
         prefill, decodes, kv = self.mix
-        seconds = self.cost(prefill, decodes, kv) + extra
+        seconds = max(self.cost(prefill, decodes, kv), 0.0) + extra  # time never runs backwards
         self.samples.append((now, seconds, len(self.running), len(self.waiting), self.pool.used,
                              prefill + decodes))
         self.iterations += 1

@@ -171,6 +171,8 @@ def test_littles_law_holds_on_a_poisson_run():
     span = reqs[-1].finish - reqs[0].arrival
     area = sum((run + wait) * sec for _, sec, run, wait, _, _ in samples)  # idle time holds no request
     assert area / span == pytest.approx(lam * w, rel=0.03)
+    # conservation: every request finished with the tokens it asked for
+    assert res.report["serving"]["finished"] == 500 and all(r.generated == r.output == 100 for r in reqs)
 
 
 def test_same_seed_same_requests_and_a_new_seed_differs(tmp_path):

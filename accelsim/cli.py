@@ -393,6 +393,12 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         from .report.writers import read_report
 
         report = read_report(args.outdir)
+        if report.get("kind") == "serving":  # an 'accelsim serve' folder
+            from .serve import replot
+
+            for path in replot(args.outdir, report):
+                print(path)
+            return 0
         try:
             paths = plot_report(report, Path(args.outdir))
             paths.append(write_html(report, Path(args.outdir) / HTML_FILE,

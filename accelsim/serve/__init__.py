@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..config.serving import ServingSpec
+from ..errors import AccelsimError
 from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_latency_cdf, plot_timeseries
 from ..report.writers import atomic_write_text, write_json
 from .cost import Footprint, build_grid, footprint, kv_blocks
@@ -73,9 +74,39 @@ class ServeResult:
             rows = timeseries_rows([rep])
             series[rep.index] = {"t": [float(x[1]) for x in rows], "running": [x[3] for x in rows],
                                  "waiting": [x[4] for x in rows], "kv_fraction": [float(x[6]) for x in rows]}
-        name = self.report["name"]
-        return [plot_latency_cdf(name, latencies, outdir / LATENCY_PNG),
-                plot_timeseries(name, series, outdir / TIMESERIES_PNG)]
+        return draw(self.report["name"], latencies, series, outdir)
+
+
+def draw(name: str, latencies: dict, series: dict, outdir: Path) -> list[Path]:
+    return [plot_latency_cdf(name, latencies, outdir / LATENCY_PNG), plot_timeseries(name, series, outdir / TIMESERIES_PNG)]
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise AccelsimError(f"{path}: cannot read it ({e})") from None
+
+
+def replot(outdir: str | Path, report: dict) -> list[Path]:
+    """Redraw a serving folder's plots from its requests.csv and timeseries.csv (``accelsim plot OUTDIR``)."""
+    out = Path(outdir)
+    requests, samples = _csv_rows(out / "requests.csv"), _csv_rows(out / "timeseries.csv")
+    try:
+        done = [r for r in requests if r["finish_s"]]
+        latencies = {"TTFT": [float(r["ttft_s"]) for r in done], "TPOT": [float(r["tpot_s"]) for r in done
+                                                                           if r["tpot_s"]],
+                     "end-to-end": [float(r["e2e_s"]) for r in done]}
+        series: dict[int, dict[str, list]] = {}
+        for row in samples:
+            s = series.setdefault(int(row["replica"]), {"t": [], "running": [], "waiting": [], "kv_fraction": []})
+            for key, col, kind in (("t", "start_s", float), ("running", "running", int), ("waiting", "waiting", int),
+                                   ("kv_fraction", "kv_fraction", float)):
+                s[key].append(kind(row[col]))
+    except (KeyError, ValueError, TypeError) as e:
+        raise AccelsimError(f"{out}: requests.csv or timeseries.csv is not one accelsim serve wrote ({e})") from None
+    return draw(str(report.get("name", out.name)), latencies, series, out)
 
 
 def write_csv(path: Path, header: tuple[str, ...], rows: list[list]) -> Path:
@@ -168,4 +199,4 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     return ServeResult(report, sorted(requests, key=lambda r: r.id), replicas, spec.output)
 
 
-__all__ = ["FILES", "ServeResult", "serve"]
+__all__ = ["FILES", "ServeResult", "replot", "serve", "write_csv"]

@@ -67,6 +67,8 @@ def test_cli_writes_the_report_folder(tmp_path, capsys):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["serve", str(path), "-o", str(out), "--no-plots", "-q"]) == 0
     assert not (out / "latency_cdf.png").exists()
+    assert main(["plot", str(out)]) == 0  # redrawn from requests.csv and timeseries.csv
+    assert (out / "latency_cdf.png").is_file() and (out / "serving_timeseries.png").is_file()
 
 
 def test_grid_on_worker_processes_gives_the_same_seconds():

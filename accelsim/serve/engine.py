@@ -16,6 +16,7 @@ generated tokens samples one more token; a request that has all its output token
 from __future__ import annotations
 
 import math
+from array import array
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
@@ -98,6 +99,11 @@ class Replica:
         self.preemptions = 0
         self.iterations = 0
         self.busy_s = 0.0
+        self.started = 0.0  # when the iteration in flight started
+        # inter-token latencies as (seconds, how many tokens had that gap): one entry per iteration for the tokens
+        # whose request also had a token at the iteration's start, one per token for the others
+        self.itl_s: array = array("d")
+        self.itl_n: array = array("q")
         self.samples: list[tuple[float, float, int, int, int, int]] = []  # start, seconds, running, waiting, used
         # blocks, batch tokens
 
@@ -227,6 +233,7 @@ class Replica:
                              prefill + decodes))
         self.iterations += 1
         self.busy_s += seconds
+        self.started = now
         return seconds
 
     def complete(self, now: float, finished: list[Request]) -> None:
@@ -235,7 +242,7 @@ class Replica:
         self.handoff = []
         done = False
         caching, bs = self.e.prefix_caching, self.e.block_size
-        delta = 0
+        delta = regular = 0
         for req, new in self.batch:
             if req.computed < req.prompt:  # a prefill (chunk): prompt tokens done, maybe the group's prefix
                 delta -= min(req.computed + new, req.prompt) - req.computed
@@ -260,8 +267,11 @@ class Replica:
                         req.last_token = now
                         done = True
                         continue
+                elif req.last_token == self.started:
+                    regular += 1
                 else:
-                    req.itl.append(now - req.last_token)
+                    self.itl_s.append(now - req.last_token)
+                    self.itl_n.append(1)
                 req.last_token = now
                 if req.generated == req.output:
                     req.finish = now
@@ -269,6 +279,9 @@ class Replica:
                     finished.append(req)
                     done = True
         self.outstanding += delta
+        if regular:
+            self.itl_s.append(now - self.started)
+            self.itl_n.append(regular)
         if done:
             self.running = [r for r in self.running if math.isnan(r.finish) and not r.kv_ready]
         self.batch = []

@@ -35,6 +35,26 @@ def stats(values: Sequence[float] | np.ndarray) -> dict[str, float | None]:
     return {"mean": float(a.mean()), "p50": float(p50), "p90": float(p90), "p99": float(p99)}
 
 
+def weighted_stats(values: np.ndarray, counts: np.ndarray) -> dict[str, float | None]:
+    """:func:`stats` of the list holding each of ``values`` ``counts`` times, without building it: the same linear
+    percentiles (position h = (N − 1)·p/100 in the sorted list, interpolated between its neighbours)."""
+    if values.size == 0 or counts.sum() == 0:
+        return stats([])
+    order = np.argsort(values, kind="stable")
+    v, c = values[order], np.cumsum(counts[order])
+    n = int(c[-1])
+
+    def at(i: int) -> float:  # the i-th (0-based) element of the sorted, expanded list
+        return float(v[np.searchsorted(c, i + 1)])
+
+    def pct(p: float) -> float:
+        h = (n - 1) * p / 100
+        lo = math.floor(h)
+        return at(lo) + (h - lo) * (at(min(lo + 1, n - 1)) - at(lo))
+
+    return {"mean": float(np.dot(values, counts) / n), "p50": pct(50), "p90": pct(90), "p99": pct(99)}
+
+
 def tpot(r: Request) -> float | None:
     return (r.finish - r.first_token) / (r.output - 1) if r.output > 1 else None
 
@@ -106,7 +126,8 @@ def serving_summary(requests: Sequence[Request], rejected: Sequence[Request], re
         "offered_requests_per_s": offered,
         "ttft_s": stats([r.first_token - r.arrival for r in fin]),
         "tpot_s": stats([t for r in fin if (t := tpot(r)) is not None]),
-        "itl_s": stats(np.fromiter((x for r in fin for x in r.itl), dtype=np.float64)),
+        "itl_s": weighted_stats(np.concatenate([np.frombuffer(r.itl_s, dtype=np.float64) for r in replicas]),
+                                np.concatenate([np.frombuffer(r.itl_n, dtype=np.int64) for r in replicas])),
         "e2e_s": stats([r.finish - r.arrival for r in fin]),
         "queue_s": stats([r.scheduled - r.arrival for r in fin]),
         "requests_per_s": rate(len(fin)),

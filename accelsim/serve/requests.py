@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import csv
 import math
-from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..config.serving import Lengths, RequestsConfig
 from ..errors import ConfigError
 
-MAX_REQUESTS = 2_000_000
-"""Most requests one run may hold (some 300 B each in flight): more is a one-line error, never a MemoryError."""
+MAX_REQUESTS = 1_000_000
+"""Most requests one run may hold (some 250 B each): more is a one-line error, never a MemoryError."""
 TRACE_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
 
 
@@ -43,7 +42,6 @@ class Request:
     last_token: float = math.nan
     preemptions: int = 0
     cached_tokens: int = 0
-    itl: array = field(default_factory=lambda: array("d"), repr=False)  # gaps between its tokens (s)
 
     @property
     def remaining(self) -> int:

@@ -74,7 +74,9 @@ def test_overlapping_requests_batch_a_decode_with_a_prefill():
     s = res.report["serving"]
     assert s["ttft_s"]["mean"] == pytest.approx((0.15 + 0.21) / 2)
     assert s["tpot_s"]["mean"] == pytest.approx(((0.38 - 0.15) / 2 + (0.44 - 0.31) / 2) / 2)
-    assert sorted(r0.itl + r1.itl) == pytest.approx(sorted([0.16, 0.07, 0.07, 0.06]))
+    # token gaps 0.16 (r0), 0.07 (r0), 0.07 (r1), 0.06 (r1): sorted [0.06, 0.07, 0.07, 0.16]; linear percentiles at
+    # position 3p/100: p50 = 0.07, p90 = 0.07 + 0.7·0.09 = 0.133, p99 = 0.07 + 0.97·0.09
+    assert s["itl_s"] == pytest.approx({"mean": 0.09, "p50": 0.07, "p90": 0.133, "p99": 0.1573})
 
 
 def test_chunked_prefill_splits_a_prompt_at_the_token_budget():
@@ -267,9 +269,20 @@ def test_disaggregation_moves_the_kv_after_the_first_token():
     r = by_id(res)[0]
     assert (r.replica, r.decode_replica) == (0, 1)
     assert (r.first_token, r.finish) == pytest.approx((0.2, 0.63))
-    assert list(r.itl) == pytest.approx([0.21, 0.11, 0.11])
+    assert res.report["serving"]["itl_s"]["mean"] == pytest.approx((0.21 + 0.11 + 0.11) / 3)
+    assert res.report["serving"]["itl_s"]["p50"] == pytest.approx(0.11)
     assert [len(x.samples) for x in res.replicas] == [1, 3]
     assert [x["role"] for x in res.report["serving"]["replicas"]] == ["prefill", "decode"]
     assert all(x.pool.used == 0 for x in res.replicas)
     with pytest.raises(Exception, match="prefill_replicas"):
         spec(replicas=3, disaggregation={"prefill_replicas": 1, "decode_replicas": 1})
+
+
+def test_weighted_percentiles_equal_those_of_the_expanded_list():
+    import numpy as np
+
+    from accelsim.serve.metrics import stats, weighted_stats
+
+    values, counts = np.array([0.3, 0.1, 0.2, 0.5]), np.array([2, 5, 1, 3])
+    expanded = np.repeat(values, counts)
+    assert weighted_stats(values, counts) == pytest.approx(stats(expanded))

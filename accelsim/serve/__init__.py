@@ -23,7 +23,7 @@ from ..report.writers import atomic_write_text, write_json
 from .cost import Footprint, build_grid, footprint, kv_blocks
 from .engine import IterationCost, Replica
 from .metrics import CSV_COLUMNS, request_rows, serving_summary, timeseries_rows, tpot
-from .requests import Request, make_requests, set_prefixes
+from .requests import Request, TooManyRequests, make_requests, set_prefixes
 from .sim import ROUTERS, run_loop
 from .trace import trace_events
 
@@ -158,6 +158,12 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     (KV blocks per replica) replace the accelerator model's (a test hook); otherwise the grid is simulated."""
     s = spec.serve
     d = s.disaggregation
+    try:
+        requests = make_requests(s.workload, spec.trace_file)
+    except TooManyRequests as e:
+        raise spec.error("workload", str(e)) from None
+    if s.workload.shared_prefix:
+        set_prefixes(requests, s.workload.shared_prefix.tokens)
     need_fp = blocks is None or s.engine.preemption == "swap" or d is not None
     fp = footprint(spec.model, spec.arch, s.engine) if need_fp else None
     n_blocks = blocks if blocks is not None else kv_blocks(fp, spec.arch, s.engine)  # type: ignore[arg-type]
@@ -168,9 +174,6 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     grid = None if cost is not None else build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost,
                                                     n_blocks * s.engine.block_size, progress)
     price = cost or grid.iteration  # type: ignore[union-attr]
-    requests = make_requests(s.workload, spec.trace_file)
-    if s.workload.shared_prefix:
-        set_prefixes(requests, s.workload.shared_prefix.tokens)
     runnable, refused = _admissible(requests, spec, n_blocks)
     if d is None:
         replicas = [Replica(i, s.engine, n_blocks, price, swap) for i in range(s.replicas)]

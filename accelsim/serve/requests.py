@@ -17,6 +17,10 @@ MAX_REQUESTS = 1_000_000
 TRACE_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
 
 
+class TooManyRequests(ValueError):
+    """The workload asks for more than :data:`MAX_REQUESTS` requests."""
+
+
 @dataclass(slots=True, eq=False)
 class Request:
     """One request and its progress through a replica (vLLM V1's counters: ``computed`` tokens have KV in the
@@ -69,8 +73,8 @@ def _arrivals(cfg: RequestsConfig, rng: np.random.Generator) -> np.ndarray:
     rate = float(a.rate)  # type: ignore[arg-type]
     expected = cfg.requests if cfg.requests is not None else math.ceil(float(cfg.duration) * rate)  # type: ignore
     if expected > MAX_REQUESTS:
-        raise ConfigError.one(None, "workload", f"{expected:,} requests: at most {MAX_REQUESTS:,} in one run "
-                              "(shorten the duration or lower the rate)")
+        raise TooManyRequests(f"{expected:,} requests: at most {MAX_REQUESTS:,} in one run (shorten the duration "
+                              "or lower the rate)")
     if a.process == "constant":
         times = np.arange(expected) / rate
     else:

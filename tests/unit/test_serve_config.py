@@ -146,3 +146,12 @@ def test_docs_serving_md_documents_every_key():
     missing += [k for model in (Arrival, Lengths, SharedPrefix, Disaggregation) for k in model.model_fields if f"`{k}`" not in doc
                 and f"{k}`" not in doc and f"`{k}" not in doc]
     assert not missing, f"undocumented serving keys: {missing}"
+
+
+def test_too_many_requests_is_a_one_line_error_before_any_simulation(here, capsys):
+    with open("s.yaml", "w") as f:
+        f.write(GOOD.replace("  requests: 5", "  duration: 100000s").replace("rate: 2", "rate: 100"))
+    # 100,000 s × 100 requests/s = 10,000,000 expected requests > the 1,000,000 cap
+    assert main(["serve", "s.yaml", "-q", "--set", "engine.kv_blocks=100", "--set", "cost.kv_points=2"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("accelsim: error: s.yaml:5: workload: 10,000,000 requests: at most 1,000,000"), line

@@ -11,7 +11,7 @@ settings (:class:`ServeConfig`: replicas, router, :class:`EngineConfig`, :class:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
@@ -262,37 +262,28 @@ def _section(doc: Doc, key: str, overrides: list[Override], issues: Issues) -> D
     return sub
 
 
-def _resolved(doc: Doc, section: str, key: str, overrides: list[Override],
-              issues: Issues) -> tuple[Doc | None, str | None]:
-    """The preset, path or mapping at ``key`` as the ``section`` document it names, with its overrides."""
+def _resolved(doc: Doc, section: str, key: str, overrides: list[Override], issues: Issues,
+              make: Callable[[Doc, str | None], tuple[object, list]]) -> object:
+    """``make(document, its file)`` of the preset, path or mapping at ``key`` as the ``section`` document it
+    names, with its overrides applied (None when it cannot be resolved)."""
     sub, file, found = section_doc(section, doc, key)
     issues.extend(found)
-    if sub is not None:
-        sub, found = apply_overrides(sub, [o for o in overrides if o.section == key])
-        issues.extend(found)
-    return sub, file
-
-
-def _arch(doc: Doc, overrides: list[Override], issues: Issues) -> Arch | None:
-    adoc, _ = _resolved(doc, "arch", "arch", overrides, issues)
-    if adoc is None:
+    if sub is None:
         return None
-    arch, found = validate(Arch, adoc)
+    sub, found = apply_overrides(sub, [o for o in overrides if o.section == key])
     issues.extend(found)
-    return arch
+    value, found = make(sub, file)
+    issues.extend(found)
+    return value
 
 
 def _model(doc: Doc, overrides: list[Override], issues: Issues) -> WorkloadSpec | None:
-    mdoc, mfile = _resolved(doc, "workload", "model", overrides, issues)
-    if mdoc is None:
-        return None
-    spec, found = workload_from_doc(mdoc, mfile)
-    issues.extend(found)
-    if spec is not None and not set(LLM_PARAMS) <= set(BUILDERS[spec.model].params.model_fields):
+    spec = _resolved(doc, "workload", "model", overrides, issues, workload_from_doc)
+    if isinstance(spec, WorkloadSpec) and not set(LLM_PARAMS) <= set(BUILDERS[spec.model].params.model_fields):
         issues.append(doc.issue(("model",), "not an LLM workload (its builder needs phase, seq_len and kv_len "
                                 "parameters, as llama2_7b's)", spec.model))
         return None
-    return spec
+    return spec  # type: ignore[return-value]
 
 
 def _serve_config(doc: Doc, overrides: list[Override], issues: Issues) -> ServeConfig | None:
@@ -340,7 +331,7 @@ def serving_from_doc(doc: Doc, overrides: Iterable[str], *, source: str, default
         if data.get(key) is not None and not isinstance(data[key], str):
             issues.append(doc.issue((key,), "expected a string", data[key]))
     model = _model(doc, parsed, issues)
-    arch = _arch(doc, parsed, issues)
+    arch = _resolved(doc, "arch", "arch", parsed, issues, lambda d, _: validate(Arch, d))
     options, found = validate(Options, _section(doc, "options", parsed, issues))
     issues.extend(found)
     config = _serve_config(doc, parsed, issues)

@@ -97,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="print JSON (totals and per-op rows)")
 
     ls = sub.add_parser("list", help="list presets")
-    ls.add_argument("kind", nargs="?", choices=["workloads", "arch", "experiments"],
+    ls.add_argument("kind", nargs="?", choices=["workloads", "arch", "experiments", "serving"],
                     help="which presets (default: all)")
 
     pl = sub.add_parser("plot", help="(re)draw the plots of a report or sweep folder")
@@ -358,10 +358,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from .config import list_presets
+    from .config.serving import serving_presets
 
     con = Console()
-    for kind in [args.kind] if args.kind else ["workloads", "arch", "experiments"]:
-        names = list_presets(kind)
+    for kind in [args.kind] if args.kind else ["workloads", "arch", "experiments", "serving"]:
+        names = serving_presets() if kind == "serving" else list_presets(kind)
         if args.kind:
             for n in names:
                 print(n)

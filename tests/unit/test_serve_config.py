@@ -114,9 +114,10 @@ def test_a_model_whose_weights_fill_the_memory_is_refused_before_simulating(here
     assert line.startswith("accelsim: error: s.yaml:2: model: the weights (137,953,296,384 B per chip)"), line
 
 
-def test_every_serving_preset_loads():
+def test_every_serving_preset_loads(capsys):
     names = serving_presets()
     assert names
+    assert main(["list", "serving"]) == 0 and capsys.readouterr().out.split() == names
     for name in names:
         spec = load_serving(name)
         assert spec.output == f"runs/{spec.name}"

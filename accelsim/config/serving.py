@@ -181,6 +181,8 @@ class CostGrid(_Model):
                                                         "max_model_len.")
     token_ratio: float = Field(2.0, gt=1, description="Prefill tokens 16, 16r, … up to max_num_batched_tokens.")
     workers: int = Field(1, ge=1, le=1024, description="Processes simulating the grid (1: in this process).")
+    cache_dir: str | None = Field(None, description="Folder keeping simulated grids for later runs (keyed by "
+                                                    "the model, arch, options, limits and accelsim's source).")
 
 
 class Disaggregation(_Model):

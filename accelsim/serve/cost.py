@@ -33,21 +33,26 @@ is slightly dearer). ``benchmarks/serve_interp.py`` prints the interpolation err
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from ..config import WorkloadSpec, build_graph
 from ..config.schema import jsonable
 from ..config.serving import CostGrid, EngineConfig
 from ..hardware import Arch
 from ..options import Options
+from ..report.writers import atomic_write_text
 from ..scenarios.single import simulate_pass
 
 Progress = Callable[[str, int, int], None]
 FIRST_PREFILL = 16  # tokens of the smallest prefill simulated
+GRID_ENGINE_KEYS = ("max_num_seqs", "max_num_batched_tokens", "max_model_len", "block_size", "cuda_graphs")
+"""The engine keys the grid depends on (besides the KV capacity): a sweep over the others shares one grid."""
 
 
 def geometric(first: int, last: int, ratio: float) -> list[int]:
@@ -188,13 +193,19 @@ def simulate_all(shapes: list[WorkloadSpec], arch: Arch, options: Options, *, gr
 
 def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: EngineConfig, grid: CostGrid,
                kv_tokens: int, progress: Progress | None = None) -> Grid:
-    """Simulate every grid shape once (memoised in this process by model, arch, options, engine, grid and the
-    replica's KV capacity ``kv_tokens``)."""
+    """Simulate every grid shape once (memoised in this process by model, arch, options, the engine's
+    :data:`GRID_ENGINE_KEYS`, grid and the replica's KV capacity ``kv_tokens``; with ``cost.cache_dir`` also in a
+    file there, keyed by all that and accelsim's source, so another process or run reuses it)."""
     opts = options.model_copy(update={"trace": False, "plots": False})
-    key = json.dumps(jsonable([model.model, model.params, arch.model_dump(), opts.model_dump(),
-                               engine.model_dump(), grid.model_dump(exclude={"workers"}), kv_tokens]), sort_keys=True)
+    limits = engine.model_dump(include=set(GRID_ENGINE_KEYS))
+    key = json.dumps(jsonable([model.model, model.params, arch.model_dump(), opts.model_dump(), limits,
+                               grid.model_dump(exclude={"workers", "cache_dir"}), kv_tokens]), sort_keys=True)
     if key in _CACHE:
         return _CACHE[key]
+    file = _cache_file(grid.cache_dir, key) if grid.cache_dir else None
+    if file is not None and (cached := _read_cached(file)) is not None:
+        _CACHE[key] = cached
+        return cached
     tokens = geometric(min(FIRST_PREFILL, engine.max_num_batched_tokens), engine.max_num_batched_tokens,
                        grid.token_ratio)
     batches = geometric(1, engine.max_num_seqs, grid.batch_ratio)
@@ -209,7 +220,32 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
         decode_s.append([next(rest) for _ in row])
     out = Grid(tokens, seconds[:len(tokens)], batches, kvs, decode_s)
     _CACHE[key] = out
+    if file is not None:
+        atomic_write_text(file, json.dumps(out.to_dict()))
     return out
+
+
+def _source_digest() -> str:
+    """sha256 of accelsim's own source files: a cached grid is only reused by the code that computed it."""
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _cache_file(folder: str, key: str) -> Path:
+    return Path(folder) / f"grid-{hashlib.sha256((_source_digest() + key).encode()).hexdigest()[:24]}.json"
+
+
+def _read_cached(file: Path) -> Grid | None:
+    """The grid stored in ``file``, or None when it is missing or unreadable (it is then simulated again)."""
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        return Grid(*(data[k] for k in ("prefill_tokens", "prefill_s", "decode_batches", "decode_kv", "decode_s")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def kv_blocks(fp: Footprint, arch: Arch, engine: EngineConfig) -> int | str:

@@ -99,3 +99,26 @@ def test_cli_sweep_writes_points_and_the_curve(tmp_path, capsys):
         assert main(["serve", str(path), "-o", str(out), "--sweep", bad]) == 2
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert line.startswith("accelsim: error: --sweep: ") or "workload.arrival.rate" in line, line
+
+
+def test_cost_cache_dir_reuses_a_simulated_grid(tmp_path, monkeypatch, low_load):
+    from accelsim.serve import cost
+
+    spec = load_serving({**SMALL, "cost": {**SMALL["cost"], "cache_dir": str(tmp_path)}})
+    s = spec.serve
+    args = (spec.model, spec.arch, spec.options, s.engine, s.cost, low_load.report["kv_blocks_per_replica"] * 16)
+    monkeypatch.setattr(cost, "_CACHE", {})
+    first = cost.build_grid(*args)
+    (file,) = tmp_path.glob("grid-*.json")
+    assert first.to_dict() == low_load.report["iteration_cost"]  # the same grid as the run without a cache
+
+    def boom(*a, **k):
+        raise AssertionError("simulated again")
+
+    monkeypatch.setattr(cost, "_CACHE", {})
+    monkeypatch.setattr(cost, "simulate_all", boom)
+    assert cost.build_grid(*args) == first  # read back from the file
+    file.write_text("{not json")
+    monkeypatch.setattr(cost, "_CACHE", {})
+    with pytest.raises(AssertionError, match="simulated again"):  # a broken file is simulated again
+        cost.build_grid(*args)

@@ -160,6 +160,9 @@ def load_experiment(path: str | os.PathLike, overrides: Iterable[str] = ()) -> E
     if isinstance(doc.data, dict) and ({"grid", "zip"} & set(doc.data)):
         raise ConfigError.one(display_path(file), "", f"this is a sweep file (it has grid:/zip: axes); run it with "
                               f"'accelsim sweep {display_path(file)}'")
+    if isinstance(doc.data, dict) and isinstance(doc.data.get("workload"), dict) and "arrival" in doc.data["workload"]:
+        raise ConfigError.one(display_path(file), "", f"this is a serving file (its workload has arrivals); run it "
+                              f"with 'accelsim serve {display_path(file)}'")
     return experiment_from_doc(doc, parsed, issues, source=os.fspath(file), default_name=file.stem)
 
 

@@ -156,3 +156,12 @@ def test_too_many_requests_is_a_one_line_error_before_any_simulation(here, capsy
     assert main(["serve", "s.yaml", "-q", "--set", "engine.kv_blocks=100", "--set", "cost.kv_points=2"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("accelsim: error: s.yaml:5: workload: 10,000,000 requests: at most 1,000,000"), line
+
+
+def test_accelsim_run_on_a_serving_file_points_to_serve(capsys):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "experiments" / "serving" / "llama2_7b_h100.yaml"
+    assert main(["run", str(path), "-q"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "this is a serving file" in line and "'accelsim serve " in line and "llama2_7b_h100.yaml'" in line

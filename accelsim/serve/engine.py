@@ -108,10 +108,6 @@ class Replica:
         # blocks, batch tokens
 
     # ---- blocks ---------------------------------------------------------------------------------------------
-    def _need(self, req: Request, tokens: int) -> int:
-        """Further blocks ``req`` needs to hold KV for ``tokens`` tokens."""
-        return max(-(-tokens // self.e.block_size) - req.blocks - req.shared, 0)
-
     def _release(self, req: Request) -> None:
         self.pool.free += req.blocks
         req.blocks = 0
@@ -121,7 +117,10 @@ class Replica:
 
     def _preempt(self, req: Request) -> float:
         """Preempt ``req`` (it goes first in the queue); returns the seconds of its swap-out."""
-        self.running.remove(req)
+        if self.running[-1] is req:  # always the newest, so far
+            self.running.pop()
+        else:
+            self.running.remove(req)
         before = req.remaining
         seconds = 0.0
         if self.e.preemption == "swap":

@@ -1,6 +1,7 @@
 """A Chrome/Perfetto trace of a serving run (``accelsim serve --trace``): one process per replica, with a track of
 its iterations (batch tokens, running and waiting requests, KV blocks in use) and one async span per request
-(queued, then prefill up to its first token, then decode up to its finish). Times in microseconds."""
+(queued, then prefill up to its first token, then decode up to its finish, on its decode replica with
+disaggregation). Times in microseconds."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def trace_events(requests: Sequence[Request], replicas: Sequence[Replica]) -> di
         for name, t0, t1 in spans:
             if math.isnan(t0) or math.isnan(t1):
                 break
-            common = {"cat": "request", "name": name, "pid": q.replica + 1, "id": q.id,
+            where = q.decode_replica if name == "decode" and q.decode_replica >= 0 else q.replica
+            common = {"cat": "request", "name": name, "pid": where + 1, "id": q.id,
                       "args": {"request": q.id, "prompt_tokens": q.prompt, "output_tokens": q.output}}
             events.append({**common, "ph": "b", "ts": t0 * US})
             events.append({**common, "ph": "e", "ts": t1 * US})

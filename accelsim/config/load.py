@@ -16,7 +16,7 @@ from ..errors import ConfigError, ConfigIssue
 from ..hardware import Arch
 from ..options import Options
 from . import presets
-from .docs import Issues, file_doc, section_doc
+from .docs import Issues, file_doc, section_doc, top_level_issues
 from .overrides import Override, apply_overrides, parse_overrides
 from .schema import EXPERIMENT_KEYS, ExperimentSpec, WorkloadSpec, validate
 from .yamlio import Doc, Where, display_path
@@ -90,14 +90,7 @@ def experiment_from_doc(doc: Doc, overrides: list[Override], issues: Issues, *, 
     raised with the new ones. The shared back end of :func:`load_experiment`, :func:`experiment_from_parts` and
     the sweep's :class:`~accelsim.config.sweep.PointLoader`."""
     data = doc.data if isinstance(doc.data, dict) else {}
-    for key in data:
-        if key not in EXPERIMENT_KEYS:
-            hint = presets.suggest(str(key), EXPERIMENT_KEYS)
-            issues.append(doc.issue((key,), f"unknown key{hint}" if hint else
-                                    f"unknown key; expected one of {', '.join(EXPERIMENT_KEYS)}", data[key]))
-    for key in ("name", "description", "output"):
-        if key in data and data[key] is not None and not isinstance(data[key], str):
-            issues.append(doc.issue((key,), "expected a string", data[key]))
+    issues.extend(top_level_issues(doc, EXPERIMENT_KEYS))
     doc = _replace_sections(doc, overrides)
 
     arch_doc, _, found = section_doc("arch", doc, "arch")

@@ -24,7 +24,7 @@ from ..hardware import Arch, BytesPerSecond
 from ..options import Options
 from ..units import parse_time
 from . import presets
-from .docs import Issues, file_doc, section_doc
+from .docs import Issues, file_doc, section_doc, top_level_issues
 from .load import workload_from_doc
 from .overrides import Override, apply_overrides, parse_overrides
 from .schema import WorkloadSpec, validate
@@ -324,14 +324,7 @@ def serving_from_doc(doc: Doc, overrides: Iterable[str], *, source: str, default
     issues.extend(found)
     doc = _sections(doc, parsed)
     data = doc.data if isinstance(doc.data, dict) else {}
-    for key in data:
-        if key not in SERVING_KEYS:
-            hint = presets.suggest(str(key), SERVING_KEYS)
-            issues.append(doc.issue((key,), f"unknown key{hint}" if hint else
-                                    f"unknown key; expected one of {', '.join(SERVING_KEYS)}", data[key]))
-    for key in ("name", "description", "output"):
-        if data.get(key) is not None and not isinstance(data[key], str):
-            issues.append(doc.issue((key,), "expected a string", data[key]))
+    issues.extend(top_level_issues(doc, SERVING_KEYS))
     model = _model(doc, parsed, issues)
     arch = _resolved(doc, "arch", "arch", parsed, issues, lambda d, _: validate(Arch, d))
     options, found = validate(Options, _section(doc, "options", parsed, issues))

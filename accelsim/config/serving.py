@@ -156,6 +156,8 @@ class RequestsConfig(_Model):
     def _complete(self) -> RequestsConfig:
         trace = self.arrival.process == "trace"
         for key in ("prompt_tokens", "output_tokens"):
+            if not trace and key not in self.model_fields_set:
+                raise ValueError(f"{key}: missing: give its distribution, e.g. {{dist: fixed, value: 512}}")
             if (getattr(self, key).dist == "trace") != trace:
                 raise ValueError(f"{key}: dist trace goes with arrival from a trace file, and only with it")
         if not trace and (self.duration is None) == (self.requests is None):

@@ -53,6 +53,7 @@ def test_a_good_file_loads_with_defaults(here):
     (("process: poisson, rate: 2", "process: gamma"), "s.yaml:6: workload.arrival:"),
     (("dist: fixed, value: 10", "dist: normal, mean: 10"), "s.yaml:7: workload.prompt_tokens: dist normal needs std"),
     (("  requests: 5", "  requests: 5\n  duration: 10s"), "s.yaml:5: workload: give duration or requests"),
+    (("  output_tokens: {dist: fixed, value: 2}\n", ""), "s.yaml:5: workload: output_tokens: missing"),
     (("model: {model: llama2_7b, tensor_parallel: 1}", "model: resnet50"), "s.yaml:2: model: not an LLM"),
     (("arch: h100", "arch: h10"), "s.yaml:3: arch:"),
     (("name: t", "name: t\nreplica: 2"), "s.yaml:2: replica: unknown key; did you mean 'replicas'?"),

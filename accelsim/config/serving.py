@@ -56,6 +56,9 @@ class EngineConfig(_Model):
     cuda_graphs: bool = Field(
         True, description="Iterations run as captured CUDA graphs (vLLM's default): the grid is simulated on the "
                           "arch with kernel_launch 0 (no host launch per kernel).")
+    step_overhead: Annotated[float, BeforeValidator(parse_time), Field(ge=0)] = Field(
+        0.0, description="Host time added to every iteration (scheduling, sampling, detokenisation), e.g. 0.5ms; "
+                         "0 by default: not modelled.")
     preemption: Literal["recompute", "swap"] = Field(
         "recompute", description="When blocks run out the newest running request is preempted: its KV is dropped "
                                  "and recomputed later, or swapped to host memory over the host link.")

@@ -227,7 +227,7 @@ class Replica:
         if not self.batch:
             return 0.0
         prefill, decodes, kv = self.mix
-        seconds = max(self.cost(prefill, decodes, kv), 0.0) + extra  # time never runs backwards
+        seconds = max(self.cost(prefill, decodes, kv), 0.0) + extra + self.e.step_overhead  # never backwards
         self.samples.append((now, seconds, len(self.running), len(self.waiting), self.pool.used,
                              prefill + decodes))
         self.iterations += 1

@@ -79,6 +79,13 @@ def test_overlapping_requests_batch_a_decode_with_a_prefill():
     assert s["itl_s"] == pytest.approx({"mean": 0.09, "p50": 0.07, "p90": 0.133, "p99": 0.1573})
 
 
+def test_step_overhead_is_added_to_every_iteration():
+    # the first test's request with 5 ms more per iteration: TTFT 0.2 + 0.005; 3 decodes of 0.11 + 0.005
+    res = serve(spec(engine={"step_overhead": "5ms"}, workload={"requests": 1}), cost=Stub(fixed=0.1), blocks=1000)
+    r = by_id(res)[0]
+    assert (r.first_token, r.finish) == pytest.approx((0.205, 0.205 + 3 * 0.115))
+
+
 def test_chunked_prefill_splits_a_prompt_at_the_token_budget():
     # budget 64: the 100-token prompt is prefilled as 64 + 36 tokens; the first token comes after the second chunk
     stub = Stub()

@@ -4,7 +4,8 @@
     python benchmarks/serve_interp.py FILE.yaml --set cost.batch_ratio=4
 
 Builds the grid the serving run would use, then simulates shapes that lie between its points (prefill token counts
-at the geometric middle of each grid interval; decode batches at the geometric middle of each batch interval crossed
+at the geometric middle of each grid interval; 3 and 4 prompts of 128, 384 and 575 tokens in one iteration; decode
+batches at the geometric middle of each batch interval crossed
 with KV lengths at a third and two thirds of each interval of the KV lengths a batch that size can reach) and prints each shape's interpolated and simulated seconds,
 the relative error, and the largest and mean absolute errors per kind.
 """
@@ -47,15 +48,22 @@ def main(argv: list[str] | None = None) -> int:
     grid = build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost, blocks * s.engine.block_size)
     print(f"grid: {grid.simulations} simulations in {time.perf_counter() - t0:.1f} s; prefill tokens "
           f"{grid.prefill_tokens}, decode batches {grid.decode_batches}, KV {grid.decode_kv}")
-    errors: dict[str, list[float]] = {"prefill": [], "decode": []}
+    errors: dict[str, list[float]] = {"prefill": [], "prompts": [], "decode": []}
     cases = [("prefill", n, None) for n in between(grid.prefill_tokens, geometric=True)]
+    budget = s.engine.max_num_batched_tokens
+    cases += [("prompts", k, m) for k in (3, 4) for m in (128, 384, 575) if k * m <= budget]
     capacity = blocks * s.engine.block_size  # a decode batch never holds more KV than the replica
     for b in between(grid.decode_batches, geometric=True) or grid.decode_batches:
         row = evenly(grid.decode_kv[0][0], min(s.engine.max_model_len, capacity // b), s.cost.kv_points)
         cases += [("decode", b, k) for k in between(row, geometric=False, fractions=(1 / 3, 2 / 3))]
     print(f"{'shape':<28}{'interpolated s':>16}{'simulated s':>14}{'error':>9}")
     for kind, x, k in cases:
-        if kind == "prefill":
+        if kind == "prompts":  # k prompts of m tokens in one iteration: k·m tokens, k·m² scores
+            guess = grid.prefill(x * k, x * k * k)
+            truth = simulate_seconds(shape(spec.model, phase="prefill", seq_len=k, batch=x), spec.arch, opts,
+                                     graphs=s.engine.cuda_graphs)
+            label = f"prefill {x} prompts × {k}"
+        elif kind == "prefill":
             guess = grid.prefill(x)
             truth = simulate_seconds(shape(spec.model, phase="prefill", seq_len=x, batch=1), spec.arch, opts,
                                      graphs=s.engine.cuda_graphs)

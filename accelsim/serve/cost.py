@@ -1,10 +1,15 @@
 """The time of one engine iteration, from accelsim's own accelerator model, memoised on a grid of batch shapes.
 
-An iteration runs ``p`` prefill tokens (chunks of prompts) and ``b`` decodes whose KV lengths sum to ``K``. Two
-kinds of pass are simulated, each once per grid point (:mod:`accelsim.scenarios.single`):
+An iteration runs ``p`` prefill tokens (chunks of prompts; a chunk of ``q`` tokens after ``c`` already computed
+attends to ``q·(c + q)`` query-key pairs, the *scores*, ``S`` in all) and ``b`` decodes whose KV lengths sum to
+``K``. Three kinds of pass are simulated, each once per grid point (:mod:`accelsim.scenarios.single`):
 
-* ``P(n)``: a prefill of one sequence of ``n`` tokens (``phase: prefill, seq_len: n, batch: 1``), for ``n`` =
+* ``P₁(n)``: a prefill of one sequence of ``n`` tokens (``phase: prefill, seq_len: n, batch: 1``), for ``n`` =
   16, 16r, 16r², … and ``max_num_batched_tokens`` (``cost.token_ratio`` r, default 2);
+* ``P₂(n)``: the same ``n`` tokens as two sequences of ``n/2`` (``batch: 2``): the same weights and token-wise
+  work, half the attention. So a prefill's attention is ``A(n) = 2(P₁ − P₂)`` (at least 0) and the rest
+  ``L(n) = P₁ − A``, and a prefill of ``n`` tokens with ``S`` scores costs ``P(n, S) = L(n) + A(n)·S/n²``
+  (exactly ``P₁`` for one whole prompt; several prompts, or a chunk attending to earlier chunks, scale ``A``);
 * ``D(b, k)``: a decode step of ``b`` sequences each with ``k`` tokens in the KV cache (``phase: decode,
   batch: b, kv_len: k``), for ``b`` = 1, r, r², … and ``max_num_seqs`` (``cost.batch_ratio``), and ``k`` at
   ``cost.kv_points`` evenly spaced lengths from ``block_size`` to the longest a batch of ``b`` can reach:
@@ -21,14 +26,12 @@ iteration's time is
 
 * decodes only: ``D(b, K/b)`` (a decode step's attention reads each sequence's KV, so its cost is linear in the
   KV lengths and the mean stands for them);
-* prefill only: ``P(p)``;
-* both: ``P(p + b) + D(b, K/b) − D(b, k₀)``: one forward pass over all ``p + b`` tokens (the weights are read
-  once for the whole batch) plus the decodes' KV-cache reads (their decode step less the same step at the
-  grid's shortest KV length k₀).
+* prefill only: ``P(p, S)``;
+* both: ``P(p + b, S) + D(b, K/b) − D(b, k₀)``: one forward pass over all ``p + b`` tokens (the weights are read
+  once for the whole batch) with the prefill chunks' attention, plus the decodes' KV-cache reads (their decode
+  step less the same step at the grid's shortest KV length k₀).
 
-Not modelled: a prefill chunk's attention to the context computed in earlier chunks, and several prompts in one
-iteration attending only within themselves (the prefill pass is one sequence of ``p`` tokens, so its attention
-is slightly dearer). ``benchmarks/serve_interp.py`` prints the interpolation error against direct simulation.
+``benchmarks/serve_interp.py`` prints the interpolation error against direct simulation.
 """
 
 from __future__ import annotations
@@ -90,16 +93,23 @@ class Grid:
 
     prefill_tokens: list[int]
     prefill_s: list[float]
+    prefill2_s: list[float]  # the same tokens as two sequences of half the length
     decode_batches: list[int]
     decode_kv: list[list[int]]  # [batch index][kv index]: each batch's KV lengths
     decode_s: list[list[float]]  # [batch index][kv index]
 
     @property
     def simulations(self) -> int:
-        return len(self.prefill_tokens) + sum(len(row) for row in self.decode_kv)
+        return 2 * len(self.prefill_tokens) + sum(len(row) for row in self.decode_kv)
 
-    def prefill(self, tokens: float) -> float:
-        return interp(self.prefill_tokens, self.prefill_s, tokens)
+    def prefill(self, tokens: float, scores: float | None = None) -> float:
+        """A prefill of ``tokens`` tokens whose attention computes ``scores`` query-key pairs (default: one
+        sequence, tokens²): ``L(n) + A(n)·scores/n²``, from one sequence P₁ = L + A and two halves P₂ = L + A/2."""
+        one = interp(self.prefill_tokens, self.prefill_s, tokens)
+        if scores is None:
+            return one
+        attention = max(2 * (one - interp(self.prefill_tokens, self.prefill2_s, tokens)), 0.0)
+        return one - attention + attention * scores / (tokens * tokens)
 
     def decode(self, batch: float, kv: float) -> float:
         bs = self.decode_batches
@@ -112,19 +122,19 @@ class Grid:
         hi = interp(self.decode_kv[i + 1], self.decode_s[i + 1], kv)
         return lo + (batch - bs[i]) / (bs[i + 1] - bs[i]) * (hi - lo)
 
-    def iteration(self, prefill_tokens: int, decodes: int, kv_sum: int) -> float:
+    def iteration(self, prefill_tokens: int, decodes: int, kv_sum: int, scores: int | None = None) -> float:
         """Seconds of an iteration (see the module docstring)."""
         if decodes == 0:
-            return self.prefill(prefill_tokens) if prefill_tokens else 0.0
+            return self.prefill(prefill_tokens, scores) if prefill_tokens else 0.0
         kv = kv_sum / decodes
         if prefill_tokens == 0:
             return self.decode(decodes, kv)
-        return self.prefill(prefill_tokens + decodes) + self.decode(decodes, kv) - self.decode(decodes,
-                                                                                                self.decode_kv[0][0])
+        n = prefill_tokens + decodes
+        return self.prefill(n, scores) + self.decode(decodes, kv) - self.decode(decodes, self.decode_kv[0][0])
 
     def to_dict(self) -> dict:
         return {"simulations": self.simulations, "prefill_tokens": self.prefill_tokens, "prefill_s": self.prefill_s,
-                "decode_batches": self.decode_batches, "decode_kv": self.decode_kv, "decode_s": self.decode_s}
+                "prefill2_s": self.prefill2_s, "decode_batches": self.decode_batches, "decode_kv": self.decode_kv, "decode_s": self.decode_s}
 
 
 _CACHE: dict[str, Grid] = {}
@@ -212,13 +222,14 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
     first = min(engine.block_size, engine.max_model_len)
     kvs = [evenly(first, max(min(engine.max_model_len, kv_tokens // b), first), grid.kv_points) for b in batches]
     shapes = [shape(model, phase="prefill", seq_len=n, batch=1) for n in tokens]
+    shapes += [shape(model, phase="prefill", seq_len=max(n // 2, 1), batch=2) for n in tokens]
     shapes += [shape(model, phase="decode", kv_len=k, batch=b) for b, row in zip(batches, kvs, strict=True)
                for k in row]
     seconds = simulate_all(shapes, arch, opts, graphs=engine.cuda_graphs, workers=grid.workers, progress=progress)
-    rest, decode_s = iter(seconds[len(tokens):]), []
+    rest, decode_s = iter(seconds[2 * len(tokens):]), []
     for row in kvs:
         decode_s.append([next(rest) for _ in row])
-    out = Grid(tokens, seconds[:len(tokens)], batches, kvs, decode_s)
+    out = Grid(tokens, seconds[:len(tokens)], seconds[len(tokens):2 * len(tokens)], batches, kvs, decode_s)
     _CACHE[key] = out
     if file is not None:
         atomic_write_text(file, json.dumps(out.to_dict()))
@@ -243,7 +254,8 @@ def _read_cached(file: Path) -> Grid | None:
     """The grid stored in ``file``, or None when it is missing or unreadable (it is then simulated again)."""
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
-        return Grid(*(data[k] for k in ("prefill_tokens", "prefill_s", "decode_batches", "decode_kv", "decode_s")))
+        return Grid(*(data[k] for k in ("prefill_tokens", "prefill_s", "prefill2_s", "decode_batches", "decode_kv",
+                                        "decode_s")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -23,8 +23,9 @@ from collections.abc import Callable
 from ..config.serving import EngineConfig
 from .requests import Request
 
-IterationCost = Callable[[int, int, int], float]
-"""(prefill tokens, decode requests, sum of the decodes' KV lengths) → seconds of the iteration."""
+IterationCost = Callable[[int, int, int, int], float]
+"""(prefill tokens, decode requests, sum of the decodes' KV lengths, the prefill chunks' attention scores Σ q·(c + q)
+for a chunk of q tokens after c computed ones) → seconds of the iteration."""
 
 
 class KvPool:
@@ -93,7 +94,7 @@ class Replica:
         self.waiting: deque[Request] = deque()
         self.running: list[Request] = []
         self.batch: list[tuple[Request, int]] = []
-        self.mix = [0, 0, 0]  # this iteration's prefill tokens, decodes and their KV lengths' sum
+        self.mix = [0, 0, 0, 0]  # this iteration's prefill tokens, decodes, their KV lengths' sum, attention scores
         self.busy = False
         self.outstanding = 0  # tokens still to do over its requests (the least_tokens router's figure)
         self.preemptions = 0
@@ -141,7 +142,7 @@ class Replica:
         left, the swap-out seconds, whether any was preempted; counts decodes and their KV in ``self.mix``."""
         extra, preempted, i = 0.0, False, 0
         bs, pool, running, batch = self.e.block_size, self.pool, self.running, self.batch
-        decodes = kv = 0
+        decodes = kv = scores = 0
         while i < len(running) and budget > 0:
             req = running[i]
             new = req.prompt + req.generated - req.computed
@@ -168,7 +169,9 @@ class Replica:
             if new == 1 and req.generated:
                 decodes += 1
                 kv += req.computed + 1
-        self.mix = [self.e.max_num_batched_tokens - budget - decodes, decodes, kv]
+            else:
+                scores += new * (req.computed + new)
+        self.mix = [self.e.max_num_batched_tokens - budget - decodes, decodes, kv, scores]
         return budget, extra, preempted
 
     def _admit(self, req: Request, budget: int) -> tuple[int, float] | None:
@@ -224,10 +227,11 @@ class Replica:
                 self.mix[2] += req.computed + 1
             else:
                 self.mix[0] += new
+                self.mix[3] += new * (req.computed + new)
         if not self.batch:
             return 0.0
-        prefill, decodes, kv = self.mix
-        seconds = max(self.cost(prefill, decodes, kv), 0.0) + extra + self.e.step_overhead  # never backwards
+        prefill, decodes, kv, scores = self.mix
+        seconds = max(self.cost(prefill, decodes, kv, scores), 0.0) + extra + self.e.step_overhead  # not < 0
         self.samples.append((now, seconds, len(self.running), len(self.waiting), self.pool.used,
                              prefill + decodes))
         self.iterations += 1

@@ -36,8 +36,8 @@ def test_low_load_ttft_is_one_prefill_and_tpot_one_decode_step(low_load):
     assert s["tpot_s"]["mean"] == pytest.approx(decode, rel=0.02)  # KV 513 … 519, interpolated
     assert s["e2e_s"]["mean"] == pytest.approx(prefill + 7 * s["tpot_s"]["mean"], rel=1e-9)
     assert s["finished"] == 3 and not s["saturated"]
-    # 4 prefill shapes (16, 64, 256, 512 tokens) and 2 batches (1, 4) × 2 KV lengths
-    assert low_load.report["iteration_cost"]["simulations"] == 8
+    # 4 prefill token counts (16, 64, 256, 512) as one and as two sequences, and 2 batches (1, 4) × 2 KV lengths
+    assert low_load.report["iteration_cost"]["simulations"] == 4 * 2 + 2 * 2
 
 
 def test_kv_blocks_from_the_memory_left_after_the_weights(low_load):

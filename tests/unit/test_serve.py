@@ -30,9 +30,11 @@ class Stub:
     def __init__(self, fixed=0.0, per_token=0.001, per_decode=0.01):
         self.fixed, self.per_token, self.per_decode = fixed, per_token, per_decode
         self.calls: list[tuple[int, int, int]] = []
+        self.scores: list[int] = []  # the prefill chunks' attention scores Σ q·(c + q) of each call
 
-    def __call__(self, p, d, kv):
+    def __call__(self, p, d, kv, scores=0):
         self.calls.append((p, d, kv))
+        self.scores.append(scores)
         return self.fixed + self.per_token * p + self.per_decode * d
 
 
@@ -69,6 +71,7 @@ def test_overlapping_requests_batch_a_decode_with_a_prefill():
     assert (r0.first_token, r0.finish) == pytest.approx((0.15, 0.38))
     assert (r1.scheduled, r1.first_token, r1.finish) == pytest.approx((0.15, 0.31, 0.44))
     assert [c[:2] for c in stub.calls] == [(100, 0), (100, 1), (0, 2), (0, 1)]
+    assert stub.scores == [100 * 100, 100 * 100, 0, 0]  # the decode's attention is in its KV length
     # KV lengths the decodes attend to: r0's second token sees 101 tokens; then r0 102 and r1 101
     assert stub.calls[1][2] == 101 and stub.calls[2][2] == 102 + 101
     s = res.report["serving"]
@@ -91,6 +94,7 @@ def test_chunked_prefill_splits_a_prompt_at_the_token_budget():
     stub = Stub()
     res = serve(spec(engine={"max_num_batched_tokens": 64}, workload={"requests": 1}), cost=stub, blocks=1000)
     assert [c[0] for c in stub.calls[:2]] == [64, 36]
+    assert stub.scores[:2] == [64 * 64, 36 * (64 + 36)]  # the second chunk attends to the first
     assert by_id(res)[0].first_token == pytest.approx(0.064 + 0.036)
     with pytest.raises(Exception, match="max_num_batched_tokens"):  # without chunking the prompt must fit
         spec(engine={"max_num_batched_tokens": 64, "chunked_prefill": False})
@@ -244,7 +248,8 @@ def test_swap_preemption_keeps_the_kv_and_pays_the_host_link():
     r1 = by_id(res)[1]
     assert r1.preemptions == 1 and r1.generated == 20
     assert all(c[0] <= 100 for c in stub.calls)  # nothing recomputed
-    extra = [sec - stub(*c) for (_, sec, *_), c in zip(res.replicas[0].samples, stub.calls, strict=False)]
+    priced = [stub.fixed + stub.per_token * p + stub.per_decode * d for p, d, _ in stub.calls]
+    extra = [sec - c for (_, sec, *_), c in zip(res.replicas[0].samples, priced, strict=True)]
     assert sorted(x for x in extra if x > 1e-12) == pytest.approx([7 * per_block, 7 * per_block])
 
 

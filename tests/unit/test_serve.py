@@ -160,14 +160,20 @@ def test_static_batching_admits_only_into_an_empty_engine():
     assert [c[:2] for c in stub.calls][:3] == [(100, 0), (0, 1), (0, 1)]
 
 
-def test_least_tokens_router_balances_and_round_robin_alternates():
-    rr = serve(spec(replicas=2, workload={"requests": 4}), cost=Stub(), blocks=1000)
-    assert [r.replica for r in rr.requests] == [0, 1, 0, 1]
-    # a long request on replica 0 keeps the next ones on replica 1 while it runs
-    lt = serve(spec(replicas=2, router="least_tokens", workload={"arrival": {"process": "constant", "rate": 100},
-                                                                 "requests": 3}), cost=Stub(fixed=1), blocks=1000)
-    assert [r.replica for r in lt.requests] == [0, 1, 0] or [r.replica for r in lt.requests] == [0, 1, 1]
-    assert lt.report["serving"]["replicas"][0]["requests"] + lt.report["serving"]["replicas"][1]["requests"] == 3
+def test_least_tokens_router_balances_and_round_robin_alternates(tmp_path):
+    # a trace: a long request at 0 s (300 + 100 tokens), two short ones (10 + 2) at 0.1 and 0.2 s. Round robin:
+    # replicas 0, 1, 0. Least outstanding tokens: 0 (a tie, lowest index), then 1 (0 has 400 to do), then 1 again
+    # (0 still has 400: its prefill takes 0.3 s; 1 finished its short request at 0.12 s: 0 left)
+    (tmp_path / "t.csv").write_text("arrival_s,prompt_tokens,output_tokens\n0,300,100\n0.1,10,2\n0.2,10,2\n")
+    trace = {"arrival": {"trace": str(tmp_path / "t.csv")}, "prompt_tokens": {"dist": "trace"},
+             "output_tokens": {"dist": "trace"}}
+
+    def routed(router):
+        res = serve(spec(replicas=2, router=router, workload=trace), cost=Stub(), blocks=1000)
+        return [r.replica for r in res.requests]
+
+    assert routed("round_robin") == [0, 1, 0]
+    assert routed("least_tokens") == [0, 1, 1]
 
 
 def test_littles_law_holds_on_a_poisson_run():

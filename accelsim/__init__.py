@@ -10,11 +10,11 @@ schemas it does not need.
 
 __version__ = "0.1.0"
 
-__all__ = ["simulate", "run_experiment", "load_experiment", "Report", "from_onnx", "from_torch", "__version__"]
+__all__ = ["simulate", "serve", "run_experiment", "load_experiment", "Report", "from_onnx", "from_torch", "__version__"]
 
 
 def __getattr__(name: str):
-    if name in ("simulate", "run_experiment", "load_experiment"):
+    if name in ("simulate", "serve", "run_experiment", "load_experiment"):
         from . import api
 
         return getattr(api, name)

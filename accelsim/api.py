@@ -13,17 +13,21 @@ parallelism); :func:`accelsim.scenarios.run_workload` decides which.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from .config import ExperimentSpec, WorkloadSpec, build_graph, load_arch, load_experiment, load_options, load_workload
+from .config.serving import ServingSpec, load_serving
 from .errors import ConfigError
 from .hardware import Arch
 from .ir import Graph
 from .options import Options
 from .report import Report
-from .scenarios import Progress, decode_samples, pipeline, run_workload, serve
+from .scenarios import Progress, decode_samples, pipeline, run_workload
 from .scenarios import run_graph as run
+from .scenarios import serve as serve_decode_steps
+from .serve import ServeResult
+from .serve import serve as run_serving
 
 
 def run_experiment(spec: ExperimentSpec, progress: Progress | None = None) -> Report:
@@ -65,5 +69,15 @@ def simulate(workload: str | os.PathLike | Mapping | WorkloadSpec | Graph,
     return run_workload(spec, arch, opts, name=name)
 
 
-__all__ = ["simulate", "run", "run_experiment", "serve", "pipeline", "decode_samples", "build_graph",
+def serve(serving: str | os.PathLike | Mapping | ServingSpec, *, overrides: Sequence[str] = (),
+          progress: Progress | None = None) -> ServeResult:
+    """Simulate LLM serving under load (docs/serving.md): ``serving`` is a serving YAML path, a preset name from
+    ``experiments/serving/``, a mapping of the same keys or a loaded :class:`ServingSpec`; ``overrides`` are
+    ``--set`` items (``"workload.arrival.rate=4"``). Returns a :class:`~accelsim.serve.ServeResult`: ``.report``
+    (report.json's dict), ``.requests``, and ``.save(outdir)``. Bad input raises a one-line ConfigError."""
+    spec = serving if isinstance(serving, ServingSpec) else load_serving(serving, overrides)  # type: ignore[arg-type]
+    return run_serving(spec, progress=progress)
+
+
+__all__ = ["simulate", "run", "run_experiment", "serve", "serve_decode_steps", "load_serving", "pipeline", "decode_samples", "build_graph",
            "load_experiment", "Report"]

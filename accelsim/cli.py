@@ -1,4 +1,4 @@
-"""The ``accelsim`` command: ``run``, ``info``, ``list`` and ``plot`` (see ``accelsim COMMAND --help``).
+"""The ``accelsim`` command: ``run``, ``serve``, ``info``, ``list`` and ``plot`` (see ``accelsim COMMAND --help``).
 
 The CLI only wires the stages together. An :class:`~accelsim.errors.AccelsimError` becomes its one-line message
 (one line per problem) on stderr and exit status 2; ``--debug`` shows the traceback instead.
@@ -72,6 +72,23 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (default: a LocalCluster)")
     sw.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
+    sv = sub.add_parser("serve", help="simulate an LLM server under load (requests, batching, KV cache)",
+                        description="Simulate LLM serving: requests arrive, each replica's engine batches prefills "
+                                    "and decodes every iteration over a paged KV cache, iterations are priced by "
+                                    "the accelerator model; write report.json, requests.csv and timeseries.csv. "
+                                    "See docs/serving.md.")
+    sv.add_argument("serving", help="serving YAML (a path or a name from experiments/serving/)")
+    sv.add_argument("-o", "--output", metavar="OUTDIR", help="report folder (default: the file's 'output', else "
+                                                           "runs/NAME)")
+    sv.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a value, e.g. workload.arrival.rate=4 or engine.max_num_seqs=64 (repeatable)")
+    sv.add_argument("--trace", action="store_true", help="also write trace.json (Perfetto: a track per replica, "
+                                                         "a span per request)")
+    sv.add_argument("--no-plots", action="store_true", help="no latency_cdf.png / serving_timeseries.png")
+    sv.add_argument("--sweep", metavar="KEY=V1,V2,...", help="run once per value (e.g. workload.arrival.rate=2,4,8): "
+                                                              "point_<i>/ folders, sweep.csv, throughput_latency.png")
+    sv.add_argument("--quiet", "-q", action="store_true", help="print only the report folder")
+
     i = sub.add_parser("info", help="print a workload's params, MACs, FLOPs, bytes and per-op table")
     i.add_argument("workload", help="workload preset name or YAML path")
     i.add_argument("--batch", type=int)
@@ -80,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="print JSON (totals and per-op rows)")
 
     ls = sub.add_parser("list", help="list presets")
-    ls.add_argument("kind", nargs="?", choices=["workloads", "arch", "experiments"],
+    ls.add_argument("kind", nargs="?", choices=["workloads", "arch", "experiments", "serving"],
                     help="which presets (default: all)")
 
     pl = sub.add_parser("plot", help="(re)draw the plots of a report or sweep folder")
@@ -99,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``accelsim`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        commands = {"run": _cmd_run, "sweep": _cmd_sweep, "info": _cmd_info, "list": _cmd_list,
+        commands = {"run": _cmd_run, "serve": _cmd_serve, "sweep": _cmd_sweep, "info": _cmd_info, "list": _cmd_list,
                     "plot": _cmd_plot, "compare": _cmd_compare}
         return commands[args.command](args)
     except AccelsimError as e:
@@ -195,6 +212,66 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from . import api
+    from .serve.metrics import summary_rows
+
+    err = Console(stderr=True)
+    t0 = time.perf_counter()
+    if args.sweep:
+        return _serve_sweep(args, err, t0)
+    with _Progress(err, enabled=not args.quiet) as progress:
+        result = api.serve(args.serving, overrides=args.overrides, progress=progress)
+        outdir = Path(args.output or result.output or f"runs/{result.report['name']}")
+        result.save(outdir, trace=args.trace, plots=not args.no_plots)
+    if args.quiet:
+        print(outdir)
+        return 0
+    out = _stdout_console()
+    table = Table(title=f"{result.report['name']}: {result.report['model']['model']} on {result.report['arch']}",
+                  show_header=False)
+    for key, value in summary_rows(result.report):
+        table.add_row(key, value)
+    out.print(table)
+    out.print(f"[dim]{time.perf_counter() - t0:.2f} s wall[/dim]")
+    out.print(f"Report written to [bold]{outdir}[/bold]/ (report.json, requests.csv, timeseries.csv"
+              f"{', trace.json' if args.trace else ''}{', *.png' if not args.no_plots else ''})")
+    return 0
+
+
+def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
+    from rich.table import Table
+
+    from .serve.curve import CURVE_COLUMNS, curve_rows, parse_sweep, save_curve, sweep
+
+    key, values = parse_sweep(args.sweep)
+    with _Progress(err, enabled=not args.quiet) as progress:
+        results = sweep(args.serving, key, values, args.overrides, progress=progress)
+        name = results[0].report["name"]
+        outdir = Path(args.output or results[0].output or f"runs/{name}")
+        save_curve(outdir, key, values, results, name=name, plots=not args.no_plots)
+    if args.quiet:
+        print(outdir)
+        return 0
+    table = Table(title=f"{name}: {key}")
+    shown = ("value", "requests_per_s", "output_tokens_per_s", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s",
+             "e2e_p99_s", "saturated")
+    for col in shown:
+        table.add_column(col, justify="right")
+    for row in curve_rows(values, results):
+        cells = dict(zip(CURVE_COLUMNS, row, strict=True))
+        table.add_row(*(f"{cells[c]:.4g}" if isinstance(cells[c], float) else str(cells[c]) for c in shown))
+    out = _stdout_console()
+    out.print(table)
+    out.print(f"[dim]{time.perf_counter() - t0:.2f} s wall[/dim]")
+    out.print(f"Sweep written to [bold]{outdir}[/bold]/ (point_*/, sweep.csv"
+              f"{', throughput_latency.png' if not args.no_plots else ''})")
+    return 0
+
+
 class _Progress:
     """Stage messages and a progress bar on stderr (only when it is a terminal)."""
 
@@ -281,10 +358,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from .config import list_presets
+    from .config.serving import serving_presets
 
     con = Console()
-    for kind in [args.kind] if args.kind else ["workloads", "arch", "experiments"]:
-        names = list_presets(kind)
+    for kind in [args.kind] if args.kind else ["workloads", "arch", "experiments", "serving"]:
+        names = serving_presets() if kind == "serving" else list_presets(kind)
         if args.kind:
             for n in names:
                 print(n)
@@ -316,6 +394,12 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         from .report.writers import read_report
 
         report = read_report(args.outdir)
+        if report.get("kind") == "serving":  # an 'accelsim serve' folder
+            from .serve import replot
+
+            for path in replot(args.outdir, report):
+                print(path)
+            return 0
         try:
             paths = plot_report(report, Path(args.outdir))
             paths.append(write_html(report, Path(args.outdir) / HTML_FILE,

@@ -31,6 +31,22 @@ class Issues(list):
             raise ConfigError(sorted(self, key=lambda i: (order[i.file], i.line or 0)))
 
 
+def top_level_issues(doc: Doc, keys: tuple[str, ...] | list[str]) -> list[ConfigIssue]:
+    """Issues of a file's top level: keys not in ``keys`` (with a "did you mean"), and a ``name``,
+    ``description`` or ``output`` that is not a string."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    out = []
+    for key in data:
+        if key not in keys:
+            hint = presets.suggest(str(key), keys)
+            out.append(doc.issue((key,), f"unknown key{hint}" if hint else
+                                 f"unknown key; expected one of {', '.join(keys)}", data[key]))
+    for key in ("name", "description", "output"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            out.append(doc.issue((key,), "expected a string", data[key]))
+    return out
+
+
 def _relocate(error: ConfigError, parent: Doc, key: Any, value: object) -> list[ConfigIssue]:
     """A resolution error (no file/line of its own) re-pointed at where ``key`` is written in ``parent``."""
     out = []
@@ -104,4 +120,4 @@ def section_doc(section: str, parent: Doc, key: Any, *,
     return doc, file, []
 
 
-__all__ = ["Issues", "file_doc", "section_doc"]
+__all__ = ["Issues", "file_doc", "section_doc", "top_level_issues"]

@@ -16,7 +16,7 @@ from ..errors import ConfigError, ConfigIssue
 from ..hardware import Arch
 from ..options import Options
 from . import presets
-from .docs import Issues, file_doc, section_doc
+from .docs import Issues, file_doc, section_doc, top_level_issues
 from .overrides import Override, apply_overrides, parse_overrides
 from .schema import EXPERIMENT_KEYS, ExperimentSpec, WorkloadSpec, validate
 from .yamlio import Doc, Where, display_path
@@ -28,7 +28,9 @@ def _arch_from_doc(doc: Doc) -> tuple[Arch | None, list[ConfigIssue]]:
     return validate(Arch, doc)
 
 
-def _workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, list[ConfigIssue]]:
+def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, list[ConfigIssue]]:
+    """The :class:`WorkloadSpec` of a workload document (``model:`` and its builder's parameters, validated), or
+    None and the issues; shared with :mod:`.serving` (a serving file's ``model:``)."""
     data = doc.data if isinstance(doc.data, dict) else {}
     model = data.get("model")
     if model is None:
@@ -88,14 +90,7 @@ def experiment_from_doc(doc: Doc, overrides: list[Override], issues: Issues, *, 
     raised with the new ones. The shared back end of :func:`load_experiment`, :func:`experiment_from_parts` and
     the sweep's :class:`~accelsim.config.sweep.PointLoader`."""
     data = doc.data if isinstance(doc.data, dict) else {}
-    for key in data:
-        if key not in EXPERIMENT_KEYS:
-            hint = presets.suggest(str(key), EXPERIMENT_KEYS)
-            issues.append(doc.issue((key,), f"unknown key{hint}" if hint else
-                                    f"unknown key; expected one of {', '.join(EXPERIMENT_KEYS)}", data[key]))
-    for key in ("name", "description", "output"):
-        if key in data and data[key] is not None and not isinstance(data[key], str):
-            issues.append(doc.issue((key,), "expected a string", data[key]))
+    issues.extend(top_level_issues(doc, EXPERIMENT_KEYS))
     doc = _replace_sections(doc, overrides)
 
     arch_doc, _, found = section_doc("arch", doc, "arch")
@@ -113,7 +108,7 @@ def experiment_from_doc(doc: Doc, overrides: list[Override], issues: Issues, *, 
     if workload_doc is not None:
         workload_doc, found = apply_overrides(workload_doc, [o for o in overrides if o.section == "workload"])
         issues.extend(found)
-        workload, found = _workload_from_doc(workload_doc, wfile)
+        workload, found = workload_from_doc(workload_doc, wfile)
         issues.extend(found)
 
     options_doc, found = _options_doc(doc)
@@ -158,6 +153,9 @@ def load_experiment(path: str | os.PathLike, overrides: Iterable[str] = ()) -> E
     if isinstance(doc.data, dict) and ({"grid", "zip"} & set(doc.data)):
         raise ConfigError.one(display_path(file), "", f"this is a sweep file (it has grid:/zip: axes); run it with "
                               f"'accelsim sweep {display_path(file)}'")
+    if isinstance(doc.data, dict) and isinstance(doc.data.get("workload"), dict) and "arrival" in doc.data["workload"]:
+        raise ConfigError.one(display_path(file), "", f"this is a serving file (its workload has arrivals); run it "
+                              f"with 'accelsim serve {display_path(file)}'")
     return experiment_from_doc(doc, parsed, issues, source=os.fspath(file), default_name=file.stem)
 
 
@@ -225,7 +223,7 @@ def load_workload(ref: str | os.PathLike | Mapping | WorkloadSpec, overrides: It
                                          None)
     spec = None
     if doc is not None:
-        spec, found = _workload_from_doc(doc, found_file or file)
+        spec, found = workload_from_doc(doc, found_file or file)
         issues.extend(found)
     issues.raise_if_any()
     return spec  # type: ignore[return-value]

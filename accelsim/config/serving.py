@@ -1,0 +1,382 @@
+"""The serving file of ``accelsim serve`` (docs/serving.md): an LLM, one replica's arch, the engine's limits and a
+request workload, validated like an experiment (every problem one line ``FILE:LINE: dotted.key: message``).
+
+:func:`load_serving` returns a :class:`ServingSpec`: the model as a :class:`WorkloadSpec` (any LLM workload whose
+builder takes ``phase``, ``seq_len`` and ``kv_len``), the :class:`Arch`, run :class:`Options` and the serving
+settings (:class:`ServeConfig`: replicas, router, :class:`EngineConfig`, :class:`RequestsConfig`, :class:`Slo`,
+:class:`CostGrid`). ``--set`` items address any section: ``engine.max_num_seqs=64``,
+``workload.arrival.rate=4``, ``model.tensor_parallel=2``, ``replicas=2``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
+
+from ..builders import BUILDERS
+from ..errors import ConfigError
+from ..hardware import Arch, BytesPerSecond
+from ..options import Options
+from ..units import parse_time
+from . import presets
+from .docs import Issues, file_doc, section_doc, top_level_issues
+from .load import workload_from_doc
+from .overrides import Override, apply_overrides, parse_overrides
+from .schema import WorkloadSpec, validate
+from .yamlio import Doc, Where, display_path
+
+Seconds = Annotated[float, BeforeValidator(parse_time), Field(gt=0)]
+LLM_PARAMS = ("phase", "seq_len", "kv_len")  # what the iteration cost sets on the model's builder
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EngineConfig(_Model):
+    """One replica's scheduler limits (vLLM's engine arguments of the same names)."""
+
+    policy: Literal["continuous", "static"] = Field(
+        "continuous", description="continuous: vLLM V1 (decodes first, then prefills up to the token budget); "
+                                  "static: a batch is admitted only when the last one has finished.")
+    max_num_seqs: PositiveInt = Field(256, description="Most requests running at once.")
+    max_num_batched_tokens: PositiveInt = Field(2048, description="Token budget of one iteration.")
+    max_model_len: PositiveInt = Field(4096, description="Longest prompt + output (longer requests are refused).")
+    block_size: PositiveInt = Field(16, description="Tokens per KV-cache block.")
+    gpu_memory_fraction: float = Field(0.9, gt=0, le=1, description="Fraction of the main memory the engine may "
+                                                                     "fill with weights and KV cache.")
+    kv_blocks: PositiveInt | None = Field(None, description="KV-cache blocks per replica (default: from memory).")
+    chunked_prefill: bool = Field(True, description="Split long prefills across iterations.")
+    prefix_caching: bool = Field(False, description="Reuse the cached KV blocks of a shared prompt prefix.")
+    cuda_graphs: bool = Field(
+        True, description="Iterations run as captured CUDA graphs (vLLM's default): the grid is simulated on the "
+                          "arch with kernel_launch 0 (no host launch per kernel).")
+    step_overhead: Annotated[float, BeforeValidator(parse_time), Field(ge=0)] = Field(
+        0.0, description="Host time added to every iteration (scheduling, sampling, detokenisation), e.g. 0.5ms; "
+                         "0 by default: not modelled.")
+    preemption: Literal["recompute", "swap"] = Field(
+        "recompute", description="When blocks run out the newest running request is preempted: its KV is dropped "
+                                 "and recomputed later, or swapped to host memory over the host link.")
+
+    @model_validator(mode="after")
+    def _fits(self) -> EngineConfig:
+        if not self.chunked_prefill and self.max_num_batched_tokens < self.max_model_len:
+            raise ValueError(f"without chunked_prefill, max_num_batched_tokens ({self.max_num_batched_tokens}) "
+                             f"must be at least max_model_len ({self.max_model_len}), as in vLLM")
+        return self
+
+
+class Arrival(_Model):
+    """When requests arrive: a process at ``rate`` requests/s, or the rows of a ``trace`` CSV file."""
+
+    process: Literal["poisson", "gamma", "constant", "trace"] = "poisson"
+    rate: float | None = Field(None, gt=0, description="Requests per second (not with a trace).")
+    cv: float | None = Field(None, gt=0, description="gamma: coefficient of variation of the gaps (1 = Poisson).")
+    burstiness: float | None = Field(None, gt=0, description="gamma: shape k = 1/cv² (vLLM's benchmark; "
+                                                             "1 = Poisson, < 1 burstier).")
+    trace: str | None = Field(None, description="CSV file: arrival_s, prompt_tokens, output_tokens[, prefix_group]")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trace_form(cls, data: object) -> object:
+        if isinstance(data, dict) and "trace" in data and "process" not in data:
+            return {**data, "process": "trace"}
+        return data
+
+    @model_validator(mode="after")
+    def _complete(self) -> Arrival:
+        if self.process == "trace":
+            if not self.trace:
+                raise ValueError("process trace needs 'trace: FILE.csv'")
+        elif self.rate is None:
+            raise ValueError(f"process {self.process} needs 'rate' (requests per second)")
+        if self.cv is not None and self.burstiness is not None:
+            raise ValueError("give cv or burstiness, not both")
+        if (self.cv is not None or self.burstiness is not None) and self.process != "gamma":
+            raise ValueError("cv and burstiness go with process gamma")
+        return self
+
+    @property
+    def shape(self) -> float:
+        """The gamma distribution's shape k (1 for Poisson)."""
+        if self.burstiness is not None:
+            return self.burstiness
+        return 1.0 / self.cv**2 if self.cv is not None else 1.0
+
+
+class Lengths(_Model):
+    """A token-count distribution: ``fixed`` (value), ``uniform`` (low, high; inclusive), ``normal`` (mean, std),
+    ``lognormal`` (mean, std of the counts themselves) or ``trace`` (the trace file's column); samples are rounded
+    and clipped to [min, max]."""
+
+    dist: Literal["fixed", "uniform", "normal", "lognormal", "trace"] = "fixed"
+    value: PositiveInt | None = None
+    low: PositiveInt | None = None
+    high: PositiveInt | None = None
+    mean: float | None = Field(None, gt=0)
+    std: float | None = Field(None, ge=0)
+    min: PositiveInt = 1
+    max: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Lengths:
+        need = {"fixed": ("value",), "uniform": ("low", "high"), "normal": ("mean", "std"),
+                "lognormal": ("mean", "std"), "trace": ()}[self.dist]
+        missing = [k for k in need if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"dist {self.dist} needs {' and '.join(missing)}")
+        if self.dist == "uniform" and self.low > self.high:  # type: ignore[operator]
+            raise ValueError(f"low ({self.low}) is above high ({self.high})")
+        if self.max is not None and self.max < self.min:
+            raise ValueError(f"max ({self.max}) is below min ({self.min})")
+        return self
+
+
+class SharedPrefix(_Model):
+    """Requests fall into ``groups`` (at random); those of a group share their first ``tokens`` prompt tokens."""
+
+    groups: PositiveInt
+    tokens: PositiveInt
+
+
+class RequestsConfig(_Model):
+    """The request workload: arrivals, lengths, an optional shared prefix, how many (a duration or a count)."""
+
+    arrival: Arrival
+    prompt_tokens: Lengths = Lengths(dist="trace")
+    output_tokens: Lengths = Lengths(dist="trace")
+    shared_prefix: SharedPrefix | None = None
+    duration: Seconds | None = Field(None, description="Arrivals in [0, duration) (e.g. 600s).")
+    requests: PositiveInt | None = Field(None, description="Number of requests (first N of a trace).")
+    seed: NonNegativeInt = 0
+
+    @model_validator(mode="after")
+    def _complete(self) -> RequestsConfig:
+        trace = self.arrival.process == "trace"
+        for key in ("prompt_tokens", "output_tokens"):
+            if not trace and key not in self.model_fields_set:
+                raise ValueError(f"{key}: missing: give its distribution, e.g. {{dist: fixed, value: 512}}")
+            if (getattr(self, key).dist == "trace") != trace:
+                raise ValueError(f"{key}: dist trace goes with arrival from a trace file, and only with it")
+        if not trace and (self.duration is None) == (self.requests is None):
+            raise ValueError("give duration or requests (one of them)")
+        if self.duration is not None and self.requests is not None:
+            raise ValueError("give duration or requests, not both")
+        return self
+
+
+class Slo(_Model):
+    """Service-level objectives: a request is *good* when it meets every one given (seconds)."""
+
+    ttft: Seconds | None = None
+    tpot: Seconds | None = None
+    e2e: Seconds | None = None
+
+
+class CostGrid(_Model):
+    """The shapes simulated with the accelerator model (docs/serving.md "Iteration cost")."""
+
+    batch_ratio: float = Field(2.0, gt=1, description="Decode batches 1, r, r², … up to max_num_seqs.")
+    kv_points: int = Field(3, ge=2, le=64, description="Decode KV lengths, evenly from block_size to "
+                                                        "max_model_len.")
+    token_ratio: float = Field(2.0, gt=1, description="Prefill tokens 16, 16r, … up to max_num_batched_tokens.")
+    workers: int = Field(1, ge=1, le=1024, description="Processes simulating the grid (1: in this process).")
+    cache_dir: str | None = Field(None, description="Folder keeping simulated grids for later runs (keyed by "
+                                                    "the model, arch, options, limits and accelsim's source).")
+
+
+class Disaggregation(_Model):
+    """Separate prefill and decode replicas: a request is prefilled (and gets its first token) on a prefill replica,
+    its KV cache goes over the link to a decode replica, which generates the rest."""
+
+    prefill_replicas: PositiveInt
+    decode_replicas: PositiveInt
+    bandwidth: BytesPerSecond | None = Field(None, description="KV transfer bandwidth per chip (default: the "
+                                                               "arch's interconnect, at its efficiency)")
+    latency: Annotated[float, BeforeValidator(parse_time), Field(ge=0)] | None = Field(
+        None, description="Per transfer (default: the interconnect's latency)")
+
+
+class ServeConfig(_Model):
+    """Everything of a serving file but the model, arch and options."""
+
+    replicas: PositiveInt = 1
+    router: Literal["round_robin", "least_tokens"] = "round_robin"
+    engine: EngineConfig = EngineConfig()
+    workload: RequestsConfig
+    slo: Slo = Slo()
+    cost: CostGrid = CostGrid()
+    disaggregation: Disaggregation | None = None
+
+    @model_validator(mode="after")
+    def _replicas(self) -> ServeConfig:
+        d = self.disaggregation
+        if d is not None and "replicas" in self.model_fields_set and \
+                self.replicas != d.prefill_replicas + d.decode_replicas:
+            raise ValueError(f"replicas ({self.replicas}) must be prefill_replicas + decode_replicas "
+                             f"({d.prefill_replicas + d.decode_replicas}) with disaggregation (or left out)")
+        return self
+
+
+SERVING_KEYS = ("name", "description", "model", "arch", "options", "output", *ServeConfig.model_fields)
+
+
+@dataclass(frozen=True)
+class ServingSpec:
+    """A validated serving file. ``trace_file`` is the trace CSV's path resolved against the file's folder."""
+
+    name: str
+    model: WorkloadSpec
+    arch: Arch
+    serve: ServeConfig
+    options: Options = field(default_factory=Options)
+    output: str | None = None
+    source: str = "<input>"
+    trace_file: str | None = None
+    lines: dict[str, int | None] = field(default_factory=dict)  # top-level key → line written (for later errors)
+
+    def error(self, key: str, msg: str, **value: object) -> ConfigError:
+        """A one-line error about ``key`` (dotted) found after loading, at the line of its top-level section."""
+        return ConfigError.one(self.source, key, msg, line=self.lines.get(key.split(".")[0]), **value)
+
+
+def _sections(doc: Doc, overrides: list[Override]) -> Doc:
+    """``doc`` with each override applied: a whole top-level key (``replicas=2``) or a key inside a section."""
+    data = dict(doc.data) if isinstance(doc.data, dict) else {}
+    where = dict(doc.where)
+    for o in overrides:
+        if not o.keys:
+            data[o.section] = o.value
+            where = {p: w for p, w in where.items() if p[:1] != (o.section,)}
+            where[(o.section,)] = Where(o.label, None, ())
+    return Doc(data, where)
+
+
+def _section(doc: Doc, key: str, overrides: list[Override], issues: Issues) -> Doc:
+    """The sub-document ``key`` (empty when absent) with its overrides applied."""
+    value = doc.data.get(key) if isinstance(doc.data, dict) else None
+    sub = doc.child(key) if isinstance(value, dict) else Doc(value if value is not None else {},
+                                                             {(): doc.locate((key,))[0]})
+    if not isinstance(sub.data, dict):
+        return sub
+    sub, found = apply_overrides(sub, [o for o in overrides if o.section == key and o.keys])
+    issues.extend(found)
+    return sub
+
+
+def _resolved(doc: Doc, section: str, key: str, overrides: list[Override], issues: Issues,
+              make: Callable[[Doc, str | None], tuple[object, list]]) -> object:
+    """``make(document, its file)`` of the preset, path or mapping at ``key`` as the ``section`` document it
+    names, with its overrides applied (None when it cannot be resolved)."""
+    sub, file, found = section_doc(section, doc, key)
+    issues.extend(found)
+    if sub is None:
+        return None
+    sub, found = apply_overrides(sub, [o for o in overrides if o.section == key])
+    issues.extend(found)
+    value, found = make(sub, file)
+    issues.extend(found)
+    return value
+
+
+def _model(doc: Doc, overrides: list[Override], issues: Issues) -> WorkloadSpec | None:
+    spec = _resolved(doc, "workload", "model", overrides, issues, workload_from_doc)
+    if isinstance(spec, WorkloadSpec) and not set(LLM_PARAMS) <= set(BUILDERS[spec.model].params.model_fields):
+        issues.append(doc.issue(("model",), "not an LLM workload (its builder needs phase, seq_len and kv_len "
+                                "parameters, as llama2_7b's)", spec.model))
+        return None
+    return spec  # type: ignore[return-value]
+
+
+def _serve_config(doc: Doc, overrides: list[Override], issues: Issues) -> ServeConfig | None:
+    data = {k: v for k, v in (doc.data or {}).items() if k in ServeConfig.model_fields}  # type: ignore[union-attr]
+    sub = Doc(data, dict(doc.where))
+    for key in ("engine", "workload", "slo", "cost", "disaggregation"):
+        if key in data or any(o.section == key and o.keys for o in overrides):
+            part = _section(doc, key, overrides, issues)
+            sub.data[key] = part.data  # type: ignore[index]
+            sub.where = {p: w for p, w in sub.where.items() if p[:1] != (key,)}
+            sub.where.update({(key, *p): Where(w.file, w.line, w.prefix[:-1] if w.prefix[-1:] == (key,) else w.prefix)
+                              for p, w in part.where.items()})
+    config, found = validate(ServeConfig, sub)
+    issues.extend(found)
+    return config
+
+
+def _trace_path(doc: Doc, config: ServeConfig | None, issues: Issues) -> str | None:
+    if config is None or config.workload.arrival.trace is None:
+        return None
+    where, _ = doc.locate(("workload", "arrival", "trace"))
+    path = Path(config.workload.arrival.trace)
+    if not path.is_absolute() and where.file and not where.file.startswith(("-", "<")):
+        path = Path(where.file).parent / path
+    if not path.is_file():
+        issues.append(doc.issue(("workload", "arrival", "trace"), "file not found", str(path)))
+        return None
+    return os.fspath(path)
+
+
+def serving_from_doc(doc: Doc, overrides: Iterable[str], *, source: str, default_name: str) -> ServingSpec:
+    """The serving run ``doc`` stands for with ``--set`` items ``overrides`` applied (every problem at once)."""
+    issues = Issues()
+    sections = ("model", "arch", "options", *[k for k in SERVING_KEYS if k not in ("model", "arch", "options")])
+    parsed, found = parse_overrides(overrides, sections=sections)
+    issues.extend(found)
+    doc = _sections(doc, parsed)
+    data = doc.data if isinstance(doc.data, dict) else {}
+    issues.extend(top_level_issues(doc, SERVING_KEYS))
+    model = _model(doc, parsed, issues)
+    arch = _resolved(doc, "arch", "arch", parsed, issues, lambda d, _: validate(Arch, d))
+    options, found = validate(Options, _section(doc, "options", parsed, issues))
+    issues.extend(found)
+    config = _serve_config(doc, parsed, issues)
+    trace = _trace_path(doc, config, issues)
+    issues.raise_if_any()
+    return ServingSpec(name=data.get("name") or default_name, model=model, arch=arch,  # type: ignore[arg-type]
+                       serve=config, options=options, output=data.get("output"), source=source,  # type: ignore[arg-type]
+                       trace_file=trace, lines={k: doc.locate((k,))[0].line for k in data})
+
+
+SERVING_DIR = "serving"  # the serving presets: experiments/serving/NAME.yaml
+
+
+def serving_presets() -> list[str]:
+    """Names of the serving presets (``experiments/serving/*.yaml``)."""
+    folder = presets.preset_dir("experiments") / SERVING_DIR
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def _resolve(ref: str | os.PathLike) -> Path:
+    """The serving file ``ref`` names: a path, or a serving preset's name."""
+    text = os.fspath(ref)
+    if Path(text).expanduser().is_file():
+        return Path(text).expanduser()
+    if not presets.looks_like_path(text):
+        found = presets.preset_dir("experiments") / SERVING_DIR / f"{text}.yaml"
+        if found.is_file():
+            return found
+        names = serving_presets()
+        raise ConfigError.one(None, "serve", f"unknown serving preset{presets.suggest(text, names) or ';'} "
+                              f"valid names: {', '.join(names) or 'none'}", value=text)
+    raise ConfigError.one(text, "", "file not found")
+
+
+def load_serving(ref: str | os.PathLike | dict, overrides: Iterable[str] = ()) -> ServingSpec:
+    """The serving run in the YAML file ``ref`` (or an experiments/ preset of that name, or a mapping)."""
+    if isinstance(ref, dict):
+        doc = Doc(dict(ref), {(): Where("<input>", None, ())})
+        return serving_from_doc(doc, overrides, source="<input>", default_name=str(ref.get("name") or "serve"))
+    file = _resolve(ref)
+    doc, found = file_doc(file)
+    if doc is None:
+        raise ConfigError(found)
+    return serving_from_doc(doc, overrides, source=display_path(file), default_name=file.stem)
+
+
+__all__ = ["Arrival", "CostGrid", "Disaggregation", "EngineConfig", "Lengths", "RequestsConfig", "ServeConfig", "ServingSpec",
+           "SharedPrefix", "Slo", "load_serving", "serving_from_doc"]

@@ -1,0 +1,205 @@
+"""LLM serving under load (``accelsim serve SERVING.yaml``; docs/serving.md): requests arrive over time, each
+replica's engine batches prefills and decodes every iteration over a paged KV cache (:mod:`.engine`, vLLM V1's
+scheduler), every iteration is priced by accelsim's accelerator model on a memoised grid of batch shapes
+(:mod:`.cost`), and the run reports latency distributions, throughput, goodput and KV-cache use (:mod:`.metrics`).
+
+Import layer: between ``api`` and ``scenarios`` (it simulates passes through :mod:`accelsim.scenarios.single`).
+The event loop (:mod:`.sim`) is a plain heap, not SimPy: only ``engine`` imports simpy.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import __version__
+from ..config.serving import ServingSpec
+from ..errors import AccelsimError
+from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_latency_cdf, plot_timeseries
+from ..report.writers import atomic_write_text, write_json
+from .cost import Footprint, build_grid, footprint, kv_blocks
+from .engine import IterationCost, Replica
+from .metrics import CSV_COLUMNS, request_rows, serving_summary, timeseries_rows, tpot
+from .requests import Request, TooManyRequests, make_requests, set_prefixes
+from .sim import ROUTERS, run_loop
+from .trace import trace_events
+
+Progress = Callable[[str, int, int], None]
+FILES = ("report.json", "requests.csv", "timeseries.csv", "trace.json", LATENCY_PNG, TIMESERIES_PNG)
+TIMESERIES_COLUMNS = ("replica", "start_s", "seconds", "running", "waiting", "kv_blocks_used", "kv_fraction",
+                      "batch_tokens")
+
+
+@dataclass
+class ServeResult:
+    """A finished serving run: ``report`` (report.json's dict), the requests and the replicas."""
+
+    report: dict
+    requests: list[Request]
+    replicas: list[Replica]
+    output: str | None = None  # the file's default report folder
+
+    def __getitem__(self, key: str):
+        return self.report[key]
+
+    def save(self, outdir: str | Path, *, trace: bool = False, plots: bool = False) -> list[Path]:
+        """Write report.json, requests.csv and timeseries.csv (with ``trace`` trace.json, with ``plots`` the PNGs)
+        into ``outdir``, each atomically; an earlier run's trace or plots are removed when not written again."""
+        out = Path(outdir)
+        paths = [write_json(self.report, out / "report.json"),
+                 write_csv(out / "requests.csv", CSV_COLUMNS, request_rows(self.requests)),
+                 write_csv(out / "timeseries.csv", TIMESERIES_COLUMNS, timeseries_rows(self.replicas))]
+        if trace:
+            paths.append(write_json(trace_events(self.requests, self.replicas), out / "trace.json"))
+        else:
+            (out / "trace.json").unlink(missing_ok=True)
+        if plots:
+            paths += self.plot(out)
+        else:
+            for name in (LATENCY_PNG, TIMESERIES_PNG):
+                (out / name).unlink(missing_ok=True)
+        return paths
+
+    def plot(self, outdir: Path) -> list[Path]:
+        """Draw latency_cdf.png and serving_timeseries.png into ``outdir``."""
+        done = [r for r in self.requests if r.finish == r.finish]  # not NaN
+        latencies = {"TTFT": [r.first_token - r.arrival for r in done],
+                     "TPOT": [t for r in done if (t := tpot(r)) is not None],
+                     "end-to-end": [r.finish - r.arrival for r in done]}
+        series = {}
+        for rep in self.replicas:
+            rows = timeseries_rows([rep])
+            series[rep.index] = {"t": [float(x[1]) for x in rows], "running": [x[3] for x in rows],
+                                 "waiting": [x[4] for x in rows], "kv_fraction": [float(x[6]) for x in rows]}
+        return draw(self.report["name"], latencies, series, outdir)
+
+
+def draw(name: str, latencies: dict, series: dict, outdir: Path) -> list[Path]:
+    return [plot_latency_cdf(name, latencies, outdir / LATENCY_PNG), plot_timeseries(name, series, outdir / TIMESERIES_PNG)]
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise AccelsimError(f"{path}: cannot read it ({e})") from None
+
+
+def replot(outdir: str | Path, report: dict) -> list[Path]:
+    """Redraw a serving folder's plots from its requests.csv and timeseries.csv (``accelsim plot OUTDIR``)."""
+    out = Path(outdir)
+    requests, samples = _csv_rows(out / "requests.csv"), _csv_rows(out / "timeseries.csv")
+    try:
+        done = [r for r in requests if r["finish_s"]]
+        latencies = {"TTFT": [float(r["ttft_s"]) for r in done], "TPOT": [float(r["tpot_s"]) for r in done
+                                                                           if r["tpot_s"]],
+                     "end-to-end": [float(r["e2e_s"]) for r in done]}
+        series: dict[int, dict[str, list]] = {}
+        for row in samples:
+            s = series.setdefault(int(row["replica"]), {"t": [], "running": [], "waiting": [], "kv_fraction": []})
+            for key, col, kind in (("t", "start_s", float), ("running", "running", int), ("waiting", "waiting", int),
+                                   ("kv_fraction", "kv_fraction", float)):
+                s[key].append(kind(row[col]))
+    except (KeyError, ValueError, TypeError) as e:
+        raise AccelsimError(f"{out}: requests.csv or timeseries.csv is not one accelsim serve wrote ({e})") from None
+    return draw(str(report.get("name", out.name)), latencies, series, out)
+
+
+def write_csv(path: Path, header: tuple[str, ...], rows: list[list]) -> Path:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+    return path
+
+
+def _swap_s_per_block(spec: ServingSpec, fp: Footprint) -> float:
+    """Seconds to move one KV block over the host link (``engine.preemption: swap``)."""
+    host = spec.arch.spill_memory
+    if host is None:
+        raise spec.error("engine.preemption", f"swap needs a host memory level; arch {spec.arch.name!r} has "
+                         f"only {spec.arch.main_memory}", value="swap")
+    level = spec.arch.memory(host)
+    return spec.serve.engine.block_size * fp.kv_bytes_per_token / level.sustained_bandwidth
+
+
+def _transfer(spec: ServingSpec, fp: Footprint) -> Callable[[Request], float]:
+    """Seconds to move a prefilled request's KV cache to a decode replica: its tokens' KV bytes on one chip (each
+    chip sends its own shard at once) over the link, plus the link's latency."""
+    d, link = spec.serve.disaggregation, spec.arch.interconnect
+    assert d is not None
+    if d.bandwidth is None and link is None:
+        raise spec.error("disaggregation.bandwidth", f"arch {spec.arch.name!r} has no interconnect: give the KV "
+                         "transfer bandwidth")
+    bandwidth = d.bandwidth if d.bandwidth is not None else link.bandwidth * link.efficiency  # type: ignore[union-attr]
+    latency = d.latency if d.latency is not None else (link.latency if link is not None else 0.0)
+    per_token = fp.kv_bytes_per_token
+    return lambda req: latency + req.computed * per_token / bandwidth
+
+
+def _admissible(requests: list[Request], spec: ServingSpec, blocks: int) -> tuple[list[Request], list[Request]]:
+    """Requests that can run, and those refused: longer than max_model_len, or more KV than a replica holds."""
+    e = spec.serve.engine
+    ok, refused = [], []
+    for r in requests:
+        total = r.prompt + r.output
+        (ok if total <= e.max_model_len and -(-total // e.block_size) <= blocks else refused).append(r)
+    return ok, refused
+
+
+def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int | None = None,
+          progress: Progress | None = None) -> ServeResult:
+    """Run the serving file ``spec``. ``cost`` (prefill tokens, decodes, their KV sum → seconds) and ``blocks``
+    (KV blocks per replica) replace the accelerator model's (a test hook); otherwise the grid is simulated."""
+    s = spec.serve
+    d = s.disaggregation
+    try:
+        requests = make_requests(s.workload, spec.trace_file)
+    except TooManyRequests as e:
+        raise spec.error("workload", str(e)) from None
+    if s.workload.shared_prefix:
+        set_prefixes(requests, s.workload.shared_prefix.tokens)
+    need_fp = blocks is None or s.engine.preemption == "swap" or d is not None
+    fp = footprint(spec.model, spec.arch, s.engine) if need_fp else None
+    n_blocks = blocks if blocks is not None else kv_blocks(fp, spec.arch, s.engine)  # type: ignore[arg-type]
+    if isinstance(n_blocks, str):
+        raise spec.error("model", n_blocks, value=spec.model.model)
+    swap = _swap_s_per_block(spec, fp) if fp is not None and s.engine.preemption == "swap" else 0.0
+    transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
+    grid = None if cost is not None else build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost,
+                                                    n_blocks * s.engine.block_size, progress)
+    price = cost or grid.iteration  # type: ignore[union-attr]
+    runnable, refused = _admissible(requests, spec, n_blocks)
+    if d is None:
+        replicas = [Replica(i, s.engine, n_blocks, price, swap) for i in range(s.replicas)]
+        run_loop(runnable, replicas, ROUTERS[s.router](), progress)
+    else:
+        replicas = [Replica(i, s.engine, n_blocks, price, swap, "prefill" if i < d.prefill_replicas else "decode")
+                    for i in range(d.prefill_replicas + d.decode_replicas)]
+        run_loop(runnable, replicas[:d.prefill_replicas], ROUTERS[s.router](), progress,
+                 decode=replicas[d.prefill_replicas:], decode_router=ROUTERS[s.router](),
+                 transfer_s=transfer)
+    report = {
+        "accelsim_version": __version__,
+        "name": spec.name,
+        "kind": "serving",
+        "model": {"model": spec.model.model, "params": {k: v for k, v in spec.model.params.items()
+                                                         if k not in ("phase", "seq_len", "kv_len", "batch",
+                                                                      "decode_steps")}},
+        "arch": spec.arch.name,
+        "config": s.model_dump(mode="json"),
+        "kv_blocks_per_replica": n_blocks,
+        "weight_bytes_per_chip": fp.weight_bytes if fp else None,
+        "kv_bytes_per_token": fp.kv_bytes_per_token if fp else None,
+        "iteration_cost": grid.to_dict() if grid is not None else {"simulations": 0},
+        "serving": serving_summary(runnable, refused, replicas, s.slo),
+    }
+    return ServeResult(report, sorted(requests, key=lambda r: r.id), replicas, spec.output)
+
+
+__all__ = ["FILES", "ServeResult", "replot", "serve", "write_csv"]

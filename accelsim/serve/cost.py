@@ -1,0 +1,275 @@
+"""The time of one engine iteration, from accelsim's own accelerator model, memoised on a grid of batch shapes.
+
+An iteration runs ``p`` prefill tokens (chunks of prompts; a chunk of ``q`` tokens after ``c`` already computed
+attends to ``q·(c + q)`` query-key pairs, the *scores*, ``S`` in all) and ``b`` decodes whose KV lengths sum to
+``K``. Three kinds of pass are simulated, each once per grid point (:mod:`accelsim.scenarios.single`):
+
+* ``P₁(n)``: a prefill of one sequence of ``n`` tokens (``phase: prefill, seq_len: n, batch: 1``), for ``n`` =
+  16, 16r, 16r², … and ``max_num_batched_tokens`` (``cost.token_ratio`` r, default 2);
+* ``P₂(n)``: the same ``n`` tokens as two sequences of ``n/2`` (``batch: 2``): the same weights and token-wise
+  work, half the attention. So a prefill's attention is ``A(n) = 2(P₁ − P₂)`` (at least 0) and the rest
+  ``L(n) = P₁ − A``, and a prefill of ``n`` tokens with ``S`` scores costs ``P(n, S) = L(n) + A(n)·S/n²``
+  (exactly ``P₁`` for one whole prompt; several prompts, or a chunk attending to earlier chunks, scale ``A``);
+* ``D(b, k)``: a decode step of ``b`` sequences each with ``k`` tokens in the KV cache (``phase: decode,
+  batch: b, kv_len: k``), for ``b`` = 1, r, r², … and ``max_num_seqs`` (``cost.batch_ratio``), and ``k`` at
+  ``cost.kv_points`` evenly spaced lengths from ``block_size`` to the longest a batch of ``b`` can reach:
+  ``max_model_len``, or the replica's KV capacity (blocks × block size) shared by ``b`` sequences when that is
+  less. (A decode beyond the KV capacity never runs, and its graph's cache would spill out of the main memory.)
+
+Each is priced as ``accelsim run`` would (``seconds``); with ``engine.cuda_graphs`` (the default) on the arch
+without its per-kernel host launch (``kernel_launch`` 0: vLLM captures its iterations in CUDA graphs, so the host
+does not launch every kernel).
+
+Between grid points the time is interpolated linearly: piecewise linear in ``n``; in ``k`` along each batch's row
+of KV lengths, then linearly in ``b`` between the two rows around it. Outside the grid it is clamped. An
+iteration's time is
+
+* decodes only: ``D(b, K/b)`` (a decode step's attention reads each sequence's KV, so its cost is linear in the
+  KV lengths and the mean stands for them);
+* prefill only: ``P(p, S)``;
+* both: ``P(p + b, S) + D(b, K/b) − D(b, k₀)``: one forward pass over all ``p + b`` tokens (the weights are read
+  once for the whole batch) with the prefill chunks' attention, plus the decodes' KV-cache reads (their decode
+  step less the same step at the grid's shortest KV length k₀).
+
+``benchmarks/serve_interp.py`` prints the interpolation error against direct simulation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..config import WorkloadSpec, build_graph
+from ..config.schema import jsonable
+from ..config.serving import CostGrid, EngineConfig
+from ..hardware import Arch
+from ..options import Options
+from ..report.writers import atomic_write_text
+from ..scenarios.single import simulate_pass
+
+Progress = Callable[[str, int, int], None]
+FIRST_PREFILL = 16  # tokens of the smallest prefill simulated
+GRID_ENGINE_KEYS = ("max_num_seqs", "max_num_batched_tokens", "max_model_len", "block_size", "cuda_graphs")
+"""The engine keys the grid depends on (besides the KV capacity): a sweep over the others shares one grid."""
+
+
+def geometric(first: int, last: int, ratio: float) -> list[int]:
+    """first, first·r, first·r², … (rounded, distinct) below ``last``, then ``last``."""
+    out: list[int] = []
+    x = float(first)
+    while round(x) < last:
+        if not out or round(x) > out[-1]:
+            out.append(round(x))
+        x *= ratio
+    return [*out, last]
+
+
+def evenly(first: int, last: int, points: int) -> list[int]:
+    """``points`` integers evenly from ``first`` to ``last`` (distinct; fewer when the range is short)."""
+    if last <= first:
+        return [last]
+    return sorted({round(first + (last - first) * i / (points - 1)) for i in range(points)})
+
+
+def interp(xs: list[int], ys: list[float], x: float) -> float:
+    """Piecewise-linear ``y(x)`` through the points, clamped outside them."""
+    if x <= xs[0]:
+        return ys[0]
+    if x >= xs[-1]:
+        return ys[-1]
+    i = bisect_right(xs, x) - 1
+    f = (x - xs[i]) / (xs[i + 1] - xs[i])
+    return ys[i] + f * (ys[i + 1] - ys[i])
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The simulated shapes and their seconds."""
+
+    prefill_tokens: list[int]
+    prefill_s: list[float]
+    prefill2_s: list[float]  # the same tokens as two sequences of half the length
+    decode_batches: list[int]
+    decode_kv: list[list[int]]  # [batch index][kv index]: each batch's KV lengths
+    decode_s: list[list[float]]  # [batch index][kv index]
+
+    @property
+    def simulations(self) -> int:
+        return 2 * len(self.prefill_tokens) + sum(len(row) for row in self.decode_kv)
+
+    def prefill(self, tokens: float, scores: float | None = None) -> float:
+        """A prefill of ``tokens`` tokens whose attention computes ``scores`` query-key pairs (default: one
+        sequence, tokens²): ``L(n) + A(n)·scores/n²``, from one sequence P₁ = L + A and two halves P₂ = L + A/2."""
+        one = interp(self.prefill_tokens, self.prefill_s, tokens)
+        if scores is None:
+            return one
+        attention = max(2 * (one - interp(self.prefill_tokens, self.prefill2_s, tokens)), 0.0)
+        return one - attention + attention * scores / (tokens * tokens)
+
+    def decode(self, batch: float, kv: float) -> float:
+        bs = self.decode_batches
+        if batch <= bs[0] or len(bs) == 1:
+            return interp(self.decode_kv[0], self.decode_s[0], kv)
+        if batch >= bs[-1]:
+            return interp(self.decode_kv[-1], self.decode_s[-1], kv)
+        i = bisect_right(bs, batch) - 1
+        lo = interp(self.decode_kv[i], self.decode_s[i], kv)
+        hi = interp(self.decode_kv[i + 1], self.decode_s[i + 1], kv)
+        return lo + (batch - bs[i]) / (bs[i + 1] - bs[i]) * (hi - lo)
+
+    def iteration(self, prefill_tokens: int, decodes: int, kv_sum: int, scores: int | None = None) -> float:
+        """Seconds of an iteration (see the module docstring)."""
+        if decodes == 0:
+            return self.prefill(prefill_tokens, scores) if prefill_tokens else 0.0
+        kv = kv_sum / decodes
+        if prefill_tokens == 0:
+            return self.decode(decodes, kv)
+        n = prefill_tokens + decodes
+        return self.prefill(n, scores) + self.decode(decodes, kv) - self.decode(decodes, self.decode_kv[0][0])
+
+    def to_dict(self) -> dict:
+        return {"simulations": self.simulations, "prefill_tokens": self.prefill_tokens, "prefill_s": self.prefill_s,
+                "prefill2_s": self.prefill2_s, "decode_batches": self.decode_batches, "decode_kv": self.decode_kv, "decode_s": self.decode_s}
+
+
+_CACHE: dict[str, Grid] = {}
+
+
+def shape(model: WorkloadSpec, **params: object) -> WorkloadSpec:
+    """``model`` as one pass of the given shape (no decode steps of its own)."""
+    return replace(model, params={**model.params, "decode_steps": 0, **params})
+
+
+def without_launches(arch: Arch) -> Arch:
+    """``arch`` with no host launch per kernel (a captured CUDA graph launches the whole iteration at once)."""
+    return arch if arch.kernel_launch == 0 else Arch.model_validate({**arch.model_dump(), "kernel_launch": 0.0})
+
+
+def simulate_seconds(spec: WorkloadSpec, arch: Arch, options: Options, *, graphs: bool = False) -> float:
+    """Seconds of one pass of ``spec`` on ``arch`` as ``accelsim run`` reports them; with ``graphs`` on
+    :func:`without_launches` of the arch (vLLM's CUDA graphs)."""
+    graph = build_graph(spec, arch.dtype)
+    p, _ = simulate_pass(graph, without_launches(arch) if graphs else arch, options, name=None, workload=spec)
+    return p.timing.seconds
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What one chip of a replica holds: its share of the weights and KV-cache bytes per token of a sequence."""
+
+    weight_bytes: int
+    kv_bytes_per_token: float
+
+
+def footprint(model: WorkloadSpec, arch: Arch, engine: EngineConfig) -> Footprint:
+    """From two decode graphs of batch 1 (built, not simulated): the weights and the KV cache's growth per token."""
+    lo, hi = min(engine.block_size, engine.max_model_len - 1), engine.max_model_len
+    a = build_graph(shape(model, phase="decode", kv_len=lo, batch=1), arch.dtype)
+    b = build_graph(shape(model, phase="decode", kv_len=hi, batch=1), arch.dtype)
+    grow = float(b.meta.get("kv_cache_bytes", 0)) - float(a.meta.get("kv_cache_bytes", 0))
+    return Footprint(int(b.weight_bytes), grow / (hi - lo))
+
+
+def simulate_all(shapes: list[WorkloadSpec], arch: Arch, options: Options, *, graphs: bool, workers: int,
+                 progress: Progress | None = None) -> list[float]:
+    """:func:`simulate_seconds` of every shape, in order; on ``workers`` processes when more than one (each
+    simulation is deterministic, so the results do not depend on it)."""
+    if workers <= 1 or len(shapes) < 2:
+        out = []
+        for done, spec in enumerate(shapes):
+            if progress:
+                p = spec.params
+                what = f"prefill of {p['seq_len']} tokens" if p["phase"] == "prefill" else \
+                    f"decode of {p['batch']} at KV {p['kv_len']}"
+                progress(f"simulating {what}", done, len(shapes))
+            out.append(simulate_seconds(spec, arch, options, graphs=graphs))
+        return out
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    with cf.ProcessPoolExecutor(max_workers=min(workers, len(shapes)), mp_context=mp.get_context(method)) as pool:
+        futures = [pool.submit(simulate_seconds, spec, arch, options, graphs=graphs) for spec in shapes]
+        for done, _ in enumerate(cf.as_completed(futures)):
+            if progress:
+                progress("simulating the iteration-cost grid", done + 1, len(shapes))
+        return [f.result() for f in futures]
+
+
+def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: EngineConfig, grid: CostGrid,
+               kv_tokens: int, progress: Progress | None = None) -> Grid:
+    """Simulate every grid shape once (memoised in this process by model, arch, options, the engine's
+    :data:`GRID_ENGINE_KEYS`, grid and the replica's KV capacity ``kv_tokens``; with ``cost.cache_dir`` also in a
+    file there, keyed by all that and accelsim's source, so another process or run reuses it)."""
+    opts = options.model_copy(update={"trace": False, "plots": False})
+    limits = engine.model_dump(include=set(GRID_ENGINE_KEYS))
+    key = json.dumps(jsonable([model.model, model.params, arch.model_dump(), opts.model_dump(), limits,
+                               grid.model_dump(exclude={"workers", "cache_dir"}), kv_tokens]), sort_keys=True)
+    if key in _CACHE:
+        return _CACHE[key]
+    file = _cache_file(grid.cache_dir, key) if grid.cache_dir else None
+    if file is not None and (cached := _read_cached(file)) is not None:
+        _CACHE[key] = cached
+        return cached
+    tokens = geometric(min(FIRST_PREFILL, engine.max_num_batched_tokens), engine.max_num_batched_tokens,
+                       grid.token_ratio)
+    batches = geometric(1, engine.max_num_seqs, grid.batch_ratio)
+    first = min(engine.block_size, engine.max_model_len)
+    kvs = [evenly(first, max(min(engine.max_model_len, kv_tokens // b), first), grid.kv_points) for b in batches]
+    shapes = [shape(model, phase="prefill", seq_len=n, batch=1) for n in tokens]
+    shapes += [shape(model, phase="prefill", seq_len=max(n // 2, 1), batch=2) for n in tokens]
+    shapes += [shape(model, phase="decode", kv_len=k, batch=b) for b, row in zip(batches, kvs, strict=True)
+               for k in row]
+    seconds = simulate_all(shapes, arch, opts, graphs=engine.cuda_graphs, workers=grid.workers, progress=progress)
+    rest, decode_s = iter(seconds[2 * len(tokens):]), []
+    for row in kvs:
+        decode_s.append([next(rest) for _ in row])
+    out = Grid(tokens, seconds[:len(tokens)], seconds[len(tokens):2 * len(tokens)], batches, kvs, decode_s)
+    _CACHE[key] = out
+    if file is not None:
+        atomic_write_text(file, json.dumps(out.to_dict()))
+    return out
+
+
+def _source_digest() -> str:
+    """sha256 of accelsim's own source files: a cached grid is only reused by the code that computed it."""
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _cache_file(folder: str, key: str) -> Path:
+    return Path(folder) / f"grid-{hashlib.sha256((_source_digest() + key).encode()).hexdigest()[:24]}.json"
+
+
+def _read_cached(file: Path) -> Grid | None:
+    """The grid stored in ``file``, or None when it is missing or unreadable (it is then simulated again)."""
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        return Grid(*(data[k] for k in ("prefill_tokens", "prefill_s", "prefill2_s", "decode_batches", "decode_kv",
+                                        "decode_s")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def kv_blocks(fp: Footprint, arch: Arch, engine: EngineConfig) -> int | str:
+    """KV-cache blocks of one replica: what ``gpu_memory_fraction`` of a chip's main memory holds after its weights
+    (one chip's shard), in blocks of ``block_size`` tokens (``engine.kv_blocks`` when given)."""
+    if engine.kv_blocks is not None:
+        return engine.kv_blocks
+    capacity = arch.memory(arch.main_memory).capacity
+    room = capacity * engine.gpu_memory_fraction - fp.weight_bytes
+    blocks = math.floor(room / (engine.block_size * fp.kv_bytes_per_token)) if room > 0 else 0
+    if blocks < 1:
+        return (f"the weights ({fp.weight_bytes:,} B per chip) leave no room for a KV block in "
+                f"{engine.gpu_memory_fraction} of {capacity:,} B (use more tensor parallelism or a larger "
+                f"gpu_memory_fraction)")
+    return blocks

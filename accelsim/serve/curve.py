@@ -1,0 +1,69 @@
+"""A serving file run at several values of one key (``accelsim serve FILE --sweep workload.arrival.rate=1,2,4``):
+the throughput–latency curve. The points share one process, so they share the iteration-cost grid when the key
+does not change it (a rate, a duration, replicas, the router, SLOs)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..config.serving import load_serving
+from ..errors import ConfigError
+from ..report.serving_plots import plot_curve
+from . import ServeResult, serve, write_csv
+
+CURVE_CSV = "sweep.csv"
+CURVE_PNG = "throughput_latency.png"
+
+Progress = Callable[[str, int, int], None]
+CURVE_COLUMNS = ("value", "requests", "finished", "requests_per_s", "output_tokens_per_s", "goodput_requests_per_s",
+                 "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "e2e_p50_s", "e2e_p99_s", "preemptions",
+                 "saturated")
+
+
+def parse_sweep(text: str) -> tuple[str, list[str]]:
+    """``KEY=V1,V2,...`` → (KEY, [V1, V2, ...]); a one-line ConfigError naming ``--sweep`` when malformed."""
+    key, sep, values = text.partition("=")
+    items = [v.strip() for v in values.split(",")] if sep else []
+    if not key.strip() or not items or any(not v for v in items):
+        raise ConfigError.one("--sweep", key.strip(), "expected KEY=V1,V2,... such as workload.arrival.rate=1,2,4",
+                              value=text)
+    return key.strip(), items
+
+
+def sweep(ref: str | os.PathLike, key: str, values: Sequence[str], overrides: Sequence[str] = (),
+          progress: Progress | None = None) -> list[ServeResult]:
+    """The serving file ``ref`` run once per value of ``key`` (each point validated before the first runs)."""
+    specs = [load_serving(ref, [*overrides, f"{key}={v}"]) for v in values]
+    out = []
+    for n, spec in enumerate(specs):
+        if progress:
+            progress(f"{key}={values[n]}", n, len(specs))
+        out.append(serve(spec, progress=None))
+    return out
+
+
+def curve_rows(values: Sequence[str], results: Sequence[ServeResult]) -> list[list]:
+    """One row per point (:data:`CURVE_COLUMNS`)."""
+    rows = []
+    for value, res in zip(values, results, strict=True):
+        s = res.report["serving"]
+        rows.append([value, s["requests"], s["finished"], s["requests_per_s"], s["output_tokens_per_s"],
+                     s["goodput"]["requests_per_s"], s["ttft_s"]["p50"], s["ttft_s"]["p99"], s["tpot_s"]["p50"],
+                     s["tpot_s"]["p99"], s["e2e_s"]["p50"], s["e2e_s"]["p99"], s["preemptions"], s["saturated"]])
+    return rows
+
+
+def save_curve(outdir: str | os.PathLike, key: str, values: Sequence[str], results: Sequence[ServeResult], *,
+               name: str, plots: bool = True) -> list[Path]:
+    """Each point's report folder (``point_<i>``), sweep.csv and (with ``plots``) throughput_latency.png."""
+    out = Path(outdir)
+    paths = []
+    for i, res in enumerate(results):
+        paths += res.save(out / f"point_{i}", plots=plots)
+    rows = curve_rows(values, results)
+    paths.append(write_csv(out / CURVE_CSV, CURVE_COLUMNS, rows))
+    if plots:
+        paths.append(plot_curve(name, key, [dict(zip(CURVE_COLUMNS, r, strict=True)) for r in rows], out / CURVE_PNG))
+    return paths

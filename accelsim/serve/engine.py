@@ -1,0 +1,290 @@
+"""One replica's engine, modelled on vLLM's V1 scheduler: paged KV blocks, continuous (or static) batching with a
+token budget, chunked prefill, prefix caching and preemption of the newest request when blocks run out.
+
+Each iteration (:meth:`Replica.schedule`) first gives every running request (oldest first) the tokens it still
+needs, up to the budget (a decode needs one; a prefill the rest of its prompt, cut to the budget when
+``chunked_prefill``); when the KV blocks it needs are not free, the newest running request is preempted (its
+blocks freed; with ``recompute`` it will prefill again, with ``swap`` its KV goes to host memory and comes back
+over the host link). Then, if nothing was preempted, waiting requests (first come, first served; a preempted one
+goes first) are admitted while fewer than ``max_num_seqs`` run and budget and blocks remain. With
+``prefix_caching`` a request whose group's shared prefix is cached starts with those full blocks computed (shared,
+reference counted; unreferenced cached blocks are evicted, least recently released first, when blocks run out).
+When the iteration ends (:meth:`Replica.complete`) every request whose computed tokens reach its prompt plus its
+generated tokens samples one more token; a request that has all its output tokens finishes and frees its blocks.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import OrderedDict, deque
+from collections.abc import Callable
+
+from ..config.serving import EngineConfig
+from .requests import Request
+
+IterationCost = Callable[[int, int, int, int], float]
+"""(prefill tokens, decode requests, sum of the decodes' KV lengths, the prefill chunks' attention scores Σ q·(c + q)
+for a chunk of q tokens after c computed ones) → seconds of the iteration."""
+
+
+class KvPool:
+    """The KV-cache blocks of one replica: free blocks, and per prefix group its cached blocks and references."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.free = total
+        self.cached: dict[int, int] = {}  # group → cached prefix blocks
+        self.refs: dict[int, int] = {}  # group → requests holding them
+        self.idle: OrderedDict[int, None] = OrderedDict()  # groups cached with no reference, oldest first
+        self.evictable = 0  # blocks of the idle groups
+
+    @property
+    def used(self) -> int:
+        """Blocks holding KV that a request references."""
+        return self.total - self.free - self.evictable
+
+    def available(self) -> int:
+        return self.free + self.evictable
+
+    def take(self, n: int) -> None:
+        """Allocate ``n`` blocks (``n`` <= :meth:`available`), evicting idle cached prefixes if need be."""
+        while self.free < n:
+            group, _ = self.idle.popitem(last=False)
+            blocks = self.cached.pop(group)
+            self.evictable -= blocks
+            self.free += blocks
+        self.free -= n
+
+    def hits(self, group: int) -> int:
+        """Cached blocks of ``group``'s prefix (0 when not cached)."""
+        return self.cached.get(group, 0) if group >= 0 else 0
+
+    def ref(self, group: int) -> None:
+        if self.refs.get(group, 0) == 0 and group in self.idle:
+            del self.idle[group]
+            self.evictable -= self.cached[group]
+        self.refs[group] = self.refs.get(group, 0) + 1
+
+    def unref(self, group: int) -> None:
+        self.refs[group] -= 1
+        if self.refs[group] == 0:
+            self.idle[group] = None
+            self.evictable += self.cached[group]
+
+    def register(self, group: int, blocks: int) -> None:
+        """A request's first ``blocks`` blocks become ``group``'s cached prefix (the request keeps a reference)."""
+        self.cached[group] = blocks
+        self.refs[group] = self.refs.get(group, 0) + 1
+
+
+class Replica:
+    """The scheduler state of one replica; ``cost`` prices an iteration."""
+
+    def __init__(self, index: int, engine: EngineConfig, blocks: int, cost: IterationCost,
+                 swap_s_per_block: float = 0.0, role: str = "both"):
+        self.index = index
+        self.role = role  # both, or with disaggregation prefill (hands requests off after their first token) or
+        # decode
+        self.handoff: list[Request] = []  # requests that left at the end of the last iteration
+        self.e = engine
+        self.pool = KvPool(blocks)
+        self.cost = cost
+        self.swap_s_per_block = swap_s_per_block
+        self.waiting: deque[Request] = deque()
+        self.running: list[Request] = []
+        self.batch: list[tuple[Request, int]] = []
+        self.mix = [0, 0, 0, 0]  # this iteration's prefill tokens, decodes, their KV lengths' sum, attention scores
+        self.busy = False
+        self.outstanding = 0  # tokens still to do over its requests (the least_tokens router's figure)
+        self.preemptions = 0
+        self.iterations = 0
+        self.busy_s = 0.0
+        self.started = 0.0  # when the iteration in flight started
+        # inter-token latencies as (seconds, how many tokens had that gap): one entry per iteration for the tokens
+        # whose request also had a token at the iteration's start, one per token for the others
+        self.itl_s: array = array("d")
+        self.itl_n: array = array("q")
+        self.samples: list[tuple[float, float, int, int, int, int]] = []  # start, seconds, running, waiting, used
+        # blocks, batch tokens
+
+    # ---- blocks ---------------------------------------------------------------------------------------------
+    def _release(self, req: Request) -> None:
+        self.pool.free += req.blocks
+        req.blocks = 0
+        if req.shared:
+            self.pool.unref(req.group)
+            req.shared = 0
+
+    def _preempt(self, req: Request) -> float:
+        """Preempt ``req`` (it goes first in the queue); returns the seconds of its swap-out."""
+        if self.running[-1] is req:  # always the newest, so far
+            self.running.pop()
+        else:
+            self.running.remove(req)
+        before = req.remaining
+        seconds = 0.0
+        if self.e.preemption == "swap":
+            seconds = (req.blocks + req.shared) * self.swap_s_per_block
+            req.swapped = True
+        else:
+            req.computed = 0
+        self._release(req)
+        req.preemptions += 1
+        self.preemptions += 1
+        self.outstanding += req.remaining - before
+        self.waiting.appendleft(req)
+        return seconds
+
+    # ---- one iteration --------------------------------------------------------------------------------------
+    def _schedule_running(self, budget: int) -> tuple[int, float, bool]:
+        """Tokens for the running requests, oldest first (preempting the newest when blocks run out): the budget
+        left, the swap-out seconds, whether any was preempted; counts decodes and their KV in ``self.mix``."""
+        extra, preempted, i = 0.0, False, 0
+        bs, pool, running, batch = self.e.block_size, self.pool, self.running, self.batch
+        decodes = kv = scores = 0
+        while i < len(running) and budget > 0:
+            req = running[i]
+            new = req.prompt + req.generated - req.computed
+            if new > budget:
+                new = budget if self.e.chunked_prefill else 0
+                if new == 0:
+                    i += 1
+                    continue
+            need = -(-(req.computed + new) // bs) - req.blocks - req.shared
+            if need > 0:
+                while need > pool.free + pool.evictable:
+                    victim = running[-1]
+                    extra += self._preempt(victim)
+                    preempted = True
+                    if victim is req:
+                        break
+                if i >= len(running) or running[i] is not req:  # req itself was preempted
+                    break
+                pool.take(need)
+                req.blocks += need
+            batch.append((req, new))
+            budget -= new
+            i += 1
+            if new == 1 and req.generated:
+                decodes += 1
+                kv += req.computed + 1
+            else:
+                scores += new * (req.computed + new)
+        self.mix = [self.e.max_num_batched_tokens - budget - decodes, decodes, kv, scores]
+        return budget, extra, preempted
+
+    def _admit(self, req: Request, budget: int) -> tuple[int, float] | None:
+        """Admit the waiting ``req`` if budget and blocks allow: (tokens, swap-in seconds), else None."""
+        hits = 0
+        if self.e.prefix_caching and not req.swapped and not req.kv_ready and req.computed == 0:
+            hits = min(self.pool.hits(req.group), req.prefix // self.e.block_size)
+        start = req.computed if req.swapped or req.kv_ready else hits * self.e.block_size
+        new = req.prompt + req.generated - start
+        new = new if new <= budget else (budget if self.e.chunked_prefill else 0)
+        if new == 0:
+            return None
+        before = req.remaining
+        idle_hit = hits if hits and self.pool.refs.get(req.group, 0) == 0 else 0
+        need = -(-(start + new) // self.e.block_size) - hits
+        if need > self.pool.available() - idle_hit:
+            return None
+        if hits:
+            self.pool.ref(req.group)
+            req.shared = hits
+            req.cached_tokens = max(req.cached_tokens, start)
+        self.pool.take(need)
+        req.blocks = need
+        req.computed = start
+        req.kv_ready = False
+        self.outstanding += req.remaining - before
+        seconds = 0.0
+        if req.swapped:
+            seconds = need * self.swap_s_per_block
+            req.swapped = False
+        return new, seconds
+
+    def schedule(self, now: float) -> float:
+        """Choose this iteration's batch (in ``self.batch``); returns its seconds (0 when there is nothing)."""
+        self.batch = []
+        static_busy = self.e.policy == "static" and bool(self.running)
+        budget, extra, preempted = self._schedule_running(self.e.max_num_batched_tokens)
+        while self.waiting and not preempted and not static_busy and budget > 0 \
+                and len(self.running) < self.e.max_num_seqs:
+            admitted = self._admit(self.waiting[0], budget)
+            if admitted is None:
+                break
+            req = self.waiting.popleft()
+            new, seconds = admitted
+            extra += seconds
+            self.running.append(req)
+            self.batch.append((req, new))
+            budget -= new
+            if math.isnan(req.scheduled):
+                req.scheduled = now
+            if new == 1 and req.generated:  # a swapped-in request's next token
+                self.mix[1] += 1
+                self.mix[2] += req.computed + 1
+            else:
+                self.mix[0] += new
+                self.mix[3] += new * (req.computed + new)
+        if not self.batch:
+            return 0.0
+        prefill, decodes, kv, scores = self.mix
+        seconds = max(self.cost(prefill, decodes, kv, scores), 0.0) + extra + self.e.step_overhead  # not < 0
+        self.samples.append((now, seconds, len(self.running), len(self.waiting), self.pool.used,
+                             prefill + decodes))
+        self.iterations += 1
+        self.busy_s += seconds
+        self.started = now
+        return seconds
+
+    def complete(self, now: float, finished: list[Request]) -> None:
+        """End the iteration at ``now``: advance the batch's requests; the ones done go to ``finished``, those a
+        prefill replica hands to a decode replica to ``self.handoff``."""
+        self.handoff = []
+        done = False
+        caching, bs = self.e.prefix_caching, self.e.block_size
+        delta = regular = 0
+        for req, new in self.batch:
+            if req.computed < req.prompt:  # a prefill (chunk): prompt tokens done, maybe the group's prefix
+                delta -= min(req.computed + new, req.prompt) - req.computed
+                req.computed += new
+                if caching and req.group >= 0 and not req.shared and bs <= req.prefix <= req.computed \
+                        and self.pool.hits(req.group) == 0:
+                    blocks = req.prefix // bs
+                    self.pool.register(req.group, blocks)
+                    req.shared, req.blocks = blocks, req.blocks - blocks
+            else:
+                req.computed += new
+            if req.computed == req.prompt + req.generated:
+                req.generated += 1
+                delta -= 1
+                if req.generated == 1:
+                    req.first_token = now
+                    if self.role == "prefill" and req.output > 1:  # its KV goes to a decode replica
+                        self._release(req)
+                        req.kv_ready = True
+                        self.handoff.append(req)
+                        delta -= req.remaining
+                        req.last_token = now
+                        done = True
+                        continue
+                elif req.last_token == self.started:
+                    regular += 1
+                else:
+                    self.itl_s.append(now - req.last_token)
+                    self.itl_n.append(1)
+                req.last_token = now
+                if req.generated == req.output:
+                    req.finish = now
+                    self._release(req)
+                    finished.append(req)
+                    done = True
+        self.outstanding += delta
+        if regular:
+            self.itl_s.append(now - self.started)
+            self.itl_n.append(regular)
+        if done:
+            self.running = [r for r in self.running if math.isnan(r.finish) and not r.kv_ready]
+        self.batch = []

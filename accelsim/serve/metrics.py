@@ -1,0 +1,197 @@
+"""The serving report: latency distributions, throughput, goodput, KV-cache use, preemptions and per-replica load,
+from the finished requests and each replica's iteration samples.
+
+Definitions (every time in seconds): TTFT = first token − arrival; TPOT = (finish − first token) / (output − 1)
+for requests of more than one output token; ITL = the gaps between a request's consecutive tokens (all of them,
+pooled); end-to-end = finish − arrival. Percentiles are numpy's linear ones. Throughput is over the *makespan*,
+from the first arrival to the last finish. A request is good when it meets every SLO the file gives; goodput is
+good requests per second of makespan. The run is *saturated* when the mean TTFT of the last fifth of the requests
+(by arrival) is over three times that of the first fifth and over 1 s: the queue grew while requests arrived.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..config.serving import Slo
+from .engine import Replica
+from .requests import Request
+
+SATURATION_RATIO = 3.0
+SATURATION_TTFT_S = 1.0
+CSV_COLUMNS = ("id", "replica", "arrival_s", "scheduled_s", "first_token_s", "finish_s", "prompt_tokens",
+               "output_tokens", "cached_tokens", "preemptions", "ttft_s", "tpot_s", "e2e_s")
+
+
+def stats(values: Sequence[float] | np.ndarray) -> dict[str, float | None]:
+    """mean, p50, p90 and p99 of ``values`` (None when there are none)."""
+    a = np.asarray(values, dtype=np.float64)
+    if a.size == 0:
+        return {"mean": None, "p50": None, "p90": None, "p99": None}
+    p50, p90, p99 = np.percentile(a, [50, 90, 99])
+    return {"mean": float(a.mean()), "p50": float(p50), "p90": float(p90), "p99": float(p99)}
+
+
+def weighted_stats(values: np.ndarray, counts: np.ndarray) -> dict[str, float | None]:
+    """:func:`stats` of the list holding each of ``values`` ``counts`` times, without building it: the same linear
+    percentiles (position h = (N − 1)·p/100 in the sorted list, interpolated between its neighbours)."""
+    if values.size == 0 or counts.sum() == 0:
+        return stats([])
+    order = np.argsort(values, kind="stable")
+    v, c = values[order], np.cumsum(counts[order])
+    n = int(c[-1])
+
+    def at(i: int) -> float:  # the i-th (0-based) element of the sorted, expanded list
+        return float(v[np.searchsorted(c, i + 1)])
+
+    def pct(p: float) -> float:
+        h = (n - 1) * p / 100
+        lo = math.floor(h)
+        return at(lo) + (h - lo) * (at(min(lo + 1, n - 1)) - at(lo))
+
+    return {"mean": float(np.dot(values, counts) / n), "p50": pct(50), "p90": pct(90), "p99": pct(99)}
+
+
+def tpot(r: Request) -> float | None:
+    return (r.finish - r.first_token) / (r.output - 1) if r.output > 1 else None
+
+
+def good(r: Request, slo: Slo) -> bool:
+    t = tpot(r)
+    return ((slo.ttft is None or r.first_token - r.arrival <= slo.ttft)
+            and (slo.tpot is None or t is None or t <= slo.tpot)
+            and (slo.e2e is None or r.finish - r.arrival <= slo.e2e))
+
+
+def saturated(requests: Sequence[Request]) -> bool:
+    """See the module docstring (unfinished requests count as waiting until the end)."""
+    done = [r for r in requests if not math.isnan(r.first_token)]
+    if len(done) < len(requests) or not done:
+        return bool(requests)
+    fifth = max(len(done) // 5, 1)
+    first = float(np.mean([r.first_token - r.arrival for r in done[:fifth]]))
+    last = float(np.mean([r.first_token - r.arrival for r in done[-fifth:]]))
+    return last > SATURATION_RATIO * first and last > SATURATION_TTFT_S
+
+
+def kv_use(replicas: Sequence[Replica]) -> dict[str, float]:
+    """Time-weighted mean and the largest fraction of KV blocks in use, over every replica's iterations."""
+    weighted = total = peak = 0.0
+    for r in replicas:
+        for _, seconds, _, _, used, _ in r.samples:
+            frac = used / r.pool.total
+            weighted += frac * seconds
+            total += seconds
+            peak = max(peak, frac)
+    return {"mean": weighted / total if total else 0.0, "max": peak}
+
+
+def replica_rows(replicas: Sequence[Replica], requests: Sequence[Request], makespan: float) -> list[dict]:
+    rows = []
+    for r in replicas:
+        mine = [q for q in requests if r.index in (q.replica, q.decode_replica)]
+        batch = [s[5] for s in r.samples]
+        rows.append({"replica": r.index, "role": r.role, "requests": len(mine),
+                     "finished": sum(1 for q in mine if not math.isnan(q.finish)),
+                     "output_tokens": sum(q.generated for q in mine), "iterations": r.iterations,
+                     "busy_fraction": r.busy_s / makespan if makespan else 0.0,
+                     "mean_batch_tokens": float(np.mean(batch)) if batch else 0.0,
+                     "preemptions": r.preemptions, "kv_blocks": r.pool.total})
+    return rows
+
+
+def serving_summary(requests: Sequence[Request], rejected: Sequence[Request], replicas: Sequence[Replica],
+                    slo: Slo) -> dict:
+    """The report's ``serving`` object (see the module docstring)."""
+    fin = [r for r in requests if not math.isnan(r.finish)]
+    start = requests[0].arrival if requests else 0.0
+    end = max((r.finish for r in fin), default=start)
+    makespan = end - start
+
+    def rate(x: float) -> float | None:
+        return x / makespan if makespan > 0 else None
+
+    n_good = sum(1 for r in fin if good(r, slo))
+    arrivals = [r.arrival for r in requests]
+    offered = (len(requests) - 1) / (arrivals[-1] - arrivals[0]) if len(requests) > 1 and arrivals[-1] > 0 else None
+    return {
+        "requests": len(requests) + len(rejected),
+        "finished": len(fin),
+        "unfinished": len(requests) - len(fin),
+        "rejected": len(rejected),
+        "makespan_s": makespan,
+        "offered_requests_per_s": offered,
+        "ttft_s": stats([r.first_token - r.arrival for r in fin]),
+        "tpot_s": stats([t for r in fin if (t := tpot(r)) is not None]),
+        "itl_s": weighted_stats(np.concatenate([np.frombuffer(r.itl_s, dtype=np.float64) for r in replicas]),
+                                np.concatenate([np.frombuffer(r.itl_n, dtype=np.int64) for r in replicas])),
+        "e2e_s": stats([r.finish - r.arrival for r in fin]),
+        "queue_s": stats([r.scheduled - r.arrival for r in fin]),
+        "requests_per_s": rate(len(fin)),
+        "input_tokens_per_s": rate(sum(r.prompt for r in fin)),
+        "output_tokens_per_s": rate(sum(r.output for r in fin)),
+        "goodput": {"slo": {k: v for k, v in slo.model_dump().items() if v is not None},
+                    "good_requests": n_good, "requests_per_s": rate(n_good),
+                    "fraction": n_good / len(fin) if fin else None},
+        "preemptions": sum(r.preemptions for r in replicas),
+        "cached_prefix_tokens": sum(r.cached_tokens for r in fin),
+        "kv_cache_utilization": kv_use(replicas),
+        "saturated": saturated(requests),
+        "replicas": replica_rows(replicas, requests, makespan),
+    }
+
+
+def request_rows(requests: Sequence[Request]) -> list[list]:
+    """The rows of requests.csv (:data:`CSV_COLUMNS`), in arrival order; empty cells for what never happened."""
+    def num(x: float | None) -> str:
+        return "" if x is None or math.isnan(x) else repr(round(x, 9))
+
+    return [[r.id, r.replica, num(r.arrival), num(r.scheduled), num(r.first_token), num(r.finish), r.prompt,
+             r.output, r.cached_tokens, r.preemptions, num(r.first_token - r.arrival), num(tpot(r)),
+             num(r.finish - r.arrival)] for r in requests]
+
+
+def timeseries_rows(replicas: Sequence[Replica], limit: int = 5000) -> list[list]:
+    """Rows of timeseries.csv: per replica, up to ``limit`` evenly picked iterations (start, seconds, running,
+    waiting, KV blocks used, KV fraction, batch tokens)."""
+    rows = []
+    for r in replicas:
+        step = max(len(r.samples) // limit, 1)
+        for t, s, run, wait, used, tokens in r.samples[::step]:
+            rows.append([r.index, repr(round(t, 9)), repr(round(s, 9)), run, wait, used,
+                         repr(round(used / r.pool.total, 6)), tokens])
+    return rows
+
+
+def summary_rows(report: dict) -> list[tuple[str, str]]:
+    """(label, text) rows of the console summary of a serving report."""
+    s = report["serving"]
+
+    def ms(d: dict) -> str:
+        return " / ".join("-" if d[k] is None else f"{d[k] * 1e3:,.1f}" for k in ("mean", "p50", "p90", "p99"))
+
+    def num(x: float | None, fmt: str = ",.2f") -> str:
+        return "-" if x is None else format(x, fmt)
+
+    g = s["goodput"]
+    kv = s["kv_cache_utilization"]
+    rows = [("requests", f"{s['finished']:,} finished of {s['requests']:,} ({s['unfinished']:,} unfinished, "
+                         f"{s['rejected']:,} rejected)"),
+            ("TTFT ms (mean/p50/p90/p99)", ms(s["ttft_s"])), ("TPOT ms", ms(s["tpot_s"])),
+            ("ITL ms", ms(s["itl_s"])), ("end-to-end ms", ms(s["e2e_s"])),
+            ("throughput", f"{num(s['requests_per_s'])} req/s, {num(s['output_tokens_per_s'], ',.0f')} output "
+                           f"tok/s, {num(s['input_tokens_per_s'], ',.0f')} input tok/s"),
+            ("goodput", f"{num(g['requests_per_s'])} req/s ({num(g['fraction'], '.1%')} meet {g['slo'] or 'no SLO'})"),
+            ("KV cache", f"{num(kv['mean'], '.1%')} mean, {num(kv['max'], '.1%')} max of "
+                         f"{report['kv_blocks_per_replica']:,} blocks per replica"),
+            ("preemptions", f"{s['preemptions']:,}"),
+            ("saturated", "yes: latency grew while requests arrived" if s["saturated"] else "no"),
+            ("accelerator simulations", f"{report['iteration_cost']['simulations']}")]
+    for r in s["replicas"]:
+        role = "" if r.get("role", "both") == "both" else f" ({r['role']})"
+        rows.append((f"replica {r['replica']}{role}", f"{r['requests']:,} requests, {r['iterations']:,} iterations, "
+                                                f"busy {r['busy_fraction']:.1%}, {r['preemptions']:,} preemptions"))
+    return rows

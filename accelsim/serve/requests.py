@@ -1,0 +1,152 @@
+"""The requests of a serving run: arrival times and token counts drawn from the file's distributions with one
+seeded generator (numpy's PCG64), or read from a trace CSV. Same seed, same requests."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config.serving import Lengths, RequestsConfig
+from ..errors import ConfigError
+
+MAX_REQUESTS = 1_000_000
+"""Most requests one run may hold (some 250 B each): more is a one-line error, never a MemoryError."""
+TRACE_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
+
+
+class TooManyRequests(ValueError):
+    """The workload asks for more than :data:`MAX_REQUESTS` requests."""
+
+
+@dataclass(slots=True, eq=False)
+class Request:
+    """One request and its progress through a replica (vLLM V1's counters: ``computed`` tokens have KV in the
+    cache; the request needs ``prompt + generated - computed`` more computed before it samples its next token)."""
+
+    id: int
+    arrival: float
+    prompt: int
+    output: int
+    group: int = -1  # shared-prefix group, -1 for none
+    prefix: int = 0  # tokens of the prompt shared with its group
+    replica: int = -1
+    computed: int = 0
+    generated: int = 0
+    blocks: int = 0  # private KV blocks held
+    shared: int = 0  # blocks of its group's cached prefix it holds a reference to
+    swapped: bool = False
+    kv_ready: bool = False  # its KV arrived from a prefill replica (disaggregation): admitted without a prefill
+    decode_replica: int = -1  # with disaggregation: the replica that generates its tokens after the first
+    scheduled: float = math.nan
+    first_token: float = math.nan
+    finish: float = math.nan
+    last_token: float = math.nan
+    preemptions: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def remaining(self) -> int:
+        """Tokens still to do: prompt tokens not yet prefilled and output tokens not yet generated."""
+        return self.prompt - min(self.computed, self.prompt) + self.output - self.generated
+
+
+def _lengths(dist: Lengths, n: int, rng: np.random.Generator) -> np.ndarray:
+    if dist.dist == "fixed":
+        values = np.full(n, float(dist.value))  # type: ignore[arg-type]
+    elif dist.dist == "uniform":
+        values = rng.integers(dist.low, dist.high + 1, size=n).astype(float)  # type: ignore[operator]
+    elif dist.dist == "normal":
+        values = rng.normal(dist.mean, dist.std, size=n)
+    else:  # lognormal with the given mean and std of the counts
+        m, s = float(dist.mean), float(dist.std)  # type: ignore[arg-type]
+        sigma2 = math.log1p((s / m) ** 2)
+        values = rng.lognormal(math.log(m) - sigma2 / 2, math.sqrt(sigma2), size=n)
+    return np.clip(np.rint(values), dist.min, dist.max if dist.max is not None else np.inf).astype(np.int64)
+
+
+def _arrivals(cfg: RequestsConfig, rng: np.random.Generator) -> np.ndarray:
+    """Arrival times (s), the first at 0: ``requests`` of them, or all before ``duration``."""
+    a = cfg.arrival
+    rate = float(a.rate)  # type: ignore[arg-type]
+    expected = cfg.requests if cfg.requests is not None else math.ceil(float(cfg.duration) * rate)  # type: ignore
+    if expected > MAX_REQUESTS:
+        raise TooManyRequests(f"{expected:,} requests: at most {MAX_REQUESTS:,} in one run (shorten the duration "
+                              "or lower the rate)")
+    if a.process == "constant":
+        times = np.arange(expected) / rate
+    else:
+        n = expected if cfg.requests is not None else int(expected * 1.2 + 50)
+        gaps = rng.exponential(1 / rate, size=n) if a.process == "poisson" else \
+            rng.gamma(a.shape, 1 / (rate * a.shape), size=n)
+        times = np.concatenate(([0.0], np.cumsum(gaps[:-1])))
+        while cfg.duration is not None and times[-1] < cfg.duration and len(times) < MAX_REQUESTS:
+            more = rng.exponential(1 / rate, size=n) if a.process == "poisson" else \
+                rng.gamma(a.shape, 1 / (rate * a.shape), size=n)
+            times = np.concatenate((times, times[-1] + np.cumsum(more)))
+    if cfg.duration is not None:
+        times = times[times < cfg.duration]
+    return times
+
+
+def read_trace(path: str, limit: int | None = None) -> list[tuple[float, int, int, int]]:
+    """Rows (arrival_s, prompt_tokens, output_tokens, prefix_group or -1) of a trace CSV, sorted by arrival."""
+    rows = []
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in TRACE_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ConfigError.one(path, ", ".join(missing), f"missing column(s); a trace has the header "
+                                  f"{','.join(TRACE_COLUMNS)}[,prefix_group]", line=1)
+        for line, row in enumerate(reader, start=2):
+            if len(rows) >= (limit or MAX_REQUESTS):
+                break
+            rows.append(_trace_row(path, line, row))
+    if not rows:
+        raise ConfigError.one(path, "", "the trace holds no requests")
+    return sorted(rows, key=lambda r: r[0])
+
+
+def _trace_row(path: str, line: int, row: dict) -> tuple[float, int, int, int]:
+    out: list[float | int] = []
+    for col, kind, low in (("arrival_s", float, 0), ("prompt_tokens", int, 1), ("output_tokens", int, 1),
+                           ("prefix_group", int, 0)):
+        text = (row.get(col) or "").strip()
+        if col == "prefix_group" and not text:
+            out.append(-1)
+            continue
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ConfigError.one(path, col, f"expected {'a number' if kind is float else 'an integer'}",
+                                  line=line, value=text) from None
+        if not (value >= low and math.isfinite(value)):
+            raise ConfigError.one(path, col, f"expected a value >= {low}", line=line, value=text)
+        out.append(value)
+    return out[0], out[1], out[2], out[3]  # type: ignore[return-value]
+
+
+def make_requests(cfg: RequestsConfig, trace_file: str | None = None) -> list[Request]:
+    """The run's requests, in arrival order (ids 0, 1, …)."""
+    rng = np.random.default_rng(cfg.seed)
+    if trace_file is not None:
+        rows = read_trace(trace_file, cfg.requests)
+        if cfg.duration is not None:
+            rows = [r for r in rows if r[0] < cfg.duration]
+        return [Request(i, a, p, o, group=g) for i, (a, p, o, g) in enumerate(rows)]
+    times = _arrivals(cfg, rng)
+    n = len(times)
+    prompts = _lengths(cfg.prompt_tokens, n, rng)
+    outputs = _lengths(cfg.output_tokens, n, rng)
+    groups = rng.integers(cfg.shared_prefix.groups, size=n) if cfg.shared_prefix else np.full(n, -1)
+    return [Request(i, float(t), int(p), int(o), group=int(g))
+            for i, (t, p, o, g) in enumerate(zip(times, prompts, outputs, groups, strict=True))]
+
+
+def set_prefixes(requests: list[Request], prefix_tokens: int) -> None:
+    """Each grouped request shares ``prefix_tokens`` of its prompt (at most all but its last token)."""
+    for r in requests:
+        if r.group >= 0:
+            r.prefix = min(prefix_tokens, r.prompt - 1)

@@ -1,0 +1,124 @@
+"""Serving with the accelerator model's iteration cost (a small grid of LLaMA-2-7B passes on h100)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from accelsim import api
+from accelsim.cli import main
+from accelsim.config.serving import load_serving
+from accelsim.serve.cost import shape, simulate_seconds
+
+SMALL = {"name": "small", "model": "llama2_7b", "arch": "h100",
+         "engine": {"max_num_seqs": 4, "max_num_batched_tokens": 512, "max_model_len": 1024},
+         "cost": {"batch_ratio": 4, "kv_points": 2, "token_ratio": 4},
+         "workload": {"arrival": {"process": "constant", "rate": 0.2}, "requests": 3,
+                      "prompt_tokens": {"dist": "fixed", "value": 512}, "output_tokens": {"dist": "fixed", "value": 8}}}
+
+
+@pytest.fixture(scope="module")
+def low_load():
+    return api.serve(load_serving(SMALL))
+
+
+def test_low_load_ttft_is_one_prefill_and_tpot_one_decode_step(low_load):
+    spec = load_serving(SMALL)
+    opts = spec.options.model_copy(update={"plots": False})
+    # engine.cuda_graphs (default): simulated without the per-kernel host launches
+    prefill = simulate_seconds(shape(spec.model, phase="prefill", seq_len=512, batch=1), spec.arch, opts,
+                               graphs=True)
+    decode = simulate_seconds(shape(spec.model, phase="decode", kv_len=516, batch=1), spec.arch, opts,
+                              graphs=True)
+    s = low_load.report["serving"]
+    assert s["ttft_s"]["p50"] == pytest.approx(prefill, rel=1e-9)  # 512 tokens is a grid point: exact
+    assert s["tpot_s"]["mean"] == pytest.approx(decode, rel=0.02)  # KV 513 … 519, interpolated
+    assert s["e2e_s"]["mean"] == pytest.approx(prefill + 7 * s["tpot_s"]["mean"], rel=1e-9)
+    assert s["finished"] == 3 and not s["saturated"]
+    # 4 prefill token counts (16, 64, 256, 512) as one and as two sequences, and 2 batches (1, 4) × 2 KV lengths
+    assert low_load.report["iteration_cost"]["simulations"] == 4 * 2 + 2 * 2
+
+
+def test_kv_blocks_from_the_memory_left_after_the_weights(low_load):
+    # 80 GiB × 0.9 − 6,738,415,616 params × 2 B = 63,832,580,096 B; a token's K and V: 2 × 32 layers × 4096 × 2 B
+    # = 524,288 B, a block of 16 tokens 8,388,608 B → ⌊7609.4⌋ blocks
+    r = low_load.report
+    assert r["weight_bytes_per_chip"] == 6_738_415_616 * 2
+    assert r["kv_bytes_per_token"] == 524_288
+    assert r["kv_blocks_per_replica"] == 7609
+
+
+def test_cli_writes_the_report_folder(tmp_path, capsys):
+    path = tmp_path / "s.json.yaml"
+    path.write_text(json.dumps(SMALL))  # JSON is YAML
+    out = tmp_path / "out"
+    assert main(["serve", str(path), "-o", str(out), "--set", "workload.requests=2"]) == 0
+    printed = capsys.readouterr().out
+    assert "TTFT" in printed and "Report written to" in printed
+    report = json.loads((out / "report.json").read_text())
+    for key in ("ttft_s", "tpot_s", "itl_s", "e2e_s"):
+        assert set(report["serving"][key]) == {"mean", "p50", "p90", "p99"}
+    assert report["serving"]["requests"] == 2 == report["serving"]["finished"]
+    rows = (out / "requests.csv").read_text().splitlines()
+    assert rows[0].startswith("id,replica,arrival_s") and len(rows) == 3
+    assert (out / "timeseries.csv").is_file()
+    for png in ("latency_cdf.png", "serving_timeseries.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["serve", str(path), "-o", str(out), "--no-plots", "-q"]) == 0
+    assert not (out / "latency_cdf.png").exists()
+    assert main(["plot", str(out)]) == 0  # redrawn from requests.csv and timeseries.csv
+    assert (out / "latency_cdf.png").is_file() and (out / "serving_timeseries.png").is_file()
+
+
+def test_grid_on_worker_processes_gives_the_same_seconds():
+    from accelsim.serve.cost import simulate_all
+
+    spec = load_serving(SMALL)
+    opts = spec.options.model_copy(update={"plots": False})
+    shapes = [shape(spec.model, phase="prefill", seq_len=64, batch=1),
+              shape(spec.model, phase="decode", kv_len=100, batch=2)]
+    one = simulate_all(shapes, spec.arch, opts, graphs=True, workers=1)
+    two = simulate_all(shapes, spec.arch, opts, graphs=True, workers=2)
+    assert one == two and one[0] != one[1]
+
+
+def test_cli_sweep_writes_points_and_the_curve(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(json.dumps(SMALL))
+    out = tmp_path / "curve"
+    assert main(["serve", str(path), "-o", str(out), "--sweep", "workload.arrival.rate=0.2,0.5",
+                 "--set", "workload.requests=2"]) == 0
+    assert "throughput_latency.png" in capsys.readouterr().out
+    rows = (out / "sweep.csv").read_text().splitlines()
+    assert rows[0].startswith("value,requests,finished") and [r.split(",")[0] for r in rows[1:]] == ["0.2", "0.5"]
+    for i in (0, 1):
+        assert json.loads((out / f"point_{i}" / "report.json").read_text())["serving"]["finished"] == 2
+    assert (out / "throughput_latency.png").read_bytes()[:4] == b"\x89PNG"
+    for bad in ("workload.arrival.rate", "workload.arrival.rate=1,,2", "workload.arrival.rate=x"):
+        assert main(["serve", str(path), "-o", str(out), "--sweep", bad]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith("accelsim: error: --sweep: ") or "workload.arrival.rate" in line, line
+
+
+def test_cost_cache_dir_reuses_a_simulated_grid(tmp_path, monkeypatch, low_load):
+    from accelsim.serve import cost
+
+    spec = load_serving({**SMALL, "cost": {**SMALL["cost"], "cache_dir": str(tmp_path)}})
+    s = spec.serve
+    args = (spec.model, spec.arch, spec.options, s.engine, s.cost, low_load.report["kv_blocks_per_replica"] * 16)
+    monkeypatch.setattr(cost, "_CACHE", {})
+    first = cost.build_grid(*args)
+    (file,) = tmp_path.glob("grid-*.json")
+    assert first.to_dict() == low_load.report["iteration_cost"]  # the same grid as the run without a cache
+
+    def boom(*a, **k):
+        raise AssertionError("simulated again")
+
+    monkeypatch.setattr(cost, "_CACHE", {})
+    monkeypatch.setattr(cost, "simulate_all", boom)
+    assert cost.build_grid(*args) == first  # read back from the file
+    file.write_text("{not json")
+    monkeypatch.setattr(cost, "_CACHE", {})
+    with pytest.raises(AssertionError, match="simulated again"):  # a broken file is simulated again
+        cost.build_grid(*args)

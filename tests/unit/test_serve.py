@@ -1,0 +1,306 @@
+"""The serving engine on hand-checkable cases: a stub iteration cost (the test hook of ``accelsim.serve.serve``) and
+a given number of KV blocks, so every time below is computed by hand from the stub."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from accelsim.config.serving import load_serving
+from accelsim.serve import serve
+from accelsim.serve.cost import evenly, geometric, interp
+from accelsim.serve.engine import KvPool
+
+
+def spec(**over):
+    """A serving file (as a mapping) for llama2_7b on h100 with ``over`` merged into its sections."""
+    doc = {"name": "t", "model": "llama2_7b", "arch": "h100",
+           "engine": {"max_num_seqs": 8, "max_num_batched_tokens": 256, "max_model_len": 512, "block_size": 16},
+           "workload": {"arrival": {"process": "constant", "rate": 1}, "prompt_tokens": {"dist": "fixed", "value": 100},
+                        "output_tokens": {"dist": "fixed", "value": 4}, "requests": 3}}
+    for key, value in over.items():
+        doc[key] = {**doc[key], **value} if isinstance(value, dict) and key in doc else value
+    return load_serving(doc)
+
+
+class Stub:
+    """Iteration seconds = fixed + per prefill token · p + per decode · d; records every call."""
+
+    def __init__(self, fixed=0.0, per_token=0.001, per_decode=0.01):
+        self.fixed, self.per_token, self.per_decode = fixed, per_token, per_decode
+        self.calls: list[tuple[int, int, int]] = []
+        self.scores: list[int] = []  # the prefill chunks' attention scores Σ q·(c + q) of each call
+
+    def __call__(self, p, d, kv, scores=0):
+        self.calls.append((p, d, kv))
+        self.scores.append(scores)
+        return self.fixed + self.per_token * p + self.per_decode * d
+
+
+def by_id(result):
+    return {r.id: r for r in result.requests}
+
+
+def test_isolated_requests_have_the_hand_computed_latencies():
+    # 1 request/s, each done long before the next: prefill of 100 tokens = 0.1 + 100·0.001 = 0.2 s (TTFT);
+    # then 3 decode iterations of 0.1 + 0.01 = 0.11 s each: finish at 0.2 + 0.33 = 0.53 s; TPOT 0.33/3 = 0.11 s
+    res = serve(spec(), cost=Stub(fixed=0.1), blocks=1000)
+    s = res.report["serving"]
+    assert s["finished"] == 3 and s["unfinished"] == 0
+    assert s["ttft_s"]["p50"] == pytest.approx(0.2) and s["ttft_s"]["p99"] == pytest.approx(0.2)
+    assert s["e2e_s"]["mean"] == pytest.approx(0.53)
+    assert s["tpot_s"]["mean"] == pytest.approx(0.11) and s["itl_s"]["p90"] == pytest.approx(0.11)
+    r2 = by_id(res)[2]
+    assert (r2.arrival, r2.first_token, r2.finish) == pytest.approx((2.0, 2.2, 2.53))
+    assert s["makespan_s"] == pytest.approx(2.53)
+    assert s["requests_per_s"] == pytest.approx(3 / 2.53)
+    assert s["output_tokens_per_s"] == pytest.approx(12 / 2.53)
+
+
+def test_overlapping_requests_batch_a_decode_with_a_prefill():
+    # arrivals 0 and 0.1 s, prompt 100, output 3; cost 0.05 + 0.001·p + 0.01·d
+    # it1 [0, 0.15): r0 prefill 100 → r0 token 1 at 0.15
+    # it2 [0.15, 0.31): r0 decode + r1 prefill 100 (0.05 + 0.1 + 0.01) → r0 token 2, r1 token 1 at 0.31
+    # it3 [0.31, 0.38): two decodes (0.05 + 0.02) → r0 token 3: done at 0.38; r1 token 2
+    # it4 [0.38, 0.44): r1 decode → done at 0.44
+    stub = Stub(fixed=0.05)
+    res = serve(spec(workload={"arrival": {"process": "constant", "rate": 10}, "requests": 2,
+                               "output_tokens": {"dist": "fixed", "value": 3}}), cost=stub, blocks=1000)
+    r0, r1 = by_id(res)[0], by_id(res)[1]
+    assert (r0.first_token, r0.finish) == pytest.approx((0.15, 0.38))
+    assert (r1.scheduled, r1.first_token, r1.finish) == pytest.approx((0.15, 0.31, 0.44))
+    assert [c[:2] for c in stub.calls] == [(100, 0), (100, 1), (0, 2), (0, 1)]
+    assert stub.scores == [100 * 100, 100 * 100, 0, 0]  # the decode's attention is in its KV length
+    # KV lengths the decodes attend to: r0's second token sees 101 tokens; then r0 102 and r1 101
+    assert stub.calls[1][2] == 101 and stub.calls[2][2] == 102 + 101
+    s = res.report["serving"]
+    assert s["ttft_s"]["mean"] == pytest.approx((0.15 + 0.21) / 2)
+    assert s["tpot_s"]["mean"] == pytest.approx(((0.38 - 0.15) / 2 + (0.44 - 0.31) / 2) / 2)
+    # token gaps 0.16 (r0), 0.07 (r0), 0.07 (r1), 0.06 (r1): sorted [0.06, 0.07, 0.07, 0.16]; linear percentiles at
+    # position 3p/100: p50 = 0.07, p90 = 0.07 + 0.7·0.09 = 0.133, p99 = 0.07 + 0.97·0.09
+    assert s["itl_s"] == pytest.approx({"mean": 0.09, "p50": 0.07, "p90": 0.133, "p99": 0.1573})
+
+
+def test_step_overhead_is_added_to_every_iteration():
+    # the first test's request with 5 ms more per iteration: TTFT 0.2 + 0.005; 3 decodes of 0.11 + 0.005
+    res = serve(spec(engine={"step_overhead": "5ms"}, workload={"requests": 1}), cost=Stub(fixed=0.1), blocks=1000)
+    r = by_id(res)[0]
+    assert (r.first_token, r.finish) == pytest.approx((0.205, 0.205 + 3 * 0.115))
+
+
+def test_chunked_prefill_splits_a_prompt_at_the_token_budget():
+    # budget 64: the 100-token prompt is prefilled as 64 + 36 tokens; the first token comes after the second chunk
+    stub = Stub()
+    res = serve(spec(engine={"max_num_batched_tokens": 64}, workload={"requests": 1}), cost=stub, blocks=1000)
+    assert [c[0] for c in stub.calls[:2]] == [64, 36]
+    assert stub.scores[:2] == [64 * 64, 36 * (64 + 36)]  # the second chunk attends to the first
+    assert by_id(res)[0].first_token == pytest.approx(0.064 + 0.036)
+    with pytest.raises(Exception, match="max_num_batched_tokens"):  # without chunking the prompt must fit
+        spec(engine={"max_num_batched_tokens": 64, "chunked_prefill": False})
+
+
+def test_kv_blocks_follow_the_tokens_computed():
+    # block 16: a 100-token prompt holds ⌈100/16⌉ = 7 blocks; its 12th decode computes token 112 → still 7; the
+    # 13th (token 113) takes an 8th block
+    res = serve(spec(workload={"requests": 1, "output_tokens": {"dist": "fixed", "value": 20}}), cost=Stub(),
+                blocks=1000)
+    used = [s[4] for s in res.replicas[0].samples]
+    assert used[0] == 7 and used[12] == 7 and used[13] == 8 and used[-1] == 8
+    assert res.replicas[0].pool.used == 0 and res.replicas[0].pool.free == 1000  # all given back
+
+
+def test_preemption_when_blocks_run_out_recomputes_the_newest():
+    # 14 blocks: two 100-token prompts take 7 each. r0's 13th decode needs an 8th block → r1 (the newest) is
+    # preempted and recomputed after r0 finishes: by then r1 had its first token (iteration 2) and 11 decodes
+    # (iterations 3 … 13), so it re-prefills 100 + 12 tokens
+    stub = Stub()
+    res = serve(spec(workload={"arrival": {"process": "constant", "rate": 1000}, "requests": 2,
+                               "output_tokens": {"dist": "fixed", "value": 20}}), cost=stub, blocks=14)
+    r0, r1 = by_id(res)[0], by_id(res)[1]
+    assert (r0.preemptions, r1.preemptions) == (0, 1)
+    assert res.report["serving"]["preemptions"] == 1
+    assert (112, 0, 0) in stub.calls
+    assert r0.generated == r0.output == 20 and r1.generated == r1.output == 20  # tokens out = tokens asked
+    assert r1.finish > r0.finish
+
+
+def test_prefix_caching_skips_the_cached_prefix():
+    # one group sharing 64 tokens (4 blocks): the second request prefills only 100 − 64 = 36 tokens and holds
+    # 3 private blocks (⌈100/16⌉ − 4) beside the 4 shared ones
+    stub = Stub()
+    res = serve(spec(engine={"prefix_caching": True},
+                     workload={"requests": 2, "shared_prefix": {"groups": 1, "tokens": 64}}), cost=stub, blocks=1000)
+    assert [c[0] for c in stub.calls if c[1] == 0 and c[0]][:2] == [100, 36]
+    assert by_id(res)[1].cached_tokens == 64 and by_id(res)[0].cached_tokens == 0
+    assert res.report["serving"]["cached_prefix_tokens"] == 64
+
+
+def test_kv_pool_evicts_idle_prefixes_oldest_first():
+    pool = KvPool(10)
+    pool.take(3)
+    pool.register(1, 3)
+    pool.take(2)
+    pool.register(2, 2)
+    pool.unref(1)
+    pool.unref(2)
+    assert (pool.free, pool.evictable, pool.used, pool.available()) == (5, 5, 0, 10)
+    pool.take(7)  # needs 2 more than free: evicts group 1 (released first, 3 blocks)
+    assert pool.hits(1) == 0 and pool.hits(2) == 2 and pool.free == 1
+
+
+def test_static_batching_admits_only_into_an_empty_engine():
+    # arrivals 0, 0.1, 0.2 with output 3: r0 alone forms the first batch; r1 and r2 wait for it to finish
+    stub = Stub(fixed=0.05)
+    res = serve(spec(engine={"policy": "static"}, workload={"arrival": {"process": "constant", "rate": 10},
+                                                             "output_tokens": {"dist": "fixed", "value": 3}}),
+                cost=stub, blocks=1000)
+    r = by_id(res)
+    assert r[1].scheduled == pytest.approx(r[0].finish) and r[2].scheduled == pytest.approx(r[0].finish)
+    assert [c[:2] for c in stub.calls][:3] == [(100, 0), (0, 1), (0, 1)]
+
+
+def test_least_tokens_router_balances_and_round_robin_alternates(tmp_path):
+    # a trace: a long request at 0 s (300 + 100 tokens), two short ones (10 + 2) at 0.1 and 0.2 s. Round robin:
+    # replicas 0, 1, 0. Least outstanding tokens: 0 (a tie, lowest index), then 1 (0 has 400 to do), then 1 again
+    # (0 still has 400: its prefill takes 0.3 s; 1 finished its short request at 0.12 s: 0 left)
+    (tmp_path / "t.csv").write_text("arrival_s,prompt_tokens,output_tokens\n0,300,100\n0.1,10,2\n0.2,10,2\n")
+    trace = {"arrival": {"trace": str(tmp_path / "t.csv")}, "prompt_tokens": {"dist": "trace"},
+             "output_tokens": {"dist": "trace"}}
+
+    def routed(router):
+        res = serve(spec(replicas=2, router=router, workload=trace), cost=Stub(), blocks=1000)
+        return [r.replica for r in res.requests]
+
+    assert routed("round_robin") == [0, 1, 0]
+    assert routed("least_tokens") == [0, 1, 1]
+
+
+def test_littles_law_holds_on_a_poisson_run():
+    # L = λ·W: the time-average number of requests in the system equals the arrival rate times the mean time in it.
+    # The engine's samples count requests at iteration starts (a request arriving mid-iteration is counted from the
+    # next one), so iterations are kept short against the time in the system (~100 of them per request)
+    res = serve(spec(workload={"arrival": {"process": "poisson", "rate": 20}, "requests": 500, "seed": 3,
+                               "output_tokens": {"dist": "fixed", "value": 100}}),
+                cost=Stub(fixed=0.001, per_token=1e-5, per_decode=1e-4), blocks=1000)
+    reqs = res.requests
+    lam = (len(reqs) - 1) / (reqs[-1].arrival - reqs[0].arrival)
+    w = sum(r.finish - r.arrival for r in reqs) / len(reqs)
+    samples = res.replicas[0].samples
+    span = reqs[-1].finish - reqs[0].arrival
+    area = sum((run + wait) * sec for _, sec, run, wait, _, _ in samples)  # idle time holds no request
+    assert area / span == pytest.approx(lam * w, rel=0.03)
+    # conservation: every request finished with the tokens it asked for
+    assert res.report["serving"]["finished"] == 500 and all(r.generated == r.output == 100 for r in reqs)
+
+
+def test_same_seed_same_requests_and_a_new_seed_differs(tmp_path):
+    def run(seed, out):
+        res = serve(spec(workload={"arrival": {"process": "gamma", "rate": 5, "cv": 2}, "requests": 200,
+                                   "prompt_tokens": {"dist": "lognormal", "mean": 120, "std": 60},
+                                   "output_tokens": {"dist": "uniform", "low": 2, "high": 30}, "seed": seed}),
+                    cost=Stub(fixed=0.01), blocks=1000)
+        res.save(tmp_path / out)
+        return [(tmp_path / out / f).read_bytes() for f in ("report.json", "requests.csv", "timeseries.csv")]
+
+    assert run(1, "a") == run(1, "b")
+    assert run(2, "c")[1] != run(1, "a")[1]
+
+
+def test_requests_that_cannot_fit_are_refused_and_reported():
+    res = serve(spec(engine={"max_model_len": 100}), cost=Stub(), blocks=1000)  # 100 + 4 > 100
+    s = res.report["serving"]
+    assert (s["requests"], s["finished"], s["rejected"]) == (3, 0, 3)
+
+
+def test_saturation_is_reported_when_load_exceeds_capacity():
+    # each request needs at least 0.1 + 4·0.01 s alone; 20 requests/s of them cannot be served: the queue grows
+    over = serve(spec(workload={"arrival": {"process": "constant", "rate": 20}, "requests": 400}),
+                 cost=Stub(fixed=0.1), blocks=1000)
+    under = serve(spec(workload={"arrival": {"process": "constant", "rate": 1}, "requests": 20}),
+                  cost=Stub(fixed=0.1), blocks=1000)
+    assert over.report["serving"]["saturated"] and not under.report["serving"]["saturated"]
+
+
+def test_grid_helpers():
+    assert geometric(16, 2048, 2) == [16, 32, 64, 128, 256, 512, 1024, 2048]
+    assert geometric(1, 6, 4) == [1, 4, 6] and geometric(5, 5, 2) == [5]
+    assert evenly(16, 4096, 3) == [16, 2056, 4096]
+    assert interp([0, 10], [1.0, 3.0], 2.5) == pytest.approx(1.5)
+    assert interp([0, 10], [1.0, 3.0], -1) == 1.0 and interp([0, 10], [1.0, 3.0], 11) == 3.0
+    assert math.isclose(interp([1, 2, 4], [0.0, 1.0, 5.0], 3), 3.0)
+
+
+def test_md1_queue_matches_the_textbook_mean_wait():
+    # one request at a time (max_num_seqs 1), one output token (the prefill is the whole service), a fixed service
+    # time S = 1 s: an M/D/1 queue. Pollaczek-Khinchine: Wq = ρ·S / (2(1 − ρ)); at λ = 0.5/s, ρ = 0.5: Wq = 0.5 s
+    res = serve(spec(engine={"max_num_seqs": 1},
+                     workload={"arrival": {"process": "poisson", "rate": 0.5}, "requests": 20000, "seed": 7,
+                               "output_tokens": {"dist": "fixed", "value": 1}}),
+                cost=Stub(fixed=1.0, per_token=0.0), blocks=1000)
+    assert res.report["serving"]["queue_s"]["mean"] == pytest.approx(0.5, rel=0.05)
+    assert res.report["serving"]["e2e_s"]["mean"] == pytest.approx(1.5, rel=0.05)
+
+
+def test_swap_preemption_keeps_the_kv_and_pays_the_host_link():
+    # the preemption case above with swap: r1's 7 blocks (111 tokens computed) go to host memory in the iteration
+    # that preempts it, and 7 blocks (⌈(111 + 1)/16⌉: its KV and the next token's) come back when it is readmitted;
+    # a block is 16 tokens × 524,288 B (2 × 32 layers × 4096 × 2 B) over the host link's sustained bandwidth.
+    s = spec(engine={"preemption": "swap"}, workload={"arrival": {"process": "constant", "rate": 1000}, "requests": 2,
+                                                      "output_tokens": {"dist": "fixed", "value": 20}})
+    per_block = 16 * 524_288 / s.arch.memory(s.arch.spill_memory).sustained_bandwidth
+    stub = Stub()
+    res = serve(s, cost=stub, blocks=14)
+    r1 = by_id(res)[1]
+    assert r1.preemptions == 1 and r1.generated == 20
+    assert all(c[0] <= 100 for c in stub.calls)  # nothing recomputed
+    priced = [stub.fixed + stub.per_token * p + stub.per_decode * d for p, d, _ in stub.calls]
+    extra = [sec - c for (_, sec, *_), c in zip(res.replicas[0].samples, priced, strict=True)]
+    assert sorted(x for x in extra if x > 1e-12) == pytest.approx([7 * per_block, 7 * per_block])
+
+
+def test_trace_has_a_track_per_replica_and_spans_per_request(tmp_path):
+    import json
+
+    res = serve(spec(replicas=2), cost=Stub(fixed=0.1), blocks=1000)
+    res.save(tmp_path, trace=True)
+    events = json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
+    names = {e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "process_name"}
+    assert names == {"replica 0", "replica 1"}
+    # request 0 (replica 0): queued 0 → 0, prefill 0 → 0.2 s, decode 0.2 → 0.53 s (the first test's numbers), in µs
+    spans = [(e["name"], e["ph"], e["ts"]) for e in events if e.get("cat") == "request" and e["id"] == 0]
+    assert [s[:2] for s in spans] == [("queued", "b"), ("queued", "e"), ("prefill", "b"), ("prefill", "e"),
+                                      ("decode", "b"), ("decode", "e")]
+    assert [s[2] for s in spans] == pytest.approx([0, 0, 0, 2e5, 2e5, 5.3e5])
+    iterations = [e for e in events if e["ph"] == "X"]
+    assert len(iterations) == 3 * 4  # 3 requests × (1 prefill + 3 decodes), none overlapping
+    res.save(tmp_path)
+    assert not (tmp_path / "trace.json").exists()
+
+
+def test_disaggregation_moves_the_kv_after_the_first_token():
+    # prefill on replica 0: [0, 0.2 s) → first token at 0.2 s. The KV of 100 tokens × 524,288 B (2 × 32 layers ×
+    # 4096 × 2 B, fp16) = 52,428,800 B crosses a 524,288,000 B/s link in 0.1 s; replica 1 decodes from 0.3 s:
+    # 3 iterations of 0.1 + 0.01 s → finish at 0.63 s; the token gaps 0.21, 0.11, 0.11 s
+    res = serve(spec(disaggregation={"prefill_replicas": 1, "decode_replicas": 1, "bandwidth": 524_288_000,
+                                     "latency": 0}, workload={"requests": 1}), cost=Stub(fixed=0.1), blocks=1000)
+    r = by_id(res)[0]
+    assert (r.replica, r.decode_replica) == (0, 1)
+    assert (r.first_token, r.finish) == pytest.approx((0.2, 0.63))
+    assert res.report["serving"]["itl_s"]["mean"] == pytest.approx((0.21 + 0.11 + 0.11) / 3)
+    assert res.report["serving"]["itl_s"]["p50"] == pytest.approx(0.11)
+    assert [len(x.samples) for x in res.replicas] == [1, 3]
+    assert [x["role"] for x in res.report["serving"]["replicas"]] == ["prefill", "decode"]
+    assert all(x.pool.used == 0 for x in res.replicas)
+    with pytest.raises(Exception, match="prefill_replicas"):
+        spec(replicas=3, disaggregation={"prefill_replicas": 1, "decode_replicas": 1})
+
+
+def test_weighted_percentiles_equal_those_of_the_expanded_list():
+    import numpy as np
+
+    from accelsim.serve.metrics import stats, weighted_stats
+
+    values, counts = np.array([0.3, 0.1, 0.2, 0.5]), np.array([2, 5, 1, 3])
+    expanded = np.repeat(values, counts)
+    assert weighted_stats(values, counts) == pytest.approx(stats(expanded))

@@ -1,0 +1,168 @@
+"""Serving files: every bad input is one line naming the file, line and key, exit status 2 from the CLI."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.cli import main
+from accelsim.config.serving import load_serving, serving_presets
+from accelsim.errors import ConfigError
+from accelsim.serve.requests import make_requests
+
+GOOD = """\
+name: t
+model: {model: llama2_7b, tensor_parallel: 1}
+arch: h100
+engine: {max_num_seqs: 4}
+workload:
+  arrival: {process: poisson, rate: 2}
+  prompt_tokens: {dist: fixed, value: 10}
+  output_tokens: {dist: fixed, value: 2}
+  requests: 5
+"""
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def errors(text: str, *overrides: str) -> list[str]:
+    with open("s.yaml", "w") as f:
+        f.write(text)
+    with pytest.raises(ConfigError) as info:
+        load_serving("s.yaml", overrides)
+    return str(info.value).splitlines()
+
+
+def test_a_good_file_loads_with_defaults(here):
+    with open("s.yaml", "w") as f:
+        f.write(GOOD)
+    spec = load_serving("s.yaml", ["engine.block_size=32", "replicas=3", "workload.arrival.rate=4"])
+    e = spec.serve.engine
+    assert (e.max_num_seqs, e.block_size, e.max_num_batched_tokens, e.chunked_prefill) == (4, 32, 2048, True)
+    assert spec.serve.replicas == 3 and spec.serve.workload.arrival.rate == 4
+    assert spec.model.model == "llama2_7b" and spec.arch.name == "h100" and spec.name == "t"
+
+
+@pytest.mark.parametrize("edit, where", [
+    (("engine: {max_num_seqs: 4}", "engine: {max_num_seqs: 0}"), "s.yaml:4: engine.max_num_seqs:"),
+    (("engine: {max_num_seqs: 4}", "engine: {max_num_seq: 4}"), "s.yaml:4: engine.max_num_seq:"),
+    (("rate: 2", "rate: -2"), "s.yaml:6: workload.arrival.rate:"),
+    (("process: poisson, rate: 2", "process: gamma"), "s.yaml:6: workload.arrival:"),
+    (("dist: fixed, value: 10", "dist: normal, mean: 10"), "s.yaml:7: workload.prompt_tokens: dist normal needs std"),
+    (("  requests: 5", "  requests: 5\n  duration: 10s"), "s.yaml:5: workload: give duration or requests"),
+    (("  output_tokens: {dist: fixed, value: 2}\n", ""), "s.yaml:5: workload: output_tokens: missing"),
+    (("model: {model: llama2_7b, tensor_parallel: 1}", "model: resnet50"), "s.yaml:2: model: not an LLM"),
+    (("arch: h100", "arch: h10"), "s.yaml:3: arch:"),
+    (("name: t", "name: t\nreplica: 2"), "s.yaml:2: replica: unknown key; did you mean 'replicas'?"),
+])
+def test_bad_input_is_one_line_naming_file_line_and_key(here, edit, where):
+    (line,) = errors(GOOD.replace(*edit))
+    assert line.startswith(where), line
+
+
+def test_several_problems_are_all_reported(here):
+    lines = errors(GOOD.replace("rate: 2", "rate: x").replace("max_num_seqs: 4", "max_num_seqs: -1"))
+    assert [line.split(": ")[0] for line in lines] == ["s.yaml:4", "s.yaml:6"]
+
+
+def with_trace(rows: str):
+    """s.yaml driven by t.csv holding ``rows``, loaded."""
+    text = GOOD.replace("process: poisson, rate: 2", "trace: t.csv").replace(
+        "  prompt_tokens: {dist: fixed, value: 10}\n  output_tokens: {dist: fixed, value: 2}\n", "")
+    with open("t.csv", "w") as f:
+        f.write(rows)
+    with open("s.yaml", "w") as f:
+        f.write(text)
+    return load_serving("s.yaml")
+
+
+def test_bad_trace_rows_name_the_file_line_and_column(here):
+    spec = with_trace("arrival_s,prompt_tokens,output_tokens\n0,10,2\n0.5,10,-1\n")
+    with pytest.raises(ConfigError, match=r"^t\.csv:3: output_tokens: expected a value >= 1"):
+        make_requests(spec.serve.workload, spec.trace_file)
+    with open("t.csv", "w") as f:
+        f.write("arrival_s,prompt_tokens\n0,10\n")
+    with pytest.raises(ConfigError, match=r"^t\.csv:1: output_tokens: missing column"):
+        make_requests(spec.serve.workload, spec.trace_file)
+
+
+def test_a_trace_drives_arrivals_lengths_and_prefix_groups(here):
+    spec = with_trace("arrival_s,prompt_tokens,output_tokens,prefix_group\n1.5,30,3,2\n0.25,20,4,\n")
+    reqs = make_requests(spec.serve.workload, spec.trace_file)
+    assert [(r.arrival, r.prompt, r.output, r.group) for r in reqs] == [(0.25, 20, 4, -1), (1.5, 30, 3, 2)]
+
+
+def test_cli_exit_status_2_and_one_line(here, capsys):
+    with open("s.yaml", "w") as f:
+        f.write(GOOD.replace("rate: 2", "rate: 0"))
+    assert main(["serve", "s.yaml", "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["accelsim: error: s.yaml:6: workload.arrival.rate: Input should be greater than 0 (got 0)"]
+    assert main(["serve", "no_such_preset"]) == 2
+    assert "unknown serving preset" in capsys.readouterr().err
+    assert main(["serve", "s.yaml", "--set", "engine.max_num_seqs=x"]) == 2
+
+
+def test_a_model_whose_weights_fill_the_memory_is_refused_before_simulating(here, capsys):
+    with open("s.yaml", "w") as f:
+        f.write(GOOD.replace("model: {model: llama2_7b, tensor_parallel: 1}", "model: llama2_70b"))
+    assert main(["serve", "s.yaml", "-q"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    # LLaMA-2-70B: 68,976,648,192 parameters (Hugging Face config) × 2 B (fp16) = 137,953,296,384 B > 80 GiB
+    assert line.startswith("accelsim: error: s.yaml:2: model: the weights (137,953,296,384 B per chip)"), line
+
+
+def test_every_serving_preset_loads(capsys):
+    names = serving_presets()
+    assert names
+    assert main(["list", "serving"]) == 0 and capsys.readouterr().out.split() == names
+    for name in names:
+        spec = load_serving(name)
+        assert spec.output == f"runs/{spec.name}"
+
+
+def test_docs_serving_md_documents_every_key():
+    from pathlib import Path
+
+    from accelsim.config.serving import (
+        Arrival,
+        CostGrid,
+        Disaggregation,
+        EngineConfig,
+        Lengths,
+        ServeConfig,
+        SharedPrefix,
+        Slo,
+    )
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "serving.md").read_text()
+    sections = ("engine", "workload", "slo", "cost", "disaggregation")
+    keys = [*(k for k in ServeConfig.model_fields if k not in sections),
+            *(f"engine.{k}" for k in EngineConfig.model_fields),
+            *(f"slo.{k}" for k in Slo.model_fields), *(f"cost.{k}" for k in CostGrid.model_fields),
+            f"disaggregation.{next(iter(Disaggregation.model_fields))}"]
+    missing = [k for k in keys if f"`{k}`" not in doc]
+    missing += [k for model in (Arrival, Lengths, SharedPrefix, Disaggregation) for k in model.model_fields if f"`{k}`" not in doc
+                and f"{k}`" not in doc and f"`{k}" not in doc]
+    assert not missing, f"undocumented serving keys: {missing}"
+
+
+def test_too_many_requests_is_a_one_line_error_before_any_simulation(here, capsys):
+    with open("s.yaml", "w") as f:
+        f.write(GOOD.replace("  requests: 5", "  duration: 100000s").replace("rate: 2", "rate: 100"))
+    # 100,000 s × 100 requests/s = 10,000,000 expected requests > the 1,000,000 cap
+    assert main(["serve", "s.yaml", "-q", "--set", "engine.kv_blocks=100", "--set", "cost.kv_points=2"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("accelsim: error: s.yaml:5: workload: 10,000,000 requests: at most 1,000,000"), line
+
+
+def test_accelsim_run_on_a_serving_file_points_to_serve(capsys):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "experiments" / "serving" / "llama2_7b_h100.yaml"
+    assert main(["run", str(path), "-q"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "this is a serving file" in line and "'accelsim serve " in line and "llama2_7b_h100.yaml'" in line

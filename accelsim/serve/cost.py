@@ -16,9 +16,9 @@ attends to ``q·(c + q)`` query-key pairs, the *scores*, ``S`` in all) and ``b``
   ``max_model_len``, or the replica's KV capacity (blocks × block size) shared by ``b`` sequences when that is
   less. (A decode beyond the KV capacity never runs, and its graph's cache would spill out of the main memory.)
 
-Each is priced as ``accelsim run`` would (``seconds``); with ``engine.cuda_graphs`` (the default) on the arch
-without its per-kernel host launch (``kernel_launch`` 0: vLLM captures its iterations in CUDA graphs, so the host
-does not launch every kernel).
+Each is priced as ``accelsim run`` would (``seconds``); with ``engine.cuda_graphs`` (the default) under the
+launch model's CUDA-graph mode (``options.execution: cuda_graph``: vLLM captures its iterations in CUDA graphs, so
+the host launches one graph per iteration, not every kernel; each kernel still pays ``kernel_dispatch``).
 
 Between grid points the time is interpolated linearly: piecewise linear in ``n``; in ``k`` along each batch's row
 of KV lengths, then linearly in ``b`` between the two rows around it. Outside the grid it is clamped. An
@@ -145,16 +145,13 @@ def shape(model: WorkloadSpec, **params: object) -> WorkloadSpec:
     return replace(model, params={**model.params, "decode_steps": 0, **params})
 
 
-def without_launches(arch: Arch) -> Arch:
-    """``arch`` with no host launch per kernel (a captured CUDA graph launches the whole iteration at once)."""
-    return arch if arch.kernel_launch == 0 else Arch.model_validate({**arch.model_dump(), "kernel_launch": 0.0})
-
-
 def simulate_seconds(spec: WorkloadSpec, arch: Arch, options: Options, *, graphs: bool = False) -> float:
-    """Seconds of one pass of ``spec`` on ``arch`` as ``accelsim run`` reports them; with ``graphs`` on
-    :func:`without_launches` of the arch (vLLM's CUDA graphs)."""
+    """Seconds of one pass of ``spec`` on ``arch`` as ``accelsim run`` reports them; with ``graphs`` under
+    ``options.execution = "cuda_graph"`` (vLLM's captured CUDA graphs: one graph launch per iteration, each
+    kernel still pays the device's ``kernel_dispatch``)."""
     graph = build_graph(spec, arch.dtype)
-    p, _ = simulate_pass(graph, without_launches(arch) if graphs else arch, options, name=None, workload=spec)
+    opts = options.model_copy(update={"execution": "cuda_graph"}) if graphs else options
+    p, _ = simulate_pass(graph, arch, opts, name=None, workload=spec)
     return p.timing.seconds
 
 

@@ -42,10 +42,10 @@ stage, Whisper's decode step) holds only its part's weights; its ``meta["model_p
   its own copy of the word embeddings (Megatron keeps one on the last stage when P > 1). ``max_positions`` rows of
   positions (default ``seq_len``: s above); ``phase="decode"``: one cached step as ``gpt2``'s (one stage only).
 * ``whisper_base``: Hugging Face ``WhisperForConditionalGeneration`` (openai/whisper-base). ``phase="prefill"``:
-  the encoder over ``audio_s`` seconds (input ``input`` = (batch, 80, 100·audio_s) mel frames) and the first
-  decoder token (input ``decoder_input_ids``), filling the self- and cross-attention caches. ``phase="decode"``:
-  one decoder step (input ``input`` = (batch, 1) token ids) with ``kv_len`` cached tokens and the encoder's
-  cached cross-attention K/V. The encoder's sinusoidal position table is an ``nn.Embedding`` in the reference
+  the encoder over ``audio_s`` seconds (input ``input`` = (batch, 80, 100·audio_s) mel frames) and the
+  ``seq_len`` decoder prompt tokens (input ``decoder_input_ids``, logits at every position), filling the self- and
+  cross-attention caches. ``phase="decode"``: one decoder step (input ``input`` = (batch, 1) token ids) with
+  ``kv_len`` cached tokens and the encoder's cached cross-attention K/V; ``decode_steps`` makes a serving run. The encoder's sinusoidal position table is an ``nn.Embedding`` in the reference
   (frozen), so it counts as 1500·512 params, as Hugging Face's published count does.
 """
 
@@ -232,17 +232,35 @@ class SamParams(TransformerParams):
 
 
 class WhisperParams(TransformerParams):
-    """Whisper base (Hugging Face WhisperForConditionalGeneration)."""
+    """Whisper base (Hugging Face WhisperForConditionalGeneration): the encoder plus a decoder prompt, or one
+    cached decoder step; with ``decode_steps`` a serving run (the prefill, then that many cached steps)."""
 
     phase: Literal["prefill", "decode"] = Field(
-        "prefill", description="'prefill': the encoder over the audio plus the first decoder token; 'decode': one "
-                               "cached decoder step.")
+        "prefill", description="'prefill': the encoder over the audio plus the decoder prompt (seq_len tokens), "
+                               "filling the self- and cross-attention caches; 'decode': one cached decoder step.")
     audio_s: float = Field(30.0, gt=0, le=30, description="Seconds of audio (100 mel frames per second; at most "
                                                            "30: 1500 encoder frames).")
+    seq_len: PositiveInt = Field(
+        1, description="Decoder prompt tokens in the prefill (1: <|startoftranscript|> alone; 4 with the "
+                       "language, task and no-timestamps tokens). A serving run's decode steps start at kv_len = "
+                       "seq_len.")
     kv_len: PositiveInt = Field(1, description="Decoder tokens already in the self-attention cache (decode); "
                                                "kv_len + 1 ≤ 448 learned positions.")
+    decode_steps: NonNegativeInt = Field(
+        0, description="Tokens to generate after the prefill (or after kv_len with phase decode): a serving run "
+                       "with TTFT and TPOT; the graph itself is one pass.")
+    _seq_len = field_validator("seq_len")(_at_most(448, "Whisper's decoder has 448 learned positions"))
     _kv_len = field_validator("kv_len")(_at_most(447, "the new token needs position kv_len < 448, Whisper's "
                                                       "decoder has 448 learned positions"))
+
+    @model_validator(mode="after")
+    def _positions(self) -> WhisperParams:
+        decode = self.phase == "decode"
+        need = (self.kv_len if decode else self.seq_len) + max(self.decode_steps, int(decode))  # positions used
+        if need > WHISPER_DECODER_POSITIONS:
+            raise ValueError(f"decoder positions up to {need - 1} exceed Whisper's {WHISPER_DECODER_POSITIONS} "
+                             f"learned positions (seq_len or kv_len plus decode_steps must be at most 448)")
+        return self
 
 
 def _meta(model: str, p: object, **extra: object) -> dict[str, object]:
@@ -824,13 +842,14 @@ def whisper_base(p: WhisperParams) -> Graph:
     hd, fused = d // heads, _fused(p)
     mel, frames = whisper_frames(p.audio_s)
     decode = p.phase == "decode"
+    s, position = (1, p.kv_len) if decode else (p.seq_len, 0)  # decoder tokens of this pass, tokens cached before
     if decode:
         b = TransformerBuilder("whisper_base", {"input": (p.batch, 1)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
-        ids, position = "input", p.kv_len
+        ids = "input"
     else:
-        b = TransformerBuilder("whisper_base", {"input": (p.batch, mels, mel), "decoder_input_ids": (p.batch, 1)},
+        b = TransformerBuilder("whisper_base", {"input": (p.batch, mels, mel), "decoder_input_ids": (p.batch, s)},
                                dtype=p.dtype or "fp16", tp=p.tensor_parallel)
-        ids, position = "decoder_input_ids", 0
+        ids = "decoder_input_ids"
     bias = (True, False, True, True)  # q, k, v, out: Whisper's key projection has no bias
     enc_out: str | None = None
     if not decode:
@@ -855,7 +874,7 @@ def whisper_base(p: WhisperParams) -> Graph:
     with b.scope("model.decoder"):
         tok = Weight("model.decoder.embed_tokens.weight", (vocab, d))
         y = b.embedding(ids, vocab, d, weight_name=tok.name, name="embed_tokens")
-        y = b.add(y, b.positions(1, WHISPER_DECODER_POSITIONS, d, offset=position, name="embed_positions"),
+        y = b.add(y, b.positions(s, WHISPER_DECODER_POSITIONS, d, offset=position, name="embed_positions"),
                   name="add_positions")
         for i in range(layers):
             with b.scope(f"layers.{i}"):

@@ -88,6 +88,30 @@ def test_expert_parallel_all_to_all_bytes():
         load_workload("mixtral_8x7b", ["workload.expert_parallel=3"])
 
 
+def test_eight_gpu_expert_parallel_run_moves_the_hand_computed_all_to_all_bytes():
+    from accelsim.api import simulate
+
+    # Mixtral-8x7B over the 8 H100s of dgx-h100, one expert per GPU (EP 8, no tensor parallelism), bf16, balanced
+    # routing, 16 prompt tokens per GPU. Convention (docs/architecture.md, builders/moe.py): each MoE layer has a
+    # dispatch and a combine all-to-all whose size is the rows this GPU receives; the collective puts (EP − 1)/EP
+    # of that size on each GPU's link per direction (the 1/EP share routed to its own expert stays local).
+    tokens, top_k, ep, nbytes, layers = 16, 2, 8, 2, 32
+    # dispatch: 16 tokens × top-2 = 32 token copies of h bf16 values leave each GPU, 1/8 of them to itself;
+    # balanced, each GPU's expert receives as many (8 GPUs × 32 / 8 experts = 32 rows)
+    dispatch = tokens * top_k * H * nbytes * (ep - 1) // ep
+    assert dispatch == 229_376
+    combine = dispatch  # the expert outputs go back to the tokens' GPUs: the same rows the other way
+    r = simulate(load_workload("mixtral_8x7b", ["workload.seq_len=16", "workload.expert_parallel=8",
+                                                "workload.dtype=bf16"]), "dgx-h100").to_dict()
+    assert r["arch"]["chips"] == ep
+    a2a = {op["name"]: op["bytes"]["link"] for op in r["ops"] if op.get("fn") == "all_to_all"}
+    assert len(a2a) == 2 * layers
+    assert a2a["model.layers.0.block_sparse_moe.all_to_all_dispatch"] == dispatch
+    assert a2a["model.layers.31.block_sparse_moe.all_to_all_combine"] == combine
+    # the run's link traffic is the all-to-alls alone (no tensor parallelism): 32 layers × (dispatch + combine)
+    assert r["bytes"]["link"] == sum(a2a.values()) == layers * (dispatch + combine) == 14_680_064
+
+
 def test_report_has_moe_and_passes_schema():
     from accelsim.api import simulate
     from accelsim.report import schema

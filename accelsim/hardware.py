@@ -606,6 +606,8 @@ class EnergySpec(_Model):
     core_sram: dict[str, Bytes] = Field(default_factory=dict)  # per core, SRAM arrays besides the scratchpad
     die_cores: Annotated[int, Field(ge=1, le=65_536)] | None = None  # cores on the die, enabled or not
     die_capacity: dict[str, Bytes] = Field(default_factory=dict)  # a cache level's capacity on the die
+    sram_bitcell_at_node_um2: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None  # a foundry's cell
+    core_alus: dict[Dtype, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(default_factory=dict)  # per core
 
 
 MAX_CORES = 65_536  # a unit per core (but a GPU's lock-step SMs): more would need minutes and gigabytes to map
@@ -684,7 +686,7 @@ class Arch(_Model):
                 raise ValueError(f"energy.die_capacity: {name!r} is not a cache level of the arch")
             if size < level.capacity:
                 raise ValueError(f"energy.die_capacity.{name}: {size} B is less than the level's {level.capacity} B")
-        clash = set(spec.core_sram) & {u.name for u in self.core.unit_specs()}
+        clash = set(spec.core_sram) & ({u.name for u in self.core.unit_specs()} | {"alus"})
         if clash:
             raise ValueError(f"energy.core_sram: {sorted(clash)[0]!r} is also a unit of the core")
         return self

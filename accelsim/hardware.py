@@ -600,6 +600,14 @@ class EnergySpec(_Model):
     leakage_w_per_mm2: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     other_area: SquareMm = 0.0  # mm² of the die this model does not build (I/O, NoC, control, ...)
     tdp: Watts | None = None  # thermal design power (W): a run above it says so in notes
+    # area of what an arithmetic unit does not hold (docs/energy.md, "Registers, register files, the whole die")
+    register_bit_um2: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 4.522  # one flip-flop bit
+    pe_register_bits: Annotated[int, Field(ge=0, le=4096)] = 0  # flip-flop bits per MAC of an array (its PE)
+    core_sram: dict[str, Bytes] = Field(default_factory=dict)  # per core, SRAM arrays besides the scratchpad
+    die_cores: Annotated[int, Field(ge=1, le=65_536)] | None = None  # cores on the die, enabled or not
+    die_capacity: dict[str, Bytes] = Field(default_factory=dict)  # a cache level's capacity on the die
+    sram_bitcell_at_node_um2: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None  # a foundry's cell
+    core_alus: dict[Dtype, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(default_factory=dict)  # per core
 
 
 MAX_CORES = 65_536  # a unit per core (but a GPU's lock-step SMs): more would need minutes and gigabytes to map
@@ -662,6 +670,25 @@ class Arch(_Model):
             if not seconds * self.clock < MAX_INT:
                 raise ValueError(f"{key}: {seconds:g} s is more than {MAX_INT:,} (2**63 - 1) cycles at the clock "
                                  f"of {self.clock:g} Hz")
+        return self
+
+    @model_validator(mode="after")
+    def _energy_die_holds_the_arch(self) -> Arch:
+        spec = self.energy
+        if spec is None:
+            return self
+        if spec.die_cores is not None and spec.die_cores < self.cores:
+            raise ValueError(f"energy.die_cores: {spec.die_cores} is fewer than the arch's {self.cores} cores")
+        caches = {key: lv for key in ("l2",) if (lv := getattr(self, key))} | dict(self.levels)
+        for name, size in spec.die_capacity.items():
+            level = caches.get(name)
+            if level is None or (level.role != "cache" and name != "l2"):
+                raise ValueError(f"energy.die_capacity: {name!r} is not a cache level of the arch")
+            if size < level.capacity:
+                raise ValueError(f"energy.die_capacity.{name}: {size} B is less than the level's {level.capacity} B")
+        clash = set(spec.core_sram) & ({u.name for u in self.core.unit_specs()} | {"alus"})
+        if clash:
+            raise ValueError(f"energy.core_sram: {sorted(clash)[0]!r} is also a unit of the core")
         return self
 
     @model_validator(mode="after")

@@ -22,6 +22,7 @@ from .tech import area_scale, energy_scale, mac_45nm, sram_area_mm2, sram_pj_per
 PJ = 1e-12
 UM2 = 1e-6  # mm² per µm²
 LINK = "link"  # the name of the chip link in bytes and in the units (mapping.lower)
+ALUS = "alus"  # area.units' entry of energy.core_alus
 
 
 @dataclass(frozen=True)
@@ -99,18 +100,30 @@ def _level_energy(arch: Arch, spec: EnergySpec, e_scale: float) -> tuple[dict[st
 
 
 def _areas(arch: Arch, spec: EnergySpec, dtype: str, a_scale: float) -> tuple[dict[str, float], dict[str, float]]:
-    """mm² by unit group (MAC arrays by dtype, vector lanes, other kinds by their MACs) and by level."""
+    """mm² by unit group and by level, over the die's cores (``die_cores``, else the arch's): a unit is its MACs
+    (the arithmetic × ``mac_area_overhead`` plus ``pe_register_bits`` flip-flops each) and vector lanes; each
+    ``core_alus`` (an FMA of its dtype each, Horowitz's area) as ``alus``; each ``core_sram`` array and the
+    scratchpad by the SRAM rule (bit cell: ``sram_bitcell_at_node_um2``, else the reference cell scaled); a cache
+    by the SRAM rule at its die capacity."""
     mac_um2 = spec.mac_area_um2.get(dtype, mac_45nm(dtype)[1]) * a_scale
+    pe_um2 = mac_um2 * spec.mac_area_overhead + spec.pe_register_bits * spec.register_bit_um2 * a_scale
     lane_um2 = (spec.vector_area_um2 if spec.vector_area_um2 is not None else
                 spec.mac_area_um2.get(dtype, mac_45nm(dtype)[1])) * a_scale
+    cores = spec.die_cores or arch.cores
+    bitcell = spec.sram_bitcell_at_node_um2 or spec.sram_bitcell_um2 * a_scale
+
+    def sram(capacity: float) -> float:
+        return sram_area_mm2(capacity, bitcell, spec.sram_array_efficiency)
+
     units: dict[str, float] = {}
     for u in arch.core.unit_specs():
         macs, lanes = (_number(getattr(u.spec, key, 0)) for key in ("macs_per_cycle", "lanes"))
-        per_core = macs * mac_um2 * spec.mac_area_overhead + lanes * lane_um2
-        units[u.name] = per_core * arch.cores * UM2
-    bitcell = spec.sram_bitcell_um2 * a_scale
-    levels = {SCRATCHPAD: sram_area_mm2(arch.core.sram.total_bytes, bitcell, spec.sram_array_efficiency)
-              * arch.cores}
+        units[u.name] = (macs * pe_um2 + lanes * lane_um2) * cores * UM2
+    if spec.core_alus:  # the core's own arithmetic units outside its arrays and lanes (an FMA each)
+        alus = sum(n * mac_45nm(alu)[1] for alu, n in spec.core_alus.items())
+        units[ALUS] = alus * a_scale * cores * UM2
+    units.update({name: sram(size) * cores for name, size in spec.core_sram.items()})
+    levels = {SCRATCHPAD: sram(arch.core.sram.total_bytes) * cores}
     for info in arch.hierarchy()[1:]:
         lv = arch.memory(info.name)
         if lv.area is not None:
@@ -118,7 +131,7 @@ def _areas(arch: Arch, spec: EnergySpec, dtype: str, a_scale: float) -> tuple[di
         elif lv.phy_area_per_bandwidth is not None and math.isfinite(lv.bandwidth):
             levels[lv.name] = lv.phy_area_per_bandwidth * lv.bandwidth / 1e9  # the PHY grows with the bandwidth
         elif lv.role == "cache":
-            levels[lv.name] = sram_area_mm2(lv.capacity, bitcell, spec.sram_array_efficiency)
+            levels[lv.name] = sram(spec.die_capacity.get(lv.name, lv.capacity))
         else:
             levels[lv.name] = 0.0
     if arch.interconnect is not None and arch.interconnect.area is not None:

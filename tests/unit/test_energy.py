@@ -212,3 +212,59 @@ def test_unit_groups():
     assert unit_group("core0.systolic1") == "systolic"
     assert unit_group("core*.vector (108)") == "vector"
     assert unit_group("link") == "link"
+
+
+# TINY with an L2 (a cache) so that die_capacity has a level to size
+CACHED = {**TINY, "l2": {"capacity": "64KiB", "bandwidth": "64GB/s"}}
+GEMM16 = {"model": "gemm", "m": 16, "n": 16, "k": 16, "bias": False}
+
+
+def test_pe_registers_core_srams_and_the_die_by_hand():
+    # 45 nm, so no node scaling. A PE: fp16 MAC (1640 + 4184 µm²) + 40 flip-flop bits × 4.522 µm² (NanGate
+    # FreePDK45 DFF_X1) = 5824 + 180.88 = 6004.88 µm²; 16 PEs per core. The die has 3 cores (1 enabled), so every
+    # per-core part counts 3 times; the L2 has 256 KiB on the die (64 KiB enabled).
+    energy = {"node": 45, "idle_power": "0.5W", "pe_register_bits": 40, "die_cores": 3,
+              "core_sram": {"register_file": "4KiB"}, "die_capacity": {"l2": "256KiB"}}
+    rep = _run(GEMM16, {**CACHED, "energy": energy})
+    area = rep["area"]
+    assert area["units"]["systolic"] == pytest.approx(3 * 16 * (1640 + 4184 + 40 * 4.522) * 1e-6)  # 0.28823 mm²
+    assert area["units"]["vector"] == pytest.approx(3 * 16 * (1640 + 4184) * 1e-6)  # lanes hold no PE registers
+    # SRAM rule: bits × 0.346 µm² / 0.5: register file 4 KiB = 32,768 bits → 0.022675 mm² per core, × 3 cores
+    assert area["units"]["register_file"] == pytest.approx(3 * 4096 * 8 * 0.346 / 0.5 * 1e-6)
+    assert area["levels"]["sram"] == pytest.approx(3 * 8192 * 8 * 0.346 / 0.5 * 1e-6)
+    assert area["levels"]["l2"] == pytest.approx(256 * 1024 * 8 * 0.346 / 0.5 * 1e-6)  # 1.45125 mm²
+    assert area["total_mm2"] == pytest.approx(sum(area["units"].values()) + sum(area["levels"].values()))
+    # the static power is shared over every part by area, the register file included, and still adds up
+    e = rep["energy"]
+    assert sum(e["by_unit"].values()) + sum(e["by_level"].values()) + e["other_j"] == pytest.approx(e["total_j"])
+    assert e["by_unit"]["register_file"] == pytest.approx(0.5 * rep["seconds"] * area["units"]["register_file"]
+                                                          / area["total_mm2"])
+
+
+def test_register_area_follows_the_node_rule():
+    # at 65 nm a flip-flop bit is 4.522 × 1.5 µm² (Stillmaker & Baas's 45 → 65 nm area factor)
+    energy = {"node": 65, "pe_register_bits": 10}
+    rep = _run(GEMM16, {**TINY, "energy": energy})
+    assert rep["area"]["units"]["systolic"] == pytest.approx(16 * (1640 + 4184 + 10 * 4.522) * 1.5 * 1e-6)
+
+
+def test_more_registers_cores_and_sram_mean_more_area():
+    def total(**energy):
+        return _run(GEMM16, {**CACHED, "energy": {"node": 45, **energy}})["area"]["total_mm2"]
+
+    base = total()
+    assert total(pe_register_bits=8) < total(pe_register_bits=16)
+    assert base < total(die_cores=2) < total(die_cores=4)
+    assert base < total(core_sram={"rf": "1KiB"}) < total(core_sram={"rf": "2KiB"})
+    assert base < total(die_capacity={"l2": "128KiB"})
+
+
+def test_die_keys_that_contradict_the_arch_are_config_errors():
+    with pytest.raises(ConfigError, match=r"die_cores"):
+        _run(GEMM16, {**TINY, "cores": 2, "energy": {"node": 45, "die_cores": 1}})
+    with pytest.raises(ConfigError, match=r"die_capacity"):
+        _run(GEMM16, {**CACHED, "energy": {"node": 45, "die_capacity": {"hbm": "2GiB"}}})
+    with pytest.raises(ConfigError, match=r"die_capacity"):
+        _run(GEMM16, {**CACHED, "energy": {"node": 45, "die_capacity": {"l2": "1KiB"}}})
+    with pytest.raises(ConfigError, match=r"core_sram"):
+        _run(GEMM16, {**TINY, "energy": {"node": 45, "core_sram": {"vector": "1KiB"}}})

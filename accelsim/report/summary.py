@@ -81,7 +81,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "roofline": {"peak_flops_per_s": peak_flops, "bandwidth_bytes_per_s": bw, "ridge_flops_per_byte": ridge},
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
         "memory": memory,
-        "notes": _notes(arch, memory) + rate_notes(tg),
+        "notes": _notes(arch, memory) + rate_notes(tg) + [str(n) for n in graph.meta.get("notes", ())],
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
         **({"phases": _phases(ops)} if any("phase" in m.mapping for m in tg.ops) else {}),
         **({"moe": graph.meta["moe"]} if "moe" in graph.meta else {}),

@@ -137,3 +137,23 @@ def test_torch_form_builds_the_factory_module(tmp_path, monkeypatch, capsys):
     assert "cannot import it (ModuleNotFoundError" in _one_line_error(capsys, "info", "torch:no_such_mod_f2:x")
     with pytest.raises(WorkloadError, match="cannot import"):
         build_graph(load_workload({"model": "torch", "factory": "no_such_mod_f2:x"}))
+
+
+def test_torch_onnx_export_through_the_onnx_form_matches_from_torch(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from accelsim.builders.torch_fx import from_torch
+
+    nn = torch.nn
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                      nn.Linear(8, 10)).eval()
+    x = torch.zeros(2, 3, 16, 16)
+    path = tmp_path / "small.onnx"
+    try:  # the TorchScript exporter (the dynamo one needs onnxscript)
+        torch.onnx.export(m, (x,), str(path), dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "N"}})
+    except Exception as e:  # an exporter missing from this torch build
+        pytest.skip(f"torch.onnx.export unavailable: {type(e).__name__}")
+    g = build_graph(experiment_from_parts(str(path), "tpu-v1", batch=2).workload)
+    ref = from_torch(m, x)
+    # conv 8·3·9 + 8 = 224, linear 8·10 + 10 = 90; MACs 2·16·16·8·27 + 2·8·10
+    assert g.params == ref.params == 314 and g.macs == ref.macs == 2 * 256 * 8 * 27 + 2 * 80

@@ -354,6 +354,42 @@ def _workload_overrides(args: argparse.Namespace) -> list[str]:
     return extra
 
 
+def _first_sentence(path: Path) -> str:
+    """The first sentence of the comment block at the top of a preset file ("" when it has none)."""
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    text = " ".join(lines)
+    end = text.find(". ")
+    text = text[:end + 1] if end >= 0 else text
+    return text if len(text) <= 110 else text[:109].rstrip() + "…"
+
+
+def _workload_descriptions() -> dict[str, str]:
+    """Each workload name (presets, then builders without a preset file) → a one-line description: the preset's
+    ``description:``, else its builder's when the preset is the builder's own, else the first sentence of the
+    preset's header comment."""
+    from .builders import BUILDERS
+    from .config import list_presets, load_workload, preset_dir
+    from .config.presets import find_preset
+
+    out: dict[str, str] = {}
+    for name in list_presets("workloads"):
+        try:
+            spec = load_workload(name)
+        except AccelsimError as e:
+            out[name] = f"(invalid preset: {str(e).splitlines()[0]})"
+            continue
+        path = find_preset("workloads", name) or preset_dir("workloads") / f"{name}.yaml"
+        builder = BUILDERS[spec.model].description
+        out[name] = spec.description or (builder if spec.model == name else _first_sentence(path) or builder)
+    for name, entry in sorted(BUILDERS.items()):
+        out.setdefault(name, f"{entry.description} [builder: set its parameters with --set workload.KEY=VALUE]")
+    return out
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -362,6 +398,14 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     con = Console()
     for kind in [args.kind] if args.kind else ["workloads", "arch", "experiments", "serving"]:
+        if kind == "workloads":
+            described = _workload_descriptions()
+            width = max(map(len, described), default=0)
+            if not args.kind:
+                con.print(f"[bold]{kind}[/bold] ({len(described)}):")
+            for n, text in described.items():
+                print(f"{'' if args.kind else '  '}{n:<{width}}  {text}")
+            continue
         names = serving_presets() if kind == "serving" else list_presets(kind)
         if args.kind:
             for n in names:

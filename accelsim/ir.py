@@ -85,6 +85,8 @@ class Weight:
 
     ``role`` is "param" for a model parameter (what ``params`` counts) or "state" for training state that is
     not a parameter (optimizer moments); both live in memory across passes and are placed like parameters.
+    "host" is data the host holds that is not a parameter (a graph's node-feature table that a host-side sampler
+    gathers from): placed outside the main memory (host memory on the presets), so every read crosses its link.
     """
 
     name: str

@@ -37,10 +37,12 @@ Op conventions (the mapper relies on these), parameter names as PyG's state dict
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, NonNegativeInt, PositiveInt
 
 from ..errors import WorkloadError
-from ..ir import Graph, OpKind, Weight
+from ..ir import Gemm, Graph, OpKind, Weight
 from .layers import INPUT
 from .params import WorkloadParams
 from .tlayers import SOFTMAX_FLOPS, TransformerBuilder
@@ -69,6 +71,44 @@ class GatParams(GraphParams):
     hidden: PositiveInt = Field(8, description="Features per attention head of the first layer.")
     heads: PositiveInt = Field(8, description="Attention heads of the first layer (the output layer has one).")
 
+READOUTS = {"mean": "avg", "sum": "sum", "max": "max"}
+"""Graph-level readouts (PyG global_mean_pool, global_add_pool, global_max_pool) → the POOL op's fn."""
+class SageParams(WorkloadParams):
+    """GraphSAGE (PyG SAGEConv, mean aggregator) on a large graph, mini-batched by neighbour sampling on the host
+    (ogbn-products by default)."""
+
+    batch: PositiveInt = Field(1024, description="Seed (target) nodes per mini-batch (PyG NeighborLoader's "
+                                                 "batch_size; ignored without fanouts).")
+    nodes: PositiveInt = Field(2_449_029, description="Nodes of the graph (ogbn-products: 2,449,029).")
+    edges: NonNegativeInt = Field(123_718_280, description="Directed edges (ogbn-products: 61,859,140 undirected "
+                                                           "edges, each loaded in both directions).")
+    features: PositiveInt = Field(100, description="Input features per node (ogbn-products: 100).")
+    classes: PositiveInt = Field(47, description="Output classes (ogbn-products: 47).")
+    hidden: PositiveInt = Field(256, description="Width of the hidden layers.")
+    layers: PositiveInt = Field(3, description="SAGEConv layers.")
+    fanouts: list[PositiveInt] = Field(
+        default_factory=lambda: [15, 10, 5],
+        description="Neighbours sampled per node at each hop (PyG num_neighbors), one per layer; [] runs the "
+                    "whole graph at once (full-batch inference, features already in device memory).")
+
+
+class MpnnParams(WorkloadParams):
+    """An MPNN with edge features (PyG NNConv edge network) and a graph-level readout, on a batch of molecules."""
+
+    batch: PositiveInt = Field(128, description="Graphs (molecules) per mini-batch.")
+    nodes: PositiveInt = Field(18, description="Nodes (atoms) per graph (QM9: ~18.0 on average).")
+    edges: NonNegativeInt = Field(37, description="Directed edges per graph, bonds in both directions (QM9: ~37.3 "
+                                                  "on average).")
+    features: PositiveInt = Field(11, description="Input features per node (PyG QM9: 11 atom features).")
+    edge_features: PositiveInt = Field(4, description="Features per edge (PyG QM9: a one-hot of 4 bond types).")
+    hidden: PositiveInt = Field(64, description="Node state width (dim of PyG's examples/qm9_nn_conv.py).")
+    edge_hidden: PositiveInt = Field(128, description="Hidden width of each layer's edge MLP.")
+    layers: PositiveInt = Field(3, description="NNConv message-passing layers (each with its own weights).")
+    readout: Literal["mean", "sum", "max"] = Field("mean", description="Graph-level readout over each graph's "
+                                                                       "nodes: global mean, sum or max pooling.")
+    targets: PositiveInt = Field(1, description="Outputs per graph (regression targets or class logits).")
+
+
 LEAKY_RELU_FLOPS = 2
 """FLOPs per element of a leaky ReLU: a multiply by the slope and a max."""
 ELU_FLOPS = 3
@@ -79,11 +119,12 @@ class GnnBuilder(TransformerBuilder):
     """A TransformerBuilder for message passing on a graph of ``nodes`` nodes and ``edges`` directed edges (self-loops
     added: every aggregation gathers ``edges + nodes`` rows)."""
 
-    def __init__(self, name: str, nodes: int, edges: int, features: int, *, dtype: str = "fp16"):
+    def __init__(self, name: str, nodes: int, edges: int, features: int, *, dtype: str = "fp16",
+                 inputs: dict[str, tuple[int, ...]] | None = None):
         if nodes < 1 or edges < 0 or features < 1:
             raise WorkloadError(f"{name}: a graph needs nodes >= 1, edges >= 0 and features >= 1 (got nodes {nodes}, "
                                 f"edges {edges}, features {features})")
-        super().__init__(name, {INPUT: (nodes, features)}, dtype=dtype)
+        super().__init__(name, inputs or {INPUT: (nodes, features)}, dtype=dtype)
         self.nodes = nodes
         self.edges = edges
 
@@ -93,12 +134,13 @@ class GnnBuilder(TransformerBuilder):
         return self.edges + self.nodes
 
     def spmm(self, inputs: list[str], out_shape: tuple[int, ...], row_elems: int, *, vector_elems: int, flops: int,
-             macs: int = 0, fn: str = "spmm", name: str | None = None) -> str:
-        """A sparse × dense op that gathers :attr:`neighbours` rows of ``row_elems`` elements of ``inputs[0]``."""
+             macs: int = 0, fn: str = "spmm", name: str | None = None, rows: int | None = None) -> str:
+        """A sparse × dense op that gathers ``rows`` (default :attr:`neighbours`) rows of ``row_elems`` elements of
+        ``inputs[0]``."""
         name = self._name(name, fn)
         return self._add(name, OpKind.SPMM, inputs, out_shape, flops=flops, vector_elems=vector_elems, fn=fn,
-                         macs=macs, gather_rows=self.neighbours, row_elems=row_elems, nodes=self.nodes,
-                         edges=self.edges)
+                         macs=macs, gather_rows=self.neighbours if rows is None else rows, row_elems=row_elems,
+                         nodes=self.nodes, edges=self.edges)
 
     def leaky_relu(self, x: str, name: str | None = None) -> str:
         """max(x, 0.2·x): ACTIVATION fn "leaky_relu", 2 flops per element."""
@@ -153,6 +195,56 @@ class GnnBuilder(TransformerBuilder):
         return self.add_bias(agg, width if concat else out, scope)
 
 
+    def sage_conv(self, x: str, out: int, scope: str) -> str:
+        """PyG SAGEConv (mean aggregator, root weight): mean over each node's in-edges (no self-loop), lin_l with
+        bias on the mean, lin_r without bias on the node itself, summed; 2·in·out + out parameters."""
+        n, e, width = self.nodes, self.edges, self.shape(x)[-1]
+        agg = self.spmm([x], (n, width), width, vector_elems=e * width + n * width, flops=e * width + n * width,
+                        fn="spmm_mean", name=f"{scope}.propagate", rows=e)
+        with self.scope(scope):
+            left = self.linear(agg, out, bias=True, name="lin_l")
+            right = self.linear(x, out, bias=False, name="lin_r")
+            return self.add(left, right, name="add")
+
+    def nn_conv(self, x: str, edge_attr: str, out: int, edge_hidden: int, scope: str) -> str:
+        """PyG NNConv (the edge network of Gilmer et al. 2017), aggr "mean": an edge MLP (edge features →
+        edge_hidden → in·out) gives each edge a weight matrix Θ(e); message = x_src · Θ(e); mean over each node's
+        in-edges; + lin (root weight, no bias) of the node itself + bias."""
+        n, e, width = self.nodes, self.edges, self.shape(x)[-1]
+        with self.scope(scope):
+            h = self.relu(self.linear(edge_attr, edge_hidden, name="nn.0"), name="nn.1")
+            theta = self.linear(h, width * out, name="nn.2")
+            theta = self.view(theta, (e, width, out), "edge_weights", name="theta")
+        src = self.spmm([x], (e, 1, width), width, vector_elems=e * width, flops=0, fn="gather",
+                        name=f"{scope}.gather_src", rows=e)
+        msg = self.matmul([src, theta], (e, 1, out), Gemm(m=1, n=out, k=width, count=e), name=f"{scope}.message")
+        msg = self.view(msg, (e, out), "squeeze", name=f"{scope}.message_rows")
+        agg = self.spmm([msg], (n, out), out, vector_elems=e * out + n * out, flops=e * out + n * out,
+                        fn="scatter_mean", name=f"{scope}.aggregate", rows=e)
+        with self.scope(scope):
+            root = self.linear(x, out, bias=False, name="lin")
+            summed = self.add(agg, root, name="add_root")
+        return self.add_bias(summed, out, scope)
+
+    def readout(self, x: str, graphs: int, fn: str, name: str = "readout") -> str:
+        """Graph-level readout of a batch of ``graphs`` graphs (PyG global_mean/add/max_pool): POOL fn "avg",
+        "sum" or "max" over each graph's nodes, (nodes, F) → (graphs, F); one flop per node element (an add or a
+        max) plus, for the mean, one divide per output element."""
+        if fn not in READOUTS:
+            raise WorkloadError(f"{self.name}: readout {fn!r}; expected one of {', '.join(READOUTS)}")
+        n, width = self.shape(x)
+        elems = n * width
+        return self._add(self._name(name, READOUTS[fn]), OpKind.POOL, [x], (graphs, width),
+                         flops=elems + (graphs * width if fn == "mean" else 0), vector_elems=elems,
+                         fn=READOUTS[fn], over="nodes", segments=graphs)
+
+    def host_features(self, ids: str, nodes: int, features: int, name: str = "sample.gather_features") -> str:
+        """The rows of the node-feature table ``x`` (nodes, features) that ``ids`` names, gathered where the host
+        holds the table (Weight role "host": host memory, every row over the host link)."""
+        table = Weight("x", (nodes, features), role="host")
+        return self.gather(ids, [table], features, name=name)
+
+
 def _meta(model: str, p: object, b: GnnBuilder) -> dict[str, object]:
     return {"model": model, **p.model_dump(), "neighbours": b.neighbours}  # type: ignore[attr-defined]
 
@@ -175,4 +267,60 @@ def gat_cora(p: GatParams) -> Graph:
     return b.build(_meta("gat_cora", p, b))
 
 
-__all__ = ["GnnBuilder", "gat_cora", "gcn_cora"]
+def sampled_subgraph(seeds: int, fanouts: list[int], nodes: int, edges: int) -> tuple[int, int]:
+    """(nodes, edges) of the subgraph that neighbour sampling with ``fanouts`` draws around ``seeds`` target nodes:
+    hop h adds frontier_h = seeds·f_1·…·f_h nodes, each reached by one sampled edge; no node is counted as
+    sampled twice (an upper bound: real samples overlap), capped at the graph's own size."""
+    frontier, sampled_nodes, sampled_edges = seeds, seeds, 0
+    for f in fanouts:
+        frontier *= f
+        sampled_nodes += frontier
+        sampled_edges += frontier
+    return min(sampled_nodes, nodes), min(sampled_edges, edges)
+
+
+def graphsage_products(p: SageParams) -> Graph:
+    """GraphSAGE on ogbn-products as PyG's examples/ogbn_products_sage.py: SAGEConv 100 → 256 → 256 → 47, ReLU
+    between; 206,895 params. With ``fanouts`` one mini-batch: the host samples the subgraph and gathers its
+    features from the table it holds (``sample.gather_features``, over the host link), then every layer runs on
+    the whole sampled subgraph (logits for all its nodes, as NeighborLoader batches do)."""
+    if p.fanouts and len(p.fanouts) != p.layers:
+        raise WorkloadError(f"graphsage_products: fanouts has {len(p.fanouts)} entries for {p.layers} layers; give "
+                            f"one per layer, or [] for the whole graph")
+    dtype = p.dtype or "fp16"
+    if p.fanouts:
+        n, e = sampled_subgraph(p.batch, p.fanouts, p.nodes, p.edges)
+        b = GnnBuilder("graphsage_products", n, e, p.features, dtype=dtype, inputs={"n_id": (n,)})
+        x = b.host_features("n_id", p.nodes, p.features)
+    else:
+        n, e = p.nodes, p.edges
+        b = GnnBuilder("graphsage_products", n, e, p.features, dtype=dtype)
+        x = INPUT
+    widths = [p.hidden] * (p.layers - 1) + [p.classes]
+    for i, width in enumerate(widths):
+        x = b.sage_conv(x, width, f"convs.{i}")
+        if i < len(widths) - 1:
+            x = b.relu(x, name=f"relu{i}")
+    return b.build({**_meta("graphsage_products", p, b), "sampled_nodes": n, "sampled_edges": e})
+
+
+def mpnn_qm9(p: MpnnParams) -> Graph:
+    """An MPNN with edge features on a batch of ``batch`` QM9-sized molecules (Gilmer et al. 2017's edge network
+    as PyG NNConv, aggr "mean"): lin0 (features → hidden) and ReLU; ``layers`` NNConv(hidden, hidden) each with
+    its own edge MLP (edge_features → edge_hidden → hidden²) and ReLU; a graph-level readout; lin1 (hidden →
+    hidden), ReLU, lin2 (hidden → targets). Inputs ``input`` (batch·nodes, features) and ``edge_attr``
+    (batch·edges, edge_features)."""
+    n, e = p.batch * p.nodes, p.batch * p.edges
+    b = GnnBuilder("mpnn_qm9", n, e, p.features, dtype=p.dtype or "fp16",
+                   inputs={INPUT: (n, p.features), "edge_attr": (e, p.edge_features)})
+    x = b.relu(b.linear(INPUT, p.hidden, name="lin0"), name="relu0")
+    for i in range(p.layers):
+        x = b.relu(b.nn_conv(x, "edge_attr", p.hidden, p.edge_hidden, f"convs.{i}"), name=f"convs.{i}.relu")
+    x = b.readout(x, p.batch, p.readout)
+    x = b.relu(b.linear(x, p.hidden, name="lin1"), name="relu1")
+    b.linear(x, p.targets, name="lin2")
+    return b.build(_meta("mpnn_qm9", p, b))
+
+
+__all__ = ["READOUTS", "GnnBuilder", "MpnnParams", "SageParams", "gat_cora", "gcn_cora", "graphsage_products",
+           "mpnn_qm9", "sampled_subgraph"]

@@ -26,11 +26,12 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
 from ..errors import WorkloadError
-from ..ir import Gemm, Graph, Weight
+from ..ir import Gemm, Graph, OpKind, Weight
 from .layers import GraphBuilder
 from .params import WorkloadParams
 from .rnn import RecurrentBuilder
@@ -42,17 +43,25 @@ _ALIASES = ("Identity", "Dropout")
 class OnnxParams(WorkloadParams):
     """A model read from an ONNX file."""
 
-    path: str = Field(description="Path of the .onnx file (needs the optional extra: pip install accelsim[onnx]).")
+    path: str = Field(description="Path of the .onnx file (needs the optional extra: pip install accelsim[onnx]). "
+                                  "On the command line, --workload path/to/model.onnx is the same.")
+    unsupported: Literal["error", "elementwise"] = Field(
+        "error", description="Nodes of op types accelsim does not map: 'error' refuses the model, listing every "
+                             "such op type; 'elementwise' prices each as generic element-wise work over its "
+                             "output (1 flop per output element) and lists them in the report's notes.")
 
 
 def onnx_workload(p: OnnxParams) -> Graph:
     """The ``onnx`` workload: :func:`from_onnx` of ``p.path``."""
-    return from_onnx(p.path, batch=p.batch, dtype=p.dtype or "fp16")
+    return from_onnx(p.path, batch=p.batch, dtype=p.dtype or "fp16", unsupported=p.unsupported)
 
 
 def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str = "fp16",
-              name: str | None = None) -> Graph:
-    """The op graph of an ONNX model (a path or a loaded ``onnx.ModelProto``); see the module docstring."""
+              name: str | None = None, unsupported: str = "error") -> Graph:
+    """The op graph of an ONNX model (a path or a loaded ``onnx.ModelProto``); see the module docstring.
+    ``unsupported`` is "error" or "elementwise" (:class:`OnnxParams`)."""
+    if unsupported not in ("error", "elementwise"):
+        raise WorkloadError(f"unsupported: expected 'error' or 'elementwise' (got {unsupported!r})")
     try:
         import onnx
     except ImportError:
@@ -66,7 +75,7 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
         except Exception as e:  # a broken protobuf: onnx raises DecodeError and others
             raise WorkloadError(f"{where}: not a readable ONNX model ({type(e).__name__}: {e})") from None
     model = onnx.shape_inference.infer_shapes(model)
-    return _Importer(model.graph, where, batch, dtype, name or model.graph.name or "onnx").run()
+    return _Importer(model.graph, where, batch, dtype, name or model.graph.name or "onnx").run(unsupported)
 
 
 def rename_weights(b: GraphBuilder, names: list[str]) -> None:
@@ -105,22 +114,38 @@ class _Importer:
             "Gelu": self._unary, "LSTM": self._recurrent, "GRU": self._recurrent, "RNN": self._recurrent,
         }
 
-    def run(self) -> Graph:
+    def _unmapped(self) -> dict[str, list[str]]:
+        """Op type → names of the nodes of that type without a mapping, in file order."""
+        known = {*self.handlers, *_VIEWS, *_ALIASES, "Constant"}
+        found: dict[str, list[str]] = {}
+        for i, node in enumerate(self.graph.node):
+            if node.op_type not in known:
+                found.setdefault(node.op_type, []).append(node.name or f"{node.op_type.lower()}_{i}")
+        return found
+
+    def run(self, unsupported: str = "error") -> Graph:
+        unmapped = self._unmapped()
+        if unmapped and unsupported == "error":
+            listed = ", ".join(f"{t} ({len(n)}: {n[0]!r}{', ...' if len(n) > 1 else ''})" for t, n in unmapped.items())
+            raise WorkloadError(f"{self.where}: op types accelsim does not map: {listed}; set "
+                                f"workload.unsupported=elementwise to price them as element-wise work")
         for i, node in enumerate(self.graph.node):
             op_name = node.name or f"{node.op_type.lower()}_{i}"
             self.node, self.op_name = node, op_name
             if node.op_type in _ALIASES:
                 self.tensor[node.output[0]] = self._in(0)
-                continue
-            if node.op_type in _VIEWS:
+            elif node.op_type in _VIEWS:
                 self._view()
-                continue
-            handler = self.handlers.get(node.op_type)
-            if handler is None:
-                raise WorkloadError(f"{self.where}: node {op_name!r} is a {node.op_type}, which accelsim does not "
-                                    f"map (supported: {', '.join(sorted([*self.handlers, *_VIEWS, *_ALIASES]))})")
-            self.tensor[node.output[0]] = handler()
-        return self.b.build({"model": "onnx", "source": self.where})
+            elif node.op_type == "Constant":
+                self._constant()
+            elif node.op_type in unmapped:
+                self._generic()
+            else:
+                self.tensor[node.output[0]] = self.handlers[node.op_type]()
+        notes = [f"ONNX op type {t} has no accelsim mapping: its {len(n)} node(s) ({', '.join(n[:3])}"
+                 f"{', ...' if len(n) > 3 else ''}) are priced as element-wise work over their outputs"
+                 for t, n in unmapped.items()]
+        return self.b.build({"model": "onnx", "source": self.where, **({"notes": notes} if notes else {})})
 
     # ---- helpers ----------------------------------------------------------------------------------------
     def _in(self, i: int) -> str:
@@ -293,6 +318,30 @@ class _Importer:
             kw["nonlinearity"] = "relu" if acts[:1] == ["Relu"] else "tanh"
         out = getattr(self.b, kind)(x, **kw)
         return self.b.view(out, self._out_shape(), "onnx_rnn_output", name=f"{self.op_name}.Y")
+
+    def _constant(self) -> None:
+        """A Constant node: its output is read as an initializer is (a tensor of the file, not an activation)."""
+        import onnx
+
+        value = self._attr("value")
+        dims = tuple(int(d) for d in value.dims) if isinstance(value, onnx.TensorProto) else ()
+        self.inits[self.node.output[0]] = dims
+
+    def _generic(self) -> None:
+        """A node without a mapping (``unsupported: elementwise``): one ELEMENTWISE op per output, 1 flop per output
+        element, reading the node's activations; initializers it reads are its parameters."""
+        inputs = [self.tensor[n] for n in self.node.input if n in self.tensor]
+        weights = [Weight(n, self.inits[n]) for n in dict.fromkeys(self.node.input) if n in self.inits]
+        for i, out in enumerate(self.node.output):
+            if not out:
+                continue
+            shape = self.shapes.get(out)
+            if shape is None:
+                raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}): shape inference "
+                                    f"gave no shape for its output {out!r}, so it cannot be priced")
+            name = self.op_name if i == 0 else f"{self.op_name}.{i}"
+            self.tensor[out] = self.b.vector(OpKind.ELEMENTWISE, inputs, shape, f"onnx_{self.node.op_type}", 1,
+                                             name=name, **({"weights": weights} if i == 0 else {}))
 
     def _view(self) -> None:
         x = self._in(0)

@@ -105,6 +105,12 @@ BUILDERS: dict[str, BuilderEntry] = {
         BuilderEntry("gcn_cora", gnn.GcnParams, gnn.gcn_cora, "two-layer GCN (PyG GCNConv) on Cora, 23,063 params"),
         BuilderEntry("gat_cora", gnn.GatParams, gnn.gat_cora,
                      "two-layer GAT (PyG GATConv, 8 heads of 8) on Cora, 92,373 params"),
+        BuilderEntry("graphsage_products", gnn.SageParams, gnn.graphsage_products,
+                     "GraphSAGE (PyG SAGEConv, 3 layers of 256) on ogbn-products, neighbour-sampled mini-batches "
+                     "whose features the host gathers, 206,895 params"),
+        BuilderEntry("mpnn_qm9", gnn.MpnnParams, gnn.mpnn_qm9,
+                     "MPNN with edge features (PyG NNConv edge MLPs) and a graph readout, batches of QM9-sized "
+                     "molecules, 1,604,545 params"),
         BuilderEntry("t5_small", t5.T5Params, t5.t5_small,
                      "T5-small encoder-decoder, relative position bias, tied head (Hugging Face), 60,506,624 params"),
         BuilderEntry("t5_base", t5.T5Params, t5.t5_base,

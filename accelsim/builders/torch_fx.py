@@ -27,9 +27,12 @@ from __future__ import annotations
 import importlib
 import math
 import operator
+import os
+import re
+import sys
 from collections.abc import Callable
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph
@@ -37,6 +40,8 @@ from .importers import rename_weights
 from .manual import LayerListBuilder
 from .params import WorkloadParams
 
+FACTORY_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$"
+"""A torch factory spec: a dotted module path, a colon, a function name."""
 _VIEW_METHODS = ("view", "reshape", "flatten", "permute", "transpose", "contiguous", "squeeze", "unsqueeze")
 _ACTS = {"relu": "relu", "relu6": "relu6", "sigmoid": "sigmoid", "tanh": "tanh", "gelu": "gelu", "silu": "silu",
          "hardswish": "hardswish", "hardsigmoid": "hardsigmoid"}
@@ -45,18 +50,54 @@ _ACTS = {"relu": "relu", "relu6": "relu6", "sigmoid": "sigmoid", "tanh": "tanh",
 class TorchParams(WorkloadParams):
     """A PyTorch module from a factory function."""
 
-    factory: str = Field(description="'package.module:function' returning (module, example_inputs); needs the "
-                                     "optional extra: pip install accelsim[torch].")
+    factory: str = Field(description="'package.module:function' returning (module, example_inputs), imported with "
+                                     "the current folder on the module path (the CLI's --workload "
+                                     "torch:package.module:function); needs the optional extra: pip install "
+                                     "accelsim[torch].")
+
+    @field_validator("factory")
+    @classmethod
+    def _spec(cls, v: str) -> str:
+        if not re.match(FACTORY_PATTERN, v):
+            raise ValueError("expected a factory 'package.module:function' (a dotted module path, a colon, the name "
+                             "of a function returning (module, example_inputs))")
+        return v
+
+
+def _load_factory(spec: str) -> Callable:
+    """The function ``spec`` ('package.module:function') names, imported with the current folder on sys.path."""
+    mod_name, _, fn_name = spec.partition(":")
+    added = os.getcwd() not in sys.path
+    if added:
+        sys.path.insert(0, os.getcwd())
+    try:
+        factory = getattr(importlib.import_module(mod_name), fn_name)
+    except Exception as e:  # ImportError, AttributeError, or whatever the module raises at import
+        raise WorkloadError(f"torch factory {spec!r}: cannot import it ({type(e).__name__}: {e})") from None
+    finally:
+        if added:
+            sys.path.remove(os.getcwd())
+    if not callable(factory):
+        raise WorkloadError(f"torch factory {spec!r}: {fn_name} is a {type(factory).__name__}, not a function")
+    return factory
 
 
 def torch_workload(p: TorchParams) -> Graph:
     """The ``torch`` workload: :func:`from_torch` of what ``p.factory`` returns."""
-    mod_name, _, fn_name = p.factory.partition(":")
     try:
-        factory = getattr(importlib.import_module(mod_name), fn_name)
-    except (ImportError, AttributeError, ValueError) as e:
-        raise WorkloadError(f"factory {p.factory!r}: cannot import it ({type(e).__name__}: {e})") from None
-    module, example_inputs = factory()
+        import torch  # noqa: F401
+    except ImportError:
+        raise WorkloadError(f"torch factory {p.factory!r}: importing PyTorch modules needs the optional extra: "
+                            f"pip install 'accelsim[torch]'") from None
+    factory = _load_factory(p.factory)
+    try:
+        made = factory()
+    except Exception as e:
+        raise WorkloadError(f"torch factory {p.factory!r} raised {type(e).__name__}: {e}") from None
+    if not (isinstance(made, (tuple, list)) and len(made) == 2):
+        raise WorkloadError(f"torch factory {p.factory!r}: expected it to return (module, example_inputs), got "
+                            f"a {type(made).__name__}")
+    module, example_inputs = made
     return from_torch(module, example_inputs, dtype=p.dtype or "fp16")
 
 

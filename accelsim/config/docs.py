@@ -60,6 +60,21 @@ def _relocate(error: ConfigError, parent: Doc, key: Any, value: object) -> list[
     return out
 
 
+def _import_doc(form: dict[str, str], parent: Doc, key: Any,
+                rel: Path | None) -> tuple[Doc | None, str | None, list[ConfigIssue]]:
+    """The workload document of an import form (:func:`.presets.import_form`): an ONNX path must name a file (as
+    given, or relative to the file that names it)."""
+    where, _ = parent.locate((key,))
+    if "path" in form:
+        path = Path(form["path"]).expanduser()
+        if not path.is_file() and rel is not None and (rel / path).is_file():
+            path = (rel / path).resolve()
+        if not path.is_file():
+            return None, None, [parent.issue((key,), "ONNX file not found", form["path"])]
+        form = {**form, "path": os.fspath(path)}
+    return Doc(form, {(): where}), None, []
+
+
 def file_doc(path: Path) -> tuple[Doc | None, list[ConfigIssue]]:
     """The YAML file ``path`` as a :class:`Doc` (an empty file is an empty mapping): ``(doc, [])``, or ``(None,
     issues)`` when its top level is not a mapping."""
@@ -83,6 +98,9 @@ def section_doc(section: str, parent: Doc, key: Any, *,
         where, _ = parent.locate((key,))
         rel = Path(where.file).parent if where.file and not where.file.startswith(("-", "<")) else None
         extra = sorted(BUILDERS) if section == "workload" else []
+        form = presets.import_form(str(value)) if section == "workload" else None
+        if form is not None:
+            return _import_doc(form, parent, key, rel)
         try:
             path = presets.resolve(kind, value, relative_to=rel, extra_names=extra)
         except ConfigError as e:

@@ -77,8 +77,11 @@ def _replace_sections(doc: Doc, overrides: list[Override]) -> Doc:
 
 
 def _stem(ref: object) -> str:
+    if isinstance(ref, str) and ref.startswith("torch:"):
+        return ref.rpartition(":")[2] or "torch"
     if isinstance(ref, (str, os.PathLike)):
-        return Path(ref).stem if presets.looks_like_path(str(ref)) else str(ref)
+        named_file = presets.looks_like_path(str(ref)) or presets.import_form(str(ref)) is not None
+        return Path(ref).stem if named_file else str(ref)
     if isinstance(ref, Mapping):
         return str(ref.get("name") or ref.get("model") or "inline")
     return "custom"

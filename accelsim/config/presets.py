@@ -45,6 +45,17 @@ def looks_like_path(ref: str) -> bool:
     return "/" in ref or os.sep in ref or ref.endswith(_SUFFIXES)
 
 
+def import_form(ref: str) -> dict[str, str] | None:
+    """The workload mapping an import form of a workload reference stands for, or None for any other reference:
+    ``torch:package.module:factory`` → ``{model: torch, factory: ...}``, a path ending in ``.onnx`` →
+    ``{model: onnx, path: ...}`` (the builders of builders/torch_fx.py and builders/importers.py)."""
+    if ref.startswith("torch:"):
+        return {"model": "torch", "factory": ref[len("torch:"):]}
+    if ref.lower().endswith(".onnx"):
+        return {"model": "onnx", "path": ref}
+    return None
+
+
 def suggest(name: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
     """"; did you mean 'x'?" for the closest of ``choices`` to ``name``, or "" when none is close."""
     close = difflib.get_close_matches(str(name), sorted(choices), n=1, cutoff=0.6)

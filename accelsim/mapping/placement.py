@@ -162,6 +162,7 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
     aliases pass (a folded batch norm's shift is placed with its producer's weights)."""
     sizes: dict[str, int] = {}
     states: set[str] = set()
+    hosted: set[str] = set()  # tensors the host holds (a dataset's node features): never in the main memory
     for p in plans:
         if not p.works:
             continue
@@ -169,6 +170,8 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
             sizes.setdefault(w.name, w.nbytes(p.op.dtype))
             if w.role == "state":
                 states.add(w.name)
+            elif w.role == "host":
+                hosted.add(w.name)
     info = graph.info
     elem = graph.ops[0].elem_bytes if graph.ops else 1
     sizes.update(graph.kv_cache_sizes())  # in the KV-cache dtype
@@ -185,6 +188,6 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
     if offload_act and arch.spill_memory is not None:
         reserved[arch.spill_memory] = info.stashed_activation_bytes
     return place(graph, arch, sizes, gathered_tables(graph), reserved=reserved,
-                 skip_first=frozenset(states) if options.offload == "optimizer" else frozenset(),
+                 skip_first=frozenset(hosted | (states if options.offload == "optimizer" else set())),
                  what="weights, optimizer state and KV cache" if states else "weights and KV cache",
                  peak_activation_bytes=peak_act)

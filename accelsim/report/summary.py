@@ -81,7 +81,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "roofline": {"peak_flops_per_s": peak_flops, "bandwidth_bytes_per_s": bw, "ridge_flops_per_byte": ridge},
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
         "memory": memory,
-        "notes": _notes(arch, memory) + rate_notes(tg),
+        "notes": _notes(arch, memory, graph, tg) + rate_notes(tg) + [str(n) for n in graph.meta.get("notes", ())],
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
         **({"phases": _phases(ops)} if any("phase" in m.mapping for m in tg.ops) else {}),
         **({"moe": graph.meta["moe"]} if "moe" in graph.meta else {}),
@@ -179,12 +179,18 @@ def _arch_summary(arch: Arch, peak_flops: float) -> dict:
             "sram_bytes": arch.core.sram.total_bytes * arch.cores}
 
 
-def _notes(arch: Arch, memory: dict[str, dict[str, float]]) -> list[str]:
-    """One line for each memory beyond the main one that holds state (it streams over its link)."""
+def _notes(arch: Arch, memory: dict[str, dict[str, float]], graph: Graph, tg: TaskGraph) -> list[str]:
+    """One line for each memory beyond the main one that holds state (it streams over its link), and one for each
+    that holds host data (Weight role "host", placed there on purpose)."""
     main = arch.main_memory
-    return [f"{memory[lv]['used']} B of weights, KV cache, tables or training state do not fit {main} "
-            f"({arch.memory(main).capacity} B) and live in {lv} memory, reached over the {lv} link"
-            for lv in arch.memories[1:] if memory[lv]["used"]]
+    data = {w.name: w.nbytes(op.dtype) for op in graph.ops for w in op.weights if w.role == "host"}
+    hosted = {lv: sum(_bytes_at(n, b, lv, tg) for n, b in data.items()) for lv in arch.memories}
+    spilled = [f"{memory[lv]['used'] - hosted[lv]} B of weights, KV cache, tables or training state do not fit "
+               f"{main} ({arch.memory(main).capacity} B) and live in {lv} memory, reached over the {lv} link"
+               for lv in arch.memories[1:] if memory[lv]["used"] - hosted[lv]]
+    return spilled + [f"{hosted[lv]} B of host data ({', '.join(data)}: tensors the host holds, such as a graph's "
+                      f"node features a host-side sampler gathers) live in {lv} memory; their reads cross the {lv} "
+                      f"link" for lv in arch.memories[1:] if hosted[lv]]
 
 
 def rate_notes(tg: TaskGraph) -> list[str]:

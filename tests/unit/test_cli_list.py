@@ -1,0 +1,48 @@
+"""``accelsim list``: each workload (every preset, then every builder without a preset file) with a one-line
+description; arch and experiment presets one name per line."""
+
+from __future__ import annotations
+
+from accelsim.builders import BUILDERS
+from accelsim.cli import main
+from accelsim.config import list_presets
+from accelsim.config import presets as presets_module
+
+
+def _lines(capsys, *argv: str) -> list[str]:
+    assert main(["list", *argv]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def test_list_workloads_gives_every_workload_one_described_line(capsys):
+    lines = _lines(capsys, "workloads")
+    names = [line.split()[0] for line in lines]
+    expected = list_presets("workloads") + sorted(set(BUILDERS) - set(list_presets("workloads")))
+    assert names == expected
+    described = dict(line.split(None, 1) for line in lines)
+    assert all(text.strip() for text in described.values())
+    # a builder's own preset: the registry's description; an hf preset: its header comment's first sentence
+    assert described["resnet50"] == BUILDERS["resnet50"].description
+    assert described["gemma2_9b"].startswith("Gemma 2 9B (local/global attention")
+    assert described["onnx"].startswith(BUILDERS["onnx"].description) and "[builder" in described["onnx"]
+    # the all-kinds view lists them too, indented under a header
+    everything = _lines(capsys)
+    assert any(line.startswith("workloads (") for line in everything)
+    assert any(line.split()[:1] == ["resnet50"] and BUILDERS["resnet50"].description in line for line in everything)
+
+
+def test_a_preset_description_key_wins_over_its_header_comment(capsys, tmp_path, monkeypatch):
+    folder = tmp_path / "workloads"
+    folder.mkdir()
+    (folder / "mine.yaml").write_text("# Header comment sentence. More.\nmodel: lenet5\ndescription: My own LeNet\n")
+    (folder / "theirs.yaml").write_text("# A LeNet for tests. Second sentence.\nmodel: lenet5\n")
+    (folder / "broken.yaml").write_text("model: no_such_builder\n")
+    monkeypatch.setattr(presets_module, "preset_dir", lambda kind: folder)
+    described = dict(line.split(None, 1) for line in _lines(capsys, "workloads"))
+    assert described["mine"] == "My own LeNet"
+    assert described["theirs"] == "A LeNet for tests."
+    assert described["broken"].startswith("(invalid preset:")
+
+
+def test_list_arch_stays_one_name_per_line(capsys):
+    assert _lines(capsys, "arch") == list_presets("arch")

@@ -1,0 +1,103 @@
+"""GNN breadth (builders/gnn.py): GraphSAGE with host-side neighbour sampling at ogbn-products scale, an MPNN with
+edge features (NNConv edge MLPs) and graph-level readouts. Every expected number is a hand calculation written out
+here from PyG's layer definitions or a published dataset figure (cited)."""
+
+from __future__ import annotations
+
+import pytest
+
+import accelsim
+from accelsim.builders import build_workload
+from accelsim.builders.gnn import sampled_subgraph
+from accelsim.config import load_arch, load_workload
+from accelsim.errors import WorkloadError
+from accelsim.ir import OpKind
+
+
+def _sage_params(widths: list[int]) -> int:
+    # PyG SAGEConv (torch_geometric/nn/conv/sage_conv.py): lin_l = Linear(in, out, bias=True) on the mean of the
+    # neighbours, lin_r = Linear(in, out, bias=False) on the root node (root_weight=True): 2·in·out + out
+    return sum(2 * a * b + b for a, b in zip(widths, widths[1:], strict=False))
+
+
+def test_graphsage_products_preset_params_macs_and_sampled_subgraph():
+    g = build_workload("graphsage_products", dict(load_workload("graphsage_products").params))
+    # ogbn-products (https://ogb.stanford.edu/docs/nodeprop/): 100 features, 47 classes; hidden 256, 3 layers
+    # (PyG examples/ogbn_products_sage.py): 2·100·256 + 256 + 2·256·256 + 256 + 2·256·47 + 47 = 206,895
+    assert g.params == _sage_params([100, 256, 256, 47]) == 206_895
+    # 1024 seeds, num_neighbors [15, 10, 5]: 1024 + 15 360 + 153 600 + 768 000 nodes, one sampled edge per
+    # non-seed node
+    n, e = 1024 * (1 + 15 + 150 + 750), 1024 * (15 + 150 + 750)
+    assert (n, e) == (937_984, 936_960) == (g.meta["sampled_nodes"], g.meta["sampled_edges"])
+    # every layer runs lin_l and lin_r over all n sampled nodes: 2·n·in·out MACs; the mean aggregation none
+    assert g.macs == sum(2 * n * a * b for a, b in [(100, 256), (256, 256), (256, 47)])
+    gather = g["sample.gather_features"]
+    assert gather.kind is OpKind.EMBEDDING and gather.gather_rows == n and gather.out_shape == (n, 100)
+    assert [(w.name, w.shape, w.role) for w in gather.weights] == [("x", (2_449_029, 100), "host")]
+    mean = g["convs.1.propagate"]
+    # the mean: e gathered rows of 256 summed, then n·256 divides; no self-loop in SAGEConv
+    assert mean.gather_rows == e and mean.row_elems == 256 and mean.flops == e * 256 + n * 256
+    assert g.ops[-1].out_shape == (n, 47)
+
+
+def test_sampled_subgraph_is_capped_at_the_graph():
+    assert sampled_subgraph(4, [3, 2], 10**6, 10**6) == (4 * (1 + 3 + 6), 4 * (3 + 6))
+    assert sampled_subgraph(1000, [10, 10], 5000, 7000) == (5000, 7000)
+    with pytest.raises(WorkloadError, match="fanouts has 2 entries for 3 layers"):
+        build_workload("graphsage_products", {"fanouts": [10, 5]})
+
+
+def test_host_side_sampling_gathers_features_over_the_host_link():
+    # a small sampled batch on tpu-v1: 8 seeds, fanouts [3, 2] → 8·(1 + 3 + 6) = 80 nodes whose 100 features each
+    # (in the arch's dtype) come from the host-held table, one row per sampled node
+    arch = load_arch("tpu-v1")
+    host = arch.memories[-1]
+    grain = arch.memory(host).access_bytes
+    elem = {"int8": 1, "fp16": 2, "bf16": 2, "fp32": 4}[arch.dtype]
+    row = -(-100 * elem // grain) * grain  # whole access granules per gathered row
+    small = {"model": "graphsage_products", "batch": 8, "layers": 2, "fanouts": [3, 2]}
+    r = accelsim.simulate(small, arch).to_dict()
+    assert r["placement"]["x"] == host and r["params"] == _sage_params([100, 256, 47])
+    assert r["bytes"][host] == 80 * row
+    assert any("host data (x" in n and f"{host} link" in n for n in r["notes"])
+    assert not any("do not fit" in n for n in r["notes"])
+    bigger = accelsim.simulate({**small, "batch": 16}, arch).to_dict()
+    assert bigger["bytes"][host] == 2 * 80 * row  # twice the seeds, twice the rows over the link
+
+
+def test_full_batch_graphsage_reads_features_as_input():
+    g = build_workload("graphsage_products", {"nodes": 100, "edges": 400, "features": 8, "hidden": 16,
+                                              "classes": 3, "layers": 2, "fanouts": []})
+    assert g.inputs == {"input": (100, 8)} and not any(op.kind is OpKind.EMBEDDING for op in g.ops)
+    assert g.macs == 2 * 100 * 8 * 16 + 2 * 100 * 16 * 3
+    assert g["convs.0.propagate"].gather_rows == 400
+
+
+def _mpnn_params(f=11, ef=4, d=64, eh=128, layers=3, targets=1) -> int:
+    edge_mlp = ef * eh + eh + eh * d * d + d * d  # Linear(ef, eh), Linear(eh, d·d)
+    nnconv = edge_mlp + d * d + d  # PyG NNConv: + root Linear(d, d, bias=False) + bias (d)
+    return (f * d + d) + layers * nnconv + (d * d + d) + (d * targets + targets)
+
+
+def test_mpnn_qm9_preset_params_and_macs_by_hand():
+    g = build_workload("mpnn_qm9", dict(load_workload("mpnn_qm9").params))
+    # 768 + 3·(640 + 528,384 + 4,096 + 64) + 4,160 + 65
+    assert g.params == _mpnn_params() == 1_604_545
+    n, e, d = 128 * 18, 128 * 37, 64
+    per_layer = e * 4 * 128 + e * 128 * d * d + e * d * d + n * d * d  # edge MLP, x_src·Θ(e), root lin
+    assert g.macs == n * 11 * d + 3 * per_layer + 128 * d * d + 128 * d
+    msg = g["convs.0.message"]
+    assert msg.gemm.m == 1 and msg.gemm.n == d and msg.gemm.k == d and msg.gemm.count == e
+    assert g["convs.2.nn.2"].out_shape == (e, d * d)
+    assert g.inputs["edge_attr"] == (e, 4) and g.ops[-1].out_shape == (128, 1)
+
+
+@pytest.mark.parametrize(("readout", "fn", "extra"), [("mean", "avg", 1), ("sum", "sum", 0), ("max", "max", 0)])
+def test_graph_readout_pools_each_graphs_nodes(readout, fn, extra):
+    g = build_workload("mpnn_qm9", {"batch": 4, "nodes": 10, "edges": 20, "layers": 1, "hidden": 8,
+                                    "edge_hidden": 4, "readout": readout})
+    op = g["readout"]
+    # (4·10 nodes, 8) → (4 graphs, 8): an add or max per node element, plus a divide per output for the mean
+    assert op.kind is OpKind.POOL and op.fn == fn and op.out_shape == (4, 8) and op.attrs["segments"] == 4
+    assert op.vector_elems == 40 * 8 and op.flops == 40 * 8 + extra * 4 * 8
+    assert accelsim.simulate(g, "tpu-v1").to_dict()["total_cycles"] > 0

@@ -1,0 +1,159 @@
+"""The import forms of a workload reference (config/presets.py ``import_form``): ``--workload model.onnx`` loads
+through from_onnx and ``--workload torch:package.module:factory`` through from_torch, with one-line errors for a
+missing file, a malformed factory spec, a factory that cannot be imported or returns the wrong thing, and a missing
+extra; and ONNX op types without a mapping: all listed in one line, or priced as element-wise work and noted."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+
+import accelsim
+from accelsim.builders import build_graph
+from accelsim.cli import main
+from accelsim.config import experiment_from_parts, load_experiment, load_workload
+from accelsim.errors import ConfigError, WorkloadError
+
+
+def _one_line_error(capsys, *argv: str) -> str:
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("accelsim: error: ") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_torch_form_refuses_a_malformed_factory_spec(capsys):
+    for spec in ("torch:nomodule", "torch:pkg.mod:", "torch::fn", "torch:pkg mod:fn"):
+        err = _one_line_error(capsys, "info", spec)
+        assert "expected a factory 'package.module:function'" in err, (spec, err)
+    with pytest.raises(ConfigError, match=r"--workload: factory: expected a factory"):
+        experiment_from_parts("torch:nomodule", "tpu-v1")
+
+
+def test_torch_form_without_torch_names_the_extra(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
+    err = _one_line_error(capsys, "info", "torch:mymodels.nets:make")
+    assert "pip install 'accelsim[torch]'" in err and "mymodels.nets:make" in err
+
+
+def test_onnx_form_missing_file_is_one_line(capsys, tmp_path):
+    err = _one_line_error(capsys, "run", "--workload", str(tmp_path / "absent.onnx"), "--arch", "tpu-v1",
+                          "-o", str(tmp_path / "out"))
+    assert "--workload" in err and "ONNX file not found" in err and "absent.onnx" in err
+    assert not (tmp_path / "out").exists()
+
+
+# ---- with onnx installed --------------------------------------------------------------------------------------
+def _tiny_onnx(path, extra_nodes=(), out="y", out_shape=(None, 4)):
+    """x (N, 3, 8, 8) → 1×1 conv to 4 channels (w: 4·3 = 12 params) → global average pool → flatten → y (N, 4),
+    then ``extra_nodes``."""
+    onnx = pytest.importorskip("onnx")
+    h = onnx.helper
+    nodes = [h.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[1, 1]),
+             h.make_node("GlobalAveragePool", ["c"], ["g"], name="gap"),
+             h.make_node("Flatten", ["g"], ["y"], name="flatten"), *extra_nodes]
+    w = h.make_tensor("w", onnx.TensorProto.FLOAT, (4, 3, 1, 1), [0.0] * 12)
+    graph = h.make_graph(nodes, "tiny", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 3, 8, 8])],
+                         [h.make_tensor_value_info(out, onnx.TensorProto.FLOAT, ["N", *out_shape[1:]])], [w])
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_onnx_form_loads_through_from_onnx(tmp_path, capsys, monkeypatch):
+    path = _tiny_onnx(tmp_path / "tiny.onnx")
+    spec = experiment_from_parts(str(path), "tpu-v1", batch=2)
+    assert spec.workload.model == "onnx" and spec.workload.params["path"] == str(path)
+    assert spec.name == "tiny_tpu-v1"
+    g = build_graph(spec.workload)
+    # 1×1 conv: 2 samples × 8·8 pixels × 4 out × 3 in MACs; 12 weights
+    assert g.params == 12 and g.macs == 2 * 64 * 4 * 3
+    # relative to the experiment file that names it
+    (tmp_path / "exp.yaml").write_text("workload: tiny.onnx\narch: tpu-v1\n")
+    monkeypatch.chdir("/")
+    assert load_experiment(tmp_path / "exp.yaml").workload.params["path"] == str(tmp_path / "tiny.onnx")
+    assert main(["info", str(path), "--json"]) == 0
+    assert '"params": 12' in capsys.readouterr().out
+
+
+def _unmapped_model(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    h = onnx.helper
+    k = h.make_tensor("k", onnx.TensorProto.INT64, (1,), [2])
+    # y (N, 4) → Erf → e (N, 4); TopK(e, 2) → values v (N, 2), indices i (N, 2); Erf again on v
+    extra = [h.make_node("Erf", ["y"], ["e"], name="erf1"),
+             h.make_node("Constant", [], ["k"], name="kconst", value=k),
+             h.make_node("TopK", ["e", "k"], ["v", "i"], name="topk"),
+             h.make_node("Erf", ["v"], ["z"], name="erf2")]
+    return _tiny_onnx(tmp_path / "odd.onnx", extra, out="z", out_shape=(None, 2))
+
+
+def test_unsupported_onnx_ops_listed_all_in_one_line(tmp_path, capsys):
+    path = _unmapped_model(tmp_path)
+    err = _one_line_error(capsys, "info", str(path))
+    assert "op types accelsim does not map: Erf (2: 'erf1', ...), TopK (1: 'topk')" in err
+    assert "workload.unsupported=elementwise" in err
+    with pytest.raises(ConfigError, match="unsupported"):
+        load_workload({"model": "onnx", "path": str(path), "unsupported": "ignore"})
+
+
+def test_unsupported_onnx_ops_priced_as_elementwise_and_noted(tmp_path):
+    pytest.importorskip("onnx")
+    path = _unmapped_model(tmp_path)
+    g = build_graph(load_workload(str(path), ["workload.unsupported=elementwise", "workload.batch=2"]))
+    # erf1 over (2, 4): 8 elements, 1 flop each; topk's two outputs (2, 2) each; erf2 over (2, 2)
+    assert [(op.name, op.fn, op.vector_elems, op.flops) for op in g.ops[-4:]] == [
+        ("erf1", "onnx_Erf", 8, 8), ("topk", "onnx_TopK", 4, 4), ("topk.1", "onnx_TopK", 4, 4),
+        ("erf2", "onnx_Erf", 4, 4)]
+    assert g["topk"].inputs == ("erf1",)
+    assert g.params == 12 + 1  # the conv's weights and the Constant k (read as an initializer is)
+    notes = accelsim.simulate(g, "tpu-v1").to_dict()["notes"]
+    assert sum("has no accelsim mapping" in n for n in notes) == 2
+    assert any("ONNX op type Erf" in n and "erf1, erf2" in n for n in notes)
+
+
+# ---- with torch installed -------------------------------------------------------------------------------------
+def test_torch_form_builds_the_factory_module(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("torch")
+    (tmp_path / "f2_factories.py").write_text(textwrap.dedent("""
+        import torch
+
+        def mlp():
+            m = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+            return m, (torch.zeros(4, 16),)
+
+        def broken():
+            return "no module"
+        """))
+    monkeypatch.chdir(tmp_path)  # the factory's module is imported from the current folder
+    g = build_graph(experiment_from_parts("torch:f2_factories:mlp", "tpu-v1").workload)
+    # Linear(16, 32): 16·32 + 32 = 544; Linear(32, 10): 32·10 + 10 = 330; MACs 4 rows × (16·32 + 32·10)
+    assert g.params == 544 + 330 and g.macs == 4 * (16 * 32 + 32 * 10)
+    assert str(tmp_path) not in sys.path
+    assert "expected it to return (module, example_inputs)" in _one_line_error(capsys, "info",
+                                                                                "torch:f2_factories:broken")
+    assert "cannot import it (AttributeError" in _one_line_error(capsys, "info", "torch:f2_factories:absent")
+    assert "cannot import it (ModuleNotFoundError" in _one_line_error(capsys, "info", "torch:no_such_mod_f2:x")
+    with pytest.raises(WorkloadError, match="cannot import"):
+        build_graph(load_workload({"model": "torch", "factory": "no_such_mod_f2:x"}))
+
+
+def test_torch_onnx_export_through_the_onnx_form_matches_from_torch(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from accelsim.builders.torch_fx import from_torch
+
+    nn = torch.nn
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                      nn.Linear(8, 10)).eval()
+    x = torch.zeros(2, 3, 16, 16)
+    path = tmp_path / "small.onnx"
+    try:  # the TorchScript exporter (the dynamo one needs onnxscript)
+        torch.onnx.export(m, (x,), str(path), dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "N"}})
+    except Exception as e:  # an exporter missing from this torch build
+        pytest.skip(f"torch.onnx.export unavailable: {type(e).__name__}")
+    g = build_graph(experiment_from_parts(str(path), "tpu-v1", batch=2).workload)
+    ref = from_torch(m, x)
+    # conv 8·3·9 + 8 = 224, linear 8·10 + 10 = 90; MACs 2·16·16·8·27 + 2·8·10
+    assert g.params == ref.params == 314 and g.macs == ref.macs == 2 * 256 * 8 * 27 + 2 * 80

@@ -76,7 +76,7 @@ def test_a_sweep_over_the_level_reports_it_per_point(files, tmp_path):
     """))
     out = tmp_path / "sweep"
     run_sweep(files / "sweep.yaml", out, workers=1, progress=False, plots=False)
-    rows = list(csv.DictReader((out / "results.csv").open()))
+    rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
     assert [int(float(r["bytes.cxl"])) for r in rows] == [WEIGHT, WEIGHT]
     by_bw = {r["arch.levels.cxl.bandwidth"]: int(float(r["total_cycles"])) for r in rows}
     assert by_bw["32GB/s"] > by_bw["64GB/s"]  # the half-speed link streams the weight in about twice the time

@@ -125,6 +125,9 @@ class Gpt2Params(TransformerParams):
     kv_len: PositiveInt = Field(1023, description="Tokens already in the KV cache (decode; kv_len + 1 ≤ 1024).")
     decode_steps: NonNegativeInt = Field(
         0, description="Tokens to generate after the prompt (for the serving driver; the graph is one pass).")
+    layers: PositiveInt | None = Field(
+        None, description="Transformer layers to build (default: GPT-2's 12); fewer builds the model truncated, as "
+                          "the serving driver's layer samples do (options.layer_samples).")
     _seq_len = field_validator("seq_len")(_at_most(1024, "GPT-2 has 1024 learned positions"))
     _kv_len = field_validator("kv_len")(_at_most(1023, "the new token needs position kv_len < 1024"))
 
@@ -211,6 +214,9 @@ class LlamaParams(TransformerParams, PrecisionParams):
     kv_len: PositiveInt = Field(512, description="Tokens already in the KV cache (decode).")
     decode_steps: NonNegativeInt = Field(
         0, description="Tokens to generate after the prompt (for the serving driver; the graph is one pass).")
+    layers: PositiveInt | None = Field(
+        None, description="Decoder layers to build (default: the model's); fewer builds the model truncated, as the "
+                          "serving driver's layer samples do (options.layer_samples).")
 
 
 class ClipParams(TransformerParams):
@@ -329,7 +335,7 @@ def bert_large(p: BertParams) -> Graph:
 @_part_of_model(tensor_parallel=1, phase="prefill")
 def gpt2(p: Gpt2Params) -> Graph:
     """GPT-2 small: 12 layers, 768 wide, 12 heads, vocab 50257, 1024 positions, tied LM head; 124,439,808 params."""
-    layers, d, heads, vocab, n_pos = 12, 768, 12, 50257, 1024
+    layers, d, heads, vocab, n_pos = p.layers or 12, 768, 12, 50257, 1024
     decode = p.phase == "decode"
     s, past = (1, p.kv_len) if decode else (p.seq_len, 0)
     # the decode step reads and appends to the cache; the prefill does not write it (a regression-pinned graph:
@@ -513,7 +519,7 @@ def _llama(model: str, p: LlamaParams) -> Graph:
     hd = c.hidden // c.heads
     with b.scope("model"):
         x = b.embedding("input", c.vocab, c.hidden, name="embed_tokens")
-        for i in range(c.layers):
+        for i in range(p.layers or c.layers):
             with b.scope(f"layers.{i}"):
                 h = b.rmsnorm(x, c.eps, name="input_layernorm")
                 with b.scope("self_attn"):
@@ -527,6 +533,16 @@ def _llama(model: str, p: LlamaParams) -> Graph:
         x = b.rmsnorm(x, c.eps, name="norm")
     b.linear(x, c.vocab, bias=False, name="lm_head")
     return with_precision(b.build(_meta(model, p, phase=p.phase, tokens=p.batch, **b.kv_meta())), p)
+
+
+def identical_layers(model: str, p: TransformerParams) -> int | None:
+    """The number of identical layers (the same ops, shapes and names within the layer) of workload ``model``'s
+    graph, all set by its ``layers`` param: ``gpt``, ``gpt2`` and the LLaMA-2 presets; None for the others."""
+    if model == "gpt":
+        return int(p.layers)  # type: ignore[attr-defined]
+    if model == "gpt2" or model in LLAMA2:
+        return getattr(p, "layers", None) or (12 if model == "gpt2" else LLAMA2[model].layers)
+    return None
 
 
 @_part_of_model(tensor_parallel=1)

@@ -63,7 +63,8 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     for i in sampled:
         plan.append(("decode", i, replace(workload, params={**params, "phase": "decode", "kv_len": start_kv + i,
                                                                 "decode_steps": 0})))
-    layers = identical_layers(workload) if options.layer_samples else None
+    # a Chrome trace shows the run's own timeline, every layer
+    layers = identical_layers(workload) if options.layer_samples and not options.trace else None
     run = _Runner(arch, options, name, workload, progress, len(plan))
     done = run.plan(plan, layers) if layers is not None and layers > 2 else None
     if done is None:  # every layer simulated: layer samples off, not applicable, or not exact for this model

@@ -694,21 +694,8 @@ def _sam_mlp(b: TransformerBuilder, x: str, hidden: int, out: int, layers: int =
     return x
 
 
-def _sam(model: str, p: SamParams) -> Graph:
-    if p.tensor_parallel > 1:
-        raise WorkloadError(f"{model}: tensor_parallel is not supported for SAM (its windowed attention with "
-                            f"relative positions is not sharded); use 1")
-    c = SAM[model]
-    fused = _fused(p)
-    grid = _SAM_IMG // _SAM_PATCH  # 64
-    npts = p.points + 1  # SAM appends a padding point when no box is given
-    inputs: dict[str, tuple[int, ...]] = {"input": (p.batch, 3, _SAM_IMG, _SAM_IMG), "points": (p.batch, npts, 2),
-                                          "point_labels": (p.batch, npts)}
-    if p.mask_prompt:
-        inputs["mask_input"] = (p.batch, 1, 4 * grid, 4 * grid)
-    b = TransformerBuilder(model, inputs, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
-    e = _SAM_PROMPT
-    # ---- image encoder
+def _sam_image_encoder(b: TransformerBuilder, c: _SamConfig, p: SamParams, grid: int, fused: bool) -> str:
+    """The ViT image encoder and its neck: the (batch, 256, 64, 64) image embedding."""
     with b.scope("image_encoder"):
         x = b.conv2d("input", c.dim, _SAM_PATCH, stride=_SAM_PATCH, name="patch_embed.proj")
         x = b.view(x, (p.batch, grid, grid, c.dim), "permute", name="patch_embed.permute")
@@ -719,11 +706,15 @@ def _sam(model: str, p: SamParams) -> Graph:
                                0 if i in c.global_attn else _SAM_WINDOW, fused)
         x = b.view(x, (p.batch, c.dim, grid, grid), "permute", name="neck.permute")
         with b.scope("neck"):
-            x = b.conv2d(x, e, 1, bias=False, name="0")
+            x = b.conv2d(x, _SAM_PROMPT, 1, bias=False, name="0")
             x = b.layernorm(x, 1e-6, dim=1, name="1")
-            x = b.conv2d(x, e, 3, padding=1, bias=False, name="2")
-            image_embedding = b.layernorm(x, 1e-6, dim=1, name="3")
-    # ---- prompt encoder
+            x = b.conv2d(x, _SAM_PROMPT, 3, padding=1, bias=False, name="2")
+            return b.layernorm(x, 1e-6, dim=1, name="3")
+
+
+def _sam_prompt_encoder(b: TransformerBuilder, p: SamParams, grid: int, npts: int) -> tuple[str, str, str]:
+    """The prompt encoder: (sparse point embeddings, dense mask embedding, the image positional encoding)."""
+    e = _SAM_PROMPT
     unused: list[Weight] = []
     with b.scope("prompt_encoder"):
         # PositionEmbeddingRandom: coords (normalised) @ a (2, 128) Gaussian buffer, ×2π, sin and cos → 256.
@@ -754,7 +745,45 @@ def _sam(model: str, p: SamParams) -> Graph:
                 unused.append(Weight(f"prompt_encoder.{n}.bias", (shape[0],)))
         # the branch this pass does not take: its params belong to the model but are not read (an identity view)
         dense = b.unused_params(dense, unused, name="unused_params")
-    # ---- mask decoder
+    return sparse, dense, image_pe
+
+
+def _sam_two_way(b: TransformerBuilder, tokens: str, keys: str, key_pe: str, fused: bool) -> tuple[str, str]:
+    """The mask decoder's two-way transformer: 2 layers and the final token-to-image attention; (queries, keys)."""
+    queries, query_pe = tokens, tokens
+    with b.scope("transformer"):
+        for i in range(2):
+            with b.scope(f"layers.{i}"):
+                if i == 0:  # skip_first_layer_pe: no PE and no residual
+                    queries = _sam_attention(b, "self_attn", queries, queries, queries, 1, fused)
+                else:
+                    q = b.add(queries, query_pe, name="q_pe")
+                    a = _sam_attention(b, "self_attn", q, q, queries, 1, fused)
+                    queries = b.add(queries, a, name="add_self_attn")
+                queries = b.layernorm(queries, name="norm1")
+                q = b.add(queries, query_pe, name="q_pe_t2i")
+                k = b.add(keys, key_pe, name="k_pe_t2i")
+                a = _sam_attention(b, "cross_attn_token_to_image", q, k, keys, 2, fused)
+                queries = b.layernorm(b.add(queries, a, name="add_t2i"), name="norm2")
+                with b.scope("mlp"):
+                    m = b.mlp(queries, 2048, "relu", names=("lin1", "lin2"))
+                queries = b.layernorm(b.add(queries, m, name="add_mlp"), name="norm3")
+                q = b.add(queries, query_pe, name="q_pe_i2t")
+                k = b.add(keys, key_pe, name="k_pe_i2t")
+                a = _sam_attention(b, "cross_attn_image_to_token", k, q, queries, 2, fused)
+                keys = b.layernorm(b.add(keys, a, name="add_i2t"), name="norm4")
+        q = b.add(queries, query_pe, name="q_pe_final")
+        k = b.add(keys, key_pe, name="k_pe_final")
+        a = _sam_attention(b, "final_attn_token_to_image", q, k, keys, 2, fused)
+        queries = b.layernorm(b.add(queries, a, name="add_final"), name="norm_final_attn")
+    return queries, keys
+
+
+def _sam_mask_decoder(b: TransformerBuilder, p: SamParams, image_embedding: str, prompts: tuple[str, str, str],
+                      grid: int, fused: bool) -> None:
+    """The mask decoder: tokens through the two-way transformer, upscaled masks and IoU predictions."""
+    e = _SAM_PROMPT
+    sparse, dense, image_pe = prompts
     with b.scope("mask_decoder"):
         iou = b.table_rows((p.batch, 1, e), Weight("mask_decoder.iou_token.weight", (1, e)), name="iou_token")
         masks_t = b.table_rows((p.batch, 4, e), Weight("mask_decoder.mask_tokens.weight", (4, e)),
@@ -763,32 +792,7 @@ def _sam(model: str, p: SamParams) -> Graph:
         src = b.add(image_embedding, dense, name="add_dense")
         keys = b.view(src, (p.batch, grid * grid, e), "flatten_transpose", name="src_tokens")
         key_pe = b.view(image_pe, (1, grid * grid, e), "flatten_transpose", name="pos_tokens")
-        queries, query_pe = tokens, tokens
-        with b.scope("transformer"):
-            for i in range(2):
-                with b.scope(f"layers.{i}"):
-                    if i == 0:  # skip_first_layer_pe: no PE and no residual
-                        queries = _sam_attention(b, "self_attn", queries, queries, queries, 1, fused)
-                    else:
-                        q = b.add(queries, query_pe, name="q_pe")
-                        a = _sam_attention(b, "self_attn", q, q, queries, 1, fused)
-                        queries = b.add(queries, a, name="add_self_attn")
-                    queries = b.layernorm(queries, name="norm1")
-                    q = b.add(queries, query_pe, name="q_pe_t2i")
-                    k = b.add(keys, key_pe, name="k_pe_t2i")
-                    a = _sam_attention(b, "cross_attn_token_to_image", q, k, keys, 2, fused)
-                    queries = b.layernorm(b.add(queries, a, name="add_t2i"), name="norm2")
-                    with b.scope("mlp"):
-                        m = b.mlp(queries, 2048, "relu", names=("lin1", "lin2"))
-                    queries = b.layernorm(b.add(queries, m, name="add_mlp"), name="norm3")
-                    q = b.add(queries, query_pe, name="q_pe_i2t")
-                    k = b.add(keys, key_pe, name="k_pe_i2t")
-                    a = _sam_attention(b, "cross_attn_image_to_token", k, q, queries, 2, fused)
-                    keys = b.layernorm(b.add(keys, a, name="add_i2t"), name="norm4")
-            q = b.add(queries, query_pe, name="q_pe_final")
-            k = b.add(keys, key_pe, name="k_pe_final")
-            a = _sam_attention(b, "final_attn_token_to_image", q, k, keys, 2, fused)
-            queries = b.layernorm(b.add(queries, a, name="add_final"), name="norm_final_attn")
+        queries, keys = _sam_two_way(b, tokens, keys, key_pe, fused)
         iou_out = b.select_token(queries, 0, name="iou_token_out")
         src = b.view(keys, (p.batch, e, grid, grid), "transpose_view", name="src_image")
         with b.scope("output_upscaling"):
@@ -807,6 +811,23 @@ def _sam(model: str, p: SamParams) -> Graph:
         b.matmul([hyper_in, flat], (p.batch, 4, uh * uw), gemm, name="masks")
         with b.scope("iou_prediction_head"):
             _sam_mlp(b, iou_out, e, 4)
+
+
+def _sam(model: str, p: SamParams) -> Graph:
+    if p.tensor_parallel > 1:
+        raise WorkloadError(f"{model}: tensor_parallel is not supported for SAM (its windowed attention with "
+                            f"relative positions is not sharded); use 1")
+    fused = _fused(p)
+    grid = _SAM_IMG // _SAM_PATCH  # 64
+    npts = p.points + 1  # SAM appends a padding point when no box is given
+    inputs: dict[str, tuple[int, ...]] = {"input": (p.batch, 3, _SAM_IMG, _SAM_IMG), "points": (p.batch, npts, 2),
+                                          "point_labels": (p.batch, npts)}
+    if p.mask_prompt:
+        inputs["mask_input"] = (p.batch, 1, 4 * grid, 4 * grid)
+    b = TransformerBuilder(model, inputs, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+    image_embedding = _sam_image_encoder(b, SAM[model], p, grid, fused)
+    prompts = _sam_prompt_encoder(b, p, grid, npts)
+    _sam_mask_decoder(b, p, image_embedding, prompts, grid, fused)
     return b.build(_meta(model, p))
 
 

@@ -18,7 +18,16 @@ are simulated and the others interpolated (:mod:`accelsim.scenarios.sampling`). 
 * ``serving``: ``ttft_s`` (the prefill, which yields each sequence's first token; without a prefill, the first
   decode step), ``tpot_s`` (mean seconds per decode step), ``tokens_per_s`` (batch · decode steps / decode
   seconds), ``step_cycles`` (every decode step), ``kv_cache_bytes``, ``weight_bytes`` and ``memory`` (the
-  footprint per level, of the last step).
+  footprint per level, of the last step); ``layer_samples``: [1, 2] when the passes were layer-sampled, else None.
+
+Layer samples (``options.layer_samples``): a model of n > 2 identical layers (:func:`identical_layers`) runs each
+pass with 1 and with 2 layers (the builders' ``layers`` param) and extrapolates it affinely in n
+(:class:`~accelsim.scenarios.sampling.Sampled`, as pipeline stages): its op rows are the 2-layer run's, the first
+layer's counted n − 1 times. Exact only while every tensor of the whole model sits in the first memory (HBM), as in
+the samples: placement fills it in graph order, so a model that spills places early and late layers differently.
+That is checked before simulating (weights and KV caches, affine in n) and after (the samples' footprint with the
+activations' reserve, :func:`placed_alike`); otherwise, and with ``options.trace``, every layer is simulated.
+``power.peak_w`` is then the 2-layer sample's busiest window, not extrapolated.
 """
 
 from __future__ import annotations
@@ -116,13 +125,16 @@ class _Runner:
                 self.progress(f"{phase} step {step}" if phase == "decode" else phase, n, self.total)
             opts = pass_options(self.options, phase)
             if layers is None:
-                p, graph = self._simulate(spec, opts)
-                out.append(Sampled.exact(p, per_op=False))
+                graph = build_graph(spec, self.arch.dtype)
+                out.append(Sampled.exact(self._simulate(graph, opts), per_op=False))
                 self.footprint = {"kv_cache_bytes": int(graph.meta.get("kv_cache_bytes", 0)),
                                   "weight_bytes": graph.weight_bytes}
                 continue
-            (one, g1), (two, g2) = (self._simulate(replace(spec, params={**spec.params, "layers": k}), opts,
-                                                   per_op=True) for k in (1, 2))
+            g1, g2 = (build_graph(replace(spec, params={**spec.params, "layers": k}), self.arch.dtype) for k in (1, 2))
+            if self.arch.memories and affine(_persistent(g1), _persistent(g2), layers) > self.arch.memory(
+                    self.arch.memories[0]).capacity:
+                return None  # the whole model overflows the first memory (checked before simulating the samples)
+            one, two = (self._simulate(g, opts, per_op=True) for g in (g1, g2))
             pass_ = Sampled.extrapolated(one, two, layers)
             if not placed_alike(pass_, self.arch):
                 return None
@@ -135,8 +147,7 @@ class _Runner:
                               "weight_bytes": affine(g1.weight_bytes, g2.weight_bytes, layers)}
         return out
 
-    def _simulate(self, spec: WorkloadSpec, opts: Options, *, per_op: bool = False) -> tuple[Pass, Graph]:
-        graph = build_graph(spec, self.arch.dtype)
+    def _simulate(self, graph: Graph, opts: Options, *, per_op: bool = False) -> Pass:
         self.graph_name = graph.name
         p, rep = simulate_pass(graph, self.arch, opts, name=self.name, workload=self.workload)
         if per_op:
@@ -145,7 +156,12 @@ class _Runner:
             self.segments.append((*rep.segments[0][:2], self.offset))
         del rep
         self.offset += p.timing.cycles
-        return p.without_tasks(), graph
+        return p.without_tasks()
+
+
+def _persistent(graph: Graph) -> int:
+    """Bytes of ``graph``'s parameters and KV caches, which placement puts in the memories."""
+    return graph.weight_bytes + sum(graph.kv_cache_sizes().values())
 
 
 def placed_alike(pass_: Sampled, arch: Arch) -> bool:

@@ -16,7 +16,7 @@ import pytest
 
 from accelsim.api import simulate
 from accelsim.builders.hf import HfParams, identical_layers
-from accelsim.config import load_arch, load_workload
+from accelsim.config import build_graph, load_arch, load_workload
 
 # a LLaMA-style decoder of 12 layers small enough to simulate every layer in well under a second
 TINY_LLAMA = {"model": "hf", "architectures": ["LlamaForCausalLM"], "hidden_size": 256, "intermediate_size": 688,
@@ -78,12 +78,18 @@ def test_gpt_serving_from_one_and_two_layers_matches_every_layer():
     _assert_same_totals(full, fast)
 
 
-def test_a_model_spilling_out_of_hbm_simulates_every_layer():
+@pytest.mark.parametrize("hbm", ["2GiB", "weights_and_cache"])
+def test_a_model_spilling_out_of_hbm_simulates_every_layer(hbm):
     # LLaMA-2-7B layers of 202,383,360 params (4·4096² attention + 3·4096·11008 MLP + 2·4096 norms) hold
     # 404.8 MB each in fp16: 12 of them (4.9 GB) overflow a 2 GiB HBM into host memory, early layers first, while the
-    # 1- and 2-layer samples fit. Placed differently, the layers are not alike: no sampling, the same report
-    arch = load_arch("h100", ["arch.hbm.capacity=2GiB"])
+    # 1- and 2-layer samples fit. Placed differently, the layers are not alike: no sampling, the same report. With
+    # an HBM one byte larger than the prefill's weights and KV caches, only the activations' reserve overflows it
+    # (found from the samples' footprint, after simulating them)
     spec = {"model": "llama2_7b", "layers": 12, "seq_len": 64, "decode_steps": 2}
+    if hbm == "weights_and_cache":
+        graph = build_graph(load_workload({**spec, "decode_steps": 0}), "fp16")
+        hbm = str(graph.weight_bytes + sum(graph.kv_cache_sizes().values()) + 1)
+    arch = load_arch("h100", [f"arch.hbm.capacity={hbm}"])
     full, fast = _both(spec, arch)
     assert full["memory"]["host"]["used"] > 0
     assert fast["serving"]["layer_samples"] is None

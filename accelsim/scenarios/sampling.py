@@ -93,8 +93,16 @@ def affine_timing(one: Timing, two: Timing, n: int) -> Timing:
     return Timing(cycles=affine(one.cycles, two.cycles, n), seconds=affine(one.seconds, two.seconds, n),
                   launch_s=affine(one.launch_s, two.launch_s, n), params=affine(one.params, two.params, n),
                   model_params=affine(one.model_params, two.model_params, n),
-                  phases=affine_table(one.phases, two.phases, n), memory=affine_table(one.memory, two.memory, n),
+                  phases=affine_table(one.phases, two.phases, n),
+                  memory=_fractions(affine_table(one.memory, two.memory, n)),
                   placement=affine_table(one.placement, two.placement, n))
+
+
+def _fractions(memory: Mapping[str, Mapping[str, float]]) -> dict:
+    """``memory`` with each level's ``fraction`` its used bytes over its capacity (not the affine fraction, which
+    differs in the last bits)."""
+    return {lv: {**row, "fraction": row["used"] / row["capacity"]} if row.get("capacity") and "fraction" in row
+            else row for lv, row in memory.items()}
 
 
 _INDEX = re.compile(r"(\d+)\.$")

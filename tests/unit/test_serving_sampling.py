@@ -24,6 +24,9 @@ TINY_LLAMA = {"model": "hf", "architectures": ["LlamaForCausalLM"], "hidden_size
               "seq_len": 64, "decode_steps": 4}
 TINY_GPT = {"model": "gpt", "hidden": 256, "heads": 4, "layers": 12, "seq_len": 64, "vocab": 1024, "batch": 2,
             "decode_steps": 4, "max_positions": 128}
+# Mixtral's MoE block in every layer: 4 experts, top-2
+TINY_MIXTRAL = {**TINY_LLAMA, "architectures": ["MixtralForCausalLM"], "num_local_experts": 4,
+                "num_experts_per_tok": 2}
 EXACT = 1e-9
 
 
@@ -72,8 +75,9 @@ def test_hf_llama_serving_from_one_and_two_layers_matches_every_layer():
     assert {op["count"] for op in fast["ops"] if op["phase"] == "decode" and ".layers.0." in op["name"]} == {44}
 
 
-def test_gpt_serving_from_one_and_two_layers_matches_every_layer():
-    full, fast = _both(TINY_GPT, load_arch("gemmini"))
+@pytest.mark.parametrize("spec", [TINY_GPT, TINY_MIXTRAL], ids=["gpt", "mixtral"])
+def test_gpt_and_moe_serving_from_one_and_two_layers_matches_every_layer(spec):
+    full, fast = _both(spec, load_arch("gemmini"))
     assert fast["serving"]["layer_samples"] == [1, 2]
     _assert_same_totals(full, fast)
 
@@ -81,11 +85,11 @@ def test_gpt_serving_from_one_and_two_layers_matches_every_layer():
 @pytest.mark.parametrize("hbm", ["2GiB", "weights_and_cache"])
 def test_a_model_spilling_out_of_hbm_simulates_every_layer(hbm):
     # LLaMA-2-7B layers of 202,383,360 params (4·4096² attention + 3·4096·11008 MLP + 2·4096 norms) hold
-    # 404.8 MB each in fp16: 12 of them (4.9 GB) overflow a 2 GiB HBM into host memory, early layers first, while the
+    # 404.8 MB each in fp16: 8 of them (3.2 GB) overflow a 2 GiB HBM into host memory, early layers first, while the
     # 1- and 2-layer samples fit. Placed differently, the layers are not alike: no sampling, the same report. With
     # an HBM one byte larger than the prefill's weights and KV caches, only the activations' reserve overflows it
     # (found from the samples' footprint, after simulating them)
-    spec = {"model": "llama2_7b", "layers": 12, "seq_len": 64, "decode_steps": 2}
+    spec = {"model": "llama2_7b", "layers": 8, "seq_len": 16, "decode_steps": 1}
     if hbm == "weights_and_cache":
         graph = build_graph(load_workload({**spec, "decode_steps": 0}), "fp16")
         hbm = str(graph.weight_bytes + sum(graph.kv_cache_sizes().values()) + 1)

@@ -28,6 +28,7 @@ architecture stays in graph meta ``architecture``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import PurePath
 from typing import Any, Literal
 
@@ -253,9 +254,26 @@ _WHOLE = {"tensor_parallel": 1, "expert_parallel": 1, "phase": "prefill", "seq_l
 """The settings of the graph that holds the whole model (MoE: batch = experts, so every expert gets a token)."""
 
 
+def _truncated(lm: LM, layers: int | None) -> LM:
+    """``lm`` with its first ``layers`` layers only (``layers`` None: all of them)."""
+    if layers is None or layers == lm.layers:
+        return lm
+    moe = lm.moe and replace(lm.moe, sparse_layers=frozenset(i for i in lm.moe.sparse_layers if i < layers))
+    return replace(lm, layers=layers, windows=lm.windows[:layers], moe=moe)
+
+
+def identical_layers(p: HfParams) -> int | None:
+    """The number of decoder layers of ``p``'s model when they are all alike (the same window, all MoE or all
+    dense), else None (Gemma-2's alternating windows, Qwen2's windowed layers, Qwen2-MoE's dense layers)."""
+    lm = _truncated(p.lm(), p.layers)
+    kinds = {(lm.window(i), lm.moe is not None and i in lm.moe.sparse_layers) for i in range(lm.layers)}
+    return lm.layers if len(kinds) == 1 else None
+
+
 def hf(p: HfParams) -> Graph:
-    """A decoder-only LM from its Hugging Face config (see the module docstring)."""
-    lm = p.lm()
+    """A decoder-only LM from its Hugging Face config (see the module docstring); with ``layers``, its first
+    ``layers`` layers only."""
+    lm = _truncated(p.lm(), p.layers)
     graph = _graph(p, lm)
     whole = {**_WHOLE, "batch": lm.moe.experts if lm.moe else 1}
     same = all(getattr(p, k) == v for k, v in whole.items())
@@ -266,4 +284,4 @@ def hf(p: HfParams) -> Graph:
     return Graph(graph.name, graph.ops, graph.inputs, meta=meta)
 
 
-__all__ = ["HfParams", "active_params", "hf"]
+__all__ = ["HfParams", "active_params", "hf", "identical_layers"]

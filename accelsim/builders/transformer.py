@@ -125,6 +125,9 @@ class Gpt2Params(TransformerParams):
     kv_len: PositiveInt = Field(1023, description="Tokens already in the KV cache (decode; kv_len + 1 ≤ 1024).")
     decode_steps: NonNegativeInt = Field(
         0, description="Tokens to generate after the prompt (for the serving driver; the graph is one pass).")
+    layers: PositiveInt | None = Field(
+        None, description="Transformer layers to build (default: GPT-2's 12); fewer builds the model truncated, as "
+                          "the serving driver's layer samples do (options.layer_samples).")
     _seq_len = field_validator("seq_len")(_at_most(1024, "GPT-2 has 1024 learned positions"))
     _kv_len = field_validator("kv_len")(_at_most(1023, "the new token needs position kv_len < 1024"))
 
@@ -211,6 +214,9 @@ class LlamaParams(TransformerParams, PrecisionParams):
     kv_len: PositiveInt = Field(512, description="Tokens already in the KV cache (decode).")
     decode_steps: NonNegativeInt = Field(
         0, description="Tokens to generate after the prompt (for the serving driver; the graph is one pass).")
+    layers: PositiveInt | None = Field(
+        None, description="Decoder layers to build (default: the model's); fewer builds the model truncated, as the "
+                          "serving driver's layer samples do (options.layer_samples).")
 
 
 class ClipParams(TransformerParams):
@@ -347,7 +353,7 @@ def bert_large(p: BertParams) -> Graph:
 @_part_of_model(tensor_parallel=1, phase="prefill")
 def gpt2(p: Gpt2Params) -> Graph:
     """GPT-2 small: 12 layers, 768 wide, 12 heads, vocab 50257, 1024 positions, tied LM head; 124,439,808 params."""
-    layers, d, heads, vocab, n_pos = 12, 768, 12, 50257, 1024
+    layers, d, heads, vocab, n_pos = p.layers or 12, 768, 12, 50257, 1024
     decode = p.phase == "decode"
     s, past = (1, p.kv_len) if decode else (p.seq_len, 0)
     # the decode step reads and appends to the cache; the prefill does not write it (a regression-pinned graph:
@@ -531,7 +537,7 @@ def _llama(model: str, p: LlamaParams) -> Graph:
     hd = c.hidden // c.heads
     with b.scope("model"):
         x = b.embedding("input", c.vocab, c.hidden, name="embed_tokens")
-        for i in range(c.layers):
+        for i in range(p.layers or c.layers):
             with b.scope(f"layers.{i}"):
                 h = b.rmsnorm(x, c.eps, name="input_layernorm")
                 with b.scope("self_attn"):
@@ -545,6 +551,16 @@ def _llama(model: str, p: LlamaParams) -> Graph:
         x = b.rmsnorm(x, c.eps, name="norm")
     b.linear(x, c.vocab, bias=False, name="lm_head")
     return with_precision(b.build(_meta(model, p, phase=p.phase, tokens=p.batch, **b.kv_meta())), p)
+
+
+def identical_layers(model: str, p: TransformerParams) -> int | None:
+    """The number of identical layers (the same ops, shapes and names within the layer) of workload ``model``'s
+    graph, all set by its ``layers`` param: ``gpt``, ``gpt2`` and the LLaMA-2 presets; None for the others."""
+    if model == "gpt":
+        return int(p.layers)  # type: ignore[attr-defined]
+    if model == "gpt2" or model in LLAMA2:
+        return getattr(p, "layers", None) or (12 if model == "gpt2" else LLAMA2[model].layers)
+    return None
 
 
 @_part_of_model(tensor_parallel=1)
@@ -696,21 +712,8 @@ def _sam_mlp(b: TransformerBuilder, x: str, hidden: int, out: int, layers: int =
     return x
 
 
-def _sam(model: str, p: SamParams) -> Graph:
-    if p.tensor_parallel > 1:
-        raise WorkloadError(f"{model}: tensor_parallel is not supported for SAM (its windowed attention with "
-                            f"relative positions is not sharded); use 1")
-    c = SAM[model]
-    fused = _fused(p)
-    grid = _SAM_IMG // _SAM_PATCH  # 64
-    npts = p.points + 1  # SAM appends a padding point when no box is given
-    inputs: dict[str, tuple[int, ...]] = {"input": (p.batch, 3, _SAM_IMG, _SAM_IMG), "points": (p.batch, npts, 2),
-                                          "point_labels": (p.batch, npts)}
-    if p.mask_prompt:
-        inputs["mask_input"] = (p.batch, 1, 4 * grid, 4 * grid)
-    b = TransformerBuilder(model, inputs, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
-    e = _SAM_PROMPT
-    # ---- image encoder
+def _sam_image_encoder(b: TransformerBuilder, c: _SamConfig, p: SamParams, grid: int, fused: bool) -> str:
+    """The ViT image encoder and its neck: the (batch, 256, 64, 64) image embedding."""
     with b.scope("image_encoder"):
         x = b.conv2d("input", c.dim, _SAM_PATCH, stride=_SAM_PATCH, name="patch_embed.proj")
         x = b.view(x, (p.batch, grid, grid, c.dim), "permute", name="patch_embed.permute")
@@ -721,11 +724,15 @@ def _sam(model: str, p: SamParams) -> Graph:
                                0 if i in c.global_attn else _SAM_WINDOW, fused)
         x = b.view(x, (p.batch, c.dim, grid, grid), "permute", name="neck.permute")
         with b.scope("neck"):
-            x = b.conv2d(x, e, 1, bias=False, name="0")
+            x = b.conv2d(x, _SAM_PROMPT, 1, bias=False, name="0")
             x = b.layernorm(x, 1e-6, dim=1, name="1")
-            x = b.conv2d(x, e, 3, padding=1, bias=False, name="2")
-            image_embedding = b.layernorm(x, 1e-6, dim=1, name="3")
-    # ---- prompt encoder
+            x = b.conv2d(x, _SAM_PROMPT, 3, padding=1, bias=False, name="2")
+            return b.layernorm(x, 1e-6, dim=1, name="3")
+
+
+def _sam_prompt_encoder(b: TransformerBuilder, p: SamParams, grid: int, npts: int) -> tuple[str, str, str]:
+    """The prompt encoder: (sparse point embeddings, dense mask embedding, the image positional encoding)."""
+    e = _SAM_PROMPT
     unused: list[Weight] = []
     with b.scope("prompt_encoder"):
         # PositionEmbeddingRandom: coords (normalised) @ a (2, 128) Gaussian buffer, ×2π, sin and cos → 256.
@@ -756,7 +763,45 @@ def _sam(model: str, p: SamParams) -> Graph:
                 unused.append(Weight(f"prompt_encoder.{n}.bias", (shape[0],)))
         # the branch this pass does not take: its params belong to the model but are not read (an identity view)
         dense = b.unused_params(dense, unused, name="unused_params")
-    # ---- mask decoder
+    return sparse, dense, image_pe
+
+
+def _sam_two_way(b: TransformerBuilder, tokens: str, keys: str, key_pe: str, fused: bool) -> tuple[str, str]:
+    """The mask decoder's two-way transformer: 2 layers and the final token-to-image attention; (queries, keys)."""
+    queries, query_pe = tokens, tokens
+    with b.scope("transformer"):
+        for i in range(2):
+            with b.scope(f"layers.{i}"):
+                if i == 0:  # skip_first_layer_pe: no PE and no residual
+                    queries = _sam_attention(b, "self_attn", queries, queries, queries, 1, fused)
+                else:
+                    q = b.add(queries, query_pe, name="q_pe")
+                    a = _sam_attention(b, "self_attn", q, q, queries, 1, fused)
+                    queries = b.add(queries, a, name="add_self_attn")
+                queries = b.layernorm(queries, name="norm1")
+                q = b.add(queries, query_pe, name="q_pe_t2i")
+                k = b.add(keys, key_pe, name="k_pe_t2i")
+                a = _sam_attention(b, "cross_attn_token_to_image", q, k, keys, 2, fused)
+                queries = b.layernorm(b.add(queries, a, name="add_t2i"), name="norm2")
+                with b.scope("mlp"):
+                    m = b.mlp(queries, 2048, "relu", names=("lin1", "lin2"))
+                queries = b.layernorm(b.add(queries, m, name="add_mlp"), name="norm3")
+                q = b.add(queries, query_pe, name="q_pe_i2t")
+                k = b.add(keys, key_pe, name="k_pe_i2t")
+                a = _sam_attention(b, "cross_attn_image_to_token", k, q, queries, 2, fused)
+                keys = b.layernorm(b.add(keys, a, name="add_i2t"), name="norm4")
+        q = b.add(queries, query_pe, name="q_pe_final")
+        k = b.add(keys, key_pe, name="k_pe_final")
+        a = _sam_attention(b, "final_attn_token_to_image", q, k, keys, 2, fused)
+        queries = b.layernorm(b.add(queries, a, name="add_final"), name="norm_final_attn")
+    return queries, keys
+
+
+def _sam_mask_decoder(b: TransformerBuilder, p: SamParams, image_embedding: str, prompts: tuple[str, str, str],
+                      grid: int, fused: bool) -> None:
+    """The mask decoder: tokens through the two-way transformer, upscaled masks and IoU predictions."""
+    e = _SAM_PROMPT
+    sparse, dense, image_pe = prompts
     with b.scope("mask_decoder"):
         iou = b.table_rows((p.batch, 1, e), Weight("mask_decoder.iou_token.weight", (1, e)), name="iou_token")
         masks_t = b.table_rows((p.batch, 4, e), Weight("mask_decoder.mask_tokens.weight", (4, e)),
@@ -765,32 +810,7 @@ def _sam(model: str, p: SamParams) -> Graph:
         src = b.add(image_embedding, dense, name="add_dense")
         keys = b.view(src, (p.batch, grid * grid, e), "flatten_transpose", name="src_tokens")
         key_pe = b.view(image_pe, (1, grid * grid, e), "flatten_transpose", name="pos_tokens")
-        queries, query_pe = tokens, tokens
-        with b.scope("transformer"):
-            for i in range(2):
-                with b.scope(f"layers.{i}"):
-                    if i == 0:  # skip_first_layer_pe: no PE and no residual
-                        queries = _sam_attention(b, "self_attn", queries, queries, queries, 1, fused)
-                    else:
-                        q = b.add(queries, query_pe, name="q_pe")
-                        a = _sam_attention(b, "self_attn", q, q, queries, 1, fused)
-                        queries = b.add(queries, a, name="add_self_attn")
-                    queries = b.layernorm(queries, name="norm1")
-                    q = b.add(queries, query_pe, name="q_pe_t2i")
-                    k = b.add(keys, key_pe, name="k_pe_t2i")
-                    a = _sam_attention(b, "cross_attn_token_to_image", q, k, keys, 2, fused)
-                    queries = b.layernorm(b.add(queries, a, name="add_t2i"), name="norm2")
-                    with b.scope("mlp"):
-                        m = b.mlp(queries, 2048, "relu", names=("lin1", "lin2"))
-                    queries = b.layernorm(b.add(queries, m, name="add_mlp"), name="norm3")
-                    q = b.add(queries, query_pe, name="q_pe_i2t")
-                    k = b.add(keys, key_pe, name="k_pe_i2t")
-                    a = _sam_attention(b, "cross_attn_image_to_token", k, q, queries, 2, fused)
-                    keys = b.layernorm(b.add(keys, a, name="add_i2t"), name="norm4")
-            q = b.add(queries, query_pe, name="q_pe_final")
-            k = b.add(keys, key_pe, name="k_pe_final")
-            a = _sam_attention(b, "final_attn_token_to_image", q, k, keys, 2, fused)
-            queries = b.layernorm(b.add(queries, a, name="add_final"), name="norm_final_attn")
+        queries, keys = _sam_two_way(b, tokens, keys, key_pe, fused)
         iou_out = b.select_token(queries, 0, name="iou_token_out")
         src = b.view(keys, (p.batch, e, grid, grid), "transpose_view", name="src_image")
         with b.scope("output_upscaling"):
@@ -809,6 +829,23 @@ def _sam(model: str, p: SamParams) -> Graph:
         b.matmul([hyper_in, flat], (p.batch, 4, uh * uw), gemm, name="masks")
         with b.scope("iou_prediction_head"):
             _sam_mlp(b, iou_out, e, 4)
+
+
+def _sam(model: str, p: SamParams) -> Graph:
+    if p.tensor_parallel > 1:
+        raise WorkloadError(f"{model}: tensor_parallel is not supported for SAM (its windowed attention with "
+                            f"relative positions is not sharded); use 1")
+    fused = _fused(p)
+    grid = _SAM_IMG // _SAM_PATCH  # 64
+    npts = p.points + 1  # SAM appends a padding point when no box is given
+    inputs: dict[str, tuple[int, ...]] = {"input": (p.batch, 3, _SAM_IMG, _SAM_IMG), "points": (p.batch, npts, 2),
+                                          "point_labels": (p.batch, npts)}
+    if p.mask_prompt:
+        inputs["mask_input"] = (p.batch, 1, 4 * grid, 4 * grid)
+    b = TransformerBuilder(model, inputs, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+    image_embedding = _sam_image_encoder(b, SAM[model], p, grid, fused)
+    prompts = _sam_prompt_encoder(b, p, grid, npts)
+    _sam_mask_decoder(b, p, image_embedding, prompts, grid, fused)
     return b.build(_meta(model, p))
 
 

@@ -68,12 +68,8 @@ def _cfg_lines(text: str) -> dict[tuple[str, str], int]:
     return lines
 
 
-def read_scalesim_config(path: str | os.PathLike) -> Arch:
-    """The :class:`Arch` of a SCALE-Sim ``.cfg`` file: one core with the file's array, dataflow and split
-    SRAM sizes, 1 GHz, int8, HBM unbounded (CALC) or ``Bandwidth`` bytes/cycle (USER), a vector unit as wide
-    as the array. Raises :class:`ConfigError` listing every problem, each naming file, line and key."""
-    file = display_path(path)
-    text = read_text_file(path, file)
+def _parse_cfg(text: str, file: str) -> configparser.ConfigParser:
+    """``text`` parsed as an INI file; :class:`ConfigError` naming the line of a malformed one."""
     parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read_string(text, source=file)
@@ -88,62 +84,100 @@ def read_scalesim_config(path: str | os.PathLike) -> Arch:
         raise ConfigError(ConfigIssue(file, e.lineno, what, "written twice")) from None
     except configparser.Error as e:
         raise ConfigError(ConfigIssue(file, None, "", f"malformed config: {e.message}")) from None
-    lines = _cfg_lines(text)
-    issues: list[ConfigIssue] = []
+    return parser
 
-    def where(section: str, option: str) -> int | None:
-        return lines.get((section, option.lower())) or lines.get((section, ""))
 
-    def get(section: str, *options: str) -> str | None:
+class _CfgReader:
+    """The options of a parsed ``.cfg``, collecting an issue (file, line, key) for each missing or bad one."""
+
+    def __init__(self, parser: configparser.ConfigParser, text: str, file: str) -> None:
+        self.parser, self.file = parser, file
+        self.lines = _cfg_lines(text)
+        self.issues: list[ConfigIssue] = []
+
+    def where(self, section: str, option: str) -> int | None:
+        return self.lines.get((section, option.lower())) or self.lines.get((section, ""))
+
+    def get(self, section: str, *options: str) -> str | None:
         """The first of ``options`` present in ``section`` (SCALE-Sim v1 spelt the SRAM keys without kB)."""
-        if parser.has_section(section):
+        if self.parser.has_section(section):
             for option in options:
-                if parser.has_option(section, option):
-                    return parser.get(section, option).strip().strip('"').strip()
-        issues.append(ConfigIssue(file, lines.get((section, "")), f"{section}.{options[0]}", "missing"))
+                if self.parser.has_option(section, option):
+                    return self.parser.get(section, option).strip().strip('"').strip()
+        self.issues.append(ConfigIssue(self.file, self.lines.get((section, "")), f"{section}.{options[0]}", "missing"))
         return None
 
-    def positive(section: str, option: str, value: str | None) -> int | None:
+    def positive(self, section: str, option: str, value: str | None) -> int | None:
         if value is None:
             return None
         number, problem = _positive_int(value)
         if problem is not None:
-            issues.append(ConfigIssue(file, where(section, option), f"{section}.{option}", problem, value, True))
+            self.issues.append(ConfigIssue(self.file, self.where(section, option), f"{section}.{option}", problem,
+                                           value, True))
             return None
         return number
 
-    arch_sec = "architecture_presets"
-    rows = positive(arch_sec, "ArrayHeight", get(arch_sec, "ArrayHeight"))
-    cols = positive(arch_sec, "ArrayWidth", get(arch_sec, "ArrayWidth"))
+    def bad(self, section: str, option: str, message: str, value: object) -> None:
+        self.issues.append(ConfigIssue(self.file, self.where(section, option), f"{section}.{option}", message,
+                                       value, True))
+
+
+_ARCH = "architecture_presets"
+
+
+def _srams(cfg: _CfgReader) -> dict[str, int | None]:
+    """The ifmap, filter and ofmap SRAM sizes in KiB."""
     srams = {}
     for part, label in (("ifmap", "Ifmap"), ("filter", "Filter"), ("ofmap", "Ofmap")):
         key = f"{label}SramSzkB"
-        srams[part] = positive(arch_sec, key, get(arch_sec, key, f"{label}SramSz"))
+        srams[part] = cfg.positive(_ARCH, key, cfg.get(_ARCH, key, f"{label}SramSz"))
         if srams[part] is not None and srams[part] * 1024 > MAX_INT:
-            issues.append(ConfigIssue(file, where(arch_sec, key), f"{arch_sec}.{key}", f"size too large (the limit "
-                                      f"is {MAX_INT // 1024:,} KiB)", srams[part], True))
-    dataflow = get(arch_sec, "Dataflow")
+            cfg.bad(_ARCH, key, f"size too large (the limit is {MAX_INT // 1024:,} KiB)", srams[part])
+    return srams
+
+
+def _dataflow(cfg: _CfgReader) -> str | None:
+    dataflow = cfg.get(_ARCH, "Dataflow")
     if dataflow is not None:
         dataflow = dataflow.lower()
         if dataflow not in ("os", "ws", "is"):
-            issues.append(ConfigIssue(file, where(arch_sec, "Dataflow"), f"{arch_sec}.Dataflow",
-                                      "expected os, ws or is", dataflow, True))
+            cfg.bad(_ARCH, "Dataflow", "expected os, ws or is", dataflow)
+    return dataflow
+
+
+def _bandwidth(cfg: _CfgReader) -> tuple[str, float]:
+    """The DRAM bandwidth mode (CALC or USER) and bytes/s (unbounded in CALC mode)."""
     mode = "CALC"
-    if parser.has_option("run_presets", "InterfaceBandwidth"):
-        mode = parser.get("run_presets", "InterfaceBandwidth").strip().upper()
+    if cfg.parser.has_option("run_presets", "InterfaceBandwidth"):
+        mode = cfg.parser.get("run_presets", "InterfaceBandwidth").strip().upper()
         if mode not in ("CALC", "USER"):
-            issues.append(ConfigIssue(file, where("run_presets", "InterfaceBandwidth"),
-                                      "run_presets.InterfaceBandwidth", "expected CALC or USER", mode, True))
+            cfg.bad("run_presets", "InterfaceBandwidth", "expected CALC or USER", mode)
     bandwidth = math.inf
     if mode == "USER":
-        text_bw = get(arch_sec, "Bandwidth")
+        text_bw = cfg.get(_ARCH, "Bandwidth")
         if text_bw is not None:
             first = text_bw.split(",")[0].strip()
-            words = positive(arch_sec, "Bandwidth", first)
+            words = cfg.positive(_ARCH, "Bandwidth", first)
             if words is not None:
                 bandwidth = words * 1 * CLOCK_HZ  # words/cycle × 1 byte/word × cycles/s
-    if issues:
-        raise ConfigError(issues)
+    return mode, bandwidth
+
+
+def read_scalesim_config(path: str | os.PathLike) -> Arch:
+    """The :class:`Arch` of a SCALE-Sim ``.cfg`` file: one core with the file's array, dataflow and split
+    SRAM sizes, 1 GHz, int8, HBM unbounded (CALC) or ``Bandwidth`` bytes/cycle (USER), a vector unit as wide
+    as the array. Raises :class:`ConfigError` listing every problem, each naming file, line and key."""
+    file = display_path(path)
+    text = read_text_file(path, file)
+    parser = _parse_cfg(text, file)
+    cfg = _CfgReader(parser, text, file)
+    rows = cfg.positive(_ARCH, "ArrayHeight", cfg.get(_ARCH, "ArrayHeight"))
+    cols = cfg.positive(_ARCH, "ArrayWidth", cfg.get(_ARCH, "ArrayWidth"))
+    srams = _srams(cfg)
+    dataflow = _dataflow(cfg)
+    mode, bandwidth = _bandwidth(cfg)
+    if cfg.issues:
+        raise ConfigError(cfg.issues)
     run_name = parser.get("general", "run_name", fallback="").strip().strip('"') or Path(path).stem
     try:
         return Arch.model_validate({
@@ -194,6 +228,59 @@ def _dense(text: str) -> bool:
     return len(parts) == 2 and parts[0].strip() == parts[1].strip() and parts[0].strip().isdigit()
 
 
+def _row_values(file: str, n: int, fields: list[str], columns: tuple[str, ...], gemm: bool,
+                issues: list[ConfigIssue]) -> tuple[list[int], int | None]:
+    """The numbers of row ``n`` after its name and its stride width (None: the one stride column), adding to
+    ``issues`` (which holds the row's name problems) each bad column, sparsity and extra column."""
+    need = len(columns)
+    extra = fields[need:]
+    if len(fields) < need:
+        issues.append(ConfigIssue(file, n, columns[len(fields)],
+                                  f"missing: a row has {need} columns ({', '.join(columns)})"))
+    values: list[int] = []
+    for col, text_value in zip(columns[1:], fields[1:need], strict=False):
+        v, problem = _positive_int(text_value)
+        if problem is not None:
+            issues.append(ConfigIssue(file, n, col, problem, text_value, True))
+        values.append(v)
+    stride_w = None
+    if not gemm and extra and ":" not in extra[0]:
+        stride_w, problem = _positive_int(extra[0])
+        if problem is not None:
+            issues.append(ConfigIssue(file, n, "Stride width", problem, extra[0], True))
+        extra = extra[1:]
+    if extra and ":" in extra[0]:
+        if not _dense(extra[0]):
+            issues.append(ConfigIssue(file, n, "Sparsity", "only dense layers (N:N) are modelled", extra[0], True))
+        extra = extra[1:]
+    if extra:
+        issues.append(ConfigIssue(file, n, "", f"unexpected extra columns {', '.join(extra)}"))
+    if not issues and not gemm:
+        h, w, fh, fw = values[:4]
+        if fh > h:
+            issues.append(ConfigIssue(file, n, "Filter Height", f"larger than IFMAP Height ({h})", fh, True))
+        if fw > w:
+            issues.append(ConfigIssue(file, n, "Filter Width", f"larger than IFMAP Width ({w})", fw, True))
+    return values, stride_w
+
+
+def _layer_names(file: str, n: int, name: str, values: list[int], columns: tuple[str, ...], gemm: bool,
+                 issues: list[ConfigIssue], first_line: dict[str, int]) -> list[str]:
+    """The ops row ``n`` (named ``name``) becomes, each recorded in ``first_line``; a depthwise row's clash with an
+    earlier name is added to ``issues``."""
+    names = [name]
+    if not gemm and not issues and "DP" in name:  # SCALE-Sim's own test (topology_utils.load_arrays_conv)
+        names = [f"{name}Channel_{i}" for i in range(values[4])]
+    for layer in names:
+        if layer != name and layer in first_line:
+            issues.append(ConfigIssue(file, n, columns[0], f"depthwise layer {layer!r} is also the name on line "
+                                                           f"{first_line[layer]}", name, True))
+            break
+        if layer:
+            first_line.setdefault(layer, n)
+    return names
+
+
 def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: str = WORD_DTYPE) -> Graph:
     """The ``ir.Graph`` of a SCALE-Sim topology CSV: one op per row, named as in the file, in file order.
 
@@ -224,55 +311,15 @@ def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: s
         elif name in first_line:
             row_issues.append(ConfigIssue(file, n, columns[0], f"layer name used twice (first on line "
                                                                f"{first_line[name]})", name, True))
-        need = len(columns)
-        extra = fields[need:]
-        if len(fields) < need:
-            row_issues.append(ConfigIssue(file, n, columns[len(fields)],
-                                          f"missing: a row has {need} columns ({', '.join(columns)})"))
-        values: list[int] = []
-        for col, text_value in zip(columns[1:], fields[1:need], strict=False):
-            v, problem = _positive_int(text_value)
-            if problem is not None:
-                row_issues.append(ConfigIssue(file, n, col, problem, text_value, True))
-            values.append(v)
-        stride_w = None
-        if not gemm and extra and ":" not in extra[0]:
-            stride_w, problem = _positive_int(extra[0])
-            if problem is not None:
-                row_issues.append(ConfigIssue(file, n, "Stride width", problem, extra[0], True))
-            extra = extra[1:]
-        if extra and ":" in extra[0]:
-            if not _dense(extra[0]):
-                row_issues.append(ConfigIssue(file, n, "Sparsity", "only dense layers (N:N) are modelled",
-                                              extra[0], True))
-            extra = extra[1:]
-        if extra:
-            row_issues.append(ConfigIssue(file, n, "", f"unexpected extra columns {', '.join(extra)}"))
-        if not row_issues and not gemm:
-            h, w, fh, fw = values[:4]
-            if fh > h:
-                row_issues.append(ConfigIssue(file, n, "Filter Height", f"larger than IFMAP Height ({h})", fh,
-                                              True))
-            if fw > w:
-                row_issues.append(ConfigIssue(file, n, "Filter Width", f"larger than IFMAP Width ({w})", fw, True))
-        names = [name]
-        if not gemm and not row_issues and "DP" in name:  # SCALE-Sim's own test (topology_utils.load_arrays_conv)
-            names = [f"{name}Channel_{i}" for i in range(values[4])]
-        for layer in names:
-            if layer != name and layer in first_line:
-                row_issues.append(ConfigIssue(file, n, columns[0], f"depthwise layer {layer!r} is also the name "
-                                              f"on line {first_line[layer]}", name, True))
-                break
-            if layer:
-                first_line.setdefault(layer, n)
+        values, stride_w = _row_values(file, n, fields, columns, gemm, row_issues)
+        names = _layer_names(file, n, name, values, columns, gemm, row_issues, first_line)
         if row_issues:
             issues.extend(row_issues)
             continue
         for layer in names:
             src = f"{layer}/ifmap"
             if gemm:
-                m, nn, k = values
-                op, in_shape = _gemm_op(layer, src, m, nn, k, dtype, n)
+                op, in_shape = _gemm_op(layer, src, *values, dtype, n)
             else:
                 op, in_shape = _conv_op(layer, src, *values, stride_w or values[-1], dtype, n,
                                         depthwise=layer != name)

@@ -214,6 +214,7 @@ class Serving(_ServingRequired, total=False):
     kv_cache_bytes: int
     weight_bytes: int
     memory: dict[str, Footprint]
+    layer_samples: list[int] | None  # [1, 2]: each pass simulated with 1 and 2 layers (options.layer_samples)
 
 
 class StageTime(TypedDict):

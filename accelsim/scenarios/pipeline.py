@@ -35,9 +35,7 @@ run's with the first layer's counted n − 1 times).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-
-import numpy as np
+from dataclasses import replace
 
 from ..config import WorkloadSpec, build_graph
 from ..energy import account
@@ -46,42 +44,15 @@ from ..hardware import Arch
 from ..options import Options
 from ..report import Report
 from ..units import dtype_bytes
-from .passes import Pass, Rows, Timing, Work, compose_ops, counted_busy
-from .sampling import affine_timing, extrapolate_layers
+from .passes import Rows, Timing, compose_ops, counted_busy
+from .sampling import Sampled
 from .single import Progress, simulate_pass
 
 
-@dataclass(frozen=True)
-class Stage:
-    """One pipeline stage for one micro-batch: the simulated pass whose ops show it, each op's work and busy cycles
-    per unit in one micro-batch and the executions of it that stands for (n − 1 for the first layer of a 2-layer
-    run standing for n layers, else 1), its timing and every pass simulated for it."""
-
-    shown: Pass
-    work: tuple[Work, ...]
-    busy: np.ndarray  # (ops, units)
-    per_micro_batch: tuple[int, ...]
-    timing: Timing
-    runs: tuple[Pass, ...]
-
-    @property
-    def sampled(self) -> bool:
-        return len(self.runs) > 1
-
-    @classmethod
-    def exact(cls, p: Pass) -> Stage:
-        return cls(p, p.work, p.busy, (1,) * len(p.work), p.timing, (p,))
-
-    @classmethod
-    def extrapolated(cls, one: Pass, two: Pass, layers: int) -> Stage:
-        """A stage of ``layers`` identical layers from its runs with 1 and with 2 layers."""
-        rows = extrapolate_layers(one, two, layers)
-        return cls(two, rows.work, rows.busy, rows.counts, affine_timing(one.timing, two.timing, layers), (one, two))
-
-    def repeats(self, micro_batches: int, replicas: int) -> list[int]:
-        """How many times an iteration of ``micro_batches`` over ``replicas`` stages like this one runs each op's
-        one-micro-batch work: forward and backward ops once per micro-batch, optimizer ops once."""
-        return [replicas * (1 if phase == "optimizer" else micro_batches) for phase in self.shown.phase_of_op]
+def _repeats(stage: Sampled, micro_batches: int, replicas: int) -> list[int]:
+    """How many times an iteration of ``micro_batches`` over ``replicas`` stages like ``stage`` runs each op's
+    one-micro-batch work: forward and backward ops once per micro-batch, optimizer ops once."""
+    return [replicas * (1 if phase == "optimizer" else micro_batches) for phase in stage.shown.phase_of_op]
 
 
 def schedule_cycles(per_micro: Sequence[float], micro_batches: int, interleave: int) -> float:
@@ -104,7 +75,7 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     distinct = sorted({0, min(1, pp - 1), pp - 1})
     per_stage = int(params["layers"]) // pp
     samples = [1, 2] if options.layer_samples and per_stage > 2 else [per_stage]
-    simulated: dict[int, Stage] = {}
+    simulated: dict[int, Sampled] = {}
     segments, offset, graph = [], 0, None
     done = 0
     for k in distinct:
@@ -124,7 +95,7 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
             del rep
             offset += p.timing.cycles
             done += 1
-        simulated[k] = Stage.exact(runs[0]) if len(runs) == 1 else Stage.extrapolated(runs[0], runs[1], per_stage)
+        simulated[k] = Sampled.exact(runs[0]) if len(runs) == 1 else Sampled.extrapolated(runs[0], runs[1], per_stage)
     assert graph is not None
     training = params.get("mode") == "training"
     v = int(params.get("pipeline_interleave", 1))
@@ -138,7 +109,7 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     return Report(data, segments=segments)
 
 
-def combine(simulated: dict[int, Stage], pp: int, *, micro_batches: int, interleave: int, p2p_cycles: float,
+def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, interleave: int, p2p_cycles: float,
             p2p_count: int, name: str) -> dict:
     """The iteration's report from the distinct simulated stages (0, 1 and P − 1; stage 1 stands for every middle
     stage); see the module docstring."""
@@ -155,9 +126,9 @@ def combine(simulated: dict[int, Stage], pp: int, *, micro_batches: int, interle
     clock = float(slow.shown.report["clock_hz"])
     seconds = total / clock
     replicas = {k: sum(1 for j in range(pp) if (j if j in simulated else 1) == k) for k in simulated}
-    repeats = {k: s.repeats(m, replicas[k]) for k, s in simulated.items()}
+    repeats = {k: _repeats(s, m, replicas[k]) for k, s in simulated.items()}
     ops, totals = compose_ops([Rows(s.shown, [w.times(r) for w, r in zip(s.work, repeats[k], strict=True)],
-                                    [r * c for r, c in zip(repeats[k], s.per_micro_batch, strict=True)], {"stage": k})
+                                    [r * c for r, c in zip(repeats[k], s.counts, strict=True)], {"stage": k})
                                for k, s in simulated.items()])
     busy = counted_busy((s.shown.units, s.busy, repeats[k]) for k, s in simulated.items())
     chip_cycles = pp * total

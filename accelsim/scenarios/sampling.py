@@ -93,11 +93,46 @@ def affine_timing(one: Timing, two: Timing, n: int) -> Timing:
     return Timing(cycles=affine(one.cycles, two.cycles, n), seconds=affine(one.seconds, two.seconds, n),
                   launch_s=affine(one.launch_s, two.launch_s, n), params=affine(one.params, two.params, n),
                   model_params=affine(one.model_params, two.model_params, n),
-                  phases=affine_table(one.phases, two.phases, n), memory=affine_table(one.memory, two.memory, n),
+                  phases=affine_table(one.phases, two.phases, n),
+                  memory=_fractions(affine_table(one.memory, two.memory, n)),
                   placement=affine_table(one.placement, two.placement, n))
 
 
+def _fractions(memory: Mapping[str, Mapping[str, float]]) -> dict:
+    """``memory`` with each level's ``fraction`` its used bytes over its capacity (not the affine fraction, which
+    differs in the last bits)."""
+    return {lv: {**row, "fraction": row["used"] / row["capacity"]} if row.get("capacity") and "fraction" in row
+            else row for lv, row in memory.items()}
+
+
 _INDEX = re.compile(r"(\d+)\.$")
+LISTED = 64  # report.json's placement lists tensors by name up to this many, else counts them per level
+# (accelsim/report/summary.py)
+
+
+def _tensors(placement: Mapping[str, object]) -> int:
+    counts = [v for k, v in placement.items() if k.startswith("tensors_in_")]
+    return sum(counts) if counts else len(placement)  # type: ignore[arg-type]
+
+
+def layer_placement(one: Pass, two: Pass, n: int, level: str) -> dict[str, object]:
+    """report.json's ``placement`` of n identical layers whose every tensor is in ``level`` (as in both samples):
+    its tensors counted (affine in n) or, up to :data:`LISTED` of them, named: the 2-layer run's, the first
+    layer's for each of layers 0 … n − 2 and the last layer's as layer n − 1."""
+    count = affine(_tensors(one.timing.placement), _tensors(two.timing.placement), n)
+    if count > LISTED:
+        return {f"tensors_in_{level}": count}
+    _, layers = _by_layer(two)
+    out: dict[str, object] = {}
+    for name in two.timing.placement:
+        lay = layer_of(name)
+        if lay is None or lay not in layers:
+            out[name] = level
+            continue
+        span = range(n - 1) if lay == layers[0] else [n - 1]
+        for i in span:
+            out[_INDEX.sub(f"{i}.", lay) + name[len(lay):]] = level
+    return out
 
 
 @dataclass(frozen=True)
@@ -166,3 +201,38 @@ def extrapolate_layers(one: Pass, two: Pass, n: int) -> LayerRows:
             counts.append(1)
     return LayerRows(tuple(w.stalls_at_least_zero() for w in work), np.array(busy).reshape(len(work), len(two.units)),
                      tuple(counts))
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """A pass of n identical layers (a pipeline stage for one micro-batch, a serving pass): the simulated pass whose
+    ops show it, each op's work and busy cycles per unit and the executions of it that row stands for (n − 1 for
+    the first layer of a 2-layer run standing for n layers, else 1), its timing and every pass simulated for it.
+    ``busy`` is None for a pass taken as is without its per-op busy cycles (its units' totals are its report's)."""
+
+    shown: Pass
+    work: tuple[Work, ...]
+    busy: np.ndarray | None  # (ops, units)
+    counts: tuple[int, ...]
+    timing: Timing
+    runs: tuple[Pass, ...]
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.runs) > 1
+
+    @property
+    def unit_busy(self) -> np.ndarray:
+        """Busy cycles per unit over the whole pass, shape (1, units)."""
+        return self.shown.unit_busy if self.busy is None else self.busy.sum(axis=0, keepdims=True)
+
+    @classmethod
+    def exact(cls, p: Pass, *, per_op: bool = True) -> Sampled:
+        """``p`` as is (with its per-op busy cycles when ``per_op``: computed from its task graph)."""
+        return cls(p, p.work, p.busy if per_op else None, (1,) * len(p.work), p.timing, (p,))
+
+    @classmethod
+    def extrapolated(cls, one: Pass, two: Pass, layers: int) -> Sampled:
+        """A pass of ``layers`` identical layers from its runs with 1 and with 2 layers."""
+        rows = extrapolate_layers(one, two, layers)
+        return cls(two, rows.work, rows.busy, rows.counts, affine_timing(one.timing, two.timing, layers), (one, two))

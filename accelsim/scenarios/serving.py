@@ -18,20 +18,34 @@ are simulated and the others interpolated (:mod:`accelsim.scenarios.sampling`). 
 * ``serving``: ``ttft_s`` (the prefill, which yields each sequence's first token; without a prefill, the first
   decode step), ``tpot_s`` (mean seconds per decode step), ``tokens_per_s`` (batch · decode steps / decode
   seconds), ``step_cycles`` (every decode step), ``kv_cache_bytes``, ``weight_bytes`` and ``memory`` (the
-  footprint per level, of the last step).
+  footprint per level, of the last step); ``layer_samples``: [1, 2] when the passes were layer-sampled, else None.
+
+Layer samples (``options.layer_samples``): a model of n > 2 identical layers (:func:`identical_layers`) runs each
+pass with 1 and with 2 layers (the builders' ``layers`` param) and extrapolates it affinely in n
+(:class:`~accelsim.scenarios.sampling.Sampled`, as pipeline stages): its op rows are the 2-layer run's, the first
+layer's counted n − 1 times. Exact only while every tensor of the whole model sits in the first memory (HBM), as in
+the samples: placement fills it in graph order, so a model that spills places early and late layers differently.
+That is checked before simulating (weights and KV caches, affine in n) and after (the samples' footprint with the
+activations' reserve, :func:`placed_alike`); otherwise, and with ``options.trace``, every layer is simulated.
+``power.peak_w`` is then the 2-layer sample's busiest window, not extrapolated.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from ..builders.hf import HfParams
+from ..builders.hf import identical_layers as hf_layers
+from ..builders.registry import get_builder
+from ..builders.transformer import identical_layers as transformer_layers
 from ..config import WorkloadSpec, build_graph
 from ..energy import account
 from ..hardware import Arch
+from ..ir import Graph
 from ..options import Options
 from ..report import Report
 from .passes import Pass, Rows, Work, compose_ops, counted_busy
-from .sampling import decode_samples, interpolation_weights, pass_scales
+from .sampling import Sampled, affine, decode_samples, interpolation_weights, layer_placement, pass_scales
 from .single import Progress, simulate_pass
 
 
@@ -42,7 +56,8 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
 
     With more decode steps than ``options.decode_samples``, that many steps (evenly spread, first and last
     included) are simulated and the others interpolated linearly in the KV length between their simulated
-    neighbours; the report says which steps were simulated.
+    neighbours; the report says which steps were simulated. With ``options.layer_samples``, each pass of a model
+    of n > 2 identical layers is simulated with 1 and with 2 layers and extrapolated, where that is exact.
     """
     options = options or Options()
     params = dict(workload.params)
@@ -57,27 +72,111 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     for i in sampled:
         plan.append(("decode", i, replace(workload, params={**params, "phase": "decode", "kv_len": start_kv + i,
                                                                 "decode_steps": 0})))
-    prefill: list[Pass] = []
-    decode: list[Pass] = []
-    segments, offset = [], 0
-    graph = None
-    for n, (phase, step, spec) in enumerate(plan):
-        if progress:
-            progress(f"{phase} step {step}" if phase == "decode" else phase, n, len(plan))
-        graph = build_graph(spec, arch.dtype)
-        p, rep = simulate_pass(graph, arch, pass_options(options, phase), name=name, workload=workload)
-        (prefill if phase == "prefill" else decode).append(p.without_tasks())
-        if options.trace:  # each pass's task graph and trace are kept only for a Chrome trace
-            segments.append((*rep.segments[0][:2], offset))
-        del rep
-        offset += p.timing.cycles
-    assert graph is not None
-    footprint = {"kv_cache_bytes": int(graph.meta.get("kv_cache_bytes", 0)), "weight_bytes": graph.weight_bytes,
-                 "memory": (decode or prefill)[-1].timing.memory}
+    # a Chrome trace shows the run's own timeline, every layer
+    layers = identical_layers(workload) if options.layer_samples and not options.trace else None
+    run = _Runner(arch, options, name, workload, progress, len(plan))
+    done = run.plan(plan, layers) if layers is not None and layers > 2 else None
+    if done is None:  # every layer simulated: layer samples off, not applicable, or not exact for this model
+        run = _Runner(arch, options, name, workload, progress, len(plan))
+        done = run.plan(plan, None)
+    prefill = [s for (phase, _, _), s in zip(plan, done, strict=True) if phase == "prefill"]
+    decode = [s for (phase, _, _), s in zip(plan, done, strict=True) if phase == "decode"]
+    footprint = {**run.footprint, "memory": (decode or prefill)[-1].timing.memory}
     data = _combine(prefill[0] if prefill else None, decode, sampled, steps=steps, batch=int(params.get("batch", 1)),
-                    footprint=footprint, name=name or f"{graph.name}_{arch.name}")
+                    footprint=footprint, name=name or f"{run.graph_name}_{arch.name}")
+    data["serving"]["layer_samples"] = [1, 2] if decode and decode[0].sampled or prefill and prefill[0].sampled \
+        else None
     data.update(account(data, arch))  # energy of the composed run (the passes' own were copied)
-    return Report(data, segments=segments)
+    return Report(data, segments=run.segments)
+
+
+def identical_layers(workload: WorkloadSpec) -> int | None:
+    """The number of identical layers of ``workload``'s model (set by its ``layers`` param) when its builder
+    says they are alike (:func:`accelsim.builders.transformer.identical_layers`, :func:`accelsim.builders.hf.
+    identical_layers`), else None."""
+    entry = get_builder(workload.model)
+    if "layers" not in entry.params.model_fields:
+        return None
+    p = entry.params.model_validate(dict(workload.params))
+    if p.mode == "training":
+        return None
+    return hf_layers(p) if isinstance(p, HfParams) else transformer_layers(workload.model, p)
+
+
+class _Runner:
+    """Simulates the passes of a serving run one after another, keeping each as a :class:`Sampled` (and, with
+    ``options.trace``, the task graphs and traces for the Chrome trace)."""
+
+    def __init__(self, arch: Arch, options: Options, name: str | None, workload: WorkloadSpec,
+                 progress: Progress | None, total: int) -> None:
+        self.arch, self.options, self.name, self.workload = arch, options, name, workload
+        self.progress, self.total = progress, total
+        self.segments: list = []
+        self.offset = 0
+        self.footprint: dict = {}
+        self.graph_name = ""
+
+    def plan(self, plan: list[tuple[str, int, WorkloadSpec]], layers: int | None) -> list[Sampled] | None:
+        """Every pass of ``plan``: with ``layers``, each from its runs with 1 and 2 layers; None as soon as one of
+        them would not be exact (:func:`placed_alike`)."""
+        out = []
+        for n, (phase, step, spec) in enumerate(plan):
+            if self.progress:
+                self.progress(f"{phase} step {step}" if phase == "decode" else phase, n, self.total)
+            opts = pass_options(self.options, phase)
+            if layers is None:
+                graph = build_graph(spec, self.arch.dtype)
+                out.append(Sampled.exact(self._simulate(graph, opts), per_op=False))
+                self.footprint = {"kv_cache_bytes": int(graph.meta.get("kv_cache_bytes", 0)),
+                                  "weight_bytes": graph.weight_bytes}
+                continue
+            g1, g2 = (build_graph(replace(spec, params={**spec.params, "layers": k}), self.arch.dtype) for k in (1, 2))
+            if self.arch.memories and affine(_persistent(g1), _persistent(g2), layers) > self.arch.memory(
+                    self.arch.memories[0]).capacity:
+                return None  # the whole model overflows the first memory (checked before simulating the samples)
+            one, two = (self._simulate(g, opts, per_op=True) for g in (g1, g2))
+            pass_ = Sampled.extrapolated(one, two, layers)
+            if not placed_alike(pass_, self.arch):
+                return None
+            if self.arch.memories:
+                placement = layer_placement(one, two, layers, self.arch.memories[0])
+                pass_ = replace(pass_, timing=replace(pass_.timing, placement=placement))
+            out.append(pass_)
+            self.footprint = {"kv_cache_bytes": affine(int(g1.meta.get("kv_cache_bytes", 0)),
+                                                       int(g2.meta.get("kv_cache_bytes", 0)), layers),
+                              "weight_bytes": affine(g1.weight_bytes, g2.weight_bytes, layers)}
+        return out
+
+    def _simulate(self, graph: Graph, opts: Options, *, per_op: bool = False) -> Pass:
+        self.graph_name = graph.name
+        p, rep = simulate_pass(graph, self.arch, opts, name=self.name, workload=self.workload)
+        if per_op:
+            p.busy  # noqa: B018 (computed from the task graph before it is dropped)
+        if self.options.trace:  # each pass's task graph and trace are kept only for a Chrome trace
+            self.segments.append((*rep.segments[0][:2], self.offset))
+        del rep
+        self.offset += p.timing.cycles
+        return p.without_tasks()
+
+
+def _persistent(graph: Graph) -> int:
+    """Bytes of ``graph``'s parameters and KV caches, which placement puts in the memories."""
+    return graph.weight_bytes + sum(graph.kv_cache_sizes().values())
+
+
+def placed_alike(pass_: Sampled, arch: Arch) -> bool:
+    """Whether the whole model's persistent tensors are placed as the layer samples' are: all of them (and the
+    activations' reserve) fit the first memory (HBM), as in both samples. Placement fills that memory in graph order
+    and spills the rest, so a model that overflows it places early and late layers differently (their weights and
+    KV caches in different memories) and its layers are no longer alike."""
+    if not arch.memories:
+        return True
+    first, *rest = arch.memories
+    if any(r.timing.memory.get(lv, {}).get("used", 0) for r in pass_.runs for lv in rest):
+        return False
+    held = pass_.timing.memory.get(first, {})
+    return not any(pass_.timing.memory.get(lv, {}).get("used", 0) for lv in rest) and \
+        held.get("used", 0) <= arch.memory(first).capacity
 
 
 def pass_options(options: Options, phase: str) -> Options:
@@ -88,16 +187,16 @@ def pass_options(options: Options, phase: str) -> Options:
     return options
 
 
-def _decode_work(decode: list[Pass], scales: list[float]) -> list[Work]:
+def _decode_work(decode: list[Sampled], scales: list[float]) -> list[Work]:
     """Per op of a decode step, the work of every step: each simulated step's work times its scale."""
-    names = [r["name"] for r in decode[0].rows]
+    names = [r["name"] for r in decode[0].shown.rows]
     for p in decode[1:]:
-        assert [r["name"] for r in p.rows] == names, "decode steps differ in their ops"
+        assert [r["name"] for r in p.shown.rows] == names, "decode steps differ in their ops"
     return [Work.combination(zip(works, scales, strict=True))
             for works in zip(*(p.work for p in decode), strict=True)]
 
 
-def _combine(prefill: Pass | None, decode: list[Pass], sampled: list[int], *, steps: int, batch: int,
+def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int], *, steps: int, batch: int,
              footprint: dict, name: str) -> dict:
     """The serving report (see the module docstring)."""
     weights = interpolation_weights(steps, sampled)
@@ -105,25 +204,26 @@ def _combine(prefill: Pass | None, decode: list[Pass], sampled: list[int], *, st
     weighted = ([(prefill, 1.0)] if prefill else []) + list(zip(decode, scales, strict=True))
     parts = []
     if prefill:
-        parts.append(Rows(prefill, prefill.work, [1] * len(prefill.work), {"phase": "prefill"}))
+        parts.append(Rows(prefill.shown, prefill.work, prefill.counts, {"phase": "prefill"}))
     if decode:
-        parts.append(Rows(decode[0], _decode_work(decode, scales), [steps] * len(decode[0].work),
+        parts.append(Rows(decode[0].shown, _decode_work(decode, scales), [steps * c for c in decode[0].counts],
                           {"phase": "decode"}, offset=prefill.timing.cycles if prefill else 0))
     ops, totals = compose_ops(parts)
     first = weighted[0][0]
-    clock = float(first.report["clock_hz"])
+    clock = float(first.shown.report["clock_hz"])
     total = round(sum(s * p.timing.cycles for p, s in weighted))
-    busy = counted_busy((p.units, p.unit_busy, [s]) for p, s in weighted)
-    out = {k: v for k, v in first.report.items() if k != "ops"}
+    busy = counted_busy((p.shown.units, p.unit_busy, [s]) for p, s in weighted)
+    out = {k: v for k, v in first.shown.report.items() if k != "ops"}
     seconds = sum(s * p.timing.seconds for p, s in weighted)
     launch_s = sum(s * p.timing.launch_s for p, s in weighted)
+    runs = [(r, s) for p, s in weighted for r in p.runs]
     out.update({
         "name": name,
         "total_cycles": total,
         "seconds": seconds,
         "launch_overhead_s": launch_s,
         "launch_bound_fraction": launch_s / seconds if seconds else 0.0,
-        "execution": ", ".join(dict.fromkeys(f"{phase} {p.report['execution']}" for phase, p in
+        "execution": ", ".join(dict.fromkeys(f"{phase} {p.shown.report['execution']}" for phase, p in
                                              (("prefill", prefill), ("decode", decode[0] if decode else None)) if p)),
         "macs": totals.macs,
         "flops": totals.flops,
@@ -131,12 +231,15 @@ def _combine(prefill: Pass | None, decode: list[Pass], sampled: list[int], *, st
         # where build_report gives one chip's share (tensor parallelism): the largest pass's
         **({"params_per_chip": max(p.timing.params for p, _ in weighted)} if "params_per_chip" in out else {}),
         "utilization": {u: (b / total if total else 0.0) for u, b in busy.items()},
-        "mac_utilization": totals.macs / (first.report["arch"]["peak_macs_per_cycle"] * total) if total else 0.0,
+        "mac_utilization": totals.macs / (first.shown.report["arch"]["peak_macs_per_cycle"] * total)
+        if total else 0.0,
         "stall_cycles": totals.stall_cycles,
         "stalls_by_level": totals.stalls_by_level,
         "bytes": totals.bytes,
-        "simulation": {"tasks": sum(p.tasks for p, _ in weighted), "events": sum(p.events for p, _ in weighted),
-                       "passes": len(weighted)},
+        **{k: dict(v) for k, v in (("placement", first.timing.placement), ("memory", first.timing.memory))
+           if k in out},
+        "simulation": {"tasks": sum(r.tasks for r, _ in runs), "events": sum(r.events for r, _ in runs),
+                       "passes": len(runs)},
         "ops": ops,
     })
     step_cycles = [round(sum(w * decode[j].timing.cycles for j, w in row)) for row in weights]

@@ -1,0 +1,111 @@
+"""Layer samples in LLM serving runs: each pass of a model of n identical layers simulated with 1 and with 2 layers
+and extrapolated affinely in n (options.layer_samples), against every layer simulated.
+
+Why the totals agree: the layers of these models are identical (the same ops, shapes and bytes) and run back to
+back, so a middle layer's work, traffic, stalls and busy cycles equal those of the first layer of the 2-layer run
+plus the last layer minus the single layer (accelsim/scenarios/sampling.py). MACs and FLOPs are integers and must
+agree exactly. Cycles, bytes, stalls and energy are affine combinations of floats (f1 + (n - 1)(f2 - f1)), rounded
+per row: a relative tolerance of 1e-9 admits that rounding, while a boundary effect between layers (a layer
+overlapping its neighbour's tail differently in a 12-layer run than in the 2-layer one) or a layer placed in
+another memory would show as a relative difference of 1e-4 or more (one op of one layer of 12 is ~1 % of the run).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.api import simulate
+from accelsim.builders.hf import HfParams, identical_layers
+from accelsim.config import build_graph, load_arch, load_workload
+
+# a LLaMA-style decoder of 12 layers small enough to simulate every layer in well under a second
+TINY_LLAMA = {"model": "hf", "architectures": ["LlamaForCausalLM"], "hidden_size": 256, "intermediate_size": 688,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 12, "vocab_size": 1024,
+              "seq_len": 64, "decode_steps": 4}
+TINY_GPT = {"model": "gpt", "hidden": 256, "heads": 4, "layers": 12, "seq_len": 64, "vocab": 1024, "batch": 2,
+            "decode_steps": 4, "max_positions": 128}
+# Mixtral's MoE block in every layer: 4 experts, top-2
+TINY_MIXTRAL = {**TINY_LLAMA, "architectures": ["MixtralForCausalLM"], "num_local_experts": 4,
+                "num_experts_per_tok": 2}
+EXACT = 1e-9
+
+
+def _both(spec: dict, arch) -> tuple[dict, dict]:
+    workload = load_workload(spec)
+    full = simulate(workload, arch, layer_samples=False).to_dict()
+    fast = simulate(workload, arch).to_dict()
+    return full, fast
+
+
+def _assert_same_totals(full: dict, fast: dict) -> None:
+    assert fast["macs"] == full["macs"] and fast["flops"] == full["flops"]
+    assert fast["total_cycles"] == pytest.approx(full["total_cycles"], rel=EXACT)
+    assert fast["serving"]["step_cycles"] == pytest.approx(full["serving"]["step_cycles"], rel=EXACT)
+    assert fast["serving"]["ttft_s"] == pytest.approx(full["serving"]["ttft_s"], rel=EXACT)
+    assert set(fast["bytes"]) == set(full["bytes"])
+    for level, nbytes in full["bytes"].items():
+        assert fast["bytes"][level] == pytest.approx(nbytes, rel=EXACT), level
+    assert fast["stall_cycles"] == pytest.approx(full["stall_cycles"], rel=EXACT)
+    assert fast["energy"]["total_j"] == pytest.approx(full["energy"]["total_j"], rel=EXACT)
+    for level, joules in full["energy"]["by_level"].items():
+        assert fast["energy"]["by_level"][level] == pytest.approx(joules, rel=EXACT), level
+    for unit, busy in full["utilization"].items():
+        assert fast["utilization"][unit] == pytest.approx(busy, rel=EXACT, abs=1e-12), unit
+    # the footprint of the whole model: weights and KV caches of all 12 layers
+    for key in ("kv_cache_bytes", "weight_bytes"):
+        assert fast["serving"][key] == full["serving"][key]
+    assert fast["memory"] == full["memory"] and fast["placement"] == full["placement"]
+    assert fast["params"] == full["params"]
+
+
+def test_hf_llama_serving_from_one_and_two_layers_matches_every_layer():
+    full, fast = _both(TINY_LLAMA, load_arch("gemmini"))
+    assert fast["serving"]["layer_samples"] == [1, 2] and full["serving"]["layer_samples"] is None
+    _assert_same_totals(full, fast)
+    # each of the prefill and 4 decode steps ran as 2 small passes instead of 1 of 12 layers
+    assert fast["simulation"]["passes"] == 2 * full["simulation"]["passes"] == 10
+    assert fast["simulation"]["tasks"] < full["simulation"]["tasks"] / 2
+    # shown ops: the 2-layer run's; its first layer stands for 11 of the 12 layers (count 11 in the prefill and
+    # 11 × 4 over the decode steps), its last for the last one
+    counts = {(op["phase"], op["name"].split(".")[2]) for op in fast["ops"] if op["name"].startswith("model.layers.")}
+    assert counts == {("prefill", "0"), ("prefill", "1"), ("decode", "0"), ("decode", "1")}
+    prefill_counts = {op["name"].split(".")[2]: op["count"] for op in fast["ops"]
+                      if op["phase"] == "prefill" and op["name"].startswith("model.layers.")}
+    assert prefill_counts == {"0": 11, "1": 1}
+    assert {op["count"] for op in fast["ops"] if op["phase"] == "decode" and ".layers.0." in op["name"]} == {44}
+
+
+@pytest.mark.parametrize("spec", [TINY_GPT, TINY_MIXTRAL], ids=["gpt", "mixtral"])
+def test_gpt_and_moe_serving_from_one_and_two_layers_matches_every_layer(spec):
+    full, fast = _both(spec, load_arch("gemmini"))
+    assert fast["serving"]["layer_samples"] == [1, 2]
+    _assert_same_totals(full, fast)
+
+
+@pytest.mark.parametrize("hbm", ["2GiB", "weights_and_cache"])
+def test_a_model_spilling_out_of_hbm_simulates_every_layer(hbm):
+    # LLaMA-2-7B layers of 202,383,360 params (4·4096² attention + 3·4096·11008 MLP + 2·4096 norms) hold
+    # 404.8 MB each in fp16: 8 of them (3.2 GB) overflow a 2 GiB HBM into host memory, early layers first, while the
+    # 1- and 2-layer samples fit. Placed differently, the layers are not alike: no sampling, the same report. With
+    # an HBM one byte larger than the prefill's weights and KV caches, only the activations' reserve overflows it
+    # (found from the samples' footprint, after simulating them)
+    spec = {"model": "llama2_7b", "layers": 8, "seq_len": 16, "decode_steps": 1}
+    if hbm == "weights_and_cache":
+        graph = build_graph(load_workload({**spec, "decode_steps": 0}), "fp16")
+        hbm = str(graph.weight_bytes + sum(graph.kv_cache_sizes().values()) + 1)
+    arch = load_arch("h100", [f"arch.hbm.capacity={hbm}"])
+    full, fast = _both(spec, arch)
+    assert full["memory"]["host"]["used"] > 0
+    assert fast["serving"]["layer_samples"] is None
+    assert fast["total_cycles"] == full["total_cycles"] and fast["bytes"] == full["bytes"]
+
+
+def test_hf_layers_alike_only_when_every_layer_is_built_the_same():
+    gemma2 = {"architectures": ["Gemma2ForCausalLM"], "hidden_size": 256, "intermediate_size": 512,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64, "num_hidden_layers": 6,
+              "vocab_size": 1024, "sliding_window": 128}
+    # Gemma-2 alternates local (even) and global (odd) attention layers
+    assert identical_layers(HfParams.model_validate(gemma2)) is None
+    llama = {k: v for k, v in TINY_LLAMA.items() if k != "model"}
+    assert identical_layers(HfParams.model_validate(llama)) == 12
+    assert identical_layers(HfParams.model_validate({**llama, "layers": 2})) == 2

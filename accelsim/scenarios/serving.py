@@ -113,7 +113,8 @@ class _Runner:
         self.progress, self.total = progress, total
         self.segments: list = []
         self.offset = 0
-        self.footprint: dict = {}
+        self.footprint: dict = {}  # the last pass's KV bytes; the largest weight bytes of any pass (Whisper's
+        # prefill holds the encoder, which its decode steps do not read)
         self.graph_name = ""
 
     def plan(self, plan: list[tuple[str, int, WorkloadSpec]], layers: int | None) -> list[Sampled] | None:
@@ -128,7 +129,7 @@ class _Runner:
                 graph = build_graph(spec, self.arch.dtype)
                 out.append(Sampled.exact(self._simulate(graph, opts), per_op=False))
                 self.footprint = {"kv_cache_bytes": int(graph.meta.get("kv_cache_bytes", 0)),
-                                  "weight_bytes": graph.weight_bytes}
+                                  "weight_bytes": max(graph.weight_bytes, self.footprint.get("weight_bytes", 0))}
                 continue
             g1, g2 = (build_graph(replace(spec, params={**spec.params, "layers": k}), self.arch.dtype) for k in (1, 2))
             if self.arch.memories and affine(_persistent(g1), _persistent(g2), layers) > self.arch.memory(
@@ -144,7 +145,8 @@ class _Runner:
             out.append(pass_)
             self.footprint = {"kv_cache_bytes": affine(int(g1.meta.get("kv_cache_bytes", 0)),
                                                        int(g2.meta.get("kv_cache_bytes", 0)), layers),
-                              "weight_bytes": affine(g1.weight_bytes, g2.weight_bytes, layers)}
+                              "weight_bytes": max(affine(g1.weight_bytes, g2.weight_bytes, layers),
+                                                  self.footprint.get("weight_bytes", 0))}
         return out
 
     def _simulate(self, graph: Graph, opts: Options, *, per_op: bool = False) -> Pass:

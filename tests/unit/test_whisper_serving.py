@@ -82,6 +82,8 @@ def test_serving_run_reports_ttft_and_tpot():
     # after the last step (kv_len 4 + 2, one appended): 6 layers · (K + V) · 512 · (7 self + 50 cross) · 2 B
     assert sv["kv_cache_bytes"] == LAYERS * 2 * D * (s + steps + frames) * FP16
     assert r["params"] == 72_593_920
+    # the weights a server holds are the whole model's (the prefill's encoder included), not a decode step's
+    assert sv["weight_bytes"] == 72_593_920 * FP16
     # the decode rows hold the work of the 3 steps: the decoder's q projection runs once per step
     q = [op for op in r["ops"] if op["name"] == "model.decoder.layers.0.self_attn.q_proj"]
     assert {op["phase"]: op["macs"] for op in q} == {"prefill": s * D * D, "decode": steps * D * D}

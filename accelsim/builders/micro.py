@@ -15,10 +15,14 @@
   an all-gather, the unscattered input of a reduce-scatter); priced by :mod:`accelsim.cost.collective`.
 * ``embedding_bag``: one EMBEDDING op (fn "embedding_bag") sum-pooling ``pooling`` rows of a (rows, dim) table per
   sample from (batch, pooling) indices (graph input ``input``); the op convention is :mod:`.recsys`'s.
+  ``kernel: embedding`` is a plain ``torch.nn.functional.embedding`` instead (pooling 1, fn "embedding", no sum):
+  PyTorch's index_select kernel moves every gathered element with one thread (``vector_elems`` = batch·dim, priced
+  at the arch's ``cycles_per_element`` for "embedding").
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, PositiveInt, ValidationInfo, field_validator, model_validator
@@ -121,6 +125,17 @@ class EmbeddingBagParams(TableAccessParams):
     rows: PositiveInt = Field(1_000_000, description="Rows of the table.")
     dim: PositiveInt = Field(128, description="Elements per row.")
     pooling: PositiveInt = Field(20, description="Indices per sample, sum-pooled.")
+    kernel: Literal["embedding_bag", "embedding"] = Field(
+        "embedding_bag", description="'embedding': a plain torch.nn.functional.embedding row gather (pooling 1, no "
+                                     "sum), PyTorch's index_select kernel (one thread per element), as an LLM's "
+                                     "token embedding runs.")
+
+    @model_validator(mode="after")
+    def _plain_gathers_one_row(self) -> EmbeddingBagParams:
+        """A plain embedding looks up one row per sample."""
+        if self.kernel == "embedding" and self.pooling != 1:
+            raise ValueError(f"kernel embedding gathers one row per sample: pooling must be 1 (got {self.pooling})")
+        return self
 
 
 def gemm(p: GemmParams) -> Graph:
@@ -230,6 +245,8 @@ def embedding_bag(p: EmbeddingBagParams) -> Graph:
     """
     b = RecsysBuilder("embedding_bag", {"input": (p.batch, p.pooling)}, dtype=p.dtype or "fp16")
     b.embedding_bag("input", p.rows, p.dim, access=p.access, zipf_alpha=p.zipf_alpha, name="embedding_bag")
+    if p.kernel == "embedding":  # the same gather without the pooled sum, one thread per moved element
+        b._ops[-1] = dataclasses.replace(b._ops[-1], flops=0, attrs={**b._ops[-1].attrs, "fn": "embedding"})
     return b.build({"model": "embedding_bag", **p.model_dump()})
 
 

@@ -183,3 +183,13 @@ def test_backward_keeps_the_folded_gemms():
     op = _op()
     grad = dataclasses.replace(op, attrs={**op.attrs, "fn": "attention_grad"})
     assert fa.flash(op, A100) and not fa.flash(grad, A100)
+
+
+def test_split_kv_combine_is_a_kernel_of_its_own():
+    # decode of one sequence over 4096 keys with 8 KV heads: 8 CTAs split their K/V, and the combine kernel starts
+    # a100's kernel_dispatch (0.6 us x 1.41 GHz = 846 cycles) after the split kernel, like any dependent kernel
+    op = _op(heads=32, kv_heads=8, q_len=1, kv_len=4096)
+    d = fa.price(op, A100.core.systolic, A100).details
+    no_gap = A100.model_copy(update={"kernel_dispatch": 0.0})
+    assert d["split_kv"] > 1
+    assert d["tile_cycles"] - fa.price(op, no_gap.core.systolic, no_gap).details["tile_cycles"] == 846

@@ -15,13 +15,17 @@
   an all-gather, the unscattered input of a reduce-scatter); priced by :mod:`accelsim.cost.collective`.
 * ``embedding_bag``: one EMBEDDING op (fn "embedding_bag") sum-pooling ``pooling`` rows of a (rows, dim) table per
   sample from (batch, pooling) indices (graph input ``input``); the op convention is :mod:`.recsys`'s.
+  ``kernel: embedding`` is a plain ``torch.nn.functional.embedding`` instead (pooling 1, fn "embedding", no sum):
+  PyTorch's index_select kernel moves every gathered element with one thread (``vector_elems`` = batch·dim, priced
+  at the arch's ``cycles_per_element`` for "embedding").
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, PositiveInt, ValidationInfo, field_validator
+from pydantic import BeforeValidator, Field, PositiveInt, ValidationInfo, field_validator, model_validator
 
 from ..ir import Graph, OpKind
 from ..units import dtype_bytes, parse_size
@@ -82,6 +86,14 @@ class AttentionParams(WorkloadParams):
             raise ValueError(f"must divide heads ({heads})")
         return value
 
+    @model_validator(mode="after")
+    def _cache_holds_new_tokens(self) -> AttentionParams:
+        """With kv_cache_write the cache's kv_len keys include the q_len new ones."""
+        if self.kv_cache_write and self.kv_len < self.q_len:
+            raise ValueError(f"kv_cache_write: kv_len ({self.kv_len}) must be >= q_len ({self.q_len}), the cache "
+                             "holds the new tokens")
+        return self
+
 
 class RowsColsParams(WorkloadParams):
     """One vector op over a (batch, rows, cols) tensor, along cols."""
@@ -113,6 +125,17 @@ class EmbeddingBagParams(TableAccessParams):
     rows: PositiveInt = Field(1_000_000, description="Rows of the table.")
     dim: PositiveInt = Field(128, description="Elements per row.")
     pooling: PositiveInt = Field(20, description="Indices per sample, sum-pooled.")
+    kernel: Literal["embedding_bag", "embedding"] = Field(
+        "embedding_bag", description="'embedding': a plain torch.nn.functional.embedding row gather (pooling 1, no "
+                                     "sum), PyTorch's index_select kernel (one thread per element), as an LLM's "
+                                     "token embedding runs.")
+
+    @model_validator(mode="after")
+    def _plain_gathers_one_row(self) -> EmbeddingBagParams:
+        """A plain embedding looks up one row per sample."""
+        if self.kernel == "embedding" and self.pooling != 1:
+            raise ValueError(f"kernel embedding gathers one row per sample: pooling must be 1 (got {self.pooling})")
+        return self
 
 
 def gemm(p: GemmParams) -> Graph:
@@ -136,16 +159,27 @@ def attention(p: AttentionParams) -> Graph:
 
     Unfused: MATMUL scores, SOFTMAX, MATMUL context; fused: one ATTENTION op. MACs = batch·heads·q_len·kv_len·
     2·head_dim either way; with kv_heads < heads (GQA) the K and V inputs shrink, the MACs do not.
+    ``kv_cache_write``: one KV_APPEND op first writes the q_len new tokens' K and V into the cache, and attention
+    reads them from there (the last q_len of its kv_len keys: vLLM's flash kernel reads the paged cache that
+    ``reshape_and_cache_flash`` just wrote), so the two kernels run one after the other as in a stream.
     """
     kv = (p.batch, p.kv_heads, p.kv_len, p.head_dim)
     inputs = {"q": (p.batch, p.heads, p.q_len, p.head_dim), "k": kv, "v": kv}
     if p.kv_cache_write:
-        inputs.update({f"{x}_new": (p.batch, p.kv_heads, p.q_len, p.head_dim) for x in "kv"})
+        new = (p.batch, p.kv_heads, p.q_len, p.head_dim)
+        past = (p.batch, p.kv_heads, p.kv_len - p.q_len, p.head_dim)
+        inputs = {"q": inputs["q"], **({"k": past, "v": past} if p.kv_len > p.q_len else {}),
+                  "k_new": new, "v_new": new}
     b = TransformerBuilder("attention", inputs, dtype=p.dtype or "fp16")
+    k, v = "k", "v"
     if p.kv_cache_write:  # one kernel writes both (vLLM's reshape_and_cache_flash)
-        new = (2, p.batch, p.kv_heads, p.q_len, p.head_dim)
-        b._add("kv_append", OpKind.KV_APPEND, ["k_new", "v_new"], new, fn="kv_append", cache="kv_cache")
-    b.attention("q", "k", "v", fused=p.attention == "fused", causal=p.causal)
+        kv_new = b._add("kv_append", OpKind.KV_APPEND, ["k_new", "v_new"], (2, *new), fn="kv_append",
+                        cache="kv_cache")
+        k, v = (b.view(kv_new, new, "slice", f"{x}_written", strict=False, dim=0, start=i) for i, x in
+                enumerate("kv"))
+        if p.kv_len > p.q_len:
+            k, v = (b.concat([x, w], dim=2, name=f"{x}_all") for x, w in (("k", k), ("v", v)))
+    b.attention("q", k, v, fused=p.attention == "fused", causal=p.causal)
     return b.build({"model": "attention", **p.model_dump()})
 
 
@@ -211,6 +245,8 @@ def embedding_bag(p: EmbeddingBagParams) -> Graph:
     """
     b = RecsysBuilder("embedding_bag", {"input": (p.batch, p.pooling)}, dtype=p.dtype or "fp16")
     b.embedding_bag("input", p.rows, p.dim, access=p.access, zipf_alpha=p.zipf_alpha, name="embedding_bag")
+    if p.kernel == "embedding":  # the same gather without the pooled sum, one thread per moved element
+        b._ops[-1] = dataclasses.replace(b._ops[-1], flops=0, attrs={**b._ops[-1].attrs, "fn": "embedding"})
     return b.build({"model": "embedding_bag", **p.model_dump()})
 
 

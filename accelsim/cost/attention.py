@@ -164,8 +164,10 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         out_tiles, tile_cycles = min(ctas, arch.cores), makespan(head, s.batch * s.heads, arch.cores)
     else:  # many waves: the imbalance is at most one CTA in EXACT_WAVES; average CTAs
         out_tiles, tile_cycles = ctas, -(-sum(head) // len(head))
-    if splits > 1:  # the combine kernel after the last CTA (a GPU's one wave of combine CTAs)
-        tile_cycles += combine_cycles(splits, s.head_dim, arch)
+    if splits > 1:  # the combine kernel after the last CTA (a GPU's one wave of combine CTAs), a kernel of its own
+        # (flash-attention run_mha_fwd_splitkv_dispatch launches flash_fwd_splitkv_combine_kernel after the split
+        # kernel): it starts arch.kernel_dispatch after the split kernel ends, as every dependent kernel does
+        tile_cycles += combine_cycles(splits, s.head_dim, arch) + math.ceil(arch.kernel_dispatch * arch.clock_hz)
     return Priced(out_tiles * tile_cycles, {
         "kernel": k.name, "block": [bm, bn], "output_tiles": out_tiles,
         "tile_cycles": tile_cycles, "ctas": ctas, "kv_blocks": per_head * s.batch * s.heads,

@@ -47,63 +47,77 @@ def shapes(tile: OutputTile) -> list[tuple[int, int]]:
 
 
 def price(g: Gemm, sa: SystolicArray, arch: Arch, elem: int = 2, rate: float = 1.0,
-          dequant: float = 0.0) -> tuple[int, dict]:
+          dequant: float = 0.0, b_elem: float | None = None) -> tuple[int, dict]:
     """Cycles of all of ``g``'s output tiles (tiles × splits × cycles of one tile) and the tiling details, for
     the tile shape and split-K the library would take (:func:`choose`); ``rate`` multiplies the array's MACs per
-    clock; ``dequant`` is the vector cycles per weight element of a weight-only quantised GEMM."""
-    d = choose(g, sa, arch, elem, rate, dequant).details
+    clock; ``dequant`` is the vector cycles per weight element of a weight-only quantised GEMM, ``b_elem`` the
+    bytes per element of its B operand (the weights) as stored (packed int4: ½ plus the group scales; default
+    ``elem``): the K-stages, prologue and B panels move those bytes."""
+    d = choose(g, sa, arch, elem, rate, dequant, b_elem).details
     return d["output_tiles"] * d["tile_cycles"], d
 
 
-def choose(g: Gemm, sa: SystolicArray, arch: Arch, elem: int, rate: float, dequant: float = 0.0) -> _Shape:
+def choose(g: Gemm, sa: SystolicArray, arch: Arch, elem: int, rate: float, dequant: float = 0.0,
+           b_elem: float | None = None) -> _Shape:
     """The largest tile shape whose tiles fill every core at least once (more reuse per tile: nv_matmul_guide),
     with its fastest split-K; when no shape fills the cores, the fastest shape and split-K. Shapes whose
     ``stages`` K-stages do not fit the core's shared memory are not offered (the default shape always is)."""
     tile = arch.core.tile
     assert tile is not None
     smem = arch.core.sram.total_bytes
-    offered = [s for i, s in enumerate(shapes(tile)) if i == 0 or tile.stages * (s[0] + s[1]) * tile.k * elem <= smem]
+    be = elem if b_elem is None else b_elem
+    offered = [s for i, s in enumerate(shapes(tile))
+               if i == 0 or tile.stages * panel_bytes(s[0], s[1], tile.k, elem, be) <= smem]
     for tm0, tn0 in sorted(offered, key=lambda s: -s[0] * s[1]):  # stable: listed order among equal areas
         if g.count * -(-g.m // tm0) * -(-g.n // tn0) >= arch.cores:
-            return _fastest_split(g, sa, arch, (tm0, tn0), elem, rate, dequant)
-    return min((_fastest_split(g, sa, arch, s, elem, rate, dequant) for s in offered), key=lambda s: s.est)
+            return _fastest_split(g, sa, arch, (tm0, tn0), (elem, be), rate, dequant)
+    return min((_fastest_split(g, sa, arch, s, (elem, be), rate, dequant) for s in offered), key=lambda s: s.est)
 
 
-def _fastest_split(g: Gemm, sa: SystolicArray, arch: Arch, shape: tuple[int, int], elem: int, rate: float,
-                   dequant: float) -> _Shape:
+def panel_bytes(tm: int, tn: int, k: int, elem: float, b_elem: float) -> float:
+    """Bytes of a ``k``-deep slice of a tile's A panel (``tm`` rows of ``elem`` bytes) and B panel (``tn`` rows of
+    ``b_elem``-byte weights)."""
+    return k * (tm * elem + tn * b_elem)
+
+
+def _fastest_split(g: Gemm, sa: SystolicArray, arch: Arch, shape: tuple[int, int], elems: tuple[int, float],
+                   rate: float, dequant: float) -> _Shape:
     """Tile shape ``shape`` with the split-K (1 to K / SPLIT_K_MIN slices) of fewest estimated cycles."""
-    best = _shape(g, sa, arch, shape, elem, rate, 1, dequant)
+    best = _shape(g, sa, arch, shape, elems, rate, 1, dequant)
     for splits in range(2, g.k // SPLIT_K_MIN + 1):
-        s = _shape(g, sa, arch, shape, elem, rate, splits, dequant)
+        s = _shape(g, sa, arch, shape, elems, rate, splits, dequant)
         if s.est < best.est:
             best = s
     return best
 
 
-def _shape(g: Gemm, sa: SystolicArray, arch: Arch, shape: tuple[int, int], elem: int, rate: float,
+def _shape(g: Gemm, sa: SystolicArray, arch: Arch, shape: tuple[int, int], elems: tuple[int, float], rate: float,
            splits: int, dequant: float = 0.0) -> _Shape:
-    """One tile shape and split-K of ``g``: its tiles, one tile's cycles and the GEMM's estimated cycles."""
+    """One tile shape and split-K of ``g``: its tiles, one tile's cycles and the GEMM's estimated cycles
+    (``elems``: bytes per element of the activations and output, and of the B operand as stored)."""
+    elem, be = elems
     tm0, tn0 = shape
     tm, tn = min(tm0, g.m), min(tn0, g.n)
     n = g.count * -(-g.m // tm0) * -(-g.n // tn0) * splits
     k_slice = -(-g.k // splits)
     f = folds.folds(tm, tn, max(1, math.ceil(k_slice / rate)), sa.rows, sa.cols, sa.dataflow, sa.preload_overlap)
     partial_bytes = n * tm * tn * PARTIAL_BYTES if splits > 1 else 0
-    fixed = fixed_cycles(arch, tm, tn, elem, partial_bytes)
+    fixed = fixed_cycles(arch, tm, tn, elem, partial_bytes, be)
     dq = math.ceil(tn * k_slice * dequant)  # the B panel's weights expanded in registers, beside the MMA
-    tile_cycles = max(f.cycles + 1, math.ceil(_latency_bound(arch, tm0, tn0, k_slice, elem, n)), dq) + fixed
+    tile_cycles = max(f.cycles + 1, math.ceil(_latency_bound(arch, tm0, tn0, k_slice, (elem, be), n)), dq) + fixed
     details = {"output_tiles": n, "tile": [tm, tn], "tile_cycles": tile_cycles, "fixed_cycles": fixed,
-               "split_k": splits, "k_slice": k_slice, **({"dequant_cycles": dq} if dq else {})}
+               "split_k": splits, "k_slice": k_slice, **({"dequant_cycles": dq} if dq else {}),
+               **({"b_bytes_per_element": be} if be != elem else {})}
     est = -(-n // arch.cores) * tile_cycles
     out_bytes = g.count * g.m * g.n * elem
     if arch.caches:
         est = max(est, cache_bytes(details, out_bytes, elem) / arch.bytes_per_cycle(arch.caches[0]))
-    operands = g.count * (g.m * g.k + g.k * g.n) * elem + out_bytes
+    operands = g.count * (g.m * g.k * elem + g.k * g.n * be) + out_bytes
     est = max(est, operands / arch.bytes_per_cycle(arch.main_memory))
     return _Shape(est, details)
 
 
-def _latency_bound(arch: Arch, tm: int, tn: int, k_slice: int, elem: int, n: int) -> float:
+def _latency_bound(arch: Arch, tm: int, tn: int, k_slice: int, elems: tuple[int, float], n: int) -> float:
     """Fewest cycles of one tile's main loop when its K-stages wait on main memory: ``stages − 1`` stages in
     flight per thread block (Little's law), ⌈k_slice / k⌉ stages, the thread blocks resident on a core (as many
     as its shared memory holds, at most its share of the tiles) overlapping their waits."""
@@ -112,15 +126,16 @@ def _latency_bound(arch: Arch, tm: int, tn: int, k_slice: int, elem: int, n: int
     if not arch.caches or tile.stages < 2:
         return 0.0
     round_trip = arch.latency_cycles(arch.caches[0]) + arch.latency_cycles(arch.main_memory)
-    stage_bytes = tile.stages * (tm + tn) * tile.k * elem
-    resident = max(1, min(-(-n // arch.cores), arch.core.sram.total_bytes // max(stage_bytes, 1)))
+    stage_bytes = tile.stages * panel_bytes(tm, tn, tile.k, *elems)
+    resident = max(1, min(-(-n // arch.cores), int(arch.core.sram.total_bytes // max(stage_bytes, 1))))
     return -(-k_slice // tile.k) * round_trip / (tile.stages - 1) / resident
 
 
-def fixed_cycles(arch: Arch, tm: int, tn: int, elem: int, partial_bytes: int = 0) -> int:
-    """One thread block's fixed cycles: the prologue's first K-stage from main memory, the epilogue's output
-    tile, and with split-K its fp32 partial tile written and read back by the reduction, at the core's share of
-    the level that holds all ``partial_bytes`` of partials (the shared cache if they fit it, else main memory)."""
+def fixed_cycles(arch: Arch, tm: int, tn: int, elem: int, partial_bytes: int = 0, b_elem: float | None = None) -> int:
+    """One thread block's fixed cycles: the prologue's first K-stage from main memory (its B panel in ``b_elem``
+    bytes per weight, default ``elem``), the epilogue's output tile, and with split-K its fp32 partial tile
+    written and read back by the reduction, at the core's share of the level that holds all ``partial_bytes`` of
+    partials (the shared cache if they fit it, else main memory)."""
     tile = arch.core.tile
     assert tile is not None
     if not arch.caches:
@@ -130,7 +145,7 @@ def fixed_cycles(arch: Arch, tm: int, tn: int, elem: int, partial_bytes: int = 0
     if math.isinf(per_core):
         return 0
     round_trip = arch.latency_cycles(l2) + arch.latency_cycles(arch.main_memory)
-    prologue = round_trip + (tm + tn) * tile.k * elem / per_core
+    prologue = round_trip + panel_bytes(tm, tn, tile.k, elem, elem if b_elem is None else b_elem) / per_core
     epilogue = arch.latency_cycles(l2) + tm * tn * elem / per_core
     partials = 0.0
     if partial_bytes:
@@ -140,8 +155,10 @@ def fixed_cycles(arch: Arch, tm: int, tn: int, elem: int, partial_bytes: int = 0
 
 
 def cache_bytes(details: dict, out_bytes: int, elem: int) -> int:
-    """Bytes the cores' tiles read from and write to the shared cache: each output tile's A and B panels, the
-    output, and with split-K the fp32 partial sums written and read."""
+    """Bytes the cores' tiles read from and write to the shared cache: each output tile's A and B panels (B in
+    ``details["b_bytes_per_element"]`` when its weights are stored packed), the output, and with split-K the fp32
+    partial sums written and read."""
     tm, tn = details["tile"]
     partials = (details["split_k"] - 1) * out_bytes * 2
-    return details["output_tiles"] * (tm + tn) * details["k_slice"] * elem + out_bytes + partials
+    panels = panel_bytes(tm, tn, details["k_slice"], elem, details.get("b_bytes_per_element", elem))
+    return math.ceil(details["output_tiles"] * panels) + out_bytes + partials

@@ -16,6 +16,7 @@ import math
 
 from ..hardware import Arch, SystolicArray, dtype_rate
 from ..ir import Gemm, Op, OpKind
+from ..units import packed_bytes
 from . import Priced, attention, folds, gpu_tiles
 
 PRICES_DTYPE = True  # price() applies the unit's per-dtype rate itself (pricing scales the other kinds' cycles)
@@ -55,7 +56,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         details["rate"] = {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}
     dq = dequant_cycles(op, arch)
     if arch.core.tile is not None and not fused:
-        cycles, tiled = gpu_tiles.price(op.gemm, sa, arch, op.elem_bytes, rate, dq)
+        cycles, tiled = gpu_tiles.price(op.gemm, sa, arch, op.elem_bytes, rate, dq, weight_bytes_per_element(op))
         details.update(tiled)
     else:
         if rate != 1.0:
@@ -68,6 +69,15 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         details["softmax_cycles"] = soft
         cycles = max(cycles, soft)
     return Priced(cycles, details)
+
+
+def weight_bytes_per_element(op: Op) -> float | None:
+    """Bytes per weight element of a weight-only quantised GEMM as its weights are stored (packed int4: ½ plus one
+    fp16 scale per group, :func:`accelsim.units.packed_bytes`); None when they are in the compute dtype."""
+    if not op.attrs.get("dequant") or not op.weights:
+        return None
+    w = op.weights[0]
+    return packed_bytes(w.numel, w.dtype or op.dtype, w.group_size) / w.numel
 
 
 def dequant_cycles(op: Op, arch: Arch) -> float:

@@ -7,7 +7,8 @@ store (slots = 2 double-buffered, else 1). Each unit's first groups of an op wai
 op's inputs available. On a GPU-like core each core runs its share of the output tiles as up to
 :data:`GPU_GROUPS_PER_CORE` K-slice groups. Kernel launches follow :class:`Launch`: host tasks issued in op
 order ahead of the device (eager: one per kernel; CUDA graphs: one per pass), and a DISPATCH task (the
-device's start latency) after an op's launch and its inputs, which its first groups wait for; a data-parallel optimizer step waits for its gradient's all-reduce and a
+device's start latency) after an op's launch and its inputs, which its first groups and its parameter loads wait
+for (a GPU kernel reads nothing before it runs, so a dispatched op's weights do not prefetch across ops); a data-parallel optimizer step waits for its gradient's all-reduce and a
 tensor-parallel COLLECTIVE op is one all-reduce, both on the link unit (:mod:`accelsim.cost.collective`).
 """
 
@@ -176,7 +177,7 @@ class Emitter:
 
     def launched(self, op_i: int, producers: list[int]) -> tuple[list[int], list[int]]:
         """The tasks an op's first groups wait for (its inputs, its launch and its dispatch) and those its
-        parameter loads wait for (its launch). Host tasks have no dependencies: the host issues them in id order,
+        parameter loads wait for (its launch; its dispatch where there is one). Host tasks have no dependencies: the host issues them in id order,
         running ahead of the device."""
         lm, launched = self.launch, []
         if self.launch_unit >= 0:
@@ -185,8 +186,9 @@ class Emitter:
             launched = list(self.host_start)
             if lm.per_kernel:
                 launched = [self.add(op_i, TaskKind.LAUNCH, self.launch_unit, lm.per_kernel, [])]
-        if lm.dispatch:
-            return [self.add(op_i, TaskKind.DISPATCH, -1, lm.dispatch, producers + launched)], launched
+        if lm.dispatch:  # a dispatched kernel (a GPU's) reads its parameters only once it runs
+            dispatch = [self.add(op_i, TaskKind.DISPATCH, -1, lm.dispatch, producers + launched)]
+            return dispatch, dispatch
         return producers + launched, launched
 
     def op(self, p: Plan, tr: Traffic) -> OpMapping:

@@ -289,6 +289,7 @@ class Moe(TypedDict):
 class ReportDict(_ReportRequired, total=False):
     """The whole report.json object (reports saved before ``levels`` existed lack it: see :func:`levels`)."""
 
+    kernel_dispatch_s: float  # the device-side dispatch part of launch_overhead_s (reports since it; older lack it)
     launch_bound_fraction: float  # launch_overhead_s / seconds (every report since the launch model; older lack it)
     execution: str  # "eager" | "cuda_graph" | "none"; serving: per phase, "prefill eager, decode cuda_graph"
     params_per_chip: int  # the parameters one chip holds, when tensor or pipeline parallelism splits the model

@@ -5,7 +5,9 @@ Metric definitions (docs/architecture.md repeats them):
 * ``total_cycles``: cycle at which the last task completes; ``seconds`` = total_cycles / clock_hz.
 * ``launch_overhead_s``: kernel launch time on the critical path (:func:`launch_on_critical_path`: host issue
   time the device waited for, not the host's busy time, plus each kernel's device-side dispatch latency);
-  ``launch_bound_fraction`` = its share of ``seconds``;
+  ``kernel_dispatch_s``: the device-side dispatch part of it (so ``launch_overhead_s - kernel_dispatch_s`` is the
+  host's; a measurement of kernels replayed back to back on the device, e.g. a CUDA graph timed with events,
+  includes the dispatch gaps but no host time); ``launch_bound_fraction`` = its share of ``seconds``;
   ``execution``: how the host dispatched kernels ("eager", "cuda_graph", "none": no host time modelled).
 * ``utilization[unit]``: cycles the unit was busy / total_cycles (memory units: cycles transferring).
 * ``mac_utilization``: MACs / (peak MACs per cycle of the chip × total_cycles).
@@ -55,7 +57,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     macs = graph.macs
     memory = footprint(graph, arch, tg)
     info = graph.info
-    launch = launch_on_critical_path(tg, trace)
+    launch, dispatch = launch_on_critical_path(tg, trace)
     report = {
         "accelsim_version": version,
         "name": name,
@@ -64,6 +66,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "total_cycles": int(total),
         "seconds": total / clock,
         "launch_overhead_s": launch / clock,
+        "kernel_dispatch_s": dispatch / clock,
         "launch_bound_fraction": launch / total if total else 0.0,
         "execution": tg.execution or "none",
         "clock_hz": clock,
@@ -205,29 +208,30 @@ def rate_notes(tg: TaskGraph) -> list[str]:
             for (d, w), n in seen.items()]
 
 
-def launch_on_critical_path(tg: TaskGraph, trace: Trace) -> int:
-    """Cycles of op launches (host LAUNCH and device DISPATCH tasks) on the critical path: walking back from the
-    last task to finish, through the
+def launch_on_critical_path(tg: TaskGraph, trace: Trace) -> tuple[int, int]:
+    """Cycles of op launches (host LAUNCH and device DISPATCH tasks) on the critical path, and of those the
+    DISPATCH cycles: walking back from the last task to finish, through the
     dependency that finished last (or, when a task waited for its unit, the task before it on that unit), the
     launch tasks met. For a single op this is the whole launch time; when launches run ahead of execution,
     only the exposed part."""
     tasks = tg.tasks
     launch = (TaskKind.LAUNCH, TaskKind.DISPATCH)
     if not tasks or not any(t.kind in launch for t in tasks):
-        return 0
+        return 0, 0
     start, end = trace.start, trace.end
     freed: dict[tuple[int, int], int] = {}
     for t in tasks:
         freed[(t.unit, int(start[t.id]) + t.cycles)] = t.id  # the last task to free its unit at that cycle
     tid = int(np.argmax(end))
-    exposed = 0
+    exposed = dispatched = 0
     while True:
         t = tasks[tid]
         if t.kind in launch:
             exposed += int(end[tid] - start[tid])
+            dispatched += int(end[tid] - start[tid]) if t.kind is TaskKind.DISPATCH else 0
         s = int(start[tid])
         if s == 0:
-            return exposed
+            return exposed, dispatched
         dep = max(t.deps, key=lambda d: end[d], default=None)
         if dep is not None and int(end[dep]) == s:
             tid = dep
@@ -236,7 +240,7 @@ def launch_on_critical_path(tg: TaskGraph, trace: Trace) -> int:
         elif dep is not None:
             tid = dep
         else:
-            return exposed
+            return exposed, dispatched
 
 
 def _phases(ops: list[dict]) -> dict[str, dict[str, int]]:

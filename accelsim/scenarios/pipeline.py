@@ -133,7 +133,7 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
     busy = counted_busy((s.shown.units, s.busy, repeats[k]) for k, s in simulated.items())
     chip_cycles = pp * total
     runs = [r for s in simulated.values() for r in s.runs]
-    out = {k: val for k, val in slow.shown.report.items() if k != "ops"}
+    out = {k: val for k, val in slow.shown.report.items() if k not in ("ops", "kernel_dispatch_s")}  # one pass's
     out.update({
         "name": name,
         "total_cycles": round(total),

@@ -215,7 +215,7 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
     clock = float(first.shown.report["clock_hz"])
     total = round(sum(s * p.timing.cycles for p, s in weighted))
     busy = counted_busy((p.shown.units, p.unit_busy, [s]) for p, s in weighted)
-    out = {k: v for k, v in first.shown.report.items() if k != "ops"}
+    out = {k: v for k, v in first.shown.report.items() if k not in ("ops", "kernel_dispatch_s")}  # the latter: one pass's
     seconds = sum(s * p.timing.seconds for p, s in weighted)
     launch_s = sum(s * p.timing.launch_s for p, s in weighted)
     runs = [(r, s) for p, s in weighted for r in p.runs]

@@ -10,27 +10,38 @@ from .model import Job
 _ARCHS: dict[str, object] = {}
 
 
+def _ref(ref: str) -> tuple[str, dict[str, str]]:
+    """A job's arch ref split into the preset and its ``|key=value`` settings."""
+    base, *settings = ref.split("|")
+    return base, dict(kv.split("=", 1) for kv in settings)
+
+
 def load_preset(ref: str):
     """The :class:`accelsim.hardware.Arch` of a preset name or YAML path (loaded once per process);
     ``"dgx-a100|chips=64"`` is the preset with another chip count."""
     if ref not in _ARCHS:
         from accelsim.config import load_arch
 
-        base, _, chips = ref.partition("|chips=")
+        base, settings = _ref(ref)
         arch = load_arch(base)
-        _ARCHS[ref] = arch.model_copy(update={"chips": int(chips)}) if chips else arch
+        _ARCHS[ref] = arch.model_copy(update={"chips": int(settings["chips"])}) if "chips" in settings else arch
     return _ARCHS[ref]
 
 
 def experiment(j: Job):
-    """The :class:`accelsim.config.schema.ExperimentSpec` that simulates job ``j`` (default options)."""
+    """The :class:`accelsim.config.schema.ExperimentSpec` that simulates job ``j`` (default options;
+    ``"a100|execution=cuda_graph"`` runs the kernels as one CUDA graph, as a collector that replays a captured
+    graph measures them)."""
     from accelsim.config import load_workload
     from accelsim.config.schema import ExperimentSpec
+    from accelsim.options import Options
 
     arch_ref, model, params = j
     arch = load_preset(arch_ref)
+    execution = _ref(arch_ref)[1].get("execution")
+    options = Options(execution=execution) if execution else Options()
     return ExperimentSpec(name=f"{model}_{arch.name}", workload=load_workload({"model": model, **dict(params)}),
-                          arch=arch)
+                          arch=arch, options=options)
 
 
 def point_values(j: Job) -> dict:

@@ -19,8 +19,11 @@ TARGETS: dict[str, tuple[str, float]] = {
 }
 
 Job = tuple  # (arch ref, model, ((param, value), ...)): hashable, picklable, one accelsim simulation
-Sim = tuple[float, float]  # a job's simulated (report.json ``seconds``, ``launch_overhead_s``)
-Term = tuple  # (job, multiplier, "host" | "device")
+Sim = tuple  # a job's simulated (report.json ``seconds``, ``launch_overhead_s``[, ``kernel_dispatch_s``])
+Term = tuple  # (job, multiplier, "host" | "device" | "replay")
+# "host": seconds (a host-timed call); "device": seconds - launch_overhead_s (one kernel's own time, as a profiler's
+# kernel trace gives it); "replay": seconds - the host part of the launch (launch_overhead_s - kernel_dispatch_s):
+# kernels replayed back to back on the device (a CUDA graph timed with events) pay each kernel's dispatch gap
 
 
 def job(arch: str, model: str, **params: object) -> Job:
@@ -43,8 +46,9 @@ class RowSpec:
     def simulated(self, results: dict[Job, Sim]) -> float:
         total = self.extra_s
         for j, mult, mode in self.terms:
-            seconds, launch = results[j]
-            total += mult * (seconds if mode == "host" else seconds - launch)
+            seconds, launch, *rest = results[j]
+            dispatch = rest[0] if rest and mode == "replay" else 0.0
+            total += mult * (seconds if mode == "host" else seconds - launch + dispatch)
         return total
 
 

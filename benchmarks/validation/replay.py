@@ -111,7 +111,8 @@ def _run(points: list, workers: int, on_record) -> None:
 
 
 def _sim(rec: dict) -> Sim:
-    return float(rec["metrics"]["seconds"]), float(rec["metrics"]["launch_overhead_s"])
+    m = rec["metrics"]
+    return float(m["seconds"]), float(m["launch_overhead_s"]), float(m.get("kernel_dispatch_s", 0.0))
 
 
 def _failures(records: dict[str, dict], ids: dict[Job, str]) -> list[str]:
@@ -121,7 +122,7 @@ def _failures(records: dict[str, dict], ids: dict[Job, str]) -> list[str]:
 
 def simulate_jobs(jobs: Iterable[Job], *, workers: int = 1, store: SimStore | None = None,
                   progress: bool = False) -> dict[Job, Sim]:
-    """(``seconds``, ``launch_overhead_s``) of every job: each distinct experiment simulated once (``workers``
+    """(``seconds``, ``launch_overhead_s``, ``kernel_dispatch_s``) of every job: each distinct experiment simulated once (``workers``
     processes), the ones already in ``store`` not at all. A failed simulation raises RuntimeError (its record
     stays in the store)."""
     from accelsim.sweep.expand import PlannedPoint, point_id

@@ -18,7 +18,7 @@ VIDUR_GEMMS = ("attn_pre_proj", "attn_post_proj", "mlp_up_proj", "mlp_down_proj"
 VIDUR_OPS = {
     "attn_pre_proj": "gemm fp16 (fused QKV)", "attn_post_proj": "gemm fp16", "mlp_up_proj": "gemm fp16",
     "mlp_down_proj": "gemm fp16", "input_layernorm": "rmsnorm micro", "post_attention_layernorm": "rmsnorm micro",
-    "emb": "embedding_bag micro, pooling 1 (a row gather)",
+    "emb": "embedding_bag micro, kernel embedding (F.embedding's index_select row gather, one thread per element)",
     "mlp_act": "silu_mul micro (SiLU(gate)*up fused; gelu PROXY, not in target, when not gated)",
     "add": "add micro (residual: 2 reads, 1 write)",
     "attn_rope": "rope micro over tokens x (q + k heads) features (in place: 1 read, 1 write)",
@@ -47,7 +47,8 @@ def vidur_job(preset: str, op: str, r: dict[str, str]) -> tuple[Job, str] | None
     if op == "add":  # the residual add: reads two (tokens, n_embd) tensors, writes one
         return job(preset, "add", rows=tokens, cols=d, dtype="fp16"), f"{tokens}x{d}"
     if op == "emb":
-        return job(preset, "embedding_bag", batch=tokens, rows=VOCAB, dim=d, pooling=1, dtype="fp16"), f"{tokens}x{d}"
+        return job(preset, "embedding_bag", batch=tokens, rows=VOCAB, dim=d, pooling=1, kernel="embedding",
+                   dtype="fp16"), f"{tokens}x{d}"
     return None
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from accelsim import __version__
 from accelsim.builders.micro import AttentionParams, attention
 from accelsim.config import load_arch
@@ -131,14 +133,33 @@ def test_gqa_reads_kv_once_per_kv_head():
 
 def test_kv_cache_write_adds_one_append_of_the_new_tokens():
     # decode over 4096 cached tokens with 8 KV heads of 128: the one new token's K and V are written first
-    # (2 x 8 x 1 x 128 elements), then attention reads the whole cache
+    # (2 x 8 x 1 x 128 elements), then attention reads the whole cache: the 4095 past tokens and the written one
     graph = attention(AttentionParams(batch=2, heads=32, kv_heads=8, q_len=1, kv_len=4096, head_dim=128,
                                       attention="fused", kv_cache_write=True))
-    kinds = [op.kind for op in graph.ops]
-    assert kinds == [OpKind.KV_APPEND, OpKind.ATTENTION]
+    kinds = [op.kind for op in graph.ops if op.kind is not OpKind.RESHAPE]
+    assert kinds == [OpKind.KV_APPEND, OpKind.CONCAT, OpKind.CONCAT, OpKind.ATTENTION]
     append = graph.ops[0]
     assert append.inputs == ("k_new", "v_new")
     assert append.out_shape == (2, 2, 8, 1, 128)
+    assert graph.inputs["k"] == (2, 8, 4095, 128)
+    shapes = {op.name: op.out_shape for op in graph.ops}
+    att = graph.ops[-1]
+    assert att.kind is OpKind.ATTENTION
+    assert [shapes[x] for x in att.inputs[1:3]] == [(2, 8, 4096, 128)] * 2
+
+
+def test_kv_cache_write_runs_before_the_attention_kernel():
+    # the attention kernel reads the K/V the append wrote (as vLLM's flash kernel reads the paged cache), so on a
+    # GPU it starts after the append ends, plus the 0.6 us kernel_dispatch of a100.yaml: 846 cycles at 1.41 GHz
+    graph = attention(AttentionParams(heads=8, kv_heads=8, q_len=128, kv_len=128, attention="fused",
+                                      kv_cache_write=True, dtype="bf16"))
+    tg = lower(graph, A100, Options(execution="cuda_graph"))
+    report = build_report(graph, A100, tg, simulate(tg), name="t", workload={}, version=__version__)
+    ops = {op["name"]: op for op in report["ops"]}
+    assert ops["attention"]["start_cycle"] >= ops["kv_append"]["end_cycle"]
+    assert report["kernel_dispatch_s"] == pytest.approx(2 * 846 / 1.41e9)
+    with pytest.raises(ValueError, match="kv_len"):
+        AttentionParams(q_len=8, kv_len=4, kv_cache_write=True)
 
 
 def test_flash3_tiles_and_overlap_on_h100():
@@ -162,3 +183,13 @@ def test_backward_keeps_the_folded_gemms():
     op = _op()
     grad = dataclasses.replace(op, attrs={**op.attrs, "fn": "attention_grad"})
     assert fa.flash(op, A100) and not fa.flash(grad, A100)
+
+
+def test_split_kv_combine_is_a_kernel_of_its_own():
+    # decode of one sequence over 4096 keys with 8 KV heads: 8 CTAs split their K/V, and the combine kernel starts
+    # a100's kernel_dispatch (0.6 us x 1.41 GHz = 846 cycles) after the split kernel, like any dependent kernel
+    op = _op(heads=32, kv_heads=8, q_len=1, kv_len=4096)
+    d = fa.price(op, A100.core.systolic, A100).details
+    no_gap = A100.model_copy(update={"kernel_dispatch": 0.0})
+    assert d["split_kv"] > 1
+    assert d["tile_cycles"] - fa.price(op, no_gap.core.systolic, no_gap).details["tile_cycles"] == 846

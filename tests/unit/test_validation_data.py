@@ -109,13 +109,15 @@ def test_aiconfigurator_plans(tmp_path):
     gemm = plan_file(_csv(d / "gemm.csv", "framework,version,kernel_source,dtype,m,n,k,latency_us\n"
                                           "VLLM,0.14.0,vllm_default,bf16,8,128,512,3.5\n"))
     assert gemm.preset == "a100" and gemm.rows[0].measured_s == pytest.approx(3.5e-6)
-    assert gemm.rows[0].terms == ((("a100", "gemm", (("dtype", "bf16"), ("k", 512), ("m", 8), ("n", 128))), 1,
-                                   "device"),)
+    # the collector times CUDA-graph replays: simulated as a graph, compared without the host launch ("replay")
+    assert gemm.rows[0].terms == ((("a100|execution=cuda_graph", "gemm",
+                                    (("dtype", "bf16"), ("k", 512), ("m", 8), ("n", 128))), 1, "replay"),)
     head = "framework,version,kernel_source,batch_size,num_heads,num_key_value_heads,head_dim,q_len,kv_len,latency_us\n"
     pre = plan_file(_csv(d / "context_attention.csv", head + "VLLM,0.14.0,fa,4,32,8,128,512,512,20.0\n"))
     dec = plan_file(_csv(d / "generation_attention.csv", head + "VLLM,0.14.0,fa,8,32,4,128,1,1024,15.0\n"))
     assert dict(pre.rows[0].terms[0][0][2]) == {"batch": 4, "heads": 32, "kv_heads": 8, "head_dim": 128, "q_len": 512,
-                                                "kv_len": 512, "attention": "fused", "causal": True, "dtype": "bf16"}
+                                                "kv_len": 512, "attention": "fused", "causal": True, "dtype": "bf16",
+                                                "kv_cache_write": True}  # vLLM's reshape_and_cache_flash first
     assert dict(dec.rows[0].terms[0][0][2])["causal"] is False  # one query sees the whole cache
     nccl = plan_file(_csv(d / "nccl_all_reduce.csv", "version,op_name,num_gpus,message_elements,message_bytes,"
                                                      "latency_us\n2.27.3,all_reduce,4,1048576,2097152,46.2\n"))

@@ -1,0 +1,28 @@
+"""A validation term's three ways of reading a simulation (benchmarks/validation/model.py RowSpec.simulated)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from validation.model import RowSpec, job  # noqa: E402
+
+J = job("a100", "gemm", m=1, n=128, k=128)
+SIMS = {J: (30e-6, 10e-6, 1.2e-6)}  # seconds, launch_overhead_s (host 8.8 us + dispatch 1.2 us), kernel_dispatch_s
+
+
+@pytest.mark.parametrize(("mode", "expected"), [
+    ("host", 30e-6),  # the whole run, host launch included
+    ("device", 20e-6),  # 30 - 10: the kernels alone, as a profiler's kernel trace times them
+    ("replay", 21.2e-6),  # 30 - (10 - 1.2): back to back in a CUDA graph, each kernel pays its dispatch gap
+])
+def test_modes(mode, expected):
+    assert RowSpec("r", 1.0, ((J, 1, mode),)).simulated(SIMS) == pytest.approx(expected)
+
+
+def test_a_two_field_simulation_has_no_dispatch_to_add():
+    assert RowSpec("r", 1.0, ((J, 1, "replay"),)).simulated({J: (30e-6, 10e-6)}) == pytest.approx(20e-6)

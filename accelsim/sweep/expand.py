@@ -361,11 +361,12 @@ class PlanStream:
     ``invalid``, ``validated``) grow as points are taken; ``complete`` is True once the last point was taken.
     """
 
-    def __init__(self, spec: SweepSpec, *, prime: int = PRIME_POINTS, max_probes: int = MAX_PROBES):
+    def __init__(self, spec: SweepSpec, *, prime: int | None = None, max_probes: int | None = None):
         self.spec = spec
         self._expander = _Expander(spec)
         self._loader = PointLoader(spec)
-        self.prime, self.max_probes = prime, max_probes
+        self.prime = PRIME_POINTS if prime is None else prime
+        self.max_probes = MAX_PROBES if max_probes is None else max_probes
         self.expanded = self._expander.total
         self.kept = self.duplicates = self.invalid = self.validated = 0
         self.complete = False
@@ -377,6 +378,7 @@ class PlanStream:
         self._source = self._plan()
         self._checked: dict[tuple, dict[int, set[int]] | None] | None = None  # problems found by check
         self._kept_total = 0  # points after filters, counted when check found a problem
+        self._ok: set[tuple[int, int]] = set()  # (dimension, value position) seen in a valid point by check
 
     @property
     def filtered(self) -> int:
@@ -416,15 +418,24 @@ class PlanStream:
         self.complete = True
 
     def _validate(self, point: Point, combo: tuple[int, ...]) -> PlannedPoint:
+        experiment, issues = self._load(point, combo)
+        if experiment is None:
+            self.invalid += 1
+            error = "; ".join(str(ConfigError(issues)).splitlines())
+            return PlannedPoint(point.index, point.values, invalid_point_id(self.spec, point.values), None, error)
+        return PlannedPoint(point.index, point.values, point_id(experiment), experiment)
+
+    def _load(self, point: Point, combo: tuple[int, ...]) -> tuple[ExperimentSpec | None, list[ConfigIssue]]:
+        """The point's experiment, or None and its issues (counted in ``problems``)."""
         self.validated += 1
         try:
             experiment = self._loader.load(point.values)
         except ConfigError as e:
-            self.invalid += 1
             self._note(self.problems.add(e.issues, point), e.issues, combo)
-            error = "; ".join(str(ConfigError(e.issues)).splitlines())
-            return PlannedPoint(point.index, point.values, invalid_point_id(self.spec, point.values), None, error)
-        return PlannedPoint(point.index, point.values, point_id(experiment), experiment)
+            return None, list(e.issues)
+        if self._checked is not None:
+            self._ok.update(enumerate(combo))
+        return experiment, []
 
     def _note(self, keys: list[tuple], issues: Iterable[ConfigIssue], combo: tuple[int, ...]) -> None:
         """While :meth:`check` runs: which axis values each problem was seen with (by the axis its key names)."""
@@ -455,12 +466,12 @@ class PlanStream:
                     raise self.problems.error(self.spec, self.kept)
                 return
             for point, combo in self._probes():
-                self._validate_probe(point, combo)
+                self._load(point, combo)
             if self.problems:
                 self._recount()
                 raise self.problems.error(self.spec, self._kept_total)
         finally:
-            self._checked = None
+            self._checked, self._ok = None, set()
 
     def _probes(self) -> Iterator[tuple[Point, tuple[int, ...]]]:
         if not self._buffer:
@@ -481,20 +492,14 @@ class PlanStream:
                 n += 1
                 yield point, combo
 
-    def _validate_probe(self, point: Point, combo: tuple[int, ...]) -> None:
-        self.validated += 1
-        try:
-            self._loader.load(point.values)
-        except ConfigError as e:
-            self._note(self.problems.add(e.issues, point), e.issues, combo)
-
     def _recount(self) -> None:
         """Count each problem found by :meth:`check` over the whole sweep with one pass of expansion and
-        filters (no validation): a problem whose key names an axis is counted in every point that has one of
-        the values it was seen with; any other (a ``set:`` value, a check across keys) only among the points
-        checked."""
+        filters (no validation): a problem whose key names an axis, seen only with values of it that never
+        validated, is counted in every point that has one of those values; any other (a ``set:`` value, a
+        value that is bad only with some others) only among the points checked."""
         checked = self._checked or {}
-        by_axis = {key: where for key, where in checked.items() if where}
+        by_axis = {key: where for key, where in checked.items()
+                   if where and not any((d, j) in self._ok for d, js in where.items() for j in js)}
         counts = {key: [0, None] for key in by_axis}
         self._kept_total = 0
         for point, combo in self._expander.kept():
@@ -506,8 +511,8 @@ class PlanStream:
                     entry[1] = entry[1] or point
         for key, (count, first) in counts.items():
             self.problems.recount(key, count, first)
-        for key, where in checked.items():
-            if not where:
+        for key in checked:
+            if key not in by_axis:
                 self.problems.recount(key, of=f"the {self.validated} points checked")
 
 

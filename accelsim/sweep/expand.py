@@ -500,20 +500,36 @@ class PlanStream:
         checked = self._checked or {}
         by_axis = {key: where for key, where in checked.items()
                    if where and not any((d, j) in self._ok for d, js in where.items() for j in js)}
-        counts = {key: [0, None] for key in by_axis}
+        for key, (count, first) in self._counts(by_axis).items():
+            self.problems.recount(key, count, first)
+        for key in checked:
+            if key not in by_axis:
+                self.problems.recount(key, of=f"the {self.validated} points checked")
+
+    def _counts(self, by_axis: dict[tuple, dict[int, set[int]]]) -> dict[tuple, tuple[int, Point]]:
+        """Per problem, the kept points with one of its (dimension, value) pairs: how many and the first. Without
+        filters that is arithmetic (each value of a dimension is in total / its length points); with filters,
+        one pass of expansion and filters. Sets ``_kept_total``."""
+        ex = self._expander
+        if not ex.filters:
+            self._kept_total = self.expanded
+            out = {}
+            for key, where in by_axis.items():
+                count = sum(len(js) * (self.expanded // len(ex.dims[d])) for d, js in where.items())
+                first = min((ex.point(tuple(min(js) if i == d else 0 for i in range(len(ex.dims))))
+                             for d, js in where.items()), key=lambda p: p.index)
+                out[key] = (count, first)
+            return out
+        counts: dict[tuple, list] = {key: [0, None] for key in by_axis}
         self._kept_total = 0
-        for point, combo in self._expander.kept():
+        for point, combo in ex.kept():
             self._kept_total += 1
             for key, where in by_axis.items():
                 if any(combo[d] in js for d, js in where.items()):
                     entry = counts[key]
                     entry[0] += 1
                     entry[1] = entry[1] or point
-        for key, (count, first) in counts.items():
-            self.problems.recount(key, count, first)
-        for key in checked:
-            if key not in by_axis:
-                self.problems.recount(key, of=f"the {self.validated} points checked")
+        return {key: (count, first) for key, (count, first) in counts.items()}
 
 
 def _combo_of(index: int, expander: _Expander) -> list[int]:

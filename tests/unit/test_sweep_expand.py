@@ -407,6 +407,16 @@ def test_check_finds_a_bad_axis_value_beyond_the_first_points(tmp_path):
     assert lines == [f"{path}:{line_of(path, ROWS)}: {ROWS}: Input should be greater than 0 (got -1) in 4 of 12 "
                      f"points, first point #8 (rows=-1, dataflow=ws, batch=1)"]
     assert stream.validated == 6
+    # with a filter the count is over the points it keeps: batch 2 only leaves 6, rows=-1 in 2 (#9: -1, ws, 2)
+    filtered = PlanStream(load_sweep(sweep_file(tmp_path, f"""\
+        grid:
+          {ROWS}: [16, 32, -1]
+          {DF}: [ws, os]
+          workload.batch: [1, 2]
+        filters: ["workload.batch == 2"]
+        """)), prime=2)
+    (line,) = error_lines(filtered.check)
+    assert line.endswith("(got -1) in 2 of 6 points, first point #9 (rows=-1, dataflow=ws, batch=2)"), line
 
 
 def test_check_counts_a_value_bad_only_with_others_among_the_points_checked(tmp_path):

@@ -358,10 +358,10 @@ def _run(stream: PlanStream, out: Path, t0: float, *, executor: str, workers: in
             if first is not None:
                 used = _dispatch(feed, itertools.chain([first], points), executor, workers, scheduler, progress,
                                  con, spec.name)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, AccelsimError) as e:  # Ctrl-C, a worker gone, a filter failing on a later point
         info = sweep_json.write()
         write_csv(out, ordered_records(out, info), info["axes"])
-        if con is not None:
+        if con is not None and isinstance(e, KeyboardInterrupt):
             con.print(f"interrupted: {feed.ran} points finished now and kept in {out / RESULTS_FILE}; run the same "
                       f"command again to continue", soft_wrap=True)
         raise

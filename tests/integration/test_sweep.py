@@ -378,3 +378,18 @@ def test_an_interrupted_streamed_sweep_keeps_its_ids_and_table(tmp_path, monkeyp
     summary = run_sweep(path, out, workers=1, progress=False, plots=False)
     assert (summary.skipped, summary.ran, summary.ok) == (2, 4, 6)
     assert json.loads((out / "sweep.json").read_text())["complete"]
+
+
+def test_a_filter_failing_on_a_later_point_stops_the_sweep_keeping_what_finished(tmp_path, streamed):
+    # 1 / (rows - 32) divides by zero at rows=32, first met at point #4 (32, ws), after the checked point #0
+    path = write(tmp_path, SMALL + f'filters: ["1 / ({ROWS} - 32) < 100"]\n')
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError) as info:
+        run_sweep(path, out, workers=1, progress=False, plots=False)
+    (line,) = str(info.value).splitlines()
+    assert "filters[0]: cannot evaluate at point #4 (rows=32, dataflow=ws): division by zero" in line
+    kept = records(out)
+    info = json.loads((out / "sweep.json").read_text())
+    assert not info["complete"] and set(r["id"] for r in kept) <= set(info["ids"])
+    with open(out / "results.csv") as f:
+        assert len(list(csv.DictReader(f))) == len(kept) <= 4

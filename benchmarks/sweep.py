@@ -21,7 +21,8 @@ as fast as 1. Figures printed:
   points, no filters), each size in a fresh process: ``first_point_s``, the time from loading the sweep file to
   the first chunk ready to dispatch (``stream``: check() and the first chunk's points; ``eager``: plan_sweep,
   which validates every point first), ``plan_s`` the time to plan every point (the stream consumed as dispatch
-  would, the points dropped), ``peak_rss_mb`` the process's peak resident memory.
+  would, the points dropped), ``peak_rss_mb`` the process's peak resident memory; ``run``: ``first_record_s``,
+  from ``run_sweep``'s start (one local worker, its start included) to the first result back.
 Compare figures taken on the same machine only; a busy machine shows in ``cpu_s`` rising above its idle value.
 """
 
@@ -184,6 +185,9 @@ def plan_case(points: int, mode: str) -> dict:
         path.write_text(PLAN_SWEEP.format(n=points, rows=4 * rows, cols=4 * cols, clock=100_000_000 * clocks,
                                           batch=batches))
         t0 = time.perf_counter()
+        if mode == "run":
+            return {"mode": mode, "first_record_s": round(first_record(path, folder / "out"), 2),
+                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
         spec = load_sweep(path)
         if mode == "eager":
             n = len(plan_sweep(spec).points)
@@ -201,6 +205,29 @@ def plan_case(points: int, mode: str) -> dict:
         shutil.rmtree(folder, ignore_errors=True)
     return {"mode": mode, "points": n, "first_point_s": round(first, 2), "plan_s": round(plan_s, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def first_record(path: Path, out: Path) -> float:
+    """Seconds from run_sweep's start (one local worker) to the first record back; the sweep is then stopped."""
+    from accelsim.sweep import executors, runner
+
+    class FirstRecord(Exception):
+        pass
+
+    def stop_at_first(ex, points, on_record, **kw):
+        def first(rec):
+            on_record(rec)
+            raise FirstRecord
+
+        executors.dispatch(ex, points, first, **kw)
+
+    runner.dispatch = stop_at_first
+    t0 = time.perf_counter()
+    try:
+        runner.run_sweep(path, out, workers=1, progress=False, plots=False)
+    except FirstRecord:
+        pass
+    return time.perf_counter() - t0
 
 
 def plan_only(sizes: list[int], modes: list[str]) -> None:
@@ -223,8 +250,9 @@ def main() -> None:
     ap.add_argument("--skip-dask", action="store_true")
     ap.add_argument("--plan-only", action="store_true", help="measure planning only (streamed, by default)")
     ap.add_argument("--plan-points", type=int, nargs="+", choices=sorted(PLAN_SIZES), default=sorted(PLAN_SIZES))
-    ap.add_argument("--plan-mode", nargs="+", choices=["stream", "eager"], default=["stream"],
-                    help="eager: plan_sweep, every point validated before the first runs (as before streaming)")
+    ap.add_argument("--plan-mode", nargs="+", choices=["stream", "eager", "run"], default=["stream", "run"],
+                    help="eager: plan_sweep, every point validated before the first runs (as before streaming); "
+                         "run: run_sweep on one worker until its first record is back")
     ap.add_argument("--plan-case", nargs=2, metavar=("MODE", "POINTS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.plan_case:

@@ -344,7 +344,7 @@ def _run(stream: PlanStream, out: Path, t0: float, *, executor: str, workers: in
     """The body of :func:`run_sweep` once OUTDIR is locked."""
     spec = stream.spec
     store = ResultStore(out)
-    done = set(store.load())
+    done = store.ids()
     sweep_json = _SweepJson(out, stream)
     if con is not None:
         _start_lines(con, stream, out, store, done)

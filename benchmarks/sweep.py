@@ -4,6 +4,8 @@ Dask executor against the local pool.
     python benchmarks/sweep.py                 # everything (about 2 minutes on 2 cores)
     python benchmarks/sweep.py --points 200    # a smaller sweep (its first --points points, in tens)
     python benchmarks/sweep.py --skip-dask
+    python benchmarks/sweep.py --plan-only     # planning alone: 60,000 and 1,000,000 LeNet-5 points
+    python benchmarks/sweep.py --plan-only --plan-points 60000 --plan-mode eager   # as before streaming
 
 Targets (issue: sweeps): the 1,000 points take at most 5 minutes with 2 workers, and 2 workers are at least 1.8x
 as fast as 1. Figures printed:
@@ -15,6 +17,12 @@ as fast as 1. Figures printed:
   their difference being the Dask executor's overhead per point; also without chunks (one point per task);
 * ``ship``: what sending a point costs: pickling its ExperimentSpec there and back, against re-loading it from
   (base, overrides) in the worker.
+* ``--plan-only``: a rows x cols x clock x dataflow x batch sweep of LeNet-5 on gemmini (60,000 or 1,000,000
+  points, no filters), each size in a fresh process: ``first_point_s``, the time from loading the sweep file to
+  the first chunk ready to dispatch (``stream``: check() and the first chunk's points; ``eager``: plan_sweep,
+  which validates every point first), ``plan_s`` the time to plan every point (the stream consumed as dispatch
+  would, the points dropped), ``peak_rss_mb`` the process's peak resident memory; ``run``: ``first_record_s``,
+  from ``run_sweep``'s start (one local worker, its start included) to the first result back.
 Compare figures taken on the same machine only; a busy machine shows in ``cpu_s`` rising above its idle value.
 """
 
@@ -146,12 +154,113 @@ def ship_cost(plan) -> dict:
             "reload_point_loader_ms": round(1000 * cached, 3), "reload_load_experiment_ms": round(1000 * reload, 3)}
 
 
+PLAN_SWEEP = """\
+name: plan_{n}
+base:
+  workload: {{model: lenet5, batch: 1}}
+  arch: gemmini
+grid:
+  arch.core.systolic.rows: {{start: 4, stop: {rows}, step: 4}}
+  arch.core.systolic.cols: {{start: 4, stop: {cols}, step: 4}}
+  arch.clock: {{start: 100000000, stop: {clock}, step: 100000000}}  # Hz: 100 MHz steps
+  arch.core.systolic.dataflow: [ws, os]
+  workload.batch: {{start: 1, stop: {batch}}}
+"""
+PLAN_SIZES = {60_000: (20, 20, 15, 5), 1_000_000: (50, 50, 20, 10)}  # rows, cols, clocks, batches (x 2 dataflows)
+
+
+def plan_case(points: int, mode: str) -> dict:
+    """Plan a LeNet-5 sweep of ``points`` points in this process: time to the first chunk, time to plan every
+    point and peak RSS (run it in a fresh process)."""
+    import resource
+
+    from accelsim.config.sweep import load_sweep
+    from accelsim.sweep.executors import FIRST_CHUNK
+    from accelsim.sweep.expand import PlanStream, plan_sweep
+
+    rows, cols, clocks, batches = PLAN_SIZES[points]
+    folder = Path(tempfile.mkdtemp(prefix="accelsim_plan_bench_"))
+    try:
+        path = folder / "plan.yaml"
+        path.write_text(PLAN_SWEEP.format(n=points, rows=4 * rows, cols=4 * cols, clock=100_000_000 * clocks,
+                                          batch=batches))
+        t0 = time.perf_counter()
+        if mode == "run":
+            return {"mode": mode, "first_record_s": round(first_record(path, folder / "out"), 2),
+                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+        spec = load_sweep(path)
+        if mode == "eager":
+            n = len(plan_sweep(spec).points)
+            first = plan_s = time.perf_counter() - t0
+        else:
+            stream = PlanStream(spec)
+            stream.check()
+            taken = iter(stream)
+            for _ in range(FIRST_CHUNK):
+                next(taken)
+            first = time.perf_counter() - t0
+            n = FIRST_CHUNK + sum(1 for _ in taken)
+            plan_s = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"mode": mode, "points": n, "first_point_s": round(first, 2), "plan_s": round(plan_s, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def first_record(path: Path, out: Path) -> float:
+    """Seconds from run_sweep's start (one local worker) to the first record back; the sweep is then stopped."""
+    from accelsim.sweep import executors, runner
+
+    class FirstRecord(Exception):
+        pass
+
+    def stop_at_first(ex, points, on_record, **kw):
+        def first(rec):
+            on_record(rec)
+            raise FirstRecord
+
+        executors.dispatch(ex, points, first, **kw)
+
+    runner.dispatch = stop_at_first
+    t0 = time.perf_counter()
+    try:
+        runner.run_sweep(path, out, workers=1, progress=False, plots=False)
+    except FirstRecord:
+        pass
+    return time.perf_counter() - t0
+
+
+def plan_only(sizes: list[int], modes: list[str]) -> None:
+    """Each (size, mode) in a fresh process, so that its peak RSS is its own."""
+    import subprocess
+    import sys
+
+    print(f"machine: {os.cpu_count()} cores; LeNet-5 on gemmini, rows x cols x clock x dataflow x batch")
+    for points in sizes:
+        for mode in modes:
+            out = subprocess.run([sys.executable, __file__, "--plan-case", mode, str(points)], capture_output=True,
+                                 text=True, check=False)
+            print(out.stdout.strip() or out.stderr.strip()[-2000:], flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--points", type=int, default=1000, help="sweep size (at most 1000)")
     ap.add_argument("--dask-points", type=int, default=200, help="points for the per-point overhead runs")
     ap.add_argument("--skip-dask", action="store_true")
+    ap.add_argument("--plan-only", action="store_true", help="measure planning only (streamed, by default)")
+    ap.add_argument("--plan-points", type=int, nargs="+", choices=sorted(PLAN_SIZES), default=sorted(PLAN_SIZES))
+    ap.add_argument("--plan-mode", nargs="+", choices=["stream", "eager", "run"], default=["stream", "run"],
+                    help="eager: plan_sweep, every point validated before the first runs (as before streaming); "
+                         "run: run_sweep on one worker until its first record is back")
+    ap.add_argument("--plan-case", nargs=2, metavar=("MODE", "POINTS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.plan_case:
+        print(json.dumps(plan_case(int(args.plan_case[1]), args.plan_case[0])))
+        return
+    if args.plan_only:
+        plan_only(args.plan_points, args.plan_mode)
+        return
 
     from accelsim.config.sweep import load_sweep
     from accelsim.sweep.expand import plan_sweep

@@ -12,6 +12,7 @@ Dask is imported only inside :class:`DaskExecutor`, when ``--executor dask`` ask
 from __future__ import annotations
 
 import gc
+import itertools
 import math
 import multiprocessing
 import os
@@ -20,7 +21,7 @@ import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
 from typing import Any
@@ -314,19 +315,30 @@ def make_executor(kind: str = "local", workers: int | None = None, scheduler: st
     return LocalExecutor(workers)
 
 
-def dispatch(executor: Executor, points: Sequence[PlannedPoint], on_record: Callable[[dict], None], *,
-             chunker: Chunker | None = None, poll_s: float = 0.25) -> None:
+def dispatch(executor: Executor, points: Iterable[PlannedPoint], on_record: Callable[[dict], None], *,
+             chunker: Chunker | None = None, poll_s: float = 0.25, remaining: Callable[[], int] | None = None) -> None:
     """Run ``points`` on ``executor`` in chunks and call ``on_record`` with each point's record as soon as its
-    chunk is back. Keeps :data:`INFLIGHT_PER_SLOT` chunks per slot queued. Ctrl-C (KeyboardInterrupt) and
+    chunk is back. ``points`` may be a generator (a :class:`~accelsim.sweep.expand.PlanStream`): it is taken a
+    chunk at a time, as slots free up, so only the chunks in flight are held. ``remaining()`` says at most how
+    many points are still to come (for a sized ``points``: its length less those sent), for the even share per
+    slot near the end. Keeps :data:`INFLIGHT_PER_SLOT` chunks per slot queued. Ctrl-C (KeyboardInterrupt) and
     worker failures propagate to the caller, who closes the executor."""
     chunker = chunker or Chunker(executor.slots)
-    queue = deque(points)
+    source = iter(points)
+    sent = 0
+    if remaining is None and isinstance(points, Sized):
+        size = len(points)
+        remaining = lambda: size - sent  # noqa: E731
     inflight: dict[Any, int] = {}
-    while queue or inflight:
-        while queue and len(inflight) < INFLIGHT_PER_SLOT * executor.slots:
-            n = chunker.size(len(queue))
-            chunk = [queue.popleft() for _ in range(n)]
-            inflight[executor.submit([(p.id, p.values, p.experiment) for p in chunk])] = n
+    exhausted = False
+    while not exhausted or inflight:
+        while not exhausted and len(inflight) < INFLIGHT_PER_SLOT * executor.slots:
+            n = chunker.size(max(1, remaining() if remaining is not None else chunker.max_size * executor.slots))
+            chunk = list(itertools.islice(source, n))
+            exhausted = len(chunk) < n
+            if chunk:
+                sent += len(chunk)
+                inflight[executor.submit([(p.id, p.values, p.experiment) for p in chunk])] = len(chunk)
         for handle in executor.wait(list(inflight), timeout=poll_s):
             del inflight[handle]
             for rec, seconds in executor.result(handle):

@@ -4,6 +4,11 @@ stable id (a hash of its resolved config).
 Order: the product of the grid axes in the order written (the last varies fastest), then the zip groups (each
 group one dimension, its axes in lock-step). A point's ``index`` is its position in that order before filters,
 so it does not change when a filter is edited.
+
+Planning is a stream (:class:`PlanStream`): points are expanded, filtered, validated and given their ids as the
+executor takes them, so memory holds the points in flight, not one experiment per point of the sweep;
+:meth:`PlanStream.check` validates the first points and every distinct axis value before anything runs.
+:func:`plan_sweep` plans every point at once (for tests and small tools).
 """
 
 from __future__ import annotations
@@ -12,8 +17,11 @@ import ast
 import hashlib
 import itertools
 import json
+import math
 import operator
-from collections.abc import Callable, Mapping
+from array import array
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +33,8 @@ from ..errors import ConfigError, ConfigIssue
 MAX_POINTS = 1_000_000  # a sweep bigger than this is almost surely a mistake (and its plan would not fit memory)
 MAX_ISSUE_LINES = 20  # distinct validation problems shown; the rest are counted
 MAX_VALUES_SHOWN = 5  # bad values listed per problem
+PRIME_POINTS = 500  # points validated (and kept to run first) before anything runs: ~0.2 s
+MAX_PROBES = 1_000  # further points validated before anything runs, one per distinct axis value
 
 
 @dataclass(frozen=True)
@@ -38,12 +48,15 @@ class Point:
 
 @dataclass(frozen=True)
 class PlannedPoint:
-    """A validated point: its ``id`` (:func:`point_id` of ``experiment``) and the experiment it runs."""
+    """A validated point: its ``id`` (:func:`point_id` of ``experiment``) and the experiment it runs. A point
+    that does not validate has ``experiment`` None, its problems in one line in ``error`` and an id from
+    :func:`invalid_point_id`."""
 
     index: int
     values: dict[str, Any]
     id: str
-    experiment: ExperimentSpec
+    experiment: ExperimentSpec | None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -194,31 +207,58 @@ def _dimensions(spec: SweepSpec) -> list[list[dict[str, Any]]]:
 
 def count_points(spec: SweepSpec) -> int:
     """Points before filters: the product of the grid axes' lengths and the zip groups' lengths."""
-    n = 1
-    for dim in _dimensions(spec):
-        n *= len(dim)
-    return n
+    return math.prod(len(dim) for dim in _dimensions(spec))
+
+
+class _Expander:
+    """A sweep's dimensions and filters: a point from its per-dimension value positions (its ``combo``), and
+    the kept points in expansion order, made one at a time."""
+
+    def __init__(self, spec: SweepSpec):
+        self.spec, self.keys = spec, spec.keys
+        self.dims = _dimensions(spec)
+        self.total = math.prod(len(dim) for dim in self.dims)
+        if self.total > MAX_POINTS:
+            raise ConfigError(ConfigIssue(spec.file, None, "", f"{self.total:,} points: more than {MAX_POINTS:,}; "
+                                                               f"narrow the axes or add filters"))
+        self.filters = compile_filters(spec)
+        self.fixed = {s.key: s.value for s in spec.settings}
+        self._strides = [math.prod(len(d) for d in self.dims[i + 1:]) for i in range(len(self.dims))]
+        self._dim_of = {a.key: d for d, a in enumerate(spec.grid)}
+        self._dim_of.update({a.key: len(spec.grid) + g for g, group in enumerate(spec.zips) for a in group})
+
+    def point(self, combo: tuple[int, ...], index: int | None = None) -> Point:
+        values: dict[str, Any] = {}
+        for dim, i in zip(self.dims, combo, strict=True):
+            values.update(dim[i])
+        if index is None:
+            index = sum(i * s for i, s in zip(combo, self._strides, strict=True))
+        return Point(index, {k: values[k] for k in self.keys})
+
+    def keeps(self, point: Point) -> bool:
+        env = self.fixed | point.values
+        return all(f(env, point) for f in self.filters)
+
+    def kept(self) -> Iterator[tuple[Point, tuple[int, ...]]]:
+        """``(point, combo)`` of every point that passes the filters, in expansion order."""
+        for index, combo in enumerate(itertools.product(*(range(len(d)) for d in self.dims))):
+            point = self.point(combo, index)
+            if self.keeps(point):
+                yield point, combo
+
+    def dim_of(self, key: str) -> int | None:
+        """The dimension of the axis that an issue's ``key`` names (the axis key, or a key inside it)."""
+        while key:
+            if key in self._dim_of:
+                return self._dim_of[key]
+            key = key.rpartition(".")[0]
+        return None
 
 
 def expand(spec: SweepSpec) -> tuple[list[Point], int]:
     """The sweep's points that pass every filter, in expansion order, and the number before filtering."""
-    total = count_points(spec)
-    if total > MAX_POINTS:
-        raise ConfigError(ConfigIssue(spec.file, None, "", f"{total:,} points: more than {MAX_POINTS:,}; "
-                                                           f"narrow the axes or add filters"))
-    filters = compile_filters(spec)
-    fixed = {s.key: s.value for s in spec.settings}
-    points = []
-    for index, combo in enumerate(itertools.product(*_dimensions(spec))):
-        values: dict[str, Any] = {}
-        for part in combo:
-            values.update(part)
-        values = {k: values[k] for k in spec.keys}
-        point = Point(index, values)
-        env = fixed | values
-        if all(f(env, point) for f in filters):
-            points.append(point)
-    return points, total
+    expander = _Expander(spec)
+    return [point for point, _ in expander.kept()], expander.total
 
 
 # ---- ids and validation ------------------------------------------------------------------------------------------
@@ -226,7 +266,18 @@ def point_id(experiment: ExperimentSpec) -> str:
     """The stable id of a point: the first 16 hex digits of the SHA-256 of the canonical JSON (sorted keys, no
     spaces) of ``experiment.resolved()``. Values written differently but equal once resolved ("64KiB" and
     65536) give the same id."""
-    text = json.dumps(experiment.resolved(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return _hash(experiment.resolved())
+
+
+def invalid_point_id(spec: SweepSpec, values: Mapping[str, Any]) -> str:
+    """The id of a point that does not validate (it has no resolved config): the same hash of the sweep's
+    ``base`` as written, its ``set:`` values and the point's values, so it is stable from run to run."""
+    return _hash({"invalid_point": {"base": spec.base, "set": {s.key: s.value for s in spec.settings},
+                                    "point": dict(values)}})
+
+
+def _hash(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -250,44 +301,256 @@ def describe(values: Mapping[str, Any]) -> str:
     return ", ".join(f"{names[k]}={v}" for k, v in values.items())
 
 
-def plan_sweep(spec: SweepSpec) -> Plan:
-    """Expand ``spec``, validate every point and give each its id. Raises one :class:`ConfigError` before
-    anything runs: a problem shared by many points is one line, naming the sweep file and line, the key, the
-    value, how many points have it and the first of them."""
-    points, total = expand(spec)
-    loader = PointLoader(spec)
-    planned: dict[str, PlannedPoint] = {}
-    problems: dict[tuple, list] = {}  # (file, line, key, msg) → [issue, count, first point, distinct values]
-    duplicates = 0
-    for point in points:
-        try:
-            experiment = loader.load(point.values)
-        except ConfigError as e:
-            for issue in e.issues:
-                entry = problems.setdefault((issue.file, issue.line, issue.key, issue.msg), [issue, 0, point, {}])
-                entry[1] += 1
-                if issue.has_value:
-                    entry[3].setdefault(repr(issue.value), issue.value)
-            continue
-        pid = point_id(experiment)
-        if pid in planned:
-            duplicates += 1
-        else:
-            planned[pid] = PlannedPoint(point.index, point.values, pid, experiment)
-    if problems:
+class Problems:
+    """Distinct validation problems of a sweep's points: each (file, line, key, message) once, with how many
+    points have it, the first of them and up to :data:`MAX_VALUES_SHOWN` + 1 of its distinct values."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple, list] = {}  # key → [issue, count, first point, distinct values, "of" text]
+
+    def __bool__(self) -> bool:
+        return bool(self._entries)
+
+    def add(self, issues: Iterable[ConfigIssue], point: Point) -> list[tuple]:
+        """Count ``point`` for each of its ``issues``; returns the problems' keys."""
+        keys = []
+        for issue in issues:
+            key = (issue.file, issue.line, issue.key, issue.msg)
+            entry = self._entries.setdefault(key, [issue, 0, point, {}, None])
+            entry[1] += 1
+            if point.index < entry[2].index:
+                entry[2] = point
+            if issue.has_value and len(entry[3]) <= MAX_VALUES_SHOWN:
+                entry[3].setdefault(repr(issue.value), issue.value)
+            keys.append(key)
+        return keys
+
+    def recount(self, key: tuple, count: int | None = None, first: Point | None = None,
+                of: str | None = None) -> None:
+        """Set a problem's count and first point (None: keep it) and ``of``, what the count is out of when
+        that is not every point of the sweep."""
+        entry = self._entries[key]
+        entry[1], entry[2], entry[4] = count or entry[1], first or entry[2], of
+
+    def error(self, spec: SweepSpec, points: int) -> ConfigError:
+        """One :class:`ConfigError`, a line per problem in the order of their first points: ``FILE:LINE: key:
+        message (got VALUES) in N of M points, first point #I (values)``."""
+        entries = sorted(self._entries.values(), key=lambda e: e[2].index)
         issues = []
-        for issue, count, first, values in list(problems.values())[:MAX_ISSUE_LINES]:
+        for issue, count, first, values, of in entries[:MAX_ISSUE_LINES]:
             shown = ", ".join(list(values)[:MAX_VALUES_SHOWN]) + (", ..." if len(values) > MAX_VALUES_SHOWN else "")
             got = f" (got {shown})" if values else ""
-            many = f"in {count} of {len(points)} points, first" if count > 1 else "in"
+            many = f"in {count} of {of or f'{points} points'}, first" if count > 1 or of else "in"
             issues.append(ConfigIssue(issue.file, issue.line, issue.key,
                                       f"{issue.msg}{got} {many} point #{first.index} ({describe(first.values)})"))
-        if len(problems) > MAX_ISSUE_LINES:
-            issues.append(ConfigIssue(spec.file, None, "", f"... and {len(problems) - MAX_ISSUE_LINES} more "
+        if len(entries) > MAX_ISSUE_LINES:
+            issues.append(ConfigIssue(spec.file, None, "", f"... and {len(entries) - MAX_ISSUE_LINES} more "
                                                            f"problems"))
-        raise ConfigError(issues)
-    return Plan(spec, tuple(planned.values()), total, total - len(points), duplicates)
+        return ConfigError(issues)
 
 
-__all__ = ["Filter", "Plan", "PlannedPoint", "Point", "compile_filters", "count_points", "describe", "expand",
-           "plan_sweep", "point_id", "short_names"]
+# ---- planning: a stream ------------------------------------------------------------------------------------------
+class PlanStream:
+    """The points of a sweep planned one at a time: expanded, filtered, validated and given their ids as they
+    are taken, so a million-point sweep starts at once and holds only the points in flight plus 8 bytes of id
+    per point (``ids``, in sweep order) and a set of the ids seen (to drop duplicates).
+
+    Iterating yields a :class:`PlannedPoint` per unique point, in expansion order; a point that does not validate
+    comes with ``experiment=None`` and its one-line ``error`` (its problems are also counted in ``problems``).
+    :meth:`check` is the cheap check before anything runs. Counters (``kept``, ``filtered``, ``duplicates``,
+    ``invalid``, ``validated``) grow as points are taken; ``complete`` is True once the last point was taken.
+    """
+
+    def __init__(self, spec: SweepSpec, *, prime: int | None = None, max_probes: int | None = None):
+        self.spec = spec
+        self._expander = _Expander(spec)
+        self._loader = PointLoader(spec)
+        self.prime = PRIME_POINTS if prime is None else prime
+        self.max_probes = MAX_PROBES if max_probes is None else max_probes
+        self.expanded = self._expander.total
+        self.kept = self.duplicates = self.invalid = self.validated = 0
+        self.complete = False
+        self.ids = array("Q")  # unique ids in sweep order, as 64-bit integers
+        self._seen: set[int] = set()
+        self.problems = Problems()
+        self._position = 0  # expansion positions taken
+        self._buffer: deque[PlannedPoint] = deque()
+        self._source = self._plan()
+        self._checked: dict[tuple, dict[int, set[int]] | None] | None = None  # problems found by check
+        self._kept_total = 0  # points after filters, counted when check found a problem
+        self._ok: set[tuple[int, int]] = set()  # (dimension, value position) seen in a valid point by check
+
+    @property
+    def filtered(self) -> int:
+        """Points dropped by filters so far (all of them once ``complete``)."""
+        return self._position - self.kept
+
+    @property
+    def planned(self) -> int:
+        """Unique points yielded so far."""
+        return len(self.ids)
+
+    def remaining(self) -> int:
+        """At most how many points are still to come (the positions not yet expanded, plus those checked)."""
+        return self.expanded - self._position + len(self._buffer)
+
+    def id_list(self) -> list[str]:
+        """The unique points' ids so far, in sweep order."""
+        return [f"{i:016x}" for i in self.ids]
+
+    def __iter__(self) -> Iterator[PlannedPoint]:
+        while self._buffer:
+            yield self._buffer.popleft()
+        yield from self._source
+
+    def _plan(self) -> Iterator[PlannedPoint]:
+        for point, combo in self._expander.kept():
+            self._position, self.kept = point.index + 1, self.kept + 1
+            planned = self._validate(point, combo)
+            key = int(planned.id, 16)
+            if key in self._seen:
+                self.duplicates += 1
+                continue
+            self._seen.add(key)
+            self.ids.append(key)
+            yield planned
+        self._position = self.expanded
+        self.complete = True
+
+    def _validate(self, point: Point, combo: tuple[int, ...]) -> PlannedPoint:
+        experiment, issues = self._load(point, combo)
+        if experiment is None:
+            self.invalid += 1
+            error = "; ".join(str(ConfigError(issues)).splitlines())
+            return PlannedPoint(point.index, point.values, invalid_point_id(self.spec, point.values), None, error)
+        return PlannedPoint(point.index, point.values, point_id(experiment), experiment)
+
+    def _load(self, point: Point, combo: tuple[int, ...]) -> tuple[ExperimentSpec | None, list[ConfigIssue]]:
+        """The point's experiment, or None and its issues (counted in ``problems``)."""
+        self.validated += 1
+        try:
+            experiment = self._loader.load(point.values)
+        except ConfigError as e:
+            self._note(self.problems.add(e.issues, point), e.issues, combo)
+            return None, list(e.issues)
+        if self._checked is not None:
+            self._ok.update(enumerate(combo))
+        return experiment, []
+
+    def _note(self, keys: list[tuple], issues: Iterable[ConfigIssue], combo: tuple[int, ...]) -> None:
+        """While :meth:`check` runs: which axis values each problem was seen with (by the axis its key names)."""
+        if self._checked is None:
+            return
+        for key, issue in zip(keys, issues, strict=True):
+            dim = self._expander.dim_of(issue.key)
+            if dim is None:
+                self._checked[key] = None
+                continue
+            where = self._checked.setdefault(key, {})
+            if where is not None:
+                where.setdefault(dim, set()).add(combo[dim])
+
+    def check(self) -> None:
+        """Before anything runs: validate the first :attr:`prime` points (kept to run first) and, when the
+        sweep has more, one point per distinct value of each dimension (:attr:`max_probes` at most: the first
+        point with that value swapped in, when it passes the filters). Raises one :class:`ConfigError` for
+        every problem found, counted over the whole sweep (see :meth:`_recount`)."""
+        self._checked = {}
+        try:
+            for planned in self._source:
+                self._buffer.append(planned)
+                if self.validated >= self.prime:
+                    break
+            if self.complete:
+                if self.problems:
+                    raise self.problems.error(self.spec, self.kept)
+                return
+            for point, combo in self._probes():
+                self._load(point, combo)
+            if self.problems:
+                self._recount()
+                raise self.problems.error(self.spec, self._kept_total)
+        finally:
+            self._checked, self._ok = None, set()
+
+    def _probes(self) -> Iterator[tuple[Point, tuple[int, ...]]]:
+        if not self._buffer:
+            return
+        first = self._buffer[0]
+        base = tuple(_combo_of(first.index, self._expander))
+        n = 0
+        for d, dim in enumerate(self._expander.dims):
+            for j in range(len(dim)):
+                combo = (*base[:d], j, *base[d + 1:])
+                if j == base[d]:
+                    continue
+                point = self._expander.point(combo)
+                if point.index < self._position or not self._expander.keeps(point):
+                    continue  # already validated as one of the first points, or never runs
+                if n >= self.max_probes:
+                    return
+                n += 1
+                yield point, combo
+
+    def _recount(self) -> None:
+        """Count each problem found by :meth:`check` over the whole sweep with one pass of expansion and
+        filters (no validation): a problem whose key names an axis, seen only with values of it that never
+        validated, is counted in every point that has one of those values; any other (a ``set:`` value, a
+        value that is bad only with some others) only among the points checked."""
+        checked = self._checked or {}
+        by_axis = {key: where for key, where in checked.items()
+                   if where and not any((d, j) in self._ok for d, js in where.items() for j in js)}
+        for key, (count, first) in self._counts(by_axis).items():
+            self.problems.recount(key, count, first)
+        for key in checked:
+            if key not in by_axis:
+                self.problems.recount(key, of=f"the {self.validated} points checked")
+
+    def _counts(self, by_axis: dict[tuple, dict[int, set[int]]]) -> dict[tuple, tuple[int, Point]]:
+        """Per problem, the kept points with one of its (dimension, value) pairs: how many and the first. Without
+        filters that is arithmetic (each value of a dimension is in total / its length points); with filters,
+        one pass of expansion and filters. Sets ``_kept_total``."""
+        ex = self._expander
+        if not ex.filters:
+            self._kept_total = self.expanded
+            out = {}
+            for key, where in by_axis.items():
+                count = sum(len(js) * (self.expanded // len(ex.dims[d])) for d, js in where.items())
+                first = min((ex.point(tuple(min(js) if i == d else 0 for i in range(len(ex.dims))))
+                             for d, js in where.items()), key=lambda p: p.index)
+                out[key] = (count, first)
+            return out
+        counts: dict[tuple, list] = {key: [0, None] for key in by_axis}
+        self._kept_total = 0
+        for point, combo in ex.kept():
+            self._kept_total += 1
+            for key, where in by_axis.items():
+                if any(combo[d] in js for d, js in where.items()):
+                    entry = counts[key]
+                    entry[0] += 1
+                    entry[1] = entry[1] or point
+        return {key: (count, first) for key, (count, first) in counts.items()}
+
+
+def _combo_of(index: int, expander: _Expander) -> list[int]:
+    """The per-dimension positions of the point at expansion ``index``."""
+    combo = []
+    for dim in reversed(expander.dims):
+        index, i = divmod(index, len(dim))
+        combo.append(i)
+    return combo[::-1]
+
+
+def plan_sweep(spec: SweepSpec) -> Plan:
+    """Expand ``spec``, validate every point and give each its id, all at once (``accelsim sweep`` plans as it
+    runs: :class:`PlanStream`). Raises one :class:`ConfigError`: a problem shared by many points is one line,
+    naming the sweep file and line, the key, the value, how many points have it and the first of them."""
+    stream = PlanStream(spec)
+    points = tuple(stream)
+    if stream.problems:
+        raise stream.problems.error(spec, stream.kept)
+    return Plan(spec, points, stream.expanded, stream.filtered, stream.duplicates)
+
+
+__all__ = ["Filter", "Plan", "PlanStream", "PlannedPoint", "Point", "Problems", "compile_filters", "count_points",
+           "describe", "expand", "invalid_point_id", "plan_sweep", "point_id", "short_names"]

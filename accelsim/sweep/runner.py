@@ -3,10 +3,11 @@
     summary = run_sweep("experiments/resnet50_array_dataflow_sweep.yaml", "runs/sweep", workers=2)
     summary.ok, summary.failed, summary.exit_status
 
-Steps: (1) :func:`~accelsim.config.sweep.load_sweep` checks the file; (2) :func:`~accelsim.sweep.expand.plan_sweep`
-expands and validates every point, so nothing runs when any point is invalid; (3) OUTDIR/sweep.json is written and
-ids already in OUTDIR/results.jsonl are skipped; (4) the rest run on the executor, each record appended to
-results.jsonl as its chunk returns; (5) results.csv and the plots are written. Ctrl-C or SIGTERM stops the
+Steps: (1) :func:`~accelsim.config.sweep.load_sweep` checks the file; (2) :meth:`~accelsim.sweep.expand.PlanStream.check`
+validates the first points and every distinct axis value, so nothing runs when one is invalid; (3) OUTDIR/sweep.json
+is written; (4) points are planned as the executor takes them (ids already in OUTDIR/results.jsonl skipped, a point
+found invalid only now recorded as an error), each record appended to results.jsonl as its chunk returns, and
+sweep.json rewritten as ids accrue; (5) results.csv and the plots are written. Ctrl-C or SIGTERM stops the
 workers, keeps every finished record, writes results.csv and raises KeyboardInterrupt. While points run, OUTDIR is
 locked (OUTDIR/.accelsim-sweep.lock): a second sweep into it is refused, naming the one that holds it.
 """
@@ -14,12 +15,14 @@ locked (OUTDIR/.accelsim-sweep.lock): a second sweep into it is refused, naming 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,7 @@ from .. import __version__
 from ..config.sweep import load_sweep
 from ..errors import AccelsimError
 from .executors import DASK_MISSING, EXECUTORS, dispatch, make_executor
-from .expand import Plan, plan_sweep
+from .expand import PlannedPoint, PlanStream
 from .plots import plot_sweep_records
 from .store import (
     CSV_FILE,
@@ -38,12 +41,15 @@ from .store import (
     is_sweep_dir,
     ordered_records,
     read_sweep_json,
+    record,
     write_csv,
     write_sweep_json,
 )
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
+REWRITE_S = 5.0  # sweep.json (its ids) is rewritten at most this often while points are planned
+REWRITE_SHARE = 0.05  # ... and so that writing it takes at most this share of the time
 
 
 @dataclass(frozen=True)
@@ -92,11 +98,34 @@ def _check_executor(executor: str, workers: int | None, scheduler: str | None) -
             raise AccelsimError(DASK_MISSING) from None
 
 
-def _sweep_info(plan: Plan) -> dict[str, Any]:
-    spec = plan.spec
-    return {**spec.describe(), "accelsim_version": __version__, "axes": list(spec.keys),
-            "points": len(plan.points), "expanded": plan.expanded, "filtered": plan.filtered,
-            "duplicates": plan.duplicates, "ids": [p.id for p in plan.points]}
+class _SweepJson:
+    """OUTDIR/sweep.json while the plan streams: written at the start (``complete`` false, the ids planned so
+    far), rewritten as ids accrue (at most every :data:`REWRITE_S` s and :data:`REWRITE_SHARE` of the time, so
+    a killed sweep's folder lists nearly every id it ran), and at the end or on Ctrl-C."""
+
+    def __init__(self, out: Path, stream: PlanStream):
+        self.out, self.stream = out, stream
+        self._last = self._cost = 0.0
+        self._ids = -1
+
+    def info(self) -> dict[str, Any]:
+        s, spec = self.stream, self.stream.spec
+        return {**spec.describe(), "accelsim_version": __version__, "axes": list(spec.keys),
+                "complete": s.complete, "points": s.planned, "expanded": s.expanded, "filtered": s.filtered,
+                "duplicates": s.duplicates, "invalid": s.invalid, "ids": s.id_list()}
+
+    def write(self) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        info = self.info()
+        write_sweep_json(self.out, info)
+        self._last = time.perf_counter()
+        self._cost, self._ids = self._last - t0, self.stream.planned
+        return info
+
+    def maybe_write(self) -> None:
+        if self.stream.planned != self._ids and \
+                time.perf_counter() - self._last >= max(REWRITE_S, self._cost / REWRITE_SHARE):
+            self.write()
 
 
 class _Bar:
@@ -121,13 +150,15 @@ class _Bar:
         self._t0 = time.perf_counter()
         return self
 
-    def advance(self, ok: bool) -> None:
+    def advance(self, ok: bool, total: int | None = None) -> None:
+        """One point done; ``total``: the total as now known (planning refines it)."""
         self.done += 1
         self.failed += not ok
+        self.total = total if total is not None else self.total
         if self._progress is not None:
             elapsed = time.perf_counter() - self._t0
             rate = f"{self.done / elapsed:.1f}" if elapsed > 0 else "-"
-            self._progress.update(self._task, advance=1, failed=self.failed, rate=rate)
+            self._progress.update(self._task, advance=1, failed=self.failed, rate=rate, total=self.total)
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
@@ -231,7 +262,8 @@ def run_sweep(sweep_file: str | os.PathLike, outdir: str | os.PathLike | None = 
     the figures (results.csv is always written).
 
     Raises :class:`~accelsim.errors.ConfigError` (one line per problem) before anything runs when the sweep
-    file or any point is invalid, and :class:`~accelsim.errors.AccelsimError` for bad executor arguments or a
+    file, one of its first points or a value of an axis is invalid (:meth:`PlanStream.check`); a point found
+    invalid only later, while points are planned as they run, is recorded as an "error" record; and :class:`~accelsim.errors.AccelsimError` for bad executor arguments or a
     worker that dies. A point that fails is recorded with its one-line error and the sweep goes on: see
     :attr:`SweepSummary.exit_status`. Ctrl-C stops the workers, keeps what finished, writes results.csv and
     re-raises KeyboardInterrupt.
@@ -239,72 +271,126 @@ def run_sweep(sweep_file: str | os.PathLike, outdir: str | os.PathLike | None = 
     t0 = time.perf_counter()
     _check_executor(executor, workers, scheduler)
     spec = load_sweep(sweep_file)
-    plan = plan_sweep(spec)
+    stream = PlanStream(spec)
+    stream.check()
     out = Path(outdir or spec.output or f"runs/{spec.name}")
     with _FolderLock(out, spec.name):
-        return _run(plan, out, t0, executor=executor, workers=workers, scheduler=scheduler, progress=progress,
+        return _run(stream, out, t0, executor=executor, workers=workers, scheduler=scheduler, progress=progress,
                     con=_console(console, progress), plots=plots)
 
 
-def _run(plan: Plan, out: Path, t0: float, *, executor: str, workers: int | None, scheduler: str | None,
+class _Feed:
+    """The points a sweep runs now, taken from the plan stream: points already in results.jsonl are skipped,
+    a point found invalid while streaming is recorded at once as an "error" record (counted as run now), the
+    rest go to the executor. ``record`` stores one record and moves the progress bar."""
+
+    def __init__(self, stream: PlanStream, done: set[str], store: ResultStore, sweep_json: _SweepJson):
+        self.stream, self.done, self.store, self.sweep_json = stream, done, store, sweep_json
+        self.skipped = self.ran = self.sent = 0
+        self.bar: _Bar | None = None
+
+    def __iter__(self) -> Iterator[PlannedPoint]:
+        for point in self.stream:
+            if point.id in self.done:
+                self.skipped += 1
+            elif point.experiment is None:
+                self.record(record(point.id, point.values, error=point.error))
+            else:
+                self.sent += 1
+                yield point
+
+    def total(self) -> int:
+        """Points to run: those sent so far and at most those not yet planned (exact once planning is done)."""
+        return self.sent + self.stream.remaining()
+
+    def record(self, rec: dict) -> None:
+        self.store.append(rec)
+        self.ran += 1
+        if self.bar is not None:
+            self.bar.advance(rec["status"] == "ok", self.total())
+        self.sweep_json.maybe_write()
+
+
+def _start_lines(con, stream: PlanStream, out: Path, store: ResultStore, done: set[str]) -> None:
+    """What the console says before the first point: the sweep's size and what results.jsonl already holds."""
+    spec = stream.spec
+    old_version = read_sweep_json(out).get("accelsim_version") if done and is_sweep_dir(out) else None
+    filters = f", {len(spec.filters)} filters" if spec.filters else ""
+    con.print(f"sweep {spec.name}: {stream.expanded} points expanded{filters}; {len(done)} already in "
+              f"{out / RESULTS_FILE}; planning points as they run", soft_wrap=True)
+    if old_version not in (None, __version__):
+        con.print(f"[yellow]warning:[/yellow] {out} holds results of accelsim {old_version}; they are kept "
+                  f"(ids hash the config, not the version): use a new OUTDIR to re-run them with "
+                  f"{__version__}", soft_wrap=True)
+    if store.skipped_lines:
+        con.print(f"[yellow]warning:[/yellow] {store.skipped_lines} lines of {store.path} are not results; "
+                  f"ignored", soft_wrap=True)
+
+
+def _end_lines(con, stream: PlanStream, feed: _Feed) -> None:
+    """The plan's counts, and the problems of points found invalid while streaming."""
+    dropped = f", {stream.filtered} filtered out" if stream.filtered else ""
+    dup = f", {stream.duplicates} duplicates" if stream.duplicates else ""
+    con.print(f"planned {stream.planned} points ({stream.expanded} expanded{dropped}{dup}); {feed.skipped} were "
+              f"already done", soft_wrap=True)
+    if stream.invalid:
+        con.print(f"[yellow]warning:[/yellow] {stream.invalid} points do not validate; recorded as errors:",
+                  soft_wrap=True)
+        con.print(str(stream.problems.error(stream.spec, stream.kept)), soft_wrap=True, markup=False)
+
+
+def _run(stream: PlanStream, out: Path, t0: float, *, executor: str, workers: int | None, scheduler: str | None,
          progress: bool, con, plots: bool) -> SweepSummary:
     """The body of :func:`run_sweep` once OUTDIR is locked."""
-    spec = plan.spec
+    spec = stream.spec
     store = ResultStore(out)
-    done = store.load()
-    old_version = None
-    if done and is_sweep_dir(out):
-        old_version = read_sweep_json(out).get("accelsim_version")
-    info = _sweep_info(plan)
-    write_sweep_json(out, info)
-    pending = [p for p in plan.points if p.id not in done]
-    skipped = len(plan.points) - len(pending)
+    done = store.ids()
+    sweep_json = _SweepJson(out, stream)
     if con is not None:
-        dropped = f", {plan.filtered} filtered out" if plan.filtered else ""
-        dup = f", {plan.duplicates} duplicates" if plan.duplicates else ""
-        con.print(f"sweep {spec.name}: {len(plan.points)} points ({plan.expanded} expanded{dropped}{dup}); "
-                  f"{skipped} already in {out / RESULTS_FILE}, {len(pending)} to run", soft_wrap=True)
-        if old_version not in (None, __version__):
-            con.print(f"[yellow]warning:[/yellow] {out} holds results of accelsim {old_version}; they are kept "
-                      f"(ids hash the config, not the version): use a new OUTDIR to re-run them with "
-                      f"{__version__}", soft_wrap=True)
-        if store.skipped_lines:
-            con.print(f"[yellow]warning:[/yellow] {store.skipped_lines} lines of {store.path} are not results; "
-                      f"ignored", soft_wrap=True)
-    ran = 0
+        _start_lines(con, stream, out, store, done)
+    sweep_json.write()
+    feed = _Feed(stream, done, store, sweep_json)
     used = executor
-    if pending:
-        try:
-            with _sigterm_interrupts(), store, make_executor(executor, workers, scheduler) as ex:
-                used = ex.describe()
-                label = f"{spec.name} ({used})"
-                with _Bar(con, len(pending), progress and con is not None and con.is_terminal, label) as bar:
-                    def on_record(rec: dict) -> None:
-                        nonlocal ran
-                        store.append(rec)
-                        done[rec["id"]] = rec
-                        ran += 1
-                        bar.advance(rec["status"] == "ok")
-
-                    dispatch(ex, pending, on_record)
-        except KeyboardInterrupt:
-            write_csv(out, ordered_records(out, info), info["axes"])
-            if con is not None:
-                con.print(f"interrupted: {ran} points finished now and kept in {out / RESULTS_FILE}; run the same "
-                          f"command again to continue", soft_wrap=True)
-            raise
-    files = [write_csv(out, [done[p.id] for p in plan.points if p.id in done], info["axes"])]
+    try:
+        with _sigterm_interrupts(), store:
+            points = iter(feed)
+            first = next(points, None)  # no executor is started when nothing is left to run
+            if first is not None:
+                used = _dispatch(feed, itertools.chain([first], points), executor, workers, scheduler, progress,
+                                 con, spec.name)
+    except (KeyboardInterrupt, AccelsimError) as e:  # Ctrl-C, a worker gone, a filter failing on a later point
+        info = sweep_json.write()
+        write_csv(out, ordered_records(out, info), info["axes"])
+        if con is not None and isinstance(e, KeyboardInterrupt):
+            con.print(f"interrupted: {feed.ran} points finished now and kept in {out / RESULTS_FILE}; run the same "
+                      f"command again to continue", soft_wrap=True)
+        raise
+    info = sweep_json.write()
+    records = ordered_records(out, info)
+    files = [write_csv(out, records, info["axes"])]
     if plots:
-        files += plot_sweep_records([done[p.id] for p in plan.points if p.id in done], info["axes"], out,
-                                    name=spec.name)
-    statuses = [done[p.id]["status"] for p in plan.points if p.id in done]
+        files += plot_sweep_records(records, info["axes"], out, name=spec.name)
+    statuses = [r["status"] for r in records]
     summary = SweepSummary(
-        name=spec.name, outdir=out, points=len(plan.points), expanded=plan.expanded, filtered=plan.filtered,
-        duplicates=plan.duplicates, skipped=skipped, ran=ran, ok=statuses.count("ok"),
+        name=spec.name, outdir=out, points=stream.planned, expanded=stream.expanded, filtered=stream.filtered,
+        duplicates=stream.duplicates, skipped=feed.skipped, ran=feed.ran, ok=statuses.count("ok"),
         failed=statuses.count("error"), seconds=time.perf_counter() - t0, executor=used, files=tuple(files))
     if con is not None:
+        _end_lines(con, stream, feed)
         con.print(str(summary), soft_wrap=True)
     return summary
+
+
+def _dispatch(feed: _Feed, points, executor: str, workers: int | None, scheduler: str | None, progress: bool,
+              con, name: str) -> str:
+    """Run ``points`` on a new executor with a progress bar; returns the executor's description."""
+    with make_executor(executor, workers, scheduler) as ex:
+        used = ex.describe()
+        enabled = progress and con is not None and con.is_terminal
+        with _Bar(con, feed.total(), enabled, f"{name} ({used})") as bar:
+            feed.bar = bar
+            dispatch(ex, points, feed.record, remaining=feed.stream.remaining)
+    return used
 
 
 def plot_sweep(outdir: str | os.PathLike) -> list[Path]:

@@ -14,7 +14,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -153,24 +153,32 @@ class ResultStore:
         ignored; so are complete lines that are not records (:func:`record_problem`), counted in
         ``skipped_lines``, unless ``strict``: then the first of them is an :class:`AccelsimError`
         ``results.jsonl:LINE: what is wrong``."""
-        out: dict[str, dict[str, Any]] = {}
+        return {rec["id"]: rec for rec in self._records(strict)}
+
+    def ids(self) -> set[str]:
+        """The ids of the finished records (as :meth:`load`, without keeping the records: a sweep resuming
+        into a folder of a million results holds their ids only)."""
+        return {rec["id"] for rec in self._records(False)}
+
+    def _records(self, strict: bool) -> Iterator[dict[str, Any]]:
         self.skipped_lines = 0
         try:
-            data = self.path.read_bytes()
+            f = open(self.path, "rb")  # noqa: SIM115 - closed below; read a line at a time
         except FileNotFoundError:
-            return out
-        end = data.rfind(b"\n") + 1  # everything after the last newline is a torn line
-        for number, raw in enumerate(data[:end].split(b"\n"), 1):
-            if not raw.strip():
-                continue
-            rec, problem = _parse_line(raw)
-            if problem is not None:
-                if strict:
-                    raise AccelsimError(f"{self.path}:{number}: {problem}")
-                self.skipped_lines += 1
-                continue
-            out[rec["id"]] = rec
-        return out
+            return
+        with f:
+            for number, raw in enumerate(f, 1):
+                if not raw.endswith(b"\n"):
+                    break  # a torn last line
+                if not raw.strip():
+                    continue
+                rec, problem = _parse_line(raw[:-1])
+                if problem is not None:
+                    if strict:
+                        raise AccelsimError(f"{self.path}:{number}: {problem}")
+                    self.skipped_lines += 1
+                    continue
+                yield rec
 
     def open(self) -> ResultStore:
         """Open for appending; a torn last line left by a killed run is cut off first."""

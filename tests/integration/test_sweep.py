@@ -8,6 +8,7 @@ metrics with those of an independent, uninterrupted run.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import signal
@@ -18,10 +19,13 @@ import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from accelsim.config.sweep import load_sweep
 from accelsim.errors import AccelsimError, ConfigError
-from accelsim.sweep.expand import plan_sweep
+from accelsim.sweep import executors, expand, runner
+from accelsim.sweep.executors import Chunker
+from accelsim.sweep.expand import invalid_point_id, plan_sweep
 from accelsim.sweep.runner import is_sweep_dir, plot_sweep, run_sweep
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,6 +60,11 @@ def write(tmp_path: Path, text: str, name: str = "sweep.yaml") -> Path:
 
 def records(outdir: Path) -> list[dict]:
     return [json.loads(line) for line in (outdir / "results.jsonl").read_text().splitlines()]
+
+
+def line_of(path: Path, text: str) -> int:
+    """1-based line of the first line of ``path`` containing ``text``."""
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
 def by_id(outdir: Path) -> dict[str, dict]:
@@ -266,3 +275,121 @@ def test_the_ready_sweep_expands_as_documented():
     # (32,256) and their transposes); 19 shapes x 3 dataflows = 57 points of 75
     assert (plan.expanded, plan.filtered, len(plan.points)) == (75, 18, 57)
     assert {p.experiment.arch.name for p in plan.points} == {"tpu-v1"}
+
+
+# ---- planning as a stream ------------------------------------------------------------------------------------------
+@pytest.fixture
+def streamed(monkeypatch):
+    """Plan as a big sweep does: check() validates only the first point and probes nothing, so the points after it
+    are validated while they run (the sweeps below are too small to reach the 500 points checked by default)."""
+    monkeypatch.setattr(expand, "PRIME_POINTS", 1)
+    monkeypatch.setattr(expand, "MAX_PROBES", 0)
+
+
+def test_a_bad_value_found_while_streaming_is_an_error_record(tmp_path, streamed):
+    path = write(tmp_path, SMALL.replace("[8, 16, 32]", "[8, 16, -1]"))
+    out = tmp_path / "out"
+    buf = io.StringIO()
+    summary = run_sweep(path, out, workers=1, console=Console(file=buf, width=300), plots=False)
+    # 3 rows x 2 dataflows = 6 points; rows=-1 (#4 and #5) do not validate: recorded as errors, the rest run
+    assert (summary.points, summary.ran, summary.ok, summary.failed, summary.exit_status) == (6, 6, 4, 2, 1)
+    bad = [r for r in records(out) if r["status"] == "error"]
+    rows_line = line_of(path, ROWS)
+    assert [r["point"] for r in bad] == [{ROWS: -1, DF: "ws"}, {ROWS: -1, DF: "os"}]
+    assert all(r["error"] == f"{path}:{rows_line}: {ROWS}: Input should be greater than 0 (got -1)" for r in bad)
+    assert [r["id"] for r in bad] == [invalid_point_id(load_sweep(path), r["point"]) for r in bad]
+    # the closing lines say so in the usual format
+    assert "2 points do not validate" in buf.getvalue()
+    assert f"{ROWS}: Input should be greater than 0 (got -1) in 2 of 6 points, first point #4 (rows=-1, " \
+           f"dataflow=ws)" in buf.getvalue()
+    with open(out / "results.csv") as f:
+        assert [r["status"] for r in csv.DictReader(f)] == ["ok"] * 4 + ["error"] * 2  # in sweep order
+    # a re-run does not repeat them (as failed points); fixed, the new points run and the invalid ones leave the table
+    assert run_sweep(path, out, workers=1, progress=False, plots=False).ran == 0
+    fixed = run_sweep(write(tmp_path, SMALL), out, workers=1, progress=False, plots=False)
+    assert (fixed.points, fixed.skipped, fixed.ran, fixed.failed, fixed.exit_status) == (6, 4, 2, 0, 0)
+    with open(out / "results.csv") as f:
+        assert [r["status"] for r in csv.DictReader(f)] == ["ok"] * 6
+
+
+def test_a_streamed_sweep_resumes_and_drops_duplicates(tmp_path, streamed):
+    # 8GiB and 8589934592 B are one HBM once resolved: 2 x 2 = 4 expanded, 2 duplicates, 2 points
+    body = f"""\
+        base:
+          workload: {{model: lenet5, batch: 1}}
+          arch: gemmini
+        grid:
+          arch.hbm.capacity: [8GiB, 8589934592]
+          {ROWS}: [8, 16]
+        """
+    out = tmp_path / "out"
+    first = run_sweep(write(tmp_path, body), out, workers=1, progress=False, plots=False)
+    assert (first.points, first.expanded, first.duplicates, first.ran) == (2, 4, 2, 2)
+    grown = run_sweep(write(tmp_path, body.replace("[8, 16]", "[8, 16, 32]")), out, workers=1, progress=False,
+                      plots=False)
+    # 2 x 3 = 6 expanded, 3 duplicates, 3 points of which 2 were done
+    assert (grown.points, grown.expanded, grown.duplicates, grown.skipped, grown.ran) == (3, 6, 3, 2, 1)
+    info = json.loads((out / "sweep.json").read_text())
+    assert info["complete"] and info["points"] == 3 and len(info["ids"]) == 3 == len(records(out))
+    assert info["ids"] == [r["id"] for r in records(out)]  # one worker: records in sweep order
+
+
+def test_results_do_not_depend_on_the_chunk_size(tmp_path, monkeypatch, streamed):
+    path = write(tmp_path, SMALL)
+    runs = {}
+    for size in (1, 64):
+        def chunked(ex, points, on_record, size=size, **kw):
+            return executors.dispatch(ex, points, on_record, chunker=Chunker(ex.slots, first=size, max_size=size),
+                                      **kw)
+
+        monkeypatch.setattr(runner, "dispatch", chunked)
+        out = tmp_path / f"out{size}"
+        run_sweep(path, out, workers=2, progress=False, plots=False)
+        info = json.loads((out / "sweep.json").read_text())
+        runs[size] = (sorted((out / "results.jsonl").read_text().splitlines()), (out / "results.csv").read_text(),
+                      info["ids"])
+    assert runs[1] == runs[64] and len(runs[1][0]) == 6
+
+
+def test_an_interrupted_streamed_sweep_keeps_its_ids_and_table(tmp_path, monkeypatch, streamed):
+    path = write(tmp_path, SMALL)
+    out = tmp_path / "out"
+
+    def two_then_ctrl_c(ex, points, on_record, **kw):
+        got = []
+
+        def rec(r):
+            on_record(r)
+            got.append(r)
+            if len(got) == 2:
+                raise KeyboardInterrupt
+
+        executors.dispatch(ex, points, rec, **kw)
+
+    monkeypatch.setattr(runner, "dispatch", two_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(path, out, workers=1, progress=False, plots=False)
+    info = json.loads((out / "sweep.json").read_text())
+    # one worker takes two chunks of 2 points: 4 of the 6 points planned when the second record came back
+    assert not info["complete"] and len(info["ids"]) == 4 and info["expanded"] == 6
+    assert [r["id"] for r in records(out)] == info["ids"][:2]
+    assert len(plot_sweep(out)) >= 1 and len((out / "results.csv").read_text().splitlines()) == 1 + 2
+    monkeypatch.setattr(runner, "dispatch", executors.dispatch)
+    summary = run_sweep(path, out, workers=1, progress=False, plots=False)
+    assert (summary.skipped, summary.ran, summary.ok) == (2, 4, 6)
+    assert json.loads((out / "sweep.json").read_text())["complete"]
+
+
+def test_a_filter_failing_on_a_later_point_stops_the_sweep_keeping_what_finished(tmp_path, streamed):
+    # 1 / (rows - 32) divides by zero at rows=32, first met at point #4 (32, ws), after the checked point #0
+    path = write(tmp_path, SMALL + f'filters: ["1 / ({ROWS} - 32) < 100"]\n')
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError) as info:
+        run_sweep(path, out, workers=1, progress=False, plots=False)
+    (line,) = str(info.value).splitlines()
+    assert "filters[0]: cannot evaluate at point #4 (rows=32, dataflow=ws): division by zero" in line
+    kept = records(out)
+    info = json.loads((out / "sweep.json").read_text())
+    assert not info["complete"] and set(r["id"] for r in kept) <= set(info["ids"])
+    with open(out / "results.csv") as f:
+        assert len(list(csv.DictReader(f))) == len(kept) <= 4

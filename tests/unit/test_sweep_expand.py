@@ -6,17 +6,28 @@ Every expected point set below is listed by hand from the sweep file next to it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
 from accelsim.config.sweep import load_sweep
 from accelsim.errors import ConfigError
-from accelsim.sweep.executors import Chunker
-from accelsim.sweep.expand import describe, expand, plan_sweep, point_id, short_names
+from accelsim.sweep.executors import Chunker, Executor, dispatch
+from accelsim.sweep.expand import (
+    PlannedPoint,
+    PlanStream,
+    describe,
+    expand,
+    invalid_point_id,
+    plan_sweep,
+    point_id,
+    short_names,
+)
 from accelsim.sweep.plots import pareto_front_nd
 from accelsim.sweep.store import ResultStore, metrics_from_report, record, table
 
@@ -343,3 +354,142 @@ def test_table_columns_are_id_axes_status_metrics_error():
     header, rows = table(recs, ["x", "y"])
     assert header == ["id", "x", "y", "status", "total_cycles", "bytes.hbm", "error"]
     assert rows == [["1", 1, "ws", "ok", 5, 2, ""], ["2", 2, "os", "error", "", "", "boom"]]
+
+
+# ---- planning as a stream ------------------------------------------------------------------------------------------
+def test_a_million_point_sweep_plans_lazily(tmp_path):
+    # rows 1..100 x cols 1..100 x batch 1..100 = 1,000,000 points (MAX_POINTS); taking the first 10 validates 10
+    path = sweep_file(tmp_path, f"""\
+        grid:
+          {ROWS}: {{start: 1, stop: 100}}
+          {COLS}: {{start: 1, stop: 100}}
+          workload.batch: {{start: 1, stop: 100}}
+        """)
+    spec = load_sweep(path)
+    t0 = time.perf_counter()
+    stream = PlanStream(spec)
+    first = list(itertools.islice(stream, 10))
+    assert time.perf_counter() - t0 < 1.0  # 10 validations of ~0.4 ms, not 1,000,000
+    assert stream.validated == 10 and stream.planned == 10 and stream.expanded == 1_000_000
+    assert stream.remaining() == 1_000_000 - 10 and not stream.complete
+    # expansion order, the last axis fastest: batch 1..10 at rows=1, cols=1
+    assert [(p.index, p.values["workload.batch"]) for p in first] == [(i, i + 1) for i in range(10)]
+    assert stream.id_list() == [p.id for p in first]
+
+
+def test_check_validates_the_first_points_and_each_axis_value_once(tmp_path):
+    path = sweep_file(tmp_path, f"""\
+        grid:
+          {ROWS}: {{start: 1, stop: 100}}
+          {COLS}: {{start: 1, stop: 100}}
+          workload.batch: {{start: 1, stop: 100}}
+        """)
+    stream = PlanStream(load_sweep(path), prime=500)
+    stream.check()
+    # the first 500 points (rows=1, cols 1..5, batch 1..100), then one probe per value not among them, swapped
+    # into point #0: rows 2..100 (99 probes, points #10000...) and cols 6..100 (95); every batch value was among
+    # the first 500: 500 + 99 + 95 = 694 validations
+    assert stream.validated == 694 and stream.planned == 500
+    assert [p.index for p in itertools.islice(stream, 3)] == [0, 1, 2]  # the checked points run first
+
+
+def test_check_finds_a_bad_axis_value_beyond_the_first_points(tmp_path):
+    path = sweep_file(tmp_path, f"""\
+        grid:
+          {ROWS}: [16, 32, -1]
+          {DF}: [ws, os]
+          workload.batch: [1, 2]
+        """)
+    stream = PlanStream(load_sweep(path), prime=4)
+    lines = error_lines(stream.check)
+    # the first 4 points have rows=16; the probe rows=-1 (point #8: -1, ws, 1) fails; rows=-1 is in 2 x 2 = 4
+    # of the 12 points; 4 + 2 probes (rows=32, rows=-1) validated, nothing else
+    assert lines == [f"{path}:{line_of(path, ROWS)}: {ROWS}: Input should be greater than 0 (got -1) in 4 of 12 "
+                     f"points, first point #8 (rows=-1, dataflow=ws, batch=1)"]
+    assert stream.validated == 6
+    # with a filter the count is over the points it keeps: batch 2 only leaves 6, rows=-1 in 2 (#9: -1, ws, 2)
+    filtered = PlanStream(load_sweep(sweep_file(tmp_path, f"""\
+        grid:
+          {ROWS}: [16, 32, -1]
+          {DF}: [ws, os]
+          workload.batch: [1, 2]
+        filters: ["workload.batch == 2"]
+        """)), prime=2)
+    (line,) = error_lines(filtered.check)
+    assert line.endswith("(got -1) in 2 of 6 points, first point #9 (rows=-1, dataflow=ws, batch=2)"), line
+
+
+def test_check_counts_a_value_bad_only_with_others_among_the_points_checked(tmp_path):
+    # a 1e9 s HBM latency is 1e17 cycles at 100 MHz (fine) but 1e19 > 2**63 - 1 at 10 GHz: bad only together
+    path = sweep_file(tmp_path, """\
+        grid:
+          arch.hbm.latency: [100ns, 1000000000s]
+          arch.clock: [100000000, 10000000000]
+        """)
+    stream = PlanStream(load_sweep(path), prime=5)  # all 4 points checked: the message is as plan_sweep's
+    (line,) = error_lines(stream.check)
+    assert "cycles at the clock of 1e+10 Hz in point #3 (latency=1000000000s, clock=10000000000)" in line
+    assert error_lines(lambda: plan_sweep(load_sweep(path))) == [line]
+    # checking only point #0 and the probes (#1: clock 10 GHz; #2: latency 1e9 s) misses it: it is found while
+    # streaming, as an invalid point with its one-line error
+    stream = PlanStream(load_sweep(path), prime=1)
+    stream.check()
+    points = list(stream)
+    assert [p.experiment is None for p in points] == [False, False, False, True]
+    assert points[3].error == line.split(" in point #")[0] and points[3].id == invalid_point_id(stream.spec,
+                                                                                                  points[3].values)
+    assert stream.invalid == 1 and stream.complete
+
+
+def test_the_stream_keeps_order_filters_and_duplicates(tmp_path):
+    # sram 24MiB == 25165824 once resolved; the filter drops rows=16: 3 x 3 = 9 expanded, 3 filtered, 6 kept, of
+    # which 2 (25165824 with rows 4 and 8) repeat an earlier point: 4 unique points
+    path = sweep_file(tmp_path, f"""\
+        grid:
+          arch.core.sram.unified: [24MiB, 25165824, 12MiB]
+          {ROWS}: [4, 8, 16]
+        filters: ["{ROWS} != 16"]
+        """, base="base: resnet50_tpu_v1\n")
+    plan = plan_sweep(load_sweep(path))
+    stream = PlanStream(load_sweep(path), prime=1, max_probes=0)
+    stream.check()
+    streamed = list(stream)
+    assert [p.id for p in streamed] == [p.id for p in plan.points] == stream.id_list()
+    assert [p.index for p in streamed] == [0, 1, 6, 7]
+    assert (stream.expanded, stream.filtered, stream.kept, stream.duplicates, stream.planned) == (9, 3, 6, 2, 4)
+    assert (plan.expanded, plan.filtered, plan.duplicates) == (9, 3, 2)
+
+
+def test_dispatch_takes_a_generator_a_chunk_at_a_time():
+    # a fake executor that runs chunks at once: dispatch must not take more points than the chunks it queues
+    taken = []
+
+    def points():
+        for i in range(100):
+            taken.append(i)
+            yield PlannedPoint(i, {"i": i}, f"{i:016x}", None)
+
+    class Now(Executor):
+        slots = 1
+        chunks: list[list] = []
+
+        def submit(self, items):
+            self.chunks.append([(record(pid, values), 0.001) for pid, values, _ in items])
+            return len(self.chunks) - 1
+
+        def wait(self, handles, timeout):
+            return sorted(handles)[:1]
+
+        def result(self, handle):
+            return self.chunks[handle]
+
+    seen = []
+    source = points()
+
+    def on_record(rec):
+        seen.append(rec["id"])
+        if len(seen) == 1:  # two chunks of FIRST_CHUNK = 2 are queued per slot when the first record is back
+            assert len(taken) == 2 * 2
+
+    dispatch(Now(), source, on_record, chunker=Chunker(1, first=2, max_size=2))
+    assert seen == [f"{i:016x}" for i in range(100)] and len(taken) == 100

@@ -58,8 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", "-q", action="store_true", help="print only the report folder")
 
     sw = sub.add_parser("sweep", help="run a design-space sweep (resumable; local processes or Dask)",
-                        description="Expand a sweep file's grid/zip axes over a base experiment, validate every "
-                                    "point, run them, append each result to OUTDIR/results.jsonl as it finishes, "
+                        description="Expand a sweep file's grid/zip axes over a base experiment, check its first "
+                                    "points and every axis value before anything runs, plan and run the rest as "
+                                    "a stream, append each result to OUTDIR/results.jsonl as it finishes, "
                                     "then write results.csv and plots. Re-running into the same OUTDIR skips "
                                     "finished points. Exit 0 when every point is ok, 1 when some failed. "
                                     "See docs/sweeps.md.")

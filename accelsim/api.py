@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from .config import ExperimentSpec, WorkloadSpec, build_graph, load_arch, load_experiment, load_options, load_workload
-from .config.serving import ServingSpec, load_serving
 from .errors import ConfigError
 from .hardware import Arch
 from .ir import Graph
@@ -26,8 +26,10 @@ from .report import Report
 from .scenarios import Progress, decode_samples, pipeline, run_workload
 from .scenarios import run_graph as run
 from .scenarios import serve as serve_decode_steps
-from .serve import ServeResult
-from .serve import serve as run_serving
+
+if TYPE_CHECKING:  # the serving DES is imported by the calls that use it (start-up of every other run)
+    from .config.serving import ServingSpec
+    from .serve import ServeResult
 
 
 def run_experiment(spec: ExperimentSpec, progress: Progress | None = None) -> Report:
@@ -75,8 +77,19 @@ def serve(serving: str | os.PathLike | Mapping | ServingSpec, *, overrides: Sequ
     ``experiments/serving/``, a mapping of the same keys or a loaded :class:`ServingSpec`; ``overrides`` are
     ``--set`` items (``"workload.arrival.rate=4"``). Returns a :class:`~accelsim.serve.ServeResult`: ``.report``
     (report.json's dict), ``.requests``, and ``.save(outdir)``. Bad input raises a one-line ConfigError."""
+    from .config.serving import ServingSpec
+    from .serve import serve as run_serving
+
     spec = serving if isinstance(serving, ServingSpec) else load_serving(serving, overrides)  # type: ignore[arg-type]
     return run_serving(spec, progress=progress)
+
+
+def load_serving(path: str | os.PathLike | Mapping, overrides: Sequence[str] = ()) -> ServingSpec:
+    """A serving file (path, preset name or mapping) with ``--set`` overrides, validated
+    (:func:`accelsim.config.serving.load_serving`)."""
+    from .config.serving import load_serving as load
+
+    return load(path, overrides)
 
 
 __all__ = ["simulate", "run", "run_experiment", "serve", "serve_decode_steps", "load_serving", "pipeline", "decode_samples", "build_graph",

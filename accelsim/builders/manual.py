@@ -103,7 +103,7 @@ Padding = Annotated[int | tuple[int, int] | str,
 class _Layer(BaseModel):
     """Fields every layer takes: its name and where it reads from."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built when a layer list is first read
 
     name: str | None = Field(None, description="Op name (default: made from the type, unique).")
     inputs: tuple[str] | None = Field(None, description="The layer it reads (default: the previous layer).")

@@ -9,117 +9,134 @@ imports nothing that imports it back. The config layer validates a workload's pa
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import WorkloadError
 from ..ir import Graph
-from . import cnn, gnn, hf, importers, manual, micro, pointnet, recsys, rnn, t5, torch_fx, transformer
 from .params import WorkloadParams
 
 
 @dataclass(frozen=True)
 class BuilderEntry:
-    """A workload: its name, its parameters' model, the function that builds it and a one-line description."""
+    """A workload: its name, where its parameters' model and the function that builds it live
+    (``"module.attribute"`` within :mod:`accelsim.builders`) and a one-line description. The builder module is
+    imported when :attr:`params` or :attr:`fn` is first read, so a run imports only the builders it uses."""
 
     name: str
-    params: type[WorkloadParams]
-    fn: Callable[[Any], Graph]
+    params_ref: str
+    fn_ref: str
     description: str
+
+    @property
+    def params(self) -> type[WorkloadParams]:
+        """The pydantic model of the workload's parameters."""
+        return _resolve(self.params_ref)
+
+    @property
+    def fn(self) -> Callable[[Any], Graph]:
+        """The function that builds the workload's graph from its validated parameters."""
+        return _resolve(self.fn_ref)
+
+
+def _resolve(ref: str) -> Any:
+    module, attr = ref.split(".")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), attr)
 
 
 BUILDERS: dict[str, BuilderEntry] = {
     e.name: e
     for e in (
-        BuilderEntry("lenet5", cnn.LeNetParams, cnn.lenet5,
+        BuilderEntry("lenet5", "cnn.LeNetParams", "cnn.lenet5",
                      "LeNet-5 (ReLU, max-pool), 1×32×32 input, 61,706 params"),
-        BuilderEntry("resnet18", cnn.ImageNetParams, cnn.resnet18, "ResNet-18 (torchvision), 11.7 M params"),
-        BuilderEntry("resnet50", cnn.ImageNetParams, cnn.resnet50, "ResNet-50 v1.5 (torchvision), 25.6 M params"),
-        BuilderEntry("resnet34", cnn.ImageNetParams, cnn.resnet34, "ResNet-34 (torchvision), 21,797,672 params"),
-        BuilderEntry("resnet101", cnn.ImageNetParams, cnn.resnet101,
+        BuilderEntry("resnet18", "cnn.ImageNetParams", "cnn.resnet18", "ResNet-18 (torchvision), 11.7 M params"),
+        BuilderEntry("resnet50", "cnn.ImageNetParams", "cnn.resnet50", "ResNet-50 v1.5 (torchvision), 25.6 M params"),
+        BuilderEntry("resnet34", "cnn.ImageNetParams", "cnn.resnet34", "ResNet-34 (torchvision), 21,797,672 params"),
+        BuilderEntry("resnet101", "cnn.ImageNetParams", "cnn.resnet101",
                      "ResNet-101 v1.5 (torchvision), 44,549,160 params"),
-        BuilderEntry("resnet152", cnn.ImageNetParams, cnn.resnet152, "ResNet-152 v1.5 (torchvision), 60.2 M params"),
-        BuilderEntry("googlenet", cnn.ImageNetParams, cnn.googlenet,
+        BuilderEntry("resnet152", "cnn.ImageNetParams", "cnn.resnet152", "ResNet-152 v1.5 (torchvision), 60.2 M params"),
+        BuilderEntry("googlenet", "cnn.ImageNetParams", "cnn.googlenet",
                      "GoogLeNet / Inception-v1 (torchvision, no aux heads), 6.6 M params"),
-        BuilderEntry("mobilenet_v1", cnn.ImageNetParams, cnn.mobilenet_v1, "MobileNet-V1 1.0/224 (paper), 4.2 M params"),
-        BuilderEntry("mobilenet_v2", cnn.ImageNetParams, cnn.mobilenet_v2, "MobileNet-V2 (torchvision), 3.5 M params"),
-        BuilderEntry("mobilenet_v3_large", cnn.ImageNetParams, cnn.mobilenet_v3_large,
+        BuilderEntry("mobilenet_v1", "cnn.ImageNetParams", "cnn.mobilenet_v1", "MobileNet-V1 1.0/224 (paper), 4.2 M params"),
+        BuilderEntry("mobilenet_v2", "cnn.ImageNetParams", "cnn.mobilenet_v2", "MobileNet-V2 (torchvision), 3.5 M params"),
+        BuilderEntry("mobilenet_v3_large", "cnn.ImageNetParams", "cnn.mobilenet_v3_large",
                      "MobileNetV3-Large (torchvision), 5.5 M params"),
-        BuilderEntry("unet", cnn.UNetParams, cnn.unet, "U-Net (Ronneberger et al. 2015), 572×572 → 388×388"),
-        BuilderEntry("r3d_18", cnn.VideoParams, cnn.r3d_18,
+        BuilderEntry("unet", "cnn.UNetParams", "cnn.unet", "U-Net (Ronneberger et al. 2015), 572×572 → 388×388"),
+        BuilderEntry("r3d_18", "cnn.VideoParams", "cnn.r3d_18",
                      "R3D-18 video ResNet (torchvision), 16×112×112 clips, Kinetics-400, 33,371,472 params"),
-        BuilderEntry("unet3d", cnn.UNet3dParams, cnn.unet3d,
+        BuilderEntry("unet3d", "cnn.UNet3dParams", "cnn.unet3d",
                      "3D U-Net (Çiçek et al. 2016), 132×132×116 → 44×44×28, 19,074,627 params"),
-        BuilderEntry("gemm", micro.GemmParams, micro.gemm, "one m×n×k matrix multiply (a LINEAR op)"),
-        BuilderEntry("conv2d", micro.Conv2dParams, micro.conv2d, "one torch.nn.Conv2d layer"),
-        BuilderEntry("layers", manual.LayersParams, manual.build_layers, "a network listed layer by layer in YAML"),
-        BuilderEntry("onnx", importers.OnnxParams, importers.onnx_workload,
+        BuilderEntry("gemm", "micro.GemmParams", "micro.gemm", "one m×n×k matrix multiply (a LINEAR op)"),
+        BuilderEntry("conv2d", "micro.Conv2dParams", "micro.conv2d", "one torch.nn.Conv2d layer"),
+        BuilderEntry("layers", "manual.LayersParams", "manual.build_layers", "a network listed layer by layer in YAML"),
+        BuilderEntry("onnx", "importers.OnnxParams", "importers.onnx_workload",
                      "a model imported from an ONNX file (path; optional extra accelsim[onnx])"),
-        BuilderEntry("torch", torch_fx.TorchParams, torch_fx.torch_workload,
+        BuilderEntry("torch", "torch_fx.TorchParams", "torch_fx.torch_workload",
                      "a PyTorch module traced with torch.fx (factory; optional extra accelsim[torch])"),
-        BuilderEntry("bert_base", transformer.BertParams, transformer.bert_base,
+        BuilderEntry("bert_base", "transformer.BertParams", "transformer.bert_base",
                      "BERT-base uncased with pooler (Hugging Face), 109,482,240 params"),
-        BuilderEntry("bert_large", transformer.BertParams, transformer.bert_large,
+        BuilderEntry("bert_large", "transformer.BertParams", "transformer.bert_large",
                      "BERT-large uncased with pooler (Hugging Face), 335,141,888 params"),
-        BuilderEntry("gpt2", transformer.Gpt2Params, transformer.gpt2, "GPT-2 small, tied LM head (Hugging Face), 124,439,808 params"),
-        BuilderEntry("gpt", transformer.GptParams, transformer.gpt,
+        BuilderEntry("gpt2", "transformer.Gpt2Params", "transformer.gpt2", "GPT-2 small, tied LM head (Hugging Face), 124,439,808 params"),
+        BuilderEntry("gpt", "transformer.GptParams", "transformer.gpt",
                      "Megatron-LM GPT of any shape (hidden, heads, layers, ffn, vocab), tensor and pipeline parallel"),
-        BuilderEntry("vit_b_16", transformer.ViTParams, transformer.vit_b_16, "ViT-B/16 (torchvision), 86,567,656 params"),
-        BuilderEntry("transformer_base", transformer.TransformerBaseParams, transformer.transformer_base,
+        BuilderEntry("vit_b_16", "transformer.ViTParams", "transformer.vit_b_16", "ViT-B/16 (torchvision), 86,567,656 params"),
+        BuilderEntry("transformer_base", "transformer.TransformerBaseParams", "transformer.transformer_base",
                      "Transformer base (Vaswani et al. 2017), shared 37000 vocab, 63,082,496 params"),
-        BuilderEntry("llama2_7b", transformer.LlamaParams, transformer.llama2_7b,
+        BuilderEntry("llama2_7b", "transformer.LlamaParams", "transformer.llama2_7b",
                      "LLaMA-2 7B (Hugging Face), prefill or decode with KV cache, 6,738,415,616 params"),
-        BuilderEntry("llama2_13b", transformer.LlamaParams, transformer.llama2_13b,
+        BuilderEntry("llama2_13b", "transformer.LlamaParams", "transformer.llama2_13b",
                      "LLaMA-2 13B (Hugging Face), prefill or decode with KV cache, 13,015,864,320 params"),
-        BuilderEntry("llama2_70b", transformer.LlamaParams, transformer.llama2_70b,
+        BuilderEntry("llama2_70b", "transformer.LlamaParams", "transformer.llama2_70b",
                      "LLaMA-2 70B, GQA 8 KV heads (Hugging Face), prefill or decode, 68,976,648,192 params"),
-        BuilderEntry("hf", hf.HfParams, hf.hf,
+        BuilderEntry("hf", "hf.HfParams", "hf.hf",
                      "any decoder-only LM from its Hugging Face config.json (Llama, Mistral, Qwen2, Gemma-2, Phi-3, "
                      "OPT, GPT-2, Mixtral, Qwen2-MoE), prefill or decode, MoE, tensor/expert parallel"),
-        BuilderEntry("clip_vit_b32", transformer.ClipParams, transformer.clip_vit_b32,
+        BuilderEntry("clip_vit_b32", "transformer.ClipParams", "transformer.clip_vit_b32",
                      "CLIP ViT-B/32 image and text towers (openai/clip-vit-base-patch32), 151,277,313 params"),
-        BuilderEntry("sam_vit_b", transformer.SamParams, transformer.sam_vit_b,
+        BuilderEntry("sam_vit_b", "transformer.SamParams", "transformer.sam_vit_b",
                      "Segment Anything ViT-B with point prompts (segment-anything), 93,735,472 params"),
-        BuilderEntry("sam_vit_h", transformer.SamParams, transformer.sam_vit_h,
+        BuilderEntry("sam_vit_h", "transformer.SamParams", "transformer.sam_vit_h",
                      "Segment Anything ViT-H with point prompts (segment-anything), 641,090,608 params"),
-        BuilderEntry("whisper_base", transformer.WhisperParams, transformer.whisper_base,
+        BuilderEntry("whisper_base", "transformer.WhisperParams", "transformer.whisper_base",
                      "Whisper base (openai/whisper-base), prefill or cached decode step, 72,593,920 params"),
-        BuilderEntry("attention", micro.AttentionParams, micro.attention,
+        BuilderEntry("attention", "micro.AttentionParams", "micro.attention",
                      "softmax(q·kᵀ)·v on given q, k, v (MHA or GQA), unfused or fused"),
-        BuilderEntry("softmax", micro.RowsColsParams, micro.softmax, "one softmax over the last dim of rows × cols"),
-        BuilderEntry("layernorm", micro.RowsColsParams, micro.layernorm, "one LayerNorm over the last dim of rows × cols"),
-        BuilderEntry("gelu", micro.GeluParams, micro.gelu, "one GELU over a number of elements"),
-        BuilderEntry("rmsnorm", micro.RowsColsParams, micro.rmsnorm, "one RMSNorm over the last dim of rows × cols"),
-        BuilderEntry("silu_mul", micro.RowsColsParams, micro.silu_mul,
+        BuilderEntry("softmax", "micro.RowsColsParams", "micro.softmax", "one softmax over the last dim of rows × cols"),
+        BuilderEntry("layernorm", "micro.RowsColsParams", "micro.layernorm", "one LayerNorm over the last dim of rows × cols"),
+        BuilderEntry("gelu", "micro.GeluParams", "micro.gelu", "one GELU over a number of elements"),
+        BuilderEntry("rmsnorm", "micro.RowsColsParams", "micro.rmsnorm", "one RMSNorm over the last dim of rows × cols"),
+        BuilderEntry("silu_mul", "micro.RowsColsParams", "micro.silu_mul",
                      "silu(gate) · up of two rows × cols tensors, one fused element-wise op (SwiGLU's activation)"),
-        BuilderEntry("add", micro.RowsColsParams, micro.add, "element-wise a + b of two rows × cols tensors (a residual add)"),
-        BuilderEntry("rope", micro.RowsColsParams, micro.rope,
+        BuilderEntry("add", "micro.RowsColsParams", "micro.add", "element-wise a + b of two rows × cols tensors (a residual add)"),
+        BuilderEntry("rope", "micro.RowsColsParams", "micro.rope",
                      "rotary position embedding over rows × cols (tokens × q and k features), in place"),
-        BuilderEntry("collective", micro.CollectiveParams, micro.collective,
+        BuilderEntry("collective", "micro.CollectiveParams", "micro.collective",
                      "one all-reduce / all-gather / reduce-scatter / all-to-all over every chip of the arch"),
-        BuilderEntry("dlrm_mlperf", recsys.DlrmParams, recsys.dlrm_mlperf,
+        BuilderEntry("dlrm_mlperf", "recsys.DlrmParams", "recsys.dlrm_mlperf",
                      "MLPerf DLRM v1, Criteo Terabyte (26 tables ≤ 40M rows × 128), 24,036,595,969 params"),
-        BuilderEntry("embedding_bag", micro.EmbeddingBagParams, micro.embedding_bag,
+        BuilderEntry("embedding_bag", "micro.EmbeddingBagParams", "micro.embedding_bag",
                      "one sum-pooled embedding-bag look-up (an EMBEDDING op)"),
-        BuilderEntry("gcn_cora", gnn.GcnParams, gnn.gcn_cora, "two-layer GCN (PyG GCNConv) on Cora, 23,063 params"),
-        BuilderEntry("gat_cora", gnn.GatParams, gnn.gat_cora,
+        BuilderEntry("gcn_cora", "gnn.GcnParams", "gnn.gcn_cora", "two-layer GCN (PyG GCNConv) on Cora, 23,063 params"),
+        BuilderEntry("gat_cora", "gnn.GatParams", "gnn.gat_cora",
                      "two-layer GAT (PyG GATConv, 8 heads of 8) on Cora, 92,373 params"),
-        BuilderEntry("graphsage_products", gnn.SageParams, gnn.graphsage_products,
+        BuilderEntry("graphsage_products", "gnn.SageParams", "gnn.graphsage_products",
                      "GraphSAGE (PyG SAGEConv, 3 layers of 256) on ogbn-products, neighbour-sampled mini-batches "
                      "whose features the host gathers, 206,895 params"),
-        BuilderEntry("mpnn_qm9", gnn.MpnnParams, gnn.mpnn_qm9,
+        BuilderEntry("mpnn_qm9", "gnn.MpnnParams", "gnn.mpnn_qm9",
                      "MPNN with edge features (PyG NNConv edge MLPs) and a graph readout, batches of QM9-sized "
                      "molecules, 1,604,545 params"),
-        BuilderEntry("t5_small", t5.T5Params, t5.t5_small,
+        BuilderEntry("t5_small", "t5.T5Params", "t5.t5_small",
                      "T5-small encoder-decoder, relative position bias, tied head (Hugging Face), 60,506,624 params"),
-        BuilderEntry("t5_base", t5.T5Params, t5.t5_base,
+        BuilderEntry("t5_base", "t5.T5Params", "t5.t5_base",
                      "T5-base encoder-decoder, relative position bias, tied head (Hugging Face), 222,903,552 params"),
-        BuilderEntry("pointnet_cls", pointnet.PointNetParams, pointnet.pointnet_cls,
+        BuilderEntry("pointnet_cls", "pointnet.PointNetParams", "pointnet.pointnet_cls",
                      "PointNet classification with input and feature T-Nets (Qi et al. 2017), 3,480,049 params"),
-        BuilderEntry("lstm_lm", rnn.LstmLmParams, rnn.lstm_lm,
+        BuilderEntry("lstm_lm", "rnn.LstmLmParams", "rnn.lstm_lm",
                      "2-layer LSTM language model (Zaremba et al. 2014 medium, 650 wide, PTB), 19,780,400 params"),
-        BuilderEntry("seq2seq_lstm", rnn.Seq2SeqParams, rnn.seq2seq_lstm,
+        BuilderEntry("seq2seq_lstm", "rnn.Seq2SeqParams", "rnn.seq2seq_lstm",
                      "GNMT-style LSTM encoder-decoder with attention, 4+4 layers of 512, 72,551,680 params"),
     )
 }

@@ -35,7 +35,7 @@ LLM_PARAMS = ("phase", "seq_len", "kv_len")  # what the iteration cost sets on t
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built when a serving file is read
 
 
 class EngineConfig(_Model):

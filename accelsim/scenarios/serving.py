@@ -34,10 +34,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..builders.hf import HfParams
-from ..builders.hf import identical_layers as hf_layers
 from ..builders.registry import get_builder
-from ..builders.transformer import identical_layers as transformer_layers
 from ..config import WorkloadSpec, build_graph
 from ..energy import account
 from ..hardware import Arch
@@ -100,6 +97,10 @@ def identical_layers(workload: WorkloadSpec) -> int | None:
     p = entry.params.model_validate(dict(workload.params))
     if p.mode == "training":
         return None
+    from ..builders.hf import HfParams  # the LLM builders are imported by the runs that use them
+    from ..builders.hf import identical_layers as hf_layers
+    from ..builders.transformer import identical_layers as transformer_layers
+
     return hf_layers(p) if isinstance(p, HfParams) else transformer_layers(workload.model, p)
 
 

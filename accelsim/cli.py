@@ -325,7 +325,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from .units import format_size
 
     con = _stdout_console()
-    head = Table(title=f"{wl.model} ({', '.join(f'{k}={v}' for k, v in wl.params.items())})", show_header=False)
+    from .report.fmt import params_text
+
+    shown = {k: v for k, v in wl.params.items() if k != "name"}
+    title = wl.params.get("name") or wl.model  # a Hugging Face preset's own name, not "hf"
+    head = Table(title=f"{title} ({params_text(shown)})".replace("in report.json", "with --json"),
+                 show_header=False)
     head.add_row("params", f"{summary['params']:,}")
     head.add_row("MACs", f"{summary['macs']:,}")
     head.add_row("FLOPs", f"{summary['flops']:,}")

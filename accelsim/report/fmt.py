@@ -188,11 +188,26 @@ def workload_text(workload: object) -> str:
         if value:
             bits.append(str(value))
     shown = {"batch", "dtype", "mode", "name", *(("architectures",) if workload.get("architecture") else ())}
-    extra = [f"{k}={v if isinstance(v, int) and not isinstance(v, bool) else general(v)}"
-             for k, v in params.items() if k not in shown and v is not None]
+    extra = params_text({k: v for k, v in params.items() if k not in shown})
     if extra:
-        bits.append(", ".join(extra))
+        bits.append(extra)
     return f"{name} ({'; '.join(bits)})" if bits else str(name)
+
+
+PARAMS_TEXT_CHARS = 160  # a summary line lists params up to this length; report.json has them all
+
+
+def params_text(params: dict, limit: int = PARAMS_TEXT_CHARS) -> str:
+    """"k=v, k=v, ... (+N more)": the params that are set (not None), in order, cut after ``limit`` characters
+    (a Hugging Face config has dozens of fields; the run's report.json lists every one)."""
+    items = [f"{k}={v if isinstance(v, int) and not isinstance(v, bool) else general(v)}"
+             for k, v in params.items() if v is not None]
+    shown: list[str] = []
+    for i, item in enumerate(items):
+        if shown and len(", ".join([*shown, item])) > limit:
+            return ", ".join(shown) + f", … (+{len(items) - i} more in report.json)"
+        shown.append(item)
+    return ", ".join(shown)
 
 
 def arch_text(arch: object, levels: list[dict] | tuple[dict, ...] = (), clock_hz: object = None) -> str:

@@ -1,0 +1,22 @@
+"""Summary lines list a workload's params up to a length, then say how many more report.json holds."""
+
+from accelsim.report.fmt import params_text, workload_text
+
+
+def test_short_params_are_listed_whole_and_unset_ones_left_out():
+    assert params_text({"m": 64, "n": 32, "bias": None, "causal": True}) == "m=64, n=32, causal=yes"
+
+
+def test_long_params_are_cut_after_the_limit_with_a_count():
+    # 10 items of 5 characters ("kN=1"-style): "k0=10, k1=10" is 12 characters; with limit 14 a third item
+    # ("k0=10, k1=10, k2=10" = 19) would not fit, so 2 are shown and 8 counted
+    params = {f"k{i}": 10 for i in range(10)}
+    assert params_text(params, limit=14) == "k0=10, k1=10, … (+8 more in report.json)"
+
+
+def test_a_hugging_face_workload_line_stays_short():
+    config = {f"field_{i}": i for i in range(40)}  # a config.json's dozens of fields
+    line = workload_text({"name": "mixtral_8x7b", "architecture": "MixtralForCausalLM", "batch": 1,
+                          "params": {"dtype": "bf16", **config}})
+    assert line.startswith("mixtral_8x7b (MixtralForCausalLM; batch 1; bf16; field_0=0")
+    assert "more in report.json" in line and len(line) < 260

@@ -21,6 +21,10 @@ partial tile and the reduction reads it back (2 × m × n × 4 bytes at the core
 the partials: the shared cache if they fit it, else main memory). A weight-only quantised GEMM (``dequant``: the
 core's vector cycles per weight element) dequantises the tn × k_slice weights of its B panel in each tile,
 overlapped with the MMA: the tile's main loop takes the longest of folds, memory latency and that.
+
+These latencies are the SM's view; the engine adds the memory's (each LOAD and STORE completes its level's
+latency after its transfer), so a latency-bound GEMM pays the HBM latency on both: docs/architecture.md, "Memory
+latency of a GPU GEMM", says why that stays for now.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ units (bytes, bytes/s, Hz, s) and the derived per-cycle figures are properties.
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 import re
 from typing import Annotated, Literal, NamedTuple
@@ -21,6 +22,7 @@ from pydantic import (
     Field,
     PositiveInt,
     PrivateAttr,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -275,9 +277,70 @@ class UnitKindInfo(NamedTuple):
 UNIT_KINDS: dict[str, UnitKindInfo] = {}
 
 
+_BUILT_IN_UNITS = ("systolic", "vector")
+COST_FUNCTIONS = ("accepts", "price", "macs_per_cycle")  # what a unit kind's cost module must define
+
+
 def register_unit_kind(kind: str, spec: type[BaseModel], cost: str) -> None:
-    """Make unit kind ``kind`` usable in a core's ``units`` (its spec model and the module that prices it)."""
+    """Make unit kind ``kind`` usable in a core's ``units`` (its spec model and the module that prices it).
+    The module is imported, and checked for :data:`COST_FUNCTIONS`, when an arch first uses the kind."""
+    if not isinstance(kind, str) or not re.fullmatch(r"[A-Za-z_][\w\-]*", kind):
+        raise ValueError(f"register_unit_kind: the kind must be a name (letters, digits, _ and -), got {kind!r}")
+    if not (isinstance(spec, type) and issubclass(spec, BaseModel)) or spec is BaseModel:
+        raise TypeError(f"register_unit_kind({kind!r}): the spec must be a pydantic model class, got {spec!r}")
+    if not isinstance(cost, str) or not cost:
+        raise TypeError(f"register_unit_kind({kind!r}): the cost model must be a module name, got {cost!r}")
     UNIT_KINDS[kind] = UnitKindInfo(spec, cost)
+
+
+def unit_spec_model(raw: object) -> type[BaseModel] | None:
+    """The spec model of a registered unit kind that mapping ``raw`` (``{kind: K, ...}``) names, or None."""
+    kind = raw.get("kind") if isinstance(raw, dict) else None
+    if not isinstance(kind, str) or kind in _BUILT_IN_UNITS or kind not in UNIT_KINDS:
+        return None
+    return UNIT_KINDS[kind].spec
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
+
+
+def _cost_module_problem(kind: str, spec: BaseModel) -> str | None:
+    """What keeps unit kind ``kind``'s cost module from pricing ``spec``: it cannot be imported, lacks one of
+    :data:`COST_FUNCTIONS`, or its ``macs_per_cycle(spec)`` fails or is not a positive finite number; else None."""
+    module = UNIT_KINDS[kind].cost
+    try:
+        cost = importlib.import_module(module)
+    except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported, one line
+        return f"unit kind {kind!r}: its cost module {module!r} cannot be imported ({_one_line(e)})"
+    missing = [f for f in COST_FUNCTIONS if not callable(getattr(cost, f, None))]
+    if missing:
+        return f"unit kind {kind!r}: its cost module {module!r} does not define {', '.join(missing)}"
+    try:
+        rate = cost.macs_per_cycle(spec)
+    except Exception as e:  # noqa: BLE001
+        return f"unit kind {kind!r}: {module}.macs_per_cycle fails for this spec ({_one_line(e)})"
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
+        return f"unit kind {kind!r}: {module}.macs_per_cycle gives {rate!r} for this spec (need a positive number)"
+    return None
+
+
+def _unit_spec(name: str, raw: object) -> BaseModel:
+    """Unit ``name`` of a core's ``units`` built from its mapping ``{kind: K, ...}``: K's spec model, validated, whose
+    cost module prices it (ValueError naming ``name.kind`` otherwise; the spec's own errors as a ValidationError)."""
+    if not isinstance(raw, dict) or "kind" not in raw:
+        raise ValueError(f"{name}: give the unit's 'kind' (one of {', '.join(sorted(UNIT_KINDS))})")
+    kind = raw["kind"]
+    if not isinstance(kind, str) or kind not in UNIT_KINDS or kind in _BUILT_IN_UNITS:
+        extra = [k for k in sorted(UNIT_KINDS) if k not in _BUILT_IN_UNITS]
+        raise ValueError(f"{name}.kind: unknown unit kind {kind!r} (registered: {', '.join(extra) or 'none'}"
+                         f"; systolic and vector are the core's 'systolic' and 'vector' keys)")
+    spec = UNIT_KINDS[kind].spec.model_validate({k: v for k, v in raw.items() if k != "kind"})
+    problem = _cost_module_problem(kind, spec)
+    if problem is not None:
+        raise ValueError(f"{name}.kind: {problem}")
+    return spec
 
 
 class UnitSpec(NamedTuple):
@@ -307,19 +370,18 @@ class Core(_Model):
     def _unit_specs(cls, value: object) -> object:
         if not isinstance(value, dict):
             return value
-        out = {}
+        out, errors = {}, []
         for name, raw in value.items():
             if isinstance(raw, BaseModel):
                 out[name] = raw
                 continue
-            if not isinstance(raw, dict) or "kind" not in raw:
-                raise ValueError(f"{name}: give the unit's 'kind' (one of {', '.join(sorted(UNIT_KINDS))})")
-            kind = raw["kind"]
-            if kind not in UNIT_KINDS or kind in ("systolic", "vector"):
-                extra = [k for k in sorted(UNIT_KINDS) if k not in ("systolic", "vector")]
-                raise ValueError(f"{name}.kind: unknown unit kind {kind!r} (registered: {', '.join(extra) or 'none'}"
-                                 f"; systolic and vector are the core's 'systolic' and 'vector' keys)")
-            out[name] = UNIT_KINDS[kind].spec.model_validate({k: v for k, v in raw.items() if k != "kind"})
+            try:
+                out[name] = _unit_spec(name, raw)
+            except ValidationError as e:
+                errors += [{"type": err["type"], "loc": (name, *err["loc"]), "input": err["input"],
+                            **({"ctx": err["ctx"]} if "ctx" in err else {})} for err in e.errors(include_url=False)]
+        if errors:
+            raise ValidationError.from_exception_data("units", errors)
         return out
 
     def unit_specs(self) -> tuple[UnitSpec, ...]:

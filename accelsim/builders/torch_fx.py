@@ -17,7 +17,11 @@ parameters ``{path}.weight`` / ``{path}.bias`` as ``named_parameters`` lists the
   and the views ``view``, ``reshape``, ``flatten``, ``permute``, ``transpose``, ``contiguous``, ``squeeze``,
   ``unsqueeze``, ``size`` (no op).
 
-Anything else is a one-line :class:`~accelsim.errors.WorkloadError` naming the node and its target. The ``torch``
+Anything else is a one-line :class:`~accelsim.errors.WorkloadError` listing every unmapped kind of node (the module
+type, function, method or unmapped variant such as a softmax over another dim) with its count and first node; with
+``unsupported="elementwise"`` each such node is priced as generic element-wise work over its output (1 flop per
+element, one ELEMENTWISE op ``torch_<target>``) and the graph's ``notes`` list them, as the ONNX importer does. The
+``torch``
 workload (``--workload torch --set workload.factory=package.module:function``, the function returning
 ``(module, example_inputs)``) builds it.
 """
@@ -31,11 +35,12 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from typing import Literal
 
 from pydantic import Field, field_validator
 
 from ..errors import WorkloadError
-from ..ir import Gemm, Graph
+from ..ir import Gemm, Graph, OpKind
 from .importers import rename_weights
 from .manual import LayerListBuilder
 from .params import WorkloadParams
@@ -54,6 +59,10 @@ class TorchParams(WorkloadParams):
                                      "the current folder on the module path (the CLI's --workload "
                                      "torch:package.module:function); needs the optional extra: pip install "
                                      "accelsim[torch].")
+    unsupported: Literal["error", "elementwise"] = Field(
+        "error", description="Nodes accelsim does not map: 'error' refuses the module, listing every such kind of "
+                             "node; 'elementwise' prices each as element-wise work over its output (1 flop per "
+                             "output element) and lists them in the report's notes.")
 
     @field_validator("factory")
     @classmethod
@@ -98,12 +107,15 @@ def torch_workload(p: TorchParams) -> Graph:
         raise WorkloadError(f"torch factory {p.factory!r}: expected it to return (module, example_inputs), got "
                             f"a {type(made).__name__}")
     module, example_inputs = made
-    return from_torch(module, example_inputs, dtype=p.dtype or "fp16")
+    return from_torch(module, example_inputs, dtype=p.dtype or "fp16", unsupported=p.unsupported)
 
 
-def from_torch(module: object, example_inputs: object, *, dtype: str = "fp16", name: str | None = None) -> Graph:
-    """The op graph of ``module`` called on ``example_inputs`` (a tensor or a tuple of them); see the module
-    docstring."""
+def from_torch(module: object, example_inputs: object, *, dtype: str = "fp16", name: str | None = None,
+               unsupported: str = "error") -> Graph:
+    """The op graph of ``module`` called on ``example_inputs`` (a tensor or a tuple of them); ``unsupported`` is
+    "error" or "elementwise" (:class:`TorchParams`); see the module docstring."""
+    if unsupported not in ("error", "elementwise"):
+        raise WorkloadError(f"unsupported: expected 'error' or 'elementwise' (got {unsupported!r})")
     try:
         import torch
         from torch.fx.passes.shape_prop import ShapeProp
@@ -117,7 +129,18 @@ def from_torch(module: object, example_inputs: object, *, dtype: str = "fp16", n
         raise WorkloadError(f"torch.fx cannot trace {type(module).__name__} ({type(e).__name__}: {e})") from None
     with torch.no_grad():
         ShapeProp(gm).propagate(*inputs)
-    return _FxImporter(gm, name or type(module).__name__, dtype).run()
+    return _FxImporter(gm, name or type(module).__name__, dtype).run(unsupported)
+
+
+class _NoMapping(Exception):
+    """A node accelsim does not map: ``what`` describes its kind (None: it reads an unmapped node's output)."""
+
+    def __init__(self, what: str | None):
+        super().__init__(what)
+        self.what = what
+
+
+_UNMAPPED = object()  # the value of an unmapped node while every unmapped node is being listed
 
 
 def _shape(node) -> tuple[int, ...]:
@@ -138,28 +161,57 @@ class _FxImporter:
         self.value: dict[str, object] = {n.name: n.name for n in placeholders}  # fx node → op name or tuple
         self.used: set[str] = set()
 
-    def run(self) -> Graph:
+    def run(self, unsupported: str = "error") -> Graph:
+        unmapped: dict[str, list[str]] = {}  # kind of node -> names of its nodes, in graph order
         for node in self.gm.graph.nodes:
             if node.op in ("placeholder", "output"):
                 continue
             self.node = node
             handler = {"call_module": self._module, "call_function": self._function,
                        "call_method": self._method}.get(node.op)
-            if handler is None:
-                self._fail(f"{node.op} {node.target}")
-            self.value[node.name] = handler()
-        return self.b.build({"model": "torch", "source": self.b.name})
+            try:
+                if handler is None:
+                    self._fail(node.op)
+                self.value[node.name] = handler()  # type: ignore[misc]
+            except _NoMapping as e:
+                if e.what is not None:
+                    unmapped.setdefault(e.what, []).append(node.name)
+                self.value[node.name] = self._generic() if unsupported == "elementwise" else _UNMAPPED
+        if unmapped and unsupported == "error":
+            listed = ", ".join(f"{w} ({len(n)}: {n[0]!r}{', ...' if len(n) > 1 else ''})" for w, n in unmapped.items())
+            raise WorkloadError(f"{self.b.name}: nodes accelsim does not map: {listed}; set "
+                                f"workload.unsupported=elementwise to price them as element-wise work")
+        notes = [f"torch {w} has no accelsim mapping: its {len(n)} node(s) ({', '.join(n[:3])}"
+                 f"{', ...' if len(n) > 3 else ''}) are priced as element-wise work over their outputs"
+                 for w, n in unmapped.items()]
+        return self.b.build({"model": "torch", "source": self.b.name, **({"notes": notes} if notes else {})})
 
     # ---- helpers ----------------------------------------------------------------------------------------
     def _fail(self, what: str) -> None:
-        raise WorkloadError(f"{self.b.name}: node {self.node.name!r} ({what}) has no accelsim mapping")
+        raise _NoMapping(what)
 
     def _arg(self, i: int = 0) -> str:
         a = self.node.args[i]
         v = self.value.get(getattr(a, "name", None))
+        if v is _UNMAPPED:
+            raise _NoMapping(None)  # listed where it was produced
         if not isinstance(v, str):
-            self._fail(f"reads {a!r}, which is not a tensor accelsim produced")
+            self._fail("reading a value that is not a tensor accelsim produced")
         return v  # type: ignore[return-value]
+
+    def _generic(self) -> str | None:
+        """An unmapped node (``unsupported: elementwise``): one ELEMENTWISE op over its (first) tensor output, 1 flop
+        per element, reading the tensors accelsim produced among its inputs; None if it outputs no tensor."""
+        try:
+            shape = _shape(self.node)
+        except (AttributeError, TypeError, IndexError):
+            return None
+        inputs = [self.value[n.name] for n in self.node.all_input_nodes if isinstance(self.value.get(n.name), str)]
+        target = self.node.target
+        tag = (type(self.modules[target]).__name__ if self.node.op == "call_module"
+               else getattr(target, "__name__", str(target)))
+        return self.b.vector(OpKind.ELEMENTWISE, list(dict.fromkeys(inputs)), shape, f"torch_{tag}", 1,
+                             name=self.node.name)
 
     def _name(self) -> str:
         target = str(self.node.target)
@@ -268,6 +320,8 @@ class _FxImporter:
         t, name = self.node.target, self.node.name
         if t is operator.getitem:
             src = self.value.get(self.node.args[0].name)
+            if src is _UNMAPPED:
+                raise _NoMapping(None)
             if isinstance(src, tuple):
                 return src[self.node.args[1]]
             self._fail("indexing a tensor")
@@ -275,7 +329,9 @@ class _FxImporter:
             method = self.b.add if t in (operator.add, operator.iadd, torch.add) else self.b.mul
             return method(self._arg(0), self._arg(1), name=name)
         if t is torch.cat:
-            xs = [self.value[a.name] for a in self.node.args[0]]
+            xs = [self.value.get(getattr(a, "name", None)) for a in self.node.args[0]]
+            if not all(isinstance(x, str) for x in xs):
+                raise _NoMapping(None) if _UNMAPPED in xs else _NoMapping("torch.cat of a value that is not a tensor")
             return self.b.concat(xs, dim=self.node.kwargs.get("dim", self.node.args[1] if len(self.node.args) > 1
                                                                 else 0), name=name)
         if t is torch.flatten:

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, BeforeValidator, PlainValidator, ValidationError, WrapValidator
 
 from ..errors import ConfigIssue
-from ..hardware import Arch
+from ..hardware import Arch, unit_spec_model
 from ..options import Options
 from ..units import MAX_INT
 from .presets import suggest
@@ -292,7 +292,10 @@ def _field_of(cls: type[BaseModel], key: object) -> Any:
 
 def _pick_model(members: list[Any], value: dict) -> type[BaseModel] | None:
     """The model among ``members`` that a mapping ``value`` stands for: the only one, or the one whose Literal
-    fields (a discriminator such as a layer's ``type``) match."""
+    fields (a discriminator such as a layer's ``type``) match; for a bare ``BaseModel`` (a core's ``units``), the
+    spec model of the registered unit kind the mapping names."""
+    if BaseModel in members:
+        return unit_spec_model(value)
     models = [t for t in members if isinstance(t, type) and issubclass(t, BaseModel) and t is not BaseModel]
     if len(models) <= 1:
         return models[0] if models else None
@@ -387,8 +390,17 @@ def validate(model: type[BaseModel], doc: Doc, **context: Any) -> tuple[Any, lis
     except ValidationError as e:
         flagged = {(i.file, i.line, i.key) for i in numbers}
         rest = [i for i in issues_from_validation(e, doc, model) if (i.file, i.line, i.key) not in flagged]
-        return None, numbers + rest
-    return (None, numbers) if numbers else (instance, [])
+        return None, _capped(numbers + rest, doc)
+    return (None, _capped(numbers, doc)) if numbers else (instance, [])
+
+
+MAX_ISSUES = 50  # problems printed per document; a 200,000-item list of bad values is one line per item otherwise
+
+
+def _capped(issues: list[ConfigIssue], doc: Doc) -> list[ConfigIssue]:
+    if len(issues) <= MAX_ISSUES:
+        return issues
+    return [*issues[:MAX_ISSUES], doc.issue((), f"{len(issues) - MAX_ISSUES:,} more problems not shown")]
 
 
 __all__ = ["EXPERIMENT_KEYS", "ExperimentSpec", "WorkloadSpec", "issues_from_validation", "jsonable", "validate",

@@ -9,7 +9,8 @@ Input limits (hostile or broken files fail at once with a one-line error, never 
 holds at most :data:`MAX_YAML_BYTES` bytes of UTF-8 text without control characters (tab, newline and carriage
 return are fine); collections nest at most :data:`MAX_DEPTH` deep; aliases (``*name``) may add at most
 :data:`MAX_ALIAS_NODES` values to the document when expanded (a "billion laughs" file is refused before it is
-built) and may not refer to the collection they are in; a number may not overflow to infinity (``.inf`` and
+built) and may not refer to the collection they are in; a file holds at most :data:`MAX_NODES` values (scalars,
+mappings and lists, so that a huge file of tiny items is refused in well under a second); a number may not overflow to infinity (``.inf`` and
 ``.nan`` written as such are kept; the schema decides where they are allowed).
 """
 
@@ -35,6 +36,10 @@ MAX_DEPTH = 64
 """Deepest nesting of mappings and lists accepted (the top-level mapping is depth 1)."""
 MAX_ALIAS_NODES = 10_000
 """Most values (scalars and collections) that the aliases of one document may add when expanded."""
+MAX_NODES = 100_000
+"""Most values (scalars, mappings and lists, as written) in one input text: some 200 times the largest preset
+(``arch/a100.yaml`` has ~220). Parsing, line tracking and validation cost a few microseconds per value, so an
+8 MiB file of a million tiny mappings would take tens of seconds; it is refused after reading this many instead."""
 
 LIBYAML = bool(getattr(yaml, "__with_libyaml__", False))
 """True when PyYAML has libyaml's C parser, which loads large files some 5× faster than the pure-Python one."""
@@ -177,8 +182,11 @@ def _limit_issue(file: str, event: yaml.Event | None, msg: str) -> ConfigError:
     return ConfigError(ConfigIssue(file, line, "", msg))
 
 
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.CollectionStartEvent, yaml.AliasEvent)
+
+
 def _check_events(text: str, file: str) -> None:
-    """Refuse nesting deeper than :data:`MAX_DEPTH`, aliases that expand to more than :data:`MAX_ALIAS_NODES`
+    """Refuse more than :data:`MAX_NODES` values, nesting deeper than :data:`MAX_DEPTH`, aliases that expand to more than :data:`MAX_ALIAS_NODES`
     values and recursive aliases, from the parser's event stream (iterative: nothing is built, nothing
     recurses), before the document is composed."""
     loader = _SafeLoader(text)
@@ -187,10 +195,15 @@ def _check_events(text: str, file: str) -> None:
     size: dict[str, int] = {}  # anchor -> values of the anchored node when expanded (closed nodes only)
     depth: dict[str, int] = {}  # anchor -> nesting depth of the anchored node (0 for a scalar)
     open_anchors: set[str] = set()
-    added = 0
+    added = nodes = 0
     try:
         while loader.check_event():
             event = loader.get_event()
+            if isinstance(event, _NODE_EVENTS):
+                nodes += 1
+                if nodes > MAX_NODES:
+                    raise _limit_issue(file, event, f"more than {MAX_NODES:,} values (scalars, mappings and lists): "
+                                                    f"inputs are limited to {MAX_NODES:,}; is this a generated file?")
             if isinstance(event, yaml.CollectionStartEvent):
                 if len(stack) >= MAX_DEPTH:
                     raise _limit_issue(file, event, _DEEP)

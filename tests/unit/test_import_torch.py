@@ -4,11 +4,14 @@ and attention model its torch.nn parameter count; unmapped nodes are one-line er
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import accelsim
 from accelsim.builders import build_workload
 from accelsim.errors import WorkloadError
+from accelsim.ir import OpKind
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -98,13 +101,44 @@ def test_lstm_attention_model_params_equal_torch():
     assert g.ops[-1].out_shape == (2, 12, 5)
 
 
-def test_unmapped_node_is_one_line():
-    class Odd(nn.Module):
-        def forward(self, x):
-            return torch.cumsum(x, 1)
+class Odd(nn.Module):
+    """Three kinds of unmapped node (a function twice, a module, a method) and mapped nodes after them."""
 
-    with pytest.raises(WorkloadError, match=r"node 'cumsum' \(function .*cumsum\) has no accelsim mapping"):
-        accelsim.from_torch(Odd(), torch.zeros(2, 3))
+    def __init__(self):
+        super().__init__()
+        self.shuffle = nn.PixelShuffle(2)
+        self.fc = nn.Linear(6, 4)
+
+    def forward(self, x):  # x: 1 × 8 × 2 × 3 (48 elements)
+        a = torch.cumsum(x, 1)  # 48 elements
+        b = torch.relu(a)  # mapped, but reads an unmapped node: not listed
+        c = torch.cumsum(b, 2)  # 48
+        d = self.shuffle(c)  # 1 × 2 × 4 × 6: 48
+        e = d.mean(1)  # 1 × 4 × 6: 24
+        return self.fc(e)  # 1 × 4 × 4
+
+
+def test_every_unmapped_kind_of_node_is_listed_in_one_line():
+    with pytest.raises(WorkloadError) as e:
+        accelsim.from_torch(Odd(), torch.zeros(1, 8, 2, 3))
+    text = str(e.value)
+    assert "\n" not in text
+    assert re.fullmatch(r"Odd: nodes accelsim does not map: function \S*cumsum \(2: 'cumsum', \.\.\.\), "
+                        r"module PixelShuffle \(1: 'shuffle'\), method \.mean\(\) \(1: 'mean'\); set "
+                        r"workload\.unsupported=elementwise to price them as element-wise work", text), text
+
+
+def test_unsupported_elementwise_prices_unmapped_nodes_over_their_outputs():
+    g = accelsim.from_torch(Odd(), torch.zeros(1, 8, 2, 3), unsupported="elementwise")
+    ops = {o.name: o for o in g.ops}
+    generic = ["cumsum", "cumsum_1", "shuffle", "mean"]
+    assert all(ops[n].kind is OpKind.ELEMENTWISE for n in generic)
+    # 1 flop per output element: 48 + 48 + 48 + 24 (shapes in Odd.forward)
+    assert [ops[n].flops for n in generic] == [48, 48, 48, 24]
+    assert ops["shuffle"].attrs["fn"] == "torch_PixelShuffle"
+    assert tuple(ops["relu"].inputs) == ("cumsum",)
+    assert g.macs == 1 * 4 * 6 * 4  # the Linear after them: 4 rows × 6 in × 4 out
+    assert len(g.meta["notes"]) == 3 and "2 node(s) (cumsum, cumsum_1)" in g.meta["notes"][0]
 
 
 def test_torch_workload_from_a_factory(tmp_path, monkeypatch):
@@ -117,3 +151,9 @@ def test_torch_workload_from_a_factory(tmp_path, monkeypatch):
     assert g.params == 8 * 4 + 4 and g.macs == 3 * 8 * 4
     with pytest.raises(WorkloadError, match="cannot import it"):
         build_workload("torch", {"factory": "fam_factory:missing"})
+    (tmp_path / "odd_factory.py").write_text("import torch\n\ndef make():\n    return torch.nn.Softmin(1), "
+                                             "torch.zeros(3, 8)\n")
+    with pytest.raises(WorkloadError, match=r"softmin \(1: 'softmin'\)"):
+        build_workload("torch", {"factory": "odd_factory:make"})
+    g = build_workload("torch", {"factory": "odd_factory:make", "unsupported": "elementwise"})
+    assert g.flops == 3 * 8  # one flop per output element

@@ -19,7 +19,7 @@ import yaml
 
 from accelsim.cli import main
 from accelsim.config import experiment_from_parts, load_arch, load_workload, yamlio
-from accelsim.config.yamlio import MAX_ALIAS_NODES, MAX_DEPTH, MAX_YAML_BYTES, load_yaml, parse_yaml
+from accelsim.config.yamlio import MAX_ALIAS_NODES, MAX_DEPTH, MAX_NODES, MAX_YAML_BYTES, load_yaml, parse_yaml
 from accelsim.errors import MAX_LINE_CHARS, ConfigError
 from accelsim.units import MAX_INT, parse_bandwidth, parse_frequency, parse_size, parse_time
 
@@ -96,6 +96,40 @@ def test_aliases_and_merge_keys_within_the_limit_still_load():
 def test_a_recursive_alias_is_refused():
     assert one_error(parse_yaml, "a: &x [1, *x]\n", "t.yaml") == \
         "t.yaml:1: recursive alias: *x refers to a collection that contains it"
+
+
+def _tiny_mappings(n: int, head: str = "items:\n", indent: int = 0) -> str:
+    return head + (" " * indent + "- {a: 1}\n") * n
+
+
+def test_the_node_limit_counts_every_scalar_mapping_and_list(monkeypatch):
+    monkeypatch.setattr(yamlio, "MAX_NODES", 30)
+    # hand count: the top mapping, the key 'items', the list (3) and 3 per item (the mapping, 'a', 1): 3 + 3 · 9 = 30
+    data, _ = parse_yaml(_tiny_mappings(9), "t.yaml")
+    assert data == {"items": [{"a": 1}] * 9}
+    # one more item: node 31 is the tenth item's mapping, written on line 11 (line 1 holds 'items:')
+    assert one_error(parse_yaml, _tiny_mappings(10), "t.yaml") == (
+        "t.yaml:11: more than 30 values (scalars, mappings and lists): inputs are limited to 30; is this a "
+        "generated file?")
+
+
+@pytest.mark.parametrize("head, indent", [("base: gemmini\nbogus:\n", 0),  # under an unknown key
+                                          ("base: h100\ncore:\n  tile:\n    shapes:\n", 6)])  # a known list
+def test_a_big_file_of_tiny_mappings_is_refused_quickly(here, capsys, head, indent):
+    """An 8 MiB file of ``{a: 1}`` items took ~18 s (50 s on a loaded machine) to be refused; the node limit stops it
+    after MAX_NODES values whatever the file's size, so a 2 MiB file (~230,000 items) costs what the limit does."""
+    items = 2 * 2**20 // 9
+    Path("big.yaml").write_text(_tiny_mappings(items, head, indent))
+    t0 = time.perf_counter()
+    code, lines = run_cli(capsys, "run", "--arch", "big.yaml", "--workload", "gemm", "--no-plots", "-o", "out")
+    seconds = time.perf_counter() - t0
+    assert code == 2
+    (line,) = lines
+    # the header has 2 (+1 for 'bogus') or 5 nodes, then 3 per item: the limit is passed within item ~33,333
+    m = LINE.match(line)
+    assert m["file"] == "big.yaml" and f"inputs are limited to {MAX_NODES:,}" in m["rest"]
+    assert MAX_NODES // 3 - 5 <= int(m["line"]) <= MAX_NODES // 3 + 5
+    assert seconds < 2.0
 
 
 def test_a_file_over_the_size_limit_is_refused_before_reading(here, capsys):

@@ -87,3 +87,89 @@ def test_an_unknown_unit_kind_is_a_one_line_config_error():
     with pytest.raises(ConfigError, match="unknown unit kind 'warp_engine'") as e:
         load_arch({"base": "gemmini", "core": {"units": {"x": {"kind": "warp_engine"}}}})
     assert "\n" not in str(e.value)
+
+
+# ---- bad input to a registered kind's spec, from YAML: one line naming file, line and key, never a Python error -----
+LAX_COST = textwrap.dedent('''
+    def accepts(op):
+        return None
+
+
+    def macs_per_cycle(spec):
+        return spec.macs
+''')
+
+
+@pytest.fixture
+def arch_file(sparse_unit, tmp_path, monkeypatch):
+    """Writes an arch YAML whose unit ``u`` has the given lines (line 5 is ``kind:``, then one line per field)."""
+    from pydantic import BaseModel
+
+    from accelsim.hardware import register_unit_kind
+
+    class Lax(BaseModel):  # no constraints at all: a spec that trusts its input
+        macs: int
+        rate: float = 1.0
+        shapes: list[int] = []
+
+    (tmp_path / "lax_cost.py").write_text(LAX_COST + "\n\ndef price(op, spec, arch):\n    return None\n")
+    (tmp_path / "half_cost.py").write_text(LAX_COST)  # no price()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for kind, module in (("lax", "lax_cost"), ("half", "half_cost"), ("ghost", "no_such_cost_module_17")):
+        register_unit_kind(kind, Lax, module)
+
+    def write(*lines):
+        path = tmp_path / "arch.yaml"
+        path.write_text("\n".join(["base: gemmini", "core:", "  units:", "    u:", *lines]) + "\n")
+        return path
+
+    yield write
+    from accelsim.hardware import UNIT_KINDS
+
+    for kind in ("lax", "half", "ghost"):
+        UNIT_KINDS.pop(kind)
+
+
+@pytest.mark.parametrize("lines, where, message", [
+    (["      kind: sparse_tensor_core", "      macs: 128", "      bogus: 1"], ":7: core.units.u.bogus:", "Extra"),
+    (["      kind: sparse_tensor_core", "      macs: -5"], ":6: core.units.u.macs:", "greater than 0"),
+    (["      kind: sparse_tensor_core", "      macs: .nan"], ":6: core.units.u.macs:", "finite"),
+    (["      kind: lax", "      macs: 8", "      rate: 1e400"], ":7: core.units.u.rate:", "finite"),
+    (["      kind: lax", "      macs: 8", "      rate: .inf"], ":7: core.units.u.rate:", "finite"),
+    (["      kind: lax", "      macs: true"], ":6: core.units.u.macs:", "not a boolean"),
+    (["      kind: lax", "      macs: 99999999999999999999"], ":6: core.units.u.macs:", "too large"),
+    (["      kind: lax", "      macs: hello"], ":6: core.units.u.macs:", "valid integer"),
+    (["      kind: sparse_tensor_core"], ":4: core.units.u.macs:", "Field required"),
+    (["      kind: [1]"], ":5: core.units.u.kind:", "unknown unit kind"),
+    (["      kind: lax", "      macs: 0"], ":5: core.units.u.kind:", "macs_per_cycle gives 0"),
+    (["      kind: half", "      macs: 8"], ":5: core.units.u.kind:", "does not define price"),
+    (["      kind: ghost", "      macs: 8"], ":5: core.units.u.kind:", "cannot be imported (ModuleNotFoundError"),
+])
+def test_bad_unit_specs_are_one_line_errors_at_their_key(arch_file, lines, where, message):
+    with pytest.raises(ConfigError) as e:
+        load_arch(arch_file(*lines))
+    text = str(e.value)
+    assert "\n" not in text
+    assert f"arch.yaml{where}" in text and message in text
+
+
+def test_a_huge_list_of_bad_values_prints_a_bounded_number_of_lines(arch_file):
+    from accelsim.config.schema import MAX_ISSUES
+
+    shapes = ", ".join(["x"] * 5000)
+    with pytest.raises(ConfigError) as e:
+        load_arch(arch_file("      kind: lax", "      macs: 8", f"      shapes: [{shapes}]"))
+    lines = str(e.value).splitlines()
+    # 5,000 bad items: the first MAX_ISSUES (50) each on a line, and one line counting the 4,950 others
+    assert len(lines) == MAX_ISSUES + 1
+    assert sum("core.units.u.shapes." in line for line in lines) == MAX_ISSUES
+    assert any(line.endswith(f"{5000 - MAX_ISSUES:,} more problems not shown") for line in lines)
+
+
+def test_register_unit_kind_refuses_what_is_not_a_spec_model():
+    from accelsim.hardware import register_unit_kind
+
+    with pytest.raises(TypeError, match="pydantic model class"):
+        register_unit_kind("k", dict, "m")
+    with pytest.raises(ValueError, match="must be a name"):
+        register_unit_kind("", dict, "m")

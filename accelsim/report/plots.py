@@ -82,6 +82,7 @@ _LINE = 1.25  # line height, in font sizes
 _TICK = 3.5 + 3.5  # tick length + pad (points; matplotlib's defaults)
 _LABEL = 4.0 + 10 * _LINE  # axis-label pad + one line of a 10 pt label (points)
 _TITLE = 6.0 + 12 * _LINE  # title pad + one line of a 12 pt title (points)
+_KEY = 18.0  # one row of an 8 pt legend without a frame, and its pad (points)
 _EDGE = 0.12  # blank border kept around the figure (inches)
 
 
@@ -295,7 +296,7 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
     mac = report.get("mac_utilization")
     n = len(bars) + (mac is not None)
     fig, ax = plt.subplots(figsize=(8.5, min(30.0, max(3.0, 0.32 * n + 1.6))))
-    ax.set_title(_title(report, "utilization (busy fraction of the run)"), y=1.0)
+    ax.set_title(_title(report, "utilization (busy fraction of the run)"), y=1.0, pad=6 + _KEY)
     if n == 0:
         _empty(ax, "no utilization figures in this report")
         _margins(fig, 0.2, 0.2, 0.2, _TITLE * _PT)
@@ -339,8 +340,11 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
     handles = [Patch(color=_COMPUTE_COLOR, label="compute unit"), Patch(color=_MEMORY_COLOR, label="memory level")]
     if mac is not None:
         handles.insert(0, Patch(facecolor=_MAC_COLOR, hatch="//", edgecolor="white", label="MAC utilization"))
-    ax.legend(handles=handles, loc="lower right", fontsize=8)
-    _margins(fig, _widest(labels, size) + _TICK * _PT, 0.15, (_TICK + 10 * _LINE + _LABEL) * _PT, _TITLE * _PT)
+    # the key sits in one row between the title and the axes, where no bar or value label can be under it
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles), fontsize=8,
+              frameon=False, borderaxespad=0.2)
+    _margins(fig, _widest(labels, size) + _TICK * _PT, 0.15, (_TICK + 10 * _LINE + _LABEL) * _PT,
+             (_TITLE + _KEY) * _PT)
     return _save(plt, fig, path)
 
 

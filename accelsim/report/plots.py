@@ -299,7 +299,7 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
     ax.set_title(_title(report, "utilization (busy fraction of the run)"), y=1.0, pad=6 + _KEY)
     if n == 0:
         _empty(ax, "no utilization figures in this report")
-        _margins(fig, 0.2, 0.2, 0.2, _TITLE * _PT)
+        _margins(fig, 0.2, 0.2, 0.2, (_TITLE + _KEY) * _PT)
         return _save(plt, fig, path)
     labels, values, colors, lo, hi = [], [], [], [], []
     if mac is not None:

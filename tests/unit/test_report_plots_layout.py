@@ -104,10 +104,12 @@ def test_long_op_names_lie_inside_the_op_cycles_figure(monkeypatch, tmp_path, le
     _assert_laid_out(fig, renderer)
 
 
-@pytest.mark.parametrize("name", ["utilization", "bytes_per_level", "roofline"])
-@pytest.mark.parametrize("which", ["lenet", "many"])
-def test_every_text_of_the_other_figures_is_inside_and_apart(monkeypatch, tmp_path, lenet, many, which, name):
-    report = {"lenet": lenet, "many": many}[which]
+@pytest.mark.parametrize("name", ["utilization", "bytes_per_level", "roofline", "op_cycles"])
+@pytest.mark.parametrize("which", ["lenet", "many", "empty"])
+def test_every_text_of_every_figure_is_inside_and_apart(monkeypatch, tmp_path, lenet, many, which, name):
+    # empty: LeNet-5's report with its ops, utilization, MAC utilization and bytes removed (the "no ..." figures)
+    empty = dict(lenet, ops=[], utilization={}, mac_utilization=None, bytes={})
+    report = {"lenet": lenet, "many": many, "empty": empty}[which]
     fig, renderer = _saved(monkeypatch, tmp_path, plots.PLOTS[name], report)
     _assert_laid_out(fig, renderer)
 

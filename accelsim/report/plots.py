@@ -66,13 +66,94 @@ def _target(path: str | os.PathLike | BinaryIO) -> Path | BinaryIO:
 
 
 def _save(plt, fig, path: Path | BinaryIO) -> Path | BinaryIO:
-    """Save ``fig`` to ``path`` (format from the suffix; PNG into a file object) and close it."""
+    """Save ``fig`` to ``path`` (format from the suffix; PNG into a file object) and close it.
+
+    The figure is already laid out (:func:`_margins`), so saving is its one draw: no tight_layout pass.
+    """
     try:
-        fig.tight_layout()
         fig.savefig(path, dpi=DPI, **({} if isinstance(path, Path) else {"format": "png"}))
     finally:
         plt.close(fig)
     return path
+
+
+_PT = 1 / 72  # inches per point
+_LINE = 1.25  # line height, in font sizes
+_TICK = 3.5 + 3.5  # tick length + pad (points; matplotlib's defaults)
+_LABEL = 4.0 + 10 * _LINE  # axis-label pad + one line of a 10 pt label (points)
+_TITLE = 6.0 + 12 * _LINE  # title pad + one line of a 12 pt title (points)
+_KEY = 18.0  # one row of an 8 pt legend without a frame, and its pad (points)
+_EDGE = 0.12  # blank border kept around the figure (inches)
+
+
+def _text_size(text: str, size: float) -> tuple[float, float]:
+    """(width, height) in inches of ``text`` (plain, one or more lines) in DejaVu-style ``size`` pt type."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+
+    prop = FontProperties(size=size)
+    lines = str(text).split("\n") or [""]
+    width = max(text_to_path.get_text_width_height_descent(line, prop, ismath=False)[0] for line in lines)
+    return width * _PT, len(lines) * size * _LINE * _PT
+
+
+def _widest(texts, size: float) -> float:
+    """The width in inches of the widest of ``texts`` at ``size`` pt (0 for none)."""
+    return max((_text_size(t, size)[0] for t in texts), default=0.0)
+
+
+def _tick_texts(axis) -> list[str]:
+    """The major tick labels ``axis`` will draw within its view limits (formatted, no text layout)."""
+    lo, hi = sorted(axis.get_view_interval())
+    locs = [v for v in axis.get_majorticklocs() if lo - 1e-9 * abs(lo) <= v <= hi + 1e-9 * abs(hi)]
+    return [t for t in axis.get_major_formatter().format_ticks(locs) if t]
+
+
+def _margins(fig, left: float, right: float, bottom: float, top: float, gap: float | None = None) -> None:
+    """Lay ``fig``'s subplots out with these margins in inches (and ``gap`` inches between two columns)."""
+    w, h = fig.get_size_inches()
+    kw = {}
+    if gap is not None:  # wspace is a fraction of the mean column width
+        kw["wspace"] = gap / max(1e-3, (w - left - right - gap) / 2)
+    fig.subplots_adjust(left=(left + _EDGE) / w, right=1 - (right + _EDGE) / w,
+                        bottom=(bottom + _EDGE) / h, top=1 - (top + _EDGE) / h, **kw)
+
+
+def _y_margin(ax, size: float = 10, label: bool = True) -> float:
+    """The left margin in inches that ``ax``'s y tick labels (and its y label) take."""
+    return _widest(_tick_texts(ax.yaxis), size) + _TICK * _PT + (_LABEL * _PT if label else 0.0)
+
+
+def _minor_ticks(ax) -> None:
+    """Draw a log axes' minor ticks as one marker line per axis instead of a Tick object each (~80 on a roofline).
+
+    Same places (the axis' own minor locator), length and width as matplotlib's minor ticks; call after the limits
+    are final."""
+    from matplotlib import rcParams
+    from matplotlib.markers import TICKDOWN, TICKLEFT
+    from matplotlib.ticker import NullLocator
+
+    for axis, marker, trans in ((ax.xaxis, TICKDOWN, ax.get_xaxis_transform()),
+                                (ax.yaxis, TICKLEFT, ax.get_yaxis_transform())):
+        lo, hi = sorted(axis.get_view_interval())
+        major = set(np.round(np.log10(axis.get_majorticklocs()), 9))
+        locs = [v for v in axis.get_minor_locator()() if lo <= v <= hi and round(math.log10(v), 9) not in major]
+        axis.set_minor_locator(NullLocator())
+        key = axis.axis_name + "tick.minor."
+        xy = (locs, [0.0] * len(locs)) if axis is ax.xaxis else ([0.0] * len(locs), locs)
+        ax.plot(*xy, ls="none", marker=marker, ms=rcParams[key + "size"], mew=rcParams[key + "width"],
+                color=rcParams[axis.axis_name + "tick.color"], transform=trans, clip_on=False, zorder=2.5)
+
+
+def _pow10(v: float, _pos=None) -> str:
+    """A log-axis tick label as "10" with a Unicode superscript exponent (plain text: no mathtext parse)."""
+    if v <= 0:
+        return ""
+    e = math.log10(v)
+    if abs(e - round(e)) > 1e-6:
+        return f"{v:.3g}"
+    return "10" + str(round(e)).translate(str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3"
+                                                                       "\u2074\u2075\u2076\u2077\u2078\u2079"))
 
 
 def _empty(ax, text: str) -> None:
@@ -86,6 +167,18 @@ def _short(name: object, width: int = 28) -> str:
     return text if len(text) <= width else text[: width - 1] + "\u2026"
 
 
+def _bars(ax, x, heights, bottom, color: str, label: str) -> None:
+    """Bars 0.8 wide at ``x`` from ``bottom`` up by ``heights``, as one collection (what ``ax.bar`` draws, without
+    a patch per bar: a 40-op figure has 120 of them)."""
+    from matplotlib.collections import PolyCollection
+
+    x0, x1, top = x - 0.4, x + 0.4, bottom + heights
+    corners = np.stack([np.column_stack(c) for c in ((x0, bottom), (x0, top), (x1, top), (x1, bottom))], axis=1)
+    bars = PolyCollection(corners, facecolors=color, edgecolors="none", linewidths=0, label=label)
+    bars.sticky_edges.y.append(0.0)  # as ax.bar: no margin below zero
+    ax.add_collection(bars)
+
+
 def _stack(ax, ops: list[dict], levels: list[str], x) -> None:
     """Draw the stacked compute / stall-per-level / other-wait bars of ``ops`` at positions ``x``."""
     compute = np.array([fmt.num(op.get("compute_cycles")) for op in ops])
@@ -97,13 +190,13 @@ def _stack(ax, ops: list[dict], levels: list[str], x) -> None:
         stalls = {f"stall: {levels[0]}" if levels else "stall": stall_total}
     wait = np.maximum(0.0, np.array([op_span(op) for op in ops]) - compute - stall_total)
     bottom = np.zeros(len(ops))
-    ax.bar(x, compute, color=_COMPUTE_COLOR, label="compute")
+    _bars(ax, x, compute, bottom, _COMPUTE_COLOR, "compute")
     bottom += compute
     for i, (label, values) in enumerate(stalls.items()):
-        ax.bar(x, values, bottom=bottom, color=_STALL_COLORS[i % len(_STALL_COLORS)], label=label)
+        _bars(ax, x, values, bottom, _STALL_COLORS[i % len(_STALL_COLORS)], label)
         bottom += values
     if wait.any():
-        ax.bar(x, wait, bottom=bottom, color=_WAIT_COLOR, label="other wait (end - start - compute - stall)")
+        _bars(ax, x, wait, bottom, _WAIT_COLOR, "other wait (end - start - compute - stall)")
     ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 5))
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
@@ -154,24 +247,33 @@ def plot_op_cycles(report: dict, path: str | os.PathLike | BinaryIO) -> Path | B
     fig.suptitle(_title(report, "cycles per op (compute vs stall)"))
     if not ops:
         _empty(ax, "no ops in this report")
+        _margins(fig, 0.2, 0.2, 0.2, _TITLE * _PT)
         return _save(plt, fig, path)
     x = np.arange(len(ops))
     _stack(ax, ops, levels, x)
+    names, size = [_short(op.get("name", "?")) for op in ops], 8 if len(ops) <= 30 else 6
     ax.set_xticks(x)
-    ax.set_xticklabels([_short(op.get("name", "?")) for op in ops], rotation=90,
-                       fontsize=8 if len(ops) <= 30 else 6)
+    ax.set_xticklabels(names, rotation=90, fontsize=size)
     ax.set_xlim(-0.7, len(ops) - 0.3)
     ax.set_ylabel("cycles")
     ax.legend(loc="upper right", fontsize=8)
+    under = _widest(names, size)  # the rotated labels hang below the axis by their length
+    top = (_TITLE + 10 * _LINE) * _PT  # suptitle, then room for the y axis' offset text ("1e5")
+    gap = None
     if rest:
         ax.set_xlabel(f"op: the {len(ops)} busiest of {len(ops) + len(rest)} (by compute cycles), busiest first")
         _stack(ax_other, [_sum_ops(rest)], levels, np.array([0]))
         ax_other.set_xticks([0])
-        ax_other.set_xticklabels([f"other\n({len(rest)} ops)"], fontsize=8)
+        other = f"other\n({len(rest)} ops)"
+        ax_other.set_xticklabels([other], fontsize=8)
         ax_other.set_xlim(-0.8, 0.8)
-        ax_other.set_title("summed", fontsize=9)
+        ax_other.set_title("summed", fontsize=9, y=1.0, pad=6 + 10 * _LINE)  # above the offset text ("1e5")
+        under = max(under, _text_size(other, 8)[1])
+        top = (_TITLE + 6 + 10 * _LINE + 9 * _LINE) * _PT
+        gap = _y_margin(ax_other, label=False) + 0.15
     else:
         ax.set_xlabel("op (execution order)")
+    _margins(fig, _y_margin(ax), 0.05, under + (_TICK + _LABEL) * _PT, top, gap)
     return _save(plt, fig, path)
 
 
@@ -194,9 +296,10 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
     mac = report.get("mac_utilization")
     n = len(bars) + (mac is not None)
     fig, ax = plt.subplots(figsize=(8.5, min(30.0, max(3.0, 0.32 * n + 1.6))))
-    ax.set_title(_title(report, "utilization (busy fraction of the run)"))
+    ax.set_title(_title(report, "utilization (busy fraction of the run)"), y=1.0, pad=6 + _KEY)
     if n == 0:
         _empty(ax, "no utilization figures in this report")
+        _margins(fig, 0.2, 0.2, 0.2, (_TITLE + _KEY) * _PT)
         return _save(plt, fig, path)
     labels, values, colors, lo, hi = [], [], [], [], []
     if mac is not None:
@@ -223,8 +326,9 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
         ax.axhline(0.5, color="#888888", lw=0.8, ls="--")
     for yi, v, up in zip(y, values, hi, strict=True):
         ax.text(min(v + up, 100) + 1, yi, f"{v:.1f} %", va="center", fontsize=8)
+    size = 9 if len(labels) <= 25 else 7
     ax.set_yticks(y)
-    ax.set_yticklabels(labels, fontsize=9 if len(labels) <= 25 else 7)
+    ax.set_yticklabels(labels, fontsize=size)
     ax.invert_yaxis()
     ax.set_xlim(0, 112)
     ax.set_xticks(range(0, 101, 20))
@@ -236,7 +340,11 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
     handles = [Patch(color=_COMPUTE_COLOR, label="compute unit"), Patch(color=_MEMORY_COLOR, label="memory level")]
     if mac is not None:
         handles.insert(0, Patch(facecolor=_MAC_COLOR, hatch="//", edgecolor="white", label="MAC utilization"))
-    ax.legend(handles=handles, loc="lower right", fontsize=8)
+    # the key sits in one row between the title and the axes, where no bar or value label can be under it
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles), fontsize=8,
+              frameon=False, borderaxespad=0.2)
+    _margins(fig, _widest(labels, size) + _TICK * _PT, 0.15, (_TICK + 10 * _LINE + _LABEL) * _PT,
+             (_TITLE + _KEY) * _PT)
     return _save(plt, fig, path)
 
 
@@ -248,9 +356,10 @@ def plot_bytes_per_level(report: dict, path: str | os.PathLike | BinaryIO) -> Pa
     moved = {lvl: fmt.num(given[lvl]) for lvl in ordered(given, report)}
     memories = set(memory_levels(report))
     fig, ax = plt.subplots(figsize=(max(5.5, 1.2 * len(moved) + 2.5), 4.5))
-    ax.set_title(_title(report, "bytes moved per memory level"))
+    ax.set_title(_title(report, "bytes moved per memory level"), y=1.0)
     if not moved:
         _empty(ax, "no memory traffic in this report")
+        _margins(fig, 0.2, 0.2, 0.2, _TITLE * _PT)
         return _save(plt, fig, path)
     levels, values = list(moved), np.array(list(moved.values()))
     positive = values[values > 0]
@@ -281,6 +390,8 @@ def plot_bytes_per_level(report: dict, path: str | os.PathLike | BinaryIO) -> Pa
     ax.set_axisbelow(True)
     if not positive.size:
         ax.text(0.5, 0.5, "no bytes moved", ha="center", va="center", transform=ax.transAxes, color="#555555")
+    rows = max(_text_size(lvl, 10)[1] for lvl in levels)
+    _margins(fig, _y_margin(ax), 0.15, _TICK * _PT + rows + _LABEL * _PT, _TITLE * _PT)
     return _save(plt, fig, path)
 
 
@@ -323,7 +434,7 @@ def plot_roofline(report: dict, path: str | os.PathLike | BinaryIO) -> Path | Bi
     fig, ax = plt.subplots(figsize=(8.5, 6))
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_title(_title(report, "roofline"))
+    ax.set_title(_title(report, "roofline"), y=1.0)
     if peak > 0 and bw > 0:
         grid = np.logspace(math.log10(xlo), math.log10(xhi), 400)
         roofline = attainable(grid, peak, bw)
@@ -348,6 +459,11 @@ def plot_roofline(report: dict, path: str | os.PathLike | BinaryIO) -> Path | Bi
                    label="whole run")
     ax.set_xlim(xlo, xhi)
     ax.set_ylim(ylo, yhi)
+    from matplotlib.ticker import FuncFormatter
+
+    for axis in (ax.xaxis, ax.yaxis):  # plain-text powers of ten: mathtext's parser costs ~0.3 s to build
+        axis.set_major_formatter(FuncFormatter(_pow10))
+    _minor_ticks(ax)
     ax.set_xlabel("arithmetic intensity (FLOP per off-chip byte)")
     ax.set_ylabel("performance (FLOP/s)")
     ax.grid(which="major", alpha=0.3)
@@ -359,6 +475,7 @@ def plot_roofline(report: dict, path: str | os.PathLike | BinaryIO) -> Path | Bi
     if not pts and not run and not (peak > 0 and bw > 0):
         ax.text(0.5, 0.5, "nothing to place on the roofline", ha="center", va="center", transform=ax.transAxes,
                 color="#555555")
+    _margins(fig, _y_margin(ax), 0.15, (_TICK + 10 * _LINE + _LABEL) * _PT, _TITLE * _PT)
     return _save(plt, fig, path)
 
 

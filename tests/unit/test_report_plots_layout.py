@@ -1,0 +1,136 @@
+"""Layout of the report plots (accelsim/report/plots.py).
+
+The figures are laid out with margins computed from the text they hold (``_margins``), not by a tight_layout
+pass, so these tests measure where matplotlib actually put each piece of text in the saved figure: every title,
+axis label, offset text ("1e5"), drawn tick label and legend entry must lie inside the figure and must not overlap
+another. The reports come from the real report builder (``accelsim.simulate``): LeNet-5 on gemmini (12 ops, every
+op a bar, 8 pt names) and MobileNet-v2 on tpu-v1 (152 ops > MAX_OP_BARS = 60: the 40 busiest, 6 pt names, and the
+"other" bar on its own axes; both axes over 1e5 cycles, so both carry an offset text under the titles). A test that needs a long op name renames ops of a real report and says so.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+import pytest
+
+from accelsim import simulate
+from accelsim.report import plots
+
+LONG = "model.layers.31.self_attn.o_proj.lora_adapter.weight"  # realistic, longer than the 28-character cut
+WIDE = "W" * 60  # the widest letter in DejaVu Sans: the worst case for a label's length
+
+
+@pytest.fixture(scope="module")
+def lenet() -> dict:
+    return simulate("lenet5", "gemmini").to_dict()
+
+
+@pytest.fixture(scope="module")
+def many() -> dict:
+    return simulate("mobilenet_v2", "tpu-v1").to_dict()
+
+
+def _renamed(report: dict) -> dict:
+    """``report`` with its two busiest ops renamed to LONG and WIDE (both drawn, cut at 28 characters)."""
+    rep = copy.deepcopy(report)
+    shown, _ = plots.op_bars(rep["ops"])
+    busiest = sorted(shown, key=lambda op: -op["compute_cycles"])
+    busiest[0]["name"], busiest[1]["name"] = LONG, WIDE
+    return rep
+
+
+def _saved(monkeypatch, tmp_path, plot, report):
+    """Draw one figure with ``plot`` as the CLI does (saved PNG) and return it with a renderer at the saved DPI."""
+    figs = []
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda plt, fig, path: (figs.append(fig), save(plt, fig, path))[1])
+    plot(report, tmp_path / "figure.png")
+    (fig,) = figs
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig.set_dpi(plots.DPI)  # the saved resolution (closing the figure restored its own dpi and a bare canvas)
+    return fig, FigureCanvasAgg(fig).get_renderer()
+
+
+def _drawn_tick_labels(axis) -> list:
+    """The tick labels ``axis`` drew: those of major ticks inside its view limits, with text."""
+    lo, hi = sorted(axis.get_view_interval())
+    locs = axis.get_majorticklocs()
+    ticks = axis.get_major_ticks(len(locs))
+    return [t.label1 for t, v in zip(ticks, locs, strict=True)
+            if lo <= v <= hi and t.label1.get_visible() and t.label1.get_text()]
+
+
+def _texts(fig) -> list:
+    """Every piece of text ``fig`` drew: suptitle, and per axes its title, labels, offset texts, tick labels, key."""
+    texts = [fig._suptitle] if fig._suptitle is not None else []
+    for ax in fig.axes:
+        texts += [ax.title, ax.xaxis.label, ax.yaxis.label, ax.xaxis.offsetText, ax.yaxis.offsetText]
+        texts += _drawn_tick_labels(ax.xaxis) + _drawn_tick_labels(ax.yaxis)
+        if ax.get_legend() is not None:
+            texts += ax.get_legend().get_texts()
+    return [t for t in texts if t.get_visible() and t.get_text()]
+
+
+def _assert_laid_out(fig, renderer) -> None:
+    inside = fig.bbox
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in _texts(fig)]
+    for text, box in boxes:
+        assert (box.x0 >= inside.x0 and box.y0 >= inside.y0 and box.x1 <= inside.x1 and box.y1 <= inside.y1), (
+            f"{text!r} at {box.extents} leaves the figure {inside.extents}")
+    for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
+        assert not box_a.overlaps(box_b), f"{a!r} {box_a.extents} overlaps {b!r} {box_b.extents}"
+
+
+@pytest.mark.parametrize("which", ["lenet", "many"])
+def test_long_op_names_lie_inside_the_op_cycles_figure(monkeypatch, tmp_path, lenet, many, which):
+    report = _renamed({"lenet": lenet, "many": many}[which])
+    fig, renderer = _saved(monkeypatch, tmp_path, plots.plot_op_cycles, report)
+    ax = fig.axes[0]
+    names = {t.get_text(): t for t in ax.get_xticklabels()}
+    cut = LONG[:27] + "\u2026"  # _short: 27 characters and an ellipsis
+    long_label, wide_label = names[cut], names[WIDE[:27] + "\u2026"]
+    assert long_label.get_rotation() == 90
+    for label in (long_label, wide_label):
+        box = label.get_window_extent(renderer)
+        assert box.height > box.width  # rotated: its length hangs down from the axis
+        assert fig.bbox.contains(box.x0, box.y0) and fig.bbox.contains(box.x1, box.y1)
+        assert box.y0 > ax.xaxis.label.get_window_extent(renderer).y1  # above the x-axis label, not through it
+    if which == "many":  # the busiest + "other" layout, each axes with its "1eN" offset text drawn
+        assert len(fig.axes) == 2 and fig.axes[1].get_xticklabels()[0].get_text().startswith("other\n")
+        assert all(a.yaxis.offsetText.get_text().startswith("1e") for a in fig.axes)
+    _assert_laid_out(fig, renderer)
+
+
+@pytest.mark.parametrize("name", ["utilization", "bytes_per_level", "roofline", "op_cycles"])
+@pytest.mark.parametrize("which", ["lenet", "many", "empty"])
+def test_every_text_of_every_figure_is_inside_and_apart(monkeypatch, tmp_path, lenet, many, which, name):
+    # empty: LeNet-5's report with its ops, utilization, MAC utilization and bytes removed (the "no ..." figures)
+    empty = dict(lenet, ops=[], utilization={}, mac_utilization=None, bytes={})
+    report = {"lenet": lenet, "many": many, "empty": empty}[which]
+    fig, renderer = _saved(monkeypatch, tmp_path, plots.PLOTS[name], report)
+    _assert_laid_out(fig, renderer)
+
+
+def test_utilization_margin_follows_the_longest_unit_label(monkeypatch, tmp_path, lenet):
+    # edited: one unit renamed to a 40-character name; its label must still start inside the figure
+    report = copy.deepcopy(lenet)
+    util = report["utilization"]
+    unit = next(iter(util))
+    report["utilization"] = {("core0.a_very_long_unit_name_for_the_test" if k == unit else k): v
+                             for k, v in util.items()}
+    fig, renderer = _saved(monkeypatch, tmp_path, plots.plot_utilization, report)
+    label = next(t for t in fig.axes[0].get_yticklabels() if t.get_text().startswith("core0.a_very_long"))
+    assert label.get_window_extent(renderer).x0 >= 0
+    _assert_laid_out(fig, renderer)
+
+
+def test_log_axes_label_powers_of_ten_without_mathtext():
+    # 10^14 and 10^-1 as Unicode superscripts; 2.5e3 is not a power of ten and keeps 3 significant figures
+    assert plots._pow10(1e14) == "10\u00b9\u2074"
+    assert plots._pow10(0.1) == "10\u207b\u00b9"
+    assert plots._pow10(1.0) == "10\u2070"
+    assert plots._pow10(2500.0) == "2.5e+03"
+    assert plots._pow10(0.0) == ""

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import os
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -161,13 +162,19 @@ class ResultStore:
         return {rec["id"] for rec in self._records(False)}
 
     def _records(self, strict: bool) -> Iterator[dict[str, Any]]:
+        return (rec for _, rec in self._scan(strict))
+
+    def _scan(self, strict: bool) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``(byte offset, record)`` for every complete line that is a record (see :meth:`load`)."""
         self.skipped_lines = 0
         try:
             f = open(self.path, "rb")  # noqa: SIM115 - closed below; read a line at a time
         except FileNotFoundError:
             return
         with f:
+            offset = 0
             for number, raw in enumerate(f, 1):
+                at, offset = offset, offset + len(raw)
                 if not raw.endswith(b"\n"):
                     break  # a torn last line
                 if not raw.strip():
@@ -178,7 +185,7 @@ class ResultStore:
                         raise AccelsimError(f"{self.path}:{number}: {problem}")
                     self.skipped_lines += 1
                     continue
-                yield rec
+                yield at, rec
 
     def open(self) -> ResultStore:
         """Open for appending; a torn last line left by a killed run is cut off first."""
@@ -314,7 +321,8 @@ def table(records: Iterable[Mapping[str, Any]], axes: list[str]) -> tuple[list[s
 
 
 def write_csv(outdir: str | os.PathLike, records: Iterable[Mapping[str, Any]], axes: list[str]) -> Path:
-    """Write ``OUTDIR/results.csv`` from ``records`` (in the order given), atomically."""
+    """Write ``OUTDIR/results.csv`` from ``records`` (in the order given), atomically. (A sweep's end streams
+    the table from results.jsonl instead: :func:`stream_csv`.)"""
     header, rows = table(records, axes)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -329,12 +337,93 @@ def ordered_records(outdir: str | os.PathLike, info: Mapping[str, Any] | None = 
                     strict: bool = False) -> list[dict[str, Any]]:
     """The finished records of a sweep folder in the sweep's point order (sweep.json's ``ids``); records of
     ids the sweep no longer has (an axis value since removed) are left out. ``strict``: a line of results.jsonl
-    that is not a record is an error (:meth:`ResultStore.load`)."""
+    that is not a record is an error (:meth:`ResultStore.load`). Holds every record: for small sweeps and tests;
+    the end of a sweep reads them one at a time (:class:`RecordIndex`)."""
     info = info if info is not None else read_sweep_json(outdir)
     found = ResultStore(outdir).load(strict=strict)
     return [found[i] for i in info.get("ids", []) if i in found]
 
 
-__all__ = ["CSV_FILE", "FORMAT", "RESULTS_FILE", "SWEEP_FILE", "ResultStore", "flatten", "is_sweep_dir",
-           "metrics_from_report", "one_line", "ordered_records", "read_sweep_json", "record", "record_problem", "table",
-           "write_csv", "write_sweep_json"]
+class RecordIndex(ResultStore):
+    """Where the last record of each id lies in ``OUTDIR/results.jsonl`` (one pass, keeping a byte offset per
+    id, not the records), and which metric columns the records have: :meth:`records` then reads them back one
+    at a time in any order (the sweep's), so results.csv and the plots' columns are written in bounded memory.
+
+    The metric columns are those :func:`table` would find (order of first appearance over the records in the
+    order given): only the first record of each distinct set of metric keys ("shape") can add a column, so
+    the pass keeps the distinct shapes and, per id, its shape when it is not the first one seen."""
+
+    def __init__(self, outdir: str | os.PathLike, *, strict: bool = False):
+        super().__init__(outdir)
+        self.offsets: dict[str, int] = {}
+        self._shapes: dict[tuple[str, ...], int] = {}
+        self._shape_of: dict[str, int] = {}  # ids whose last record's shape is not shape 0
+        for offset, rec in self._scan(strict):
+            rid = rec["id"]
+            self.offsets[rid] = offset
+            shape = self._shapes.setdefault(tuple(flatten(rec.get("metrics") or {})), len(self._shapes))
+            if shape:
+                self._shape_of[rid] = shape
+            else:
+                self._shape_of.pop(rid, None)
+
+    def metric_columns(self, ids: Iterable[str]) -> list[str]:
+        """The flattened metric keys of the records of ``ids``, in order of first appearance."""
+        first: dict[int, int] = {}  # shape → position of its first record among ids
+        for pos, rid in enumerate(ids):
+            if rid in self.offsets:
+                first.setdefault(self._shape_of.get(rid, 0), pos)
+                if len(first) == len(self._shapes):
+                    break
+        by_index = {i: shape for shape, i in self._shapes.items()}
+        return list(dict.fromkeys(k for i in sorted(first, key=first.__getitem__) for k in by_index[i]))
+
+    def records(self, ids: Iterable[str]) -> Iterator[dict[str, Any]]:
+        """The last record of each of ``ids`` that has one, in that order, read back one at a time."""
+        with open(self.path, "rb") as f:
+            for rid in ids:
+                at = self.offsets.get(rid)
+                if at is not None:
+                    f.seek(at)
+                    yield json.loads(f.readline())
+
+
+def stream_csv(outdir: str | os.PathLike, info: Mapping[str, Any], *, strict: bool = False,
+               sink: Any = None) -> tuple[Path, dict[str, int]]:
+    """Write ``OUTDIR/results.csv`` as :func:`write_csv` does from :func:`ordered_records` (byte for byte),
+    streaming results.jsonl: one pass indexes it (:class:`RecordIndex`), the second writes a row per record in
+    the sweep's order straight to a temporary file (renamed at the end). ``sink(record)``, when given, sees
+    each record as its row is written (the plots gather their columns so). Returns the path and the count of
+    records by status."""
+    index = RecordIndex(outdir, strict=strict)
+    ids = info.get("ids", [])
+    axes = list(info.get("axes") or [])
+    cols = index.metric_columns(ids)
+    counts = {"ok": 0, "error": 0}
+    path = Path(outdir) / CSV_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(["id", *axes, "status", *cols, "error"])
+            for rec in index.records(ids):
+                point, metrics = rec.get("point") or {}, flatten(rec.get("metrics") or {})
+                writer.writerow([rec.get("id"), *(_cell(point.get(a)) for a in axes), rec.get("status"),
+                                 *(_cell(metrics.get(c)) for c in cols), rec.get("error") or ""])
+                counts[rec["status"]] += 1
+                if sink is not None:
+                    sink(rec)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(name, 0o644)
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return path, counts
+
+
+__all__ = ["CSV_FILE", "FORMAT", "RESULTS_FILE", "SWEEP_FILE", "RecordIndex", "ResultStore", "flatten", "is_sweep_dir",
+           "metrics_from_report", "one_line", "ordered_records", "read_sweep_json", "record", "record_problem",
+           "stream_csv", "table", "write_csv", "write_sweep_json"]

@@ -344,6 +344,11 @@ def ordered_records(outdir: str | os.PathLike, info: Mapping[str, Any] | None = 
     return [found[i] for i in info.get("ids", []) if i in found]
 
 
+def _shape(metrics: Mapping[str, Any]) -> tuple:
+    """The keys of ``metrics``, nested ones as ``(key, their shape)``: equal shapes flatten to equal columns."""
+    return tuple((k, _shape(v)) if isinstance(v, Mapping) else k for k, v in metrics.items())
+
+
 class RecordIndex(ResultStore):
     """Where the last record of each id lies in ``OUTDIR/results.jsonl`` (one pass, keeping a byte offset per
     id, not the records), and which metric columns the records have: :meth:`records` then reads them back one
@@ -356,12 +361,16 @@ class RecordIndex(ResultStore):
     def __init__(self, outdir: str | os.PathLike, *, strict: bool = False):
         super().__init__(outdir)
         self.offsets: dict[str, int] = {}
-        self._shapes: dict[tuple[str, ...], int] = {}
+        self._shapes: dict[tuple, int] = {}  # shape (nested key tuple: cheaper than flattening) → its number
+        self._columns: list[list[str]] = []  # the flattened keys of each shape
         self._shape_of: dict[str, int] = {}  # ids whose last record's shape is not shape 0
         for offset, rec in self._scan(strict):
             rid = rec["id"]
             self.offsets[rid] = offset
-            shape = self._shapes.setdefault(tuple(flatten(rec.get("metrics") or {})), len(self._shapes))
+            metrics = rec.get("metrics") or {}
+            shape = self._shapes.setdefault(_shape(metrics), len(self._shapes))
+            if shape == len(self._columns):
+                self._columns.append(list(flatten(metrics)))
             if shape:
                 self._shape_of[rid] = shape
             else:
@@ -375,8 +384,7 @@ class RecordIndex(ResultStore):
                 first.setdefault(self._shape_of.get(rid, 0), pos)
                 if len(first) == len(self._shapes):
                     break
-        by_index = {i: shape for shape, i in self._shapes.items()}
-        return list(dict.fromkeys(k for i in sorted(first, key=first.__getitem__) for k in by_index[i]))
+        return list(dict.fromkeys(k for i in sorted(first, key=first.__getitem__) for k in self._columns[i]))
 
     def records(self, ids: Iterable[str]) -> Iterator[dict[str, Any]]:
         """The last record of each of ``ids`` that has one, in that order, read back one at a time."""

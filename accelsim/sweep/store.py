@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -350,50 +350,49 @@ def _shape(metrics: Mapping[str, Any]) -> tuple:
 
 
 class RecordIndex(ResultStore):
-    """Where the last record of each id lies in ``OUTDIR/results.jsonl`` (one pass, keeping a byte offset per
-    id, not the records), and which metric columns the records have: :meth:`records` then reads them back one
-    at a time in any order (the sweep's), so results.csv and the plots' columns are written in bounded memory.
+    """Where the last record of each of ``ids`` (a sweep's point ids, in its order, distinct) lies in
+    ``OUTDIR/results.jsonl``: one pass keeps a byte offset per point (an int64 array indexed by the point's
+    position), not the records, and the metric columns the records have; :meth:`records` then reads them back
+    one at a time in the sweep's order, so results.csv and the plots' columns are written in bounded memory.
+    Records of ids not in ``ids`` are skipped.
 
-    The metric columns are those :func:`table` would find (order of first appearance over the records in the
-    order given): only the first record of each distinct set of metric keys ("shape") can add a column, so
-    the pass keeps the distinct shapes and, per id, its shape when it is not the first one seen."""
+    The metric columns are those :func:`table` would find (order of first appearance over the records in sweep
+    order): only the first record of each distinct set of metric keys ("shape") can add a column, so the pass
+    keeps the distinct shapes and each point's shape number (an int32 array)."""
 
-    def __init__(self, outdir: str | os.PathLike, *, strict: bool = False):
+    def __init__(self, outdir: str | os.PathLike, ids: Sequence[str], *, strict: bool = False):
+        import numpy as np
+
         super().__init__(outdir)
-        self.offsets: dict[str, int] = {}
-        self._shapes: dict[tuple, int] = {}  # shape (nested key tuple: cheaper than flattening) → its number
+        position = {rid: pos for pos, rid in enumerate(ids)}  # keys shared with ``ids``: no second copy
+        self.offsets = np.full(len(ids), -1, dtype=np.int64)
+        self.shapes = np.zeros(len(ids), dtype=np.int32)
+        shapes: dict[tuple, int] = {}  # shape (nested key tuple: cheaper than flattening) → its number
         self._columns: list[list[str]] = []  # the flattened keys of each shape
-        self._shape_of: dict[str, int] = {}  # ids whose last record's shape is not shape 0
         for offset, rec in self._scan(strict):
-            rid = rec["id"]
-            self.offsets[rid] = offset
+            pos = position.get(rec["id"])
+            if pos is None:
+                continue
             metrics = rec.get("metrics") or {}
-            shape = self._shapes.setdefault(_shape(metrics), len(self._shapes))
+            shape = shapes.setdefault(_shape(metrics), len(shapes))
             if shape == len(self._columns):
                 self._columns.append(list(flatten(metrics)))
-            if shape:
-                self._shape_of[rid] = shape
-            else:
-                self._shape_of.pop(rid, None)
+            self.offsets[pos], self.shapes[pos] = offset, shape
 
-    def metric_columns(self, ids: Iterable[str]) -> list[str]:
-        """The flattened metric keys of the records of ``ids``, in order of first appearance."""
-        first: dict[int, int] = {}  # shape → position of its first record among ids
-        for pos, rid in enumerate(ids):
-            if rid in self.offsets:
-                first.setdefault(self._shape_of.get(rid, 0), pos)
-                if len(first) == len(self._shapes):
-                    break
-        return list(dict.fromkeys(k for i in sorted(first, key=first.__getitem__) for k in self._columns[i]))
+    def metric_columns(self) -> list[str]:
+        """The flattened metric keys of the records, in order of first appearance in sweep order."""
+        import numpy as np
 
-    def records(self, ids: Iterable[str]) -> Iterator[dict[str, Any]]:
-        """The last record of each of ``ids`` that has one, in that order, read back one at a time."""
+        found = np.flatnonzero(self.offsets >= 0)
+        kinds, first = np.unique(self.shapes[found], return_index=True)
+        return list(dict.fromkeys(k for i in kinds[np.argsort(first)].tolist() for k in self._columns[i]))
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """The last record of each point that has one, in sweep order, read back one at a time."""
         with open(self.path, "rb") as f:
-            for rid in ids:
-                at = self.offsets.get(rid)
-                if at is not None:
-                    f.seek(at)
-                    yield json.loads(f.readline())
+            for at in self.offsets[self.offsets >= 0].tolist():
+                f.seek(at)
+                yield json.loads(f.readline())
 
 
 def stream_csv(outdir: str | os.PathLike, info: Mapping[str, Any], *, strict: bool = False,
@@ -403,10 +402,9 @@ def stream_csv(outdir: str | os.PathLike, info: Mapping[str, Any], *, strict: bo
     the sweep's order straight to a temporary file (renamed at the end). ``sink(record)``, when given, sees
     each record as its row is written (the plots gather their columns so). Returns the path and the count of
     records by status."""
-    index = RecordIndex(outdir, strict=strict)
-    ids = info.get("ids", [])
+    index = RecordIndex(outdir, info.get("ids", []), strict=strict)
     axes = list(info.get("axes") or [])
-    cols = index.metric_columns(ids)
+    cols = index.metric_columns()
     counts = {"ok": 0, "error": 0}
     path = Path(outdir) / CSV_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -415,7 +413,7 @@ def stream_csv(outdir: str | os.PathLike, info: Mapping[str, Any], *, strict: bo
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(["id", *axes, "status", *cols, "error"])
-            for rec in index.records(ids):
+            for rec in index.records():
                 point, metrics = rec.get("point") or {}, flatten(rec.get("metrics") or {})
                 writer.writerow([rec.get("id"), *(_cell(point.get(a)) for a in axes), rec.get("status"),
                                  *(_cell(metrics.get(c)) for c in cols), rec.get("error") or ""])

@@ -72,9 +72,13 @@ def test_streamed_csv_strict_names_the_bad_line(tmp_path):
 
 def test_the_index_keeps_offsets_not_records(tmp_path):
     _folder(tmp_path)
-    index = RecordIndex(tmp_path)
-    assert sorted(index.offsets) == ["gone", "p0", "p1", "p2", "p3"] and index.skipped_lines == 1
-    assert [r["metrics"].get("total_cycles") for r in index.records(["p3", "p0", "nope"])] == [90, 100]
+    index = RecordIndex(tmp_path, ["p3", "p0", "nope"])
+    # offsets of the lines by hand: p3 is the first line; p0's last record is the sixth line
+    lines = (tmp_path / RESULTS_FILE).read_bytes().split(b"\n")
+    assert index.offsets.tolist() == [0, sum(len(line) + 1 for line in lines[:5]), -1] and index.skipped_lines == 1
+    assert [r["metrics"].get("total_cycles") for r in index.records()] == [90, 100]
+    assert index.metric_columns() == ["total_cycles", "seconds", "bytes.sram", "bytes.dram", "area_mm2",
+                                      "bytes.hbm"]  # p3's shape first, then p0's one new column
 
 
 def test_columns_keep_numbers_of_ok_records_and_the_best_per_key():

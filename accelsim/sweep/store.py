@@ -344,9 +344,9 @@ def ordered_records(outdir: str | os.PathLike, info: Mapping[str, Any] | None = 
     return [found[i] for i in info.get("ids", []) if i in found]
 
 
-def _shape(metrics: Mapping[str, Any]) -> tuple:
+def _shape(metrics: dict[str, Any]) -> tuple:
     """The keys of ``metrics``, nested ones as ``(key, their shape)``: equal shapes flatten to equal columns."""
-    return tuple((k, _shape(v)) if isinstance(v, Mapping) else k for k, v in metrics.items())
+    return tuple((k, _shape(v)) if isinstance(v, dict) else k for k, v in metrics.items())  # parsed JSON: dicts
 
 
 class RecordIndex(ResultStore):

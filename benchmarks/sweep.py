@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import pickle
 import shutil
@@ -243,6 +244,125 @@ def plan_only(sizes: list[int], modes: list[str]) -> None:
             print(out.stdout.strip() or out.stderr.strip()[-2000:], flush=True)
 
 
+END_AXES = ("arch.core.systolic.rows", "arch.core.systolic.cols", "arch.clock", "arch.core.systolic.dataflow",
+            "workload.batch")
+END_GRID = (list(range(4, 204, 4)), list(range(4, 204, 4)), [100_000_000 * k for k in range(1, 21)], ["ws", "os"],
+            list(range(1, 11)))  # 50 x 50 x 20 x 2 x 10 = 1,000,000 points (as --plan-only's largest sweep)
+
+
+def fabricate(folder: Path, n: int, seed: int = 17) -> Path:
+    """A sweep folder of ``n`` fabricated LeNet-5-like records in the store's format (sweep.json with the ids in
+    sweep order; results.jsonl with the records of each block of 4,096 points shuffled, as workers return
+    chunks out of order; 1 in 100 points an error record). Metrics follow a made-up roofline: they only need
+    the shape and the spread of real ones."""
+    import itertools
+    import random
+
+    from accelsim.sweep.store import RESULTS_FILE, record, write_sweep_json
+
+    if n > math.prod(len(v) for v in END_GRID):
+        raise SystemExit(f"--end-only: at most {math.prod(len(v) for v in END_GRID):,} points")
+    rng = random.Random(seed)
+    ids = [f"{i * 2654435761 % 2**64:016x}" for i in range(n)]
+    folder.mkdir(parents=True, exist_ok=True)
+    write_sweep_json(folder, {"name": f"end_{n}", "axes": list(END_AXES), "complete": True, "points": n,
+                              "ids": ids})
+    points = itertools.islice(itertools.product(*END_GRID), n)
+    with open(folder / RESULTS_FILE, "w") as f:
+        block: list[str] = []
+        for i, values in enumerate(points):
+            point = dict(zip(END_AXES, values, strict=True))
+            if i % 100 == 99:
+                rec = record(ids[i], point, error="ConfigError: made-up failure")
+            else:
+                rec = record(ids[i], point, metrics=_end_metrics(*values, jitter=rng.random()))
+            block.append(json.dumps(rec, separators=(",", ":")))
+            if len(block) == 4096:
+                rng.shuffle(block)
+                f.write("\n".join(block) + "\n")
+                block = []
+        rng.shuffle(block)
+        f.write("".join(line + "\n" for line in block))
+    return folder
+
+
+def _end_metrics(rows: int, cols: int, clock: int, dataflow: str, batch: int, jitter: float) -> dict:
+    macs = 416_520 * batch
+    cycles = int(macs / (rows * cols) * (1.2 if dataflow == "os" else 1.0) * (1 + 0.1 * jitter)) + 500
+    seconds = cycles / clock
+    energy = macs * 8e-11 * (1 + 0.2 * jitter) + rows * cols * 2e-12 * cycles
+    area = 0.3 + rows * cols * 2e-5
+    return {"total_cycles": cycles, "seconds": seconds, "launch_overhead_s": 0.0, "clock_hz": float(clock),
+            "macs": macs, "flops": 2 * macs, "params": 61_706,
+            "utilization": {"core0.systolic0": 0.9 * jitter, "core0.vector": 0.03, "hbm": 0.1 + 0.1 * jitter},
+            "mac_utilization": macs / (rows * cols * cycles), "stall_cycles": 100 + batch,
+            "stalls_by_level": {"hbm": 100 + batch}, "bytes": {"sram": 200_000 * batch, "hbm": 62_740 * batch},
+            "edp": energy * seconds, "sram_bytes": 262_144, "peak_macs_per_cycle": rows * cols,
+            "energy_j": energy, "average_power_w": energy / seconds, "tops_per_w": 2 * macs / energy / 1e12,
+            "j_per_inference": energy / batch, "area_mm2": area}
+
+
+def end_case(folder: Path, plots: bool) -> dict:
+    """The end step of a sweep on ``folder`` in this process (results.csv, and the plots unless ``plots`` is
+    false) with whichever accelsim is importable: seconds and peak RSS."""
+    import resource
+
+    from accelsim.sweep import runner, store
+
+    t0 = time.perf_counter()
+    if plots:
+        runner.plot_sweep(folder)
+    elif hasattr(store, "stream_csv"):
+        store.stream_csv(folder, store.read_sweep_json(folder))
+    else:  # the code before the streamed end
+        info = store.read_sweep_json(folder)
+        store.write_csv(folder, store.ordered_records(folder, info), info["axes"])
+    return {"plots": plots, "end_s": round(time.perf_counter() - t0, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def end_only(n: int, code: str | None, plots: list[bool], limit_s: float, max_rss_mb: int) -> None:
+    """Fabricate ``n`` records, then time the end step in a fresh process per case (``code``: the checkout
+    whose accelsim runs it, e.g. an older commit's); a case past ``limit_s`` or ``max_rss_mb`` is stopped, with
+    the peak RSS it had reached."""
+    import subprocess
+    import sys
+
+    folder = Path(tempfile.mkdtemp(prefix="accelsim_end_bench_"))
+    try:
+        t0 = time.perf_counter()
+        fabricate(folder, n)
+        size = (folder / "results.jsonl").stat().st_size
+        print(f"machine: {os.cpu_count()} cores; {n:,} records fabricated in {time.perf_counter() - t0:.0f} s "
+              f"({size / 2**20:,.0f} MiB results.jsonl); code: {code or 'this checkout'}", flush=True)
+        env = {**os.environ, **({"PYTHONPATH": code} if code else {})}
+        for with_plots in plots:
+            args = [sys.executable, __file__, "--end-case", str(folder), *([] if with_plots else ["--no-plots"])]
+            child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            print(_watch(child, limit_s, max_rss_mb, with_plots), flush=True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _watch(child, limit_s: float, max_rss_mb: int, plots: bool) -> str:
+    """The child's own line, or, when it had to be stopped, what it had reached."""
+    t0, peak = time.perf_counter(), 0
+    while child.poll() is None:
+        try:
+            status = Path(f"/proc/{child.pid}/status").read_text()
+            peak = max(peak, int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))))
+        except (OSError, StopIteration):
+            pass
+        if time.perf_counter() - t0 > limit_s or peak / 1024 > max_rss_mb:
+            child.kill()
+            child.wait()
+            return json.dumps({"plots": plots, "stopped_after_s": round(time.perf_counter() - t0, 1),
+                               "peak_rss_mb_so_far": round(peak / 1024)})
+        time.sleep(0.2)
+    out, err = child.communicate()
+    return out.strip() or err.strip()[-2000:]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--points", type=int, default=1000, help="sweep size (at most 1000)")
@@ -254,7 +374,21 @@ def main() -> None:
                     help="eager: plan_sweep, every point validated before the first runs (as before streaming); "
                          "run: run_sweep on one worker until its first record is back")
     ap.add_argument("--plan-case", nargs=2, metavar=("MODE", "POINTS"), help=argparse.SUPPRESS)
+    ap.add_argument("--end-only", type=int, metavar="N", help="time the end of a sweep (results.csv + plots) on N "
+                    "fabricated records (at most 1,000,000)")
+    ap.add_argument("--end-code", help="PYTHONPATH of the accelsim that runs the end step (default: this one)")
+    ap.add_argument("--end-limit-s", type=float, default=600.0, help="stop an end-step case after this long")
+    ap.add_argument("--end-max-rss-mb", type=int, default=10_000, help="... or past this peak RSS")
+    ap.add_argument("--no-plots", action="store_true", help="--end-only: results.csv alone")
+    ap.add_argument("--end-case", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.end_case:
+        print(json.dumps(end_case(Path(args.end_case), not args.no_plots)))
+        return
+    if args.end_only:
+        end_only(args.end_only, args.end_code, [False] if args.no_plots else [False, True], args.end_limit_s,
+                 args.end_max_rss_mb)
+        return
     if args.plan_case:
         print(json.dumps(plan_case(int(args.plan_case[1]), args.plan_case[0])))
         return

@@ -34,6 +34,7 @@ ENERGY = "energy_j"
 MAX_PANELS = 6  # a third axis with more values than this is folded (best over it) instead of paneled
 MAX_ANNOTATED = 12  # heatmap cells are labelled when both sides have at most this many values
 MAX_LABELLED_FRONT = 10
+MAX_SCATTER = 20_000  # a Pareto scatter of more points draws a sample of them (scatter_sample)
 
 
 def _pyplot():
@@ -51,36 +52,92 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def varying_axes(records: Sequence[Mapping[str, Any]], axes: Sequence[str]) -> list[str]:
-    """The axes that take more than one value among ``records``, in axis order."""
-    return [a for a in axes if len({_key((r.get("point") or {}).get(a)) for r in records}) > 1]
+class SweepColumns:
+    """The columns the figures draw, of the ok records only: per axis an int code per record (into
+    ``values[axis]``, the distinct values in order of first appearance) and per metric of :data:`METRICS` a float
+    per record (NaN where missing or not a finite number). Records are added one at a time (:meth:`add`, as
+    results.csv is streamed), so a sweep of 10⁶ points costs a few arrays of 10⁶ numbers, not 10⁶ dicts."""
+
+    METRICS = (METRIC, LATENCY, AREA, ENERGY)
+
+    def __init__(self, axes: Sequence[str]):
+        from array import array
+
+        self.axes = list(axes)
+        self.values: dict[str, list[Any]] = {a: [] for a in self.axes}
+        self._seen: dict[str, dict[str, int]] = {a: {} for a in self.axes}
+        self._codes = {a: array("i") for a in self.axes}
+        self._metrics = {m: array("d") for m in self.METRICS}
+
+    @classmethod
+    def of(cls, records, axes: Sequence[str]) -> SweepColumns:
+        """``records`` as columns (``records`` may already be a SweepColumns)."""
+        if isinstance(records, SweepColumns):
+            return records
+        cols = cls(axes)
+        for r in records:
+            cols.add(r)
+        return cols
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        """Add one results record (ignored unless its status is "ok")."""
+        if record.get("status") != "ok":
+            return
+        point, metrics = record.get("point") or {}, record.get("metrics") or {}
+        for a in self.axes:
+            v = point.get(a)
+            seen = self._seen[a]
+            code = seen.setdefault(_key(v), len(seen))
+            if code == len(self.values[a]):
+                self.values[a].append(v)
+            self._codes[a].append(code)
+        for m, column in self._metrics.items():
+            v = metrics.get(m)
+            column.append(float(v) if _is_number(v) else math.nan)
+
+    def __len__(self) -> int:
+        return len(self._metrics[METRIC])
+
+    def codes(self, axis: str):
+        import numpy as np
+
+        return np.frombuffer(self._codes[axis], dtype=np.int32) if len(self) else np.zeros(0, np.int32)
+
+    def metric(self, name: str):
+        import numpy as np
+
+        return np.frombuffer(self._metrics[name], dtype=np.float64) if len(self) else np.zeros(0)
+
+    def varying(self) -> list[str]:
+        """The axes that take more than one value, in axis order."""
+        return [a for a in self.axes if len(self.values[a]) > 1]
+
+    def sorted_values(self, axis: str) -> list[Any]:
+        """The distinct values of ``axis``: sorted when all are numbers, else in order of first appearance."""
+        values = self.values[axis]
+        return sorted(values) if all(_is_number(v) for v in values) else list(values)
+
+    def best(self, keys: Sequence[str], metric: str) -> dict[tuple, float]:
+        """The lowest ``metric`` for each combination of the values of ``keys`` (over every other axis), keyed by
+        the values' :func:`_key`."""
+        import numpy as np
+
+        m = self.metric(metric)
+        has = ~np.isnan(m)
+        dims = tuple(max(len(self.values[a]), 1) for a in keys)
+        flat = np.ravel_multi_index(tuple(self.codes(a)[has] for a in keys), dims) if keys else \
+            np.zeros(int(has.sum()), np.intp)
+        low = np.full(math.prod(dims), np.inf)
+        np.minimum.at(low, flat, m[has])
+        found = np.flatnonzero(np.isfinite(low))
+        combos = np.unravel_index(found, dims)
+        return {tuple(_key(self.values[a][int(c[i])]) for a, c in zip(keys, combos, strict=True)): float(low[f])
+                for i, f in enumerate(found)}
 
 
-def _values(records: Sequence[Mapping[str, Any]], axis: str) -> list[Any]:
-    """The distinct values of ``axis``: sorted when all are numbers, else in order of first appearance."""
-    seen: dict[str, Any] = {}
-    for r in records:
-        v = (r.get("point") or {}).get(axis)
-        seen.setdefault(_key(v), v)
-    values = list(seen.values())
-    return sorted(values) if all(_is_number(v) for v in values) else values
-
-
-def _metric(record: Mapping[str, Any], name: str) -> float | None:
-    value = (record.get("metrics") or {}).get(name)
-    return float(value) if _is_number(value) else None
-
-
-def _best(records: Sequence[Mapping[str, Any]], keys: Sequence[str], metric: str) -> dict[tuple, float]:
-    """The lowest ``metric`` for each combination of the values of ``keys`` (over every other axis)."""
-    out: dict[tuple, float] = {}
-    for r in records:
-        m = _metric(r, metric)
-        if m is None:
-            continue
-        k = tuple(_key((r.get("point") or {}).get(a)) for a in keys)
-        out[k] = min(out.get(k, math.inf), m)
-    return out
+def varying_axes(records, axes: Sequence[str]) -> list[str]:
+    """The axes that take more than one value among the ok ``records``, in axis order."""
+    return SweepColumns.of(records, axes).varying()
 
 
 def _save(plt, fig, path: Path) -> Path:
@@ -112,12 +169,12 @@ def _panels(plt, n: int, width: float = 5.0, height: float = 3.8):
     return fig, flat[:n]
 
 
-def _layout(records, varying: list[str], used: int) -> tuple[str | None, list[Any], list[str]]:
+def _layout(cols: SweepColumns, varying: list[str], used: int) -> tuple[str | None, list[Any], list[str]]:
     """The panel axis (the varying axis after the ``used`` ones, if it has at most MAX_PANELS values), its
     values, and the axes folded into "best over"."""
     rest = varying[used:]
-    if rest and len(_values(records, rest[0])) <= MAX_PANELS:
-        return rest[0], _values(records, rest[0]), rest[1:]
+    if rest and len(cols.values[rest[0]]) <= MAX_PANELS:
+        return rest[0], cols.sorted_values(rest[0]), rest[1:]
     return None, [None], rest
 
 
@@ -127,19 +184,20 @@ def _title(spec_name: str, what: str, folded: list[str], names: Mapping[str, str
 
 
 def plot_lines(records, axes: Sequence[str], path: Path, *, name: str = "sweep", metric: str = METRIC) -> Path | None:
-    """``metric`` against the first varying axis, a line per value of the second; None if nothing varies."""
-    ok = [r for r in records if r.get("status") == "ok"]
-    varying = varying_axes(ok, axes)
+    """``metric`` against the first varying axis, a line per value of the second; None if nothing varies.
+    ``records``: results records or their :class:`SweepColumns`."""
+    ok = SweepColumns.of(records, axes)
+    varying = ok.varying()
     if not varying:
         return None
     names = short_names(list(axes))
     x_axis, series_axis = varying[0], (varying[1] if len(varying) > 1 else None)
     panel_axis, panel_values, folded = _layout(ok, varying, 2)
     keys = [k for k in (x_axis, series_axis, panel_axis) if k]
-    best = _best(ok, keys, metric)
-    xs = _values(ok, x_axis)
+    best = ok.best(keys, metric)
+    xs = ok.sorted_values(x_axis)
     numeric = all(_is_number(v) for v in xs)
-    series = _values(ok, series_axis) if series_axis else [None]
+    series = ok.sorted_values(series_axis) if series_axis else [None]
     plt = _pyplot()
     fig, axs = _panels(plt, len(panel_values))
     for ax, pv in zip(axs, panel_values, strict=True):
@@ -173,8 +231,8 @@ def plot_lines(records, axes: Sequence[str], path: Path, *, name: str = "sweep",
 def plot_heatmap(records, axes: Sequence[str], path: Path, *, name: str = "sweep",
                  metric: str = METRIC) -> Path | None:
     """``metric`` over the first two varying axes (rows: the first, columns: the second); None if fewer vary."""
-    ok = [r for r in records if r.get("status") == "ok"]
-    varying = varying_axes(ok, axes)
+    ok = SweepColumns.of(records, axes)
+    varying = ok.varying()
     if len(varying) < 2:
         return None
     import numpy as np
@@ -183,8 +241,8 @@ def plot_heatmap(records, axes: Sequence[str], path: Path, *, name: str = "sweep
     row_axis, col_axis = varying[0], varying[1]
     panel_axis, panel_values, folded = _layout(ok, varying, 2)
     keys = [k for k in (row_axis, col_axis, panel_axis) if k]
-    best = _best(ok, keys, metric)
-    rows, cols = _values(ok, row_axis), _values(ok, col_axis)
+    best = ok.best(keys, metric)
+    rows, cols = ok.sorted_values(row_axis), ok.sorted_values(col_axis)
     plt = _pyplot()
     fig, axs = _panels(plt, len(panel_values), width=5.5, height=4.5)
     finite = [v for v in best.values() if math.isfinite(v)]
@@ -214,45 +272,110 @@ def plot_heatmap(records, axes: Sequence[str], path: Path, *, name: str = "sweep
     return _save(plt, fig, path)
 
 
-def pareto_front_nd(points: Sequence[Sequence[float]]) -> list[int]:
+def pareto_front_nd(points) -> list[int]:
     """Indices of the points no other point dominates (at most as large in every coordinate, smaller in one), all
-    coordinates minimised, in the order given; of equal points the first is kept."""
-    front = []
-    for i, p in enumerate(points):
-        beaten = any((all(a <= b for a, b in zip(q, p, strict=True)) and (tuple(q) != tuple(p) or j < i))
-                     for j, q in enumerate(points) if j != i)
-        if not beaten:
-            front.append(i)
-    return front
+    coordinates minimised, in the order given; of equal points the first is kept. ``points``: an (n, d) array
+    or a list of d-tuples.
+
+    Sort-based, O(n log n) for d <= 3: the points are sorted on (first coordinate, the others, index), so only an
+    earlier point can dominate a later one. d = 2: a point is on the front iff its second coordinate is below
+    every earlier one's (a running minimum). d = 3: a skyline of the front so far projected on the last two
+    coordinates (a staircase, ascending in one, descending in the other) is searched by bisection: a point is
+    dominated iff the staircase step at or below its second coordinate has a third coordinate at most its own.
+    d > 3: each point is checked against the front so far (O(n x front))."""
+    import numpy as np
+
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.size == 0:
+        return []
+    n, d = pts.shape
+    order = np.lexsort((np.arange(n), *(pts[:, k] for k in reversed(range(d)))))
+    s = pts[order]
+    if d == 1:
+        keep = np.zeros(n, bool)
+        keep[0] = True
+    elif d == 2:
+        before = np.concatenate(([np.inf], np.minimum.accumulate(s[:-1, 1])))
+        keep = s[:, 1] < before
+    elif d == 3:
+        keep = _skyline3(s[:, 1].tolist(), s[:, 2].tolist())
+    else:
+        keep = np.zeros(n, bool)
+        front: list[int] = []
+        for i in range(n):
+            if not front or not np.any(np.all(s[front] <= s[i], axis=1)):
+                front.append(i)
+        keep[front] = True
+    return sorted(order[keep].tolist())
+
+
+def _skyline3(ys: list[float], zs: list[float]):
+    """Which of the points (x sorted ascending, given as their y and z) no earlier point dominates (see
+    :func:`pareto_front_nd`)."""
+    import bisect
+
+    import numpy as np
+
+    keep = np.zeros(len(ys), bool)
+    sy: list[float] = []  # the staircase: y ascending, z strictly descending
+    sz: list[float] = []
+    for i, (y, z) in enumerate(zip(ys, zs, strict=True)):
+        k = bisect.bisect_right(sy, y) - 1
+        if k >= 0 and sz[k] <= z:
+            continue
+        keep[i] = True
+        lo = bisect.bisect_left(sy, y)
+        hi = lo
+        while hi < len(sy) and sz[hi] >= z:
+            hi += 1
+        sy[lo:hi], sz[lo:hi] = [y], [z]
+    return keep
+
+
+def scatter_sample(n: int, must: Sequence[int] = (), limit: int | None = None):
+    """The indices of ``n`` points a scatter draws: all of them up to ``limit`` (:data:`MAX_SCATTER`); above it
+    every ``ceil(n / limit)``-th point in sweep order (0, k, 2k, ...), plus the points in ``must`` (the Pareto
+    front), sorted. Deterministic, so the figure does not change between redraws."""
+    import numpy as np
+
+    limit = MAX_SCATTER if limit is None else limit
+    if n <= limit:
+        return np.arange(n)
+    return np.union1d(np.arange(0, n, math.ceil(n / limit)), np.asarray(must, dtype=np.int64))
 
 
 def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep", metric: str = LATENCY,
                 area: str = AREA, energy: str = ENERGY) -> Path | None:
     """``metric`` (latency) against ``area`` for every ok point, coloured by ``energy``, the Pareto front over the
-    three highlighted; None with fewer than 2 points that have all three."""
-    ok = [r for r in records if r.get("status") == "ok"
-          and all(_metric(r, m) is not None for m in (metric, area, energy))]
-    if len(ok) < 2:
+    three highlighted; None with fewer than 2 points that have all three. Above :data:`MAX_SCATTER` points a
+    sample is drawn (:func:`scatter_sample`; the front is computed on every point and always drawn)."""
+    import numpy as np
+
+    cols = SweepColumns.of(records, axes)
+    x, y, e = cols.metric(area), cols.metric(metric), cols.metric(energy)
+    rows = np.flatnonzero(~(np.isnan(x) | np.isnan(y) | np.isnan(e)))
+    if len(rows) < 2:
         return None
-    pts = [(_metric(r, area), _metric(r, metric), _metric(r, energy)) for r in ok]
-    front = pareto_front_nd(pts)  # type: ignore[arg-type]
+    x, y, e = x[rows], y[rows], e[rows]
+    front = pareto_front_nd(np.column_stack((x, y, e)))
+    shown = scatter_sample(len(rows), front)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 5.2))
-    dots = ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=18, c=[p[2] for p in pts], cmap="viridis",
-                      label="points")
+    label = "points" if len(shown) == len(rows) else \
+        f"points (1 in {math.ceil(len(rows) / MAX_SCATTER)} of {len(rows):,}, and the front)"
+    dots = ax.scatter(x[shown], y[shown], s=18 if len(shown) <= MAX_SCATTER // 10 else 4, c=e[shown],
+                      cmap="viridis", label=label)
     fig.colorbar(dots, ax=ax, label=f"{energy} (J)")
-    ax.scatter([pts[i][0] for i in front], [pts[i][1] for i in front], s=60, facecolors="none",
-               edgecolors="#C44E52", linewidths=1.4, label=f"Pareto front ({len(front)})", zorder=3)
-    varying = varying_axes(ok, axes)
+    ax.scatter(x[front], y[front], s=60, facecolors="none", edgecolors="#C44E52", linewidths=1.4,
+               label=f"Pareto front ({len(front)})", zorder=3)
+    varying = cols.varying()
     if len(front) <= MAX_LABELLED_FRONT and varying:
         for i in front:
-            point = {a: (ok[i].get("point") or {}).get(a) for a in varying}
-            ax.annotate(describe(point), (pts[i][0], pts[i][1]), fontsize=7, xytext=(4, 4),
-                        textcoords="offset points")
-    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-    if min(xs) > 0 and max(xs) / min(xs) >= 10:
+            point = {a: cols.values[a][int(cols.codes(a)[rows[i]])] for a in varying}
+            ax.annotate(describe(point), (x[i], y[i]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    if x.min() > 0 and x.max() / x.min() >= 10:
         ax.set_xscale("log")
-    if min(ys) > 0 and max(ys) / min(ys) >= 10:
+    if y.min() > 0 and y.max() / y.min() >= 10:
         ax.set_yscale("log")
     ax.set_xlabel(f"{area} (chip area, mm²)")
     ax.set_ylabel(f"{metric} (latency)")
@@ -262,9 +385,11 @@ def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep"
     return _save(plt, fig, path)
 
 
-def plot_sweep_records(records: Sequence[Mapping[str, Any]], axes: Sequence[str], outdir: str | os.PathLike, *,
+def plot_sweep_records(records, axes: Sequence[str], outdir: str | os.PathLike, *,
                        name: str = "sweep") -> list[Path]:
-    """Draw every figure the axes support into ``outdir``; returns the paths written."""
+    """Draw every figure the axes support into ``outdir``; returns the paths written. ``records``: results
+    records or their :class:`SweepColumns` (what the end of a sweep passes, gathered while results.csv streams)."""
+    records = SweepColumns.of(records, axes)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -277,5 +402,5 @@ def plot_sweep_records(records: Sequence[Mapping[str, Any]], axes: Sequence[str]
     return written
 
 
-__all__ = ["HEATMAP_FILE", "LINES_FILE", "PARETO_FILE", "pareto_front_nd", "plot_heatmap", "plot_lines",
-           "plot_pareto", "plot_sweep_records", "varying_axes"]
+__all__ = ["HEATMAP_FILE", "LINES_FILE", "MAX_SCATTER", "PARETO_FILE", "SweepColumns", "pareto_front_nd",
+           "plot_heatmap", "plot_lines", "plot_pareto", "plot_sweep_records", "scatter_sample", "varying_axes"]

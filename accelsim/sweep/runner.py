@@ -32,17 +32,16 @@ from ..config.sweep import load_sweep
 from ..errors import AccelsimError
 from .executors import DASK_MISSING, EXECUTORS, dispatch, make_executor
 from .expand import PlannedPoint, PlanStream
-from .plots import plot_sweep_records
+from .plots import SweepColumns, plot_sweep_records
 from .store import (
     CSV_FILE,
     RESULTS_FILE,
     SWEEP_FILE,
     ResultStore,
     is_sweep_dir,
-    ordered_records,
     read_sweep_json,
     record,
-    write_csv,
+    stream_csv,
     write_sweep_json,
 )
 
@@ -360,21 +359,17 @@ def _run(stream: PlanStream, out: Path, t0: float, *, executor: str, workers: in
                                  con, spec.name)
     except (KeyboardInterrupt, AccelsimError) as e:  # Ctrl-C, a worker gone, a filter failing on a later point
         info = sweep_json.write()
-        write_csv(out, ordered_records(out, info), info["axes"])
+        stream_csv(out, info)
         if con is not None and isinstance(e, KeyboardInterrupt):
             con.print(f"interrupted: {feed.ran} points finished now and kept in {out / RESULTS_FILE}; run the same "
                       f"command again to continue", soft_wrap=True)
         raise
     info = sweep_json.write()
-    records = ordered_records(out, info)
-    files = [write_csv(out, records, info["axes"])]
-    if plots:
-        files += plot_sweep_records(records, info["axes"], out, name=spec.name)
-    statuses = [r["status"] for r in records]
+    files, counts = _write_end(out, info, plots, spec.name)
     summary = SweepSummary(
         name=spec.name, outdir=out, points=stream.planned, expanded=stream.expanded, filtered=stream.filtered,
-        duplicates=stream.duplicates, skipped=feed.skipped, ran=feed.ran, ok=statuses.count("ok"),
-        failed=statuses.count("error"), seconds=time.perf_counter() - t0, executor=used, files=tuple(files))
+        duplicates=stream.duplicates, skipped=feed.skipped, ran=feed.ran, ok=counts["ok"],
+        failed=counts["error"], seconds=time.perf_counter() - t0, executor=used, files=tuple(files))
     if con is not None:
         _end_lines(con, stream, feed)
         con.print(str(summary), soft_wrap=True)
@@ -399,10 +394,21 @@ def plot_sweep(outdir: str | os.PathLike) -> list[Path]:
     line if ``outdir`` is not a sweep folder or a complete line of results.jsonl is not a result record (a torn
     last line left by a killed run is ignored)."""
     info = read_sweep_json(outdir)
-    records = ordered_records(outdir, info, strict=True)
+    return _write_end(Path(outdir), info, True, str(info.get("name") or "sweep"), strict=True)[0]
+
+
+def _write_end(out: Path, info: dict[str, Any], plots: bool, name: str, *,
+               strict: bool = False) -> tuple[list[Path], dict[str, int]]:
+    """The end of a sweep in bounded memory: results.csv streamed from results.jsonl (a record at a time, in
+    the sweep's order), the plots' columns gathered on the way (numbers, not records), then the plots. Returns
+    the files written and the count of records by status."""
     axes = list(info.get("axes") or [])
-    return [write_csv(outdir, records, axes),
-            *plot_sweep_records(records, axes, outdir, name=str(info.get("name") or "sweep"))]
+    cols = SweepColumns(axes) if plots else None
+    path, counts = stream_csv(out, info, strict=strict, sink=None if cols is None else cols.add)
+    files = [path]
+    if cols is not None:
+        files += plot_sweep_records(cols, axes, out, name=name)
+    return files, counts
 
 
 __all__ = ["CSV_FILE", "RESULTS_FILE", "SWEEP_FILE", "SweepSummary", "is_sweep_dir", "plot_sweep", "run_sweep"]

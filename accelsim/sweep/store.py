@@ -13,8 +13,9 @@ import csv
 import io
 import json
 import os
+import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -161,13 +162,19 @@ class ResultStore:
         return {rec["id"] for rec in self._records(False)}
 
     def _records(self, strict: bool) -> Iterator[dict[str, Any]]:
+        return (rec for _, rec in self._scan(strict))
+
+    def _scan(self, strict: bool) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``(byte offset, record)`` for every complete line that is a record (see :meth:`load`)."""
         self.skipped_lines = 0
         try:
             f = open(self.path, "rb")  # noqa: SIM115 - closed below; read a line at a time
         except FileNotFoundError:
             return
         with f:
+            offset = 0
             for number, raw in enumerate(f, 1):
+                at, offset = offset, offset + len(raw)
                 if not raw.endswith(b"\n"):
                     break  # a torn last line
                 if not raw.strip():
@@ -178,7 +185,7 @@ class ResultStore:
                         raise AccelsimError(f"{self.path}:{number}: {problem}")
                     self.skipped_lines += 1
                     continue
-                yield rec
+                yield at, rec
 
     def open(self) -> ResultStore:
         """Open for appending; a torn last line left by a killed run is cut off first."""
@@ -314,7 +321,8 @@ def table(records: Iterable[Mapping[str, Any]], axes: list[str]) -> tuple[list[s
 
 
 def write_csv(outdir: str | os.PathLike, records: Iterable[Mapping[str, Any]], axes: list[str]) -> Path:
-    """Write ``OUTDIR/results.csv`` from ``records`` (in the order given), atomically."""
+    """Write ``OUTDIR/results.csv`` from ``records`` (in the order given), atomically. (A sweep's end streams
+    the table from results.jsonl instead: :func:`stream_csv`.)"""
     header, rows = table(records, axes)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -329,12 +337,99 @@ def ordered_records(outdir: str | os.PathLike, info: Mapping[str, Any] | None = 
                     strict: bool = False) -> list[dict[str, Any]]:
     """The finished records of a sweep folder in the sweep's point order (sweep.json's ``ids``); records of
     ids the sweep no longer has (an axis value since removed) are left out. ``strict``: a line of results.jsonl
-    that is not a record is an error (:meth:`ResultStore.load`)."""
+    that is not a record is an error (:meth:`ResultStore.load`). Holds every record: for small sweeps and tests;
+    the end of a sweep reads them one at a time (:class:`RecordIndex`)."""
     info = info if info is not None else read_sweep_json(outdir)
     found = ResultStore(outdir).load(strict=strict)
     return [found[i] for i in info.get("ids", []) if i in found]
 
 
-__all__ = ["CSV_FILE", "FORMAT", "RESULTS_FILE", "SWEEP_FILE", "ResultStore", "flatten", "is_sweep_dir",
-           "metrics_from_report", "one_line", "ordered_records", "read_sweep_json", "record", "record_problem", "table",
-           "write_csv", "write_sweep_json"]
+def _shape(metrics: dict[str, Any]) -> tuple:
+    """The keys of ``metrics``, nested ones as ``(key, their shape)``: equal shapes flatten to equal columns."""
+    return tuple((k, _shape(v)) if isinstance(v, dict) else k for k, v in metrics.items())  # parsed JSON: dicts
+
+
+class RecordIndex(ResultStore):
+    """Where the last record of each of ``ids`` (a sweep's point ids, in its order, distinct) lies in
+    ``OUTDIR/results.jsonl``: one pass keeps a byte offset per point (an int64 array indexed by the point's
+    position), not the records, and the metric columns the records have; :meth:`records` then reads them back
+    one at a time in the sweep's order, so results.csv and the plots' columns are written in bounded memory.
+    Records of ids not in ``ids`` are skipped.
+
+    The metric columns are those :func:`table` would find (order of first appearance over the records in sweep
+    order): only the first record of each distinct set of metric keys ("shape") can add a column, so the pass
+    keeps the distinct shapes and each point's shape number (an int32 array)."""
+
+    def __init__(self, outdir: str | os.PathLike, ids: Sequence[str], *, strict: bool = False):
+        import numpy as np
+
+        super().__init__(outdir)
+        position = {rid: pos for pos, rid in enumerate(ids)}  # keys shared with ``ids``: no second copy
+        self.offsets = np.full(len(ids), -1, dtype=np.int64)
+        self.shapes = np.zeros(len(ids), dtype=np.int32)
+        shapes: dict[tuple, int] = {}  # shape (nested key tuple: cheaper than flattening) → its number
+        self._columns: list[list[str]] = []  # the flattened keys of each shape
+        for offset, rec in self._scan(strict):
+            pos = position.get(rec["id"])
+            if pos is None:
+                continue
+            metrics = rec.get("metrics") or {}
+            shape = shapes.setdefault(_shape(metrics), len(shapes))
+            if shape == len(self._columns):
+                self._columns.append(list(flatten(metrics)))
+            self.offsets[pos], self.shapes[pos] = offset, shape
+
+    def metric_columns(self) -> list[str]:
+        """The flattened metric keys of the records, in order of first appearance in sweep order."""
+        import numpy as np
+
+        found = np.flatnonzero(self.offsets >= 0)
+        kinds, first = np.unique(self.shapes[found], return_index=True)
+        return list(dict.fromkeys(k for i in kinds[np.argsort(first)].tolist() for k in self._columns[i]))
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """The last record of each point that has one, in sweep order, read back one at a time."""
+        with open(self.path, "rb") as f:
+            for at in self.offsets[self.offsets >= 0].tolist():
+                f.seek(at)
+                yield json.loads(f.readline())
+
+
+def stream_csv(outdir: str | os.PathLike, info: Mapping[str, Any], *, strict: bool = False,
+               sink: Any = None) -> tuple[Path, dict[str, int]]:
+    """Write ``OUTDIR/results.csv`` as :func:`write_csv` does from :func:`ordered_records` (byte for byte),
+    streaming results.jsonl: one pass indexes it (:class:`RecordIndex`), the second writes a row per record in
+    the sweep's order straight to a temporary file (renamed at the end). ``sink(record)``, when given, sees
+    each record as its row is written (the plots gather their columns so). Returns the path and the count of
+    records by status."""
+    index = RecordIndex(outdir, info.get("ids", []), strict=strict)
+    axes = list(info.get("axes") or [])
+    cols = index.metric_columns()
+    counts = {"ok": 0, "error": 0}
+    path = Path(outdir) / CSV_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(["id", *axes, "status", *cols, "error"])
+            for rec in index.records():
+                point, metrics = rec.get("point") or {}, flatten(rec.get("metrics") or {})
+                writer.writerow([rec.get("id"), *(_cell(point.get(a)) for a in axes), rec.get("status"),
+                                 *(_cell(metrics.get(c)) for c in cols), rec.get("error") or ""])
+                counts[rec["status"]] += 1
+                if sink is not None:
+                    sink(rec)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(name, 0o644)
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return path, counts
+
+
+__all__ = ["CSV_FILE", "FORMAT", "RESULTS_FILE", "SWEEP_FILE", "RecordIndex", "ResultStore", "flatten", "is_sweep_dir",
+           "metrics_from_report", "one_line", "ordered_records", "read_sweep_json", "record", "record_problem",
+           "stream_csv", "table", "write_csv", "write_sweep_json"]

@@ -393,3 +393,30 @@ def test_a_filter_failing_on_a_later_point_stops_the_sweep_keeping_what_finished
     assert not info["complete"] and set(r["id"] for r in kept) <= set(info["ids"])
     with open(out / "results.csv") as f:
         assert len(list(csv.DictReader(f))) == len(kept) <= 4
+
+
+def test_the_streamed_end_writes_the_in_memory_table_and_accelsim_plot_redraws_it(tmp_path):
+    # error points (no metrics) between ok ones, two workers: results.jsonl is not in sweep order
+    from accelsim.sweep.store import ordered_records, read_sweep_json, write_csv
+
+    path = write(tmp_path, f"""\
+        base:
+          workload: {{model: lenet5, batch: 1}}
+          arch: gemmini
+        set: {{arch.host: null}}
+        grid:
+          arch.hbm.capacity: [1KiB, 8GiB]
+          {ROWS}: [8, 16, 32]
+        """)
+    out = tmp_path / "out"
+    summary = run_sweep(path, out, workers=2, progress=False)
+    assert (summary.points, summary.ok, summary.failed) == (6, 3, 3)  # the three 1 KiB points fail
+    streamed = (out / "results.csv").read_text()
+    info = read_sweep_json(out)
+    write_csv(tmp_path, ordered_records(out, info), info["axes"])  # the table of every record held in memory
+    assert streamed == (tmp_path / "results.csv").read_text()
+    (out / "results.csv").unlink()
+    proc = subprocess.run([sys.executable, "-m", "accelsim", "plot", str(out)], capture_output=True, text=True,
+                          cwd=REPO, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "results.csv").read_text() == streamed

@@ -1,0 +1,151 @@
+"""The end of a sweep in bounded memory: results.csv streamed from results.jsonl (byte for byte what the table of
+every record held in memory gives), the plots' numeric columns, the sort-based Pareto front and the scatter
+sample rule."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+
+import numpy as np
+import pytest
+
+from accelsim.errors import AccelsimError
+from accelsim.sweep import plots
+from accelsim.sweep.plots import SweepColumns, pareto_front_nd, scatter_sample
+from accelsim.sweep.store import (
+    CSV_FILE,
+    RESULTS_FILE,
+    RecordIndex,
+    ordered_records,
+    record,
+    stream_csv,
+    write_csv,
+    write_sweep_json,
+)
+
+AXES = ["arch", "rows", "tile"]
+
+
+def _folder(tmp_path):
+    """A sweep folder whose results.jsonl is out of sweep order, holds records of two shapes (an arch with an hbm
+    level, one with a dram level and an extra metric), a point run twice (the second line wins), an error
+    record, a record of an id the sweep no longer has, a line that is not a record and a torn last line."""
+    ids = ["p0", "p1", "p2", "p3", "p4"]
+    write_sweep_json(tmp_path, {"name": "end", "axes": AXES, "ids": ids})
+    hbm = {"total_cycles": 100, "seconds": 1e-4, "bytes": {"sram": 5, "hbm": 7}}
+    dram = {"total_cycles": 90, "seconds": 9e-5, "bytes": {"sram": 4, "dram": 6}, "area_mm2": 2.5}
+    lines = [
+        record("p3", {"arch": "b", "rows": 8, "tile": [2, 2]}, metrics=dram),
+        record("p0", {"arch": "a", "rows": 4, "tile": [1, 2]}, metrics={**hbm, "total_cycles": 1}),  # replaced below
+        record("p2", {"arch": "b", "rows": 4, "tile": [1, 2]}, error="ConfigError: a, \"quoted\" one"),
+        record("gone", {"arch": "c", "rows": 4, "tile": None}, metrics={"other": 1}),
+        record("p1", {"arch": "a", "rows": 8, "tile": None}, metrics=hbm),
+        record("p0", {"arch": "a", "rows": 4, "tile": [1, 2]}, metrics=hbm),
+    ]
+    text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in lines)
+    (tmp_path / RESULTS_FILE).write_text(text + "[1, 2]\n" + '{"id": "p4", "status": "o')
+    return {"name": "end", "axes": AXES, "ids": ids}
+
+
+def test_streamed_csv_is_byte_identical_to_the_in_memory_table(tmp_path):
+    info = _folder(tmp_path)
+    write_csv(tmp_path, ordered_records(tmp_path, info), AXES)
+    old = (tmp_path / CSV_FILE).read_text()
+    path, counts = stream_csv(tmp_path, info)
+    assert path.read_text() == old
+    # by hand: the sweep's order p0 p1 p2 p3 (p4 torn, "gone" not in the sweep); metric columns in order of first
+    # appearance in that order: p0's (hbm) then p3's new ones (bytes.dram, area_mm2)
+    assert old.splitlines()[0] == "id,arch,rows,tile,status,total_cycles,seconds,bytes.sram,bytes.hbm,bytes.dram," \
+                                  "area_mm2,error"
+    assert [line.split(",")[0] for line in old.splitlines()[1:]] == ["p0", "p1", "p2", "p3"]
+    assert old.splitlines()[1] == 'p0,a,4,"[1,2]",ok,100,0.0001,5,7,,,'  # the second line of p0 won
+    assert counts == {"ok": 3, "error": 1}
+
+
+def test_streamed_csv_strict_names_the_bad_line(tmp_path):
+    info = _folder(tmp_path)
+    with pytest.raises(AccelsimError, match=r"results.jsonl:7: not a result record"):
+        stream_csv(tmp_path, info, strict=True)
+
+
+def test_the_index_keeps_offsets_not_records(tmp_path):
+    _folder(tmp_path)
+    index = RecordIndex(tmp_path, ["p3", "p0", "nope"])
+    # offsets of the lines by hand: p3 is the first line; p0's last record is the sixth line
+    lines = (tmp_path / RESULTS_FILE).read_bytes().split(b"\n")
+    assert index.offsets.tolist() == [0, sum(len(line) + 1 for line in lines[:5]), -1] and index.skipped_lines == 1
+    assert [r["metrics"].get("total_cycles") for r in index.records()] == [90, 100]
+    assert index.metric_columns() == ["total_cycles", "seconds", "bytes.sram", "bytes.dram", "area_mm2",
+                                      "bytes.hbm"]  # p3's shape first, then p0's one new column
+
+
+def test_columns_keep_numbers_of_ok_records_and_the_best_per_key():
+    recs = [record(f"r{r}{b}", {"rows": r, "bw": b}, metrics={"total_cycles": 1000 // r + b})
+            for r, b in itertools.product([16, 8], [30, 10, 20])]
+    recs.append(record("bad", {"rows": 4, "bw": 10}, error="x"))
+    recs.append(record("nan", {"rows": 8, "bw": 10}, metrics={"total_cycles": float("nan")}))
+    cols = SweepColumns.of(recs, ["rows", "bw"])
+    assert len(cols) == 7 and cols.values == {"rows": [16, 8], "bw": [30, 10, 20]}  # first appearance; no 4
+    assert cols.sorted_values("rows") == [8, 16] and cols.varying() == ["rows", "bw"]
+    # best over bw: 1000 // 16 + 10 = 72, 1000 // 8 + 10 = 135 (the NaN point is not a number, so left out)
+    assert cols.best(["rows"], "total_cycles") == {("16",): 72.0, ("8",): 135.0}
+    assert cols.best(["rows", "bw"], "total_cycles")[("8", "20")] == 145.0
+    assert np.isnan(cols.metric("energy_j")).all()
+
+
+def test_pareto_front_of_hand_listed_points():
+    # 2-D (area, seconds): (1, 9) (2, 4) (3, 4) (3, 2) (5, 1) (6, 1) (4, 5): (3, 4) ties (2, 4) on seconds with more
+    # area, (6, 1) the same against (5, 1), (4, 5) is beaten by (2, 4) → front (1, 9) (2, 4) (3, 2) (5, 1)
+    pts = [(3, 4), (1, 9), (6, 1), (2, 4), (4, 5), (5, 1), (3, 2)]
+    assert pareto_front_nd(pts) == [1, 3, 5, 6]
+    # 3-D (area, seconds, joules): (2, 2, 2) beats (2, 3, 2) and (3, 3, 3); (1, 5, 1) (5, 1, 5) (3, 1, 9) each lead
+    # one coordinate or pair; (2, 2, 2) twice: the first is kept
+    pts3 = [(3, 3, 3), (2, 2, 2), (1, 5, 1), (2, 3, 2), (5, 1, 5), (3, 1, 9), (2, 2, 2)]
+    assert pareto_front_nd(pts3) == [1, 2, 4, 5]
+    assert pareto_front_nd(np.zeros((0, 3))) == []
+
+
+def test_pareto_front_of_a_large_3d_set_is_the_plane():
+    # every integer point with a + b + c = 60 (1,891 of them) is on the front: one coordinate lower means another
+    # higher; each copy moved up by 1 in c is beaten by its original; shuffled, so the front is found by sorting
+    plane = [(a, b, 60 - a - b) for a in range(61) for b in range(61 - a)]
+    pts = plane + [(a, b, c + 1) for a, b, c in plane]
+    order = list(range(len(pts)))
+    random.Random(3).shuffle(order)
+    front = pareto_front_nd([pts[i] for i in order])
+    assert len(plane) == 1891 and sorted(order[i] for i in front) == list(range(len(plane)))
+
+
+def test_pareto_front_matches_the_definition_on_random_points():
+    rng = np.random.default_rng(5)
+    for d in (2, 3, 4):
+        pts = rng.integers(0, 6, size=(60, d)).astype(float)  # small integers: many ties and equal points
+        by_definition = [i for i, p in enumerate(pts)
+                         if not any((q <= p).all() and ((q < p).any() or j < i) for j, q in enumerate(pts) if j != i)]
+        assert pareto_front_nd(pts) == by_definition
+
+
+def test_the_scatter_sample_rule():
+    assert scatter_sample(5, limit=10).tolist() == [0, 1, 2, 3, 4]  # at most the limit: every point
+    # 95 points over a limit of 10: every ceil(95 / 10) = 10th point, 0 10 ... 90, plus the front (3, 94)
+    assert scatter_sample(95, [94, 3], limit=10).tolist() == [0, 3, 10, 20, 30, 40, 50, 60, 70, 80, 90, 94]
+    assert plots.MAX_SCATTER == 20_000
+
+
+def test_a_pareto_plot_of_more_points_than_the_limit_draws_a_sample(tmp_path, monkeypatch):
+    monkeypatch.setattr(plots, "MAX_SCATTER", 8)
+    drawn = {}
+    real = plots.scatter_sample
+
+    def spy(n, must=(), limit=None):
+        drawn["n"], drawn["idx"] = n, real(n, must, limit)
+        return drawn["idx"]
+
+    monkeypatch.setattr(plots, "scatter_sample", spy)
+    recs = [record(f"r{i}", {"rows": i}, metrics={"seconds": 1.0 / i, "area_mm2": float(i), "energy_j": 1.0})
+            for i in range(1, 41)]
+    assert plots.plot_pareto(recs, ["rows"], tmp_path / "p.png") == tmp_path / "p.png"
+    # 40 points, limit 8: every 5th (0 5 ... 35); every point is on the front (area up, seconds down): all drawn
+    assert drawn["n"] == 40 and len(drawn["idx"]) == 40

@@ -28,6 +28,7 @@ architecture stays in graph meta ``architecture``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import PurePath
 from typing import Any, Literal
@@ -71,7 +72,12 @@ class HfParams(LlamaParams):
     def _config(self) -> HfParams:
         if not self.fields():
             raise ValueError("config: missing: give a Hugging Face config.json (workload.config=PATH) or its fields")
-        lm = self.lm()  # every config problem is found here, as a validation error
+        try:
+            lm = self.lm()  # every config problem is found here, as a validation error
+        except ValueError as e:  # name the file the field was read from, when there is one
+            if isinstance(self.config, (str, os.PathLike)):
+                raise ValueError(f"{e} (in {os.fspath(self.config)})") from None
+            raise
         moe = lm.moe
         if moe and moe.experts % self.expert_parallel:
             raise ValueError(f"expert_parallel {self.expert_parallel} must divide the experts ({moe.experts})")

@@ -712,6 +712,10 @@ class Arch(_Model):
     interconnect: Interconnect | None = None
     energy: EnergySpec | None = None  # energy, power and area constants (None: the report's energy is null)
     _order: tuple[Level, ...] = PrivateAttr(default=())
+    # derived once from _order (cost models ask for them per tile shape and split: tens of thousands of times)
+    _memories: tuple[str, ...] = PrivateAttr(default=())
+    _caches: tuple[str, ...] = PrivateAttr(default=())
+    _by_name: dict[str, Level] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _links_for_chips(self) -> Arch:
@@ -781,6 +785,9 @@ class Arch(_Model):
             raise ValueError(f"levels.{late}: a cache must sit between the cores and the memories (put it "
                              f"before {order[roles.index('memory')].name!r})")
         self._order = tuple(order)
+        self._memories = tuple(lv.name for lv in order if lv.role == "memory")
+        self._caches = tuple(lv.name for lv in order if lv.role == "cache")
+        self._by_name = {lv.name: lv for lv in order}
         return self
 
     # ---- the hierarchy ------------------------------------------------------------------------------------
@@ -792,12 +799,12 @@ class Arch(_Model):
     @property
     def memories(self) -> tuple[str, ...]:
         """Names of the levels that hold tensors, innermost first (the first is the main memory)."""
-        return tuple(lv.name for lv in self._order if lv.role == "memory")
+        return self._memories
 
     @property
     def caches(self) -> tuple[str, ...]:
         """Names of the shared caches between the cores and the memories, innermost first."""
-        return tuple(lv.name for lv in self._order if lv.role == "cache")
+        return self._caches
 
     @property
     def main_memory(self) -> str:
@@ -811,10 +818,7 @@ class Arch(_Model):
 
     def memory(self, level: str) -> Level:
         """The :class:`Level` named ``level``; ``KeyError`` if the chip has none."""
-        for lv in self._order:
-            if lv.name == level:
-                return lv
-        raise KeyError(level)
+        return self._by_name[level]
 
     # ---- derived figures ----------------------------------------------------------------------------------
     @property

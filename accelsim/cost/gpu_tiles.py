@@ -40,6 +40,34 @@ SPLIT_K_MIN = 256  # shortest K slice of a split-K GEMM (cuBLAS splits K only fo
 PARTIAL_BYTES = 4  # split-K partial sums are fp32
 
 
+class _Terms(NamedTuple):
+    """The arch's figures a tile's cost reads, taken once per GEMM (a choice evaluates every shape × split)."""
+
+    tile: OutputTile
+    cores: int
+    smem: float  # the core's shared memory (bytes)
+    l2_latency: int  # the shared cache's latency (cycles); 0 without a cache
+    round_trip: int  # shared-cache plus main-memory latency (cycles)
+    l2_per_core: float  # the core's share of the shared cache's bandwidth (bytes per cycle); inf: unbounded
+    l2_capacity: float
+    l2_bpc: float  # the shared cache's bandwidth (bytes per cycle); 0 without a cache
+    main_bpc: float  # main memory's bandwidth (bytes per cycle)
+
+
+def _terms(arch: Arch) -> _Terms:
+    tile = arch.core.tile
+    assert tile is not None
+    main = arch.main_memory
+    if not arch.caches:
+        return _Terms(tile, arch.cores, arch.core.sram.total_bytes, 0, 0, math.inf, 0.0, 0.0,
+                      arch.bytes_per_cycle(main))
+    l2 = arch.caches[0]
+    l2_bpc = arch.bytes_per_cycle(l2)
+    return _Terms(tile, arch.cores, arch.core.sram.total_bytes, arch.latency_cycles(l2),
+                  arch.latency_cycles(l2) + arch.latency_cycles(main), l2_bpc / arch.cores,
+                  arch.memory(l2).capacity, l2_bpc, arch.bytes_per_cycle(main))
+
+
 class _Shape(NamedTuple):
     est: float  # estimated cycles of the whole GEMM (the choice's key)
     details: dict
@@ -66,16 +94,15 @@ def choose(g: Gemm, sa: SystolicArray, arch: Arch, elem: int, rate: float, dequa
     """The largest tile shape whose tiles fill every core at least once (more reuse per tile: nv_matmul_guide),
     with its fastest split-K; when no shape fills the cores, the fastest shape and split-K. Shapes whose
     ``stages`` K-stages do not fit the core's shared memory are not offered (the default shape always is)."""
-    tile = arch.core.tile
-    assert tile is not None
-    smem = arch.core.sram.total_bytes
+    t = _terms(arch)
+    tile = t.tile
     be = elem if b_elem is None else b_elem
     offered = [s for i, s in enumerate(shapes(tile))
-               if i == 0 or tile.stages * panel_bytes(s[0], s[1], tile.k, elem, be) <= smem]
+               if i == 0 or tile.stages * panel_bytes(s[0], s[1], tile.k, elem, be) <= t.smem]
     for tm0, tn0 in sorted(offered, key=lambda s: -s[0] * s[1]):  # stable: listed order among equal areas
-        if g.count * -(-g.m // tm0) * -(-g.n // tn0) >= arch.cores:
-            return _fastest_split(g, sa, arch, (tm0, tn0), (elem, be), rate, dequant)
-    return min((_fastest_split(g, sa, arch, s, (elem, be), rate, dequant) for s in offered), key=lambda s: s.est)
+        if g.count * -(-g.m // tm0) * -(-g.n // tn0) >= t.cores:
+            return _fastest_split(g, sa, t, (tm0, tn0), (elem, be), rate, dequant)
+    return min((_fastest_split(g, sa, t, s, (elem, be), rate, dequant) for s in offered), key=lambda s: s.est)
 
 
 def panel_bytes(tm: int, tn: int, k: int, elem: float, b_elem: float) -> float:
@@ -84,18 +111,18 @@ def panel_bytes(tm: int, tn: int, k: int, elem: float, b_elem: float) -> float:
     return k * (tm * elem + tn * b_elem)
 
 
-def _fastest_split(g: Gemm, sa: SystolicArray, arch: Arch, shape: tuple[int, int], elems: tuple[int, float],
+def _fastest_split(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int], elems: tuple[int, float],
                    rate: float, dequant: float) -> _Shape:
     """Tile shape ``shape`` with the split-K (1 to K / SPLIT_K_MIN slices) of fewest estimated cycles."""
-    best = _shape(g, sa, arch, shape, elems, rate, 1, dequant)
+    best = _shape(g, sa, t, shape, elems, rate, 1, dequant)
     for splits in range(2, g.k // SPLIT_K_MIN + 1):
-        s = _shape(g, sa, arch, shape, elems, rate, splits, dequant)
+        s = _shape(g, sa, t, shape, elems, rate, splits, dequant)
         if s.est < best.est:
             best = s
     return best
 
 
-def _shape(g: Gemm, sa: SystolicArray, arch: Arch, shape: tuple[int, int], elems: tuple[int, float], rate: float,
+def _shape(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int], elems: tuple[int, float], rate: float,
            splits: int, dequant: float = 0.0) -> _Shape:
     """One tile shape and split-K of ``g``: its tiles, one tile's cycles and the GEMM's estimated cycles
     (``elems``: bytes per element of the activations and output, and of the B operand as stored)."""
@@ -106,33 +133,31 @@ def _shape(g: Gemm, sa: SystolicArray, arch: Arch, shape: tuple[int, int], elems
     k_slice = -(-g.k // splits)
     f = folds.folds(tm, tn, max(1, math.ceil(k_slice / rate)), sa.rows, sa.cols, sa.dataflow, sa.preload_overlap)
     partial_bytes = n * tm * tn * PARTIAL_BYTES if splits > 1 else 0
-    fixed = fixed_cycles(arch, tm, tn, elem, partial_bytes, be)
+    fixed = _fixed(t, tm, tn, elem, partial_bytes, be)
     dq = math.ceil(tn * k_slice * dequant)  # the B panel's weights expanded in registers, beside the MMA
-    tile_cycles = max(f.cycles + 1, math.ceil(_latency_bound(arch, tm0, tn0, k_slice, (elem, be), n)), dq) + fixed
+    tile_cycles = max(f.cycles + 1, math.ceil(_latency_bound(t, tm0, tn0, k_slice, (elem, be), n)), dq) + fixed
     details = {"output_tiles": n, "tile": [tm, tn], "tile_cycles": tile_cycles, "fixed_cycles": fixed,
                "split_k": splits, "k_slice": k_slice, **({"dequant_cycles": dq} if dq else {}),
                **({"b_bytes_per_element": be} if be != elem else {})}
-    est = -(-n // arch.cores) * tile_cycles
+    est = -(-n // t.cores) * tile_cycles
     out_bytes = g.count * g.m * g.n * elem
-    if arch.caches:
-        est = max(est, cache_bytes(details, out_bytes, elem) / arch.bytes_per_cycle(arch.caches[0]))
+    if t.l2_bpc:
+        est = max(est, cache_bytes(details, out_bytes, elem) / t.l2_bpc)
     operands = g.count * (g.m * g.k * elem + g.k * g.n * be) + out_bytes
-    est = max(est, operands / arch.bytes_per_cycle(arch.main_memory))
+    est = max(est, operands / t.main_bpc)
     return _Shape(est, details)
 
 
-def _latency_bound(arch: Arch, tm: int, tn: int, k_slice: int, elems: tuple[int, float], n: int) -> float:
+def _latency_bound(t: _Terms, tm: int, tn: int, k_slice: int, elems: tuple[int, float], n: int) -> float:
     """Fewest cycles of one tile's main loop when its K-stages wait on main memory: ``stages − 1`` stages in
     flight per thread block (Little's law), ⌈k_slice / k⌉ stages, the thread blocks resident on a core (as many
     as its shared memory holds, at most its share of the tiles) overlapping their waits."""
-    tile = arch.core.tile
-    assert tile is not None
-    if not arch.caches or tile.stages < 2:
+    tile = t.tile
+    if not t.l2_bpc or tile.stages < 2:
         return 0.0
-    round_trip = arch.latency_cycles(arch.caches[0]) + arch.latency_cycles(arch.main_memory)
     stage_bytes = tile.stages * panel_bytes(tm, tn, tile.k, *elems)
-    resident = max(1, min(-(-n // arch.cores), int(arch.core.sram.total_bytes // max(stage_bytes, 1))))
-    return -(-k_slice // tile.k) * round_trip / (tile.stages - 1) / resident
+    resident = max(1, min(-(-n // t.cores), int(t.smem // max(stage_bytes, 1))))
+    return -(-k_slice // tile.k) * t.round_trip / (tile.stages - 1) / resident
 
 
 def fixed_cycles(arch: Arch, tm: int, tn: int, elem: int, partial_bytes: int = 0, b_elem: float | None = None) -> int:
@@ -140,21 +165,19 @@ def fixed_cycles(arch: Arch, tm: int, tn: int, elem: int, partial_bytes: int = 0
     bytes per weight, default ``elem``), the epilogue's output tile, and with split-K its fp32 partial tile
     written and read back by the reduction, at the core's share of the level that holds all ``partial_bytes`` of
     partials (the shared cache if they fit it, else main memory)."""
-    tile = arch.core.tile
-    assert tile is not None
-    if not arch.caches:
+    return _fixed(_terms(arch), tm, tn, elem, partial_bytes, b_elem)
+
+
+def _fixed(t: _Terms, tm: int, tn: int, elem: int, partial_bytes: int = 0, b_elem: float | None = None) -> int:
+    if not t.l2_bpc or math.isinf(t.l2_per_core):
         return 0
-    l2 = arch.caches[0]
-    per_core = arch.bytes_per_cycle(l2) / arch.cores
-    if math.isinf(per_core):
-        return 0
-    round_trip = arch.latency_cycles(l2) + arch.latency_cycles(arch.main_memory)
-    prologue = round_trip + panel_bytes(tm, tn, tile.k, elem, elem if b_elem is None else b_elem) / per_core
-    epilogue = arch.latency_cycles(l2) + tm * tn * elem / per_core
+    per_core = t.l2_per_core
+    prologue = t.round_trip + panel_bytes(tm, tn, t.tile.k, elem, elem if b_elem is None else b_elem) / per_core
+    epilogue = t.l2_latency + tm * tn * elem / per_core
     partials = 0.0
     if partial_bytes:
-        held = l2 if partial_bytes <= arch.memory(l2).capacity else arch.main_memory
-        partials = 2 * tm * tn * PARTIAL_BYTES / (arch.bytes_per_cycle(held) / arch.cores)
+        held_bpc = t.l2_bpc if partial_bytes <= t.l2_capacity else t.main_bpc
+        partials = 2 * tm * tn * PARTIAL_BYTES / (held_bpc / t.cores)
     return math.ceil(prologue + epilogue + partials)
 
 

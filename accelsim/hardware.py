@@ -180,13 +180,21 @@ class InputPasses(_Model):
         return 1 if fits else self.passes
 
 
+# element-wise activations a core may apply on a matmul's output path (VectorUnit.output_path)
+OutputPathFn = Literal["relu", "relu6", "leaky_relu", "elu", "sigmoid", "tanh", "hardsigmoid", "hardswish", "gelu",
+                       "quick_gelu", "silu"]
+
+
 class VectorUnit(_Model):
     """A SIMD unit with ``lanes`` lanes; an element op costs ``cycles_per_element[fn]`` lane-cycles.
 
     ``input_passes[fn]`` says how many times the kernel of function ``fn`` reads its activation input(s) from
-    memory (:class:`InputPasses`); a function not listed reads them once."""
+    memory (:class:`InputPasses`); a function not listed reads them once. ``output_path`` lists the element-wise
+    activations the unit applies to a conv/linear/matmul output as it is written (Eyeriss's ReLU module, TPU v1's
+    activation pipeline): the mapper folds such an op into its producer (:mod:`accelsim.mapping.fusion`)."""
 
     lanes: PositiveInt
+    output_path: tuple[OutputPathFn, ...] = ()
     cycles_per_element: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     input_passes: dict[str, InputPasses] = Field(default_factory=dict)
     rates: Rates = Field(default_factory=dict)  # dtype -> multiplier of ``lanes`` (see dtype_rate)

@@ -3,9 +3,11 @@
 :func:`lower` is a short pipeline of named passes, each a function from frozen values to frozen values
 (docs/architecture.md describes the model; each module's docstring its step):
 
-1. :func:`.aliases.aliases`: views and folded batch norms do no work; they alias the tensors they read.
+1. :func:`.aliases.aliases`: views and folded batch norms do no work; they alias the tensors they read;
+   :func:`.fusion.fuse`: activations the core applies on a matmul's output path fold into that matmul.
 2. :func:`.placement.place_tensors`: parameters, optimizer state, KV caches and tables over the memories.
-3. :func:`.pricing.price`: each op's unit kind and compute cycles from that kind's cost model (:mod:`accelsim.cost`).
+3. :func:`.pricing.price`: each op's unit kind and compute cycles from that kind's cost model (:mod:`accelsim.cost`);
+   :func:`.fusion.pipeline`: a fused activation's output-path cycles bound its producer's.
 4. :func:`.choice.assign` and :func:`.choice.residency`: which units run each op; which outputs stay on chip.
 5. :func:`.traffic.traffic`: the bytes each op moves at each level and its tile groups.
 6. :class:`.emit.Emitter`: the tasks of each op's tile groups, launches and collectives.
@@ -24,6 +26,7 @@ from ..tasks import OpMapping, TaskGraph, Unit, UnitKind
 from .aliases import aliases
 from .choice import assign, residency
 from .emit import LINK, Emitter, launch_model
+from .fusion import fuse, fused_mapping, pipeline
 from .placement import place_tensors
 from .pricing import price
 from .traffic import context, traffic
@@ -33,14 +36,14 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     """Map ``graph`` onto ``arch``: the TaskGraph the engine replays (see the module docstring for the passes)."""
     launch = launch_model(arch, options)
     units = build_units(arch, host=launch.host)
-    plans = aliases(graph, options)
+    plans = fuse(aliases(graph, options), graph, arch)
     placement = place_tensors(graph, arch, plans, options)
     level_of = dict(placement.level)
     stash_level = arch.main_memory
     if options.offload == "activations":  # the training stash lives in the next memory out
         stash_level = _spill(arch, "offload: activations")
         level_of.update({name: stash_level for name in graph.info.stashed})
-    plans = residency(assign(price(plans, arch), units, options), graph, arch, options)
+    plans = residency(assign(pipeline(price(plans, arch), arch), units, options), graph, arch, options)
     ctx = context(arch, units, plans, level_of, placement.tables,
                   {name: math.prod(shape) for name, shape in graph.inputs.items()})
     budget = options.memory_budget or default_memory_budget()
@@ -48,13 +51,17 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
                       max_tasks=budget // TASK_BYTES,
                       budget_note=f"options.memory_budget ({budget:,} B at ~{TASK_BYTES} B a task) holds")
     mappings: list[OpMapping] = []
+    by_name: dict[str, OpMapping] = {}
     for p in plans:
-        if not p.works:
+        if "fused_into" in p.details:
+            mappings.append(fused_mapping(p, by_name[p.details["fused_into"]], units))
+        elif not p.works:
             mappings.append(emitter.none(p))
         elif p.op.kind is OpKind.COLLECTIVE:
             mappings.append(emitter.collective(p))
         else:
             mappings.append(emitter.op(p, traffic(p, ctx, options)))
+        by_name[p.op.name] = mappings[-1]
     return TaskGraph(tuple(emitter.tasks), units, tuple(mappings), dict(placement.level), dict(placement.tables),
                      stash_level, placement.peak_activation_bytes, launch.mode)
 

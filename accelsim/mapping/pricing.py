@@ -37,6 +37,12 @@ def price(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:
     return tuple(out)
 
 
+def price_op(op: Op, arch: Arch) -> tuple[str, int, dict]:
+    """(unit name, cycles, details) of one op on the unit of ``arch``'s core that prefers it."""
+    specs = arch.core.unit_specs()
+    return _price(op, specs, {s.kind: cost.model(s.kind) for s in specs}, arch)
+
+
 def _price(op: Op, specs: tuple[UnitSpec, ...], models: dict, arch: Arch) -> tuple[str, int, dict]:
     """(unit name, cycles, details) of ``op`` on the unit that prefers it. A unit spec with ``rates`` runs the op
     at the rate of its compute dtype (:func:`accelsim.hardware.dtype_rate`): models that do not apply it
@@ -71,4 +77,4 @@ def _choose(op: Op, specs: tuple[UnitSpec, ...], models: dict) -> UnitSpec:
     return choice
 
 
-__all__ = ["price", "signature"]
+__all__ = ["price", "price_op", "signature"]

@@ -1,0 +1,104 @@
+"""Pass 1b, output-path fusion: an element-wise activation that the core applies to a matmul's output as it is
+written (``core.vector.output_path``: Eyeriss's ReLU module, TPU v1's activation pipeline) is folded into the op
+that produces its input.
+
+An activation op of a listed function is fused when its only input is the output of a conv, transposed conv,
+linear or matmul (possibly through a folded batch norm) and it is that tensor's only reader (nor is the tensor
+stashed for a backward pass): the producer then writes the activated tensor, so the activation's input never
+round-trips a memory. The fused op does no separate work (no tasks, no bytes), later ops read the producer's
+output, and its report row keeps its FLOPs on the producer core's vector unit (priced at the vector energy per
+FLOP) with ``mapping.fused_into``. Its time is the output path's: ⌈elements · c(fn) / lanes⌉ cycles, pipelined
+with the producer's compute, so the producer takes the longer of the two (:func:`pipeline`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..hardware import Arch
+from ..ir import Graph, OpKind
+from ..tasks import OpMapping, Unit
+from .plan import NONE, Plan
+from .pricing import price_op
+
+PRODUCERS = frozenset({OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR, OpKind.MATMUL})
+
+
+def fuse(plans: tuple[Plan, ...], graph: Graph, arch: Arch) -> tuple[Plan, ...]:
+    """The plans with each fusable activation folded into its producer (``details["fused_into"]``) and every later
+    read of it rerouted to the producer's output; ``plans`` unchanged when the core lists no function."""
+    fns = frozenset(arch.core.vector.output_path)
+    if not fns:
+        return plans
+    readers = Counter(src for op in graph.ops for src in op.inputs)
+    stashed = frozenset(graph.info.stashed)
+    index = {p.op.name: i for i, p in enumerate(plans)}
+    out = list(plans)
+    root_of: dict[str, str] = {}  # fused op → the op whose output it became
+    for i, p in enumerate(plans):
+        op = p.op
+        if p.works and op.kind is OpKind.ACTIVATION and op.fn in fns and len(op.inputs) == 1:
+            root = _producer(op.inputs[0], out, index, readers, stashed, root_of)
+            if root is not None:
+                root_of[op.name] = root
+                out[i] = p._replace(unit_kind=NONE, details={"fused_into": root})
+    if not root_of:
+        return plans
+    return tuple(_reroute(p, root_of) for p in out)
+
+
+def _producer(src: str, plans: list[Plan], index: dict[str, int], readers: Counter, stashed: frozenset[str],
+              root_of: dict[str, str]) -> str | None:
+    """The working op whose output ``src`` is (through folded batch norms and fused ops), when every tensor on
+    the way has one reader and none is stashed; else None."""
+    while src in index and readers[src] == 1 and src not in stashed:
+        q = plans[index[src]]
+        if q.works:
+            return src if q.op.kind in PRODUCERS else None
+        if src in root_of:
+            return root_of[src]
+        if not (q.details.get("folded") and len(q.op.inputs) == 1):
+            return None
+        src = q.op.inputs[0]
+    return None
+
+
+def _reroute(p: Plan, root_of: dict[str, str]) -> Plan:
+    """``p`` reading each fused op's producer where it read the fused op."""
+    if not any(t in root_of for t in p.inputs):
+        return p
+    inputs = tuple(dict.fromkeys(root_of.get(t, t) for t in p.inputs))
+    operands = tuple(tuple(dict.fromkeys(root_of.get(t, t) for t in g)) for g in p.operands)
+    return p._replace(inputs=inputs, operands=operands)
+
+
+def pipeline(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:
+    """After pricing: each fused op's output-path cycles (its unit's price, the vector unit's, ``output_path_cycles``), and
+    each producer's cycles the longer of its own and its fused ops' (the output path keeps pace with the array)."""
+    extra: dict[str, int] = {}
+    out = list(plans)
+    for i, p in enumerate(plans):
+        root = p.details.get("fused_into")
+        if root is not None:
+            cycles = price_op(p.op, arch)[1]
+            extra[root] = extra.get(root, 0) + cycles
+            out[i] = p._replace(details={**p.details, "output_path_cycles": cycles})
+    if not extra:
+        return plans
+    for i, p in enumerate(out):
+        if p.op.name in extra and extra[p.op.name] > p.cycles:
+            out[i] = p._replace(cycles=extra[p.op.name], est=max(p.est, extra[p.op.name]))
+    return tuple(out)
+
+
+def fused_mapping(p: Plan, producer: OpMapping, units: tuple[Unit, ...]) -> OpMapping:
+    """The report row of a fused op: its FLOPs on the vector unit of its producer's core(s), no cycles of its
+    own, no bytes, ``mapping.fused_into`` and ``mapping.output_path_cycles``."""
+    op = p.op
+    vec = [u.name for u in units if u.group == "vector" and (producer.core is None or u.core == producer.core)]
+    unit = vec[0] if len(vec) == 1 else f"{vec[0]}..{vec[-1]} ({len(vec)})"
+    return OpMapping(op.name, op.kind.value, op.fn, unit, producer.core, op.macs, op.flops, 0, 0, {},
+                     dict(p.details))
+
+
+__all__ = ["fuse", "pipeline", "fused_mapping", "PRODUCERS"]

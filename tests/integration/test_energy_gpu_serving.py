@@ -1,0 +1,59 @@
+"""GPU serving energy against published measurements (docs/energy.md, "Published serving energy").
+
+Source: the ML.ENERGY Leaderboard v3.0 (vLLM 0.11.1, December 2025), Llama 3.1 8B on one H100 SXM, as plotted in
+"LLM Inference Energy: A Longitudinal Analysis" (ml-energy/blog @201bd12 docs/posts/llm-energy-over-time.md, the
+figures docs/posts/assets/llm-energy-over-time/llama-energy-per-token-light.svg and llama-power-light.svg @b436eb5).
+The points are read from the figures' SVG coordinates against their tick marks: energy per output token
+J = (311.011 - y) / 49.4817 × 0.05 (ticks 0.00 at y 311.011, 0.05 per 49.4817 pt), average GPU power
+W = (311.011 - y) / 35.0151 × 100; batch = max_num_seqs (the x axis, ticks 200 apart every 64.69 pt). The post's text
+gives one of them: batch 64, 0.20 J (v2.0) → 0.12 J (v3.0) per token; the figure reads 0.2018 and 0.1186.
+
+What differs from the simulated case: the measured requests are chat prompts (ShareGPT-like) of varying lengths under
+continuous batching, "batch" being vLLM's cap on concurrent requests; the simulation is a static batch of 512-token
+prompts decoding 512 tokens each (Llama 3 8B's shapes: Llama 3.1 8B changes only the RoPE scaling, no op).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import accelsim
+from accelsim.config import load_workload
+
+# batch (max_num_seqs) -> (J per output token, average GPU power in W), ML.ENERGY v3.0, Llama 3.1 8B, 1× H100 SXM
+MLENERGY_V3_H100 = {16: (0.263, 513), 32: (0.165, 560), 64: (0.119, 610)}
+H100_IDLE_W = 69.5  # median of 10 public nvidia-smi listings of idle H100 SXM boards (docs/energy.md; arch/h100.yaml)
+
+
+@pytest.fixture(scope="module")
+def h100_runs():
+    base = load_workload("llama3_8b")  # the preset's config fields (Llama 3 8B)
+    out = {}
+    for batch in MLENERGY_V3_H100:
+        spec = {"model": base.model, **base.params, "batch": batch, "phase": "prefill", "seq_len": 512, "decode_steps": 512, "attention": "fused"}
+        out[batch] = accelsim.simulate(spec, "h100").to_dict()
+    return out
+
+
+def test_h100_llama3_8b_token_rate_near_the_measured(h100_runs):
+    # J/token = average power / token throughput: the throughput half is like-for-like at small caps, where vLLM
+    # keeps every slot busy (tokens/s measured = W / (J/token): 513 / 0.263 = 1951, 560 / 0.165 = 3394)
+    for batch in (16, 32):
+        joules, watts = MLENERGY_V3_H100[batch]
+        assert h100_runs[batch]["serving"]["tokens_per_s"] == pytest.approx(watts / joules, rel=0.25), batch
+
+
+def test_h100_llama3_8b_power_between_idle_and_the_measured(h100_runs):
+    # every term the model prices is one the GPU spends, and it prices no term the GPU does not: its average power
+    # lies above the board's idle power and below the measured (176 / 513 W at batch 16 today: 0.34×)
+    for batch, (_, watts) in MLENERGY_V3_H100.items():
+        average = h100_runs[batch]["power"]["average_w"]
+        assert H100_IDLE_W < average < watts, batch
+
+
+@pytest.mark.xfail(strict=True, reason="the model prices 0.32x of the measured J/token at every batch: its dynamic "
+                                       "power misses ~350 W the GPU spends beyond DRAM, MACs and SRAM arrays "
+                                       "(docs/energy.md, 'Published serving energy')")
+def test_h100_llama3_8b_joules_per_token_within_20_percent(h100_runs):
+    for batch, (joules, _) in MLENERGY_V3_H100.items():
+        assert h100_runs[batch]["efficiency"]["j_per_token"] == pytest.approx(joules, rel=0.20), batch

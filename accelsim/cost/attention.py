@@ -162,9 +162,13 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     soft = vector.cycles(bm * bn, vu.cost(SOFTMAX_FN if SOFTMAX_FN in vu.cycles_per_element else "softmax"),
                          vu.lanes)
     block = max(tensor, soft) if k.overlap else tensor + soft
+    kv_bytes = 2 * bn * s.head_dim * op.elem_bytes if s.packed else 0  # K and V of a block, from main memory
+    main = arch.memory(arch.main_memory)  # its bandwidth as the engine sustains it for the op's bytes
+    bandwidth = arch.bytes_per_cycle(arch.main_memory) * main.efficiency_at(kv_bytes * per_head * s.batch
+                                                                             * s.heads) / main.efficiency
     cost = CtaCost(block, prologue(s, bm, bn, op.elem_bytes, arch),
-                   block_path(tensor, soft, kv_load(s, bn, op.elem_bytes, arch), k),
-                   2 * bn * s.head_dim * op.elem_bytes if s.packed else 0, k.ctas_per_sm, arch)
+                   block_path(tensor, soft, kv_load(s, bn, op.elem_bytes, arch), k), kv_bytes, bandwidth,
+                   k.ctas_per_sm, arch)
     blocks = cta_blocks(s, bm, bn, splits)  # one head's CTAs in launch order
     if ctas <= EXACT_WAVES * arch.cores:  # few waves: the longest (causal: last) CTAs decide; schedule them
         out_tiles, tile_cycles = min(ctas, arch.cores), makespan(cost.in_waves(blocks * (s.batch * s.heads), slots),
@@ -192,6 +196,7 @@ class CtaCost(NamedTuple):
     fixed: int  # :func:`prologue`
     path: int  # :func:`block_path`: a block on the CTA's critical path when nothing hides its loads
     kv_bytes: int  # K and V bytes per block the CTA reads from main memory (a packed decode tile), else 0
+    bandwidth: float  # main memory's sustained bytes per cycle for the op
     ctas_per_sm: int
     arch: Arch
 
@@ -204,7 +209,7 @@ class CtaCost(NamedTuple):
         resident = min(self.ctas_per_sm, -(-conc // a.cores))
         c = max(n * self.block + self.fixed, -(-(self.fixed + n * self.path) // resident))
         if self.kv_bytes:
-            c = max(c, math.ceil(n * self.kv_bytes * conc / resident / a.bytes_per_cycle(a.main_memory)))
+            c = max(c, math.ceil(n * self.kv_bytes * conc / resident / self.bandwidth))
         return c
 
     def in_waves(self, blocks: list[int], slots: int) -> list[int]:

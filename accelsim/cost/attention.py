@@ -52,6 +52,7 @@ class Flash(NamedTuple):
     overlap: bool
     min_split_blocks: int
     kv_stages: int  # K/V block loads one CTA keeps in flight (:func:`block_path`)
+    gqa_swap: bool  # a packed decode goes through mha_varlen_fwd's reshape of the query (:func:`swap_copies`)
 
     def tile(self, head_dim: int, causal: bool) -> tuple[int, int]:
         """(query rows, keys) of one CTA's tile and K/V block."""
@@ -71,12 +72,13 @@ FLASH = {
     # warps per SM (set_params_splitkv: num_SMs * 2); softmax between the MMAs of a warp, not overlapped; one K or
     # V block in flight per CTA (flash_fwd_kernel.h compute_attn_1rank_splitkv waits for every cp.async group,
     # cp_async_wait<0>, before it issues the next: V of block n after K of block n landed, K of block n-1 after V)
-    "flash2": Flash("flash2", 2, False, 1, 1),
+    "flash2": Flash("flash2", 2, False, 1, 1, True),
     # FlashAttention-3 (Shah et al. 2024; vLLM's default on sm90): one CTA of a producer and two consumer
     # warpgroups per SM; ping-pong scheduling and intra-warpgroup pipelining overlap a block's softmax with the
     # MMAs; its producer warp keeps a two-stage K/V pipeline (the paper's 2-stage pipelining) in flight;
-    # num_splits_heuristic does not split 4 or fewer K/V blocks
-    "flash3": Flash("flash3", 1, True, 5, 2),
+    # num_splits_heuristic does not split 4 or fewer K/V blocks; it packs a GQA group into the tile's rows inside the
+    # kernel (hopper/ PackGQA), so no query or output copies
+    "flash3": Flash("flash3", 1, True, 5, 2, False),
 }
 
 
@@ -175,7 +177,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
                                                                  1, arch.cores)
     else:  # many waves: the imbalance is at most one CTA in EXACT_WAVES; average CTAs
         out_tiles, tile_cycles = ctas, -(-sum(cost(n, slots) for n in blocks) // len(blocks))
-    serial = sum(swap_copies(s, op.elem_bytes, arch))  # kernels before and after, one after the other
+    serial = sum(swap_copies(s, op.elem_bytes, arch)) if k.gqa_swap else 0  # copy kernels before and after
     if splits > 1:  # the combine kernel after the last CTA (a GPU's one wave of combine CTAs), a kernel of its own
         # (flash-attention run_mha_fwd_splitkv_dispatch launches flash_fwd_splitkv_combine_kernel after the split
         # kernel): it starts arch.kernel_dispatch after the split kernel ends, as every dependent kernel does

@@ -88,3 +88,15 @@ def test_small_decode_is_its_ctas_critical_path_plus_the_copy():
     d = fa.price(op, A100.core.systolic, A100).details
     assert d["ctas"] == 8 and d["split_kv"] == 1 and d["output_tiles"] == 8
     assert d["tile_cycles"] == 8059 + 2553
+
+
+def test_flash3_packs_gqa_without_copy_kernels():
+    # FlashAttention-3 (h100) packs the group inside the kernel: a packed decode that does not split (one block,
+    # fewer than the 5 FlashAttention-3 splits) launches no other kernel, so kernel_dispatch does not enter it;
+    # on a100 (FlashAttention-2) the output copy does, once (846 cycles)
+    op, _ = _shape()
+    for arch, extra in ((load_arch("h100"), 0), (A100, 846)):
+        no_gap = arch.model_copy(update={"kernel_dispatch": 0.0})
+        d = fa.price(op, arch.core.systolic, arch).details
+        assert d["gqa_packed"] and d["split_kv"] == 1
+        assert d["tile_cycles"] - fa.price(op, no_gap.core.systolic, no_gap).details["tile_cycles"] == extra

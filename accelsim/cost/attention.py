@@ -17,11 +17,19 @@ PV needs P), so a block costs the sum. ``flash3``: FlashAttention-3 (Shah et al.
   (FlashAttention's ``seqlenq_ngroups_swapped``), so a CTA reads each K/V block once for the whole group.
 * Decode: with too few (batch × heads × query tiles) CTAs to fill the GPU, the K/V sequence is split over CTAs
   (split-KV / flash-decoding) by FlashAttention's occupancy rule (:func:`num_splits`); with many, each CTA walks
-  all of its KV blocks and the op is bound by the bytes of the KV cache (the memory traffic, not priced here).
+  all of its KV blocks and the op is bound by the bytes of the KV cache.
 
-Each CTA first waits for its query tile and first K block (:func:`prologue`); up to EXACT_WAVES CTAs per SM are
-list-scheduled in launch order (:func:`makespan`), more are averaged; a split decode adds the combine kernel. The
-work is reported as ``output_tiles`` × ``tile_cycles``, so the emitter runs it on the SMs like a GEMM's tiles. Off a GPU-like core the op's two GEMMs are folded on the array as before
+Each CTA first reads its sequence length and block-table entry and waits for its query tile and first K block
+(:func:`prologue`). An SM's cycles for a CTA (:class:`CtaCost`) are the longest of its math (blocks × block cost
++ prologue), its critical path (prologue + one :func:`block_path` per block: the loads FlashAttention-2's one block
+in flight cannot hide behind the math) shared with the CTAs resident on its SM, and, for a packed decode tile
+whose K/V come from main memory, its bytes at its share of the sustained bandwidth among the CTAs running at once;
+the CTAs of a partial last wave run fewer at a time (latency-bound, :meth:`CtaCost.in_waves`). Up to EXACT_WAVES
+CTAs per SM are list-scheduled in launch order (:func:`makespan`), more are averaged. Kernels of their own follow
+or precede the split kernel, each priced as the engine prices an op (:func:`kernel_cycles`): a split decode's
+combine kernel and, for FlashAttention-2, the query and output copies of the swapped GQA layout
+(:func:`swap_copies`). The work is reported as ``output_tiles`` × ``tile_cycles``, so the emitter runs it on the
+SMs like a GEMM's tiles. Off a GPU-like core the op's two GEMMs are folded on the array as before
 (:mod:`.systolic`) with the softmax on the vector unit overlapped.
 """
 

@@ -22,8 +22,8 @@ PV needs P), so a block costs the sum. ``flash3``: FlashAttention-3 (Shah et al.
 Each CTA first reads its sequence length and block-table entry and waits for its query tile and first K block
 (:func:`prologue`). An SM's cycles for a CTA (:class:`CtaCost`) are the longest of its math (blocks × block cost
 + prologue), its critical path (prologue + one :func:`block_path` per block: the loads FlashAttention-2's one block
-in flight cannot hide behind the math) shared with the CTAs resident on its SM, and, for a packed decode tile
-whose K/V come from main memory, its bytes at its share of the sustained bandwidth among the CTAs running at once;
+in flight cannot hide behind the math) shared with the CTAs resident on its SM, and, for a decode tile (its KV
+head's only reader, :attr:`Shape.sole`: its K/V come from main memory), its bytes at its share of the sustained bandwidth among the CTAs running at once;
 the CTAs of a partial last wave run fewer at a time (latency-bound, :meth:`CtaCost.in_waves`). Up to EXACT_WAVES
 CTAs per SM are list-scheduled in launch order (:func:`makespan`), more are averaged. Kernels of their own follow
 or precede the split kernel, each priced as the engine prices an op (:func:`kernel_cycles`): a split decode's
@@ -48,6 +48,7 @@ SPLIT_FILL = 0.8  # flash-attention num_splits_heuristic: one split once the CTA
 SPLIT_EFFICIENCY = 0.85  # flash-attention num_splits_heuristic: fewest splits within 85 % of the best wave efficiency
 PARTIAL_BYTES = 4  # split-KV partial outputs are fp32 (flash-attention out_accum / softmax_lse_accum)
 EXACT_WAVES = 16  # up to this many CTAs per SM the CTAs are list-scheduled; beyond, averaged (tail < 1/16)
+DECODE_ROWS = 64  # query rows of a decode step: within one query tile of every kernel (Flash.tile)
 SOFTMAX_FN = "flash_softmax"  # per-score cost of the online softmax (arch cycles_per_element; else its "softmax")
 
 
@@ -107,6 +108,7 @@ class Shape(NamedTuple):
     head_dim: int
     causal: bool
     packed: bool  # decode with GQA: the group's query heads are the tile's rows (split-KV eligible)
+    sole: bool = False  # a decode step: one query tile per KV head, so K/V come from main memory, not the L2
 
 
 def flash(op: Op, arch: Arch) -> bool:
@@ -122,8 +124,9 @@ def shape(op: Op) -> Shape:
     heads, kv_heads, q_len = int(a["heads"]), int(a["kv_heads"]), int(a["q_len"])
     group = heads // kv_heads
     packed = q_len == 1 and group > 1
+    sole = packed or (group == 1 and q_len <= DECODE_ROWS)
     return Shape(int(a["batch"]), kv_heads if packed else heads, group if packed else q_len, int(a["kv_len"]),
-                 int(a["head_dim"]), bool(a.get("causal", False)) and not packed, packed)
+                 int(a["head_dim"]), bool(a.get("causal", False)) and not packed, packed, sole)
 
 
 def tile_blocks(rows: int, kv_len: int, causal: bool, bm: int, bn: int) -> list[int]:
@@ -172,7 +175,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     soft = vector.cycles(bm * bn, vu.cost(SOFTMAX_FN if SOFTMAX_FN in vu.cycles_per_element else "softmax"),
                          vu.lanes)
     block = max(tensor, soft) if k.overlap else tensor + soft
-    kv_bytes = 2 * bn * s.head_dim * op.elem_bytes if s.packed else 0  # K and V of a block, from main memory
+    kv_bytes = 2 * bn * s.head_dim * op.elem_bytes if s.sole else 0  # K and V of a block, from main memory
     main = arch.memory(arch.main_memory)  # its bandwidth as the engine sustains it for the op's bytes
     bandwidth = arch.bytes_per_cycle(arch.main_memory) * main.efficiency_at(kv_bytes * per_head * s.batch
                                                                              * s.heads) / main.efficiency
@@ -205,7 +208,7 @@ class CtaCost(NamedTuple):
     block: int  # the SM's work per block (MMAs and softmax)
     fixed: int  # :func:`prologue`
     path: int  # :func:`block_path`: a block on the CTA's critical path when nothing hides its loads
-    kv_bytes: int  # K and V bytes per block the CTA reads from main memory (a packed decode tile), else 0
+    kv_bytes: int  # K and V bytes per block the CTA reads from main memory (a decode tile), else 0
     bandwidth: float  # main memory's sustained bytes per cycle for the op
     ctas_per_sm: int
     arch: Arch
@@ -261,12 +264,12 @@ def combine_cycles(splits: int, head_dim: int, arch: Arch) -> int:
 
 def kv_load(s: Shape, bn: int, elem: int, arch: Arch) -> int:
     """Cycles from issuing one K (or V) block's loads until it is in shared memory, for a CTA alone on its SM: the
-    access latency of the level it comes from (main memory for a packed decode tile, its KV head's only reader;
+    access latency of the level it comes from (main memory for a decode tile, its KV head's only reader;
     else the innermost cache, where another query tile of the head brought it) plus the block at the SM's share of
     the innermost cache's bandwidth (the path every load takes into the SM). The block-table entry that gives the
     block's address (paged KV) is an L1 hit after the CTA's first look-up (:func:`prologue`): not priced."""
     cache = arch.caches[0] if arch.caches else arch.main_memory
-    level = arch.main_memory if s.packed else cache
+    level = arch.main_memory if s.sole else cache
     return arch.latency_cycles(level) + math.ceil(bn * s.head_dim * elem / (arch.bytes_per_cycle(cache) / arch.cores))
 
 
@@ -309,12 +312,12 @@ def prologue(s: Shape, bm: int, bn: int, elem: int, arch: Arch) -> int:
     tile and first K block and computes (the V block and the next K block are fetched behind the math). That is
     two latencies of the innermost cache, one main-memory access latency, the query tile at the SM's share of
     main-memory bandwidth and the K block at its share of the innermost cache's (another query tile of the same KV
-    head has usually brought it there; a packed decode tile is its KV head's only reader, so its K block comes
+    head has usually brought it there; a decode tile is its KV head's only reader, so its K block comes
     from main memory)."""
     main = arch.main_memory
     q_tile = min(bm, s.rows) * s.head_dim * elem
     k_block = bn * s.head_dim * elem
-    k_level = arch.caches[0] if arch.caches and not s.packed else main
+    k_level = arch.caches[0] if arch.caches and not s.sole else main
     per_sm = {lv: arch.bytes_per_cycle(lv) / arch.cores for lv in {main, k_level}}
     tables = 2 * arch.latency_cycles(arch.caches[0]) if arch.caches else 0
     return tables + arch.latency_cycles(main) + math.ceil(q_tile / per_sm[main] + k_block / per_sm[k_level])

@@ -33,6 +33,11 @@ def test_kv_load_is_a_latency_plus_the_block_at_the_sms_port():
     _, decode = _shape()
     _, prefill = _shape(q_len=512, kv_len=512, kv_heads=32)
     assert fa.kv_load(decode, 128, 2, A100) == 1539
+    # a decode step without GQA (one query row per head, FlashAttention-2 does not pack or split it) is also its
+    # KV head's only reader
+    _, mha_decode = _shape(kv_heads=32)
+    assert not mha_decode.packed and mha_decode.sole
+    assert fa.kv_load(mha_decode, 128, 2, A100) == 1539
     assert fa.kv_load(prefill, 128, 2, A100) == 974
 
 

@@ -23,8 +23,9 @@ Each CTA first reads its sequence length and block-table entry and waits for its
 (:func:`prologue`). An SM's cycles for a CTA (:class:`CtaCost`) are the longest of its math (blocks × block cost
 + prologue), its critical path (prologue + one :func:`block_path` per block: the loads FlashAttention-2's one block
 in flight cannot hide behind the math) shared with the CTAs resident on its SM, and, for a decode tile (its KV
-head's only reader, :attr:`Shape.sole`: its K/V come from main memory), its bytes at its share of the sustained bandwidth among the CTAs running at once;
-the CTAs of a partial last wave run fewer at a time (latency-bound, :meth:`CtaCost.in_waves`). Up to EXACT_WAVES
+head's only reader, :attr:`Shape.sole`: its K/V come from main memory), its bytes at its share of the sustained
+bandwidth among the CTAs running at once; the CTAs of a partial last wave run fewer at a time (latency-bound,
+:meth:`CtaCost.in_waves`). Up to EXACT_WAVES
 CTAs per SM are list-scheduled in launch order (:func:`makespan`), more are averaged. Kernels of their own follow
 or precede the split kernel, each priced as the engine prices an op (:func:`kernel_cycles`): a split decode's
 combine kernel and, for FlashAttention-2, the query and output copies of the swapped GQA layout

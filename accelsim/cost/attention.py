@@ -17,11 +17,20 @@ PV needs P), so a block costs the sum. ``flash3``: FlashAttention-3 (Shah et al.
   (FlashAttention's ``seqlenq_ngroups_swapped``), so a CTA reads each K/V block once for the whole group.
 * Decode: with too few (batch × heads × query tiles) CTAs to fill the GPU, the K/V sequence is split over CTAs
   (split-KV / flash-decoding) by FlashAttention's occupancy rule (:func:`num_splits`); with many, each CTA walks
-  all of its KV blocks and the op is bound by the bytes of the KV cache (the memory traffic, not priced here).
+  all of its KV blocks and the op is bound by the bytes of the KV cache.
 
-Each CTA first waits for its query tile and first K block (:func:`prologue`); up to EXACT_WAVES CTAs per SM are
-list-scheduled in launch order (:func:`makespan`), more are averaged; a split decode adds the combine kernel. The
-work is reported as ``output_tiles`` × ``tile_cycles``, so the emitter runs it on the SMs like a GEMM's tiles. Off a GPU-like core the op's two GEMMs are folded on the array as before
+Each CTA first reads its sequence length and block-table entry and waits for its query tile and first K block
+(:func:`prologue`). An SM's cycles for a CTA (:class:`CtaCost`) are the longest of its math (blocks × block cost
++ prologue), its critical path (prologue + one :func:`block_path` per block: the loads FlashAttention-2's one block
+in flight cannot hide behind the math) shared with the CTAs resident on its SM, and, for a decode tile (its KV
+head's only reader, :attr:`Shape.sole`: its K/V come from main memory), its bytes at its share of the sustained
+bandwidth among the CTAs running at once; the CTAs of a partial last wave run fewer at a time (latency-bound,
+:meth:`CtaCost.in_waves`). Up to EXACT_WAVES
+CTAs per SM are list-scheduled in launch order (:func:`makespan`), more are averaged. Kernels of their own follow
+or precede the split kernel, each priced as the engine prices an op (:func:`kernel_cycles`): a split decode's
+combine kernel and, for FlashAttention-2, the query and output copies of the swapped GQA layout
+(:func:`swap_copies`). The work is reported as ``output_tiles`` × ``tile_cycles``, so the emitter runs it on the
+SMs like a GEMM's tiles. Off a GPU-like core the op's two GEMMs are folded on the array as before
 (:mod:`.systolic`) with the softmax on the vector unit overlapped.
 """
 
@@ -40,6 +49,7 @@ SPLIT_FILL = 0.8  # flash-attention num_splits_heuristic: one split once the CTA
 SPLIT_EFFICIENCY = 0.85  # flash-attention num_splits_heuristic: fewest splits within 85 % of the best wave efficiency
 PARTIAL_BYTES = 4  # split-KV partial outputs are fp32 (flash-attention out_accum / softmax_lse_accum)
 EXACT_WAVES = 16  # up to this many CTAs per SM the CTAs are list-scheduled; beyond, averaged (tail < 1/16)
+DECODE_ROWS = 64  # query rows of a decode step: within one query tile of every kernel (Flash.tile)
 SOFTMAX_FN = "flash_softmax"  # per-score cost of the online softmax (arch cycles_per_element; else its "softmax")
 
 
@@ -51,6 +61,8 @@ class Flash(NamedTuple):
     ctas_per_sm: int
     overlap: bool
     min_split_blocks: int
+    kv_stages: int  # K/V block loads one CTA keeps in flight (:func:`block_path`)
+    gqa_swap: bool  # a packed decode goes through mha_varlen_fwd's reshape of the query (:func:`swap_copies`)
 
     def tile(self, head_dim: int, causal: bool) -> tuple[int, int]:
         """(query rows, keys) of one CTA's tile and K/V block."""
@@ -67,12 +79,16 @@ class Flash(NamedTuple):
 
 FLASH = {
     # FlashAttention-2's split-KV kernel (what serving engines launch for a paged KV cache on sm80): 2 CTAs of 4
-    # warps per SM (set_params_splitkv: num_SMs * 2); softmax between the MMAs of a warp, not overlapped
-    "flash2": Flash("flash2", 2, False, 1),
+    # warps per SM (set_params_splitkv: num_SMs * 2); softmax between the MMAs of a warp, not overlapped; one K or
+    # V block in flight per CTA (flash_fwd_kernel.h compute_attn_1rank_splitkv waits for every cp.async group,
+    # cp_async_wait<0>, before it issues the next: V of block n after K of block n landed, K of block n-1 after V)
+    "flash2": Flash("flash2", 2, False, 1, 1, True),
     # FlashAttention-3 (Shah et al. 2024; vLLM's default on sm90): one CTA of a producer and two consumer
     # warpgroups per SM; ping-pong scheduling and intra-warpgroup pipelining overlap a block's softmax with the
-    # MMAs; num_splits_heuristic does not split 4 or fewer K/V blocks
-    "flash3": Flash("flash3", 1, True, 5),
+    # MMAs; its producer warp keeps a two-stage K/V pipeline (the paper's 2-stage pipelining) in flight;
+    # num_splits_heuristic does not split 4 or fewer K/V blocks; it packs a GQA group into the tile's rows inside the
+    # kernel (hopper/ PackGQA), so no query or output copies
+    "flash3": Flash("flash3", 1, True, 5, 2, False),
 }
 
 
@@ -93,6 +109,7 @@ class Shape(NamedTuple):
     head_dim: int
     causal: bool
     packed: bool  # decode with GQA: the group's query heads are the tile's rows (split-KV eligible)
+    sole: bool = False  # a decode step: one query tile per KV head, so K/V come from main memory, not the L2
 
 
 def flash(op: Op, arch: Arch) -> bool:
@@ -108,8 +125,9 @@ def shape(op: Op) -> Shape:
     heads, kv_heads, q_len = int(a["heads"]), int(a["kv_heads"]), int(a["q_len"])
     group = heads // kv_heads
     packed = q_len == 1 and group > 1
+    sole = packed or (group == 1 and q_len <= DECODE_ROWS)
     return Shape(int(a["batch"]), kv_heads if packed else heads, group if packed else q_len, int(a["kv_len"]),
-                 int(a["head_dim"]), bool(a.get("causal", False)) and not packed, packed)
+                 int(a["head_dim"]), bool(a.get("causal", False)) and not packed, packed, sole)
 
 
 def tile_blocks(rows: int, kv_len: int, causal: bool, bm: int, bn: int) -> list[int]:
@@ -158,22 +176,62 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     soft = vector.cycles(bm * bn, vu.cost(SOFTMAX_FN if SOFTMAX_FN in vu.cycles_per_element else "softmax"),
                          vu.lanes)
     block = max(tensor, soft) if k.overlap else tensor + soft
-    fixed = prologue(s, bm, bn, op.elem_bytes, arch)
-    head = [n * block + fixed for n in cta_blocks(s, bm, bn, splits)]  # one head's CTAs in launch order
+    kv_bytes = 2 * bn * s.head_dim * op.elem_bytes if s.sole else 0  # K and V of a block, from main memory
+    main = arch.memory(arch.main_memory)  # its bandwidth as the engine sustains it for the op's bytes
+    bandwidth = arch.bytes_per_cycle(arch.main_memory) * main.efficiency_at(kv_bytes * per_head * s.batch
+                                                                             * s.heads) / main.efficiency
+    cost = CtaCost(block, prologue(s, bm, bn, op.elem_bytes, arch),
+                   block_path(tensor, soft, kv_load(s, bn, op.elem_bytes, arch), k), kv_bytes, bandwidth,
+                   k.ctas_per_sm, arch)
+    blocks = cta_blocks(s, bm, bn, splits)  # one head's CTAs in launch order
     if ctas <= EXACT_WAVES * arch.cores:  # few waves: the longest (causal: last) CTAs decide; schedule them
-        out_tiles, tile_cycles = min(ctas, arch.cores), makespan(head, s.batch * s.heads, arch.cores)
+        out_tiles, tile_cycles = min(ctas, arch.cores), makespan(cost.in_waves(blocks * (s.batch * s.heads), slots),
+                                                                 1, arch.cores)
     else:  # many waves: the imbalance is at most one CTA in EXACT_WAVES; average CTAs
-        out_tiles, tile_cycles = ctas, -(-sum(head) // len(head))
+        out_tiles, tile_cycles = ctas, -(-sum(cost(n, slots) for n in blocks) // len(blocks))
+    serial = sum(swap_copies(s, op.elem_bytes, arch)) if k.gqa_swap else 0  # copy kernels before and after
     if splits > 1:  # the combine kernel after the last CTA (a GPU's one wave of combine CTAs), a kernel of its own
         # (flash-attention run_mha_fwd_splitkv_dispatch launches flash_fwd_splitkv_combine_kernel after the split
         # kernel): it starts arch.kernel_dispatch after the split kernel ends, as every dependent kernel does
-        tile_cycles += combine_cycles(splits, s.head_dim, arch) + math.ceil(arch.kernel_dispatch * arch.clock_hz)
+        serial += combine_cycles(splits, s.head_dim, arch) + kernel_cycles(arch)
+    tile_cycles += -(-serial * min(ctas, arch.cores) // out_tiles)  # each SM's share: the op takes serial longer
     return Priced(out_tiles * tile_cycles, {
         "kernel": k.name, "block": [bm, bn], "output_tiles": out_tiles,
         "tile_cycles": tile_cycles, "ctas": ctas, "kv_blocks": per_head * s.batch * s.heads,
         "blocks_per_cta": -(-per_head // (tiles * splits)), "split_kv": splits,
         "gqa_packed": s.packed, "causal": s.causal, "block_tensor_cycles": tensor, "block_softmax_cycles": soft,
         "array": f"{sa.rows}x{sa.cols}"})
+
+
+class CtaCost(NamedTuple):
+    """An SM's cycles for one CTA of ``n`` K/V blocks while ``conc`` CTAs run on the GPU (:meth:`__call__`)."""
+
+    block: int  # the SM's work per block (MMAs and softmax)
+    fixed: int  # :func:`prologue`
+    path: int  # :func:`block_path`: a block on the CTA's critical path when nothing hides its loads
+    kv_bytes: int  # K and V bytes per block the CTA reads from main memory (a decode tile), else 0
+    bandwidth: float  # main memory's sustained bytes per cycle for the op
+    ctas_per_sm: int
+    arch: Arch
+
+    def __call__(self, n: int, conc: int) -> int:
+        """The SM's cycles for a CTA of ``n`` blocks, the longest of: its work; its critical path, shared with the
+        CTAs resident on its SM (min(ctas_per_sm, ⌈conc / SMs⌉): their waits overlap); its main-memory bytes at
+        1/``conc`` of the sustained bandwidth (the running CTAs stream together), again shared with the CTAs
+        resident with it."""
+        a = self.arch
+        resident = min(self.ctas_per_sm, -(-conc // a.cores))
+        c = max(n * self.block + self.fixed, -(-(self.fixed + n * self.path) // resident))
+        if self.kv_bytes:
+            c = max(c, math.ceil(n * self.kv_bytes * conc / resident / self.bandwidth))
+        return c
+
+    def in_waves(self, blocks: list[int], slots: int) -> list[int]:
+        """The SM cycles of CTAs of ``blocks`` blocks in launch order: those of full waves of ``slots`` run
+        ``slots`` at a time, the last partial wave's CTAs only as many as it has (fewer share the bandwidth and
+        each other's latencies)."""
+        full = len(blocks) // slots * slots
+        return [self(n, slots if i < full else len(blocks) - full) for i, n in enumerate(blocks)]
 
 
 def cta_blocks(s: Shape, bm: int, bn: int, splits: int) -> list[int]:
@@ -194,27 +252,76 @@ def makespan(head: list[int], repeats: int, sms: int) -> int:
 
 
 def combine_cycles(splits: int, head_dim: int, arch: Arch) -> int:
-    """Cycles of FlashAttention's split-KV combine kernel: each of its CTAs walks the ``splits`` partial outputs
-    of its rows one after the other (weighting each by its log-sum-exp and accumulating), so it takes one access
-    latency of the innermost cache, where the partials were just written, per split, plus the fp32 partial row
-    at the SM's share of that cache's bandwidth."""
+    """Cycles of FlashAttention's split-KV combine kernel: each of its CTAs first reads the ``splits`` log-sum-exps
+    of its rows (one access latency of the innermost cache, where the split kernel just wrote them, all splits at
+    once), then walks the ``splits`` partial outputs one after the other (weighting each by its log-sum-exp and
+    accumulating): one latency of that cache per split, plus the fp32 partial row at the SM's share of its
+    bandwidth."""
     cache = arch.caches[0] if arch.caches else arch.main_memory
     row = head_dim * PARTIAL_BYTES
-    return splits * (arch.latency_cycles(cache) + math.ceil(row / (arch.bytes_per_cycle(cache) / arch.cores)))
+    lat = arch.latency_cycles(cache)
+    return lat + splits * (lat + math.ceil(row / (arch.bytes_per_cycle(cache) / arch.cores)))
+
+
+def kv_load(s: Shape, bn: int, elem: int, arch: Arch) -> int:
+    """Cycles from issuing one K (or V) block's loads until it is in shared memory, for a CTA alone on its SM: the
+    access latency of the level it comes from (main memory for a decode tile, its KV head's only reader;
+    else the innermost cache, where another query tile of the head brought it) plus the block at the SM's share of
+    the innermost cache's bandwidth (the path every load takes into the SM). The block-table entry that gives the
+    block's address (paged KV) is an L1 hit after the CTA's first look-up (:func:`prologue`): not priced."""
+    cache = arch.caches[0] if arch.caches else arch.main_memory
+    level = arch.main_memory if s.sole else cache
+    return arch.latency_cycles(level) + math.ceil(bn * s.head_dim * elem / (arch.bytes_per_cycle(cache) / arch.cores))
+
+
+def block_path(tensor: int, soft: int, load: int, k: Flash) -> int:
+    """Cycles one K/V block takes on a CTA's critical path when nothing else hides its loads (``load`` each, see
+    :func:`kv_load`). With one block load in flight (``k.kv_stages`` 1, FlashAttention-2) the V load overlaps
+    S = Q·Kᵀ (half the ``tensor`` cycles) and the next K load overlaps the softmax and O += P·V, so the block takes
+    max(S, load) + max(softmax + PV, load); a deeper pipeline overlaps its K and V loads with the block's math
+    (``kv_stages`` of them in flight)."""
+    if k.kv_stages == 1:
+        return max(tensor // 2, load) + max(tensor - tensor // 2 + soft, load)
+    return max(max(tensor, soft) if k.overlap else tensor + soft, -(-2 * load // k.kv_stages))
+
+
+def swap_copies(s: Shape, elem: int, arch: Arch) -> list[int]:
+    """Cycles of the copy kernels around a packed decode (FlashAttention's mha_varlen_fwd with
+    ``seqlenq_ngroups_swapped``, vllm-project/flash-attention csrc/flash_attn/flash_api.cpp): the query is reshaped
+    from (batch, kv_heads, group) to (batch·group, kv_heads) rows, which is a view only when batch or kv_heads is 1
+    (else ``reshape`` copies it), and the result is copied back into the caller's output (``out_.copy_``, as vLLM
+    passes its output buffer). Each copy is a kernel of its own (:func:`kernel_cycles`) that moves its bytes
+    both ways at the sustained bandwidth of main memory."""
+    if not s.packed:
+        return []
+    nbytes = s.batch * s.heads * s.rows * s.head_dim * elem  # batch x query heads x head_dim
+    one = kernel_cycles(arch) + math.ceil(2 * nbytes / arch.bytes_per_cycle(arch.main_memory))
+    return [one] * (2 if s.batch > 1 and s.heads > 1 else 1)
+
+
+def kernel_cycles(arch: Arch) -> int:
+    """The fixed cycles of a small kernel of its own after another, as the engine prices every op: it starts
+    ``kernel_dispatch`` after the kernel before it, waits one main-memory load latency for its first data and one
+    store latency after its last write."""
+    return math.ceil(arch.kernel_dispatch * arch.clock_hz) + 2 * arch.latency_cycles(arch.main_memory)
 
 
 def prologue(s: Shape, bm: int, bn: int, elem: int, arch: Arch) -> int:
-    """Cycles a CTA waits before its first MMA: FlashAttention loads its query tile and first K block, then
-    computes (the V block and the next K block are fetched behind the math). That is one main-memory access
-    latency plus the query tile at the SM's share of main-memory bandwidth and the K block at its share of the
-    innermost cache's (another query tile of the same KV head has usually brought it there; a packed decode
-    tile is its KV head's only reader, so its K block comes from main memory)."""
+    """Cycles a CTA waits before its first MMA: FlashAttention reads its sequence's length (flash::BlockInfo:
+    cu_seqlens_k / seqused_k) and, the K/V range known, its first block-table entry (the paged KV cache serving
+    engines give it), two dependent reads of small tables that hit the innermost cache; then it loads its query
+    tile and first K block and computes (the V block and the next K block are fetched behind the math). That is
+    two latencies of the innermost cache, one main-memory access latency, the query tile at the SM's share of
+    main-memory bandwidth and the K block at its share of the innermost cache's (another query tile of the same KV
+    head has usually brought it there; a decode tile is its KV head's only reader, so its K block comes
+    from main memory)."""
     main = arch.main_memory
     q_tile = min(bm, s.rows) * s.head_dim * elem
     k_block = bn * s.head_dim * elem
-    k_level = arch.caches[0] if arch.caches and not s.packed else main
+    k_level = arch.caches[0] if arch.caches and not s.sole else main
     per_sm = {lv: arch.bytes_per_cycle(lv) / arch.cores for lv in {main, k_level}}
-    return arch.latency_cycles(main) + math.ceil(q_tile / per_sm[main] + k_block / per_sm[k_level])
+    tables = 2 * arch.latency_cycles(arch.caches[0]) if arch.caches else 0
+    return tables + arch.latency_cycles(main) + math.ceil(q_tile / per_sm[main] + k_block / per_sm[k_level])
 
 
 def cache_bytes(op: Op, details: dict) -> int:

@@ -69,26 +69,30 @@ def test_block_cycles_on_a100():
     assert d["block_softmax_cycles"] == 1280
 
 
+PROLOGUE = 3462  # test_prologue_on_a100
+
+
 def test_prologue_on_a100():
-    # before its first MMA a CTA waits one HBM latency (600 ns x 1.41 GHz = 846 cycles, which Arch.latency_cycles
-    # rounds up to 847: the float product is 846.0000000000001) and loads its 64 x 128
+    # before its first MMA a CTA reads its sequence length and then its first block-table entry, two dependent
+    # L2 hits (200 ns x 1.41 GHz = 282 cycles each), waits one HBM latency (600 ns x 1.41 GHz = 846 cycles, which
+    # Arch.latency_cycles rounds up to 847: the float product is 846.0000000000001) and loads its 64 x 128
     # bf16 query tile (16384 B) at an SM's share of HBM (2039 GB/s x 0.9 / 1.41 GHz / 108 = 12.05 B/clk: 1359.5
     # cycles) and its first 128 x 128 K block (32768 B) at an SM's share of the L2 (7219.2 GB/s / 1.41 GHz / 108
-    # = 47.41 B/clk: 691.2 cycles): 847 + ⌈2050.7⌉ = 2898
+    # = 47.41 B/clk: 691.2 cycles): 2 x 282 + 847 + ⌈2050.7⌉ = 3462
     s = fa.shape(_op())
-    assert fa.prologue(s, 64, 128, 2, A100) == 2898
+    assert fa.prologue(s, 64, 128, 2, A100) == PROLOGUE
 
 
 def test_causal_halves_the_work():
     # 8192-token prefill, 32 heads: 128 query tiles x 64 key blocks = 8192 blocks per head non-causal; causal
     # Σ_t ⌈(t+1)/2⌉ = 2 x (1 + ... + 64) = 4160 blocks. 32 x 128 = 4096 CTAs (> 16 per SM: averaged), each
-    # 3328 cycles per block plus the 2898-cycle prologue: non-causal 64 blocks each, causal 4160/128 = 32.5 on
+    # 3328 cycles per block plus the 3462-cycle prologue: non-causal 64 blocks each, causal 4160/128 = 32.5 on
     # average.
     full, causal = _price(q_len=8192, kv_len=8192), _price(q_len=8192, kv_len=8192, causal=True)
     assert full.details["kv_blocks"] == 32 * 8192 and causal.details["kv_blocks"] == 32 * 4160
     assert full.details["ctas"] == causal.details["ctas"] == 4096
-    assert full.details["tile_cycles"] == 64 * 3328 + 2898
-    assert causal.details["tile_cycles"] == -(-(4160 * 3328 + 128 * 2898) // 128)
+    assert full.details["tile_cycles"] == 64 * 3328 + PROLOGUE
+    assert causal.details["tile_cycles"] == -(-(4160 * 3328 + 128 * PROLOGUE) // 128)
     assert 0.5 < causal.cycles / full.cycles < 0.52
 
 
@@ -99,9 +103,9 @@ def test_few_waves_are_scheduled_longest_last():
     d = _price(heads=8, kv_heads=1, q_len=2048, kv_len=2048, causal=True).details
     assert d["ctas"] == 256 and d["output_tiles"] == 108
     assert fa.makespan([5, 1], 1, 2) == 5 and fa.makespan([1, 1, 1], 2, 2) == 3
-    average = -(-(8 * 272 * 3328 + 256 * 2898) // 108)
+    average = -(-(8 * 272 * 3328 + 256 * PROLOGUE) // 108)
     assert d["tile_cycles"] >= average
-    assert d["tile_cycles"] >= 16 * 3328 + 2898
+    assert d["tile_cycles"] >= 16 * 3328 + PROLOGUE
 
 
 def test_gqa_decode_packs_the_group_and_splits_kv():
@@ -111,9 +115,10 @@ def test_gqa_decode_packs_the_group_and_splits_kv():
     d = _price(q_len=1, kv_len=16384, kv_heads=8).details
     assert d["gqa_packed"] and d["split_kv"] == 26
     assert d["ctas"] == 208 and d["blocks_per_cta"] == 5
-    # then the combine kernel: 26 partials one after another, each an L2 latency (200 ns x 1.41 GHz = 282 cycles)
-    # plus a 128 x 4 B fp32 partial row at 47.41 B/clk (⌈10.8⌉ = 11): 26 x 293 = 7618 cycles
-    assert fa.combine_cycles(26, 128, A100) == 26 * 293
+    # then the combine kernel: the 26 log-sum-exps at once (one L2 latency, 200 ns x 1.41 GHz = 282 cycles), then
+    # 26 partials one after another, each an L2 latency plus a 128 x 4 B fp32 partial row at 47.41 B/clk
+    # (⌈10.8⌉ = 11): 282 + 26 x 293 = 7900 cycles
+    assert fa.combine_cycles(26, 128, A100) == 282 + 26 * 293
     # without GQA a decode step is one (padded) tile per query head and is not split
     d = _price(q_len=1, kv_len=16384).details
     assert not d["gqa_packed"] and d["split_kv"] == 1 and d["ctas"] == 32
@@ -186,10 +191,14 @@ def test_backward_keeps_the_folded_gemms():
 
 
 def test_split_kv_combine_is_a_kernel_of_its_own():
-    # decode of one sequence over 4096 keys with 8 KV heads: 8 CTAs split their K/V, and the combine kernel starts
-    # a100's kernel_dispatch (0.6 us x 1.41 GHz = 846 cycles) after the split kernel, like any dependent kernel
+    # decode of one sequence over 4096 keys with 8 KV heads: 8 CTAs split their K/V; the combine kernel and the
+    # output copy of the swapped GQA layout are kernels of their own, each starting a100's kernel_dispatch
+    # (0.6 us x 1.41 GHz = 846 cycles) after the kernel before it, like any dependent kernel
     op = _op(heads=32, kv_heads=8, q_len=1, kv_len=4096)
     d = fa.price(op, A100.core.systolic, A100).details
     no_gap = A100.model_copy(update={"kernel_dispatch": 0.0})
     assert d["split_kv"] > 1
-    assert d["tile_cycles"] - fa.price(op, no_gap.core.systolic, no_gap).details["tile_cycles"] == 846
+    assert d["tile_cycles"] - fa.price(op, no_gap.core.systolic, no_gap).details["tile_cycles"] == 2 * 846
+    # each such kernel: the dispatch, one HBM load latency before its first data and one store latency after its
+    # last write (847 each, test_prologue_on_a100), as the engine prices every op: 846 + 2 x 847 = 2540
+    assert fa.kernel_cycles(A100) == 2540

@@ -7,7 +7,7 @@ GEMM library ships (``core.tile`` and ``core.tile.shapes``); as cuBLAS's heurist
 Matrix Multiplication Background User's Guide, "Typical tile dimensions in cuBLAS", "Wave quantization"), a GEMM
 takes the largest shape whose tiles occupy every core at least once (larger tiles reuse more data), and only a
 problem too small for that takes whichever shape is fastest. Its K is then cut into the number of slices (split-K,
-1 to K / :data:`SPLIT_K_MIN`) with the fewest estimated cycles: waves × one tile's cycles, or its shared-cache or
+1 to K / :data:`SPLIT_K_MIN`) with the fewest estimated cycles: waves × one tile's cycles (plus the reduction kernel's), or its shared-cache or
 main-memory bytes at that level's bandwidth when larger. A shape whose ``stages`` pipeline buffers do not fit the
 core's shared memory is not offered.
 
@@ -16,9 +16,10 @@ for the op's dtype, :func:`accelsim.hardware.dtype_rate`) and the main loop's me
 ``stages − 1`` K-stages in flight), plus the thread block's fixed cost, from the model's own quantities: the
 prologue waits for its first K-stage, (m + n) × ``k`` operands, one main-memory round trip away (shared-cache plus
 main-memory latency) and arriving at the core's share of the shared cache's bandwidth; the epilogue writes the
-m × n output tile at that share and waits one shared-cache latency. With split-K each slice also writes its fp32
-partial tile and the reduction reads it back (2 × m × n × 4 bytes at the core's share of the level that holds all
-the partials: the shared cache if they fit it, else main memory). A weight-only quantised GEMM (``dequant``: the
+m × n output tile at that share and waits one shared-cache latency. With split-K each slice's epilogue writes its
+fp32 partial tile instead, and a second kernel sums the slices (:func:`reduce_cycles`: cuBLAS's
+``splitKreduce_kernel``, one ``kernel_dispatch`` after the last tile), which the emitter runs after the op's last
+tiles. A weight-only quantised GEMM (``dequant``: the
 core's vector cycles per weight element) dequantises the tn × k_slice weights of its B panel in each tile,
 overlapped with the MMA: the tile's main loop takes the longest of folds, memory latency and that.
 

@@ -19,7 +19,7 @@ main-memory latency) and arriving at the core's share of the shared cache's band
 m × n output tile at that share and waits one shared-cache latency. With split-K each slice's epilogue writes its
 fp32 partial tile instead, and a second kernel sums the slices (:func:`reduce_cycles`: cuBLAS's
 ``splitKreduce_kernel``, one ``kernel_dispatch`` after the last tile), which the emitter runs after the op's last
-tiles. A weight-only quantised GEMM (``dequant``: the
+tiles; a matrix-vector product (m or n = 1) sums its slices inside the CTA (cuBLAS's GEMV kernel): neither. A weight-only quantised GEMM (``dequant``: the
 core's vector cycles per weight element) dequantises the tn × k_slice weights of its B panel in each tile,
 overlapped with the MMA: the tile's main loop takes the longest of folds, memory latency and that.
 
@@ -74,6 +74,15 @@ def _terms(arch: Arch) -> _Terms:
 class _Shape(NamedTuple):
     est: float  # estimated cycles of the whole GEMM (the choice's key)
     details: dict
+
+
+def is_gemv(g: Gemm) -> bool:
+    """Whether ``g`` is a matrix-vector product (m or n = 1), which cuBLAS runs as its GEMV kernel (ROCm/rocBLAS
+    issue #1238: a GEMM with m or n = 1 "could simply call the GEMV kernel (as cuBLAS does)"): K is split over the
+    threads of a CTA and summed there, so its K slices write no partials and need no reduction kernel
+    (aiconfigurator's a100_sxm/gemm.csv agrees: m = 1 takes 2.5-4.5 us where m = 8 takes 5.4-8.7 us at the same n
+    and k <= 2048)."""
+    return g.m == 1 or g.n == 1
 
 
 def shapes(tile: OutputTile) -> list[tuple[int, int]]:
@@ -136,11 +145,12 @@ def _shape(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int], elems:
     n = g.count * -(-g.m // tm0) * -(-g.n // tn0) * splits
     k_slice = -(-g.k // splits)
     f = folds.folds(tm, tn, max(1, math.ceil(k_slice / rate)), sa.rows, sa.cols, sa.dataflow, sa.preload_overlap)
-    fixed = _fixed(t, tm, tn, (elem, be), PARTIAL_BYTES if splits > 1 else elem)
+    gemv = is_gemv(g)
+    fixed = _fixed(t, tm, tn, (elem, be), PARTIAL_BYTES if splits > 1 and not gemv else elem)
     dq = math.ceil(tn * k_slice * dequant)  # the B panel's weights expanded in registers, beside the MMA
     tile_cycles = max(f.cycles + 1, math.ceil(_latency_bound(t, tm0, tn0, k_slice, (elem, be), n)), dq) + fixed
     out_bytes = g.count * g.m * g.n * elem
-    reduce = _reduce_cycles(t, splits, out_bytes, elem)
+    reduce = 0 if gemv else _reduce_cycles(t, splits, out_bytes, elem)
     details = {"output_tiles": n, "tile": [tm, tn], "tile_cycles": tile_cycles, "fixed_cycles": fixed,
                "split_k": splits, "k_slice": k_slice, **({"reduce_cycles": reduce} if reduce else {}),
                **({"dequant_cycles": dq} if dq else {}), **({"b_bytes_per_element": be} if be != elem else {})}
@@ -206,9 +216,9 @@ def _reduce_cycles(t: _Terms, splits: int, out_bytes: int, elem: int) -> int:
 def cache_bytes(details: dict, out_bytes: int, elem: int) -> int:
     """Bytes the cores' tiles read from and write to the shared cache: each output tile's A and B panels (B in
     ``details["b_bytes_per_element"]`` when its weights are stored packed), the output, and with split-K every
-    slice's fp32 partial tiles written and read back by the reduction kernel."""
+    slice's fp32 partial tiles written and read back by the reduction kernel (none for a GEMV)."""
     tm, tn = details["tile"]
     splits = details["split_k"]
-    partials = 2 * splits * out_bytes // elem * PARTIAL_BYTES if splits > 1 else 0  # written, then read back
+    partials = 2 * splits * out_bytes // elem * PARTIAL_BYTES if details.get("reduce_cycles") else 0  # written, read
     panels = panel_bytes(tm, tn, details["k_slice"], elem, details.get("b_bytes_per_element", elem))
     return math.ceil(details["output_tiles"] * panels) + out_bytes + partials

@@ -49,7 +49,24 @@ def test_split_k_gemm_runs_its_reduction_after_its_tiles():
 
 def test_cache_bytes_count_every_slices_fp32_partials():
     """Each of 3 slices writes a 16 x 64 fp32 partial tile and the reduction reads it back: 2 x 3 x 1024 x 4 B,
-    besides the panels (16 + 64) x 100 x 2 B per tile (3 tiles) and the 2 KiB bf16 output."""
-    details = {"tile": [16, 64], "split_k": 3, "k_slice": 100, "output_tiles": 3}
+    besides the panels (16 + 64) x 100 x 2 B per tile (3 tiles) and the 2 KiB bf16 output; a GEMV's slices (no
+    reduction kernel) write none."""
+    details = {"tile": [16, 64], "split_k": 3, "k_slice": 100, "output_tiles": 3, "reduce_cycles": 1}
     out = 16 * 64 * 2
     assert gpu_tiles.cache_bytes(details, out, 2) == 3 * 80 * 100 * 2 + out + 2 * 3 * 1024 * 4
+    del details["reduce_cycles"]
+    assert gpu_tiles.cache_bytes(details, out, 2) == 3 * 80 * 100 * 2 + out
+
+
+def test_a_matrix_vector_product_sums_its_k_slices_inside_the_cta():
+    """m = 1 (or n = 1) runs as cuBLAS's GEMV kernel (ROCm/rocBLAS issue #1238, "as cuBLAS does"): its K slices
+    are summed inside the CTA, so no reduction kernel and no fp32 partials; m = 8 of the same n, k gets both."""
+    a100 = load_arch("a100")
+    sa = a100.core.systolic
+    cycles, gemv = gpu_tiles.price(Gemm(1, 128, 8192), sa, a100)
+    assert gemv["split_k"] > 1 and "reduce_cycles" not in gemv
+    assert cycles == gemv["output_tiles"] * gemv["tile_cycles"]
+    tm, tn = gemv["tile"]
+    assert gemv["fixed_cycles"] == gpu_tiles.fixed_cycles(a100, tm, tn, 2)  # a bf16 output tile, not fp32
+    assert gpu_tiles.is_gemv(Gemm(4096, 1, 4096)) and not gpu_tiles.is_gemv(Gemm(8, 128, 8192))
+    assert gpu_tiles.price(Gemm(8, 128, 8192), sa, a100)[1]["reduce_cycles"] > 0

@@ -70,3 +70,21 @@ def test_a_matrix_vector_product_sums_its_k_slices_inside_the_cta():
     assert gemv["fixed_cycles"] == gpu_tiles.fixed_cycles(a100, tm, tn, 2)  # a bf16 output tile, not fp32
     assert gpu_tiles.is_gemv(Gemm(4096, 1, 4096)) and not gpu_tiles.is_gemv(Gemm(8, 128, 8192))
     assert gpu_tiles.price(Gemm(8, 128, 8192), sa, a100)[1]["reduce_cycles"] > 0
+
+
+def test_the_emitter_runs_the_reduction_after_the_last_round_and_moves_no_bytes_for_it():
+    """Lock-step SMs (count 4): 10 tiles of 1000 cycles, dealt 3, 3, 2, 2, so the rounds add up to the busiest
+    core's 3000 cycles, plus the 500-cycle reduction on the last round; the rounds' byte weights still add up to
+    the 10 tiles' 10 000 cycles. Two separate units: 2 tiles each, the reduction after the last group."""
+    from accelsim.mapping.emit import group_plan
+    from accelsim.mapping.plan import Plan
+
+    details = {"output_tiles": 10, "tile_cycles": 1000, "reduce_cycles": 500}
+    _, cycles, weights = group_plan(Plan(op=None, index=0, units=(0,), details=details), 0, count=4)
+    assert sum(cycles) == 3000 + 500 and sum(weights) == 10_000
+    plain = {k: v for k, v in details.items() if k != "reduce_cycles"}
+    _, before, before_w = group_plan(Plan(op=None, index=0, units=(0,), details=plain), 0, count=4)
+    assert cycles == [*before[:-1], before[-1] + 500] and weights == before_w  # only the last round is longer
+    details = {"output_tiles": 4, "tile_cycles": 1000, "reduce_cycles": 500}
+    units, cycles, weights = group_plan(Plan(op=None, index=0, units=(0, 1), details=details), 0)
+    assert sum(cycles) == 4000 + 500 and sum(weights) == 4000 and cycles[-1] == weights[-1] + 500

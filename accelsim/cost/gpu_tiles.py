@@ -7,7 +7,7 @@ GEMM library ships (``core.tile`` and ``core.tile.shapes``); as cuBLAS's heurist
 Matrix Multiplication Background User's Guide, "Typical tile dimensions in cuBLAS", "Wave quantization"), a GEMM
 takes the largest shape whose tiles occupy every core at least once (larger tiles reuse more data), and only a
 problem too small for that takes whichever shape is fastest. Its K is then cut into the number of slices (split-K,
-1 to K / :data:`SPLIT_K_MIN`) with the fewest estimated cycles: waves × one tile's cycles, or its shared-cache or
+1 to K / :data:`SPLIT_K_MIN`) with the fewest estimated cycles: waves × one tile's cycles (plus the reduction kernel's), or its shared-cache or
 main-memory bytes at that level's bandwidth when larger. A shape whose ``stages`` pipeline buffers do not fit the
 core's shared memory is not offered.
 
@@ -16,9 +16,10 @@ for the op's dtype, :func:`accelsim.hardware.dtype_rate`) and the main loop's me
 ``stages − 1`` K-stages in flight), plus the thread block's fixed cost, from the model's own quantities: the
 prologue waits for its first K-stage, (m + n) × ``k`` operands, one main-memory round trip away (shared-cache plus
 main-memory latency) and arriving at the core's share of the shared cache's bandwidth; the epilogue writes the
-m × n output tile at that share and waits one shared-cache latency. With split-K each slice also writes its fp32
-partial tile and the reduction reads it back (2 × m × n × 4 bytes at the core's share of the level that holds all
-the partials: the shared cache if they fit it, else main memory). A weight-only quantised GEMM (``dequant``: the
+m × n output tile at that share and waits one shared-cache latency. With split-K each slice's epilogue writes its
+fp32 partial tile instead, and a second kernel sums the slices (:func:`reduce_cycles`: cuBLAS's
+``splitKreduce_kernel``, one ``kernel_dispatch`` after the last tile), which the emitter runs after the op's last
+tiles; a matrix-vector product (m or n = 1) sums its slices inside the CTA (cuBLAS's GEMV kernel): neither. A weight-only quantised GEMM (``dequant``: the
 core's vector cycles per weight element) dequantises the tn × k_slice weights of its B panel in each tile,
 overlapped with the MMA: the tile's main loop takes the longest of folds, memory latency and that.
 
@@ -52,25 +53,36 @@ class _Terms(NamedTuple):
     l2_capacity: float
     l2_bpc: float  # the shared cache's bandwidth (bytes per cycle); 0 without a cache
     main_bpc: float  # main memory's bandwidth (bytes per cycle)
+    dispatch: int  # the device's start of a dependent kernel (cycles; arch.kernel_dispatch)
 
 
 def _terms(arch: Arch) -> _Terms:
     tile = arch.core.tile
     assert tile is not None
     main = arch.main_memory
+    dispatch = math.ceil(arch.kernel_dispatch * arch.clock_hz)
     if not arch.caches:
         return _Terms(tile, arch.cores, arch.core.sram.total_bytes, 0, 0, math.inf, 0.0, 0.0,
-                      arch.bytes_per_cycle(main))
+                      arch.bytes_per_cycle(main), dispatch)
     l2 = arch.caches[0]
     l2_bpc = arch.bytes_per_cycle(l2)
     return _Terms(tile, arch.cores, arch.core.sram.total_bytes, arch.latency_cycles(l2),
                   arch.latency_cycles(l2) + arch.latency_cycles(main), l2_bpc / arch.cores,
-                  arch.memory(l2).capacity, l2_bpc, arch.bytes_per_cycle(main))
+                  arch.memory(l2).capacity, l2_bpc, arch.bytes_per_cycle(main), dispatch)
 
 
 class _Shape(NamedTuple):
     est: float  # estimated cycles of the whole GEMM (the choice's key)
     details: dict
+
+
+def is_gemv(g: Gemm) -> bool:
+    """Whether ``g`` is a matrix-vector product (m or n = 1), which cuBLAS runs as its GEMV kernel (ROCm/rocBLAS
+    issue #1238: a GEMM with m or n = 1 "could simply call the GEMV kernel (as cuBLAS does)"): K is split over the
+    threads of a CTA and summed there, so its K slices write no partials and need no reduction kernel
+    (aiconfigurator's a100_sxm/gemm.csv agrees: m = 1 takes 2.5-4.5 us where m = 8 takes 5.4-8.7 us at the same n
+    and k <= 2048)."""
+    return g.m == 1 or g.n == 1
 
 
 def shapes(tile: OutputTile) -> list[tuple[int, int]]:
@@ -84,9 +96,10 @@ def price(g: Gemm, sa: SystolicArray, arch: Arch, elem: int = 2, rate: float = 1
     the tile shape and split-K the library would take (:func:`choose`); ``rate`` multiplies the array's MACs per
     clock; ``dequant`` is the vector cycles per weight element of a weight-only quantised GEMM, ``b_elem`` the
     bytes per element of its B operand (the weights) as stored (packed int4: ½ plus the group scales; default
-    ``elem``): the K-stages, prologue and B panels move those bytes."""
+    ``elem``): the K-stages, prologue and B panels move those bytes. With split-K the cycles include the
+    reduction kernel's (``details["reduce_cycles"]``, which the emitter runs after the op's last tiles)."""
     d = choose(g, sa, arch, elem, rate, dequant, b_elem).details
-    return d["output_tiles"] * d["tile_cycles"], d
+    return d["output_tiles"] * d["tile_cycles"] + d.get("reduce_cycles", 0), d
 
 
 def choose(g: Gemm, sa: SystolicArray, arch: Arch, elem: int, rate: float, dequant: float = 0.0,
@@ -132,15 +145,16 @@ def _shape(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int], elems:
     n = g.count * -(-g.m // tm0) * -(-g.n // tn0) * splits
     k_slice = -(-g.k // splits)
     f = folds.folds(tm, tn, max(1, math.ceil(k_slice / rate)), sa.rows, sa.cols, sa.dataflow, sa.preload_overlap)
-    partial_bytes = n * tm * tn * PARTIAL_BYTES if splits > 1 else 0
-    fixed = _fixed(t, tm, tn, elem, partial_bytes, be)
+    gemv = is_gemv(g)
+    fixed = _fixed(t, tm, tn, (elem, be), PARTIAL_BYTES if splits > 1 and not gemv else elem)
     dq = math.ceil(tn * k_slice * dequant)  # the B panel's weights expanded in registers, beside the MMA
     tile_cycles = max(f.cycles + 1, math.ceil(_latency_bound(t, tm0, tn0, k_slice, (elem, be), n)), dq) + fixed
-    details = {"output_tiles": n, "tile": [tm, tn], "tile_cycles": tile_cycles, "fixed_cycles": fixed,
-               "split_k": splits, "k_slice": k_slice, **({"dequant_cycles": dq} if dq else {}),
-               **({"b_bytes_per_element": be} if be != elem else {})}
-    est = -(-n // t.cores) * tile_cycles
     out_bytes = g.count * g.m * g.n * elem
+    reduce = 0 if gemv else _reduce_cycles(t, splits, out_bytes, elem)
+    details = {"output_tiles": n, "tile": [tm, tn], "tile_cycles": tile_cycles, "fixed_cycles": fixed,
+               "split_k": splits, "k_slice": k_slice, **({"reduce_cycles": reduce} if reduce else {}),
+               **({"dequant_cycles": dq} if dq else {}), **({"b_bytes_per_element": be} if be != elem else {})}
+    est = -(-n // t.cores) * tile_cycles + reduce
     if t.l2_bpc:
         est = max(est, cache_bytes(details, out_bytes, elem) / t.l2_bpc)
     operands = g.count * (g.m * g.k * elem + g.k * g.n * be) + out_bytes
@@ -160,32 +174,51 @@ def _latency_bound(t: _Terms, tm: int, tn: int, k_slice: int, elems: tuple[int, 
     return -(-k_slice // tile.k) * t.round_trip / (tile.stages - 1) / resident
 
 
-def fixed_cycles(arch: Arch, tm: int, tn: int, elem: int, partial_bytes: int = 0, b_elem: float | None = None) -> int:
-    """One thread block's fixed cycles: the prologue's first K-stage from main memory (its B panel in ``b_elem``
-    bytes per weight, default ``elem``), the epilogue's output tile, and with split-K its fp32 partial tile
-    written and read back by the reduction, at the core's share of the level that holds all ``partial_bytes`` of
-    partials (the shared cache if they fit it, else main memory)."""
-    return _fixed(_terms(arch), tm, tn, elem, partial_bytes, b_elem)
+def fixed_cycles(arch: Arch, tm: int, tn: int, elem: int, out_elem: float | None = None,
+                 b_elem: float | None = None) -> int:
+    """One thread block's fixed cycles: the prologue's first K-stage from main memory (its A panel in ``elem``
+    bytes, its B panel in ``b_elem`` bytes per weight, default ``elem``) and the epilogue's output tile in
+    ``out_elem`` bytes per element (default ``elem``; a split-K slice writes its fp32 partial tile)."""
+    return _fixed(_terms(arch), tm, tn, (elem, elem if b_elem is None else b_elem),
+                  elem if out_elem is None else out_elem)
 
 
-def _fixed(t: _Terms, tm: int, tn: int, elem: int, partial_bytes: int = 0, b_elem: float | None = None) -> int:
+def _fixed(t: _Terms, tm: int, tn: int, elems: tuple[float, float], out_elem: float) -> int:
     if not t.l2_bpc or math.isinf(t.l2_per_core):
         return 0
     per_core = t.l2_per_core
-    prologue = t.round_trip + panel_bytes(tm, tn, t.tile.k, elem, elem if b_elem is None else b_elem) / per_core
-    epilogue = t.l2_latency + tm * tn * elem / per_core
-    partials = 0.0
-    if partial_bytes:
-        held_bpc = t.l2_bpc if partial_bytes <= t.l2_capacity else t.main_bpc
-        partials = 2 * tm * tn * PARTIAL_BYTES / (held_bpc / t.cores)
-    return math.ceil(prologue + epilogue + partials)
+    prologue = t.round_trip + panel_bytes(tm, tn, t.tile.k, *elems) / per_core
+    epilogue = t.l2_latency + tm * tn * out_elem / per_core
+    return math.ceil(prologue + epilogue)
+
+
+def reduce_cycles(arch: Arch, splits: int, out_bytes: int, elem: int) -> int:
+    """Cycles of a split-K GEMM's reduction kernel (0 without split-K): cuBLAS runs split-K as two kernels, the
+    partitioned GEMM writing each slice's fp32 partial tiles and ``cublasLt::splitKreduce_kernel`` summing them
+    into the output (as CUTLASS's parallel split-K: ``GemmSplitKParallel`` then ``ReduceSplitK``), so the
+    reduction starts one ``kernel_dispatch`` after the GEMM ends, waits one latency of the level holding the
+    partials (the shared cache if they fit it, else main memory) and streams them (``splits`` × the output's
+    elements × 4 bytes) at that level's bandwidth, writing the ``out_bytes`` of output into the shared cache."""
+    return _reduce_cycles(_terms(arch), splits, out_bytes, elem)
+
+
+def _reduce_cycles(t: _Terms, splits: int, out_bytes: int, elem: int) -> int:
+    if splits < 2:
+        return 0
+    partials = splits * out_bytes // elem * PARTIAL_BYTES
+    if t.l2_bpc and partials <= t.l2_capacity:
+        read = t.l2_latency + partials / t.l2_bpc
+    else:
+        read = t.round_trip - t.l2_latency + partials / t.main_bpc
+    return math.ceil(t.dispatch + read + out_bytes / (t.l2_bpc or t.main_bpc))
 
 
 def cache_bytes(details: dict, out_bytes: int, elem: int) -> int:
     """Bytes the cores' tiles read from and write to the shared cache: each output tile's A and B panels (B in
-    ``details["b_bytes_per_element"]`` when its weights are stored packed), the output, and with split-K the fp32
-    partial sums written and read."""
+    ``details["b_bytes_per_element"]`` when its weights are stored packed), the output, and with split-K every
+    slice's fp32 partial tiles written and read back by the reduction kernel (none for a GEMV)."""
     tm, tn = details["tile"]
-    partials = (details["split_k"] - 1) * out_bytes * 2
+    splits = details["split_k"]
+    partials = 2 * splits * out_bytes // elem * PARTIAL_BYTES if details.get("reduce_cycles") else 0  # written, read
     panels = panel_bytes(tm, tn, details["k_slice"], elem, details.get("b_bytes_per_element", elem))
     return math.ceil(details["output_tiles"] * panels) + out_bytes + partials

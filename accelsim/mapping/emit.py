@@ -5,7 +5,8 @@ buffer only, so they prefetch across ops), a compute and a store per level. Doub
 the loads of a unit's p-th group wait for the compute of its (p − slots)-th, and a compute for that group's
 store (slots = 2 double-buffered, else 1). Each unit's first groups of an op wait for the tasks that make the
 op's inputs available. On a GPU-like core each core runs its share of the output tiles as up to
-:data:`GPU_GROUPS_PER_CORE` K-slice groups. Kernel launches follow :class:`Launch`: host tasks issued in op
+:data:`GPU_GROUPS_PER_CORE` K-slice groups (a split-K GEMM's reduction kernel, ``details["reduce_cycles"]``, lengthens
+the last). Kernel launches follow :class:`Launch`: host tasks issued in op
 order ahead of the device (eager: one per kernel; CUDA graphs: one per pass), and a DISPATCH task (the
 device's start latency) after an op's launch and its inputs, which its first groups and its parameter loads wait
 for (a GPU kernel reads nothing before it runs, so a dispatched op's weights do not prefetch across ops); a data-parallel optimizer step waits for its gradient's all-reduce and a
@@ -91,8 +92,9 @@ def group_plan(p: Plan, ngroups: int, count: int = 1) -> tuple[list[int], list[i
     shares = [_k_slices(t * p.details["tile_cycles"]) for t in split(p.details["output_tiles"], nunits)]
     for r in range(GPU_GROUPS_PER_CORE):
         plan += [(p.units[u], parts[r]) for u, parts in enumerate(shares) if r < len(parts)]
-    cycles = [c for _, c in plan]
-    return [u for u, _ in plan], cycles, cycles
+    weights = [c for _, c in plan]
+    cycles = weights[:-1] + [weights[-1] + p.details.get("reduce_cycles", 0)]  # a split-K GEMM's reduction kernel
+    return [u for u, _ in plan], cycles, weights
 
 
 def _k_slices(work: int) -> list[int]:
@@ -114,6 +116,7 @@ def _lockstep_plan(p: Plan, count: int) -> tuple[list[int], list[int], list[int]
         parts = [(_k_slices(-(-p.cycles // count)) or [0], 1)]
     rounds = max(len(x) for x, _ in parts)
     cycles = [max(x[r] for x, _ in parts if r < len(x)) for r in range(rounds)]
+    cycles[-1] += p.details.get("reduce_cycles", 0)  # a split-K GEMM's reduction kernel, after the last round
     weights = [sum(m * x[r] for x, m in parts if r < len(x)) for r in range(rounds)]
     return [p.units[0]] * rounds, cycles, weights
 

@@ -251,13 +251,23 @@ class Sram(_Model):
 
     def tile_budgets(self, reserved: int = 0) -> tuple[int, int, int]:
         """Bytes one tile may use for (ifmap, filter, ofmap) when ``reserved`` bytes hold other data (resident
-        activations, taken from every buffer in proportion); a unified buffer is shared in thirds."""
+        activations, taken from every buffer in proportion); a unified buffer is shared in thirds (a GEMM's tiles share
+        it whole instead: :meth:`shared_budget`)."""
         div = 2 if self.double_buffered else 1
         free = max(self.total_bytes - reserved, 0) / self.total_bytes
         if self.unified is not None:
             third = int(self.unified * free) // 3
             return third // div, third // div, third // div
         return tuple(int(b * free) // div for b in (self.ifmap, self.filter, self.ofmap))  # type: ignore[return-value]
+
+    def shared_budget(self, reserved: int = 0) -> int | None:
+        """Bytes one GEMM step's ifmap, filter and ofmap tiles share in a unified buffer beside ``reserved`` bytes of
+        other data (half the rest when double-buffered: each tile has a twin filling), for the joint-budget tiler
+        (:func:`accelsim.mapping.tiling.tile_gemm_shared`); None for split buffers, whose tiles each have their own
+        (:meth:`tile_budgets`)."""
+        if self.unified is None:
+            return None
+        return max(self.unified - reserved, 0) // (2 if self.double_buffered else 1)
 
 
 class OutputTile(_Model):

@@ -20,7 +20,7 @@ from ..ir import OpKind
 from ..options import Options
 from ..tasks import TableSplit, Unit
 from .plan import Plan
-from .tiling import tile_gemm
+from .tiling import tile_gemm, tile_gemm_shared
 
 GROUP_MIN_CYCLES = 1000  # finer tile groups add events without changing what overlaps (measured on LLaMA decode)
 
@@ -135,7 +135,9 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
             ntiles = g.count * fb
             details["tiling"] = {"kv_passes": fb}
         else:
-            t = tile_gemm(g.m, g.n, g.k, *per, bud_a, bud_b, bud_c, op.name)
+            shared = arch.core.sram.shared_budget(reserved=p.live_bytes)  # a unified buffer: one budget for all three
+            t = (tile_gemm(g.m, g.n, g.k, *per, bud_a, bud_b, bud_c, op.name) if shared is None
+                 else tile_gemm_shared(g.m, g.n, g.k, *per, shared, op.name))
             fa, fb, ntiles = t.a_reads, t.b_reads, t.tiles * g.count
             details["tiling"] = {"nm": t.nm, "nn": t.nn, "nk": t.nk, "order": t.order, "a_reads": fa, "b_reads": fb}
         sram = p.details.get("sram_operand_bytes", op.in_bytes + op.out_bytes + sum(wts.values()))

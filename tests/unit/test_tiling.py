@@ -3,8 +3,15 @@ does not depend on (k innermost; loops of count 1 drop out)."""
 
 import pytest
 
+from accelsim import __version__
+from accelsim.builders import build_workload
+from accelsim.engine import simulate
 from accelsim.errors import MappingError
-from accelsim.mapping.tiling import tile_gemm
+from accelsim.hardware import Arch, Sram
+from accelsim.mapping import lower
+from accelsim.mapping.tiling import tile_gemm, tile_gemm_shared
+from accelsim.options import Options
+from accelsim.report import build_report
 
 
 def test_everything_fits_moves_compulsory_bytes():
@@ -43,3 +50,74 @@ def test_resident_operand_needs_no_buffer():
 def test_tile_that_cannot_fit_names_the_op():
     with pytest.raises(MappingError, match="'conv9'"):
         tile_gemm(4, 4, 4, 64, 64, 64, 0, 0, 0, "conv9")
+
+
+# --- one shared budget (a unified buffer): A/(nm·nk) + B/(nk·nn) + C/(nm·nn) ≤ budget (tile_gemm_shared) ---
+
+def test_shared_budget_admits_a_tiling_thirds_do_not():
+    # 4096 B each, one 3072 B budget (a 6 KiB unified buffer, double-buffered). In thirds (1024 B each) the best is
+    # (2, 2, 2) above: 20480 B. Shared: the whole C (4096 B) does not fit, so m or n is split; a split m re-reads B
+    # unless B stays whole with nn = nk = 1 (then A/2 + B + C/2 = 8192 > 3072), a split n re-reads A likewise, so
+    # at least one operand is read twice: ≥ 4096·2 + 4096 + 4096 = 16384 B. (2, 6, 1), order mn (m outer: A once,
+    # B once per m tile) reaches it in 12 tiles: 4096/2 + 4096/6 + 4096/12 = 2048 + 683 + 341 = 3072 ≤ 3072
+    # (in integers: 4096·6 + 4096·2 + 4096·1 = 36864 = 3072·2·6·1). Thirds reject it: its A tile, 2048 B, is
+    # twice the 1024 B ifmap third. (6, 2, 1) order nm ties; the search keeps the first it meets (m splits first).
+    t = tile_gemm_shared(64, 64, 64, 4096, 4096, 4096, 3072)
+    assert (t.nm, t.nn, t.nk, t.order) == (2, 6, 1, "mn")
+    assert (t.a_reads, t.b_reads) == (1, 2)
+    assert t.traffic(4096, 4096, 4096) == 16384
+    thirds = tile_gemm(64, 64, 64, 4096, 4096, 4096, 1024, 1024, 1024)
+    assert thirds.traffic(4096, 4096, 4096) == 20480
+
+
+def test_shared_budget_fits_whole_at_the_bound():
+    # 1000 + 1000 + 1000 = 3000 B: one tile in a 3000 B budget, every byte moved once; 2999 B needs a split
+    t = tile_gemm_shared(64, 64, 64, 1000, 1000, 1000, 3000)
+    assert (t.nm, t.nn, t.nk) == (1, 1, 1)
+    assert t.traffic(1000, 1000, 1000) == 3000
+    assert tile_gemm_shared(64, 64, 64, 1000, 1000, 1000, 2999).tiles > 1
+
+
+def test_shared_budget_resident_operand_takes_no_room():
+    # A on chip (0 B), no output to store: B (4096 B) alone in 1024 B → 4 column tiles (nn = 4), each read once
+    t = tile_gemm_shared(64, 64, 64, 0, 4096, 0, 1024)
+    assert (t.nm, t.nn, t.nk) == (1, 4, 1)
+    assert t.traffic(0, 4096, 0) == 4096
+
+
+def test_shared_budget_too_small_names_the_op():
+    # 64 B over 4·4 elements = 4 B per element: one element each of A, B and C is 12 B > 8 B
+    with pytest.raises(MappingError, match="'conv9'"):
+        tile_gemm_shared(4, 4, 4, 64, 64, 64, 8, "conv9")
+
+
+def test_unified_sram_gives_the_tiles_one_budget():
+    # 6 KiB unified, double-buffered: the three tiles share 3072 B; 1 KiB of resident activations leaves
+    # (6144 - 1024) / 2 = 2560 B. The same buffer in thirds gives 1024 B a tile; split buffers share nothing.
+    sram = Sram(unified=6144)
+    assert sram.shared_budget() == 3072
+    assert sram.shared_budget(reserved=1024) == 2560
+    assert sram.tile_budgets() == (1024, 1024, 1024)
+    assert Sram(unified=6144, double_buffered=False).shared_budget() == 6144
+    assert Sram(ifmap=2048, filter=2048, ofmap=2048).shared_budget() is None
+
+
+def _gemm_hbm_bytes(sram: dict) -> tuple[int, dict]:
+    arch = Arch.model_validate({
+        "name": "tiny", "clock": "1GHz", "dtype": "fp16", "cores": 1,
+        "core": {"systolic": {"rows": 4, "cols": 4}, "vector": {"lanes": 16}, "sram": sram},
+        "hbm": {"capacity": "1GiB", "bandwidth": "16GB/s"}})
+    graph = build_workload("gemm", {"m": 64, "n": 64, "k": 64, "dtype": "fp16"})
+    tg = lower(graph, arch, Options())
+    rep = build_report(graph, arch, tg, simulate(tg), name="t", workload={}, version=__version__)
+    return rep["bytes"]["hbm"], rep["ops"][0]["mapping"]["tiling"]
+
+
+def test_mapper_tiles_a_unified_buffer_against_one_budget():
+    # a 64×64×64 fp16 GEMM: A, B and C are 8192 B each. 12 KiB unified, double-buffered → one 6144 B budget: the
+    # case above at twice the bytes, 2 · 16384 = 32768 B from HBM, (nm, nn, nk) = (2, 6, 1). Three split 4 KiB
+    # buffers (2048 B a tile) give the thirds' (2, 2, 2): A and B read twice → 2·8192 + 2·8192 + 8192 = 40960 B.
+    hbm, tiling = _gemm_hbm_bytes({"unified": "12KiB"})
+    assert hbm == 32768 and (tiling["nm"], tiling["nn"], tiling["nk"]) == (2, 6, 1)
+    hbm, tiling = _gemm_hbm_bytes({"ifmap": "4KiB", "filter": "4KiB", "ofmap": "4KiB"})
+    assert hbm == 40960 and (tiling["nm"], tiling["nn"], tiling["nk"]) == (2, 2, 2)

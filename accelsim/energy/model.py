@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 import re
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from ..hardware import SCRATCHPAD, Arch, EnergySpec
@@ -48,8 +50,27 @@ class Constants:
         return sum(self.static_w.values())
 
 
+_CACHED: dict[tuple[int, str | None], tuple[weakref.ref, Constants | None]] = {}
+_CACHE_SIZE = 64
+
+
 def constants(arch: Arch, dtype: str | None = None) -> Constants | None:
-    """The constants of ``arch`` for MACs of ``dtype`` (default the arch's); None when it gives no ``energy``."""
+    """The constants of ``arch`` for MACs of ``dtype`` (default the arch's); None when it gives no ``energy``.
+
+    An Arch is frozen, so the constants are computed once per Arch object and dtype (a composed run accounts
+    every pass and the whole on the same arch); the cache holds the arch weakly and at most ``_CACHE_SIZE``."""
+    key = (id(arch), dtype)
+    hit = _CACHED.get(key)
+    if hit is not None and hit[0]() is arch:
+        return hit[1]
+    c = _constants(arch, dtype)
+    if len(_CACHED) >= _CACHE_SIZE:
+        _CACHED.clear()
+    _CACHED[key] = (weakref.ref(arch), c)
+    return c
+
+
+def _constants(arch: Arch, dtype: str | None) -> Constants | None:
     spec = arch.energy
     if spec is None:
         return None
@@ -148,6 +169,7 @@ _CORE_PREFIX = re.compile(r"^core[^.]*\.")
 _COUNT_SUFFIX = re.compile(r"\s*\(\d+\)$")
 
 
+@lru_cache(maxsize=4096)
 def unit_group(unit: str) -> str:
     """The core's unit an op ran on ("core0.systolic1" → "systolic", "core*.vector (108)" → "vector")."""
     return _CORE_PREFIX.sub("", _COUNT_SUFFIX.sub("", unit)).rstrip("0123456789") or unit
@@ -212,21 +234,37 @@ NOTE_PREFIX = "energy: "
 
 
 def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float) -> dict[str, Any]:
-    """Dynamic energy of the op rows (written into each row) plus the static energy over ``chip_seconds``."""
-    by_level = {lv: 0.0 for lv in c.level_j_per_bit}
+    """Dynamic energy of the op rows (written into each row) plus the static energy over ``chip_seconds``.
+
+    The loop is :func:`op_energy` inlined (one pass over the rows, no dict per row), adding in the same order."""
+    per_bit = c.level_j_per_bit
+    mac_j, vector_j = c.mac_j, c.vector_j
+    by_level = {lv: 0.0 for lv in per_bit}
     by_unit: dict[str, float] = {u: 0.0 for u in c.unit_area}
     by_kind: dict[str, float] = {}
     macs_j = 0.0
     for row in rows:
-        compute, mac_part, levels = op_energy(row, c)
-        e = compute + sum(levels.values())
+        unit = row["unit"]
+        if unit == "none":  # a view or a folded op does no work: 0 J, its levels and kind listed
+            row["energy_j"] = 0.0
+            for lv in row["bytes"]:
+                by_level[lv] = by_level.get(lv, 0.0) + 0.0
+            by_kind[row["kind"]] = by_kind.get(row["kind"], 0.0) + 0.0
+            continue
+        macs = row["macs"]
+        mac_part = macs * mac_j
+        compute = mac_part + max(row["flops"] - 2 * macs, 0) * vector_j
+        moved = 0
+        for lv, b in row["bytes"].items():
+            j = b * 8 * per_bit.get(lv, 0.0)
+            moved += j
+            by_level[lv] = by_level.get(lv, 0.0) + j
+        e = compute + moved
         row["energy_j"] = e
         macs_j += mac_part
         if compute:
-            group = unit_group(row["unit"])
+            group = unit_group(unit)
             by_unit[group] = by_unit.get(group, 0.0) + compute
-        for lv, j in levels.items():
-            by_level[lv] = by_level.get(lv, 0.0) + j
         by_kind[row["kind"]] = by_kind.get(row["kind"], 0.0) + e
     dynamic = sum(by_unit.values()) + sum(by_level.values())
     static = {part: w * chip_seconds for part, w in c.static_w.items()}

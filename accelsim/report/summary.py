@@ -92,7 +92,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "ops": ops,
     }
     hosts = [i for i, u in enumerate(tg.units) if u.kind is UnitKind.HOST]  # launches do no op's work
-    work = on_unit & ~np.isin(t.unit, hosts)
+    work = on_unit & ~np.isin(t.unit, hosts) if hosts else on_unit
 
     def peak(rows: list[dict]) -> float:
         op_j = np.array([row["energy_j"] for row in rows], dtype=np.float64)

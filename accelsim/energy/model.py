@@ -59,14 +59,11 @@ def constants(arch: Arch, dtype: str | None = None) -> Constants | None:
     An Arch is frozen and its constants depend on nothing else, so they are kept for the last ``_CACHE_SIZE``
     (arch, dtype) pairs and reused for the same Arch object or an equal one (a preset loaded again for the next
     run: comparing is ~10 µs, computing ~50 µs); a composed run accounts every pass and the whole on one arch."""
-    for i, (seen, seen_dtype, c) in enumerate(_CACHED):
+    for seen, seen_dtype, c in tuple(_CACHED):  # (a snapshot: safe if threads share the cache)
         if seen_dtype == dtype and (seen is arch or seen == arch):
-            if i:
-                _CACHED.insert(0, _CACHED.pop(i))
             return c
     c = _constants(arch, dtype)
-    _CACHED.insert(0, (arch, dtype, c))
-    del _CACHED[_CACHE_SIZE:]
+    _CACHED[:] = [(arch, dtype, c), *_CACHED[:_CACHE_SIZE - 1]]
     return c
 
 

@@ -98,17 +98,17 @@ class _EnergyTimer:
             doc = Doc({k: v for k, v in doc.data.items() if k != "energy"}, doc.where)
         return self._from_doc(doc)
 
-    def run(self, case: str, *, energy: bool) -> tuple[float, float]:
-        """(wall, CPU) seconds of one run of ``case``, as is or with the arch's ``energy:`` block removed before
-        validation (its validation and the accounting both left out: energy, power and area null)."""
+    def run(self, case: str, *, energy: bool) -> tuple[float, float, object]:
+        """(wall, CPU) seconds and the Report of one run of ``case``, as is or with the arch's ``energy:`` block
+        removed before validation (its validation and the accounting both left out: energy, power and area null)."""
         for m in self._users:
             m.account = self._timed_account
         if not energy:
             self._load._arch_from_doc = self._without_energy
         try:
             t0, c0 = time.perf_counter(), time.process_time()
-            _run_case(case)
-            return time.perf_counter() - t0, time.process_time() - c0
+            report = _run_case(case)
+            return time.perf_counter() - t0, time.process_time() - c0, report
         finally:
             self._load._arch_from_doc = self._from_doc
             for m in self._users:
@@ -127,10 +127,10 @@ def energy_overhead(case: str, repeat: int) -> dict:
     on = off = (math.inf, math.inf)
     wall_on = 0.0
     for _ in range(3 * repeat):
-        t = timer.run(case, energy=True)
+        t = timer.run(case, energy=True)[:2]
         wall_on += t[0]
         on = tuple(map(min, on, t))
-        off = tuple(map(min, off, timer.run(case, energy=False)))
+        off = tuple(map(min, off, timer.run(case, energy=False)[:2]))
     return {"case": case, "with_s": on[0], "without_s": off[0], "with_cpu_s": on[1], "without_cpu_s": off[1],
             "overhead_pct": 100 * (on[1] - off[1]) / off[1], "in_account_pct": 100 * timer.seconds / wall_on}
 

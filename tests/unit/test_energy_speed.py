@@ -56,3 +56,26 @@ def test_idle_tasks_do_not_change_the_peak():
     assert busy == pytest.approx(0.3)
     with_idle = peak_dynamic_power(op_j, np.array([0, 1, 1]), np.array([0, 10, 5]), np.array([10, 10, 0]), 20, 1.0)
     assert with_idle == busy
+
+
+def test_the_speed_benchmark_times_a_run_without_energy_and_puts_everything_back():
+    import importlib.util
+    from pathlib import Path
+
+    from accelsim.config import load
+    from accelsim.energy import model
+    from accelsim.report import summary
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "speed.py"
+    spec = importlib.util.spec_from_file_location("speed_bench", path)
+    speed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(speed)
+    before = (load._arch_from_doc, summary.account)
+    timer = speed._EnergyTimer()
+    *_, without = timer.run("gcn_ogbn_products_tpu_v4", energy=False)
+    assert without["energy"] is None and without["area"] is None  # the arch's energy block was removed
+    assert (load._arch_from_doc, summary.account) == before
+    wall, cpu, with_energy = timer.run("gcn_ogbn_products_tpu_v4", energy=True)
+    assert with_energy["energy"]["total_j"] > 0 and with_energy["total_cycles"] == without["total_cycles"]
+    assert 0 < timer.seconds < wall  # the time inside account is part of the run's
+    assert summary.account is model.account and load._arch_from_doc is before[0]

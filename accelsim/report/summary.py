@@ -96,6 +96,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
 
     def peak(rows: list[dict]) -> float:
         op_j = np.array([row["energy_j"] for row in rows], dtype=np.float64)
+        if work.all():  # every task on a device unit: the columns as they are
+            return peak_dynamic_power(op_j, t.op, trace.start, t.occ, total, clock)
         return peak_dynamic_power(op_j, t.op[work], trace.start[work], t.occ[work], total, clock)
 
     report.update(account(report, arch, peak_dynamic_w=peak))

@@ -15,10 +15,12 @@ def peak_dynamic_power(op_j: np.ndarray, task_op: np.ndarray, start: np.ndarray,
     do an op's work) share it in proportion to their busy cycles and spend it evenly while busy. The energy
     drawn by cycle x is piecewise linear in x (exact at the tasks' starts and ends), so each window's energy
     is a difference of two interpolations."""
-    keep = occ > 0
-    if total_cycles <= 0 or not keep.any():
+    if total_cycles <= 0 or not len(occ):
         return 0.0
+    keep = occ > 0
     if not keep.all():  # (most runs have no idle task: no copies then)
+        if not keep.any():
+            return 0.0
         task_op, start, occ = task_op[keep], start[keep], occ[keep]
     start, occ = start.astype(np.float64), occ.astype(np.float64)
     op_busy = np.bincount(task_op, weights=occ, minlength=len(op_j))

@@ -79,3 +79,10 @@ def test_the_speed_benchmark_times_a_run_without_energy_and_puts_everything_back
     assert with_energy["energy"]["total_j"] > 0 and with_energy["total_cycles"] == without["total_cycles"]
     assert 0 < timer.seconds < wall  # the time inside account is part of the run's
     assert summary.account is model.account and load._arch_from_doc is before[0]
+
+
+def test_no_busy_task_means_no_dynamic_peak():
+    none = np.zeros(0, dtype=np.int64)
+    assert peak_dynamic_power(np.array([1.0]), none, none, none, 20, 1.0) == 0.0  # no task at all
+    idle = np.array([0])
+    assert peak_dynamic_power(np.array([1.0]), idle, idle, np.array([0]), 20, 1.0) == 0.0  # only an idle one

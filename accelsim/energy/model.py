@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from ..hardware import SCRATCHPAD, Arch, EnergySpec
@@ -48,11 +49,29 @@ class Constants:
         return sum(self.static_w.values())
 
 
+_CACHED: list[tuple[Arch, str | None, Constants]] = []  # the latest first
+_CACHE_SIZE = 4
+
+
 def constants(arch: Arch, dtype: str | None = None) -> Constants | None:
-    """The constants of ``arch`` for MACs of ``dtype`` (default the arch's); None when it gives no ``energy``."""
-    spec = arch.energy
-    if spec is None:
+    """The constants of ``arch`` for MACs of ``dtype`` (default the arch's); None when it gives no ``energy``.
+
+    An Arch is frozen and its constants depend on nothing else, so they are kept for the last ``_CACHE_SIZE``
+    (arch, dtype) pairs and reused for the same Arch object or an equal one (a preset loaded again for the next
+    run: comparing is ~10 µs, computing ~50 µs); a composed run accounts every pass and the whole on one arch."""
+    if arch.energy is None:
         return None
+    for seen, seen_dtype, c in tuple(_CACHED):  # (a snapshot: safe if threads share the cache)
+        if seen_dtype == dtype and (seen is arch or seen == arch):
+            return c
+    c = _constants(arch, dtype)
+    _CACHED[:] = [(arch, dtype, c), *_CACHED[:_CACHE_SIZE - 1]]
+    return c
+
+
+def _constants(arch: Arch, dtype: str | None) -> Constants:
+    spec = arch.energy
+    assert spec is not None
     dtype = dtype if dtype in DTYPE_BYTES else arch.dtype
     e_scale = energy_scale(spec.reference_node, spec.node)
     a_scale = area_scale(spec.reference_node, spec.node)
@@ -148,6 +167,7 @@ _CORE_PREFIX = re.compile(r"^core[^.]*\.")
 _COUNT_SUFFIX = re.compile(r"\s*\(\d+\)$")
 
 
+@lru_cache(maxsize=4096)
 def unit_group(unit: str) -> str:
     """The core's unit an op ran on ("core0.systolic1" → "systolic", "core*.vector (108)" → "vector")."""
     return _CORE_PREFIX.sub("", _COUNT_SUFFIX.sub("", unit)).rstrip("0123456789") or unit
@@ -212,21 +232,37 @@ NOTE_PREFIX = "energy: "
 
 
 def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float) -> dict[str, Any]:
-    """Dynamic energy of the op rows (written into each row) plus the static energy over ``chip_seconds``."""
-    by_level = {lv: 0.0 for lv in c.level_j_per_bit}
+    """Dynamic energy of the op rows (written into each row) plus the static energy over ``chip_seconds``.
+
+    The loop is :func:`op_energy` inlined (one pass over the rows, no dict per row), adding in the same order."""
+    per_bit = c.level_j_per_bit
+    mac_j, vector_j = c.mac_j, c.vector_j
+    by_level = {lv: 0.0 for lv in per_bit}
     by_unit: dict[str, float] = {u: 0.0 for u in c.unit_area}
     by_kind: dict[str, float] = {}
     macs_j = 0.0
     for row in rows:
-        compute, mac_part, levels = op_energy(row, c)
-        e = compute + sum(levels.values())
+        unit = row["unit"]
+        if unit == "none":  # a view or a folded op does no work: 0 J, its levels and kind listed
+            row["energy_j"] = 0.0
+            for lv in row["bytes"]:
+                by_level[lv] = by_level.get(lv, 0.0) + 0.0
+            by_kind[row["kind"]] = by_kind.get(row["kind"], 0.0) + 0.0
+            continue
+        macs = row["macs"]
+        mac_part = macs * mac_j
+        compute = mac_part + max(row["flops"] - 2 * macs, 0) * vector_j
+        moved = 0
+        for lv, b in row["bytes"].items():
+            j = b * 8 * per_bit.get(lv, 0.0)
+            moved += j
+            by_level[lv] = by_level.get(lv, 0.0) + j
+        e = compute + moved
         row["energy_j"] = e
         macs_j += mac_part
         if compute:
-            group = unit_group(row["unit"])
+            group = unit_group(unit)
             by_unit[group] = by_unit.get(group, 0.0) + compute
-        for lv, j in levels.items():
-            by_level[lv] = by_level.get(lv, 0.0) + j
         by_kind[row["kind"]] = by_kind.get(row["kind"], 0.0) + e
     dynamic = sum(by_unit.values()) + sum(by_level.values())
     static = {part: w * chip_seconds for part, w in c.static_w.items()}

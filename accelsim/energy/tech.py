@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 
 from ..units import DTYPE_BYTES
 
@@ -60,6 +61,7 @@ def _format(dtype: str) -> tuple[str, int]:
     return "float", _SIGNIFICAND.get(bits, max(bits // 2, 2))
 
 
+@lru_cache(maxsize=256)
 def mac_45nm(dtype: str) -> tuple[float, float]:
     """(pJ, µm²) of one MAC of ``dtype`` at 45 nm: its multiplier plus the accumulator's adder (Horowitz ISSCC
     2014). A width Horowitz does not list scales the nearest listed multiplier by width² (integers: int8 or
@@ -106,11 +108,13 @@ def _interp(table: dict[float, float], node: float, below: float, above: float) 
 _ENERGY_AT = {n: a * VOLTAGE ** 2 + b * VOLTAGE + c for n, (a, b, c) in ENERGY_POLY.items()}
 
 
+@lru_cache(maxsize=256)
 def energy_scale(from_nm: float, to_nm: float) -> float:
     """Factor carrying an energy per operation at ``from_nm`` to ``to_nm`` (Stillmaker & Baas at 0.8 V)."""
     return _interp(_ENERGY_AT, to_nm, 0.5, 1.0) / _interp(_ENERGY_AT, from_nm, 0.5, 1.0)
 
 
+@lru_cache(maxsize=256)
 def area_scale(from_nm: float, to_nm: float) -> float:
     """Factor carrying an area at ``from_nm`` to ``to_nm`` (Stillmaker & Baas's area table)."""
     return _interp(AREA_FROM_45NM, to_nm, 2.0, 2.0) / _interp(AREA_FROM_45NM, from_nm, 2.0, 2.0)

@@ -92,10 +92,12 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "ops": ops,
     }
     hosts = [i for i, u in enumerate(tg.units) if u.kind is UnitKind.HOST]  # launches do no op's work
-    work = on_unit & ~np.isin(t.unit, hosts)
+    work = on_unit & ~np.isin(t.unit, hosts) if hosts else on_unit
 
     def peak(rows: list[dict]) -> float:
         op_j = np.array([row["energy_j"] for row in rows], dtype=np.float64)
+        if work.all():  # every task on a device unit: the columns as they are
+            return peak_dynamic_power(op_j, t.op, trace.start, t.occ, total, clock)
         return peak_dynamic_power(op_j, t.op[work], trace.start[work], t.occ[work], total, clock)
 
     report.update(account(report, arch, peak_dynamic_w=peak))
@@ -112,11 +114,12 @@ class _TaskArrays(NamedTuple):
 
     @classmethod
     def of(cls, tg: TaskGraph) -> _TaskArrays:
-        n = len(tg.tasks)
-        return cls(np.fromiter((t.op for t in tg.tasks), dtype=np.int64, count=n),
-                   np.fromiter((t.unit for t in tg.tasks), dtype=np.int64, count=n),
-                   np.fromiter((t.cycles for t in tg.tasks), dtype=np.int64, count=n),
-                   np.fromiter((t.kind is TaskKind.COMPUTE for t in tg.tasks), dtype=bool, count=n))
+        if not tg.tasks:
+            empty = np.zeros(0, dtype=np.int64)
+            return cls(empty, empty, empty, np.zeros(0, dtype=bool))
+        _, op, kind, unit, cycles, *_ = zip(*tg.tasks, strict=True)  # Task is a NamedTuple: its columns at once
+        return cls(np.array(op, dtype=np.int64), np.array(unit, dtype=np.int64), np.array(cycles, dtype=np.int64),
+                   np.array(kind, dtype=np.int64) == TaskKind.COMPUTE)
 
 
 def _stalls(arch: Arch, trace: Trace, t: _TaskArrays, stall: np.ndarray
@@ -147,24 +150,26 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
         starts = np.where(first == np.iinfo(np.int64).max, -1, first)
         np.add.at(op_stall, t.op, stall)
     clock = arch.clock_hz
-    bytes_total = {lv: 0 for lv in (SCRATCHPAD, *arch.memories)}
+    memories = arch.memories  # (a property: read once, not once per op)
+    bytes_total = {lv: 0 for lv in (SCRATCHPAD, *memories)}
     ops = []
     op_end: dict[str, int] = {}
+    starts_l, ends_l, stall_l = starts.tolist(), ends.tolist(), op_stall.tolist()
     for i, m in enumerate(tg.ops):
-        if starts[i] < 0:  # no tasks: a view or a folded op happens when its inputs are ready
+        if starts_l[i] < 0:  # no tasks: a view or a folded op happens when its inputs are ready
             s_c = e_c = max((op_end.get(s, 0) for s in graph.ops[i].inputs), default=0)
         else:
-            s_c, e_c = int(starts[i]), int(ends[i])
+            s_c, e_c = starts_l[i], ends_l[i]
         op_end[m.name] = e_c
         for lv, b in m.bytes.items():
             bytes_total[lv] = bytes_total.get(lv, 0) + b
-        off = sum(m.bytes.get(lv, 0) for lv in arch.memories)
+        off = sum(m.bytes.get(lv, 0) for lv in memories)
         ai = m.flops / off if off else None
         bound = "none" if m.unit == "none" else ("compute" if ai is None or ai >= ridge else "memory")
         ops.append({
             "name": m.name, "kind": m.kind, "fn": m.fn, "unit": m.unit, "core": m.core,
             "macs": m.macs, "flops": m.flops, "start_cycle": s_c, "end_cycle": e_c,
-            "compute_cycles": m.compute_cycles, "stall_cycles": int(op_stall[i]),
+            "compute_cycles": m.compute_cycles, "stall_cycles": stall_l[i],
             "stalls_by_level": per_op_level.get(i, {}), "bytes": dict(m.bytes), "tiles": m.tiles,
             "arithmetic_intensity": ai, "achieved_flops_per_s": m.flops / ((e_c - s_c) / clock) if e_c > s_c else None,
             "bound": bound, "mapping": m.mapping,
@@ -275,9 +280,10 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
     main = arch.main_memory
     out: dict[str, dict[str, float]] = {}
     for lv in arch.memories:
-        def held(names: set[str] | None, exclude: set[str] = frozenset(), lv: str = lv) -> int:
-            return sum(_bytes_at(n, b, lv, tg) for n, b in sizes.items()
-                       if (names is None or n in names) and n not in exclude)
+        at = {n: _bytes_at(n, b, lv, tg) for n, b in sizes.items()}  # each tensor's bytes at lv, once
+
+        def held(names: set[str] | None, exclude: set[str] = frozenset(), at: dict[str, int] = at) -> int:
+            return sum(b for n, b in at.items() if (names is None or n in names) and n not in exclude)
 
         act = tg.peak_activation_bytes if lv == main else 0
         row = {"capacity": arch.memory(lv).capacity, "weights": held(None, kv | states), "kv_cache": held(kv)}

@@ -24,7 +24,7 @@ def _not_replayed(plan: FilePlan, network: str | None) -> FilePlan | None:
         return plan_megatron(plan, network)
     plan.compared = "not replayed"
     if kind == "area":
-        return skip_all(plan, "not replayed: accelsim has no area model", lambda r: r["component"])
+        return skip_all(plan, "areas, not times: compared by tests/integration/test_energy_area.py (docs/energy.md)", lambda r: r["component"])
     return skip_all(plan, "unknown file format")
 
 

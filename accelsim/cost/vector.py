@@ -28,6 +28,7 @@ class Kernel(NamedTuple):
     per_thread: int
     chain: int = 1
     prologue: int = 0  # round trips a block waits before its first iteration (an index it must load first)
+    split: str = ""  # an op attribute: elements of each row a second loop walks after the first (rope's key)
 
 
 KERNELS: dict[str, Kernel] = {
@@ -39,7 +40,7 @@ KERNELS: dict[str, Kernel] = {
     # sarathi_rotary_embedding (csrc/pos_encoding_kernels.cu): grid = tokens, block = min(heads · rot_dim / 2, 512);
     # each iteration rotates one (x, y) pair in place; the block first loads its token's position, which the
     # cos/sin addresses need
-    "rope": Kernel(512, True, 2, prologue=1),
+    "rope": Kernel(512, True, 2, prologue=1, split="key_cols"),
     # pytorch_elementwise (aten/src/ATen/native/cuda/CUDALoops.cuh vectorized_elementwise_kernel): 128 threads per
     # block, each loading 4 elements of every input with one vector access
     "add": Kernel(128, False, 4),
@@ -88,28 +89,38 @@ def input_passes(op: Op, unit: VectorUnit) -> int:
     return unit.passes(op.fn, row_length(op), op.elem_bytes)
 
 
-def _pass_seconds(op: Op, k: Kernel, vu: VectorUnit, arch: Arch, level: Level, prologue: int) -> float:
-    """Seconds kernel ``k`` of ``op`` takes to read its inputs once from ``level``. The blocks run in waves of as
-    many as the cores hold (occupancy: resident threads and blocks per core); a block walks its elements in
-    iterations of ``per_thread`` per thread, each a round trip of ``chain`` latencies plus the time to drain what
-    all resident threads have in flight at the level's sustained bandwidth (Little's law), after ``prologue``
-    round trips of its own."""
-    assert vu.resident_threads is not None
+def _loops(op: Op, k: Kernel) -> tuple[int, int, tuple[tuple[int, float], ...]]:
+    """Threads per block, blocks, and the loops a block runs: (iterations, fraction of its threads active)."""
     cols = row_length(op)
     elems = math.prod(op.in_shapes[0]) if op.in_shapes else op.vector_elems
-    if k.row_wise:
-        threads, blocks = min(-(-cols // k.per_thread), k.block), max(1, elems // max(cols, 1))
-        iterations = -(-cols // (threads * k.per_thread))
-    else:
-        threads, blocks, iterations = k.block, -(-elems // (k.block * k.per_thread)), 1
+    if not k.row_wise:
+        return k.block, -(-elems // (k.block * k.per_thread)), ((1, 1.0),)
+    second = min(int(op.attrs.get(k.split, 0) or 0), cols - 1) if k.split else 0
+    first = cols - second
+    threads = min(-(-first // k.per_thread), k.block)
+    loops = [(-(-first // (threads * k.per_thread)), 1.0)]
+    if second:
+        loops.append((-(-second // (threads * k.per_thread)), min(1.0, second / (threads * k.per_thread))))
+    return threads, max(1, elems // max(cols, 1)), tuple(loops)
+
+
+def _pass_seconds(op: Op, k: Kernel, vu: VectorUnit, arch: Arch, level: Level, prologue: int) -> float:
+    """Seconds kernel ``k`` of ``op`` takes to read its inputs once from ``level``. The blocks run in waves of as
+    many as the cores hold (occupancy: resident threads and blocks per core); a block walks its elements in loops
+    (:func:`_loops`) of iterations of ``per_thread`` per thread, each a round trip of ``chain`` latencies plus the
+    time to drain what all resident threads have in flight at the level's sustained bandwidth (Little's law),
+    after ``prologue`` round trips of its own."""
+    assert vu.resident_threads is not None
+    threads, blocks, loops = _loops(op, k)
     per_core = max(1, min(vu.resident_threads // threads, vu.resident_blocks or blocks))
     wave = arch.cores * per_core
     per_block = threads * k.per_thread * len(op.inputs) * op.elem_bytes  # bytes one block has in flight
     seconds = 0.0
     for n, count in ((wave, blocks // wave), (blocks % wave, 1)):
         if n and count:
-            trip = k.chain * level.latency + n * per_block / level.sustained_bandwidth
-            seconds += count * (iterations + prologue) * trip
+            trips = prologue + sum(it * active for it, active in loops)  # in full iterations' worth of drain
+            latencies = prologue + sum(it for it, _ in loops)
+            seconds += count * (latencies * k.chain * level.latency + trips * n * per_block / level.sustained_bandwidth)
     return seconds
 
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from ..hardware import Arch, Level, VectorUnit
 from ..ir import Op
-from . import Priced
+from . import Priced, gather
 
 
 class Kernel(NamedTuple):
@@ -59,10 +59,32 @@ def macs_per_cycle(spec: VectorUnit) -> int:
 
 
 def price(op: Op, vu: VectorUnit, arch: Arch) -> Priced:
-    """Cycles of ``op``'s element operations on one vector unit."""
+    """Cycles of ``op``'s element operations on one vector unit (a plain embedding of at most 16 rows: PyTorch's
+    small-index kernel, :func:`small_gather_cycles`)."""
+    small = small_gather_cycles(op, arch) if op.fn == "embedding" else None
+    if small is not None:
+        return small
     cost = vu.cost(op.fn)
     return Priced(cycles(op.vector_elems, cost, vu.lanes),
                   {"lanes": vu.lanes, "cycles_per_element": cost, "elements": op.vector_elems})
+
+
+def small_gather_cycles(op: Op, arch: Arch) -> Priced | None:
+    """A plain embedding gather (fn "embedding", one thread per element) of at most 16 rows runs PyTorch's
+    small-index kernel: every thread makes one dependent round trip per index (the index, an L2 hit, then the
+    table element from main memory), one index after the other (:func:`.gather.small_index_chains`). Priced as
+    that span on every core (the vector unit spreads an op's cycles evenly over the cores). None otherwise."""
+    shape = op.in_shapes[0] if op.in_shapes else ()
+    indices = math.prod(shape) if shape else 0
+    if op.vector_elems <= 0 or indices <= 0:
+        return None
+    chains = gather.small_index_chains(indices, op.vector_elems // indices, arch.cores)
+    if chains is None:
+        return None
+    trip = sum(arch.memory(c).latency for c in arch.caches[:1]) + arch.memory(arch.main_memory).latency
+    span = math.ceil(chains * trip * arch.clock_hz)
+    return Priced(span * arch.cores, {"kernel": "index_select_small", "round_trips": chains,
+                                      "round_trip_s": trip, "elements": op.vector_elems})
 
 
 def cycles(elems: int, cost_per_elem: float, lanes: int) -> int:

@@ -25,7 +25,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, PositiveInt, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ..ir import Graph, OpKind
 from ..units import dtype_bytes, parse_size
@@ -100,6 +108,21 @@ class RowsColsParams(WorkloadParams):
 
     rows: PositiveInt = Field(4096, description="Rows (e.g. tokens).")
     cols: PositiveInt = Field(4096, description="Columns: the reduced dimension (e.g. features or keys).")
+
+
+class RopeParams(RowsColsParams):
+    """Rotary embedding of rows tokens whose cols features are the query heads' then the key heads'."""
+
+    key_cols: NonNegativeInt = Field(
+        0, description="Of the cols, the key heads' features: vLLM's kernel rotates a token's query heads in one loop, "
+                       "then its key heads in a second (its block sized by the query heads); 0: one loop over all cols.")
+
+    @model_validator(mode="after")
+    def _keys_within_cols(self) -> RopeParams:
+        """The key features are part of the cols, and some query features remain."""
+        if self.key_cols >= self.cols:
+            raise ValueError(f"key_cols ({self.key_cols}) must be less than cols ({self.cols})")
+        return self
 
 
 class GeluParams(WorkloadParams):
@@ -227,13 +250,17 @@ def add(p: RowsColsParams) -> Graph:
     return b.build({"model": "add", **p.model_dump()})
 
 
-def rope(p: RowsColsParams) -> Graph:
+def rope(p: RopeParams) -> Graph:
     """Rotary position embedding applied to a (batch, rows, cols) tensor: rows tokens, cols = the q and k heads'
-    features side by side (as vLLM's / Sarathi-Serve's rotary_embedding kernel rotates q and k in place). One
-    ELEMENTWISE op fn "rope" reading and writing every element once, 3 flops per element (x·cos + rotate(x)·sin);
-    the per-token cos/sin row it also reads (head_dim values, 1/heads of the traffic) is left out."""
+    features side by side (as vLLM's / Sarathi-Serve's rotary_embedding kernel rotates q and k in place), the last
+    ``key_cols`` of them the key heads' (op attr ``key_cols``, which :mod:`accelsim.cost.vector` walks as the
+    kernel's second loop). One ELEMENTWISE op fn "rope" reading and writing every element once, 3 flops per
+    element (x·cos + rotate(x)·sin); the per-token cos/sin row it also reads (head_dim values, 1/heads of the
+    traffic) is left out."""
     b = TransformerBuilder("rope", {"input": (p.batch, p.rows, p.cols)}, dtype=p.dtype or "fp16")
     b.rope("input", name="rope")
+    if p.key_cols:
+        b._ops[-1] = dataclasses.replace(b._ops[-1], attrs={**b._ops[-1].attrs, "key_cols": p.key_cols})
     return b.build({"model": "rope", **p.model_dump()})
 
 

@@ -111,7 +111,7 @@ BUILDERS: dict[str, BuilderEntry] = {
         BuilderEntry("silu_mul", "micro.RowsColsParams", "micro.silu_mul",
                      "silu(gate) · up of two rows × cols tensors, one fused element-wise op (SwiGLU's activation)"),
         BuilderEntry("add", "micro.RowsColsParams", "micro.add", "element-wise a + b of two rows × cols tensors (a residual add)"),
-        BuilderEntry("rope", "micro.RowsColsParams", "micro.rope",
+        BuilderEntry("rope", "micro.RopeParams", "micro.rope",
                      "rotary position embedding over rows × cols (tokens × q and k features), in place"),
         BuilderEntry("collective", "micro.CollectiveParams", "micro.collective",
                      "one all-reduce / all-gather / reduce-scatter / all-to-all over every chip of the arch"),

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from ..hardware import Arch, Level, VectorUnit
 from ..ir import Op
-from . import Priced
+from . import Priced, gather
 
 
 class Kernel(NamedTuple):
@@ -28,6 +28,7 @@ class Kernel(NamedTuple):
     per_thread: int
     chain: int = 1
     prologue: int = 0  # round trips a block waits before its first iteration (an index it must load first)
+    split: str = ""  # an op attribute: elements of each row a second loop walks after the first (rope's key)
 
 
 KERNELS: dict[str, Kernel] = {
@@ -39,7 +40,7 @@ KERNELS: dict[str, Kernel] = {
     # sarathi_rotary_embedding (csrc/pos_encoding_kernels.cu): grid = tokens, block = min(heads · rot_dim / 2, 512);
     # each iteration rotates one (x, y) pair in place; the block first loads its token's position, which the
     # cos/sin addresses need
-    "rope": Kernel(512, True, 2, prologue=1),
+    "rope": Kernel(512, True, 2, prologue=1, split="key_cols"),
     # pytorch_elementwise (aten/src/ATen/native/cuda/CUDALoops.cuh vectorized_elementwise_kernel): 128 threads per
     # block, each loading 4 elements of every input with one vector access
     "add": Kernel(128, False, 4),
@@ -58,10 +59,32 @@ def macs_per_cycle(spec: VectorUnit) -> int:
 
 
 def price(op: Op, vu: VectorUnit, arch: Arch) -> Priced:
-    """Cycles of ``op``'s element operations on one vector unit."""
+    """Cycles of ``op``'s element operations on one vector unit (a plain embedding of at most 16 rows: PyTorch's
+    small-index kernel, :func:`small_gather_cycles`)."""
+    small = small_gather_cycles(op, arch) if op.fn == "embedding" else None
+    if small is not None:
+        return small
     cost = vu.cost(op.fn)
     return Priced(cycles(op.vector_elems, cost, vu.lanes),
                   {"lanes": vu.lanes, "cycles_per_element": cost, "elements": op.vector_elems})
+
+
+def small_gather_cycles(op: Op, arch: Arch) -> Priced | None:
+    """A plain embedding gather (fn "embedding", one thread per element) of at most 16 rows runs PyTorch's
+    small-index kernel: every thread makes one dependent round trip per index (the index, an L2 hit, then the
+    table element from main memory), one index after the other (:func:`.gather.small_index_chains`). Priced as
+    that span on every core (the vector unit spreads an op's cycles evenly over the cores). None otherwise."""
+    shape = op.in_shapes[0] if op.in_shapes else ()
+    indices = math.prod(shape) if shape else 0
+    if op.vector_elems <= 0 or indices <= 0:
+        return None
+    chains = gather.small_index_chains(indices, op.vector_elems // indices, arch.cores)
+    if chains is None:
+        return None
+    trip = sum(arch.memory(c).latency for c in arch.caches[:1]) + arch.memory(arch.main_memory).latency
+    span = math.ceil(chains * trip * arch.clock_hz)
+    return Priced(span * arch.cores, {"kernel": "index_select_small", "round_trips": chains,
+                                      "round_trip_s": trip, "elements": op.vector_elems})
 
 
 def cycles(elems: int, cost_per_elem: float, lanes: int) -> int:
@@ -88,28 +111,38 @@ def input_passes(op: Op, unit: VectorUnit) -> int:
     return unit.passes(op.fn, row_length(op), op.elem_bytes)
 
 
-def _pass_seconds(op: Op, k: Kernel, vu: VectorUnit, arch: Arch, level: Level, prologue: int) -> float:
-    """Seconds kernel ``k`` of ``op`` takes to read its inputs once from ``level``. The blocks run in waves of as
-    many as the cores hold (occupancy: resident threads and blocks per core); a block walks its elements in
-    iterations of ``per_thread`` per thread, each a round trip of ``chain`` latencies plus the time to drain what
-    all resident threads have in flight at the level's sustained bandwidth (Little's law), after ``prologue``
-    round trips of its own."""
-    assert vu.resident_threads is not None
+def _loops(op: Op, k: Kernel) -> tuple[int, int, tuple[tuple[int, float], ...]]:
+    """Threads per block, blocks, and the loops a block runs: (iterations, fraction of its threads active)."""
     cols = row_length(op)
     elems = math.prod(op.in_shapes[0]) if op.in_shapes else op.vector_elems
-    if k.row_wise:
-        threads, blocks = min(-(-cols // k.per_thread), k.block), max(1, elems // max(cols, 1))
-        iterations = -(-cols // (threads * k.per_thread))
-    else:
-        threads, blocks, iterations = k.block, -(-elems // (k.block * k.per_thread)), 1
+    if not k.row_wise:
+        return k.block, -(-elems // (k.block * k.per_thread)), ((1, 1.0),)
+    second = min(int(op.attrs.get(k.split, 0) or 0), cols - 1) if k.split else 0
+    first = cols - second
+    threads = min(-(-first // k.per_thread), k.block)
+    loops = [(-(-first // (threads * k.per_thread)), 1.0)]
+    if second:
+        loops.append((-(-second // (threads * k.per_thread)), min(1.0, second / (threads * k.per_thread))))
+    return threads, max(1, elems // max(cols, 1)), tuple(loops)
+
+
+def _pass_seconds(op: Op, k: Kernel, vu: VectorUnit, arch: Arch, level: Level, prologue: int) -> float:
+    """Seconds kernel ``k`` of ``op`` takes to read its inputs once from ``level``. The blocks run in waves of as
+    many as the cores hold (occupancy: resident threads and blocks per core); a block walks its elements in loops
+    (:func:`_loops`) of iterations of ``per_thread`` per thread, each a round trip of ``chain`` latencies plus the
+    time to drain what all resident threads have in flight at the level's sustained bandwidth (Little's law),
+    after ``prologue`` round trips of its own."""
+    assert vu.resident_threads is not None
+    threads, blocks, loops = _loops(op, k)
     per_core = max(1, min(vu.resident_threads // threads, vu.resident_blocks or blocks))
     wave = arch.cores * per_core
     per_block = threads * k.per_thread * len(op.inputs) * op.elem_bytes  # bytes one block has in flight
     seconds = 0.0
     for n, count in ((wave, blocks // wave), (blocks % wave, 1)):
         if n and count:
-            trip = k.chain * level.latency + n * per_block / level.sustained_bandwidth
-            seconds += count * (iterations + prologue) * trip
+            trips = prologue + sum(it * active for it, active in loops)  # in full iterations' worth of drain
+            latencies = prologue + sum(it for it, _ in loops)
+            seconds += count * (latencies * k.chain * level.latency + trips * n * per_block / level.sustained_bandwidth)
     return seconds
 
 

@@ -21,7 +21,7 @@ VIDUR_OPS = {
     "emb": "embedding_bag micro, kernel embedding (F.embedding's index_select row gather, one thread per element)",
     "mlp_act": "silu_mul micro (SiLU(gate)*up fused; gelu PROXY, not in target, when not gated)",
     "add": "add micro (residual: 2 reads, 1 write)",
-    "attn_rope": "rope micro over tokens x (q + k heads) features (in place: 1 read, 1 write)",
+    "attn_rope": "rope micro over tokens x (q + k heads) features, key_cols = the k heads' (in place: 1 read, 1 write)",
 }
 """The ops of a Vidur file that are replayed, and as what."""
 
@@ -40,10 +40,10 @@ def vidur_job(preset: str, op: str, r: dict[str, str]) -> tuple[Job, str] | None
         return job(preset, "silu_mul", rows=tokens, cols=ffn // tp, dtype="fp16"), f"{tokens}x{ffn // tp}"
     if op == "mlp_act":
         return job(preset, "gelu", elements=tokens * (ffn // tp), dtype="fp16"), f"{tokens * (ffn // tp)}"
-    if op == "attn_rope":  # rotary embedding of this GPU's q and k heads (n_head/tp + n_kv_head/tp)
+    if op == "attn_rope":  # rotary embedding of this GPU's q heads (n_head/tp) then its k heads (n_kv_head/tp)
         hd = d // int(r["n_head"])
-        qk = (int(r["n_head"]) + int(r["n_kv_head"])) * hd // tp
-        return job(preset, "rope", rows=tokens, cols=qk, dtype="fp16"), f"{tokens}x{qk}"
+        q, k = int(r["n_head"]) * hd // tp, int(r["n_kv_head"]) * hd // tp
+        return job(preset, "rope", rows=tokens, cols=q + k, key_cols=k, dtype="fp16"), f"{tokens}x({q}+{k})"
     if op == "add":  # the residual add: reads two (tokens, n_embd) tensors, writes one
         return job(preset, "add", rows=tokens, cols=d, dtype="fp16"), f"{tokens}x{d}"
     if op == "emb":

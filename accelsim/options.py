@@ -35,6 +35,15 @@ class Options(BaseModel):
     activations_on_chip: bool = Field(
         True, description="Keep an activation in SRAM between producer and consumers when it fits beside the "
                           "other live activations (else it round-trips through HBM).")
+    cache_residency: bool = Field(
+        True, description="On an arch with a shared cache level (a GPU's L2): an activation a producer wrote is read "
+                          "by a later op from the cache (its bandwidth and latency, no main-memory read) while it "
+                          "and what the ops between touched fit half the cache (mapping/l2resident.py); the "
+                          "producer's write still reaches main memory.")
+    warm_inputs: bool | tuple[str, ...] = Field(
+        False, description="How a measurement was taken: the graph's inputs (true: all; a list: those named) start "
+                           "in the shared cache, as when a profiler re-runs a kernel on the same tensors or right "
+                           "after their producer. Needs cache_residency.")
     max_tiles_per_op: PositiveInt = Field(
         16, description="Upper bound on tile groups (compute tasks) per op; tiles beyond it are merged. "
                           "16 keeps LLaMA-2-7B serving within 0.4 % of 32 with half the tasks.")

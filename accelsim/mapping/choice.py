@@ -7,7 +7,8 @@
   load) when it fits beside the other live activations within half the SRAM and every consumer runs on that
   core; each op's tiles then use the SRAM the resident activations leave free. The weights of ops marked
   ``recurrent`` (a recurrent layer's per-step GEMMs, which re-read them every time step) stay in SRAM after their
-  first load while a quarter of the SRAM of the cores they run on holds them: later steps load nothing.
+  first load while a quarter of the SRAM of the cores they run on holds them: later steps load nothing. Then
+  :mod:`.l2resident` marks the activations a later op reads back from a shared cache (a GPU's L2).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..hardware import Arch
 from ..ir import Graph
 from ..options import Options
 from ..tasks import Unit, UnitKind
+from .l2resident import cache_residency
 from .plan import Plan
 
 
@@ -51,9 +53,10 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options) -
 
 
 def residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Options) -> tuple[Plan, ...]:
-    """Plans with ``resident_out`` and the resident bytes ``live_bytes`` beside each op."""
+    """Plans with ``resident_out`` and the resident bytes ``live_bytes`` beside each op; then the activations
+    read from a shared cache (:func:`.l2resident.cache_residency`)."""
     if not options.activations_on_chip:
-        return plans
+        return cache_residency(plans, graph, arch, options)
     last_use: dict[str, int] = {}
     users: dict[str, list[Plan]] = {}
     for p in plans:
@@ -81,7 +84,7 @@ def residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Option
                 resident = True
         # graph outputs leave the chip; cross-core tensors go through main memory
         out.append(p._replace(resident_out=resident, live_bytes=max(sum(v.values()) for v in live.values())))
-    return _pin_recurrent_weights(tuple(out), arch)
+    return cache_residency(_pin_recurrent_weights(tuple(out), arch), graph, arch, options)
 
 
 def _pin_recurrent_weights(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:

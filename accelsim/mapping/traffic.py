@@ -19,6 +19,7 @@ from ..hardware import SCRATCHPAD, Arch
 from ..ir import OpKind
 from ..options import Options
 from ..tasks import TableSplit, Unit
+from . import l2resident
 from .plan import Plan
 from .tiling import tile_gemm, tile_gemm_shared
 
@@ -55,13 +56,14 @@ class Traffic:
     details: dict
 
 
-def _sources(tensors: tuple[str, ...], elem: int, ctx: Context) -> dict[str, int]:
-    """Off-chip bytes of ``tensors`` by the level they live in (resident tensors are already on chip)."""
+def _sources(tensors: tuple[str, ...], elem: int, ctx: Context, cached: tuple[str, ...] = ()) -> dict[str, int]:
+    """Off-chip bytes of ``tensors`` by the level they live in (resident tensors are already on chip; ``cached``
+    activations are read from the outermost cache, :mod:`.l2resident`)."""
     out: dict[str, int] = {}
     for t in tensors:
         if t in ctx.resident:
             continue
-        lv = ctx.level_of.get(t, ctx.main)
+        lv = ctx.arch.caches[-1] if t in cached and t not in ctx.level_of else ctx.level_of.get(t, ctx.main)
         out[lv] = out.get(lv, 0) + (ctx.out_bytes[t] if t in ctx.out_bytes else ctx.input_elems[t] * elem)
     return out
 
@@ -80,12 +82,13 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
         a_tensors, b_tensors = p.operands[0], tuple(t for g in p.operands[1:] for t in g)
     else:
         a_tensors, b_tensors = p.inputs, ()
-    act_a = _sources(a_tensors, elem, ctx)
-    act_b = _sources(b_tensors, elem, ctx)
+    cached = p.details.get(l2resident.KEY, ())
+    act_a = _sources(a_tensors, elem, ctx, cached)
+    act_b = _sources(b_tensors, elem, ctx, cached)
     if op.kind is OpKind.SPMM:  # gathers rows of its first input (whole granules each); the rest read in order
         row = op.row_elems * elem
-        gathered = _sources(p.operands[0], elem, ctx)
-        act_a = _sources(tuple(t for g in p.operands[1:] for t in g if t not in p.operands[0]), elem, ctx)
+        gathered = _sources(p.operands[0], elem, ctx, cached)
+        act_a = _sources(tuple(t for g in p.operands[1:] for t in g if t not in p.operands[0]), elem, ctx, cached)
         _add(act_a, gather.gathered({lv: op.gather_rows or 0 for lv in gathered}, row, ctx.grain))
     wts: dict[str, int] = {}
     for i, w in enumerate(p.weights):
@@ -192,7 +195,11 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         if lv in ctx.grain and arch.memory(lv).efficiency_by_size:
             mem = arch.memory(lv)
             scale[lv] = mem.efficiency_at(b) / mem.efficiency
-    achieved = None if op.kind.is_matmul else vector.achieved_fraction(op, arch, level_bytes.get(ctx.main, 0), passes)
+    main_bytes = level_bytes.get(ctx.main, 0)
+    achieved = None if op.kind.is_matmul else (
+        l2resident.kernel_fraction(op, arch, main_bytes, passes) if arch.caches and not act_a.get(ctx.main)
+        and not act_b.get(ctx.main) and p.details.get(l2resident.KEY) else
+        vector.achieved_fraction(op, arch, main_bytes, passes))
     if achieved is not None:  # a modelled GPU kernel: its latency-bound bandwidth instead of the size curve
         scale[ctx.main] = achieved
     return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details)

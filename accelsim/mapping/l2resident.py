@@ -1,0 +1,97 @@
+"""Cache residency (issue 12 item 5): an activation a producer just wrote is read back from the shared cache.
+
+On an arch with a shared cache level (a GPU's L2), an op's output is written through the cache (write-back: the
+bytes still reach main memory, as the producer's STORE tasks, which its readers wait for as before) and a later
+op that reads it finds it there, unless what was touched since evicted it. With ``options.cache_residency``
+(default on) a reader is served a tensor from the outermost cache (that level's bandwidth and latency, no
+main-memory read) when its LRU stack distance fits :data:`CACHE_SHARE` of the cache: the tensor's bytes plus
+the footprint (activation inputs, parameters, output) of every working op run between its producer and the
+reader. Only activations: op outputs and, with ``options.warm_inputs``, graph inputs; parameters, KV caches and
+stashed tensors are placed and keep their memory.
+
+``options.warm_inputs`` (default off) describes how a measurement was taken, not the hardware: the graph's
+inputs start in the cache (distance counted from the start of the pass), as when a profiler re-runs a kernel on
+the same input tensors, or runs it right after the kernel that produced them (benchmarks/validation cites the
+source for each replayed file that sets it). ``true`` warms every graph input; a list names those that are.
+
+A modelled GPU vector kernel (:data:`accelsim.cost.vector.KERNELS`) whose every activation input comes from the
+cache walks its rows at the cache's latency: :func:`kernel_fraction` prices its pass against the cache level.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..cost import vector
+from ..hardware import Arch
+from ..ir import Graph, Op
+from ..options import Options
+from .plan import Plan
+
+CACHE_SHARE = 0.5  # of the outermost cache's capacity: A100's and H100's L2 is two partitions, each caching the
+# accesses of the SMs (GPCs) wired to it (nv_ampere_whitepaper, "L2 cache"; nv_h100_whitepaper), so a tensor that
+# every SM reads may be held twice; half the capacity is what such tensors can count on (the same half as the
+# SRAM residency of mapping/choice.py)
+KEY = "cache_inputs"  # Plan.details: the tensors an op reads from the cache (report.json's mapping shows them)
+
+
+def footprint(op: Op) -> int:
+    """Bytes an op touches once through the cache: its activation inputs, its parameters and its output."""
+    return op.in_bytes + op.weight_bytes + op.out_bytes
+
+
+def warm_names(graph: Graph, options: Options) -> set[str]:
+    """The graph inputs ``options.warm_inputs`` starts in the cache (none, all, or those named)."""
+    w = options.warm_inputs
+    if w is True:
+        return set(graph.inputs)
+    if not w:
+        return set()
+    return {n for n in w if n in graph.inputs}
+
+
+def cache_residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Options) -> tuple[Plan, ...]:
+    """Plans whose ``details[KEY]`` lists the activations each reads from the outermost cache (see the module
+    docstring); unchanged without a cache or with ``options.cache_residency`` off."""
+    if not (options.cache_residency and arch.caches):
+        return plans
+    budget = int(arch.memory(arch.caches[-1]).capacity * CACHE_SHARE)
+    placed = {*graph.info.kv_cache, *graph.info.stashed}
+    written: dict[str, tuple[int, int]] = {}  # tensor → (its bytes, bytes touched before it was written)
+    warm = {n: math.prod(graph.inputs[n]) for n in warm_names(graph, options) - placed}  # elements
+    cum = 0  # bytes the working ops so far touched
+    out = []
+    for p in plans:
+        if not p.works:
+            out.append(p)
+            continue
+        for t in p.inputs:  # a warm graph input: in the cache since the pass began, at its first reader's width
+            if t in warm and t not in written:
+                written[t] = (warm[t] * p.op.elem_bytes, 0)
+        served = [t for t in dict.fromkeys(p.inputs) if t in written
+                  and written[t][0] + cum - written[t][1] <= budget]
+        if served:
+            p = p._replace(details={**p.details, KEY: served})
+        cum += footprint(p.op)
+        if p.op.name not in placed and not p.resident_out and p.op.out_bytes <= budget:
+            written[p.op.name] = (p.op.out_bytes, cum)
+        out.append(p)
+    return tuple(out)
+
+
+def kernel_fraction(op: Op, arch: Arch, main_bytes: int, passes: int) -> float | None:
+    """The fraction of main memory's sustained bandwidth at which the GPU kernel of ``op`` writes its
+    ``main_bytes`` when it reads every input from the outermost cache: each pass walks the rows at the cache's
+    latency and bandwidth (:func:`accelsim.cost.vector.achieved_fraction`'s Little's law against that level),
+    never faster than ``main_bytes`` at main memory's sustained rate. None: no modelled kernel."""
+    vu, k = arch.core.vector, vector.KERNELS.get(op.fn)
+    if k is None or vu.resident_threads is None or not op.inputs or main_bytes <= 0:
+        return None
+    cache = arch.memory(arch.caches[-1])
+    seconds = vector._pass_seconds(op, k, vu, arch, cache, k.prologue)
+    seconds += (passes - 1) * vector._pass_seconds(op, k, vu, arch, cache, 0)
+    floor = main_bytes / arch.memory(arch.main_memory).sustained_bandwidth
+    return floor / max(seconds, floor)
+
+
+__all__ = ["CACHE_SHARE", "KEY", "cache_residency", "footprint", "kernel_fraction", "warm_names"]

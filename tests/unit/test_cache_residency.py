@@ -1,0 +1,68 @@
+"""Cache residency (accelsim/mapping/l2resident.py, docs/architecture.md step 5): an activation a producer wrote
+is read by the next op from the shared cache, not from main memory, when it fits half the cache.
+
+Every number is a hand calculation on a made-up chip: fp16 (2 bytes), one core, a 64 KiB scratchpad, a shared
+``l2`` cache and HBM. Activations are kept off chip (``activations_on_chip=False``) so that the scratchpad
+residency of mapping/choice.py keeps nothing. The workload is a chain of two ReLUs on a 1×4×8×8 input: every
+tensor is 256 elements = 512 bytes.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import accelsim
+from accelsim.errors import ConfigError
+
+TENSOR = 4 * 8 * 8 * 2  # 512 bytes: the input, r1's output and r2's output alike
+CHAIN = {"model": "layers", "name": "chain", "input": [1, 4, 8, 8],
+         "layers": [{"type": "relu", "name": "r1"}, {"type": "relu", "name": "r2"}]}
+
+
+def _arch(l2_capacity: str) -> dict:
+    return {"name": "tiny-l2", "clock": "1GHz", "dtype": "fp16", "cores": 1,
+            "core": {"systolic": {"rows": 4, "cols": 4, "dataflow": "ws"}, "vector": {"lanes": 16},
+                     "sram": {"unified": "64KiB"}},
+            "l2": {"capacity": l2_capacity, "bandwidth": "64GB/s", "latency": "10ns"},
+            "hbm": {"capacity": "1GiB", "bandwidth": "16GB/s", "latency": "100ns"}}
+
+
+def _bytes(l2_capacity: str = "4KiB", **options) -> dict[str, dict[str, int]]:
+    report = accelsim.simulate(CHAIN, _arch(l2_capacity), activations_on_chip=False, plots=False, **options)
+    return {op["name"]: {lv: b for lv, b in op["bytes"].items() if lv != "sram"} for op in report.to_dict()["ops"]}
+
+
+def test_the_consumer_reads_the_producers_output_from_the_cache():
+    on = _bytes()
+    # r1 reads the graph input from HBM (512) and writes its output to HBM (512: written back, counted); through
+    # the L2 it moves the same 512 in and 512 out
+    assert on["r1"] == {"hbm": 2 * TENSOR, "l2": 2 * TENSOR}
+    # r2 finds r1's output in the L2: 512 + 0 bytes touched since ≤ half of 4 KiB = 2048; it reads 512 from the L2
+    # and none from HBM; its own output still goes to HBM (512) through the L2 (512)
+    assert on["r2"] == {"hbm": TENSOR, "l2": 2 * TENSOR}
+
+
+def test_off_every_read_comes_from_main_memory():
+    off = _bytes(cache_residency=False)
+    assert off["r1"] == off["r2"] == {"hbm": 2 * TENSOR, "l2": 2 * TENSOR}
+
+
+def test_a_tensor_larger_than_half_the_cache_is_read_from_main_memory():
+    # a 1000-byte L2 keeps 500 bytes for such tensors: r1's 512-byte output does not fit
+    small = _bytes("1000B")
+    assert small["r2"] == {"hbm": 2 * TENSOR, "l2": 2 * TENSOR}
+
+
+def test_warm_inputs_start_the_graph_inputs_in_the_cache():
+    # the graph input "input" (512 bytes ≤ 2048) starts in the L2: r1 reads nothing from HBM, writes 512
+    warm = _bytes(warm_inputs=True)
+    assert warm["r1"] == {"hbm": TENSOR, "l2": 2 * TENSOR}
+    named = _bytes(warm_inputs=["input"])
+    assert named["r1"] == warm["r1"]
+    # off: warm inputs need cache residency
+    assert _bytes(warm_inputs=True, cache_residency=False)["r1"] == {"hbm": 2 * TENSOR, "l2": 2 * TENSOR}
+
+
+def test_the_options_are_validated():
+    with pytest.raises(ConfigError):
+        accelsim.simulate(CHAIN, _arch("4KiB"), cache_residency="sometimes")

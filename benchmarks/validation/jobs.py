@@ -31,15 +31,18 @@ def load_preset(ref: str):
 def experiment(j: Job):
     """The :class:`accelsim.config.schema.ExperimentSpec` that simulates job ``j`` (default options;
     ``"a100|execution=cuda_graph"`` runs the kernels as one CUDA graph, as a collector that replays a captured
-    graph measures them)."""
+    graph measures them; ``"|warm=all"`` starts the micro-workload's graph inputs in the L2, ``options.warm_inputs``)."""
     from accelsim.config import load_workload
     from accelsim.config.schema import ExperimentSpec
     from accelsim.options import Options
 
     arch_ref, model, params = j
     arch = load_preset(arch_ref)
-    execution = _ref(arch_ref)[1].get("execution")
-    options = Options(execution=execution) if execution else Options()
+    settings = _ref(arch_ref)[1]
+    chosen: dict[str, object] = {"execution": settings["execution"]} if "execution" in settings else {}
+    if "warm" in settings:  # "|warm=all" or "|warm=b": the graph inputs the measurement had in the L2 (the files cite why)
+        chosen["warm_inputs"] = True if settings["warm"] == "all" else tuple(settings["warm"].split("+"))
+    options = Options(**chosen)
     return ExperimentSpec(name=f"{model}_{arch.name}", workload=load_workload({"model": model, **dict(params)}),
                           arch=arch, options=options)
 

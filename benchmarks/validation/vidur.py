@@ -26,9 +26,23 @@ VIDUR_OPS = {
 """The ops of a Vidur file that are replayed, and as what."""
 
 
+# How Vidur measured (microsoft/vidur @ 7d47513 vidur/profiling/mlp/mlp_impl.py GPTModel.forward and GPTBlock):
+# one block's kernels run in order, forward pass after forward pass on the same tensors, each op timed inside the
+# pass. So every replayed op's activation input was written by the kernel just before it: the RMSNorms read the
+# embedding's (input_layernorm) or the first residual add's (post_attention_layernorm) output, RoPE the QKV GEMM's,
+# SiLU*mul the up projection's, the four GEMMs the RMSNorm's / randn_like(q)'s / RMSNorm's / SiLU*mul's output, the
+# embedding the same input_ids every pass. The timed add sums the down projection's output (just written: "b")
+# and the residual written before the post-attention RMSNorm and the whole MLP, whose weights (3 x n_embd x FFN/tp
+# fp16, >= 34 MB) stream through the L2 in between: not warm. The replays start those inputs in the L2
+# (options.warm_inputs; the L2 keeps what fits, mapping/l2resident.py).
+WARM = "|warm=all"
+WARM_ADD = "|warm=b"
+
+
 def vidur_job(preset: str, op: str, r: dict[str, str]) -> tuple[Job, str] | None:
     """The job that replays ``op`` of the Vidur row ``r`` and how it is described, or None (no micro-workload)."""
     tp, tokens, d = int(r["tp"]), int(r["num_tokens"]), int(r["n_embd"])
+    preset = preset + (WARM_ADD if op == "add" else WARM)
     ffn = int(r["n_expanded_embd"])
     gated = str(r.get("use_gated_mlp", "True")).strip().lower() in ("true", "1")
     if op in VIDUR_GEMMS:

@@ -14,15 +14,16 @@ inputs start in the cache (distance counted from the start of the pass), as when
 the same input tensors, or runs it right after the kernel that produced them (benchmarks/validation cites the
 source for each replayed file that sets it). ``true`` warms every graph input; a list names those that are.
 
-A modelled GPU vector kernel (:data:`accelsim.cost.vector.KERNELS`) whose every activation input comes from the
-cache walks its rows at the cache's latency: :func:`kernel_fraction` prices its pass against the cache level.
+A modelled GPU vector kernel (:data:`accelsim.cost.vector.KERNELS`) keeps its main-memory Little's-law pace
+(``vector.achieved_fraction`` over the main-memory bytes it has left): pricing its walk at the preset's L2 latency
+made Vidur's warm RMSNorm / RoPE / SiLU*mul replays 20-50 % too fast (docs/validation.md, wip-l2res), so the L2's
+latency under load is not what the preset's 200 ns says; left open.
 """
 
 from __future__ import annotations
 
 import math
 
-from ..cost import vector
 from ..hardware import Arch
 from ..ir import Graph, Op
 from ..options import Options
@@ -79,19 +80,4 @@ def cache_residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: 
     return tuple(out)
 
 
-def kernel_fraction(op: Op, arch: Arch, main_bytes: int, passes: int) -> float | None:
-    """The fraction of main memory's sustained bandwidth at which the GPU kernel of ``op`` writes its
-    ``main_bytes`` when it reads every input from the outermost cache: each pass walks the rows at the cache's
-    latency and bandwidth (:func:`accelsim.cost.vector.achieved_fraction`'s Little's law against that level),
-    never faster than ``main_bytes`` at main memory's sustained rate. None: no modelled kernel."""
-    vu, k = arch.core.vector, vector.KERNELS.get(op.fn)
-    if k is None or vu.resident_threads is None or not op.inputs or main_bytes <= 0:
-        return None
-    cache = arch.memory(arch.caches[-1])
-    seconds = vector._pass_seconds(op, k, vu, arch, cache, k.prologue)
-    seconds += (passes - 1) * vector._pass_seconds(op, k, vu, arch, cache, 0)
-    floor = main_bytes / arch.memory(arch.main_memory).sustained_bandwidth
-    return floor / max(seconds, floor)
-
-
-__all__ = ["CACHE_SHARE", "KEY", "cache_residency", "footprint", "kernel_fraction", "warm_names"]
+__all__ = ["CACHE_SHARE", "KEY", "cache_residency", "footprint", "warm_names"]

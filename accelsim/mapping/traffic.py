@@ -195,11 +195,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         if lv in ctx.grain and arch.memory(lv).efficiency_by_size:
             mem = arch.memory(lv)
             scale[lv] = mem.efficiency_at(b) / mem.efficiency
-    main_bytes = level_bytes.get(ctx.main, 0)
-    achieved = None if op.kind.is_matmul else (
-        l2resident.kernel_fraction(op, arch, main_bytes, passes) if arch.caches and not act_a.get(ctx.main)
-        and not act_b.get(ctx.main) and p.details.get(l2resident.KEY) else
-        vector.achieved_fraction(op, arch, main_bytes, passes))
+    achieved = None if op.kind.is_matmul else vector.achieved_fraction(op, arch, level_bytes.get(ctx.main, 0), passes)
     if achieved is not None:  # a modelled GPU kernel: its latency-bound bandwidth instead of the size curve
         scale[ctx.main] = achieved
     return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details)

@@ -114,6 +114,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     arch, op = ctx.arch, p.op
     elem = op.elem_bytes
     act_a, act_b, wts, out_levels = operand_bytes(p, ctx)
+    cached_in = p.details.get(l2resident.KEY)
     details: dict = {}
     passes = vector.input_passes(op, arch.core.vector) if not op.kind.is_matmul else 1
     # a modelled GPU kernel re-reads the rows it just read from the innermost cache (vector.achieved_fraction)
@@ -195,7 +196,11 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         if lv in ctx.grain and arch.memory(lv).efficiency_by_size:
             mem = arch.memory(lv)
             scale[lv] = mem.efficiency_at(b) / mem.efficiency
-    achieved = None if op.kind.is_matmul else vector.achieved_fraction(op, arch, level_bytes.get(ctx.main, 0), passes)
+    main_bytes = level_bytes.get(ctx.main, 0)
+    served = sum(act_a.get(lv, 0) + act_b.get(lv, 0) for lv in arch.caches[-1:]) if cached_in else 0
+    achieved = None if op.kind.is_matmul else (
+        l2resident.paced_fraction(op, arch, main_bytes, served, level_bytes[arch.caches[-1]], passes) if served
+        else vector.achieved_fraction(op, arch, main_bytes, passes))
     if achieved is not None:  # a modelled GPU kernel: its latency-bound bandwidth instead of the size curve
         scale[ctx.main] = achieved
     return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 
 from ..cost import vector
+from ..errors import MappingError
 from ..hardware import Arch
 from ..ir import Graph, Op
 from ..options import Options
@@ -51,7 +52,11 @@ def warm_names(graph: Graph, options: Options) -> set[str]:
         return set(graph.inputs)
     if not w:
         return set()
-    return {n for n in w if n in graph.inputs}
+    unknown = [n for n in w if n not in graph.inputs]
+    if unknown:
+        raise MappingError(f"options.warm_inputs: {unknown[0]!r} is not an input of graph {graph.name!r} "
+                           f"(its inputs: {', '.join(graph.inputs)})")
+    return set(w)
 
 
 def cache_residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Options) -> tuple[Plan, ...]:

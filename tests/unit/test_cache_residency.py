@@ -66,3 +66,22 @@ def test_warm_inputs_start_the_graph_inputs_in_the_cache():
 def test_the_options_are_validated():
     with pytest.raises(ConfigError):
         accelsim.simulate(CHAIN, _arch("4KiB"), cache_residency="sometimes")
+
+
+def test_what_the_ops_in_between_touch_evicts_it():
+    # r3 adds r1's output to r2's: between r1 and r3, r2 touched its input (512) and its output (512). Half of a
+    # 3000-byte L2 is 1500: r2's output is read at distance 512 (fits), r1's at 512 + 1024 = 1536 (evicted)
+    chain = {**CHAIN, "layers": [*CHAIN["layers"], {"type": "add", "name": "r3", "inputs": ["r1", "r2"]}]}
+    report = accelsim.simulate(chain, _arch("3000B"), activations_on_chip=False, plots=False).to_dict()
+    r3 = next(op for op in report["ops"] if op["name"] == "r3")
+    assert r3["mapping"]["cache_inputs"] == ["r2"]
+    # HBM: r1's output read (512) and r3's output written (512); L2: both inputs and the output (3 x 512)
+    assert r3["bytes"]["hbm"] == 2 * TENSOR and r3["bytes"]["l2"] == 3 * TENSOR
+    # a 4 KiB L2 (half: 2048) keeps both
+    report = accelsim.simulate(chain, _arch("4KiB"), activations_on_chip=False, plots=False).to_dict()
+    assert next(op for op in report["ops"] if op["name"] == "r3")["mapping"]["cache_inputs"] == ["r1", "r2"]
+
+
+def test_an_unknown_warm_input_is_one_line_naming_it():
+    with pytest.raises(accelsim.errors.AccelsimError, match="warm_inputs: 'x' is not an input"):
+        accelsim.simulate(CHAIN, _arch("4KiB"), warm_inputs=["x"], plots=False)

@@ -85,3 +85,20 @@ def test_what_the_ops_in_between_touch_evicts_it():
 def test_an_unknown_warm_input_is_one_line_naming_it():
     with pytest.raises(accelsim.errors.AccelsimError, match="warm_inputs: 'x' is not an input"):
         accelsim.simulate(CHAIN, _arch("4KiB"), warm_inputs=["x"], plots=False)
+
+
+def test_a_warm_residual_add_on_a100_reads_one_input_from_hbm():
+    # Vidur's timed add (benchmarks/validation/vidur.py): b just written (warm), a cold. 512 x 4096 fp16 = 4 MiB
+    # each (≤ half of a100's 40 MiB L2). HBM: a read and the output written, 2 x 4 MiB; L2: all three
+    rows, cols = 512, 4096
+    size = rows * cols * 2
+    cold = accelsim.simulate({"model": "add", "rows": rows, "cols": cols, "dtype": "fp16"}, "a100", plots=False)
+    warm = accelsim.simulate({"model": "add", "rows": rows, "cols": cols, "dtype": "fp16"}, "a100",
+                             warm_inputs=["b"], plots=False)
+    (c,), (w,) = cold.to_dict()["ops"], warm.to_dict()["ops"]
+    assert c["bytes"]["hbm"] == 3 * size and w["bytes"]["hbm"] == 2 * size
+    assert c["bytes"]["l2"] == w["bytes"]["l2"] == 3 * size and w["mapping"]["cache_inputs"] == ["b"]
+    # the vectorised add is bandwidth-bound: a third fewer HBM bytes, faster, never above HBM's sustained rate
+    # (2039 GB/s x 0.9, arch/a100.yaml)
+    device = [r["seconds"] - r["launch_overhead_s"] for r in (cold.to_dict(), warm.to_dict())]
+    assert device[1] < device[0] and device[1] >= 2 * size / (2039e9 * 0.9)

@@ -26,8 +26,10 @@ REPLAY = "device time of kernels replayed back to back in a CUDA graph (seconds 
 GRAPH = "|execution=cuda_graph"
 # The GEMM collector (ai-dynamo/aiconfigurator collector/vllm/collect_gemm.py run_gemm) runs 6 linear layers of the
 # same shape on the SAME input x, graph replay after replay: every kernel's activation finds x in the L2 where it
-# fits (options.warm_inputs; the weights are 6 distinct tensors). The attention rows are left cold: the collector
-# was not read for them.
+# fits (options.warm_inputs; the weights are 6 distinct tensors). The attention collector (collector/vllm/
+# collect_attn.py run_attention_torch) calls impl.forward on the same query / key / value tensors and KV cache, 3
+# warm-up and 6 timed runs: the new tokens' q, k, v start in the L2 likewise (the KV cache is placed in HBM, as
+# accelsim places every KV cache; it is not warmed).
 WARM = "|warm=all"
 
 
@@ -65,7 +67,7 @@ def plan_aic_attention(plan: FilePlan, preset: str) -> FilePlan:
         if h % kvh:
             plan.skipped.append((key, "num_key_value_heads does not divide num_heads"))
             continue
-        j = job(preset + GRAPH, "attention", batch=b, heads=h, kv_heads=kvh, head_dim=dh, q_len=q, kv_len=kv,
+        j = job(preset + GRAPH + WARM, "attention", batch=b, heads=h, kv_heads=kvh, head_dim=dh, q_len=q, kv_len=kv,
                 attention="fused", causal=not decode, dtype="bf16", kv_cache_write=True)
         group = "GQA" if kvh < h else "MHA"
         plan.rows.append(RowSpec(key, meas, ((j, 1, "replay"),), group=group, tags=_sizes(meas)))

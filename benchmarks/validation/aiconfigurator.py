@@ -28,8 +28,8 @@ GRAPH = "|execution=cuda_graph"
 # same shape on the SAME input x, graph replay after replay: every kernel's activation finds x in the L2 where it
 # fits (options.warm_inputs; the weights are 6 distinct tensors). The attention collector (collector/vllm/
 # collect_attn.py run_attention_torch) calls impl.forward on the same query / key / value tensors and KV cache, 3
-# warm-up and 6 timed runs: the new tokens' q, k, v start in the L2 likewise (the KV cache is placed in HBM, as
-# accelsim places every KV cache; it is not warmed).
+# warm-up and 6 timed runs: the attention micro's graph inputs (q, the new tokens' k / v and the cache it reads,
+# a graph input there) start in the L2 likewise where they fit.
 WARM = "|warm=all"
 
 

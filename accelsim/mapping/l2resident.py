@@ -15,11 +15,12 @@ the same input tensors, or runs it right after the kernel that produced them (be
 source for each replayed file that sets it). ``true`` warms every graph input; a list names those that are.
 
 A modelled GPU vector kernel (:data:`accelsim.cost.vector.KERNELS`) keeps the pace of its row walk
-(:func:`paced_fraction`): the walk's latency terms were set against Vidur's measurements, whose inputs were in the
-L2 (benchmarks/validation/vidur.py), so reading from the cache does not shorten the walk; it removes main-memory
-bytes, so a bandwidth-bound kernel (the vectorised add) runs at the bytes main memory still moves. Pricing the walk
-at the preset's 200 ns L2 latency instead made the warm RMSNorm / RoPE / SiLU*mul replays 18-51 % too fast
-(docs/validation.md, wip-l2res).
+(:func:`paced_fraction`): its dependent round trips stay priced at the main memory's latency even when its reads hit
+the cache, and reading from the cache only removes main-memory bytes, so a bandwidth-bound kernel (the vectorised
+add) runs at the bytes main memory still moves. This is a known gap, not physics: pricing the walk at the preset's
+unloaded 200 ns L2 latency made the warm RMSNorm / RoPE / SiLU*mul replays 18-51 % too fast (docs/validation.md,
+wip-l2res), which says the loaded L2 round trip under every SM's traffic is longer than the unloaded figure; no
+sourced loaded-latency figure was found, so none was fitted.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Pass 3, pricing: each working op goes to the unit kind of the core that prefers it (the cost modules'
 ``accepts``, the first listed on a tie) and gets that kind's price (:mod:`accelsim.cost`). Identical ops (equal
-:func:`signature`: a model's repeated layers) are priced once."""
+:func:`signature`: a model's repeated layers) are priced once per arch: the prices are kept while the lowerings
+are of the same (frozen) Arch object, so a pipeline's stages, a serving run's steps and the fused activations'
+output paths reuse them."""
 
 from __future__ import annotations
 
@@ -13,34 +15,53 @@ from ..ir import Op
 from .plan import Plan
 
 
+_PRICED: list = [None, {}]  # the Arch last priced on (held, compared by identity) and its prices by signature
+_PRICED_MAX = 4096  # signatures kept for one arch (a few hundred for the largest model); then it starts afresh
+
+
+def _priced(arch: Arch) -> dict[tuple, tuple[str, int, dict]]:
+    """The prices already computed on ``arch`` (this very object), by :func:`signature`."""
+    if _PRICED[0] is not arch or len(_PRICED[1]) > _PRICED_MAX:
+        _PRICED[:] = [arch, {}]
+    return _PRICED[1]
+
+
 def price(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:
     """Plans with their unit kind, compute cycles, details and estimated duration."""
     specs = arch.core.unit_specs()
     models = {s.kind: cost.model(s.kind) for s in specs}
     main_bpc = arch.bytes_per_cycle(arch.main_memory)
-    priced: dict[tuple, tuple[str, int, dict]] = {}
+    priced = _priced(arch)
     out = []
     for p in plans:
         if not p.works:
             out.append(p)
             continue
         op = p.op
-        key = signature(op)
-        try:
-            unit, cycles, details = priced[key]
-        except KeyError:
-            unit, cycles, details = priced[key] = _price(op, specs, models, arch)
-        except TypeError:  # an unhashable attribute: price it on its own
-            unit, cycles, details = _price(op, specs, models, arch)
+        unit, cycles, details = _lookup(priced, op, specs, models, arch)
         offchip = op.in_bytes + op.out_bytes + op.weight_bytes
-        out.append(p._replace(unit_kind=unit, cycles=cycles, details=details, est=max(cycles, offchip / main_bpc)))
+        # Plan(...) in field order rather than p._replace(...): several times cheaper, once per op
+        out.append(Plan(op, p.index, unit, cycles, max(cycles, offchip / main_bpc), p.units, p.core, p.inputs,
+                        p.operands, p.resident_out, p.live_bytes, p.weights, details))
     return tuple(out)
+
+
+def _lookup(priced: dict, op: Op, specs: tuple[UnitSpec, ...], models: dict, arch: Arch) -> tuple[str, int, dict]:
+    """``op``'s price from ``priced`` (the arch's prices by signature), computed and kept there when missing."""
+    try:
+        key = signature(op)
+        return priced[key]
+    except KeyError:
+        priced[key] = found = _price(op, specs, models, arch)
+        return found
+    except TypeError:  # an unhashable attribute: price it on its own
+        return _price(op, specs, models, arch)
 
 
 def price_op(op: Op, arch: Arch) -> tuple[str, int, dict]:
     """(unit name, cycles, details) of one op on the unit of ``arch``'s core that prefers it."""
     specs = arch.core.unit_specs()
-    return _price(op, specs, {s.kind: cost.model(s.kind) for s in specs}, arch)
+    return _lookup(_priced(arch), op, specs, {s.kind: cost.model(s.kind) for s in specs}, arch)
 
 
 def _price(op: Op, specs: tuple[UnitSpec, ...], models: dict, arch: Arch) -> tuple[str, int, dict]:

@@ -13,8 +13,11 @@ memory dependencies could have started (their own dependencies met) *stalled*: t
 bandwidth and latency, charged to the memory level of the latest-finishing memory dependency. With unbounded
 bandwidth and zero latency no task stalls.
 
-Hot path: one SimPy timeout per task (two for memory tasks with latency), callbacks instead of processes, and
-plain lists; the per-event Python work is a few list operations.
+Hot path: one SimPy event per task (two for memory tasks with latency), callbacks instead of processes, and
+plain lists; the per-event Python work is a few list operations. The events are :class:`_Wake`, a bare timeout
+put on SimPy's queue with ``Environment.schedule`` at the priority and in the order a ``Timeout`` would be (so
+the same ties break the same way), without a Timeout's value, delay check (done once for all tasks) and event
+attributes.
 """
 
 from __future__ import annotations
@@ -24,12 +27,26 @@ from heapq import heappop, heappush
 
 import numpy as np
 import simpy
+from simpy.events import NORMAL
 
 from ..errors import SimulationError
 from ..tasks import TaskGraph, TaskKind
 from ..trace import Trace
 
 MAX_CYCLES = 2**63  # cycles are int64 in the trace
+
+
+class _Wake:
+    """A SimPy event that is only a point in time: SimPy's loop pops it at ``now + delay`` and calls its one
+    callback with it; ``tid`` and ``u`` are the task and unit the callback acts on."""
+
+    __slots__ = ("callbacks", "tid", "u")
+    _ok = True  # SimPy's loop checks that a processed event did not fail
+
+    def __init__(self, callback: Callable[[_Wake], None], tid: int, u: int = -1) -> None:
+        self.callbacks = [callback]
+        self.tid = tid
+        self.u = u
 
 
 def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
@@ -63,7 +80,12 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
     stall = [0] * n
     stall_level = [-1] * n
     ready = [0] * n  # when a task's last dependency finished
+    if n and min(min(cycles), min(latency)) < 0:
+        bad = next(t for t in tasks if t.cycles < 0 or t.latency < 0)
+        raise SimulationError(f"task {bad.id} (op #{bad.op}) has negative cycles or latency "
+                              f"({bad.cycles}, {bad.latency})")
     env = simpy.Environment()
+    schedule = env.schedule
     counter = [0]
 
     def release(tid: int) -> None:
@@ -86,7 +108,7 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
     def unitless(tid: int) -> None:
         start[tid] = env.now
         if cycles[tid]:
-            env.timeout(cycles[tid]).callbacks.append(lambda _ev, tid=tid: release(tid))
+            schedule(_Wake(released, tid), NORMAL, cycles[tid])
         else:
             release(tid)
 
@@ -114,13 +136,17 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
             if data_ready > other_ready:
                 stall[tid] = data_ready - other_ready
                 stall_level[tid] = task_level[late]
-        env.timeout(cycles[tid]).callbacks.append(lambda _ev, tid=tid, u=u: unit_done(tid, u))
+        schedule(_Wake(unit_done, tid, u), NORMAL, cycles[tid])
 
-    def unit_done(tid: int, u: int) -> None:
+    def released(ev: _Wake) -> None:
+        release(ev.tid)
+
+    def unit_done(ev: _Wake) -> None:
+        tid, u = ev.tid, ev.u
         free_at[u] = env.now
         lat = latency[tid]
         if lat:
-            env.timeout(lat).callbacks.append(lambda _ev, tid=tid: release(tid))
+            schedule(_Wake(released, tid), NORMAL, lat)
         else:
             release(tid)
         dispatch(u)

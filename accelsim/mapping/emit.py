@@ -256,43 +256,50 @@ class Emitter:
                    for lv in (*act_loads, *w_loads, *stores)}
         load, compute_kind, store = TaskKind.LOAD, TaskKind.COMPUTE, TaskKind.STORE
         ceil, inf = math.ceil, math.inf
+        new = tuple.__new__  # Task(...) without its Python-level __new__: all nine fields given, in order
         # per level: (its parts, unit, granule, bytes per cycle, latency, level)
         acts = [(parts, *lv_info[lv], lv) for lv, parts in act_loads.items()]
         wts = [(parts, *lv_info[lv], lv) for lv, parts in w_loads.items()]
         outs = [(parts, *lv_info[lv], lv) for lv, parts in stores.items()]
+        producers_t, launched_t = tuple(producers), tuple(launched)
         append = tasks.append
+        stream_compute, stream_store = self.stream_compute, self.stream_store
         last_compute: dict[int, int] = {}
         last_store: dict[int, int] = {}
         seen: dict[int, int] = {}
         for gi, unit in enumerate(group_units):
-            sc, ss = self.stream_compute[unit], self.stream_store[unit]
+            sc, ss = stream_compute[unit], stream_store[unit]
             pos = len(sc)
-            slot = [sc[pos - slots]] if pos >= slots else []
-            slot_s = ss[pos - slots] if pos >= slots else None
+            if pos >= slots:
+                slot, slot_s = (sc[pos - slots],), ss[pos - slots]
+            else:
+                slot, slot_s = (), None
             nth = seen[unit] = seen.get(unit, -1) + 1
-            first = producers if nth < slots else []  # each unit's first groups wait for the op's inputs
+            # each unit's first groups wait for the op's inputs; its parameter loads for its launch
+            first, w_after = (producers_t, slot + launched_t) if nth < slots else ((), slot)
             deps: list[int] = []
-            for group, after in ((acts, tuple(first + slot)), (wts, tuple(slot + (launched if nth < slots else [])))):
+            for group, after in ((acts, first + slot), (wts, w_after)):
                 for parts, u, g, b, lat, lv in group:
                     n = parts[gi]
                     if n:
-                        deps.append(len(tasks))
-                        append(Task(len(tasks), op_i, load, u, 0 if b == inf else ceil(-(-n // g) * g / b), after,
-                                    lat, n, lv))
+                        tid = len(tasks)
+                        deps.append(tid)
+                        append(new(Task, (tid, op_i, load, u, 0 if b == inf else ceil(-(-n // g) * g / b), after,
+                                          lat, n, lv)))
             deps += first
             if unit in last_compute:
                 deps.append(last_compute[unit])
             if slot_s is not None:
                 deps.append(slot_s)
             cid = last_compute[unit] = len(tasks)
-            append(Task(cid, op_i, compute_kind, unit, cyc[gi], tuple(deps), 0, 0, None))
+            append(new(Task, (cid, op_i, compute_kind, unit, cyc[gi], tuple(deps), 0, 0, None)))
             sc.append(cid)
             store_id = None
             for parts, u, g, b, lat, lv in outs:
                 n = parts[gi]
                 if n:
                     store_id = last_store[unit] = len(tasks)
-                    append(Task(store_id, op_i, store, u, 0 if b == inf else ceil(-(-n // g) * g / b), (cid,), lat,
-                                n, lv))
+                    append(new(Task, (store_id, op_i, store, u, 0 if b == inf else ceil(-(-n // g) * g / b), (cid,),
+                                      lat, n, lv)))
             ss.append(store_id)
         return last_compute, last_store

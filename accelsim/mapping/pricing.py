@@ -1,8 +1,8 @@
 """Pass 3, pricing: each working op goes to the unit kind of the core that prefers it (the cost modules'
 ``accepts``, the first listed on a tie) and gets that kind's price (:mod:`accelsim.cost`). Identical ops (equal
 :func:`signature`: a model's repeated layers) are priced once per arch: the prices are kept while the lowerings
-are of the same (frozen) Arch object, so a pipeline's stages, a serving run's steps and the fused activations'
-output paths reuse them."""
+are on equal (frozen) Archs, so a pipeline's stages, a serving run's steps, the fused activations' output
+paths and repeated runs on one preset reuse them."""
 
 from __future__ import annotations
 
@@ -15,13 +15,15 @@ from ..ir import Op
 from .plan import Plan
 
 
-_PRICED: list = [None, {}]  # the Arch last priced on (held, compared by identity) and its prices by signature
+_PRICED: list = [None, {}]  # the Arch last priced on and its prices by signature
 _PRICED_MAX = 4096  # signatures kept for one arch (a few hundred for the largest model); then it starts afresh
 
 
 def _priced(arch: Arch) -> dict[tuple, tuple[str, int, dict]]:
-    """The prices already computed on ``arch`` (this very object), by :func:`signature`."""
-    if _PRICED[0] is not arch or len(_PRICED[1]) > _PRICED_MAX:
+    """The prices already computed on ``arch`` (or an equal Arch: every field equal, ~10 µs to compare), by
+    :func:`signature`."""
+    last = _PRICED[0]
+    if (last is not arch and last != arch) or len(_PRICED[1]) > _PRICED_MAX:
         _PRICED[:] = [arch, {}]
     return _PRICED[1]
 

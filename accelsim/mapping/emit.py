@@ -87,7 +87,8 @@ def group_plan(p: Plan, ngroups: int, count: int = 1) -> tuple[list[int], list[i
         return _lockstep_plan(p, count)
     nunits = len(p.units)
     if "output_tiles" not in p.details:
-        return [p.units[gi % nunits] for gi in range(ngroups)], split(p.cycles, ngroups), [1] * ngroups
+        units = [p.units[0]] * ngroups if nunits == 1 else [p.units[gi % nunits] for gi in range(ngroups)]
+        return units, split(p.cycles, ngroups), [1] * ngroups
     plan: list[tuple[int, int]] = []  # (unit, cycles)
     shares = [_k_slices(t * p.details["tile_cycles"]) for t in split(p.details["output_tiles"], nunits)]
     for r in range(GPU_GROUPS_PER_CORE):
@@ -201,9 +202,10 @@ class Emitter:
         level_bytes = dict(tr.level_bytes)
         count = units[p.units[0]].count
         group_units, cyc, weights = group_plan(p, tr.groups, count)
-        act_loads = {lv: split_weighted(b, weights) for lv, b in sorted(tr.act.items()) if b}
-        w_loads = {lv: split_weighted(b, weights) for lv, b in sorted(tr.weights.items()) if b}
-        stores = {lv: split_weighted(b, weights) for lv, b in sorted(tr.out.items()) if b}
+        cut = split_weighted if len(set(weights)) > 1 else lambda total, w: split(total, len(w))
+        act_loads = {lv: cut(b, weights) for lv, b in sorted(tr.act.items()) if b}
+        w_loads = {lv: cut(b, weights) for lv, b in sorted(tr.weights.items()) if b}
+        stores = {lv: cut(b, weights) for lv, b in sorted(tr.out.items()) if b}
         producers, launched = self.launched(p.index, self.producers(p))
         if op.kind is OpKind.OPTIMIZER and self.dp > 1:
             # data parallel: the gradient is all-reduced over the chips' links before the step; it overlaps the
@@ -222,9 +224,13 @@ class Emitter:
         ends = [last_store.get(u, c) for u, c in last_compute.items()]
         self.done[op.name] = [self.add(p.index, TaskKind.JOIN, -1, 0, ends)] if len(ends) > JOIN_MIN_ENDS else ends
         nunits = len(p.units)
-        unit_cycles: dict[int, int] = {}
-        for u, c in zip(group_units, cyc, strict=True):
-            unit_cycles[u] = unit_cycles.get(u, 0) + c
+        if nunits == 1:  # every group on the one unit
+            busiest = sum(cyc)
+        else:
+            unit_cycles: dict[int, int] = {}
+            for u, c in zip(group_units, cyc, strict=True):
+                unit_cycles[u] = unit_cycles.get(u, 0) + c
+            busiest = max(unit_cycles.values())
         if count > 1:
             details["units"] = count
             details["work_cycles"] = p.cycles
@@ -238,8 +244,8 @@ class Emitter:
         details["resident_output"] = p.resident_out
         if op.phase is not None:
             details["phase"] = op.phase
-        return OpMapping(op.name, op.kind.value, op.fn, name, p.core, op.macs, op.flops, max(unit_cycles.values()),
-                         len(cyc), level_bytes, details)
+        return OpMapping(op.name, op.kind.value, op.fn, name, p.core, op.macs, op.flops, busiest, len(cyc),
+                         level_bytes, details)
 
     def _groups(self, p: Plan, scale: dict[str, float], group_units: list[int], cyc: list[int],
                 act_loads: dict[str, list[int]],

@@ -15,32 +15,32 @@ from ..ir import Op
 from .plan import Plan
 
 
-_PRICED: list = [None, {}]  # the Arch last priced on and its prices by signature
+# the Arch last priced on, its prices by signature, its core's unit specs and their cost models by kind
+_PRICED: list = [None, {}, (), {}]
 _PRICED_MAX = 4096  # signatures kept for one arch (a few hundred for the largest model); then it starts afresh
 
 
-def _priced(arch: Arch) -> dict[tuple, tuple[str, int, dict]]:
-    """The prices already computed on ``arch`` (or an equal Arch: every field equal, ~10 µs to compare), by
-    :func:`signature`."""
+def _priced(arch: Arch) -> tuple[dict[tuple, tuple[str, int, dict]], tuple[UnitSpec, ...], dict]:
+    """The prices already computed on ``arch`` (or an equal Arch: every field equal, ~10 µs to compare) by
+    :func:`signature`, its core's unit specs and their cost models."""
     last = _PRICED[0]
     if (last is not arch and last != arch) or len(_PRICED[1]) > _PRICED_MAX:
-        _PRICED[:] = [arch, {}]
-    return _PRICED[1]
+        specs = arch.core.unit_specs()
+        _PRICED[:] = [arch, {}, specs, {s.kind: cost.model(s.kind) for s in specs}]
+    return _PRICED[1], _PRICED[2], _PRICED[3]
 
 
 def price(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:
     """Plans with their unit kind, compute cycles, details and estimated duration."""
-    specs = arch.core.unit_specs()
-    models = {s.kind: cost.model(s.kind) for s in specs}
     main_bpc = arch.bytes_per_cycle(arch.main_memory)
-    priced = _priced(arch)
+    priced, specs, models = _priced(arch)
     out = []
     for p in plans:
         if not p.works:
             out.append(p)
             continue
         op = p.op
-        unit, cycles, details = _lookup(priced, op, specs, models, arch)
+        unit, cycles, details = _lookup(priced, specs, models, op, arch)
         offchip = op.in_bytes + op.out_bytes + op.weight_bytes
         # Plan(...) in field order rather than p._replace(...): several times cheaper, once per op
         out.append(Plan(op, p.index, unit, cycles, max(cycles, offchip / main_bpc), p.units, p.core, p.inputs,
@@ -48,7 +48,7 @@ def price(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:
     return tuple(out)
 
 
-def _lookup(priced: dict, op: Op, specs: tuple[UnitSpec, ...], models: dict, arch: Arch) -> tuple[str, int, dict]:
+def _lookup(priced: dict, specs: tuple[UnitSpec, ...], models: dict, op: Op, arch: Arch) -> tuple[str, int, dict]:
     """``op``'s price from ``priced`` (the arch's prices by signature), computed and kept there when missing."""
     try:
         key = signature(op)
@@ -62,8 +62,7 @@ def _lookup(priced: dict, op: Op, specs: tuple[UnitSpec, ...], models: dict, arc
 
 def price_op(op: Op, arch: Arch) -> tuple[str, int, dict]:
     """(unit name, cycles, details) of one op on the unit of ``arch``'s core that prefers it."""
-    specs = arch.core.unit_specs()
-    return _lookup(_priced(arch), op, specs, {s.kind: cost.model(s.kind) for s in specs}, arch)
+    return _lookup(*_priced(arch), op, arch)
 
 
 def _price(op: Op, specs: tuple[UnitSpec, ...], models: dict, arch: Arch) -> tuple[str, int, dict]:

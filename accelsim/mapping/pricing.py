@@ -24,9 +24,11 @@ def _priced(arch: Arch) -> tuple[dict[tuple, tuple[str, int, dict]], tuple[UnitS
     """The prices already computed on ``arch`` (or an equal Arch: every field equal, ~10 µs to compare) by
     :func:`signature`, its core's unit specs and their cost models."""
     last = _PRICED[0]
-    if (last is not arch and last != arch) or len(_PRICED[1]) > _PRICED_MAX:
-        specs = arch.core.unit_specs()
-        _PRICED[:] = [arch, {}, specs, {s.kind: cost.model(s.kind) for s in specs}]
+    if last is not arch or len(_PRICED[1]) > _PRICED_MAX:
+        if last != arch or len(_PRICED[1]) > _PRICED_MAX:
+            specs = arch.core.unit_specs()
+            _PRICED[:] = [arch, {}, specs, {s.kind: cost.model(s.kind) for s in specs}]
+        _PRICED[0] = arch  # the next look-ups on this arch: one identity test
     return _PRICED[1], _PRICED[2], _PRICED[3]
 
 

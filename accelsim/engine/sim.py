@@ -55,7 +55,8 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
     tasks = tg.tasks
     n = len(tasks)
     # the task columns, transposed at C speed (a Task is a 9-field tuple)
-    ids, ops, kinds, units_col, cycles_col, deps, lat_col, _nbytes, level_col = zip(*tasks) if n else ((),) * 9
+    columns = zip(*tasks, strict=True) if n else ((),) * 9
+    ids, ops, kinds, units_col, cycles_col, deps, lat_col, _nbytes, level_col = columns
     levels = tuple(sorted({lv for lv in level_col if lv} | {u.level for u in tg.units if u.level}))
     level_idx = {lv: i for i, lv in enumerate(levels)}
     unit_of, cycles, latency = list(units_col), list(cycles_col), list(lat_col)
@@ -65,7 +66,7 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
     kind_compute = [k is compute for k in kinds]
     pending = [len(d) for d in deps]
     succ: list[list[int]] = [[] for _ in range(n)]
-    for tid, op_i, ds in zip(ids, ops, deps):
+    for tid, op_i, ds in zip(ids, ops, deps, strict=True):
         for d in ds:
             if d >= tid:
                 raise SimulationError(f"task {tid} (op #{op_i}) depends on a later task {d}")

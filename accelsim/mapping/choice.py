@@ -41,7 +41,7 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options) -
             for u in pool:
                 free[u] = start + p.est / len(pool)
         else:
-            best = min(pool, key=lambda u: (max(free[u], ready), u))
+            best = pool[0] if len(pool) == 1 else min(pool, key=lambda u: (max(free[u], ready), u))
             chosen = (best,)
             free[best] = max(free[best], ready) + p.est
         cores = {units[u].core for u in chosen}

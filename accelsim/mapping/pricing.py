@@ -14,7 +14,6 @@ from ..hardware import Arch, UnitSpec, dtype_rate
 from ..ir import Op
 from .plan import Plan
 
-
 # the Arch last priced on, its prices by signature, its core's unit specs and their cost models by kind
 _PRICED: list = [None, {}, (), {}]
 _PRICED_MAX = 4096  # signatures kept for one arch (a few hundred for the largest model); then it starts afresh
@@ -44,9 +43,7 @@ def price(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:
         op = p.op
         unit, cycles, details = _lookup(priced, specs, models, op, arch)
         offchip = op.in_bytes + op.out_bytes + op.weight_bytes
-        # Plan(...) in field order rather than p._replace(...): several times cheaper, once per op
-        out.append(Plan(op, p.index, unit, cycles, max(cycles, offchip / main_bpc), p.units, p.core, p.inputs,
-                        p.operands, p.resident_out, p.live_bytes, p.weights, details))
+        out.append(p._replace(unit_kind=unit, cycles=cycles, details=details, est=max(cycles, offchip / main_bpc)))
     return tuple(out)
 
 

@@ -37,16 +37,17 @@ MAX_CYCLES = 2**63  # cycles are int64 in the trace
 
 
 class _Wake:
-    """A SimPy event that is only a point in time: SimPy's loop pops it at ``now + delay`` and calls its one
-    callback with it; ``tid`` and ``u`` are the task and unit the callback acts on."""
+    """A SimPy event that is only a point in time: SimPy's loop pops it at ``at`` (its ``now + delay``) and calls
+    its one callback with it; ``tid`` and ``u`` are the task and unit the callback acts on."""
 
-    __slots__ = ("callbacks", "tid", "u")
+    __slots__ = ("callbacks", "tid", "u", "at")
     _ok = True  # SimPy's loop checks that a processed event did not fail
 
-    def __init__(self, callback: Callable[[_Wake], None], tid: int, u: int = -1) -> None:
+    def __init__(self, callback: Callable[[_Wake], None], tid: int, u: int, at: int) -> None:
         self.callbacks = [callback]
         self.tid = tid
         self.u = u
+        self.at = at  # = env.now when SimPy processes it: the callbacks pass it on rather than read env.now
 
 
 def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
@@ -89,38 +90,38 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
     schedule = env.schedule
     counter = [0]
 
-    def release(tid: int) -> None:
-        end[tid] = env.now
+    def release(tid: int, now: int) -> None:
+        end[tid] = now
         counter[0] += 1
         if progress is not None and counter[0] % progress_every == 0:
             progress(counter[0], n)
         for s in succ[tid]:
             pending[s] -= 1
             if pending[s] == 0:
-                ready[s] = end[tid]
+                ready[s] = now
                 u = unit_of[s]
                 if u < 0:  # a JOIN (no unit, no time) or a kernel's DISPATCH (no unit, its cycles)
-                    unitless(s)
+                    unitless(s, now)
                     continue
                 heappush(queues[u], s)
                 if not busy[u]:
-                    dispatch(u)
+                    dispatch(u, now)
 
-    def unitless(tid: int) -> None:
-        start[tid] = env.now
-        if cycles[tid]:
-            schedule(_Wake(released, tid), NORMAL, cycles[tid])
+    def unitless(tid: int, now: int) -> None:
+        start[tid] = now
+        c = cycles[tid]
+        if c:
+            schedule(_Wake(released, tid, -1, now + c), NORMAL, c)
         else:
-            release(tid)
+            release(tid, now)
 
-    def dispatch(u: int) -> None:
+    def dispatch(u: int, now: int) -> None:
         q = queues[u]
         if not q:
             busy[u] = False
             return
         tid = heappop(q)
         busy[u] = True
-        now = env.now
         start[tid] = now
         if kind_compute[tid] and deps[tid]:
             # the wait a memory task caused is its end minus when it could have started (its own deps)
@@ -137,30 +138,31 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
             if data_ready > other_ready:
                 stall[tid] = data_ready - other_ready
                 stall_level[tid] = task_level[late]
-        schedule(_Wake(unit_done, tid, u), NORMAL, cycles[tid])
+        c = cycles[tid]
+        schedule(_Wake(unit_done, tid, u, now + c), NORMAL, c)
 
     def released(ev: _Wake) -> None:
-        release(ev.tid)
+        release(ev.tid, ev.at)
 
     def unit_done(ev: _Wake) -> None:
-        tid, u = ev.tid, ev.u
-        free_at[u] = env.now
+        tid, u, now = ev.tid, ev.u, ev.at
+        free_at[u] = now
         lat = latency[tid]
         if lat:
-            schedule(_Wake(released, tid), NORMAL, lat)
+            schedule(_Wake(released, tid, -1, now + lat), NORMAL, lat)
         else:
-            release(tid)
-        dispatch(u)
+            release(tid, now)
+        dispatch(u, now)
 
     for t in tasks:
         if not t.deps:
             if t.unit < 0:
-                unitless(t.id)
+                unitless(t.id, 0)
                 continue
             heappush(queues[t.unit], t.id)
     for u in range(nunits):
         if queues[u]:
-            dispatch(u)
+            dispatch(u, 0)
     env.run()
     if counter[0] != n:
         stuck = next(i for i in range(n) if end[i] < 0)

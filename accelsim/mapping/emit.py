@@ -115,11 +115,15 @@ def _lockstep_plan(p: Plan, count: int) -> tuple[list[int], list[int], list[int]
         parts = [(_k_slices(t * tile), m) for t, m in shares]
     else:
         parts = [(_k_slices(-(-p.cycles // count)) or [0], 1)]
-    rounds = max(len(x) for x, _ in parts)
-    cycles = [max(x[r] for x, _ in parts if r < len(x)) for r in range(rounds)]
+    if len(parts) == 1:  # every core alike
+        (x, m), = parts
+        cycles, weights = list(x), [m * c for c in x]
+    else:
+        rounds = max(len(x) for x, _ in parts)
+        cycles = [max(x[r] for x, _ in parts if r < len(x)) for r in range(rounds)]
+        weights = [sum(m * x[r] for x, m in parts if r < len(x)) for r in range(rounds)]
     cycles[-1] += p.details.get("reduce_cycles", 0)  # a split-K GEMM's reduction kernel, after the last round
-    weights = [sum(m * x[r] for x, m in parts if r < len(x)) for r in range(rounds)]
-    return [p.units[0]] * rounds, cycles, weights
+    return [p.units[0]] * len(cycles), cycles, weights
 
 
 class Emitter:

@@ -14,21 +14,24 @@ from ..hardware import Arch, UnitSpec, dtype_rate
 from ..ir import Op
 from .plan import Plan
 
-# the Arch last priced on, its prices by signature, its core's unit specs and their cost models by kind
-_PRICED: list = [None, {}, (), {}]
+# (the Arch last priced on, its prices by signature, its core's unit specs, their cost models by kind): one tuple,
+# replaced whole, so a reader never sees one arch's prices with another's specs
+_PRICED: list[tuple] = [(None, {}, (), {})]
 _PRICED_MAX = 4096  # signatures kept for one arch (a few hundred for the largest model); then it starts afresh
 
 
 def _priced(arch: Arch) -> tuple[dict[tuple, tuple[str, int, dict]], tuple[UnitSpec, ...], dict]:
     """The prices already computed on ``arch`` (or an equal Arch: every field equal, ~10 µs to compare) by
     :func:`signature`, its core's unit specs and their cost models."""
-    last = _PRICED[0]
-    if last is not arch or len(_PRICED[1]) > _PRICED_MAX:
-        if last != arch or len(_PRICED[1]) > _PRICED_MAX:
+    held = _PRICED[0]
+    if held[0] is not arch or len(held[1]) > _PRICED_MAX:
+        if held[0] != arch or len(held[1]) > _PRICED_MAX:
             specs = arch.core.unit_specs()
-            _PRICED[:] = [arch, {}, specs, {s.kind: cost.model(s.kind) for s in specs}]
-        _PRICED[0] = arch  # the next look-ups on this arch: one identity test
-    return _PRICED[1], _PRICED[2], _PRICED[3]
+            held = (arch, {}, specs, {s.kind: cost.model(s.kind) for s in specs})
+        else:
+            held = (arch, *held[1:])  # the equal arch takes the held one's place: later look-ups test identity
+        _PRICED[0] = held
+    return held[1], held[2], held[3]
 
 
 def price(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:

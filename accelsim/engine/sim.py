@@ -13,8 +13,11 @@ memory dependencies could have started (their own dependencies met) *stalled*: t
 bandwidth and latency, charged to the memory level of the latest-finishing memory dependency. With unbounded
 bandwidth and zero latency no task stalls.
 
-Hot path: one SimPy timeout per task (two for memory tasks with latency), callbacks instead of processes, and
-plain lists; the per-event Python work is a few list operations.
+Hot path: one SimPy event per task (two for memory tasks with latency), callbacks instead of processes, and
+plain lists; the per-event Python work is a few list operations. The events are :class:`_Wake`, a bare timeout
+put on SimPy's queue with ``Environment.schedule`` at the priority and in the order a ``Timeout`` would be (so
+the same ties break the same way), without a Timeout's value, delay check (done once for all tasks) and event
+attributes.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from heapq import heappop, heappush
 
 import numpy as np
 import simpy
+from simpy.events import NORMAL
 
 from ..errors import SimulationError
 from ..tasks import TaskGraph, TaskKind
@@ -32,27 +36,42 @@ from ..trace import Trace
 MAX_CYCLES = 2**63  # cycles are int64 in the trace
 
 
+class _Wake:
+    """A SimPy event that is only a point in time: SimPy's loop pops it at ``at`` (its ``now + delay``) and calls
+    its one callback with it; ``tid`` and ``u`` are the task and unit the callback acts on."""
+
+    __slots__ = ("callbacks", "tid", "u", "at")
+    _ok = True  # SimPy's loop checks that a processed event did not fail
+
+    def __init__(self, callback: Callable[[_Wake], None], tid: int, u: int, at: int) -> None:
+        self.callbacks = [callback]
+        self.tid = tid
+        self.u = u
+        self.at = at  # = env.now when SimPy processes it: the callbacks pass it on rather than read env.now
+
+
 def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
              progress_every: int = 5000) -> Trace:
     """Run ``tg`` to completion; ``progress(done, total)`` is called every ``progress_every`` finished tasks."""
     tasks = tg.tasks
     n = len(tasks)
-    levels = tuple(sorted({t.level for t in tasks if t.level} | {u.level for u in tg.units if u.level}))
+    # the task columns, transposed at C speed (a Task is a 9-field tuple)
+    columns = zip(*tasks, strict=True) if n else ((),) * 9
+    ids, ops, kinds, units_col, cycles_col, deps, lat_col, _nbytes, level_col = columns
+    levels = tuple(sorted({lv for lv in level_col if lv} | {u.level for u in tg.units if u.level}))
     level_idx = {lv: i for i, lv in enumerate(levels)}
-    unit_of = [t.unit for t in tasks]
-    cycles = [t.cycles for t in tasks]
-    latency = [t.latency for t in tasks]
-    is_mem = [t.kind is TaskKind.LOAD or t.kind is TaskKind.STORE for t in tasks]
-    task_level = [level_idx[t.level] if t.level else -1 for t in tasks]
-    kind_compute = [t.kind is TaskKind.COMPUTE for t in tasks]
-    deps = [t.deps for t in tasks]
+    unit_of, cycles, latency = list(units_col), list(cycles_col), list(lat_col)
+    load, store, compute = TaskKind.LOAD, TaskKind.STORE, TaskKind.COMPUTE
+    is_mem = [k is load or k is store for k in kinds]
+    task_level = [level_idx[lv] if lv else -1 for lv in level_col]
+    kind_compute = [k is compute for k in kinds]
     pending = [len(d) for d in deps]
     succ: list[list[int]] = [[] for _ in range(n)]
-    for t in tasks:
-        for d in t.deps:
-            if d >= t.id:
-                raise SimulationError(f"task {t.id} (op #{t.op}) depends on a later task {d}")
-            succ[d].append(t.id)
+    for tid, op_i, ds in zip(ids, ops, deps, strict=True):
+        for d in ds:
+            if d >= tid:
+                raise SimulationError(f"task {tid} (op #{op_i}) depends on a later task {d}")
+            succ[d].append(tid)
 
     nunits = len(tg.units)
     queues: list[list[int]] = [[] for _ in range(nunits)]
@@ -63,41 +82,46 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
     stall = [0] * n
     stall_level = [-1] * n
     ready = [0] * n  # when a task's last dependency finished
+    if n and min(min(cycles), min(latency)) < 0:
+        bad = next(t for t in tasks if t.cycles < 0 or t.latency < 0)
+        raise SimulationError(f"task {bad.id} (op #{bad.op}) has negative cycles or latency "
+                              f"({bad.cycles}, {bad.latency})")
     env = simpy.Environment()
+    schedule = env.schedule
     counter = [0]
 
-    def release(tid: int) -> None:
-        end[tid] = env.now
+    def release(tid: int, now: int) -> None:
+        end[tid] = now
         counter[0] += 1
         if progress is not None and counter[0] % progress_every == 0:
             progress(counter[0], n)
         for s in succ[tid]:
             pending[s] -= 1
             if pending[s] == 0:
-                ready[s] = end[tid]
+                ready[s] = now
                 u = unit_of[s]
                 if u < 0:  # a JOIN (no unit, no time) or a kernel's DISPATCH (no unit, its cycles)
-                    unitless(s)
+                    unitless(s, now)
                     continue
                 heappush(queues[u], s)
                 if not busy[u]:
-                    dispatch(u)
+                    dispatch(u, now)
 
-    def unitless(tid: int) -> None:
-        start[tid] = env.now
-        if cycles[tid]:
-            env.timeout(cycles[tid]).callbacks.append(lambda _ev, tid=tid: release(tid))
+    def unitless(tid: int, now: int) -> None:
+        start[tid] = now
+        c = cycles[tid]
+        if c:
+            schedule(_Wake(released, tid, -1, now + c), NORMAL, c)
         else:
-            release(tid)
+            release(tid, now)
 
-    def dispatch(u: int) -> None:
+    def dispatch(u: int, now: int) -> None:
         q = queues[u]
         if not q:
             busy[u] = False
             return
         tid = heappop(q)
         busy[u] = True
-        now = env.now
         start[tid] = now
         if kind_compute[tid] and deps[tid]:
             # the wait a memory task caused is its end minus when it could have started (its own deps)
@@ -114,26 +138,31 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
             if data_ready > other_ready:
                 stall[tid] = data_ready - other_ready
                 stall_level[tid] = task_level[late]
-        env.timeout(cycles[tid]).callbacks.append(lambda _ev, tid=tid, u=u: unit_done(tid, u))
+        c = cycles[tid]
+        schedule(_Wake(unit_done, tid, u, now + c), NORMAL, c)
 
-    def unit_done(tid: int, u: int) -> None:
-        free_at[u] = env.now
+    def released(ev: _Wake) -> None:
+        release(ev.tid, ev.at)
+
+    def unit_done(ev: _Wake) -> None:
+        tid, u, now = ev.tid, ev.u, ev.at
+        free_at[u] = now
         lat = latency[tid]
         if lat:
-            env.timeout(lat).callbacks.append(lambda _ev, tid=tid: release(tid))
+            schedule(_Wake(released, tid, -1, now + lat), NORMAL, lat)
         else:
-            release(tid)
-        dispatch(u)
+            release(tid, now)
+        dispatch(u, now)
 
     for t in tasks:
         if not t.deps:
             if t.unit < 0:
-                unitless(t.id)
+                unitless(t.id, 0)
                 continue
             heappush(queues[t.unit], t.id)
     for u in range(nunits):
         if queues[u]:
-            dispatch(u)
+            dispatch(u, 0)
     env.run()
     if counter[0] != n:
         stuck = next(i for i in range(n) if end[i] < 0)

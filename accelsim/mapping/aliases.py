@@ -18,7 +18,8 @@ def aliases(graph: Graph, options: Options) -> tuple[Plan, ...]:
     index_of: dict[str, int] = {}
     for i, op in enumerate(graph.ops):
         groups = tuple(phys[src] for src in op.inputs)
-        reads = tuple(dict.fromkeys(t for g in groups for t in g))
+        # one input: its tensors as they are (each phys entry is already free of repeats)
+        reads = groups[0] if len(groups) == 1 else tuple(dict.fromkeys(t for g in groups for t in g))
         index_of[op.name] = i
         folded = (options.fold_batchnorm and op.kind is OpKind.NORM and op.fn == "batchnorm"
                   and len(op.inputs) == 1 and op.follows == op.inputs[0]

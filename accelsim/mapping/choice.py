@@ -43,7 +43,7 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options) -
             for u in pool:
                 free[u] = start + p.est / len(pool)
         else:
-            best = min(pool, key=lambda u: (max(free[u], ready), u))
+            best = pool[0] if len(pool) == 1 else min(pool, key=lambda u: (max(free[u], ready), u))
             chosen = (best,)
             free[best] = max(free[best], ready) + p.est
         cores = {units[u].core for u in chosen}
@@ -65,25 +65,26 @@ def residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Option
                 last_use[t] = p.index
                 users.setdefault(t, []).append(p)
     region = arch.core.sram.total_bytes // 2
-    live: dict[int, dict[str, int]] = {c: {} for c in range(arch.cores)}
+    live: dict[int, dict[str, int]] = {}  # core → its resident outputs (only cores holding some: a GPU has 100+)
+    held: dict[int, int] = {}  # core → the bytes of those
     out = []
     for p in plans:
         if not p.works:
             out.append(p)
             continue
-        for core_live in live.values():
+        for c, core_live in live.items():
             for t in [t for t in core_live if last_use.get(t, -1) < p.index]:
-                del core_live[t]
+                held[c] -= core_live.pop(t)
         consumers = users.get(p.op.name, [])
         resident = False
         if p.core is not None and consumers and all(u.core == p.core for u in consumers):
             size = p.op.out_bytes
-            core_live = live[p.core]
-            if sum(core_live.values()) + size <= region:
-                core_live[p.op.name] = size
+            if held.get(p.core, 0) + size <= region:
+                live.setdefault(p.core, {})[p.op.name] = size
+                held[p.core] = held.get(p.core, 0) + size
                 resident = True
         # graph outputs leave the chip; cross-core tensors go through main memory
-        out.append(p._replace(resident_out=resident, live_bytes=max(sum(v.values()) for v in live.values())))
+        out.append(p._replace(resident_out=resident, live_bytes=max(held.values(), default=0)))
     return cache_residency(_pin_recurrent_weights(tuple(out), arch), graph, arch, options)
 
 

@@ -87,7 +87,8 @@ def group_plan(p: Plan, ngroups: int, count: int = 1) -> tuple[list[int], list[i
         return _lockstep_plan(p, count)
     nunits = len(p.units)
     if "output_tiles" not in p.details:
-        return [p.units[gi % nunits] for gi in range(ngroups)], split(p.cycles, ngroups), [1] * ngroups
+        units = [p.units[0]] * ngroups if nunits == 1 else [p.units[gi % nunits] for gi in range(ngroups)]
+        return units, split(p.cycles, ngroups), [1] * ngroups
     plan: list[tuple[int, int]] = []  # (unit, cycles)
     shares = [_k_slices(t * p.details["tile_cycles"]) for t in split(p.details["output_tiles"], nunits)]
     for r in range(GPU_GROUPS_PER_CORE):
@@ -114,11 +115,15 @@ def _lockstep_plan(p: Plan, count: int) -> tuple[list[int], list[int], list[int]
         parts = [(_k_slices(t * tile), m) for t, m in shares]
     else:
         parts = [(_k_slices(-(-p.cycles // count)) or [0], 1)]
-    rounds = max(len(x) for x, _ in parts)
-    cycles = [max(x[r] for x, _ in parts if r < len(x)) for r in range(rounds)]
+    if len(parts) == 1:  # every core alike
+        (x, m), = parts
+        cycles, weights = list(x), [m * c for c in x]
+    else:
+        rounds = max(len(x) for x, _ in parts)
+        cycles = [max(x[r] for x, _ in parts if r < len(x)) for r in range(rounds)]
+        weights = [sum(m * x[r] for x, m in parts if r < len(x)) for r in range(rounds)]
     cycles[-1] += p.details.get("reduce_cycles", 0)  # a split-K GEMM's reduction kernel, after the last round
-    weights = [sum(m * x[r] for x, m in parts if r < len(x)) for r in range(rounds)]
-    return [p.units[0]] * rounds, cycles, weights
+    return [p.units[0]] * len(cycles), cycles, weights
 
 
 class Emitter:
@@ -201,9 +206,10 @@ class Emitter:
         level_bytes = dict(tr.level_bytes)
         count = units[p.units[0]].count
         group_units, cyc, weights = group_plan(p, tr.groups, count)
-        act_loads = {lv: split_weighted(b, weights) for lv, b in sorted(tr.act.items()) if b}
-        w_loads = {lv: split_weighted(b, weights) for lv, b in sorted(tr.weights.items()) if b}
-        stores = {lv: split_weighted(b, weights) for lv, b in sorted(tr.out.items()) if b}
+        cut = split_weighted if len(set(weights)) > 1 else lambda total, w: split(total, len(w))
+        act_loads = {lv: cut(b, weights) for lv, b in sorted(tr.act.items()) if b}
+        w_loads = {lv: cut(b, weights) for lv, b in sorted(tr.weights.items()) if b}
+        stores = {lv: cut(b, weights) for lv, b in sorted(tr.out.items()) if b}
         producers, launched = self.launched(p.index, self.producers(p))
         if op.kind is OpKind.OPTIMIZER and self.dp > 1:
             # data parallel: the gradient is all-reduced over the chips' links before the step; it overlaps the
@@ -222,9 +228,13 @@ class Emitter:
         ends = [last_store.get(u, c) for u, c in last_compute.items()]
         self.done[op.name] = [self.add(p.index, TaskKind.JOIN, -1, 0, ends)] if len(ends) > JOIN_MIN_ENDS else ends
         nunits = len(p.units)
-        unit_cycles: dict[int, int] = {}
-        for u, c in zip(group_units, cyc, strict=True):
-            unit_cycles[u] = unit_cycles.get(u, 0) + c
+        if nunits == 1:  # every group on the one unit
+            busiest = sum(cyc)
+        else:
+            unit_cycles: dict[int, int] = {}
+            for u, c in zip(group_units, cyc, strict=True):
+                unit_cycles[u] = unit_cycles.get(u, 0) + c
+            busiest = max(unit_cycles.values())
         if count > 1:
             details["units"] = count
             details["work_cycles"] = p.cycles
@@ -238,8 +248,8 @@ class Emitter:
         details["resident_output"] = p.resident_out
         if op.phase is not None:
             details["phase"] = op.phase
-        return OpMapping(op.name, op.kind.value, op.fn, name, p.core, op.macs, op.flops, max(unit_cycles.values()),
-                         len(cyc), level_bytes, details)
+        return OpMapping(op.name, op.kind.value, op.fn, name, p.core, op.macs, op.flops, busiest, len(cyc),
+                         level_bytes, details)
 
     def _groups(self, p: Plan, scale: dict[str, float], group_units: list[int], cyc: list[int],
                 act_loads: dict[str, list[int]],
@@ -256,43 +266,50 @@ class Emitter:
                    for lv in (*act_loads, *w_loads, *stores)}
         load, compute_kind, store = TaskKind.LOAD, TaskKind.COMPUTE, TaskKind.STORE
         ceil, inf = math.ceil, math.inf
+        new = tuple.__new__  # Task(...) without its Python-level __new__: all nine fields given, in order
         # per level: (its parts, unit, granule, bytes per cycle, latency, level)
         acts = [(parts, *lv_info[lv], lv) for lv, parts in act_loads.items()]
         wts = [(parts, *lv_info[lv], lv) for lv, parts in w_loads.items()]
         outs = [(parts, *lv_info[lv], lv) for lv, parts in stores.items()]
+        producers_t, launched_t = tuple(producers), tuple(launched)
         append = tasks.append
+        stream_compute, stream_store = self.stream_compute, self.stream_store
         last_compute: dict[int, int] = {}
         last_store: dict[int, int] = {}
         seen: dict[int, int] = {}
         for gi, unit in enumerate(group_units):
-            sc, ss = self.stream_compute[unit], self.stream_store[unit]
+            sc, ss = stream_compute[unit], stream_store[unit]
             pos = len(sc)
-            slot = [sc[pos - slots]] if pos >= slots else []
-            slot_s = ss[pos - slots] if pos >= slots else None
+            if pos >= slots:
+                slot, slot_s = (sc[pos - slots],), ss[pos - slots]
+            else:
+                slot, slot_s = (), None
             nth = seen[unit] = seen.get(unit, -1) + 1
-            first = producers if nth < slots else []  # each unit's first groups wait for the op's inputs
+            # each unit's first groups wait for the op's inputs; its parameter loads for its launch
+            first, w_after = (producers_t, slot + launched_t) if nth < slots else ((), slot)
             deps: list[int] = []
-            for group, after in ((acts, tuple(first + slot)), (wts, tuple(slot + (launched if nth < slots else [])))):
+            for group, after in ((acts, first + slot), (wts, w_after)):
                 for parts, u, g, b, lat, lv in group:
                     n = parts[gi]
                     if n:
-                        deps.append(len(tasks))
-                        append(Task(len(tasks), op_i, load, u, 0 if b == inf else ceil(-(-n // g) * g / b), after,
-                                    lat, n, lv))
+                        tid = len(tasks)
+                        deps.append(tid)
+                        append(new(Task, (tid, op_i, load, u, 0 if b == inf else ceil(-(-n // g) * g / b), after,
+                                          lat, n, lv)))
             deps += first
             if unit in last_compute:
                 deps.append(last_compute[unit])
             if slot_s is not None:
                 deps.append(slot_s)
             cid = last_compute[unit] = len(tasks)
-            append(Task(cid, op_i, compute_kind, unit, cyc[gi], tuple(deps), 0, 0, None))
+            append(new(Task, (cid, op_i, compute_kind, unit, cyc[gi], tuple(deps), 0, 0, None)))
             sc.append(cid)
             store_id = None
             for parts, u, g, b, lat, lv in outs:
                 n = parts[gi]
                 if n:
                     store_id = last_store[unit] = len(tasks)
-                    append(Task(store_id, op_i, store, u, 0 if b == inf else ceil(-(-n // g) * g / b), (cid,), lat,
-                                n, lv))
+                    append(new(Task, (store_id, op_i, store, u, 0 if b == inf else ceil(-(-n // g) * g / b), (cid,),
+                                      lat, n, lv)))
             ss.append(store_id)
         return last_compute, last_store

@@ -1,6 +1,8 @@
 """Pass 3, pricing: each working op goes to the unit kind of the core that prefers it (the cost modules'
 ``accepts``, the first listed on a tie) and gets that kind's price (:mod:`accelsim.cost`). Identical ops (equal
-:func:`signature`: a model's repeated layers) are priced once."""
+:func:`signature`: a model's repeated layers) are priced once per arch: the prices are kept while the lowerings
+are on equal (frozen) Archs, so a pipeline's stages, a serving run's steps, the fused activations' output
+paths and repeated runs on one preset reuse them."""
 
 from __future__ import annotations
 
@@ -12,35 +14,57 @@ from ..hardware import Arch, UnitSpec, dtype_rate
 from ..ir import Op
 from .plan import Plan
 
+# (the Arch last priced on, its prices by signature, its core's unit specs, their cost models by kind): one tuple,
+# replaced whole, so a reader never sees one arch's prices with another's specs
+_PRICED: list[tuple] = [(None, {}, (), {})]
+_PRICED_MAX = 4096  # signatures kept for one arch (a few hundred for the largest model); then it starts afresh
+
+
+def _priced(arch: Arch) -> tuple[dict[tuple, tuple[str, int, dict]], tuple[UnitSpec, ...], dict]:
+    """The prices already computed on ``arch`` (or an equal Arch: every field equal, ~10 µs to compare) by
+    :func:`signature`, its core's unit specs and their cost models."""
+    held = _PRICED[0]
+    if held[0] is not arch or len(held[1]) > _PRICED_MAX:
+        if held[0] != arch or len(held[1]) > _PRICED_MAX:
+            specs = arch.core.unit_specs()
+            held = (arch, {}, specs, {s.kind: cost.model(s.kind) for s in specs})
+        else:
+            held = (arch, *held[1:])  # the equal arch takes the held one's place: later look-ups test identity
+        _PRICED[0] = held
+    return held[1], held[2], held[3]
+
 
 def price(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:
     """Plans with their unit kind, compute cycles, details and estimated duration."""
-    specs = arch.core.unit_specs()
-    models = {s.kind: cost.model(s.kind) for s in specs}
     main_bpc = arch.bytes_per_cycle(arch.main_memory)
-    priced: dict[tuple, tuple[str, int, dict]] = {}
+    priced, specs, models = _priced(arch)
     out = []
     for p in plans:
         if not p.works:
             out.append(p)
             continue
         op = p.op
-        key = signature(op)
-        try:
-            unit, cycles, details = priced[key]
-        except KeyError:
-            unit, cycles, details = priced[key] = _price(op, specs, models, arch)
-        except TypeError:  # an unhashable attribute: price it on its own
-            unit, cycles, details = _price(op, specs, models, arch)
+        unit, cycles, details = _lookup(priced, specs, models, op, arch)
         offchip = op.in_bytes + op.out_bytes + op.weight_bytes
         out.append(p._replace(unit_kind=unit, cycles=cycles, details=details, est=max(cycles, offchip / main_bpc)))
     return tuple(out)
 
 
+def _lookup(priced: dict, specs: tuple[UnitSpec, ...], models: dict, op: Op, arch: Arch) -> tuple[str, int, dict]:
+    """``op``'s price from ``priced`` (the arch's prices by signature), computed and kept there when missing."""
+    try:
+        key = signature(op)
+        return priced[key]
+    except KeyError:
+        priced[key] = found = _price(op, specs, models, arch)
+        return found
+    except TypeError:  # an unhashable attribute: price it on its own
+        return _price(op, specs, models, arch)
+
+
 def price_op(op: Op, arch: Arch) -> tuple[str, int, dict]:
     """(unit name, cycles, details) of one op on the unit of ``arch``'s core that prefers it."""
-    specs = arch.core.unit_specs()
-    return _price(op, specs, {s.kind: cost.model(s.kind) for s in specs}, arch)
+    return _lookup(*_priced(arch), op, arch)
 
 
 def _price(op: Op, specs: tuple[UnitSpec, ...], models: dict, arch: Arch) -> tuple[str, int, dict]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..cost import attention, gather, gpu_tiles, vector
-from ..hardware import SCRATCHPAD, Arch
+from ..hardware import SCRATCHPAD, Arch, Level
 from ..ir import OpKind
 from ..options import Options
 from ..tasks import TableSplit, Unit
@@ -40,6 +40,20 @@ class Context:
     out_bytes: dict[str, int]  # op → its output's bytes
     grain: dict[str, int]  # shared level → access granule
     bpc: dict[str, float]  # shared level → sustained bytes per cycle
+    # what every op reads of the arch, looked up once (Arch's private-attribute properties cost ~1 µs a read)
+    caches: tuple[str, ...]  # the shared caches, innermost first
+    sized: dict[str, Level]  # shared level with a bandwidth-by-transfer-size curve → its Level
+    cache_budget: dict[str, int]  # cache → the bytes each of a GEMM's three tiles may take in it
+    budgets: dict[int, tuple[tuple[int, int, int], int | None]]  # SRAM reserved → (tile_budgets, shared_budget)
+
+    def sram_budgets(self, reserved: int) -> tuple[tuple[int, int, int], int | None]:
+        """The core SRAM's (:meth:`~accelsim.hardware.Sram.tile_budgets`, ``shared_budget``) beside ``reserved``
+        bytes, computed once per distinct ``reserved``."""
+        got = self.budgets.get(reserved)
+        if got is None:
+            sram = self.arch.core.sram
+            got = self.budgets[reserved] = (sram.tile_budgets(reserved=reserved), sram.shared_budget(reserved=reserved))
+        return got
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,14 +132,14 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     details: dict = {}
     passes = vector.input_passes(op, arch.core.vector) if not op.kind.is_matmul else 1
     # a modelled GPU kernel re-reads the rows it just read from the innermost cache (vector.achieved_fraction)
-    cached = passes > 1 and bool(arch.caches) and op.fn in vector.KERNELS and arch.core.vector.resident_threads
+    cached = passes > 1 and bool(ctx.caches) and op.fn in vector.KERNELS and arch.core.vector.resident_threads
     if passes > 1 and not cached:  # the kernel re-reads its (off-chip) activation inputs: every pass moves them again
         act_a = {lv: b * passes for lv, b in act_a.items()}
         act_b = {lv: b * passes for lv, b in act_b.items()}
     out_off = sum(out_levels.values())
     a_tot, b_tot = sum(act_a.values()), sum(act_b.values()) + sum(wts.values())
     # tiles use the core's SRAM beside the resident activations; the arrays of a core share its tiles
-    bud_a, bud_b, bud_c = arch.core.sram.tile_budgets(reserved=p.live_bytes)
+    (bud_a, bud_b, bud_c), shared = ctx.sram_budgets(p.live_bytes)
     per = None
     if op.kind.is_matmul:
         g = op.gemm
@@ -139,7 +153,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
             ntiles = g.count * fb
             details["tiling"] = {"kv_passes": fb}
         else:
-            shared = arch.core.sram.shared_budget(reserved=p.live_bytes)  # a unified buffer: one budget for all three
+            # a unified buffer (shared not None): one budget for all three
             t = (tile_gemm(g.m, g.n, g.k, *per, bud_a, bud_b, bud_c, op.name) if shared is None
                  else tile_gemm_shared(g.m, g.n, g.k, *per, shared, op.name))
             fa, fb, ntiles = t.a_reads, t.b_reads, t.tiles * g.count
@@ -158,7 +172,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     want = max(ntiles, options.min_tiles_per_op, nunits, int(span // GROUP_MIN_CYCLES))
     groups = max(1, min(want, max(options.max_tiles_per_op, nunits), p.cycles, int(span // GROUP_MIN_CYCLES)))
     cache_bytes: dict[str, int] = {}
-    for i, cache in enumerate(arch.caches):
+    for i, cache in enumerate(ctx.caches):
         if i == 0 and "kv_blocks" in p.details:
             cache_bytes[cache] = attention.cache_bytes(op, p.details) + out_off
         elif i == 0 and "output_tiles" in p.details:
@@ -166,12 +180,12 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         else:
             cache_bytes[cache] = a_tot * fa + b_tot * fb + out_off + (a_tot * (passes - 1) if cached and i == 0 else 0)
         if per is not None and op.kind is not OpKind.ATTENTION:
-            budget = arch.memory(cache).capacity // 3 // (2 if arch.core.sram.double_buffered else 1)
+            budget = ctx.cache_budget[cache]
             t2 = tile_gemm(op.gemm.m, op.gemm.n, op.gemm.k, *per, budget, budget, budget, op.name)
             fa, fb = t2.a_reads, t2.b_reads
         else:
             fa = fb = 1
-    if nunits > 1 and not arch.caches:
+    if nunits > 1 and not ctx.caches:
         # split over cores along the dimension that replicates the smaller operand: along N (columns) every
         # core streams all of A, along M all of B
         ncores = len({ctx.units[u].core for u in p.units})
@@ -193,8 +207,8 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     level_bytes[SCRATCHPAD] = sram + sum(level_bytes.values())  # array reads/writes plus fills and drains
     scale = {}
     for lv, b in level_bytes.items():
-        if lv in ctx.grain and arch.memory(lv).efficiency_by_size:
-            mem = arch.memory(lv)
+        mem = ctx.sized.get(lv)
+        if mem is not None:
             scale[lv] = mem.efficiency_at(b) / mem.efficiency
     main_bytes = level_bytes.get(ctx.main, 0)
     served = sum(act_a.get(lv, 0) + act_b.get(lv, 0) for lv in arch.caches[-1:]) if cached_in else 0
@@ -210,10 +224,13 @@ def context(arch: Arch, units: tuple[Unit, ...], plans: tuple[Plan, ...], level_
             tables: dict[str, TableSplit], input_elems: dict[str, int]) -> Context:
     """The :class:`Context` of one lowering."""
     shared = [lv.name for lv in arch.hierarchy()[1:]]
+    div = 2 if arch.core.sram.double_buffered else 1
     return Context(arch, units, arch.main_memory, level_of, tables, input_elems,
                    frozenset(p.op.name for p in plans if p.resident_out), {p.op.name: p.op.out_bytes for p in plans},
                    {lv: arch.memory(lv).access_bytes for lv in shared},
-                   {lv: arch.bytes_per_cycle(lv) for lv in shared})
+                   {lv: arch.bytes_per_cycle(lv) for lv in shared}, arch.caches,
+                   {lv: arch.memory(lv) for lv in shared if arch.memory(lv).efficiency_by_size},
+                   {c: arch.memory(c).capacity // 3 // div for c in arch.caches}, {})
 
 
 __all__ = ["Context", "Traffic", "context", "operand_bytes", "traffic", "GROUP_MIN_CYCLES"]

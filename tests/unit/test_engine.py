@@ -201,6 +201,18 @@ def test_a_join_takes_no_unit_and_no_time():
     assert trace.events == 3  # one timeout per task on a unit; the JOIN adds none
 
 
+def test_a_task_with_negative_cycles_is_refused_naming_it():
+    # time never runs backwards: a (mapper-bug) task of -5 cycles is an error naming task 1 and its op, not a
+    # trace whose ends precede its starts
+    from accelsim.errors import SimulationError
+    from accelsim.tasks import Task, TaskGraph, Unit
+
+    units = (Unit("c", UnitKind.COMPUTE, 0),)
+    tasks = (Task(0, 0, TaskKind.COMPUTE, 0, 10), Task(1, 3, TaskKind.COMPUTE, 0, -5, (0,)))
+    with pytest.raises(SimulationError, match=r"task 1 \(op #3\).*-5"):
+        simulate(TaskGraph(tasks, units, ()))
+
+
 def test_an_op_split_over_many_cores_is_joined_once_for_its_consumers():
     # 64 cores: a linear layer split over all of them, then a ReLU split over all of them. Each ReLU core's first
     # groups depend on one JOIN of the linear's 64 ends (not on 64 tasks each), and the numbers are those of

@@ -39,3 +39,10 @@ def test_a_replay_larger_than_half_the_l2_reads_its_weights_from_hbm():
 def test_warm_params_need_cache_residency_and_are_off_by_default():
     assert _op(warm_params=6, cache_residency=False)["bytes"]["hbm"] == X + W + OUT
     assert accelsim.options.Options().warm_params == 0
+
+
+def test_a_validation_job_sets_the_copies_it_names():
+    from benchmarks.validation.jobs import experiment
+
+    spec = experiment(("a100|execution=cuda_graph|warm=all|params=6", "gemm", (("m", 16), ("n", 1024), ("k", 1024))))
+    assert spec.options.warm_params == 6 and spec.options.warm_inputs is True

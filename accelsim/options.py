@@ -44,6 +44,12 @@ class Options(BaseModel):
         False, description="How a measurement was taken: the graph's inputs (true: all; a list: those named) start "
                            "in the shared cache, as when a profiler re-runs a kernel on the same tensors or right "
                            "after their producer. Needs cache_residency.")
+    warm_params: int = Field(
+        0, ge=0, description="How a measurement was taken: the graph is re-run back to back on the same parameters, "
+                             "with this many copies of each per run (a collector timing N layers of one shape, "
+                             "each its own weights, on the same input, replay after replay); 0: off. The "
+                             "parameters start in the shared cache when one run's footprint, N copies of every "
+                             "parameter included, fits (mapping/l2resident.py). Needs cache_residency.")
     max_tiles_per_op: PositiveInt = Field(
         16, description="Upper bound on tile groups (compute tasks) per op; tiles beyond it are merged. "
                           "16 keeps LLaMA-2-7B serving within 0.4 % of 32 with half the tasks.")

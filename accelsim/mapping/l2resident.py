@@ -13,6 +13,11 @@ stashed tensors are placed and keep their memory.
 inputs start in the cache (distance counted from the start of the pass), as when a profiler re-runs a kernel on
 the same input tensors, or runs it right after the kernel that produced them (benchmarks/validation cites the
 source for each replayed file that sets it). ``true`` warms every graph input; a list names those that are.
+``options.warm_params`` (N, default 0: off) is the same kind of definition for parameters: the measurement re-runs
+the graph back to back, with N copies of each parameter per run (NVIDIA's GEMM collector times 6 linear layers of
+one shape, each its own weights, replay after replay), so a parameter read in one run is read again in the next
+after that whole run's footprint was touched: when that fits, every parameter is read from the cache
+(:func:`warm_params`).
 
 A modelled GPU vector kernel (:data:`accelsim.cost.vector.KERNELS`) keeps the pace of its row walk
 (:func:`paced_fraction`): its dependent round trips stay priced at the main memory's latency even when its reads hit
@@ -69,6 +74,7 @@ def cache_residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: 
     placed = {*graph.info.kv_cache, *graph.info.stashed}
     written: dict[str, tuple[int, int]] = {}  # tensor → (its bytes, bytes touched before it was written)
     warm = {n: math.prod(graph.inputs[n]) for n in warm_names(graph, options) - placed}  # elements
+    params = warm_params(plans, options, budget)
     cum = 0  # bytes the working ops so far touched
     out = []
     for p in plans:
@@ -80,6 +86,7 @@ def cache_residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: 
                 written[t] = (warm[t] * p.op.elem_bytes, 0)
         served = [t for t in dict.fromkeys(p.inputs) if t in written
                   and written[t][0] + cum - written[t][1] <= budget]
+        served += [w.name for w in p.weights if w.name in params]
         if served:
             p = p._replace(details={**p.details, KEY: served})
         cum += footprint(p.op)
@@ -87,6 +94,18 @@ def cache_residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: 
             written[p.op.name] = (p.op.out_bytes, cum)
         out.append(p)
     return tuple(out)
+
+
+def warm_params(plans: tuple[Plan, ...], options: Options, budget: int) -> frozenset[str]:
+    """The parameters ``options.warm_params`` (N > 0) keeps in the cache between runs: every working op's, when one
+    run's footprint fits ``budget``: each op's activation inputs and output once, and N copies of its parameters
+    (the collector's N layers of one shape, each its own weights; their outputs reuse one buffer). In the LRU
+    stack, a parameter's distance from its read in the previous run to the next is that whole footprint."""
+    n = options.warm_params
+    works = [p for p in plans if p.works]
+    if not n or sum(p.op.in_bytes + p.op.out_bytes + n * p.op.weight_bytes for p in works) > budget:
+        return frozenset()
+    return frozenset(w.name for p in works for w in p.weights)
 
 
 def paced_fraction(op: Op, arch: Arch, main_bytes: int, served: int, cache_bytes: int, passes: int) -> float | None:
@@ -106,4 +125,4 @@ def paced_fraction(op: Op, arch: Arch, main_bytes: int, served: int, cache_bytes
     return floor / max(rest, floor)
 
 
-__all__ = ["CACHE_SHARE", "KEY", "cache_residency", "footprint", "paced_fraction", "warm_names"]
+__all__ = ["CACHE_SHARE", "KEY", "cache_residency", "footprint", "paced_fraction", "warm_names", "warm_params"]

@@ -106,7 +106,7 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
         _add(act_a, gather.gathered({lv: op.gather_rows or 0 for lv in gathered}, row, ctx.grain))
     wts: dict[str, int] = {}
     for i, w in enumerate(p.weights):
-        lv = ctx.level_of[w.name]
+        lv = ctx.arch.caches[-1] if w.name in cached else ctx.level_of[w.name]  # options.warm_params
         if op.kind is OpKind.EMBEDDING and i == 0:  # a gather: only the looked-up rows, whole granules each
             n = w.shape[0] if op.gather_rows is None else op.gather_rows
             split = ctx.tables.get(w.name)
@@ -199,7 +199,8 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # activation loads wait for their producers; parameter loads only for a free buffer (so they prefetch)
     act_levels = {lv: act_a.get(lv, 0) * fa + act_b.get(lv, 0) * fb for lv in {*act_a, *act_b}}
     act_levels.update({lv: b for lv, b in cache_bytes.items() if b})
-    w_levels = {lv: b * fb for lv, b in wts.items()}
+    # a parameter read from a cache (options.warm_params) moves only the cache's bytes, counted above
+    w_levels = {lv: b * fb for lv, b in wts.items() if lv not in cache_bytes}
     level_bytes: dict[str, int] = {}
     for lv, b in [*act_levels.items(), *w_levels.items(), *out_levels.items()]:
         if b:

@@ -31,7 +31,8 @@ def load_preset(ref: str):
 def experiment(j: Job):
     """The :class:`accelsim.config.schema.ExperimentSpec` that simulates job ``j`` (default options;
     ``"a100|execution=cuda_graph"`` runs the kernels as one CUDA graph, as a collector that replays a captured
-    graph measures them; ``"|warm=all"`` starts the micro-workload's graph inputs in the L2, ``options.warm_inputs``)."""
+    graph measures them; ``"|warm=all"`` starts the micro-workload's graph inputs in the L2, ``options.warm_inputs``;
+    ``"|params=6"`` replays it on the same parameters, 6 copies of each per run, ``options.warm_params``)."""
     from accelsim.config import load_workload
     from accelsim.config.schema import ExperimentSpec
     from accelsim.options import Options
@@ -42,6 +43,8 @@ def experiment(j: Job):
     chosen: dict[str, object] = {"execution": settings["execution"]} if "execution" in settings else {}
     if "warm" in settings:  # "|warm=all" or "|warm=b": the graph inputs the measurement had in the L2 (the files cite why)
         chosen["warm_inputs"] = True if settings["warm"] == "all" else tuple(settings["warm"].split("+"))
+    if "params" in settings:  # "|params=6": the run is replayed on the same weights, 6 copies of each per run
+        chosen["warm_params"] = int(settings["params"])
     options = Options(**chosen)
     return ExperimentSpec(name=f"{model}_{arch.name}", workload=load_workload({"model": model, **dict(params)}),
                           arch=arch, options=options)

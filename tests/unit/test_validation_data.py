@@ -110,8 +110,9 @@ def test_aiconfigurator_plans(tmp_path):
                                           "VLLM,0.14.0,vllm_default,bf16,8,128,512,3.5\n"))
     assert gemm.preset == "a100" and gemm.rows[0].measured_s == pytest.approx(3.5e-6)
     # the collector times CUDA-graph replays: simulated as a graph, compared without the host launch ("replay"),
-    # its 6 linear layers reading the same x: the input starts in the L2 ("warm=all")
-    assert gemm.rows[0].terms == ((("a100|execution=cuda_graph|warm=all", "gemm",
+    # its 6 linear layers reading the same x: the input starts in the L2 ("warm=all"); their 6 weights are re-read
+    # replay after replay ("params=6", collect_gemm.py outside_loop_count = 6)
+    assert gemm.rows[0].terms == ((("a100|execution=cuda_graph|warm=all|params=6", "gemm",
                                     (("dtype", "bf16"), ("k", 512), ("m", 8), ("n", 128))), 1, "replay"),)
     head = "framework,version,kernel_source,batch_size,num_heads,num_key_value_heads,head_dim,q_len,kv_len,latency_us\n"
     pre = plan_file(_csv(d / "context_attention.csv", head + "VLLM,0.14.0,fa,4,32,8,128,512,512,20.0\n"))

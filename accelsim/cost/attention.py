@@ -180,9 +180,13 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     main = arch.memory(arch.main_memory)  # its bandwidth as the engine sustains it for the op's bytes
     bandwidth = arch.bytes_per_cycle(arch.main_memory) * main.efficiency_at(kv_bytes * per_head * s.batch
                                                                              * s.heads) / main.efficiency
+    # a split CTA writes its rows' fp32 partial output (flash-attention set_params_splitkv: out_accum of (splits,
+    # batch, heads, seqlen_q, head_dim) floats; flash_fwd_kernel.h writes a split's O to it unconverted) beside
+    # its K/V stream; the combine kernel reads them back (:func:`combine_cycles`)
+    partial = s.rows * s.head_dim * PARTIAL_BYTES if splits > 1 and s.sole else 0
     cost = CtaCost(block, prologue(s, bm, bn, op.elem_bytes, arch),
                    block_path(tensor, soft, kv_load(s, bn, op.elem_bytes, arch), k), kv_bytes, bandwidth,
-                   k.ctas_per_sm, arch)
+                   k.ctas_per_sm, arch, partial)
     blocks = cta_blocks(s, bm, bn, splits)  # one head's CTAs in launch order
     if ctas <= EXACT_WAVES * arch.cores:  # few waves: the longest (causal: last) CTAs decide; schedule them
         out_tiles, tile_cycles = min(ctas, arch.cores), makespan(cost.in_waves(blocks * (s.batch * s.heads), slots),
@@ -213,6 +217,7 @@ class CtaCost(NamedTuple):
     bandwidth: float  # main memory's sustained bytes per cycle for the op
     ctas_per_sm: int
     arch: Arch
+    out_bytes: int = 0  # bytes the CTA writes to main memory at its end (a split's fp32 partial output)
 
     def __call__(self, n: int, conc: int) -> int:
         """The SM's cycles for a CTA of ``n`` blocks, the longest of: its work; its critical path, shared with the
@@ -223,7 +228,7 @@ class CtaCost(NamedTuple):
         resident = min(self.ctas_per_sm, -(-conc // a.cores))
         c = max(n * self.block + self.fixed, -(-(self.fixed + n * self.path) // resident))
         if self.kv_bytes:
-            c = max(c, math.ceil(n * self.kv_bytes * conc / resident / self.bandwidth))
+            c = max(c, math.ceil((n * self.kv_bytes + self.out_bytes) * conc / resident / self.bandwidth))
         return c
 
     def in_waves(self, blocks: list[int], slots: int) -> list[int]:

@@ -58,6 +58,33 @@ def plan_aic_gemm(plan: FilePlan, preset: str) -> FilePlan:
     return plan
 
 
+# The attention collector's KV cache (collector/vllm/utils.py create_and_prepopulate_kv_cache) is a pool of
+# max(8192, needed) blocks of BLOCK tokens, laid out (2, blocks, BLOCK, kv_heads, head_dim); the row's sequences
+# take ceil(seq_len / BLOCK) blocks each, shuffled among the pool's first blocks (randomize_blocks), and a replay
+# reads only those (the block table names no other). Replayed back to back on the same tensors, every tensor is
+# re-read one whole replay after its last use: under the L2's LRU rule (mapping/l2resident.py) it is still there
+# only when everything one replay touches fits the L2's share; else the cyclic sweep evicts it first (LRU's
+# worst case: no tensor hits).
+BLOCK = 64  # collector/vllm/collect_attn.py run_attention_torch: block_size = 64
+
+
+def replay_footprint(b: int, h: int, kvh: int, dh: int, q: int, kv: int, elem: int = 2) -> int:
+    """Bytes one replay of an attention row touches: the K and V cache blocks its sequences own (whole blocks of
+    BLOCK tokens), the query and output, and the new tokens' K and V (bf16)."""
+    cache = 2 * b * -(-kv // BLOCK) * BLOCK * kvh * dh * elem
+    return cache + 2 * b * h * q * dh * elem + 2 * b * kvh * q * dh * elem
+
+
+def l2_share(preset: str) -> int:
+    """The bytes of the preset's outermost cache a tensor can count on (l2resident.CACHE_SHARE of it)."""
+    from accelsim.mapping.l2resident import CACHE_SHARE
+
+    from .jobs import load_preset
+
+    arch = load_preset(preset)
+    return int(arch.memory(arch.caches[-1]).capacity * CACHE_SHARE) if arch.caches else 0
+
+
 def plan_aic_attention(plan: FilePlan, preset: str) -> FilePlan:
     """FlashAttention prefill (causal) or decode rows as the fused ``attention`` micro-workload."""
     plan.compared = REPLAY
@@ -70,7 +97,8 @@ def plan_aic_attention(plan: FilePlan, preset: str) -> FilePlan:
         if h % kvh:
             plan.skipped.append((key, "num_key_value_heads does not divide num_heads"))
             continue
-        j = job(preset + GRAPH + WARM, "attention", batch=b, heads=h, kv_heads=kvh, head_dim=dh, q_len=q, kv_len=kv,
+        warm = WARM if replay_footprint(b, h, kvh, dh, q, kv) <= l2_share(preset) else ""
+        j = job(preset + GRAPH + warm, "attention", batch=b, heads=h, kv_heads=kvh, head_dim=dh, q_len=q, kv_len=kv,
                 attention="fused", causal=not decode, dtype="bf16", kv_cache_write=True)
         group = "GQA" if kvh < h else "MHA"
         plan.rows.append(RowSpec(key, meas, ((j, 1, "replay"),), group=group, tags=_sizes(meas)))

@@ -55,7 +55,7 @@ def test_tpu_v1_parts_are_no_larger_than_the_papers():
     assert total < TPU_V1_DIE
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13's check fails: unified buffer 15.5 %, matrix unit 4.6 %, "
+@pytest.mark.xfail(strict=True, reason="issue 13's check fails (no sourced layout factor found): unified buffer 15.5 %, matrix unit 4.6 %, "
                                        "accumulators 2.6 % of 331 mm² against 29 / 24 / 6 % (docs/energy.md)")
 def test_tpu_v1_area_fractions_within_25_percent_of_the_paper():
     parts, _ = _tpu_v1_parts()

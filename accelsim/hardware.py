@@ -675,7 +675,10 @@ class EnergySpec(_Model):
     mac_area_overhead: Annotated[float, Field(ge=1, le=1000)] = 1.0  # PE area (registers, wires) ÷ arithmetic's
     vector_area_um2: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None  # per lane
     sram_bitcell_um2: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 0.346  # one SRAM bit cell
-    sram_array_efficiency: Annotated[float, Field(gt=0, le=1)] = 0.5  # bit cells ÷ macro area
+    # bit cells ÷ macro area: 0.33, measured on NVDLA's published 28 nm areas (nvdla/doc @04a0133 doc/primer.rst,
+    # "Example Area and Performance": a least-squares fit of its 7 rows gives 0.388 µm² per convolution-buffer bit,
+    # memories and periphery included, against the 0.127 µm² 28 nm cell of this rule; docs/energy.md)
+    sram_array_efficiency: Annotated[float, Field(gt=0, le=1)] = 0.33
     idle_power: Watts | None = None  # the chip's static power (W), off-chip memories excluded
     leakage_w_per_mm2: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     other_area: SquareMm = 0.0  # mm² of the die this model does not build (I/O, NoC, control, ...)

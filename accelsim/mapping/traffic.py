@@ -77,7 +77,7 @@ def _sources(tensors: tuple[str, ...], elem: int, ctx: Context, cached: tuple[st
     for t in tensors:
         if t in ctx.resident:
             continue
-        lv = ctx.arch.caches[-1] if t in cached and t not in ctx.level_of else ctx.level_of.get(t, ctx.main)
+        lv = ctx.caches[-1] if t in cached and t not in ctx.level_of else ctx.level_of.get(t, ctx.main)
         out[lv] = out.get(lv, 0) + (ctx.out_bytes[t] if t in ctx.out_bytes else ctx.input_elems[t] * elem)
     return out
 
@@ -106,7 +106,7 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
         _add(act_a, gather.gathered({lv: op.gather_rows or 0 for lv in gathered}, row, ctx.grain))
     wts: dict[str, int] = {}
     for i, w in enumerate(p.weights):
-        lv = ctx.arch.caches[-1] if w.name in cached else ctx.level_of[w.name]  # options.warm_params
+        lv = ctx.caches[-1] if w.name in cached else ctx.level_of[w.name]  # options.warm_params
         if op.kind is OpKind.EMBEDDING and i == 0:  # a gather: only the looked-up rows, whole granules each
             n = w.shape[0] if op.gather_rows is None else op.gather_rows
             split = ctx.tables.get(w.name)
@@ -212,9 +212,10 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         if mem is not None:
             scale[lv] = mem.efficiency_at(b) / mem.efficiency
     main_bytes = level_bytes.get(ctx.main, 0)
-    served = sum(act_a.get(lv, 0) + act_b.get(lv, 0) for lv in arch.caches[-1:]) if cached_in else 0
+    outer = ctx.caches[-1] if cached_in else None  # cached_in: the arch has a cache (l2resident)
+    served = act_a.get(outer, 0) + act_b.get(outer, 0) if outer else 0
     achieved = None if op.kind.is_matmul else (
-        l2resident.paced_fraction(op, arch, main_bytes, served, level_bytes[arch.caches[-1]], passes) if served
+        l2resident.paced_fraction(op, arch, main_bytes, served, level_bytes[outer], passes) if served
         else vector.achieved_fraction(op, arch, main_bytes, passes))
     if achieved is not None:  # a modelled GPU kernel: its latency-bound bandwidth instead of the size curve
         scale[ctx.main] = achieved

@@ -662,7 +662,8 @@ class EnergySpec(_Model):
     node-scaling rule of :mod:`accelsim.energy.tech`; per-level and per-link figures (pJ/bit, W, mm² on the
     levels and the interconnect) are taken as written. A dtype missing from ``mac_pj``/``mac_area_um2`` takes
     Horowitz's figures (:func:`accelsim.energy.tech.mac_45nm`). The chip's static power is ``idle_power``
-    (W), else ``leakage_w_per_mm2`` × its area, shared over units and levels by area."""
+    (W), else ``leakage_w_per_mm2`` × its area, shared over units and levels by area; while it does work it also
+    draws ``activity_power_share`` × (``tdp`` − ``idle_power``)."""
 
     node: Nanometres
     reference_node: Nanometres = 45.0
@@ -683,6 +684,9 @@ class EnergySpec(_Model):
     leakage_w_per_mm2: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     other_area: SquareMm = 0.0  # mm² of the die this model does not build (I/O, NoC, control, ...)
     tdp: Watts | None = None  # thermal design power (W): a run above it says so in notes
+    # the share of the board's headroom (tdp - idle_power) a chip draws while it does work, beyond the actions this
+    # model prices (a GPU's clock tree, instruction issue and operand delivery of busy SMs, leakage under load)
+    activity_power_share: Annotated[float, Field(ge=0, le=1)] = 0.0
     # area of what an arithmetic unit does not hold (docs/energy.md, "Registers, register files, the whole die")
     register_bit_um2: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 4.522  # one flip-flop bit
     pe_register_bits: Annotated[int, Field(ge=0, le=4096)] = 0  # flip-flop bits per MAC of an array (its PE)

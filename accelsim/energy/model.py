@@ -24,6 +24,7 @@ PJ = 1e-12
 UM2 = 1e-6  # mm² per µm²
 LINK = "link"  # the name of the chip link in bytes and in the units (mapping.lower)
 ALUS = "alus"  # area.units' entry of energy.core_alus
+ACTIVITY = "activity"  # energy.by_unit's entry of the activity power (energy.activity_power_share)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Constants:
     static_w: dict[str, float]  # W by unit and level (the chip's static power by area; off-chip memories' own)
     tdp: float | None
     missing: tuple[str, ...] = field(default=())  # levels without an energy figure (counted as 0)
+    activity_w: float = 0.0  # W the chip draws while it does work, beyond the priced actions
 
     @property
     def area_total(self) -> float:
@@ -89,8 +91,9 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
         own = arch.memory(lv.name).static_power
         if own:
             static[lv.name] = static.get(lv.name, 0.0) + own
+    headroom = spec.tdp - chip_static if spec.tdp is not None else 0.0
     return Constants(mac_pj * spec.mac_overhead * PJ, vector_pj * e_scale * PJ, per_bit, units, levels, other,
-                     static, spec.tdp, missing)
+                     static, spec.tdp, missing, spec.activity_power_share * max(headroom, 0.0))
 
 
 def _level_energy(arch: Arch, spec: EnergySpec, e_scale: float) -> tuple[dict[str, float], tuple[str, ...]]:
@@ -202,12 +205,13 @@ def account(report: dict[str, Any], arch: Arch, *,
                                            f"energy, power and area are null (docs/energy.md)"]}
     chips = int(report.get("pipeline", {}).get("stages", 1))  # a pipeline report covers its P stages' chips
     seconds = float(report["seconds"])
-    energy = _energy(report["ops"], c, seconds * chips)
+    active = float(report.get("active_fraction", 1.0))  # (reports before it: busy all run long)
+    energy = _energy(report["ops"], c, seconds * chips, active)
     total = energy["total_j"]
     static_w = c.static_total * chips
     average = total / seconds if seconds else 0.0
-    if peak_dynamic_w is not None:
-        peak = max(average, static_w + peak_dynamic_w(report["ops"]))
+    if peak_dynamic_w is not None:  # the busiest window does work throughout: the activity power is drawn
+        peak = max(average, static_w + c.activity_w * chips + peak_dynamic_w(report["ops"]))
     else:
         peak = max(average, (report.get("power") or {}).get("peak_w") or 0.0)
     power = {"average_w": average, "average_w_per_chip": average / chips, "peak_w": peak,
@@ -231,8 +235,9 @@ def account(report: dict[str, Any], arch: Arch, *,
 NOTE_PREFIX = "energy: "
 
 
-def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float) -> dict[str, Any]:
-    """Dynamic energy of the op rows (written into each row) plus the static energy over ``chip_seconds``.
+def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, active: float) -> dict[str, Any]:
+    """Dynamic energy of the op rows (written into each row), the activity power over the ``active`` share of
+    ``chip_seconds`` (``by_unit["activity"]`` when the arch draws any) and the static energy over all of it.
 
     The loop is :func:`op_energy` inlined (one pass over the rows, no dict per row), adding in the same order."""
     per_bit = c.level_j_per_bit
@@ -271,7 +276,11 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float) -> di
         target = by_unit if part in c.unit_area else by_level
         target[part] = target.get(part, 0.0) + j
     static_j = sum(static.values()) + other
-    return {"total_j": dynamic + static_j, "dynamic_j": dynamic, "static_j": static_j, "mac_j": macs_j,
+    activity = c.activity_w * active * chip_seconds
+    if c.activity_w:
+        by_unit[ACTIVITY] = activity
+    return {"total_j": dynamic + activity + static_j, "dynamic_j": dynamic, "activity_j": activity,
+            "static_j": static_j, "mac_j": macs_j,
             "by_level": by_level, "by_unit": by_unit, "other_j": other, "by_op_kind": by_kind}
 
 

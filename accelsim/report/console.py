@@ -48,8 +48,9 @@ def energy_rows(report: dict) -> list[tuple[str, str]]:
     energy, power, area = report.get("energy"), report.get("power") or {}, report.get("area") or {}
     if not energy:
         return []
+    activity = f"{fmt.joules(energy['activity_j'])} activity, " if energy.get("activity_j") else ""
     rows = [("energy", f"{fmt.joules(energy.get('total_j'))} ({fmt.joules(energy.get('dynamic_j'))} dynamic, "
-                       f"{fmt.joules(energy.get('static_j'))} static)")]
+                       f"{activity}{fmt.joules(energy.get('static_j'))} static)")]
     by_level = energy.get("by_level") or {}
     rows += [(f"  energy {lv}", fmt.joules(by_level[lv])) for lv in ordered(by_level, report)]
     rows += [(f"  energy {u}", fmt.joules(j)) for u, j in (energy.get("by_unit") or {}).items()]

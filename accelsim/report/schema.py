@@ -151,12 +151,14 @@ class Op(_OpRequired, total=False):
 
 
 class Energy(TypedDict):
-    """Joules of the run (docs/energy.md): dynamic (MACs, vector FLOPs, bytes per level) plus static (the
-    chip's static power over the run, shared over units and levels by area). ``by_unit`` + ``by_level`` +
-    ``other_j`` = ``total_j``; ``by_op_kind`` splits the dynamic energy by op kind."""
+    """Joules of the run (docs/energy.md): dynamic (MACs, vector FLOPs, bytes per level) plus activity (the power
+    a busy chip draws beyond those actions, over ``active_fraction`` of the run: ``by_unit["activity"]``) plus
+    static (the chip's static power over the run, shared over units and levels by area). ``by_unit`` +
+    ``by_level`` + ``other_j`` = ``total_j``; ``by_op_kind`` splits the dynamic energy by op kind."""
 
     total_j: float
     dynamic_j: float
+    activity_j: float  # reports since the activity term; older lack it
     static_j: float
     mac_j: float
     by_level: dict[str, float]
@@ -291,6 +293,7 @@ class ReportDict(_ReportRequired, total=False):
 
     kernel_dispatch_s: float  # the device-side dispatch part of launch_overhead_s (reports since it; older lack it)
     launch_bound_fraction: float  # launch_overhead_s / seconds (every report since the launch model; older lack it)
+    active_fraction: float  # share of seconds in which the chip does some op's work (not launches, dispatch gaps)
     execution: str  # "eager" | "cuda_graph" | "none"; serving: per phase, "prefill eager, decode cuda_graph"
     params_per_chip: int  # the parameters one chip holds, when tensor or pipeline parallelism splits the model
     tables: dict[str, TableSplit]

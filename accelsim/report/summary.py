@@ -68,6 +68,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "launch_overhead_s": launch / clock,
         "kernel_dispatch_s": dispatch / clock,
         "launch_bound_fraction": launch / total if total else 0.0,
+        "active_fraction": active_cycles(trace, t.work) / total if total else 0.0,
         "execution": tg.execution or "none",
         "clock_hz": clock,
         "macs": macs,
@@ -105,21 +106,37 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
 
 
 class _TaskArrays(NamedTuple):
-    """Per-task columns of a TaskGraph as numpy arrays: op index, unit index, occupancy, is-compute."""
+    """Per-task columns of a TaskGraph as numpy arrays: op index, unit index, occupancy, is-compute, and
+    does-an-op's-work (a LOAD, COMPUTE or STORE: not a host launch, a device dispatch gap or a JOIN)."""
 
     op: np.ndarray
     unit: np.ndarray
     occ: np.ndarray
     compute: np.ndarray
+    work: np.ndarray
 
     @classmethod
     def of(cls, tg: TaskGraph) -> _TaskArrays:
         if not tg.tasks:
             empty = np.zeros(0, dtype=np.int64)
-            return cls(empty, empty, empty, np.zeros(0, dtype=bool))
+            return cls(empty, empty, empty, np.zeros(0, dtype=bool), np.zeros(0, dtype=bool))
         _, op, kind, unit, cycles, *_ = zip(*tg.tasks, strict=True)  # Task is a NamedTuple: its columns at once
+        kinds = np.array(kind, dtype=np.int64)
         return cls(np.array(op, dtype=np.int64), np.array(unit, dtype=np.int64), np.array(cycles, dtype=np.int64),
-                   np.array(kind, dtype=np.int64) == TaskKind.COMPUTE)
+                   kinds == TaskKind.COMPUTE, np.isin(kinds, (TaskKind.LOAD, TaskKind.COMPUTE, TaskKind.STORE)))
+
+
+def active_cycles(trace: Trace, work: np.ndarray) -> int:
+    """Cycles in which the chip does some op's work: the union of the ``work`` tasks' [start, end) intervals
+    (a kernel's loads, tiles and stores; not the host's launches nor the device's dispatch gaps between
+    kernels). The energy model draws ``energy.activity_power_share`` over them (docs/energy.md)."""
+    start, end = trace.start[work], trace.end[work]
+    if not len(start):
+        return 0
+    order = np.argsort(start, kind="stable")
+    start, end = start[order], np.maximum.accumulate(end[order])  # end: the furthest end reached so far
+    gaps = start[1:] - end[:-1]  # a positive gap: no task running between the two
+    return int(end[-1] - start[0] - gaps[gaps > 0].sum())
 
 
 def _stalls(arch: Arch, trace: Trace, t: _TaskArrays, stall: np.ndarray

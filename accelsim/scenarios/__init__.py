@@ -44,7 +44,12 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
     factor = throttle_factor(report.to_dict())
     if options is None or not options.throttle_to_tdp or factor >= 1.0:
         return report
-    slow = arch.model_copy(update={"clock": arch.clock * max(factor, 1e-3)})
+    factor = max(factor, 1e-3)
+    update: dict[str, object] = {"clock": arch.clock * factor}
+    if arch.energy is not None and arch.energy.activity_power_share:  # drawn per cycle as the priced actions are
+        update["energy"] = arch.energy.model_copy(
+            update={"activity_power_share": arch.energy.activity_power_share * factor})
+    slow = arch.model_copy(update=update)
     throttled = _run_scenario(workload, slow, options, name=name, progress=progress)
     throttled.to_dict()["notes"] = [*throttled.to_dict()["notes"], f"energy: throttled to the TDP: the clock runs at "
                                f"{factor:.3f}x {arch.clock / 1e6:g} MHz = {slow.clock / 1e6:g} MHz (first order)"]

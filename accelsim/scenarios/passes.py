@@ -107,6 +107,7 @@ class Timing:
     phases: Mapping[str, Mapping[str, int]]
     memory: Mapping[str, Mapping[str, float]]
     placement: Mapping[str, object]
+    active_s: float = 0.0  # seconds in which the chip does some op's work (report.json's active_fraction × seconds)
 
     @property
     def compute_end(self) -> int:
@@ -147,6 +148,7 @@ class Pass:
         """The pass that produced ``report`` from task graph ``tg``; ``params`` are its graph's parameters."""
         timing = Timing(cycles=int(report["total_cycles"]), seconds=float(report["seconds"]),
                         launch_s=float(report.get("launch_overhead_s", 0.0)), params=params,
+                        active_s=float(report.get("active_fraction", 1.0)) * float(report["seconds"]),
                         model_params=int(report["params"]),
                         phases=report.get("phases") or {}, memory=report.get("memory") or {},
                         placement=report.get("placement") or {})

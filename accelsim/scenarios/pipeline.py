@@ -140,6 +140,8 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
         "seconds": seconds,
         "launch_overhead_s": slow.timing.launch_s / slow.timing.seconds * seconds if slow.timing.seconds else 0.0,
         "launch_bound_fraction": slow.timing.launch_s / slow.timing.seconds if slow.timing.seconds else 0.0,
+        # the bottleneck stage's share (as its launch share), not the P chips' mean: bubbles are not counted idle
+        "active_fraction": slow.timing.active_s / slow.timing.seconds if slow.timing.seconds else 0.0,
         "macs": totals.macs,
         "flops": totals.flops,
         "params": slow.timing.model_params,

@@ -226,6 +226,7 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
         "seconds": seconds,
         "launch_overhead_s": launch_s,
         "launch_bound_fraction": launch_s / seconds if seconds else 0.0,
+        "active_fraction": sum(s * p.timing.active_s for p, s in weighted) / seconds if seconds else 0.0,
         "execution": ", ".join(dict.fromkeys(f"{phase} {p.shown.report['execution']}" for phase, p in
                                              (("prefill", prefill), ("decode", decode[0] if decode else None)) if p)),
         "macs": totals.macs,

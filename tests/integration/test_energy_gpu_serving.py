@@ -21,7 +21,9 @@ import accelsim
 from accelsim.config import load_workload
 
 # batch (max_num_seqs) -> (J per output token, average GPU power in W), ML.ENERGY v3.0, Llama 3.1 8B, 1× H100 SXM
-MLENERGY_V3_H100 = {16: (0.263, 513), 32: (0.165, 560), 64: (0.119, 610)}
+MLENERGY_V3_H100 = {16: (0.263, 513), 32: (0.165, 560), 64: (0.119, 610), 128: (0.095, 669), 256: (0.077, 691)}
+# the like-for-like caps: vLLM keeps every slot busy and the static batch's token rate is within 25 % of vLLM's
+LIKE_FOR_LIKE = (16, 32)
 H100_IDLE_W = 69.5  # median of 10 public nvidia-smi listings of idle H100 SXM boards (docs/energy.md; arch/h100.yaml)
 
 
@@ -38,22 +40,33 @@ def h100_runs():
 def test_h100_llama3_8b_token_rate_near_the_measured(h100_runs):
     # J/token = average power / token throughput: the throughput half is like-for-like at small caps, where vLLM
     # keeps every slot busy (tokens/s measured = W / (J/token): 513 / 0.263 = 1951, 560 / 0.165 = 3394)
-    for batch in (16, 32):
+    for batch in LIKE_FOR_LIKE:
         joules, watts = MLENERGY_V3_H100[batch]
         assert h100_runs[batch]["serving"]["tokens_per_s"] == pytest.approx(watts / joules, rel=0.25), batch
 
 
-def test_h100_llama3_8b_power_between_idle_and_the_measured(h100_runs):
-    # every term the model prices is one the GPU spends, and it prices no term the GPU does not: its average power
-    # lies above the board's idle power and below the measured (176 / 513 W at batch 16 today: 0.34×)
+def test_h100_llama3_8b_average_power_near_the_measured(h100_runs):
+    # arch/h100.yaml's activity_power_share (0.55) was chosen on the batch-16 row (513 W); the rows of batch 32 to
+    # 256 (560-691 W, the GPU at its 700 W cap from 192 on) are the check: the model's power tracks them within 15 %
+    # as its MACs per second grow 5x and its HBM rate stays ~2.2 TB/s, and stays above the board's idle power
     for batch, (_, watts) in MLENERGY_V3_H100.items():
         average = h100_runs[batch]["power"]["average_w"]
-        assert H100_IDLE_W < average < watts, batch
+        assert H100_IDLE_W < average, batch
+        assert average == pytest.approx(watts, rel=0.15), batch
 
 
-@pytest.mark.xfail(strict=True, reason="the model prices 0.32x of the measured J/token at every batch: its dynamic "
-                                       "power misses ~350 W the GPU spends beyond DRAM, MACs and SRAM arrays "
-                                       "(docs/energy.md, 'Published serving energy')")
-def test_h100_llama3_8b_joules_per_token_within_20_percent(h100_runs):
-    for batch, (joules, _) in MLENERGY_V3_H100.items():
+def test_h100_llama3_8b_joules_per_token_within_20_percent_where_like_for_like(h100_runs):
+    # J/token = W / (tokens/s): where the token rate is like-for-like (batch 16, 32), the issue's aim holds
+    for batch in LIKE_FOR_LIKE:
+        joules, _ = MLENERGY_V3_H100[batch]
+        assert h100_runs[batch]["efficiency"]["j_per_token"] == pytest.approx(joules, rel=0.20), batch
+
+
+@pytest.mark.xfail(strict=True, reason="from batch 64 the static batch's token rate runs 33-49 % above vLLM's (its "
+                                       "per-step CPU scheduling and sampling and the chat prompts' prefill chunks "
+                                       "between decode steps are not simulated), so J/token is 20-26 % low with the "
+                                       "power within 11 % (docs/energy.md, 'Published serving energy')")
+def test_h100_llama3_8b_joules_per_token_within_20_percent_at_large_batches(h100_runs):
+    for batch in (64, 128, 256):
+        joules, _ = MLENERGY_V3_H100[batch]
         assert h100_runs[batch]["efficiency"]["j_per_token"] == pytest.approx(joules, rel=0.20), batch

@@ -284,3 +284,38 @@ def test_sram_array_efficiency_is_nvdlas_measured_density():
     assert um2_per_bit == pytest.approx(0.388, abs=0.001)
     cell_28nm = 0.346 * area_scale(45, 28)
     assert EnergySpec(node=28).sram_array_efficiency == pytest.approx(cell_28nm / um2_per_bit, abs=0.005)
+
+
+def test_active_cycles_are_the_union_of_the_work_tasks():
+    from accelsim.report.summary import active_cycles
+    from accelsim.trace import Trace
+    # tasks [0, 10), [5, 20), [30, 40), [40, 45) and a launch [20, 30) that does no op's work:
+    # union of the work tasks = [0, 20) + [30, 45) = 20 + 15 = 35 cycles
+    start, end = np.array([0, 5, 30, 40, 20]), np.array([10, 20, 40, 45, 30])
+    zeros = np.zeros(5, dtype=np.int64)
+    trace = Trace(start, end, zeros, zeros, (), 0)
+    assert active_cycles(trace, np.array([True, True, True, True, False])) == 35
+    assert active_cycles(trace, np.ones(5, dtype=bool)) == 45
+    assert active_cycles(trace, np.zeros(5, dtype=bool)) == 0
+
+
+def test_activity_power_by_hand():
+    # TINY with a 2.5 W TDP and an activity share of 0.4: a busy chip draws 0.4 × (2.5 − 0.5 W idle) = 0.8 W beyond
+    # its priced actions, over the cycles some task works (a lone GEMM: the whole run)
+    arch = {**TINY, "energy": {"node": "45nm", "idle_power": "0.5W", "tdp": "2.5W", "activity_power_share": 0.4}}
+    plain = _run({"model": "gemm", "m": 16, "n": 16, "k": 16, "bias": False})
+    rep = _run({"model": "gemm", "m": 16, "n": 16, "k": 16, "bias": False}, arch)
+    e = rep["energy"]
+    assert rep["active_fraction"] == 1.0
+    assert e["activity_j"] == pytest.approx(0.8 * rep["seconds"])
+    assert e["by_unit"]["activity"] == e["activity_j"]
+    assert e["dynamic_j"] == pytest.approx(plain["energy"]["dynamic_j"])  # the actions are priced as before
+    assert e["total_j"] == pytest.approx(plain["energy"]["total_j"] + 0.8 * rep["seconds"])
+    assert sum(e["by_unit"].values()) + sum(e["by_level"].values()) + e["other_j"] == pytest.approx(e["total_j"])
+    assert schema.problems(rep) == []
+    # with a host launch of 1 ms per kernel (eager), the device waits for its launches: the activity power is
+    # drawn only over the cycles its tasks work, a small share of a run the launches dominate
+    launched = {**arch, "kernel_launch": "1ms"}
+    slow = _run("lenet5", launched)
+    assert slow["active_fraction"] < 0.1
+    assert slow["energy"]["activity_j"] == pytest.approx(0.8 * slow["active_fraction"] * slow["seconds"])

@@ -17,10 +17,11 @@ from pathlib import Path
 
 from .. import __version__
 from ..config.serving import ServingSpec
+from ..energy import constants
 from ..errors import AccelsimError
 from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_latency_cdf, plot_timeseries
 from ..report.writers import atomic_write_text, write_json
-from .cost import Footprint, build_grid, footprint, kv_blocks
+from .cost import Footprint, Grid, build_grid, footprint, kv_blocks
 from .engine import IterationCost, Replica
 from .metrics import CSV_COLUMNS, request_rows, serving_summary, timeseries_rows, tpot
 from .requests import Request, TooManyRequests, make_requests, set_prefixes
@@ -152,6 +153,47 @@ def _admissible(requests: list[Request], spec: ServingSpec, blocks: int) -> tupl
     return ok, refused
 
 
+class Meter:
+    """Each replica's iteration energy: the energy grid priced with the same arguments as the time (one chip's
+    joules beyond its static power), summed per replica while the loop runs."""
+
+    def __init__(self, joules: Grid | None, price: IterationCost):
+        self.joules, self.price, self.busy_j = joules, price, {}
+
+    def of(self, replica: int) -> IterationCost:
+        """The iteration cost a replica uses: the time, with the energy counted on the side."""
+        if self.joules is None:
+            return self.price
+        self.busy_j[replica] = 0.0
+        energy = self.joules.iteration
+
+        def priced(prefill: int, decodes: int, kv_sum: int, scores: int | None = None) -> float:
+            self.busy_j[replica] += max(energy(prefill, decodes, kv_sum, scores), 0.0)
+            return self.price(prefill, decodes, kv_sum, scores)
+
+        return priced
+
+    def account(self, spec: ServingSpec, replicas: list[Replica], summary: dict, finished: list[Request]) -> dict:
+        """report.json's ``energy``, ``power`` and ``efficiency`` (docs/serving.md, "Energy"): every chip of
+        every replica draws its static power over the makespan and its iterations' energy; null without
+        energy constants."""
+        c = constants(spec.arch, spec.model.params.get("dtype"))  # type: ignore[arg-type]
+        if self.joules is None or c is None:
+            return {"energy": None, "power": None, "efficiency": None}
+        chips = int(spec.model.params.get("tensor_parallel", 1) or 1) * len(replicas)
+        makespan = float(summary["makespan_s"])
+        busy = sum(self.busy_j.values()) * chips / len(replicas)
+        static = c.static_total * chips * makespan
+        total = busy + static
+        tokens = sum(r.output for r in finished if r.finish == r.finish)  # (a NaN finish never finished)
+        done = summary["finished"]
+        return {"energy": {"total_j": total, "busy_j": busy, "static_j": static, "chips": chips},
+                "power": {"average_w": total / makespan if makespan > 0 else None,
+                          "average_w_per_chip": total / makespan / chips if makespan > 0 else None},
+                "efficiency": {"j_per_output_token": total / tokens if tokens else None,
+                               "j_per_request": total / done if done else None}}
+
+
 def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int | None = None,
           progress: Progress | None = None) -> ServeResult:
     """Run the serving file ``spec``. ``cost`` (prefill tokens, decodes, their KV sum → seconds) and ``blocks``
@@ -174,12 +216,13 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     grid = None if cost is not None else build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost,
                                                     n_blocks * s.engine.block_size, progress)
     price = cost or grid.iteration  # type: ignore[union-attr]
+    meter = Meter(grid.joules() if grid is not None and grid.has_energy else None, price)
     runnable, refused = _admissible(requests, spec, n_blocks)
     if d is None:
-        replicas = [Replica(i, s.engine, n_blocks, price, swap) for i in range(s.replicas)]
+        replicas = [Replica(i, s.engine, n_blocks, meter.of(i), swap) for i in range(s.replicas)]
         run_loop(runnable, replicas, ROUTERS[s.router](), progress)
     else:
-        replicas = [Replica(i, s.engine, n_blocks, price, swap, "prefill" if i < d.prefill_replicas else "decode")
+        replicas = [Replica(i, s.engine, n_blocks, meter.of(i), swap, "prefill" if i < d.prefill_replicas else "decode")
                     for i in range(d.prefill_replicas + d.decode_replicas)]
         run_loop(runnable, replicas[:d.prefill_replicas], ROUTERS[s.router](), progress,
                  decode=replicas[d.prefill_replicas:], decode_router=ROUTERS[s.router](),
@@ -199,6 +242,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "iteration_cost": grid.to_dict() if grid is not None else {"simulations": 0},
         "serving": serving_summary(runnable, refused, replicas, s.slo),
     }
+    report.update(meter.account(spec, replicas, report["serving"], runnable))
     return ServeResult(report, sorted(requests, key=lambda r: r.id), replicas, spec.output)
 
 

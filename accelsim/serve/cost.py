@@ -97,6 +97,11 @@ class Grid:
     decode_batches: list[int]
     decode_kv: list[list[int]]  # [batch index][kv index]: each batch's KV lengths
     decode_s: list[list[float]]  # [batch index][kv index]
+    # the same shapes' energy on one chip beyond its static power (report.json's dynamic_j + activity_j), when the
+    # arch gives energy constants: an iteration's joules are interpolated as its seconds are (:meth:`joules`)
+    prefill_j: list[float] | None = None
+    prefill2_j: list[float] | None = None
+    decode_j: list[list[float]] | None = None
 
     @property
     def simulations(self) -> int:
@@ -132,9 +137,25 @@ class Grid:
         n = prefill_tokens + decodes
         return self.prefill(n, scores) + self.decode(decodes, kv) - self.decode(decodes, self.decode_kv[0][0])
 
+    @property
+    def has_energy(self) -> bool:
+        return self.prefill_j is not None and self.prefill2_j is not None and self.decode_j is not None
+
+    def joules(self) -> Grid:
+        """The energy grid: these shapes with their joules in place of their seconds, so that its
+        :meth:`iteration` gives an iteration's energy on one chip (beyond static power) by the same rule."""
+        if not self.has_energy:
+            raise ValueError("this grid has no energy (the arch gives no energy constants)")
+        return Grid(self.prefill_tokens, self.prefill_j, self.prefill2_j, self.decode_batches,  # type: ignore[arg-type]
+                    self.decode_kv, self.decode_j)  # type: ignore[arg-type]
+
     def to_dict(self) -> dict:
-        return {"simulations": self.simulations, "prefill_tokens": self.prefill_tokens, "prefill_s": self.prefill_s,
-                "prefill2_s": self.prefill2_s, "decode_batches": self.decode_batches, "decode_kv": self.decode_kv, "decode_s": self.decode_s}
+        out = {"simulations": self.simulations, "prefill_tokens": self.prefill_tokens, "prefill_s": self.prefill_s,
+               "prefill2_s": self.prefill2_s, "decode_batches": self.decode_batches, "decode_kv": self.decode_kv,
+               "decode_s": self.decode_s}
+        if self.has_energy:
+            out.update({"prefill_j": self.prefill_j, "prefill2_j": self.prefill2_j, "decode_j": self.decode_j})
+        return out
 
 
 _CACHE: dict[str, Grid] = {}
@@ -149,10 +170,19 @@ def simulate_seconds(spec: WorkloadSpec, arch: Arch, options: Options, *, graphs
     """Seconds of one pass of ``spec`` on ``arch`` as ``accelsim run`` reports them; with ``graphs`` under
     ``options.execution = "cuda_graph"`` (vLLM's captured CUDA graphs: one graph launch per iteration, each
     kernel still pays the device's ``kernel_dispatch``)."""
+    return simulate_shape(spec, arch, options, graphs=graphs)[0]
+
+
+def simulate_shape(spec: WorkloadSpec, arch: Arch, options: Options, *, graphs: bool = False
+                   ) -> tuple[float, float | None]:
+    """:func:`simulate_seconds` and the pass's energy on one chip beyond its static power (``dynamic_j`` +
+    ``activity_j`` of its report; None when the arch gives no energy constants)."""
     graph = build_graph(spec, arch.dtype)
     opts = options.model_copy(update={"execution": "cuda_graph"}) if graphs else options
     p, _ = simulate_pass(graph, arch, opts, name=None, workload=spec)
-    return p.timing.seconds
+    energy = p.report.get("energy")
+    busy = energy["dynamic_j"] + energy.get("activity_j", 0.0) if energy else None
+    return p.timing.seconds, busy
 
 
 @dataclass(frozen=True)
@@ -173,8 +203,8 @@ def footprint(model: WorkloadSpec, arch: Arch, engine: EngineConfig) -> Footprin
 
 
 def simulate_all(shapes: list[WorkloadSpec], arch: Arch, options: Options, *, graphs: bool, workers: int,
-                 progress: Progress | None = None) -> list[float]:
-    """:func:`simulate_seconds` of every shape, in order; on ``workers`` processes when more than one (each
+                 progress: Progress | None = None) -> list[tuple[float, float | None]]:
+    """:func:`simulate_shape` of every shape, in order; on ``workers`` processes when more than one (each
     simulation is deterministic, so the results do not depend on it)."""
     if workers <= 1 or len(shapes) < 2:
         out = []
@@ -184,14 +214,14 @@ def simulate_all(shapes: list[WorkloadSpec], arch: Arch, options: Options, *, gr
                 what = f"prefill of {p['seq_len']} tokens" if p["phase"] == "prefill" else \
                     f"decode of {p['batch']} at KV {p['kv_len']}"
                 progress(f"simulating {what}", done, len(shapes))
-            out.append(simulate_seconds(spec, arch, options, graphs=graphs))
+            out.append(simulate_shape(spec, arch, options, graphs=graphs))
         return out
     import concurrent.futures as cf
     import multiprocessing as mp
 
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     with cf.ProcessPoolExecutor(max_workers=min(workers, len(shapes)), mp_context=mp.get_context(method)) as pool:
-        futures = [pool.submit(simulate_seconds, spec, arch, options, graphs=graphs) for spec in shapes]
+        futures = [pool.submit(simulate_shape, spec, arch, options, graphs=graphs) for spec in shapes]
         for done, _ in enumerate(cf.as_completed(futures)):
             if progress:
                 progress("simulating the iteration-cost grid", done + 1, len(shapes))
@@ -222,15 +252,24 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
     shapes += [shape(model, phase="prefill", seq_len=max(n // 2, 1), batch=2) for n in tokens]
     shapes += [shape(model, phase="decode", kv_len=k, batch=b) for b, row in zip(batches, kvs, strict=True)
                for k in row]
-    seconds = simulate_all(shapes, arch, opts, graphs=engine.cuda_graphs, workers=grid.workers, progress=progress)
-    rest, decode_s = iter(seconds[2 * len(tokens):]), []
-    for row in kvs:
-        decode_s.append([next(rest) for _ in row])
-    out = Grid(tokens, seconds[:len(tokens)], seconds[len(tokens):2 * len(tokens)], batches, kvs, decode_s)
+    results = simulate_all(shapes, arch, opts, graphs=engine.cuda_graphs, workers=grid.workers, progress=progress)
+    one, two, decode = _split([s for s, _ in results], len(tokens), kvs)
+    energy: dict[str, list] = {}
+    if all(j is not None for _, j in results):  # the arch gives energy constants
+        energy = dict(zip(("prefill_j", "prefill2_j", "decode_j"), _split([j for _, j in results], len(tokens), kvs),
+                          strict=True))
+    out = Grid(tokens, one, two, batches, kvs, decode, **energy)
     _CACHE[key] = out
     if file is not None:
         atomic_write_text(file, json.dumps(out.to_dict()))
     return out
+
+
+def _split(values: list, n_tokens: int, kvs: list[list[int]]) -> tuple[list, list, list[list]]:
+    """The simulated shapes' figures (in :func:`build_grid`'s order) as the one-sequence prefills, the
+    two-sequence prefills and the decodes by batch row."""
+    rest = iter(values[2 * n_tokens:])
+    return values[:n_tokens], values[n_tokens:2 * n_tokens], [[next(rest) for _ in row] for row in kvs]
 
 
 def _source_digest() -> str:
@@ -252,7 +291,7 @@ def _read_cached(file: Path) -> Grid | None:
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
         return Grid(*(data[k] for k in ("prefill_tokens", "prefill_s", "prefill2_s", "decode_batches", "decode_kv",
-                                        "decode_s")))
+                                        "decode_s")), *(data.get(k) for k in ("prefill_j", "prefill2_j", "decode_j")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

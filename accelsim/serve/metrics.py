@@ -190,6 +190,12 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
             ("preemptions", f"{s['preemptions']:,}"),
             ("saturated", "yes: latency grew while requests arrived" if s["saturated"] else "no"),
             ("accelerator simulations", f"{report['iteration_cost']['simulations']}")]
+    energy, power, eff = report.get("energy"), report.get("power") or {}, report.get("efficiency") or {}
+    if energy:
+        rows.insert(-1, ("energy", f"{num(energy['total_j'] / 1e3, ',.1f')} kJ ({num(energy['busy_j'] / 1e3, ',.1f')} kJ "
+                                   f"in iterations, {num(energy['static_j'] / 1e3, ',.1f')} kJ static) on "
+                                   f"{energy['chips']} chip(s); {num(power.get('average_w'), ',.0f')} W average; "
+                                   f"{num(eff.get('j_per_output_token'), '.4g')} J per output token"))
     for r in s["replicas"]:
         role = "" if r.get("role", "both") == "both" else f" ({r['role']})"
         rows.append((f"replica {r['replica']}{role}", f"{r['requests']:,} requests, {r['iterations']:,} iterations, "

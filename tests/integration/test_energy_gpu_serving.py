@@ -70,3 +70,32 @@ def test_h100_llama3_8b_joules_per_token_within_20_percent_at_large_batches(h100
     for batch in (64, 128, 256):
         joules, _ = MLENERGY_V3_H100[batch]
         assert h100_runs[batch]["efficiency"]["j_per_token"] == pytest.approx(joules, rel=0.20), batch
+
+
+# The same rows against the serving engine (accelsim serve, continuous batching with chunked prefill) as the
+# leaderboard ran them: experiments/serving/llama3_8b_h100_mlenergy.yaml (vLLM's OpenAI-server defaults on an H100,
+# max_num_seqs = the batch, the Text Conversation task's published mean lengths: 634 prompt and 717 output tokens)
+@pytest.fixture(scope="module")
+def h100_served():
+    from accelsim import api
+    from accelsim.config.serving import load_serving
+
+    return {batch: api.serve(load_serving("llama3_8b_h100_mlenergy", [f"engine.max_num_seqs={batch}"])).report
+            for batch in MLENERGY_V3_H100}
+
+
+def test_h100_served_token_rate_power_and_joules_near_the_measured(h100_served):
+    # measured tokens/s = W / (J/token); the engine's token rate within 15 % at every batch, the average power
+    # within 15 % (the share was chosen on the static batch-16 run above, not on these), J/token within 25 %
+    for batch, (joules, watts) in MLENERGY_V3_H100.items():
+        r = h100_served[batch]
+        assert r["serving"]["output_tokens_per_s"] == pytest.approx(watts / joules, rel=0.15), batch
+        assert r["power"]["average_w"] == pytest.approx(watts, rel=0.15), batch
+        assert r["efficiency"]["j_per_output_token"] == pytest.approx(joules, rel=0.25), batch
+
+
+@pytest.mark.xfail(strict=True, reason="J/token is 5-16 % low at batch 16, 32, 64 and 256 but 21 % low at 128, where "
+                                       "the power is 12 % low (docs/energy.md, 'Published serving energy')")
+def test_h100_served_joules_per_token_within_20_percent_at_every_batch(h100_served):
+    for batch, (joules, _) in MLENERGY_V3_H100.items():
+        assert h100_served[batch]["efficiency"]["j_per_output_token"] == pytest.approx(joules, rel=0.20), batch

@@ -9,7 +9,8 @@ import pytest
 from accelsim import api
 from accelsim.cli import main
 from accelsim.config.serving import load_serving
-from accelsim.serve.cost import shape, simulate_seconds
+from accelsim.energy import constants
+from accelsim.serve.cost import shape, simulate_seconds, simulate_shape
 
 SMALL = {"name": "small", "model": "llama2_7b", "arch": "h100",
          "engine": {"max_num_seqs": 4, "max_num_batched_tokens": 512, "max_model_len": 1024},
@@ -38,6 +39,30 @@ def test_low_load_ttft_is_one_prefill_and_tpot_one_decode_step(low_load):
     assert s["finished"] == 3 and not s["saturated"]
     # 4 prefill token counts (16, 64, 256, 512) as one and as two sequences, and 2 batches (1, 4) × 2 KV lengths
     assert low_load.report["iteration_cost"]["simulations"] == 4 * 2 + 2 * 2
+
+
+def test_low_load_energy_is_each_requests_passes_plus_the_idle_chip(low_load):
+    # 3 requests 5 s apart, each alone on the replica: its prefill of 512 tokens (a grid point: exact) and 7 decode
+    # steps at KV 513 … 519 (interpolated, as their seconds are), each pass's energy beyond static power
+    # (dynamic + activity, one chip); the chip draws its static power (h100: idle_power 70 W + the HBM's own, if
+    # any) over the whole makespan, busy or not
+    spec = load_serving(SMALL)
+    opts = spec.options.model_copy(update={"plots": False})
+    _, prefill_j = simulate_shape(shape(spec.model, phase="prefill", seq_len=512, batch=1), spec.arch, opts,
+                                  graphs=True)
+    _, decode_j = simulate_shape(shape(spec.model, phase="decode", kv_len=516, batch=1), spec.arch, opts,
+                                 graphs=True)
+    r = low_load.report
+    makespan = r["serving"]["makespan_s"]
+    static_w = constants(spec.arch).static_total
+    assert r["energy"]["busy_j"] == pytest.approx(3 * (prefill_j + 7 * decode_j), rel=0.02)
+    assert r["energy"]["static_j"] == pytest.approx(static_w * makespan, rel=1e-9)
+    assert r["energy"]["total_j"] == pytest.approx(r["energy"]["busy_j"] + r["energy"]["static_j"], rel=1e-12)
+    assert r["power"]["average_w"] == pytest.approx(r["energy"]["total_j"] / makespan, rel=1e-12)
+    assert r["efficiency"]["j_per_output_token"] == pytest.approx(r["energy"]["total_j"] / (3 * 8), rel=1e-12)
+    assert r["efficiency"]["j_per_request"] == pytest.approx(r["energy"]["total_j"] / 3, rel=1e-12)
+    # mostly idle (3 × ~0.1 s of work in ~10 s): the average lies just above the static power
+    assert static_w < r["power"]["average_w"] < 1.2 * static_w
 
 
 def test_kv_blocks_from_the_memory_left_after_the_weights(low_load):

@@ -9,7 +9,7 @@ import pytest
 
 from accelsim.config.serving import load_serving
 from accelsim.serve import serve
-from accelsim.serve.cost import evenly, geometric, interp
+from accelsim.serve.cost import Grid, evenly, geometric, interp
 from accelsim.serve.engine import KvPool
 
 
@@ -229,6 +229,31 @@ def test_grid_helpers():
     assert interp([0, 10], [1.0, 3.0], 2.5) == pytest.approx(1.5)
     assert interp([0, 10], [1.0, 3.0], -1) == 1.0 and interp([0, 10], [1.0, 3.0], 11) == 3.0
     assert math.isclose(interp([1, 2, 4], [0.0, 1.0, 5.0], 3), 3.0)
+
+
+def test_energy_grid_prices_an_iteration_by_the_time_rule():
+    # two prefill sizes and one decode row, seconds and joules on the same shapes: an iteration's joules follow the
+    # seconds' rule with the joules in place (module docstring of accelsim.serve.cost). Mixed iteration of 48 prefill
+    # tokens (scores 48²) and 2 decodes at KV 100: P(50, S) + D(2, 100) − D(2, 16), each linear between grid points.
+    g = Grid([32, 64], [1.0, 2.0], [0.8, 1.6], [1, 4], [[16, 200], [16, 200]], [[0.1, 0.3], [0.2, 0.6]],
+             prefill_j=[10.0, 20.0], prefill2_j=[8.0, 16.0], decode_j=[[1.0, 3.0], [2.0, 6.0]])
+    j = g.joules()
+    # P₁(50) = 10 + 18/32 · 10 = 15.625, P₂(50) = 12.5, A = 2 · 3.125 = 6.25, S = 48² / 50² of it
+    p = 15.625 - 6.25 + 6.25 * 48 ** 2 / 50 ** 2
+    # D(2, k): batch 2 is a third of the way from row 1 to row 4; D(1, 100) = 1 + 84/184 · 2, D(4, 100) = 2 + 84/184 · 4
+    d1, d4 = 1 + 84 / 184 * 2, 2 + 84 / 184 * 4
+    d = d1 + (d4 - d1) / 3
+    d0 = 1 + (2 - 1) / 3  # D(2, 16)
+    assert j.iteration(48, 2, 200, 48 * 48) == pytest.approx(p + d - d0)
+    assert g.iteration(48, 2, 200, 48 * 48) == pytest.approx(j.iteration(48, 2, 200, 48 * 48) / 10)  # all ×10
+    assert g.to_dict()["decode_j"] == [[1.0, 3.0], [2.0, 6.0]]
+    with pytest.raises(ValueError, match="no energy"):
+        Grid([32], [1.0], [0.8], [1], [[16]], [[0.1]]).joules()
+
+
+def test_a_stub_cost_reports_no_energy():
+    res = serve(spec(), cost=Stub(), blocks=100)
+    assert res.report["energy"] is None and res.report["power"] is None and res.report["efficiency"] is None
 
 
 def test_md1_queue_matches_the_textbook_mean_wait():

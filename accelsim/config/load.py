@@ -38,6 +38,9 @@ def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, 
     if not isinstance(model, str):
         return None, [doc.issue(("model",), "expected a builder name", model)]
     if model not in BUILDERS:
+        if model in presets.list_presets("workloads"):  # a preset's name where a builder's is expected
+            return None, [doc.issue(("model",), f"{model!r} is a workload preset, not a builder: write "
+                                                f"'base: {model}' to start from it and change its keys", model)]
         names = sorted(BUILDERS)
         hint = presets.suggest(model, names)
         valid = f"valid models: {', '.join(names)}"

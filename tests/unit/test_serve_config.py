@@ -166,3 +166,14 @@ def test_accelsim_run_on_a_serving_file_points_to_serve(capsys):
     assert main(["run", str(path), "-q"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "this is a serving file" in line and "'accelsim serve " in line and "llama2_7b_h100.yaml'" in line
+
+
+def test_a_preset_name_in_a_models_mapping_points_to_base():
+    # `model: {model: llama3_8b}` names a workload preset where a builder is expected; `base:` starts from the preset
+    doc = {"name": "t", "arch": "h100", "workload": {"arrival": {"process": "constant", "rate": 1}, "requests": 1,
+                                                     "prompt_tokens": {"dist": "fixed", "value": 16},
+                                                     "output_tokens": {"dist": "fixed", "value": 2}}}
+    with pytest.raises(ConfigError, match=r"model\.model: 'llama3_8b' is a workload preset.*base: llama3_8b"):
+        load_serving({**doc, "model": {"model": "llama3_8b"}})
+    spec = load_serving({**doc, "model": {"base": "llama3_8b", "attention": "fused"}})
+    assert spec.model.params["attention"] == "fused" and spec.model.params["num_key_value_heads"] == 8

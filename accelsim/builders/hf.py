@@ -10,6 +10,8 @@ layer by layer as ``transformers`` does, so ``Graph.params`` is what ``model.num
   ``self_attn`` (q/k/v/o_proj, GQA, RoPE, q/k/v bias for Qwen2), ``post_attention_layernorm``, ``mlp``
   (gate/up/down_proj, SwiGLU) or the MoE block (:mod:`.moe`), ``model.norm``, ``lm_head`` (tied when
   ``tie_word_embeddings``). Sliding windows bound the KV cache and a decode step's KV read.
+* Qwen3: as Qwen2 without the q/k/v biases (``attention_bias`` biases q/k/v/o), an explicit ``head_dim`` (128 by
+  default) and QK-norm: ``self_attn.q_norm`` / ``k_norm``, RMSNorms over head_dim on each q and k head before RoPE.
 * Gemma-2: embeddings × √hidden, the four sandwich norms, GeGLU (tanh GELU), alternating local (even layers,
   ``sliding_window``) and global attention, attention and final logit soft-capping, tied head.
 * Phi-3: fused ``qkv_proj`` and ``gate_up_proj``.
@@ -116,7 +118,8 @@ def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache
     fused_qkv = {"phi3": "qkv_proj", "gpt2": "c_attn"}.get(lm.style)
     return b.multihead_attention(h, heads=lm.heads, kv_heads=lm.kv_heads, head_dim=lm.head_dim, bias=lm.bias,
                                  fused_qkv=fused_qkv, names=names, rope=lm.rope, causal=True, fused=_fused(p),
-                                 cache=cache, window=lm.window(i), softcap=lm.attn_softcap is not None)
+                                 cache=cache, window=lm.window(i), softcap=lm.attn_softcap is not None,
+                                 qk_norm=lm.eps if lm.qk_norm else None)
 
 
 def _mlp(b: TransformerBuilder, lm: LM, h: str) -> str:

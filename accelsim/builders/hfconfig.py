@@ -6,8 +6,8 @@ Each supported ``architectures`` entry has a reader that takes the fields ``tran
 field, never a silently different model. Fields with no effect on the op graph (token ids, dropout, initialiser
 ranges, RoPE θ and scaling, versions) are accepted and ignored (:data:`IGNORED`).
 
-Readers: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, MixtralForCausalLM, Qwen2MoeForCausalLM,
-Gemma2ForCausalLM, Phi3ForCausalLM (``transformers`` 4.4x ``configuration_*.py`` defaults), OPTForCausalLM and
+Readers: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MixtralForCausalLM,
+Qwen2MoeForCausalLM, Gemma2ForCausalLM, Phi3ForCausalLM (``transformers`` 4.4x ``configuration_*.py`` defaults), OPTForCausalLM and
 GPT2LMHeadModel.
 """
 
@@ -78,6 +78,7 @@ class LM:
     attn_softcap: float | None = None
     final_softcap: float | None = None
     sandwich_norms: bool = False  # Gemma-2's post-attention and pre/post-feed-forward norms
+    qk_norm: bool = False  # Qwen3: RMSNorm (eps) over head_dim on each q and k head before RoPE
     embed_scale: bool = False  # Gemma: embeddings × √hidden
     proj_dim: int = 0  # OPT's word_embed_proj_dim when ≠ hidden (project_in / project_out)
     style: str = "llama"  # module names: llama, phi3, opt, gpt2
@@ -187,6 +188,7 @@ class _Reader:
 
 
 _REQUIRED = object()
+_QWEN3 = frozenset({"Qwen3ForCausalLM", "Qwen3MoeForCausalLM"})
 _SILU = {"silu": "silu", "swish": "silu"}
 _GELU_TANH = {"gelu_pytorch_tanh": "gelu", "gelu": "gelu", "gelu_new": "gelu"}
 
@@ -206,25 +208,29 @@ def _heads(r: _Reader, hidden: int, head_dim: int = 0) -> tuple[int, int, int]:
 
 
 def _llama_like(r: _Reader, *, window_key: bool, qkv_bias: bool = False, tie: bool = False) -> dict[str, Any]:
-    """The fields Llama, Mistral, Qwen2 and their MoE variants share."""
+    """The fields Llama, Mistral, Qwen2, Qwen3 and their MoE variants share."""
     hidden = r.int("hidden_size")
-    heads, kv_heads, head_dim = _heads(r, hidden)
+    qwen3 = r.arch in _QWEN3
+    heads, kv_heads, head_dim = _heads(r, hidden, 128 if qwen3 else 0)  # Qwen3Config: head_dim 128
     layers = r.int("num_hidden_layers")
     bias = qkv_bias
-    if "attention_bias" in r.data or r.arch == "LlamaForCausalLM":
+    o_bias = r.arch == "LlamaForCausalLM" or qwen3  # attention_bias also biases o_proj
+    if "attention_bias" in r.data or o_bias:
         bias = r.bool("attention_bias", False)
     out = dict(vocab=r.int("vocab_size"), hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
                head_dim=head_dim, eps=r.float("rms_norm_eps", 1e-6), act=r.choice("hidden_act", "silu", _SILU),
-               bias=(bias, bias, bias, bias and r.arch == "LlamaForCausalLM"), tied=r.bool("tie_word_embeddings", tie))
+               bias=(bias, bias, bias, bias and o_bias), tied=r.bool("tie_word_embeddings", tie), qk_norm=qwen3)
     if r.arch == "LlamaForCausalLM":
         out["mlp_bias"] = r.bool("mlp_bias", False)
         r.int("pretraining_tp", 1)
     r.rope_scaling()
     if window_key:
         window = r.opt_int("sliding_window")
-        if r.arch.startswith("Qwen2"):  # Qwen2: windows only with use_sliding_window, from max_window_layers on
+        if r.arch.startswith(("Qwen2", "Qwen3")):  # windows only with use_sliding_window, from max_window_layers on
             first = r.int("max_window_layers", 28, minimum=0)
             on = r.bool("use_sliding_window", False)
+            if qwen3 and "sliding_window" not in r.data:
+                window = 4096  # Qwen3Config's default (Qwen2's is null)
             out["windows"] = tuple(window if on and i >= first else 0 for i in range(layers))
         elif window:
             out["windows"] = (window,) * layers
@@ -323,6 +329,7 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
     "LlamaForCausalLM": _llama,
     "MistralForCausalLM": _llama,
     "Qwen2ForCausalLM": _llama,
+    "Qwen3ForCausalLM": _llama,
     "MixtralForCausalLM": _mixtral,
     "Qwen2MoeForCausalLM": _qwen2_moe,
     "Gemma2ForCausalLM": _gemma2,

@@ -29,6 +29,8 @@ Op conventions (the mapper relies on these):
   each (unfused: an ELEMENTWISE fn "add_rel_pos" op between scores and softmax). SAM's rel-pos einsums
   themselves are MATMUL ops reading q with the (2·size − 1, head_dim) rel_pos parameter as their weight.
 * RoPE: ELEMENTWISE fn "rope" on the (batch, heads, tokens, head_dim) q and k, 3 flops per element.
+* QK-norm (Qwen3): NORM fn "rmsnorm" ``q_norm`` / ``k_norm`` over head_dim of the (batch, heads, tokens, head_dim)
+  q and k, after the projections and before RoPE; weight (head_dim,).
 * KV cache (:class:`KVCache`): a cached attention layer ``L`` (its scope name) has caches ``L.k_cache`` and
   ``L.v_cache`` of shape (batch, kv_heads, tokens, head_dim). With past tokens (decode) they are graph inputs and
   attention reads a CONCAT view of (cache, new) along the tokens; the new K (after RoPE) and V are written by a
@@ -447,7 +449,7 @@ class TransformerBuilder(GraphBuilder):
                             bias: bool | tuple[bool, bool, bool, bool] = True, fused_qkv: str | None = None,
                             names: Sequence[str] = ("q_proj", "k_proj", "v_proj", "o_proj"), rope: bool = False,
                             causal: bool = False, fused: bool = False, cache: KVCache | None = None,
-                            window: int = 0, softcap: bool = False) -> str:
+                            window: int = 0, softcap: bool = False, qk_norm: float | None = None) -> str:
         """Projections, head split, [RoPE], [KV cache], attention, head merge and output projection.
 
         ``q_in`` (B, Lq, D) gives the queries, ``k_in`` / ``v_in`` (B, Lk, D) the keys and values (default
@@ -457,7 +459,10 @@ class TransformerBuilder(GraphBuilder):
         (heads + 2·kv_heads)·head_dim features, Phi-3's qkv_proj). ``window`` > 0 is sliding-window attention: the
         cache holds at most the last window − 1 tokens (a rolling buffer), so a decode step reads at most ``window``
         keys; a prefill computes the full causal scores (the mask is recorded, never discounted). ``softcap``:
-        soft-capped scores (:meth:`attention`). Returns the output projection.
+        soft-capped scores (:meth:`attention`). ``qk_norm`` (an eps; None: off): Qwen3's QK-norm, an RMSNorm over
+        head_dim on each head of q and k (``q_norm`` / ``k_norm``, a (head_dim,) weight each, replicated under tensor
+        parallelism) after the projections and before RoPE, so the cache holds normed keys. Returns the output
+        projection.
         """
         k_in = q_in if k_in is None else k_in
         v_in = k_in if v_in is None else v_in
@@ -486,6 +491,10 @@ class TransformerBuilder(GraphBuilder):
                                      head_dim, name="k")
                 v = self.split_heads(self.linear(v_in, kv_heads * head_dim, bias=vb, name=names[2]), kv_heads,
                                      head_dim, name="v")
+        if qk_norm is not None:
+            q = self.rmsnorm(q, qk_norm, name="q_norm")
+            if k is not None:
+                k = self.rmsnorm(k, qk_norm, name="k_norm")
         if rope:
             q = self.rope(q, name="q_rope")
             if k is not None:

@@ -29,6 +29,16 @@ PUBLISHED = {
     # Qwen/Qwen2-7B: 7.62 B (q/k/v with biases: + (28 + 8)·128 per layer)
     "qwen2_7b": 2 * 152064 * 3584
     + 28 * (3584 * 36 * 128 + 36 * 128 + 3584 * 3584 + 3 * 3584 * 18944 + 2 * 3584) + 3584,
+    # Qwen/Qwen3-32B: 32.8 B (https://huggingface.co/Qwen/Qwen3-32B; no q/k/v bias, head_dim 128, QK-norm):
+    "qwen3_32b": 151936 * 5120  # model.embed_tokens
+    + 64 * (5120 * 64 * 128  # q_proj (64 heads of 128: 8192 outputs)
+            + 2 * 5120 * 8 * 128  # k_proj, v_proj (8 KV heads)
+            + 64 * 128 * 5120  # o_proj
+            + 2 * 128  # q_norm, k_norm (head_dim each)
+            + 2 * 5120  # input_layernorm, post_attention_layernorm
+            + 3 * 5120 * 25600)  # gate_proj, up_proj, down_proj
+    + 5120  # model.norm
+    + 151936 * 5120,  # lm_head (untied)
     # google/gemma-2-9b: 9.24 B (tied head; four norms per layer; head_dim 256)
     "gemma2_9b": 256000 * 3584 + 42 * (3584 * 32 * 256 + 4096 * 3584 + 3 * 3584 * 14336 + 4 * 3584) + 3584,
     # microsoft/Phi-3-mini-4k-instruct: 3,821,079,552 (keras-hub's phi3 preset metadata lists the same)
@@ -55,6 +65,7 @@ def test_published_totals():
     assert PUBLISHED["gemma2_9b"] == 9_241_705_984
     assert PUBLISHED["phi3_mini"] == 3_821_079_552
     assert PUBLISHED["opt_1_3b"] == 1_315_758_080
+    assert PUBLISHED["qwen3_32b"] == 32_762_123_264
 
 
 LLAMA32_1B = {  # meta-llama/Llama-3.2-1B config.json (1.24 B, tied embeddings)

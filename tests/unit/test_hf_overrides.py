@@ -27,6 +27,9 @@ CASES = [
     ("mistral_7b", "num_key_value_heads=4", 32 * 2 * 4096 * 4 * 128),
     # Qwen2ForCausalLM: 4 → 2 KV heads, k and v with biases: 2 · (3584 + 1) · 2 · 128 per layer, 28 layers
     ("qwen2_7b", "num_key_value_heads=2", 28 * 2 * (3584 + 1) * 2 * 128),
+    # Qwen3ForCausalLM: head_dim 128 → 64: q_proj and o_proj lose 5120·64·64 each, k_proj and v_proj 5120·8·64
+    # each, q_norm and k_norm 64 each, in each of 64 layers
+    ("qwen3_32b", "head_dim=64", 64 * (2 * 5120 * 64 * 64 + 2 * 5120 * 8 * 64 + 2 * 64)),
     # Gemma2ForCausalLM: 8 → 4 KV heads of 256, 42 layers
     ("gemma2_9b", "num_key_value_heads=4", 42 * 2 * 3584 * 4 * 256),
     # Phi3ForCausalLM: 32 → 16 KV heads of 96: the fused qkv_proj loses 2·16·96 output rows of 3072, 32 layers

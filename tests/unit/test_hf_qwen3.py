@@ -1,0 +1,140 @@
+"""Qwen3 in the ``hf`` workload: the config reader, QK-norm ops (TransformerBuilder ``qk_norm``), the qwen3_32b preset."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.builders import build_workload
+from accelsim.builders.hfconfig import parse
+from accelsim.builders.tlayers import KVCache, TransformerBuilder
+from accelsim.config import load_workload
+from accelsim.errors import ConfigError
+from accelsim.ir import OpKind
+
+from .test_hf import PUBLISHED
+
+# Qwen/Qwen3-32B config.json (https://huggingface.co/Qwen/Qwen3-32B/blob/main/config.json), every field as published
+QWEN3_32B = {
+    "architectures": ["Qwen3ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+    "bos_token_id": 151643, "eos_token_id": 151645, "head_dim": 128, "hidden_act": "silu", "hidden_size": 5120,
+    "initializer_range": 0.02, "intermediate_size": 25600, "max_position_embeddings": 40960,
+    "max_window_layers": 64, "model_type": "qwen3", "num_attention_heads": 64, "num_hidden_layers": 64,
+    "num_key_value_heads": 8, "rms_norm_eps": 1e-06, "rope_scaling": None, "rope_theta": 1000000,
+    "sliding_window": None, "tie_word_embeddings": False, "torch_dtype": "bfloat16", "transformers_version": "4.51.0",
+    "use_cache": True, "use_sliding_window": False, "vocab_size": 151936}
+RMSNORM_FLOPS = 4  # per element, as the builder counts every RMSNorm (tlayers: square, mean, rsqrt-scale, weight)
+
+
+def test_reader_takes_the_published_config():
+    lm = parse(QWEN3_32B)
+    assert (lm.hidden, lm.layers, lm.heads, lm.kv_heads, lm.head_dim, lm.ffn, lm.vocab) == (
+        5120, 64, 64, 8, 128, 25600, 151936)
+    assert lm.qk_norm and lm.eps == 1e-6 and lm.bias == (False,) * 4 and not lm.tied and lm.window(63) == 0
+    # Qwen3Config defaults: head_dim 128 (not hidden / heads = 80), attention_bias false
+    small = parse({k: v for k, v in QWEN3_32B.items() if k not in ("head_dim", "attention_bias")})
+    assert small.head_dim == 128 and small.bias == (False,) * 4
+    # attention_bias biases q, k, v and o (Qwen3Attention's four nn.Linear)
+    assert parse({**QWEN3_32B, "attention_bias": True}).bias == (True,) * 4
+    # Qwen2 keeps its q/k/v biases and has no QK-norm
+    qwen2 = {k: v for k, v in QWEN3_32B.items() if k != "attention_bias"}
+    qwen2 = parse({**qwen2, "architectures": ["Qwen2ForCausalLM"], "head_dim": None})
+    assert not qwen2.qk_norm and qwen2.bias == (True, True, True, False)
+
+
+def test_reader_sliding_window_as_qwen2():
+    on = parse({**QWEN3_32B, "use_sliding_window": True, "sliding_window": 4096, "max_window_layers": 60})
+    assert [on.window(i) for i in (0, 59, 60, 63)] == [0, 0, 4096, 4096]  # from max_window_layers on
+    # absent sliding_window: Qwen3Config's default 4096
+    absent = {k: v for k, v in QWEN3_32B.items() if k != "sliding_window"}
+    absent = parse({**absent, "use_sliding_window": True, "max_window_layers": 28})
+    assert absent.window(63) == 4096 and absent.window(27) == 0
+    assert parse({**QWEN3_32B, "num_hidden_layers": 2}).windows == (0, 0)
+
+
+@pytest.mark.parametrize("field", ["qk_layernorm", "num_experts", "layer_types"])
+def test_unknown_fields_are_still_rejected(field):
+    with pytest.raises(ConfigError) as e:
+        load_workload({"model": "hf", "config": {**QWEN3_32B, field: True}})
+    assert f"{field}: unsupported field for Qwen3ForCausalLM" in str(e.value)
+
+
+def test_preset_params_hand_sum_and_model_card():
+    w = load_workload("qwen3_32b")
+    g = build_workload(w.model, {**w.params, "seq_len": 1})
+    assert g.meta["model_params"] == g.params == PUBLISHED["qwen3_32b"] == 32_762_123_264
+    # the model card (https://huggingface.co/Qwen/Qwen3-32B): 32.8 B parameters, 31.2 B without the embeddings
+    # (embed_tokens and the untied lm_head, 2 · 151936 · 5120)
+    assert round(g.params / 1e9, 1) == 32.8
+    assert round((g.params - 2 * 151936 * 5120) / 1e9, 1) == 31.2
+    assert len([op for op in g.ops if op.fn == "rmsnorm"]) == 64 * 4 + 1  # input, post-attention, q, k; final
+
+
+def _layer0(g, op):
+    return g[f"model.layers.0.self_attn.{op}"]
+
+
+def test_qk_norm_ops_shapes_flops_and_order():
+    s = 4
+    g = build_workload("hf", {"config": QWEN3_32B, "seq_len": s, "num_hidden_layers": 1})
+    q, k = _layer0(g, "q_norm"), _layer0(g, "k_norm")
+    assert (q.kind, q.fn, k.kind, k.fn) == (OpKind.NORM, "rmsnorm", OpKind.NORM, "rmsnorm")
+    assert q.out_shape == (1, 64, s, 128) and k.out_shape == (1, 8, s, 128)  # per head: (batch, heads, tokens, d)
+    assert [(w.name, w.shape) for w in q.weights] == [("model.layers.0.self_attn.q_norm.weight", (128,))]
+    assert [(w.name, w.shape) for w in k.weights] == [("model.layers.0.self_attn.k_norm.weight", (128,))]
+    assert q.flops == RMSNORM_FLOPS * 1 * 64 * s * 128 and k.flops == RMSNORM_FLOPS * 1 * 8 * s * 128
+    assert q.attrs["eps"] == k.attrs["eps"] == 1e-6 and q.attrs["dim"] == 3  # over head_dim
+    # after the projections (q_proj has 64 · 128 = 8192 outputs), before RoPE, and the cache holds normed keys
+    assert _layer0(g, "q_proj").gemm.n == 8192 and _layer0(g, "k_proj").gemm.n == 8 * 128
+    assert q.inputs == ("model.layers.0.self_attn.q",) and k.inputs == ("model.layers.0.self_attn.k",)
+    assert _layer0(g, "q_rope").inputs == (q.name,) and _layer0(g, "k_rope").inputs == (k.name,)
+    assert _layer0(g, "k_append").inputs == ("model.layers.0.self_attn.k_rope",)
+
+
+@pytest.mark.parametrize("attention", ["fused", "unfused"])
+def test_decode_tensor_parallel_kv_cache(attention):
+    kv, tp = 16, 2
+    g = build_workload("hf", {"config": QWEN3_32B, "phase": "decode", "kv_len": kv, "tensor_parallel": tp,
+                              "attention": attention, "num_hidden_layers": 2})
+    q, k = _layer0(g, "q_norm"), _layer0(g, "k_norm")
+    assert q.out_shape == (1, 64 // tp, 1, 128) and k.out_shape == (1, 8 // tp, 1, 128)  # this chip's heads
+    assert q.weights[0].shape == (128,)  # replicated, not split
+    assert q.flops == RMSNORM_FLOPS * 32 * 128 and k.flops == RMSNORM_FLOPS * 4 * 128
+    assert g.inputs["model.layers.1.self_attn.k_cache"] == (1, 8 // tp, kv, 128)
+
+
+def test_qwen3_32b_decode_simulates():
+    from accelsim.api import simulate
+
+    for arch, tp in (("h100", 1), ("dgx-h100", 2)):  # tensor parallelism needs a multi-chip arch
+        r = simulate({"base": "qwen3_32b", "phase": "decode", "kv_len": 16, "decode_steps": 0,
+                      "tensor_parallel": tp}, arch).to_dict()
+        assert r["workload"]["architecture"] == "Qwen3ForCausalLM" and r["params"] == PUBLISHED["qwen3_32b"]
+        norms = [op for op in r["ops"] if op["name"].endswith(("self_attn.q_norm", "self_attn.k_norm"))]
+        assert len(norms) == 2 * 64 and r["seconds"] > 0
+        # one decode token, this chip's 64/tp query heads of 128, 4 FLOPs per element
+        assert norms[0]["flops"] == RMSNORM_FLOPS * (64 // tp) * 128
+
+
+@pytest.mark.parametrize("fused_qkv, static", [(None, False), ("qkv_proj", False), (None, True)])
+def test_builder_qk_norm_with_fused_projection_and_static_cache(fused_qkv, static):
+    b = TransformerBuilder("t", {"input": (2, 3, 64)})
+    cache = KVCache(past=5, static=True) if static else None
+    b.multihead_attention("input", heads=4, kv_heads=2, head_dim=16, bias=False, fused_qkv=fused_qkv, rope=True,
+                          cache=cache, qk_norm=1e-5)
+    g = b.build()
+    assert g["q_norm"].out_shape == (2, 4, 3, 16) and g["q_norm"].flops == RMSNORM_FLOPS * 2 * 4 * 3 * 16
+    # a static (cross-attention) cache holds keys already normed: no k_norm
+    assert ("k_norm" in g) is not static
+    # q/k/v projections (fused or not: 64 in, (4 + 2 + 2)·16 out; static: q only), o_proj 64·64, and one (16,)
+    # norm weight per normed tensor
+    qkv = 64 * 4 * 16 if static else 64 * (4 + 2 + 2) * 16
+    assert g.params == qkv + 64 * 64 + (16 if static else 2 * 16)
+
+
+def test_qk_norm_off_by_default():
+    b = TransformerBuilder("t", {"input": (1, 3, 64)})
+    b.multihead_attention("input", heads=4, head_dim=16, bias=False, rope=True)
+    assert not [op for op in b.build().ops if op.kind is OpKind.NORM]
+    g = build_workload("hf", {"config": {**QWEN3_32B, "architectures": ["Qwen2ForCausalLM"]}, "seq_len": 2,
+                              "num_hidden_layers": 1})
+    assert "model.layers.0.self_attn.q_norm" not in g

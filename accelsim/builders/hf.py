@@ -12,6 +12,7 @@ layer by layer as ``transformers`` does, so ``Graph.params`` is what ``model.num
   ``tie_word_embeddings``). Sliding windows bound the KV cache and a decode step's KV read.
 * Qwen3: as Qwen2 without the q/k/v biases (``attention_bias`` biases q/k/v/o), an explicit ``head_dim`` (128 by
   default) and QK-norm: ``self_attn.q_norm`` / ``k_norm``, RMSNorms over head_dim on each q and k head before RoPE.
+  Qwen3-MoE: that attention with Qwen2-MoE's experts (``mlp.gate``, ``mlp.experts.{i}``), no shared expert.
 * Gemma-2: embeddings × √hidden, the four sandwich norms, GeGLU (tanh GELU), alternating local (even layers,
   ``sliding_window``) and global attention, attention and final logit soft-capping, tied head.
 * Phi-3: fused ``qkv_proj`` and ``gate_up_proj``.

@@ -7,7 +7,7 @@ field, never a silently different model. Fields with no effect on the op graph (
 ranges, RoPE θ and scaling, versions) are accepted and ignored (:data:`IGNORED`).
 
 Readers: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MixtralForCausalLM,
-Qwen2MoeForCausalLM, Gemma2ForCausalLM, Phi3ForCausalLM (``transformers`` 4.4x ``configuration_*.py`` defaults), OPTForCausalLM and
+Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, Gemma2ForCausalLM, Phi3ForCausalLM (``transformers`` 4.4x ``configuration_*.py`` defaults), OPTForCausalLM and
 GPT2LMHeadModel.
 """
 
@@ -211,7 +211,8 @@ def _llama_like(r: _Reader, *, window_key: bool, qkv_bias: bool = False, tie: bo
     """The fields Llama, Mistral, Qwen2, Qwen3 and their MoE variants share."""
     hidden = r.int("hidden_size")
     qwen3 = r.arch in _QWEN3
-    heads, kv_heads, head_dim = _heads(r, hidden, 128 if qwen3 else 0)  # Qwen3Config: head_dim 128
+    dense3 = r.arch == "Qwen3ForCausalLM"  # Qwen3Config's head_dim is 128; Qwen3MoeConfig's hidden / heads
+    heads, kv_heads, head_dim = _heads(r, hidden, 128 if dense3 else 0)
     layers = r.int("num_hidden_layers")
     bias = qkv_bias
     o_bias = r.arch == "LlamaForCausalLM" or qwen3  # attention_bias also biases o_proj
@@ -225,16 +226,22 @@ def _llama_like(r: _Reader, *, window_key: bool, qkv_bias: bool = False, tie: bo
         r.int("pretraining_tp", 1)
     r.rope_scaling()
     if window_key:
-        window = r.opt_int("sliding_window")
-        if r.arch.startswith(("Qwen2", "Qwen3")):  # windows only with use_sliding_window, from max_window_layers on
-            first = r.int("max_window_layers", 28, minimum=0)
-            on = r.bool("use_sliding_window", False)
-            if qwen3 and "sliding_window" not in r.data:
-                window = 4096  # Qwen3Config's default (Qwen2's is null)
-            out["windows"] = tuple(window if on and i >= first else 0 for i in range(layers))
-        elif window:
-            out["windows"] = (window,) * layers
+        out["windows"] = _windows(r, layers)
     return out
+
+
+def _windows(r: _Reader, layers: int) -> tuple[int, ...]:
+    """Each layer's sliding window (0: global). Qwen2 and Qwen3: only with ``use_sliding_window``, from layer
+    ``max_window_layers`` on; Qwen3-MoE: every layer (``max_window_layers`` read, unused, as transformers does)."""
+    window = r.opt_int("sliding_window")
+    if not r.arch.startswith(("Qwen2", "Qwen3")):
+        return (window,) * layers if window else ()
+    first = r.int("max_window_layers", 28, minimum=0)
+    on = r.bool("use_sliding_window", False)
+    if r.arch in _QWEN3:
+        window = window if "sliding_window" in r.data else 4096  # Qwen3's default (Qwen2's is null)
+        first = 0 if r.arch == "Qwen3MoeForCausalLM" else first
+    return tuple(window if on and i >= first else 0 for i in range(layers))
 
 
 def _llama(r: _Reader) -> LM:
@@ -250,17 +257,21 @@ def _mixtral(r: _Reader) -> LM:
     return LM(r.arch, ffn=ffn, moe=moe, **base)
 
 
-def _qwen2_moe(r: _Reader) -> LM:
-    base = _llama_like(r, window_key=True, qkv_bias=True)
-    experts = r.int("num_experts", 60)
+def _qwen_moe(r: _Reader) -> LM:
+    """Qwen2-MoE (q/k/v biases, a sigmoid-gated shared expert) and Qwen3-MoE (Qwen3's attention, no shared
+    expert); each class's defaults (Qwen1.5-MoE-A2.7B's and Qwen3-30B-A3B's sizes)."""
+    qwen3 = r.arch == "Qwen3MoeForCausalLM"
+    base = _llama_like(r, window_key=True, qkv_bias=not qwen3)
+    experts = r.int("num_experts", 128 if qwen3 else 60)
     step = r.int("decoder_sparse_step", 1)
     dense = r.int_list("mlp_only_layers")
     sparse = frozenset(i for i in range(base["layers"]) if i not in dense and (i + 1) % step == 0)
-    r.bool("norm_topk_prob", False)
-    moe = MoE(experts, r.int("num_experts_per_tok", 4), r.int("moe_intermediate_size", 1408),
-              shared_ffn=r.int("shared_expert_intermediate_size", 5632, minimum=0), sparse_layers=sparse,
-              router_names=("mlp", "gate"), expert_names=("gate_proj", "up_proj", "down_proj"))
-    return LM(r.arch, ffn=r.int("intermediate_size", 5632), moe=moe, **base)
+    r.bool("norm_topk_prob", False)  # renormalising the k weights (2k FLOPs a token): not counted
+    top_k, ffn = (8, 768) if qwen3 else (4, 1408)
+    shared = 0 if qwen3 else r.int("shared_expert_intermediate_size", 5632, minimum=0)
+    moe = MoE(experts, r.int("num_experts_per_tok", top_k), r.int("moe_intermediate_size", ffn), shared_ffn=shared,
+              sparse_layers=sparse, router_names=("mlp", "gate"), expert_names=("gate_proj", "up_proj", "down_proj"))
+    return LM(r.arch, ffn=r.int("intermediate_size", 6144 if qwen3 else 5632), moe=moe, **base)
 
 
 def _gemma2(r: _Reader) -> LM:
@@ -331,7 +342,8 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
     "Qwen2ForCausalLM": _llama,
     "Qwen3ForCausalLM": _llama,
     "MixtralForCausalLM": _mixtral,
-    "Qwen2MoeForCausalLM": _qwen2_moe,
+    "Qwen2MoeForCausalLM": _qwen_moe,
+    "Qwen3MoeForCausalLM": _qwen_moe,
     "Gemma2ForCausalLM": _gemma2,
     "Phi3ForCausalLM": _phi3,
     "OPTForCausalLM": _opt,

@@ -138,3 +138,65 @@ def test_qk_norm_off_by_default():
     g = build_workload("hf", {"config": {**QWEN3_32B, "architectures": ["Qwen2ForCausalLM"]}, "seq_len": 2,
                               "num_hidden_layers": 1})
     assert "model.layers.0.self_attn.q_norm" not in g
+
+
+# Qwen/Qwen3-30B-A3B config.json (https://huggingface.co/Qwen/Qwen3-30B-A3B/blob/main/config.json)
+QWEN3_30B_A3B = {
+    "architectures": ["Qwen3MoeForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+    "bos_token_id": 151643, "decoder_sparse_step": 1, "eos_token_id": 151645, "head_dim": 128, "hidden_act": "silu",
+    "hidden_size": 2048, "initializer_range": 0.02, "intermediate_size": 6144, "max_position_embeddings": 40960,
+    "max_window_layers": 48, "mlp_only_layers": [], "model_type": "qwen3_moe", "moe_intermediate_size": 768,
+    "norm_topk_prob": True, "num_attention_heads": 32, "num_experts": 128, "num_experts_per_tok": 8,
+    "num_hidden_layers": 48, "num_key_value_heads": 4, "output_router_logits": False, "rms_norm_eps": 1e-06,
+    "rope_scaling": None, "rope_theta": 1000000.0, "router_aux_loss_coef": 0.001, "sliding_window": None,
+    "tie_word_embeddings": False, "torch_dtype": "bfloat16", "transformers_version": "4.51.0", "use_cache": True,
+    "use_sliding_window": False, "vocab_size": 151936}
+EXPERT_30B = 3 * 2048 * 768  # one expert's gate_proj, up_proj, down_proj
+LAYER_30B = (2048 * 32 * 128 + 2 * 2048 * 4 * 128 + 32 * 128 * 2048  # q, k, v, o (32 heads of 128, 4 KV heads)
+             + 2 * 128 + 2 * 2048  # q_norm, k_norm; input and post-attention RMSNorms
+             + 128 * 2048 + 128 * EXPERT_30B)  # router gate (no bias), 128 experts; no shared expert
+QWEN3_30B_A3B_PARAMS = 2 * 151936 * 2048 + 48 * LAYER_30B + 2048  # untied embeddings and lm_head, final norm
+
+
+def test_qwen3_moe_params_equal_the_model_card():
+    g = build_workload("hf", {"config": QWEN3_30B_A3B, "seq_len": 1})
+    assert g.meta["model_params"] == QWEN3_30B_A3B_PARAMS == 30_532_122_624
+    # model card (https://huggingface.co/Qwen/Qwen3-30B-A3B): 30.5 B in total, 3.3 B activated, 29.9 B non-embedding
+    assert round(QWEN3_30B_A3B_PARAMS / 1e9, 1) == 30.5
+    assert round((QWEN3_30B_A3B_PARAMS - 2 * 151936 * 2048) / 1e9, 1) == 29.9
+    active = QWEN3_30B_A3B_PARAMS - 48 * (128 - 8) * EXPERT_30B  # a token reads 8 of the 128 experts
+    # 3,353,032,704: the card's "3.3B" is this figure cut (not rounded) to one decimal
+    assert g.meta["moe"]["active_params"] == active and active // 10**8 == 33
+    assert g.meta["moe"]["top_k"] == 8 and g.meta["moe"]["moe_layers"] == 48
+    assert g["model.layers.0.mlp.gate"].weights[0].shape == (128, 2048)
+    assert "model.layers.0.self_attn.q_norm" in g and not [op for op in g.ops if "shared_expert" in op.name]
+
+
+def test_qwen3_moe_reader_defaults_dense_layers_and_fields():
+    lm = parse({**QWEN3_30B_A3B, "num_hidden_layers": 4, "mlp_only_layers": [0], "decoder_sparse_step": 1})
+    assert lm.qk_norm and lm.moe.sparse_layers == {1, 2, 3} and lm.moe.shared_ffn == 0 and lm.ffn == 6144
+    # Qwen3MoeConfig has no head_dim default: hidden / heads; experts 128, top-8, moe_intermediate_size 768
+    bare = {k: v for k, v in QWEN3_30B_A3B.items()
+            if k not in ("head_dim", "num_experts", "num_experts_per_tok", "moe_intermediate_size")}
+    lm = parse(bare)
+    assert lm.head_dim == 2048 // 32 and (lm.moe.experts, lm.moe.top_k, lm.moe.ffn) == (128, 8, 768)
+    # a sliding window (use_sliding_window) covers every layer: max_window_layers is not read by Qwen3-MoE
+    lm = parse({**QWEN3_30B_A3B, "use_sliding_window": True, "sliding_window": 1024})
+    assert {lm.window(i) for i in range(48)} == {1024}
+    with pytest.raises(ConfigError, match="shared_expert_intermediate_size: unsupported field for Qwen3Moe"):
+        load_workload({"model": "hf", "config": {**QWEN3_30B_A3B, "shared_expert_intermediate_size": 5632}})
+
+
+def test_qwen3_moe_dense_layer_params():
+    # layer 0 dense (Qwen3MoeMLP, intermediate_size 6144) instead of router + 128 experts
+    dense = build_workload("hf", {"config": {**QWEN3_30B_A3B, "mlp_only_layers": [0]}, "seq_len": 1})
+    assert dense.meta["model_params"] == QWEN3_30B_A3B_PARAMS - (128 * 2048 + 128 * EXPERT_30B) + 3 * 2048 * 6144
+
+
+def test_qwen3_moe_decode_tensor_parallel_simulates():
+    from accelsim.api import simulate
+
+    r = simulate({"model": "hf", "config": {**QWEN3_30B_A3B, "num_hidden_layers": 2}, "phase": "decode",
+                  "kv_len": 16, "tensor_parallel": 2}, "dgx-h100").to_dict()
+    norm = next(op for op in r["ops"] if op["name"] == "model.layers.1.self_attn.k_norm")
+    assert norm["flops"] == RMSNORM_FLOPS * (4 // 2) * 128 and r["seconds"] > 0  # this chip's 2 KV heads

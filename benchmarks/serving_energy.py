@@ -17,6 +17,12 @@ value 0 is 311.010937 in every subplot): energy 8B 49.481731 pt per 0.05 J, 70B 
 34.278102 pt per 1 J; power 8B 35.015138 pt per 100 W, 70B 43.768922 pt per 500 W, 405B 43.768922 pt per 1000 W.
 Nothing in any preset was chosen on the 70B and 405B points; the 8B batch-16 power chose the GPUs'
 ``energy.activity_power_share`` (arch/h100.yaml).
+
+The B200 rows (a GPU no constant was chosen on; arch/b200.yaml is built from spec sheets and takes h100's share):
+"Reading the ML.ENERGY Leaderboard v3.0" (ml-energy/blog @2bfa158 docs/posts/ml-energy-leaderboard-v3.0.md), its
+case study of Qwen 3 32B on 1x B200: Text Conversation (mean 634 prompt, 627 output tokens) 0.209 J/token at batch
+128 and 0.151 J at its maximum batch 512; Problem Solving (mean 224 prompt, 7,035 output tokens) 0.312 J at 128.
+The post gives no power for them.
 """
 
 from __future__ import annotations
@@ -35,16 +41,20 @@ from accelsim.config.serving import load_serving  # noqa: E402
 SERIES = {
     "8b": ([], {16: (0.2627, 513.3), 32: (0.1651, 559.7), 64: (0.1186, 610.3), 128: (0.0951, 669.2),
                 256: (0.0766, 690.5)}),
-    "70b": (["model.base=llama3_70b", "model.tensor_parallel=4", "arch=dgx-h100"],
+    "70b": (["model={base: llama3_70b, attention: fused, tensor_parallel: 4}", "arch=dgx-h100"],
             {16: (2.0910, 1804), 32: (1.2069, 1794), 64: (0.7972, 2002), 128: (0.5634, 2184), 256: (0.4790, 2354)}),
-    "405b": (["model.base=llama3_1_405b", "model.tensor_parallel=8", "arch=dgx-h100", "model.weight_dtype=fp8",
-              "model.activation_dtype=fp8", "model.kv_cache_dtype=bf16"],
+    "405b": (["model={base: llama3_1_405b, attention: fused, tensor_parallel: 8, weight_dtype: fp8, "
+              "activation_dtype: fp8, kv_cache_dtype: bf16}", "arch=dgx-h100"],
              {16: (7.5892, 3384), 32: (4.7653, 3744), 64: (3.0825, 4162), 128: (2.4295, 4606), 256: (2.0626, 4875)}),
 }
+QWEN = ["model={base: qwen3_32b, attention: fused}", "arch=b200"]
+SERIES["qwen3_32b_b200_chat"] = ([*QWEN, "workload.output_tokens.value=627"], {128: (0.209, None), 512: (0.151, None)})
+SERIES["qwen3_32b_b200_reasoning"] = ([*QWEN, "workload.prompt_tokens.value=224", "workload.output_tokens.value=7035",
+                                       "engine.max_model_len=8192", "workload.requests=384"], {128: (0.312, None)})
 FILE = "llama3_8b_h100_mlenergy"
 
 
-def run(series: str, batches: list[int]) -> list[tuple[int, float, float, float, float, float, float]]:
+def run(series: str, batches: list[int]) -> list[tuple]:
     """(batch, J/token simulated, measured, W simulated, measured, tokens/s simulated, measured) per batch."""
     overrides, measured = SERIES[series]
     rows = []
@@ -54,24 +64,31 @@ def run(series: str, batches: list[int]) -> list[tuple[int, float, float, float,
         report = api.serve(load_serving(FILE, [*overrides, f"engine.max_num_seqs={batch}"])).report
         joules, watts = measured[batch]
         rows.append((batch, report["efficiency"]["j_per_output_token"], joules, report["power"]["average_w"], watts,
-                     report["serving"]["output_tokens_per_s"], watts / joules))
+                     report["serving"]["output_tokens_per_s"], watts / joules if watts else None))
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", choices=sorted(SERIES), help="series to run (default: all)")
-    ap.add_argument("--batches", nargs="*", type=int, default=[16, 32, 64, 128, 256])
+    ap.add_argument("--batches", nargs="*", type=int, default=[16, 32, 64, 128, 256, 512])
     args = ap.parse_args(argv)
     print("| model | batch | J/token accelsim / measured | W accelsim / measured | tokens/s accelsim / measured |")
     print("|---|---|---|---|---|")
     for series in args.only or list(SERIES):
         t0 = time.perf_counter()
         for b, j, jm, w, wm, tok, tokm in run(series, args.batches):
-            print(f"| {series} | {b} | {j:.3f} / {jm:.3f} ({100 * (j / jm - 1):+.0f} %) | {w:,.0f} / {wm:,.0f} "
-                  f"({100 * (w / wm - 1):+.0f} %) | {tok:,.0f} / {tokm:,.0f} ({100 * (tok / tokm - 1):+.0f} %) |")
+            print(f"| {series} | {b} | {j:.3f} / {jm:.3f} ({100 * (j / jm - 1):+.0f} %) | {_vs(w, wm, ',.0f')} | "
+                  f"{_vs(tok, tokm, ',.0f')} |")
         print(f"({series}: {time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     return 0
+
+
+def _vs(sim: float, meas: float | None, fmt: str) -> str:
+    """"simulated / measured (error)", or the simulated figure alone where nothing was measured."""
+    if meas is None:
+        return f"{sim:{fmt}} / -"
+    return f"{sim:{fmt}} / {meas:{fmt}} ({100 * (sim / meas - 1):+.0f} %)"
 
 
 if __name__ == "__main__":

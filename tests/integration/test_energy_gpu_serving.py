@@ -99,3 +99,25 @@ def test_h100_served_token_rate_power_and_joules_near_the_measured(h100_served):
 def test_h100_served_joules_per_token_within_20_percent_at_every_batch(h100_served):
     for batch, (joules, _) in MLENERGY_V3_H100.items():
         assert h100_served[batch]["efficiency"]["j_per_output_token"] == pytest.approx(joules, rel=0.20), batch
+
+
+# A GPU no constant was chosen on: arch/b200.yaml is built from spec sheets and takes h100's activity share. The
+# ML.ENERGY v3.0 post's case study (ml-energy/blog @2bfa158 docs/posts/ml-energy-leaderboard-v3.0.md, "Case study on
+# Qwen 3 32B on 1x B200"): Text Conversation (634 prompt, 627 output tokens on average) 0.209 J/token at batch 128;
+# Problem Solving (224 prompt, 7,035 output tokens) 0.312 J/token at batch 128.
+QWEN3_32B_B200 = {"chat": ([], 0.209), "reasoning": (["workload.prompt_tokens.value=224",
+                                                      "workload.output_tokens.value=7035", "engine.max_model_len=8192",
+                                                      "workload.requests=384"], 0.312)}
+
+
+@pytest.mark.parametrize("task", sorted(QWEN3_32B_B200))
+def test_b200_qwen3_32b_joules_per_token_within_20_percent(task):
+    from accelsim import api
+    from accelsim.config.serving import load_serving
+
+    overrides, joules = QWEN3_32B_B200[task]
+    spec = load_serving("llama3_8b_h100_mlenergy", ["model={base: qwen3_32b, attention: fused}", "arch=b200",
+                                                    "engine.max_num_seqs=128", "workload.output_tokens.value=627",
+                                                    *overrides])
+    report = api.serve(spec).report
+    assert report["efficiency"]["j_per_output_token"] == pytest.approx(joules, rel=0.20)

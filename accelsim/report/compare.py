@@ -19,7 +19,7 @@ from accelsim.errors import AccelsimError
 
 from . import fmt
 from .fmt import DASH
-from .schema import core_units, level_names
+from .schema import core_units, level_names, stall_share
 from .writers import REPORT_FILE, read_report
 
 Reports = Sequence[tuple[str, dict]]
@@ -154,15 +154,11 @@ def _max_compute_utilization(report: dict) -> float | None:
 
 
 def _stall_share(report: dict) -> float | None:
-    """stall cycles / (stall + compute cycles) summed over the ops: the part of the compute units' working time
-    (computing or stalled) spent waiting for data. None without ops or cycles."""
+    """stall cycles / (stall + compute cycles) summed over the ops, both over every unit and execution
+    (:func:`accelsim.report.schema.stall_share`): the part of the compute units' working time (computing or
+    stalled) spent waiting for data. None without ops or cycles."""
     ops = report.get("ops")
-    ops = [op for op in ops if isinstance(op, dict)] if isinstance(ops, list) else []
-    stall = sum(fmt.number(op.get("stall_cycles")) or 0 for op in ops)
-    compute = sum(fmt.number(op.get("compute_cycles")) or 0 for op in ops)
-    if stall + compute <= 0:
-        return None
-    return stall / (stall + compute)
+    return stall_share(op for op in ops if isinstance(op, dict)) if isinstance(ops, list) else None
 
 
 def _metric(report: dict, key: str) -> object:

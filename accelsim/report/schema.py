@@ -434,6 +434,33 @@ def op_busy_cycles(op: Mapping[str, object]) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _real(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def op_work_cycles(op: Mapping[str, object]) -> float:
+    """An op row's compute cycles counted as its ``stall_cycles`` are: summed over its units (``mapping.work_cycles``
+    when it ran on several, else ``compute_cycles``) and over the ``count`` executions a composed row stands for
+    (``compute_cycles`` and ``work_cycles`` describe one execution, ``stall_cycles`` all of them)."""
+    mapping = op.get("mapping")
+    work = _real(mapping.get("work_cycles")) if isinstance(mapping, Mapping) else None
+    if work is None:
+        work = _real(op.get("compute_cycles")) or 0.0
+    count = _real(op.get("count"))
+    return work * (1.0 if count is None else count)
+
+
+def stall_share(ops: Iterable[Mapping[str, object]]) -> float | None:
+    """stall / (stall + compute) cycles summed over ``ops``, both counted over every unit and execution
+    (:func:`op_work_cycles`): the part of the compute units' working time spent waiting for data. None when the
+    ops have no cycles."""
+    stall = work = 0.0
+    for op in ops:
+        stall += _real(op.get("stall_cycles")) or 0.0
+        work += op_work_cycles(op)
+    return stall / (stall + work) if stall + work > 0 else None
+
+
 def op_span(op: Mapping[str, object]) -> int:
     """end − start cycles of an op (0 when either is missing)."""
     start, end = op.get("start_cycle"), op.get("end_cycle")

@@ -41,8 +41,29 @@ def reports(runs):
 
 
 def _stall_share(rep: dict) -> float:
+    """Stall over stall + compute cycles, both summed over an op's units (``stall_cycles`` are, and
+    ``mapping.work_cycles`` where an op ran on several units, e.g. the a100's 108 SMs)."""
     stall = sum(op["stall_cycles"] for op in rep["ops"])
-    return stall / (stall + sum(op["compute_cycles"] for op in rep["ops"]))
+    return stall / (stall + sum(op["mapping"].get("work_cycles", op["compute_cycles"]) for op in rep["ops"]))
+
+
+# Two op rows written out by hand, for the stall share. ``gpu``: a GEMM on 132 lock-step SMs, 100 cycles on the
+# busiest SM, 13,200 SM-cycles of work and 1,320 SM-cycles of stall (10 per SM). ``composed``: a row of a serving
+# report standing for 4 executions on one unit, 50 compute cycles each (per execution) and 200 stall cycles in all.
+_GPU_OP = {"name": "gpu", "compute_cycles": 100, "stall_cycles": 1_320, "mapping": {"work_cycles": 13_200}}
+_COMPOSED_OP = {"name": "composed", "count": 4, "compute_cycles": 50, "stall_cycles": 200, "mapping": {}}
+
+
+def test_stall_share_counts_every_unit_and_execution():
+    from accelsim.report.schema import stall_share
+    # 1,320 / (1,320 + 13,200) = 1/11, not 1,320 / (1,320 + 100) (stalls of 132 SMs over one SM's compute)
+    assert stall_share([_GPU_OP]) == pytest.approx(1 / 11)
+    # 200 / (200 + 4 × 50) = 1/2, not 200 / (200 + 50) (the stalls of 4 executions over one's compute)
+    assert stall_share([_COMPOSED_OP]) == pytest.approx(0.5)
+    assert stall_share([_GPU_OP, _COMPOSED_OP]) == pytest.approx((1_320 + 200) / (1_320 + 13_200 + 200 + 200))
+    assert stall_share([{"compute_cycles": 0, "stall_cycles": 0}]) is None
+    rows = dict(compare_rows([("r", {"ops": [_GPU_OP, _COMPOSED_OP]})]))
+    assert rows["stall_share"] == [pytest.approx(1_520 / 14_920)]
 
 
 def test_rows_and_ratios_by_hand(reports, runs):

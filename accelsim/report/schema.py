@@ -450,6 +450,17 @@ def op_work_cycles(op: Mapping[str, object]) -> float:
     return work * (1.0 if count is None else count)
 
 
+def op_stall_per_unit(op: Mapping[str, object]) -> float:
+    """The factor 1 / (units × count) that turns an op row's stall cycles (``stall_cycles``, ``stalls_by_level``:
+    summed over its ``mapping.units`` units and its ``count`` executions) into the mean stall of one unit in one
+    execution, counted as ``compute_cycles`` and the start-to-end span are."""
+    mapping = op.get("mapping")
+    units = _real(mapping.get("units")) if isinstance(mapping, Mapping) else None
+    count = _real(op.get("count"))
+    scale = (units if units and units > 0 else 1.0) * (count if count and count > 0 else 1.0)
+    return 1.0 / scale
+
+
 def stall_share(ops: Iterable[Mapping[str, object]]) -> float | None:
     """stall / (stall + compute) cycles summed over ``ops``, both counted over every unit and execution
     (:func:`op_work_cycles`): the part of the compute units' working time spent waiting for data. None when the

@@ -157,3 +157,36 @@ def test_load_reports_errors_are_one_line(tmp_path, runs):
         load_reports([])
     with pytest.raises(AccelsimError, match="out of range"):
         compare_table([("a", runs["b1"])], baseline=3)
+
+
+def _serving(rate: float, ttft_p50: float, preemptions: int) -> dict:
+    """A hand-written report of `accelsim serve` (kind: serving, its figures under ``serving``)."""
+    return {"kind": "serving", "name": "s", "model": {"model": "llama2_7b", "params": {}}, "arch": "h100",
+            "serving": {"requests_per_s": rate, "output_tokens_per_s": 248 * rate,
+                        "ttft_s": {"mean": ttft_p50, "p50": ttft_p50, "p90": 2 * ttft_p50, "p99": 3 * ttft_p50},
+                        "tpot_s": {"p50": 0.01, "p99": 0.02}, "e2e_s": {"p50": 2.5},
+                        "goodput": {"fraction": 0.5}, "kv_cache_utilization": {"mean": 0.1, "max": 0.25},
+                        "preemptions": preemptions}}
+
+
+def test_serving_reports_compare_their_serving_metrics(runs):
+    # two servers: the second serves 4 requests/s at twice the TTFT of the first's 8 requests/s
+    fast, slow = _serving(8.0, 0.02, 0), _serving(4.0, 0.04, 3)
+    rows = dict(compare_rows([("fast", fast), ("slow", slow)]))
+    assert rows["workload"] == ["llama2_7b", "llama2_7b"] and rows["arch"] == ["h100", "h100"]
+    assert rows["serving.requests_per_s"] == [8.0, 4.0]
+    assert rows["serving.output_tokens_per_s"] == [248 * 8.0, 248 * 4.0]
+    assert rows["serving.ttft_s.p99"] == [pytest.approx(0.06), pytest.approx(0.12)]  # 3 × p50
+    assert rows["serving.kv_cache_utilization.max"] == [0.25, 0.25]
+    assert rows["serving.preemptions"] == [0, 3]
+    assert "total_cycles" not in rows and "bytes.hbm" not in rows  # no accelerator figure in a serving report
+    data = compare_json([("fast", fast), ("slow", slow)])
+    assert data["ratios"]["serving.requests_per_s"]["slow"] == 0.5
+    assert data["ratios"]["serving.ttft_s.p50"]["slow"] == pytest.approx(2.0)
+    console = Console(record=True, width=200)
+    console.print(compare_table([("fast", fast), ("slow", slow)]))
+    ttft = next(line for line in console.export_text().splitlines() if "TTFT p50" in line)
+    assert "20ms" in ttft and "40ms" in ttft and "2.00×" in ttft
+    # a run report beside a serving one keeps its accelerator rows; each lacks the other's (None)
+    mixed = dict(compare_rows([("run", runs["b1"]), ("fast", fast)]))
+    assert mixed["macs"] == [LENET_MACS, None] and mixed["serving.requests_per_s"] == [None, 8.0]

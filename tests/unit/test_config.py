@@ -360,6 +360,23 @@ def test_every_ready_sweep_plans_and_is_refused_by_run(name):
         load_experiment(name)
 
 
+def test_a_workload_or_arch_file_run_as_an_experiment_says_so(tmp_path):
+    # a workload file names a model: and an arch file a clock:/core:; neither has workload:/arch:, so as an
+    # experiment each got one line per top-level key ("model: unknown key", "arch: missing", ...); now one line
+    # naming the file and the command that runs it
+    for name, text, hint in (("w.yaml", "model: lenet5\nbatch: 1\n", "--workload {} --arch ARCH"),
+                             ("a.yaml", "base: tpu-v1\ncore: {systolic: {rows: 8}}\n", "--workload WORKLOAD --arch {}"),
+                             ("c.yaml", "clock: 1GHz\n", "--workload WORKLOAD --arch {}")):
+        path = tmp_path / name
+        path.write_text(text)
+        lines = errors_of(load_experiment, path)
+        assert len(lines) == 1 and "this is a" in lines[0] and hint.format(path) in lines[0], lines
+    # an experiment with an inline workload mapping is still an experiment
+    good = tmp_path / "e.yaml"
+    good.write_text("workload: {model: lenet5}\narch: gemmini\n")
+    assert load_experiment(good).workload.model == "lenet5"
+
+
 def test_readme_experiment():
     spec = load_experiment(REPO / "experiments" / "resnet50_tpu_v1.yaml")
     assert spec.workload.model == "resnet50" and spec.workload.params["batch"] == 1

@@ -149,6 +149,12 @@ def test_load_reports_errors_are_one_line(tmp_path, runs):
     with pytest.raises(AccelsimError) as e:
         load_reports([tmp_path / "ok", missing])
     assert "\n" not in str(e.value) and str(e.value).startswith(f"{missing}: no report.json")
+    (tmp_path / "sweep").mkdir()  # what `accelsim sweep -o sweep` writes: no report.json of its own
+    (tmp_path / "sweep" / "sweep.json").write_text("{}")
+    with pytest.raises(AccelsimError) as e:
+        load_reports([tmp_path / "sweep"])
+    assert str(e.value) == (f"{tmp_path / 'sweep'}: a sweep folder, not a report: its points are in results.csv "
+                            f"('accelsim plot {tmp_path / 'sweep'}' draws them)")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "report.json").write_text("{not json")
     with pytest.raises(AccelsimError, match="not valid JSON"):

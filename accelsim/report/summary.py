@@ -10,7 +10,8 @@ Metric definitions (docs/architecture.md repeats them):
   includes the dispatch gaps but no host time); ``launch_bound_fraction`` = its share of ``seconds``;
   ``execution``: how the host dispatched kernels ("eager", "cuda_graph", "none": no host time modelled).
 * ``utilization[unit]``: cycles the unit was busy / total_cycles (memory units: cycles transferring).
-* ``mac_utilization``: MACs / (peak MACs per cycle of the chip × total_cycles).
+* ``mac_utilization``: MACs / (peak MACs per cycle of the chip × total_cycles), each op's MACs at the peak of
+  its dtype (divided by its rate multiplier: :func:`accelsim.report.schema.base_rate_macs`), so at most 1.
 * ``stall_cycles``: summed over compute tasks, the cycles a unit sat idle waiting for a memory task that
   finished after both the unit was free and the task's other dependencies were done (times the cores a lock-step
   unit stands for); ``stalls_by_level`` splits
@@ -35,6 +36,7 @@ from ..hardware import SCRATCHPAD, Arch
 from ..ir import Graph
 from ..tasks import TaskGraph, TaskKind, UnitKind
 from ..trace import Trace
+from .schema import base_rate_macs
 
 
 def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name: str,
@@ -77,7 +79,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "levels": [{"name": lv.name, "role": lv.role, "capacity": lv.capacity, "bandwidth": lv.bandwidth}
                    for lv in arch.hierarchy()],
         "utilization": {u.name: (float(busy[i]) / total if total else 0.0) for i, u in enumerate(tg.units)},
-        "mac_utilization": macs / (arch.peak_macs_per_cycle * total) if total else 0.0,
+        "mac_utilization": base_rate_macs(ops) / (arch.peak_macs_per_cycle * total) if total else 0.0,
         "stall_cycles": int(stall.sum()),
         "stalls_by_level": stalls_by_level,
         "bytes": bytes_total,

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..energy import account, peak_dynamic_power
-from ..hardware import SCRATCHPAD, Arch
+from ..hardware import SCRATCHPAD, Arch, dtype_rate
 from ..ir import Graph
 from ..tasks import TaskGraph, TaskKind, UnitKind
 from ..trace import Trace
@@ -53,8 +53,9 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     stall = np.where(t.compute, trace.stall * counts[t.unit], 0) if len(t.op) else np.zeros(0, dtype=np.int64)
     stalls_by_level, per_op_level = _stalls(arch, trace, t, stall)
     peak_flops = 2.0 * arch.peak_macs_per_cycle * clock
+    roof = peak_flops * _array_rate(graph, arch)  # the peak of the dtype the run computes in
     bw = arch.memory(arch.main_memory).bandwidth
-    ridge = peak_flops / bw if not math.isinf(bw) else 0.0
+    ridge = roof / bw if not math.isinf(bw) else 0.0
     ops, bytes_total = _op_rows(graph, arch, tg, trace, t, stall, per_op_level, ridge)
     macs = graph.macs
     memory = footprint(graph, arch, tg)
@@ -83,7 +84,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "stall_cycles": int(stall.sum()),
         "stalls_by_level": stalls_by_level,
         "bytes": bytes_total,
-        "roofline": {"peak_flops_per_s": peak_flops, "bandwidth_bytes_per_s": bw, "ridge_flops_per_byte": ridge},
+        "roofline": {"peak_flops_per_s": roof, "bandwidth_bytes_per_s": bw, "ridge_flops_per_byte": ridge},
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
         "memory": memory,
         "notes": _notes(arch, memory, graph, tg) + rate_notes(tg) + [str(n) for n in graph.meta.get("notes", ())],
@@ -177,6 +178,16 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
             "bound": bound, "mapping": m.mapping,
         })
     return ops, bytes_total
+
+
+def _array_rate(graph: Graph, arch: Arch) -> float:
+    """The systolic arrays' best rate multiplier over the dtypes the graph's MAC ops compute in (``dtype_rate``;
+    1 when the arrays list no rates): the roofline's peak is that of the fastest dtype the run uses (an int8 GEMM
+    on an H100 has twice the bf16 peak; an fp32 one a fifteenth of it), so no op sits above the roof."""
+    rates = arch.core.systolic.rates
+    if not rates:
+        return 1.0
+    return max((dtype_rate(rates, op.dtype)[1] for op in graph.ops if op.macs), default=1.0)
 
 
 def _arch_summary(arch: Arch, peak_flops: float) -> dict:

@@ -94,3 +94,18 @@ def test_serving_mac_utilization_is_against_the_peak_of_the_ops_dtype():
     assert base < rep["macs"]  # the int8 GEMMs count at half their MACs
     assert rep["mac_utilization"] == pytest.approx(base / (rep["arch"]["peak_macs_per_cycle"] * rep["total_cycles"]))
     assert rep["mac_utilization"] <= max(v for u, v in rep["utilization"].items() if "systolic" in u)
+
+
+@pytest.mark.parametrize(("dtype", "mult"), [("int8", 2.0), ("fp32", 0.0625), ("bf16", 1.0)])
+def test_roofline_peak_is_that_of_the_runs_dtype(dtype, mult):
+    # a100: 108 SMs × 1024 bf16 MACs per cycle at 1.41 GHz = 312 TFLOP/s dense bf16 (its datasheet); int8 runs at
+    # 2× (624 TOPS), fp32 at 1/16 (19.5 TFLOP/s; A100 = above). The roof, its ridge and every op's bound use the
+    # peak of the dtype the run computes in, so an int8 GEMM never sits above the roof (it did: over 312 TFLOP/s)
+    rep = simulate({"model": "gemm", "m": 4096, "n": 4096, "k": 4096, "dtype": dtype}, "a100").to_dict()
+    base = 2 * rep["arch"]["peak_macs_per_cycle"] * rep["arch"]["clock_hz"]
+    assert base == pytest.approx(2 * 108 * 1024 * 1.41e9)
+    roof = rep["roofline"]
+    assert roof["peak_flops_per_s"] == pytest.approx(mult * base)
+    assert roof["ridge_flops_per_byte"] == pytest.approx(mult * base / roof["bandwidth_bytes_per_s"])
+    assert rep["arch"]["peak_flops_per_s"] == pytest.approx(base)  # the arch's own figure stays its base rate
+    assert rep["ops"][0]["achieved_flops_per_s"] <= roof["peak_flops_per_s"]

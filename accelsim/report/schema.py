@@ -462,16 +462,21 @@ def op_stall_per_unit(op: Mapping[str, object]) -> float:
 
 
 def base_rate_macs(ops: Iterable[Mapping[str, object]]) -> float:
-    """The op rows' MACs counted at their units' base rate (the rate ``peak_macs_per_cycle`` gives): each row's
-    ``macs`` divided by the multiplier of the dtype it ran at (``mapping.rate.multiplier``: 2 for int8 on an H100's
-    tensor cores, 0.25 for int16 on a TPU v1; 1 where the row gives none). ``mac_utilization`` = this / (peak MACs
-    per cycle × cycles) is the share of the arrays' peak at each op's own dtype, so it never exceeds 1."""
+    """The op rows' MACs as their units computed them, counted at the base rate (the rate ``peak_macs_per_cycle``
+    gives): each row's ``macs`` times the share its kernel computes (``mapping.mac_fraction``: a causal
+    FlashAttention kernel skips the blocks above the diagonal, about half) and divided by the multiplier of the
+    dtype it ran at (``mapping.rate.multiplier``: 2 for int8 on an H100's tensor cores, 0.25 for int16 on a TPU
+    v1); 1 for either where the row gives none. ``mac_utilization`` = this / (peak MACs per cycle × cycles) is the
+    share of the arrays' peak at each op's own dtype, so it never exceeds 1."""
     total = 0.0
     for op in ops:
         macs = _real(op.get("macs")) or 0.0
         mapping = op.get("mapping")
-        rate = mapping.get("rate") if isinstance(mapping, Mapping) else None
+        mapping = mapping if isinstance(mapping, Mapping) else {}
+        rate = mapping.get("rate")
         multiplier = _real(rate.get("multiplier")) if isinstance(rate, Mapping) else None
+        fraction = _real(mapping.get("mac_fraction"))
+        macs *= fraction if fraction is not None and 0 <= fraction <= 1 else 1.0
         total += macs / multiplier if multiplier and multiplier > 0 else macs
     return total
 

@@ -377,6 +377,16 @@ def test_a_workload_or_arch_file_run_as_an_experiment_says_so(tmp_path):
     assert load_experiment(good).workload.model == "lenet5"
 
 
+def test_min_tiles_above_max_tiles_is_an_error(tmp_path):
+    # "at least 8 tile groups per op" and "at most 2" cannot both hold; the maximum used to win without a word
+    path = tmp_path / "e.yaml"
+    path.write_text("workload: lenet5\narch: gemmini\noptions:\n  max_tiles_per_op: 2\n  min_tiles_per_op: 8\n")
+    assert errors_of(load_experiment, path) == [
+        f"{path}:5: options.min_tiles_per_op: must be at most max_tiles_per_op (2) (got 8)"]
+    path.write_text("workload: lenet5\narch: gemmini\noptions: {max_tiles_per_op: 8, min_tiles_per_op: 8}\n")
+    assert load_experiment(path).options.min_tiles_per_op == 8  # equal bounds are fine
+
+
 def test_readme_experiment():
     spec = load_experiment(REPO / "experiments" / "resnet50_tpu_v1.yaml")
     assert spec.workload.model == "resnet50" and spec.workload.params["batch"] == 1

@@ -50,7 +50,7 @@ def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, 
     params, issues = validate(BUILDERS[model].params, params_doc)
     if params is None:
         return None, issues
-    return WorkloadSpec(model, params.model_dump(), file, description), []
+    return WorkloadSpec(model, params.model_dump(), file, description, source=params_doc), []
 
 
 def _options_doc(parent: Doc) -> tuple[Doc | None, list[ConfigIssue]]:

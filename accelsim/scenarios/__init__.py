@@ -14,6 +14,7 @@ from typing import Literal
 from ..builders.registry import get_builder
 from ..config import WorkloadSpec, build_graph
 from ..energy import throttle_factor
+from ..errors import WorkloadError
 from ..hardware import Arch
 from ..options import Options
 from ..report import Report
@@ -60,7 +61,10 @@ def _run_scenario(workload: WorkloadSpec, arch: Arch, options: Options | None, *
         return pipeline(workload, arch, options, name=name, progress=progress)
     if progress:
         progress("building", 0, 1)
-    graph = build_graph(workload, arch.dtype)
+    try:
+        graph = build_graph(workload, arch.dtype)
+    except WorkloadError as e:  # a layer list's bad shape: at its line in the workload file
+        raise workload.located(e) if isinstance(workload, WorkloadSpec) else e from None
     return run_graph(graph, arch, options, name=name or f"{graph.name}_{arch.name}",
                      workload=workload_info(graph, workload), progress=progress)
 

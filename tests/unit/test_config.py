@@ -387,6 +387,26 @@ def test_min_tiles_above_max_tiles_is_an_error(tmp_path):
     assert load_experiment(path).options.min_tiles_per_op == 8  # equal bounds are fine
 
 
+def test_layer_list_shape_errors_name_the_layers_line(tmp_path):
+    # a 16×16 kernel on an 8×8 input: output 8 − 16 + 1 = −7. The builder finds it and names the layer
+    # ("(layers[1])"); a run of the file reports it at that layer's line (it named neither file nor line)
+    path = tmp_path / "w.yaml"
+    path.write_text("model: layers\ninput: [1, 3, 8, 8]\nlayers:\n  - {type: relu}\n"
+                    "  - {type: conv2d, out_channels: 4, kernel_size: 16}\n")
+    assert errors_of(accelsim.simulate, path, "tpu-v1") == [
+        f"{path}:5: layers.1: layers: conv2d 'conv': output size -7×-7 is not positive (input 8×8, kernel 16×16, "
+        "stride 1×1, padding (0, 0, 0, 0), dilation 1×1)"]
+    path.write_text("model: layers\ninput: [1, 3, 8, 8]\nlayers:\n  - {type: relu}\n  - {type: add, inputs: [a, b]}\n")
+    assert errors_of(accelsim.simulate, path, "tpu-v1") == [
+        f"{path}:5: layers.1: layers: add: input 'a' is not an earlier layer or 'input'"]
+    # inline in an experiment: the experiment's line and the full key
+    exp = tmp_path / "e.yaml"
+    exp.write_text("workload:\n  model: layers\n  input: [1, 3, 8, 8]\n  layers:\n    - {type: relu}\n"
+                   "    - {type: add, inputs: [a, b]}\narch: tpu-v1\n")
+    assert errors_of(lambda: accelsim.run_experiment(load_experiment(exp))) == [
+        f"{exp}:6: workload.layers.1: layers: add: input 'a' is not an earlier layer or 'input'"]
+
+
 def test_readme_experiment():
     spec = load_experiment(REPO / "experiments" / "resnet50_tpu_v1.yaml")
     assert spec.workload.model == "resnet50" and spec.workload.params["batch"] == 1

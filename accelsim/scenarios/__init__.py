@@ -41,7 +41,10 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
                  progress: Progress | None = None) -> Report:
     """Build, map, simulate and report ``workload`` on ``arch`` as its scenario (:func:`scenario_of`) asks; with
     ``options.throttle_to_tdp``, a run above the arch's TDP runs again at the clock that meets it (first order)."""
-    report = _run_scenario(workload, arch, options, name=name, progress=progress)
+    try:
+        report = _run_scenario(workload, arch, options, name=name, progress=progress)
+    except WorkloadError as e:  # a parameter the builder names (a layer's shape, tensor_parallel): at its line
+        raise workload.located(e) if isinstance(workload, WorkloadSpec) else e from None
     factor = throttle_factor(report.to_dict())
     if options is None or not options.throttle_to_tdp or factor >= 1.0:
         return report
@@ -61,10 +64,7 @@ def _run_scenario(workload: WorkloadSpec, arch: Arch, options: Options | None, *
         return pipeline(workload, arch, options, name=name, progress=progress)
     if progress:
         progress("building", 0, 1)
-    try:
-        graph = build_graph(workload, arch.dtype)
-    except WorkloadError as e:  # a layer list's bad shape: at its line in the workload file
-        raise workload.located(e) if isinstance(workload, WorkloadSpec) else e from None
+    graph = build_graph(workload, arch.dtype)
     return run_graph(graph, arch, options, name=name or f"{graph.name}_{arch.name}",
                      workload=workload_info(graph, workload), progress=progress)
 

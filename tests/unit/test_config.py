@@ -407,6 +407,17 @@ def test_layer_list_shape_errors_name_the_layers_line(tmp_path):
         f"{exp}:6: workload.layers.1: layers: add: input 'a' is not an earlier layer or 'input'"]
 
 
+def test_a_tensor_parallel_the_heads_refuse_is_named_at_its_line(tmp_path):
+    # LLaMA-2-13B has 40 heads: 3 chips cannot split them; the builder names tensor_parallel, the run reports it
+    # at the experiment's line 2 (a prefill and a serving run alike)
+    exp = tmp_path / "e.yaml"
+    for extra in ("", ", decode_steps: 2"):
+        exp.write_text(f"name: tp\nworkload: {{model: llama2_13b, tensor_parallel: 3{extra}}}\narch: dgx-h100\n")
+        assert errors_of(lambda: accelsim.run_experiment(load_experiment(exp))) == [
+            f"{exp}:2: workload.tensor_parallel: llama2_13b: tensor_parallel 3 must divide heads (40) and "
+            "kv_heads (40)"]
+
+
 def test_readme_experiment():
     spec = load_experiment(REPO / "experiments" / "resnet50_tpu_v1.yaml")
     assert spec.workload.model == "resnet50" and spec.workload.params["batch"] == 1

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .errors import AccelsimError
+from .errors import AccelsimError, WorkloadError
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
@@ -307,7 +307,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from .builders import build_workload
 
     wl = config.load_workload(args.workload, _workload_overrides(args))
-    graph = build_workload(wl.model, wl.params, default_dtype=INFO_DEFAULT_DTYPE)
+    try:
+        graph = build_workload(wl.model, wl.params, default_dtype=INFO_DEFAULT_DTYPE)
+    except WorkloadError as e:  # a layer list's bad shape: at its line in the workload file
+        raise wl.located(e) from None
     summary = graph.summary()
     summary["dtype"] = graph.meta.get("dtype", INFO_DEFAULT_DTYPE)
     if args.json:

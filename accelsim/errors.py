@@ -95,7 +95,22 @@ class ConfigError(AccelsimError):
 
 
 class WorkloadError(AccelsimError):
-    """A workload cannot be built (inconsistent shapes, impossible sizes)."""
+    """A workload cannot be built (inconsistent shapes, impossible sizes). ``key`` is the path of the parameter at
+    fault when one is (``("layers", 3)``: the fourth layer of a layer list), shown at the end of the message
+    ("(layers[3])") and used by the config layer to name the file's line."""
+
+    def __init__(self, message: str, key: tuple[str | int, ...] = ()):
+        super().__init__(message)
+        self.key = tuple(key)
+
+    @property
+    def detail(self) -> str:
+        """The message without the key."""
+        return clip_lines(str(self.args[0]) if self.args else "")
+
+    def __str__(self) -> str:
+        where = "".join(f"[{k}]" if isinstance(k, int) else f"{'.' if i else ''}{k}" for i, k in enumerate(self.key))
+        return clip_lines(self.detail + (f" ({where})" if where else ""))
 
 
 class MappingError(AccelsimError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
 
 from .units import parse_size, parse_time
 
@@ -56,6 +56,15 @@ class Options(BaseModel):
     min_tiles_per_op: PositiveInt = Field(
         4, description="Lower bound on tile groups per op, so loads, compute and stores of one op overlap "
                        "even when the op fits SRAM whole (streaming).")
+    @field_validator("min_tiles_per_op")
+    @classmethod
+    def _min_at_most_max(cls, value: int, info: ValidationInfo) -> int:
+        """min_tiles_per_op above max_tiles_per_op asks for contradictory bounds (the maximum won, silently)."""
+        top = info.data.get("max_tiles_per_op")
+        if top is not None and value > top:
+            raise ValueError(f"must be at most max_tiles_per_op ({top})")
+        return value
+
     decode_samples: int = Field(
         8, ge=0, description="LLM serving: decode steps simulated exactly (evenly spread, first and last "
                              "included); the others are interpolated in the KV length. 0 = simulate every step.")

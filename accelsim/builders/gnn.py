@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
@@ -51,12 +51,21 @@ from .tlayers import SOFTMAX_FLOPS, TransformerBuilder
 class GraphParams(WorkloadParams):
     """A GNN over one whole graph (full-batch inference), Cora by default."""
 
-    batch: PositiveInt = Field(1, description="Not used: the whole graph is one pass (keep it 1).")
+    batch: PositiveInt = Field(1, description="The whole graph is one pass: 1 (another value is an error; it "
+                                              "built the same graph while per-inference figures divided by it).")
     nodes: PositiveInt = Field(2708, description="Nodes of the graph (Cora: 2,708).")
     edges: NonNegativeInt = Field(10556, description="Directed edges without self-loops (Cora: 10,556); each conv "
                                                      "adds a self-loop per node.")
     features: PositiveInt = Field(1433, description="Input features per node (Cora: 1,433).")
     classes: PositiveInt = Field(7, description="Output classes (Cora: 7).")
+
+
+    @field_validator("batch")
+    @classmethod
+    def _one_pass(cls, value: int) -> int:
+        if value != 1:
+            raise ValueError("must be 1: the whole graph is one pass (set nodes and edges for a bigger graph)")
+        return value
 
 
 class GcnParams(GraphParams):

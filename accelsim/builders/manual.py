@@ -488,8 +488,8 @@ def build_layers(p: LayersParams) -> Graph:
         try:
             xs = [outputs[r] for r in refs]
         except KeyError as e:
-            raise WorkloadError(f"{p.name}: layers[{i}] ({spec.type}): input {e.args[0]!r} is not an earlier "
-                                f"layer or 'input'") from None
+            raise WorkloadError(f"{p.name}: {spec.type}: input {e.args[0]!r} is not an earlier layer or 'input'",
+                                key=("layers", i)) from None
         kwargs = spec.model_dump(exclude={"type", "inputs"})
         method = METHOD[spec.type]
         try:
@@ -498,7 +498,7 @@ def build_layers(p: LayersParams) -> Graph:
             else:
                 out = getattr(b, method)(xs[0], **kwargs)
         except WorkloadError as e:
-            raise WorkloadError(f"{e} (layers[{i}])") from None
+            raise WorkloadError(str(e), key=("layers", i)) from None
         if spec.name is not None:
             outputs[spec.name] = out
         outputs[out] = out

@@ -470,7 +470,7 @@ class TransformerBuilder(GraphBuilder):
         if self.tp > 1:  # Megatron-style: q/k/v column-split by heads, output projection row-split + all-reduce
             if heads % self.tp or kv_heads % self.tp:
                 raise WorkloadError(f"{self.name}: tensor_parallel {self.tp} must divide heads ({heads}) and "
-                                    f"kv_heads ({kv_heads})")
+                                    f"kv_heads ({kv_heads})", key=("tensor_parallel",))
             heads, kv_heads = heads // self.tp, kv_heads // self.tp
         qb, kb, vb, ob = (bias,) * 4 if isinstance(bias, bool) else bias
         out_features = out_features or self.shape(q_in)[-1]
@@ -520,5 +520,6 @@ class TransformerBuilder(GraphBuilder):
 
     def _tp_hidden(self, hidden: int) -> int:
         if hidden % self.tp:
-            raise WorkloadError(f"{self.name}: tensor_parallel {self.tp} must divide the MLP width {hidden}")
+            raise WorkloadError(f"{self.name}: tensor_parallel {self.tp} must divide the MLP width {hidden}",
+                                key=("tensor_parallel",))
         return hidden // self.tp

@@ -403,7 +403,7 @@ def gpt(p: GptParams) -> Graph:
     inputs = {"input": (p.batch, s) if first else (p.batch, s, h)}
     b = TransformerBuilder("gpt", inputs, dtype=dtype, tp=tp)
     if p.vocab % tp:
-        raise WorkloadError(f"gpt: tensor_parallel {tp} must divide the vocabulary ({p.vocab})")
+        raise WorkloadError(f"gpt: tensor_parallel {tp} must divide the vocabulary ({p.vocab})", key=("tensor_parallel",))
     word = Weight("language_model.embedding.word_embeddings.weight", (p.vocab // tp, h))
     with b.scope("language_model"):
         x = "input"

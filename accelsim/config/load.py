@@ -53,7 +53,7 @@ def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, 
     params, issues = validate(BUILDERS[model].params, params_doc)
     if params is None:
         return None, issues
-    return WorkloadSpec(model, params.model_dump(), file, description), []
+    return WorkloadSpec(model, params.model_dump(), file, description, source=params_doc), []
 
 
 def _options_doc(parent: Doc) -> tuple[Doc | None, list[ConfigIssue]]:
@@ -162,7 +162,21 @@ def load_experiment(path: str | os.PathLike, overrides: Iterable[str] = ()) -> E
     if isinstance(doc.data, dict) and isinstance(doc.data.get("workload"), dict) and "arrival" in doc.data["workload"]:
         raise ConfigError.one(display_path(file), "", f"this is a serving file (its workload has arrivals); run it "
                               f"with 'accelsim serve {display_path(file)}'")
+    _refuse_part_file(doc.data, display_path(file))
     return experiment_from_doc(doc, parsed, issues, source=os.fspath(file), default_name=file.stem)
+
+
+def _refuse_part_file(data: object, shown: str) -> None:
+    """A one-line error when ``data``, given as an experiment, is a workload file (it names a ``model:``) or an arch
+    file (a ``clock:`` or ``core:``) rather than an experiment (neither ``workload:`` nor ``arch:``)."""
+    if not isinstance(data, dict) or {"workload", "arch"} & set(data):
+        return
+    if "model" in data:
+        raise ConfigError.one(shown, "", f"this is a workload file (it names a model:); run it with 'accelsim run "
+                              f"--workload {shown} --arch ARCH'")
+    if {"clock", "core"} & set(data):
+        raise ConfigError.one(shown, "", f"this is an arch file (it gives clock:/core:); run it with 'accelsim run "
+                              f"--workload WORKLOAD --arch {shown}'")
 
 
 def experiment_from_parts(workload: str, arch: str, *, batch: int | None = None, mode: str | None = None,

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, PlainValidator, ValidationError, WrapValidator
 
-from ..errors import ConfigIssue
+from ..errors import AccelsimError, ConfigError, ConfigIssue, WorkloadError
 from ..hardware import Arch, unit_spec_model
 from ..options import Options
 from ..units import MAX_INT
@@ -35,10 +35,19 @@ class WorkloadSpec:
     params: dict[str, Any] = field(default_factory=dict)
     file: str | None = None
     description: str = ""
+    source: Doc | None = field(default=None, compare=False, repr=False)  # where each parameter was written
 
     def resolved(self) -> dict[str, Any]:
         """``{"model": ..., "params": {...}}`` as plain JSON-able values."""
         return {"model": self.model, "params": jsonable(self.params)}
+
+    def located(self, err: WorkloadError) -> AccelsimError:
+        """``err``, raised building this workload, as a one-line ConfigError at the file, line and key of the
+        parameter it names (``err.key``: a hand-written layer list's layer), or ``err`` itself when it names none
+        or the spec does not know where its parameters were written."""
+        if self.source is None or not err.key:
+            return err
+        return ConfigError([self.source.issue(err.key, err.detail)])
 
 
 @dataclass(frozen=True)

@@ -204,7 +204,14 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         "tile_cycles": tile_cycles, "ctas": ctas, "kv_blocks": per_head * s.batch * s.heads,
         "blocks_per_cta": -(-per_head // (tiles * splits)), "split_kv": splits,
         "gqa_packed": s.packed, "causal": s.causal, "block_tensor_cycles": tensor, "block_softmax_cycles": soft,
-        "array": f"{sa.rows}x{sa.cols}"})
+        "array": f"{sa.rows}x{sa.cols}", "mac_fraction": mac_fraction(s, per_head, bm, bn)})
+
+
+def mac_fraction(s: Shape, per_head: int, bm: int, bn: int) -> float:
+    """The share of the op's MACs (every query against every key) the kernel computes: its ``per_head`` K/V blocks
+    of bm × bn scores over the rows × kv_len scores of a head, at most 1 (a non-causal kernel computes them all,
+    padded tiles aside). A square causal prefill skips the blocks above the diagonal: about half."""
+    return min(1.0, per_head * bm * bn / (s.rows * s.kv_len))
 
 
 class CtaCost(NamedTuple):

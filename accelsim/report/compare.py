@@ -19,7 +19,7 @@ from accelsim.errors import AccelsimError
 
 from . import fmt
 from .fmt import DASH
-from .schema import core_units, level_names
+from .schema import core_units, level_names, stall_share
 from .writers import REPORT_FILE, read_report
 
 Reports = Sequence[tuple[str, dict]]
@@ -52,6 +52,20 @@ _METRICS: dict[str, tuple[str, str]] = {
     "area.total_mm2": ("area (mm²)", "number"),
 }
 _NESTED = ("energy.", "power.", "efficiency.", "area.")
+# Metrics of an `accelsim serve` report (``kind: serving``; docs/serving.md), whose figures sit under ``serving``;
+# its rows replace the accelerator rows above when every report is one (none of those is in a serving report).
+_SERVING_METRICS: dict[str, tuple[str, str]] = {
+    "serving.requests_per_s": ("requests/s", "number"),
+    "serving.output_tokens_per_s": ("output tokens/s", "number"),
+    "serving.ttft_s.p50": ("TTFT p50", "seconds"),
+    "serving.ttft_s.p99": ("TTFT p99", "seconds"),
+    "serving.tpot_s.p50": ("TPOT p50", "seconds"),
+    "serving.tpot_s.p99": ("TPOT p99", "seconds"),
+    "serving.e2e_s.p50": ("end-to-end p50", "seconds"),
+    "serving.goodput.fraction": ("requests meeting SLOs", "fraction"),
+    "serving.kv_cache_utilization.max": ("KV cache max use", "fraction"),
+    "serving.preemptions": ("preemptions", "count"),
+}
 # Per-level metrics, one row per memory level of the reports (``utilization.hbm``, ``bytes.hbm``), after those.
 _LEVEL_METRICS: dict[str, tuple[str, str]] = {"utilization.": ("busy", "fraction"), "bytes.": ("bytes", "bytes")}
 
@@ -143,7 +157,15 @@ def _level_split(metric: str) -> tuple[str, str] | None:
 
 def _kind(metric: str) -> str:
     split = _level_split(metric)
-    return _LEVEL_METRICS[split[0]][1] if split else _METRICS.get(metric, ("", "number"))[1]
+    return _LEVEL_METRICS[split[0]][1] if split else _spec(metric, ("", "number"))[1]
+
+
+def _spec(metric: str, default: tuple[str, str]) -> tuple[str, str]:
+    return _METRICS.get(metric) or _SERVING_METRICS.get(metric) or default
+
+
+def _is_serving(report: dict) -> bool:
+    return report.get("kind") == "serving"
 
 
 def _max_compute_utilization(report: dict) -> float | None:
@@ -154,20 +176,21 @@ def _max_compute_utilization(report: dict) -> float | None:
 
 
 def _stall_share(report: dict) -> float | None:
-    """stall cycles / (stall + compute cycles) summed over the ops: the part of the compute units' working time
-    (computing or stalled) spent waiting for data. None without ops or cycles."""
+    """stall cycles / (stall + compute cycles) summed over the ops, both over every unit and execution
+    (:func:`accelsim.report.schema.stall_share`): the part of the compute units' working time (computing or
+    stalled) spent waiting for data. None without ops or cycles."""
     ops = report.get("ops")
-    ops = [op for op in ops if isinstance(op, dict)] if isinstance(ops, list) else []
-    stall = sum(fmt.number(op.get("stall_cycles")) or 0 for op in ops)
-    compute = sum(fmt.number(op.get("compute_cycles")) or 0 for op in ops)
-    if stall + compute <= 0:
-        return None
-    return stall / (stall + compute)
+    return stall_share(op for op in ops if isinstance(op, dict)) if isinstance(ops, list) else None
 
 
 def _metric(report: dict, key: str) -> object:
     if key in ("workload", "arch"):
-        return _name(report.get(key))
+        return _name(report.get("model") if key == "workload" and _is_serving(report) else report.get(key))
+    if key in _SERVING_METRICS:
+        value: object = report
+        for part in key.split("."):
+            value = _dict(value).get(part)
+        return fmt.number(value)
     if key == "max_compute_utilization":
         return _max_compute_utilization(report)
     if key == "stall_share":
@@ -190,12 +213,18 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
     efficiency, EDP and area figures (``energy.total_j``, ``power.average_w``, ...), then for every memory level
     of the reports (the union of their levels, each report's innermost first, in order of first appearance)
     ``utilization.<level>`` (its busy fraction, for the levels that have a bandwidth server) and
-    ``bytes.<level>``. A value a report lacks (or holds as null) is None.
+    ``bytes.<level>``. Reports of ``accelsim serve`` (``kind: serving``) add, after ``arch``, their request rate,
+    output tokens/s, TTFT, TPOT and end-to-end percentiles, share meeting the SLOs, peak KV-cache use and
+    preemptions (``serving.ttft_s.p50``, ...); when every report is one, the accelerator rows (which no serving
+    report holds) are left out. A value a report lacks (or holds as null) is None.
     """
     levels = list(dict.fromkeys(str(lvl) for _, rep in reports
                                 for lvl in [*level_names(rep), *_dict(rep.get("bytes"))]))
     busy = [lvl for lvl in levels if any(lvl in _dict(rep.get("utilization")) for _, rep in reports)]
-    keys = [*_METRICS, *(f"utilization.{lvl}" for lvl in busy), *(f"bytes.{lvl}" for lvl in levels)]
+    serving = [_is_serving(rep) for _, rep in reports]
+    keys = ["workload", "arch", *(_SERVING_METRICS if any(serving) else ())]
+    if not all(serving):
+        keys += [*list(_METRICS)[2:], *(f"utilization.{lvl}" for lvl in busy), *(f"bytes.{lvl}" for lvl in levels)]
     return [(key, [_metric(rep, key) for _, rep in reports]) for key in keys]
 
 
@@ -248,7 +277,7 @@ def _label(metric: str) -> str:
     split = _level_split(metric)
     if split:
         return f"{_LEVEL_METRICS[split[0]][0]} {split[1]}"
-    return _METRICS.get(metric, (metric, ""))[0]
+    return _spec(metric, (metric, ""))[0]
 
 
 def compare_table(reports: Reports, baseline: int = 0) -> Table:

@@ -10,7 +10,17 @@ from rich.console import Console
 from rich.table import Table
 
 from . import fmt
-from .schema import levels, main_memory, memory_levels, merge_core_units, op_busy_cycles, op_span, ordered, top_ops
+from .schema import (
+    levels,
+    main_memory,
+    memory_levels,
+    merge_core_units,
+    op_busy_cycles,
+    op_span,
+    ordered,
+    stall_share,
+    top_ops,
+)
 
 MAX_UNIT_ROWS = 16  # above this many units, per-core units are merged into one row per kind (mean, min-max)
 
@@ -114,7 +124,8 @@ def top_ops_table(report: dict, n: int = 10) -> Table:
 
     Ops rank by their own busy cycles (:func:`accelsim.report.schema.op_busy_cycles`: ``compute_cycles``, the
     busiest unit's share), not by their start-to-end span, which counts waiting for other ops. stall % is the
-    op's stall cycles over its stall plus compute cycles, both summed over every unit it ran on. Off-chip bytes
+    op's stall cycles over its stall plus compute cycles, both summed over every unit it ran on and every
+    execution a composed row stands for (:func:`accelsim.report.schema.stall_share`). Off-chip bytes
     are those of the report's memory levels (its arithmetic intensity's denominator).
     """
     ops = report.get("ops") or []
@@ -125,8 +136,7 @@ def top_ops_table(report: dict, n: int = 10) -> Table:
                          ("span", "right"), ("stall %", "right"), ("off-chip bytes", "right"), ("bound", "left")):
         table.add_column(col, justify=justify, no_wrap=justify == "right")
     for op in top:
-        stall = fmt.num(op.get("stall_cycles"))
-        work = fmt.num((op.get("mapping") or {}).get("work_cycles", op.get("compute_cycles")))
+        share = stall_share([op])
         moved = op.get("bytes") or {}
         offchip = sum(fmt.num(moved.get(lvl)) for lvl in memories)
         table.add_row(
@@ -135,7 +145,7 @@ def top_ops_table(report: dict, n: int = 10) -> Table:
             str(op.get("unit", "")),
             fmt.count(op_busy_cycles(op)),
             fmt.count(op_span(op)),
-            f"{100 * stall / (stall + work):.1f}" if stall + work else fmt.DASH,
+            fmt.DASH if share is None else f"{100 * share:.1f}",
             fmt.size(offchip),
             str(op.get("bound") or ""),
         )

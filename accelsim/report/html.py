@@ -395,8 +395,9 @@ def _ops_table(report: dict) -> str:
         ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (f'<p class="note">{len(ops):,} ops in execution order; click a column header to sort (again to '
-            "reverse). Cycles are absolute; duration = end − start; compute and stall are summed over the op's "
-            "tile groups; FLOP/B is FLOPs per off-chip byte.</p>"
+            "reverse). Cycles are absolute; duration = end − start; compute is the busiest unit's cycles of one "
+            "execution, stall the cycles its units waited for data, summed over its units (a GPU's SMs) and "
+            "executions; FLOP/B is FLOPs per off-chip byte.</p>"
             '<div class="scroll tall"><table id="ops" class="sortable ops">'
             f"<thead><tr>{head}</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>")
 

@@ -17,7 +17,7 @@ from typing import BinaryIO
 import numpy as np
 
 from . import fmt
-from .schema import level_names, memory_levels, merge_core_units, op_span, ordered, top_ops
+from .schema import level_names, memory_levels, merge_core_units, op_span, op_stall_per_unit, ordered, top_ops
 
 DPI = 120
 MAX_OP_BARS = 60  # above this many ops, op_cycles shows the TOP_OPS busiest ops and one "other" bar
@@ -182,10 +182,11 @@ def _bars(ax, x, heights, bottom, color: str, label: str) -> None:
 def _stack(ax, ops: list[dict], levels: list[str], x) -> None:
     """Draw the stacked compute / stall-per-level / other-wait bars of ``ops`` at positions ``x``."""
     compute = np.array([fmt.num(op.get("compute_cycles")) for op in ops])
-    stall_total = np.array([fmt.num(op.get("stall_cycles")) for op in ops])
+    per_unit = np.array([op_stall_per_unit(op) for op in ops])  # stalls of one unit in one execution, as compute
+    stall_total = np.array([fmt.num(op.get("stall_cycles")) for op in ops]) * per_unit
     if len(levels) > 1:
-        stalls = {f"stall: {lvl}": np.array([fmt.num((op.get("stalls_by_level") or {}).get(lvl)) for op in ops])
-                  for lvl in levels}
+        stalls = {f"stall: {lvl}": per_unit * np.array([fmt.num((op.get("stalls_by_level") or {}).get(lvl))
+                                                        for op in ops]) for lvl in levels}
     else:
         stalls = {f"stall: {levels[0]}" if levels else "stall": stall_total}
     wait = np.maximum(0.0, np.array([op_span(op) for op in ops]) - compute - stall_total)
@@ -203,15 +204,17 @@ def _stack(ax, ops: list[dict], levels: list[str], x) -> None:
 
 
 def _sum_ops(ops: list[dict]) -> dict:
-    """One op-like dict whose cycles are the sums of those of ``ops`` (the "other" bar)."""
+    """One op-like dict whose cycles are the sums of those of ``ops`` (the "other" bar), stalls per unit and
+    execution (:func:`accelsim.report.schema.op_stall_per_unit`) as each op's bar draws them."""
     total: dict = {"start_cycle": 0, "end_cycle": 0, "compute_cycles": 0.0, "stall_cycles": 0.0,
                    "stalls_by_level": {}}
     for op in ops:
+        per_unit = op_stall_per_unit(op)
         total["end_cycle"] += op_span(op)
         total["compute_cycles"] += fmt.num(op.get("compute_cycles"))
-        total["stall_cycles"] += fmt.num(op.get("stall_cycles"))
+        total["stall_cycles"] += per_unit * fmt.num(op.get("stall_cycles"))
         for lvl, c in (op.get("stalls_by_level") or {}).items():
-            total["stalls_by_level"][lvl] = total["stalls_by_level"].get(lvl, 0.0) + fmt.num(c)
+            total["stalls_by_level"][lvl] = total["stalls_by_level"].get(lvl, 0.0) + per_unit * fmt.num(c)
     return total
 
 
@@ -227,7 +230,9 @@ def op_bars(ops: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 def plot_op_cycles(report: dict, path: str | os.PathLike | BinaryIO) -> Path | BinaryIO:
-    """Stacked bars of each op's cycles: compute, then stall cycles per memory level, then other waiting.
+    """Stacked bars of each op's cycles: compute, then stall cycles per memory level, then other waiting, all
+    counted for one unit in one execution as ``compute_cycles`` and the span are (an op's stalls are summed over
+    its units and executions in the report: :func:`accelsim.report.schema.op_stall_per_unit`).
 
     Ops are in execution order; with more than ``MAX_OP_BARS`` ops, the ``TOP_OPS`` busiest ones (:func:`op_bars`)
     are shown busiest first, and the rest are summed in one "other" bar on its own axis at the right (it would

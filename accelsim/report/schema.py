@@ -437,6 +437,64 @@ def op_busy_cycles(op: Mapping[str, object]) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _real(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def op_work_cycles(op: Mapping[str, object]) -> float:
+    """An op row's compute cycles counted as its ``stall_cycles`` are: summed over its units (``mapping.work_cycles``
+    when it ran on several, else ``compute_cycles``) and over the ``count`` executions a composed row stands for
+    (``compute_cycles`` and ``work_cycles`` describe one execution, ``stall_cycles`` all of them)."""
+    mapping = op.get("mapping")
+    work = _real(mapping.get("work_cycles")) if isinstance(mapping, Mapping) else None
+    if work is None:
+        work = _real(op.get("compute_cycles")) or 0.0
+    count = _real(op.get("count"))
+    return work * (1.0 if count is None else count)
+
+
+def op_stall_per_unit(op: Mapping[str, object]) -> float:
+    """The factor 1 / (units × count) that turns an op row's stall cycles (``stall_cycles``, ``stalls_by_level``:
+    summed over its ``mapping.units`` units and its ``count`` executions) into the mean stall of one unit in one
+    execution, counted as ``compute_cycles`` and the start-to-end span are."""
+    mapping = op.get("mapping")
+    units = _real(mapping.get("units")) if isinstance(mapping, Mapping) else None
+    count = _real(op.get("count"))
+    scale = (units if units and units > 0 else 1.0) * (count if count and count > 0 else 1.0)
+    return 1.0 / scale
+
+
+def base_rate_macs(ops: Iterable[Mapping[str, object]]) -> float:
+    """The op rows' MACs as their units computed them, counted at the base rate (the rate ``peak_macs_per_cycle``
+    gives): each row's ``macs`` times the share its kernel computes (``mapping.mac_fraction``: a causal
+    FlashAttention kernel skips the blocks above the diagonal, about half) and divided by the multiplier of the
+    dtype it ran at (``mapping.rate.multiplier``: 2 for int8 on an H100's tensor cores, 0.25 for int16 on a TPU
+    v1); 1 for either where the row gives none. ``mac_utilization`` = this / (peak MACs per cycle × cycles) is the
+    share of the arrays' peak at each op's own dtype, so it never exceeds 1."""
+    total = 0.0
+    for op in ops:
+        macs = _real(op.get("macs")) or 0.0
+        mapping = op.get("mapping")
+        mapping = mapping if isinstance(mapping, Mapping) else {}
+        rate = mapping.get("rate")
+        multiplier = _real(rate.get("multiplier")) if isinstance(rate, Mapping) else None
+        fraction = _real(mapping.get("mac_fraction"))
+        macs *= fraction if fraction is not None and 0 <= fraction <= 1 else 1.0
+        total += macs / multiplier if multiplier and multiplier > 0 else macs
+    return total
+
+
+def stall_share(ops: Iterable[Mapping[str, object]]) -> float | None:
+    """stall / (stall + compute) cycles summed over ``ops``, both counted over every unit and execution
+    (:func:`op_work_cycles`): the part of the compute units' working time spent waiting for data. None when the
+    ops have no cycles."""
+    stall = work = 0.0
+    for op in ops:
+        stall += _real(op.get("stall_cycles")) or 0.0
+        work += op_work_cycles(op)
+    return stall / (stall + work) if stall + work > 0 else None
+
+
 def op_span(op: Mapping[str, object]) -> int:
     """end − start cycles of an op (0 when either is missing)."""
     start, end = op.get("start_cycle"), op.get("end_cycle")

@@ -10,7 +10,8 @@ Metric definitions (docs/architecture.md repeats them):
   includes the dispatch gaps but no host time); ``launch_bound_fraction`` = its share of ``seconds``;
   ``execution``: how the host dispatched kernels ("eager", "cuda_graph", "none": no host time modelled).
 * ``utilization[unit]``: cycles the unit was busy / total_cycles (memory units: cycles transferring).
-* ``mac_utilization``: MACs / (peak MACs per cycle of the chip × total_cycles).
+* ``mac_utilization``: MACs / (peak MACs per cycle of the chip × total_cycles), each op's MACs at the peak of
+  its dtype (divided by its rate multiplier: :func:`accelsim.report.schema.base_rate_macs`), so at most 1.
 * ``stall_cycles``: summed over compute tasks, the cycles a unit sat idle waiting for a memory task that
   finished after both the unit was free and the task's other dependencies were done (times the cores a lock-step
   unit stands for); ``stalls_by_level`` splits
@@ -31,10 +32,11 @@ from typing import NamedTuple
 import numpy as np
 
 from ..energy import account, peak_dynamic_power
-from ..hardware import SCRATCHPAD, Arch
+from ..hardware import SCRATCHPAD, Arch, dtype_rate
 from ..ir import Graph
 from ..tasks import TaskGraph, TaskKind, UnitKind
 from ..trace import Trace
+from .schema import base_rate_macs
 
 
 def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name: str,
@@ -51,8 +53,9 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     stall = np.where(t.compute, trace.stall * counts[t.unit], 0) if len(t.op) else np.zeros(0, dtype=np.int64)
     stalls_by_level, per_op_level = _stalls(arch, trace, t, stall)
     peak_flops = 2.0 * arch.peak_macs_per_cycle * clock
+    roof = peak_flops * _array_rate(graph, arch)  # the peak of the dtype the run computes in
     bw = arch.memory(arch.main_memory).bandwidth
-    ridge = peak_flops / bw if not math.isinf(bw) else 0.0
+    ridge = roof / bw if not math.isinf(bw) else 0.0
     ops, bytes_total = _op_rows(graph, arch, tg, trace, t, stall, per_op_level, ridge)
     macs = graph.macs
     memory = footprint(graph, arch, tg)
@@ -78,11 +81,11 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "levels": [{"name": lv.name, "role": lv.role, "capacity": lv.capacity, "bandwidth": lv.bandwidth}
                    for lv in arch.hierarchy()],
         "utilization": {u.name: (float(busy[i]) / total if total else 0.0) for i, u in enumerate(tg.units)},
-        "mac_utilization": macs / (arch.peak_macs_per_cycle * total) if total else 0.0,
+        "mac_utilization": base_rate_macs(ops) / (arch.peak_macs_per_cycle * total) if total else 0.0,
         "stall_cycles": int(stall.sum()),
         "stalls_by_level": stalls_by_level,
         "bytes": bytes_total,
-        "roofline": {"peak_flops_per_s": peak_flops, "bandwidth_bytes_per_s": bw, "ridge_flops_per_byte": ridge},
+        "roofline": {"peak_flops_per_s": roof, "bandwidth_bytes_per_s": bw, "ridge_flops_per_byte": ridge},
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
         "memory": memory,
         "notes": _notes(arch, memory, graph, tg) + rate_notes(tg) + [str(n) for n in graph.meta.get("notes", ())],
@@ -192,6 +195,16 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
             "bound": bound, "mapping": m.mapping,
         })
     return ops, bytes_total
+
+
+def _array_rate(graph: Graph, arch: Arch) -> float:
+    """The systolic arrays' best rate multiplier over the dtypes the graph's MAC ops compute in (``dtype_rate``;
+    1 when the arrays list no rates): the roofline's peak is that of the fastest dtype the run uses (an int8 GEMM
+    on an H100 has twice the bf16 peak; an fp32 one a fifteenth of it), so no op sits above the roof."""
+    rates = arch.core.systolic.rates
+    if not rates:
+        return 1.0
+    return max((dtype_rate(rates, op.dtype)[1] for op in graph.ops if op.macs), default=1.0)
 
 
 def _arch_summary(arch: Arch, peak_flops: float) -> dict:

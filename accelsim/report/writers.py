@@ -93,6 +93,9 @@ def read_report(outdir_or_file: str | os.PathLike) -> dict:
     else:
         outdir, file = given.parent, given
     if not file.is_file():
+        if file.name == REPORT_FILE and (outdir / "sweep.json").is_file():  # sweep/store.py's SWEEP_FILE
+            raise AccelsimError(f"{outdir}: a sweep folder, not a report: its points are in results.csv "
+                                f"('accelsim plot {outdir}' draws them)")
         if file.name == REPORT_FILE:
             raise AccelsimError(f"{outdir}: no {REPORT_FILE} (run 'accelsim run ... -o {outdir}' first)")
         raise AccelsimError(f"{file}: no such report file")

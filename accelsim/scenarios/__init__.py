@@ -14,6 +14,7 @@ from typing import Literal
 from ..builders.registry import get_builder
 from ..config import WorkloadSpec, build_graph
 from ..energy import throttle_factor
+from ..errors import WorkloadError
 from ..hardware import Arch
 from ..options import Options
 from ..report import Report
@@ -40,7 +41,10 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
                  progress: Progress | None = None) -> Report:
     """Build, map, simulate and report ``workload`` on ``arch`` as its scenario (:func:`scenario_of`) asks; with
     ``options.throttle_to_tdp``, a run above the arch's TDP runs again at the clock that meets it (first order)."""
-    report = _run_scenario(workload, arch, options, name=name, progress=progress)
+    try:
+        report = _run_scenario(workload, arch, options, name=name, progress=progress)
+    except WorkloadError as e:  # a parameter the builder names (a layer's shape, tensor_parallel): at its line
+        raise workload.located(e) if isinstance(workload, WorkloadSpec) else e from None
     factor = throttle_factor(report.to_dict())
     if options is None or not options.throttle_to_tdp or factor >= 1.0:
         return report

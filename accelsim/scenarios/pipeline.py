@@ -43,6 +43,7 @@ from ..errors import WorkloadError
 from ..hardware import Arch
 from ..options import Options
 from ..report import Report
+from ..report.schema import base_rate_macs
 from ..units import dtype_bytes
 from .passes import Rows, Timing, compose_ops, counted_busy
 from .sampling import Sampled
@@ -148,7 +149,7 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
         # where build_report gives one chip's share (tensor or pipeline parallelism): the largest stage's
         **({"params_per_chip": max(t.params for t in timing)} if "params_per_chip" in out else {}),
         "utilization": {u: min(1.0, b / chip_cycles) if total else 0.0 for u, b in busy.items()},
-        "mac_utilization": totals.macs / (slow.shown.report["arch"]["peak_macs_per_cycle"] * chip_cycles)
+        "mac_utilization": base_rate_macs(ops) / (slow.shown.report["arch"]["peak_macs_per_cycle"] * chip_cycles)
         if total else 0.0,
         "stall_cycles": totals.stall_cycles,
         "stalls_by_level": totals.stalls_by_level,

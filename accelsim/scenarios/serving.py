@@ -41,6 +41,7 @@ from ..hardware import Arch
 from ..ir import Graph
 from ..options import Options
 from ..report import Report
+from ..report.schema import base_rate_macs
 from .passes import Pass, Rows, Work, compose_ops, counted_busy
 from .sampling import Sampled, affine, decode_samples, interpolation_weights, layer_placement, pass_scales
 from .single import Progress, simulate_pass
@@ -235,7 +236,7 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
         # where build_report gives one chip's share (tensor parallelism): the largest pass's
         **({"params_per_chip": max(p.timing.params for p, _ in weighted)} if "params_per_chip" in out else {}),
         "utilization": {u: (b / total if total else 0.0) for u, b in busy.items()},
-        "mac_utilization": totals.macs / (first.shown.report["arch"]["peak_macs_per_cycle"] * total)
+        "mac_utilization": base_rate_macs(ops) / (first.shown.report["arch"]["peak_macs_per_cycle"] * total)
         if total else 0.0,
         "stall_cycles": totals.stall_cycles,
         "stalls_by_level": totals.stalls_by_level,

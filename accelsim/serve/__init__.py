@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import __version__
 from ..config.serving import ServingSpec
 from ..energy import constants
-from ..errors import AccelsimError
+from ..errors import AccelsimError, WorkloadError
 from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_latency_cdf, plot_timeseries
 from ..report.writers import atomic_write_text, write_json
 from .cost import Footprint, Grid, build_grid, footprint, kv_blocks
@@ -207,14 +207,20 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     if s.workload.shared_prefix:
         set_prefixes(requests, s.workload.shared_prefix.tokens)
     need_fp = blocks is None or s.engine.preemption == "swap" or d is not None
-    fp = footprint(spec.model, spec.arch, s.engine) if need_fp else None
+    try:  # building the model: a parameter its builder names (tensor_parallel) is reported at its line
+        fp = footprint(spec.model, spec.arch, s.engine) if need_fp else None
+    except WorkloadError as e:
+        raise spec.model.located(e) from None
     n_blocks = blocks if blocks is not None else kv_blocks(fp, spec.arch, s.engine)  # type: ignore[arg-type]
     if isinstance(n_blocks, str):
         raise spec.error("model", n_blocks, value=spec.model.model)
     swap = _swap_s_per_block(spec, fp) if fp is not None and s.engine.preemption == "swap" else 0.0
     transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
-    grid = None if cost is not None else build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost,
-                                                    n_blocks * s.engine.block_size, progress)
+    try:
+        grid = None if cost is not None else build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost,
+                                                        n_blocks * s.engine.block_size, progress)
+    except WorkloadError as e:
+        raise spec.model.located(e) from None
     price = cost or grid.iteration  # type: ignore[union-attr]
     meter = Meter(grid.joules() if grid is not None and grid.has_energy else None, price)
     runnable, refused = _admissible(requests, spec, n_blocks)

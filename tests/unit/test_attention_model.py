@@ -202,3 +202,28 @@ def test_split_kv_combine_is_a_kernel_of_its_own():
     # each such kernel: the dispatch, one HBM load latency before its first data and one store latency after its
     # last write (847 each, test_prologue_on_a100), as the engine prices every op: 846 + 2 x 847 = 2540
     assert fa.kernel_cycles(A100) == 2540
+
+
+def test_mac_fraction_counts_the_blocks_the_kernel_computes():
+    # a100 FlashAttention-2, hd 128: 128 x 64 tiles (test_causal_halves_the_work). 8192² causal: 4160 blocks of
+    # 128 x 64 scores per head of 8192 x 8192 = 4160 · 8192 / 8192² = 0.5078; non-causal all 8192 blocks: 1
+    assert _price(q_len=8192, kv_len=8192, causal=True).details["mac_fraction"] == pytest.approx(4160 / 8192)
+    assert _price(q_len=8192, kv_len=8192).details["mac_fraction"] == 1.0
+    # 100 keys: one 64-key block is padded past them (2 blocks = 128 keys > 100): clamped at every MAC, 1
+    assert _price(q_len=128, kv_len=100).details["mac_fraction"] == 1.0
+
+
+def test_causal_prefill_mac_utilization_counts_the_macs_computed():
+    # h100 flash3 causal 8192² prefill (test_flash3_tiles_and_overlap_on_h100): 2080 of the 64 x 64 blocks of
+    # 128 x 128 per head are computed, 2080/4096 of the op's MACs. mac_utilization counted all 32 · 8192² · 128 · 2
+    # MACs of the op and came out above the array's busy fraction; counted as computed it cannot exceed it
+    h100 = load_arch("h100")
+    graph = attention(AttentionParams(batch=1, heads=32, kv_heads=32, q_len=8192, kv_len=8192, head_dim=128,
+                                      attention="fused", dtype="bf16", causal=True))
+    tg = lower(graph, h100, Options())
+    rep = build_report(graph, h100, tg, simulate(tg), name="causal", workload={}, version=__version__)
+    op = next(o for o in rep["ops"] if o["kind"] == "attention")
+    assert op["macs"] == 2 * 32 * 8192 * 8192 * 128 and op["mapping"]["mac_fraction"] == pytest.approx(2080 / 4096)
+    peak = h100.peak_macs_per_cycle
+    assert rep["mac_utilization"] == pytest.approx(op["macs"] * 2080 / 4096 / (peak * rep["total_cycles"]))
+    assert rep["mac_utilization"] <= rep["utilization"]["core*.systolic0"]

@@ -334,7 +334,7 @@ def test_manual_inputs_and_residual():
 
 
 def test_manual_undefined_input_names_layer():
-    with pytest.raises(WorkloadError, match=r"layers\[1\].*'nope'"):
+    with pytest.raises(WorkloadError, match=r"'nope'.*\(layers\[1\]\)"):
         build_workload("layers", _layers({"type": "relu"}, {"type": "relu", "inputs": ["nope"]}))
 
 

@@ -41,8 +41,29 @@ def reports(runs):
 
 
 def _stall_share(rep: dict) -> float:
+    """Stall over stall + compute cycles, both summed over an op's units (``stall_cycles`` are, and
+    ``mapping.work_cycles`` where an op ran on several units, e.g. the a100's 108 SMs)."""
     stall = sum(op["stall_cycles"] for op in rep["ops"])
-    return stall / (stall + sum(op["compute_cycles"] for op in rep["ops"]))
+    return stall / (stall + sum(op["mapping"].get("work_cycles", op["compute_cycles"]) for op in rep["ops"]))
+
+
+# Two op rows written out by hand, for the stall share. ``gpu``: a GEMM on 132 lock-step SMs, 100 cycles on the
+# busiest SM, 13,200 SM-cycles of work and 1,320 SM-cycles of stall (10 per SM). ``composed``: a row of a serving
+# report standing for 4 executions on one unit, 50 compute cycles each (per execution) and 200 stall cycles in all.
+_GPU_OP = {"name": "gpu", "compute_cycles": 100, "stall_cycles": 1_320, "mapping": {"work_cycles": 13_200}}
+_COMPOSED_OP = {"name": "composed", "count": 4, "compute_cycles": 50, "stall_cycles": 200, "mapping": {}}
+
+
+def test_stall_share_counts_every_unit_and_execution():
+    from accelsim.report.schema import stall_share
+    # 1,320 / (1,320 + 13,200) = 1/11, not 1,320 / (1,320 + 100) (stalls of 132 SMs over one SM's compute)
+    assert stall_share([_GPU_OP]) == pytest.approx(1 / 11)
+    # 200 / (200 + 4 × 50) = 1/2, not 200 / (200 + 50) (the stalls of 4 executions over one's compute)
+    assert stall_share([_COMPOSED_OP]) == pytest.approx(0.5)
+    assert stall_share([_GPU_OP, _COMPOSED_OP]) == pytest.approx((1_320 + 200) / (1_320 + 13_200 + 200 + 200))
+    assert stall_share([{"compute_cycles": 0, "stall_cycles": 0}]) is None
+    rows = dict(compare_rows([("r", {"ops": [_GPU_OP, _COMPOSED_OP]})]))
+    assert rows["stall_share"] == [pytest.approx(1_520 / 14_920)]
 
 
 def test_rows_and_ratios_by_hand(reports, runs):
@@ -128,6 +149,12 @@ def test_load_reports_errors_are_one_line(tmp_path, runs):
     with pytest.raises(AccelsimError) as e:
         load_reports([tmp_path / "ok", missing])
     assert "\n" not in str(e.value) and str(e.value).startswith(f"{missing}: no report.json")
+    (tmp_path / "sweep").mkdir()  # what `accelsim sweep -o sweep` writes: no report.json of its own
+    (tmp_path / "sweep" / "sweep.json").write_text("{}")
+    with pytest.raises(AccelsimError) as e:
+        load_reports([tmp_path / "sweep"])
+    assert str(e.value) == (f"{tmp_path / 'sweep'}: a sweep folder, not a report: its points are in results.csv "
+                            f"('accelsim plot {tmp_path / 'sweep'}' draws them)")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "report.json").write_text("{not json")
     with pytest.raises(AccelsimError, match="not valid JSON"):
@@ -136,3 +163,36 @@ def test_load_reports_errors_are_one_line(tmp_path, runs):
         load_reports([])
     with pytest.raises(AccelsimError, match="out of range"):
         compare_table([("a", runs["b1"])], baseline=3)
+
+
+def _serving(rate: float, ttft_p50: float, preemptions: int) -> dict:
+    """A hand-written report of `accelsim serve` (kind: serving, its figures under ``serving``)."""
+    return {"kind": "serving", "name": "s", "model": {"model": "llama2_7b", "params": {}}, "arch": "h100",
+            "serving": {"requests_per_s": rate, "output_tokens_per_s": 248 * rate,
+                        "ttft_s": {"mean": ttft_p50, "p50": ttft_p50, "p90": 2 * ttft_p50, "p99": 3 * ttft_p50},
+                        "tpot_s": {"p50": 0.01, "p99": 0.02}, "e2e_s": {"p50": 2.5},
+                        "goodput": {"fraction": 0.5}, "kv_cache_utilization": {"mean": 0.1, "max": 0.25},
+                        "preemptions": preemptions}}
+
+
+def test_serving_reports_compare_their_serving_metrics(runs):
+    # two servers: the second serves 4 requests/s at twice the TTFT of the first's 8 requests/s
+    fast, slow = _serving(8.0, 0.02, 0), _serving(4.0, 0.04, 3)
+    rows = dict(compare_rows([("fast", fast), ("slow", slow)]))
+    assert rows["workload"] == ["llama2_7b", "llama2_7b"] and rows["arch"] == ["h100", "h100"]
+    assert rows["serving.requests_per_s"] == [8.0, 4.0]
+    assert rows["serving.output_tokens_per_s"] == [248 * 8.0, 248 * 4.0]
+    assert rows["serving.ttft_s.p99"] == [pytest.approx(0.06), pytest.approx(0.12)]  # 3 × p50
+    assert rows["serving.kv_cache_utilization.max"] == [0.25, 0.25]
+    assert rows["serving.preemptions"] == [0, 3]
+    assert "total_cycles" not in rows and "bytes.hbm" not in rows  # no accelerator figure in a serving report
+    data = compare_json([("fast", fast), ("slow", slow)])
+    assert data["ratios"]["serving.requests_per_s"]["slow"] == 0.5
+    assert data["ratios"]["serving.ttft_s.p50"]["slow"] == pytest.approx(2.0)
+    console = Console(record=True, width=200)
+    console.print(compare_table([("fast", fast), ("slow", slow)]))
+    ttft = next(line for line in console.export_text().splitlines() if "TTFT p50" in line)
+    assert "20ms" in ttft and "40ms" in ttft and "2.00×" in ttft
+    # a run report beside a serving one keeps its accelerator rows; each lacks the other's (None)
+    mixed = dict(compare_rows([("run", runs["b1"]), ("fast", fast)]))
+    assert mixed["macs"] == [LENET_MACS, None] and mixed["serving.requests_per_s"] == [None, 8.0]

@@ -360,6 +360,64 @@ def test_every_ready_sweep_plans_and_is_refused_by_run(name):
         load_experiment(name)
 
 
+def test_a_workload_or_arch_file_run_as_an_experiment_says_so(tmp_path):
+    # a workload file names a model: and an arch file a clock:/core:; neither has workload:/arch:, so as an
+    # experiment each got one line per top-level key ("model: unknown key", "arch: missing", ...); now one line
+    # naming the file and the command that runs it
+    for name, text, hint in (("w.yaml", "model: lenet5\nbatch: 1\n", "--workload {} --arch ARCH"),
+                             ("a.yaml", "base: tpu-v1\ncore: {systolic: {rows: 8}}\n", "--workload WORKLOAD --arch {}"),
+                             ("c.yaml", "clock: 1GHz\n", "--workload WORKLOAD --arch {}")):
+        path = tmp_path / name
+        path.write_text(text)
+        lines = errors_of(load_experiment, path)
+        assert len(lines) == 1 and "this is a" in lines[0] and hint.format(path) in lines[0], lines
+    # an experiment with an inline workload mapping is still an experiment
+    good = tmp_path / "e.yaml"
+    good.write_text("workload: {model: lenet5}\narch: gemmini\n")
+    assert load_experiment(good).workload.model == "lenet5"
+
+
+def test_min_tiles_above_max_tiles_is_an_error(tmp_path):
+    # "at least 8 tile groups per op" and "at most 2" cannot both hold; the maximum used to win without a word
+    path = tmp_path / "e.yaml"
+    path.write_text("workload: lenet5\narch: gemmini\noptions:\n  max_tiles_per_op: 2\n  min_tiles_per_op: 8\n")
+    assert errors_of(load_experiment, path) == [
+        f"{path}:5: options.min_tiles_per_op: must be at most max_tiles_per_op (2) (got 8)"]
+    path.write_text("workload: lenet5\narch: gemmini\noptions: {max_tiles_per_op: 8, min_tiles_per_op: 8}\n")
+    assert load_experiment(path).options.min_tiles_per_op == 8  # equal bounds are fine
+
+
+def test_layer_list_shape_errors_name_the_layers_line(tmp_path):
+    # a 16×16 kernel on an 8×8 input: output 8 − 16 + 1 = −7. The builder finds it and names the layer
+    # ("(layers[1])"); a run of the file reports it at that layer's line (it named neither file nor line)
+    path = tmp_path / "w.yaml"
+    path.write_text("model: layers\ninput: [1, 3, 8, 8]\nlayers:\n  - {type: relu}\n"
+                    "  - {type: conv2d, out_channels: 4, kernel_size: 16}\n")
+    assert errors_of(accelsim.simulate, path, "tpu-v1") == [
+        f"{path}:5: layers.1: layers: conv2d 'conv': output size -7×-7 is not positive (input 8×8, kernel 16×16, "
+        "stride 1×1, padding (0, 0, 0, 0), dilation 1×1)"]
+    path.write_text("model: layers\ninput: [1, 3, 8, 8]\nlayers:\n  - {type: relu}\n  - {type: add, inputs: [a, b]}\n")
+    assert errors_of(accelsim.simulate, path, "tpu-v1") == [
+        f"{path}:5: layers.1: layers: add: input 'a' is not an earlier layer or 'input'"]
+    # inline in an experiment: the experiment's line and the full key
+    exp = tmp_path / "e.yaml"
+    exp.write_text("workload:\n  model: layers\n  input: [1, 3, 8, 8]\n  layers:\n    - {type: relu}\n"
+                   "    - {type: add, inputs: [a, b]}\narch: tpu-v1\n")
+    assert errors_of(lambda: accelsim.run_experiment(load_experiment(exp))) == [
+        f"{exp}:6: workload.layers.1: layers: add: input 'a' is not an earlier layer or 'input'"]
+
+
+def test_a_tensor_parallel_the_heads_refuse_is_named_at_its_line(tmp_path):
+    # LLaMA-2-13B has 40 heads: 3 chips cannot split them; the builder names tensor_parallel, the run reports it
+    # at the experiment's line 2 (a prefill and a serving run alike)
+    exp = tmp_path / "e.yaml"
+    for extra in ("", ", decode_steps: 2"):
+        exp.write_text(f"name: tp\nworkload: {{model: llama2_13b, tensor_parallel: 3{extra}}}\narch: dgx-h100\n")
+        assert errors_of(lambda: accelsim.run_experiment(load_experiment(exp))) == [
+            f"{exp}:2: workload.tensor_parallel: llama2_13b: tensor_parallel 3 must divide heads (40) and "
+            "kv_heads (40)"]
+
+
 def test_readme_experiment():
     spec = load_experiment(REPO / "experiments" / "resnet50_tpu_v1.yaml")
     assert spec.workload.model == "resnet50" and spec.workload.params["batch"] == 1

@@ -63,3 +63,49 @@ def test_rates_must_be_positive_and_named():
         load_arch({"base": "a100", "core": {"systolic": {"rates": {"fp8": 0}}}})
     with pytest.raises(ConfigError, match="rates"):
         load_arch({"base": "a100", "core": {"systolic": {"rates": {"fp7": 1}}}})
+
+
+def test_base_rate_macs_divides_each_row_by_its_rate():
+    from accelsim.report.schema import base_rate_macs
+    rows = [{"macs": 1000, "mapping": {"rate": {"multiplier": 2.0}}},    # int8 at twice the base rate: 500
+            {"macs": 300, "mapping": {"rate": {"multiplier": 0.25}}},    # int16 on a TPU v1, a quarter: 1,200
+            {"macs": 50, "mapping": {}}]                                  # no rate: the base rate, 50
+    assert base_rate_macs(rows) == 500 + 1200 + 50
+
+
+@pytest.mark.parametrize(("arch", "dtype", "mult"), [("a100", "int4", 4.0), ("h100", "int8", 2.0)])
+def test_mac_utilization_is_against_the_peak_of_the_ops_dtype(arch, dtype, mult):
+    # a100 int4 tensor cores run at 4x its bf16 rate (A100 = above), h100 int8 at 2x: MACs / (the bf16 peak
+    # per cycle × cycles) was 2.6 and 1.22 on a 4096³ GEMM; against the dtype's own peak it is at most the array's
+    # busy fraction
+    rep = simulate({"model": "gemm", "m": 4096, "n": 4096, "k": 4096, "dtype": dtype}, arch).to_dict()
+    assert rep["ops"][0]["mapping"]["rate"]["multiplier"] == mult
+    peak = rep["arch"]["peak_macs_per_cycle"]
+    assert rep["mac_utilization"] == pytest.approx(4096**3 / (mult * peak * rep["total_cycles"]))
+    busy = max(v for u, v in rep["utilization"].items() if "systolic" in u)
+    assert rep["mac_utilization"] <= busy <= 1
+
+
+def test_serving_mac_utilization_is_against_the_peak_of_the_ops_dtype():
+    # a serving run (prefill + decode steps, composed rows): int8 on an H100 runs at 2x the bf16 rate
+    rep = simulate({"model": "gpt2", "seq_len": 64, "decode_steps": 2, "dtype": "int8"}, "h100").to_dict()
+    rows = rep["ops"]
+    base = sum(op["macs"] / op["mapping"].get("rate", {}).get("multiplier", 1.0) for op in rows)
+    assert base < rep["macs"]  # the int8 GEMMs count at half their MACs
+    assert rep["mac_utilization"] == pytest.approx(base / (rep["arch"]["peak_macs_per_cycle"] * rep["total_cycles"]))
+    assert rep["mac_utilization"] <= max(v for u, v in rep["utilization"].items() if "systolic" in u)
+
+
+@pytest.mark.parametrize(("dtype", "mult"), [("int8", 2.0), ("fp32", 0.0625), ("bf16", 1.0)])
+def test_roofline_peak_is_that_of_the_runs_dtype(dtype, mult):
+    # a100: 108 SMs × 1024 bf16 MACs per cycle at 1.41 GHz = 312 TFLOP/s dense bf16 (its datasheet); int8 runs at
+    # 2× (624 TOPS), fp32 at 1/16 (19.5 TFLOP/s; A100 = above). The roof, its ridge and every op's bound use the
+    # peak of the dtype the run computes in, so an int8 GEMM never sits above the roof (it did: over 312 TFLOP/s)
+    rep = simulate({"model": "gemm", "m": 4096, "n": 4096, "k": 4096, "dtype": dtype}, "a100").to_dict()
+    base = 2 * rep["arch"]["peak_macs_per_cycle"] * rep["arch"]["clock_hz"]
+    assert base == pytest.approx(2 * 108 * 1024 * 1.41e9)
+    roof = rep["roofline"]
+    assert roof["peak_flops_per_s"] == pytest.approx(mult * base)
+    assert roof["ridge_flops_per_byte"] == pytest.approx(mult * base / roof["bandwidth_bytes_per_s"])
+    assert rep["arch"]["peak_flops_per_s"] == pytest.approx(base)  # the arch's own figure stays its base rate
+    assert rep["ops"][0]["achieved_flops_per_s"] <= roof["peak_flops_per_s"]

@@ -251,8 +251,14 @@ def test_ogbn_products_gcn_builds_fast():
     assert _ops(g, OpKind.SPMM)[0].attrs["gather_rows"] == 61_859_140 + 2_449_029
 
 
-def test_gnn_batch_is_not_used():
-    assert [op.out_shape for op in _graph("gat_cora", batch=4)] == [op.out_shape for op in _graph("gat_cora")]
+def test_gnn_batch_other_than_one_is_an_error():
+    # the whole graph is one pass: batch 4 built the same graph while report.json said batch 4 and
+    # j_per_inference divided the one pass's energy by 4
+    for name in ("gat_cora", "gcn_cora"):
+        with pytest.raises(pydantic.ValidationError) as info:
+            build_workload(name, {"batch": 4})
+        assert [e["loc"] for e in info.value.errors()] == [("batch",)]
+    assert _graph("gat_cora", batch=1).params == _graph("gat_cora").params
 
 
 def test_gnn_validation_names_the_key():

@@ -126,6 +126,10 @@ def test_one_row_per_op_with_all_columns(page_text, lenet):
     # numeric cells carry the raw number the sorter uses, and the sorter is inline
     assert '<td class="n" data-v="9399">9,399</td>' in page_text
     assert "<script>" in page_text and "table.sortable" in page_text and 'class="sortable ops"' in page_text
+    # the note says what compute and stall count: on a GPU compute is one SM's cycles, stall summed over its SMs
+    # (the note said both were "summed over the op's tile groups", so a stall 132× the compute looked like 99 %)
+    assert "compute is the busiest unit's cycles of one execution" in page_text
+    assert "summed over its units (a GPU's SMs) and executions" in page_text
 
 
 def test_four_embedded_png_plots(page_text):

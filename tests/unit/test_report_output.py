@@ -206,6 +206,13 @@ def test_top_ops_table_orders_by_busy_cycles(report):
     assert list(table.columns[3].cells) == ["9,399", "2,255", "1,659"]
     # fc1's off-chip bytes are its DRAM bytes, 48,120 B = 46.99 KiB
     assert list(table.columns[6].cells)[0] == "46.99KiB"
+    # stall %: stall over stall + compute cycles, both over every unit and execution (hand-written rows): a GEMM
+    # on 132 SMs, 100 cycles on the busiest, 13,200 SM-cycles of work, 1,320 of stall → 1,320 / 14,520 = 9.1 %;
+    # a composed row of 4 executions of 50 cycles with 200 stall cycles in all → 200 / (200 + 200) = 50.0 %
+    hand = dict(report, ops=[{"name": "gpu", "compute_cycles": 100, "stall_cycles": 1_320,
+                              "mapping": {"work_cycles": 13_200}},
+                             {"name": "composed", "count": 4, "compute_cycles": 50, "stall_cycles": 200}])
+    assert list(top_ops_table(hand).columns[5].cells) == ["9.1", "50.0"]
     empty = dict(report, ops=[])  # edited: no ops
     assert summary_table(empty).row_count > 0
     assert top_ops_table(empty).row_count == 0

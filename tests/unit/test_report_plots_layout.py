@@ -134,3 +134,29 @@ def test_log_axes_label_powers_of_ten_without_mathtext():
     assert plots._pow10(1.0) == "10\u2070"
     assert plots._pow10(2500.0) == "2.5e+03"
     assert plots._pow10(0.0) == ""
+
+
+def test_op_bars_draw_one_units_stall_per_execution(monkeypatch, tmp_path):
+    """The stall segment of an op's bar is counted as its compute segment and span are: one unit, one execution.
+    Hand-written rows: a GEMM on 132 lock-step SMs (100 cycles on the busiest, 1,320 SM-cycles of stall, 800 of
+    them on the L2 and 520 on HBM: 10 cycles per SM, span 200) and a composed row of 4 executions on one unit (50
+    compute cycles and a 100-cycle span each, 200 HBM stall cycles in all: 50 per execution)."""
+    ops = [{"name": "gpu", "start_cycle": 0, "end_cycle": 200, "compute_cycles": 100, "stall_cycles": 1_320,
+            "stalls_by_level": {"l2": 800, "hbm": 520}, "mapping": {"units": 132, "work_cycles": 13_200}},
+           {"name": "composed", "count": 4, "start_cycle": 200, "end_cycle": 300, "compute_cycles": 50,
+            "stall_cycles": 200, "stalls_by_level": {"hbm": 200}}]
+    report = {"name": "hand", "levels": [{"name": "l2"}, {"name": "hbm"}], "ops": ops}
+    drawn: dict[str, list[float]] = {}
+    real_bars = plots._bars
+
+    def record(ax, x, heights, bottom, color, label):
+        drawn[label] = [float(h) for h in heights]
+        real_bars(ax, x, heights, bottom, color, label)
+
+    monkeypatch.setattr(plots, "_bars", record)
+    plots.plot_op_cycles(report, tmp_path / "op_cycles.png")
+    assert drawn["compute"] == [100, 50]
+    assert drawn["stall: l2"] == pytest.approx([800 / 132, 0])  # 6.06 cycles per SM
+    assert drawn["stall: hbm"] == pytest.approx([520 / 132, 200 / 4])  # 3.94 per SM; 50 per execution
+    # other wait = span − compute − stall: 200 − 100 − 10 = 90 and 100 − 50 − 50 = 0
+    assert drawn["other wait (end - start - compute - stall)"] == pytest.approx([90, 0])

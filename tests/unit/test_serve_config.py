@@ -115,6 +115,17 @@ def test_a_model_whose_weights_fill_the_memory_is_refused_before_simulating(here
     assert line.startswith("accelsim: error: s.yaml:2: model: the weights (137,953,296,384 B per chip)"), line
 
 
+def test_a_tensor_parallel_the_heads_refuse_is_named_at_its_line(here, capsys):
+    # LLaMA-2-7B has 32 heads: 3 chips cannot split them. The builder names tensor_parallel; the error is at the
+    # serving file's line 2 (it named neither file nor line)
+    with open("s.yaml", "w") as f:
+        f.write(GOOD.replace("tensor_parallel: 1}", "tensor_parallel: 3}").replace("arch: h100", "arch: dgx-h100"))
+    assert main(["serve", "s.yaml", "-q"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "accelsim: error: s.yaml:2: model.tensor_parallel: llama2_7b: tensor_parallel 3 must divide heads (32) "
+        "and kv_heads (32)"]
+
+
 def test_every_serving_preset_loads(capsys):
     names = serving_presets()
     assert names

@@ -65,6 +65,10 @@ _SERVING_METRICS: dict[str, tuple[str, str]] = {
     "serving.goodput.fraction": ("requests meeting SLOs", "fraction"),
     "serving.kv_cache_utilization.max": ("KV cache max use", "fraction"),
     "serving.preemptions": ("preemptions", "count"),
+    # energy under load (docs/serving.md, "Energy"); null when the arch gives no energy constants
+    "energy.total_j": ("energy", "joules"),
+    "power.average_w": ("average power", "watts"),
+    "efficiency.j_per_output_token": ("J/output token", "joules"),
 }
 # Per-level metrics, one row per memory level of the reports (``utilization.hbm``, ``bytes.hbm``), after those.
 _LEVEL_METRICS: dict[str, tuple[str, str]] = {"utilization.": ("busy", "fraction"), "bytes.": ("bytes", "bytes")}

@@ -196,3 +196,14 @@ def test_serving_reports_compare_their_serving_metrics(runs):
     # a run report beside a serving one keeps its accelerator rows; each lacks the other's (None)
     mixed = dict(compare_rows([("run", runs["b1"]), ("fast", fast)]))
     assert mixed["macs"] == [LENET_MACS, None] and mixed["serving.requests_per_s"] == [None, 8.0]
+
+
+def test_serving_reports_compare_their_energy():
+    # the energy rows of an `accelsim serve` report (docs/serving.md, "Energy"); null without energy constants
+    one, two = _serving(8.0, 0.02, 0), _serving(4.0, 0.04, 0)
+    one.update(energy={"total_j": 1000.0}, power={"average_w": 500.0}, efficiency={"j_per_output_token": 0.25})
+    two.update(energy=None, power=None, efficiency=None)
+    rows = dict(compare_rows([("one", one), ("two", two)]))
+    assert rows["energy.total_j"] == [1000.0, None]
+    assert rows["power.average_w"] == [500.0, None]
+    assert rows["efficiency.j_per_output_token"] == [0.25, None]

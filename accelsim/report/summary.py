@@ -226,6 +226,10 @@ def _notes(arch: Arch, memory: dict[str, dict[str, float]], graph: Graph, tg: Ta
     spilled = [f"{memory[lv]['used'] - hosted[lv]} B of weights, KV cache, tables or training state do not fit "
                f"{main} ({arch.memory(main).capacity} B) and live in {lv} memory, reached over the {lv} link"
                for lv in arch.memories[1:] if memory[lv]["used"] - hosted[lv]]
+    if memory[main]["used"] > memory[main]["capacity"]:  # what is written during the pass is not placed ahead
+        spilled.insert(0, f"{main} would hold {memory[main]['used']} B ({memory[main]['kv_cache']} B of it the KV "
+                          f"cache after this pass) but has {memory[main]['capacity']} B: the run does not fit; with "
+                          f"decode_steps a serving run places the cache and spills what does not fit")
     return spilled + [f"{hosted[lv]} B of host data ({', '.join(data)}: tensors the host holds, such as a graph's "
                       f"node features a host-side sampler gathers) live in {lv} memory; their reads cross the {lv} "
                       f"link" for lv in arch.memories[1:] if hosted[lv]]
@@ -308,6 +312,9 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
     sizes.update(graph.kv_cache_sizes())  # in the KV-cache dtype
     states = {w.name for op in graph.ops for w in op.weights if w.role == "state"}
     main = arch.main_memory
+    # the KV this pass appends (a prefill's whole cache; a decode step's new token) is held where it is written,
+    # the main memory: the caches after the pass less the cache inputs already counted
+    appended = max(int(info.kv_cache_bytes) - sum(graph.kv_cache_sizes().values()), 0)
     out: dict[str, dict[str, float]] = {}
     for lv in arch.memories:
         at = {n: _bytes_at(n, b, lv, tg) for n, b in sizes.items()}  # each tensor's bytes at lv, once
@@ -316,7 +323,8 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
             return sum(b for n, b in at.items() if (names is None or n in names) and n not in exclude)
 
         act = tg.peak_activation_bytes if lv == main else 0
-        row = {"capacity": arch.memory(lv).capacity, "weights": held(None, kv | states), "kv_cache": held(kv)}
+        row = {"capacity": arch.memory(lv).capacity, "weights": held(None, kv | states),
+               "kv_cache": held(kv) + (appended if lv == main else 0)}
         if info.mode == "training":
             row["gradients"] = info.gradient_bytes if lv == main else 0
             row["optimizer_states"] = held(states)

@@ -164,6 +164,7 @@ def test_fp8_kv_cache_halves_the_reported_footprint():
         w = {"model": "hf", "config": cfg, "phase": "decode", "kv_len": 100, "dtype": "bf16", **kw}
         return simulate(w, "a100").to_dict()["memory"]["hbm"]["kv_cache"]
 
-    # K and V · 2 layers · 2 KV heads · head_dim 256/4 = 64 · 100 cached tokens · 2 bytes (bf16) → 1 byte (fp8)
-    assert kv() == 2 * 2 * 2 * 64 * 100 * 2
-    assert kv(kv_cache_dtype="fp8") == 2 * 2 * 2 * 64 * 100 * 1
+    # K and V · 2 layers · 2 KV heads · head_dim 256/4 = 64 · 101 tokens after the step (100 cached + the new one)
+    # · 2 bytes (bf16) → 1 byte (fp8)
+    assert kv() == 2 * 2 * 2 * 64 * 101 * 2
+    assert kv(kv_cache_dtype="fp8") == 2 * 2 * 2 * 64 * 101 * 1

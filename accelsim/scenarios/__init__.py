@@ -14,7 +14,7 @@ from typing import Literal
 from ..builders.registry import get_builder
 from ..config import WorkloadSpec, build_graph
 from ..energy import throttle_factor
-from ..errors import WorkloadError
+from ..errors import MappingError, WorkloadError
 from ..hardware import Arch
 from ..options import Options
 from ..report import Report
@@ -45,6 +45,11 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
         report = _run_scenario(workload, arch, options, name=name, progress=progress)
     except WorkloadError as e:  # a parameter the builder names (a layer's shape, tensor_parallel): at its line
         raise workload.located(e) if isinstance(workload, WorkloadSpec) else e from None
+    except MappingError as e:  # the workload does not fit this arch's memories: still a MappingError, at the
+        # workload's own line when the spec knows where it was written
+        if not isinstance(workload, WorkloadSpec):
+            raise
+        raise MappingError(str(workload.located(WorkloadError(str(e), ("model",))))) from None
     factor = throttle_factor(report.to_dict())
     if options is None or not options.throttle_to_tdp or factor >= 1.0:
         return report

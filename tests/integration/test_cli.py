@@ -168,3 +168,14 @@ def test_unwritable_output_is_a_one_line_error(tmp_path, capsys):
     code, _, err = _run(capsys, "run", "--workload", "lenet5", "--arch", "gemmini", "-o", str(blocker / "out"))
     assert code == 2
     assert err.count("\n") == 1 and "cannot write or read" in err and "Traceback" not in err
+
+
+def test_a_workload_that_cannot_fit_is_one_line_at_its_file_line_and_key(tmp_path, capsys):
+    # LLaMA-2-70B: 68,976,648,192 bf16 weights = 137,953,296,384 B, more than an A100's 80 GiB HBM and a 1 GB host hold
+    exp = tmp_path / "big.yaml"
+    exp.write_text("name: big\nworkload: {model: llama2_70b, batch: 4}\narch: a100\n")
+    code, _, err = _run(capsys, "run", str(exp), "--set", "arch.host.capacity=1GB", "--no-plots",
+                        "-o", str(tmp_path / "out"))
+    (line,) = err.strip().splitlines()
+    assert code == 2
+    assert line.startswith(f"accelsim: error: {exp}:2: workload.model: llama2_70b: ") and "more than all of them" in line

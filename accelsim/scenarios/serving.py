@@ -134,7 +134,7 @@ class _Runner:
                                   "weight_bytes": max(graph.weight_bytes, self.footprint.get("weight_bytes", 0))}
                 continue
             g1, g2 = (build_graph(replace(spec, params={**spec.params, "layers": k}), self.arch.dtype) for k in (1, 2))
-            if self.arch.memories and affine(_persistent(g1), _persistent(g2), layers) > self.arch.memory(
+            if self.arch.memories and affine(persistent_bytes(g1), persistent_bytes(g2), layers) > self.arch.memory(
                     self.arch.memories[0]).capacity:
                 return None  # the whole model overflows the first memory (checked before simulating the samples)
             one, two = (self._simulate(g, opts, per_op=True) for g in (g1, g2))
@@ -163,7 +163,7 @@ class _Runner:
         return p.without_tasks()
 
 
-def _persistent(graph: Graph) -> int:
+def persistent_bytes(graph: Graph) -> int:
     """Bytes of ``graph``'s parameters and KV caches, which placement puts in the memories."""
     return graph.weight_bytes + sum(graph.kv_cache_sizes().values())
 

@@ -48,8 +48,11 @@ from ..config import WorkloadSpec, build_graph
 from ..config.schema import jsonable
 from ..config.serving import CostGrid, EngineConfig
 from ..hardware import Arch
+from ..ir import Graph
 from ..options import Options
 from ..report.writers import atomic_write_text
+from ..scenarios.sampling import affine
+from ..scenarios.serving import identical_layers, persistent_bytes
 from ..scenarios.single import simulate_pass
 
 Progress = Callable[[str, int, int], None]
@@ -176,9 +179,27 @@ def simulate_seconds(spec: WorkloadSpec, arch: Arch, options: Options, *, graphs
 def simulate_shape(spec: WorkloadSpec, arch: Arch, options: Options, *, graphs: bool = False
                    ) -> tuple[float, float | None]:
     """:func:`simulate_seconds` and the pass's energy on one chip beyond its static power (``dynamic_j`` +
-    ``activity_j`` of its report; None when the arch gives no energy constants)."""
-    graph = build_graph(spec, arch.dtype)
+    ``activity_j`` of its report; None when the arch gives no energy constants).
+
+    With ``options.layer_samples`` (the default), a model of n > 2 identical layers whose parameters and KV caches
+    all fit the first memory is simulated with 1 and with 2 layers and both figures taken affine in n, f₁ + (n − 1)
+    ·(f₂ − f₁), as the serving scenario does (docs/architecture.md, "Layer samples in serving"): the layers run back
+    to back, so a pass's time and energy grow by one layer's per layer."""
     opts = options.model_copy(update={"execution": "cuda_graph"}) if graphs else options
+    layers = identical_layers(spec) if opts.layer_samples and not opts.trace else None
+    if layers is not None:
+        g1, g2 = (build_graph(replace(spec, params={**spec.params, "layers": k}), arch.dtype) for k in (1, 2))
+        fits = not arch.memories or affine(persistent_bytes(g1), persistent_bytes(g2), layers) <= arch.memory(
+            arch.memories[0]).capacity
+        if fits:
+            (s1, j1), (s2, j2) = (_simulated(g, spec, arch, opts) for g in (g1, g2))
+            joules = affine(j1, j2, layers) if j1 is not None and j2 is not None else None
+            return affine(s1, s2, layers), joules
+    return _simulated(build_graph(spec, arch.dtype), spec, arch, opts)
+
+
+def _simulated(graph: Graph, spec: WorkloadSpec, arch: Arch, opts: Options) -> tuple[float, float | None]:
+    """(seconds, joules beyond static power or None) of one simulated pass of ``graph``."""
     p, _ = simulate_pass(graph, arch, opts, name=None, workload=spec)
     energy = p.report.get("energy")
     busy = energy["dynamic_j"] + energy.get("activity_j", 0.0) if energy else None

@@ -147,3 +147,29 @@ def test_cost_cache_dir_reuses_a_simulated_grid(tmp_path, monkeypatch, low_load)
     monkeypatch.setattr(cost, "_CACHE", {})
     with pytest.raises(AssertionError, match="simulated again"):  # a broken file is simulated again
         cost.build_grid(*args)
+
+
+def test_grid_shapes_from_layer_samples_equal_the_whole_model(monkeypatch):
+    # LLaMA-2-7B's 32 identical layers: a grid shape is simulated with 1 and 2 layers and taken affine in the layer
+    # count (options.layer_samples, the default); the layers run back to back, so it equals the 32-layer simulation
+    from accelsim.serve import cost
+
+    spec = load_serving(SMALL)
+    opts = spec.options.model_copy(update={"plots": False})
+    seen = []
+    real = cost.simulate_pass
+
+    def counting(graph, *a, **k):
+        seen.append(graph.name)
+        return real(graph, *a, **k)
+
+    for shape_ in (shape(spec.model, phase="prefill", seq_len=256, batch=1),
+                   shape(spec.model, phase="decode", kv_len=300, batch=4)):
+        seen.clear()
+        monkeypatch.setattr(cost, "simulate_pass", counting)
+        sampled = simulate_shape(shape_, spec.arch, opts, graphs=True)
+        assert len(seen) == 2  # the 1- and 2-layer passes only
+        monkeypatch.setattr(cost, "simulate_pass", real)
+        whole = simulate_shape(shape_, spec.arch, opts.model_copy(update={"layer_samples": False}), graphs=True)
+        assert sampled[0] == pytest.approx(whole[0], rel=1e-9)
+        assert sampled[1] == pytest.approx(whole[1], rel=1e-9)

@@ -309,12 +309,13 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
         for w in op.weights:
             sizes.setdefault(w.name, w.nbytes(op.dtype))
     kv = set(info.kv_cache)
-    sizes.update(graph.kv_cache_sizes())  # in the KV-cache dtype
+    kv_sizes = graph.kv_cache_sizes()  # in the KV-cache dtype
+    sizes.update(kv_sizes)
     states = {w.name for op in graph.ops for w in op.weights if w.role == "state"}
     main = arch.main_memory
     # the KV this pass appends (a prefill's whole cache; a decode step's new token) is held where it is written,
     # the main memory: the caches after the pass less the cache inputs already counted
-    appended = max(int(info.kv_cache_bytes) - sum(graph.kv_cache_sizes().values()), 0)
+    appended = max(int(info.kv_cache_bytes) - sum(kv_sizes.values()), 0)
     out: dict[str, dict[str, float]] = {}
     for lv in arch.memories:
         at = {n: _bytes_at(n, b, lv, tg) for n, b in sizes.items()}  # each tensor's bytes at lv, once

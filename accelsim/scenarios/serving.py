@@ -134,8 +134,7 @@ class _Runner:
                                   "weight_bytes": max(graph.weight_bytes, self.footprint.get("weight_bytes", 0))}
                 continue
             g1, g2 = (build_graph(replace(spec, params={**spec.params, "layers": k}), self.arch.dtype) for k in (1, 2))
-            if self.arch.memories and affine(persistent_bytes(g1), persistent_bytes(g2), layers) > self.arch.memory(
-                    self.arch.memories[0]).capacity:
+            if not fits_first_memory(g1, g2, layers, self.arch):
                 return None  # the whole model overflows the first memory (checked before simulating the samples)
             one, two = (self._simulate(g, opts, per_op=True) for g in (g1, g2))
             pass_ = Sampled.extrapolated(one, two, layers)
@@ -166,6 +165,13 @@ class _Runner:
 def persistent_bytes(graph: Graph) -> int:
     """Bytes of ``graph``'s parameters and KV caches, which placement puts in the memories."""
     return graph.weight_bytes + sum(graph.kv_cache_sizes().values())
+
+
+def fits_first_memory(one: Graph, two: Graph, layers: int, arch: Arch) -> bool:
+    """Whether the model of ``layers`` identical layers, known from its 1- and 2-layer graphs, holds all its
+    parameters and KV caches in the first memory (so layer samples stand for it; :func:`placed_alike`)."""
+    return not arch.memories or affine(persistent_bytes(one), persistent_bytes(two), layers) <= arch.memory(
+        arch.memories[0]).capacity
 
 
 def placed_alike(pass_: Sampled, arch: Arch) -> bool:

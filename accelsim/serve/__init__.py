@@ -180,9 +180,10 @@ class Meter:
         c = constants(spec.arch, spec.model.params.get("dtype"))  # type: ignore[arg-type]
         if self.joules is None or c is None:
             return {"energy": None, "power": None, "efficiency": None}
-        chips = int(spec.model.params.get("tensor_parallel", 1) or 1) * len(replicas)
+        tp = int(spec.model.params.get("tensor_parallel", 1) or 1)  # a replica's chips, each priced as one
+        chips = tp * len(replicas)
         makespan = float(summary["makespan_s"])
-        busy = sum(self.busy_j.values()) * chips / len(replicas)
+        busy = sum(self.busy_j.values()) * tp
         static = c.static_total * chips * makespan
         total = busy + static
         tokens = sum(r.output for r in finished if r.finish == r.finish)  # (a NaN finish never finished)
@@ -209,14 +210,11 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     need_fp = blocks is None or s.engine.preemption == "swap" or d is not None
     try:  # building the model: a parameter its builder names (tensor_parallel) is reported at its line
         fp = footprint(spec.model, spec.arch, s.engine) if need_fp else None
-    except WorkloadError as e:
-        raise spec.model.located(e) from None
-    n_blocks = blocks if blocks is not None else kv_blocks(fp, spec.arch, s.engine)  # type: ignore[arg-type]
-    if isinstance(n_blocks, str):
-        raise spec.error("model", n_blocks, value=spec.model.model)
-    swap = _swap_s_per_block(spec, fp) if fp is not None and s.engine.preemption == "swap" else 0.0
-    transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
-    try:
+        n_blocks = blocks if blocks is not None else kv_blocks(fp, spec.arch, s.engine)  # type: ignore[arg-type]
+        if isinstance(n_blocks, str):
+            raise spec.error("model", n_blocks, value=spec.model.model)
+        swap = _swap_s_per_block(spec, fp) if fp is not None and s.engine.preemption == "swap" else 0.0
+        transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
         grid = None if cost is not None else build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost,
                                                         n_blocks * s.engine.block_size, progress)
     except WorkloadError as e:

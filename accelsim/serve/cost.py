@@ -52,7 +52,7 @@ from ..ir import Graph
 from ..options import Options
 from ..report.writers import atomic_write_text
 from ..scenarios.sampling import affine
-from ..scenarios.serving import identical_layers, persistent_bytes
+from ..scenarios.serving import fits_first_memory, identical_layers
 from ..scenarios.single import simulate_pass
 
 Progress = Callable[[str, int, int], None]
@@ -189,9 +189,7 @@ def simulate_shape(spec: WorkloadSpec, arch: Arch, options: Options, *, graphs: 
     layers = identical_layers(spec) if opts.layer_samples and not opts.trace else None
     if layers is not None:
         g1, g2 = (build_graph(replace(spec, params={**spec.params, "layers": k}), arch.dtype) for k in (1, 2))
-        fits = not arch.memories or affine(persistent_bytes(g1), persistent_bytes(g2), layers) <= arch.memory(
-            arch.memories[0]).capacity
-        if fits:
+        if fits_first_memory(g1, g2, layers, arch):
             (s1, j1), (s2, j2) = (_simulated(g, spec, arch, opts) for g in (g1, g2))
             joules = affine(j1, j2, layers) if j1 is not None and j2 is not None else None
             return affine(s1, s2, layers), joules

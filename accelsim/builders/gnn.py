@@ -87,7 +87,8 @@ class SageParams(WorkloadParams):
     (ogbn-products by default)."""
 
     batch: PositiveInt = Field(1024, description="Seed (target) nodes per mini-batch (PyG NeighborLoader's "
-                                                 "batch_size; ignored without fanouts).")
+                                                 "batch_size; ignored without fanouts, where the "
+                                                 "whole graph is one inference).")
     nodes: PositiveInt = Field(2_449_029, description="Nodes of the graph (ogbn-products: 2,449,029).")
     edges: NonNegativeInt = Field(123_718_280, description="Directed edges (ogbn-products: 61,859,140 undirected "
                                                            "edges, each loaded in both directions).")
@@ -310,7 +311,9 @@ def graphsage_products(p: SageParams) -> Graph:
         x = b.sage_conv(x, width, f"convs.{i}")
         if i < len(widths) - 1:
             x = b.relu(x, name=f"relu{i}")
-    return b.build({**_meta("graphsage_products", p, b), "sampled_nodes": n, "sampled_edges": e})
+    # without fanouts the whole graph is one inference: per-inference figures must not divide by the unused batch
+    return b.build({**_meta("graphsage_products", p, b), "batch": p.batch if p.fanouts else 1,
+                    "sampled_nodes": n, "sampled_edges": e})
 
 
 def mpnn_qm9(p: MpnnParams) -> Graph:

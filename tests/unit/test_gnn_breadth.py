@@ -101,3 +101,16 @@ def test_graph_readout_pools_each_graphs_nodes(readout, fn, extra):
     assert op.kind is OpKind.POOL and op.fn == fn and op.out_shape == (4, 8) and op.attrs["segments"] == 4
     assert op.vector_elems == 40 * 8 and op.flops == 40 * 8 + extra * 4 * 8
     assert accelsim.simulate(g, "tpu-v1").to_dict()["total_cycles"] > 0
+
+
+def test_full_batch_graphsage_is_one_inference_whatever_the_unused_batch():
+    # with fanouts [] the whole graph is one pass and `batch` (seed nodes of a mini-batch) is unused, so J per
+    # inference is the pass's whole energy, not that energy / the default batch of 1024; with fanouts each of the
+    # batch's seed nodes is one inference
+    full = {"model": "graphsage_products", "nodes": 100, "edges": 400, "features": 8, "hidden": 16, "classes": 3,
+            "layers": 2, "fanouts": []}
+    r = accelsim.simulate(full, "h100").to_dict()
+    assert r["workload"]["batch"] == 1
+    assert r["efficiency"]["j_per_inference"] == pytest.approx(r["energy"]["total_j"])
+    sampled = accelsim.simulate({**full, "batch": 8, "fanouts": [3, 2]}, "h100").to_dict()
+    assert sampled["efficiency"]["j_per_inference"] == pytest.approx(sampled["energy"]["total_j"] / 8)

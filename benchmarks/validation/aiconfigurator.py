@@ -1,7 +1,10 @@
-"""aiconfigurator's files: A100 SXM kernels NVIDIA's collector measured under vLLM 0.14 and NCCL 2.27 (the
-``aiconfigurator-core`` 0.12.0 tables; the reference README describes every column). All are DEVICE times.
+"""aiconfigurator's files: kernels NVIDIA's collector measured under vLLM and NCCL, one folder per system (the shared
+``a100_sxm``: vLLM 0.14 and NCCL 2.27, the ``aiconfigurator-core`` 0.12.0 tables; the reference README describes
+every column; a held-out ``h100_sxm`` / ``h200_sxm`` / ``b200_sxm`` folder in the same form replays on its preset).
+All are DEVICE times.
 
-* ``gemm.csv``: bf16 linear (an m×k activation by a k×n weight) -> ``gemm`` m n k, dtype bf16.
+* ``gemm.csv``: linear (an m×k activation by a k×n weight) -> ``gemm`` m n k at the row's dtype (:data:`GEMM_DTYPES`;
+  weight-only types are skipped with the reason).
 * ``context_attention.csv``: causal FlashAttention prefill (q_len = kv_len) -> ``attention`` fused, causal.
 * ``generation_attention.csv``: one decode step (q_len 1) over a KV cache of kv_len tokens -> ``attention``
   fused, not causal (the one query sees every cached key; a causal flag on a 1 × kv_len block would mask nothing
@@ -41,20 +44,41 @@ def _sizes(meas: float) -> frozenset[str]:
     return frozenset({"ge50us"} if meas >= 50e-6 else {"lt50us"})
 
 
+# aiconfigurator's GEMM types (ai-dynamo/aiconfigurator collector/vllm/collect_gemm.py gemm_list: "bfloat16", "fp8",
+# "fp8_block", "nvfp4", "awq", "gptq"; the shared A100 CSV writes bf16) -> the gemm micro-workload's dtype. fp8_block
+# (128 x 128 block scales) and nvfp4 (an fp8 scale per 16 weights) run at their dtype's tensor rate; their scales
+# (< 1 % of the operand bytes) are not counted. awq / gptq are weight-only (4-bit weights, 16-bit activations and
+# math): the gemm micro has one dtype, so they are skipped with that reason.
+GEMM_DTYPES = {"bf16": "bf16", "bfloat16": "bf16", "fp16": "fp16", "float16": "fp16", "fp8": "fp8",
+               "fp8_block": "fp8", "nvfp4": "fp4", "fp4": "fp4", "int8": "int8"}
+
+
 def plan_aic_gemm(plan: FilePlan, preset: str) -> FilePlan:
-    """Every GEMM of the file (588 rows: the full grid, no sampling)."""
+    """Every GEMM of the file (the shared A100 file: 588 bf16 rows, the full grid, no sampling), one view per
+    GEMM type the file holds."""
     plan.compared = REPLAY
+    kinds: dict[str, str] = {}
     for r in read_rows(plan.path):
         m, n, k = int(r["m"]), int(r["n"]), int(r["k"])
         meas = float(r["latency_us"]) * 1e-6
-        dtype = r.get("dtype") or "bf16"
+        kind = (r.get("dtype") or "bf16").strip().lower()
+        key = f"{m}x{n}x{k} {kind}"
+        dtype = GEMM_DTYPES.get(kind)
+        if dtype is None:
+            plan.skipped.append((key, f"GEMM type {kind!r}: weight-only or not a dtype of the gemm micro-workload"))
+            continue
+        kinds[kind] = dtype
         j = job(preset + GRAPH + WARM + GEMM_PARAMS, "gemm", m=m, n=n, k=k, dtype=dtype)
-        plan.rows.append(RowSpec(f"{m}x{n}x{k} {dtype}", meas, ((j, 1, "replay"),), group="m <= 64" if m <= 64 else "m > 64", tags=_sizes(meas)))
+        plan.rows.append(RowSpec(key, meas, ((j, 1, "replay"),), group="m <= 64" if m <= 64 else "m > 64",
+                                 tags=_sizes(meas) | {f"type {kind}"}))
     plan.views = [View("all rows", lambda r: True, "aic_gemm", "every size, device time"),
                   View("rows >= 50 us", lambda r: "ge50us" in r.tags),
                   View("rows < 50 us", lambda r: "lt50us" in r.tags, None, "small kernels: fixed device cost"),
                   group_view("m <= 64", "decode-like (weight-streaming) GEMMs"), group_view("m > 64")]
-    plan.notes.append("vLLM linear bf16 (m x k activation, k x n weight) -> gemm m n k dtype bf16")
+    if len(kinds) > 1:
+        plan.views += [View(f"type {t}", lambda r, t=f"type {t}": t in r.tags) for t in sorted(kinds)]
+    plan.notes.append("vLLM linear (m x k activation, k x n weight) -> gemm m n k, dtype "
+                      + ", ".join(f"{t} -> {d}" for t, d in sorted(kinds.items())))
     return plan
 
 
@@ -96,6 +120,11 @@ def plan_aic_attention(plan: FilePlan, preset: str) -> FilePlan:
         key = f"b{b} h{h}/{kvh} d{dh} q{q} kv{kv}"
         if h % kvh:
             plan.skipped.append((key, "num_key_value_heads does not divide num_heads"))
+            continue
+        kv_dtype = (r.get("kv_cache_dtype") or "bfloat16").strip().lower()
+        if kv_dtype not in ("bf16", "bfloat16"):  # the collector's fp8-KV rows (sm > 86): no KV dtype on the micro
+            plan.skipped.append((f"{key} kv {kv_dtype}", "KV cache dtype other than bf16: the attention "
+                                                         "micro-workload has one dtype"))
             continue
         warm = WARM if replay_footprint(b, h, kvh, dh, q, kv) <= l2_share(preset) else ""
         j = job(preset + GRAPH + warm, "attention", batch=b, heads=h, kv_heads=kvh, head_dim=dh, q_len=q, kv_len=kv,

@@ -16,6 +16,9 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_ARCH_MAP: dict[str, dict[str, str]] = {
     "a100": {"compute": "a100", "network": "dgx-a100"},
     "h100": {"compute": "h100", "network": "dgx-h100"},
+    "h200": {"compute": "h200", "network": "dgx-h200"},
+    "b200": {"compute": "b200", "network": "dgx-b200"},
+    "l40s": {"compute": "l40s"},
     "mi210": {"compute": "mi210"},
 }
 

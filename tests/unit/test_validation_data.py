@@ -126,3 +126,32 @@ def test_aiconfigurator_plans(tmp_path):
     assert nccl.preset == "dgx-a100" and nccl.rows[0].terms[0][0] == (
         "dgx-a100|chips=4", "collective", (("bytes", 2097152), ("dtype", "fp16"), ("op", "all_reduce")))
     assert [v.label for v in nccl.views][:1] == [">= 1 MiB"] and nccl.views[0].target == "nccl"
+
+
+def test_held_out_aiconfigurator_systems_replay_on_their_presets(tmp_path):
+    # the team's held-out tables come as aiconfigurator/<system>/*.csv of the other GPUs: each folder names its
+    # preset, a GEMM row runs at its type's dtype (collect_gemm.py types: bfloat16, fp8, fp8_block, nvfp4, awq,
+    # gptq), weight-only types and fp8 KV caches are skipped with their reason, never replayed as bf16
+    gemm_head = "framework,version,kernel_source,dtype,m,n,k,latency_us\n"
+    for system, compute, network in (("h100_sxm", "h100", "dgx-h100"), ("h200_sxm", "h200", "dgx-h200"),
+                                     ("b200_sxm", "b200", "dgx-b200")):
+        d = tmp_path / "aiconfigurator" / system
+        gemm = plan_file(_csv(d / "gemm.csv", gemm_head + "VLLM,0.16.0,vllm,bfloat16,8,128,512,3.5\n"
+                                                          "VLLM,0.16.0,vllm,fp8,8,128,512,3.0\n"
+                                                          "VLLM,0.16.0,vllm,fp8_block,8,128,512,3.2\n"
+                                                          "VLLM,0.16.0,vllm,awq,8,128,512,4.0\n"))
+        assert gemm.preset == compute
+        assert [dict(r.terms[0][0][2])["dtype"] for r in gemm.rows] == ["bf16", "fp8", "fp8"]
+        assert [r.terms[0][0][0].split("|")[0] for r in gemm.rows] == [compute] * 3
+        assert [reason.startswith("GEMM type 'awq'") for _, reason in gemm.skipped] == [True]
+        labels = [v.label for v in gemm.views]
+        assert {"type bfloat16", "type fp8", "type fp8_block"} <= set(labels)
+        nccl = plan_file(_csv(d / "nccl_all_reduce.csv", "version,op_name,num_gpus,message_elements,message_bytes,"
+                                                         "latency_us\n2.27.3,all_reduce,8,1048576,2097152,30.0\n"))
+        assert nccl.preset == network and nccl.rows[0].terms[0][0][0] == f"{network}|chips=8"
+    head = ("framework,version,kernel_source,batch_size,num_heads,num_key_value_heads,head_dim,q_len,kv_len,"
+            "kv_cache_dtype,latency_us\n")
+    dec = plan_file(_csv(tmp_path / "aiconfigurator" / "h200_sxm" / "generation_attention.csv",
+                         head + "VLLM,0.16.0,fa,8,32,4,128,1,1024,bfloat16,15.0\n"
+                                "VLLM,0.16.0,fa,8,32,4,128,1,1024,fp8,11.0\n"))
+    assert dec.preset == "h200" and len(dec.rows) == 1 and "KV cache dtype" in dec.skipped[0][1]

@@ -11,7 +11,7 @@ PV needs P), so a block costs the sum. ``flash3``: FlashAttention-3 (Shah et al.
 (:meth:`Flash.tile`), one CTA per SM, and the softmax overlapped with the MMAs (a block costs the larger).
 ``trtllm_gen``: TensorRT-LLM-gen's FMHA kernels, which vLLM's FlashInfer backend runs on Blackwell (sm100): a
 context kernel of two 128-row query tiles per CTA (:func:`trtllm_tile`) with the softmax overlapped, and for a
-decode step a kernel of its own (:data:`TRTLLM_GEN_DECODE`) that packs the GQA group into 8 or 16 rows, splits
+decode step a kernel of its own (:data:`TRTLLM_GEN_DECODE`) that packs the GQA group into 8-32 rows, splits
 every decode's K/V over as many CTAs as fill the SMs (:func:`fill_splits`) and reduces the splits inside the kernel.
 
 * Causal: a query tile visits only the K/V blocks up to its diagonal (bottom-right aligned, FA ≥ 2.1), so a square

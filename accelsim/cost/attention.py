@@ -9,6 +9,10 @@ given): each thread block (CTA) holds a 64-row tile of queries of one head and w
 scores on the CUDA cores and SFU; in FlashAttention-2 these are not overlapped within a warp (the softmax needs S,
 PV needs P), so a block costs the sum. ``flash3``: FlashAttention-3 (Shah et al., 2024), larger tiles
 (:meth:`Flash.tile`), one CTA per SM, and the softmax overlapped with the MMAs (a block costs the larger).
+``trtllm_gen``: TensorRT-LLM-gen's FMHA kernels, which vLLM's FlashInfer backend runs on Blackwell (sm100): a
+context kernel of two 128-row query tiles per CTA (:func:`trtllm_tile`) with the softmax overlapped, and for a
+decode step a kernel of its own (:data:`TRTLLM_GEN_DECODE`) that packs the GQA group into 8-32 rows, splits
+every decode's K/V over as many CTAs as fill the SMs (:func:`fill_splits`) and reduces the splits inside the kernel.
 
 * Causal: a query tile visits only the K/V blocks up to its diagonal (bottom-right aligned, FA ≥ 2.1), so a square
   causal prefill does about half the blocks of a non-causal one plus the diagonal blocks (:func:`kv_blocks`).
@@ -63,18 +67,74 @@ class Flash(NamedTuple):
     min_split_blocks: int
     kv_stages: int  # K/V block loads one CTA keeps in flight (:func:`block_path`)
     gqa_swap: bool  # a packed decode goes through mha_varlen_fwd's reshape of the query (:func:`swap_copies`)
+    # keys per split unit of a kernel that splits every decode step's K/V to fill the SMs and reduces the splits
+    # inside the kernel (:func:`fill_splits`); 0: FlashAttention's occupancy heuristic and its combine kernel
+    split_keys: int = 0
+    cga_splits: int = 0  # up to this many splits reduce through the cluster's shared memory (no partial bytes)
+    decode: Flash | None = None  # the kernel of its own a decode step runs (:attr:`Shape.decode`), if any
 
-    def tile(self, head_dim: int, causal: bool) -> tuple[int, int]:
-        """(query rows, keys) of one CTA's tile and K/V block."""
+    def tile(self, s: Shape) -> tuple[int, int]:
+        """(query rows, keys) of one CTA's tile and K/V block for kernel shape ``s``."""
         if self.name == "flash2":
-            return 64, block_n(head_dim)
+            return 64, block_n(s.head_dim)
+        if self.name == "trtllm_gen":
+            return trtllm_tile(s)
         # flash-attention hopper/tile_size.h tile_size_fwd_sm90 (16-bit): hd <= 64: 192 x (128 causal, else 192);
         # hd <= 128: 128 x (128 causal, else 176); hd <= 192: 128 x 96; larger: 128 x 80
-        if head_dim <= 64:
-            return 192, 128 if causal else 192
-        if head_dim <= 128:
-            return 128, 128 if causal else 176
-        return (128, 96) if head_dim <= 192 else (128, 80)
+        if s.head_dim <= 64:
+            return 192, 128 if s.causal else 192
+        if s.head_dim <= 128:
+            return 128, 128 if s.causal else 176
+        return (128, 96) if s.head_dim <= 192 else (128, 80)
+
+
+def trtllm_tile(s: Shape) -> tuple[int, int]:
+    """(query rows, keys) of TensorRT-LLM-gen's FMHA kernels (flashinfer-ai/flashinfer
+    include/flashinfer/trtllm/fmha/fmhaKernels.cuh; cubin/kernelMetaInfo.h mTileSizeQ, mTileSizeKv, mStepQ).
+    Decode (generation kernels): the GQA group's query heads are the tile's rows (mGroupsHeadsQ): 8 for groups
+    of up to 8 heads, else 16 (hashFromRunnerParams: SwapsMmaAbForGeneration up to 16 heads, its
+    maxNumHeadsQPerKvInCta), 32 for larger groups (KeepsMmaAbForGeneration); K/V tiles of 128 keys (every
+    "Kv128" kernel). Prefill (context kernels): two 128-row query tiles per CTA (mStepQ 256, mTileSizeQ 128) up to
+    head_dim 128, one above (mStepQ 128), against K/V tiles of 128 keys (mStepKv 128). The mStepQ values are those
+    of the E4M3 context kernels listed there (assumption: the bf16 "Q128Kv128" context kernels alike, as NVIDIA/cutlass
+    examples/77_blackwell_fmha's README gives for sm100 context: M-blocking 256, N-blocking 128)."""
+    if s.decode:
+        return (8 if s.rows <= 8 else 16 if s.rows <= 16 else 32), 128
+    return (256 if s.head_dim <= 128 else 128), 128
+
+
+# TensorRT-LLM-gen's FMHA kernels as FlashInfer launches them for vLLM on Blackwell (sm100): vLLM's CUDA platform
+# ranks FLASHINFER first among its attention backends on compute capability 10.x (vllm-project/vllm
+# vllm/platforms/cuda.py _get_backend_priorities), and its FlashInfer backend sends a bf16 KV cache's prefill and
+# decode to trtllm_batch_context_with_kv_cache / trtllm_batch_decode_with_kv_cache (vllm/utils/flashinfer.py
+# use_trtllm_attention: the SM100 family, query heads a multiple of KV heads, kv_cache_dtype "auto"; decode with at
+# most 256 tokens in the versions that count them). Sources for each field: flashinfer-ai/flashinfer
+# include/flashinfer/trtllm/fmha/ (fmhaKernels.cuh, fmhaRunnerParams.h, cubin/kernelMetaInfo.h) and
+# csrc/trtllm_fmha_kernel_launcher.cu (the kernels themselves ship as cubins).
+TRTLLM_GEN_DECODE = Flash(
+    "trtllm_gen",
+    # kernelMetaInfo.h: the bf16 head_dim-128 paged SwapsAbForGen kernels take 141968 (Q8) to 182480 B (Q16,
+    # CGA reduction) of shared memory, more than half of an SM's 228 KiB: one CTA per SM
+    1,
+    # 512 threads in warps of their own for loads, MMAs (tcgen05, issued asynchronously) and softmax
+    # (assumption: a block's softmax hides behind the MMAs as in FlashAttention-3)
+    True,
+    1,  # no smallest split count: the multi-CTA rule (split_keys) splits whenever the SMs are not full
+    # derived: 141968 B of shared memory hold four 32 KiB K or V tiles (128 keys x 128 x 2 B; 131072 B) beside the
+    # 8-row query tile: four K/V tile loads in flight (assumption: every tile buffer is a TMA pipeline stage)
+    4,
+    # the query is read in place (launcher: q_stride_heads) and the group's heads packed in the kernel
+    # (mGroupsHeadsQ): no copy kernels around it
+    False,
+    # computeCtaAndClusterConfig: numCtasPerSeqKv = min(ceil(maxSeqLenKv / mStepKv), max(1, SMs / CTAs)),
+    # mStepKv 256 in every SwapsAbForGen kernel (kernelMetaInfo.h); the launcher always asks for multi-CTA KV
+    # (use_multi_block) and the splits are reduced in the kernel (fmhaRunnerParams.h MultiCtasKvMode GmemReduction:
+    # "through the global memory and atomic counters"; the separate reduction kernel is for MLA only)
+    split_keys=256,
+    # computeCtaAndClusterConfig: CgaSmemReduction ("through the CGA remote shared memory") for 2-16 splits, "as
+    # the maximum cluster dimension is 16"; more splits reduce through global memory
+    cga_splits=16,
+)
 
 
 FLASH = {
@@ -89,6 +149,14 @@ FLASH = {
     # num_splits_heuristic does not split 4 or fewer K/V blocks; it packs a GQA group into the tile's rows inside the
     # kernel (hopper/ PackGQA), so no query or output copies
     "flash3": Flash("flash3", 1, True, 5, 2, False),
+    # TensorRT-LLM-gen's kernels, vLLM's on sm100 (TRTLLM_GEN_DECODE above; a decode step runs that one). Prefill:
+    # the context kernel (persistent tile scheduler) as NVIDIA/cutlass examples/77_blackwell_fmha, the public sm100
+    # FMHA of the same design: one CTA per SM (its TmemAllocation takes all 512 tensor-memory columns of an SM for
+    # two S and two O tiles), two query tiles per CTA whose MMAs and softmax ping-pong (README: "pingpongs between
+    # them in terms of matrix-matrix multiplication and softmax": overlapped), StageCountKV 3 K/V tile buffers for
+    # 16-bit inputs (collective/sm100_fmha_fwd_mainloop_tma_warpspecialized.hpp) (assumption: trtllm-gen's context
+    # kernel as CUTLASS's; its own stage count is not published)
+    "trtllm_gen": Flash("trtllm_gen", 1, True, 1, 3, False, decode=TRTLLM_GEN_DECODE),
 }
 
 
@@ -110,6 +178,11 @@ class Shape(NamedTuple):
     causal: bool
     packed: bool  # decode with GQA: the group's query heads are the tile's rows (split-KV eligible)
     sole: bool = False  # a decode step: one query tile per KV head, so K/V come from main memory, not the L2
+
+    @property
+    def decode(self) -> bool:
+        """A decode step: one query token per sequence (a packed GQA group, or one row of each head)."""
+        return self.packed or self.rows == 1
 
 
 def flash(op: Op, arch: Arch) -> bool:
@@ -162,14 +235,31 @@ def num_splits(ctas: int, slots: int, n_blocks: int, min_blocks: int = 1) -> int
     return min(s for s, e in eff.items() if e >= SPLIT_EFFICIENCY * best)
 
 
+def kv_splits(s: Shape, k: Flash, ctas: int, slots: int, bn: int, sms: int) -> int:
+    """How many parts kernel ``k`` cuts each CTA's K/V sequence into for shape ``s`` when ``ctas`` CTAs would run
+    unsplit: FlashAttention splits a packed decode by its occupancy heuristic (:func:`num_splits`); a kernel with
+    ``split_keys`` splits every decode step to fill the SMs (:func:`fill_splits`); a prefill is never split."""
+    if k.split_keys:
+        return fill_splits(ctas, sms, -(-s.kv_len // k.split_keys)) if s.decode else 1
+    return num_splits(ctas, slots, -(-s.kv_len // bn), k.min_split_blocks) if s.packed else 1
+
+
+def fill_splits(ctas: int, sms: int, units: int) -> int:
+    """TensorRT-LLM-gen's multi-CTA KV rule (fmhaKernels.cuh computeCtaAndClusterConfig, numCtasPerSeqKv): as many
+    splits as the SMs hold copies of the ``ctas`` CTAs, ⌊sms / ctas⌋, at least one and at most the sequence's
+    ``units`` (split units of Flash.split_keys keys, so that every split has work)."""
+    return min(units, max(1, sms // ctas))
+
+
 def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     """Cycles of fused attention ``op`` as FlashAttention CTAs on a GPU-like core (see the module docstring)."""
     s, k = shape(op), FLASH[arch.core.attention_kernel]
-    bm, bn = k.tile(s.head_dim, s.causal)
+    k = k.decode if s.decode and k.decode else k
+    bm, bn = k.tile(s)
     tiles = -(-s.rows // bm)
     per_head = kv_blocks(s.rows, s.kv_len, s.causal, bm, bn)
     slots = k.ctas_per_sm * arch.cores
-    splits = num_splits(s.batch * s.heads * tiles, slots, -(-s.kv_len // bn), k.min_split_blocks) if s.packed else 1
+    splits = kv_splits(s, k, s.batch * s.heads * tiles, slots, bn, arch.cores)
     ctas = s.batch * s.heads * tiles * splits
     tensor = math.ceil(2 * bm * bn * s.head_dim / (sa.rows * sa.cols))  # S = Q·Kᵀ and O += P·V of one block
     vu = arch.core.vector
@@ -182,8 +272,9 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
                                                                              * s.heads) / main.efficiency
     # a split CTA writes its rows' fp32 partial output (flash-attention set_params_splitkv: out_accum of (splits,
     # batch, heads, seqlen_q, head_dim) floats; flash_fwd_kernel.h writes a split's O to it unconverted) beside
-    # its K/V stream; the combine kernel reads them back (:func:`combine_cycles`)
-    partial = s.rows * s.head_dim * PARTIAL_BYTES if splits > 1 and s.sole else 0
+    # its K/V stream; the combine kernel reads them back (:func:`combine_cycles`). A kernel reducing its splits
+    # through the cluster's shared memory (Flash.cga_splits) writes none.
+    partial = s.rows * s.head_dim * PARTIAL_BYTES if splits > max(1, k.cga_splits) and s.sole else 0
     cost = CtaCost(block, prologue(s, bm, bn, op.elem_bytes, arch),
                    block_path(tensor, soft, kv_load(s, bn, op.elem_bytes, arch), k), kv_bytes, bandwidth,
                    k.ctas_per_sm, arch, partial)
@@ -196,8 +287,11 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     serial = sum(swap_copies(s, op.elem_bytes, arch)) if k.gqa_swap else 0  # copy kernels before and after
     if splits > 1:  # the combine kernel after the last CTA (a GPU's one wave of combine CTAs), a kernel of its own
         # (flash-attention run_mha_fwd_splitkv_dispatch launches flash_fwd_splitkv_combine_kernel after the split
-        # kernel): it starts arch.kernel_dispatch after the split kernel ends, as every dependent kernel does
-        serial += combine_cycles(splits, s.head_dim, arch) + kernel_cycles(arch)
+        # kernel): it starts arch.kernel_dispatch after the split kernel ends, as every dependent kernel does. A
+        # kernel that reduces its splits itself (Flash.split_keys: the last CTA of a head, counted by an atomic,
+        # walks the others' partials) pays the same walk without a launch (assumption: one L2 latency per split
+        # for the cluster's shared memory too; no distributed-shared-memory latency in the presets).
+        serial += combine_cycles(splits, s.head_dim, arch) + (0 if k.split_keys else kernel_cycles(arch))
     tile_cycles += -(-serial * min(ctas, arch.cores) // out_tiles)  # each SM's share: the op takes serial longer
     return Priced(out_tiles * tile_cycles, {
         "kernel": k.name, "block": [bm, bn], "output_tiles": out_tiles,

@@ -100,13 +100,14 @@ def test_largest_tile_that_fills_the_gpu_then_split_k():
 # NVIDIA L40S datasheet: max power 350 W; H200 SXM datasheet: TDP up to 700 W; HGX B200: TDP 1,000 W per GPU.
 # CUDA C++ Programming Guide "Technical Specifications per Compute Capability": cc 8.9 (L40S) 1536 threads and 24
 # blocks per SM; 9.0 (H200) and 10.0 (B200) 2048 and 32. vLLM get_flash_attn_version: FA3 on cc 9.x only
-# (Blackwell falls back to FA2).
+# (Blackwell falls back to FA2); on cc 10.x vLLM's first backend is FlashInfer, which runs TensorRT-LLM-gen's
+# kernels (vllm/platforms/cuda.py _get_backend_priorities; accelsim/cost/attention.py trtllm_gen).
 GPU_FACTS = {
     "l40s": (350, 1536, 24, "flash2"),
     "h200": (700, 2048, 32, "flash3"),
-    "b200": (1000, 2048, 32, "flash2"),
+    "b200": (1000, 2048, 32, "trtllm_gen"),
     "dgx-h200": (700, 2048, 32, "flash3"),
-    "dgx-b200": (1000, 2048, 32, "flash2"),
+    "dgx-b200": (1000, 2048, 32, "trtllm_gen"),
 }
 
 

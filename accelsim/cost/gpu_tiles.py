@@ -19,7 +19,11 @@ main-memory latency) and arriving at the core's share of the shared cache's band
 m × n output tile at that share and waits one shared-cache latency. With split-K each slice's epilogue writes its
 fp32 partial tile instead, and a second kernel sums the slices (:func:`reduce_cycles`: cuBLAS's
 ``splitKreduce_kernel``, one ``kernel_dispatch`` after the last tile), which the emitter runs after the op's last
-tiles; a matrix-vector product (m or n = 1) sums its slices inside the CTA (cuBLAS's GEMV kernel): neither. A weight-only quantised GEMM (``dequant``: the
+tiles. The partials are read back from the shared cache only while the cache still holds them: by the LRU rule of
+mapping/l2resident.py, when the partials plus the operand bytes the GEMM streams through the cache after its first
+wave wrote its partials fit :data:`CACHE_SHARE` of the cache; otherwise the later waves evict them, they are
+written back to main memory and the reduction reads them from there (:func:`partials_cached`). A matrix-vector
+product (m or n = 1) sums its slices inside the CTA (cuBLAS's GEMV kernel): neither. A weight-only quantised GEMM (``dequant``: the
 core's vector cycles per weight element) dequantises the tn × k_slice weights of its B panel in each tile,
 overlapped with the MMA: the tile's main loop takes the longest of folds, memory latency and that.
 
@@ -39,6 +43,9 @@ from . import folds
 
 SPLIT_K_MIN = 256  # shortest K slice of a split-K GEMM (cuBLAS splits K only for long reductions)
 PARTIAL_BYTES = 4  # split-K partial sums are fp32
+CACHE_SHARE = 0.5  # of the shared cache's capacity that split-K partials can count on: the share of
+# accelsim.mapping.l2resident.CACHE_SHARE (A100's and H100's L2 is two partitions, each caching the accesses of
+# its SMs, nv_ampere_whitepaper "L2 cache"), the LRU rule by which any tensor there is still in the cache
 
 
 class _Terms(NamedTuple):
@@ -150,15 +157,18 @@ def _shape(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int], elems:
     dq = math.ceil(tn * k_slice * dequant)  # the B panel's weights expanded in registers, beside the MMA
     tile_cycles = max(f.cycles + 1, math.ceil(_latency_bound(t, tm0, tn0, k_slice, (elem, be), n)), dq) + fixed
     out_bytes = g.count * g.m * g.n * elem
-    reduce = 0 if gemv else _reduce_cycles(t, splits, out_bytes, elem)
+    operands = g.count * (g.m * g.k * elem + g.k * g.n * be) + out_bytes
+    waves = -(-n // t.cores)
+    later = operands * (waves - 1) // waves  # streamed through the cache after the first wave wrote its partials
+    reduce = 0 if gemv else _reduce_cycles(t, splits, out_bytes, elem, later)
     details = {"output_tiles": n, "tile": [tm, tn], "tile_cycles": tile_cycles, "fixed_cycles": fixed,
                "split_k": splits, "k_slice": k_slice, **({"reduce_cycles": reduce} if reduce else {}),
                **({"dequant_cycles": dq} if dq else {}), **({"b_bytes_per_element": be} if be != elem else {})}
-    est = -(-n // t.cores) * tile_cycles + reduce
+    est = waves * tile_cycles + reduce
     if t.l2_bpc:
         est = max(est, cache_bytes(details, out_bytes, elem) / t.l2_bpc)
-    operands = g.count * (g.m * g.k * elem + g.k * g.n * be) + out_bytes
-    est = max(est, operands / t.main_bpc)
+    spilled = 0 if not reduce or _cached(t, splits, out_bytes, elem, later) else 2 * partial_bytes(splits, out_bytes, elem)
+    est = max(est, (operands + spilled) / t.main_bpc)  # spilled partials: written back, then read by the reduction
     return _Shape(est, details)
 
 
@@ -192,21 +202,40 @@ def _fixed(t: _Terms, tm: int, tn: int, elems: tuple[float, float], out_elem: fl
     return math.ceil(prologue + epilogue)
 
 
-def reduce_cycles(arch: Arch, splits: int, out_bytes: int, elem: int) -> int:
+def reduce_cycles(arch: Arch, splits: int, out_bytes: int, elem: int, later: int = 0) -> int:
     """Cycles of a split-K GEMM's reduction kernel (0 without split-K): cuBLAS runs split-K as two kernels, the
     partitioned GEMM writing each slice's fp32 partial tiles and ``cublasLt::splitKreduce_kernel`` summing them
     into the output (as CUTLASS's parallel split-K: ``GemmSplitKParallel`` then ``ReduceSplitK``), so the
     reduction starts one ``kernel_dispatch`` after the GEMM ends, waits one latency of the level holding the
-    partials (the shared cache if they fit it, else main memory) and streams them (``splits`` × the output's
-    elements × 4 bytes) at that level's bandwidth, writing the ``out_bytes`` of output into the shared cache."""
-    return _reduce_cycles(_terms(arch), splits, out_bytes, elem)
+    partials (the shared cache while it holds them, :func:`partials_cached`, else main memory) and streams them
+    (``splits`` × the output's elements × 4 bytes) at that level's bandwidth, writing the ``out_bytes`` of output
+    into the shared cache. ``later``: the bytes the GEMM streams through the cache after its first wave wrote its
+    partials."""
+    return _reduce_cycles(_terms(arch), splits, out_bytes, elem, later)
 
 
-def _reduce_cycles(t: _Terms, splits: int, out_bytes: int, elem: int) -> int:
+def partial_bytes(splits: int, out_bytes: int, elem: float) -> int:
+    """Bytes of a split-K GEMM's fp32 partial outputs: ``splits`` × the output's elements × 4."""
+    return int(splits * out_bytes // elem * PARTIAL_BYTES)
+
+
+def partials_cached(arch: Arch, splits: int, out_bytes: int, elem: int, later: int) -> bool:
+    """Whether the shared cache still holds a split-K GEMM's partials when its reduction kernel reads them: by the
+    LRU rule of mapping/l2resident.py, their stack distance then (the partials themselves plus the ``later`` bytes
+    the GEMM streamed through the cache after its first wave wrote its partials: its operands and output times
+    (waves − 1) / waves, none in a one-wave GEMM) fits :data:`CACHE_SHARE` of the cache."""
+    return _cached(_terms(arch), splits, out_bytes, elem, later)
+
+
+def _cached(t: _Terms, splits: int, out_bytes: int, elem: float, later: int) -> bool:
+    return bool(t.l2_bpc) and partial_bytes(splits, out_bytes, elem) + later <= CACHE_SHARE * t.l2_capacity
+
+
+def _reduce_cycles(t: _Terms, splits: int, out_bytes: int, elem: int, later: int = 0) -> int:
     if splits < 2:
         return 0
-    partials = splits * out_bytes // elem * PARTIAL_BYTES
-    if t.l2_bpc and partials <= t.l2_capacity:
+    partials = partial_bytes(splits, out_bytes, elem)
+    if _cached(t, splits, out_bytes, elem, later):
         read = t.l2_latency + partials / t.l2_bpc
     else:
         read = t.round_trip - t.l2_latency + partials / t.main_bpc
@@ -219,6 +248,6 @@ def cache_bytes(details: dict, out_bytes: int, elem: int) -> int:
     slice's fp32 partial tiles written and read back by the reduction kernel (none for a GEMV)."""
     tm, tn = details["tile"]
     splits = details["split_k"]
-    partials = 2 * splits * out_bytes // elem * PARTIAL_BYTES if details.get("reduce_cycles") else 0  # written, read
+    partials = 2 * partial_bytes(splits, out_bytes, elem) if details.get("reduce_cycles") else 0  # written, read
     panels = panel_bytes(tm, tn, details["k_slice"], elem, details.get("b_bytes_per_element", elem))
     return math.ceil(details["output_tiles"] * panels) + out_bytes + partials

@@ -27,7 +27,7 @@ def test_reduction_kernel_cycles():
     dispatch = 600
     out = 128 * 128 * 2  # a 128x128 bf16 output: 32 KiB, written into L2 at 256 B/clk = 128 cycles
     assert gpu_tiles.reduce_cycles(arch, 1, out, 2) == 0  # no split-K, no second kernel
-    # 4 slices: 4 x 16384 x 4 B = 256 KiB of fp32 partials, in L2 (<= 1 MiB): one L2 latency + 1024 cycles
+    # 4 slices: 4 x 16384 x 4 B = 256 KiB of fp32 partials, in L2 (<= half its 1 MiB): one L2 latency + 1024 cycles
     assert gpu_tiles.reduce_cycles(arch, 4, out, 2) == dispatch + l2 + 1024 + 128
     # 20 slices: 1.25 MiB of partials do not fit L2: one HBM latency + 1310720 B / 512 B/clk = 2560 cycles
     assert gpu_tiles.reduce_cycles(arch, 20, out, 2) == dispatch + hbm + 2560 + 128

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from ..hardware import NCCL_BASE_LATENCY_US, NCCL_HOP_LATENCY_US, Arch, Interconnect
+from ..hardware import NCCL_BASE_LATENCY_US, NCCL_HOP_LATENCY_US, NCCL_TREE_CORRECTION, Arch, Interconnect
 
 KINDS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all")
 # Fraction of the bytes on the wire that are data, per protocol: LL sends 8-byte lines of 4 data bytes and a 4-byte
@@ -39,6 +39,17 @@ PROTOCOL_DATA_FRACTION: dict[str, float] = {"LL": 4 / 8, "LL128": 120 / 128, "Si
 # 8 x H100 NVLS all-reduce peaks at algbw ~275 GB/s = 450 GB/s x 0.82 (app-level NVLink) x 0.85 / (1 + 1/8) = 278.
 NVLS_EFFICIENCY: dict[str, float] = {"hopper": 0.85, "blackwell": 0.74}
 NVLS_LATENCY_US = 25.0
+# LL's bus bandwidth has a ceiling of its own, whatever the link: NCCL's tuner books a ring LL all-reduce at
+# min(llMaxBw, busBw x 0.5) (NVIDIA/nccl src/graph/tuning.cc llMaxBws, single-node column: Ampere 87.7 GB/s since
+# 2.20.3, Hopper 141.0 from the 2.2x releases that model NVLS at 25 us, Blackwell twice Hopper's; LL moves 8-byte
+# lines with a flag each, one volatile store per thread, so it is bound by the SMs' store rate, not the NVLink).
+# Volta's 39.0 (2.20.3) for completeness. In bytes/s.
+LL_MAX_BUS_BANDWIDTH: dict[str, float] = {"volta": 39.0e9, "ampere": 87.7e9, "hopper": 141.0e9, "blackwell": 282.0e9}
+# NCCL's tree on one node is a chain (reduce up, broadcast down); tuning.cc books it below the ring per byte: Simple
+# min(busBw x 0.92, ...), LL min(busBw / 3.8, llMaxBw), LL128 busBw x 0.92 x 7/9 (one node), then algbw = busBw / 2
+# (the 2 x size this module puts on the wire) and treeCorrectionFactor by size (accelsim.hardware
+# NCCL_TREE_CORRECTION). Fractions of the link's bus bandwidth (bandwidth x efficiency) per protocol:
+TREE_BUS_FRACTION: dict[str, float] = {"LL": 1 / 3.8, "LL128": 0.92 * 7 / 9, "Simple": 0.92}
 
 
 class Choice(NamedTuple):
@@ -74,6 +85,13 @@ def has_nvls(ic: Interconnect) -> bool:
     return ic.topology == "fully_connected" and ic.nccl is not None and ic.nccl.generation in NVLS_EFFICIENCY
 
 
+def tree_correction(protocol: str, nbytes: int) -> float:
+    """NCCL's treeCorrectionFactor for a call of ``nbytes`` (tuning.cc: by log2(bytes / 64), 1.0 past the table)."""
+    table = NCCL_TREE_CORRECTION[protocol]
+    index = max((nbytes >> 6).bit_length() - 1, 0)
+    return table[index] if index < len(table) else 1.0
+
+
 def _candidates(ic: Interconnect, kind: str, nbytes: int, group: int) -> list[tuple[str, str, float, float, float]]:
     """(algorithm, protocol, latency s, bytes per direction, bytes/s) of every algorithm NCCL could run."""
     link = ic.nccl.link if ic.nccl is not None else "nvlink"
@@ -84,13 +102,17 @@ def _candidates(ic: Interconnect, kind: str, nbytes: int, group: int) -> list[tu
         lat = NCCL_BASE_LATENCY_US["ring", "Simple"] + NCCL_HOP_LATENCY_US[link]["ring", "Simple"]
         return [("p2p", "Simple", lat * 1e-6, wire_fraction(kind, group) * nbytes * hops, bw)]
     steps = 2 * (group - 1) if kind == "all_reduce" else group - 1
+    ll_max = LL_MAX_BUS_BANDWIDTH[ic.nccl.generation] if ic.nccl is not None else math.inf
     for proto, data in PROTOCOL_DATA_FRACTION.items():
         if proto == "LL128" and link != "nvlink":
             continue  # NCCL enables LL128 by default over NVLink only
-        for algo in ("ring", "tree") if kind == "all_reduce" else ("ring",):
-            lat = NCCL_BASE_LATENCY_US[algo, proto] + steps * NCCL_HOP_LATENCY_US[link][algo, proto]
-            wire = wire_fraction(kind, group) * nbytes if algo == "ring" else 2.0 * nbytes
-            out.append((algo, proto, lat * 1e-6, wire, bw * data))
+        ring_bw = min(bw * data, ll_max) if proto == "LL" else bw * data
+        lat = NCCL_BASE_LATENCY_US["ring", proto] + steps * NCCL_HOP_LATENCY_US[link]["ring", proto]
+        out.append(("ring", proto, lat * 1e-6, wire_fraction(kind, group) * nbytes, ring_bw))
+        if kind == "all_reduce":
+            lat = NCCL_BASE_LATENCY_US["tree", proto] + steps * NCCL_HOP_LATENCY_US[link]["tree", proto]
+            tree_bw = bw * TREE_BUS_FRACTION[proto] * tree_correction(proto, nbytes)
+            out.append(("tree", proto, lat * 1e-6, 2.0 * nbytes, min(tree_bw, ll_max) if proto == "LL" else tree_bw))
     if kind == "all_reduce" and has_nvls(ic):
         eff = NVLS_EFFICIENCY[ic.nccl.generation]  # type: ignore[union-attr]
         out.append(("nvls", "Simple", NVLS_LATENCY_US * 1e-6, (1 + 1 / group) * nbytes, bw * eff))

@@ -58,11 +58,12 @@ def test_large_all_reduce_is_a_simple_ring_by_hand(a100):
 
 
 def test_small_all_reduce_switches_to_low_latency_protocol(a100):
-    # 4 KiB on 8 A100s: ring LL 6.6 + 14 x 0.6 = 15.0 us + 8.92 us + 1.75 x 4096 / (195e9 / 2) = 23.994 us;
-    # tree LL 6.8 + 14 x 0.6 = 15.2 us + 8.92 + 2 x 4096 / 97.5e9 = 24.204 us; ring Simple 56 + 8.92 + ... > 64 us
+    # 4 KiB on 8 A100s: ring LL 6.6 + 14 x 0.6 = 15.0 us + 8.92 us + 1.75 x 4096 / min(195e9 / 2, NCCL's LL
+    # ceiling 87.7e9) = 24.002 us; tree LL 6.8 + 14 x 0.6 = 15.2 us + 8.92 + 2 x 4096 / (195e9 / 3.8) > 24.2 us;
+    # ring Simple 56 + 8.92 + ... > 64 us
     c = collective.choose(a100.interconnect, "all_reduce", 4096, 8)
     assert (c.algorithm, c.protocol) == ("ring", "LL")
-    assert c.seconds == pytest.approx((15.0 + 8.92) * US + 1.75 * 4096 / 97.5e9, rel=1e-9)
+    assert c.seconds == pytest.approx((15.0 + 8.92) * US + 1.75 * 4096 / 87.7e9, rel=1e-9)
     chosen = {s: collective.choose(a100.interconnect, "all_reduce", s, 8).protocol for s in (4096, 64 * MIB)}
     assert chosen == {4096: "LL", 64 * MIB: "Simple"}
     # no NVLink SHARP on Ampere's NVSwitch

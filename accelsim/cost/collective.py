@@ -13,6 +13,10 @@ tuner chooses by size. Each candidate costs
     + the link's ``latency`` once (the first bytes' flight across the link before the pipeline runs)
     + bytes each chip puts on its link / (link ``bandwidth`` x ``efficiency`` x the protocol's data fraction)
 
+where LL's rate is also capped at NCCL's llMaxBw of the GPU generation (:data:`LL_MAX_BUS_BANDWIDTH`) and a tree's
+at NCCL's one-node tree fractions and size correction (:data:`TREE_BUS_FRACTION`, :func:`tree_correction`), as
+NCCL's tuner books them,
+
 with the bytes on each chip's link per direction: ring all-reduce 2(n-1)/n x size, all-gather / reduce-scatter
 (n-1)/n x size (nccl-tests' bus-bandwidth factors, PERFORMANCE.md in NVIDIA/nccl-tests), tree (a chain on one
 node: reduce up, broadcast down) 2 x size, NVLS (1 + 1/n) x size (each chip's share of the switch's multicast

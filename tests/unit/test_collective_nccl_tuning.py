@@ -11,10 +11,17 @@ treeCorrectionFactor[protocol][log2(bytes / 64)].
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from accelsim.config import load_arch
 from accelsim.cost import collective
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from validation import plan_file  # noqa: E402  (benchmarks/validation/)
+from validation.model import TARGETS  # noqa: E402
 
 US = 1e-6
 MIB = 2**20
@@ -81,3 +88,24 @@ def test_large_all_reduce_bus_bandwidth_of_each_node(dgx):
     b = collective.choose(dgx["dgx-b200"], "all_reduce", size, 8)
     assert b.seconds == pytest.approx(33.92 * US + 1.125 * size / (900e9 * 0.80 * 0.74), rel=1e-9)
     assert collective.bus_bandwidth("all_reduce", size, 8, b.seconds) == pytest.approx(811e9, rel=0.05)
+
+
+def test_issue_12_nccl_target_covers_the_1_mib_view_of_every_a100_all_reduce_file(tmp_path):
+    # Vidur's DGX file: 2 GPUs, 512 KiB and 1 MiB on one node, 1 MiB across two nodes (skipped); LLMCompass: 4 GPUs
+    vidur = tmp_path / "vidur" / "allreduce_a100_dgx.csv"
+    vidur.parent.mkdir(parents=True)
+    vidur.write_text("num_workers,devices_per_node,bytes,median_ms\n2,2,524288,0.02\n2,2,1048576,0.05\n"
+                     "2,1,1048576,0.1\n")
+    llmc = tmp_path / "llmcompass" / "allreduce_A100x4_nvlink.csv"
+    llmc.parent.mkdir(parents=True)
+    llmc.write_text("size_bytes,latency_us\n524288,47.27\n1048576,60.75\n")
+    for path in (vidur, llmc):
+        plan = plan_file(path)
+        (view,) = [v for v in plan.views if v.label == ">= 1 MiB"]
+        assert view.target == "nccl"
+        assert [r.measured_s for r in plan.rows if view.select(r)] == pytest.approx(
+            [5e-5] if path is vidur else [60.75e-6])
+    vidur_plan = plan_file(vidur)
+    assert [v.target for v in vidur_plan.views if v.label == "all single-node rows"] == ["allreduce"]  # kept, 10 %
+    assert {v.label for v in vidur_plan.views} >= {"2 GPUs >= 1 MiB"}
+    assert TARGETS["nccl"][1] == 12.0 and TARGETS["allreduce"][1] == 10.0  # issue 12's 12 %; the older 10 %

@@ -1,12 +1,14 @@
 """accelsim.cost.collective against NCCL's published tuning model (NVIDIA/nccl src/graph/tuning.cc), by hand.
 
-Presets: dgx-a100 300 GB/s x 0.65 = 195 GB/s per direction, Ampere; dgx-h100 450 GB/s x 0.82 = 369 GB/s, Hopper
-(NVLS efficiency 0.85); dgx-b200 900 GB/s x 0.80 = 720 GB/s, Blackwell (NVLS 0.74). Link latency 8.92 us each.
+Bus bandwidth of NCCL's collectives (tuning.cc busBw = nChannels x bwIntra, the presets' nccl block): dgx-a100 12 x
+20 GB/s = 240 GB/s, Ampere; dgx-h100 12 x 30 = 360 GB/s, Hopper (NVLS efficiency 0.85); dgx-b200 16 x 45 = 720 GB/s,
+Blackwell (NVLS 0.74); channels at run time twice those (24, 24, 32). Link latency 8.92 us each.
 NCCL 2.20.3 latencies (accelsim.hardware): ring base LL 6.6 / LL128 14.0 / Simple 8.4 us, NVLink hop LL 0.6 /
 LL128 1.9 / Simple 3.4 us; tree base LL 6.8 / LL128 14.0 / Simple 0, hop LL 0.6 / LL128 1.25 / Simple 28.0 us.
 tuning.cc: ring LL bus bandwidth min(llMaxBw, busBw x 0.5) with llMaxBw (one node) Ampere 87.7, Hopper 141.0,
-Blackwell 282.0 GB/s; one-node tree busBw x 0.92 (Simple), / 3.8 (LL), x 0.92 x 7/9 (LL128), then / 2 (algbw) and
-treeCorrectionFactor[protocol][log2(bytes / 64)].
+Blackwell 282.0 GB/s; LL128 at 120/128 of the bus; one-node tree busBw x 0.92 (Simple), / 3.8 (LL), x 0.92 x 7/9
+(LL128), then / 2 (algbw) and treeCorrectionFactor[protocol][log2(bytes / 64)]. A ring pays one chunk per channel
+of pipeline fill: min(size / n, runtime channels x NCCL's chunk: Simple 2 MiB, LL128 576,000 B, LL 32 KiB) bytes.
 """
 
 from __future__ import annotations
@@ -33,35 +35,55 @@ def dgx():
 
 
 def test_ll_is_capped_at_nccls_ceiling_not_the_link(dgx):
-    # H100, 1 MiB on 8 GPUs. Ring LL: 369e9 x 0.5 = 184.5e9 > Hopper's llMaxBw 141e9, so 141e9:
-    # 6.6 + 14 x 0.6 = 15.0 us + 8.92 us + 1.75 x 1,048,576 / 141e9 = 13.014 us -> 36.934 us.
-    # NVLS: 25 + 8.92 us + 1.125 x 1,048,576 / (369e9 x 0.85 = 313.65e9) = 3.761 us -> 37.681 us (slower, just).
-    # Ring LL128: 14 + 14 x 1.9 = 40.6 + 8.92 + 1.75 x 1,048,576 / (369e9 x 120/128) = 5.305 us -> 54.8 us.
+    # H100, 1 MiB on 8 GPUs. Ring LL: 360e9 x 0.5 = 180e9 > Hopper's llMaxBw 141e9, so 141e9; fill 1,048,576 / 8:
+    # 6.6 + 14 x 0.6 = 15.0 us + 8.92 us + (1.75 x 1,048,576 + 131,072) / 141e9 = 13.944 us -> 37.864 us.
+    # NVLS: 25 + 8.92 us + 1.125 x 1,048,576 / (360e9 x 0.85 = 306e9) = 3.855 us -> 37.775 us: NVLS, just.
+    ring = collective.choose(dgx["dgx-h100"], "all_reduce", MIB, 8, protocol="LL")
+    assert ring.seconds == pytest.approx((15.0 + 8.92) * US + (1.75 * MIB + 131_072) / 141e9, rel=1e-9)
     c = collective.choose(dgx["dgx-h100"], "all_reduce", MIB, 8)
-    assert (c.algorithm, c.protocol) == ("ring", "LL")
-    assert c.seconds == pytest.approx((15.0 + 8.92) * US + 1.75 * MIB / 141e9, rel=1e-9)
-    nvls = collective.choose(dgx["dgx-h100"], "all_reduce", MIB, 8, algorithm="nvls")
-    assert nvls.seconds == pytest.approx((25 + 8.92) * US + 1.125 * MIB / (450e9 * 0.82 * 0.85), rel=1e-9)
-    # B200: 720e9 x 0.5 = 360e9 > Blackwell's 282e9; 2 GPUs, 64 KiB: 6.6 + 2 x 0.6 = 7.8 us + 8.92 us + 65,536 / 282e9
+    assert c.algorithm == "nvls"
+    assert c.seconds == pytest.approx((25 + 8.92) * US + 1.125 * MIB / 306e9, rel=1e-9)
+    # B200: 720e9 x 0.5 = 360e9 > Blackwell's 282e9; 2 GPUs, 64 KiB: 6.6 + 2 x 0.6 = 7.8 us + 8.92 us
+    # + (65,536 + fill 32,768) / 282e9
     b = collective.choose(dgx["dgx-b200"], "all_reduce", 64 * 1024, 2, protocol="LL")
-    assert b.seconds == pytest.approx((7.8 + 8.92) * US + 65_536 / 282e9, rel=1e-9)
-    # A100: 195e9 x 0.5 = 97.5e9 > 87.7e9; 4 GPUs, 256 KiB: 6.6 + 6 x 0.6 = 10.2 us + 8.92 + 1.5 x 262,144 / 87.7e9
+    assert b.seconds == pytest.approx((7.8 + 8.92) * US + (65_536 + 32_768) / 282e9, rel=1e-9)
+    # A100: 240e9 x 0.5 = 120e9 > 87.7e9; 4 GPUs, 256 KiB: 6.6 + 6 x 0.6 = 10.2 us + 8.92
+    # + (1.5 x 262,144 + fill 65,536) / 87.7e9
     a = collective.choose(dgx["dgx-a100"], "all_reduce", 256 * 1024, 4, algorithm="ring", protocol="LL")
-    assert a.seconds == pytest.approx((10.2 + 8.92) * US + 1.5 * 262_144 / 87.7e9, rel=1e-9)
+    assert a.seconds == pytest.approx((10.2 + 8.92) * US + (1.5 * 262_144 + 65_536) / 87.7e9, rel=1e-9)
+
+
+def test_ring_pipeline_fill_is_one_chunk_per_channel_up_to_nccls_chunk(dgx):
+    a100 = dgx["dgx-a100"]
+    # 2 GPUs, 64 MiB Simple: size / n = 33,554,432 B, under 24 channels x 2 MiB = 50,331,648 B, so size / n
+    assert collective.ring_fill_bytes(a100, "Simple", 64 * MIB, 2) == 33_554_432
+    # 2 GPUs, 512 MiB: capped at 24 channels x NCCL's 2 MiB Simple chunk = 50,331,648 B
+    assert collective.ring_fill_bytes(a100, "Simple", 512 * MIB, 2) == 50_331_648
+    # LL128's chunk (614,400-byte step x 15/16 = 576,000 B) and LL's (64 KiB step / 2 = 32 KiB)
+    assert collective.ring_fill_bytes(a100, "LL128", 512 * MIB, 8) == 24 * 576_000
+    assert collective.ring_fill_bytes(a100, "LL", 512 * MIB, 8) == 24 * 32_768
+    # 512 MiB on 2 A100s, ring Simple: 8.4 + 2 x 3.4 = 15.2 us + 8.92 us + (536,870,912 + 50,331,648) / 240e9
+    # = 2446.68 us -> 2470.80 us; busbw = 536,870,912 / 2470.80 us = 217.3 GB/s
+    c = collective.choose(a100, "all_reduce", 512 * MIB, 2)
+    assert (c.algorithm, c.protocol) == ("ring", "Simple")
+    assert c.seconds == pytest.approx((15.2 + 8.92) * US + (536_870_912 + 50_331_648) / 240e9, rel=1e-9)
+    # NVLS and the tree pay none (the NVLS call on 8 H100s: latency + 1.125 x size / 306e9 only)
+    h = collective.choose(dgx["dgx-h100"], "all_reduce", 64 * MIB, 8, algorithm="nvls")
+    assert h.seconds == pytest.approx(33.92 * US + 1.125 * 64 * MIB / 306e9, rel=1e-9)
 
 
 def test_one_node_tree_is_booked_below_the_ring_as_nccl_books_it(dgx):
     a100 = dgx["dgx-a100"]
     # 4 MiB = 4,194,304 B on 8 A100s; log2(4,194,304 / 64) = 16 -> treeCorrectionFactor LL128 0.8, Simple 0.5.
-    # Tree LL128: 14 + 14 x 1.25 = 31.5 us + 8.92 us + 2 x 4,194,304 / (195e9 x 0.92 x 7/9 x 0.8 = 111.65e9)
-    #   = 40.42 + 75.13 = 115.55 us (priced at the link's 120/128 it was 40.42 + 45.89 = 86.31 us and won).
-    # Ring LL128: 40.6 + 8.92 + 1.75 x 4,194,304 / (195e9 x 120/128 = 182.8125e9) = 49.52 + 40.15 = 89.67 us.
-    # Ring LL: 15.0 + 8.92 + 1.75 x 4,194,304 / 87.7e9 = 107.61 us; ring Simple 56 + 8.92 + 37.64 = 102.56 us.
+    # Tree LL128: 14 + 14 x 1.25 = 31.5 us + 8.92 us + 2 x 4,194,304 / (240e9 x 0.92 x 7/9 x 0.8 = 137.39e9)
+    #   = 40.42 + 61.06 = 101.48 us (at the ring's 240e9 x 120/128 it would be 40.42 + 37.28 = 77.70 us and win).
+    # Ring LL128: 40.6 + 8.92 + (1.75 x 4,194,304 + fill 524,288) / 225e9 = 49.52 + 34.95 = 84.47 us.
+    # Ring LL: 23.92 + (7,340,032 + 524,288) / 87.7e9 = 113.59 us; ring Simple 64.92 + 7,864,320 / 240e9 = 97.69 us.
     tree = collective.choose(a100, "all_reduce", 4 * MIB, 8, algorithm="tree", protocol="LL128")
-    assert tree.seconds == pytest.approx((31.5 + 8.92) * US + 2 * 4 * MIB / (195e9 * 0.92 * 7 / 9 * 0.8), rel=1e-9)
+    assert tree.seconds == pytest.approx((31.5 + 8.92) * US + 2 * 4 * MIB / (240e9 * 0.92 * 7 / 9 * 0.8), rel=1e-9)
     c = collective.choose(a100, "all_reduce", 4 * MIB, 8)
     assert (c.algorithm, c.protocol) == ("ring", "LL128")
-    assert c.seconds == pytest.approx(89.67 * US, rel=1e-3)
+    assert c.seconds == pytest.approx((49.52 * US) + (1.75 * 4 * MIB + 524_288) / 225e9, rel=1e-9)
     # the correction table: 64 B is entry 0 (Simple 0.9), 256 MiB entry 22 (0.9), 512 MiB past the table (1.0)
     assert collective.tree_correction("Simple", 64) == 0.9
     assert collective.tree_correction("LL", 4096) == 0.7  # log2(4096 / 64) = 6
@@ -72,21 +94,22 @@ def test_one_node_tree_is_booked_below_the_ring_as_nccl_books_it(dgx):
 def test_large_all_reduce_bus_bandwidth_of_each_node(dgx):
     # 8 GiB on 8 GPUs, busbw = 1.75 x size / time.
     size = 8 * 2**30
-    # A100 ring Simple: 56 + 8.92 us + 1.75 x size / 195e9 -> busbw ~195 GB/s; NCCL's own model books at most
-    # 12 channels x 20 GB/s (SM80_NVLINK_BW) = 240 GB/s and nccl-tests on a DGX A100 reach 230-235
+    # A100 ring Simple: 56 + 8.92 us + (1.75 x size + fill 24 x 2 MiB) / 240e9 = 62,909.6 us, busbw 238.95e9:
+    # nccl-tests on a DGX A100 reach 230-250 (docs.alayanew.com, "NCCL-tests in practice"); an older NCCL tuning.cc
+    # caps compute capability 8.0 at 235
     a = collective.choose(dgx["dgx-a100"], "all_reduce", size, 8)
-    assert collective.bus_bandwidth("all_reduce", size, 8, a.seconds) == pytest.approx(195e9, rel=1e-3)
-    # H100 NVLS: 25 + 8.92 us + 1.125 x size / (369e9 x 0.85): 30,815 us, busbw 487.4e9 (the latency costs 0.1 %
-    # of the 1.75 x 369e9 x 0.85 / 1.125 = 487.9e9 limit). NCCL's maintainer, nccl-tests issue 212: "peak busBw of
-    # ~480GB/s (algbw ~275GB/s)"; GTC S62129: 480 GB/s
+    assert a.seconds == pytest.approx(64.92 * US + (1.75 * size + 50_331_648) / 240e9, rel=1e-9)
+    assert collective.bus_bandwidth("all_reduce", size, 8, a.seconds) == pytest.approx(235e9, rel=0.03)
+    # H100 NVLS: 25 + 8.92 us + 1.125 x size / (360e9 x 0.85) = 31,614.6 us, busbw 475.5e9. NCCL's maintainer,
+    # nccl-tests issue 212: "peak busBw of ~480GB/s (algbw ~275GB/s)"; GTC S62129: 480 GB/s
     h = collective.choose(dgx["dgx-h100"], "all_reduce", size, 8)
     assert h.algorithm == "nvls"
-    assert h.seconds == pytest.approx(33.92 * US + 1.125 * size / (450e9 * 0.82 * 0.85), rel=1e-9)
+    assert h.seconds == pytest.approx(33.92 * US + 1.125 * size / (360e9 * 0.85), rel=1e-9)
     assert collective.bus_bandwidth("all_reduce", size, 8, h.seconds) == pytest.approx(480e9, rel=0.05)
-    # B200 NVLS: 33.92 us + 1.125 x size / (720e9 x 0.74): busbw just under 1.75 x 720e9 x 0.74 / 1.125 = 828.8e9
-    # (8 GB200s on NVLink 5 through MNNVL measured 811 GB/s busbw, lixueduan.com/posts/ai/13-gb200-mnnvl-nccl-test)
+    # B200 NVLS: 33.92 us + 1.125 x size / (720e9 x 0.74): busbw 828.3e9 (8 GB200s on NVLink 5 through MNNVL
+    # measured 811 GB/s busbw, lixueduan.com/posts/ai/13-gb200-mnnvl-nccl-test)
     b = collective.choose(dgx["dgx-b200"], "all_reduce", size, 8)
-    assert b.seconds == pytest.approx(33.92 * US + 1.125 * size / (900e9 * 0.80 * 0.74), rel=1e-9)
+    assert b.seconds == pytest.approx(33.92 * US + 1.125 * size / (720e9 * 0.74), rel=1e-9)
     assert collective.bus_bandwidth("all_reduce", size, 8, b.seconds) == pytest.approx(811e9, rel=0.05)
 
 

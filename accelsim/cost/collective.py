@@ -161,18 +161,20 @@ def _candidates(ic: Interconnect, kind: str, nbytes: int, group: int) -> list[tu
 
 def choose(ic: Interconnect, kind: str, nbytes: int, group: int, *, algorithm: str | None = None,
            protocol: str | None = None) -> Choice:
-    """The fastest algorithm and protocol for one call (``collective: nccl``); ``algorithm`` / ``protocol``
-    force one, as NCCL_ALGO / NCCL_PROTO do (ValueError when none is left)."""
-    best: Choice | None = None
+    """The algorithm and protocol NCCL's tuner picks for one call (``collective: nccl``): the least latency +
+    bytes / bandwidth, as tuning.cc ncclTopoGetAlgoTime prices it, then the call's time with the ring's pipeline
+    fill, which the tuner does not see. ``algorithm`` / ``protocol`` force one, as NCCL_ALGO / NCCL_PROTO do
+    (ValueError when none is left)."""
+    best: tuple[float, Choice] | None = None
     for algo, proto, lat, wire, fill, bw in _candidates(ic, kind, nbytes, group):
         if algo != (algorithm or algo) or proto != (protocol or proto):
             continue
-        t = lat + ic.latency + (wire + fill) / bw
-        if best is None or t < best.seconds:
-            best = Choice(t, algo, proto, wire)
+        booked = lat + ic.latency + wire / bw
+        if best is None or booked < best[0]:
+            best = (booked, Choice(booked + fill / bw, algo, proto, wire))
     if best is None:
         raise ValueError(f"no {algorithm or 'algorithm'}/{protocol or 'protocol'} for {kind} on this interconnect")
-    return best
+    return best[1]
 
 
 def seconds(arch: Arch, kind: str, nbytes: int, group: int) -> float:

@@ -35,14 +35,15 @@ def dgx():
 
 
 def test_ll_is_capped_at_nccls_ceiling_not_the_link(dgx):
-    # H100, 1 MiB on 8 GPUs. Ring LL: 360e9 x 0.5 = 180e9 > Hopper's llMaxBw 141e9, so 141e9; fill 1,048,576 / 8:
-    # 6.6 + 14 x 0.6 = 15.0 us + 8.92 us + (1.75 x 1,048,576 + 131,072) / 141e9 = 13.944 us -> 37.864 us.
-    # NVLS: 25 + 8.92 us + 1.125 x 1,048,576 / (360e9 x 0.85 = 306e9) = 3.855 us -> 37.775 us: NVLS, just.
-    ring = collective.choose(dgx["dgx-h100"], "all_reduce", MIB, 8, protocol="LL")
-    assert ring.seconds == pytest.approx((15.0 + 8.92) * US + (1.75 * MIB + 131_072) / 141e9, rel=1e-9)
+    # H100, 1 MiB on 8 GPUs. Ring LL: 360e9 x 0.5 = 180e9 > Hopper's llMaxBw 141e9, so 141e9. NCCL's tuner books
+    # 6.6 + 14 x 0.6 = 15.0 us + 8.92 us + 1.75 x 1,048,576 / 141e9 = 13.014 us -> 36.934 us against NVLS's
+    # 25 + 8.92 us + 1.125 x 1,048,576 / (360e9 x 0.85 = 306e9) = 3.855 us -> 37.775 us: ring LL, which then also
+    # pays its fill 1,048,576 / 8 = 131,072 B / 141e9 = 0.930 us -> 37.864 us
     c = collective.choose(dgx["dgx-h100"], "all_reduce", MIB, 8)
-    assert c.algorithm == "nvls"
-    assert c.seconds == pytest.approx((25 + 8.92) * US + 1.125 * MIB / 306e9, rel=1e-9)
+    assert (c.algorithm, c.protocol) == ("ring", "LL")
+    assert c.seconds == pytest.approx((15.0 + 8.92) * US + (1.75 * MIB + 131_072) / 141e9, rel=1e-9)
+    nvls = collective.choose(dgx["dgx-h100"], "all_reduce", MIB, 8, algorithm="nvls")
+    assert nvls.seconds == pytest.approx((25 + 8.92) * US + 1.125 * MIB / 306e9, rel=1e-9)
     # B200: 720e9 x 0.5 = 360e9 > Blackwell's 282e9; 2 GPUs, 64 KiB: 6.6 + 2 x 0.6 = 7.8 us + 8.92 us
     # + (65,536 + fill 32,768) / 282e9
     b = collective.choose(dgx["dgx-b200"], "all_reduce", 64 * 1024, 2, protocol="LL")
@@ -67,6 +68,12 @@ def test_ring_pipeline_fill_is_one_chunk_per_channel_up_to_nccls_chunk(dgx):
     c = collective.choose(a100, "all_reduce", 512 * MIB, 2)
     assert (c.algorithm, c.protocol) == ("ring", "Simple")
     assert c.seconds == pytest.approx((15.2 + 8.92) * US + (536_870_912 + 50_331_648) / 240e9, rel=1e-9)
+    # NCCL's tuner does not see the fill: 128 MiB on 2 A100s is booked Simple 24.12 us + 134,217,728 / 240e9 =
+    # 583.36 us against LL128 (14 + 2 x 1.9 + 8.92 us + 134,217,728 / 225e9 = 623.24 us), so Simple, though with
+    # the fills (Simple 50,331,648 B, LL128 24 x 576,000 B) LL128 would end first (793.09 against 684.68 us)
+    big = collective.choose(a100, "all_reduce", 128 * MIB, 2)
+    assert (big.algorithm, big.protocol) == ("ring", "Simple")
+    assert big.seconds == pytest.approx((15.2 + 8.92) * US + (134_217_728 + 50_331_648) / 240e9, rel=1e-9)
     # NVLS and the tree pay none (the NVLS call on 8 H100s: latency + 1.125 x size / 306e9 only)
     h = collective.choose(dgx["dgx-h100"], "all_reduce", 64 * MIB, 8, algorithm="nvls")
     assert h.seconds == pytest.approx(33.92 * US + 1.125 * 64 * MIB / 306e9, rel=1e-9)

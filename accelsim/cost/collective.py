@@ -11,14 +11,25 @@ tuner chooses by size. Each candidate costs
     NCCL's latency of the algorithm and protocol (tuning.cc baseLat + hops x hwLat, :data:`accelsim.hardware.
     NCCL_BASE_LATENCY_US` / ``NCCL_HOP_LATENCY_US``; NVLS :data:`NVLS_LATENCY_US`)
     + the link's ``latency`` once (the first bytes' flight across the link before the pipeline runs)
-    + bytes each chip puts on its link / (link ``bandwidth`` x ``efficiency`` x the protocol's data fraction)
+    + (bytes each chip puts on its link + a ring's pipeline fill) / (NCCL's bus bandwidth x the protocol's data
+      fraction)
+
+NCCL's bus bandwidth is what its topology search finds, ``nccl.channels`` x ``nccl.channel_bandwidth`` (tuning.cc
+busBw = nChannels x bwIntra: 240 GB/s on a DGX A100), not the link's point-to-point ``bandwidth`` x ``efficiency``
+(nccl-tests sendrecv: 195 GB/s there), which all-to-all and the formula keep. LL's rate is capped at NCCL's llMaxBw
+of the GPU generation (:data:`LL_MAX_BUS_BANDWIDTH`), a tree's at NCCL's one-node tree fractions and size correction
+(:data:`TREE_BUS_FRACTION`, :func:`tree_correction`), as NCCL's tuner books them. A ring pays one chunk more per
+channel than its 2(n-1) (n-1) steps move (:func:`ring_fill_bytes`: min(size / n, channels x NCCL's chunk)), a
+structure read off aiconfigurator's a100_sxm/nccl_all_reduce.csv and LLMCompass's allreduce_A100x4_nvlink.csv
+(their bus bandwidth climbs to NCCL's 240 GB/s only past 1 GiB, and 2 GPUs lag 4 and 8), not fitted: its size is
+NCCL's default buffers (docs/validation.md, wip-coll2),
 
 with the bytes on each chip's link per direction: ring all-reduce 2(n-1)/n x size, all-gather / reduce-scatter
 (n-1)/n x size (nccl-tests' bus-bandwidth factors, PERFORMANCE.md in NVIDIA/nccl-tests), tree (a chain on one
 node: reduce up, broadcast down) 2 x size, NVLS (1 + 1/n) x size (each chip's share of the switch's multicast
 reads and writes, times NVLS's switch efficiency), all-to-all (n-1)/n x size to its peers (times the mean hop
-distance on a ring). ``efficiency`` is the link's application-level fraction of its line rate under NCCL (the
-presets cite it); nothing here is fitted to measurements.
+distance on a ring). ``efficiency`` is the link's application-level fraction of its line rate under NCCL's
+point-to-point transport (the presets cite it); no constant here is fitted to measurements.
 """
 
 from __future__ import annotations
@@ -26,7 +37,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from ..hardware import NCCL_BASE_LATENCY_US, NCCL_HOP_LATENCY_US, Arch, Interconnect
+from ..hardware import NCCL_BASE_LATENCY_US, NCCL_HOP_LATENCY_US, NCCL_TREE_CORRECTION, Arch, Interconnect
 
 KINDS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all")
 # Fraction of the bytes on the wire that are data, per protocol: LL sends 8-byte lines of 4 data bytes and a 4-byte
@@ -39,6 +50,24 @@ PROTOCOL_DATA_FRACTION: dict[str, float] = {"LL": 4 / 8, "LL128": 120 / 128, "Si
 # 8 x H100 NVLS all-reduce peaks at algbw ~275 GB/s = 450 GB/s x 0.82 (app-level NVLink) x 0.85 / (1 + 1/8) = 278.
 NVLS_EFFICIENCY: dict[str, float] = {"hopper": 0.85, "blackwell": 0.74}
 NVLS_LATENCY_US = 25.0
+# LL's bus bandwidth has a ceiling of its own, whatever the link: NCCL's tuner books a ring LL all-reduce at
+# min(llMaxBw, busBw x 0.5) (NVIDIA/nccl src/graph/tuning.cc llMaxBws, single-node column: Ampere 87.7 GB/s since
+# 2.20.3, Hopper 141.0 from the 2.2x releases that model NVLS at 25 us, Blackwell twice Hopper's; LL moves 8-byte
+# lines with a flag each, one volatile store per thread, so it is bound by the SMs' store rate, not the NVLink).
+# Volta's 39.0 (2.20.3) for completeness. In bytes/s.
+LL_MAX_BUS_BANDWIDTH: dict[str, float] = {"volta": 39.0e9, "ampere": 87.7e9, "hopper": 141.0e9, "blackwell": 282.0e9}
+# NCCL's tree on one node is a chain (reduce up, broadcast down); tuning.cc books it below the ring per byte: Simple
+# min(busBw x 0.92, ...), LL min(busBw / 3.8, llMaxBw), LL128 busBw x 0.92 x 7/9 (one node), then algbw = busBw / 2
+# (the 2 x size this module puts on the wire) and treeCorrectionFactor by size (accelsim.hardware
+# NCCL_TREE_CORRECTION). Fractions of the link's bus bandwidth (bandwidth x efficiency) per protocol:
+TREE_BUS_FRACTION: dict[str, float] = {"LL": 1 / 3.8, "LL128": 0.92 * 7 / 9, "Simple": 0.92}
+# The most data one ring step moves on one channel (NCCL's chunk): buffer / NCCL_STEPS x chunk steps, data part only.
+# NVIDIA/nccl src/init.cc DEFAULT_BUFFSIZE 4 MiB (Simple), DEFAULT_LL_BUFFSIZE 8 lines x 512 threads x 8 steps x
+# 16 B = 512 KiB, DEFAULT_LL128_BUFFSIZE 120 x 640 x 8 x 8 B = 4,915,200 B; src/include/device.h NCCL_STEPS 8;
+# src/include/collectives.h ALLREDUCE_CHUNKSTEPS = NCCL_STEPS / 2 (Simple ring); src/enqueue.cc: LL carries half
+# its lines as flags, LL128 15 of 16 words. Simple 4 MiB / 8 x 4 = 2 MiB; LL 64 KiB / 2 = 32 KiB; LL128 614,400 x
+# 15/16 = 576,000 B.
+CHUNK_BYTES: dict[str, int] = {"Simple": 2 * 2**20, "LL": 32 * 2**10, "LL128": 576_000}
 
 
 class Choice(NamedTuple):
@@ -74,43 +103,78 @@ def has_nvls(ic: Interconnect) -> bool:
     return ic.topology == "fully_connected" and ic.nccl is not None and ic.nccl.generation in NVLS_EFFICIENCY
 
 
-def _candidates(ic: Interconnect, kind: str, nbytes: int, group: int) -> list[tuple[str, str, float, float, float]]:
-    """(algorithm, protocol, latency s, bytes per direction, bytes/s) of every algorithm NCCL could run."""
+def tree_correction(protocol: str, nbytes: int) -> float:
+    """NCCL's treeCorrectionFactor for a call of ``nbytes`` (tuning.cc: by log2(bytes / 64), 1.0 past the table)."""
+    table = NCCL_TREE_CORRECTION[protocol]
+    index = max((nbytes >> 6).bit_length() - 1, 0)
+    return table[index] if index < len(table) else 1.0
+
+
+def bus_bandwidth_of(ic: Interconnect) -> float:
+    """The bus bandwidth NCCL's collectives run at: the topology search's channels x bandwidth per channel
+    (tuning.cc ncclTopoTuneModel busBw = nChannels x bwIntra; the presets' ``nccl`` block), else the link's
+    ``bandwidth`` x ``efficiency``. Point-to-point (all-to-all) keeps the link's figure."""
+    if ic.nccl is not None:
+        return ic.nccl.channels * ic.nccl.channel_bandwidth
+    return ic.bandwidth * ic.efficiency
+
+
+def ring_fill_bytes(ic: Interconnect, protocol: str, nbytes: int, group: int) -> float:
+    """One chunk more per channel than the ring's 2(n-1) (or n-1) steps: the pipeline's fill. A ring step moves
+    size / (channels x n) on each channel, at most NCCL's chunk (:data:`CHUNK_BYTES`); over all runtime channels
+    that is min(size / n, channels x chunk) bytes at the protocol's bus rate."""
+    channels = ic.nccl.runtime_channels if ic.nccl is not None else 1
+    return min(nbytes / group, channels * CHUNK_BYTES[protocol])
+
+
+def _candidates(ic: Interconnect, kind: str, nbytes: int, group: int) -> list[tuple[str, str, float, float, float,
+                                                                                  float]]:
+    """(algorithm, protocol, latency s, bytes per direction, pipeline-fill bytes, bytes/s) of every algorithm
+    NCCL could run."""
     link = ic.nccl.link if ic.nccl is not None else "nvlink"
-    bw = ic.bandwidth * ic.efficiency
+    bw = bus_bandwidth_of(ic)
     out = []
     if kind == "all_to_all":  # grouped send/recv to every peer at once, Simple protocol, one hop each
         hops = 1.0 if ic.topology == "fully_connected" else mean_ring_hops(group) / 2  # a ring: both directions
         lat = NCCL_BASE_LATENCY_US["ring", "Simple"] + NCCL_HOP_LATENCY_US[link]["ring", "Simple"]
-        return [("p2p", "Simple", lat * 1e-6, wire_fraction(kind, group) * nbytes * hops, bw)]
+        return [("p2p", "Simple", lat * 1e-6, wire_fraction(kind, group) * nbytes * hops, 0.0,
+                 ic.bandwidth * ic.efficiency)]
     steps = 2 * (group - 1) if kind == "all_reduce" else group - 1
+    ll_max = LL_MAX_BUS_BANDWIDTH[ic.nccl.generation] if ic.nccl is not None else math.inf
     for proto, data in PROTOCOL_DATA_FRACTION.items():
         if proto == "LL128" and link != "nvlink":
             continue  # NCCL enables LL128 by default over NVLink only
-        for algo in ("ring", "tree") if kind == "all_reduce" else ("ring",):
-            lat = NCCL_BASE_LATENCY_US[algo, proto] + steps * NCCL_HOP_LATENCY_US[link][algo, proto]
-            wire = wire_fraction(kind, group) * nbytes if algo == "ring" else 2.0 * nbytes
-            out.append((algo, proto, lat * 1e-6, wire, bw * data))
+        ring_bw = min(bw * data, ll_max) if proto == "LL" else bw * data
+        lat = NCCL_BASE_LATENCY_US["ring", proto] + steps * NCCL_HOP_LATENCY_US[link]["ring", proto]
+        out.append(("ring", proto, lat * 1e-6, wire_fraction(kind, group) * nbytes,
+                    ring_fill_bytes(ic, proto, nbytes, group), ring_bw))
+        if kind == "all_reduce":
+            lat = NCCL_BASE_LATENCY_US["tree", proto] + steps * NCCL_HOP_LATENCY_US[link]["tree", proto]
+            tree_bw = bw * TREE_BUS_FRACTION[proto] * tree_correction(proto, nbytes)
+            out.append(("tree", proto, lat * 1e-6, 2.0 * nbytes, 0.0,
+                        min(tree_bw, ll_max) if proto == "LL" else tree_bw))
     if kind == "all_reduce" and has_nvls(ic):
         eff = NVLS_EFFICIENCY[ic.nccl.generation]  # type: ignore[union-attr]
-        out.append(("nvls", "Simple", NVLS_LATENCY_US * 1e-6, (1 + 1 / group) * nbytes, bw * eff))
+        out.append(("nvls", "Simple", NVLS_LATENCY_US * 1e-6, (1 + 1 / group) * nbytes, 0.0, bw * eff))
     return out
 
 
 def choose(ic: Interconnect, kind: str, nbytes: int, group: int, *, algorithm: str | None = None,
            protocol: str | None = None) -> Choice:
-    """The fastest algorithm and protocol for one call (``collective: nccl``); ``algorithm`` / ``protocol``
-    force one, as NCCL_ALGO / NCCL_PROTO do (ValueError when none is left)."""
-    best: Choice | None = None
-    for algo, proto, lat, wire, bw in _candidates(ic, kind, nbytes, group):
+    """The algorithm and protocol NCCL's tuner picks for one call (``collective: nccl``): the least latency +
+    bytes / bandwidth, as tuning.cc ncclTopoGetAlgoTime prices it, then the call's time with the ring's pipeline
+    fill, which the tuner does not see. ``algorithm`` / ``protocol`` force one, as NCCL_ALGO / NCCL_PROTO do
+    (ValueError when none is left)."""
+    best: tuple[float, Choice] | None = None
+    for algo, proto, lat, wire, fill, bw in _candidates(ic, kind, nbytes, group):
         if algo != (algorithm or algo) or proto != (protocol or proto):
             continue
-        t = lat + ic.latency + wire / bw
-        if best is None or t < best.seconds:
-            best = Choice(t, algo, proto, wire)
+        booked = lat + ic.latency + wire / bw
+        if best is None or booked < best[0]:
+            best = (booked, Choice(booked + fill / bw, algo, proto, wire))
     if best is None:
         raise ValueError(f"no {algorithm or 'algorithm'}/{protocol or 'protocol'} for {kind} on this interconnect")
-    return best
+    return best[1]
 
 
 def seconds(arch: Arch, kind: str, nbytes: int, group: int) -> float:

@@ -299,6 +299,6 @@ def plan_allreduce_sizes(plan: FilePlan, network: str | None) -> FilePlan:
                                  tags=frozenset({"ge1MiB"} if nbytes >= 2**20 else ())))
     plan.views = [View("all rows", lambda r: True, "allreduce", f"{network} interconnect, {chips} chips, "
                        f"{net.topology}"),
-                  View(">= 1 MiB", lambda r: "ge1MiB" in r.tags, None, "bandwidth regime")]
+                  View(">= 1 MiB", lambda r: "ge1MiB" in r.tags, "nccl", "bandwidth regime (issue 12's NCCL target)")]
     plan.preset = network
     return plan

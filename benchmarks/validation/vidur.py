@@ -112,12 +112,16 @@ def plan_vidur_allreduce(plan: FilePlan, network: str | None) -> FilePlan:
             continue
         workers.add(nw)
         plan.rows.append(RowSpec(key, float(r["median_ms"]) * 1e-3, (), collective.seconds(arch, "all_reduce", nbytes, nw),
-                                 group=f"{nw} GPUs"))
+                                 group=f"{nw} GPUs", tags=frozenset({"ge1MiB"} if nbytes >= 2**20 else ())))
     target = None if pairwise else "allreduce"
     for nw in sorted(workers):
         plan.views.append(group_view(f"{nw} GPUs"))
     plan.views.append(View("all single-node rows", lambda r: True, target,
                            "reference only: PCIe node with NVLink in pairs, not the NVSwitch topology of "
                            f"{network}" if pairwise else f"{network} interconnect, chips = num_workers"))
+    plan.views.append(View(">= 1 MiB", lambda r: "ge1MiB" in r.tags, None if pairwise else "nccl",
+                           "bandwidth regime" + (" (reference only)" if pairwise else " (issue 12's NCCL target)")))
+    for nw in sorted(workers):
+        plan.views.append(View(f"{nw} GPUs >= 1 MiB", lambda r, g=f"{nw} GPUs": r.group == g and "ge1MiB" in r.tags))
     plan.preset = network
     return plan

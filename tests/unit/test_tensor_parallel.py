@@ -47,14 +47,15 @@ def test_bert_shard_splits_the_mlp_as_megatron_does():
 
 
 def test_all_reduce_task_takes_the_collective_model_on_dgx_a100():
-    # dgx-a100 (collective: nccl, accelsim.cost.collective): 300 GB/s per GPU per direction at 0.65, link latency
+    # dgx-a100 (collective: nccl, accelsim.cost.collective): NCCL's 240 GB/s bus bandwidth, link latency
     # 8.92 µs; an all-reduce of 8,192 B over 4 GPUs is a ring under NCCL's LL protocol (4 data bytes in 8):
-    # 6.6 + 2·3 · 0.6 µs (NCCL 2.20.3 ring LL latency) + 8.92 µs + 2·3/4 · 8192 / (300e9 · 0.65 / 2) s at 1.41 GHz
+    # 6.6 + 2·3 · 0.6 µs (NCCL 2.20.3 ring LL latency) + 8.92 µs + (2·3/4 · 8192 + one chunk of fill 8192 / 4) B /
+    # min(12 channels · 20 GB/s / 2, NCCL's LL ceiling on Ampere 87.7e9) s at 1.41 GHz
     arch = load_arch("dgx-a100")
     tg = lower(_llama(4), arch, Options())
     link = [t for t in tg.tasks if t.level == "link"]
     assert len(link) == 64
-    expected = math.ceil(((6.6 + 6 * 0.6 + 8.92) * 1e-6 + 2 * 3 / 4 * 8192 / (300e9 * 0.65 / 2)) * 1.41e9)
+    expected = math.ceil(((6.6 + 6 * 0.6 + 8.92) * 1e-6 + (2 * 3 / 4 * 8192 + 8192 / 4) / 87.7e9) * 1.41e9)
     assert all(t.cycles == expected for t in link)
 
 

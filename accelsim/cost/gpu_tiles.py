@@ -118,11 +118,20 @@ def choose(g: Gemm, sa: SystolicArray, arch: Arch, elem: int, rate: float, dequa
     tile = t.tile
     be = elem if b_elem is None else b_elem
     offered = [s for i, s in enumerate(shapes(tile))
-               if i == 0 or tile.stages * panel_bytes(s[0], s[1], tile.k, elem, be) <= t.smem]
+               if i == 0 or tile.stages * panel_bytes(s[0], s[1], stage_k(tile, elem), elem, be) <= t.smem]
     for tm0, tn0 in sorted(offered, key=lambda s: -s[0] * s[1]):  # stable: listed order among equal areas
         if g.count * -(-g.m // tm0) * -(-g.n // tn0) >= t.cores:
             return _fastest_split(g, sa, t, (tm0, tn0), (elem, be), rate, dequant)
     return min((_fastest_split(g, sa, t, s, (elem, be), rate, dequant) for s in offered), key=lambda s: s.est)
+
+
+def stage_k(tile: OutputTile, elem: float) -> int:
+    """K elements of one K-stage for operands of ``elem`` bytes: ``tile.k`` is given for 16-bit operands, and a
+    K-stage keeps its bytes (one 128-byte swizzled row per operand row on Hopper, 64 bytes on Ampere), so 8-bit
+    operands take twice the K and 4-bit four times (NVIDIA/cutlass python/cutlass_library/generator.py: the
+    SM80 int8/fp8 tiles take K 64 where the 16-bit ones take 32; GenerateSM90_TensorOp_fp8_WGMMA_gemm K 128 where
+    16-bit takes 64). 16-bit and wider operands keep ``tile.k``."""
+    return tile.k * max(1, round(2 / elem)) if elem < 2 else tile.k
 
 
 def panel_bytes(tm: int, tn: int, k: int, elem: float, b_elem: float) -> float:
@@ -179,9 +188,10 @@ def _latency_bound(t: _Terms, tm: int, tn: int, k_slice: int, elems: tuple[int, 
     tile = t.tile
     if not t.l2_bpc or tile.stages < 2:
         return 0.0
-    stage_bytes = tile.stages * panel_bytes(tm, tn, tile.k, *elems)
+    k = stage_k(tile, elems[0])
+    stage_bytes = tile.stages * panel_bytes(tm, tn, k, *elems)
     resident = max(1, min(-(-n // t.cores), int(t.smem // max(stage_bytes, 1))))
-    return -(-k_slice // tile.k) * t.round_trip / (tile.stages - 1) / resident
+    return -(-k_slice // k) * t.round_trip / (tile.stages - 1) / resident
 
 
 def fixed_cycles(arch: Arch, tm: int, tn: int, elem: int, out_elem: float | None = None,
@@ -197,7 +207,7 @@ def _fixed(t: _Terms, tm: int, tn: int, elems: tuple[float, float], out_elem: fl
     if not t.l2_bpc or math.isinf(t.l2_per_core):
         return 0
     per_core = t.l2_per_core
-    prologue = t.round_trip + panel_bytes(tm, tn, t.tile.k, *elems) / per_core
+    prologue = t.round_trip + panel_bytes(tm, tn, stage_k(t.tile, elems[0]), *elems) / per_core
     epilogue = t.l2_latency + tm * tn * out_elem / per_core
     return math.ceil(prologue + epilogue)
 

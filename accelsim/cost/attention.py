@@ -72,6 +72,9 @@ class Flash(NamedTuple):
     split_keys: int = 0
     cga_splits: int = 0  # up to this many splits reduce through the cluster's shared memory (no partial bytes)
     decode: Flash | None = None  # the kernel of its own a decode step runs (:attr:`Shape.decode`), if any
+    # the fraction of the tensor peak the kernel's MMAs sustain in its main loop at best: its authors' published
+    # peak utilization (1: the structure above accounts for the rest, as FlashAttention-2's does on a100)
+    mma_utilization: float = 1.0
 
     def tile(self, s: Shape) -> tuple[int, int]:
         """(query rows, keys) of one CTA's tile and K/V block for kernel shape ``s``."""
@@ -147,8 +150,10 @@ FLASH = {
     # warpgroups per SM; ping-pong scheduling and intra-warpgroup pipelining overlap a block's softmax with the
     # MMAs; its producer warp keeps a two-stage K/V pipeline (the paper's 2-stage pipelining) in flight;
     # num_splits_heuristic does not split 4 or fewer K/V blocks; it packs a GQA group into the tile's rows inside the
-    # kernel (hopper/ PackGQA), so no query or output copies
-    "flash3": Flash("flash3", 1, True, 5, 2, False),
+    # kernel (hopper/ PackGQA), so no query or output copies. Its MMAs sustain at best 75 % of the tensor peak (Shah
+    # et al. 2024, arXiv 2407.08608, abstract: FP16 "up to 740 TFLOPs/s (75% utilization)" on H100): with its
+    # softmax overlapped the model's block would otherwise run at the full peak (868 TFLOPS, non-causal 16k tokens)
+    "flash3": Flash("flash3", 1, True, 5, 2, False, mma_utilization=0.75),
     # TensorRT-LLM-gen's kernels, vLLM's on sm100 (TRTLLM_GEN_DECODE above; a decode step runs that one). Prefill:
     # the context kernel (persistent tile scheduler) as NVIDIA/cutlass examples/77_blackwell_fmha, the public sm100
     # FMHA of the same design: one CTA per SM (its TmemAllocation takes all 512 tensor-memory columns of an SM for
@@ -156,7 +161,10 @@ FLASH = {
     # them in terms of matrix-matrix multiplication and softmax": overlapped), StageCountKV 3 K/V tile buffers for
     # 16-bit inputs (collective/sm100_fmha_fwd_mainloop_tma_warpspecialized.hpp) (assumption: trtllm-gen's context
     # kernel as CUTLASS's; its own stage count is not published)
-    "trtllm_gen": Flash("trtllm_gen", 1, True, 1, 3, False, decode=TRTLLM_GEN_DECODE),
+    # Its MMAs sustain at best 71 % of the tensor peak: FlashAttention-4's published peak on B200 (together.ai/blog/
+    # flashattention-4: BF16 "up to 1605 TFLOPs/s (71% utilization)", up to 1.3x cuDNN 9.13), the fastest published
+    # Blackwell attention (assumption: trtllm-gen's context kernel reaches the same; its figures are not published)
+    "trtllm_gen": Flash("trtllm_gen", 1, True, 1, 3, False, decode=TRTLLM_GEN_DECODE, mma_utilization=0.71),
 }
 
 
@@ -261,7 +269,8 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     slots = k.ctas_per_sm * arch.cores
     splits = kv_splits(s, k, s.batch * s.heads * tiles, slots, bn, arch.cores)
     ctas = s.batch * s.heads * tiles * splits
-    tensor = math.ceil(2 * bm * bn * s.head_dim / (sa.rows * sa.cols))  # S = Q·Kᵀ and O += P·V of one block
+    # S = Q·Kᵀ and O += P·V of one block, at the kernel's sustained share of the tensor peak
+    tensor = math.ceil(2 * bm * bn * s.head_dim / (sa.rows * sa.cols) / k.mma_utilization)
     vu = arch.core.vector
     soft = vector.cycles(bm * bn, vu.cost(SOFTMAX_FN if SOFTMAX_FN in vu.cycles_per_element else "softmax"),
                          vu.lanes)

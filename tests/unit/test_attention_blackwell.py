@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import pytest
 
-from accelsim.builders.micro import AttentionParams, attention
 from accelsim.config import load_arch
 from accelsim.cost import attention as fa
-from accelsim.ir import OpKind
+
+from .attention_ops import fused_attention_op
 
 B200 = load_arch("b200")
 
 
 def _op(**kw):
-    params = {"batch": 1, "heads": 32, "kv_heads": 8, "q_len": 1, "kv_len": 4096, "head_dim": 128,
-              "attention": "fused", "dtype": "bf16", **kw}
-    graph = attention(AttentionParams(**params))
-    return next(op for op in graph.ops if op.kind is OpKind.ATTENTION)
+    return fused_attention_op({"batch": 1, "heads": 32, "kv_heads": 8, "q_len": 1, "kv_len": 4096, "head_dim": 128}, **kw)
 
 
 def _details(arch=B200, **kw):

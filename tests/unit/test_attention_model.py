@@ -19,14 +19,13 @@ from accelsim.mapping import lower
 from accelsim.options import Options
 from accelsim.report import build_report
 
+from .attention_ops import fused_attention_op
+
 A100 = load_arch("a100")
 
 
 def _op(**kw):
-    params = {"batch": 1, "heads": 32, "kv_heads": 32, "q_len": 512, "kv_len": 512, "head_dim": 128,
-              "attention": "fused", "dtype": "bf16", **kw}
-    graph = attention(AttentionParams(**params))
-    return next(op for op in graph.ops if op.kind is OpKind.ATTENTION)
+    return fused_attention_op({"batch": 1, "heads": 32, "kv_heads": 32, "q_len": 512, "kv_len": 512, "head_dim": 128}, **kw)
 
 
 def _price(**kw):

@@ -269,8 +269,10 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     slots = k.ctas_per_sm * arch.cores
     splits = kv_splits(s, k, s.batch * s.heads * tiles, slots, bn, arch.cores)
     ctas = s.batch * s.heads * tiles * splits
-    # S = Q·Kᵀ and O += P·V of one block, at the kernel's sustained share of the tensor peak
-    tensor = math.ceil(2 * bm * bn * s.head_dim / (sa.rows * sa.cols) / k.mma_utilization)
+    # S = Q·Kᵀ and O += P·V of one block, at the kernel's sustained share of the tensor peak (a prefill figure: a
+    # decode step's few-row blocks keep the structure's own price)
+    utilization = 1.0 if s.decode else k.mma_utilization
+    tensor = math.ceil(2 * bm * bn * s.head_dim / (sa.rows * sa.cols) / utilization)
     vu = arch.core.vector
     soft = vector.cycles(bm * bn, vu.cost(SOFTMAX_FN if SOFTMAX_FN in vu.cycles_per_element else "softmax"),
                          vu.lanes)

@@ -183,6 +183,10 @@ def test_flash3_tiles_and_overlap_on_h100():
     assert d["kv_blocks"] == 32 * 2080
     # FlashAttention-3 does not split 4 or fewer K/V blocks
     assert fa.num_splits(1, 132, 4, min_blocks=5) == 1
+    # the 75 % is a prefill figure: a decode step's block (one query row per head here, MHA) keeps the peak rate,
+    # 2 x 128 rows x 176 keys x 128 / 2048 = 2816 cycles (tile_size_fwd_sm90, non-causal hd 128: 128 x 176)
+    dec = systolic.price(_op(q_len=1, kv_len=4096), h100.core.systolic, h100).details
+    assert dec["block_tensor_cycles"] == 2 * 128 * 176 * 128 // 2048 == 2816
 
 
 def test_backward_keeps_the_folded_gemms():

@@ -59,7 +59,6 @@ class GraphParams(WorkloadParams):
     features: PositiveInt = Field(1433, description="Input features per node (Cora: 1,433).")
     classes: PositiveInt = Field(7, description="Output classes (Cora: 7).")
 
-
     @field_validator("batch")
     @classmethod
     def _one_pass(cls, value: int) -> int:

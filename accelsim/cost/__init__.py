@@ -21,6 +21,12 @@ from typing import NamedTuple
 
 from ..hardware import UNIT_KINDS
 
+CACHE_SHARE = 0.5  # of the outermost cache's capacity: A100's and H100's L2 is two partitions, each caching the
+# accesses of the SMs (GPCs) wired to it (nv_ampere_whitepaper, "L2 cache"; nv_h100_whitepaper), so a tensor that
+# every SM reads may be held twice; half the capacity is what such tensors can count on (the same half as the
+# SRAM residency of mapping/choice.py). The LRU rule of mapping/l2resident.py and split-K's partials
+# (:mod:`.gpu_tiles`) both read it.
+
 
 class Priced(NamedTuple):
     """An op's compute cycles on a unit and the details of how they were reckoned (report.json's ``mapping``)."""

@@ -39,13 +39,10 @@ from typing import NamedTuple
 
 from ..hardware import Arch, OutputTile, SystolicArray
 from ..ir import Gemm
-from . import folds
+from . import CACHE_SHARE, folds
 
 SPLIT_K_MIN = 256  # shortest K slice of a split-K GEMM (cuBLAS splits K only for long reductions)
 PARTIAL_BYTES = 4  # split-K partial sums are fp32
-CACHE_SHARE = 0.5  # of the shared cache's capacity that split-K partials can count on: the share of
-# accelsim.mapping.l2resident.CACHE_SHARE (A100's and H100's L2 is two partitions, each caching the accesses of
-# its SMs, nv_ampere_whitepaper "L2 cache"), the LRU rule by which any tensor there is still in the cache
 
 
 class _Terms(NamedTuple):

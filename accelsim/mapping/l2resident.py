@@ -32,17 +32,13 @@ from __future__ import annotations
 
 import math
 
-from ..cost import vector
+from ..cost import CACHE_SHARE, vector
 from ..errors import MappingError
 from ..hardware import Arch
 from ..ir import Graph, Op
 from ..options import Options
 from .plan import Plan
 
-CACHE_SHARE = 0.5  # of the outermost cache's capacity: A100's and H100's L2 is two partitions, each caching the
-# accesses of the SMs (GPCs) wired to it (nv_ampere_whitepaper, "L2 cache"; nv_h100_whitepaper), so a tensor that
-# every SM reads may be held twice; half the capacity is what such tensors can count on (the same half as the
-# SRAM residency of mapping/choice.py)
 KEY = "cache_inputs"  # Plan.details: the tensors an op reads from the cache (report.json's mapping shows them)
 
 

@@ -190,11 +190,6 @@ def _stall_share(report: dict) -> float | None:
 def _metric(report: dict, key: str) -> object:
     if key in ("workload", "arch"):
         return _name(report.get("model") if key == "workload" and _is_serving(report) else report.get(key))
-    if key in _SERVING_METRICS:
-        value: object = report
-        for part in key.split("."):
-            value = _dict(value).get(part)
-        return fmt.number(value)
     if key == "max_compute_utilization":
         return _max_compute_utilization(report)
     if key == "stall_share":
@@ -202,10 +197,10 @@ def _metric(report: dict, key: str) -> object:
     split = _level_split(key)
     if split:
         return fmt.number(_dict(report.get(split[0][:-1])).get(split[1]))
-    if key.startswith(_NESTED):
-        head, _, tail = key.partition(".")
-        return fmt.number(_dict(report.get(head)).get(tail))
-    return fmt.number(report.get(key))
+    value: object = report
+    for part in key.split(".") if key in _SERVING_METRICS or key.startswith(_NESTED) else (key,):
+        value = _dict(value).get(part)
+    return fmt.number(value)
 
 
 def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:

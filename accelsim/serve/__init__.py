@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,7 +187,7 @@ class Meter:
         busy = sum(self.busy_j.values()) * tp
         static = c.static_total * chips * makespan
         total = busy + static
-        tokens = sum(r.output for r in finished if r.finish == r.finish)  # (a NaN finish never finished)
+        tokens = sum(r.output for r in finished if not math.isnan(r.finish))  # NaN: it never finished
         done = summary["finished"]
         return {"energy": {"total_j": total, "busy_j": busy, "static_j": static, "chips": chips},
                 "power": {"average_w": total / makespan if makespan > 0 else None,

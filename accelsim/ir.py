@@ -140,9 +140,15 @@ class Op:
         return dtype_bytes(self.dtype)
 
     @property
+    def out_dtype(self) -> str:
+        """The dtype the op writes its output in: ``attrs["out_dtype"]`` where a builder gives one (a quantize
+        kernel writing fp8 from bf16, an fp8 GEMM writing bf16), else ``dtype``."""
+        return str(self.attrs.get("out_dtype", self.dtype))
+
+    @property
     def out_bytes(self) -> int:
-        """Bytes of the output tensor."""
-        return math.prod(self.out_shape) * self.elem_bytes
+        """Bytes of the output tensor (in :attr:`out_dtype`)."""
+        return math.prod(self.out_shape) * dtype_bytes(self.out_dtype)
 
     @property
     def in_bytes(self) -> int:

@@ -520,6 +520,16 @@ class GraphBuilder:
         """1 / (1 + exp(−x)): 4 FLOPs per element."""
         return self._unary(x, "sigmoid", 4, name)
 
+    def quantize(self, x: str, dtype: str, name: str | None = None) -> str:
+        """``x`` (in the builder's dtype) converted to ``dtype`` with one scale (vLLM's ``scaled_fp8_quant`` before
+        an fp8 GEMM): a kernel of its own, 1 FLOP per element (the scale's multiply; the conversion rides on it),
+        reading the builder's dtype and writing ``dtype`` (the op's ``out_dtype``)."""
+        name = self._name(name, "quantize")
+        shape = self.shape(x)
+        elems = math.prod(shape)
+        return self._add(name, OpKind.ACTIVATION, [x], shape, flops=elems, vector_elems=elems, fn="quantize",
+                         out_dtype=dtype)
+
     def dropout(self, x: str, p: float = 0.5, name: str | None = None) -> str:
         """Dropout: the identity at inference, so no op is appended and ``x`` is returned."""
         return x

@@ -36,7 +36,7 @@ from pydantic import (
 )
 
 from ..ir import Graph, OpKind
-from ..units import dtype_bytes, parse_size
+from ..units import DType, dtype_bytes, parse_size
 from .layers import INPUT, GraphBuilder
 from .manual import Padding, PosPair
 from .params import WorkloadParams
@@ -51,6 +51,12 @@ class GemmParams(WorkloadParams):
     n: PositiveInt = Field(1024, description="Columns of the output (out features).")
     k: PositiveInt = Field(1024, description="Reduction length (in features).")
     bias: bool = Field(False, description="Add a bias vector of n elements.")
+    input_dtype: DType | None = Field(
+        None, description="Dtype the input arrives in (default: dtype). Where it differs from dtype, a quantize "
+                          "kernel converts it first, as vLLM's fp8 linear runs scaled_fp8_quant before its GEMM.")
+    output_dtype: DType | None = Field(
+        None, description="Dtype the GEMM writes (default: dtype; vLLM's fp8 and fp4 linears write the model's "
+                          "bf16).")
 
 
 class Conv2dParams(WorkloadParams):
@@ -162,10 +168,19 @@ class EmbeddingBagParams(TableAccessParams):
 
 
 def gemm(p: GemmParams) -> Graph:
-    """One m×n×k matrix multiply as a LINEAR op (input (batch·m, k), weight (n, k))."""
-    b = GraphBuilder("gemm", (p.batch * p.m, p.k), dtype=p.dtype or "fp16")
-    b.linear(INPUT, p.n, bias=p.bias, name="gemm")
-    return b.build({"model": "gemm", **p.model_dump()})
+    """One m×n×k matrix multiply as a LINEAR op (input (batch·m, k), weight (n, k)) in ``dtype``; an input of
+    another ``input_dtype`` goes through a quantize op first, and ``output_dtype`` is the dtype the GEMM writes."""
+    compute = p.dtype or "fp16"
+    b = GraphBuilder("gemm", (p.batch * p.m, p.k), dtype=p.input_dtype or compute)
+    x = INPUT if b.dtype == compute else b.quantize(INPUT, compute, name="quantize")
+    b.dtype = compute
+    b.linear(x, p.n, bias=p.bias, name="gemm")
+    graph = b.build({"model": "gemm", **p.model_dump()})
+    if (p.output_dtype or compute) == compute:
+        return graph
+    ops = [dataclasses.replace(op, attrs={**op.attrs, "out_dtype": p.output_dtype}) if op.name == "gemm" else op
+           for op in graph.ops]
+    return Graph(graph.name, ops, graph.inputs, meta=graph.meta)
 
 
 def conv2d(p: Conv2dParams) -> Graph:

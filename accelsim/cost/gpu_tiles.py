@@ -95,31 +95,33 @@ def shapes(tile: OutputTile) -> list[tuple[int, int]]:
 
 
 def price(g: Gemm, sa: SystolicArray, arch: Arch, elem: int = 2, rate: float = 1.0,
-          dequant: float = 0.0, b_elem: float | None = None) -> tuple[int, dict]:
+          dequant: float = 0.0, b_elem: float | None = None, c_elem: float | None = None) -> tuple[int, dict]:
     """Cycles of all of ``g``'s output tiles (tiles × splits × cycles of one tile) and the tiling details, for
     the tile shape and split-K the library would take (:func:`choose`); ``rate`` multiplies the array's MACs per
     clock; ``dequant`` is the vector cycles per weight element of a weight-only quantised GEMM, ``b_elem`` the
     bytes per element of its B operand (the weights) as stored (packed int4: ½ plus the group scales; default
-    ``elem``): the K-stages, prologue and B panels move those bytes. With split-K the cycles include the
+    ``elem``): the K-stages, prologue and B panels move those bytes; ``c_elem`` the bytes per output element
+    (default ``elem``; an fp8 GEMM of vLLM's writes bf16). With split-K the cycles include the
     reduction kernel's (``details["reduce_cycles"]``, which the emitter runs after the op's last tiles)."""
-    d = choose(g, sa, arch, elem, rate, dequant, b_elem).details
+    d = choose(g, sa, arch, elem, rate, dequant, b_elem, c_elem).details
     return d["output_tiles"] * d["tile_cycles"] + d.get("reduce_cycles", 0), d
 
 
 def choose(g: Gemm, sa: SystolicArray, arch: Arch, elem: int, rate: float, dequant: float = 0.0,
-           b_elem: float | None = None) -> _Shape:
+           b_elem: float | None = None, c_elem: float | None = None) -> _Shape:
     """The largest tile shape whose tiles fill every core at least once (more reuse per tile: nv_matmul_guide),
     with its fastest split-K; when no shape fills the cores, the fastest shape and split-K. Shapes whose
     ``stages`` K-stages do not fit the core's shared memory are not offered (the default shape always is)."""
     t = _terms(arch)
     tile = t.tile
     be = elem if b_elem is None else b_elem
+    elems = (elem, be, elem if c_elem is None else c_elem)
     offered = [s for i, s in enumerate(shapes(tile))
                if i == 0 or tile.stages * panel_bytes(s[0], s[1], stage_k(tile, elem), elem, be) <= t.smem]
     for tm0, tn0 in sorted(offered, key=lambda s: -s[0] * s[1]):  # stable: listed order among equal areas
         if g.count * -(-g.m // tm0) * -(-g.n // tn0) >= t.cores:
-            return _fastest_split(g, sa, t, (tm0, tn0), (elem, be), rate, dequant)
-    return min((_fastest_split(g, sa, t, s, (elem, be), rate, dequant) for s in offered), key=lambda s: s.est)
+            return _fastest_split(g, sa, t, (tm0, tn0), elems, rate, dequant)
+    return min((_fastest_split(g, sa, t, s, elems, rate, dequant) for s in offered), key=lambda s: s.est)
 
 
 def stage_k(tile: OutputTile, elem: float) -> int:
@@ -137,8 +139,8 @@ def panel_bytes(tm: int, tn: int, k: int, elem: float, b_elem: float) -> float:
     return k * (tm * elem + tn * b_elem)
 
 
-def _fastest_split(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int], elems: tuple[int, float],
-                   rate: float, dequant: float) -> _Shape:
+def _fastest_split(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int],
+                   elems: tuple[int, float, float], rate: float, dequant: float) -> _Shape:
     """Tile shape ``shape`` with the split-K (1 to K / SPLIT_K_MIN slices) of fewest estimated cycles."""
     best = _shape(g, sa, t, shape, elems, rate, 1, dequant)
     for splits in range(2, g.k // SPLIT_K_MIN + 1):
@@ -148,37 +150,38 @@ def _fastest_split(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int]
     return best
 
 
-def _shape(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int], elems: tuple[int, float], rate: float,
-           splits: int, dequant: float = 0.0) -> _Shape:
+def _shape(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int], elems: tuple[int, float, float],
+           rate: float, splits: int, dequant: float = 0.0) -> _Shape:
     """One tile shape and split-K of ``g``: its tiles, one tile's cycles and the GEMM's estimated cycles
-    (``elems``: bytes per element of the activations and output, and of the B operand as stored)."""
-    elem, be = elems
+    (``elems``: bytes per element of the A operand, of the B operand as stored, and of the output)."""
+    elem, be, ce = elems
     tm0, tn0 = shape
     tm, tn = min(tm0, g.m), min(tn0, g.n)
     n = g.count * -(-g.m // tm0) * -(-g.n // tn0) * splits
     k_slice = -(-g.k // splits)
     f = folds.folds(tm, tn, max(1, math.ceil(k_slice / rate)), sa.rows, sa.cols, sa.dataflow, sa.preload_overlap)
     gemv = is_gemv(g)
-    fixed = _fixed(t, tm, tn, (elem, be), PARTIAL_BYTES if splits > 1 and not gemv else elem)
+    fixed = _fixed(t, tm, tn, (elem, be), PARTIAL_BYTES if splits > 1 and not gemv else ce)
     dq = math.ceil(tn * k_slice * dequant)  # the B panel's weights expanded in registers, beside the MMA
     tile_cycles = max(f.cycles + 1, math.ceil(_latency_bound(t, tm0, tn0, k_slice, (elem, be), n)), dq) + fixed
-    out_bytes = g.count * g.m * g.n * elem
+    out_bytes = g.count * g.m * g.n * ce
     operands = g.count * (g.m * g.k * elem + g.k * g.n * be) + out_bytes
     waves = -(-n // t.cores)
     later = operands * (waves - 1) // waves  # streamed through the cache after the first wave wrote its partials
-    reduce = 0 if gemv else _reduce_cycles(t, splits, out_bytes, elem, later)
+    reduce = 0 if gemv else _reduce_cycles(t, splits, out_bytes, ce, later)
     details = {"output_tiles": n, "tile": [tm, tn], "tile_cycles": tile_cycles, "fixed_cycles": fixed,
                "split_k": splits, "k_slice": k_slice, **({"reduce_cycles": reduce} if reduce else {}),
-               **({"dequant_cycles": dq} if dq else {}), **({"b_bytes_per_element": be} if be != elem else {})}
+               **({"dequant_cycles": dq} if dq else {}), **({"b_bytes_per_element": be} if be != elem else {}),
+               **({"c_bytes_per_element": ce} if ce != elem else {})}
     est = waves * tile_cycles + reduce
     if t.l2_bpc:
         est = max(est, cache_bytes(details, out_bytes, elem) / t.l2_bpc)
-    spilled = 0 if not reduce or _cached(t, splits, out_bytes, elem, later) else 2 * partial_bytes(splits, out_bytes, elem)
+    spilled = 0 if not reduce or _cached(t, splits, out_bytes, ce, later) else 2 * partial_bytes(splits, out_bytes, ce)
     est = max(est, (operands + spilled) / t.main_bpc)  # spilled partials: written back, then read by the reduction
     return _Shape(est, details)
 
 
-def _latency_bound(t: _Terms, tm: int, tn: int, k_slice: int, elems: tuple[int, float], n: int) -> float:
+def _latency_bound(t: _Terms, tm: int, tn: int, k_slice: int, elems: tuple[int, float, float], n: int) -> float:
     """Fewest cycles of one tile's main loop when its K-stages wait on main memory: ``stages − 1`` stages in
     flight per thread block (Little's law), ⌈k_slice / k⌉ stages, the thread blocks resident on a core (as many
     as its shared memory holds, at most its share of the tiles) overlapping their waits."""
@@ -186,7 +189,7 @@ def _latency_bound(t: _Terms, tm: int, tn: int, k_slice: int, elems: tuple[int, 
     if not t.l2_bpc or tile.stages < 2:
         return 0.0
     k = stage_k(tile, elems[0])
-    stage_bytes = tile.stages * panel_bytes(tm, tn, k, *elems)
+    stage_bytes = tile.stages * panel_bytes(tm, tn, k, *elems[:2])
     resident = max(1, min(-(-n // t.cores), int(t.smem // max(stage_bytes, 1))))
     return -(-k_slice // k) * t.round_trip / (tile.stages - 1) / resident
 
@@ -251,10 +254,12 @@ def _reduce_cycles(t: _Terms, splits: int, out_bytes: int, elem: int, later: int
 
 def cache_bytes(details: dict, out_bytes: int, elem: int) -> int:
     """Bytes the cores' tiles read from and write to the shared cache: each output tile's A and B panels (B in
-    ``details["b_bytes_per_element"]`` when its weights are stored packed), the output, and with split-K every
-    slice's fp32 partial tiles written and read back by the reduction kernel (none for a GEMV)."""
+    ``details["b_bytes_per_element"]`` when its weights are stored packed), the output (``out_bytes``, of
+    ``details["c_bytes_per_element"]`` each where it differs from ``elem``), and with split-K every slice's fp32
+    partial tiles written and read back by the reduction kernel (none for a GEMV)."""
     tm, tn = details["tile"]
     splits = details["split_k"]
-    partials = 2 * partial_bytes(splits, out_bytes, elem) if details.get("reduce_cycles") else 0  # written, read
+    ce = details.get("c_bytes_per_element", elem)
+    partials = 2 * partial_bytes(splits, out_bytes, ce) if details.get("reduce_cycles") else 0  # written, read
     panels = panel_bytes(tm, tn, details["k_slice"], elem, details.get("b_bytes_per_element", elem))
     return math.ceil(details["output_tiles"] * panels) + out_bytes + partials

@@ -16,7 +16,7 @@ import math
 
 from ..hardware import Arch, SystolicArray, dtype_rate
 from ..ir import Gemm, Op, OpKind
-from ..units import packed_bytes
+from ..units import dtype_bytes, packed_bytes
 from . import Priced, attention, folds, gpu_tiles
 
 PRICES_DTYPE = True  # price() applies the unit's per-dtype rate itself (pricing scales the other kinds' cycles)
@@ -56,7 +56,8 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         details["rate"] = {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}
     dq = dequant_cycles(op, arch)
     if arch.core.tile is not None and not fused:
-        cycles, tiled = gpu_tiles.price(op.gemm, sa, arch, op.elem_bytes, rate, dq, weight_bytes_per_element(op))
+        cycles, tiled = gpu_tiles.price(op.gemm, sa, arch, op.elem_bytes, rate, dq, weight_bytes_per_element(op),
+                                        dtype_bytes(op.out_dtype))
         details.update(tiled)
     else:
         if rate != 1.0:

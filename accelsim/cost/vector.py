@@ -41,6 +41,10 @@ KERNELS: dict[str, Kernel] = {
     # each iteration rotates one (x, y) pair in place; the block first loads its token's position, which the
     # cos/sin addresses need
     "rope": Kernel(512, True, 2, prologue=1, split="key_cols"),
+    # vLLM's static_scaled_fp8_quant (vllm-project/vllm csrc/quantization/w8a8/fp8/common.cu): grid = tokens, a
+    # block of 256 threads per token; each thread converts 16-byte vectors of its row (vectorize_with_alignment<16>:
+    # 8 bf16 elements per iteration)
+    "quantize": Kernel(256, True, 8),
     # pytorch_elementwise (aten/src/ATen/native/cuda/CUDALoops.cuh vectorized_elementwise_kernel): 128 threads per
     # block, each loading 4 elements of every input with one vector access
     "add": Kernel(128, False, 4),

@@ -1,0 +1,55 @@
+"""A quantised linear as vLLM runs it: a bf16 input quantized by a kernel of its own, an fp8 GEMM writing bf16
+(vLLM Fp8LinearOp.apply: ops.scaled_fp8_quant, then cutlass_scaled_mm with out_dtype = the input's dtype)."""
+
+from __future__ import annotations
+
+from accelsim import api
+from accelsim.builders.build import build_workload
+from accelsim.config import load_arch
+from accelsim.cost import gpu_tiles, vector
+
+M, N, K = 16, 4096, 4096
+W8A8 = {"m": M, "n": N, "k": K, "dtype": "fp8", "input_dtype": "bf16", "output_dtype": "bf16"}
+
+
+def test_the_quantize_kernel_reads_bf16_and_writes_fp8_and_the_gemm_writes_bf16():
+    g = build_workload("gemm", W8A8)
+    quant, gemm = g.ops
+    assert (quant.fn, quant.dtype, quant.out_dtype) == ("quantize", "bf16", "fp8")
+    assert quant.in_bytes == M * K * 2 and quant.out_bytes == M * K * 1
+    assert gemm.inputs == ("quantize",) and (gemm.dtype, gemm.out_dtype) == ("fp8", "bf16")
+    # the GEMM reads the fp8 activation and weight (1 B each) and writes m x n bf16 (2 B)
+    assert (gemm.in_bytes, gemm.weight_bytes, gemm.out_bytes) == (M * K, N * K, M * N * 2)
+
+
+def test_a_gemm_without_input_or_output_dtypes_is_one_op_in_its_dtype():
+    (gemm,) = build_workload("gemm", {"m": M, "n": N, "k": K, "dtype": "fp8"}).ops
+    assert gemm.out_dtype == "fp8" and gemm.out_bytes == M * N
+    # an input already in the compute dtype needs no conversion
+    assert len(build_workload("gemm", {"m": M, "n": N, "k": K, "dtype": "bf16", "input_dtype": "bf16"}).ops) == 1
+
+
+def test_the_quantize_kernel_walks_a_row_with_256_threads_of_16_byte_vectors():
+    # vLLM's static_scaled_fp8_quant: one block of 256 threads per token, 8 bf16 elements (16 B) per thread per
+    # iteration: a 4096-wide row is 512 vectors, so 256 threads x 2 iterations, one block per row (16 rows)
+    quant = build_workload("gemm", W8A8).ops[0]
+    assert vector._loops(quant, vector.KERNELS["quantize"]) == (256, M, ((2, 1.0),))
+
+
+def test_the_epilogue_writes_the_output_dtype():
+    # the epilogue writes tm x tn output elements at the core's share of the L2 bandwidth: 2-byte outputs take
+    # tm x tn x (2 - 1) / share more than 1-byte ones (one cycle of rounding either way)
+    arch = load_arch("h100")
+    share = gpu_tiles._terms(arch).l2_per_core
+    one, two = (gpu_tiles.fixed_cycles(arch, 128, 128, 1, out_elem=c) for c in (1, 2))
+    assert abs((two - one) - 128 * 128 / share) <= 1
+
+
+def test_the_run_moves_the_bytes_of_each_kernel():
+    r = api.simulate({"model": "gemm", **W8A8}, "h100", plots=False).to_dict()
+    quant, gemm = r["ops"]
+    # the quantize kernel reads the bf16 input from HBM and writes the fp8 copy back (the model's output level)
+    assert quant["bytes"]["hbm"] == M * K * 2 + M * K
+    # the GEMM streams the fp8 weight from HBM and writes the bf16 output there; its fp8 input is the quantize
+    # kernel's output, which the L2 still holds (64 KiB)
+    assert gemm["bytes"]["hbm"] == N * K + M * N * 2

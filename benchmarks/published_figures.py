@@ -1,68 +1,112 @@
 """The GPU presets against published kernel figures of GPUs and kernels no preset was built on (a carry-over check).
 
-    python benchmarks/published_figures.py
+    python benchmarks/published_figures.py [--only GLOB]
 
-Each point is a figure a paper, blog or maintainer published, with its source; accelsim runs the same micro-workload
-on the preset and prints its figure beside it. Nothing else here was used to set a preset: these are the checks the
-held-out measurements will make, on the few points that are public. "point" rows compare a measured value; "up to"
-rows give a published best case (the kernel's peak over its benchmark sweep), which accelsim should approach
-from below, not exceed. Two constants WERE chosen on rows here and are named so: the FlashAttention rows' published
-peak utilizations are the ``mma_utilization`` of the flash3 and trtllm_gen kernels (accelsim/cost/attention.py),
-so those rows check only that the rest of the kernel model keeps the result under the published best. Device
-figures: report ``seconds`` - ``launch_overhead_s`` (kernel time, as the sources'
-CUDA-event or profiler timings); collectives give NCCL's bus bandwidth, 2 (n - 1) / n x bytes / time.
+Each point is a figure a paper, blog, maintainer or public benchmark table published, with its source
+(benchmarks/data/published_figures.yaml); accelsim runs the same micro-workload on the preset and prints its figure
+beside it. Nothing else here was used to set a preset: these are the checks the held-out measurements will make, on
+the points that are public. "point" rows compare a measured value; "up to" rows give a published best case (the
+kernel's peak over its benchmark sweep), which accelsim should approach from below, not exceed; "range" rows give a
+measured spread (error 0 inside it, else the distance to the nearer end). Two constants WERE chosen on rows here and
+are named so: the FlashAttention rows' published peak utilizations are the ``mma_utilization`` of the flash3 and
+trtllm_gen kernels (accelsim/cost/attention.py), so those rows check only that the rest of the kernel model keeps the
+result under the published best. Device figures: report ``seconds`` - ``launch_overhead_s`` (kernel time, as the
+sources' CUDA-event or profiler timings); collectives give NCCL's bus bandwidth, 2 (n - 1) / n x bytes / time.
+The summary gives, per (arch, kernel), the count and mean absolute error of the "point" rows, how many "up to" rows
+accelsim exceeds and how many "range" rows it misses.
 """
 
 from __future__ import annotations
 
+import argparse
+import fnmatch
 import sys
+from collections import defaultdict
 from pathlib import Path
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from accelsim import api  # noqa: E402
 
-# (label, arch, workload, metric, kind, published, source)
-GEMM_8K = {"model": "gemm", "m": 8192, "n": 8192, "k": 8192, "dtype": "bf16"}
-# FlashAttention's benchmark shapes: 16k tokens per batch, hidden 2048 (16 heads of 128), forward
-FA_16K = {"model": "attention", "attention": "fused", "batch": 1, "heads": 16, "kv_heads": 16, "head_dim": 128,
-          "q_len": 16384, "kv_len": 16384, "causal": False, "dtype": "bf16"}
-POINTS = [
-    ("A100 cuBLAS bf16 GEMM 8192^3, randn inputs", "a100", GEMM_8K, "tflops", "point", 257.0,
-     "thonking.ai/p/strangely-matrix-multiplications (Horace He): torch.randn inputs 257 TFLOPS (power-throttled)"),
-    ("A100 cuBLAS bf16 GEMM 8192^3, zero inputs", "a100", GEMM_8K, "tflops", "point", 295.0,
-     "same post: torch.zeros inputs 295 TFLOPS (no throttling)"),
-    ("H100 FlashAttention-3 forward, 16k tokens", "h100", FA_16K, "tflops", "up to", 740.0,
-     "Shah et al. 2024, FlashAttention-3 (arXiv 2407.08608), abstract: FP16 up to 740 TFLOPS (75 % utilization)"),
-    ("B200 FlashAttention-4 forward, 16k tokens", "b200", FA_16K, "tflops", "up to", 1605.0,
-     "together.ai/blog/flashattention-4: BF16 up to 1605 TFLOPS (71 % utilization), up to 1.3x cuDNN 9.13"),
-    ("DGX A100 NCCL all-reduce 8 GiB, 8 GPUs", "dgx-a100", {"model": "collective", "op": "all_reduce",
-                                                            "bytes": 8 * 2**30, "dtype": "fp16"}, "busbw", "point",
-     240.0, "docs.alayanew.com 'NCCL-tests in practice' (2026): 8 x A100 SXM4 busbw 230-250 GB/s at large sizes"),
-    ("DGX H100 NCCL all-reduce 8 GiB, 8 GPUs", "dgx-h100", {"model": "collective", "op": "all_reduce",
-                                                            "bytes": 8 * 2**30, "dtype": "fp16"}, "busbw", "point",
-     480.0, "github.com/NVIDIA/nccl-tests/issues/212 (NCCL maintainer): peak busBw ~480 GB/s on 8 H100s"),
-]
+DATA = Path(__file__).resolve().parent / "data" / "published_figures.yaml"
+UNITS = {"tflops": "TFLOPS", "busbw": "GB/s", "seconds": "s"}
+
+
+def load(path: Path = DATA) -> list[dict]:
+    """The published figures, one dict per entry (the YAML's fields)."""
+    with open(path) as f:
+        return yaml.safe_load(f)
 
 
 def figure(arch: str, workload: dict, metric: str) -> float:
-    """accelsim's TFLOPS (2 x MACs / device seconds) or NCCL bus bandwidth (GB/s) for one point."""
+    """accelsim's TFLOPS (2 x MACs / device seconds), NCCL bus bandwidth (GB/s) or kernel seconds for one point."""
     r = api.simulate(workload, arch, plots=False).to_dict()
     seconds = r["seconds"] - r["launch_overhead_s"]
+    if metric == "seconds":
+        return seconds
     if metric == "busbw":
         chips = int(r.get("chips") or 8)
         return 2 * (chips - 1) / chips * workload["bytes"] / seconds / 1e9
     return r["flops"] / seconds / 1e12
 
 
-def main() -> None:
-    print(f"{'point':48s} {'arch':9s} {'kind':6s} {'published':>10s} {'accelsim':>10s} {'error':>8s}")
-    for label, arch, workload, metric, kind, published, source in POINTS:
-        value = figure(arch, workload, metric)
-        unit = "GB/s" if metric == "busbw" else "TFLOPS"
-        print(f"{label:48s} {arch:9s} {kind:6s} {published:10.0f} {value:10.0f} {100 * (value / published - 1):+7.1f}%"
-              f"  {unit}")
-        print(f"    {source}")
+def error(entry: dict, value: float) -> float:
+    """Relative error of accelsim's figure: against the value, or against the nearer end of a range (0 inside)."""
+    if entry["kind"] == "range":
+        low, high = entry["low"], entry["high"]
+        return 0.0 if low <= value <= high else value / (low if value < low else high) - 1
+    return value / entry["value"] - 1
+
+
+def kernel(workload: dict) -> str:
+    """The summary's kernel group: gemm, prefill or decode attention, or the collective's op."""
+    if workload["model"] == "attention":
+        return "attn-decode" if workload.get("q_len", 512) == 1 else "attn-prefill"
+    if workload["model"] == "collective":
+        return workload["op"]
+    return workload["model"]
+
+
+def published(entry: dict) -> str:
+    if entry["kind"] == "range":
+        return f"{entry['low']:g}-{entry['high']:g}"
+    return f"{entry['value']:.0f}" if entry["value"] >= 10 else f"{entry['value']:.3g}"
+
+
+def summary(rows: list[tuple[dict, float, float]]) -> None:
+    """Per (arch, kernel): point rows and their mean |error|, up-to rows exceeded, range rows missed."""
+    groups: dict[tuple[str, str], list[tuple[dict, float]]] = defaultdict(list)
+    for entry, _, err in rows:
+        groups[(entry["arch"], kernel(entry["workload"]))].append((entry, err))
+    print(f"\n{'arch':9s} {'kernel':12s} {'points':>6s} {'MAE':>7s} {'up to':>6s} {'exceeded':>8s} {'range':>6s} "
+          f"{'missed':>6s}")
+    for (arch, kind), items in sorted(groups.items()):
+        points = [abs(e) for entry, e in items if entry["kind"] == "point"]
+        upto = [e for entry, e in items if entry["kind"] == "up to"]
+        ranges = [e for entry, e in items if entry["kind"] == "range"]
+        mae = f"{100 * sum(points) / len(points):6.1f}%" if points else f"{'-':>7s}"
+        print(f"{arch:9s} {kind:12s} {len(points):6d} {mae} {len(upto):6d} {sum(e > 0 for e in upto):8d} "
+              f"{len(ranges):6d} {sum(e != 0 for e in ranges):6d}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", metavar="GLOB", help="only the labels matching this glob (fnmatch, case-sensitive)")
+    args = parser.parse_args(argv)
+    entries = [e for e in load() if not args.only or fnmatch.fnmatchcase(e["label"], args.only)]
+    print(f"{'point':52s} {'arch':9s} {'kind':6s} {'published':>10s} {'accelsim':>10s} {'error':>8s}")
+    rows = []
+    for entry in entries:
+        value = figure(entry["arch"], entry["workload"], entry["metric"])
+        err = error(entry, value)
+        rows.append((entry, value, err))
+        shown = f"{value:10.0f}" if value >= 10 else f"{value:10.3g}"
+        print(f"{entry['label']:52s} {entry['arch']:9s} {entry['kind']:6s} {published(entry):>10s} {shown} "
+              f"{100 * err:+7.1f}%  {UNITS[entry['metric']]}")
+        print(f"    {entry['source']}")
+    summary(rows)
 
 
 if __name__ == "__main__":

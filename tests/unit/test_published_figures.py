@@ -1,0 +1,47 @@
+"""benchmarks/data/published_figures.yaml is well formed: every entry names a preset, a metric and kind the script
+knows, a cited source and a positive published figure, and its workload is one accelsim's micro-workloads accept.
+The accelsim results against these figures are a report (benchmarks/published_figures.py), not a test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from accelsim.builders.micro import AttentionParams, CollectiveParams, GemmParams
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "benchmarks" / "data" / "published_figures.yaml"
+ARCHS = {"a100", "h100", "h200", "b200", "l40s", "dgx-a100", "dgx-h100", "dgx-h200", "dgx-b200"}
+METRICS = {"tflops", "busbw", "seconds"}
+KINDS = {"point", "up to", "range"}
+FIELDS = {"label", "arch", "library", "workload", "metric", "kind", "value", "low", "high", "source", "note"}
+PARAMS = {"gemm": GemmParams, "attention": AttentionParams, "collective": CollectiveParams}
+ENTRIES = yaml.safe_load(DATA.read_text())
+
+
+def test_entries_exist_and_labels_are_unique():
+    labels = [e["label"] for e in ENTRIES]
+    assert len(labels) >= 6 and len(set(labels)) == len(labels)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e["label"] for e in ENTRIES])
+def test_entry_is_well_formed(entry):
+    assert set(entry) <= FIELDS, set(entry) - FIELDS
+    assert entry["arch"] in ARCHS and (ROOT / "arch" / f"{entry['arch']}.yaml").is_file()
+    assert entry["metric"] in METRICS and entry["kind"] in KINDS
+    assert isinstance(entry["source"], str) and 10 < len(entry["source"]) < 200
+    if entry["kind"] == "range":
+        assert 0 < entry["low"] < entry["high"] and "value" not in entry
+    else:
+        assert entry["value"] > 0 and "low" not in entry and "high" not in entry
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e["label"] for e in ENTRIES])
+def test_workload_is_an_accelsim_micro_workload(entry):
+    workload = dict(entry["workload"])
+    model = workload.pop("model")
+    PARAMS[model].model_validate(workload)  # extra="forbid": a misspelt key fails here
+    # a bus bandwidth is a collective's figure, TFLOPS a kernel's; a multi-chip preset runs collectives only
+    assert (entry["metric"] == "busbw") == (model == "collective") == entry["arch"].startswith("dgx-")

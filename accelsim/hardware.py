@@ -274,12 +274,16 @@ class OutputTile(_Model):
     """GPU-style work split: a GEMM's output is cut into ``m``×``n`` tiles (thread-block tiles), each computed
     whole (over all of K) by one core, and the tiles run on the cores in waves. ``shapes`` lists the other tile
     shapes the GEMM library offers (the cost model takes the fastest, :mod:`accelsim.cost.gpu_tiles`); ``k`` and
-    ``stages`` are the K-stage and pipeline depth of the main loop."""
+    ``stages`` are the K-stage and pipeline depth of the main loop (``stage_carveout``: each shape's depth is what
+    the shared memory less the carveout holds, :func:`accelsim.cost.gpu_tiles.stages`)."""
 
     m: PositiveInt
     n: PositiveInt
     k: PositiveInt = 32  # K per pipeline stage (a stage holds (m + n) x k operands in shared memory)
     stages: PositiveInt = 2  # pipeline depth: K-stages in flight in shared memory (a shape must fit `stages` of them)
+    # CUTLASS 3.x's StageCountAutoCarveout: every shape takes as many K-stages as the core's shared memory holds
+    # after this many bytes are set aside (its epilogue's); None: every shape takes `stages`
+    stage_carveout: Bytes | None = None
     shapes: list[tuple[PositiveInt, PositiveInt]] = Field(default_factory=list)  # other (m, n) tiles on offer
 
 

@@ -116,12 +116,27 @@ def choose(g: Gemm, sa: SystolicArray, arch: Arch, elem: int, rate: float, dequa
     tile = t.tile
     be = elem if b_elem is None else b_elem
     elems = (elem, be, elem if c_elem is None else c_elem)
-    offered = [s for i, s in enumerate(shapes(tile))
-               if i == 0 or tile.stages * panel_bytes(s[0], s[1], stage_k(tile, elem), elem, be) <= t.smem]
+    offered = [s for i, s in enumerate(shapes(tile)) if i == 0 or stages(t, s[0], s[1], (elem, be)) >= 2]
     for tm0, tn0 in sorted(offered, key=lambda s: -s[0] * s[1]):  # stable: listed order among equal areas
         if g.count * -(-g.m // tm0) * -(-g.n // tn0) >= t.cores:
             return _fastest_split(g, sa, t, (tm0, tn0), elems, rate, dequant)
     return min((_fastest_split(g, sa, t, s, elems, rate, dequant) for s in offered), key=lambda s: s.est)
+
+
+STAGE_BARRIER_BYTES = 32  # CUTLASS sm90 compute_stage_count_or_override: 32 bytes of barriers per stage
+
+
+def stages(t: _Terms, tm: int, tn: int, elems: tuple[float, float]) -> int:
+    """K-stages a ``tm`` × ``tn`` tile keeps in shared memory: the preset's ``tile.stages`` when they fit (else 0:
+    the shape is not offered), or with ``tile.stage_carveout`` CUTLASS 3.x's StageCountAutoCarveout (NVIDIA/cutlass
+    include/cutlass/gemm/collective/builders/sm90_gmma_builder.inl compute_stage_count_or_override: (shared memory
+    − carveout) / (the stage's A and B panel bytes + 32 bytes of barriers), no cap), so a smaller tile keeps more
+    stages in flight."""
+    tile = t.tile
+    panel = panel_bytes(tm, tn, stage_k(tile, elems[0]), *elems)
+    if tile.stage_carveout is None:
+        return tile.stages if tile.stages * panel <= t.smem else 0
+    return int((t.smem - tile.stage_carveout) // (panel + STAGE_BARRIER_BYTES))
 
 
 def stage_k(tile: OutputTile, elem: float) -> int:
@@ -186,12 +201,13 @@ def _latency_bound(t: _Terms, tm: int, tn: int, k_slice: int, elems: tuple[int, 
     flight per thread block (Little's law), ⌈k_slice / k⌉ stages, the thread blocks resident on a core (as many
     as its shared memory holds, at most its share of the tiles) overlapping their waits."""
     tile = t.tile
-    if not t.l2_bpc or tile.stages < 2:
+    depth = stages(t, tm, tn, elems[:2]) if tile.stage_carveout is not None else tile.stages
+    if not t.l2_bpc or depth < 2:
         return 0.0
     k = stage_k(tile, elems[0])
-    stage_bytes = tile.stages * panel_bytes(tm, tn, k, *elems[:2])
+    stage_bytes = depth * panel_bytes(tm, tn, k, *elems[:2])
     resident = max(1, min(-(-n // t.cores), int(t.smem // max(stage_bytes, 1))))
-    return -(-k_slice // k) * t.round_trip / (tile.stages - 1) / resident
+    return -(-k_slice // k) * t.round_trip / (depth - 1) / resident
 
 
 def fixed_cycles(arch: Arch, tm: int, tn: int, elem: int, out_elem: float | None = None,

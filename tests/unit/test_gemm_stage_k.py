@@ -26,3 +26,25 @@ def test_an_fp8_tile_waits_half_the_k_stages_of_a_bf16_tile():
     bf16 = gpu_tiles._latency_bound(t, 128, 128, 4096, (2, 2), 64)
     fp8 = gpu_tiles._latency_bound(t, 128, 128, 4096, (1, 1), 64)
     assert bf16 > 0 and fp8 * 2 == bf16
+
+
+def test_a_carveout_preset_gives_smaller_tiles_more_stages():
+    # CUTLASS 3.x StageCountAutoCarveout: (shared memory - carveout) / (stage bytes + 32 B of barriers). h100:
+    # 228 KiB = 233472 B of shared memory, 16 KiB carveout -> 217088 B; a bf16 stage is (m + n) x 64 x 2 B
+    t = gpu_tiles._terms(load_arch("h100"))
+    assert gpu_tiles.stages(t, 64, 64, (2, 2)) == 217088 // (128 * 64 * 2 + 32) == 13
+    assert gpu_tiles.stages(t, 128, 256, (2, 2)) == 217088 // (384 * 64 * 2 + 32) == 4
+    # fp8 stages keep the bytes (K 128 x 1 B), so the same count
+    assert gpu_tiles.stages(t, 64, 64, (1, 1)) == 13
+    # the main loop's latency bound divides by the stages in flight (13 - 1 for 64 x 64, 4 - 1 for 128 x 256):
+    # one resident block each (a block's stages fill the shared memory)
+    small = gpu_tiles._latency_bound(t, 64, 64, 4096, (2, 2), 1)
+    large = gpu_tiles._latency_bound(t, 128, 256, 4096, (2, 2), 1)
+    assert small * 12 == large * 3 == 4096 // 64 * t.round_trip
+
+
+def test_a_fixed_stage_preset_offers_only_the_shapes_whose_stages_fit():
+    # a100: 4 stages of (m + n) x 32 x 2 B must fit its 164 KiB of shared memory: 256 x 128 takes 4 x 24 KiB = 96 KiB
+    t = gpu_tiles._terms(load_arch("a100"))
+    assert t.tile.stage_carveout is None and gpu_tiles.stages(t, 256, 128, (2, 2)) == 4
+    assert gpu_tiles.stages(t, 1024, 1024, (2, 2)) == 0  # 4 x 128 KiB does not fit

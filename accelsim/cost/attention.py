@@ -44,7 +44,7 @@ import heapq
 import math
 from typing import NamedTuple
 
-from ..hardware import Arch, SystolicArray
+from ..hardware import Arch, SystolicArray, dtype_rate
 from ..ir import Gemm, Op
 from . import Priced, vector
 
@@ -272,7 +272,8 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     # S = Q·Kᵀ and O += P·V of one block, at the kernel's sustained share of the tensor peak (a prefill figure: a
     # decode step's few-row blocks keep the structure's own price)
     utilization = 1.0 if s.decode else k.mma_utilization
-    tensor = math.ceil(2 * bm * bn * s.head_dim / (sa.rows * sa.cols) / utilization)
+    _, rate = dtype_rate(sa.rates, op.dtype)  # the op's dtype's tensor rate (fp8: FlashAttention-3's FP8 path)
+    tensor = math.ceil(2 * bm * bn * s.head_dim / (sa.rows * sa.cols * rate) / utilization)
     vu = arch.core.vector
     soft = vector.cycles(bm * bn, vu.cost(SOFTMAX_FN if SOFTMAX_FN in vu.cycles_per_element else "softmax"),
                          vu.lanes)

@@ -189,6 +189,20 @@ def test_flash3_tiles_and_overlap_on_h100():
     assert dec["block_tensor_cycles"] == 2 * 128 * 176 * 128 // 2048 == 2816
 
 
+def test_fp8_attention_runs_its_mmas_at_the_fp8_rate():
+    # h100's tensor cores do fp8 at twice the bf16 rate (datasheet: 1978.9 vs 989.4 TFLOPS dense; the preset's
+    # rates.fp8 = 2), as FlashAttention-3's FP8 forward does: a causal hd-128 block's MMAs take
+    # ⌈2 x 128·128·128 / (2048 x 2) / 0.75⌉ = 1366 cycles, half the bf16 block's (the softmax keeps its cost)
+    h100 = load_arch("h100")
+    bf16, fp8 = (systolic.price(_op(q_len=8192, kv_len=8192, causal=True, dtype=dt), h100.core.systolic,
+                                h100).details for dt in ("bf16", "fp8"))
+    assert fp8["block_tensor_cycles"] == math.ceil(2 * 128 * 128 * 128 / (2048 * 2) / 0.75) == 1366
+    assert fp8["block_softmax_cycles"] == bf16["block_softmax_cycles"]
+    # a100 lists no fp8 rate: its fp8 attention runs at the bf16 rate
+    a100_fp8 = systolic.price(_op(dtype="fp8"), A100.core.systolic, A100).details
+    assert a100_fp8["block_tensor_cycles"] == _price().details["block_tensor_cycles"]
+
+
 def test_backward_keeps_the_folded_gemms():
     # a fused attention's backward (fn attention_grad, 3 QKᵀ-sized and 2 PV-sized GEMMs) is not the forward kernel
     op = _op()

@@ -26,10 +26,11 @@ TARGETS: dict[str, tuple[str, float]] = {
 
 Job = tuple  # (arch ref, model, ((param, value), ...)): hashable, picklable, one accelsim simulation
 Sim = tuple  # a job's simulated (report.json ``seconds``, ``launch_overhead_s``[, ``kernel_dispatch_s``])
-Term = tuple  # (job, multiplier, "host" | "device" | "replay")
+Term = tuple  # (job, multiplier, "host" | "device" | "replay" | "launch")
 # "host": seconds (a host-timed call); "device": seconds - launch_overhead_s (one kernel's own time, as a profiler's
 # kernel trace gives it); "replay": seconds - the host part of the launch (launch_overhead_s - kernel_dispatch_s):
-# kernels replayed back to back on the device (a CUDA graph timed with events) pay each kernel's dispatch gap
+# kernels replayed back to back on the device (a CUDA graph timed with events) pay each kernel's dispatch gap;
+# "launch": launch_overhead_s alone (the host's launches of one call)
 
 
 def job(arch: str, model: str, **params: object) -> Job:
@@ -48,14 +49,18 @@ class RowSpec:
     extra_s: float = 0.0
     group: str = ""
     tags: frozenset[str] = frozenset()
+    # "sum": the terms run one after another; "max": they overlap, the longest decides (calls timed back to back
+    # in eager mode: the host's launches of one call against the device's kernels of one call)
+    combine: str = "sum"
 
     def simulated(self, results: dict[Job, Sim]) -> float:
-        total = self.extra_s
+        values = []
         for j, mult, mode in self.terms:
             seconds, launch, *rest = results[j]
             dispatch = rest[0] if rest and mode == "replay" else 0.0
-            total += mult * (seconds if mode == "host" else seconds - launch + dispatch)
-        return total
+            value = launch if mode == "launch" else seconds if mode == "host" else seconds - launch + dispatch
+            values.append(mult * value)
+        return self.extra_s + (max(values) if self.combine == "max" else sum(values))
 
 
 @dataclass

@@ -152,6 +152,17 @@ def test_held_out_aiconfigurator_systems_replay_on_their_presets(tmp_path):
         assert [reason.startswith("GEMM type 'awq'") for _, reason in gemm.skipped] == [True]
         labels = [v.label for v in gemm.views]
         assert {"type bfloat16", "type fp8", "type fp8_block"} <= set(labels)
+        # collect_gemm.py: x is bf16 and vLLM's quantised linear returns bf16, so the fp8 rows quantize their bf16
+        # input in a kernel of their own and write bf16; bf16 rows have neither
+        params = [dict(r.terms[0][0][2]) for r in gemm.rows]
+        assert [(p.get("input_dtype"), p.get("output_dtype")) for p in params] == [(None, None)] + [("bf16", "bf16")] * 2
+        # 6 layers per graph for bfloat16 / fp8, one for fp8_block (outside_loop_count); fp8_block is timed eagerly
+        # (use_cuda_graph=False): the larger of the eager run's host launches and the kernels' replay time
+        settings = [r.terms[0][0][0] for r in gemm.rows]
+        assert ["params=6" in a for a in settings] == [True, True, False] and "params=1" in settings[2]
+        eager = gemm.rows[2]
+        assert eager.combine == "max" and [t[2] for t in eager.terms] == ["replay", "launch"]
+        assert "execution=eager" in eager.terms[1][0][0] and "execution=cuda_graph" in eager.terms[0][0][0]
         nccl = plan_file(_csv(d / "nccl_all_reduce.csv", "version,op_name,num_gpus,message_elements,message_bytes,"
                                                          "latency_us\n2.27.3,all_reduce,8,1048576,2097152,30.0\n"))
         assert nccl.preset == network and nccl.rows[0].terms[0][0][0] == f"{network}|chips=8"

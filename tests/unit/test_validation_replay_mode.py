@@ -26,3 +26,12 @@ def test_modes(mode, expected):
 
 def test_a_two_field_simulation_has_no_dispatch_to_add():
     assert RowSpec("r", 1.0, ((J, 1, "replay"),)).simulated({J: (30e-6, 10e-6)}) == pytest.approx(20e-6)
+
+
+def test_launch_mode_and_overlapping_terms():
+    # "launch": the host's launches alone (10 us); combine "max": eager calls back to back take the longer of the
+    # host's launches and the device's replayed kernels, max(10, 21.2) = 21.2 us; summed they would be 31.2 us
+    assert RowSpec("r", 1.0, ((J, 1, "launch"),)).simulated(SIMS) == pytest.approx(10e-6)
+    both = ((J, 1, "replay"), (J, 1, "launch"))
+    assert RowSpec("r", 1.0, both, combine="max").simulated(SIMS) == pytest.approx(21.2e-6)
+    assert RowSpec("r", 1.0, both).simulated(SIMS) == pytest.approx(31.2e-6)

@@ -35,8 +35,8 @@ from pydantic import (
     model_validator,
 )
 
-from ..ir import Graph, OpKind
-from ..units import DType, dtype_bytes, parse_size
+from ..ir import Graph, Op, OpKind
+from ..units import DTYPE_BITS, DType, dtype_bytes, parse_size
 from .layers import INPUT, GraphBuilder
 from .manual import Padding, PosPair
 from .params import WorkloadParams
@@ -176,11 +176,18 @@ def gemm(p: GemmParams) -> Graph:
     b.dtype = compute
     b.linear(x, p.n, bias=p.bias, name="gemm")
     graph = b.build({"model": "gemm", **p.model_dump()})
-    if (p.output_dtype or compute) == compute:
+    out, packed = p.output_dtype or compute, DTYPE_BITS[compute] < 8
+    if out == compute and not packed:
         return graph
-    ops = [dataclasses.replace(op, attrs={**op.attrs, "out_dtype": p.output_dtype}) if op.name == "gemm" else op
-           for op in graph.ops]
+    ops = [_gemm_io(op, out, packed) if op.name == "gemm" else op for op in graph.ops]
     return Graph(graph.name, ops, graph.inputs, meta=graph.meta)
+
+
+def _gemm_io(op: Op, out: str, packed: bool) -> Op:
+    """The gemm op writing ``out``, its weights stored two per byte when ``packed`` (a 4-bit GEMM's weights; their
+    block scales, NVFP4's fp8 per 16, are not counted)."""
+    weights = tuple(dataclasses.replace(w, dtype=op.dtype) if packed else w for w in op.weights)
+    return dataclasses.replace(op, weights=weights, attrs={**op.attrs, "out_dtype": out})
 
 
 def conv2d(p: Conv2dParams) -> Graph:

@@ -4,8 +4,9 @@
 
 * every op's ``dtype`` is the activation dtype (its compute dtype: the one pricing picks a rate for);
 * the weights of linear layers (LINEAR and weight-reading MATMUL ops; a tied LM head keeps its embedding's dtype)
-  get ``Weight.dtype`` = the weight dtype, int4/int8 with ``group_size`` (one fp16 scale per group, so int4
-  weights take ½ + 2/group bytes each). Where the weight dtype differs from the compute dtype the linear
+  get ``Weight.dtype`` = the weight dtype, int4/int8/fp4 with ``group_size`` (one fp16 scale per group, so 4-bit
+  weights take ½ + 2/group bytes each; 4-bit weights are stored packed also when the compute is 4-bit, W4A4 such as
+  NVFP4). Where the weight dtype differs from the compute dtype the linear
   dequantises its weights itself, as weight-only GEMM kernels do (Marlin, the AWQ/GPTQ kernels, TensorRT-LLM's
   weight-only GEMM: the packed weights and scales come from memory into the thread block, which expands them in
   registers on the core's vector lanes while the tensor cores work): the op gets ``attrs["dequant"]`` = the
@@ -20,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..ir import Graph, Op, OpKind
-from ..units import dtype_bytes
+from ..units import DTYPE_BITS, dtype_bytes
 
 
 def _linear_weights(op: Op) -> bool:
@@ -46,18 +47,19 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
     """``graph`` with the dtypes of the module docstring (``None``: the activation dtype)."""
     weight = weight or activation
     kv_cache = kv_cache or activation
-    if weight == activation == kv_cache and all(op.dtype == activation for op in graph.ops):
+    if weight == activation == kv_cache and DTYPE_BITS[weight] >= 8 and all(op.dtype == activation for op in graph.ops):
         return graph
     scopes = _kv_scopes(graph)
-    quantised = weight in ("int4", "int8")
+    quantised = weight in ("int4", "int8", "fp4")  # stored with group-wise scales (fp4: NVFP4 / MXFP4 block scales)
+    packed = DTYPE_BITS[weight] < 8  # 4-bit weights are stored two per byte, also when the compute is 4-bit
     ops: list[Op] = []
     for op in graph.ops:
         dtype = kv_cache if _reads_kv(op, scopes) else activation
         weights, attrs = op.weights, op.attrs
-        if _linear_weights(op) and weight != activation:
+        if _linear_weights(op) and (weight != activation or packed):
             weights = tuple(dataclasses.replace(w, dtype=weight, group_size=group_size if quantised else 0)
                             for w in op.weights)
-            attrs = {**op.attrs, "dequant": weight}
+            attrs = {**op.attrs, "dequant": weight} if weight != activation else attrs
         ops.append(dataclasses.replace(op, dtype=dtype, weights=weights, attrs=attrs))
     meta = dict(graph.meta)
     if "kv_cache_bytes" in meta:

@@ -73,12 +73,14 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
 
 
 def weight_bytes_per_element(op: Op) -> float | None:
-    """Bytes per weight element of a weight-only quantised GEMM as its weights are stored (packed int4: ½ plus one
-    fp16 scale per group, :func:`accelsim.units.packed_bytes`); None when they are in the compute dtype."""
-    if not op.attrs.get("dequant") or not op.weights:
+    """Bytes per weight element of a GEMM whose weights are stored packed (a weight-only quantised GEMM's int4, or
+    the 4-bit weights of an fp4 / int4 GEMM: ½ plus one fp16 scale per group, :func:`accelsim.units.packed_bytes`);
+    None when they are stored as the compute dtype's elements."""
+    if not op.weights or (op.weights[0].dtype is None and not op.weights[0].group_size):
         return None
     w = op.weights[0]
-    return packed_bytes(w.numel, w.dtype or op.dtype, w.group_size) / w.numel
+    per = packed_bytes(w.numel, w.dtype or op.dtype, w.group_size) / w.numel
+    return None if per == op.elem_bytes and not op.attrs.get("dequant") else per
 
 
 def dequant_cycles(op: Op, arch: Arch) -> float:

@@ -53,7 +53,8 @@ def _sizes(meas: float) -> frozenset[str]:
 # aiconfigurator's GEMM types (ai-dynamo/aiconfigurator collector/vllm/collect_gemm.py gemm_list: "bfloat16", "fp8",
 # "fp8_block", "nvfp4", "awq", "gptq"; the shared A100 CSV writes bf16) -> the gemm micro-workload's dtype. fp8_block
 # (128 x 128 block scales) and nvfp4 (an fp8 scale per 16 weights) run at their dtype's tensor rate; their scales
-# (< 1 % of the operand bytes) are not counted. awq / gptq are weight-only (4-bit weights, 16-bit activations and
+# are not counted (fp8_block: < 0.01 % of the weight bytes; nvfp4: 1/16 B per 4-bit weight, whose weights the gemm
+# micro stores two per byte). awq / gptq are weight-only (4-bit weights, 16-bit activations and
 # math): the gemm micro has one dtype, so they are skipped with that reason.
 # The collector's input x and the layer's output are bf16 (torch.set_default_dtype(torch.bfloat16); vLLM's
 # quantised linears return the input's dtype), so a quantised row is vLLM's linear as it runs: a quantize kernel

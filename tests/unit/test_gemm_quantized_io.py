@@ -53,3 +53,13 @@ def test_the_run_moves_the_bytes_of_each_kernel():
     # the GEMM streams the fp8 weight from HBM and writes the bf16 output there; its fp8 input is the quantize
     # kernel's output, which the L2 still holds (64 KiB)
     assert gemm["bytes"]["hbm"] == N * K + M * N * 2
+
+
+def test_a_4_bit_gemm_streams_its_weights_two_per_byte():
+    # NVFP4 on b200: a 4-bit GEMM's weights are stored packed (their fp8 block scales, 1/16 B each, not counted)
+    (gemm,) = build_workload("gemm", {"m": M, "n": N, "k": K, "dtype": "fp4"}).ops
+    assert gemm.weight_bytes == N * K // 2
+    r = api.simulate({"model": "gemm", "m": M, "n": N, "k": K, "dtype": "fp4"}, "b200", plots=False).to_dict()
+    assert r["ops"][0]["mapping"]["b_bytes_per_element"] == 0.5
+    # the weights come from HBM once: N x K / 2 bytes, beside the 1-byte activation read and output write
+    assert r["ops"][0]["bytes"]["hbm"] == N * K // 2 + M * K + M * N

@@ -119,6 +119,20 @@ def test_w8a8_fp8_gemm_runs_at_the_fp8_rate():
     assert bf["tile"] == d["tile"] and bf["tile_cycles"] - bf["fixed_cycles"] >= 2 * mma
 
 
+def test_w4a4_fp4_stores_its_weights_packed_and_streams_them_at_half_a_byte():
+    # NVFP4-style W4A4: compute and weights in fp4. The weights are stored two per byte with one fp16 scale per 128
+    # (quant_group_size), as the W4A16 weights are; the GEMM does not dequantise (its compute is fp4)
+    g = _decode(dtype="fp4")
+    q = g["model.layers.0.self_attn.q_proj"]
+    assert q.dtype == "fp4" and q.weights[0].dtype == "fp4" and "dequant" not in q.attrs
+    assert q.weight_bytes == 4096 * 4096 // 2 + 4096 * 4096 // 128 * 2
+    assert g.weight_bytes == LINEAR // 2 + LINEAR // 128 * 2 + 1 * EMBED_NORMS  # embeddings and norms: 1 B each
+    # the GPU tile model streams the packed bytes: ½ + 2/128 bytes per weight
+    from accelsim.config import load_arch
+    d = _priced(g, "model.layers.0.self_attn.q_proj", load_arch("b200")).details
+    assert d["b_bytes_per_element"] == pytest.approx(0.5 + 2 / 128)
+
+
 def test_fp8_kv_cache_halves_kv_bytes():
     bf16, fp8 = _decode(), _decode(kv_cache_dtype="fp8")
     # 32 layers × K and V × 32 heads × 1025 tokens × 128, 2 bytes → 1 byte

@@ -406,6 +406,16 @@ class Core(_Model):
             raise ValidationError.from_exception_data("units", errors)
         return out
 
+    @model_validator(mode="after")
+    def _carveout_leaves_stages(self) -> Core:
+        t = self.tile
+        if t is not None and t.stage_carveout is not None:
+            two = 2 * (t.m + t.n) * t.k * 2  # two 16-bit K-stages of the default tile
+            if t.stage_carveout + two > self.sram.total_bytes:
+                raise ValueError(f"tile.stage_carveout {t.stage_carveout} B leaves no room for two K-stages of the "
+                                 f"{t.m}x{t.n}x{t.k} tile ({two} B) in the core's {self.sram.total_bytes} B of sram")
+        return self
+
     def unit_specs(self) -> tuple[UnitSpec, ...]:
         """Every unit of the core, built-ins first, in the order written."""
         kind_of = {info.spec: kind for kind, info in UNIT_KINDS.items()}

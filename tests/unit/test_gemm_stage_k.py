@@ -48,3 +48,16 @@ def test_a_fixed_stage_preset_offers_only_the_shapes_whose_stages_fit():
     t = gpu_tiles._terms(load_arch("a100"))
     assert t.tile.stage_carveout is None and gpu_tiles.stages(t, 256, 128, (2, 2)) == 4
     assert gpu_tiles.stages(t, 1024, 1024, (2, 2)) == 0  # 4 x 128 KiB does not fit
+
+
+def test_a_carveout_that_leaves_no_room_for_two_stages_is_refused(tmp_path):
+    # h100's SM has 228 KiB of shared memory; a 300 KiB carveout leaves nothing for the 128 x 128 x 64 tile's two
+    # 16-bit K-stages (2 x 256 x 64 x 2 B = 64 KiB)
+    import pytest
+
+    from accelsim.errors import ConfigError
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("base: h100\ncore:\n  tile:\n    m: 128\n    n: 128\n    k: 64\n    stage_carveout: 300KiB\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml:2: core: tile.stage_carveout 307200 B leaves no room"):
+        load_arch(str(bad))

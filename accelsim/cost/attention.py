@@ -266,8 +266,10 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     bm, bn = k.tile(s)
     tiles = -(-s.rows // bm)
     per_head = kv_blocks(s.rows, s.kv_len, s.causal, bm, bn)
-    slots = k.ctas_per_sm * arch.cores
+    slots = k.ctas_per_sm * arch.cores  # the split heuristic's CTA slots (flash-attention: 2 per SM for FA2)
     splits = kv_splits(s, k, s.batch * s.heads * tiles, slots, bn, arch.cores)
+    resident = resident_ctas(k, bm, bn, s.head_dim, op.elem_bytes, arch)  # what the shared memory holds
+    slots = resident * arch.cores
     ctas = s.batch * s.heads * tiles * splits
     # S = Q·Kᵀ and O += P·V of one block, at the kernel's sustained share of the tensor peak (a prefill figure: a
     # decode step's few-row blocks keep the structure's own price)
@@ -289,7 +291,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     partial = s.rows * s.head_dim * PARTIAL_BYTES if splits > max(1, k.cga_splits) and s.sole else 0
     cost = CtaCost(block, prologue(s, bm, bn, op.elem_bytes, arch),
                    block_path(tensor, soft, kv_load(s, bn, op.elem_bytes, arch), k), kv_bytes, bandwidth,
-                   k.ctas_per_sm, arch, partial)
+                   resident, arch, partial)
     blocks = cta_blocks(s, bm, bn, splits)  # one head's CTAs in launch order
     if ctas <= EXACT_WAVES * arch.cores:  # few waves: the longest (causal: last) CTAs decide; schedule them
         out_tiles, tile_cycles = min(ctas, arch.cores), makespan(cost.in_waves(blocks * (s.batch * s.heads), slots),
@@ -306,11 +308,20 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         serial += combine_cycles(splits, s.head_dim, arch) + (0 if k.split_keys else kernel_cycles(arch))
     tile_cycles += -(-serial * min(ctas, arch.cores) // out_tiles)  # each SM's share: the op takes serial longer
     return Priced(out_tiles * tile_cycles, {
-        "kernel": k.name, "block": [bm, bn], "output_tiles": out_tiles,
+        "kernel": k.name, "block": [bm, bn], "output_tiles": out_tiles, "ctas_per_sm": resident,
         "tile_cycles": tile_cycles, "ctas": ctas, "kv_blocks": per_head * s.batch * s.heads,
         "blocks_per_cta": -(-per_head // (tiles * splits)), "split_kv": splits,
         "gqa_packed": s.packed, "causal": s.causal, "block_tensor_cycles": tensor, "block_softmax_cycles": soft,
         "array": f"{sa.rows}x{sa.cols}", "mac_fraction": mac_fraction(s, per_head, bm, bn)})
+
+
+def resident_ctas(k: Flash, bm: int, bn: int, head_dim: int, elem: int, arch: Arch) -> int:
+    """CTAs of kernel ``k`` one SM holds at once: its ``ctas_per_sm``, at most as many as the SM's shared memory
+    fits, a CTA keeping its query tile and one K and one V block, (bm + 2 bn) × head_dim elements
+    (flash-attention kernel_traits.h Flash_fwd_kernel_traits: kSmemQSize + kSmemKVSize, Q and K/V not shared in
+    the split-KV kernel). FlashAttention-2's 64 × 128 hd-128 tile takes 80 KiB: two fit an A100's 164 KiB, one an
+    Ada SM's 100 KiB; at least one always runs."""
+    return max(1, min(k.ctas_per_sm, int(arch.core.sram.total_bytes // ((bm + 2 * bn) * head_dim * elem))))
 
 
 def mac_fraction(s: Shape, per_head: int, bm: int, bn: int) -> float:

@@ -203,6 +203,22 @@ def test_fp8_attention_runs_its_mmas_at_the_fp8_rate():
     assert a100_fp8["block_tensor_cycles"] == _price().details["block_tensor_cycles"]
 
 
+def test_flash2_ctas_per_sm_are_what_the_shared_memory_holds():
+    # FlashAttention-2's split-KV CTA keeps its 64-row query tile and one 128-key K and V block (hd 128): (64 + 2 x
+    # 128) x 128 x 2 B = 80 KiB. An A100 SM's 164 KiB hold two; an L40S (Ada) SM's 100 KiB one. At hd 256 (64-key
+    # blocks) a CTA takes (64 + 128) x 256 x 2 B = 96 KiB: one on the A100 too
+    l40s = load_arch("l40s")
+    assert (64 + 2 * 128) * 128 * 2 == 81920
+    assert systolic.price(_op(), A100.core.systolic, A100).details["ctas_per_sm"] == 2
+    assert systolic.price(_op(), l40s.core.systolic, l40s).details["ctas_per_sm"] == 1
+    assert systolic.price(_op(head_dim=256), A100.core.systolic, A100).details["ctas_per_sm"] == 1
+    # the split heuristic still counts FlashAttention-2's 2 slots per SM (set_params_splitkv: num_SMs * 2): a
+    # GQA decode of 4096 keys with 8 KV heads (8 packed CTAs unsplit) splits by it alike on both
+    dec = {"q_len": 1, "kv_len": 4096, "heads": 32, "kv_heads": 8}
+    assert (systolic.price(_op(**dec), l40s.core.systolic, l40s).details["split_kv"]
+            == fa.num_splits(8, 2 * l40s.cores, 4096 // 128))
+
+
 def test_backward_keeps_the_folded_gemms():
     # a fused attention's backward (fn attention_grad, 3 QKᵀ-sized and 2 PV-sized GEMMs) is not the forward kernel
     op = _op()

@@ -339,7 +339,8 @@ def dispatch(executor: Executor, points: Iterable[PlannedPoint], on_record: Call
             if chunk:
                 sent += len(chunk)
                 inflight[executor.submit([(p.id, p.values, p.experiment) for p in chunk])] = len(chunk)
-        for handle in executor.wait(list(inflight), timeout=poll_s):
+        done = set(executor.wait(list(inflight), timeout=poll_s))
+        for handle in [h for h in inflight if h in done]:  # in submission order: a set's order would vary by run
             del inflight[handle]
             for rec, seconds in executor.result(handle):
                 chunker.observe(seconds)

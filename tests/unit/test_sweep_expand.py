@@ -493,3 +493,26 @@ def test_dispatch_takes_a_generator_a_chunk_at_a_time():
 
     dispatch(Now(), source, on_record, chunker=Chunker(1, first=2, max_size=2))
     assert seen == [f"{i:016x}" for i in range(100)] and len(taken) == 100
+
+
+def test_dispatch_hands_back_finished_chunks_in_submission_order():
+    # concurrent.futures.wait returns its finished futures as a set: two chunks done in the same poll came back in
+    # either order, so which records a Ctrl-C kept varied by run. dispatch reads them in the order it sent them.
+    class Both(Executor):
+        slots = 1
+        chunks: list[list] = []
+
+        def submit(self, items):
+            self.chunks.append([(record(pid, values), 0.001) for pid, values, _ in items])
+            return len(self.chunks) - 1
+
+        def wait(self, handles, timeout):
+            return sorted(handles, reverse=True)  # every queued chunk done, the later one listed first
+
+        def result(self, handle):
+            return self.chunks[handle]
+
+    seen = []
+    points = [PlannedPoint(i, {"i": i}, f"{i:016x}", None) for i in range(6)]
+    dispatch(Both(), points, lambda rec: seen.append(rec["id"]), chunker=Chunker(1, first=2, max_size=2))
+    assert seen == [f"{i:016x}" for i in range(6)]

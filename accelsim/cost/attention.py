@@ -82,12 +82,15 @@ class Flash(NamedTuple):
             return 64, block_n(s.head_dim)
         if self.name == "trtllm_gen":
             return trtllm_tile(s)
-        # flash-attention hopper/tile_size.h tile_size_fwd_sm90 (16-bit): hd <= 64: 192 x (128 causal, else 192);
-        # hd <= 128: 128 x (128 causal, else 176); hd <= 192: 128 x 96; larger: 128 x 80
+        # flash-attention hopper/tile_size.h tile_size_fwd_sm90 (16-bit) with paged_kv_non_TMA: hd <= 64: 192 x 128;
+        # hd <= 128: 128 x 128; hd <= 192: 128 x 96; larger: 128 x 80. A serving engine's paged KV cache is read
+        # without TMA (flash_api.cpp get_pagedkv_tma: TMA only when page_size % kBlockN == 0 and seqlen_q x group
+        # > kBlockM; vLLM's pages of 16 tokens, the collector's 64, divide no kBlockN of 128 or more), and that
+        # takes the 128-key blocks a causal kernel takes (use_blockN_128), not the 176 / 192 of a dense non-causal one
         if s.head_dim <= 64:
-            return 192, 128 if s.causal else 192
+            return 192, 128
         if s.head_dim <= 128:
-            return 128, 128 if s.causal else 176
+            return 128, 128
         return (128, 96) if s.head_dim <= 192 else (128, 80)
 
 

@@ -184,9 +184,12 @@ def test_flash3_tiles_and_overlap_on_h100():
     # FlashAttention-3 does not split 4 or fewer K/V blocks
     assert fa.num_splits(1, 132, 4, min_blocks=5) == 1
     # the 75 % is a prefill figure: a decode step's block (one query row per head here, MHA) keeps the peak rate,
-    # 2 x 128 rows x 176 keys x 128 / 2048 = 2816 cycles (tile_size_fwd_sm90, non-causal hd 128: 128 x 176)
+    # 2 x 128 rows x 128 keys x 128 / 2048 = 2048 cycles. A paged KV cache is read without TMA (get_pagedkv_tma:
+    # a page of 16 or 64 tokens is no multiple of kBlockN, and seqlen_q x group = 1 <= kBlockM), so the
+    # non-causal hd-128 kernel takes tile_size_fwd_sm90's 128-key blocks (paged_kv_non_TMA), not 176
     dec = systolic.price(_op(q_len=1, kv_len=4096), h100.core.systolic, h100).details
-    assert dec["block_tensor_cycles"] == 2 * 128 * 176 * 128 // 2048 == 2816
+    assert dec["block"] == [128, 128] and dec["block_tensor_cycles"] == 2 * 128 * 128 * 128 // 2048 == 2048
+    assert systolic.price(_op(head_dim=64), h100.core.systolic, h100).details["block"] == [192, 128]
 
 
 def test_fp8_attention_runs_its_mmas_at_the_fp8_rate():

@@ -229,17 +229,18 @@ def kv_blocks(rows: int, kv_len: int, causal: bool, bm: int, bn: int) -> int:
     return sum(tile_blocks(rows, kv_len, causal, bm, bn))
 
 
-def num_splits(ctas: int, slots: int, n_blocks: int, min_blocks: int = 1) -> int:
+def num_splits(ctas: int, slots: int, n_blocks: int, min_blocks: int = 1, eligible_only: bool = True) -> int:
     """How many parts FlashAttention cuts each CTA's K/V sequence into (its num_splits_heuristic, re-derived): none
     when ``ctas`` fill SPLIT_FILL of the ``slots`` or there are fewer than ``min_blocks`` blocks; else, among split
-    counts that change the blocks per split, the fewest whose wave efficiency (waves / ⌈waves⌉) is within
-    SPLIT_EFFICIENCY of the best."""
+    counts that change the blocks per split (FlashAttention-2's is_split_eligible; ``eligible_only`` False:
+    FlashAttention-3's hopper/heuristics.h, which weighs every count), the fewest whose wave efficiency
+    (waves / ⌈waves⌉) is within SPLIT_EFFICIENCY of the best."""
     if ctas >= SPLIT_FILL * slots or n_blocks < min_blocks:
         return 1
     top = min(MAX_SPLITS, slots, n_blocks)
     eff = {}
     for s in range(1, top + 1):
-        if s == 1 or -(-n_blocks // s) != -(-n_blocks // (s - 1)):
+        if s == 1 or not eligible_only or -(-n_blocks // s) != -(-n_blocks // (s - 1)):
             waves = ctas * s / slots
             eff[s] = waves / math.ceil(waves)
     best = max(eff.values())
@@ -252,7 +253,7 @@ def kv_splits(s: Shape, k: Flash, ctas: int, slots: int, bn: int, sms: int) -> i
     ``split_keys`` splits every decode step to fill the SMs (:func:`fill_splits`); a prefill is never split."""
     if k.split_keys:
         return fill_splits(ctas, sms, -(-s.kv_len // k.split_keys)) if s.decode else 1
-    return num_splits(ctas, slots, -(-s.kv_len // bn), k.min_split_blocks) if s.packed else 1
+    return num_splits(ctas, slots, -(-s.kv_len // bn), k.min_split_blocks, k.name == "flash2") if s.packed else 1
 
 
 def fill_splits(ctas: int, sms: int, units: int) -> int:

@@ -57,6 +57,10 @@ def test_num_splits_hand_cases():
     # 1 CTA, 128 blocks: s/216 is largest at s = 128 (0.593, threshold 0.504); eligible s >= 0.504 x 216 = 109
     # is only 128 (109..127 all give 2 blocks, like 108), so 128 splits of one block each.
     assert fa.num_splits(1, 216, 128) == 128
+    # FlashAttention-3 (hopper/heuristics.h) weighs every split count: 8 CTAs on 132 SMs, 32 blocks: 8s/132 is best
+    # at s = 16 (0.970), threshold 0.825, first reached at s = 14 (112/132 = 0.848), which FlashAttention-2 skips
+    # (⌈32/14⌉ = ⌈32/13⌉ = 3) for s = 16
+    assert fa.num_splits(8, 132, 32, eligible_only=False) == 14 and fa.num_splits(8, 132, 32) == 16
 
 
 def test_block_cycles_on_a100():

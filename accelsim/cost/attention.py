@@ -249,11 +249,29 @@ def num_splits(ctas: int, slots: int, n_blocks: int, min_blocks: int = 1, eligib
 
 def kv_splits(s: Shape, k: Flash, ctas: int, slots: int, bn: int, sms: int) -> int:
     """How many parts kernel ``k`` cuts each CTA's K/V sequence into for shape ``s`` when ``ctas`` CTAs would run
-    unsplit: FlashAttention splits a packed decode by its occupancy heuristic (:func:`num_splits`); a kernel with
-    ``split_keys`` splits every decode step to fill the SMs (:func:`fill_splits`); a prefill is never split."""
+    unsplit: FlashAttention-2 splits a packed decode by its occupancy heuristic (:func:`num_splits`; mha_varlen_fwd
+    splits only a GQA decode, "Only apply split-k for decoding"); FlashAttention-3 splits any call
+    (:func:`fa3_splits`); a kernel with ``split_keys`` splits every decode step to fill the SMs
+    (:func:`fill_splits`)."""
     if k.split_keys:
         return fill_splits(ctas, sms, -(-s.kv_len // k.split_keys)) if s.decode else 1
-    return num_splits(ctas, slots, -(-s.kv_len // bn), k.min_split_blocks, k.name == "flash2") if s.packed else 1
+    if k.name == "flash3":
+        return fa3_splits(ctas, s.batch, -(-s.kv_len // bn), slots)
+    return num_splits(ctas, slots, -(-s.kv_len // bn), k.min_split_blocks) if s.packed else 1
+
+
+FA3_MARGIN = 1.1  # flash-attention hopper/flash_prepare_scheduler.cu: blocks_per_sm with a "10% margin"
+
+
+def fa3_splits(ctas: int, batch: int, n_blocks: int, sms: int) -> int:
+    """FlashAttention-3's splits of a varlen call, as vLLM makes them (its metadata builder runs the kernel's
+    scheduler ahead, get_scheduler_metadata): an upper bound from num_splits_heuristic over one sequence's CTAs
+    ("pretending that batch = 1", hopper/flash_api.cpp get_num_splits; every split count weighed, none for 4 or
+    fewer blocks), then prepare_varlen_num_blocks' dynamic count: blocks_per_sm = ⌈all CTAs' blocks × 1.1 / SMs⌉,
+    ⌈n_blocks / blocks_per_sm⌉ splits, at least one. ``ctas``: batch × heads (KV heads, packed) × query tiles."""
+    static = num_splits(ctas // batch, sms, n_blocks, FLASH["flash3"].min_split_blocks, eligible_only=False)
+    blocks_per_sm = math.ceil(ctas * n_blocks * FA3_MARGIN / sms)
+    return max(1, min(-(-n_blocks // blocks_per_sm), static))
 
 
 def fill_splits(ctas: int, sms: int, units: int) -> int:

@@ -61,6 +61,11 @@ def test_num_splits_hand_cases():
     # at s = 16 (0.970), threshold 0.825, first reached at s = 14 (112/132 = 0.848), which FlashAttention-2 skips
     # (⌈32/14⌉ = ⌈32/13⌉ = 3) for s = 16
     assert fa.num_splits(8, 132, 32, eligible_only=False) == 14 and fa.num_splits(8, 132, 32) == 16
+    # FlashAttention-3 under vLLM (varlen, dynamic split): that heuristic over one sequence's CTAs bounds the count,
+    # then prepare_varlen_num_blocks takes ⌈n / ⌈all blocks x 1.1 / SMs⌉⌉. Batch 1, 8 KV heads, 32 blocks: bound 14,
+    # blocks_per_sm ⌈8 x 32 x 1.1 / 132⌉ = 3, ⌈32 / 3⌉ = 11 splits. Batch 8: the bound is still 14 (batch read as
+    # 1), blocks_per_sm ⌈64 x 32 x 1.1 / 132⌉ = 18, ⌈32 / 18⌉ = 2
+    assert fa.fa3_splits(8, 1, 32, 132) == 11 and fa.fa3_splits(64, 8, 32, 132) == 2
 
 
 def test_block_cycles_on_a100():

@@ -460,6 +460,22 @@ def test_the_stream_keeps_order_filters_and_duplicates(tmp_path):
     assert (plan.expanded, plan.filtered, plan.duplicates) == (9, 3, 2)
 
 
+class _AtOnce(Executor):
+    """A fake executor that runs each chunk when it is submitted (a subclass says which are done at a wait)."""
+
+    slots = 1
+
+    def __init__(self):
+        self.chunks: list[list] = []
+
+    def submit(self, items):
+        self.chunks.append([(record(pid, values), 0.001) for pid, values, _ in items])
+        return len(self.chunks) - 1
+
+    def result(self, handle):
+        return self.chunks[handle]
+
+
 def test_dispatch_takes_a_generator_a_chunk_at_a_time():
     # a fake executor that runs chunks at once: dispatch must not take more points than the chunks it queues
     taken = []
@@ -469,19 +485,9 @@ def test_dispatch_takes_a_generator_a_chunk_at_a_time():
             taken.append(i)
             yield PlannedPoint(i, {"i": i}, f"{i:016x}", None)
 
-    class Now(Executor):
-        slots = 1
-        chunks: list[list] = []
-
-        def submit(self, items):
-            self.chunks.append([(record(pid, values), 0.001) for pid, values, _ in items])
-            return len(self.chunks) - 1
-
+    class Now(_AtOnce):
         def wait(self, handles, timeout):
             return sorted(handles)[:1]
-
-        def result(self, handle):
-            return self.chunks[handle]
 
     seen = []
     source = points()
@@ -498,19 +504,9 @@ def test_dispatch_takes_a_generator_a_chunk_at_a_time():
 def test_dispatch_hands_back_finished_chunks_in_submission_order():
     # concurrent.futures.wait returns its finished futures as a set: two chunks done in the same poll came back in
     # either order, so which records a Ctrl-C kept varied by run. dispatch reads them in the order it sent them.
-    class Both(Executor):
-        slots = 1
-        chunks: list[list] = []
-
-        def submit(self, items):
-            self.chunks.append([(record(pid, values), 0.001) for pid, values, _ in items])
-            return len(self.chunks) - 1
-
+    class Both(_AtOnce):
         def wait(self, handles, timeout):
             return sorted(handles, reverse=True)  # every queued chunk done, the later one listed first
-
-        def result(self, handle):
-            return self.chunks[handle]
 
     seen = []
     points = [PlannedPoint(i, {"i": i}, f"{i:016x}", None) for i in range(6)]

@@ -21,7 +21,9 @@ accelsim exceeds and how many "range" rows it misses.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
+import io
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -95,11 +97,36 @@ def summary(rows: list[tuple[dict, float, float]]) -> None:
               f"{len(ranges):6d} {sum(e != 0 for e in ranges):6d}")
 
 
+SECTION = "## Published figures on unseen GPUs"
+
+
+def write_markdown(path: Path, text: str) -> None:
+    """Replace the first fenced block after :data:`SECTION` in ``path`` (docs/validation.md) with ``text``: the
+    table as printed, without the source lines (the YAML keeps them)."""
+    doc = path.read_text()
+    start = doc.index("```\n", doc.index(SECTION)) + 4
+    end = doc.index("```\n", start)
+    table = "\n".join(line for line in text.splitlines() if not line.startswith("    ")).strip("\n")
+    path.write_text(doc[:start] + table + "\n" + doc[end:])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", metavar="GLOB", help="only the labels matching this glob (fnmatch, case-sensitive)")
+    parser.add_argument("--markdown", metavar="FILE", type=Path,
+                        help=f"also write the table into FILE's '{SECTION}' block (docs/validation.md)")
     args = parser.parse_args(argv)
-    entries = [e for e in load() if not args.only or fnmatch.fnmatchcase(e["label"], args.only)]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        report(args.only)
+    print(out.getvalue(), end="")
+    if args.markdown:
+        write_markdown(args.markdown, out.getvalue())
+
+
+def report(only: str | None) -> None:
+    """Print every figure's row (and its source) and the summary."""
+    entries = [e for e in load() if not only or fnmatch.fnmatchcase(e["label"], only)]
     print(f"{'point':52s} {'arch':9s} {'kind':6s} {'published':>10s} {'accelsim':>10s} {'error':>8s}")
     rows = []
     for entry in entries:

@@ -45,3 +45,16 @@ def test_workload_is_an_accelsim_micro_workload(entry):
     PARAMS[model].model_validate(workload)  # extra="forbid": a misspelt key fails here
     # a bus bandwidth is a collective's figure, TFLOPS a kernel's; a multi-chip preset runs collectives only
     assert (entry["metric"] == "busbw") == (model == "collective") == entry["arch"].startswith("dgx-")
+
+
+def test_markdown_replaces_the_sections_table_without_the_source_lines(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from published_figures import SECTION, write_markdown
+
+    doc = tmp_path / "v.md"
+    doc.write_text(f"# v\n```\nother block\n```\n{SECTION}\n\ntext\n\n```\nold table\n```\n\nafter\n")
+    write_markdown(doc, "point  arch\nA  h100\n    github.com/x: the source\n\narch  kernel\n")
+    assert doc.read_text() == (f"# v\n```\nother block\n```\n{SECTION}\n\ntext\n\n```\npoint  arch\nA  h100\n\n"
+                               "arch  kernel\n```\n\nafter\n")

@@ -256,20 +256,20 @@ def kv_splits(s: Shape, k: Flash, ctas: int, slots: int, bn: int, sms: int) -> i
     if k.split_keys:
         return fill_splits(ctas, sms, -(-s.kv_len // k.split_keys)) if s.decode else 1
     if k.name == "flash3":
-        return fa3_splits(ctas, s.batch, -(-s.kv_len // bn), slots)
+        return fa3_splits(ctas, s.batch, -(-s.kv_len // bn), slots, k.min_split_blocks)
     return num_splits(ctas, slots, -(-s.kv_len // bn), k.min_split_blocks) if s.packed else 1
 
 
 FA3_MARGIN = 1.1  # flash-attention hopper/flash_prepare_scheduler.cu: blocks_per_sm with a "10% margin"
 
 
-def fa3_splits(ctas: int, batch: int, n_blocks: int, sms: int) -> int:
+def fa3_splits(ctas: int, batch: int, n_blocks: int, sms: int, min_blocks: int) -> int:
     """FlashAttention-3's splits of a varlen call, as vLLM makes them (its metadata builder runs the kernel's
     scheduler ahead, get_scheduler_metadata): an upper bound from num_splits_heuristic over one sequence's CTAs
-    ("pretending that batch = 1", hopper/flash_api.cpp get_num_splits; every split count weighed, none for 4 or
-    fewer blocks), then prepare_varlen_num_blocks' dynamic count: blocks_per_sm = ⌈all CTAs' blocks × 1.1 / SMs⌉,
+    ("pretending that batch = 1", hopper/flash_api.cpp get_num_splits; every split count weighed, none below
+    ``min_blocks`` blocks), then prepare_varlen_num_blocks' dynamic count: blocks_per_sm = ⌈all CTAs' blocks × 1.1 / SMs⌉,
     ⌈n_blocks / blocks_per_sm⌉ splits, at least one. ``ctas``: batch × heads (KV heads, packed) × query tiles."""
-    static = num_splits(ctas // batch, sms, n_blocks, FLASH["flash3"].min_split_blocks, eligible_only=False)
+    static = num_splits(ctas // batch, sms, n_blocks, min_blocks, eligible_only=False)
     blocks_per_sm = math.ceil(ctas * n_blocks * FA3_MARGIN / sms)
     return max(1, min(-(-n_blocks // blocks_per_sm), static))
 
@@ -288,9 +288,10 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     bm, bn = k.tile(s)
     tiles = -(-s.rows // bm)
     per_head = kv_blocks(s.rows, s.kv_len, s.causal, bm, bn)
-    slots = k.ctas_per_sm * arch.cores  # the split heuristic's CTA slots (flash-attention: 2 per SM for FA2)
-    splits = kv_splits(s, k, s.batch * s.heads * tiles, slots, bn, arch.cores)
-    resident = resident_ctas(k, bm, bn, s.head_dim, op.elem_bytes, arch)  # what the shared memory holds
+    # the split heuristic counts the kernel's CTA slots (flash-attention: 2 per SM for FA2); the CTAs that run at
+    # once are what the shared memory holds
+    splits = kv_splits(s, k, s.batch * s.heads * tiles, k.ctas_per_sm * arch.cores, bn, arch.cores)
+    resident = resident_ctas(k, bm, bn, s.head_dim, op.elem_bytes, arch)
     slots = resident * arch.cores
     ctas = s.batch * s.heads * tiles * splits
     # S = Q·Kᵀ and O += P·V of one block, at the kernel's sustained share of the tensor peak (a prefill figure: a

@@ -65,7 +65,7 @@ def test_num_splits_hand_cases():
     # then prepare_varlen_num_blocks takes ⌈n / ⌈all blocks x 1.1 / SMs⌉⌉. Batch 1, 8 KV heads, 32 blocks: bound 14,
     # blocks_per_sm ⌈8 x 32 x 1.1 / 132⌉ = 3, ⌈32 / 3⌉ = 11 splits. Batch 8: the bound is still 14 (batch read as
     # 1), blocks_per_sm ⌈64 x 32 x 1.1 / 132⌉ = 18, ⌈32 / 18⌉ = 2
-    assert fa.fa3_splits(8, 1, 32, 132) == 11 and fa.fa3_splits(64, 8, 32, 132) == 2
+    assert fa.fa3_splits(8, 1, 32, 132, 5) == 11 and fa.fa3_splits(64, 8, 32, 132, 5) == 2
 
 
 def test_block_cycles_on_a100():

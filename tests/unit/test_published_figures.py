@@ -4,6 +4,7 @@ The accelsim results against these figures are a report (benchmarks/published_fi
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,12 @@ DATA = ROOT / "benchmarks" / "data" / "published_figures.yaml"
 ARCHS = {"a100", "h100", "h200", "b200", "l40s", "dgx-a100", "dgx-h100", "dgx-h200", "dgx-b200"}
 METRICS = {"tflops", "busbw", "seconds"}
 KINDS = {"point", "up to", "range"}
-FIELDS = {"label", "arch", "library", "workload", "metric", "kind", "value", "low", "high", "source", "note"}
+FIELDS = {"label", "arch", "library", "workload", "metric", "kind", "value", "low", "high", "source", "note",
+          "harness"}
 PARAMS = {"gemm": GemmParams, "attention": AttentionParams, "collective": CollectiveParams}
 ENTRIES = yaml.safe_load(DATA.read_text())
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from published_figures import HARNESSES  # noqa: E402
 
 
 def test_entries_exist_and_labels_are_unique():
@@ -32,6 +36,7 @@ def test_entry_is_well_formed(entry):
     assert entry["arch"] in ARCHS and (ROOT / "arch" / f"{entry['arch']}.yaml").is_file()
     assert entry["metric"] in METRICS and entry["kind"] in KINDS
     assert isinstance(entry["source"], str) and 10 < len(entry["source"]) < 200
+    assert entry.get("harness") in {None, *HARNESSES}, entry.get("harness")
     if entry["kind"] == "range":
         assert 0 < entry["low"] < entry["high"] and "value" not in entry
     else:
@@ -48,9 +53,6 @@ def test_workload_is_an_accelsim_micro_workload(entry):
 
 
 def test_markdown_replaces_the_sections_table_without_the_source_lines(tmp_path):
-    import sys
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     from published_figures import SECTION, write_markdown
 
     doc = tmp_path / "v.md"

@@ -284,7 +284,18 @@ class OutputTile(_Model):
     # CUTLASS 3.x's StageCountAutoCarveout: every shape takes as many K-stages as the core's shared memory holds
     # after this many bytes are set aside (its epilogue's); None: every shape takes `stages`
     stage_carveout: Bytes | None = None
-    shapes: list[tuple[PositiveInt, PositiveInt]] = Field(default_factory=list)  # other (m, n) tiles on offer
+    # other tiles on offer: (m, n), or (m, n, cores) for a tile the MMA of a cluster of that many cores computes
+    # together (Blackwell's 2-SM UMMA, tcgen05 cta_group::2: each core holds m / cores rows of A and n / cores
+    # columns of B, and the pair's tensor cores read each other's halves)
+    shapes: list[tuple[PositiveInt, PositiveInt] | tuple[PositiveInt, PositiveInt, PositiveInt]] = Field(
+        default_factory=list)
+
+    @model_validator(mode="after")
+    def _cluster_rows(self) -> OutputTile:
+        for s in self.shapes:
+            if len(s) == 3 and (s[0] % s[2] or s[1] % s[2]):
+                raise ValueError(f"shape {list(s)}: a tile's m and n must divide by its cores ({s[2]})")
+        return self
 
 
 class UnitKindInfo(NamedTuple):

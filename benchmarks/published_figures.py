@@ -80,12 +80,12 @@ def error(entry: dict, value: float) -> float:
 
 
 def kernel(workload: dict) -> str:
-    """The summary's kernel group: gemm, prefill or decode attention, or the collective's op."""
+    """The summary's kernel group: gemm and its dtype, prefill or decode attention, or the collective's op."""
     if workload["model"] == "attention":
         return "attn-decode" if workload.get("q_len", 512) == 1 else "attn-prefill"
     if workload["model"] == "collective":
         return workload["op"]
-    return workload["model"]
+    return f"gemm {workload.get('dtype', 'bf16')}"  # the held-out goals differ by dtype (bf16 10 %, fp8 15 %)
 
 
 def published(entry: dict) -> str:

@@ -9,7 +9,8 @@ takes the largest shape whose tiles occupy every core at least once (larger tile
 problem too small for that takes whichever shape is fastest. Its K is then cut into the number of slices (split-K,
 1 to K / :data:`SPLIT_K_MIN`) with the fewest estimated cycles: waves × one tile's cycles (plus the reduction kernel's), or its shared-cache or
 main-memory bytes at that level's bandwidth when larger. A shape whose ``stages`` pipeline buffers do not fit the
-core's shared memory is not offered.
+core's shared memory is not offered. A shape of ``c`` cores (``[m, n, c]``: Blackwell's 2-SM tcgen05 tiles, whose
+MMA reads the pair's two shared memories) is ``c`` core tiles of m / c rows, each loading n / c of the B panel.
 
 One tile's cycles are the larger of the array's folds over its K slice (K divided by the unit's rate multiplier
 for the op's dtype, :func:`accelsim.hardware.dtype_rate`) and the main loop's memory-latency bound (Little's law:
@@ -89,9 +90,12 @@ def is_gemv(g: Gemm) -> bool:
     return g.m == 1 or g.n == 1
 
 
-def shapes(tile: OutputTile) -> list[tuple[int, int]]:
-    """The tile shapes a GEMM may use: ``(m, n)`` first, then ``tile.shapes``."""
-    return [(tile.m, tile.n), *((s[0], s[1]) for s in tile.shapes if (s[0], s[1]) != (tile.m, tile.n))]
+def shapes(tile: OutputTile) -> list[tuple[int, int, int]]:
+    """The tile shapes a GEMM may use, as ``(m, n, cores)`` (the cores whose MMA computes one tile together: 1,
+    or 2 for a 2-SM tile): ``(m, n, 1)`` first, then ``tile.shapes``."""
+    first = (tile.m, tile.n, 1)
+    listed = ((s[0], s[1], s[2] if len(s) == 3 else 1) for s in tile.shapes)
+    return [first, *(s for s in listed if s != first)]
 
 
 def price(g: Gemm, sa: SystolicArray, arch: Arch, elem: int = 2, rate: float = 1.0,
@@ -116,18 +120,19 @@ def choose(g: Gemm, sa: SystolicArray, arch: Arch, elem: int, rate: float, dequa
     tile = t.tile
     be = elem if b_elem is None else b_elem
     elems = (elem, be, elem if c_elem is None else c_elem)
-    offered = [s for i, s in enumerate(shapes(tile)) if i == 0 or stages(t, s[0], s[1], (elem, be)) >= 2]
-    for tm0, tn0 in sorted(offered, key=lambda s: -s[0] * s[1]):  # stable: listed order among equal areas
-        if g.count * -(-g.m // tm0) * -(-g.n // tn0) >= t.cores:
-            return _fastest_split(g, sa, t, (tm0, tn0), elems, rate, dequant)
+    offered = [s for i, s in enumerate(shapes(tile))
+               if i == 0 or stages(t, s[0] // s[2], s[1] / s[2], (elem, be)) >= 2]
+    for s in sorted(offered, key=lambda s: -s[0] * s[1]):  # stable: listed order among equal areas
+        if g.count * -(-g.m // s[0]) * -(-g.n // s[1]) * s[2] >= t.cores:
+            return _fastest_split(g, sa, t, s, elems, rate, dequant)
     return min((_fastest_split(g, sa, t, s, elems, rate, dequant) for s in offered), key=lambda s: s.est)
 
 
 STAGE_BARRIER_BYTES = 32  # CUTLASS sm90 compute_stage_count_or_override: 32 bytes of barriers per stage
 
 
-def stages(t: _Terms, tm: int, tn: int, elems: tuple[float, float]) -> int:
-    """K-stages a ``tm`` × ``tn`` tile keeps in shared memory: the preset's ``tile.stages`` when they fit (else 0:
+def stages(t: _Terms, tm: int, tn: float, elems: tuple[float, float]) -> int:
+    """K-stages a core computing ``tm`` rows of a tile, loading ``tn`` of its B columns, keeps in shared memory: the preset's ``tile.stages`` when they fit (else 0:
     the shape is not offered), or with ``tile.stage_carveout`` CUTLASS 3.x's StageCountAutoCarveout (NVIDIA/cutlass
     include/cutlass/gemm/collective/builders/sm90_gmma_builder.inl compute_stage_count_or_override: (shared memory
     − carveout) / (the stage's A and B panel bytes + 32 bytes of barriers), no cap), so a smaller tile keeps more
@@ -148,13 +153,13 @@ def stage_k(tile: OutputTile, elem: float) -> int:
     return tile.k * max(1, round(2 / elem)) if elem < 2 else tile.k
 
 
-def panel_bytes(tm: int, tn: int, k: int, elem: float, b_elem: float) -> float:
+def panel_bytes(tm: int, tn: float, k: int, elem: float, b_elem: float) -> float:
     """Bytes of a ``k``-deep slice of a tile's A panel (``tm`` rows of ``elem`` bytes) and B panel (``tn`` rows of
     ``b_elem``-byte weights)."""
     return k * (tm * elem + tn * b_elem)
 
 
-def _fastest_split(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int],
+def _fastest_split(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int, int],
                    elems: tuple[int, float, float], rate: float, dequant: float) -> _Shape:
     """Tile shape ``shape`` with the split-K (1 to K / SPLIT_K_MIN slices) of fewest estimated cycles."""
     best = _shape(g, sa, t, shape, elems, rate, 1, dequant)
@@ -165,20 +170,22 @@ def _fastest_split(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int]
     return best
 
 
-def _shape(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int], elems: tuple[int, float, float],
+def _shape(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int, int], elems: tuple[int, float, float],
            rate: float, splits: int, dequant: float = 0.0) -> _Shape:
     """One tile shape and split-K of ``g``: its tiles, one tile's cycles and the GEMM's estimated cycles
-    (``elems``: bytes per element of the A operand, of the B operand as stored, and of the output)."""
+    (``elems``: bytes per element of the A operand, of the B operand as stored, and of the output). A tile of
+    ``c`` = ``shape[2]`` cores counts as ``c`` tiles of m / c rows each, each core loading n / c of its B panel."""
     elem, be, ce = elems
-    tm0, tn0 = shape
-    tm, tn = min(tm0, g.m), min(tn0, g.n)
-    n = g.count * -(-g.m // tm0) * -(-g.n // tn0) * splits
+    tm0, tn0, c = shape
+    tm, tn = min(tm0 // c, -(-min(tm0, g.m) // c)), min(tn0, g.n)
+    n = g.count * -(-g.m // tm0) * -(-g.n // tn0) * c * splits
     k_slice = -(-g.k // splits)
     f = folds.folds(tm, tn, max(1, math.ceil(k_slice / rate)), sa.rows, sa.cols, sa.dataflow, sa.preload_overlap)
     gemv = is_gemv(g)
-    fixed = _fixed(t, tm, tn, (elem, be), PARTIAL_BYTES if splits > 1 and not gemv else ce)
+    fixed = _fixed(t, tm, tn, (elem, be), PARTIAL_BYTES if splits > 1 and not gemv else ce, c)
     dq = math.ceil(tn * k_slice * dequant)  # the B panel's weights expanded in registers, beside the MMA
-    tile_cycles = max(f.cycles + 1, math.ceil(_latency_bound(t, tm0, tn0, k_slice, (elem, be), n)), dq) + fixed
+    tile_cycles = max(f.cycles + 1, math.ceil(_latency_bound(t, tm0 // c, tn0 / c, k_slice, (elem, be), n)),
+                      dq) + fixed
     out_bytes = g.count * g.m * g.n * ce
     operands = g.count * (g.m * g.k * elem + g.k * g.n * be) + out_bytes
     waves = -(-n // t.cores)
@@ -187,7 +194,7 @@ def _shape(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int], elems:
     details = {"output_tiles": n, "tile": [tm, tn], "tile_cycles": tile_cycles, "fixed_cycles": fixed,
                "split_k": splits, "k_slice": k_slice, **({"reduce_cycles": reduce} if reduce else {}),
                **({"dequant_cycles": dq} if dq else {}), **({"b_bytes_per_element": be} if be != elem else {}),
-               **({"c_bytes_per_element": ce} if ce != elem else {})}
+               **({"c_bytes_per_element": ce} if ce != elem else {}), **({"cluster": c} if c > 1 else {})}
     est = waves * tile_cycles + reduce
     if t.l2_bpc:
         est = max(est, cache_bytes(details, out_bytes, elem) / t.l2_bpc)
@@ -196,7 +203,7 @@ def _shape(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int], elems:
     return _Shape(est, details)
 
 
-def _latency_bound(t: _Terms, tm: int, tn: int, k_slice: int, elems: tuple[int, float, float], n: int) -> float:
+def _latency_bound(t: _Terms, tm: int, tn: float, k_slice: int, elems: tuple[int, float, float], n: int) -> float:
     """Fewest cycles of one tile's main loop when its K-stages wait on main memory: ``stages − 1`` stages in
     flight per thread block (Little's law), ⌈k_slice / k⌉ stages, the thread blocks resident on a core (as many
     as its shared memory holds, at most its share of the tiles) overlapping their waits."""
@@ -219,11 +226,11 @@ def fixed_cycles(arch: Arch, tm: int, tn: int, elem: int, out_elem: float | None
                   elem if out_elem is None else out_elem)
 
 
-def _fixed(t: _Terms, tm: int, tn: int, elems: tuple[float, float], out_elem: float) -> int:
+def _fixed(t: _Terms, tm: int, tn: int, elems: tuple[float, float], out_elem: float, cluster: int = 1) -> int:
     if not t.l2_bpc or math.isinf(t.l2_per_core):
         return 0
     per_core = t.l2_per_core
-    prologue = t.round_trip + panel_bytes(tm, tn, stage_k(t.tile, elems[0]), *elems) / per_core
+    prologue = t.round_trip + panel_bytes(tm, tn / cluster, stage_k(t.tile, elems[0]), *elems) / per_core
     epilogue = t.l2_latency + tm * tn * out_elem / per_core
     return math.ceil(prologue + epilogue)
 
@@ -277,5 +284,6 @@ def cache_bytes(details: dict, out_bytes: int, elem: int) -> int:
     splits = details["split_k"]
     ce = details.get("c_bytes_per_element", elem)
     partials = 2 * partial_bytes(splits, out_bytes, ce) if details.get("reduce_cycles") else 0  # written, read
-    panels = panel_bytes(tm, tn, details["k_slice"], elem, details.get("b_bytes_per_element", elem))
+    panels = panel_bytes(tm, tn / details.get("cluster", 1), details["k_slice"], elem,
+                         details.get("b_bytes_per_element", elem))
     return math.ceil(details["output_tiles"] * panels) + out_bytes + partials

@@ -90,6 +90,11 @@ class AttentionParams(WorkloadParams):
     kv_cache_write: bool = Field(
         False, description="First write the q_len new tokens' K and V into the KV cache (one KV_APPEND op), as a "
                            "serving engine's attention layer does before attending (vLLM's reshape_and_cache).")
+    kv_cache_dtype: DType | None = Field(
+        None, description="Dtype of the K/V cache (default: dtype). The ops that write or read it run in it, as "
+                          "in an LLM workload: an fp8 cache is read at a byte per element and the fused kernel "
+                          "attends in fp8 (its fp8 tensor rate; vLLM's FlashAttention-3 and FlashInfer take the "
+                          "query in fp8 with an fp8 cache); the attention output stays in dtype.")
 
     @field_validator("kv_heads")
     @classmethod
@@ -225,7 +230,25 @@ def attention(p: AttentionParams) -> Graph:
         if p.kv_len > p.q_len:
             k, v = (b.concat([x, w], dim=2, name=f"{x}_all") for x, w in (("k", k), ("v", v)))
     b.attention("q", k, v, fused=p.attention == "fused", causal=p.causal)
-    return b.build({"model": "attention", **p.model_dump()})
+    graph = b.build({"model": "attention", **p.model_dump()})
+    return _kv_cache_dtype(graph, p.kv_cache_dtype) if p.kv_cache_dtype else graph
+
+
+# the attention micro-workload's ops that write or read the K/V cache (the rest, the unfused softmax, stay in dtype)
+_KV_OPS = {"kv_append", "k_written", "v_written", "k_all", "v_all", "attention", "scores", "context"}
+
+
+def _kv_cache_dtype(graph: Graph, kv: str) -> Graph:
+    """``graph`` with its K/V-cache ops in ``kv`` (their outputs in the graph's dtype, except the cache writes and
+    views, which are the cache) and ``meta["kv_cache_dtype"]``."""
+    dtype = str(graph.meta.get("dtype") or graph.ops[0].dtype)
+    ops = []
+    for op in graph.ops:
+        if op.name in _KV_OPS:
+            keeps = op.kind in (OpKind.KV_APPEND, OpKind.CONCAT) or op.kind.is_view
+            op = dataclasses.replace(op, dtype=kv, attrs=op.attrs if keeps else {**op.attrs, "out_dtype": dtype})
+        ops.append(op)
+    return Graph(graph.name, ops, graph.inputs, meta={**graph.meta, "kv_cache_dtype": kv})
 
 
 def _one_op(model: str, p: WorkloadParams, shape: tuple[int, ...], method: str) -> Graph:

@@ -12,9 +12,10 @@ All are DEVICE times.
 * ``nccl_all_reduce.csv``: fp16 all-reduce on 2/4/8 GPUs of one NVSwitch node -> ``collective`` op all_reduce on
   the node preset with chips = num_gpus.
 
-The attention rows carry no dtype column: the README says bf16. No attention parameter is missing today (batch,
-heads, kv_heads, head_dim, q_len, kv_len, causal all exist); what the micro-workload does not model (e.g. vLLM's
-paged KV blocks and its split-KV heuristics) shows up as error, not as a skipped row.
+The attention rows carry no dtype column: the README says bf16. A ``kv_cache_dtype`` column (the collector's fp8-KV
+rows on compute capability > 8.6) replays as the micro's ``kv_cache_dtype``. No attention parameter is missing
+(batch, heads, kv_heads, head_dim, q_len, kv_len, causal, the KV dtype all exist); what the micro-workload does not
+model (e.g. vLLM's paged KV blocks and its split-KV heuristics) shows up as error, not as a skipped row.
 """
 
 from __future__ import annotations
@@ -111,11 +112,16 @@ def plan_aic_gemm(plan: FilePlan, preset: str) -> FilePlan:
 BLOCK = 64  # collector/vllm/collect_attn.py run_attention_torch: block_size = 64
 
 
+# The collector's KV cache dtypes (collect_attn.py: bf16, and fp8 on compute capability > 8.6, its query cast to fp8
+# too) -> the attention micro's kv_cache_dtype.
+KV_DTYPES = {"bf16": "bf16", "bfloat16": "bf16", "fp8": "fp8", "fp8_e4m3": "fp8"}
+
+
 def replay_footprint(b: int, h: int, kvh: int, dh: int, q: int, kv: int, elem: int = 2) -> int:
     """Bytes one replay of an attention row touches: the K and V cache blocks its sequences own (whole blocks of
-    BLOCK tokens), the query and output, and the new tokens' K and V (bf16)."""
+    BLOCK tokens, ``elem`` bytes per element), the query and output, and the new tokens' K and V (bf16)."""
     cache = 2 * b * -(-kv // BLOCK) * BLOCK * kvh * dh * elem
-    return cache + 2 * b * h * q * dh * elem + 2 * b * kvh * q * dh * elem
+    return cache + 2 * b * h * q * dh * 2 + 2 * b * kvh * q * dh * 2
 
 
 def l2_share(preset: str) -> int:
@@ -140,21 +146,28 @@ def plan_aic_attention(plan: FilePlan, preset: str) -> FilePlan:
         if h % kvh:
             plan.skipped.append((key, "num_key_value_heads does not divide num_heads"))
             continue
-        kv_dtype = (r.get("kv_cache_dtype") or "bfloat16").strip().lower()
-        if kv_dtype not in ("bf16", "bfloat16"):  # the collector's fp8-KV rows (sm > 86): no KV dtype on the micro
-            plan.skipped.append((f"{key} kv {kv_dtype}", "KV cache dtype other than bf16: the attention "
-                                                         "micro-workload has one dtype"))
+        kv_dtype = KV_DTYPES.get((r.get("kv_cache_dtype") or "bfloat16").strip().lower())
+        if kv_dtype is None:
+            plan.skipped.append((f"{key} kv {r['kv_cache_dtype']}", "KV cache dtype not one of "
+                                                                   + ", ".join(sorted(KV_DTYPES))))
             continue
-        warm = WARM if replay_footprint(b, h, kvh, dh, q, kv) <= l2_share(preset) else ""
+        key += "" if kv_dtype == "bf16" else f" kv {kv_dtype}"
+        elem = 1 if kv_dtype == "fp8" else 2
+        warm = WARM if replay_footprint(b, h, kvh, dh, q, kv, elem) <= l2_share(preset) else ""
         j = job(preset + GRAPH + warm, "attention", batch=b, heads=h, kv_heads=kvh, head_dim=dh, q_len=q, kv_len=kv,
-                attention="fused", causal=not decode, dtype="bf16", kv_cache_write=True)
+                attention="fused", causal=not decode, dtype="bf16", kv_cache_write=True,
+                **({} if kv_dtype == "bf16" else {"kv_cache_dtype": kv_dtype}))
         group = "GQA" if kvh < h else "MHA"
-        plan.rows.append(RowSpec(key, meas, ((j, 1, "replay"),), group=group, tags=_sizes(meas)))
+        plan.rows.append(RowSpec(key, meas, ((j, 1, "replay"),), group=group,
+                                 tags=_sizes(meas) | {f"kv {kv_dtype}"}))
     what = "decode (q_len 1)" if decode else "prefill (causal)"
     plan.views = [View("all rows", lambda r: True, "flash_attention", f"FlashAttention {what}, device time"),
                   View("rows >= 50 us", lambda r: "ge50us" in r.tags),
                   View("rows < 50 us", lambda r: "lt50us" in r.tags),
                   *(group_view(g) for g in ("MHA", "GQA") if any(r.group == g for r in plan.rows))]
+    kinds = sorted({t for r in plan.rows for t in r.tags if t.startswith("kv ")})
+    if len(kinds) > 1:
+        plan.views += [View(f"{t} cache", lambda r, t=t: t in r.tags) for t in kinds]
     plan.notes.append(f"vllm_flash_attn bf16 {what} -> attention fused, causal={not decode}, batch/heads/"
                       "kv_heads/head_dim/q_len/kv_len as the row")
     return plan

@@ -162,6 +162,32 @@ def test_kv_cache_write_adds_one_append_of_the_new_tokens():
     assert [shapes[x] for x in att.inputs[1:3]] == [(2, 8, 4096, 128)] * 2
 
 
+def test_an_fp8_kv_cache_halves_the_cache_bytes_and_runs_the_fused_kernel_in_fp8():
+    # decode, 2 sequences over 4096 tokens, 8 KV heads of 128, bf16 activations and an fp8 cache: the append writes
+    # the new token's K and V at 1 B (2 x 2 x 8 x 128 = 4096 B) and the fused kernel reads the cache at 1 B
+    # (K and V 2 x 2 x 8 x 4096 x 128 = 16777216 B; bf16: twice) and writes its output in bf16
+    p = dict(batch=2, heads=32, kv_heads=8, q_len=1, kv_len=4096, head_dim=128, attention="fused",
+             kv_cache_write=True, dtype="bf16")
+    fp8, bf16 = (attention(AttentionParams(**p, **kw)) for kw in ({"kv_cache_dtype": "fp8"}, {}))
+    ops = {op.name: op for op in fp8.ops}
+    assert ops["kv_append"].dtype == "fp8" and ops["kv_append"].out_bytes == 2 * 2 * 8 * 128
+    att = ops["attention"]
+    assert att.dtype == "fp8" and att.out_dtype == "bf16" and att.out_bytes == 2 * 32 * 128 * 2
+    assert fp8.info.kv_cache_dtype == "fp8" and bf16.info.kv_cache_dtype is None
+    h100 = load_arch("h100")
+    reports = []
+    for graph in (fp8, bf16):
+        tg = lower(graph, h100, Options(execution="cuda_graph"))
+        reports.append({o["name"]: o for o in build_report(graph, h100, tg, simulate(tg), name="t", workload={},
+                                                            version=__version__)["ops"]})
+    cache = 2 * 2 * 8 * 4096 * 128
+    assert reports[0]["attention"]["bytes"]["hbm"] >= cache and reports[1]["attention"]["bytes"]["hbm"] >= 2 * cache
+    assert reports[0]["attention"]["bytes"]["hbm"] < 2 * cache
+    # the fused kernel prices its MMAs at fp8's tensor rate (h100.yaml rates: fp8 2 x bf16): a decode block of
+    # 128 rows x 128 keys x 128 takes 2 x 128 x 128 x 128 / 2048 MAC/clk = 2048 cycles in bf16, 1024 in fp8
+    assert [r["attention"]["mapping"]["block_tensor_cycles"] for r in reports] == [1024, 2048]
+
+
 def test_kv_cache_write_runs_before_the_attention_kernel():
     # the attention kernel reads the K/V the append wrote (as vLLM's flash kernel reads the paged cache), so on a
     # GPU it starts after the append ends, plus the 0.6 us kernel_dispatch of a100.yaml: 846 cycles at 1.41 GHz

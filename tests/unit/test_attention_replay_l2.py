@@ -52,6 +52,28 @@ def test_warm_inputs_only_when_one_replay_fits_the_l2_share(tmp_path):
     assert "warm" not in arch_refs[1]
 
 
+def test_an_fp8_kv_cache_row_replays_with_its_cache_dtype_and_half_the_cache_bytes(tmp_path):
+    # the collector's fp8-KV rows (compute capability > 8.6) carry kv_cache_dtype: replayed, not skipped, with the
+    # micro's kv_cache_dtype fp8, the replay's cache bytes at 1 B against a100's L2 share of 20971520 B:
+    # b8 h32/8 kv2048: K and V 2 x 8 x 2048 x 8 x 128 x 1 B = 33554432 B (cold); b4: 16777216 B plus its query and
+    # output 2 x 4 x 32 x 128 x 2 B and new K and V 2 x 4 x 8 x 128 x 2 B (81920 B together) fits (warm); the same
+    # b4 row with a bf16 cache (33554432 B) does not
+    path = tmp_path / "generation_attention.csv"
+    path.write_text("batch_size,num_heads,num_key_value_heads,head_dim,q_len,kv_len,kv_cache_dtype,latency_us\n"
+                    "4,32,8,128,1,2048,fp8,20\n8,32,8,128,1,2048,fp8,30\n4,32,8,128,1,2048,bfloat16,25\n"
+                    "4,32,8,128,1,2048,int4,25\n")
+    plan = aic.plan_aic_attention(FilePlan(label="aiconfigurator/h100_sxm/generation_attention.csv", path=path,
+                                           kind="aic_attention", hardware="h100_sxm", preset="a100", compared=""),
+                                  "a100")
+    assert [r.key for r in plan.rows] == ["b4 h32/8 d128 q1 kv2048 kv fp8", "b8 h32/8 d128 q1 kv2048 kv fp8",
+                                          "b4 h32/8 d128 q1 kv2048"]
+    jobs = [r.terms[0][0] for r in plan.rows]
+    assert [dict(j[2]).get("kv_cache_dtype") for j in jobs] == ["fp8", "fp8", None]
+    assert [j[0].endswith("|warm=all") for j in jobs] == [True, False, False]
+    assert len(plan.skipped) == 1 and "int4" in plan.skipped[0][0]
+    assert aic.replay_footprint(4, 32, 8, 128, 1, 2048, 1) == 16777216 + 81920
+
+
 def test_split_cta_writes_its_fp32_partial_beside_its_kv_stream():
     # a split CTA of 3 blocks of 65536 B of K and V and a 32-row fp32 partial (32 x 128 x 4 = 16384 B), 216 CTAs
     # running, 2 per SM: its bytes at 1/216 of the bandwidth shared by the 2 resident CTAs:

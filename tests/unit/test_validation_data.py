@@ -137,7 +137,8 @@ def test_aiconfigurator_plans(tmp_path):
 def test_held_out_aiconfigurator_systems_replay_on_their_presets(tmp_path):
     # the team's held-out tables come as aiconfigurator/<system>/*.csv of the other GPUs: each folder names its
     # preset, a GEMM row runs at its type's dtype (collect_gemm.py types: bfloat16, fp8, fp8_block, nvfp4, awq,
-    # gptq), weight-only types and fp8 KV caches are skipped with their reason, never replayed as bf16
+    # gptq), weight-only types are skipped with their reason, never replayed as bf16; an fp8 KV cache replays with
+    # the attention micro's kv_cache_dtype
     gemm_head = "framework,version,kernel_source,dtype,m,n,k,latency_us\n"
     for system, compute, network in (("h100_sxm", "h100", "dgx-h100"), ("h200_sxm", "h200", "dgx-h200"),
                                      ("b200_sxm", "b200", "dgx-b200")):
@@ -171,4 +172,5 @@ def test_held_out_aiconfigurator_systems_replay_on_their_presets(tmp_path):
     dec = plan_file(_csv(tmp_path / "aiconfigurator" / "h200_sxm" / "generation_attention.csv",
                          head + "VLLM,0.16.0,fa,8,32,4,128,1,1024,bfloat16,15.0\n"
                                 "VLLM,0.16.0,fa,8,32,4,128,1,1024,fp8,11.0\n"))
-    assert dec.preset == "h200" and len(dec.rows) == 1 and "KV cache dtype" in dec.skipped[0][1]
+    assert dec.preset == "h200" and not dec.skipped
+    assert [dict(r.terms[0][0][2]).get("kv_cache_dtype") for r in dec.rows] == [None, "fp8"]

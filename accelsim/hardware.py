@@ -460,6 +460,8 @@ class Level(_Model):
     access_bytes: PositiveInt = 64
     efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0  # sustained fraction of the peak bandwidth
     efficiency_by_size: list[tuple[Bytes, Annotated[float, Field(gt=0, le=1)]]] = Field(default_factory=list)
+    # a cache: the fraction of its capacity one tensor can count on staying in (None: accelsim.cost.CACHE_SHARE)
+    resident_share: Annotated[float, Field(gt=0, le=1)] | None = None
     kind: str = ""
     after: str | None = None
     energy_per_bit: PicojoulesPerBit | None = None  # pJ per bit moved at this level (a memory: its array + I/O)

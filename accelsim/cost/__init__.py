@@ -19,13 +19,22 @@ import importlib
 from types import ModuleType
 from typing import NamedTuple
 
-from ..hardware import UNIT_KINDS
+from ..hardware import UNIT_KINDS, Arch
 
 CACHE_SHARE = 0.5  # of the outermost cache's capacity: A100's and H100's L2 is two partitions, each caching the
 # accesses of the SMs (GPCs) wired to it (nv_ampere_whitepaper, "L2 cache"; nv_h100_whitepaper), so a tensor that
 # every SM reads may be held twice; half the capacity is what such tensors can count on (the same half as the
 # SRAM residency of mapping/choice.py). The LRU rule of mapping/l2resident.py and split-K's partials
-# (:mod:`.gpu_tiles`) both read it.
+# (:mod:`.gpu_tiles`) both read it, through :func:`resident_bytes`; a cache level's ``resident_share`` replaces it.
+
+
+def resident_bytes(arch: Arch, level: str | None = None) -> int:
+    """Bytes of cache ``level`` (default: the outermost cache) one tensor can count on: its capacity × its
+    ``resident_share``, else × :data:`CACHE_SHARE`; 0 without a cache."""
+    if not arch.caches:
+        return 0
+    cache = arch.memory(level or arch.caches[-1])
+    return int(cache.capacity * (cache.resident_share or CACHE_SHARE))
 
 
 class Priced(NamedTuple):

@@ -22,7 +22,7 @@ fp32 partial tile instead, and a second kernel sums the slices (:func:`reduce_cy
 ``splitKreduce_kernel``, one ``kernel_dispatch`` after the last tile), which the emitter runs after the op's last
 tiles. The partials are read back from the shared cache only while the cache still holds them: by the LRU rule of
 mapping/l2resident.py, when the partials plus the operand bytes the GEMM streams through the cache after its first
-wave wrote its partials fit :data:`CACHE_SHARE` of the cache; otherwise the later waves evict them, they are
+wave wrote its partials fit the cache's resident share (:func:`accelsim.cost.resident_bytes`); otherwise the later waves evict them, they are
 written back to main memory and the reduction reads them from there (:func:`partials_cached`). A matrix-vector
 product (m or n = 1) sums its slices inside the CTA (cuBLAS's GEMV kernel): neither. A weight-only quantised GEMM (``dequant``: the
 core's vector cycles per weight element) dequantises the tn × k_slice weights of its B panel in each tile,
@@ -40,7 +40,7 @@ from typing import NamedTuple
 
 from ..hardware import Arch, OutputTile, SystolicArray
 from ..ir import Gemm
-from . import CACHE_SHARE, folds
+from . import folds, resident_bytes
 
 SPLIT_K_MIN = 256  # shortest K slice of a split-K GEMM (cuBLAS splits K only for long reductions)
 PARTIAL_BYTES = 4  # split-K partial sums are fp32
@@ -55,7 +55,7 @@ class _Terms(NamedTuple):
     l2_latency: int  # the shared cache's latency (cycles); 0 without a cache
     round_trip: int  # shared-cache plus main-memory latency (cycles)
     l2_per_core: float  # the core's share of the shared cache's bandwidth (bytes per cycle); inf: unbounded
-    l2_capacity: float
+    l2_resident: float  # the bytes of the shared cache a tensor can count on (cost.resident_bytes)
     l2_bpc: float  # the shared cache's bandwidth (bytes per cycle); 0 without a cache
     main_bpc: float  # main memory's bandwidth (bytes per cycle)
     dispatch: int  # the device's start of a dependent kernel (cycles; arch.kernel_dispatch)
@@ -73,7 +73,7 @@ def _terms(arch: Arch) -> _Terms:
     l2_bpc = arch.bytes_per_cycle(l2)
     return _Terms(tile, arch.cores, arch.core.sram.total_bytes, arch.latency_cycles(l2),
                   arch.latency_cycles(l2) + arch.latency_cycles(main), l2_bpc / arch.cores,
-                  arch.memory(l2).capacity, l2_bpc, arch.bytes_per_cycle(main), dispatch)
+                  resident_bytes(arch, l2), l2_bpc, arch.bytes_per_cycle(main), dispatch)
 
 
 class _Shape(NamedTuple):
@@ -256,12 +256,12 @@ def partials_cached(arch: Arch, splits: int, out_bytes: int, elem: int, later: i
     """Whether the shared cache still holds a split-K GEMM's partials when its reduction kernel reads them: by the
     LRU rule of mapping/l2resident.py, their stack distance then (the partials themselves plus the ``later`` bytes
     the GEMM streamed through the cache after its first wave wrote its partials: its operands and output times
-    (waves − 1) / waves, none in a one-wave GEMM) fits :data:`CACHE_SHARE` of the cache."""
+    (waves − 1) / waves, none in a one-wave GEMM) fits the bytes a tensor can count on (:func:`resident_bytes`)."""
     return _cached(_terms(arch), splits, out_bytes, elem, later)
 
 
 def _cached(t: _Terms, splits: int, out_bytes: int, elem: float, later: int) -> bool:
-    return bool(t.l2_bpc) and partial_bytes(splits, out_bytes, elem) + later <= CACHE_SHARE * t.l2_capacity
+    return bool(t.l2_bpc) and partial_bytes(splits, out_bytes, elem) + later <= t.l2_resident
 
 
 def _reduce_cycles(t: _Terms, splits: int, out_bytes: int, elem: int, later: int = 0) -> int:

@@ -4,8 +4,9 @@ On an arch with a shared cache level (a GPU's L2), an op's output is written thr
 bytes still reach main memory, as the producer's STORE tasks, which its readers wait for as before) and a later
 op that reads it finds it there, unless what was touched since evicted it. With ``options.cache_residency``
 (default on) a reader is served a tensor from the outermost cache (that level's bandwidth and latency, no
-main-memory read) when its LRU stack distance fits :data:`CACHE_SHARE` of the cache: the tensor's bytes plus
-the footprint (activation inputs, parameters, output) of every working op run between its producer and the
+main-memory read) when its LRU stack distance fits the bytes the cache keeps for a tensor
+(:func:`accelsim.cost.resident_bytes`: :data:`CACHE_SHARE` of it, or the level's ``resident_share``): the tensor's
+bytes plus the footprint (activation inputs, parameters, output) of every working op run between its producer and the
 reader. Only activations: op outputs and, with ``options.warm_inputs``, graph inputs; parameters, KV caches and
 stashed tensors are placed and keep their memory.
 
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import math
 
-from ..cost import CACHE_SHARE, vector
+from ..cost import CACHE_SHARE, resident_bytes, vector
 from ..errors import MappingError
 from ..hardware import Arch
 from ..ir import Graph, Op
@@ -66,7 +67,7 @@ def cache_residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: 
     docstring); unchanged without a cache or with ``options.cache_residency`` off."""
     if not (options.cache_residency and arch.caches):
         return plans
-    budget = int(arch.memory(arch.caches[-1]).capacity * CACHE_SHARE)
+    budget = resident_bytes(arch)
     placed = {*graph.info.kv_cache, *graph.info.stashed}
     written: dict[str, tuple[int, int]] = {}  # tensor → (its bytes, bytes touched before it was written)
     warm = {n: math.prod(graph.inputs[n]) for n in warm_names(graph, options) - placed}  # elements

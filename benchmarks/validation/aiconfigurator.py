@@ -125,13 +125,12 @@ def replay_footprint(b: int, h: int, kvh: int, dh: int, q: int, kv: int, elem: i
 
 
 def l2_share(preset: str) -> int:
-    """The bytes of the preset's outermost cache a tensor can count on (l2resident.CACHE_SHARE of it)."""
-    from accelsim.mapping.l2resident import CACHE_SHARE
+    """The bytes of the preset's outermost cache a tensor can count on (accelsim.cost.resident_bytes)."""
+    from accelsim.cost import resident_bytes
 
     from .jobs import load_preset
 
-    arch = load_preset(preset)
-    return int(arch.memory(arch.caches[-1]).capacity * CACHE_SHARE) if arch.caches else 0
+    return resident_bytes(load_preset(preset))
 
 
 def plan_aic_attention(plan: FilePlan, preset: str) -> FilePlan:

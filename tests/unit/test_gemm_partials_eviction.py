@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from accelsim.config import load_arch
-from accelsim.cost import gpu_tiles
+from accelsim.cost import gpu_tiles, resident_bytes
 from accelsim.ir import Gemm
 from accelsim.mapping import l2resident
 
@@ -26,7 +26,11 @@ def _clean_gpu():
 
 
 def test_the_partials_share_of_the_l2_is_the_residency_rules():
-    assert gpu_tiles.CACHE_SHARE == l2resident.CACHE_SHARE == 0.5
+    # both read cost.resident_bytes: CACHE_SHARE 0.5 of the 1 MiB L2, or the level's resident_share
+    arch = _clean_gpu()
+    assert l2resident.CACHE_SHARE == 0.5 and gpu_tiles._terms(arch).l2_resident == resident_bytes(arch) == 512 * KIB
+    whole = load_arch({"base": "a100", "l2": {"capacity": "1MiB", "resident_share": 0.75}})
+    assert gpu_tiles._terms(whole).l2_resident == resident_bytes(whole) == 768 * KIB
 
 
 def test_partials_stay_in_the_l2_while_their_stack_distance_fits_half_of_it():

@@ -52,6 +52,10 @@ HARNESSES = {
     # used in `do_bench` (minus the L2 cache flush)"); vLLM's benchmarks/kernels/bench_fp8_gemm.py times with it,
     # on one activation a and one weight b. So the inputs and the one weight start in the L2 where they fit.
     "do_bench_cudagraph": {"warm_inputs": True, "warm_params": 1},
+    # torch.utils.benchmark Timer.blocked_autorange (vLLM's benchmarks/cutlass_benchmarks/w8a8_benchmarks.py): eager
+    # calls on the same tensors back to back, no L2 flush; the host's launches overlap kernels of tens of us, so
+    # the device time is compared
+    "torch_timer": {"warm_inputs": True, "warm_params": 1},
 }
 
 

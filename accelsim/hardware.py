@@ -836,6 +836,9 @@ class Arch(_Model):
             late = next(lv.name for lv in order[roles.index("memory"):] if lv.role == "cache")
             raise ValueError(f"levels.{late}: a cache must sit between the cores and the memories (put it "
                              f"before {order[roles.index('memory')].name!r})")
+        shared = next((lv.name for lv in order if lv.resident_share is not None and lv.role != "cache"), None)
+        if shared is not None:
+            raise ValueError(f"{shared}.resident_share: only a cache level keeps a share of its capacity for a tensor")
         self._order = tuple(order)
         self._memories = tuple(lv.name for lv in order if lv.role == "memory")
         self._caches = tuple(lv.name for lv in order if lv.role == "cache")

@@ -33,6 +33,17 @@ def test_the_partials_share_of_the_l2_is_the_residency_rules():
     assert gpu_tiles._terms(whole).l2_resident == resident_bytes(whole) == 768 * KIB
 
 
+def test_a_resident_share_on_a_memory_level_is_refused(tmp_path):
+    import pytest
+
+    from accelsim.errors import ConfigError
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("base: a100\nhbm:\n  resident_share: 0.5\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml.*hbm\.resident_share: only a cache level"):
+        load_arch(str(bad))
+
+
 def test_partials_stay_in_the_l2_while_their_stack_distance_fits_half_of_it():
     arch = _clean_gpu()
     out = 128 * 128 * 2  # a 128x128 bf16 output; 4 slices of fp32 partials: 4 x 16384 x 4 B = 256 KiB

@@ -76,12 +76,19 @@ class Flash(NamedTuple):
     # peak utilization (1: the structure above accounts for the rest, as FlashAttention-2's does on a100)
     mma_utilization: float = 1.0
 
-    def tile(self, s: Shape) -> tuple[int, int]:
-        """(query rows, keys) of one CTA's tile and K/V block for kernel shape ``s``."""
+    def tile(self, s: Shape, elem: int = 2) -> tuple[int, int]:
+        """(query rows, keys) of one CTA's tile and K/V block for kernel shape ``s`` with ``elem``-byte operands."""
         if self.name == "flash2":
             return 64, block_n(s.head_dim)
         if self.name == "trtllm_gen":
             return trtllm_tile(s)
+        if elem == 1:
+            # tile_size_fwd_sm90's 8-bit branch (FP8 attention: an fp8 KV cache with its fp8 query) with
+            # paged_kv_non_TMA, not local: hd <= 64: 192 x 160; <= 96: 192 x 128; <= 128: 128 x 160; <= 192:
+            # 128 x 160; larger: 128 x 128
+            if s.head_dim <= 96:
+                return 192, 160 if s.head_dim <= 64 else 128
+            return 128, 160 if s.head_dim <= 192 else 128
         # flash-attention hopper/tile_size.h tile_size_fwd_sm90 (16-bit) with paged_kv_non_TMA: hd <= 64: 192 x 128;
         # hd <= 128: 128 x 128; hd <= 192: 128 x 96; larger: 128 x 80. A serving engine's paged KV cache is read
         # without TMA (flash_api.cpp get_pagedkv_tma: TMA only when page_size % kBlockN == 0 and seqlen_q x group
@@ -285,7 +292,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     """Cycles of fused attention ``op`` as FlashAttention CTAs on a GPU-like core (see the module docstring)."""
     s, k = shape(op), FLASH[arch.core.attention_kernel]
     k = k.decode if s.decode and k.decode else k
-    bm, bn = k.tile(s)
+    bm, bn = k.tile(s, op.elem_bytes)
     tiles = -(-s.rows // bm)
     per_head = kv_blocks(s.rows, s.kv_len, s.causal, bm, bn)
     # the split heuristic counts the kernel's CTA slots (flash-attention: 2 per SM for FA2); the CTAs that run at

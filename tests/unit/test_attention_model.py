@@ -183,9 +183,10 @@ def test_an_fp8_kv_cache_halves_the_cache_bytes_and_runs_the_fused_kernel_in_fp8
     cache = 2 * 2 * 8 * 4096 * 128
     assert reports[0]["attention"]["bytes"]["hbm"] >= cache and reports[1]["attention"]["bytes"]["hbm"] >= 2 * cache
     assert reports[0]["attention"]["bytes"]["hbm"] < 2 * cache
-    # the fused kernel prices its MMAs at fp8's tensor rate (h100.yaml rates: fp8 2 x bf16): a decode block of
-    # 128 rows x 128 keys x 128 takes 2 x 128 x 128 x 128 / 2048 MAC/clk = 2048 cycles in bf16, 1024 in fp8
-    assert [r["attention"]["mapping"]["block_tensor_cycles"] for r in reports] == [1024, 2048]
+    # the fused kernel prices its MMAs at fp8's tensor rate (h100.yaml rates: fp8 2 x bf16) in FlashAttention-3's
+    # 8-bit blocks (tile_size_fwd_sm90, hd 128, paged: 128 x 160): a decode block takes 2 x 128 x 160 x 128 /
+    # (2048 x 2) MAC/clk = 1280 cycles, the bf16 128 x 128 block 2 x 128 x 128 x 128 / 2048 = 2048
+    assert [r["attention"]["mapping"]["block_tensor_cycles"] for r in reports] == [1280, 2048]
 
 
 def test_kv_cache_write_runs_before_the_attention_kernel():
@@ -229,13 +230,16 @@ def test_flash3_tiles_and_overlap_on_h100():
 
 def test_fp8_attention_runs_its_mmas_at_the_fp8_rate():
     # h100's tensor cores do fp8 at twice the bf16 rate (datasheet: 1978.9 vs 989.4 TFLOPS dense; the preset's
-    # rates.fp8 = 2), as FlashAttention-3's FP8 forward does: a causal hd-128 block's MMAs take
-    # ⌈2 x 128·128·128 / (2048 x 2) / 0.75⌉ = 1366 cycles, half the bf16 block's (the softmax keeps its cost)
+    # rates.fp8 = 2), as FlashAttention-3's FP8 forward does, in its 8-bit tiles (hopper/tile_size.h
+    # tile_size_fwd_sm90, element_size 1, hd 128 with a paged cache: 128 x 160, causal or not): a block's MMAs take
+    # ⌈2 x 128·160·128 / (2048 x 2) / 0.75⌉ = 1707 cycles where the bf16 128 x 128 block takes 2731; the softmax
+    # costs per score alike, 160 / 128 of the bf16 block's
     h100 = load_arch("h100")
     bf16, fp8 = (systolic.price(_op(q_len=8192, kv_len=8192, causal=True, dtype=dt), h100.core.systolic,
                                 h100).details for dt in ("bf16", "fp8"))
-    assert fp8["block_tensor_cycles"] == math.ceil(2 * 128 * 128 * 128 / (2048 * 2) / 0.75) == 1366
-    assert fp8["block_softmax_cycles"] == bf16["block_softmax_cycles"]
+    assert fp8["block"] == [128, 160] and bf16["block"] == [128, 128]
+    assert fp8["block_tensor_cycles"] == math.ceil(2 * 128 * 160 * 128 / (2048 * 2) / 0.75) == 1707
+    assert fp8["block_softmax_cycles"] * 128 == bf16["block_softmax_cycles"] * 160
     # a100 lists no fp8 rate: its fp8 attention runs at the bf16 rate
     a100_fp8 = systolic.price(_op(dtype="fp8"), A100.core.systolic, A100).details
     assert a100_fp8["block_tensor_cycles"] == _price().details["block_tensor_cycles"]

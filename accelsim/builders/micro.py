@@ -40,6 +40,7 @@ from ..units import DTYPE_BITS, DType, dtype_bytes, parse_size
 from .layers import INPUT, GraphBuilder
 from .manual import Padding, PosPair
 from .params import WorkloadParams
+from .precision import computes_on_kv
 from .recsys import RecsysBuilder, TableAccessParams
 from .tlayers import ACT_FLOPS, TransformerBuilder
 
@@ -245,8 +246,8 @@ def _kv_cache_dtype(graph: Graph, kv: str) -> Graph:
     ops = []
     for op in graph.ops:
         if op.name in _KV_OPS:
-            keeps = op.kind in (OpKind.KV_APPEND, OpKind.CONCAT) or op.kind.is_view
-            op = dataclasses.replace(op, dtype=kv, attrs=op.attrs if keeps else {**op.attrs, "out_dtype": dtype})
+            attrs = {**op.attrs, "out_dtype": dtype} if computes_on_kv(op) else op.attrs
+            op = dataclasses.replace(op, dtype=kv, attrs=attrs)
         ops.append(op)
     return Graph(graph.name, ops, graph.inputs, meta={**graph.meta, "kv_cache_dtype": kv})
 

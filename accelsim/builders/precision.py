@@ -13,7 +13,8 @@
   weight dtype, reads the packed bytes, and no separate op, launch or memory round trip is added. The cost
   model prices that work inside the GEMM (:func:`accelsim.cost.systolic.dequant_cycles`);
 * the KV cache's writers and readers (KV_APPEND, the cached K/V views and the attention GEMMs of a cached layer)
-  run in the KV-cache dtype, and ``meta["kv_cache_bytes"]`` counts the cache in it.
+  run in the KV-cache dtype, and ``meta["kv_cache_bytes"]`` counts the cache in it; the readers that compute (the
+  fused attention, the scores and context GEMMs) write their outputs in the activation dtype (``out_dtype``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ def _reads_kv(op: Op, scopes: set[str]) -> bool:
     return op.kind in (OpKind.KV_APPEND, OpKind.ATTENTION) or leaf in ("scores", "context", "k_all", "v_all")
 
 
+def computes_on_kv(op: Op) -> bool:
+    """An op that reads the KV cache and writes an activation (the attention, its scores and context GEMMs), as
+    opposed to the cache's writer and views."""
+    return op.kind is OpKind.ATTENTION or op.name.rpartition(".")[2] in ("scores", "context")
+
+
 def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cache: str | None,
                     group_size: int) -> Graph:
     """``graph`` with the dtypes of the module docstring (``None``: the activation dtype)."""
@@ -56,6 +63,8 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
     for op in graph.ops:
         dtype = kv_cache if _reads_kv(op, scopes) else activation
         weights, attrs = op.weights, op.attrs
+        if dtype != activation and computes_on_kv(op):  # reads the cache, writes an activation
+            attrs = {**attrs, "out_dtype": activation}
         if _linear_weights(op) and (weight != activation or packed):
             weights = tuple(dataclasses.replace(w, dtype=weight, group_size=group_size if quantised else 0)
                             for w in op.weights)
@@ -76,4 +85,4 @@ def with_precision(graph: Graph, p: object) -> Graph:
                            kv_cache=getattr(p, "kv_cache_dtype", None), group_size=getattr(p, "quant_group_size", 0))
 
 
-__all__ = ["apply_precision", "with_precision"]
+__all__ = ["apply_precision", "computes_on_kv", "with_precision"]

@@ -141,6 +141,13 @@ def test_fp8_kv_cache_halves_kv_bytes():
     assert fp8["model.layers.0.self_attn.scores"].dtype == "fp8"
     assert fp8["model.layers.0.self_attn.k_append"].dtype == "fp8"
     assert fp8["model.layers.0.self_attn.softmax"].dtype == "bf16"
+    # the readers that compute write activations: the scores (softmax's input) and the context (the output
+    # projection's) in bf16, 1 x 32 heads x 1025 keys x 2 B and 32 x 128 x 2 B per sample; the append writes the cache
+    scores, context = fp8["model.layers.0.self_attn.scores"], fp8["model.layers.0.self_attn.context"]
+    assert scores.out_dtype == context.out_dtype == "bf16" and scores.out_bytes == 32 * 1025 * 2
+    assert fp8["model.layers.0.self_attn.k_append"].out_dtype == "fp8"
+    fused = _decode(kv_cache_dtype="fp8", attention="fused")["model.layers.0.self_attn.attention"]
+    assert fused.dtype == "fp8" and fused.out_dtype == "bf16" and fused.out_bytes == 32 * 128 * 2
 
 
 def test_simulated_bytes_follow_the_dtypes():

@@ -22,8 +22,8 @@ fp32 partial tile instead, and a second kernel sums the slices (:func:`reduce_cy
 ``splitKreduce_kernel``, one ``kernel_dispatch`` after the last tile), which the emitter runs after the op's last
 tiles. The partials are read back from the shared cache only while the cache still holds them: by the LRU rule of
 mapping/l2resident.py, when the partials plus the operand bytes the GEMM streams through the cache after its first
-wave wrote its partials fit the cache's resident share (:func:`accelsim.cost.resident_bytes`); otherwise the later waves evict them, they are
-written back to main memory and the reduction reads them from there (:func:`partials_cached`). A matrix-vector
+wave wrote its partials fit the cache's resident share (:func:`accelsim.cost.resident_bytes`); otherwise the later
+waves evict them, they are written back to main memory and the reduction reads them from there (:func:`partials_cached`). A matrix-vector
 product (m or n = 1) sums its slices inside the CTA (cuBLAS's GEMV kernel): neither. A weight-only quantised GEMM (``dequant``: the
 core's vector cycles per weight element) dequantises the tn × k_slice weights of its B panel in each tile,
 overlapped with the MMA: the tile's main loop takes the longest of folds, memory latency and that.
@@ -132,8 +132,8 @@ STAGE_BARRIER_BYTES = 32  # CUTLASS sm90 compute_stage_count_or_override: 32 byt
 
 
 def stages(t: _Terms, tm: int, tn: float, elems: tuple[float, float]) -> int:
-    """K-stages a core computing ``tm`` rows of a tile, loading ``tn`` of its B columns, keeps in shared memory: the preset's ``tile.stages`` when they fit (else 0:
-    the shape is not offered), or with ``tile.stage_carveout`` CUTLASS 3.x's StageCountAutoCarveout (NVIDIA/cutlass
+    """K-stages a core computing ``tm`` rows of a tile, loading ``tn`` of its B columns, keeps in shared memory:
+    the preset's ``tile.stages`` when they fit (else 0: the shape is not offered), or with ``tile.stage_carveout`` CUTLASS 3.x's StageCountAutoCarveout (NVIDIA/cutlass
     include/cutlass/gemm/collective/builders/sm90_gmma_builder.inl compute_stage_count_or_override: (shared memory
     − carveout) / (the stage's A and B panel bytes + 32 bytes of barriers), no cap), so a smaller tile keeps more
     stages in flight."""
@@ -183,7 +183,7 @@ def _shape(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int, int], e
     f = folds.folds(tm, tn, max(1, math.ceil(k_slice / rate)), sa.rows, sa.cols, sa.dataflow, sa.preload_overlap)
     gemv = is_gemv(g)
     fixed = _fixed(t, tm, tn, (elem, be), PARTIAL_BYTES if splits > 1 and not gemv else ce, c)
-    dq = math.ceil(tn * k_slice * dequant)  # the B panel's weights expanded in registers, beside the MMA
+    dq = math.ceil(tn / c * k_slice * dequant)  # the core's B panel weights expanded in registers, beside the MMA
     tile_cycles = max(f.cycles + 1, math.ceil(_latency_bound(t, tm0 // c, tn0 / c, k_slice, (elem, be), n)),
                       dq) + fixed
     out_bytes = g.count * g.m * g.n * ce

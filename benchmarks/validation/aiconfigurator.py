@@ -172,6 +172,13 @@ def plan_aic_attention(plan: FilePlan, preset: str) -> FilePlan:
     return plan
 
 
+# The NCCL collector (ai-dynamo/aiconfigurator collector/collect_nccl.py) runs nccl-tests' all_reduce_perf,
+# all_gather_perf, reduce_scatter_perf and alltoall_perf on "half" or "int8" buffers; its op names -> the collective
+# micro's, its dtypes -> accelsim's.
+NCCL_OPS = {"alltoall": "all_to_all"}
+NCCL_DTYPES = {"half": "fp16", "fp16": "fp16", "bfloat16": "bf16", "bf16": "bf16", "int8": "int8"}
+
+
 def plan_aic_nccl(plan: FilePlan, network: str | None) -> FilePlan:
     """NCCL all-reduces on one node: the ``collective`` micro-workload on the node preset with num_gpus chips."""
     plan.compared = "device (NCCL kernel) vs the collective micro-workload (seconds - launch_overhead_s)"
@@ -179,13 +186,15 @@ def plan_aic_nccl(plan: FilePlan, network: str | None) -> FilePlan:
         return skip_all(plan, f"no network preset for hardware {plan.hardware!r} (see --arch-map)")
     gpus = set()
     for r in read_rows(plan.path):
-        op, n, nbytes = r["op_name"], int(r["num_gpus"]), int(r["message_bytes"])
-        key = f"{op} {n} GPUs {nbytes} B"
-        if op not in ("all_reduce", "all_gather", "reduce_scatter", "all_to_all"):
-            plan.skipped.append((key, f"collective {op!r} not modelled"))
+        kind = (r.get("nccl_dtype") or r.get("dtype") or "half").strip().lower()
+        op, n = NCCL_OPS.get(r["op_name"], r["op_name"]), int(r["num_gpus"])
+        nbytes = int(r.get("message_bytes") or int(r["message_elements"]) * (1 if kind == "int8" else 2))
+        key = f"{op} {n} GPUs {nbytes} B" + ("" if kind == "half" else f" {kind}")
+        if op not in ("all_reduce", "all_gather", "reduce_scatter", "all_to_all") or kind not in NCCL_DTYPES:
+            plan.skipped.append((key, f"collective {r['op_name']!r} of {kind!r} not modelled"))
             continue
         gpus.add(n)
-        j = job(f"{network}|chips={n}", "collective", op=op, bytes=nbytes, dtype="fp16")
+        j = job(f"{network}|chips={n}", "collective", op=op, bytes=nbytes, dtype=NCCL_DTYPES[kind])
         tags = frozenset({"ge1MiB"} if nbytes >= 2**20 else {"lt1MiB"})
         plan.rows.append(RowSpec(key, float(r["latency_us"]) * 1e-6, ((j, 1, "device"),), group=f"{n} GPUs",
                                  tags=tags))

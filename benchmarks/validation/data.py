@@ -67,7 +67,7 @@ def classify(path: Path) -> str:
         return "aic_gemm"
     if {"batch_size", "num_heads", "num_key_value_heads", "head_dim", "q_len", "kv_len", "latency_us"} <= cols:
         return "aic_attention"
-    if {"op_name", "num_gpus", "message_bytes", "latency_us"} <= cols:
+    if {"op_name", "num_gpus", "latency_us"} <= cols and cols & {"message_bytes", "message_elements"}:
         return "aic_nccl"
     if {"size_bytes", "latency_us"} <= cols:
         return "allreduce_sizes"

@@ -167,6 +167,16 @@ def test_held_out_aiconfigurator_systems_replay_on_their_presets(tmp_path):
         nccl = plan_file(_csv(d / "nccl_all_reduce.csv", "version,op_name,num_gpus,message_elements,message_bytes,"
                                                          "latency_us\n2.27.3,all_reduce,8,1048576,2097152,30.0\n"))
         assert nccl.preset == network and nccl.rows[0].terms[0][0][0] == f"{network}|chips=8"
+    # collect_nccl.py's other ops and dtypes: nccl-tests' alltoall_perf is the micro's all_to_all; an int8 buffer
+    # (message_elements x 1 B when no message_bytes column) runs as int8; an unknown dtype is skipped with its reason
+    other = plan_file(_csv(tmp_path / "aiconfigurator" / "h100_sxm" / "nccl_other.csv",
+                           "version,op_name,num_gpus,message_elements,nccl_dtype,latency_us\n"
+                           "2.27.3,alltoall,8,1048576,half,40.0\n2.27.3,all_gather,8,1048576,int8,20.0\n"
+                           "2.27.3,all_reduce,8,1048576,fp64,90.0\n"))
+    params = [dict(r.terms[0][0][2]) for r in other.rows]
+    assert [(p["op"], p["bytes"], p["dtype"]) for p in params] == [("all_to_all", 2097152, "fp16"),
+                                                                   ("all_gather", 1048576, "int8")]
+    assert len(other.skipped) == 1 and "'fp64'" in other.skipped[0][1]
     head = ("framework,version,kernel_source,batch_size,num_heads,num_key_value_heads,head_dim,q_len,kv_len,"
             "kv_cache_dtype,latency_us\n")
     dec = plan_file(_csv(tmp_path / "aiconfigurator" / "h200_sxm" / "generation_attention.csv",

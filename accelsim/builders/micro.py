@@ -40,7 +40,7 @@ from ..units import DTYPE_BITS, DType, dtype_bytes, parse_size
 from .layers import INPUT, GraphBuilder
 from .manual import Padding, PosPair
 from .params import WorkloadParams
-from .precision import computes_on_kv
+from .precision import computes_on_kv, touches_kv
 from .recsys import RecsysBuilder, TableAccessParams
 from .tlayers import ACT_FLOPS, TransformerBuilder
 
@@ -235,17 +235,14 @@ def attention(p: AttentionParams) -> Graph:
     return _kv_cache_dtype(graph, p.kv_cache_dtype) if p.kv_cache_dtype else graph
 
 
-# the attention micro-workload's ops that write or read the K/V cache (the rest, the unfused softmax, stay in dtype)
-_KV_OPS = {"kv_append", "k_written", "v_written", "k_all", "v_all", "attention", "scores", "context"}
-
-
 def _kv_cache_dtype(graph: Graph, kv: str) -> Graph:
-    """``graph`` with its K/V-cache ops in ``kv`` (their outputs in the graph's dtype, except the cache writes and
-    views, which are the cache) and ``meta["kv_cache_dtype"]``."""
+    """``graph`` with its K/V-cache ops in ``kv`` (those that compute on it writing the graph's dtype; the cache's
+    writes and views are the cache) and ``meta["kv_cache_dtype"]``; the unfused softmax stays in the graph's
+    dtype."""
     dtype = str(graph.meta.get("dtype") or graph.ops[0].dtype)
     ops = []
     for op in graph.ops:
-        if op.name in _KV_OPS:
+        if touches_kv(op) or op.name in ("k_written", "v_written"):  # and the append's views of the written K/V
             attrs = {**op.attrs, "out_dtype": dtype} if computes_on_kv(op) else op.attrs
             op = dataclasses.replace(op, dtype=kv, attrs=attrs)
         ops.append(op)

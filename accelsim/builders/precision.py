@@ -36,11 +36,15 @@ def _kv_scopes(graph: Graph) -> set[str]:
     return {c.rsplit(".", 1)[0] for c in caches}
 
 
-def _reads_kv(op: Op, scopes: set[str]) -> bool:
-    scope, _, leaf = op.name.rpartition(".")
-    if scope not in scopes:
-        return False
+def touches_kv(op: Op) -> bool:
+    """An op of an attention block that writes or reads its KV cache: the append, the attention, and by name the
+    scores and context GEMMs and the cached K/V views (``k_all``, ``v_all``)."""
+    leaf = op.name.rpartition(".")[2]
     return op.kind in (OpKind.KV_APPEND, OpKind.ATTENTION) or leaf in ("scores", "context", "k_all", "v_all")
+
+
+def _reads_kv(op: Op, scopes: set[str]) -> bool:
+    return op.name.rpartition(".")[0] in scopes and touches_kv(op)
 
 
 def computes_on_kv(op: Op) -> bool:
@@ -85,4 +89,4 @@ def with_precision(graph: Graph, p: object) -> Graph:
                            kv_cache=getattr(p, "kv_cache_dtype", None), group_size=getattr(p, "quant_group_size", 0))
 
 
-__all__ = ["apply_precision", "computes_on_kv", "with_precision"]
+__all__ = ["apply_precision", "computes_on_kv", "touches_kv", "with_precision"]

@@ -23,9 +23,10 @@ fp32 partial tile instead, and a second kernel sums the slices (:func:`reduce_cy
 tiles. The partials are read back from the shared cache only while the cache still holds them: by the LRU rule of
 mapping/l2resident.py, when the partials plus the operand bytes the GEMM streams through the cache after its first
 wave wrote its partials fit the cache's resident share (:func:`accelsim.cost.resident_bytes`); otherwise the later
-waves evict them, they are written back to main memory and the reduction reads them from there (:func:`partials_cached`). A matrix-vector
-product (m or n = 1) sums its slices inside the CTA (cuBLAS's GEMV kernel): neither. A weight-only quantised GEMM (``dequant``: the
-core's vector cycles per weight element) dequantises the tn × k_slice weights of its B panel in each tile,
+waves evict them, they are written back to main memory and the reduction reads them from there
+(:func:`partials_cached`). A matrix-vector product (m or n = 1) sums its slices inside the CTA (cuBLAS's GEMV
+kernel): neither. A weight-only quantised GEMM (``dequant``: the core's vector cycles per weight element)
+dequantises the tn × k_slice weights of its B panel in each tile,
 overlapped with the MMA: the tile's main loop takes the longest of folds, memory latency and that.
 
 These latencies are the SM's view; the engine adds the memory's (each LOAD and STORE completes its level's
@@ -133,10 +134,10 @@ STAGE_BARRIER_BYTES = 32  # CUTLASS sm90 compute_stage_count_or_override: 32 byt
 
 def stages(t: _Terms, tm: int, tn: float, elems: tuple[float, float]) -> int:
     """K-stages a core computing ``tm`` rows of a tile, loading ``tn`` of its B columns, keeps in shared memory:
-    the preset's ``tile.stages`` when they fit (else 0: the shape is not offered), or with ``tile.stage_carveout`` CUTLASS 3.x's StageCountAutoCarveout (NVIDIA/cutlass
-    include/cutlass/gemm/collective/builders/sm90_gmma_builder.inl compute_stage_count_or_override: (shared memory
-    − carveout) / (the stage's A and B panel bytes + 32 bytes of barriers), no cap), so a smaller tile keeps more
-    stages in flight."""
+    the preset's ``tile.stages`` when they fit (else 0: the shape is not offered), or with ``tile.stage_carveout``
+    CUTLASS 3.x's StageCountAutoCarveout (NVIDIA/cutlass include/cutlass/gemm/collective/builders/
+    sm90_gmma_builder.inl compute_stage_count_or_override: (shared memory − carveout) / (the stage's A and B panel
+    bytes + 32 bytes of barriers), no cap), so a smaller tile keeps more stages in flight."""
     tile = t.tile
     panel = panel_bytes(tm, tn, stage_k(tile, elems[0]), *elems)
     if tile.stage_carveout is None:

@@ -67,7 +67,6 @@ def test_a_no_flush_harness_starts_the_weight_in_the_l2():
     # 4096 x 4096 fp8 weight (16 MiB, within the 63 MB half of b200's 126 MB L2 a tensor keeps) reads it from the
     # L2 (26 TB/s) rather than HBM (8 TB/s), so the warm figure is the higher one. On a100 the bf16 weight (32 MiB)
     # exceeds the 20 MiB half of its 40 MiB L2: only the 8 KiB input starts warm, the figure stays within 1 %
-    import pytest
     from published_figures import figure
 
 

@@ -202,6 +202,9 @@ class VectorUnit(_Model):
     # accelsim.cost.vector.KERNELS get a latency-bound achieved bandwidth (Little's law); without, size-based
     resident_threads: PositiveInt | None = None
     resident_blocks: PositiveInt | None = None
+    # threads' instructions the core issues per clock (a GPU SM: warp schedulers x 32); with resident_threads, an
+    # instruction-heavy kernel's issue time is priced (accelsim.cost.vector.large_gather_cycles)
+    issue_width: PositiveInt | None = None
 
     def cost(self, fn: str) -> float:
         """Lane-cycles per element of function ``fn`` (the arch's value, else the built-in table)."""

@@ -17,7 +17,8 @@
   sample from (batch, pooling) indices (graph input ``input``); the op convention is :mod:`.recsys`'s.
   ``kernel: embedding`` is a plain ``torch.nn.functional.embedding`` instead (pooling 1, fn "embedding", no sum):
   PyTorch's index_select kernel moves every gathered element with one thread (``vector_elems`` = batch·dim, priced
-  at the arch's ``cycles_per_element`` for "embedding").
+  by :func:`accelsim.cost.vector.price`: the small- or large-index kernel on a GPU preset, else the arch's
+  ``cycles_per_element`` for "embedding").
 """
 
 from __future__ import annotations

@@ -30,3 +30,27 @@ def small_index_chains(indices: int, row: int, cores: int) -> int | None:
         return None
     threads = min(-(-row // SMALL_INDEX_BLOCK), SMALL_INDEX_BLOCKS_PER_SM * cores) * min(row, SMALL_INDEX_BLOCK)
     return indices * -(-row // threads)
+
+
+# pytorch_index_select: more than 16 indices run indexSelectLargeIndex: min(ceil(elements / 128), 8 x SMs) blocks
+# of 128 threads walk the output in a grid-stride loop, one element per thread per iteration: the element's row
+# index (an L2 hit), then the table element (from main memory), then its store. The loop body is
+# INDEX_SELECT_INSTRUCTIONS instructions per thread: measured, the SASS of benchmarks/kernels/index_select_large.cu
+# (a transcription of the kernel as index_select_out_cuda_impl instantiates it for a contiguous 2-D table:
+# DstDim = SrcDim = 2, IdxDim = -2, IndexIsMajor, 32-bit index math) compiled by nvcc 13.0 -O3 for sm_80, sm_89
+# and sm_90 (138 for sm_100), counted by benchmarks/kernels/count_sass.py: six 32-bit divisions by the run-time
+# sizes (the element's row and column; IndexToOffset's modulo and quotient of sizes[1] and modulo of sizes[0],
+# for the output and the table) that the compiler cannot hoist out of the loop past CUDA_KERNEL_ASSERT's call
+# (c10/macros/Macros.h: kept "even when NDEBUG is defined"), each an I2F, a reciprocal and an F2I plus about a
+# dozen integer instructions.
+LARGE_INDEX_BLOCK = 128
+LARGE_INDEX_BLOCKS_PER_SM = 8
+INDEX_SELECT_INSTRUCTIONS = 134
+
+
+def large_index_loop(elements: int, cores: int, resident_threads: int) -> tuple[int, int]:
+    """(iterations, threads on the busiest SM) of PyTorch's large-index gather moving ``elements`` elements on
+    ``cores`` SMs that hold ``resident_threads`` threads each."""
+    blocks = max(1, min(-(-elements // LARGE_INDEX_BLOCK), LARGE_INDEX_BLOCKS_PER_SM * cores))
+    threads = min(-(-blocks // cores) * LARGE_INDEX_BLOCK, resident_threads)
+    return -(-elements // (blocks * LARGE_INDEX_BLOCK)), threads

@@ -63,11 +63,12 @@ def macs_per_cycle(spec: VectorUnit) -> int:
 
 
 def price(op: Op, vu: VectorUnit, arch: Arch) -> Priced:
-    """Cycles of ``op``'s element operations on one vector unit (a plain embedding of at most 16 rows: PyTorch's
-    small-index kernel, :func:`small_gather_cycles`)."""
-    small = small_gather_cycles(op, arch) if op.fn == "embedding" else None
-    if small is not None:
-        return small
+    """Cycles of ``op``'s element operations on one vector unit (a plain embedding on a GPU: PyTorch's
+    index_select kernels, :func:`small_gather_cycles` and :func:`large_gather_cycles`)."""
+    if op.fn == "embedding":
+        gathered = small_gather_cycles(op, arch) or large_gather_cycles(op, vu, arch)
+        if gathered is not None:
+            return gathered
     cost = vu.cost(op.fn)
     return Priced(cycles(op.vector_elems, cost, vu.lanes),
                   {"lanes": vu.lanes, "cycles_per_element": cost, "elements": op.vector_elems})
@@ -89,6 +90,28 @@ def small_gather_cycles(op: Op, arch: Arch) -> Priced | None:
     span = math.ceil(chains * trip * arch.clock_hz)
     return Priced(span * arch.cores, {"kernel": "index_select_small", "round_trips": chains,
                                       "round_trip_s": trip, "elements": op.vector_elems})
+
+
+def large_gather_cycles(op: Op, vu: VectorUnit, arch: Arch) -> Priced | None:
+    """A plain embedding gather of more than 16 rows on a GPU (a vector unit with ``issue_width`` and
+    ``resident_threads``, no ``cycles_per_element.embedding`` of its own) runs PyTorch's large-index kernel
+    (:func:`.gather.large_index_loop`): each iteration of its grid-stride loop waits one dependent round trip (the
+    index, an L2 hit, then the table element from main memory), then the SM issues the loop body's
+    :data:`.gather.INDEX_SELECT_INSTRUCTIONS` for every resident thread at ``issue_width`` a clock. The two add up
+    (assumption: the warps stay in phase: they start together and wait the same latencies, so their index
+    arithmetic queues at the schedulers after each return instead of hiding behind other warps' loads).
+    Priced as that span on every core. None otherwise."""
+    if vu.issue_width is None or vu.resident_threads is None or "embedding" in vu.cycles_per_element:
+        return None
+    if op.vector_elems <= 0:
+        return None
+    iterations, threads = gather.large_index_loop(op.vector_elems, arch.cores, vu.resident_threads)
+    trip = sum(arch.memory(c).latency for c in arch.caches[:1]) + arch.memory(arch.main_memory).latency
+    issue = math.ceil(threads * gather.INDEX_SELECT_INSTRUCTIONS / vu.issue_width)
+    span = iterations * (math.ceil(trip * arch.clock_hz) + issue)
+    return Priced(span * arch.cores, {"kernel": "index_select_large", "iterations": iterations,
+                                      "threads_per_core": threads, "round_trip_s": trip,
+                                      "issue_cycles": issue, "elements": op.vector_elems})
 
 
 def cycles(elems: int, cost_per_elem: float, lanes: int) -> int:

@@ -16,10 +16,23 @@ def test_plain_embedding_moves_every_element_with_one_thread():
     assert op.fn == "embedding" and op.flops == 0  # no pooled sum
     assert op.vector_elems == 2048 * 4096 and op.gather_rows == 2048
     a100 = load_arch("a100")
-    # a100.yaml: 512 lanes x 1410 cycles of dependent index -> table loads / 1024 resident threads = 705
-    # lane-cycles per element: 2048 x 4096 x 705 / 512 = 11,550,720 cycles on one SM's vector unit
+    # PyTorch's indexSelectLargeIndex (more than 16 indices): min(ceil(8,388,608 / 128), 8 x 108) = 864 blocks of
+    # 128 threads = 1024 threads per SM, ceil(8,388,608 / 110,592) = 76 grid-stride iterations, each one dependent
+    # round trip (L2 200 ns + HBM 600 ns = 800 ns = 1128 cycles at 1.41 GHz) plus the SM issuing the loop body's
+    # 134 instructions (gather.INDEX_SELECT_INSTRUCTIONS, counted from SASS) for its 1024 threads at 4 warp
+    # schedulers x 32 = 128 a clock: 1024 x 134 / 128 = 1072 cycles. 76 x 2200 = 167,200 cycles on every SM.
     priced = vector.price(op, a100.core.vector, a100)
-    assert priced.cycles == 2048 * 4096 * 705 // 512 == 11_550_720
+    assert priced.details["iterations"] == 76 and priced.details["issue_cycles"] == 1072
+    assert priced.cycles == 76 * (1128 + 1072) * 108 == 18_057_600
+
+
+def test_a_preset_embedding_cost_overrides_the_kernel_model():
+    op = embedding_bag(EmbeddingBagParams(batch=2048, rows=32000, dim=4096, pooling=1, kernel="embedding")).ops[0]
+    a100 = load_arch("a100")
+    own = a100.core.vector.model_copy(update={"cycles_per_element": {"embedding": 705.0}})
+    priced = vector.price(op, own, a100)
+    assert priced.details["cycles_per_element"] == 705.0
+    assert priced.cycles == 2048 * 4096 * 705 // 512  # lane-cycles per element on the unit's 512 lanes
 
 
 def test_plain_embedding_gathers_one_row_per_sample():

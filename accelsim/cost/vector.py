@@ -98,11 +98,13 @@ def large_gather_cycles(op: Op, vu: VectorUnit, arch: Arch) -> Priced | None:
     (:func:`.gather.large_index_loop`): each iteration of its grid-stride loop waits one dependent round trip (the
     index, an L2 hit, then the table element from main memory), then the SM issues the loop body's
     :data:`.gather.INDEX_SELECT_INSTRUCTIONS` for every resident thread at ``issue_width`` a clock. The two add up
-    (assumption, chosen while looking at vidur/a100_*_ops.csv's ``emb`` rows: the warps stay in phase, so their
-    index arithmetic queues at the schedulers after each return instead of hiding behind other warps' loads; the
-    overlapped bound, the round trip alone, reads those rows 25 % fast, the sum 11-16 % slow. Not a general law:
-    added to the row-wise kernels of :data:`KERNELS` with their own SASS counts it makes silu_mul and rmsnorm
-    25-37 % slow, docs/validation.md). Priced as that span on every core. None otherwise."""
+    (assumption, chosen while looking at vidur/a100_*_ops.csv's ``emb`` rows: the grid is one resident wave of a
+    grid-stride loop, so every warp starts at once, runs the same instructions and waits the same latencies, and
+    the warps stay in phase: their index arithmetic queues at the schedulers after each return instead of hiding
+    behind other warps' loads. The overlapped bound, the round trip alone, reads those rows 25 % fast, the sum
+    11-16 % slow. The row-wise kernels of :data:`KERNELS` run waves of short blocks that start as others end,
+    out of phase; the same sum added to them makes silu_mul and rmsnorm 25-37 % slow, docs/validation.md).
+    Priced as that span on every core. None otherwise."""
     if vu.issue_width is None or vu.resident_threads is None or "embedding" in vu.cycles_per_element:
         return None
     if op.vector_elems <= 0:

@@ -23,6 +23,19 @@ SMALL_INDEX_BLOCK = 128
 SMALL_INDEX_BLOCKS_PER_SM = 8
 
 
+# measured as INDEX_SELECT_INSTRUCTIONS below, from benchmarks/kernels/index_select_small.cu: one index's pass of
+# indexSelectSmallIndex with one element per thread (the index load and its asserted bounds check, then four
+# divisions for the output's and the table's offsets, the reciprocals again recomputed after the assertion's call);
+# 113 instructions on sm_80 / sm_89, 118 on sm_90, 121 on sm_100
+SMALL_INDEX_INSTRUCTIONS = 113
+
+
+def small_index_threads(row: int, cores: int) -> int:
+    """Threads of PyTorch's small-index gather on its busiest SM for rows of ``row`` elements."""
+    blocks = min(-(-row // SMALL_INDEX_BLOCK), SMALL_INDEX_BLOCKS_PER_SM * cores)
+    return -(-blocks // cores) * min(row, SMALL_INDEX_BLOCK)
+
+
 def small_index_chains(indices: int, row: int, cores: int) -> int | None:
     """Dependent index -> table round trips each thread of PyTorch's small-index gather makes for ``indices``
     rows of ``row`` elements on ``cores`` SMs (None: more than 16 indices, the large-index kernel)."""

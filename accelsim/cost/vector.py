@@ -66,7 +66,7 @@ def price(op: Op, vu: VectorUnit, arch: Arch) -> Priced:
     """Cycles of ``op``'s element operations on one vector unit (a plain embedding on a GPU: PyTorch's
     index_select kernels, :func:`small_gather_cycles` and :func:`large_gather_cycles`)."""
     if op.fn == "embedding":
-        gathered = small_gather_cycles(op, arch) or large_gather_cycles(op, vu, arch)
+        gathered = small_gather_cycles(op, vu, arch) or large_gather_cycles(op, vu, arch)
         if gathered is not None:
             return gathered
     cost = vu.cost(op.fn)
@@ -74,11 +74,14 @@ def price(op: Op, vu: VectorUnit, arch: Arch) -> Priced:
                   {"lanes": vu.lanes, "cycles_per_element": cost, "elements": op.vector_elems})
 
 
-def small_gather_cycles(op: Op, arch: Arch) -> Priced | None:
+def small_gather_cycles(op: Op, vu: VectorUnit, arch: Arch) -> Priced | None:
     """A plain embedding gather (fn "embedding", one thread per element) of at most 16 rows runs PyTorch's
     small-index kernel: every thread makes one dependent round trip per index (the index, an L2 hit, then the
-    table element from main memory), one index after the other (:func:`.gather.small_index_chains`). Priced as
-    that span on every core (the vector unit spreads an op's cycles evenly over the cores). None otherwise."""
+    table element from main memory), one index after the other (:func:`.gather.small_index_chains`); on a GPU
+    (``issue_width``) each round trip is followed by the SM issuing that pass's
+    :data:`.gather.SMALL_INDEX_INSTRUCTIONS` for its threads, as the large-index kernel's iterations
+    (:func:`large_gather_cycles`: one wave, every thread in step). Priced as that span on every core (the vector
+    unit spreads an op's cycles evenly over the cores). None otherwise."""
     shape = op.in_shapes[0] if op.in_shapes else ()
     indices = math.prod(shape) if shape else 0
     if op.vector_elems <= 0 or indices <= 0:
@@ -87,9 +90,11 @@ def small_gather_cycles(op: Op, arch: Arch) -> Priced | None:
     if chains is None:
         return None
     trip = sum(arch.memory(c).latency for c in arch.caches[:1]) + arch.memory(arch.main_memory).latency
-    span = math.ceil(chains * trip * arch.clock_hz)
+    threads = gather.small_index_threads(op.vector_elems // indices, arch.cores)
+    issue = math.ceil(threads * gather.SMALL_INDEX_INSTRUCTIONS / vu.issue_width) if vu.issue_width else 0
+    span = chains * (math.ceil(trip * arch.clock_hz) + issue)
     return Priced(span * arch.cores, {"kernel": "index_select_small", "round_trips": chains,
-                                      "round_trip_s": trip, "elements": op.vector_elems})
+                                      "round_trip_s": trip, "issue_cycles": issue, "elements": op.vector_elems})
 
 
 def large_gather_cycles(op: Op, vu: VectorUnit, arch: Arch) -> Priced | None:

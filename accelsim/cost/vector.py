@@ -107,9 +107,9 @@ def large_gather_cycles(op: Op, vu: VectorUnit, arch: Arch) -> Priced | None:
     grid-stride loop, so every warp starts at once, runs the same instructions and waits the same latencies, and
     the warps stay in phase: their index arithmetic queues at the schedulers after each return instead of hiding
     behind other warps' loads. The overlapped bound, the round trip alone, reads those rows 25 % fast, the sum
-    11-16 % slow. The row-wise kernels of :data:`KERNELS` run waves of short blocks that start as others end,
-    out of phase; the same sum added to them makes silu_mul and rmsnorm 25-37 % slow, docs/validation.md).
-    Priced as that span on every core. None otherwise."""
+    11-16 % slow. The same sum added to the row-wise kernels of :data:`KERNELS` with their own SASS counts makes
+    silu_mul and rmsnorm 25-37 % slow, so it is not a general law; why they do not show it is open,
+    docs/validation.md). Priced as that span on every core. None otherwise."""
     if vu.issue_width is None or vu.resident_threads is None or "embedding" in vu.cycles_per_element:
         return None
     if op.vector_elems <= 0:

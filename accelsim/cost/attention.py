@@ -461,8 +461,11 @@ def swap_copies(s: Shape, elem: int, arch: Arch) -> list[int]:
 def kernel_cycles(arch: Arch) -> int:
     """The fixed cycles of a small kernel of its own after another, as the engine prices every op: it starts
     ``kernel_dispatch`` after the kernel before it, waits one main-memory load latency for its first data and one
-    store latency after its last write."""
-    return math.ceil(arch.kernel_dispatch * arch.clock_hz) + 2 * arch.latency_cycles(arch.main_memory)
+    store latency after its last write (the innermost cache's, where a GPU's stores complete: the engine's
+    emitter, ``store_latency``)."""
+    store = arch.caches[0] if arch.caches else arch.main_memory
+    return (math.ceil(arch.kernel_dispatch * arch.clock_hz) + arch.latency_cycles(arch.main_memory)
+            + arch.latency_cycles(store))
 
 
 def prologue(s: Shape, bm: int, bn: int, elem: int, arch: Arch) -> int:

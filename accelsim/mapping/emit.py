@@ -140,6 +140,11 @@ class Emitter:
         names = {u.name: i for i, u in enumerate(ctx.units)}
         self.unit_of = {lv: names[lv] for lv in ctx.grain} | {LINK: names.get(LINK, -1)}
         self.latency = {lv: arch.latency_cycles(lv) for lv in ctx.grain} | {LINK: 0}
+        # a store to main memory behind a shared cache is done when the cache holds it: the cache is write-back and
+        # the device's point of coherence (a GPU's L2), so an op's last store waits the cache's latency, not main
+        # memory's (its bytes still reach main memory, at main memory's bandwidth)
+        self.store_latency = dict(self.latency) | (
+            {ctx.main: arch.latency_cycles(ctx.caches[0])} if ctx.caches and ctx.main in self.latency else {})
         self.launch_unit = next((i for i, u in enumerate(ctx.units) if u.kind is UnitKind.HOST), -1)
         self.slots = 2 if arch.core.sram.double_buffered else 1
         self.dp = data_parallel
@@ -270,7 +275,7 @@ class Emitter:
         # per level: (its parts, unit, granule, bytes per cycle, latency, level)
         acts = [(parts, *lv_info[lv], lv) for lv, parts in act_loads.items()]
         wts = [(parts, *lv_info[lv], lv) for lv, parts in w_loads.items()]
-        outs = [(parts, *lv_info[lv], lv) for lv, parts in stores.items()]
+        outs = [(parts, *lv_info[lv][:3], self.store_latency[lv], lv) for lv, parts in stores.items()]
         producers_t, launched_t = tuple(producers), tuple(launched)
         append = tasks.append
         stream_compute, stream_store = self.stream_compute, self.stream_store

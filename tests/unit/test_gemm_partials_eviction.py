@@ -56,7 +56,7 @@ def test_partials_stay_in_the_l2_while_their_stack_distance_fits_half_of_it():
 def test_evicted_partials_are_read_from_hbm_by_the_reduction():
     arch = _clean_gpu()
     l2, hbm = arch.latency_cycles("l2"), arch.latency_cycles("hbm")
-    dispatch, out = 600, 128 * 128 * 2  # the 32 KiB output is written into the L2 at 256 B/clk: 128 cycles
+    dispatch, out = 870, 128 * 128 * 2  # the 32 KiB output is written into the L2 at 256 B/clk: 128 cycles
     # held: one L2 latency + 256 KiB at 256 B/clk = 1024 cycles
     assert gpu_tiles.reduce_cycles(arch, 4, out, 2, later=0) == dispatch + l2 + 1024 + 128
     # evicted by 300 KiB streamed after the first wave: one HBM latency + 256 KiB at 512 B/clk = 512 cycles
@@ -71,7 +71,7 @@ def test_a_one_wave_split_gemm_reads_its_partials_from_the_l2():
     _, d = gpu_tiles.price(Gemm(1024, 128, 8192), a100.core.systolic, a100)
     s = d["split_k"]
     assert s > 1 and d["output_tiles"] <= a100.cores
-    assert d["reduce_cycles"] == math.ceil(846 + 282 + s * 1024 * 128 * 4 / 5120 + 1024 * 128 * 2 / 5120)
+    assert d["reduce_cycles"] == math.ceil(0.87e-6 * 1.41e9 + 282 + s * 1024 * 128 * 4 / 5120 + 1024 * 128 * 2 / 5120)
 
 
 def test_a_multi_wave_weight_stream_evicts_its_partials():
@@ -79,14 +79,14 @@ def test_a_multi_wave_weight_stream_evicts_its_partials():
     (138,412,032 B); with two waves or more, at least half of them stream through the L2 after the first wave's
     partials, far more than half its 40 MiB, so a split reads its partials from HBM: for 2 slices, 8 MiB of fp32
     partials at 2039 GB/s x 0.9 / 1.41 GHz = 1301.49 B/clk (6445.4 cycles) after one HBM latency of 600 ns = 847
-    cycles, besides the 846-cycle dispatch and the 2 MiB output into the L2 at 5120 B/clk (409.6 cycles)."""
+    cycles, besides the 1226.7-cycle dispatch (0.87 us) and the 2 MiB output into the L2 at 5120 B/clk (409.6 cycles)."""
     a100 = load_arch("a100")
     operands = 128 * 8192 * 2 + 8192 * 8192 * 2 + 128 * 8192 * 2
     assert operands == 138_412_032
     out = 128 * 8192 * 2
     assert not gpu_tiles.partials_cached(a100, 2, out, 2, operands // 2)
     assert gpu_tiles.reduce_cycles(a100, 2, out, 2, later=operands // 2) == math.ceil(
-        846 + 847 + 8 * 1024 * 1024 / (2039e9 * 0.9 / 1.41e9) + out / 5120)  # 8548
+        0.87e-6 * 1.41e9 + 847 + 8 * 1024 * 1024 / (2039e9 * 0.9 / 1.41e9) + out / 5120)  # 8929
     _, d = gpu_tiles.price(Gemm(128, 8192, 8192), a100.core.systolic, a100)
     waves = -(-d["output_tiles"] // a100.cores)
     if d["split_k"] > 1:  # whatever split the choice takes, a multi-wave one reads from HBM

@@ -13,7 +13,7 @@ from accelsim.ir import Gemm
 
 def _clean_gpu():
     """a100's rules on round numbers: 1 GHz, 4 SMs, L2 256 GB/s (256 B/clk) 100 ns and 1 MiB, HBM 512 GB/s
-    (512 B/clk) 500 ns, every efficiency 1; a100's kernel_dispatch 0.6 us = 600 cycles at 1 GHz."""
+    (512 B/clk) 500 ns, every efficiency 1; a100's kernel_dispatch 0.87 us = 870 cycles at 1 GHz."""
     return load_arch({"base": "a100", "clock": "1GHz", "cores": 4,
                       "l2": {"bandwidth": "256GB/s", "latency": "100ns", "capacity": "1MiB", "efficiency": 1.0},
                       "hbm": {"bandwidth": "512GB/s", "latency": "500ns", "efficiency": 1.0,
@@ -24,7 +24,7 @@ def test_reduction_kernel_cycles():
     arch = _clean_gpu()
     l2, hbm = arch.latency_cycles("l2"), arch.latency_cycles("hbm")
     assert (l2, hbm) in ((100, 500), (101, 501))  # rounded up from ns
-    dispatch = 600
+    dispatch = 870
     out = 128 * 128 * 2  # a 128x128 bf16 output: 32 KiB, written into L2 at 256 B/clk = 128 cycles
     assert gpu_tiles.reduce_cycles(arch, 1, out, 2) == 0  # no split-K, no second kernel
     # 4 slices: 4 x 16384 x 4 B = 256 KiB of fp32 partials, in L2 (<= half its 1 MiB): one L2 latency + 1024 cycles

@@ -24,9 +24,9 @@ SMALL_INDEX_BLOCKS_PER_SM = 8
 
 
 # measured as INDEX_SELECT_INSTRUCTIONS below, from gather_rows_small in benchmarks/kernels/index_select.cu: one
-# index's pass of indexSelectSmallIndex with one element per thread (the index load and its asserted bounds check, then four
-# divisions for the output's and the table's offsets, the reciprocals again recomputed after the assertion's call);
-# 113 instructions on sm_80 / sm_89, 118 on sm_90, 121 on sm_100
+# index's pass of indexSelectSmallIndex with one element per thread (the index load and its asserted bounds check,
+# then four divisions for the output's and the table's offsets, the reciprocals again recomputed after the
+# assertion's call); 113 instructions on sm_80 / sm_89, 118 on sm_90, 121 on sm_100
 SMALL_INDEX_INSTRUCTIONS = 113
 
 
@@ -45,17 +45,16 @@ def small_index_chains(indices: int, row: int, cores: int) -> int | None:
     return indices * -(-row // threads)
 
 
-# pytorch_index_select: more than 16 indices run indexSelectLargeIndex: min(ceil(elements / 128), 8 x SMs) blocks
-# of 128 threads walk the output in a grid-stride loop, one element per thread per iteration: the element's row
-# index (an L2 hit), then the table element (from main memory), then its store. The loop body is
-# INDEX_SELECT_INSTRUCTIONS instructions per thread: measured, the SASS of gather_rows in
-# benchmarks/kernels/index_select.cu (a transcription of the kernel as index_select_out_cuda_impl instantiates it for a contiguous 2-D table:
-# DstDim = SrcDim = 2, IdxDim = -2, IndexIsMajor, 32-bit index math) compiled by nvcc 13.0 -O3 for sm_80, sm_89
-# and sm_90 (138 for sm_100), counted by benchmarks/kernels/count_sass.py: six 32-bit divisions by the run-time
-# sizes (the element's row and column; IndexToOffset's modulo and quotient of sizes[1] and modulo of sizes[0],
-# for the output and the table) that the compiler cannot hoist out of the loop past CUDA_KERNEL_ASSERT's call
-# (c10/macros/Macros.h: kept "even when NDEBUG is defined"), each an I2F, a reciprocal and an F2I plus about a
-# dozen integer instructions.
+# pytorch_index_select: more than 16 indices run indexSelectLargeIndex: min(ceil(elements / 128), 8 x SMs) blocks of
+# 128 threads walk the output in a grid-stride loop, one element per thread per iteration: the element's row index
+# (an L2 hit), then the table element (from main memory), then its store. The loop body is INDEX_SELECT_INSTRUCTIONS
+# instructions per thread: measured, the SASS of gather_rows in benchmarks/kernels/index_select.cu (a transcription
+# of the kernel as index_select_out_cuda_impl instantiates it for a contiguous 2-D table: DstDim = SrcDim = 2,
+# IdxDim = -2, IndexIsMajor, 32-bit index math) compiled by nvcc 13.0 -O3 for sm_80, sm_89 and sm_90 (138 for
+# sm_100), counted by benchmarks/kernels/count_sass.py: six 32-bit divisions by the run-time sizes (the element's
+# row and column; IndexToOffset's modulo and quotient of sizes[1] and modulo of sizes[0], for the output and the
+# table) that the compiler cannot hoist out of the loop past CUDA_KERNEL_ASSERT's call (c10/macros/Macros.h: kept
+# "even when NDEBUG is defined"), each an I2F, a reciprocal and an F2I plus about a dozen integer instructions.
 LARGE_INDEX_BLOCK = 128
 LARGE_INDEX_BLOCKS_PER_SM = 8
 INDEX_SELECT_INSTRUCTIONS = 134

@@ -89,7 +89,7 @@ def small_gather_cycles(op: Op, vu: VectorUnit, arch: Arch) -> Priced | None:
     chains = gather.small_index_chains(indices, op.vector_elems // indices, arch.cores)
     if chains is None:
         return None
-    trip = sum(arch.memory(c).latency for c in arch.caches[:1]) + arch.memory(arch.main_memory).latency
+    trip = _index_round_trip(arch)
     threads = gather.small_index_threads(op.vector_elems // indices, arch.cores)
     issue = math.ceil(threads * gather.SMALL_INDEX_INSTRUCTIONS / vu.issue_width) if vu.issue_width else 0
     span = chains * (math.ceil(trip * arch.clock_hz) + issue)
@@ -115,12 +115,18 @@ def large_gather_cycles(op: Op, vu: VectorUnit, arch: Arch) -> Priced | None:
     if op.vector_elems <= 0:
         return None
     iterations, threads = gather.large_index_loop(op.vector_elems, arch.cores, vu.resident_threads)
-    trip = sum(arch.memory(c).latency for c in arch.caches[:1]) + arch.memory(arch.main_memory).latency
+    trip = _index_round_trip(arch)
     issue = math.ceil(threads * gather.INDEX_SELECT_INSTRUCTIONS / vu.issue_width)
     span = iterations * (math.ceil(trip * arch.clock_hz) + issue)
     return Priced(span * arch.cores, {"kernel": "index_select_large", "iterations": iterations,
                                       "threads_per_core": threads, "round_trip_s": trip,
                                       "issue_cycles": issue, "elements": op.vector_elems})
+
+
+def _index_round_trip(arch: Arch) -> float:
+    """Seconds of a gather's dependent index -> table round trip: the index from the innermost cache (an L2 hit),
+    then the table element from main memory."""
+    return sum(arch.memory(c).latency for c in arch.caches[:1]) + arch.memory(arch.main_memory).latency
 
 
 def cycles(elems: int, cost_per_elem: float, lanes: int) -> int:

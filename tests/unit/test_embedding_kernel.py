@@ -38,3 +38,14 @@ def test_a_preset_embedding_cost_overrides_the_kernel_model():
 def test_plain_embedding_gathers_one_row_per_sample():
     with pytest.raises(ValidationError, match="pooling must be 1"):
         EmbeddingBagParams(pooling=2, kernel="embedding")
+
+
+@pytest.mark.parametrize("name", ["h100", "h200", "b200", "l40s"])
+def test_every_nvidia_preset_prices_the_gather_as_the_large_index_kernel(name):
+    # the same kernel on every NVIDIA SM (4 warp schedulers x 32 = issue_width 128; 8 blocks of 128 threads per SM):
+    # 2048 x 4096 elements, one round trip (L2 + HBM latency) plus 1024 x 134 / 128 = 1072 issue cycles per iteration
+    arch = load_arch(name)
+    op = embedding_bag(EmbeddingBagParams(batch=2048, rows=32000, dim=4096, pooling=1, kernel="embedding")).ops[0]
+    d = vector.price(op, arch.core.vector, arch).details
+    assert d["kernel"] == "index_select_large" and d["issue_cycles"] == 1072
+    assert d["iterations"] == -(-2048 * 4096 // (arch.cores * 8 * 128))

@@ -18,7 +18,7 @@ KIB = 1024
 
 def _clean_gpu():
     """a100's rules on round numbers: 1 GHz, 4 SMs, L2 256 GB/s (256 B/clk) 100 ns and 1 MiB (half: 512 KiB),
-    HBM 512 GB/s (512 B/clk) 500 ns, every efficiency 1; a100's kernel_dispatch 0.6 us = 600 cycles at 1 GHz."""
+    HBM 512 GB/s (512 B/clk) 500 ns, every efficiency 1; a100's kernel_dispatch 0.87 us = 870 cycles at 1 GHz."""
     return load_arch({"base": "a100", "clock": "1GHz", "cores": 4,
                       "l2": {"bandwidth": "256GB/s", "latency": "100ns", "capacity": "1MiB", "efficiency": 1.0},
                       "hbm": {"bandwidth": "512GB/s", "latency": "500ns", "efficiency": 1.0,
@@ -65,8 +65,8 @@ def test_evicted_partials_are_read_from_hbm_by_the_reduction():
 
 def test_a_one_wave_split_gemm_reads_its_partials_from_the_l2():
     """a100, m=1024 n=128 k=8192: its split tiles run in one wave (no later wave streams anything after the
-    partials), so the reduction reads splits x 1024 x 128 x 4 B from the L2 at 5120 B/clk: dispatch 0.6 us =
-    846 cycles, L2 latency 200 ns = 282 cycles, and writes the 256 KiB bf16 output at 5120 B/clk."""
+    partials), so the reduction reads splits x 1024 x 128 x 4 B from the L2 at 5120 B/clk: dispatch 0.87 us =
+    1226.7 cycles, L2 latency 200 ns = 282 cycles, and writes the 256 KiB bf16 output at 5120 B/clk."""
     a100 = load_arch("a100")
     _, d = gpu_tiles.price(Gemm(1024, 128, 8192), a100.core.systolic, a100)
     s = d["split_k"]

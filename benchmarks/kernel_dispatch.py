@@ -1,0 +1,63 @@
+"""Derive each GPU preset's ``kernel_dispatch`` from a published chain of small graph-replayed kernels.
+
+    python benchmarks/kernel_dispatch.py
+
+te42kyfo/gpu-benches (Ernst, NHR@FAU) ``gpu-small-kernels`` replays 10,000 dependent SCALE kernels (A = 0.25 B,
+fp64) as one CUDA / HIP graph; at its smallest size each kernel moves 4096 x 2 x 8 B = 64 KiB, and the best
+bandwidth over block sizes gives the time per kernel (BENCH below, GB/s, with the file it is read from). The model's
+own cost of the same kernel is a chain of dependent 32 KiB-in / 32 KiB-out element-wise ops under
+``execution: cuda_graph`` with ``kernel_dispatch`` 0 (:func:`per_kernel_s`); the preset's dispatch is the
+difference. The script prints, per preset, the measured time, the model's kernel without dispatch, the derived
+dispatch and the preset's value, and the chain's time with the preset as it is (which should equal the measured
+one). Rerun it when a preset's latencies or the engine change: the derived value moves with them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from accelsim.api import simulate
+from accelsim.builders.tlayers import TransformerBuilder
+from accelsim.config import load_arch
+
+KIB64 = 65_536  # bytes one SCALE kernel of 4096 doubles reads and writes
+# preset -> (best GB/s of the 4096-element row, the gpu-benches file it is read from)
+BENCH = {
+    "a100": (49, "gpu-small-kernels/a100_80_graph.txt (A100-SXM4-80GB)"),
+    "h100": (30, "gpu-small-kernels/h200_graph.txt (H200: the H100's GH100 die)"),
+    "h200": (30, "gpu-small-kernels/h200_graph.txt"),
+    "l40s": (70, "gpu-small-kernels/l40_graph.txt (L40: the L40S's AD102 die)"),
+    "mi210": (32, "gpu-small-kernels/mi210_rocm60_graph.txt (ROCm 6.0)"),
+}
+
+
+def chain(n: int):
+    """n dependent element-wise kernels, each reading the 32 KiB (8192 fp32) its predecessor wrote and writing
+    32 KiB: the benchmark's SCALE chain."""
+    b = TransformerBuilder("chain", {"x": (1, 8192)}, dtype="fp32")
+    x = "x"
+    for i in range(n):
+        x = b.gelu(x, name=f"g{i}")
+    return b.build({"model": "chain"})
+
+
+def per_kernel_s(arch) -> float:
+    """Seconds one more kernel adds to the chain on ``arch`` (a preset name or an Arch) under CUDA graphs."""
+    ten, twenty = (simulate(chain(n), arch, execution="cuda_graph").seconds for n in (10, 20))
+    return (twenty - ten) / 10
+
+
+def main() -> int:
+    print(f"{'preset':8} {'measured us':>12} {'model w/o dispatch':>19} {'derived us':>11} {'preset us':>10} "
+          f"{'chain now us':>13}  source (te42kyfo/gpu-benches)")
+    for name, (gb_s, source) in BENCH.items():
+        arch = load_arch(name)
+        measured = KIB64 / (gb_s * 1e9)
+        body = per_kernel_s(arch.model_copy(update={"kernel_dispatch": 0.0}))
+        print(f"{name:8} {measured * 1e6:12.3f} {body * 1e6:19.3f} {(measured - body) * 1e6:11.2f} "
+              f"{arch.kernel_dispatch * 1e6:10.2f} {per_kernel_s(arch) * 1e6:13.3f}  {source}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -15,12 +15,18 @@ def gathered(rows_by_level: dict[str, int], row: int, grains: dict[str, int]) ->
 
 
 # pytorch_index_select: torch.nn.functional.embedding is index_select (pytorch/pytorch aten/src/ATen/native/
-# Embedding.cpp -> aten/src/ATen/native/cuda/Indexing.cu index_select_out_cuda_impl), which runs
-# indexSelectSmallIndex for at most 16 indices: min(ceil(row / 128), 8 x SMs) blocks of min(row, 128) threads,
-# each thread walking the indices one after the other (load the index, then its row's elements, store them)
+# Embedding.cpp -> aten/src/ATen/native/cuda/Indexing.cu index_select_out_cuda_impl), which launches both of its
+# kernels with min(ceil(n / 128), 8 x SMs) blocks of min(n, 128) threads (:func:`index_select_blocks`); for at most
+# 16 indices it runs indexSelectSmallIndex, n = the row, each thread walking the indices one after the other (load
+# the index, then its row's elements, store them)
 SMALL_INDEX_MAX = 16
 SMALL_INDEX_BLOCK = 128
 SMALL_INDEX_BLOCKS_PER_SM = 8
+
+
+def index_select_blocks(n: int, cores: int) -> int:
+    """Thread blocks index_select_out_cuda_impl launches over ``n`` elements on ``cores`` SMs (at least one)."""
+    return max(1, min(-(-n // SMALL_INDEX_BLOCK), SMALL_INDEX_BLOCKS_PER_SM * cores))
 
 
 # measured as INDEX_SELECT_INSTRUCTIONS below, from gather_rows_small in benchmarks/kernels/index_select.cu: one
@@ -32,8 +38,7 @@ SMALL_INDEX_INSTRUCTIONS = 113
 
 def small_index_threads(row: int, cores: int) -> int:
     """Threads of PyTorch's small-index gather on its busiest SM for rows of ``row`` elements."""
-    blocks = min(-(-row // SMALL_INDEX_BLOCK), SMALL_INDEX_BLOCKS_PER_SM * cores)
-    return -(-blocks // cores) * min(row, SMALL_INDEX_BLOCK)
+    return -(-index_select_blocks(row, cores) // cores) * min(row, SMALL_INDEX_BLOCK)
 
 
 def small_index_chains(indices: int, row: int, cores: int) -> int | None:
@@ -41,12 +46,12 @@ def small_index_chains(indices: int, row: int, cores: int) -> int | None:
     rows of ``row`` elements on ``cores`` SMs (None: more than 16 indices, the large-index kernel)."""
     if indices <= 0 or indices > SMALL_INDEX_MAX or row <= 0:
         return None
-    threads = min(-(-row // SMALL_INDEX_BLOCK), SMALL_INDEX_BLOCKS_PER_SM * cores) * min(row, SMALL_INDEX_BLOCK)
+    threads = index_select_blocks(row, cores) * min(row, SMALL_INDEX_BLOCK)
     return indices * -(-row // threads)
 
 
-# pytorch_index_select: more than 16 indices run indexSelectLargeIndex: min(ceil(elements / 128), 8 x SMs) blocks of
-# 128 threads walk the output in a grid-stride loop, one element per thread per iteration: the element's row index
+# pytorch_index_select: more than 16 indices run indexSelectLargeIndex: its blocks (n = the output's elements)
+# walk the output in a grid-stride loop, one element per thread per iteration: the element's row index
 # (an L2 hit), then the table element (from main memory), then its store. The loop body is INDEX_SELECT_INSTRUCTIONS
 # instructions per thread: measured, the SASS of gather_rows in benchmarks/kernels/index_select.cu (a transcription
 # of the kernel as index_select_out_cuda_impl instantiates it for a contiguous 2-D table: DstDim = SrcDim = 2,
@@ -55,14 +60,12 @@ def small_index_chains(indices: int, row: int, cores: int) -> int | None:
 # row and column; IndexToOffset's modulo and quotient of sizes[1] and modulo of sizes[0], for the output and the
 # table) that the compiler cannot hoist out of the loop past CUDA_KERNEL_ASSERT's call (c10/macros/Macros.h: kept
 # "even when NDEBUG is defined"), each an I2F, a reciprocal and an F2I plus about a dozen integer instructions.
-LARGE_INDEX_BLOCK = 128
-LARGE_INDEX_BLOCKS_PER_SM = 8
 INDEX_SELECT_INSTRUCTIONS = 134
 
 
 def large_index_loop(elements: int, cores: int, resident_threads: int) -> tuple[int, int]:
     """(iterations, threads on the busiest SM) of PyTorch's large-index gather moving ``elements`` elements on
     ``cores`` SMs that hold ``resident_threads`` threads each."""
-    blocks = max(1, min(-(-elements // LARGE_INDEX_BLOCK), LARGE_INDEX_BLOCKS_PER_SM * cores))
-    threads = min(-(-blocks // cores) * LARGE_INDEX_BLOCK, resident_threads)
-    return -(-elements // (blocks * LARGE_INDEX_BLOCK)), threads
+    blocks = index_select_blocks(elements, cores)
+    threads = min(-(-blocks // cores) * SMALL_INDEX_BLOCK, resident_threads)
+    return -(-elements // (blocks * SMALL_INDEX_BLOCK)), threads

@@ -5,9 +5,9 @@
 Compiles index_select.cu (-O3, one cubin per --arch) and prints, per kernel and architecture, the instructions
 between the kernel's last backward branch (gather_rows' grid-stride loop, gather_rows_small's loop over the indices)
 and its target, less the bounds check's __assert_fail call block that is branched over (it runs only on a bad
-index); an inner loop inside counts once (one element per thread). Needs nvcc
-and cuobjdump (the CUDA toolkit, or PyPI's nvidia-cuda-cuobjdump wheel beside nvcc); accelsim's tests do not. The
-figures are accelsim.cost.gather.INDEX_SELECT_INSTRUCTIONS and SMALL_INDEX_INSTRUCTIONS.
+index); an inner loop inside counts once (one element per thread). Needs nvcc and cuobjdump (the CUDA toolkit, or
+PyPI's nvidia-cuda-cuobjdump wheel beside nvcc); accelsim's tests do not. The figures are
+accelsim.cost.gather.INDEX_SELECT_INSTRUCTIONS and SMALL_INDEX_INSTRUCTIONS.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def main() -> None:
                 ops = [re.sub(r"^@!?U?P\w+\s+", "", t).split()[0] for t in loop_body(function)]
                 xu = sum(o.split(".")[0] in ("MUFU", "I2F", "F2I") for o in ops)
                 print(f"{name} ({KERNELS[name]}) {arch}: {len(ops)} instructions per iteration ({xu} MUFU/I2F/F2I)")
+
 
 if __name__ == "__main__":
     main()

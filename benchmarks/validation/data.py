@@ -69,6 +69,8 @@ def classify(path: Path) -> str:
         return "aic_attention"
     if {"op_name", "num_gpus", "latency_us"} <= cols and cols & {"message_bytes", "message_elements"}:
         return "aic_nccl"
+    if {"op", "dtype", "shape", "bytes", "latency_us"} <= cols:
+        return "measured_kernels"
     if {"size_bytes", "latency_us"} <= cols:
         return "allreduce_sizes"
     if "measured_iteration_time_s" in cols:

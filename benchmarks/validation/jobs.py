@@ -18,13 +18,18 @@ def _ref(ref: str) -> tuple[str, dict[str, str]]:
 
 def load_preset(ref: str):
     """The :class:`accelsim.hardware.Arch` of a preset name or YAML path (loaded once per process);
-    ``"dgx-a100|chips=64"`` is the preset with another chip count."""
+    ``"dgx-a100|chips=64"`` is the preset with another chip count, ``"h200|kernel=flash2"`` the preset running
+    another of its attention kernels (``core.attention_kernel``: the kernel a measurement timed)."""
     if ref not in _ARCHS:
         from accelsim.config import load_arch
 
         base, settings = _ref(ref)
         arch = load_arch(base)
-        _ARCHS[ref] = arch.model_copy(update={"chips": int(settings["chips"])}) if "chips" in settings else arch
+        if "chips" in settings:
+            arch = arch.model_copy(update={"chips": int(settings["chips"])})
+        if "kernel" in settings:
+            arch = arch.model_copy(update={"core": arch.core.model_copy(update={"attention_kernel": settings["kernel"]})})
+        _ARCHS[ref] = arch
     return _ARCHS[ref]
 
 

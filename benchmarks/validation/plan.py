@@ -8,6 +8,7 @@ from .aiconfigurator import plan_aic_attention, plan_aic_gemm, plan_aic_nccl
 from .calculon import plan_megatron
 from .data import DEFAULT_ARCH_MAP, classify, hardware_of, skip_all
 from .llmcompass import plan_allreduce_sizes, plan_gpt3_layer, plan_matmul, plan_vector
+from .measured import plan_measured_kernels
 from .model import FilePlan
 from .vidur import plan_vidur_allreduce, plan_vidur_ops
 
@@ -50,6 +51,8 @@ def plan_file(path: Path, label: str | None = None, arch_map: dict[str, dict[str
         return (plan_aic_gemm if kind == "aic_gemm" else plan_aic_attention)(plan, compute)
     if kind == "matmul":
         return plan_matmul(plan, compute)
+    if kind == "measured_kernels":
+        return plan_measured_kernels(plan, compute)
     if kind in ("softmax", "layernorm", "gelu"):
         return plan_vector(plan, compute)
     if kind == "gpt3_layer":

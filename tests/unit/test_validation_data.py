@@ -40,6 +40,7 @@ def test_read_rows_skips_comments(tmp_path):
     ("context_attention.csv", "batch_size,num_heads,num_key_value_heads,head_dim,q_len,kv_len,latency_us",
      "aic_attention"),
     ("nccl_all_reduce.csv", "version,op_name,num_gpus,message_elements,message_bytes,latency_us", "aic_nccl"),
+    ("kernels.csv", "op,dtype,shape,bytes,latency_us", "measured_kernels"),
     ("other.csv", "a,b", "unknown"),
 ])
 def test_classify(tmp_path, name, header, kind):
@@ -184,3 +185,53 @@ def test_held_out_aiconfigurator_systems_replay_on_their_presets(tmp_path):
                                 "VLLM,0.16.0,fa,8,32,4,128,1,1024,fp8,11.0\n"))
     assert dec.preset == "h200" and not dec.skipped
     assert [dict(r.terms[0][0][2]).get("kv_cache_dtype") for r in dec.rows] == [None, "fp8"]
+
+
+def test_measured_kernels_plan(tmp_path):
+    # benchmarks/kernels/measure_gpu.py's kernels.csv (benchmarks/data/measured/README.md): each op replays as the
+    # micro-workload of the same kernel under graph replay with warm inputs; ops with no such micro are skipped with
+    # their reason, never replayed as something else
+    p = _csv(tmp_path / "h200_sxm" / "kernels.csv", "op,dtype,shape,bytes,latency_us\n"
+             "add,fp16,1024x4096,25165824,4.66\n"          # 3 x 2 B x 1024 x 4096
+             "gelu,fp16,16x8192,262144,2.5\n"
+             "embedding,fp16,128x4096,2098176,2.7\n"
+             "embedding_bag_sum,fp32,2048x20x1000000x128,21495808,12.4\n"
+             "silu_mul_eager,fp16,16x4096,393216,3.8\n"
+             "copy,fp16,524288,2097152,2.6\n")
+    plan = plan_file(p)
+    assert plan.preset == "h200" and plan.compared.startswith("device time of one call replayed")
+    jobs = [r.terms[0][0] for r in plan.rows]
+    assert [j[0] for j in jobs] == ["h200|execution=cuda_graph|warm=all"] * 4
+    assert [(j[1], dict(j[2])) for j in jobs] == [
+        ("add", {"rows": 1024, "cols": 4096, "dtype": "fp16"}),
+        ("gelu", {"elements": 16 * 8192, "dtype": "fp16"}),
+        ("embedding_bag", {"batch": 128, "rows": 32000, "dim": 4096, "pooling": 1, "kernel": "embedding",
+                           "dtype": "fp16"}),
+        ("embedding_bag", {"batch": 2048, "rows": 1000000, "dim": 128, "pooling": 20, "dtype": "fp32"})]
+    assert [r.terms[0][2] for r in plan.rows] == ["replay"] * 4
+    assert plan.rows[0].measured_s == pytest.approx(4.66e-6)
+    assert [k.split()[0] for k, _ in plan.skipped] == ["silu_mul_eager", "copy"]
+
+
+def test_tf32_and_fp32_gemm_rows_replay_at_their_dtype(tmp_path):
+    # measure_gpu.py's fp32 / tf32 rows: fp32 tensors throughout, so no bf16 input / output conversion
+    p = _csv(tmp_path / "h200_sxm" / "gemm.csv", "framework,version,kernel_source,dtype,m,n,k,latency_us\n"
+             "torch,2.11.0,torch_linear,tf32,16,1024,1024,5.9\ntorch,2.11.0,torch_linear,fp32,16,1024,1024,12.2\n")
+    plan = plan_file(p)
+    assert [dict(r.terms[0][0][2]) for r in plan.rows] == [
+        {"m": 16, "n": 1024, "k": 1024, "dtype": "tf32"}, {"m": 16, "n": 1024, "k": 1024, "dtype": "fp32"}]
+
+
+def test_combine_runs_takes_each_rows_median(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks" / "kernels"))
+    from combine_runs import combine
+
+    head = "framework,version,kernel_source,dtype,m,n,k,latency_us\n"
+    for i, t in enumerate(("3.0", "5.0", "4.0")):
+        _csv(tmp_path / f"r{i}" / "gemm.csv", head + f"torch,2.11,lin,bf16,1,128,128,{t}\n"
+             + ("torch,2.11,lin,bf16,8,128,128,9.0\n" if i == 0 else ""))
+    header, rows = combine([tmp_path / f"r{i}" for i in range(3)], "gemm.csv")
+    assert header[-4:] == ["latency_us", "min_us", "max_us", "runs"]
+    # median of 3.0, 5.0, 4.0 is 4.0; a row only one run has keeps that run's value
+    assert rows == [["torch", "2.11", "lin", "bf16", "1", "128", "128", "4.0000", "3.0000", "5.0000", "3"],
+                    ["torch", "2.11", "lin", "bf16", "8", "128", "128", "9.0000", "9.0000", "9.0000", "1"]]

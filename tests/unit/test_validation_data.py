@@ -235,3 +235,22 @@ def test_combine_runs_takes_each_rows_median(tmp_path):
     # median of 3.0, 5.0, 4.0 is 4.0; a row only one run has keeps that run's value
     assert rows == [["torch", "2.11", "lin", "bf16", "1", "128", "128", "4.0000", "3.0000", "5.0000", "3"],
                     ["torch", "2.11", "lin", "bf16", "8", "128", "128", "9.0000", "9.0000", "9.0000", "1"]]
+
+
+def test_pytorch_attention_rows_replay_the_kernel_they_timed(tmp_path):
+    # measure_gpu.py times F.scaled_dot_product_attention on contiguous tensors: no KV-cache write before it (vLLM's
+    # rows have reshape_and_cache_flash), and its FLASH backend is FlashAttention-2 on every GPU, so the h200
+    # preset (vLLM's FlashAttention-3 by default) replays it with its flash2 kernel model; cuDNN's keeps the preset's
+    from validation.jobs import load_preset
+
+    head = "framework,version,kernel_source,batch_size,num_heads,num_key_value_heads,head_dim,q_len,kv_len,latency_us\n"
+    plan = plan_file(_csv(tmp_path / "h200_sxm" / "context_attention.csv",
+                          head + "torch,2.11.0,sdpa_flash,1,32,8,128,512,512,20.0\n"
+                                 "torch,2.11.0,sdpa_cudnn,1,32,8,128,512,512,15.0\n"
+                                 "VLLM,0.14.0,vllm_flash_attn,1,32,8,128,512,512,18.0\n"))
+    arch = [r.terms[0][0][0] for r in plan.rows]
+    writes = [dict(r.terms[0][0][2])["kv_cache_write"] for r in plan.rows]
+    assert writes == [False, False, True]
+    assert "|kernel=flash2" in arch[0] and "|kernel=" not in arch[1] and "|kernel=" not in arch[2]
+    assert load_preset("h200").core.attention_kernel == "flash3"
+    assert load_preset(arch[0]).core.attention_kernel == "flash2"

@@ -18,7 +18,8 @@
   ``kernel: embedding`` is a plain ``torch.nn.functional.embedding`` instead (pooling 1, fn "embedding", no sum):
   PyTorch's index_select kernel moves every gathered element with one thread (``vector_elems`` = batch·dim, priced
   by :func:`accelsim.cost.vector.price`: the small- or large-index kernel on a GPU preset, else the arch's
-  ``cycles_per_element`` for "embedding").
+  ``cycles_per_element`` for "embedding"); ``kernel: embedding_gather`` is that call as PyTorch 2.8 and later run
+  it (op attr ``index_select: gather``: the small-index kernel up to 16 indices, else a vectorized row copy).
 """
 
 from __future__ import annotations
@@ -161,16 +162,18 @@ class EmbeddingBagParams(TableAccessParams):
     rows: PositiveInt = Field(1_000_000, description="Rows of the table.")
     dim: PositiveInt = Field(128, description="Elements per row.")
     pooling: PositiveInt = Field(20, description="Indices per sample, sum-pooled.")
-    kernel: Literal["embedding_bag", "embedding"] = Field(
+    kernel: Literal["embedding_bag", "embedding", "embedding_gather"] = Field(
         "embedding_bag", description="'embedding': a plain torch.nn.functional.embedding row gather (pooling 1, no "
-                                     "sum), PyTorch's index_select kernel (one thread per element), as an LLM's "
-                                     "token embedding runs.")
+                                     "sum), PyTorch's index_select kernels up to 2.7 (one thread per element), as an "
+                                     "LLM's token embedding runs; 'embedding_gather': the same call from PyTorch 2.8 "
+                                     "on (more than 16 indices go to gather_out's vectorized row copy).")
 
     @model_validator(mode="after")
     def _plain_gathers_one_row(self) -> EmbeddingBagParams:
         """A plain embedding looks up one row per sample."""
-        if self.kernel == "embedding" and self.pooling != 1:
-            raise ValueError(f"kernel embedding gathers one row per sample: pooling must be 1 (got {self.pooling})")
+        if self.kernel != "embedding_bag" and self.pooling != 1:
+            raise ValueError(f"kernel {self.kernel} gathers one row per sample: pooling must be 1 "
+                             f"(got {self.pooling})")
         return self
 
 
@@ -316,8 +319,11 @@ def embedding_bag(p: EmbeddingBagParams) -> Graph:
     """
     b = RecsysBuilder("embedding_bag", {"input": (p.batch, p.pooling)}, dtype=p.dtype or "fp16")
     b.embedding_bag("input", p.rows, p.dim, access=p.access, zipf_alpha=p.zipf_alpha, name="embedding_bag")
-    if p.kernel == "embedding":  # the same gather without the pooled sum, one thread per moved element
-        b._ops[-1] = dataclasses.replace(b._ops[-1], flops=0, attrs={**b._ops[-1].attrs, "fn": "embedding"})
+    if p.kernel != "embedding_bag":  # the same gather without the pooled sum
+        attrs = {**b._ops[-1].attrs, "fn": "embedding"}
+        if p.kernel == "embedding_gather":  # PyTorch >= 2.8's index_select (accelsim.cost.vector.price)
+            attrs["index_select"] = "gather"
+        b._ops[-1] = dataclasses.replace(b._ops[-1], flops=0, attrs=attrs)
     return b.build({"model": "embedding_bag", **p.model_dump()})
 
 

@@ -64,9 +64,17 @@ def macs_per_cycle(spec: VectorUnit) -> int:
 
 def price(op: Op, vu: VectorUnit, arch: Arch) -> Priced:
     """Cycles of ``op``'s element operations on one vector unit (a plain embedding on a GPU: PyTorch's
-    index_select kernels, :func:`small_gather_cycles` and :func:`large_gather_cycles`)."""
+    index_select kernels, :func:`small_gather_cycles` and :func:`large_gather_cycles`).
+
+    An embedding with op attr ``index_select: gather`` is PyTorch 2.8 and later's index_select
+    (aten/src/ATen/native/cuda/Indexing.cu index_select_out_cuda_impl since pytorch/pytorch#151715, April 2025):
+    up to 16 indices still run the small-index kernel; more go to ``at::gather_out``, whose fast path
+    (pytorch/pytorch#151490) copies each row with vector loads and stores and no per-element index arithmetic, so
+    only its data movement is priced (``cycles_per_element`` "embedding", 0 by default)."""
     if op.fn == "embedding":
-        gathered = small_gather_cycles(op, vu, arch) or large_gather_cycles(op, vu, arch)
+        gathered = small_gather_cycles(op, vu, arch)
+        if gathered is None and op.attrs.get("index_select") != "gather":
+            gathered = large_gather_cycles(op, vu, arch)
         if gathered is not None:
             return gathered
     cost = vu.cost(op.fn)

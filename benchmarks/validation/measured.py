@@ -6,8 +6,9 @@ the same kernel, inputs warm in the L2 where they fit (the replay re-reads the t
 
 * ``add`` (rows x cols, two reads, one write) -> ``add``; ``rmsnorm`` / ``layernorm`` / ``softmax`` -> the micro
   of that name over rows x cols; ``gelu`` -> ``gelu`` over rows·cols elements;
-* ``embedding`` (F.embedding, PyTorch's index_select kernel; tokens x dim of a 32000-row table) -> ``embedding_bag``
-  with ``kernel: embedding``, pooling 1;
+* ``embedding`` (F.embedding, tokens x dim of a 32000-row table, PyTorch 2.11: index_select's small-index kernel
+  up to 16 indices, else gather_out's vectorized row copy) -> ``embedding_bag`` with ``kernel: embedding_gather``,
+  pooling 1;
 * ``embedding_bag_sum`` (batch x pooling x rows x dim, fp32) -> ``embedding_bag`` (sum-pooled).
 
 Not replayed, with the reason: ``silu_mul_eager`` (PyTorch runs F.silu and the multiply as two kernels; the
@@ -47,8 +48,8 @@ def plan_measured_kernels(plan: FilePlan, preset: str) -> FilePlan:
         elif op == "gelu":
             j = job(arch, "gelu", elements=dims[0] * dims[1], dtype=dtype)
         elif op == "embedding":
-            j = job(arch, "embedding_bag", batch=dims[0], rows=32000, dim=dims[1], pooling=1, kernel="embedding",
-                    dtype=dtype)
+            j = job(arch, "embedding_bag", batch=dims[0], rows=32000, dim=dims[1], pooling=1,
+                    kernel="embedding_gather", dtype=dtype)
         elif op == "embedding_bag_sum":
             batch, pooling, rows, dim = dims
             j = job(arch, "embedding_bag", batch=batch, rows=rows, dim=dim, pooling=pooling, dtype=dtype)

@@ -205,7 +205,7 @@ def test_measured_kernels_plan(tmp_path):
     assert [(j[1], dict(j[2])) for j in jobs] == [
         ("add", {"rows": 1024, "cols": 4096, "dtype": "fp16"}),
         ("gelu", {"elements": 16 * 8192, "dtype": "fp16"}),
-        ("embedding_bag", {"batch": 128, "rows": 32000, "dim": 4096, "pooling": 1, "kernel": "embedding",
+        ("embedding_bag", {"batch": 128, "rows": 32000, "dim": 4096, "pooling": 1, "kernel": "embedding_gather",
                            "dtype": "fp16"}),
         ("embedding_bag", {"batch": 2048, "rows": 1000000, "dim": 128, "pooling": 20, "dtype": "fp32"})]
     assert [r.terms[0][2] for r in plan.rows] == ["replay"] * 4

@@ -1,6 +1,6 @@
 """Derive each GPU preset's ``kernel_dispatch`` from a published chain of small graph-replayed kernels.
 
-    python benchmarks/kernel_dispatch.py
+    python benchmarks/kernel_dispatch.py [--measured PRESET=US ...]
 
 te42kyfo/gpu-benches (Ernst, NHR@FAU) ``gpu-small-kernels`` replays 10,000 dependent SCALE kernels (A = 0.25 B,
 fp64) as one CUDA / HIP graph; at its smallest size each kernel moves 4096 x 2 x 8 B = 64 KiB, and the best
@@ -10,10 +10,15 @@ own cost of the same kernel is a chain of dependent 32 KiB-in / 32 KiB-out eleme
 difference. The script prints, per preset, the measured time, the model's kernel without dispatch, the derived
 dispatch and the preset's value, and the chain's time with the preset as it is (which should equal the measured
 one). Rerun it when a preset's latencies or the engine change: the derived value moves with them.
+
+``--measured h200=1.343`` derives the dispatch from your own measurement of the same chain instead (µs per
+kernel; benchmarks/kernels/measure_gpu.py's ``dependent_scale_chain`` row: 64 KiB fp64 in-place scalings in one
+graph). The presets are not changed by it: it prints what the value would be.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from accelsim.api import simulate
@@ -47,12 +52,32 @@ def per_kernel_s(arch) -> float:
     return (twenty - ten) / 10
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--measured", action="append", default=[], metavar="PRESET=US",
+                    help="a chain you measured: microseconds per kernel on that preset's GPU (repeatable)")
+    args = ap.parse_args(argv)
+    rows = {name: (KIB64 / (gb_s * 1e9), f"te42kyfo/gpu-benches {source}") for name, (gb_s, source) in BENCH.items()}
+    if args.measured:
+        rows = {}
+        for item in args.measured:
+            name, _, us = item.partition("=")
+            try:
+                rows[name] = (float(us) * 1e-6, "--measured")
+            except ValueError:
+                print(f"--measured {item!r}: expected PRESET=MICROSECONDS", file=sys.stderr)
+                return 2
+    archs = {}
+    for name in rows:
+        try:
+            archs[name] = load_arch(name)
+        except Exception as e:  # an unknown preset: one line, exit 2
+            print(f"--measured {name}: {str(e).splitlines()[0]}", file=sys.stderr)
+            return 2
     print(f"{'preset':8} {'measured us':>12} {'model w/o dispatch':>19} {'derived us':>11} {'preset us':>10} "
-          f"{'chain now us':>13}  source (te42kyfo/gpu-benches)")
-    for name, (gb_s, source) in BENCH.items():
-        arch = load_arch(name)
-        measured = KIB64 / (gb_s * 1e9)
+          f"{'chain now us':>13}  source")
+    for name, (measured, source) in rows.items():
+        arch = archs[name]
         body = per_kernel_s(arch.model_copy(update={"kernel_dispatch": 0.0}))
         print(f"{name:8} {measured * 1e6:12.3f} {body * 1e6:19.3f} {(measured - body) * 1e6:11.2f} "
               f"{arch.kernel_dispatch * 1e6:10.2f} {per_kernel_s(arch) * 1e6:13.3f}  {source}")

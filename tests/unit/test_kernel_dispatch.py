@@ -40,3 +40,17 @@ def test_a_gpu_kernels_last_store_waits_the_l2_not_hbm():
     assert stores and all(t.level == a100.main_memory for t in stores)  # the bytes go to HBM ...
     # ... and each is done after the L2's latency: 200 ns x 1.41 GHz = 282 cycles (HBM's 600 ns would be 846)
     assert {t.latency for t in stores} == {282}
+
+
+def test_a_measured_chain_derives_the_dispatch_without_changing_the_preset(capsys):
+    # --measured h200=1.343 (benchmarks/data/measured/h200_sxm/kernels.csv dependent_scale_chain): the derived
+    # dispatch is that time less the model's own kernel (the chain without dispatch); the preset keeps its value
+    from kernel_dispatch import main
+
+    assert main(["--measured", "h200=1.343"]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    body = per_kernel_s(load_arch("h200").model_copy(update={"kernel_dispatch": 0.0}))
+    assert row[0] == "h200" and float(row[1]) == pytest.approx(1.343)
+    assert float(row[3]) == pytest.approx(1.343 - body * 1e6, abs=0.006)  # printed to 0.01 us
+    assert float(row[4]) == pytest.approx(load_arch("h200").kernel_dispatch * 1e6, abs=0.006)
+    assert main(["--measured", "h200=fast"]) == 2 and main(["--measured", "nogpu=1.0"]) == 2

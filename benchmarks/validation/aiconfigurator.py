@@ -47,6 +47,12 @@ ONE_LAYER = {"fp8_block", "nvfp4"}
 EAGER = {"fp8_block"}
 
 
+def held_out(plan: FilePlan) -> bool:
+    """Whether ``plan``'s file is of a GPU other than the A100 (whose shared files the presets were built on):
+    its views count towards issue 12's held-out goals instead of the A100 targets."""
+    return plan.hardware not in (None, "a100")
+
+
 def _sizes(meas: float) -> frozenset[str]:
     return frozenset({"ge50us"} if meas >= 50e-6 else {"lt50us"})
 
@@ -97,6 +103,13 @@ def plan_aic_gemm(plan: FilePlan, preset: str) -> FilePlan:
                   group_view("m <= 64", "decode-like (weight-streaming) GEMMs"), group_view("m > 64")]
     if len(kinds) > 1:
         plan.views += [View(f"type {t}", lambda r, t=f"type {t}": t in r.tags) for t in sorted(kinds)]
+    if held_out(plan):
+        plan.views[0].target = None
+        for goal, dtype in (("held_out_gemm_bf16", "bf16"), ("held_out_gemm_fp8", "fp8")):
+            tags = {f"type {t}" for t, d in kinds.items() if d == dtype}
+            if tags:
+                plan.views.append(View(f"{dtype} rows", lambda r, tags=tags: bool(tags & r.tags), goal,
+                                       "issue 12's goal on a GPU the presets were not built on"))
     plan.notes.append("vLLM linear (m x k activation, k x n weight) -> gemm m n k, dtype "
                       + ", ".join(f"{t} -> {d}" for t, d in sorted(kinds.items()))
                       + "; a quantised type's bf16 input is quantized by a kernel of its own, its output is bf16")
@@ -171,7 +184,8 @@ def plan_aic_attention(plan: FilePlan, preset: str) -> FilePlan:
         plan.rows.append(RowSpec(key, meas, ((j, 1, "replay"),), group=group,
                                  tags=_sizes(meas) | {f"kv {kv_dtype}"}))
     what = "decode (q_len 1)" if decode else "prefill (causal)"
-    plan.views = [View("all rows", lambda r: True, "flash_attention", f"FlashAttention {what}, device time"),
+    goal = "held_out_attention" if held_out(plan) else "flash_attention"
+    plan.views = [View("all rows", lambda r: True, goal, f"FlashAttention {what}, device time"),
                   View("rows >= 50 us", lambda r: "ge50us" in r.tags),
                   View("rows < 50 us", lambda r: "lt50us" in r.tags),
                   *(group_view(g) for g in ("MHA", "GQA") if any(r.group == g for r in plan.rows))]
@@ -209,7 +223,8 @@ def plan_aic_nccl(plan: FilePlan, network: str | None) -> FilePlan:
         tags = frozenset({"ge1MiB"} if nbytes >= 2**20 else {"lt1MiB"})
         plan.rows.append(RowSpec(key, float(r["latency_us"]) * 1e-6, ((j, 1, "device"),), group=f"{n} GPUs",
                                  tags=tags))
-    plan.views = [View(">= 1 MiB", lambda r: "ge1MiB" in r.tags, "nccl", f"{network}, chips = num_gpus"),
+    goal = "held_out_nccl" if held_out(plan) else "nccl"
+    plan.views = [View(">= 1 MiB", lambda r: "ge1MiB" in r.tags, goal, f"{network}, chips = num_gpus"),
                   View("< 1 MiB", lambda r: "lt1MiB" in r.tags, None, "latency regime"),
                   View("all rows", lambda r: True)]
     for n in sorted(gpus):

@@ -168,6 +168,17 @@ def test_held_out_aiconfigurator_systems_replay_on_their_presets(tmp_path):
         nccl = plan_file(_csv(d / "nccl_all_reduce.csv", "version,op_name,num_gpus,message_elements,message_bytes,"
                                                          "latency_us\n2.27.3,all_reduce,8,1048576,2097152,30.0\n"))
         assert nccl.preset == network and nccl.rows[0].terms[0][0][0] == f"{network}|chips=8"
+        # issue 12's goals for these GPUs, not the A100 targets: bf16 GEMM 10 %, fp8 GEMM 15 % (fp8_block rows
+        # count as fp8), attention 15 %, all-reduce 15 %
+        goals = {v.label: v.target for v in gemm.views if v.target}
+        assert goals == {"bf16 rows": "held_out_gemm_bf16", "fp8 rows": "held_out_gemm_fp8"}
+        fp8 = next(v for v in gemm.views if v.label == "fp8 rows")
+        assert [fp8.select(r) for r in gemm.rows] == [False, True, True]
+        assert [TARGETS[g][1] for g in ("held_out_gemm_bf16", "held_out_gemm_fp8")] == [10.0, 15.0]
+        assert nccl.views[0].target == "held_out_nccl" and TARGETS["held_out_nccl"][1] == 15.0
+        head = "framework,version,kernel_source,batch_size,num_heads,num_key_value_heads,head_dim,q_len,kv_len,latency_us\n"
+        dec = plan_file(_csv(d / "generation_attention.csv", head + "VLLM,0.14.0,fa,8,32,4,128,1,1024,15.0\n"))
+        assert dec.views[0].target == "held_out_attention" and TARGETS["held_out_attention"][1] == 15.0
     # collect_nccl.py's other ops and dtypes: nccl-tests' alltoall_perf is the micro's all_to_all; an int8 buffer
     # (message_elements x 1 B when no message_bytes column) runs as int8; an unknown dtype is skipped with its reason
     other = plan_file(_csv(tmp_path / "aiconfigurator" / "h100_sxm" / "nccl_other.csv",

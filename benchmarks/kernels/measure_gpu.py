@@ -117,6 +117,9 @@ def gemm_section(torch, timer: Timer, out: Path, clock: Clock, dtypes: list[str]
     csv = Csv(out / "gemm.csv", ["framework", "version", "kernel_source", "dtype", "m", "n", "k", "latency_us"])
     gen = torch.Generator(device=dev).manual_seed(0)
     for dtype in dtypes:
+        if dtype == "fp8" and not _fp8_works(torch, dev):
+            log("gemm fp8: torch._scaled_mm does not run on this GPU (fp8 needs compute capability 8.9 or later)")
+            continue
         log(f"gemm {dtype}: {len(shapes)} shapes")
         done = 0
         for m, n, k in shapes:
@@ -156,6 +159,18 @@ def gemm_section(torch, timer: Timer, out: Path, clock: Clock, dtypes: list[str]
         log(f"gemm {dtype}: {done} shapes")
 
 
+def _fp8_works(torch, dev: str) -> bool:
+    """Whether one small fp8 GEMM runs (Ada, Hopper and later GPUs)."""
+    try:
+        a = torch.zeros(16, 32, device=dev).to(torch.float8_e4m3fn)
+        b = torch.zeros(16, 32, device=dev).to(torch.float8_e4m3fn)
+        one = torch.ones((), device=dev)
+        torch._scaled_mm(a, b.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+        return True
+    except Exception:  # no fp8 tensor cores or no kernel: the section is skipped
+        return False
+
+
 def attention_section(torch, timer: Timer, out: Path, clock: Clock, backend: str, shapes: dict, dev: str,
                       version: str, stop_at: float) -> None:
     F = torch.nn.functional
@@ -173,6 +188,13 @@ def attention_section(torch, timer: Timer, out: Path, clock: Clock, backend: str
         files = {"context_attention": one, "generation_attention": one}
     gen = torch.Generator(device=dev).manual_seed(1)
     dt = torch.bfloat16 if dev == "cuda" else torch.float32
+    try:  # one small call first: a backend this GPU or build lacks is skipped as a whole
+        z = torch.zeros(1, 2, 128, 64, device=dev, dtype=dt)
+        with sdpa_kernel([be]):
+            F.scaled_dot_product_attention(z, z, z, is_causal=True)
+    except Exception as e:
+        log(f"attention {backend}: not available here ({type(e).__name__}: {str(e).splitlines()[0][:120]})")
+        return
     for phase in ("generation_attention", "context_attention"):
         done = 0
         for b, h, kvh, d, q, kv in shapes[phase]:

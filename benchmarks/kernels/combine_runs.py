@@ -17,25 +17,34 @@ import shutil
 import statistics
 from pathlib import Path
 
+VALUES = ("latency_us", "sm_clock_mhz", "power_w")
+"""Columns measured per run (each row's median over the runs); every other column names the row."""
+
 
 def combine(runs: list[Path], name: str) -> tuple[list[str], list[list[str]]]:
     header: list[str] = []
-    rows: dict[tuple, list[float]] = {}
+    rows: dict[tuple, list[dict[str, str]]] = {}
     for run in runs:
         p = run / name
         if not p.exists():
             continue
         with open(p, newline="") as f:
-            rd = csv.reader(f)
-            header = next(rd)
-            i = header.index("latency_us")
-            for r in rd:
-                rows.setdefault(tuple(r[:i] + r[i + 1:]), []).append(float(r[i]))
-    i = header.index("latency_us") if header else 0
+            for r in csv.DictReader(f):
+                header = header or list(r)
+                rows.setdefault(tuple(v for c, v in r.items() if c not in VALUES), []).append(r)
     out = []
-    for key, ts in rows.items():
-        k = list(key)
-        out.append(k[:i] + [f"{statistics.median(ts):.4f}"] + k[i:] + [f"{min(ts):.4f}", f"{max(ts):.4f}", str(len(ts))])
+    for key, found in rows.items():
+        keys = iter(key)
+        row = []
+        for c in header:
+            if c not in VALUES:
+                row.append(next(keys))
+                continue
+            vals = [float(r[c]) for r in found if r.get(c)]
+            row.append(f"{statistics.median(vals):.4f}" if vals and c == "latency_us"
+                       else f"{statistics.median(vals):.0f}" if vals else "")
+        ts = [float(r["latency_us"]) for r in found]
+        out.append(row + [f"{min(ts):.4f}", f"{max(ts):.4f}", str(len(ts))])
     return header + ["min_us", "max_us", "runs"], out
 
 

@@ -18,7 +18,9 @@ run cut short keeps what it measured:
 * ``DIR/kernels.csv`` (``op,dtype,shape,bytes,latency_us``): memory-bound kernels (add, RMSNorm, LayerNorm,
   softmax, GELU, SiLU·mul as PyTorch runs it, F.embedding, F.embedding_bag), a dependent-kernel chain (1,000 in-place
   scalings of a 64 KiB fp64 buffer in one graph: the per-kernel cost) and device copies of 1 MiB … 4 GiB.
-* ``DIR/env.txt``: GPU, driver, PyTorch and cuBLAS versions, clocks before and after.
+* ``DIR/env.txt``: GPU, driver, PyTorch and cuDNN versions, clocks before and after.
+
+Every CSV row ends with ``sm_clock_mhz`` and ``power_w``, read through NVML just after the row's timing.
 
 Timing: CUDA events around batches of graph replays (warm-up 3 replays; 5 batches of n replays, n chosen so a
 batch lasts >= 2 ms; the median batch mean). Inputs come from ``torch.randn`` (seeded). ``--dry`` runs a few shapes
@@ -100,21 +102,36 @@ class Timer:
         return statistics.median(means)
 
 
+def gpu_state(torch) -> tuple[str, str]:
+    """(SM clock in MHz, board power in W) now, through NVML (PyTorch's torch.cuda.clock_rate / power_draw);
+    empty strings where they cannot be read (no NVML, the CPU of --dry)."""
+    try:
+        return str(torch.cuda.clock_rate()), f"{torch.cuda.power_draw() / 1000:.0f}"
+    except Exception:  # no pynvml / no GPU: the columns stay empty
+        return "", ""
+
+
 class Csv:
-    def __init__(self, path: Path, header: list[str]):
+    """A CSV written row by row; every row ends with the GPU's SM clock and board power read just after its
+    timing (``sm_clock_mhz``, ``power_w``: a large kernel that runs at the power limit shows a lowered clock)."""
+
+    def __init__(self, path: Path, header: list[str], state=None):
         new = not path.exists()
         self.f = open(path, "a", buffering=1)
+        self.state = state
         if new:
-            self.f.write(",".join(header) + "\n")
+            self.f.write(",".join(header + ["sm_clock_mhz", "power_w"]) + "\n")
 
     def row(self, *vals) -> None:
-        self.f.write(",".join(str(v) for v in vals) + "\n")
+        state = self.state() if self.state else ("", "")
+        self.f.write(",".join(str(v) for v in (*vals, *state)) + "\n")
 
 
 def gemm_section(torch, timer: Timer, out: Path, clock: Clock, dtypes: list[str], shapes, dev: str, version: str,
                  stop_at: float) -> None:
     F = torch.nn.functional
-    csv = Csv(out / "gemm.csv", ["framework", "version", "kernel_source", "dtype", "m", "n", "k", "latency_us"])
+    csv = Csv(out / "gemm.csv", ["framework", "version", "kernel_source", "dtype", "m", "n", "k", "latency_us"],
+              lambda: gpu_state(torch))
     gen = torch.Generator(device=dev).manual_seed(0)
     for dtype in dtypes:
         if dtype == "fp8" and not _fp8_works(torch, dev):
@@ -181,10 +198,10 @@ def attention_section(torch, timer: Timer, out: Path, clock: Clock, backend: str
     cols = ["framework", "version", "kernel_source", "batch_size", "num_heads", "num_key_value_heads", "head_dim",
             "q_len", "kv_len", "latency_us"]
     if backend == "flash" or backend == "math":
-        files = {"context_attention": Csv(out / "context_attention.csv", cols),
-                 "generation_attention": Csv(out / "generation_attention.csv", cols)}
+        files = {"context_attention": Csv(out / "context_attention.csv", cols, lambda: gpu_state(torch)),
+                 "generation_attention": Csv(out / "generation_attention.csv", cols, lambda: gpu_state(torch))}
     else:
-        one = Csv(out / f"attention_{backend}.csv", ["phase"] + cols)
+        one = Csv(out / f"attention_{backend}.csv", ["phase"] + cols, lambda: gpu_state(torch))
         files = {"context_attention": one, "generation_attention": one}
     gen = torch.Generator(device=dev).manual_seed(1)
     dt = torch.bfloat16 if dev == "cuda" else torch.float32
@@ -237,7 +254,7 @@ def attention_section(torch, timer: Timer, out: Path, clock: Clock, backend: str
 
 def kernels_section(torch, timer: Timer, out: Path, clock: Clock, dev: str, stop_at: float, dry: bool) -> None:
     F = torch.nn.functional
-    csv = Csv(out / "kernels.csv", ["op", "dtype", "shape", "bytes", "latency_us"])
+    csv = Csv(out / "kernels.csv", ["op", "dtype", "shape", "bytes", "latency_us"], lambda: gpu_state(torch))
     gen = torch.Generator(device=dev).manual_seed(2)
     h16 = torch.float16
 

@@ -246,6 +246,12 @@ def test_combine_runs_takes_each_rows_median(tmp_path):
     # median of 3.0, 5.0, 4.0 is 4.0; a row only one run has keeps that run's value
     assert rows == [["torch", "2.11", "lin", "bf16", "1", "128", "128", "4.0000", "3.0000", "5.0000", "3"],
                     ["torch", "2.11", "lin", "bf16", "8", "128", "128", "9.0000", "9.0000", "9.0000", "1"]]
+    # the clock and power read after each row differ run to run: values (their median), not part of the row's name
+    head = "op,dtype,shape,bytes,latency_us,sm_clock_mhz,power_w\n"
+    for i, (t, mhz, w) in enumerate((("2.0", "1980", "300"), ("2.2", "1400", "699"), ("2.1", "1755", "500"))):
+        _csv(tmp_path / f"k{i}" / "kernels.csv", head + f"add,fp16,1x4096,24576,{t},{mhz},{w}\n")
+    header, rows = combine([tmp_path / f"k{i}" for i in range(3)], "kernels.csv")
+    assert rows == [["add", "fp16", "1x4096", "24576", "2.1000", "1755", "500", "2.0000", "2.2000", "3"]]
 
 
 def test_pytorch_attention_rows_replay_the_kernel_they_timed(tmp_path):

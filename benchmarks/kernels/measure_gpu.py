@@ -18,6 +18,9 @@ run cut short keeps what it measured:
 * ``DIR/kernels.csv`` (``op,dtype,shape,bytes,latency_us``): memory-bound kernels (add, RMSNorm, LayerNorm,
   softmax, GELU, SiLU·mul as PyTorch runs it, F.embedding, F.embedding_bag), a dependent-kernel chain (1,000 in-place
   scalings of a 64 KiB fp64 buffer in one graph: the per-kernel cost) and device copies of 1 MiB … 4 GiB.
+* ``DIR/nccl_all_reduce.csv`` (aiconfigurator's columns), on a machine of several GPUs: NCCL all-reduce of fp16
+  buffers of 1 KiB … 1 GiB per rank on the first 2, 4, 8 … GPUs, timed as nccl-tests times its iterations (20
+  calls back to back after 5 warm-up calls, CUDA events on rank 0, mean per call).
 * ``DIR/env.txt``: GPU, driver, PyTorch and cuDNN versions, clocks before and after.
 
 Every CSV row ends with ``sm_clock_mhz`` and ``power_w``, read through NVML just after the row's timing.
@@ -315,6 +318,70 @@ def kernels_section(torch, timer: Timer, out: Path, clock: Clock, dev: str, stop
             lambda idx=idx, offs=offs: F.embedding_bag(idx, bag, offs, mode="sum"))
 
 
+NCCL_SIZES = [2**k for k in range(10, 31, 2)]  # 1 KiB ... 1 GiB per rank, every 4x
+"""All-reduce buffer sizes in bytes (nccl-tests' ``size``: the buffer each rank holds)."""
+
+
+def _allreduce_worker(rank: int, world: int, out: str, port: int, dry: bool, sizes: list[int]) -> None:
+    """One rank of the all-reduce section: for each group of the first n ranks (n = 2, 4, 8 ... up to ``world``)
+    and each size, 5 warm-up calls, then 20 timed back to back (CUDA events on rank 0 around the loop, after a
+    barrier, as nccl-tests' out-of-place all_reduce_perf times its iterations); rank 0 writes the mean per call."""
+    import torch
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dev = "cpu" if dry else f"cuda:{rank}"
+    if not dry:
+        torch.cuda.set_device(rank)
+    dist.init_process_group("gloo" if dry else "nccl", rank=rank, world_size=world)
+    version = ".".join(str(v) for v in torch.cuda.nccl.version()) if not dry else "gloo"
+    csv = Csv(Path(out) / "nccl_all_reduce.csv", ["version", "op_name", "num_gpus", "message_elements",
+                                                  "message_bytes", "latency_us"]) if rank == 0 else None
+    n = 2
+    while n <= world:
+        group = dist.new_group(list(range(n)))
+        for nbytes in sizes:
+            x = torch.ones(nbytes // 2, device=dev, dtype=torch.float16 if not dry else torch.float32)
+            if rank < n:
+                for _ in range(5):
+                    dist.all_reduce(x, group=group)
+                dist.barrier(group=group)
+                t0 = time.perf_counter()
+                if not dry:
+                    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    a.record()
+                for _ in range(20):
+                    dist.all_reduce(x, group=group)
+                if not dry:
+                    b.record()
+                    b.synchronize()
+                    per = a.elapsed_time(b) * 1e-3 / 20
+                else:
+                    per = (time.perf_counter() - t0) / 20
+                if csv is not None:
+                    csv.row(version, "all_reduce", n, nbytes // 2, nbytes, f"{per * 1e6:.4f}")
+            dist.barrier()
+        n *= 2
+    dist.destroy_process_group()
+
+
+def allreduce_section(torch, out: Path, dry: bool) -> None:
+    """NCCL all-reduce of fp16 buffers on 2, 4, 8 ... of this machine's GPUs (aiconfigurator's
+    nccl_all_reduce.csv columns); skipped on one GPU. ``--dry``: two CPU processes over gloo, three small sizes."""
+    world = 2 if dry else torch.cuda.device_count()
+    if world < 2:
+        log("all-reduce: one GPU, skipped")
+        return
+    import socket
+
+    with socket.socket() as sock:  # a free port for the rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    sizes = NCCL_SIZES[:3] if dry else NCCL_SIZES
+    torch.multiprocessing.spawn(_allreduce_worker, args=(world, str(out), port, dry, sizes), nprocs=world)
+    log(f"all-reduce: {world} ranks")
+
+
 def env_report(torch, out: Path, dev: str, when: str) -> None:
     with open(out / "env.txt", "a") as f:
         f.write(f"== {when} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
@@ -338,7 +405,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--budget-s", type=float, default=330.0, help="stop starting rows after this many seconds")
     ap.add_argument("--dry", action="store_true", help="a few shapes on the CPU, to check the script")
-    ap.add_argument("--sections", default="gemm_bf16,attn_flash,kernels,gemm_fp8,attn_cudnn,gemm_other")
+    ap.add_argument("--sections", default="gemm_bf16,attn_flash,kernels,gemm_fp8,attn_cudnn,gemm_other,allreduce")
     args = ap.parse_args(argv)
     import torch
 
@@ -373,6 +440,8 @@ def main(argv=None) -> int:
                                   version, 100)
             elif sec == "attn_cudnn" and not args.dry:
                 attention_section(torch, timer, args.out, clock, "cudnn", shapes, dev, version, 20)
+            elif sec == "allreduce":
+                allreduce_section(torch, args.out, args.dry)
             elif sec == "kernels":
                 kernels_section(torch, timer, args.out, clock, dev, 60, args.dry)
         except Exception as e:  # one section's failure does not lose the others

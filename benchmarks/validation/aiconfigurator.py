@@ -62,8 +62,8 @@ def _sizes(meas: float) -> frozenset[str]:
 # (128 x 128 block scales) and nvfp4 (an fp8 scale per 16 weights) run at their dtype's tensor rate; their scales
 # are not counted (fp8_block: < 0.01 % of the weight bytes; nvfp4: 1/16 B per 4-bit weight, whose weights the gemm
 # micro stores two per byte). tf32 / fp32 (measure_gpu.py's rows: fp32 tensors, F.linear with TF32 math allowed or
-# not) replay at that dtype, whose activations are fp32 too. awq / gptq are weight-only (4-bit weights, 16-bit activations and
-# math): the gemm micro has one dtype, so they are skipped with that reason.
+# not) replay at that dtype, whose activations are fp32 too. awq / gptq are weight-only (4-bit weights, 16-bit
+# activations and math): the gemm micro has one dtype, so they are skipped with that reason.
 # The collector's input x and the layer's output are bf16 (torch.set_default_dtype(torch.bfloat16); vLLM's
 # quantised linears return the input's dtype), so a quantised row is vLLM's linear as it runs: a quantize kernel
 # of its own converts x first (fp8: Fp8LinearOp.apply -> ops.scaled_fp8_quant, then cutlass_scaled_mm; fp8_block:
@@ -88,7 +88,8 @@ def plan_aic_gemm(plan: FilePlan, preset: str) -> FilePlan:
             plan.skipped.append((key, f"GEMM type {kind!r}: weight-only or not a dtype of the gemm micro-workload"))
             continue
         kinds[kind] = dtype
-        io = {} if dtype in (ACTIVATION_DTYPE, "tf32", "fp32") else {"input_dtype": ACTIVATION_DTYPE, "output_dtype": ACTIVATION_DTYPE}
+        io = ({} if dtype in (ACTIVATION_DTYPE, "tf32", "fp32")
+              else {"input_dtype": ACTIVATION_DTYPE, "output_dtype": ACTIVATION_DTYPE})
         params = "|params=1" if kind in ONE_LAYER else GEMM_PARAMS
         j = job(preset + GRAPH + WARM + params, "gemm", m=m, n=n, k=k, dtype=dtype, **io)
         terms: tuple = ((j, 1, "replay"),)
@@ -147,10 +148,11 @@ def l2_share(preset: str) -> int:
     return resident_bytes(load_preset(preset))
 
 
-# benchmarks/kernels/measure_gpu.py's rows (benchmarks/data/measured/README.md): PyTorch's scaled_dot_product_attention
-# on contiguous q / k / v, no KV-cache write before it. ``sdpa_flash`` (and its fallback ``aten_flash_fwd``) is
-# PyTorch's FlashAttention-2 on every GPU, so it replays with the preset's ``flash2`` kernel model (a Hopper preset
-# runs vLLM's FlashAttention-3 by default); ``sdpa_cudnn`` (cuDNN's fused attention) with the preset's own kernel ("").
+# benchmarks/kernels/measure_gpu.py's rows (benchmarks/data/measured/README.md): PyTorch's
+# scaled_dot_product_attention on contiguous q / k / v, no KV-cache write before it. ``sdpa_flash`` (and its
+# fallback ``aten_flash_fwd``) is PyTorch's FlashAttention-2 on every GPU, so it replays with the preset's ``flash2``
+# kernel model (a Hopper preset runs vLLM's FlashAttention-3 by default); ``sdpa_cudnn`` (cuDNN's fused attention)
+# with the preset's own kernel ("").
 TORCH_ATTENTION = {"sdpa_flash": "flash2", "aten_flash_fwd": "flash2", "sdpa_cudnn": ""}
 
 
@@ -176,7 +178,7 @@ def plan_aic_attention(plan: FilePlan, preset: str) -> FilePlan:
         warm = WARM if replay_footprint(b, h, kvh, dh, q, kv, elem) <= l2_share(preset) else ""
         source = (r.get("kernel_source") or "").strip()
         kernel = TORCH_ATTENTION.get(source)
-        arch = preset + ("" if kernel is None else f"|kernel={kernel}" if kernel else "") + GRAPH + warm
+        arch = preset + (f"|kernel={kernel}" if kernel else "") + GRAPH + warm
         j = job(arch, "attention", batch=b, heads=h, kv_heads=kvh, head_dim=dh, q_len=q, kv_len=kv,
                 attention="fused", causal=not decode, dtype="bf16", kv_cache_write=kernel is None,
                 **({} if kv_dtype == "bf16" else {"kv_cache_dtype": kv_dtype}))

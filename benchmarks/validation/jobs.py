@@ -28,7 +28,8 @@ def load_preset(ref: str):
         if "chips" in settings:
             arch = arch.model_copy(update={"chips": int(settings["chips"])})
         if "kernel" in settings:
-            arch = arch.model_copy(update={"core": arch.core.model_copy(update={"attention_kernel": settings["kernel"]})})
+            core = arch.core.model_copy(update={"attention_kernel": settings["kernel"]})
+            arch = arch.model_copy(update={"core": core})
         _ARCHS[ref] = arch
     return _ARCHS[ref]
 

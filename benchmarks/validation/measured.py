@@ -2,7 +2,9 @@
 one call on the same tensors (DEVICE time, each kernel paying its dispatch gap, as aiconfigurator's rows).
 
 Columns ``op,dtype,shape,bytes,latency_us`` (benchmarks/data/measured/README.md). Each op -> the micro-workload of
-the same kernel, inputs warm in the L2 where they fit (the replay re-reads the tensors it just read):
+the same operation, inputs warm in the L2 where they fit (the replay re-reads the tensors it just read). Where a
+micro models a serving engine's kernel rather than PyTorch's (``rmsnorm``: vLLM's), the error measures that
+difference too:
 
 * ``add`` (rows x cols, two reads, one write) -> ``add``; ``rmsnorm`` / ``layernorm`` / ``softmax`` -> the micro
   of that name over rows x cols; ``gelu`` -> ``gelu`` over rows·cols elements;
@@ -63,5 +65,5 @@ def plan_measured_kernels(plan: FilePlan, preset: str) -> FilePlan:
     plan.views = [View("all replayed rows", lambda r: True)] + [group_view(op) for op in ops]
     plan.views.append(View("rows >= 10 us", lambda r: "ge10us" in r.tags, None, "bandwidth regime"))
     plan.notes.append("PyTorch eager kernels (torch.add, F.rms_norm, F.layer_norm, torch.softmax, F.gelu, "
-                      "F.embedding, F.embedding_bag) -> the micro of the same kernel, graph replay, inputs warm")
+                      "F.embedding, F.embedding_bag) -> the micro of the same operation, graph replay, inputs warm")
     return plan

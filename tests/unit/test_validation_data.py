@@ -176,7 +176,8 @@ def test_held_out_aiconfigurator_systems_replay_on_their_presets(tmp_path):
         assert [fp8.select(r) for r in gemm.rows] == [False, True, True]
         assert [TARGETS[g][1] for g in ("held_out_gemm_bf16", "held_out_gemm_fp8")] == [10.0, 15.0]
         assert nccl.views[0].target == "held_out_nccl" and TARGETS["held_out_nccl"][1] == 15.0
-        head = "framework,version,kernel_source,batch_size,num_heads,num_key_value_heads,head_dim,q_len,kv_len,latency_us\n"
+        head = ("framework,version,kernel_source,batch_size,num_heads,num_key_value_heads,head_dim,q_len,kv_len,"
+                "latency_us\n")
         dec = plan_file(_csv(d / "generation_attention.csv", head + "VLLM,0.14.0,fa,8,32,4,128,1,1024,15.0\n"))
         assert dec.views[0].target == "held_out_attention" and TARGETS["held_out_attention"][1] == 15.0
     # collect_nccl.py's other ops and dtypes: nccl-tests' alltoall_perf is the micro's all_to_all; an int8 buffer

@@ -185,3 +185,13 @@ def test_dgx_b200_all_reduce_takes_nvlink_sharp_by_hand():
     # NCCL's Blackwell caps are twice its Hopper row of the same release (llMaxBws 141, 36.7, 36.7, 38.7)
     from accelsim.hardware import NCCL_GENERATION_CAPS_GBPS
     assert NCCL_GENERATION_CAPS_GBPS["blackwell"] == pytest.approx((2 * 141.0, 2 * 36.7, 2 * 36.7, 2 * 38.7))
+
+
+@pytest.mark.parametrize(("name", "stacks"), [("a100", 5), ("h100", 5), ("h200", 6), ("dgx-h200", 6)])
+def test_l2_follows_the_active_memory_stacks(name, stacks):
+    # NVIDIA's A100 and Hopper whitepapers: the full GA100 has 48 MB of L2 behind 6 HBM2 stacks, the A100 enables
+    # 40 MB with 5; the full GH100 has 60 MB behind 6 stacks, the H100 SXM5 enables 50 MB with 5. The H200 runs all
+    # 6 HBM3e stacks (141 GB), so all 60 MB (its device reports cudaDevAttrL2CacheSize = 60 MiB)
+    per_stack = {"a100": 8, "h100": 10, "h200": 10, "dgx-h200": 10}[name]
+    arch = load_arch(name)
+    assert arch.memory(arch.caches[0]).capacity == stacks * per_stack * 2**20

@@ -13,7 +13,9 @@ trtllm_gen kernels (accelsim/cost/attention.py), so those rows check only that t
 result under the published best. Device figures: each workload runs as a CUDA graph and its kernels' replay time
 is taken (``seconds`` - ``launch_overhead_s`` + ``kernel_dispatch_s``, validate.py's "replay": a call of two kernels,
 a quantize then a GEMM, counts both, as the sources' CUDA-event timings do); collectives give NCCL's bus bandwidth,
-2 (n - 1) / n x bytes / time.
+2 (n - 1) / n x bytes / time. An attention entry whose ``library`` is one of accelsim's FlashAttention kernels
+(flash2, flash3, trtllm_gen) runs on that kernel (:func:`kernel_arch`): FlashAttention-2 timed on an H100 is compared
+with the flash2 model, not the preset's default flash3.
 The summary gives, per (arch, kernel), the count and mean absolute error of the "point" rows, how many "up to" rows
 accelsim exceeds and how many "range" rows it misses.
 """
@@ -59,7 +61,23 @@ HARNESSES = {
 }
 
 
-def figure(arch: str, workload: dict, metric: str, harness: str | None = None) -> float:
+def kernel_arch(entry: dict):
+    """The preset an entry runs on: its ``arch``, with the attention kernel its ``library`` names when that is one of
+    accelsim's FlashAttention kernels (accelsim.cost.attention.FLASH) other than the preset's own: a source that
+    timed FlashAttention-2 on an H100 (whose preset runs vLLM's FlashAttention-3) is compared with flash2."""
+    from accelsim.config import load_arch
+    from accelsim.cost.attention import FLASH
+
+    library = entry.get("library")
+    if entry["workload"]["model"] != "attention" or library not in FLASH:
+        return entry["arch"]
+    arch = load_arch(entry["arch"])
+    if arch.core.attention_kernel == library:
+        return entry["arch"]
+    return arch.model_copy(update={"core": arch.core.model_copy(update={"attention_kernel": library})})
+
+
+def figure(arch, workload: dict, metric: str, harness: str | None = None) -> float:
     """accelsim's TFLOPS (2 x MACs / device seconds), NCCL bus bandwidth (GB/s) or kernel seconds for one point,
     timed as ``harness`` (a :data:`HARNESSES` name) leaves the L2, else from main memory."""
     # the kernels back to back on the device, as CUDA-event or profiler timings of a call see them: a CUDA graph's
@@ -147,7 +165,7 @@ def report(only: str | None) -> None:
     print(f"{'point':52s} {'arch':9s} {'kind':6s} {'published':>10s} {'accelsim':>10s} {'error':>8s}")
     rows = []
     for entry in entries:
-        value = figure(entry["arch"], entry["workload"], entry["metric"], entry.get("harness"))
+        value = figure(kernel_arch(entry), entry["workload"], entry["metric"], entry.get("harness"))
         err = error(entry, value)
         rows.append((entry, value, err))
         shown = f"{value:10.0f}" if value >= 10 else f"{value:10.3g}"

@@ -22,7 +22,7 @@ FIELDS = {"label", "arch", "library", "workload", "metric", "kind", "value", "lo
 PARAMS = {"gemm": GemmParams, "attention": AttentionParams, "collective": CollectiveParams}
 ENTRIES = yaml.safe_load(DATA.read_text())
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from published_figures import HARNESSES  # noqa: E402
+from published_figures import HARNESSES, kernel_arch  # noqa: E402
 
 
 def test_entries_exist_and_labels_are_unique():
@@ -74,3 +74,14 @@ def test_a_no_flush_harness_starts_the_weight_in_the_l2():
     assert figure("b200", w, "tflops", "do_bench_cudagraph") > 1.2 * figure("b200", w, "tflops")
     a100 = {"model": "gemm", "m": 1, "n": 4096, "k": 4096, "dtype": "bf16"}
     assert figure("a100", a100, "tflops", "do_bench_cudagraph") == pytest.approx(figure("a100", a100, "tflops"), rel=0.01)
+
+
+def test_an_attention_entry_runs_on_the_kernel_its_library_names():
+    # a source that timed FlashAttention-2 on an H100 is compared with the flash2 model, not h100's default flash3
+    # (vLLM's kernel on Hopper); a library that is not one of accelsim's FlashAttention kernels keeps the preset's
+    wl = {"model": "attention", "attention": "fused", "batch": 1, "heads": 8, "q_len": 1, "kv_len": 128}
+    fa2 = kernel_arch({"arch": "h100", "library": "flash2", "workload": wl})
+    assert fa2.core.attention_kernel == "flash2" and fa2.name == "h100"
+    assert kernel_arch({"arch": "h100", "library": "flash3", "workload": wl}) == "h100"
+    assert kernel_arch({"arch": "h200", "library": "flashinfer", "workload": wl}) == "h200"
+    assert kernel_arch({"arch": "h100", "library": "cublas", "workload": {"model": "gemm"}}) == "h100"

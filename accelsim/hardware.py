@@ -109,6 +109,9 @@ class SystolicArray(_Model):
     count: Annotated[PositiveInt, Field(le=4096)] = 1  # arrays per core (each a unit)
     preload_overlap: bool = False  # double-buffered stationary operand: next fold's preload overlaps this fold
     rates: Rates = Field(default_factory=dict)  # dtype -> multiplier of rows x cols MACs/clock (see dtype_rate)
+    # the fraction of that peak a kernel built on warp-level MMAs (mma.sync: FlashAttention-2) sustains in its main
+    # loop, where the peak needs another instruction (Hopper's warpgroup wgmma); 1: warp MMAs are the peak's path
+    warp_mma: Annotated[float, Field(gt=0, le=1)] = 1.0
 
     @property
     def macs_per_cycle(self) -> int:

@@ -75,6 +75,9 @@ class Flash(NamedTuple):
     # the fraction of the tensor peak the kernel's MMAs sustain in its main loop at best: its authors' published
     # peak utilization (1: the structure above accounts for the rest, as FlashAttention-2's does on a100)
     mma_utilization: float = 1.0
+    # its MMAs are warp-level mma.sync: they run at the array's ``warp_mma`` share of the peak (FlashAttention-2;
+    # FlashAttention-3 and TensorRT-LLM-gen issue Hopper's / Blackwell's own MMA instructions)
+    warp_mma: bool = False
 
     def tile(self, s: Shape, elem: int = 2) -> tuple[int, int]:
         """(query rows, keys) of one CTA's tile and K/V block for kernel shape ``s`` with ``elem``-byte operands."""
@@ -155,7 +158,7 @@ FLASH = {
     # warps per SM (set_params_splitkv: num_SMs * 2); softmax between the MMAs of a warp, not overlapped; one K or
     # V block in flight per CTA (flash_fwd_kernel.h compute_attn_1rank_splitkv waits for every cp.async group,
     # cp_async_wait<0>, before it issues the next: V of block n after K of block n landed, K of block n-1 after V)
-    "flash2": Flash("flash2", 2, False, 1, 1, True),
+    "flash2": Flash("flash2", 2, False, 1, 1, True, warp_mma=True),
     # FlashAttention-3 (Shah et al. 2024; vLLM's default on sm90): one CTA of a producer and two consumer
     # warpgroups per SM; ping-pong scheduling and intra-warpgroup pipelining overlap a block's softmax with the
     # MMAs; its producer warp keeps a two-stage K/V pipeline (the paper's 2-stage pipelining) in flight;
@@ -303,7 +306,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     ctas = s.batch * s.heads * tiles * splits
     # S = Q·Kᵀ and O += P·V of one block, at the kernel's sustained share of the tensor peak (a prefill figure: a
     # decode step's few-row blocks keep the structure's own price)
-    utilization = 1.0 if s.decode else k.mma_utilization
+    utilization = 1.0 if s.decode else k.mma_utilization * (sa.warp_mma if k.warp_mma else 1.0)
     _, rate = dtype_rate(sa.rates, op.dtype)  # the op's dtype's tensor rate (fp8: FlashAttention-3's FP8 path)
     tensor = math.ceil(2 * bm * bn * s.head_dim / (sa.rows * sa.cols * rate) / utilization)
     vu = arch.core.vector

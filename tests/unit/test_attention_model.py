@@ -306,3 +306,29 @@ def test_causal_prefill_mac_utilization_counts_the_macs_computed():
     peak = h100.peak_macs_per_cycle
     assert rep["mac_utilization"] == pytest.approx(op["macs"] * 2080 / 4096 / (peak * rep["total_cycles"]))
     assert rep["mac_utilization"] <= rep["utilization"]["core*.systolic0"]
+
+
+def test_warp_mma_share_slows_only_kernels_of_warp_mmas():
+    # core.systolic.warp_mma: the share of the tensor peak warp-level mma.sync sustains. FlashAttention-2 is built
+    # on it, FlashAttention-3 issues Hopper's wgmma; the h100 preset's 0.72 comes from the FlashAttention-3 paper's
+    # FA2 bar (370 TFLOPS, 8k tokens, head dim 128), a100's warp MMAs are its peak (1.0)
+    from accelsim.builders.micro import AttentionParams, attention
+    from accelsim.config import load_arch
+    from accelsim.cost import attention as fa
+
+    h100, a100 = load_arch("h100"), load_arch("a100")
+    assert h100.core.systolic.warp_mma == 0.72 and a100.core.systolic.warp_mma == 1.0
+    g = attention(AttentionParams(batch=2, heads=16, kv_heads=16, head_dim=128, q_len=8192, kv_len=8192,
+                                  attention="fused", dtype="bf16"))
+    op = next(o for o in g.ops if o.kind.name == "ATTENTION")
+
+    def cycles(kernel: str, share: float) -> int:
+        sa = h100.core.systolic.model_copy(update={"warp_mma": share})
+        arch = h100.model_copy(update={"core": h100.core.model_copy(update={"systolic": sa,
+                                                                              "attention_kernel": kernel})})
+        return fa.price(op, sa, arch).cycles
+
+    assert cycles("flash3", 0.72) == cycles("flash3", 1.0)  # wgmma: untouched
+    slow, full = cycles("flash2", 0.72), cycles("flash2", 1.0)
+    # the MMAs take 1 / 0.72 = 1.39x as long; softmax, loads and the prologue do not, so the kernel less than that
+    assert 1.0 < slow / full < 1 / 0.72

@@ -7,10 +7,11 @@ Each point is a figure a paper, blog, maintainer or public benchmark table publi
 beside it. Nothing else here was used to set a preset: these are the checks the held-out measurements will make, on
 the points that are public. "point" rows compare a measured value; "up to" rows give a published best case (the
 kernel's peak over its benchmark sweep), which accelsim should approach from below, not exceed; "range" rows give a
-measured spread (error 0 inside it, else the distance to the nearer end). Two constants WERE chosen on rows here and
-are named so: the FlashAttention rows' published peak utilizations are the ``mma_utilization`` of the flash3 and
+measured spread (error 0 inside it, else the distance to the nearer end). Three constants WERE chosen on rows here
+and are named so: the FlashAttention rows' published peak utilizations are the ``mma_utilization`` of the flash3 and
 trtllm_gen kernels (accelsim/cost/attention.py), so those rows check only that the rest of the kernel model keeps the
-result under the published best. Device figures: each workload runs as a CUDA graph and its kernels' replay time
+result under the published best; and h100's ``core.systolic.warp_mma`` reproduces the row "H100 FA2 fwd b2 s8192
+h16 d128 (FA3 paper)" exactly, so only the other FA2 points check it. Device figures: each workload runs as a CUDA graph and its kernels' replay time
 is taken (``seconds`` - ``launch_overhead_s`` + ``kernel_dispatch_s``, validate.py's "replay": a call of two kernels,
 a quantize then a GEMM, counts both, as the sources' CUDA-event timings do); collectives give NCCL's bus bandwidth,
 2 (n - 1) / n x bytes / time. An attention entry whose ``library`` is one of accelsim's FlashAttention kernels

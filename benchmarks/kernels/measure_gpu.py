@@ -18,6 +18,8 @@ run cut short keeps what it measured:
 * ``DIR/kernels.csv`` (``op,dtype,shape,bytes,latency_us``): memory-bound kernels (add, RMSNorm, LayerNorm,
   softmax, GELU, SiLU·mul as PyTorch runs it, F.embedding, F.embedding_bag), a dependent-kernel chain (1,000 in-place
   scalings of a 64 KiB fp64 buffer in one graph: the per-kernel cost) and device copies of 1 MiB … 4 GiB.
+* ``DIR/gemm_burst.csv``: large bf16 GEMMs timed as a burst after 2 s idle and sustained after 3 s of calls (a
+  power-limited GPU runs them at different clocks; :func:`burst_section`).
 * ``DIR/nccl_all_reduce.csv`` (aiconfigurator's columns), on a machine of several GPUs: NCCL all-reduce of fp16
   buffers of 1 KiB … 1 GiB per rank on the first 2, 4, 8 … GPUs, timed as nccl-tests times its iterations (20
   calls back to back after 5 warm-up calls, CUDA events on rank 0, mean per call).
@@ -177,6 +179,49 @@ def gemm_section(torch, timer: Timer, out: Path, clock: Clock, dtypes: list[str]
             finally:
                 x = ws = fn = None
         log(f"gemm {dtype}: {done} shapes")
+
+
+BURST_SHAPES = [(8192, 8192, 8192), (16384, 16384, 16384), (4096, 4096, 4096)]
+"""Large square GEMMs timed both after an idle pause and sustained (:func:`burst_section`)."""
+
+
+def burst_section(torch, out: Path, dev: str, dry: bool) -> None:
+    """How long a large GEMM runs decides its clock on a power-limited GPU: each of :data:`BURST_SHAPES` in bf16
+    is timed once as a burst (the GPU idle for 2 s first, then 10 back-to-back ``F.linear`` calls between CUDA
+    events) and once sustained (3 s of calls first, then the same 10). Rows go to ``gemm_burst.csv``
+    (``mode`` burst / sustained, the SM clock and board power read right after)."""
+    F = torch.nn.functional
+    csv = Csv(out / "gemm_burst.csv", ["dtype", "m", "n", "k", "mode", "calls", "latency_us"],
+              lambda: gpu_state(torch))
+    gen = torch.Generator(device=dev).manual_seed(3)
+    td = torch.float32 if dry else torch.bfloat16
+    for m, n, k in ([(64, 64, 64)] if dry else BURST_SHAPES):
+        x = torch.randn(m, k, device=dev, dtype=td, generator=gen)
+        w = torch.randn(n, k, device=dev, dtype=td, generator=gen)
+        for mode in ("burst", "sustained"):
+            if mode == "burst":
+                time.sleep(0.05 if dry else 2.0)
+            else:
+                t_end = time.time() + (0.05 if dry else 3.0)
+                while time.time() < t_end:
+                    F.linear(x, w)
+                    if dev == "cuda":
+                        torch.cuda.synchronize()
+            if dev == "cuda":
+                a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                a.record()
+                for _ in range(10):
+                    F.linear(x, w)
+                b.record()
+                b.synchronize()
+                per = a.elapsed_time(b) * 1e-3 / 10
+            else:
+                t0 = time.perf_counter()
+                for _ in range(10):
+                    F.linear(x, w)
+                per = (time.perf_counter() - t0) / 10
+            csv.row("bf16", m, n, k, mode, 10, f"{per * 1e6:.4f}")
+        x = w = None
 
 
 def _fp8_works(torch, dev: str) -> bool:
@@ -405,7 +450,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--budget-s", type=float, default=330.0, help="stop starting rows after this many seconds")
     ap.add_argument("--dry", action="store_true", help="a few shapes on the CPU, to check the script")
-    ap.add_argument("--sections", default="gemm_bf16,attn_flash,kernels,gemm_fp8,attn_cudnn,gemm_other,allreduce")
+    ap.add_argument("--sections",
+                    default="gemm_bf16,attn_flash,kernels,gemm_fp8,attn_cudnn,gemm_other,gemm_burst,allreduce")
     args = ap.parse_args(argv)
     import torch
 
@@ -440,6 +486,8 @@ def main(argv=None) -> int:
                                   version, 100)
             elif sec == "attn_cudnn" and not args.dry:
                 attention_section(torch, timer, args.out, clock, "cudnn", shapes, dev, version, 20)
+            elif sec == "gemm_burst":
+                burst_section(torch, args.out, dev, args.dry)
             elif sec == "allreduce":
                 allreduce_section(torch, args.out, args.dry)
             elif sec == "kernels":

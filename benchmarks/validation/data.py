@@ -63,6 +63,8 @@ def classify(path: Path) -> str:
         return "vidur_ops"
     if {"num_workers", "devices_per_node", "bytes", "median_ms"} <= cols:
         return "vidur_allreduce"
+    if {"m", "n", "k", "mode", "calls", "latency_us"} <= cols:
+        return "gemm_burst"
     if {"m", "n", "k", "latency_us"} <= cols:
         return "aic_gemm"
     if {"batch_size", "num_heads", "num_key_value_heads", "head_dim", "q_len", "kv_len", "latency_us"} <= cols:

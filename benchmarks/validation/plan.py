@@ -26,6 +26,10 @@ def _not_replayed(plan: FilePlan, network: str | None) -> FilePlan | None:
     plan.compared = "not replayed"
     if kind == "area":
         return skip_all(plan, "areas, not times: compared by tests/integration/test_energy_area.py (docs/energy.md)", lambda r: r["component"])
+    if kind == "gemm_burst":
+        return skip_all(plan, "measure_gpu.py's burst / sustained pairs: how a power-limited GPU's clock follows the "
+                              "duty cycle, read beside each other, not replayed",
+                        lambda r: f"{r['m']}x{r['n']}x{r['k']} {r['mode']}")
     return skip_all(plan, "unknown file format")
 
 
@@ -37,7 +41,7 @@ def plan_file(path: Path, label: str | None = None, arch_map: dict[str, dict[str
     presets = arch_map.get(hw or "", {})
     compute, network = presets.get("compute"), presets.get("network")
     plan = FilePlan(label or path.name, path, kind, hw, compute, "")
-    if kind in ("training", "area", "unknown"):
+    if kind in ("training", "area", "unknown", "gemm_burst"):
         return _not_replayed(plan, network)
     if kind == "aic_nccl":
         return plan_aic_nccl(plan, network)

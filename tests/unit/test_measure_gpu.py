@@ -31,6 +31,8 @@ def test_dry_run_writes_every_file_in_the_replayed_formats(tmp_path):
         assert row["q_len"] == q and row["kernel_source"] == "sdpa_math"
     ops = {r["op"] for r in _rows(tmp_path / "kernels.csv")}
     assert {"add", "rmsnorm", "embedding", "embedding_bag_sum", "dependent_scale_chain", "copy"} <= ops
+    burst = _rows(tmp_path / "gemm_burst.csv")
+    assert [r["mode"] for r in burst] == ["burst", "sustained"] and all(float(r["latency_us"]) > 0 for r in burst)
     # two CPU ranks over gloo, the three smallest sizes, elements = bytes / 2 (fp16 on a GPU)
     nccl = _rows(tmp_path / "nccl_all_reduce.csv")
     assert [(r["num_gpus"], int(r["message_bytes"]), int(r["message_elements"])) for r in nccl] == [

@@ -41,6 +41,7 @@ def test_read_rows_skips_comments(tmp_path):
      "aic_attention"),
     ("nccl_all_reduce.csv", "version,op_name,num_gpus,message_elements,message_bytes,latency_us", "aic_nccl"),
     ("kernels.csv", "op,dtype,shape,bytes,latency_us", "measured_kernels"),
+    ("gemm_burst.csv", "dtype,m,n,k,mode,calls,latency_us", "gemm_burst"),
     ("other.csv", "a,b", "unknown"),
 ])
 def test_classify(tmp_path, name, header, kind):
@@ -100,6 +101,13 @@ def test_gpt3_decode_plan_merges_attention(tmp_path):
     assert plan.rows[-1].measured_s == pytest.approx(1.6e-4)
     assert plan.skipped == [("Dropout", "no mapping for this op")]
     assert plan.views[-1].target == "gpt3" and "some ops skipped" in plan.views[-1].note
+
+
+def test_burst_pairs_are_listed_not_replayed(tmp_path):
+    p = _csv(tmp_path / "h200_sxm" / "gemm_burst.csv", "dtype,m,n,k,mode,calls,latency_us\n"
+             "bf16,8192,8192,8192,burst,10,1400\nbf16,8192,8192,8192,sustained,10,1760\n")
+    plan = plan_file(p)
+    assert plan.rows == [] and [k for k, _ in plan.skipped] == ["8192x8192x8192 burst", "8192x8192x8192 sustained"]
 
 
 def test_files_not_replayed(tmp_path):

@@ -11,10 +11,10 @@ measured spread (error 0 inside it, else the distance to the nearer end). Three 
 and are named so: the FlashAttention rows' published peak utilizations are the ``mma_utilization`` of the flash3 and
 trtllm_gen kernels (accelsim/cost/attention.py), so those rows check only that the rest of the kernel model keeps the
 result under the published best; and h100's ``core.systolic.warp_mma`` reproduces the row "H100 FA2 fwd b2 s8192
-h16 d128 (FA3 paper)" exactly, so only the other FA2 points check it. Device figures: each workload runs as a CUDA graph and its kernels' replay time
-is taken (``seconds`` - ``launch_overhead_s`` + ``kernel_dispatch_s``, validate.py's "replay": a call of two kernels,
-a quantize then a GEMM, counts both, as the sources' CUDA-event timings do); collectives give NCCL's bus bandwidth,
-2 (n - 1) / n x bytes / time. An attention entry whose ``library`` is one of accelsim's FlashAttention kernels
+h16 d128 (FA3 paper)" exactly, so only the other FA2 points check it. Device figures: each workload runs as a CUDA
+graph and its kernels' replay time is taken (``seconds`` - ``launch_overhead_s`` + ``kernel_dispatch_s``,
+validate.py's "replay": a call of two kernels, a quantize then a GEMM, counts both, as the sources' CUDA-event
+timings do); collectives give NCCL's bus bandwidth, 2 (n - 1) / n x bytes / time. An attention entry whose ``library`` is one of accelsim's FlashAttention kernels
 (flash2, flash3, trtllm_gen) runs on that kernel (:func:`kernel_arch`): FlashAttention-2 timed on an H100 is compared
 with the flash2 model, not the preset's default flash3.
 The summary gives, per (arch, kernel), the count and mean absolute error of the "point" rows, how many "up to" rows
@@ -66,16 +66,16 @@ def kernel_arch(entry: dict):
     """The preset an entry runs on: its ``arch``, with the attention kernel its ``library`` names when that is one of
     accelsim's FlashAttention kernels (accelsim.cost.attention.FLASH) other than the preset's own: a source that
     timed FlashAttention-2 on an H100 (whose preset runs vLLM's FlashAttention-3) is compared with flash2."""
-    from accelsim.config import load_arch
+    from validation.jobs import load_preset  # benchmarks/validation: the "|kernel=" override validate.py uses
+
     from accelsim.cost.attention import FLASH
 
     library = entry.get("library")
     if entry["workload"]["model"] != "attention" or library not in FLASH:
         return entry["arch"]
-    arch = load_arch(entry["arch"])
-    if arch.core.attention_kernel == library:
+    if load_preset(entry["arch"]).core.attention_kernel == library:
         return entry["arch"]
-    return arch.model_copy(update={"core": arch.core.model_copy(update={"attention_kernel": library})})
+    return load_preset(f"{entry['arch']}|kernel={library}")
 
 
 def figure(arch, workload: dict, metric: str, harness: str | None = None) -> float:

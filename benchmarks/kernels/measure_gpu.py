@@ -120,15 +120,15 @@ class Csv:
     """A CSV written row by row; every row ends with the GPU's SM clock and board power read just after its
     timing (``sm_clock_mhz``, ``power_w``: a large kernel that runs at the power limit shows a lowered clock)."""
 
-    def __init__(self, path: Path, header: list[str], state=None):
+    def __init__(self, path: Path, header: list[str], torch=None):
         new = not path.exists()
         self.f = open(path, "a", buffering=1)
-        self.state = state
+        self.torch = torch  # None: no GPU state to read (the all-reduce's rank 0 writes for several GPUs)
         if new:
             self.f.write(",".join(header + ["sm_clock_mhz", "power_w"]) + "\n")
 
     def row(self, *vals) -> None:
-        state = self.state() if self.state else ("", "")
+        state = gpu_state(self.torch) if self.torch else ("", "")
         self.f.write(",".join(str(v) for v in (*vals, *state)) + "\n")
 
 
@@ -136,7 +136,7 @@ def gemm_section(torch, timer: Timer, out: Path, clock: Clock, dtypes: list[str]
                  stop_at: float) -> None:
     F = torch.nn.functional
     csv = Csv(out / "gemm.csv", ["framework", "version", "kernel_source", "dtype", "m", "n", "k", "latency_us"],
-              lambda: gpu_state(torch))
+              torch)
     gen = torch.Generator(device=dev).manual_seed(0)
     for dtype in dtypes:
         if dtype == "fp8" and not _fp8_works(torch, dev):
@@ -191,8 +191,7 @@ def burst_section(torch, out: Path, dev: str, dry: bool) -> None:
     events) and once sustained (3 s of calls first, then the same 10). Rows go to ``gemm_burst.csv``
     (``mode`` burst / sustained, the SM clock and board power read right after)."""
     F = torch.nn.functional
-    csv = Csv(out / "gemm_burst.csv", ["dtype", "m", "n", "k", "mode", "calls", "latency_us"],
-              lambda: gpu_state(torch))
+    csv = Csv(out / "gemm_burst.csv", ["dtype", "m", "n", "k", "mode", "calls", "latency_us"], torch)
     gen = torch.Generator(device=dev).manual_seed(3)
     td = torch.float32 if dry else torch.bfloat16
     for m, n, k in ([(64, 64, 64)] if dry else BURST_SHAPES):
@@ -245,11 +244,11 @@ def attention_section(torch, timer: Timer, out: Path, clock: Clock, backend: str
           "math": SDPBackend.MATH}[backend]
     cols = ["framework", "version", "kernel_source", "batch_size", "num_heads", "num_key_value_heads", "head_dim",
             "q_len", "kv_len", "latency_us"]
-    if backend == "flash" or backend == "math":
-        files = {"context_attention": Csv(out / "context_attention.csv", cols, lambda: gpu_state(torch)),
-                 "generation_attention": Csv(out / "generation_attention.csv", cols, lambda: gpu_state(torch))}
+    if backend in ("flash", "math"):
+        files = {"context_attention": Csv(out / "context_attention.csv", cols, torch),
+                 "generation_attention": Csv(out / "generation_attention.csv", cols, torch)}
     else:
-        one = Csv(out / f"attention_{backend}.csv", ["phase"] + cols, lambda: gpu_state(torch))
+        one = Csv(out / f"attention_{backend}.csv", ["phase"] + cols, torch)
         files = {"context_attention": one, "generation_attention": one}
     gen = torch.Generator(device=dev).manual_seed(1)
     dt = torch.bfloat16 if dev == "cuda" else torch.float32
@@ -302,7 +301,7 @@ def attention_section(torch, timer: Timer, out: Path, clock: Clock, backend: str
 
 def kernels_section(torch, timer: Timer, out: Path, clock: Clock, dev: str, stop_at: float, dry: bool) -> None:
     F = torch.nn.functional
-    csv = Csv(out / "kernels.csv", ["op", "dtype", "shape", "bytes", "latency_us"], lambda: gpu_state(torch))
+    csv = Csv(out / "kernels.csv", ["op", "dtype", "shape", "bytes", "latency_us"], torch)
     gen = torch.Generator(device=dev).manual_seed(2)
     h16 = torch.float16
 

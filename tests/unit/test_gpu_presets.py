@@ -104,10 +104,10 @@ def test_largest_tile_that_fills_the_gpu_then_split_k():
 # kernels (vllm/platforms/cuda.py _get_backend_priorities; accelsim/cost/attention.py trtllm_gen).
 GPU_FACTS = {  # tdp, resident threads, resident blocks, attention kernel, kernel_dispatch (tests/unit/test_kernel_dispatch.py)
     "l40s": (350, 1536, 24, "flash2", 0.41e-6),
-    "h200": (700, 2048, 32, "flash3", 1.75e-6),
-    "b200": (1000, 2048, 32, "trtllm_gen", 1.75e-6),
-    "dgx-h200": (700, 2048, 32, "flash3", 1.75e-6),
-    "dgx-b200": (1000, 2048, 32, "trtllm_gen", 1.75e-6),
+    "h200": (700, 2048, 32, "flash3", 0.83e-6),
+    "b200": (1000, 2048, 32, "trtllm_gen", 0.83e-6),
+    "dgx-h200": (700, 2048, 32, "flash3", 0.83e-6),
+    "dgx-b200": (1000, 2048, 32, "trtllm_gen", 0.83e-6),
 }
 
 

@@ -68,7 +68,10 @@ def _sizes(meas: float) -> frozenset[str]:
 # quantised linears return the input's dtype), so a quantised row is vLLM's linear as it runs: a quantize kernel
 # of its own converts x first (fp8: Fp8LinearOp.apply -> ops.scaled_fp8_quant, then cutlass_scaled_mm; fp8_block:
 # per_token_group_quant_fp8; nvfp4: scaled_fp4_quant), then the GEMM writes bf16: input_dtype / output_dtype bf16.
+# A float type of 16 or 32 bits is its own activation dtype (measure_gpu.py's fp16 rows: F.linear on fp16 x and
+# weights), so it has no quantize kernel: NATIVE_DTYPES.
 ACTIVATION_DTYPE = "bf16"
+NATIVE_DTYPES = {"bf16", "fp16", "tf32", "fp32"}
 GEMM_DTYPES = {"bf16": "bf16", "bfloat16": "bf16", "fp16": "fp16", "float16": "fp16", "fp8": "fp8",
                "fp8_block": "fp8", "nvfp4": "fp4", "fp4": "fp4", "int8": "int8", "tf32": "tf32", "fp32": "fp32"}
 
@@ -88,8 +91,7 @@ def plan_aic_gemm(plan: FilePlan, preset: str) -> FilePlan:
             plan.skipped.append((key, f"GEMM type {kind!r}: weight-only or not a dtype of the gemm micro-workload"))
             continue
         kinds[kind] = dtype
-        io = ({} if dtype in (ACTIVATION_DTYPE, "tf32", "fp32")
-              else {"input_dtype": ACTIVATION_DTYPE, "output_dtype": ACTIVATION_DTYPE})
+        io = {} if dtype in NATIVE_DTYPES else {"input_dtype": ACTIVATION_DTYPE, "output_dtype": ACTIVATION_DTYPE}
         params = "|params=1" if kind in ONE_LAYER else GEMM_PARAMS
         j = job(preset + GRAPH + WARM + params, "gemm", m=m, n=n, k=k, dtype=dtype, **io)
         terms: tuple = ((j, 1, "replay"),)

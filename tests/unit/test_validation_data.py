@@ -143,6 +143,18 @@ def test_aiconfigurator_plans(tmp_path):
     assert [v.label for v in nccl.views][:1] == [">= 1 MiB"] and nccl.views[0].target == "nccl"
 
 
+def test_float_gemm_rows_take_their_own_activations(tmp_path):
+    # measure_gpu.py's fp16 / tf32 / fp32 rows run F.linear on x and weights of that dtype: no quantize kernel
+    # before the GEMM and no bf16 output, unlike an fp8 row (a bf16 x cast to e4m3 by a kernel of its own)
+    head = "framework,version,kernel_source,dtype,m,n,k,latency_us\n"
+    gemm = plan_file(_csv(tmp_path / "measured" / "h200_sxm" / "gemm.csv",
+                          head + "".join(f"torch,2.11,torch_linear,{t},16,1024,1024,4.0\n"
+                                         for t in ("bf16", "fp16", "tf32", "fp32", "fp8"))))
+    params = [dict(r.terms[0][0][2]) for r in gemm.rows]
+    assert [p["dtype"] for p in params] == ["bf16", "fp16", "tf32", "fp32", "fp8"]
+    assert [(p.get("input_dtype"), p.get("output_dtype")) for p in params] == [(None, None)] * 4 + [("bf16", "bf16")]
+
+
 def test_held_out_aiconfigurator_systems_replay_on_their_presets(tmp_path):
     # the team's held-out tables come as aiconfigurator/<system>/*.csv of the other GPUs: each folder names its
     # preset, a GEMM row runs at its type's dtype (collect_gemm.py types: bfloat16, fp8, fp8_block, nvfp4, awq,

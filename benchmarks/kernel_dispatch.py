@@ -2,8 +2,8 @@
 
     python benchmarks/kernel_dispatch.py [--measured PRESET=US ...]
 
-te42kyfo/gpu-benches (Ernst, NHR@FAU) ``gpu-small-kernels`` replays 10,000 dependent SCALE kernels (A = 0.25 B,
-fp64) as one CUDA / HIP graph; at its smallest size each kernel moves 4096 x 2 x 8 B = 64 KiB, and the best
+te42kyfo/gpu-benches (Ernst, NHR@FAU) ``gpu-small-kernels`` replays 10,000 (30,000 in its newer
+``main.cu``) dependent SCALE kernels (A = 0.25 B, fp64) as one CUDA / HIP graph; at its smallest size each kernel moves 4096 x 2 x 8 B = 64 KiB, and the best
 bandwidth over block sizes gives the time per kernel (BENCH below, GB/s, with the file it is read from). The model's
 own cost of the same kernel is a chain of dependent 32 KiB-in / 32 KiB-out element-wise ops under
 ``execution: cuda_graph`` with ``kernel_dispatch`` 0 (:func:`per_kernel_s`); the preset's dispatch is the

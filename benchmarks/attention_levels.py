@@ -9,7 +9,7 @@ kernel and vLLM's KV-cache write, for a decode step with GQA (``seqlenq_ngroups_
 * ``q copy``: the query reshape ``(b, kv_heads, group) -> (b·group, kv_heads)`` is a copy unless batch or
   kv_heads is 1 (else a view);
 * ``split``: with too few CTAs to fill the SMs, two ``torch::empty`` partial buffers and the combine kernel
-  (num_splits_heuristic, re-derived as ``accelsim.cost.attention.num_splits``);
+  (num_splits_heuristic; each row is classed by what ``accelsim.cost.attention`` prices for it);
 * the copy of the result into the caller's output buffer (always; a memcpy when both sides are contiguous).
 
 This reads validate.py's ``validation.csv`` and prints, per class of rows (prefill; decode; decode + q copy; decode
@@ -33,24 +33,25 @@ FILES = {"aiconfigurator/a100_sxm/context_attention.csv": "prefill",
          "aiconfigurator/a100_sxm/generation_attention.csv": "decode"}
 
 
-def decode_class(b: int, h: int, kvh: int, kv: int, sms: int, ctas_per_sm: int, block_n: int) -> str:
-    """Which host-side ops vLLM's FlashAttention-2 decode call adds for a row (module docstring)."""
-    from accelsim.cost.attention import num_splits
+def decode_class(b: int, h: int, kvh: int, kv: int, dh: int, arch) -> str:
+    """Which host-side ops vLLM's FlashAttention-2 decode call adds for a row (module docstring), as the attention
+    model prices the call on ``arch``: two copy kernels when the query is copied (``swap_copies``), a split when
+    its CTAs are split (``split_kv``)."""
+    from accelsim.cost import attention
+    from accelsim.ir import Op, OpKind
 
-    if h == kvh:  # no GQA: not swapped, not split
-        return "decode"
-    copy = b > 1 and kvh > 1
-    split = num_splits(b * kvh, sms * ctas_per_sm, -(-kv // block_n)) > 1
+    op = Op("attention", OpKind.ATTENTION, (), (), (), dtype="bf16",
+            attrs={"batch": b, "heads": h, "kv_heads": kvh, "q_len": 1, "kv_len": kv, "head_dim": dh})
+    copy = len(attention.swap_copies(attention.shape(op), op.elem_bytes, arch)) == 2
+    split = attention.price(op, arch.core.systolic, arch).details["split_kv"] > 1
     return "decode" + (" + q copy" if copy else "") + (" + split" if split else "")
 
 
 def classes(path: Path, below: float, preset: str = "a100") -> dict[str, list[tuple[str, float, float]]]:
     """The rows of ``validation.csv`` under ``below`` seconds measured, by class: (key, measured, simulated)."""
     from accelsim.config import load_arch
-    from accelsim.cost.attention import FLASH, block_n
 
-    arch = load_arch(preset)
-    k = FLASH["flash2"]
+    arch = load_arch(preset)  # a100: its attention kernel is flash2, the kernel vLLM runs there
     out: dict[str, list[tuple[str, float, float]]] = {}
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
@@ -59,8 +60,7 @@ def classes(path: Path, below: float, preset: str = "a100") -> dict[str, list[tu
             if phase is None or m is None or float(r["measured_s"]) >= below:
                 continue
             b, h, kvh, dh, _, kv = (int(x) for x in m.groups())
-            name = phase if phase == "prefill" else decode_class(b, h, kvh, kv, arch.cores, k.ctas_per_sm,
-                                                                 block_n(dh))
+            name = phase if phase == "prefill" else decode_class(b, h, kvh, kv, dh, arch)
             out.setdefault(name, []).append((r["key"], float(r["measured_s"]), float(r["simulated_s"])))
     return out
 
@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     if not groups:
         print(f"no A100 FlashAttention rows under {args.below_us} us in {args.csv}", file=sys.stderr)
         return 2
-    base = statistics.median(m for _, m, _ in groups.get("decode", [("", 0.0, 0.0)]))
-    base_sim = statistics.median(s for _, _, s in groups.get("decode", [("", 0.0, 0.0)]))
+    plain = groups.get("decode", [("", 0.0, 0.0)])  # the steps are over the plain decode class
+    base, base_sim = (statistics.median(r[i] for r in plain) for i in (1, 2))
     print(f"rows measured under {args.below_us:g} us, times in us")
     print(f"{'class':24s} {'rows':>4s} {'meas min':>8s} {'median':>7s} {'step':>6s}   {'sim min':>7s} {'median':>7s} "
           f"{'step':>6s}")

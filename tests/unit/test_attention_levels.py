@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from accelsim.config import load_arch
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from attention_levels import decode_class, main  # noqa: E402
 
 # a100: 108 SMs, FlashAttention-2's split heuristic counts 2 CTA slots per SM (set_params_splitkv:
 # multiProcessorCount * 2); head_dim 128 -> 128 keys per K/V block (run_mha_fwd_splitkv_dispatch kBlockN)
-A100 = dict(sms=108, ctas_per_sm=2, block_n=128)
+A100 = load_arch("a100")
 
 
 @pytest.mark.parametrize("b, h, kvh, kv, expected", [
@@ -33,7 +35,7 @@ A100 = dict(sms=108, ctas_per_sm=2, block_n=128)
     (8, 32, 32, 4096, "decode"),
 ])
 def test_classes_follow_flash_api(b, h, kvh, kv, expected):
-    assert decode_class(b, h, kvh, kv, **A100) == expected
+    assert decode_class(b, h, kvh, kv, 128, A100) == expected
 
 
 def test_report_prints_each_class_and_its_step(tmp_path, capsys):

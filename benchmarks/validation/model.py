@@ -32,11 +32,12 @@ TARGETS: dict[str, tuple[str, float]] = {
 
 Job = tuple  # (arch ref, model, ((param, value), ...)): hashable, picklable, one accelsim simulation
 Sim = tuple  # a job's simulated (report.json ``seconds``, ``launch_overhead_s``[, ``kernel_dispatch_s``])
-Term = tuple  # (job, multiplier, "host" | "device" | "replay" | "launch")
+Term = tuple  # (job, multiplier, "host" | "device" | "replay" | "launch" | "host_launch")
 # "host": seconds (a host-timed call); "device": seconds - launch_overhead_s (one kernel's own time, as a profiler's
 # kernel trace gives it); "replay": seconds - the host part of the launch (launch_overhead_s - kernel_dispatch_s):
 # kernels replayed back to back on the device (a CUDA graph timed with events) pay each kernel's dispatch gap;
-# "launch": launch_overhead_s alone (the host's launches of one call)
+# "launch": launch_overhead_s alone (the host's launches of one call); "host_launch": its host part alone
+# (launch_overhead_s - kernel_dispatch_s: under execution cuda_graph, the graph launch)
 
 
 def job(arch: str, model: str, **params: object) -> Job:
@@ -63,8 +64,11 @@ class RowSpec:
         values = []
         for j, mult, mode in self.terms:
             seconds, launch, *rest = results[j]
-            dispatch = rest[0] if rest and mode == "replay" else 0.0
-            value = launch if mode == "launch" else seconds if mode == "host" else seconds - launch + dispatch
+            dispatch = rest[0] if rest and mode in ("replay", "host_launch") else 0.0
+            if mode in ("launch", "host_launch"):
+                value = launch - dispatch
+            else:
+                value = seconds if mode == "host" else seconds - launch + dispatch
             values.append(mult * value)
         return self.extra_s + (max(values) if self.combine == "max" else sum(values))
 

@@ -126,9 +126,10 @@ def test_aiconfigurator_plans(tmp_path):
     assert gemm.preset == "a100" and gemm.rows[0].measured_s == pytest.approx(3.5e-6)
     # the collector times CUDA-graph replays: simulated as a graph, compared without the host launch ("replay"),
     # its 6 linear layers reading the same x: the input starts in the L2 ("warm=all"); their 6 weights are re-read
-    # replay after replay ("params=6", collect_gemm.py outside_loop_count = 6)
-    assert gemm.rows[0].terms == ((("a100|execution=cuda_graph|warm=all|params=6", "gemm",
-                                    (("dtype", "bf16"), ("k", 512), ("m", 8), ("n", 128))), 1, "replay"),)
+    # replay after replay ("params=6", collect_gemm.py outside_loop_count = 6); the timing window opens on an idle
+    # GPU, so the host's launch of the first of its 6 timed replays is shared by their 6 x 6 layers
+    j = ("a100|execution=cuda_graph|warm=all|params=6", "gemm", (("dtype", "bf16"), ("k", 512), ("m", 8), ("n", 128)))
+    assert gemm.rows[0].terms == ((j, 1, "replay"), (j, pytest.approx(1 / 36), "host_launch"))
     head = "framework,version,kernel_source,batch_size,num_heads,num_key_value_heads,head_dim,q_len,kv_len,latency_us\n"
     pre = plan_file(_csv(d / "context_attention.csv", head + "VLLM,0.14.0,fa,4,32,8,128,512,512,20.0\n"))
     dec = plan_file(_csv(d / "generation_attention.csv", head + "VLLM,0.14.0,fa,8,32,4,128,1,1024,15.0\n"))
@@ -136,11 +137,25 @@ def test_aiconfigurator_plans(tmp_path):
                                                 "kv_len": 512, "attention": "fused", "causal": True, "dtype": "bf16",
                                                 "kv_cache_write": True}  # vLLM's reshape_and_cache_flash first
     assert dict(dec.rows[0].terms[0][0][2])["causal"] is False  # one query sees the whole cache
+    # one attention call per replay: the first launch is shared by the 6 timed replays (helper.py num_runs = 6)
+    assert [(t[1], t[2]) for t in dec.rows[0].terms] == [(1, "replay"), (pytest.approx(1 / 6), "host_launch")]
     nccl = plan_file(_csv(d / "nccl_all_reduce.csv", "version,op_name,num_gpus,message_elements,message_bytes,"
                                                      "latency_us\n2.27.3,all_reduce,4,1048576,2097152,46.2\n"))
     assert nccl.preset == "dgx-a100" and nccl.rows[0].terms[0][0] == (
         "dgx-a100|chips=4", "collective", (("bytes", 2097152), ("dtype", "fp16"), ("op", "all_reduce")))
     assert [v.label for v in nccl.views][:1] == [">= 1 MiB"] and nccl.views[0].target == "nccl"
+
+
+def test_first_launch_is_the_collectors_not_measure_gpus(tmp_path):
+    # measure_gpu.py (framework torch) times batches of >= 2 ms: no first-launch term. A one-layer type (nvfp4:
+    # outside_loop_count = 1) shares it over 6 replays; fp8_block runs eager (launch and replay overlap, "max")
+    head = "framework,version,kernel_source,dtype,m,n,k,latency_us\n"
+    ours = plan_file(_csv(tmp_path / "measured" / "h200_sxm" / "gemm.csv", head + "torch,2.11,lin,bf16,16,1024,1024,4\n"))
+    assert [t[2] for t in ours.rows[0].terms] == ["replay"]
+    aic = plan_file(_csv(tmp_path / "aiconfigurator" / "b200_sxm" / "gemm.csv",
+                         head + "VLLM,0.14.0,x,nvfp4,16,1024,1024,4\nVLLM,0.14.0,x,fp8_block,16,1024,1024,4\n"))
+    assert [(t[1], t[2]) for t in aic.rows[0].terms] == [(1, "replay"), (pytest.approx(1 / 6), "host_launch")]
+    assert [t[2] for t in aic.rows[1].terms] == ["replay", "launch"] and aic.rows[1].combine == "max"
 
 
 def test_float_gemm_rows_take_their_own_activations(tmp_path):

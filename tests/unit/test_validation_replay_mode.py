@@ -1,4 +1,4 @@
-"""A validation term's three ways of reading a simulation (benchmarks/validation/model.py RowSpec.simulated)."""
+"""A validation term's ways of reading a simulation (benchmarks/validation/model.py RowSpec.simulated)."""
 
 from __future__ import annotations
 
@@ -35,3 +35,11 @@ def test_launch_mode_and_overlapping_terms():
     both = ((J, 1, "replay"), (J, 1, "launch"))
     assert RowSpec("r", 1.0, both, combine="max").simulated(SIMS) == pytest.approx(21.2e-6)
     assert RowSpec("r", 1.0, both).simulated(SIMS) == pytest.approx(31.2e-6)
+
+
+def test_host_launch_mode_is_the_launch_less_its_device_dispatch():
+    # "host_launch": the host's part of the launch alone, 10 - 1.2 = 8.8 us (under execution cuda_graph: the graph
+    # launch); a sixth of it beside a replay, as a collector window of 6 replays holds one: 21.2 + 8.8 / 6 us
+    assert RowSpec("r", 1.0, ((J, 1, "host_launch"),)).simulated(SIMS) == pytest.approx(8.8e-6)
+    terms = ((J, 1, "replay"), (J, 1 / 6, "host_launch"))
+    assert RowSpec("r", 1.0, terms).simulated(SIMS) == pytest.approx(21.2e-6 + 8.8e-6 / 6)

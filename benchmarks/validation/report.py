@@ -106,6 +106,7 @@ def markdown(summary: dict, command: str = "", machine: str = "") -> str:
     out = []
     if command or machine:
         out.append(f"Command: `{command}`" + (f"; machine: {machine}" if machine else "") + "\n")
+    out += _targets_table(summary.get("targets", []), pct)
     for f in summary["files"]:
         views = [v for v in f["views"] if v["rows"]]
         out.append(f"### {f['file']}\n")
@@ -121,6 +122,21 @@ def markdown(summary: dict, command: str = "", machine: str = "") -> str:
                        f"{str(v['worst_key']).replace('|', '/')} | {pct(v['worst_error'], True)} | {target} |")
         out.append("")
     return "\n".join(out) + "\n"
+
+
+def _targets_table(targets: list[dict], pct) -> list[str]:
+    """The targets at a glance: one line per file a target counts (its view's MAPE against the threshold), a
+    target without data as one line."""
+    if not targets:
+        return []
+    out = ["### Targets at a glance\n", "| target | limit | file | view | rows | MAPE | |", "|---|---:|---|---|---:|---:|---|"]
+    for t in targets:
+        members = t["members"] or [{"file": "-", "view": "-", "rows": 0, "mape": None, "met": None}]
+        for m in members:
+            verdict = "no data" if m["met"] is None else "met" if m["met"] else "missed"
+            out.append(f"| {t['description']} | {t['threshold']:g} % | {m['file']} | {m['view']} | {m['rows']} | "
+                       f"{pct(m['mape'])} | {verdict} |")
+    return out + [""]
 
 
 BEGIN, END = "<!-- validate.py --markdown: begin -->", "<!-- validate.py --markdown: end -->"

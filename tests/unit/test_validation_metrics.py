@@ -82,7 +82,18 @@ def test_markdown_tables_and_splice(tmp_path):
     assert [c.strip() for c in row[:2] + row[4:]] == ["all", "4", "formula", "+25.0 %", "gemm: missed"]
     assert float(row[2].strip(" %")) == pytest.approx(16.25, abs=0.051)
     assert float(row[3].strip(" %")) == pytest.approx(6.25, abs=0.051)
-    assert "| none |" not in text  # views without rows are left out
+    assert "| none |" not in text.split("### x/matmul_A100.csv")[1]  # the file's views without rows are left out
+    # the targets at a glance: the "gemm" target counts this file's "all" view (16.25 % against its 8 %); a target
+    # no file counts shows as one "no data" line
+    lines = text.splitlines()
+    assert lines.index("### Targets at a glance") < lines.index("### x/matmul_A100.csv")
+    gemm = next(line for line in lines if line.startswith("| A100 GEMMs >= 50 us")).split("|")[1:-1]
+    cells = [c.strip() for c in gemm]
+    assert cells[:5] + cells[6:] == ["A100 GEMMs >= 50 us (LLMCompass, host time)", "8 %", "x/matmul_A100.csv",
+                                     "all", "4", "missed"]
+    assert float(cells[5].strip(" %")) == pytest.approx(16.25, abs=0.051)
+    vidur = next(line for line in lines if line.startswith("| Vidur ")).split("|")[1:-1]
+    assert [c.strip() for c in vidur][2:] == ["-", "-", "0", "-", "no data"]
     doc = tmp_path / "doc.md"
     doc.write_text(f"intro\n{BEGIN}\nold tables\n{END}\noutro\n")
     write_markdown(doc, text)

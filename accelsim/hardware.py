@@ -23,6 +23,7 @@ from pydantic import (
     PositiveInt,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -276,12 +277,35 @@ class Sram(_Model):
         return max(self.unified - reserved, 0) // (2 if self.double_buffered else 1)
 
 
+class GemmDispatch(_Model):
+    """One line of a GEMM library's own shape -> kernel table (``core.tile.libraries``): a GEMM whose m, n and k
+    lie within the given bounds (inclusive; an omitted bound does not limit) runs ``tile`` = [rows, columns] of its
+    output per thread block, over all of K (no split-K), as the library's persistent kernel of that configuration.
+    ``swap_ab``: the kernel computes the transposed product (W · xᵀ)ᵀ, so ``tile``'s rows run over n and its
+    columns over m (CUTLASS kernels that swap A and B for a small m)."""
+
+    tile: tuple[PositiveInt, PositiveInt]
+    swap_ab: bool = False
+    m_min: PositiveInt | None = None
+    m_max: PositiveInt | None = None
+    n_max: PositiveInt | None = None
+    k_min: PositiveInt | None = None
+
+    def matches(self, m: int, n: int, k: int) -> bool:
+        """Whether a GEMM of m × n × k falls in this line's bounds."""
+        return ((self.m_min is None or m >= self.m_min) and (self.m_max is None or m <= self.m_max)
+                and (self.n_max is None or n <= self.n_max) and (self.k_min is None or k >= self.k_min))
+
+
 class OutputTile(_Model):
     """GPU-style work split: a GEMM's output is cut into ``m``×``n`` tiles (thread-block tiles), each computed
     whole (over all of K) by one core, and the tiles run on the cores in waves. ``shapes`` lists the other tile
     shapes the GEMM library offers (the cost model takes the fastest, :mod:`accelsim.cost.gpu_tiles`); ``k`` and
     ``stages`` are the K-stage and pipeline depth of the main loop (``stage_carveout``: each shape's depth is what
-    the shared memory less the carveout holds, :func:`accelsim.cost.gpu_tiles.stages`)."""
+    the shared memory less the carveout holds, :func:`accelsim.cost.gpu_tiles.stages`). ``libraries`` holds
+    libraries' own dispatch tables, per compute dtype (:class:`GemmDispatch`, first matching line wins; an empty
+    list or no matching line: the generic choice), and ``library`` names the one the GEMMs run (none: every GEMM
+    takes the generic choice)."""
 
     m: PositiveInt
     n: PositiveInt
@@ -295,6 +319,8 @@ class OutputTile(_Model):
     # columns of B, and the pair's tensor cores read each other's halves)
     shapes: list[tuple[PositiveInt, PositiveInt] | tuple[PositiveInt, PositiveInt, PositiveInt]] = Field(
         default_factory=list)
+    libraries: dict[str, dict[Dtype, list[GemmDispatch]]] = Field(default_factory=dict)
+    library: str | None = None
 
     @model_validator(mode="after")
     def _cluster_rows(self) -> OutputTile:
@@ -302,6 +328,22 @@ class OutputTile(_Model):
             if len(s) == 3 and (s[0] % s[2] or s[1] % s[2]):
                 raise ValueError(f"shape {list(s)}: a tile's m and n must divide by its cores ({s[2]})")
         return self
+
+    @field_validator("library")
+    @classmethod
+    def _listed(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """The chosen library is one of ``libraries``."""
+        libraries = info.data.get("libraries") or {}
+        if value is not None and value not in libraries:
+            raise ValueError(f"not one of core.tile.libraries ({', '.join(sorted(libraries)) or 'none'})")
+        return value
+
+    def dispatch(self, dtype: str | None, m: int, n: int, k: int) -> GemmDispatch | None:
+        """The line of the chosen ``library``'s table for ``dtype`` that a GEMM of m × n × k runs (None: the
+        generic choice)."""
+        if self.library is None or dtype is None:
+            return None
+        return next((d for d in self.libraries[self.library].get(dtype, ()) if d.matches(m, n, k)), None)
 
 
 class UnitKindInfo(NamedTuple):

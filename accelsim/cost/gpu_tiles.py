@@ -6,7 +6,8 @@ them round robin, so the busiest core holds ⌈tiles/cores⌉: wave quantisation
 GEMM library ships (``core.tile`` and ``core.tile.shapes``); as cuBLAS's heuristics do (nv_matmul_guide: NVIDIA's
 Matrix Multiplication Background User's Guide, "Typical tile dimensions in cuBLAS", "Wave quantization"), a GEMM
 takes the largest shape whose tiles occupy every core at least once (larger tiles reuse more data), and only a
-problem too small for that takes whichever shape is fastest. Its K is then cut into the number of slices (split-K,
+problem too small for that takes whichever shape is fastest (a library that dispatches its own kernels by shape,
+``core.tile.library``, gives its table's tile instead, over all of K: :func:`dispatched`). Its K is then cut into the number of slices (split-K,
 1 to K / :data:`SPLIT_K_MIN`) with the fewest estimated cycles: waves × one tile's cycles (plus the reduction kernel's), or its shared-cache or
 main-memory bytes at that level's bandwidth when larger. A shape whose ``stages`` pipeline buffers do not fit the
 core's shared memory is not offered. A shape of ``c`` cores (``[m, n, c]``: Blackwell's 2-SM tcgen05 tiles, whose
@@ -39,7 +40,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from ..hardware import Arch, OutputTile, SystolicArray
+from ..hardware import Arch, GemmDispatch, OutputTile, SystolicArray
 from ..ir import Gemm
 from . import folds, resident_bytes
 
@@ -100,33 +101,59 @@ def shapes(tile: OutputTile) -> list[tuple[int, int, int]]:
 
 
 def price(g: Gemm, sa: SystolicArray, arch: Arch, elem: int = 2, rate: float = 1.0,
-          dequant: float = 0.0, b_elem: float | None = None, c_elem: float | None = None) -> tuple[int, dict]:
+          dequant: float = 0.0, b_elem: float | None = None, c_elem: float | None = None,
+          dtype: str | None = None) -> tuple[int, dict]:
     """Cycles of all of ``g``'s output tiles (tiles × splits × cycles of one tile) and the tiling details, for
     the tile shape and split-K the library would take (:func:`choose`); ``rate`` multiplies the array's MACs per
     clock; ``dequant`` is the vector cycles per weight element of a weight-only quantised GEMM, ``b_elem`` the
     bytes per element of its B operand (the weights) as stored (packed int4: ½ plus the group scales; default
     ``elem``): the K-stages, prologue and B panels move those bytes; ``c_elem`` the bytes per output element
     (default ``elem``; an fp8 GEMM of vLLM's writes bf16). With split-K the cycles include the
-    reduction kernel's (``details["reduce_cycles"]``, which the emitter runs after the op's last tiles)."""
-    d = choose(g, sa, arch, elem, rate, dequant, b_elem, c_elem).details
+    reduction kernel's (``details["reduce_cycles"]``, which the emitter runs after the op's last tiles). ``dtype``
+    (the op's compute dtype) looks up the preset's chosen library table (:func:`dispatched`)."""
+    d = choose(g, sa, arch, elem, rate, dequant, b_elem, c_elem, dtype).details
     return d["output_tiles"] * d["tile_cycles"] + d.get("reduce_cycles", 0), d
 
 
 def choose(g: Gemm, sa: SystolicArray, arch: Arch, elem: int, rate: float, dequant: float = 0.0,
-           b_elem: float | None = None, c_elem: float | None = None) -> _Shape:
+           b_elem: float | None = None, c_elem: float | None = None, dtype: str | None = None) -> _Shape:
     """The largest tile shape whose tiles fill every core at least once (more reuse per tile: nv_matmul_guide),
     with its fastest split-K; when no shape fills the cores, the fastest shape and split-K. Shapes whose
-    ``stages`` K-stages do not fit the core's shared memory are not offered (the default shape always is)."""
+    ``stages`` K-stages do not fit the core's shared memory are not offered (the default shape always is). A GEMM
+    the preset's chosen library dispatches itself (``core.tile.library``) runs that library's tile instead
+    (:func:`dispatched`)."""
     t = _terms(arch)
     tile = t.tile
     be = elem if b_elem is None else b_elem
     elems = (elem, be, elem if c_elem is None else c_elem)
+    line = tile.dispatch(dtype, g.m, g.n, g.k) if not dequant else None
+    if line is not None:
+        return dispatched(g, sa, t, line, elems, rate)
     offered = [s for i, s in enumerate(shapes(tile))
                if i == 0 or stages(t, s[0] // s[2], s[1] / s[2], (elem, be)) >= 2]
     for s in sorted(offered, key=lambda s: -s[0] * s[1]):  # stable: listed order among equal areas
         if g.count * -(-g.m // s[0]) * -(-g.n // s[1]) * s[2] >= t.cores:
             return _fastest_split(g, sa, t, s, elems, rate, dequant)
     return min((_fastest_split(g, sa, t, s, elems, rate, dequant) for s in offered), key=lambda s: s.est)
+
+
+def dispatched(g: Gemm, sa: SystolicArray, t: _Terms, line: GemmDispatch, elems: tuple[int, float, float],
+               rate: float) -> _Shape:
+    """``g`` as a library's fixed configuration runs it (a :class:`accelsim.hardware.GemmDispatch` line): its one
+    tile shape over all of K (no split-K) in waves over the cores, priced as every tile is (:func:`_shape`). A
+    swapped kernel (``swap_ab``) computes the transposed product: its tile's rows run over n and the operands trade
+    places (A: the weights, B: the activations); the details give the tile in the GEMM's own orientation (m, n),
+    so the traffic of its panels reads as for any tile."""
+    elem, be, ce = elems
+    if not line.swap_ab:
+        s = _shape(g, sa, t, (*line.tile, 1), elems, rate, 1)
+        return _Shape(s.est, {**s.details, "library_tile": list(line.tile)})
+    s = _shape(Gemm(g.n, g.m, g.k, g.count), sa, t, (*line.tile, 1), (be, elem, ce), rate, 1)
+    d = {k: v for k, v in s.details.items() if k != "b_bytes_per_element"}
+    d["tile"] = d["tile"][::-1]
+    if be != elem:
+        d["b_bytes_per_element"] = be
+    return _Shape(s.est, {**d, "library_tile": list(line.tile), "swap_ab": True})
 
 
 STAGE_BARRIER_BYTES = 32  # CUTLASS sm90 compute_stage_count_or_override: 32 bytes of barriers per stage

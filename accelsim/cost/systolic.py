@@ -57,7 +57,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     dq = dequant_cycles(op, arch)
     if arch.core.tile is not None and not fused:
         cycles, tiled = gpu_tiles.price(op.gemm, sa, arch, op.elem_bytes, rate, dq, weight_bytes_per_element(op),
-                                        dtype_bytes(op.out_dtype))
+                                        dtype_bytes(op.out_dtype), op.dtype)
         details.update(tiled)
     else:
         if rate != 1.0:

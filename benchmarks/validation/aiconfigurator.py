@@ -56,6 +56,22 @@ EAGER = {"fp8_block"}
 # 0.2 %: no term.
 TIMED_REPLAYS = 6
 MEASURE_GPU_FRAMEWORK = "torch"
+# The collector's fp8 rows are vLLM's fp8 linear (Fp8Config, static per-tensor scales: Fp8LinearOp), which runs
+# vLLM's own CUTLASS dispatch where the preset lists it (core.tile.libraries "vllm": h100 / h200's sm90 table;
+# b200's is empty, as vLLM runs FlashInfer's bmm_fp8 there): a VLLM row of these types replays with it.
+VLLM_LIBRARY = "vllm"
+VLLM_LIBRARY_TYPES = {"fp8"}
+
+
+def gemm_library(preset: str, row: dict, kind: str) -> str:
+    """The arch-ref setting that runs a GEMM row under vLLM's own kernel dispatch ("" where the row is not vLLM's
+    or the preset has no such table)."""
+    from .jobs import load_preset
+
+    if kind not in VLLM_LIBRARY_TYPES or (row.get("framework") or "").strip().upper() != "VLLM":
+        return ""
+    tile = load_preset(preset).core.tile
+    return f"|gemm_library={VLLM_LIBRARY}" if tile is not None and VLLM_LIBRARY in tile.libraries else ""
 
 
 def first_launch(j: tuple, row: dict, per_replay: int) -> tuple:
@@ -112,7 +128,8 @@ def plan_aic_gemm(plan: FilePlan, preset: str) -> FilePlan:
         kinds[kind] = dtype
         io = {} if dtype in NATIVE_DTYPES else {"input_dtype": ACTIVATION_DTYPE, "output_dtype": ACTIVATION_DTYPE}
         params = "|params=1" if kind in ONE_LAYER else GEMM_PARAMS
-        j = job(preset + GRAPH + WARM + params, "gemm", m=m, n=n, k=k, dtype=dtype, **io)
+        j = job(preset + gemm_library(preset, r, kind) + GRAPH + WARM + params, "gemm", m=m, n=n, k=k, dtype=dtype,
+                **io)
         terms: tuple = ((j, 1, "replay"),)
         if kind in EAGER:
             terms += ((job(preset + "|execution=eager" + WARM + params, "gemm", m=m, n=n, k=k, dtype=dtype, **io),

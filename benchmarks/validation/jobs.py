@@ -19,7 +19,8 @@ def _ref(ref: str) -> tuple[str, dict[str, str]]:
 def load_preset(ref: str):
     """The :class:`accelsim.hardware.Arch` of a preset name or YAML path (loaded once per process);
     ``"dgx-a100|chips=64"`` is the preset with another chip count, ``"h200|kernel=flash2"`` the preset running
-    another of its attention kernels (``core.attention_kernel``: the kernel a measurement timed)."""
+    another of its attention kernels (``core.attention_kernel``: the kernel a measurement timed), ``"h100|
+    gemm_library=vllm"`` its GEMMs as that library's own table dispatches them (``core.tile.library``)."""
     if ref not in _ARCHS:
         from accelsim.config import load_arch
 
@@ -30,6 +31,9 @@ def load_preset(ref: str):
         if "kernel" in settings:
             core = arch.core.model_copy(update={"attention_kernel": settings["kernel"]})
             arch = arch.model_copy(update={"core": core})
+        if "gemm_library" in settings:  # "h100|gemm_library=vllm": its GEMMs as that library dispatches them
+            tile = arch.core.tile.model_copy(update={"library": settings["gemm_library"]})
+            arch = arch.model_copy(update={"core": arch.core.model_copy(update={"tile": tile})})
         _ARCHS[ref] = arch
     return _ARCHS[ref]
 

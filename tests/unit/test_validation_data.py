@@ -150,8 +150,10 @@ def test_first_launch_is_the_collectors_not_measure_gpus(tmp_path):
     # measure_gpu.py (framework torch) times batches of >= 2 ms: no first-launch term. A one-layer type (nvfp4:
     # outside_loop_count = 1) shares it over 6 replays; fp8_block runs eager (launch and replay overlap, "max")
     head = "framework,version,kernel_source,dtype,m,n,k,latency_us\n"
-    ours = plan_file(_csv(tmp_path / "measured" / "h200_sxm" / "gemm.csv", head + "torch,2.11,lin,bf16,16,1024,1024,4\n"))
+    ours = plan_file(_csv(tmp_path / "measured" / "h200_sxm" / "gemm.csv", head + "torch,2.11,lin,bf16,16,1024,1024,4\n"
+                                                                           "torch,2.11,mm,fp8,16,1024,1024,4\n"))
     assert [t[2] for t in ours.rows[0].terms] == ["replay"]
+    assert "gemm_library" not in ours.rows[1].terms[0][0][0]  # torch._scaled_mm (cuBLASLt), not vLLM's kernel
     aic = plan_file(_csv(tmp_path / "aiconfigurator" / "b200_sxm" / "gemm.csv",
                          head + "VLLM,0.14.0,x,nvfp4,16,1024,1024,4\nVLLM,0.14.0,x,fp8_block,16,1024,1024,4\n"))
     assert [(t[1], t[2]) for t in aic.rows[0].terms] == [(1, "replay"), (pytest.approx(1 / 6), "host_launch")]
@@ -197,6 +199,10 @@ def test_held_out_aiconfigurator_systems_replay_on_their_presets(tmp_path):
         # (use_cuda_graph=False): the larger of the eager run's host launches and the kernels' replay time
         settings = [r.terms[0][0][0] for r in gemm.rows]
         assert ["params=6" in a for a in settings] == [True, True, False] and "params=1" in settings[2]
+        # vLLM's fp8 linear (Fp8LinearOp, per-tensor) runs vLLM's own CUTLASS dispatch: the fp8 row replays under
+        # the preset's "vllm" table (h100 / h200: sm90's; b200: an empty one, FlashInfer's bmm_fp8); bf16 rows are
+        # cuBLAS's and fp8_block rows DeepGEMM's / the blockwise kernel's: the generic choice
+        assert ["gemm_library=vllm" in a for a in settings] == [False, True, False]
         eager = gemm.rows[2]
         assert eager.combine == "max" and [t[2] for t in eager.terms] == ["replay", "launch"]
         assert "execution=eager" in eager.terms[1][0][0] and "execution=cuda_graph" in eager.terms[0][0][0]

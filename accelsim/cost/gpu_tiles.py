@@ -266,7 +266,9 @@ def _fixed(t: _Terms, tm: int, tn: int, elems: tuple[float, float], out_elem: fl
 def reduce_cycles(arch: Arch, splits: int, out_bytes: int, elem: int, later: int = 0) -> int:
     """Cycles of a split-K GEMM's reduction kernel (0 without split-K): cuBLAS runs split-K as two kernels, the
     partitioned GEMM writing each slice's fp32 partial tiles and ``cublasLt::splitKreduce_kernel`` summing them
-    into the output (as CUTLASS's parallel split-K: ``GemmSplitKParallel`` then ``ReduceSplitK``), so the
+    into the output (as CUTLASS's parallel split-K: ``GemmSplitKParallel`` then ``ReduceSplitK``; on Blackwell too:
+    Dao-AILab/quack#157 traces torch.bmm's cuBLAS split-K on a B200 as ``nvjet_..._splitK_TNT`` then
+    ``cublasLt::splitKreduce_kernel``), so the
     reduction starts one ``kernel_dispatch`` after the GEMM ends, waits one latency of the level holding the
     partials (the shared cache while it holds them, :func:`partials_cached`, else main memory) and streams them
     (``splits`` × the output's elements × 4 bytes) at that level's bandwidth, writing the ``out_bytes`` of output

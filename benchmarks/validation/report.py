@@ -12,8 +12,10 @@ from pathlib import Path
 from .model import FileResult
 
 
-def _pct(x: float, signed: bool = False) -> str:
-    return "-" if math.isnan(x) else (f"{x:+.1f} %" if signed else f"{x:.1f} %")
+def _pct(x: float | None, signed: bool = False) -> str:
+    """A percentage as the tables print it ("-" for none: NaN, or a JSON null)."""
+    v = math.nan if x is None else float(x)
+    return "-" if math.isnan(v) else (f"{v:+.1f} %" if signed else f"{v:.1f} %")
 
 
 def print_file(console, res: FileResult) -> None:
@@ -99,14 +101,10 @@ def write_outputs(out: Path, results: Sequence[FileResult], summary: list[dict],
 def markdown(summary: dict, command: str = "", machine: str = "") -> str:
     """Per-file, per-view MAPE and bias tables in Markdown from a ``summary.json`` (docs/validation.md is written
     with it: ``python benchmarks/validate.py --markdown FILE``)."""
-    def pct(x: object, signed: bool = False) -> str:
-        v = float(x) if x is not None else math.nan  # type: ignore[arg-type]
-        return "-" if math.isnan(v) else (f"{v:+.1f} %" if signed else f"{v:.1f} %")
-
     out = []
     if command or machine:
         out.append(f"Command: `{command}`" + (f"; machine: {machine}" if machine else "") + "\n")
-    out += _targets_table(summary.get("targets", []), pct)
+    out += _targets_table(summary.get("targets", []))
     for f in summary["files"]:
         views = [v for v in f["views"] if v["rows"]]
         out.append(f"### {f['file']}\n")
@@ -118,13 +116,13 @@ def markdown(summary: dict, command: str = "", machine: str = "") -> str:
         out.append("|---|---:|---:|---:|---|---:|---|")
         for v in views:
             target = "-" if not v["target"] else f"{v['target']}: " + ("met" if v["met"] else "missed")
-            out.append(f"| {v['view']} | {v['rows']} | {pct(v['mape'])} | {pct(v['bias'], True)} | "
-                       f"{str(v['worst_key']).replace('|', '/')} | {pct(v['worst_error'], True)} | {target} |")
+            out.append(f"| {v['view']} | {v['rows']} | {_pct(v['mape'])} | {_pct(v['bias'], True)} | "
+                       f"{str(v['worst_key']).replace('|', '/')} | {_pct(v['worst_error'], True)} | {target} |")
         out.append("")
     return "\n".join(out) + "\n"
 
 
-def _targets_table(targets: list[dict], pct) -> list[str]:
+def _targets_table(targets: list[dict]) -> list[str]:
     """The targets at a glance: one line per file a target counts (its view's MAPE against the threshold), a
     target without data as one line."""
     if not targets:
@@ -135,7 +133,7 @@ def _targets_table(targets: list[dict], pct) -> list[str]:
         for m in members:
             verdict = "no data" if m["met"] is None else "met" if m["met"] else "missed"
             out.append(f"| {t['description']} | {t['threshold']:g} % | {m['file']} | {m['view']} | {m['rows']} | "
-                       f"{pct(m['mape'])} | {verdict} |")
+                       f"{_pct(m['mape'])} | {verdict} |")
     return out + [""]
 
 

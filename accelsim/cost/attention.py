@@ -313,7 +313,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     soft = vector.cycles(bm * bn, vu.cost(SOFTMAX_FN if SOFTMAX_FN in vu.cycles_per_element else "softmax"),
                          vu.lanes)
     block = max(tensor, soft) if k.overlap else tensor + soft
-    kv_bytes = 2 * bn * s.head_dim * op.elem_bytes if s.sole else 0  # K and V of a block, from main memory
+    kv_bytes = 2 * block_keys(s, bn) * s.head_dim * op.elem_bytes if s.sole else 0  # a block's K and V, from HBM
     main = arch.memory(arch.main_memory)  # its bandwidth as the engine sustains it for the op's bytes
     bandwidth = arch.bytes_per_cycle(arch.main_memory) * main.efficiency_at(kv_bytes * per_head * s.batch
                                                                              * s.heads) / main.efficiency
@@ -425,15 +425,26 @@ def combine_cycles(splits: int, head_dim: int, arch: Arch) -> int:
     return lat + splits * (lat + math.ceil(row / (arch.bytes_per_cycle(cache) / arch.cores)))
 
 
+def block_keys(s: Shape, bn: int) -> int:
+    """Keys a K/V block of ``bn`` loads: a sequence shorter than one block loads only its own. FlashAttention's K/V
+    tile copies skip the rows past the sequence's end (vllm-project/flash-attention csrc/flash_attn/src/utils.h
+    ``copy`` @1def3dd: a row at or beyond ``max_MN`` = actual_seqlen_k − n_block · kBlockN issues no load, it is
+    only cleared in shared memory), so those rows move no bytes; the MMAs still run over the whole block. (The
+    last, partial block of a longer sequence is counted whole: at most one block per query tile.)"""
+    return min(bn, s.kv_len)
+
+
 def kv_load(s: Shape, bn: int, elem: int, arch: Arch) -> int:
     """Cycles from issuing one K (or V) block's loads until it is in shared memory, for a CTA alone on its SM: the
     access latency of the level it comes from (main memory for a decode tile, its KV head's only reader;
-    else the innermost cache, where another query tile of the head brought it) plus the block at the SM's share of
-    the innermost cache's bandwidth (the path every load takes into the SM). The block-table entry that gives the
-    block's address (paged KV) is an L1 hit after the CTA's first look-up (:func:`prologue`): not priced."""
+    else the innermost cache, where another query tile of the head brought it) plus the block's keys
+    (:func:`block_keys`) at the SM's share of the innermost cache's bandwidth (the path every load takes into the
+    SM). The block-table entry that gives the block's address (paged KV) is an L1 hit after the CTA's first
+    look-up (:func:`prologue`): not priced."""
     cache = arch.caches[0] if arch.caches else arch.main_memory
     level = arch.main_memory if s.sole else cache
-    return arch.latency_cycles(level) + math.ceil(bn * s.head_dim * elem / (arch.bytes_per_cycle(cache) / arch.cores))
+    block = block_keys(s, bn) * s.head_dim * elem
+    return arch.latency_cycles(level) + math.ceil(block / (arch.bytes_per_cycle(cache) / arch.cores))
 
 
 def block_path(tensor: int, soft: int, load: int, k: Flash) -> int:
@@ -475,14 +486,14 @@ def prologue(s: Shape, bm: int, bn: int, elem: int, arch: Arch) -> int:
     """Cycles a CTA waits before its first MMA: FlashAttention reads its sequence's length (flash::BlockInfo:
     cu_seqlens_k / seqused_k) and, the K/V range known, its first block-table entry (the paged KV cache serving
     engines give it), two dependent reads of small tables that hit the innermost cache; then it loads its query
-    tile and first K block and computes (the V block and the next K block are fetched behind the math). That is
+    tile and first K block (its :func:`block_keys`) and computes (the V block and the next K block are fetched behind the math). That is
     two latencies of the innermost cache, one main-memory access latency, the query tile at the SM's share of
     main-memory bandwidth and the K block at its share of the innermost cache's (another query tile of the same KV
     head has usually brought it there; a decode tile is its KV head's only reader, so its K block comes
     from main memory)."""
     main = arch.main_memory
     q_tile = min(bm, s.rows) * s.head_dim * elem
-    k_block = bn * s.head_dim * elem
+    k_block = block_keys(s, bn) * s.head_dim * elem
     k_level = arch.caches[0] if arch.caches and not s.sole else main
     per_sm = {lv: arch.bytes_per_cycle(lv) / arch.cores for lv in {main, k_level}}
     tables = 2 * arch.latency_cycles(arch.caches[0]) if arch.caches else 0
@@ -491,12 +502,12 @@ def prologue(s: Shape, bm: int, bn: int, elem: int, arch: Arch) -> int:
 
 def cache_bytes(op: Op, details: dict) -> int:
     """Bytes the CTAs read from and write to the shared cache: each CTA's query tile and output tile, and every K/V
-    block it visits."""
+    block it visits (its :func:`block_keys`)."""
     s = shape(op)
     elem = op.elem_bytes
     bm, bn = details["block"]
     q_o = 2 * details["ctas"] * min(bm, s.rows) * s.head_dim * elem
-    return q_o + details["kv_blocks"] * 2 * bn * s.head_dim * elem
+    return q_o + details["kv_blocks"] * 2 * block_keys(s, bn) * s.head_dim * elem
 
 
 def gemms(op: Op) -> list[Gemm]:

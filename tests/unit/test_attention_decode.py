@@ -106,3 +106,28 @@ def test_flash3_packs_gqa_without_copy_kernels():
         d = fa.price(op, arch.core.systolic, arch).details
         assert d["gqa_packed"] and d["split_kv"] == 1
         assert d["tile_cycles"] - fa.price(op, no_gap.core.systolic, no_gap).details["tile_cycles"] == extra
+
+
+def test_a_sequence_shorter_than_a_block_loads_only_its_own_keys():
+    # FlashAttention's K/V tile copy issues no load for a row past the sequence's end (flash-attention utils.h
+    # copy, max_MN = actual_seqlen_k - n_block * kBlockN): a 16-token cache in a 128-key block moves 16 rows.
+    # 16 x 128 x 2 B = 4096 B at 47.407 B/clk per SM: 86.4 -> 87 cycles; + the HBM latency 847 = 934 (a full
+    # block: 1539, test above)
+    _, short = _shape(kv_len=16)
+    assert fa.block_keys(short, 128) == 16
+    assert fa.kv_load(short, 128, 2, A100) == 847 + 87
+    # the K/V bytes the CTAs read from the L2: 1 CTA (one KV head's packed 4-row tile; batch 1, 8 KV heads: 8 CTAs)
+    # reads its query and writes its output tile, 4 rows x 128 x 2 B each, and K and V of its one block, 16 keys:
+    # 8 x (2 x 1024 + 2 x 16 x 256) = 81920 B (the whole 128-key block would be 8 x (2048 + 65536) = 540672)
+    op, _ = _shape(kv_len=16)
+    d = fa.price(op, A100.core.systolic, A100).details
+    assert d["ctas"] == 8 and d["kv_blocks"] == 8 and d["block"] == [64, 128]
+    assert fa.cache_bytes(op, d) == 8 * (2 * 4 * 128 * 2 + 2 * 16 * 128 * 2)
+
+
+def test_a_shorter_cache_is_never_slower():
+    # the same CTAs over 1, 16 and 128 cached keys (one block each): fewer bytes, never more time; a large batch
+    # (2048 sequences x 8 KV heads = 16384 CTAs), where each CTA's block load is on the critical path of its wave
+    op = {kv: _shape(batch=2048, kv_len=kv)[0] for kv in (1, 16, 128)}
+    t = {kv: fa.price(o, A100.core.systolic, A100).cycles for kv, o in op.items()}
+    assert t[1] < t[16] < t[128]

@@ -18,7 +18,9 @@ every decode's K/V over as many CTAs as fill the SMs (:func:`fill_splits`) and r
   causal prefill does about half the blocks of a non-causal one plus the diagonal blocks (:func:`kv_blocks`).
 * GQA: K/V are read from memory once per KV head (the group's query heads share them through the L2); a decode step
   (one query token) with several query heads per KV head packs the group's heads into the query tile's rows
-  (FlashAttention's ``seqlenq_ngroups_swapped``), so a CTA reads each K/V block once for the whole group.
+  (FlashAttention's ``seqlenq_ngroups_swapped``), so a CTA reads each K/V block once for the whole group. A kernel
+  that packs every call's group (``Flash.pack_gqa``: FlashAttention-3 as vLLM calls it) packs a prefill's too: its
+  tiles' rows are the q_len × group (query, head) pairs of one KV head (:func:`pack_prefill`).
 * Decode: with too few (batch × heads × query tiles) CTAs to fill the GPU, the K/V sequence is split over CTAs
   (split-KV / flash-decoding) by FlashAttention's occupancy rule (:func:`num_splits`); with many, each CTA walks
   all of its KV blocks and the op is bound by the bytes of the KV cache.
@@ -78,6 +80,8 @@ class Flash(NamedTuple):
     # its MMAs are warp-level mma.sync: they run at the array's ``warp_mma`` share of the peak (FlashAttention-2;
     # FlashAttention-3 and TensorRT-LLM-gen issue Hopper's / Blackwell's own MMA instructions)
     warp_mma: bool = False
+    # it packs a prefill's GQA group into its query tiles' rows too (:func:`pack_prefill`), not only a decode step's
+    pack_gqa: bool = False
 
     def tile(self, s: Shape, elem: int = 2) -> tuple[int, int]:
         """(query rows, keys) of one CTA's tile and K/V block for kernel shape ``s`` with ``elem``-byte operands."""
@@ -166,7 +170,10 @@ FLASH = {
     # kernel (hopper/ PackGQA), so no query or output copies. Its MMAs sustain at best 75 % of the tensor peak (Shah
     # et al. 2024, arXiv 2407.08608, abstract: FP16 "up to 740 TFLOPs/s (75% utilization)" on H100): with its
     # softmax overlapped the model's block would otherwise run at the full peak (868 TFLOPS, non-causal 16k tokens)
-    "flash3": Flash("flash3", 1, True, 5, 2, False, mma_utilization=0.75),
+    # vLLM's calls are varlen over a paged KV cache read without TMA, for which get_pack_gqa (hopper/flash_api.cpp)
+    # always packs the GQA group into the tile's rows, prefill included ("Always enable PackGQA for ...
+    # PagedKVNonTMA"; should_pack_gqa returns true for any varlen call as well)
+    "flash3": Flash("flash3", 1, True, 5, 2, False, mma_utilization=0.75, pack_gqa=True),
     # TensorRT-LLM-gen's kernels, vLLM's on sm100 (TRTLLM_GEN_DECODE above; a decode step runs that one). Prefill:
     # the context kernel (persistent tile scheduler) as NVIDIA/cutlass examples/77_blackwell_fmha, the public sm100
     # FMHA of the same design: one CTA per SM (its TmemAllocation takes all 512 tensor-memory columns of an SM for
@@ -199,6 +206,7 @@ class Shape(NamedTuple):
     causal: bool
     packed: bool  # decode with GQA: the group's query heads are the tile's rows (split-KV eligible)
     sole: bool = False  # a decode step: one query tile per KV head, so K/V come from main memory, not the L2
+    group: int = 1  # query heads per KV head packed into a prefill's rows (row r: query r // group, :func:`pack_prefill`)
 
     @property
     def decode(self) -> bool:
@@ -224,19 +232,35 @@ def shape(op: Op) -> Shape:
                  int(a["head_dim"]), bool(a.get("causal", False)) and not packed, packed, sole)
 
 
-def tile_blocks(rows: int, kv_len: int, causal: bool, bm: int, bn: int) -> list[int]:
+def tile_blocks(rows: int, kv_len: int, causal: bool, bm: int, bn: int, group: int = 1) -> list[int]:
     """K/V blocks each of the ⌈rows/bm⌉ query tiles of one head visits: ⌈kv_len/bn⌉, or with a causal mask
-    (bottom-right aligned: query i sees keys ≤ i + kv_len − rows) tile t only the blocks up to key
-    min(kv_len, kv_len − rows + (t + 1)·bm)."""
+    (bottom-right aligned: query i sees keys ≤ i + kv_len − q, q = rows / group queries) tile t only the blocks up to
+    key kv_len − q + min(q, ⌈(t + 1)·bm / group⌉): its rows hold queries up to ⌈(t + 1)·bm / group⌉ (a packed
+    prefill's rows are (query, head) pairs, query-major: flash-attention hopper/block.h get_n_block_min_max
+    divides the tile's last row by qhead_per_khead)."""
     tiles = -(-rows // bm)
     if not causal:
         return [-(-kv_len // bn)] * tiles
-    return [-(-max(0, min(kv_len, kv_len - rows + (t + 1) * bm)) // bn) for t in range(tiles)]
+    q = rows // group
+    return [-(-max(0, kv_len - q + min(q, -(-(t + 1) * bm // group))) // bn) for t in range(tiles)]
 
 
-def kv_blocks(rows: int, kv_len: int, causal: bool, bm: int, bn: int) -> int:
+def kv_blocks(rows: int, kv_len: int, causal: bool, bm: int, bn: int, group: int = 1) -> int:
     """K/V blocks all query tiles of one head visit (:func:`tile_blocks`)."""
-    return sum(tile_blocks(rows, kv_len, causal, bm, bn))
+    return sum(tile_blocks(rows, kv_len, causal, bm, bn, group))
+
+
+def pack_prefill(op: Op, s: Shape, bm: int) -> Shape:
+    """``s`` as a kernel that packs a prefill's GQA group sees it (flash-attention hopper/ PackGQA): per sample,
+    one entity per KV head whose rows are the q_len × group (query, head) pairs, in tiles of ``bm`` rows; when they
+    fit one tile, that tile is its KV head's only reader (:attr:`Shape.sole`). A decode step (packed already) or an
+    MHA call is ``s`` itself."""
+    a = op.attrs
+    group = int(a["heads"]) // int(a["kv_heads"])
+    if s.decode or group == 1:
+        return s
+    rows = s.rows * group
+    return s._replace(heads=int(a["kv_heads"]), rows=rows, group=group, sole=rows <= bm)
 
 
 def num_splits(ctas: int, slots: int, n_blocks: int, min_blocks: int = 1, eligible_only: bool = True) -> int:
@@ -296,8 +320,10 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     s, k = shape(op), FLASH[arch.core.attention_kernel]
     k = k.decode if s.decode and k.decode else k
     bm, bn = k.tile(s, op.elem_bytes)
+    if k.pack_gqa:
+        s = pack_prefill(op, s, bm)
     tiles = -(-s.rows // bm)
-    per_head = kv_blocks(s.rows, s.kv_len, s.causal, bm, bn)
+    per_head = kv_blocks(s.rows, s.kv_len, s.causal, bm, bn, s.group)
     # the split heuristic counts the kernel's CTA slots (flash-attention: 2 per SM for FA2); the CTAs that run at
     # once are what the shared memory holds
     splits = kv_splits(s, k, s.batch * s.heads * tiles, k.ctas_per_sm * arch.cores, bn, arch.cores)
@@ -344,7 +370,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         "kernel": k.name, "block": [bm, bn], "output_tiles": out_tiles, "ctas_per_sm": resident,
         "tile_cycles": tile_cycles, "ctas": ctas, "kv_blocks": per_head * s.batch * s.heads,
         "blocks_per_cta": -(-per_head // (tiles * splits)), "split_kv": splits,
-        "gqa_packed": s.packed, "causal": s.causal, "block_tensor_cycles": tensor, "block_softmax_cycles": soft,
+        "gqa_packed": s.packed or s.group > 1, "tile_rows": s.rows, "causal": s.causal, "block_tensor_cycles": tensor, "block_softmax_cycles": soft,
         "array": f"{sa.rows}x{sa.cols}", "mac_fraction": mac_fraction(s, per_head, bm, bn)})
 
 
@@ -399,7 +425,7 @@ class CtaCost(NamedTuple):
 def cta_blocks(s: Shape, bm: int, bn: int, splits: int) -> list[int]:
     """K/V blocks of each CTA of one (sample, head), in launch order (query tile fastest, then split): query tile t
     walks its :func:`tile_blocks` share cut into ``splits`` parts of ⌈n/splits⌉ blocks (the last takes the rest)."""
-    per_tile = tile_blocks(s.rows, s.kv_len, s.causal, bm, bn)
+    per_tile = tile_blocks(s.rows, s.kv_len, s.causal, bm, bn, s.group)
     return [max(0, min(-(-n // splits), n - k * -(-n // splits))) for k in range(splits) for n in per_tile]
 
 
@@ -506,7 +532,7 @@ def cache_bytes(op: Op, details: dict) -> int:
     s = shape(op)
     elem = op.elem_bytes
     bm, bn = details["block"]
-    q_o = 2 * details["ctas"] * min(bm, s.rows) * s.head_dim * elem
+    q_o = 2 * details["ctas"] * min(bm, details.get("tile_rows", s.rows)) * s.head_dim * elem
     return q_o + details["kv_blocks"] * 2 * block_keys(s, bn) * s.head_dim * elem
 
 

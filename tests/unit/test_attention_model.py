@@ -332,3 +332,30 @@ def test_warp_mma_share_slows_only_kernels_of_warp_mmas():
     slow, full = cycles("flash2", 0.72), cycles("flash2", 1.0)
     # the MMAs take 1 / 0.72 = 1.39x as long; softmax, loads and the prologue do not, so the kernel less than that
     assert 1.0 < slow / full < 1 / 0.72
+
+
+def test_a_packed_prefill_tiles_query_head_pairs_and_keeps_the_causal_blocks():
+    # FlashAttention-3 as vLLM calls it packs a prefill's GQA group into its tiles' rows (hopper/flash_api.cpp
+    # get_pack_gqa: always for a paged KV cache read without TMA). 512 queries of a group of 4: 2048 rows, query-major
+    # (row r: query r // 4), 128 rows per tile hold 32 queries; causal tile t sees keys < 32(t + 1):
+    # ⌈32(t + 1) / 128⌉ = 1,1,1,1,2,2,2,2,3,3,3,3,4,4,4,4 = 40 blocks, the same as the 4 heads unpacked (4 x (1+2+3+4))
+    assert fa.tile_blocks(2048, 512, True, 128, 128, group=4) == [1] * 4 + [2] * 4 + [3] * 4 + [4] * 4
+    assert fa.kv_blocks(2048, 512, True, 128, 128, group=4) == 4 * fa.kv_blocks(512, 512, True, 128, 128) == 40
+    # group 1 is the unpacked rule
+    assert fa.tile_blocks(512, 512, True, 64, 128) == fa.tile_blocks(512, 512, True, 64, 128, group=1)
+
+
+def test_flash3_packs_a_short_prefill_and_flash2_does_not():
+    # 16 new tokens of 64 query heads on one KV head, batch 256 (a chunk of short prompts, or a speculative verify):
+    # packed, each sample's 16 x 64 = 1024 (query, head) rows fill ⌈1024 / 128⌉ = 8 tiles of FlashAttention-3's
+    # 128-row tile (head_dim 256: 128 x 80): 256 x 8 = 2048 CTAs. FlashAttention-2 (a100) runs one 64-row tile per
+    # query head, 16 of its rows used: 256 x 64 = 16384 CTAs
+    kw = {"batch": 256, "heads": 64, "kv_heads": 1, "q_len": 16, "kv_len": 16, "head_dim": 256, "causal": True}
+    h100 = load_arch("h100")
+    d3 = fa.price(_op(**kw), h100.core.systolic, h100).details
+    assert d3["block"] == [128, 80] and d3["ctas"] == 256 * 8 and d3["gqa_packed"] and d3["tile_rows"] == 1024
+    d2 = fa.price(_op(**kw), A100.core.systolic, A100).details
+    assert d2["ctas"] == 256 * 64 and not d2["gqa_packed"]
+    # an MHA prefill has nothing to pack
+    mha = fa.price(_op(**{**kw, "kv_heads": 64}), h100.core.systolic, h100).details
+    assert mha["ctas"] == 256 * 64 and not mha["gqa_packed"]

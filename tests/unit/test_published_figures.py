@@ -85,3 +85,22 @@ def test_an_attention_entry_runs_on_the_kernel_its_library_names():
     assert kernel_arch({"arch": "h100", "library": "flash3", "workload": wl}) == "h100"
     assert kernel_arch({"arch": "h200", "library": "flashinfer", "workload": wl}) == "h200"
     assert kernel_arch({"arch": "h100", "library": "cublas", "workload": {"model": "gemm"}}) == "h100"
+
+
+def test_a_sustained_harness_runs_at_the_throttled_clock():
+    # "sustained" (seconds of back-to-back calls, the Azure guide's cublaslt_gemm): the run takes the first-order TDP
+    # throttle. An 8192^3 fp16 GEMM on the a100 preset averages more than its 400 W TDP at 1410 MHz (the run's own
+    # note gives the clock factor), so it runs slower than unthrottled, but by no more than that factor: the SMs'
+    # cycles stretch by 1 / factor, what waits on memory (its bandwidth and latencies are not the core clock's) does
+    # not
+    from published_figures import figure
+
+    from accelsim import api
+
+    big = {"model": "gemm", "m": 8192, "n": 8192, "k": 8192, "dtype": "fp16"}
+    r = api.simulate(big, "a100", options={"execution": "cuda_graph", **HARNESSES["sustained"]}, plots=False)
+    notes = " ".join(r.to_dict().get("notes", []))
+    factor = float(notes.split("clock runs at ")[1].split("x")[0])
+    assert 0.8 < factor < 1.0
+    sustained, unthrottled = figure("a100", big, "tflops", "sustained"), figure("a100", big, "tflops", "torch_timer")
+    assert factor * unthrottled <= sustained < unthrottled

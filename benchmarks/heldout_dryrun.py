@@ -270,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    {key}: {1e6 * sim:.1f} us, bound {1e6 * bound:.1f} us ({r:.2f}x)")
             bad += len(k["below"])
         for g, nbytes, s0, s1 in res["shrinking"]:
-            print(f"    all_reduce on {g} GPUs: {nbytes} B takes {1e6 * s1:.2f} us < {1e6 * s0:.2f} us for half as many")
+            print(f"    all_reduce on {g} GPUs: {nbytes} B takes {1e6 * s1:.2f} us "
+                  f"< {1e6 * s0:.2f} us for half as many")
         bad += len(res["shrinking"]) + len(unreplayed)
     print(f"{sum(len(s) for s in sims.values())} rows in {time.time() - t0:.0f} s; "
           + ("every row replays within its bound" if not bad else f"{bad} problem(s)"))

@@ -206,7 +206,8 @@ class Shape(NamedTuple):
     causal: bool
     packed: bool  # decode with GQA: the group's query heads are the tile's rows (split-KV eligible)
     sole: bool = False  # a decode step: one query tile per KV head, so K/V come from main memory, not the L2
-    group: int = 1  # query heads per KV head packed into a prefill's rows (row r: query r // group, :func:`pack_prefill`)
+    # query heads per KV head packed into a prefill's rows (row r: query r // group, :func:`pack_prefill`)
+    group: int = 1
 
     @property
     def decode(self) -> bool:
@@ -370,7 +371,8 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         "kernel": k.name, "block": [bm, bn], "output_tiles": out_tiles, "ctas_per_sm": resident,
         "tile_cycles": tile_cycles, "ctas": ctas, "kv_blocks": per_head * s.batch * s.heads,
         "blocks_per_cta": -(-per_head // (tiles * splits)), "split_kv": splits,
-        "gqa_packed": s.packed or s.group > 1, "tile_rows": s.rows, "causal": s.causal, "block_tensor_cycles": tensor, "block_softmax_cycles": soft,
+        "gqa_packed": s.packed or s.group > 1, "tile_rows": s.rows, "causal": s.causal,
+        "block_tensor_cycles": tensor, "block_softmax_cycles": soft,
         "array": f"{sa.rows}x{sa.cols}", "mac_fraction": mac_fraction(s, per_head, bm, bn)})
 
 
@@ -512,11 +514,11 @@ def prologue(s: Shape, bm: int, bn: int, elem: int, arch: Arch) -> int:
     """Cycles a CTA waits before its first MMA: FlashAttention reads its sequence's length (flash::BlockInfo:
     cu_seqlens_k / seqused_k) and, the K/V range known, its first block-table entry (the paged KV cache serving
     engines give it), two dependent reads of small tables that hit the innermost cache; then it loads its query
-    tile and first K block (its :func:`block_keys`) and computes (the V block and the next K block are fetched behind the math). That is
-    two latencies of the innermost cache, one main-memory access latency, the query tile at the SM's share of
-    main-memory bandwidth and the K block at its share of the innermost cache's (another query tile of the same KV
-    head has usually brought it there; a decode tile is its KV head's only reader, so its K block comes
-    from main memory)."""
+    tile and first K block (its :func:`block_keys`) and computes (the V block and the next K block are fetched
+    behind the math). That is two latencies of the innermost cache, one main-memory access latency, the query
+    tile at the SM's share of main-memory bandwidth and the K block at its share of the innermost cache's (another
+    query tile of the same KV head has usually brought it there; a decode tile is its KV head's only reader, so its
+    K block comes from main memory)."""
     main = arch.main_memory
     q_tile = min(bm, s.rows) * s.head_dim * elem
     k_block = block_keys(s, bn) * s.head_dim * elem

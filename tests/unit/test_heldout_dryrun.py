@@ -31,7 +31,8 @@ def test_gemm_bound_by_hand():
 def test_attention_bound_by_hand():
     h100 = load_arch("h100")
     # a causal prefill of 4096 tokens, 32 heads of 128: q(q+1)/2 = 8,390,656 query-key pairs per head, 4 x 128
-    # FLOPs each (scores and values, 2 per MAC): 4 x 32 x 128 x 8,390,656 = 137.5 GFLOP at 989.4 TFLOPS = 139.0 us (the preset: 132 x 2048 x 2 x 1.83 GHz = 989.42)
+    # FLOPs each (scores and values, 2 per MAC): 4 x 32 x 128 x 8,390,656 = 137.5 GFLOP at 989.4 TFLOPS = 139.0 us
+    # (the preset: 132 x 2048 x 2 x 1.83 GHz = 989.42)
     c = {"b": 1, "h": 32, "kvh": 32, "d": 128, "q": 4096, "kv": 4096, "elem": 2}
     assert dry.attention_bound(h100, c) == pytest.approx(4 * 32 * 128 * 4096 * 4097 / 2 / 989.4e12, rel=1e-3)
     # a decode step over 131071 cached tokens, 8 KV heads: K and V, 2 x 8 x 131071 x 128 x 2 B = 536.9 MB, the

@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 from validation.plan import plan_file
@@ -57,6 +58,12 @@ ATTN_HEAD = ("framework,version,kernel_source,batch_size,num_heads,num_key_value
              "kv_cache_dtype,latency_us")
 
 
+@cache
+def shared_shapes() -> dict[str, list[list[int]]]:
+    """The shapes of the shared A100 tables (:data:`SHAPES`), read once."""
+    return json.loads(SHAPES.read_text())
+
+
 def gemm_types(sm: int) -> list[str]:
     """collect_gemm.py get_gemm_test_cases: the GEMM types the collector times on compute capability ``sm``."""
     return ["bf16"] + (["fp8"] if sm > 86 else []) + (["fp8_block"] if sm >= 90 else []) + (
@@ -65,7 +72,7 @@ def gemm_types(sm: int) -> list[str]:
 
 def gemm_cases(sm: int) -> Iterator[tuple[str, int, int, int]]:
     """(type, m, n, k) of the shared grid in every type, with the collector's per-type filters."""
-    for m, n, k in json.loads(SHAPES.read_text())["gemm"]:
+    for m, n, k in shared_shapes()["gemm"]:
         for t in gemm_types(sm):
             if t in ("fp8_block", "nvfp4") and (n < 128 or k < 128):
                 continue
@@ -82,7 +89,7 @@ def kv_dtypes(sm: int) -> list[str]:
 def context_cases(sm: int, grid: str) -> Iterator[tuple[int, int, int, int, int]]:
     """(batch, heads, kv_heads, head_dim, seq) of the prefill rows (q_len = kv_len = seq)."""
     if grid == "shared":
-        for b, h, kvh, d, q, _ in json.loads(SHAPES.read_text())["context_attention"]:
+        for b, h, kvh, d, q, _ in shared_shapes()["context_attention"]:
             yield b, h, kvh, d, q
         return
     s_list = [1, 16, 32, 64, 128, 256, 512, 1024, 1536, 2048, 3072, 4096, 6144, 8192, 10240, 12288, 16384, 262144]
@@ -103,7 +110,7 @@ def context_cases(sm: int, grid: str) -> Iterator[tuple[int, int, int, int, int]
 def generation_cases(sm: int, grid: str) -> Iterator[tuple[int, int, int, int, int]]:
     """(batch, heads, kv_heads, head_dim, kv_len) of the decode rows (q_len 1)."""
     if grid == "shared":
-        for b, h, kvh, d, _, kv in json.loads(SHAPES.read_text())["generation_attention"]:
+        for b, h, kvh, d, _, kv in shared_shapes()["generation_attention"]:
             yield b, h, kvh, d, kv
         return
     b_list = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]

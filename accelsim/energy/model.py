@@ -176,12 +176,24 @@ def unit_group(unit: str) -> str:
     return _CORE_PREFIX.sub("", _COUNT_SUFFIX.sub("", unit)).rstrip("0123456789") or unit
 
 
+def computed_share(row: Mapping[str, Any]) -> float:
+    """The share of an op row's MACs and FLOPs its kernel computes: ``mapping.mac_fraction`` where the row gives
+    one in [0, 1] (a causal FlashAttention kernel skips the K/V blocks above the diagonal, about half; the row's
+    ``macs`` and ``flops`` count the whole score matrix), else 1."""
+    mapping = row.get("mapping")
+    share = mapping.get("mac_fraction") if isinstance(mapping, Mapping) else None
+    ok = isinstance(share, (int, float)) and not isinstance(share, bool) and 0 <= share <= 1
+    return float(share) if ok else 1.0
+
+
 def op_energy(row: Mapping[str, Any], c: Constants) -> tuple[float, float, dict[str, float]]:
-    """(J of its MACs and vector FLOPs, the part that is MACs, J by level) of one op row."""
-    macs = row["macs"] if row["unit"] != "none" else 0  # a view or a folded op does no work
-    if row["unit"] == "none":
+    """(J of its MACs and vector FLOPs, the part that is MACs, J by level) of one op row: the MACs and FLOPs its
+    kernel computes (:func:`computed_share`), the bytes it moved."""
+    if row["unit"] == "none":  # a view or a folded op does no work
         return 0.0, 0.0, {lv: 0.0 for lv in row["bytes"]}
-    compute = macs * c.mac_j + max(row["flops"] - 2 * macs, 0) * c.vector_j
+    share = computed_share(row)
+    macs = row["macs"] * share
+    compute = macs * c.mac_j + max(row["flops"] - 2 * row["macs"], 0) * share * c.vector_j
     levels = {lv: b * 8 * c.level_j_per_bit.get(lv, 0.0) for lv, b in row["bytes"].items()}
     return compute, macs * c.mac_j, levels
 
@@ -254,9 +266,10 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
                 by_level[lv] = by_level.get(lv, 0.0) + 0.0
             by_kind[row["kind"]] = by_kind.get(row["kind"], 0.0) + 0.0
             continue
-        macs = row["macs"]
+        share = computed_share(row)
+        macs = row["macs"] * share
         mac_part = macs * mac_j
-        compute = mac_part + max(row["flops"] - 2 * macs, 0) * vector_j
+        compute = mac_part + max(row["flops"] - 2 * row["macs"], 0) * share * vector_j
         moved = 0
         for lv, b in row["bytes"].items():
             j = b * 8 * per_bit.get(lv, 0.0)

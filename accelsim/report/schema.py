@@ -20,6 +20,8 @@ import typing
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal, TypedDict, Union
 
+from ..energy import computed_share
+
 LevelRole = Literal["scratchpad", "cache", "memory"]
 Bound = Literal["compute", "memory", "none"]
 
@@ -478,8 +480,7 @@ def base_rate_macs(ops: Iterable[Mapping[str, object]]) -> float:
         mapping = mapping if isinstance(mapping, Mapping) else {}
         rate = mapping.get("rate")
         multiplier = _real(rate.get("multiplier")) if isinstance(rate, Mapping) else None
-        fraction = _real(mapping.get("mac_fraction"))
-        macs *= fraction if fraction is not None and 0 <= fraction <= 1 else 1.0
+        macs *= computed_share(op)
         total += macs / multiplier if multiplier and multiplier > 0 else macs
     return total
 

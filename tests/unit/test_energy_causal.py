@@ -1,0 +1,60 @@
+"""A causal fused attention is charged the energy of the MACs and FLOPs its kernel computes, not of the whole
+score matrix its op row counts (docs/energy.md, "The model": actions).
+
+FlashAttention-3 on an H100 (the h100 preset's kernel) tiles a causal head of 4096 queries and 4096 keys in
+128 × 128 blocks (hopper/tile_size.h, head dim 128, causal: kBlockM = kBlockN = 128); with the mask the query tile
+i (0-based) visits the key blocks 0..i only (bottom-right aligned, q_len = kv_len), so a head computes
+1 + 2 + ... + 32 = 32 · 33 / 2 = 528 of its 32 × 32 = 1024 blocks. The op row's ``macs`` and ``flops`` count all
+1024 (the mask is recorded, never discounted, in the IR); its energy counts 528 / 1024 of them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import accelsim
+from accelsim.config import load_arch
+from accelsim.energy import computed_share, constants, op_energy
+
+SHAPE = {"batch": 1, "heads": 8, "kv_heads": 8, "head_dim": 128, "q_len": 4096, "kv_len": 4096,
+         "attention": "fused", "dtype": "bf16"}
+BLOCKS_COMPUTED = 32 * 33 // 2  # 528
+BLOCKS_ALL = 32 * 32  # 1024
+
+
+def _attention_row(rep: dict) -> dict:
+    (row,) = [r for r in rep["ops"] if r["kind"] == "attention"]
+    return row
+
+
+def _run(causal: bool) -> dict:
+    return accelsim.simulate({"model": "attention", **SHAPE, "causal": causal}, "h100").to_dict()
+
+
+def test_causal_attention_is_charged_the_blocks_its_kernel_computes():
+    c = constants(load_arch("h100"), "bf16")
+    causal, full = _run(True), _run(False)
+    row, full_row = _attention_row(causal), _attention_row(full)
+    # the op counts the whole score matrix in both runs: 2 GEMMs of 8 heads x 4096 x 4096 x 128
+    assert row["macs"] == full_row["macs"] == 2 * 8 * 4096 * 4096 * 128
+    assert row["mapping"]["mac_fraction"] == pytest.approx(BLOCKS_COMPUTED / BLOCKS_ALL)
+    assert computed_share(row) == pytest.approx(528 / 1024)
+    assert computed_share(full_row) == 1.0
+    compute, macs_j, _ = op_energy(row, c)
+    full_compute, full_macs_j, _ = op_energy(full_row, c)
+    assert macs_j == pytest.approx(row["macs"] * 528 / 1024 * c.mac_j)
+    assert full_macs_j == pytest.approx(full_row["macs"] * c.mac_j)
+    # the softmax's FLOPs beyond the MACs follow the same blocks
+    vector_flops = row["flops"] - 2 * row["macs"]
+    assert vector_flops > 0
+    assert compute == pytest.approx((row["macs"] * c.mac_j + vector_flops * c.vector_j) * 528 / 1024)
+    assert causal["energy"]["mac_j"] == pytest.approx(row["macs"] * 528 / 1024 * c.mac_j)
+    assert compute / full_compute == pytest.approx(528 / 1024)
+
+
+def test_a_row_without_a_fraction_is_charged_in_full():
+    assert computed_share({"mapping": {}}) == 1.0
+    assert computed_share({}) == 1.0
+    assert computed_share({"mapping": {"mac_fraction": True}}) == 1.0  # a flag is not a share
+    assert computed_share({"mapping": {"mac_fraction": 1.5}}) == 1.0  # outside [0, 1]: not a share either
+    assert computed_share({"mapping": {"mac_fraction": 0.25}}) == 0.25

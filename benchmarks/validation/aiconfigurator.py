@@ -56,6 +56,21 @@ EAGER = {"fp8_block"}
 # 0.2 %: no term.
 TIMED_REPLAYS = 6
 MEASURE_GPU_FRAMEWORK = "torch"
+# measure_gpu.py's rows are also sustained load on data that draws full power: torch.randn inputs and weights, each
+# row seconds of back-to-back batches (benchmarks/data/measured/README.md), the conditions under which a GPU holds
+# its power limit by lowering its clock (Horace He, "Strangely, matrix multiplications on GPUs run faster when given
+# 'predictable' data", thonking.ai 2024: an A100's 8192^3 bf16 GEMM at 257 TFLOPS on randn inputs, 295 on zeros),
+# so they replay with the first-order TDP throttle (options.throttle_to_tdp; published_figures.py's "sustained"
+# harness). The collector's rows do not: its GEMM weights are vLLM's uninitialised parameters (collect_gemm.py
+# builds RowParallelLinear and never fills them, "TODO, to evaluate random weights impact"; vLLM's
+# UnquantizedLinearMethod.create_weights allocates them with torch.empty), and the A100 file's 8192^3 row (3.74 ms,
+# 293 TFLOPS) sits at the zeros figure, not the randn one.
+SUSTAINED = "|throttle=tdp"
+
+
+def sustained(row: dict) -> str:
+    """The arch-ref setting of a row timed under sustained full-power load (measure_gpu.py's), else ""."""
+    return SUSTAINED if (row.get("framework") or "").strip().lower() == MEASURE_GPU_FRAMEWORK else ""
 # The collector's fp8 rows are vLLM's fp8 linear (Fp8Config, static per-tensor scales: Fp8LinearOp), which runs
 # vLLM's own CUTLASS dispatch where the preset lists it (core.tile.libraries "vllm": h100 / h200's sm90 table;
 # b200's is empty, as vLLM runs FlashInfer's bmm_fp8 there): a VLLM row of these types replays with it.
@@ -128,7 +143,7 @@ def plan_aic_gemm(plan: FilePlan, preset: str) -> FilePlan:
         kinds[kind] = dtype
         io = {} if dtype in NATIVE_DTYPES else {"input_dtype": ACTIVATION_DTYPE, "output_dtype": ACTIVATION_DTYPE}
         params = "|params=1" if kind in ONE_LAYER else GEMM_PARAMS
-        j = job(preset + gemm_library(preset, r, kind) + GRAPH + WARM + params, "gemm", m=m, n=n, k=k, dtype=dtype,
+        j = job(preset + gemm_library(preset, r, kind) + GRAPH + WARM + params + sustained(r), "gemm", m=m, n=n, k=k, dtype=dtype,
                 **io)
         terms: tuple = ((j, 1, "replay"),)
         if kind in EAGER:
@@ -218,7 +233,7 @@ def plan_aic_attention(plan: FilePlan, preset: str) -> FilePlan:
         warm = WARM if replay_footprint(b, h, kvh, dh, q, kv, elem) <= l2_share(preset) else ""
         source = (r.get("kernel_source") or "").strip()
         kernel = TORCH_ATTENTION.get(source)
-        arch = preset + (f"|kernel={kernel}" if kernel else "") + GRAPH + warm
+        arch = preset + (f"|kernel={kernel}" if kernel else "") + GRAPH + warm + sustained(r)
         j = job(arch, "attention", batch=b, heads=h, kv_heads=kvh, head_dim=dh, q_len=q, kv_len=kv,
                 attention="fused", causal=not decode, dtype="bf16", kv_cache_write=kernel is None,
                 **({} if kv_dtype == "bf16" else {"kv_cache_dtype": kv_dtype}))

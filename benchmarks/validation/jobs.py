@@ -42,7 +42,9 @@ def experiment(j: Job):
     """The :class:`accelsim.config.schema.ExperimentSpec` that simulates job ``j`` (default options;
     ``"a100|execution=cuda_graph"`` runs the kernels as one CUDA graph, as a collector that replays a captured
     graph measures them; ``"|warm=all"`` starts the micro-workload's graph inputs in the L2, ``options.warm_inputs``;
-    ``"|params=6"`` replays it on the same parameters, 6 copies of each per run, ``options.warm_params``)."""
+    ``"|params=6"`` replays it on the same parameters, 6 copies of each per run, ``options.warm_params``;
+    ``"|throttle=tdp"`` runs it at the clock that holds the TDP where it would exceed it, as sustained full-power
+    load does, ``options.throttle_to_tdp``)."""
     from accelsim.config import load_workload
     from accelsim.config.schema import ExperimentSpec
     from accelsim.options import Options
@@ -55,6 +57,8 @@ def experiment(j: Job):
         chosen["warm_inputs"] = True if settings["warm"] == "all" else tuple(settings["warm"].split("+"))
     if "params" in settings:  # "|params=6": the run is replayed on the same weights, 6 copies of each per run
         chosen["warm_params"] = int(settings["params"])
+    if settings.get("throttle") == "tdp":  # "|throttle=tdp": sustained full-power load (the files cite why)
+        chosen["throttle_to_tdp"] = True
     options = Options(**chosen)
     return ExperimentSpec(name=f"{model}_{arch.name}", workload=load_workload({"model": model, **dict(params)}),
                           arch=arch, options=options)

@@ -313,3 +313,22 @@ def test_pytorch_attention_rows_replay_the_kernel_they_timed(tmp_path):
     assert "|kernel=flash2" in arch[0] and "|kernel=" not in arch[1] and "|kernel=" not in arch[2]
     assert load_preset("h200").core.attention_kernel == "flash3"
     assert load_preset(arch[0]).core.attention_kernel == "flash2"
+
+
+def test_measure_gpu_rows_replay_under_sustained_load_and_the_collectors_do_not(tmp_path):
+    # measure_gpu.py's rows are seconds of back-to-back batches on torch.randn data (benchmarks/data/measured/
+    # README.md): they replay with the first-order TDP throttle (options.throttle_to_tdp), GEMMs and attention alike;
+    # the collector's GEMM weights are vLLM's uninitialised parameters (torch.empty), its rows keep the full clock
+    from validation.jobs import experiment
+
+    head = "framework,version,kernel_source,dtype,m,n,k,latency_us\n"
+    ours = plan_file(_csv(tmp_path / "measured" / "h200_sxm" / "gemm.csv", head + "torch,2.11,lin,bf16,16,1024,1024,4\n"))
+    aic = plan_file(_csv(tmp_path / "aiconfigurator" / "h200_sxm" / "gemm.csv",
+                         head + "VLLM,0.14.0,x,bfloat16,16,1024,1024,4\n"))
+    attn_head = "framework,version,kernel_source,batch_size,num_heads,num_key_value_heads,head_dim,q_len,kv_len,latency_us\n"
+    attn = plan_file(_csv(tmp_path / "measured" / "h200_sxm" / "context_attention.csv",
+                          attn_head + "torch,2.11.0,sdpa_cudnn,1,32,8,128,512,512,15.0\n"
+                                      "VLLM,0.14.0,vllm_flash_attn,1,32,8,128,512,512,18.0\n"))
+    jobs = [ours.rows[0].terms[0][0], aic.rows[0].terms[0][0], *(r.terms[0][0] for r in attn.rows)]
+    assert ["|throttle=tdp" in j[0] for j in jobs] == [True, False, True, False]
+    assert [experiment(j).options.throttle_to_tdp for j in jobs] == [True, False, True, False]

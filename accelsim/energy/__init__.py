@@ -1,8 +1,20 @@
 """Energy, power and area from the actions a run counted (docs/energy.md); import layer L1.5, beside ``cost``."""
 
-from .model import NULL, Constants, account, computed_share, constants, op_energy, throttle_factor, unit_group
+from .model import (
+    NULL,
+    Constants,
+    account,
+    computed_share,
+    constants,
+    mac_pricer,
+    op_energy,
+    row_dtype,
+    throttle_factor,
+    unit_group,
+)
 from .profile import peak_dynamic_power
 from .tech import area_scale, energy_scale, sram_area_mm2, sram_pj_per_bit
 
-__all__ = ["NULL", "Constants", "account", "area_scale", "computed_share", "constants", "energy_scale", "op_energy",
-           "peak_dynamic_power", "sram_area_mm2", "sram_pj_per_bit", "throttle_factor", "unit_group"]
+__all__ = ["NULL", "Constants", "account", "area_scale", "computed_share", "constants", "energy_scale", "mac_pricer",
+           "op_energy", "peak_dynamic_power", "row_dtype", "sram_area_mm2", "sram_pj_per_bit", "throttle_factor",
+           "unit_group"]

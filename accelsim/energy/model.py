@@ -41,6 +41,7 @@ class Constants:
     tdp: float | None
     missing: tuple[str, ...] = field(default=())  # levels without an energy figure (counted as 0)
     activity_w: float = 0.0  # W the chip draws while it does work, beyond the priced actions
+    dtype: str | None = None  # the dtype whose MACs ``mac_j`` prices
 
     @property
     def area_total(self) -> float:
@@ -93,7 +94,7 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
             static[lv.name] = static.get(lv.name, 0.0) + own
     headroom = spec.tdp - chip_static if spec.tdp is not None else 0.0
     return Constants(mac_pj * spec.mac_overhead * PJ, vector_pj * e_scale * PJ, per_bit, units, levels, other,
-                     static, spec.tdp, missing, spec.activity_power_share * max(headroom, 0.0))
+                     static, spec.tdp, missing, spec.activity_power_share * max(headroom, 0.0), dtype)
 
 
 def _level_energy(arch: Arch, spec: EnergySpec, e_scale: float) -> tuple[dict[str, float], tuple[str, ...]]:
@@ -186,16 +187,44 @@ def computed_share(row: Mapping[str, Any]) -> float:
     return float(share) if ok else 1.0
 
 
-def op_energy(row: Mapping[str, Any], c: Constants) -> tuple[float, float, dict[str, float]]:
+def row_dtype(row: Mapping[str, Any]) -> str | None:
+    """The dtype an op row's MACs ran at (``mapping.rate.dtype``: e.g. the attention over an fp8 KV cache in a bf16
+    model), None where the row gives none."""
+    mapping = row.get("mapping")
+    rate = mapping.get("rate") if isinstance(mapping, Mapping) else None
+    dtype = rate.get("dtype") if isinstance(rate, Mapping) else None
+    return dtype if isinstance(dtype, str) else None
+
+
+def mac_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]], float]:
+    """J per MAC of an op row: ``c``'s (the run's dtype), or, given the ``arch``, the row's own dtype's
+    (:func:`row_dtype`) where it names another one."""
+    other: dict[str, float] = {}
+
+    def mac_j(row: Mapping[str, Any]) -> float:
+        dtype = row_dtype(row)
+        if arch is None or dtype is None or dtype == c.dtype or dtype not in DTYPE_BYTES:
+            return c.mac_j
+        if dtype not in other:
+            own = constants(arch, dtype)
+            other[dtype] = own.mac_j if own is not None else c.mac_j
+        return other[dtype]
+
+    return mac_j
+
+
+def op_energy(row: Mapping[str, Any], c: Constants, arch: Arch | None = None) -> tuple[float, float, dict[str, float]]:
     """(J of its MACs and vector FLOPs, the part that is MACs, J by level) of one op row: the MACs and FLOPs its
-    kernel computes (:func:`computed_share`), the bytes it moved."""
+    kernel computes (:func:`computed_share`), its MACs at its own dtype given the ``arch`` (:func:`mac_pricer`),
+    the bytes it moved."""
     if row["unit"] == "none":  # a view or a folded op does no work
         return 0.0, 0.0, {lv: 0.0 for lv in row["bytes"]}
     share = computed_share(row)
     macs = row["macs"] * share
-    compute = macs * c.mac_j + max(row["flops"] - 2 * row["macs"], 0) * share * c.vector_j
+    mac_part = macs * mac_pricer(c, arch)(row)
+    compute = mac_part + max(row["flops"] - 2 * row["macs"], 0) * share * c.vector_j
     levels = {lv: b * 8 * c.level_j_per_bit.get(lv, 0.0) for lv, b in row["bytes"].items()}
-    return compute, macs * c.mac_j, levels
+    return compute, mac_part, levels
 
 
 NULL = {"energy": None, "power": None, "efficiency": None, "edp": None, "area": None}
@@ -218,7 +247,7 @@ def account(report: dict[str, Any], arch: Arch, *,
     chips = int(report.get("pipeline", {}).get("stages", 1))  # a pipeline report covers its P stages' chips
     seconds = float(report["seconds"])
     active = float(report.get("active_fraction", 1.0))  # (reports before it: busy all run long)
-    energy = _energy(report["ops"], c, seconds * chips, active)
+    energy = _energy(report["ops"], c, seconds * chips, active, mac_pricer(c, arch))
     total = energy["total_j"]
     static_w = c.static_total * chips
     average = total / seconds if seconds else 0.0
@@ -247,13 +276,14 @@ def account(report: dict[str, Any], arch: Arch, *,
 NOTE_PREFIX = "energy: "
 
 
-def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, active: float) -> dict[str, Any]:
+def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, active: float,
+            row_mac_j: Callable[[Mapping[str, Any]], float]) -> dict[str, Any]:
     """Dynamic energy of the op rows (written into each row), the activity power over the ``active`` share of
     ``chip_seconds`` (``by_unit["activity"]`` when the arch draws any) and the static energy over all of it.
 
     The loop is :func:`op_energy` inlined (one pass over the rows, no dict per row), adding in the same order."""
     per_bit = c.level_j_per_bit
-    mac_j, vector_j = c.mac_j, c.vector_j
+    vector_j = c.vector_j
     by_level = {lv: 0.0 for lv in per_bit}
     by_unit: dict[str, float] = {u: 0.0 for u in c.unit_area}
     by_kind: dict[str, float] = {}
@@ -268,7 +298,7 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
             continue
         share = computed_share(row)
         macs = row["macs"] * share
-        mac_part = macs * mac_j
+        mac_part = macs * row_mac_j(row)
         compute = mac_part + max(row["flops"] - 2 * row["macs"], 0) * share * vector_j
         moved = 0
         for lv, b in row["bytes"].items():

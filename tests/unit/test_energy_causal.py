@@ -1,5 +1,6 @@
-"""A causal fused attention is charged the energy of the MACs and FLOPs its kernel computes, not of the whole
-score matrix its op row counts (docs/energy.md, "The model": actions).
+"""An op is charged the energy of the MACs and FLOPs its kernel computes, at the dtype it ran at (docs/energy.md,
+"The model": actions): a causal fused attention not the whole score matrix its op row counts, an attention over an
+fp8 KV cache in a bf16 model fp8 MACs.
 
 FlashAttention-3 on an H100 (the h100 preset's kernel) tiles a causal head of 4096 queries and 4096 keys in
 128 × 128 blocks (hopper/tile_size.h, head dim 128, causal: kBlockM = kBlockN = 128); with the mask the query tile
@@ -58,3 +59,29 @@ def test_a_row_without_a_fraction_is_charged_in_full():
     assert computed_share({"mapping": {"mac_fraction": True}}) == 1.0  # a flag is not a share
     assert computed_share({"mapping": {"mac_fraction": 1.5}}) == 1.0  # outside [0, 1]: not a share either
     assert computed_share({"mapping": {"mac_fraction": 0.25}}) == 0.25
+
+
+def test_an_op_is_charged_the_mac_energy_of_the_dtype_it_ran_at():
+    # a bf16 model over an fp8 KV cache: the scores and context GEMMs read the cache and run at fp8 (their
+    # mapping.rate.dtype, builders/precision.py), the linears at bf16. Each row's MACs cost its own dtype's MAC: fp8
+    # 1.1·(4/11)² + 0.4 = 0.545 pJ, bf16 1.1·(8/11)² + 0.9 = 1.482 pJ at 45 nm (docs/energy.md), times the same node
+    # scale and mac_overhead, so an fp8 MAC costs 0.545 / 1.482 = 0.368 of a bf16 one here
+    from accelsim.energy import mac_pricer, row_dtype
+
+    arch = load_arch("h100")
+    rep = accelsim.simulate({"model": "llama2_7b", "layers": 1, "seq_len": 256, "dtype": "bf16",
+                             "kv_cache_dtype": "fp8"}, arch).to_dict()
+    bf16, fp8 = constants(arch, "bf16"), constants(arch, "fp8")
+    assert fp8.mac_j / bf16.mac_j == pytest.approx((1.1 * (4 / 11) ** 2 + 0.4) / (1.1 * (8 / 11) ** 2 + 0.9))
+    rows = {r["name"].rpartition(".")[2]: r for r in rep["ops"] if r["macs"]}
+    assert row_dtype(rows["scores"]) == row_dtype(rows["context"]) == "fp8"
+    assert row_dtype(rows["q_proj"]) == "bf16"
+    price = mac_pricer(bf16, arch)
+    assert price(rows["scores"]) == fp8.mac_j and price(rows["q_proj"]) == bf16.mac_j
+    assert mac_pricer(bf16, None)(rows["scores"]) == bf16.mac_j  # without the arch: the run's dtype, as before
+    for r in rep["ops"]:
+        compute, _, levels = op_energy(r, bf16, arch)
+        assert r["energy_j"] == pytest.approx(compute + sum(levels.values()), rel=1e-12)
+    expected = sum(r["macs"] * computed_share(r) * (fp8 if row_dtype(r) == "fp8" else bf16).mac_j
+                   for r in rep["ops"] if r["unit"] != "none")
+    assert rep["energy"]["mac_j"] == pytest.approx(expected)

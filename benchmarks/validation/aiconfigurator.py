@@ -68,9 +68,16 @@ MEASURE_GPU_FRAMEWORK = "torch"
 SUSTAINED = "|throttle=tdp"
 
 
+def measure_gpu_row(row: dict) -> bool:
+    """Whether ``row`` is benchmarks/kernels/measure_gpu.py's (``framework`` torch), not the collector's."""
+    return (row.get("framework") or "").strip().lower() == MEASURE_GPU_FRAMEWORK
+
+
 def sustained(row: dict) -> str:
     """The arch-ref setting of a row timed under sustained full-power load (measure_gpu.py's), else ""."""
-    return SUSTAINED if (row.get("framework") or "").strip().lower() == MEASURE_GPU_FRAMEWORK else ""
+    return SUSTAINED if measure_gpu_row(row) else ""
+
+
 # The collector's fp8 rows are vLLM's fp8 linear (Fp8Config, static per-tensor scales: Fp8LinearOp), which runs
 # vLLM's own CUTLASS dispatch where the preset lists it (core.tile.libraries "vllm": h100 / h200's sm90 table;
 # b200's is empty, as vLLM runs FlashInfer's bmm_fp8 there): a VLLM row of these types replays with it.
@@ -92,7 +99,7 @@ def gemm_library(preset: str, row: dict, kind: str) -> str:
 def first_launch(j: tuple, row: dict, per_replay: int) -> tuple:
     """The term of the host's first graph launch inside the collector's timing window, shared by the
     TIMED_REPLAYS x ``per_replay`` calls the row's latency averages (none for measure_gpu.py's rows)."""
-    if (row.get("framework") or "").strip().lower() == MEASURE_GPU_FRAMEWORK:
+    if measure_gpu_row(row):
         return ()
     return ((j, 1 / (TIMED_REPLAYS * per_replay), "host_launch"),)
 

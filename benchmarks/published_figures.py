@@ -70,17 +70,23 @@ HARNESSES = {
 def kernel_arch(entry: dict):
     """The preset an entry runs on: its ``arch``, with the attention kernel its ``library`` names when that is one of
     accelsim's FlashAttention kernels (accelsim.cost.attention.FLASH) other than the preset's own: a source that
-    timed FlashAttention-2 on an H100 (whose preset runs vLLM's FlashAttention-3) is compared with flash2."""
+    timed FlashAttention-2 on an H100 (whose preset runs vLLM's FlashAttention-3) is compared with flash2; and at
+    the entry's ``sm_clock`` when the source locked the SM clock (``nvidia-smi --lock-gpu-clocks``): the preset's
+    ``clock`` is that one, so the cores' cycles take that long while what the preset gives in seconds or bytes per
+    second (memory bandwidths and latencies, the kernel dispatch) stays as it is."""
     from validation.jobs import load_preset  # benchmarks/validation: the "|kernel=" override validate.py uses
 
     from accelsim.cost.attention import FLASH
+    from accelsim.units import parse_frequency
 
     library = entry.get("library")
-    if entry["workload"]["model"] != "attention" or library not in FLASH:
-        return entry["arch"]
-    if load_preset(entry["arch"]).core.attention_kernel == library:
-        return entry["arch"]
-    return load_preset(f"{entry['arch']}|kernel={library}")
+    ref = entry["arch"]
+    if entry["workload"]["model"] == "attention" and library in FLASH \
+            and load_preset(ref).core.attention_kernel != library:
+        ref = f"{ref}|kernel={library}"
+    if "sm_clock" not in entry:
+        return ref if "|" not in ref else load_preset(ref)
+    return load_preset(ref).model_copy(update={"clock": parse_frequency(entry["sm_clock"])})
 
 
 def figure(arch, workload: dict, metric: str, harness: str | None = None) -> float:

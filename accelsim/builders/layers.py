@@ -30,7 +30,9 @@ Counting conventions (per op; ``Graph`` sums them):
   (top, bottom, left, right), ``dilation``, ``groups``; pools add ``kernel``, ``stride``, ``padding``; a batch
   norm that reads a convolution's output directly records ``follows`` = that conv's name (the mapper may fold it).
 
-Dropout is the identity at inference: :meth:`GraphBuilder.dropout` appends nothing and returns its input.
+Dropout is the identity at inference: :meth:`GraphBuilder.dropout` appends nothing and returns its input. A builder
+that builds a training graph sets ``training`` (the ``gpt`` builder does), and dropout then appends PyTorch's
+training dropout: a keep-mask and the masked input (see the method).
 Impossible shapes raise :class:`~accelsim.errors.WorkloadError` naming the layer and the value.
 """
 
@@ -126,6 +128,7 @@ class GraphBuilder:
         self._kinds: dict[str, OpKind] = {}
         self._scope: list[str] = []
         self._blocks: set[str] = set()  # scope names of layers made of several ops (block_name)
+        self.training = False  # a training graph: dropout appends its ops (see dropout)
 
     # ---- plumbing ---------------------------------------------------------------------------------------
     @property
@@ -530,9 +533,28 @@ class GraphBuilder:
         return self._add(name, OpKind.ACTIVATION, [x], shape, flops=elems, vector_elems=elems, fn="quantize",
                          out_dtype=dtype)
 
-    def dropout(self, x: str, p: float = 0.5, name: str | None = None) -> str:
-        """Dropout: the identity at inference, so no op is appended and ``x`` is returned."""
-        return x
+    def dropout(self, x: str, p: float = 0.5, name: str | None = None, **attrs: object) -> str:
+        """Dropout: the identity at inference or with ``p`` = 0 (no op is appended and ``x`` is returned). In a
+        training graph (``training``) it is PyTorch's training dropout (``native_dropout``), as two ops:
+        ``{name}.mask``, ELEMENTWISE fn "dropout_mask" with no inputs, the Bernoulli keep-mask of x's shape written
+        one byte per element (``out_dtype`` "uint8": torch's bool mask); then ``{name}``, ELEMENTWISE fn "dropout"
+        reading x and the mask, x · mask / (1 − p), 2 flops per element, attrs ``p``. The backward reads the mask,
+        not x (dX = dY · mask / (1 − p): training.py's rule for any element-wise fn), so a training step keeps one
+        byte per element (Korthikanti et al. 2022, "Reducing Activation Recomputation in Large Transformer
+        Models", Sec. 4.1). PyTorch draws the mask and applies it in one kernel; here the mask is written, then
+        read back by the second op (one byte per element more, one kernel dispatch more). ``attrs`` go on both
+        ops."""
+        if not self.training or p <= 0:
+            return x
+        if not p < 1:
+            raise WorkloadError(f"{self.name}: dropout {name or 'dropout'!r}: p must be in [0, 1) (got {p})")
+        name = self._name(name, "dropout")
+        shape = self.shape(x)
+        elems = math.prod(shape)
+        mask = self._add(f"{name}.mask", OpKind.ELEMENTWISE, [], shape, vector_elems=elems, fn="dropout_mask",
+                         out_dtype="uint8", p=p, **attrs)
+        return self._add(name, OpKind.ELEMENTWISE, [x, mask], shape, flops=2 * elems, vector_elems=elems,
+                         fn="dropout", p=p, **attrs)
 
     # ---- pooling ----------------------------------------------------------------------------------------
     def _pool(self, x: str, fn: str, kernel: IntPair, stride: IntPair | None, padding: IntPair, dilation: IntPair,

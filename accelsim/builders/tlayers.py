@@ -376,12 +376,16 @@ class TransformerBuilder(GraphBuilder):
 
     # ---- attention --------------------------------------------------------------------------------------
     def attention(self, q: str, k: str, v: str, *, fused: bool = False, causal: bool = False,
-                  extra: Sequence[str] = (), softcap: bool = False, name: str | None = None) -> str:
+                  extra: Sequence[str] = (), softcap: bool = False, dropout: float = 0.0,
+                  name: str | None = None) -> str:
         """softmax(q·kᵀ [+ extra terms]) · v on (B, H, Lq, d) q and (B, KVH, Lk, d) k, v → (B, H, Lq, d_v).
 
         Unfused: MATMUL ``scores``, [ELEMENTWISE ``add_rel_pos``], [ELEMENTWISE ``softcap``], SOFTMAX ``softmax``,
-        MATMUL ``context``. Fused: one ATTENTION op ``attention`` (``name`` overrides the fused op's name).
-        ``softcap``: Gemma-2's logit soft-capping c·tanh(s/c) on the scores, :data:`SOFTCAP_FLOPS` per element.
+        [dropout ``attention_dropout`` of the probabilities, training graphs only], MATMUL ``context``. Fused: one
+        ATTENTION op ``attention`` (``name`` overrides the fused op's name; FlashAttention draws a training dropout
+        inside the kernel, which is not priced). ``softcap``: Gemma-2's logit soft-capping c·tanh(s/c) on the
+        scores, :data:`SOFTCAP_FLOPS` per element. The attention dropout's ops carry ``attention_core``: selective
+        recomputation re-runs them with the softmax (Korthikanti et al. 2022).
         """
         bq, heads, q_len, d_qk = self.shape(q)
         bk, kv_heads, kv_len, dk = self.shape(k)
@@ -418,6 +422,7 @@ class TransformerBuilder(GraphBuilder):
                           flops=SOFTCAP_FLOPS * score_elems, vector_elems=score_elems, fn="softcap")
         p = self._add(self._name(None, "softmax"), OpKind.SOFTMAX, [s], scores_shape,
                       flops=SOFTMAX_FLOPS * score_elems, vector_elems=score_elems, fn="softmax", causal=causal)
+        p = self.dropout(p, dropout, name="attention_dropout", attention_core=True)
         return self._add(self._name(None, "context"), OpKind.MATMUL, [p, v], out, gemm=pv, flops=2 * pv.macs,
                          fn="matmul")
 
@@ -449,7 +454,8 @@ class TransformerBuilder(GraphBuilder):
                             bias: bool | tuple[bool, bool, bool, bool] = True, fused_qkv: str | None = None,
                             names: Sequence[str] = ("q_proj", "k_proj", "v_proj", "o_proj"), rope: bool = False,
                             causal: bool = False, fused: bool = False, cache: KVCache | None = None,
-                            window: int = 0, softcap: bool = False, qk_norm: float | None = None) -> str:
+                            window: int = 0, softcap: bool = False, qk_norm: float | None = None,
+                            dropout: float = 0.0) -> str:
         """Projections, head split, [RoPE], [KV cache], attention, head merge and output projection.
 
         ``q_in`` (B, Lq, D) gives the queries, ``k_in`` / ``v_in`` (B, Lk, D) the keys and values (default
@@ -461,8 +467,8 @@ class TransformerBuilder(GraphBuilder):
         keys; a prefill computes the full causal scores (the mask is recorded, never discounted). ``softcap``:
         soft-capped scores (:meth:`attention`). ``qk_norm`` (an eps; None: off): Qwen3's QK-norm, an RMSNorm over
         head_dim on each head of q and k (``q_norm`` / ``k_norm``, a (head_dim,) weight each, replicated under tensor
-        parallelism) after the projections and before RoPE, so the cache holds normed keys. Returns the output
-        projection.
+        parallelism) after the projections and before RoPE, so the cache holds normed keys. ``dropout``: the
+        attention probabilities' dropout in a training graph (:meth:`attention`). Returns the output projection.
         """
         k_in = q_in if k_in is None else k_in
         v_in = k_in if v_in is None else v_in
@@ -507,7 +513,7 @@ class TransformerBuilder(GraphBuilder):
             k = self._cached_kv(k, "k", cache, shape)
             v = self._cached_kv(v, "v", cache, shape)
         assert k is not None and v is not None
-        ctx = self.attention(q, k, v, fused=fused, causal=causal, softcap=softcap)
+        ctx = self.attention(q, k, v, fused=fused, causal=causal, softcap=softcap, dropout=dropout)
         return self._all_reduce(self.linear(self.merge_heads(ctx, name="merge"), out_features, bias=ob,
                                             name=names[3]))
 

@@ -86,7 +86,9 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
   factor, reading (dY, other) (or with the multiplying Weight), vector_elems = dY's elements, flops = 1 per element
   (2 with a broadcast reduction); a multiplying parameter gets ``grad_weight`` reading (X, dY), 2 flops per element.
   "rope": ``grad_input`` reading (dY,), factor 1. Any other fn: per input ``grad_input{i}`` reading (dY, the other
-  inputs) and per parameter a ``grad_weight`` reading (inputs, dY), factor 1.
+  inputs) and per parameter a ``grad_weight`` reading (inputs, dY), factor 1. So a training dropout (fn "dropout"
+  reading (x, mask), GraphBuilder.dropout) gets ``grad_input0`` fn "dropout_grad" reading (dY, mask): the mask is
+  what the step keeps, not x; the mask (no parameter behind it) gets no gradient.
 * EMBEDDING: no input gradient (indices); ``grad_weight`` EMBEDDING fn "embedding_grad" reading (dY, indices)
   (just (dY,) for a table read at constant rows), the forward's attrs (``gather_rows``, ``pooling`` ...), no
   weights, vector_elems = flops = gathered elements (gather_rows × row): a scatter-add. Its output is the sparse
@@ -103,7 +105,8 @@ Transformer Models")
 * Ops belong to a numbered layer by name (:data:`LAYER_RE`: ``layers.N.``, ``layer.N.``, ``h.N.``, ``blocks.N.``,
   ``resblocks.N.``, ``encoder_layer_N.``); other ops (embeddings, final norm, head, loss) are never recomputed.
 * "full" re-runs every forward op of a layer, "selective" only its attention core (SOFTMAX and MATMUL ops without a
-  weight: QKᵀ and PV; a fused ATTENTION op has none to recompute, its backward already recomputes the scores).
+  weight: QKᵀ and PV, and ops marked ``attention_core``: the dropout of the attention probabilities; a fused
+  ATTENTION op has none to recompute, its backward already recomputes the scores).
 * Just before the first backward op of a layer, its recomputed ops are emitted again in forward order as
   ``{op}.recompute`` (phase "backward", attrs ``recompute`` True and ``forward`` = op, same kind, numbers and
   weights), each reading the recomputed copies of its inputs where there are any and the stashed forward tensor
@@ -179,9 +182,11 @@ def _recomputed(op: Op, recompute: str) -> bool:
     """Whether ``recompute`` re-runs forward op ``op`` (of a numbered layer) in the backward pass."""
     if recompute == "full":
         return True
-    # selective (Korthikanti et al. 2022): the attention core, i.e. the score matmuls (activation × activation)
-    # and the softmax; a fused ATTENTION op keeps its output and already recomputes its scores in its backward
-    return op.kind is OpKind.SOFTMAX or op.kind is OpKind.MATMUL and not op.weights
+    # selective (Korthikanti et al. 2022): the attention core, i.e. the score matmuls (activation × activation),
+    # the softmax and the dropout of its probabilities; a fused ATTENTION op keeps its output and already
+    # recomputes its scores in its backward
+    return (op.kind is OpKind.SOFTMAX or op.kind is OpKind.MATMUL and not op.weights
+            or bool(op.attrs.get("attention_core")))
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,10 @@ stage, Whisper's decode step) holds only its part's weights; its ``meta["model_p
   gradient training computes: ``meta["grad_inputs"]``); the last stage holds the final LayerNorm and the head with
   its own copy of the word embeddings (Megatron keeps one on the last stage when P > 1). ``max_positions`` rows of
   positions (default ``seq_len``: s above); ``phase="decode"``: one cached step as ``gpt2``'s (one stage only).
+  ``mode="training"``: Megatron-LM's dropouts (``attention_dropout`` on the unfused attention probabilities,
+  ``hidden_dropout`` after the embeddings and on each attention and MLP output before its residual add; both 0.1
+  as Megatron's defaults) are ops (GraphBuilder.dropout), so a layer's kept activations are Korthikanti et al.
+  2022's sbh·(34 + 5·a·s/h) bytes in 16 bits (Sec. 4.1), 34·sbh with selective recomputation.
 * ``whisper_base``: Hugging Face ``WhisperForConditionalGeneration`` (openai/whisper-base). ``phase="prefill"``:
   the encoder over ``audio_s`` seconds (input ``input`` = (batch, 80, 100·audio_s) mel frames) and the
   ``seq_len`` decoder prompt tokens (input ``decoder_input_ids``, logits at every position), filling the self- and
@@ -162,6 +166,13 @@ class GptParams(TransformerParams):
     pipeline_interleave: PositiveInt = Field(
         1, description="Model chunks per pipeline stage (Megatron's interleaved 1F1B schedule, v): the bubble "
                        "shrinks v-fold; layers must divide by P × v.")
+    attention_dropout: float = Field(
+        0.1, ge=0, lt=1, description="Training only: dropout of the attention probabilities (Megatron-LM's "
+                                     "--attention-dropout, default 0.1; unfused attention: a fused kernel draws it "
+                                     "inside, unpriced). 0: none.")
+    hidden_dropout: float = Field(
+        0.1, ge=0, lt=1, description="Training only: dropout of the embeddings and of each attention and MLP output "
+                                     "before its residual add (Megatron-LM's --hidden-dropout, default 0.1). 0: none.")
 
     @model_validator(mode="after")
     def _shape(self) -> GptParams:
@@ -402,6 +413,7 @@ def gpt(p: GptParams) -> Graph:
     dtype = p.dtype or "fp16"
     inputs = {"input": (p.batch, s) if first else (p.batch, s, h)}
     b = TransformerBuilder("gpt", inputs, dtype=dtype, tp=tp)
+    b.training = p.mode == "training"  # Megatron's dropouts (attention probabilities, hidden states) then cost
     if p.vocab % tp:
         raise WorkloadError(f"gpt: tensor_parallel {tp} must divide the vocabulary ({p.vocab})", key=("tensor_parallel",))
     word = Weight("language_model.embedding.word_embeddings.weight", (p.vocab // tp, h))
@@ -412,6 +424,7 @@ def gpt(p: GptParams) -> Graph:
                 x = b._all_reduce(b.embedding(x, p.vocab // tp, h, weight_name=word.name, name="word_embeddings"))
                 x = b.add(x, b.positions(s, p.positions, h, offset=past, name="position_embeddings"),
                           name="add_positions")
+                x = b.dropout(x, p.hidden_dropout, name="embedding_dropout")
         with b.scope("encoder"):
             for i in range(stage * per_stage, (stage + 1) * per_stage):
                 with b.scope(f"layers.{i}"):
@@ -419,11 +432,16 @@ def gpt(p: GptParams) -> Graph:
                     with b.scope("self_attention"):
                         a = b.multihead_attention(y, heads=p.heads, head_dim=h // p.heads,
                                                   fused_qkv="query_key_value", names=("", "", "", "dense"),
-                                                  causal=True, fused=_fused(p), cache=cache)
+                                                  causal=True, fused=_fused(p), cache=cache,
+                                                  dropout=p.attention_dropout)
+                    # Megatron's bias-dropout-add: the output projection's bias rides on its GEMM, then dropout,
+                    # then the residual add
+                    a = b.dropout(a, p.hidden_dropout, name="attention_output_dropout")
                     x = b.add(x, a, name="add_attention")
                     y = b.layernorm(x, name="post_attention_layernorm")
                     with b.scope("mlp"):
                         m = b.mlp(y, ffn, "gelu", names=("dense_h_to_4h", "dense_4h_to_h"))
+                    m = b.dropout(m, p.hidden_dropout, name="mlp_output_dropout")
                     x = b.add(x, m, name="add_mlp")
             if last:
                 x = b.layernorm(x, name="final_layernorm")

@@ -1,0 +1,79 @@
+"""Training dropout (GraphBuilder.dropout, the gpt builder's Megatron dropouts): the activations a training step
+keeps match Korthikanti et al. 2022, "Reducing Activation Recomputation in Large Transformer Models", Sec. 4.1.
+
+Their count for one transformer layer, 16-bit activations, s tokens, b sequences, h wide, a heads:
+  attention: Q·Kᵀ input 2sbh (the LayerNorm output), Q and K 4sbh, softmax output 2as²b, its dropout mask as²b,
+             the dropout output 2as²b and V 2sbh (attention over values), the output projection's input 2sbh and
+             its dropout mask sbh                                                         = 11·sbh + 5·as²b
+  MLP:       first linear's input 2sbh, GeLU input 8sbh, GeLU output 8sbh, dropout mask sbh = 19·sbh
+  LayerNorms: two inputs                                                                  = 4·sbh
+  total sbh·(34 + 5·as/h); with tensor parallelism t (no sequence parallelism) sbh·(10 + 24/t + 5·as/(h·t));
+  selective recomputation (the attention core re-run, its dropout included): 34·sbh.
+One layer's share is the difference between the 2-layer and the 1-layer model (the embeddings, the final norm and
+the head are the same in both).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.builders.build import build_workload
+
+S, B, H, A = 512, 2, 1024, 16
+SBH = S * B * H
+
+
+def _gpt(layers: int, **kw):
+    return build_workload("gpt", {"mode": "training", "layers": layers, "hidden": H, "heads": A, "seq_len": S,
+                                  "batch": B, "dtype": "fp16", **kw})
+
+
+def _layer_stash(**kw) -> int:
+    return _gpt(2, **kw).meta["stashed_activation_bytes"] - _gpt(1, **kw).meta["stashed_activation_bytes"]
+
+
+def test_a_layer_keeps_korthikantis_34sbh_plus_5as2b():
+    assert _layer_stash() == SBH * 34 + 5 * A * S * S * B
+
+
+def test_tensor_parallel_layer_keeps_korthikantis_shard():
+    t = 2
+    # sbh·(10 + 24/t + 5·as/(h·t)) = sbh·22 + 5·(a/t)·s²·b
+    assert _layer_stash(tensor_parallel=t) == SBH * (10 + 24 // t) + 5 * (A // t) * S * S * B
+
+
+def test_selective_recompute_keeps_34sbh_and_full_the_layer_input():
+    assert _layer_stash(recompute="selective") == 34 * SBH
+    assert _layer_stash(recompute="full") == 2 * SBH  # the checkpointed layer input, 16 bits
+
+
+def test_without_dropout_the_masks_and_the_dropout_output_are_gone():
+    # p = 0: 34sbh less the two hidden masks (sbh each), 5as²b less the mask (as²b) and the dropout output (2as²b)
+    assert _layer_stash(attention_dropout=0, hidden_dropout=0) == 32 * SBH + 2 * A * S * S * B
+    ops = _gpt(1, attention_dropout=0, hidden_dropout=0).ops
+    assert not [o for o in ops if o.fn.startswith("dropout")]
+
+
+def test_inference_has_no_dropout_ops():
+    g = build_workload("gpt", {"layers": 1, "hidden": H, "heads": A, "seq_len": S, "batch": B})
+    assert not [o for o in g.ops if "dropout" in o.name]
+
+
+def test_the_mask_is_one_byte_per_element_and_the_backward_reads_it_not_x():
+    g = _gpt(1)
+    by_name = {o.name: o for o in g.ops}
+    drop = "language_model.encoder.layers.0.self_attention.attention_dropout"
+    mask, fwd, bwd = by_name[f"{drop}.mask"], by_name[drop], by_name[f"{drop}.grad_input0"]
+    probs = A * S * S * B  # the attention probabilities' elements
+    assert mask.inputs == () and mask.out_bytes == probs  # uint8
+    assert fwd.inputs == ("language_model.encoder.layers.0.self_attention.softmax", mask.name)
+    assert fwd.out_bytes == 2 * probs  # fp16
+    assert bwd.inputs[1] == mask.name and fwd.inputs[0] not in bwd.inputs
+    assert not [o for o in g.ops if o.name.startswith(f"{mask.name}.grad")]  # no gradient for the mask
+
+
+@pytest.mark.parametrize("key", ["attention_dropout", "hidden_dropout"])
+@pytest.mark.parametrize("value", [-0.1, 1.0])
+def test_a_dropout_outside_0_to_1_is_rejected(key, value):
+    with pytest.raises(ValueError, match=key):
+        _gpt(1, **{key: value})

@@ -97,6 +97,9 @@ class TransformerBuilder(GraphBuilder):
     def __init__(self, name: str, inputs: Mapping[str, Sequence[int]], *, dtype: str = "fp16", tp: int = 1):
         items = list(inputs.items())
         self.tp = tp  # tensor-parallel degree: this graph is one chip's shard (heads and FFN split tp ways)
+        # Megatron's sequence parallelism (Korthikanti et al. 2022): the regions between the tensor-parallel blocks
+        # (norms, dropouts, residual adds) hold 1/tp of the tokens; see _tp_in / _tp_out
+        self.sp = False
         if not items:
             raise WorkloadError(f"{name}: a graph needs at least one input")
         super().__init__(name, items[0][1], dtype=dtype)
@@ -363,16 +366,18 @@ class TransformerBuilder(GraphBuilder):
             act_name: str = "act", out_features: int | None = None) -> str:
         """Linear → activation → linear (back to the input width unless ``out_features``)."""
         out = out_features or self.shape(x)[-1]
+        x = self._tp_in(x)
         h = self.activation(self.linear(x, self._tp_hidden(hidden), bias=bias, name=names[0]), act, name=act_name)
-        return self._all_reduce(self.linear(h, out, bias=bias, name=names[1]))
+        return self._tp_out(self.linear(h, out, bias=bias, name=names[1]))
 
     def swiglu_mlp(self, x: str, hidden: int, bias: bool = False) -> str:
         """LLaMA's MLP: down(silu(gate(x)) · up(x)), named gate_proj, up_proj, act_fn, mul, down_proj."""
         hidden = self._tp_hidden(hidden)
+        x = self._tp_in(x)
         gate = self.linear(x, hidden, bias=bias, name="gate_proj")
         up = self.linear(x, hidden, bias=bias, name="up_proj")
         h = self.mul(self.silu(gate, name="act_fn"), up, name="mul")
-        return self._all_reduce(self.linear(h, self.shape(x)[-1], bias=bias, name="down_proj"))
+        return self._tp_out(self.linear(h, self.shape(x)[-1], bias=bias, name="down_proj"))
 
     # ---- attention --------------------------------------------------------------------------------------
     def attention(self, q: str, k: str, v: str, *, fused: bool = False, causal: bool = False,
@@ -470,8 +475,9 @@ class TransformerBuilder(GraphBuilder):
         parallelism) after the projections and before RoPE, so the cache holds normed keys. ``dropout``: the
         attention probabilities' dropout in a training graph (:meth:`attention`). Returns the output projection.
         """
-        k_in = q_in if k_in is None else k_in
-        v_in = k_in if v_in is None else v_in
+        q_in = self._tp_in(q_in)  # sequence parallelism: the shards gathered (each input once)
+        k_in = q_in if k_in is None else self._tp_in(k_in)
+        v_in = k_in if v_in is None else self._tp_in(v_in)
         kv_heads = kv_heads or heads
         if self.tp > 1:  # Megatron-style: q/k/v column-split by heads, output projection row-split + all-reduce
             if heads % self.tp or kv_heads % self.tp:
@@ -514,8 +520,7 @@ class TransformerBuilder(GraphBuilder):
             v = self._cached_kv(v, "v", cache, shape)
         assert k is not None and v is not None
         ctx = self.attention(q, k, v, fused=fused, causal=causal, softcap=softcap, dropout=dropout)
-        return self._all_reduce(self.linear(self.merge_heads(ctx, name="merge"), out_features, bias=ob,
-                                            name=names[3]))
+        return self._tp_out(self.linear(self.merge_heads(ctx, name="merge"), out_features, bias=ob, name=names[3]))
 
     def _all_reduce(self, x: str) -> str:
         """The all-reduce that completes a row-split linear under tensor parallelism (nothing when tp = 1)."""
@@ -523,6 +528,41 @@ class TransformerBuilder(GraphBuilder):
             return x
         return self._add(self._name(None, f"{x.rsplit('.', 1)[-1]}_all_reduce"), OpKind.COLLECTIVE, [x],
                          self.shape(x), fn="all_reduce", group=self.tp)
+
+    def _tp_out(self, x: str) -> str:
+        """The end of a tensor-parallel block (after its row-split linear): the all-reduce, or with sequence
+        parallelism (``sp``) a reduce-scatter along the tokens, (B, L, C) partial sums → (B, L/tp, C) (Megatron's
+        reduce_scatter_to_sequence_parallel_region)."""
+        if not self.sp or self.tp <= 1:
+            return self._all_reduce(x)
+        b, length, c = self.shape(x)
+        return self._add(self._name(None, f"{x.rsplit('.', 1)[-1]}_reduce_scatter"), OpKind.COLLECTIVE, [x],
+                         (b, length // self.tp, c), fn="reduce_scatter", group=self.tp)
+
+    def _tp_in(self, x: str) -> str:
+        """The start of a tensor-parallel block (before its column-split linears): nothing, or with sequence
+        parallelism (``sp``) an all-gather of the token shards, (B, L/tp, C) → (B, L, C) (Megatron's
+        gather_from_sequence_parallel_region). Megatron keeps the shard for the backward pass and gathers it again
+        there (its linears' ``sequence_parallel`` path): attrs ``regather``, which the training pass re-runs before
+        the block's backward (builders/training.py)."""
+        if not self.sp or self.tp <= 1:
+            return x
+        b, length, c = self.shape(x)
+        return self._add(self._name(None, f"{x.rsplit('.', 1)[-1]}_all_gather"), OpKind.COLLECTIVE, [x],
+                         (b, length * self.tp, c), fn="all_gather", group=self.tp, regather=True)
+
+    def sequence_scatter(self, x: str, name: str | None = None) -> str:
+        """(B, L, C) → (B, L/tp, C): this chip's token shard of a tensor every chip holds whole (Megatron's
+        scatter_to_sequence_parallel_region after the embeddings): a view, no communication; its gradient is
+        all-gathered (builders/training.py). Nothing without sequence parallelism."""
+        if not self.sp or self.tp <= 1:
+            return x
+        b, length, c = self.shape(x)
+        if length % self.tp:
+            raise WorkloadError(f"{self.name}: sequence parallelism needs tokens ({length}) divisible by "
+                                f"tensor_parallel ({self.tp})", key=("tensor_parallel",))
+        return self.view(x, (b, length // self.tp, c), "sequence_scatter", name, strict=False, dim=1, start=0,
+                         group=self.tp)
 
     def _tp_hidden(self, hidden: int) -> int:
         if hidden % self.tp:

@@ -98,6 +98,11 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
   gradient reads (dY, the features); "gather_add" reads (dY,) only.
 * Views (RESHAPE, CONCAT): ``grad_input`` / ``grad_input{i}``, a RESHAPE view (fn f"{fn}_grad", "concat_grad") of dY
   in the input's shape: no work. Parameters riding on a view (``unused_params``) get no gradient. KV_APPEND: none.
+  Exception: a ``sequence_scatter`` view (sequence parallelism's token shard) gets a COLLECTIVE fn "all_gather".
+* COLLECTIVE: ``grad_input``, a COLLECTIVE of dY in the input's shape: an all-reduce's and an all-to-all's gradient
+  is the same kind, an all-gather's a reduce-scatter and a reduce-scatter's an all-gather (``COLLECTIVE_GRAD``).
+  An all-gather marked ``regather`` (sequence parallelism) is re-run before its layer's backward, as a recomputed
+  copy (below), whatever ``recompute`` is: Megatron keeps the shard and gathers it again.
 
 Activation recomputation (``recompute``, Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
 Transformer Models")
@@ -153,6 +158,8 @@ NORM_WEIGHT_GRAD_FLOPS = 4
 SOFTMAX_GRAD_FACTOR = 2
 """softmax backward dX = Y∘(dY − Σ dY∘Y): twice the forward's element passes."""
 ADDITIVE = frozenset({"add", "add_rel_pos"})
+COLLECTIVE_GRAD = {"all_gather": "reduce_scatter", "reduce_scatter": "all_gather"}
+"""The collective that carries a collective's gradient back (all-reduce and all-to-all: their own kind)."""
 RECOMPUTE = ("none", "selective", "full")
 """Activation recomputation: none; "selective" re-runs each layer's attention core (score matmuls and softmax);
 "full" re-runs each layer's whole forward (Megatron-LM's uniform checkpointing, one layer per checkpoint)."""
@@ -214,16 +221,19 @@ class _Pass:
         self.optimizer = optimizer
         self.recompute = recompute
         self.alias: dict[str, str] = {}  # forward tensor → its recomputed copy (backward ops read the copy)
-        self.layers: dict[str, list[Op]] = {}  # layer prefix → its forward ops that recompute re-runs
+        # layer prefix → its forward ops the backward re-runs (recompute, and sequence parallelism's all-gathers,
+        # ``regather``; None: those outside numbered layers, re-run before the first backward op)
+        self.layers: dict[str | None, list[Op]] = {}
         self.layer: dict[str, str] = {}  # forward op → its layer prefix
-        if recompute != "none":
+        regather = any(op.attrs.get("regather") for op in forward.ops)
+        if recompute != "none" or regather:
             for op in forward.ops:
                 key = layer_of(op.name)
                 if key is not None:
                     self.layer[op.name] = key
-                    if _recomputed(op, recompute):
-                        self.layers.setdefault(key, []).append(op)
-            if not self.layer:
+                if op.attrs.get("regather") or key is not None and recompute != "none" and _recomputed(op, recompute):
+                    self.layers.setdefault(key, []).append(op)
+            if recompute != "none" and not self.layer:
                 raise WorkloadError(f"{forward.name}: recompute {recompute!r} needs numbered transformer layers "
                                     f"(op names like 'layers.0.'); this model has none")
         self.ops: list[Op] = []
@@ -654,14 +664,23 @@ class _Pass:
     def _collective(self, op: Op, dy: str) -> None:
         """Tensor parallelism (Megatron): the forward all-reduce after a row-split linear passes its gradient
         through unchanged, and the matching column-split input needs one all-reduce of its gradient; both are
-        of the block's activation size, so the backward is one all-reduce of the same bytes."""
+        of the block's activation size, so the backward is one all-reduce of the same bytes. With sequence
+        parallelism the pair is an all-gather and a reduce-scatter, each the other's gradient (Korthikanti et al.
+        2022, Sec. 4.2.2); an all-to-all's gradient is an all-to-all back."""
         x = op.inputs[0]
         if self.requires[x]:
-            name = self._bwd(op, "grad_input", OpKind.COLLECTIVE, [dy], op.in_shapes[0], fn="all_reduce",
+            fn = COLLECTIVE_GRAD.get(op.fn, op.fn)
+            name = self._bwd(op, "grad_input", OpKind.COLLECTIVE, [dy], op.in_shapes[0], fn=fn,
                              grad="input", attrs={"group": op.attrs.get("group", 1)})
             self._to(x, name)
 
     def _view(self, op: Op, dy: str) -> None:
+        if op.fn == "sequence_scatter" and self.requires[op.inputs[0]]:
+            # Megatron's scatter_to_sequence_parallel_region: its backward all-gathers the token shards
+            name = self._bwd(op, "grad_input", OpKind.COLLECTIVE, [dy], op.in_shapes[0], fn="all_gather",
+                             grad="input", attrs={"group": op.attrs.get("group", 1)})
+            self._to(op.inputs[0], name)
+            return
         offset = 0
         dim = op.attrs.get("dim", 0)
         for i, x in enumerate(op.inputs):

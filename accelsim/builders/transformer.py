@@ -45,6 +45,12 @@ stage, Whisper's decode step) holds only its part's weights; its ``meta["model_p
   ``hidden_dropout`` after the embeddings and on each attention and MLP output before its residual add; both 0.1
   as Megatron's defaults) are ops (GraphBuilder.dropout), so a layer's kept activations are Korthikanti et al.
   2022's sbh·(34 + 5·a·s/h) bytes in 16 bits (Sec. 4.1), 34·sbh with selective recomputation.
+  ``sequence_parallel`` (with ``tensor_parallel`` t > 1; Korthikanti et al. 2022, Sec. 4.2.2): the embeddings'
+  output is cut to this chip's s/t tokens (a ``sequence_scatter`` view, whose gradient is all-gathered), the
+  norms, dropouts and residual adds run on s/t tokens, each attention and MLP block opens with an all-gather
+  (attrs ``regather``: the backward gathers the shard again instead of keeping the whole) and closes with a
+  reduce-scatter, and the LM head's input is all-gathered; a later pipeline stage reads (batch, s/t, h). A layer
+  then keeps sbh·(34/t + 5·a·s/(h·t)) bytes.
 * ``whisper_base``: Hugging Face ``WhisperForConditionalGeneration`` (openai/whisper-base). ``phase="prefill"``:
   the encoder over ``audio_s`` seconds (input ``input`` = (batch, 80, 100·audio_s) mel frames) and the
   ``seq_len`` decoder prompt tokens (input ``decoder_input_ids``, logits at every position), filling the self- and
@@ -166,6 +172,11 @@ class GptParams(TransformerParams):
     pipeline_interleave: PositiveInt = Field(
         1, description="Model chunks per pipeline stage (Megatron's interleaved 1F1B schedule, v): the bubble "
                        "shrinks v-fold; layers must divide by P × v.")
+    sequence_parallel: bool = Field(
+        False, description="Megatron's sequence parallelism (Korthikanti et al. 2022) with tensor_parallel > 1: the "
+                           "norms, dropouts and residual adds hold seq_len / tensor_parallel tokens per chip; each "
+                           "tensor-parallel block starts with an all-gather and ends with a reduce-scatter (instead "
+                           "of an all-reduce). Prefill and training only; seq_len must divide by tensor_parallel.")
     attention_dropout: float = Field(
         0.1, ge=0, lt=1, description="Training only: dropout of the attention probabilities (Megatron-LM's "
                                      "--attention-dropout, default 0.1; unfused attention: a fused kernel draws it "
@@ -187,6 +198,12 @@ class GptParams(TransformerParams):
         decode = self.phase == "decode"
         if (decode or self.decode_steps) and self.pipeline_parallel > 1:
             raise ValueError("decode is simulated without pipeline stages: pipeline_parallel must be 1")
+        if self.sequence_parallel and (decode or self.decode_steps):
+            raise ValueError("sequence_parallel splits the prompt's tokens: it needs phase prefill and no "
+                             "decode_steps")
+        if self.sequence_parallel and self.seq_len % self.tensor_parallel:
+            raise ValueError(f"sequence_parallel needs seq_len ({self.seq_len}) divisible by tensor_parallel "
+                             f"({self.tensor_parallel})")
         need = (self.kv_len if decode else self.seq_len) + max(self.decode_steps, int(decode))  # positions used
         if need > self.positions:
             raise ValueError(f"positions up to {need - 1} exceed the {self.positions} learned positions (set "
@@ -411,9 +428,11 @@ def gpt(p: GptParams) -> Graph:
     per_stage = p.layers // pp
     first, last = stage == 0, stage == pp - 1
     dtype = p.dtype or "fp16"
-    inputs = {"input": (p.batch, s) if first else (p.batch, s, h)}
+    sp = p.sequence_parallel and tp > 1
+    inputs = {"input": (p.batch, s) if first else (p.batch, s // tp if sp else s, h)}  # a stage gets the shard
     b = TransformerBuilder("gpt", inputs, dtype=dtype, tp=tp)
     b.training = p.mode == "training"  # Megatron's dropouts (attention probabilities, hidden states) then cost
+    b.sp = sp
     if p.vocab % tp:
         raise WorkloadError(f"gpt: tensor_parallel {tp} must divide the vocabulary ({p.vocab})", key=("tensor_parallel",))
     word = Weight("language_model.embedding.word_embeddings.weight", (p.vocab // tp, h))
@@ -424,6 +443,7 @@ def gpt(p: GptParams) -> Graph:
                 x = b._all_reduce(b.embedding(x, p.vocab // tp, h, weight_name=word.name, name="word_embeddings"))
                 x = b.add(x, b.positions(s, p.positions, h, offset=past, name="position_embeddings"),
                           name="add_positions")
+                x = b.sequence_scatter(x, name="sequence_scatter")  # sequence parallelism: this chip's tokens
                 x = b.dropout(x, p.hidden_dropout, name="embedding_dropout")
         with b.scope("encoder"):
             for i in range(stage * per_stage, (stage + 1) * per_stage):
@@ -446,7 +466,7 @@ def gpt(p: GptParams) -> Graph:
             if last:
                 x = b.layernorm(x, name="final_layernorm")
     if last:
-        b.linear_tied(x, word, name="output_layer")
+        b.linear_tied(b._tp_in(x), word, name="output_layer")  # sequence parallelism: the head's tokens gathered
     meta = _meta("gpt", p, ffn=ffn, tokens=p.batch * s, stage_layers=per_stage, **(b.kv_meta() if cache else {}))
     if tp > 1 or pp > 1:  # a shard or a stage: the whole model's count beside the graph's own
         meta["model_params"] = gpt_params(p)

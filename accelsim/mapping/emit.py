@@ -182,7 +182,9 @@ class Emitter:
         if arch.interconnect is None or arch.chips < max(group, 2):
             raise MappingError(f"op {op.name!r}: an {op.fn} over {group} chips needs an arch with at least "
                                f"{max(group, 2)} chips and an interconnect (arch.chips={arch.chips})")
-        tid, seconds, sent = self.all_reduce(p.index, op.out_bytes, group, self.producers(p), op.fn)
+        # nccl-tests' size: the whole tensor (a reduce-scatter's unscattered input, an all-gather's gathered output)
+        nbytes = op.in_bytes if op.fn == "reduce_scatter" else op.out_bytes
+        tid, seconds, sent = self.all_reduce(p.index, nbytes, group, self.producers(p), op.fn)
         self.done[op.name] = [tid]
         details = {"all_reduce_s": seconds, "group": group, **({"phase": op.phase} if op.phase else {})}
         return OpMapping(op.name, op.kind.value, op.fn, LINK, None, 0, op.flops, self.tasks[tid].cycles, 1,

@@ -1,0 +1,80 @@
+"""Megatron's sequence parallelism in the gpt builder (Korthikanti et al. 2022, "Reducing Activation Recomputation
+in Large Transformer Models", Sec. 4.2.2 and Table 2).
+
+With tensor parallelism t, the regions between the tensor-parallel blocks (LayerNorms, dropouts, residual adds)
+hold s/t of the tokens: every term of a layer's kept activations is divided by t, sbh·(34/t + 5·as/(h·t)) bytes in
+16 bits (Table 2: tensor + sequence parallel); with selective recomputation 34·sbh/t, with full recomputation the
+layer input's shard 2·sbh/t. Each block's all-reduce becomes an all-gather before its column-split linear and a
+reduce-scatter after its row-split linear, which move the same bytes: a ring all-reduce sends 2(t−1)/t of the
+tensor, an all-gather and a reduce-scatter (t−1)/t each.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from accelsim import api
+from accelsim.builders.build import build_workload
+
+S, B, H, A, T = 512, 2, 1024, 16, 4
+SBH = S * B * H
+SMALL = {"hidden": H, "heads": A, "seq_len": S, "batch": B, "dtype": "fp16", "tensor_parallel": T}
+
+
+def _gpt(layers: int, **kw):
+    return build_workload("gpt", {"mode": "training", "layers": layers, **SMALL, "sequence_parallel": True, **kw})
+
+
+def _layer_stash(**kw) -> int:
+    return _gpt(2, **kw).meta["stashed_activation_bytes"] - _gpt(1, **kw).meta["stashed_activation_bytes"]
+
+
+def test_a_layer_keeps_korthikantis_sequence_parallel_share():
+    # sbh·(34/t + 5·as/(h·t)) = 34·sbh/4 + 5·(a/4)·s²·b; without sequence parallelism sbh·(10 + 24/t + ...)
+    assert _layer_stash() == 34 * SBH // T + 5 * (A // T) * S * S * B
+    assert _layer_stash(sequence_parallel=False) == SBH * (10 + 24 // T) + 5 * (A // T) * S * S * B
+
+
+def test_recomputation_with_sequence_parallelism():
+    assert _layer_stash(recompute="selective") == 34 * SBH // T
+    assert _layer_stash(recompute="full") == 2 * SBH // T  # the layer input's token shard, 16 bits
+
+
+def test_each_block_gathers_then_reduce_scatters_and_the_backward_mirrors_it():
+    g = _gpt(1)
+    layer = [o for o in g.ops if ".layers.0." in o.name and o.kind.value == "collective"]
+    forward = Counter(o.fn for o in layer if o.phase == "forward")
+    assert forward == {"all_gather": 2, "reduce_scatter": 2}  # attention and MLP blocks; no all-reduce
+    backward = Counter((o.fn, bool(o.attrs.get("recompute"))) for o in layer if o.phase == "backward")
+    # the two shards gathered again (Megatron keeps the shard), each all-gather's gradient reduce-scattered and
+    # each reduce-scatter's gradient all-gathered
+    assert backward == {("all_gather", True): 2, ("reduce_scatter", False): 2, ("all_gather", False): 2}
+    gathered = [o for o in layer if o.fn == "all_gather" and o.phase == "forward"]
+    assert all(o.in_shapes[0] == (B, S // T, H) and o.out_shape == (B, S, H) for o in gathered)
+
+
+def test_the_gather_and_scatter_send_what_the_all_reduce_sent():
+    def link_bytes(sp: bool) -> dict[str, int]:
+        r = api.simulate({"model": "gpt", "layers": 1, **SMALL, "tensor_parallel": 2, "sequence_parallel": sp},
+                         "dgx-a100", plots=False).to_dict()
+        return {o["name"]: o["bytes"]["link"] for o in r["ops"] if o["kind"] == "collective" and ".layers.0." in o["name"]}
+
+    tp, sp = link_bytes(False), link_bytes(True)
+    whole = SBH * 2  # one block's (b, s, h) output in 16 bits
+    assert sorted(tp.values()) == [whole, whole]  # ring all-reduce over 2 chips: 2·(1/2)·whole each
+    assert sorted(sp.values()) == [whole // 2] * 4  # all-gather and reduce-scatter: (1/2)·whole each
+    assert sum(sp.values()) == sum(tp.values())
+
+
+def test_a_later_pipeline_stage_reads_the_token_shard():
+    g = build_workload("gpt", {"mode": "training", "layers": 2, **SMALL, "sequence_parallel": True,
+                               "pipeline_parallel": 2, "pipeline_stage": 1})
+    assert g.inputs["input"] == (B, S // T, H)
+
+
+@pytest.mark.parametrize("bad", [{"seq_len": 510}, {"phase": "decode"}, {"decode_steps": 4}])
+def test_sequence_parallel_needs_a_divisible_prompt(bad):
+    with pytest.raises(ValueError, match="sequence_parallel"):
+        build_workload("gpt", {"layers": 1, **SMALL, "sequence_parallel": True, **bad})

@@ -8,8 +8,13 @@ stage, Whisper's decode step) holds only its part's weights; its ``meta["model_p
 
 * ``bert_base``, ``bert_large``: Hugging Face ``BertModel`` with its pooler (post-LN, GELU, learned positions 512,
   token types 2, vocab 30522); inputs ``input`` (token ids) and ``token_type_ids``, both (batch, seq_len).
+  ``mode="training"``: HF's dropouts (``hidden_dropout`` after the embeddings' LayerNorm and on each block's output
+  before its add, ``attention_dropout`` on the probabilities; 0.1 each, BertConfig's defaults) are ops.
 * ``gpt2``: Hugging Face ``GPT2LMHeadModel`` (pre-LN, fused c_attn, tied LM head applied to every position);
   ``phase="decode"``: one cached step as LLaMA-2's (the prefill writes no cache; ``hf`` with a GPT-2 config does).
+  ``mode="training"``: HF's dropouts (``hidden_dropout``: embd_pdrop after the positions, resid_pdrop on each
+  attention and MLP output; ``attention_dropout``: attn_pdrop; 0.1 each, GPT2Config's defaults) are ops, so a layer
+  keeps Korthikanti et al. 2022's sbh·(34 + 5·a·s/h) bytes as ``gpt``'s does.
 * ``vit_b_16``: torchvision ``vit_b_16`` (16×16 conv patches, class token, (1, N+1, 768) position parameter).
 * ``transformer_base``: Vaswani et al. 2017, base, as ``torch.nn.Transformer(512, 8, 6, 6, 2048)`` builds it
   (post-LN, ReLU, a final LayerNorm after the encoder and after the decoder), sinusoidal positions, one 37000×512
@@ -117,14 +122,28 @@ class TransformerParams(WorkloadParams):
                             "activation the backward pass reads.")
 
 
-class BertParams(TransformerParams):
+class DropoutParams(TransformerParams):
+    """A transformer trained with dropout (the rates of the model's reference implementation)."""
+
+    attention_dropout: float = Field(
+        0.1, ge=0, lt=1, description="Training only: dropout of the attention probabilities (default 0.1: "
+                                     "Megatron-LM's --attention-dropout, BERT's attention_probs_dropout_prob, "
+                                     "GPT-2's attn_pdrop; unfused attention: a fused kernel draws it inside, "
+                                     "unpriced). 0: none.")
+    hidden_dropout: float = Field(
+        0.1, ge=0, lt=1, description="Training only: dropout of the embeddings and of each attention and MLP output "
+                                     "before its residual add (default 0.1: Megatron-LM's --hidden-dropout, BERT's "
+                                     "hidden_dropout_prob, GPT-2's embd_pdrop and resid_pdrop). 0: none.")
+
+
+class BertParams(DropoutParams):
     """BERT (Hugging Face BertModel with pooler) over one sequence per sample."""
 
     seq_len: PositiveInt = Field(128, description="Tokens per sequence (at most 512, BERT's learned positions).")
     _seq_len = field_validator("seq_len")(_at_most(512, "BERT has 512 learned positions"))
 
 
-class Gpt2Params(TransformerParams):
+class Gpt2Params(DropoutParams):
     """GPT-2 (Hugging Face GPT2LMHeadModel): a forward pass over the prompt (logits at every position) or one
     cached decode step."""
 
@@ -142,7 +161,7 @@ class Gpt2Params(TransformerParams):
     _kv_len = field_validator("kv_len")(_at_most(1023, "the new token needs position kv_len < 1024"))
 
 
-class GptParams(TransformerParams):
+class GptParams(DropoutParams):
     """A Megatron-LM GPT of any shape; with pipeline parallelism, one stage of it."""
 
     hidden: PositiveInt = Field(2048, description="Model width h (default: GPT-3 XL, 1.3 B).")
@@ -177,13 +196,6 @@ class GptParams(TransformerParams):
                            "norms, dropouts and residual adds hold seq_len / tensor_parallel tokens per chip; each "
                            "tensor-parallel block starts with an all-gather and ends with a reduce-scatter (instead "
                            "of an all-reduce). Prefill and training only; seq_len must divide by tensor_parallel.")
-    attention_dropout: float = Field(
-        0.1, ge=0, lt=1, description="Training only: dropout of the attention probabilities (Megatron-LM's "
-                                     "--attention-dropout, default 0.1; unfused attention: a fused kernel draws it "
-                                     "inside, unpriced). 0: none.")
-    hidden_dropout: float = Field(
-        0.1, ge=0, lt=1, description="Training only: dropout of the embeddings and of each attention and MLP output "
-                                     "before its residual add (Megatron-LM's --hidden-dropout, default 0.1). 0: none.")
 
     @model_validator(mode="after")
     def _shape(self) -> GptParams:
@@ -345,19 +357,24 @@ BERT_LARGE = _BertConfig(24, 1024, 16, 4096)
 def _bert(model: str, c: _BertConfig, p: BertParams) -> Graph:
     s, d = p.seq_len, c.hidden
     b = TransformerBuilder(model, {"input": (p.batch, s), "token_type_ids": (p.batch, s)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+    b.training = p.mode == "training"  # HF's dropouts (embeddings, attention probabilities, block outputs) then cost
     with b.scope("embeddings"):
         x = b.embedding("input", c.vocab, d, name="word_embeddings")
         x = b.add(x, b.positions(s, c.max_positions, d, name="position_embeddings"), name="add_positions")
         x = b.add(x, b.embedding("token_type_ids", c.type_vocab, d, name="token_type_embeddings"),
                   name="add_token_types")
         x = b.layernorm(x, c.eps, name="LayerNorm")
+        x = b.dropout(x, p.hidden_dropout, name="dropout")
     for i in range(c.layers):
         with b.scope(f"encoder.layer.{i}"):
             with b.scope("attention"):
                 a = b.multihead_attention(x, heads=c.heads, head_dim=d // c.heads, fused=_fused(p),
-                                          names=("self.query", "self.key", "self.value", "output.dense"))
+                                          names=("self.query", "self.key", "self.value", "output.dense"),
+                                          dropout=p.attention_dropout)
+                a = b.dropout(a, p.hidden_dropout, name="output.dropout")
                 x = b.layernorm(b.add(a, x, name="output.add"), c.eps, name="output.LayerNorm")
             h = b.mlp(x, c.ffn, names=("intermediate.dense", "output.dense"), act_name="intermediate.act")
+            h = b.dropout(h, p.hidden_dropout, name="output.dropout")
             x = b.layernorm(b.add(h, x, name="output.add"), c.eps, name="output.LayerNorm")
     with b.scope("pooler"):
         cls = b.select_token(x, 0, name="cls")
@@ -388,20 +405,23 @@ def gpt2(p: Gpt2Params) -> Graph:
     # ``hf`` with a GPT2LMHeadModel config builds a prefill that does)
     cache = KVCache(past=past) if decode else None
     b = TransformerBuilder("gpt2", {"input": (p.batch, s)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+    b.training = p.mode == "training"  # HF's dropouts (drop, attn_dropout, resid_dropout, mlp.dropout) then cost
     with b.scope("transformer"):
         x = b.embedding("input", vocab, d, name="wte")
         x = b.add(x, b.positions(s, n_pos, d, offset=past, name="wpe"), name="add_positions")
+        x = b.dropout(x, p.hidden_dropout, name="drop")
         for i in range(layers):
             with b.scope(f"h.{i}"):
                 h = b.layernorm(x, name="ln_1")
                 with b.scope("attn"):
                     a = b.multihead_attention(h, heads=heads, head_dim=d // heads, fused_qkv="c_attn",
                                               names=("", "", "", "c_proj"), causal=True, fused=_fused(p),
-                                              cache=cache)
+                                              cache=cache, dropout=p.attention_dropout)
+                    a = b.dropout(a, p.hidden_dropout, name="resid_dropout")
                 x = b.add(x, a, name="add_attn")
                 h = b.layernorm(x, name="ln_2")
                 with b.scope("mlp"):
-                    m = b.mlp(h, 4 * d, "gelu", names=("c_fc", "c_proj"))
+                    m = b.dropout(b.mlp(h, 4 * d, "gelu", names=("c_fc", "c_proj")), p.hidden_dropout, name="dropout")
                 x = b.add(x, m, name="add_mlp")
         x = b.layernorm(x, name="ln_f")
     b.linear_tied(x, Weight("transformer.wte.weight", (vocab, d)), name="lm_head")

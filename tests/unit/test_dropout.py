@@ -77,3 +77,26 @@ def test_the_mask_is_one_byte_per_element_and_the_backward_reads_it_not_x():
 def test_a_dropout_outside_0_to_1_is_rejected(key, value):
     with pytest.raises(ValueError, match=key):
         _gpt(1, **{key: value})
+
+
+def test_gpt2_layer_keeps_korthikantis_34sbh_plus_5as2b_too():
+    # GPT-2 small's layer (pre-LN, fused c_attn, GELU MLP, HF's attn_pdrop / resid_pdrop 0.1) has the same shape
+    # of kept tensors as Megatron's: sbh·(34 + 5·as/h), h = 768, a = 12
+    s, b, h, a = 128, 2, 768, 12
+
+    def stash(layers: int) -> int:
+        g = build_workload("gpt2", {"mode": "training", "layers": layers, "seq_len": s, "batch": b, "dtype": "fp16"})
+        return g.meta["stashed_activation_bytes"]
+
+    assert stash(2) - stash(1) == s * b * h * 34 + 5 * a * s * s * b
+
+
+def test_bert_has_hfs_dropouts_in_training():
+    # HF BertModel: embeddings.dropout, then per layer attention.self.dropout (the probabilities),
+    # attention.output.dropout and output.dropout: 1 + 3 × 12 for BERT-base
+    g = build_workload("bert_base", {"mode": "training", "seq_len": 128, "batch": 2})
+    drops = [o for o in g.ops if o.fn == "dropout" and o.phase == "forward"]
+    assert len(drops) == 1 + 3 * 12
+    probs = [o for o in drops if o.name.endswith("attention.attention_dropout")]
+    assert len(probs) == 12 and all(o.out_shape == (2, 12, 128, 128) for o in probs)
+    assert not [o for o in build_workload("bert_base", {"seq_len": 128, "batch": 2}).ops if o.fn == "dropout"]

@@ -60,6 +60,10 @@ CASES = {
     # the report: 287 M stall cycles against 54 M by level, 72 % MAC utilisation against 64 % busy
     "pipeline": ({"model": "gpt", "mode": "training", "layers": 4, "hidden": H, "heads": 16, "pipeline_parallel": 2,
                   "micro_batches": 4, "seq_len": 512}, "dgx-a100", {}, _gpt_pipeline_params()),
+    # the same with tensor and sequence parallelism: token shards between the blocks, all-gathers and reduce-scatters
+    "sequence_parallel": ({"model": "gpt", "mode": "training", "layers": 4, "hidden": H, "heads": 16,
+                           "pipeline_parallel": 2, "tensor_parallel": 2, "sequence_parallel": True,
+                           "micro_batches": 4, "seq_len": 512}, "dgx-a100", {}, _gpt_pipeline_params()),
 }
 
 

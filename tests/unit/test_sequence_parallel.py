@@ -78,3 +78,19 @@ def test_a_later_pipeline_stage_reads_the_token_shard():
 def test_sequence_parallel_needs_a_divisible_prompt(bad):
     with pytest.raises(ValueError, match="sequence_parallel"):
         build_workload("gpt", {"layers": 1, **SMALL, "sequence_parallel": True, **bad})
+
+
+def test_an_all_to_alls_gradient_is_an_all_to_all_back():
+    # expert parallelism (Mixtral, 2 ranks): the dispatch and combine all-to-alls send the tokens' rows to the
+    # experts' chips and back; their gradients travel the same way back, not as all-reduces (twice the bytes)
+    from accelsim.builders.build import build_graph
+    from accelsim.config import load_workload
+
+    w = load_workload("mixtral_8x7b", ["workload.mode=training", "workload.num_hidden_layers=1",
+                                       "workload.expert_parallel=2", "workload.seq_len=64"])
+    ops = [o for o in build_graph(w).ops if o.kind.value == "collective"]
+    backward = [o for o in ops if o.phase == "backward"]
+    assert len(backward) == 2 and {o.fn for o in ops} == {"all_to_all"}
+    for o in backward:
+        forward = next(f for f in ops if f.name == o.attrs["forward"])
+        assert o.out_shape == forward.in_shapes[0] and o.in_shapes[0] == forward.out_shape

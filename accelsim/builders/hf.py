@@ -22,7 +22,10 @@ layer by layer as ``transformers`` does, so ``Graph.params`` is what ``model.num
 
 Phases as LLaMA-2's (:mod:`.transformer`): ``prefill`` (the prompt, logits at every position, KV caches filled)
 or ``decode`` (one token per sequence against ``kv_len`` cached tokens, logits for it); ``decode_steps`` makes a
-serving run. ``tensor_parallel`` shards heads and MLP widths (Megatron); ``expert_parallel`` spreads the experts.
+serving run. ``tensor_parallel`` shards heads and MLP widths (Megatron); ``sequence_parallel`` (dense models, prefill
+and training) also splits the tokens between the tensor-parallel blocks (:class:`.tlayers.TransformerBuilder`
+``sp``: norms and residual adds on s/t tokens, an all-gather before each block and the LM head, a reduce-scatter
+after each block); ``expert_parallel`` spreads the experts.
 
 The graph (and report.json's ``workload.name``) is named ``name`` (each preset sets its own, e.g. ``mixtral_8x7b``),
 else after the config: its ``_name_or_path``'s last part, the folder of a ``config.json`` path, or ``hf``; the
@@ -86,6 +89,9 @@ class HfParams(LlamaParams):
             raise ValueError(f"expert_parallel {self.expert_parallel} must divide the experts ({moe.experts})")
         if not moe and self.expert_parallel > 1:
             raise ValueError(f"expert_parallel needs a mixture-of-experts model ({lm.arch} has no experts)")
+        if moe and self.sequence_parallel:
+            raise ValueError("sequence_parallel: not modelled for a mixture-of-experts model (its router and "
+                             "all-to-alls would run on token shards)")
         return self
 
     def fields(self) -> dict[str, Any]:
@@ -127,6 +133,7 @@ def _mlp(b: TransformerBuilder, lm: LM, h: str) -> str:
     if not lm.gated:
         names = ("c_fc", "c_proj") if lm.style == "gpt2" else ("fc1", "fc2")
         return b.mlp(h, lm.ffn, lm.act, bias=lm.mlp_bias, names=names)
+    h = b._tp_in(h)  # sequence parallelism: the token shards gathered
     if not lm.fused_gate_up:
         width = b._tp_hidden(lm.ffn)
         gate = b.linear(h, width, bias=lm.mlp_bias, name="gate_proj")
@@ -138,7 +145,7 @@ def _mlp(b: TransformerBuilder, lm: LM, h: str) -> str:
         gate = b.view(both, (*rows, width), "slice", name="gate", strict=False, dim=-1, start=0)
         up = b.view(both, (*rows, width), "slice", name="up", strict=False, dim=-1, start=width)
     m = b.mul(b.activation(gate, lm.act, name="act_fn"), up, name="mul")
-    return b._all_reduce(b.linear(m, b.shape(h)[-1], bias=lm.mlp_bias, name="down_proj"))
+    return b._tp_out(b.linear(m, b.shape(h)[-1], bias=lm.mlp_bias, name="down_proj"))
 
 
 def _norm(b: TransformerBuilder, lm: LM, x: str, name: str) -> str:
@@ -215,14 +222,16 @@ def _graph(p: HfParams, lm: LM) -> Graph:
         raise WorkloadError(f"hf: positions up to {past + q_len} exceed {lm.arch}'s {lm.max_positions} learned "
                             f"positions")
     b = TransformerBuilder(p.model_name(), {"input": (p.batch, q_len)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+    b.sp = p.sequence_parallel
     scope, layers = _prefix(lm)
     cache = KVCache(past=past)
     with b.scope(scope):
         x, table = _embed(b, lm, q_len, past)
+        x = b.sequence_scatter(x, name="sequence_scatter")
         for i in range(lm.layers):
             with b.scope(f"{layers}.{i}"):
                 x = _layer(b, lm, x, i, f"{scope}.{layers}.{i}", p, cache)
-        x = _norm(b, lm, x, {"gpt2": "ln_f", "opt": "final_layer_norm"}.get(lm.style, "norm"))
+        x = b._tp_in(_norm(b, lm, x, {"gpt2": "ln_f", "opt": "final_layer_norm"}.get(lm.style, "norm")))
         if lm.proj_dim:
             x = b.linear(x, lm.proj_dim, bias=False, name="project_out")
     if lm.tied:

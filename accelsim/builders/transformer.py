@@ -136,6 +136,29 @@ class DropoutParams(TransformerParams):
                                      "hidden_dropout_prob, GPT-2's embd_pdrop and resid_pdrop). 0: none.")
 
 
+class SequenceParallelParams(TransformerParams):
+    """A decoder whose tensor-parallel shards may also split the tokens between their blocks."""
+
+    sequence_parallel: bool = Field(
+        False, description="Megatron's sequence parallelism (Korthikanti et al. 2022) with tensor_parallel > 1: the "
+                           "norms, dropouts and residual adds hold seq_len / tensor_parallel tokens per chip; each "
+                           "tensor-parallel block starts with an all-gather and ends with a reduce-scatter (instead "
+                           "of an all-reduce). Prefill and training only; seq_len must divide by tensor_parallel.")
+
+    @model_validator(mode="after")
+    def _sequence_parallel(self) -> SequenceParallelParams:
+        if not self.sequence_parallel:
+            return self
+        if getattr(self, "phase", "prefill") == "decode" or getattr(self, "decode_steps", 0):
+            raise ValueError("sequence_parallel splits the prompt's tokens: it needs phase prefill and no "
+                             "decode_steps")
+        seq_len = int(getattr(self, "seq_len", 0))  # the subclasses declare it
+        if seq_len % self.tensor_parallel:
+            raise ValueError(f"sequence_parallel needs seq_len ({seq_len}) divisible by tensor_parallel "
+                             f"({self.tensor_parallel})")
+        return self
+
+
 class BertParams(DropoutParams):
     """BERT (Hugging Face BertModel with pooler) over one sequence per sample."""
 
@@ -161,7 +184,7 @@ class Gpt2Params(DropoutParams):
     _kv_len = field_validator("kv_len")(_at_most(1023, "the new token needs position kv_len < 1024"))
 
 
-class GptParams(DropoutParams):
+class GptParams(DropoutParams, SequenceParallelParams):
     """A Megatron-LM GPT of any shape; with pipeline parallelism, one stage of it."""
 
     hidden: PositiveInt = Field(2048, description="Model width h (default: GPT-3 XL, 1.3 B).")
@@ -191,11 +214,6 @@ class GptParams(DropoutParams):
     pipeline_interleave: PositiveInt = Field(
         1, description="Model chunks per pipeline stage (Megatron's interleaved 1F1B schedule, v): the bubble "
                        "shrinks v-fold; layers must divide by P × v.")
-    sequence_parallel: bool = Field(
-        False, description="Megatron's sequence parallelism (Korthikanti et al. 2022) with tensor_parallel > 1: the "
-                           "norms, dropouts and residual adds hold seq_len / tensor_parallel tokens per chip; each "
-                           "tensor-parallel block starts with an all-gather and ends with a reduce-scatter (instead "
-                           "of an all-reduce). Prefill and training only; seq_len must divide by tensor_parallel.")
 
     @model_validator(mode="after")
     def _shape(self) -> GptParams:
@@ -210,12 +228,7 @@ class GptParams(DropoutParams):
         decode = self.phase == "decode"
         if (decode or self.decode_steps) and self.pipeline_parallel > 1:
             raise ValueError("decode is simulated without pipeline stages: pipeline_parallel must be 1")
-        if self.sequence_parallel and (decode or self.decode_steps):
-            raise ValueError("sequence_parallel splits the prompt's tokens: it needs phase prefill and no "
-                             "decode_steps")
-        if self.sequence_parallel and self.seq_len % self.tensor_parallel:
-            raise ValueError(f"sequence_parallel needs seq_len ({self.seq_len}) divisible by tensor_parallel "
-                             f"({self.tensor_parallel})")
+
         need = (self.kv_len if decode else self.seq_len) + max(self.decode_steps, int(decode))  # positions used
         if need > self.positions:
             raise ValueError(f"positions up to {need - 1} exceed the {self.positions} learned positions (set "
@@ -244,7 +257,7 @@ class TransformerBaseParams(TransformerParams):
     tgt_len: PositiveInt = Field(128, description="Target tokens per sample (decoder; logits at every position).")
 
 
-class LlamaParams(TransformerParams, PrecisionParams):
+class LlamaParams(SequenceParallelParams, PrecisionParams):
     """A LLaMA-2 decoder: a prefill pass over a prompt or one decode step against a KV cache."""
 
     phase: Literal["prefill", "decode"] = Field(
@@ -592,9 +605,10 @@ def _llama(model: str, p: LlamaParams) -> Graph:
     q_len = 1 if decode else p.seq_len
     cache = KVCache(past=p.kv_len if decode else 0)
     b = TransformerBuilder(model, {"input": (p.batch, q_len)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+    b.sp = p.sequence_parallel
     hd = c.hidden // c.heads
     with b.scope("model"):
-        x = b.embedding("input", c.vocab, c.hidden, name="embed_tokens")
+        x = b.sequence_scatter(b.embedding("input", c.vocab, c.hidden, name="embed_tokens"), name="sequence_scatter")
         for i in range(p.layers or c.layers):
             with b.scope(f"layers.{i}"):
                 h = b.rmsnorm(x, c.eps, name="input_layernorm")
@@ -607,7 +621,7 @@ def _llama(model: str, p: LlamaParams) -> Graph:
                     m = b.swiglu_mlp(h, c.ffn)
                 x = b.add(x, m, name="add_mlp")
         x = b.rmsnorm(x, c.eps, name="norm")
-    b.linear(x, c.vocab, bias=False, name="lm_head")
+    b.linear(b._tp_in(x), c.vocab, bias=False, name="lm_head")  # sequence parallelism: the tokens gathered
     return with_precision(b.build(_meta(model, p, phase=p.phase, tokens=p.batch, **b.kv_meta())), p)
 
 

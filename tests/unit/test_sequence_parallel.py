@@ -94,3 +94,32 @@ def test_an_all_to_alls_gradient_is_an_all_to_all_back():
     for o in backward:
         forward = next(f for f in ops if f.name == o.attrs["forward"])
         assert o.out_shape == forward.in_shapes[0] and o.in_shapes[0] == forward.out_shape
+
+
+@pytest.mark.parametrize("model, hidden", [("llama2_7b", 4096), ("qwen2_7b", 3584)])
+def test_llama_style_layers_keep_their_norms_on_token_shards(model, hidden):
+    # a LLaMA-style layer (RMSNorm, SwiGLU, no dropout) under tensor parallelism keeps its two norms' inputs and
+    # outputs whole on every chip: 4 tensors of s·b·h in 16 bits = 8·sbh; sequence parallelism keeps 1/t of them
+    from accelsim.builders.build import build_graph
+    from accelsim.config import load_workload
+
+    s, t = 512, 4
+    layers_key = "layers" if model == "llama2_7b" else "num_hidden_layers"
+
+    def layer_stash(sp: bool) -> int:
+        def stash(layers: int) -> int:
+            w = load_workload(model, ["workload.mode=training", f"workload.{layers_key}={layers}",
+                                      f"workload.seq_len={s}", f"workload.tensor_parallel={t}", "workload.dtype=fp16",
+                                      f"workload.sequence_parallel={str(sp).lower()}"])
+            return build_graph(w).meta["stashed_activation_bytes"]
+        return stash(2) - stash(1)
+
+    assert layer_stash(False) - layer_stash(True) == 8 * s * hidden * (t - 1) // t
+
+
+def test_sequence_parallel_is_refused_for_a_mixture_of_experts():
+    from accelsim.config import load_workload
+    from accelsim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="sequence_parallel: not modelled for a mixture-of-experts"):
+        load_workload("mixtral_8x7b", ["workload.tensor_parallel=2", "workload.sequence_parallel=true"])

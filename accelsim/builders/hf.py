@@ -119,7 +119,7 @@ class HfParams(LlamaParams):
                        self.expert_parallel)
 
 
-def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache: KVCache) -> str:
+def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache: KVCache | None) -> str:
     names = {"llama": ("q_proj", "k_proj", "v_proj", "o_proj"), "phi3": ("", "", "", "o_proj"),
              "opt": ("q_proj", "k_proj", "v_proj", "out_proj"), "gpt2": ("", "", "", "c_proj")}[lm.style]
     fused_qkv = {"phi3": "qkv_proj", "gpt2": "c_attn"}.get(lm.style)
@@ -169,7 +169,8 @@ def _ffn(b: TransformerBuilder, lm: LM, h: str, i: int, prefix: str, p: HfParams
     return y
 
 
-def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfParams, cache: KVCache) -> str:
+def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfParams,
+           cache: KVCache | None) -> str:
     ln1, ln2 = ("self_attn_layer_norm", "final_layer_norm") if lm.style == "opt" else (
         ("ln_1", "ln_2") if lm.style == "gpt2" else ("input_layernorm", "post_attention_layernorm"))
     h = _norm(b, lm, x, ln1)
@@ -224,7 +225,8 @@ def _graph(p: HfParams, lm: LM) -> Graph:
     b = TransformerBuilder(p.model_name(), {"input": (p.batch, q_len)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     b.sp = p.sequence_parallel
     scope, layers = _prefix(lm)
-    cache = KVCache(past=past)
+    # a training pass over a prompt fills no KV cache (a decode step still reads its cache)
+    cache = None if p.mode == "training" and not decode else KVCache(past=past)
     with b.scope(scope):
         x, table = _embed(b, lm, q_len, past)
         x = b.sequence_scatter(x, name="sequence_scatter")

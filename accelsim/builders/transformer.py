@@ -603,7 +603,8 @@ def _llama(model: str, p: LlamaParams) -> Graph:
     c = LLAMA2[model]
     decode = p.phase == "decode"
     q_len = 1 if decode else p.seq_len
-    cache = KVCache(past=p.kv_len if decode else 0)
+    # a training pass over a prompt fills no KV cache (a decode step still reads its cache)
+    cache = None if p.mode == "training" and not decode else KVCache(past=p.kv_len if decode else 0)
     b = TransformerBuilder(model, {"input": (p.batch, q_len)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     b.sp = p.sequence_parallel
     hd = c.hidden // c.heads

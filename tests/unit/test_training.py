@@ -272,3 +272,21 @@ def test_registry_rejects_unknown_optimizer():
     with pytest.raises(pydantic.ValidationError) as e:
         build_workload("resnet18", {"mode": "training", "optimizer": "adagrad"})
     assert e.value.errors()[0]["loc"] == ("optimizer",)
+
+
+@pytest.mark.parametrize("model", ["llama2_7b", "qwen2_7b"])
+def test_a_training_prefill_fills_no_kv_cache(model):
+    # a training step (transformers with use_cache=False, Megatron) writes no KV cache: no KV_APPEND ops and no
+    # cache bytes, where the inference prefill writes K and V once per layer
+    from accelsim.builders.build import build_graph
+    from accelsim.config import load_workload
+
+    layers = "layers" if model == "llama2_7b" else "num_hidden_layers"
+
+    def graph(mode: str):
+        return build_graph(load_workload(model, [f"workload.mode={mode}", f"workload.{layers}=2",
+                                                 "workload.seq_len=64"]))
+
+    train, infer = graph("training"), graph("inference")
+    assert not [o for o in train.ops if o.kind is OpKind.KV_APPEND] and train.meta["kv_cache_bytes"] == 0
+    assert len([o for o in infer.ops if o.kind is OpKind.KV_APPEND]) == 2 * 2

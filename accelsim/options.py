@@ -77,6 +77,11 @@ class Options(BaseModel):
     offload: Literal["none", "optimizer", "activations"] = Field(
         "none", description="Training: keep the optimizer state ('optimizer') or the activations stashed for the "
                             "backward pass ('activations') in host memory, reached over the host link.")
+    distributed_optimizer: bool = Field(
+        False, description="Training with data parallelism (the chips beyond tensor × pipeline parallel): each "
+                           "data-parallel rank keeps 1/dp of the optimizer state and updates 1/dp of each parameter "
+                           "(Megatron-LM's --use-distributed-optimizer, ZeRO stage 1): the gradient is "
+                           "reduce-scattered instead of all-reduced, and the updated parameter all-gathered.")
     memory_budget: Annotated[int, BeforeValidator(parse_size), Field(gt=0)] | None = Field(
         None, description="Memory a simulated pass may take (bytes or a size such as 8GiB; default: half of this "
                           "machine's memory). Lowering stops with a one-line error, before memory runs out, when a "

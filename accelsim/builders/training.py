@@ -178,6 +178,28 @@ def training_graph(forward: Graph, optimizer: str, recompute: str = "none") -> G
     return _Pass(forward, optimizer, recompute).run()
 
 
+def shard_optimizer(graph: Graph, shards: int) -> Graph:
+    """``graph``'s training step with Megatron-LM's distributed optimizer (ZeRO stage 1) over ``shards``
+    data-parallel ranks: each OPTIMIZER op keeps ⌈numel / shards⌉ elements of each state tensor (the state Weight
+    becomes that 1-D shard), updates that share of its parameter (vector_elems and flops ÷ shards, rounded up) and
+    carries attrs ``shards``; the mapper reads the share of the gradient and the parameter it updates, and the
+    emitter reduce-scatters the gradient before the step and all-gathers the updated parameter after it. The
+    parameters, gradients and activations stay whole. ``shards`` ≤ 1 or no optimizer op: ``graph`` itself."""
+    if shards <= 1 or not any(op.kind is OpKind.OPTIMIZER for op in graph.ops):
+        return graph
+    ops, state_bytes = [], 0
+    for op in graph.ops:
+        if op.kind is OpKind.OPTIMIZER:
+            weights = tuple(replace(w, shape=(-(-w.numel // shards),)) if w.role == "state" else w
+                            for w in op.weights)
+            state_bytes += sum(w.nbytes(op.dtype) for w in weights if w.role == "state")
+            op = replace(op, weights=weights, vector_elems=-(-op.vector_elems // shards),
+                         flops=-(-op.flops // shards), attrs={**op.attrs, "shards": shards})
+        ops.append(op)
+    return Graph(graph.name, ops, graph.inputs, meta={**graph.meta, "optimizer_state_bytes": state_bytes,
+                                                       "optimizer_shards": shards})
+
+
 def layer_of(name: str) -> str | None:
     """The numbered layer an op belongs to, as the name prefix up to its layer index ("model.layers.3."), or
     None outside numbered layers. Encoder and decoder layers of one model are different layers."""

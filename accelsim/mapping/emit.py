@@ -218,14 +218,17 @@ class Emitter:
         w_loads = {lv: cut(b, weights) for lv, b in sorted(tr.weights.items()) if b}
         stores = {lv: cut(b, weights) for lv, b in sorted(tr.out.items()) if b}
         producers, launched = self.launched(p.index, self.producers(p))
+        sharded = op.kind is OpKind.OPTIMIZER and self.dp > 1 and int(op.attrs.get("shards", 1)) > 1
         if op.kind is OpKind.OPTIMIZER and self.dp > 1:
-            # data parallel: the gradient is all-reduced over the chips' links before the step; it overlaps the
-            # rest of the backward pass (later layers' gradients are ready first) unless the link is the limit
+            # data parallel: the gradient is all-reduced over the chips' links before the step (a distributed
+            # optimizer's: reduce-scattered, each rank updating its share); it overlaps the rest of the backward
+            # pass (later layers' gradients are ready first) unless the link is the limit
             grad = sum(math.prod(s) for s in op.in_shapes) * op.elem_bytes
-            tid, seconds, sent = self.all_reduce(p.index, grad, self.dp, producers)
+            kind = "reduce_scatter" if sharded else "all_reduce"
+            tid, seconds, sent = self.all_reduce(p.index, grad, self.dp, producers, kind)
             producers = [tid]
             level_bytes[LINK] = sent
-            details["all_reduce_s"] = seconds
+            details[f"{kind}_s"] = seconds
         last_compute, last_store = self._groups(p, tr.scale, group_units, cyc, act_loads, w_loads, stores,
                                                 producers, launched)
         if self.max_tasks is not None and len(self.tasks) > self.max_tasks:
@@ -233,6 +236,12 @@ class Emitter:
                                f"{self.budget_note}; raise options.memory_budget, or coarsen the run "
                                f"(options.max_tiles_per_op, decode_samples, layer_samples)")
         ends = [last_store.get(u, c) for u, c in last_compute.items()]
+        if sharded:  # the updated shards all-gathered: every rank's whole parameter (in the model's dtype)
+            param = sum(w.nbytes(op.dtype) for w in op.weights if w.role == "param")
+            tid, seconds, sent = self.all_reduce(p.index, param, self.dp, ends, "all_gather")
+            ends = [tid]
+            level_bytes[LINK] = level_bytes.get(LINK, 0) + sent
+            details["all_gather_s"] = seconds
         self.done[op.name] = [self.add(p.index, TaskKind.JOIN, -1, 0, ends)] if len(ends) > JOIN_MIN_ENDS else ends
         nunits = len(p.units)
         if nunits == 1:  # every group on the one unit

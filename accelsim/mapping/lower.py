@@ -47,7 +47,7 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     ctx = context(arch, units, plans, level_of, placement.tables,
                   {name: math.prod(shape) for name, shape in graph.inputs.items()})
     budget = options.memory_budget or default_memory_budget()
-    emitter = Emitter(ctx, max(arch.chips // (graph.info.tensor_parallel * graph.info.pipeline_parallel), 1), launch,
+    emitter = Emitter(ctx, data_parallel(graph, arch), launch,
                       max_tasks=budget // TASK_BYTES,
                       budget_note=f"options.memory_budget ({budget:,} B at ~{TASK_BYTES} B a task) holds")
     mappings: list[OpMapping] = []
@@ -64,6 +64,11 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
         by_name[p.op.name] = mappings[-1]
     return TaskGraph(tuple(emitter.tasks), units, tuple(mappings), dict(placement.level), dict(placement.tables),
                      stash_level, placement.peak_activation_bytes, launch.mode)
+
+
+def data_parallel(graph: Graph, arch: Arch) -> int:
+    """Data-parallel replicas of ``graph`` on ``arch``: the chips left over by its tensor × pipeline parallelism."""
+    return max(arch.chips // (graph.info.tensor_parallel * graph.info.pipeline_parallel), 1)
 
 
 def _spill(arch: Arch, why: str) -> str:
@@ -98,4 +103,4 @@ def build_units(arch: Arch, host: bool | None = None) -> tuple[Unit, ...]:
     return tuple(units)
 
 
-__all__ = ["lower", "build_units"]
+__all__ = ["lower", "build_units", "data_parallel"]

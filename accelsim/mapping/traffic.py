@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..cost import attention, gather, gpu_tiles, vector
 from ..hardware import SCRATCHPAD, Arch, Level
-from ..ir import OpKind
+from ..ir import Op, OpKind, Weight
 from ..options import Options
 from ..tasks import TableSplit, Unit
 from . import l2resident
@@ -99,6 +99,9 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
     cached = p.details.get(l2resident.KEY, ())
     act_a = _sources(a_tensors, elem, ctx, cached)
     act_b = _sources(b_tensors, elem, ctx, cached)
+    shards = int(op.attrs.get("shards", 1)) if op.kind is OpKind.OPTIMIZER else 1
+    if shards > 1:  # a distributed optimizer's step reads its share of the (reduce-scattered) gradient
+        act_a = {lv: -(-b // shards) for lv, b in act_a.items()}
     if op.kind is OpKind.SPMM:  # gathers rows of its first input (whole granules each); the rest read in order
         row = op.row_elems * elem
         gathered = _sources(p.operands[0], elem, ctx, cached)
@@ -113,14 +116,21 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
             rows = split.gathered(n) if split is not None else {lv: n}
             _add(wts, gather.gathered(rows, w.numel // w.shape[0] * elem, ctx.grain))
             continue
-        _add(wts, {lv: w.nbytes(op.dtype)})
+        _add(wts, {lv: _step_share(w, op, shards)})
     # where the output goes: its tensor's level; an optimizer step writes the parameter and its state back
     out_levels = {ctx.level_of.get(op.name, ctx.main): 0 if p.resident_out else op.out_bytes}
     if op.kind is OpKind.OPTIMIZER:
         out_levels = {}
         for w in p.weights:
-            _add(out_levels, {ctx.level_of[w.name]: w.nbytes(op.dtype)})
+            _add(out_levels, {ctx.level_of[w.name]: _step_share(w, op, shards)})
     return act_a, act_b, wts, out_levels
+
+
+def _step_share(w: Weight, op: Op, shards: int) -> int:
+    """Bytes of ``w`` an op reads or writes: all of it, but a distributed optimizer's step (``shards`` > 1) only
+    its share of the parameter (its state tensors are already the shard)."""
+    n = w.nbytes(op.dtype)
+    return -(-n // shards) if shards > 1 and w.role == "param" else n
 
 
 def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from .. import __version__
+from ..builders.training import shard_optimizer
 from ..config import WorkloadSpec
 from ..engine import simulate as run_engine
 from ..hardware import Arch
 from ..ir import Graph
-from ..mapping import lower
+from ..mapping import data_parallel, lower
 from ..options import Options
 from ..report import Report, build_report
 from .passes import Pass
@@ -28,6 +29,8 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
               workload: Mapping[str, object] | None = None, progress: Progress | None = None) -> Report:
     """Map, simulate and report an already-built ``graph`` on ``arch``."""
     options = options or Options()
+    if options.distributed_optimizer and graph.meta.get("mode") == "training":
+        graph = shard_optimizer(graph, data_parallel(graph, arch))  # each data-parallel rank's share of the states
     if progress:
         progress("mapping", 0, 1)
     tg = lower(graph, arch, options)

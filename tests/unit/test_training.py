@@ -290,3 +290,41 @@ def test_a_training_prefill_fills_no_kv_cache(model):
     train, infer = graph("training"), graph("inference")
     assert not [o for o in train.ops if o.kind is OpKind.KV_APPEND] and train.meta["kv_cache_bytes"] == 0
     assert len([o for o in infer.ops if o.kind is OpKind.KV_APPEND]) == 2 * 2
+
+
+def test_distributed_optimizer_keeps_a_shard_of_adams_state_and_moves_the_all_reduces_bytes():
+    # dgx-a100 (8 chips) at tensor parallel 2: dp = 4 data-parallel ranks. Megatron's distributed optimizer (ZeRO-1)
+    # keeps ⌈numel / 4⌉ of Adam's two fp32 states per parameter (8 bytes per element) and does a quarter of the
+    # step's work; a ring reduce-scatter of the fp16 gradient plus an all-gather of the fp16 parameter send
+    # (3/4)·G + (3/4)·P = 2·(3/4)·G bytes, what the ring all-reduce of the gradient sent
+    from accelsim import api
+
+    wl = {"model": "gpt", "mode": "training", "layers": 2, "hidden": 1024, "heads": 16, "seq_len": 512, "batch": 2,
+          "tensor_parallel": 2}
+    whole = build_workload("gpt", {k: v for k, v in wl.items() if k != "model"})
+    steps = [o for o in whole.ops if o.kind is OpKind.OPTIMIZER]
+    params = [next(w for w in o.weights if w.role == "param") for o in steps]
+    plain, zero = (api.simulate(wl, "dgx-a100", options={"distributed_optimizer": d}, plots=False).to_dict()
+                   for d in (False, True))
+    assert plain["memory"]["hbm"]["optimizer_states"] == sum(8 * w.numel for w in params)
+    assert zero["memory"]["hbm"]["optimizer_states"] == sum(8 * -(-w.numel // 4) for w in params)
+    def steps_of(r):
+        return {o["name"]: o for o in r["ops"] if o["kind"] == "optimizer"}
+
+    plain_steps, zero_steps = steps_of(plain), steps_of(zero)
+    for w in params:
+        g = 2 * w.numel  # fp16 gradient and parameter bytes
+        a, z = plain_steps[f"{w.name}.step"], zero_steps[f"{w.name}.step"]
+        assert a["bytes"]["link"] == 2 * 3 * g // 4 and "all_reduce_s" in a["mapping"]
+        assert z["bytes"]["link"] == 3 * g // 4 + 3 * g // 4
+        assert "reduce_scatter_s" in z["mapping"] and "all_gather_s" in z["mapping"]
+    # a quarter of each step's 10 flops per element
+    assert sum(o["flops"] for o in zero_steps.values()) == sum(-(-o.flops // 4) for o in steps)
+    assert sum(o["flops"] for o in plain_steps.values()) == sum(o.flops for o in steps)
+
+
+def test_distributed_optimizer_without_data_parallelism_changes_nothing():
+    from accelsim.builders.training import shard_optimizer
+
+    g = build_workload("gpt", {"mode": "training", "layers": 1, "hidden": 256, "heads": 4, "seq_len": 64})
+    assert shard_optimizer(g, 1) is g

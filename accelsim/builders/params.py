@@ -24,7 +24,8 @@ class WorkloadParams(BaseModel):
     mode: Literal["inference", "training"] = Field("inference", description="Forward only, or training.")
     optimizer: Literal["sgd", "momentum", "adam"] = Field(
         "adam", description="Training only: the optimizer step after the backward pass, with fp32 state per "
-                            "parameter: 'sgd' none, 'momentum' one tensor, 'adam' two (first and second moments).")
+                            "parameter: 'sgd' none, 'momentum' one tensor, 'adam' two (first and second moments), "
+                            "each plus an fp32 master copy of a parameter narrower than fp32 (mixed precision).")
 
 
 class PrecisionParams(BaseModel):

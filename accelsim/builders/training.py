@@ -25,7 +25,8 @@ Phases and names
 * Optimizer: ``W.step`` per unique parameter W (kind OPTIMIZER, after every backward op, in order of the
   parameters' first use). Inputs: W's gradient tensor (none for a parameter the step never reads, e.g. SAM's
   unused prompt convs: the step then runs on a zero gradient); weights: W itself, then its fp32 state Weights
-  (role "state"): sgd none, momentum ``W.momentum``, adam ``W.adam_m`` and ``W.adam_v``; out_shape = W's shape
+  (role "state"): sgd none, momentum ``W.momentum``, adam ``W.adam_m`` and ``W.adam_v``, and ``W.master`` (the fp32
+  master copy, :data:`MASTER`) when W is narrower than fp32 (mixed precision); out_shape = W's shape
   (the updated parameter); attrs ``fn`` (the optimizer), ``param`` (W), ``state_bytes`` (bytes of its states);
   vector_elems = flops = numel × (sgd 2, momentum 4, adam 10).
 
@@ -120,7 +121,7 @@ Transformer Models")
   4× forward for the layers instead of 3×).
 
 Meta of the result: the forward's, plus ``mode`` "training", ``optimizer``, ``recompute``, ``gradient_bytes`` (Σ parameter bytes:
-one gradient per parameter), ``optimizer_state_bytes`` (Σ state bytes: Adam 2 × params × 4 B), ``stashed`` (sorted
+one gradient per parameter), ``optimizer_state_bytes`` (Σ state bytes: Adam 2 × params × 4 B, 3 × with 16-bit params), ``stashed`` (sorted
 names of the forward tensors, op outputs or graph inputs, that backward ops read, directly or through views: what
 the forward pass must keep for the backward pass; a view read is resolved to the tensors it aliases, so every name
 is a physical tensor) and ``stashed_activation_bytes`` (Σ bytes of ``stashed``). ``params`` equals the forward's.
@@ -135,6 +136,7 @@ from dataclasses import dataclass, replace
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, Op, OpKind, Weight
+from ..units import dtype_bytes
 
 Shape = tuple[int, ...]
 
@@ -144,6 +146,10 @@ momentum v = μ·v + g, p −= lr·v (4); Adam m, v moving averages, bias correc
 OPTIMIZER_STATES = {"sgd": (), "momentum": ("momentum",), "adam": ("adam_m", "adam_v")}
 """Names (suffixes) of the fp32 state tensors each optimizer keeps per parameter."""
 STATE_DTYPE = "fp32"
+MASTER = "master"
+"""The fp32 master copy of a parameter narrower than fp32, which the optimizer updates and casts back (mixed
+precision: Micikevicius et al. 2018, "Mixed Precision Training"; Megatron-LM and DeepSpeed keep it in the
+optimizer state: with Adam 4 + 4 + 4 bytes per parameter, ZeRO's K = 12, Rajbhandari et al. 2020)."""
 LOSS_FLOPS = 5
 """FLOPs per logit of the cross-entropy loss (softmax: max, subtract, exp, sum, divide) and of its gradient."""
 ACT_GRAD = {"relu": (1, "output"), "sigmoid": (1, "output"), "tanh": (1, "output"), "relu6": (1, "input"),
@@ -410,8 +416,10 @@ class _Pass:
         per_elem = OPTIMIZER_ELEMS[self.optimizer]
         total = 0
         for pname, (w, dtype) in self.params.items():
-            states = tuple(Weight(f"{pname}.{s}", w.shape, role="state", dtype=STATE_DTYPE)
-                           for s in OPTIMIZER_STATES[self.optimizer])
+            names = OPTIMIZER_STATES[self.optimizer]
+            if dtype_bytes(w.dtype or dtype) < dtype_bytes(STATE_DTYPE):
+                names = (*names, MASTER)  # mixed precision: the step updates an fp32 copy of a narrower parameter
+            states = tuple(Weight(f"{pname}.{s}", w.shape, role="state", dtype=STATE_DTYPE) for s in names)
             state_bytes = sum(s.nbytes(dtype) for s in states)
             total += state_bytes
             grad = grad_of[pname]

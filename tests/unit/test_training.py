@@ -111,29 +111,33 @@ def test_fused_attention_backward_is_two_and_a_half_forward():
 
 
 # ---- optimizer state and params ------------------------------------------------------------------------------
-def test_adam_state_is_two_fp32_tensors_per_param(resnet18):
+def test_adam_state_is_two_fp32_moments_and_an_fp32_master_copy_per_param(resnet18):
+    # fp16 parameters (mixed precision): Adam's m and v plus the fp32 master copy, 12 bytes per parameter (ZeRO's
+    # K = 12, Rajbhandari et al. 2020)
     fwd, g = resnet18
     assert g.params == fwd.params == RESNET18_PARAMS
     assert g.meta["optimizer"] == "adam"
-    assert g.meta["optimizer_state_bytes"] == 2 * RESNET18_PARAMS * 4 == 93_516_096
+    assert g.meta["optimizer_state_bytes"] == 3 * RESNET18_PARAMS * 4 == 140_274_144
     assert g.meta["gradient_bytes"] == RESNET18_PARAMS * 2  # one fp16 gradient per parameter
     step = g["fc.weight.step"]
     assert step.kind is OpKind.OPTIMIZER and step.inputs == ("fc.grad_weight",)
-    assert [w.name for w in step.weights] == ["fc.weight", "fc.weight.adam_m", "fc.weight.adam_v"]
-    assert [(w.role, w.dtype) for w in step.weights[1:]] == [("state", "fp32")] * 2
+    assert [w.name for w in step.weights] == ["fc.weight", "fc.weight.adam_m", "fc.weight.adam_v", "fc.weight.master"]
+    assert [(w.role, w.dtype) for w in step.weights[1:]] == [("state", "fp32")] * 3
     assert step.weights[0] == fwd["fc"].weights[0]
     assert step.out_shape == (1000, 512)
     assert step.vector_elems == step.flops == 10 * 1000 * 512
-    assert step.attrs["state_bytes"] == 2 * 1000 * 512 * 4 and step.attrs["fn"] == "adam"
+    assert step.attrs["state_bytes"] == 3 * 1000 * 512 * 4 and step.attrs["fn"] == "adam"
 
 
-@pytest.mark.parametrize(("optimizer", "states", "per_elem"), [("sgd", 0, 2), ("momentum", 1, 4)])
+@pytest.mark.parametrize(("optimizer", "states", "per_elem"), [("sgd", 1, 2), ("momentum", 2, 4)])
 def test_sgd_and_momentum_state(optimizer, states, per_elem):
+    # fp16 parameters: the optimizer's own fp32 state (sgd none, momentum one) plus the fp32 master copy
     g = build_workload("resnet18", {"mode": "training", "optimizer": optimizer})
     assert g.meta["optimizer_state_bytes"] == states * RESNET18_PARAMS * 4
     steps = [op for op in g if op.kind is OpKind.OPTIMIZER]
     assert all(len(op.weights) == 1 + states for op in steps)
-    if states:
+    assert g["conv1.weight.step"].weights[-1].name == "conv1.weight.master"
+    if optimizer == "momentum":
         assert g["conv1.weight.step"].weights[1].name == "conv1.weight.momentum"
     assert sum(op.vector_elems for op in steps) == per_elem * RESNET18_PARAMS
     assert g.params == RESNET18_PARAMS
@@ -164,7 +168,7 @@ def test_training_graph_of_each_workload(name, params):
     steps = [op for op in g if op.kind is OpKind.OPTIMIZER]
     assert sorted(op.attrs["param"] for op in steps) == sorted(unique)
     assert all(op.name == f"{op.attrs['param']}.step" for op in steps)
-    assert g.meta["optimizer_state_bytes"] == 2 * fwd.params * 4
+    assert g.meta["optimizer_state_bytes"] == 3 * fwd.params * 4  # fp16 params: Adam's m, v and the master copy
     assert g.meta["gradient_bytes"] == fwd.weight_bytes
 
 
@@ -233,8 +237,8 @@ def test_stashed_tensors_of_the_mlp():
     assert g.meta["stashed"] == ["fc1", "fc2", "input"]
     assert g.meta["stashed_activation_bytes"] == (3 * 8 + 3 * 4 + 3 * 2) * 2
     assert g.meta["mode"] == "training" and g.meta["optimizer"] == "adam"
-    # params: fc1 8·4 + 4, fc2 4·2 + 2 = 46; Adam: 2 fp32 states each
-    assert g.params == 46 and g.meta["optimizer_state_bytes"] == 46 * 8
+    # params: fc1 8·4 + 4, fc2 4·2 + 2 = 46; Adam: 2 fp32 states each, and the fp16 params' fp32 master copy
+    assert g.params == 46 and g.meta["optimizer_state_bytes"] == 46 * 12
     assert [op.name for op in g if op.kind is OpKind.OPTIMIZER] == [
         "fc1.weight.step", "fc1.bias.step", "fc2.weight.step", "fc2.bias.step"]
 
@@ -263,7 +267,7 @@ def test_unknown_optimizer_in_pass():
 def test_registry_builds_training_with_sgd():
     g = build_workload("resnet18", {"mode": "training", "optimizer": "sgd"})
     assert g.meta["mode"] == "training" and g.meta["optimizer"] == "sgd"
-    assert g.meta["optimizer_state_bytes"] == 0
+    assert g.meta["optimizer_state_bytes"] == 4 * RESNET18_PARAMS  # SGD keeps none: only the fp32 master copy
     assert all(op.fn == "sgd" for op in g if op.kind is OpKind.OPTIMIZER)
     assert math.isclose(g.macs / build_workload("resnet18", {}).macs, 3, rel_tol=0.05)
 
@@ -294,7 +298,7 @@ def test_a_training_prefill_fills_no_kv_cache(model):
 
 def test_distributed_optimizer_keeps_a_shard_of_adams_state_and_moves_the_all_reduces_bytes():
     # dgx-a100 (8 chips) at tensor parallel 2: dp = 4 data-parallel ranks. Megatron's distributed optimizer (ZeRO-1)
-    # keeps ⌈numel / 4⌉ of Adam's two fp32 states per parameter (8 bytes per element) and does a quarter of the
+    # keeps ⌈numel / 4⌉ of Adam's two fp32 states and the fp32 master copy (12 bytes per element) and does a quarter of the
     # step's work; a ring reduce-scatter of the fp16 gradient plus an all-gather of the fp16 parameter send
     # (3/4)·G + (3/4)·P = 2·(3/4)·G bytes, what the ring all-reduce of the gradient sent
     from accelsim import api
@@ -306,8 +310,8 @@ def test_distributed_optimizer_keeps_a_shard_of_adams_state_and_moves_the_all_re
     params = [next(w for w in o.weights if w.role == "param") for o in steps]
     plain, zero = (api.simulate(wl, "dgx-a100", options={"distributed_optimizer": d}, plots=False).to_dict()
                    for d in (False, True))
-    assert plain["memory"]["hbm"]["optimizer_states"] == sum(8 * w.numel for w in params)
-    assert zero["memory"]["hbm"]["optimizer_states"] == sum(8 * -(-w.numel // 4) for w in params)
+    assert plain["memory"]["hbm"]["optimizer_states"] == sum(12 * w.numel for w in params)
+    assert zero["memory"]["hbm"]["optimizer_states"] == sum(12 * -(-w.numel // 4) for w in params)
     def steps_of(r):
         return {o["name"]: o for o in r["ops"] if o["kind"] == "optimizer"}
 

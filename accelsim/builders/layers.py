@@ -31,7 +31,7 @@ Counting conventions (per op; ``Graph`` sums them):
   norm that reads a convolution's output directly records ``follows`` = that conv's name (the mapper may fold it).
 
 Dropout is the identity at inference: :meth:`GraphBuilder.dropout` appends nothing and returns its input. A builder
-that builds a training graph sets ``training`` (the ``gpt`` builder does), and dropout then appends PyTorch's
+that builds a training graph sets ``training`` (``gpt``, ``gpt2`` and BERT do), and dropout then appends PyTorch's
 training dropout: a keep-mask and the masked input (see the method).
 Impossible shapes raise :class:`~accelsim.errors.WorkloadError` naming the layer and the value.
 """

@@ -121,10 +121,11 @@ Transformer Models")
   4× forward for the layers instead of 3×).
 
 Meta of the result: the forward's, plus ``mode`` "training", ``optimizer``, ``recompute``, ``gradient_bytes`` (Σ parameter bytes:
-one gradient per parameter), ``optimizer_state_bytes`` (Σ state bytes: Adam 2 × params × 4 B, 3 × with 16-bit params), ``stashed`` (sorted
-names of the forward tensors, op outputs or graph inputs, that backward ops read, directly or through views: what
-the forward pass must keep for the backward pass; a view read is resolved to the tensors it aliases, so every name
-is a physical tensor) and ``stashed_activation_bytes`` (Σ bytes of ``stashed``). ``params`` equals the forward's.
+one gradient per parameter), ``optimizer_state_bytes`` (Σ state bytes: Adam 2 × params × 4 B, 3 × with 16-bit
+params), ``stashed`` (sorted names of the forward tensors, op outputs or graph inputs, that backward ops read,
+directly or through views: what the forward pass must keep for the backward pass; a view read is resolved to the
+tensors it aliases, so every name is a physical tensor) and ``stashed_activation_bytes`` (Σ bytes of ``stashed``).
+``params`` equals the forward's.
 """
 
 from __future__ import annotations
@@ -198,9 +199,10 @@ def shard_optimizer(graph: Graph, shards: int) -> Graph:
         if op.kind is OpKind.OPTIMIZER:
             weights = tuple(replace(w, shape=(-(-w.numel // shards),)) if w.role == "state" else w
                             for w in op.weights)
-            state_bytes += sum(w.nbytes(op.dtype) for w in weights if w.role == "state")
+            share = sum(w.nbytes(op.dtype) for w in weights if w.role == "state")
+            state_bytes += share
             op = replace(op, weights=weights, vector_elems=-(-op.vector_elems // shards),
-                         flops=-(-op.flops // shards), attrs={**op.attrs, "shards": shards})
+                         flops=-(-op.flops // shards), attrs={**op.attrs, "shards": shards, "state_bytes": share})
         ops.append(op)
     return Graph(graph.name, ops, graph.inputs, meta={**graph.meta, "optimizer_state_bytes": state_bytes,
                                                        "optimizer_shards": shards})

@@ -228,7 +228,6 @@ class GptParams(DropoutParams, SequenceParallelParams):
         decode = self.phase == "decode"
         if (decode or self.decode_steps) and self.pipeline_parallel > 1:
             raise ValueError("decode is simulated without pipeline stages: pipeline_parallel must be 1")
-
         need = (self.kv_len if decode else self.seq_len) + max(self.decode_steps, int(decode))  # positions used
         if need > self.positions:
             raise ValueError(f"positions up to {need - 1} exceed the {self.positions} learned positions (set "

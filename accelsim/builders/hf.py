@@ -126,13 +126,13 @@ def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache
     return b.multihead_attention(h, heads=lm.heads, kv_heads=lm.kv_heads, head_dim=lm.head_dim, bias=lm.bias,
                                  fused_qkv=fused_qkv, names=names, rope=lm.rope, causal=True, fused=_fused(p),
                                  cache=cache, window=lm.window(i), softcap=lm.attn_softcap is not None,
-                                 qk_norm=lm.eps if lm.qk_norm else None)
+                                 qk_norm=lm.eps if lm.qk_norm else None, dropout=lm.attn_dropout)
 
 
 def _mlp(b: TransformerBuilder, lm: LM, h: str) -> str:
     if not lm.gated:
         names = ("c_fc", "c_proj") if lm.style == "gpt2" else ("fc1", "fc2")
-        return b.mlp(h, lm.ffn, lm.act, bias=lm.mlp_bias, names=names)
+        return b.mlp(h, lm.ffn, lm.act, bias=lm.mlp_bias, names=names, act_dropout=lm.act_dropout)
     h = b._tp_in(h)  # sequence parallelism: the token shards gathered
     if not lm.fused_gate_up:
         width = b._tp_hidden(lm.ffn)
@@ -174,8 +174,13 @@ def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfPara
     ln1, ln2 = ("self_attn_layer_norm", "final_layer_norm") if lm.style == "opt" else (
         ("ln_1", "ln_2") if lm.style == "gpt2" else ("input_layernorm", "post_attention_layernorm"))
     h = _norm(b, lm, x, ln1)
-    with b.scope("attn" if lm.style == "gpt2" else "self_attn"):
+    gpt2 = lm.style == "gpt2"
+    with b.scope("attn" if gpt2 else "self_attn"):
         a = _attention(b, lm, h, i, p, cache)
+        if gpt2:  # training dropout of the attention output: GPT-2's attn.resid_dropout
+            a = b.dropout(a, lm.resid_dropout, name="resid_dropout")
+    if not gpt2:  # Phi-3's resid_attn_dropout, OPT's dropout after self_attn
+        a = b.dropout(a, lm.resid_dropout, name="resid_attn_dropout")
     if lm.sandwich_norms:  # Gemma-2: norm the attention output, then a pre-feed-forward norm
         a = _norm(b, lm, a, "post_attention_layernorm")
         x = b.add(x, a, name="add_attn")
@@ -184,6 +189,8 @@ def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfPara
     else:
         x = b.add(x, a, name="add_attn")
         m = _ffn(b, lm, _norm(b, lm, x, ln2), i, prefix, p)
+    # training dropout of the MLP output: GPT-2's mlp.dropout, Phi-3's resid_mlp_dropout, OPT's after fc2
+    m = b.dropout(m, lm.resid_dropout, name="mlp.dropout" if gpt2 else "resid_mlp_dropout")
     return b.add(x, m, name="add_mlp")
 
 
@@ -224,12 +231,15 @@ def _graph(p: HfParams, lm: LM) -> Graph:
                             f"positions")
     b = TransformerBuilder(p.model_name(), {"input": (p.batch, q_len)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     b.sp = p.sequence_parallel
+    b.training = p.mode == "training"  # the config's dropout rates then cost (hfconfig.LM)
     scope, layers = _prefix(lm)
     # a training pass over a prompt fills no KV cache (a decode step still reads its cache)
     cache = None if p.mode == "training" and not decode else KVCache(past=past)
     with b.scope(scope):
         x, table = _embed(b, lm, q_len, past)
         x = b.sequence_scatter(x, name="sequence_scatter")
+        # training dropout of the embeddings: GPT-2's drop, Phi-3's embed_dropout (OPT has none)
+        x = b.dropout(x, lm.embd_dropout, name="drop" if lm.style == "gpt2" else "embed_dropout")
         for i in range(lm.layers):
             with b.scope(f"{layers}.{i}"):
                 x = _layer(b, lm, x, i, f"{scope}.{layers}.{i}", p, cache)

@@ -3,8 +3,10 @@
 Each supported ``architectures`` entry has a reader that takes the fields ``transformers`` reads for that class
 (with its defaults) and refuses anything else: a field no reader knows, a value outside what the builder models
 (an activation, a bias flag, a RoPE scaling type), or an unknown architecture is a ``ValueError`` naming the
-field, never a silently different model. Fields with no effect on the op graph (token ids, dropout, initialiser
-ranges, RoPE θ and scaling, versions) are accepted and ignored (:data:`IGNORED`).
+field, never a silently different model. Fields with no effect on the op graph (token ids, initialiser ranges, RoPE
+θ and scaling, versions) are accepted and ignored (:data:`IGNORED`); the dropout rates a class's modeling code
+applies are read (with its defaults: OPT's ``dropout`` 0.1, GPT-2's three ``*_pdrop`` 0.1, the others 0) and take
+effect in training graphs only; the others are ignored.
 
 Readers: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MixtralForCausalLM,
 Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, Gemma2ForCausalLM, Phi3ForCausalLM (``transformers`` 4.4x ``configuration_*.py`` defaults), OPTForCausalLM and
@@ -83,6 +85,12 @@ class LM:
     proj_dim: int = 0  # OPT's word_embed_proj_dim when ≠ hidden (project_in / project_out)
     style: str = "llama"  # module names: llama, phi3, opt, gpt2
     moe: MoE | None = None
+    # training dropout rates (transformers applies them only in training): the attention probabilities, each
+    # attention and MLP output before its residual add, the embeddings, the MLP's activation
+    attn_dropout: float = 0.0
+    resid_dropout: float = 0.0
+    embd_dropout: float = 0.0
+    act_dropout: float = 0.0
 
     def window(self, layer: int) -> int:
         """Layer ``layer``'s sliding window (0: global attention)."""
@@ -143,6 +151,13 @@ class _Reader:
         """A number that may be null (None then); absent is ``default``."""
         value = self._get(key, default)
         return None if value is None else self.float(key, default)
+
+    def prob(self, key: str, default: float) -> float:
+        """A dropout rate: a number in [0, 1)."""
+        value = self.float(key, default)
+        if value >= 1:
+            raise ValueError(f"{key}: expected a dropout rate in [0, 1) (got {value!r})")
+        return value
 
     def bool(self, key: str, default: bool) -> bool:
         value = self._get(key, default)
@@ -220,7 +235,8 @@ def _llama_like(r: _Reader, *, window_key: bool, qkv_bias: bool = False, tie: bo
         bias = r.bool("attention_bias", False)
     out = dict(vocab=r.int("vocab_size"), hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
                head_dim=head_dim, eps=r.float("rms_norm_eps", 1e-6), act=r.choice("hidden_act", "silu", _SILU),
-               bias=(bias, bias, bias, bias and o_bias), tied=r.bool("tie_word_embeddings", tie), qk_norm=qwen3)
+               bias=(bias, bias, bias, bias and o_bias), tied=r.bool("tie_word_embeddings", tie), qk_norm=qwen3,
+               attn_dropout=r.prob("attention_dropout", 0.0))
     if r.arch == "LlamaForCausalLM":
         out["mlp_bias"] = r.bool("mlp_bias", False)
         r.int("pretraining_tp", 1)
@@ -288,7 +304,8 @@ def _gemma2(r: _Reader) -> LM:
               tied=r.bool("tie_word_embeddings", True),
               windows=tuple(0 if i % 2 else window for i in range(layers)),  # even layers local, odd global
               attn_softcap=r.opt_float("attn_logit_softcapping", 50.0),
-              final_softcap=r.opt_float("final_logit_softcapping", 30.0), sandwich_norms=True, embed_scale=True)
+              final_softcap=r.opt_float("final_logit_softcapping", 30.0), sandwich_norms=True, embed_scale=True,
+              attn_dropout=r.prob("attention_dropout", 0.0))
 
 
 def _phi3(r: _Reader) -> LM:
@@ -301,7 +318,9 @@ def _phi3(r: _Reader) -> LM:
     return LM(r.arch, vocab=r.int("vocab_size", 32064), hidden=hidden, layers=layers, heads=heads,
               kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size"), eps=r.float("rms_norm_eps", 1e-5),
               act=r.choice("hidden_act", "silu", _SILU), tied=r.bool("tie_word_embeddings", False),
-              windows=(window,) * layers if window else (), fused_qkv=True, fused_gate_up=True, style="phi3")
+              windows=(window,) * layers if window else (), fused_qkv=True, fused_gate_up=True, style="phi3",
+              attn_dropout=r.prob("attention_dropout", 0.0), resid_dropout=r.prob("resid_pdrop", 0.0),
+              embd_dropout=r.prob("embd_pdrop", 0.0))
 
 
 def _opt(r: _Reader) -> LM:
@@ -319,7 +338,8 @@ def _opt(r: _Reader) -> LM:
               act=r.choice("activation_function", "relu", {"relu": "relu", "gelu": "gelu"}), gated=False,
               bias=(bias,) * 4, mlp_bias=bias, tied=r.bool("tie_word_embeddings", True), rope=False,
               max_positions=r.int("max_position_embeddings", 2048), position_offset=2,
-              proj_dim=proj if proj != hidden else 0, style="opt")
+              proj_dim=proj if proj != hidden else 0, style="opt", attn_dropout=r.prob("attention_dropout", 0.0),
+              resid_dropout=r.prob("dropout", 0.1), act_dropout=r.prob("activation_dropout", 0.0))
 
 
 def _gpt2(r: _Reader) -> LM:
@@ -333,7 +353,9 @@ def _gpt2(r: _Reader) -> LM:
               eps=r.float("layer_norm_epsilon", 1e-5), norm="layernorm",
               act=r.choice("activation_function", "gelu_new", {"gelu_new": "gelu", "gelu": "gelu", "relu": "relu"}),
               gated=False, bias=(True,) * 4, mlp_bias=True, tied=r.bool("tie_word_embeddings", True), rope=False,
-              max_positions=r.int("n_positions", 1024), fused_qkv=True, style="gpt2")
+              max_positions=r.int("n_positions", 1024), fused_qkv=True, style="gpt2",
+              attn_dropout=r.prob("attn_pdrop", 0.1), resid_dropout=r.prob("resid_pdrop", 0.1),
+              embd_dropout=r.prob("embd_pdrop", 0.1))
 
 
 READERS: dict[str, Callable[[_Reader], LM]] = {

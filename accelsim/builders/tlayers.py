@@ -363,11 +363,13 @@ class TransformerBuilder(GraphBuilder):
 
     # ---- MLPs -------------------------------------------------------------------------------------------
     def mlp(self, x: str, hidden: int, act: str = "gelu", bias: bool = True, names: Sequence[str] = ("fc1", "fc2"),
-            act_name: str = "act", out_features: int | None = None) -> str:
-        """Linear → activation → linear (back to the input width unless ``out_features``)."""
+            act_name: str = "act", out_features: int | None = None, act_dropout: float = 0.0) -> str:
+        """Linear → activation [→ training dropout ``activation_dropout``] → linear (back to the input width unless
+        ``out_features``)."""
         out = out_features or self.shape(x)[-1]
         x = self._tp_in(x)
         h = self.activation(self.linear(x, self._tp_hidden(hidden), bias=bias, name=names[0]), act, name=act_name)
+        h = self.dropout(h, act_dropout, name="activation_dropout")
         return self._tp_out(self.linear(h, out, bias=bias, name=names[1]))
 
     def swiglu_mlp(self, x: str, hidden: int, bias: bool = False) -> str:

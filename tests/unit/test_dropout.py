@@ -100,3 +100,49 @@ def test_bert_has_hfs_dropouts_in_training():
     probs = [o for o in drops if o.name.endswith("attention.attention_dropout")]
     assert len(probs) == 12 and all(o.out_shape == (2, 12, 128, 128) for o in probs)
     assert not [o for o in build_workload("bert_base", {"seq_len": 128, "batch": 2}).ops if o.fn == "dropout"]
+
+
+def _hf(config: dict, **kw):
+    from accelsim.builders.build import build_graph
+    from accelsim.config import load_workload
+
+    return build_graph(load_workload({"model": "hf", "config": config, "mode": "training", "seq_len": 64,
+                                      "dtype": "fp16", **kw}))
+
+
+def test_hf_gpt2_trains_with_the_same_dropouts_as_the_gpt2_builder():
+    # GPT2Config's defaults: embd_pdrop, attn_pdrop, resid_pdrop 0.1 each: the embeddings, and per layer the
+    # probabilities, the attention output and the MLP output: 1 + 3 per layer, and the layer keeps sbh(34 + 5as/h)
+    def stash(layers: int) -> int:
+        return _hf({"architectures": ["GPT2LMHeadModel"], "n_layer": layers}).meta["stashed_activation_bytes"]
+
+    g = _hf({"architectures": ["GPT2LMHeadModel"], "n_layer": 2})
+    assert len([o for o in g.ops if o.fn == "dropout" and o.phase == "forward"]) == 1 + 3 * 2
+    s, b, h, a = 64, 1, 768, 12
+    assert stash(2) - stash(1) == s * b * h * 34 + 5 * a * s * s * b
+
+
+def test_hf_dropout_rates_follow_each_class_and_its_defaults():
+    # OPTConfig: dropout 0.1 after self_attn and after fc2, attention_dropout and activation_dropout 0.0, no
+    # embedding dropout; LlamaConfig: attention_dropout 0.0 (none), set it and the probabilities get one per layer
+    opt = {"architectures": ["OPTForCausalLM"], "hidden_size": 256, "num_attention_heads": 4, "num_hidden_layers": 2,
+           "ffn_dim": 1024, "vocab_size": 1000}
+    llama = {"architectures": ["LlamaForCausalLM"], "hidden_size": 256, "num_attention_heads": 4,
+             "num_hidden_layers": 2, "intermediate_size": 512, "vocab_size": 1000}
+
+    def drops(config: dict, **kw) -> list[str]:
+        return [o.name.rsplit(".", 1)[-1] for o in _hf(config, **kw).ops if o.fn == "dropout" and o.phase == "forward"]
+
+    assert drops(opt) == ["resid_attn_dropout", "resid_mlp_dropout"] * 2
+    assert drops({**opt, "activation_dropout": 0.1}).count("activation_dropout") == 2
+    assert drops(llama) == []
+    assert drops({**llama, "attention_dropout": 0.1}) == ["attention_dropout"] * 2
+    assert drops(llama, mode="inference") == drops(opt, mode="inference") == []
+
+
+def test_hf_refuses_a_dropout_rate_of_one():
+    from accelsim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"dropout: expected a dropout rate in \[0, 1\)"):
+        _hf({"architectures": ["OPTForCausalLM"], "hidden_size": 256, "num_attention_heads": 4,
+             "num_hidden_layers": 1, "ffn_dim": 1024, "vocab_size": 1000, "dropout": 1.0})

@@ -637,6 +637,30 @@ class NcclTuning(_Model):
         return min(NCCL_MAX_CHANNELS, 2 * self.channels)
 
 
+class ScaleOut(_Model):
+    """The network between nodes (InfiniBand, Ethernet), for collectives and sends whose chips are in different
+    nodes: each chip sends through its own NIC ``bandwidth`` bytes/s per direction at ``efficiency``, and each step
+    of a ring (or a send) costs ``latency``. A collective across nodes is priced as a ring over its chips bound by
+    the NICs (the formula of :class:`Interconnect`, ring topology), as Calculon prices its network tiers."""
+
+    kind: str = ""
+    bandwidth: BytesPerSecond
+    latency: Seconds = 0.0
+    efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0
+
+    def collective_seconds(self, collective: str, nbytes: int, chips: int) -> float:
+        """A ring ``collective`` of ``nbytes`` (nccl-tests' size) over ``chips``: all-reduce 2(N−1)/N · bytes /
+        (bandwidth · efficiency) + 2(N−1) latencies; all-gather, reduce-scatter and all-to-all half of each."""
+        if chips <= 1 or nbytes <= 0:
+            return 0.0
+        halves = 2 if collective == "all_reduce" else 1
+        return halves * ((chips - 1) / chips * nbytes / (self.bandwidth * self.efficiency) + (chips - 1) * self.latency)
+
+    def send_seconds(self, nbytes: float) -> float:
+        """One point-to-point send across nodes: ``latency`` + bytes / (bandwidth · efficiency)."""
+        return self.latency + nbytes / (self.bandwidth * self.efficiency)
+
+
 class Interconnect(_Model):
     """The links between chips. ``collective`` prices a collective: ``formula`` (the default): each chip sends
     ``bandwidth`` bytes/s per direction at ``efficiency``, each step costs ``latency``, ``topology`` ring (2(N−1)
@@ -653,12 +677,23 @@ class Interconnect(_Model):
     nccl: NcclTuning | None = None
     energy_per_bit: PicojoulesPerBit | None = None  # pJ per bit a chip sends over the links
     area: SquareMm | None = None  # mm² of the links' PHYs on one chip
+    # the chips these links join into one node (None: all of the arch's), and the network between nodes
+    node_chips: PositiveInt | None = None
+    scale_out: ScaleOut | None = None
 
     @model_validator(mode="after")
     def _nccl_needs_its_node(self) -> Interconnect:
         if self.collective == "nccl" and self.nccl is None:
             raise ValueError("collective 'nccl' needs 'nccl' (generation, channels, channel_bandwidth)")
+        if (self.node_chips is None) != (self.scale_out is None):
+            raise ValueError("node_chips and scale_out go together: the chips of one node, and the network "
+                             "between nodes")
         return self
+
+    def crosses_nodes(self, extent: int) -> bool:
+        """Whether a group of chips spread over ``extent`` consecutive chips (Megatron's rank order) spans more
+        than one node and so runs over ``scale_out``."""
+        return self.node_chips is not None and extent > self.node_chips
 
     def all_reduce_seconds(self, nbytes: int, chips: int) -> float:
         """Time of an all-reduce of ``nbytes`` over ``chips`` on an idle network. Formula: reduce-scatter +

@@ -30,6 +30,11 @@ node: reduce up, broadcast down) 2 x size, NVLS (1 + 1/n) x size (each chip's sh
 reads and writes, times NVLS's switch efficiency), all-to-all (n-1)/n x size to its peers (times the mean hop
 distance on a ring). ``efficiency`` is the link's application-level fraction of its line rate under NCCL's
 point-to-point transport (the presets cite it); no constant here is fitted to measurements.
+
+A multi-node arch (``interconnect.node_chips`` and ``scale_out``) runs a collective whose chips span more than one
+node (``extent``: the consecutive chips its group is spread over, in Megatron's rank order, tensor parallel
+innermost, then data parallel, then pipeline stages) on the scale-out network instead, as a ring bound by each
+chip's NIC (:class:`accelsim.hardware.ScaleOut`).
 """
 
 from __future__ import annotations
@@ -177,18 +182,23 @@ def choose(ic: Interconnect, kind: str, nbytes: int, group: int, *, algorithm: s
     return best[1]
 
 
-def seconds(arch: Arch, kind: str, nbytes: int, group: int) -> float:
-    """Time of one ``kind`` collective of ``nbytes`` (per chip) over ``group`` chips of ``arch``."""
-    return _price(arch, kind, nbytes, group)[0]
+def seconds(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None) -> float:
+    """Time of one ``kind`` collective of ``nbytes`` (per chip) over ``group`` chips of ``arch`` spread over
+    ``extent`` consecutive chips (default ``group``)."""
+    return _price(arch, kind, nbytes, group, extent)[0]
 
 
-def _price(arch: Arch, kind: str, nbytes: int, group: int) -> tuple[float, float]:
-    """(seconds, bytes each chip sends) under the interconnect's ``collective`` mode."""
+def _price(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None) -> tuple[float, float]:
+    """(seconds, bytes each chip sends) under the interconnect's ``collective`` mode; across nodes (``extent``
+    chips, default ``group``, more than a node holds) as a ring on the scale-out network
+    (:meth:`accelsim.hardware.ScaleOut.collective_seconds`)."""
     ic = arch.interconnect
     if kind not in KINDS:
         raise ValueError(f"unknown collective {kind!r}; known: {', '.join(KINDS)}")
     if ic is None or group <= 1 or nbytes <= 0:
         return 0.0, 0.0
+    if ic.scale_out is not None and ic.crosses_nodes(extent or group):
+        return ic.scale_out.collective_seconds(kind, nbytes, group), wire_fraction(kind, group) * nbytes
     if ic.collective == "nccl":
         c = choose(ic, kind, nbytes, group)
         return c.seconds, c.wire_bytes
@@ -200,9 +210,10 @@ def _price(arch: Arch, kind: str, nbytes: int, group: int) -> tuple[float, float
     return ic.all_gather_seconds(nbytes, group), sent  # all-to-all sends the same (n-1)/n, a piece to each peer
 
 
-def price(arch: Arch, kind: str, nbytes: int, group: int) -> tuple[int, float, int]:
-    """(cycles, seconds, bytes each chip sends) of one ``kind`` collective of ``nbytes`` over ``group`` chips."""
-    s, sent = _price(arch, kind, nbytes, group)
+def price(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None) -> tuple[int, float, int]:
+    """(cycles, seconds, bytes each chip sends) of one ``kind`` collective of ``nbytes`` over ``group`` chips
+    spread over ``extent`` consecutive chips (default ``group``)."""
+    s, sent = _price(arch, kind, nbytes, group, extent)
     return math.ceil(s * arch.clock_hz), s, math.floor(sent)
 
 

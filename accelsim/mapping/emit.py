@@ -130,8 +130,10 @@ class Emitter:
     """Builds the task list op by op; keeps each unit's double-buffer stream and where each tensor is ready."""
 
     def __init__(self, ctx: Context, data_parallel: int, launch: Launch, max_tasks: int | None = None,
-                 budget_note: str = ""):
+                 budget_note: str = "", tensor_parallel: int = 1):
         self.ctx = ctx
+        # a data-parallel group's chips are tensor_parallel apart (Megatron's rank order: tensor parallel innermost)
+        self.dp_extent = data_parallel * tensor_parallel
         self.launch = launch
         self.host_start: list[int] | None = None  # the pass's first host task (step overhead, graph launch)
         self.max_tasks = max_tasks
@@ -161,10 +163,10 @@ class Emitter:
         return tid
 
     def all_reduce(self, op_i: int, nbytes: int, group: int, deps: list[int],
-                   kind: str = "all_reduce") -> tuple[int, float, int]:
-        """One link task: an all-reduce (or another collective ``kind``) of ``nbytes`` over ``group`` chips;
-        (task id, seconds, bytes sent)."""
-        cycles, seconds, sent = collective.price(self.ctx.arch, kind, nbytes, group)
+                   kind: str = "all_reduce", extent: int | None = None) -> tuple[int, float, int]:
+        """One link task: an all-reduce (or another collective ``kind``) of ``nbytes`` over ``group`` chips
+        spread over ``extent`` consecutive chips (default ``group``); (task id, seconds, bytes sent)."""
+        cycles, seconds, sent = collective.price(self.ctx.arch, kind, nbytes, group, extent)
         return self.add(op_i, TaskKind.LOAD, self.unit_of[LINK], cycles, deps, sent, LINK), seconds, sent
 
     def producers(self, p: Plan) -> list[int]:
@@ -225,7 +227,7 @@ class Emitter:
             # pass (later layers' gradients are ready first) unless the link is the limit
             grad = sum(math.prod(s) for s in op.in_shapes) * op.elem_bytes
             kind = "reduce_scatter" if sharded else "all_reduce"
-            tid, seconds, sent = self.all_reduce(p.index, grad, self.dp, producers, kind)
+            tid, seconds, sent = self.all_reduce(p.index, grad, self.dp, producers, kind, self.dp_extent)
             producers = [tid]
             level_bytes[LINK] = sent
             details[f"{kind}_s"] = seconds
@@ -238,7 +240,7 @@ class Emitter:
         ends = [last_store.get(u, c) for u, c in last_compute.items()]
         if sharded:  # the updated shards all-gathered: every rank's whole parameter (in the model's dtype)
             param = sum(w.nbytes(op.dtype) for w in op.weights if w.role == "param")
-            tid, seconds, sent = self.all_reduce(p.index, param, self.dp, ends, "all_gather")
+            tid, seconds, sent = self.all_reduce(p.index, param, self.dp, ends, "all_gather", self.dp_extent)
             ends = [tid]
             level_bytes[LINK] = level_bytes.get(LINK, 0) + sent
             details["all_gather_s"] = seconds

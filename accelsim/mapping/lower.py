@@ -49,7 +49,8 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     budget = options.memory_budget or default_memory_budget()
     emitter = Emitter(ctx, data_parallel(graph, arch), launch,
                       max_tasks=budget // TASK_BYTES,
-                      budget_note=f"options.memory_budget ({budget:,} B at ~{TASK_BYTES} B a task) holds")
+                      budget_note=f"options.memory_budget ({budget:,} B at ~{TASK_BYTES} B a task) holds",
+                      tensor_parallel=graph.info.tensor_parallel)
     mappings: list[OpMapping] = []
     by_name: dict[str, OpMapping] = {}
     for p in plans:

@@ -13,7 +13,8 @@ time measured, not assumed equal:
 * ``p2p``: the activation sends (and gradient sends back) that the fill and drain wait for, 2·(P·v − 1) of them in
   training (P·v − 1 in inference), each ``interconnect.latency`` + bytes / (bandwidth · efficiency), bytes = one
   micro-batch's hidden states / tensor_parallel (Megatron's scatter/gather of the send across the tensor-parallel
-  ranks); the steady state's sends overlap compute.
+  ranks); on a multi-node arch the boundaries between nodes send over the scale-out network instead
+  (:func:`p2p_seconds`); the steady state's sends overlap compute.
 
 The report covers the pipeline (P chips of one tensor-parallel rank of one data-parallel replica) for the
 iteration. ``ops`` holds the ops of every distinct simulated stage (tagged ``stage``; the middle stage stands for
@@ -54,6 +55,24 @@ def _repeats(stage: Sampled, micro_batches: int, replicas: int) -> list[int]:
     """How many times an iteration of ``micro_batches`` over ``replicas`` stages like ``stage`` runs each op's
     one-micro-batch work: forward and backward ops once per micro-batch, optimizer ops once."""
     return [replicas * (1 if phase == "optimizer" else micro_batches) for phase in stage.shown.phase_of_op]
+
+
+def p2p_seconds(arch: Arch, nbytes: float, tp: int, pp: int) -> float:
+    """Seconds of one activation (or gradient) send between adjacent stages, on the average over the P − 1 stage
+    boundaries. Stage k's chips start at k · tp · dp (Megatron's rank order: tensor parallel innermost, then data
+    parallel, then the stages); a boundary whose two first chips are in different nodes (``interconnect.
+    node_chips``) sends over the scale-out network, the others over the node's links. No interconnect (one chip,
+    P = 1): 0."""
+    ic = arch.interconnect
+    if ic is None:
+        return 0.0
+    intra = ic.send_seconds(nbytes)
+    if ic.scale_out is None or ic.node_chips is None or pp < 2:
+        return intra
+    stride = tp * max(arch.chips // (tp * pp), 1)
+    crossing = sum(k * stride // ic.node_chips != (k + 1) * stride // ic.node_chips for k in range(pp - 1))
+    share = crossing / (pp - 1)
+    return share * ic.scale_out.send_seconds(nbytes) + (1 - share) * intra
 
 
 def schedule_cycles(per_micro: Sequence[float], micro_batches: int, interleave: int) -> float:
@@ -102,7 +121,7 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     v = int(params.get("pipeline_interleave", 1))
     send = int(params.get("batch", 1)) * int(params["seq_len"]) * int(params["hidden"]) * dtype_bytes(
         graph.meta.get("dtype") or arch.dtype) / tp
-    p2p_s = arch.interconnect.send_seconds(send) if arch.interconnect is not None else 0.0  # none: one chip, P = 1
+    p2p_s = p2p_seconds(arch, send, tp, pp)
     data = combine(simulated, pp, micro_batches=int(params.get("micro_batches", 1)), interleave=v,
                    p2p_cycles=p2p_s * arch.clock_hz, p2p_count=(2 if training else 1) * (pp * v - 1),
                    name=name or f"{workload.model}_{arch.name}")

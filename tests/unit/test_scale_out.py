@@ -1,0 +1,74 @@
+"""Several nodes (``interconnect.node_chips`` and ``scale_out``): collectives and pipeline sends whose chips are in
+different nodes run over the scale-out network, a ring bound by each chip's NIC. dgx-a100's figures are
+Calculon's a100_80g InfiniBand (25 GB/s a GPU, efficiency 0.9, 20 µs a step); a DGX node is 8 GPUs."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim import api
+from accelsim.builders.build import build_workload
+from accelsim.config import load_arch
+from accelsim.cost import collective
+
+IB_BW, IB_EFF, IB_LAT = 25e9, 0.9, 20e-6
+
+
+def _ring(kind: str, nbytes: int, n: int) -> float:
+    # by hand: each half of a ring collective sends (n−1)/n of the tensor through every NIC, in n − 1 steps
+    halves = 2 if kind == "all_reduce" else 1
+    return halves * ((n - 1) / n * nbytes / (IB_BW * IB_EFF) + (n - 1) * IB_LAT)
+
+
+def test_the_dgx_presets_name_their_node_and_its_network():
+    for name, bandwidth in (("dgx-a100", 25e9), ("dgx-h100", 50e9), ("dgx-h200", 50e9), ("dgx-b200", 50e9)):
+        ic = load_arch(name).interconnect
+        assert ic.node_chips == 8 and ic.scale_out.bandwidth == bandwidth
+
+
+@pytest.mark.parametrize("kind", ["all_reduce", "all_gather", "reduce_scatter"])
+def test_a_collective_over_two_nodes_runs_on_the_nics(kind):
+    arch = load_arch("dgx-a100").model_copy(update={"chips": 16})
+    size = 1 << 30
+    assert collective.seconds(arch, kind, size, 16) == pytest.approx(_ring(kind, size, 16))
+    # eight chips of one node keep NCCL's NVLink model (several times faster)
+    assert collective.seconds(arch, kind, size, 8) < _ring(kind, size, 8) / 4
+    # two chips 8 apart (a data-parallel pair of tensor-parallel 8) are in different nodes
+    assert collective.seconds(arch, kind, size, 2, extent=16) == pytest.approx(_ring(kind, size, 2))
+
+
+def test_the_collective_workload_spans_nodes_when_the_arch_has_more_chips_than_a_node():
+    size = 256 << 20
+    r = api.simulate({"model": "collective", "op": "all_reduce", "bytes": size}, {"base": "dgx-a100", "chips": 16},
+                     plots=False).to_dict()
+    op = next(o for o in r["ops"] if o["kind"] == "collective")
+    assert op["mapping"]["all_reduce_s"] == pytest.approx(_ring("all_reduce", size, 16))
+
+
+def test_data_parallel_gradients_cross_nodes_and_tensor_parallel_ones_do_not():
+    wl = {"model": "gpt", "mode": "training", "layers": 1, "hidden": 1024, "heads": 16, "seq_len": 256,
+          "tensor_parallel": 8}
+    r = api.simulate(wl, {"base": "dgx-a100", "chips": 16}, plots=False).to_dict()
+    numel = {f"{w.name}.step": w.numel for op in build_workload("gpt", {k: v for k, v in wl.items() if k != "model"})
+             for w in op.weights if w.role == "param"}
+    steps = [o for o in r["ops"] if o["kind"] == "optimizer"]
+    assert len(steps) == len(numel)
+    # data parallel 2, the pair 8 chips apart: each fp16 gradient all-reduced over the NICs, a ring of 2 sending
+    # 2·(1/2) of it
+    for o in steps:
+        grad = 2 * numel[o["name"]]
+        assert o["bytes"]["link"] == grad
+        assert o["mapping"]["all_reduce_s"] == pytest.approx(_ring("all_reduce", grad, 2), rel=1e-6)
+    tp = [o for o in r["ops"] if o["kind"] == "collective"]
+    assert tp and all(o["mapping"]["all_reduce_s"] < _ring("all_reduce", 2 * 256 * 1024, 8) / 4 for o in tp)
+
+
+def test_pipeline_stages_on_different_nodes_send_over_the_nics():
+    wl = {"model": "gpt", "mode": "training", "layers": 2, "hidden": 1024, "heads": 16, "seq_len": 256,
+          "tensor_parallel": 8, "pipeline_parallel": 2, "micro_batches": 2}
+    r = api.simulate(wl, {"base": "dgx-a100", "chips": 16}, plots=False).to_dict()
+    p = r["pipeline"]
+    send = 1 * 256 * 1024 * 2 / 8  # one micro-batch's hidden states in fp16, split over the 8 tensor ranks
+    # each stage is one node: its one boundary crosses; 2 · (P − 1) sends in training
+    assert p["p2p_transfers"] == 2
+    assert p["p2p_s"] == pytest.approx(2 * (IB_LAT + send / (IB_BW * IB_EFF)))

@@ -15,9 +15,9 @@ def plan_megatron(plan: FilePlan, network: str) -> FilePlan:
     Adam, tensor x pipeline parallel (interleaved 1F1B), micro-batches = global / (micro x dp), on the node preset
     with chips = the row's GPUs; compared with report ``seconds`` (one iteration)."""
     plan.compared = "iteration time (report seconds of the pipeline-parallel training run)"
-    plan.notes.append("Pipeline sends use the node's NVLink figures (no preset has Selene's InfiniBand); they "
-                      "are < 0.1 % of an iteration here. seq+sel is replayed as selective recomputation with "
-                      "sequence parallelism.")
+    plan.notes.append("Pipeline sends between nodes go over dgx-a100's InfiniBand (scale_out, Calculon's 25 GB/s a "
+                      "GPU); they are ~0.1 % of an iteration here. seq+sel is replayed as selective recomputation "
+                      "with sequence parallelism.")
     for r in read_rows(plan.path):
         key = f"{r['model']} {r['gpus']} GPUs TP{r['tp']} PP{r['pp']} {r['paper_mode']}"
         gpus, tp, pp, dp = (int(r[c]) for c in ("gpus", "tp", "pp", "dp"))

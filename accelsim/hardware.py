@@ -639,22 +639,26 @@ class NcclTuning(_Model):
 
 class ScaleOut(_Model):
     """The network between nodes (InfiniBand, Ethernet), for collectives and sends whose chips are in different
-    nodes: each chip sends through its own NIC ``bandwidth`` bytes/s per direction at ``efficiency``, and each step
-    of a ring (or a send) costs ``latency``. A collective across nodes is priced as a ring over its chips bound by
-    the NICs (the formula of :class:`Interconnect`, ring topology), as Calculon prices its network tiers."""
+    nodes: each chip sends through its own NIC ``bandwidth`` bytes/s per direction at ``efficiency`` (a DGX has one
+    NIC per GPU), and each step of a ring (or a send) costs ``latency``. A collective across nodes is a ring over its
+    chips, node after node: in every step each node sends one ring's share out of the node, so all of a chip's
+    2(N−1)/N · bytes (all-reduce) leave each node once, spread over the NICs of the group's chips in that node
+    (NCCL's rings, one per NIC); the formula of :class:`Interconnect` with those NICs' bandwidth."""
 
     kind: str = ""
     bandwidth: BytesPerSecond
     latency: Seconds = 0.0
     efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0
 
-    def collective_seconds(self, collective: str, nbytes: int, chips: int) -> float:
-        """A ring ``collective`` of ``nbytes`` (nccl-tests' size) over ``chips``: all-reduce 2(N−1)/N · bytes /
-        (bandwidth · efficiency) + 2(N−1) latencies; all-gather, reduce-scatter and all-to-all half of each."""
+    def collective_seconds(self, collective: str, nbytes: int, chips: int, per_node: int = 1) -> float:
+        """A ring ``collective`` of ``nbytes`` (nccl-tests' size) over ``chips``, ``per_node`` of them in each node:
+        all-reduce 2(N−1)/N · bytes / (per_node · bandwidth · efficiency) + 2(N−1) latencies; all-gather,
+        reduce-scatter and all-to-all half of each."""
         if chips <= 1 or nbytes <= 0:
             return 0.0
         halves = 2 if collective == "all_reduce" else 1
-        return halves * ((chips - 1) / chips * nbytes / (self.bandwidth * self.efficiency) + (chips - 1) * self.latency)
+        nics = max(per_node, 1) * self.bandwidth * self.efficiency
+        return halves * ((chips - 1) / chips * nbytes / nics + (chips - 1) * self.latency)
 
     def send_seconds(self, nbytes: float) -> float:
         """One point-to-point send across nodes: ``latency`` + bytes / (bandwidth · efficiency)."""
@@ -694,6 +698,11 @@ class Interconnect(_Model):
         """Whether a group of chips spread over ``extent`` consecutive chips (Megatron's rank order) spans more
         than one node and so runs over ``scale_out``."""
         return self.node_chips is not None and extent > self.node_chips
+
+    def per_node(self, group: int, extent: int) -> int:
+        """Chips of a ``group`` spread evenly over ``extent`` consecutive chips that sit in one node."""
+        nodes = -(-extent // self.node_chips) if self.node_chips else 1
+        return max(group // nodes, 1)
 
     def all_reduce_seconds(self, nbytes: int, chips: int) -> float:
         """Time of an all-reduce of ``nbytes`` over ``chips`` on an idle network. Formula: reduce-scatter +

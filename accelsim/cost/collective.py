@@ -33,8 +33,10 @@ point-to-point transport (the presets cite it); no constant here is fitted to me
 
 A multi-node arch (``interconnect.node_chips`` and ``scale_out``) runs a collective whose chips span more than one
 node (``extent``: the consecutive chips its group is spread over, in Megatron's rank order, tensor parallel
-innermost, then data parallel, then pipeline stages) on the scale-out network instead, as a ring bound by each
-chip's NIC (:class:`accelsim.hardware.ScaleOut`).
+innermost, then data parallel, then pipeline stages) on the scale-out network instead, as a ring whose traffic out
+of each node is spread over the NICs of the group's chips in that node (:class:`accelsim.hardware.ScaleOut`): 16
+GPUs of two DGX A100 nodes all-reduce at 8 × 25 GB/s × 0.9 = 180 GB/s of bus bandwidth, a data-parallel pair of
+tensor-parallel-8 ranks at one NIC's 22.5 GB/s.
 """
 
 from __future__ import annotations
@@ -198,7 +200,8 @@ def _price(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = 
     if ic is None or group <= 1 or nbytes <= 0:
         return 0.0, 0.0
     if ic.scale_out is not None and ic.crosses_nodes(extent or group):
-        return ic.scale_out.collective_seconds(kind, nbytes, group), wire_fraction(kind, group) * nbytes
+        per_node = ic.per_node(group, extent or group)
+        return ic.scale_out.collective_seconds(kind, nbytes, group, per_node), wire_fraction(kind, group) * nbytes
     if ic.collective == "nccl":
         c = choose(ic, kind, nbytes, group)
         return c.seconds, c.wire_bytes

@@ -40,6 +40,9 @@ def test_a_layer_keeps_korthikantis_sequence_parallel_share():
 def test_recomputation_with_sequence_parallelism():
     assert _layer_stash(recompute="selective") == 34 * SBH // T
     assert _layer_stash(recompute="full") == 2 * SBH // T  # the layer input's token shard, 16 bits
+    # without sequence parallelism (Korthikanti et al. Table 2): selective sbh·(10 + 24/t), full the whole input
+    assert _layer_stash(recompute="selective", sequence_parallel=False) == SBH * (10 + 24 // T)
+    assert _layer_stash(recompute="full", sequence_parallel=False) == 2 * SBH
 
 
 def test_each_block_gathers_then_reduce_scatters_and_the_backward_mirrors_it():

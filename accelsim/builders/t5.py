@@ -7,6 +7,10 @@ num_layers, vocab 32,128, 32 relative-position buckets; op and weight names foll
 
 * No biases anywhere; T5LayerNorm is an RMS norm with a weight only (NORM fn "rmsnorm"); the feed-forward is
   DenseReluDense (wi, ReLU, wo); pre-norm residual blocks; a final RMS norm per stack.
+* ``mode="training"``: ``dropout`` (T5Config's dropout_rate, 0.1) where modeling_t5 applies it, each a
+  GraphBuilder.dropout (a keep-mask and the masked tensor): each stack's embeddings and final norm output, the
+  attention probabilities (unfused), the feed-forward's activation, and every sub-layer's output before its
+  residual add.
 * One embedding table ``shared`` (vocab × d_model) for the encoder and decoder tokens and the tied LM head
   (``tie_word_embeddings``; the head's d_model^-0.5 rescale is one multiply per element and left out).
 * Relative position bias: the first block of each stack owns ``relative_attention_bias`` (32 buckets × heads);
@@ -44,16 +48,22 @@ class T5Params(WorkloadParams):
     tgt_len: PositiveInt = Field(128, description="Target tokens through the decoder, teacher-forced.")
     attention: Literal["unfused", "fused"] = Field(
         "unfused", description="'unfused': scores, softmax and context ops; 'fused': one ATTENTION op.")
+    dropout: float = Field(
+        0.1, ge=0, lt=1, description="Training only: T5Config's dropout_rate (0.1), applied where modeling_t5 "
+                                     "applies it: after each stack's embeddings and final norm, on the attention "
+                                     "probabilities (unfused), after the feed-forward's activation and on each "
+                                     "sub-layer's output before its residual add. 0: none.")
 
 
 def _attention(b: TransformerBuilder, x: str, kv: str, heads: int, d_kv: int, extra: Sequence[str], causal: bool,
-               fused: bool) -> str:
-    """q, k, v (no bias), heads, attention with the extra score terms, output projection o."""
+               fused: bool, dropout: float = 0.0) -> str:
+    """q, k, v (no bias), heads, attention with the extra score terms (and, training, the probabilities' dropout),
+    output projection o."""
     d = b.shape(x)[-1]
     q = b.split_heads(b.linear(x, heads * d_kv, bias=False, name="q"), heads, d_kv, name="q_heads")
     k = b.split_heads(b.linear(kv, heads * d_kv, bias=False, name="k"), heads, d_kv, name="k_heads")
     v = b.split_heads(b.linear(kv, heads * d_kv, bias=False, name="v"), heads, d_kv, name="v_heads")
-    ctx = b.attention(q, k, v, fused=fused, causal=causal, extra=extra)
+    ctx = b.attention(q, k, v, fused=fused, causal=causal, extra=extra, dropout=dropout)
     return b.linear(b.merge_heads(ctx, name="merge"), d, bias=False, name="o")
 
 
@@ -65,26 +75,27 @@ def _position_bias(b: TransformerBuilder, stack: str, heads: int, q_len: int, k_
 
 
 def _self_attention(b: TransformerBuilder, x: str, heads: int, d_kv: int, bias: str, causal: bool,
-                    fused: bool) -> str:
+                    fused: bool, dropout: float = 0.0) -> str:
     h = b.rmsnorm(x, eps=1e-6, name="layer.0.layer_norm")
     with b.scope("layer.0.SelfAttention"):
-        h = _attention(b, h, h, heads, d_kv, [bias], causal, fused)
-    return b.add(x, h, name="layer.0.residual")
+        h = _attention(b, h, h, heads, d_kv, [bias], causal, fused, dropout)
+    return b.add(x, b.dropout(h, dropout, name="layer.0.dropout"), name="layer.0.residual")
 
 
-def _cross_attention(b: TransformerBuilder, y: str, memory: str, heads: int, d_kv: int, fused: bool) -> str:
+def _cross_attention(b: TransformerBuilder, y: str, memory: str, heads: int, d_kv: int, fused: bool,
+                     dropout: float = 0.0) -> str:
     h = b.rmsnorm(y, eps=1e-6, name="layer.1.layer_norm")
     with b.scope("layer.1.EncDecAttention"):
-        h = _attention(b, h, memory, heads, d_kv, (), False, fused)
-    return b.add(y, h, name="layer.1.residual")
+        h = _attention(b, h, memory, heads, d_kv, (), False, fused, dropout)
+    return b.add(y, b.dropout(h, dropout, name="layer.1.dropout"), name="layer.1.residual")
 
 
-def _ffn(b: TransformerBuilder, x: str, d_ff: int, sub: int) -> str:
+def _ffn(b: TransformerBuilder, x: str, d_ff: int, sub: int, dropout: float = 0.0) -> str:
     h = b.rmsnorm(x, eps=1e-6, name=f"layer.{sub}.layer_norm")
     with b.scope(f"layer.{sub}.DenseReluDense"):
-        h = b.relu(b.linear(h, d_ff, bias=False, name="wi"), name="act")
+        h = b.dropout(b.relu(b.linear(h, d_ff, bias=False, name="wi"), name="act"), dropout, name="dropout")
         h = b.linear(h, b.shape(x)[-1], bias=False, name="wo")
-    return b.add(x, h, name=f"layer.{sub}.residual")
+    return b.add(x, b.dropout(h, dropout, name=f"layer.{sub}.dropout"), name=f"layer.{sub}.residual")
 
 
 def t5(model: str, p: T5Params) -> Graph:
@@ -93,20 +104,24 @@ def t5(model: str, p: T5Params) -> Graph:
     fused = p.attention == "fused"
     b = TransformerBuilder(model, {"input": (p.batch, p.src_len), "decoder_input": (p.batch, p.tgt_len)},
                            dtype=p.dtype or "fp16")
+    b.training = p.mode == "training"  # modeling_t5's dropouts (dropout_rate) then cost
+    r = p.dropout
     shared = Weight("shared.weight", (VOCAB, d))
     x = b.embedding("input", VOCAB, d, weight_name=shared.name, name="encoder.embed_tokens")
+    x = b.dropout(x, r, name="encoder.embed_dropout")
     enc_bias = _position_bias(b, "encoder", heads, p.src_len, p.src_len)
     for i in range(layers):
         with b.scope(f"encoder.block.{i}"):
-            x = _ffn(b, _self_attention(b, x, heads, d_kv, enc_bias, False, fused), d_ff, 1)
-    memory = b.rmsnorm(x, eps=1e-6, name="encoder.final_layer_norm")
+            x = _ffn(b, _self_attention(b, x, heads, d_kv, enc_bias, False, fused, r), d_ff, 1, r)
+    memory = b.dropout(b.rmsnorm(x, eps=1e-6, name="encoder.final_layer_norm"), r, name="encoder.final_dropout")
     y = b.embedding("decoder_input", VOCAB, d, weight_name=shared.name, name="decoder.embed_tokens")
+    y = b.dropout(y, r, name="decoder.embed_dropout")
     dec_bias = _position_bias(b, "decoder", heads, p.tgt_len, p.tgt_len)
     for i in range(layers):
         with b.scope(f"decoder.block.{i}"):
-            y = _self_attention(b, y, heads, d_kv, dec_bias, True, fused)
-            y = _ffn(b, _cross_attention(b, y, memory, heads, d_kv, fused), d_ff, 2)
-    y = b.rmsnorm(y, eps=1e-6, name="decoder.final_layer_norm")
+            y = _self_attention(b, y, heads, d_kv, dec_bias, True, fused, r)
+            y = _ffn(b, _cross_attention(b, y, memory, heads, d_kv, fused, r), d_ff, 2, r)
+    y = b.dropout(b.rmsnorm(y, eps=1e-6, name="decoder.final_layer_norm"), r, name="decoder.final_dropout")
     b.linear_tied(y, shared, name="lm_head")
     return b.build({"model": model, **p.model_dump()})
 

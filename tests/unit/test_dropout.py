@@ -146,3 +146,15 @@ def test_hf_refuses_a_dropout_rate_of_one():
     with pytest.raises(ConfigError, match=r"dropout: expected a dropout rate in \[0, 1\)"):
         _hf({"architectures": ["OPTForCausalLM"], "hidden_size": 256, "num_attention_heads": 4,
              "num_hidden_layers": 1, "ffn_dim": 1024, "vocab_size": 1000, "dropout": 1.0})
+
+
+def test_t5_trains_with_modeling_t5s_dropouts():
+    # T5Config dropout_rate 0.1, where modeling_t5 applies it: each stack's embeddings and final norm (2 + 2); per
+    # encoder block the self-attention probabilities, its output, the feed-forward's activation and its output (4);
+    # per decoder block those and the cross-attention's probabilities and output (6): t5-small 6 + 6 blocks
+    g = build_workload("t5_small", {"mode": "training", "src_len": 64, "tgt_len": 32})
+    drops = [o for o in g.ops if o.fn == "dropout" and o.phase == "forward"]
+    assert len(drops) == 4 + 6 * 4 + 6 * 6
+    assert not [o for o in build_workload("t5_small", {"src_len": 64, "tgt_len": 32}).ops if o.fn == "dropout"]
+    assert not [o for o in build_workload("t5_small", {"mode": "training", "src_len": 64, "tgt_len": 32,
+                                                       "dropout": 0}).ops if o.fn == "dropout"]

@@ -640,10 +640,12 @@ class NcclTuning(_Model):
 class ScaleOut(_Model):
     """The network between nodes (InfiniBand, Ethernet), for collectives and sends whose chips are in different
     nodes: each chip sends through its own NIC ``bandwidth`` bytes/s per direction at ``efficiency`` (a DGX has one
-    NIC per GPU), and each step of a ring (or a send) costs ``latency``. A collective across nodes is a ring over its
-    chips, node after node: in every step each node sends one ring's share out of the node, so all of a chip's
-    2(N−1)/N · bytes (all-reduce) leave each node once, spread over the NICs of the group's chips in that node
-    (NCCL's rings, one per NIC); the formula of :class:`Interconnect` with those NICs' bandwidth."""
+    NIC per GPU), and each crossing between nodes (or a send) costs ``latency``. A collective across nodes is a ring
+    over its chips, node after node: in every step each node sends one ring's share out of the node, so all of a
+    chip's 2(N−1)/N · bytes (all-reduce) leave each node once, spread over the NICs of the group's chips in that
+    node (NCCL's rings, one per NIC); a chunk crosses the M − 1 node boundaries once per half, and those crossings'
+    latency is what the call waits (as NCCL's tuner counts inter-node steps apart, tuning.cc; the NVLink hops
+    inside a node, about a microsecond each, are left out)."""
 
     kind: str = ""
     bandwidth: BytesPerSecond
@@ -651,14 +653,16 @@ class ScaleOut(_Model):
     efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0
 
     def collective_seconds(self, collective: str, nbytes: int, chips: int, per_node: int = 1) -> float:
-        """A ring ``collective`` of ``nbytes`` (nccl-tests' size) over ``chips``, ``per_node`` of them in each node:
-        all-reduce 2(N−1)/N · bytes / (per_node · bandwidth · efficiency) + 2(N−1) latencies; all-gather,
-        reduce-scatter and all-to-all half of each."""
+        """A ring ``collective`` of ``nbytes`` (nccl-tests' size) over ``chips``, ``per_node`` of them in each of
+        M = chips / per_node nodes: all-reduce 2 · ((N−1)/N · bytes / (per_node · bandwidth · efficiency) + (M−1) ·
+        latency); all-gather, reduce-scatter and all-to-all half of it."""
         if chips <= 1 or nbytes <= 0:
             return 0.0
         halves = 2 if collective == "all_reduce" else 1
-        nics = max(per_node, 1) * self.bandwidth * self.efficiency
-        return halves * ((chips - 1) / chips * nbytes / nics + (chips - 1) * self.latency)
+        per_node = max(per_node, 1)
+        nodes = max(-(-chips // per_node), 2)
+        nics = per_node * self.bandwidth * self.efficiency
+        return halves * ((chips - 1) / chips * nbytes / nics + (nodes - 1) * self.latency)
 
     def send_seconds(self, nbytes: float) -> float:
         """One point-to-point send across nodes: ``latency`` + bytes / (bandwidth · efficiency)."""

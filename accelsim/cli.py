@@ -341,6 +341,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     head.add_row("dtype", str(summary["dtype"]))
     head.add_row("weight bytes", f"{summary['weight_bytes']:,} ({format_size(summary['weight_bytes'])})")
     head.add_row("activation bytes", f"{summary['activation_bytes']:,} ({format_size(summary['activation_bytes'])})")
+    for key, label in (("stashed_activation_bytes", "kept for backward"), ("gradient_bytes", "gradient bytes"),
+                       ("optimizer_state_bytes", "optimizer state bytes")):
+        if key in summary:  # a training step
+            head.add_row(label, f"{summary[key]:,} ({format_size(summary[key])})")
     con.print(head)
     t = Table(title="operators")
     for col in ("#", "name", "kind", "output", "params", "MACs"):

@@ -368,8 +368,9 @@ class Graph:
         return inputs + sum(op.out_bytes for op in self.ops if not op.kind.is_view)
 
     def summary(self) -> dict[str, object]:
-        """Totals as a plain dict (the keys of ``accelsim info --json``)."""
-        return {
+        """Totals as a plain dict (the keys of ``accelsim info --json``); a training step adds what it keeps for
+        the backward pass, its gradients and its optimizer state (bytes)."""
+        out: dict[str, object] = {
             "name": self.name,
             "params": self.params,
             "macs": self.macs,
@@ -378,6 +379,10 @@ class Graph:
             "weight_bytes": self.weight_bytes,
             "activation_bytes": self.activation_bytes,
         }
+        if self.meta.get("mode") == "training":
+            for key in ("stashed_activation_bytes", "gradient_bytes", "optimizer_state_bytes"):
+                out[key] = int(self.meta.get(key, 0))
+        return out
 
     def __str__(self) -> str:
         rows = [("#", "name", "kind", "inputs", "output", "params", "macs")]

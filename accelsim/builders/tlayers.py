@@ -528,8 +528,12 @@ class TransformerBuilder(GraphBuilder):
         """The all-reduce that completes a row-split linear under tensor parallelism (nothing when tp = 1)."""
         if self.tp <= 1:
             return x
-        return self._add(self._name(None, f"{x.rsplit('.', 1)[-1]}_all_reduce"), OpKind.COLLECTIVE, [x],
-                         self.shape(x), fn="all_reduce", group=self.tp)
+        return self._tp_collective(x, "all_reduce", self.shape(x))
+
+    def _tp_collective(self, x: str, fn: str, shape: Shape, **attrs: object) -> str:
+        """A collective ``fn`` of ``x`` over the tensor-parallel group, named ``{x's last name part}_{fn}``."""
+        return self._add(self._name(None, f"{x.rsplit('.', 1)[-1]}_{fn}"), OpKind.COLLECTIVE, [x], shape, fn=fn,
+                         group=self.tp, **attrs)
 
     def _tp_out(self, x: str) -> str:
         """The end of a tensor-parallel block (after its row-split linear): the all-reduce, or with sequence
@@ -538,8 +542,7 @@ class TransformerBuilder(GraphBuilder):
         if not self.sp or self.tp <= 1:
             return self._all_reduce(x)
         b, length, c = self.shape(x)
-        return self._add(self._name(None, f"{x.rsplit('.', 1)[-1]}_reduce_scatter"), OpKind.COLLECTIVE, [x],
-                         (b, length // self.tp, c), fn="reduce_scatter", group=self.tp)
+        return self._tp_collective(x, "reduce_scatter", (b, length // self.tp, c))
 
     def _tp_in(self, x: str) -> str:
         """The start of a tensor-parallel block (before its column-split linears): nothing, or with sequence
@@ -550,8 +553,7 @@ class TransformerBuilder(GraphBuilder):
         if not self.sp or self.tp <= 1:
             return x
         b, length, c = self.shape(x)
-        return self._add(self._name(None, f"{x.rsplit('.', 1)[-1]}_all_gather"), OpKind.COLLECTIVE, [x],
-                         (b, length * self.tp, c), fn="all_gather", group=self.tp, regather=True)
+        return self._tp_collective(x, "all_gather", (b, length * self.tp, c), regather=True)
 
     def sequence_scatter(self, x: str, name: str | None = None) -> str:
         """(B, L, C) → (B, L/tp, C): this chip's token shard of a tensor every chip holds whole (Megatron's

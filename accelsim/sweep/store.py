@@ -50,7 +50,9 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     ``bytes.<level>`` column for each: ``bytes.hbm`` for an arch with a level named hbm), and the size figures
     of the arch: ``sram_bytes`` (on-chip SRAM) and ``peak_macs_per_cycle`` (MAC units); and the energy figures
     (docs/energy.md; left out when the arch gives no energy constants): :data:`ENERGY_METRICS` (``energy_j``,
-    ``average_power_w``, ``tops_per_w``, ``area_mm2``, ...) and ``edp``. The ops list is not kept."""
+    ``average_power_w``, ``tops_per_w``, ``area_mm2``, ...) and ``edp``; for a training step with ``phases``,
+    ``forward_end_s`` and ``backward_end_s`` (when the phase's last op ends: the gradients are ready at the
+    latter, before the optimizer step). The ops list is not kept."""
     out: dict[str, Any] = {}
     for key, value in report.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -65,6 +67,11 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     sram, macs = arch.get("sram_bytes"), arch.get("peak_macs_per_cycle")
     if isinstance(sram, int) and isinstance(macs, int):
         out["sram_bytes"], out["peak_macs_per_cycle"] = sram, macs
+    phases, clock = report.get("phases"), report.get("clock_hz")
+    if isinstance(phases, Mapping) and isinstance(clock, (int, float)) and clock > 0:
+        for phase in ("forward", "backward"):  # a training step: when the gradients are ready, without the optimizer
+            if isinstance(phases.get(phase), Mapping):
+                out[f"{phase}_end_s"] = phases[phase]["end_cycle"] / clock
     for name, (obj, key) in ENERGY_METRICS.items():
         value = (report.get(obj) or {}).get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):

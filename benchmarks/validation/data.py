@@ -63,6 +63,10 @@ def classify(path: Path) -> str:
         return "vidur_ops"
     if {"num_workers", "devices_per_node", "bytes", "median_ms"} <= cols:
         return "vidur_allreduce"
+    if {"model", "phase", "batch", "seq_len", "mode", "latency_us"} <= cols:
+        return "model_inference" if "kv_len" in cols else "model_training"
+    if {"what", "power_w_mean", "sm_clock_mhz_mean"} <= cols:
+        return "power"
     if {"m", "n", "k", "mode", "calls", "latency_us"} <= cols:
         return "gemm_burst"
     if {"m", "n", "k", "latency_us"} <= cols:
@@ -91,9 +95,9 @@ def skip_all(plan: FilePlan, reason: str, key: Callable[[dict[str, str]], str] |
 
 def hardware_of(path: Path, arch_map: dict[str, dict[str, str]]) -> str | None:
     """The hardware tag of a file name (``matmul_A100``, ``h100_Llama-2-7b-hf_ops``, ``allreduce_A100x4_nvlink``),
-    else of its folder (``aiconfigurator/a100_sxm/gemm.csv``)."""
+    else of its folder (``aiconfigurator/a100_sxm/gemm.csv``) or the folder above (``h200_sxm/models/x.csv``)."""
     keys = sorted(arch_map, key=len, reverse=True)
-    for name in (path.stem, path.parent.name):
+    for name in (path.stem, path.parent.name, path.parent.parent.name):
         for tok in re.split(r"[_\-.]", name.lower()):
             for key in keys:
                 if tok == key or (tok.startswith(key) and not tok[len(key):].isdigit()):

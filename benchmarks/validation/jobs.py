@@ -60,7 +60,9 @@ def experiment(j: Job):
     if settings.get("throttle") == "tdp":  # "|throttle=tdp": sustained full-power load (the files cite why)
         chosen["throttle_to_tdp"] = True
     options = Options(**chosen)
-    return ExperimentSpec(name=f"{model}_{arch.name}", workload=load_workload({"model": model, **dict(params)}),
+    # a list-valued parameter travels as a tuple (a job is hashable): the workload takes it as the list it is
+    values = {k: list(v) if isinstance(v, tuple) else v for k, v in params}
+    return ExperimentSpec(name=f"{model}_{arch.name}", workload=load_workload({"model": model, **values}),
                           arch=arch, options=options)
 
 

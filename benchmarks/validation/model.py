@@ -31,13 +31,15 @@ TARGETS: dict[str, tuple[str, float]] = {
 }
 
 Job = tuple  # (arch ref, model, ((param, value), ...)): hashable, picklable, one accelsim simulation
-Sim = tuple  # a job's simulated (report.json ``seconds``, ``launch_overhead_s``[, ``kernel_dispatch_s``])
-Term = tuple  # (job, multiplier, "host" | "device" | "replay" | "launch" | "host_launch")
+Sim = tuple  # a job's simulated (report.json ``seconds``, ``launch_overhead_s``[, ``kernel_dispatch_s``,
+# the end of the training backward phase in seconds (report ``phases``; 0 without one)])
+Term = tuple  # (job, multiplier, "host" | "device" | "replay" | "launch" | "host_launch" | "fwd_bwd")
 # "host": seconds (a host-timed call); "device": seconds - launch_overhead_s (one kernel's own time, as a profiler's
 # kernel trace gives it); "replay": seconds - the host part of the launch (launch_overhead_s - kernel_dispatch_s):
 # kernels replayed back to back on the device (a CUDA graph timed with events) pay each kernel's dispatch gap;
 # "launch": launch_overhead_s alone (the host's launches of one call); "host_launch": its host part alone
-# (launch_overhead_s - kernel_dispatch_s: under execution cuda_graph, the graph launch)
+# (launch_overhead_s - kernel_dispatch_s: under execution cuda_graph, the graph launch); "fwd_bwd": the end of a
+# training step's backward phase (forward, loss and backward on the timeline, without the optimizer step)
 
 
 def job(arch: str, model: str, **params: object) -> Job:
@@ -65,7 +67,9 @@ class RowSpec:
         for j, mult, mode in self.terms:
             seconds, launch, *rest = results[j]
             dispatch = rest[0] if rest and mode in ("replay", "host_launch") else 0.0
-            if mode in ("launch", "host_launch"):
+            if mode == "fwd_bwd":
+                value = rest[1]
+            elif mode in ("launch", "host_launch"):
                 value = launch - dispatch
             else:
                 value = seconds if mode == "host" else seconds - launch + dispatch

@@ -10,6 +10,7 @@ from .data import DEFAULT_ARCH_MAP, classify, hardware_of, skip_all
 from .llmcompass import plan_allreduce_sizes, plan_gpt3_layer, plan_matmul, plan_vector
 from .measured import plan_measured_kernels
 from .model import FilePlan
+from .models import plan_model_inference, plan_model_training
 from .vidur import plan_vidur_allreduce, plan_vidur_ops
 
 
@@ -30,6 +31,10 @@ def _not_replayed(plan: FilePlan, network: str | None) -> FilePlan | None:
         return skip_all(plan, "measure_gpu.py's burst / sustained pairs: how a power-limited GPU's clock follows the "
                               "duty cycle, read beside each other, not replayed",
                         lambda r: f"{r['m']}x{r['n']}x{r['k']} {r['mode']}")
+    if kind == "power":
+        return skip_all(plan, "measure_model.py's sustained power and clock per GEMM dtype and for a copy: held-out "
+                              "figures for the energy model, read beside report.json's power (docs/validation.md)",
+                        lambda r: f"{r['what']} {r['dtype']}")
     return skip_all(plan, "unknown file format")
 
 
@@ -41,7 +46,7 @@ def plan_file(path: Path, label: str | None = None, arch_map: dict[str, dict[str
     presets = arch_map.get(hw or "", {})
     compute, network = presets.get("compute"), presets.get("network")
     plan = FilePlan(label or path.name, path, kind, hw, compute, "")
-    if kind in ("training", "area", "unknown", "gemm_burst"):
+    if kind in ("training", "area", "unknown", "gemm_burst", "power"):
         return _not_replayed(plan, network)
     if kind == "aic_nccl":
         return plan_aic_nccl(plan, network)
@@ -57,6 +62,8 @@ def plan_file(path: Path, label: str | None = None, arch_map: dict[str, dict[str
         return plan_matmul(plan, compute)
     if kind == "measured_kernels":
         return plan_measured_kernels(plan, compute)
+    if kind in ("model_inference", "model_training"):
+        return (plan_model_inference if kind == "model_inference" else plan_model_training)(plan, compute)
     if kind in ("softmax", "layernorm", "gelu"):
         return plan_vector(plan, compute)
     if kind == "gpt3_layer":

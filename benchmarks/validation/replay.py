@@ -112,7 +112,8 @@ def _run(points: list, workers: int, on_record) -> None:
 
 def _sim(rec: dict) -> Sim:
     m = rec["metrics"]
-    return float(m["seconds"]), float(m["launch_overhead_s"]), float(m.get("kernel_dispatch_s", 0.0))
+    return (float(m["seconds"]), float(m["launch_overhead_s"]), float(m.get("kernel_dispatch_s", 0.0)),
+            float(m.get("backward_end_s", 0.0)))
 
 
 def _failures(records: dict[str, dict], ids: dict[Job, str]) -> list[str]:

@@ -332,3 +332,20 @@ def test_distributed_optimizer_without_data_parallelism_changes_nothing():
 
     g = build_workload("gpt", {"mode": "training", "layers": 1, "hidden": 256, "heads": 4, "seq_len": 64})
     assert shard_optimizer(g, 1) is g
+
+
+def test_sweep_metrics_say_when_the_gradients_are_ready():
+    """A training report's sweep metrics carry when the forward and backward phases end (report ``phases``, in
+    cycles, over the clock): the gradients are ready at ``backward_end_s``, before the optimizer step ends the run;
+    an inference report has neither."""
+    from accelsim import api
+    from accelsim.sweep.store import metrics_from_report
+
+    rep = api.simulate({"model": "gpt2", "seq_len": 64, "mode": "training"}, "h100", plots=False).to_dict()
+    m = metrics_from_report(rep)
+    ph, clock = rep["phases"], rep["clock_hz"]
+    assert m["forward_end_s"] == ph["forward"]["end_cycle"] / clock
+    assert m["backward_end_s"] == ph["backward"]["end_cycle"] / clock
+    assert 0 < m["forward_end_s"] < m["backward_end_s"] < m["seconds"]  # the optimizer step runs after
+    inf = metrics_from_report(api.simulate({"model": "gpt2", "seq_len": 64}, "h100", plots=False).to_dict())
+    assert "backward_end_s" not in inf and "forward_end_s" not in inf

@@ -42,6 +42,10 @@ def test_read_rows_skips_comments(tmp_path):
     ("nccl_all_reduce.csv", "version,op_name,num_gpus,message_elements,message_bytes,latency_us", "aic_nccl"),
     ("kernels.csv", "op,dtype,shape,bytes,latency_us", "measured_kernels"),
     ("gemm_burst.csv", "dtype,m,n,k,mode,calls,latency_us", "gemm_burst"),
+    ("llama_inference.csv", "model,dtype,phase,batch,seq_len,kv_len,mode,latency_us", "model_inference"),
+    ("llama_training.csv", "model,dtype,phase,batch,seq_len,params,mode,latency_us", "model_training"),
+    ("power.csv", "what,dtype,m,n,k,seconds,calls,latency_us,tflops,power_w_mean,sm_clock_mhz_mean,samples",
+     "power"),
     ("other.csv", "a,b", "unknown"),
 ])
 def test_classify(tmp_path, name, header, kind):
@@ -52,8 +56,9 @@ def test_hardware_tag_of_file_names():
     for name, tag in (("matmul_A100", "a100"), ("h100_Llama-2-7b-hf_ops", "h100"),
                       ("allreduce_A100x4_nvlink", "a100"), ("softmax_MI210", "mi210"), ("die_area", None)):
         assert hardware_of(Path(name + ".csv"), DEFAULT_ARCH_MAP) == tag
-    # aiconfigurator names the system by its folder
+    # aiconfigurator names the system by its folder; measure_model.py's files lie one folder further down
     assert hardware_of(Path("aiconfigurator/a100_sxm/gemm.csv"), DEFAULT_ARCH_MAP) == "a100"
+    assert hardware_of(Path("h200_sxm/models/llama_inference.csv"), DEFAULT_ARCH_MAP) == "h200"
 
 
 def test_discover_labels_and_leaves_out_verbatim(tmp_path):
@@ -332,3 +337,39 @@ def test_measure_gpu_rows_replay_under_sustained_load_and_the_collectors_do_not(
     jobs = [ours.rows[0].terms[0][0], aic.rows[0].terms[0][0], *(r.terms[0][0] for r in attn.rows)]
     assert ["|throttle=tdp" in j[0] for j in jobs] == [True, False, True, False]
     assert [experiment(j).options.throttle_to_tdp for j in jobs] == [True, False, True, False]
+
+
+def test_whole_model_rows_replay_their_phase_shape_and_execution(tmp_path):
+    """measure_model.py's rows: a graph row is device time under cuda_graph, an eager row the host-launched call;
+    decode replays kv_len, prefill seq_len; training compares the end of the backward phase; the optimizer row and
+    the power file are listed, not replayed."""
+    inf = _csv(tmp_path / "h200_sxm" / "models" / "llama_inference.csv",
+               "model,dtype,phase,batch,seq_len,kv_len,mode,latency_us\n"
+               "llama2_7b,bf16,prefill,1,2048,0,graph,56000\nllama2_7b,bf16,decode,8,1,2048,eager,15000\n")
+    plan = plan_file(inf)
+    assert plan.preset == "h200" and [r.key for r in plan.rows] == ["prefill b1 s2048 graph",
+                                                                     "decode b8 kv2048 eager"]
+    (j1, _, m1), = plan.rows[0].terms
+    (j2, _, m2), = plan.rows[1].terms
+    assert (m1, m2) == ("replay", "host")
+    assert j1[0] == "h200|execution=cuda_graph|throttle=tdp" and j2[0] == "h200|execution=eager|throttle=tdp"
+    assert dict(j1[2])["seq_len"] == 2048 and "kv_len" not in dict(j1[2])
+    assert dict(j2[2])["kv_len"] == 2048 and dict(j2[2])["batch"] == 8 and dict(j2[2])["phase"] == "decode"
+    assert plan.rows[0].measured_s == pytest.approx(0.056)
+
+    tr = _csv(tmp_path / "h200_sxm" / "models" / "llama_training.csv",
+              "model,dtype,phase,batch,seq_len,params,mode,latency_us\n"
+              "tinyllama_1_1b,bf16,train_fwd_bwd,4,2048,1100048384,eager,130000\n"
+              "tinyllama_1_1b,fp32,optimizer,0,0,1100048384,eager,9600\n")
+    plan = plan_file(tr)
+    (j, _, mode), = plan.rows[0].terms
+    assert mode == "fwd_bwd" and j[1] == "hf" and dict(j[2])["mode"] == "training"
+    assert dict(j[2])["num_key_value_heads"] == 4 and len(plan.skipped) == 1
+    # the fwd_bwd term reads the 4th simulated field, the end of the backward phase
+    assert plan.rows[0].simulated({j: (0.2, 0.001, 0.0, 0.15)}) == pytest.approx(0.15)
+
+    pw = _csv(tmp_path / "h200_sxm" / "models" / "power.csv",
+              "what,dtype,m,n,k,seconds,calls,latency_us,tflops,power_w_mean,sm_clock_mhz_mean,samples\n"
+              "gemm,bf16,8192,8192,8192,4,2392,1672.6,657.4,691.5,1465,26\n")
+    plan = plan_file(pw)
+    assert plan.rows == [] and [k for k, _ in plan.skipped] == ["gemm bf16"]

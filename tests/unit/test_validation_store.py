@@ -32,7 +32,7 @@ def _no_runs(*_args, **_kw):
 def test_store_keeps_each_distinct_job_once_and_skips_it_on_rerun(tmp_path, monkeypatch):
     store = SimStore(tmp_path)
     first = simulate_jobs([*JOBS, JOBS[0]], store=store)
-    assert set(first) == set(JOBS) and all(s > 0 and launch >= dispatch >= 0 for s, launch, dispatch in first.values())
+    assert set(first) == set(JOBS) and all(s > 0 and launch >= dispatch >= 0 and back == 0 for s, launch, dispatch, back in first.values())
     recs = _lines(store)
     assert [r["id"] for r in recs] == [point_id(experiment(j)) for j in reversed(JOBS)]  # longest first
     assert all(r["status"] == "ok" and "utilization" not in r["metrics"] for r in recs)

@@ -1,0 +1,70 @@
+"""benchmarks/kernels/measure_model.py's whole-model files: LLaMA-2-7B prefill and decode steps, a TinyLlama-1.1B
+training step (benchmarks/data/measured/README.md).
+
+* ``llama_inference.csv``: each row -> the ``llama2_7b`` workload of its phase, batch, prompt / cache length, fused
+  attention, bf16. ``graph`` rows (one CUDA graph replayed back to back) -> ``execution: cuda_graph``, the device
+  time (report ``seconds`` less the graph's host launch); ``eager`` rows (the forward called from Python and
+  synchronized each time) -> ``execution: eager``, report ``seconds`` (the host's launches issued ahead of the
+  device, the slower of the two deciding).
+* ``llama_training.csv``: ``train_fwd_bwd`` -> the ``hf`` workload of TinyLlama's config in training mode (bf16,
+  fused attention, no dropout: the config's rates are 0), eager, compared with the end of the backward phase on
+  the timeline (report ``phases``; the measured step has no optimizer). ``optimizer`` rows are listed, not replayed:
+  the measured step is fused AdamW over fp32 parameters with fp32 gradients (28 bytes per parameter), accelsim's
+  step reads bf16 gradients into an fp32 master copy and writes the bf16 weights back.
+
+Every row is sustained load on random data (a row is seconds of back-to-back calls), so each replays with the
+first-order TDP throttle, as measure_gpu.py's rows do (aiconfigurator.SUSTAINED and its sources).
+"""
+
+from __future__ import annotations
+
+from .aiconfigurator import SUSTAINED
+from .data import read_rows
+from .model import FilePlan, RowSpec, View, group_view, job
+
+# TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T config.json (measure_model.py's TINYLLAMA)
+TINYLLAMA = dict(architectures=("LlamaForCausalLM",), model_type="llama", hidden_size=2048, intermediate_size=5632,
+                 num_hidden_layers=22, num_attention_heads=32, num_key_value_heads=4, vocab_size=32000,
+                 max_position_embeddings=2048, rms_norm_eps=1e-5, tie_word_embeddings=False, hidden_act="silu")
+MODES = {"graph": ("cuda_graph", "replay"), "eager": ("eager", "host")}
+
+
+def plan_model_inference(plan: FilePlan, preset: str) -> FilePlan:
+    plan.compared = "one forward: graph replay (device time) / eager (host-launched, synchronized)"
+    groups = []
+    for r in read_rows(plan.path):
+        phase, mode = r["phase"].strip(), r["mode"].strip()
+        b, s, kv = int(r["batch"]), int(r["seq_len"]), int(r["kv_len"])
+        key = f"{phase} b{b} " + (f"s{s}" if phase == "prefill" else f"kv{kv}") + f" {mode}"
+        if r["model"].strip() != "llama2_7b" or mode not in MODES:
+            plan.skipped.append((key, f"model {r['model']!r} / mode {mode!r}: no replay"))
+            continue
+        execution, compare = MODES[mode]
+        params = dict(phase=phase, batch=b, attention="fused", dtype=r["dtype"].strip())
+        params.update(seq_len=s) if phase == "prefill" else params.update(kv_len=kv)
+        j = job(f"{preset}|execution={execution}{SUSTAINED}", "llama2_7b", **params)
+        group = f"{phase} {mode}"
+        groups += [group] if group not in groups else []
+        plan.rows.append(RowSpec(key, float(r["latency_us"]) * 1e-6, ((j, 1, compare),), group=group))
+    plan.views = [View("all rows", lambda row: True)] + [group_view(g) for g in groups]
+    plan.notes.append("LLaMA-2-7B in plain PyTorch as HF runs it (measure_model.py), random bf16 weights, "
+                      "FlashAttention-2 through SDPA; replayed as llama2_7b, attention fused, TDP throttle")
+    return plan
+
+
+def plan_model_training(plan: FilePlan, preset: str) -> FilePlan:
+    plan.compared = "forward + loss + backward of one step (the end of the backward phase), eager"
+    for r in read_rows(plan.path):
+        phase, b, s = r["phase"].strip(), int(r["batch"]), int(r["seq_len"])
+        key = f"{r['model'].strip()} {phase} b{b} s{s}"
+        if phase != "train_fwd_bwd" or r["model"].strip() != "tinyllama_1_1b":
+            plan.skipped.append((key, "fused AdamW over fp32 params and fp32 grads (28 B per parameter): not "
+                                      "accelsim's mixed-precision step (bf16 grads, fp32 master), listed only"))
+            continue
+        j = job(f"{preset}|execution=eager{SUSTAINED}", "hf", name="tinyllama_1_1b", mode="training",
+                batch=b, seq_len=s, attention="fused", dtype=r["dtype"].strip(), **TINYLLAMA)
+        plan.rows.append(RowSpec(key, float(r["latency_us"]) * 1e-6, ((j, 1, "fwd_bwd"),), group=phase))
+    plan.views = [View("forward + backward", lambda row: True)]
+    plan.notes.append("TinyLlama-1.1B (22 layers, GQA 32/4) in plain PyTorch, bf16 weights, no dropout; replayed "
+                      "as the hf workload of its config in training mode, the backward phase's end")
+    return plan

@@ -92,6 +92,13 @@ class Options(BaseModel):
                             "'cuda_graph': one graph launch per pass (arch.graph_launch) issues every kernel. In both "
                             "a kernel starts arch.kernel_dispatch after its launch was issued and its inputs are "
                             "ready. 'auto': cuda_graph for LLM serving decode steps, eager otherwise.")
+    kernel_order: Literal["stream", "dataflow"] = Field(
+        "stream", description="When a GPU kernel (presets with a kernel_dispatch time) may start. 'stream': in "
+                              "launch order, each after the one before it completes, as kernels issued to one "
+                              "CUDA stream run (PyTorch's default stream, and a CUDA graph captured from it); a "
+                              "data-parallel gradient all-reduce still overlaps the backward pass (it runs on "
+                              "its own stream). 'dataflow': as soon as its inputs are ready, independent kernels "
+                              "running at once (several streams).")
     step_overhead: Annotated[float, BeforeValidator(parse_time), Field(ge=0, le=3600)] = Field(
         0.0, description="Host time before each pass's first kernel (a serving engine's per-step scheduling, input "
                          "preparation and sampling, e.g. 2ms), on the critical path; 0 = none.")

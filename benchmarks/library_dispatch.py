@@ -35,7 +35,7 @@ def ratios(preset: str, library: str, dtype: str, workers: int) -> list[tuple[fl
     sims = simulate_jobs(jobs.values(), workers=workers)
 
     def replay(j) -> float:
-        seconds, launch, dispatch = sims[j]
+        seconds, launch, dispatch, *_ = sims[j]
         return seconds - launch + dispatch
 
     return [(replay(jobs[s, f"|gemm_library={library}"]) / replay(jobs[s, ""]), s) for s in shapes]

@@ -38,12 +38,14 @@ class Launch(NamedTuple):
 
     The host is one unit that issues launches in op order, ahead of the device: ``start`` cycles before the first
     (a serving engine's step overhead, plus the graph launch under CUDA graphs), then ``per_kernel`` each (eager
-    only). A kernel starts ``dispatch`` cycles after both its launch was issued and its inputs are ready."""
+    only). A kernel starts ``dispatch`` cycles after both its launch was issued and its inputs are ready, and, in
+    ``stream`` order, after the kernel launched before it has completed (one CUDA stream)."""
 
     mode: str  # "eager" | "cuda_graph" | "" (no host time: an arch without launch times)
     start: int
     per_kernel: int
     dispatch: int
+    in_order: bool = False  # options.kernel_order "stream" on an arch that dispatches kernels (a GPU)
 
     @property
     def host(self) -> bool:
@@ -60,7 +62,9 @@ def launch_model(arch: Arch, options: Options) -> Launch:
     if not (arch.kernel_launch or arch.graph_launch or arch.kernel_dispatch or options.step_overhead):
         mode = ""  # nothing to model: an accelerator whose ops need no host launch
     clock = arch.clock_hz
-    return Launch(mode, math.ceil(start * clock), math.ceil(per_kernel * clock), math.ceil(arch.kernel_dispatch * clock))
+    dispatch = math.ceil(arch.kernel_dispatch * clock)
+    return Launch(mode, math.ceil(start * clock), math.ceil(per_kernel * clock), dispatch,
+                  bool(dispatch) and options.kernel_order == "stream")
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -148,6 +152,7 @@ class Emitter:
         self.store_latency = dict(self.latency) | (
             {ctx.main: arch.latency_cycles(ctx.caches[0])} if ctx.caches and ctx.main in self.latency else {})
         self.launch_unit = next((i for i, u in enumerate(ctx.units) if u.kind is UnitKind.HOST), -1)
+        self.stream_tail: list[int] = []  # in stream order: the tasks after which the last kernel launched is done
         self.slots = 2 if arch.core.sram.double_buffered else 1
         self.dp = data_parallel
         self.done: dict[str, list[int]] = {}  # physical tensor → the tasks after which it is readable
@@ -186,8 +191,13 @@ class Emitter:
                                f"{max(group, 2)} chips and an interconnect (arch.chips={arch.chips})")
         # nccl-tests' size: the whole tensor (a reduce-scatter's unscattered input, an all-gather's gathered output)
         nbytes = op.in_bytes if op.fn == "reduce_scatter" else op.out_bytes
-        tid, seconds, sent = self.all_reduce(p.index, nbytes, group, self.producers(p), op.fn)
+        # in stream order NCCL's stream waits for the compute stream, and the compute stream for it (a blocking
+        # collective: torch.distributed's, Megatron's tensor-parallel ones)
+        deps = self.producers(p) + (self.stream_tail if self.launch.in_order else [])
+        tid, seconds, sent = self.all_reduce(p.index, nbytes, group, deps, op.fn)
         self.done[op.name] = [tid]
+        if self.launch.in_order:
+            self.stream_tail = [tid]
         details = {"all_reduce_s": seconds, "group": group, **({"phase": op.phase} if op.phase else {})}
         return OpMapping(op.name, op.kind.value, op.fn, LINK, None, 0, op.flops, self.tasks[tid].cycles, 1,
                          {LINK: sent}, details)
@@ -204,7 +214,8 @@ class Emitter:
             if lm.per_kernel:
                 launched = [self.add(op_i, TaskKind.LAUNCH, self.launch_unit, lm.per_kernel, [])]
         if lm.dispatch:  # a dispatched kernel (a GPU's) reads its parameters only once it runs
-            dispatch = [self.add(op_i, TaskKind.DISPATCH, -1, lm.dispatch, producers + launched)]
+            after = producers + launched + (self.stream_tail if lm.in_order else [])
+            dispatch = [self.add(op_i, TaskKind.DISPATCH, -1, lm.dispatch, after)]
             return dispatch, dispatch
         return producers + launched, launched
 
@@ -219,15 +230,21 @@ class Emitter:
         act_loads = {lv: cut(b, weights) for lv, b in sorted(tr.act.items()) if b}
         w_loads = {lv: cut(b, weights) for lv, b in sorted(tr.weights.items()) if b}
         stores = {lv: cut(b, weights) for lv, b in sorted(tr.out.items()) if b}
-        producers, launched = self.launched(p.index, self.producers(p))
         sharded = op.kind is OpKind.OPTIMIZER and self.dp > 1 and int(op.attrs.get("shards", 1)) > 1
-        if op.kind is OpKind.OPTIMIZER and self.dp > 1:
+        if op.kind is OpKind.OPTIMIZER and self.dp > 1 and self.launch.in_order:
+            # in stream order the gradient's all-reduce runs on its own stream once the gradient is ready
+            # (DDP's and Megatron's overlapped gradient reduction), not behind the compute stream's kernels
+            tid, seconds, sent, kind = self._dp_reduce(p, self.producers(p), sharded)
+            producers, launched = self.launched(p.index, [tid])
+            level_bytes[LINK] = sent
+            details[f"{kind}_s"] = seconds
+        else:
+            producers, launched = self.launched(p.index, self.producers(p))
+        if op.kind is OpKind.OPTIMIZER and self.dp > 1 and not self.launch.in_order:
             # data parallel: the gradient is all-reduced over the chips' links before the step (a distributed
             # optimizer's: reduce-scattered, each rank updating its share); it overlaps the rest of the backward
             # pass (later layers' gradients are ready first) unless the link is the limit
-            grad = sum(math.prod(s) for s in op.in_shapes) * op.elem_bytes
-            kind = "reduce_scatter" if sharded else "all_reduce"
-            tid, seconds, sent = self.all_reduce(p.index, grad, self.dp, producers, kind, self.dp_extent)
+            tid, seconds, sent, kind = self._dp_reduce(p, producers, sharded)
             producers = [tid]
             level_bytes[LINK] = sent
             details[f"{kind}_s"] = seconds
@@ -245,6 +262,8 @@ class Emitter:
             level_bytes[LINK] = level_bytes.get(LINK, 0) + sent
             details["all_gather_s"] = seconds
         self.done[op.name] = [self.add(p.index, TaskKind.JOIN, -1, 0, ends)] if len(ends) > JOIN_MIN_ENDS else ends
+        if self.launch.in_order:
+            self.stream_tail = self.done[op.name]
         nunits = len(p.units)
         if nunits == 1:  # every group on the one unit
             busiest = sum(cyc)
@@ -268,6 +287,15 @@ class Emitter:
             details["phase"] = op.phase
         return OpMapping(op.name, op.kind.value, op.fn, name, p.core, op.macs, op.flops, busiest, len(cyc),
                          level_bytes, details)
+
+    def _dp_reduce(self, p: Plan, deps: list[int], sharded: bool) -> tuple[int, float, int, str]:
+        """The data-parallel reduction of an optimizer step's gradient (a distributed optimizer's: a reduce-scatter,
+        each rank updating its share) after ``deps``: (task id, seconds, bytes sent, collective)."""
+        op = p.op
+        grad = sum(math.prod(s) for s in op.in_shapes) * op.elem_bytes
+        kind = "reduce_scatter" if sharded else "all_reduce"
+        tid, seconds, sent = self.all_reduce(p.index, grad, self.dp, deps, kind, self.dp_extent)
+        return tid, seconds, sent, kind
 
     def _groups(self, p: Plan, scale: dict[str, float], group_units: list[int], cyc: list[int],
                 act_loads: dict[str, list[int]],

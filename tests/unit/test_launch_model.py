@@ -135,3 +135,44 @@ def test_serving_runs_decode_steps_as_cuda_graphs_by_default():
     console = Console(width=200, record=True)
     console.print(summary_table(graph_mode))
     assert "launch-bound" in console.export_text()
+
+
+def _fanout(n: int, elems: int = 1 << 20) -> Graph:
+    """n element-wise ops that all read the graph input: independent kernels."""
+    return Graph("fan", [relu_op(f"r{i}", "x", (elems,), "fp16") for i in range(n)], {"x": (elems,)})
+
+
+def test_kernels_of_one_stream_run_one_after_another():
+    """CUDA runs the kernels issued to one stream in issue order, each after the one before completes (PyTorch's
+    default stream; a graph captured from it keeps that order). Four independent kernels on infinite bandwidth:
+    in stream order the pass is four kernels back to back, each a dispatch latency after the one before, as a
+    chain of four dependent kernels is; in dataflow order they overlap."""
+    d = _device_cycles()
+    disp = 2 * US
+    arch = _gpu(kernel_dispatch=f"{disp}ns")
+    stream = _run(_fanout(4), arch, execution="cuda_graph")
+    flow = _run(_fanout(4), arch, execution="cuda_graph", kernel_order="dataflow")
+    # as long as four dependent kernels (each the kernel and its dispatch), and as long in dataflow order
+    chain = _run(_chain(4), arch, execution="cuda_graph")["total_cycles"]
+    assert stream["total_cycles"] == chain >= 4 * (d + disp)
+    assert _run(_chain(4), arch, execution="cuda_graph", kernel_order="dataflow")["total_cycles"] == chain
+    ops = [o for o in stream["ops"] if o["unit"] != "none"]
+    for a, b in zip(ops, ops[1:], strict=False):
+        assert b["start_cycle"] >= a["end_cycle"]  # none starts before the one before it ends
+    assert flow["total_cycles"] < stream["total_cycles"]  # they overlap (sharing the four cores)
+    # an arch with no dispatch latency (not a GPU) keeps dataflow order whatever the option says
+    assert _run(_fanout(4), _gpu())["total_cycles"] == _run(_fanout(4), _gpu(), kernel_order="dataflow")[
+        "total_cycles"]
+
+
+def test_a_data_parallel_gradient_all_reduce_overlaps_the_backward_pass_in_stream_order():
+    """DDP and Megatron reduce a gradient on NCCL's own stream as soon as it is ready, so in stream order the
+    reductions overlap the rest of the backward pass: the step takes less than its compute (the same step on one
+    data-parallel rank) plus every reduction one after another."""
+    wl = {"model": "gpt2", "mode": "training", "seq_len": 128}
+    one = simulate(wl, {"base": "dgx-a100", "chips": 1}, options={"execution": "cuda_graph"},
+                   plots=False).to_dict()
+    dp = simulate(wl, "dgx-a100", options={"execution": "cuda_graph"}, plots=False).to_dict()
+    reduce_s = sum(o["mapping"].get("all_reduce_s", 0.0) for o in dp["ops"])
+    assert reduce_s > 0.1 * one["seconds"]  # the reductions are a sizeable share of the step
+    assert dp["seconds"] < one["seconds"] + 0.9 * reduce_s

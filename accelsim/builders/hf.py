@@ -231,6 +231,7 @@ def _graph(p: HfParams, lm: LM) -> Graph:
                             f"positions")
     b = TransformerBuilder(p.model_name(), {"input": (p.batch, q_len)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     b.sp = p.sequence_parallel
+    b.rope_kernel = p.rope_kernel
     b.training = p.mode == "training"  # the config's dropout rates then cost (hfconfig.LM)
     scope, layers = _prefix(lm)
     # a training pass over a prompt fills no KV cache (a decode step still reads its cache)

@@ -100,6 +100,7 @@ class TransformerBuilder(GraphBuilder):
         # Megatron's sequence parallelism (Korthikanti et al. 2022): the regions between the tensor-parallel blocks
         # (norms, dropouts, residual adds) hold 1/tp of the tokens; see _tp_in / _tp_out
         self.sp = False
+        self.rope_kernel = "fused"  # "eager": RoPE as Hugging Face's five PyTorch kernels (see rope)
         if not items:
             raise WorkloadError(f"{name}: a graph needs at least one input")
         super().__init__(name, items[0][1], dtype=dtype)
@@ -293,11 +294,27 @@ class TransformerBuilder(GraphBuilder):
         return self.activation(x, "quick_gelu", name)
 
     def rope(self, x: str, name: str | None = None) -> str:
-        """Rotary position embedding on a (B, H, L, d) q or k: ELEMENTWISE fn "rope", 3 flops per element."""
-        name = self._name(name, "rope")
+        """Rotary position embedding on a (B, H, L, d) q or k: ELEMENTWISE fn "rope", 3 flops per element (one
+        fused kernel, as vLLM's rotary_embedding). With ``rope_kernel`` "eager", the five kernels of Hugging Face
+        transformers' ``apply_rotary_pos_emb`` in PyTorch eager: rotate_half's ``-x[..., d/2:]`` (``{name}.neg``,
+        half the elements) and ``torch.cat`` with ``x[..., :d/2]`` (``{name}.cat``, a copy), ``x * cos``
+        (``{name}.mul_cos``), ``rotate_half(x) * sin`` (``{name}.mul_sin``) and their sum (``{name}``, fn "add");
+        the broadcast cos/sin rows are left out, as the fused op leaves them out."""
         shape = self.shape(x)
         elems = math.prod(shape)
-        return self._add(name, OpKind.ELEMENTWISE, [x], shape, flops=3 * elems, vector_elems=elems, fn="rope")
+        if self.rope_kernel != "eager":
+            name = self._name(name, "rope")
+            return self._add(name, OpKind.ELEMENTWISE, [x], shape, flops=3 * elems, vector_elems=elems, fn="rope")
+        local = self.block_name(name, "rope")
+        *lead, d = shape
+        half = (*lead, d // 2)
+        x1 = self.view(x, half, "slice", f"{local}.x1", strict=False, dim=len(shape) - 1, start=0)
+        x2 = self.view(x, half, "slice", f"{local}.x2", strict=False, dim=len(shape) - 1, start=d // 2)
+        neg = self.vector(OpKind.ELEMENTWISE, [x2], half, "neg", 1, name=f"{local}.neg")
+        rot = self.vector(OpKind.ELEMENTWISE, [neg, x1], shape, "cat", 0, name=f"{local}.cat")
+        xc = self.vector(OpKind.ELEMENTWISE, [x], shape, "mul", 1, name=f"{local}.mul_cos")
+        rs = self.vector(OpKind.ELEMENTWISE, [rot], shape, "mul", 1, name=f"{local}.mul_sin")
+        return self._binary(xc, rs, "add", local)
 
     def add_param(self, x: str, weight: Weight, fn: str = "add", name: str | None = None) -> str:
         """x (+ or ·) a parameter tensor, broadcast (ViT's (1, N, C) position embedding, CLIP's logit scale)."""

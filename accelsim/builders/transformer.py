@@ -266,6 +266,11 @@ class LlamaParams(SequenceParallelParams, PrecisionParams):
     kv_len: PositiveInt = Field(512, description="Tokens already in the KV cache (decode).")
     decode_steps: NonNegativeInt = Field(
         0, description="Tokens to generate after the prompt (for the serving driver; the graph is one pass).")
+    rope_kernel: Literal["fused", "eager"] = Field(
+        "fused", description="How the rotary embedding of q and k runs: 'fused': one kernel per tensor (vLLM's "
+                             "rotary_embedding, TensorRT-LLM's); 'eager': the five PyTorch kernels of Hugging Face "
+                             "transformers' apply_rotary_pos_emb (rotate_half's negation and torch.cat, two "
+                             "multiplies, an add).")
     layers: PositiveInt | None = Field(
         None, description="Decoder layers to build (default: the model's); fewer builds the model truncated, as the "
                           "serving driver's layer samples do (options.layer_samples).")
@@ -606,6 +611,7 @@ def _llama(model: str, p: LlamaParams) -> Graph:
     cache = None if p.mode == "training" and not decode else KVCache(past=p.kv_len if decode else 0)
     b = TransformerBuilder(model, {"input": (p.batch, q_len)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     b.sp = p.sequence_parallel
+    b.rope_kernel = p.rope_kernel
     hd = c.hidden // c.heads
     with b.scope("model"):
         x = b.sequence_scatter(b.embedding("input", c.vocab, c.hidden, name="embed_tokens"), name="sequence_scatter")

@@ -2,7 +2,7 @@
 training step (benchmarks/data/measured/README.md).
 
 * ``llama_inference.csv``: each row -> the ``llama2_7b`` workload of its phase, batch, prompt / cache length, fused
-  attention, bf16. ``graph`` rows (one CUDA graph replayed back to back) -> ``execution: cuda_graph``, the device
+  attention, bf16, ``rope_kernel: eager`` (the measured model's RoPE is transformers' five kernels). ``graph`` rows (one CUDA graph replayed back to back) -> ``execution: cuda_graph``, the device
   time (report ``seconds`` less the graph's host launch); ``eager`` rows (the forward called from Python and
   synchronized each time) -> ``execution: eager``, report ``seconds`` (the host's launches issued ahead of the
   device, the slower of the two deciding).
@@ -27,6 +27,9 @@ TINYLLAMA = dict(architectures=("LlamaForCausalLM",), model_type="llama", hidden
                  num_hidden_layers=22, num_attention_heads=32, num_key_value_heads=4, vocab_size=32000,
                  max_position_embeddings=2048, rms_norm_eps=1e-5, tie_word_embeddings=False, hidden_act="silu")
 MODES = {"graph": ("cuda_graph", "replay"), "eager": ("eager", "host")}
+# the measured model applies RoPE as transformers' apply_rotary_pos_emb (rotate_half: a negation and torch.cat, two
+# multiplies, an add: five kernels per tensor), which is what rope_kernel "eager" builds
+ROPE = "eager"
 
 
 def plan_model_inference(plan: FilePlan, preset: str) -> FilePlan:
@@ -40,7 +43,7 @@ def plan_model_inference(plan: FilePlan, preset: str) -> FilePlan:
             plan.skipped.append((key, f"model {r['model']!r} / mode {mode!r}: no replay"))
             continue
         execution, compare = MODES[mode]
-        params = dict(phase=phase, batch=b, attention="fused", dtype=r["dtype"].strip())
+        params = dict(phase=phase, batch=b, attention="fused", dtype=r["dtype"].strip(), rope_kernel=ROPE)
         params.update(seq_len=s) if phase == "prefill" else params.update(kv_len=kv)
         j = job(f"{preset}|execution={execution}{SUSTAINED}", "llama2_7b", **params)
         group = f"{phase} {mode}"
@@ -62,7 +65,7 @@ def plan_model_training(plan: FilePlan, preset: str) -> FilePlan:
                                       "accelsim's mixed-precision step (bf16 grads, fp32 master), listed only"))
             continue
         j = job(f"{preset}|execution=eager{SUSTAINED}", "hf", name="tinyllama_1_1b", mode="training",
-                batch=b, seq_len=s, attention="fused", dtype=r["dtype"].strip(), **TINYLLAMA)
+                batch=b, seq_len=s, attention="fused", dtype=r["dtype"].strip(), rope_kernel=ROPE, **TINYLLAMA)
         plan.rows.append(RowSpec(key, float(r["latency_us"]) * 1e-6, ((j, 1, "fwd_bwd"),), group=phase))
     plan.views = [View("forward + backward", lambda row: True)]
     plan.notes.append("TinyLlama-1.1B (22 layers, GQA 32/4) in plain PyTorch, bf16 weights, no dropout; replayed "

@@ -55,3 +55,39 @@ def test_key_cols_must_leave_query_features():
     with pytest.raises((ConfigError, ValueError), match="key_cols"):
         RopeParams(rows=4, cols=256, key_cols=256)
     assert _op(4, 256).attrs.get("key_cols") is None  # default: today's single loop
+
+
+def test_eager_rope_is_transformers_five_kernels():
+    """rope_kernel "eager" builds RoPE as transformers' apply_rotary_pos_emb runs in PyTorch eager (modeling_llama:
+    rotate_half(x) = cat(-x[..., d/2:], x[..., :d/2]); x·cos + rotate_half(x)·sin): per tensor a negation of half
+    the elements, a cat (a copy), two multiplies and an add, the add keeping the fused op's name. LLaMA-2-7B decode
+    at batch 1: q and k are (1, 32, 1, 128), 4,096 elements each."""
+    from accelsim.builders import build_workload
+    from accelsim.ir import OpKind
+
+    fused = build_workload("llama2_7b", {"phase": "decode", "kv_len": 16, "layers": 1})
+    eager = build_workload("llama2_7b", {"phase": "decode", "kv_len": 16, "layers": 1, "rope_kernel": "eager"})
+    ops = {o.name: o for o in eager.ops}
+    kernels = [o for o in eager.ops if o.name.startswith("model.layers.0.self_attn.q_rope")
+               and o.kind is not OpKind.RESHAPE]
+    assert [o.fn for o in kernels] == ["neg", "cat", "mul", "mul", "add"]
+    neg, cat = ops["model.layers.0.self_attn.q_rope.neg"], ops["model.layers.0.self_attn.q_rope.cat"]
+    assert neg.in_shapes == ((1, 32, 1, 64),) and neg.vector_elems == 2048  # the second half only
+    assert cat.in_shapes == ((1, 32, 1, 64), (1, 32, 1, 64)) and cat.out_shape == (1, 32, 1, 128)
+    q_rope = ops["model.layers.0.self_attn.q_rope"]
+    assert q_rope.fn == "add" and q_rope.inputs == ("model.layers.0.self_attn.q_rope.mul_cos",
+                                                    "model.layers.0.self_attn.q_rope.mul_sin")
+    # flops per element: 0.5 (neg) + 0 (cat) + 1 + 1 + 1 = 3.5, against the fused kernel's 3
+    rope_flops = sum(o.flops for o in eager.ops if "_rope" in o.name)
+    assert rope_flops == 2 * 4096 * 7 // 2
+    assert sum(o.flops for o in fused.ops if "_rope" in o.name) == 2 * 4096 * 3
+    # 8 more working kernels a layer (4 a tensor), the same MACs and the same consumers of q_rope and k_rope
+    working = [len([o for o in g.ops if o.kind not in (OpKind.RESHAPE, OpKind.CONCAT)]) for g in (fused, eager)]
+    assert working[1] - working[0] == 8
+    assert sum(o.macs for o in eager.ops) == sum(o.macs for o in fused.ops)
+
+
+def test_rope_kernel_is_checked():
+    with pytest.raises(ConfigError):
+        from accelsim.config import load_workload
+        load_workload({"model": "llama2_7b", "rope_kernel": "unrolled"})

@@ -23,6 +23,12 @@ ends with the SM clock and board power (NVML) read just after its timing.
   CUDA events around each of several steps, the median); ``optimizer``: one fused ``torch.optim.AdamW`` step over
   an fp32 master copy of every parameter with fp32 gradients (Megatron's mixed-precision optimizer; the casts
   between the bf16 and fp32 copies are not timed). No dropout.
+* ``DIR/encoders_inference.csv`` (llama_inference.csv's columns; ``phase`` "forward", ``seq_len`` the image side
+  for ResNet-50): torchvision's ResNet-50 (channels_last, eval batch norms as their own kernels) at batch 1, 32,
+  128 × 224², and HF's BertModel (bert-base-uncased's config, SDPA attention, no mask, the pooler) at batch 1 and
+  32 × 128 tokens and 8 × 512, bf16, each as a CUDA graph and eagerly, as the LLaMA rows.
+* ``DIR/hf_check.csv`` (section ``hf``, not in the default list): BERT-base and the LLaMA-2-7B prefill through
+  transformers itself, to check the plain-PyTorch models against the library they copy.
 * ``DIR/power.csv`` (``what,dtype,m,n,k,seconds,calls,latency_us,tflops,power_w_mean,sm_clock_mhz_mean,
   samples``): each large GEMM dtype and a device copy run back to back for a few seconds with NVML read every
   0.1 s (the last two thirds averaged), and the idle board: held-out data for an energy model.
@@ -128,6 +134,204 @@ class Llama:
             x = x + F.linear(F.silu(F.linear(y, L["gate"])) * F.linear(y, L["up"]), L["down"])
         x = F.rms_norm(x, (c["hidden"],), self.norm, c["eps"])
         return F.linear(x, self.head)
+
+
+# torchvision's resnet50: (blocks, width) per stage, Bottleneck expansion 4
+RESNET50 = [(3, 64), (4, 128), (6, 256), (3, 512)]
+# google-bert/bert-base-uncased config.json
+BERT_BASE = dict(hidden=768, inter=3072, layers=12, heads=12, vocab=30522, positions=512, types=2, eps=1e-12)
+ENCODER_ROWS = [("resnet50", 1, 224), ("resnet50", 32, 224), ("resnet50", 128, 224),
+                ("bert_base", 1, 128), ("bert_base", 32, 128), ("bert_base", 8, 512)]  # (model, batch, seq / image)
+
+
+class ResNet50:
+    """torchvision's resnet50 in eval mode, op for op as PyTorch eager runs it: each conv (cuDNN, channels_last),
+    then its batch norm with the running statistics (a kernel of its own: eager PyTorch does not fold it), ReLU,
+    the bottleneck's downsample branch and residual add; max pool, average pool, fc."""
+
+    def __init__(self, torch, dtype, dev: str, stages=RESNET50, classes: int = 1000):
+        self.torch, self.F = torch, torch.nn.functional
+        g = torch.Generator(device=dev).manual_seed(2)
+        self.cl = torch.channels_last
+
+        def conv(cin, cout, k):
+            w = torch.randn(cout, cin, k, k, device=dev, dtype=dtype, generator=g) * (2.0 / (cin * k * k)) ** 0.5
+            return w.contiguous(memory_format=self.cl)
+
+        def bn(c):
+            return [torch.ones(c, device=dev, dtype=dtype), torch.zeros(c, device=dev, dtype=dtype),
+                    torch.zeros(c, device=dev, dtype=dtype), torch.ones(c, device=dev, dtype=dtype)]
+
+        self.stem = (conv(3, 64, 7), bn(64))
+        self.blocks = []
+        cin = 64
+        for i, (n, width) in enumerate(stages):
+            for j in range(n):
+                stride = 2 if (j == 0 and i > 0) else 1
+                down = (conv(cin, width * 4, 1), bn(width * 4)) if j == 0 else None
+                self.blocks.append(dict(c1=(conv(cin, width, 1), bn(width)), c2=(conv(width, width, 3), bn(width)),
+                                        c3=(conv(width, width * 4, 1), bn(width * 4)), down=down, stride=stride))
+                cin = width * 4
+        self.fc = (torch.randn(classes, cin, device=dev, dtype=dtype, generator=g) * 0.01,
+                   torch.zeros(classes, device=dev, dtype=dtype))
+
+    def _cbn(self, x, cw, stride=1, relu=True):
+        F = self.F
+        w, (gamma, beta, mean, var) = cw
+        k = w.shape[-1]
+        x = F.conv2d(x, w, None, stride, k // 2)
+        x = F.batch_norm(x, mean, var, gamma, beta, False, 0.0, 1e-5)
+        return F.relu(x, inplace=True) if relu else x
+
+    def forward(self, x):
+        F = self.F
+        x = self._cbn(x, self.stem, 2)
+        x = F.max_pool2d(x, 3, 2, 1)
+        for b in self.blocks:
+            y = self._cbn(x, b["c1"])
+            y = self._cbn(y, b["c2"], b["stride"])
+            y = self._cbn(y, b["c3"], relu=False)
+            idn = self._cbn(x, b["down"], b["stride"], relu=False) if b["down"] else x
+            x = F.relu(y + idn, inplace=True)
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return F.linear(x, *self.fc)
+
+
+class Bert:
+    """HF transformers' BertModel (SDPA attention, no mask) in eval mode, op for op: word + position + token-type
+    embeddings and their LayerNorm; per layer separate query / key / value linears, SDPA, the context's
+    transpose-and-reshape copy, output dense, residual add and LayerNorm, intermediate dense, GELU (erf), output
+    dense, add and LayerNorm; the pooler's dense and tanh on the first token."""
+
+    def __init__(self, torch, cfg: dict, dtype, dev: str):
+        self.torch, self.F, self.c = torch, torch.nn.functional, cfg
+        g = torch.Generator(device=dev).manual_seed(4)
+        h, f = cfg["hidden"], cfg["inter"]
+
+        def w(*shape):
+            return torch.randn(*shape, device=dev, dtype=dtype, generator=g) * 0.02
+
+        def z(n):
+            return torch.zeros(n, device=dev, dtype=dtype)
+
+        def ln():
+            return (torch.ones(h, device=dev, dtype=dtype), z(h))
+
+        self.emb = (w(cfg["vocab"], h), w(cfg["positions"], h), w(cfg["types"], h), ln())
+        self.layers = [dict(q=(w(h, h), z(h)), k=(w(h, h), z(h)), v=(w(h, h), z(h)), o=(w(h, h), z(h)), ln1=ln(),
+                            i=(w(f, h), z(f)), d=(w(h, f), z(h)), ln2=ln()) for _ in range(cfg["layers"])]
+        self.pool = (w(h, h), z(h))
+
+    def forward(self, ids, pos, types, be=None):
+        torch, F, c = self.torch, self.F, self.c
+        from torch.nn.attention import sdpa_kernel
+
+        b, s = ids.shape
+        h, nh = c["hidden"], c["heads"]
+        word, position, token, (g0, b0) = self.emb
+        x = F.embedding(ids, word) + F.embedding(pos, position) + F.embedding(types, token)
+        x = F.layer_norm(x, (h,), g0, b0, c["eps"])
+        for L in self.layers:
+            q, k, v = (F.linear(x, *L[n]).view(b, s, nh, h // nh).transpose(1, 2) for n in ("q", "k", "v"))
+            with sdpa_kernel(be):
+                a = F.scaled_dot_product_attention(q, k, v)
+            a = a.transpose(1, 2).reshape(b, s, h)
+            x = F.layer_norm(F.linear(a, *L["o"]) + x, (h,), *L["ln1"], c["eps"])
+            y = F.linear(F.gelu(F.linear(x, *L["i"])), *L["d"])
+            x = F.layer_norm(y + x, (h,), *L["ln2"], c["eps"])
+        return x, torch.tanh(F.linear(x[:, 0], *self.pool))
+
+
+def encoders_section(torch, timer: Timer, out: Path, clock: Clock, dev: str, dry: bool) -> None:
+    """ResNet-50 and BERT-base inference, graph and eager, into ``encoders_inference.csv`` (llama_inference.csv's
+    columns; ``seq_len`` is the image side for ResNet-50, ``phase`` "forward")."""
+    from torch.nn.attention import SDPBackend
+
+    cols = ["model", "dtype", "phase", "batch", "seq_len", "kv_len", "mode", "latency_us"]
+    csv = Csv(out / "encoders_inference.csv", cols, torch if dev == "cuda" else None)
+    dt = torch.float32 if dry else torch.bfloat16
+    rows = [("resnet50", 2, 32), ("bert_base", 2, 16)] if dry else ENCODER_ROWS
+    nets = {"resnet50": ResNet50(torch, dt, dev, [(1, 8), (1, 16)] if dry else RESNET50),
+            "bert_base": Bert(torch, dict(BERT_BASE, layers=2, hidden=64, inter=128, heads=4) if dry else BERT_BASE,
+                              dt, dev)}
+    be = [SDPBackend.MATH] if dry else [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]
+    with torch.no_grad():
+        for model, b, s in rows:
+            if clock.left() < 30:
+                log(f"encoders: out of time before {model} b{b}")
+                return
+            try:
+                net = nets[model]
+                if model == "resnet50":
+                    x = torch.randn(b, 3, s, s, device=dev, dtype=dt).contiguous(memory_format=torch.channels_last)
+
+                    def fn(x=x, net=net):
+                        net.forward(x)
+                else:
+                    ids = torch.randint(0, BERT_BASE["vocab"] if not dry else 100, (b, s), device=dev)
+                    pos = torch.arange(s, device=dev).expand(b, s)
+                    types = torch.zeros(b, s, dtype=torch.long, device=dev)
+
+                    def fn(ids=ids, pos=pos, types=types, net=net):
+                        net.forward(ids, pos, types, be)
+                t_graph = timer.per_replay_s(fn)
+                csv.row(model, "bf16", "forward", b, s, 0, "graph", f"{t_graph * 1e6:.2f}")
+                t_eager = eager_s(torch, fn, dev)
+                csv.row(model, "bf16", "forward", b, s, 0, "eager", f"{t_eager * 1e6:.2f}")
+                log(f"{model} b{b} s{s}: graph {t_graph * 1e3:.3f} ms, eager {t_eager * 1e3:.3f} ms")
+            except Exception as e:
+                log(f"{model} b{b} s{s}: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
+            if dev == "cuda":
+                torch.cuda.empty_cache()
+
+
+def hf_section(torch, timer: Timer, out: Path, clock: Clock, dev: str, dry: bool) -> None:
+    """The same shapes through Hugging Face transformers itself (when installed), to check that the plain-PyTorch
+    models above run what transformers runs: BertModel at batch 32 × 128 and LlamaForCausalLM (Llama-2-7B's
+    config, no cache) prefill at batch 1 × 512, random weights, bf16, SDPA, graph and eager; rows
+    ``hf_bert_base`` / ``hf_llama2_7b`` in ``hf_check.csv``."""
+    try:
+        import transformers
+    except ImportError:
+        log("hf: transformers is not installed")
+        return
+    cols = ["model", "dtype", "phase", "batch", "seq_len", "kv_len", "mode", "latency_us"]
+    csv = Csv(out / "hf_check.csv", cols, torch if dev == "cuda" else None)
+    dt = torch.float32 if dry else torch.bfloat16
+    small = dict(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4) if dry else {}
+    cases = [("hf_bert_base", 2 if dry else 32, 16 if dry else 128,
+              lambda: transformers.BertModel(transformers.BertConfig(attn_implementation="sdpa", **small))),
+             ("hf_llama2_7b", 1, 16 if dry else 512,
+              lambda: transformers.LlamaForCausalLM(transformers.LlamaConfig(
+                  attn_implementation="sdpa", vocab_size=32000, rms_norm_eps=1e-5, max_position_embeddings=4096,
+                  **(dict(small, num_key_value_heads=4) if dry else dict(
+                      hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+                      num_key_value_heads=32)))))]
+    for name, b, s, make in cases:
+        if clock.left() < 40:
+            log(f"hf: out of time before {name}")
+            return
+        try:
+            with torch.device(dev):
+                model = make().to(dt).eval()
+            ids = torch.randint(0, 1000, (b, s), device=dev)
+            kw = {"use_cache": False} if "llama" in name else {}
+
+            def fn(model=model, ids=ids, kw=kw):
+                model(input_ids=ids, **kw)
+            phase = "prefill" if "llama" in name else "forward"
+            with torch.no_grad():
+                t_eager = eager_s(torch, fn, dev)
+                csv.row(name, "bf16", phase, b, s, 0, "eager", f"{t_eager * 1e6:.2f}")
+                log(f"{name} b{b} s{s}: eager {t_eager * 1e3:.3f} ms (transformers {transformers.__version__})")
+                t_graph = timer.per_replay_s(fn)  # may fail: a model that syncs with the host cannot be captured
+                csv.row(name, "bf16", phase, b, s, 0, "graph", f"{t_graph * 1e6:.2f}")
+                log(f"{name} b{b} s{s}: graph {t_graph * 1e3:.3f} ms")
+        except Exception as e:
+            log(f"{name}: {type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}")
+        model = None
+        if dev == "cuda":
+            torch.cuda.empty_cache()
 
 
 def eager_s(torch, fn, dev: str, min_s: float = 0.3, max_calls: int = 50) -> float:
@@ -331,7 +535,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--budget-s", type=float, default=300.0, help="stop starting rows after this many seconds")
     ap.add_argument("--dry", action="store_true", help="tiny shapes on the CPU, to check the script")
-    ap.add_argument("--sections", default="infer,train,power")
+    ap.add_argument("--sections", default="infer,train,encoders,power")
     args = ap.parse_args(argv)
     import torch
 
@@ -350,6 +554,10 @@ def main(argv=None) -> int:
                 infer_section(torch, timer, args.out, clock, dev, args.dry)
             elif sec == "train":
                 train_section(torch, args.out, clock, dev, args.dry)
+            elif sec == "hf":
+                hf_section(torch, timer, args.out, clock, dev, args.dry)
+            elif sec == "encoders":
+                encoders_section(torch, timer, args.out, clock, dev, args.dry)
             elif sec == "power":
                 power_section(torch, args.out, clock, dev, args.dry)
         except Exception as e:  # one section's failure does not lose the others

@@ -12,13 +12,14 @@ training step (benchmarks/data/measured/README.md).
   the measured step is fused AdamW over fp32 parameters with fp32 gradients (28 bytes per parameter), accelsim's
   step reads bf16 gradients into an fp32 master copy and writes the bf16 weights back.
 
-Every row is sustained load on random data (a row is seconds of back-to-back calls), so each replays with the
+Attention replays on the preset's ``flash2`` kernel model: SDPA's FLASH backend is PyTorch's FlashAttention-2 (as
+measure_gpu.py's attention rows replay). Every row is sustained load on random data (a row is seconds of back-to-back calls), so each replays with the
 first-order TDP throttle, as measure_gpu.py's rows do (aiconfigurator.SUSTAINED and its sources).
 """
 
 from __future__ import annotations
 
-from .aiconfigurator import SUSTAINED
+from .aiconfigurator import SUSTAINED, TORCH_ATTENTION
 from .data import read_rows
 from .model import FilePlan, RowSpec, View, group_view, job
 
@@ -30,6 +31,9 @@ MODES = {"graph": ("cuda_graph", "replay"), "eager": ("eager", "host")}
 # the measured model applies RoPE as transformers' apply_rotary_pos_emb (rotate_half: a negation and torch.cat, two
 # multiplies, an add: five kernels per tensor), which is what rope_kernel "eager" builds
 ROPE = "eager"
+# SDPA's FLASH backend is PyTorch's FlashAttention-2 on every GPU: the rows replay on the preset's flash2 kernel model,
+# as measure_gpu.py's attention rows do (aiconfigurator.TORCH_ATTENTION; a Hopper preset runs vLLM's FA3 by default)
+ATTENTION_KERNEL = TORCH_ATTENTION["sdpa_flash"]
 
 
 def plan_model_inference(plan: FilePlan, preset: str) -> FilePlan:
@@ -45,7 +49,7 @@ def plan_model_inference(plan: FilePlan, preset: str) -> FilePlan:
         execution, compare = MODES[mode]
         params = dict(phase=phase, batch=b, attention="fused", dtype=r["dtype"].strip(), rope_kernel=ROPE)
         params.update(seq_len=s) if phase == "prefill" else params.update(kv_len=kv)
-        j = job(f"{preset}|execution={execution}{SUSTAINED}", "llama2_7b", **params)
+        j = job(f"{preset}|kernel={ATTENTION_KERNEL}|execution={execution}{SUSTAINED}", "llama2_7b", **params)
         group = f"{phase} {mode}"
         groups += [group] if group not in groups else []
         plan.rows.append(RowSpec(key, float(r["latency_us"]) * 1e-6, ((j, 1, compare),), group=group))
@@ -64,7 +68,8 @@ def plan_model_training(plan: FilePlan, preset: str) -> FilePlan:
             plan.skipped.append((key, "fused AdamW over fp32 params and fp32 grads (28 B per parameter): not "
                                       "accelsim's mixed-precision step (bf16 grads, fp32 master), listed only"))
             continue
-        j = job(f"{preset}|execution=eager{SUSTAINED}", "hf", name="tinyllama_1_1b", mode="training",
+        j = job(f"{preset}|kernel={ATTENTION_KERNEL}|execution=eager{SUSTAINED}", "hf", name="tinyllama_1_1b",
+                mode="training",
                 batch=b, seq_len=s, attention="fused", dtype=r["dtype"].strip(), rope_kernel=ROPE, **TINYLLAMA)
         plan.rows.append(RowSpec(key, float(r["latency_us"]) * 1e-6, ((j, 1, "fwd_bwd"),), group=phase))
     plan.views = [View("forward + backward", lambda row: True)]

@@ -352,7 +352,8 @@ def test_whole_model_rows_replay_their_phase_shape_and_execution(tmp_path):
     (j1, _, m1), = plan.rows[0].terms
     (j2, _, m2), = plan.rows[1].terms
     assert (m1, m2) == ("replay", "host")
-    assert j1[0] == "h200|execution=cuda_graph|throttle=tdp" and j2[0] == "h200|execution=eager|throttle=tdp"
+    assert j1[0] == "h200|kernel=flash2|execution=cuda_graph|throttle=tdp"
+    assert j2[0] == "h200|kernel=flash2|execution=eager|throttle=tdp"
     assert dict(j1[2])["seq_len"] == 2048 and "kv_len" not in dict(j1[2])
     assert dict(j2[2])["kv_len"] == 2048 and dict(j2[2])["batch"] == 8 and dict(j2[2])["phase"] == "decode"
     assert plan.rows[0].measured_s == pytest.approx(0.056)

@@ -57,6 +57,8 @@ def experiment(j: Job):
         chosen["warm_inputs"] = True if settings["warm"] == "all" else tuple(settings["warm"].split("+"))
     if "params" in settings:  # "|params=6": the run is replayed on the same weights, 6 copies of each per run
         chosen["warm_params"] = int(settings["params"])
+    if "fold_bn" in settings:  # "|fold_bn=false": eager PyTorch runs each eval batch norm as a kernel of its own
+        chosen["fold_batchnorm"] = settings["fold_bn"] != "false"
     if settings.get("throttle") == "tdp":  # "|throttle=tdp": sustained full-power load (the files cite why)
         chosen["throttle_to_tdp"] = True
     options = Options(**chosen)

@@ -1,7 +1,8 @@
 """benchmarks/kernels/measure_model.py's whole-model files: LLaMA-2-7B prefill and decode steps, a TinyLlama-1.1B
 training step (benchmarks/data/measured/README.md).
 
-* ``llama_inference.csv``: each row -> the ``llama2_7b`` workload of its phase, batch, prompt / cache length, fused
+* ``llama_inference.csv`` (and ``encoders_inference.csv``: ``bert_base`` with fused attention, ``resnet50`` with
+  its batch norms unfolded as eager PyTorch runs them, ``seq_len`` the image side): each row -> the ``llama2_7b`` workload of its phase, batch, prompt / cache length, fused
   attention, bf16, ``rope_kernel: eager`` (the measured model's RoPE is transformers' five kernels). ``graph`` rows (one CUDA graph replayed back to back) -> ``execution: cuda_graph``, the device
   time (report ``seconds`` less the graph's host launch); ``eager`` rows (the forward called from Python and
   synchronized each time) -> ``execution: eager``, report ``seconds`` (the host's launches issued ahead of the
@@ -36,26 +37,44 @@ ROPE = "eager"
 ATTENTION_KERNEL = TORCH_ATTENTION["sdpa_flash"]
 
 
+def _inference_job(preset: str, model: str, phase: str, b: int, s: int, kv: int, dtype: str, execution: str):
+    """The job of one measure_model.py inference row, or None for a model it does not replay."""
+    arch = f"{preset}|kernel={ATTENTION_KERNEL}|execution={execution}{SUSTAINED}"
+    if model == "llama2_7b":
+        params = dict(phase=phase, batch=b, attention="fused", dtype=dtype, rope_kernel=ROPE)
+        params.update(seq_len=s) if phase == "prefill" else params.update(kv_len=kv)
+        return job(arch, "llama2_7b", **params)
+    if model == "bert_base":  # HF's BertModel with SDPA (FlashAttention-2), eval: no dropout
+        return job(arch, "bert_base", batch=b, seq_len=s, attention="fused", dtype=dtype)
+    if model == "resnet50":  # eager PyTorch runs each eval batch norm as its own kernel: not folded
+        return job(f"{preset}|execution={execution}|fold_bn=false{SUSTAINED}", "resnet50", batch=b, image_size=s,
+                   dtype=dtype)
+    return None
+
+
 def plan_model_inference(plan: FilePlan, preset: str) -> FilePlan:
     plan.compared = "one forward: graph replay (device time) / eager (host-launched, synchronized)"
     groups = []
     for r in read_rows(plan.path):
-        phase, mode = r["phase"].strip(), r["mode"].strip()
+        model, phase, mode = r["model"].strip(), r["phase"].strip(), r["mode"].strip()
         b, s, kv = int(r["batch"]), int(r["seq_len"]), int(r["kv_len"])
-        key = f"{phase} b{b} " + (f"s{s}" if phase == "prefill" else f"kv{kv}") + f" {mode}"
-        if r["model"].strip() != "llama2_7b" or mode not in MODES:
-            plan.skipped.append((key, f"model {r['model']!r} / mode {mode!r}: no replay"))
+        key = ("" if model == "llama2_7b" else f"{model} ") + f"{phase} b{b} " + (
+            f"kv{kv}" if phase == "decode" else f"s{s}") + f" {mode}"
+        if model.startswith("hf_"):
+            plan.skipped.append((key, "transformers' own model: measured against the plain-PyTorch row of the same "
+                                      "shape (measure_model.py's hf section), not replayed"))
             continue
-        execution, compare = MODES[mode]
-        params = dict(phase=phase, batch=b, attention="fused", dtype=r["dtype"].strip(), rope_kernel=ROPE)
-        params.update(seq_len=s) if phase == "prefill" else params.update(kv_len=kv)
-        j = job(f"{preset}|kernel={ATTENTION_KERNEL}|execution={execution}{SUSTAINED}", "llama2_7b", **params)
-        group = f"{phase} {mode}"
+        j = _inference_job(preset, model, phase, b, s, kv, r["dtype"].strip(), MODES.get(mode, ("", ""))[0])
+        if j is None or mode not in MODES:
+            plan.skipped.append((key, f"model {model!r} / mode {mode!r}: no replay"))
+            continue
+        group = (f"{phase} {mode}" if model == "llama2_7b" else f"{model} {mode}")
         groups += [group] if group not in groups else []
-        plan.rows.append(RowSpec(key, float(r["latency_us"]) * 1e-6, ((j, 1, compare),), group=group))
+        plan.rows.append(RowSpec(key, float(r["latency_us"]) * 1e-6, ((j, 1, MODES[mode][1]),), group=group))
     plan.views = [View("all rows", lambda row: True)] + [group_view(g) for g in groups]
-    plan.notes.append("LLaMA-2-7B in plain PyTorch as HF runs it (measure_model.py), random bf16 weights, "
-                      "FlashAttention-2 through SDPA; replayed as llama2_7b, attention fused, TDP throttle")
+    plan.notes.append("measure_model.py's plain-PyTorch models (LLaMA-2-7B as transformers runs it, BERT-base as HF's "
+                      "BertModel, ResNet-50 as torchvision's), random bf16 weights, FlashAttention-2 through SDPA; "
+                      "replayed with the TDP throttle")
     return plan
 
 

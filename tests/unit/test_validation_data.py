@@ -374,3 +374,24 @@ def test_whole_model_rows_replay_their_phase_shape_and_execution(tmp_path):
               "gemm,bf16,8192,8192,8192,4,2392,1672.6,657.4,691.5,1465,26\n")
     plan = plan_file(pw)
     assert plan.rows == [] and [k for k, _ in plan.skipped] == ["gemm bf16"]
+
+
+def test_encoder_rows_replay_their_model_and_transformers_rows_are_listed(tmp_path):
+    """encoders_inference.csv: BERT-base replays with fused attention on flash2, ResNet-50 with its batch norms
+    unfolded (eager PyTorch runs each as a kernel) at its image side; hf_check.csv's rows (transformers itself) are
+    listed, not replayed."""
+    from validation.jobs import experiment
+
+    enc = _csv(tmp_path / "h200_sxm" / "models" / "encoders_inference.csv",
+               "model,dtype,phase,batch,seq_len,kv_len,mode,latency_us\n"
+               "resnet50,bf16,forward,32,224,0,graph,9000\nbert_base,bf16,forward,8,512,0,eager,7000\n"
+               "hf_bert_base,bf16,forward,32,128,0,eager,5000\n")
+    plan = plan_file(enc)
+    assert [r.key for r in plan.rows] == ["resnet50 forward b32 s224 graph", "bert_base forward b8 s512 eager"]
+    (jr, _, mr), = plan.rows[0].terms
+    (jb, _, mb), = plan.rows[1].terms
+    assert (mr, mb) == ("replay", "host") and len(plan.skipped) == 1
+    assert dict(jr[2]) == {"batch": 32, "image_size": 224, "dtype": "bf16"}
+    assert experiment(jr).options.fold_batchnorm is False and experiment(jr).options.throttle_to_tdp
+    assert dict(jb[2])["attention"] == "fused" and "kernel=flash2" in jb[0]
+    assert experiment(jb).options.fold_batchnorm is True  # the default where the row does not say

@@ -469,35 +469,40 @@ def main(argv=None) -> int:
              and s[2] in (1024, 4096, 8192)] or gemm
     clock = Clock(args.budget_s)
     timer = Timer(torch, args.dry)
-    env_report(torch, args.out, dev, "start")
     version = torch.__version__.split("+")[0]
-    for sec in args.sections.split(","):
+    real = not args.dry  # fp8 GEMMs and cuDNN attention need the GPU
+    sections = {
+        "gemm_bf16": lambda: gemm_section(torch, timer, args.out, clock, ["bf16"], gemm, dev, version, 150),
+        "gemm_fp8": real and (lambda: gemm_section(torch, timer, args.out, clock, ["fp8"], gemm, dev, version, 40)),
+        "gemm_other": lambda: gemm_section(torch, timer, args.out, clock, ["fp16", "tf32", "fp32"], small, dev,
+                                           version, 5),
+        "attn_flash": lambda: attention_section(torch, timer, args.out, clock, "flash" if real else "math", shapes,
+                                                dev, version, 100),
+        "attn_cudnn": real and (lambda: attention_section(torch, timer, args.out, clock, "cudnn", shapes, dev,
+                                                          version, 20)),
+        "gemm_burst": lambda: burst_section(torch, args.out, dev, args.dry),
+        "allreduce": lambda: allreduce_section(torch, args.out, args.dry),
+        "kernels": lambda: kernels_section(torch, timer, args.out, clock, dev, 60, args.dry),
+    }
+    run_sections(torch, args.out, dev, clock, args.sections.split(","), sections)
+    return 0
+
+
+def run_sections(torch, out: Path, dev: str, clock: Clock, names: list[str], sections: dict) -> None:
+    """Run the named ``sections`` (name → a callable, or a false value to skip it here) between two env reports;
+    one section's failure is logged and does not lose the others."""
+    env_report(torch, out, dev, "start")
+    for sec in names:
         log(f"section {sec} ({clock.left():.0f} s left)")
         try:
-            if sec == "gemm_bf16":
-                gemm_section(torch, timer, args.out, clock, ["bf16"], gemm, dev, version, 150)
-            elif sec == "gemm_fp8" and not args.dry:
-                gemm_section(torch, timer, args.out, clock, ["fp8"], gemm, dev, version, 40)
-            elif sec == "gemm_other":
-                gemm_section(torch, timer, args.out, clock, ["fp16", "tf32", "fp32"], small, dev, version, 5)
-            elif sec == "attn_flash":
-                attention_section(torch, timer, args.out, clock, "math" if args.dry else "flash", shapes, dev,
-                                  version, 100)
-            elif sec == "attn_cudnn" and not args.dry:
-                attention_section(torch, timer, args.out, clock, "cudnn", shapes, dev, version, 20)
-            elif sec == "gemm_burst":
-                burst_section(torch, args.out, dev, args.dry)
-            elif sec == "allreduce":
-                allreduce_section(torch, args.out, args.dry)
-            elif sec == "kernels":
-                kernels_section(torch, timer, args.out, clock, dev, 60, args.dry)
+            if sections.get(sec):
+                sections[sec]()
         except Exception as e:  # one section's failure does not lose the others
             log(f"section {sec}: {type(e).__name__}: {e}")
         if dev == "cuda":
             torch.cuda.empty_cache()
-    env_report(torch, args.out, dev, "end")
+    env_report(torch, out, dev, "end")
     log(f"done in {time.time() - clock.t0:.0f} s")
-    return 0
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure_gpu import Clock, Csv, Timer, _fp8_works, env_report, gpu_state, log  # noqa: E402
+from measure_gpu import Clock, Csv, Timer, _fp8_works, gpu_state, log, run_sections  # noqa: E402
 
 # meta-llama/Llama-2-7b-hf config.json
 LLAMA2_7B = dict(hidden=4096, inter=11008, layers=32, heads=32, kv_heads=32, vocab=32000, eps=1e-5, theta=1e4)
@@ -546,26 +546,14 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     clock = Clock(args.budget_s)
     timer = Timer(torch, args.dry)
-    env_report(torch, args.out, dev, "start")
-    for sec in args.sections.split(","):
-        log(f"section {sec} ({clock.left():.0f} s left)")
-        try:
-            if sec == "infer":
-                infer_section(torch, timer, args.out, clock, dev, args.dry)
-            elif sec == "train":
-                train_section(torch, args.out, clock, dev, args.dry)
-            elif sec == "hf":
-                hf_section(torch, timer, args.out, clock, dev, args.dry)
-            elif sec == "encoders":
-                encoders_section(torch, timer, args.out, clock, dev, args.dry)
-            elif sec == "power":
-                power_section(torch, args.out, clock, dev, args.dry)
-        except Exception as e:  # one section's failure does not lose the others
-            log(f"section {sec}: {type(e).__name__}: {e}")
-        if dev == "cuda":
-            torch.cuda.empty_cache()
-    env_report(torch, args.out, dev, "end")
-    log(f"done in {time.time() - clock.t0:.0f} s")
+    sections = {
+        "infer": lambda: infer_section(torch, timer, args.out, clock, dev, args.dry),
+        "train": lambda: train_section(torch, args.out, clock, dev, args.dry),
+        "hf": lambda: hf_section(torch, timer, args.out, clock, dev, args.dry),
+        "encoders": lambda: encoders_section(torch, timer, args.out, clock, dev, args.dry),
+        "power": lambda: power_section(torch, args.out, clock, dev, args.dry),
+    }
+    run_sections(torch, args.out, dev, clock, args.sections.split(","), sections)
     return 0
 
 

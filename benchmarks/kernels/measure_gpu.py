@@ -444,21 +444,31 @@ def env_report(torch, out: Path, dev: str, when: str) -> None:
                 f.write(f"nvidia-smi: {e}\n")
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_cli(argv, doc: str, budget_s: float, sections: str):
+    """(args, torch, device) of a measuring script's command line (``--out``, ``--budget-s``, ``--dry``,
+    ``--sections``), its output folder made; None when there is no CUDA device and no ``--dry``."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--budget-s", type=float, default=330.0, help="stop starting rows after this many seconds")
-    ap.add_argument("--dry", action="store_true", help="a few shapes on the CPU, to check the script")
-    ap.add_argument("--sections",
-                    default="gemm_bf16,attn_flash,kernels,gemm_fp8,attn_cudnn,gemm_other,gemm_burst,allreduce")
+    ap.add_argument("--budget-s", type=float, default=budget_s, help="stop starting rows after this many seconds")
+    ap.add_argument("--dry", action="store_true", help="small shapes on the CPU, to check the script")
+    ap.add_argument("--sections", default=sections)
     args = ap.parse_args(argv)
     import torch
 
     dev = "cpu" if args.dry else "cuda"
     if dev == "cuda" and not torch.cuda.is_available():
         print("no CUDA device", file=sys.stderr)
-        return 2
+        return None
     args.out.mkdir(parents=True, exist_ok=True)
+    return args, torch, dev
+
+
+def main(argv=None) -> int:
+    cli = parse_cli(argv, __doc__, 330.0,
+                    "gemm_bf16,attn_flash,kernels,gemm_fp8,attn_cudnn,gemm_other,gemm_burst,allreduce")
+    if cli is None:
+        return 2
+    args, torch, dev = cli
     shapes = json.loads((HERE / "aic_shapes.json").read_text())
     gemm = [tuple(s) for s in shapes["gemm"]]
     if args.dry:

@@ -39,7 +39,6 @@ ends with the SM clock and board power (NVML) read just after its timing.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -47,7 +46,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure_gpu import Clock, Csv, Timer, _fp8_works, gpu_state, log, run_sections  # noqa: E402
+from measure_gpu import Clock, Csv, Timer, _fp8_works, gpu_state, log, parse_cli, run_sections  # noqa: E402
 
 # meta-llama/Llama-2-7b-hf config.json
 LLAMA2_7B = dict(hidden=4096, inter=11008, layers=32, heads=32, kv_heads=32, vocab=32000, eps=1e-5, theta=1e4)
@@ -531,19 +530,10 @@ def power_section(torch, out: Path, clock: Clock, dev: str, dry: bool) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--budget-s", type=float, default=300.0, help="stop starting rows after this many seconds")
-    ap.add_argument("--dry", action="store_true", help="tiny shapes on the CPU, to check the script")
-    ap.add_argument("--sections", default="infer,train,encoders,power")
-    args = ap.parse_args(argv)
-    import torch
-
-    dev = "cpu" if args.dry else "cuda"
-    if dev == "cuda" and not torch.cuda.is_available():
-        print("no CUDA device", file=sys.stderr)
+    cli = parse_cli(argv, __doc__, 300.0, "infer,train,encoders,power")
+    if cli is None:
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
+    args, torch, dev = cli
     clock = Clock(args.budget_s)
     timer = Timer(torch, args.dry)
     sections = {

@@ -21,6 +21,8 @@ every decode's K/V over as many CTAs as fill the SMs (:func:`fill_splits`) and r
   (FlashAttention's ``seqlenq_ngroups_swapped``), so a CTA reads each K/V block once for the whole group. A kernel
   that packs every call's group (``Flash.pack_gqa``: FlashAttention-3 as vLLM calls it) packs a prefill's too: its
   tiles' rows are the q_len × group (query, head) pairs of one KV head (:func:`pack_prefill`).
+* ``flash2_dense``: ``flash2``'s kernels called through FlashAttention-2's dense ``mha_fwd`` (PyTorch's SDPA FLASH
+  backend), which weighs split-KV on every call and swaps a GQA decode's groups in as a view (no copies).
 * Decode: with too few (batch × heads × query tiles) CTAs to fill the GPU, the K/V sequence is split over CTAs
   (split-KV / flash-decoding) by FlashAttention's occupancy rule (:func:`num_splits`); with many, each CTA walks
   all of its KV blocks and the op is bound by the bytes of the KV cache.
@@ -82,10 +84,15 @@ class Flash(NamedTuple):
     warp_mma: bool = False
     # it packs a prefill's GQA group into its query tiles' rows too (:func:`pack_prefill`), not only a decode step's
     pack_gqa: bool = False
+    # its entry point weighs split-KV on every call, not only a packed decode's: FlashAttention-2's dense mha_fwd
+    # (flash_attn_func, PyTorch's SDPA FLASH backend) calls set_params_splitkv with num_splits 0 whatever the shape,
+    # mha_varlen_fwd (a serving engine's) only when it swaps a GQA decode's groups in (pytorch aten/src/ATen/native/
+    # transformers/cuda/flash_attn/flash_api.cpp; flash-attention csrc/flash_attn/flash_api.cpp)
+    split_any: bool = False
 
     def tile(self, s: Shape, elem: int = 2) -> tuple[int, int]:
         """(query rows, keys) of one CTA's tile and K/V block for kernel shape ``s`` with ``elem``-byte operands."""
-        if self.name == "flash2":
+        if self.name in ("flash2", "flash2_dense"):
             return 64, block_n(s.head_dim)
         if self.name == "trtllm_gen":
             return trtllm_tile(s)
@@ -163,6 +170,11 @@ FLASH = {
     # V block in flight per CTA (flash_fwd_kernel.h compute_attn_1rank_splitkv waits for every cp.async group,
     # cp_async_wait<0>, before it issues the next: V of block n after K of block n landed, K of block n-1 after V)
     "flash2": Flash("flash2", 2, False, 1, 1, True, warp_mma=True),
+    # the same kernels through FlashAttention-2's dense entry mha_fwd (PyTorch's SDPA FLASH backend on contiguous
+    # q / k / v): split-KV weighed on every call (Flash.split_any), and a GQA decode's group swap is a view of the
+    # query and output there (q.reshape(b, hk, g, d).transpose(1, 2); the output is allocated in q's layout), not
+    # mha_varlen_fwd's copies
+    "flash2_dense": Flash("flash2_dense", 2, False, 1, 1, False, warp_mma=True, split_any=True),
     # FlashAttention-3 (Shah et al. 2024; vLLM's default on sm90): one CTA of a producer and two consumer
     # warpgroups per SM; ping-pong scheduling and intra-warpgroup pipelining overlap a block's softmax with the
     # MMAs; its producer warp keeps a two-stage K/V pipeline (the paper's 2-stage pipelining) in flight;
@@ -292,7 +304,7 @@ def kv_splits(s: Shape, k: Flash, ctas: int, slots: int, bn: int, sms: int) -> i
         return fill_splits(ctas, sms, -(-s.kv_len // k.split_keys)) if s.decode else 1
     if k.name == "flash3":
         return fa3_splits(ctas, s.batch, -(-s.kv_len // bn), slots, k.min_split_blocks)
-    return num_splits(ctas, slots, -(-s.kv_len // bn), k.min_split_blocks) if s.packed else 1
+    return num_splits(ctas, slots, -(-s.kv_len // bn), k.min_split_blocks) if s.packed or k.split_any else 1
 
 
 FA3_MARGIN = 1.1  # flash-attention hopper/flash_prepare_scheduler.cu: blocks_per_sm with a "10% margin"

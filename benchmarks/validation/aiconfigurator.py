@@ -212,10 +212,10 @@ def l2_share(preset: str) -> int:
 
 # benchmarks/kernels/measure_gpu.py's rows (benchmarks/data/measured/README.md): PyTorch's
 # scaled_dot_product_attention on contiguous q / k / v, no KV-cache write before it. ``sdpa_flash`` (and its
-# fallback ``aten_flash_fwd``) is PyTorch's FlashAttention-2 on every GPU, so it replays with the preset's ``flash2``
-# kernel model (a Hopper preset runs vLLM's FlashAttention-3 by default); ``sdpa_cudnn`` (cuDNN's fused attention)
-# with the preset's own kernel ("").
-TORCH_ATTENTION = {"sdpa_flash": "flash2", "aten_flash_fwd": "flash2", "sdpa_cudnn": ""}
+# fallback ``aten_flash_fwd``) is PyTorch's FlashAttention-2 on every GPU through its dense entry mha_fwd, so it
+# replays with the preset's ``flash2_dense`` kernel model (a Hopper preset runs vLLM's FlashAttention-3 by default);
+# ``sdpa_cudnn`` (cuDNN's fused attention) with the preset's own kernel ("").
+TORCH_ATTENTION = {"sdpa_flash": "flash2_dense", "aten_flash_fwd": "flash2_dense", "sdpa_cudnn": ""}
 
 
 def plan_aic_attention(plan: FilePlan, preset: str) -> FilePlan:

@@ -359,3 +359,19 @@ def test_flash3_packs_a_short_prefill_and_flash2_does_not():
     # an MHA prefill has nothing to pack
     mha = fa.price(_op(**{**kw, "kv_heads": 64}), h100.core.systolic, h100).details
     assert mha["ctas"] == 256 * 64 and not mha["gqa_packed"]
+
+
+def test_dense_flash2_entry_splits_a_multi_head_decode():
+    """FlashAttention-2's dense mha_fwd (PyTorch's SDPA FLASH backend) weighs split-KV on every call; the varlen
+    entry a serving engine calls (the ``flash2`` model) splits only a GQA decode whose groups it swaps in. A
+    LLaMA-2-7B decode step (batch 1, 32 heads of 128, MHA) over 4096 keys on an H200: 1 × 32 × 1 query blocks
+    against 2 × 132 CTA slots, 4096 / 128 = 32 K/V blocks. num_splits_heuristic: 32 < 0.8 × 264, so it weighs 1 … 32
+    splits; wave efficiency 32·s / 264 while 32·s < 264, best 256 / 264 = 0.970 (s = 8, 16, 32); the fewest eligible
+    splits within 85 % of it (0.824): s = 7 (224 / 264 = 0.848; ⌈32/7⌉ = 5 ≠ ⌈32/6⌉ = 6, eligible)."""
+    s = fa.Shape(1, 32, 1, 4096, 128, False, False)
+    assert fa.kv_splits(s, fa.FLASH["flash2_dense"], 32, 264, 128, 132) == 7
+    assert fa.kv_splits(s, fa.FLASH["flash2"], 32, 264, 128, 132) == 1
+    # mha_fwd swaps a GQA decode's groups in as views (no copy kernels), mha_varlen_fwd copies the query
+    packed = fa.Shape(2, 32, 4, 4096, 128, False, True)
+    arch = load_arch("h200")
+    assert fa.swap_copies(packed, 2, arch) and not fa.FLASH["flash2_dense"].gqa_swap and fa.FLASH["flash2"].gqa_swap

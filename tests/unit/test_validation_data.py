@@ -315,9 +315,9 @@ def test_pytorch_attention_rows_replay_the_kernel_they_timed(tmp_path):
     arch = [r.terms[0][0][0] for r in plan.rows]
     writes = [dict(r.terms[0][0][2])["kv_cache_write"] for r in plan.rows]
     assert writes == [False, False, True]
-    assert "|kernel=flash2" in arch[0] and "|kernel=" not in arch[1] and "|kernel=" not in arch[2]
+    assert "|kernel=flash2_dense" in arch[0] and "|kernel=" not in arch[1] and "|kernel=" not in arch[2]
     assert load_preset("h200").core.attention_kernel == "flash3"
-    assert load_preset(arch[0]).core.attention_kernel == "flash2"
+    assert load_preset(arch[0]).core.attention_kernel == "flash2_dense"
 
 
 def test_measure_gpu_rows_replay_under_sustained_load_and_the_collectors_do_not(tmp_path):
@@ -352,8 +352,8 @@ def test_whole_model_rows_replay_their_phase_shape_and_execution(tmp_path):
     (j1, _, m1), = plan.rows[0].terms
     (j2, _, m2), = plan.rows[1].terms
     assert (m1, m2) == ("replay", "host")
-    assert j1[0] == "h200|kernel=flash2|execution=cuda_graph|throttle=tdp"
-    assert j2[0] == "h200|kernel=flash2|execution=eager|throttle=tdp"
+    assert j1[0] == "h200|kernel=flash2_dense|execution=cuda_graph|throttle=tdp"
+    assert j2[0] == "h200|kernel=flash2_dense|execution=eager|throttle=tdp"
     assert dict(j1[2])["seq_len"] == 2048 and "kv_len" not in dict(j1[2])
     assert dict(j2[2])["kv_len"] == 2048 and dict(j2[2])["batch"] == 8 and dict(j2[2])["phase"] == "decode"
     assert plan.rows[0].measured_s == pytest.approx(0.056)
@@ -393,5 +393,5 @@ def test_encoder_rows_replay_their_model_and_transformers_rows_are_listed(tmp_pa
     assert (mr, mb) == ("replay", "host") and len(plan.skipped) == 1
     assert dict(jr[2]) == {"batch": 32, "image_size": 224, "dtype": "bf16"}
     assert experiment(jr).options.fold_batchnorm is False and experiment(jr).options.throttle_to_tdp
-    assert dict(jb[2])["attention"] == "fused" and "kernel=flash2" in jb[0]
+    assert dict(jb[2])["attention"] == "fused" and "kernel=flash2_dense" in jb[0]
     assert experiment(jb).options.fold_batchnorm is True  # the default where the row does not say

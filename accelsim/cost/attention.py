@@ -44,6 +44,7 @@ SMs like a GEMM's tiles. Off a GPU-like core the op's two GEMMs are folded on th
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 from typing import NamedTuple
@@ -227,11 +228,43 @@ class Shape(NamedTuple):
         return self.packed or self.rows == 1
 
 
-def flash(op: Op, arch: Arch) -> bool:
-    """Whether ``op`` is priced as FlashAttention CTAs: a forward ATTENTION op (its backward, ``attention_grad``,
-    keeps the folded GEMMs) on a GPU-like core that names its heads and lengths."""
+def flash(op: Op, arch: Arch, fn: str = "attention") -> bool:
+    """Whether ``op`` is priced as FlashAttention CTAs: a forward ATTENTION op (``fn`` "attention_grad": its
+    backward, :func:`price_backward`) on a GPU-like core that names its heads and lengths."""
     keys = {"heads", "kv_heads", "q_len", "kv_len", "head_dim", "batch"}
-    return arch.core.tile is not None and op.fn == "attention" and keys <= op.attrs.keys()
+    return arch.core.tile is not None and op.fn == fn and keys <= op.attrs.keys()
+
+
+# FlashAttention's backward (Dao 2023, FlashAttention-2, Algorithm 2): S = QKᵀ recomputed, dV = PᵀdO, dP = dO·Vᵀ,
+# dQ = dS·K, dK = dSᵀ·Q: five GEMMs of a block against the forward's two, 2.5x its MACs, over the same blocks (a causal
+# backward skips the blocks above the diagonal as the forward does)
+BACKWARD_WORK = 2.5
+# ... and it runs that work at 1/1.16 of the forward's throughput, by three published figures that agree: Shah et al.
+# 2024 (FlashAttention-3, arXiv 2407.08608), H100 SXM5, head dim 128, 8k tokens, non-causal, forward / backward
+# TFLOPS: FlashAttention-2 370 / 318 = 1.164, FlashAttention-3 646 / 559 = 1.156 (figures 'Attention forward speed'
+# and 'Attention backward speed', as transcribed in subtext.edge.nugit.net images e27582d2 and f60142e2); Dao 2023
+# (FlashAttention-2, arXiv 2307.08691) on A100: "up to 73 % of the theoretical maximum FLOPs/s" forward, "up to 63 %"
+# backward: 1.16
+BACKWARD_SLOWDOWN = 1.16
+# the backward's CTAs (column-parallel: each holds a K/V block and walks the query blocks) read a Q and a dO tile per
+# block where the forward reads a K and a V block, and add their dQ into an fp32 accumulator through the L2: about
+# twice the forward's block traffic
+BACKWARD_BLOCK_PASSES = 2
+
+
+def price_backward(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
+    """Cycles of a fused attention's backward (``attention_grad``, one kernel) on a GPU: the forward kernel's model
+    of the same shape (its blocks, causal skipping and waves; :func:`price`) × :data:`BACKWARD_WORK` ×
+    :data:`BACKWARD_SLOWDOWN`. The report's details keep the forward's structure and say the factor."""
+    fwd = price(dataclasses.replace(op, attrs={**op.attrs, "fn": "attention"}), sa, arch)
+    factor = BACKWARD_WORK * BACKWARD_SLOWDOWN
+    d = fwd.details
+    tile_cycles = math.ceil(d["tile_cycles"] * factor)
+    keep = ("block", "ctas", "kv_blocks", "tile_rows", "causal", "mac_fraction", "array", "ctas_per_sm")
+    return Priced(d["output_tiles"] * tile_cycles, {
+        "kernel": f"{d['kernel']}_backward", "output_tiles": d["output_tiles"], "tile_cycles": tile_cycles,
+        "forward_cycles": fwd.cycles, "backward_factor": factor, "block_passes": BACKWARD_BLOCK_PASSES,
+        **{k: d[k] for k in keep}})
 
 
 def shape(op: Op) -> Shape:
@@ -547,7 +580,8 @@ def cache_bytes(op: Op, details: dict) -> int:
     elem = op.elem_bytes
     bm, bn = details["block"]
     q_o = 2 * details["ctas"] * min(bm, details.get("tile_rows", s.rows)) * s.head_dim * elem
-    return q_o + details["kv_blocks"] * 2 * block_keys(s, bn) * s.head_dim * elem
+    passes = details.get("block_passes", 1)  # a backward's blocks: Q and dO in, dQ's fp32 sums (price_backward)
+    return q_o + passes * details["kv_blocks"] * 2 * block_keys(s, bn) * s.head_dim * elem
 
 
 def gemms(op: Op) -> list[Gemm]:

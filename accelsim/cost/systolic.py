@@ -40,6 +40,8 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     fused = op.kind is OpKind.ATTENTION
     if fused and attention.flash(op, arch):  # a GPU: FlashAttention CTAs (cost/attention.py)
         return attention.price(op, sa, arch)
+    if fused and attention.flash(op, arch, "attention_grad"):  # its backward kernel, from the forward's model
+        return attention.price_backward(op, sa, arch)
     gemms = attention.gemms(op) if fused else [op.gemm]
     fs = [folds.folds(g.m, g.n, g.k, sa.rows, sa.cols, sa.dataflow, sa.preload_overlap) for g in gemms]
     cycles = sum(g.count * f.cycles for g, f in zip(gemms, fs, strict=True))

@@ -261,11 +261,25 @@ def test_flash2_ctas_per_sm_are_what_the_shared_memory_holds():
             == fa.num_splits(8, 2 * l40s.cores, 4096 // 128))
 
 
-def test_backward_keeps_the_folded_gemms():
-    # a fused attention's backward (fn attention_grad, 3 QKᵀ-sized and 2 PV-sized GEMMs) is not the forward kernel
+def test_backward_is_the_forward_kernel_model_times_its_work_and_slowdown():
+    """A fused attention's backward (fn attention_grad: S recomputed, dV, dP, dQ, dK, 2.5x the forward's MACs) is
+    priced from the forward kernel's model of the same shape, so a causal backward skips the blocks above the
+    diagonal as the forward does: its cycles are the forward's × 2.5 × 1.16 (the backward's published throughput
+    against the forward's: FA3 paper H100 FA2 370 / 318, FA3 646 / 559; FA2 paper A100 73 % / 63 %)."""
     op = _op()
     grad = dataclasses.replace(op, attrs={**op.attrs, "fn": "attention_grad"})
-    assert fa.flash(op, A100) and not fa.flash(grad, A100)
+    assert fa.flash(op, A100) and not fa.flash(grad, A100) and fa.flash(grad, A100, "attention_grad")
+    fwd = systolic.price(op, A100.core.systolic, A100)
+    bwd = systolic.price(grad, A100.core.systolic, A100)
+    tile = math.ceil(fwd.details["tile_cycles"] * 2.5 * 1.16)
+    assert bwd.cycles == fwd.details["output_tiles"] * tile and bwd.details["kernel"] == "flash2_backward"
+    # causal: the same blocks as the causal forward (about half and the diagonal), not the full square
+    causal = dataclasses.replace(grad, attrs={**grad.attrs, "causal": True, "q_len": 4096, "kv_len": 4096})
+    full = dataclasses.replace(causal, attrs={**causal.attrs, "causal": False})
+    c, f = (systolic.price(x, A100.core.systolic, A100) for x in (causal, full))
+    assert c.details["kv_blocks"] < 0.55 * f.details["kv_blocks"] and c.cycles < 0.6 * f.cycles
+    # its L2 traffic counts twice the forward's block bytes (Q and dO in, dQ's sums through the L2)
+    assert bwd.details["block_passes"] == 2
 
 
 def test_split_kv_combine_is_a_kernel_of_its_own():

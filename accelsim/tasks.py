@@ -115,6 +115,7 @@ class TaskGraph:
     stash_level: str = ""  # where a training step keeps the activations stashed for the backward pass
     peak_activation_bytes: int = 0  # the largest op's activations, held in HBM while it runs
     execution: str = ""  # how the host dispatched the kernels: "eager", "cuda_graph", or "" (no host time)
+    kernel_order: str = ""  # when a GPU kernel may start: "stream", "dataflow", or "" (no dispatch: not a GPU)
 
     def __len__(self) -> int:
         return len(self.tasks)

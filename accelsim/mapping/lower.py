@@ -64,7 +64,8 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
             mappings.append(emitter.op(p, traffic(p, ctx, options)))
         by_name[p.op.name] = mappings[-1]
     return TaskGraph(tuple(emitter.tasks), units, tuple(mappings), dict(placement.level), dict(placement.tables),
-                     stash_level, placement.peak_activation_bytes, launch.mode)
+                     stash_level, placement.peak_activation_bytes, launch.mode,
+                     ("stream" if launch.in_order else "dataflow") if launch.dispatch else "")
 
 
 def data_parallel(graph: Graph, arch: Arch) -> int:

@@ -297,6 +297,7 @@ class ReportDict(_ReportRequired, total=False):
     launch_bound_fraction: float  # launch_overhead_s / seconds (every report since the launch model; older lack it)
     active_fraction: float  # share of seconds in which the chip does some op's work (not launches, dispatch gaps)
     execution: str  # "eager" | "cuda_graph" | "none"; serving: per phase, "prefill eager, decode cuda_graph"
+    kernel_order: str  # "stream" | "dataflow" (options.kernel_order on a GPU) | "none" (no kernel dispatch)
     params_per_chip: int  # the parameters one chip holds, when tensor or pipeline parallelism splits the model
     tables: dict[str, TableSplit]
     phases: dict[str, Phase]

@@ -73,6 +73,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "launch_bound_fraction": launch / total if total else 0.0,
         "active_fraction": active_cycles(trace, t.work) / total if total else 0.0,
         "execution": tg.execution or "none",
+        "kernel_order": tg.kernel_order or "none",
         "clock_hz": clock,
         "macs": macs,
         "flops": graph.flops,

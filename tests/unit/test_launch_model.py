@@ -176,3 +176,11 @@ def test_a_data_parallel_gradient_all_reduce_overlaps_the_backward_pass_in_strea
     reduce_s = sum(o["mapping"].get("all_reduce_s", 0.0) for o in dp["ops"])
     assert reduce_s > 0.1 * one["seconds"]  # the reductions are a sizeable share of the step
     assert dp["seconds"] < one["seconds"] + 0.9 * reduce_s
+
+
+def test_report_says_the_kernel_order():
+    d = 2 * US
+    arch = _gpu(kernel_dispatch=f"{d}ns")
+    assert _run(_fanout(2), arch)["kernel_order"] == "stream"
+    assert _run(_fanout(2), arch, kernel_order="dataflow")["kernel_order"] == "dataflow"
+    assert _run(_fanout(2), _gpu())["kernel_order"] == "none"  # no dispatch latency: no GPU kernels to order

@@ -15,8 +15,9 @@ h16 d128 (FA3 paper)" exactly, so only the other FA2 points check it. Device fig
 graph and its kernels' replay time is taken (``seconds`` - ``launch_overhead_s`` + ``kernel_dispatch_s``,
 validate.py's "replay": a call of two kernels, a quantize then a GEMM, counts both, as the sources' CUDA-event
 timings do); collectives give NCCL's bus bandwidth, 2 (n - 1) / n x bytes / time. An attention entry whose ``library`` is one of accelsim's FlashAttention kernels
-(flash2, flash3, trtllm_gen) runs on that kernel (:func:`kernel_arch`): FlashAttention-2 timed on an H100 is compared
-with the flash2 model, not the preset's default flash3.
+(flash2, flash2_dense, flash3, trtllm_gen) runs on that kernel (:func:`kernel_arch`): FlashAttention-2 timed on an H100
+is compared with the flash2 model (flash2_dense for flash_attn_func's dense entry, the FA3 paper's benchmark), not
+the preset's default flash3.
 The summary gives, per (arch, kernel), the count and mean absolute error of the "point" rows, how many "up to" rows
 accelsim exceeds and how many "range" rows it misses.
 """

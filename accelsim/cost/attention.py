@@ -22,7 +22,9 @@ every decode's K/V over as many CTAs as fill the SMs (:func:`fill_splits`) and r
   that packs every call's group (``Flash.pack_gqa``: FlashAttention-3 as vLLM calls it) packs a prefill's too: its
   tiles' rows are the q_len × group (query, head) pairs of one KV head (:func:`pack_prefill`).
 * ``flash2_dense``: ``flash2``'s kernels called through FlashAttention-2's dense ``mha_fwd`` (PyTorch's SDPA FLASH
-  backend), which weighs split-KV on every call and swaps a GQA decode's groups in as a view (no copies).
+  backend, ``flash_attn_func``), which weighs split-KV on every call, swaps a GQA decode's groups in as a view (no
+  copies), and runs an unsplit call on FlashAttention-2's non-split kernel with its own tile (:func:`dense_tile`:
+  128 × 64 for head dim 128 on an A100 or H100).
 * Decode: with too few (batch × heads × query tiles) CTAs to fill the GPU, the K/V sequence is split over CTAs
   (split-KV / flash-decoding) by FlashAttention's occupancy rule (:func:`num_splits`); with many, each CTA walks
   all of its KV blocks and the op is bound by the bytes of the KV cache.
@@ -207,6 +209,32 @@ def block_n(head_dim: int) -> int:
     return 256 if head_dim <= 64 else 128 if head_dim <= 128 else 64
 
 
+def dense_tile(s: Shape, smem: int) -> tuple[int, int]:
+    """(query rows, keys) of FlashAttention-2's non-split forward kernel, which its dense entry mha_fwd runs when the
+    split heuristic gives one split (run_mha_fwd: num_splits <= 1), by head dim and mask as the launcher picks it
+    without dropout (flash_fwd_launch_template.h run_mha_fwd_hdim32 … 256, as vendored in PyTorch). ``smem``: the
+    SM's shared memory; at most 100 KiB is the launcher's is_sm8x branch (compute capability 8.6 / 8.9 have 100 KB
+    per SM, the CUDA C++ Programming Guide's table; 8.0 164, 9.0 228), and the 224 / 256 branches test what a block
+    may opt in to (the SM's less 1 KiB)."""
+    d, causal = s.head_dim, s.causal
+    sm8x, per_block = smem <= 100 * 1024, smem - 1024
+    if d <= 64:
+        return 128, 128
+    if d <= 96:
+        return (64, 64) if sm8x and causal else (128, 64)
+    if d <= 128:
+        return ((64, 64) if causal else (128, 32)) if sm8x else (128, 64)
+    if d <= 160:
+        return ((64, 64) if causal else (128, 64)) if sm8x else (128, 32)
+    if d <= 192:
+        return 128, 64
+    if d <= 224:
+        return (128, 64) if per_block >= 2 * d * (128 + 2 * 64) else (64, 64)
+    # "For A100, we want to run with 128 x 64 (128KB smem). For H100 we want to run with 64 x 64 (96KB smem) since
+    # then we can get 2 CTAs per SM."
+    return (128, 64) if per_block >= 2 * d * (128 + 2 * 64) and smem < 4 * d * (64 + 2 * 64) else (64, 64)
+
+
 class Shape(NamedTuple):
     """The kernel's view of an attention op: ``heads`` tiles of ``rows`` query rows each per sample (a decode step's
     GQA group packed into rows), against ``kv_len`` keys of ``head_dim`` features."""
@@ -369,10 +397,13 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     if k.pack_gqa:
         s = pack_prefill(op, s, bm)
     tiles = -(-s.rows // bm)
-    per_head = kv_blocks(s.rows, s.kv_len, s.causal, bm, bn, s.group)
     # the split heuristic counts the kernel's CTA slots (flash-attention: 2 per SM for FA2); the CTAs that run at
     # once are what the shared memory holds
     splits = kv_splits(s, k, s.batch * s.heads * tiles, k.ctas_per_sm * arch.cores, bn, arch.cores)
+    if k.split_any and splits == 1:  # mha_fwd without a split runs the non-split kernel, with its own tile
+        bm, bn = dense_tile(s, arch.core.sram.total_bytes)
+        tiles = -(-s.rows // bm)
+    per_head = kv_blocks(s.rows, s.kv_len, s.causal, bm, bn, s.group)
     resident = resident_ctas(k, bm, bn, s.head_dim, op.elem_bytes, arch)
     slots = resident * arch.cores
     ctas = s.batch * s.heads * tiles * splits

@@ -324,14 +324,14 @@ def test_causal_prefill_mac_utilization_counts_the_macs_computed():
 
 def test_warp_mma_share_slows_only_kernels_of_warp_mmas():
     # core.systolic.warp_mma: the share of the tensor peak warp-level mma.sync sustains. FlashAttention-2 is built
-    # on it, FlashAttention-3 issues Hopper's wgmma; the h100 preset's 0.72 comes from the FlashAttention-3 paper's
+    # on it, FlashAttention-3 issues Hopper's wgmma; the h100 preset's 0.67 comes from the FlashAttention-3 paper's
     # FA2 bar (370 TFLOPS, 8k tokens, head dim 128), a100's warp MMAs are its peak (1.0)
     from accelsim.builders.micro import AttentionParams, attention
     from accelsim.config import load_arch
     from accelsim.cost import attention as fa
 
     h100, a100 = load_arch("h100"), load_arch("a100")
-    assert h100.core.systolic.warp_mma == 0.72 and a100.core.systolic.warp_mma == 1.0
+    assert h100.core.systolic.warp_mma == 0.67 and a100.core.systolic.warp_mma == 1.0
     g = attention(AttentionParams(batch=2, heads=16, kv_heads=16, head_dim=128, q_len=8192, kv_len=8192,
                                   attention="fused", dtype="bf16"))
     op = next(o for o in g.ops if o.kind.name == "ATTENTION")
@@ -342,10 +342,11 @@ def test_warp_mma_share_slows_only_kernels_of_warp_mmas():
                                                                               "attention_kernel": kernel})})
         return fa.price(op, sa, arch).cycles
 
-    assert cycles("flash3", 0.72) == cycles("flash3", 1.0)  # wgmma: untouched
-    slow, full = cycles("flash2", 0.72), cycles("flash2", 1.0)
-    # the MMAs take 1 / 0.72 = 1.39x as long; softmax, loads and the prologue do not, so the kernel less than that
-    assert 1.0 < slow / full < 1 / 0.72
+    assert cycles("flash3", 0.67) == cycles("flash3", 1.0)  # wgmma: untouched
+    for kernel in ("flash2", "flash2_dense"):
+        slow, full = cycles(kernel, 0.67), cycles(kernel, 1.0)
+        # the MMAs take 1 / 0.67 = 1.49x as long; softmax, loads and the prologue do not, so the kernel less than that
+        assert 1.0 < slow / full < 1 / 0.67
 
 
 def test_a_packed_prefill_tiles_query_head_pairs_and_keeps_the_causal_blocks():
@@ -389,3 +390,25 @@ def test_dense_flash2_entry_splits_a_multi_head_decode():
     packed = fa.Shape(2, 32, 4, 4096, 128, False, True)
     arch = load_arch("h200")
     assert fa.swap_copies(packed, 2, arch) and not fa.FLASH["flash2_dense"].gqa_swap and fa.FLASH["flash2"].gqa_swap
+
+
+def test_dense_entry_runs_the_non_split_kernel_tile_flash_attention_launches():
+    """FlashAttention-2's mha_fwd runs an unsplit call on the non-split kernel, whose tile the launcher picks by head
+    dim (flash_fwd_launch_template.h run_mha_fwd_hdim*, no dropout): 128 × 64 at head dim 128 on an A100 or H100;
+    on compute capability 8.6 / 8.9 (100 KB of shared memory per SM: the L40S) 64 × 64 causal, 128 × 32 not;
+    128 × 128 at head dim 64; at 256, 128 × 64 when a block may take 2·256·(128 + 2·64) = 131,072 B and the SM has
+    under 4·256·(64 + 2·64) = 196,608 B (the A100's 164 KiB), else 64 × 64 (the H100's 228 KiB: "2 CTAs per SM")."""
+    def tile(d, causal, smem_kib):
+        return fa.dense_tile(fa.Shape(1, 16, 2048, 2048, d, causal, False), smem_kib * 1024)
+
+    assert tile(128, True, 228) == tile(128, False, 164) == (128, 64)
+    assert tile(128, True, 100) == (64, 64) and tile(128, False, 100) == (128, 32)
+    assert tile(64, True, 228) == (128, 128)
+    assert tile(256, False, 164) == (128, 64) and tile(256, False, 228) == (64, 64)
+    # a prefill with enough CTAs is unsplit: its details carry the non-split tile; the split kernel's is 64 × 128
+    h100 = load_arch("h100")
+    dense = h100.model_copy(update={"core": h100.core.model_copy(update={"attention_kernel": "flash2_dense"})})
+    split = h100.model_copy(update={"core": h100.core.model_copy(update={"attention_kernel": "flash2"})})
+    op = _op(batch=2, heads=16, kv_heads=16, q_len=8192, kv_len=8192)
+    assert systolic.price(op, dense.core.systolic, dense).details["block"] == [128, 64]
+    assert systolic.price(op, split.core.systolic, split).details["block"] == [64, 128]

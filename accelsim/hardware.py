@@ -443,7 +443,8 @@ class Core(_Model):
     vector: VectorUnit
     sram: Sram
     tile: OutputTile | None = None
-    attention_kernel: Literal["flash2", "flash2_dense", "flash3", "trtllm_gen"] = "flash2"  # a GPU-like core's attention kernels
+    # a GPU-like core's attention kernels (accelsim.cost.attention.FLASH)
+    attention_kernel: Literal["flash2", "flash2_dense", "flash3", "trtllm_gen"] = "flash2"
     units: dict[str, BaseModel] = Field(default_factory=dict)
 
     @field_validator("units", mode="before")

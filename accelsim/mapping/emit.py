@@ -231,21 +231,21 @@ class Emitter:
         w_loads = {lv: cut(b, weights) for lv, b in sorted(tr.weights.items()) if b}
         stores = {lv: cut(b, weights) for lv, b in sorted(tr.out.items()) if b}
         sharded = op.kind is OpKind.OPTIMIZER and self.dp > 1 and int(op.attrs.get("shards", 1)) > 1
-        if op.kind is OpKind.OPTIMIZER and self.dp > 1 and self.launch.in_order:
-            # in stream order the gradient's all-reduce runs on its own stream once the gradient is ready
-            # (DDP's and Megatron's overlapped gradient reduction), not behind the compute stream's kernels
-            tid, seconds, sent, kind = self._dp_reduce(p, self.producers(p), sharded)
-            producers, launched = self.launched(p.index, [tid])
-            level_bytes[LINK] = sent
-            details[f"{kind}_s"] = seconds
-        else:
-            producers, launched = self.launched(p.index, self.producers(p))
-        if op.kind is OpKind.OPTIMIZER and self.dp > 1 and not self.launch.in_order:
-            # data parallel: the gradient is all-reduced over the chips' links before the step (a distributed
-            # optimizer's: reduce-scattered, each rank updating its share); it overlaps the rest of the backward
-            # pass (later layers' gradients are ready first) unless the link is the limit
+        # data parallel: the gradient is all-reduced over the chips' links before the step (a distributed
+        # optimizer's: reduce-scattered, each rank updating its share); it overlaps the rest of the backward pass
+        # (later layers' gradients are ready first) unless the link is the limit. In stream order it runs on its own
+        # stream as soon as the gradient is ready (DDP's and Megatron's overlapped reduction), and the step's kernel
+        # waits for it; otherwise after the step's dispatch
+        reduce = op.kind is OpKind.OPTIMIZER and self.dp > 1
+        data = self.producers(p)
+        if reduce and self.launch.in_order:
+            tid, seconds, sent, kind = self._dp_reduce(p, data, sharded)
+            data = [tid]
+        producers, launched = self.launched(p.index, data)
+        if reduce and not self.launch.in_order:
             tid, seconds, sent, kind = self._dp_reduce(p, producers, sharded)
             producers = [tid]
+        if reduce:
             level_bytes[LINK] = sent
             details[f"{kind}_s"] = seconds
         last_compute, last_store = self._groups(p, tr.scale, group_units, cyc, act_loads, w_loads, stores,

@@ -1,21 +1,24 @@
 """benchmarks/kernels/measure_model.py's whole-model files: LLaMA-2-7B prefill and decode steps, a TinyLlama-1.1B
-training step (benchmarks/data/measured/README.md).
+training step, ResNet-50 and BERT-base forwards (benchmarks/data/measured/README.md).
 
-* ``llama_inference.csv`` (and ``encoders_inference.csv``: ``bert_base`` with fused attention, ``resnet50`` with
-  its batch norms unfolded as eager PyTorch runs them, ``seq_len`` the image side): each row -> the ``llama2_7b`` workload of its phase, batch, prompt / cache length, fused
-  attention, bf16, ``rope_kernel: eager`` (the measured model's RoPE is transformers' five kernels). ``graph`` rows (one CUDA graph replayed back to back) -> ``execution: cuda_graph``, the device
-  time (report ``seconds`` less the graph's host launch); ``eager`` rows (the forward called from Python and
-  synchronized each time) -> ``execution: eager``, report ``seconds`` (the host's launches issued ahead of the
-  device, the slower of the two deciding).
+* ``llama_inference.csv`` and ``encoders_inference.csv``: each row -> the workload of its model (``llama2_7b`` of
+  its phase, batch and prompt / cache length, with ``rope_kernel: eager``, the measured model's RoPE being
+  transformers' five kernels; ``bert_base`` at its batch and tokens; ``resnet50`` at its batch and image side
+  ``seq_len``, its batch norms unfolded as eager PyTorch runs them), fused attention, bf16. ``graph`` rows (one
+  CUDA graph replayed back to back) -> ``execution: cuda_graph``, the device time (report ``seconds`` less the
+  graph's host launch); ``eager`` rows (the forward called from Python and synchronized each time) ->
+  ``execution: eager``, report ``seconds`` (the host's launches issued ahead of the device, the slower of the two
+  deciding). ``hf_*`` rows (``hf_check.csv``: transformers itself) are listed, not replayed.
 * ``llama_training.csv``: ``train_fwd_bwd`` -> the ``hf`` workload of TinyLlama's config in training mode (bf16,
   fused attention, no dropout: the config's rates are 0), eager, compared with the end of the backward phase on
   the timeline (report ``phases``; the measured step has no optimizer). ``optimizer`` rows are listed, not replayed:
   the measured step is fused AdamW over fp32 parameters with fp32 gradients (28 bytes per parameter), accelsim's
   step reads bf16 gradients into an fp32 master copy and writes the bf16 weights back.
 
-Attention replays on the preset's ``flash2`` kernel model: SDPA's FLASH backend is PyTorch's FlashAttention-2 (as
-measure_gpu.py's attention rows replay). Every row is sustained load on random data (a row is seconds of back-to-back calls), so each replays with the
-first-order TDP throttle, as measure_gpu.py's rows do (aiconfigurator.SUSTAINED and its sources).
+Attention replays on the preset's ``flash2_dense`` kernel model: SDPA's FLASH backend is PyTorch's FlashAttention-2
+through its dense entry (as measure_gpu.py's attention rows replay, aiconfigurator.TORCH_ATTENTION). Every row is
+sustained load on random data (a row is seconds of back-to-back calls), so each replays with the first-order TDP
+throttle, as measure_gpu.py's rows do (aiconfigurator.SUSTAINED and its sources).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ MODES = {"graph": ("cuda_graph", "replay"), "eager": ("eager", "host")}
 # the measured model applies RoPE as transformers' apply_rotary_pos_emb (rotate_half: a negation and torch.cat, two
 # multiplies, an add: five kernels per tensor), which is what rope_kernel "eager" builds
 ROPE = "eager"
-# SDPA's FLASH backend is PyTorch's FlashAttention-2 on every GPU: the rows replay on the preset's flash2 kernel model,
+# SDPA's FLASH backend is PyTorch's FlashAttention-2 on every GPU: the rows replay on its kernel model (flash2_dense),
 # as measure_gpu.py's attention rows do (aiconfigurator.TORCH_ATTENTION; a Hopper preset runs vLLM's FA3 by default)
 ATTENTION_KERNEL = TORCH_ATTENTION["sdpa_flash"]
 

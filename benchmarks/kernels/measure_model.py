@@ -82,8 +82,7 @@ class Llama:
                        for _ in range(cfg["layers"])]
         self.norm = ones(h)
         self.head = w(cfg["vocab"], h)
-        inv = 1.0 / (cfg["theta"] ** (torch.arange(0, d, 2, device=dev, dtype=torch.float32) / d))
-        self.inv_freq = inv
+        self.inv_freq = 1.0 / (cfg["theta"] ** (torch.arange(0, d, 2, device=dev, dtype=torch.float32) / d))
 
     def params(self):
         out = [self.emb, self.norm, self.head]
@@ -273,11 +272,7 @@ def encoders_section(torch, timer: Timer, out: Path, clock: Clock, dev: str, dry
 
                     def fn(ids=ids, pos=pos, types=types, net=net):
                         net.forward(ids, pos, types, be)
-                t_graph = timer.per_replay_s(fn)
-                csv.row(model, "bf16", "forward", b, s, 0, "graph", f"{t_graph * 1e6:.2f}")
-                t_eager = eager_s(torch, fn, dev)
-                csv.row(model, "bf16", "forward", b, s, 0, "eager", f"{t_eager * 1e6:.2f}")
-                log(f"{model} b{b} s{s}: graph {t_graph * 1e3:.3f} ms, eager {t_eager * 1e3:.3f} ms")
+                time_modes(torch, timer, fn, dev, csv, (model, "bf16", "forward", b, s, 0), f"{model} b{b} s{s}")
             except Exception as e:
                 log(f"{model} b{b} s{s}: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
             if dev == "cuda":
@@ -319,18 +314,25 @@ def hf_section(torch, timer: Timer, out: Path, clock: Clock, dev: str, dry: bool
             def fn(model=model, ids=ids, kw=kw):
                 model(input_ids=ids, **kw)
             phase = "prefill" if "llama" in name else "forward"
-            with torch.no_grad():
-                t_eager = eager_s(torch, fn, dev)
-                csv.row(name, "bf16", phase, b, s, 0, "eager", f"{t_eager * 1e6:.2f}")
-                log(f"{name} b{b} s{s}: eager {t_eager * 1e3:.3f} ms (transformers {transformers.__version__})")
-                t_graph = timer.per_replay_s(fn)  # may fail: a model that syncs with the host cannot be captured
-                csv.row(name, "bf16", phase, b, s, 0, "graph", f"{t_graph * 1e6:.2f}")
-                log(f"{name} b{b} s{s}: graph {t_graph * 1e3:.3f} ms")
+            with torch.no_grad():  # the graph may fail: a model that syncs with the host cannot be captured
+                time_modes(torch, timer, fn, dev, csv, (name, "bf16", phase, b, s, 0),
+                           f"{name} b{b} s{s} (transformers {transformers.__version__})", eager_first=True)
         except Exception as e:
             log(f"{name}: {type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}")
         model = None
         if dev == "cuda":
             torch.cuda.empty_cache()
+
+
+def time_modes(torch, timer: Timer, fn, dev: str, csv: Csv, row: tuple, label: str, eager_first: bool = False):
+    """Time ``fn`` as a CUDA graph replayed back to back and eagerly (:func:`eager_s`), each into ``csv`` as
+    ``row`` + (mode, µs), logged under ``label``; ``eager_first`` for a model that may not capture (the graph
+    raises after the eager row is written)."""
+    modes = [("graph", timer.per_replay_s), ("eager", lambda f: eager_s(torch, f, dev))]
+    for mode, timed in reversed(modes) if eager_first else modes:
+        t = timed(fn)
+        csv.row(*row, mode, f"{t * 1e6:.2f}")
+        log(f"{label}: {mode} {t * 1e3:.3f} ms")
 
 
 def eager_s(torch, fn, dev: str, min_s: float = 0.3, max_calls: int = 50) -> float:
@@ -378,11 +380,8 @@ def infer_section(torch, timer: Timer, out: Path, clock: Clock, dev: str, dry: b
 
                 def fn(ids=ids, cos=cos, sin=sin, caches=caches, kv=kv, causal=phase == "prefill"):
                     m.forward(ids, cos, sin, caches, pos=kv, causal=causal, be=be)
-                t_graph = timer.per_replay_s(fn)
-                csv.row("llama2_7b", "bf16", phase, b, s, kv, "graph", f"{t_graph * 1e6:.2f}")
-                t_eager = eager_s(torch, fn, dev)
-                csv.row("llama2_7b", "bf16", phase, b, s, kv, "eager", f"{t_eager * 1e6:.2f}")
-                log(f"{phase} b{b} s{s} kv{kv}: graph {t_graph * 1e3:.3f} ms, eager {t_eager * 1e3:.3f} ms")
+                time_modes(torch, timer, fn, dev, csv, ("llama2_7b", "bf16", phase, b, s, kv),
+                           f"{phase} b{b} s{s} kv{kv}")
             except Exception as e:  # one shape's failure (memory, a backend) does not stop the others
                 log(f"{phase} b{b} s{s} kv{kv}: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
             caches = None

@@ -67,8 +67,9 @@ def plan_model_inference(plan: FilePlan, preset: str) -> FilePlan:
             plan.skipped.append((key, "transformers' own model: measured against the plain-PyTorch row of the same "
                                       "shape (measure_model.py's hf section), not replayed"))
             continue
-        j = _inference_job(preset, model, phase, b, s, kv, r["dtype"].strip(), MODES.get(mode, ("", ""))[0])
-        if j is None or mode not in MODES:
+        j = _inference_job(preset, model, phase, b, s, kv, r["dtype"].strip(), MODES[mode][0]) if mode in MODES \
+            else None
+        if j is None:
             plan.skipped.append((key, f"model {model!r} / mode {mode!r}: no replay"))
             continue
         group = (f"{phase} {mode}" if model == "llama2_7b" else f"{model} {mode}")

@@ -425,9 +425,12 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     # its K/V stream; the combine kernel reads them back (:func:`combine_cycles`). A kernel reducing its splits
     # through the cluster's shared memory (Flash.cga_splits) writes none.
     partial = s.rows * s.head_dim * PARTIAL_BYTES if splits > max(1, k.cga_splits) and s.sole else 0
-    cost = CtaCost(block, prologue(s, bm, bn, op.elem_bytes, arch),
-                   block_path(tensor, soft, kv_load(s, bn, op.elem_bytes, arch), k), kv_bytes, bandwidth,
-                   resident, arch, partial)
+    load = kv_load(s, bn, op.elem_bytes, arch)
+    # a CTA alone on its SM: no other CTA's MMAs fill its softmax (:func:`lone_block`)
+    alone = lone_block(tensor, soft, k)
+    cost = CtaCost(block, prologue(s, bm, bn, op.elem_bytes, arch), block_path(tensor, soft, load, k), kv_bytes,
+                   bandwidth, resident, arch, partial,
+                   (alone, block_path(alone - soft, soft, load, k)) if alone != block else None)
     blocks = cta_blocks(s, bm, bn, splits)  # one head's CTAs in launch order
     if ctas <= EXACT_WAVES * arch.cores:  # few waves: the longest (causal: last) CTAs decide; schedule them
         out_tiles, tile_cycles = min(ctas, arch.cores), makespan(cost.in_waves(blocks * (s.batch * s.heads), slots),
@@ -479,6 +482,7 @@ class CtaCost(NamedTuple):
     ctas_per_sm: int
     arch: Arch
     out_bytes: int = 0  # bytes the CTA writes to main memory at its end (a split's fp32 partial output)
+    lone: tuple[int, int] | None = None  # (block, path) of a CTA alone on its SM where they differ (lone_block)
 
     def __call__(self, n: int, conc: int) -> int:
         """The SM's cycles for a CTA of ``n`` blocks, the longest of: its work; its critical path, shared with the
@@ -487,7 +491,8 @@ class CtaCost(NamedTuple):
         resident with it."""
         a = self.arch
         resident = min(self.ctas_per_sm, -(-conc // a.cores))
-        c = max(n * self.block + self.fixed, -(-(self.fixed + n * self.path) // resident))
+        block, path = self.lone if self.lone and resident == 1 else (self.block, self.path)
+        c = max(n * block + self.fixed, -(-(self.fixed + n * path) // resident))
         if self.kv_bytes:
             c = max(c, math.ceil((n * self.kv_bytes + self.out_bytes) * conc / resident / self.bandwidth))
         return c
@@ -560,6 +565,20 @@ def block_path(tensor: int, soft: int, load: int, k: Flash) -> int:
     if k.kv_stages == 1:
         return max(tensor // 2, load) + max(tensor - tensor // 2 + soft, load)
     return max(max(tensor, soft) if k.overlap else tensor + soft, -(-2 * load // k.kv_stages))
+
+
+def lone_block(tensor: int, soft: int, k: Flash) -> int:
+    """An SM's cycles per K/V block for a CTA alone on it. A kernel whose warps serialise a block's MMAs and its
+    softmax (FlashAttention-2: ``k.overlap`` false) relies on its ``ctas_per_sm`` CTAs to fill each other's softmax
+    with MMAs: warps of different CTAs issue to the tensor cores and to the CUDA cores / SFU independently, so with
+    two or more CTAs per SM the tensor pipe stays busy and a block costs the SM ``tensor + soft`` at the kernel's
+    sustained MMA rate, which is what its full-load figures measure. A lone CTA (fewer CTAs than SMs, a partial last
+    wave) waits through its own softmax with the tensor cores idle: ``tensor + soft`` of MMA issue, then ``soft``.
+    A kernel that overlaps the two within a CTA (``k.overlap``: FlashAttention-3's ping-pong warpgroups, TensorRT-
+    LLM-gen's) needs no second CTA: unchanged."""
+    if k.overlap or k.ctas_per_sm < 2:
+        return max(tensor, soft) if k.overlap else tensor + soft
+    return tensor + 2 * soft
 
 
 def swap_copies(s: Shape, elem: int, arch: Arch) -> list[int]:

@@ -412,3 +412,23 @@ def test_dense_entry_runs_the_non_split_kernel_tile_flash_attention_launches():
     op = _op(batch=2, heads=16, kv_heads=16, q_len=8192, kv_len=8192)
     assert systolic.price(op, dense.core.systolic, dense).details["block"] == [128, 64]
     assert systolic.price(op, split.core.systolic, split).details["block"] == [64, 128]
+
+
+def test_a_lone_fa2_cta_pays_its_own_softmax():
+    """FlashAttention-2 serialises a block's MMAs and softmax within a warp and relies on its second CTA per SM to
+    keep the tensor cores busy (fa.lone_block): at full load a block costs the SM tensor + softmax (2048 + 1280 =
+    3328 cycles on an A100, test_block_cycles_on_a100); a CTA alone on its SM issues those 3328 cycles of MMAs and
+    then waits through its own 1280 of softmax: 4608. Kernels that overlap the two inside a CTA are unchanged."""
+    assert fa.lone_block(2048, 1280, fa.FLASH["flash2"]) == 2048 + 2 * 1280
+    assert fa.lone_block(2048, 1280, fa.FLASH["flash2_dense"]) == 4608
+    assert fa.lone_block(2048, 1280, fa.FLASH["flash3"]) == 2048  # ping-pong warpgroups: max(tensor, softmax)
+    # 128 queries of 8 heads: 2 query tiles x 8 heads = 16 CTAs on 108 SMs, each alone, of one 128-key block (from
+    # the L2: kv_load 974 hides behind the math). Its path: max((3328) / 2, 974) + max(1664 + 1280, 974) = 4608.
+    # Cycles: max(4608 + 3462, 3462 + 4608) = 8070 (the 3462-cycle prologue, test_prologue_on_a100); at full load
+    # the same CTA would take 3328 + 3462 = 6790.
+    d = _price(heads=8, kv_heads=8, q_len=128, kv_len=128).details
+    assert d["ctas"] == 16 and d["ctas_per_sm"] == 2
+    assert d["tile_cycles"] == 4608 + PROLOGUE
+    # 64 heads of a 2048-token prefill: 64 x 32 = 2048 CTAs, 2 per SM: the full-load figure per block
+    full = _price(heads=64, kv_heads=64, q_len=2048, kv_len=2048).details
+    assert full["tile_cycles"] == 16 * 3328 + PROLOGUE

@@ -236,6 +236,9 @@ class Sram(_Model):
     ofmap: Bytes | None = None
     unified: Bytes | None = None
     double_buffered: bool = True
+    # bytes per clock the scratchpad delivers to its core's units (a GPU SM's shared memory: 32 banks of 4 bytes);
+    # None: unbounded. Prices the operand reads of FlashAttention-2's warp-level MMAs (accelsim.cost.attention)
+    bytes_per_cycle: Annotated[int, Field(gt=0)] | None = None
 
     @model_validator(mode="after")
     def _one_layout(self) -> Sram:

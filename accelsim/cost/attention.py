@@ -235,6 +235,24 @@ def dense_tile(s: Shape, smem: int) -> tuple[int, int]:
     return (128, 64) if per_block >= 2 * d * (128 + 2 * 64) and smem < 4 * d * (64 + 2 * 64) else (64, 64)
 
 
+def cta_warps(k: Flash, bm: int, bn: int, head_dim: int) -> int:
+    """Warps of a FlashAttention-2 CTA: the split-KV kernel runs 4 (run_mha_fwd_splitkv_dispatch: kNWarps 4 for
+    every head dim); the non-split kernel 8 for its 128 × 64 tiles above head dim 128 (flash_fwd_launch_template.h:
+    Flash_fwd_kernel_traits<192 / 224 / 256, 128, 64, 8>, and hdim160's sm8x non-causal 128 × 64 "with 8 warps"),
+    else 4."""
+    return 8 if k.split_any and (bm, bn) == (128, 64) and head_dim > 128 else 4
+
+
+def operand_bytes(bm: int, bn: int, head_dim: int, warps: int, elem: int) -> int:
+    """Shared-memory bytes FlashAttention-2's warps read per K/V block to feed their MMAs: its TiledMma splits the
+    query rows over the warps (Layout<Shape<kNWarps, 1, 1>>), so every warp reads its own query rows (bm / warps)
+    and the whole K block for S = Q·Kᵀ, then the whole V block for O += P·V (P stays in registers; Is_Q_in_regs is
+    false in every forward config): bm·d + 2·warps·bn·d elements. With 4 warps of 16 rows and 128 keys at d 128 (the
+    split kernel) that is 278,528 B for 2·64·128·128 MACs: 7.5 MACs per byte, so at an SM's 128 B per clock the
+    operands alone take 2176 cycles where an A100's tensor cores take 2048."""
+    return (bm + 2 * warps * bn) * head_dim * elem
+
+
 class Shape(NamedTuple):
     """The kernel's view of an attention op: ``heads`` tiles of ``rows`` query rows each per sample (a decode step's
     GQA group packed into rows), against ``kv_len`` keys of ``head_dim`` features."""
@@ -412,6 +430,9 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     utilization = 1.0 if s.decode else k.mma_utilization * (sa.warp_mma if k.warp_mma else 1.0)
     _, rate = dtype_rate(sa.rates, op.dtype)  # the op's dtype's tensor rate (fp8: FlashAttention-3's FP8 path)
     tensor = math.ceil(2 * bm * bn * s.head_dim / (sa.rows * sa.cols * rate) / utilization)
+    if k.warp_mma and arch.core.sram.bytes_per_cycle:  # and no faster than the shared memory feeds the warps' MMAs
+        tensor = max(tensor, -(-operand_bytes(bm, bn, s.head_dim, cta_warps(k, bm, bn, s.head_dim), op.elem_bytes)
+                               // arch.core.sram.bytes_per_cycle))
     vu = arch.core.vector
     soft = vector.cycles(bm * bn, vu.cost(SOFTMAX_FN if SOFTMAX_FN in vu.cycles_per_element else "softmax"),
                          vu.lanes)

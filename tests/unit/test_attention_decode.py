@@ -88,16 +88,17 @@ def test_swap_copies_follow_the_reshape_rule():
 def test_small_decode_is_its_ctas_critical_path_plus_the_copy():
     # one sequence, 32 query heads on 8 KV heads, 128 cached keys: 8 CTAs of one block (4 packed rows), no split.
     # Prologue: 2 x 282 + 847 + ⌈(4 x 128 x 2 + 32768) B / 12.05 B/clk⌉ = 564 + 847 + 2805 = 4216. Each CTA is
-    # alone on its SM, so no second CTA's MMAs fill its softmax (fa.lone_block): its block takes the 2048 + 1280
-    # cycles of MMA issue the full-load figure charges, then its own 1280 of softmax: 4608, and its path
-    # max((2048 + 1280) / 2, 1539) + max(1664 + 1280, 1539) = 1664 + 2944 = 4608. max(4608 + 4216, 4216 + 4608) =
-    # 8824; then the output copy (2356 + 13 = 2369, above).
+    # alone on its SM, so no second CTA's MMAs fill its softmax (fa.lone_block): its block takes the 2176 + 1280
+    # cycles of MMA issue the full-load figure charges (2176: the MMAs' operands from shared memory,
+    # test_attention_model.test_block_cycles_on_a100), then its own 1280 of softmax: 4736, and its path
+    # max((2176 + 1280) / 2, 1539) + max(1728 + 1280, 1539) = 1728 + 3008 = 4736. max(4736 + 4216, 4216 + 4736) =
+    # 8952; then the output copy (2356 + 13 = 2369, above).
     op, s = _shape()
     assert fa.prologue(s, 64, 128, 2, A100) == 4216
-    assert fa.lone_block(2048, 1280, fa.FLASH["flash2"]) == 4608
+    assert fa.lone_block(2176, 1280, fa.FLASH["flash2"]) == 4736
     d = fa.price(op, A100.core.systolic, A100).details
     assert d["ctas"] == 8 and d["split_kv"] == 1 and d["output_tiles"] == 8
-    assert d["tile_cycles"] == 8824 + 2369
+    assert d["tile_cycles"] == 8952 + 2369
 
 
 def test_flash3_packs_gqa_without_copy_kernels():

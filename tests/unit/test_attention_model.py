@@ -70,11 +70,15 @@ def test_num_splits_hand_cases():
 
 def test_block_cycles_on_a100():
     # per 64 x 128 block with head_dim 128: S = Q·Kᵀ and O += P·V are 2 x 64·128·128 MACs on the SM's
-    # 32 x 32 = 1024 MAC/clk array: 2048 cycles; the softmax of 64·128 = 8192 scores at 80 lane-cycles each on
-    # 512 lanes: 1280 cycles.
+    # 32 x 32 = 1024 MAC/clk array: 2048 cycles; but the split kernel's 4 warps each read their 16 query rows and
+    # the whole K and V blocks from shared memory to feed them, (64 + 2 x 4 x 128) x 128 x 2 = 278,528 B at the
+    # SM's 128 B per clock (core.sram.bytes_per_cycle): 2176 cycles. The softmax of 64·128 = 8192 scores at 80
+    # lane-cycles each on 512 lanes: 1280 cycles.
     d = _price().details
     assert d["block"] == [64, 128]
-    assert d["block_tensor_cycles"] == 2048
+    assert fa.cta_warps(fa.FLASH["flash2"], 64, 128, 128) == 4
+    assert fa.operand_bytes(64, 128, 128, 4, 2) == 278528
+    assert d["block_tensor_cycles"] == 2176
     assert d["block_softmax_cycles"] == 1280
 
 
@@ -95,13 +99,13 @@ def test_prologue_on_a100():
 def test_causal_halves_the_work():
     # 8192-token prefill, 32 heads: 128 query tiles x 64 key blocks = 8192 blocks per head non-causal; causal
     # Σ_t ⌈(t+1)/2⌉ = 2 x (1 + ... + 64) = 4160 blocks. 32 x 128 = 4096 CTAs (> 16 per SM: averaged), each
-    # 3328 cycles per block plus the 3462-cycle prologue: non-causal 64 blocks each, causal 4160/128 = 32.5 on
-    # average.
+    # 2176 + 1280 = 3456 cycles per block (test_block_cycles_on_a100) plus the 3462-cycle prologue: non-causal 64
+    # blocks each, causal 4160/128 = 32.5 on average.
     full, causal = _price(q_len=8192, kv_len=8192), _price(q_len=8192, kv_len=8192, causal=True)
     assert full.details["kv_blocks"] == 32 * 8192 and causal.details["kv_blocks"] == 32 * 4160
     assert full.details["ctas"] == causal.details["ctas"] == 4096
-    assert full.details["tile_cycles"] == 64 * 3328 + PROLOGUE
-    assert causal.details["tile_cycles"] == -(-(4160 * 3328 + 128 * PROLOGUE) // 128)
+    assert full.details["tile_cycles"] == 64 * 3456 + PROLOGUE
+    assert causal.details["tile_cycles"] == -(-(4160 * 3456 + 128 * PROLOGUE) // 128)
     assert 0.5 < causal.cycles / full.cycles < 0.52
 
 
@@ -112,9 +116,9 @@ def test_few_waves_are_scheduled_longest_last():
     d = _price(heads=8, kv_heads=1, q_len=2048, kv_len=2048, causal=True).details
     assert d["ctas"] == 256 and d["output_tiles"] == 108
     assert fa.makespan([5, 1], 1, 2) == 5 and fa.makespan([1, 1, 1], 2, 2) == 3
-    average = -(-(8 * 272 * 3328 + 256 * PROLOGUE) // 108)
+    average = -(-(8 * 272 * 3456 + 256 * PROLOGUE) // 108)
     assert d["tile_cycles"] >= average
-    assert d["tile_cycles"] >= 16 * 3328 + PROLOGUE
+    assert d["tile_cycles"] >= 16 * 3456 + PROLOGUE
 
 
 def test_gqa_decode_packs_the_group_and_splits_kv():
@@ -240,9 +244,10 @@ def test_fp8_attention_runs_its_mmas_at_the_fp8_rate():
     assert fp8["block"] == [128, 160] and bf16["block"] == [128, 128]
     assert fp8["block_tensor_cycles"] == math.ceil(2 * 128 * 160 * 128 / (2048 * 2) / 0.75) == 1707
     assert fp8["block_softmax_cycles"] * 128 == bf16["block_softmax_cycles"] * 160
-    # a100 lists no fp8 rate: its fp8 attention runs at the bf16 rate
+    # a100 lists no fp8 rate: its fp8 attention's MMAs run at the bf16 rate (2 x 64·128·128 / 1024 = 2048 cycles),
+    # which its 1-byte operands no longer outrun from shared memory (278,528 / 2 B at 128 B per clock: 1088)
     a100_fp8 = systolic.price(_op(dtype="fp8"), A100.core.systolic, A100).details
-    assert a100_fp8["block_tensor_cycles"] == _price().details["block_tensor_cycles"]
+    assert a100_fp8["block_tensor_cycles"] == 2048 < _price().details["block_tensor_cycles"] == 2176
 
 
 def test_flash2_ctas_per_sm_are_what_the_shared_memory_holds():
@@ -343,10 +348,14 @@ def test_warp_mma_share_slows_only_kernels_of_warp_mmas():
         return fa.price(op, sa, arch).cycles
 
     assert cycles("flash3", 0.67) == cycles("flash3", 1.0)  # wgmma: untouched
-    for kernel in ("flash2", "flash2_dense"):
-        slow, full = cycles(kernel, 0.67), cycles(kernel, 1.0)
-        # the MMAs take 1 / 0.67 = 1.49x as long; softmax, loads and the prologue do not, so the kernel less than that
-        assert 1.0 < slow / full < 1 / 0.67
+    # the dense kernel's 128 x 64 blocks: the MMAs take 1 / 0.67 = 1.49x as long (2 x 128·64·128 / 2048 / 0.67 =
+    # 1528 cycles, above the (128 + 2 x 4 x 64) x 128 x 2 / 128 = 1280 its operands take from shared memory);
+    # softmax, loads and the prologue do not, so the kernel less than that
+    slow, full = cycles("flash2_dense", 0.67), cycles("flash2_dense", 1.0)
+    assert 1.0 < slow / full < 1 / 0.67
+    # the split kernel's 64 x 128 blocks are bound by their operands' 2176 cycles of shared memory either way
+    # (2 x 64·128·128 / 2048 / 0.67 = 1528): the share does not show
+    assert cycles("flash2", 0.67) == cycles("flash2", 1.0)
 
 
 def test_a_packed_prefill_tiles_query_head_pairs_and_keeps_the_causal_blocks():
@@ -423,12 +432,13 @@ def test_a_lone_fa2_cta_pays_its_own_softmax():
     assert fa.lone_block(2048, 1280, fa.FLASH["flash2_dense"]) == 4608
     assert fa.lone_block(2048, 1280, fa.FLASH["flash3"]) == 2048  # ping-pong warpgroups: max(tensor, softmax)
     # 128 queries of 8 heads: 2 query tiles x 8 heads = 16 CTAs on 108 SMs, each alone, of one 128-key block (from
-    # the L2: kv_load 974 hides behind the math). Its path: max((3328) / 2, 974) + max(1664 + 1280, 974) = 4608.
-    # Cycles: max(4608 + 3462, 3462 + 4608) = 8070 (the 3462-cycle prologue, test_prologue_on_a100); at full load
-    # the same CTA would take 3328 + 3462 = 6790.
+    # the L2: kv_load 974 hides behind the math). The block's MMAs take 2176 cycles (test_block_cycles_on_a100),
+    # alone 2176 + 2 x 1280 = 4736; its path max(3456 / 2, 974) + max(1728 + 1280, 974) = 4736. Cycles:
+    # max(4736 + 3462, 3462 + 4736) (the 3462-cycle prologue, test_prologue_on_a100); at full load the same CTA
+    # would take 3456 + 3462.
     d = _price(heads=8, kv_heads=8, q_len=128, kv_len=128).details
     assert d["ctas"] == 16 and d["ctas_per_sm"] == 2
-    assert d["tile_cycles"] == 4608 + PROLOGUE
+    assert d["tile_cycles"] == 4736 + PROLOGUE
     # 64 heads of a 2048-token prefill: 64 x 32 = 2048 CTAs, 2 per SM: the full-load figure per block
     full = _price(heads=64, kv_heads=64, q_len=2048, kv_len=2048).details
-    assert full["tile_cycles"] == 16 * 3328 + PROLOGUE
+    assert full["tile_cycles"] == 16 * 3456 + PROLOGUE

@@ -430,9 +430,11 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     utilization = 1.0 if s.decode else k.mma_utilization * (sa.warp_mma if k.warp_mma else 1.0)
     _, rate = dtype_rate(sa.rates, op.dtype)  # the op's dtype's tensor rate (fp8: FlashAttention-3's FP8 path)
     tensor = math.ceil(2 * bm * bn * s.head_dim / (sa.rows * sa.cols * rate) / utilization)
+    operands = 0  # cycles the shared memory takes to feed a block's warp MMAs their operands (0: not bounded)
     if k.warp_mma and arch.core.sram.bytes_per_cycle:  # and no faster than the shared memory feeds the warps' MMAs
-        tensor = max(tensor, -(-operand_bytes(bm, bn, s.head_dim, cta_warps(k, bm, bn, s.head_dim), op.elem_bytes)
-                               // arch.core.sram.bytes_per_cycle))
+        operands = -(-operand_bytes(bm, bn, s.head_dim, cta_warps(k, bm, bn, s.head_dim), op.elem_bytes)
+                     // arch.core.sram.bytes_per_cycle)
+        tensor = max(tensor, operands)
     vu = arch.core.vector
     soft = vector.cycles(bm * bn, vu.cost(SOFTMAX_FN if SOFTMAX_FN in vu.cycles_per_element else "softmax"),
                          vu.lanes)
@@ -473,6 +475,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         "blocks_per_cta": -(-per_head // (tiles * splits)), "split_kv": splits,
         "gqa_packed": s.packed or s.group > 1, "tile_rows": s.rows, "causal": s.causal,
         "block_tensor_cycles": tensor, "block_softmax_cycles": soft,
+        **({"block_operand_cycles": operands} if operands else {}),
         "array": f"{sa.rows}x{sa.cols}", "mac_fraction": mac_fraction(s, per_head, bm, bn)})
 
 

@@ -36,15 +36,40 @@ VIDUR_MEMORY_BOUND = ("input_layernorm", "post_attention_layernorm", "emb", "mlp
 # embedding the same input_ids every pass. The timed add sums the down projection's output (just written: "b")
 # and the residual written before the post-attention RMSNorm and the whole MLP, whose weights (3 x n_embd x FFN/tp
 # fp16, >= 34 MB) stream through the L2 in between: not warm. The replays start those inputs in the L2
-# (options.warm_inputs; the L2 keeps what fits, mapping/l2resident.py).
+# (options.warm_inputs; the L2 keeps what fits, mapping/l2resident.py); the add's b only where the down projection's
+# own later waves leave it there (down_proj_leaves_b_warm).
 WARM = "|warm=all"
 WARM_ADD = "|warm=b"
+
+
+def down_proj_leaves_b_warm(preset: str, r: dict[str, str]) -> bool:
+    """Whether the add's ``b`` (the down projection's output) is still in the L2 when the add reads it. The down
+    projection writes its output tiles wave by wave while it streams its operands through the L2, so its first
+    wave's tiles are followed by (waves - 1) / waves of its operands and output (the split-K partials' rule,
+    accelsim/cost/gpu_tiles.py ``later``); by the LRU rule of mapping/l2resident.py, ``b`` is warm when its bytes
+    plus that fit the bytes the L2 keeps for a tensor (accelsim.cost.resident_bytes). The GEMM's tiles are the
+    preset's own choice for its shape (gpu_tiles.choose), fp16 as the file's GEMMs replay."""
+    from accelsim.cost import gpu_tiles, resident_bytes
+    from accelsim.ir import Gemm
+
+    from .jobs import load_preset
+
+    arch = load_preset(preset)
+    m, n, k = (int(r[f"mlp_down_proj_{x}"]) for x in "MNK")
+    tiles = gpu_tiles.choose(Gemm(m, n, k), arch.core.systolic, arch, 2, 1.0).details["output_tiles"]
+    waves = -(-tiles // arch.cores)
+    out = m * n * 2
+    later = (m * k * 2 + k * n * 2 + out) * (waves - 1) // waves
+    return out + later <= resident_bytes(arch)
 
 
 def vidur_job(preset: str, op: str, r: dict[str, str]) -> tuple[Job, str] | None:
     """The job that replays ``op`` of the Vidur row ``r`` and how it is described, or None (no micro-workload)."""
     tp, tokens, d = int(r["tp"]), int(r["num_tokens"]), int(r["n_embd"])
-    preset = preset + (WARM_ADD if op == "add" else WARM)
+    if op == "add":  # a is not warm (see above); b only when the down projection left it in the L2
+        preset = preset + (WARM_ADD if down_proj_leaves_b_warm(preset, r) else "")
+    else:
+        preset = preset + WARM
     ffn = int(r["n_expanded_embd"])
     gated = str(r.get("use_gated_mlp", "True")).strip().lower() in ("true", "1")
     if op in VIDUR_GEMMS:

@@ -114,10 +114,15 @@ def error(entry: dict, value: float) -> float:
     return value / entry["value"] - 1
 
 
-def kernel(workload: dict) -> str:
-    """The summary's kernel group: gemm and its dtype, prefill or decode attention, or the collective's op."""
+def kernel(entry: dict) -> str:
+    """The summary's kernel group: gemm and its dtype, prefill or decode attention and the attention kernel the
+    entry names (``library``), or the collective's op."""
+    workload = entry["workload"]
     if workload["model"] == "attention":
-        return "attn-decode" if workload.get("q_len", 512) == 1 else "attn-prefill"
+        phase = "attn-decode" if workload.get("q_len", 512) == 1 else "attn-prefill"
+        from accelsim.cost.attention import FLASH
+
+        return f"{phase} {entry['library']}" if entry.get("library") in FLASH else phase
     if workload["model"] == "collective":
         return workload["op"]
     return f"gemm {workload.get('dtype', 'bf16')}"  # the held-out goals differ by dtype (bf16 10 %, fp8 15 %)
@@ -133,15 +138,15 @@ def summary(rows: list[tuple[dict, float, float]]) -> None:
     """Per (arch, kernel): point rows and their mean |error|, up-to rows exceeded, range rows missed."""
     groups: dict[tuple[str, str], list[tuple[dict, float]]] = defaultdict(list)
     for entry, _, err in rows:
-        groups[(entry["arch"], kernel(entry["workload"]))].append((entry, err))
-    print(f"\n{'arch':9s} {'kernel':12s} {'points':>6s} {'MAE':>7s} {'up to':>6s} {'exceeded':>8s} {'range':>6s} "
+        groups[(entry["arch"], kernel(entry))].append((entry, err))
+    print(f"\n{'arch':9s} {'kernel':25s} {'points':>6s} {'MAE':>7s} {'up to':>6s} {'exceeded':>8s} {'range':>6s} "
           f"{'missed':>6s}")
     for (arch, kind), items in sorted(groups.items()):
         points = [abs(e) for entry, e in items if entry["kind"] == "point"]
         upto = [e for entry, e in items if entry["kind"] == "up to"]
         ranges = [e for entry, e in items if entry["kind"] == "range"]
         mae = f"{100 * sum(points) / len(points):6.1f}%" if points else f"{'-':>7s}"
-        print(f"{arch:9s} {kind:12s} {len(points):6d} {mae} {len(upto):6d} {sum(e > 0 for e in upto):8d} "
+        print(f"{arch:9s} {kind:25s} {len(points):6d} {mae} {len(upto):6d} {sum(e > 0 for e in upto):8d} "
               f"{len(ranges):6d} {sum(e != 0 for e in ranges):6d}")
 
 

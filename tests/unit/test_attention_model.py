@@ -442,3 +442,25 @@ def test_a_lone_fa2_cta_pays_its_own_softmax():
     # 64 heads of a 2048-token prefill: 64 x 32 = 2048 CTAs, 2 per SM: the full-load figure per block
     full = _price(heads=64, kv_heads=64, q_len=2048, kv_len=2048).details
     assert full["tile_cycles"] == 16 * 3456 + PROLOGUE
+
+
+def test_fa2_operands_from_shared_memory_by_tile_and_warps():
+    """Every FlashAttention-2 warp reads its own query rows and the whole K and V block from shared memory
+    (fa.operand_bytes); at 128 B per clock per SM (core.sram.bytes_per_cycle) that bounds a block's MMAs."""
+    dense = fa.FLASH["flash2_dense"]
+    # the launcher's warps: 8 for the non-split 128 x 64 tile above head dim 128, else 4 (the split kernel's too)
+    assert fa.cta_warps(dense, 128, 64, 256) == 8 and fa.cta_warps(dense, 128, 64, 128) == 4
+    assert fa.cta_warps(dense, 64, 64, 256) == 4 and fa.cta_warps(fa.FLASH["flash2"], 64, 64, 256) == 4
+    # an A100's dense kernel at head dim 256 (128 x 64, 8 warps): (128 + 2 x 8 x 64) x 256 x 2 = 589,824 B, 4608
+    # cycles at 128 B/clk, where its tensor cores take 2 x 128·64·256 / 1024 = 4096
+    assert fa.operand_bytes(128, 64, 256, 8, 2) == 589824
+    a100_dense = A100.model_copy(update={"core": A100.core.model_copy(update={"attention_kernel": "flash2_dense"})})
+    d = systolic.price(_op(batch=4, heads=16, kv_heads=16, head_dim=256, q_len=4096, kv_len=4096),
+                       a100_dense.core.systolic, a100_dense).details
+    assert d["block"] == [128, 64] and d["block_tensor_cycles"] == d["block_operand_cycles"] == 4608
+    # an H100's at head dim 128 (128 x 64, 4 warps): 163,840 B = 1280 cycles under its 1528 of warp MMAs (0.67)
+    h100 = load_arch("h100")
+    h100_dense = h100.model_copy(update={"core": h100.core.model_copy(update={"attention_kernel": "flash2_dense"})})
+    d = systolic.price(_op(batch=2, heads=16, kv_heads=16, q_len=8192, kv_len=8192), h100_dense.core.systolic,
+                       h100_dense).details
+    assert d["block_operand_cycles"] == 1280 and d["block_tensor_cycles"] == math.ceil(2 * 128 * 64 * 128 / 2048 / 0.67)

@@ -88,9 +88,21 @@ def cache_residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: 
             p = p._replace(details={**p.details, KEY: served})
         cum += footprint(p.op)
         if p.op.name not in placed and not p.resident_out and p.op.out_bytes <= budget:
-            written[p.op.name] = (p.op.out_bytes, cum)
+            written[p.op.name] = (p.op.out_bytes, cum - later_traffic(p, arch))
         out.append(p)
     return tuple(out)
+
+
+def later_traffic(p: Plan, arch: Arch) -> int:
+    """Bytes a GPU op's tiles stream through the cache after its first wave wrote its first output tiles: its
+    footprint x (waves - 1) / waves (the split-K partials' rule of :mod:`accelsim.cost.gpu_tiles`), so its output's
+    earliest bytes sit that much deeper in the LRU stack when the op ends; 0 for an op of one wave or without
+    output tiles."""
+    tiles = p.details.get("output_tiles")
+    if not tiles:
+        return 0
+    waves = -(-tiles // arch.cores)
+    return footprint(p.op) * (waves - 1) // waves
 
 
 def warm_params(plans: tuple[Plan, ...], options: Options, budget: int) -> frozenset[str]:

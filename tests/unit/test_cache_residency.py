@@ -102,3 +102,24 @@ def test_a_warm_residual_add_on_a100_reads_one_input_from_hbm():
     # (2039 GB/s x 0.9, arch/a100.yaml)
     device = [r["seconds"] - r["launch_overhead_s"] for r in (cold.to_dict(), warm.to_dict())]
     assert device[1] < device[0] and device[1] >= 2 * size / (2039e9 * 0.9)
+
+
+def test_a_gpu_ops_later_waves_push_its_first_output_tiles_down_the_lru_stack():
+    """A GPU op writes its output tiles wave by wave while it streams its operands through the cache, so its first
+    tiles sit under the traffic of its later waves when it ends (l2resident.later_traffic, the split-K partials'
+    rule of cost/gpu_tiles.py): footprint x (waves - 1) / waves."""
+    from accelsim.config import load_arch
+    from accelsim.ir import Op, OpKind
+    from accelsim.mapping.l2resident import footprint, later_traffic
+    from accelsim.mapping.plan import Plan
+
+    a100 = load_arch("a100")  # 108 SMs
+    op = Op(name="g", kind=OpKind.MATMUL, inputs=("x",), out_shape=(1024, 1024), in_shapes=((1024, 512),),
+            dtype="fp16")
+    assert footprint(op) == 1024 * 512 * 2 + 1024 * 1024 * 2  # its input and output (no parameters)
+    # 256 output tiles on 108 SMs: 3 waves; 2/3 of the footprint comes after the first wave's tiles
+    three = Plan(op=op, index=0, details={"output_tiles": 256})
+    assert later_traffic(three, a100) == footprint(op) * 2 // 3
+    # one wave (108 tiles or fewer), or no output tiles (a vector op): nothing after
+    assert later_traffic(Plan(op=op, index=0, details={"output_tiles": 108}), a100) == 0
+    assert later_traffic(Plan(op=op, index=0, details={}), a100) == 0

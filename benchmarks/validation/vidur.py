@@ -37,25 +37,27 @@ VIDUR_MEMORY_BOUND = ("input_layernorm", "post_attention_layernorm", "emb", "mlp
 # and the residual written before the post-attention RMSNorm and the whole MLP, whose weights (3 x n_embd x FFN/tp
 # fp16, >= 34 MB) stream through the L2 in between: not warm. The replays start those inputs in the L2
 # (options.warm_inputs; the L2 keeps what fits, mapping/l2resident.py); the add's b only where the down projection's
-# own later waves leave it there (down_proj_leaves_b_warm).
+# own later waves leave it there, and so for RoPE's and SiLU*mul's inputs (gemm_leaves_output_warm).
 WARM = "|warm=all"
 WARM_ADD = "|warm=b"
+PRODUCED_BY = {"attn_rope": "attn_pre_proj", "mlp_act": "mlp_up_proj"}  # the GEMM whose output the kernel reads
 
 
-def down_proj_leaves_b_warm(preset: str, r: dict[str, str]) -> bool:
-    """Whether the add's ``b`` (the down projection's output) is still in the L2 when the add reads it. The down
-    projection writes its output tiles wave by wave while it streams its operands through the L2, so its first
-    wave's tiles are followed by (waves - 1) / waves of its operands and output (the split-K partials' rule,
-    accelsim/cost/gpu_tiles.py ``later``); by the LRU rule of mapping/l2resident.py, ``b`` is warm when its bytes
-    plus that fit the bytes the L2 keeps for a tensor (accelsim.cost.resident_bytes). The GEMM's tiles are the
-    preset's own choice for its shape (gpu_tiles.choose), fp16 as the file's GEMMs replay."""
+def gemm_leaves_output_warm(preset: str, r: dict[str, str], gemm: str) -> bool:
+    """Whether the output of the row's GEMM ``gemm`` (``attn_pre_proj``, ``mlp_up_proj``, ``mlp_down_proj``) is
+    still in the L2 when the next kernel reads it. The GEMM writes its output tiles wave by wave while it streams
+    its operands through the L2, so its first wave's tiles are followed by (waves - 1) / waves of its operands and
+    output (the split-K partials' rule, accelsim/cost/gpu_tiles.py ``later``, and the model's own
+    mapping/l2resident.py ``later_traffic``); by the LRU rule the output is warm when its bytes plus that fit the
+    bytes the L2 keeps for a tensor (accelsim.cost.resident_bytes). The GEMM's tiles are the preset's own choice
+    for its shape (gpu_tiles.choose), fp16 as the file's GEMMs replay."""
     from accelsim.cost import gpu_tiles, resident_bytes
     from accelsim.ir import Gemm
 
     from .jobs import load_preset
 
     arch = load_preset(preset)
-    m, n, k = (int(r[f"mlp_down_proj_{x}"]) for x in "MNK")
+    m, n, k = (int(r[f"{gemm}_{x}"]) for x in "MNK")
     tiles = gpu_tiles.choose(Gemm(m, n, k), arch.core.systolic, arch, 2, 1.0).details["output_tiles"]
     waves = -(-tiles // arch.cores)
     out = m * n * 2
@@ -67,7 +69,9 @@ def vidur_job(preset: str, op: str, r: dict[str, str]) -> tuple[Job, str] | None
     """The job that replays ``op`` of the Vidur row ``r`` and how it is described, or None (no micro-workload)."""
     tp, tokens, d = int(r["tp"]), int(r["num_tokens"]), int(r["n_embd"])
     if op == "add":  # a is not warm (see above); b only when the down projection left it in the L2
-        preset = preset + (WARM_ADD if down_proj_leaves_b_warm(preset, r) else "")
+        preset = preset + (WARM_ADD if gemm_leaves_output_warm(preset, r, "mlp_down_proj") else "")
+    elif op in PRODUCED_BY:  # a GEMM's output: warm only where the GEMM's later waves leave it in the L2
+        preset = preset + (WARM if gemm_leaves_output_warm(preset, r, PRODUCED_BY[op]) else "")
     else:
         preset = preset + WARM
     ffn = int(r["n_expanded_embd"])

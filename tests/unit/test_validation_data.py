@@ -395,3 +395,21 @@ def test_encoder_rows_replay_their_model_and_transformers_rows_are_listed(tmp_pa
     assert experiment(jr).options.fold_batchnorm is False and experiment(jr).options.throttle_to_tdp
     assert dict(jb[2])["attention"] == "fused" and "kernel=flash2_dense" in jb[0]
     assert experiment(jb).options.fold_batchnorm is True  # the default where the row does not say
+
+
+def test_a_gemm_output_is_warm_only_when_its_later_waves_leave_it_in_the_l2():
+    """Vidur's kernels that read a GEMM's output (the residual add's b, RoPE, SiLU*mul) start it in the L2 only where
+    its bytes plus the GEMM's own traffic after its first wave fit the A100's 20 MiB share (40 MiB L2 x 0.5)."""
+    from validation.vidur import gemm_leaves_output_warm
+
+    def row(m: int) -> dict[str, str]:
+        return {"mlp_down_proj_M": str(m), "mlp_down_proj_N": "4096", "mlp_down_proj_K": "11008"}
+
+    # 1 token: a GEMV of one wave (nothing after its first tiles), 8 KiB of output: warm
+    assert gemm_leaves_output_warm("a100", row(1), "mlp_down_proj")
+    # 2048 tokens: 16 MiB of output alone would fit, but its 256 x 128 tiles (8 x 32 = 256 on 108 SMs) run in 3
+    # waves, and the last two stream 2/3 of its 45 MB of activations, 90 MB of weights and the output first
+    assert 2048 * 4096 * 2 < 40 * 2**20 // 2
+    assert not gemm_leaves_output_warm("a100", row(2048), "mlp_down_proj")
+    # a file without the GEMM's shape keeps the input warm (just written)
+    assert gemm_leaves_output_warm("a100", {}, "mlp_down_proj")

@@ -96,12 +96,16 @@ def cache_residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: 
 def later_traffic(p: Plan, arch: Arch) -> int:
     """Bytes a GPU op's tiles stream through the cache after its first wave wrote its first output tiles: its
     footprint x (waves - 1) / waves (the split-K partials' rule of :mod:`accelsim.cost.gpu_tiles`), so its output's
-    earliest bytes sit that much deeper in the LRU stack when the op ends; 0 for an op of one wave or without
-    output tiles."""
-    tiles = p.details.get("output_tiles")
-    if not tiles:
-        return 0
-    waves = -(-tiles // arch.cores)
+    earliest bytes sit that much deeper in the LRU stack when the op ends; waves of output tiles over the cores, or
+    of a FlashAttention op's CTAs over its CTA slots; 0 for an op of one wave or without output tiles."""
+    ctas = p.details.get("ctas")  # a FlashAttention op: its CTAs, ctas_per_sm of them on each SM at once
+    if ctas:
+        waves = -(-ctas // (arch.cores * p.details.get("ctas_per_sm", 1)))
+    else:
+        tiles = p.details.get("output_tiles")
+        if not tiles:
+            return 0
+        waves = -(-tiles // arch.cores)
     return footprint(p.op) * (waves - 1) // waves
 
 

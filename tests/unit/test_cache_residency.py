@@ -123,3 +123,6 @@ def test_a_gpu_ops_later_waves_push_its_first_output_tiles_down_the_lru_stack():
     # one wave (108 tiles or fewer), or no output tiles (a vector op): nothing after
     assert later_traffic(Plan(op=op, index=0, details={"output_tiles": 108}), a100) == 0
     assert later_traffic(Plan(op=op, index=0, details={}), a100) == 0
+    # a FlashAttention op counts waves of its CTAs over its CTA slots: 1024 CTAs, 2 per SM on 108 SMs: 5 waves
+    attn = Plan(op=op, index=0, details={"ctas": 1024, "ctas_per_sm": 2, "output_tiles": 108})
+    assert later_traffic(attn, a100) == footprint(op) * 4 // 5

@@ -7,7 +7,7 @@ op that reads it finds it there, unless what was touched since evicted it. With 
 main-memory read) when its LRU stack distance fits the bytes the cache keeps for a tensor
 (:func:`accelsim.cost.resident_bytes`: :data:`CACHE_SHARE` of it, or the level's ``resident_share``): the tensor's
 bytes plus the footprint (activation inputs, parameters, output) of every working op run between its producer and the
-reader. Only activations: op outputs and, with ``options.warm_inputs``, graph inputs; parameters, KV caches and
+reader, and the producer's own traffic after its first wave of output tiles (:func:`later_traffic`). Only activations: op outputs and, with ``options.warm_inputs``, graph inputs; parameters, KV caches and
 stashed tensors are placed and keep their memory.
 
 ``options.warm_inputs`` (default off) describes how a measurement was taken, not the hardware: the graph's

@@ -72,8 +72,9 @@ def gemm_section(torch, w, clock: Clock, dev: str, shapes: list[tuple[int, int, 
             return
         x = torch.randn(m, k, device=dev, dtype=dtype)
         wt = torch.randn(n, k, device=dev, dtype=dtype)
-        write_kernels(w, "gemm", f"{m}x{n}x{k}", "bf16", kernels_of(torch, lambda: torch.nn.functional.linear(x, wt),
-                                                                      dev))
+        def call(x=x, wt=wt):
+            return torch.nn.functional.linear(x, wt)
+        write_kernels(w, "gemm", f"{m}x{n}x{k}", "bf16", kernels_of(torch, call, dev))
 
 
 def attention_section(torch, w, clock: Clock, dev: str, shapes: dict) -> None:
@@ -90,10 +91,10 @@ def attention_section(torch, w, clock: Clock, dev: str, shapes: dict) -> None:
             kt = torch.randn(b, kvh, kv, d, device=dev, dtype=dtype)
             vt = torch.randn(b, kvh, kv, d, device=dev, dtype=dtype)
 
-            def call(qt=qt, kt=kt, vt=vt, causal=q > 1):
+            def call(qt=qt, kt=kt, vt=vt, causal=q > 1, gqa=kvh < h):
                 with sdpa_kernel(backend):
                     return torch.nn.functional.scaled_dot_product_attention(qt, kt, vt, is_causal=causal,
-                                                                            enable_gqa=kvh < h)
+                                                                            enable_gqa=gqa)
             write_kernels(w, "attention", f"{phase} b{b} h{h}/{kvh} d{d} q{q} kv{kv}", "bf16",
                           kernels_of(torch, call, dev))
 

@@ -438,7 +438,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     vu = arch.core.vector
     soft = vector.cycles(bm * bn, vu.cost(SOFTMAX_FN if SOFTMAX_FN in vu.cycles_per_element else "softmax"),
                          vu.lanes)
-    block = max(tensor, soft) if k.overlap else tensor + soft
+    block = block_cycles(tensor, soft, k)
     kv_bytes = 2 * block_keys(s, bn) * s.head_dim * op.elem_bytes if s.sole else 0  # a block's K and V, from HBM
     main = arch.memory(arch.main_memory)  # its bandwidth as the engine sustains it for the op's bytes
     bandwidth = arch.bytes_per_cycle(arch.main_memory) * main.efficiency_at(kv_bytes * per_head * s.batch
@@ -588,7 +588,13 @@ def block_path(tensor: int, soft: int, load: int, k: Flash) -> int:
     (``kv_stages`` of them in flight)."""
     if k.kv_stages == 1:
         return max(tensor // 2, load) + max(tensor - tensor // 2 + soft, load)
-    return max(max(tensor, soft) if k.overlap else tensor + soft, -(-2 * load // k.kv_stages))
+    return max(block_cycles(tensor, soft, k), -(-2 * load // k.kv_stages))
+
+
+def block_cycles(tensor: int, soft: int, k: Flash) -> int:
+    """An SM's cycles per K/V block at full load: MMAs and softmax overlapped (``k.overlap``), else one after the
+    other."""
+    return max(tensor, soft) if k.overlap else tensor + soft
 
 
 def lone_block(tensor: int, soft: int, k: Flash) -> int:
@@ -601,7 +607,7 @@ def lone_block(tensor: int, soft: int, k: Flash) -> int:
     A kernel that overlaps the two within a CTA (``k.overlap``: FlashAttention-3's ping-pong warpgroups, TensorRT-
     LLM-gen's) needs no second CTA: unchanged."""
     if k.overlap or k.ctas_per_sm < 2:
-        return max(tensor, soft) if k.overlap else tensor + soft
+        return block_cycles(tensor, soft, k)
     return tensor + 2 * soft
 
 

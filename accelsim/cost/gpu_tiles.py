@@ -217,7 +217,7 @@ def _shape(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int, int], e
     out_bytes = g.count * g.m * g.n * ce
     operands = g.count * (g.m * g.k * elem + g.k * g.n * be) + out_bytes
     waves = -(-n // t.cores)
-    later = operands * (waves - 1) // waves  # streamed through the cache after the first wave wrote its partials
+    later = after_first_wave(operands, n, t.cores)  # streamed through the cache after the first wave wrote its partials
     reduce = 0 if gemv else _reduce_cycles(t, splits, out_bytes, ce, later)
     details = {"output_tiles": n, "tile": [tm, tn], "tile_cycles": tile_cycles, "fixed_cycles": fixed,
                "split_k": splits, "k_slice": k_slice, **({"reduce_cycles": reduce} if reduce else {}),
@@ -229,6 +229,14 @@ def _shape(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int, int], e
     spilled = 0 if not reduce or _cached(t, splits, out_bytes, ce, later) else 2 * partial_bytes(splits, out_bytes, ce)
     est = max(est, (operands + spilled) / t.main_bpc)  # spilled partials: written back, then read by the reduction
     return _Shape(est, details)
+
+
+def after_first_wave(nbytes: int, tiles: int, cores: int) -> int:
+    """Of ``nbytes`` a GPU op streams through the cache over its ``tiles`` (waves of ``cores``), the bytes it streams
+    after its first wave wrote its first output tiles: nbytes x (waves - 1) / waves (0 in one wave). The LRU
+    distance split-K partials (:func:`_cached`) and an op's own output (mapping/l2resident.py) sit under."""
+    waves = -(-tiles // cores)
+    return nbytes * (waves - 1) // waves if waves else 0
 
 
 def _latency_bound(t: _Terms, tm: int, tn: float, k_slice: int, elems: tuple[int, float, float], n: int) -> float:

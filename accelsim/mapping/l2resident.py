@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 
-from ..cost import CACHE_SHARE, resident_bytes, vector
+from ..cost import CACHE_SHARE, gpu_tiles, resident_bytes, vector
 from ..errors import MappingError
 from ..hardware import Arch
 from ..ir import Graph, Op
@@ -100,13 +100,8 @@ def later_traffic(p: Plan, arch: Arch) -> int:
     of a FlashAttention op's CTAs over its CTA slots; 0 for an op of one wave or without output tiles."""
     ctas = p.details.get("ctas")  # a FlashAttention op: its CTAs, ctas_per_sm of them on each SM at once
     if ctas:
-        waves = -(-ctas // (arch.cores * p.details.get("ctas_per_sm", 1)))
-    else:
-        tiles = p.details.get("output_tiles")
-        if not tiles:
-            return 0
-        waves = -(-tiles // arch.cores)
-    return footprint(p.op) * (waves - 1) // waves
+        return gpu_tiles.after_first_wave(footprint(p.op), ctas, arch.cores * p.details.get("ctas_per_sm", 1))
+    return gpu_tiles.after_first_wave(footprint(p.op), p.details.get("output_tiles", 0), arch.cores)
 
 
 def warm_params(plans: tuple[Plan, ...], options: Options, budget: int) -> frozenset[str]:

@@ -61,10 +61,8 @@ def gemm_leaves_output_warm(preset: str, r: dict[str, str], gemm: str) -> bool:
     arch = load_preset(preset)
     m, n, k = (int(r[f"{gemm}_{x}"]) for x in "MNK")
     tiles = gpu_tiles.choose(Gemm(m, n, k), arch.core.systolic, arch, 2, 1.0).details["output_tiles"]
-    waves = -(-tiles // arch.cores)
     out = m * n * 2
-    later = (m * k * 2 + k * n * 2 + out) * (waves - 1) // waves
-    return out + later <= resident_bytes(arch)
+    return out + gpu_tiles.after_first_wave(m * k * 2 + k * n * 2 + out, tiles, arch.cores) <= resident_bytes(arch)
 
 
 def vidur_job(preset: str, op: str, r: dict[str, str]) -> tuple[Job, str] | None:

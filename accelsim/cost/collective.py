@@ -187,37 +187,52 @@ def choose(ic: Interconnect, kind: str, nbytes: int, group: int, *, algorithm: s
 def seconds(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None) -> float:
     """Time of one ``kind`` collective of ``nbytes`` (per chip) over ``group`` chips of ``arch`` spread over
     ``extent`` consecutive chips (default ``group``)."""
-    return _price(arch, kind, nbytes, group, extent)[0]
+    return _price(arch, kind, nbytes, group, extent).seconds
 
 
-def _price(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None) -> tuple[float, float]:
-    """(seconds, bytes each chip sends) under the interconnect's ``collective`` mode; across nodes (``extent``
-    chips, default ``group``, more than a node holds) as a ring on the scale-out network
-    (:meth:`accelsim.hardware.ScaleOut.collective_seconds`)."""
+def _price(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None) -> Choice:
+    """The call (seconds, the algorithm and protocol, bytes each chip sends) under the interconnect's
+    ``collective`` mode: ``nccl``, the tuner's pick (:func:`choose`); ``formula``, the interconnect's ring or
+    direct exchange (its ``topology``), no protocol; across nodes (``extent`` chips, default ``group``, more than
+    a node holds) a ring on the scale-out network (:meth:`accelsim.hardware.ScaleOut.collective_seconds`)."""
     ic = arch.interconnect
     if kind not in KINDS:
         raise ValueError(f"unknown collective {kind!r}; known: {', '.join(KINDS)}")
     if ic is None or group <= 1 or nbytes <= 0:
-        return 0.0, 0.0
+        return Choice(0.0, "none", "", 0.0)
+    sent = wire_fraction(kind, group) * nbytes
     if ic.scale_out is not None and ic.crosses_nodes(extent or group):
         per_node = ic.per_node(group, extent or group)
-        return ic.scale_out.collective_seconds(kind, nbytes, group, per_node), wire_fraction(kind, group) * nbytes
+        return Choice(ic.scale_out.collective_seconds(kind, nbytes, group, per_node), "ring", "", sent)
     if ic.collective == "nccl":
-        c = choose(ic, kind, nbytes, group)
-        return c.seconds, c.wire_bytes
-    sent = wire_fraction(kind, group) * nbytes
+        return choose(ic, kind, nbytes, group)
     if kind == "all_reduce":
-        return ic.all_reduce_seconds(nbytes, group), sent
-    if kind == "reduce_scatter":
-        return ic.reduce_scatter_seconds(nbytes, group), sent
-    return ic.all_gather_seconds(nbytes, group), sent  # all-to-all sends the same (n-1)/n, a piece to each peer
+        s = ic.all_reduce_seconds(nbytes, group)
+    elif kind == "reduce_scatter":
+        s = ic.reduce_scatter_seconds(nbytes, group)
+    else:
+        s = ic.all_gather_seconds(nbytes, group)  # all-to-all sends the same (n-1)/n, a piece to each peer
+    return Choice(s, "ring" if ic.topology == "ring" else "direct", "", sent)
 
 
 def price(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None) -> tuple[int, float, int]:
     """(cycles, seconds, bytes each chip sends) of one ``kind`` collective of ``nbytes`` over ``group`` chips
     spread over ``extent`` consecutive chips (default ``group``)."""
-    s, sent = _price(arch, kind, nbytes, group, extent)
-    return math.ceil(s * arch.clock_hz), s, math.floor(sent)
+    c = _price(arch, kind, nbytes, group, extent)
+    return math.ceil(c.seconds * arch.clock_hz), c.seconds, math.floor(c.wire_bytes)
+
+
+def describe(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None) -> dict:
+    """What a report says of one call: the ``algorithm`` (and NCCL's ``protocol`` where the interconnect runs
+    its tuner), the ``message_bytes`` (nccl-tests' size) and nccl-tests' bus bandwidth (``bus_bandwidth``,
+    bytes/s: size / time x the fraction each chip puts on the wire, 2(n-1)/n for an all-reduce, (n-1)/n for the
+    others: :func:`bus_bandwidth`)."""
+    c = _price(arch, kind, nbytes, group, extent)
+    out: dict = {"algorithm": c.algorithm, **({"protocol": c.protocol} if c.protocol else {}),
+                 "message_bytes": nbytes}
+    if c.seconds > 0:
+        out["bus_bandwidth"] = bus_bandwidth(kind, nbytes, group, c.seconds)
+    return out
 
 
 def all_reduce(arch: Arch, nbytes: int, group: int) -> tuple[int, float, int]:

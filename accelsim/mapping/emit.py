@@ -198,7 +198,8 @@ class Emitter:
         self.done[op.name] = [tid]
         if self.launch.in_order:
             self.stream_tail = [tid]
-        details = {"all_reduce_s": seconds, "group": group, **({"phase": op.phase} if op.phase else {})}
+        details = {f"{op.fn}_s": seconds, "group": group, **collective.describe(arch, op.fn, nbytes, group),
+                   **({"phase": op.phase} if op.phase else {})}
         return OpMapping(op.name, op.kind.value, op.fn, LINK, None, 0, op.flops, self.tasks[tid].cycles, 1,
                          {LINK: sent}, details)
 

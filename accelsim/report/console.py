@@ -81,6 +81,24 @@ def energy_rows(report: dict) -> list[tuple[str, str]]:
     return rows
 
 
+COLLECTIVES_LISTED = 3  # a run with more collectives (training, serving) leaves them to the ops table
+
+
+def _collective_rows(report: dict) -> list[tuple[str, str]]:
+    """One row per collective of a run that has at most :data:`COLLECTIVES_LISTED` of them (the ``collective``
+    micro-workload): its message, group, the algorithm (and protocol) NCCL's tuner took and its bus bandwidth."""
+    calls = [op for op in report.get("ops") or [] if "algorithm" in (op.get("mapping") or {})]
+    if not calls or len(calls) > COLLECTIVES_LISTED:
+        return []
+    rows = []
+    for op in calls:
+        m = op["mapping"]
+        how = "/".join(x for x in (m["algorithm"], m.get("protocol")) if x)
+        rows.append((f"collective {op['name']}", f"{op.get('fn')} of {fmt.size(m.get('message_bytes', 0))} over "
+                     f"{m.get('group')} chips: {how}, bus bandwidth {fmt.bandwidth(m.get('bus_bandwidth'))}"))
+    return rows
+
+
 def summary_table(report: dict) -> Table:
     """A two-column table of the run's key figures: workload, arch, cycles, time, work, utilization, bytes and
     stalls per memory level (innermost first)."""
@@ -97,6 +115,8 @@ def summary_table(report: dict) -> Table:
                                       f"({fmt.seconds(report.get('launch_overhead_s'))} of kernel launch on the critical path; "
                                       f"{report['execution']})")
     for label, text in _pipeline_rows(report):
+        table.add_row(label, text)
+    for label, text in _collective_rows(report):
         table.add_row(label, text)
     for key, label in (("macs", "MACs"), ("flops", "FLOPs"), ("params", "params")):
         if report.get(key) is not None:

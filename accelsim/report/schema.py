@@ -23,7 +23,7 @@ from typing import Literal, TypedDict, Union
 from ..energy import computed_share
 
 LevelRole = Literal["scratchpad", "cache", "memory"]
-Bound = Literal["compute", "memory", "none"]
+Bound = Literal["compute", "memory", "link", "none"]  # link: a collective, on the chips' interconnect
 
 
 class Level(TypedDict):

@@ -32,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..energy import account, peak_dynamic_power
+from ..energy.model import LINK
 from ..hardware import SCRATCHPAD, Arch, dtype_rate
 from ..ir import Graph
 from ..tasks import TaskGraph, TaskKind, UnitKind
@@ -186,7 +187,7 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
             bytes_total[lv] = bytes_total.get(lv, 0) + b
         off = sum(m.bytes.get(lv, 0) for lv in memories)
         ai = m.flops / off if off else None
-        bound = "none" if m.unit == "none" else ("compute" if ai is None or ai >= ridge else "memory")
+        bound = (m.unit if m.unit in ("none", LINK) else "compute" if ai is None or ai >= ridge else "memory")
         ops.append({
             "name": m.name, "kind": m.kind, "fn": m.fn, "unit": m.unit, "core": m.core,
             "macs": m.macs, "flops": m.flops, "start_cycle": s_c, "end_cycle": e_c,

@@ -109,6 +109,10 @@ def test_formula_mode_is_kept(a100):
     # 2 latency steps (fully connected) + 2 x 7/8 x bytes / 195e9
     assert collective.seconds(arch, "all_reduce", 64 * MIB, 8) == pytest.approx(
         2 * 8.92 * US + 1.75 * 67_108_864 / 195e9)
+    # no tuner, so no protocol: the switch's direct exchange
+    d = collective.describe(arch, "all_reduce", 64 * MIB, 8)
+    assert d["algorithm"] == "direct" and "protocol" not in d
+    assert d["bus_bandwidth"] == pytest.approx(1.75 * 67_108_864 / (2 * 8.92 * US + 1.75 * 67_108_864 / 195e9))
 
 
 def test_collective_workload_runs_on_every_chip(tmp_path, capsys):
@@ -131,3 +135,36 @@ def test_bad_op_and_one_chip_are_one_line_errors(capsys):
     code = main(["run", "--workload", "collective", "--arch", "a100", "--no-plots", "-q"])
     err = capsys.readouterr().err
     assert code == 2 and "at least 2 chips" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_report_names_the_algorithm_and_bus_bandwidth_of_each_call(tmp_path, capsys):
+    # 256 MiB on the 8 H100s of dgx-h100: NVLS / Simple (test_nvls_on_hopper_nvswitch_by_hand: 1020.82 us, busbw
+    # 1.75 x 268,435,456 B / 1020.82 us = 460.2 GB/s); the op is bound by the link, not by compute or memory
+    code = main(["run", "--workload", "collective", "--arch", "dgx-h100", "--set", "workload.op=all_reduce",
+                 "--set", "workload.bytes=256MiB", "-o", str(tmp_path), "--no-plots"])
+    out = capsys.readouterr().out
+    assert code == 0
+    (op,) = json.loads((tmp_path / "report.json").read_text())["ops"]
+    m = op["mapping"]
+    assert (m["algorithm"], m["protocol"], m["message_bytes"], m["group"]) == ("nvls", "Simple", 256 * MIB, 8)
+    assert m["bus_bandwidth"] == pytest.approx(460.2e9, rel=1e-3)
+    assert m["all_reduce_s"] == pytest.approx((25 + 8.92) * US + 1.125 * 268_435_456 / (360e9 * 0.85), rel=1e-9)
+    assert op["bound"] == "link"
+    # the summary says it in one row (rich may wrap the table's long lines: compare without whitespace)
+    flat = "".join(out.split())
+    assert "all_reduceof256MiBover8chips:nvls/Simple,busbandwidth460" in flat
+
+
+def test_an_all_gathers_time_is_named_for_it(tmp_path, capsys):
+    # 64 MiB all-gather on 8 A100s: ring / Simple, 320.74 us (test_gather_scatter_and_all_to_all_by_hand), busbw
+    # 7/8 x 67,108,864 B / 320.74 us = 183.1 GB/s
+    code = main(["run", "--workload", "collective", "--arch", "dgx-a100", "--set", "workload.op=all_gather",
+                 "--set", "workload.bytes=64MiB", "-o", str(tmp_path), "--no-plots", "-q"])
+    assert code == 0, capsys.readouterr().err
+    (op,) = json.loads((tmp_path / "report.json").read_text())["ops"]
+    m = op["mapping"]
+    assert "all_reduce_s" not in m and m["all_gather_s"] == pytest.approx(
+        (32.2 + 8.92) * US + (7 / 8 * 67_108_864 + 8_388_608) / 240e9, rel=1e-9)
+    assert (m["algorithm"], m["protocol"]) == ("ring", "Simple")
+    assert m["bus_bandwidth"] == pytest.approx(7 / 8 * 67_108_864 / m["all_gather_s"], rel=1e-9)
+    assert m["bus_bandwidth"] == pytest.approx(183.1e9, rel=1e-3)

@@ -188,6 +188,8 @@ def workload_text(workload: object) -> str:
         if value:
             bits.append(str(value))
     shown = {"batch", "dtype", "mode", "name", *(("architectures",) if workload.get("architecture") else ())}
+    if workload.get("mode", params.get("mode")) != "training":  # an optimizer only matters to a training step
+        shown.add("optimizer")
     extra = params_text({k: v for k, v in params.items() if k not in shown})
     if extra:
         bits.append(extra)

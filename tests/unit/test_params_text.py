@@ -20,3 +20,12 @@ def test_a_hugging_face_workload_line_stays_short():
                           "params": {"dtype": "bf16", **config}})
     assert line.startswith("mixtral_8x7b (MixtralForCausalLM; batch 1; bf16; field_0=0")
     assert "more in report.json" in line and len(line) < 260
+
+
+def test_the_optimizer_is_named_only_for_a_training_run():
+    # every workload carries an optimizer parameter (default adam); an inference run never steps one
+    params = {"dtype": "bf16", "optimizer": "adam", "m": 64}
+    assert workload_text({"name": "gemm", "batch": 1, "mode": "inference", "params": params}) == \
+        "gemm (batch 1; bf16; inference; m=64)"
+    assert workload_text({"name": "gpt", "batch": 8, "mode": "training", "params": params}) == \
+        "gpt (batch 8; bf16; training; optimizer=adam, m=64)"

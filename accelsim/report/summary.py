@@ -37,6 +37,7 @@ from ..hardware import SCRATCHPAD, Arch, dtype_rate
 from ..ir import Graph
 from ..tasks import TaskGraph, TaskKind, UnitKind
 from ..trace import Trace
+from ..units import format_size
 from .schema import base_rate_macs
 
 
@@ -225,16 +226,21 @@ def _notes(arch: Arch, memory: dict[str, dict[str, float]], graph: Graph, tg: Ta
     main = arch.main_memory
     data = {w.name: w.nbytes(op.dtype) for op in graph.ops for w in op.weights if w.role == "host"}
     hosted = {lv: sum(_bytes_at(n, b, lv, tg) for n, b in data.items()) for lv in arch.memories}
-    spilled = [f"{memory[lv]['used'] - hosted[lv]} B of weights, KV cache, tables or training state do not fit "
-               f"{main} ({arch.memory(main).capacity} B) and live in {lv} memory, reached over the {lv} link"
+    spilled = [f"{_b(memory[lv]['used'] - hosted[lv])} of weights, KV cache, tables or training state do not fit "
+               f"{main} ({_b(arch.memory(main).capacity)}) and live in {lv} memory, reached over the {lv} link"
                for lv in arch.memories[1:] if memory[lv]["used"] - hosted[lv]]
     if memory[main]["used"] > memory[main]["capacity"]:  # what is written during the pass is not placed ahead
-        spilled.insert(0, f"{main} would hold {memory[main]['used']} B ({memory[main]['kv_cache']} B of it the KV "
-                          f"cache after this pass) but has {memory[main]['capacity']} B: the run does not fit; with "
+        spilled.insert(0, f"{main} would hold {_b(memory[main]['used'])} ({_b(memory[main]['kv_cache'])} of it the KV "
+                          f"cache after this pass) but has {_b(memory[main]['capacity'])}: the run does not fit; with "
                           f"decode_steps a serving run places the cache and spills what does not fit")
-    return spilled + [f"{hosted[lv]} B of host data ({', '.join(data)}: tensors the host holds, such as a graph's "
+    return spilled + [f"{_b(hosted[lv])} of host data ({', '.join(data)}: tensors the host holds, such as a graph's "
                       f"node features a host-side sampler gathers) live in {lv} memory; their reads cross the {lv} "
                       f"link" for lv in arch.memories[1:] if hosted[lv]]
+
+
+def _b(nbytes: float) -> str:
+    """A byte count in a note: exact, then with binary prefixes ("27220934656 B (25.35GiB)")."""
+    return f"{int(nbytes)} B ({format_size(nbytes)})"
 
 
 def rate_notes(tg: TaskGraph) -> list[str]:

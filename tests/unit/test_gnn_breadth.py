@@ -60,6 +60,9 @@ def test_host_side_sampling_gathers_features_over_the_host_link():
     assert r["placement"]["x"] == host and r["params"] == _sage_params([100, 256, 47])
     assert r["bytes"][host] == 80 * row
     assert any("host data (x" in n and f"{host} link" in n for n in r["notes"])
+    # the note gives the table's size exactly and in binary prefixes: ogbn-products' 2,449,029 nodes x 100
+    # features x 1 B (tpu-v1 is int8) = 244,902,900 B = 233.55 MiB
+    assert elem == 1 and any(n.startswith("244902900 B (233.6MiB) of host data") for n in r["notes"])
     assert not any("do not fit" in n for n in r["notes"])
     bigger = accelsim.simulate({**small, "batch": 16}, arch).to_dict()
     assert bigger["bytes"][host] == 2 * 80 * row  # twice the seeds, twice the rows over the link

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..hardware import SCRATCHPAD, Arch, EnergySpec
 from ..units import DTYPE_BYTES
-from .tech import area_scale, energy_scale, mac_45nm, sram_area_mm2, sram_pj_per_bit
+from .tech import area_scale, energy_scale, mac_45nm, operand_bits, sram_area_mm2, sram_pj_per_bit
 
 PJ = 1e-12
 UM2 = 1e-6  # mm² per µm²
@@ -78,7 +78,7 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
     dtype = dtype if dtype in DTYPE_BYTES else arch.dtype
     e_scale = energy_scale(spec.reference_node, spec.node)
     a_scale = area_scale(spec.reference_node, spec.node)
-    mac_pj = spec.mac_pj.get(dtype, mac_45nm(dtype)[0]) * e_scale
+    mac_pj = mac_array_pj(spec, dtype, arch.dtype) * e_scale
     vector_pj = (spec.vector_pj if spec.vector_pj is not None else spec.mac_pj.get(dtype, mac_45nm(dtype)[0]))
     per_bit, missing = _level_energy(arch, spec, e_scale)
     units, levels = _areas(arch, spec, dtype, a_scale)
@@ -93,8 +93,21 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
         if own:
             static[lv.name] = static.get(lv.name, 0.0) + own
     headroom = spec.tdp - chip_static if spec.tdp is not None else 0.0
-    return Constants(mac_pj * spec.mac_overhead * PJ, vector_pj * e_scale * PJ, per_bit, units, levels, other,
+    return Constants(mac_pj * PJ, vector_pj * e_scale * PJ, per_bit, units, levels, other,
                      static, spec.tdp, missing, spec.activity_power_share * max(headroom, 0.0), dtype)
+
+
+def mac_array_pj(spec: EnergySpec, dtype: str, anchor: str) -> float:
+    """pJ of one MAC of ``dtype`` in the array at the reference node: its arithmetic (``mac_pj`` or
+    :func:`~accelsim.energy.tech.mac_45nm`) plus what the array spends moving its operands (registers, wires),
+    which ``mac_overhead`` gives for MACs of ``anchor`` (the preset's dtype, the one its overhead was derived for)
+    as (overhead - 1) x that dtype's arithmetic, and which scales with the operands' bits: an fp8 MAC moves half
+    the bits of a bf16 one, a tf32 or fp32 MAC twice. At ``anchor`` itself that is overhead x arithmetic."""
+    arith = spec.mac_pj.get(dtype, mac_45nm(dtype)[0])
+    if spec.mac_overhead == 1.0 or dtype == anchor:
+        return arith * spec.mac_overhead
+    moved = (spec.mac_overhead - 1.0) * spec.mac_pj.get(anchor, mac_45nm(anchor)[0])
+    return arith + moved * operand_bits(dtype) / operand_bits(anchor)
 
 
 def _level_energy(arch: Arch, spec: EnergySpec, e_scale: float) -> tuple[dict[str, float], tuple[str, ...]]:

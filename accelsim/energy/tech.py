@@ -61,6 +61,13 @@ def _format(dtype: str) -> tuple[str, int]:
     return "float", _SIGNIFICAND.get(bits, max(bits // 2, 2))
 
 
+def operand_bits(dtype: str) -> int:
+    """Bits one operand of ``dtype`` occupies as it moves (the width in its name: int4 4, fp8 8, bf16 16, tf32 32,
+    which registers and shared memory hold as fp32; else the dtype's bytes x 8)."""
+    m = re.search(r"\d+", dtype)
+    return int(m.group()) if m else 8 * DTYPE_BYTES.get(dtype, 2)
+
+
 @lru_cache(maxsize=256)
 def mac_45nm(dtype: str) -> tuple[float, float]:
     """(pJ, µm²) of one MAC of ``dtype`` at 45 nm: its multiplier plus the accumulator's adder (Horowitz ISSCC

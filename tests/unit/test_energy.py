@@ -70,6 +70,31 @@ def test_mac_figures_follow_horowitz_and_the_width_rules():
     assert mac_45nm("fp4")[0] == pytest.approx(1.1 * 4 / 121 + 0.4)
 
 
+def test_an_arrays_mac_moves_its_operands_bits():
+    # mac_overhead 7 for bf16 (h100: NeuSim's TPU v4 0.98 pJ bf16 MAC with the array's data movement / the 0.140 pJ
+    # arithmetic): the arithmetic 1.482 pJ at 45 nm plus 6 x 1.482 of operand movement per 16-bit MAC
+    from accelsim.energy.model import mac_array_pj
+
+    spec = EnergySpec(node=4.0, mac_overhead=7.0)
+    bf16 = 1.1 * (8 / 11) ** 2 + 0.9
+    assert mac_array_pj(spec, "bf16", "bf16") == pytest.approx(7 * bf16)
+    # other dtypes: their own arithmetic, the movement scaled by operand bits over 16
+    assert mac_array_pj(spec, "fp16", "bf16") == pytest.approx(2.0 + 6 * bf16)  # 1.050 x bf16
+    assert mac_array_pj(spec, "fp8", "bf16") == pytest.approx(1.1 * (4 / 11) ** 2 + 0.4 + 6 * bf16 / 2)
+    assert mac_array_pj(spec, "int8", "bf16") == pytest.approx(0.3 + 6 * bf16 / 2)
+    assert mac_array_pj(spec, "tf32", "bf16") == pytest.approx(2.0 + 6 * bf16 * 2)  # 32-bit operands in registers
+    assert mac_array_pj(spec, "int4", "bf16") == pytest.approx(0.05 + 0.1 + 6 * bf16 / 4)
+    # so an fp16 MAC costs about a bf16 one, not (2.0 / 1.482) = 1.35 x: the multiplier is a small part of it
+    assert mac_array_pj(spec, "fp16", "bf16") / mac_array_pj(spec, "bf16", "bf16") == pytest.approx(1.050, abs=5e-4)
+    # an array without overhead prices the arithmetic alone, whatever its dtype
+    plain = EnergySpec(node=45.0)
+    assert mac_array_pj(plain, "fp8", "int8") == pytest.approx(1.1 * (4 / 11) ** 2 + 0.4)
+    # a preset's own mac_pj figure is the arithmetic the rule starts from
+    own = EnergySpec(node=45.0, mac_overhead=5.0, mac_pj={"int16": 1.0})
+    assert mac_array_pj(own, "int16", "int16") == pytest.approx(5.0)
+    assert mac_array_pj(own, "int8", "int16") == pytest.approx(0.3 + 4 * 1.0 / 2)
+
+
 def test_sram_rule_reproduces_horowitz_and_cacti():
     # Horowitz (45 nm, 64-bit access): 8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ; the rule gives 10, 20, 113 (√128 = 11.3)
     assert sram_pj_per_bit(8192, 64, 10) * 64 == pytest.approx(10)

@@ -36,11 +36,10 @@ VOLTAGE = 0.8  # V at both ends of an energy scaling (Accelergy's convention)
 
 # Horowitz ISSCC 2014 at 45 nm: (multiplier pJ, multiplier µm²) by operand format and width (integer bits, or a
 # floating point's significand bits: fp16 11, fp32 24), and the accumulators' adders (pJ, µm²): int32 add 0.1 pJ /
-# 137 µm², fp16 add 0.4 / 1360, fp32 add 0.9 / 4184.
+# 137 µm², fp32 add 0.9 / 4184 (Horowitz also lists an fp16 add, 0.4 / 1360: no GEMM library accumulates in it).
 MULTIPLIERS: dict[tuple[str, int], tuple[float, float]] = {("int", 8): (0.2, 282.0), ("int", 32): (3.1, 3495.0),
                                                           ("float", 11): (1.1, 1640.0), ("float", 24): (3.7, 7700.0)}
 INT32_ADD = (0.1, 137.0)
-FP16_ADD = (0.4, 1360.0)
 FP32_ADD = (0.9, 4184.0)
 # significand bits of the floating-point formats, by the width in the dtype's name: IEEE binary16/32/64, fp8 e4m3;
 # "bf" (bfloat: fp32's exponent, 8 significand bits) and "tf" (TensorFloat-32: fp16's significand) by prefix
@@ -73,9 +72,12 @@ def mac_45nm(dtype: str) -> tuple[float, float]:
     """(pJ, µm²) of one MAC of ``dtype`` at 45 nm: its multiplier plus the accumulator's adder (Horowitz ISSCC
     2014). A width Horowitz does not list scales the nearest listed multiplier by width² (integers: int8 or
     int32) or significand width² (floats: fp16 or fp32), the width rules of the README (Accelergy's aladdin
-    plug-in, LLMCompass); integers accumulate in int32, 16- and 32-bit floats in fp32, fp8 in fp16, fp64 in
-    two fp32 adders' worth. int8: 0.2 + 0.1 = 0.3 pJ (Timeloop's int8 MAC: 0.315), fp16 1.1 + 0.9 = 2.0 pJ,
-    bf16 1.1·(8/11)² + 0.9 = 1.48 pJ, fp32 3.7 + 0.9 = 4.6 pJ."""
+    plug-in, LLMCompass); integers accumulate in int32, floats up to 32 bits in fp32 (fp8 and fp4 too: the GEMM
+    libraries accumulate them in fp32, vllm_sm90_fp8's CUTLASS kernels with ElementAcc float and cuBLASLt only
+    with CUBLAS_COMPUTE_32F, NVIDIA CUDALibrarySamples cuBLASLt/LtFp8Matmul and forums.developer.nvidia.com
+    t/294400, where CUBLAS_COMPUTE_16F is refused), fp64 in two fp32 adders' worth. int8: 0.2 + 0.1 = 0.3 pJ
+    (Timeloop's int8 MAC: 0.315), fp16 1.1 + 0.9 = 2.0 pJ, bf16 1.1·(8/11)² + 0.9 = 1.48 pJ, fp8 1.1·(4/11)² + 0.9
+    = 1.05 pJ, fp32 3.7 + 0.9 = 4.6 pJ."""
     kind, bits = _format(dtype)
     anchors = [b for k, b in MULTIPLIERS if k == kind]
     anchor = min(anchors, key=lambda b: (abs(math.log(bits / b)), b))
@@ -83,8 +85,6 @@ def mac_45nm(dtype: str) -> tuple[float, float]:
     scale = (bits / anchor) ** 2
     if kind == "int":
         add = INT32_ADD
-    elif bits <= 4:
-        add = FP16_ADD
     elif bits > 24:
         add = (2 * FP32_ADD[0], 2 * FP32_ADD[1])
     else:

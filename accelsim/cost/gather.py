@@ -3,6 +3,8 @@ the access granule of the level it lives in, so their bytes follow the look-ups,
 
 from __future__ import annotations
 
+import math
+
 
 def row_bytes(row: int, granule: int) -> int:
     """Bytes moved to read one ``row``-byte row at a level of ``granule``-byte accesses."""
@@ -69,3 +71,16 @@ def large_index_loop(elements: int, cores: int, resident_threads: int) -> tuple[
     blocks = index_select_blocks(elements, cores)
     threads = min(-(-blocks // cores) * SMALL_INDEX_BLOCK, resident_threads)
     return -(-elements // (blocks * SMALL_INDEX_BLOCK)), threads
+
+
+def repeated_hits(gathers: int, rows: int, row_bytes: int, resident: int) -> float:
+    """Fraction of ``gathers`` uniform look-ups into a table of ``rows`` rows of ``row_bytes`` that find their row
+    in a cache of ``resident`` bytes because the same call read it before: the call reads
+    D = rows x (1 - (1 - 1/rows)^gathers) distinct rows (the expected number of distinct values in ``gathers``
+    uniform draws), so 1 - D / gathers of its look-ups repeat a row; by the LRU rule a repeat still finds its row
+    when the call's D rows fit the cache, else with probability resident / (D x row_bytes)."""
+    if gathers <= 1 or rows <= 0 or row_bytes <= 0 or resident <= 0:
+        return 0.0
+    distinct = rows * -math.expm1(gathers * math.log1p(-1 / rows)) if rows > 1 else 1.0
+    repeats = 1.0 - distinct / gathers
+    return max(0.0, repeats) * min(1.0, resident / (distinct * row_bytes))

@@ -117,24 +117,46 @@ def large_gather_cycles(op: Op, vu: VectorUnit, arch: Arch) -> Priced | None:
     behind other warps' loads. The overlapped bound, the round trip alone, reads those rows 25 % fast, the sum
     11-16 % slow. The same sum added to the row-wise kernels of :data:`KERNELS` with their own SASS counts makes
     silu_mul and rmsnorm 25-37 % slow, so it is not a general law; why they do not show it is open,
-    docs/validation.md). Priced as that span on every core. None otherwise."""
+    docs/validation.md). A look-up repeating a row the same call read takes it from the innermost cache
+    (:func:`_repeat_hits`): the round trip is the mean over the look-ups. Priced as that span on every core. None
+    otherwise."""
     if vu.issue_width is None or vu.resident_threads is None or "embedding" in vu.cycles_per_element:
         return None
     if op.vector_elems <= 0:
         return None
     iterations, threads = gather.large_index_loop(op.vector_elems, arch.cores, vu.resident_threads)
-    trip = _index_round_trip(arch)
+    hits = _repeat_hits(op, arch)
+    trip = _index_round_trip(arch, hits)
     issue = math.ceil(threads * gather.INDEX_SELECT_INSTRUCTIONS / vu.issue_width)
     span = iterations * (math.ceil(trip * arch.clock_hz) + issue)
     return Priced(span * arch.cores, {"kernel": "index_select_large", "iterations": iterations,
                                       "threads_per_core": threads, "round_trip_s": trip,
+                                      **({"repeat_hits": hits} if hits else {}),
                                       "issue_cycles": issue, "elements": op.vector_elems})
 
 
-def _index_round_trip(arch: Arch) -> float:
+def _index_round_trip(arch: Arch, hits: float = 0.0) -> float:
     """Seconds of a gather's dependent index -> table round trip: the index from the innermost cache (an L2 hit),
-    then the table element from main memory."""
-    return sum(arch.memory(c).latency for c in arch.caches[:1]) + arch.memory(arch.main_memory).latency
+    then the table element from main memory, or from that cache for the ``hits`` fraction of look-ups that find
+    their row there (the mean over the look-ups)."""
+    cache = sum(arch.memory(c).latency for c in arch.caches[:1])
+    main = arch.memory(arch.main_memory).latency
+    return cache + (1.0 - hits) * main + (hits * cache if arch.caches else hits * main)
+
+
+def _repeat_hits(op: Op, arch: Arch) -> float:
+    """The fraction of an embedding's look-ups that repeat a row the same call read and find it in the innermost
+    cache (:func:`.gather.repeated_hits`): uniform look-ups (``access`` uniform) into its table of ``rows`` rows,
+    under the cache's resident share (:func:`accelsim.cost.resident_bytes`); 0 without a cache or for other
+    access patterns."""
+    table = next((w for w in op.weights if len(w.shape) == 2), None)
+    if table is None or not arch.caches or op.access[0] != "uniform":
+        return 0.0
+    from . import resident_bytes
+
+    rows, dim = table.shape
+    gathers = int(op.attrs.get("gather_rows") or 0)
+    return gather.repeated_hits(gathers, rows, dim * op.elem_bytes, resident_bytes(arch, arch.caches[0]))
 
 
 def cycles(elems: int, cost_per_elem: float, lanes: int) -> int:

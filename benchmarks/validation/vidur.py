@@ -10,8 +10,12 @@ from .model import FilePlan, Job, RowSpec, View, group_view, job
 
 DEVICE = "device time (seconds - launch_overhead_s)"
 
-# LLaMA-2-7B/70B and CodeLlama-34B all have a 32000-token vocabulary; the Vidur files do not carry it. The
-# embedding_bag micro's time does not depend on the table's row count (only on the rows gathered).
+# LLaMA-2-7B/70B and CodeLlama-34B all have a 32000-token vocabulary; the Vidur files do not carry it. Vidur's
+# profiler (microsoft/vidur vidur/profiling/mlp: mlp_impl.py GPTModel builds VocabParallelEmbedding(vocab, d,
+# world_size=tp, rank=0); mlp_wrapper.py MlpWrapper.profile draws input_ids = torch.randint(0, vocab // tp,
+# (num_tokens,))) looks up uniform random ids in rank 0's shard of vocab / tp rows, all inside it (none masked):
+# the replay's table is that shard, so a call repeats rows as often as those draws do (cost/gather.py
+# repeated_hits).
 VOCAB = 32000
 
 VIDUR_GEMMS = ("attn_pre_proj", "attn_post_proj", "mlp_up_proj", "mlp_down_proj")
@@ -92,7 +96,7 @@ def vidur_job(preset: str, op: str, r: dict[str, str]) -> tuple[Job, str] | None
     if op == "add":  # the residual add: reads two (tokens, n_embd) tensors, writes one
         return job(preset, "add", rows=tokens, cols=d, dtype="fp16"), f"{tokens}x{d}"
     if op == "emb":
-        return job(preset, "embedding_bag", batch=tokens, rows=VOCAB, dim=d, pooling=1, kernel="embedding",
+        return job(preset, "embedding_bag", batch=tokens, rows=VOCAB // tp, dim=d, pooling=1, kernel="embedding",
                    dtype="fp16"), f"{tokens}x{d}"
     return None
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from pydantic import ValidationError
 
 from accelsim.builders.micro import EmbeddingBagParams, embedding_bag
 from accelsim.config import load_arch
-from accelsim.cost import vector
+from accelsim.cost import gather, vector
 
 
 def test_plain_embedding_moves_every_element_with_one_thread():
@@ -20,10 +22,44 @@ def test_plain_embedding_moves_every_element_with_one_thread():
     # 128 threads = 1024 threads per SM, ceil(8,388,608 / 110,592) = 76 grid-stride iterations, each one dependent
     # round trip (L2 200 ns + HBM 600 ns = 800 ns = 1128 cycles at 1.41 GHz) plus the SM issuing the loop body's
     # 134 instructions (gather.INDEX_SELECT_INSTRUCTIONS, counted from SASS) for its 1024 threads at 4 warp
-    # schedulers x 32 = 128 a clock: 1024 x 134 / 128 = 1072 cycles. 76 x 2200 = 167,200 cycles on every SM.
+    # schedulers x 32 = 128 a clock: 1024 x 134 / 128 = 1072 cycles.
+    # The 2048 uniform ids over 32000 rows hold 32000 x (1 - (1 - 1/32000)^2048) = 1984.0 distinct rows, so 3.1 %
+    # of the look-ups repeat a row this call read, whose 1984 x 8 KiB = 16.3 MB fit the L2's resident share (half of
+    # 40 MiB): those read it from the L2 (200 ns) instead of HBM, a mean round trip of 800 - 400 x 0.0312 = 787.5 ns
+    # = 1111 cycles. 76 x (1111 + 1072) on every SM.
     priced = vector.price(op, a100.core.vector, a100)
+    distinct = 32000 * (1 - (1 - 1 / 32000) ** 2048)
+    hits = 1 - distinct / 2048
+    assert priced.details["repeat_hits"] == pytest.approx(hits) and 0.031 < hits < 0.032
+    assert priced.details["round_trip_s"] == pytest.approx(800e-9 - 400e-9 * hits)
     assert priced.details["iterations"] == 76 and priced.details["issue_cycles"] == 1072
-    assert priced.cycles == 76 * (1128 + 1072) * 108 == 18_057_600
+    assert priced.cycles == 76 * (math.ceil((800e-9 - 400e-9 * hits) * 1.41e9) + 1072) * 108 == 76 * 2183 * 108
+
+
+def test_repeated_rows_of_a_small_table_come_from_the_cache():
+    # Vidur's embedding at tensor parallelism 8 (vidur/profiling/mlp: uniform ids in rank 0's 32000 / 8 = 4000
+    # rows): 4096 look-ups read 4000 x (1 - (1 - 1/4000)^4096) = 2563 distinct rows, so 37 % repeat one
+    distinct = 4000 * (1 - (1 - 1 / 4000) ** 4096)
+    assert 2562 < distinct < 2564
+    # Llama-2-7B's 8 KiB rows: 21 MB, within a 24 MB share: every repeat hits
+    assert gather.repeated_hits(4096, 4000, 8192, 24_000_000) == pytest.approx(1 - distinct / 4096)
+    # Llama-2-70B's 16 KiB rows: 42 MB against a 21 MB share (the A100's half of 40 MiB): by the LRU rule a repeat
+    # finds its row with probability 21 MB / 42 MB
+    share = 20_971_520
+    assert gather.repeated_hits(4096, 4000, 16384, share) == pytest.approx(
+        (1 - distinct / 4096) * share / (distinct * 16384))
+    # a table far larger than the look-ups repeats almost nothing; no cache, no hits
+    assert gather.repeated_hits(4096, 10**9, 8192, share) < 3e-6
+    assert gather.repeated_hits(4096, 4000, 8192, 0) == 0.0
+
+
+def test_a_zipf_table_keeps_the_plain_round_trip():
+    # the repeat rule is the uniform draw's; a Zipf-accessed table (recsys) keeps the plain round trip
+    op = embedding_bag(EmbeddingBagParams(batch=2048, rows=4000, dim=4096, pooling=1, kernel="embedding",
+                                          access="zipf")).ops[0]
+    a100 = load_arch("a100")
+    d = vector.price(op, a100.core.vector, a100).details
+    assert "repeat_hits" not in d and d["round_trip_s"] == pytest.approx(800e-9)
 
 
 def test_a_preset_embedding_cost_overrides_the_kernel_model():

@@ -86,17 +86,30 @@ COLLECTIVES_LISTED = 3  # a run with more collectives (training, serving) leaves
 
 def _collective_rows(report: dict) -> list[tuple[str, str]]:
     """One row per collective of a run that has at most :data:`COLLECTIVES_LISTED` of them (the ``collective``
-    micro-workload): its message, group, the algorithm (and protocol) NCCL's tuner took and its bus bandwidth."""
+    micro-workload): its message, group, the algorithm (and protocol) NCCL's tuner took and its bus bandwidth; a
+    run with more gets one row: how many calls, their time on the link, and the calls per collective and algorithm."""
     calls = [op for op in report.get("ops") or [] if "algorithm" in (op.get("mapping") or {})]
-    if not calls or len(calls) > COLLECTIVES_LISTED:
+    if not calls:
         return []
+    if len(calls) > COLLECTIVES_LISTED:
+        seconds = sum(float(op["mapping"].get(f"{op.get('fn')}_s", 0.0)) for op in calls)
+        kinds: dict[str, int] = {}
+        for op in calls:
+            key = f"{op.get('fn')} {_how(op['mapping'])}"
+            kinds[key] = kinds.get(key, 0) + 1
+        listed = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+        return [("collective ops", f"{len(calls)} calls, {fmt.seconds(seconds)} of link time ({listed})")]
     rows = []
     for op in calls:
         m = op["mapping"]
-        how = "/".join(x for x in (m["algorithm"], m.get("protocol")) if x)
         rows.append((f"collective {op['name']}", f"{op.get('fn')} of {fmt.size(m.get('message_bytes', 0))} over "
-                     f"{m.get('group')} chips: {how}, bus bandwidth {fmt.bandwidth(m.get('bus_bandwidth'))}"))
+                     f"{m.get('group')} chips: {_how(m)}, bus bandwidth {fmt.bandwidth(m.get('bus_bandwidth'))}"))
     return rows
+
+
+def _how(mapping: dict) -> str:
+    """"ring/LL": a collective's algorithm and, where NCCL's tuner chose one, its protocol."""
+    return "/".join(str(x) for x in (mapping.get("algorithm"), mapping.get("protocol")) if x)
 
 
 def summary_table(report: dict) -> Table:

@@ -168,3 +168,29 @@ def test_an_all_gathers_time_is_named_for_it(tmp_path, capsys):
     assert (m["algorithm"], m["protocol"]) == ("ring", "Simple")
     assert m["bus_bandwidth"] == pytest.approx(7 / 8 * 67_108_864 / m["all_gather_s"], rel=1e-9)
     assert m["bus_bandwidth"] == pytest.approx(183.1e9, rel=1e-3)
+
+
+def test_a_run_with_many_collectives_sums_them_in_one_summary_row():
+    # GPT-2 training at tensor parallelism 2 on dgx-a100: every layer's tensor-parallel all-reduces are COLLECTIVE
+    # ops; the summary gives one row with their count, their time on the link (the sum of each call's <fn>_s) and
+    # the calls per collective and algorithm, all read back from the report's own op rows
+    import io
+
+    from rich.console import Console
+
+    import accelsim
+    from accelsim.report import fmt
+    from accelsim.report.console import summary_table
+
+    rep = accelsim.simulate({"model": "gpt2", "mode": "training", "seq_len": 128, "tensor_parallel": 2},
+                            "dgx-a100").to_dict()
+    calls = [op for op in rep["ops"] if op["kind"] == "collective"]
+    assert len(calls) > 3 and all(op["bound"] == "link" and "algorithm" in op["mapping"] for op in calls)
+    total = sum(op["mapping"][f"{op['fn']}_s"] for op in calls)
+    assert total > 0
+    out = io.StringIO()
+    Console(file=out, width=400).print(summary_table(rep))
+    row = next(line for line in out.getvalue().splitlines() if "collective ops" in line)
+    assert f"{len(calls)} calls, " in row and f"{fmt.seconds(total)} of link time" in row
+    kinds = {f"{op['fn']} {op['mapping']['algorithm']}/{op['mapping']['protocol']}" for op in calls}
+    assert all(k in row for k in kinds)

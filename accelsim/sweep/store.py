@@ -52,7 +52,8 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     (docs/energy.md; left out when the arch gives no energy constants): :data:`ENERGY_METRICS` (``energy_j``,
     ``average_power_w``, ``tops_per_w``, ``area_mm2``, ...) and ``edp``; for a training step with ``phases``,
     ``forward_end_s`` and ``backward_end_s`` (when the phase's last op ends: the gradients are ready at the
-    latter, before the optimizer step). The ops list is not kept."""
+    latter, before the optimizer step); for a run of one collective (the ``collective`` micro-workload), its
+    nccl-tests ``bus_bandwidth`` (bytes/s). The ops list is not kept."""
     out: dict[str, Any] = {}
     for key, value in report.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -76,6 +77,10 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
         value = (report.get(obj) or {}).get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out[name] = value
+    calls = [op for op in report.get("ops") or [] if op.get("kind") == "collective"]
+    busbw = (calls[0].get("mapping") or {}).get("bus_bandwidth") if len(calls) == 1 else None
+    if isinstance(busbw, (int, float)) and not isinstance(busbw, bool):  # the collective micro-workload's call
+        out["bus_bandwidth"] = busbw
     return out
 
 

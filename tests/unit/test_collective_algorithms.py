@@ -194,3 +194,20 @@ def test_a_run_with_many_collectives_sums_them_in_one_summary_row():
     assert f"{len(calls)} calls, " in row and f"{fmt.seconds(total)} of link time" in row
     kinds = {f"{op['fn']} {op['mapping']['algorithm']}/{op['mapping']['protocol']}" for op in calls}
     assert all(k in row for k in kinds)
+
+
+def test_a_sweep_over_message_sizes_keeps_each_calls_bus_bandwidth():
+    # a sweep's metrics of a collective micro-workload run: nccl-tests' busbw of its one call, 2(n-1)/n x size /
+    # time for an all-reduce (8 chips: 1.75), so a sweep over workload.bytes draws the busbw curve
+    import accelsim
+    from accelsim.sweep.store import metrics_from_report
+
+    for size in (64 * 1024, 256 * MIB):
+        rep = accelsim.simulate({"model": "collective", "op": "all_reduce", "bytes": size}, "dgx-h100").to_dict()
+        (op,) = rep["ops"]
+        busbw = metrics_from_report(rep)["bus_bandwidth"]
+        assert busbw == pytest.approx(1.75 * size / op["mapping"]["all_reduce_s"])
+    assert busbw == pytest.approx(460.2e9, rel=1e-3)  # 256 MiB: NVLS (test_nvls_on_hopper_nvswitch_by_hand)
+    # a run with many collectives (or none) has no single call to speak for it
+    rep = accelsim.simulate({"model": "gemm", "m": 64, "n": 64, "k": 64}, "a100").to_dict()
+    assert "bus_bandwidth" not in metrics_from_report(rep)

@@ -86,6 +86,11 @@ class Choice(NamedTuple):
     protocol: str
     wire_bytes: float
 
+    @property
+    def sent(self) -> int:
+        """Whole bytes each chip puts on its link (the link task's and report's ``bytes.link``)."""
+        return math.floor(self.wire_bytes)
+
 
 def wire_fraction(kind: str, group: int) -> float:
     """nccl-tests' bus-bandwidth factor busbw / algbw of a ring: all-reduce 2(n-1)/n; all-gather,
@@ -187,10 +192,10 @@ def choose(ic: Interconnect, kind: str, nbytes: int, group: int, *, algorithm: s
 def seconds(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None) -> float:
     """Time of one ``kind`` collective of ``nbytes`` (per chip) over ``group`` chips of ``arch`` spread over
     ``extent`` consecutive chips (default ``group``)."""
-    return _price(arch, kind, nbytes, group, extent).seconds
+    return call(arch, kind, nbytes, group, extent).seconds
 
 
-def _price(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None) -> Choice:
+def call(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None) -> Choice:
     """The call (seconds, the algorithm and protocol, bytes each chip sends) under the interconnect's
     ``collective`` mode: ``nccl``, the tuner's pick (:func:`choose`); ``formula``, the interconnect's ring or
     direct exchange (its ``topology``), no protocol; across nodes (``extent`` chips, default ``group``, more than
@@ -218,16 +223,15 @@ def _price(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = 
 def price(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None) -> tuple[int, float, int]:
     """(cycles, seconds, bytes each chip sends) of one ``kind`` collective of ``nbytes`` over ``group`` chips
     spread over ``extent`` consecutive chips (default ``group``)."""
-    c = _price(arch, kind, nbytes, group, extent)
-    return math.ceil(c.seconds * arch.clock_hz), c.seconds, math.floor(c.wire_bytes)
+    c = call(arch, kind, nbytes, group, extent)
+    return math.ceil(c.seconds * arch.clock_hz), c.seconds, c.sent
 
 
-def describe(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None) -> dict:
-    """What a report says of one call: the ``algorithm`` (and NCCL's ``protocol`` where the interconnect runs
-    its tuner), the ``message_bytes`` (nccl-tests' size) and nccl-tests' bus bandwidth (``bus_bandwidth``,
-    bytes/s: size / time x the fraction each chip puts on the wire, 2(n-1)/n for an all-reduce, (n-1)/n for the
-    others: :func:`bus_bandwidth`)."""
-    c = _price(arch, kind, nbytes, group, extent)
+def describe(c: Choice, kind: str, nbytes: int, group: int) -> dict:
+    """What a report says of call ``c`` (:func:`call`), a ``kind`` of ``nbytes`` over ``group`` chips: the
+    ``algorithm`` (and NCCL's ``protocol`` where the interconnect runs its tuner), the ``message_bytes``
+    (nccl-tests' size) and nccl-tests' bus bandwidth (``bus_bandwidth``, bytes/s: size / time x the fraction each
+    chip puts on the wire, 2(n-1)/n for an all-reduce, (n-1)/n for the others: :func:`bus_bandwidth`)."""
     out: dict = {"algorithm": c.algorithm, **({"protocol": c.protocol} if c.protocol else {}),
                  "message_bytes": nbytes}
     if c.seconds > 0:

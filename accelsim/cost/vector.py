@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from ..hardware import Arch, Level, VectorUnit
 from ..ir import Op
-from . import Priced, gather
+from . import Priced, gather, resident_bytes
 
 
 class Kernel(NamedTuple):
@@ -141,7 +141,7 @@ def _index_round_trip(arch: Arch, hits: float = 0.0) -> float:
     their row there (the mean over the look-ups)."""
     cache = sum(arch.memory(c).latency for c in arch.caches[:1])
     main = arch.memory(arch.main_memory).latency
-    return cache + (1.0 - hits) * main + (hits * cache if arch.caches else hits * main)
+    return cache + main - hits * (main - cache)
 
 
 def _repeat_hits(op: Op, arch: Arch) -> float:
@@ -152,8 +152,6 @@ def _repeat_hits(op: Op, arch: Arch) -> float:
     table = next((w for w in op.weights if len(w.shape) == 2), None)
     if table is None or not arch.caches or op.access[0] != "uniform":
         return 0.0
-    from . import resident_bytes
-
     rows, dim = table.shape
     gathers = int(op.attrs.get("gather_rows") or 0)
     return gather.repeated_hits(gathers, rows, dim * op.elem_bytes, resident_bytes(arch, arch.caches[0]))

@@ -104,8 +104,6 @@ def mac_array_pj(spec: EnergySpec, dtype: str, anchor: str) -> float:
     as (overhead - 1) x that dtype's arithmetic, and which scales with the operands' bits: an fp8 MAC moves half
     the bits of a bf16 one, a tf32 or fp32 MAC twice. At ``anchor`` itself that is overhead x arithmetic."""
     arith = spec.mac_pj.get(dtype, mac_45nm(dtype)[0])
-    if spec.mac_overhead == 1.0 or dtype == anchor:
-        return arith * spec.mac_overhead
     moved = (spec.mac_overhead - 1.0) * spec.mac_pj.get(anchor, mac_45nm(anchor)[0])
     return arith + moved * operand_bits(dtype) / operand_bits(anchor)
 

@@ -168,11 +168,12 @@ class Emitter:
         return tid
 
     def all_reduce(self, op_i: int, nbytes: int, group: int, deps: list[int],
-                   kind: str = "all_reduce", extent: int | None = None) -> tuple[int, float, int]:
+                   kind: str = "all_reduce", extent: int | None = None) -> tuple[int, collective.Choice]:
         """One link task: an all-reduce (or another collective ``kind``) of ``nbytes`` over ``group`` chips
-        spread over ``extent`` consecutive chips (default ``group``); (task id, seconds, bytes sent)."""
-        cycles, seconds, sent = collective.price(self.ctx.arch, kind, nbytes, group, extent)
-        return self.add(op_i, TaskKind.LOAD, self.unit_of[LINK], cycles, deps, sent, LINK), seconds, sent
+        spread over ``extent`` consecutive chips (default ``group``); (task id, the call as priced)."""
+        c = collective.call(self.ctx.arch, kind, nbytes, group, extent)
+        cycles = math.ceil(c.seconds * self.ctx.arch.clock_hz)
+        return self.add(op_i, TaskKind.LOAD, self.unit_of[LINK], cycles, deps, c.sent, LINK), c
 
     def producers(self, p: Plan) -> list[int]:
         return [d for t in p.inputs if t in self.done for d in self.done[t]]
@@ -194,14 +195,14 @@ class Emitter:
         # in stream order NCCL's stream waits for the compute stream, and the compute stream for it (a blocking
         # collective: torch.distributed's, Megatron's tensor-parallel ones)
         deps = self.producers(p) + (self.stream_tail if self.launch.in_order else [])
-        tid, seconds, sent = self.all_reduce(p.index, nbytes, group, deps, op.fn)
+        tid, c = self.all_reduce(p.index, nbytes, group, deps, op.fn)
         self.done[op.name] = [tid]
         if self.launch.in_order:
             self.stream_tail = [tid]
-        details = {f"{op.fn}_s": seconds, "group": group, **collective.describe(arch, op.fn, nbytes, group),
+        details = {f"{op.fn}_s": c.seconds, "group": group, **collective.describe(c, op.fn, nbytes, group),
                    **({"phase": op.phase} if op.phase else {})}
         return OpMapping(op.name, op.kind.value, op.fn, LINK, None, 0, op.flops, self.tasks[tid].cycles, 1,
-                         {LINK: sent}, details)
+                         {LINK: c.sent}, details)
 
     def launched(self, op_i: int, producers: list[int]) -> tuple[list[int], list[int]]:
         """The tasks an op's first groups wait for (its inputs, its launch and its dispatch) and those its
@@ -258,10 +259,10 @@ class Emitter:
         ends = [last_store.get(u, c) for u, c in last_compute.items()]
         if sharded:  # the updated shards all-gathered: every rank's whole parameter (in the model's dtype)
             param = sum(w.nbytes(op.dtype) for w in op.weights if w.role == "param")
-            tid, seconds, sent = self.all_reduce(p.index, param, self.dp, ends, "all_gather", self.dp_extent)
+            tid, c = self.all_reduce(p.index, param, self.dp, ends, "all_gather", self.dp_extent)
             ends = [tid]
-            level_bytes[LINK] = level_bytes.get(LINK, 0) + sent
-            details["all_gather_s"] = seconds
+            level_bytes[LINK] = level_bytes.get(LINK, 0) + c.sent
+            details["all_gather_s"] = c.seconds
         self.done[op.name] = [self.add(p.index, TaskKind.JOIN, -1, 0, ends)] if len(ends) > JOIN_MIN_ENDS else ends
         if self.launch.in_order:
             self.stream_tail = self.done[op.name]
@@ -295,8 +296,8 @@ class Emitter:
         op = p.op
         grad = sum(math.prod(s) for s in op.in_shapes) * op.elem_bytes
         kind = "reduce_scatter" if sharded else "all_reduce"
-        tid, seconds, sent = self.all_reduce(p.index, grad, self.dp, deps, kind, self.dp_extent)
-        return tid, seconds, sent, kind
+        tid, c = self.all_reduce(p.index, grad, self.dp, deps, kind, self.dp_extent)
+        return tid, c.seconds, c.sent, kind
 
     def _groups(self, p: Plan, scale: dict[str, float], group_units: list[int], cyc: list[int],
                 act_loads: dict[str, list[int]],

@@ -110,7 +110,7 @@ def test_formula_mode_is_kept(a100):
     assert collective.seconds(arch, "all_reduce", 64 * MIB, 8) == pytest.approx(
         2 * 8.92 * US + 1.75 * 67_108_864 / 195e9)
     # no tuner, so no protocol: the switch's direct exchange
-    d = collective.describe(arch, "all_reduce", 64 * MIB, 8)
+    d = collective.describe(collective.call(arch, "all_reduce", 64 * MIB, 8), "all_reduce", 64 * MIB, 8)
     assert d["algorithm"] == "direct" and "protocol" not in d
     assert d["bus_bandwidth"] == pytest.approx(1.75 * 67_108_864 / (2 * 8.92 * US + 1.75 * 67_108_864 / 195e9))
 

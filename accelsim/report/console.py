@@ -16,6 +16,7 @@ from .schema import (
     memory_levels,
     merge_core_units,
     op_busy_cycles,
+    op_runs,
     op_span,
     ordered,
     stall_share,
@@ -51,6 +52,20 @@ def _pipeline_rows(report: dict) -> list[tuple[str, str]]:
                                                 f"{main} {fmt.pct(row['hbm_fraction'])} with "
                                                 f"{row['activations_in_flight']} in flight"))
     return rows
+
+
+def _serving_rows(report: dict) -> list[tuple[str, str]]:
+    """The LLM serving figures of a run with ``decode_steps`` (report ``serving``): time to first token, time per
+    output token and tokens per second, and how many of the decode steps were simulated."""
+    serving = report.get("serving")
+    if not serving:
+        return []
+    steps, simulated = serving.get("decode_steps", 0), len(serving.get("decode_steps_simulated") or [])
+    sampled = f", {simulated} simulated" if simulated and simulated < steps else ""
+    tokens = serving.get("tokens_per_s")
+    return [("serving", f"TTFT {fmt.seconds(serving.get('ttft_s'))}, TPOT {fmt.seconds(serving.get('tpot_s'))}, "
+                        f"{fmt.general(tokens)} tokens/s (batch "
+                        f"{serving.get('batch')}, {steps} decode steps{sampled})")]
 
 
 def energy_rows(report: dict) -> list[tuple[str, str]]:
@@ -127,7 +142,7 @@ def summary_table(report: dict) -> Table:
         table.add_row("launch-bound", f"{fmt.pct(report.get('launch_bound_fraction'))} of the time "
                                       f"({fmt.seconds(report.get('launch_overhead_s'))} of kernel launch on the critical path; "
                                       f"{report['execution']})")
-    for label, text in _pipeline_rows(report):
+    for label, text in (*_serving_rows(report), *_pipeline_rows(report)):
         table.add_row(label, text)
     for label, text in _collective_rows(report):
         table.add_row(label, text)
@@ -160,29 +175,46 @@ def top_ops_table(report: dict, n: int = 10) -> Table:
     op's stall cycles over its stall plus compute cycles, both summed over every unit it ran on and every
     execution a composed row stands for (:func:`accelsim.report.schema.stall_share`). Off-chip bytes
     are those of the report's memory levels (its arithmetic intensity's denominator).
+
+    A composed report (a serving run, a pipeline iteration: rows with a ``count``) ranks its rows by their busy
+    cycles over all the executions they stand for, as their bytes are counted, so that the decode steps of a
+    serving run are weighed by how often they run; a ``runs`` column gives the count, the op's name its phase or
+    stage, and the span stays that of one execution.
     """
     ops = report.get("ops") or []
-    top = [ops[i] for i in top_ops(ops, n)]
+    composed = any(op.get("count") is not None for op in ops)
+    top = [ops[i] for i in top_ops(ops, n, over_runs=composed)]
     memories = memory_levels(report)
     table = Table(title=f"top {len(top)} of {len(ops)} ops by busy cycles", title_justify="left")
-    for col, justify in (("op", "left"), ("kind", "left"), ("unit", "left"), ("busy cycles", "right"),
-                         ("span", "right"), ("stall %", "right"), ("off-chip bytes", "right"), ("bound", "left")):
+    columns = (("op", "left"), ("kind", "left"), ("unit", "left"), *((("runs", "right"),) if composed else ()),
+               ("busy cycles", "right"), ("span" + (" (one run)" if composed else ""), "right"),
+               ("stall %", "right"), ("off-chip bytes", "right"), ("bound", "left"))
+    for col, justify in columns:
         table.add_column(col, justify=justify, no_wrap=justify == "right")
     for op in top:
         share = stall_share([op])
         moved = op.get("bytes") or {}
         offchip = sum(fmt.num(moved.get(lvl)) for lvl in memories)
+        runs = op_runs(op)
         table.add_row(
-            str(op.get("name", "?")),
+            str(op.get("name", "?")) + _part(op),
             str(op.get("kind", "")),
             str(op.get("unit", "")),
-            fmt.count(op_busy_cycles(op)),
+            *((fmt.count(runs),) if composed else ()),
+            fmt.count(round(op_busy_cycles(op) * runs) if composed else op_busy_cycles(op)),
             fmt.count(op_span(op)),
             fmt.DASH if share is None else f"{100 * share:.1f}",
             fmt.size(offchip),
             str(op.get("bound") or ""),
         )
     return table
+
+
+def _part(op: dict) -> str:
+    """" (decode)", " (stage 2)": the part of a composed run an op row belongs to (empty for a plain run's)."""
+    if op.get("phase"):
+        return f" ({op['phase']})"
+    return f" (stage {op['stage']})" if op.get("stage") is not None else ""
 
 
 def print_summary(report: dict, console: Console | None = None) -> None:

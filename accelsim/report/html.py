@@ -359,10 +359,14 @@ def _ops_table(report: dict) -> str:
         return '<p class="note">No ops in this report.</p>'
     op_levels = _op_levels(report, ops)
     with_energy = bool(report.get("energy"))
-    heads = ["#", "name", "kind", "unit", "core", "MACs", "start", "end", "duration", "compute", "stall",
-             *(f"bytes {lvl}" for lvl in op_levels), "FLOP/B", "bound", *(["energy"] if with_energy else [])]
-    numeric = {"#", "core", "MACs", "start", "end", "duration", "compute", "stall", "FLOP/B", "energy",
-               *(f"bytes {lvl}" for lvl in op_levels)}
+    # a composed report's rows (serving, pipeline) say their phase or stage and how many executions they count
+    parts = [k for k in ("phase", "stage") if any(op.get(k) is not None for op in ops)]
+    runs = any(op.get("count") is not None for op in ops)
+    heads = ["#", "name", *parts, *(["runs"] if runs else []), "kind", "unit", "core", "MACs", "start", "end",
+             "duration", "compute", "stall", *(f"bytes {lvl}" for lvl in op_levels), "FLOP/B", "bound",
+             *(["energy"] if with_energy else [])]
+    numeric = {"#", "stage", "runs", "core", "MACs", "start", "end", "duration", "compute", "stall", "FLOP/B",
+               "energy", *(f"bytes {lvl}" for lvl in op_levels)}
     head = "".join(('<th class="n">' if h in numeric else "<th>") + f"{_e(h)}</th>" for h in heads)
 
     def num(value: object, text: str) -> str:
@@ -379,6 +383,9 @@ def _ops_table(report: dict) -> str:
         cells = [
             num(i, str(i)),
             f'<td class="name" title="{_e(name)}">{_e(name)}</td>',
+            *(f"<td>{_e(fmt.general(op.get(k)))}</td>" if k == "phase" else num(op.get(k), fmt.general(op.get(k)))
+              for k in parts),
+            *([num(op.get("count"), fmt.count(op.get("count")))] if runs else []),
             f"<td>{_e(fmt.general(op.get('kind')))}</td>",
             f"<td>{_e(fmt.general(op.get('unit')))}</td>",
             num(op.get("core"), fmt.count(op.get("core"))),
@@ -397,7 +404,8 @@ def _ops_table(report: dict) -> str:
     return (f'<p class="note">{len(ops):,} ops in execution order; click a column header to sort (again to '
             "reverse). Cycles are absolute; duration = end − start; compute is the busiest unit's cycles of one "
             "execution, stall the cycles its units waited for data, summed over its units (a GPU's SMs) and "
-            "executions; FLOP/B is FLOPs per off-chip byte.</p>"
+            "executions (runs: the executions a row of a serving run or pipeline stands for; its MACs and bytes "
+            "are their sums); FLOP/B is FLOPs per off-chip byte.</p>"
             '<div class="scroll tall"><table id="ops" class="sortable ops">'
             f"<thead><tr>{head}</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>")
 

@@ -440,6 +440,12 @@ def op_busy_cycles(op: Mapping[str, object]) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def op_runs(op: Mapping[str, object]) -> float:
+    """The executions an op row stands for: its ``count`` in a composed report (serving, pipeline), else 1."""
+    count = _real(op.get("count"))
+    return 1.0 if count is None else count
+
+
 def _real(value: object) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -505,9 +511,12 @@ def op_span(op: Mapping[str, object]) -> int:
     return max(0, int(end - start))
 
 
-def top_ops(ops: Sequence[Mapping[str, object]], n: int) -> list[int]:
-    """Indices of the ``n`` busiest ops (:func:`op_busy_cycles`), busiest first; ties keep execution order."""
-    return sorted(range(len(ops)), key=lambda i: -op_busy_cycles(ops[i]))[:n]
+def top_ops(ops: Sequence[Mapping[str, object]], n: int, over_runs: bool = False) -> list[int]:
+    """Indices of the ``n`` busiest ops (:func:`op_busy_cycles`; with ``over_runs``, times the executions a
+    composed row stands for, :func:`op_runs`), busiest first; ties keep execution order."""
+    def busy(i: int) -> float:
+        return op_busy_cycles(ops[i]) * (op_runs(ops[i]) if over_runs else 1.0)
+    return sorted(range(len(ops)), key=lambda i: -busy(i))[:n]
 
 
 _CORE_UNIT = re.compile(r"^core(\d+|\*)\.")  # "core<i>.<unit>", or "core*.<unit>" for a GPU's lock-step SMs
@@ -535,4 +544,4 @@ def _dict(value: object) -> dict:
 
 __all__ = ["ArchInfo", "Bound", "Footprint", "Level", "LevelRole", "Op", "Phase", "Pipeline", "ReportDict", "Roofline",
            "Serving", "Simulation", "StageTime", "Systolic", "TableSplit", "WorkloadInfo", "core_units", "level_names",
-           "levels", "main_memory", "merge_core_units", "memory_levels", "op_busy_cycles", "op_span", "ordered", "problems", "top_ops"]
+           "levels", "main_memory", "merge_core_units", "memory_levels", "op_busy_cycles", "op_runs", "op_span", "ordered", "problems", "top_ops"]

@@ -218,3 +218,14 @@ def test_write_html_is_atomic(tmp_path, report, monkeypatch):
     with pytest.raises(OSError):
         write_html(dict(report, name="other"), path, plots=False)
     assert os.listdir(tmp_path) == ["report.html"] and path.read_bytes() == before
+
+
+def test_a_serving_runs_ops_table_names_each_rows_phase_and_runs(served):
+    page = _parse(render_html(served, plots=False))
+    head = page.head_rows[0]
+    assert head[:6] == ["#", "name", "phase", "runs", "kind", "unit"]  # LeNet's (above) has neither
+    rows = [dict(zip(head, r, strict=True)) for r in page.body_rows]
+    # decode only (phase=decode), 2 steps: the rows of layer 0 stand for 31 of the 32 layers (layer samples)
+    assert [(r["name"], r["phase"], r["runs"]) for r in rows] == [
+        (op["name"], op["phase"], f"{op['count']:,}") for op in served["ops"]]
+    assert {r["runs"] for r in rows if ".layers.0." in r["name"]} == {"62"}

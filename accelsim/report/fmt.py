@@ -188,12 +188,28 @@ def workload_text(workload: object) -> str:
         if value:
             bits.append(str(value))
     shown = {"batch", "dtype", "mode", "name", *(("architectures",) if workload.get("architecture") else ())}
-    if workload.get("mode", params.get("mode")) != "training":  # an optimizer only matters to a training step
-        shown.add("optimizer")
-    extra = params_text({k: v for k, v in params.items() if k not in shown})
+    extra = params_text({k: v for k, v in params.items() if k not in shown | _inapplicable(workload, params)})
     if extra:
         bits.append(extra)
     return f"{name} ({'; '.join(bits)})" if bits else str(name)
+
+
+QUANTISED_WEIGHTS = ("int4", "int8", "fp4")  # weights stored with group-wise scales (builders/precision.py)
+
+
+def _inapplicable(workload: dict, params: dict) -> set[str]:
+    """Params a run does not use, left out of its summary line (report.json keeps them): an optimizer outside a
+    training step, the cached ``kv_len`` of a prefill (a serving run's decode steps start at its ``seq_len``),
+    the scales' ``quant_group_size`` of weights that are not quantised (int4 / int8 / fp4)."""
+    unused = set()
+    if workload.get("mode", params.get("mode")) != "training":
+        unused.add("optimizer")
+    if params.get("phase") == "prefill":
+        unused.add("kv_len")
+    weights = params.get("weight_dtype") or params.get("activation_dtype") or workload.get("dtype", params.get("dtype"))
+    if weights not in QUANTISED_WEIGHTS:
+        unused.add("quant_group_size")
+    return unused
 
 
 PARAMS_TEXT_CHARS = 160  # a summary line lists params up to this length; report.json has them all

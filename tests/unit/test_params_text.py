@@ -29,3 +29,16 @@ def test_the_optimizer_is_named_only_for_a_training_run():
         "gemm (batch 1; bf16; inference; m=64)"
     assert workload_text({"name": "gpt", "batch": 8, "mode": "training", "params": params}) == \
         "gpt (batch 8; bf16; training; optimizer=adam, m=64)"
+
+
+def test_a_prefill_line_leaves_out_the_cache_length_and_unquantised_weights_their_group_size():
+    # an LLM's params carry kv_len (read only by a decode pass: builders/transformer.py, hf.py) and
+    # quant_group_size (read only for int4 / int8 / fp4 weights: builders/precision.py) whatever the run
+    params = {"dtype": "bf16", "quant_group_size": 128, "phase": "prefill", "seq_len": 2048, "kv_len": 512,
+              "decode_steps": 128}
+    line = workload_text({"name": "llama2_7b", "batch": 1, "mode": "inference", "params": params})
+    assert line == "llama2_7b (batch 1; bf16; inference; phase=prefill, seq_len=2048, decode_steps=128)"
+    decode = dict(params, phase="decode", weight_dtype="int4")
+    assert workload_text({"name": "llama2_7b", "batch": 1, "mode": "inference", "params": decode}) == (
+        "llama2_7b (batch 1; bf16; inference; quant_group_size=128, phase=decode, seq_len=2048, kv_len=512, "
+        "decode_steps=128, weight_dtype=int4)")

@@ -70,6 +70,13 @@ _SERVING_METRICS: dict[str, tuple[str, str]] = {
     "power.average_w": ("average power", "watts"),
     "efficiency.j_per_output_token": ("J/output token", "joules"),
 }
+# Metrics of an `accelsim run` of an LLM with decode_steps (a prefill then decode steps; ``serving`` holds single
+# figures, not an `accelsim serve` report's percentiles): rows after ``time`` when some report has them.
+_DECODE_METRICS: dict[str, tuple[str, str]] = {
+    "serving.ttft_s": ("TTFT", "seconds"),
+    "serving.tpot_s": ("TPOT", "seconds"),
+    "serving.tokens_per_s": ("tokens/s", "number"),
+}
 # Per-level metrics, one row per memory level of the reports (``utilization.hbm``, ``bytes.hbm``), after those.
 _LEVEL_METRICS: dict[str, tuple[str, str]] = {"utilization.": ("busy", "fraction"), "bytes.": ("bytes", "bytes")}
 
@@ -165,11 +172,16 @@ def _kind(metric: str) -> str:
 
 
 def _spec(metric: str, default: tuple[str, str]) -> tuple[str, str]:
-    return _METRICS.get(metric) or _SERVING_METRICS.get(metric) or default
+    return _METRICS.get(metric) or _SERVING_METRICS.get(metric) or _DECODE_METRICS.get(metric) or default
 
 
 def _is_serving(report: dict) -> bool:
     return report.get("kind") == "serving"
+
+
+def _has_decode(report: dict) -> bool:
+    """An `accelsim run` of an LLM with decode steps: a ``serving`` of single figures (its TTFT a number)."""
+    return not _is_serving(report) and fmt.number(_dict(report.get("serving")).get("ttft_s")) is not None
 
 
 def _max_compute_utilization(report: dict) -> float | None:
@@ -198,7 +210,8 @@ def _metric(report: dict, key: str) -> object:
     if split:
         return fmt.number(_dict(report.get(split[0][:-1])).get(split[1]))
     value: object = report
-    for part in key.split(".") if key in _SERVING_METRICS or key.startswith(_NESTED) else (key,):
+    nested = key in _SERVING_METRICS or key in _DECODE_METRICS or key.startswith(_NESTED)
+    for part in key.split(".") if nested else (key,):
         value = _dict(value).get(part)
     return fmt.number(value)
 
@@ -212,7 +225,8 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
     efficiency, EDP and area figures (``energy.total_j``, ``power.average_w``, ...), then for every memory level
     of the reports (the union of their levels, each report's innermost first, in order of first appearance)
     ``utilization.<level>`` (its busy fraction, for the levels that have a bandwidth server) and
-    ``bytes.<level>``. Reports of ``accelsim serve`` (``kind: serving``) add, after ``arch``, their request rate,
+    ``bytes.<level>``. When a report is an ``accelsim run`` with decode steps, its ``serving.ttft_s``,
+    ``serving.tpot_s`` and ``serving.tokens_per_s`` follow ``seconds``. Reports of ``accelsim serve`` (``kind: serving``) add, after ``arch``, their request rate,
     output tokens/s, TTFT, TPOT and end-to-end percentiles, share meeting the SLOs, peak KV-cache use and
     preemptions (``serving.ttft_s.p50``, ...); when every report is one, the accelerator rows (which no serving
     report holds) are left out. A value a report lacks (or holds as null) is None.
@@ -223,7 +237,11 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
     serving = [_is_serving(rep) for _, rep in reports]
     keys = ["workload", "arch", *(_SERVING_METRICS if any(serving) else ())]
     if not all(serving):
-        keys += [*list(_METRICS)[2:], *(f"utilization.{lvl}" for lvl in busy), *(f"bytes.{lvl}" for lvl in levels)]
+        decode = [k for k in _DECODE_METRICS if any(_has_decode(rep) for _, rep in reports)]
+        run = list(_METRICS)[2:]
+        at = run.index("seconds") + 1
+        keys += [*run[:at], *decode, *run[at:], *(f"utilization.{lvl}" for lvl in busy),
+                 *(f"bytes.{lvl}" for lvl in levels)]
     return [(key, [_metric(rep, key) for _, rep in reports]) for key in keys]
 
 

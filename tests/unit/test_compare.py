@@ -207,3 +207,20 @@ def test_serving_reports_compare_their_energy():
     assert rows["energy.total_j"] == [1000.0, None]
     assert rows["power.average_w"] == [500.0, None]
     assert rows["efficiency.j_per_output_token"] == [0.25, None]
+
+
+def test_runs_with_decode_steps_compare_their_ttft_tpot_and_tokens_per_s(runs):
+    # GPT-2 serving on two presets: a 64-token prompt, then 3 decode steps; TPOT is the run's mean decode step
+    # (tests/integration/test_serving.py checks it against the step cycles), so the rows are those figures
+    a100, h100 = (simulate(load_workload("gpt2", ["seq_len=64", "decode_steps=3"]), arch).to_dict()
+                  for arch in ("a100", "h100"))
+    rows = compare_rows([("a100", a100), ("h100", h100), ("lenet", runs["b1"])])
+    keys = [k for k, _ in rows]
+    assert keys[keys.index("seconds") + 1: keys.index("seconds") + 4] == [
+        "serving.ttft_s", "serving.tpot_s", "serving.tokens_per_s"]
+    got = dict(rows)
+    for key in ("ttft_s", "tpot_s", "tokens_per_s"):
+        assert got[f"serving.{key}"] == [a100["serving"][key], h100["serving"][key], None]  # LeNet has no decode
+    assert compare_json([("a100", a100), ("h100", h100)])["ratios"]["serving.tpot_s"]["h100"] == \
+        pytest.approx(h100["serving"]["tpot_s"] / a100["serving"]["tpot_s"])
+    assert "serving.tpot_s" not in dict(compare_rows([("b1", runs["b1"]), ("b2", runs["b2"])]))

@@ -27,6 +27,9 @@ DTYPE_BYTES: dict[str, int] = {
 
 DTYPE_BITS: dict[str, int] = {**{k: 8 * v for k, v in DTYPE_BYTES.items()}, "int4": 4, "fp4": 4}
 """Bits per element of each dtype as stored in a packed parameter tensor (int4 and fp4: 4, half a byte)."""
+QUANTISED_WEIGHTS = frozenset({"int4", "int8", "fp4"})
+"""Weight dtypes stored with group-wise scales (one fp16 scale per ``quant_group_size`` weights; fp4: NVFP4 / MXFP4
+block scales)."""
 
 SCALE_BYTES = 2
 """Bytes of one group-wise quantisation scale (an fp16 per group of ``group_size`` weights, GPTQ/AWQ-style)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..ir import Graph, Op, OpKind
-from ..units import DTYPE_BITS, dtype_bytes
+from ..units import DTYPE_BITS, QUANTISED_WEIGHTS, dtype_bytes
 
 
 def _linear_weights(op: Op) -> bool:
@@ -61,7 +61,7 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
     if weight == activation == kv_cache and DTYPE_BITS[weight] >= 8 and all(op.dtype == activation for op in graph.ops):
         return graph
     scopes = _kv_scopes(graph)
-    quantised = weight in ("int4", "int8", "fp4")  # stored with group-wise scales (fp4: NVFP4 / MXFP4 block scales)
+    quantised = weight in QUANTISED_WEIGHTS  # stored with group-wise scales
     packed = DTYPE_BITS[weight] < 8  # 4-bit weights are stored two per byte, also when the compute is 4-bit
     ops: list[Op] = []
     for op in graph.ops:

@@ -237,7 +237,7 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
     serving = [_is_serving(rep) for _, rep in reports]
     keys = ["workload", "arch", *(_SERVING_METRICS if any(serving) else ())]
     if not all(serving):
-        decode = [k for k in _DECODE_METRICS if any(_has_decode(rep) for _, rep in reports)]
+        decode = list(_DECODE_METRICS) if any(_has_decode(rep) for _, rep in reports) else []
         run = list(_METRICS)[2:]
         at = run.index("seconds") + 1
         keys += [*run[:at], *decode, *run[at:], *(f"utilization.{lvl}" for lvl in busy),

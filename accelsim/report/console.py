@@ -19,6 +19,7 @@ from .schema import (
     op_runs,
     op_span,
     ordered,
+    part_keys,
     stall_share,
     top_ops,
 )
@@ -62,9 +63,8 @@ def _serving_rows(report: dict) -> list[tuple[str, str]]:
         return []
     steps, simulated = serving.get("decode_steps", 0), len(serving.get("decode_steps_simulated") or [])
     sampled = f", {simulated} simulated" if simulated and simulated < steps else ""
-    tokens = serving.get("tokens_per_s")
     return [("serving", f"TTFT {fmt.seconds(serving.get('ttft_s'))}, TPOT {fmt.seconds(serving.get('tpot_s'))}, "
-                        f"{fmt.general(tokens)} tokens/s (batch "
+                        f"{fmt.general(serving.get('tokens_per_s'))} tokens/s (batch "
                         f"{serving.get('batch')}, {steps} decode steps{sampled})")]
 
 
@@ -182,7 +182,7 @@ def top_ops_table(report: dict, n: int = 10) -> Table:
     stage, and the span stays that of one execution.
     """
     ops = report.get("ops") or []
-    composed = any(op.get("count") is not None for op in ops)
+    composed = "count" in part_keys(ops)
     top = [ops[i] for i in top_ops(ops, n, over_runs=composed)]
     memories = memory_levels(report)
     table = Table(title=f"top {len(top)} of {len(ops)} ops by busy cycles", title_justify="left")
@@ -195,13 +195,12 @@ def top_ops_table(report: dict, n: int = 10) -> Table:
         share = stall_share([op])
         moved = op.get("bytes") or {}
         offchip = sum(fmt.num(moved.get(lvl)) for lvl in memories)
-        runs = op_runs(op)
         table.add_row(
             str(op.get("name", "?")) + _part(op),
             str(op.get("kind", "")),
             str(op.get("unit", "")),
-            *((fmt.count(runs),) if composed else ()),
-            fmt.count(round(op_busy_cycles(op) * runs) if composed else op_busy_cycles(op)),
+            *((fmt.count(op_runs(op)),) if composed else ()),
+            fmt.count(op_busy_cycles(op) * op_runs(op)),  # a plain run's rows count 1
             fmt.count(op_span(op)),
             fmt.DASH if share is None else f"{100 * share:.1f}",
             fmt.size(offchip),

@@ -13,7 +13,7 @@ import functools
 import math
 from collections.abc import Callable
 
-from accelsim.units import format_bandwidth, format_frequency, format_size, format_time
+from accelsim.units import QUANTISED_WEIGHTS, format_bandwidth, format_frequency, format_size, format_time
 
 DASH = "\u2014"  # a missing or null value
 _SI = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
@@ -192,9 +192,6 @@ def workload_text(workload: object) -> str:
     if extra:
         bits.append(extra)
     return f"{name} ({'; '.join(bits)})" if bits else str(name)
-
-
-QUANTISED_WEIGHTS = ("int4", "int8", "fp4")  # weights stored with group-wise scales (builders/precision.py)
 
 
 def _inapplicable(workload: dict, params: dict) -> set[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import fmt
 from .console import energy_rows
-from .schema import level_names, levels, main_memory, memory_levels, ordered
+from .schema import level_names, levels, main_memory, memory_levels, ordered, part_keys
 from .writers import atomic_write_text
 
 HTML_FILE = "report.html"
@@ -360,8 +360,9 @@ def _ops_table(report: dict) -> str:
     op_levels = _op_levels(report, ops)
     with_energy = bool(report.get("energy"))
     # a composed report's rows (serving, pipeline) say their phase or stage and how many executions they count
-    parts = [k for k in ("phase", "stage") if any(op.get(k) is not None for op in ops)]
-    runs = any(op.get("count") is not None for op in ops)
+    parts = part_keys(ops)
+    runs = "count" in parts
+    parts = [k for k in parts if k != "count"]
     heads = ["#", "name", *parts, *(["runs"] if runs else []), "kind", "unit", "core", "MACs", "start", "end",
              "duration", "compute", "stall", *(f"bytes {lvl}" for lvl in op_levels), "FLOP/B", "bound",
              *(["energy"] if with_energy else [])]

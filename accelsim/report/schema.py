@@ -440,6 +440,15 @@ def op_busy_cycles(op: Mapping[str, object]) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+PART_KEYS = ("phase", "stage", "count")  # what a composed report's rows (serving, pipeline) say of their part
+
+
+def part_keys(ops: Iterable[Mapping[str, object]]) -> list[str]:
+    """Those of :data:`PART_KEYS` some row of ``ops`` has: none for a plain run's rows."""
+    ops = list(ops)
+    return [k for k in PART_KEYS if any(op.get(k) is not None for op in ops)]
+
+
 def op_runs(op: Mapping[str, object]) -> float:
     """The executions an op row stands for: its ``count`` in a composed report (serving, pipeline), else 1."""
     count = _real(op.get("count"))
@@ -544,4 +553,4 @@ def _dict(value: object) -> dict:
 
 __all__ = ["ArchInfo", "Bound", "Footprint", "Level", "LevelRole", "Op", "Phase", "Pipeline", "ReportDict", "Roofline",
            "Serving", "Simulation", "StageTime", "Systolic", "TableSplit", "WorkloadInfo", "core_units", "level_names",
-           "levels", "main_memory", "merge_core_units", "memory_levels", "op_busy_cycles", "op_runs", "op_span", "ordered", "problems", "top_ops"]
+           "levels", "main_memory", "merge_core_units", "memory_levels", "op_busy_cycles", "op_runs", "op_span", "part_keys", "ordered", "problems", "top_ops"]

@@ -19,6 +19,8 @@ import numpy as np
 
 from accelsim.errors import AccelsimError
 
+from .schema import part_keys
+
 REPORT_FILE = "report.json"
 OPS_CSV_FILE = "ops.csv"
 TRACE_FILE = "trace.json"
@@ -29,9 +31,6 @@ _HEAD_COLUMNS = (
     "compute_cycles", "stall_cycles",
 )
 _TAIL_COLUMNS = ("tiles", "arithmetic_intensity", "achieved_flops_per_s", "bound", "energy_j")
-# a composed report's rows (serving, pipeline: accelsim.scenarios.passes) say which part they belong to and how many
-# executions their totals count; these columns follow "core" when some row has them
-_PART_COLUMNS = ("phase", "stage", "count")
 
 
 def _umask() -> int:
@@ -136,10 +135,9 @@ def ops_csv_columns(report: dict) -> list[str]:
     ops = report.get("ops") or []
     byte_levels = _levels(report.get("bytes") or {}, ops, "bytes")
     stall_levels = _levels(report.get("stalls_by_level") or {}, ops, "stalls_by_level")
-    part = [c for c in _PART_COLUMNS if any(op.get(c) is not None for op in ops)]
     at = _HEAD_COLUMNS.index("core") + 1
     return [
-        *_HEAD_COLUMNS[:at], *part, *_HEAD_COLUMNS[at:],
+        *_HEAD_COLUMNS[:at], *part_keys(ops), *_HEAD_COLUMNS[at:],
         *(f"bytes_{lvl}" for lvl in byte_levels),
         *(f"stall_{lvl}" for lvl in stall_levels),
         *_TAIL_COLUMNS,

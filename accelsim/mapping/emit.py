@@ -256,7 +256,12 @@ class Emitter:
             raise MappingError(f"this pass needs more than {self.max_tasks:,} tasks (at op {op.name!r}), more than "
                                f"{self.budget_note}; raise options.memory_budget, or coarsen the run "
                                f"(options.max_tiles_per_op, decode_samples, layer_samples)")
-        ends = [last_store.get(u, c) for u, c in last_compute.items()]
+        # a unit ends with its last group's store; when that group stores nothing (a reduction's small output spread
+        # over fewer groups than it has), with its last compute and the earlier store still in flight
+        ends = []
+        for u, c in last_compute.items():
+            s = last_store.get(u)
+            ends += [c] if s is None else [s] if s > c else [c, s]
         if sharded:  # the updated shards all-gathered: every rank's whole parameter (in the model's dtype)
             param = sum(w.nbytes(op.dtype) for w in op.weights if w.role == "param")
             tid, c = self.all_reduce(p.index, param, self.dp, ends, "all_gather", self.dp_extent)

@@ -19,7 +19,8 @@ Metric definitions (docs/architecture.md repeats them):
 * ``bytes[level]``: bytes moved at every level of the hierarchy (``Arch.hierarchy``): at each cache and memory
   (a memory behind a link: over the link), and at the scratchpad the bytes the arrays and vector units read and
   write plus the fills and drains of off-chip transfers. ``levels`` lists the hierarchy in order.
-* per op: ``start_cycle``/``end_cycle`` span all its tasks; ``arithmetic_intensity`` = flops / off-chip bytes;
+* per op: ``start_cycle``/``end_cycle`` span its device tasks (not its host LAUNCH, which runs ahead of the device:
+  eager launches are issued long before a busy device reaches the kernel); ``arithmetic_intensity`` = flops / off-chip bytes;
   ``achieved_flops_per_s`` = flops / op duration; ``bound`` compares the intensity with the ridge point.
 """
 
@@ -112,24 +113,28 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
 
 
 class _TaskArrays(NamedTuple):
-    """Per-task columns of a TaskGraph as numpy arrays: op index, unit index, occupancy, is-compute, and
-    does-an-op's-work (a LOAD, COMPUTE or STORE: not a host launch, a device dispatch gap or a JOIN)."""
+    """Per-task columns of a TaskGraph as numpy arrays: op index, unit index, occupancy, is-compute,
+    does-an-op's-work (a LOAD, COMPUTE or STORE: not a host launch, a device dispatch gap or a JOIN) and
+    runs-on-the-device (every task but a host LAUNCH)."""
 
     op: np.ndarray
     unit: np.ndarray
     occ: np.ndarray
     compute: np.ndarray
     work: np.ndarray
+    device: np.ndarray
 
     @classmethod
     def of(cls, tg: TaskGraph) -> _TaskArrays:
         if not tg.tasks:
             empty = np.zeros(0, dtype=np.int64)
-            return cls(empty, empty, empty, np.zeros(0, dtype=bool), np.zeros(0, dtype=bool))
+            no = np.zeros(0, dtype=bool)
+            return cls(empty, empty, empty, no, no, no)
         _, op, kind, unit, cycles, *_ = zip(*tg.tasks, strict=True)  # Task is a NamedTuple: its columns at once
         kinds = np.array(kind, dtype=np.int64)
         return cls(np.array(op, dtype=np.int64), np.array(unit, dtype=np.int64), np.array(cycles, dtype=np.int64),
-                   kinds == TaskKind.COMPUTE, np.isin(kinds, (TaskKind.LOAD, TaskKind.COMPUTE, TaskKind.STORE)))
+                   kinds == TaskKind.COMPUTE, np.isin(kinds, (TaskKind.LOAD, TaskKind.COMPUTE, TaskKind.STORE)),
+                   kinds != TaskKind.LAUNCH)
 
 
 def active_cycles(trace: Trace, work: np.ndarray) -> int:
@@ -167,9 +172,13 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
     ends = np.full(n_ops, -1, dtype=np.int64)
     op_stall = np.zeros(n_ops, dtype=np.int64)
     if len(t.op):
-        np.maximum.at(ends, t.op, trace.end)
+        # an op's span is its time on the device: from its dispatch (or first load) to its last task, not from
+        # its host LAUNCH, which the host issues ahead of the device (in eager mode long before a busy device
+        # reaches the kernel, so counting it would make spans, and the training phases', overlap)
+        dev = t.op[t.device]
+        np.maximum.at(ends, dev, trace.end[t.device])
         first = np.full(n_ops, np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(first, t.op, trace.start)
+        np.minimum.at(first, dev, trace.start[t.device])
         starts = np.where(first == np.iinfo(np.int64).max, -1, first)
         np.add.at(op_stall, t.op, stall)
     clock = arch.clock_hz

@@ -184,3 +184,31 @@ def test_report_says_the_kernel_order():
     assert _run(_fanout(2), arch)["kernel_order"] == "stream"
     assert _run(_fanout(2), arch, kernel_order="dataflow")["kernel_order"] == "dataflow"
     assert _run(_fanout(2), _gpu())["kernel_order"] == "none"  # no dispatch latency: no GPU kernels to order
+
+
+def test_an_ops_span_is_its_time_on_the_device_not_its_launch():
+    """The host issues eager launches ahead of a busy device; an op's start_cycle is when the device starts it,
+    not when the host issued it. Host faster than the device (launch L = d/4): launch 1 ends at L and kernel i
+    runs from L + i·d to L + (i+1)·d, while the host issued launch i at i·L."""
+    d = _device_cycles()
+    launch = d // 4
+    rep = _run(_chain(4), _gpu(kernel_launch=f"{launch}ns"))
+    spans = [(o["start_cycle"], o["end_cycle"]) for o in rep["ops"]]
+    assert spans == [(launch + i * d, launch + (i + 1) * d) for i in range(4)]
+
+
+def test_a_training_step_runs_its_kernels_and_phases_one_after_another():
+    """PyTorch runs a training step's kernels on one stream: no kernel starts before the one before it ends
+    (stream order), so the forward, backward and optimizer phases do not overlap, even where the host's eager
+    launches run ahead of the device, and even after a reduction (the cross-entropy loss) whose last tile groups
+    store nothing."""
+    # 4,096 tokens: the loss reads 4,096 rows of logits in many tile groups, and only one stores its scalar output
+    rep = simulate({"model": "gpt2", "mode": "training", "seq_len": 256, "batch": 16}, "h100", plots=False).to_dict()
+    assert rep["execution"] == "eager" and rep["kernel_order"] == "stream"
+    ops = [o for o in rep["ops"] if o["unit"] != "none"]
+    assert "loss" in [o["name"] for o in ops]
+    for a, b in zip(ops, ops[1:], strict=False):
+        assert b["start_cycle"] >= a["end_cycle"], (a["name"], b["name"])
+    ph = rep["phases"]
+    assert ph["forward"]["end_cycle"] <= ph["backward"]["start_cycle"]
+    assert ph["backward"]["end_cycle"] <= ph["optimizer"]["start_cycle"]

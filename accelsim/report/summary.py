@@ -21,7 +21,8 @@ Metric definitions (docs/architecture.md repeats them):
   write plus the fills and drains of off-chip transfers. ``levels`` lists the hierarchy in order.
 * per op: ``start_cycle``/``end_cycle`` span its device tasks (not its host LAUNCH, which runs ahead of the device:
   eager launches are issued long before a busy device reaches the kernel); ``arithmetic_intensity`` = flops / off-chip bytes;
-  ``achieved_flops_per_s`` = flops / op duration; ``bound`` compares the intensity with the ridge point.
+  ``achieved_flops_per_s`` = flops / op duration; ``bound`` is ``memory`` when the op's bytes at some memory
+  level take longer at that level's bandwidth than its flops at the peak (each level's roofline).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     roof = peak_flops * _array_rate(graph, arch)  # the peak of the dtype the run computes in
     bw = arch.memory(arch.main_memory).bandwidth
     ridge = roof / bw if not math.isinf(bw) else 0.0
-    ops, bytes_total = _op_rows(graph, arch, tg, trace, t, stall, per_op_level, ridge)
+    ops, bytes_total = _op_rows(graph, arch, tg, trace, t, stall, per_op_level, roof)
     macs = graph.macs
     memory = footprint(graph, arch, tg)
     info = graph.info
@@ -165,8 +166,11 @@ def _stalls(arch: Arch, trace: Trace, t: _TaskArrays, stall: np.ndarray
 
 
 def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArrays, stall: np.ndarray,
-             per_op_level: dict[int, dict[str, int]], ridge: float) -> tuple[list[dict], dict[str, int]]:
-    """The per-op rows of report.json (span, cycles, stalls, bytes, roofline position) and the bytes per level."""
+             per_op_level: dict[int, dict[str, int]], roof: float) -> tuple[list[dict], dict[str, int]]:
+    """The per-op rows of report.json (span, cycles, stalls, bytes, roofline position) and the bytes per level.
+    An op is memory-bound when moving its bytes at some memory level's bandwidth takes longer than its FLOPs at
+    the peak ``roof``: the roofline of each level (a hierarchical roofline), so an op whose weights live in host
+    memory is bound by the host link even when its intensity is above the main memory's ridge."""
     n_ops = len(tg.ops)
     starts = np.full(n_ops, -1, dtype=np.int64)
     ends = np.full(n_ops, -1, dtype=np.int64)
@@ -183,6 +187,7 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
         np.add.at(op_stall, t.op, stall)
     clock = arch.clock_hz
     memories = arch.memories  # (a property: read once, not once per op)
+    bandwidth = {lv: arch.memory(lv).bandwidth for lv in memories}
     bytes_total = {lv: 0 for lv in (SCRATCHPAD, *memories)}
     ops = []
     op_end: dict[str, int] = {}
@@ -197,7 +202,8 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
             bytes_total[lv] = bytes_total.get(lv, 0) + b
         off = sum(m.bytes.get(lv, 0) for lv in memories)
         ai = m.flops / off if off else None
-        bound = (m.unit if m.unit in ("none", LINK) else "compute" if ai is None or ai >= ridge else "memory")
+        memory_s = max((m.bytes.get(lv, 0) / bw for lv, bw in bandwidth.items() if bw < math.inf), default=0.0)
+        bound = (m.unit if m.unit in ("none", LINK) else "memory" if memory_s > m.flops / roof else "compute")
         ops.append({
             "name": m.name, "kind": m.kind, "fn": m.fn, "unit": m.unit, "core": m.core,
             "macs": m.macs, "flops": m.flops, "start_cycle": s_c, "end_cycle": e_c,

@@ -109,3 +109,18 @@ def test_roofline_peak_is_that_of_the_runs_dtype(dtype, mult):
     assert roof["ridge_flops_per_byte"] == pytest.approx(mult * base / roof["bandwidth_bytes_per_s"])
     assert rep["arch"]["peak_flops_per_s"] == pytest.approx(base)  # the arch's own figure stays its base rate
     assert rep["ops"][0]["achieved_flops_per_s"] <= roof["peak_flops_per_s"]
+
+
+def test_an_op_reading_weights_over_the_host_link_is_memory_bound():
+    # 1024×8192×8192 bf16 GEMM: 2·1024·8192·8192 = 137.4 GFLOP, 0.44 ms at the A100's 312 TFLOP/s; its intensity
+    # against HBM is above the 153 FLOP/B ridge (it is compute-bound on an 80 GB A100). With 64 MiB of HBM its
+    # 128 MiB of weights (8192·8192·2 B) live in host memory and cross the 31.5 GB/s link (PCIe 4.0 x16): at least
+    # 134,217,728 / 31.5e9 = 4.26 ms, so the host link's roofline bounds it, not the peak
+    wl = {"model": "gemm", "m": 1024, "n": 8192, "k": 8192}
+    assert simulate(wl, "a100").to_dict()["ops"][0]["bound"] == "compute"
+    rep = simulate(wl, {"base": "a100", "hbm": {"capacity": "64MiB"}}).to_dict()
+    op = rep["ops"][0]
+    assert op["flops"] == 2 * 1024 * 8192 * 8192 and op["bytes"]["host"] >= 8192 * 8192 * 2
+    assert rep["arch"]["memory_bytes_per_s"]["host"] == pytest.approx(31.5e9)
+    # above HBM's ridge (a single roofline against HBM called it compute-bound), yet bound by the host link
+    assert op["arithmetic_intensity"] > rep["roofline"]["ridge_flops_per_byte"] and op["bound"] == "memory"

@@ -328,12 +328,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from .units import format_size
 
     con = _stdout_console()
-    from .report.fmt import params_text
+    from .report.fmt import workload_text
 
-    shown = {k: v for k, v in wl.params.items() if k != "name"}
-    title = wl.params.get("name") or wl.model  # a Hugging Face preset's own name, not "hf"
-    head = Table(title=f"{title} ({params_text(shown)})".replace("in report.json", "with --json"),
-                 show_header=False)
+    # a Hugging Face preset's own name, not "hf"; the params as a run's summary line lists them (those the pass
+    # reads, set ones only)
+    title = workload_text({"name": wl.params.get("name") or wl.model, "batch": wl.params.get("batch"),
+                           "params": {k: v for k, v in wl.params.items() if k not in ("name", "batch")}})
+    head = Table(title=title.replace("in report.json", "with --json"), show_header=False)
     head.add_row("params", f"{summary['params']:,}")
     head.add_row("MACs", f"{summary['macs']:,}")
     head.add_row("FLOPs", f"{summary['flops']:,}")

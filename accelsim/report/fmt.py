@@ -213,11 +213,11 @@ PARAMS_TEXT_CHARS = 160  # a summary line lists params up to this length; report
 
 
 def params_text(params: dict, limit: int = PARAMS_TEXT_CHARS) -> str:
-    """"k=v, k=v, ... (+N more)": the params that are set (not None nor an empty string: the `hf` builder's
-    ``config`` path of a preset), in order, cut after ``limit`` characters (a Hugging Face config has dozens of
-    fields; the run's report.json lists every one)."""
+    """"k=v, k=v, ... (+N more)": the params that are set (not None, nor an empty string or mapping: the `hf`
+    builder's ``config`` of a preset is ``{}``), in order, cut after ``limit`` characters (a Hugging Face config
+    has dozens of fields; the run's report.json lists every one)."""
     items = [f"{k}={v if isinstance(v, int) and not isinstance(v, bool) else general(v)}"
-             for k, v in params.items() if v is not None and v != ""]
+             for k, v in params.items() if v is not None and not (isinstance(v, (str, dict, list, tuple)) and not v)]
     shown: list[str] = []
     for i, item in enumerate(items):
         if shown and len(", ".join([*shown, item])) > limit:

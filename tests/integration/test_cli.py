@@ -92,6 +92,14 @@ def test_info_json_has_the_contract_keys(capsys):
     assert info["weight_bytes"] == 4 * 25_557_032  # fp32 when no arch gives a dtype
 
 
+def test_info_title_lists_the_params_the_pass_reads(capsys):
+    # every workload carries optimizer=adam; only a training step reads it (as the run's summary line says)
+    code, out, _ = _run(capsys, "info", "gpt2", "--set", "workload.layers=1")
+    assert code == 0 and "gpt2 (batch 1; inference;" in out and "optimizer" not in out
+    code, out, _ = _run(capsys, "info", "gpt2", "--mode", "training", "--set", "workload.layers=1")
+    assert code == 0 and "training" in out and "optimizer=adam" in out
+
+
 BAD_ARCH = """\
 name: bad
 clock: 700MHz

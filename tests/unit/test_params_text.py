@@ -5,8 +5,8 @@ from accelsim.report.fmt import params_text, workload_text
 
 def test_short_params_are_listed_whole_and_unset_ones_left_out():
     assert params_text({"m": 64, "n": 32, "bias": None, "causal": True}) == "m=64, n=32, causal=yes"
-    # a preset Hugging Face model carries config="" (no config.json path): nothing to show
-    assert params_text({"config": "", "seq_len": 512}) == "seq_len=512"
+    # a preset Hugging Face model carries config={} (no config.json of its own): nothing to show; nor for ""
+    assert params_text({"config": {}, "path": "", "seq_len": 512}) == "seq_len=512"
 
 
 def test_long_params_are_cut_after_the_limit_with_a_count():

@@ -346,7 +346,11 @@ def _inline_section(doc: Doc, section: str) -> Doc:
     data = dict(doc.data)
     data[section] = resolved.data
     where = {p: w for p, w in doc.where.items() if p[:1] != (section,)}
-    where.update({(section, *p): w for p, w in resolved.where.items()})
+    # each point reads the section back as a child of ``doc`` (Doc.child adds the section to a key's prefix), so a
+    # key written inline, already prefixed with it, drops it here: its errors print "workload.model", not
+    # "workload.workload.model"
+    where.update({(section, *p): replace(w, prefix=w.prefix[:-1]) if w.prefix[-1:] == (section,) else w
+                  for p, w in resolved.where.items()})
     return Doc(data, where)
 
 

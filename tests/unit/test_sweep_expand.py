@@ -220,6 +220,21 @@ def test_base_path_is_relative_to_the_sweep_file(tmp_path):
     assert plan.points[0].experiment.name == "mine" and plan.points[0].experiment.arch.core.systolic.rows == 4
 
 
+
+def test_a_points_workload_keys_are_located_as_written_in_the_base(tmp_path):
+    # a run's error at a workload key (a workload that cannot fit: scenarios.run_workload locates it at "model")
+    # names the base file's line and the key as written there, workload.model, in a sweep as in `accelsim run`
+    (tmp_path / "exp.yaml").write_text("name: mine\nworkload:\n  model: lenet5\n  batch: 1\narch: gemmini\n")
+    (tmp_path / "s.yaml").write_text(f"base: exp.yaml\ngrid:\n  {ROWS}: [4, 8]\n")
+    for point in plan_sweep(load_sweep(tmp_path / "s.yaml")).points:
+        where, key = point.experiment.workload.source.locate(("model",))
+        assert (key, where.line) == ("workload.model", 3)
+    # an inline base: the key's path in the sweep file
+    path = sweep_file(tmp_path, f"grid:\n  {ROWS}: [4]\n")
+    point = plan_sweep(load_sweep(path)).points[0]
+    assert point.experiment.workload.source.locate(("model",))[1] == "base.workload.model"
+
+
 # ---- validation of every point, ids --------------------------------------------------------------------------------
 def test_a_bad_axis_key_is_one_line_naming_it(tmp_path):
     path = sweep_file(tmp_path, f"""\

@@ -77,6 +77,7 @@ _DECODE_METRICS: dict[str, tuple[str, str]] = {
     "serving.tpot_s": ("TPOT", "seconds"),
     "serving.tokens_per_s": ("tokens/s", "number"),
 }
+MAX_SETTING_ROWS = 12  # differing settings shown in the table (two models differ in dozens of config fields)
 # Per-level metrics, one row per memory level of the reports (``utilization.hbm``, ``bytes.hbm``), after those.
 _LEVEL_METRICS: dict[str, tuple[str, str]] = {"utilization.": ("busy", "fraction"), "bytes.": ("bytes", "bytes")}
 
@@ -245,6 +246,60 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
     return [(key, [_metric(rep, key) for _, rep in reports]) for key in keys]
 
 
+def _flatten(out: dict[str, object], key: str, value: object) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(out, f"{key}.{k}", v)
+    else:
+        out[key] = value
+
+
+def settings(report: dict) -> dict[str, object]:
+    """What a report was run with, flattened to dotted keys: ``workload.<param>`` (its batch, dtype and mode, and
+    every builder parameter), ``arch.<field>`` (the arch summary: ``arch.clock_hz``, ``arch.systolic.rows``,
+    ``arch.memory_bytes_per_s.hbm``, ...), and the launch mode ``execution`` and ``kernel_order``. An ``accelsim
+    serve`` report's model stands for its workload."""
+    out: dict[str, object] = {}
+    wl = _dict(report.get("model") if _is_serving(report) else report.get("workload"))
+    for k, v in {**_dict(wl.get("params")), **{k: v for k, v in wl.items() if k != "params"}}.items():
+        if k != "name":
+            _flatten(out, f"workload.{k}", v)
+    for k, v in _dict(report.get("arch")).items():
+        if k != "name":
+            _flatten(out, f"arch.{k}", v)
+    for k in ("execution", "kernel_order"):
+        if k in report:
+            out[k] = report[k]
+    return out
+
+
+def differing_settings(reports: Reports) -> list[tuple[str, list[object]]]:
+    """The :func:`settings` whose values are not the same in every report, one ``(key, [value per report])`` each
+    (None where a report lacks the key), in order of first appearance: what runs of one workload on one arch
+    differ in (``workload.attention``: unfused / fused; ``arch.memory_bytes_per_s.hbm`` of a ``--set``). The
+    ``workload.`` keys only when every report's workload has the same name, the ``arch.`` keys likewise: two
+    presets differ in most of their fields, and their names say which. Empty for one report."""
+    same = {section: len({_metric(rep, section) for _, rep in reports}) == 1 for section in ("workload", "arch")}
+    per = [settings(rep) for _, rep in reports]
+    keys = dict.fromkeys(k for s in per for k in s if same.get(k.split(".")[0], True))
+    rows = [(k, [s.get(k) for s in per]) for k in keys]
+    return [(k, values) for k, values in rows if any(v != values[0] for v in values[1:])]
+
+
+def format_setting(key: str, value: object) -> str:
+    """A setting's value as text: clocks, sizes and bandwidths in their units, anything else as
+    :func:`accelsim.report.fmt.general` writes it."""
+    v = fmt.number(value) if not isinstance(value, bool) else None
+    if v is not None and math.isfinite(v):
+        if key.endswith("_hz"):
+            return fmt.frequency(v)
+        if "bytes_per_s" in key:
+            return fmt.bandwidth(v)
+        if key.endswith("_bytes"):
+            return fmt.size(v)
+    return fmt.general(value)
+
+
 def ratio(value: object, base: object) -> float | None:
     """``value / base`` for two finite numbers with ``base`` non-zero; None otherwise."""
     v, b = fmt.number(value), fmt.number(base)
@@ -319,17 +374,37 @@ def compare_table(reports: Reports, baseline: int = 0) -> Table:
             if i != base:
                 cells.append(Text(format_ratio(ratio(value, values[base])) if numeric else ""))
         table.add_row(*cells)
+        if metric == "arch":
+            _add_settings(table, reports, base)
     return table
+
+
+def _add_settings(table: Table, reports: Reports, base: int) -> None:
+    """The settings the reports differ in (:func:`differing_settings`), dimmed and indented below the arch row, at
+    most ``MAX_SETTING_ROWS`` of them (``--json`` lists every one)."""
+    diff = differing_settings(reports)
+    for key, values in diff[:MAX_SETTING_ROWS]:
+        cells = [Text(f"  {key}", style="dim")]
+        for i, value in enumerate(values):
+            cells.append(Text(format_setting(key, value)))
+            if i != base:
+                cells.append(Text(""))
+        table.add_row(*cells)
+    if len(diff) > MAX_SETTING_ROWS:
+        table.add_row(Text(f"  … {len(diff) - MAX_SETTING_ROWS} more settings differ (--json lists them)",
+                           style="dim"))
 
 
 def compare_json(reports: Reports, baseline: int = 0) -> dict:
     """The comparison as a JSON-ready dict (for ``accelsim compare --json``)::
 
         {"labels": [...], "baseline": LABEL,
+         "settings": {KEY: {LABEL: value or null}},   # the settings the reports differ in
          "metrics": {METRIC: {LABEL: value or null}},
          "ratios": {METRIC: {LABEL: value / baseline value, or null}}}   # numeric metrics only
 
-    Metrics are those of :func:`compare_rows`, unformatted (fractions as fractions, times in seconds).
+    Settings are those of :func:`differing_settings`, metrics those of :func:`compare_rows`, unformatted
+    (fractions as fractions, times in seconds).
     """
     base = _check_baseline(reports, baseline)
     labels = [label for label, _ in reports]
@@ -339,4 +414,5 @@ def compare_json(reports: Reports, baseline: int = 0) -> dict:
         metrics[metric] = dict(zip(labels, values, strict=True))
         if _kind(metric) != "text":
             ratios[metric] = {label: ratio(v, values[base]) for label, v in zip(labels, values, strict=True)}
-    return {"labels": labels, "baseline": labels[base], "metrics": metrics, "ratios": ratios}
+    settings_ = {key: dict(zip(labels, values, strict=True)) for key, values in differing_settings(reports)}
+    return {"labels": labels, "baseline": labels[base], "settings": settings_, "metrics": metrics, "ratios": ratios}

@@ -20,6 +20,7 @@ from accelsim.report.compare import (
     compare_json,
     compare_rows,
     compare_table,
+    differing_settings,
     format_ratio,
     load_reports,
 )
@@ -224,3 +225,21 @@ def test_runs_with_decode_steps_compare_their_ttft_tpot_and_tokens_per_s(runs):
     assert compare_json([("a100", a100), ("h100", h100)])["ratios"]["serving.tpot_s"]["h100"] == \
         pytest.approx(h100["serving"]["tpot_s"] / a100["serving"]["tpot_s"])
     assert "serving.tpot_s" not in dict(compare_rows([("b1", runs["b1"]), ("b2", runs["b2"])]))
+
+
+def test_the_settings_two_runs_differ_in_are_listed_below_the_arch(runs):
+    # b1 and b2 are LeNet-5 on gemmini at batch 1 and 2 (the fixture): the batch is all they differ in
+    assert differing_settings([("b1", runs["b1"]), ("b2", runs["b2"])]) == [("workload.batch", [1, 2])]
+    # the same GEMM with the a100's HBM bandwidth changed by --set: that one arch field, in its unit
+    wide = simulate("gemm", {"base": "a100", "hbm": {"bandwidth": "4TB/s"}}).to_dict()
+    pair = [("gemm", runs["gemm"]), ("wide", wide)]
+    assert differing_settings(pair) == [("arch.memory_bytes_per_s.hbm", [2.039e12, 4e12])]  # a100: 2,039 GB/s
+    console = Console(record=True, width=200)
+    console.print(compare_table(pair))
+    lines = console.export_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if "arch.memory_bytes_per_s.hbm" in line)
+    assert "arch" in lines[at - 1] and "2.039TB/s" in lines[at] and "4TB/s" in lines[at]
+    # different workloads and arches: their names say so; only the launch mode is listed (gemmini launches none)
+    assert differing_settings([("b1", runs["b1"]), ("gemm", runs["gemm"])]) == [
+        ("execution", ["none", "eager"]), ("kernel_order", ["none", "stream"])]
+    assert compare_json(pair)["settings"] == {"arch.memory_bytes_per_s.hbm": {"gemm": 2.039e12, "wide": 4e12}}

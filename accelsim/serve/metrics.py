@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..config.serving import Slo
+from ..units import format_time
 from .engine import Replica
 from .requests import Request
 
@@ -144,6 +145,14 @@ def serving_summary(requests: Sequence[Request], rejected: Sequence[Request], re
     }
 
 
+def _slo_text(slo: dict, share: str) -> str:
+    """"83.0% meet TTFT <= 500ms, TPOT <= 50ms", or, with no SLO in the file, that every finished request counts."""
+    if not slo:
+        return "no SLO set: every finished request counts"
+    names = {"ttft": "TTFT", "tpot": "TPOT", "e2e": "end-to-end"}
+    return f"{share} meet " + ", ".join(f"{names.get(k, k)} <= {format_time(v)}" for k, v in slo.items())
+
+
 def request_rows(requests: Sequence[Request]) -> list[list]:
     """The rows of requests.csv (:data:`CSV_COLUMNS`), in arrival order; empty cells for what never happened."""
     def num(x: float | None) -> str:
@@ -184,7 +193,7 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
             ("ITL ms", ms(s["itl_s"])), ("end-to-end ms", ms(s["e2e_s"])),
             ("throughput", f"{num(s['requests_per_s'])} req/s, {num(s['output_tokens_per_s'], ',.0f')} output "
                            f"tok/s, {num(s['input_tokens_per_s'], ',.0f')} input tok/s"),
-            ("goodput", f"{num(g['requests_per_s'])} req/s ({num(g['fraction'], '.1%')} meet {g['slo'] or 'no SLO'})"),
+            ("goodput", f"{num(g['requests_per_s'])} req/s ({_slo_text(g['slo'], num(g['fraction'], '.1%'))})"),
             ("KV cache", f"{num(kv['mean'], '.1%')} mean, {num(kv['max'], '.1%')} max of "
                          f"{report['kv_blocks_per_replica']:,} blocks per replica"),
             ("preemptions", f"{s['preemptions']:,}"),

@@ -329,3 +329,16 @@ def test_weighted_percentiles_equal_those_of_the_expanded_list():
     values, counts = np.array([0.3, 0.1, 0.2, 0.5]), np.array([2, 5, 1, 3])
     expanded = np.repeat(values, counts)
     assert weighted_stats(values, counts) == pytest.approx(stats(expanded))
+
+
+def test_the_goodput_row_names_the_slos_or_says_there_are_none():
+    # the isolated requests above: TTFT 0.2 s and TPOT 0.11 s each, so a 250 ms TTFT and 200 ms TPOT SLO is met
+    # by all three, a 150 ms TTFT by none
+    from accelsim.serve.metrics import summary_rows
+    rows = dict(summary_rows(serve(spec(slo={"ttft": "250ms", "tpot": "200ms"}), cost=Stub(fixed=0.1),
+                                   blocks=1000).report))
+    assert rows["goodput"].endswith("(100.0% meet TTFT <= 250ms, TPOT <= 200ms)")
+    rows = dict(summary_rows(serve(spec(slo={"ttft": "150ms"}), cost=Stub(fixed=0.1), blocks=1000).report))
+    assert rows["goodput"] == "0.00 req/s (0.0% meet TTFT <= 150ms)"
+    rows = dict(summary_rows(serve(spec(), cost=Stub(fixed=0.1), blocks=1000).report))
+    assert rows["goodput"].endswith("(no SLO set: every finished request counts)")

@@ -93,7 +93,9 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
     op = p.op
     elem = op.elem_bytes
     if op.kind in (OpKind.MATMUL, OpKind.ATTENTION) and len(p.operands) > 1:  # activation × activation
-        a_tensors, b_tensors = p.operands[0], tuple(t for g in p.operands[1:] for t in g)
+        # an attention's keys and values once each: once in all when the values are a view of the keys' tensor
+        # (DeepSeek's latent attention reads one latent cache for both)
+        a_tensors, b_tensors = p.operands[0], tuple(dict.fromkeys(t for g in p.operands[1:] for t in g))
     else:
         a_tensors, b_tensors = p.inputs, ()
     cached = p.details.get(l2resident.KEY, ())

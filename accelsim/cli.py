@@ -333,6 +333,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     # a Hugging Face preset's own name, not "hf"; the params as a run's summary line lists them (those the pass
     # reads, set ones only)
     title = workload_text({"name": wl.params.get("name") or wl.model, "batch": wl.params.get("batch"),
+                           "architecture": graph.meta.get("architecture"),
                            "params": {k: v for k, v in wl.params.items() if k not in ("name", "batch")}})
     head = Table(title=title.replace("in report.json", "with --json"), show_header=False)
     head.add_row("params", f"{summary['params']:,}")

@@ -19,6 +19,9 @@ layer by layer as ``transformers`` does, so ``Graph.params`` is what ``model.num
 * OPT: learned positions with offset 2, pre-LN LayerNorms, ReLU MLP ``fc1``/``fc2`` with biases, tied head
   (``project_in``/``project_out`` when ``word_embed_proj_dim`` ≠ hidden).
 * GPT-2: learned positions, fused ``c_attn``, GELU MLP, tied head.
+* DeepSeek-V2 / V3: multi-head latent attention (:func:`_mla`; ``mla`` picks the cache form: the latent, as serving
+  stacks keep it, or every head's keys and values, as transformers does), dense MLPs in the first
+  ``first_k_dense_replace`` layers, then routed experts with ``mlp.shared_experts`` (one ungated SwiGLU MLP).
 
 Phases as LLaMA-2's (:mod:`.transformer`): ``prefill`` (the prompt, logits at every position, KV caches filled)
 or ``decode`` (one token per sequence against ``kv_len`` cached tokens, logits for it); ``decode_steps`` makes a
@@ -42,8 +45,8 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
 
 from ..errors import WorkloadError
-from ..ir import Graph, OpKind, Weight
-from .hfconfig import LM, load_config, parse
+from ..ir import Gemm, Graph, OpKind, Weight
+from .hfconfig import LM, MLA, load_config, parse
 from .moe import ExpertNames, Routing, expert_loads, moe_layer, shared_expert
 from .precision import with_precision
 from .tlayers import SOFTCAP_FLOPS, KVCache, TransformerBuilder
@@ -73,6 +76,12 @@ class HfParams(LlamaParams):
     expert_parallel: PositiveInt = Field(
         1, description="MoE: experts split over this many chips (each its own batch of tokens), with an all-to-all "
                        "dispatch and combine on the interconnect; must divide the experts.")
+    mla: Literal["latent", "heads"] = Field(
+        "latent", description="DeepSeek's latent attention: 'latent' caches each token's compressed KV (kv_lora_rank "
+                              "+ qk_rope_head_dim features, one per token for all heads) and runs a decode step with "
+                              "the key and value up-projections absorbed into the query and output (vLLM, SGLang, "
+                              "DeepSeek's inference code); 'heads' caches every head's up-projected keys and values, "
+                              "as transformers does. Other models: not read.")
 
     @model_validator(mode="after")
     def _config(self) -> HfParams:
@@ -120,6 +129,8 @@ class HfParams(LlamaParams):
 
 
 def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache: KVCache | None) -> str:
+    if lm.mla is not None:
+        return _mla(b, lm, h, p, cache)
     names = {"llama": ("q_proj", "k_proj", "v_proj", "o_proj"), "phi3": ("", "", "", "o_proj"),
              "opt": ("q_proj", "k_proj", "v_proj", "out_proj"), "gpt2": ("", "", "", "c_proj")}[lm.style]
     fused_qkv = {"phi3": "qkv_proj", "gpt2": "c_attn"}.get(lm.style)
@@ -127,6 +138,92 @@ def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache
                                  fused_qkv=fused_qkv, names=names, rope=lm.rope, causal=True, fused=_fused(p),
                                  cache=cache, window=lm.window(i), softcap=lm.attn_softcap is not None,
                                  qk_norm=lm.eps if lm.qk_norm else None, dropout=lm.attn_dropout)
+
+
+def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | None) -> str:
+    """DeepSeek's multi-head latent attention (:class:`~.hfconfig.MLA`; transformers' DeepseekV3Attention names).
+
+    Queries: ``q_a_proj`` → ``q_a_layernorm`` → ``q_b_proj`` (or one ``q_proj``), each head's nope and rope parts
+    (RoPE on the latter). Keys and values: ``kv_a_proj_with_mqa`` gives each token's latent (``kv_a_layernorm``)
+    and one rotary key shared by the heads. ``mla: heads`` (and any pass over a prompt): ``kv_b_proj`` up-projects
+    the latent to every head's nope key and value, the shared rotary key joins each head's key, and attention runs
+    with (nope + rope)-wide keys and v-wide values; with ``heads`` those keys and values are the cache. ``mla:
+    latent``: the cache holds the latent and the rotary key (kv_rank + rope_dim per token, one "head"); a prompt
+    up-projects all of its positions' latents (cached ones too) as above; a decode step absorbs the up-projections
+    (DeepSeek-V2, appendix C): each head's nope query times its key up-projection (``kv_b_proj`` k part, a batched
+    MATMUL ``q_absorb``) joins the rotary query, attends over the cached latents as multi-query attention (keys
+    kv_rank + rope_dim wide, values the kv_rank latent), and the result times each head's value up-projection
+    (``v_absorb``) is the head's output. Under tensor parallelism the heads are split (``q_b_proj``, ``kv_b_proj``
+    column-wise, ``o_proj`` row-wise with its all-reduce) and the two down-projections are replicated, as vLLM does.
+    """
+    m = lm.mla
+    assert m is not None
+    if lm.heads % b.tp:
+        raise WorkloadError(f"{b.name}: tensor_parallel {b.tp} must divide the heads ({lm.heads})",
+                            key=("tensor_parallel",))
+    heads, qk = lm.heads // b.tp, m.nope_dim + m.rope_dim
+    h = b._tp_in(h)
+    bsz, length, hidden = b.shape(h)
+    if m.q_rank:
+        q = b.linear(b.rmsnorm(b.linear(h, m.q_rank, bias=False, name="q_a_proj"), lm.eps, name="q_a_layernorm"),
+                     heads * qk, bias=False, name="q_b_proj")
+    else:
+        q = b.linear(h, heads * qk, bias=False, name="q_proj")
+    q = b.split_heads(q, heads, qk, name="q")
+    q_nope = b.view(q, (bsz, heads, length, m.nope_dim), "slice", name="q_nope", strict=False, dim=3, start=0)
+    q_pe = b.rope(b.view(q, (bsz, heads, length, m.rope_dim), "slice", name="q_pe", strict=False, dim=3,
+                         start=m.nope_dim), name="q_rope")
+    kv = b.linear(h, m.kv_rank + m.rope_dim, bias=False, name="kv_a_proj_with_mqa")
+    latent = b.rmsnorm(b.view(kv, (bsz, length, m.kv_rank), "slice", name="compressed_kv", strict=False, dim=2,
+                              start=0), lm.eps, name="kv_a_layernorm")
+    k_pe = b.rope(b.view(kv, (bsz, 1, length, m.rope_dim), "slice", name="k_pe", strict=False, dim=2,
+                         start=m.kv_rank), name="k_rope")
+    if p.mla == "heads" or cache is None:
+        kv_up = b.linear(latent, heads * (m.nope_dim + m.v_dim), bias=False, name="kv_b_proj")
+        k, v = _up_projected(b, kv_up, k_pe, heads, m)
+        if cache is not None:  # transformers: the up-projected keys and values are the cache
+            k = b._cached_kv(k, "k", cache, (bsz, heads, 0, qk))
+            v = b._cached_kv(v, "v", cache, (bsz, heads, 0, m.v_dim))
+        ctx = b.attention(b.concat([q_nope, q_pe], dim=3, name="query"), k, v, fused=_fused(p), causal=True,
+                          dropout=lm.attn_dropout)
+        return b._tp_out(b.linear(b.merge_heads(ctx, name="merge"), hidden, bias=False, name="o_proj"))
+    entry = b.concat([b.view(latent, (bsz, 1, length, m.kv_rank), "reshape", name="latent"), k_pe], dim=3,
+                     name="latent_entry")
+    cached = b._cached_kv(entry, "kv", cache, (bsz, 1, 0, m.kv_rank + m.rope_dim))
+    total = b.shape(cached)[2]
+    if p.phase != "decode":  # a prompt: every position's latent up-projected (vLLM's MLA prefill)
+        lat_all = b.view(cached, (bsz, total, m.kv_rank), "slice", name="latent_all", strict=False, dim=3, start=0)
+        pe_all = b.view(cached, (bsz, 1, total, m.rope_dim), "slice", name="k_pe_all", strict=False, dim=3,
+                        start=m.kv_rank)
+        kv_up = b.linear(lat_all, heads * (m.nope_dim + m.v_dim), bias=False, name="kv_b_proj")
+        k, v = _up_projected(b, kv_up, pe_all, heads, m)
+        ctx = b.attention(b.concat([q_nope, q_pe], dim=3, name="query"), k, v, fused=_fused(p), causal=True,
+                          dropout=lm.attn_dropout)
+        return b._tp_out(b.linear(b.merge_heads(ctx, name="merge"), hidden, bias=False, name="o_proj"))
+    # a decode step: the up-projections absorbed; kv_b_proj's weight is read by q_absorb (its key rows) and
+    # v_absorb (its value rows), each a per-head batched GEMM
+    up = f"{b._prefix()}.kv_b_proj.weight"
+    k_rows = Weight(f"{up}[keys]", (heads * m.nope_dim, m.kv_rank))
+    v_rows = Weight(f"{up}[values]", (heads * m.v_dim, m.kv_rank))
+    q_lat = b.matmul([q_nope], (bsz, heads, length, m.kv_rank),
+                     Gemm(m=bsz * length, n=m.kv_rank, k=m.nope_dim, count=heads), [k_rows], name="q_absorb")
+    keys = cached
+    values = b.view(cached, (bsz, 1, total, m.kv_rank), "slice", name="latent_values", strict=False, dim=3, start=0)
+    ctx = b.attention(b.concat([q_lat, q_pe], dim=3, name="query"), keys, values, fused=_fused(p), causal=True)
+    out = b.matmul([ctx], (bsz, heads, length, m.v_dim), Gemm(m=bsz * length, n=m.v_dim, k=m.kv_rank, count=heads),
+                   [v_rows], name="v_absorb")
+    return b._tp_out(b.linear(b.merge_heads(out, name="merge"), hidden, bias=False, name="o_proj"))
+
+
+def _up_projected(b: TransformerBuilder, kv_up: str, k_pe: str, heads: int, m: MLA) -> tuple[str, str]:
+    """Each head's keys (its nope key and the shared rotary key, concatenated) and values from ``kv_b_proj``'s
+    output (B, L, heads·(nope + v)) and the rotary keys (B, 1, L, rope)."""
+    both = b.split_heads(kv_up, heads, m.nope_dim + m.v_dim, name="kv")
+    bsz, _, length, _ = b.shape(both)
+    k_nope = b.view(both, (bsz, heads, length, m.nope_dim), "slice", name="k_nope", strict=False, dim=3, start=0)
+    v = b.view(both, (bsz, heads, length, m.v_dim), "slice", name="value", strict=False, dim=3, start=m.nope_dim)
+    k_rot = b.view(k_pe, (bsz, heads, length, m.rope_dim), "expand", name="k_pe_heads", strict=False)
+    return b.concat([k_nope, k_rot], dim=3, name="key"), v
 
 
 def _mlp(b: TransformerBuilder, lm: LM, h: str) -> str:
@@ -163,9 +260,14 @@ def _ffn(b: TransformerBuilder, lm: LM, h: str, i: int, prefix: str, p: HfParams
     names = ExpertNames(block, router, *moe.expert_names)
     y = moe_layer(b, h, prefix=prefix, experts=moe.experts, top_k=moe.top_k, ffn=moe.ffn, act=lm.act,
                   names=names, loads=loads, ep=p.expert_parallel)
-    if moe.shared_ffn:
+    if moe.shared_ffn and moe.shared_gate:
         with b.scope(block):
             y = b.add(y, shared_expert(b, h, moe.shared_ffn, lm.act), name="add_shared_expert")
+    elif moe.shared_ffn:  # DeepSeek: mlp.shared_experts, one SwiGLU MLP of the shared experts' summed width
+        with b.scope(block):
+            with b.scope("shared_experts"):
+                shared = b.swiglu_mlp(h, moe.shared_ffn)
+            y = b.add(y, shared, name="add_shared_experts")
     return y
 
 

@@ -9,8 +9,9 @@ applies are read (with its defaults: OPT's ``dropout`` 0.1, GPT-2's three ``*_pd
 effect in training graphs only; the others are ignored.
 
 Readers: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MixtralForCausalLM,
-Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, Gemma2ForCausalLM, Phi3ForCausalLM (``transformers`` 4.4x ``configuration_*.py`` defaults), OPTForCausalLM and
-GPT2LMHeadModel.
+Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, Gemma2ForCausalLM, Phi3ForCausalLM (``transformers`` 4.4x ``configuration_*.py`` defaults), OPTForCausalLM,
+GPT2LMHeadModel, DeepseekV2ForCausalLM and DeepseekV3ForCausalLM (V3's defaults are DeepSeek-V3's sizes; a V2 config
+gives its sizes).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ ROPE_TYPES = frozenset({"default", "linear", "dynamic", "yarn", "longrope", "su"
 
 @dataclass(frozen=True)
 class MoE:
-    """Routed experts of a mixture-of-experts MLP (and Qwen2-MoE's always-on shared expert)."""
+    """Routed experts of a mixture-of-experts MLP (and an always-on shared expert: Qwen2-MoE's, scaled by a sigmoid
+    gate, or DeepSeek's ``shared_experts``, a plain SwiGLU MLP of ``n_shared_experts`` experts' width)."""
 
     experts: int
     top_k: int
@@ -50,6 +52,21 @@ class MoE:
     sparse_layers: frozenset[int] = frozenset()  # layers whose MLP is the MoE (the others dense)
     router_names: tuple[str, str] = ("block_sparse_moe", "gate")
     expert_names: tuple[str, str, str] = ("w1", "w3", "w2")  # gate, up, down
+    shared_gate: bool = True  # Qwen2-MoE's sigmoid shared_expert_gate; False: DeepSeek's ungated shared_experts
+
+
+@dataclass(frozen=True)
+class MLA:
+    """DeepSeek-V2/V3's multi-head latent attention (DeepSeek-V2 paper, arXiv:2405.04434, section 2.1): queries
+    through a rank-``q_rank`` bottleneck (0: one ``q_proj``); per token one latent of ``kv_rank`` features, from
+    which every head's keys (``nope_dim``) and values (``v_dim``) are up-projected, and one rotary key of
+    ``rope_dim`` features shared by the heads."""
+
+    q_rank: int
+    kv_rank: int
+    nope_dim: int
+    rope_dim: int
+    v_dim: int
 
 
 @dataclass(frozen=True)
@@ -85,6 +102,7 @@ class LM:
     proj_dim: int = 0  # OPT's word_embed_proj_dim when ≠ hidden (project_in / project_out)
     style: str = "llama"  # module names: llama, phi3, opt, gpt2
     moe: MoE | None = None
+    mla: MLA | None = None  # DeepSeek's latent attention (heads, kv_heads and head_dim then describe its queries)
     # training dropout rates (transformers applies them only in training): the attention probabilities, each
     # attention and MLP output before its residual add, the embeddings, the MLP's activation
     attn_dropout: float = 0.0
@@ -358,6 +376,48 @@ def _gpt2(r: _Reader) -> LM:
               embd_dropout=r.prob("embd_pdrop", 0.1))
 
 
+_DEEPSEEK_V3 = {"vocab_size": 129280, "hidden_size": 7168, "intermediate_size": 18432, "moe_intermediate_size": 2048,
+                "num_hidden_layers": 61, "num_attention_heads": 128, "n_shared_experts": 1, "n_routed_experts": 256,
+                "kv_lora_rank": 512, "q_lora_rank": 1536, "qk_rope_head_dim": 64, "v_head_dim": 128,
+                "qk_nope_head_dim": 128, "num_experts_per_tok": 8, "first_k_dense_replace": 3}
+"""DeepseekV3Config's defaults (transformers' configuration_deepseek_v3.py, DeepSeek-V3's own sizes); DeepseekV2Config's
+differ by version, so a DeepSeek-V2 config must give these fields (every published one does)."""
+_DEEPSEEK_IGNORED = ("n_group", "topk_group", "topk_method", "scoring_func", "routed_scaling_factor", "aux_loss_alpha",
+                     "seq_aux", "ep_size", "num_nextn_predict_layers", "rope_interleave", "head_dim")
+"""DeepSeek fields with no effect on the op graph: the router's group-limited top-k and scoring (the top-k pass is
+priced as every router's), the auxiliary loss, the multi-token-prediction module (transformers does not build it),
+RoPE's interleaving, and the ``head_dim`` some configs write (qk_rope_head_dim)."""
+
+
+def _deepseek(r: _Reader) -> LM:
+    """DeepSeek-V2 / V3 (transformers' modeling_deepseek_v2/_v3): multi-head latent attention (:class:`MLA`), the
+    first ``first_k_dense_replace`` layers dense and then every ``moe_layer_freq``-th an MoE of ``n_routed_experts``
+    experts plus ``n_shared_experts`` always-on ones (one MLP of their summed width), RMSNorm, untied head."""
+    defaults = _DEEPSEEK_V3 if r.arch == "DeepseekV3ForCausalLM" else {}
+
+    def size(key: str, minimum: int = 1) -> int:
+        return r.int(key, defaults.get(key), minimum=minimum)
+
+    r.read.update(_DEEPSEEK_IGNORED)
+    hidden, heads, layers = size("hidden_size"), size("num_attention_heads"), size("num_hidden_layers")
+    r.int("num_key_value_heads", heads)  # read by transformers, unused: MLA's keys and values are per head
+    r.require("attention_bias", False, "DeepSeek's projections have no bias")
+    r.rope_scaling()
+    q_rank = (r.opt_int("q_lora_rank") if "q_lora_rank" in r.data or not defaults else defaults["q_lora_rank"])
+    mla = MLA(q_rank, size("kv_lora_rank"), size("qk_nope_head_dim"), size("qk_rope_head_dim"), size("v_head_dim"))
+    experts, dense, freq = size("n_routed_experts"), size("first_k_dense_replace", 0), r.int("moe_layer_freq", 1)
+    sparse = frozenset(i for i in range(layers) if i >= dense and i % freq == 0)
+    r.bool("norm_topk_prob", bool(defaults))  # renormalising the k weights (2k FLOPs a token): not counted
+    ffn = size("moe_intermediate_size")
+    moe = MoE(experts, size("num_experts_per_tok"), ffn, shared_ffn=size("n_shared_experts", 0) * ffn,
+              sparse_layers=sparse, router_names=("mlp", "gate"),
+              expert_names=("gate_proj", "up_proj", "down_proj"), shared_gate=False)
+    return LM(r.arch, vocab=size("vocab_size"), hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
+              head_dim=mla.nope_dim + mla.rope_dim, ffn=size("intermediate_size"), eps=r.float("rms_norm_eps", 1e-6),
+              act=r.choice("hidden_act", "silu", _SILU), tied=r.bool("tie_word_embeddings", False), moe=moe, mla=mla,
+              attn_dropout=r.prob("attention_dropout", 0.0))
+
+
 READERS: dict[str, Callable[[_Reader], LM]] = {
     "LlamaForCausalLM": _llama,
     "MistralForCausalLM": _llama,
@@ -370,6 +430,8 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
     "Phi3ForCausalLM": _phi3,
     "OPTForCausalLM": _opt,
     "GPT2LMHeadModel": _gpt2,
+    "DeepseekV2ForCausalLM": _deepseek,
+    "DeepseekV3ForCausalLM": _deepseek,
 }
 """Supported ``architectures`` and their readers."""
 
@@ -389,4 +451,4 @@ def parse(data: Mapping[str, Any]) -> LM:
     return lm
 
 
-__all__ = ["IGNORED", "LM", "MoE", "READERS", "load_config", "parse"]
+__all__ = ["IGNORED", "LM", "MLA", "MoE", "READERS", "load_config", "parse"]

@@ -218,6 +218,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from . import api
+    from .report.fmt import model_name
     from .serve.metrics import summary_rows
 
     err = Console(stderr=True)
@@ -232,7 +233,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(outdir)
         return 0
     out = _stdout_console()
-    table = Table(title=f"{result.report['name']}: {result.report['model']['model']} on {result.report['arch']}",
+    table = Table(title=f"{result.report['name']}: {model_name(result.report['model'])} on {result.report['arch']}",
                   show_header=False)
     for key, value in summary_rows(result.report):
         table.add_row(key, value)

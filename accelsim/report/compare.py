@@ -154,8 +154,7 @@ def _dict(value: object) -> dict:
 
 def _name(value: object) -> str | None:
     if isinstance(value, dict):
-        name = value.get("name") or value.get("model")
-        return None if name is None else str(name)
+        return fmt.model_name(value)
     return None if value is None else str(value)
 
 

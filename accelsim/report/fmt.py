@@ -194,6 +194,14 @@ def workload_text(workload: object) -> str:
     return f"{name} ({'; '.join(bits)})" if bits else str(name)
 
 
+def model_name(spec: dict) -> str | None:
+    """A workload's name in a report: its ``name``, else its params' (a Hugging Face preset's own, e.g.
+    ``deepseek_v3`` where the builder is ``hf``: an ``accelsim serve`` report's ``model``), else the builder's."""
+    params = spec.get("params") if isinstance(spec.get("params"), dict) else {}
+    name = spec.get("name") or params.get("name") or spec.get("model")
+    return None if name is None else str(name)
+
+
 def _inapplicable(workload: dict, params: dict) -> set[str]:
     """Params a run does not use, left out of its summary line (report.json keeps them): an optimizer outside a
     training step, the cached ``kv_len`` of a prefill (a serving run's decode steps start at its ``seq_len``),

@@ -243,3 +243,16 @@ def test_the_settings_two_runs_differ_in_are_listed_below_the_arch(runs):
     assert differing_settings([("b1", runs["b1"]), ("gemm", runs["gemm"])]) == [
         ("execution", ["none", "eager"]), ("kernel_order", ["none", "stream"])]
     assert compare_json(pair)["settings"] == {"arch.memory_bytes_per_s.hbm": {"gemm": 2.039e12, "wide": 4e12}}
+
+
+def test_a_served_hugging_face_preset_is_named_by_its_own_name():
+    # an `accelsim serve` report's model is the builder ("hf") with the preset's name in its params
+    ds = _serving(8.0, 0.02, 0)
+    ds["model"] = {"model": "hf", "params": {"name": "deepseek_v3"}}
+    assert dict(compare_rows([("ds", ds), ("llama", _serving(4.0, 0.04, 0))]))["workload"] == [
+        "deepseek_v3", "llama2_7b"]
+    # and the workload settings of two such runs compare (the same name): what --set changed
+    other = copy.deepcopy(ds)
+    other["model"]["params"]["mla"] = "heads"
+    ds["model"]["params"]["mla"] = "latent"
+    assert differing_settings([("a", ds), ("b", other)]) == [("workload.mla", ["latent", "heads"])]

@@ -178,46 +178,44 @@ def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | No
                               start=0), lm.eps, name="kv_a_layernorm")
     k_pe = b.rope(b.view(kv, (bsz, 1, length, m.rope_dim), "slice", name="k_pe", strict=False, dim=2,
                          start=m.kv_rank), name="k_rope")
+    v_rows = None  # the value rows of kv_b_proj, when a decode step absorbs them (v_absorb)
     if p.mla == "heads" or cache is None:
-        kv_up = b.linear(latent, heads * (m.nope_dim + m.v_dim), bias=False, name="kv_b_proj")
-        k, v = _up_projected(b, kv_up, k_pe, heads, m)
+        k, v = _up_projected(b, latent, k_pe, heads, m)
         if cache is not None:  # transformers: the up-projected keys and values are the cache
             k = b._cached_kv(k, "k", cache, (bsz, heads, 0, qk))
             v = b._cached_kv(v, "v", cache, (bsz, heads, 0, m.v_dim))
-        ctx = b.attention(b.concat([q_nope, q_pe], dim=3, name="query"), k, v, fused=_fused(p), causal=True,
-                          dropout=lm.attn_dropout)
-        return b._tp_out(b.linear(b.merge_heads(ctx, name="merge"), hidden, bias=False, name="o_proj"))
-    entry = b.concat([b.view(latent, (bsz, 1, length, m.kv_rank), "reshape", name="latent"), k_pe], dim=3,
-                     name="latent_entry")
-    cached = b._cached_kv(entry, "kv", cache, (bsz, 1, 0, m.kv_rank + m.rope_dim))
-    total = b.shape(cached)[2]
-    if p.phase != "decode":  # a prompt: every position's latent up-projected (vLLM's MLA prefill)
-        lat_all = b.view(cached, (bsz, total, m.kv_rank), "slice", name="latent_all", strict=False, dim=3, start=0)
-        pe_all = b.view(cached, (bsz, 1, total, m.rope_dim), "slice", name="k_pe_all", strict=False, dim=3,
-                        start=m.kv_rank)
-        kv_up = b.linear(lat_all, heads * (m.nope_dim + m.v_dim), bias=False, name="kv_b_proj")
-        k, v = _up_projected(b, kv_up, pe_all, heads, m)
-        ctx = b.attention(b.concat([q_nope, q_pe], dim=3, name="query"), k, v, fused=_fused(p), causal=True,
-                          dropout=lm.attn_dropout)
-        return b._tp_out(b.linear(b.merge_heads(ctx, name="merge"), hidden, bias=False, name="o_proj"))
-    # a decode step: the up-projections absorbed; kv_b_proj's weight is read by q_absorb (its key rows) and
-    # v_absorb (its value rows), each a per-head batched GEMM
-    up = f"{b._prefix()}.kv_b_proj.weight"
-    k_rows = Weight(f"{up}[keys]", (heads * m.nope_dim, m.kv_rank))
-    v_rows = Weight(f"{up}[values]", (heads * m.v_dim, m.kv_rank))
-    q_lat = b.matmul([q_nope], (bsz, heads, length, m.kv_rank),
-                     Gemm(m=bsz * length, n=m.kv_rank, k=m.nope_dim, count=heads), [k_rows], name="q_absorb")
-    keys = cached
-    values = b.view(cached, (bsz, 1, total, m.kv_rank), "slice", name="latent_values", strict=False, dim=3, start=0)
-    ctx = b.attention(b.concat([q_lat, q_pe], dim=3, name="query"), keys, values, fused=_fused(p), causal=True)
-    out = b.matmul([ctx], (bsz, heads, length, m.v_dim), Gemm(m=bsz * length, n=m.v_dim, k=m.kv_rank, count=heads),
-                   [v_rows], name="v_absorb")
-    return b._tp_out(b.linear(b.merge_heads(out, name="merge"), hidden, bias=False, name="o_proj"))
+        query = b.concat([q_nope, q_pe], dim=3, name="query")
+    else:
+        entry = b.concat([b.view(latent, (bsz, 1, length, m.kv_rank), "reshape", name="latent"), k_pe], dim=3,
+                         name="latent_entry")
+        k = b._cached_kv(entry, "kv", cache, (bsz, 1, 0, m.kv_rank + m.rope_dim))
+        total = b.shape(k)[2]
+        latents = b.view(k, (bsz, 1, total, m.kv_rank), "slice", name="latents", strict=False, dim=3, start=0)
+        if p.phase != "decode":  # a prompt: every position's latent up-projected (vLLM's MLA prefill)
+            pe_all = b.view(k, (bsz, 1, total, m.rope_dim), "slice", name="k_pe_all", strict=False, dim=3,
+                            start=m.kv_rank)
+            k, v = _up_projected(b, b.view(latents, (bsz, total, m.kv_rank), "reshape", name="latent_rows"), pe_all,
+                                 heads, m)
+            query = b.concat([q_nope, q_pe], dim=3, name="query")
+        else:  # a decode step: kv_b_proj absorbed, its key rows into the query (q_absorb), its value rows into the
+            # output (v_absorb), each a per-head batched GEMM; multi-query attention over the latents
+            up = f"{b._prefix()}.kv_b_proj.weight"
+            k_rows = Weight(f"{up}[keys]", (heads * m.nope_dim, m.kv_rank))
+            v_rows = Weight(f"{up}[values]", (heads * m.v_dim, m.kv_rank))
+            q_lat = b.matmul([q_nope], (bsz, heads, length, m.kv_rank),
+                             Gemm(m=bsz * length, n=m.kv_rank, k=m.nope_dim, count=heads), [k_rows], name="q_absorb")
+            query, v = b.concat([q_lat, q_pe], dim=3, name="query"), latents
+    ctx = b.attention(query, k, v, fused=_fused(p), causal=True, dropout=lm.attn_dropout)
+    if v_rows is not None:
+        ctx = b.matmul([ctx], (bsz, heads, length, m.v_dim),
+                       Gemm(m=bsz * length, n=m.v_dim, k=m.kv_rank, count=heads), [v_rows], name="v_absorb")
+    return b._tp_out(b.linear(b.merge_heads(ctx, name="merge"), hidden, bias=False, name="o_proj"))
 
 
-def _up_projected(b: TransformerBuilder, kv_up: str, k_pe: str, heads: int, m: MLA) -> tuple[str, str]:
-    """Each head's keys (its nope key and the shared rotary key, concatenated) and values from ``kv_b_proj``'s
-    output (B, L, heads·(nope + v)) and the rotary keys (B, 1, L, rope)."""
+def _up_projected(b: TransformerBuilder, latent: str, k_pe: str, heads: int, m: MLA) -> tuple[str, str]:
+    """Each head's keys (its nope key and the shared rotary key, concatenated) and values: ``kv_b_proj`` of the
+    latents (B, L, kv_rank), and the rotary keys (B, 1, L, rope)."""
+    kv_up = b.linear(latent, heads * (m.nope_dim + m.v_dim), bias=False, name="kv_b_proj")
     both = b.split_heads(kv_up, heads, m.nope_dim + m.v_dim, name="kv")
     bsz, _, length, _ = b.shape(both)
     k_nope = b.view(both, (bsz, heads, length, m.nope_dim), "slice", name="k_nope", strict=False, dim=3, start=0)

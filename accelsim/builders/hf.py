@@ -205,7 +205,8 @@ def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | No
             q_lat = b.matmul([q_nope], (bsz, heads, length, m.kv_rank),
                              Gemm(m=bsz * length, n=m.kv_rank, k=m.nope_dim, count=heads), [k_rows], name="q_absorb")
             query, v = b.concat([q_lat, q_pe], dim=3, name="query"), latents
-    ctx = b.attention(query, k, v, fused=_fused(p), causal=True, dropout=lm.attn_dropout)
+    ctx = b.attention(query, k, v, fused=_fused(p), causal=True, dropout=lm.attn_dropout,
+                      shared_kv=v_rows is not None)
     if v_rows is not None:
         ctx = b.matmul([ctx], (bsz, heads, length, m.v_dim),
                        Gemm(m=bsz * length, n=m.v_dim, k=m.kv_rank, count=heads), [v_rows], name="v_absorb")

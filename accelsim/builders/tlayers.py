@@ -401,7 +401,7 @@ class TransformerBuilder(GraphBuilder):
     # ---- attention --------------------------------------------------------------------------------------
     def attention(self, q: str, k: str, v: str, *, fused: bool = False, causal: bool = False,
                   extra: Sequence[str] = (), softcap: bool = False, dropout: float = 0.0,
-                  name: str | None = None) -> str:
+                  name: str | None = None, shared_kv: bool = False) -> str:
         """softmax(q·kᵀ [+ extra terms]) · v on (B, H, Lq, d) q and (B, KVH, Lk, d) k, v → (B, H, Lq, d_v).
 
         Unfused: MATMUL ``scores``, [ELEMENTWISE ``add_rel_pos``], [ELEMENTWISE ``softcap``], SOFTMAX ``softmax``,
@@ -409,7 +409,9 @@ class TransformerBuilder(GraphBuilder):
         ATTENTION op ``attention`` (``name`` overrides the fused op's name; FlashAttention draws a training dropout
         inside the kernel, which is not priced). ``softcap``: Gemma-2's logit soft-capping c·tanh(s/c) on the
         scores, :data:`SOFTCAP_FLOPS` per element. The attention dropout's ops carry ``attention_core``: selective
-        recomputation re-runs them with the softmax (Korthikanti et al. 2022).
+        recomputation re-runs them with the softmax (Korthikanti et al. 2022). ``shared_kv``: the values are a slice
+        of the keys' tensor (DeepSeek's latent attention), so a fused kernel loads each K/V block once (attr
+        ``shared_kv``, :mod:`accelsim.cost.attention`).
         """
         bq, heads, q_len, d_qk = self.shape(q)
         bk, kv_heads, kv_len, dk = self.shape(k)
@@ -433,6 +435,8 @@ class TransformerBuilder(GraphBuilder):
             per_score = SOFTMAX_FLOPS + len(extra) + (SOFTCAP_FLOPS if softcap else 0)
             flops = 2 * (qk.macs + pv.macs) + per_score * score_elems
             cap = {"softcap": True} if softcap else {}
+            if shared_kv:
+                cap["shared_kv"] = True
             return self._add(attn, OpKind.ATTENTION, [q, k, v, *extra], out, gemm=qk, macs=qk.macs + pv.macs,
                              flops=flops, vector_elems=score_elems, fn="attention",
                              pv_gemm=(pv.m, pv.n, pv.k, pv.count), **common, **cap)

@@ -267,6 +267,9 @@ class Shape(NamedTuple):
     sole: bool = False  # a decode step: one query tile per KV head, so K/V come from main memory, not the L2
     # query heads per KV head packed into a prefill's rows (row r: query r // group, :func:`pack_prefill`)
     group: int = 1
+    # tensors a K/V block loads: K and V, or one when the values are a slice of the keys (DeepSeek's latent
+    # attention: FlashMLA loads each 576-wide latent block once and multiplies P by its first 512 columns)
+    kv_tensors: int = 2
 
     @property
     def decode(self) -> bool:
@@ -321,7 +324,8 @@ def shape(op: Op) -> Shape:
     packed = q_len == 1 and group > 1
     sole = packed or (group == 1 and q_len <= DECODE_ROWS)
     return Shape(int(a["batch"]), kv_heads if packed else heads, group if packed else q_len, int(a["kv_len"]),
-                 int(a["head_dim"]), bool(a.get("causal", False)) and not packed, packed, sole)
+                 int(a["head_dim"]), bool(a.get("causal", False)) and not packed, packed, sole,
+                 kv_tensors=1 if a.get("shared_kv") else 2)
 
 
 def tile_blocks(rows: int, kv_len: int, causal: bool, bm: int, bn: int, group: int = 1) -> list[int]:
@@ -439,7 +443,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     soft = vector.cycles(bm * bn, vu.cost(SOFTMAX_FN if SOFTMAX_FN in vu.cycles_per_element else "softmax"),
                          vu.lanes)
     block = block_cycles(tensor, soft, k)
-    kv_bytes = 2 * block_keys(s, bn) * s.head_dim * op.elem_bytes if s.sole else 0  # a block's K and V, from HBM
+    kv_bytes = s.kv_tensors * block_keys(s, bn) * s.head_dim * op.elem_bytes if s.sole else 0  # K and V, from HBM
     main = arch.memory(arch.main_memory)  # its bandwidth as the engine sustains it for the op's bytes
     bandwidth = arch.bytes_per_cycle(arch.main_memory) * main.efficiency_at(kv_bytes * per_head * s.batch
                                                                              * s.heads) / main.efficiency
@@ -451,9 +455,9 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     load = kv_load(s, bn, op.elem_bytes, arch)
     # a CTA alone on its SM: no other CTA's MMAs fill its softmax (:func:`lone_block`)
     alone = lone_block(tensor, soft, k)
-    cost = CtaCost(block, prologue(s, bm, bn, op.elem_bytes, arch), block_path(tensor, soft, load, k), kv_bytes,
-                   bandwidth, resident, arch, partial,
-                   (alone, block_path(alone - soft, soft, load, k)) if alone != block else None)
+    cost = CtaCost(block, prologue(s, bm, bn, op.elem_bytes, arch), block_path(tensor, soft, load, k, s.kv_tensors),
+                   kv_bytes, bandwidth, resident, arch, partial,
+                   (alone, block_path(alone - soft, soft, load, k, s.kv_tensors)) if alone != block else None)
     blocks = cta_blocks(s, bm, bn, splits)  # one head's CTAs in launch order
     if ctas <= EXACT_WAVES * arch.cores:  # few waves: the longest (causal: last) CTAs decide; schedule them
         out_tiles, tile_cycles = min(ctas, arch.cores), makespan(cost.in_waves(blocks * (s.batch * s.heads), slots),
@@ -580,12 +584,16 @@ def kv_load(s: Shape, bn: int, elem: int, arch: Arch) -> int:
     return arch.latency_cycles(level) + math.ceil(block / (arch.bytes_per_cycle(cache) / arch.cores))
 
 
-def block_path(tensor: int, soft: int, load: int, k: Flash) -> int:
+def block_path(tensor: int, soft: int, load: int, k: Flash, tensors: int = 2) -> int:
     """Cycles one K/V block takes on a CTA's critical path when nothing else hides its loads (``load`` each, see
     :func:`kv_load`). With one block load in flight (``k.kv_stages`` 1, FlashAttention-2) the V load overlaps
     S = Q·Kᵀ (half the ``tensor`` cycles) and the next K load overlaps the softmax and O += P·V, so the block takes
     max(S, load) + max(softmax + PV, load); a deeper pipeline overlaps its K and V loads with the block's math
-    (``kv_stages`` of them in flight)."""
+    (``kv_stages`` of them in flight). A block of one tensor (``tensors`` 1: values sliced from the keys) has one
+    load, the next block's, behind all of its math."""
+    if tensors == 1:
+        return max(tensor + soft, load) if k.kv_stages == 1 else max(block_cycles(tensor, soft, k),
+                                                                     -(-load // k.kv_stages))
     if k.kv_stages == 1:
         return max(tensor // 2, load) + max(tensor - tensor // 2 + soft, load)
     return max(block_cycles(tensor, soft, k), -(-2 * load // k.kv_stages))
@@ -661,7 +669,7 @@ def cache_bytes(op: Op, details: dict) -> int:
     bm, bn = details["block"]
     q_o = 2 * details["ctas"] * min(bm, details.get("tile_rows", s.rows)) * s.head_dim * elem
     passes = details.get("block_passes", 1)  # a backward's blocks: Q and dO in, dQ's fp32 sums (price_backward)
-    return q_o + passes * details["kv_blocks"] * 2 * block_keys(s, bn) * s.head_dim * elem
+    return q_o + passes * details["kv_blocks"] * s.kv_tensors * block_keys(s, bn) * s.head_dim * elem
 
 
 def gemms(op: Op) -> list[Gemm]:

@@ -121,3 +121,31 @@ def test_a_latent_decode_simulates_and_keeps_the_latent_cache_in_hbm():
     rep = simulate({"base": "deepseek_v2_lite", "phase": "decode", "kv_len": 512, "batch": 8, "layers": 2,
                     "attention": "fused"}, "h100").to_dict()
     assert rep["seconds"] > 0 and rep["memory"]["hbm"]["kv_cache"] == 2 * 8 * 513 * 576 * 2
+
+
+def test_a_fused_latent_decode_loads_each_latent_block_once():
+    # FlashMLA multiplies the scores by the first 512 columns of the latent block it already holds for QKᵀ: one load
+    # per block where a K/V pair takes two. Priced with and without that (the op's shared_kv attr): the CTAs' cache
+    # traffic drops by one block per block visited and the kernel is no slower; the op's HBM bytes are one latent
+    # cache read, 32 × 4,097 tokens × 576 × 2 B
+    import dataclasses
+
+    from accelsim.config import load_arch
+    from accelsim.cost import attention
+
+    arch = load_arch("h100")
+    g = _graph("deepseek_v2_lite", phase="decode", kv_len=4096, batch=32, layers=1, attention="fused")
+    op = g["model.layers.0.self_attn.attention"]
+    assert op.attrs.get("shared_kv") is True
+    pair = dataclasses.replace(op, attrs={k: v for k, v in op.attrs.items() if k != "shared_kv"})
+    one, two = (attention.price(o, arch.core.systolic, arch) for o in (op, pair))
+    block = one.details["block"][1]
+    per_block = min(block, 4097) * 576 * 2  # a block's keys × the latent width × bf16
+    kv_blocks = one.details["kv_blocks"]
+    assert (attention.cache_bytes(pair, two.details) - attention.cache_bytes(op, one.details)
+            == kv_blocks * per_block) and two.details["kv_blocks"] == kv_blocks
+    assert one.cycles <= two.cycles
+    rep = simulate({"base": "deepseek_v2_lite", "phase": "decode", "kv_len": 4096, "batch": 32, "layers": 1,
+                    "attention": "fused"}, "h100").to_dict()
+    att = next(o for o in rep["ops"] if o["name"] == "model.layers.0.self_attn.attention")
+    assert att["bytes"]["hbm"] >= 32 * 4097 * 576 * 2 > 0.9 * att["bytes"]["hbm"]

@@ -36,7 +36,7 @@ import numpy as np
 from ..energy import account, peak_dynamic_power
 from ..energy.model import LINK
 from ..hardware import SCRATCHPAD, Arch, dtype_rate
-from ..ir import Graph
+from ..ir import Graph, OpKind
 from ..tasks import TaskGraph, TaskKind, UnitKind
 from ..trace import Trace
 from ..units import format_size
@@ -93,7 +93,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "roofline": {"peak_flops_per_s": roof, "bandwidth_bytes_per_s": bw, "ridge_flops_per_byte": ridge},
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
         "memory": memory,
-        "notes": _notes(arch, memory, graph, tg) + rate_notes(tg) + [str(n) for n in graph.meta.get("notes", ())],
+        "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + unfused_attention_notes(graph, arch)
+                  + [str(n) for n in graph.meta.get("notes", ())]),
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
         **({"phases": _phases(ops)} if any("phase" in m.mapping for m in tg.ops) else {}),
         **({"moe": graph.meta["moe"]} if "moe" in graph.meta else {}),
@@ -256,6 +257,22 @@ def _notes(arch: Arch, memory: dict[str, dict[str, float]], graph: Graph, tg: Ta
 def _b(nbytes: float) -> str:
     """A byte count in a note: exact, then with binary prefixes ("27220934656 B (25.35GiB)")."""
     return f"{int(nbytes)} B ({format_size(nbytes)})"
+
+
+def unfused_attention_notes(graph: Graph, arch: Arch) -> list[str]:
+    """A GPU run whose unfused attention's score matrices outgrow the last cache: one line saying so, and how to run
+    the fused kernels the arch models (what GPU serving stacks and transformers' default sdpa run)."""
+    if arch.core.tile is None or not arch.caches:  # not a GPU-like core: no FlashAttention kernel is modelled
+        return []
+    scores = [op for op in graph.ops
+              if op.kind is OpKind.MATMUL and op.attrs.get("transpose_b") and "kv_len" in op.attrs]
+    nbytes = sum(op.out_bytes for op in scores)
+    if nbytes <= arch.memory(arch.caches[-1]).capacity:
+        return []
+    return [f"attention runs unfused (workload.attention: unfused): its score tensors ({len(scores)} ops, "
+            f"{_b(nbytes)} in all) go through memory (written, read and written by the softmax, read again); GPU serving stacks "
+            f"and transformers' default (sdpa) run fused FlashAttention kernels, which this arch models: --set "
+            f"workload.attention=fused"]
 
 
 def rate_notes(tg: TaskGraph) -> list[str]:

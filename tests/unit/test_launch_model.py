@@ -212,3 +212,4 @@ def test_a_training_step_runs_its_kernels_and_phases_one_after_another():
     ph = rep["phases"]
     assert ph["forward"]["end_cycle"] <= ph["backward"]["start_cycle"]
     assert ph["backward"]["end_cycle"] <= ph["optimizer"]["start_cycle"]
+

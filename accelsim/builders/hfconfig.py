@@ -4,7 +4,8 @@ Each supported ``architectures`` entry has a reader that takes the fields ``tran
 (with its defaults) and refuses anything else: a field no reader knows, a value outside what the builder models
 (an activation, a bias flag, a RoPE scaling type), or an unknown architecture is a ``ValueError`` naming the
 field, never a silently different model. Fields with no effect on the op graph (token ids, initialiser ranges, RoPE
-θ and scaling, versions) are accepted and ignored (:data:`IGNORED`); the dropout rates a class's modeling code
+θ and scaling, also as transformers 5's ``rope_parameters``, the checkpoint's ``torch_dtype`` / ``dtype``, versions)
+are accepted and ignored (:data:`IGNORED`); the dropout rates a class's modeling code
 applies are read (with its defaults: OPT's ``dropout`` 0.1, GPT-2's three ``*_pdrop`` 0.1, the others 0) and take
 effect in training graphs only; the others are ignored.
 
@@ -32,7 +33,7 @@ IGNORED = frozenset({
     "query_pre_attn_scalar", "id2label", "label2id", "summary_type", "summary_use_proj",
     "summary_activation", "summary_proj_to_labels", "summary_first_dropout", "task_specific_params",
     "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "n_ctx", "quantization_config",
-    "_attn_implementation", "auto_map", "use_bfloat16",
+    "_attn_implementation", "auto_map", "use_bfloat16", "dtype",
 })
 """Fields read only to check their value (RoPE scaling, activations, windows) or with no effect on the op graph."""
 
@@ -203,15 +204,18 @@ class _Reader:
         return frozenset(value)
 
     def rope_scaling(self) -> None:
-        value = self._get("rope_scaling", None)
-        if value is None:
-            return
-        if not isinstance(value, Mapping):
-            raise ValueError(f"rope_scaling: expected a mapping or null (got {value!r})")
-        kind = value.get("rope_type", value.get("type"))
-        if kind not in ROPE_TYPES:
-            raise ValueError(f"rope_scaling.rope_type: {kind!r} is not a known RoPE scaling; known: "
-                             f"{', '.join(sorted(ROPE_TYPES))}")
+        """``rope_scaling`` (transformers 4) and ``rope_parameters`` (transformers 5: θ and the scaling in one
+        mapping): a known RoPE type, or absent."""
+        for key in ("rope_scaling", "rope_parameters"):
+            value = self._get(key, None)
+            if value is None:
+                continue
+            if not isinstance(value, Mapping):
+                raise ValueError(f"{key}: expected a mapping or null (got {value!r})")
+            kind = value.get("rope_type", value.get("type", "default" if key == "rope_parameters" else None))
+            if kind not in ROPE_TYPES:
+                raise ValueError(f"{key}.rope_type: {kind!r} is not a known RoPE scaling; known: "
+                                 f"{', '.join(sorted(ROPE_TYPES))}")
 
     def finish(self) -> None:
         extra = sorted(k for k in self.data if k not in self.read)

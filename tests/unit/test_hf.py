@@ -91,6 +91,16 @@ def test_config_json_path(tmp_path):
     assert g["lm_head"].weights[0].name == "model.embed_tokens.weight"
 
 
+def test_a_transformers_5_config_is_read_as_its_4_x_form():
+    # transformers 5 saves the checkpoint dtype as "dtype" (was torch_dtype) and RoPE's θ and scaling together as
+    # "rope_parameters" (was rope_theta and rope_scaling): the same model
+    v5 = {k: v for k, v in LLAMA32_1B.items() if k not in ("torch_dtype", "rope_theta", "rope_scaling")}
+    v5.update(dtype="bfloat16", rope_parameters={**LLAMA32_1B["rope_scaling"], "rope_theta": 500000.0})
+    assert build_workload("hf", {"config": v5, "seq_len": 4}).params == LLAMA32_1B_PARAMS
+    with pytest.raises(ConfigError, match=r"rope_parameters.rope_type: 'magic' is not a known RoPE scaling"):
+        load_workload({"model": "hf", "config": {**v5, "rope_parameters": {"rope_type": "magic"}}})
+
+
 def test_set_overrides_a_config_field(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(LLAMA32_1B))

@@ -22,6 +22,8 @@ layer by layer as ``transformers`` does, so ``Graph.params`` is what ``model.num
 * DeepSeek-V2 / V3: multi-head latent attention (:func:`_mla`; ``mla`` picks the cache form: the latent, as serving
   stacks keep it, or every head's keys and values, as transformers does), dense MLPs in the first
   ``first_k_dense_replace`` layers, then routed experts with ``mlp.shared_experts`` (one ungated SwiGLU MLP).
+* GPT-OSS: biased attention with a sink logit per head, alternating sliding and full attention, biased experts
+  with one ``gate_up_proj`` each (:class:`.moe.ExpertForm`) and a biased ``mlp.router``.
 
 Phases as LLaMA-2's (:mod:`.transformer`): ``prefill`` (the prompt, logits at every position, KV caches filled)
 or ``decode`` (one token per sequence against ``kv_len`` cached tokens, logits for it); ``decode_steps`` makes a
@@ -46,8 +48,8 @@ from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_valid
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
-from .hfconfig import LM, MLA, load_config, parse
-from .moe import ExpertNames, Routing, expert_loads, moe_layer, shared_expert
+from .hfconfig import LM, MLA, MoE, load_config, parse
+from .moe import ExpertForm, ExpertNames, Routing, expert_loads, moe_layer, shared_expert
 from .precision import with_precision
 from .tlayers import SOFTCAP_FLOPS, KVCache, TransformerBuilder
 from .transformer import LlamaParams, _fused
@@ -137,7 +139,8 @@ def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache
     return b.multihead_attention(h, heads=lm.heads, kv_heads=lm.kv_heads, head_dim=lm.head_dim, bias=lm.bias,
                                  fused_qkv=fused_qkv, names=names, rope=lm.rope, causal=True, fused=_fused(p),
                                  cache=cache, window=lm.window(i), softcap=lm.attn_softcap is not None,
-                                 qk_norm=lm.eps if lm.qk_norm else None, dropout=lm.attn_dropout)
+                                 qk_norm=lm.eps if lm.qk_norm else None, dropout=lm.attn_dropout,
+                                 sinks=lm.attn_sinks)
 
 
 def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | None) -> str:
@@ -257,8 +260,8 @@ def _ffn(b: TransformerBuilder, lm: LM, h: str, i: int, prefix: str, p: HfParams
     loads = expert_loads(tokens, moe.top_k, moe.experts, p.routing())
     block, router = moe.router_names
     names = ExpertNames(block, router, *moe.expert_names)
-    y = moe_layer(b, h, prefix=prefix, experts=moe.experts, top_k=moe.top_k, ffn=moe.ffn, act=lm.act,
-                  names=names, loads=loads, ep=p.expert_parallel)
+    y = moe_layer(b, h, prefix=prefix, experts=moe.experts, top_k=moe.top_k, ffn=moe.ffn,
+                  act=moe.expert_act or lm.act, names=names, loads=loads, ep=p.expert_parallel, form=_form(moe))
     if moe.shared_ffn and moe.shared_gate:
         with b.scope(block):
             y = b.add(y, shared_expert(b, h, moe.shared_ffn, lm.act), name="add_shared_expert")
@@ -373,12 +376,16 @@ def _moe_meta(p: HfParams, lm: LM, q_len: int) -> dict[str, Any]:
             "experts_hit": sum(1 for c in loads.kept if c)}
 
 
+def _form(moe: MoE) -> ExpertForm:
+    return ExpertForm(moe.router_bias, moe.expert_bias, moe.fused_gate_up)
+
+
 def active_params(lm: LM, total: int) -> int:
     """Parameters one token uses: all but the experts it is not routed to (total − (E − k) · one expert's
     parameters, in every MoE layer)."""
     if lm.moe is None:
         return total
-    per_expert = 3 * lm.hidden * lm.moe.ffn
+    per_expert = _form(lm.moe).expert_params(lm.moe.ffn, lm.hidden)
     return total - (lm.moe.experts - lm.moe.top_k) * per_expert * len(lm.moe.sparse_layers)
 
 

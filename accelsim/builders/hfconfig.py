@@ -12,7 +12,7 @@ effect in training graphs only; the others are ignored.
 Readers: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MixtralForCausalLM,
 Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, Gemma2ForCausalLM, Phi3ForCausalLM (``transformers`` 4.4x ``configuration_*.py`` defaults), OPTForCausalLM,
 GPT2LMHeadModel, DeepseekV2ForCausalLM and DeepseekV3ForCausalLM (V3's defaults are DeepSeek-V3's sizes; a V2 config
-gives its sizes).
+gives its sizes), GptOssForCausalLM (gpt-oss-120b's sizes by default).
 """
 
 from __future__ import annotations
@@ -54,6 +54,10 @@ class MoE:
     router_names: tuple[str, str] = ("block_sparse_moe", "gate")
     expert_names: tuple[str, str, str] = ("w1", "w3", "w2")  # gate, up, down
     shared_gate: bool = True  # Qwen2-MoE's sigmoid shared_expert_gate; False: DeepSeek's ungated shared_experts
+    router_bias: bool = False  # GPT-OSS: the router and every expert projection have biases,
+    expert_bias: bool = False
+    fused_gate_up: bool = False  # and each expert's gate and up projections are one gate_up_proj
+    expert_act: str = ""  # the experts' gate activation ("": the model's act)
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ class LM:
     style: str = "llama"  # module names: llama, phi3, opt, gpt2
     moe: MoE | None = None
     mla: MLA | None = None  # DeepSeek's latent attention (heads, kv_heads and head_dim then describe its queries)
+    attn_sinks: bool = False  # GPT-OSS: a learned logit per head joins each softmax (``self_attn.sinks``)
     # training dropout rates (transformers applies them only in training): the attention probabilities, each
     # attention and MLP output before its residual add, the embeddings, the MLP's activation
     attn_dropout: float = 0.0
@@ -422,6 +427,41 @@ def _deepseek(r: _Reader) -> LM:
               attn_dropout=r.prob("attention_dropout", 0.0))
 
 
+def _gpt_oss(r: _Reader) -> LM:
+    """GPT-OSS (transformers' modeling_gpt_oss; OpenAI's gpt-oss model card): biased q/k/v/o projections, a learned
+    sink logit per head, ``layer_types`` alternating ``sliding_window`` and full attention, and in every layer a
+    mixture of ``num_local_experts`` experts (``num_experts_per_tok`` of them per token) with a biased router and
+    biased experts whose gate and up projections are one ``gate_up_proj``; the experts' GLU is
+    (up + 1)·gate·σ(1.702·gate) (``swiglu_limit`` clamps both first: the clamps and the + 1 are not counted), priced
+    as ``quick_gelu`` of the gate times up. RMSNorm, untied head."""
+    hidden = r.int("hidden_size", 2880)
+    heads, kv_heads, head_dim = _heads(r, hidden, 64)
+    layers = r.int("num_hidden_layers", 36)
+    r.rope_scaling()
+    r.require("attention_bias", True, "GPT-OSS's attention projections have biases")
+    r.choice("hidden_act", "silu", _SILU)  # read by the config, unused by the experts' own GLU
+    r.float("swiglu_limit", 7.0)
+    r.read.update(("experts_per_token", "initial_context_length"))  # the same as num_experts_per_tok; RoPE's
+    window = r.int("sliding_window", 128)
+    kinds = r._get("layer_types", None)
+    if kinds is None:
+        kinds = ["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(layers)]
+    if (not isinstance(kinds, list) or len(kinds) != layers
+            or not set(kinds) <= {"sliding_attention", "full_attention"}):
+        raise ValueError(f"layer_types: expected {layers} entries, each 'sliding_attention' or 'full_attention' "
+                         f"(got {kinds!r})")
+    ffn = r.int("intermediate_size", 2880)
+    moe = MoE(r.int("num_local_experts", 128), r.int("num_experts_per_tok", 4), ffn,
+              sparse_layers=frozenset(range(layers)), router_names=("mlp", "router"),
+              expert_names=("gate_proj", "up_proj", "down_proj"), router_bias=True, expert_bias=True,
+              fused_gate_up=True, expert_act="quick_gelu")
+    return LM(r.arch, vocab=r.int("vocab_size", 201088), hidden=hidden, layers=layers, heads=heads,
+              kv_heads=kv_heads, head_dim=head_dim, ffn=ffn, eps=r.float("rms_norm_eps", 1e-5), bias=(True,) * 4,
+              tied=r.bool("tie_word_embeddings", False), moe=moe, attn_sinks=True,
+              windows=tuple(window if k == "sliding_attention" else 0 for k in kinds),
+              attn_dropout=r.prob("attention_dropout", 0.0))
+
+
 READERS: dict[str, Callable[[_Reader], LM]] = {
     "LlamaForCausalLM": _llama,
     "MistralForCausalLM": _llama,
@@ -436,6 +476,7 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
     "GPT2LMHeadModel": _gpt2,
     "DeepseekV2ForCausalLM": _deepseek,
     "DeepseekV3ForCausalLM": _deepseek,
+    "GptOssForCausalLM": _gpt_oss,
 }
 """Supported ``architectures`` and their readers."""
 

@@ -115,8 +115,31 @@ class ExpertNames:
     down: str
 
 
+@dataclass(frozen=True)
+class ExpertForm:
+    """How the experts' MLPs are written: biased router and expert projections, the gate and up projections as one
+    GEMM (``gate_up_proj``, GPT-OSS), and the gate's activation."""
+
+    router_bias: bool = False
+    bias: bool = False
+    fused_gate_up: bool = False
+
+    def weights(self, prefix: str, names: ExpertNames, i: int, width: int, hidden: int) -> list[Weight]:
+        """Expert ``i``'s parameters, named as Hugging Face's ``experts.{i}.{proj}.weight`` (and ``.bias``)."""
+        projs = ([("gate_up_proj", 2 * width, hidden)] if self.fused_gate_up
+                 else [(names.gate, width, hidden), (names.up, width, hidden)]) + [(names.down, hidden, width)]
+        out = [Weight(f"{prefix}.{names.block}.experts.{i}.{p}.weight", (n, k)) for p, n, k in projs]
+        if self.bias:
+            out += [Weight(f"{prefix}.{names.block}.experts.{i}.{p}.bias", (n,)) for p, n, _ in projs]
+        return out
+
+    def expert_params(self, width: int, hidden: int) -> int:
+        """One expert's parameters: 3·hidden·width, and with biases 2·width + hidden more."""
+        return 3 * hidden * width + (2 * width + hidden if self.bias else 0)
+
+
 def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k: int, ffn: int, act: str,
-              names: ExpertNames, loads: Loads, ep: int) -> str:
+              names: ExpertNames, loads: Loads, ep: int, form: ExpertForm = ExpertForm()) -> str:
     """One MoE MLP on ``x`` (inside the layer's scope ``prefix``); returns the combined output (see the module
     docstring). ``loads`` are the group's assignments per expert; this chip holds experts 0 … E/EP − 1."""
     shape = b.shape(x)
@@ -127,7 +150,7 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
     sent = math.ceil(sum(loads.kept) / ep)
     here = loads.kept[:local]
     with b.scope(names.block):
-        logits = b.linear(x, experts, bias=False, name=names.router)
+        logits = b.linear(x, experts, bias=form.router_bias, name=names.router)
         elems = tokens * experts
         topk = b._add(b._name("router_topk", "router_topk"), OpKind.ELEMENTWISE, [logits], (*shape[:-1], top_k),
                       flops=(SOFTMAX_FLOPS + top_k) * elems, vector_elems=elems, fn="router_topk", top_k=top_k)
@@ -141,15 +164,13 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
             tag = f"experts_{ids[0]}" if len(ids) == 1 else f"experts_{ids[0]}_{ids[-1]}"
             part = b.slice_tokens(rows, start, count * len(ids), name=f"{tag}.rows")
             start += count * len(ids)
-            outs.append(_expert_group(b, part, tag, prefix, ids, count, width, hidden, act, names))
+            outs.append(_expert_group(b, part, tag, prefix, ids, count, width, hidden, act, names, form))
         idle = [i for i, c in enumerate(here) if not c]
         if not outs:  # every token dropped: the experts' output is zeros (nothing computed)
             outs = [rows]
         y = outs[0] if len(outs) == 1 else b.concat(outs, dim=1, name="expert_outputs")
         if idle:
-            weights = [Weight(f"{prefix}.{names.block}.experts.{i}.{p}.weight", s) for i in idle
-                       for p, s in ((names.gate, (width, hidden)), (names.up, (width, hidden)),
-                                    (names.down, (hidden, width)))]
+            weights = [w for i in idle for w in form.weights(prefix, names, i, width, hidden)]
             y = b.unused_params(y, weights, name="idle_experts")
         if ep > 1:
             y = b._add(b._name("all_to_all_combine", "a2a"), OpKind.COLLECTIVE, [y], (1, max(sent, 1), hidden),
@@ -160,17 +181,25 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
 
 
 def _expert_group(b: TransformerBuilder, rows: str, tag: str, prefix: str, ids: list[int], count: int, width: int,
-                  hidden: int, act: str, names: ExpertNames) -> str:
-    """The SwiGLU FFN of experts ``ids``, each over ``count`` token rows: grouped GEMMs (count = len(ids))."""
+                  hidden: int, act: str, names: ExpertNames, form: ExpertForm) -> str:
+    """The gated FFN of experts ``ids``, each over ``count`` token rows: grouped GEMMs (count = len(ids)); with
+    ``form.fused_gate_up`` one GEMM gives gate and up (two views of its output)."""
     g = len(ids)
 
     def proj(x: str, proj_name: str, n: int, k: int) -> str:
         weights = [Weight(f"{prefix}.{names.block}.experts.{i}.{proj_name}.weight", (n, k)) for i in ids]
+        if form.bias:
+            weights += [Weight(f"{prefix}.{names.block}.experts.{i}.{proj_name}.bias", (n,)) for i in ids]
         return b.matmul([x], (1, count * g, n), Gemm(m=count, n=n, k=k, count=g), weights,
                         name=f"{tag}.{proj_name}", experts=tuple(ids))
 
-    gate = proj(rows, names.gate, width, hidden)
-    up = proj(rows, names.up, width, hidden)
+    if form.fused_gate_up:
+        both = proj(rows, "gate_up_proj", 2 * width, hidden)
+        gate, up = (b.view(both, (1, count * g, width), "slice", f"{tag}.{part}", strict=False, dim=2, start=i * width)
+                    for i, part in enumerate(("gate", "up")))
+    else:
+        gate = proj(rows, names.gate, width, hidden)
+        up = proj(rows, names.up, width, hidden)
     h = b.mul(b.activation(gate, act, name=f"{tag}.act_fn"), up, name=f"{tag}.mul")
     return proj(h, names.down, hidden, width)
 
@@ -184,4 +213,4 @@ def shared_expert(b: TransformerBuilder, x: str, ffn: int, act: str) -> str:
     return b.mul(y, g, name="shared_expert_scale")
 
 
-__all__ = ["ExpertNames", "Loads", "Routing", "expert_loads", "moe_layer", "shared_expert"]
+__all__ = ["ExpertForm", "ExpertNames", "Loads", "Routing", "expert_loads", "moe_layer", "shared_expert"]

@@ -401,7 +401,7 @@ class TransformerBuilder(GraphBuilder):
     # ---- attention --------------------------------------------------------------------------------------
     def attention(self, q: str, k: str, v: str, *, fused: bool = False, causal: bool = False,
                   extra: Sequence[str] = (), softcap: bool = False, dropout: float = 0.0,
-                  name: str | None = None, shared_kv: bool = False) -> str:
+                  name: str | None = None, shared_kv: bool = False, sinks: Weight | None = None) -> str:
         """softmax(q·kᵀ [+ extra terms]) · v on (B, H, Lq, d) q and (B, KVH, Lk, d) k, v → (B, H, Lq, d_v).
 
         Unfused: MATMUL ``scores``, [ELEMENTWISE ``add_rel_pos``], [ELEMENTWISE ``softcap``], SOFTMAX ``softmax``,
@@ -411,7 +411,8 @@ class TransformerBuilder(GraphBuilder):
         scores, :data:`SOFTCAP_FLOPS` per element. The attention dropout's ops carry ``attention_core``: selective
         recomputation re-runs them with the softmax (Korthikanti et al. 2022). ``shared_kv``: the values are a slice
         of the keys' tensor (DeepSeek's latent attention), so a fused kernel loads each K/V block once (attr
-        ``shared_kv``, :mod:`accelsim.cost.attention`).
+        ``shared_kv``, :mod:`accelsim.cost.attention`). ``sinks``: GPT-OSS's learned logit per head, one more
+        column of each softmax (its (heads,) parameter on the fused op, or on the softmax; no FLOPs counted).
         """
         bq, heads, q_len, d_qk = self.shape(q)
         bk, kv_heads, kv_len, dk = self.shape(k)
@@ -438,7 +439,7 @@ class TransformerBuilder(GraphBuilder):
             if shared_kv:
                 cap["shared_kv"] = True
             return self._add(attn, OpKind.ATTENTION, [q, k, v, *extra], out, gemm=qk, macs=qk.macs + pv.macs,
-                             flops=flops, vector_elems=score_elems, fn="attention",
+                             flops=flops, vector_elems=score_elems, fn="attention", weights=[sinks] if sinks else [],
                              pv_gemm=(pv.m, pv.n, pv.k, pv.count), **common, **cap)
         s = self._add(self._name(None, "scores"), OpKind.MATMUL, [q, k], scores_shape, gemm=qk, flops=2 * qk.macs,
                       fn="matmul", transpose_b=True, **common)
@@ -449,7 +450,8 @@ class TransformerBuilder(GraphBuilder):
             s = self._add(self._name(None, "softcap"), OpKind.ELEMENTWISE, [s], scores_shape,
                           flops=SOFTCAP_FLOPS * score_elems, vector_elems=score_elems, fn="softcap")
         p = self._add(self._name(None, "softmax"), OpKind.SOFTMAX, [s], scores_shape,
-                      flops=SOFTMAX_FLOPS * score_elems, vector_elems=score_elems, fn="softmax", causal=causal)
+                      flops=SOFTMAX_FLOPS * score_elems, vector_elems=score_elems, fn="softmax", causal=causal,
+                      weights=[sinks] if sinks else [])
         p = self.dropout(p, dropout, name="attention_dropout", attention_core=True)
         return self._add(self._name(None, "context"), OpKind.MATMUL, [p, v], out, gemm=pv, flops=2 * pv.macs,
                          fn="matmul")
@@ -483,7 +485,7 @@ class TransformerBuilder(GraphBuilder):
                             names: Sequence[str] = ("q_proj", "k_proj", "v_proj", "o_proj"), rope: bool = False,
                             causal: bool = False, fused: bool = False, cache: KVCache | None = None,
                             window: int = 0, softcap: bool = False, qk_norm: float | None = None,
-                            dropout: float = 0.0) -> str:
+                            dropout: float = 0.0, sinks: bool = False) -> str:
         """Projections, head split, [RoPE], [KV cache], attention, head merge and output projection.
 
         ``q_in`` (B, Lq, D) gives the queries, ``k_in`` / ``v_in`` (B, Lk, D) the keys and values (default
@@ -496,7 +498,8 @@ class TransformerBuilder(GraphBuilder):
         soft-capped scores (:meth:`attention`). ``qk_norm`` (an eps; None: off): Qwen3's QK-norm, an RMSNorm over
         head_dim on each head of q and k (``q_norm`` / ``k_norm``, a (head_dim,) weight each, replicated under tensor
         parallelism) after the projections and before RoPE, so the cache holds normed keys. ``dropout``: the
-        attention probabilities' dropout in a training graph (:meth:`attention`). Returns the output projection.
+        attention probabilities' dropout in a training graph (:meth:`attention`). ``sinks``: GPT-OSS's learned
+        sink logit per head (``sinks``, a (heads,) parameter, split with the heads). Returns the output projection.
         """
         q_in = self._tp_in(q_in)  # sequence parallelism: the shards gathered (each input once)
         k_in = q_in if k_in is None else self._tp_in(k_in)
@@ -542,7 +545,8 @@ class TransformerBuilder(GraphBuilder):
             k = self._cached_kv(k, "k", cache, shape)
             v = self._cached_kv(v, "v", cache, shape)
         assert k is not None and v is not None
-        ctx = self.attention(q, k, v, fused=fused, causal=causal, softcap=softcap, dropout=dropout)
+        sink = Weight(f"{self._prefix()}.sinks" if self._prefix() else "sinks", (heads,)) if sinks else None
+        ctx = self.attention(q, k, v, fused=fused, causal=causal, softcap=softcap, dropout=dropout, sinks=sink)
         return self._tp_out(self.linear(self.merge_heads(ctx, name="merge"), out_features, bias=ob, name=names[3]))
 
     def _all_reduce(self, x: str) -> str:

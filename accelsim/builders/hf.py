@@ -15,6 +15,7 @@ layer by layer as ``transformers`` does, so ``Graph.params`` is what ``model.num
   Qwen3-MoE: that attention with Qwen2-MoE's experts (``mlp.gate``, ``mlp.experts.{i}``), no shared expert.
 * Gemma-2: embeddings × √hidden, the four sandwich norms, GeGLU (tanh GELU), alternating local (even layers,
   ``sliding_window``) and global attention, attention and final logit soft-capping, tied head.
+* Gemma 3 (text): Gemma-2's layer with QK-norm, no soft-capping, five local layers to each global one.
 * Phi-3: fused ``qkv_proj`` and ``gate_up_proj``.
 * OPT: learned positions with offset 2, pre-LN LayerNorms, ReLU MLP ``fc1``/``fc2`` with biases, tied head
   (``project_in``/``project_out`` when ``word_embed_proj_dim`` ≠ hidden).

@@ -12,7 +12,7 @@ effect in training graphs only; the others are ignored.
 Readers: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MixtralForCausalLM,
 Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, Gemma2ForCausalLM, Phi3ForCausalLM (``transformers`` 4.4x ``configuration_*.py`` defaults), OPTForCausalLM,
 GPT2LMHeadModel, DeepseekV2ForCausalLM and DeepseekV3ForCausalLM (V3's defaults are DeepSeek-V3's sizes; a V2 config
-gives its sizes), GptOssForCausalLM (gpt-oss-120b's sizes by default).
+gives its sizes), GptOssForCausalLM (gpt-oss-120b's sizes by default) and Gemma3ForCausalLM (Gemma 3's text decoder).
 """
 
 from __future__ import annotations
@@ -335,6 +335,31 @@ def _gemma2(r: _Reader) -> LM:
               attn_dropout=r.prob("attention_dropout", 0.0))
 
 
+def _gemma3(r: _Reader) -> LM:
+    """Gemma 3's text decoder (transformers' Gemma3ForCausalLM, as gemma-3-1b is published; Gemma3TextConfig's
+    defaults): Gemma-2's
+    layer (embeddings × √hidden, four sandwich RMSNorms, GeGLU, tied head) with QK-norm (``q_norm`` / ``k_norm`` over
+    head_dim) instead of soft-capping, and five local layers (``sliding_window``) to each global one: layer i is global
+    when (i + 1) is a multiple of ``sliding_window_pattern``, or as ``layer_types`` says."""
+    hidden = r.int("hidden_size", 2304)
+    heads, kv_heads, head_dim = _heads(r, hidden, 256)
+    layers = r.int("num_hidden_layers", 26)
+    r.rope_scaling()
+    r.require("attention_bias", False, "Gemma 3's projections have no bias")
+    r.read.update(("query_pre_attn_scalar", "rope_local_base_freq"))  # a score scale; the local layers' RoPE θ
+    act = r.choice("hidden_activation", "gelu_pytorch_tanh", _GELU_TANH)
+    window = r.int("sliding_window", 4096)
+    pattern = r.int("sliding_window_pattern", 6)
+    windows = _layer_windows(r, layers, window, lambda i: (i + 1) % pattern == 0)
+    for key in ("attn_logit_softcapping", "final_logit_softcapping"):
+        r.require(key, None, "Gemma 3 does not soft-cap")
+    return LM(r.arch, vocab=r.int("vocab_size", 262208), hidden=hidden, layers=layers, heads=heads,
+              kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 9216),
+              eps=r.float("rms_norm_eps", 1e-6), act=act, tied=r.bool("tie_word_embeddings", True),
+              windows=windows, sandwich_norms=True,
+              embed_scale=True, qk_norm=True, attn_dropout=r.prob("attention_dropout", 0.0))
+
+
 def _phi3(r: _Reader) -> LM:
     hidden = r.int("hidden_size")
     heads, kv_heads, head_dim = _heads(r, hidden)
@@ -427,6 +452,19 @@ def _deepseek(r: _Reader) -> LM:
               attn_dropout=r.prob("attention_dropout", 0.0))
 
 
+def _layer_windows(r: _Reader, layers: int, window: int, full: Callable[[int], bool]) -> tuple[int, ...]:
+    """Each layer's window from ``layer_types`` ("sliding_attention": ``window``, "full_attention": 0), or where a
+    config has none, from the class's pattern (``full(i)``: layer i attends to every token)."""
+    kinds = r._get("layer_types", None)
+    if kinds is None:
+        kinds = ["full_attention" if full(i) else "sliding_attention" for i in range(layers)]
+    if (not isinstance(kinds, list) or len(kinds) != layers
+            or not set(kinds) <= {"sliding_attention", "full_attention"}):
+        raise ValueError(f"layer_types: expected {layers} entries, each 'sliding_attention' or 'full_attention' "
+                         f"(got {kinds!r})")
+    return tuple(window if k == "sliding_attention" else 0 for k in kinds)
+
+
 def _gpt_oss(r: _Reader) -> LM:
     """GPT-OSS (transformers' modeling_gpt_oss; OpenAI's gpt-oss model card): biased q/k/v/o projections, a learned
     sink logit per head, ``layer_types`` alternating ``sliding_window`` and full attention, and in every layer a
@@ -443,13 +481,7 @@ def _gpt_oss(r: _Reader) -> LM:
     r.float("swiglu_limit", 7.0)
     r.read.update(("experts_per_token", "initial_context_length"))  # the same as num_experts_per_tok; RoPE's
     window = r.int("sliding_window", 128)
-    kinds = r._get("layer_types", None)
-    if kinds is None:
-        kinds = ["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(layers)]
-    if (not isinstance(kinds, list) or len(kinds) != layers
-            or not set(kinds) <= {"sliding_attention", "full_attention"}):
-        raise ValueError(f"layer_types: expected {layers} entries, each 'sliding_attention' or 'full_attention' "
-                         f"(got {kinds!r})")
+    windows = _layer_windows(r, layers, window, lambda i: i % 2 == 1)
     ffn = r.int("intermediate_size", 2880)
     moe = MoE(r.int("num_local_experts", 128), r.int("num_experts_per_tok", 4), ffn,
               sparse_layers=frozenset(range(layers)), router_names=("mlp", "router"),
@@ -458,8 +490,7 @@ def _gpt_oss(r: _Reader) -> LM:
     return LM(r.arch, vocab=r.int("vocab_size", 201088), hidden=hidden, layers=layers, heads=heads,
               kv_heads=kv_heads, head_dim=head_dim, ffn=ffn, eps=r.float("rms_norm_eps", 1e-5), bias=(True,) * 4,
               tied=r.bool("tie_word_embeddings", False), moe=moe, attn_sinks=True,
-              windows=tuple(window if k == "sliding_attention" else 0 for k in kinds),
-              attn_dropout=r.prob("attention_dropout", 0.0))
+              windows=windows, attn_dropout=r.prob("attention_dropout", 0.0))
 
 
 READERS: dict[str, Callable[[_Reader], LM]] = {
@@ -477,6 +508,7 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
     "DeepseekV2ForCausalLM": _deepseek,
     "DeepseekV3ForCausalLM": _deepseek,
     "GptOssForCausalLM": _gpt_oss,
+    "Gemma3ForCausalLM": _gemma3,
 }
 """Supported ``architectures`` and their readers."""
 

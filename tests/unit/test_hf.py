@@ -149,6 +149,22 @@ def test_gemma2_local_global_and_softcap():
     assert "model.embed_scale" in g and "model.layers.0.post_feedforward_layernorm" in g
 
 
+def test_gemma3_five_local_layers_to_each_global_and_qk_norm():
+    # Gemma 3 1B (Gemma 3 report, table 1: 302 M embedding + 698 M non-embedding parameters): per layer q, k, v, o
+    # 1152·(4 + 1 + 1)·256 + 4·256·1152, q_norm and k_norm 256 each, GeGLU 3·1152·6912, four norms 4·1152; the tied
+    # embedding table 262144·1152 and the final norm
+    h = 1152
+    per_layer = h * 6 * 256 + 4 * 256 * h + 2 * 256 + 3 * h * 6912 + 4 * h
+    g = _graph("gemma3_1b", phase="decode", kv_len=1000)
+    assert g.meta["model_params"] == 262144 * h + 26 * per_layer + h == 999_885_952
+    assert round(262144 * h / 1e6) == 302 and round(26 * per_layer / 1e6) == 698
+    # layers 5, 11, 17 and 23 ((i + 1) a multiple of sliding_window_pattern 6) attend to all 1,001 keys, the others
+    # to the 512-token window; no soft-capping, QK-norm on every layer
+    kv = [g[f"model.layers.{i}.self_attn.scores"].attrs["kv_len"] for i in range(26)]
+    assert [i for i, n in enumerate(kv) if n == 1001] == [5, 11, 17, 23] and set(kv) == {512, 1001}
+    assert not any(op.fn == "softcap" for op in g.ops) and "model.layers.0.self_attn.q_norm" in g
+
+
 def test_phi3_fused_projections():
     g = _graph("phi3_mini")
     assert g["model.layers.0.self_attn.qkv_proj"].gemm.n == 3 * 3072

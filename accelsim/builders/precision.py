@@ -3,8 +3,8 @@
 :func:`apply_precision` rewrites a built graph (ops are frozen values):
 
 * every op's ``dtype`` is the activation dtype (its compute dtype: the one pricing picks a rate for);
-* the weights of linear layers (LINEAR and weight-reading MATMUL ops; a tied LM head keeps its embedding's dtype)
-  get ``Weight.dtype`` = the weight dtype, int4/int8/fp4 with ``group_size`` (one fp16 scale per group, so 4-bit
+* the weights of linear layers (LINEAR and weight-reading MATMUL ops; a tied LM head keeps its embedding's dtype;
+  also those a pass holds unread, a decode step's idle experts) get ``Weight.dtype`` = the weight dtype, int4/int8/fp4 with ``group_size`` (one fp16 scale per group, so 4-bit
   weights take ½ + 2/group bytes each; 4-bit weights are stored packed also when the compute is 4-bit, W4A4 such as
   NVFP4). Where the weight dtype differs from the compute dtype the linear
   dequantises its weights itself, as weight-only GEMM kernels do (Marlin, the AWQ/GPTQ kernels, TensorRT-LLM's
@@ -27,6 +27,12 @@ from ..units import DTYPE_BITS, QUANTISED_WEIGHTS, dtype_bytes
 
 def _linear_weights(op: Op) -> bool:
     return op.kind in (OpKind.LINEAR, OpKind.MATMUL) and bool(op.weights) and "tied" not in op.attrs
+
+
+def _held_linear_weights(op: Op) -> bool:
+    """Linear weights a pass holds but does not read (a decode step's idle experts, ``unused_params`` with
+    ``linear``): stored in the weight dtype as the experts that run."""
+    return op.fn == "unused_params" and bool(op.attrs.get("linear"))
 
 
 def _kv_scopes(graph: Graph) -> set[str]:
@@ -69,10 +75,11 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
         weights, attrs = op.weights, op.attrs
         if dtype != activation and computes_on_kv(op):  # reads the cache, writes an activation
             attrs = {**attrs, "out_dtype": activation}
-        if _linear_weights(op) and (weight != activation or packed):
+        if (_linear_weights(op) or _held_linear_weights(op)) and (weight != activation or packed):
             weights = tuple(dataclasses.replace(w, dtype=weight, group_size=group_size if quantised else 0)
                             for w in op.weights)
-            attrs = {**op.attrs, "dequant": weight} if weight != activation else attrs
+            if weight != activation and _linear_weights(op):
+                attrs = {**op.attrs, "dequant": weight}
         ops.append(dataclasses.replace(op, dtype=dtype, weights=weights, attrs=attrs))
     meta = dict(graph.meta)
     if "kv_cache_bytes" in meta:

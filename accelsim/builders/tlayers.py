@@ -243,10 +243,12 @@ class TransformerBuilder(GraphBuilder):
         """Softmax over the last dim: 5 flops per element."""
         return self.vector(OpKind.SOFTMAX, [x], self.shape(x), "softmax", SOFTMAX_FLOPS, name)
 
-    def unused_params(self, x: str, weights: Sequence[Weight], name: str | None = None) -> str:
-        """An identity view of ``x`` carrying parameters the model holds but this pass does not read."""
+    def unused_params(self, x: str, weights: Sequence[Weight], name: str | None = None, **attrs: object) -> str:
+        """An identity view of ``x`` carrying parameters the model holds but this pass does not read (``attrs``:
+        ``linear=True`` when they are linear layers' weights, stored in a quantised model's weight dtype)."""
         name = self._name(name, "unused_params")
-        return self._add(name, OpKind.RESHAPE, [x], self.shape(x), weights=list(weights), fn="unused_params")
+        return self._add(name, OpKind.RESHAPE, [x], self.shape(x), weights=list(weights), fn="unused_params",
+                         **attrs)
 
     # ---- norms and element-wise -------------------------------------------------------------------------
     def _norm(self, x: str, fn: str, flops: int, affine: tuple[str, ...], dim: int, eps: float | None,

@@ -124,3 +124,18 @@ def test_report_has_moe_and_passes_schema():
     # 8 tokens × top-2 = 16 over Zipf shares 12/25 · (1, 1/2, 1/3, 1/4) = 7.68, 3.84, 2.56, 1.92 → 8, 4, 2, 2
     assert d["moe"]["tokens_per_expert"] == [8, 4, 2, 2]
     assert schema.problems(d) == []
+
+
+def test_idle_experts_are_stored_in_the_weight_dtype():
+    # a decode step of one token reads 6 of DeepSeek-V2-Lite's 64 experts and holds the other 58 unread; with int4
+    # weights every expert is stored in int4 (a serving run's weight footprint and placement count them), so the
+    # decode graph holds exactly the weight bytes of a prompt that runs every expert (64 tokens × top-6, balanced)
+    w = load_workload("deepseek_v2_lite")
+    common = {**w.params, "layers": 2, "weight_dtype": "int4", "dtype": "bf16"}
+    decode = build_workload(w.model, {**common, "phase": "decode", "kv_len": 16})
+    prompt = build_workload(w.model, {**common, "seq_len": 64})
+    assert any(op.name.endswith("idle_experts") for op in decode.ops)
+    assert not any(op.name.endswith("idle_experts") for op in prompt.ops)
+    assert decode.weight_bytes == prompt.weight_bytes
+    idle = next(op for op in decode.ops if op.name.endswith("idle_experts"))
+    assert {w.dtype for w in idle.weights} == {"int4"} and "dequant" not in idle.attrs  # held, not computed on

@@ -65,7 +65,8 @@ A forward ``Gemm(m, n, k, count)`` (see :class:`~accelsim.ir.Gemm`); flops = 2·
   out_shape = (Σ elements of the gradients it makes,): dq, dk, dv (and the score terms') packed, each taken out by
   a RESHAPE view ``grad_input{i}`` (fn "attention_grad_split").
 * A bias (a 1-D Weight named ``*.bias``, of any op) gets ``grad_bias``: ELEMENTWISE fn "bias_grad" reading (dY,),
-  out_shape = the bias's shape, vector_elems = flops = dY's elements (a column sum).
+  out_shape = the bias's shape, vector_elems = flops = dY's elements (a column sum); the biases of a grouped GEMM's
+  experts share one ``grad_bias`` (out_shape their elements in all), each expert's column sum over its own rows.
 
 Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems and flops = factor × the forward's
 
@@ -482,10 +483,12 @@ class _Pass:
         if op.kind.is_view:
             return
         n = _elems(self.shapes[dy])
-        for w in op.weights:
-            if w.role == "param" and _is_bias(w):
-                name = self._bwd(op, "grad_bias", OpKind.ELEMENTWISE, [dy], w.shape, fn="bias_grad", grad="bias",
-                                 flops=n, vector_elems=n)
+        biases = [w for w in op.weights if w.role == "param" and _is_bias(w)]
+        if biases:  # a grouped GEMM's experts' biases: one column sum per expert's rows, in one op
+            shape = biases[0].shape if len(biases) == 1 else (sum(w.numel for w in biases),)
+            name = self._bwd(op, "grad_bias", OpKind.ELEMENTWISE, [dy], shape, fn="bias_grad", grad="bias",
+                             flops=n, vector_elems=n)
+            for w in biases:
                 self._wgrad(w, name)
 
     def _main_weights(self, op: Op) -> list[Weight]:

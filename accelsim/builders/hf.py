@@ -40,6 +40,7 @@ architecture stays in graph meta ``architecture``.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import replace
 from pathlib import PurePath
@@ -327,7 +328,7 @@ def _prefix(lm: LM) -> tuple[str, str]:
     return {"gpt2": ("transformer", "h"), "opt": ("model.decoder", "layers")}.get(lm.style, ("model", "layers"))
 
 
-def _graph(p: HfParams, lm: LM) -> Graph:
+def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
     decode = p.phase == "decode"
     q_len = 1 if decode else p.seq_len
     past = p.kv_len if decode else 0
@@ -362,7 +363,7 @@ def _graph(p: HfParams, lm: LM) -> Graph:
             "tokens": p.batch, **b.kv_meta()}
     if lm.moe is not None:
         meta["moe"] = _moe_meta(p, lm, q_len)
-    return with_precision(b.build(meta), p)
+    return with_precision(b.build(meta), p) if precision else b.build(meta)
 
 
 def _moe_meta(p: HfParams, lm: LM, q_len: int) -> dict[str, Any]:
@@ -411,6 +412,18 @@ def identical_layers(p: HfParams) -> int | None:
     return lm.layers if len(kinds) == 1 else None
 
 
+_PER_PASS = frozenset({"kv_len", "decode_steps", "attention", "mla", "rope_kernel", "mode"})
+"""Settings that change a pass but not the model's parameters (left out of :func:`_whole_params`' key)."""
+
+
+@functools.lru_cache(maxsize=32)
+def _whole_params(params_json: str) -> int:
+    """Parameters of the graph that holds the whole model (:data:`_WHOLE` settings), built once per model: a serving
+    run builds a graph per pass, each needing the same count. Element counts need no precision pass."""
+    p = HfParams.model_validate_json(params_json)
+    return _graph(p, _truncated(p.lm(), p.layers), precision=False).params
+
+
 def hf(p: HfParams) -> Graph:
     """A decoder-only LM from its Hugging Face config (see the module docstring); with ``layers``, its first
     ``layers`` layers only."""
@@ -418,7 +431,7 @@ def hf(p: HfParams) -> Graph:
     graph = _graph(p, lm)
     whole = {**_WHOLE, "batch": lm.moe.experts if lm.moe else 1}
     same = all(getattr(p, k) == v for k, v in whole.items())
-    total = graph.params if same else _graph(p.model_copy(update=whole), lm).params
+    total = graph.params if same else _whole_params(p.model_copy(update=whole).model_dump_json(exclude=_PER_PASS))
     meta = {**graph.meta, "model_params": total}
     if lm.moe is not None:
         meta["moe"] = {**meta["moe"], "total_params": total, "active_params": active_params(lm, total)}

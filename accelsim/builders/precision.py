@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..ir import Graph, Op, OpKind
+from ..ir import Graph, Op, OpKind, Weight
 from ..units import DTYPE_BITS, QUANTISED_WEIGHTS, dtype_bytes
 
 
@@ -76,8 +76,8 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
         if dtype != activation and computes_on_kv(op):  # reads the cache, writes an activation
             attrs = {**attrs, "out_dtype": activation}
         if (_linear_weights(op) or _held_linear_weights(op)) and (weight != activation or packed):
-            weights = tuple(dataclasses.replace(w, dtype=weight, group_size=group_size if quantised else 0)
-                            for w in op.weights)
+            gs = group_size if quantised else 0
+            weights = tuple(Weight(w.name, w.shape, w.role, weight, gs) for w in op.weights)  # (replace() is slow)
             if weight != activation and _linear_weights(op):
                 attrs = {**op.attrs, "dequant": weight}
         ops.append(dataclasses.replace(op, dtype=dtype, weights=weights, attrs=attrs))

@@ -50,6 +50,7 @@ from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_valid
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
+from ..units import DType
 from .hfconfig import LM, MLA, MoE, load_config, parse
 from .moe import ExpertForm, ExpertNames, Routing, expert_loads, moe_layer, shared_expert
 from .precision import with_precision
@@ -80,6 +81,9 @@ class HfParams(LlamaParams):
     expert_parallel: PositiveInt = Field(
         1, description="MoE: experts split over this many chips (each its own batch of tokens), with an all-to-all "
                        "dispatch and combine on the interconnect; must divide the experts.")
+    expert_weight_dtype: DType | None = Field(
+        None, description="MoE: the experts' weight dtype (default: weight_dtype), e.g. fp4 for gpt-oss, whose "
+                          "experts are MXFP4 and the rest bf16.")
     mla: Literal["latent", "heads"] = Field(
         "latent", description="DeepSeek's latent attention: 'latent' caches each token's compressed KV (kv_lora_rank "
                               "+ qk_rope_head_dim features, one per token for all heads) and runs a decode step with "

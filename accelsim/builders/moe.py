@@ -171,7 +171,7 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
         y = outs[0] if len(outs) == 1 else b.concat(outs, dim=1, name="expert_outputs")
         if idle:
             weights = [w for i in idle for w in form.weights(prefix, names, i, width, hidden)]
-            y = b.unused_params(y, weights, name="idle_experts", linear=True)
+            y = b.unused_params(y, weights, name="idle_experts", linear=True, idle_experts=tuple(idle))
         if ep > 1:
             y = b._add(b._name("all_to_all_combine", "a2a"), OpKind.COLLECTIVE, [y], (1, max(sent, 1), hidden),
                        fn="all_to_all", group=ep)

@@ -4,7 +4,9 @@
 
 * every op's ``dtype`` is the activation dtype (its compute dtype: the one pricing picks a rate for);
 * the weights of linear layers (LINEAR and weight-reading MATMUL ops; a tied LM head keeps its embedding's dtype;
-  also those a pass holds unread, a decode step's idle experts) get ``Weight.dtype`` = the weight dtype, int4/int8/fp4 with ``group_size`` (one fp16 scale per group, so 4-bit
+  also those a pass holds unread, a decode step's idle experts) get ``Weight.dtype`` = the weight dtype (a MoE's
+  experts, ops with ``attrs["experts"]`` or ``["idle_experts"]``, the expert weight dtype when one is given:
+  gpt-oss's MXFP4 experts), int4/int8/fp4 with ``group_size`` (one fp16 scale per group, so 4-bit
   weights take ½ + 2/group bytes each; 4-bit weights are stored packed also when the compute is 4-bit, W4A4 such as
   NVFP4). Where the weight dtype differs from the compute dtype the linear
   dequantises its weights itself, as weight-only GEMM kernels do (Marlin, the AWQ/GPTQ kernels, TensorRT-LLM's
@@ -60,32 +62,37 @@ def computes_on_kv(op: Op) -> bool:
 
 
 def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cache: str | None,
-                    group_size: int) -> Graph:
-    """``graph`` with the dtypes of the module docstring (``None``: the activation dtype)."""
+                    group_size: int, expert_weight: str | None = None) -> Graph:
+    """``graph`` with the dtypes of the module docstring (``None``: the activation dtype); ``expert_weight``: the
+    dtype of the MoE experts' weights (ops with ``attrs["experts"]``, or ``["idle_experts"]`` for those a pass holds
+    unread; default ``weight``)."""
     weight = weight or activation
     kv_cache = kv_cache or activation
-    if weight == activation == kv_cache and DTYPE_BITS[weight] >= 8 and all(op.dtype == activation for op in graph.ops):
+    expert_weight = expert_weight or weight
+    if (weight == activation == kv_cache == expert_weight and DTYPE_BITS[weight] >= 8
+            and all(op.dtype == activation for op in graph.ops)):
         return graph
     scopes = _kv_scopes(graph)
-    quantised = weight in QUANTISED_WEIGHTS  # stored with group-wise scales
-    packed = DTYPE_BITS[weight] < 8  # 4-bit weights are stored two per byte, also when the compute is 4-bit
     ops: list[Op] = []
     for op in graph.ops:
         dtype = kv_cache if _reads_kv(op, scopes) else activation
         weights, attrs = op.weights, op.attrs
         if dtype != activation and computes_on_kv(op):  # reads the cache, writes an activation
             attrs = {**attrs, "out_dtype": activation}
-        if (_linear_weights(op) or _held_linear_weights(op)) and (weight != activation or packed):
-            gs = group_size if quantised else 0
-            weights = tuple(Weight(w.name, w.shape, w.role, weight, gs) for w in op.weights)  # (replace() is slow)
-            if weight != activation and _linear_weights(op):
-                attrs = {**op.attrs, "dequant": weight}
+        w_dtype = expert_weight if "experts" in op.attrs or "idle_experts" in op.attrs else weight
+        # 4-bit weights are stored two per byte, also when the compute is 4-bit
+        if (_linear_weights(op) or _held_linear_weights(op)) and (w_dtype != activation or DTYPE_BITS[w_dtype] < 8):
+            gs = group_size if w_dtype in QUANTISED_WEIGHTS else 0  # stored with group-wise scales
+            weights = tuple(Weight(w.name, w.shape, w.role, w_dtype, gs) for w in op.weights)  # (replace() is slow)
+            if w_dtype != activation and _linear_weights(op):
+                attrs = {**op.attrs, "dequant": w_dtype}
         ops.append(dataclasses.replace(op, dtype=dtype, weights=weights, attrs=attrs))
     meta = dict(graph.meta)
     if "kv_cache_bytes" in meta:
         meta["kv_cache_bytes"] = int(meta["kv_cache_bytes"]) // dtype_bytes(str(meta.get("dtype") or activation)) \
             * dtype_bytes(kv_cache)
-    meta.update(weight_dtype=weight, activation_dtype=activation, kv_cache_dtype=kv_cache, dtype=activation)
+    meta.update(weight_dtype=weight, activation_dtype=activation, kv_cache_dtype=kv_cache, dtype=activation,
+                **({"expert_weight_dtype": expert_weight} if expert_weight != weight else {}))
     return Graph(graph.name, ops, graph.inputs, meta=meta)
 
 
@@ -93,7 +100,8 @@ def with_precision(graph: Graph, p: object) -> Graph:
     """``graph`` with the dtypes of ``p``'s :class:`~.params.PrecisionParams` fields (see :func:`apply_precision`)."""
     activation = getattr(p, "activation_dtype", None) or getattr(p, "dtype", None) or "fp16"
     return apply_precision(graph, weight=getattr(p, "weight_dtype", None), activation=activation,
-                           kv_cache=getattr(p, "kv_cache_dtype", None), group_size=getattr(p, "quant_group_size", 0))
+                           kv_cache=getattr(p, "kv_cache_dtype", None), group_size=getattr(p, "quant_group_size", 0),
+                           expert_weight=getattr(p, "expert_weight_dtype", None))
 
 
 __all__ = ["apply_precision", "computes_on_kv", "touches_kv", "with_precision"]

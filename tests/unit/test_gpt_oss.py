@@ -68,3 +68,19 @@ def test_a_training_step_reduces_every_experts_bias_once():
     assert grad.out_shape == (32 * 2 * FFN,) and grad.vector_elems == 64 * 4 * 2 * FFN
     steps = {op.attrs["param"] for op in g.ops if op.kind.value == "optimizer"}
     assert {w.name for w in up.weights if w.name.endswith(".bias")} <= steps
+
+
+def test_the_experts_are_stored_in_mxfp4_and_the_rest_in_the_compute_dtype():
+    # the presets say what the published checkpoints store: the experts' weights (and biases) in 4 bits with a scale
+    # per 32, attention, router, norms and embeddings at the compute dtype (bf16 here)
+    from accelsim.ir import Weight
+    from accelsim.units import packed_bytes
+
+    g = _graph("gpt_oss_20b", seq_len=8, layers=1, dtype="bf16")
+    expert_ops = [op for op in g.ops if "experts" in op.attrs]
+    assert expert_ops and all(w.dtype == "fp4" and w.group_size == 32 for op in expert_ops for w in op.weights)
+    assert all(w.dtype is None for w in g["model.layers.0.self_attn.q_proj"].weights)
+    experts: dict[str, Weight] = {w.name: w for op in expert_ops for w in op.weights}
+    rest = g.params - sum(w.numel for w in experts.values())
+    assert g.weight_bytes == 2 * rest + sum(packed_bytes(w.numel, "fp4", 32) for w in experts.values())
+    assert _graph("gpt_oss_20b", seq_len=8, layers=1, expert_weight_dtype=None, dtype="bf16").weight_bytes == 2 * g.params

@@ -44,3 +44,10 @@ def test_a_prefill_line_leaves_out_the_cache_length_and_unquantised_weights_thei
     assert workload_text({"name": "llama2_7b", "batch": 1, "mode": "inference", "params": decode}) == (
         "llama2_7b (batch 1; bf16; inference; quant_group_size=128, phase=decode, seq_len=2048, kv_len=512, "
         "decode_steps=128, weight_dtype=int4)")
+
+
+def test_the_group_size_of_quantised_experts_is_named():
+    # gpt-oss: bf16 weights but MXFP4 experts (expert_weight_dtype), whose scales come one per quant_group_size
+    params = {"dtype": "bf16", "expert_weight_dtype": "fp4", "quant_group_size": 32, "phase": "prefill"}
+    line = workload_text({"name": "gpt_oss_20b", "batch": 1, "mode": "inference", "params": params})
+    assert "quant_group_size=32" in line and "expert_weight_dtype=fp4" in line

@@ -124,14 +124,20 @@ class ExpertForm:
     bias: bool = False
     fused_gate_up: bool = False
 
+    def proj_weights(self, prefix: str, names: ExpertNames, ids: Sequence[int], proj: str, n: int,
+                     k: int) -> list[Weight]:
+        """Projection ``proj`` (n × k) of experts ``ids``, named as Hugging Face's ``experts.{i}.{proj}.weight``,
+        then their ``.bias`` (n,) when the experts have biases."""
+        out = [Weight(f"{prefix}.{names.block}.experts.{i}.{proj}.weight", (n, k)) for i in ids]
+        if self.bias:
+            out += [Weight(f"{prefix}.{names.block}.experts.{i}.{proj}.bias", (n,)) for i in ids]
+        return out
+
     def weights(self, prefix: str, names: ExpertNames, i: int, width: int, hidden: int) -> list[Weight]:
-        """Expert ``i``'s parameters, named as Hugging Face's ``experts.{i}.{proj}.weight`` (and ``.bias``)."""
+        """Expert ``i``'s parameters, projection by projection (:meth:`proj_weights`)."""
         projs = ([("gate_up_proj", 2 * width, hidden)] if self.fused_gate_up
                  else [(names.gate, width, hidden), (names.up, width, hidden)]) + [(names.down, hidden, width)]
-        out = [Weight(f"{prefix}.{names.block}.experts.{i}.{p}.weight", (n, k)) for p, n, k in projs]
-        if self.bias:
-            out += [Weight(f"{prefix}.{names.block}.experts.{i}.{p}.bias", (n,)) for p, n, _ in projs]
-        return out
+        return [w for p, n, k in projs for w in self.proj_weights(prefix, names, (i,), p, n, k)]
 
     def expert_params(self, width: int, hidden: int) -> int:
         """One expert's parameters: 3·hidden·width, and with biases 2·width + hidden more."""
@@ -187,11 +193,9 @@ def _expert_group(b: TransformerBuilder, rows: str, tag: str, prefix: str, ids: 
     g = len(ids)
 
     def proj(x: str, proj_name: str, n: int, k: int) -> str:
-        weights = [Weight(f"{prefix}.{names.block}.experts.{i}.{proj_name}.weight", (n, k)) for i in ids]
-        if form.bias:
-            weights += [Weight(f"{prefix}.{names.block}.experts.{i}.{proj_name}.bias", (n,)) for i in ids]
-        return b.matmul([x], (1, count * g, n), Gemm(m=count, n=n, k=k, count=g), weights,
-                        name=f"{tag}.{proj_name}", experts=tuple(ids))
+        return b.matmul([x], (1, count * g, n), Gemm(m=count, n=n, k=k, count=g),
+                        form.proj_weights(prefix, names, ids, proj_name, n, k), name=f"{tag}.{proj_name}",
+                        experts=tuple(ids))
 
     if form.fused_gate_up:
         both = proj(rows, "gate_up_proj", 2 * width, hidden)

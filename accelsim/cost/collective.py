@@ -91,6 +91,10 @@ class Choice(NamedTuple):
         """Whole bytes each chip puts on its link (the link task's and report's ``bytes.link``)."""
         return math.floor(self.wire_bytes)
 
+    def cycles(self, clock_hz: float) -> int:
+        """The call's time in whole cycles of a ``clock_hz`` clock (its link task's)."""
+        return math.ceil(self.seconds * clock_hz)
+
 
 def wire_fraction(kind: str, group: int) -> float:
     """nccl-tests' bus-bandwidth factor busbw / algbw of a ring: all-reduce 2(n-1)/n; all-gather,
@@ -224,7 +228,7 @@ def price(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = N
     """(cycles, seconds, bytes each chip sends) of one ``kind`` collective of ``nbytes`` over ``group`` chips
     spread over ``extent`` consecutive chips (default ``group``)."""
     c = call(arch, kind, nbytes, group, extent)
-    return math.ceil(c.seconds * arch.clock_hz), c.seconds, c.sent
+    return c.cycles(arch.clock_hz), c.seconds, c.sent
 
 
 def describe(c: Choice, kind: str, nbytes: int, group: int) -> dict:
@@ -237,8 +241,3 @@ def describe(c: Choice, kind: str, nbytes: int, group: int) -> dict:
     if c.seconds > 0:
         out["bus_bandwidth"] = bus_bandwidth(kind, nbytes, group, c.seconds)
     return out
-
-
-def all_reduce(arch: Arch, nbytes: int, group: int) -> tuple[int, float, int]:
-    """(cycles, seconds, bytes each chip sends) of an all-reduce of ``nbytes`` over ``group`` chips."""
-    return price(arch, "all_reduce", nbytes, group)

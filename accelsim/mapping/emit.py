@@ -172,8 +172,8 @@ class Emitter:
         """One link task: an all-reduce (or another collective ``kind``) of ``nbytes`` over ``group`` chips
         spread over ``extent`` consecutive chips (default ``group``); (task id, the call as priced)."""
         c = collective.call(self.ctx.arch, kind, nbytes, group, extent)
-        cycles = math.ceil(c.seconds * self.ctx.arch.clock_hz)
-        return self.add(op_i, TaskKind.LOAD, self.unit_of[LINK], cycles, deps, c.sent, LINK), c
+        return self.add(op_i, TaskKind.LOAD, self.unit_of[LINK], c.cycles(self.ctx.arch.clock_hz), deps, c.sent,
+                        LINK), c
 
     def producers(self, p: Plan) -> list[int]:
         return [d for t in p.inputs if t in self.done for d in self.done[t]]

@@ -93,7 +93,7 @@ class Weight:
     shape: tuple[int, ...]
     role: str = "param"
     dtype: str | None = None  # None: the op's dtype (optimizer moments are usually fp32 whatever the model's)
-    group_size: int = 0  # > 0: quantised group-wise, one fp16 scale per group_size elements
+    group_size: int = 0  # > 0: quantised group-wise, one scale per group_size elements (units.SCALE_BYTES)
 
     @property
     def numel(self) -> int:

@@ -27,21 +27,22 @@ DTYPE_BYTES: dict[str, int] = {
 
 DTYPE_BITS: dict[str, int] = {**{k: 8 * v for k, v in DTYPE_BYTES.items()}, "int4": 4, "fp4": 4}
 """Bits per element of each dtype as stored in a packed parameter tensor (int4 and fp4: 4, half a byte)."""
-QUANTISED_WEIGHTS = frozenset({"int4", "int8", "fp4"})
-"""Weight dtypes stored with group-wise scales (one fp16 scale per ``quant_group_size`` weights; fp4: NVFP4 / MXFP4
-block scales)."""
-
-SCALE_BYTES = 2
-"""Bytes of one group-wise quantisation scale (an fp16 per group of ``group_size`` weights, GPTQ/AWQ-style)."""
+SCALE_BYTES: dict[str, int] = {"int4": 2, "int8": 2, "fp4": 1}
+"""Bytes of one group-wise quantisation scale of each quantised weight dtype: int4 / int8 an fp16 per group of
+``group_size`` weights (GPTQ / AWQ-style); fp4 one byte, the 8-bit shared scale of the OCP Microscaling formats
+(MXFP4: an E8M0 scale per 32 elements, OCP MX specification v1.0 section 5) and NVFP4's E4M3 scale per 16 (NVIDIA's
+Blackwell NVFP4 description; its one fp32 per-tensor scale is not counted)."""
+QUANTISED_WEIGHTS = frozenset(SCALE_BYTES)
+"""Weight dtypes stored with group-wise scales (:data:`SCALE_BYTES` per ``quant_group_size`` weights)."""
 
 
 def packed_bytes(numel: int, dtype: str, group_size: int = 0) -> int:
-    """Bytes of ``numel`` elements of ``dtype`` packed (⌈numel · bits / 8⌉), plus one fp16 scale per
-    ``group_size`` elements when > 0 (group-wise quantisation)."""
+    """Bytes of ``numel`` elements of ``dtype`` packed (⌈numel · bits / 8⌉), plus one scale of
+    :data:`SCALE_BYTES` per ``group_size`` elements when > 0 (group-wise quantisation)."""
     if dtype not in DTYPE_BITS:
         dtype_bytes(dtype)  # the error naming the valid types
     data = -(-numel * DTYPE_BITS[dtype] // 8)
-    return data + (-(-numel // group_size) * SCALE_BYTES if group_size > 0 else 0)
+    return data + (-(-numel // group_size) * SCALE_BYTES[dtype] if group_size > 0 else 0)
 
 RATE_BITS: dict[str, int] = {"fp4": 4, "int4": 4, "fp8": 8, "int8": 8, "uint8": 8, "int16": 16, "fp16": 16,
                              "bf16": 16, "tf32": 19, "fp32": 32, "int32": 32, "fp64": 64}

@@ -32,8 +32,9 @@ class PrecisionParams(BaseModel):
     """Separate bit widths for an LLM's weights, activations and KV cache (mixed into its params model)."""
 
     weight_dtype: DType | None = Field(
-        None, description="Dtype of the linear layers' weights (default: dtype). int4/int8 are stored packed with "
-                          "one fp16 scale per quant_group_size weights, dequantised inside each GEMM (fused, as "
+        None, description="Dtype of the linear layers' weights (default: dtype). int4/int8/fp4 are stored packed "
+                          "with one scale per quant_group_size weights (fp16; fp4's a byte, as MXFP4 / NVFP4), "
+                          "biases unquantised, dequantised inside each GEMM (fused, as "
                           "weight-only kernels do).")
     activation_dtype: DType | None = Field(
         None, description="Dtype of activations and compute (every op's dtype; default: dtype).")
@@ -41,7 +42,8 @@ class PrecisionParams(BaseModel):
         None, description="Dtype of the KV cache and of the attention ops that read or write it (default: the "
                           "activation dtype; int4 takes a byte per element, as any int4 activation).")
     quant_group_size: PositiveInt = Field(
-        128, description="Weights per fp16 scale of int4/int8 weights (GPTQ/AWQ's group size).")
+        128, description="Weights per scale of int4/int8/fp4 weights (GPTQ/AWQ's group size; MXFP4's is 32, "
+                     "NVFP4's 16).")
 
 
 __all__ = ["PrecisionParams", "WorkloadParams"]

@@ -6,9 +6,11 @@
 * the weights of linear layers (LINEAR and weight-reading MATMUL ops; a tied LM head keeps its embedding's dtype;
   also those a pass holds unread, a decode step's idle experts) get ``Weight.dtype`` = the weight dtype (a MoE's
   experts, ops with ``attrs["experts"]`` or ``["idle_experts"]``, the expert weight dtype when one is given:
-  gpt-oss's MXFP4 experts), int4/int8/fp4 with ``group_size`` (one fp16 scale per group, so 4-bit
-  weights take ½ + 2/group bytes each; 4-bit weights are stored packed also when the compute is 4-bit, W4A4 such as
-  NVFP4). Where the weight dtype differs from the compute dtype the linear
+  gpt-oss's MXFP4 experts), int4/int8/fp4 with ``group_size`` (one scale per group: fp16 for int4 / int8, so 4-bit
+  weights take ½ + 2/group bytes each, a byte for fp4 as the Microscaling formats store it,
+  :data:`accelsim.units.SCALE_BYTES`; 4-bit weights are stored packed also when the compute is 4-bit, W4A4 such as
+  NVFP4). Their biases stay in the compute dtype (GPTQ / AWQ and gpt-oss's MXFP4 checkpoints keep them in 16 bits).
+  Where the weight dtype differs from the compute dtype the linear
   dequantises its weights itself, as weight-only GEMM kernels do (Marlin, the AWQ/GPTQ kernels, TensorRT-LLM's
   weight-only GEMM: the packed weights and scales come from memory into the thread block, which expands them in
   registers on the core's vector lanes while the tensor cores work): the op gets ``attrs["dequant"]`` = the
@@ -83,7 +85,9 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
         # 4-bit weights are stored two per byte, also when the compute is 4-bit
         if (_linear_weights(op) or _held_linear_weights(op)) and (w_dtype != activation or DTYPE_BITS[w_dtype] < 8):
             gs = group_size if w_dtype in QUANTISED_WEIGHTS else 0  # stored with group-wise scales
-            weights = tuple(Weight(w.name, w.shape, w.role, w_dtype, gs) for w in op.weights)  # (replace() is slow)
+            # (Weight() since replace() is slow); biases stay in the compute dtype, as quantised checkpoints keep them
+            weights = tuple(w if w.name.endswith("bias") else Weight(w.name, w.shape, w.role, w_dtype, gs)
+                            for w in op.weights)
             if w_dtype != activation and _linear_weights(op):
                 attrs = {**op.attrs, "dequant": w_dtype}
         ops.append(dataclasses.replace(op, dtype=dtype, weights=weights, attrs=attrs))

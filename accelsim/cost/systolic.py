@@ -76,7 +76,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
 
 def weight_bytes_per_element(op: Op) -> float | None:
     """Bytes per weight element of a GEMM whose weights are stored packed (a weight-only quantised GEMM's int4, or
-    the 4-bit weights of an fp4 / int4 GEMM: ½ plus one fp16 scale per group, :func:`accelsim.units.packed_bytes`);
+    the 4-bit weights of an fp4 / int4 GEMM: ½ plus one scale per group, :func:`accelsim.units.packed_bytes`);
     None when they are stored as the compute dtype's elements."""
     if not op.weights or (op.weights[0].dtype is None and not op.weights[0].group_size):
         return None

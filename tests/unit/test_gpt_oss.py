@@ -71,16 +71,25 @@ def test_a_training_step_reduces_every_experts_bias_once():
 
 
 def test_the_experts_are_stored_in_mxfp4_and_the_rest_in_the_compute_dtype():
-    # the presets say what the published checkpoints store: the experts' weights (and biases) in 4 bits with a scale
-    # per 32, attention, router, norms and embeddings at the compute dtype (bf16 here)
+    # the presets say what the published checkpoints store: the experts' weight matrices in 4 bits with a scale
+    # per 32; their biases, attention, router, norms and embeddings at the compute dtype (bf16 here)
     from accelsim.ir import Weight
     from accelsim.units import packed_bytes
 
     g = _graph("gpt_oss_20b", seq_len=8, layers=1, dtype="bf16")
     expert_ops = [op for op in g.ops if "experts" in op.attrs]
-    assert expert_ops and all(w.dtype == "fp4" and w.group_size == 32 for op in expert_ops for w in op.weights)
+    matrices = [w for op in expert_ops for w in op.weights if not w.name.endswith(".bias")]
+    assert matrices and all(w.dtype == "fp4" and w.group_size == 32 for w in matrices)
+    assert all(w.dtype is None for op in expert_ops for w in op.weights if w.name.endswith(".bias"))
     assert all(w.dtype is None for w in g["model.layers.0.self_attn.q_proj"].weights)
-    experts: dict[str, Weight] = {w.name: w for op in expert_ops for w in op.weights}
+    experts: dict[str, Weight] = {w.name: w for w in matrices}
     rest = g.params - sum(w.numel for w in experts.values())
     assert g.weight_bytes == 2 * rest + sum(packed_bytes(w.numel, "fp4", 32) for w in experts.values())
     assert _graph("gpt_oss_20b", seq_len=8, layers=1, expert_weight_dtype=None, dtype="bf16").weight_bytes == 2 * g.params
+
+
+def test_the_stored_weights_match_the_model_cards_checkpoint_sizes():
+    # gpt-oss model card (OpenAI, arXiv 2508.10925) Table 1: checkpoint sizes 60.8 GiB (120b) and 12.8 GiB (20b),
+    # the MoE weights in MXFP4 at 4.25 bits a parameter (4 bits and one 8-bit scale per 32), the rest in bf16
+    for name, gib in (("gpt_oss_120b", 60.8), ("gpt_oss_20b", 12.8)):
+        assert round(_graph(name, seq_len=8, dtype="bf16").weight_bytes / 2**30, 1) == gib

@@ -20,6 +20,9 @@ def _decode(**kw):
 def test_packed_bytes():
     assert packed_bytes(7, "int4") == 4  # ⌈7 · 4 / 8⌉
     assert packed_bytes(256, "int4", 128) == 128 + 2 * 2  # two fp16 scales
+    # MXFP4 (OCP Microscaling v1.0): 32 fp4 elements share one 8-bit E8M0 scale, 4.25 bits a weight
+    assert packed_bytes(256, "fp4", 32) == 128 + 8 * 1
+    assert packed_bytes(64, "int8", 32) == 64 + 2 * 2
     assert packed_bytes(10, "bf16") == 20
     with pytest.raises(ValueError, match="unknown dtype"):
         packed_bytes(1, "int3")
@@ -120,17 +123,17 @@ def test_w8a8_fp8_gemm_runs_at_the_fp8_rate():
 
 
 def test_w4a4_fp4_stores_its_weights_packed_and_streams_them_at_half_a_byte():
-    # NVFP4-style W4A4: compute and weights in fp4. The weights are stored two per byte with one fp16 scale per 128
-    # (quant_group_size), as the W4A16 weights are; the GEMM does not dequantise (its compute is fp4)
+    # W4A4: compute and weights in fp4. The weights are stored two per byte with one 8-bit scale per 128
+    # (quant_group_size; the Microscaling formats' scales are a byte); the GEMM does not dequantise (its compute is fp4)
     g = _decode(dtype="fp4")
     q = g["model.layers.0.self_attn.q_proj"]
     assert q.dtype == "fp4" and q.weights[0].dtype == "fp4" and "dequant" not in q.attrs
-    assert q.weight_bytes == 4096 * 4096 // 2 + 4096 * 4096 // 128 * 2
-    assert g.weight_bytes == LINEAR // 2 + LINEAR // 128 * 2 + 1 * EMBED_NORMS  # embeddings and norms: 1 B each
-    # the GPU tile model streams the packed bytes: ½ + 2/128 bytes per weight
+    assert q.weight_bytes == 4096 * 4096 // 2 + 4096 * 4096 // 128 * 1
+    assert g.weight_bytes == LINEAR // 2 + LINEAR // 128 * 1 + 1 * EMBED_NORMS  # embeddings and norms: 1 B each
+    # the GPU tile model streams the packed bytes: ½ + 1/128 bytes per weight
     from accelsim.config import load_arch
     d = _priced(g, "model.layers.0.self_attn.q_proj", load_arch("b200")).details
-    assert d["b_bytes_per_element"] == pytest.approx(0.5 + 2 / 128)
+    assert d["b_bytes_per_element"] == pytest.approx(0.5 + 1 / 128)
 
 
 def test_fp8_kv_cache_halves_kv_bytes():

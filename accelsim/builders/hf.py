@@ -51,11 +51,11 @@ from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_valid
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
 from ..units import DType
-from .hfconfig import LM, MLA, MoE, load_config, parse
+from .hfconfig import LM, MLA, MoE, Vision, load_config, parse
 from .moe import ExpertForm, ExpertNames, Routing, expert_loads, moe_layer, shared_expert
 from .precision import with_precision
 from .tlayers import SOFTCAP_FLOPS, KVCache, TransformerBuilder
-from .transformer import LlamaParams, _fused
+from .transformer import LlamaParams, _fused, clip_encoder
 
 
 class HfParams(LlamaParams):
@@ -90,6 +90,12 @@ class HfParams(LlamaParams):
                               "the key and value up-projections absorbed into the query and output (vLLM, SGLang, "
                               "DeepSeek's inference code); 'heads' caches every head's up-projected keys and values, "
                               "as transformers does. Other models: not read.")
+    images: NonNegativeInt = Field(
+        0, description="Images in each prompt (models with an image encoder: Gemma 3 4B-27B): a prefill runs the "
+                       "vision tower and projector on batch × images images and their soft tokens (the config's "
+                       "mm_tokens_per_image each) take that many of the prompt's seq_len positions; a decode step "
+                       "reads none (its cache holds them). 0: a text prompt (the tower's weights are held, not "
+                       "read).")
 
     @model_validator(mode="after")
     def _config(self) -> HfParams:
@@ -106,6 +112,12 @@ class HfParams(LlamaParams):
             raise ValueError(f"expert_parallel {self.expert_parallel} must divide the experts ({moe.experts})")
         if not moe and self.expert_parallel > 1:
             raise ValueError(f"expert_parallel needs a mixture-of-experts model ({lm.arch} has no experts)")
+        if self.images:
+            if lm.vision is None:
+                raise ValueError(f"images: {lm.arch} has no image encoder")
+            if self.images * lm.vision.tokens > self.seq_len:
+                raise ValueError(f"images: {self.images} images of {lm.vision.tokens} tokens need seq_len ≥ "
+                                 f"{self.images * lm.vision.tokens} (got {self.seq_len})")
         if moe and self.sequence_parallel:
             raise ValueError("sequence_parallel: not modelled for a mixture-of-experts model (its router and "
                              "all-to-alls would run on token shards)")
@@ -327,6 +339,59 @@ def _embed(b: TransformerBuilder, lm: LM, q_len: int, past: int) -> tuple[str, W
     return x, table
 
 
+_VISION_SCOPES = ("model.vision_tower", "model.multi_modal_projector")
+"""Where an image encoder's ops and weights live (transformers' Gemma3Model names); a quantised model keeps them in
+the compute dtype (graph meta ``unquantised``), as Gemma 3's quantised checkpoints keep their vision tower."""
+
+
+def _vision_tower(b: TransformerBuilder, v: Vision, hidden: int, images: int, fused: bool) -> str:
+    """``images`` images through the SigLIP tower and Gemma 3's projector (:class:`~.hfconfig.Vision`): the
+    (images, tokens, hidden) soft tokens. Inside the decoder's ``model`` scope."""
+    g, n = v.grid, images
+    pixels = b.add_input("pixel_values", (n, v.channels, v.image, v.image))
+    sp, b.sp = b.sp, False  # the tower's tokens are not split along the sequence
+    with b.scope("vision_tower.vision_model"):
+        with b.scope("embeddings"):
+            x = b.conv2d(pixels, v.hidden, v.patch, stride=v.patch, name="patch_embedding")
+            x = b.view(x, (n, g * g, v.hidden), "flatten_transpose", name="patches")
+            x = b.add(x, b.positions(g * g, g * g, v.hidden, name="position_embedding"), name="add_positions")
+        x = clip_encoder(b, x, v.layers, v.heads, causal=False, fused=fused, ffn=v.ffn, act=v.act, eps=v.eps)
+        x = b.layernorm(x, v.eps, name="post_layernorm")
+    with b.scope("multi_modal_projector"):  # Gemma3MultiModalProjector
+        x = b.view(x, (n, v.hidden, g, g), "transpose_view", name="patch_grid")
+        x = b.avgpool2d(x, v.pool, name="avg_pool")
+        x = b.view(x, (n, v.tokens, v.hidden), "flatten_transpose", name="pooled")
+        x = b.rmsnorm(x, v.eps, name="mm_soft_emb_norm")
+        proj = Weight(f"{b._prefix()}.mm_input_projection_weight", (v.hidden, hidden))
+        x = b.matmul([x], (n, v.tokens, hidden), Gemm(m=n * v.tokens, n=hidden, k=v.hidden), [proj],
+                     name="mm_input_projection")
+    b.sp = sp
+    return x
+
+
+@functools.lru_cache(maxsize=8)
+def _vision_weights(v: Vision, hidden: int, tp: int, dtype: str) -> tuple[Weight, ...]:
+    """The weights :func:`_vision_tower` reads (one image, ``tp``-way shards), for a pass that holds them unread."""
+    b = TransformerBuilder("vision", {"input": (1, 1)}, dtype=dtype, tp=tp)
+    with b.scope("model"):
+        _vision_tower(b, v, hidden, 1, fused=False)
+    return tuple(w for op in b.build().ops for w in op.weights)
+
+
+def _images(b: TransformerBuilder, lm: LM, x: str, p: HfParams, decode: bool) -> str:
+    """Gemma 3's image tokens in the embeddings ``x`` (B, L, hidden): a prefill with ``images`` runs the tower on
+    batch × images images and scatters their soft tokens into the image positions (transformers'
+    ``masked_scatter``: the embeddings and the features read, the embeddings written); any other pass holds the
+    tower's weights on an identity view."""
+    v = lm.vision
+    assert v is not None
+    if decode or not p.images:
+        return b.unused_params(x, _vision_weights(v, lm.hidden, b.tp, b.dtype), name="vision_tower")
+    feats = _vision_tower(b, v, lm.hidden, p.batch * p.images, _fused(p))
+    feats = b.view(feats, (p.batch, p.images * v.tokens, lm.hidden), "reshape", name="image_features")
+    return b.vector(OpKind.ELEMENTWISE, [x, feats], b.shape(x), "masked_scatter", 0, name="masked_scatter")
+
+
 def _prefix(lm: LM) -> tuple[str, str]:
     """(the decoder's scope, the layers' scope within it)."""
     return {"gpt2": ("transformer", "h"), "opt": ("model.decoder", "layers")}.get(lm.style, ("model", "layers"))
@@ -348,6 +413,8 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
     cache = None if p.mode == "training" and not decode else KVCache(past=past)
     with b.scope(scope):
         x, table = _embed(b, lm, q_len, past)
+        if lm.vision is not None:
+            x = _images(b, lm, x, p, decode)
         x = b.sequence_scatter(x, name="sequence_scatter")
         # training dropout of the embeddings: GPT-2's drop, Phi-3's embed_dropout (OPT has none)
         x = b.dropout(x, lm.embd_dropout, name="drop" if lm.style == "gpt2" else "embed_dropout")
@@ -367,6 +434,9 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
             "tokens": p.batch, **b.kv_meta()}
     if lm.moe is not None:
         meta["moe"] = _moe_meta(p, lm, q_len)
+    if lm.vision is not None:
+        meta.update(unquantised=list(_VISION_SCOPES), image_tokens=p.batch * p.images * lm.vision.tokens
+                    if not decode else 0)
     return with_precision(b.build(meta), p) if precision else b.build(meta)
 
 
@@ -396,7 +466,7 @@ def active_params(lm: LM, total: int) -> int:
 
 
 _WHOLE = {"tensor_parallel": 1, "expert_parallel": 1, "phase": "prefill", "seq_len": 1, "moe_routing": "balanced",
-          "capacity_factor": 0.0, "batch": 1}
+          "capacity_factor": 0.0, "batch": 1, "images": 0}
 """The settings of the graph that holds the whole model (MoE: batch = experts, so every expert gets a token)."""
 
 

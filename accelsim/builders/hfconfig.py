@@ -12,7 +12,8 @@ effect in training graphs only; the others are ignored.
 Readers: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MixtralForCausalLM,
 Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, Gemma2ForCausalLM, Phi3ForCausalLM (``transformers`` 4.4x ``configuration_*.py`` defaults), OPTForCausalLM,
 GPT2LMHeadModel, DeepseekV2ForCausalLM and DeepseekV3ForCausalLM (V3's defaults are DeepSeek-V3's sizes; a V2 config
-gives its sizes), GptOssForCausalLM (gpt-oss-120b's sizes by default) and Gemma3ForCausalLM (Gemma 3's text decoder).
+gives its sizes), GptOssForCausalLM (gpt-oss-120b's sizes by default), Gemma3ForCausalLM (Gemma 3's text decoder) and
+Gemma3ForConditionalGeneration (Gemma 3 4B-27B: ``text_config``, a SigLIP ``vision_config`` and the projector).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,36 @@ class MLA:
 
 
 @dataclass(frozen=True)
+class Vision:
+    """A SigLIP vision tower (transformers' SiglipVisionModel without its pooling head) and Gemma 3's projector: each
+    image of ``image``² pixels is cut into (image / patch)² patches that ``layers`` pre-LN encoder layers transform;
+    the projector average-pools the patch grid to ``tokens`` soft tokens, RMS-norms them and projects them to the
+    language model's width (Gemma 3 technical report, section 2.1: a 400M SigLIP encoder at 896², 256 tokens an
+    image)."""
+
+    hidden: int
+    layers: int
+    heads: int
+    ffn: int
+    image: int
+    patch: int
+    channels: int
+    eps: float
+    act: str
+    tokens: int  # soft tokens per image, after the projector's pooling
+
+    @property
+    def grid(self) -> int:
+        """Patches along each side of an image."""
+        return self.image // self.patch
+
+    @property
+    def pool(self) -> int:
+        """The projector's average-pooling kernel (and stride): grid / √tokens."""
+        return self.grid // math.isqrt(self.tokens)
+
+
+@dataclass(frozen=True)
 class LM:
     """A decoder-only LM as the builder needs it (sizes, layer recipe, module names)."""
 
@@ -109,6 +140,7 @@ class LM:
     moe: MoE | None = None
     mla: MLA | None = None  # DeepSeek's latent attention (heads, kv_heads and head_dim then describe its queries)
     attn_sinks: bool = False  # GPT-OSS: a learned logit per head joins each softmax (``self_attn.sinks``)
+    vision: Vision | None = None  # Gemma 3 (4B-27B): the image encoder beside the decoder
     # training dropout rates (transformers applies them only in training): the attention probabilities, each
     # attention and MLP output before its residual add, the embeddings, the MLP's activation
     attn_dropout: float = 0.0
@@ -210,17 +242,20 @@ class _Reader:
 
     def rope_scaling(self) -> None:
         """``rope_scaling`` (transformers 4) and ``rope_parameters`` (transformers 5: θ and the scaling in one
-        mapping): a known RoPE type, or absent."""
+        mapping, or one such mapping per layer type, Gemma 3's ``full_attention`` / ``sliding_attention``): a known
+        RoPE type, or absent."""
         for key in ("rope_scaling", "rope_parameters"):
             value = self._get(key, None)
             if value is None:
                 continue
             if not isinstance(value, Mapping):
                 raise ValueError(f"{key}: expected a mapping or null (got {value!r})")
-            kind = value.get("rope_type", value.get("type", "default" if key == "rope_parameters" else None))
-            if kind not in ROPE_TYPES:
-                raise ValueError(f"{key}.rope_type: {kind!r} is not a known RoPE scaling; known: "
-                                 f"{', '.join(sorted(ROPE_TYPES))}")
+            per_type = key == "rope_parameters" and value and all(isinstance(v, Mapping) for v in value.values())
+            for where, each in (value.items() if per_type else [("", value)]):
+                kind = each.get("rope_type", each.get("type", "default" if key == "rope_parameters" else None))
+                if kind not in ROPE_TYPES:
+                    raise ValueError(f"{key}.{where + '.' if where else ''}rope_type: {kind!r} is not a known RoPE "
+                                     f"scaling; known: {', '.join(sorted(ROPE_TYPES))}")
 
     def finish(self) -> None:
         extra = sorted(k for k in self.data if k not in self.read)
@@ -235,10 +270,12 @@ _SILU = {"silu": "silu", "swish": "silu"}
 _GELU_TANH = {"gelu_pytorch_tanh": "gelu", "gelu": "gelu", "gelu_new": "gelu"}
 
 
-def _heads(r: _Reader, hidden: int, head_dim: int = 0) -> tuple[int, int, int]:
-    """(heads, kv_heads, head_dim); ``head_dim`` is the class's default (0: hidden / heads)."""
-    heads = r.int("num_attention_heads")
-    kv_heads = r.int("num_key_value_heads", heads)
+def _heads(r: _Reader, hidden: int, head_dim: int = 0, defaults: tuple[int, int] | None = None
+           ) -> tuple[int, int, int]:
+    """(heads, kv_heads, head_dim); ``head_dim`` is the class's default (0: hidden / heads), ``defaults`` its
+    (heads, kv_heads) (None: heads required, kv_heads = heads)."""
+    heads = r.int("num_attention_heads", defaults and defaults[0])
+    kv_heads = r.int("num_key_value_heads", defaults[1] if defaults else heads)
     if heads % kv_heads:
         raise ValueError(f"num_key_value_heads: {kv_heads} must divide num_attention_heads ({heads})")
     head_dim = r.int("head_dim", head_dim) if head_dim else r.opt_int("head_dim")
@@ -342,14 +379,14 @@ def _gemma3(r: _Reader) -> LM:
     head_dim) instead of soft-capping, and five local layers (``sliding_window``) to each global one: layer i is global
     when (i + 1) is a multiple of ``sliding_window_pattern``, or as ``layer_types`` says."""
     hidden = r.int("hidden_size", 2304)
-    heads, kv_heads, head_dim = _heads(r, hidden, 256)
+    heads, kv_heads, head_dim = _heads(r, hidden, 256, (8, 4))
     layers = r.int("num_hidden_layers", 26)
     r.rope_scaling()
     r.require("attention_bias", False, "Gemma 3's projections have no bias")
     r.read.update(("query_pre_attn_scalar", "rope_local_base_freq"))  # a score scale; the local layers' RoPE θ
     act = r.choice("hidden_activation", "gelu_pytorch_tanh", _GELU_TANH)
     window = r.int("sliding_window", 4096)
-    pattern = r.int("sliding_window_pattern", 6)
+    pattern = r.int("sliding_window_pattern", r.int("_sliding_window_pattern", 6))  # the latter: transformers 5
     windows = _layer_windows(r, layers, window, lambda i: (i + 1) % pattern == 0)
     for key in ("attn_logit_softcapping", "final_logit_softcapping"):
         r.require(key, None, "Gemma 3 does not soft-cap")
@@ -493,6 +530,58 @@ def _gpt_oss(r: _Reader) -> LM:
               windows=windows, attn_dropout=r.prob("attention_dropout", 0.0))
 
 
+def _nested(r: _Reader, key: str, read: Callable[[_Reader], Any]) -> Any:
+    """A sub-config (``text_config``, ``vision_config``: a mapping, absent for the class's defaults) read by
+    ``read``; its errors name the field under ``key`` (``text_config.hidden_size: ...``)."""
+    value = r._get(key, None)
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{key}: expected a mapping of its fields (got {value!r})")
+    sub = _Reader(value, r.arch)
+    try:
+        out = read(sub)
+        sub.finish()
+    except ValueError as e:
+        raise ValueError(f"{key}.{e}") from None
+    return out
+
+
+def _siglip(r: _Reader) -> Vision:
+    """SiglipVisionConfig's fields (its defaults: SigLIP base, 768 wide at 224²; every Gemma 3 config gives
+    SigLIP-So400m's 1152 × 27 layers at 896² with patches of 14)."""
+    hidden = r.int("hidden_size", 768)
+    heads = r.int("num_attention_heads", 12)
+    if hidden % heads:
+        raise ValueError(f"num_attention_heads: {heads} must divide hidden_size ({hidden})")
+    image, patch = r.int("image_size", 224), r.int("patch_size", 16)
+    if image % patch:
+        raise ValueError(f"patch_size: {patch} must divide image_size ({image})")
+    if r._get("vision_use_head", True) is not False:  # absent: SigLIP builds its pooling head
+        raise ValueError("vision_use_head: expected false (Gemma 3 projects every patch; the pooling head is "
+                         "not built)")
+    r.prob("attention_dropout", 0.0)
+    return Vision(hidden=hidden, layers=r.int("num_hidden_layers", 12), heads=heads,
+                  ffn=r.int("intermediate_size", 3072), image=image, patch=patch, channels=r.int("num_channels", 3),
+                  eps=r.float("layer_norm_eps", 1e-6), act=r.choice("hidden_act", "gelu_pytorch_tanh", _GELU_TANH),
+                  tokens=0)
+
+
+def _gemma3_vision(r: _Reader) -> LM:
+    """Gemma 3 with its image encoder (transformers' Gemma3ForConditionalGeneration: gemma-3-4b, 12b, 27b): the
+    text decoder of ``text_config`` (:func:`_gemma3`), a SigLIP tower of ``vision_config`` and the projector to
+    ``mm_tokens_per_image`` soft tokens an image (:class:`Vision`)."""
+    text = _nested(r, "text_config", _gemma3)
+    vision = _nested(r, "vision_config", _siglip)
+    tokens = r.int("mm_tokens_per_image", 256)
+    side = math.isqrt(tokens)
+    if side * side != tokens or vision.grid % side:
+        raise ValueError(f"mm_tokens_per_image: {tokens} must be a square whose side divides the "
+                         f"{vision.grid}×{vision.grid} patch grid")
+    r.read.update(("boi_token_index", "eoi_token_index", "image_token_index"))  # token ids
+    return replace(text, arch=r.arch, vision=replace(vision, tokens=tokens))
+
+
 READERS: dict[str, Callable[[_Reader], LM]] = {
     "LlamaForCausalLM": _llama,
     "MistralForCausalLM": _llama,
@@ -509,6 +598,7 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
     "DeepseekV3ForCausalLM": _deepseek,
     "GptOssForCausalLM": _gpt_oss,
     "Gemma3ForCausalLM": _gemma3,
+    "Gemma3ForConditionalGeneration": _gemma3_vision,
 }
 """Supported ``architectures`` and their readers."""
 
@@ -528,4 +618,4 @@ def parse(data: Mapping[str, Any]) -> LM:
     return lm
 
 
-__all__ = ["IGNORED", "LM", "MLA", "MoE", "READERS", "load_config", "parse"]
+__all__ = ["IGNORED", "LM", "MLA", "MoE", "READERS", "Vision", "load_config", "parse"]

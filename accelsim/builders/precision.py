@@ -10,7 +10,8 @@
   weights take ½ + 2/group bytes each, a byte for fp4 as the Microscaling formats store it,
   :data:`accelsim.units.SCALE_BYTES`; 4-bit weights are stored packed also when the compute is 4-bit, W4A4 such as
   NVFP4). Their biases stay in the compute dtype (GPTQ / AWQ and gpt-oss's MXFP4 checkpoints keep them in 16 bits).
-  Where the weight dtype differs from the compute dtype the linear
+  An image encoder (graph meta ``unquantised``: its scopes) keeps its weights in the compute dtype, as quantised
+  multimodal checkpoints leave the vision tower unquantised. Where the weight dtype differs from the compute dtype the linear
   dequantises its weights itself, as weight-only GEMM kernels do (Marlin, the AWQ/GPTQ kernels, TensorRT-LLM's
   weight-only GEMM: the packed weights and scales come from memory into the thread block, which expands them in
   registers on the core's vector lanes while the tensor cores work): the op gets ``attrs["dequant"]`` = the
@@ -75,6 +76,7 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
             and all(op.dtype == activation for op in graph.ops)):
         return graph
     scopes = _kv_scopes(graph)
+    keep = tuple(f"{k}." for k in graph.meta.get("unquantised", ()))  # scopes whose weights stay unquantised
     ops: list[Op] = []
     for op in graph.ops:
         dtype = kv_cache if _reads_kv(op, scopes) else activation
@@ -83,7 +85,8 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
             attrs = {**attrs, "out_dtype": activation}
         w_dtype = expert_weight if "experts" in op.attrs or "idle_experts" in op.attrs else weight
         # 4-bit weights are stored two per byte, also when the compute is 4-bit
-        if (_linear_weights(op) or _held_linear_weights(op)) and (w_dtype != activation or DTYPE_BITS[w_dtype] < 8):
+        if (_linear_weights(op) or _held_linear_weights(op)) and (w_dtype != activation or DTYPE_BITS[w_dtype] < 8) \
+                and not (keep and op.name.startswith(keep)):
             gs = group_size if w_dtype in QUANTISED_WEIGHTS else 0  # stored with group-wise scales
             # (Weight() since replace() is slow); biases stay in the compute dtype, as quantised checkpoints keep them
             weights = tuple(w if w.name.endswith("bias") else Weight(w.name, w.shape, w.role, w_dtype, gs)

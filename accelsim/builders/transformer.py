@@ -660,19 +660,22 @@ def llama2_70b(p: LlamaParams) -> Graph:
 
 
 # ---- CLIP ViT-B/32 (Hugging Face CLIPModel) -------------------------------------------------------------------
-def _clip_encoder(b: TransformerBuilder, x: str, layers: int, heads: int, causal: bool, fused: bool) -> str:
+def clip_encoder(b: TransformerBuilder, x: str, layers: int, heads: int, causal: bool, fused: bool, *,
+                 ffn: int = 0, act: str = "quick_gelu", eps: float = 1e-5) -> str:
+    """The pre-LN encoder layers of Hugging Face's CLIP and SigLIP (``encoder.layers.{i}``: layer_norm1, self_attn
+    with biased q/k/v/out_proj, layer_norm2, mlp fc1 → ``act`` → fc2 of width ``ffn``, default 4 × the width)."""
     d = b.shape(x)[-1]
     for i in range(layers):
         with b.scope(f"encoder.layers.{i}"):
-            h = b.layernorm(x, name="layer_norm1")
+            h = b.layernorm(x, eps, name="layer_norm1")
             with b.scope("self_attn"):
                 a = b.multihead_attention(h, heads=heads, head_dim=d // heads,
                                           names=("q_proj", "k_proj", "v_proj", "out_proj"), causal=causal,
                                           fused=fused)
             x = b.add(x, a, name="add_attn")
-            h = b.layernorm(x, name="layer_norm2")
+            h = b.layernorm(x, eps, name="layer_norm2")
             with b.scope("mlp"):
-                m = b.mlp(h, 4 * d, "quick_gelu", names=("fc1", "fc2"))
+                m = b.mlp(h, ffn or 4 * d, act, names=("fc1", "fc2"))
             x = b.add(x, m, name="add_mlp")
     return x
 
@@ -695,14 +698,14 @@ def clip_vit_b32(p: ClipParams) -> Graph:
             x = b.concat([cls, x], dim=1, name="cat_class")
             x = b.add(x, b.positions(n, n, d_v, name="position_embedding"), name="add_positions")
         x = b.layernorm(x, name="pre_layrnorm")
-        x = _clip_encoder(b, x, 12, 12, causal=False, fused=fused)
+        x = clip_encoder(b, x, 12, 12, causal=False, fused=fused)
         pooled = b.layernorm(b.select_token(x, 0, name="cls"), name="post_layernorm")
     image = b.linear(pooled, embed, bias=False, name="visual_projection")
     with b.scope("text_model"):
         with b.scope("embeddings"):
             t = b.embedding("input_ids", vocab, d_t, name="token_embedding")
             t = b.add(t, b.positions(p.seq_len, text_pos, d_t, name="position_embedding"), name="add_positions")
-        t = _clip_encoder(b, t, 12, 8, causal=True, fused=fused)
+        t = clip_encoder(b, t, 12, 8, causal=True, fused=fused)
         t = b.layernorm(t, name="final_layer_norm")
         pooled = b.select_token(t, p.seq_len - 1, name="eos")
     text = b.linear(pooled, embed, bias=False, name="text_projection")

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from accelsim import api  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data" / "published_figures.yaml"
-UNITS = {"tflops": "TFLOPS", "busbw": "GB/s", "seconds": "s"}
+UNITS = {"tflops": "TFLOPS", "busbw": "GB/s", "seconds": "s", "gbps": "GB/s"}
 
 
 def load(path: Path = DATA) -> list[dict]:
@@ -103,7 +103,21 @@ def figure(arch, workload: dict, metric: str, harness: str | None = None) -> flo
     if metric == "busbw":
         chips = int(r.get("chips") or 8)
         return 2 * (chips - 1) / chips * workload["bytes"] / seconds / 1e9
+    if metric == "gbps":
+        return attention_bytes(workload) / seconds / 1e9
     return r["flops"] / seconds / 1e12
+
+
+def attention_bytes(w: dict) -> int:
+    """The bytes an attention kernel's bandwidth figure counts (FlashMLA's tests/test_flash_mla.py: the K/V cache, the
+    queries and the output, once each): K and V (one tensor with ``shared_kv``), q and the output, in the dtype."""
+    from accelsim.units import dtype_bytes
+
+    b, heads, kv_heads = w.get("batch", 1), w.get("heads", 32), w.get("kv_heads", 32)
+    q_len, kv_len, d = w.get("q_len", 512), w.get("kv_len", 512), w.get("head_dim", 128)
+    dv = w.get("v_head_dim") or d
+    kv = b * kv_heads * kv_len * (d if w.get("shared_kv") else d + dv)
+    return (kv + b * heads * q_len * (d + dv)) * dtype_bytes(w.get("dtype", "bf16"))
 
 
 def error(entry: dict, value: float) -> float:
@@ -120,6 +134,8 @@ def kernel(entry: dict) -> str:
     workload = entry["workload"]
     if workload["model"] == "attention":
         phase = "attn-decode" if workload.get("q_len", 512) == 1 else "attn-prefill"
+        if workload.get("shared_kv"):  # DeepSeek's latent attention (FlashMLA: one or two query tokens)
+            phase = "attn-mla-decode"
         from accelsim.cost.attention import FLASH
 
         return f"{phase} {entry['library']}" if entry.get("library") in FLASH else phase

@@ -86,7 +86,13 @@ class AttentionParams(WorkloadParams):
     kv_heads: PositiveInt = Field(32, description="Key/value heads (divides heads; fewer is grouped-query).")
     q_len: PositiveInt = Field(512, description="Query tokens.")
     kv_len: PositiveInt = Field(512, description="Key/value tokens.")
-    head_dim: PositiveInt = Field(128, description="Features per head.")
+    head_dim: PositiveInt = Field(128, description="Features per head (of the queries and keys).")
+    v_head_dim: PositiveInt | None = Field(
+        None, description="Features per head of the values (default: head_dim); DeepSeek's latent attention decodes "
+                          "with 576-wide keys and 512-wide values.")
+    shared_kv: bool = Field(
+        False, description="The values are the first v_head_dim features of the keys' tensor (DeepSeek's latent "
+                           "cache, as FlashMLA reads it): one K/V input, each block loaded once by the fused kernel.")
     causal: bool = Field(False, description="Causal mask: on a GPU-like core the fused kernel skips the K/V blocks above the diagonal.")
     attention: Literal["unfused", "fused"] = Field(
         "unfused", description="'unfused': QKᵀ, softmax and PV as separate ops; 'fused': one ATTENTION op.")
@@ -110,7 +116,13 @@ class AttentionParams(WorkloadParams):
 
     @model_validator(mode="after")
     def _cache_holds_new_tokens(self) -> AttentionParams:
-        """With kv_cache_write the cache's kv_len keys include the q_len new ones."""
+        """With kv_cache_write the cache's kv_len keys include the q_len new ones; shared values fit in the keys."""
+        if self.shared_kv and (self.v_head_dim or self.head_dim) > self.head_dim:
+            raise ValueError(f"shared_kv: v_head_dim ({self.v_head_dim}) must be ≤ head_dim ({self.head_dim}), the "
+                             "values are a slice of the keys")
+        if self.kv_cache_write and (self.shared_kv or (self.v_head_dim or self.head_dim) != self.head_dim):
+            raise ValueError("kv_cache_write: not modelled with shared_kv or a v_head_dim other than head_dim (the "
+                             "`hf` DeepSeek models write the latent cache)")
         if self.kv_cache_write and self.kv_len < self.q_len:
             raise ValueError(f"kv_cache_write: kv_len ({self.kv_len}) must be >= q_len ({self.q_len}), the cache "
                              "holds the new tokens")
@@ -210,16 +222,18 @@ def conv2d(p: Conv2dParams) -> Graph:
 
 # ---- transformer micro-workloads (see accelsim.builders.tlayers for the op conventions) ------------------------
 def attention(p: AttentionParams) -> Graph:
-    """softmax(q·kᵀ)·v on given q (batch, heads, q_len, head_dim) and k, v (batch, kv_heads, kv_len, head_dim).
+    """softmax(q·kᵀ)·v on given q (batch, heads, q_len, head_dim), k (batch, kv_heads, kv_len, head_dim) and v
+    (batch, kv_heads, kv_len, v_head_dim), or with ``shared_kv`` v a slice view of k.
 
     Unfused: MATMUL scores, SOFTMAX, MATMUL context; fused: one ATTENTION op. MACs = batch·heads·q_len·kv_len·
-    2·head_dim either way; with kv_heads < heads (GQA) the K and V inputs shrink, the MACs do not.
+    (head_dim + v_head_dim) either way; with kv_heads < heads (GQA) the K and V inputs shrink, the MACs do not.
     ``kv_cache_write``: one KV_APPEND op first writes the q_len new tokens' K and V into the cache, and attention
     reads them from there (the last q_len of its kv_len keys: vLLM's flash kernel reads the paged cache that
     ``reshape_and_cache_flash`` just wrote), so the two kernels run one after the other as in a stream.
     """
     kv = (p.batch, p.kv_heads, p.kv_len, p.head_dim)
-    inputs = {"q": (p.batch, p.heads, p.q_len, p.head_dim), "k": kv, "v": kv}
+    values = (p.batch, p.kv_heads, p.kv_len, p.v_head_dim or p.head_dim)
+    inputs = {"q": (p.batch, p.heads, p.q_len, p.head_dim), "k": kv, **({} if p.shared_kv else {"v": values})}
     if p.kv_cache_write:
         new = (p.batch, p.kv_heads, p.q_len, p.head_dim)
         past = (p.batch, p.kv_heads, p.kv_len - p.q_len, p.head_dim)
@@ -227,6 +241,8 @@ def attention(p: AttentionParams) -> Graph:
                   "k_new": new, "v_new": new}
     b = TransformerBuilder("attention", inputs, dtype=p.dtype or "fp16")
     k, v = "k", "v"
+    if p.shared_kv:  # the values: a slice of the keys' tensor
+        v = b.view("k", values, "slice", name="v", strict=False, dim=3, start=0)
     if p.kv_cache_write:  # one kernel writes both (vLLM's reshape_and_cache_flash)
         kv_new = b._add("kv_append", OpKind.KV_APPEND, ["k_new", "v_new"], (2, *new), fn="kv_append",
                         cache="kv_cache")
@@ -234,7 +250,7 @@ def attention(p: AttentionParams) -> Graph:
                 enumerate("kv"))
         if p.kv_len > p.q_len:
             k, v = (b.concat([x, w], dim=2, name=f"{x}_all") for x, w in (("k", k), ("v", v)))
-    b.attention("q", k, v, fused=p.attention == "fused", causal=p.causal)
+    b.attention("q", k, v, fused=p.attention == "fused", causal=p.causal, shared_kv=p.shared_kv)
     graph = b.build({"model": "attention", **p.model_dump()})
     return _kv_cache_dtype(graph, p.kv_cache_dtype) if p.kv_cache_dtype else graph
 

@@ -149,6 +149,29 @@ def test_gqa_reads_kv_once_per_kv_head():
         assert report["ops"][0]["bytes"]["hbm"] == (2 * 32 + 2 * kv_heads) * per_head
 
 
+def test_a_latent_attention_reads_its_one_kv_tensor_once():
+    # DeepSeek's latent decode as FlashMLA runs it: one KV head of 576 features, the values its first 512
+    # (shared_kv). MACs = b·h·q·kv·(576 + 512); the kernel's HBM bytes are q (b·h·q·576), the output (b·h·q·512)
+    # and the latent cache once (b·kv·576), all bf16: 2 · 128 heads · 2 tokens · 4096 keys · 1088 = 2,281,701,376
+    # MACs; (128·2·576 + 128·2·512 + 4096·576) · 2 B = 5,275,648 B
+    params = dict(batch=1, heads=128, kv_heads=1, q_len=2, kv_len=4096, head_dim=576, v_head_dim=512,
+                  attention="fused", dtype="bf16", causal=True)
+    shared = attention(AttentionParams(**params, shared_kv=True))
+    assert set(shared.inputs) == {"q", "k"}
+    op = next(op for op in shared.ops if op.kind is OpKind.ATTENTION)
+    assert op.macs == 128 * 2 * 4096 * (576 + 512) and op.out_shape == (1, 128, 2, 512)
+    tg = lower(shared, A100, Options())
+    report = build_report(shared, A100, tg, simulate(tg), name="t", workload={}, version=__version__)
+    assert report["ops"][-1]["bytes"]["hbm"] == (128 * 2 * 576 + 128 * 2 * 512 + 4096 * 576) * 2
+    # separate values of 512 features: the same MACs, and the values' 4096 · 512 · 2 B read besides
+    pair = attention(AttentionParams(**params))
+    tg = lower(pair, A100, Options())
+    report = build_report(pair, A100, tg, simulate(tg), name="t", workload={}, version=__version__)
+    assert report["ops"][-1]["bytes"]["hbm"] == (128 * 2 * 576 + 128 * 2 * 512 + 4096 * (576 + 512)) * 2
+    with pytest.raises(ValueError, match="v_head_dim .* must be ≤ head_dim"):
+        AttentionParams(**{**params, "v_head_dim": 640}, shared_kv=True)
+
+
 def test_kv_cache_write_adds_one_append_of_the_new_tokens():
     # decode over 4096 cached tokens with 8 KV heads of 128: the one new token's K and V are written first
     # (2 x 8 x 1 x 128 elements), then attention reads the whole cache: the 4095 past tokens and the written one

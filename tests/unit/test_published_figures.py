@@ -15,7 +15,7 @@ from accelsim.builders.micro import AttentionParams, CollectiveParams, GemmParam
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "benchmarks" / "data" / "published_figures.yaml"
 ARCHS = {"a100", "h100", "h200", "b200", "l40s", "dgx-a100", "dgx-h100", "dgx-h200", "dgx-b200"}
-METRICS = {"tflops", "busbw", "seconds"}
+METRICS = {"tflops", "busbw", "seconds", "gbps"}
 KINDS = {"point", "up to", "range"}
 FIELDS = {"label", "arch", "library", "workload", "metric", "kind", "value", "low", "high", "source", "note",
           "harness", "sm_clock"}
@@ -50,6 +50,21 @@ def test_workload_is_an_accelsim_micro_workload(entry):
     PARAMS[model].model_validate(workload)  # extra="forbid": a misspelt key fails here
     # a bus bandwidth is a collective's figure, TFLOPS a kernel's; a multi-chip preset runs collectives only
     assert (entry["metric"] == "busbw") == (model == "collective") == entry["arch"].startswith("dgx-")
+    assert entry["metric"] != "gbps" or model == "attention"  # an attention kernel's bytes (attention_bytes)
+
+
+def test_an_attention_kernels_bytes_are_its_cache_queries_and_output_once():
+    # FlashMLA's tests/test_flash_mla.py: (total_seqlens · h_kv · d + b · s_q · h_q · d + b · s_q · h_q · dv) · 2 B;
+    # b 128, 8192 keys, h_q 16, s_q 1, d 576, dv 512 (one latent tensor): 128 · 8192 · 576 + 128 · 16 · (576 + 512)
+    from published_figures import attention_bytes
+
+    mla = {"model": "attention", "batch": 128, "heads": 16, "kv_heads": 1, "q_len": 1, "kv_len": 8192,
+           "head_dim": 576, "v_head_dim": 512, "shared_kv": True, "dtype": "bf16"}
+    assert attention_bytes(mla) == (128 * 8192 * 576 + 128 * 16 * (576 + 512)) * 2
+    # separate K and V of 128 features, 8 KV heads, fp8: K and V each, q and the output, a byte an element
+    gqa = {"model": "attention", "batch": 2, "heads": 32, "kv_heads": 8, "q_len": 1, "kv_len": 1000,
+           "head_dim": 128, "dtype": "fp8"}
+    assert attention_bytes(gqa) == 2 * 8 * 1000 * 256 + 2 * 32 * 256
 
 
 def test_markdown_replaces_the_sections_table_without_the_source_lines(tmp_path):

@@ -154,11 +154,12 @@ def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache
     names = {"llama": ("q_proj", "k_proj", "v_proj", "o_proj"), "phi3": ("", "", "", "o_proj"),
              "opt": ("q_proj", "k_proj", "v_proj", "out_proj"), "gpt2": ("", "", "", "c_proj")}[lm.style]
     fused_qkv = {"phi3": "qkv_proj", "gpt2": "c_attn"}.get(lm.style)
+    rope = lm.rope and i not in lm.nope_layers
     return b.multihead_attention(h, heads=lm.heads, kv_heads=lm.kv_heads, head_dim=lm.head_dim, bias=lm.bias,
-                                 fused_qkv=fused_qkv, names=names, rope=lm.rope, causal=True, fused=_fused(p),
+                                 fused_qkv=fused_qkv, names=names, rope=rope, causal=True, fused=_fused(p),
                                  cache=cache, window=lm.window(i), softcap=lm.attn_softcap is not None,
                                  qk_norm=lm.eps if lm.qk_norm else None, dropout=lm.attn_dropout,
-                                 sinks=lm.attn_sinks)
+                                 sinks=lm.attn_sinks, qk_l2norm=lm.eps if lm.qk_l2norm and rope else None)
 
 
 def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | None) -> str:
@@ -272,7 +273,7 @@ def _norm(b: TransformerBuilder, lm: LM, x: str, name: str) -> str:
 def _ffn(b: TransformerBuilder, lm: LM, h: str, i: int, prefix: str, p: HfParams) -> str:
     moe = lm.moe
     if moe is None or i not in moe.sparse_layers:
-        with b.scope("mlp"):
+        with b.scope(lm.mlp_name):
             return _mlp(b, lm, h)
     tokens = p.batch * b.shape(h)[1] * p.expert_parallel
     loads = expert_loads(tokens, moe.top_k, moe.experts, p.routing())
@@ -284,10 +285,10 @@ def _ffn(b: TransformerBuilder, lm: LM, h: str, i: int, prefix: str, p: HfParams
         with b.scope(block):
             y = b.add(y, shared_expert(b, h, moe.shared_ffn, lm.act), name="add_shared_expert")
     elif moe.shared_ffn:  # DeepSeek: mlp.shared_experts, one SwiGLU MLP of the shared experts' summed width
-        with b.scope(block):
-            with b.scope("shared_experts"):
+        with b.scope(block):  # (Llama 4: feed_forward.shared_expert)
+            with b.scope(moe.shared_name):
                 shared = b.swiglu_mlp(h, moe.shared_ffn)
-            y = b.add(y, shared, name="add_shared_experts")
+            y = b.add(y, shared, name=f"add_{moe.shared_name}")
     return y
 
 
@@ -339,17 +340,10 @@ def _embed(b: TransformerBuilder, lm: LM, q_len: int, past: int) -> tuple[str, W
     return x, table
 
 
-_VISION_SCOPES = ("model.vision_tower", "model.multi_modal_projector")
-"""Where an image encoder's ops and weights live (transformers' Gemma3Model names); a quantised model keeps them in
-the compute dtype (graph meta ``unquantised``), as Gemma 3's quantised checkpoints keep their vision tower."""
-
-
-def _vision_tower(b: TransformerBuilder, v: Vision, hidden: int, images: int, fused: bool) -> str:
-    """``images`` images through the SigLIP tower and Gemma 3's projector (:class:`~.hfconfig.Vision`): the
-    (images, tokens, hidden) soft tokens. Inside the decoder's ``model`` scope."""
-    g, n = v.grid, images
-    pixels = b.add_input("pixel_values", (n, v.channels, v.image, v.image))
-    sp, b.sp = b.sp, False  # the tower's tokens are not split along the sequence
+def _siglip_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n: int, fused: bool) -> str:
+    """Gemma 3's encoder: transformers' SiglipVisionModel (patch conv, learned positions, encoder layers,
+    post_layernorm) and Gemma3MultiModalProjector (average pooling to √tokens², RMSNorm, a projection)."""
+    g = v.grid
     with b.scope("vision_tower.vision_model"):
         with b.scope("embeddings"):
             x = b.conv2d(pixels, v.hidden, v.patch, stride=v.patch, name="patch_embedding")
@@ -357,14 +351,58 @@ def _vision_tower(b: TransformerBuilder, v: Vision, hidden: int, images: int, fu
             x = b.add(x, b.positions(g * g, g * g, v.hidden, name="position_embedding"), name="add_positions")
         x = clip_encoder(b, x, v.layers, v.heads, causal=False, fused=fused, ffn=v.ffn, act=v.act, eps=v.eps)
         x = b.layernorm(x, v.eps, name="post_layernorm")
-    with b.scope("multi_modal_projector"):  # Gemma3MultiModalProjector
+    with b.scope("multi_modal_projector"):
         x = b.view(x, (n, v.hidden, g, g), "transpose_view", name="patch_grid")
         x = b.avgpool2d(x, v.pool, name="avg_pool")
         x = b.view(x, (n, v.tokens, v.hidden), "flatten_transpose", name="pooled")
         x = b.rmsnorm(x, v.eps, name="mm_soft_emb_norm")
         proj = Weight(f"{b._prefix()}.mm_input_projection_weight", (v.hidden, hidden))
-        x = b.matmul([x], (n, v.tokens, hidden), Gemm(m=n * v.tokens, n=hidden, k=v.hidden), [proj],
-                     name="mm_input_projection")
+        return b.matmul([x], (n, v.tokens, hidden), Gemm(m=n * v.tokens, n=hidden, k=v.hidden), [proj],
+                        name="mm_input_projection")
+
+
+def _llama4_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n: int, fused: bool) -> str:
+    """Llama 4's encoder: transformers' Llama4VisionModel (the patches unfolded and projected, a class token appended,
+    learned positions, LayerNorms around ``layers`` layers whose attention rotates q and k (2-D RoPE) and whose MLP
+    is fc1 → GELU → fc2, with biases; the class token dropped) and Llama4VisionPixelShuffleMLP (each pool × pool
+    patches folded into one token: a view, no copy priced; fc1 and fc2 without bias, each followed by GELU), then
+    Llama4MultiModalProjector's linear_1."""
+    patches, d = v.grid * v.grid, v.hidden
+    with b.scope("vision_model"):
+        x = b.view(pixels, (n, patches, v.channels * v.patch * v.patch), "unfold", name="unfold")
+        x = b.linear(x, d, bias=False, name="patch_embedding.linear")
+        cls = b.table_rows((n, 1, d), Weight(f"{b._prefix()}.class_embedding", (d,)), name="class_embedding")
+        x = b.concat([x, cls], dim=1, name="cat_class")  # the class token goes last
+        x = b.add_param(x, Weight(f"{b._prefix()}.positional_embedding_vlm", (patches + 1, d)), name="add_positions")
+        x = b.layernorm(x, v.eps, name="layernorm_pre")
+        for i in range(v.layers):
+            with b.scope(f"model.layers.{i}"):
+                h = b.layernorm(x, v.eps, name="input_layernorm")
+                with b.scope("self_attn"):
+                    a = b.multihead_attention(h, heads=v.heads, head_dim=d // v.heads, rope=True, fused=fused)
+                x = b.add(x, a, name="add_attn")
+                h = b.layernorm(x, v.eps, name="post_attention_layernorm")
+                with b.scope("mlp"):
+                    m = b.mlp(h, v.ffn, v.act, names=("fc1", "fc2"))
+                x = b.add(x, m, name="add_mlp")
+        x = b.layernorm(x, v.eps, name="layernorm_post")
+        x = b.slice_tokens(x, 0, patches, name="drop_class")
+        x = b.view(x, (n, v.tokens, d * v.pool * v.pool), "pixel_shuffle", name="pixel_shuffle")
+        with b.scope("vision_adapter.mlp"):
+            x = b.gelu(b.linear(x, v.adapter[0], bias=False, name="fc1"), name="act_fc1")
+            x = b.gelu(b.linear(x, v.adapter[1], bias=False, name="fc2"), name="act_fc2")
+    with b.scope("multi_modal_projector"):
+        return b.linear(x, hidden, bias=False, name="linear_1")
+
+
+def _vision_tower(b: TransformerBuilder, v: Vision, hidden: int, images: int, fused: bool) -> str:
+    """``images`` images through the encoder of :class:`~.hfconfig.Vision` ``v`` and its projector: the (images,
+    tokens, hidden) soft tokens. Inside the decoder's ``model`` scope (the ops are named ``v.scopes``); the graph
+    input ``pixel_values``."""
+    pixels = b.add_input("pixel_values", (images, v.channels, v.image, v.image))
+    sp, b.sp = b.sp, False  # the tower's tokens are not split along the sequence
+    tower = _siglip_tower if v.style == "siglip" else _llama4_tower
+    x = tower(b, v, hidden, pixels, images, fused)
     b.sp = sp
     return x
 
@@ -379,14 +417,14 @@ def _vision_weights(v: Vision, hidden: int, tp: int, dtype: str) -> tuple[Weight
 
 
 def _images(b: TransformerBuilder, lm: LM, x: str, p: HfParams, decode: bool) -> str:
-    """Gemma 3's image tokens in the embeddings ``x`` (B, L, hidden): a prefill with ``images`` runs the tower on
+    """An image encoder's tokens in the embeddings ``x`` (B, L, hidden): a prefill with ``images`` runs the tower on
     batch × images images and scatters their soft tokens into the image positions (transformers'
     ``masked_scatter``: the embeddings and the features read, the embeddings written); any other pass holds the
     tower's weights on an identity view."""
     v = lm.vision
     assert v is not None
     if decode or not p.images:
-        return b.unused_params(x, _vision_weights(v, lm.hidden, b.tp, b.dtype), name="vision_tower")
+        return b.unused_params(x, _vision_weights(v, lm.hidden, b.tp, b.dtype), name=v.scopes[0].split(".")[-1])
     feats = _vision_tower(b, v, lm.hidden, p.batch * p.images, _fused(p))
     feats = b.view(feats, (p.batch, p.images * v.tokens, lm.hidden), "reshape", name="image_features")
     return b.vector(OpKind.ELEMENTWISE, [x, feats], b.shape(x), "masked_scatter", 0, name="masked_scatter")
@@ -435,7 +473,7 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
     if lm.moe is not None:
         meta["moe"] = _moe_meta(p, lm, q_len)
     if lm.vision is not None:
-        meta.update(unquantised=list(_VISION_SCOPES), image_tokens=p.batch * p.images * lm.vision.tokens
+        meta.update(unquantised=list(lm.vision.scopes), image_tokens=p.batch * p.images * lm.vision.tokens
                     if not decode else 0)
     return with_precision(b.build(meta), p) if precision else b.build(meta)
 
@@ -457,12 +495,13 @@ def _form(moe: MoE) -> ExpertForm:
 
 
 def active_params(lm: LM, total: int) -> int:
-    """Parameters one token uses: all but the experts it is not routed to (total − (E − k) · one expert's
-    parameters, in every MoE layer)."""
+    """Parameters one text token uses: all but the experts it is not routed to (total − (E − k) · one expert's
+    parameters, in every MoE layer) and an image encoder's."""
     if lm.moe is None:
         return total
     per_expert = _form(lm.moe).expert_params(lm.moe.ffn, lm.hidden)
-    return total - (lm.moe.experts - lm.moe.top_k) * per_expert * len(lm.moe.sparse_layers)
+    vision = sum(w.numel for w in _vision_weights(lm.vision, lm.hidden, 1, "fp16")) if lm.vision else 0
+    return total - (lm.moe.experts - lm.moe.top_k) * per_expert * len(lm.moe.sparse_layers) - vision
 
 
 _WHOLE = {"tensor_parallel": 1, "expert_parallel": 1, "phase": "prefill", "seq_len": 1, "moe_routing": "balanced",

@@ -13,7 +13,8 @@ Readers: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalL
 Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, Gemma2ForCausalLM, Phi3ForCausalLM (``transformers`` 4.4x ``configuration_*.py`` defaults), OPTForCausalLM,
 GPT2LMHeadModel, DeepseekV2ForCausalLM and DeepseekV3ForCausalLM (V3's defaults are DeepSeek-V3's sizes; a V2 config
 gives its sizes), GptOssForCausalLM (gpt-oss-120b's sizes by default), Gemma3ForCausalLM (Gemma 3's text decoder) and
-Gemma3ForConditionalGeneration (Gemma 3 4B-27B: ``text_config``, a SigLIP ``vision_config`` and the projector).
+Gemma3ForConditionalGeneration (Gemma 3 4B-27B: ``text_config``, a SigLIP ``vision_config`` and the projector),
+Llama4ForCausalLM and Llama4ForConditionalGeneration (Llama 4 Scout / Maverick; Scout's sizes by default).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class MoE:
     expert_bias: bool = False
     fused_gate_up: bool = False  # and each expert's gate and up projections are one gate_up_proj
     expert_act: str = ""  # the experts' gate activation ("": the model's act)
+    shared_name: str = "shared_experts"  # an ungated shared expert's scope (Llama 4: shared_expert)
 
 
 @dataclass(frozen=True)
@@ -77,12 +79,17 @@ class MLA:
 
 @dataclass(frozen=True)
 class Vision:
-    """A SigLIP vision tower (transformers' SiglipVisionModel without its pooling head) and Gemma 3's projector: each
-    image of ``image``² pixels is cut into (image / patch)² patches that ``layers`` pre-LN encoder layers transform;
-    the projector average-pools the patch grid to ``tokens`` soft tokens, RMS-norms them and projects them to the
-    language model's width (Gemma 3 technical report, section 2.1: a 400M SigLIP encoder at 896², 256 tokens an
-    image)."""
+    """An image encoder beside the decoder: each image of ``image``² pixels is cut into (image / patch)² patches that
+    ``layers`` pre-LN encoder layers transform, then reduced to ``tokens`` soft tokens of the decoder's width.
 
+    ``style`` "siglip": a SigLIP tower (transformers' SiglipVisionModel without its pooling head) and Gemma 3's
+    projector, which average-pools the patch grid, RMS-norms and projects it (Gemma 3 technical report, section 2.1:
+    a 400M SigLIP encoder at 896², 256 tokens an image). "llama4": Llama 4's vision model (a class token, 2-D RoPE
+    in each layer's attention), whose pixel shuffle folds each 2 × 2 patches into one token of 4 × the width, a
+    two-layer GELU MLP of widths ``adapter`` and a linear projector (transformers' Llama4VisionModel and
+    Llama4MultiModalProjector; one 336² tile gives 144 tokens)."""
+
+    style: str
     hidden: int
     layers: int
     heads: int
@@ -92,7 +99,8 @@ class Vision:
     channels: int
     eps: float
     act: str
-    tokens: int  # soft tokens per image, after the projector's pooling
+    tokens: int  # soft tokens per image, after the projector's pooling or the pixel shuffle
+    adapter: tuple[int, ...] = ()  # Llama 4: the pixel-shuffle MLP's fc1 and fc2 widths
 
     @property
     def grid(self) -> int:
@@ -101,8 +109,15 @@ class Vision:
 
     @property
     def pool(self) -> int:
-        """The projector's average-pooling kernel (and stride): grid / √tokens."""
+        """Patches along each side of the square one soft token takes (Gemma 3's average pooling kernel, Llama 4's
+        pixel shuffle, 1 / pixel_shuffle_ratio): grid / √tokens."""
         return self.grid // math.isqrt(self.tokens)
+
+    @property
+    def scopes(self) -> tuple[str, str]:
+        """The tower's and the projector's scopes (transformers' module names under the decoder's ``model``)."""
+        tower = "model.vision_tower" if self.style == "siglip" else "model.vision_model"
+        return tower, "model.multi_modal_projector"
 
 
 @dataclass(frozen=True)
@@ -140,7 +155,10 @@ class LM:
     moe: MoE | None = None
     mla: MLA | None = None  # DeepSeek's latent attention (heads, kv_heads and head_dim then describe its queries)
     attn_sinks: bool = False  # GPT-OSS: a learned logit per head joins each softmax (``self_attn.sinks``)
-    vision: Vision | None = None  # Gemma 3 (4B-27B): the image encoder beside the decoder
+    vision: Vision | None = None  # Gemma 3 (4B-27B), Llama 4: the image encoder beside the decoder
+    nope_layers: frozenset[int] = frozenset()  # Llama 4: layers whose attention has no RoPE
+    qk_l2norm: bool = False  # Llama 4: a weightless RMS norm of each q and k head after RoPE (the RoPE layers)
+    mlp_name: str = "mlp"  # the MLP's scope (Llama 4: feed_forward)
     # training dropout rates (transformers applies them only in training): the attention probabilities, each
     # attention and MLP output before its residual add, the embeddings, the MLP's activation
     attn_dropout: float = 0.0
@@ -561,7 +579,7 @@ def _siglip(r: _Reader) -> Vision:
         raise ValueError("vision_use_head: expected false (Gemma 3 projects every patch; the pooling head is "
                          "not built)")
     r.prob("attention_dropout", 0.0)
-    return Vision(hidden=hidden, layers=r.int("num_hidden_layers", 12), heads=heads,
+    return Vision("siglip", hidden=hidden, layers=r.int("num_hidden_layers", 12), heads=heads,
                   ffn=r.int("intermediate_size", 3072), image=image, patch=patch, channels=r.int("num_channels", 3),
                   eps=r.float("layer_norm_eps", 1e-6), act=r.choice("hidden_act", "gelu_pytorch_tanh", _GELU_TANH),
                   tokens=0)
@@ -582,6 +600,98 @@ def _gemma3_vision(r: _Reader) -> LM:
     return replace(text, arch=r.arch, vision=replace(vision, tokens=tokens))
 
 
+_LLAMA4_IGNORED = ("attn_temperature_tuning", "floor_scale", "attn_scale", "router_jitter_noise", "cache_implementation",
+                   "for_llm_compressor")
+"""Llama 4 fields with no op of their own: the NoPE layers' query temperature (a scale of 1 below floor_scale = 8,192
+positions; the multiply is not counted), the router's training noise, a flag for llm-compressor's loading."""
+
+
+def _llama4(r: _Reader) -> LM:
+    """Llama 4's text model (transformers' Llama4TextConfig defaults: Scout's sizes): GQA attention without biases;
+    RoPE on three layers of four (``no_rope_layers``, derived from ``no_rope_layer_interval``), those layers chunked
+    to ``attention_chunk_size`` tokens and their q and k RMS-normed without a weight after RoPE (``use_qk_norm``);
+    MoE layers (``moe_layers``, or every ``interleave_moe_layer_step``-th) of ``num_local_experts`` experts of
+    ``intermediate_size`` (one ``gate_up_proj`` each) routed top-``num_experts_per_tok`` by a sigmoid of a bias-free
+    ``router`` (the score scales the expert's input, priced as the combine's weighting), plus an ungated
+    ``shared_expert`` of the same width; the other layers a SwiGLU MLP of ``intermediate_size_mlp``; module names
+    ``feed_forward``; untied head."""
+    hidden = r.int("hidden_size", 5120)
+    heads, kv_heads, head_dim = _heads(r, hidden, 128, (40, 8))
+    layers = r.int("num_hidden_layers", 48)
+    r.rope_scaling()
+    r.require("attention_bias", False, "Llama 4's projections have no bias")
+    r.read.update(_LLAMA4_IGNORED)
+    step = r.int("interleave_moe_layer_step", 1)
+    sparse = r.int_list("moe_layers") if r.data.get("moe_layers") is not None else frozenset(range(step - 1, layers,
+                                                                                                   step))
+    interval = r.int("no_rope_layer_interval", 4)
+    flags = r._get("no_rope_layers", None) or [int((i + 1) % interval != 0) for i in range(layers)]
+    if not isinstance(flags, list) or len(flags) != layers or not set(flags) <= {0, 1}:
+        raise ValueError(f"no_rope_layers: expected {layers} entries of 1 (RoPE) or 0 (none) (got {flags!r})")
+    nope = frozenset(i for i, use in enumerate(flags) if not use)
+    chunk = r.opt_int("attention_chunk_size") if "attention_chunk_size" in r.data else 8192
+    kinds = r._get("layer_types", None)
+    if kinds is None:
+        kinds = ["full_attention" if i in nope else "chunked_attention" for i in range(layers)]
+    if not isinstance(kinds, list) or len(kinds) != layers or not set(kinds) <= {"chunked_attention", "full_attention"}:
+        raise ValueError(f"layer_types: expected {layers} entries, each 'chunked_attention' or 'full_attention' "
+                         f"(got {kinds!r})")
+    ffn = r.int("intermediate_size", 8192)
+    moe = MoE(r.int("num_local_experts", 16), r.int("num_experts_per_tok", 1), ffn, shared_ffn=ffn,
+              sparse_layers=sparse, router_names=("feed_forward", "router"),
+              expert_names=("gate_proj", "up_proj", "down_proj"), shared_gate=False, fused_gate_up=True,
+              shared_name="shared_expert")
+    return LM(r.arch, vocab=r.int("vocab_size", 202048), hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
+              head_dim=head_dim, ffn=r.int("intermediate_size_mlp", 16384), eps=r.float("rms_norm_eps", 1e-5),
+              act=r.choice("hidden_act", "silu", _SILU), tied=r.bool("tie_word_embeddings", False), moe=moe,
+              windows=tuple(chunk if k == "chunked_attention" else 0 for k in kinds), nope_layers=nope,
+              qk_l2norm=r.bool("use_qk_norm", True), mlp_name="feed_forward",
+              attn_dropout=r.prob("attention_dropout", 0.0))
+
+
+def _llama4_vision_config(r: _Reader) -> Vision:
+    """Llama4VisionConfig's fields (its defaults; the published checkpoints give 1408 wide at 336² with patches of
+    14, an adapter of 4096 / 4096 and ``vision_output_dim`` 4096). The MLP's GELU is exact whatever ``hidden_act``
+    says (transformers builds nn.GELU())."""
+    hidden, heads = r.int("hidden_size", 768), r.int("num_attention_heads", 16)
+    if hidden % heads:
+        raise ValueError(f"num_attention_heads: {heads} must divide hidden_size ({hidden})")
+    image, patch = r.int("image_size", 448), r.int("patch_size", 14)
+    if image % patch:
+        raise ValueError(f"patch_size: {patch} must divide image_size ({image})")
+    ratio = r.float("pixel_shuffle_ratio", 0.5)
+    fold = round(1 / ratio) if ratio else 0
+    if fold < 1 or abs(fold * ratio - 1) > 1e-9 or (image // patch) % fold:
+        raise ValueError(f"pixel_shuffle_ratio: {ratio} must be 1/n for an n dividing the {image // patch}-patch grid")
+    ffn = r.int("intermediate_size", 5632)
+    if ffn != hidden * fold * fold:  # the adapter's fc1 takes intermediate_size features (the shuffled width)
+        raise ValueError(f"intermediate_size: {ffn} must equal the pixel-shuffled width hidden_size / "
+                         f"pixel_shuffle_ratio² = {hidden * fold * fold}")
+    adapter = (r.int("projector_input_dim", 4096), r.int("projector_output_dim", 4096))
+    out = r.int("vision_output_dim", 7680)
+    if out != adapter[1]:
+        raise ValueError(f"vision_output_dim: {out} must equal projector_output_dim ({adapter[1]}), the projector's "
+                         f"input")
+    r.read.update(("hidden_act", "rope_theta", "rope_parameters", "multi_modal_projector_bias", "projector_dropout",
+                   "vision_feature_select_strategy", "initializer_range"))
+    r.require("vision_feature_layer", -1, "the last layer's features are projected")
+    r.prob("attention_dropout", 0.0)
+    grid = image // patch
+    return Vision("llama4", hidden=hidden, layers=r.int("num_hidden_layers", 34), heads=heads, ffn=ffn, image=image,
+                  patch=patch, channels=r.int("num_channels", 3), eps=r.float("norm_eps", 1e-5), act="gelu",
+                  tokens=(grid // fold) ** 2, adapter=adapter)
+
+
+def _llama4_vision(r: _Reader) -> LM:
+    """Llama 4 with its image encoder (transformers' Llama4ForConditionalGeneration: Llama-4-Scout-17B-16E,
+    -Maverick-17B-128E): ``text_config`` read by :func:`_llama4`, ``vision_config`` by :func:`_llama4_vision_config`;
+    ``images`` counts 336² tiles (the processor cuts an image into tiles and adds a global one)."""
+    text = _nested(r, "text_config", _llama4)
+    vision = _nested(r, "vision_config", _llama4_vision_config)
+    r.read.update(("boi_token_index", "eoi_token_index", "image_token_index"))  # token ids
+    return replace(text, arch=r.arch, vision=vision, tied=r.bool("tie_word_embeddings", text.tied))
+
+
 READERS: dict[str, Callable[[_Reader], LM]] = {
     "LlamaForCausalLM": _llama,
     "MistralForCausalLM": _llama,
@@ -599,6 +709,8 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
     "GptOssForCausalLM": _gpt_oss,
     "Gemma3ForCausalLM": _gemma3,
     "Gemma3ForConditionalGeneration": _gemma3_vision,
+    "Llama4ForCausalLM": _llama4,
+    "Llama4ForConditionalGeneration": _llama4_vision,
 }
 """Supported ``architectures`` and their readers."""
 

@@ -487,7 +487,7 @@ class TransformerBuilder(GraphBuilder):
                             names: Sequence[str] = ("q_proj", "k_proj", "v_proj", "o_proj"), rope: bool = False,
                             causal: bool = False, fused: bool = False, cache: KVCache | None = None,
                             window: int = 0, softcap: bool = False, qk_norm: float | None = None,
-                            dropout: float = 0.0, sinks: bool = False) -> str:
+                            dropout: float = 0.0, sinks: bool = False, qk_l2norm: float | None = None) -> str:
         """Projections, head split, [RoPE], [KV cache], attention, head merge and output projection.
 
         ``q_in`` (B, Lq, D) gives the queries, ``k_in`` / ``v_in`` (B, Lk, D) the keys and values (default
@@ -501,7 +501,9 @@ class TransformerBuilder(GraphBuilder):
         head_dim on each head of q and k (``q_norm`` / ``k_norm``, a (head_dim,) weight each, replicated under tensor
         parallelism) after the projections and before RoPE, so the cache holds normed keys. ``dropout``: the
         attention probabilities' dropout in a training graph (:meth:`attention`). ``sinks``: GPT-OSS's learned
-        sink logit per head (``sinks``, a (heads,) parameter, split with the heads). Returns the output projection.
+        sink logit per head (``sinks``, a (heads,) parameter, split with the heads). ``qk_l2norm`` (an eps): Llama 4's
+        QK norm, x·rsqrt(mean(x²) + eps) over head_dim on each head of q and k after RoPE, with no weight (NORM ops
+        ``q_norm`` / ``k_norm``, fn rmsnorm). Returns the output projection.
         """
         q_in = self._tp_in(q_in)  # sequence parallelism: the shards gathered (each input once)
         k_in = q_in if k_in is None else self._tp_in(k_in)
@@ -539,6 +541,10 @@ class TransformerBuilder(GraphBuilder):
             q = self.rope(q, name="q_rope")
             if k is not None:
                 k = self.rope(k, name="k_rope")
+        if qk_l2norm is not None:
+            q = self._norm(q, "rmsnorm", 4, (), -1, qk_l2norm, "q_norm")
+            if k is not None:
+                k = self._norm(k, "rmsnorm", 4, (), -1, qk_l2norm, "k_norm")
         if cache is not None:
             if window and cache.past >= window:
                 cache = dataclasses.replace(cache, past=window - 1)

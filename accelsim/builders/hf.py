@@ -41,6 +41,7 @@ architecture stays in graph meta ``architecture``.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from dataclasses import replace
 from pathlib import PurePath
@@ -51,10 +52,10 @@ from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_valid
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
 from ..units import DType
-from .hfconfig import LM, MLA, MoE, Vision, load_config, parse
+from .hfconfig import LM, MLA, LinearAttn, MoE, Vision, load_config, parse
 from .moe import ExpertForm, ExpertNames, Routing, expert_loads, moe_layer, shared_expert
 from .precision import with_precision
-from .tlayers import SOFTCAP_FLOPS, KVCache, TransformerBuilder
+from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
 from .transformer import LlamaParams, _fused, clip_encoder
 
 
@@ -118,6 +119,9 @@ class HfParams(LlamaParams):
             if self.images * lm.vision.tokens > self.seq_len:
                 raise ValueError(f"images: {self.images} images of {lm.vision.tokens} tokens need seq_len ≥ "
                                  f"{self.images * lm.vision.tokens} (got {self.seq_len})")
+        if lm.linear is not None and self.mode == "training":
+            raise ValueError(f"mode: training is not modelled for {lm.arch}'s linear-attention layers (the chunked "
+                             f"delta rule's backward); inference only")
         if moe and self.sequence_parallel:
             raise ValueError("sequence_parallel: not modelled for a mixture-of-experts model (its router and "
                              "all-to-alls would run on token shards)")
@@ -149,6 +153,8 @@ class HfParams(LlamaParams):
 
 
 def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache: KVCache | None) -> str:
+    if lm.linear is not None and i in lm.linear.layers:
+        return _gated_delta_net(b, lm.linear, lm.eps, h, p, cache)
     if lm.mla is not None:
         return _mla(b, lm, h, p, cache)
     names = {"llama": ("q_proj", "k_proj", "v_proj", "o_proj"), "phi3": ("", "", "", "o_proj"),
@@ -159,7 +165,96 @@ def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache
                                  fused_qkv=fused_qkv, names=names, rope=rope, causal=True, fused=_fused(p),
                                  cache=cache, window=lm.window(i), softcap=lm.attn_softcap is not None,
                                  qk_norm=lm.eps if lm.qk_norm else None, dropout=lm.attn_dropout,
-                                 sinks=lm.attn_sinks, qk_l2norm=lm.eps if lm.qk_l2norm and rope else None)
+                                 sinks=lm.attn_sinks, qk_l2norm=lm.eps if lm.qk_l2norm and rope else None,
+                                 output_gate=lm.attn_gate)
+
+
+GDN_GATING_FLOPS = 8
+"""FLOPs per value head and token of Gated DeltaNet's gating: β = sigmoid(b) (4) and g = −exp(A_log)·softplus(a +
+dt_bias) (add, softplus as exp and log, multiply: 4)."""
+RECURRENT_FLOPS = 7
+"""FLOPs per state element and token of the delta rule's recurrent update (FLA's fused_recurrent_gated_delta_rule):
+the decay, Sᵀk, the rank-1 update and Sᵀq, a multiply-add each but the decay."""
+GATED_NORM_FLOPS = 4 + 4 + 1
+"""FLOPs per element of the gated RMSNorm: the RMSNorm's 4, SiLU of the gate's 4, the product."""
+
+
+def _gated_delta_net(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, p: HfParams,
+                     cache: KVCache | None) -> str:
+    """Qwen3-Next's linear attention (:class:`~.hfconfig.LinearAttn`; transformers' Qwen3NextGatedDeltaNet, FLA's
+    kernels as vLLM runs them), in scope ``linear_attn``; tensor parallelism splits the heads (``in_proj_*``
+    column-wise, ``out_proj`` row-wise with its all-reduce).
+
+    ``in_proj_qkvz`` and ``in_proj_ba``; ``conv1d`` (ELEMENTWISE fn causal_conv1d: the K taps' 2K FLOPs and SiLU's 4
+    per q/k/v channel and token, its (C, 1, K) weight), ``gating`` (β and the decay, with ``A_log`` and
+    ``dt_bias``). A prompt runs FLA's chunk_gated_delta_rule on N = ⌈L / C⌉ chunks of C tokens per value head:
+    ``chunk_kkt`` (each chunk's β-weighted KKᵀ, its triangular solve not counted), ``chunk_wu`` (the WY form's w and
+    u, C × C by C × (d_k + d_v)), ``chunk_state`` (the inter-chunk pass: per chunk w·S and Kᵀ·v_new, d_k × d_v
+    by 2C; one GEMM per head whose K loop walks the N chunks in turn, as the kernel does, writing every chunk's
+    state) and ``chunk_o`` (the output Q·S + (QKᵀ ⊙ mask)·v_new: its MACs as one GEMM of k = d_k + C + C·d_k / d_v);
+    the final state is written to the layer's state cache (fp32, as FLA keeps it). A decode step runs the fused
+    recurrent update on the cached state (``recurrent``, ELEMENTWISE fn fused_recurrent: S ← e^g·S + k ⊗ β(v −
+    Sᵀk), o = Sᵀq, :data:`RECURRENT_FLOPS` per state element in fp32 on the vector lanes, as FLA's kernel runs
+    without tensor cores, reading the state) and writes it back (``state_write``). The q / k L2 norms are inside the kernels
+    (not counted). Then the gated RMSNorm (``norm``, a (d_v,) weight, the SiLU of z) and ``out_proj``."""
+    if la.key_heads % b.tp:
+        raise WorkloadError(f"{b.name}: tensor_parallel {b.tp} must divide linear_num_key_heads ({la.key_heads})",
+                            key=("tensor_parallel",))
+    hk, hv, dk, dv, taps = la.key_heads // b.tp, la.value_heads // b.tp, la.key_dim, la.value_dim, la.conv_kernel
+    h = b._tp_in(h)
+    bsz, length, _ = b.shape(h)
+    prefix = b._prefix()
+    decode = cache is not None and cache.past > 0
+    dtype = b.dtype
+    conv_c = 2 * hk * dk + hv * dv
+    qkvz = b.linear(h, conv_c + hv * dv, bias=False, name="in_proj_qkvz")
+    ba = b.linear(h, 2 * hv, bias=False, name="in_proj_ba")
+    mixed = b.view(qkvz, (bsz, length, conv_c), "slice", "mixed_qkv", strict=False, dim=2, start=0)
+    z = b.view(qkvz, (bsz, length, hv * dv), "slice", "z", strict=False, dim=2, start=conv_c)
+    conv_in = [mixed]
+    conv_state = None
+    if cache is not None:  # the conv's last K − 1 inputs per channel
+        conv_state = b.state_cache("conv_state", (bsz, conv_c, taps - 1), dtype, read=decode)
+        if decode:
+            conv_in.append(conv_state)
+    elems = bsz * length * conv_c
+    mixed = b._add(b._name("conv1d", "conv1d"), OpKind.ELEMENTWISE, conv_in, (bsz, length, conv_c),
+                   weights=[Weight(f"{prefix}.conv1d.weight", (conv_c, 1, taps))],
+                   flops=(2 * taps + ACT_FLOPS["silu"]) * elems, vector_elems=elems, fn="causal_conv1d")
+    if conv_state is not None:
+        b.state_write(mixed, conv_state, (bsz, conv_c, taps - 1), dtype, "conv_state_write")
+    gating = b._add(b._name("gating", "gating"), OpKind.ELEMENTWISE, [ba], (bsz, length, 2 * hv),
+                    weights=[Weight(f"{prefix}.A_log", (hv,)), Weight(f"{prefix}.dt_bias", (hv,))],
+                    flops=GDN_GATING_FLOPS * bsz * length * hv, vector_elems=bsz * length * hv, fn="gdn_gating")
+    q, k, v = (b.view(mixed, (bsz, length, n), "slice", x, strict=False, dim=2, start=s) for x, n, s in
+               (("q", hk * dk, 0), ("k", hk * dk, hk * dk), ("v", hv * dv, 2 * hk * dk)))
+    out = (bsz, length, hv, dv)
+    if decode:
+        state = b.state_cache("recurrent_state", (bsz, hv, dk, dv), "fp32", read=True)
+        elems = bsz * length * hv * dk * dv  # the state's elements, each updated once a token
+        o = b._add(b._name("recurrent", "recurrent"), OpKind.ELEMENTWISE, [q, k, v, gating, state], out,
+                   flops=RECURRENT_FLOPS * elems, vector_elems=elems, fn="fused_recurrent", keep_dtype=True)
+        b._ops[-1] = replace(b._ops[-1], dtype="fp32")
+        b.state_write(o, state, (bsz, hv, dk, dv), "fp32", "state_write")
+    else:
+        c = la.chunk
+        n = -(-length // c)
+        count = bsz * hv * n
+        kkt = b.matmul([k, gating], (bsz, hv, n * c, c), Gemm(m=c, n=c, k=dk, count=count), name="chunk_kkt")
+        wu = b.matmul([kkt, k, v], (bsz, hv, n * c, dk + dv), Gemm(m=c, n=dk + dv, k=c, count=count),
+                      name="chunk_wu")
+        states = b.matmul([wu, k], (bsz, hv, n, dk, dv), Gemm(m=dk, n=dv, k=2 * c * n, count=bsz * hv),
+                          name="chunk_state")
+        o = b.matmul([q, k, wu, states], out, Gemm(m=c, n=dv, k=dk + c + c * dk // dv, count=count),
+                     name="chunk_o")
+        if cache is not None:
+            state = b.state_cache("recurrent_state", (bsz, hv, dk, dv), "fp32", read=False)
+            b.state_write(states, state, (bsz, hv, dk, dv), "fp32", "state_write")
+    normed = b._add(b._name("norm", "norm"), OpKind.NORM, [o, z], out, weights=[Weight(f"{prefix}.norm.weight", (dv,))],
+                    flops=GATED_NORM_FLOPS * math.prod(out), vector_elems=math.prod(out), fn="rmsnorm_gated",
+                    eps=eps, dim=3)
+    merged = b.view(normed, (bsz, length, hv * dv), "reshape", "merge")
+    return b._tp_out(b.linear(merged, b.shape(h)[-1], bias=False, name="out_proj"))
 
 
 def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | None) -> str:
@@ -298,7 +393,8 @@ def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfPara
         ("ln_1", "ln_2") if lm.style == "gpt2" else ("input_layernorm", "post_attention_layernorm"))
     h = _norm(b, lm, x, ln1)
     gpt2 = lm.style == "gpt2"
-    with b.scope("attn" if gpt2 else "self_attn"):
+    linear = lm.linear is not None and i in lm.linear.layers
+    with b.scope("attn" if gpt2 else ("linear_attn" if linear else "self_attn")):
         a = _attention(b, lm, h, i, p, cache)
         if gpt2:  # training dropout of the attention output: GPT-2's attn.resid_dropout
             a = b.dropout(a, lm.resid_dropout, name="resid_dropout")
@@ -519,9 +615,11 @@ def _truncated(lm: LM, layers: int | None) -> LM:
 
 def identical_layers(p: HfParams) -> int | None:
     """The number of decoder layers of ``p``'s model when they are all alike (the same window, all MoE or all
-    dense), else None (Gemma-2's alternating windows, Qwen2's windowed layers, Qwen2-MoE's dense layers)."""
+    dense, the same attention: with or without RoPE, linear or not), else None (Gemma-2's alternating windows,
+    Qwen2's windowed layers, Qwen2-MoE's dense layers, Qwen3-Next's linear-attention layers)."""
     lm = _truncated(p.lm(), p.layers)
-    kinds = {(lm.window(i), lm.moe is not None and i in lm.moe.sparse_layers) for i in range(lm.layers)}
+    kinds = {(lm.window(i), lm.moe is not None and i in lm.moe.sparse_layers, i in lm.nope_layers,
+              lm.linear is not None and i in lm.linear.layers) for i in range(lm.layers)}
     return lm.layers if len(kinds) == 1 else None
 
 

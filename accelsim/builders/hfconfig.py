@@ -14,7 +14,8 @@ Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, Gemma2ForCausalLM, Phi3ForCausalLM (``
 GPT2LMHeadModel, DeepseekV2ForCausalLM and DeepseekV3ForCausalLM (V3's defaults are DeepSeek-V3's sizes; a V2 config
 gives its sizes), GptOssForCausalLM (gpt-oss-120b's sizes by default), Gemma3ForCausalLM (Gemma 3's text decoder) and
 Gemma3ForConditionalGeneration (Gemma 3 4B-27B: ``text_config``, a SigLIP ``vision_config`` and the projector),
-Llama4ForCausalLM and Llama4ForConditionalGeneration (Llama 4 Scout / Maverick; Scout's sizes by default).
+Llama4ForCausalLM and Llama4ForConditionalGeneration (Llama 4 Scout / Maverick; Scout's sizes by default),
+Qwen3NextForCausalLM (Gated DeltaNet linear attention; Qwen3-Next-80B-A3B's sizes by default).
 """
 
 from __future__ import annotations
@@ -75,6 +76,29 @@ class MLA:
     nope_dim: int
     rope_dim: int
     v_dim: int
+
+
+@dataclass(frozen=True)
+class LinearAttn:
+    """Qwen3-Next's Gated DeltaNet layers (transformers' Qwen3NextGatedDeltaNet; Yang et al., "Gated Delta Networks",
+    arXiv:2412.06464): per token a fixed-size state of ``value_heads`` × ``key_dim`` × ``value_dim`` replaces the
+    growing KV cache. ``in_proj_qkvz`` gives ``key_heads`` query and key heads of ``key_dim`` and ``value_heads``
+    value and gate heads of ``value_dim``, ``in_proj_ba`` each value head's β and decay; q, k and v pass a causal
+    depthwise conv of ``conv_kernel`` taps (SiLU); the delta rule runs on ``layers``; a gated RMSNorm and
+    ``out_proj`` follow. A prompt runs FLA's chunked algorithm in chunks of ``chunk`` tokens."""
+
+    key_heads: int
+    value_heads: int
+    key_dim: int
+    value_dim: int
+    conv_kernel: int
+    layers: frozenset[int]
+    chunk: int = 64  # FLA's chunk_gated_delta_rule block (BT)
+
+    @property
+    def conv_channels(self) -> int:
+        """Channels of the causal conv: q and k (key_heads · key_dim each) and v (value_heads · value_dim)."""
+        return 2 * self.key_heads * self.key_dim + self.value_heads * self.value_dim
 
 
 @dataclass(frozen=True)
@@ -159,6 +183,8 @@ class LM:
     nope_layers: frozenset[int] = frozenset()  # Llama 4: layers whose attention has no RoPE
     qk_l2norm: bool = False  # Llama 4: a weightless RMS norm of each q and k head after RoPE (the RoPE layers)
     mlp_name: str = "mlp"  # the MLP's scope (Llama 4: feed_forward)
+    linear: LinearAttn | None = None  # Qwen3-Next: the Gated DeltaNet layers (the others full attention)
+    attn_gate: bool = False  # Qwen3-Next: q_proj also gives a gate, sigmoid(gate) · the attention's output
     # training dropout rates (transformers applies them only in training): the attention probabilities, each
     # attention and MLP output before its residual add, the embeddings, the MLP's activation
     attn_dropout: float = 0.0
@@ -692,6 +718,48 @@ def _llama4_vision(r: _Reader) -> LM:
     return replace(text, arch=r.arch, vision=vision, tied=r.bool("tie_word_embeddings", text.tied))
 
 
+def _qwen3_next(r: _Reader) -> LM:
+    """Qwen3-Next (transformers' Qwen3NextConfig defaults: Qwen3-Next-80B-A3B's sizes): three Gated DeltaNet layers
+    (:class:`LinearAttn`) to each gated full-attention layer (``layer_types``, or every ``full_attention_interval``-th
+    full: q_proj of twice the heads' width, the second half of each head a sigmoid gate on its output; QK-norm; RoPE
+    on ``partial_rotary_factor`` of each head, priced on the whole head), and Qwen2-MoE's block in every layer (a
+    softmax router over ``num_experts``, top ``num_experts_per_tok``, a sigmoid-gated shared expert); the
+    RMSNorms' weights are zero-centred (1 + w: the same cost)."""
+    hidden = r.int("hidden_size", 2048)
+    heads, kv_heads, head_dim = _heads(r, hidden, 256, (16, 2))
+    layers = r.int("num_hidden_layers", 48)
+    r.rope_scaling()
+    r.require("attention_bias", False, "Qwen3-Next's projections have no bias")
+    r.float("partial_rotary_factor", 0.25)
+    interval = r.int("full_attention_interval", 4)
+    kinds = r._get("layer_types", None)
+    if kinds is None:
+        kinds = ["linear_attention" if (i + 1) % interval else "full_attention" for i in range(layers)]
+    if not isinstance(kinds, list) or len(kinds) != layers or not set(kinds) <= {"linear_attention", "full_attention"}:
+        raise ValueError(f"layer_types: expected {layers} entries, each 'linear_attention' or 'full_attention' "
+                         f"(got {kinds!r})")
+    linear = LinearAttn(r.int("linear_num_key_heads", 16), r.int("linear_num_value_heads", 32),
+                        r.int("linear_key_head_dim", 128), r.int("linear_value_head_dim", 128),
+                        r.int("linear_conv_kernel_dim", 4),
+                        frozenset(i for i, k in enumerate(kinds) if k == "linear_attention"))
+    if linear.value_heads % linear.key_heads:
+        raise ValueError(f"linear_num_key_heads: {linear.key_heads} must divide linear_num_value_heads "
+                         f"({linear.value_heads})")
+    step = r.int("decoder_sparse_step", 1)
+    dense = r.int_list("mlp_only_layers")
+    experts = r.int("num_experts", 512, minimum=0)
+    sparse = frozenset(i for i in range(layers) if experts and i not in dense and (i + 1) % step == 0)
+    r.bool("norm_topk_prob", True)  # renormalising the k weights (2k FLOPs a token): not counted
+    moe = MoE(max(experts, 1), r.int("num_experts_per_tok", 10), r.int("moe_intermediate_size", 512),
+              shared_ffn=r.int("shared_expert_intermediate_size", 512, minimum=0), sparse_layers=sparse,
+              router_names=("mlp", "gate"), expert_names=("gate_proj", "up_proj", "down_proj"))
+    return LM(r.arch, vocab=r.int("vocab_size", 151936), hidden=hidden, layers=layers, heads=heads,
+              kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 5632),
+              eps=r.float("rms_norm_eps", 1e-6), act=r.choice("hidden_act", "silu", _SILU),
+              tied=r.bool("tie_word_embeddings", False), qk_norm=True, moe=moe if sparse else None, linear=linear,
+              attn_gate=True, attn_dropout=r.prob("attention_dropout", 0.0))
+
+
 READERS: dict[str, Callable[[_Reader], LM]] = {
     "LlamaForCausalLM": _llama,
     "MistralForCausalLM": _llama,
@@ -711,6 +779,7 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
     "Gemma3ForConditionalGeneration": _gemma3_vision,
     "Llama4ForCausalLM": _llama4,
     "Llama4ForConditionalGeneration": _llama4_vision,
+    "Qwen3NextForCausalLM": _qwen3_next,
 }
 """Supported ``architectures`` and their readers."""
 
@@ -730,4 +799,4 @@ def parse(data: Mapping[str, Any]) -> LM:
     return lm
 
 
-__all__ = ["IGNORED", "LM", "MLA", "MoE", "READERS", "Vision", "load_config", "parse"]
+__all__ = ["IGNORED", "LM", "LinearAttn", "MLA", "MoE", "READERS", "Vision", "load_config", "parse"]

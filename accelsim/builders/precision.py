@@ -17,6 +17,7 @@
   registers on the core's vector lanes while the tensor cores work): the op gets ``attrs["dequant"]`` = the
   weight dtype, reads the packed bytes, and no separate op, launch or memory round trip is added. The cost
   model prices that work inside the GEMM (:func:`accelsim.cost.systolic.dequant_cycles`);
+* ops with ``attrs["keep_dtype"]`` (a recurrent state's update and writes, tlayers.state_write) keep theirs;
 * the KV cache's writers and readers (KV_APPEND, the cached K/V views and the attention GEMMs of a cached layer)
   run in the KV-cache dtype, and ``meta["kv_cache_bytes"]`` counts the cache in it; the readers that compute (the
   fused attention, the scores and context GEMMs) write their outputs in the activation dtype (``out_dtype``).
@@ -79,6 +80,9 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
     keep = tuple(f"{k}." for k in graph.meta.get("unquantised", ()))  # scopes whose weights stay unquantised
     ops: list[Op] = []
     for op in graph.ops:
+        if op.attrs.get("keep_dtype"):  # a recurrent state's ops (fp32 whatever the model's dtypes)
+            ops.append(op)
+            continue
         dtype = kv_cache if _reads_kv(op, scopes) else activation
         weights, attrs = op.weights, op.attrs
         if dtype != activation and computes_on_kv(op):  # reads the cache, writes an activation
@@ -95,9 +99,10 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
                 attrs = {**op.attrs, "dequant": w_dtype}
         ops.append(dataclasses.replace(op, dtype=dtype, weights=weights, attrs=attrs))
     meta = dict(graph.meta)
-    if "kv_cache_bytes" in meta:
-        meta["kv_cache_bytes"] = int(meta["kv_cache_bytes"]) // dtype_bytes(str(meta.get("dtype") or activation)) \
-            * dtype_bytes(kv_cache)
+    if "kv_cache_bytes" in meta:  # the KV part in the cache's dtype; recurrent states (state_cache_bytes) as built
+        states = int(meta.get("state_cache_bytes", 0))
+        meta["kv_cache_bytes"] = (int(meta["kv_cache_bytes"]) - states) \
+            // dtype_bytes(str(meta.get("dtype") or activation)) * dtype_bytes(kv_cache) + states
     meta.update(weight_dtype=weight, activation_dtype=activation, kv_cache_dtype=kv_cache, dtype=activation,
                 **({"expert_weight_dtype": expert_weight} if expert_weight != weight else {}))
     return Graph(graph.name, ops, graph.inputs, meta=meta)

@@ -107,6 +107,7 @@ class TransformerBuilder(GraphBuilder):
         del self._shapes[INPUT]  # GraphBuilder's single input; ours are registered by add_input
         self._inputs: dict[str, Shape] = {}
         self._caches: dict[str, int] = {}  # cache name → elements after this pass
+        self._states: dict[str, int] = {}  # fixed-size recurrent state name → bytes (state_cache)
         self._cache_inputs: list[str] = []
         for n, s in items:
             self.add_input(n, s)
@@ -134,9 +135,31 @@ class TransformerBuilder(GraphBuilder):
         return ".".join(self._scope)
 
     def kv_meta(self) -> dict[str, object]:
-        """``kv_cache`` (sorted names of the cache inputs) and ``kv_cache_bytes`` (all caches after this pass)."""
+        """``kv_cache`` (sorted names of the cache inputs) and ``kv_cache_bytes`` (all caches after this pass, the
+        recurrent states of :meth:`state_cache` included; those alone also as ``state_cache_bytes``)."""
+        states = sum(self._states.values())
         return {"kv_cache": sorted(self._cache_inputs),
-                "kv_cache_bytes": sum(self._caches.values()) * dtype_bytes(self.dtype)}
+                "kv_cache_bytes": sum(self._caches.values()) * dtype_bytes(self.dtype) + states,
+                **({"state_cache_bytes": states} if states else {})}
+
+    def state_cache(self, leaf: str, shape: Shape, dtype: str, read: bool) -> str:
+        """A layer's fixed-size recurrent state ``{scope}.{leaf}`` of ``shape`` in ``dtype`` (Gated DeltaNet's
+        per-head state, its conv's last taps): counted in :meth:`kv_meta` whatever the sequence's length; ``read``
+        (a decode step) makes it a cache input the step reads. Returns its name (write it with :meth:`state_write`)."""
+        name = f"{self._prefix()}.{leaf}" if self._prefix() else leaf
+        self._states[name] = math.prod(shape) * dtype_bytes(dtype)
+        if read:
+            self.add_input(name, shape)
+            self._cache_inputs.append(name)
+        return name
+
+    def state_write(self, x: str, cache: str, shape: Shape, dtype: str, name: str) -> str:
+        """Write ``shape`` of a recurrent state (from ``x``) into ``cache``: KV_APPEND in ``dtype`` (attrs
+        ``keep_dtype``: the precision pass leaves it)."""
+        self._add(self._name(name, "state_write"), OpKind.KV_APPEND, [x], shape, fn="kv_append", cache=cache,
+                  keep_dtype=True)
+        self._ops[-1] = dataclasses.replace(self._ops[-1], dtype=dtype)
+        return self._ops[-1].name
 
     def build(self, meta: Mapping[str, object] | None = None) -> Graph:
         """The finished graph with every declared input."""
@@ -487,7 +510,8 @@ class TransformerBuilder(GraphBuilder):
                             names: Sequence[str] = ("q_proj", "k_proj", "v_proj", "o_proj"), rope: bool = False,
                             causal: bool = False, fused: bool = False, cache: KVCache | None = None,
                             window: int = 0, softcap: bool = False, qk_norm: float | None = None,
-                            dropout: float = 0.0, sinks: bool = False, qk_l2norm: float | None = None) -> str:
+                            dropout: float = 0.0, sinks: bool = False, qk_l2norm: float | None = None,
+                            output_gate: bool = False) -> str:
         """Projections, head split, [RoPE], [KV cache], attention, head merge and output projection.
 
         ``q_in`` (B, Lq, D) gives the queries, ``k_in`` / ``v_in`` (B, Lk, D) the keys and values (default
@@ -503,20 +527,25 @@ class TransformerBuilder(GraphBuilder):
         attention probabilities' dropout in a training graph (:meth:`attention`). ``sinks``: GPT-OSS's learned
         sink logit per head (``sinks``, a (heads,) parameter, split with the heads). ``qk_l2norm`` (an eps): Llama 4's
         QK norm, x·rsqrt(mean(x²) + eps) over head_dim on each head of q and k after RoPE, with no weight (NORM ops
-        ``q_norm`` / ``k_norm``, fn rmsnorm). Returns the output projection.
+        ``q_norm`` / ``k_norm``, fn rmsnorm). ``output_gate``: Qwen3-Next's gated attention, the query projection
+        twice as wide, each head's second half (``gate``) a sigmoid gate on its output before the output
+        projection (``gate_sigmoid``, ``gate_mul``). Returns the output projection.
         """
         q_in = self._tp_in(q_in)  # sequence parallelism: the shards gathered (each input once)
         k_in = q_in if k_in is None else self._tp_in(k_in)
         v_in = k_in if v_in is None else self._tp_in(v_in)
         kv_heads = kv_heads or heads
         if self.tp > 1:  # Megatron-style: q/k/v column-split by heads, output projection row-split + all-reduce
-            if heads % self.tp or kv_heads % self.tp:
+            if heads % self.tp or (kv_heads % self.tp and self.tp % kv_heads):
                 raise WorkloadError(f"{self.name}: tensor_parallel {self.tp} must divide heads ({heads}) and "
-                                    f"kv_heads ({kv_heads})", key=("tensor_parallel",))
-            heads, kv_heads = heads // self.tp, kv_heads // self.tp
+                                    f"divide or be a multiple of kv_heads ({kv_heads})", key=("tensor_parallel",))
+            # more chips than KV heads: each chip holds one KV head, replicated on tp / kv_heads chips (vLLM's
+            # QKVParallelLinear)
+            heads, kv_heads = heads // self.tp, max(kv_heads // self.tp, 1)
         qb, kb, vb, ob = (bias,) * 4 if isinstance(bias, bool) else bias
         out_features = out_features or self.shape(q_in)[-1]
         static = cache is not None and cache.static
+        gate: str | None = None  # output_gate's half of the query projection
         if fused_qkv is not None:
             if not (q_in == k_in == v_in):
                 raise WorkloadError(f"{self.name}: a fused q/k/v projection needs self-attention")
@@ -525,8 +554,15 @@ class TransformerBuilder(GraphBuilder):
             k: str | None = self.split_heads(qkv, kv_heads, head_dim, heads * head_dim, name="k")
             v: str | None = self.split_heads(qkv, kv_heads, head_dim, (heads + kv_heads) * head_dim, name="v")
         else:
-            q = self.split_heads(self.linear(q_in, heads * head_dim, bias=qb, name=names[0]), heads, head_dim,
-                                 name="q")
+            if output_gate:
+                both = self.split_heads(self.linear(q_in, 2 * heads * head_dim, bias=qb, name=names[0]), heads,
+                                        2 * head_dim, name="q_gate")
+                b_, h_, l_, _ = self.shape(both)
+                q, gate = (self.view(both, (b_, h_, l_, head_dim), "slice", x, strict=False, dim=3, start=i * head_dim)
+                           for i, x in enumerate(("q", "gate")))
+            else:
+                q = self.split_heads(self.linear(q_in, heads * head_dim, bias=qb, name=names[0]), heads, head_dim,
+                                     name="q")
             k = v = None
             if not static:
                 k = self.split_heads(self.linear(k_in, kv_heads * head_dim, bias=kb, name=names[1]), kv_heads,
@@ -555,7 +591,11 @@ class TransformerBuilder(GraphBuilder):
         assert k is not None and v is not None
         sink = Weight(f"{self._prefix()}.sinks" if self._prefix() else "sinks", (heads,)) if sinks else None
         ctx = self.attention(q, k, v, fused=fused, causal=causal, softcap=softcap, dropout=dropout, sinks=sink)
-        return self._tp_out(self.linear(self.merge_heads(ctx, name="merge"), out_features, bias=ob, name=names[3]))
+        merged = self.merge_heads(ctx, name="merge")
+        if gate is not None:
+            g = self.sigmoid(self.merge_heads(gate, name="gate_merge"), name="gate_sigmoid")
+            merged = self.mul(merged, g, name="gate_mul")
+        return self._tp_out(self.linear(merged, out_features, bias=ob, name=names[3]))
 
     def _all_reduce(self, x: str) -> str:
         """The all-reduce that completes a row-split linear under tensor parallelism (nothing when tp = 1)."""

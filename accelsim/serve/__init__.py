@@ -244,6 +244,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "kv_blocks_per_replica": n_blocks,
         "weight_bytes_per_chip": fp.weight_bytes if fp else None,
         "kv_bytes_per_token": fp.kv_bytes_per_token if fp else None,
+        "state_bytes_per_seq": fp.state_bytes_per_seq if fp else None,
         "iteration_cost": grid.to_dict() if grid is not None else {"simulations": 0},
         "serving": serving_summary(runnable, refused, replicas, s.slo),
     }

@@ -206,19 +206,22 @@ def _simulated(graph: Graph, spec: WorkloadSpec, arch: Arch, opts: Options) -> t
 
 @dataclass(frozen=True)
 class Footprint:
-    """What one chip of a replica holds: its share of the weights and KV-cache bytes per token of a sequence."""
+    """What one chip of a replica holds: its share of the weights, KV-cache bytes per token of a sequence, and a
+    sequence's fixed-size recurrent state (linear-attention layers: Qwen3-Next's Gated DeltaNet)."""
 
     weight_bytes: int
     kv_bytes_per_token: float
+    state_bytes_per_seq: int = 0
 
 
 def footprint(model: WorkloadSpec, arch: Arch, engine: EngineConfig) -> Footprint:
-    """From two decode graphs of batch 1 (built, not simulated): the weights and the KV cache's growth per token."""
+    """From two decode graphs of batch 1 (built, not simulated): the weights, the KV cache's growth per token and
+    the recurrent state (graph meta ``state_cache_bytes``, the same at any length)."""
     lo, hi = min(engine.block_size, engine.max_model_len - 1), engine.max_model_len
     a = build_graph(shape(model, phase="decode", kv_len=lo, batch=1), arch.dtype)
     b = build_graph(shape(model, phase="decode", kv_len=hi, batch=1), arch.dtype)
     grow = float(b.meta.get("kv_cache_bytes", 0)) - float(a.meta.get("kv_cache_bytes", 0))
-    return Footprint(int(b.weight_bytes), grow / (hi - lo))
+    return Footprint(int(b.weight_bytes), grow / (hi - lo), int(b.meta.get("state_cache_bytes", 0)))
 
 
 def simulate_all(shapes: list[WorkloadSpec], arch: Arch, options: Options, *, graphs: bool, workers: int,
@@ -317,14 +320,20 @@ def _read_cached(file: Path) -> Grid | None:
 
 def kv_blocks(fp: Footprint, arch: Arch, engine: EngineConfig) -> int | str:
     """KV-cache blocks of one replica: what ``gpu_memory_fraction`` of a chip's main memory holds after its weights
-    (one chip's shard), in blocks of ``block_size`` tokens (``engine.kv_blocks`` when given)."""
+    (one chip's shard) and the recurrent states of ``max_num_seqs`` sequences (reserved up front, as vLLM sizes its
+    Mamba-style state cache by the batch), in blocks of ``block_size`` tokens (``engine.kv_blocks`` when given)."""
     if engine.kv_blocks is not None:
         return engine.kv_blocks
     capacity = arch.memory(arch.main_memory).capacity
-    room = capacity * engine.gpu_memory_fraction - fp.weight_bytes
-    blocks = math.floor(room / (engine.block_size * fp.kv_bytes_per_token)) if room > 0 else 0
+    states = engine.max_num_seqs * fp.state_bytes_per_seq
+    room = capacity * engine.gpu_memory_fraction - fp.weight_bytes - states
+    per_block = engine.block_size * fp.kv_bytes_per_token
+    if per_block <= 0:  # no KV cache grows (every layer recurrent): blocks enough for every sequence at full length
+        per_block = room / (engine.max_num_seqs * -(-engine.max_model_len // engine.block_size)) if room > 0 else 1
+    blocks = math.floor(room / per_block) if room > 0 else 0
     if blocks < 1:
-        return (f"the weights ({fp.weight_bytes:,} B per chip) leave no room for a KV block in "
+        held = f" and {engine.max_num_seqs} sequences' recurrent states ({states:,} B)" if states else ""
+        return (f"the weights ({fp.weight_bytes:,} B per chip){held} leave no room for a KV block in "
                 f"{engine.gpu_memory_fraction} of {capacity:,} B (use more tensor parallelism or a larger "
                 f"gpu_memory_fraction)")
     return blocks

@@ -415,7 +415,7 @@ def test_a_tensor_parallel_the_heads_refuse_is_named_at_its_line(tmp_path):
         exp.write_text(f"name: tp\nworkload: {{model: llama2_13b, tensor_parallel: 3{extra}}}\narch: dgx-h100\n")
         assert errors_of(lambda: accelsim.run_experiment(load_experiment(exp))) == [
             f"{exp}:2: workload.tensor_parallel: llama2_13b: tensor_parallel 3 must divide heads (40) and "
-            "kv_heads (40)"]
+            "divide or be a multiple of kv_heads (40)"]
 
 
 def test_readme_experiment():

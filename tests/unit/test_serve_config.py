@@ -123,7 +123,7 @@ def test_a_tensor_parallel_the_heads_refuse_is_named_at_its_line(here, capsys):
     assert main(["serve", "s.yaml", "-q"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "accelsim: error: s.yaml:2: model.tensor_parallel: llama2_7b: tensor_parallel 3 must divide heads (32) "
-        "and kv_heads (32)"]
+        "and divide or be a multiple of kv_heads (32)"]
 
 
 def test_every_serving_preset_loads(capsys):

@@ -1,0 +1,110 @@
+"""Qwen3-Next (``hf``, Qwen3NextForCausalLM): parameter counts, the Gated DeltaNet layers' ops in a prompt and a
+decode step, their fixed-size state in the cache and in a serving replica's memory, the gated full attention, tensor
+parallelism, and the refusals.
+
+Every expected figure is worked out below from workloads/qwen3_next_80b.yaml (the published config's sizes) and the
+structure of transformers' modeling_qwen3_next (Qwen3NextGatedDeltaNet, Qwen3NextAttention, Qwen3NextSparseMoeBlock)
+and FLA's chunk_gated_delta_rule (chunks of 64 tokens) and fused_recurrent_gated_delta_rule (an fp32 state).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from pydantic import ValidationError
+
+from accelsim.builders import build_workload
+from accelsim.builders.hf import HfParams, identical_layers
+from accelsim.config import load_arch, load_workload
+from accelsim.config.serving import EngineConfig
+from accelsim.ir import OpKind
+
+H, VOCAB, LAYERS = 2048, 151936, 48
+HK, HV, DK, DV, TAPS = 16, 32, 128, 128, 4  # linear attention: key and value heads, their widths, conv taps
+CONV = 2 * HK * DK + HV * DV  # 8192 channels: q, k, v
+GDN = H * (CONV + HV * DV) + H * 2 * HV + CONV * TAPS + 2 * HV + DV + HV * DV * H  # in_proj_qkvz, _ba, conv, A, dt, norm, out
+FULL = H * 16 * 256 * 2 + 2 * H * 2 * 256 + 16 * 256 * H + 2 * 256  # q_proj (with its gate), k, v, o, q/k norms
+EXPERT = 3 * H * 512
+MOE = H * 512 + 512 * EXPERT + EXPERT + H  # router, 512 experts, the shared expert and its gate
+STATE = HV * DK * DV * 4 + CONV * (TAPS - 1) * 2  # a layer's recurrent state (fp32) and conv taps (bf16)
+
+
+def _model(**params):
+    w = load_workload("qwen3_next_80b")
+    return build_workload(w.model, {**w.params, "dtype": "bf16", **params})
+
+
+def test_parameter_counts_by_hand():
+    total = 36 * (GDN + MOE + 2 * H) + 12 * (FULL + MOE + 2 * H) + 2 * VOCAB * H + H
+    g = _model(seq_len=8)
+    assert g.params == g.meta["model_params"] == total == 79_674_391_296
+    active = total - (512 - 10) * EXPERT * LAYERS
+    assert g.meta["moe"]["active_params"] == active
+    # the model card: 80 B total, "A3B": 3 B activated (3.25 B here without the embedding table and head)
+    assert round(total / 1e9) == 80 and 3e9 < active - 2 * VOCAB * H < 3.5e9
+
+
+def test_a_prompt_runs_the_chunked_delta_rule_on_three_layers_of_four():
+    g = _model(seq_len=300, layers=4)
+    n = math.ceil(300 / 64)  # 5 chunks of 64 tokens
+    lin = "model.layers.0.linear_attn"
+    assert g[f"{lin}.in_proj_qkvz"].out_shape == (1, 300, CONV + HV * DV)
+    assert g[f"{lin}.conv1d"].weights[0].shape == (CONV, 1, TAPS)
+    # per value head and chunk: KKᵀ 64·64·128, the WY form 64·64·(128 + 128); the state pass per head walks the
+    # chunks (2 · 64 · 128 · 128 each); the output Q·S + (QKᵀ ⊙ mask)·v_new = 64·128·128 + 64·64·128 + 64·64·128
+    assert g[f"{lin}.chunk_kkt"].macs == HV * n * 64 * 64 * DK
+    assert g[f"{lin}.chunk_wu"].macs == HV * n * 64 * 64 * (DK + DV)
+    assert g[f"{lin}.chunk_state"].macs == HV * n * 2 * 64 * DK * DV
+    assert g[f"{lin}.chunk_state"].gemm.count == HV  # one tile per head: the chunks are its K loop
+    assert g[f"{lin}.chunk_o"].macs == HV * n * (64 * DK * DV + 64 * 64 * DK + 64 * 64 * DV)
+    assert g[f"{lin}.state_write"].dtype == "fp32" and g[f"{lin}.state_write"].out_shape == (1, HV, DK, DV)
+    assert not any(op.name.startswith("model.layers.3.linear_attn") for op in g.ops)
+    attn = "model.layers.3.self_attn"  # gated attention: q_proj gives each head its query and its gate
+    assert g[f"{attn}.q_proj"].out_shape == (1, 300, 16 * 2 * 256)
+    assert g[f"{attn}.gate_mul"].in_shapes == ((1, 300, 4096), (1, 300, 4096))
+    # the cache after the prompt: three layers' states and one layer's K and V of 2 heads of 256 (bf16)
+    assert g.meta["state_cache_bytes"] == 3 * STATE
+    assert g.meta["kv_cache_bytes"] == 3 * STATE + 2 * 2 * 300 * 256 * 2
+
+
+def test_a_decode_step_updates_the_cached_state_in_fp32():
+    g = _model(phase="decode", kv_len=1000, batch=4, layers=4, weight_dtype="int4")
+    lin = "model.layers.0.linear_attn"
+    assert g.inputs[f"{lin}.recurrent_state"] == (4, HV, DK, DV)
+    assert g.inputs[f"{lin}.conv_state"] == (4, CONV, TAPS - 1)
+    rec = g[f"{lin}.recurrent"]
+    assert rec.kind is OpKind.ELEMENTWISE and rec.dtype == "fp32"  # kept by the int4 precision pass
+    assert rec.flops == 7 * 4 * HV * DK * DV  # decay, Sᵀk, the rank-1 update and Sᵀq over the state
+    assert g[f"{lin}.state_write"].out_bytes == 4 * HV * DK * DV * 4
+    assert g.meta["state_cache_bytes"] == 3 * 4 * STATE  # the same at any length
+    assert _model(phase="decode", kv_len=9000, batch=4, layers=4).meta["state_cache_bytes"] == 3 * 4 * STATE
+
+
+def test_tensor_parallelism_splits_the_linear_heads_and_replicates_the_two_kv_heads():
+    g = _model(seq_len=64, layers=4, tensor_parallel=4)
+    assert g["model.layers.0.linear_attn.in_proj_qkvz"].out_shape == (1, 64, (CONV + HV * DV) // 4)
+    assert g["model.layers.3.self_attn.k_proj"].out_shape == (1, 64, 256)  # one KV head a chip (2 on 4 chips)
+    assert g["model.layers.3.self_attn.q_proj"].out_shape == (1, 64, 4 * 2 * 256)
+
+
+def test_a_serving_replica_reserves_the_states_before_its_kv_blocks():
+    from accelsim.config.load import WorkloadSpec
+    from accelsim.serve.cost import footprint, kv_blocks
+
+    w = load_workload("qwen3_next_80b")
+    spec = WorkloadSpec(model=w.model, params={**w.params, "tensor_parallel": 8, "attention": "fused"})
+    arch = load_arch("dgx-h100")
+    engine = EngineConfig(max_num_seqs=32, max_model_len=4096, block_size=64)
+    fp = footprint(spec, arch, engine)
+    assert fp.state_bytes_per_seq == 36 * STATE // 8  # every head split 8 ways
+    assert fp.kv_bytes_per_token == 12 * 2 * 1 * 256 * 2  # 12 full layers, K and V, one (replicated) head of 256
+    room = 80 * 2**30 * engine.gpu_memory_fraction - fp.weight_bytes - 32 * fp.state_bytes_per_seq
+    assert kv_blocks(fp, arch, engine) == math.floor(room / (64 * fp.kv_bytes_per_token))
+
+
+def test_training_is_refused_and_the_layers_are_not_alike():
+    with pytest.raises(ValidationError, match="training is not modelled for Qwen3NextForCausalLM"):
+        _model(mode="training")
+    w = load_workload("qwen3_next_80b")
+    assert identical_layers(HfParams(**{**w.params, "layers": 8})) is None

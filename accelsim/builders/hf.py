@@ -25,6 +25,12 @@ layer by layer as ``transformers`` does, so ``Graph.params`` is what ``model.num
   ``first_k_dense_replace`` layers, then routed experts with ``mlp.shared_experts`` (one ungated SwiGLU MLP).
 * GPT-OSS: biased attention with a sink logit per head, alternating sliding and full attention, biased experts
   with one ``gate_up_proj`` each (:class:`.moe.ExpertForm`) and a biased ``mlp.router``.
+* Gemma 3 4B-27B and Llama 4 with their image encoders (:func:`_vision_tower`): the workload's ``images`` run the
+  encoder in a prefill and scatter its soft tokens into the prompt; other passes hold its weights.
+* Llama 4: NoPE every fourth layer, the others chunked with a weightless QK norm, MoE with a shared expert beside
+  dense layers (``feed_forward``).
+* Qwen3-Next: Gated DeltaNet linear attention (:func:`_gated_delta_net`) with a fixed-size state cache on three
+  layers of four, gated full attention on the fourth, Qwen2-MoE's block.
 
 Phases as LLaMA-2's (:mod:`.transformer`): ``prefill`` (the prompt, logits at every position, KV caches filled)
 or ``decode`` (one token per sequence against ``kv_len`` cached tokens, logits for it); ``decode_steps`` makes a

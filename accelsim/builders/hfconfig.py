@@ -434,6 +434,7 @@ def _gemma3(r: _Reader) -> LM:
     windows = _layer_windows(r, layers, window, lambda i: (i + 1) % pattern == 0)
     for key in ("attn_logit_softcapping", "final_logit_softcapping"):
         r.require(key, None, "Gemma 3 does not soft-cap")
+    r.require("use_bidirectional_attention", False, "a causal decoder is built (EmbeddingGemma's encoder is not)")
     return LM(r.arch, vocab=r.int("vocab_size", 262208), hidden=hidden, layers=layers, heads=heads,
               kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 9216),
               eps=r.float("rms_norm_eps", 1e-6), act=act, tied=r.bool("tie_word_embeddings", True),
@@ -623,7 +624,8 @@ def _gemma3_vision(r: _Reader) -> LM:
         raise ValueError(f"mm_tokens_per_image: {tokens} must be a square whose side divides the "
                          f"{vision.grid}×{vision.grid} patch grid")
     r.read.update(("boi_token_index", "eoi_token_index", "image_token_index"))  # token ids
-    return replace(text, arch=r.arch, vision=replace(vision, tokens=tokens))
+    return replace(text, arch=r.arch, vision=replace(vision, tokens=tokens),
+                   tied=r.bool("tie_word_embeddings", text.tied))
 
 
 _LLAMA4_IGNORED = ("attn_temperature_tuning", "floor_scale", "attn_scale", "router_jitter_noise", "cache_implementation",

@@ -57,6 +57,9 @@ def test_the_vision_tower_and_the_decoders_match_the_reports_parameter_counts():
         # RMSNorm and (1152, hidden) projection beside the tower
         assert g.params == g.meta["model_params"] == 262208 * hidden + text[size] + TOWER + D + D * hidden
     assert load_workload("gemma3_27b").params["vision_config"] == VISION
+    # the top-level tie_word_embeddings (Gemma3Config's, true by default) unties the head: one more table
+    untied = _graph("4b", seq_len=8, tie_word_embeddings=False)
+    assert untied.params == _graph("4b", seq_len=8).params + 262208 * 2560
     w = load_workload("gemma3_27b")
     assert build_workload(w.model, {**w.params, "seq_len": 8}).params == _graph("27b", seq_len=8).params
 
@@ -99,6 +102,8 @@ def test_a_quantised_decoder_keeps_its_vision_tower_in_the_compute_dtype():
     ({"seq_len": 8, "text_config": {**TEXT["4b"], "hidden_size": 0}}, r"text_config\.hidden_size: expected an"),
     ({"seq_len": 8, "vision_config": {**VISION, "vision_use_head": True}}, r"vision_config\.vision_use_head"),
     ({"seq_len": 8, "mm_tokens_per_image": 200}, "mm_tokens_per_image: 200 must be a square"),
+    ({"seq_len": 8, "text_config": {**TEXT["4b"], "use_bidirectional_attention": True}},
+     r"text_config\.use_bidirectional_attention"),
 ])
 def test_bad_settings_are_refused_naming_the_field(params, message):
     with pytest.raises(ValidationError, match=message):

@@ -335,6 +335,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     # reads, set ones only)
     title = workload_text({"name": wl.params.get("name") or wl.model, "batch": wl.params.get("batch"),
                            "architecture": graph.meta.get("architecture"),
+                           "unread": graph.meta.get("unread_params"),
                            "params": {k: v for k, v in wl.params.items() if k not in ("name", "batch")}})
     head = Table(title=title.replace("in report.json", "with --json"), show_header=False)
     head.add_row("params", f"{summary['params']:,}")

@@ -574,10 +574,22 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
             "tokens": p.batch, **b.kv_meta()}
     if lm.moe is not None:
         meta["moe"] = _moe_meta(p, lm, q_len)
+    meta["unread_params"] = _unread(lm)
     if lm.vision is not None:
         meta.update(unquantised=list(lm.vision.scopes), image_tokens=p.batch * p.images * lm.vision.tokens
                     if not decode else 0)
     return with_precision(b.build(meta), p) if precision else b.build(meta)
+
+
+_MOE_PARAMS = ("moe_routing", "moe_skew", "expert_counts", "capacity_factor", "expert_parallel", "expert_weight_dtype")
+
+
+def _unread(lm: LM) -> list[str]:
+    """The workload params ``lm``'s graph does not read (graph meta ``unread_params``, report.json's
+    ``workload.unread``): MoE routing without experts, ``mla`` without latent attention, ``images`` without an
+    image encoder."""
+    return [*(_MOE_PARAMS if lm.moe is None else ()), *(("mla",) if lm.mla is None else ()),
+            *(("images",) if lm.vision is None else ())]
 
 
 def _moe_meta(p: HfParams, lm: LM, q_len: int) -> dict[str, Any]:

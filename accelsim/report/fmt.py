@@ -206,7 +206,8 @@ def _inapplicable(workload: dict, params: dict) -> set[str]:
     """Params a run does not use, left out of its summary line (report.json keeps them): an optimizer outside a
     training step, the cached ``kv_len`` of a prefill (a serving run's decode steps start at its ``seq_len``),
     the scales' ``quant_group_size`` of weights that are not quantised (int4 / int8 / fp4; a MoE's experts' either),
-    ``mla`` outside DeepSeek's latent attention."""
+    and those the model says it does not read (``unread``: a dense Hugging Face model's MoE routing, ``mla`` outside
+    DeepSeek's latent attention, ``images`` without an image encoder)."""
     unused = set()
     if workload.get("mode", params.get("mode")) != "training":
         unused.add("optimizer")
@@ -215,8 +216,7 @@ def _inapplicable(workload: dict, params: dict) -> set[str]:
     weights = params.get("weight_dtype") or params.get("activation_dtype") or workload.get("dtype", params.get("dtype"))
     if weights not in QUANTISED_WEIGHTS and params.get("expert_weight_dtype") not in QUANTISED_WEIGHTS:
         unused.add("quant_group_size")
-    if not str(workload.get("architecture") or "").startswith("Deepseek"):
-        unused.add("mla")  # the hf builder's latent-attention cache form: DeepSeek-V2 / V3 only
+    unused.update(workload.get("unread") or ())
     return unused
 
 

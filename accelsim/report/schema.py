@@ -69,6 +69,7 @@ class WorkloadInfo(_WorkloadRequired, total=False):
     params: dict[str, object]  # the workload's parameters as given (after defaults)
     batch: int | None
     dtype: str | None
+    unread: list[str]  # params this model does not read (a dense model's MoE routing), left out of summary lines
 
 
 class Roofline(TypedDict):

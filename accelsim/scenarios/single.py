@@ -21,8 +21,9 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 def workload_info(graph: Graph, workload: WorkloadSpec) -> dict[str, object]:
     """What report.json says about the workload (``architecture``: a Hugging Face model's, when it has one)."""
     arch = {"architecture": graph.meta["architecture"]} if graph.meta.get("architecture") else {}
+    unread = {"unread": list(graph.meta["unread_params"])} if graph.meta.get("unread_params") else {}
     return {"name": graph.name, "model": workload.model, **arch, "params": dict(workload.params),
-            "batch": graph.meta.get("batch"), "dtype": graph.meta.get("dtype")}
+            "batch": graph.meta.get("batch"), "dtype": graph.meta.get("dtype"), **unread}
 
 
 def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name: str | None = None,

@@ -51,3 +51,19 @@ def test_the_group_size_of_quantised_experts_is_named():
     params = {"dtype": "bf16", "expert_weight_dtype": "fp4", "quant_group_size": 32, "phase": "prefill"}
     line = workload_text({"name": "gpt_oss_20b", "batch": 1, "mode": "inference", "params": params})
     assert "quant_group_size=32" in line and "expert_weight_dtype=fp4" in line
+
+
+def test_params_the_model_does_not_read_are_left_out_of_its_line():
+    # a dense Hugging Face model carries the hf builder's MoE routing, mla and images params with their defaults;
+    # the graph says it reads none of them (graph meta unread_params → report.json workload.unread)
+    from accelsim import simulate
+
+    report = simulate({"base": "llama3_8b", "layers": 1, "seq_len": 16}, "h100", plots=False)
+    workload = report.to_dict()["workload"]
+    assert {"moe_routing", "expert_parallel", "mla", "images"} <= set(workload["unread"])
+    assert workload["params"]["moe_routing"] == "balanced"  # report.json keeps every param
+    line = workload_text({"name": "llama3_8b", "batch": 1, "unread": workload["unread"],
+                          "params": {"moe_routing": "balanced", "images": 0, "mla": "latent", "seq_len": 16}})
+    assert line == "llama3_8b (batch 1; seq_len=16)"
+    moe = simulate({"base": "mixtral_8x7b", "layers": 1, "seq_len": 16}, "h100", plots=False)
+    assert "moe_routing" not in moe.to_dict()["workload"]["unread"]

@@ -25,7 +25,7 @@ layer by layer as ``transformers`` does, so ``Graph.params`` is what ``model.num
   ``first_k_dense_replace`` layers, then routed experts with ``mlp.shared_experts`` (one ungated SwiGLU MLP).
 * GPT-OSS: biased attention with a sink logit per head, alternating sliding and full attention, biased experts
   with one ``gate_up_proj`` each (:class:`.moe.ExpertForm`) and a biased ``mlp.router``.
-* Gemma 3 4B-27B and Llama 4 with their image encoders (:func:`_vision_tower`): the workload's ``images`` run the
+* Gemma 3 4B-27B and Llama 4 with their image encoders (:func:`.vision.vision_tower`): the workload's ``images`` run the
   encoder in a prefill and scatter its soft tokens into the prompt; other passes hold its weights.
 * Llama 4: NoPE every fourth layer, the others chunked with a weightless QK norm, MoE with a shared expert beside
   dense layers (``feed_forward``).
@@ -58,11 +58,12 @@ from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_valid
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
 from ..units import DType
-from .hfconfig import LM, MLA, LinearAttn, MoE, Vision, load_config, parse
+from .hfconfig import LM, MLA, LinearAttn, MoE, load_config, parse
 from .moe import ExpertForm, ExpertNames, Routing, expert_loads, moe_layer, shared_expert
 from .precision import with_precision
 from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
-from .transformer import LlamaParams, _fused, clip_encoder
+from .transformer import LlamaParams, _fused
+from .vision import vision_tower, vision_weights
 
 
 class HfParams(LlamaParams):
@@ -442,82 +443,6 @@ def _embed(b: TransformerBuilder, lm: LM, q_len: int, past: int) -> tuple[str, W
     return x, table
 
 
-def _siglip_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n: int, fused: bool) -> str:
-    """Gemma 3's encoder: transformers' SiglipVisionModel (patch conv, learned positions, encoder layers,
-    post_layernorm) and Gemma3MultiModalProjector (average pooling to √tokens², RMSNorm, a projection)."""
-    g = v.grid
-    with b.scope("vision_tower.vision_model"):
-        with b.scope("embeddings"):
-            x = b.conv2d(pixels, v.hidden, v.patch, stride=v.patch, name="patch_embedding")
-            x = b.view(x, (n, g * g, v.hidden), "flatten_transpose", name="patches")
-            x = b.add(x, b.positions(g * g, g * g, v.hidden, name="position_embedding"), name="add_positions")
-        x = clip_encoder(b, x, v.layers, v.heads, causal=False, fused=fused, ffn=v.ffn, act=v.act, eps=v.eps)
-        x = b.layernorm(x, v.eps, name="post_layernorm")
-    with b.scope("multi_modal_projector"):
-        x = b.view(x, (n, v.hidden, g, g), "transpose_view", name="patch_grid")
-        x = b.avgpool2d(x, v.pool, name="avg_pool")
-        x = b.view(x, (n, v.tokens, v.hidden), "flatten_transpose", name="pooled")
-        x = b.rmsnorm(x, v.eps, name="mm_soft_emb_norm")
-        proj = Weight(f"{b._prefix()}.mm_input_projection_weight", (v.hidden, hidden))
-        return b.matmul([x], (n, v.tokens, hidden), Gemm(m=n * v.tokens, n=hidden, k=v.hidden), [proj],
-                        name="mm_input_projection")
-
-
-def _llama4_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n: int, fused: bool) -> str:
-    """Llama 4's encoder: transformers' Llama4VisionModel (the patches unfolded and projected, a class token appended,
-    learned positions, LayerNorms around ``layers`` layers whose attention rotates q and k (2-D RoPE) and whose MLP
-    is fc1 → GELU → fc2, with biases; the class token dropped) and Llama4VisionPixelShuffleMLP (each pool × pool
-    patches folded into one token: a view, no copy priced; fc1 and fc2 without bias, each followed by GELU), then
-    Llama4MultiModalProjector's linear_1."""
-    patches, d = v.grid * v.grid, v.hidden
-    with b.scope("vision_model"):
-        x = b.view(pixels, (n, patches, v.channels * v.patch * v.patch), "unfold", name="unfold")
-        x = b.linear(x, d, bias=False, name="patch_embedding.linear")
-        cls = b.table_rows((n, 1, d), Weight(f"{b._prefix()}.class_embedding", (d,)), name="class_embedding")
-        x = b.concat([x, cls], dim=1, name="cat_class")  # the class token goes last
-        x = b.add_param(x, Weight(f"{b._prefix()}.positional_embedding_vlm", (patches + 1, d)), name="add_positions")
-        x = b.layernorm(x, v.eps, name="layernorm_pre")
-        for i in range(v.layers):
-            with b.scope(f"model.layers.{i}"):
-                h = b.layernorm(x, v.eps, name="input_layernorm")
-                with b.scope("self_attn"):
-                    a = b.multihead_attention(h, heads=v.heads, head_dim=d // v.heads, rope=True, fused=fused)
-                x = b.add(x, a, name="add_attn")
-                h = b.layernorm(x, v.eps, name="post_attention_layernorm")
-                with b.scope("mlp"):
-                    m = b.mlp(h, v.ffn, v.act, names=("fc1", "fc2"))
-                x = b.add(x, m, name="add_mlp")
-        x = b.layernorm(x, v.eps, name="layernorm_post")
-        x = b.slice_tokens(x, 0, patches, name="drop_class")
-        x = b.view(x, (n, v.tokens, d * v.pool * v.pool), "pixel_shuffle", name="pixel_shuffle")
-        with b.scope("vision_adapter.mlp"):
-            x = b.gelu(b.linear(x, v.adapter[0], bias=False, name="fc1"), name="act_fc1")
-            x = b.gelu(b.linear(x, v.adapter[1], bias=False, name="fc2"), name="act_fc2")
-    with b.scope("multi_modal_projector"):
-        return b.linear(x, hidden, bias=False, name="linear_1")
-
-
-def _vision_tower(b: TransformerBuilder, v: Vision, hidden: int, images: int, fused: bool) -> str:
-    """``images`` images through the encoder of :class:`~.hfconfig.Vision` ``v`` and its projector: the (images,
-    tokens, hidden) soft tokens. Inside the decoder's ``model`` scope (the ops are named ``v.scopes``); the graph
-    input ``pixel_values``."""
-    pixels = b.add_input("pixel_values", (images, v.channels, v.image, v.image))
-    sp, b.sp = b.sp, False  # the tower's tokens are not split along the sequence
-    tower = _siglip_tower if v.style == "siglip" else _llama4_tower
-    x = tower(b, v, hidden, pixels, images, fused)
-    b.sp = sp
-    return x
-
-
-@functools.lru_cache(maxsize=8)
-def _vision_weights(v: Vision, hidden: int, tp: int, dtype: str) -> tuple[Weight, ...]:
-    """The weights :func:`_vision_tower` reads (one image, ``tp``-way shards), for a pass that holds them unread."""
-    b = TransformerBuilder("vision", {"input": (1, 1)}, dtype=dtype, tp=tp)
-    with b.scope("model"):
-        _vision_tower(b, v, hidden, 1, fused=False)
-    return tuple(w for op in b.build().ops for w in op.weights)
-
-
 def _images(b: TransformerBuilder, lm: LM, x: str, p: HfParams, decode: bool) -> str:
     """An image encoder's tokens in the embeddings ``x`` (B, L, hidden): a prefill with ``images`` runs the tower on
     batch × images images and scatters their soft tokens into the image positions (transformers'
@@ -526,8 +451,8 @@ def _images(b: TransformerBuilder, lm: LM, x: str, p: HfParams, decode: bool) ->
     v = lm.vision
     assert v is not None
     if decode or not p.images:
-        return b.unused_params(x, _vision_weights(v, lm.hidden, b.tp, b.dtype), name=v.scopes[0].split(".")[-1])
-    feats = _vision_tower(b, v, lm.hidden, p.batch * p.images, _fused(p))
+        return b.unused_params(x, vision_weights(v, lm.hidden, b.tp, b.dtype), name=v.scopes[0].split(".")[-1])
+    feats = vision_tower(b, v, lm.hidden, p.batch * p.images, _fused(p))
     feats = b.view(feats, (p.batch, p.images * v.tokens, lm.hidden), "reshape", name="image_features")
     return b.vector(OpKind.ELEMENTWISE, [x, feats], b.shape(x), "masked_scatter", 0, name="masked_scatter")
 
@@ -614,7 +539,7 @@ def active_params(lm: LM, total: int) -> int:
     if lm.moe is None:
         return total
     per_expert = _form(lm.moe).expert_params(lm.moe.ffn, lm.hidden)
-    vision = sum(w.numel for w in _vision_weights(lm.vision, lm.hidden, 1, "fp16")) if lm.vision else 0
+    vision = sum(w.numel for w in vision_weights(lm.vision, lm.hidden, 1, "fp16")) if lm.vision else 0
     return total - (lm.moe.experts - lm.moe.top_k) * per_expert * len(lm.moe.sparse_layers) - vision
 
 

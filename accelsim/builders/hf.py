@@ -29,7 +29,7 @@ layer by layer as ``transformers`` does, so ``Graph.params`` is what ``model.num
   encoder in a prefill and scatter its soft tokens into the prompt; other passes hold its weights.
 * Llama 4: NoPE every fourth layer, the others chunked with a weightless QK norm, MoE with a shared expert beside
   dense layers (``feed_forward``).
-* Qwen3-Next: Gated DeltaNet linear attention (:func:`_gated_delta_net`) with a fixed-size state cache on three
+* Qwen3-Next: Gated DeltaNet linear attention (:func:`.ssm.gated_delta_net`) with a fixed-size state cache on three
   layers of four, gated full attention on the fourth, Qwen2-MoE's block.
 
 Phases as LLaMA-2's (:mod:`.transformer`): ``prefill`` (the prompt, logits at every position, KV caches filled)
@@ -47,7 +47,6 @@ architecture stays in graph meta ``architecture``.
 from __future__ import annotations
 
 import functools
-import math
 import os
 from dataclasses import replace
 from pathlib import PurePath
@@ -58,10 +57,11 @@ from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_valid
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
 from ..units import DType
-from .hfconfig import LM, MLA, LinearAttn, MoE, load_config, parse
+from .hfconfig import LM, MLA, MoE, load_config, parse
 from .moe import ExpertForm, ExpertNames, Routing, expert_loads, moe_layer, shared_expert
 from .precision import with_precision
-from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
+from .ssm import gated_delta_net, mamba2
+from .tlayers import SOFTCAP_FLOPS, KVCache, TransformerBuilder
 from .transformer import LlamaParams, _fused
 from .vision import vision_tower, vision_weights
 
@@ -126,9 +126,9 @@ class HfParams(LlamaParams):
             if self.images * lm.vision.tokens > self.seq_len:
                 raise ValueError(f"images: {self.images} images of {lm.vision.tokens} tokens need seq_len ≥ "
                                  f"{self.images * lm.vision.tokens} (got {self.seq_len})")
-        if lm.linear is not None and self.mode == "training":
-            raise ValueError(f"mode: training is not modelled for {lm.arch}'s linear-attention layers (the chunked "
-                             f"delta rule's backward); inference only")
+        if (lm.linear is not None or lm.mamba is not None) and self.mode == "training":
+            raise ValueError(f"mode: training is not modelled for {lm.arch}'s recurrent layers (the chunked "
+                             f"kernels' backward); inference only")
         if moe and self.sequence_parallel:
             raise ValueError("sequence_parallel: not modelled for a mixture-of-experts model (its router and "
                              "all-to-alls would run on token shards)")
@@ -161,11 +161,12 @@ class HfParams(LlamaParams):
 
 def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache: KVCache | None) -> str:
     if lm.linear is not None and i in lm.linear.layers:
-        return _gated_delta_net(b, lm.linear, lm.eps, h, p, cache)
+        return gated_delta_net(b, lm.linear, lm.eps, h, cache)
     if lm.mla is not None:
         return _mla(b, lm, h, p, cache)
     names = {"llama": ("q_proj", "k_proj", "v_proj", "o_proj"), "phi3": ("", "", "", "o_proj"),
-             "opt": ("q_proj", "k_proj", "v_proj", "out_proj"), "gpt2": ("", "", "", "c_proj")}[lm.style]
+             "opt": ("q_proj", "k_proj", "v_proj", "out_proj"), "gpt2": ("", "", "", "c_proj")}.get(
+                 lm.style, ("q_proj", "k_proj", "v_proj", "o_proj"))
     fused_qkv = {"phi3": "qkv_proj", "gpt2": "c_attn"}.get(lm.style)
     rope = lm.rope and i not in lm.nope_layers
     return b.multihead_attention(h, heads=lm.heads, kv_heads=lm.kv_heads, head_dim=lm.head_dim, bias=lm.bias,
@@ -174,94 +175,6 @@ def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache
                                  qk_norm=lm.eps if lm.qk_norm else None, dropout=lm.attn_dropout,
                                  sinks=lm.attn_sinks, qk_l2norm=lm.eps if lm.qk_l2norm and rope else None,
                                  output_gate=lm.attn_gate)
-
-
-GDN_GATING_FLOPS = 8
-"""FLOPs per value head and token of Gated DeltaNet's gating: β = sigmoid(b) (4) and g = −exp(A_log)·softplus(a +
-dt_bias) (add, softplus as exp and log, multiply: 4)."""
-RECURRENT_FLOPS = 7
-"""FLOPs per state element and token of the delta rule's recurrent update (FLA's fused_recurrent_gated_delta_rule):
-the decay, Sᵀk, the rank-1 update and Sᵀq, a multiply-add each but the decay."""
-GATED_NORM_FLOPS = 4 + 4 + 1
-"""FLOPs per element of the gated RMSNorm: the RMSNorm's 4, SiLU of the gate's 4, the product."""
-
-
-def _gated_delta_net(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, p: HfParams,
-                     cache: KVCache | None) -> str:
-    """Qwen3-Next's linear attention (:class:`~.hfconfig.LinearAttn`; transformers' Qwen3NextGatedDeltaNet, FLA's
-    kernels as vLLM runs them), in scope ``linear_attn``; tensor parallelism splits the heads (``in_proj_*``
-    column-wise, ``out_proj`` row-wise with its all-reduce).
-
-    ``in_proj_qkvz`` and ``in_proj_ba``; ``conv1d`` (ELEMENTWISE fn causal_conv1d: the K taps' 2K FLOPs and SiLU's 4
-    per q/k/v channel and token, its (C, 1, K) weight), ``gating`` (β and the decay, with ``A_log`` and
-    ``dt_bias``). A prompt runs FLA's chunk_gated_delta_rule on N = ⌈L / C⌉ chunks of C tokens per value head:
-    ``chunk_kkt`` (each chunk's β-weighted KKᵀ, its triangular solve not counted), ``chunk_wu`` (the WY form's w and
-    u, C × C by C × (d_k + d_v)), ``chunk_state`` (the inter-chunk pass: per chunk w·S and Kᵀ·v_new, d_k × d_v
-    by 2C; one GEMM per head whose K loop walks the N chunks in turn, as the kernel does, writing every chunk's
-    state) and ``chunk_o`` (the output Q·S + (QKᵀ ⊙ mask)·v_new: its MACs as one GEMM of k = d_k + C + C·d_k / d_v);
-    the final state is written to the layer's state cache (fp32, as FLA keeps it). A decode step runs the fused
-    recurrent update on the cached state (``recurrent``, ELEMENTWISE fn fused_recurrent: S ← e^g·S + k ⊗ β(v −
-    Sᵀk), o = Sᵀq, :data:`RECURRENT_FLOPS` per state element in fp32 on the vector lanes, as FLA's kernel runs
-    without tensor cores, reading the state) and writes it back (``state_write``). The q / k L2 norms are inside the kernels
-    (not counted). Then the gated RMSNorm (``norm``, a (d_v,) weight, the SiLU of z) and ``out_proj``."""
-    if la.key_heads % b.tp:
-        raise WorkloadError(f"{b.name}: tensor_parallel {b.tp} must divide linear_num_key_heads ({la.key_heads})",
-                            key=("tensor_parallel",))
-    hk, hv, dk, dv, taps = la.key_heads // b.tp, la.value_heads // b.tp, la.key_dim, la.value_dim, la.conv_kernel
-    h = b._tp_in(h)
-    bsz, length, _ = b.shape(h)
-    prefix = b._prefix()
-    decode = cache is not None and cache.past > 0
-    dtype = b.dtype
-    conv_c = 2 * hk * dk + hv * dv
-    qkvz = b.linear(h, conv_c + hv * dv, bias=False, name="in_proj_qkvz")
-    ba = b.linear(h, 2 * hv, bias=False, name="in_proj_ba")
-    mixed = b.view(qkvz, (bsz, length, conv_c), "slice", "mixed_qkv", strict=False, dim=2, start=0)
-    z = b.view(qkvz, (bsz, length, hv * dv), "slice", "z", strict=False, dim=2, start=conv_c)
-    conv_in = [mixed]
-    conv_state = None
-    if cache is not None:  # the conv's last K − 1 inputs per channel
-        conv_state = b.state_cache("conv_state", (bsz, conv_c, taps - 1), dtype, read=decode)
-        if decode:
-            conv_in.append(conv_state)
-    elems = bsz * length * conv_c
-    mixed = b._add(b._name("conv1d", "conv1d"), OpKind.ELEMENTWISE, conv_in, (bsz, length, conv_c),
-                   weights=[Weight(f"{prefix}.conv1d.weight", (conv_c, 1, taps))],
-                   flops=(2 * taps + ACT_FLOPS["silu"]) * elems, vector_elems=elems, fn="causal_conv1d")
-    if conv_state is not None:
-        b.state_write(mixed, conv_state, (bsz, conv_c, taps - 1), dtype, "conv_state_write")
-    gating = b._add(b._name("gating", "gating"), OpKind.ELEMENTWISE, [ba], (bsz, length, 2 * hv),
-                    weights=[Weight(f"{prefix}.A_log", (hv,)), Weight(f"{prefix}.dt_bias", (hv,))],
-                    flops=GDN_GATING_FLOPS * bsz * length * hv, vector_elems=bsz * length * hv, fn="gdn_gating")
-    q, k, v = (b.view(mixed, (bsz, length, n), "slice", x, strict=False, dim=2, start=s) for x, n, s in
-               (("q", hk * dk, 0), ("k", hk * dk, hk * dk), ("v", hv * dv, 2 * hk * dk)))
-    out = (bsz, length, hv, dv)
-    if decode:
-        state = b.state_cache("recurrent_state", (bsz, hv, dk, dv), "fp32", read=True)
-        elems = bsz * length * hv * dk * dv  # the state's elements, each updated once a token
-        o = b._add(b._name("recurrent", "recurrent"), OpKind.ELEMENTWISE, [q, k, v, gating, state], out,
-                   flops=RECURRENT_FLOPS * elems, vector_elems=elems, fn="fused_recurrent", keep_dtype=True)
-        b._ops[-1] = replace(b._ops[-1], dtype="fp32")
-        b.state_write(o, state, (bsz, hv, dk, dv), "fp32", "state_write")
-    else:
-        c = la.chunk
-        n = -(-length // c)
-        count = bsz * hv * n
-        kkt = b.matmul([k, gating], (bsz, hv, n * c, c), Gemm(m=c, n=c, k=dk, count=count), name="chunk_kkt")
-        wu = b.matmul([kkt, k, v], (bsz, hv, n * c, dk + dv), Gemm(m=c, n=dk + dv, k=c, count=count),
-                      name="chunk_wu")
-        states = b.matmul([wu, k], (bsz, hv, n, dk, dv), Gemm(m=dk, n=dv, k=2 * c * n, count=bsz * hv),
-                          name="chunk_state")
-        o = b.matmul([q, k, wu, states], out, Gemm(m=c, n=dv, k=dk + c + c * dk // dv, count=count),
-                     name="chunk_o")
-        if cache is not None:
-            state = b.state_cache("recurrent_state", (bsz, hv, dk, dv), "fp32", read=False)
-            b.state_write(states, state, (bsz, hv, dk, dv), "fp32", "state_write")
-    normed = b._add(b._name("norm", "norm"), OpKind.NORM, [o, z], out, weights=[Weight(f"{prefix}.norm.weight", (dv,))],
-                    flops=GATED_NORM_FLOPS * math.prod(out), vector_elems=math.prod(out), fn="rmsnorm_gated",
-                    eps=eps, dim=3)
-    merged = b.view(normed, (bsz, length, hv * dv), "reshape", "merge")
-    return b._tp_out(b.linear(merged, b.shape(h)[-1], bias=False, name="out_proj"))
 
 
 def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | None) -> str:
@@ -420,6 +333,22 @@ def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfPara
     return b.add(x, m, name="add_mlp")
 
 
+def _block(b: TransformerBuilder, lm: LM, x: str, i: int, p: HfParams, cache: KVCache | None) -> str:
+    """Nemotron-H's layer ``i``: one block, x + mixer(norm(x)), the mixer a Mamba-2 mixer, attention or an MLP
+    (``lm.blocks``)."""
+    h = _norm(b, lm, x, "norm")
+    kind = lm.blocks[i]
+    with b.scope("mixer"):
+        if kind == "mamba":
+            assert lm.mamba is not None
+            m = mamba2(b, lm.mamba, lm.eps, h, cache)
+        elif kind == "attention":
+            m = _attention(b, lm, h, i, p, cache)
+        else:
+            m = b.mlp(h, lm.ffn, lm.act, bias=False, names=("up_proj", "down_proj"))
+    return b.add(x, m, name="add")
+
+
 def _softcap(b: TransformerBuilder, x: str, name: str) -> str:
     """Gemma-2's final logit soft-capping c·tanh(x/c): ELEMENTWISE fn "softcap"."""
     return b.vector(OpKind.ELEMENTWISE, [x], b.shape(x), "softcap", SOFTCAP_FLOPS, name=name)
@@ -428,7 +357,8 @@ def _softcap(b: TransformerBuilder, x: str, name: str) -> str:
 def _embed(b: TransformerBuilder, lm: LM, q_len: int, past: int) -> tuple[str, Weight]:
     """Token (and position) embeddings; the token table's Weight (for a tied head)."""
     rows = lm.proj_dim or lm.hidden
-    tok_name = {"gpt2": "transformer.wte", "opt": "model.decoder.embed_tokens"}.get(lm.style, "model.embed_tokens")
+    tok_name = {"gpt2": "transformer.wte", "opt": "model.decoder.embed_tokens",
+                "nemotron_h": "backbone.embeddings"}.get(lm.style, "model.embed_tokens")
     table = Weight(f"{tok_name}.weight", (lm.vocab, rows))
     x = b.embedding("input", lm.vocab, rows, weight_name=table.name, name=tok_name.rsplit(".", 1)[-1])
     if lm.embed_scale:
@@ -459,7 +389,8 @@ def _images(b: TransformerBuilder, lm: LM, x: str, p: HfParams, decode: bool) ->
 
 def _prefix(lm: LM) -> tuple[str, str]:
     """(the decoder's scope, the layers' scope within it)."""
-    return {"gpt2": ("transformer", "h"), "opt": ("model.decoder", "layers")}.get(lm.style, ("model", "layers"))
+    return {"gpt2": ("transformer", "h"), "opt": ("model.decoder", "layers"),
+            "nemotron_h": ("backbone", "layers")}.get(lm.style, ("model", "layers"))
 
 
 def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
@@ -485,8 +416,10 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
         x = b.dropout(x, lm.embd_dropout, name="drop" if lm.style == "gpt2" else "embed_dropout")
         for i in range(lm.layers):
             with b.scope(f"{layers}.{i}"):
-                x = _layer(b, lm, x, i, f"{scope}.{layers}.{i}", p, cache)
-        x = b._tp_in(_norm(b, lm, x, {"gpt2": "ln_f", "opt": "final_layer_norm"}.get(lm.style, "norm")))
+                x = (_block(b, lm, x, i, p, cache) if lm.blocks else
+                     _layer(b, lm, x, i, f"{scope}.{layers}.{i}", p, cache))
+        final = {"gpt2": "ln_f", "opt": "final_layer_norm", "nemotron_h": "norm_f"}.get(lm.style, "norm")
+        x = b._tp_in(_norm(b, lm, x, final))
         if lm.proj_dim:
             x = b.linear(x, lm.proj_dim, bias=False, name="project_out")
     if lm.tied:
@@ -553,7 +486,7 @@ def _truncated(lm: LM, layers: int | None) -> LM:
     if layers is None or layers == lm.layers:
         return lm
     moe = lm.moe and replace(lm.moe, sparse_layers=frozenset(i for i in lm.moe.sparse_layers if i < layers))
-    return replace(lm, layers=layers, windows=lm.windows[:layers], moe=moe)
+    return replace(lm, layers=layers, windows=lm.windows[:layers], moe=moe, blocks=lm.blocks[:layers])
 
 
 def identical_layers(p: HfParams) -> int | None:
@@ -562,7 +495,8 @@ def identical_layers(p: HfParams) -> int | None:
     Qwen2's windowed layers, Qwen2-MoE's dense layers, Qwen3-Next's linear-attention layers)."""
     lm = _truncated(p.lm(), p.layers)
     kinds = {(lm.window(i), lm.moe is not None and i in lm.moe.sparse_layers, i in lm.nope_layers,
-              lm.linear is not None and i in lm.linear.layers) for i in range(lm.layers)}
+              lm.linear is not None and i in lm.linear.layers, lm.blocks[i] if lm.blocks else "")
+             for i in range(lm.layers)}
     return lm.layers if len(kinds) == 1 else None
 
 

@@ -15,7 +15,8 @@ GPT2LMHeadModel, DeepseekV2ForCausalLM and DeepseekV3ForCausalLM (V3's defaults 
 gives its sizes), GptOssForCausalLM (gpt-oss-120b's sizes by default), Gemma3ForCausalLM (Gemma 3's text decoder) and
 Gemma3ForConditionalGeneration (Gemma 3 4B-27B: ``text_config``, a SigLIP ``vision_config`` and the projector),
 Llama4ForCausalLM and Llama4ForConditionalGeneration (Llama 4 Scout / Maverick; Scout's sizes by default),
-Qwen3NextForCausalLM (Gated DeltaNet linear attention; Qwen3-Next-80B-A3B's sizes by default).
+Qwen3NextForCausalLM (Gated DeltaNet linear attention; Qwen3-Next-80B-A3B's sizes by default), NemotronHForCausalLM
+(Mamba-2 hybrid; Nemotron-H-8B's sizes by default).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from ..units import TORCH_DTYPES
 
 IGNORED = frozenset({
     "architectures", "model_type", "torch_dtype", "transformers_version", "bos_token_id", "eos_token_id",
@@ -99,6 +102,25 @@ class LinearAttn:
     def conv_channels(self) -> int:
         """Channels of the causal conv: q and k (key_heads · key_dim each) and v (value_heads · value_dim)."""
         return 2 * self.key_heads * self.key_dim + self.value_heads * self.value_dim
+
+
+@dataclass(frozen=True)
+class Mamba2:
+    """Mamba-2 mixers (transformers' Mamba2Mixer as Nemotron-H and Granite 4.0-H use it; Dao and Gu, arXiv:2405.21060):
+    ``heads`` heads of ``head_dim`` channels, each with a ``head_dim`` × ``state`` state; B and C in ``groups``
+    groups of ``state``; a causal conv of ``conv_kernel`` taps over x, B and C; prompts in SSD chunks of ``chunk``
+    tokens; on ``layers``. ``state_dtype``: the state cache's dtype (None: the model's; Nemotron-H's
+    ``mamba_ssm_cache_dtype``)."""
+
+    heads: int
+    head_dim: int
+    state: int
+    groups: int
+    conv_kernel: int
+    chunk: int
+    conv_bias: bool
+    layers: frozenset[int]
+    state_dtype: str | None = None
 
 
 @dataclass(frozen=True)
@@ -185,6 +207,9 @@ class LM:
     mlp_name: str = "mlp"  # the MLP's scope (Llama 4: feed_forward)
     linear: LinearAttn | None = None  # Qwen3-Next: the Gated DeltaNet layers (the others full attention)
     attn_gate: bool = False  # Qwen3-Next: q_proj also gives a gate, sigmoid(gate) · the attention's output
+    mamba: Mamba2 | None = None  # Nemotron-H, Granite 4.0-H: the Mamba-2 layers
+    blocks: tuple[str, ...] = ()  # Nemotron-H: each layer one block, "mamba", "attention" or "mlp" (empty: a layer is
+    # attention (or a mixer) and an MLP)
     # training dropout rates (transformers applies them only in training): the attention probabilities, each
     # attention and MLP output before its residual add, the embeddings, the MLP's activation
     attn_dropout: float = 0.0
@@ -762,6 +787,61 @@ def _qwen3_next(r: _Reader) -> LM:
               attn_gate=True, attn_dropout=r.prob("attention_dropout", 0.0))
 
 
+_NEMOTRON_H_PATTERN = "M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-"
+"""NemotronHConfig's default ``hybrid_override_pattern`` (Nemotron-H-8B's 52 blocks)."""
+_NEMOTRON_H_BLOCKS = {"M": "mamba", "*": "attention", "-": "mlp", "mamba": "mamba", "linear_attention": "mamba",
+                      "attention": "attention", "full_attention": "attention", "mlp": "mlp"}
+_NEMOTRON_H_IGNORED = (
+    "time_step_min", "time_step_max", "time_step_floor", "time_step_limit", "time_step_rank", "rescale_prenorm_residual",
+    "residual_in_fp32", "use_mamba_kernels", "num_logits_to_keep", "hidden_dropout", "expand", "attention_bias",
+    "n_routed_experts", "n_shared_experts", "moe_intermediate_size", "moe_shared_expert_intermediate_size",
+    "num_experts_per_tok", "routed_scaling_factor", "n_group", "topk_group", "norm_topk_prob", "moe_latent_size",
+    "num_nextn_predict_layers", "mtp_hybrid_override_pattern")
+"""Nemotron-H fields with no op of their own: dt's initialisation range and clamp, residual precision and
+initialisation, kernel switches, ``expand`` (the mixer's width is heads × head_dim), ``attention_bias`` (the
+attention projections have none whatever it says), and the MoE and multi-token-prediction fields of configs whose
+pattern has no MoE block."""
+_STATE_DTYPES = {"auto": None, **TORCH_DTYPES}
+
+
+def _nemotron_h(r: _Reader) -> LM:
+    """Nemotron-H (transformers' NemotronHForCausalLM; NemotronHConfig's defaults: Nemotron-H-8B's sizes): every layer
+    one block, x + mixer(RMSNorm(x)), its kind from ``hybrid_override_pattern`` (M Mamba-2, * attention, - MLP) or
+    ``layers_block_type``: Mamba-2 mixers (:class:`Mamba2`), GQA attention without RoPE or biases, MLPs
+    up_proj → ReLU² → down_proj; module names ``backbone.embeddings``, ``backbone.layers.N.norm`` / ``.mixer``,
+    ``backbone.norm_f``; untied head."""
+    layers = r.int("num_hidden_layers", 52)
+    kinds = r._get("layers_block_type", None)
+    if kinds is None:
+        kinds = list(r._get("hybrid_override_pattern", _NEMOTRON_H_PATTERN))
+    if not isinstance(kinds, list) or len(kinds) != layers or any(k not in _NEMOTRON_H_BLOCKS for k in kinds):
+        raise ValueError(f"hybrid_override_pattern: expected {layers} blocks, each M (Mamba-2), * (attention) or - "
+                         f"(MLP) (got {kinds!r}; MoE blocks are not modelled)")
+    blocks = tuple(_NEMOTRON_H_BLOCKS[k] for k in kinds)
+    hidden = r.int("hidden_size", 4096)
+    heads, kv_heads = r.int("num_attention_heads", 32), r.int("num_key_value_heads", 8)
+    head_dim = r.int("head_dim", r.int("attention_head_dim", 128))  # transformers' name, NVIDIA's remote code's
+    if heads % kv_heads:
+        raise ValueError(f"num_key_value_heads: {kv_heads} must divide num_attention_heads ({heads})")
+    eps = r.float("rms_norm_eps", 1e-5)  # both spellings occur (NVIDIA's configs write both, equal)
+    eps = r.float("layer_norm_epsilon", eps)
+    r.read.update(_NEMOTRON_H_IGNORED)
+    r.choice("mamba_hidden_act", "silu", _SILU)
+    r.choice("mlp_hidden_act", "relu2", {"relu2": "relu2"})
+    for key in ("use_bias", "mamba_proj_bias", "mlp_bias"):
+        r.require(key, False, "Nemotron-H's projections have no bias")
+    r.require("sliding_window", None, "Nemotron-H's attention is global")
+    mamba = Mamba2(r.int("mamba_num_heads", 128), r.int("mamba_head_dim", 64), r.int("ssm_state_size", 128),
+                   r.int("n_groups", 8), r.int("conv_kernel", 4), r.int("chunk_size", 128),
+                   r.bool("use_conv_bias", True), frozenset(i for i, k in enumerate(blocks) if k == "mamba"),
+                   r.choice("mamba_ssm_cache_dtype", "auto", _STATE_DTYPES))
+    return LM(r.arch, vocab=r.int("vocab_size", 131072), hidden=hidden, layers=layers, heads=heads,
+              kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 21504),
+              eps=eps, act="relu2", gated=False, tied=r.bool("tie_word_embeddings", False),
+              rope=False, style="nemotron_h", mamba=mamba, blocks=blocks,
+              attn_dropout=r.prob("attention_dropout", 0.0))
+
+
 READERS: dict[str, Callable[[_Reader], LM]] = {
     "LlamaForCausalLM": _llama,
     "MistralForCausalLM": _llama,
@@ -782,6 +862,7 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
     "Llama4ForCausalLM": _llama4,
     "Llama4ForConditionalGeneration": _llama4_vision,
     "Qwen3NextForCausalLM": _qwen3_next,
+    "NemotronHForCausalLM": _nemotron_h,
 }
 """Supported ``architectures`` and their readers."""
 
@@ -801,4 +882,4 @@ def parse(data: Mapping[str, Any]) -> LM:
     return lm
 
 
-__all__ = ["IGNORED", "LM", "LinearAttn", "MLA", "MoE", "READERS", "Vision", "load_config", "parse"]
+__all__ = ["IGNORED", "LM", "LinearAttn", "MLA", "Mamba2", "MoE", "READERS", "Vision", "load_config", "parse"]

@@ -73,7 +73,7 @@ Shape = tuple[int, ...]
 
 SOFTMAX_FLOPS = 5
 """FLOPs per score element of a softmax: max, subtract, exp, sum, divide."""
-ACT_FLOPS = {"gelu": 8, "silu": 4, "relu": 1, "tanh": 4, "quick_gelu": 4}
+ACT_FLOPS = {"gelu": 8, "silu": 4, "relu": 1, "tanh": 4, "quick_gelu": 4, "relu2": 2}
 """FLOPs per element of each activation."""
 SOFTCAP_FLOPS = 2 + ACT_FLOPS["tanh"]
 """FLOPs per element of a soft-cap c·tanh(x/c): divide, tanh, multiply."""

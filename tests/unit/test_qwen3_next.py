@@ -104,7 +104,7 @@ def test_a_serving_replica_reserves_the_states_before_its_kv_blocks():
 
 
 def test_training_is_refused_and_the_layers_are_not_alike():
-    with pytest.raises(ValidationError, match="training is not modelled for Qwen3NextForCausalLM"):
+    with pytest.raises(ValidationError, match="training is not modelled for Qwen3NextForCausalLM's recurrent"):
         _model(mode="training")
     w = load_workload("qwen3_next_80b")
     assert identical_layers(HfParams(**{**w.params, "layers": 8})) is None

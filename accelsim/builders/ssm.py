@@ -1,0 +1,208 @@
+"""Recurrent mixers of hybrid language models: a fixed-size state per sequence instead of a growing KV cache.
+
+* :func:`gated_delta_net`: Qwen3-Next's Gated DeltaNet (:class:`~.hfconfig.LinearAttn`; Yang et al., "Gated Delta
+  Networks", arXiv:2412.06464), FLA's kernels as vLLM runs them.
+* :func:`mamba2`: the Mamba-2 mixer of Nemotron-H and Granite 4.0-H (:class:`~.hfconfig.Mamba2`; Dao and Gu,
+  "Transformers are SSMs", arXiv:2405.21060), the state-spaces/mamba Triton SSD kernels.
+
+Both: an input projection, a causal depthwise conv of K taps (+ SiLU) whose last K − 1 inputs a decode step keeps,
+the recurrence (a prompt as chunked kernels priced as GEMM views whose MACs are the kernels'; a decode step as one
+update of the cached state on the vector lanes), a gated RMSNorm (SiLU of the gate z) and an output projection. The
+states are :meth:`~.tlayers.TransformerBuilder.state_cache` tensors (their bytes whatever the sequence's length);
+tensor parallelism splits the heads (input projection column-wise, output projection row-wise with its
+all-reduce). Training graphs are not built for them (refused by the ``hf`` params)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from ..errors import WorkloadError
+from ..ir import Gemm, OpKind, Weight
+from .hfconfig import LinearAttn, Mamba2
+from .tlayers import ACT_FLOPS, KVCache, TransformerBuilder
+
+GDN_GATING_FLOPS = 8
+"""FLOPs per value head and token of Gated DeltaNet's gating: β = sigmoid(b) (4) and g = −exp(A_log)·softplus(a +
+dt_bias) (add, softplus as exp and log, multiply: 4)."""
+RECURRENT_FLOPS = 7
+"""FLOPs per state element and token of a recurrent update (FLA's fused_recurrent_gated_delta_rule: the decay, Sᵀk,
+the rank-1 update and Sᵀq; mamba's selective_state_update: the decay, the B·dt·x update and the C·h product), a
+multiply-add each but the decay."""
+GATED_NORM_FLOPS = 4 + 4 + 1
+"""FLOPs per element of the gated RMSNorm: the RMSNorm's 4, SiLU of the gate's 4, the product."""
+CUMSUM_FLOPS = 8
+"""FLOPs per head and token of Mamba-2's chunk cumsum: softplus(dt + dt_bias) (add, exp, log1p: 3), the clamp (2),
+dt·A (1), the running sum (1) and exp(A_log) once a head (amortised: 1)."""
+STATE_PASSING_FLOPS = 2
+"""FLOPs per state element and chunk of Mamba-2's state passing: the decayed state plus the chunk's own."""
+
+
+def _tp_heads(b: TransformerBuilder, n: int, what: str) -> int:
+    if n % b.tp:
+        raise WorkloadError(f"{b.name}: tensor_parallel {b.tp} must divide {what} ({n})", key=("tensor_parallel",))
+    return n // b.tp
+
+
+def _causal_conv(b: TransformerBuilder, x: str, taps: int, bias: bool, cache: KVCache | None) -> str:
+    """The causal depthwise conv of ``taps`` taps and SiLU over ``x``'s (B, L, C) channels (ELEMENTWISE fn
+    causal_conv1d, its (C, 1, K) weight [and (C,) bias]); with a cache its last K − 1 inputs per channel are a state
+    (``conv_state``) that a decode step reads and every pass writes."""
+    bsz, length, channels = b.shape(x)
+    prefix = b._prefix()
+    decode = cache is not None and cache.past > 0
+    inputs, state = [x], None
+    if cache is not None:
+        state = b.state_cache("conv_state", (bsz, channels, taps - 1), b.dtype, read=decode)
+        if decode:
+            inputs.append(state)
+    weights = [Weight(f"{prefix}.conv1d.weight", (channels, 1, taps))]
+    if bias:
+        weights.append(Weight(f"{prefix}.conv1d.bias", (channels,)))
+    elems = bsz * length * channels
+    out = b._add(b._name("conv1d", "conv1d"), OpKind.ELEMENTWISE, inputs, (bsz, length, channels), weights=weights,
+                 flops=(2 * taps + ACT_FLOPS["silu"]) * elems, vector_elems=elems, fn="causal_conv1d")
+    if state is not None:
+        b.state_write(out, state, (bsz, channels, taps - 1), b.dtype, "conv_state_write")
+    return out
+
+
+def _gated_norm(b: TransformerBuilder, y: str, z: str, width: int, eps: float) -> str:
+    """The gated RMSNorm w · RMSNorm(y) · SiLU(z) over ``y``'s last dim (NORM fn rmsnorm_gated, a (width,) weight)."""
+    shape = b.shape(y)
+    elems = math.prod(shape)
+    return b._add(b._name("norm", "norm"), OpKind.NORM, [y, z], shape,
+                  weights=[Weight(f"{b._prefix()}.norm.weight", (width,))], flops=GATED_NORM_FLOPS * elems,
+                  vector_elems=elems, fn="rmsnorm_gated", eps=eps, dim=len(shape) - 1)
+
+
+def _recurrent_update(b: TransformerBuilder, inputs: list[str], out: tuple[int, ...], state: str,
+                      state_shape: tuple[int, ...], dtype: str, fn: str, name: str,
+                      weights: list[Weight] = ()) -> str:
+    """A decode step's update of ``state`` (ELEMENTWISE ``fn`` in the state's ``dtype`` over its elements,
+    :data:`RECURRENT_FLOPS` each, reading it) and its write back; returns the step's output ``out``."""
+    elems = math.prod(state_shape)
+    o = b._add(b._name(name, name), OpKind.ELEMENTWISE, [*inputs, state], out, weights=list(weights),
+               flops=RECURRENT_FLOPS * elems, vector_elems=elems, fn=fn, keep_dtype=True)
+    b._ops[-1] = replace(b._ops[-1], dtype=dtype)
+    b.state_write(o, state, state_shape, dtype, "state_write")
+    return o
+
+
+def gated_delta_net(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, cache: KVCache | None) -> str:
+    """Qwen3-Next's linear attention on ``h`` in the current scope (``linear_attn``).
+
+    ``in_proj_qkvz`` and ``in_proj_ba``; the causal conv over q, k and v; ``gating`` (β and the decay, with
+    ``A_log`` and ``dt_bias``). A prompt runs FLA's chunk_gated_delta_rule on N = ⌈L / C⌉ chunks of C tokens per
+    value head: ``chunk_kkt`` (each chunk's β-weighted KKᵀ, its triangular solve not counted), ``chunk_wu`` (the WY
+    form's w and u, C × C by C × (d_k + d_v)), ``chunk_state`` (the inter-chunk pass: per chunk w·S and Kᵀ·v_new,
+    d_k × d_v by 2C; one GEMM per head whose K loop walks the N chunks in turn, as the kernel does, writing every
+    chunk's state) and ``chunk_o`` (the output Q·S + (QKᵀ ⊙ mask)·v_new: its MACs as one GEMM of k = d_k + C +
+    C·d_k / d_v); the final state is written to the layer's state cache (fp32, as FLA keeps it). A decode step runs
+    the fused recurrent update on the cached state (``recurrent``, fn fused_recurrent: S ← e^g·S + k ⊗ β(v − Sᵀk),
+    o = Sᵀq, in fp32 on the vector lanes, as FLA's kernel runs without tensor cores) and writes it back. The q / k
+    L2 norms are inside the kernels (not counted). Then the gated RMSNorm and ``out_proj``."""
+    hk = _tp_heads(b, la.key_heads, "linear_num_key_heads")
+    hv = la.value_heads // b.tp
+    dk, dv = la.key_dim, la.value_dim
+    h = b._tp_in(h)
+    bsz, length, hidden = b.shape(h)
+    prefix = b._prefix()
+    conv_c = 2 * hk * dk + hv * dv
+    qkvz = b.linear(h, conv_c + hv * dv, bias=False, name="in_proj_qkvz")
+    ba = b.linear(h, 2 * hv, bias=False, name="in_proj_ba")
+    mixed = b.view(qkvz, (bsz, length, conv_c), "slice", "mixed_qkv", strict=False, dim=2, start=0)
+    z = b.view(qkvz, (bsz, length, hv * dv), "slice", "z", strict=False, dim=2, start=conv_c)
+    mixed = _causal_conv(b, mixed, la.conv_kernel, False, cache)
+    gating = b._add(b._name("gating", "gating"), OpKind.ELEMENTWISE, [ba], (bsz, length, 2 * hv),
+                    weights=[Weight(f"{prefix}.A_log", (hv,)), Weight(f"{prefix}.dt_bias", (hv,))],
+                    flops=GDN_GATING_FLOPS * bsz * length * hv, vector_elems=bsz * length * hv, fn="gdn_gating")
+    q, k, v = (b.view(mixed, (bsz, length, n), "slice", x, strict=False, dim=2, start=s) for x, n, s in
+               (("q", hk * dk, 0), ("k", hk * dk, hk * dk), ("v", hv * dv, 2 * hk * dk)))
+    out = (bsz, length, hv, dv)
+    state_shape = (bsz, hv, dk, dv)
+    if cache is not None and cache.past > 0:
+        state = b.state_cache("recurrent_state", state_shape, "fp32", read=True)
+        o = _recurrent_update(b, [q, k, v, gating], out, state, state_shape, "fp32", "fused_recurrent", "recurrent")
+    else:
+        c = la.chunk
+        n = -(-length // c)
+        count = bsz * hv * n
+        kkt = b.matmul([k, gating], (bsz, hv, n * c, c), Gemm(m=c, n=c, k=dk, count=count), name="chunk_kkt")
+        wu = b.matmul([kkt, k, v], (bsz, hv, n * c, dk + dv), Gemm(m=c, n=dk + dv, k=c, count=count),
+                      name="chunk_wu")
+        states = b.matmul([wu, k], (bsz, hv, n, dk, dv), Gemm(m=dk, n=dv, k=2 * c * n, count=bsz * hv),
+                          name="chunk_state")
+        o = b.matmul([q, k, wu, states], out, Gemm(m=c, n=dv, k=dk + c + c * dk // dv, count=count),
+                     name="chunk_o")
+        if cache is not None:
+            state = b.state_cache("recurrent_state", state_shape, "fp32", read=False)
+            b.state_write(states, state, state_shape, "fp32", "state_write")
+    merged = b.view(_gated_norm(b, o, z, dv, eps), (bsz, length, hv * dv), "reshape", "merge")
+    return b._tp_out(b.linear(merged, hidden, bias=False, name="out_proj"))
+
+
+def mamba2(b: TransformerBuilder, m: Mamba2, eps: float, h: str, cache: KVCache | None) -> str:
+    """The Mamba-2 mixer on ``h`` in the current scope (transformers' Mamba2Mixer / NemotronHMamba2Mixer names).
+
+    ``in_proj`` gives z (heads · head_dim), xBC (the conv's channels: x, and B and C of ``groups`` × ``state``) and
+    dt (one per head); the causal conv over xBC. A prompt runs the SSD kernels on N = ⌈L / Q⌉ chunks of Q tokens:
+    ``chunk_cumsum`` (softplus(dt + dt_bias), dt·A and its running sum; with ``A_log``, ``dt_bias``), ``chunk_state``
+    (each chunk's state Xᵀ·B, P × N by Q, per head), ``state_passing`` (the states carried from chunk to chunk, in
+    turn: elementwise), ``bmm_chunk`` (C·Bᵀ, Q × Q by N, per group) and ``chunk_scan`` (the output C·S + (C·Bᵀ ⊙
+    decay)·X, Q × P by N + Q, per head, with the skip D·x); the state after the prompt is the layer's state cache.
+    A decode step's ``selective_state_update`` updates the cached heads × P × N state on the vector lanes and writes
+    it back. Then the gated RMSNorm (over groups of heads · head_dim / ``norm_groups``: the same FLOPs) and
+    ``out_proj``. Under tensor parallelism the heads and groups split (a group count below the degree: each chip
+    keeps one group, as vLLM replicates B and C)."""
+    heads = _tp_heads(b, m.heads, "mamba_num_heads")
+    if m.groups % b.tp and b.tp % m.groups:
+        raise WorkloadError(f"{b.name}: tensor_parallel {b.tp} must divide or be a multiple of the Mamba groups "
+                            f"({m.groups})", key=("tensor_parallel",))
+    groups = max(m.groups // b.tp, 1)
+    p_dim, n_dim, q = m.head_dim, m.state, m.chunk
+    inner = heads * p_dim
+    conv_c = inner + 2 * groups * n_dim
+    h = b._tp_in(h)
+    bsz, length, hidden = b.shape(h)
+    prefix = b._prefix()
+    proj = b.linear(h, inner + conv_c + heads, bias=False, name="in_proj")
+    z = b.view(proj, (bsz, length, inner), "slice", "z", strict=False, dim=2, start=0)
+    xbc = b.view(proj, (bsz, length, conv_c), "slice", "xBC", strict=False, dim=2, start=inner)
+    dt = b.view(proj, (bsz, length, heads), "slice", "dt", strict=False, dim=2, start=inner + conv_c)
+    xbc = _causal_conv(b, xbc, m.conv_kernel, m.conv_bias, cache)
+    x = b.view(xbc, (bsz, length, heads, p_dim), "slice", "x", strict=False, dim=2, start=0)
+    bc = [b.view(xbc, (bsz, length, groups, n_dim), "slice", name, strict=False, dim=2, start=inner + i * groups * n_dim)
+          for i, name in enumerate(("B", "C"))]
+    dt_a = [Weight(f"{prefix}.dt_bias", (heads,)), Weight(f"{prefix}.A_log", (heads,))]
+    skip = Weight(f"{prefix}.D", (heads,))
+    out = (bsz, length, heads, p_dim)
+    state_shape = (bsz, heads, p_dim, n_dim)
+    dtype = m.state_dtype or b.dtype
+    if cache is not None and cache.past > 0:
+        state = b.state_cache("ssm_state", state_shape, dtype, read=True)
+        y = _recurrent_update(b, [x, *bc, dt], out, state, state_shape, dtype, "selective_state_update",
+                              "selective_state_update", [*dt_a, skip])
+    else:
+        n = -(-length // q)
+        elems = bsz * heads * n * q
+        cum = b._add(b._name("chunk_cumsum", "chunk_cumsum"), OpKind.ELEMENTWISE, [dt], (bsz, heads, n * q),
+                     weights=dt_a, flops=CUMSUM_FLOPS * elems, vector_elems=elems, fn="ssd_chunk_cumsum")
+        states = b.matmul([x, bc[0], cum], (bsz, heads, n, p_dim, n_dim),
+                          Gemm(m=p_dim, n=n_dim, k=q, count=bsz * heads * n), name="chunk_state")
+        elems = bsz * heads * n * p_dim * n_dim
+        passed = b._add(b._name("state_passing", "state_passing"), OpKind.ELEMENTWISE, [states, cum],
+                        (bsz, heads, n, p_dim, n_dim), flops=STATE_PASSING_FLOPS * elems, vector_elems=elems,
+                        fn="ssd_state_passing")
+        cb = b.matmul([bc[1], bc[0]], (bsz, groups, n * q, q), Gemm(m=q, n=q, k=n_dim, count=bsz * groups * n),
+                      name="bmm_chunk")
+        y = b.matmul([bc[1], cb, x, passed, cum], out, Gemm(m=q, n=p_dim, k=n_dim + q, count=bsz * heads * n),
+                     [skip], name="chunk_scan")
+        if cache is not None:
+            state = b.state_cache("ssm_state", state_shape, dtype, read=False)
+            b.state_write(passed, state, state_shape, dtype, "state_write")
+    flat = b.view(y, (bsz, length, inner), "reshape", "y")
+    return b._tp_out(b.linear(_gated_norm(b, flat, z, inner, eps), hidden, bias=False, name="out_proj"))
+
+
+__all__ = ["gated_delta_net", "mamba2"]

@@ -1,0 +1,91 @@
+"""Nemotron-H (``hf``, NemotronHForCausalLM): the block pattern, parameter counts, the Mamba-2 mixer's SSD kernels in a
+prompt and its state update in a decode step, the state cache, tensor parallelism and the refusals.
+
+Every expected figure is worked out below from workloads/nemotron_nano_9b_v2.yaml (the published config's sizes) and
+the structure of transformers' modeling_nemotron_h (NemotronHBlock, NemotronHMamba2Mixer) and the state-spaces/mamba
+SSD kernels (mamba_ssm/ops/triton/ssd_*.py, selective_state_update.py). NVIDIA: Nemotron Nano 9B v2 has 8.89 B
+parameters.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from pydantic import ValidationError
+
+from accelsim.builders import build_workload
+from accelsim.builders.hf import HfParams, identical_layers
+from accelsim.config import load_workload
+
+H, VOCAB, FFN = 4480, 131072, 15680
+MH, P, N, G, K = 128, 80, 128, 8, 4  # Mamba heads, head dim, state, groups, conv taps
+INNER = MH * P  # 10240
+CONV = INNER + 2 * G * N  # 12288: x, B and C
+MAMBA = H * (INNER + CONV + MH) + CONV * K + CONV + 3 * MH + INNER + INNER * H  # in_proj, conv, dt/A/D, norm, out
+MLP = 2 * H * FFN
+ATTN = H * 40 * 128 + 2 * H * 8 * 128 + 40 * 128 * H
+PATTERN = "M-M-M-MM-M-M-M*-M-M-M*-M-M-M-M*-M-M-M-M*-M-MM-M-M-M-M-M-"
+STATE = MH * P * N * 2 + CONV * (K - 1) * 2  # a Mamba layer's state and conv taps, bf16
+
+
+def _model(**params):
+    w = load_workload("nemotron_nano_9b_v2")
+    return build_workload(w.model, {**w.params, "dtype": "bf16", **params})
+
+
+def test_the_pattern_and_the_parameter_count():
+    counts = {c: PATTERN.count(c) for c in "M-*"}
+    assert counts == {"M": 27, "-": 25, "*": 4}
+    # every block also has its RMSNorm (H); the embeddings and the untied head, the final norm
+    total = counts["M"] * (MAMBA + H) + counts["-"] * (MLP + H) + counts["*"] * (ATTN + H) + 2 * VOCAB * H + H
+    g = _model(seq_len=8)
+    assert g.params == g.meta["model_params"] == total == 8_888_227_328
+    assert round(total / 1e7) == 889  # NVIDIA: 8.89 B
+    names = {op.name for op in g.ops}
+    # layer 0 a Mamba mixer, 1 an MLP, 14 the first attention block
+    assert {"backbone.layers.0.mixer.in_proj", "backbone.layers.1.mixer.up_proj",
+            "backbone.layers.14.mixer.q_proj"} <= names
+    assert not any(n.startswith("backbone.layers.14.mixer.") and "rope" in n for n in names)  # no RoPE
+
+
+def test_a_prompt_runs_the_ssd_chunks():
+    g = _model(seq_len=300, layers=1)
+    m = "backbone.layers.0.mixer"
+    n = math.ceil(300 / 128)  # chunks of chunk_size 128
+    assert g[f"{m}.in_proj"].out_shape == (1, 300, INNER + CONV + MH)
+    # per head and chunk: the chunk's state Xᵀ·B (80 × 128 by 128), the output C·S + (C·Bᵀ ⊙ decay)·X (128 × 80 by
+    # 128 + 128); per group and chunk C·Bᵀ (128 × 128 by 128)
+    assert g[f"{m}.chunk_state"].macs == MH * n * P * N * 128
+    assert g[f"{m}.chunk_scan"].macs == MH * n * 128 * P * (N + 128)
+    assert g[f"{m}.bmm_chunk"].macs == G * n * 128 * 128 * N
+    assert g[f"{m}.state_passing"].flops == 2 * MH * n * P * N
+    assert g[f"{m}.norm"].weights[0].shape == (INNER,)
+    assert g.meta["state_cache_bytes"] == STATE
+
+
+def test_a_decode_step_updates_the_state_and_an_fp32_cache_keeps_its_dtype():
+    g = _model(phase="decode", kv_len=4000, batch=2, layers=1, mamba_ssm_cache_dtype="float32")
+    m = "backbone.layers.0.mixer"
+    assert g.inputs[f"{m}.ssm_state"] == (2, MH, P, N)
+    upd = g[f"{m}.selective_state_update"]
+    assert upd.dtype == "fp32" and upd.flops == 7 * 2 * MH * P * N
+    assert g[f"{m}.state_write"].out_bytes == 2 * MH * P * N * 4
+    assert g.meta["state_cache_bytes"] == 2 * (MH * P * N * 4 + CONV * (K - 1) * 2)
+
+
+def test_tensor_parallelism_splits_heads_and_groups():
+    g = _model(seq_len=64, layers=1, tensor_parallel=4)
+    inner, conv = INNER // 4, INNER // 4 + 2 * (G // 4) * N
+    assert g["backbone.layers.0.mixer.in_proj"].out_shape == (1, 64, inner + conv + MH // 4)
+    with pytest.raises(Exception, match="tensor_parallel 3 must divide mamba_num_heads"):
+        _model(seq_len=64, layers=1, tensor_parallel=3)
+
+
+def test_refusals_and_the_layers_are_not_alike():
+    with pytest.raises(ValidationError, match="training is not modelled for NemotronHForCausalLM"):
+        _model(mode="training")
+    with pytest.raises(ValidationError, match="hybrid_override_pattern: expected 56 blocks"):
+        _model(hybrid_override_pattern="M-E*" * 14)  # MoE blocks (E) are not modelled
+    w = load_workload("nemotron_nano_9b_v2")
+    assert identical_layers(HfParams(**{**w.params, "layers": 4})) is None

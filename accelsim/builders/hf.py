@@ -162,6 +162,8 @@ class HfParams(LlamaParams):
 def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache: KVCache | None) -> str:
     if lm.linear is not None and i in lm.linear.layers:
         return gated_delta_net(b, lm.linear, lm.eps, h, cache)
+    if lm.mamba is not None and i in lm.mamba.layers:
+        return mamba2(b, lm.mamba, lm.eps, h, cache)
     if lm.mla is not None:
         return _mla(b, lm, h, p, cache)
     names = {"llama": ("q_proj", "k_proj", "v_proj", "o_proj"), "phi3": ("", "", "", "o_proj"),
@@ -313,8 +315,9 @@ def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfPara
         ("ln_1", "ln_2") if lm.style == "gpt2" else ("input_layernorm", "post_attention_layernorm"))
     h = _norm(b, lm, x, ln1)
     gpt2 = lm.style == "gpt2"
-    linear = lm.linear is not None and i in lm.linear.layers
-    with b.scope("attn" if gpt2 else ("linear_attn" if linear else "self_attn")):
+    mixer = "linear_attn" if lm.linear is not None and i in lm.linear.layers else (
+        "mamba" if lm.mamba is not None and i in lm.mamba.layers else "self_attn")
+    with b.scope("attn" if gpt2 else mixer):
         a = _attention(b, lm, h, i, p, cache)
         if gpt2:  # training dropout of the attention output: GPT-2's attn.resid_dropout
             a = b.dropout(a, lm.resid_dropout, name="resid_dropout")
@@ -428,6 +431,8 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
         logits = b.linear(x, lm.vocab, bias=False, name="lm_head")
     if lm.final_softcap is not None:
         _softcap(b, logits, "final_logit_softcap")
+    if lm.logits_scale:  # Granite: logits / logits_scaling
+        b.vector(OpKind.ELEMENTWISE, [logits], b.shape(logits), "mul", 1, name="logits_scaling")
     meta = {"model": "hf", **p.model_dump(exclude={"config"}), "architecture": lm.arch, "phase": p.phase,
             "tokens": p.batch, **b.kv_meta()}
     if lm.moe is not None:
@@ -495,7 +500,8 @@ def identical_layers(p: HfParams) -> int | None:
     Qwen2's windowed layers, Qwen2-MoE's dense layers, Qwen3-Next's linear-attention layers)."""
     lm = _truncated(p.lm(), p.layers)
     kinds = {(lm.window(i), lm.moe is not None and i in lm.moe.sparse_layers, i in lm.nope_layers,
-              lm.linear is not None and i in lm.linear.layers, lm.blocks[i] if lm.blocks else "")
+              lm.linear is not None and i in lm.linear.layers, lm.mamba is not None and i in lm.mamba.layers,
+              lm.blocks[i] if lm.blocks else "")
              for i in range(lm.layers)}
     return lm.layers if len(kinds) == 1 else None
 

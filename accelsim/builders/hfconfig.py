@@ -16,7 +16,7 @@ gives its sizes), GptOssForCausalLM (gpt-oss-120b's sizes by default), Gemma3For
 Gemma3ForConditionalGeneration (Gemma 3 4B-27B: ``text_config``, a SigLIP ``vision_config`` and the projector),
 Llama4ForCausalLM and Llama4ForConditionalGeneration (Llama 4 Scout / Maverick; Scout's sizes by default),
 Qwen3NextForCausalLM (Gated DeltaNet linear attention; Qwen3-Next-80B-A3B's sizes by default), NemotronHForCausalLM
-(Mamba-2 hybrid; Nemotron-H-8B's sizes by default).
+(Mamba-2 hybrid; Nemotron-H-8B's sizes by default), GraniteMoeHybridForCausalLM (Granite 4.0-H).
 """
 
 from __future__ import annotations
@@ -208,6 +208,7 @@ class LM:
     linear: LinearAttn | None = None  # Qwen3-Next: the Gated DeltaNet layers (the others full attention)
     attn_gate: bool = False  # Qwen3-Next: q_proj also gives a gate, sigmoid(gate) · the attention's output
     mamba: Mamba2 | None = None  # Nemotron-H, Granite 4.0-H: the Mamba-2 layers
+    logits_scale: bool = False  # Granite: the logits divided by logits_scaling (one elementwise pass)
     blocks: tuple[str, ...] = ()  # Nemotron-H: each layer one block, "mamba", "attention" or "mlp" (empty: a layer is
     # attention (or a mixer) and an MLP)
     # training dropout rates (transformers applies them only in training): the attention probabilities, each
@@ -842,6 +843,61 @@ def _nemotron_h(r: _Reader) -> LM:
               attn_dropout=r.prob("attention_dropout", 0.0))
 
 
+_GRANITE_IGNORED = ("residual_multiplier", "attention_multiplier", "router_aux_loss_coef", "init_method",
+                    "normalization_function", "mamba_expand")
+"""Granite 4.0-H fields with no op of their own: the residual multiplier (folded into the projections before the
+residual adds), the attention multiplier (the scores' scale, replacing 1/√d), the router's loss, initialisation, and
+``mamba_expand`` (the mixer's width is heads × head_dim)."""
+
+
+def _granite_hybrid(r: _Reader) -> LM:
+    """Granite 4.0-H (transformers' GraniteMoeHybridForCausalLM; GraniteMoeHybridConfig's defaults): each layer a
+    mixer from ``layer_types`` (``mamba``: a Mamba-2 mixer, :class:`Mamba2`, in scope ``mamba``; ``attention``:
+    GQA attention, RoPE only when ``position_embedding_type`` is "rope") and a MoE of ``num_local_experts`` SwiGLU
+    experts (one fused input projection each; top ``num_experts_per_tok``) with an always-on, ungated SwiGLU
+    ``shared_mlp`` of ``shared_intermediate_size`` (without experts, that MLP alone); embeddings × the
+    ``embedding_multiplier`` and logits ÷ ``logits_scaling`` (one elementwise pass each). Names as transformers'
+    but for the experts' fused tensors (per expert ``gate_up_proj`` / ``down_proj``) and the shared MLP, under the
+    MoE block with gate, up and down projections."""
+    hidden = r.int("hidden_size", 4096)
+    heads, kv_heads, head_dim = _heads(r, hidden)
+    layers = r.int("num_hidden_layers", 32)
+    r.rope_scaling()
+    r.read.update(_GRANITE_IGNORED)
+    kinds = r._get("layer_types", None) or ["mamba"] * layers
+    if not isinstance(kinds, list) or len(kinds) != layers or not set(kinds) <= {"mamba", "attention"}:
+        raise ValueError(f"layer_types: expected {layers} entries, each 'mamba' or 'attention' (got {kinds!r})")
+    position = r.choice("position_embedding_type", None, {None: "nope", "nope": "nope", "rope": "rope"})
+    mamba_heads = r.int("mamba_n_heads", 128)
+    d_head = r._get("mamba_d_head", "auto")
+    if d_head == "auto":
+        d_head = r.int("mamba_expand", 2) * hidden // mamba_heads
+    elif isinstance(d_head, bool) or not isinstance(d_head, int) or d_head < 1:
+        raise ValueError(f"mamba_d_head: expected an integer ≥ 1 or 'auto' (got {d_head!r})")
+    r.require("mamba_proj_bias", False, "Granite's Mamba projections have no bias")
+    mamba = Mamba2(mamba_heads, d_head, r.int("mamba_d_state", 256), r.int("mamba_n_groups", 1),
+                   r.int("mamba_d_conv", 4), r.int("mamba_chunk_size", 256), r.bool("mamba_conv_bias", True),
+                   frozenset(i for i, k in enumerate(kinds) if k == "mamba"))
+    experts, shared = r.int("num_local_experts", 8, minimum=0), r.int("shared_intermediate_size", 1024)
+    moe = None
+    if experts:
+        moe = MoE(experts, r.int("num_experts_per_tok", 2), r.int("intermediate_size", 11008), shared_ffn=shared,
+                  sparse_layers=frozenset(range(layers)), router_names=("block_sparse_moe", "router"),
+                  expert_names=("gate_proj", "up_proj", "down_proj"), shared_gate=False, fused_gate_up=True,
+                  shared_name="shared_mlp")
+    else:  # read by the config, unused without experts
+        r.int("intermediate_size", 11008)
+        r.int("num_experts_per_tok", 2, minimum=0)
+    embed = r.float("embedding_multiplier", 1.0)
+    logits = r.float("logits_scaling", 1.0)
+    return LM(r.arch, vocab=r.int("vocab_size", 32000), hidden=hidden, layers=layers, heads=heads,
+              kv_heads=kv_heads, head_dim=head_dim, ffn=shared, eps=r.float("rms_norm_eps", 1e-6),
+              act=r.choice("hidden_act", "silu", _SILU), bias=(r.bool("attention_bias", False),) * 4,
+              tied=r.bool("tie_word_embeddings", False), rope=position == "rope", moe=moe, mamba=mamba,
+              embed_scale=embed != 1.0, logits_scale=logits != 1.0, mlp_name="shared_mlp",
+              attn_dropout=r.prob("attention_dropout", 0.0))
+
+
 READERS: dict[str, Callable[[_Reader], LM]] = {
     "LlamaForCausalLM": _llama,
     "MistralForCausalLM": _llama,
@@ -863,6 +919,7 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
     "Llama4ForConditionalGeneration": _llama4_vision,
     "Qwen3NextForCausalLM": _qwen3_next,
     "NemotronHForCausalLM": _nemotron_h,
+    "GraniteMoeHybridForCausalLM": _granite_hybrid,
 }
 """Supported ``architectures`` and their readers."""
 

@@ -99,7 +99,8 @@ class HfParams(LlamaParams):
                               "DeepSeek's inference code); 'heads' caches every head's up-projected keys and values, "
                               "as transformers does. Other models: not read.")
     images: NonNegativeInt = Field(
-        0, description="Images in each prompt (models with an image encoder: Gemma 3 4B-27B): a prefill runs the "
+        0, description="Images in each prompt (models with an image encoder: Gemma 3 4B-27B; Llama 4, whose images "
+                       "are 336² tiles): a prefill runs the "
                        "vision tower and projector on batch × images images and their soft tokens (the config's "
                        "mm_tokens_per_image each) take that many of the prompt's seq_len positions; a decode step "
                        "reads none (its cache holds them). 0: a text prompt (the tower's weights are held, not "
@@ -160,9 +161,12 @@ class HfParams(LlamaParams):
 
 
 def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache: KVCache | None) -> str:
-    if lm.linear is not None and i in lm.linear.layers:
+    mixer = lm.mixer(i)
+    if mixer == "linear_attn":
+        assert lm.linear is not None
         return gated_delta_net(b, lm.linear, lm.eps, h, cache)
-    if lm.mamba is not None and i in lm.mamba.layers:
+    if mixer == "mamba":
+        assert lm.mamba is not None
         return mamba2(b, lm.mamba, lm.eps, h, cache)
     if lm.mla is not None:
         return _mla(b, lm, h, p, cache)
@@ -315,9 +319,7 @@ def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfPara
         ("ln_1", "ln_2") if lm.style == "gpt2" else ("input_layernorm", "post_attention_layernorm"))
     h = _norm(b, lm, x, ln1)
     gpt2 = lm.style == "gpt2"
-    mixer = "linear_attn" if lm.linear is not None and i in lm.linear.layers else (
-        "mamba" if lm.mamba is not None and i in lm.mamba.layers else "self_attn")
-    with b.scope("attn" if gpt2 else mixer):
+    with b.scope("attn" if gpt2 else lm.mixer(i)):
         a = _attention(b, lm, h, i, p, cache)
         if gpt2:  # training dropout of the attention output: GPT-2's attn.resid_dropout
             a = b.dropout(a, lm.resid_dropout, name="resid_dropout")
@@ -340,15 +342,11 @@ def _block(b: TransformerBuilder, lm: LM, x: str, i: int, p: HfParams, cache: KV
     """Nemotron-H's layer ``i``: one block, x + mixer(norm(x)), the mixer a Mamba-2 mixer, attention or an MLP
     (``lm.blocks``)."""
     h = _norm(b, lm, x, "norm")
-    kind = lm.blocks[i]
     with b.scope("mixer"):
-        if kind == "mamba":
-            assert lm.mamba is not None
-            m = mamba2(b, lm.mamba, lm.eps, h, cache)
-        elif kind == "attention":
-            m = _attention(b, lm, h, i, p, cache)
-        else:
+        if lm.blocks[i] == "mlp":
             m = b.mlp(h, lm.ffn, lm.act, bias=False, names=("up_proj", "down_proj"))
+        else:  # a Mamba-2 mixer (lm.mamba.layers) or attention
+            m = _attention(b, lm, h, i, p, cache)
     return b.add(x, m, name="add")
 
 
@@ -499,10 +497,8 @@ def identical_layers(p: HfParams) -> int | None:
     dense, the same attention: with or without RoPE, linear or not), else None (Gemma-2's alternating windows,
     Qwen2's windowed layers, Qwen2-MoE's dense layers, Qwen3-Next's linear-attention layers)."""
     lm = _truncated(p.lm(), p.layers)
-    kinds = {(lm.window(i), lm.moe is not None and i in lm.moe.sparse_layers, i in lm.nope_layers,
-              lm.linear is not None and i in lm.linear.layers, lm.mamba is not None and i in lm.mamba.layers,
-              lm.blocks[i] if lm.blocks else "")
-             for i in range(lm.layers)}
+    kinds = {(lm.window(i), lm.moe is not None and i in lm.moe.sparse_layers, i in lm.nope_layers, lm.mixer(i),
+              lm.blocks[i] if lm.blocks else "") for i in range(lm.layers)}
     return lm.layers if len(kinds) == 1 else None
 
 

@@ -222,6 +222,15 @@ class LM:
         """Layer ``layer``'s sliding window (0: global attention)."""
         return self.windows[layer] if self.windows else 0
 
+    def mixer(self, layer: int) -> str:
+        """Layer ``layer``'s token mixer, as its scope is named: ``linear_attn`` (Gated DeltaNet), ``mamba``
+        (Mamba-2) or ``self_attn``."""
+        if self.linear is not None and layer in self.linear.layers:
+            return "linear_attn"
+        if self.mamba is not None and layer in self.mamba.layers:
+            return "mamba"
+        return "self_attn"
+
 
 def load_config(value: object) -> dict[str, Any]:
     """A config as a dict: a mapping as is, a string a path to a ``config.json`` (read, never downloaded)."""

@@ -132,7 +132,8 @@ def _swap_s_per_block(spec: ServingSpec, fp: Footprint) -> float:
 
 def _transfer(spec: ServingSpec, fp: Footprint) -> Callable[[Request], float]:
     """Seconds to move a prefilled request's KV cache to a decode replica: its tokens' KV bytes on one chip (each
-    chip sends its own shard at once) over the link, plus the link's latency."""
+    chip sends its own shard at once) and its recurrent state (hybrid models) over the link, plus the link's
+    latency."""
     d, link = spec.serve.disaggregation, spec.arch.interconnect
     assert d is not None
     if d.bandwidth is None and link is None:
@@ -140,8 +141,8 @@ def _transfer(spec: ServingSpec, fp: Footprint) -> Callable[[Request], float]:
                          "transfer bandwidth")
     bandwidth = d.bandwidth if d.bandwidth is not None else link.bandwidth * link.efficiency  # type: ignore[union-attr]
     latency = d.latency if d.latency is not None else (link.latency if link is not None else 0.0)
-    per_token = fp.kv_bytes_per_token
-    return lambda req: latency + req.computed * per_token / bandwidth
+    per_token, state = fp.kv_bytes_per_token, fp.state_bytes_per_seq
+    return lambda req: latency + (req.computed * per_token + state) / bandwidth
 
 
 def _admissible(requests: list[Request], spec: ServingSpec, blocks: int) -> tuple[list[Request], list[Request]]:
@@ -211,6 +212,11 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     need_fp = blocks is None or s.engine.preemption == "swap" or d is not None
     try:  # building the model: a parameter its builder names (tensor_parallel) is reported at its line
         fp = footprint(spec.model, spec.arch, s.engine) if need_fp else None
+        if fp is not None and fp.state_bytes_per_seq and s.engine.prefix_caching:
+            name = spec.model.params.get("name") or spec.model.model
+            raise spec.error("engine.prefix_caching", f"not modelled for {name}'s recurrent layers: a cached "
+                             "prefix's KV blocks do not hold the state after it (set prefix_caching: false)",
+                             value=True)
         n_blocks = blocks if blocks is not None else kv_blocks(fp, spec.arch, s.engine)  # type: ignore[arg-type]
         if isinstance(n_blocks, str):
             raise spec.error("model", n_blocks, value=spec.model.model)

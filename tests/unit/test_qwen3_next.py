@@ -108,3 +108,37 @@ def test_training_is_refused_and_the_layers_are_not_alike():
         _model(mode="training")
     w = load_workload("qwen3_next_80b")
     assert identical_layers(HfParams(**{**w.params, "layers": 8})) is None
+
+
+def test_prefix_caching_is_refused_for_a_model_with_recurrent_state(tmp_path, monkeypatch, capsys):
+    # a cached prefix's KV blocks do not hold the Gated DeltaNet state after it: the serving file's engine line
+    from accelsim.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(
+        "name: t\nmodel: {base: qwen3_next_80b, tensor_parallel: 8, layers: 4}\narch: dgx-h100\n"
+        "engine: {max_num_seqs: 4, prefix_caching: true}\n"
+        "workload:\n  arrival: {process: poisson, rate: 2}\n  prompt_tokens: {dist: fixed, value: 10}\n"
+        "  output_tokens: {dist: fixed, value: 2}\n  requests: 5\n")
+    assert main(["serve", "s.yaml", "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("accelsim: error: s.yaml:4: engine.prefix_caching: not modelled for "
+                                               "qwen3_next_80b's recurrent layers")
+
+
+def test_a_disaggregated_handoff_moves_the_state_with_the_kv():
+    # the KV transfer of a prefilled request: its tokens' KV bytes and its recurrent state over the link
+    from accelsim.serve import _transfer
+    from accelsim.serve.cost import Footprint
+    from accelsim.serve.requests import Request
+
+    class Spec:  # the two fields _transfer reads
+        class serve:  # noqa: N801
+            class disaggregation:  # noqa: N801
+                bandwidth, latency = 100e9, 5e-6
+        arch = load_arch("dgx-h100")
+
+    fp = Footprint(weight_bytes=1, kv_bytes_per_token=12288.0, state_bytes_per_seq=19_316_736)
+    req = Request(id=0, arrival=0.0, prompt=2000, output=10)
+    req.computed = 2000
+    assert _transfer(Spec, fp)(req) == pytest.approx(5e-6 + (2000 * 12288 + 19_316_736) / 100e9)

@@ -15,6 +15,7 @@ all-reduce). Training graphs are not built for them (refused by the ``hf`` param
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 
 from ..errors import WorkloadError
@@ -78,7 +79,7 @@ def _gated_norm(b: TransformerBuilder, y: str, z: str, width: int, eps: float) -
 
 def _recurrent_update(b: TransformerBuilder, inputs: list[str], out: tuple[int, ...], state: str,
                       state_shape: tuple[int, ...], dtype: str, fn: str, name: str,
-                      weights: list[Weight] = ()) -> str:
+                      weights: Sequence[Weight] = ()) -> str:
     """A decode step's update of ``state`` (ELEMENTWISE ``fn`` in the state's ``dtype`` over its elements,
     :data:`RECURRENT_FLOPS` each, reading it) and its write back; returns the step's output ``out``."""
     elems = math.prod(state_shape)

@@ -60,7 +60,7 @@ from ..units import DType
 from .hfconfig import LM, MLA, MoE, load_config, parse
 from .moe import ExpertForm, ExpertNames, Routing, expert_loads, moe_layer, shared_expert
 from .precision import with_precision
-from .ssm import gated_delta_net, mamba2
+from .ssm import gated_delta_net, kimi_delta_attention, mamba2
 from .tlayers import SOFTCAP_FLOPS, KVCache, TransformerBuilder
 from .transformer import LlamaParams, _fused
 from .vision import vision_tower, vision_weights
@@ -162,9 +162,9 @@ class HfParams(LlamaParams):
 
 def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache: KVCache | None) -> str:
     mixer = lm.mixer(i)
-    if mixer == "linear_attn":
+    if mixer in ("linear_attn", "kda"):
         assert lm.linear is not None
-        return gated_delta_net(b, lm.linear, lm.eps, h, cache)
+        return (gated_delta_net if mixer == "linear_attn" else kimi_delta_attention)(b, lm.linear, lm.eps, h, cache)
     if mixer == "mamba":
         assert lm.mamba is not None
         return mamba2(b, lm.mamba, lm.eps, h, cache)
@@ -214,13 +214,13 @@ def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | No
         q = b.linear(h, heads * qk, bias=False, name="q_proj")
     q = b.split_heads(q, heads, qk, name="q")
     q_nope = b.view(q, (bsz, heads, length, m.nope_dim), "slice", name="q_nope", strict=False, dim=3, start=0)
-    q_pe = b.rope(b.view(q, (bsz, heads, length, m.rope_dim), "slice", name="q_pe", strict=False, dim=3,
-                         start=m.nope_dim), name="q_rope")
+    q_pe = b.view(q, (bsz, heads, length, m.rope_dim), "slice", name="q_pe", strict=False, dim=3, start=m.nope_dim)
+    q_pe = b.rope(q_pe, name="q_rope") if m.rope else q_pe  # Kimi Linear's MLA rotates nothing (NoPE)
     kv = b.linear(h, m.kv_rank + m.rope_dim, bias=False, name="kv_a_proj_with_mqa")
     latent = b.rmsnorm(b.view(kv, (bsz, length, m.kv_rank), "slice", name="compressed_kv", strict=False, dim=2,
                               start=0), lm.eps, name="kv_a_layernorm")
-    k_pe = b.rope(b.view(kv, (bsz, 1, length, m.rope_dim), "slice", name="k_pe", strict=False, dim=2,
-                         start=m.kv_rank), name="k_rope")
+    k_pe = b.view(kv, (bsz, 1, length, m.rope_dim), "slice", name="k_pe", strict=False, dim=2, start=m.kv_rank)
+    k_pe = b.rope(k_pe, name="k_rope") if m.rope else k_pe
     v_rows = None  # the value rows of kv_b_proj, when a decode step absorbs them (v_absorb)
     if p.mla == "heads" or cache is None:
         k, v = _up_projected(b, latent, k_pe, heads, m)
@@ -319,7 +319,8 @@ def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfPara
         ("ln_1", "ln_2") if lm.style == "gpt2" else ("input_layernorm", "post_attention_layernorm"))
     h = _norm(b, lm, x, ln1)
     gpt2 = lm.style == "gpt2"
-    with b.scope("attn" if gpt2 else lm.mixer(i)):
+    mixer = lm.mixer(i)
+    with b.scope("attn" if gpt2 else ("self_attn" if mixer == "kda" else mixer)):
         a = _attention(b, lm, h, i, p, cache)
         if gpt2:  # training dropout of the attention output: GPT-2's attn.resid_dropout
             a = b.dropout(a, lm.resid_dropout, name="resid_dropout")

@@ -16,7 +16,7 @@ gives its sizes), GptOssForCausalLM (gpt-oss-120b's sizes by default), Gemma3For
 Gemma3ForConditionalGeneration (Gemma 3 4B-27B: ``text_config``, a SigLIP ``vision_config`` and the projector),
 Llama4ForCausalLM and Llama4ForConditionalGeneration (Llama 4 Scout / Maverick; Scout's sizes by default),
 Qwen3NextForCausalLM (Gated DeltaNet linear attention; Qwen3-Next-80B-A3B's sizes by default), NemotronHForCausalLM
-(Mamba-2 hybrid; Nemotron-H-8B's sizes by default), GraniteMoeHybridForCausalLM (Granite 4.0-H).
+(Mamba-2 hybrid; Nemotron-H-8B's sizes by default), GraniteMoeHybridForCausalLM (Granite 4.0-H), KimiLinearForCausalLM (Kimi Delta Attention and latent attention).
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ class MLA:
     nope_dim: int
     rope_dim: int
     v_dim: int
+    rope: bool = True  # False: the rope_dim features are not rotated (Kimi Linear's mla_use_nope)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class LinearAttn:
     conv_kernel: int
     layers: frozenset[int]
     chunk: int = 64  # FLA's chunk_gated_delta_rule block (BT)
+    kind: str = "gdn"  # "kda": Kimi Delta Attention (per-channel decay; see :func:`.ssm.kimi_delta_attention`)
 
     @property
     def conv_channels(self) -> int:
@@ -223,10 +225,10 @@ class LM:
         return self.windows[layer] if self.windows else 0
 
     def mixer(self, layer: int) -> str:
-        """Layer ``layer``'s token mixer, as its scope is named: ``linear_attn`` (Gated DeltaNet), ``mamba``
-        (Mamba-2) or ``self_attn``."""
+        """Layer ``layer``'s token mixer: ``linear_attn`` (Gated DeltaNet), ``kda`` (Kimi Delta Attention, in scope
+        ``self_attn`` as Kimi names it), ``mamba`` (Mamba-2) or ``self_attn``."""
         if self.linear is not None and layer in self.linear.layers:
-            return "linear_attn"
+            return "linear_attn" if self.linear.kind == "gdn" else "kda"
         if self.mamba is not None and layer in self.mamba.layers:
             return "mamba"
         return "self_attn"
@@ -907,6 +909,57 @@ def _granite_hybrid(r: _Reader) -> LM:
               attn_dropout=r.prob("attention_dropout", 0.0))
 
 
+_KIMI_IGNORED = ("head_dim", "num_key_value_heads", "moe_router_activation_func", "moe_renormalize",
+                 "routed_scaling_factor", "use_grouped_topk", "num_expert_group", "topk_group",
+                 "num_nextn_predict_layers")
+"""Kimi Linear fields with no op of their own: ``head_dim`` and ``num_key_value_heads`` (left from another attention;
+MLA's sizes are its own fields), the router's sigmoid scoring, renormalisation and scale, its (one-group) grouped
+top-k, and the absent multi-token-prediction layers."""
+
+
+def _kimi_linear(r: _Reader) -> LM:
+    """Kimi Linear (moonshotai's modeling_kimi.py, KimiLinearForCausalLM): ``linear_attn_config`` lists the Kimi
+    Delta Attention layers (``kda_layers``, 1-based) and the others are multi-head latent attention without RoPE
+    (``mla_use_nope``: the rope part of q and k is carried, not rotated; :class:`MLA`); the first
+    ``first_k_dense_replace`` layers a SwiGLU MLP, the rest ``num_experts`` experts (top
+    ``num_experts_per_token``, sigmoid scores with a per-expert correction bias) plus ``num_shared_experts`` ungated
+    ones (DeepSeek-V3's block); untied head. KDA (:class:`LinearAttn` kind "kda"): ``num_heads`` heads of
+    ``head_dim``, short convs of ``short_conv_kernel_size``."""
+    layers = r.int("num_hidden_layers", 27)
+    cfg = r._get("linear_attn_config", None)
+    if not isinstance(cfg, Mapping):
+        raise ValueError(f"linear_attn_config: expected a mapping with kda_layers (got {cfg!r})")
+    sub = _Reader(cfg, r.arch)
+    try:
+        kda = sub.int_list("kda_layers")
+        sub.int_list("full_attn_layers")  # the complement of kda_layers
+        if not kda <= set(range(1, layers + 1)):
+            raise ValueError(f"kda_layers: expected 1-based layer numbers up to {layers} (got {sorted(kda)})")
+        heads, dim = sub.int("num_heads", 32), sub.int("head_dim", 128)
+        linear = LinearAttn(heads, heads, dim, dim, sub.int("short_conv_kernel_size", 4),
+                            frozenset(i - 1 for i in kda), kind="kda")
+        sub.finish()
+    except ValueError as e:
+        raise ValueError(f"linear_attn_config.{e}") from None
+    r.read.update(_KIMI_IGNORED)
+    hidden, heads = r.int("hidden_size", 2304), r.int("num_attention_heads", 32)
+    q_rank = r.opt_int("q_lora_rank")
+    mla = MLA(q_rank, r.int("kv_lora_rank", 512), r.int("qk_nope_head_dim", 128), r.int("qk_rope_head_dim", 64),
+              r.int("v_head_dim", 128), rope=not r.bool("mla_use_nope", True))
+    r.rope_scaling()
+    experts, dense, freq = r.int("num_experts", 256), r.int("first_k_dense_replace", 1, minimum=0), \
+        r.int("moe_layer_freq", 1)
+    ffn = r.int("moe_intermediate_size", 1024)
+    moe = MoE(experts, r.int("num_experts_per_token", 8), ffn, shared_ffn=r.int("num_shared_experts", 1) * ffn,
+              sparse_layers=frozenset(i for i in range(layers) if i >= dense and i % freq == 0),
+              router_names=("mlp", "gate"), expert_names=("gate_proj", "up_proj", "down_proj"), shared_gate=False,
+              router_bias=True)
+    return LM(r.arch, vocab=r.int("vocab_size", 163840), hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
+              head_dim=mla.nope_dim + mla.rope_dim, ffn=r.int("intermediate_size", 9216),
+              eps=r.float("rms_norm_eps", 1e-5), act=r.choice("hidden_act", "silu", _SILU),
+              tied=r.bool("tie_word_embeddings", False), moe=moe, mla=mla, linear=linear)
+
+
 READERS: dict[str, Callable[[_Reader], LM]] = {
     "LlamaForCausalLM": _llama,
     "MistralForCausalLM": _llama,
@@ -929,6 +982,7 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
     "Qwen3NextForCausalLM": _qwen3_next,
     "NemotronHForCausalLM": _nemotron_h,
     "GraniteMoeHybridForCausalLM": _granite_hybrid,
+    "KimiLinearForCausalLM": _kimi_linear,
 }
 """Supported ``architectures`` and their readers."""
 

@@ -45,35 +45,38 @@ def _tp_heads(b: TransformerBuilder, n: int, what: str) -> int:
     return n // b.tp
 
 
-def _causal_conv(b: TransformerBuilder, x: str, taps: int, bias: bool, cache: KVCache | None) -> str:
+def _causal_conv(b: TransformerBuilder, x: str, taps: int, bias: bool, cache: KVCache | None,
+                 name: str = "conv1d") -> str:
     """The causal depthwise conv of ``taps`` taps and SiLU over ``x``'s (B, L, C) channels (ELEMENTWISE fn
     causal_conv1d, its (C, 1, K) weight [and (C,) bias]); with a cache its last K − 1 inputs per channel are a state
-    (``conv_state``) that a decode step reads and every pass writes."""
+    (``conv_state``; Kimi's ``q_conv1d``: ``q_conv_state``) that a decode step reads and every pass writes."""
     bsz, length, channels = b.shape(x)
     prefix = b._prefix()
     decode = cache is not None and cache.past > 0
     inputs, state = [x], None
+    leaf = f"{name.removesuffix('1d')}_state"
     if cache is not None:
-        state = b.state_cache("conv_state", (bsz, channels, taps - 1), b.dtype, read=decode)
+        state = b.state_cache(leaf, (bsz, channels, taps - 1), b.dtype, read=decode)
         if decode:
             inputs.append(state)
-    weights = [Weight(f"{prefix}.conv1d.weight", (channels, 1, taps))]
+    weights = [Weight(f"{prefix}.{name}.weight", (channels, 1, taps))]
     if bias:
-        weights.append(Weight(f"{prefix}.conv1d.bias", (channels,)))
+        weights.append(Weight(f"{prefix}.{name}.bias", (channels,)))
     elems = bsz * length * channels
-    out = b._add(b._name("conv1d", "conv1d"), OpKind.ELEMENTWISE, inputs, (bsz, length, channels), weights=weights,
+    out = b._add(b._name(name, name), OpKind.ELEMENTWISE, inputs, (bsz, length, channels), weights=weights,
                  flops=(2 * taps + ACT_FLOPS["silu"]) * elems, vector_elems=elems, fn="causal_conv1d")
     if state is not None:
-        b.state_write(out, state, (bsz, channels, taps - 1), b.dtype, "conv_state_write")
+        b.state_write(out, state, (bsz, channels, taps - 1), b.dtype, f"{leaf}_write")
     return out
 
 
-def _gated_norm(b: TransformerBuilder, y: str, z: str, width: int, eps: float) -> str:
-    """The gated RMSNorm w · RMSNorm(y) · SiLU(z) over ``y``'s last dim (NORM fn rmsnorm_gated, a (width,) weight)."""
+def _gated_norm(b: TransformerBuilder, y: str, z: str, width: int, eps: float, name: str = "norm") -> str:
+    """The gated RMSNorm w · RMSNorm(y) · act(z) over ``y``'s last dim (NORM fn rmsnorm_gated, a (width,) weight;
+    SiLU or Kimi's sigmoid, the same FLOPs)."""
     shape = b.shape(y)
     elems = math.prod(shape)
-    return b._add(b._name("norm", "norm"), OpKind.NORM, [y, z], shape,
-                  weights=[Weight(f"{b._prefix()}.norm.weight", (width,))], flops=GATED_NORM_FLOPS * elems,
+    return b._add(b._name(name, name), OpKind.NORM, [y, z], shape,
+                  weights=[Weight(f"{b._prefix()}.{name}.weight", (width,))], flops=GATED_NORM_FLOPS * elems,
                   vector_elems=elems, fn="rmsnorm_gated", eps=eps, dim=len(shape) - 1)
 
 
@@ -206,4 +209,60 @@ def mamba2(b: TransformerBuilder, m: Mamba2, eps: float, h: str, cache: KVCache 
     return b._tp_out(b.linear(_gated_norm(b, flat, z, inner, eps), hidden, bias=False, name="out_proj"))
 
 
-__all__ = ["gated_delta_net", "mamba2"]
+KDA_GATE_FLOPS = 6
+"""FLOPs per key channel and token of Kimi Delta Attention's decay gate: softplus(f + dt_bias) (add, exp, log1p: 3),
+times −exp(A_log) (1, the exp once a head) and its chunk-local running sum (1), and β's share."""
+
+
+def kimi_delta_attention(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, cache: KVCache | None) -> str:
+    """Kimi Linear's KDA on ``h`` in the current scope (``self_attn``; moonshotai's KimiDeltaAttention, FLA's
+    chunk_kda / fused_recurrent_kda as vLLM runs them).
+
+    ``q_proj``, ``k_proj``, ``v_proj`` (heads × head_dim each), each through its own causal short conv
+    (``q_conv1d`` ...; SiLU); the per-channel decay from a rank-head_dim gate (``f_a_proj`` → ``f_b_proj``, then
+    ``gate``: −exp(A_log)·softplus(· + dt_bias)); β = sigmoid(``b_proj``). A prompt runs chunk_kda on N = ⌈L / C⌉
+    chunks per head: ``chunk_intra`` (the chunk's K-K and Q-K products with the channel-wise decay folded into the
+    operands, C × 2C by d_k, and the WY form's w and u, C × (d_k + d_v) by C: one GEMM of k = d_k and n = 2C +
+    C·(d_k + d_v) / d_k, their MACs; the diagonal blocks' per-token exps not counted), ``chunk_state`` (the inter-chunk pass as Gated DeltaNet's: per head one
+    GEMM whose K loop walks the chunks) and ``chunk_o`` (Q·S + Aqk·v_new, C × d_v by d_k + C); a decode step the
+    fused recurrent update of the fp32 state. The output gate (``g_a_proj`` → ``g_b_proj``) gates the per-head
+    RMSNorm (``o_norm``, sigmoid), then ``o_proj``."""
+    heads = _tp_heads(b, la.key_heads, "linear_attn_config.num_heads")
+    dk, dv = la.key_dim, la.value_dim
+    h = b._tp_in(h)
+    bsz, length, hidden = b.shape(h)
+    prefix = b._prefix()
+    q, k, v = (_causal_conv(b, b.linear(h, heads * d, bias=False, name=f"{x}_proj"), la.conv_kernel, False, cache,
+                            f"{x}_conv1d") for x, d in (("q", dk), ("k", dk), ("v", dv)))
+    f = b.linear(b.linear(h, dk, bias=False, name="f_a_proj"), heads * dk, bias=False, name="f_b_proj")
+    elems = bsz * length * heads * dk
+    gate = b._add(b._name("gate", "gate"), OpKind.ELEMENTWISE, [f], (bsz, length, heads * dk),
+                  weights=[Weight(f"{prefix}.A_log", (heads,)), Weight(f"{prefix}.dt_bias", (heads * dk,))],
+                  flops=KDA_GATE_FLOPS * elems, vector_elems=elems, fn="kda_gate")
+    beta = b.sigmoid(b.linear(h, heads, bias=False, name="b_proj"), name="beta")
+    out = (bsz, length, heads, dv)
+    state_shape = (bsz, heads, dk, dv)
+    if cache is not None and cache.past > 0:
+        state = b.state_cache("recurrent_state", state_shape, "fp32", read=True)
+        o = _recurrent_update(b, [q, k, v, gate, beta], out, state, state_shape, "fp32", "fused_recurrent_kda",
+                              "recurrent")
+    else:
+        c = la.chunk
+        n = -(-length // c)
+        count = bsz * heads * n
+        # Akk and Aqk (C × C by d_k each) and w, u (C × (d_k + d_v) by C): their MACs as one GEMM of k = d_k
+        intra = b.matmul([q, k, v, gate, beta], (bsz, heads, n * c, 2 * c + dk + dv),
+                         Gemm(m=c, n=2 * c + (dk + dv) * c // dk, k=dk, count=count), name="chunk_intra")
+        states = b.matmul([intra, k], (bsz, heads, n, dk, dv), Gemm(m=dk, n=dv, k=2 * c * n, count=bsz * heads),
+                          name="chunk_state")
+        o = b.matmul([q, intra, states], out, Gemm(m=c, n=dv, k=dk + c, count=count), name="chunk_o")
+        if cache is not None:
+            state = b.state_cache("recurrent_state", state_shape, "fp32", read=False)
+            b.state_write(states, state, state_shape, "fp32", "state_write")
+    g = b.linear(b.linear(h, dv, bias=False, name="g_a_proj"), heads * dv, bias=False, name="g_b_proj")
+    g = b.view(g, out, "reshape", "g_heads")
+    merged = b.view(_gated_norm(b, o, g, dv, eps, "o_norm"), (bsz, length, heads * dv), "reshape", "merge")
+    return b._tp_out(b.linear(merged, hidden, bias=False, name="o_proj"))
+
+
+__all__ = ["gated_delta_net", "kimi_delta_attention", "mamba2"]

@@ -1,0 +1,73 @@
+"""Kimi Linear (``hf``, KimiLinearForCausalLM): Kimi Delta Attention and NoPE latent attention layers, the parameter
+count, KDA's chunked kernels and state, and the refusals.
+
+Every expected figure is worked out below from workloads/kimi_linear_48b.yaml (the published config's sizes) and the
+structure of moonshotai's modeling_kimi.py (KimiDeltaAttention, KimiMLAAttention, the DeepSeek-V3-style MoE) and
+FLA's chunk_kda (chunks of 64). Moonshot: 48 B total, 3 B active ("A3B").
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from pydantic import ValidationError
+
+from accelsim.builders import build_workload
+from accelsim.config import load_workload
+
+H, VOCAB, HEADS, D = 2304, 163840, 32, 128
+HD = HEADS * D
+KDA = 3 * HD * H + 3 * HD * 4 + (H * D + D * HD) * 2 + HEADS * H + HD + HEADS + D + HD * H
+# q/k/v, their convs, the low-rank decay and output gates, b_proj, dt_bias, A_log, o_norm, o_proj
+MLA = H * HEADS * 192 + H * 576 + 512 + 512 * HEADS * 256 + HEADS * 128 * H  # q_proj, kv_a, its norm, kv_b, o
+EXPERT = 3 * H * 1024
+MOE = H * 256 + 256 + 256 * EXPERT + EXPERT  # router with its correction bias, 256 experts, the shared one
+KDA_STATE = HEADS * D * D * 4 + 3 * HD * 3 * 2  # the fp32 state and three convs' last taps (bf16)
+
+
+def _model(**params):
+    w = load_workload("kimi_linear_48b")
+    return build_workload(w.model, {**w.params, "dtype": "bf16", **params})
+
+
+def test_parameter_counts_by_hand():
+    norms = 27 * 2 * H + H
+    total = 20 * KDA + 7 * MLA + 3 * H * 9216 + 26 * MOE + norms + 2 * VOCAB * H
+    g = _model(seq_len=8)
+    assert g.params == g.meta["model_params"] == total == 49_122_681_728
+    assert round((total - 2 * VOCAB * H) / 1e9) == 48  # "48B" without the embedding table and head
+    active = total - (256 - 8) * EXPERT * 26
+    assert g.meta["moe"]["active_params"] == active and 2.5e9 < active - 2 * VOCAB * H < 3.5e9  # "A3B"
+
+
+def test_kda_and_mla_layers():
+    g = _model(seq_len=300, layers=4)
+    kda, mla = "model.layers.0.self_attn", "model.layers.3.self_attn"  # kda_layers are 1-based: layer 4 is MLA
+    n = math.ceil(300 / 64)
+    # per head and chunk: Akk and Aqk (64 × 64 by 128 each), w and u (64 × 128 by 64 each); the state pass
+    # (2 · 64 · 128 · 128 a chunk, per head in turn); the output Q·S + Aqk·v_new (64 × 128 by 128 + 64)
+    assert g[f"{kda}.chunk_intra"].macs == HEADS * n * (2 * 64 * 64 * D + 64 * 64 * 2 * D)
+    assert g[f"{kda}.chunk_state"].macs == HEADS * n * 2 * 64 * D * D
+    assert g[f"{kda}.chunk_o"].macs == HEADS * n * 64 * D * (D + 64)
+    assert g[f"{kda}.gate"].weights[1].shape == (HD,)  # dt_bias per head and key channel
+    names = {op.name for op in g.ops}
+    assert f"{mla}.kv_a_proj_with_mqa" in names and not any("rope" in x for x in names)  # NoPE latent attention
+    assert g.meta["state_cache_bytes"] == 3 * KDA_STATE
+    assert g.meta["kv_cache_bytes"] == 3 * KDA_STATE + 300 * 576 * 2  # one MLA layer's latent cache
+
+
+def test_a_decode_step_updates_the_fp32_state():
+    g = _model(phase="decode", kv_len=5000, batch=2, layers=1)
+    rec = g["model.layers.0.self_attn.recurrent"]
+    assert rec.dtype == "fp32" and rec.flops == 7 * 2 * HEADS * D * D
+    assert g.inputs["model.layers.0.self_attn.q_conv_state"] == (2, HD, 3)
+
+
+def test_bad_layer_lists_are_refused_naming_the_field():
+    w = load_workload("kimi_linear_48b")
+    bad = {**w.params["linear_attn_config"], "kda_layers": [0, 1]}
+    with pytest.raises(ValidationError, match=r"linear_attn_config\.kda_layers: expected 1-based layer numbers"):
+        _model(linear_attn_config=bad)
+    with pytest.raises(ValidationError, match="training is not modelled for KimiLinearForCausalLM"):
+        _model(mode="training")

@@ -316,7 +316,8 @@ def _ffn(b: TransformerBuilder, lm: LM, h: str, i: int, prefix: str, p: HfParams
 def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfParams,
            cache: KVCache | None) -> str:
     ln1, ln2 = ("self_attn_layer_norm", "final_layer_norm") if lm.style == "opt" else (
-        ("ln_1", "ln_2") if lm.style == "gpt2" else ("input_layernorm", "post_attention_layernorm"))
+        ("ln_1", "ln_2") if lm.style == "gpt2" else
+        ("input_layernorm", "pre_ff_layernorm" if lm.style == "falcon_h1" else "post_attention_layernorm"))
     h = _norm(b, lm, x, ln1)
     gpt2 = lm.style == "gpt2"
     mixer = lm.mixer(i)
@@ -324,6 +325,11 @@ def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfPara
         a = _attention(b, lm, h, i, p, cache)
         if gpt2:  # training dropout of the attention output: GPT-2's attn.resid_dropout
             a = b.dropout(a, lm.resid_dropout, name="resid_dropout")
+    if lm.parallel_mamba:  # Falcon-H1: the Mamba-2 mixer beside the attention, on the same normed input
+        assert lm.mamba is not None
+        with b.scope("mamba"):
+            mm = mamba2(b, lm.mamba, lm.eps, h, cache)
+        a = b.add(a, mm, name="add_mamba")
     if not gpt2:  # Phi-3's resid_attn_dropout, OPT's dropout after self_attn
         a = b.dropout(a, lm.resid_dropout, name="resid_attn_dropout")
     if lm.sandwich_norms:  # Gemma-2: norm the attention output, then a pre-feed-forward norm
@@ -420,7 +426,8 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
             with b.scope(f"{layers}.{i}"):
                 x = (_block(b, lm, x, i, p, cache) if lm.blocks else
                      _layer(b, lm, x, i, f"{scope}.{layers}.{i}", p, cache))
-        final = {"gpt2": "ln_f", "opt": "final_layer_norm", "nemotron_h": "norm_f"}.get(lm.style, "norm")
+        final = {"gpt2": "ln_f", "opt": "final_layer_norm", "nemotron_h": "norm_f",
+                 "falcon_h1": "final_layernorm"}.get(lm.style, "norm")
         x = b._tp_in(_norm(b, lm, x, final))
         if lm.proj_dim:
             x = b.linear(x, lm.proj_dim, bias=False, name="project_out")

@@ -16,7 +16,8 @@ gives its sizes), GptOssForCausalLM (gpt-oss-120b's sizes by default), Gemma3For
 Gemma3ForConditionalGeneration (Gemma 3 4B-27B: ``text_config``, a SigLIP ``vision_config`` and the projector),
 Llama4ForCausalLM and Llama4ForConditionalGeneration (Llama 4 Scout / Maverick; Scout's sizes by default),
 Qwen3NextForCausalLM (Gated DeltaNet linear attention; Qwen3-Next-80B-A3B's sizes by default), NemotronHForCausalLM
-(Mamba-2 hybrid; Nemotron-H-8B's sizes by default), GraniteMoeHybridForCausalLM (Granite 4.0-H), KimiLinearForCausalLM (Kimi Delta Attention and latent attention).
+(Mamba-2 hybrid; Nemotron-H-8B's sizes by default), GraniteMoeHybridForCausalLM (Granite 4.0-H), KimiLinearForCausalLM (Kimi Delta Attention and latent attention), FalconH1ForCausalLM (attention and Mamba-2
+side by side in every layer).
 """
 
 from __future__ import annotations
@@ -123,6 +124,9 @@ class Mamba2:
     conv_bias: bool
     layers: frozenset[int]
     state_dtype: str | None = None
+    in_bias: bool = False  # Falcon-H1: in_proj's bias (mamba_proj_bias), out_proj's (projectors_bias)
+    out_bias: bool = False
+    norm: bool = True  # the gated RMSNorm (Falcon-H1's mamba_rms_norm; without it y · SiLU(z), no weight)
 
 
 @dataclass(frozen=True)
@@ -211,6 +215,7 @@ class LM:
     attn_gate: bool = False  # Qwen3-Next: q_proj also gives a gate, sigmoid(gate) · the attention's output
     mamba: Mamba2 | None = None  # Nemotron-H, Granite 4.0-H: the Mamba-2 layers
     logits_scale: bool = False  # Granite: the logits divided by logits_scaling (one elementwise pass)
+    parallel_mamba: bool = False  # Falcon-H1: every layer's Mamba-2 mixer runs beside its attention, outputs added
     blocks: tuple[str, ...] = ()  # Nemotron-H: each layer one block, "mamba", "attention" or "mlp" (empty: a layer is
     # attention (or a mixer) and an MLP)
     # training dropout rates (transformers applies them only in training): the attention probabilities, each
@@ -960,6 +965,49 @@ def _kimi_linear(r: _Reader) -> LM:
               tied=r.bool("tie_word_embeddings", False), moe=moe, mla=mla, linear=linear)
 
 
+_FALCON_H1_IGNORED = (
+    "key_multiplier", "attention_in_multiplier", "attention_out_multiplier", "ssm_in_multiplier",
+    "ssm_out_multiplier", "mlp_multipliers", "ssm_multipliers", "time_step_min", "time_step_max", "time_step_limit",
+    "time_step_floor", "num_logits_to_keep", "mamba_use_mlp", "attn_layer_indices", "mlp_expansion_factor",
+    "mamba_expand", "mamba_norm_before_gate")
+"""Falcon-H1 fields with no op counted: the μP multipliers inside a layer (scalar multiplies of its activations:
+the keys, the two branches' inputs and outputs, the MLP's gate and output, the in_proj segments' ``mup_vector``; each
+an elementwise pass, not priced), dt's initialisation and clamp, fields transformers reads for nothing
+(``mamba_use_mlp``, ``attn_layer_indices``, ``mlp_expansion_factor``), ``mamba_expand`` (the width is
+``mamba_d_ssm``) and where the norm sits relative to the gate (the same FLOPs)."""
+
+
+def _falcon_h1(r: _Reader) -> LM:
+    """Falcon-H1 (transformers' FalconH1ForCausalLM; FalconH1Config's defaults): every layer runs GQA attention (RoPE)
+    and a Mamba-2 mixer of ``mamba_d_ssm`` channels side by side on the same normed input and adds their outputs,
+    then a SwiGLU ``feed_forward`` after ``pre_ff_layernorm``; ``final_layernorm``; the embedding and LM-head
+    multipliers as one elementwise pass each when ≠ 1."""
+    hidden = r.int("hidden_size", 4096)
+    heads, kv_heads, head_dim = _heads(r, hidden)
+    layers = r.int("num_hidden_layers", 32)
+    r.rope_scaling()
+    r.read.update(_FALCON_H1_IGNORED)
+    mamba_heads = r.int("mamba_n_heads", 128)
+    d_ssm = r.opt_int("mamba_d_ssm") if "mamba_d_ssm" in r.data else 1024
+    d_ssm = d_ssm or r.int("mamba_expand", 2) * hidden
+    d_head = r._get("mamba_d_head", "auto")
+    d_head = d_ssm // mamba_heads if d_head == "auto" else d_head
+    if isinstance(d_head, bool) or not isinstance(d_head, int) or d_head * mamba_heads != d_ssm:
+        raise ValueError(f"mamba_d_head: {d_head!r} × mamba_n_heads ({mamba_heads}) must be mamba_d_ssm ({d_ssm})")
+    mamba = Mamba2(mamba_heads, d_head, r.int("mamba_d_state", 256), r.int("mamba_n_groups", 1),
+                   r.int("mamba_d_conv", 4), r.int("mamba_chunk_size", 256), r.bool("mamba_conv_bias", True),
+                   frozenset(), in_bias=r.bool("mamba_proj_bias", False), out_bias=r.bool("projectors_bias", False),
+                   norm=r.bool("mamba_rms_norm", False))
+    bias = r.bool("attention_bias", False)
+    return LM(r.arch, vocab=r.int("vocab_size", 128000), hidden=hidden, layers=layers, heads=heads,
+              kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 14336),
+              eps=r.float("rms_norm_eps", 1e-5), act=r.choice("hidden_act", "silu", _SILU), bias=(bias,) * 4,
+              mlp_bias=r.bool("mlp_bias", False), tied=r.bool("tie_word_embeddings", False), mamba=mamba,
+              parallel_mamba=True, style="falcon_h1", mlp_name="feed_forward",
+              embed_scale=r.float("embedding_multiplier", 1.0) != 1.0,
+              logits_scale=r.float("lm_head_multiplier", 1.0) != 1.0, attn_dropout=r.prob("attention_dropout", 0.0))
+
+
 READERS: dict[str, Callable[[_Reader], LM]] = {
     "LlamaForCausalLM": _llama,
     "MistralForCausalLM": _llama,
@@ -983,6 +1031,7 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
     "NemotronHForCausalLM": _nemotron_h,
     "GraniteMoeHybridForCausalLM": _granite_hybrid,
     "KimiLinearForCausalLM": _kimi_linear,
+    "FalconH1ForCausalLM": _falcon_h1,
 }
 """Supported ``architectures`` and their readers."""
 

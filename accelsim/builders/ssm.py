@@ -170,7 +170,7 @@ def mamba2(b: TransformerBuilder, m: Mamba2, eps: float, h: str, cache: KVCache 
     h = b._tp_in(h)
     bsz, length, hidden = b.shape(h)
     prefix = b._prefix()
-    proj = b.linear(h, inner + conv_c + heads, bias=False, name="in_proj")
+    proj = b.linear(h, inner + conv_c + heads, bias=m.in_bias, name="in_proj")
     z = b.view(proj, (bsz, length, inner), "slice", "z", strict=False, dim=2, start=0)
     xbc = b.view(proj, (bsz, length, conv_c), "slice", "xBC", strict=False, dim=2, start=inner)
     dt = b.view(proj, (bsz, length, heads), "slice", "dt", strict=False, dim=2, start=inner + conv_c)
@@ -206,7 +206,12 @@ def mamba2(b: TransformerBuilder, m: Mamba2, eps: float, h: str, cache: KVCache 
             state = b.state_cache("ssm_state", state_shape, dtype, read=False)
             b.state_write(passed, state, state_shape, dtype, "state_write")
     flat = b.view(y, (bsz, length, inner), "reshape", "y")
-    return b._tp_out(b.linear(_gated_norm(b, flat, z, inner, eps), hidden, bias=False, name="out_proj"))
+    if m.norm:
+        gated = _gated_norm(b, flat, z, inner, eps)
+    else:  # Falcon-H1 without mamba_rms_norm: y · SiLU(z)
+        gated = b.vector(OpKind.ELEMENTWISE, [flat, z], (bsz, length, inner), "silu_mul", ACT_FLOPS["silu"] + 1,
+                         name="gate")
+    return b._tp_out(b.linear(gated, hidden, bias=m.out_bias, name="out_proj"))
 
 
 KDA_GATE_FLOPS = 6

@@ -1,0 +1,46 @@
+"""Falcon-H1 (``hf``, FalconH1ForCausalLM): attention and a Mamba-2 mixer side by side in every layer, the parameter
+count, and what the published config's options change.
+
+Every expected figure is worked out below from workloads/falcon_h1_7b.yaml (the published config's sizes) and the
+structure of transformers' modeling_falcon_h1 (FalconH1DecoderLayer, FalconH1Mixer). TII: 7.59 B parameters.
+"""
+
+from __future__ import annotations
+
+from accelsim.builders import build_workload
+from accelsim.builders.hf import HfParams, identical_layers
+from accelsim.config import load_workload
+
+H, VOCAB, FFN, LAYERS = 3072, 130048, 12288, 44
+D_SSM, MH, N = 3072, 24, 256
+CONV = D_SSM + 2 * N  # x, and B and C of one group
+MAMBA = H * (D_SSM + CONV + MH) + CONV * 4 + CONV + 3 * MH + D_SSM + D_SSM * H  # in_proj, conv, dt/A/D, norm, out
+ATTN = H * 12 * 128 * 2 + 2 * H * 2 * 128
+MLP = 3 * H * FFN
+
+
+def _model(**params):
+    w = load_workload("falcon_h1_7b")
+    return build_workload(w.model, {**w.params, "dtype": "bf16", **params})
+
+
+def test_parameter_count_by_hand():
+    total = LAYERS * (ATTN + MAMBA + MLP + 2 * H) + 2 * VOCAB * H + H
+    g = _model(seq_len=8)
+    assert g.params == g.meta["model_params"] == total == 7_585_648_736 and round(total / 1e7) == 759
+
+
+def test_every_layer_adds_the_two_branches_on_one_normed_input():
+    g = _model(seq_len=64, layers=1)
+    norm = "model.layers.0.input_layernorm"
+    assert g["model.layers.0.self_attn.q_proj"].inputs == (norm,) == g["model.layers.0.mamba.in_proj"].inputs
+    add = g["model.layers.0.add_mamba"]
+    assert add.inputs == ("model.layers.0.self_attn.o_proj", "model.layers.0.mamba.out_proj")
+    assert g["model.layers.0.pre_ff_layernorm"].kind.value == "norm"
+    # the embedding and LM-head multipliers: one pass each; the in-layer μP multipliers: none
+    assert g["model.embed_scale"].flops == 64 * H and g["logits_scaling"].flops == 64 * VOCAB
+    # without mamba_rms_norm the mixer's output is y · SiLU(z), no weight
+    plain = _model(seq_len=64, layers=1, mamba_rms_norm=False)
+    assert plain["model.layers.0.mamba.gate"].weights == () and plain.params == g.params - D_SSM
+    w = load_workload("falcon_h1_7b")
+    assert identical_layers(HfParams(**w.params)) == LAYERS  # every layer alike: a serving run samples two

@@ -1,0 +1,269 @@
+"""Readers of hybrid language models' Hugging Face configs (registered in :data:`.hfconfig.READERS`): recurrent
+mixers beside attention. Qwen3-Next (Gated DeltaNet), Nemotron-H (block patterns of Mamba-2, attention and MLPs),
+Granite 4.0-H (Mamba-2 or attention with MoE), Kimi Linear (Kimi Delta Attention beside latent attention) and
+Falcon-H1 (attention and Mamba-2 side by side)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..units import TORCH_DTYPES
+from .hfspec import _SILU, LM, MLA, LinearAttn, Mamba2, MoE, _heads, _Reader
+
+
+def _qwen3_next(r: _Reader) -> LM:
+    """Qwen3-Next (transformers' Qwen3NextConfig defaults: Qwen3-Next-80B-A3B's sizes): three Gated DeltaNet layers
+    (:class:`LinearAttn`) to each gated full-attention layer (``layer_types``, or every ``full_attention_interval``-th
+    full: q_proj of twice the heads' width, the second half of each head a sigmoid gate on its output; QK-norm; RoPE
+    on ``partial_rotary_factor`` of each head, priced on the whole head), and Qwen2-MoE's block in every layer (a
+    softmax router over ``num_experts``, top ``num_experts_per_tok``, a sigmoid-gated shared expert); the
+    RMSNorms' weights are zero-centred (1 + w: the same cost)."""
+    hidden = r.int("hidden_size", 2048)
+    heads, kv_heads, head_dim = _heads(r, hidden, 256, (16, 2))
+    layers = r.int("num_hidden_layers", 48)
+    r.rope_scaling()
+    r.require("attention_bias", False, "Qwen3-Next's projections have no bias")
+    r.float("partial_rotary_factor", 0.25)
+    interval = r.int("full_attention_interval", 4)
+    kinds = r._get("layer_types", None)
+    if kinds is None:
+        kinds = ["linear_attention" if (i + 1) % interval else "full_attention" for i in range(layers)]
+    if not isinstance(kinds, list) or len(kinds) != layers or not set(kinds) <= {"linear_attention", "full_attention"}:
+        raise ValueError(f"layer_types: expected {layers} entries, each 'linear_attention' or 'full_attention' "
+                         f"(got {kinds!r})")
+    linear = LinearAttn(r.int("linear_num_key_heads", 16), r.int("linear_num_value_heads", 32),
+                        r.int("linear_key_head_dim", 128), r.int("linear_value_head_dim", 128),
+                        r.int("linear_conv_kernel_dim", 4),
+                        frozenset(i for i, k in enumerate(kinds) if k == "linear_attention"))
+    if linear.value_heads % linear.key_heads:
+        raise ValueError(f"linear_num_key_heads: {linear.key_heads} must divide linear_num_value_heads "
+                         f"({linear.value_heads})")
+    step = r.int("decoder_sparse_step", 1)
+    dense = r.int_list("mlp_only_layers")
+    experts = r.int("num_experts", 512, minimum=0)
+    sparse = frozenset(i for i in range(layers) if experts and i not in dense and (i + 1) % step == 0)
+    r.bool("norm_topk_prob", True)  # renormalising the k weights (2k FLOPs a token): not counted
+    moe = MoE(max(experts, 1), r.int("num_experts_per_tok", 10), r.int("moe_intermediate_size", 512),
+              shared_ffn=r.int("shared_expert_intermediate_size", 512, minimum=0), sparse_layers=sparse,
+              router_names=("mlp", "gate"), expert_names=("gate_proj", "up_proj", "down_proj"))
+    return LM(r.arch, vocab=r.int("vocab_size", 151936), hidden=hidden, layers=layers, heads=heads,
+              kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 5632),
+              eps=r.float("rms_norm_eps", 1e-6), act=r.choice("hidden_act", "silu", _SILU),
+              tied=r.bool("tie_word_embeddings", False), qk_norm=True, moe=moe if sparse else None, linear=linear,
+              attn_gate=True, attn_dropout=r.prob("attention_dropout", 0.0))
+
+
+_NEMOTRON_H_PATTERN = "M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-"
+"""NemotronHConfig's default ``hybrid_override_pattern`` (Nemotron-H-8B's 52 blocks)."""
+_NEMOTRON_H_BLOCKS = {"M": "mamba", "*": "attention", "-": "mlp", "mamba": "mamba", "linear_attention": "mamba",
+                      "attention": "attention", "full_attention": "attention", "mlp": "mlp"}
+_NEMOTRON_H_IGNORED = (
+    "time_step_min", "time_step_max", "time_step_floor", "time_step_limit", "time_step_rank", "rescale_prenorm_residual",
+    "residual_in_fp32", "use_mamba_kernels", "num_logits_to_keep", "hidden_dropout", "expand", "attention_bias",
+    "n_routed_experts", "n_shared_experts", "moe_intermediate_size", "moe_shared_expert_intermediate_size",
+    "num_experts_per_tok", "routed_scaling_factor", "n_group", "topk_group", "norm_topk_prob", "moe_latent_size",
+    "num_nextn_predict_layers", "mtp_hybrid_override_pattern")
+"""Nemotron-H fields with no op of their own: dt's initialisation range and clamp, residual precision and
+initialisation, kernel switches, ``expand`` (the mixer's width is heads × head_dim), ``attention_bias`` (the
+attention projections have none whatever it says), and the MoE and multi-token-prediction fields of configs whose
+pattern has no MoE block."""
+_STATE_DTYPES = {"auto": None, **TORCH_DTYPES}
+
+
+def _nemotron_h(r: _Reader) -> LM:
+    """Nemotron-H (transformers' NemotronHForCausalLM; NemotronHConfig's defaults: Nemotron-H-8B's sizes): every layer
+    one block, x + mixer(RMSNorm(x)), its kind from ``hybrid_override_pattern`` (M Mamba-2, * attention, - MLP) or
+    ``layers_block_type``: Mamba-2 mixers (:class:`Mamba2`), GQA attention without RoPE or biases, MLPs
+    up_proj → ReLU² → down_proj; module names ``backbone.embeddings``, ``backbone.layers.N.norm`` / ``.mixer``,
+    ``backbone.norm_f``; untied head."""
+    layers = r.int("num_hidden_layers", 52)
+    kinds = r._get("layers_block_type", None)
+    if kinds is None:
+        kinds = list(r._get("hybrid_override_pattern", _NEMOTRON_H_PATTERN))
+    if not isinstance(kinds, list) or len(kinds) != layers or any(k not in _NEMOTRON_H_BLOCKS for k in kinds):
+        raise ValueError(f"hybrid_override_pattern: expected {layers} blocks, each M (Mamba-2), * (attention) or - "
+                         f"(MLP) (got {kinds!r}; MoE blocks are not modelled)")
+    blocks = tuple(_NEMOTRON_H_BLOCKS[k] for k in kinds)
+    hidden = r.int("hidden_size", 4096)
+    heads, kv_heads = r.int("num_attention_heads", 32), r.int("num_key_value_heads", 8)
+    head_dim = r.int("head_dim", r.int("attention_head_dim", 128))  # transformers' name, NVIDIA's remote code's
+    if heads % kv_heads:
+        raise ValueError(f"num_key_value_heads: {kv_heads} must divide num_attention_heads ({heads})")
+    eps = r.float("rms_norm_eps", 1e-5)  # both spellings occur (NVIDIA's configs write both, equal)
+    eps = r.float("layer_norm_epsilon", eps)
+    r.read.update(_NEMOTRON_H_IGNORED)
+    r.choice("mamba_hidden_act", "silu", _SILU)
+    r.choice("mlp_hidden_act", "relu2", {"relu2": "relu2"})
+    for key in ("use_bias", "mamba_proj_bias", "mlp_bias"):
+        r.require(key, False, "Nemotron-H's projections have no bias")
+    r.require("sliding_window", None, "Nemotron-H's attention is global")
+    mamba = Mamba2(r.int("mamba_num_heads", 128), r.int("mamba_head_dim", 64), r.int("ssm_state_size", 128),
+                   r.int("n_groups", 8), r.int("conv_kernel", 4), r.int("chunk_size", 128),
+                   r.bool("use_conv_bias", True), frozenset(i for i, k in enumerate(blocks) if k == "mamba"),
+                   r.choice("mamba_ssm_cache_dtype", "auto", _STATE_DTYPES))
+    return LM(r.arch, vocab=r.int("vocab_size", 131072), hidden=hidden, layers=layers, heads=heads,
+              kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 21504),
+              eps=eps, act="relu2", gated=False, tied=r.bool("tie_word_embeddings", False),
+              rope=False, style="nemotron_h", mamba=mamba, blocks=blocks,
+              attn_dropout=r.prob("attention_dropout", 0.0))
+
+
+_GRANITE_IGNORED = ("residual_multiplier", "attention_multiplier", "router_aux_loss_coef", "init_method",
+                    "normalization_function", "mamba_expand")
+"""Granite 4.0-H fields with no op of their own: the residual multiplier (folded into the projections before the
+residual adds), the attention multiplier (the scores' scale, replacing 1/√d), the router's loss, initialisation, and
+``mamba_expand`` (the mixer's width is heads × head_dim)."""
+
+
+def _granite_hybrid(r: _Reader) -> LM:
+    """Granite 4.0-H (transformers' GraniteMoeHybridForCausalLM; GraniteMoeHybridConfig's defaults): each layer a
+    mixer from ``layer_types`` (``mamba``: a Mamba-2 mixer, :class:`Mamba2`, in scope ``mamba``; ``attention``:
+    GQA attention, RoPE only when ``position_embedding_type`` is "rope") and a MoE of ``num_local_experts`` SwiGLU
+    experts (one fused input projection each; top ``num_experts_per_tok``) with an always-on, ungated SwiGLU
+    ``shared_mlp`` of ``shared_intermediate_size`` (without experts, that MLP alone); embeddings × the
+    ``embedding_multiplier`` and logits ÷ ``logits_scaling`` (one elementwise pass each). Names as transformers'
+    but for the experts' fused tensors (per expert ``gate_up_proj`` / ``down_proj``) and the shared MLP, under the
+    MoE block with gate, up and down projections."""
+    hidden = r.int("hidden_size", 4096)
+    heads, kv_heads, head_dim = _heads(r, hidden)
+    layers = r.int("num_hidden_layers", 32)
+    r.rope_scaling()
+    r.read.update(_GRANITE_IGNORED)
+    kinds = r._get("layer_types", None) or ["mamba"] * layers
+    if not isinstance(kinds, list) or len(kinds) != layers or not set(kinds) <= {"mamba", "attention"}:
+        raise ValueError(f"layer_types: expected {layers} entries, each 'mamba' or 'attention' (got {kinds!r})")
+    position = r.choice("position_embedding_type", None, {None: "nope", "nope": "nope", "rope": "rope"})
+    mamba_heads = r.int("mamba_n_heads", 128)
+    d_head = r._get("mamba_d_head", "auto")
+    if d_head == "auto":
+        d_head = r.int("mamba_expand", 2) * hidden // mamba_heads
+    elif isinstance(d_head, bool) or not isinstance(d_head, int) or d_head < 1:
+        raise ValueError(f"mamba_d_head: expected an integer ≥ 1 or 'auto' (got {d_head!r})")
+    r.require("mamba_proj_bias", False, "Granite's Mamba projections have no bias")
+    mamba = Mamba2(mamba_heads, d_head, r.int("mamba_d_state", 256), r.int("mamba_n_groups", 1),
+                   r.int("mamba_d_conv", 4), r.int("mamba_chunk_size", 256), r.bool("mamba_conv_bias", True),
+                   frozenset(i for i, k in enumerate(kinds) if k == "mamba"))
+    experts, shared = r.int("num_local_experts", 8, minimum=0), r.int("shared_intermediate_size", 1024)
+    moe = None
+    if experts:
+        moe = MoE(experts, r.int("num_experts_per_tok", 2), r.int("intermediate_size", 11008), shared_ffn=shared,
+                  sparse_layers=frozenset(range(layers)), router_names=("block_sparse_moe", "router"),
+                  expert_names=("gate_proj", "up_proj", "down_proj"), shared_gate=False, fused_gate_up=True,
+                  shared_name="shared_mlp")
+    else:  # read by the config, unused without experts
+        r.int("intermediate_size", 11008)
+        r.int("num_experts_per_tok", 2, minimum=0)
+    embed = r.float("embedding_multiplier", 1.0)
+    logits = r.float("logits_scaling", 1.0)
+    return LM(r.arch, vocab=r.int("vocab_size", 32000), hidden=hidden, layers=layers, heads=heads,
+              kv_heads=kv_heads, head_dim=head_dim, ffn=shared, eps=r.float("rms_norm_eps", 1e-6),
+              act=r.choice("hidden_act", "silu", _SILU), bias=(r.bool("attention_bias", False),) * 4,
+              tied=r.bool("tie_word_embeddings", False), rope=position == "rope", moe=moe, mamba=mamba,
+              embed_scale=embed != 1.0, logits_scale=logits != 1.0, mlp_name="shared_mlp",
+              attn_dropout=r.prob("attention_dropout", 0.0))
+
+
+_KIMI_IGNORED = ("head_dim", "num_key_value_heads", "moe_router_activation_func", "moe_renormalize",
+                 "routed_scaling_factor", "use_grouped_topk", "num_expert_group", "topk_group",
+                 "num_nextn_predict_layers")
+"""Kimi Linear fields with no op of their own: ``head_dim`` and ``num_key_value_heads`` (left from another attention;
+MLA's sizes are its own fields), the router's sigmoid scoring, renormalisation and scale, its (one-group) grouped
+top-k, and the absent multi-token-prediction layers."""
+
+
+def _kimi_linear(r: _Reader) -> LM:
+    """Kimi Linear (moonshotai's modeling_kimi.py, KimiLinearForCausalLM): ``linear_attn_config`` lists the Kimi
+    Delta Attention layers (``kda_layers``, 1-based) and the others are multi-head latent attention without RoPE
+    (``mla_use_nope``: the rope part of q and k is carried, not rotated; :class:`MLA`); the first
+    ``first_k_dense_replace`` layers a SwiGLU MLP, the rest ``num_experts`` experts (top
+    ``num_experts_per_token``, sigmoid scores with a per-expert correction bias) plus ``num_shared_experts`` ungated
+    ones (DeepSeek-V3's block); untied head. KDA (:class:`LinearAttn` kind "kda"): ``num_heads`` heads of
+    ``head_dim``, short convs of ``short_conv_kernel_size``."""
+    layers = r.int("num_hidden_layers", 27)
+    cfg = r._get("linear_attn_config", None)
+    if not isinstance(cfg, Mapping):
+        raise ValueError(f"linear_attn_config: expected a mapping with kda_layers (got {cfg!r})")
+    sub = _Reader(cfg, r.arch)
+    try:
+        kda = sub.int_list("kda_layers")
+        sub.int_list("full_attn_layers")  # the complement of kda_layers
+        if not kda <= set(range(1, layers + 1)):
+            raise ValueError(f"kda_layers: expected 1-based layer numbers up to {layers} (got {sorted(kda)})")
+        heads, dim = sub.int("num_heads", 32), sub.int("head_dim", 128)
+        linear = LinearAttn(heads, heads, dim, dim, sub.int("short_conv_kernel_size", 4),
+                            frozenset(i - 1 for i in kda), kind="kda")
+        sub.finish()
+    except ValueError as e:
+        raise ValueError(f"linear_attn_config.{e}") from None
+    r.read.update(_KIMI_IGNORED)
+    hidden, heads = r.int("hidden_size", 2304), r.int("num_attention_heads", 32)
+    q_rank = r.opt_int("q_lora_rank")
+    mla = MLA(q_rank, r.int("kv_lora_rank", 512), r.int("qk_nope_head_dim", 128), r.int("qk_rope_head_dim", 64),
+              r.int("v_head_dim", 128), rope=not r.bool("mla_use_nope", True))
+    r.rope_scaling()
+    experts, dense, freq = r.int("num_experts", 256), r.int("first_k_dense_replace", 1, minimum=0), \
+        r.int("moe_layer_freq", 1)
+    ffn = r.int("moe_intermediate_size", 1024)
+    moe = MoE(experts, r.int("num_experts_per_token", 8), ffn, shared_ffn=r.int("num_shared_experts", 1) * ffn,
+              sparse_layers=frozenset(i for i in range(layers) if i >= dense and i % freq == 0),
+              router_names=("mlp", "gate"), expert_names=("gate_proj", "up_proj", "down_proj"), shared_gate=False,
+              router_bias=True)
+    return LM(r.arch, vocab=r.int("vocab_size", 163840), hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
+              head_dim=mla.nope_dim + mla.rope_dim, ffn=r.int("intermediate_size", 9216),
+              eps=r.float("rms_norm_eps", 1e-5), act=r.choice("hidden_act", "silu", _SILU),
+              tied=r.bool("tie_word_embeddings", False), moe=moe, mla=mla, linear=linear)
+
+
+_FALCON_H1_IGNORED = (
+    "key_multiplier", "attention_in_multiplier", "attention_out_multiplier", "ssm_in_multiplier",
+    "ssm_out_multiplier", "mlp_multipliers", "ssm_multipliers", "time_step_min", "time_step_max", "time_step_limit",
+    "time_step_floor", "num_logits_to_keep", "mamba_use_mlp", "attn_layer_indices", "mlp_expansion_factor",
+    "mamba_expand", "mamba_norm_before_gate")
+"""Falcon-H1 fields with no op counted: the μP multipliers inside a layer (scalar multiplies of its activations:
+the keys, the two branches' inputs and outputs, the MLP's gate and output, the in_proj segments' ``mup_vector``; each
+an elementwise pass, not priced), dt's initialisation and clamp, fields transformers reads for nothing
+(``mamba_use_mlp``, ``attn_layer_indices``, ``mlp_expansion_factor``), ``mamba_expand`` (the width is
+``mamba_d_ssm``) and where the norm sits relative to the gate (the same FLOPs)."""
+
+
+def _falcon_h1(r: _Reader) -> LM:
+    """Falcon-H1 (transformers' FalconH1ForCausalLM; FalconH1Config's defaults): every layer runs GQA attention (RoPE)
+    and a Mamba-2 mixer of ``mamba_d_ssm`` channels side by side on the same normed input and adds their outputs,
+    then a SwiGLU ``feed_forward`` after ``pre_ff_layernorm``; ``final_layernorm``; the embedding and LM-head
+    multipliers as one elementwise pass each when ≠ 1."""
+    hidden = r.int("hidden_size", 4096)
+    heads, kv_heads, head_dim = _heads(r, hidden)
+    layers = r.int("num_hidden_layers", 32)
+    r.rope_scaling()
+    r.read.update(_FALCON_H1_IGNORED)
+    mamba_heads = r.int("mamba_n_heads", 128)
+    d_ssm = r.opt_int("mamba_d_ssm") if "mamba_d_ssm" in r.data else 1024
+    d_ssm = d_ssm or r.int("mamba_expand", 2) * hidden
+    d_head = r._get("mamba_d_head", "auto")
+    d_head = d_ssm // mamba_heads if d_head == "auto" else d_head
+    if isinstance(d_head, bool) or not isinstance(d_head, int) or d_head * mamba_heads != d_ssm:
+        raise ValueError(f"mamba_d_head: {d_head!r} × mamba_n_heads ({mamba_heads}) must be mamba_d_ssm ({d_ssm})")
+    mamba = Mamba2(mamba_heads, d_head, r.int("mamba_d_state", 256), r.int("mamba_n_groups", 1),
+                   r.int("mamba_d_conv", 4), r.int("mamba_chunk_size", 256), r.bool("mamba_conv_bias", True),
+                   frozenset(), in_bias=r.bool("mamba_proj_bias", False), out_bias=r.bool("projectors_bias", False),
+                   norm=r.bool("mamba_rms_norm", False))
+    bias = r.bool("attention_bias", False)
+    return LM(r.arch, vocab=r.int("vocab_size", 128000), hidden=hidden, layers=layers, heads=heads,
+              kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 14336),
+              eps=r.float("rms_norm_eps", 1e-5), act=r.choice("hidden_act", "silu", _SILU), bias=(bias,) * 4,
+              mlp_bias=r.bool("mlp_bias", False), tied=r.bool("tie_word_embeddings", False), mamba=mamba,
+              parallel_mamba=True, style="falcon_h1", mlp_name="feed_forward",
+              embed_scale=r.float("embedding_multiplier", 1.0) != 1.0,
+              logits_scale=r.float("lm_head_multiplier", 1.0) != 1.0, attn_dropout=r.prob("attention_dropout", 0.0))
+
+
+HYBRID_READERS = {
+    "Qwen3NextForCausalLM": _qwen3_next,
+    "NemotronHForCausalLM": _nemotron_h,
+    "GraniteMoeHybridForCausalLM": _granite_hybrid,
+    "KimiLinearForCausalLM": _kimi_linear,
+    "FalconH1ForCausalLM": _falcon_h1,
+}
+"""The hybrid architectures and their readers."""
+
+__all__ = ["HYBRID_READERS"]

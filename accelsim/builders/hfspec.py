@@ -1,0 +1,384 @@
+"""The pieces every Hugging Face config reader shares (:mod:`.hfconfig`, :mod:`.hfhybrid`): the model shape
+:class:`LM` that :mod:`.hf` builds and its parts (:class:`MoE`, :class:`MLA`, :class:`LinearAttn`, :class:`Mamba2`,
+:class:`Vision`), the typed field reader that remembers what it read, and the readers' small common helpers."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+IGNORED = frozenset({
+    "architectures", "model_type", "torch_dtype", "transformers_version", "bos_token_id", "eos_token_id",
+    "pad_token_id", "initializer_range", "init_std", "use_cache", "attention_dropout", "hidden_dropout", "dropout",
+    "activation_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop", "layerdrop", "_name_or_path", "rope_theta",
+    "rope_scaling", "max_position_embeddings", "original_max_position_embeddings", "output_router_logits",
+    "router_aux_loss_coef", "router_jitter_noise", "pretraining_tp", "tokenizer_class", "prefix", "cache_implementation",
+    "query_pre_attn_scalar", "id2label", "label2id", "summary_type", "summary_use_proj",
+    "summary_activation", "summary_proj_to_labels", "summary_first_dropout", "task_specific_params",
+    "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "n_ctx", "quantization_config",
+    "_attn_implementation", "auto_map", "use_bfloat16", "dtype",
+})
+"""Fields read only to check their value (RoPE scaling, activations, windows) or with no effect on the op graph."""
+
+ROPE_TYPES = frozenset({"default", "linear", "dynamic", "yarn", "longrope", "su", "llama3"})
+"""RoPE scaling types: each only rescales the rotary frequencies (precomputed), so none changes the ops."""
+
+
+@dataclass(frozen=True)
+class MoE:
+    """Routed experts of a mixture-of-experts MLP (and an always-on shared expert: Qwen2-MoE's, scaled by a sigmoid
+    gate, or DeepSeek's ``shared_experts``, a plain SwiGLU MLP of ``n_shared_experts`` experts' width)."""
+
+    experts: int
+    top_k: int
+    ffn: int  # each expert's SwiGLU width
+    shared_ffn: int = 0  # 0: no shared expert
+    sparse_layers: frozenset[int] = frozenset()  # layers whose MLP is the MoE (the others dense)
+    router_names: tuple[str, str] = ("block_sparse_moe", "gate")
+    expert_names: tuple[str, str, str] = ("w1", "w3", "w2")  # gate, up, down
+    shared_gate: bool = True  # Qwen2-MoE's sigmoid shared_expert_gate; False: DeepSeek's ungated shared_experts
+    router_bias: bool = False  # GPT-OSS: the router and every expert projection have biases,
+    expert_bias: bool = False
+    fused_gate_up: bool = False  # and each expert's gate and up projections are one gate_up_proj
+    expert_act: str = ""  # the experts' gate activation ("": the model's act)
+    shared_name: str = "shared_experts"  # an ungated shared expert's scope (Llama 4: shared_expert)
+
+
+@dataclass(frozen=True)
+class MLA:
+    """DeepSeek-V2/V3's multi-head latent attention (DeepSeek-V2 paper, arXiv:2405.04434, section 2.1): queries
+    through a rank-``q_rank`` bottleneck (0: one ``q_proj``); per token one latent of ``kv_rank`` features, from
+    which every head's keys (``nope_dim``) and values (``v_dim``) are up-projected, and one rotary key of
+    ``rope_dim`` features shared by the heads."""
+
+    q_rank: int
+    kv_rank: int
+    nope_dim: int
+    rope_dim: int
+    v_dim: int
+    rope: bool = True  # False: the rope_dim features are not rotated (Kimi Linear's mla_use_nope)
+
+
+@dataclass(frozen=True)
+class LinearAttn:
+    """Qwen3-Next's Gated DeltaNet layers (transformers' Qwen3NextGatedDeltaNet; Yang et al., "Gated Delta Networks",
+    arXiv:2412.06464): per token a fixed-size state of ``value_heads`` × ``key_dim`` × ``value_dim`` replaces the
+    growing KV cache. ``in_proj_qkvz`` gives ``key_heads`` query and key heads of ``key_dim`` and ``value_heads``
+    value and gate heads of ``value_dim``, ``in_proj_ba`` each value head's β and decay; q, k and v pass a causal
+    depthwise conv of ``conv_kernel`` taps (SiLU); the delta rule runs on ``layers``; a gated RMSNorm and
+    ``out_proj`` follow. A prompt runs FLA's chunked algorithm in chunks of ``chunk`` tokens."""
+
+    key_heads: int
+    value_heads: int
+    key_dim: int
+    value_dim: int
+    conv_kernel: int
+    layers: frozenset[int]
+    chunk: int = 64  # FLA's chunk_gated_delta_rule block (BT)
+    kind: str = "gdn"  # "kda": Kimi Delta Attention (per-channel decay; see :func:`.ssm.kimi_delta_attention`)
+
+    @property
+    def conv_channels(self) -> int:
+        """Channels of the causal conv: q and k (key_heads · key_dim each) and v (value_heads · value_dim)."""
+        return 2 * self.key_heads * self.key_dim + self.value_heads * self.value_dim
+
+
+@dataclass(frozen=True)
+class Mamba2:
+    """Mamba-2 mixers (transformers' Mamba2Mixer as Nemotron-H and Granite 4.0-H use it; Dao and Gu, arXiv:2405.21060):
+    ``heads`` heads of ``head_dim`` channels, each with a ``head_dim`` × ``state`` state; B and C in ``groups``
+    groups of ``state``; a causal conv of ``conv_kernel`` taps over x, B and C; prompts in SSD chunks of ``chunk``
+    tokens; on ``layers``. ``state_dtype``: the state cache's dtype (None: the model's; Nemotron-H's
+    ``mamba_ssm_cache_dtype``)."""
+
+    heads: int
+    head_dim: int
+    state: int
+    groups: int
+    conv_kernel: int
+    chunk: int
+    conv_bias: bool
+    layers: frozenset[int]
+    state_dtype: str | None = None
+    in_bias: bool = False  # Falcon-H1: in_proj's bias (mamba_proj_bias), out_proj's (projectors_bias)
+    out_bias: bool = False
+    norm: bool = True  # the gated RMSNorm (Falcon-H1's mamba_rms_norm; without it y · SiLU(z), no weight)
+
+
+@dataclass(frozen=True)
+class Vision:
+    """An image encoder beside the decoder: each image of ``image``² pixels is cut into (image / patch)² patches that
+    ``layers`` pre-LN encoder layers transform, then reduced to ``tokens`` soft tokens of the decoder's width.
+
+    ``style`` "siglip": a SigLIP tower (transformers' SiglipVisionModel without its pooling head) and Gemma 3's
+    projector, which average-pools the patch grid, RMS-norms and projects it (Gemma 3 technical report, section 2.1:
+    a 400M SigLIP encoder at 896², 256 tokens an image). "llama4": Llama 4's vision model (a class token, 2-D RoPE
+    in each layer's attention), whose pixel shuffle folds each 2 × 2 patches into one token of 4 × the width, a
+    two-layer GELU MLP of widths ``adapter`` and a linear projector (transformers' Llama4VisionModel and
+    Llama4MultiModalProjector; one 336² tile gives 144 tokens)."""
+
+    style: str
+    hidden: int
+    layers: int
+    heads: int
+    ffn: int
+    image: int
+    patch: int
+    channels: int
+    eps: float
+    act: str
+    tokens: int  # soft tokens per image, after the projector's pooling or the pixel shuffle
+    adapter: tuple[int, ...] = ()  # Llama 4: the pixel-shuffle MLP's fc1 and fc2 widths
+
+    @property
+    def grid(self) -> int:
+        """Patches along each side of an image."""
+        return self.image // self.patch
+
+    @property
+    def pool(self) -> int:
+        """Patches along each side of the square one soft token takes (Gemma 3's average pooling kernel, Llama 4's
+        pixel shuffle, 1 / pixel_shuffle_ratio): grid / √tokens."""
+        return self.grid // math.isqrt(self.tokens)
+
+    @property
+    def scopes(self) -> tuple[str, str]:
+        """The tower's and the projector's scopes (transformers' module names under the decoder's ``model``)."""
+        tower = "model.vision_tower" if self.style == "siglip" else "model.vision_model"
+        return tower, "model.multi_modal_projector"
+
+
+@dataclass(frozen=True)
+class LM:
+    """A decoder-only LM as the builder needs it (sizes, layer recipe, module names)."""
+
+    arch: str
+    vocab: int
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    ffn: int
+    eps: float = 1e-5
+    norm: str = "rmsnorm"  # or "layernorm"
+    act: str = "silu"
+    gated: bool = True  # SwiGLU / GeGLU (gate, up, down) or a plain two-linear MLP
+    bias: tuple[bool, bool, bool, bool] = (False, False, False, False)  # q, k, v, o
+    mlp_bias: bool = False
+    fused_qkv: bool = False
+    fused_gate_up: bool = False
+    tied: bool = False
+    rope: bool = True
+    max_positions: int = 0  # learned position table rows (0: RoPE)
+    position_offset: int = 0  # OPT's learned positions start at row 2
+    windows: tuple[int, ...] = ()  # per layer: sliding window (0 = global)
+    attn_softcap: float | None = None
+    final_softcap: float | None = None
+    sandwich_norms: bool = False  # Gemma-2's post-attention and pre/post-feed-forward norms
+    qk_norm: bool = False  # Qwen3: RMSNorm (eps) over head_dim on each q and k head before RoPE
+    embed_scale: bool = False  # Gemma: embeddings × √hidden
+    proj_dim: int = 0  # OPT's word_embed_proj_dim when ≠ hidden (project_in / project_out)
+    style: str = "llama"  # module names: llama, phi3, opt, gpt2
+    moe: MoE | None = None
+    mla: MLA | None = None  # DeepSeek's latent attention (heads, kv_heads and head_dim then describe its queries)
+    attn_sinks: bool = False  # GPT-OSS: a learned logit per head joins each softmax (``self_attn.sinks``)
+    vision: Vision | None = None  # Gemma 3 (4B-27B), Llama 4: the image encoder beside the decoder
+    nope_layers: frozenset[int] = frozenset()  # Llama 4: layers whose attention has no RoPE
+    qk_l2norm: bool = False  # Llama 4: a weightless RMS norm of each q and k head after RoPE (the RoPE layers)
+    mlp_name: str = "mlp"  # the MLP's scope (Llama 4: feed_forward)
+    linear: LinearAttn | None = None  # Qwen3-Next: the Gated DeltaNet layers (the others full attention)
+    attn_gate: bool = False  # Qwen3-Next: q_proj also gives a gate, sigmoid(gate) · the attention's output
+    mamba: Mamba2 | None = None  # Nemotron-H, Granite 4.0-H: the Mamba-2 layers
+    logits_scale: bool = False  # Granite: the logits divided by logits_scaling (one elementwise pass)
+    parallel_mamba: bool = False  # Falcon-H1: every layer's Mamba-2 mixer runs beside its attention, outputs added
+    blocks: tuple[str, ...] = ()  # Nemotron-H: each layer one block, "mamba", "attention" or "mlp" (empty: a layer is
+    # attention (or a mixer) and an MLP)
+    # training dropout rates (transformers applies them only in training): the attention probabilities, each
+    # attention and MLP output before its residual add, the embeddings, the MLP's activation
+    attn_dropout: float = 0.0
+    resid_dropout: float = 0.0
+    embd_dropout: float = 0.0
+    act_dropout: float = 0.0
+
+    def window(self, layer: int) -> int:
+        """Layer ``layer``'s sliding window (0: global attention)."""
+        return self.windows[layer] if self.windows else 0
+
+    def mixer(self, layer: int) -> str:
+        """Layer ``layer``'s token mixer: ``linear_attn`` (Gated DeltaNet), ``kda`` (Kimi Delta Attention, in scope
+        ``self_attn`` as Kimi names it), ``mamba`` (Mamba-2) or ``self_attn``."""
+        if self.linear is not None and layer in self.linear.layers:
+            return "linear_attn" if self.linear.kind == "gdn" else "kda"
+        if self.mamba is not None and layer in self.mamba.layers:
+            return "mamba"
+        return "self_attn"
+
+
+def load_config(value: object) -> dict[str, Any]:
+    """A config as a dict: a mapping as is, a string a path to a ``config.json`` (read, never downloaded)."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if not isinstance(value, str):
+        raise ValueError("config: expected a path to a Hugging Face config.json or a mapping of its fields")
+    path = Path(value)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ValueError(f"config: cannot read {value!r} ({e.strerror or e})") from None
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"config: {value!r} is not JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"config: {value!r} holds no JSON object")
+    return data
+
+
+class _Reader:
+    """Typed access to a config's fields, remembering which were read (the rest are unsupported)."""
+
+    def __init__(self, data: Mapping[str, Any], arch: str):
+        self.data, self.arch, self.read = data, arch, set(IGNORED)
+
+    def _get(self, key: str, default: object) -> object:
+        self.read.add(key)
+        value = self.data.get(key, default)
+        if value is _REQUIRED:
+            raise ValueError(f"{key}: missing (needed by {self.arch})")
+        return value
+
+    def int(self, key: str, default: object = None, *, minimum: int = 1) -> int:
+        value = self._get(key, _REQUIRED if default is None else default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{key}: expected an integer ≥ {minimum} (got {value!r})")
+        return value
+
+    def opt_int(self, key: str) -> int:
+        """An integer that may be null or absent (0 then)."""
+        value = self._get(key, None)
+        return 0 if value is None else self.int(key)
+
+    def float(self, key: str, default: float) -> float:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{key}: expected a non-negative number (got {value!r})")
+        return float(value)
+
+    def opt_float(self, key: str, default: float) -> float | None:
+        """A number that may be null (None then); absent is ``default``."""
+        value = self._get(key, default)
+        return None if value is None else self.float(key, default)
+
+    def prob(self, key: str, default: float) -> float:
+        """A dropout rate: a number in [0, 1)."""
+        value = self.float(key, default)
+        if value >= 1:
+            raise ValueError(f"{key}: expected a dropout rate in [0, 1) (got {value!r})")
+        return value
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self._get(key, default)
+        if not isinstance(value, bool):
+            raise ValueError(f"{key}: expected true or false (got {value!r})")
+        return value
+
+    def choice(self, key: str, default: str, allowed: Mapping[str, str]) -> str:
+        value = self._get(key, default)
+        if value not in allowed:
+            raise ValueError(f"{key}: {value!r} is not supported for {self.arch}; supported: "
+                             f"{', '.join(sorted(allowed))}")
+        return allowed[value]
+
+    def require(self, key: str, expected: object, why: str) -> None:
+        """A field whose only supported value is ``expected`` (absent counts as the default)."""
+        value = self._get(key, expected)
+        if value != expected:
+            raise ValueError(f"{key}: {value!r} is not supported ({why}; expected {expected!r})")
+
+    def int_list(self, key: str) -> frozenset[int]:
+        value = self._get(key, None) or []
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ValueError(f"{key}: expected a list of layer indices (got {value!r})")
+        return frozenset(value)
+
+    def rope_scaling(self) -> None:
+        """``rope_scaling`` (transformers 4) and ``rope_parameters`` (transformers 5: θ and the scaling in one
+        mapping, or one such mapping per layer type, Gemma 3's ``full_attention`` / ``sliding_attention``): a known
+        RoPE type, or absent."""
+        for key in ("rope_scaling", "rope_parameters"):
+            value = self._get(key, None)
+            if value is None:
+                continue
+            if not isinstance(value, Mapping):
+                raise ValueError(f"{key}: expected a mapping or null (got {value!r})")
+            per_type = key == "rope_parameters" and value and all(isinstance(v, Mapping) for v in value.values())
+            for where, each in (value.items() if per_type else [("", value)]):
+                kind = each.get("rope_type", each.get("type", "default" if key == "rope_parameters" else None))
+                if kind not in ROPE_TYPES:
+                    raise ValueError(f"{key}.{where + '.' if where else ''}rope_type: {kind!r} is not a known RoPE "
+                                     f"scaling; known: {', '.join(sorted(ROPE_TYPES))}")
+
+    def finish(self) -> None:
+        extra = sorted(k for k in self.data if k not in self.read)
+        if extra:
+            raise ValueError(f"{extra[0]}: unsupported field for {self.arch} (the model it changes is not built; "
+                             f"remove it or check its spelling)")
+
+
+_REQUIRED = object()
+_SILU = {"silu": "silu", "swish": "silu"}
+_GELU_TANH = {"gelu_pytorch_tanh": "gelu", "gelu": "gelu", "gelu_new": "gelu"}
+
+
+def _heads(r: _Reader, hidden: int, head_dim: int = 0, defaults: tuple[int, int] | None = None
+           ) -> tuple[int, int, int]:
+    """(heads, kv_heads, head_dim); ``head_dim`` is the class's default (0: hidden / heads), ``defaults`` its
+    (heads, kv_heads) (None: heads required, kv_heads = heads)."""
+    heads = r.int("num_attention_heads", defaults and defaults[0])
+    kv_heads = r.int("num_key_value_heads", defaults[1] if defaults else heads)
+    if heads % kv_heads:
+        raise ValueError(f"num_key_value_heads: {kv_heads} must divide num_attention_heads ({heads})")
+    head_dim = r.int("head_dim", head_dim) if head_dim else r.opt_int("head_dim")
+    if not head_dim:
+        if hidden % heads:
+            raise ValueError(f"num_attention_heads: {heads} must divide hidden_size ({hidden})")
+        head_dim = hidden // heads
+    return heads, kv_heads, head_dim
+
+
+def _layer_windows(r: _Reader, layers: int, window: int, full: Callable[[int], bool]) -> tuple[int, ...]:
+    """Each layer's window from ``layer_types`` ("sliding_attention": ``window``, "full_attention": 0), or where a
+    config has none, from the class's pattern (``full(i)``: layer i attends to every token)."""
+    kinds = r._get("layer_types", None)
+    if kinds is None:
+        kinds = ["full_attention" if full(i) else "sliding_attention" for i in range(layers)]
+    if (not isinstance(kinds, list) or len(kinds) != layers
+            or not set(kinds) <= {"sliding_attention", "full_attention"}):
+        raise ValueError(f"layer_types: expected {layers} entries, each 'sliding_attention' or 'full_attention' "
+                         f"(got {kinds!r})")
+    return tuple(window if k == "sliding_attention" else 0 for k in kinds)
+
+
+def _nested(r: _Reader, key: str, read: Callable[[_Reader], Any]) -> Any:
+    """A sub-config (``text_config``, ``vision_config``: a mapping, absent for the class's defaults) read by
+    ``read``; its errors name the field under ``key`` (``text_config.hidden_size: ...``)."""
+    value = r._get(key, None)
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{key}: expected a mapping of its fields (got {value!r})")
+    sub = _Reader(value, r.arch)
+    try:
+        out = read(sub)
+        sub.finish()
+    except ValueError as e:
+        raise ValueError(f"{key}.{e}") from None
+    return out
+
+
+__all__ = ["IGNORED", "LM", "MLA", "ROPE_TYPES", "LinearAttn", "Mamba2", "MoE", "Vision", "load_config"]

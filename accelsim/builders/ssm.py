@@ -1,8 +1,8 @@
 """Recurrent mixers of hybrid language models: a fixed-size state per sequence instead of a growing KV cache.
 
-* :func:`gated_delta_net`: Qwen3-Next's Gated DeltaNet (:class:`~.hfconfig.LinearAttn`; Yang et al., "Gated Delta
+* :func:`gated_delta_net`: Qwen3-Next's Gated DeltaNet (:class:`~.hfspec.LinearAttn`; Yang et al., "Gated Delta
   Networks", arXiv:2412.06464), FLA's kernels as vLLM runs them.
-* :func:`mamba2`: the Mamba-2 mixer of Nemotron-H and Granite 4.0-H (:class:`~.hfconfig.Mamba2`; Dao and Gu,
+* :func:`mamba2`: the Mamba-2 mixer of Nemotron-H and Granite 4.0-H (:class:`~.hfspec.Mamba2`; Dao and Gu,
   "Transformers are SSMs", arXiv:2405.21060), the state-spaces/mamba Triton SSD kernels.
 
 Both: an input projection, a causal depthwise conv of K taps (+ SiLU) whose last K − 1 inputs a decode step keeps,
@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from ..errors import WorkloadError
 from ..ir import Gemm, OpKind, Weight
-from .hfconfig import LinearAttn, Mamba2
+from .hfspec import LinearAttn, Mamba2
 from .tlayers import ACT_FLOPS, KVCache, TransformerBuilder
 
 GDN_GATING_FLOPS = 8

@@ -1,4 +1,4 @@
-"""Image encoders beside a language model's decoder (:class:`~.hfconfig.Vision`): Gemma 3's SigLIP tower and
+"""Image encoders beside a language model's decoder (:class:`~.hfspec.Vision`): Gemma 3's SigLIP tower and
 projector, Llama 4's vision model, pixel shuffle and projector, built with transformers' module names under the
 decoder's ``model`` scope. :mod:`.hf` runs them on a prefill's images (``images``) or holds their weights."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 
 from ..ir import Gemm, Weight
-from .hfconfig import Vision
+from .hfspec import Vision
 from .tlayers import TransformerBuilder
 from .transformer import clip_encoder
 
@@ -68,7 +68,7 @@ def _llama4_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n:
 
 
 def vision_tower(b: TransformerBuilder, v: Vision, hidden: int, images: int, fused: bool) -> str:
-    """``images`` images through the encoder of :class:`~.hfconfig.Vision` ``v`` and its projector: the (images,
+    """``images`` images through the encoder of :class:`~.hfspec.Vision` ``v`` and its projector: the (images,
     tokens, hidden) soft tokens. Inside the decoder's ``model`` scope (the ops are named ``v.scopes``); the graph
     input ``pixel_values``."""
     pixels = b.add_input("pixel_values", (images, v.channels, v.image, v.image))

@@ -60,7 +60,7 @@ from ..units import DType
 from .hfconfig import LM, MLA, MoE, load_config, parse
 from .moe import ExpertForm, ExpertNames, Routing, expert_loads, moe_layer, shared_expert
 from .precision import with_precision
-from .ssm import gated_delta_net, kimi_delta_attention, mamba2
+from .ssm import gated_delta_net, kimi_delta_attention, mamba1, mamba2
 from .tlayers import SOFTCAP_FLOPS, KVCache, TransformerBuilder
 from .transformer import LlamaParams, _fused
 from .vision import vision_tower, vision_weights
@@ -127,7 +127,7 @@ class HfParams(LlamaParams):
             if self.images * lm.vision.tokens > self.seq_len:
                 raise ValueError(f"images: {self.images} images of {lm.vision.tokens} tokens need seq_len ≥ "
                                  f"{self.images * lm.vision.tokens} (got {self.seq_len})")
-        if (lm.linear is not None or lm.mamba is not None) and self.mode == "training":
+        if (lm.linear is not None or lm.mamba is not None or lm.mamba1 is not None) and self.mode == "training":
             raise ValueError(f"mode: training is not modelled for {lm.arch}'s recurrent layers (the chunked "
                              f"kernels' backward); inference only")
         if moe and self.sequence_parallel:
@@ -168,6 +168,9 @@ def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache
     if mixer == "mamba":
         assert lm.mamba is not None
         return mamba2(b, lm.mamba, lm.eps, h, cache)
+    if mixer == "mamba1":
+        assert lm.mamba1 is not None
+        return mamba1(b, lm.mamba1, h, cache)
     if lm.mla is not None:
         return _mla(b, lm, h, p, cache)
     names = {"llama": ("q_proj", "k_proj", "v_proj", "o_proj"), "phi3": ("", "", "", "o_proj"),
@@ -352,7 +355,7 @@ def _block(b: TransformerBuilder, lm: LM, x: str, i: int, p: HfParams, cache: KV
     with b.scope("mixer"):
         if lm.blocks[i] == "mlp":
             m = b.mlp(h, lm.ffn, lm.act, bias=False, names=("up_proj", "down_proj"))
-        else:  # a Mamba-2 mixer (lm.mamba.layers) or attention
+        else:  # a Mamba mixer (lm.mixer) or attention
             m = _attention(b, lm, h, i, p, cache)
     return b.add(x, m, name="add")
 
@@ -366,7 +369,7 @@ def _embed(b: TransformerBuilder, lm: LM, q_len: int, past: int) -> tuple[str, W
     """Token (and position) embeddings; the token table's Weight (for a tied head)."""
     rows = lm.proj_dim or lm.hidden
     tok_name = {"gpt2": "transformer.wte", "opt": "model.decoder.embed_tokens",
-                "nemotron_h": "backbone.embeddings"}.get(lm.style, "model.embed_tokens")
+                "backbone": "backbone.embeddings"}.get(lm.style, "model.embed_tokens")
     table = Weight(f"{tok_name}.weight", (lm.vocab, rows))
     x = b.embedding("input", lm.vocab, rows, weight_name=table.name, name=tok_name.rsplit(".", 1)[-1])
     if lm.embed_scale:
@@ -398,7 +401,7 @@ def _images(b: TransformerBuilder, lm: LM, x: str, p: HfParams, decode: bool) ->
 def _prefix(lm: LM) -> tuple[str, str]:
     """(the decoder's scope, the layers' scope within it)."""
     return {"gpt2": ("transformer", "h"), "opt": ("model.decoder", "layers"),
-            "nemotron_h": ("backbone", "layers")}.get(lm.style, ("model", "layers"))
+            "backbone": ("backbone", "layers")}.get(lm.style, ("model", "layers"))
 
 
 def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
@@ -426,7 +429,7 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
             with b.scope(f"{layers}.{i}"):
                 x = (_block(b, lm, x, i, p, cache) if lm.blocks else
                      _layer(b, lm, x, i, f"{scope}.{layers}.{i}", p, cache))
-        final = {"gpt2": "ln_f", "opt": "final_layer_norm", "nemotron_h": "norm_f",
+        final = {"gpt2": "ln_f", "opt": "final_layer_norm", "backbone": "norm_f",
                  "falcon_h1": "final_layernorm"}.get(lm.style, "norm")
         x = b._tp_in(_norm(b, lm, x, final))
         if lm.proj_dim:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..units import TORCH_DTYPES
-from .hfspec import _SILU, LM, MLA, LinearAttn, Mamba2, MoE, _heads, _Reader
+from .hfspec import _SILU, LM, MLA, LinearAttn, Mamba1, Mamba2, MoE, _heads, _Reader
 
 
 def _qwen3_next(r: _Reader) -> LM:
@@ -104,7 +104,7 @@ def _nemotron_h(r: _Reader) -> LM:
     return LM(r.arch, vocab=r.int("vocab_size", 131072), hidden=hidden, layers=layers, heads=heads,
               kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 21504),
               eps=eps, act="relu2", gated=False, tied=r.bool("tie_word_embeddings", False),
-              rope=False, style="nemotron_h", mamba=mamba, blocks=blocks,
+              rope=False, style="backbone", mamba=mamba, blocks=blocks,
               attn_dropout=r.prob("attention_dropout", 0.0))
 
 
@@ -257,12 +257,57 @@ def _falcon_h1(r: _Reader) -> LM:
               logits_scale=r.float("lm_head_multiplier", 1.0) != 1.0, attn_dropout=r.prob("attention_dropout", 0.0))
 
 
+_MAMBA_IGNORED = ("residual_in_fp32", "rescale_prenorm_residual", "time_step_scale", "time_step_min",
+                  "time_step_max", "time_step_init_scheme", "time_step_floor", "time_step_limit", "use_mambapy",
+                  "norm_before_gate")
+"""Pure Mamba LM fields with no op of their own: residual precision, initialisation, dt's range and clamp, the
+slow-path switch, where the gated norm sits (the same FLOPs)."""
+
+
+def _mamba_lm(r: _Reader) -> LM:
+    """A pure Mamba language model (transformers' MambaForCausalLM, Mamba-1, MambaConfig's defaults; or
+    Mamba2ForCausalLM, Mamba2Config's defaults: Mamba-Codestral-7B's sizes): every layer one block x +
+    mixer(RMSNorm(x)) with the Mamba-1 (:class:`Mamba1`) or Mamba-2 (:class:`Mamba2`) mixer; ``backbone.*`` names;
+    MambaConfig ties the head by default, Mamba2Config does not."""
+    two = r.arch == "Mamba2ForCausalLM"
+    hidden = r.int("hidden_size", 4096 if two else 768)
+    layers = r.int("num_hidden_layers", 64 if two else 32)
+    r.read.update(_MAMBA_IGNORED)
+    r.choice("hidden_act", "silu", _SILU)
+    inner = r.int("expand", 2) * hidden
+    every = frozenset(range(layers))
+    mamba = mamba1 = None
+    if two:
+        heads, head_dim = r.int("num_heads", 128), r.int("head_dim", 64)
+        if heads * head_dim != inner:
+            raise ValueError(f"num_heads: {heads} heads of head_dim {head_dim} must make expand × hidden_size "
+                             f"({inner})")
+        r._get("time_step_rank", "auto")  # dt is one value a head in Mamba-2
+        bias = r.bool("use_bias", False)
+        mamba = Mamba2(heads, head_dim, r.int("state_size", 128), r.int("n_groups", 8), r.int("conv_kernel", 4),
+                       r.int("chunk_size", 256), r.bool("use_conv_bias", True), every, in_bias=bias,
+                       out_bias=bias, norm=r.bool("rms_norm", True))
+    else:
+        rank = r._get("time_step_rank", "auto")
+        rank = -(-hidden // 16) if rank == "auto" else rank
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+            raise ValueError(f"time_step_rank: expected an integer ≥ 1 or 'auto' (got {rank!r})")
+        mamba1 = Mamba1(inner, r.int("state_size", 16), rank, r.int("conv_kernel", 4), r.bool("use_conv_bias", True),
+                        r.bool("use_bias", False), every)
+    return LM(r.arch, vocab=r.int("vocab_size", 32768 if two else 50280), hidden=hidden, layers=layers, heads=1,
+              kv_heads=1, head_dim=hidden, ffn=0, eps=r.float("layer_norm_epsilon", 1e-5),
+              tied=r.bool("tie_word_embeddings", not two), rope=False, style="backbone", mamba=mamba,
+              mamba1=mamba1, blocks=("mamba",) * layers)
+
+
 HYBRID_READERS = {
     "Qwen3NextForCausalLM": _qwen3_next,
     "NemotronHForCausalLM": _nemotron_h,
     "GraniteMoeHybridForCausalLM": _granite_hybrid,
     "KimiLinearForCausalLM": _kimi_linear,
     "FalconH1ForCausalLM": _falcon_h1,
+    "MambaForCausalLM": _mamba_lm,
+    "Mamba2ForCausalLM": _mamba_lm,
 }
 """The hybrid architectures and their readers."""
 

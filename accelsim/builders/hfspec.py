@@ -110,6 +110,22 @@ class Mamba2:
 
 
 @dataclass(frozen=True)
+class Mamba1:
+    """Mamba-1 mixers (transformers' MambaMixer; Gu and Dao, "Mamba", arXiv:2312.00752): ``inner`` channels (expand ×
+    hidden), each with a ``state``-wide state; x and the gate z from ``in_proj``; a causal conv of ``conv_kernel``
+    taps over x; ``x_proj`` gives dt's low-rank input (``dt_rank``) and B and C; ``dt_proj`` expands dt; the
+    selective scan; on ``layers``. ``bias``: in_proj's and out_proj's biases."""
+
+    inner: int
+    state: int
+    dt_rank: int
+    conv_kernel: int
+    conv_bias: bool
+    bias: bool
+    layers: frozenset[int]
+
+
+@dataclass(frozen=True)
 class Vision:
     """An image encoder beside the decoder: each image of ``image``² pixels is cut into (image / patch)² patches that
     ``layers`` pre-LN encoder layers transform, then reduced to ``tokens`` soft tokens of the decoder's width.
@@ -194,6 +210,7 @@ class LM:
     linear: LinearAttn | None = None  # Qwen3-Next: the Gated DeltaNet layers (the others full attention)
     attn_gate: bool = False  # Qwen3-Next: q_proj also gives a gate, sigmoid(gate) · the attention's output
     mamba: Mamba2 | None = None  # Nemotron-H, Granite 4.0-H: the Mamba-2 layers
+    mamba1: Mamba1 | None = None  # MambaForCausalLM: the Mamba-1 layers
     logits_scale: bool = False  # Granite: the logits divided by logits_scaling (one elementwise pass)
     parallel_mamba: bool = False  # Falcon-H1: every layer's Mamba-2 mixer runs beside its attention, outputs added
     blocks: tuple[str, ...] = ()  # Nemotron-H: each layer one block, "mamba", "attention" or "mlp" (empty: a layer is
@@ -211,11 +228,13 @@ class LM:
 
     def mixer(self, layer: int) -> str:
         """Layer ``layer``'s token mixer: ``linear_attn`` (Gated DeltaNet), ``kda`` (Kimi Delta Attention, in scope
-        ``self_attn`` as Kimi names it), ``mamba`` (Mamba-2) or ``self_attn``."""
+        ``self_attn`` as Kimi names it), ``mamba`` (Mamba-2), ``mamba1`` (Mamba-1) or ``self_attn``."""
         if self.linear is not None and layer in self.linear.layers:
             return "linear_attn" if self.linear.kind == "gdn" else "kda"
         if self.mamba is not None and layer in self.mamba.layers:
             return "mamba"
+        if self.mamba1 is not None and layer in self.mamba1.layers:
+            return "mamba1"
         return "self_attn"
 
 
@@ -381,4 +400,4 @@ def _nested(r: _Reader, key: str, read: Callable[[_Reader], Any]) -> Any:
     return out
 
 
-__all__ = ["IGNORED", "LM", "MLA", "ROPE_TYPES", "LinearAttn", "Mamba2", "MoE", "Vision", "load_config"]
+__all__ = ["IGNORED", "LM", "MLA", "ROPE_TYPES", "LinearAttn", "Mamba1", "Mamba2", "MoE", "Vision", "load_config"]

@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from ..errors import WorkloadError
 from ..ir import Gemm, OpKind, Weight
-from .hfspec import LinearAttn, Mamba2
+from .hfspec import LinearAttn, Mamba1, Mamba2
 from .tlayers import ACT_FLOPS, KVCache, TransformerBuilder
 
 GDN_GATING_FLOPS = 8
@@ -35,6 +35,11 @@ GATED_NORM_FLOPS = 4 + 4 + 1
 CUMSUM_FLOPS = 8
 """FLOPs per head and token of Mamba-2's chunk cumsum: softplus(dt + dt_bias) (add, exp, log1p: 3), the clamp (2),
 dt·A (1), the running sum (1) and exp(A_log) once a head (amortised: 1)."""
+SCAN_FLOPS = 6
+"""FLOPs per state element and token of Mamba-1's selective scan (mamba_ssm's selective_scan_fn): exp(dt·A), the
+decayed state plus dt·B·x (3), and its C product (2)."""
+SCAN_GATE_FLOPS = 2 + ACT_FLOPS["silu"] + 1
+"""FLOPs per channel and token the scan kernel adds beyond its state: the D·x skip (2) and the gate y · SiLU(z)."""
 STATE_PASSING_FLOPS = 2
 """FLOPs per state element and chunk of Mamba-2's state passing: the decayed state plus the chunk's own."""
 
@@ -214,6 +219,45 @@ def mamba2(b: TransformerBuilder, m: Mamba2, eps: float, h: str, cache: KVCache 
     return b._tp_out(b.linear(gated, hidden, bias=m.out_bias, name="out_proj"))
 
 
+def mamba1(b: TransformerBuilder, m: Mamba1, h: str, cache: KVCache | None) -> str:
+    """The Mamba-1 mixer on ``h`` in the current scope (transformers' MambaMixer names; mamba_ssm's kernels).
+
+    ``in_proj`` gives x and the gate z (``inner`` each); the causal conv over x; ``x_proj`` gives dt's low-rank
+    input and B and C (under tensor parallelism a row-split GEMM with its all-reduce, as vLLM's MambaMixer);
+    ``dt_proj`` (biased) expands dt to every channel. A prompt's ``selective_scan`` (ELEMENTWISE over the channels ×
+    state elements of every token, :data:`SCAN_FLOPS` each, plus the skip and the SiLU gate; sequential over the
+    tokens inside the kernel, parallel over batch and channels, as the vector lanes price it) with ``A_log`` and
+    ``D``; a decode step's ``selective_state_update`` of the cached inner × state state. Then ``out_proj``."""
+    inner = _tp_heads(b, m.inner, "the Mamba channels (expand × hidden_size)")
+    h = b._tp_in(h)
+    bsz, length, hidden = b.shape(h)
+    prefix = b._prefix()
+    xz = b.linear(h, 2 * inner, bias=m.bias, name="in_proj")
+    x, z = (b.view(xz, (bsz, length, inner), "slice", n, strict=False, dim=2, start=i * inner)
+            for i, n in enumerate(("x", "z")))
+    x = _causal_conv(b, x, m.conv_kernel, m.conv_bias, cache)
+    dbc = b._tp_out(b.linear(x, m.dt_rank + 2 * m.state, bias=False, name="x_proj"))
+    dt = b.linear(b.view(dbc, (bsz, length, m.dt_rank), "slice", "dt_in", strict=False, dim=2, start=0), inner,
+                  bias=True, name="dt_proj")
+    bc = b.view(dbc, (bsz, length, 2 * m.state), "slice", "BC", strict=False, dim=2, start=m.dt_rank)
+    weights = [Weight(f"{prefix}.A_log", (inner, m.state)), Weight(f"{prefix}.D", (inner,))]
+    out = (bsz, length, inner)
+    state_shape = (bsz, inner, m.state)
+    if cache is not None and cache.past > 0:
+        state = b.state_cache("ssm_state", state_shape, b.dtype, read=True)
+        y = _recurrent_update(b, [x, dt, bc, z], out, state, state_shape, b.dtype, "selective_state_update",
+                              "selective_state_update", weights)
+    else:
+        elems = bsz * length * inner * m.state
+        y = b._add(b._name("selective_scan", "selective_scan"), OpKind.ELEMENTWISE, [x, dt, bc, z], out,
+                   weights=weights, flops=SCAN_FLOPS * elems + SCAN_GATE_FLOPS * math.prod(out), vector_elems=elems,
+                   fn="selective_scan")
+        if cache is not None:
+            state = b.state_cache("ssm_state", state_shape, b.dtype, read=False)
+            b.state_write(y, state, state_shape, b.dtype, "state_write")
+    return b._tp_out(b.linear(y, hidden, bias=m.bias, name="out_proj"))
+
+
 KDA_GATE_FLOPS = 6
 """FLOPs per key channel and token of Kimi Delta Attention's decay gate: softplus(f + dt_bias) (add, exp, log1p: 3),
 times −exp(A_log) (1, the exp once a head) and its chunk-local running sum (1), and β's share."""
@@ -270,4 +314,4 @@ def kimi_delta_attention(b: TransformerBuilder, la: LinearAttn, eps: float, h: s
     return b._tp_out(b.linear(merged, hidden, bias=False, name="o_proj"))
 
 
-__all__ = ["gated_delta_net", "kimi_delta_attention", "mamba2"]
+__all__ = ["gated_delta_net", "kimi_delta_attention", "mamba1", "mamba2"]

@@ -1,0 +1,51 @@
+"""Pure Mamba language models (``hf``, MambaForCausalLM with the Mamba-1 mixer, Mamba2ForCausalLM with Mamba-2): the
+parameter counts, the selective scan and its state.
+
+Figures worked out below from the configs' sizes and transformers' MambaMixer / Mamba2Mixer: state-spaces/mamba-2.8b-hf
+(2,560 wide, 64 layers, a 16-wide state, dt rank 160, tied head) and Mamba2Config's defaults, Mamba-Codestral-7B's
+sizes (Mistral's model card: 7,285,403,648 parameters).
+"""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from accelsim.builders import build_workload
+
+MAMBA_28 = {"architectures": ["MambaForCausalLM"], "hidden_size": 2560, "num_hidden_layers": 64, "vocab_size": 50280,
+            "state_size": 16, "expand": 2, "conv_kernel": 4, "time_step_rank": 160, "layer_norm_epsilon": 1e-5,
+            "tie_word_embeddings": True}
+
+
+def _graph(config, **params):
+    return build_workload("hf", {"config": config, "dtype": "bf16", **params})
+
+
+def test_mamba1_parameter_count_and_scan():
+    h, inner, n, rank = 2560, 5120, 16, 160
+    layer = (h * 2 * inner + inner * 4 + inner + inner * (rank + 2 * n) + rank * inner + inner + inner * n + inner
+             + inner * h + h)  # in_proj, conv, x_proj, dt_proj (biased), A_log, D, out_proj, the block's norm
+    total = 64 * layer + 50280 * h + h  # tied head
+    assert _graph(MAMBA_28, seq_len=8).params == total == 2_768_345_600 and round(total / 1e8) == 28
+    g = _graph(MAMBA_28, seq_len=100, layers=1)
+    scan = g["backbone.layers.0.mixer.selective_scan"]
+    # 6 FLOPs per channel × state element and token, the skip (2) and SiLU gate (5) per channel and token
+    assert scan.flops == 100 * inner * n * 6 + 100 * inner * 7 and scan.vector_elems == 100 * inner * n
+    assert g["backbone.layers.0.mixer.x_proj"].out_shape == (1, 100, rank + 2 * n)
+    assert g.meta["state_cache_bytes"] == (inner * n + inner * 3) * 2  # the state and the conv's last 3 taps
+    step = _graph(MAMBA_28, phase="decode", kv_len=100, batch=2, layers=1)
+    assert step.inputs["backbone.layers.0.mixer.ssm_state"] == (2, inner, n)
+    assert step["backbone.layers.0.mixer.selective_state_update"].flops == 7 * 2 * inner * n
+
+
+def test_mamba2_defaults_are_codestral_mambas_size():
+    h, heads, p, n, g_, conv = 4096, 128, 64, 128, 8, 4
+    inner = heads * p
+    conv_c = inner + 2 * g_ * n
+    layer = h * (inner + conv_c + heads) + conv_c * conv + conv_c + 3 * heads + inner + inner * h + h
+    total = 64 * layer + 2 * 32768 * h + h  # untied
+    g = _graph({"architectures": ["Mamba2ForCausalLM"]}, seq_len=8)
+    assert g.params == total == 7_285_403_648
+    with pytest.raises(ValidationError, match="num_heads: 100 heads of head_dim 64 must make expand × hidden_size"):
+        _graph({"architectures": ["Mamba2ForCausalLM"], "num_heads": 100}, seq_len=8)

@@ -320,11 +320,11 @@ def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfPara
            cache: KVCache | None) -> str:
     ln1, ln2 = ("self_attn_layer_norm", "final_layer_norm") if lm.style == "opt" else (
         ("ln_1", "ln_2") if lm.style == "gpt2" else
-        ("input_layernorm", "pre_ff_layernorm" if lm.style == "falcon_h1" else "post_attention_layernorm"))
+        ("input_layernorm", "pre_ff_layernorm" if lm.style in ("falcon_h1", "jamba") else "post_attention_layernorm"))
     h = _norm(b, lm, x, ln1)
     gpt2 = lm.style == "gpt2"
     mixer = lm.mixer(i)
-    with b.scope("attn" if gpt2 else ("self_attn" if mixer == "kda" else mixer)):
+    with b.scope("attn" if gpt2 else {"kda": "self_attn", "mamba1": "mamba"}.get(mixer, mixer)):
         a = _attention(b, lm, h, i, p, cache)
         if gpt2:  # training dropout of the attention output: GPT-2's attn.resid_dropout
             a = b.dropout(a, lm.resid_dropout, name="resid_dropout")
@@ -430,7 +430,7 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
                 x = (_block(b, lm, x, i, p, cache) if lm.blocks else
                      _layer(b, lm, x, i, f"{scope}.{layers}.{i}", p, cache))
         final = {"gpt2": "ln_f", "opt": "final_layer_norm", "backbone": "norm_f",
-                 "falcon_h1": "final_layernorm"}.get(lm.style, "norm")
+                 "falcon_h1": "final_layernorm", "jamba": "final_layernorm"}.get(lm.style, "norm")
         x = b._tp_in(_norm(b, lm, x, final))
         if lm.proj_dim:
             x = b.linear(x, lm.proj_dim, bias=False, name="project_out")

@@ -1,7 +1,8 @@
 """Readers of hybrid language models' Hugging Face configs (registered in :data:`.hfconfig.READERS`): recurrent
 mixers beside attention. Qwen3-Next (Gated DeltaNet), Nemotron-H (block patterns of Mamba-2, attention and MLPs),
-Granite 4.0-H (Mamba-2 or attention with MoE), Kimi Linear (Kimi Delta Attention beside latent attention) and
-Falcon-H1 (attention and Mamba-2 side by side)."""
+Granite 4.0-H (Mamba-2 or attention with MoE), Kimi Linear (Kimi Delta Attention beside latent attention),
+Falcon-H1 (attention and Mamba-2 side by side), Jamba (Mamba-1, attention and MoE) and the pure Mamba-1 / Mamba-2
+LMs."""
 
 from __future__ import annotations
 
@@ -300,6 +301,40 @@ def _mamba_lm(r: _Reader) -> LM:
               mamba1=mamba1, blocks=("mamba",) * layers)
 
 
+_JAMBA_IGNORED = ("num_logits_to_keep", "use_mamba_kernels", "router_aux_loss_coef")
+
+
+def _jamba(r: _Reader) -> LM:
+    """Jamba (transformers' JambaForCausalLM; JambaConfig's defaults: Jamba-v0.1's sizes): attention on layers
+    i % ``attn_layer_period`` = ``attn_layer_offset`` (GQA, no positional encoding), Mamba-1 mixers elsewhere (with
+    Jamba's RMSNorms on dt, B and C; :class:`Mamba1`), then a MoE of ``num_experts`` SwiGLU experts (top
+    ``num_experts_per_tok``, ``feed_forward.router``) on layers i % ``expert_layer_period`` =
+    ``expert_layer_offset`` and a SwiGLU ``feed_forward`` on the others; ``final_layernorm``; untied head."""
+    hidden = r.int("hidden_size", 4096)
+    heads, kv_heads, head_dim = _heads(r, hidden, 0, (32, 8))
+    layers = r.int("num_hidden_layers", 32)
+    r.read.update(_JAMBA_IGNORED)
+    r.require("sliding_window", None, "Jamba's attention is global")
+    a_period, a_offset = r.int("attn_layer_period", 8), r.int("attn_layer_offset", 4, minimum=0)
+    e_period, e_offset = r.int("expert_layer_period", 2), r.int("expert_layer_offset", 1, minimum=0)
+    rank = r._get("mamba_dt_rank", "auto")
+    rank = -(-hidden // 16) if rank == "auto" else rank
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        raise ValueError(f"mamba_dt_rank: expected an integer ≥ 1 or 'auto' (got {rank!r})")
+    mamba = Mamba1(r.int("mamba_expand", 2) * hidden, r.int("mamba_d_state", 16), rank, r.int("mamba_d_conv", 4),
+                   r.bool("mamba_conv_bias", True), r.bool("mamba_proj_bias", False),
+                   frozenset(i for i in range(layers) if i % a_period != a_offset), inner_norms=True)
+    ffn = r.int("intermediate_size", 14336)
+    experts = r.int("num_experts", 16)
+    sparse = frozenset(i for i in range(layers) if i % e_period == e_offset) if experts > 1 else frozenset()
+    moe = MoE(experts, r.int("num_experts_per_tok", 2), ffn, sparse_layers=sparse,
+              router_names=("feed_forward", "router"), expert_names=("gate_proj", "up_proj", "down_proj"))
+    return LM(r.arch, vocab=r.int("vocab_size", 65536), hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
+              head_dim=head_dim, ffn=ffn, eps=r.float("rms_norm_eps", 1e-6), act=r.choice("hidden_act", "silu", _SILU),
+              tied=r.bool("tie_word_embeddings", False), rope=False, moe=moe if sparse else None, mamba1=mamba,
+              style="jamba", mlp_name="feed_forward", attn_dropout=r.prob("attention_dropout", 0.0))
+
+
 HYBRID_READERS = {
     "Qwen3NextForCausalLM": _qwen3_next,
     "NemotronHForCausalLM": _nemotron_h,
@@ -308,6 +343,7 @@ HYBRID_READERS = {
     "FalconH1ForCausalLM": _falcon_h1,
     "MambaForCausalLM": _mamba_lm,
     "Mamba2ForCausalLM": _mamba_lm,
+    "JambaForCausalLM": _jamba,
 }
 """The hybrid architectures and their readers."""
 

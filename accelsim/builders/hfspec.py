@@ -123,6 +123,7 @@ class Mamba1:
     conv_bias: bool
     bias: bool
     layers: frozenset[int]
+    inner_norms: bool = False  # Jamba: RMSNorms on dt's input, B and C (dt_layernorm, b_layernorm, c_layernorm)
 
 
 @dataclass(frozen=True)

@@ -237,9 +237,14 @@ def mamba1(b: TransformerBuilder, m: Mamba1, h: str, cache: KVCache | None) -> s
             for i, n in enumerate(("x", "z")))
     x = _causal_conv(b, x, m.conv_kernel, m.conv_bias, cache)
     dbc = b._tp_out(b.linear(x, m.dt_rank + 2 * m.state, bias=False, name="x_proj"))
-    dt = b.linear(b.view(dbc, (bsz, length, m.dt_rank), "slice", "dt_in", strict=False, dim=2, start=0), inner,
-                  bias=True, name="dt_proj")
+    dt_in = b.view(dbc, (bsz, length, m.dt_rank), "slice", "dt_in", strict=False, dim=2, start=0)
     bc = b.view(dbc, (bsz, length, 2 * m.state), "slice", "BC", strict=False, dim=2, start=m.dt_rank)
+    if m.inner_norms:  # Jamba: RMSNorms on dt's input, B and C
+        dt_in = b.rmsnorm(dt_in, name="dt_layernorm")
+        b_, c_ = (b.rmsnorm(b.view(bc, (bsz, length, m.state), "slice", x, strict=False, dim=2, start=i * m.state),
+                            name=f"{x.lower()}_layernorm") for i, x in enumerate(("B", "C")))
+        bc = b.concat([b_, c_], dim=2, name="BC_normed")
+    dt = b.linear(dt_in, inner, bias=True, name="dt_proj")
     weights = [Weight(f"{prefix}.A_log", (inner, m.state)), Weight(f"{prefix}.D", (inner,))]
     out = (bsz, length, inner)
     state_shape = (bsz, inner, m.state)

@@ -204,11 +204,11 @@ def test_cli_unknown_architecture_exits_2(tmp_path, capsys):
     from accelsim.cli import main
 
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({**LLAMA32_1B, "architectures": ["JambaForCausalLM"]}))
+    path.write_text(json.dumps({**LLAMA32_1B, "architectures": ["BloomForCausalLM"]}))
     code = main(["run", "-w", "hf", "-a", "h100", "--set", f"workload.config={path}", "--no-plots", "-q", "-o",
                  str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and "architectures: 'JambaForCausalLM' is not supported" in err
+    assert code == 2 and len(err.splitlines()) == 1 and "architectures: 'BloomForCausalLM' is not supported" in err
     assert err.endswith(f"(in {path})")  # the file the field was read from
 
 

@@ -11,7 +11,7 @@ effect in training graphs only; the others are ignored.
 
 Readers: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MixtralForCausalLM,
 Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, Gemma2ForCausalLM, Phi3ForCausalLM (``transformers`` 4.4x ``configuration_*.py`` defaults), OPTForCausalLM,
-GPT2LMHeadModel, DeepseekV2ForCausalLM and DeepseekV3ForCausalLM (V3's defaults are DeepSeek-V3's sizes; a V2 config
+GPT2LMHeadModel, Glm4MoeForCausalLM (GLM-4.5, 4.5-Air, 4.6), DeepseekV2ForCausalLM and DeepseekV3ForCausalLM (V3's defaults are DeepSeek-V3's sizes; a V2 config
 gives its sizes), GptOssForCausalLM (gpt-oss-120b's sizes by default), Gemma3ForCausalLM (Gemma 3's text decoder) and
 Gemma3ForConditionalGeneration (Gemma 3 4B-27B: ``text_config``, a SigLIP ``vision_config`` and the projector),
 Llama4ForCausalLM and Llama4ForConditionalGeneration (Llama 4 Scout / Maverick; Scout's sizes by default),
@@ -252,6 +252,34 @@ def _deepseek(r: _Reader) -> LM:
               attn_dropout=r.prob("attention_dropout", 0.0))
 
 
+def _glm4_moe(r: _Reader) -> LM:
+    """GLM-4.5 / 4.5-Air / 4.6 (transformers' Glm4MoeForCausalLM; Glm4MoeConfig's defaults: GLM-4.5-Air's sizes but
+    ``head_dim``, which the published configs give): GQA attention with q / k / v biases (``attention_bias``; o_proj
+    has none), optional QK-norm (``use_qk_norm``), RoPE on ``partial_rotary_factor`` of each head (priced on the
+    whole head); the first ``first_k_dense_replace`` layers a SwiGLU MLP, the rest DeepSeek-V3's block:
+    ``n_routed_experts`` experts (top ``num_experts_per_tok``, sigmoid scores; the router's correction bias is a
+    buffer, not a parameter) and ungated ``shared_experts`` of ``n_shared_experts`` × ``moe_intermediate_size``;
+    untied head. The multi-token-prediction layer (``num_nextn_predict_layers``) is not built, as transformers
+    skips it."""
+    hidden = r.int("hidden_size", 4096)
+    heads, kv_heads, head_dim = _heads(r, hidden, 0, (96, 8))
+    layers = r.int("num_hidden_layers", 46)
+    r.rope_scaling()
+    r.float("partial_rotary_factor", 0.5)
+    r.read.update(("routed_scaling_factor", "n_group", "topk_group", "num_nextn_predict_layers"))
+    r.bool("norm_topk_prob", True)  # renormalising the k weights (2k FLOPs a token): not counted
+    bias = r.bool("attention_bias", False)
+    dense, ffn = r.int("first_k_dense_replace", 1, minimum=0), r.int("moe_intermediate_size", 1408)
+    moe = MoE(r.int("n_routed_experts", 128), r.int("num_experts_per_tok", 8), ffn,
+              shared_ffn=r.int("n_shared_experts", 1, minimum=0) * ffn, sparse_layers=frozenset(range(dense, layers)),
+              router_names=("mlp", "gate"), expert_names=("gate_proj", "up_proj", "down_proj"), shared_gate=False)
+    return LM(r.arch, vocab=r.int("vocab_size", 151552), hidden=hidden, layers=layers, heads=heads,
+              kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 10944),
+              eps=r.float("rms_norm_eps", 1e-5), act=r.choice("hidden_act", "silu", _SILU),
+              bias=(bias, bias, bias, False), tied=r.bool("tie_word_embeddings", False),
+              qk_norm=r.bool("use_qk_norm", False), moe=moe, attn_dropout=r.prob("attention_dropout", 0.0))
+
+
 def _gpt_oss(r: _Reader) -> LM:
     """GPT-OSS (transformers' modeling_gpt_oss; OpenAI's gpt-oss model card): biased q/k/v/o projections, a learned
     sink logit per head, ``layer_types`` alternating ``sliding_window`` and full attention, and in every layer a
@@ -423,6 +451,7 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
     "DeepseekV2ForCausalLM": _deepseek,
     "DeepseekV3ForCausalLM": _deepseek,
     "GptOssForCausalLM": _gpt_oss,
+    "Glm4MoeForCausalLM": _glm4_moe,
     "Gemma3ForCausalLM": _gemma3,
     "Gemma3ForConditionalGeneration": _gemma3_vision,
     "Llama4ForCausalLM": _llama4,

@@ -120,14 +120,15 @@ def write_csv(path: Path, header: tuple[str, ...], rows: list[list]) -> Path:
     return path
 
 
-def _swap_s_per_block(spec: ServingSpec, fp: Footprint) -> float:
-    """Seconds to move one KV block over the host link (``engine.preemption: swap``)."""
+def _swap_s(spec: ServingSpec, fp: Footprint) -> tuple[float, float]:
+    """Seconds to move one KV block, and one sequence's recurrent state (hybrid models; 0 otherwise), over the host
+    link (``engine.preemption: swap``)."""
     host = spec.arch.spill_memory
     if host is None:
         raise spec.error("engine.preemption", f"swap needs a host memory level; arch {spec.arch.name!r} has "
                          f"only {spec.arch.main_memory}", value="swap")
-    level = spec.arch.memory(host)
-    return spec.serve.engine.block_size * fp.kv_bytes_per_token / level.sustained_bandwidth
+    bandwidth = spec.arch.memory(host).sustained_bandwidth
+    return spec.serve.engine.block_size * fp.kv_bytes_per_token / bandwidth, fp.state_bytes_per_seq / bandwidth
 
 
 def _transfer(spec: ServingSpec, fp: Footprint) -> Callable[[Request], float]:
@@ -220,7 +221,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         n_blocks = blocks if blocks is not None else kv_blocks(fp, spec.arch, s.engine)  # type: ignore[arg-type]
         if isinstance(n_blocks, str):
             raise spec.error("model", n_blocks, value=spec.model.model)
-        swap = _swap_s_per_block(spec, fp) if fp is not None and s.engine.preemption == "swap" else 0.0
+        swap, swap_state = _swap_s(spec, fp) if fp is not None and s.engine.preemption == "swap" else (0.0, 0.0)
         transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
         grid = None if cost is not None else build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost,
                                                         n_blocks * s.engine.block_size, progress)
@@ -230,10 +231,12 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     meter = Meter(grid.joules() if grid is not None and grid.has_energy else None, price)
     runnable, refused = _admissible(requests, spec, n_blocks)
     if d is None:
-        replicas = [Replica(i, s.engine, n_blocks, meter.of(i), swap) for i in range(s.replicas)]
+        replicas = [Replica(i, s.engine, n_blocks, meter.of(i), swap, swap_s_per_state=swap_state)
+                    for i in range(s.replicas)]
         run_loop(runnable, replicas, ROUTERS[s.router](), progress)
     else:
-        replicas = [Replica(i, s.engine, n_blocks, meter.of(i), swap, "prefill" if i < d.prefill_replicas else "decode")
+        replicas = [Replica(i, s.engine, n_blocks, meter.of(i), swap, "prefill" if i < d.prefill_replicas else "decode",
+                            swap_state)
                     for i in range(d.prefill_replicas + d.decode_replicas)]
         run_loop(runnable, replicas[:d.prefill_replicas], ROUTERS[s.router](), progress,
                  decode=replicas[d.prefill_replicas:], decode_router=ROUTERS[s.router](),

@@ -82,7 +82,7 @@ class Replica:
     """The scheduler state of one replica; ``cost`` prices an iteration."""
 
     def __init__(self, index: int, engine: EngineConfig, blocks: int, cost: IterationCost,
-                 swap_s_per_block: float = 0.0, role: str = "both"):
+                 swap_s_per_block: float = 0.0, role: str = "both", swap_s_per_state: float = 0.0):
         self.index = index
         self.role = role  # both, or with disaggregation prefill (hands requests off after their first token) or
         # decode
@@ -91,6 +91,7 @@ class Replica:
         self.pool = KvPool(blocks)
         self.cost = cost
         self.swap_s_per_block = swap_s_per_block
+        self.swap_s_per_state = swap_s_per_state  # a sequence's recurrent state (hybrid models) over the host link
         self.waiting: deque[Request] = deque()
         self.running: list[Request] = []
         self.batch: list[tuple[Request, int]] = []
@@ -125,7 +126,7 @@ class Replica:
         before = req.remaining
         seconds = 0.0
         if self.e.preemption == "swap":
-            seconds = (req.blocks + req.shared) * self.swap_s_per_block
+            seconds = (req.blocks + req.shared) * self.swap_s_per_block + self.swap_s_per_state
             req.swapped = True
         else:
             req.computed = 0
@@ -200,7 +201,7 @@ class Replica:
         self.outstanding += req.remaining - before
         seconds = 0.0
         if req.swapped:
-            seconds = need * self.swap_s_per_block
+            seconds = need * self.swap_s_per_block + self.swap_s_per_state
             req.swapped = False
         return new, seconds
 

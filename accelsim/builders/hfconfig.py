@@ -308,16 +308,22 @@ def _gpt_oss(r: _Reader) -> LM:
               windows=windows, attn_dropout=r.prob("attention_dropout", 0.0))
 
 
+def _encoder_shape(r: _Reader, hidden: int, heads: int, image: int, patch: int) -> tuple[int, int, int, int]:
+    """A vision encoder's (hidden_size, num_attention_heads, image_size, patch_size), the class's defaults given:
+    the heads divide the width, the patches the image."""
+    hidden, heads = r.int("hidden_size", hidden), r.int("num_attention_heads", heads)
+    if hidden % heads:
+        raise ValueError(f"num_attention_heads: {heads} must divide hidden_size ({hidden})")
+    image, patch = r.int("image_size", image), r.int("patch_size", patch)
+    if image % patch:
+        raise ValueError(f"patch_size: {patch} must divide image_size ({image})")
+    return hidden, heads, image, patch
+
+
 def _siglip(r: _Reader) -> Vision:
     """SiglipVisionConfig's fields (its defaults: SigLIP base, 768 wide at 224²; every Gemma 3 config gives
     SigLIP-So400m's 1152 × 27 layers at 896² with patches of 14)."""
-    hidden = r.int("hidden_size", 768)
-    heads = r.int("num_attention_heads", 12)
-    if hidden % heads:
-        raise ValueError(f"num_attention_heads: {heads} must divide hidden_size ({hidden})")
-    image, patch = r.int("image_size", 224), r.int("patch_size", 16)
-    if image % patch:
-        raise ValueError(f"patch_size: {patch} must divide image_size ({image})")
+    hidden, heads, image, patch = _encoder_shape(r, 768, 12, 224, 16)
     if r._get("vision_use_head", True) is not False:  # absent: SigLIP builds its pooling head
         raise ValueError("vision_use_head: expected false (Gemma 3 projects every patch; the pooling head is "
                          "not built)")
@@ -397,12 +403,7 @@ def _llama4_vision_config(r: _Reader) -> Vision:
     """Llama4VisionConfig's fields (its defaults; the published checkpoints give 1408 wide at 336² with patches of
     14, an adapter of 4096 / 4096 and ``vision_output_dim`` 4096). The MLP's GELU is exact whatever ``hidden_act``
     says (transformers builds nn.GELU())."""
-    hidden, heads = r.int("hidden_size", 768), r.int("num_attention_heads", 16)
-    if hidden % heads:
-        raise ValueError(f"num_attention_heads: {heads} must divide hidden_size ({hidden})")
-    image, patch = r.int("image_size", 448), r.int("patch_size", 14)
-    if image % patch:
-        raise ValueError(f"patch_size: {patch} must divide image_size ({image})")
+    hidden, heads, image, patch = _encoder_shape(r, 768, 16, 448, 14)
     ratio = r.float("pixel_shuffle_ratio", 0.5)
     fold = round(1 / ratio) if ratio else 0
     if fold < 1 or abs(fold * ratio - 1) > 1e-9 or (image // patch) % fold:

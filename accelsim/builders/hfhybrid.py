@@ -135,11 +135,7 @@ def _granite_hybrid(r: _Reader) -> LM:
         raise ValueError(f"layer_types: expected {layers} entries, each 'mamba' or 'attention' (got {kinds!r})")
     position = r.choice("position_embedding_type", None, {None: "nope", "nope": "nope", "rope": "rope"})
     mamba_heads = r.int("mamba_n_heads", 128)
-    d_head = r._get("mamba_d_head", "auto")
-    if d_head == "auto":
-        d_head = r.int("mamba_expand", 2) * hidden // mamba_heads
-    elif isinstance(d_head, bool) or not isinstance(d_head, int) or d_head < 1:
-        raise ValueError(f"mamba_d_head: expected an integer ≥ 1 or 'auto' (got {d_head!r})")
+    d_head = r.auto_int("mamba_d_head", lambda: r.int("mamba_expand", 2) * hidden // mamba_heads)
     r.require("mamba_proj_bias", False, "Granite's Mamba projections have no bias")
     mamba = Mamba2(mamba_heads, d_head, r.int("mamba_d_state", 256), r.int("mamba_n_groups", 1),
                    r.int("mamba_d_conv", 4), r.int("mamba_chunk_size", 256), r.bool("mamba_conv_bias", True),
@@ -240,9 +236,8 @@ def _falcon_h1(r: _Reader) -> LM:
     mamba_heads = r.int("mamba_n_heads", 128)
     d_ssm = r.opt_int("mamba_d_ssm") if "mamba_d_ssm" in r.data else 1024
     d_ssm = d_ssm or r.int("mamba_expand", 2) * hidden
-    d_head = r._get("mamba_d_head", "auto")
-    d_head = d_ssm // mamba_heads if d_head == "auto" else d_head
-    if isinstance(d_head, bool) or not isinstance(d_head, int) or d_head * mamba_heads != d_ssm:
+    d_head = r.auto_int("mamba_d_head", lambda: d_ssm // mamba_heads)
+    if d_head * mamba_heads != d_ssm:
         raise ValueError(f"mamba_d_head: {d_head!r} × mamba_n_heads ({mamba_heads}) must be mamba_d_ssm ({d_ssm})")
     mamba = Mamba2(mamba_heads, d_head, r.int("mamba_d_state", 256), r.int("mamba_n_groups", 1),
                    r.int("mamba_d_conv", 4), r.int("mamba_chunk_size", 256), r.bool("mamba_conv_bias", True),
@@ -283,16 +278,13 @@ def _mamba_lm(r: _Reader) -> LM:
         if heads * head_dim != inner:
             raise ValueError(f"num_heads: {heads} heads of head_dim {head_dim} must make expand × hidden_size "
                              f"({inner})")
-        r._get("time_step_rank", "auto")  # dt is one value a head in Mamba-2
+        r.read.add("time_step_rank")  # dt is one value a head in Mamba-2
         bias = r.bool("use_bias", False)
         mamba = Mamba2(heads, head_dim, r.int("state_size", 128), r.int("n_groups", 8), r.int("conv_kernel", 4),
                        r.int("chunk_size", 256), r.bool("use_conv_bias", True), every, in_bias=bias,
                        out_bias=bias, norm=r.bool("rms_norm", True))
     else:
-        rank = r._get("time_step_rank", "auto")
-        rank = -(-hidden // 16) if rank == "auto" else rank
-        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-            raise ValueError(f"time_step_rank: expected an integer ≥ 1 or 'auto' (got {rank!r})")
+        rank = r.auto_int("time_step_rank", lambda: -(-hidden // 16))
         mamba1 = Mamba1(inner, r.int("state_size", 16), rank, r.int("conv_kernel", 4), r.bool("use_conv_bias", True),
                         r.bool("use_bias", False), every)
     return LM(r.arch, vocab=r.int("vocab_size", 32768 if two else 50280), hidden=hidden, layers=layers, heads=1,
@@ -317,10 +309,7 @@ def _jamba(r: _Reader) -> LM:
     r.require("sliding_window", None, "Jamba's attention is global")
     a_period, a_offset = r.int("attn_layer_period", 8), r.int("attn_layer_offset", 4, minimum=0)
     e_period, e_offset = r.int("expert_layer_period", 2), r.int("expert_layer_offset", 1, minimum=0)
-    rank = r._get("mamba_dt_rank", "auto")
-    rank = -(-hidden // 16) if rank == "auto" else rank
-    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-        raise ValueError(f"mamba_dt_rank: expected an integer ≥ 1 or 'auto' (got {rank!r})")
+    rank = r.auto_int("mamba_dt_rank", lambda: -(-hidden // 16))
     mamba = Mamba1(r.int("mamba_expand", 2) * hidden, r.int("mamba_d_state", 16), rank, r.int("mamba_d_conv", 4),
                    r.bool("mamba_conv_bias", True), r.bool("mamba_proj_bias", False),
                    frozenset(i for i in range(layers) if i % a_period != a_offset), inner_norms=True)

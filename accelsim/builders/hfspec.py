@@ -283,6 +283,16 @@ class _Reader:
         value = self._get(key, None)
         return 0 if value is None else self.int(key)
 
+    def auto_int(self, key: str, auto: Callable[[], int]) -> int:
+        """An integer ≥ 1, or ``"auto"`` / absent for the class's derived value ``auto()`` (Mamba's dt rank, a
+        head's width)."""
+        value = self._get(key, "auto")
+        if value == "auto":
+            return auto()
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{key}: expected an integer ≥ 1 or 'auto' (got {value!r})")
+        return value
+
     def float(self, key: str, default: float) -> float:
         value = self._get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import replace
 
 from ..errors import WorkloadError
 from ..ir import Gemm, OpKind, Weight
@@ -50,6 +49,11 @@ def _tp_heads(b: TransformerBuilder, n: int, what: str) -> int:
     return n // b.tp
 
 
+def _decoding(cache: KVCache | None) -> bool:
+    """A decode step: the pass reads the states an earlier pass left."""
+    return cache is not None and cache.past > 0
+
+
 def _causal_conv(b: TransformerBuilder, x: str, taps: int, bias: bool, cache: KVCache | None,
                  name: str = "conv1d") -> str:
     """The causal depthwise conv of ``taps`` taps and SiLU over ``x``'s (B, L, C) channels (ELEMENTWISE fn
@@ -57,7 +61,7 @@ def _causal_conv(b: TransformerBuilder, x: str, taps: int, bias: bool, cache: KV
     (``conv_state``; Kimi's ``q_conv1d``: ``q_conv_state``) that a decode step reads and every pass writes."""
     bsz, length, channels = b.shape(x)
     prefix = b._prefix()
-    decode = cache is not None and cache.past > 0
+    decode = _decoding(cache)
     inputs, state = [x], None
     leaf = f"{name.removesuffix('1d')}_state"
     if cache is not None:
@@ -85,17 +89,24 @@ def _gated_norm(b: TransformerBuilder, y: str, z: str, width: int, eps: float, n
                   vector_elems=elems, fn="rmsnorm_gated", eps=eps, dim=len(shape) - 1)
 
 
-def _recurrent_update(b: TransformerBuilder, inputs: list[str], out: tuple[int, ...], state: str,
+def _recurrent_update(b: TransformerBuilder, inputs: list[str], out: tuple[int, ...], leaf: str,
                       state_shape: tuple[int, ...], dtype: str, fn: str, name: str,
                       weights: Sequence[Weight] = ()) -> str:
-    """A decode step's update of ``state`` (ELEMENTWISE ``fn`` in the state's ``dtype`` over its elements,
-    :data:`RECURRENT_FLOPS` each, reading it) and its write back; returns the step's output ``out``."""
+    """A decode step's update of the cached state ``leaf`` (ELEMENTWISE ``fn`` in the state's ``dtype`` over its
+    elements, :data:`RECURRENT_FLOPS` each, reading it) and its write back; returns the step's output ``out``."""
+    state = b.state_cache(leaf, state_shape, dtype, read=True)
     elems = math.prod(state_shape)
-    o = b._add(b._name(name, name), OpKind.ELEMENTWISE, [*inputs, state], out, weights=list(weights),
+    o = b._add(b._name(name, name), OpKind.ELEMENTWISE, [*inputs, state], out, weights=list(weights), dtype=dtype,
                flops=RECURRENT_FLOPS * elems, vector_elems=elems, fn=fn, keep_dtype=True)
-    b._ops[-1] = replace(b._ops[-1], dtype=dtype)
     b.state_write(o, state, state_shape, dtype, "state_write")
     return o
+
+
+def _keep_state(b: TransformerBuilder, src: str, cache: KVCache | None, leaf: str, state_shape: tuple[int, ...],
+                dtype: str) -> None:
+    """A prompt's final state (from ``src``) written to the state cache ``leaf`` when the pass keeps a cache."""
+    if cache is not None:
+        b.state_write(src, b.state_cache(leaf, state_shape, dtype, read=False), state_shape, dtype, "state_write")
 
 
 def gated_delta_net(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, cache: KVCache | None) -> str:
@@ -130,9 +141,8 @@ def gated_delta_net(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, c
                (("q", hk * dk, 0), ("k", hk * dk, hk * dk), ("v", hv * dv, 2 * hk * dk)))
     out = (bsz, length, hv, dv)
     state_shape = (bsz, hv, dk, dv)
-    if cache is not None and cache.past > 0:
-        state = b.state_cache("recurrent_state", state_shape, "fp32", read=True)
-        o = _recurrent_update(b, [q, k, v, gating], out, state, state_shape, "fp32", "fused_recurrent", "recurrent")
+    if _decoding(cache):
+        o = _recurrent_update(b, [q, k, v, gating], out, "recurrent_state", state_shape, "fp32", "fused_recurrent", "recurrent")
     else:
         c = la.chunk
         n = -(-length // c)
@@ -144,9 +154,7 @@ def gated_delta_net(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, c
                           name="chunk_state")
         o = b.matmul([q, k, wu, states], out, Gemm(m=c, n=dv, k=dk + c + c * dk // dv, count=count),
                      name="chunk_o")
-        if cache is not None:
-            state = b.state_cache("recurrent_state", state_shape, "fp32", read=False)
-            b.state_write(states, state, state_shape, "fp32", "state_write")
+        _keep_state(b, states, cache, "recurrent_state", state_shape, "fp32")
     merged = b.view(_gated_norm(b, o, z, dv, eps), (bsz, length, hv * dv), "reshape", "merge")
     return b._tp_out(b.linear(merged, hidden, bias=False, name="out_proj"))
 
@@ -188,9 +196,8 @@ def mamba2(b: TransformerBuilder, m: Mamba2, eps: float, h: str, cache: KVCache 
     out = (bsz, length, heads, p_dim)
     state_shape = (bsz, heads, p_dim, n_dim)
     dtype = m.state_dtype or b.dtype
-    if cache is not None and cache.past > 0:
-        state = b.state_cache("ssm_state", state_shape, dtype, read=True)
-        y = _recurrent_update(b, [x, *bc, dt], out, state, state_shape, dtype, "selective_state_update",
+    if _decoding(cache):
+        y = _recurrent_update(b, [x, *bc, dt], out, "ssm_state", state_shape, dtype, "selective_state_update",
                               "selective_state_update", [*dt_a, skip])
     else:
         n = -(-length // q)
@@ -207,9 +214,7 @@ def mamba2(b: TransformerBuilder, m: Mamba2, eps: float, h: str, cache: KVCache 
                       name="bmm_chunk")
         y = b.matmul([bc[1], cb, x, passed, cum], out, Gemm(m=q, n=p_dim, k=n_dim + q, count=bsz * heads * n),
                      [skip], name="chunk_scan")
-        if cache is not None:
-            state = b.state_cache("ssm_state", state_shape, dtype, read=False)
-            b.state_write(passed, state, state_shape, dtype, "state_write")
+        _keep_state(b, passed, cache, "ssm_state", state_shape, dtype)
     flat = b.view(y, (bsz, length, inner), "reshape", "y")
     if m.norm:
         gated = _gated_norm(b, flat, z, inner, eps)
@@ -248,18 +253,15 @@ def mamba1(b: TransformerBuilder, m: Mamba1, h: str, cache: KVCache | None) -> s
     weights = [Weight(f"{prefix}.A_log", (inner, m.state)), Weight(f"{prefix}.D", (inner,))]
     out = (bsz, length, inner)
     state_shape = (bsz, inner, m.state)
-    if cache is not None and cache.past > 0:
-        state = b.state_cache("ssm_state", state_shape, b.dtype, read=True)
-        y = _recurrent_update(b, [x, dt, bc, z], out, state, state_shape, b.dtype, "selective_state_update",
+    if _decoding(cache):
+        y = _recurrent_update(b, [x, dt, bc, z], out, "ssm_state", state_shape, b.dtype, "selective_state_update",
                               "selective_state_update", weights)
     else:
         elems = bsz * length * inner * m.state
         y = b._add(b._name("selective_scan", "selective_scan"), OpKind.ELEMENTWISE, [x, dt, bc, z], out,
                    weights=weights, flops=SCAN_FLOPS * elems + SCAN_GATE_FLOPS * math.prod(out), vector_elems=elems,
                    fn="selective_scan")
-        if cache is not None:
-            state = b.state_cache("ssm_state", state_shape, b.dtype, read=False)
-            b.state_write(y, state, state_shape, b.dtype, "state_write")
+        _keep_state(b, y, cache, "ssm_state", state_shape, b.dtype)
     return b._tp_out(b.linear(y, hidden, bias=m.bias, name="out_proj"))
 
 
@@ -296,9 +298,8 @@ def kimi_delta_attention(b: TransformerBuilder, la: LinearAttn, eps: float, h: s
     beta = b.sigmoid(b.linear(h, heads, bias=False, name="b_proj"), name="beta")
     out = (bsz, length, heads, dv)
     state_shape = (bsz, heads, dk, dv)
-    if cache is not None and cache.past > 0:
-        state = b.state_cache("recurrent_state", state_shape, "fp32", read=True)
-        o = _recurrent_update(b, [q, k, v, gate, beta], out, state, state_shape, "fp32", "fused_recurrent_kda",
+    if _decoding(cache):
+        o = _recurrent_update(b, [q, k, v, gate, beta], out, "recurrent_state", state_shape, "fp32", "fused_recurrent_kda",
                               "recurrent")
     else:
         c = la.chunk
@@ -310,9 +311,7 @@ def kimi_delta_attention(b: TransformerBuilder, la: LinearAttn, eps: float, h: s
         states = b.matmul([intra, k], (bsz, heads, n, dk, dv), Gemm(m=dk, n=dv, k=2 * c * n, count=bsz * heads),
                           name="chunk_state")
         o = b.matmul([q, intra, states], out, Gemm(m=c, n=dv, k=dk + c, count=count), name="chunk_o")
-        if cache is not None:
-            state = b.state_cache("recurrent_state", state_shape, "fp32", read=False)
-            b.state_write(states, state, state_shape, "fp32", "state_write")
+        _keep_state(b, states, cache, "recurrent_state", state_shape, "fp32")
     g = b.linear(b.linear(h, dv, bias=False, name="g_a_proj"), heads * dv, bias=False, name="g_b_proj")
     g = b.view(g, out, "reshape", "g_heads")
     merged = b.view(_gated_norm(b, o, g, dv, eps, "o_norm"), (bsz, length, heads * dv), "reshape", "merge")

@@ -125,10 +125,12 @@ class TransformerBuilder(GraphBuilder):
         return name
 
     def _add(self, name: str, kind: OpKind, inputs: Sequence[str], out_shape: Shape, *, macs: int | None = None,
-             **kw: object) -> str:
+             dtype: str | None = None, **kw: object) -> str:
+        """GraphBuilder's op, with ``macs`` and ``dtype`` (default: the builder's) set when given."""
         result = super()._add(name, kind, inputs, out_shape, **kw)  # type: ignore[arg-type]
-        if macs is not None:
-            self._ops[-1] = dataclasses.replace(self._ops[-1], macs=macs)
+        if macs is not None or dtype is not None:
+            op = self._ops[-1]
+            self._ops[-1] = dataclasses.replace(op, macs=op.macs if macs is None else macs, dtype=dtype or op.dtype)
         return result
 
     def _prefix(self) -> str:
@@ -156,10 +158,8 @@ class TransformerBuilder(GraphBuilder):
     def state_write(self, x: str, cache: str, shape: Shape, dtype: str, name: str) -> str:
         """Write ``shape`` of a recurrent state (from ``x``) into ``cache``: KV_APPEND in ``dtype`` (attrs
         ``keep_dtype``: the precision pass leaves it)."""
-        self._add(self._name(name, "state_write"), OpKind.KV_APPEND, [x], shape, fn="kv_append", cache=cache,
-                  keep_dtype=True)
-        self._ops[-1] = dataclasses.replace(self._ops[-1], dtype=dtype)
-        return self._ops[-1].name
+        return self._add(self._name(name, "state_write"), OpKind.KV_APPEND, [x], shape, dtype=dtype, fn="kv_append",
+                         cache=cache, keep_dtype=True)
 
     def build(self, meta: Mapping[str, object] | None = None) -> Graph:
         """The finished graph with every declared input."""

@@ -236,7 +236,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         run_loop(runnable, replicas, ROUTERS[s.router](), progress)
     else:
         replicas = [Replica(i, s.engine, n_blocks, meter.of(i), swap, "prefill" if i < d.prefill_replicas else "decode",
-                            swap_state)
+                            swap_s_per_state=swap_state)
                     for i in range(d.prefill_replicas + d.decode_replicas)]
         run_loop(runnable, replicas[:d.prefill_replicas], ROUTERS[s.router](), progress,
                  decode=replicas[d.prefill_replicas:], decode_router=ROUTERS[s.router](),

@@ -50,7 +50,7 @@ import functools
 import os
 from dataclasses import replace
 from pathlib import PurePath
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
 
@@ -130,6 +130,9 @@ class HfParams(LlamaParams):
         if (lm.linear is not None or lm.mamba is not None or lm.mamba1 is not None) and self.mode == "training":
             raise ValueError(f"mode: training is not modelled for {lm.arch}'s recurrent layers (the chunked "
                              f"kernels' backward); inference only")
+        if lm.parallel and self.sequence_parallel:
+            raise ValueError(f"sequence_parallel: not modelled for {lm.arch}'s parallel attention and MLP (both "
+                             f"blocks would gather the same token shards)")
         if moe and self.sequence_parallel:
             raise ValueError("sequence_parallel: not modelled for a mixture-of-experts model (its router and "
                              "all-to-alls would run on token shards)")
@@ -160,6 +163,36 @@ class HfParams(LlamaParams):
                        self.expert_parallel)
 
 
+class Style(NamedTuple):
+    """A model family's module names (transformers'), so op and weight names are ``model.named_parameters()``'s."""
+
+    decoder: str = "model"  # the decoder's scope
+    layers: str = "layers"  # the layers' scope within it
+    embed: str = "embed_tokens"  # the token table (in the decoder's scope)
+    norms: tuple[str, str] = ("input_layernorm", "post_attention_layernorm")  # before the mixer, before the MLP
+    attn: str = "self_attn"
+    proj: tuple[str, str, str, str] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    fused_qkv: str | None = None  # one q/k/v projection's name
+    mlp: tuple[str, str] = ("fc1", "fc2")  # a plain (ungated) MLP's two linears
+    final: str = "norm"
+    head: str = "lm_head"
+
+
+_NEOX_MLP = ("dense_h_to_4h", "dense_4h_to_h")
+STYLES: dict[str, Style] = {
+    "llama": Style(),
+    "phi3": Style(proj=("", "", "", "o_proj"), fused_qkv="qkv_proj"),
+    "opt": Style(decoder="model.decoder", norms=("self_attn_layer_norm", "final_layer_norm"),
+                 proj=("q_proj", "k_proj", "v_proj", "out_proj"), final="final_layer_norm"),
+    "gpt2": Style(decoder="transformer", layers="h", embed="wte", norms=("ln_1", "ln_2"), attn="attn",
+                  proj=("", "", "", "c_proj"), fused_qkv="c_attn", mlp=("c_fc", "c_proj"), final="ln_f"),
+    "backbone": Style(decoder="backbone", embed="embeddings", final="norm_f"),
+    "falcon_h1": Style(norms=("input_layernorm", "pre_ff_layernorm"), final="final_layernorm"),
+    "jamba": Style(norms=("input_layernorm", "pre_ff_layernorm"), final="final_layernorm"),
+}
+"""Module names by :attr:`~.hfspec.LM.style`."""
+
+
 def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache: KVCache | None) -> str:
     mixer = lm.mixer(i)
     if mixer in ("linear_attn", "kda"):
@@ -173,17 +206,14 @@ def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache
         return mamba1(b, lm.mamba1, h, cache)
     if lm.mla is not None:
         return _mla(b, lm, h, p, cache)
-    names = {"llama": ("q_proj", "k_proj", "v_proj", "o_proj"), "phi3": ("", "", "", "o_proj"),
-             "opt": ("q_proj", "k_proj", "v_proj", "out_proj"), "gpt2": ("", "", "", "c_proj")}.get(
-                 lm.style, ("q_proj", "k_proj", "v_proj", "o_proj"))
-    fused_qkv = {"phi3": "qkv_proj", "gpt2": "c_attn"}.get(lm.style)
+    style = STYLES[lm.style]
     rope = lm.rope and i not in lm.nope_layers
     return b.multihead_attention(h, heads=lm.heads, kv_heads=lm.kv_heads, head_dim=lm.head_dim, bias=lm.bias,
-                                 fused_qkv=fused_qkv, names=names, rope=rope, causal=True, fused=_fused(p),
+                                 fused_qkv=style.fused_qkv, names=style.proj, rope=rope, causal=True, fused=_fused(p),
                                  cache=cache, window=lm.window(i), softcap=lm.attn_softcap is not None,
                                  qk_norm=lm.eps if lm.qk_norm else None, dropout=lm.attn_dropout,
                                  sinks=lm.attn_sinks, qk_l2norm=lm.eps if lm.qk_l2norm and rope else None,
-                                 output_gate=lm.attn_gate)
+                                 output_gate=lm.attn_gate, rotary_dim=lm.rotary_dim, qk_norm_width=lm.qk_norm_width)
 
 
 def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | None) -> str:
@@ -273,8 +303,7 @@ def _up_projected(b: TransformerBuilder, latent: str, k_pe: str, heads: int, m: 
 
 def _mlp(b: TransformerBuilder, lm: LM, h: str) -> str:
     if not lm.gated:
-        names = ("c_fc", "c_proj") if lm.style == "gpt2" else ("fc1", "fc2")
-        return b.mlp(h, lm.ffn, lm.act, bias=lm.mlp_bias, names=names, act_dropout=lm.act_dropout)
+        return b.mlp(h, lm.ffn, lm.act, bias=lm.mlp_bias, names=STYLES[lm.style].mlp, act_dropout=lm.act_dropout)
     h = b._tp_in(h)  # sequence parallelism: the token shards gathered
     if not lm.fused_gate_up:
         width = b._tp_hidden(lm.ffn)
@@ -291,7 +320,9 @@ def _mlp(b: TransformerBuilder, lm: LM, h: str) -> str:
 
 
 def _norm(b: TransformerBuilder, lm: LM, x: str, name: str) -> str:
-    return b.rmsnorm(x, lm.eps, name=name) if lm.norm == "rmsnorm" else b.layernorm(x, lm.eps, name=name)
+    if lm.norm == "rmsnorm":
+        return b.rmsnorm(x, lm.eps, name=name)
+    return b.layernorm(x, lm.eps, name=name, bias=lm.norm_bias)
 
 
 def _ffn(b: TransformerBuilder, lm: LM, h: str, i: int, prefix: str, p: HfParams) -> str:
@@ -318,34 +349,49 @@ def _ffn(b: TransformerBuilder, lm: LM, h: str, i: int, prefix: str, p: HfParams
 
 def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfParams,
            cache: KVCache | None) -> str:
-    ln1, ln2 = ("self_attn_layer_norm", "final_layer_norm") if lm.style == "opt" else (
-        ("ln_1", "ln_2") if lm.style == "gpt2" else
-        ("input_layernorm", "pre_ff_layernorm" if lm.style in ("falcon_h1", "jamba") else "post_attention_layernorm"))
-    h = _norm(b, lm, x, ln1)
+    """Decoder layer ``i``: a norm, the token mixer, the MLP, as ``lm`` places them: pre-norm one after the other
+    (Llama), with Gemma's sandwich norms, OLMo 2's norms after each sublayer (``post_norms``), or the mixer and the
+    MLP side by side (``parallel``: GPT-NeoX, Phi, Falcon, Command R; ``residual + attn + mlp``)."""
+    style = STYLES[lm.style]
+    ln1, ln2 = style.norms
+    h = x if lm.post_norms else _norm(b, lm, x, ln1)
     gpt2 = lm.style == "gpt2"
     mixer = lm.mixer(i)
-    with b.scope("attn" if gpt2 else {"kda": "self_attn", "mamba1": "mamba"}.get(mixer, mixer)):
-        a = _attention(b, lm, h, i, p, cache)
-        if gpt2:  # training dropout of the attention output: GPT-2's attn.resid_dropout
-            a = b.dropout(a, lm.resid_dropout, name="resid_dropout")
-    if lm.parallel_mamba:  # Falcon-H1: the Mamba-2 mixer beside the attention, on the same normed input
-        assert lm.mamba is not None
-        with b.scope("mamba"):
-            mm = mamba2(b, lm.mamba, lm.eps, h, cache)
-        a = b.add(a, mm, name="add_mamba")
-    if not gpt2:  # Phi-3's resid_attn_dropout, OPT's dropout after self_attn
-        a = b.dropout(a, lm.resid_dropout, name="resid_attn_dropout")
-    if lm.sandwich_norms:  # Gemma-2: norm the attention output, then a pre-feed-forward norm
+    with b.partial_sums(lm.shared_reduce):
+        with b.scope({"self_attn": style.attn, "kda": "self_attn", "mamba1": "mamba"}.get(mixer, mixer)):
+            a = _attention(b, lm, h, i, p, cache)
+            if gpt2:  # training dropout of the attention output: GPT-2's attn.resid_dropout
+                a = b.dropout(a, lm.resid_dropout, name="resid_dropout")
+        if lm.parallel_mamba:  # Falcon-H1: the Mamba-2 mixer beside the attention, on the same normed input
+            assert lm.mamba is not None
+            with b.scope("mamba"):
+                mm = mamba2(b, lm.mamba, lm.eps, h, cache)
+            a = b.add(a, mm, name="add_mamba")
+        if not gpt2:  # Phi-3's resid_attn_dropout, OPT's dropout after self_attn
+            a = b.dropout(a, lm.resid_dropout, name="resid_attn_dropout")
+        if lm.parallel:  # the MLP beside the attention: on the same normed input, or on its own norm of x
+            m = _ffn(b, lm, h if lm.parallel == "shared" else _norm(b, lm, x, ln2), i, prefix, p)
+            m = b.add(a, b.dropout(m, lm.resid_dropout, name="resid_mlp_dropout"), name="add_attn_mlp")
+    if lm.parallel:
+        return b.add(x, b._tp_out(m) if lm.shared_reduce else m, name="add_residual")
+    if lm.sandwich_norms or lm.post_norms:  # Gemma-2: norm the attention output, then a pre-feed-forward norm
         a = _norm(b, lm, a, "post_attention_layernorm")
         x = b.add(x, a, name="add_attn")
-        h = _norm(b, lm, x, "pre_feedforward_layernorm")
+        h = _norm(b, lm, x, "pre_feedforward_layernorm") if lm.sandwich_norms else x
         m = _norm(b, lm, _ffn(b, lm, h, i, prefix, p), "post_feedforward_layernorm")
     else:
-        x = b.add(x, a, name="add_attn")
-        m = _ffn(b, lm, _norm(b, lm, x, ln2), i, prefix, p)
+        x = b.add(x, _scaled(b, lm, a, "attn_scaled"), name="add_attn")
+        m = _scaled(b, lm, _ffn(b, lm, _norm(b, lm, x, ln2), i, prefix, p), "mlp_scaled")
     # training dropout of the MLP output: GPT-2's mlp.dropout, Phi-3's resid_mlp_dropout, OPT's after fc2
     m = b.dropout(m, lm.resid_dropout, name="mlp.dropout" if gpt2 else "resid_mlp_dropout")
     return b.add(x, m, name="add_mlp")
+
+
+def _scaled(b: TransformerBuilder, lm: LM, y: str, name: str) -> str:
+    """Granite: a sublayer's output × residual_multiplier (one elementwise pass) before its residual add."""
+    if not lm.residual_scale:
+        return y
+    return b.vector(OpKind.ELEMENTWISE, [y], b.shape(y), "mul", 1, name=name)
 
 
 def _block(b: TransformerBuilder, lm: LM, x: str, i: int, p: HfParams, cache: KVCache | None) -> str:
@@ -368,10 +414,9 @@ def _softcap(b: TransformerBuilder, x: str, name: str) -> str:
 def _embed(b: TransformerBuilder, lm: LM, q_len: int, past: int) -> tuple[str, Weight]:
     """Token (and position) embeddings; the token table's Weight (for a tied head)."""
     rows = lm.proj_dim or lm.hidden
-    tok_name = {"gpt2": "transformer.wte", "opt": "model.decoder.embed_tokens",
-                "backbone": "backbone.embeddings"}.get(lm.style, "model.embed_tokens")
-    table = Weight(f"{tok_name}.weight", (lm.vocab, rows))
-    x = b.embedding("input", lm.vocab, rows, weight_name=table.name, name=tok_name.rsplit(".", 1)[-1])
+    style = STYLES[lm.style]
+    table = Weight(f"{style.decoder}.{style.embed}.weight", (lm.vocab, rows))
+    x = b.embedding("input", lm.vocab, rows, weight_name=table.name, name=style.embed)
     if lm.embed_scale:
         x = b.vector(OpKind.ELEMENTWISE, [x], b.shape(x), "mul", 1, name="embed_scale")
     if lm.proj_dim:
@@ -398,12 +443,6 @@ def _images(b: TransformerBuilder, lm: LM, x: str, p: HfParams, decode: bool) ->
     return b.vector(OpKind.ELEMENTWISE, [x, feats], b.shape(x), "masked_scatter", 0, name="masked_scatter")
 
 
-def _prefix(lm: LM) -> tuple[str, str]:
-    """(the decoder's scope, the layers' scope within it)."""
-    return {"gpt2": ("transformer", "h"), "opt": ("model.decoder", "layers"),
-            "backbone": ("backbone", "layers")}.get(lm.style, ("model", "layers"))
-
-
 def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
     decode = p.phase == "decode"
     q_len = 1 if decode else p.seq_len
@@ -415,7 +454,8 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
     b.sp = p.sequence_parallel
     b.rope_kernel = p.rope_kernel
     b.training = p.mode == "training"  # the config's dropout rates then cost (hfconfig.LM)
-    scope, layers = _prefix(lm)
+    style = STYLES[lm.style]
+    scope, layers = style.decoder, style.layers
     # a training pass over a prompt fills no KV cache (a decode step still reads its cache)
     cache = None if p.mode == "training" and not decode else KVCache(past=past)
     with b.scope(scope):
@@ -429,15 +469,13 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
             with b.scope(f"{layers}.{i}"):
                 x = (_block(b, lm, x, i, p, cache) if lm.blocks else
                      _layer(b, lm, x, i, f"{scope}.{layers}.{i}", p, cache))
-        final = {"gpt2": "ln_f", "opt": "final_layer_norm", "backbone": "norm_f",
-                 "falcon_h1": "final_layernorm", "jamba": "final_layernorm"}.get(lm.style, "norm")
-        x = b._tp_in(_norm(b, lm, x, final))
+        x = b._tp_in(_norm(b, lm, x, style.final))
         if lm.proj_dim:
             x = b.linear(x, lm.proj_dim, bias=False, name="project_out")
     if lm.tied:
-        logits = b.linear_tied(x, table, name="lm_head")
+        logits = b.linear_tied(x, table, name=style.head)
     else:
-        logits = b.linear(x, lm.vocab, bias=False, name="lm_head")
+        logits = b.linear(x, lm.vocab, bias=lm.head_bias, name=style.head)
     if lm.final_softcap is not None:
         _softcap(b, logits, "final_logit_softcap")
     if lm.logits_scale:  # Granite: logits / logits_scaling

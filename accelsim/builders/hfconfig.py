@@ -42,6 +42,7 @@ from .hfspec import (
     _layer_windows,
     _nested,
     _Reader,
+    _rotary,
     load_config,
 )
 
@@ -255,8 +256,7 @@ def _deepseek(r: _Reader) -> LM:
 def _glm4_moe(r: _Reader) -> LM:
     """GLM-4.5 / 4.5-Air / 4.6 (transformers' Glm4MoeForCausalLM; Glm4MoeConfig's defaults: GLM-4.5-Air's sizes but
     ``head_dim``, which the published configs give): GQA attention with q / k / v biases (``attention_bias``; o_proj
-    has none), optional QK-norm (``use_qk_norm``), RoPE on ``partial_rotary_factor`` of each head (priced on the
-    whole head); the first ``first_k_dense_replace`` layers a SwiGLU MLP, the rest DeepSeek-V3's block:
+    has none), optional QK-norm (``use_qk_norm``), RoPE on ``partial_rotary_factor`` of each head; the first ``first_k_dense_replace`` layers a SwiGLU MLP, the rest DeepSeek-V3's block:
     ``n_routed_experts`` experts (top ``num_experts_per_tok``, sigmoid scores; the router's correction bias is a
     buffer, not a parameter) and ungated ``shared_experts`` of ``n_shared_experts`` × ``moe_intermediate_size``;
     untied head. The multi-token-prediction layer (``num_nextn_predict_layers``) is not built, as transformers
@@ -265,7 +265,7 @@ def _glm4_moe(r: _Reader) -> LM:
     heads, kv_heads, head_dim = _heads(r, hidden, 0, (96, 8))
     layers = r.int("num_hidden_layers", 46)
     r.rope_scaling()
-    r.float("partial_rotary_factor", 0.5)
+    rotary = _rotary(r, head_dim, 0.5)
     r.read.update(("routed_scaling_factor", "n_group", "topk_group", "num_nextn_predict_layers"))
     r.bool("norm_topk_prob", True)  # renormalising the k weights (2k FLOPs a token): not counted
     bias = r.bool("attention_bias", False)
@@ -277,7 +277,8 @@ def _glm4_moe(r: _Reader) -> LM:
               kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 10944),
               eps=r.float("rms_norm_eps", 1e-5), act=r.choice("hidden_act", "silu", _SILU),
               bias=(bias, bias, bias, False), tied=r.bool("tie_word_embeddings", False),
-              qk_norm=r.bool("use_qk_norm", False), moe=moe, attn_dropout=r.prob("attention_dropout", 0.0))
+              qk_norm=r.bool("use_qk_norm", False), moe=moe, attn_dropout=r.prob("attention_dropout", 0.0),
+              rotary_dim=rotary)
 
 
 def _gpt_oss(r: _Reader) -> LM:

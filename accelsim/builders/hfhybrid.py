@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..units import TORCH_DTYPES
-from .hfspec import _SILU, LM, MLA, LinearAttn, Mamba1, Mamba2, MoE, _heads, _Reader
+from .hfspec import _SILU, LM, MLA, LinearAttn, Mamba1, Mamba2, MoE, _heads, _Reader, _rotary
 
 
 def _qwen3_next(r: _Reader) -> LM:
     """Qwen3-Next (transformers' Qwen3NextConfig defaults: Qwen3-Next-80B-A3B's sizes): three Gated DeltaNet layers
     (:class:`LinearAttn`) to each gated full-attention layer (``layer_types``, or every ``full_attention_interval``-th
     full: q_proj of twice the heads' width, the second half of each head a sigmoid gate on its output; QK-norm; RoPE
-    on ``partial_rotary_factor`` of each head, priced on the whole head), and Qwen2-MoE's block in every layer (a
+    on ``partial_rotary_factor`` of each head), and Qwen2-MoE's block in every layer (a
     softmax router over ``num_experts``, top ``num_experts_per_tok``, a sigmoid-gated shared expert); the
     RMSNorms' weights are zero-centred (1 + w: the same cost)."""
     hidden = r.int("hidden_size", 2048)
@@ -24,7 +24,7 @@ def _qwen3_next(r: _Reader) -> LM:
     layers = r.int("num_hidden_layers", 48)
     r.rope_scaling()
     r.require("attention_bias", False, "Qwen3-Next's projections have no bias")
-    r.float("partial_rotary_factor", 0.25)
+    rotary = _rotary(r, head_dim, 0.25)
     interval = r.int("full_attention_interval", 4)
     kinds = r._get("layer_types", None)
     if kinds is None:
@@ -51,7 +51,7 @@ def _qwen3_next(r: _Reader) -> LM:
               kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 5632),
               eps=r.float("rms_norm_eps", 1e-6), act=r.choice("hidden_act", "silu", _SILU),
               tied=r.bool("tie_word_embeddings", False), qk_norm=True, moe=moe if sparse else None, linear=linear,
-              attn_gate=True, attn_dropout=r.prob("attention_dropout", 0.0))
+              attn_gate=True, attn_dropout=r.prob("attention_dropout", 0.0), rotary_dim=rotary)
 
 
 _NEMOTRON_H_PATTERN = "M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-"

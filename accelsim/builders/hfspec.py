@@ -214,6 +214,16 @@ class LM:
     mamba1: Mamba1 | None = None  # MambaForCausalLM: the Mamba-1 layers
     logits_scale: bool = False  # Granite: the logits divided by logits_scaling (one elementwise pass)
     parallel_mamba: bool = False  # Falcon-H1: every layer's Mamba-2 mixer runs beside its attention, outputs added
+    rotary_dim: int = 0  # partial rotary (GPT-NeoX's rotary_pct, Phi's partial_rotary_factor): features rotated
+    # per head (0: all)
+    parallel: str = ""  # GPT-J-style parallel attention and MLP, both added to the residual: "shared" (one norm
+    # feeds both: Phi, Falcon-7B, Command R) or "separate" (a norm each: GPT-NeoX, Falcon-40B); "": one after the other
+    post_norms: bool = False  # OLMo 2: no norm before a sublayer, one on its output before the residual add
+    qk_norm_width: str = "head"  # qk_norm over each head ("head") or the whole q and k projections ("all": OLMo 2)
+    norm_bias: bool = True  # a LayerNorm's bias (Command R's LayerNorms have none)
+    head_bias: bool = False  # Phi: lm_head has a bias
+    residual_scale: bool = False  # Granite: each sublayer's output × residual_multiplier before the residual add
+    shared_reduce: bool = False  # Falcon (parallel): one all-reduce of attention + MLP under tensor parallelism
     blocks: tuple[str, ...] = ()  # Nemotron-H: each layer one block, "mamba", "attention" or "mlp" (empty: a layer is
     # attention (or a mixer) and an MLP)
     # training dropout rates (transformers applies them only in training): the attention probabilities, each
@@ -379,6 +389,18 @@ def _heads(r: _Reader, hidden: int, head_dim: int = 0, defaults: tuple[int, int]
             raise ValueError(f"num_attention_heads: {heads} must divide hidden_size ({hidden})")
         head_dim = hidden // heads
     return heads, kv_heads, head_dim
+
+
+def _rotary(r: _Reader, head_dim: int, default: float, key: str = "partial_rotary_factor") -> int:
+    """Features of each head that RoPE rotates: ``int(head_dim · factor)`` as transformers computes it (0: all of
+    them, a factor of 1)."""
+    factor = r.float(key, default)
+    if not 0 < factor <= 1:
+        raise ValueError(f"{key}: {factor} must be in (0, 1]")
+    rot = int(head_dim * factor)
+    if rot < 2 or rot % 2:
+        raise ValueError(f"{key}: {factor} rotates {rot} of a head's {head_dim} features; RoPE needs an even number")
+    return 0 if rot == head_dim else rot
 
 
 def _layer_windows(r: _Reader, layers: int, window: int, full: Callable[[int], bool]) -> tuple[int, ...]:

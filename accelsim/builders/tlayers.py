@@ -57,9 +57,10 @@ Op conventions (the mapper relies on these):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,6 +102,7 @@ class TransformerBuilder(GraphBuilder):
         # (norms, dropouts, residual adds) hold 1/tp of the tokens; see _tp_in / _tp_out
         self.sp = False
         self.rope_kernel = "fused"  # "eager": RoPE as Hugging Face's five PyTorch kernels (see rope)
+        self._deferred = False  # inside partial_sums: row-split linears leave their partial sums unreduced
         if not items:
             raise WorkloadError(f"{name}: a graph needs at least one input")
         super().__init__(name, items[0][1], dtype=dtype)
@@ -286,9 +288,10 @@ class TransformerBuilder(GraphBuilder):
         return self._add(name, OpKind.NORM, [x], shape, weights=weights, flops=flops * elems, vector_elems=elems,
                          fn=fn, **attrs)
 
-    def layernorm(self, x: str, eps: float = 1e-5, dim: int = -1, name: str | None = None) -> str:
-        """LayerNorm over ``dim`` (last by default; 1 for SAM's LayerNorm2d): weight + bias, 5 flops per element."""
-        return self._norm(x, "layernorm", 5, ("weight", "bias"), dim, eps, name)
+    def layernorm(self, x: str, eps: float = 1e-5, dim: int = -1, name: str | None = None, bias: bool = True) -> str:
+        """LayerNorm over ``dim`` (last by default; 1 for SAM's LayerNorm2d): weight + bias (or ``bias=False``: a
+        weight only, Command R's), 5 flops per element."""
+        return self._norm(x, "layernorm", 5, ("weight", "bias") if bias else ("weight",), dim, eps, name)
 
     def rmsnorm(self, x: str, eps: float = 1e-6, name: str | None = None) -> str:
         """RMSNorm over the last dim (LLaMA): weight only, 4 flops per element."""
@@ -318,14 +321,31 @@ class TransformerBuilder(GraphBuilder):
         """x·sigmoid(1.702·x) (CLIP): 4 flops per element."""
         return self.activation(x, "quick_gelu", name)
 
-    def rope(self, x: str, name: str | None = None) -> str:
+    def rope(self, x: str, name: str | None = None, rotary_dim: int = 0) -> str:
         """Rotary position embedding on a (B, H, L, d) q or k: ELEMENTWISE fn "rope", 3 flops per element (one
         fused kernel, as vLLM's rotary_embedding). With ``rope_kernel`` "eager", the five kernels of Hugging Face
         transformers' ``apply_rotary_pos_emb`` in PyTorch eager: rotate_half's ``-x[..., d/2:]`` (``{name}.neg``,
         half the elements) and ``torch.cat`` with ``x[..., :d/2]`` (``{name}.cat``, a copy), ``x * cos``
         (``{name}.mul_cos``), ``rotate_half(x) * sin`` (``{name}.mul_sin``) and their sum (``{name}``, fn "add");
-        the broadcast cos/sin rows are left out, as the fused op leaves them out."""
+        the broadcast cos/sin rows are left out, as the fused op leaves them out.
+
+        ``rotary_dim`` < d (partial rotary: GPT-NeoX's ``rotary_pct``, Phi's ``partial_rotary_factor``) rotates each
+        head's first ``rotary_dim`` features only: a slice view (``{name}.rot``), the rotation on it, and the head
+        put back together with the untouched rest (``{name}.pass``): vLLM's kernel rotates the slice in place (a
+        CONCAT view, no bytes), transformers' ``torch.cat((x_embed, x_pass), dim=-1)`` copies the whole head
+        (``{name}.concat``, fn "cat", with ``rope_kernel`` "eager")."""
         shape = self.shape(x)
+        if 0 < rotary_dim < shape[-1]:
+            local = self.block_name(name, "rope")
+            *lead, d = shape
+            rot = self.view(x, (*lead, rotary_dim), "slice", f"{local}.rot", strict=False, dim=len(shape) - 1,
+                            start=0)
+            rest = self.view(x, (*lead, d - rotary_dim), "slice", f"{local}.pass", strict=False, dim=len(shape) - 1,
+                             start=rotary_dim)
+            turned = self.rope(rot, name=f"{local}.rotary")
+            if self.rope_kernel != "eager":
+                return self.concat([turned, rest], dim=len(shape) - 1, name=local)
+            return self.vector(OpKind.ELEMENTWISE, [turned, rest], shape, "cat", 0, name=local)
         elems = math.prod(shape)
         if self.rope_kernel != "eager":
             name = self._name(name, "rope")
@@ -511,7 +531,7 @@ class TransformerBuilder(GraphBuilder):
                             causal: bool = False, fused: bool = False, cache: KVCache | None = None,
                             window: int = 0, softcap: bool = False, qk_norm: float | None = None,
                             dropout: float = 0.0, sinks: bool = False, qk_l2norm: float | None = None,
-                            output_gate: bool = False) -> str:
+                            output_gate: bool = False, rotary_dim: int = 0, qk_norm_width: str = "head") -> str:
         """Projections, head split, [RoPE], [KV cache], attention, head merge and output projection.
 
         ``q_in`` (B, Lq, D) gives the queries, ``k_in`` / ``v_in`` (B, Lk, D) the keys and values (default
@@ -523,7 +543,10 @@ class TransformerBuilder(GraphBuilder):
         keys; a prefill computes the full causal scores (the mask is recorded, never discounted). ``softcap``:
         soft-capped scores (:meth:`attention`). ``qk_norm`` (an eps; None: off): Qwen3's QK-norm, an RMSNorm over
         head_dim on each head of q and k (``q_norm`` / ``k_norm``, a (head_dim,) weight each, replicated under tensor
-        parallelism) after the projections and before RoPE, so the cache holds normed keys. ``dropout``: the
+        parallelism) after the projections and before RoPE, so the cache holds normed keys; with ``qk_norm_width``
+        "all", OLMo 2's: one RMSNorm over each whole q and k projection (a heads·head_dim and a kv_heads·head_dim
+        weight, :meth:`_projection_norm`). ``rotary_dim`` > 0: partial rotary, only each head's first
+        ``rotary_dim`` features rotated (:meth:`rope`). ``dropout``: the
         attention probabilities' dropout in a training graph (:meth:`attention`). ``sinks``: GPT-OSS's learned
         sink logit per head (``sinks``, a (heads,) parameter, split with the heads). ``qk_l2norm`` (an eps): Llama 4's
         QK norm, x·rsqrt(mean(x²) + eps) over head_dim on each head of q and k after RoPE, with no weight (NORM ops
@@ -546,6 +569,9 @@ class TransformerBuilder(GraphBuilder):
         out_features = out_features or self.shape(q_in)[-1]
         static = cache is not None and cache.static
         gate: str | None = None  # output_gate's half of the query projection
+        whole_norm = qk_norm is not None and qk_norm_width == "all"
+        if whole_norm and (fused_qkv is not None or output_gate):
+            raise WorkloadError(f"{self.name}: a QK-norm over the whole projection needs separate q/k/v projections")
         if fused_qkv is not None:
             if not (q_in == k_in == v_in):
                 raise WorkloadError(f"{self.name}: a fused q/k/v projection needs self-attention")
@@ -561,22 +587,26 @@ class TransformerBuilder(GraphBuilder):
                 q, gate = (self.view(both, (b_, h_, l_, head_dim), "slice", x, strict=False, dim=3, start=i * head_dim)
                            for i, x in enumerate(("q", "gate")))
             else:
-                q = self.split_heads(self.linear(q_in, heads * head_dim, bias=qb, name=names[0]), heads, head_dim,
-                                     name="q")
+                q = self.linear(q_in, heads * head_dim, bias=qb, name=names[0])
+                if whole_norm:
+                    q = self._projection_norm(q, qk_norm, "q_norm")
+                q = self.split_heads(q, heads, head_dim, name="q")
             k = v = None
             if not static:
-                k = self.split_heads(self.linear(k_in, kv_heads * head_dim, bias=kb, name=names[1]), kv_heads,
-                                     head_dim, name="k")
+                k = self.linear(k_in, kv_heads * head_dim, bias=kb, name=names[1])
+                if whole_norm:
+                    k = self._projection_norm(k, qk_norm, "k_norm")
+                k = self.split_heads(k, kv_heads, head_dim, name="k")
                 v = self.split_heads(self.linear(v_in, kv_heads * head_dim, bias=vb, name=names[2]), kv_heads,
                                      head_dim, name="v")
-        if qk_norm is not None:
+        if qk_norm is not None and not whole_norm:
             q = self.rmsnorm(q, qk_norm, name="q_norm")
             if k is not None:
                 k = self.rmsnorm(k, qk_norm, name="k_norm")
         if rope:
-            q = self.rope(q, name="q_rope")
+            q = self.rope(q, name="q_rope", rotary_dim=rotary_dim)
             if k is not None:
-                k = self.rope(k, name="k_rope")
+                k = self.rope(k, name="k_rope", rotary_dim=rotary_dim)
         if qk_l2norm is not None:
             q = self._norm(q, "rmsnorm", 4, (), -1, qk_l2norm, "q_norm")
             if k is not None:
@@ -597,6 +627,18 @@ class TransformerBuilder(GraphBuilder):
             merged = self.mul(merged, g, name="gate_mul")
         return self._tp_out(self.linear(merged, out_features, bias=ob, name=names[3]))
 
+    def _projection_norm(self, x: str, eps: float, name: str) -> str:
+        """OLMo 2's QK-norm: an RMSNorm over a whole q or k projection (B, L, heads·head_dim), its weight as wide.
+        Under tensor parallelism each chip holds some heads, so the shards are all-gathered first, every chip
+        norms the whole projection and keeps its own heads (vLLM's Olmo2Attention._apply_qk_norm)."""
+        if self.tp <= 1:
+            return self.rmsnorm(x, eps, name=name)
+        b, length, c = self.shape(x)
+        whole = self._add(self._name(None, f"{name}_all_gather"), OpKind.COLLECTIVE, [x], (b, length, c * self.tp),
+                          fn="all_gather", group=self.tp)
+        return self.view(self.rmsnorm(whole, eps, name=name), (b, length, c), "slice", name=f"{name}_shard",
+                         strict=False, dim=2, start=0)
+
     def _all_reduce(self, x: str) -> str:
         """The all-reduce that completes a row-split linear under tensor parallelism (nothing when tp = 1)."""
         if self.tp <= 1:
@@ -608,10 +650,23 @@ class TransformerBuilder(GraphBuilder):
         return self._add(self._name(None, f"{x.rsplit('.', 1)[-1]}_{fn}"), OpKind.COLLECTIVE, [x], shape, fn=fn,
                          group=self.tp, **attrs)
 
+    @contextlib.contextmanager
+    def partial_sums(self, on: bool = True) -> Iterator[None]:
+        """Inside, the tensor-parallel blocks end without their all-reduce (:meth:`_tp_out` returns the partial
+        sums); the caller adds the blocks' outputs and reduces the sum once with :meth:`_tp_out` (Falcon's parallel
+        attention and MLP: vLLM's FalconDecoderLayer, ``reduce_row_parallel_results`` off)."""
+        before, self._deferred = self._deferred, on
+        try:
+            yield
+        finally:
+            self._deferred = before
+
     def _tp_out(self, x: str) -> str:
         """The end of a tensor-parallel block (after its row-split linear): the all-reduce, or with sequence
         parallelism (``sp``) a reduce-scatter along the tokens, (B, L, C) partial sums → (B, L/tp, C) (Megatron's
-        reduce_scatter_to_sequence_parallel_region)."""
+        reduce_scatter_to_sequence_parallel_region); nothing inside :meth:`partial_sums`."""
+        if self._deferred:
+            return x
         if not self.sp or self.tp <= 1:
             return self._all_reduce(x)
         b, length, c = self.shape(x)

@@ -97,9 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--set", dest="overrides", action="append", default=[], metavar="workload.KEY=VALUE")
     i.add_argument("--json", action="store_true", help="print JSON (totals and per-op rows)")
 
-    ls = sub.add_parser("list", help="list presets")
-    ls.add_argument("kind", nargs="?", choices=["workloads", "arch", "experiments", "serving"],
-                    help="which presets (default: all)")
+    ls = sub.add_parser("list", help="list presets (and the Hugging Face architectures the hf builder reads)")
+    ls.add_argument("kind", nargs="?", choices=["workloads", "arch", "experiments", "serving", "hf"],
+                    help="which presets, or 'hf': the config.json architectures of the hf workload (default: all)")
 
     pl = sub.add_parser("plot", help="(re)draw the plots of a report or sweep folder")
     pl.add_argument("outdir", help="a folder written by 'accelsim run' or 'accelsim sweep'")
@@ -414,7 +414,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from .config.serving import serving_presets
 
     con = Console()
-    for kind in [args.kind] if args.kind else ["workloads", "arch", "experiments", "serving"]:
+    for kind in [args.kind] if args.kind else ["workloads", "arch", "experiments", "serving", "hf"]:
         if kind == "workloads":
             described = _workload_descriptions()
             width = max(map(len, described), default=0)
@@ -423,7 +423,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
             for n, text in described.items():
                 print(f"{'' if args.kind else '  '}{n:<{width}}  {text}")
             continue
-        names = serving_presets() if kind == "serving" else list_presets(kind)
+        if kind == "hf":
+            from .builders.hfconfig import READERS
+
+            names = list(READERS)
+        else:
+            names = serving_presets() if kind == "serving" else list_presets(kind)
         if args.kind:
             for n in names:
                 print(n)

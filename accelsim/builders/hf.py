@@ -189,6 +189,15 @@ STYLES: dict[str, Style] = {
     "backbone": Style(decoder="backbone", embed="embeddings", final="norm_f"),
     "falcon_h1": Style(norms=("input_layernorm", "pre_ff_layernorm"), final="final_layernorm"),
     "jamba": Style(norms=("input_layernorm", "pre_ff_layernorm"), final="final_layernorm"),
+    "neox": Style(decoder="gpt_neox", embed="embed_in", attn="attention", proj=("", "", "", "dense"),
+                  fused_qkv="query_key_value", mlp=_NEOX_MLP, final="final_layer_norm", head="embed_out"),
+    "phi": Style(proj=("q_proj", "k_proj", "v_proj", "dense"), final="final_layernorm"),
+    "falcon": Style(decoder="transformer", layers="h", embed="word_embeddings", attn="self_attention",
+                    proj=("", "", "", "dense"), fused_qkv="query_key_value", mlp=_NEOX_MLP, final="ln_f"),
+    "falcon2": Style(decoder="transformer", layers="h", embed="word_embeddings", norms=("ln_attn", "ln_mlp"),
+                     attn="self_attention", proj=("", "", "", "dense"), fused_qkv="query_key_value", mlp=_NEOX_MLP,
+                     final="ln_f"),
+    "starcoder2": Style(mlp=("c_fc", "c_proj")),
 }
 """Module names by :attr:`~.hfspec.LM.style`."""
 
@@ -213,7 +222,7 @@ def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache
                                  cache=cache, window=lm.window(i), softcap=lm.attn_softcap is not None,
                                  qk_norm=lm.eps if lm.qk_norm else None, dropout=lm.attn_dropout,
                                  sinks=lm.attn_sinks, qk_l2norm=lm.eps if lm.qk_l2norm and rope else None,
-                                 output_gate=lm.attn_gate, rotary_dim=lm.rotary_dim, qk_norm_width=lm.qk_norm_width)
+                                 output_gate=lm.attn_gate, rotary_dim=lm.rotary_dim, qk_norm_style=lm.qk_norm_style)
 
 
 def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | None) -> str:
@@ -380,18 +389,12 @@ def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfPara
         h = _norm(b, lm, x, "pre_feedforward_layernorm") if lm.sandwich_norms else x
         m = _norm(b, lm, _ffn(b, lm, h, i, prefix, p), "post_feedforward_layernorm")
     else:
-        x = b.add(x, _scaled(b, lm, a, "attn_scaled"), name="add_attn")
-        m = _scaled(b, lm, _ffn(b, lm, _norm(b, lm, x, ln2), i, prefix, p), "mlp_scaled")
+        x = b.add(x, a, name="add_attn")
+        m = _ffn(b, lm, _norm(b, lm, x, ln2), i, prefix, p)
     # training dropout of the MLP output: GPT-2's mlp.dropout, Phi-3's resid_mlp_dropout, OPT's after fc2
     m = b.dropout(m, lm.resid_dropout, name="mlp.dropout" if gpt2 else "resid_mlp_dropout")
     return b.add(x, m, name="add_mlp")
 
-
-def _scaled(b: TransformerBuilder, lm: LM, y: str, name: str) -> str:
-    """Granite: a sublayer's output × residual_multiplier (one elementwise pass) before its residual add."""
-    if not lm.residual_scale:
-        return y
-    return b.vector(OpKind.ELEMENTWISE, [y], b.shape(y), "mul", 1, name=name)
 
 
 def _block(b: TransformerBuilder, lm: LM, x: str, i: int, p: HfParams, cache: KVCache | None) -> str:

@@ -28,6 +28,8 @@ from dataclasses import replace
 from typing import Any
 
 from .hfhybrid import HYBRID_READERS
+from .hflayernorm import LAYERNORM_READERS
+from .hfllama import LLAMA_LIKE_READERS
 from .hfspec import (
     _GELU_TANH,
     _SILU,
@@ -459,6 +461,8 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
     "Llama4ForCausalLM": _llama4,
     "Llama4ForConditionalGeneration": _llama4_vision,
     **HYBRID_READERS,
+    **LAYERNORM_READERS,
+    **LLAMA_LIKE_READERS,
 }
 """Supported ``architectures`` and their readers."""
 
@@ -467,11 +471,11 @@ def parse(data: Mapping[str, Any]) -> LM:
     """The :class:`LM` of a Hugging Face config (``ValueError`` naming the first unsupported field)."""
     archs = data.get("architectures")
     if not isinstance(archs, list) or len(archs) != 1 or not isinstance(archs[0], str):
-        raise ValueError(f"architectures: expected a list of one architecture name (got {archs!r}); supported: "
-                         f"{', '.join(READERS)}")
+        raise ValueError(f"architectures: expected a list of one architecture name (got {archs!r}; the "
+                         f"{len(READERS)} supported: accelsim list hf)")
     arch = archs[0]
     if arch not in READERS:
-        raise ValueError(f"architectures: {arch!r} is not supported; supported: {', '.join(READERS)}")
+        raise ValueError(f"architectures: {arch!r} is not supported (the {len(READERS)} supported: accelsim list hf)")
     r = _Reader(data, arch)
     lm = READERS[arch](r)
     r.finish()

@@ -219,10 +219,10 @@ class LM:
     parallel: str = ""  # GPT-J-style parallel attention and MLP, both added to the residual: "shared" (one norm
     # feeds both: Phi, Falcon-7B, Command R) or "separate" (a norm each: GPT-NeoX, Falcon-40B); "": one after the other
     post_norms: bool = False  # OLMo 2: no norm before a sublayer, one on its output before the residual add
-    qk_norm_width: str = "head"  # qk_norm over each head ("head") or the whole q and k projections ("all": OLMo 2)
+    qk_norm_style: str = "rmsnorm"  # with qk_norm: its form (tlayers.QK_NORMS; "projection": OLMo 2's over the
+    # whole q and k projections)
     norm_bias: bool = True  # a LayerNorm's bias (Command R's LayerNorms have none)
     head_bias: bool = False  # Phi: lm_head has a bias
-    residual_scale: bool = False  # Granite: each sublayer's output × residual_multiplier before the residual add
     shared_reduce: bool = False  # Falcon (parallel): one all-reduce of attention + MLP under tensor parallelism
     blocks: tuple[str, ...] = ()  # Nemotron-H: each layer one block, "mamba", "attention" or "mlp" (empty: a layer is
     # attention (or a mixer) and an MLP)
@@ -378,9 +378,9 @@ _GELU_TANH = {"gelu_pytorch_tanh": "gelu", "gelu": "gelu", "gelu_new": "gelu"}
 def _heads(r: _Reader, hidden: int, head_dim: int = 0, defaults: tuple[int, int] | None = None
            ) -> tuple[int, int, int]:
     """(heads, kv_heads, head_dim); ``head_dim`` is the class's default (0: hidden / heads), ``defaults`` its
-    (heads, kv_heads) (None: heads required, kv_heads = heads)."""
+    (heads, kv_heads) (None: heads required; kv_heads 0, null or absent: kv_heads = heads)."""
     heads = r.int("num_attention_heads", defaults and defaults[0])
-    kv_heads = r.int("num_key_value_heads", defaults[1] if defaults else heads)
+    kv_heads = r.opt_int("num_key_value_heads") or (defaults[1] if defaults and defaults[1] else heads)
     if heads % kv_heads:
         raise ValueError(f"num_key_value_heads: {kv_heads} must divide num_attention_heads ({heads})")
     head_dim = r.int("head_dim", head_dim) if head_dim else r.opt_int("head_dim")
@@ -393,8 +393,17 @@ def _heads(r: _Reader, hidden: int, head_dim: int = 0, defaults: tuple[int, int]
 
 def _rotary(r: _Reader, head_dim: int, default: float, key: str = "partial_rotary_factor") -> int:
     """Features of each head that RoPE rotates: ``int(head_dim · factor)`` as transformers computes it (0: all of
-    them, a factor of 1)."""
-    factor = r.float(key, default)
+    them, a factor of 1). The factor is ``key``, else transformers 5's ``rope_parameters.partial_rotary_factor``,
+    else the class's ``default``."""
+    params = r.data.get("rope_parameters")
+    if key not in r.data and isinstance(params, Mapping) and "partial_rotary_factor" in params:
+        default = params["partial_rotary_factor"]
+        if isinstance(default, bool) or not isinstance(default, (int, float)):
+            raise ValueError(f"rope_parameters.partial_rotary_factor: expected a number (got {default!r})")
+        key = "rope_parameters.partial_rotary_factor"
+        factor = float(default)
+    else:
+        factor = r.float(key, default)
     if not 0 < factor <= 1:
         raise ValueError(f"{key}: {factor} must be in (0, 1]")
     rot = int(head_dim * factor)

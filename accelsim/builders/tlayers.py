@@ -92,6 +92,20 @@ class KVCache:
     static: bool = False
 
 
+QK_NORMS = {
+    "rmsnorm": "an RMSNorm over head_dim, one (head_dim,) weight for every head (Qwen3, Gemma 3): q_norm / k_norm",
+    "projection": "an RMSNorm over the whole q or k projection, weights heads·head_dim wide (OLMo 2, OLMoE, "
+                  "MiniMax-M2): q_norm / k_norm",
+    "cohere": "a LayerNorm without bias over head_dim with a weight per head, one (heads, head_dim) tensor "
+              "(Command R+): q_norm / k_norm",
+    "per_head": "a LayerNorm without bias over head_dim per head, one module each (StableLM 2): "
+                "q_layernorm.norms.{i}",
+    "shared_layernorm": "one LayerNorm with bias over head_dim for every head (Phi): q_layernorm / k_layernorm",
+}
+"""The QK-norms of :meth:`TransformerBuilder.multihead_attention` (``qk_norm_style``): after the projections,
+before RoPE, so the cache holds normed keys; under tensor parallelism per-head weights split with the heads."""
+
+
 class TransformerBuilder(GraphBuilder):
     """A GraphBuilder with several named graph inputs and the transformer layers of the module docstring."""
 
@@ -531,7 +545,7 @@ class TransformerBuilder(GraphBuilder):
                             causal: bool = False, fused: bool = False, cache: KVCache | None = None,
                             window: int = 0, softcap: bool = False, qk_norm: float | None = None,
                             dropout: float = 0.0, sinks: bool = False, qk_l2norm: float | None = None,
-                            output_gate: bool = False, rotary_dim: int = 0, qk_norm_width: str = "head") -> str:
+                            output_gate: bool = False, rotary_dim: int = 0, qk_norm_style: str = "rmsnorm") -> str:
         """Projections, head split, [RoPE], [KV cache], attention, head merge and output projection.
 
         ``q_in`` (B, Lq, D) gives the queries, ``k_in`` / ``v_in`` (B, Lk, D) the keys and values (default
@@ -543,9 +557,8 @@ class TransformerBuilder(GraphBuilder):
         keys; a prefill computes the full causal scores (the mask is recorded, never discounted). ``softcap``:
         soft-capped scores (:meth:`attention`). ``qk_norm`` (an eps; None: off): Qwen3's QK-norm, an RMSNorm over
         head_dim on each head of q and k (``q_norm`` / ``k_norm``, a (head_dim,) weight each, replicated under tensor
-        parallelism) after the projections and before RoPE, so the cache holds normed keys; with ``qk_norm_width``
-        "all", OLMo 2's: one RMSNorm over each whole q and k projection (a heads·head_dim and a kv_heads·head_dim
-        weight, :meth:`_projection_norm`). ``rotary_dim`` > 0: partial rotary, only each head's first
+        parallelism) after the projections and before RoPE, so the cache holds normed keys; ``qk_norm_style`` names
+        other forms (:data:`QK_NORMS`). ``rotary_dim`` > 0: partial rotary, only each head's first
         ``rotary_dim`` features rotated (:meth:`rope`). ``dropout``: the
         attention probabilities' dropout in a training graph (:meth:`attention`). ``sinks``: GPT-OSS's learned
         sink logit per head (``sinks``, a (heads,) parameter, split with the heads). ``qk_l2norm`` (an eps): Llama 4's
@@ -569,7 +582,9 @@ class TransformerBuilder(GraphBuilder):
         out_features = out_features or self.shape(q_in)[-1]
         static = cache is not None and cache.static
         gate: str | None = None  # output_gate's half of the query projection
-        whole_norm = qk_norm is not None and qk_norm_width == "all"
+        if qk_norm_style not in QK_NORMS:
+            raise WorkloadError(f"{self.name}: qk_norm_style {qk_norm_style!r} is not one of {sorted(QK_NORMS)}")
+        whole_norm = qk_norm is not None and qk_norm_style == "projection"
         if whole_norm and (fused_qkv is not None or output_gate):
             raise WorkloadError(f"{self.name}: a QK-norm over the whole projection needs separate q/k/v projections")
         if fused_qkv is not None:
@@ -600,9 +615,9 @@ class TransformerBuilder(GraphBuilder):
                 v = self.split_heads(self.linear(v_in, kv_heads * head_dim, bias=vb, name=names[2]), kv_heads,
                                      head_dim, name="v")
         if qk_norm is not None and not whole_norm:
-            q = self.rmsnorm(q, qk_norm, name="q_norm")
+            q = self._head_norm(q, qk_norm, qk_norm_style, "q")
             if k is not None:
-                k = self.rmsnorm(k, qk_norm, name="k_norm")
+                k = self._head_norm(k, qk_norm, qk_norm_style, "k")
         if rope:
             q = self.rope(q, name="q_rope", rotary_dim=rotary_dim)
             if k is not None:
@@ -626,6 +641,20 @@ class TransformerBuilder(GraphBuilder):
             g = self.sigmoid(self.merge_heads(gate, name="gate_merge"), name="gate_sigmoid")
             merged = self.mul(merged, g, name="gate_mul")
         return self._tp_out(self.linear(merged, out_features, bias=ob, name=names[3]))
+
+    def _head_norm(self, x: str, eps: float, style: str, which: str) -> str:
+        """The QK-norm ``style`` (:data:`QK_NORMS`) of the (B, heads, L, d) q or k (``which``), over head_dim."""
+        if style == "rmsnorm":
+            return self.rmsnorm(x, eps, name=f"{which}_norm")
+        if style == "shared_layernorm":
+            return self.layernorm(x, eps, name=f"{which}_layernorm")
+        b, heads, length, d = self.shape(x)
+        name = self._name(f"{which}_norm" if style == "cohere" else f"{which}_layernorm", "")
+        weights = ([Weight(f"{name}.weight", (heads, d))] if style == "cohere" else
+                   [Weight(f"{name}.norms.{i}.weight", (d,)) for i in range(heads)])
+        elems = b * heads * length * d
+        return self._add(name, OpKind.NORM, [x], (b, heads, length, d), weights=weights, flops=5 * elems,
+                         vector_elems=elems, fn="layernorm", dim=3, eps=eps)
 
     def _projection_norm(self, x: str, eps: float, name: str) -> str:
         """OLMo 2's QK-norm: an RMSNorm over a whole q or k projection (B, L, heads·head_dim), its weight as wide.

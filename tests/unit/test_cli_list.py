@@ -46,3 +46,10 @@ def test_a_preset_description_key_wins_over_its_header_comment(capsys, tmp_path,
 
 def test_list_arch_stays_one_name_per_line(capsys):
     assert _lines(capsys, "arch") == list_presets("arch")
+
+
+def test_list_hf_gives_the_architectures_the_hf_builder_reads(capsys):
+    from accelsim.builders.hfconfig import READERS
+
+    names = _lines(capsys, "hf")
+    assert names == list(READERS) and {"LlamaForCausalLM", "GPTNeoXForCausalLM", "Olmo2ForCausalLM"} <= set(names)

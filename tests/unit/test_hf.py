@@ -119,7 +119,7 @@ def test_prefill_macs_llama3_8b():
 
 
 @pytest.mark.parametrize("cfg, field", [
-    ({**LLAMA32_1B, "architectures": ["FalconForCausalLM"]}, "architectures"),
+    ({**LLAMA32_1B, "architectures": ["BloomForCausalLM"]}, "architectures"),
     ({**LLAMA32_1B, "num_experts": 8}, "num_experts"),
     ({**LLAMA32_1B, "hidden_act": "relu"}, "hidden_act"),
     ({**LLAMA32_1B, "rope_scaling": {"rope_type": "magic"}}, "rope_scaling.rope_type"),

@@ -31,6 +31,10 @@ layer by layer as ``transformers`` does, so ``Graph.params`` is what ``model.num
   dense layers (``feed_forward``).
 * Qwen3-Next: Gated DeltaNet linear attention (:func:`.ssm.gated_delta_net`) with a fixed-size state cache on three
   layers of four, gated full attention on the fourth, Qwen2-MoE's block.
+* The families of :mod:`.hfllama` and :mod:`.hflayernorm` (GPT-NeoX, Phi, Falcon, Command R, StableLM, StarCoder2,
+  OLMo 2 ...): their module names (:data:`STYLES`), attention and MLP side by side (``LM.parallel``), norms after
+  the sublayers (``LM.post_norms``), partial rotary (``LM.rotary_dim``) and the QK-norm forms of
+  :data:`.tlayers.QK_NORMS`.
 
 Phases as LLaMA-2's (:mod:`.transformer`): ``prefill`` (the prompt, logits at every position, KV caches filled)
 or ``decode`` (one token per sequence against ``kv_len`` cached tokens, logits for it); ``decode_steps`` makes a

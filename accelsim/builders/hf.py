@@ -51,6 +51,7 @@ architecture stays in graph meta ``architecture``.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from dataclasses import replace
 from pathlib import PurePath
@@ -110,6 +111,12 @@ class HfParams(LlamaParams):
                        "reads none (its cache holds them). 0: a text prompt (the tower's weights are held, not "
                        "read).")
 
+    image_size: PositiveInt | None = Field(
+        None, description="Qwen2.5-VL / Qwen3-VL: each image's side in pixels (square), resized as the processor "
+                          "does (to a multiple of patch × merge: 28 / 32, its area within the published min / max "
+                          "pixels); the encoder's patches and the soft tokens follow (448: 256 / 196 tokens). "
+                          "Default 448. Other encoders resize every image to their own size: not read.")
+
     @model_validator(mode="after")
     def _config(self) -> HfParams:
         if not self.fields():
@@ -125,6 +132,12 @@ class HfParams(LlamaParams):
             raise ValueError(f"expert_parallel {self.expert_parallel} must divide the experts ({moe.experts})")
         if not moe and self.expert_parallel > 1:
             raise ValueError(f"expert_parallel needs a mixture-of-experts model ({lm.arch} has no experts)")
+        if self.image_size is not None and (lm.vision is None or not lm.vision.style.startswith("qwen")):
+            raise ValueError(f"image_size: {lm.arch}'s processor resizes every image to its encoder's own size "
+                             f"(only Qwen-VL's encoders take an image's size)")
+        if lm.vision is not None and lm.vision.deepstack and self.sequence_parallel:
+            raise ValueError("sequence_parallel: not modelled with Qwen3-VL's DeepStack features (added to the "
+                             "image positions of whole sequences)")
         if self.images:
             if lm.vision is None:
                 raise ValueError(f"images: {lm.arch} has no image encoder")
@@ -147,7 +160,10 @@ class HfParams(LlamaParams):
         return {**load_config(self.config), **(self.model_extra or {})}
 
     def lm(self) -> LM:
-        return parse(self.fields())
+        lm = parse(self.fields())
+        if self.image_size is not None and lm.vision is not None and lm.vision.style.startswith("qwen"):
+            lm = replace(lm, vision=lm.vision.resized(self.image_size))
+        return lm
 
     def model_name(self) -> str:
         """``name``, else the config's ``_name_or_path`` (its last part), a ``config.json``'s folder or file stem,
@@ -436,18 +452,30 @@ def _embed(b: TransformerBuilder, lm: LM, q_len: int, past: int) -> tuple[str, W
     return x, table
 
 
-def _images(b: TransformerBuilder, lm: LM, x: str, p: HfParams, decode: bool) -> str:
+def _images(b: TransformerBuilder, lm: LM, x: str, p: HfParams, decode: bool) -> tuple[str, tuple[str, ...]]:
     """An image encoder's tokens in the embeddings ``x`` (B, L, hidden): a prefill with ``images`` runs the tower on
     batch × images images and scatters their soft tokens into the image positions (transformers'
     ``masked_scatter``: the embeddings and the features read, the embeddings written); any other pass holds the
-    tower's weights on an identity view."""
+    tower's weights on an identity view. Also returns Qwen3-VL's DeepStack features, (B, images × tokens, hidden)
+    each, for the first decoder layers (:func:`_deepstack`)."""
     v = lm.vision
     assert v is not None
     if decode or not p.images:
-        return b.unused_params(x, vision_weights(v, lm.hidden, b.tp, b.dtype), name=v.scopes[0].split(".")[-1])
-    feats = vision_tower(b, v, lm.hidden, p.batch * p.images, _fused(p))
-    feats = b.view(feats, (p.batch, p.images * v.tokens, lm.hidden), "reshape", name="image_features")
-    return b.vector(OpKind.ELEMENTWISE, [x, feats], b.shape(x), "masked_scatter", 0, name="masked_scatter")
+        return b.unused_params(x, vision_weights(v, lm.hidden, b.tp, b.dtype), name=v.scopes[0].split(".")[-1]), ()
+    feats, deep = vision_tower(b, v, lm.hidden, p.batch * p.images, _fused(p))
+    rows = (p.batch, p.images * v.tokens, lm.hidden)
+    feats = b.view(feats, rows, "reshape", name="image_features")
+    deep = tuple(b.view(f, rows, "reshape", name=f"deepstack_features.{k}") for k, f in enumerate(deep))
+    return b.vector(OpKind.ELEMENTWISE, [x, feats], b.shape(x), "masked_scatter", 0, name="masked_scatter"), deep
+
+
+def _deepstack(b: TransformerBuilder, x: str, feats: str) -> str:
+    """Qwen3-VL's DeepStack: after a decoder layer the image tokens' hidden states += one encoder layer's merged
+    features (``hidden_states[visual_pos_masks] += ...``: an add on the image positions, priced as the
+    masked_scatter, reading the hidden states and the features and writing the hidden states)."""
+    elems = math.prod(b.shape(feats))  # one add per image-token element
+    return b._add(b._name("deepstack_add", ""), OpKind.ELEMENTWISE, [x, feats], b.shape(x), flops=elems,
+                  vector_elems=elems, fn="masked_add")
 
 
 def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
@@ -468,7 +496,9 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
     with b.scope(scope):
         x, table = _embed(b, lm, q_len, past)
         if lm.vision is not None:
-            x = _images(b, lm, x, p, decode)
+            x, deep = _images(b, lm, x, p, decode)
+        else:
+            deep = ()
         x = b.sequence_scatter(x, name="sequence_scatter")
         # training dropout of the embeddings: GPT-2's drop, Phi-3's embed_dropout (OPT has none)
         x = b.dropout(x, lm.embd_dropout, name="drop" if lm.style == "gpt2" else "embed_dropout")
@@ -476,6 +506,8 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
             with b.scope(f"{layers}.{i}"):
                 x = (_block(b, lm, x, i, p, cache) if lm.blocks else
                      _layer(b, lm, x, i, f"{scope}.{layers}.{i}", p, cache))
+                if i < len(deep):
+                    x = _deepstack(b, x, deep[i])
         x = b._tp_in(_norm(b, lm, x, style.final))
         if lm.proj_dim:
             x = b.linear(x, lm.proj_dim, bias=False, name="project_out")
@@ -505,8 +537,9 @@ def _unread(lm: LM) -> list[str]:
     """The workload params ``lm``'s graph does not read (graph meta ``unread_params``, report.json's
     ``workload.unread``): MoE routing without experts, ``mla`` without latent attention, ``images`` without an
     image encoder."""
+    qwen = lm.vision is not None and lm.vision.style.startswith("qwen")
     return [*(_MOE_PARAMS if lm.moe is None else ()), *(("mla",) if lm.mla is None else ()),
-            *(("images",) if lm.vision is None else ())]
+            *(("images",) if lm.vision is None else ()), *(() if qwen else ("image_size",))]
 
 
 def _moe_meta(p: HfParams, lm: LM, q_len: int) -> dict[str, Any]:
@@ -558,7 +591,7 @@ def identical_layers(p: HfParams) -> int | None:
     return lm.layers if len(kinds) == 1 else None
 
 
-_PER_PASS = frozenset({"kv_len", "decode_steps", "attention", "mla", "rope_kernel", "mode"})
+_PER_PASS = frozenset({"kv_len", "decode_steps", "attention", "mla", "rope_kernel", "mode", "image_size"})
 """Settings that change a pass but not the model's parameters (left out of :func:`_whole_params`' key)."""
 
 

@@ -34,6 +34,7 @@ from typing import Any
 from .hfhybrid import HYBRID_READERS
 from .hflayernorm import LAYERNORM_READERS
 from .hfllama import LLAMA_LIKE_READERS
+from .hfqwenvl import QWEN_VL_READERS
 from .hfspec import (
     _GELU_TANH,
     _SILU,
@@ -467,6 +468,7 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
     **HYBRID_READERS,
     **LAYERNORM_READERS,
     **LLAMA_LIKE_READERS,
+    **QWEN_VL_READERS,
 }
 """Supported ``architectures`` and their readers."""
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,9 @@ IGNORED = frozenset({
 })
 """Fields read only to check their value (RoPE scaling, activations, windows) or with no effect on the op graph."""
 
-ROPE_TYPES = frozenset({"default", "linear", "dynamic", "yarn", "longrope", "su", "llama3"})
-"""RoPE scaling types: each only rescales the rotary frequencies (precomputed), so none changes the ops."""
+ROPE_TYPES = frozenset({"default", "linear", "dynamic", "yarn", "longrope", "su", "llama3", "mrope"})
+"""RoPE scaling types: each only rescales the rotary frequencies (precomputed), so none changes the ops (Qwen-VL's
+"mrope" takes each frequency's angle from one of three position ids)."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,13 @@ class Vision:
     a 400M SigLIP encoder at 896², 256 tokens an image). "llama4": Llama 4's vision model (a class token, 2-D RoPE
     in each layer's attention), whose pixel shuffle folds each 2 × 2 patches into one token of 4 × the width, a
     two-layer GELU MLP of widths ``adapter`` and a linear projector (transformers' Llama4VisionModel and
-    Llama4MultiModalProjector; one 336² tile gives 144 tokens)."""
+    Llama4MultiModalProjector; one 336² tile gives 144 tokens). "qwen2_5" / "qwen3": Qwen2.5-VL's and Qwen3-VL's
+    vision transformers (transformers' Qwen2_5_VisionTransformerPretrainedModel, Qwen3VLVisionModel): an image of
+    any size, resized by the processor to ``image``² (a multiple of patch × merge), cut into patches of ``temporal``
+    frames of patch², each ``merge`` × ``merge`` patches folded into one token by the merger (``tokens`` =
+    (grid / merge)²); Qwen2.5-VL attends within windows of ``window`` × ``window`` patches but on ``full_layers``,
+    Qwen3-VL adds a learned table of ``positions`` rows (bilinearly resampled) and feeds the features of the
+    ``deepstack`` layers, each through its own merger, into the first decoder layers."""
 
     style: str
     hidden: int
@@ -150,6 +157,13 @@ class Vision:
     act: str
     tokens: int  # soft tokens per image, after the projector's pooling or the pixel shuffle
     adapter: tuple[int, ...] = ()  # Llama 4: the pixel-shuffle MLP's fc1 and fc2 widths
+    merge: int = 1  # Qwen-VL: patches along each side of one merged token
+    temporal: int = 1  # Qwen-VL: frames in a patch (an image is repeated temporal_patch_size times)
+    window: int = 0  # Qwen2.5-VL: patches along each side of an attention window (0: every layer attends fully)
+    full_layers: frozenset[int] = frozenset()  # Qwen2.5-VL: the layers that attend over the whole image
+    positions: int = 0  # Qwen3-VL: rows of the learned position table (0: none)
+    deepstack: tuple[int, ...] = ()  # Qwen3-VL: encoder layers whose features go to decoder layers 0, 1, ...
+    pixels: tuple[int, int] = (0, 0)  # Qwen-VL: the processor's (min_pixels, max_pixels) for resizing
 
     @property
     def grid(self) -> int:
@@ -165,8 +179,24 @@ class Vision:
     @property
     def scopes(self) -> tuple[str, str]:
         """The tower's and the projector's scopes (transformers' module names under the decoder's ``model``)."""
+        if self.style.startswith("qwen"):
+            return "model.visual", "model.visual.merger"
         tower = "model.vision_tower" if self.style == "siglip" else "model.vision_model"
         return tower, "model.multi_modal_projector"
+
+    def resized(self, side: int) -> Vision:
+        """Qwen-VL: this encoder for square images of ``side`` pixels, as the processor resizes them (transformers'
+        ``smart_resize``: the side rounded to a multiple of patch × merge, then scaled into [min_pixels,
+        max_pixels])."""
+        factor = self.patch * self.merge
+        out = max(factor, round(side / factor) * factor)
+        low, high = self.pixels
+        if out * out > high:
+            out = max(factor, math.floor(math.sqrt(high) / factor) * factor)
+        elif out * out < low:
+            out = math.ceil(math.sqrt(low) / factor) * factor
+        grid = out // self.patch
+        return replace(self, image=out, tokens=(grid // self.merge) ** 2)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import functools
 
-from ..ir import Gemm, Weight
+from ..errors import WorkloadError
+from ..ir import Gemm, OpKind, Weight
 from .hfspec import Vision
 from .tlayers import TransformerBuilder
 from .transformer import clip_encoder
@@ -67,16 +68,108 @@ def _llama4_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n:
         return b.linear(x, hidden, bias=False, name="linear_1")
 
 
-def vision_tower(b: TransformerBuilder, v: Vision, hidden: int, images: int, fused: bool) -> str:
+def _qwen_attention(b: TransformerBuilder, v: Vision, x: str, n: int, windowed: bool, fused: bool) -> str:
+    """A Qwen-VL encoder layer's attention (scope ``attn``): the biased ``qkv`` projection, 2-D RoPE on whole heads,
+    bidirectional attention over each image's patches, or (``windowed``, Qwen2.5-VL) within each window of
+    ``v.window``² patches, and the biased ``proj``. Windows are (images × windows, heads, window², d) views of the
+    heads; a grid that is not a multiple of the window is padded to one in the attention only (the edge windows
+    are priced whole: transformers runs them shorter)."""
+    d = v.hidden // v.heads
+    if not windowed:
+        return b.multihead_attention(x, heads=v.heads, head_dim=d, fused_qkv="qkv", names=("", "", "", "proj"),
+                                     rope=True, fused=fused)
+    if v.heads % b.tp:
+        raise WorkloadError(f"{b.name}: tensor_parallel {b.tp} must divide the encoder's heads ({v.heads})",
+                            key=("tensor_parallel",))
+    heads, patches = v.heads // b.tp, v.grid * v.grid
+    qkv = b.linear(x, 3 * heads * d, name="qkv")
+    q, k, val = (b.split_heads(qkv, heads, d, i * heads * d, name=t) for i, t in enumerate(("q", "k", "v")))
+    q, k = b.rope(q, name="q_rope"), b.rope(k, name="k_rope")
+    side = -(-v.grid // v.window)  # windows along each side
+    size = v.window * v.window
+    shape = (n * side * side, heads, size, d)
+    q, k, val = (b.view(t, shape, "window_partition", name=f"{t.rsplit('.', 1)[-1]}_windows", strict=False)
+                 for t in (q, k, val))
+    ctx = b.attention(q, k, val, fused=fused)
+    ctx = b.view(ctx, (n, heads, patches, d), "window_merge", name="ctx", strict=False)
+    return b._tp_out(b.linear(b.merge_heads(ctx, name="merge"), v.hidden, name="proj"))
+
+
+def _qwen_merger(b: TransformerBuilder, v: Vision, x: str, hidden: int, n: int, scope: str, after: bool) -> str:
+    """A Qwen-VL patch merger (scope ``scope``): each merge × merge patches' features side by side (a view) through
+    a biased MLP of 4 × the width with GELU to the decoder's width. Qwen2.5-VL: RMSNorm ``ln_q`` on each patch
+    first, linears ``mlp.0`` / ``mlp.2``; Qwen3-VL: LayerNorm ``norm`` on each patch, or after the concatenation
+    (``after``: the DeepStack mergers), linears ``linear_fc1`` / ``linear_fc2``."""
+    wide = v.hidden * v.merge * v.merge
+    qwen3 = v.style == "qwen3"
+    with b.scope(scope):
+        if not after:
+            x = b.layernorm(x, v.eps, name="norm") if qwen3 else b.rmsnorm(x, v.eps, name="ln_q")
+        x = b.view(x, (n, v.tokens, wide), "merge_patches", name="merged")
+        if after:
+            x = b.layernorm(x, v.eps, name="norm")
+        return b.mlp(x, wide, "gelu", names=("linear_fc1", "linear_fc2") if qwen3 else ("mlp.0", "mlp.2"),
+                     out_features=hidden)
+
+
+def _qwen_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n: int,
+                fused: bool) -> tuple[str, tuple[str, ...]]:
+    """Qwen2.5-VL's and Qwen3-VL's vision transformers (transformers' Qwen2_5_VisionTransformerPretrainedModel,
+    Qwen3VLVisionModel) under ``visual``: the patch embedding (a Conv3d whose kernel is its stride: one linear of
+    the patch's channels × frames × patch² values, biased in Qwen3-VL), Qwen3-VL's learned positions (4 table rows
+    a patch, bilinearly weighted: 7 FLOPs an element), the encoder layers (pre-norm: RMSNorm and a biased SwiGLU MLP
+    in Qwen2.5-VL, LayerNorm and a biased GELU MLP ``linear_fc1`` / ``linear_fc2`` in Qwen3-VL) and the merger.
+    Qwen2.5-VL puts the patches in window order before the first layer and the merged tokens back after the merger
+    (two copies, ``window_reorder`` / ``window_restore``). Returns the soft tokens and the DeepStack features."""
+    patches, d = v.grid * v.grid, v.hidden
+    qwen3 = v.style == "qwen3"
+    deep: list[str] = []
+    with b.scope("visual"):
+        x = b.linear(pixels, d, bias=qwen3, name="patch_embed.proj")
+        if v.positions:
+            rows = b.table_rows((n, patches, 4, d), Weight(f"{b._prefix()}.pos_embed.weight", (v.positions, d)),
+                                name="pos_embed")
+            pos = b.vector(OpKind.ELEMENTWISE, [rows], (n, patches, d), "bilinear", 7 * n * patches * d,
+                           name="pos_interpolate")
+            x = b.add(x, pos, name="add_pos_embed")
+        windowed = bool(v.window) and len(v.full_layers) < v.layers
+        if windowed:
+            x = b.vector(OpKind.ELEMENTWISE, [x], b.shape(x), "copy", 0, name="window_reorder")
+        for i in range(v.layers):
+            with b.scope(f"blocks.{i}"):
+                h = b.layernorm(x, v.eps, name="norm1") if qwen3 else b.rmsnorm(x, v.eps, name="norm1")
+                with b.scope("attn"):
+                    a = _qwen_attention(b, v, h, n, windowed and i not in v.full_layers, fused)
+                x = b.add(x, a, name="add_attn")
+                h = b.layernorm(x, v.eps, name="norm2") if qwen3 else b.rmsnorm(x, v.eps, name="norm2")
+                with b.scope("mlp"):
+                    m = (b.mlp(h, v.ffn, v.act, names=("linear_fc1", "linear_fc2")) if qwen3 else
+                         b.swiglu_mlp(h, v.ffn, bias=True))
+                x = b.add(x, m, name="add_mlp")
+            if i in v.deepstack:
+                deep.append(_qwen_merger(b, v, x, hidden, n, f"deepstack_merger_list.{len(deep)}", after=True))
+        out = _qwen_merger(b, v, x, hidden, n, "merger", after=False)
+        if windowed:
+            out = b.vector(OpKind.ELEMENTWISE, [out], b.shape(out), "copy", 0, name="window_restore")
+    return out, tuple(deep)
+
+
+def vision_tower(b: TransformerBuilder, v: Vision, hidden: int, images: int,
+                 fused: bool) -> tuple[str, tuple[str, ...]]:
     """``images`` images through the encoder of :class:`~.hfspec.Vision` ``v`` and its projector: the (images,
-    tokens, hidden) soft tokens. Inside the decoder's ``model`` scope (the ops are named ``v.scopes``); the graph
-    input ``pixel_values``."""
-    pixels = b.add_input("pixel_values", (images, v.channels, v.image, v.image))
+    tokens, hidden) soft tokens, and Qwen3-VL's DeepStack features (each (images, tokens, hidden); none for the
+    others). Inside the decoder's ``model`` scope (the ops are named ``v.scopes``); the graph input
+    ``pixel_values``: the images, or Qwen-VL's patches (images, patches, channels × frames × patch²)."""
     sp, b.sp = b.sp, False  # the tower's tokens are not split along the sequence
-    tower = _siglip_tower if v.style == "siglip" else _llama4_tower
-    x = tower(b, v, hidden, pixels, images, fused)
+    if v.style.startswith("qwen"):
+        pixels = b.add_input("pixel_values", (images, v.grid * v.grid, v.channels * v.temporal * v.patch * v.patch))
+        x, deep = _qwen_tower(b, v, hidden, pixels, images, fused)
+    else:
+        pixels = b.add_input("pixel_values", (images, v.channels, v.image, v.image))
+        tower = _siglip_tower if v.style == "siglip" else _llama4_tower
+        x, deep = tower(b, v, hidden, pixels, images, fused), ()
     b.sp = sp
-    return x
+    return x, deep
 
 
 @functools.lru_cache(maxsize=8)

@@ -371,7 +371,8 @@ def _ffn(b: TransformerBuilder, lm: LM, h: str, i: int, prefix: str, p: HfParams
     elif moe.shared_ffn:  # DeepSeek: mlp.shared_experts, one SwiGLU MLP of the shared experts' summed width
         with b.scope(block):  # (Llama 4: feed_forward.shared_expert)
             with b.scope(moe.shared_name):
-                shared = b.swiglu_mlp(h, moe.shared_ffn)
+                shared = (b.swiglu_mlp(h, moe.shared_ffn) if moe.gated else
+                          b.mlp(h, moe.shared_ffn, moe.expert_act or lm.act, bias=False, names=("up_proj", "down_proj")))
             y = b.add(y, shared, name=f"add_{moe.shared_name}")
     return y
 
@@ -417,10 +418,12 @@ def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfPara
 
 
 
-def _block(b: TransformerBuilder, lm: LM, x: str, i: int, p: HfParams, cache: KVCache | None) -> str:
-    """Nemotron-H's layer ``i``: one block, x + mixer(norm(x)), the mixer a Mamba-2 mixer, attention or an MLP
-    (``lm.blocks``)."""
+def _block(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfParams, cache: KVCache | None) -> str:
+    """Nemotron-H's layer ``i``: one block, x + mixer(norm(x)), the mixer a Mamba-2 mixer, attention, an MLP or
+    the experts (``lm.blocks``)."""
     h = _norm(b, lm, x, "norm")
+    if lm.blocks[i] == "moe":  # the experts' block is the mixer (moe.router_names: mixer.gate)
+        return b.add(x, _ffn(b, lm, h, i, prefix, p), name="add")
     with b.scope("mixer"):
         if lm.blocks[i] == "mlp":
             m = b.mlp(h, lm.ffn, lm.act, bias=False, names=("up_proj", "down_proj"))
@@ -504,7 +507,7 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
         x = b.dropout(x, lm.embd_dropout, name="drop" if lm.style == "gpt2" else "embed_dropout")
         for i in range(lm.layers):
             with b.scope(f"{layers}.{i}"):
-                x = (_block(b, lm, x, i, p, cache) if lm.blocks else
+                x = (_block(b, lm, x, i, f"{scope}.{layers}.{i}", p, cache) if lm.blocks else
                      _layer(b, lm, x, i, f"{scope}.{layers}.{i}", p, cache))
                 if i < len(deep):
                     x = _deepstack(b, x, deep[i])
@@ -555,7 +558,7 @@ def _moe_meta(p: HfParams, lm: LM, q_len: int) -> dict[str, Any]:
 
 
 def _form(moe: MoE) -> ExpertForm:
-    return ExpertForm(moe.router_bias, moe.expert_bias, moe.fused_gate_up)
+    return ExpertForm(moe.router_bias, moe.expert_bias, moe.fused_gate_up, moe.gated)
 
 
 def active_params(lm: LM, total: int) -> int:

@@ -56,35 +56,47 @@ def _qwen3_next(r: _Reader) -> LM:
 
 _NEMOTRON_H_PATTERN = "M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-"
 """NemotronHConfig's default ``hybrid_override_pattern`` (Nemotron-H-8B's 52 blocks)."""
-_NEMOTRON_H_BLOCKS = {"M": "mamba", "*": "attention", "-": "mlp", "mamba": "mamba", "linear_attention": "mamba",
-                      "attention": "attention", "full_attention": "attention", "mlp": "mlp"}
+_NEMOTRON_H_BLOCKS = {"M": "mamba", "*": "attention", "-": "mlp", "E": "moe", "mamba": "mamba",
+                      "linear_attention": "mamba", "attention": "attention", "full_attention": "attention", "mlp": "mlp",
+                      "moe": "moe"}
 _NEMOTRON_H_IGNORED = (
     "time_step_min", "time_step_max", "time_step_floor", "time_step_limit", "time_step_rank", "rescale_prenorm_residual",
     "residual_in_fp32", "use_mamba_kernels", "num_logits_to_keep", "hidden_dropout", "expand", "attention_bias",
-    "n_routed_experts", "n_shared_experts", "moe_intermediate_size", "moe_shared_expert_intermediate_size",
-    "num_experts_per_tok", "routed_scaling_factor", "n_group", "topk_group", "norm_topk_prob", "moe_latent_size",
-    "num_nextn_predict_layers", "mtp_hybrid_override_pattern")
+    "n_shared_experts", "moe_shared_expert_overlap", "routed_scaling_factor", "n_group", "topk_group",
+    "num_nextn_predict_layers", "mtp_hybrid_override_pattern", "rope_theta", "partial_rotary_factor", "norm_eps")
 """Nemotron-H fields with no op of their own: dt's initialisation range and clamp, residual precision and
 initialisation, kernel switches, ``expand`` (the mixer's width is heads × head_dim), ``attention_bias`` (the
-attention projections have none whatever it says), and the MoE and multi-token-prediction fields of configs whose
-pattern has no MoE block."""
+attention projections have none whatever it says), the experts' count of shared ones and overlap flag (transformers
+builds one shared MLP of ``moe_shared_expert_intermediate_size``), the router's scaling and group-limited top-k
+(priced as any router's top-k), the multi-token-prediction layers (not built, as transformers), and the RoPE and
+norm fields NVIDIA's configs carry but the model never reads (its attention has no positional encoding)."""
 _STATE_DTYPES = {"auto": None, **TORCH_DTYPES}
 
 
 def _nemotron_h(r: _Reader) -> LM:
     """Nemotron-H (transformers' NemotronHForCausalLM; NemotronHConfig's defaults: Nemotron-H-8B's sizes): every layer
-    one block, x + mixer(RMSNorm(x)), its kind from ``hybrid_override_pattern`` (M Mamba-2, * attention, - MLP) or
-    ``layers_block_type``: Mamba-2 mixers (:class:`Mamba2`), GQA attention without RoPE or biases, MLPs
-    up_proj → ReLU² → down_proj; module names ``backbone.embeddings``, ``backbone.layers.N.norm`` / ``.mixer``,
-    ``backbone.norm_f``; untied head."""
-    layers = r.int("num_hidden_layers", 52)
+    one block, x + mixer(RMSNorm(x)), its kind from ``hybrid_override_pattern`` (M Mamba-2, * attention, - MLP,
+    E experts) or ``layers_block_type``: Mamba-2 mixers (:class:`Mamba2`), GQA attention without RoPE or biases,
+    MLPs up_proj → ReLU² → down_proj, and (Nemotron 3) ``n_routed_experts`` such MLPs of ``moe_intermediate_size``
+    (top ``num_experts_per_tok`` by a sigmoid router ``mixer.gate``; its correction bias is a buffer) beside one
+    shared one of ``moe_shared_expert_intermediate_size`` (``mixer.shared_experts``); module names
+    ``backbone.embeddings``, ``backbone.layers.N.norm`` / ``.mixer``, ``backbone.norm_f``; untied head.
+    ``num_hidden_layers`` is the pattern's length (transformers derives it)."""
     kinds = r._get("layers_block_type", None)
     if kinds is None:
         kinds = list(r._get("hybrid_override_pattern", _NEMOTRON_H_PATTERN))
+    layers = r.int("num_hidden_layers", len(kinds) if isinstance(kinds, list) else 52)
     if not isinstance(kinds, list) or len(kinds) != layers or any(k not in _NEMOTRON_H_BLOCKS for k in kinds):
-        raise ValueError(f"hybrid_override_pattern: expected {layers} blocks, each M (Mamba-2), * (attention) or - "
-                         f"(MLP) (got {kinds!r}; MoE blocks are not modelled)")
+        raise ValueError(f"hybrid_override_pattern: expected {layers} blocks, each M (Mamba-2), * (attention), - "
+                         f"(MLP) or E (experts) (got {kinds!r})")
     blocks = tuple(_NEMOTRON_H_BLOCKS[k] for k in kinds)
+    r.require("moe_latent_size", None, "latent expert projections (Nemotron 3 Super) are not built")
+    experts, shared = r.int("n_routed_experts", r.int("num_local_experts", 8)), r.int(
+        "moe_shared_expert_intermediate_size", 7688, minimum=0)
+    r.bool("norm_topk_prob", True)  # renormalising the k weights (2k FLOPs a token): not counted
+    moe = MoE(experts, r.int("num_experts_per_tok", 2), r.int("moe_intermediate_size", 7688), shared_ffn=shared,
+              sparse_layers=frozenset(i for i, k in enumerate(blocks) if k == "moe"), router_names=("mixer", "gate"),
+              expert_names=("", "up_proj", "down_proj"), shared_gate=False, gated=False)
     hidden = r.int("hidden_size", 4096)
     heads, kv_heads = r.int("num_attention_heads", 32), r.int("num_key_value_heads", 8)
     head_dim = r.int("head_dim", r.int("attention_head_dim", 128))  # transformers' name, NVIDIA's remote code's
@@ -105,7 +117,7 @@ def _nemotron_h(r: _Reader) -> LM:
     return LM(r.arch, vocab=r.int("vocab_size", 131072), hidden=hidden, layers=layers, heads=heads,
               kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 21504),
               eps=eps, act="relu2", gated=False, tied=r.bool("tie_word_embeddings", False),
-              rope=False, style="backbone", mamba=mamba, blocks=blocks,
+              rope=False, style="backbone", mamba=mamba, blocks=blocks, moe=moe if moe.sparse_layers else None,
               attn_dropout=r.prob("attention_dropout", 0.0))
 
 

@@ -47,6 +47,7 @@ class MoE:
     fused_gate_up: bool = False  # and each expert's gate and up projections are one gate_up_proj
     expert_act: str = ""  # the experts' gate activation ("": the model's act)
     shared_name: str = "shared_experts"  # an ungated shared expert's scope (Llama 4: shared_expert)
+    gated: bool = True  # False: every expert (and the shared one) is up → activation → down (Nemotron-H's ReLU²)
 
 
 @dataclass(frozen=True)

@@ -118,11 +118,13 @@ class ExpertNames:
 @dataclass(frozen=True)
 class ExpertForm:
     """How the experts' MLPs are written: biased router and expert projections, the gate and up projections as one
-    GEMM (``gate_up_proj``, GPT-OSS), and the gate's activation."""
+    GEMM (``gate_up_proj``, GPT-OSS), or no gate at all (``gated`` false: up → activation → down, Nemotron-H's
+    ReLU² experts)."""
 
     router_bias: bool = False
     bias: bool = False
     fused_gate_up: bool = False
+    gated: bool = True
 
     def proj_weights(self, prefix: str, names: ExpertNames, ids: Sequence[int], proj: str, n: int,
                      k: int) -> list[Weight]:
@@ -135,13 +137,20 @@ class ExpertForm:
 
     def weights(self, prefix: str, names: ExpertNames, i: int, width: int, hidden: int) -> list[Weight]:
         """Expert ``i``'s parameters, projection by projection (:meth:`proj_weights`)."""
-        projs = ([("gate_up_proj", 2 * width, hidden)] if self.fused_gate_up
-                 else [(names.gate, width, hidden), (names.up, width, hidden)]) + [(names.down, hidden, width)]
+        if self.fused_gate_up:
+            projs = [("gate_up_proj", 2 * width, hidden)]
+        elif self.gated:
+            projs = [(names.gate, width, hidden), (names.up, width, hidden)]
+        else:
+            projs = [(names.up, width, hidden)]
+        projs.append((names.down, hidden, width))
         return [w for p, n, k in projs for w in self.proj_weights(prefix, names, (i,), p, n, k)]
 
     def expert_params(self, width: int, hidden: int) -> int:
-        """One expert's parameters: 3·hidden·width, and with biases 2·width + hidden more."""
-        return 3 * hidden * width + (2 * width + hidden if self.bias else 0)
+        """One expert's parameters: 3·hidden·width (2· without a gate), and with biases the projections' outputs
+        more."""
+        gates = 1 if self.gated else 0
+        return (2 + gates) * hidden * width + ((1 + gates) * width + hidden if self.bias else 0)
 
 
 def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k: int, ffn: int, act: str,
@@ -197,6 +206,9 @@ def _expert_group(b: TransformerBuilder, rows: str, tag: str, prefix: str, ids: 
                         form.proj_weights(prefix, names, ids, proj_name, n, k), name=f"{tag}.{proj_name}",
                         experts=tuple(ids))
 
+    if not form.gated:  # up → activation → down
+        return proj(b.activation(proj(rows, names.up, width, hidden), act, name=f"{tag}.act_fn"), names.down, hidden,
+                    width)
     if form.fused_gate_up:
         both = proj(rows, "gate_up_proj", 2 * width, hidden)
         gate, up = (b.view(both, (1, count * g, width), "slice", f"{tag}.{part}", strict=False, dim=2, start=i * width)

@@ -86,6 +86,8 @@ def test_refusals_and_the_layers_are_not_alike():
     with pytest.raises(ValidationError, match="training is not modelled for NemotronHForCausalLM"):
         _model(mode="training")
     with pytest.raises(ValidationError, match="hybrid_override_pattern: expected 56 blocks"):
-        _model(hybrid_override_pattern="M-E*" * 14)  # MoE blocks (E) are not modelled
+        _model(hybrid_override_pattern="M-X*" * 14)  # no such block
+    with pytest.raises(ValidationError, match="moe_latent_size: 1024 is not supported"):
+        _model(moe_latent_size=1024)  # Nemotron 3 Super's latent expert projections
     w = load_workload("nemotron_nano_9b_v2")
     assert identical_layers(HfParams(**{**w.params, "layers": 4})) is None

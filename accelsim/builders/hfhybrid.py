@@ -274,10 +274,14 @@ slow-path switch, where the gated norm sits (the same FLOPs)."""
 
 def _mamba_lm(r: _Reader) -> LM:
     """A pure Mamba language model (transformers' MambaForCausalLM, Mamba-1, MambaConfig's defaults; or
-    Mamba2ForCausalLM, Mamba2Config's defaults: Mamba-Codestral-7B's sizes): every layer one block x +
+    Mamba2ForCausalLM, Mamba2Config's defaults: Mamba-Codestral-7B's sizes; or FalconMambaForCausalLM, Mamba-1 with
+    weightless RMSNorms of eps ``mixer_rms_eps`` on dt's input, B and C): every layer one block x +
     mixer(RMSNorm(x)) with the Mamba-1 (:class:`Mamba1`) or Mamba-2 (:class:`Mamba2`) mixer; ``backbone.*`` names;
-    MambaConfig ties the head by default, Mamba2Config does not."""
+    MambaConfig and FalconMambaConfig tie the head by default, Mamba2Config does not. A Mamba-1 config's
+    ``intermediate_size`` is the mixer's width when given (falcon-mamba-7b: 8192 beside ``expand`` 16, as
+    transformers reads it), else ``expand`` × hidden."""
     two = r.arch == "Mamba2ForCausalLM"
+    falcon = r.arch == "FalconMambaForCausalLM"
     hidden = r.int("hidden_size", 4096 if two else 768)
     layers = r.int("num_hidden_layers", 64 if two else 32)
     r.read.update(_MAMBA_IGNORED)
@@ -296,9 +300,13 @@ def _mamba_lm(r: _Reader) -> LM:
                        r.int("chunk_size", 256), r.bool("use_conv_bias", True), every, in_bias=bias,
                        out_bias=bias, norm=r.bool("rms_norm", True))
     else:
+        inner = r.int("intermediate_size", inner)
         rank = r.auto_int("time_step_rank", lambda: -(-hidden // 16))
+        if falcon:
+            r.read.update(("use_falcon_mambapy", "use_associative_scan"))  # slow-path switches
         mamba1 = Mamba1(inner, r.int("state_size", 16), rank, r.int("conv_kernel", 4), r.bool("use_conv_bias", True),
-                        r.bool("use_bias", False), every)
+                        r.bool("use_bias", False), every, inner_norms=falcon, norm_weights=False,
+                        norm_eps=r.float("mixer_rms_eps", 1e-6) if falcon else 1e-6)
     return LM(r.arch, vocab=r.int("vocab_size", 32768 if two else 50280), hidden=hidden, layers=layers, heads=1,
               kv_heads=1, head_dim=hidden, ffn=0, eps=r.float("layer_norm_epsilon", 1e-5),
               tied=r.bool("tie_word_embeddings", not two), rope=False, style="backbone", mamba=mamba,
@@ -344,6 +352,7 @@ HYBRID_READERS = {
     "FalconH1ForCausalLM": _falcon_h1,
     "MambaForCausalLM": _mamba_lm,
     "Mamba2ForCausalLM": _mamba_lm,
+    "FalconMambaForCausalLM": _mamba_lm,
     "JambaForCausalLM": _jamba,
 }
 """The hybrid architectures and their readers."""

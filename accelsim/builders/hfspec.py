@@ -126,6 +126,8 @@ class Mamba1:
     bias: bool
     layers: frozenset[int]
     inner_norms: bool = False  # Jamba: RMSNorms on dt's input, B and C (dt_layernorm, b_layernorm, c_layernorm)
+    norm_weights: bool = True  # False: those norms have no weight (FalconMamba's, eps mixer_rms_eps)
+    norm_eps: float = 1e-6
 
 
 @dataclass(frozen=True)

@@ -244,10 +244,14 @@ def mamba1(b: TransformerBuilder, m: Mamba1, h: str, cache: KVCache | None) -> s
     dbc = b._tp_out(b.linear(x, m.dt_rank + 2 * m.state, bias=False, name="x_proj"))
     dt_in = b.view(dbc, (bsz, length, m.dt_rank), "slice", "dt_in", strict=False, dim=2, start=0)
     bc = b.view(dbc, (bsz, length, 2 * m.state), "slice", "BC", strict=False, dim=2, start=m.dt_rank)
-    if m.inner_norms:  # Jamba: RMSNorms on dt's input, B and C
-        dt_in = b.rmsnorm(dt_in, name="dt_layernorm")
-        b_, c_ = (b.rmsnorm(b.view(bc, (bsz, length, m.state), "slice", x, strict=False, dim=2, start=i * m.state),
-                            name=f"{x.lower()}_layernorm") for i, x in enumerate(("B", "C")))
+    if m.inner_norms:  # Jamba: RMSNorms on dt's input, B and C (FalconMamba: without weights)
+        def norm(t: str, name: str) -> str:
+            weights = ("weight",) if m.norm_weights else ()
+            return b._norm(t, "rmsnorm", 4, weights, -1, m.norm_eps, name)
+
+        dt_in = norm(dt_in, "dt_layernorm")
+        b_, c_ = (norm(b.view(bc, (bsz, length, m.state), "slice", x, strict=False, dim=2, start=i * m.state),
+                       f"{x.lower()}_layernorm") for i, x in enumerate(("B", "C")))
         bc = b.concat([b_, c_], dim=2, name="BC_normed")
     dt = b.linear(dt_in, inner, bias=True, name="dt_proj")
     weights = [Weight(f"{prefix}.A_log", (inner, m.state)), Weight(f"{prefix}.D", (inner,))]

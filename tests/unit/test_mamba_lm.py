@@ -49,3 +49,21 @@ def test_mamba2_defaults_are_codestral_mambas_size():
     assert g.params == total == 7_285_403_648
     with pytest.raises(ValidationError, match="num_heads: 100 heads of head_dim 64 must make expand × hidden_size"):
         _graph({"architectures": ["Mamba2ForCausalLM"], "num_heads": 100}, seq_len=8)
+
+
+FALCON_MAMBA_7B = {"architectures": ["FalconMambaForCausalLM"], "hidden_size": 4096, "num_hidden_layers": 64,
+                   "state_size": 16, "conv_kernel": 4, "expand": 16, "intermediate_size": 8192, "time_step_rank": 256,
+                   "vocab_size": 65024, "layer_norm_epsilon": 1e-5, "tie_word_embeddings": False, "use_bias": False,
+                   "use_conv_bias": True}  # tiiuae/falcon-mamba-7b's config.json (expand 16 beside intermediate 8192)
+
+
+def test_falcon_mamba_count_and_its_weightless_norms():
+    h, inner, n, rank = 4096, 8192, 16, 256  # transformers reads the JSON's intermediate_size, not expand × hidden
+    layer = (h * 2 * inner + inner * 4 + inner + inner * (rank + 2 * n) + rank * inner + inner + inner * n + inner
+             + inner * h + h)
+    total = 64 * layer + 2 * 65024 * h + h  # untied head
+    assert _graph(FALCON_MAMBA_7B, seq_len=8).params == total == 7_272_665_088  # TII's falcon-mamba-7b: 7.27 B
+    g = _graph(FALCON_MAMBA_7B, seq_len=16, layers=1)
+    norms = [g[f"backbone.layers.0.mixer.{x}_layernorm"] for x in ("dt", "b", "c")]
+    assert [op.weights for op in norms] == [(), (), ()]  # weightless RMSNorms (mixer_rms_eps)
+    assert [op.out_shape[-1] for op in norms] == [rank, n, n]

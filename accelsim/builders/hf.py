@@ -62,7 +62,7 @@ from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_valid
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
 from ..units import DType
-from .hfconfig import LM, MLA, MoE, load_config, parse
+from .hfconfig import DSA, LM, MLA, MoE, load_config, parse
 from .moe import ExpertForm, ExpertNames, Routing, expert_loads, moe_layer, shared_expert
 from .precision import with_precision
 from .ssm import gated_delta_net, kimi_delta_attention, mamba1, mamba2
@@ -144,6 +144,9 @@ class HfParams(LlamaParams):
             if self.images * lm.vision.tokens > self.seq_len:
                 raise ValueError(f"images: {self.images} images of {lm.vision.tokens} tokens need seq_len ≥ "
                                  f"{self.images * lm.vision.tokens} (got {self.seq_len})")
+        if lm.dsa is not None and self.mode == "training":
+            raise ValueError(f"mode: training is not modelled for {lm.arch}'s sparse attention (the indexer's "
+                             f"KL-divergence training); inference only")
         if (lm.linear is not None or lm.mamba is not None or lm.mamba1 is not None) and self.mode == "training":
             raise ValueError(f"mode: training is not modelled for {lm.arch}'s recurrent layers (the chunked "
                              f"kernels' backward); inference only")
@@ -269,9 +272,10 @@ def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | No
     heads, qk = lm.heads // b.tp, m.nope_dim + m.rope_dim
     h = b._tp_in(h)
     bsz, length, hidden = b.shape(h)
+    q_latent = None
     if m.q_rank:
-        q = b.linear(b.rmsnorm(b.linear(h, m.q_rank, bias=False, name="q_a_proj"), lm.eps, name="q_a_layernorm"),
-                     heads * qk, bias=False, name="q_b_proj")
+        q_latent = b.rmsnorm(b.linear(h, m.q_rank, bias=False, name="q_a_proj"), lm.eps, name="q_a_layernorm")
+        q = b.linear(q_latent, heads * qk, bias=False, name="q_b_proj")
     else:
         q = b.linear(h, heads * qk, bias=False, name="q_proj")
     q = b.split_heads(q, heads, qk, name="q")
@@ -284,6 +288,12 @@ def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | No
     k_pe = b.view(kv, (bsz, 1, length, m.rope_dim), "slice", name="k_pe", strict=False, dim=2, start=m.kv_rank)
     k_pe = b.rope(k_pe, name="k_rope") if m.rope else k_pe
     v_rows = None  # the value rows of kv_b_proj, when a decode step absorbs them (v_absorb)
+    index = None  # DeepSeek-V3.2: the indexer's top-k token indices
+    if lm.dsa is not None:
+        assert q_latent is not None
+        with b.scope("indexer"):
+            index = _indexer(b, lm.dsa, m, h, q_latent, cache)
+    sparse = index is not None and p.mla == "latent" and cache is not None
     if p.mla == "heads" or cache is None:
         k, v = _up_projected(b, latent, k_pe, heads, m)
         if cache is not None:  # transformers: the up-projected keys and values are the cache
@@ -293,29 +303,95 @@ def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | No
     else:
         entry = b.concat([b.view(latent, (bsz, 1, length, m.kv_rank), "reshape", name="latent"), k_pe], dim=3,
                          name="latent_entry")
+        if sparse and cache.past >= lm.dsa.topk:  # a decode step reads its top-k latents, the cache holds them all
+            cache = replace(cache, past=lm.dsa.topk - 1, held=cache.past - lm.dsa.topk + 1)
         k = b._cached_kv(entry, "kv", cache, (bsz, 1, 0, m.kv_rank + m.rope_dim))
         total = b.shape(k)[2]
         latents = b.view(k, (bsz, 1, total, m.kv_rank), "slice", name="latents", strict=False, dim=3, start=0)
-        if p.phase != "decode":  # a prompt: every position's latent up-projected (vLLM's MLA prefill)
+        if p.phase != "decode" and not sparse:  # a prompt: every position's latent up-projected (vLLM's MLA prefill)
             pe_all = b.view(k, (bsz, 1, total, m.rope_dim), "slice", name="k_pe_all", strict=False, dim=3,
                             start=m.kv_rank)
             k, v = _up_projected(b, b.view(latents, (bsz, total, m.kv_rank), "reshape", name="latent_rows"), pe_all,
                                  heads, m)
             query = b.concat([q_nope, q_pe], dim=3, name="query")
-        else:  # a decode step: kv_b_proj absorbed, its key rows into the query (q_absorb), its value rows into the
-            # output (v_absorb), each a per-head batched GEMM; multi-query attention over the latents
+        else:  # a decode step (or DeepSeek-V3.2's sparse prompt): kv_b_proj absorbed, its key rows into the query
+            # (q_absorb), its value rows into the output (v_absorb), each a per-head batched GEMM; multi-query
+            # attention over the latents
             up = f"{b._prefix()}.kv_b_proj.weight"
             k_rows = Weight(f"{up}[keys]", (heads * m.nope_dim, m.kv_rank))
             v_rows = Weight(f"{up}[values]", (heads * m.v_dim, m.kv_rank))
             q_lat = b.matmul([q_nope], (bsz, heads, length, m.kv_rank),
                              Gemm(m=bsz * length, n=m.kv_rank, k=m.nope_dim, count=heads), [k_rows], name="q_absorb")
             query, v = b.concat([q_lat, q_pe], dim=3, name="query"), latents
-    ctx = b.attention(query, k, v, fused=_fused(p), causal=True, dropout=lm.attn_dropout,
-                      shared_kv=v_rows is not None)
+    if sparse:
+        assert index is not None and lm.dsa is not None
+        ctx = _sparse_attention(b, query, k, v, index, lm.dsa.topk)
+    else:
+        ctx = b.attention(query, k, v, fused=_fused(p), causal=True, dropout=lm.attn_dropout,
+                          shared_kv=v_rows is not None)
     if v_rows is not None:
         ctx = b.matmul([ctx], (bsz, heads, length, m.v_dim),
                        Gemm(m=bsz * length, n=m.v_dim, k=m.kv_rank, count=heads), [v_rows], name="v_absorb")
     return b._tp_out(b.linear(b.merge_heads(ctx, name="merge"), hidden, bias=False, name="o_proj"))
+
+
+INDEX_TOPK_FLOPS = 2
+"""FLOPs per index score of the indexer's top-k selection (a radix select: one pass to build a histogram of the
+scores, one to gather the winners). Not measured."""
+
+
+def _indexer(b: TransformerBuilder, d: DSA, m: MLA, h: str, q_latent: str, cache: KVCache | None) -> str:
+    """DeepSeek-V3.2's lightning indexer (scope ``indexer``, transformers' DeepseekV32Indexer names): queries
+    ``wq_b`` of MLA's query latent (``d.heads`` heads of ``d.head_dim``), one key a token (``wk``, LayerNorm
+    ``k_norm``), RoPE on the first ``qk_rope_head_dim`` features of each, the keys cached (``indexer.k_cache``, one
+    head), a weight per head (``weights_proj``); the logits, ReLU(q·k) weighted and summed over the heads (one
+    kernel: DeepGEMM's fp8_mqa_logits, a MATMUL whose output is the (B, L, T) scores, 3 FLOPs a head's score for the
+    ReLU, weight and sum), then the top-k (:data:`INDEX_TOPK_FLOPS`) of each query's scores over every cached token.
+    Replicated on every tensor-parallel chip (vLLM's ReplicatedLinear, DeepSeek's reference code). Returns the
+    (B, L, min(top-k, T)) indices."""
+    bsz, length, _ = b.shape(h)
+    q = b.split_heads(b.linear(q_latent, d.heads * d.head_dim, bias=False, name="wq_b"), d.heads, d.head_dim, name="q")
+    q = b.rope(q, name="q_rope", rotary_dim=m.rope_dim)
+    k = b.layernorm(b.linear(h, d.head_dim, bias=False, name="wk"), 1e-6, name="k_norm")
+    k = b.rope(b.view(k, (bsz, 1, length, d.head_dim), "reshape", name="k_head"), name="k_rope",
+               rotary_dim=m.rope_dim)
+    w = b.linear(h, d.heads, bias=False, name="weights_proj")
+    if cache is not None:
+        k = b._cached_kv(k, "k", cache, (bsz, 1, 0, d.head_dim))
+    total = b.shape(k)[2]
+    seen = total - length + (length + 1) // 2  # causal: the mean count of tokens a query scores (its earlier ones)
+    g = Gemm(m=d.heads * length, n=seen, k=d.head_dim, count=bsz)  # the heads share the one key: rows of one GEMM
+    logits = b._add(b._name("logits", ""), OpKind.MATMUL, [q, k, w], (bsz, length, total), gemm=g,
+                    flops=2 * g.macs + 3 * g.count * g.m * seen, fn="matmul", transpose_b=True, causal=length > 1)
+    elems = bsz * length * seen
+    return b._add(b._name("topk", ""), OpKind.ELEMENTWISE, [logits], (bsz, length, min(d.topk, total)),
+                  flops=INDEX_TOPK_FLOPS * elems, vector_elems=elems, fn="index_topk")
+
+
+def _sparse_attention(b: TransformerBuilder, query: str, k: str, v: str, index: str, topk: int) -> str:
+    """DeepSeek-V3.2's sparse latent attention (FlashMLA's sparse kernels, as vLLM serves it): each query attends to
+    its ``topk`` selected latents, multi-query (one latent a token for every head), values a slice of the keys. A
+    decode step's keys are its selected latents already (:class:`.tlayers.KVCache` ``held``); a prompt's first
+    ``topk`` queries see all their earlier tokens (causal), the others ``topk`` selected ones each (one fused op over
+    a ``topk``-token view of the latents)."""
+    bsz, heads, length, width = b.shape(query)
+    total = b.shape(k)[2]
+    if length == 1 or total <= topk:
+        return b.attention(query, k, v, fused=True, causal=True, shared_kv=True, index=index)
+    kv_w, v_w = b.shape(k)[3], b.shape(v)[3]
+
+    def part(x: str, rows: int, start: int, name: str, dim: int = 2) -> str:
+        shape = list(b.shape(x))
+        shape[dim] = rows
+        return b.view(x, tuple(shape), "slice", name=name, strict=False, dim=dim, start=start)
+
+    head = b.attention(part(query, topk, 0, "query_dense"), part(k, topk, 0, "keys_dense"),
+                       part(v, topk, 0, "values_dense"), fused=True, causal=True, shared_kv=True, index=index)
+    sel_k = b.view(k, (bsz, 1, topk, kv_w), "index_select", name="keys_selected", strict=False)
+    sel_v = b.view(v, (bsz, 1, topk, v_w), "index_select", name="values_selected", strict=False)
+    tail = b.attention(part(query, length - topk, topk, "query_sparse"), sel_k, sel_v, fused=True, causal=False,
+                       shared_kv=True, index=index, name="attention_selected")
+    return b.concat([head, tail], dim=2, name="attention_out")
 
 
 def _up_projected(b: TransformerBuilder, latent: str, k_pe: str, heads: int, m: MLA) -> tuple[str, str]:

@@ -38,6 +38,7 @@ from .hfqwenvl import QWEN_VL_READERS
 from .hfspec import (
     _GELU_TANH,
     _SILU,
+    DSA,
     IGNORED,
     LM,
     MLA,
@@ -235,7 +236,7 @@ def _deepseek(r: _Reader) -> LM:
     """DeepSeek-V2 / V3 (transformers' modeling_deepseek_v2/_v3): multi-head latent attention (:class:`MLA`), the
     first ``first_k_dense_replace`` layers dense and then every ``moe_layer_freq``-th an MoE of ``n_routed_experts``
     experts plus ``n_shared_experts`` always-on ones (one MLP of their summed width), RMSNorm, untied head."""
-    defaults = _DEEPSEEK_V3 if r.arch == "DeepseekV3ForCausalLM" else {}
+    defaults = _DEEPSEEK_V3 if r.arch in ("DeepseekV3ForCausalLM", "DeepseekV32ForCausalLM") else {}
 
     def size(key: str, minimum: int = 1) -> int:
         return r.int(key, defaults.get(key), minimum=minimum)
@@ -254,10 +255,18 @@ def _deepseek(r: _Reader) -> LM:
     moe = MoE(experts, size("num_experts_per_tok"), ffn, shared_ffn=size("n_shared_experts", 0) * ffn,
               sparse_layers=sparse, router_names=("mlp", "gate"),
               expert_names=("gate_proj", "up_proj", "down_proj"), shared_gate=False)
+    dsa = None
+    if r.arch == "DeepseekV32ForCausalLM":  # DeepSeek-V3.2: an indexer in every layer (transformers' defaults)
+        dsa = DSA(r.int("index_n_heads", 64), r.int("index_head_dim", 128), r.int("index_topk", 2048))
+        if not mla.q_rank:
+            raise ValueError("q_lora_rank: DeepSeek-V3.2's indexer reads the query latent (q_lora_rank must be set)")
+        if dsa.head_dim < mla.rope_dim:
+            raise ValueError(f"index_head_dim: {dsa.head_dim} must hold the rotated {mla.rope_dim} features "
+                             f"(qk_rope_head_dim)")
     return LM(r.arch, vocab=size("vocab_size"), hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
               head_dim=mla.nope_dim + mla.rope_dim, ffn=size("intermediate_size"), eps=r.float("rms_norm_eps", 1e-6),
               act=r.choice("hidden_act", "silu", _SILU), tied=r.bool("tie_word_embeddings", False), moe=moe, mla=mla,
-              attn_dropout=r.prob("attention_dropout", 0.0))
+              dsa=dsa, attn_dropout=r.prob("attention_dropout", 0.0))
 
 
 def _glm4_moe(r: _Reader) -> LM:
@@ -459,6 +468,7 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
     "GPT2LMHeadModel": _gpt2,
     "DeepseekV2ForCausalLM": _deepseek,
     "DeepseekV3ForCausalLM": _deepseek,
+    "DeepseekV32ForCausalLM": _deepseek,
     "GptOssForCausalLM": _gpt_oss,
     "Glm4MoeForCausalLM": _glm4_moe,
     "Gemma3ForCausalLM": _gemma3,
@@ -488,4 +498,4 @@ def parse(data: Mapping[str, Any]) -> LM:
     return lm
 
 
-__all__ = ["IGNORED", "LM", "LinearAttn", "MLA", "Mamba2", "MoE", "READERS", "Vision", "load_config", "parse"]
+__all__ = ["DSA", "IGNORED", "LM", "LinearAttn", "MLA", "Mamba2", "MoE", "READERS", "Vision", "load_config", "parse"]

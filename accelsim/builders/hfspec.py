@@ -66,6 +66,18 @@ class MLA:
 
 
 @dataclass(frozen=True)
+class DSA:
+    """DeepSeek-V3.2's sparse attention (DeepSeek-V3.2 report, arXiv:2512.02556; transformers'
+    DeepseekV32Indexer): a lightning indexer of ``heads`` heads of ``head_dim`` (queries from MLA's query latent,
+    one key a token, RoPE on MLA's rope width of each) scores every earlier token (ReLU, a learned weight per head,
+    summed over heads); each query then attends to its ``topk`` best-scored tokens only."""
+
+    heads: int
+    head_dim: int
+    topk: int
+
+
+@dataclass(frozen=True)
 class LinearAttn:
     """Qwen3-Next's Gated DeltaNet layers (transformers' Qwen3NextGatedDeltaNet; Yang et al., "Gated Delta Networks",
     arXiv:2412.06464): per token a fixed-size state of ``value_heads`` × ``key_dim`` × ``value_dim`` replaces the
@@ -236,6 +248,7 @@ class LM:
     style: str = "llama"  # module names: llama, phi3, opt, gpt2
     moe: MoE | None = None
     mla: MLA | None = None  # DeepSeek's latent attention (heads, kv_heads and head_dim then describe its queries)
+    dsa: DSA | None = None  # DeepSeek-V3.2: the indexer and top-k sparse latent attention
     attn_sinks: bool = False  # GPT-OSS: a learned logit per head joins each softmax (``self_attn.sinks``)
     vision: Vision | None = None  # Gemma 3 (4B-27B), Llama 4: the image encoder beside the decoder
     nope_layers: frozenset[int] = frozenset()  # Llama 4: layers whose attention has no RoPE
@@ -475,4 +488,4 @@ def _nested(r: _Reader, key: str, read: Callable[[_Reader], Any]) -> Any:
     return out
 
 
-__all__ = ["IGNORED", "LM", "MLA", "ROPE_TYPES", "LinearAttn", "Mamba1", "Mamba2", "MoE", "Vision", "load_config"]
+__all__ = ["DSA", "IGNORED", "LM", "MLA", "ROPE_TYPES", "LinearAttn", "Mamba1", "Mamba2", "MoE", "Vision", "load_config"]

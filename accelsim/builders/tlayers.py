@@ -90,6 +90,7 @@ class KVCache:
 
     past: int = 0
     static: bool = False
+    held: int = 0  # tokens the cache holds beyond the ``past`` ones this pass reads (DeepSeek-V3.2: all but top-k)
 
 
 QK_NORMS = {
@@ -460,7 +461,8 @@ class TransformerBuilder(GraphBuilder):
     # ---- attention --------------------------------------------------------------------------------------
     def attention(self, q: str, k: str, v: str, *, fused: bool = False, causal: bool = False,
                   extra: Sequence[str] = (), softcap: bool = False, dropout: float = 0.0,
-                  name: str | None = None, shared_kv: bool = False, sinks: Weight | None = None) -> str:
+                  name: str | None = None, shared_kv: bool = False, sinks: Weight | None = None,
+                  index: str | None = None) -> str:
         """softmax(q·kᵀ [+ extra terms]) · v on (B, H, Lq, d) q and (B, KVH, Lk, d) k, v → (B, H, Lq, d_v).
 
         Unfused: MATMUL ``scores``, [ELEMENTWISE ``add_rel_pos``], [ELEMENTWISE ``softcap``], SOFTMAX ``softmax``,
@@ -472,7 +474,11 @@ class TransformerBuilder(GraphBuilder):
         of the keys' tensor (DeepSeek's latent attention), so a fused kernel loads each K/V block once (attr
         ``shared_kv``, :mod:`accelsim.cost.attention`). ``sinks``: GPT-OSS's learned logit per head, one more
         column of each softmax (its (heads,) parameter on the fused op, or on the softmax; no FLOPs counted).
+        ``index``: a sparse attention's selected token indices (DeepSeek-V3.2's top-k), read by the fused op (its
+        last input); k and v are then the selected tokens only.
         """
+        if index is not None and not fused:
+            raise WorkloadError(f"{self.name}: a sparse attention (index) is one fused kernel")
         bq, heads, q_len, d_qk = self.shape(q)
         bk, kv_heads, kv_len, dk = self.shape(k)
         bv, kv_heads_v, kv_len_v, d_v = self.shape(v)
@@ -497,7 +503,8 @@ class TransformerBuilder(GraphBuilder):
             cap = {"softcap": True} if softcap else {}
             if shared_kv:
                 cap["shared_kv"] = True
-            return self._add(attn, OpKind.ATTENTION, [q, k, v, *extra], out, gemm=qk, macs=qk.macs + pv.macs,
+            return self._add(attn, OpKind.ATTENTION, [q, k, v, *extra, *([index] if index else [])], out, gemm=qk,
+                             macs=qk.macs + pv.macs,
                              flops=flops, vector_elems=score_elems, fn="attention", weights=[sinks] if sinks else [],
                              pv_gemm=(pv.m, pv.n, pv.k, pv.count), **common, **cap)
         s = self._add(self._name(None, "scores"), OpKind.MATMUL, [q, k], scores_shape, gemm=qk, flops=2 * qk.macs,
@@ -532,7 +539,7 @@ class TransformerBuilder(GraphBuilder):
             self._caches[cache_name] = b * kvh * cache.past * d
             return cache_name
         assert new is not None
-        self._caches[cache_name] = b * kvh * (cache.past + self.shape(new)[2]) * d
+        self._caches[cache_name] = b * kvh * (cache.past + cache.held + self.shape(new)[2]) * d
         self.kv_append(new, cache_name, name=f"{which}_append")
         if cache.past:
             return self.concat([cache_name, new], dim=2, name=f"{which}_all")

@@ -1,0 +1,65 @@
+"""DeepSeek-V3.2 (``hf``, DeepseekV32ForCausalLM): the lightning indexer's parameters and ops, and the sparse latent
+attention over the top-k tokens.
+
+Figures worked out below from workloads/deepseek_v3_2.yaml (the published config: DeepSeek-V3's sizes and 64 index
+heads of 128, top-2048) and transformers' DeepseekV32Indexer (wq_b on the query latent, wk, a LayerNorm k_norm with
+a bias, weights_proj; RoPE on the first qk_rope_head_dim features), DeepSeek's reference code and vLLM (the indexer
+replicated on every tensor-parallel chip; FlashMLA's sparse kernels attend to the selected latents only).
+"""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from accelsim.builders import build_workload
+from accelsim.config import load_workload
+from accelsim.ir import OpKind
+
+INDEXER = 1536 * 64 * 128 + 7168 * 128 + 2 * 128 + 7168 * 64  # wq_b, wk, k_norm (weight, bias), weights_proj
+
+
+def _model(**params):
+    w = load_workload("deepseek_v3_2")
+    return build_workload(w.model, {**w.params, "dtype": "bf16", **params})
+
+
+def test_count_is_v3s_and_an_indexer_a_layer():
+    assert INDEXER == 13_959_424
+    g = _model(seq_len=8)
+    assert g.meta["model_params"] == 671_026_404_352 + 61 * INDEXER == 671_877_929_216  # V3: test_deepseek.py
+
+
+def test_a_long_decode_step_reads_its_top_k_latents_and_scores_every_token():
+    past = 100_000
+    g = _model(phase="decode", kv_len=past, layers=1, tensor_parallel=8)
+    attn = g["model.layers.0.self_attn.attention"]
+    assert attn.kind is OpKind.ATTENTION and attn.gemm.n == 2048  # the 2,047 read latents and the new one
+    assert attn.inputs[-1] == "model.layers.0.self_attn.indexer.topk"  # it waits for (and reads) the indices
+    assert g.inputs["model.layers.0.self_attn.kv_cache"] == (1, 1, 2047, 576)
+    assert g.inputs["model.layers.0.self_attn.indexer.k_cache"] == (1, 1, past, 128)
+    logits = g["model.layers.0.self_attn.indexer.logits"]
+    assert (logits.gemm.m, logits.gemm.n, logits.gemm.k) == (64, past + 1, 128)  # 64 heads against every token
+    # the cache holds every token: the latent (512 + 64) and the index key (128), bf16
+    assert g.meta["kv_cache_bytes"] == (past + 1) * (576 + 128) * 2
+    # replicated under tensor parallelism: the whole 64-head query projection on each of the 8 chips
+    assert g["model.layers.0.self_attn.indexer.wq_b"].weights[0].shape == (64 * 128, 1536)
+    short = _model(phase="decode", kv_len=1000, layers=1)
+    assert short["model.layers.0.self_attn.attention"].gemm.n == 1001  # fewer tokens than top-k: all of them
+
+
+def test_a_long_prompt_attends_densely_to_2048_tokens_then_sparsely():
+    g = _model(seq_len=4096, layers=1, attention="fused")
+    head, tail = g["model.layers.0.self_attn.attention"], g["model.layers.0.self_attn.attention_selected"]
+    assert (head.gemm.m, head.gemm.n, head.attrs["causal"]) == (2048, 2048, True)  # the first 2,048 queries
+    assert (tail.gemm.m, tail.gemm.n, tail.attrs["causal"]) == (2048, 2048, False)  # 2,048 selected tokens each
+    assert head.gemm.k == tail.gemm.k == 512 + 64  # absorbed: the latent and the rotary key
+    logits = g["model.layers.0.self_attn.indexer.logits"]
+    assert logits.gemm.n == (4096 + 1) // 2  # causal: a query scores its earlier tokens, 2,048.5 on average
+    heads = _model(seq_len=4096, layers=1, attention="fused", mla="heads")  # transformers: dense, masked
+    assert heads["model.layers.0.self_attn.attention"].gemm.n == 4096
+
+
+def test_training_is_refused():
+    with pytest.raises(ValidationError, match="training is not modelled for DeepseekV32ForCausalLM"):
+        _model(mode="training")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from .hfspec import _GELU_TANH, _SILU, LM, Vision, _Reader
+from .hfspec import _GELU_TANH, _SILU, LM, Vision, _nested, _Reader
 
 _TOKEN_IDS = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id", "vision_token_id")
 
@@ -39,72 +39,59 @@ def _text(r: _Reader, arch: str, defaults: Mapping[str, Any], read: Callable[[_R
     """The decoder of ``text_config`` (or, with none, of the config's own top-level fields: Qwen2.5-VL's published
     form) read by ``read`` as ``arch`` with the VL text class's ``defaults``; errors name ``text_config.KEY`` when
     the fields are nested."""
-    nested = r._get("text_config", None)
-    if nested is None:
-        skip = {"vision_config", "architectures", *_TOKEN_IDS, *r.read}
-        fields = {k: v for k, v in r.data.items() if k not in skip}
-        r.read.update(fields)
-        sub = _Reader({**defaults, **fields}, arch)
-        lm = read(sub)
-        sub.finish()
-        return lm
-    if not isinstance(nested, Mapping):
-        raise ValueError(f"text_config: expected a mapping of its fields (got {nested!r})")
-    sub = _Reader({**defaults, **nested}, arch)
-    try:
-        lm = read(sub)
-        sub.finish()
-    except ValueError as e:
-        raise ValueError(f"text_config.{e}") from None
+    if r.data.get("text_config") is not None:
+        return _nested(r, "text_config", read, arch, defaults)
+    skip = {"text_config", "vision_config", "architectures", *_TOKEN_IDS, *r.read}
+    fields = {k: v for k, v in r.data.items() if k not in skip}
+    r.read.update(fields)
+    sub = _Reader({**defaults, **fields}, arch)
+    lm = read(sub)
+    sub.finish()
     return lm
 
 
 def _vision(r: _Reader, style: str, hidden: int) -> Vision:
     """``vision_config`` as Qwen2_5_VLVisionConfig or Qwen3VLVisionConfig (their defaults; Qwen2.5-VL's published
     configs give only what differs, e.g. hidden_size 1280, and the legacy ``in_chans`` / ``spatial_patch_size``)."""
-    value = r._get("vision_config", None) or {}
-    if not isinstance(value, Mapping):
-        raise ValueError(f"vision_config: expected a mapping of its fields (got {value!r})")
-    v = _Reader(value, r.arch)
-    try:
-        qwen3 = style == "qwen3"
-        width, heads = v.int("hidden_size", 1152 if qwen3 else 3584), v.int("num_heads", 16)
-        if width % heads:
-            raise ValueError(f"num_heads: {heads} must divide hidden_size ({width})")
-        patch = v.int("patch_size", v.int("spatial_patch_size", 16 if qwen3 else 14))
-        channels = v.int("in_channels", v.int("in_chans", 3))
-        layers = v.int("depth", 27 if qwen3 else 32)
-        out = v.int("out_hidden_size", 3584)
-        if out != hidden:
-            raise ValueError(f"out_hidden_size: {out} must be the decoder's hidden_size ({hidden})")
-        v.read.update(("model_type", "initializer_range", "tokens_per_second", "rope_parameters", "rope_theta"))
-        extra: dict[str, Any] = {}
-        if qwen3:
-            deep = v._get("deepstack_visual_indexes", [8, 16, 24])
-            if not isinstance(deep, list) or not all(isinstance(i, int) and 0 <= i < layers for i in deep):
-                raise ValueError(f"deepstack_visual_indexes: expected encoder layer indices below {layers} (got "
-                                 f"{deep!r})")
-            extra = {"positions": v.int("num_position_embeddings", 2304), "deepstack": tuple(deep)}
-            act = v.choice("hidden_act", "gelu_pytorch_tanh", _GELU_TANH)
-        else:
-            window = v.int("window_size", 112)
-            merge = v.int("spatial_merge_size", 2)
-            if window % (patch * merge):
-                raise ValueError(f"window_size: {window} must be a multiple of patch_size × spatial_merge_size "
-                                 f"({patch * merge})")
-            full = v._get("fullatt_block_indexes", [7, 15, 23, 31])
-            if not isinstance(full, list) or not all(isinstance(i, int) and 0 <= i < layers for i in full):
-                raise ValueError(f"fullatt_block_indexes: expected encoder layer indices below {layers} (got {full!r})")
-            extra = {"window": window // patch, "full_layers": frozenset(full)}
-            act = v.choice("hidden_act", "silu", _SILU)
-        vision = Vision(style, hidden=width, layers=layers, heads=heads, ffn=v.int("intermediate_size",
-                        4304 if qwen3 else 3420), image=IMAGE_SIDE, patch=patch, channels=channels, eps=1e-6,
-                        act=act, tokens=0, merge=v.int("spatial_merge_size", 2),
-                        temporal=v.int("temporal_patch_size", 2), pixels=_PIXELS[style], **extra)
-        v.finish()
-    except ValueError as e:
-        raise ValueError(f"vision_config.{e}") from None
-    return vision.resized(IMAGE_SIDE)
+    return _nested(r, "vision_config", lambda v: _vision_fields(v, style, hidden)).resized(IMAGE_SIDE)
+
+
+def _vision_fields(v: _Reader, style: str, hidden: int) -> Vision:
+    """The fields of :func:`_vision`'s sub-config."""
+    qwen3 = style == "qwen3"
+    width, heads = v.int("hidden_size", 1152 if qwen3 else 3584), v.int("num_heads", 16)
+    if width % heads:
+        raise ValueError(f"num_heads: {heads} must divide hidden_size ({width})")
+    patch = v.int("patch_size", v.int("spatial_patch_size", 16 if qwen3 else 14))
+    channels = v.int("in_channels", v.int("in_chans", 3))
+    layers = v.int("depth", 27 if qwen3 else 32)
+    out = v.int("out_hidden_size", 3584)
+    if out != hidden:
+        raise ValueError(f"out_hidden_size: {out} must be the decoder's hidden_size ({hidden})")
+    v.read.update(("model_type", "initializer_range", "tokens_per_second", "rope_parameters", "rope_theta"))
+    extra: dict[str, Any] = {}
+    if qwen3:
+        deep = v._get("deepstack_visual_indexes", [8, 16, 24])
+        if not isinstance(deep, list) or not all(isinstance(i, int) and 0 <= i < layers for i in deep):
+            raise ValueError(f"deepstack_visual_indexes: expected encoder layer indices below {layers} (got "
+                             f"{deep!r})")
+        extra = {"positions": v.int("num_position_embeddings", 2304), "deepstack": tuple(deep)}
+        act = v.choice("hidden_act", "gelu_pytorch_tanh", _GELU_TANH)
+    else:
+        window = v.int("window_size", 112)
+        merge = v.int("spatial_merge_size", 2)
+        if window % (patch * merge):
+            raise ValueError(f"window_size: {window} must be a multiple of patch_size × spatial_merge_size "
+                             f"({patch * merge})")
+        full = v._get("fullatt_block_indexes", [7, 15, 23, 31])
+        if not isinstance(full, list) or not all(isinstance(i, int) and 0 <= i < layers for i in full):
+            raise ValueError(f"fullatt_block_indexes: expected encoder layer indices below {layers} (got {full!r})")
+        extra = {"window": window // patch, "full_layers": frozenset(full)}
+        act = v.choice("hidden_act", "silu", _SILU)
+    return Vision(style, hidden=width, layers=layers, heads=heads, ffn=v.int("intermediate_size",
+                  4304 if qwen3 else 3420), image=IMAGE_SIDE, patch=patch, channels=channels, eps=1e-6,
+                  act=act, tokens=0, merge=v.int("spatial_merge_size", 2),
+                  temporal=v.int("temporal_patch_size", 2), pixels=_PIXELS[style], **extra)
 
 
 def _qwen_vl(r: _Reader) -> LM:

@@ -471,15 +471,17 @@ def _layer_windows(r: _Reader, layers: int, window: int, full: Callable[[int], b
     return tuple(window if k == "sliding_attention" else 0 for k in kinds)
 
 
-def _nested(r: _Reader, key: str, read: Callable[[_Reader], Any]) -> Any:
+def _nested(r: _Reader, key: str, read: Callable[[_Reader], Any], arch: str | None = None,
+            defaults: Mapping[str, Any] | None = None) -> Any:
     """A sub-config (``text_config``, ``vision_config``: a mapping, absent for the class's defaults) read by
-    ``read``; its errors name the field under ``key`` (``text_config.hidden_size: ...``)."""
+    ``read`` (as ``arch``, the sub-config class's ``defaults`` under its fields); its errors name the field under
+    ``key`` (``text_config.hidden_size: ...``)."""
     value = r._get(key, None)
     if value is None:
         value = {}
     if not isinstance(value, Mapping):
         raise ValueError(f"{key}: expected a mapping of its fields (got {value!r})")
-    sub = _Reader(value, r.arch)
+    sub = _Reader({**(defaults or {}), **value}, arch or r.arch)
     try:
         out = read(sub)
         sub.finish()

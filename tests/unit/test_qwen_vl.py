@@ -91,3 +91,10 @@ def test_qwen3_vl_deepstack_adds_to_the_first_three_layers():
 def test_image_size_is_refused_for_encoders_of_a_fixed_size():
     with pytest.raises(ConfigError, match="image_size: Gemma3ForConditionalGeneration's processor resizes every"):
         load_workload({"base": "gemma3_27b", "image_size": 512})
+
+
+def test_sub_config_errors_name_their_field():
+    with pytest.raises(ConfigError, match="vision_config.out_hidden_size: 2048 must be the decoder's hidden_size"):
+        load_workload({"base": "qwen3_vl_8b", "vision_config": {"out_hidden_size": 2048}})
+    with pytest.raises(ConfigError, match="text_config.num_key_value_heads: 7 must divide num_attention_heads"):
+        load_workload({"base": "qwen3_vl_8b", "text_config": {"num_key_value_heads": 7}})

@@ -63,3 +63,11 @@ def test_a_long_prompt_attends_densely_to_2048_tokens_then_sparsely():
 def test_training_is_refused():
     with pytest.raises(ValidationError, match="training is not modelled for DeepseekV32ForCausalLM"):
         _model(mode="training")
+
+
+def test_an_fp8_cache_makes_the_indexer_fp8():
+    # vLLM keeps the index keys in FP8 (a scale per 128) and scores them with DeepGEMM's fp8_mqa_logits
+    g = _model(phase="decode", kv_len=4096, layers=1, kv_cache_dtype="fp8")
+    assert g["model.layers.0.self_attn.indexer.logits"].dtype == "fp8"
+    assert g["model.layers.0.self_attn.indexer.k_append"].dtype == "fp8"
+    assert g["model.layers.0.self_attn.indexer.wq_b"].dtype == "bf16"  # the projections stay in the compute dtype

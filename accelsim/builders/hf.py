@@ -66,7 +66,7 @@ from .hfconfig import DSA, LM, MLA, MoE, load_config, parse
 from .moe import ExpertForm, ExpertNames, Routing, expert_loads, moe_layer, shared_expert
 from .precision import with_precision
 from .ssm import gated_delta_net, kimi_delta_attention, mamba1, mamba2
-from .tlayers import SOFTCAP_FLOPS, KVCache, TransformerBuilder
+from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
 from .transformer import LlamaParams, _fused
 from .vision import vision_tower, vision_weights
 
@@ -199,6 +199,8 @@ class Style(NamedTuple):
     mlp: tuple[str, str] = ("fc1", "fc2")  # a plain (ungated) MLP's two linears
     final: str = "norm"
     head: str = "lm_head"
+    sandwich: tuple[str, str, str] = ("post_attention_layernorm", "pre_feedforward_layernorm",
+                                      "post_feedforward_layernorm")  # sandwich norms: after the mixer, around the MLP
 
 
 _NEOX_MLP = ("dense_h_to_4h", "dense_4h_to_h")
@@ -221,6 +223,9 @@ STYLES: dict[str, Style] = {
                      attn="self_attention", proj=("", "", "", "dense"), fused_qkv="query_key_value", mlp=_NEOX_MLP,
                      final="ln_f"),
     "starcoder2": Style(mlp=("c_fc", "c_proj")),
+    "glm4": Style(sandwich=("post_self_attn_layernorm", "post_attention_layernorm", "post_mlp_layernorm")),
+    "apertus": Style(norms=("attention_layernorm", "feedforward_layernorm"), mlp=("up_proj", "down_proj")),
+    "up_down": Style(mlp=("up_proj", "down_proj")),
 }
 """Module names by :attr:`~.hfspec.LM.style`."""
 
@@ -407,6 +412,15 @@ def _up_projected(b: TransformerBuilder, latent: str, k_pe: str, heads: int, m: 
 
 
 def _mlp(b: TransformerBuilder, lm: LM, h: str) -> str:
+    if lm.act == "xielu":  # Apertus: up → xIELU, whose two scalars are learned (act_fn.alpha_p, alpha_n) → down
+        x = b._tp_in(h)
+        up = b.linear(x, b._tp_hidden(lm.ffn), bias=lm.mlp_bias, name="up_proj")
+        elems = math.prod(b.shape(up))
+        prefix = b._prefix()
+        act = b._add(b._name("act_fn", ""), OpKind.ACTIVATION, [up], b.shape(up), flops=ACT_FLOPS["xielu"] * elems,
+                     vector_elems=elems, fn="xielu",
+                     weights=[Weight(f"{prefix}.act_fn.{w}", (1,)) for w in ("alpha_p", "alpha_n")])
+        return b._tp_out(b.linear(act, b.shape(x)[-1], bias=lm.mlp_bias, name="down_proj"))
     if not lm.gated:
         return b.mlp(h, lm.ffn, lm.act, bias=lm.mlp_bias, names=STYLES[lm.style].mlp, act_dropout=lm.act_dropout)
     h = b._tp_in(h)  # sequence parallelism: the token shards gathered
@@ -481,10 +495,11 @@ def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfPara
     if lm.parallel:
         return b.add(x, b._tp_out(m) if lm.shared_reduce else m, name="add_residual")
     if lm.sandwich_norms or lm.post_norms:  # Gemma-2: norm the attention output, then a pre-feed-forward norm
-        a = _norm(b, lm, a, "post_attention_layernorm")
+        post_attn, pre_ffn, post_ffn = style.sandwich
+        a = _norm(b, lm, a, post_attn)
         x = b.add(x, a, name="add_attn")
-        h = _norm(b, lm, x, "pre_feedforward_layernorm") if lm.sandwich_norms else x
-        m = _norm(b, lm, _ffn(b, lm, h, i, prefix, p), "post_feedforward_layernorm")
+        h = _norm(b, lm, x, pre_ffn) if lm.sandwich_norms else x
+        m = _norm(b, lm, _ffn(b, lm, h, i, prefix, p), post_ffn)
     else:
         x = b.add(x, a, name="add_attn")
         m = _ffn(b, lm, _norm(b, lm, x, ln2), i, prefix, p)
@@ -591,7 +606,7 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
         if lm.proj_dim:
             x = b.linear(x, lm.proj_dim, bias=False, name="project_out")
     if lm.tied:
-        logits = b.linear_tied(x, table, name=style.head)
+        logits = b.linear_tied(x, table, bias=lm.head_bias, name=style.head)
     else:
         logits = b.linear(x, lm.vocab, bias=lm.head_bias, name=style.head)
     if lm.final_softcap is not None:

@@ -1,6 +1,6 @@
 """Readers of Llama-shaped language models' Hugging Face configs (registered in :data:`.hfconfig.READERS`), with
-transformers 5's class defaults: Gemma, OLMo 2, OLMo 3 and OLMoE, Granite 3 and Granite 3 MoE, SmolLM3 and
-MiniMax-M2. RMSNorm, RoPE, a SwiGLU or GeGLU MLP or experts; what sets each apart is a flag of :class:`LM`."""
+transformers 5's class defaults: Gemma, OLMo 2, OLMo 3 and OLMoE, Granite 3 and Granite 3 MoE, SmolLM3, MiniMax-M2,
+GLM-4-0414, ERNIE 4.5 and its MoE, Seed-OSS, EXAONE 4.0, Apertus, Arcee (AFM), dots.llm1 and HunYuan dense. RMSNorm, RoPE, a SwiGLU or GeGLU MLP or experts; what sets each apart is a flag of :class:`LM`."""
 
 from __future__ import annotations
 
@@ -152,6 +152,180 @@ def _minimax_m2(r: _Reader) -> LM:
               attn_dropout=r.prob("attention_dropout", 0.0))
 
 
+def _glm4(r: _Reader) -> LM:
+    """GLM-4-0414 (Glm4Config's defaults: GLM-4-9B's sizes): GQA attention with q / k / v biases
+    (``attention_bias``; o_proj none), RoPE on ``partial_rotary_factor`` (0.5) of each head, one fused
+    ``gate_up_proj``, and four RMSNorms a layer: ``input_layernorm`` and ``post_self_attn_layernorm`` around the
+    attention, ``post_attention_layernorm`` and ``post_mlp_layernorm`` around the MLP (Gemma's sandwich); untied."""
+    hidden = r.int("hidden_size", 4096)
+    heads, kv_heads, head_dim = _heads(r, hidden, 128, (32, 2))
+    r.rope_scaling()
+    bias = r.bool("attention_bias", True)
+    return LM(r.arch, vocab=r.int("vocab_size", 151552), hidden=hidden, layers=r.int("num_hidden_layers", 40),
+              heads=heads, kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 13696),
+              eps=r.float("rms_norm_eps", 1.5625e-07), act=r.choice("hidden_act", "silu", _SILU),
+              bias=(bias, bias, bias, False), fused_gate_up=True, tied=r.bool("tie_word_embeddings", False),
+              rotary_dim=_rotary(r, head_dim, 0.5), sandwich_norms=True, style="glm4",
+              attn_dropout=r.prob("attention_dropout", 0.0))
+
+
+def _ernie(r: _Reader) -> LM:
+    """ERNIE 4.5 (Ernie4_5Config's defaults: ERNIE-4.5-0.3B) and ERNIE 4.5 MoE (Ernie4_5_MoeConfig's:
+    ERNIE-4.5-21B-A3B): Llama's layer, every attention and MLP projection biased with ``use_bias`` (and then the head
+    too), a tied head; the MoE: ``moe_num_experts`` SwiGLU experts (top ``moe_k``; the softmax router's correction
+    bias is a parameter, counted as the router's bias) beside ``moe_num_shared_experts`` × ``moe_intermediate_size``
+    of shared experts, on layers ``moe_layer_start_index`` … ``moe_layer_end_index`` every ``moe_layer_interval``-th
+    (the others a SwiGLU MLP of ``intermediate_size``). The MTP layers are not built (transformers drops them)."""
+    moe_arch = r.arch == "Ernie4_5_MoeForCausalLM"
+    hidden = r.int("hidden_size", 2560 if moe_arch else 1024)
+    heads, kv_heads, head_dim = _heads(r, hidden, 0 if moe_arch else 128, (20, 4) if moe_arch else (16, 2))
+    layers = r.int("num_hidden_layers", 28 if moe_arch else 18)
+    r.rope_scaling()
+    bias = r.bool("use_bias", False)
+    moe = None
+    if moe_arch:
+        if bias:
+            raise ValueError("use_bias: true is not supported for ERNIE 4.5 MoE (the experts' biases are not built)")
+        r.read.update(("moe_norm_min", "num_nextn_predict_layers", "num_mtp_layers"))
+        start, end = r.int("moe_layer_start_index", 1, minimum=0), r._get("moe_layer_end_index", -1)
+        if isinstance(end, bool) or not isinstance(end, int):
+            raise ValueError(f"moe_layer_end_index: expected an integer (got {end!r})")
+        end = layers - 1 if end == -1 else end
+        step = r.int("moe_layer_interval", 1)
+        ffn = r.int("moe_intermediate_size", 1536)
+        moe = MoE(r.int("moe_num_experts", 64), r.int("moe_k", 6), ffn,
+                  shared_ffn=r.int("moe_num_shared_experts", 2, minimum=0) * ffn,
+                  sparse_layers=frozenset(i for i in range(layers) if (i + 1) % step == 0 and start <= i <= end),
+                  shared_gate=False, router_bias=True, **_MOE_NAMES)
+    return LM(r.arch, vocab=r.int("vocab_size", 103424), hidden=hidden, layers=layers, heads=heads,
+              kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 12288 if moe_arch else 3072),
+              eps=r.float("rms_norm_eps", 1e-5), act=r.choice("hidden_act", "silu", _SILU), bias=(bias,) * 4,
+              mlp_bias=bias, head_bias=bias, tied=r.bool("tie_word_embeddings", True), moe=moe)
+
+
+def _seed_oss(r: _Reader) -> LM:
+    """Seed-OSS (SeedOssConfig's defaults, 4096 wide: Seed-OSS-36B's config gives 5120): Llama's layer with q / k / v
+    biased by ``attention_bias`` (true) and o_proj by ``attention_out_bias``; dropouts in training only."""
+    hidden = r.int("hidden_size", 4096)
+    heads, kv_heads, head_dim = _heads(r, hidden, 128, (80, 8))
+    r.rope_scaling()
+    r.int("pretraining_tp", 1)
+    qkv, out = r.bool("attention_bias", True), r.bool("attention_out_bias", False)
+    return LM(r.arch, vocab=r.int("vocab_size", 155136), hidden=hidden, layers=r.int("num_hidden_layers", 64),
+              heads=heads, kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 27648),
+              eps=r.float("rms_norm_eps", 1e-6), act=r.choice("hidden_act", "silu", _SILU),
+              bias=(qkv, qkv, qkv, out), mlp_bias=r.bool("mlp_bias", False),
+              tied=r.bool("tie_word_embeddings", False), attn_dropout=r.prob("attention_dropout", 0.1),
+              resid_dropout=r.prob("residual_dropout", 0.1))
+
+
+def _exaone4(r: _Reader) -> LM:
+    """EXAONE 4.0 (Exaone4Config's defaults): OLMo 2's norms after each sublayer (no norm before), per-head QK-norm
+    (Qwen3's), ``layer_types`` of sliding (``sliding_window``) and full layers, else ``sliding_window_pattern``: a
+    number n (every n-th layer full) or a string repeated from layer 0 (L local, G global); with a window set the
+    full layers have no RoPE. No biases."""
+    hidden = r.int("hidden_size", 4096)
+    heads, kv_heads, head_dim = _heads(r, hidden, 0, (32, 32))
+    layers = r.int("num_hidden_layers", 32)
+    r.rope_scaling()
+    window = r.opt_int("sliding_window") if "sliding_window" in r.data else 4096
+    pattern = r._get("sliding_window_pattern", 4)
+    if isinstance(pattern, str) and pattern and set(pattern) <= {"L", "G"}:
+        def full(i: int) -> bool:
+            return pattern[i % len(pattern)] == "G"
+    elif isinstance(pattern, int) and not isinstance(pattern, bool) and pattern >= 0:
+        def full(i: int) -> bool:
+            return not window or not pattern or (i + 1) % pattern == 0
+    elif pattern is None:
+        def full(i: int) -> bool:
+            return True
+    else:
+        raise ValueError(f"sliding_window_pattern: expected a number or a string of L and G (got {pattern!r})")
+    windows = _layer_windows(r, layers, window, full) if window or "layer_types" in r.data else ()
+    nope = frozenset(i for i, w in enumerate(windows) if not w) if window else frozenset()
+    return LM(r.arch, vocab=r.int("vocab_size", 102400), hidden=hidden, layers=layers, heads=heads,
+              kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 16384),
+              eps=r.float("rms_norm_eps", 1e-5), act=r.choice("hidden_act", "silu", _SILU),
+              tied=r.bool("tie_word_embeddings", False), windows=windows if any(windows) else (), nope_layers=nope,
+              qk_norm=True, post_norms=True, attn_dropout=r.prob("attention_dropout", 0.0))
+
+
+def _apertus_arcee(r: _Reader) -> LM:
+    """Apertus (ApertusConfig's defaults) and Arcee / AFM (ArceeConfig's): Llama's attention (all four projections
+    biased with ``attention_bias``) and an ungated MLP ``up_proj`` → activation → ``down_proj``: Apertus's xIELU (two
+    learned scalars ``act_fn.alpha_p`` / ``alpha_n``), its per-head QK-norm and norms ``attention_layernorm`` /
+    ``feedforward_layernorm``; Arcee's ReLU². The Apertus checkpoints' ``qk_norm``, ``post_norm``, ``mlp_bias`` and
+    ``hidden_dropout`` are not read by transformers (QK-norm always on, no MLP bias): accepted, no effect."""
+    apertus = r.arch == "ApertusForCausalLM"
+    hidden = r.int("hidden_size", 4096 if apertus else 2560)
+    heads, kv_heads, head_dim = _heads(r, hidden, 0, (32, 0))
+    r.rope_scaling()
+    bias = r.bool("attention_bias", False)
+    if apertus:
+        r.read.update(("qk_norm", "post_norm", "mlp_bias", "hidden_dropout"))
+        act, mlp_bias = r.choice("hidden_act", "xielu", {"xielu": "xielu"}), False
+    else:
+        act, mlp_bias = r.choice("hidden_act", "relu2", {"relu2": "relu2"}), r.bool("mlp_bias", False)
+    return LM(r.arch, vocab=r.int("vocab_size", 131072 if apertus else 32000), hidden=hidden,
+              layers=r.int("num_hidden_layers", 32), heads=heads, kv_heads=kv_heads, head_dim=head_dim,
+              ffn=r.int("intermediate_size", 14336 if apertus else 18432), eps=r.float("rms_norm_eps", 1e-5),
+              act=act, gated=False, bias=(bias,) * 4, mlp_bias=mlp_bias, tied=r.bool("tie_word_embeddings", False),
+              qk_norm=apertus, style="apertus" if apertus else "up_down",
+              attn_dropout=r.prob("attention_dropout", 0.0))
+
+
+def _dots1(r: _Reader) -> LM:
+    """dots.llm1 (Dots1Config; its defaults leave the experts unset, so a config must give them): per-head QK-norm,
+    the first ``first_k_dense_replace`` layers a SwiGLU MLP and the rest DeepSeek-V3's block (``n_routed_experts``,
+    top ``num_experts_per_tok`` by a sigmoid router whose correction bias is a buffer, ``n_shared_experts`` ×
+    ``moe_intermediate_size`` of ungated shared experts); ``sliding_window`` on layers from ``max_window_layers`` on
+    (transformers ignores ``use_sliding_window``)."""
+    hidden = r.int("hidden_size", 4608)
+    heads, kv_heads, head_dim = _heads(r, hidden, 0, (32, 32))
+    layers = r.int("num_hidden_layers", 62)
+    r.rope_scaling()
+    r.read.update(("n_group", "topk_group", "routed_scaling_factor", "use_sliding_window", "moe_layer_freq",
+                   "scoring_func"))
+    r.bool("norm_topk_prob", False)  # renormalising the k weights (2k FLOPs a token): not counted
+    bias = r.bool("attention_bias", False)
+    dense, ffn = r.int("first_k_dense_replace", 0, minimum=0), r.int("moe_intermediate_size", 1408)
+    moe = MoE(r.int("n_routed_experts"), r.int("num_experts_per_tok"), ffn,
+              shared_ffn=r.int("n_shared_experts", minimum=0) * ffn, sparse_layers=frozenset(range(dense, layers)),
+              shared_gate=False, **_MOE_NAMES)
+    window, first = r.opt_int("sliding_window") if "sliding_window" in r.data else 4096, r.int("max_window_layers",
+                                                                                              layers, minimum=0)
+    windows = tuple(window if window and i >= first else 0 for i in range(layers))
+    return LM(r.arch, vocab=r.int("vocab_size", 152064), hidden=hidden, layers=layers, heads=heads,
+              kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 10944),
+              eps=r.float("rms_norm_eps", 1e-6), act=r.choice("hidden_act", "silu", _SILU), bias=(bias,) * 4,
+              tied=r.bool("tie_word_embeddings", False), windows=windows if any(windows) else (), qk_norm=True,
+              moe=moe, attn_dropout=r.prob("attention_dropout", 0.0))
+
+
+def _hunyuan(r: _Reader) -> LM:
+    """HunYuan dense v1 (HunYuanDenseV1Config; ``head_dim`` has no default, so a config must give it): Llama's
+    layer with a per-head RMSNorm of q and k (``query_layernorm`` / ``key_layernorm``; after RoPE in transformers,
+    the same work); the checkpoints' ``use_qk_norm``, ``use_cla``, ``attention_head_dim``, ``org_vocab_size`` and
+    ``mlp_bias`` and ``use_rotary_pos_emb`` are not read by transformers (QK-norm and RoPE always on, no cross-layer
+    attention): accepted, no effect."""
+    hidden = r.int("hidden_size", 4096)
+    heads = r.int("num_attention_heads", 32)
+    kv_heads = r.opt_int("num_key_value_heads") or heads
+    if heads % kv_heads:
+        raise ValueError(f"num_key_value_heads: {kv_heads} must divide num_attention_heads ({heads})")
+    head_dim = r.int("head_dim")
+    r.rope_scaling()
+    r.read.update(("use_qk_norm", "use_cla", "attention_head_dim", "org_vocab_size", "mlp_bias", "eod_token_id",
+                   "cla_share_factor", "use_rotary_pos_emb"))
+    r.int("pretraining_tp", 1)
+    bias = r.bool("attention_bias", False)
+    return LM(r.arch, vocab=r.int("vocab_size", 290943), hidden=hidden, layers=r.int("num_hidden_layers", 32),
+              heads=heads, kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 11008),
+              eps=r.float("rms_norm_eps", 1e-5), act=r.choice("hidden_act", "silu", _SILU), bias=(bias,) * 4,
+              tied=r.bool("tie_word_embeddings", False), qk_norm=True, qk_norm_style="hunyuan",
+              attn_dropout=r.prob("attention_dropout", 0.0))
+
+
 LLAMA_LIKE_READERS = {
     "GemmaForCausalLM": _gemma,
     "Olmo2ForCausalLM": _olmo,
@@ -161,6 +335,15 @@ LLAMA_LIKE_READERS = {
     "GraniteMoeForCausalLM": _granite,
     "SmolLM3ForCausalLM": _smollm3,
     "MiniMaxM2ForCausalLM": _minimax_m2,
+    "Glm4ForCausalLM": _glm4,
+    "Ernie4_5ForCausalLM": _ernie,
+    "Ernie4_5_MoeForCausalLM": _ernie,
+    "SeedOssForCausalLM": _seed_oss,
+    "Exaone4ForCausalLM": _exaone4,
+    "ApertusForCausalLM": _apertus_arcee,
+    "ArceeForCausalLM": _apertus_arcee,
+    "Dots1ForCausalLM": _dots1,
+    "HunYuanDenseV1ForCausalLM": _hunyuan,
 }
 """The Llama-shaped families' architectures and their readers."""
 

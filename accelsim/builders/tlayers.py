@@ -74,8 +74,9 @@ Shape = tuple[int, ...]
 
 SOFTMAX_FLOPS = 5
 """FLOPs per score element of a softmax: max, subtract, exp, sum, divide."""
-ACT_FLOPS = {"gelu": 8, "silu": 4, "relu": 1, "tanh": 4, "quick_gelu": 4, "relu2": 2}
-"""FLOPs per element of each activation."""
+ACT_FLOPS = {"gelu": 8, "silu": 4, "relu": 1, "tanh": 4, "quick_gelu": 4, "relu2": 2, "xielu": 13}
+"""FLOPs per element of each activation. xIELU (Apertus; transformers' XIELUActivation, both branches computed and
+one selected): αp·x² + β·x (3), (expm1(min(x, ε)) − x)·αn + β·x (min 1, expm1 4, then 4) and the select (1)."""
 SOFTCAP_FLOPS = 2 + ACT_FLOPS["tanh"]
 """FLOPs per element of a soft-cap c·tanh(x/c): divide, tanh, multiply."""
 
@@ -102,6 +103,8 @@ QK_NORMS = {
     "per_head": "a LayerNorm without bias over head_dim per head, one module each (StableLM 2): "
                 "q_layernorm.norms.{i}",
     "shared_layernorm": "one LayerNorm with bias over head_dim for every head (Phi): q_layernorm / k_layernorm",
+    "hunyuan": "Qwen3's RMSNorm named query_layernorm / key_layernorm (HunYuan; transformers applies it after RoPE, "
+               "the same work)",
 }
 """The QK-norms of :meth:`TransformerBuilder.multihead_attention` (``qk_norm_style``): after the projections,
 before RoPE, so the cache holds normed keys; under tensor parallelism per-head weights split with the heads."""
@@ -653,6 +656,8 @@ class TransformerBuilder(GraphBuilder):
         """The QK-norm ``style`` (:data:`QK_NORMS`) of the (B, heads, L, d) q or k (``which``), over head_dim."""
         if style == "rmsnorm":
             return self.rmsnorm(x, eps, name=f"{which}_norm")
+        if style == "hunyuan":
+            return self.rmsnorm(x, eps, name="query_layernorm" if which == "q" else "key_layernorm")
         if style == "shared_layernorm":
             return self.layernorm(x, eps, name=f"{which}_layernorm")
         b, heads, length, d = self.shape(x)

@@ -581,6 +581,8 @@ class TransformerBuilder(GraphBuilder):
         k_in = q_in if k_in is None else self._tp_in(k_in)
         v_in = k_in if v_in is None else self._tp_in(v_in)
         kv_heads = kv_heads or heads
+        kv_total = kv_heads
+        widths = (heads * head_dim, kv_heads * head_dim)
         if self.tp > 1:  # Megatron-style: q/k/v column-split by heads, output projection row-split + all-reduce
             if heads % self.tp or (kv_heads % self.tp and self.tp % kv_heads):
                 raise WorkloadError(f"{self.name}: tensor_parallel {self.tp} must divide heads ({heads}) and "
@@ -588,6 +590,7 @@ class TransformerBuilder(GraphBuilder):
             # more chips than KV heads: each chip holds one KV head, replicated on tp / kv_heads chips (vLLM's
             # QKVParallelLinear)
             heads, kv_heads = heads // self.tp, max(kv_heads // self.tp, 1)
+        widths = (heads * self.tp * head_dim, min(kv_heads * self.tp, kv_total) * head_dim)  # whole q, k projections
         qb, kb, vb, ob = (bias,) * 4 if isinstance(bias, bool) else bias
         out_features = out_features or self.shape(q_in)[-1]
         static = cache is not None and cache.static
@@ -614,13 +617,13 @@ class TransformerBuilder(GraphBuilder):
             else:
                 q = self.linear(q_in, heads * head_dim, bias=qb, name=names[0])
                 if whole_norm:
-                    q = self._projection_norm(q, qk_norm, "q_norm")
+                    q = self._projection_norm(q, qk_norm, "q_norm", widths[0])
                 q = self.split_heads(q, heads, head_dim, name="q")
             k = v = None
             if not static:
                 k = self.linear(k_in, kv_heads * head_dim, bias=kb, name=names[1])
                 if whole_norm:
-                    k = self._projection_norm(k, qk_norm, "k_norm")
+                    k = self._projection_norm(k, qk_norm, "k_norm", widths[1])
                 k = self.split_heads(k, kv_heads, head_dim, name="k")
                 v = self.split_heads(self.linear(v_in, kv_heads * head_dim, bias=vb, name=names[2]), kv_heads,
                                      head_dim, name="v")
@@ -668,14 +671,14 @@ class TransformerBuilder(GraphBuilder):
         return self._add(name, OpKind.NORM, [x], (b, heads, length, d), weights=weights, flops=5 * elems,
                          vector_elems=elems, fn="layernorm", dim=3, eps=eps)
 
-    def _projection_norm(self, x: str, eps: float, name: str) -> str:
-        """OLMo 2's QK-norm: an RMSNorm over a whole q or k projection (B, L, heads·head_dim), its weight as wide.
-        Under tensor parallelism each chip holds some heads, so the shards are all-gathered first, every chip
-        norms the whole projection and keeps its own heads (vLLM's Olmo2Attention._apply_qk_norm)."""
-        if self.tp <= 1:
-            return self.rmsnorm(x, eps, name=name)
+    def _projection_norm(self, x: str, eps: float, name: str, width: int) -> str:
+        """OLMo 2's QK-norm: an RMSNorm over a whole q or k projection (B, L, heads·head_dim = ``width``), its weight
+        as wide. Under tensor parallelism each chip holds some heads, so the shards are all-gathered first, every
+        chip norms the whole projection and keeps its own heads (vLLM's Olmo2Attention._apply_qk_norm)."""
         b, length, c = self.shape(x)
-        whole = self._add(self._name(None, f"{name}_all_gather"), OpKind.COLLECTIVE, [x], (b, length, c * self.tp),
+        if self.tp <= 1 or c == width:
+            return self.rmsnorm(x, eps, name=name)
+        whole = self._add(self._name(None, f"{name}_all_gather"), OpKind.COLLECTIVE, [x], (b, length, width),
                           fn="all_gather", group=self.tp)
         return self.view(self.rmsnorm(whole, eps, name=name), (b, length, c), "slice", name=f"{name}_shard",
                          strict=False, dim=2, start=0)

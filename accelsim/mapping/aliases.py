@@ -1,10 +1,16 @@
 """Pass 1, aliases: views (reshape, concat, head splits) do no work and alias the physical tensors they read;
 with ``options.fold_batchnorm`` a batch norm directly after a conv/linear is folded into it (its scale merges
-into the producer's weights, its shift is loaded as the producer's bias)."""
+into the producer's weights, its shift is loaded as the producer's bias).
+
+A view with fewer elements than its input (a slice: q out of a fused q/k/v projection, the rotated part of a head,
+an expert group's rows) covers that fraction of the input's physical tensors; an op reading it reads only that
+share of their bytes (``Plan.shares``; shares of one tensor through several views add up, to at most all of it)."""
 
 from __future__ import annotations
 
-from ..ir import Graph, OpKind
+import math
+
+from ..ir import Graph, Op, OpKind
 from ..options import Options
 from .plan import Plan
 
@@ -14,6 +20,7 @@ _FOLDABLE = (OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR)
 def aliases(graph: Graph, options: Options) -> tuple[Plan, ...]:
     """One plan per op with the physical tensors it reads; views and folded norms do no work."""
     phys: dict[str, tuple[str, ...]] = {name: (name,) for name in graph.inputs}
+    share: dict[str, dict[str, float]] = {}  # view → the fraction of each physical tensor it covers (absent: all)
     plans: list[Plan] = []
     index_of: dict[str, int] = {}
     for i, op in enumerate(graph.ops):
@@ -26,11 +33,30 @@ def aliases(graph: Graph, options: Options) -> tuple[Plan, ...]:
                   and op.inputs[0] in graph and graph[op.inputs[0]].kind in _FOLDABLE)
         if op.kind.is_view or folded:
             phys[op.name] = reads
+            part = _view_share(op, phys, share) if op.kind.is_view else share.get(op.inputs[0])
+            if part:
+                share[op.name] = part
             plans.append(Plan(op, i, inputs=reads, details={"folded": True} if folded else {}))
             if folded:
                 j = index_of[op.inputs[0]]
                 plans[j] = plans[j]._replace(weights=plans[j].weights + op.weights[-1:])
             continue
         phys[op.name] = (op.name,)
-        plans.append(Plan(op, i, "work", inputs=reads, operands=groups, weights=op.weights))
+        shares = tuple(share.get(src, {}) for src in op.inputs)
+        plans.append(Plan(op, i, "work", inputs=reads, operands=groups, weights=op.weights,
+                          shares=shares if any(shares) else ()))
     return tuple(plans)
+
+
+def _view_share(op: Op, phys: dict[str, tuple[str, ...]], share: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The fraction of each physical tensor view ``op`` covers, where less than all: each input's shares scaled by
+    the view's elements over the input's (at most 1: a broadcast or padded view reads its input whole), summed over
+    the inputs (a concatenation), at most 1."""
+    out = math.prod(op.out_shape)
+    covered: dict[str, float] = {}
+    for src, shape in zip(op.inputs, op.in_shapes, strict=True):
+        ratio = min(1.0, out / max(math.prod(shape), 1))
+        base = share.get(src, {})
+        for t in phys[src]:
+            covered[t] = min(1.0, covered.get(t, 0.0) + base.get(t, 1.0) * ratio)
+    return {t: f for t, f in covered.items() if f < 1.0}

@@ -69,7 +69,8 @@ def _reroute(p: Plan, root_of: dict[str, str]) -> Plan:
         return p
     inputs = tuple(dict.fromkeys(root_of.get(t, t) for t in p.inputs))
     operands = tuple(tuple(dict.fromkeys(root_of.get(t, t) for t in g)) for g in p.operands)
-    return p._replace(inputs=inputs, operands=operands)
+    shares = tuple({root_of.get(t, t): f for t, f in part.items()} for part in p.shares)
+    return p._replace(inputs=inputs, operands=operands, shares=shares)
 
 
 def pipeline(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:

@@ -22,6 +22,9 @@ class Plan(NamedTuple):
     core: int | None = None  # the core of all its units (None when they span cores)
     inputs: tuple[str, ...] = ()  # physical tensors read (after aliasing)
     operands: tuple[tuple[str, ...], ...] = ()  # the physical tensors of each logical input, in order
+    # per logical input, the fraction of each physical tensor it reads when that is less than all of it (a slice
+    # view: a head's rotated features, q out of a fused q/k/v projection); () when every input reads all of them
+    shares: tuple[dict[str, float], ...] = ()
     resident_out: bool = False  # its output stays in its core's SRAM
     live_bytes: int = 0  # resident activations held in its core's SRAM while it runs
     weights: tuple[Weight, ...] = ()  # parameter tensors it loads: its own, plus a folded batch norm's shift

@@ -12,6 +12,7 @@ replicates its smaller operand on every core.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..cost import attention, gather, gpu_tiles, vector
@@ -70,16 +71,34 @@ class Traffic:
     details: dict
 
 
-def _sources(tensors: tuple[str, ...], elem: int, ctx: Context, cached: tuple[str, ...] = ()) -> dict[str, int]:
+def _sources(tensors: tuple[str, ...], elem: int, ctx: Context, cached: tuple[str, ...] = (),
+             share: dict[str, float] | None = None) -> dict[str, int]:
     """Off-chip bytes of ``tensors`` by the level they live in (resident tensors are already on chip; ``cached``
-    activations are read from the outermost cache, :mod:`.l2resident`)."""
+    activations are read from the outermost cache, :mod:`.l2resident`); of a tensor in ``share``, that fraction
+    (:func:`_shares`)."""
     out: dict[str, int] = {}
     for t in tensors:
         if t in ctx.resident:
             continue
         lv = ctx.caches[-1] if t in cached and t not in ctx.level_of else ctx.level_of.get(t, ctx.main)
-        out[lv] = out.get(lv, 0) + (ctx.out_bytes[t] if t in ctx.out_bytes else ctx.input_elems[t] * elem)
+        n = ctx.out_bytes[t] if t in ctx.out_bytes else ctx.input_elems[t] * elem
+        if share and t in share:
+            n = math.ceil(n * share[t])
+        out[lv] = out.get(lv, 0) + n
     return out
+
+
+def _shares(p: Plan, inputs: range) -> dict[str, float]:
+    """The fraction of each physical tensor the logical inputs ``inputs`` of ``p`` read, where less than all
+    (:attr:`Plan.shares`: a slice view's; the shares of one tensor add up, to at most 1)."""
+    if not p.shares:
+        return {}
+    total: dict[str, float] = {}
+    for i in inputs:
+        part = p.shares[i]
+        for t in p.operands[i]:
+            total[t] = total.get(t, 0.0) + part.get(t, 1.0)
+    return {t: f for t, f in total.items() if f < 1.0}
 
 
 def _add(into: dict[str, int], more: dict[str, int]) -> None:
@@ -96,11 +115,13 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
         # an attention's keys and values once each: once in all when the values are a view of the keys' tensor
         # (DeepSeek's latent attention reads one latent cache for both)
         a_tensors, b_tensors = p.operands[0], tuple(dict.fromkeys(t for g in p.operands[1:] for t in g))
+        a_share, b_share = _shares(p, range(1)), _shares(p, range(1, len(p.operands)))
     else:
         a_tensors, b_tensors = p.inputs, ()
+        a_share, b_share = _shares(p, range(len(p.operands))), {}
     cached = p.details.get(l2resident.KEY, ())
-    act_a = _sources(a_tensors, elem, ctx, cached)
-    act_b = _sources(b_tensors, elem, ctx, cached)
+    act_a = _sources(a_tensors, elem, ctx, cached, a_share)
+    act_b = _sources(b_tensors, elem, ctx, cached, b_share)
     shards = int(op.attrs.get("shards", 1)) if op.kind is OpKind.OPTIMIZER else 1
     if shards > 1:  # a distributed optimizer's step reads its share of the (reduce-scattered) gradient
         act_a = {lv: -(-b // shards) for lv, b in act_a.items()}

@@ -65,7 +65,11 @@ CASES: dict[str, tuple] = {
 # on its own stream (gpt2_training_dgx_a100_tp2 16.98 -> 15.33 ms, now the host's eager launches; gpt_pipeline_dgx_a100
 # 13.55 -> 13.38 ms; bytes unchanged; every other case equal); the seven GPU cases again from e11b24e, an op's
 # start_cycle at its device start, not the host's eager launch ahead of it (start_cycle and achieved_flops_per_s
-# of their ops moved; times, bytes and every total equal; every other case equal).
+# of their ops moved; times, bytes and every total equal; every other case equal); seven cases again from f27141a,
+# an op reading a slice view reads only its share of the tensor (vit_b_16_multicore 2.188 -> 2.025 ms, unfused
+# attention reading q, k and v out of the fused in_proj; unet_eyeriss 242.0 -> 238.4 ms, its crops;
+# dlrm_host_tables_tpu_v4 -0.6 %, bert_base_tpu_v4 -0.1 % (the pooler's CLS token), gpt_pipeline_dgx_a100 -0.07 %,
+# gpt2_training_dgx_a100_tp2 and gpt2_h100 equal times with fewer bytes or other tilings; every other case equal).
 # Fields a deliberate change moved since the recording, as (case glob, dotted key glob): reason (fnmatch globs:
 # write "notes*", not "notes[*]", since [ ] is a character class).
 CHANGED: dict[tuple[str, str], str] = {

@@ -367,6 +367,62 @@ def _gemma3_vision(r: _Reader) -> LM:
                    tied=r.bool("tie_word_embeddings", text.tied))
 
 
+_LLAVA_TEXT = {"llama": ("LlamaForCausalLM", {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008,
+                                              "num_hidden_layers": 32, "num_attention_heads": 32}),
+               "mistral": ("MistralForCausalLM", {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 14336,
+                                                  "num_hidden_layers": 32, "num_attention_heads": 32,
+                                                  "num_key_value_heads": 8, "sliding_window": 4096}),
+               "qwen2": ("Qwen2ForCausalLM", {"vocab_size": 151936, "hidden_size": 4096, "intermediate_size": 22016,
+                                              "num_hidden_layers": 32, "num_attention_heads": 32})}
+"""LLaVA's text models by ``text_config.model_type`` and their config classes' defaults (LlamaConfig, MistralConfig,
+Qwen2Config) where the readers have none."""
+
+
+def _clip_vision(r: _Reader) -> Vision:
+    """CLIPVisionConfig's fields (its defaults: CLIP ViT-B/32 at 224²; LLaVA-1.5's config gives ViT-L/14 at 336²)."""
+    hidden, heads, image, patch = _encoder_shape(r, 768, 12, 224, 32)
+    r.read.update(("projection_dim", "vocab_size", "initializer_factor", "model_type"))  # the CLIP head's, unused
+    r.prob("attention_dropout", 0.0)
+    grid = image // patch
+    return Vision("clip", hidden=hidden, layers=r.int("num_hidden_layers", 12), heads=heads,
+                  ffn=r.int("intermediate_size", 3072), image=image, patch=patch, channels=r.int("num_channels", 3),
+                  eps=r.float("layer_norm_eps", 1e-5),
+                  act=r.choice("hidden_act", "quick_gelu", {"quick_gelu": "quick_gelu", **_GELU_TANH}),
+                  tokens=grid * grid)
+
+
+def _llava(r: _Reader) -> LM:
+    """LLaVA-1.5 (transformers' LlavaForConditionalGeneration): the decoder of ``text_config`` (a Llama, Mistral or
+    Qwen2 config by its ``model_type``, the class's defaults for absent fields), a CLIP vision tower of
+    ``vision_config`` and the projector (``projector_hidden_act``, ``multimodal_projector_bias``) to the decoder's
+    width; ``vision_feature_select_strategy`` "default" drops the class token (576 tokens a 336² image), "full"
+    keeps it. Every tower layer runs, as transformers runs them, whichever ``vision_feature_layer`` is taken."""
+    text_cfg = r.data.get("text_config") or {}
+    kind = text_cfg.get("model_type", "llama") if isinstance(text_cfg, Mapping) else "llama"
+    if kind not in _LLAVA_TEXT:
+        raise ValueError(f"text_config.model_type: {kind!r} is not supported for LLaVA; supported: "
+                         f"{', '.join(sorted(_LLAVA_TEXT))}")
+    arch, defaults = _LLAVA_TEXT[kind]
+    text = _nested(r, "text_config", READERS[arch], arch, defaults)
+    vision = _nested(r, "vision_config", _clip_vision, defaults={
+        "hidden_size": 1024, "intermediate_size": 4096, "patch_size": 14, "image_size": 336, "num_hidden_layers": 24,
+        "num_attention_heads": 16} if r.data.get("vision_config") is None else None)
+    layer = r._get("vision_feature_layer", -2)
+    if not isinstance(layer, int) or isinstance(layer, bool) or not -vision.layers - 1 <= layer <= vision.layers:
+        raise ValueError(f"vision_feature_layer: expected one layer index of the {vision.layers}-layer tower (got "
+                         f"{layer!r})")
+    strategy = r.choice("vision_feature_select_strategy", "default", {"default": "default", "full": "full"})
+    tokens = vision.grid ** 2 + (strategy == "full")
+    seq = r.int("image_seq_length", 576)
+    if seq != tokens:
+        raise ValueError(f"image_seq_length: {seq} must be the tower's {tokens} feature tokens")
+    r.read.update(("image_token_index", "image_token_id", "ignore_index", "vocab_size"))  # token ids; the text's
+    # vocabulary as older configs repeat it at the top (transformers reads text_config's)
+    vision = replace(vision, tokens=tokens, projector_act=r.choice("projector_hidden_act", "gelu", _GELU_TANH),
+                     projector_bias=r.bool("multimodal_projector_bias", True))
+    return replace(text, arch=r.arch, vision=vision, tied=r.bool("tie_word_embeddings", text.tied))
+
+
 _LLAMA4_IGNORED = ("attn_temperature_tuning", "floor_scale", "attn_scale", "router_jitter_noise", "cache_implementation",
                    "for_llm_compressor")
 """Llama 4 fields with no op of their own: the NoPE layers' query temperature (a scale of 1 below floor_scale = 8,192
@@ -475,6 +531,7 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
     "Gemma3ForConditionalGeneration": _gemma3_vision,
     "Llama4ForCausalLM": _llama4,
     "Llama4ForConditionalGeneration": _llama4_vision,
+    "LlavaForConditionalGeneration": _llava,
     **HYBRID_READERS,
     **LAYERNORM_READERS,
     **LLAMA_LIKE_READERS,

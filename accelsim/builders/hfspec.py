@@ -158,7 +158,9 @@ class Vision:
     frames of patch², each ``merge`` × ``merge`` patches folded into one token by the merger (``tokens`` =
     (grid / merge)²); Qwen2.5-VL attends within windows of ``window`` × ``window`` patches but on ``full_layers``,
     Qwen3-VL adds a learned table of ``positions`` rows (bilinearly resampled) and feeds the features of the
-    ``deepstack`` layers, each through its own merger, into the first decoder layers."""
+    ``deepstack`` layers, each through its own merger, into the first decoder layers. "clip": LLaVA's CLIP vision
+    tower (CLIPVisionModel: a class token, learned positions, pre-LN layers with quick GELU) whose patch features
+    (``tokens``: the grid², or with the class token) pass a two-layer projector (``projector_act``)."""
 
     style: str
     hidden: int
@@ -179,6 +181,8 @@ class Vision:
     positions: int = 0  # Qwen3-VL: rows of the learned position table (0: none)
     deepstack: tuple[int, ...] = ()  # Qwen3-VL: encoder layers whose features go to decoder layers 0, 1, ...
     pixels: tuple[int, int] = (0, 0)  # Qwen-VL: the processor's (min_pixels, max_pixels) for resizing
+    projector_act: str = "gelu"  # LLaVA: the projector MLP's activation and biases
+    projector_bias: bool = True
 
     @property
     def grid(self) -> int:
@@ -196,7 +200,7 @@ class Vision:
         """The tower's and the projector's scopes (transformers' module names under the decoder's ``model``)."""
         if self.style.startswith("qwen"):
             return "model.visual", "model.visual.merger"
-        tower = "model.vision_tower" if self.style == "siglip" else "model.vision_model"
+        tower = "model.vision_tower" if self.style in ("siglip", "clip") else "model.vision_model"
         return tower, "model.multi_modal_projector"
 
     def resized(self, side: int) -> Vision:

@@ -660,6 +660,18 @@ def llama2_70b(p: LlamaParams) -> Graph:
 
 
 # ---- CLIP ViT-B/32 (Hugging Face CLIPModel) -------------------------------------------------------------------
+def clip_embeddings(b: TransformerBuilder, pixels: str, batch: int, d: int, patch: int, grid: int) -> str:
+    """CLIP's vision embeddings (``embeddings``: a bias-free patch conv, the class token first, learned positions for
+    the grid² + 1 tokens): (batch, grid² + 1, d)."""
+    n = grid * grid + 1
+    with b.scope("embeddings"):
+        x = b.conv2d(pixels, d, patch, stride=patch, bias=False, name="patch_embedding")
+        x = b.view(x, (batch, grid * grid, d), "flatten_transpose", name="patches")
+        cls = b.table_rows((batch, 1, d), Weight(f"{b._prefix()}.class_embedding", (d,)), name="class_embedding")
+        x = b.concat([cls, x], dim=1, name="cat_class")
+        return b.add(x, b.positions(n, n, d, name="position_embedding"), name="add_positions")
+
+
 def clip_encoder(b: TransformerBuilder, x: str, layers: int, heads: int, causal: bool, fused: bool, *,
                  ffn: int = 0, act: str = "quick_gelu", eps: float = 1e-5) -> str:
     """The pre-LN encoder layers of Hugging Face's CLIP and SigLIP (``encoder.layers.{i}``: layer_norm1, self_attn
@@ -685,18 +697,11 @@ def clip_vit_b32(p: ClipParams) -> Graph:
     """CLIP ViT-B/32 (openai/clip-vit-base-patch32): vision 12×768, text 12×512, embed 512; 151,277,313 params."""
     d_v, d_t, embed, patch, vocab, text_pos = 768, 512, 512, 32, 49408, 77
     g = p.image_size // patch
-    n = g * g + 1
     b = TransformerBuilder("clip_vit_b32", {"input": (p.batch, 3, p.image_size, p.image_size),
                                             "input_ids": (p.batch, p.seq_len)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     fused = _fused(p)
     with b.scope("vision_model"):
-        with b.scope("embeddings"):
-            x = b.conv2d("input", d_v, patch, stride=patch, bias=False, name="patch_embedding")
-            x = b.view(x, (p.batch, g * g, d_v), "flatten_transpose", name="patches")
-            cls = b.table_rows((p.batch, 1, d_v), Weight("vision_model.embeddings.class_embedding", (d_v,)),
-                               name="class_embedding")
-            x = b.concat([cls, x], dim=1, name="cat_class")
-            x = b.add(x, b.positions(n, n, d_v, name="position_embedding"), name="add_positions")
+        x = clip_embeddings(b, "input", p.batch, d_v, patch, g)
         x = b.layernorm(x, name="pre_layrnorm")
         x = clip_encoder(b, x, 12, 12, causal=False, fused=fused)
         pooled = b.layernorm(b.select_token(x, 0, name="cls"), name="post_layernorm")

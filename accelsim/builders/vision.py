@@ -1,5 +1,6 @@
 """Image encoders beside a language model's decoder (:class:`~.hfspec.Vision`): Gemma 3's SigLIP tower and
-projector, Llama 4's vision model, pixel shuffle and projector, built with transformers' module names under the
+projector, LLaVA's CLIP tower and projector, Llama 4's vision model, pixel shuffle and projector, Qwen-VL's vision
+transformers, built with transformers' module names under the
 decoder's ``model`` scope. :mod:`.hf` runs them on a prefill's images (``images``) or holds their weights."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from ..errors import WorkloadError
 from ..ir import Gemm, OpKind, Weight
 from .hfspec import Vision
 from .tlayers import TransformerBuilder
-from .transformer import clip_encoder
+from .transformer import clip_embeddings, clip_encoder
 
 
 def _siglip_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n: int, fused: bool) -> str:
@@ -32,6 +33,25 @@ def _siglip_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n:
         proj = Weight(f"{b._prefix()}.mm_input_projection_weight", (v.hidden, hidden))
         return b.matmul([x], (n, v.tokens, hidden), Gemm(m=n * v.tokens, n=hidden, k=v.hidden), [proj],
                         name="mm_input_projection")
+
+
+def _clip_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n: int, fused: bool) -> str:
+    """LLaVA's encoder: transformers' CLIPVisionModel (embeddings, ``pre_layrnorm``, every encoder layer, as
+    transformers runs them before taking ``vision_feature_layer``'s states; ``post_layernorm`` norms the pooled
+    class token only, its weights held) and LlavaMultiModalProjector (``linear_1`` → activation → ``linear_2``) on
+    the patch tokens (``v.tokens``: without the class token, or with it)."""
+    g, d = v.grid, v.hidden
+    with b.scope("vision_tower.vision_model"):
+        x = clip_embeddings(b, pixels, n, d, v.patch, g)
+        x = b.layernorm(x, v.eps, name="pre_layrnorm")
+        x = clip_encoder(b, x, v.layers, v.heads, causal=False, fused=fused, ffn=v.ffn, act=v.act, eps=v.eps)
+        x = b.unused_params(x, [Weight(f"{b._prefix()}.post_layernorm.{w}", (d,)) for w in ("weight", "bias")],
+                            name="post_layernorm")
+        if v.tokens == g * g:  # vision_feature_select_strategy "default": the class token dropped
+            x = b.slice_tokens(x, 1, g * g, name="patch_features")
+    with b.scope("multi_modal_projector"):
+        return b.mlp(x, hidden, v.projector_act, bias=v.projector_bias, names=("linear_1", "linear_2"),
+                     out_features=hidden)
 
 
 def _llama4_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n: int, fused: bool) -> str:
@@ -166,7 +186,7 @@ def vision_tower(b: TransformerBuilder, v: Vision, hidden: int, images: int,
         x, deep = _qwen_tower(b, v, hidden, pixels, images, fused)
     else:
         pixels = b.add_input("pixel_values", (images, v.channels, v.image, v.image))
-        tower = _siglip_tower if v.style == "siglip" else _llama4_tower
+        tower = {"siglip": _siglip_tower, "clip": _clip_tower}.get(v.style, _llama4_tower)
         x, deep = tower(b, v, hidden, pixels, images, fused), ()
     b.sp = sp
     return x, deep

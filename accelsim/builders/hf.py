@@ -132,9 +132,9 @@ class HfParams(LlamaParams):
             raise ValueError(f"expert_parallel {self.expert_parallel} must divide the experts ({moe.experts})")
         if not moe and self.expert_parallel > 1:
             raise ValueError(f"expert_parallel needs a mixture-of-experts model ({lm.arch} has no experts)")
-        if self.image_size is not None and (lm.vision is None or not lm.vision.style.startswith("qwen")):
+        if self.image_size is not None and (lm.vision is None or not lm.vision.resizable):
             raise ValueError(f"image_size: {lm.arch}'s processor resizes every image to its encoder's own size "
-                             f"(only Qwen-VL's encoders take an image's size)")
+                             f"(only Qwen-VL's and Pixtral's encoders take an image's size)")
         if lm.vision is not None and lm.vision.deepstack and self.sequence_parallel:
             raise ValueError("sequence_parallel: not modelled with Qwen3-VL's DeepStack features (added to the "
                              "image positions of whole sequences)")
@@ -164,7 +164,7 @@ class HfParams(LlamaParams):
 
     def lm(self) -> LM:
         lm = parse(self.fields())
-        if self.image_size is not None and lm.vision is not None and lm.vision.style.startswith("qwen"):
+        if self.image_size is not None and lm.vision is not None and lm.vision.resizable:
             lm = replace(lm, vision=lm.vision.resized(self.image_size))
         return lm
 
@@ -631,9 +631,9 @@ def _unread(lm: LM) -> list[str]:
     """The workload params ``lm``'s graph does not read (graph meta ``unread_params``, report.json's
     ``workload.unread``): MoE routing without experts, ``mla`` without latent attention, ``images`` without an
     image encoder."""
-    qwen = lm.vision is not None and lm.vision.style.startswith("qwen")
+    sized = lm.vision is not None and lm.vision.resizable
     return [*(_MOE_PARAMS if lm.moe is None else ()), *(("mla",) if lm.mla is None else ()),
-            *(("images",) if lm.vision is None else ()), *(() if qwen else ("image_size",))]
+            *(("images",) if lm.vision is None else ()), *(() if sized else ("image_size",))]
 
 
 def _moe_meta(p: HfParams, lm: LM, q_len: int) -> dict[str, Any]:

@@ -53,6 +53,7 @@ from .hfspec import (
     _rotary,
     load_config,
 )
+from .hfvlm import VLM_READERS
 
 _QWEN3 = frozenset({"Qwen3ForCausalLM", "Qwen3MoeForCausalLM"})
 
@@ -536,6 +537,7 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
     **LAYERNORM_READERS,
     **LLAMA_LIKE_READERS,
     **QWEN_VL_READERS,
+    **VLM_READERS,
 }
 """Supported ``architectures`` and their readers."""
 

@@ -183,6 +183,10 @@ class Vision:
     pixels: tuple[int, int] = (0, 0)  # Qwen-VL: the processor's (min_pixels, max_pixels) for resizing
     projector_act: str = "gelu"  # LLaVA: the projector MLP's activation and biases
     projector_bias: bool = True
+    longest_edge: int = 0  # Pixtral: the processor's longest side (1540); larger images are scaled down to it
+    attn_bias: bool = True  # InternViT: q / k / v biases (its output projection always has one)
+    qk_norm: bool = False  # InternViT: an RMSNorm over each whole q and k projection
+    norm: str = "layernorm"  # InternViT: "layernorm" or "rmsnorm"
 
     @property
     def grid(self) -> int:
@@ -200,14 +204,23 @@ class Vision:
         """The tower's and the projector's scopes (transformers' module names under the decoder's ``model``)."""
         if self.style.startswith("qwen"):
             return "model.visual", "model.visual.merger"
-        tower = "model.vision_tower" if self.style in ("siglip", "clip") else "model.vision_model"
+        tower = "model.vision_model" if self.style == "llama4" else "model.vision_tower"
         return tower, "model.multi_modal_projector"
 
+    @property
+    def resizable(self) -> bool:
+        """Whether the processor keeps an image's size (Qwen-VL, Pixtral: the workload's ``image_size`` applies) or
+        resizes every image to the encoder's own (SigLIP, CLIP, Llama 4's and InternVL's tiles)."""
+        return self.style.startswith("qwen") or self.style == "pixtral"
+
     def resized(self, side: int) -> Vision:
-        """Qwen-VL: this encoder for square images of ``side`` pixels, as the processor resizes them (transformers'
-        ``smart_resize``: the side rounded to a multiple of patch × merge, then scaled into [min_pixels,
-        max_pixels])."""
+        """Qwen-VL and Pixtral: this encoder for square images of ``side`` pixels, as the processor resizes them
+        (Qwen's ``smart_resize``: the side rounded to a multiple of patch × merge, then scaled into [min_pixels,
+        max_pixels]; Pixtral's: at most ``longest_edge``, rounded up to a multiple of patch × merge)."""
         factor = self.patch * self.merge
+        if self.style == "pixtral":  # Pixtral's processor: scaled down to the longest edge, then up to the factor
+            out = math.ceil(min(side, self.longest_edge) / factor) * factor
+            return replace(self, image=out, tokens=(out // factor) ** 2)
         out = max(factor, round(side / factor) * factor)
         low, high = self.pixels
         if out * out > high:

@@ -1,6 +1,6 @@
 """Image encoders beside a language model's decoder (:class:`~.hfspec.Vision`): Gemma 3's SigLIP tower and
 projector, LLaVA's CLIP tower and projector, Llama 4's vision model, pixel shuffle and projector, Qwen-VL's vision
-transformers, built with transformers' module names under the
+transformers, Mistral 3's Pixtral and InternVL's InternViT with their projectors, built with transformers' module names under the
 decoder's ``model`` scope. :mod:`.hf` runs them on a prefill's images (``images``) or holds their weights."""
 
 from __future__ import annotations
@@ -50,6 +50,85 @@ def _clip_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n: i
         if v.tokens == g * g:  # vision_feature_select_strategy "default": the class token dropped
             x = b.slice_tokens(x, 1, g * g, name="patch_features")
     with b.scope("multi_modal_projector"):
+        return b.mlp(x, hidden, v.projector_act, bias=v.projector_bias, names=("linear_1", "linear_2"),
+                     out_features=hidden)
+
+
+def _gated_mlp(b: TransformerBuilder, x: str, width: int, act: str) -> str:
+    """down(act(gate(x)) · up(x)) without biases (Pixtral's feed_forward: SiLU or GELU)."""
+    x = b._tp_in(x)
+    w = b._tp_hidden(width)
+    gate, up = (b.linear(x, w, bias=False, name=f"{n}_proj") for n in ("gate", "up"))
+    h = b.mul(b.activation(gate, act, name="act_fn"), up, name="mul")
+    return b._tp_out(b.linear(h, b.shape(x)[-1], bias=False, name="down_proj"))
+
+
+def _pixtral_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n: int, fused: bool) -> str:
+    """Mistral 3's encoder: transformers' PixtralVisionModel (``vision_tower``: a bias-free patch conv, one linear of
+    each patch's channels × patch² values; ``ln_pre``; pre-norm layers of RMSNorms, bias-free attention with 2-D RoPE
+    over each image's patches, a gated MLP) and Mistral3MultiModalProjector (RMSNorm ``norm``, the merge × merge
+    patches side by side into ``patch_merger.merging_layer``, ``linear_1`` → GELU → ``linear_2``)."""
+    d = v.hidden
+    with b.scope("vision_tower"):
+        x = b.linear(pixels, d, bias=False, name="patch_conv")
+        x = b.rmsnorm(x, v.eps, name="ln_pre")
+        for i in range(v.layers):
+            with b.scope(f"transformer.layers.{i}"):
+                h = b.rmsnorm(x, v.eps, name="attention_norm")
+                with b.scope("attention"):
+                    a = b.multihead_attention(h, heads=v.heads, head_dim=d // v.heads, bias=False, rope=True,
+                                              fused=fused)
+                x = b.add(x, a, name="add_attn")
+                h = b.rmsnorm(x, v.eps, name="ffn_norm")
+                with b.scope("feed_forward"):
+                    m = _gated_mlp(b, h, v.ffn, v.act)
+                x = b.add(x, m, name="add_mlp")
+    with b.scope("multi_modal_projector"):
+        x = b.rmsnorm(x, v.eps, name="norm")
+        x = b.view(x, (n, v.tokens, d * v.merge * v.merge), "merge_patches", name="merged")
+        x = b.linear(x, d, bias=False, name="patch_merger.merging_layer")
+        return b.mlp(x, hidden, v.projector_act, bias=v.projector_bias, names=("linear_1", "linear_2"),
+                     out_features=hidden)
+
+
+def _internvit_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n: int, fused: bool) -> str:
+    """InternVL's encoder on 448² tiles: transformers' InternVLVisionModel (``vision_tower``: a biased patch conv, the
+    class token first, learned positions; layers of LayerNorms (or RMSNorms), attention with q / k / v biases
+    (``attn_bias``), an optional QK-norm over the whole projections and a biased ``projection_layer``, a GELU MLP
+    ``fc1`` / ``fc2``, each branch × a learned layer scale ``lambda_1`` / ``lambda_2``); the class token dropped, the
+    pixel shuffle (a view: each 2 × 2 patches one token of 4 × the width), then InternVLMultiModalProjector
+    (``layer_norm``, ``linear_1`` → GELU → ``linear_2``, biased)."""
+    d, patches = v.hidden, v.grid * v.grid
+
+    def norm(x: str, name: str) -> str:
+        return b.rmsnorm(x, v.eps, name=name) if v.norm == "rmsnorm" else b.layernorm(x, v.eps, name=name)
+
+    with b.scope("vision_tower"):
+        with b.scope("embeddings"):
+            x = b.linear(pixels, d, name="patch_embeddings.projection")
+            cls = b.table_rows((n, 1, d), Weight(f"{b._prefix()}.cls_token", (1, 1, d)), name="cls_token")
+            x = b.concat([cls, x], dim=1, name="cat_class")
+            x = b.add_param(x, Weight(f"{b._prefix()}.position_embeddings", (1, patches + 1, d)),
+                            name="add_positions")
+        for i in range(v.layers):
+            with b.scope(f"encoder.layer.{i}"):
+                h = norm(x, "layernorm_before")
+                with b.scope("attention"):
+                    a = b.multihead_attention(h, heads=v.heads, head_dim=d // v.heads,
+                                              bias=(v.attn_bias, v.attn_bias, v.attn_bias, True),
+                                              names=("q_proj", "k_proj", "v_proj", "projection_layer"),
+                                              qk_norm=v.eps if v.qk_norm else None, qk_norm_style="projection",
+                                              fused=fused)
+                a = b.add_param(a, Weight(f"{b._prefix()}.lambda_1", (d,)), fn="mul", name="lambda_1")
+                x = b.add(x, a, name="add_attn")
+                with b.scope("mlp"):
+                    m = b.mlp(norm(x, "layernorm_after"), v.ffn, v.act, names=("fc1", "fc2"))
+                m = b.add_param(m, Weight(f"{b._prefix()}.lambda_2", (d,)), fn="mul", name="lambda_2")
+                x = b.add(x, m, name="add_mlp")
+        x = b.slice_tokens(x, 1, patches, name="patch_features")
+        x = b.view(x, (n, v.tokens, d * v.merge * v.merge), "pixel_shuffle", name="pixel_shuffle")
+    with b.scope("multi_modal_projector"):
+        x = b.layernorm(x, 1e-5, name="layer_norm")
         return b.mlp(x, hidden, v.projector_act, bias=v.projector_bias, names=("linear_1", "linear_2"),
                      out_features=hidden)
 
@@ -184,6 +263,10 @@ def vision_tower(b: TransformerBuilder, v: Vision, hidden: int, images: int,
     if v.style.startswith("qwen"):
         pixels = b.add_input("pixel_values", (images, v.grid * v.grid, v.channels * v.temporal * v.patch * v.patch))
         x, deep = _qwen_tower(b, v, hidden, pixels, images, fused)
+    elif v.style in ("pixtral", "internvit"):  # patches as rows: each patch conv a linear of its values
+        pixels = b.add_input("pixel_values", (images, v.grid * v.grid, v.channels * v.patch * v.patch))
+        tower = _pixtral_tower if v.style == "pixtral" else _internvit_tower
+        x, deep = tower(b, v, hidden, pixels, images, fused), ()
     else:
         pixels = b.add_input("pixel_values", (images, v.channels, v.image, v.image))
         tower = {"siglip": _siglip_tower, "clip": _clip_tower}.get(v.style, _llama4_tower)

@@ -1,0 +1,60 @@
+"""Mistral Small 3.1 (``hf``, Mistral3ForConditionalGeneration: the Pixtral encoder) and InternVL3
+(InternVLForConditionalGeneration: InternViT on 448² tiles): parameter counts and image tokens.
+
+Counts worked out below from workloads/mistral_small_3_1_24b.yaml and internvl3_8b.yaml (the published configs) and
+transformers' PixtralVisionModel (a bias-free patch conv, ln_pre, RMSNorm layers with bias-free attention and a
+gated MLP), Mistral3MultiModalProjector (RMSNorm, the 2 × 2 patch merger, linear_1 / linear_2 without biases),
+InternVLVisionModel (a biased patch conv, cls_token, 1,025 positions, LayerNorm layers with biased attention,
+projection_layer, fc1 / fc2 and two layer scales) and InternVLMultiModalProjector (LayerNorm, two biased linears);
+both checkpoints keep their own lm_head. Mistral AI: 24 B; OpenGVLab: InternVL3-8B, a 300 M encoder. Tokens:
+PixtralImageProcessor (at most 1540, rounded up to 28), one 448² tile 256.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.builders import build_workload
+from accelsim.config import load_workload
+from accelsim.errors import ConfigError
+
+
+def _model(name, **params):
+    w = load_workload(name)
+    return build_workload(w.model, {**w.params, "dtype": "bf16", **params})
+
+
+def test_mistral_small_3_1_count():
+    d, ffn = 1024, 4096
+    tower = 3 * 14 * 14 * d + d + 24 * (4 * d * d + 3 * d * ffn + 2 * d)
+    projector = d + 4 * d * d + d * 5120 + 5120 * 5120
+    h = 5120
+    text = 2 * 131072 * h + 40 * (2 * h * 4096 + 2 * h * 1024 + 3 * h * 32768 + 2 * h) + h  # untied head
+    assert tower == 403_305_472 and projector == 35_652_608
+    total = _model("mistral_small_3_1_24b", seq_len=8).meta["model_params"]
+    assert total == tower + projector + text == 24_011_361_280 and round(total / 1e9) == 24
+
+
+@pytest.mark.parametrize(("side", "tokens"), [(448, 256), (1024, 1369), (1540, 3025), (3000, 3025), (100, 16)])
+def test_pixtral_tokens_follow_the_processor(side, tokens):
+    # at most 1540, rounded up to a multiple of 28: (side'' / 28)² tokens (1024 -> 1036; 100 -> 112)
+    g = _model("mistral_small_3_1_24b", seq_len=4096, layers=1, images=1, image_size=side)
+    assert g.meta["image_tokens"] == tokens
+    assert g["model.vision_tower.patch_conv"].out_shape[1] == 4 * tokens  # the encoder sees 2 × 2 patches a token
+
+
+def test_internvl3_8b_count_and_tiles():
+    d = 1024
+    layer = 2 * d + 3 * (d * d + d) + (d * d + d) + (d * 4096 + 4096) + (4096 * d + d) + 2 * 2 * d  # + 2 LayerNorms
+    tower = (3 * 14 * 14 * d + d) + d + 1025 * d + 24 * layer
+    h = 3584
+    projector = 2 * 4096 + (4096 * h + h) + (h * h + h)
+    attn = (h * h + h) + 2 * (h * 512 + 512) + h * h
+    text = 2 * 151674 * h + 28 * (attn + 3 * h * 18944 + 2 * h) + h
+    assert tower == 304_012_288 and projector == 27_540_480
+    assert _model("internvl3_8b", seq_len=8).meta["model_params"] == tower + projector + text == 7_944_373_760
+    g = _model("internvl3_8b", seq_len=4096, layers=1, images=10)  # a 1024² image: 3 × 3 tiles and a thumbnail
+    assert g.meta["image_tokens"] == 10 * 256
+    assert g["model.vision_tower.encoder.layer.23.mlp.fc2"].out_shape == (10, 1025, 1024)  # the class token too
+    with pytest.raises(ConfigError, match="image_size: InternVLForConditionalGeneration's processor resizes"):
+        load_workload({"base": "internvl3_8b", "image_size": 1024})

@@ -331,9 +331,9 @@ def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | No
     if sparse:
         assert index is not None and lm.dsa is not None
         ctx = _sparse_attention(b, query, k, v, index, lm.dsa.topk)
-    else:
+    else:  # (DeepSeek-V3.2 with mla: heads: dense scores masked by the indexer's choice, as transformers)
         ctx = b.attention(query, k, v, fused=_fused(p), causal=True, dropout=lm.attn_dropout,
-                          shared_kv=v_rows is not None)
+                          shared_kv=v_rows is not None, index=index)
     if v_rows is not None:
         ctx = b.matmul([ctx], (bsz, heads, length, m.v_dim),
                        Gemm(m=bsz * length, n=m.v_dim, k=m.kv_rank, count=heads), [v_rows], name="v_absorb")
@@ -680,6 +680,8 @@ def identical_layers(p: HfParams) -> int | None:
     dense, the same attention: with or without RoPE, linear or not), else None (Gemma-2's alternating windows,
     Qwen2's windowed layers, Qwen2-MoE's dense layers, Qwen3-Next's linear-attention layers)."""
     lm = _truncated(p.lm(), p.layers)
+    if lm.vision is not None and lm.vision.deepstack:  # Qwen3-VL adds image features after the first layers
+        return None
     kinds = {(lm.window(i), lm.moe is not None and i in lm.moe.sparse_layers, i in lm.nope_layers, lm.mixer(i),
               lm.blocks[i] if lm.blocks else "") for i in range(lm.layers)}
     return lm.layers if len(kinds) == 1 else None

@@ -414,7 +414,7 @@ def _llava(r: _Reader) -> LM:
                          f"{layer!r})")
     strategy = r.choice("vision_feature_select_strategy", "default", {"default": "default", "full": "full"})
     tokens = vision.grid ** 2 + (strategy == "full")
-    seq = r.int("image_seq_length", 576)
+    seq = r.int("image_seq_length", tokens)
     if seq != tokens:
         raise ValueError(f"image_seq_length: {seq} must be the tower's {tokens} feature tokens")
     r.read.update(("image_token_index", "image_token_id", "ignore_index", "vocab_size"))  # token ids; the text's

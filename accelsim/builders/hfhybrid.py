@@ -84,7 +84,8 @@ def _nemotron_h(r: _Reader) -> LM:
     ``num_hidden_layers`` is the pattern's length (transformers derives it)."""
     kinds = r._get("layers_block_type", None)
     if kinds is None:
-        kinds = list(r._get("hybrid_override_pattern", _NEMOTRON_H_PATTERN))
+        pattern = r._get("hybrid_override_pattern", _NEMOTRON_H_PATTERN)
+        kinds = list(pattern) if isinstance(pattern, str) else pattern
     layers = r.int("num_hidden_layers", len(kinds) if isinstance(kinds, list) else 52)
     if not isinstance(kinds, list) or len(kinds) != layers or any(k not in _NEMOTRON_H_BLOCKS for k in kinds):
         raise ValueError(f"hybrid_override_pattern: expected {layers} blocks, each M (Mamba-2), * (attention), - "

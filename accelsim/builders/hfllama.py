@@ -103,7 +103,8 @@ def _smollm3(r: _Reader) -> LM:
     if flags is None:
         interval = r.int("no_rope_layer_interval", 4)
         flags = [int((i + 1) % interval != 0) for i in range(layers)]
-    if not isinstance(flags, list) or len(flags) != layers or not set(flags) <= {0, 1}:
+    if (not isinstance(flags, list) or len(flags) != layers
+            or not all(isinstance(f, int) and not isinstance(f, bool) and f in (0, 1) for f in flags)):
         raise ValueError(f"no_rope_layers: expected {layers} entries, each 1 (RoPE) or 0 (none) (got {flags!r})")
     window = r.opt_int("sliding_window")
     on = r.bool("use_sliding_window", False) and window > 0
@@ -292,9 +293,9 @@ def _dots1(r: _Reader) -> LM:
     moe = MoE(r.int("n_routed_experts"), r.int("num_experts_per_tok"), ffn,
               shared_ffn=r.int("n_shared_experts", minimum=0) * ffn, sparse_layers=frozenset(range(dense, layers)),
               shared_gate=False, **_MOE_NAMES)
-    window, first = r.opt_int("sliding_window") if "sliding_window" in r.data else 4096, r.int("max_window_layers",
-                                                                                              layers, minimum=0)
-    windows = tuple(window if window and i >= first else 0 for i in range(layers))
+    window = r.opt_int("sliding_window") if "sliding_window" in r.data else 4096
+    first = r.int("max_window_layers", 62, minimum=0)
+    windows = _layer_windows(r, layers, window, lambda i: not window or i < first)
     return LM(r.arch, vocab=r.int("vocab_size", 152064), hidden=hidden, layers=layers, heads=heads,
               kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 10944),
               eps=r.float("rms_norm_eps", 1e-6), act=r.choice("hidden_act", "silu", _SILU), bias=(bias,) * 4,

@@ -262,7 +262,7 @@ class LM:
     qk_norm: bool = False  # Qwen3: RMSNorm (eps) over head_dim on each q and k head before RoPE
     embed_scale: bool = False  # Gemma: embeddings × √hidden
     proj_dim: int = 0  # OPT's word_embed_proj_dim when ≠ hidden (project_in / project_out)
-    style: str = "llama"  # module names: llama, phi3, opt, gpt2
+    style: str = "llama"  # module names: a key of hf.STYLES
     moe: MoE | None = None
     mla: MLA | None = None  # DeepSeek's latent attention (heads, kv_heads and head_dim then describe its queries)
     dsa: DSA | None = None  # DeepSeek-V3.2: the indexer and top-k sparse latent attention
@@ -441,7 +441,8 @@ _GELU_TANH = {"gelu_pytorch_tanh": "gelu", "gelu": "gelu", "gelu_new": "gelu"}
 def _heads(r: _Reader, hidden: int, head_dim: int = 0, defaults: tuple[int, int] | None = None
            ) -> tuple[int, int, int]:
     """(heads, kv_heads, head_dim); ``head_dim`` is the class's default (0: hidden / heads), ``defaults`` its
-    (heads, kv_heads) (None: heads required; kv_heads 0, null or absent: kv_heads = heads)."""
+    (heads, kv_heads) (None: heads required; a default kv_heads of 0: the heads). A null or absent
+    ``num_key_value_heads`` takes the default."""
     heads = r.int("num_attention_heads", defaults and defaults[0])
     kv_heads = r.opt_int("num_key_value_heads") or (defaults[1] if defaults and defaults[1] else heads)
     if heads % kv_heads:

@@ -61,9 +61,9 @@ def _reads_kv(op: Op, scopes: set[str]) -> bool:
 
 
 def computes_on_kv(op: Op) -> bool:
-    """An op that reads the KV cache and writes an activation (the attention, its scores and context GEMMs), as
-    opposed to the cache's writer and views."""
-    return op.kind is OpKind.ATTENTION or op.name.rpartition(".")[2] in ("scores", "context")
+    """An op that reads the KV cache and writes an activation (the attention, its scores and context GEMMs,
+    DeepSeek-V3.2's indexer logits), as opposed to the cache's writer and views."""
+    return op.kind is OpKind.ATTENTION or op.name.rpartition(".")[2] in ("scores", "context", "logits")
 
 
 def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cache: str | None,

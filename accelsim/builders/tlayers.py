@@ -478,10 +478,9 @@ class TransformerBuilder(GraphBuilder):
         ``shared_kv``, :mod:`accelsim.cost.attention`). ``sinks``: GPT-OSS's learned logit per head, one more
         column of each softmax (its (heads,) parameter on the fused op, or on the softmax; no FLOPs counted).
         ``index``: a sparse attention's selected token indices (DeepSeek-V3.2's top-k), read by the fused op (its
-        last input); k and v are then the selected tokens only.
+        last input; k and v are then the selected tokens only) or, unfused, by the softmax (the mask transformers
+        builds from them over dense scores).
         """
-        if index is not None and not fused:
-            raise WorkloadError(f"{self.name}: a sparse attention (index) is one fused kernel")
         bq, heads, q_len, d_qk = self.shape(q)
         bk, kv_heads, kv_len, dk = self.shape(k)
         bv, kv_heads_v, kv_len_v, d_v = self.shape(v)
@@ -518,7 +517,7 @@ class TransformerBuilder(GraphBuilder):
         if softcap:
             s = self._add(self._name(None, "softcap"), OpKind.ELEMENTWISE, [s], scores_shape,
                           flops=SOFTCAP_FLOPS * score_elems, vector_elems=score_elems, fn="softcap")
-        p = self._add(self._name(None, "softmax"), OpKind.SOFTMAX, [s], scores_shape,
+        p = self._add(self._name(None, "softmax"), OpKind.SOFTMAX, [s, *([index] if index else [])], scores_shape,
                       flops=SOFTMAX_FLOPS * score_elems, vector_elems=score_elems, fn="softmax", causal=causal,
                       weights=[sinks] if sinks else [])
         p = self.dropout(p, dropout, name="attention_dropout", attention_core=True)
@@ -581,8 +580,7 @@ class TransformerBuilder(GraphBuilder):
         k_in = q_in if k_in is None else self._tp_in(k_in)
         v_in = k_in if v_in is None else self._tp_in(v_in)
         kv_heads = kv_heads or heads
-        kv_total = kv_heads
-        widths = (heads * head_dim, kv_heads * head_dim)
+        widths = (heads * head_dim, kv_heads * head_dim)  # the whole q and k projections (OLMo 2's QK-norm)
         if self.tp > 1:  # Megatron-style: q/k/v column-split by heads, output projection row-split + all-reduce
             if heads % self.tp or (kv_heads % self.tp and self.tp % kv_heads):
                 raise WorkloadError(f"{self.name}: tensor_parallel {self.tp} must divide heads ({heads}) and "
@@ -590,7 +588,6 @@ class TransformerBuilder(GraphBuilder):
             # more chips than KV heads: each chip holds one KV head, replicated on tp / kv_heads chips (vLLM's
             # QKVParallelLinear)
             heads, kv_heads = heads // self.tp, max(kv_heads // self.tp, 1)
-        widths = (heads * self.tp * head_dim, min(kv_heads * self.tp, kv_total) * head_dim)  # whole q, k projections
         qb, kb, vb, ob = (bias,) * 4 if isinstance(bias, bool) else bias
         out_features = out_features or self.shape(q_in)[-1]
         static = cache is not None and cache.static

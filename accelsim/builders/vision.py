@@ -260,6 +260,16 @@ def vision_tower(b: TransformerBuilder, v: Vision, hidden: int, images: int,
     others). Inside the decoder's ``model`` scope (the ops are named ``v.scopes``); the graph input
     ``pixel_values``: the images, or Qwen-VL's patches (images, patches, channels × frames × patch²)."""
     sp, b.sp = b.sp, False  # the tower's tokens are not split along the sequence
+    try:
+        x, deep = _tower(b, v, hidden, images, fused)
+    except WorkloadError as e:  # name the encoder: its widths are not the decoder's (tensor_parallel must divide both)
+        raise WorkloadError(f"the image encoder: {e.detail}", e.key) from None
+    b.sp = sp
+    return x, deep
+
+
+def _tower(b: TransformerBuilder, v: Vision, hidden: int, images: int, fused: bool) -> tuple[str, tuple[str, ...]]:
+    """:func:`vision_tower`'s graph input and the style's encoder."""
     if v.style.startswith("qwen"):
         pixels = b.add_input("pixel_values", (images, v.grid * v.grid, v.channels * v.temporal * v.patch * v.patch))
         x, deep = _qwen_tower(b, v, hidden, pixels, images, fused)
@@ -271,7 +281,6 @@ def vision_tower(b: TransformerBuilder, v: Vision, hidden: int, images: int,
         pixels = b.add_input("pixel_values", (images, v.channels, v.image, v.image))
         tower = {"siglip": _siglip_tower, "clip": _clip_tower}.get(v.style, _llama4_tower)
         x, deep = tower(b, v, hidden, pixels, images, fused), ()
-    b.sp = sp
     return x, deep
 
 

@@ -2,9 +2,10 @@
 with ``options.fold_batchnorm`` a batch norm directly after a conv/linear is folded into it (its scale merges
 into the producer's weights, its shift is loaded as the producer's bias).
 
-A view with fewer elements than its input (a slice: q out of a fused q/k/v projection, the rotated part of a head,
-an expert group's rows) covers that fraction of the input's physical tensors; an op reading it reads only that
-share of their bytes (``Plan.shares``; shares of one tensor through several views add up, to at most all of it)."""
+A selecting view (:data:`SELECTING`: a slice such as q out of a fused q/k/v projection, the rotated part of a head, DLRM's triangle,
+an expert group's rows, a CLS token, a crop) with fewer elements than its input covers that fraction of the input's
+physical tensors; an op reading it reads only that share of their bytes (``Plan.shares``). Other views read their
+input whole (a reshape, or a broadcast's gradient, which sums it)."""
 
 from __future__ import annotations
 
@@ -48,14 +49,18 @@ def aliases(graph: Graph, options: Options) -> tuple[Plan, ...]:
     return tuple(plans)
 
 
+SELECTING = frozenset({"slice", "split_heads", "select_token", "index_select", "crop", "window_merge", "tril"})
+"""View functions that select some of their input's elements (the others read it whole, or reduce it)."""
+
+
 def _view_share(op: Op, phys: dict[str, tuple[str, ...]], share: dict[str, dict[str, float]]) -> dict[str, float]:
-    """The fraction of each physical tensor view ``op`` covers, where less than all: each input's shares scaled by
-    the view's elements over the input's (at most 1: a broadcast or padded view reads its input whole), summed over
-    the inputs (a concatenation), at most 1."""
+    """The fraction of each physical tensor view ``op`` covers, where less than all: each input's shares, scaled by
+    the view's elements over the input's for a selecting view (:data:`SELECTING`; at most 1: a padded view reads its
+    input whole), summed over the inputs (a concatenation), at most 1."""
     out = math.prod(op.out_shape)
     covered: dict[str, float] = {}
     for src, shape in zip(op.inputs, op.in_shapes, strict=True):
-        ratio = min(1.0, out / max(math.prod(shape), 1))
+        ratio = min(1.0, out / max(math.prod(shape), 1)) if op.fn in SELECTING else 1.0
         base = share.get(src, {})
         for t in phys[src]:
             covered[t] = min(1.0, covered.get(t, 0.0) + base.get(t, 1.0) * ratio)

@@ -88,16 +88,19 @@ def _sources(tensors: tuple[str, ...], elem: int, ctx: Context, cached: tuple[st
     return out
 
 
-def _shares(p: Plan, inputs: range) -> dict[str, float]:
+def _shares(p: Plan, inputs: range, overlap: bool = False) -> dict[str, float]:
     """The fraction of each physical tensor the logical inputs ``inputs`` of ``p`` read, where less than all
-    (:attr:`Plan.shares`: a slice view's; the shares of one tensor add up, to at most 1)."""
+    (:attr:`Plan.shares`: a slice view's): the shares of one tensor add up (disjoint slices: q, k and v of one
+    projection), to at most 1, or with ``overlap`` the largest counts (a latent attention's values, a slice of its
+    keys' tensor)."""
     if not p.shares:
         return {}
     total: dict[str, float] = {}
     for i in inputs:
         part = p.shares[i]
         for t in p.operands[i]:
-            total[t] = total.get(t, 0.0) + part.get(t, 1.0)
+            f = part.get(t, 1.0)
+            total[t] = max(total.get(t, 0.0), f) if overlap else total.get(t, 0.0) + f
     return {t: f for t, f in total.items() if f < 1.0}
 
 
@@ -115,7 +118,8 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
         # an attention's keys and values once each: once in all when the values are a view of the keys' tensor
         # (DeepSeek's latent attention reads one latent cache for both)
         a_tensors, b_tensors = p.operands[0], tuple(dict.fromkeys(t for g in p.operands[1:] for t in g))
-        a_share, b_share = _shares(p, range(1)), _shares(p, range(1, len(p.operands)))
+        a_share = _shares(p, range(1))
+        b_share = _shares(p, range(1, len(p.operands)), overlap=bool(op.attrs.get("shared_kv")))
     else:
         a_tensors, b_tensors = p.inputs, ()
         a_share, b_share = _shares(p, range(len(p.operands))), {}

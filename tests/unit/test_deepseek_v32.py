@@ -68,6 +68,8 @@ def test_training_is_refused():
 def test_an_fp8_cache_makes_the_indexer_fp8():
     # vLLM keeps the index keys in FP8 (a scale per 128) and scores them with DeepGEMM's fp8_mqa_logits
     g = _model(phase="decode", kv_len=4096, layers=1, kv_cache_dtype="fp8")
-    assert g["model.layers.0.self_attn.indexer.logits"].dtype == "fp8"
+    logits = g["model.layers.0.self_attn.indexer.logits"]
+    assert logits.dtype == "fp8" and logits.attrs["out_dtype"] == "bf16"  # the scores written in the compute dtype
+    assert logits.out_bytes == 4097 * 2
     assert g["model.layers.0.self_attn.indexer.k_append"].dtype == "fp8"
     assert g["model.layers.0.self_attn.indexer.wq_b"].dtype == "bf16"  # the projections stay in the compute dtype

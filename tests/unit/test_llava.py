@@ -36,5 +36,7 @@ def test_an_image_takes_576_tokens_through_the_projector():
     assert g.meta["image_tokens"] == 2 * 576
     assert g["model.multi_modal_projector.linear_2"].out_shape == (2, 576, 4096)
     assert g["model.vision_tower.vision_model.encoder.layers.23.mlp.fc2"].out_shape == (2, 577, 1024)
+    full = _model(images=1, layers=1, vision_feature_select_strategy="full")  # the class token kept
+    assert full.meta["image_tokens"] == 577
     with pytest.raises(ConfigError, match="image_seq_length: 576 must be the tower's 577 feature tokens"):
-        load_workload({"base": "llava_1_5_7b", "vision_feature_select_strategy": "full"})
+        load_workload({"base": "llava_1_5_7b", "vision_feature_select_strategy": "full", "image_seq_length": 576})

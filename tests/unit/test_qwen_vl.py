@@ -98,3 +98,14 @@ def test_sub_config_errors_name_their_field():
         load_workload({"base": "qwen3_vl_8b", "vision_config": {"out_hidden_size": 2048}})
     with pytest.raises(ConfigError, match="text_config.num_key_value_heads: 7 must divide num_attention_heads"):
         load_workload({"base": "qwen3_vl_8b", "text_config": {"num_key_value_heads": 7}})
+
+
+def test_deepstack_layers_are_not_alike_for_layer_sampling():
+    # a serving run simulates two layers and extrapolates when identical_layers says every layer is alike: Qwen3-VL's
+    # first three layers add the DeepStack features, the others do not
+    from accelsim.builders.hf import HfParams, identical_layers
+
+    w = load_workload("qwen3_vl_8b")
+    assert identical_layers(HfParams(**{**w.params, "layers": 6})) is None
+    w = load_workload("qwen2_5_vl_7b")
+    assert identical_layers(HfParams(**{**w.params, "layers": 6})) == 6

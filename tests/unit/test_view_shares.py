@@ -36,3 +36,24 @@ def test_partial_rope_reads_only_the_rotated_features():
     b.rope("input", name="q_rope", rotary_dim=16)
     ops = _ops(b.build())
     assert ops["q_rope.rotary"]["bytes"]["hbm"] == 2 * (8 * 128 * 16 * 2)  # the slice in, the rotated slice out
+
+
+def test_only_selecting_views_read_a_share():
+    # a view that sums its input (a broadcast's gradient, fn "expand_grad") has fewer elements but reads it all
+    b = TransformerBuilder("reduce", {"input": (1, 8, 128, 64)}, dtype="bf16")
+    summed = b.view("input", (1, 1, 128, 64), "expand_grad", name="summed", strict=False)
+    b.rmsnorm(summed, name="norm")
+    ops = _ops(b.build())
+    assert ops["norm"]["bytes"]["hbm"] == 8 * 128 * 64 * 2 + 128 * 64 * 2 + 64 * 2  # all of it, its output, weight
+
+
+def test_overlapping_key_and_value_views_are_read_once():
+    # DeepSeek's latent attention: the values are a slice of the keys' tensor (shared_kv); a view of top-k of the
+    # tokens reads half of the latents once, not 0.5 + 0.44
+    from accelsim.mapping.plan import Plan
+    from accelsim.mapping.traffic import _shares
+
+    p = Plan(op=None, index=0, operands=(("q",), ("lat",), ("lat",)),
+             shares=({}, {"lat": 0.5}, {"lat": 0.5 * 512 / 576}))
+    assert _shares(p, range(1, 3), overlap=True) == {"lat": 0.5}
+    assert _shares(p, range(1, 3)) == {"lat": 0.5 + 0.5 * 512 / 576}  # disjoint slices (q, k, v of one projection)

@@ -104,18 +104,20 @@ class HfParams(LlamaParams):
                               "DeepSeek's inference code); 'heads' caches every head's up-projected keys and values, "
                               "as transformers does. Other models: not read.")
     images: NonNegativeInt = Field(
-        0, description="Images in each prompt (models with an image encoder: Gemma 3 4B-27B; Llama 4, whose images "
-                       "are 336² tiles): a prefill runs the "
+        0, description="Images in each prompt (models with an image encoder: Gemma 3 4B-27B, LLaVA, Qwen2.5-VL, "
+                       "Qwen3-VL, Mistral Small 3.x; Llama 4 and InternVL3, whose images are 336² / 448² tiles): a "
+                       "prefill runs the "
                        "vision tower and projector on batch × images images and their soft tokens (the config's "
                        "mm_tokens_per_image each) take that many of the prompt's seq_len positions; a decode step "
                        "reads none (its cache holds them). 0: a text prompt (the tower's weights are held, not "
                        "read).")
 
     image_size: PositiveInt | None = Field(
-        None, description="Qwen2.5-VL / Qwen3-VL: each image's side in pixels (square), resized as the processor "
-                          "does (to a multiple of patch × merge: 28 / 32, its area within the published min / max "
-                          "pixels); the encoder's patches and the soft tokens follow (448: 256 / 196 tokens). "
-                          "Default 448. Other encoders resize every image to their own size: not read.")
+        None, description="Qwen2.5-VL / Qwen3-VL / Mistral Small 3.x (Pixtral): each image's side in pixels "
+                          "(square), resized as the processor does (Qwen: to a multiple of patch × merge, 28 / 32, "
+                          "its area within the published min / max pixels; Pixtral: at most 1540, rounded up to 28); "
+                          "the encoder's patches and the soft tokens follow (448: 256 / 196 / 256 tokens). Default "
+                          "448. Other encoders resize every image to their own size: not read.")
 
     @model_validator(mode="after")
     def _config(self) -> HfParams:

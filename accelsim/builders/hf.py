@@ -489,13 +489,17 @@ def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfPara
             with b.scope("mamba"):
                 mm = mamba2(b, lm.mamba, lm.eps, h, cache)
             a = b.add(a, mm, name="add_mamba")
-        if not gpt2:  # Phi-3's resid_attn_dropout, OPT's dropout after self_attn
-            a = b.dropout(a, lm.resid_dropout, name="resid_attn_dropout")
+        if not gpt2 and lm.attn_resid_dropout and not lm.shared_reduce:  # Phi-3's resid_attn_dropout, OPT's
+            a = b.dropout(a, lm.resid_dropout, name="resid_attn_dropout")  # dropout after self_attn
         if lm.parallel:  # the MLP beside the attention: on the same normed input, or on its own norm of x
             m = _ffn(b, lm, h if lm.parallel == "shared" else _norm(b, lm, x, ln2), i, prefix, p)
-            m = b.add(a, b.dropout(m, lm.resid_dropout, name="resid_mlp_dropout"), name="add_attn_mlp")
+            if not lm.shared_reduce:
+                m = b.dropout(m, lm.resid_dropout, name="resid_mlp_dropout")
+            m = b.add(a, m, name="add_attn_mlp")
     if lm.parallel:
-        return b.add(x, b._tp_out(m) if lm.shared_reduce else m, name="add_residual")
+        if lm.shared_reduce:  # Falcon: the summed branches reduced once, then one dropout (dropout_add)
+            m = b.dropout(b._tp_out(m), lm.resid_dropout, name="hidden_dropout")
+        return b.add(x, m, name="add_residual")
     if lm.sandwich_norms or lm.post_norms:  # Gemma-2: norm the attention output, then a pre-feed-forward norm
         post_attn, pre_ffn, post_ffn = style.sandwich
         a = _norm(b, lm, a, post_attn)

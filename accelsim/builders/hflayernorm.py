@@ -126,8 +126,8 @@ def _stablelm(r: _Reader) -> LM:
     """StableLM-3B-4E1T and StableLM 2 (StableLmConfig's defaults: StableLM-3B-4E1T): LayerNorms with biases,
     q / k / v biases with ``use_qkv_bias`` (o_proj none), RoPE on ``partial_rotary_factor`` (0.25) of each head,
     a LayerNorm per head of q and k with ``qk_layernorm``, a SwiGLU MLP; one after the other, or with
-    ``use_parallel_residual`` side by side from ``input_layernorm`` (StableLM 2 12B). ``hidden_dropout`` (the MLP
-    output's) is applied to both branches' outputs."""
+    ``use_parallel_residual`` side by side from ``input_layernorm`` (StableLM 2 12B); ``hidden_dropout`` on the MLP
+    output only."""
     hidden, heads = r.int("hidden_size", 2560), r.int("num_attention_heads", 32)
     head_dim = _head_dim(r, hidden, heads)
     kv_heads = r.int("num_key_value_heads", 32)
@@ -141,7 +141,8 @@ def _stablelm(r: _Reader) -> LM:
               bias=(qkv, qkv, qkv, False), tied=r.bool("tie_word_embeddings", False),
               rotary_dim=_rotary(r, head_dim, 0.25), parallel="shared" if r.bool("use_parallel_residual", False) else "",
               qk_norm=r.bool("qk_layernorm", False), qk_norm_style="per_head",
-              attn_dropout=r.prob("attention_dropout", 0.0), resid_dropout=r.prob("hidden_dropout", 0.0))
+              attn_dropout=r.prob("attention_dropout", 0.0), resid_dropout=r.prob("hidden_dropout", 0.0),
+              attn_resid_dropout=False)
 
 
 def _starcoder2(r: _Reader) -> LM:

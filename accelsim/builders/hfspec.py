@@ -286,7 +286,8 @@ class LM:
     # whole q and k projections)
     norm_bias: bool = True  # a LayerNorm's bias (Command R's LayerNorms have none)
     head_bias: bool = False  # Phi: lm_head has a bias
-    shared_reduce: bool = False  # Falcon (parallel): one all-reduce of attention + MLP under tensor parallelism
+    shared_reduce: bool = False  # Falcon (parallel): one all-reduce (and one dropout) of attention + MLP
+    attn_resid_dropout: bool = True  # False: resid_dropout on the MLP output only (StableLM's hidden_dropout)
     blocks: tuple[str, ...] = ()  # Nemotron-H: each layer one block, "mamba", "attention" or "mlp" (empty: a layer is
     # attention (or a mixer) and an MLP)
     # training dropout rates (transformers applies them only in training): the attention probabilities, each

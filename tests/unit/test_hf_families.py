@@ -292,3 +292,20 @@ def test_minimax_m2_count_and_its_partial_rope():
     assert round(active / 1e9) == 10  # "10 billion active" (without the embedding table and head)
     g = _preset("minimax_m2", seq_len=16, layers=1)
     assert g["model.layers.0.self_attn.q_rope.rotary"].out_shape == (1, 48, 16, 64)  # rotary_dim 64 of 128
+
+
+def test_training_dropouts_sit_where_transformers_puts_them():
+    # StableLM: hidden_dropout on the MLP output only; Falcon (parallel): one dropout of the summed branches
+    from accelsim.ir import OpKind as K
+
+    def drops(arch, **fields):
+        g = build_workload("hf", {"config": {"architectures": [arch], **fields}, "dtype": "bf16", "seq_len": 8,
+                                  "layers": 1, "mode": "training"})
+        layer = ("transformer.h.0." if arch == "FalconForCausalLM" else "model.layers.0.")
+        return sorted(op.name.rsplit(".", 1)[-1] for op in g.ops
+                      if op.kind is K.ELEMENTWISE and op.fn == "dropout" and op.name.startswith(layer))
+
+    assert drops("StableLmForCausalLM", hidden_dropout=0.1, hidden_size=256, num_attention_heads=4,
+                 num_key_value_heads=4, intermediate_size=512, vocab_size=1000) == ["resid_mlp_dropout"]
+    assert drops("FalconForCausalLM", hidden_dropout=0.1, hidden_size=256, num_attention_heads=4,
+                 vocab_size=1000) == ["hidden_dropout"]

@@ -31,6 +31,9 @@ layer by layer as ``transformers`` does, so ``Graph.params`` is what ``model.num
   dense layers (``feed_forward``).
 * Qwen3-Next: Gated DeltaNet linear attention (:func:`.ssm.gated_delta_net`) with a fixed-size state cache on three
   layers of four, gated full attention on the fourth, Qwen2-MoE's block.
+* LLaVA, Qwen2.5-VL / Qwen3-VL, Mistral 3 and InternVL with their image encoders (:mod:`.vision`; Qwen3-VL's
+  DeepStack features added after the first decoder layers, :func:`_deepstack`); DeepSeek-V3.2's indexer and sparse
+  latent attention (:func:`_indexer`, :func:`_sparse_attention`).
 * The families of :mod:`.hfllama` and :mod:`.hflayernorm` (GPT-NeoX, Phi, Falcon, Command R, StableLM, StarCoder2,
   OLMo 2 ...): their module names (:data:`STYLES`), attention and MLP side by side (``LM.parallel``), norms after
   the sublayers (``LM.post_norms``), partial rotary (``LM.rotary_dim``) and the QK-norm forms of
@@ -686,8 +689,8 @@ def identical_layers(p: HfParams) -> int | None:
     dense, the same attention: with or without RoPE, linear or not), else None (Gemma-2's alternating windows,
     Qwen2's windowed layers, Qwen2-MoE's dense layers, Qwen3-Next's linear-attention layers)."""
     lm = _truncated(p.lm(), p.layers)
-    if lm.vision is not None and lm.vision.deepstack:  # Qwen3-VL adds image features after the first layers
-        return None
+    if lm.vision is not None and p.images and p.phase != "decode":  # a prompt's image encoder: its own layers (and
+        return None  # Qwen3-VL's DeepStack adds after the first decoder layers) are not the decoder's
     kinds = {(lm.window(i), lm.moe is not None and i in lm.moe.sparse_layers, i in lm.nope_layers, lm.mixer(i),
               lm.blocks[i] if lm.blocks else "") for i in range(lm.layers)}
     return lm.layers if len(kinds) == 1 else None

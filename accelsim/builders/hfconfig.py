@@ -21,7 +21,10 @@ side by side in every layer), JambaForCausalLM, MambaForCausalLM and Mamba2ForCa
 GemmaForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, OlmoeForCausalLM, GraniteForCausalLM, GraniteMoeForCausalLM,
 SmolLM3ForCausalLM and MiniMaxM2ForCausalLM (:mod:`.hfllama`); GPTNeoXForCausalLM, PhiForCausalLM, FalconForCausalLM,
 CohereForCausalLM, Cohere2ForCausalLM, StableLmForCausalLM, Starcoder2ForCausalLM and PhimoeForCausalLM
-(:mod:`.hflayernorm`).
+(:mod:`.hflayernorm`); LlavaForConditionalGeneration (here), Qwen2_5_VLForConditionalGeneration,
+Qwen3VLForConditionalGeneration and Qwen3VLMoeForConditionalGeneration (:mod:`.hfqwenvl`),
+Mistral3ForConditionalGeneration and InternVLForConditionalGeneration (:mod:`.hfvlm`); DeepseekV32ForCausalLM (here);
+``accelsim list hf`` prints them all.
 """
 
 from __future__ import annotations
@@ -382,7 +385,8 @@ Qwen2Config) where the readers have none."""
 def _clip_vision(r: _Reader) -> Vision:
     """CLIPVisionConfig's fields (its defaults: CLIP ViT-B/32 at 224²; LLaVA-1.5's config gives ViT-L/14 at 336²)."""
     hidden, heads, image, patch = _encoder_shape(r, 768, 12, 224, 32)
-    r.read.update(("projection_dim", "vocab_size", "initializer_factor", "model_type"))  # the CLIP head's, unused
+    r.require("model_type", "clip_vision_model", "LLaVA's CLIP tower is built")
+    r.read.update(("projection_dim", "vocab_size", "initializer_factor"))  # the CLIP head's, unused
     r.prob("attention_dropout", 0.0)
     grid = image // patch
     return Vision("clip", hidden=hidden, layers=r.int("num_hidden_layers", 12), heads=heads,

@@ -19,7 +19,7 @@ _MISTRAL3_TEXT = {"head_dim": 128, "hidden_size": 5120, "intermediate_size": 327
                   "sliding_window": None, "vocab_size": 131072}
 """Mistral3Config's text_config when it has none (Mistral Small 3.1's decoder)."""
 _MISTRAL_CLASS = {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
-                  "num_attention_heads": 32, "num_key_value_heads": 8}
+                  "num_attention_heads": 32, "num_key_value_heads": 8, "sliding_window": 4096}
 """MistralConfig's class defaults where the Mistral reader has none."""
 _PIXTRAL = {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24, "num_attention_heads": 16,
             "image_size": 1540, "patch_size": 14, "hidden_act": "gelu"}
@@ -103,8 +103,8 @@ def _internvit(v: _Reader) -> Vision:
         raise ValueError(f"patch_size: {patch} must divide image_size ({image})")
     v.require("use_mask_token", False, "the masked-image-modelling token is not built")
     v.require("use_absolute_position_embeddings", True, "InternViT's learned positions are built")
-    v.read.update(("layer_scale_init_value", "use_mean_pooling", "model_type", "initializer_range",
-                   "initializer_factor"))
+    v.require("use_mean_pooling", True, "the final LayerNorm it replaces is not built")
+    v.read.update(("layer_scale_init_value", "model_type", "initializer_range", "initializer_factor"))
     for key in ("hidden_dropout_prob", "attention_dropout", "projection_dropout"):
         v.prob(key, 0.0)
     return Vision("internvit", hidden=width, layers=v.int("num_hidden_layers", 24), heads=heads,

@@ -477,9 +477,9 @@ class TransformerBuilder(GraphBuilder):
         of the keys' tensor (DeepSeek's latent attention), so a fused kernel loads each K/V block once (attr
         ``shared_kv``, :mod:`accelsim.cost.attention`). ``sinks``: GPT-OSS's learned logit per head, one more
         column of each softmax (its (heads,) parameter on the fused op, or on the softmax; no FLOPs counted).
-        ``index``: a sparse attention's selected token indices (DeepSeek-V3.2's top-k), read by the fused op (its
-        last input; k and v are then the selected tokens only) or, unfused, by the softmax (the mask transformers
-        builds from them over dense scores).
+        ``index``: DeepSeek-V3.2's selected token indices (the indexer's top-k), read by the fused op (its last input)
+        or, unfused, by the softmax: the sparse kernels' k and v are the selected tokens only, transformers' dense
+        scores are masked by them (``mla: heads``, fused or not).
         """
         bq, heads, q_len, d_qk = self.shape(q)
         bk, kv_heads, kv_len, dk = self.shape(k)

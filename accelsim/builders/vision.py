@@ -121,8 +121,9 @@ def _internvit_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str,
                                               fused=fused)
                 a = b.add_param(a, Weight(f"{b._prefix()}.lambda_1", (d,)), fn="mul", name="lambda_1")
                 x = b.add(x, a, name="add_attn")
+                h = norm(x, "layernorm_after")
                 with b.scope("mlp"):
-                    m = b.mlp(norm(x, "layernorm_after"), v.ffn, v.act, names=("fc1", "fc2"))
+                    m = b.mlp(h, v.ffn, v.act, names=("fc1", "fc2"))
                 m = b.add_param(m, Weight(f"{b._prefix()}.lambda_2", (d,)), fn="mul", name="lambda_2")
                 x = b.add(x, m, name="add_mlp")
         x = b.slice_tokens(x, 1, patches, name="patch_features")

@@ -2,8 +2,9 @@
 with ``options.fold_batchnorm`` a batch norm directly after a conv/linear is folded into it (its scale merges
 into the producer's weights, its shift is loaded as the producer's bias).
 
-A selecting view (:data:`SELECTING`: a slice such as q out of a fused q/k/v projection, the rotated part of a head, DLRM's triangle,
-an expert group's rows, a CLS token, a crop) with fewer elements than its input covers that fraction of the input's
+A selecting view (:data:`SELECTING`: a slice such as q out of a fused q/k/v projection, the rotated part of a head,
+DLRM's triangle, an expert group's rows, a CLS token, a crop, a backward pass's split of a concatenation's or a
+fused attention's gradient) with fewer elements than its input covers that fraction of the input's
 physical tensors; an op reading it reads only that share of their bytes (``Plan.shares``). Other views read their
 input whole (a reshape, or a broadcast's gradient, which sums it)."""
 
@@ -49,8 +50,12 @@ def aliases(graph: Graph, options: Options) -> tuple[Plan, ...]:
     return tuple(plans)
 
 
-SELECTING = frozenset({"slice", "split_heads", "select_token", "index_select", "crop", "window_merge", "tril"})
-"""View functions that select some of their input's elements (the others read it whole, or reduce it)."""
+SELECTING = frozenset({"slice", "split_heads", "select_token", "index_select", "crop", "window_merge", "tril",
+                       "sequence_scatter", "window_unpartition", "window_partition_grad", "concat_grad",
+                       "attention_grad_split"})
+"""View functions that select some of their input's elements (the others read it whole, or reduce it: a
+broadcast's gradient); a selecting view's gradient that pads or scatters into a larger tensor reads its input
+whole anyway."""
 
 
 def _view_share(op: Op, phys: dict[str, tuple[str, ...]], share: dict[str, dict[str, float]]) -> dict[str, float]:

@@ -100,12 +100,21 @@ def test_sub_config_errors_name_their_field():
         load_workload({"base": "qwen3_vl_8b", "text_config": {"num_key_value_heads": 7}})
 
 
-def test_deepstack_layers_are_not_alike_for_layer_sampling():
-    # a serving run simulates two layers and extrapolates when identical_layers says every layer is alike: Qwen3-VL's
-    # first three layers add the DeepStack features, the others do not
+def test_a_prompt_with_images_is_not_layer_sampled():
+    # a run samples two layers and extrapolates when identical_layers says every layer is alike: not for a prompt
+    # with images (the encoder's layers are not the decoder's; Qwen3-VL's first three layers add DeepStack features)
     from accelsim.builders.hf import HfParams, identical_layers
 
-    w = load_workload("qwen3_vl_8b")
-    assert identical_layers(HfParams(**{**w.params, "layers": 6})) is None
-    w = load_workload("qwen2_5_vl_7b")
-    assert identical_layers(HfParams(**{**w.params, "layers": 6})) == 6
+    for preset in ("qwen3_vl_8b", "qwen2_5_vl_7b"):
+        w = load_workload(preset)
+        assert identical_layers(HfParams(**{**w.params, "layers": 6, "images": 1})) is None
+        assert identical_layers(HfParams(**{**w.params, "layers": 6})) == 6  # a text prompt
+        assert identical_layers(HfParams(**{**w.params, "layers": 6, "images": 1, "phase": "decode"})) == 6
+
+
+def test_sampled_and_whole_runs_agree_with_images():
+    from accelsim.api import simulate
+
+    runs = [simulate({"base": "internvl3_8b", "layers": 4, "images": 1, "decode_steps": 2}, "h100",
+                     layer_samples=sampled).to_dict() for sampled in (True, False)]
+    assert runs[0]["macs"] == runs[1]["macs"] and runs[0]["total_cycles"] == runs[1]["total_cycles"]

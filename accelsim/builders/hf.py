@@ -146,9 +146,9 @@ class HfParams(LlamaParams):
         if self.images:
             if lm.vision is None:
                 raise ValueError(f"images: {lm.arch} has no image encoder")
-            if self.images * lm.vision.tokens > self.seq_len:
-                raise ValueError(f"images: {self.images} images of {lm.vision.tokens} tokens need seq_len ≥ "
-                                 f"{self.images * lm.vision.tokens} (got {self.seq_len})")
+            if self.images * lm.vision.positions_taken > self.seq_len:
+                raise ValueError(f"images: {self.images} images of {lm.vision.positions_taken} tokens need seq_len ≥ "
+                                 f"{self.images * lm.vision.positions_taken} (got {self.seq_len})")
         if lm.dsa is not None and self.mode == "training":
             raise ValueError(f"mode: training is not modelled for {lm.arch}'s sparse attention (the indexer's "
                              f"KL-divergence training); inference only")

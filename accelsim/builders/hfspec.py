@@ -208,6 +208,12 @@ class Vision:
         return tower, "model.multi_modal_projector"
 
     @property
+    def positions_taken(self) -> int:
+        """Prompt positions an image takes: its soft tokens, and Pixtral's row breaks (each of the √tokens rows ends
+        in an [IMG_BREAK], the last in [IMG_END]: ordinary text tokens)."""
+        return self.tokens + (math.isqrt(self.tokens) if self.style == "pixtral" else 0)
+
+    @property
     def resizable(self) -> bool:
         """Whether the processor keeps an image's size (Qwen-VL, Pixtral: the workload's ``image_size`` applies) or
         resizes every image to the encoder's own (SigLIP, CLIP, Llama 4's and InternVL's tiles)."""

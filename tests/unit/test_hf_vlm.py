@@ -58,3 +58,10 @@ def test_internvl3_8b_count_and_tiles():
     assert g["model.vision_tower.encoder.layer.23.mlp.fc2"].out_shape == (10, 1025, 1024)  # the class token too
     with pytest.raises(ConfigError, match="image_size: InternVLForConditionalGeneration's processor resizes"):
         load_workload({"base": "internvl3_8b", "image_size": 1024})
+
+
+def test_pixtral_row_breaks_take_prompt_positions():
+    # a 448² image: 16 rows of 16 [IMG] tokens, each row ending in [IMG_BREAK] (the last [IMG_END]): 272 positions
+    assert _model("mistral_small_3_1_24b", seq_len=272, layers=1, images=1).meta["image_tokens"] == 256
+    with pytest.raises(ValueError, match="1 images of 272 tokens need seq_len ≥ 272"):
+        _model("mistral_small_3_1_24b", seq_len=271, layers=1, images=1)

@@ -174,18 +174,20 @@ def _gemma3(r: _Reader) -> LM:
 
 
 def _phi3(r: _Reader) -> LM:
+    """Phi-3 / Phi-3.5-mini / Phi-4-mini (Phi3ForCausalLM): fused ``qkv_proj`` and ``gate_up_proj``, RoPE on
+    ``partial_rotary_factor`` of each head (Phi-4-mini: 0.75)."""
     hidden = r.int("hidden_size")
     heads, kv_heads, head_dim = _heads(r, hidden)
     layers = r.int("num_hidden_layers")
     r.rope_scaling()
-    r.require("partial_rotary_factor", 1.0, "Phi-3 rotates whole heads")
+    rotary = _rotary(r, head_dim, 1.0)
     window = r.opt_int("sliding_window")
     return LM(r.arch, vocab=r.int("vocab_size", 32064), hidden=hidden, layers=layers, heads=heads,
               kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size"), eps=r.float("rms_norm_eps", 1e-5),
               act=r.choice("hidden_act", "silu", _SILU), tied=r.bool("tie_word_embeddings", False),
               windows=(window,) * layers if window else (), fused_qkv=True, fused_gate_up=True, style="phi3",
-              attn_dropout=r.prob("attention_dropout", 0.0), resid_dropout=r.prob("resid_pdrop", 0.0),
-              embd_dropout=r.prob("embd_pdrop", 0.0))
+              rotary_dim=rotary, attn_dropout=r.prob("attention_dropout", 0.0),
+              resid_dropout=r.prob("resid_pdrop", 0.0), embd_dropout=r.prob("embd_pdrop", 0.0))
 
 
 def _opt(r: _Reader) -> LM:

@@ -39,3 +39,17 @@ def test_eager_rope_copies_the_whole_head_back():
 def test_a_factor_that_leaves_an_odd_slice_is_refused():
     with pytest.raises(ValueError, match="partial_rotary_factor: 0.2 rotates 25 of a head's 128 features"):
         _graph("glm4_5_air", partial_rotary_factor=0.2)
+
+
+def test_phi4_mini_rotates_three_quarters_of_each_head():
+    # microsoft/Phi-4-mini-instruct: Phi3ForCausalLM, 24 heads and 8 KV heads of 128, partial_rotary_factor 0.75,
+    # tied; 3,836,021,760 parameters (Microsoft: 3.8 B): a 200,064 × 3,072 table, 32 layers of fused qkv (5,120
+    # outputs), o_proj, gate_up (2 × 8,192), down and two norms, a final norm
+    fields = dict(architectures=["Phi3ForCausalLM"], vocab_size=200064, hidden_size=3072, num_hidden_layers=32,
+                  num_attention_heads=24, num_key_value_heads=8, intermediate_size=8192, partial_rotary_factor=0.75,
+                  tie_word_embeddings=True)
+    h = 3072
+    layer = h * 5120 + h * h + h * 2 * 8192 + 8192 * h + 2 * h
+    g = build_workload("hf", {"config": fields, "dtype": "bf16", "seq_len": 16})
+    assert g.meta["model_params"] == 200064 * h + 32 * layer + h == 3_836_021_760
+    assert g["model.layers.0.self_attn.q_rope.rotary"].out_shape == (1, 24, 16, 96)

@@ -255,7 +255,8 @@ def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache
                                  cache=cache, window=lm.window(i), softcap=lm.attn_softcap is not None,
                                  qk_norm=lm.eps if lm.qk_norm else None, dropout=lm.attn_dropout,
                                  sinks=lm.attn_sinks, qk_l2norm=lm.eps if lm.qk_l2norm and rope else None,
-                                 output_gate=lm.attn_gate, rotary_dim=lm.rotary_dim, qk_norm_style=lm.qk_norm_style)
+                                 output_gate=lm.attn_gate, rotary_dim=lm.rotary_dim, qk_norm_style=lm.qk_norm_style,
+                                 clip_qkv=lm.clip_qkv)
 
 
 def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | None) -> str:
@@ -446,6 +447,8 @@ def _mlp(b: TransformerBuilder, lm: LM, h: str) -> str:
 def _norm(b: TransformerBuilder, lm: LM, x: str, name: str) -> str:
     if lm.norm == "rmsnorm":
         return b.rmsnorm(x, lm.eps, name=name)
+    if not lm.norm_weights:  # OLMo 1: F.layer_norm without weight or bias
+        return b._norm(x, "layernorm", 5, (), -1, lm.eps, name)
     return b.layernorm(x, lm.eps, name=name, bias=lm.norm_bias)
 
 

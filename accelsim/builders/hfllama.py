@@ -1,5 +1,5 @@
 """Readers of Llama-shaped language models' Hugging Face configs (registered in :data:`.hfconfig.READERS`), with
-transformers 5's class defaults: Gemma, OLMo 2, OLMo 3 and OLMoE, Granite 3 and Granite 3 MoE, SmolLM3, MiniMax-M2,
+transformers 5's class defaults: Gemma, OLMo 1, 2, 3 and OLMoE, Granite 3 and Granite 3 MoE, SmolLM3, MiniMax-M2,
 GLM-4-0414, ERNIE 4.5 and its MoE, Seed-OSS, EXAONE 4.0, Apertus, Arcee (AFM), dots.llm1 and HunYuan dense. RMSNorm, RoPE, a SwiGLU or GeGLU MLP or experts; what sets each apart is a flag of :class:`LM`."""
 
 from __future__ import annotations
@@ -26,6 +26,20 @@ def _gemma(r: _Reader) -> LM:
               heads=heads, kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 24576),
               eps=r.float("rms_norm_eps", 1e-6), act=act, bias=(bias,) * 4, tied=r.bool("tie_word_embeddings", True),
               embed_scale=True, attn_dropout=r.prob("attention_dropout", 0.0))
+
+
+def _olmo1(r: _Reader) -> LM:
+    """OLMo 1 (OlmoConfig's defaults: OLMo-7B's sizes): Llama's layer with LayerNorms that have no parameters,
+    q, k and v clamped to ±``clip_qkv`` when it is set (OLMo-7B-0424), no biases; untied by default (OLMo-1B ties)."""
+    hidden = r.int("hidden_size", 4096)
+    heads, kv_heads, head_dim = _heads(r, hidden, 0, (32, 0))
+    r.rope_scaling()
+    bias = r.bool("attention_bias", False)
+    clip = r.opt_float("clip_qkv", None) is not None
+    return LM(r.arch, vocab=r.int("vocab_size", 50304), hidden=hidden, layers=r.int("num_hidden_layers", 32),
+              heads=heads, kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 11008), eps=1e-5,
+              norm="layernorm", norm_weights=False, act=r.choice("hidden_act", "silu", _SILU), bias=(bias,) * 4,
+              tied=r.bool("tie_word_embeddings", False), clip_qkv=clip, attn_dropout=r.prob("attention_dropout", 0.0))
 
 
 def _olmo(r: _Reader) -> LM:
@@ -329,6 +343,7 @@ def _hunyuan(r: _Reader) -> LM:
 
 LLAMA_LIKE_READERS = {
     "GemmaForCausalLM": _gemma,
+    "OlmoForCausalLM": _olmo1,
     "Olmo2ForCausalLM": _olmo,
     "Olmo3ForCausalLM": _olmo,
     "OlmoeForCausalLM": _olmo,

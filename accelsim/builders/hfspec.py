@@ -291,6 +291,8 @@ class LM:
     qk_norm_style: str = "rmsnorm"  # with qk_norm: its form (tlayers.QK_NORMS; "projection": OLMo 2's over the
     # whole q and k projections)
     norm_bias: bool = True  # a LayerNorm's bias (Command R's LayerNorms have none)
+    norm_weights: bool = True  # False: LayerNorms without any parameter (OLMo 1's non-parametric ones)
+    clip_qkv: bool = False  # OLMo 1: q, k and v clamped to ±clip_qkv after their projections (an elementwise pass each)
     head_bias: bool = False  # Phi: lm_head has a bias
     shared_reduce: bool = False  # Falcon (parallel): one all-reduce (and one dropout) of attention + MLP
     attn_resid_dropout: bool = True  # False: resid_dropout on the MLP output only (StableLM's hidden_dropout)

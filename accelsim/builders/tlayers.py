@@ -554,7 +554,8 @@ class TransformerBuilder(GraphBuilder):
                             causal: bool = False, fused: bool = False, cache: KVCache | None = None,
                             window: int = 0, softcap: bool = False, qk_norm: float | None = None,
                             dropout: float = 0.0, sinks: bool = False, qk_l2norm: float | None = None,
-                            output_gate: bool = False, rotary_dim: int = 0, qk_norm_style: str = "rmsnorm") -> str:
+                            output_gate: bool = False, rotary_dim: int = 0, qk_norm_style: str = "rmsnorm",
+                            clip_qkv: bool = False) -> str:
         """Projections, head split, [RoPE], [KV cache], attention, head merge and output projection.
 
         ``q_in`` (B, Lq, D) gives the queries, ``k_in`` / ``v_in`` (B, Lk, D) the keys and values (default
@@ -567,7 +568,8 @@ class TransformerBuilder(GraphBuilder):
         soft-capped scores (:meth:`attention`). ``qk_norm`` (an eps; None: off): Qwen3's QK-norm, an RMSNorm over
         head_dim on each head of q and k (``q_norm`` / ``k_norm``, a (head_dim,) weight each, replicated under tensor
         parallelism) after the projections and before RoPE, so the cache holds normed keys; ``qk_norm_style`` names
-        other forms (:data:`QK_NORMS`). ``rotary_dim`` > 0: partial rotary, only each head's first
+        other forms (:data:`QK_NORMS`). ``clip_qkv``: OLMo 1's clamp of each q, k and v projection (an ELEMENTWISE
+        ``{q,k,v}_clamp``, 1 FLOP an element, before any norm). ``rotary_dim`` > 0: partial rotary, only each head's first
         ``rotary_dim`` features rotated (:meth:`rope`). ``dropout``: the
         attention probabilities' dropout in a training graph (:meth:`attention`). ``sinks``: GPT-OSS's learned
         sink logit per head (``sinks``, a (heads,) parameter, split with the heads). ``qk_l2norm`` (an eps): Llama 4's
@@ -595,8 +597,9 @@ class TransformerBuilder(GraphBuilder):
         if qk_norm_style not in QK_NORMS:
             raise WorkloadError(f"{self.name}: qk_norm_style {qk_norm_style!r} is not one of {sorted(QK_NORMS)}")
         whole_norm = qk_norm is not None and qk_norm_style == "projection"
-        if whole_norm and (fused_qkv is not None or output_gate):
-            raise WorkloadError(f"{self.name}: a QK-norm over the whole projection needs separate q/k/v projections")
+        if (whole_norm or clip_qkv) and (fused_qkv is not None or output_gate):
+            raise WorkloadError(f"{self.name}: a QK-norm over the whole projection or a q/k/v clamp needs separate "
+                                f"q/k/v projections")
         if fused_qkv is not None:
             if not (q_in == k_in == v_in):
                 raise WorkloadError(f"{self.name}: a fused q/k/v projection needs self-attention")
@@ -612,18 +615,18 @@ class TransformerBuilder(GraphBuilder):
                 q, gate = (self.view(both, (b_, h_, l_, head_dim), "slice", x, strict=False, dim=3, start=i * head_dim)
                            for i, x in enumerate(("q", "gate")))
             else:
-                q = self.linear(q_in, heads * head_dim, bias=qb, name=names[0])
+                q = self._clamped(self.linear(q_in, heads * head_dim, bias=qb, name=names[0]), clip_qkv, "q_clamp")
                 if whole_norm:
                     q = self._projection_norm(q, qk_norm, "q_norm", widths[0])
                 q = self.split_heads(q, heads, head_dim, name="q")
             k = v = None
             if not static:
-                k = self.linear(k_in, kv_heads * head_dim, bias=kb, name=names[1])
+                k = self._clamped(self.linear(k_in, kv_heads * head_dim, bias=kb, name=names[1]), clip_qkv, "k_clamp")
                 if whole_norm:
                     k = self._projection_norm(k, qk_norm, "k_norm", widths[1])
                 k = self.split_heads(k, kv_heads, head_dim, name="k")
-                v = self.split_heads(self.linear(v_in, kv_heads * head_dim, bias=vb, name=names[2]), kv_heads,
-                                     head_dim, name="v")
+                v = self._clamped(self.linear(v_in, kv_heads * head_dim, bias=vb, name=names[2]), clip_qkv, "v_clamp")
+                v = self.split_heads(v, kv_heads, head_dim, name="v")
         if qk_norm is not None and not whole_norm:
             q = self._head_norm(q, qk_norm, qk_norm_style, "q")
             if k is not None:
@@ -651,6 +654,10 @@ class TransformerBuilder(GraphBuilder):
             g = self.sigmoid(self.merge_heads(gate, name="gate_merge"), name="gate_sigmoid")
             merged = self.mul(merged, g, name="gate_mul")
         return self._tp_out(self.linear(merged, out_features, bias=ob, name=names[3]))
+
+    def _clamped(self, x: str, clip: bool, name: str) -> str:
+        """``x`` clamped to ±clip_qkv (OLMo 1), or ``x`` itself."""
+        return self.vector(OpKind.ELEMENTWISE, [x], self.shape(x), "clamp", 1, name=name) if clip else x
 
     def _head_norm(self, x: str, eps: float, style: str, which: str) -> str:
         """The QK-norm ``style`` (:data:`QK_NORMS`) of the (B, heads, L, d) q or k (``which``), over head_dim."""

@@ -309,3 +309,18 @@ def test_training_dropouts_sit_where_transformers_puts_them():
                  num_key_value_heads=4, intermediate_size=512, vocab_size=1000) == ["resid_mlp_dropout"]
     assert drops("FalconForCausalLM", hidden_dropout=0.1, hidden_size=256, num_attention_heads=4,
                  vocab_size=1000) == ["hidden_dropout"]
+
+
+def test_olmo1_has_parameter_free_layernorms_and_clamps_qkv():
+    # OLMo-1B: 16 layers of 2048 (16 heads), SwiGLU 8192, tied 50,304 × 2048 table, LayerNorms without parameters:
+    # 1,176,764,416 (Ai2: OLMo 1B); OLMo-7B: 32 × 4096, 11008, untied: 6,888,095,744 (6.9 B)
+    h = 2048
+    g = _hf("OlmoForCausalLM", hidden_size=h, num_hidden_layers=16, num_attention_heads=16, intermediate_size=8192,
+            tie_word_embeddings=True)
+    assert g.meta["model_params"] == 50304 * h + 16 * (4 * h * h + 3 * h * 8192) == 1_176_764_416
+    h = 4096
+    assert _hf("OlmoForCausalLM").meta["model_params"] == 2 * 50304 * h + 32 * (4 * h * h + 3 * h * 11008)
+    one = _hf("OlmoForCausalLM", clip_qkv=8.0, num_hidden_layers=1, seq_len=4)
+    assert one["model.layers.0.input_layernorm"].weights == ()
+    clamp = one["model.layers.0.self_attn.k_clamp"]
+    assert clamp.fn == "clamp" and clamp.flops == 4 * 4096 and clamp.inputs == ("model.layers.0.self_attn.k_proj",)

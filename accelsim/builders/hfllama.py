@@ -48,7 +48,7 @@ def _olmo(r: _Reader) -> LM:
     before the residual add (``post_attention_layernorm``, ``post_feedforward_layernorm``), the QK-norm an RMSNorm
     over each whole q and k projection; OLMo 3: three sliding-window layers (``sliding_window``) to each full one
     (``layer_types``). OLMoE: pre-norm layers with that QK-norm and ``num_experts`` SwiGLU experts (top
-    ``num_experts_per_tok``, softmax router ``mlp.gate``) in every layer; ``clip_qkv`` is refused."""
+    ``num_experts_per_tok``, softmax router ``mlp.gate``) in every layer; ``clip_qkv`` clamps q, k and v."""
     olmoe = r.arch == "OlmoeForCausalLM"
     hidden = r.int("hidden_size", 2048 if olmoe else 4096)
     heads, kv_heads, head_dim = _heads(r, hidden, 0, (16, 0) if olmoe else (32, 0))
@@ -57,12 +57,12 @@ def _olmo(r: _Reader) -> LM:
     bias = r.bool("attention_bias", False)
     ffn = r.int("intermediate_size", 2048 if olmoe else 11008)
     windows: tuple[int, ...] = ()
-    moe = None
+    moe, clip = None, False
     if olmoe:
         if heads * head_dim != hidden:
             raise ValueError(f"head_dim: {head_dim} × {heads} heads must be hidden_size ({hidden}): OLMoE's q_norm "
                              f"is hidden_size wide")
-        r.require("clip_qkv", None, "clamping q, k and v is not modelled")
+        clip = r.opt_float("clip_qkv", None) is not None  # clamps after the QK-norm: the same work
         r.bool("norm_topk_prob", False)  # renormalising the k weights (2k FLOPs a token): not counted
         experts = r.int("num_experts", r.int("num_local_experts", 64))
         moe = MoE(experts, r.int("num_experts_per_tok", 8), ffn, sparse_layers=frozenset(range(layers)),
@@ -73,7 +73,7 @@ def _olmo(r: _Reader) -> LM:
               kv_heads=kv_heads, head_dim=head_dim, ffn=ffn, eps=r.float("rms_norm_eps", 1e-5),
               act=r.choice("hidden_act", "silu", _SILU), bias=(bias,) * 4, tied=r.bool("tie_word_embeddings", False),
               windows=windows, qk_norm=True, qk_norm_style="projection", post_norms=not olmoe, moe=moe,
-              attn_dropout=r.prob("attention_dropout", 0.0))
+              clip_qkv=clip, attn_dropout=r.prob("attention_dropout", 0.0))
 
 
 def _granite(r: _Reader) -> LM:

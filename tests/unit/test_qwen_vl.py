@@ -118,3 +118,13 @@ def test_sampled_and_whole_runs_agree_with_images():
     runs = [simulate({"base": "internvl3_8b", "layers": 4, "images": 1, "decode_steps": 2}, "h100",
                      layer_samples=sampled).to_dict() for sampled in (True, False)]
     assert runs[0]["macs"] == runs[1]["macs"] and runs[0]["total_cycles"] == runs[1]["total_cycles"]
+
+
+def test_the_vision_tower_splits_its_heads_under_tensor_parallelism():
+    # Megatron-style, as the decoder: qkv column-split by heads (16 / 2), proj and the MLP's down row-split with an
+    # all-reduce each, the merger's MLP too
+    g = _preset("qwen2_5_vl_7b", seq_len=512, layers=1, images=1, tensor_parallel=2)
+    assert g["model.visual.blocks.0.attn.qkv"].out_shape == (1, 1024, 3 * 1280 // 2)  # a windowed layer
+    assert g["model.visual.blocks.7.attn.qkv"].out_shape == (1, 1024, 3 * 1280 // 2)  # a full one
+    reduces = [op.name for op in g.ops if op.name.startswith("model.visual.") and op.kind.name == "COLLECTIVE"]
+    assert len(reduces) == 2 * 32 + 1  # attention and MLP in each of 32 layers, the merger

@@ -68,7 +68,7 @@ from ..units import DType
 from .hfconfig import DSA, LM, MLA, MoE, load_config, parse
 from .moe import ExpertForm, ExpertNames, Routing, expert_loads, moe_layer, shared_expert
 from .precision import with_precision
-from .ssm import gated_delta_net, kimi_delta_attention, mamba1, mamba2
+from .ssm import gated_delta_net, kimi_delta_attention, mamba1, mamba2, short_conv
 from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
 from .transformer import LlamaParams, _fused
 from .vision import vision_tower, vision_weights
@@ -202,6 +202,7 @@ class Style(NamedTuple):
     proj: tuple[str, str, str, str] = ("q_proj", "k_proj", "v_proj", "o_proj")
     fused_qkv: str | None = None  # one q/k/v projection's name
     mlp: tuple[str, str] = ("fc1", "fc2")  # a plain (ungated) MLP's two linears
+    gated: tuple[str, str, str] = ("gate_proj", "up_proj", "down_proj")  # a gated MLP's three
     final: str = "norm"
     head: str = "lm_head"
     sandwich: tuple[str, str, str] = ("post_attention_layernorm", "pre_feedforward_layernorm",
@@ -231,6 +232,8 @@ STYLES: dict[str, Style] = {
     "glm4": Style(sandwich=("post_self_attn_layernorm", "post_attention_layernorm", "post_mlp_layernorm")),
     "apertus": Style(norms=("attention_layernorm", "feedforward_layernorm"), mlp=("up_proj", "down_proj")),
     "up_down": Style(mlp=("up_proj", "down_proj")),
+    "lfm2": Style(norms=("operator_norm", "ffn_norm"), proj=("q_proj", "k_proj", "v_proj", "out_proj"),
+                  gated=("w1", "w3", "w2"), final="embedding_norm"),
 }
 """Module names by :attr:`~.hfspec.LM.style`."""
 
@@ -246,6 +249,9 @@ def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache
     if mixer == "mamba1":
         assert lm.mamba1 is not None
         return mamba1(b, lm.mamba1, h, cache)
+    if mixer == "conv":
+        assert lm.short_conv is not None
+        return short_conv(b, lm.short_conv, h, cache)
     if lm.mla is not None:
         return _mla(b, lm, h, p, cache)
     style = STYLES[lm.style]
@@ -430,10 +436,11 @@ def _mlp(b: TransformerBuilder, lm: LM, h: str) -> str:
     if not lm.gated:
         return b.mlp(h, lm.ffn, lm.act, bias=lm.mlp_bias, names=STYLES[lm.style].mlp, act_dropout=lm.act_dropout)
     h = b._tp_in(h)  # sequence parallelism: the token shards gathered
+    gate_name, up_name, down_name = STYLES[lm.style].gated
     if not lm.fused_gate_up:
         width = b._tp_hidden(lm.ffn)
-        gate = b.linear(h, width, bias=lm.mlp_bias, name="gate_proj")
-        up = b.linear(h, width, bias=lm.mlp_bias, name="up_proj")
+        gate = b.linear(h, width, bias=lm.mlp_bias, name=gate_name)
+        up = b.linear(h, width, bias=lm.mlp_bias, name=up_name)
     else:  # Phi-3: one gate_up_proj, split by views
         width = b._tp_hidden(lm.ffn)
         both = b.linear(h, 2 * width, bias=False, name="gate_up_proj")
@@ -441,7 +448,7 @@ def _mlp(b: TransformerBuilder, lm: LM, h: str) -> str:
         gate = b.view(both, (*rows, width), "slice", name="gate", strict=False, dim=-1, start=0)
         up = b.view(both, (*rows, width), "slice", name="up", strict=False, dim=-1, start=width)
     m = b.mul(b.activation(gate, lm.act, name="act_fn"), up, name="mul")
-    return b._tp_out(b.linear(m, b.shape(h)[-1], bias=lm.mlp_bias, name="down_proj"))
+    return b._tp_out(b.linear(m, b.shape(h)[-1], bias=lm.mlp_bias, name=down_name))
 
 
 def _norm(b: TransformerBuilder, lm: LM, x: str, name: str) -> str:

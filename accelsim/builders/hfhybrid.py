@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..units import TORCH_DTYPES
-from .hfspec import _SILU, LM, MLA, LinearAttn, Mamba1, Mamba2, MoE, _heads, _Reader, _rotary
+from .hfspec import _SILU, LM, MLA, LinearAttn, Mamba1, Mamba2, MoE, ShortConv, _heads, _Reader, _rotary
 
 
 def _qwen3_next(r: _Reader) -> LM:
@@ -345,6 +345,48 @@ def _jamba(r: _Reader) -> LM:
               style="jamba", mlp_name="feed_forward", attn_dropout=r.prob("attention_dropout", 0.0))
 
 
+_LFM2_IGNORED = ("block_dim", "conv_dim", "conv_dim_out", "num_heads", "block_norm_eps", "use_pos_enc",
+                 "block_mlp_init_scale", "block_out_init_scale", "block_use_swiglu", "block_use_xavier_init",
+                 "conv_use_xavier_init", "theta", "use_cache")
+"""LFM2 checkpoint fields transformers' Lfm2Config does not read (its own names for the sizes it reads)."""
+
+
+def _lfm2(r: _Reader) -> LM:
+    """LFM2 (transformers' Lfm2ForCausalLM; Lfm2Config's defaults): each layer a gated short convolution
+    (:class:`ShortConv`, ``conv_L_cache`` taps, ``conv_bias``) or, on ``full_attn_idxs`` (or as ``layer_types``
+    says; absent: every layer), GQA attention with a per-head RMSNorm of q and k (``q_layernorm`` / ``k_layernorm``)
+    and ``out_proj``; then a SwiGLU ``feed_forward`` (w1, w3, w2) whose width is ``block_ff_dim`` (else
+    ``intermediate_size``), with ``block_auto_adjust_ff_dim`` two thirds of it × ``block_ffn_dim_multiplier``
+    rounded up to ``block_multiple_of``; norms ``operator_norm`` / ``ffn_norm`` / ``embedding_norm``; a tied head."""
+    hidden = r.int("hidden_size", 2560)
+    heads, kv_heads, head_dim = _heads(r, hidden, 0, (32, 8))
+    layers = r.int("num_hidden_layers", 32)
+    r.rope_scaling()
+    r.read.update(_LFM2_IGNORED)
+    kinds = r._get("layer_types", None)
+    if kinds is None:
+        attn = r.int_list("full_attn_idxs") if r.data.get("full_attn_idxs") is not None else frozenset(range(layers))
+        kinds = ["full_attention" if i in attn else "conv" for i in range(layers)]
+    if not isinstance(kinds, list) or len(kinds) != layers or not set(kinds) <= {"conv", "full_attention"}:
+        raise ValueError(f"layer_types: expected {layers} entries, each 'conv' or 'full_attention' (got {kinds!r})")
+    ffn = r.int("block_ff_dim", r.int("intermediate_size", 12288))
+    if r.bool("block_auto_adjust_ff_dim", True):
+        ffn = int(2 * ffn / 3)
+        mult = r.opt_float("block_ffn_dim_multiplier", 1.0)
+        if mult is not None:
+            of = r.int("block_multiple_of", 256)
+            ffn = of * -(-int(mult * ffn) // of)
+    else:
+        r.read.update(("block_ffn_dim_multiplier", "block_multiple_of"))
+    bias = r.bool("conv_bias", False)
+    conv = ShortConv(r.int("conv_L_cache", 3), bias, frozenset(i for i, k in enumerate(kinds) if k == "conv"))
+    tied = r.bool("tie_word_embeddings", r.bool("tie_embedding", True))
+    return LM(r.arch, vocab=r.int("vocab_size", 65536), hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
+              head_dim=head_dim, ffn=ffn, eps=r.float("norm_eps", 1e-5), tied=tied, qk_norm=True,
+              qk_norm_style="q_layernorm", short_conv=conv if conv.layers else None, mlp_name="feed_forward",
+              style="lfm2")
+
+
 HYBRID_READERS = {
     "Qwen3NextForCausalLM": _qwen3_next,
     "NemotronHForCausalLM": _nemotron_h,
@@ -355,6 +397,7 @@ HYBRID_READERS = {
     "Mamba2ForCausalLM": _mamba_lm,
     "FalconMambaForCausalLM": _mamba_lm,
     "JambaForCausalLM": _jamba,
+    "Lfm2ForCausalLM": _lfm2,
 }
 """The hybrid architectures and their readers."""
 

@@ -102,6 +102,17 @@ class LinearAttn:
 
 
 @dataclass(frozen=True)
+class ShortConv:
+    """LFM2's gated short convolution (transformers' Lfm2ShortConv): ``in_proj`` gives B, C and x of the width,
+    B · x passes a causal depthwise conv of ``taps`` taps (no activation), C gates its output, ``out_proj``; on
+    ``layers``; a decode step keeps each channel's last taps − 1 inputs."""
+
+    taps: int
+    bias: bool
+    layers: frozenset[int]
+
+
+@dataclass(frozen=True)
 class Mamba2:
     """Mamba-2 mixers (transformers' Mamba2Mixer as Nemotron-H and Granite 4.0-H use it; Dao and Gu, arXiv:2405.21060):
     ``heads`` heads of ``head_dim`` channels, each with a ``head_dim`` × ``state`` state; B and C in ``groups``
@@ -281,6 +292,7 @@ class LM:
     attn_gate: bool = False  # Qwen3-Next: q_proj also gives a gate, sigmoid(gate) · the attention's output
     mamba: Mamba2 | None = None  # Nemotron-H, Granite 4.0-H: the Mamba-2 layers
     mamba1: Mamba1 | None = None  # MambaForCausalLM: the Mamba-1 layers
+    short_conv: ShortConv | None = None  # LFM2: the gated short-convolution layers
     logits_scale: bool = False  # Granite: the logits divided by logits_scaling (one elementwise pass)
     parallel_mamba: bool = False  # Falcon-H1: every layer's Mamba-2 mixer runs beside its attention, outputs added
     rotary_dim: int = 0  # partial rotary (GPT-NeoX's rotary_pct, Phi's partial_rotary_factor): features rotated
@@ -311,13 +323,15 @@ class LM:
 
     def mixer(self, layer: int) -> str:
         """Layer ``layer``'s token mixer: ``linear_attn`` (Gated DeltaNet), ``kda`` (Kimi Delta Attention, in scope
-        ``self_attn`` as Kimi names it), ``mamba`` (Mamba-2), ``mamba1`` (Mamba-1) or ``self_attn``."""
+        ``self_attn`` as Kimi names it), ``mamba`` (Mamba-2), ``mamba1`` (Mamba-1), ``conv`` (LFM2's short convolution) or ``self_attn``."""
         if self.linear is not None and layer in self.linear.layers:
             return "linear_attn" if self.linear.kind == "gdn" else "kda"
         if self.mamba is not None and layer in self.mamba.layers:
             return "mamba"
         if self.mamba1 is not None and layer in self.mamba1.layers:
             return "mamba1"
+        if self.short_conv is not None and layer in self.short_conv.layers:
+            return "conv"
         return "self_attn"
 
 
@@ -517,4 +531,5 @@ def _nested(r: _Reader, key: str, read: Callable[[_Reader], Any], arch: str | No
     return out
 
 
-__all__ = ["DSA", "IGNORED", "LM", "MLA", "ROPE_TYPES", "LinearAttn", "Mamba1", "Mamba2", "MoE", "Vision", "load_config"]
+__all__ = ["DSA", "IGNORED", "LM", "MLA", "ROPE_TYPES", "LinearAttn", "Mamba1", "Mamba2", "MoE", "ShortConv", "Vision",
+           "load_config"]

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from ..errors import WorkloadError
 from ..ir import Gemm, OpKind, Weight
-from .hfspec import LinearAttn, Mamba1, Mamba2
+from .hfspec import LinearAttn, Mamba1, Mamba2, ShortConv
 from .tlayers import ACT_FLOPS, KVCache, TransformerBuilder
 
 GDN_GATING_FLOPS = 8
@@ -55,8 +55,8 @@ def _decoding(cache: KVCache | None) -> bool:
 
 
 def _causal_conv(b: TransformerBuilder, x: str, taps: int, bias: bool, cache: KVCache | None,
-                 name: str = "conv1d") -> str:
-    """The causal depthwise conv of ``taps`` taps and SiLU over ``x``'s (B, L, C) channels (ELEMENTWISE fn
+                 name: str = "conv1d", act: bool = True) -> str:
+    """The causal depthwise conv of ``taps`` taps and SiLU (``act``) over ``x``'s (B, L, C) channels (ELEMENTWISE fn
     causal_conv1d, its (C, 1, K) weight [and (C,) bias]); with a cache its last K − 1 inputs per channel are a state
     (``conv_state``; Kimi's ``q_conv1d``: ``q_conv_state``) that a decode step reads and every pass writes."""
     bsz, length, channels = b.shape(x)
@@ -73,7 +73,7 @@ def _causal_conv(b: TransformerBuilder, x: str, taps: int, bias: bool, cache: KV
         weights.append(Weight(f"{prefix}.{name}.bias", (channels,)))
     elems = bsz * length * channels
     out = b._add(b._name(name, name), OpKind.ELEMENTWISE, inputs, (bsz, length, channels), weights=weights,
-                 flops=(2 * taps + ACT_FLOPS["silu"]) * elems, vector_elems=elems, fn="causal_conv1d")
+                 flops=(2 * taps + (ACT_FLOPS["silu"] if act else 0)) * elems, vector_elems=elems, fn="causal_conv1d")
     if state is not None:
         b.state_write(out, state, (bsz, channels, taps - 1), b.dtype, f"{leaf}_write")
     return out
@@ -107,6 +107,23 @@ def _keep_state(b: TransformerBuilder, src: str, cache: KVCache | None, leaf: st
     """A prompt's final state (from ``src``) written to the state cache ``leaf`` when the pass keeps a cache."""
     if cache is not None:
         b.state_write(src, b.state_cache(leaf, state_shape, dtype, read=False), state_shape, dtype, "state_write")
+
+
+def short_conv(b: TransformerBuilder, sc: ShortConv, h: str, cache: KVCache | None) -> str:
+    """LFM2's gated short convolution (:class:`~.hfspec.ShortConv`; scope ``conv``): ``in_proj`` to B, C and x (three
+    slices), B · x (``Bx``), the causal depthwise ``conv`` without activation (its last taps − 1 inputs the state a
+    decode step reads), C · the conv (``Cy``), ``out_proj``. Tensor parallelism splits the channels (the row-split
+    out_proj's all-reduce)."""
+    bsz, length, width = b.shape(h)
+    local = _tp_heads(b, width, "hidden_size")
+    h = b._tp_in(h)
+    bcx = b.linear(h, 3 * local, bias=sc.bias, name="in_proj")
+    gate, out_gate, x = (b.view(bcx, (bsz, length, local), "slice", n, strict=False, dim=2, start=i * local)
+                         for i, n in enumerate(("B", "C", "x")))
+    u = b.mul(gate, x, name="Bx")
+    conv = _causal_conv(b, u, sc.taps, sc.bias, cache, name="conv", act=False)
+    y = b.mul(out_gate, conv, name="Cy")
+    return b._tp_out(b.linear(y, width, bias=sc.bias, name="out_proj"))
 
 
 def gated_delta_net(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, cache: KVCache | None) -> str:

@@ -105,6 +105,7 @@ QK_NORMS = {
     "shared_layernorm": "one LayerNorm with bias over head_dim for every head (Phi): q_layernorm / k_layernorm",
     "hunyuan": "Qwen3's RMSNorm named query_layernorm / key_layernorm (HunYuan; transformers applies it after RoPE, "
                "the same work)",
+    "q_layernorm": "Qwen3's RMSNorm named q_layernorm / k_layernorm (LFM2)",
 }
 """The QK-norms of :meth:`TransformerBuilder.multihead_attention` (``qk_norm_style``): after the projections,
 before RoPE, so the cache holds normed keys; under tensor parallelism per-head weights split with the heads."""
@@ -665,6 +666,8 @@ class TransformerBuilder(GraphBuilder):
             return self.rmsnorm(x, eps, name=f"{which}_norm")
         if style == "hunyuan":
             return self.rmsnorm(x, eps, name="query_layernorm" if which == "q" else "key_layernorm")
+        if style == "q_layernorm":
+            return self.rmsnorm(x, eps, name=f"{which}_layernorm")
         if style == "shared_layernorm":
             return self.layernorm(x, eps, name=f"{which}_layernorm")
         b, heads, length, d = self.shape(x)

@@ -1,0 +1,42 @@
+"""LFM2 (``hf``, Lfm2ForCausalLM): gated short convolutions beside GQA attention, the feed-forward width rule and the
+parameter counts.
+
+Counts worked out below from workloads/lfm2_1_2b.yaml (the published config) and transformers' modeling_lfm2
+(Lfm2ShortConv: in_proj to B, C, x, a depthwise conv of 3 taps without bias, out_proj; Lfm2Attention with per-head
+q_layernorm / k_layernorm and out_proj; Lfm2MLP w1 / w3 / w2 of int(2 · block_ff_dim / 3) rounded up to 256); Liquid
+AI's cards: LFM2-1.2B 1,170,340,608 parameters, LFM2-2.6B 2,569,272,320.
+"""
+
+from __future__ import annotations
+
+from accelsim.builders import build_workload
+from accelsim.config import load_workload
+
+
+def _model(**params):
+    w = load_workload("lfm2_1_2b")
+    return build_workload(w.model, {**w.params, "dtype": "bf16", **params})
+
+
+def test_counts_are_the_cards():
+    h, ff = 2048, 256 * -(-int(2 * 12288 / 3) // 256)  # 8192
+    mlp = 3 * h * ff + 2 * h  # and the two norms
+    conv = 3 * h * h + 3 * h + h * h + mlp
+    attn = 2 * h * h + 2 * h * 8 * 64 + 2 * 64 + mlp
+    assert _model(seq_len=8).meta["model_params"] == 65536 * h + 10 * conv + 6 * attn + h == 1_170_340_608
+    w = load_workload("lfm2_1_2b")
+    types = ["full_attention" if i in (2, 5, 9, 13, 17, 21, 24, 27) else "conv" for i in range(30)]
+    fields = {k: v for k, v in w.params.items() if k != "full_attn_idxs"}
+    big = build_workload("hf", {**fields, "num_hidden_layers": 30, "layer_types": types, "block_ff_dim": 10752,
+                                "intermediate_size": 10752, "block_auto_adjust_ff_dim": False, "dtype": "bf16",
+                                "seq_len": 8})
+    assert big.meta["model_params"] == 2_569_272_320  # LFM2-2.6B: its 10,752 taken as is
+
+
+def test_the_short_convolution_and_its_state():
+    g = _model(phase="decode", kv_len=100, layers=3)  # layers 0, 1 convolutions, 2 attention
+    conv = g["model.layers.0.conv.conv"]
+    assert conv.fn == "causal_conv1d" and conv.inputs[0] == "model.layers.0.conv.Bx" and conv.flops == 2 * 3 * 2048
+    assert g["model.layers.0.conv.Cy"].inputs == ("model.layers.0.conv.C", "model.layers.0.conv.conv")
+    assert g.meta["state_cache_bytes"] == 2 * 2048 * 2 * 2  # two conv layers × channels × 2 taps kept × bf16
+    assert "model.layers.2.self_attn.q_layernorm" in {op.name for op in g.ops}

@@ -453,13 +453,14 @@ class TransformerBuilder(GraphBuilder):
         h = self.dropout(h, act_dropout, name="activation_dropout")
         return self._tp_out(self.linear(h, out, bias=bias, name=names[1]))
 
-    def swiglu_mlp(self, x: str, hidden: int, bias: bool = False) -> str:
-        """LLaMA's MLP: down(silu(gate(x)) · up(x)), named gate_proj, up_proj, act_fn, mul, down_proj."""
+    def swiglu_mlp(self, x: str, hidden: int, bias: bool = False, act: str = "silu") -> str:
+        """LLaMA's MLP: down(act(gate(x)) · up(x)), named gate_proj, up_proj, act_fn, mul, down_proj; ``act`` SiLU
+        (SwiGLU) or another of :data:`ACT_FLOPS` (Pixtral's GELU-gated feed-forward)."""
         hidden = self._tp_hidden(hidden)
         x = self._tp_in(x)
         gate = self.linear(x, hidden, bias=bias, name="gate_proj")
         up = self.linear(x, hidden, bias=bias, name="up_proj")
-        h = self.mul(self.silu(gate, name="act_fn"), up, name="mul")
+        h = self.mul(self.activation(gate, act, name="act_fn"), up, name="mul")
         return self._tp_out(self.linear(h, self.shape(x)[-1], bias=bias, name="down_proj"))
 
     # ---- attention --------------------------------------------------------------------------------------

@@ -54,15 +54,6 @@ def _clip_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n: i
                      out_features=hidden)
 
 
-def _gated_mlp(b: TransformerBuilder, x: str, width: int, act: str) -> str:
-    """down(act(gate(x)) · up(x)) without biases (Pixtral's feed_forward: SiLU or GELU)."""
-    x = b._tp_in(x)
-    w = b._tp_hidden(width)
-    gate, up = (b.linear(x, w, bias=False, name=f"{n}_proj") for n in ("gate", "up"))
-    h = b.mul(b.activation(gate, act, name="act_fn"), up, name="mul")
-    return b._tp_out(b.linear(h, b.shape(x)[-1], bias=False, name="down_proj"))
-
-
 def _pixtral_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n: int, fused: bool) -> str:
     """Mistral 3's encoder: transformers' PixtralVisionModel (``vision_tower``: a bias-free patch conv, one linear of
     each patch's channels × patch² values; ``ln_pre``; pre-norm layers of RMSNorms, bias-free attention with 2-D RoPE
@@ -81,7 +72,7 @@ def _pixtral_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n
                 x = b.add(x, a, name="add_attn")
                 h = b.rmsnorm(x, v.eps, name="ffn_norm")
                 with b.scope("feed_forward"):
-                    m = _gated_mlp(b, h, v.ffn, v.act)
+                    m = b.swiglu_mlp(h, v.ffn, act=v.act)
                 x = b.add(x, m, name="add_mlp")
     with b.scope("multi_modal_projector"):
         x = b.rmsnorm(x, v.eps, name="norm")

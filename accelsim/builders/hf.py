@@ -639,7 +639,7 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
     meta["unread_params"] = _unread(lm)
     if lm.vision is not None:
         meta.update(unquantised=list(lm.vision.scopes), image_tokens=p.batch * p.images * lm.vision.tokens
-                    if not decode else 0)
+                    if not decode else 0, image_positions=lm.vision.positions_taken)
     return with_precision(b.build(meta), p) if precision else b.build(meta)
 
 

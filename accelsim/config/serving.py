@@ -79,7 +79,8 @@ class Arrival(_Model):
     cv: float | None = Field(None, gt=0, description="gamma: coefficient of variation of the gaps (1 = Poisson).")
     burstiness: float | None = Field(None, gt=0, description="gamma: shape k = 1/cv² (vLLM's benchmark; "
                                                              "1 = Poisson, < 1 burstier).")
-    trace: str | None = Field(None, description="CSV file: arrival_s, prompt_tokens, output_tokens[, prefix_group]")
+    trace: str | None = Field(None, description="CSV file: arrival_s, prompt_tokens, output_tokens[, prefix_group]"
+                                               "[, images]")
 
     @model_validator(mode="before")
     @classmethod
@@ -137,6 +138,16 @@ class Lengths(_Model):
         return self
 
 
+class ImageCounts(Lengths):
+    """Images per request (vision-language models): a distribution as :class:`Lengths`, from 0 (``min`` 0 by
+    default), or ``trace``: the trace file's ``images`` column."""
+
+    value: NonNegativeInt | None = None
+    low: NonNegativeInt | None = None
+    high: NonNegativeInt | None = None
+    min: NonNegativeInt = 0
+
+
 class SharedPrefix(_Model):
     """Requests fall into ``groups`` (at random); those of a group share their first ``tokens`` prompt tokens."""
 
@@ -151,6 +162,10 @@ class RequestsConfig(_Model):
     prompt_tokens: Lengths = Lengths(dist="trace")
     output_tokens: Lengths = Lengths(dist="trace")
     shared_prefix: SharedPrefix | None = None
+    images: ImageCounts | None = Field(
+        None, description="Images per request, for a model with an image encoder (e.g. {dist: fixed, value: 1}): "
+                          "each adds its tokens to the prompt and runs the encoder in the request's first prefill "
+                          "iteration.")
     duration: Seconds | None = Field(None, description="Arrivals in [0, duration) (e.g. 600s).")
     requests: PositiveInt | None = Field(None, description="Number of requests (first N of a trace).")
     seed: NonNegativeInt = 0
@@ -163,6 +178,8 @@ class RequestsConfig(_Model):
                 raise ValueError(f"{key}: missing: give its distribution, e.g. {{dist: fixed, value: 512}}")
             if (getattr(self, key).dist == "trace") != trace:
                 raise ValueError(f"{key}: dist trace goes with arrival from a trace file, and only with it")
+        if self.images is not None and self.images.dist == "trace" and not trace:
+            raise ValueError("images: dist trace goes with arrival from a trace file (its images column)")
         if not trace and (self.duration is None) == (self.requests is None):
             raise ValueError("give duration or requests (one of them)")
         if self.duration is not None and self.requests is not None:
@@ -378,5 +395,5 @@ def load_serving(ref: str | os.PathLike | dict, overrides: Iterable[str] = ()) -
     return serving_from_doc(doc, overrides, source=display_path(file), default_name=file.stem)
 
 
-__all__ = ["Arrival", "CostGrid", "Disaggregation", "EngineConfig", "Lengths", "RequestsConfig", "ServeConfig", "ServingSpec",
+__all__ = ["Arrival", "CostGrid", "Disaggregation", "EngineConfig", "ImageCounts", "Lengths", "RequestsConfig", "ServeConfig", "ServingSpec",
            "SharedPrefix", "Slo", "load_serving", "serving_from_doc"]

@@ -23,9 +23,9 @@ from ..errors import AccelsimError, WorkloadError
 from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_latency_cdf, plot_timeseries
 from ..report.writers import atomic_write_text, write_json
 from .cost import Footprint, Grid, build_grid, footprint, kv_blocks
-from .engine import IterationCost, Replica
+from .engine import EncoderCost, IterationCost, Replica
 from .metrics import CSV_COLUMNS, request_rows, serving_summary, timeseries_rows, tpot
-from .requests import Request, TooManyRequests, make_requests, set_prefixes
+from .requests import Request, TooManyRequests, add_image_tokens, make_requests, set_prefixes
 from .sim import ROUTERS, run_loop
 from .trace import trace_events
 
@@ -160,8 +160,8 @@ class Meter:
     """Each replica's iteration energy: the energy grid priced with the same arguments as the time (one chip's
     joules beyond its static power), summed per replica while the loop runs."""
 
-    def __init__(self, joules: Grid | None, price: IterationCost):
-        self.joules, self.price, self.busy_j = joules, price, {}
+    def __init__(self, joules: Grid | None, price: IterationCost, encode: EncoderCost | None = None):
+        self.joules, self.price, self.encode, self.busy_j = joules, price, encode, {}
 
     def of(self, replica: int) -> IterationCost:
         """The iteration cost a replica uses: the time, with the energy counted on the side."""
@@ -173,6 +173,18 @@ class Meter:
         def priced(prefill: int, decodes: int, kv_sum: int, scores: int | None = None) -> float:
             self.busy_j[replica] += max(energy(prefill, decodes, kv_sum, scores), 0.0)
             return self.price(prefill, decodes, kv_sum, scores)
+
+        return priced
+
+    def encoder_of(self, replica: int) -> EncoderCost | None:
+        """The image encoder's cost a replica uses (its energy counted with the replica's iterations')."""
+        if self.joules is None or self.encode is None:
+            return self.encode
+        price, energy = self.encode, self.joules.encoder
+
+        def priced(images: int) -> float:
+            self.busy_j[replica] = self.busy_j.get(replica, 0.0) + max(energy(images), 0.0)
+            return price(images)
 
         return priced
 
@@ -199,20 +211,32 @@ class Meter:
 
 
 def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int | None = None,
-          progress: Progress | None = None) -> ServeResult:
-    """Run the serving file ``spec``. ``cost`` (prefill tokens, decodes, their KV sum → seconds) and ``blocks``
-    (KV blocks per replica) replace the accelerator model's (a test hook); otherwise the grid is simulated."""
+          progress: Progress | None = None, encode: EncoderCost | None = None) -> ServeResult:
+    """Run the serving file ``spec``. ``cost`` (prefill tokens, decodes, their KV sum → seconds), ``blocks``
+    (KV blocks per replica) and ``encode`` (images → the image encoder's seconds) replace the accelerator model's
+    (a test hook); otherwise the grid is simulated."""
     s = spec.serve
     d = s.disaggregation
     try:
         requests = make_requests(s.workload, spec.trace_file)
     except TooManyRequests as e:
         raise spec.error("workload", str(e)) from None
-    if s.workload.shared_prefix:
-        set_prefixes(requests, s.workload.shared_prefix.tokens)
-    need_fp = blocks is None or s.engine.preemption == "swap" or d is not None
+    wants = s.workload.images is not None
+    images = wants and any(r.images for r in requests)
+    if spec.model.params.get("images"):
+        raise spec.error("model.images", "a serving run draws each request's images from workload.images (e.g. "
+                         "{dist: fixed, value: 1}); leave the model's images at 0", value=spec.model.params["images"])
+    need_fp = blocks is None or s.engine.preemption == "swap" or d is not None or wants
     try:  # building the model: a parameter its builder names (tensor_parallel) is reported at its line
         fp = footprint(spec.model, spec.arch, s.engine) if need_fp else None
+        if wants and not fp.image_positions:  # type: ignore[union-attr]
+            name = spec.model.params.get("name") or spec.model.model
+            raise spec.error("workload.images", f"{name} has no image encoder (a vision-language model reads "
+                             "images: qwen2_5_vl_7b, llava_1_5_7b, gemma3_27b, ...)")
+        if images:
+            add_image_tokens(requests, fp.image_positions)  # type: ignore[union-attr]
+        if s.workload.shared_prefix:
+            set_prefixes(requests, s.workload.shared_prefix.tokens)
         if fp is not None and fp.state_bytes_per_seq and s.engine.prefix_caching:
             name = spec.model.params.get("name") or spec.model.model
             raise spec.error("engine.prefix_caching", f"not modelled for {name}'s recurrent layers: a cached "
@@ -224,19 +248,22 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         swap, swap_state = _swap_s(spec, fp) if fp is not None and s.engine.preemption == "swap" else (0.0, 0.0)
         transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
         grid = None if cost is not None else build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost,
-                                                        n_blocks * s.engine.block_size, progress)
+                                                        n_blocks * s.engine.block_size, progress,
+                                                        fp.image_positions if images else 0)  # type: ignore[union-attr]
     except WorkloadError as e:
         raise spec.model.located(e) from None
     price = cost or grid.iteration  # type: ignore[union-attr]
-    meter = Meter(grid.joules() if grid is not None and grid.has_energy else None, price)
+    if encode is None and grid is not None and images:
+        encode = grid.encoder
+    meter = Meter(grid.joules() if grid is not None and grid.has_energy else None, price, encode)
     runnable, refused = _admissible(requests, spec, n_blocks)
     if d is None:
-        replicas = [Replica(i, s.engine, n_blocks, meter.of(i), swap, swap_s_per_state=swap_state)
-                    for i in range(s.replicas)]
+        replicas = [Replica(i, s.engine, n_blocks, meter.of(i), swap, swap_s_per_state=swap_state,
+                            encode=meter.encoder_of(i)) for i in range(s.replicas)]
         run_loop(runnable, replicas, ROUTERS[s.router](), progress)
     else:
         replicas = [Replica(i, s.engine, n_blocks, meter.of(i), swap, "prefill" if i < d.prefill_replicas else "decode",
-                            swap_s_per_state=swap_state)
+                            swap_s_per_state=swap_state, encode=meter.encoder_of(i))
                     for i in range(d.prefill_replicas + d.decode_replicas)]
         run_loop(runnable, replicas[:d.prefill_replicas], ROUTERS[s.router](), progress,
                  decode=replicas[d.prefill_replicas:], decode_router=ROUTERS[s.router](),

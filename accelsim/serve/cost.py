@@ -31,6 +31,12 @@ iteration's time is
   once for the whole batch) with the prefill chunks' attention, plus the decodes' KV-cache reads (their decode
   step less the same step at the grid's shortest KV length k₀).
 
+With images in the requests (a vision-language model's ``workload.images``), the image encoder's pass over ``m``
+images is ``E(m) = E₁ + (m − 1)·(E₂ − E₁)``, from ``E(m)`` = a one-layer prefill of ``m`` images' tokens with the
+images less the same prefill without them (``layers: 1``, ``images: m`` vs 0, ``m`` = 1 and 2; the tower runs every
+one of its layers, the decoder layer cancels). It is added to the iteration that encodes them
+(:class:`.engine.Replica`); their tokens are ordinary prompt tokens of the prefill.
+
 ``benchmarks/serve_interp.py`` prints the interpolation error against direct simulation.
 """
 
@@ -105,10 +111,22 @@ class Grid:
     prefill_j: list[float] | None = None
     prefill2_j: list[float] | None = None
     decode_j: list[list[float]] | None = None
+    # the image encoder's pass over 1 and 2 images (seconds; joules as above), when the requests carry images
+    encoder_s: list[float] | None = None
+    encoder_j: list[float] | None = None
 
     @property
     def simulations(self) -> int:
-        return 2 * len(self.prefill_tokens) + sum(len(row) for row in self.decode_kv)
+        images = 2 * len(self.encoder_s) if self.encoder_s is not None else 0  # with and without the images
+        return 2 * len(self.prefill_tokens) + sum(len(row) for row in self.decode_kv) + images
+
+    def encoder(self, images: int) -> float:
+        """Seconds of the image encoder's pass over ``images`` images, ``E₁ + (images − 1)·(E₂ − E₁)`` (0 when the
+        grid has no encoder points)."""
+        if not images or self.encoder_s is None:
+            return 0.0
+        one, two = self.encoder_s
+        return max(one + (images - 1) * (two - one), 0.0)
 
     def prefill(self, tokens: float, scores: float | None = None) -> float:
         """A prefill of ``tokens`` tokens whose attention computes ``scores`` query-key pairs (default: one
@@ -150,7 +168,7 @@ class Grid:
         if not self.has_energy:
             raise ValueError("this grid has no energy (the arch gives no energy constants)")
         return Grid(self.prefill_tokens, self.prefill_j, self.prefill2_j, self.decode_batches,  # type: ignore[arg-type]
-                    self.decode_kv, self.decode_j)  # type: ignore[arg-type]
+                    self.decode_kv, self.decode_j, encoder_s=self.encoder_j)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict:
         out = {"simulations": self.simulations, "prefill_tokens": self.prefill_tokens, "prefill_s": self.prefill_s,
@@ -158,6 +176,11 @@ class Grid:
                "decode_s": self.decode_s}
         if self.has_energy:
             out.update({"prefill_j": self.prefill_j, "prefill2_j": self.prefill2_j, "decode_j": self.decode_j})
+        if self.encoder_s is not None:
+            out["encoder_images"] = [1, 2]
+            out["encoder_s"] = self.encoder_s
+            if self.encoder_j is not None:
+                out["encoder_j"] = self.encoder_j
         return out
 
 
@@ -212,16 +235,19 @@ class Footprint:
     weight_bytes: int
     kv_bytes_per_token: float
     state_bytes_per_seq: int = 0
+    image_positions: int = 0  # prompt tokens an image takes (0: the model has no image encoder)
 
 
 def footprint(model: WorkloadSpec, arch: Arch, engine: EngineConfig) -> Footprint:
-    """From two decode graphs of batch 1 (built, not simulated): the weights, the KV cache's growth per token and
-    the recurrent state (graph meta ``state_cache_bytes``, the same at any length)."""
+    """From two decode graphs of batch 1 (built, not simulated): the weights, the KV cache's growth per token, the
+    recurrent state (graph meta ``state_cache_bytes``, the same at any length) and an image's prompt tokens (graph
+    meta ``image_positions``)."""
     lo, hi = min(engine.block_size, engine.max_model_len - 1), engine.max_model_len
     a = build_graph(shape(model, phase="decode", kv_len=lo, batch=1), arch.dtype)
     b = build_graph(shape(model, phase="decode", kv_len=hi, batch=1), arch.dtype)
     grow = float(b.meta.get("kv_cache_bytes", 0)) - float(a.meta.get("kv_cache_bytes", 0))
-    return Footprint(int(b.weight_bytes), grow / (hi - lo), int(b.meta.get("state_cache_bytes", 0)))
+    return Footprint(int(b.weight_bytes), grow / (hi - lo), int(b.meta.get("state_cache_bytes", 0)),
+                     int(b.meta.get("image_positions", 0)))
 
 
 def simulate_all(shapes: list[WorkloadSpec], arch: Arch, options: Options, *, graphs: bool, workers: int,
@@ -235,6 +261,7 @@ def simulate_all(shapes: list[WorkloadSpec], arch: Arch, options: Options, *, gr
                 p = spec.params
                 what = f"prefill of {p['seq_len']} tokens" if p["phase"] == "prefill" else \
                     f"decode of {p['batch']} at KV {p['kv_len']}"
+                what += f" with {p['images']} image(s)" if p.get("images") else ""
                 progress(f"simulating {what}", done, len(shapes))
             out.append(simulate_shape(spec, arch, options, graphs=graphs))
         return out
@@ -251,14 +278,17 @@ def simulate_all(shapes: list[WorkloadSpec], arch: Arch, options: Options, *, gr
 
 
 def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: EngineConfig, grid: CostGrid,
-               kv_tokens: int, progress: Progress | None = None) -> Grid:
+               kv_tokens: int, progress: Progress | None = None, image_positions: int = 0) -> Grid:
     """Simulate every grid shape once (memoised in this process by model, arch, options, the engine's
-    :data:`GRID_ENGINE_KEYS`, grid and the replica's KV capacity ``kv_tokens``; with ``cost.cache_dir`` also in a
-    file there, keyed by all that and accelsim's source, so another process or run reuses it)."""
+    :data:`GRID_ENGINE_KEYS`, grid, the replica's KV capacity ``kv_tokens`` and ``image_positions``; with
+    ``cost.cache_dir`` also in a file there, keyed by all that and accelsim's source, so another process or run
+    reuses it). With ``image_positions`` (an image's prompt tokens; 0 for text-only requests) the image encoder's
+    points too (the module docstring)."""
     opts = options.model_copy(update={"trace": False, "plots": False})
     limits = engine.model_dump(include=set(GRID_ENGINE_KEYS))
     key = json.dumps(jsonable([model.model, model.params, arch.model_dump(), opts.model_dump(), limits,
-                               grid.model_dump(exclude={"workers", "cache_dir"}), kv_tokens]), sort_keys=True)
+                               grid.model_dump(exclude={"workers", "cache_dir"}), kv_tokens, image_positions]),
+                     sort_keys=True)
     if key in _CACHE:
         return _CACHE[key]
     file = _cache_file(grid.cache_dir, key) if grid.cache_dir else None
@@ -274,13 +304,23 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
     shapes += [shape(model, phase="prefill", seq_len=max(n // 2, 1), batch=2) for n in tokens]
     shapes += [shape(model, phase="decode", kv_len=k, batch=b) for b, row in zip(batches, kvs, strict=True)
                for k in row]
+    images = (1, 2) if image_positions else ()
+    shapes += [shape(model, phase="prefill", seq_len=m * image_positions, batch=1, layers=1, images=i)
+               for m in images for i in (m, 0)]
     results = simulate_all(shapes, arch, opts, graphs=engine.cuda_graphs, workers=grid.workers, progress=progress)
+    cut = len(results) - 2 * len(images)
+    results, pairs = results[:cut], results[cut:]
     one, two, decode = _split([s for s, _ in results], len(tokens), kvs)
-    energy: dict[str, list] = {}
+    energy: dict[str, list | None] = {}
     if all(j is not None for _, j in results):  # the arch gives energy constants
         energy = dict(zip(("prefill_j", "prefill2_j", "decode_j"), _split([j for _, j in results], len(tokens), kvs),
                           strict=True))
-    out = Grid(tokens, one, two, batches, kvs, decode, **energy)
+    if images:  # each pair: with the images, without them
+        energy["encoder_s"] = [max(pairs[k][0] - pairs[k + 1][0], 0.0) for k in (0, 2)]
+        joules = [(pairs[k][1], pairs[k + 1][1]) for k in (0, 2)]
+        energy["encoder_j"] = [max(a - b, 0.0) for a, b in joules] \
+            if all(a is not None and b is not None for a, b in joules) else None  # type: ignore[operator]
+    out = Grid(tokens, one, two, batches, kvs, decode, **energy)  # type: ignore[arg-type]
     _CACHE[key] = out
     if file is not None:
         atomic_write_text(file, json.dumps(out.to_dict()))
@@ -313,7 +353,8 @@ def _read_cached(file: Path) -> Grid | None:
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
         return Grid(*(data[k] for k in ("prefill_tokens", "prefill_s", "prefill2_s", "decode_batches", "decode_kv",
-                                        "decode_s")), *(data.get(k) for k in ("prefill_j", "prefill2_j", "decode_j")))
+                                        "decode_s")),
+                    *(data.get(k) for k in ("prefill_j", "prefill2_j", "decode_j", "encoder_s", "encoder_j")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

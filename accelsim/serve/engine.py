@@ -11,6 +11,10 @@ goes first) are admitted while fewer than ``max_num_seqs`` run and budget and bl
 reference counted; unreferenced cached blocks are evicted, least recently released first, when blocks run out).
 When the iteration ends (:meth:`Replica.complete`) every request whose computed tokens reach its prompt plus its
 generated tokens samples one more token; a request that has all its output tokens finishes and frees its blocks.
+
+A request with images (a vision-language model) runs them through the image encoder in the iteration that schedules
+its first prefill chunk, and again after a preemption that drops its KV (``recompute``: vLLM frees a preempted
+request's encoder outputs); the replica's ``encode`` prices that iteration's images on top of its tokens.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from collections.abc import Callable
 from ..config.serving import EngineConfig
 from .requests import Request
 
+EncoderCost = Callable[[int], float]
+"""images encoded in an iteration → seconds of the image encoder's pass over them."""
 IterationCost = Callable[[int, int, int, int], float]
 """(prefill tokens, decode requests, sum of the decodes' KV lengths, the prefill chunks' attention scores Σ q·(c + q)
 for a chunk of q tokens after c computed ones) → seconds of the iteration."""
@@ -82,7 +88,8 @@ class Replica:
     """The scheduler state of one replica; ``cost`` prices an iteration."""
 
     def __init__(self, index: int, engine: EngineConfig, blocks: int, cost: IterationCost,
-                 swap_s_per_block: float = 0.0, role: str = "both", swap_s_per_state: float = 0.0):
+                 swap_s_per_block: float = 0.0, role: str = "both", swap_s_per_state: float = 0.0,
+                 encode: EncoderCost | None = None):
         self.index = index
         self.role = role  # both, or with disaggregation prefill (hands requests off after their first token) or
         # decode
@@ -90,6 +97,10 @@ class Replica:
         self.e = engine
         self.pool = KvPool(blocks)
         self.cost = cost
+        self.encode = encode
+        self.images = 0  # images to encode this iteration
+        self.encoded_images = 0  # in all iterations
+        self.encoder_s = 0.0  # the encoder's seconds, in all iterations
         self.swap_s_per_block = swap_s_per_block
         self.swap_s_per_state = swap_s_per_state  # a sequence's recurrent state (hybrid models) over the host link
         self.waiting: deque[Request] = deque()
@@ -130,6 +141,7 @@ class Replica:
             req.swapped = True
         else:
             req.computed = 0
+            req.encoded = False
         self._release(req)
         req.preemptions += 1
         self.preemptions += 1
@@ -172,6 +184,7 @@ class Replica:
                 kv += req.computed + 1
             else:
                 scores += new * (req.computed + new)
+                self._encode(req)
         self.mix = [self.e.max_num_batched_tokens - budget - decodes, decodes, kv, scores]
         return budget, extra, preempted
 
@@ -205,6 +218,12 @@ class Replica:
             req.swapped = False
         return new, seconds
 
+    def _encode(self, req: Request) -> None:
+        """A prefill chunk of ``req``: its images join this iteration's encoder pass unless already encoded."""
+        if req.images and not req.encoded:
+            self.images += req.images
+            req.encoded = True
+
     def schedule(self, now: float) -> float:
         """Choose this iteration's batch (in ``self.batch``); returns its seconds (0 when there is nothing)."""
         self.batch = []
@@ -229,10 +248,17 @@ class Replica:
             else:
                 self.mix[0] += new
                 self.mix[3] += new * (req.computed + new)
+                self._encode(req)
         if not self.batch:
             return 0.0
         prefill, decodes, kv, scores = self.mix
         seconds = max(self.cost(prefill, decodes, kv, scores), 0.0) + extra + self.e.step_overhead  # not < 0
+        if self.images:
+            encoder = max(self.encode(self.images), 0.0) if self.encode is not None else 0.0
+            self.encoded_images += self.images
+            self.encoder_s += encoder
+            seconds += encoder
+            self.images = 0
         self.samples.append((now, seconds, len(self.running), len(self.waiting), self.pool.used,
                              prefill + decodes))
         self.iterations += 1

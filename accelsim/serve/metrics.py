@@ -24,7 +24,7 @@ from .requests import Request
 SATURATION_RATIO = 3.0
 SATURATION_TTFT_S = 1.0
 CSV_COLUMNS = ("id", "replica", "arrival_s", "scheduled_s", "first_token_s", "finish_s", "prompt_tokens",
-               "output_tokens", "cached_tokens", "preemptions", "ttft_s", "tpot_s", "e2e_s")
+               "output_tokens", "cached_tokens", "preemptions", "ttft_s", "tpot_s", "e2e_s", "images")
 
 
 def stats(values: Sequence[float] | np.ndarray) -> dict[str, float | None]:
@@ -141,8 +141,23 @@ def serving_summary(requests: Sequence[Request], rejected: Sequence[Request], re
         "cached_prefix_tokens": sum(r.cached_tokens for r in fin),
         "kv_cache_utilization": kv_use(replicas),
         "saturated": saturated(requests),
+        "images": image_summary(requests, replicas),
         "replicas": replica_rows(replicas, requests, makespan),
     }
+
+
+def image_summary(requests: Sequence[Request], replicas: Sequence[Replica]) -> dict | None:
+    """The report's ``serving.images`` (None when no request has an image): requests with images, the images drawn
+    and their prompt tokens, the encoder passes' images (a request preempted with ``recompute`` encodes its images
+    again) and seconds, and the encoder's share of the replicas' busy time."""
+    drawn = [r for r in requests if r.images]
+    if not drawn:
+        return None
+    busy = sum(r.busy_s for r in replicas)
+    encoder = sum(r.encoder_s for r in replicas)
+    return {"requests": len(drawn), "images": sum(r.images for r in drawn),
+            "encoded_images": sum(r.encoded_images for r in replicas), "encoder_s": encoder,
+            "encoder_busy_fraction": encoder / busy if busy else 0.0}
 
 
 def _slo_text(slo: dict, share: str) -> str:
@@ -160,7 +175,7 @@ def request_rows(requests: Sequence[Request]) -> list[list]:
 
     return [[r.id, r.replica, num(r.arrival), num(r.scheduled), num(r.first_token), num(r.finish), r.prompt,
              r.output, r.cached_tokens, r.preemptions, num(r.first_token - r.arrival), num(tpot(r)),
-             num(r.finish - r.arrival)] for r in requests]
+             num(r.finish - r.arrival), r.images] for r in requests]
 
 
 def timeseries_rows(replicas: Sequence[Replica], limit: int = 5000) -> list[list]:
@@ -197,6 +212,8 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
             ("KV cache", f"{num(kv['mean'], '.1%')} mean, {num(kv['max'], '.1%')} max of "
                          f"{report['kv_blocks_per_replica']:,} blocks per replica"),
             ("preemptions", f"{s['preemptions']:,}"),
+            *([("images", f"{im['images']:,} in {im['requests']:,} requests; encoder {format_time(im['encoder_s'])} "
+                          f"({im['encoder_busy_fraction']:.1%} of busy time)")] if (im := s.get("images")) else []),
             ("saturated", "yes: latency grew while requests arrived" if s["saturated"] else "no"),
             ("accelerator simulations", f"{report['iteration_cost']['simulations']}")]
     energy, power, eff = report.get("energy"), report.get("power") or {}, report.get("efficiency") or {}

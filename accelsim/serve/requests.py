@@ -46,6 +46,8 @@ class Request:
     last_token: float = math.nan
     preemptions: int = 0
     cached_tokens: int = 0
+    images: int = 0  # images in its prompt (their tokens counted in ``prompt``)
+    encoded: bool = False  # its images went through the encoder since its KV was last dropped
 
     @property
     def remaining(self) -> int:
@@ -91,12 +93,13 @@ def _arrivals(cfg: RequestsConfig, rng: np.random.Generator) -> np.ndarray:
     return times
 
 
-def read_trace(path: str, limit: int | None = None) -> list[tuple[float, int, int, int]]:
-    """Rows (arrival_s, prompt_tokens, output_tokens, prefix_group or -1) of a trace CSV, sorted by arrival."""
+def read_trace(path: str, limit: int | None = None, images: bool = False) -> list[tuple[float, int, int, int, int]]:
+    """Rows (arrival_s, prompt_tokens, output_tokens, prefix_group or -1, images or 0) of a trace CSV, sorted by
+    arrival; with ``images`` its ``images`` column is required."""
     rows = []
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        missing = [c for c in TRACE_COLUMNS if c not in (reader.fieldnames or [])]
+        missing = [c for c in (*TRACE_COLUMNS, *(("images",) if images else ())) if c not in (reader.fieldnames or [])]
         if missing:
             raise ConfigError.one(path, ", ".join(missing), f"missing column(s); a trace has the header "
                                   f"{','.join(TRACE_COLUMNS)}[,prefix_group]", line=1)
@@ -109,13 +112,13 @@ def read_trace(path: str, limit: int | None = None) -> list[tuple[float, int, in
     return sorted(rows, key=lambda r: r[0])
 
 
-def _trace_row(path: str, line: int, row: dict) -> tuple[float, int, int, int]:
+def _trace_row(path: str, line: int, row: dict) -> tuple[float, int, int, int, int]:
     out: list[float | int] = []
     for col, kind, low in (("arrival_s", float, 0), ("prompt_tokens", int, 1), ("output_tokens", int, 1),
-                           ("prefix_group", int, 0)):
+                           ("prefix_group", int, 0), ("images", int, 0)):
         text = (row.get(col) or "").strip()
-        if col == "prefix_group" and not text:
-            out.append(-1)
+        if col in ("prefix_group", "images") and not text:  # optional columns
+            out.append(-1 if col == "prefix_group" else 0)
             continue
         try:
             value = kind(text)
@@ -125,24 +128,37 @@ def _trace_row(path: str, line: int, row: dict) -> tuple[float, int, int, int]:
         if not (value >= low and math.isfinite(value)):
             raise ConfigError.one(path, col, f"expected a value >= {low}", line=line, value=text)
         out.append(value)
-    return out[0], out[1], out[2], out[3]  # type: ignore[return-value]
+    return out[0], out[1], out[2], out[3], out[4]  # type: ignore[return-value]
 
 
 def make_requests(cfg: RequestsConfig, trace_file: str | None = None) -> list[Request]:
     """The run's requests, in arrival order (ids 0, 1, …)."""
     rng = np.random.default_rng(cfg.seed)
     if trace_file is not None:
-        rows = read_trace(trace_file, cfg.requests)
+        from_trace = cfg.images is not None and cfg.images.dist == "trace"
+        rows = read_trace(trace_file, cfg.requests, images=from_trace)
         if cfg.duration is not None:
             rows = [r for r in rows if r[0] < cfg.duration]
-        return [Request(i, a, p, o, group=g) for i, (a, p, o, g) in enumerate(rows)]
-    times = _arrivals(cfg, rng)
-    n = len(times)
-    prompts = _lengths(cfg.prompt_tokens, n, rng)
-    outputs = _lengths(cfg.output_tokens, n, rng)
-    groups = rng.integers(cfg.shared_prefix.groups, size=n) if cfg.shared_prefix else np.full(n, -1)
-    return [Request(i, float(t), int(p), int(o), group=int(g))
-            for i, (t, p, o, g) in enumerate(zip(times, prompts, outputs, groups, strict=True))]
+        out = [Request(i, a, p, o, group=g, images=m if from_trace else 0) for i, (a, p, o, g, m) in enumerate(rows)]
+    else:
+        times = _arrivals(cfg, rng)
+        n = len(times)
+        prompts = _lengths(cfg.prompt_tokens, n, rng)
+        outputs = _lengths(cfg.output_tokens, n, rng)
+        groups = rng.integers(cfg.shared_prefix.groups, size=n) if cfg.shared_prefix else np.full(n, -1)
+        out = [Request(i, float(t), int(p), int(o), group=int(g))
+               for i, (t, p, o, g) in enumerate(zip(times, prompts, outputs, groups, strict=True))]
+    if cfg.images is not None and cfg.images.dist != "trace":  # drawn after the rest: a text-only file's requests
+        for r, m in zip(out, _lengths(cfg.images, len(out), rng), strict=True):  # stay as they were
+            r.images = int(m)
+    return out
+
+
+def add_image_tokens(requests: list[Request], positions: int) -> None:
+    """Each request's prompt holds its images' ``positions`` prompt tokens each (the model's soft tokens and
+    markers per image) besides its text tokens."""
+    for r in requests:
+        r.prompt += r.images * positions
 
 
 def set_prefixes(requests: list[Request], prefix_tokens: int) -> None:

@@ -509,7 +509,7 @@ class Level(_Model):
     capacity: Bytes
     bandwidth: BytesPerSecond
     latency: Seconds = 0.0
-    access_bytes: PositiveInt = 64
+    access_bytes: Annotated[int, BeforeValidator(parse_size), Field(gt=0)] = 64  # a size: 64, 4KiB
     efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0  # sustained fraction of the peak bandwidth
     efficiency_by_size: list[tuple[Bytes, Annotated[float, Field(gt=0, le=1)]]] = Field(default_factory=list)
     # a cache: the fraction of its capacity one tensor can count on staying in (None: accelsim.cost.CACHE_SHARE)

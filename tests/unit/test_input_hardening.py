@@ -555,3 +555,14 @@ def test_an_arch_wide_check_points_at_the_key_it_names(capsys, override, expecte
 
 def test_a_latency_within_64_bits_of_cycles_still_loads():
     assert load_arch("tpu-v1", ["arch.hbm.latency=1000s"]).hbm.latency == 1000.0
+
+
+def test_access_bytes_is_a_size_with_units(here, capsys):
+    # docs/configuration.md: sizes take B, KB, KiB ...; an SSD's access is a 4 KiB page (4 x 1024 = 4,096 B)
+    from accelsim.config import load_experiment
+
+    exp = load_experiment("resnet18_scalesim", ["arch.hbm.access_bytes=4KiB"])
+    assert exp.arch.memory("hbm").access_bytes == 4096
+    assert main(["run", "resnet18_scalesim", "--set", "arch.hbm.access_bytes=-4KiB", "-q"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "hbm.access_bytes" in line

@@ -53,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
                                                           "else runs/NAME)")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value, e.g. arch.core.systolic.rows=128 or workload.batch=8 (repeatable)")
-    r.add_argument("--no-plots", action="store_true", help="skip the PNG plots (report.json, ops.csv and report.html are still written)")
+    r.add_argument("--no-plots", action="store_true",
+                   help="skip the PNG plots (report.json, ops.csv and report.html are still written)")
     r.add_argument("--trace", action="store_true", help="also write trace.json (Chrome/Perfetto trace events)")
     r.add_argument("--quiet", "-q", action="store_true", help="print only the report folder")
 

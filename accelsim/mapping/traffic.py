@@ -234,7 +234,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     if passes > 1:
         details["input_passes"] = passes
     # activation loads wait for their producers; parameter loads only for a free buffer (so they prefetch)
-    act_levels = {lv: act_a.get(lv, 0) * fa + act_b.get(lv, 0) * fb for lv in {*act_a, *act_b}}
+    act_levels = {lv: act_a.get(lv, 0) * fa + act_b.get(lv, 0) * fb for lv in dict.fromkeys([*act_a, *act_b])}
     act_levels.update({lv: b for lv, b in cache_bytes.items() if b})
     # a parameter read from a cache (options.warm_params) moves only the cache's bytes, counted above
     w_levels = {lv: b * fb for lv, b in wts.items() if lv not in cache_bytes}

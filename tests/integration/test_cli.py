@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -203,3 +204,17 @@ def test_info_of_a_training_step_says_what_it_keeps(capsys):
     assert info["stashed_activation_bytes"] == s * h * (34 + 1 + 2 + 2) + 5 * a * s * s + 2 * s * vocab + 2 * s
     code, out, _ = _run(capsys, "info", "gpt2", "--json", "--set", "workload.layers=1")
     assert "stashed_activation_bytes" not in json.loads(out)  # inference keeps nothing for a backward pass
+
+
+def test_report_json_is_byte_identical_under_any_string_hash_seed(tmp_path):
+    # the same inputs give the same bytes in every process: no dict or list order may follow Python's per-process
+    # string hashing (DLRM on an A100 reads its activations from HBM and the L2, whose per-op byte keys used to come
+    # out in set order)
+    outs = []
+    for seed in ("11", "12"):
+        out = tmp_path / seed
+        subprocess.run([sys.executable, "-m", "accelsim", "run", "--workload", "dlrm_mlperf", "--arch", "a100",
+                        "--no-plots", "-q", "-o", str(out)], check=True, capture_output=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed})
+        outs.append((out / "report.json").read_bytes())
+    assert outs[0] == outs[1]

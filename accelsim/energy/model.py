@@ -263,11 +263,12 @@ def account(report: dict[str, Any], arch: Arch, *,
     static_w = c.static_total * chips
     average = total / seconds if seconds else 0.0
     if peak_dynamic_w is not None:  # the busiest window does work throughout: the activity power is drawn
-        peak = max(average, static_w + c.activity_w * chips + peak_dynamic_w(report["ops"]))
-    else:
-        peak = max(average, (report.get("power") or {}).get("peak_w") or 0.0)
-    power = {"average_w": average, "average_w_per_chip": average / chips, "peak_w": peak,
-             "static_w": static_w, "tdp_w": c.tdp, "chips": chips}
+        peak_chip = max(average, static_w + c.activity_w * chips + peak_dynamic_w(report["ops"])) / chips
+    else:  # a composed report: its simulated pass's peak is one chip's (a pipeline's P chips: each at its own)
+        before = report.get("power") or {}
+        peak_chip = max(average / chips, before.get("peak_w_per_chip") or before.get("peak_w") or 0.0)
+    power = {"average_w": average, "average_w_per_chip": average / chips, "peak_w": peak_chip * chips,
+             "peak_w_per_chip": peak_chip, "static_w": static_w, "tdp_w": c.tdp, "chips": chips}
     if c.tdp is not None and average / chips > c.tdp:
         over = f"{NOTE_PREFIX}average power {average / chips:.4g} W per chip exceeds the TDP of {c.tdp:g} W; "
         dyn = (average - static_w) / chips
@@ -340,7 +341,8 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
 
 def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int) -> dict[str, float | None]:
     """TOPS/W and J per unit of work: per token (serving: all its chips, tensor-parallel ones included), per
-    training step (every chip of the arch), per inference (per sample of the batch)."""
+    training step (every chip of the arch), per inference (per sample: the batch of each micro-batch of a pipeline,
+    on all its chips, tensor-parallel ones included)."""
     params = report.get("workload", {}).get("params", {}) or {}
     batch = report.get("workload", {}).get("batch") or params.get("batch") or 1
     out: dict[str, float | None] = {"tops_per_w": report["flops"] / total / 1e12 if total else None,
@@ -353,7 +355,9 @@ def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int)
     elif "phases" in report:
         out["j_per_step"] = total * arch.chips / chips
     else:
-        out["j_per_inference"] = total / batch
+        tp = int(params.get("tensor_parallel", 1) or 1)  # the report simulates one chip of each tensor-parallel group
+        samples = batch * int(report.get("pipeline", {}).get("micro_batches", 1))
+        out["j_per_inference"] = total * tp / samples
     return out
 
 

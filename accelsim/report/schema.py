@@ -94,10 +94,15 @@ class Footprint(_FootprintRequired, total=False):
     optimizer_states: int
 
 
-class TableSplit(TypedDict):
-    """An embedding table split between the main memory and the next level by rows."""
-
+class _TableSplitRequired(TypedDict):
     rows: int
+
+
+class TableSplit(_TableSplitRequired, total=False):
+    """An embedding table split by rows between the memories: ``rows_in_<level>`` and ``<level>_hit_fraction`` of
+    each memory but the last (none on an arch of one memory; an arch whose HBM is backed by host memory has
+    these two)."""
+
     rows_in_hbm: int
     hbm_hit_fraction: float
 
@@ -174,6 +179,7 @@ class _PowerRequired(TypedDict):
     average_w: float
     average_w_per_chip: float
     peak_w: float
+    peak_w_per_chip: float
     static_w: float
     tdp_w: float | None
     chips: int

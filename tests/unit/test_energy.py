@@ -199,6 +199,21 @@ def test_composed_runs_account_their_whole_run():
     assert schema.problems(serve) == [] and schema.problems(pipe) == []
 
 
+def test_energy_per_inference_counts_every_chip_and_every_micro_batch():
+    # a tensor-parallel report simulates one of its T chips: a sample passes through all T (j_per_token's rule)
+    arch = {**TINY, "chips": 2, "interconnect": {"bandwidth": "10GB/s", "energy_per_bit": 1.3}}
+    tp = _run({**SMALL_GPT, "tensor_parallel": 2}, arch)
+    assert tp["efficiency"]["j_per_inference"] == pytest.approx(tp["energy"]["total_j"] * 2 / SMALL_GPT["batch"])
+    # a pipeline of 2 stages runs 3 micro-batches of the batch: 3 × batch samples on the report's 2 chips
+    pipe = _run({**SMALL_GPT, "pipeline_parallel": 2, "micro_batches": 3}, arch)
+    samples = 3 * SMALL_GPT["batch"]
+    assert pipe["efficiency"]["j_per_inference"] == pytest.approx(pipe["energy"]["total_j"] / samples)
+    # power over the report's 2 chips: the peak is each chip's busiest window, never below its average
+    p = pipe["power"]
+    assert p["peak_w"] == pytest.approx(2 * p["peak_w_per_chip"]) and p["peak_w_per_chip"] >= p["average_w_per_chip"]
+    assert schema.problems(tp) == [] and schema.problems(pipe) == []
+
+
 def test_an_arch_without_energy_reports_null_with_a_note():
     arch = {k: v for k, v in TINY.items() if k != "energy"}
     rep = _run({"model": "gemm", "m": 16, "n": 16, "k": 16}, arch)

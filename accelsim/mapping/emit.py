@@ -192,9 +192,12 @@ class Emitter:
                                f"{max(group, 2)} chips and an interconnect (arch.chips={arch.chips})")
         # nccl-tests' size: the whole tensor (a reduce-scatter's unscattered input, an all-gather's gathered output)
         nbytes = op.in_bytes if op.fn == "reduce_scatter" else op.out_bytes
-        # in stream order NCCL's stream waits for the compute stream, and the compute stream for it (a blocking
-        # collective: torch.distributed's, Megatron's tensor-parallel ones)
-        deps = self.producers(p) + (self.stream_tail if self.launch.in_order else [])
+        # NCCL's kernel is launched (and dispatched) as any other; in stream order NCCL's stream waits for the
+        # compute stream, and the compute stream for it (a blocking collective: torch.distributed's, Megatron's
+        # tensor-parallel ones)
+        deps, _ = self.launched(p.index, self.producers(p))
+        if self.launch.in_order and not self.launch.dispatch:  # (a dispatch task waits for the stream's tail)
+            deps += self.stream_tail
         tid, c = self.all_reduce(p.index, nbytes, group, deps, op.fn)
         self.done[op.name] = [tid]
         if self.launch.in_order:

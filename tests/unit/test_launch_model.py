@@ -213,3 +213,19 @@ def test_a_training_step_runs_its_kernels_and_phases_one_after_another():
     assert ph["forward"]["end_cycle"] <= ph["backward"]["start_cycle"]
     assert ph["backward"]["end_cycle"] <= ph["optimizer"]["start_cycle"]
 
+
+
+def test_a_collective_is_a_kernel_launched_and_dispatched_as_any_other():
+    from accelsim.cost import collective
+
+    arch = _gpu(kernel_launch="50us", graph_launch="3us", kernel_dispatch="1us", chips=2,
+                interconnect={"bandwidth": "100GB/s", "latency": "2us"})
+    work = {"model": "collective", "op": "all_reduce", "bytes": 1 << 20}
+    link = collective.call(arch, "all_reduce", 1 << 20, 2).cycles(arch.clock_hz)
+    # eager: NCCL's kernel is launched by the host (50 µs) and dispatched (1 µs) before it moves a byte
+    eager = simulate(work, arch).to_dict()
+    assert eager["total_cycles"] == 50 * US + 1 * US + link
+    assert eager["launch_overhead_s"] == pytest.approx(51e-6)
+    # CUDA graph: one graph launch (3 µs), then the dispatch
+    graph = simulate(work, arch, execution="cuda_graph").to_dict()
+    assert graph["total_cycles"] == 3 * US + 1 * US + link

@@ -1,7 +1,9 @@
 """Chrome/Perfetto trace-event JSON of a run: one track per unit, one complete ("X") slice per task.
 
 Every task kind has a slice name (load, compute, store, launch); a GPU preset's op launches are slices on the
-host unit's track, which launches ops one after another ahead of execution."""
+host unit's track, which launches ops one after another ahead of execution. A slice lasts the task's ``cycles``,
+the time it holds its unit, so a unit's slices never overlap; a memory task completes its level's latency later
+(``args.end_cycle``, ``args.latency_cycles``)."""
 
 from __future__ import annotations
 
@@ -44,8 +46,10 @@ def _slices(events: list[dict], tg: TaskGraph, trace: Trace, offset: int, us: fl
             args["level"] = t.level
         if stall[t.id]:
             args["stall_cycles"] = stall[t.id]
+        if end[t.id] - start[t.id] > t.cycles:
+            args["latency_cycles"] = end[t.id] - start[t.id] - t.cycles
         events.append({"ph": "X", "pid": 0, "tid": t.unit, "name": f"{op.name} {_KIND[t.kind]}",
-                       "cat": _KIND[t.kind], "ts": start[t.id] * us, "dur": (end[t.id] - start[t.id]) * us,
+                       "cat": _KIND[t.kind], "ts": start[t.id] * us, "dur": min(t.cycles, end[t.id] - start[t.id]) * us,
                        "args": args})
 
 

@@ -315,6 +315,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
         raise wl.located(e) from None
     summary = graph.summary()
     summary["dtype"] = graph.meta.get("dtype", INFO_DEFAULT_DTYPE)
+    whole = graph.meta.get("model_params")  # a shard's graph (tensor or pipeline parallel): report.json's params
+    if whole and whole != summary["params"]:
+        summary["params"], summary["params_per_chip"] = int(whole), summary["params"]
     if args.json:
         summary["workload"] = {"model": wl.model, "params": dict(wl.params)}
         summary["flops_per_mac"] = summary["flops"] / summary["macs"] if summary["macs"] else None
@@ -340,6 +343,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
                            "params": {k: v for k, v in wl.params.items() if k not in ("name", "batch")}})
     head = Table(title=title.replace("in report.json", "with --json"), show_header=False)
     head.add_row("params", f"{summary['params']:,}")
+    if "params_per_chip" in summary:
+        head.add_row("params per chip", f"{summary['params_per_chip']:,} (MACs, FLOPs, bytes and ops: one chip's)")
     head.add_row("MACs", f"{summary['macs']:,}")
     head.add_row("FLOPs", f"{summary['flops']:,}")
     head.add_row("ops", f"{summary['ops']:,}")

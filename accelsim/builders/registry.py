@@ -84,7 +84,7 @@ BUILDERS: dict[str, BuilderEntry] = {
                      "Megatron-LM GPT of any shape (hidden, heads, layers, ffn, vocab), tensor and pipeline parallel"),
         BuilderEntry("vit_b_16", "transformer.ViTParams", "transformer.vit_b_16", "ViT-B/16 (torchvision), 86,567,656 params"),
         BuilderEntry("transformer_base", "transformer.TransformerBaseParams", "transformer.transformer_base",
-                     "Transformer base (Vaswani et al. 2017), shared 37000 vocab, 63,082,496 params"),
+                     "Transformer base (Vaswani et al. 2017), shared 37000 vocab, 63,084,544 params"),
         BuilderEntry("llama2_7b", "transformer.LlamaParams", "transformer.llama2_7b",
                      "LLaMA-2 7B (Hugging Face), prefill or decode with KV cache, 6,738,415,616 params"),
         BuilderEntry("llama2_13b", "transformer.LlamaParams", "transformer.llama2_13b",

@@ -551,8 +551,7 @@ def _embed(b: TransformerBuilder, lm: LM, q_len: int, past: int) -> tuple[str, W
     """Token (and position) embeddings; the token table's Weight (for a tied head)."""
     rows = lm.proj_dim or lm.hidden
     style = STYLES[lm.style]
-    table = Weight(f"{style.decoder}.{style.embed}.weight", (lm.vocab, rows))
-    x = b.embedding("input", lm.vocab, rows, weight_name=table.name, name=style.embed)
+    x, table = b.vocab_embedding("input", lm.vocab, rows, f"{style.decoder}.{style.embed}.weight", name=style.embed)
     if lm.embed_scale:
         x = b.vector(OpKind.ELEMENTWISE, [x], b.shape(x), "mul", 1, name="embed_scale")
     if lm.proj_dim:
@@ -624,10 +623,8 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
         x = b._tp_in(_norm(b, lm, x, style.final))
         if lm.proj_dim:
             x = b.linear(x, lm.proj_dim, bias=False, name="project_out")
-    if lm.tied:
-        logits = b.linear_tied(x, table, bias=lm.head_bias, name=style.head)
-    else:
-        logits = b.linear(x, lm.vocab, bias=lm.head_bias, name=style.head)
+    logits = b.lm_head(x, lm.vocab, bias=lm.head_bias, name=style.head, tied=table if lm.tied else None,
+                       gather=p.mode != "training")
     if lm.final_softcap is not None:
         _softcap(b, logits, "final_logit_softcap")
     if lm.logits_scale:  # Granite: logits / logits_scaling

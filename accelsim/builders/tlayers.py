@@ -413,6 +413,37 @@ class TransformerBuilder(GraphBuilder):
         return self._add(name, OpKind.EMBEDDING, [ids], (*shape, dim), weights=[weight], fn="embedding",
                          gather_rows=math.prod(shape))
 
+    # ---- a vocabulary split over the tensor-parallel chips -----------------------------------------------------
+    def vocab_rows(self, vocab: int) -> int:
+        """Rows of a vocabulary-parallel table on one chip: ⌈vocab / tp⌉ (vLLM pads the vocabulary so that it
+        splits evenly over the chips; Megatron requires it)."""
+        return -(-vocab // self.tp)
+
+    def vocab_embedding(self, ids: str, vocab: int, dim: int, weight_name: str, name: str | None = None
+                        ) -> tuple[str, Weight]:
+        """The token embedding split by vocabulary rows (vLLM's VocabParallelEmbedding, Megatron's): each chip
+        holds ⌈vocab / tp⌉ rows and looks every id up in them (an id outside its rows gives zeros), and the
+        partial embeddings are all-reduced; the chip's table (for a tied head). One table without tensor
+        parallelism."""
+        table = Weight(weight_name, (self.vocab_rows(vocab), dim))
+        x = self.embedding(ids, table.shape[0], dim, weight_name=weight_name, name=name)
+        return self._all_reduce(x), table
+
+    def lm_head(self, x: str, vocab: int, *, bias: bool = False, name: str | None = None,
+                tied: Weight | None = None, gather: bool = True) -> str:
+        """The LM head split by vocabulary rows (vLLM's ParallelLMHead, Megatron's output layer): each chip
+        computes the logits of its ⌈vocab / tp⌉ rows (of ``tied``, the vocabulary-parallel embedding's table, when
+        the head is tied), and with ``gather`` (inference: vLLM's LogitsProcessor gathers them for sampling) they
+        are all-gathered; a training step keeps them split (Megatron's vocabulary-parallel cross entropy)."""
+        if tied is not None:
+            logits = self.linear_tied(x, tied, bias=bias, name=name)
+        else:
+            logits = self.linear(x, self.vocab_rows(vocab), bias=bias, name=name)
+        if self.tp <= 1 or not gather:
+            return logits
+        shape = self.shape(logits)
+        return self._tp_collective(logits, "all_gather", (*shape[:-1], shape[-1] * self.tp))
+
     def gather(self, ids: str, tables: Sequence[Weight], dim: int, name: str | None = None) -> str:
         """Look up each id of ``ids`` in the rows of ``tables`` (several one-row tables act as one table, e.g.
         SAM's point-label embeddings): (…) → (…, dim)."""

@@ -114,7 +114,9 @@ class TransformerParams(WorkloadParams):
         1, description="Tensor-parallel degree (Megatron-style): the graph is one chip's shard, with attention "
                        "heads and the MLP width split this many ways and an all-reduce after each row-split "
                        "linear (output projection, MLP down projection); needs an arch with at least this many "
-                       "chips. Embeddings, norms and the LM head are replicated.")
+                       "chips. Norms are replicated; the LLM decoders (LLaMA-2, gpt, hf) split the embedding "
+                       "and LM head by vocabulary rows (vLLM's VocabParallelEmbedding / ParallelLMHead), the "
+                       "others replicate them.")
     recompute: Literal["none", "selective", "full"] = Field(
         "none", description="Training only: activation recomputation (Korthikanti et al. 2022). 'full' re-runs "
                             "each layer's forward before its backward (only the layer inputs are kept); "
@@ -503,7 +505,8 @@ def gpt(p: GptParams) -> Graph:
             if last:
                 x = b.layernorm(x, name="final_layernorm")
     if last:
-        b.linear_tied(b._tp_in(x), word, name="output_layer")  # sequence parallelism: the head's tokens gathered
+        # sequence parallelism: the head's tokens gathered; inference gathers the vocabulary shards' logits
+        b.lm_head(b._tp_in(x), p.vocab, name="output_layer", tied=word, gather=p.mode != "training")
     meta = _meta("gpt", p, ffn=ffn, tokens=p.batch * s, stage_layers=per_stage, **(b.kv_meta() if cache else {}))
     if tp > 1 or pp > 1:  # a shard or a stage: the whole model's count beside the graph's own
         meta["model_params"] = gpt_params(p)
@@ -614,7 +617,8 @@ def _llama(model: str, p: LlamaParams) -> Graph:
     b.rope_kernel = p.rope_kernel
     hd = c.hidden // c.heads
     with b.scope("model"):
-        x = b.sequence_scatter(b.embedding("input", c.vocab, c.hidden, name="embed_tokens"), name="sequence_scatter")
+        x, _ = b.vocab_embedding("input", c.vocab, c.hidden, "model.embed_tokens.weight", name="embed_tokens")
+        x = b.sequence_scatter(x, name="sequence_scatter")
         for i in range(p.layers or c.layers):
             with b.scope(f"layers.{i}"):
                 h = b.rmsnorm(x, c.eps, name="input_layernorm")
@@ -627,7 +631,8 @@ def _llama(model: str, p: LlamaParams) -> Graph:
                     m = b.swiglu_mlp(h, c.ffn)
                 x = b.add(x, m, name="add_mlp")
         x = b.rmsnorm(x, c.eps, name="norm")
-    b.linear(b._tp_in(x), c.vocab, bias=False, name="lm_head")  # sequence parallelism: the tokens gathered
+    # sequence parallelism: the tokens gathered
+    b.lm_head(b._tp_in(x), c.vocab, name="lm_head", gather=p.mode != "training")
     return with_precision(b.build(_meta(model, p, phase=p.phase, tokens=p.batch, **b.kv_meta())), p)
 
 

@@ -222,11 +222,12 @@ def test_report_json_is_byte_identical_under_any_string_hash_seed(tmp_path):
 
 def test_info_of_a_tensor_parallel_shard_gives_the_whole_models_params(capsys):
     # LLaMA-2-7B: 6,738,415,616 parameters (the Hugging Face checkpoint), as report.json's params; one of 8
-    # tensor-parallel chips holds 1/8 of every projection and all of what the builder replicates (its docs): the
-    # embedding and the head (32000 x 4096 each) and the 2 x 32 + 1 RMSNorm weights of 4096
+    # tensor-parallel chips holds 1/8 of every projection and of the vocabulary-parallel embedding and head (vLLM's
+    # VocabParallelEmbedding and ParallelLMHead: 32000 / 8 rows of 4096 each) and all of the 2 x 32 + 1 RMSNorm
+    # weights of 4096
     code, out, _ = _run(capsys, "info", "llama2_7b", "--json", "--set", "workload.tensor_parallel=8")
     assert code == 0
     info = json.loads(out)
     assert info["params"] == 6_738_415_616
-    replicated = 2 * 32000 * 4096 + 65 * 4096
-    assert info["params_per_chip"] == (6_738_415_616 - replicated) // 8 + replicated == 1_071_910_912
+    replicated = 65 * 4096
+    assert info["params_per_chip"] == (6_738_415_616 - replicated) // 8 + replicated == 842_534_912

@@ -20,13 +20,19 @@ def _llama(tp, **extra):
 
 
 def test_llama_shard_params_and_all_reduces_by_hand():
-    # LLaMA-2-7B: 6,738,415,616 params; embedding + LM head 2·32000·4096 = 262,144,000 and the 65 RMSNorm
-    # vectors 65·4096 = 266,240 are replicated; the other 6,476,005,376 are split 4 ways
+    # LLaMA-2-7B: 6,738,415,616 params; the 65 RMSNorm vectors 65·4096 = 266,240 are replicated; the other
+    # 6,738,149,376 are split 4 ways, the embedding and LM head by vocabulary rows (vLLM's VocabParallelEmbedding
+    # and ParallelLMHead: 32000 / 4 = 8000 rows of 4096 each)
     g = _llama(4)
-    assert g.params == 6_476_005_376 // 4 + 262_144_000 + 266_240
-    ars = [op for op in g.ops if op.kind.value == "collective"]
-    assert len(ars) == 2 * 32  # after o_proj and after down_proj in every layer
+    assert g.params == 6_738_149_376 // 4 + 266_240
+    assert g["model.embed_tokens"].weights[0].shape == g["lm_head"].weights[0].shape == (8000, 4096)
+    ars = [op for op in g.ops if op.kind.value == "collective" and op.fn == "all_reduce"]
+    # after o_proj and after down_proj in every layer, and the embedding's partial look-ups
+    assert len(ars) == 2 * 32 + 1
     assert all(op.out_bytes == 1 * 1 * 4096 * 2 and op.attrs["group"] == 4 for op in ars)
+    # the logits of the 4 shards all-gathered for sampling: 32000 of 2 bytes for the one token
+    (gather,) = [op for op in g.ops if op.fn == "all_gather"]
+    assert gather.inputs == ("lm_head",) and gather.out_bytes == 32000 * 2
     # attention heads split: 32 / 4 = 8 local heads of 128
     scores = next(op for op in g.ops if op.name.endswith("self_attn.scores"))
     assert scores.gemm.count == 8
@@ -53,8 +59,8 @@ def test_all_reduce_task_takes_the_collective_model_on_dgx_a100():
     # min(12 channels · 20 GB/s / 2, NCCL's LL ceiling on Ampere 87.7e9) s at 1.41 GHz
     arch = load_arch("dgx-a100")
     tg = lower(_llama(4), arch, Options())
-    link = [t for t in tg.tasks if t.level == "link"]
-    assert len(link) == 64
+    link = [t for t in tg.tasks if t.level == "link" and tg.ops[t.op].fn == "all_reduce"]
+    assert len(link) == 65  # two a layer and the embedding's
     expected = math.ceil(((6.6 + 6 * 0.6 + 8.92) * 1e-6 + (2 * 3 / 4 * 8192 + 8192 / 4) / 87.7e9) * 1.41e9)
     assert all(t.cycles == expected for t in link)
 

@@ -67,6 +67,9 @@ _FREQ_UNITS = {"": 1.0, "hz": 1.0, "khz": 1e3, "mhz": 1e6, "ghz": 1e9}
 _TIME_UNITS = {"": 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "ps": 1e-12}
 _NUM = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµ/]*)\s*$")
 _INF = {"inf", "infinite", "unlimited", "unbounded"}
+_WRONG_CASE = {"mHz": "millihertz: write MHz for megahertz", "Ms": "megaseconds: write ms for milliseconds",
+               "MS": "megaseconds: write ms for milliseconds"}
+"""Units whose case makes them another unit than the lower-cased one they would otherwise be read as."""
 
 
 def dtype_bytes(dtype: str) -> int:
@@ -78,13 +81,24 @@ def dtype_bytes(dtype: str) -> int:
 
 
 def _split(value: str, what: str, example: str) -> tuple[float, str]:
+    """The number and the unit of ``value`` (the unit lower-cased but for the case that changes its meaning: a
+    size's or bandwidth's final ``b`` is a bit, ``B`` a byte; see :func:`_bytes_unit`)."""
     m = _NUM.match(value)
     if not m:
         raise ValueError(f"expected a {what} such as {example!r}")
     num = float(m.group(1))
     if not math.isfinite(num):
         raise ValueError(f"number too large: {m.group(1)[:40]} overflows")
-    return num, m.group(2).lower()
+    return num, m.group(2)
+
+
+def _bytes_unit(unit: str) -> tuple[str, float]:
+    """A size unit as :data:`_SIZE_UNITS` spells it and the bytes per counted unit's element: a final ``b`` (as in
+    ``Gb``, ``Mib``) counts bits, ⅛ byte each (SI and IEC: b = bit, B = byte; network links and DRAM dies are
+    quoted in bits); the prefix letters are read in either case."""
+    if unit.endswith("b"):
+        return unit.lower(), 1 / 8
+    return unit.lower(), 1.0
 
 
 def _as_float(value: int | float, what: str) -> float:
@@ -109,10 +123,11 @@ def parse_size(value: object) -> int:
     elif not isinstance(value, str):
         raise ValueError("expected a size such as '64KiB'")
     else:
-        num, unit = _split(value, "size", "64KiB")
+        num, raw = _split(value, "size", "64KiB")
+        unit, per = _bytes_unit(raw)
         if unit not in _SIZE_UNITS:
-            raise ValueError(f"unknown size unit {unit!r}; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB")
-        scaled = num * _SIZE_UNITS[unit]
+            raise ValueError(f"unknown size unit {raw!r}; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB (b: bits)")
+        scaled = num * _SIZE_UNITS[unit] * per
         if not math.isfinite(scaled):
             raise ValueError("size too large: it overflows")
         if scaled != int(scaled):
@@ -139,13 +154,14 @@ def parse_bandwidth(value: object) -> float:
         return bw
     if not isinstance(value, str):
         raise ValueError("expected a bandwidth such as '900GB/s'")
-    num, unit = _split(value, "bandwidth", "900GB/s")
-    if not unit.endswith("/s"):
+    num, raw = _split(value, "bandwidth", "900GB/s")
+    if not raw.lower().endswith("/s"):
         raise ValueError("expected a bandwidth such as '900GB/s' (bytes per second)")
-    unit = unit[:-2]
+    unit, per = _bytes_unit(raw[:-2])
     if unit not in _SIZE_UNITS:
-        raise ValueError(f"unknown bandwidth unit {unit + '/s'!r}; use B/s, KB/s, MB/s, GB/s, TB/s or GiB/s")
-    bw = num * _SIZE_UNITS[unit]
+        raise ValueError(f"unknown bandwidth unit {raw!r}; use B/s, KB/s, MB/s, GB/s, TB/s or GiB/s (Gb/s: "
+                         "gigabits per second)")
+    bw = num * _SIZE_UNITS[unit] * per
     if not math.isfinite(bw):
         raise ValueError("bandwidth too large: it overflows (write 'inf' for an unbounded bandwidth)")
     if not bw > 0:
@@ -160,9 +176,11 @@ def _scaled(value: object, units: dict[str, float], what: str, example: str, nam
     if not isinstance(value, str):
         num = _as_float(value, what)
     else:
-        num, unit = _split(value, what, example)
-        if unit not in units:
-            raise ValueError(f"unknown {what} unit {unit!r}; use {names}")
+        num, raw = _split(value, what, example)
+        unit = raw.lower()
+        if unit not in units or raw in _WRONG_CASE:
+            hint = f" ({_WRONG_CASE[raw]})" if raw in _WRONG_CASE else ""
+            raise ValueError(f"unknown {what} unit {raw!r}{hint}; use {names}")
         num *= units[unit]
     if not math.isfinite(num):
         raise ValueError(f"expected a finite {what}")

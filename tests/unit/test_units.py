@@ -34,6 +34,26 @@ def test_parse_size_64kib_is_65536():
     assert units.parse_size("64KiB") == 65536
 
 
+def test_a_lower_case_b_counts_bits():
+    # SI / IEC: b = bit, B = byte. A ConnectX-7 port's 400 Gb/s is 400e9 / 8 = 50e9 B/s; a 16 Gb DRAM die holds
+    # 16e9 / 8 = 2e9 B; 68 Gb/s is not 68 GB/s
+    assert units.parse_bandwidth("400Gb/s") == 50e9
+    assert units.parse_bandwidth("68Gb/s") == 8.5e9 != units.parse_bandwidth("68GB/s")
+    assert units.parse_size("16Gb") == 2 * 10**9
+    assert units.parse_size("8Kib") == 1024  # 8 x 1024 bits
+    with pytest.raises(ValueError, match="not a whole number of bytes"):
+        units.parse_size("3b")
+
+
+def test_units_whose_case_changes_their_meaning_are_refused():
+    # mHz is millihertz, Ms megaseconds: read case-blind they would be MHz and ms
+    with pytest.raises(ValueError, match="millihertz"):
+        units.parse_frequency("700mHz")
+    with pytest.raises(ValueError, match="megaseconds"):
+        units.parse_time("1Ms")
+    assert units.parse_frequency("700mhz") == 700e6 and units.parse_time("1MS".lower()) == 1e-3
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -169,6 +169,11 @@ def _load_spec(args: argparse.Namespace):
                                             overrides=args.overrides)
     if not (args.scalesim_config and args.topology):
         raise _usage_error("run: --scalesim-config and --topology go together")
+    given = [flag for flag, value in (("--set", args.overrides), ("--batch", args.batch), ("--mode", args.mode))
+             if value]
+    if given:  # the SCALE-Sim files are the whole input: a setting here would be silently ignored
+        raise _usage_error(f"run: {' and '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to "
+                           f"--scalesim-config / --topology (edit the .cfg and .csv files, as SCALE-Sim reads them)")
     return None
 
 

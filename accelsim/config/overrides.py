@@ -35,7 +35,7 @@ class Override:
 
 
 def _segment(part: str) -> str | int:
-    return int(part) if part.isdigit() else part
+    return int(part) if part.isascii() and part.isdigit() else part  # "²".isdigit() is True, int("²") fails
 
 
 def parse_override(item: str, *, sections: Iterable[str] = SECTIONS, default_section: str | None = None,

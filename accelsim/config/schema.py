@@ -212,7 +212,7 @@ def _named_key(data: Any, loc: tuple, msg: str) -> tuple[tuple, str]:
     m = _KEY_PREFIX.match(msg)
     if m is None:
         return loc, msg
-    path = tuple(int(p) if p.isdigit() else p for p in m.group(1).split("."))
+    path = tuple(int(p) if p.isascii() and p.isdigit() else p for p in m.group(1).split("."))
     node = data
     for k in loc:  # the message's key is relative to the model the error is at
         if not isinstance(node, dict) or k not in node:

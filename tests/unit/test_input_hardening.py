@@ -310,7 +310,7 @@ def preset_with(here: Path, name: str, old: str, new: str, *, kind: str = "arch"
                                                "overflows to infinity"),
     ("capacity: 8GiB ", "capacity: 100000000000000000000 ", "tpu-v1.yaml:28: hbm.capacity: number too large (the "
                                                              "limit is 9,223,372,036,854,775,807, 2**63 - 1)"),
-    ("capacity: 8GiB ", "capacity: 10EiB ", "tpu-v1.yaml:28: hbm.capacity: unknown size unit 'eib'"),
+    ("capacity: 8GiB ", "capacity: 10EiB ", "tpu-v1.yaml:28: hbm.capacity: unknown size unit 'EiB'"),
     ("capacity: 8GiB ", "capacity: 10000000TiB ", "tpu-v1.yaml:28: hbm.capacity: size too large (the limit is "
                                                   "9,223,372,036,854,775,807 bytes, 2**63 - 1)"),
     ("bandwidth: 34GB/s", "bandwidth: 1e400GB/s", "tpu-v1.yaml:29: hbm.bandwidth: number too large: 1e400 "
@@ -566,3 +566,19 @@ def test_access_bytes_is_a_size_with_units(here, capsys):
     assert main(["run", "resnet18_scalesim", "--set", "arch.hbm.access_bytes=-4KiB", "-q"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "hbm.access_bytes" in line
+
+
+def test_a_non_ascii_digit_in_a_set_key_is_a_key_not_an_index(capsys):
+    # "²".isdigit() is True but int("²") raises: the key segment is a (wrong) name, reported as one line
+    assert main(["run", "-w", "gemm", "-a", "tpu-v1", "--set", "workload.²=1", "-q"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "accelsim: error: --set: workload.²: Extra inputs are not permitted (got 1)"]
+
+
+def test_the_scalesim_form_refuses_settings_it_would_ignore(capsys):
+    data = Path(__file__).resolve().parents[1] / "data" / "scalesim"
+    files = ["--scalesim-config", str(data / "tiny_os.cfg"), "--topology", str(data / "conv.csv")]
+    assert main(["run", *files, "--set", "arch.clock=2GHz", "--batch", "2", "-q"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == ("accelsim: error: run: --set and --batch do not apply to --scalesim-config / --topology (edit "
+                    "the .cfg and .csv files, as SCALE-Sim reads them)")

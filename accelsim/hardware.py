@@ -921,6 +921,9 @@ class Arch(_Model):
         for key, level in self.levels.items():
             if level.name not in ("", key):
                 raise ValueError(f"levels.{key}: name {level.name!r} differs from its key")
+            if key in (SCRATCHPAD, "link"):  # names the scratchpad and the interconnect already take in reports
+                raise ValueError(f"levels.{key}: {key!r} is a reserved name (the cores' scratchpad is core.sram; the "
+                                 f"chips' links are interconnect): name the level otherwise")
             level = level.model_copy(update={"name": key})
             names = [SCRATCHPAD] + [lv.name for lv in order]
             if level.after is None:

@@ -582,3 +582,13 @@ def test_the_scalesim_form_refuses_settings_it_would_ignore(capsys):
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line == ("accelsim: error: run: --set and --batch do not apply to --scalesim-config / --topology (edit "
                     "the .cfg and .csv files, as SCALE-Sim reads them)")
+
+
+def test_a_level_may_not_take_the_scratchpads_or_the_links_name(capsys):
+    # report.json's levels and bytes key the cores' scratchpad as "sram" and the interconnect as "link": a memory
+    # level of the same name would be merged with them
+    for name in ("sram", "link"):
+        assert main(["run", "-w", "gemm", "-a", "tpu-v1", "--set",
+                     f"arch.levels={{{name}: {{capacity: 1MiB, bandwidth: 1TB/s}}}}", "-q"]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert f"levels.{name}: '{name}' is a reserved name" in line

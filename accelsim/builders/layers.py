@@ -42,8 +42,6 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
-import numpy as np
-
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, Op, OpKind, Weight
 
@@ -53,6 +51,18 @@ IntN = int | Sequence[int]
 
 INPUT = "input"
 """Name of the graph input tensor."""
+
+
+def broadcast_shapes(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...] | None:
+    """The numpy / torch broadcast of two shapes (aligned at the right, each pair of sizes equal or one of them 1),
+    or None when they do not broadcast; exact for any size (numpy's refuses arrays of more than 2**63 bytes)."""
+    out = []
+    for x, y in zip(reversed((1,) * (len(b) - len(a)) + tuple(a)), reversed((1,) * (len(a) - len(b)) + tuple(b)),
+                    strict=True):
+        if x != y and 1 not in (x, y):
+            return None
+        out.append(y if x == 1 else x)
+    return tuple(reversed(out))
 
 
 def _pair(value: object, what: str, layer: str, *, minimum: int = 1) -> tuple[int, int]:
@@ -601,10 +611,9 @@ class GraphBuilder:
     def _binary(self, a: str, b: str, fn: str, name: str | None) -> str:
         name = self._name(name, fn)
         sa, sb = self.shape(a), self.shape(b)
-        try:
-            out = tuple(int(d) for d in np.broadcast_shapes(sa, sb))
-        except ValueError:
-            raise WorkloadError(f"{self.name}: {fn} {name!r} cannot broadcast {list(sa)} with {list(sb)}") from None
+        out = broadcast_shapes(sa, sb)
+        if out is None:
+            raise WorkloadError(f"{self.name}: {fn} {name!r} cannot broadcast {list(sa)} with {list(sb)}")
         elems = math.prod(out)
         return self._add(name, OpKind.ELEMENTWISE, [a, b], out, flops=elems, vector_elems=elems, fn=fn)
 

@@ -63,12 +63,10 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
 from ..units import dtype_bytes
-from .layers import INPUT, GraphBuilder, conv_out_size
+from .layers import INPUT, GraphBuilder, broadcast_shapes, conv_out_size
 
 Shape = tuple[int, ...]
 
@@ -384,11 +382,10 @@ class TransformerBuilder(GraphBuilder):
         """x (+ or ·) a parameter tensor, broadcast (ViT's (1, N, C) position embedding, CLIP's logit scale)."""
         name = self._name(name, fn)
         shape = self.shape(x)
-        try:
-            out = tuple(int(d) for d in np.broadcast_shapes(shape, weight.shape))
-        except ValueError:
+        out = broadcast_shapes(shape, weight.shape)
+        if out is None:
             raise WorkloadError(f"{self.name}: {fn} {name!r} cannot broadcast {list(shape)} with "
-                                f"{weight.name!r} {list(weight.shape)}") from None
+                                f"{weight.name!r} {list(weight.shape)}")
         elems = math.prod(out)
         return self._add(name, OpKind.ELEMENTWISE, [x], out, weights=[weight], flops=elems, vector_elems=elems,
                          fn=fn)

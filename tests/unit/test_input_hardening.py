@@ -592,3 +592,17 @@ def test_a_level_may_not_take_the_scratchpads_or_the_links_name(capsys):
                      f"arch.levels={{{name}: {{capacity: 1MiB, bandwidth: 1TB/s}}}}", "-q"]) == 2
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert f"levels.{name}: '{name}' is a reserved name" in line
+
+
+def test_broadcasting_follows_numpys_rule_at_any_size(capsys):
+    from accelsim.builders.layers import broadcast_shapes
+
+    # numpy's broadcasting rules (docs "Broadcasting"): aligned at the right, sizes equal or one of them 1
+    assert broadcast_shapes((8, 1, 6, 1), (7, 1, 5)) == (8, 7, 6, 5)
+    assert broadcast_shapes((5, 4), (4,)) == (5, 4) and broadcast_shapes((), (3,)) == (3,)
+    assert broadcast_shapes((2, 1), (8, 4, 3)) is None
+    # a batch of 2**63 - 1 images: identical shapes broadcast (numpy refused arrays that large, and the residual add
+    # read "cannot broadcast [N, 256, 56, 56] with [N, 256, 56, 56]"); the run is then refused as too large
+    assert main(["run", "-w", "resnet50", "-a", "tpu-v1", "--batch", str(2**63 - 1), "-q"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "cannot broadcast" not in line and "need" in line

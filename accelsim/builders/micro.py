@@ -37,6 +37,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..errors import WorkloadError
 from ..ir import Graph, Op, OpKind
 from ..units import DTYPE_BITS, DType, dtype_bytes, parse_size
 from .layers import INPUT, GraphBuilder
@@ -215,8 +216,15 @@ def _gemm_io(op: Op, out: str, packed: bool) -> Op:
 def conv2d(p: Conv2dParams) -> Graph:
     """One torch.nn.Conv2d layer as a CONV op."""
     b = GraphBuilder("conv2d", (p.batch, p.in_channels, p.height, p.width), dtype=p.dtype or "fp16")
-    b.conv2d(INPUT, p.out_channels, p.kernel_size, stride=p.stride, padding=p.padding, dilation=p.dilation,
-             groups=p.groups, bias=p.bias, name="conv")
+    try:
+        b.conv2d(INPUT, p.out_channels, p.kernel_size, stride=p.stride, padding=p.padding, dilation=p.dilation,
+                 groups=p.groups, bias=p.bias, name="conv")
+    except WorkloadError as e:  # the layer's own checks: name the parameter they are about, for its file line
+        if e.key:
+            raise
+        key = next((k for k in ("groups", "kernel_size", "padding", "stride", "dilation") if k.split("_")[0] in
+                    e.detail), "out_channels")
+        raise WorkloadError(e.detail, key=(key,)) from None
     return b.build({"model": "conv2d", **p.model_dump()})
 
 

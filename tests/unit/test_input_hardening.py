@@ -606,3 +606,12 @@ def test_broadcasting_follows_numpys_rule_at_any_size(capsys):
     assert main(["run", "-w", "resnet50", "-a", "tpu-v1", "--batch", str(2**63 - 1), "-q"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "cannot broadcast" not in line and "need" in line
+
+
+def test_a_conv2d_micro_workloads_shape_error_names_its_parameter(here, capsys):
+    # 64 input channels (the micro-workload's default) cannot be split into 3 groups (torch.nn.Conv2d's rule)
+    Path("c.yaml").write_text("workload:\n  model: conv2d\n  groups: 3\narch: tpu-v1\n")
+    assert main(["run", "c.yaml", "-q"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "accelsim: error: c.yaml:3: workload.groups: conv2d: conv2d 'conv': in_channels 64 is not divisible by "
+        "groups 3"]

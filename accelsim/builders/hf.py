@@ -70,7 +70,7 @@ from .moe import ExpertForm, ExpertNames, Routing, expert_loads, moe_layer, shar
 from .precision import with_precision
 from .ssm import gated_delta_net, kimi_delta_attention, mamba1, mamba2, short_conv
 from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
-from .transformer import LlamaParams, _fused
+from .transformer import LlamaParams, _fused, last_positions
 from .vision import vision_tower, vision_weights
 
 
@@ -623,6 +623,7 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
         x = b._tp_in(_norm(b, lm, x, style.final))
         if lm.proj_dim:
             x = b.linear(x, lm.proj_dim, bias=False, name="project_out")
+        x = last_positions(b, x, p)
     logits = b.lm_head(x, lm.vocab, bias=lm.head_bias, name=style.head, tied=table if lm.tied else None,
                        gather=p.mode != "training")
     if lm.final_softcap is not None:

@@ -276,6 +276,11 @@ class LlamaParams(SequenceParallelParams, PrecisionParams):
     layers: PositiveInt | None = Field(
         None, description="Decoder layers to build (default: the model's); fewer builds the model truncated, as the "
                           "serving driver's layer samples do (options.layer_samples).")
+    logits: Literal["all", "last"] | None = Field(
+        None, description="A prefill's logits: 'all' positions (a forward pass, transformers' model(input_ids); "
+                          "training's loss) or each sequence's 'last' (what a server samples from: vLLM's "
+                          "compute_logits on the sampled positions, transformers' generate with logits_to_keep=1). "
+                          "Default: 'last' in a serving run (decode_steps, accelsim serve), else 'all'.")
 
 
 class ClipParams(TransformerParams):
@@ -632,8 +637,19 @@ def _llama(model: str, p: LlamaParams) -> Graph:
                 x = b.add(x, m, name="add_mlp")
         x = b.rmsnorm(x, c.eps, name="norm")
     # sequence parallelism: the tokens gathered
-    b.lm_head(b._tp_in(x), c.vocab, name="lm_head", gather=p.mode != "training")
+    x = last_positions(b, b._tp_in(x), p)
+    b.lm_head(x, c.vocab, name="lm_head", gather=p.mode != "training")
     return with_precision(b.build(_meta(model, p, phase=p.phase, tokens=p.batch, **b.kv_meta())), p)
+
+
+def last_positions(b: TransformerBuilder, x: str, p: LlamaParams) -> str:
+    """The hidden states the LM head reads: every position, or with ``logits: last`` in inference each sequence's
+    last (a slice view, ``last_token``: the head's GEMM has one row a sequence, as vLLM computes logits only where
+    it samples)."""
+    length = b.shape(x)[1]
+    if p.logits != "last" or p.mode == "training" or length == 1:
+        return x
+    return b.slice_tokens(x, length - 1, 1, name="last_token")
 
 
 def identical_layers(model: str, p: TransformerParams) -> int | None:

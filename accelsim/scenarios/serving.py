@@ -47,6 +47,16 @@ from .sampling import Sampled, affine, decode_samples, interpolation_weights, la
 from .single import Progress, simulate_pass
 
 
+def served(workload: WorkloadSpec) -> WorkloadSpec:
+    """``workload`` as a server runs it: a prefill's logits only at each sequence's last position (``logits:
+    last``: vLLM computes logits where it samples) unless the workload says ``logits``, for the builders that take
+    it (the LLaMA-2 presets and the ``hf`` models)."""
+    params = dict(workload.params)
+    if params.get("logits") is None and "logits" in get_builder(workload.model).params.model_fields:
+        params["logits"] = "last"
+    return replace(workload, params=params)
+
+
 def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *, name: str | None = None,
           progress: Progress | None = None) -> Report:
     """An LLM serving run: the prefill (when ``phase`` is prefill) then ``decode_steps`` decode steps, the KV
@@ -58,7 +68,7 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     of n > 2 identical layers is simulated with 1 and with 2 layers and extrapolated, where that is exact.
     """
     options = options or Options()
-    params = dict(workload.params)
+    params = served(workload).params
     steps = int(params.get("decode_steps") or 0)
     plan: list[tuple[str, int, WorkloadSpec]] = []
     if params.get("phase", "prefill") == "prefill":

@@ -10,13 +10,23 @@ settings (:class:`ServeConfig`: replicas, router, :class:`EngineConfig`, :class:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 
 from ..builders import BUILDERS
 from ..errors import ConfigError
@@ -32,6 +42,14 @@ from .yamlio import Doc, Where, display_path
 
 Seconds = Annotated[float, BeforeValidator(parse_time), Field(gt=0)]
 LLM_PARAMS = ("phase", "seq_len", "kv_len")  # what the iteration cost sets on the model's builder
+MAX_TOKENS = 2**31
+"""Most tokens a length distribution (or a trace row) may give one request: far above any model's context, so a
+request this long is only ever refused by ``max_model_len``, and twice it still fits the int64 counts numpy keeps."""
+_TOKENS_WHY = f"at most {MAX_TOKENS:,} (2^31): far above any max_model_len; sampled counts are clipped to it"
+MAX_REPLICAS = 4096
+"""Most replicas one run simulates (each keeps its own engine, queues and time series)."""
+MAX_GRID_POINTS = 64
+"""Most values a geometric grid axis (``cost.batch_ratio``, ``cost.token_ratio``) may step through."""
 
 
 class _Model(BaseModel):
@@ -46,7 +64,9 @@ class EngineConfig(_Model):
                                   "static: a batch is admitted only when the last one has finished.")
     max_num_seqs: PositiveInt = Field(256, description="Most requests running at once.")
     max_num_batched_tokens: PositiveInt = Field(2048, description="Token budget of one iteration.")
-    max_model_len: PositiveInt = Field(4096, description="Longest prompt + output (longer requests are refused).")
+    max_model_len: PositiveInt = Field(4096, description="Longest prompt + output (longer requests are refused); at "
+                                                         "least 2: a request is 1 prompt token and 1 output token "
+                                                         "or more.")
     block_size: PositiveInt = Field(16, description="Tokens per KV-cache block.")
     gpu_memory_fraction: float = Field(0.9, gt=0, le=1, description="Fraction of the main memory the engine may "
                                                                      "fill with weights and KV cache.")
@@ -63,6 +83,13 @@ class EngineConfig(_Model):
         "recompute", description="When blocks run out the newest running request is preempted: its KV is dropped "
                                  "and recomputed later, or swapped to host memory over the host link.")
 
+    @field_validator("max_model_len")
+    @classmethod
+    def _one_request(cls, value: int) -> int:
+        if value < 2:  # vLLM: the prompt (1 token at least) must leave room for an output token
+            raise ValueError("must be at least 2: the shortest request is 1 prompt token and 1 output token")
+        return value
+
     @model_validator(mode="after")
     def _fits(self) -> EngineConfig:
         if not self.chunked_prefill and self.max_num_batched_tokens < self.max_model_len:
@@ -76,9 +103,15 @@ class Arrival(_Model):
 
     process: Literal["poisson", "gamma", "constant", "trace"] = "poisson"
     rate: float | None = Field(None, gt=0, description="Requests per second (not with a trace).")
-    cv: float | None = Field(None, gt=0, description="gamma: coefficient of variation of the gaps (1 = Poisson).")
-    burstiness: float | None = Field(None, gt=0, description="gamma: shape k = 1/cv² (vLLM's benchmark; "
-                                                             "1 = Poisson, < 1 burstier).")
+    # the shape k = 1/cv² stays within [0.01, 10^6]: 1/cv² underflows for a tiny cv (1e-200 divided by zero), and
+    # below k = 0.01 the gaps underflow: P(gap < 1e-300 of its mean) = 1e-300^k, so numpy draws 93 % of the gaps
+    # as exactly 0 at k = 1e-4 (already at k = 0.01 some 80 % are below 1e-10 of the mean: a burst)
+    cv: float | None = Field(None, ge=1e-3, le=10, description="gamma: coefficient of variation of the gaps "
+                                                                "(1 = Poisson), from 0.001 to 10 (shape 10^6 to 0.01; "
+                                                                "burstier, most gaps underflow to 0).")
+    burstiness: float | None = Field(None, ge=0.01, le=1e6, description="gamma: shape k = 1/cv² (vLLM's benchmark; "
+                                                                        "1 = Poisson, < 1 burstier), from 0.01 "
+                                                                        "(below, most gaps underflow to 0) to 10^6.")
     trace: str | None = Field(None, description="CSV file: arrival_s, prompt_tokens, output_tokens[, prefix_group]"
                                                "[, images]")
 
@@ -116,13 +149,13 @@ class Lengths(_Model):
     and clipped to [min, max]."""
 
     dist: Literal["fixed", "uniform", "normal", "lognormal", "trace"] = "fixed"
-    value: PositiveInt | None = None
-    low: PositiveInt | None = None
-    high: PositiveInt | None = None
-    mean: float | None = Field(None, gt=0)
-    std: float | None = Field(None, ge=0)
-    min: PositiveInt = 1
-    max: PositiveInt | None = None
+    value: PositiveInt | None = Field(None, le=MAX_TOKENS, description=_TOKENS_WHY)
+    low: PositiveInt | None = Field(None, le=MAX_TOKENS, description=_TOKENS_WHY)
+    high: PositiveInt | None = Field(None, le=MAX_TOKENS, description=_TOKENS_WHY)
+    mean: float | None = Field(None, gt=0, le=MAX_TOKENS, description=_TOKENS_WHY)
+    std: float | None = Field(None, ge=0, le=MAX_TOKENS, description=_TOKENS_WHY)
+    min: PositiveInt = Field(1, le=MAX_TOKENS, description=_TOKENS_WHY)
+    max: PositiveInt | None = Field(None, le=MAX_TOKENS, description=_TOKENS_WHY)
 
     @model_validator(mode="after")
     def _complete(self) -> Lengths:
@@ -142,10 +175,10 @@ class ImageCounts(Lengths):
     """Images per request (vision-language models): a distribution as :class:`Lengths`, from 0 (``min`` 0 by
     default), or ``trace``: the trace file's ``images`` column."""
 
-    value: NonNegativeInt | None = None
-    low: NonNegativeInt | None = None
-    high: NonNegativeInt | None = None
-    min: NonNegativeInt = 0
+    value: NonNegativeInt | None = Field(None, le=MAX_TOKENS, description=_TOKENS_WHY)
+    low: NonNegativeInt | None = Field(None, le=MAX_TOKENS, description=_TOKENS_WHY)
+    high: NonNegativeInt | None = Field(None, le=MAX_TOKENS, description=_TOKENS_WHY)
+    min: NonNegativeInt = Field(0, le=MAX_TOKENS, description=_TOKENS_WHY)
 
 
 class SharedPrefix(_Model):
@@ -198,10 +231,12 @@ class Slo(_Model):
 class CostGrid(_Model):
     """The shapes simulated with the accelerator model (docs/serving.md "Iteration cost")."""
 
-    batch_ratio: float = Field(2.0, gt=1, description="Decode batches 1, r, r², … up to max_num_seqs.")
+    batch_ratio: float = Field(2.0, gt=1, description="Decode batches 1, r, r², … up to max_num_seqs (at most "
+                                                      f"{MAX_GRID_POINTS} of them).")
     kv_points: int = Field(3, ge=2, le=64, description="Decode KV lengths, evenly from block_size to "
                                                         "max_model_len.")
-    token_ratio: float = Field(2.0, gt=1, description="Prefill tokens 16, 16r, … up to max_num_batched_tokens.")
+    token_ratio: float = Field(2.0, gt=1, description="Prefill tokens 16, 16r, … up to max_num_batched_tokens (at "
+                                                      f"most {MAX_GRID_POINTS} of them).")
     workers: int = Field(1, ge=1, le=1024, description="Processes simulating the grid (1: in this process).")
     cache_dir: str | None = Field(None, description="Folder keeping simulated grids for later runs (keyed by "
                                                     "the model, arch, options, limits and accelsim's source).")
@@ -211,8 +246,8 @@ class Disaggregation(_Model):
     """Separate prefill and decode replicas: a request is prefilled (and gets its first token) on a prefill replica,
     its KV cache goes over the link to a decode replica, which generates the rest."""
 
-    prefill_replicas: PositiveInt
-    decode_replicas: PositiveInt
+    prefill_replicas: PositiveInt = Field(le=MAX_REPLICAS, description=f"Prefill replicas (at most {MAX_REPLICAS}).")
+    decode_replicas: PositiveInt = Field(le=MAX_REPLICAS, description=f"Decode replicas (at most {MAX_REPLICAS}).")
     bandwidth: BytesPerSecond | None = Field(None, description="KV transfer bandwidth per chip (default: the "
                                                                "arch's interconnect, at its efficiency)")
     latency: Annotated[float, BeforeValidator(parse_time), Field(ge=0)] | None = Field(
@@ -222,7 +257,8 @@ class Disaggregation(_Model):
 class ServeConfig(_Model):
     """Everything of a serving file but the model, arch and options."""
 
-    replicas: PositiveInt = 1
+    replicas: PositiveInt = Field(1, le=MAX_REPLICAS, description=f"Identical replicas (at most {MAX_REPLICAS}: each "
+                                                                  "keeps its own engine, queues and time series).")
     router: Literal["round_robin", "least_tokens"] = "round_robin"
     engine: EngineConfig = EngineConfig()
     workload: RequestsConfig
@@ -237,7 +273,36 @@ class ServeConfig(_Model):
                 self.replicas != d.prefill_replicas + d.decode_replicas:
             raise ValueError(f"replicas ({self.replicas}) must be prefill_replicas + decode_replicas "
                              f"({d.prefill_replicas + d.decode_replicas}) with disaggregation (or left out)")
+        if d is not None and d.prefill_replicas + d.decode_replicas > MAX_REPLICAS:
+            raise ValueError(f"disaggregation: prefill_replicas + decode_replicas make "
+                             f"{d.prefill_replicas + d.decode_replicas:,} replicas: at most {MAX_REPLICAS}")
         return self
+
+    @model_validator(mode="after")
+    def _grid(self) -> ServeConfig:
+        """Each geometric grid axis steps through at most :data:`MAX_GRID_POINTS` values (a ratio just above 1
+        would simulate, or merely count, without end)."""
+        e, c = self.engine, self.cost
+        for key, what, first, last in (("batch_ratio", "decode batch sizes", 1, ("max_num_seqs", e.max_num_seqs)),
+                                       ("token_ratio", "prefill token counts", min(16, e.max_num_batched_tokens),
+                                        ("max_num_batched_tokens", e.max_num_batched_tokens))):
+            ratio = getattr(c, key)
+            n = grid_points(first, last[1], ratio)
+            if n > MAX_GRID_POINTS:
+                least = math.ceil((last[1] / first) ** (1 / (MAX_GRID_POINTS - 1)) * 1000) / 1000
+                count = f"{n:,}" if n < 10**15 else f"{n:.3g}"
+                raise ValueError(f"cost.{key}: the grid would step through {count} {what} from {first} to "
+                                 f"{last[0]} ({last[1]:,}): at most {MAX_GRID_POINTS}; use a ratio of at least "
+                                 f"{least} (got {ratio!r})")
+        return self
+
+
+def grid_points(first: int, last: int, ratio: float) -> float:
+    """How many values the geometric grid axis ``first, first·r, first·r², …`` below ``last``, then ``last``,
+    steps through (before rounding merges any): computed, not counted, so any ratio above 1 answers at once."""
+    if last <= first:
+        return 1
+    return math.ceil(math.log(last / first) / math.log(ratio)) + 1
 
 
 SERVING_KEYS = ("name", "description", "model", "arch", "options", "output", *ServeConfig.model_fields)
@@ -395,5 +460,6 @@ def load_serving(ref: str | os.PathLike | dict, overrides: Iterable[str] = ()) -
     return serving_from_doc(doc, overrides, source=display_path(file), default_name=file.stem)
 
 
-__all__ = ["Arrival", "CostGrid", "Disaggregation", "EngineConfig", "ImageCounts", "Lengths", "RequestsConfig", "ServeConfig", "ServingSpec",
-           "SharedPrefix", "Slo", "load_serving", "serving_from_doc"]
+__all__ = ["MAX_GRID_POINTS", "MAX_REPLICAS", "MAX_TOKENS", "Arrival", "CostGrid", "Disaggregation", "EngineConfig",
+           "ImageCounts", "Lengths", "RequestsConfig", "ServeConfig", "ServingSpec", "SharedPrefix", "Slo",
+           "grid_points", "load_serving", "serving_from_doc"]

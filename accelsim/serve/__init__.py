@@ -210,11 +210,22 @@ class Meter:
                                "j_per_request": total / done if done else None}}
 
 
-def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int | None = None,
-          progress: Progress | None = None, encode: EncoderCost | None = None) -> ServeResult:
-    """Run the serving file ``spec``. ``cost`` (prefill tokens, decodes, their KV sum → seconds), ``blocks``
-    (KV blocks per replica) and ``encode`` (images → the image encoder's seconds) replace the accelerator model's
-    (a test hook); otherwise the grid is simulated."""
+@dataclass
+class _Setup:
+    """What a serving run needs besides the grid, found by :func:`_prepare` (every check a run makes before it
+    simulates anything)."""
+
+    requests: list[Request]
+    fp: Footprint | None
+    blocks: int
+    images: bool  # some request carries images
+    swap: tuple[float, float]
+    transfer: Callable[[Request], float] | None
+
+
+def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
+    """The requests, the model's footprint and KV blocks, the swap and transfer times of ``spec``: every one-line
+    error of bad input a run can meet before it simulates its grid."""
     s = spec.serve
     d = s.disaggregation
     try:
@@ -247,6 +258,29 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
             raise spec.error("model", n_blocks, value=spec.model.model)
         swap, swap_state = _swap_s(spec, fp) if fp is not None and s.engine.preemption == "swap" else (0.0, 0.0)
         transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
+    except WorkloadError as e:
+        raise spec.model.located(e) from None
+    return _Setup(requests, fp, n_blocks, images, (swap, swap_state), transfer)
+
+
+def check(spec: ServingSpec) -> None:
+    """Raise the one-line error :func:`serve` would raise for ``spec`` before it simulates anything (the requests,
+    the trace, the model's fit in memory, swap and transfer links), without simulating: ``--sweep`` checks every
+    point first, so that no point fails after others have run."""
+    _prepare(spec)
+
+
+def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int | None = None,
+          progress: Progress | None = None, encode: EncoderCost | None = None) -> ServeResult:
+    """Run the serving file ``spec``. ``cost`` (prefill tokens, decodes, their KV sum → seconds), ``blocks``
+    (KV blocks per replica) and ``encode`` (images → the image encoder's seconds) replace the accelerator model's
+    (a test hook); otherwise the grid is simulated."""
+    s = spec.serve
+    d = s.disaggregation
+    setup = _prepare(spec, blocks)
+    requests, fp, n_blocks, images, transfer = setup.requests, setup.fp, setup.blocks, setup.images, setup.transfer
+    swap, swap_state = setup.swap
+    try:
         grid = None if cost is not None else build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost,
                                                         n_blocks * s.engine.block_size, progress,
                                                         fp.image_positions if images else 0)  # type: ignore[union-attr]
@@ -288,4 +322,4 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     return ServeResult(report, sorted(requests, key=lambda r: r.id), replicas, spec.output)
 
 
-__all__ = ["FILES", "ServeResult", "replot", "serve", "write_csv"]
+__all__ = ["FILES", "ServeResult", "check", "replot", "serve", "write_csv"]

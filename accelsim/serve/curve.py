@@ -4,6 +4,7 @@ does not change it (a rate, a duration, replicas, the router, SLOs)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 from ..config.serving import load_serving
 from ..errors import ConfigError
 from ..report.serving_plots import plot_curve
-from . import ServeResult, serve, write_csv
+from . import ServeResult, check, serve, write_csv
 
 CURVE_CSV = "sweep.csv"
 CURVE_PNG = "throughput_latency.png"
@@ -33,14 +34,28 @@ def parse_sweep(text: str) -> tuple[str, list[str]]:
 
 
 def sweep(ref: str | os.PathLike, key: str, values: Sequence[str], overrides: Sequence[str] = (),
-          progress: Progress | None = None) -> list[ServeResult]:
-    """The serving file ``ref`` run once per value of ``key`` (each point validated before the first runs)."""
+          progress: Progress | None = None,
+          on_point: Callable[[int, ServeResult], None] | None = None) -> list[ServeResult]:
+    """The serving file ``ref`` run once per value of ``key``. Every point is validated before the first runs: its
+    file and overrides, then everything a run checks before it simulates (its requests, the model's fit in
+    memory, its KV blocks), so that bad input never fails a sweep after points have finished (and are lost).
+    ``on_point(i, result)`` is called as each point finishes (to save it before the next one runs)."""
     specs = [load_serving(ref, [*overrides, f"{key}={v}"]) for v in values]
+    for n, spec in enumerate(specs):
+        if progress:
+            progress(f"checking {key}={values[n]}", n, len(specs))
+        try:
+            check(spec)
+        except ConfigError as e:  # name the point: the key at fault may be another one (model, for a memory fraction)
+            raise ConfigError([dataclasses.replace(i, msg=f"{i.msg}; at --sweep {key}={values[n]}")
+                               for i in e.issues]) from None
     out = []
     for n, spec in enumerate(specs):
         if progress:
             progress(f"{key}={values[n]}", n, len(specs))
         out.append(serve(spec, progress=None))
+        if on_point:
+            on_point(n, out[-1])
     return out
 
 

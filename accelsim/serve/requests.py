@@ -4,17 +4,23 @@ seeded generator (numpy's PCG64), or read from a trace CSV. Same seed, same requ
 from __future__ import annotations
 
 import csv
+import itertools
 import math
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..config.serving import Lengths, RequestsConfig
+from ..config.serving import MAX_TOKENS, Lengths, RequestsConfig
 from ..errors import ConfigError
 
 MAX_REQUESTS = 1_000_000
 """Most requests one run may hold (some 250 B each): more is a one-line error, never a MemoryError."""
 TRACE_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
+MAX_TRACE_LINE = 1 << 20
+"""Longest line of a trace CSV read (bytes): a longer one is a one-line error, never a file read whole."""
+_CR = re.compile(r"(?<=\r)(?!\n)")  # after a carriage return that ends a line by itself
 
 
 class TooManyRequests(ValueError):
@@ -56,6 +62,8 @@ class Request:
 
 
 def _lengths(dist: Lengths, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` counts drawn from ``dist``, rounded and clipped to [min, max] (and to :data:`MAX_TOKENS`) before they
+    become int64: a draw far out in a tail is a long request, never a wrapped-around one."""
     if dist.dist == "fixed":
         values = np.full(n, float(dist.value))  # type: ignore[arg-type]
     elif dist.dist == "uniform":
@@ -64,19 +72,27 @@ def _lengths(dist: Lengths, n: int, rng: np.random.Generator) -> np.ndarray:
         values = rng.normal(dist.mean, dist.std, size=n)
     else:  # lognormal with the given mean and std of the counts
         m, s = float(dist.mean), float(dist.std)  # type: ignore[arg-type]
-        sigma2 = math.log1p((s / m) ** 2)
-        values = rng.lognormal(math.log(m) - sigma2 / 2, math.sqrt(sigma2), size=n)
-    return np.clip(np.rint(values), dist.min, dist.max if dist.max is not None else np.inf).astype(np.int64)
+        # σ² = ln(1 + (s/m)²); ≈ 2 ln(s/m) when (s/m)² would overflow (a tiny mean with a large std)
+        ratio = s / m
+        sigma2 = math.log1p(ratio**2) if ratio < 1e150 else 2 * (math.log(s) - math.log(m))
+        with np.errstate(over="ignore"):  # a draw beyond the float range is inf, clipped below
+            values = rng.lognormal(math.log(m) - sigma2 / 2, math.sqrt(sigma2), size=n)
+    high = min(dist.max if dist.max is not None else MAX_TOKENS, MAX_TOKENS)
+    values = np.nan_to_num(np.rint(values), nan=float(dist.min), posinf=float(high), neginf=float(dist.min))
+    return np.clip(values, dist.min, high).astype(np.int64)
 
 
 def _arrivals(cfg: RequestsConfig, rng: np.random.Generator) -> np.ndarray:
     """Arrival times (s), the first at 0: ``requests`` of them, or all before ``duration``."""
     a = cfg.arrival
     rate = float(a.rate)  # type: ignore[arg-type]
-    expected = cfg.requests if cfg.requests is not None else math.ceil(float(cfg.duration) * rate)  # type: ignore
-    if expected > MAX_REQUESTS:
-        raise TooManyRequests(f"{expected:,} requests: at most {MAX_REQUESTS:,} in one run (shorten the duration "
+    product = float(cfg.requests if cfg.requests is not None else float(cfg.duration) * rate)  # type: ignore
+    if not product <= MAX_REQUESTS:  # inf too: a huge duration times a huge rate
+        count = f"{math.ceil(product):,}" if product < 1e15 else \
+            f"{product:.3g}" if math.isfinite(product) else "over 1e308"
+        raise TooManyRequests(f"{count} requests: at most {MAX_REQUESTS:,} in one run (shorten the duration "
                               "or lower the rate)")
+    expected = cfg.requests if cfg.requests is not None else math.ceil(product)
     if a.process == "constant":
         times = np.arange(expected) / rate
     else:
@@ -84,29 +100,67 @@ def _arrivals(cfg: RequestsConfig, rng: np.random.Generator) -> np.ndarray:
         gaps = rng.exponential(1 / rate, size=n) if a.process == "poisson" else \
             rng.gamma(a.shape, 1 / (rate * a.shape), size=n)
         times = np.concatenate(([0.0], np.cumsum(gaps[:-1])))
-        while cfg.duration is not None and times[-1] < cfg.duration and len(times) < MAX_REQUESTS:
+        while cfg.duration is not None and times[-1] < cfg.duration and len(times) <= MAX_REQUESTS:
             more = rng.exponential(1 / rate, size=n) if a.process == "poisson" else \
                 rng.gamma(a.shape, 1 / (rate * a.shape), size=n)
             times = np.concatenate((times, times[-1] + np.cumsum(more)))
     if cfg.duration is not None:
         times = times[times < cfg.duration]
+        if len(times) > MAX_REQUESTS:  # a bursty process drew far more than rate × duration: never cut silently
+            raise TooManyRequests(f"more than {MAX_REQUESTS:,} requests arrived in the duration (a bursty "
+                                  "arrival process): at most that many in one run (shorten the duration or lower "
+                                  "the rate)")
     return times
 
 
-def read_trace(path: str, limit: int | None = None, images: bool = False) -> list[tuple[float, int, int, int, int]]:
+def _text_lines(path: str, f) -> Iterator[str]:
+    """The lines of the binary file ``f`` decoded as UTF-8 (a byte-order mark at its start is dropped), one at a
+    time: a line that is not UTF-8, or longer than :data:`MAX_TRACE_LINE` bytes, is a one-line error at its line."""
+    for line in itertools.count(1):
+        data = f.readline(MAX_TRACE_LINE + 1)
+        if not data:
+            return
+        if len(data) > MAX_TRACE_LINE:
+            raise ConfigError.one(path, "", f"line longer than {MAX_TRACE_LINE:,} bytes: not a trace CSV", line=line)
+        try:
+            text = data.decode("utf-8-sig" if line == 1 else "utf-8")
+        except UnicodeDecodeError as e:
+            raise ConfigError.one(path, "", f"not UTF-8 text (byte {data[e.start]:#04x} at column {e.start + 1}); "
+                                  "save the trace as UTF-8 CSV", line=line) from None
+        if "\r" in text.rstrip("\r\n"):  # old Mac line ends, split as open(newline="") would
+            yield from (part for part in _CR.split(text) if part)
+        else:
+            yield text
+
+
+def read_trace(path: str, limit: int | None = None, images: bool = False,
+               before: float | None = None) -> list[tuple[float, int, int, int, int]]:
     """Rows (arrival_s, prompt_tokens, output_tokens, prefix_group or -1, images or 0) of a trace CSV, sorted by
-    arrival; with ``images`` its ``images`` column is required."""
+    arrival; with ``images`` its ``images`` column is required. ``limit``: its first rows only; ``before``: only the
+    rows arriving before that time (every row still checked). More than :data:`MAX_REQUESTS` rows kept without a
+    ``limit`` raise :class:`TooManyRequests` (never a silent cut)."""
     rows = []
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in (*TRACE_COLUMNS, *(("images",) if images else ())) if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ConfigError.one(path, ", ".join(missing), f"missing column(s); a trace has the header "
-                                  f"{','.join(TRACE_COLUMNS)}[,prefix_group]", line=1)
-        for line, row in enumerate(reader, start=2):
-            if len(rows) >= (limit or MAX_REQUESTS):
-                break
-            rows.append(_trace_row(path, line, row))
+    with open(path, "rb") as f:
+        reader = csv.DictReader(_text_lines(path, f))
+        try:
+            missing = [c for c in (*TRACE_COLUMNS, *(("images",) if images else ()))
+                       if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ConfigError.one(path, ", ".join(missing), f"missing column(s); a trace has the header "
+                                      f"{','.join(TRACE_COLUMNS)}[,prefix_group]", line=1)
+            for row in reader:
+                if limit is not None and len(rows) >= limit:
+                    break
+                value = _trace_row(path, reader.line_num, row)
+                if before is None or value[0] < before:
+                    rows.append(value)
+                if limit is None and len(rows) > MAX_REQUESTS:
+                    raise TooManyRequests(f"the trace {path} holds more than {MAX_REQUESTS:,} requests"
+                                          f"{' before the duration' if before is not None else ''} (line "
+                                          f"{reader.line_num:,}): at most {MAX_REQUESTS:,} in one run (give "
+                                          "workload.requests: N for its first N)")
+        except csv.Error as e:
+            raise ConfigError.one(path, "", f"not a CSV file ({e})", line=reader.reader.line_num) from None
     if not rows:
         raise ConfigError.one(path, "", "the trace holds no requests")
     return sorted(rows, key=lambda r: r[0])
@@ -127,6 +181,8 @@ def _trace_row(path: str, line: int, row: dict) -> tuple[float, int, int, int, i
                                   line=line, value=text) from None
         if not (value >= low and math.isfinite(value)):
             raise ConfigError.one(path, col, f"expected a value >= {low}", line=line, value=text)
+        if kind is int and col != "prefix_group" and value > MAX_TOKENS:
+            raise ConfigError.one(path, col, f"expected at most {MAX_TOKENS:,} (2^31)", line=line, value=text)
         out.append(value)
     return out[0], out[1], out[2], out[3], out[4]  # type: ignore[return-value]
 
@@ -136,9 +192,7 @@ def make_requests(cfg: RequestsConfig, trace_file: str | None = None) -> list[Re
     rng = np.random.default_rng(cfg.seed)
     if trace_file is not None:
         from_trace = cfg.images is not None and cfg.images.dist == "trace"
-        rows = read_trace(trace_file, cfg.requests, images=from_trace)
-        if cfg.duration is not None:
-            rows = [r for r in rows if r[0] < cfg.duration]
+        rows = read_trace(trace_file, cfg.requests, images=from_trace, before=cfg.duration)
         out = [Request(i, a, p, o, group=g, images=m if from_trace else 0) for i, (a, p, o, g, m) in enumerate(rows)]
     else:
         times = _arrivals(cfg, rng)

@@ -1,0 +1,290 @@
+"""Bad input to ``accelsim serve`` found by an audit: each is one line naming the file, line and key with exit status
+2 (never a traceback, a hang or unbounded memory), and what a sweep had computed is never lost to a bad point."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from accelsim.cli import main
+from accelsim.config.serving import (
+    MAX_GRID_POINTS,
+    MAX_TOKENS,
+    EngineConfig,
+    ImageCounts,
+    Lengths,
+    grid_points,
+    load_serving,
+)
+from accelsim.serve import requests as requests_module
+from accelsim.serve.cost import footprint, geometric
+from accelsim.serve.requests import _lengths, make_requests
+
+GOOD = """\
+name: t
+model: {model: llama2_7b, tensor_parallel: 1}
+arch: h100
+engine: {max_num_seqs: 4}
+workload:
+  arrival: {process: poisson, rate: 2}
+  prompt_tokens: {dist: fixed, value: 10}
+  output_tokens: {dist: fixed, value: 2}
+  requests: 5
+"""
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def cli_error(capsys, text: str, *args: str) -> str:
+    """``accelsim serve s.yaml -q ARGS`` on ``text``: exit status 2 and one line on stderr, returned."""
+    with open("s.yaml", "w") as f:
+        f.write(text)
+    assert main(["serve", "s.yaml", "-q", "--no-plots", "-o", "out", *args]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    return line
+
+
+# ---- 1. max_model_len: at least a 1-token prompt and 1 output token ---------------------------------------------
+
+def test_max_model_len_below_2_is_one_line_not_an_internal_error(here, capsys):
+    assert cli_error(capsys, GOOD.replace("max_num_seqs: 4}", "max_num_seqs: 4, max_model_len: 1}")) == (
+        "accelsim: error: s.yaml:4: engine.max_model_len: must be at least 2: the shortest request is 1 prompt "
+        "token and 1 output token (got 1)")
+
+
+def test_the_footprint_of_the_shortest_max_model_len_is_measured():
+    # max_model_len 2: the footprint's two decode graphs hold 1 and 2 tokens (it built kv_len 0 for 1 before)
+    spec = load_serving("llama2_7b_h100")
+    fp = footprint(spec.model, spec.arch, EngineConfig(max_model_len=2))
+    # LLaMA-2-7B fp16: K and V of 32 layers × 4096 wide × 2 B = 524,288 B a token
+    assert fp.kv_bytes_per_token == 2 * 32 * 4096 * 2
+
+
+# ---- 2. gamma arrivals: a shape numpy samples without underflow ------------------------------------------------
+
+@pytest.mark.parametrize("arrival, line", [
+    ("{process: gamma, rate: 2, cv: 1.0e-200}",
+     "s.yaml:6: workload.arrival.cv: Input should be greater than or equal to 0.001 (got 1e-200)"),
+    ("{process: gamma, rate: 2, cv: 11}",
+     "s.yaml:6: workload.arrival.cv: Input should be less than or equal to 10 (got 11)"),
+    ("{process: gamma, rate: 2, burstiness: 0.001}",
+     "s.yaml:6: workload.arrival.burstiness: Input should be greater than or equal to 0.01 (got 0.001)"),
+])
+def test_gamma_cv_and_burstiness_out_of_range_are_one_line(here, capsys, arrival, line):
+    text = GOOD.replace("{process: poisson, rate: 2}", arrival)
+    assert cli_error(capsys, text) == f"accelsim: error: {line}"
+
+
+@pytest.mark.parametrize("arrival", ["{process: gamma, rate: 2, cv: 10}", "{process: gamma, rate: 2, cv: 0.001}",
+                                     "{process: gamma, rate: 2, burstiness: 1.0e+6}"])
+def test_the_extreme_gammas_allowed_draw_finite_ordered_arrivals(here, arrival):
+    with open("s.yaml", "w") as f:
+        f.write(GOOD.replace("{process: poisson, rate: 2}", arrival).replace("requests: 5", "requests: 2000"))
+    times = np.array([r.arrival for r in make_requests(load_serving("s.yaml").serve.workload)])
+    assert len(times) == 2000 and times[0] == 0 and np.all(np.isfinite(times)) and np.all(np.diff(times) >= 0)
+
+
+# ---- 3. length distributions: bounded, clipped before int64 ----------------------------------------------------
+
+@pytest.mark.parametrize("edit, line", [
+    (("prompt_tokens: {dist: fixed, value: 10}", "prompt_tokens: {dist: normal, mean: 500, std: 1.0e+19}"),
+     "s.yaml:7: workload.prompt_tokens.std: Input should be less than or equal to 2147483648 (got 1e+19)"),
+    (("output_tokens: {dist: fixed, value: 2}", "output_tokens: {dist: lognormal, mean: 100, std: 1.0e+300}"),
+     "s.yaml:8: workload.output_tokens.std: Input should be less than or equal to 2147483648 (got 1e+300)"),
+    (("output_tokens: {dist: fixed, value: 2}", "output_tokens: {dist: normal, mean: 1.0e+19, std: 1}"),
+     "s.yaml:8: workload.output_tokens.mean: Input should be less than or equal to 2147483648 (got 1e+19)"),
+    (("prompt_tokens: {dist: fixed, value: 10}", "prompt_tokens: {dist: uniform, low: 1, high: 2147483649}"),
+     "s.yaml:7: workload.prompt_tokens.high: Input should be less than or equal to 2147483648 (got 2147483649)"),
+])
+def test_lengths_beyond_2_to_the_31_are_one_line(here, capsys, edit, line):
+    assert cli_error(capsys, GOOD.replace(*edit)) == f"accelsim: error: {line}"
+
+
+def test_the_prompt_std_of_the_audit_is_one_line_from_set(here, capsys):
+    assert cli_error(capsys, GOOD, "--set", "workload.prompt_tokens.std=1e19",
+                     "--set", "workload.prompt_tokens.dist=normal", "--set", "workload.prompt_tokens.mean=10") == (
+        "accelsim: error: --set: workload.prompt_tokens.std: Input should be less than or equal to 2147483648 "
+        "(got '1e19')")
+
+
+@pytest.mark.parametrize("dist", [
+    Lengths(dist="normal", mean=MAX_TOKENS, std=MAX_TOKENS),
+    Lengths(dist="lognormal", mean=1e-300, std=MAX_TOKENS),  # (s/m)² overflows: σ² taken in logs
+    Lengths(dist="lognormal", mean=100, std=MAX_TOKENS),
+])
+def test_draws_far_in_a_tail_are_clipped_never_wrapped(dist):
+    values = _lengths(dist, 10_000, np.random.default_rng(0))
+    assert values.dtype == np.int64 and values.min() >= 1 and values.max() <= MAX_TOKENS
+
+
+def test_draws_are_clipped_to_max_and_image_counts_keep_0():
+    rng = np.random.default_rng(0)
+    assert _lengths(Lengths(dist="normal", mean=MAX_TOKENS, std=1, max=100), 5, rng).tolist() == [100] * 5
+    images = _lengths(ImageCounts(dist="normal", mean=0.5, std=1), 1000, rng)
+    assert images.min() == 0 and ImageCounts(dist="fixed", value=0).min == 0
+    with pytest.raises(ValueError, match="less than or equal to 2147483648"):
+        ImageCounts(dist="fixed", value=MAX_TOKENS + 1)
+
+
+# ---- 4. trace files: not UTF-8, or more rows than one run holds ------------------------------------------------
+
+def with_trace(data: bytes) -> str:
+    """GOOD driven by the trace t.csv holding ``data``."""
+    with open("t.csv", "wb") as f:
+        f.write(data)
+    return GOOD.replace("process: poisson, rate: 2", "trace: t.csv").replace(
+        "  prompt_tokens: {dist: fixed, value: 10}\n  output_tokens: {dist: fixed, value: 2}\n", "").replace(
+        "  requests: 5\n", "")
+
+
+def test_a_trace_that_is_not_utf8_is_one_line_naming_the_file_and_line(here, capsys):
+    text = with_trace(b"arrival_s,prompt_tokens,output_tokens\n0,10,2\n\xff\xfe0,10,2\n")
+    assert cli_error(capsys, text) == ("accelsim: error: t.csv:3: not UTF-8 text (byte 0xff at column 1); save the "
+                                       "trace as UTF-8 CSV")
+
+
+def test_a_trace_line_longer_than_the_limit_is_one_line(here, capsys, monkeypatch):
+    monkeypatch.setattr(requests_module, "MAX_TRACE_LINE", 64)
+    text = with_trace(b"arrival_s,prompt_tokens,output_tokens\n0,10,2" + b"0" * 100 + b"\n")
+    assert cli_error(capsys, text) == "accelsim: error: t.csv:2: line longer than 64 bytes: not a trace CSV"
+
+
+@pytest.mark.parametrize("row, line", [
+    (b"0,2147483649,2\n", "t.csv:2: prompt_tokens: expected at most 2,147,483,648 (2^31) (got '2147483649')"),
+    (b'0,10,"' + b"2" * 200_000 + b'"\n', "t.csv:2: not a CSV file (field larger than field limit (131072))"),
+])
+def test_a_trace_row_beyond_the_limits_is_one_line(here, capsys, row, line):
+    text = with_trace(b"arrival_s,prompt_tokens,output_tokens\n" + row)
+    assert cli_error(capsys, text) == f"accelsim: error: {line}"
+
+
+def test_a_trace_with_a_byte_order_mark_or_old_mac_line_ends_reads(here):
+    with open("s.yaml", "w") as f:
+        f.write(with_trace(b"\xef\xbb\xbfarrival_s,prompt_tokens,output_tokens\r0.5,12,3\r0,10,2\r"))
+    spec = load_serving("s.yaml")
+    assert [(r.arrival, r.prompt, r.output) for r in make_requests(spec.serve.workload, spec.trace_file)] == [
+        (0.0, 10, 2), (0.5, 12, 3)]
+
+
+def test_a_trace_longer_than_max_requests_is_one_line_unless_requests_takes_its_first_n(here, capsys, monkeypatch):
+    monkeypatch.setattr(requests_module, "MAX_REQUESTS", 3)  # as 1,000,001 rows against the 1,000,000 cap
+    rows = b"arrival_s,prompt_tokens,output_tokens\n" + b"".join(b"%d,10,2\n" % i for i in range(5))
+    text = with_trace(rows)
+    assert cli_error(capsys, text) == (
+        "accelsim: error: s.yaml:5: workload: the trace t.csv holds more than 3 requests (line 5): at most 3 in one "
+        "run (give workload.requests: N for its first N)")
+    # the first N, or the rows before the duration, are no more than the cap: no error, and none dropped silently
+    for edit, arrivals in ((["workload.requests=3"], [0, 1, 2]), (["workload.duration=2.5s"], [0, 1, 2])):
+        spec = load_serving("s.yaml", edit)
+        assert [r.arrival for r in make_requests(spec.serve.workload, spec.trace_file)] == arrivals
+
+
+def test_a_bursty_process_drawing_more_than_max_requests_is_one_line(here, capsys, monkeypatch):
+    monkeypatch.setattr(requests_module, "MAX_REQUESTS", 100)
+    # expected 2 × 45 = 90 ≤ 100, but cv 10 arrivals come in bursts: this seed draws more than 100 in 45 s
+    text = GOOD.replace("{process: poisson, rate: 2}", "{process: gamma, rate: 2, cv: 10}").replace(
+        "requests: 5", "duration: 45s\n  seed: 1")
+    assert cli_error(capsys, text) == (
+        "accelsim: error: s.yaml:5: workload: more than 100 requests arrived in the duration (a bursty arrival "
+        "process): at most that many in one run (shorten the duration or lower the rate)")
+
+
+def test_rate_times_duration_beyond_floats_is_one_line(here, capsys):
+    text = GOOD.replace("rate: 2", "rate: 1e10").replace("requests: 5", "duration: 1e300s")
+    assert cli_error(capsys, text) == ("accelsim: error: s.yaml:5: workload: over 1e308 requests: at most 1,000,000 "
+                                       "in one run (shorten the duration or lower the rate)")
+
+
+# ---- 5. the grid's ratios: at most 64 values an axis, computed not counted ---------------------------------------
+
+def test_a_batch_ratio_just_above_1_is_one_line_at_once(here, capsys):
+    assert cli_error(capsys, GOOD, "--set", "cost.batch_ratio=1.0000000000000002") == (
+        "accelsim: error: --set: cost.batch_ratio: the grid would step through 6.24e+15 decode batch sizes from 1 "
+        "to max_num_seqs (4): at most 64; use a ratio of at least 1.023 (got 1.0000000000000002)")
+
+
+def test_a_token_ratio_making_thousands_of_prefills_is_one_line(here, capsys):
+    assert cli_error(capsys, GOOD + "cost: {token_ratio: 1.001}\n") == (
+        "accelsim: error: s.yaml:10: cost.token_ratio: the grid would step through 4,856 prefill token counts from "
+        "16 to max_num_batched_tokens (2,048): at most 64; use a ratio of at least 1.081 (got 1.001)")
+
+
+def test_the_least_ratio_the_error_offers_is_accepted(here):
+    with open("s.yaml", "w") as f:
+        f.write(GOOD)
+    spec = load_serving("s.yaml", ["cost.token_ratio=1.081", "cost.batch_ratio=1.023"])
+    assert len(geometric(16, 2048, spec.serve.cost.token_ratio)) <= MAX_GRID_POINTS
+
+
+@pytest.mark.parametrize("first, last, ratio", [(1, 128, 2.0), (1, 256, 4.0), (16, 2048, 2.0), (16, 2000, 3.0),
+                                                (1, 4, 1.3), (16, 2048, 1.081), (7, 7, 2.0)])
+def test_grid_points_bounds_the_geometric_axis(first, last, ratio):
+    n = grid_points(first, last, ratio)
+    assert len(geometric(first, last, ratio)) <= n
+    if ratio >= 2:  # no rounding merges values: exactly the axis' length
+        assert len(geometric(first, last, ratio)) == n
+
+
+# ---- 6. replicas: bounded ----------------------------------------------------------------------------------------
+
+def test_a_billion_replicas_is_one_line(here, capsys):
+    assert cli_error(capsys, GOOD, "--set", "replicas=1000000000") == (
+        "accelsim: error: --set: replicas: Input should be less than or equal to 4096 (got 1000000000)")
+
+
+def test_disaggregated_replicas_are_bounded_each_and_together(here, capsys):
+    line = cli_error(capsys, GOOD + "disaggregation: {prefill_replicas: 5000, decode_replicas: 1}\n")
+    assert line == ("accelsim: error: s.yaml:10: disaggregation.prefill_replicas: Input should be less than or equal "
+                    "to 4096 (got 5000)")
+    line = cli_error(capsys, GOOD + "disaggregation: {prefill_replicas: 4000, decode_replicas: 100}\n")
+    assert line == ("accelsim: error: s.yaml:10: disaggregation: prefill_replicas + decode_replicas make 4,100 "
+                    "replicas: at most 4096")
+
+
+# ---- 7. --sweep: every point checked before any runs -------------------------------------------------------------
+
+def test_a_sweep_point_without_room_for_kv_fails_before_any_point_runs(here, capsys, monkeypatch):
+    from accelsim.serve import curve
+
+    ran = []
+    monkeypatch.setattr(curve, "serve", lambda spec, progress=None: ran.append(spec))
+    line = cli_error(capsys, GOOD, "--sweep", "engine.gpu_memory_fraction=0.9,0.8,0.01")
+    # LLaMA-2-7B's fp16 weights (13,476,831,232 B) fill more than 0.01 of the H100's 80 GiB
+    assert line == ("accelsim: error: s.yaml:2: model: the weights (13,476,831,232 B per chip) leave no room for a "
+                    "KV block in 0.01 of 85,899,345,920 B (use more tensor parallelism or a larger "
+                    "gpu_memory_fraction); at --sweep engine.gpu_memory_fraction=0.01 (got 'llama2_7b')")
+    assert ran == [] and not (here / "out").exists()
+
+
+def test_a_sweep_point_with_too_many_requests_fails_before_any_point_runs(here, capsys, monkeypatch):
+    from accelsim.serve import curve
+
+    ran = []
+    monkeypatch.setattr(curve, "serve", lambda spec, progress=None: ran.append(spec))
+    text = GOOD.replace("requests: 5", "duration: 1000s")
+    line = cli_error(capsys, text, "--sweep", "workload.arrival.rate=1,10,2000")
+    assert line == ("accelsim: error: s.yaml:5: workload: 2,000,000 requests: at most 1,000,000 in one run (shorten "
+                    "the duration or lower the rate); at --sweep workload.arrival.rate=2000")
+    assert ran == []
+
+
+def test_sweep_hands_each_point_over_as_it_finishes(here, monkeypatch):
+    # a failure no check can foresee (here the third point's simulation) leaves the finished points with the caller
+    from accelsim.serve import curve
+
+    def fake(spec, progress=None):
+        if spec.serve.workload.arrival.rate == 3:
+            raise RuntimeError("simulation failed")
+        return spec.serve.workload.arrival.rate
+
+    monkeypatch.setattr(curve, "serve", fake)
+    with open("s.yaml", "w") as f:
+        f.write(GOOD)
+    done = []
+    with pytest.raises(RuntimeError):
+        curve.sweep("s.yaml", "workload.arrival.rate", ["1", "2", "3"], on_point=lambda i, res: done.append((i, res)))
+    assert done == [(0, 1), (1, 2)]

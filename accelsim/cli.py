@@ -256,11 +256,18 @@ def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
     from .serve.curve import CURVE_COLUMNS, curve_rows, parse_sweep, save_curve, sweep
 
     key, values = parse_sweep(args.sweep)
+
+    def folder(result) -> Path:
+        return Path(args.output or result.output or f"runs/{result.report['name']}")
+
+    def save_point(i: int, result) -> None:  # each point kept as it finishes: an interrupted sweep loses none
+        result.save(folder(result) / f"point_{i}", plots=not args.no_plots)
+
     with _Progress(err, enabled=not args.quiet) as progress:
-        results = sweep(args.serving, key, values, args.overrides, progress=progress)
+        results = sweep(args.serving, key, values, args.overrides, progress=progress, on_point=save_point)
         name = results[0].report["name"]
-        outdir = Path(args.output or results[0].output or f"runs/{name}")
-        save_curve(outdir, key, values, results, name=name, plots=not args.no_plots)
+        outdir = folder(results[0])
+        save_curve(outdir, key, values, results, name=name, plots=not args.no_plots, points=False)
     if args.quiet:
         print(outdir)
         return 0

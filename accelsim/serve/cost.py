@@ -58,7 +58,7 @@ from ..ir import Graph
 from ..options import Options
 from ..report.writers import atomic_write_text
 from ..scenarios.sampling import affine
-from ..scenarios.serving import fits_first_memory, identical_layers
+from ..scenarios.serving import fits_first_memory, identical_layers, served
 from ..scenarios.single import simulate_pass
 
 Progress = Callable[[str, int, int], None]
@@ -188,8 +188,9 @@ _CACHE: dict[str, Grid] = {}
 
 
 def shape(model: WorkloadSpec, **params: object) -> WorkloadSpec:
-    """``model`` as one pass of the given shape (no decode steps of its own)."""
-    return replace(model, params={**model.params, "decode_steps": 0, **params})
+    """``model`` as one pass of the given shape (no decode steps of its own), as a server runs it (a prefill's
+    logits at each sequence's last position: :func:`accelsim.scenarios.serving.served`)."""
+    return replace(served(model), params={**served(model).params, "decode_steps": 0, **params})
 
 
 def simulate_seconds(spec: WorkloadSpec, arch: Arch, options: Options, *, graphs: bool = False) -> float:

@@ -73,11 +73,12 @@ def curve_rows(values: Sequence[str], results: Sequence[ServeResult]) -> list[li
 
 
 def save_curve(outdir: str | os.PathLike, key: str, values: Sequence[str], results: Sequence[ServeResult], *,
-               name: str, plots: bool = True) -> list[Path]:
-    """Each point's report folder (``point_<i>``), sweep.csv and (with ``plots``) throughput_latency.png."""
+               name: str, plots: bool = True, points: bool = True) -> list[Path]:
+    """Each point's report folder (``point_<i>``; not with ``points`` off: saved as each finished, the CLI's
+    ``on_point``), sweep.csv and (with ``plots``) throughput_latency.png."""
     out = Path(outdir)
     paths = []
-    for i, res in enumerate(results):
+    for i, res in enumerate(results if points else ()):
         paths += res.save(out / f"point_{i}", plots=plots)
     rows = curve_rows(values, results)
     paths.append(write_csv(out / CURVE_CSV, CURVE_COLUMNS, rows))

@@ -20,17 +20,7 @@ from accelsim.serve import requests as requests_module
 from accelsim.serve.cost import footprint, geometric
 from accelsim.serve.requests import _lengths, make_requests
 
-GOOD = """\
-name: t
-model: {model: llama2_7b, tensor_parallel: 1}
-arch: h100
-engine: {max_num_seqs: 4}
-workload:
-  arrival: {process: poisson, rate: 2}
-  prompt_tokens: {dist: fixed, value: 10}
-  output_tokens: {dist: fixed, value: 2}
-  requests: 5
-"""
+from .test_serve_config import GOOD  # the same good serving file, mutated below
 
 
 @pytest.fixture

@@ -52,6 +52,10 @@ MAX_GRID_POINTS = 64
 """Most values a geometric grid axis (``cost.batch_ratio``, ``cost.token_ratio``) may step through."""
 
 
+MAX_SEQS = 65_536
+"""Most sequences one replica may run at once (``engine.max_num_seqs``)."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built when a serving file is read
 
@@ -62,7 +66,9 @@ class EngineConfig(_Model):
     policy: Literal["continuous", "static"] = Field(
         "continuous", description="continuous: vLLM V1 (decodes first, then prefills up to the token budget); "
                                   "static: a batch is admitted only when the last one has finished.")
-    max_num_seqs: PositiveInt = Field(256, description="Most requests running at once.")
+    max_num_seqs: Annotated[int, Field(ge=1, le=MAX_SEQS)] = Field(
+        256, description=f"Most requests running at once (at most {MAX_SEQS:,}: the decode grid simulates a batch "
+                         "of that many sequences; vLLM's default is 256 to 1,024).")
     max_num_batched_tokens: PositiveInt = Field(2048, description="Token budget of one iteration.")
     max_model_len: PositiveInt = Field(4096, description="Longest prompt + output (longer requests are refused); at "
                                                          "least 2: a request is 1 prompt token and 1 output token "

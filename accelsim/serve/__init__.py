@@ -232,6 +232,10 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
         requests = make_requests(s.workload, spec.trace_file)
     except TooManyRequests as e:
         raise spec.error("workload", str(e)) from None
+    tp = int(spec.model.params.get("tensor_parallel") or 1)
+    if tp > 1 and (spec.arch.chips < tp or spec.arch.interconnect is None):
+        raise spec.error("model.tensor_parallel", f"{tp} chips a replica need an arch with at least {tp} chips and "
+                         f"an interconnect ({spec.arch.name!r} has {spec.arch.chips}; e.g. arch: dgx-h100)", value=tp)
     wants = s.workload.images is not None
     images = wants and any(r.images for r in requests)
     if spec.model.params.get("images"):

@@ -278,3 +278,16 @@ def test_sweep_hands_each_point_over_as_it_finishes(here, monkeypatch):
     with pytest.raises(RuntimeError):
         curve.sweep("s.yaml", "workload.arrival.rate", ["1", "2", "3"], on_point=lambda i, res: done.append((i, res)))
     assert done == [(0, 1), (1, 2)]
+
+
+def test_tensor_parallelism_beyond_the_archs_chips_is_named_at_the_model(here, capsys):
+    # llama2_7b on one H100 split over 2 chips: refused before any simulation, at the model's line (it was an op's
+    # mapping error naming neither the file nor the key)
+    line = cli_error(capsys, GOOD.replace("tensor_parallel: 1", "tensor_parallel: 2"))
+    assert line.startswith("accelsim: error: s.yaml:2: model.tensor_parallel: 2 chips a replica need an arch with "
+                           "at least 2 chips and an interconnect ('h100' has 1"), line
+
+
+def test_max_num_seqs_is_bounded(here, capsys):
+    line = cli_error(capsys, GOOD.replace("max_num_seqs: 4}", "max_num_seqs: 9000000000000000000}"))
+    assert "engine.max_num_seqs: Input should be less than or equal to 65536" in line

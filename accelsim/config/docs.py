@@ -44,6 +44,10 @@ def top_level_issues(doc: Doc, keys: tuple[str, ...] | list[str]) -> list[Config
     for key in ("name", "description", "output"):
         if data.get(key) is not None and not isinstance(data[key], str):
             out.append(doc.issue((key,), "expected a string", data[key]))
+    from .schema import MAX_ISSUES  # (schema imports the builders through hardware: imported when needed)
+
+    if len(out) > MAX_ISSUES:  # as schema's per-document cap
+        out = [*out[:MAX_ISSUES], doc.issue((), f"{len(out) - MAX_ISSUES:,} more problems not shown")]
     return out
 
 

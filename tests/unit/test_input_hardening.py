@@ -615,3 +615,15 @@ def test_a_conv2d_micro_workloads_shape_error_names_its_parameter(here, capsys):
     assert capsys.readouterr().err.strip().splitlines() == [
         "accelsim: error: c.yaml:3: workload.groups: conv2d: conv2d 'conv': in_channels 64 is not divisible by "
         "groups 3"]
+
+
+def test_unknown_top_level_keys_are_capped_like_every_other_problem(here, capsys):
+    from accelsim.config.schema import MAX_ISSUES
+
+    # 100 unknown top-level keys: the first MAX_ISSUES (50) each on a line and one counting the 50 others
+    keys = "".join(f"bogus{i}: 1\n" for i in range(100))
+    Path("many.yaml").write_text("workload: resnet18\narch: tpu-v1\n" + keys)
+    assert main(["run", "many.yaml", "-q"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == MAX_ISSUES + 1
+    assert any(line.endswith(f"{100 - MAX_ISSUES} more problems not shown") for line in lines)

@@ -20,6 +20,12 @@ num_layers, vocab 32,128, 32 relative-position buckets; op and weight names foll
   no position bias. T5 does not scale the scores by 1/√d_kv (no cost either way).
 
 Parameters (tests/unit/test_layer_list_t5.py works them out): t5-small 60,506,624, t5-base 222,903,552.
+
+``tensor_parallel: T`` (Megatron-LM's T5 and vLLM's split): one chip's shard. Every attention's q, k, v and
+the feed-forward's ``wi`` are column-split (heads and d_ff ÷ T), ``o`` and ``wo`` row-split and followed by an
+all-reduce; each chip looks up the position bias of its own heads (the 32 × heads table is replicated); the shared
+embedding and the tied head are split by vocabulary rows (:meth:`.tlayers.TransformerBuilder.vocab_embedding`,
+``lm_head``: the look-ups all-reduced, the logits all-gathered in inference); the RMS norms are replicated.
 """
 
 from __future__ import annotations
@@ -29,9 +35,11 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt
 
+from ..errors import WorkloadError
 from ..ir import Graph, Weight
 from .params import WorkloadParams
 from .tlayers import TransformerBuilder
+from .transformer import _part_of_model
 
 T5_CONFIGS = {  # d_model, d_ff, heads, d_kv, layers per stack (HF config.json of each checkpoint)
     "t5_small": (512, 2048, 8, 64, 6),
@@ -48,6 +56,10 @@ class T5Params(WorkloadParams):
     tgt_len: PositiveInt = Field(128, description="Target tokens through the decoder, teacher-forced.")
     attention: Literal["unfused", "fused"] = Field(
         "unfused", description="'unfused': scores, softmax and context ops; 'fused': one ATTENTION op.")
+    tensor_parallel: PositiveInt = Field(
+        1, description="Tensor-parallel degree (Megatron-style; see the module docstring): the graph is one chip's "
+                       "shard, heads and d_ff split this many ways, an all-reduce after o and wo; needs an arch with "
+                       "at least this many chips.")
     dropout: float = Field(
         0.1, ge=0, lt=1, description="Training only: T5Config's dropout_rate (0.1), applied where modeling_t5 "
                                      "applies it: after each stack's embeddings and final norm, on the attention "
@@ -60,18 +72,21 @@ def _attention(b: TransformerBuilder, x: str, kv: str, heads: int, d_kv: int, ex
     """q, k, v (no bias), heads, attention with the extra score terms (and, training, the probabilities' dropout),
     output projection o."""
     d = b.shape(x)[-1]
+    heads //= b.tp  # this chip's heads (column-split q, k, v; row-split o, then the all-reduce)
     q = b.split_heads(b.linear(x, heads * d_kv, bias=False, name="q"), heads, d_kv, name="q_heads")
     k = b.split_heads(b.linear(kv, heads * d_kv, bias=False, name="k"), heads, d_kv, name="k_heads")
     v = b.split_heads(b.linear(kv, heads * d_kv, bias=False, name="v"), heads, d_kv, name="v_heads")
     ctx = b.attention(q, k, v, fused=fused, causal=causal, extra=extra, dropout=dropout)
-    return b.linear(b.merge_heads(ctx, name="merge"), d, bias=False, name="o")
+    return b._tp_out(b.linear(b.merge_heads(ctx, name="merge"), d, bias=False, name="o"))
 
 
 def _position_bias(b: TransformerBuilder, stack: str, heads: int, q_len: int, k_len: int) -> str:
-    """The stack's (1, heads, Lq, Lk) relative position bias, looked up once from block 0's table."""
+    """The stack's (1, heads, Lq, Lk) relative position bias, looked up once from block 0's table (under tensor
+    parallelism this chip's heads' columns of the whole table)."""
     table = Weight(f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight", (BUCKETS, heads))
-    rows = b.table_rows((1, q_len, k_len, heads), table, name=f"{stack}.position_bias")
-    return b.view(rows, (1, heads, q_len, k_len), name=f"{stack}.position_bias_heads")
+    local = heads // b.tp
+    rows = b.table_rows((1, q_len, k_len, local), table, name=f"{stack}.position_bias")
+    return b.view(rows, (1, local, q_len, k_len), name=f"{stack}.position_bias_heads")
 
 
 def _self_attention(b: TransformerBuilder, x: str, heads: int, d_kv: int, bias: str, causal: bool,
@@ -93,28 +108,31 @@ def _cross_attention(b: TransformerBuilder, y: str, memory: str, heads: int, d_k
 def _ffn(b: TransformerBuilder, x: str, d_ff: int, sub: int, dropout: float = 0.0) -> str:
     h = b.rmsnorm(x, eps=1e-6, name=f"layer.{sub}.layer_norm")
     with b.scope(f"layer.{sub}.DenseReluDense"):
-        h = b.dropout(b.relu(b.linear(h, d_ff, bias=False, name="wi"), name="act"), dropout, name="dropout")
-        h = b.linear(h, b.shape(x)[-1], bias=False, name="wo")
+        h = b.linear(h, b._tp_hidden(d_ff), bias=False, name="wi")  # column-split, then wo row-split
+        h = b.dropout(b.relu(h, name="act"), dropout, name="dropout")
+        h = b._tp_out(b.linear(h, b.shape(x)[-1], bias=False, name="wo"))
     return b.add(x, b.dropout(h, dropout, name=f"layer.{sub}.dropout"), name=f"layer.{sub}.residual")
 
 
 def t5(model: str, p: T5Params) -> Graph:
     """T5 (see the module docstring) with the sizes of ``model`` in :data:`T5_CONFIGS`."""
     d, d_ff, heads, d_kv, layers = T5_CONFIGS[model]
+    if heads % p.tensor_parallel:
+        raise WorkloadError(f"{model}: tensor_parallel {p.tensor_parallel} must divide the heads ({heads})",
+                            key=("tensor_parallel",))
     fused = p.attention == "fused"
     b = TransformerBuilder(model, {"input": (p.batch, p.src_len), "decoder_input": (p.batch, p.tgt_len)},
-                           dtype=p.dtype or "fp16")
+                           dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     b.training = p.mode == "training"  # modeling_t5's dropouts (dropout_rate) then cost
     r = p.dropout
-    shared = Weight("shared.weight", (VOCAB, d))
-    x = b.embedding("input", VOCAB, d, weight_name=shared.name, name="encoder.embed_tokens")
+    x, shared = b.vocab_embedding("input", VOCAB, d, "shared.weight", name="encoder.embed_tokens")
     x = b.dropout(x, r, name="encoder.embed_dropout")
     enc_bias = _position_bias(b, "encoder", heads, p.src_len, p.src_len)
     for i in range(layers):
         with b.scope(f"encoder.block.{i}"):
             x = _ffn(b, _self_attention(b, x, heads, d_kv, enc_bias, False, fused, r), d_ff, 1, r)
     memory = b.dropout(b.rmsnorm(x, eps=1e-6, name="encoder.final_layer_norm"), r, name="encoder.final_dropout")
-    y = b.embedding("decoder_input", VOCAB, d, weight_name=shared.name, name="decoder.embed_tokens")
+    y, _ = b.vocab_embedding("decoder_input", VOCAB, d, shared.name, name="decoder.embed_tokens")
     y = b.dropout(y, r, name="decoder.embed_dropout")
     dec_bias = _position_bias(b, "decoder", heads, p.tgt_len, p.tgt_len)
     for i in range(layers):
@@ -122,15 +140,17 @@ def t5(model: str, p: T5Params) -> Graph:
             y = _self_attention(b, y, heads, d_kv, dec_bias, True, fused, r)
             y = _ffn(b, _cross_attention(b, y, memory, heads, d_kv, fused, r), d_ff, 2, r)
     y = b.dropout(b.rmsnorm(y, eps=1e-6, name="decoder.final_layer_norm"), r, name="decoder.final_dropout")
-    b.linear_tied(y, shared, name="lm_head")
+    b.lm_head(y, VOCAB, name="lm_head", tied=shared, gather=p.mode != "training")
     return b.build({"model": model, **p.model_dump()})
 
 
+@_part_of_model(tensor_parallel=1)
 def t5_small(p: T5Params) -> Graph:
     """t5-small: d_model 512, d_ff 2048, 8 heads of 64, 6 + 6 layers; 60,506,624 parameters."""
     return t5("t5_small", p)
 
 
+@_part_of_model(tensor_parallel=1)
 def t5_base(p: T5Params) -> Graph:
     """t5-base: d_model 768, d_ff 3072, 12 heads of 64, 12 + 12 layers; 222,903,552 parameters."""
     return t5("t5_base", p)

@@ -44,3 +44,23 @@ def test_t5_small_structure_and_macs():
     assert g["lm_head"].weights[0].name == "shared.weight"  # tied: counted once
     fused = build_workload("t5_small", {"src_len": s, "tgt_len": t, "attention": "fused"})
     assert fused.macs == g.macs and fused.params == g.params
+
+
+def test_t5_small_tensor_parallel_shard_by_hand():
+    # t5-small at TP 2 (Megatron's T5 split). Per encoder layer q/k/v/o 4 x 512² and wi/wo 2 x 512 x 2048 are split,
+    # its 2 RMS norms (512 each) kept: 6 x (1,048,576 / 2 + 2,097,152 / 2 + 1,024) = 9,443,328. Per decoder layer two
+    # attentions and the feed-forward split, 3 norms kept: 6 x (2,097,152 / 2 + 2,097,152 / 2 + 1,536) = 12,592,128.
+    # The shared 32,128 x 512 table (and tied head) by vocabulary rows: 16,064 x 512 = 8,224,768; both stacks'
+    # 32 x 8 position-bias tables and 2 final norms kept: 512 + 1,024
+    g = build_workload("t5_small", {"tensor_parallel": 2}, default_dtype="fp16")
+    assert g.params == 9_443_328 + 12_592_128 + 8_224_768 + 512 + 1_024
+    assert g.meta["model_params"] == 60_506_624  # the whole model's, as at TP 1
+    # an all-reduce after o and wo: 2 a encoder layer, 3 a decoder layer (o of self- and cross-attention, wo), and
+    # one after each stack's vocabulary-parallel embedding; the logits all-gathered for sampling
+    coll = [op.fn for op in g.ops if op.kind is OpKind.COLLECTIVE]
+    assert coll.count("all_reduce") == 6 * 2 + 6 * 3 + 2 and coll.count("all_gather") == 1
+    # 8 heads of 64 split 2 ways: each chip's scores are (batch, 4 heads, 512, 512)
+    scores = next(op for op in g.ops if op.name.endswith("encoder.block.0.layer.0.SelfAttention.scores"))
+    assert scores.out_shape[1] == 4
+    with pytest.raises(Exception, match="tensor_parallel 3 must divide the heads"):
+        build_workload("t5_small", {"tensor_parallel": 3}, default_dtype="fp16")

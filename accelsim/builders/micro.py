@@ -219,12 +219,10 @@ def conv2d(p: Conv2dParams) -> Graph:
     try:
         b.conv2d(INPUT, p.out_channels, p.kernel_size, stride=p.stride, padding=p.padding, dilation=p.dilation,
                  groups=p.groups, bias=p.bias, name="conv")
-    except WorkloadError as e:  # the layer's own checks: name the parameter they are about, for its file line
-        if e.key:
+    except WorkloadError as e:  # the layer's own checks: name the parameter a channel check is about, for its
+        if e.key or "divisible by groups" not in e.detail:  # file line (an output size depends on several)
             raise
-        key = next((k for k in ("groups", "kernel_size", "padding", "stride", "dilation") if k.split("_")[0] in
-                    e.detail), "out_channels")
-        raise WorkloadError(e.detail, key=(key,)) from None
+        raise WorkloadError(e.detail, key=("groups",)) from None
     return b.build({"model": "conv2d", **p.model_dump()})
 
 

@@ -52,6 +52,8 @@ MAX_GRID_POINTS = 64
 """Most values a geometric grid axis (``cost.batch_ratio``, ``cost.token_ratio``) may step through."""
 
 
+MAX_REQUESTS = 1_000_000
+"""Most requests one run may hold (some 250 B each): more is a one-line error, never a MemoryError."""
 MAX_SEQS = 65_536
 """Most sequences one replica may run at once (``engine.max_num_seqs``)."""
 
@@ -206,7 +208,8 @@ class RequestsConfig(_Model):
                           "each adds its tokens to the prompt and runs the encoder in the request's first prefill "
                           "iteration.")
     duration: Seconds | None = Field(None, description="Arrivals in [0, duration) (e.g. 600s).")
-    requests: PositiveInt | None = Field(None, description="Number of requests (first N of a trace).")
+    requests: Annotated[int, Field(ge=1, le=MAX_REQUESTS)] | None = Field(
+        None, description=f"Number of requests (first N of a trace); at most {MAX_REQUESTS:,} (some 250 B each).")
     seed: NonNegativeInt = 0
 
     @model_validator(mode="after")

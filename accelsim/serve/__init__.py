@@ -232,10 +232,18 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
         requests = make_requests(s.workload, spec.trace_file)
     except TooManyRequests as e:
         raise spec.error("workload", str(e)) from None
-    tp = int(spec.model.params.get("tensor_parallel") or 1)
-    if tp > 1 and (spec.arch.chips < tp or spec.arch.interconnect is None):
-        raise spec.error("model.tensor_parallel", f"{tp} chips a replica need an arch with at least {tp} chips and "
-                         f"an interconnect ({spec.arch.name!r} has {spec.arch.chips}; e.g. arch: dgx-h100)", value=tp)
+    params = spec.model.params
+    for key in ("tensor_parallel", "expert_parallel"):
+        n = int(params.get(key) or 1)
+        if n > 1 and (spec.arch.chips < n or spec.arch.interconnect is None):
+            raise spec.error(f"model.{key}", f"{n} chips a replica need an arch with at least {n} chips and an "
+                             f"interconnect ({spec.arch.name!r} has {spec.arch.chips}; e.g. arch: dgx-h100)", value=n)
+    if params.get("sequence_parallel"):  # it splits one prompt's tokens: a decode step has one a sequence
+        raise spec.error("model.sequence_parallel", "not with serving: it splits a prompt's tokens over the chips, "
+                         "and a serving engine's decode steps have one token a sequence", value=True)
+    if params.get("mode", "inference") != "inference":
+        raise spec.error("model.mode", "a serving run prices inference passes (prefills and decode steps)",
+                         value=params["mode"])
     wants = s.workload.images is not None
     images = wants and any(r.images for r in requests)
     if spec.model.params.get("images"):

@@ -12,11 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config.serving import MAX_TOKENS, Lengths, RequestsConfig
+from ..config.serving import MAX_REQUESTS, MAX_TOKENS, Lengths, RequestsConfig
 from ..errors import ConfigError
 
-MAX_REQUESTS = 1_000_000
-"""Most requests one run may hold (some 250 B each): more is a one-line error, never a MemoryError."""
 TRACE_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
 MAX_TRACE_LINE = 1 << 20
 """Longest line of a trace CSV read (bytes): a longer one is a one-line error, never a file read whole."""

@@ -291,3 +291,25 @@ def test_tensor_parallelism_beyond_the_archs_chips_is_named_at_the_model(here, c
 def test_max_num_seqs_is_bounded(here, capsys):
     line = cli_error(capsys, GOOD.replace("max_num_seqs: 4}", "max_num_seqs: 9000000000000000000}"))
     assert "engine.max_num_seqs: Input should be less than or equal to 65536" in line
+
+
+def test_settings_a_serving_engine_cannot_run_are_one_line(here, capsys):
+    # sequence parallelism splits a prompt's tokens (a decode step has one a sequence); a training step is no
+    # serving iteration; expert parallelism over more chips than the arch has (each was an internal error or an
+    # op's mapping error in the middle of a run)
+    text = GOOD.replace("arch: h100", "arch: dgx-h100")
+    line = cli_error(capsys, text.replace("tensor_parallel: 1}", "tensor_parallel: 2, sequence_parallel: true}"))
+    assert line.startswith("accelsim: error: s.yaml:2: model.sequence_parallel: not with serving"), line
+    line = cli_error(capsys, text.replace("tensor_parallel: 1}", "tensor_parallel: 1, mode: training}"))
+    assert line.startswith("accelsim: error: s.yaml:2: model.mode: a serving run prices inference"), line
+    moe = text.replace("model: {model: llama2_7b, tensor_parallel: 1}",
+                       "model: {base: qwen1_5_moe_a2_7b, expert_parallel: 12}")
+    line = cli_error(capsys, moe)
+    assert line.startswith("accelsim: error: s.yaml:2: model.expert_parallel: 12 chips a replica need"), line
+
+
+def test_a_trace_run_asks_for_at_most_max_requests(here, capsys):
+    from accelsim.config.serving import MAX_REQUESTS
+
+    line = cli_error(capsys, GOOD.replace("requests: 5", f"requests: {MAX_REQUESTS + 1}"))
+    assert f"workload.requests: Input should be less than or equal to {MAX_REQUESTS}" in line

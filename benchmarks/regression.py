@@ -81,6 +81,8 @@ CHANGED: dict[tuple[str, str], str] = {
     ("*", "notes*"): "issue 11: the host-memory note names levels by their names ('do not fit hbm', not 'HBM')",
     ("llama2_7b_serving_tpu_v4", "ops*"): "issue 11: a serving report's ops are the prefill's and one row per decode "
                                           "op with the work of all decode steps (count), so they sum to the totals",
+    ("llama2_7b_serving_tpu_v4", "workload.params.logits"): "a serving run's report names the logits its prefill "
+                                                            "computed (last, unless the workload says)",
     ("whisper_decode_tpu_v4", "params"): "issue 11: the whole model (48,854,528 -> 72,593,920 = openai/whisper-base), "
                                          "not the decoder step's weights",
 }

@@ -68,7 +68,8 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     of n > 2 identical layers is simulated with 1 and with 2 layers and extrapolated, where that is exact.
     """
     options = options or Options()
-    params = served(workload).params
+    workload = served(workload)  # report.json's workload.params say the logits the prefill computed
+    params = dict(workload.params)
     steps = int(params.get("decode_steps") or 0)
     plan: list[tuple[str, int, WorkloadSpec]] = []
     if params.get("phase", "prefill") == "prefill":

@@ -35,5 +35,5 @@ def test_a_serving_run_samples_from_the_last_positions_unless_told():
     last = simulate({**run, "logits": "last"}, "tpu-v4").to_dict()
     # the prefill's head: 255 rows of 4,096 x 32,000 fewer MACs (decode steps have one row either way)
     assert every["macs"] - last["macs"] == 255 * 4096 * 32_000
-    assert default["macs"] == last["macs"]
+    assert default["macs"] == last["macs"] and default["workload"]["params"]["logits"] == "last"
     assert default["serving"]["ttft_s"] < every["serving"]["ttft_s"]

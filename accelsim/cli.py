@@ -124,7 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AccelsimError as e:
         if args.debug:
             raise
+        # a name given on the command line has no file: it labels the line, not "<input>"
+        given = getattr(args, {"run": "experiment", "serve": "serving", "info": "workload", "sweep": "sweep"}
+                        .get(args.command, ""), None)
         for line in str(e).splitlines() or ["error"]:
+            if given and line.startswith("<input>: "):
+                line = f"{given}{line[len('<input>'):]}"
             print(f"accelsim: error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -627,3 +627,13 @@ def test_unknown_top_level_keys_are_capped_like_every_other_problem(here, capsys
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == MAX_ISSUES + 1
     assert any(line.endswith(f"{100 - MAX_ISSUES} more problems not shown") for line in lines)
+
+
+def test_a_name_given_on_the_command_line_labels_its_error(capsys):
+    # no file stands behind a preset name that does not exist: the name given is the line's label, not "<input>"
+    for argv, label in ((["info", "gemmm"], "gemmm: workload: unknown workload"),
+                        (["serve", "llama2_7b_h10"], "llama2_7b_h10: serve: unknown serving preset"),
+                        (["run", "resnet50_tpu_v2"], "resnet50_tpu_v2: experiment: unknown experiment preset")):
+        assert main(argv) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith(f"accelsim: error: {label}"), line

@@ -101,7 +101,8 @@ def _cross_attention(b: TransformerBuilder, y: str, memory: str, heads: int, d_k
                      dropout: float = 0.0) -> str:
     h = b.rmsnorm(y, eps=1e-6, name="layer.1.layer_norm")
     with b.scope("layer.1.EncDecAttention"):
-        h = _attention(b, h, memory, heads, d_kv, (), False, fused, dropout)
+        # the encoder output into this layer's column-split k and v: its gradient all-reduced in training
+        h = _attention(b, h, b.tp_copy(memory, name="memory_copy"), heads, d_kv, (), False, fused, dropout)
     return b.add(y, b.dropout(h, dropout, name="layer.1.dropout"), name="layer.1.residual")
 
 

@@ -763,6 +763,15 @@ class TransformerBuilder(GraphBuilder):
         b, length, c = self.shape(x)
         return self._tp_collective(x, "all_gather", (b, length * self.tp, c), regather=True)
 
+    def tp_copy(self, x: str, name: str | None = None) -> str:
+        """The input of column-split linears that no row-split all-reduce before them pairs with (Megatron's
+        copy_to_tensor_model_parallel_region on T5's encoder output, read by every decoder layer's cross-attention
+        k and v): an identity view forward, whose gradient is all-reduced over the tensor-parallel group
+        (builders/training.py). Nothing without tensor parallelism."""
+        if self.tp <= 1:
+            return x
+        return self.view(x, self.shape(x), "tp_copy", name, group=self.tp)
+
     def sequence_scatter(self, x: str, name: str | None = None) -> str:
         """(B, L, C) → (B, L/tp, C): this chip's token shard of a tensor every chip holds whole (Megatron's
         scatter_to_sequence_parallel_region after the embeddings): a view, no communication; its gradient is

@@ -710,6 +710,13 @@ class _Pass:
             self._to(x, name)
 
     def _view(self, op: Op, dy: str) -> None:
+        if op.fn == "tp_copy" and self.requires[op.inputs[0]]:
+            # Megatron's copy_to_tensor_model_parallel_region: identity forward, its backward all-reduces the
+            # gradient of the column-split linears' input over the group
+            name = self._bwd(op, "grad_input", OpKind.COLLECTIVE, [dy], op.in_shapes[0], fn="all_reduce",
+                             grad="input", attrs={"group": op.attrs.get("group", 1)})
+            self._to(op.inputs[0], name)
+            return
         if op.fn == "sequence_scatter" and self.requires[op.inputs[0]]:
             # Megatron's scatter_to_sequence_parallel_region: its backward all-gathers the token shards
             name = self._bwd(op, "grad_input", OpKind.COLLECTIVE, [dy], op.in_shapes[0], fn="all_gather",

@@ -64,3 +64,15 @@ def test_t5_small_tensor_parallel_shard_by_hand():
     assert scores.out_shape[1] == 4
     with pytest.raises(Exception, match="tensor_parallel 3 must divide the heads"):
         build_workload("t5_small", {"tensor_parallel": 3}, default_dtype="fp16")
+
+
+def test_t5_tensor_parallel_training_all_reduces_the_encoder_outputs_gradient_per_decoder_layer():
+    # Megatron's T5: every decoder layer's cross-attention k and v are column-split linears on the encoder output,
+    # whose copy_to_tensor_model_parallel_region all-reduces its gradient: 6 backward all-reduces of
+    # (batch 1, src 512, d 512) beside the mirrors of the 2 x 6 encoder layers' forward all-reduces and the encoder
+    # embedding's
+    g = build_workload("t5_small", {"tensor_parallel": 2, "mode": "training"}, default_dtype="fp16")
+    backward = [op for op in g.ops if op.kind is OpKind.COLLECTIVE and op.attrs.get("phase") == "backward"]
+    src = [op for op in backward if op.out_shape == (1, 512, 512)]
+    assert len([op for op in src if "memory_copy" in op.name]) == 6
+    assert len(src) == 6 + 2 * 6 + 1

@@ -266,10 +266,12 @@ def unfused_attention_notes(graph: Graph, arch: Arch) -> list[str]:
         return []
     scores = [op for op in graph.ops
               if op.kind is OpKind.MATMUL and op.attrs.get("transpose_b") and "kv_len" in op.attrs]
-    nbytes = sum(op.out_bytes for op in scores)
+    # a layer sample (2 of the model's n identical layers: the serving scenario's) stands for all n layers
+    scale = float(graph.meta.get("sample_layer_scale", 1.0))  # type: ignore[arg-type]
+    count, nbytes = round(len(scores) * scale), round(sum(op.out_bytes for op in scores) * scale)
     if nbytes <= arch.memory(arch.caches[-1]).capacity:
         return []
-    return [f"attention runs unfused (workload.attention: unfused): its score tensors ({len(scores)} ops, "
+    return [f"attention runs unfused (workload.attention: unfused): its score tensors ({count} ops, "
             f"{_b(nbytes)} in all) go through memory (written, read and written by the softmax, read again); GPU serving stacks "
             f"and transformers' default (sdpa) run fused FlashAttention kernels, which this arch models: --set "
             f"workload.attention=fused"]

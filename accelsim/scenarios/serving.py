@@ -145,6 +145,7 @@ class _Runner:
                                   "weight_bytes": max(graph.weight_bytes, self.footprint.get("weight_bytes", 0))}
                 continue
             g1, g2 = (build_graph(replace(spec, params={**spec.params, "layers": k}), self.arch.dtype) for k in (1, 2))
+            g2.meta["sample_layer_scale"] = layers / 2  # the shown pass's notes speak for the whole model
             if not fits_first_memory(g1, g2, layers, self.arch):
                 return None  # the whole model overflows the first memory (checked before simulating the samples)
             one, two = (self._simulate(g, opts, per_op=True) for g in (g1, g2))

@@ -15,3 +15,13 @@ def test_a_gpu_run_with_unfused_attention_says_how_to_fuse_it():
                                                plots=False).to_dict()["notes"])
     # a TPU's core models no FlashAttention kernel: nothing to suggest
     assert not any(note in n for n in simulate("gpt2", "tpu-v4", plots=False).to_dict()["notes"])
+
+
+def test_a_layer_sampled_serving_run_notes_the_whole_models_scores():
+    # LLaMA-2-7B prefill of 256 tokens on an H100: 32 layers x 32 heads x 256 x 256 fp16 scores = 134,217,728 B,
+    # more than the 50 MiB L2. The serving run simulates 2 of the 32 identical layers (options.layer_samples); its
+    # note speaks for all 32, as the full simulation's does
+    run = {"model": "llama2_7b", "seq_len": 256, "decode_steps": 2}
+    for samples in (True, False):
+        notes = simulate(run, "h100", plots=False, layer_samples=samples).to_dict()["notes"]
+        assert any("attention runs unfused" in n and "(32 ops, 134217728 B" in n for n in notes), (samples, notes)

@@ -31,9 +31,9 @@ layer by layer as ``transformers`` does, so ``Graph.params`` is what ``model.num
   dense layers (``feed_forward``).
 * Qwen3-Next: Gated DeltaNet linear attention (:func:`.ssm.gated_delta_net`) with a fixed-size state cache on three
   layers of four, gated full attention on the fourth, Qwen2-MoE's block.
-* LLaVA, Qwen2.5-VL / Qwen3-VL, Mistral 3 and InternVL with their image encoders (:mod:`.vision`; Qwen3-VL's
-  DeepStack features added after the first decoder layers, :func:`_deepstack`); DeepSeek-V3.2's indexer and sparse
-  latent attention (:func:`_indexer`, :func:`_sparse_attention`).
+* LLaVA, Qwen2.5-VL / Qwen3-VL, GLM-4.1V / GLM-4.5V, Mistral 3 and InternVL with their image encoders
+  (:mod:`.vision`; Qwen3-VL's DeepStack features added after the first decoder layers, :func:`_deepstack`);
+  DeepSeek-V3.2's indexer and sparse latent attention (:func:`_indexer`, :func:`_sparse_attention`).
 * The families of :mod:`.hfllama` and :mod:`.hflayernorm` (GPT-NeoX, Phi, Falcon, Command R, StableLM, StarCoder2,
   OLMo 2 ...): their module names (:data:`STYLES`), attention and MLP side by side (``LM.parallel``), norms after
   the sublayers (``LM.post_norms``), partial rotary (``LM.rotary_dim``) and the QK-norm forms of
@@ -108,7 +108,8 @@ class HfParams(LlamaParams):
                               "as transformers does. Other models: not read.")
     images: NonNegativeInt = Field(
         0, description="Images in each prompt (models with an image encoder: Gemma 3 4B-27B, LLaVA, Qwen2.5-VL, "
-                       "Qwen3-VL, Mistral Small 3.x; Llama 4 and InternVL3, whose images are 336² / 448² tiles): a "
+                       "Qwen3-VL, GLM-4.1V / 4.5V, Mistral Small 3.x; Llama 4 and InternVL3, whose images are 336² / "
+                       "448² tiles): a "
                        "prefill runs the "
                        "vision tower and projector on batch × images images and their soft tokens (the config's "
                        "mm_tokens_per_image each) take that many of the prompt's seq_len positions; a decode step "
@@ -116,8 +117,9 @@ class HfParams(LlamaParams):
                        "read).")
 
     image_size: PositiveInt | None = Field(
-        None, description="Qwen2.5-VL / Qwen3-VL / Mistral Small 3.x (Pixtral): each image's side in pixels "
-                          "(square), resized as the processor does (Qwen: to a multiple of patch × merge, 28 / 32, "
+        None, description="Qwen2.5-VL / Qwen3-VL / GLM-4.1V / Mistral Small 3.x (Pixtral): each image's side in "
+                          "pixels (square), resized as the processor does (Qwen, GLM: to a multiple of patch × "
+                          "merge, 28 / 32, "
                           "its area within the published min / max pixels; Pixtral: at most 1540, rounded up to 28); "
                           "the encoder's patches and the soft tokens follow (448: 256 / 196 / 256 tokens). Default "
                           "448. Other encoders resize every image to their own size: not read.")
@@ -139,7 +141,7 @@ class HfParams(LlamaParams):
             raise ValueError(f"expert_parallel needs a mixture-of-experts model ({lm.arch} has no experts)")
         if self.image_size is not None and (lm.vision is None or not lm.vision.resizable):
             raise ValueError(f"image_size: {lm.arch}'s processor resizes every image to its encoder's own size "
-                             f"(only Qwen-VL's and Pixtral's encoders take an image's size)")
+                             f"(only Qwen-VL's, GLM-4.1V's and Pixtral's encoders take an image's size)")
         if lm.vision is not None and lm.vision.deepstack and self.sequence_parallel:
             raise ValueError("sequence_parallel: not modelled with Qwen3-VL's DeepStack features (added to the "
                              "image positions of whole sequences)")

@@ -23,7 +23,8 @@ SmolLM3ForCausalLM and MiniMaxM2ForCausalLM (:mod:`.hfllama`); GPTNeoXForCausalL
 CohereForCausalLM, Cohere2ForCausalLM, StableLmForCausalLM, Starcoder2ForCausalLM and PhimoeForCausalLM
 (:mod:`.hflayernorm`); LlavaForConditionalGeneration (here), Qwen2_5_VLForConditionalGeneration,
 Qwen3VLForConditionalGeneration and Qwen3VLMoeForConditionalGeneration (:mod:`.hfqwenvl`),
-Mistral3ForConditionalGeneration and InternVLForConditionalGeneration (:mod:`.hfvlm`); DeepseekV32ForCausalLM (here);
+Mistral3ForConditionalGeneration and InternVLForConditionalGeneration (:mod:`.hfvlm`), Glm4vForConditionalGeneration
+and Glm4vMoeForConditionalGeneration (GLM-4.1V, GLM-4.5V: :mod:`.hfglmv`); DeepseekV32ForCausalLM (here);
 ``accelsim list hf`` prints them all.
 """
 
@@ -34,6 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from .hfglmv import GLM_VL_READERS
 from .hfhybrid import HYBRID_READERS
 from .hflayernorm import LAYERNORM_READERS
 from .hfllama import LLAMA_LIKE_READERS
@@ -543,6 +545,7 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
     **LAYERNORM_READERS,
     **LLAMA_LIKE_READERS,
     **QWEN_VL_READERS,
+    **GLM_VL_READERS,
     **VLM_READERS,
 }
 """Supported ``architectures`` and their readers."""

@@ -171,7 +171,11 @@ class Vision:
     Qwen3-VL adds a learned table of ``positions`` rows (bilinearly resampled) and feeds the features of the
     ``deepstack`` layers, each through its own merger, into the first decoder layers. "clip": LLaVA's CLIP vision
     tower (CLIPVisionModel: a class token, learned positions, pre-LN layers with quick GELU) whose patch features
-    (``tokens``: the grid², or with the class token) pass a two-layer projector (``projector_act``)."""
+    (``tokens``: the grid², or with the class token) pass a two-layer projector (``projector_act``). "glm4v":
+    GLM-4.1V's / GLM-4.5V's vision transformer (transformers' Glm4vVisionModel), Qwen-VL's patches, resizing and
+    merge with a learned table of ``positions`` rows (bicubically resampled), RMSNorm layers whose SwiGLU MLP is
+    ``ffn`` (the config's ``out_hidden_size``) wide, a ``merge`` × ``merge`` strided conv to the decoder's width and a
+    merger whose SwiGLU MLP is ``merger_ffn`` wide."""
 
     style: str
     hidden: int
@@ -198,6 +202,7 @@ class Vision:
     attn_bias: bool = True  # InternViT: q / k / v biases (its output projection always has one)
     qk_norm: bool = False  # InternViT: an RMSNorm over each whole q and k projection
     norm: str = "layernorm"  # InternViT: "layernorm" or "rmsnorm"
+    merger_ffn: int = 0  # GLM-4.1V: the merger's SwiGLU width (the vision config's intermediate_size)
 
     @property
     def grid(self) -> int:
@@ -213,10 +218,16 @@ class Vision:
     @property
     def scopes(self) -> tuple[str, str]:
         """The tower's and the projector's scopes (transformers' module names under the decoder's ``model``)."""
-        if self.style.startswith("qwen"):
+        if self.qwen_like:
             return "model.visual", "model.visual.merger"
         tower = "model.vision_model" if self.style == "llama4" else "model.vision_tower"
         return tower, "model.multi_modal_projector"
+
+    @property
+    def qwen_like(self) -> bool:
+        """Qwen-VL's patches (``temporal`` frames of patch², as rows), resizing and merge: Qwen2.5-VL, Qwen3-VL,
+        GLM-4.1V."""
+        return self.style.startswith("qwen") or self.style == "glm4v"
 
     @property
     def positions_taken(self) -> int:
@@ -228,12 +239,13 @@ class Vision:
     def resizable(self) -> bool:
         """Whether the processor keeps an image's size (Qwen-VL, Pixtral: the workload's ``image_size`` applies) or
         resizes every image to the encoder's own (SigLIP, CLIP, Llama 4's and InternVL's tiles)."""
-        return self.style.startswith("qwen") or self.style == "pixtral"
+        return self.qwen_like or self.style == "pixtral"
 
     def resized(self, side: int) -> Vision:
-        """Qwen-VL and Pixtral: this encoder for square images of ``side`` pixels, as the processor resizes them
-        (Qwen's ``smart_resize``: the side rounded to a multiple of patch × merge, then scaled into [min_pixels,
-        max_pixels]; Pixtral's: at most ``longest_edge``, rounded up to a multiple of patch × merge)."""
+        """Qwen-VL (and GLM-4.1V) and Pixtral: this encoder for square images of ``side`` pixels, as the processor
+        resizes them (Qwen's ``smart_resize``: the side rounded to a multiple of patch × merge, then scaled into
+        [min_pixels, max_pixels]; GLM's is the same with the bounds on both frames' pixels; Pixtral's: at most
+        ``longest_edge``, rounded up to a multiple of patch × merge)."""
         factor = self.patch * self.merge
         if self.style == "pixtral":  # Pixtral's processor: scaled down to the longest edge, then up to the factor
             out = math.ceil(min(side, self.longest_edge) / factor) * factor

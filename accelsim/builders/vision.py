@@ -1,6 +1,6 @@
 """Image encoders beside a language model's decoder (:class:`~.hfspec.Vision`): Gemma 3's SigLIP tower and
-projector, LLaVA's CLIP tower and projector, Llama 4's vision model, pixel shuffle and projector, Qwen-VL's vision
-transformers, Mistral 3's Pixtral and InternVL's InternViT with their projectors, built with transformers' module names under the
+projector, LLaVA's CLIP tower and projector, Llama 4's vision model, pixel shuffle and projector, Qwen-VL's (and
+GLM-4.1V's) vision transformers, Mistral 3's Pixtral and InternVL's InternViT with their projectors, built with transformers' module names under the
 decoder's ``model`` scope. :mod:`.hf` runs them on a prefill's images (``images``) or holds their weights."""
 
 from __future__ import annotations
@@ -166,9 +166,10 @@ def _qwen_attention(b: TransformerBuilder, v: Vision, x: str, n: int, windowed: 
     heads; a grid that is not a multiple of the window is padded to one in the attention only (the edge windows
     are priced whole: transformers runs them shorter)."""
     d = v.hidden // v.heads
-    if not windowed:
+    if not windowed:  # GLM-4.1V: qkv biased as attention_bias says (none in the checkpoint), proj unbiased
+        bias = (v.attn_bias,) * 3 + (v.style != "glm4v",)
         return b.multihead_attention(x, heads=v.heads, head_dim=d, fused_qkv="qkv", names=("", "", "", "proj"),
-                                     rope=True, fused=fused)
+                                     bias=bias, rope=True, fused=fused)
     if v.heads % b.tp:
         raise WorkloadError(f"{b.name}: tensor_parallel {b.tp} must divide the encoder's heads ({v.heads})",
                             key=("tensor_parallel",))
@@ -203,6 +204,25 @@ def _qwen_merger(b: TransformerBuilder, v: Vision, x: str, hidden: int, n: int, 
                      out_features=hidden)
 
 
+def _glm_merger(b: TransformerBuilder, v: Vision, x: str, hidden: int, n: int) -> str:
+    """GLM-4.1V's merge and merger: ``downsample``, a biased Conv2d of kernel and stride merge from the encoder's
+    width to the decoder's (one linear of each merge × merge patches' features side by side), then
+    Glm4vVisionPatchMerger (``merger``: ``proj`` without bias, LayerNorm ``post_projection_norm``, GELU, and a
+    SwiGLU MLP ``gate_proj`` / ``up_proj`` / ``down_proj`` of ``merger_ffn``, without biases)."""
+    x = b.view(x, (n, v.tokens, v.hidden * v.merge * v.merge), "merge_patches", name="merged")
+    x = b.linear(x, hidden, name="downsample")
+    with b.scope("merger"):
+        x = b.linear(x, hidden, bias=False, name="proj")
+        x = b.gelu(b.layernorm(x, 1e-5, name="post_projection_norm"), name="act1")
+        return b.swiglu_mlp(x, v.merger_ffn, act=v.act)
+
+
+POSITION_TAPS = {"qwen3": (4, 7), "glm4v": (16, 31)}
+"""A learned position table resampled to the patch grid: table rows read per patch and FLOPs per output element
+(Qwen3-VL's bilinear weights: 4 rows, 4 multiplies and 3 adds; GLM-4.1V's bicubic ``grid_sample``: 16 rows, 16
+multiplies and 15 adds). The interpolation weights themselves (per patch, not per feature) are not counted."""
+
+
 def _qwen_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n: int,
                 fused: bool) -> tuple[str, tuple[str, ...]]:
     """Qwen2.5-VL's and Qwen3-VL's vision transformers (transformers' Qwen2_5_VisionTransformerPretrainedModel,
@@ -211,16 +231,27 @@ def _qwen_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n: i
     a patch, bilinearly weighted: 7 FLOPs an element), the encoder layers (pre-norm: RMSNorm and a biased SwiGLU MLP
     in Qwen2.5-VL, LayerNorm and a biased GELU MLP ``linear_fc1`` / ``linear_fc2`` in Qwen3-VL) and the merger.
     Qwen2.5-VL puts the patches in window order before the first layer and the merged tokens back after the merger
-    (two copies, ``window_reorder`` / ``window_restore``). Returns the soft tokens and the DeepStack features."""
+    (two copies, ``window_reorder`` / ``window_restore``). GLM-4.1V (transformers' Glm4vVisionModel): a biased
+    patch embedding, RMSNorm ``post_conv_layernorm``, the learned positions (``embeddings.position_embedding``, 16
+    rows a patch, bicubically weighted), RMSNorm layers with an unbiased proj and SwiGLU MLP, RMSNorm
+    ``post_layernorm``, then :func:`_glm_merger`. Returns the soft tokens and the DeepStack features."""
     patches, d = v.grid * v.grid, v.hidden
-    qwen3 = v.style == "qwen3"
+    qwen3, glm = v.style == "qwen3", v.style == "glm4v"
+
+    def norm(x: str, name: str) -> str:
+        return b.layernorm(x, v.eps, name=name) if qwen3 else b.rmsnorm(x, v.eps, name=name)
+
     deep: list[str] = []
     with b.scope("visual"):
-        x = b.linear(pixels, d, bias=qwen3, name="patch_embed.proj")
+        x = b.linear(pixels, d, bias=qwen3 or glm, name="patch_embed.proj")
+        if glm:
+            x = b.rmsnorm(x, v.eps, name="post_conv_layernorm")
         if v.positions:
-            rows = b.table_rows((n, patches, 4, d), Weight(f"{b._prefix()}.pos_embed.weight", (v.positions, d)),
-                                name="pos_embed")
-            pos = b.vector(OpKind.ELEMENTWISE, [rows], (n, patches, d), "bilinear", 7 * n * patches * d,
+            taps, flops = POSITION_TAPS[v.style]
+            table = "embeddings.position_embedding" if glm else "pos_embed"
+            rows = b.table_rows((n, patches, taps, d), Weight(f"{b._prefix()}.{table}.weight", (v.positions, d)),
+                                name=table)
+            pos = b.vector(OpKind.ELEMENTWISE, [rows], (n, patches, d), "bicubic" if glm else "bilinear", flops,
                            name="pos_interpolate")
             x = b.add(x, pos, name="add_pos_embed")
         windowed = bool(v.window) and len(v.full_layers) < v.layers
@@ -228,18 +259,21 @@ def _qwen_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n: i
             x = b.vector(OpKind.ELEMENTWISE, [x], b.shape(x), "copy", 0, name="window_reorder")
         for i in range(v.layers):
             with b.scope(f"blocks.{i}"):
-                h = b.layernorm(x, v.eps, name="norm1") if qwen3 else b.rmsnorm(x, v.eps, name="norm1")
+                h = norm(x, "norm1")
                 with b.scope("attn"):
                     a = _qwen_attention(b, v, h, n, windowed and i not in v.full_layers, fused)
                 x = b.add(x, a, name="add_attn")
-                h = b.layernorm(x, v.eps, name="norm2") if qwen3 else b.rmsnorm(x, v.eps, name="norm2")
+                h = norm(x, "norm2")
                 with b.scope("mlp"):
                     m = (b.mlp(h, v.ffn, v.act, names=("linear_fc1", "linear_fc2")) if qwen3 else
-                         b.swiglu_mlp(h, v.ffn, bias=True))
+                         b.swiglu_mlp(h, v.ffn, bias=not glm, act=v.act))
                 x = b.add(x, m, name="add_mlp")
             if i in v.deepstack:
                 deep.append(_qwen_merger(b, v, x, hidden, n, f"deepstack_merger_list.{len(deep)}", after=True))
-        out = _qwen_merger(b, v, x, hidden, n, "merger", after=False)
+        if glm:
+            out = _glm_merger(b, v, b.rmsnorm(x, v.eps, name="post_layernorm"), hidden, n)
+        else:
+            out = _qwen_merger(b, v, x, hidden, n, "merger", after=False)
         if windowed:
             out = b.vector(OpKind.ELEMENTWISE, [out], b.shape(out), "copy", 0, name="window_restore")
     return out, tuple(deep)
@@ -262,7 +296,7 @@ def vision_tower(b: TransformerBuilder, v: Vision, hidden: int, images: int,
 
 def _tower(b: TransformerBuilder, v: Vision, hidden: int, images: int, fused: bool) -> tuple[str, tuple[str, ...]]:
     """:func:`vision_tower`'s graph input and the style's encoder."""
-    if v.style.startswith("qwen"):
+    if v.qwen_like:
         pixels = b.add_input("pixel_values", (images, v.grid * v.grid, v.channels * v.temporal * v.patch * v.patch))
         x, deep = _qwen_tower(b, v, hidden, pixels, images, fused)
     elif v.style in ("pixtral", "internvit"):  # patches as rows: each patch conv a linear of its values

@@ -30,7 +30,9 @@ layer by layer as ``transformers`` does, so ``Graph.params`` is what ``model.num
 * Llama 4: NoPE every fourth layer, the others chunked with a weightless QK norm, MoE with a shared expert beside
   dense layers (``feed_forward``).
 * Qwen3-Next: Gated DeltaNet linear attention (:func:`.ssm.gated_delta_net`) with a fixed-size state cache on three
-  layers of four, gated full attention on the fourth, Qwen2-MoE's block.
+  layers of four, gated full attention on the fourth, Qwen2-MoE's block. MiniMax-Text-01: lightning attention
+  (:func:`.ssm.lightning_attention`) on the ``linear_attention`` layers, GQA attention on the others, Mixtral-style
+  experts in every layer.
 * LLaVA, Qwen2.5-VL / Qwen3-VL, GLM-4.1V / GLM-4.5V, Mistral 3 and InternVL with their image encoders
   (:mod:`.vision`; Qwen3-VL's DeepStack features added after the first decoder layers, :func:`_deepstack`);
   DeepSeek-V3.2's indexer and sparse latent attention (:func:`_indexer`, :func:`_sparse_attention`).
@@ -68,7 +70,7 @@ from ..units import DType
 from .hfconfig import DSA, LM, MLA, MoE, load_config, parse
 from .moe import ExpertForm, ExpertNames, Routing, expert_loads, moe_layer, shared_expert
 from .precision import with_precision
-from .ssm import gated_delta_net, kimi_delta_attention, mamba1, mamba2, short_conv
+from .ssm import gated_delta_net, kimi_delta_attention, lightning_attention, mamba1, mamba2, short_conv
 from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
 from .transformer import LlamaParams, _fused, last_positions
 from .vision import vision_tower, vision_weights
@@ -242,9 +244,10 @@ STYLES: dict[str, Style] = {
 
 def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache: KVCache | None) -> str:
     mixer = lm.mixer(i)
-    if mixer in ("linear_attn", "kda"):
+    if mixer in ("linear_attn", "kda", "lightning"):
         assert lm.linear is not None
-        return (gated_delta_net if mixer == "linear_attn" else kimi_delta_attention)(b, lm.linear, lm.eps, h, cache)
+        mix = {"linear_attn": gated_delta_net, "kda": kimi_delta_attention, "lightning": lightning_attention}[mixer]
+        return mix(b, lm.linear, lm.eps, h, cache)
     if mixer == "mamba":
         assert lm.mamba is not None
         return mamba2(b, lm.mamba, lm.eps, h, cache)
@@ -495,7 +498,8 @@ def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfPara
     gpt2 = lm.style == "gpt2"
     mixer = lm.mixer(i)
     with b.partial_sums(lm.shared_reduce):
-        with b.scope({"self_attn": style.attn, "kda": "self_attn", "mamba1": "mamba"}.get(mixer, mixer)):
+        scopes = {"self_attn": style.attn, "kda": "self_attn", "lightning": "self_attn", "mamba1": "mamba"}
+        with b.scope(scopes.get(mixer, mixer)):
             a = _attention(b, lm, h, i, p, cache)
             if gpt2:  # training dropout of the attention output: GPT-2's attn.resid_dropout
                 a = b.dropout(a, lm.resid_dropout, name="resid_dropout")

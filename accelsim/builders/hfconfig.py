@@ -17,7 +17,8 @@ Gemma3ForConditionalGeneration (Gemma 3 4B-27B: ``text_config``, a SigLIP ``visi
 Llama4ForCausalLM and Llama4ForConditionalGeneration (Llama 4 Scout / Maverick; Scout's sizes by default),
 Qwen3NextForCausalLM (Gated DeltaNet linear attention; Qwen3-Next-80B-A3B's sizes by default), NemotronHForCausalLM
 (Mamba-2 hybrid; Nemotron-H-8B's sizes by default), GraniteMoeHybridForCausalLM (Granite 4.0-H), KimiLinearForCausalLM (Kimi Delta Attention and latent attention), FalconH1ForCausalLM (attention and Mamba-2
-side by side in every layer), JambaForCausalLM, MambaForCausalLM and Mamba2ForCausalLM (:mod:`.hfhybrid`);
+side by side in every layer), MiniMaxForCausalLM (MiniMax-Text-01: lightning attention), JambaForCausalLM,
+MambaForCausalLM and Mamba2ForCausalLM (:mod:`.hfhybrid`);
 GemmaForCausalLM, Olmo2ForCausalLM, Olmo3ForCausalLM, OlmoeForCausalLM, GraniteForCausalLM, GraniteMoeForCausalLM,
 SmolLM3ForCausalLM and MiniMaxM2ForCausalLM (:mod:`.hfllama`); GPTNeoXForCausalLM, PhiForCausalLM, FalconForCausalLM,
 CohereForCausalLM, Cohere2ForCausalLM, StableLmForCausalLM, Starcoder2ForCausalLM and PhimoeForCausalLM

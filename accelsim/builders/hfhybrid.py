@@ -1,8 +1,8 @@
 """Readers of hybrid language models' Hugging Face configs (registered in :data:`.hfconfig.READERS`): recurrent
 mixers beside attention. Qwen3-Next (Gated DeltaNet), Nemotron-H (block patterns of Mamba-2, attention and MLPs),
 Granite 4.0-H (Mamba-2 or attention with MoE), Kimi Linear (Kimi Delta Attention beside latent attention),
-Falcon-H1 (attention and Mamba-2 side by side), Jamba (Mamba-1, attention and MoE) and the pure Mamba-1 / Mamba-2
-LMs."""
+Falcon-H1 (attention and Mamba-2 side by side), MiniMax-Text-01 (lightning attention beside GQA attention), Jamba
+(Mamba-1, attention and MoE) and the pure Mamba-1 / Mamba-2 LMs."""
 
 from __future__ import annotations
 
@@ -387,7 +387,67 @@ def _lfm2(r: _Reader) -> LM:
               style="lfm2")
 
 
+_MINIMAX_FACTORS = ("full_attn_alpha_factor", "full_attn_beta_factor", "linear_attn_alpha_factor",
+                    "linear_attn_beta_factor", "mlp_alpha_factor", "mlp_beta_factor")
+"""MiniMax's residual weights: each residual add is α · residual + β · sublayer output, priced as the add (the two
+scalar multiplies not counted)."""
+
+
+def _minimax(r: _Reader) -> LM:
+    """MiniMax-Text-01 / MiniMax-M1 (transformers' MiniMaxForCausalLM; MiniMaxConfig's defaults, which are
+    Mixtral-7B-like sizes, not MiniMax-Text-01's): each layer's mixer from ``layer_types`` (or the checkpoint's
+    ``attn_type_list``, 0 linear and 1 full; absent: transformers' default, full attention on even layers):
+    ``linear_attention`` layers run lightning attention (:class:`LinearAttn` kind "lightning": ``qkv_proj``, SiLU, a
+    fixed decay per head, blocks of ``block_size``, ``norm``, the sigmoid ``output_gate``, ``out_proj``; the
+    attention's ``num_attention_heads`` heads of ``head_dim``), ``full_attention`` layers GQA attention with RoPE
+    (on ``rotary_dim`` features of each head when given, as MiniMax's code and vLLM rotate; transformers rotates the
+    whole head) and no biases; every layer a Mixtral-style MoE of ``num_local_experts`` SwiGLU experts of
+    ``intermediate_size`` (top ``num_experts_per_tok``, softmax router ``mlp.gate``, each expert one
+    ``gate_up_proj`` and a ``down_proj`` as transformers 5 stores them). The residual is the normed input (MiniMax's
+    post-norm layer) weighted by the ``*_alpha_factor`` / ``*_beta_factor`` fields: the same ops as a pre-norm
+    layer's, the weights not counted (:data:`_MINIMAX_FACTORS`)."""
+    hidden = r.int("hidden_size", 4096)
+    heads, kv_heads, head_dim = _heads(r, hidden, 0, (32, 8))
+    layers = r.int("num_hidden_layers", 32)
+    r.rope_scaling()
+    kinds = r._get("layer_types", None)
+    if kinds is None and r._get("attn_type_list", None) is not None:
+        flags = r._get("attn_type_list", None)
+        if not isinstance(flags, list) or len(flags) != layers or not all(f in (0, 1) for f in flags):
+            raise ValueError(f"attn_type_list: expected {layers} entries, each 0 (linear) or 1 (full) "
+                             f"(got {flags!r})")
+        kinds = ["full_attention" if f else "linear_attention" for f in flags]
+    if kinds is None:
+        kinds = ["full_attention" if (i + 1) % 2 else "linear_attention" for i in range(layers)]
+    if not isinstance(kinds, list) or len(kinds) != layers or not set(kinds) <= {"linear_attention", "full_attention"}:
+        raise ValueError(f"layer_types: expected {layers} entries, each 'linear_attention' or 'full_attention' "
+                         f"(got {kinds!r})")
+    linear = LinearAttn(heads, heads, head_dim, head_dim, 0,
+                        frozenset(i for i, k in enumerate(kinds) if k == "linear_attention"),
+                        chunk=r.int("block_size", 256), kind="lightning")
+    if r._get("rotary_dim", None) is not None:
+        rot = r.int("rotary_dim")
+        if rot > head_dim or rot % 2:
+            raise ValueError(f"rotary_dim: {rot} must be even and at most head_dim ({head_dim})")
+        rotary = 0 if rot == head_dim else rot
+    else:
+        rotary = 0
+    for key in _MINIMAX_FACTORS:
+        r.float(key, 1.0)
+    window = r.opt_int("sliding_window")
+    ffn = r.int("intermediate_size", 14336)
+    moe = MoE(r.int("num_local_experts", r.int("num_experts", 8)), r.int("num_experts_per_tok", 2), ffn,
+              sparse_layers=frozenset(range(layers)), router_names=("mlp", "gate"),
+              expert_names=("gate_proj", "up_proj", "down_proj"), fused_gate_up=True)
+    return LM(r.arch, vocab=r.int("vocab_size", 32000), hidden=hidden, layers=layers, heads=heads,
+              kv_heads=kv_heads, head_dim=head_dim, ffn=ffn, eps=r.float("rms_norm_eps", 1e-5),
+              act=r.choice("hidden_act", "silu", _SILU), tied=r.bool("tie_word_embeddings", False), moe=moe,
+              linear=linear if linear.layers else None, rotary_dim=rotary,
+              windows=(window,) * layers if window else (), attn_dropout=r.prob("attention_dropout", 0.0))
+
+
 HYBRID_READERS = {
+    "MiniMaxForCausalLM": _minimax,
     "Qwen3NextForCausalLM": _qwen3_next,
     "NemotronHForCausalLM": _nemotron_h,
     "GraniteMoeHybridForCausalLM": _granite_hybrid,

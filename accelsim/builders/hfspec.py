@@ -93,7 +93,8 @@ class LinearAttn:
     conv_kernel: int
     layers: frozenset[int]
     chunk: int = 64  # FLA's chunk_gated_delta_rule block (BT)
-    kind: str = "gdn"  # "kda": Kimi Delta Attention (per-channel decay; see :func:`.ssm.kimi_delta_attention`)
+    kind: str = "gdn"  # "kda": Kimi Delta Attention (per-channel decay; see :func:`.ssm.kimi_delta_attention`);
+    # "lightning": MiniMax's lightning attention (no conv, a fixed per-head decay; :func:`.ssm.lightning_attention`)
 
     @property
     def conv_channels(self) -> int:
@@ -335,9 +336,10 @@ class LM:
 
     def mixer(self, layer: int) -> str:
         """Layer ``layer``'s token mixer: ``linear_attn`` (Gated DeltaNet), ``kda`` (Kimi Delta Attention, in scope
-        ``self_attn`` as Kimi names it), ``mamba`` (Mamba-2), ``mamba1`` (Mamba-1), ``conv`` (LFM2's short convolution) or ``self_attn``."""
+        ``self_attn`` as Kimi names it), ``lightning`` (MiniMax's lightning attention, in scope ``self_attn``),
+        ``mamba`` (Mamba-2), ``mamba1`` (Mamba-1), ``conv`` (LFM2's short convolution) or ``self_attn``."""
         if self.linear is not None and layer in self.linear.layers:
-            return "linear_attn" if self.linear.kind == "gdn" else "kda"
+            return {"gdn": "linear_attn"}.get(self.linear.kind, self.linear.kind)
         if self.mamba is not None and layer in self.mamba.layers:
             return "mamba"
         if self.mamba1 is not None and layer in self.mamba1.layers:

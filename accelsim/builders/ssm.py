@@ -2,11 +2,15 @@
 
 * :func:`gated_delta_net`: Qwen3-Next's Gated DeltaNet (:class:`~.hfspec.LinearAttn`; Yang et al., "Gated Delta
   Networks", arXiv:2412.06464), FLA's kernels as vLLM runs them.
+* :func:`lightning_attention`: MiniMax-Text-01's lightning attention (:class:`~.hfspec.LinearAttn` kind
+  "lightning"; Qin et al., "Lightning Attention-2", arXiv:2401.04658; transformers' MiniMaxLightningAttention): linear
+  attention with a fixed exponential decay per head, no conv, no delta rule; priced with the same chunked views
+  (its blocks of ``block_size``) and the same recurrent decode update, with its own FLOPs.
 * :func:`mamba2`: the Mamba-2 mixer of Nemotron-H and Granite 4.0-H (:class:`~.hfspec.Mamba2`; Dao and Gu,
   "Transformers are SSMs", arXiv:2405.21060), the state-spaces/mamba Triton SSD kernels.
 
-Both: an input projection, a causal depthwise conv of K taps (+ SiLU) whose last K − 1 inputs a decode step keeps,
-the recurrence (a prompt as chunked kernels priced as GEMM views whose MACs are the kernels'; a decode step as one
+Gated DeltaNet and Mamba-2: an input projection, a causal depthwise conv of K taps (+ SiLU) whose last K − 1 inputs
+a decode step keeps, the recurrence (a prompt as chunked kernels priced as GEMM views whose MACs are the kernels'; a decode step as one
 update of the cached state on the vector lanes), a gated RMSNorm (SiLU of the gate z) and an output projection. The
 states are :meth:`~.tlayers.TransformerBuilder.state_cache` tensors (their bytes whatever the sequence's length);
 tensor parallelism splits the heads (input projection column-wise, output projection row-wise with its
@@ -91,13 +95,14 @@ def _gated_norm(b: TransformerBuilder, y: str, z: str, width: int, eps: float, n
 
 def _recurrent_update(b: TransformerBuilder, inputs: list[str], out: tuple[int, ...], leaf: str,
                       state_shape: tuple[int, ...], dtype: str, fn: str, name: str,
-                      weights: Sequence[Weight] = ()) -> str:
+                      weights: Sequence[Weight] = (), flops: int = RECURRENT_FLOPS) -> str:
     """A decode step's update of the cached state ``leaf`` (ELEMENTWISE ``fn`` in the state's ``dtype`` over its
-    elements, :data:`RECURRENT_FLOPS` each, reading it) and its write back; returns the step's output ``out``."""
+    elements, ``flops`` each (:data:`RECURRENT_FLOPS` by default), reading it) and its write back; returns the step's
+    output ``out``."""
     state = b.state_cache(leaf, state_shape, dtype, read=True)
     elems = math.prod(state_shape)
     o = b._add(b._name(name, name), OpKind.ELEMENTWISE, [*inputs, state], out, weights=list(weights), dtype=dtype,
-               flops=RECURRENT_FLOPS * elems, vector_elems=elems, fn=fn, keep_dtype=True)
+               flops=flops * elems, vector_elems=elems, fn=fn, keep_dtype=True)
     b.state_write(o, state, state_shape, dtype, "state_write")
     return o
 
@@ -339,4 +344,57 @@ def kimi_delta_attention(b: TransformerBuilder, la: LinearAttn, eps: float, h: s
     return b._tp_out(b.linear(merged, hidden, bias=False, name="o_proj"))
 
 
-__all__ = ["gated_delta_net", "kimi_delta_attention", "mamba1", "mamba2"]
+LIGHTNING_RECURRENT_FLOPS = 5
+"""FLOPs per state element and token of lightning attention's decode update S ← λ·S + kᵀv, o = q·S: the decay (1),
+the rank-1 update and the q·S product (a multiply-add each); no delta rule (Sᵀk) as Gated DeltaNet's."""
+LIGHTNING_NORM_EPS = 1e-6
+"""MiniMaxLightningAttention's ``norm``: an RMSNorm of the class's default eps (not ``rms_norm_eps``)."""
+
+
+def lightning_attention(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, cache: KVCache | None) -> str:
+    """MiniMax-Text-01's lightning attention on ``h`` in the current scope (``self_attn``; transformers'
+    MiniMaxLightningAttention names).
+
+    ``qkv_proj`` (3 × heads × head_dim) and SiLU (``act_fn``) give q, k and v; no conv, no gating projection: each
+    head's decay λ = e^−s is a fixed slope (a buffer, no parameter). A prompt runs in N = ⌈L / C⌉ blocks of C =
+    ``block_size`` tokens per head, as the block-wise algorithm (and vLLM's lightning_attention kernels) does:
+    ``block_qk`` (the block's QKᵀ, C × C by d), ``block_state`` (the inter-block pass: the decayed Kᵀ·V of each
+    block, d × d by C, added to the decayed state; one GEMM per head whose K loop walks the N blocks in turn, as
+    Gated DeltaNet's chunk_state) and ``block_o`` (the output (Q·decay)·S + (QKᵀ ⊙ decay)·V, C × d by d + C); the
+    decay multiplies (query, key and diagonal decays, C² + 2·C·d per block) are not counted. The final state
+    (heads × d × d, in the model's dtype, as transformers and vLLM keep it) is the layer's state cache. A decode step
+    updates the cached state on the vector lanes (``recurrent``, :data:`LIGHTNING_RECURRENT_FLOPS` per element) and
+    writes it back. Then ``norm`` (an RMSNorm over all heads' outputs), times sigmoid(``output_gate`` of the layer's
+    input) (one gated-norm op, as Kimi's sigmoid-gated ``o_norm``), and ``out_proj``. Under tensor parallelism the
+    heads split (``qkv_proj`` and ``output_gate`` column-wise, ``out_proj`` row-wise with its all-reduce); the norm's
+    all-reduce of each token's sum of squares across the chips (vLLM's MiniMaxText01RMSNormTP) is not priced. ``eps``
+    is not read (:data:`LIGHTNING_NORM_EPS`)."""
+    heads = _tp_heads(b, la.key_heads, "num_attention_heads")
+    d = la.key_dim
+    h = b._tp_in(h)
+    bsz, length, hidden = b.shape(h)
+    width = heads * d
+    qkv = b.activation(b.linear(h, 3 * width, bias=False, name="qkv_proj"), "silu", name="act_fn")
+    q, k, v = (b.view(qkv, (bsz, length, width), "slice", x, strict=False, dim=2, start=i * width)
+               for i, x in enumerate(("q", "k", "v")))
+    out = (bsz, length, heads, d)
+    state_shape = (bsz, heads, d, d)
+    if _decoding(cache):
+        o = _recurrent_update(b, [q, k, v], out, "recurrent_state", state_shape, b.dtype, "lightning_recurrent",
+                              "recurrent", flops=LIGHTNING_RECURRENT_FLOPS)
+    else:
+        c = la.chunk
+        n = -(-length // c)
+        count = bsz * heads * n
+        scores = b.matmul([q, k], (bsz, heads, n * c, c), Gemm(m=c, n=c, k=d, count=count), name="block_qk")
+        states = b.matmul([k, v], (bsz, heads, n, d, d), Gemm(m=d, n=d, k=c * n, count=bsz * heads),
+                          name="block_state")
+        o = b.matmul([q, scores, v, states], out, Gemm(m=c, n=d, k=d + c, count=count), name="block_o")
+        _keep_state(b, states, cache, "recurrent_state", state_shape, b.dtype)
+    gate = b.linear(h, width, bias=False, name="output_gate")
+    merged = b.view(o, (bsz, length, width), "reshape", "merge")
+    gated = _gated_norm(b, merged, gate, width, LIGHTNING_NORM_EPS, "norm")
+    return b._tp_out(b.linear(gated, hidden, bias=False, name="out_proj"))
+
+
+__all__ = ["gated_delta_net", "kimi_delta_attention", "lightning_attention", "mamba1", "mamba2"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..units import TORCH_DTYPES
-from .hfspec import _SILU, LM, MLA, LinearAttn, Mamba1, Mamba2, MoE, ShortConv, _heads, _Reader, _rotary
+from .hfspec import _SILU, LM, MLA, LinearAttn, Mamba1, Mamba2, MoE, ShortConv, _heads, _Reader, _rotary, _rotary_dim
 
 
 def _qwen3_next(r: _Reader) -> LM:
@@ -425,13 +425,7 @@ def _minimax(r: _Reader) -> LM:
     linear = LinearAttn(heads, heads, head_dim, head_dim, 0,
                         frozenset(i for i, k in enumerate(kinds) if k == "linear_attention"),
                         chunk=r.int("block_size", 256), kind="lightning")
-    if r._get("rotary_dim", None) is not None:
-        rot = r.int("rotary_dim")
-        if rot > head_dim or rot % 2:
-            raise ValueError(f"rotary_dim: {rot} must be even and at most head_dim ({head_dim})")
-        rotary = 0 if rot == head_dim else rot
-    else:
-        rotary = 0
+    rotary = _rotary_dim(r, head_dim) or 0
     for key in _MINIMAX_FACTORS:
         r.float(key, 1.0)
     window = r.opt_int("sliding_window")

@@ -4,7 +4,7 @@ GLM-4-0414, ERNIE 4.5 and its MoE, Seed-OSS, EXAONE 4.0, Apertus, Arcee (AFM), d
 
 from __future__ import annotations
 
-from .hfspec import _GELU_TANH, _SILU, LM, MoE, _heads, _layer_windows, _Reader, _rotary
+from .hfspec import _GELU_TANH, _SILU, LM, MoE, _heads, _layer_windows, _Reader, _rotary, _rotary_dim
 
 _MOE_NAMES = {"router_names": ("mlp", "gate"), "expert_names": ("gate_proj", "up_proj", "down_proj")}
 """Qwen2-MoE's module names (OLMoE's checkpoints: ``mlp.gate``, ``mlp.experts.{i}.gate_proj`` ...)."""
@@ -150,12 +150,8 @@ def _minimax_m2(r: _Reader) -> LM:
     layers = r.int("num_hidden_layers", 62)
     r.rope_scaling()
     r.read.update(_MINIMAX_IGNORED)
-    if r._get("rotary_dim", None) is not None:
-        rot = r.int("rotary_dim")
-        if rot > head_dim or rot % 2:
-            raise ValueError(f"rotary_dim: {rot} must be even and at most head_dim ({head_dim})")
-        rotary = 0 if rot == head_dim else rot
-    else:
+    rotary = _rotary_dim(r, head_dim)
+    if rotary is None:
         rotary = _rotary(r, head_dim, 1.0)
     ffn = r.int("intermediate_size", 1536)
     moe = MoE(r.int("num_local_experts", r.int("num_experts", 256)), r.int("num_experts_per_tok", 8), ffn,

@@ -492,6 +492,17 @@ def _heads(r: _Reader, hidden: int, head_dim: int = 0, defaults: tuple[int, int]
     return heads, kv_heads, head_dim
 
 
+def _rotary_dim(r: _Reader, head_dim: int) -> int | None:
+    """MiniMax's ``rotary_dim`` (the features of each head RoPE rotates) as :func:`_rotary` gives them (0: all of
+    them), or None when the config does not write it."""
+    if r._get("rotary_dim", None) is None:
+        return None
+    rot = r.int("rotary_dim")
+    if rot > head_dim or rot % 2:
+        raise ValueError(f"rotary_dim: {rot} must be even and at most head_dim ({head_dim})")
+    return 0 if rot == head_dim else rot
+
+
 def _rotary(r: _Reader, head_dim: int, default: float, key: str = "partial_rotary_factor") -> int:
     """Features of each head that RoPE rotates: ``int(head_dim · factor)`` as transformers computes it (0: all of
     them, a factor of 1). The factor is ``key``, else transformers 5's ``rope_parameters.partial_rotary_factor``,

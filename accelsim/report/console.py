@@ -81,11 +81,11 @@ def energy_rows(report: dict) -> list[tuple[str, str]]:
     rows += [(f"  energy {u}", fmt.joules(j)) for u, j in (energy.get("by_unit") or {}).items()]
     tdp = power.get("tdp_w")
     chips = power.get("chips") or 1
-    per_chip = (f"{fmt.watts(power.get('average_w_per_chip'))} / {fmt.watts(power.get('peak_w_per_chip'))} on each "
-                f"of {chips} chips, " if chips > 1 else "")
+    aside = [f"{fmt.watts(power.get('average_w_per_chip'))} / {fmt.watts(power.get('peak_w_per_chip'))} on each of "
+             f"{chips} chips"] if chips > 1 else []
+    aside += [f"TDP {fmt.watts(tdp)} per chip"] if tdp else []
     rows.append(("power", f"{fmt.watts(power.get('average_w'))} average, {fmt.watts(power.get('peak_w'))} peak"
-                          + (f" ({per_chip}TDP {fmt.watts(tdp)} per chip)" if tdp else
-                             (f" ({per_chip.rstrip(', ')})" if per_chip else ""))))
+                          + (f" ({', '.join(aside)})" if aside else "")))
     eff = report.get("efficiency") or {}
     per = [f"{fmt.joules(eff[k])}/{what}" for k, what in (("j_per_token", "token"), ("j_per_step", "step"),
                                                           ("j_per_inference", "sample")) if eff.get(k)]

@@ -190,7 +190,8 @@ _CACHE: dict[str, Grid] = {}
 def shape(model: WorkloadSpec, **params: object) -> WorkloadSpec:
     """``model`` as one pass of the given shape (no decode steps of its own), as a server runs it (a prefill's
     logits at each sequence's last position: :func:`accelsim.scenarios.serving.served`)."""
-    return replace(served(model), params={**served(model).params, "decode_steps": 0, **params})
+    model = served(model)
+    return replace(model, params={**model.params, "decode_steps": 0, **params})
 
 
 def simulate_seconds(spec: WorkloadSpec, arch: Arch, options: Options, *, graphs: bool = False) -> float:

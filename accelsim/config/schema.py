@@ -11,15 +11,16 @@ import math
 import re
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, PlainValidator, ValidationError, WrapValidator
 
-from ..errors import AccelsimError, ConfigError, ConfigIssue, WorkloadError
+from ..errors import MAX_VALUE_CHARS, AccelsimError, ConfigError, ConfigIssue, WorkloadError, clip
 from ..hardware import Arch, unit_spec_model
 from ..options import Options
 from ..units import MAX_INT
+from .overrides import SET_LABEL
 from .presets import suggest
 from .yamlio import Doc
 
@@ -47,7 +48,23 @@ class WorkloadSpec:
         or the spec does not know where its parameters were written."""
         if self.source is None or not err.key:
             return err
-        return ConfigError([self.source.issue(err.key, err.detail)])
+        issue = self.source.issue(err.key, err.detail)
+        given = self.overridden()
+        if given and issue.file != SET_LABEL:  # the fault may lie in a command-line value: name them
+            issue = replace(issue, msg=f"{issue.msg} (with {', '.join(given)})")
+        return ConfigError([issue])
+
+    def overridden(self) -> list[str]:
+        """The parameters a command-line override (``--set``) gave, as ``--set workload.seq_len=4096``, in the
+        order they were written; empty when none did or the spec does not know where its parameters came from."""
+        if self.source is None:
+            return []
+        out = []
+        for path, w in self.source.where.items():
+            if w.file == SET_LABEL and len(path) == 1 and path[0] in self.params:
+                key = ".".join(str(k) for k in (*w.prefix, *path))
+                out.append(f"{SET_LABEL} {key}={clip(str(self.params[path[0]]), MAX_VALUE_CHARS)}")
+        return out
 
 
 @dataclass(frozen=True)

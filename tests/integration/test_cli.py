@@ -231,3 +231,16 @@ def test_info_of_a_tensor_parallel_shard_gives_the_whole_models_params(capsys):
     assert info["params"] == 6_738_415_616
     replicated = 65 * 4096
     assert info["params_per_chip"] == (6_738_415_616 - replicated) // 8 + replicated == 842_534_912
+
+
+def test_a_misfit_caused_by_a_set_value_names_the_command_line_values(tmp_path, capsys):
+    # LLaMA-2-7B at a prompt of 10^8 tokens: the activations (one 4096-wide bf16 row per token and more) alone pass
+    # 819 GB, more than an h100's 80 GiB HBM and its host memory. No key is at fault, so the error stays at the
+    # preset's model line, and it names the command-line values that made it, as the user wrote them.
+    code, _, err = _run(capsys, "run", "--workload", "llama2_7b", "--arch", "h100", "--set",
+                        "workload.seq_len=100000000", "--set", "workload.batch=2", "--no-plots",
+                        "-o", str(tmp_path / "out"))
+    (line,) = err.strip().splitlines()
+    assert code == 2
+    assert "llama2_7b.yaml:2: model: " in line
+    assert line.endswith("(with --set workload.seq_len=100000000, --set workload.batch=2)")

@@ -557,7 +557,10 @@ def _embed(b: TransformerBuilder, lm: LM, q_len: int, past: int) -> tuple[str, W
     """Token (and position) embeddings; the token table's Weight (for a tied head)."""
     rows = lm.proj_dim or lm.hidden
     style = STYLES[lm.style]
-    x, table = b.vocab_embedding("input", lm.vocab, rows, f"{style.decoder}.{style.embed}.weight", name=style.embed)
+    # sequence parallelism: a look-up nothing is added to (no position table, projection or image tokens) is
+    # reduce-scattered to this chip's tokens, as Megatron's; otherwise the whole is cut after (_graph)
+    x, table = b.vocab_embedding("input", lm.vocab, rows, f"{style.decoder}.{style.embed}.weight", name=style.embed,
+                                 scatter=_scatter_embed(lm))
     if lm.embed_scale:
         x = b.vector(OpKind.ELEMENTWISE, [x], b.shape(x), "mul", 1, name="embed_scale")
     if lm.proj_dim:
@@ -568,6 +571,12 @@ def _embed(b: TransformerBuilder, lm: LM, q_len: int, past: int) -> tuple[str, W
                           name=name)
         x = b.add(x, pos, name="add_positions")
     return x, table
+
+
+def _scatter_embed(lm: LM) -> bool:
+    """Whether sequence parallelism reduce-scatters the token look-up itself (:meth:`TransformerBuilder.
+    vocab_embedding`): when no position table, input projection or image tokens join it first."""
+    return not (lm.max_positions or lm.proj_dim or lm.vision is not None)
 
 
 def _images(b: TransformerBuilder, lm: LM, x: str, p: HfParams, decode: bool) -> tuple[str, tuple[str, ...]]:
@@ -617,7 +626,8 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
             x, deep = _images(b, lm, x, p, decode)
         else:
             deep = ()
-        x = b.sequence_scatter(x, name="sequence_scatter")
+        if not _scatter_embed(lm):
+            x = b.sequence_scatter(x, name="sequence_scatter")
         # training dropout of the embeddings: GPT-2's drop, Phi-3's embed_dropout (OPT has none)
         x = b.dropout(x, lm.embd_dropout, name="drop" if lm.style == "gpt2" else "embed_dropout")
         for i in range(lm.layers):

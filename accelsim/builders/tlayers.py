@@ -416,15 +416,28 @@ class TransformerBuilder(GraphBuilder):
         splits evenly over the chips; Megatron requires it)."""
         return -(-vocab // self.tp)
 
-    def vocab_embedding(self, ids: str, vocab: int, dim: int, weight_name: str, name: str | None = None
-                        ) -> tuple[str, Weight]:
+    def vocab_embedding(self, ids: str, vocab: int, dim: int, weight_name: str, name: str | None = None, *,
+                        scatter: bool = False) -> tuple[str, Weight]:
         """The token embedding split by vocabulary rows (vLLM's VocabParallelEmbedding, Megatron's): each chip
         holds ⌈vocab / tp⌉ rows and looks every id up in them (an id outside its rows gives zeros), and the
         partial embeddings are all-reduced; the chip's table (for a tied head). One table without tensor
-        parallelism."""
+        parallelism.
+
+        The all-reduce is Megatron's reduce_from_tensor_model_parallel_region: its gradient passes through
+        unchanged (attr ``identity_grad``, builders/training.py). With ``scatter`` and sequence parallelism the
+        partial embeddings are reduce-scattered over the tokens instead, (B, L, C) → (B, L/tp, C), and the caller
+        makes no :meth:`sequence_scatter` (Megatron's VocabParallelEmbedding with ``reduce_scatter_embeddings``,
+        which its LanguageModelEmbedding sets under sequence parallelism when no position embedding is added
+        after the look-up); its gradient is all-gathered."""
         table = Weight(weight_name, (self.vocab_rows(vocab), dim))
         x = self.embedding(ids, table.shape[0], dim, weight_name=weight_name, name=name)
-        return self._all_reduce(x), table
+        if self.tp <= 1:
+            return x, table
+        if scatter and self.sp:
+            b, length, c = self.shape(x)
+            self._token_shards(length)
+            return self._tp_collective(x, "reduce_scatter", (b, length // self.tp, c)), table
+        return self._tp_collective(x, "all_reduce", self.shape(x), identity_grad=True), table
 
     def lm_head(self, x: str, vocab: int, *, bias: bool = False, name: str | None = None,
                 tied: Weight | None = None, gather: bool = True) -> str:
@@ -432,6 +445,8 @@ class TransformerBuilder(GraphBuilder):
         computes the logits of its ⌈vocab / tp⌉ rows (of ``tied``, the vocabulary-parallel embedding's table, when
         the head is tied), and with ``gather`` (inference: vLLM's LogitsProcessor gathers them for sampling) they
         are all-gathered; a training step keeps them split (Megatron's vocabulary-parallel cross entropy)."""
+        if self.training and not self.sp:  # the head's column-split input (Megatron's copy_to region): its
+            x = self.tp_copy(x)  # gradient all-reduced; with sequence parallelism the caller's all-gather does it
         if tied is not None:
             logits = self.linear_tied(x, tied, bias=bias, name=name)
         else:
@@ -779,11 +794,15 @@ class TransformerBuilder(GraphBuilder):
         if not self.sp or self.tp <= 1:
             return x
         b, length, c = self.shape(x)
+        self._token_shards(length)
+        return self.view(x, (b, length // self.tp, c), "sequence_scatter", name, strict=False, dim=1, start=0,
+                         group=self.tp)
+
+    def _token_shards(self, length: int) -> None:
+        """Refuse a sequence-parallel split of ``length`` tokens that tensor_parallel does not divide."""
         if length % self.tp:
             raise WorkloadError(f"{self.name}: sequence parallelism needs tokens ({length}) divisible by "
                                 f"tensor_parallel ({self.tp})", key=("tensor_parallel",))
-        return self.view(x, (b, length // self.tp, c), "sequence_scatter", name, strict=False, dim=1, start=0,
-                         group=self.tp)
 
     def _tp_hidden(self, hidden: int) -> int:
         if hidden % self.tp:

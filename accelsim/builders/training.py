@@ -103,6 +103,8 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
   Exception: a ``sequence_scatter`` view (sequence parallelism's token shard) gets a COLLECTIVE fn "all_gather".
 * COLLECTIVE: ``grad_input``, a COLLECTIVE of dY in the input's shape: an all-reduce's and an all-to-all's gradient
   is the same kind, an all-gather's a reduce-scatter and a reduce-scatter's an all-gather (``COLLECTIVE_GRAD``).
+  An all-reduce marked ``identity_grad`` (a vocabulary-parallel embedding's: Megatron's reduce_from region) passes
+  the gradient through with no op.
   An all-gather marked ``regather`` (sequence parallelism) is re-run before its layer's backward, as a recomputed
   copy (below), whatever ``recompute`` is: Megatron keeps the shard and gathers it again.
 
@@ -703,7 +705,9 @@ class _Pass:
         parallelism the pair is an all-gather and a reduce-scatter, each the other's gradient (Korthikanti et al.
         2022, Sec. 4.2.2); an all-to-all's gradient is an all-to-all back."""
         x = op.inputs[0]
-        if self.requires[x]:
+        if self.requires[x] and op.attrs.get("identity_grad"):  # a vocabulary-parallel embedding's all-reduce:
+            self._to(x, dy)  # Megatron's reduce_from region passes the gradient through
+        elif self.requires[x]:
             fn = COLLECTIVE_GRAD.get(op.fn, op.fn)
             name = self._bwd(op, "grad_input", OpKind.COLLECTIVE, [dy], op.in_shapes[0], fn=fn,
                              grad="input", attrs={"group": op.attrs.get("group", 1)})

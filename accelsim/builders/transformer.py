@@ -39,8 +39,9 @@ stage, Whisper's decode step) holds only its part's weights; its ``meta["model_p
   learned positions, pre-LN, fused query_key_value, GELU MLP with biases, final LayerNorm, LM head tied to the word
   embeddings; names as Megatron's ``language_model.*``. ``params`` = 12·l·h²·(1 + 13/(12h) + (V + s)/(12·l·h)) + 2h
   with ffn = 4h (Narayanan et al. 2021, plus the final LayerNorm). Under tensor parallelism the word embeddings and
-  the LM head are split by vocabulary (VocabParallelEmbedding: an all-reduce after the look-up; the head's logits
-  stay split, the loss is the parallel cross-entropy over them). ``pipeline_parallel`` P > 1: the graph is the
+  the LM head are split by vocabulary (VocabParallelEmbedding: an all-reduce after the look-up, whose gradient
+  passes through; the head's logits stay split, the loss is the parallel cross-entropy over them, and its input's
+  gradient is all-reduced). ``pipeline_parallel`` P > 1: the graph is the
   ``pipeline_stage``-th stage, layers ``stage·l/P`` to ``(stage + 1)·l/P − 1``; stage 0 holds the embeddings and
   reads token ids, the others read the previous stage's hidden states (input ``input`` (batch, seq_len, h), whose
   gradient training computes: ``meta["grad_inputs"]``); the last stage holds the final LayerNorm and the head with
@@ -484,7 +485,7 @@ def gpt(p: GptParams) -> Graph:
         x = "input"
         if first:
             with b.scope("embedding"):
-                x = b._all_reduce(b.embedding(x, p.vocab // tp, h, weight_name=word.name, name="word_embeddings"))
+                x, _ = b.vocab_embedding(x, p.vocab, h, word.name, name="word_embeddings")
                 x = b.add(x, b.positions(s, p.positions, h, offset=past, name="position_embeddings"),
                           name="add_positions")
                 x = b.sequence_scatter(x, name="sequence_scatter")  # sequence parallelism: this chip's tokens
@@ -620,10 +621,12 @@ def _llama(model: str, p: LlamaParams) -> Graph:
     b = TransformerBuilder(model, {"input": (p.batch, q_len)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     b.sp = p.sequence_parallel
     b.rope_kernel = p.rope_kernel
+    b.training = p.mode == "training"  # (LLaMA has no dropout) the head's input gradient is all-reduced (lm_head)
     hd = c.hidden // c.heads
     with b.scope("model"):
-        x, _ = b.vocab_embedding("input", c.vocab, c.hidden, "model.embed_tokens.weight", name="embed_tokens")
-        x = b.sequence_scatter(x, name="sequence_scatter")
+        # sequence parallelism: the look-ups reduce-scattered to this chip's tokens
+        x, _ = b.vocab_embedding("input", c.vocab, c.hidden, "model.embed_tokens.weight", name="embed_tokens",
+                                 scatter=True)
         for i in range(p.layers or c.layers):
             with b.scope(f"layers.{i}"):
                 h = b.rmsnorm(x, c.eps, name="input_layernorm")

@@ -69,10 +69,14 @@ def test_t5_small_tensor_parallel_shard_by_hand():
 def test_t5_tensor_parallel_training_all_reduces_the_encoder_outputs_gradient_per_decoder_layer():
     # Megatron's T5: every decoder layer's cross-attention k and v are column-split linears on the encoder output,
     # whose copy_to_tensor_model_parallel_region all-reduces its gradient: 6 backward all-reduces of
-    # (batch 1, src 512, d 512) beside the mirrors of the 2 x 6 encoder layers' forward all-reduces and the encoder
-    # embedding's
+    # (batch 1, src 512, d 512) beside the 2 x 6 of the encoder layers' column-split inputs (self-attention qkv, MLP
+    # wi). The decoder's 6 x 3 column-split inputs (self-attention qkv, cross-attention q, MLP wi) and the LM head's
+    # (its copy_to region) give 19 of (1, tgt 128, 512). The embeddings' all-reduces (reduce_from regions) pass
+    # their gradients through: 37 in all, none for an embedding
     g = build_workload("t5_small", {"tensor_parallel": 2, "mode": "training"}, default_dtype="fp16")
     backward = [op for op in g.ops if op.kind is OpKind.COLLECTIVE and op.attrs.get("phase") == "backward"]
     src = [op for op in backward if op.out_shape == (1, 512, 512)]
     assert len([op for op in src if "memory_copy" in op.name]) == 6
-    assert len(src) == 6 + 2 * 6 + 1
+    assert len(src) == 6 + 2 * 6
+    assert len([op for op in backward if op.out_shape == (1, 128, 512)]) == 6 * 3 + 1
+    assert len(backward) == 37 and not [op for op in backward if "embed_tokens" in op.name]

@@ -126,3 +126,53 @@ def test_sequence_parallel_is_refused_for_a_mixture_of_experts():
 
     with pytest.raises(ConfigError, match="sequence_parallel: not modelled for a mixture-of-experts"):
         load_workload("mixtral_8x7b", ["workload.tensor_parallel=2", "workload.sequence_parallel=true"])
+
+
+def _embedding_and_head_collectives(model: str, sp: bool, extra: tuple[str, ...] = ()) -> Counter:
+    """(phase, fn) of the collectives outside the layers of a 1-layer training step at tensor_parallel T."""
+    from accelsim.builders.build import build_graph
+    from accelsim.config import load_workload
+
+    layers_key = "num_hidden_layers" if model == "qwen2_7b" else "layers"
+    w = load_workload(model, ["workload.mode=training", f"workload.{layers_key}=1", f"workload.seq_len={S}",
+                              f"workload.tensor_parallel={T}", f"workload.sequence_parallel={str(sp).lower()}",
+                              *extra])
+    return Counter((o.phase, o.fn, bool(o.attrs.get("recompute"))) for o in build_graph(w).ops
+                   if o.kind.value == "collective" and ".layers.0." not in o.name)
+
+
+@pytest.mark.parametrize("model", ["llama2_7b", "qwen2_7b"])
+def test_a_rotary_models_embedding_is_reduce_scattered_under_sequence_parallelism(model):
+    # Megatron-core's LanguageModelEmbedding sets reduce_scatter_embeddings when sequence parallelism is on and no
+    # position embedding is added (RoPE models): VocabParallelEmbedding reduce-scatters its partial look-ups, whose
+    # gradient is all-gathered. The LM head (a ColumnParallelLinear with sequence_parallel) all-gathers its input
+    # shard, gathers it again in the backward and reduce-scatters the input's gradient. No all-reduce anywhere.
+    assert _embedding_and_head_collectives(model, True) == {
+        ("forward", "reduce_scatter", False): 1, ("backward", "all_gather", False): 1,
+        ("forward", "all_gather", False): 1, ("backward", "all_gather", True): 1, ("backward", "reduce_scatter", False): 1}
+
+
+def test_a_learned_position_models_embedding_is_all_reduced_then_cut():
+    # Megatron's GPT adds position embeddings after the look-up, so the look-up is all-reduced
+    # (reduce_from_tensor_model_parallel_region: its gradient passes through) and the sum cut to the chip's tokens
+    # (scatter_to_sequence_parallel_region: its gradient all-gathered); the head as above.
+    assert _embedding_and_head_collectives("gpt", True, ("workload.hidden=1024", "workload.heads=16")) == {
+        ("forward", "all_reduce", False): 1, ("backward", "all_gather", False): 1,
+        ("forward", "all_gather", False): 1, ("backward", "all_gather", True): 1, ("backward", "reduce_scatter", False): 1}
+
+
+@pytest.mark.parametrize("model", ["llama2_7b", "gpt"])
+def test_without_sequence_parallelism_the_head_input_gradient_is_all_reduced_not_the_embeddings(model):
+    # Megatron: the embedding's all-reduce passes its gradient through; the LM head's column-split input
+    # (copy_to_tensor_model_parallel_region) all-reduces its gradient
+    from accelsim.builders.build import build_graph
+    from accelsim.config import load_workload
+
+    extra = ("workload.hidden=1024", "workload.heads=16") if model == "gpt" else ()
+    assert _embedding_and_head_collectives(model, False, extra) == {
+        ("forward", "all_reduce", False): 1, ("backward", "all_reduce", False): 1}
+    w = load_workload(model, ["workload.mode=training", "workload.layers=1", f"workload.seq_len={S}",
+                              f"workload.tensor_parallel={T}", *extra])
+    (grad,) = [o for o in build_graph(w).ops if o.kind.value == "collective" and o.phase == "backward"
+               and ".layers.0." not in o.name]
+    assert grad.attrs["forward"].endswith("tp_copy")

@@ -263,6 +263,26 @@ class Disaggregation(_Model):
         None, description="Per transfer (default: the interconnect's latency)")
 
 
+MAX_SPECULATIVE_TOKENS = 32
+"""Most draft tokens a speculative step may propose (vLLM's num_speculative_tokens; published setups use 1 to 10)."""
+
+
+class Speculative(_Model):
+    """Speculative decoding (vLLM's ``speculative_config``): each decode step verifies the request's last token
+    and ``num_tokens`` draft tokens in one forward pass of the model, and keeps the drafts up to the first one
+    rejected, plus the model's own token after them."""
+
+    method: Literal["ngram", "draft"] = Field(
+        description="ngram: prompt-lookup drafts proposed on the host (no device time); draft: a smaller model "
+                    "(draft_model) proposes them, priced on the same arch")
+    num_tokens: Annotated[int, Field(ge=1, le=MAX_SPECULATIVE_TOKENS)] = Field(
+        description=f"Draft tokens proposed per decode step (at most {MAX_SPECULATIVE_TOKENS}).")
+    acceptance_rate: float = Field(
+        ge=0, le=1, description="Probability that a draft token is accepted given that every one before it was "
+                                "(Leviathan et al. 2023's alpha): a step keeps i drafts with probability "
+                                "alpha^i (1 - alpha), all of them with alpha^num_tokens.")
+
+
 class ServeConfig(_Model):
     """Everything of a serving file but the model, arch and options."""
 
@@ -274,6 +294,7 @@ class ServeConfig(_Model):
     slo: Slo = Slo()
     cost: CostGrid = CostGrid()
     disaggregation: Disaggregation | None = None
+    speculative: Speculative | None = None
 
     @model_validator(mode="after")
     def _replicas(self) -> ServeConfig:
@@ -314,7 +335,7 @@ def grid_points(first: int, last: int, ratio: float) -> float:
     return math.ceil(math.log(last / first) / math.log(ratio)) + 1
 
 
-SERVING_KEYS = ("name", "description", "model", "arch", "options", "output", *ServeConfig.model_fields)
+SERVING_KEYS = ("name", "description", "model", "draft_model", "arch", "options", "output", *ServeConfig.model_fields)
 
 
 @dataclass(frozen=True)
@@ -326,6 +347,7 @@ class ServingSpec:
     arch: Arch
     serve: ServeConfig
     options: Options = field(default_factory=Options)
+    draft_model: WorkloadSpec | None = None  # speculative decoding's draft model (speculative.method: draft)
     output: str | None = None
     source: str = "<input>"
     trace_file: str | None = None
@@ -375,19 +397,36 @@ def _resolved(doc: Doc, section: str, key: str, overrides: list[Override], issue
     return value
 
 
-def _model(doc: Doc, overrides: list[Override], issues: Issues) -> WorkloadSpec | None:
-    spec = _resolved(doc, "workload", "model", overrides, issues, workload_from_doc)
+def _model(doc: Doc, overrides: list[Override], issues: Issues, key: str = "model") -> WorkloadSpec | None:
+    spec = _resolved(doc, "workload", key, overrides, issues, workload_from_doc)
     if isinstance(spec, WorkloadSpec) and not set(LLM_PARAMS) <= set(BUILDERS[spec.model].params.model_fields):
-        issues.append(doc.issue(("model",), "not an LLM workload (its builder needs phase, seq_len and kv_len "
+        issues.append(doc.issue((key,), "not an LLM workload (its builder needs phase, seq_len and kv_len "
                                 "parameters, as llama2_7b's)", spec.model))
         return None
     return spec  # type: ignore[return-value]
 
 
+def _draft(doc: Doc, overrides: list[Override], issues: Issues, config: ServeConfig | None) -> WorkloadSpec | None:
+    """The draft model of ``speculative.method: draft`` (given exactly then)."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    given = data.get("draft_model") is not None
+    method = config.speculative.method if config is not None and config.speculative is not None else None
+    if given and method != "draft":
+        issues.append(doc.issue(("draft_model",), "only with speculative.method: draft (speculative decoding with a "
+                                "draft model)", data["draft_model"] if isinstance(data["draft_model"], str) else
+                                "a mapping"))
+        return None
+    if method == "draft" and not given:
+        issues.append(doc.issue(("speculative", "method"), "draft needs draft_model: the smaller LLM that proposes "
+                                "the tokens (a preset name, a path or a mapping, as model)", "draft"))
+        return None
+    return _model(doc, overrides, issues, "draft_model") if given else None
+
+
 def _serve_config(doc: Doc, overrides: list[Override], issues: Issues) -> ServeConfig | None:
     data = {k: v for k, v in (doc.data or {}).items() if k in ServeConfig.model_fields}  # type: ignore[union-attr]
     sub = Doc(data, dict(doc.where))
-    for key in ("engine", "workload", "slo", "cost", "disaggregation"):
+    for key in ("engine", "workload", "slo", "cost", "disaggregation", "speculative"):
         if key in data or any(o.section == key and o.keys for o in overrides):
             part = _section(doc, key, overrides, issues)
             sub.data[key] = part.data  # type: ignore[index]
@@ -426,11 +465,12 @@ def serving_from_doc(doc: Doc, overrides: Iterable[str], *, source: str, default
     options, found = validate(Options, _section(doc, "options", parsed, issues))
     issues.extend(found)
     config = _serve_config(doc, parsed, issues)
+    draft = _draft(doc, parsed, issues, config)
     trace = _trace_path(doc, config, issues)
     issues.raise_if_any()
     return ServingSpec(name=data.get("name") or default_name, model=model, arch=arch,  # type: ignore[arg-type]
                        serve=config, options=options, output=data.get("output"), source=source,  # type: ignore[arg-type]
-                       trace_file=trace, lines={k: doc.locate((k,))[0].line for k in data})
+                       trace_file=trace, lines={k: doc.locate((k,))[0].line for k in data}, draft_model=draft)
 
 
 SERVING_DIR = "serving"  # the serving presets: experiments/serving/NAME.yaml
@@ -470,5 +510,5 @@ def load_serving(ref: str | os.PathLike | dict, overrides: Iterable[str] = ()) -
 
 
 __all__ = ["MAX_GRID_POINTS", "MAX_REPLICAS", "MAX_TOKENS", "Arrival", "CostGrid", "Disaggregation", "EngineConfig",
-           "ImageCounts", "Lengths", "RequestsConfig", "ServeConfig", "ServingSpec", "SharedPrefix", "Slo",
+           "ImageCounts", "Lengths", "RequestsConfig", "ServeConfig", "ServingSpec", "SharedPrefix", "Slo", "Speculative",
            "grid_points", "load_serving", "serving_from_doc"]

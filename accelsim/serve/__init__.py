@@ -27,6 +27,8 @@ from .engine import EncoderCost, IterationCost, Replica
 from .metrics import CSV_COLUMNS, request_rows, serving_summary, timeseries_rows, tpot
 from .requests import Request, TooManyRequests, add_image_tokens, make_requests, set_prefixes
 from .sim import ROUTERS, run_loop
+from .speculative import Acceptor, draft_cost
+from .speculative import summary as speculative_summary
 from .trace import trace_events
 
 Progress = Callable[[str, int, int], None]
@@ -170,9 +172,25 @@ class Meter:
         self.busy_j[replica] = 0.0
         energy = self.joules.iteration
 
-        def priced(prefill: int, decodes: int, kv_sum: int, scores: int | None = None) -> float:
+        def priced(prefill: int, decodes: int, kv_sum: int, scores: int | None = None, drafts: int = 0) -> float:
+            if drafts:
+                self.busy_j[replica] += max(energy(prefill, decodes, kv_sum, scores, drafts), 0.0)
+                return self.price(prefill, decodes, kv_sum, scores, drafts)
             self.busy_j[replica] += max(energy(prefill, decodes, kv_sum, scores), 0.0)
             return self.price(prefill, decodes, kv_sum, scores)
+
+        return priced
+
+    def draft_of(self, replica: int, price: IterationCost | None, energy: IterationCost | None
+                 ) -> IterationCost | None:
+        """The draft model's cost a replica uses (its energy, from the draft's own energy grid, counted with the
+        replica's iterations')."""
+        if price is None or energy is None or self.joules is None:
+            return price
+
+        def priced(prefill: int, decodes: int, kv_sum: int, scores: int | None = None) -> float:
+            self.busy_j[replica] = self.busy_j.get(replica, 0.0) + max(energy(prefill, decodes, kv_sum, scores), 0.0)
+            return price(prefill, decodes, kv_sum, scores)
 
         return priced
 
@@ -208,6 +226,16 @@ class Meter:
                           "average_w_per_chip": total / makespan / chips if makespan > 0 else None},
                 "efficiency": {"j_per_output_token": total / tokens if tokens else None,
                                "j_per_request": total / done if done else None}}
+
+
+def _with_draft(spec: ServingSpec, fp: Footprint) -> Footprint:
+    """A replica's footprint with the draft model's beside the model's (speculative decoding with a draft model:
+    vLLM keeps both models' weights on each chip and gives every KV block both models' layers)."""
+    if spec.draft_model is None:
+        return fp
+    d = footprint(spec.draft_model, spec.arch, spec.serve.engine)
+    return Footprint(fp.weight_bytes + d.weight_bytes, fp.kv_bytes_per_token + d.kv_bytes_per_token,
+                     fp.state_bytes_per_seq + d.state_bytes_per_seq, fp.image_positions)
 
 
 @dataclass
@@ -250,6 +278,8 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
         raise spec.error("model.images", "a serving run draws each request's images from workload.images (e.g. "
                          "{dist: fixed, value: 1}); leave the model's images at 0", value=spec.model.params["images"])
     need_fp = blocks is None or s.engine.preemption == "swap" or d is not None or wants
+    if spec.draft_model is not None:
+        _check_draft(spec)
     try:  # building the model: a parameter its builder names (tensor_parallel) is reported at its line
         fp = footprint(spec.model, spec.arch, s.engine) if need_fp else None
         if wants and not fp.image_positions:  # type: ignore[union-attr]
@@ -265,6 +295,11 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
             raise spec.error("engine.prefix_caching", f"not modelled for {name}'s recurrent layers: a cached "
                              "prefix's KV blocks do not hold the state after it (set prefix_caching: false)",
                              value=True)
+        if fp is not None and spec.draft_model is not None:
+            try:
+                fp = _with_draft(spec, fp)
+            except WorkloadError as e:
+                raise spec.draft_model.located(e) from None
         n_blocks = blocks if blocks is not None else kv_blocks(fp, spec.arch, s.engine)  # type: ignore[arg-type]
         if isinstance(n_blocks, str):
             raise spec.error("model", n_blocks, value=spec.model.model)
@@ -273,6 +308,24 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
     except WorkloadError as e:
         raise spec.model.located(e) from None
     return _Setup(requests, fp, n_blocks, images, (swap, swap_state), transfer)
+
+
+def _shape_free(params: dict) -> dict:
+    """A served model's parameters without the pass shape the iteration grid sets."""
+    return {k: v for k, v in params.items() if k not in ("phase", "seq_len", "kv_len", "batch", "decode_steps")}
+
+
+def _check_draft(spec: ServingSpec) -> None:
+    """A draft model runs as the model does: inference on the replica's chips."""
+    params = spec.draft_model.params  # type: ignore[union-attr]
+    for key in ("tensor_parallel", "expert_parallel"):
+        n = int(params.get(key) or 1)
+        if n > 1 and (spec.arch.chips < n or spec.arch.interconnect is None):
+            raise spec.error(f"draft_model.{key}", f"{n} chips need an arch with at least {n} chips and an "
+                             f"interconnect ({spec.arch.name!r} has {spec.arch.chips})", value=n)
+    if params.get("mode", "inference") != "inference" or params.get("sequence_parallel") or params.get("images"):
+        raise spec.error("draft_model", "a draft model runs inference passes of text: no training mode, "
+                         "sequence_parallel or images")
 
 
 def check(spec: ServingSpec) -> None:
@@ -302,14 +355,30 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     if encode is None and grid is not None and images:
         encode = grid.encoder
     meter = Meter(grid.joules() if grid is not None and grid.has_energy else None, price, encode)
+    sp = s.speculative
+    draft_grid = None
+    if sp is not None and spec.draft_model is not None and cost is None:
+        try:
+            draft_grid = build_grid(spec.draft_model, spec.arch, spec.options, s.engine, s.cost,
+                                    n_blocks * s.engine.block_size, progress)
+        except WorkloadError as e:
+            raise spec.draft_model.located(e) from None
+    draft_price = draft_cost(draft_grid, sp.num_tokens) if draft_grid is not None else None  # type: ignore[union-attr]
+    draft_energy = draft_cost(draft_grid.joules(), sp.num_tokens) \
+        if draft_grid is not None and draft_grid.has_energy else None  # type: ignore[union-attr]
+
+    def engine(i: int, role: str = "both") -> Replica:
+        spec_kw = {} if sp is None else {"spec_tokens": sp.num_tokens, "draft": meter.draft_of(i, draft_price, draft_energy),
+                                         "accept": Acceptor(sp.acceptance_rate, s.workload.seed, i)}
+        return Replica(i, s.engine, n_blocks, meter.of(i), swap, role, swap_s_per_state=swap_state,
+                       encode=meter.encoder_of(i), **spec_kw)
+
     runnable, refused = _admissible(requests, spec, n_blocks)
     if d is None:
-        replicas = [Replica(i, s.engine, n_blocks, meter.of(i), swap, swap_s_per_state=swap_state,
-                            encode=meter.encoder_of(i)) for i in range(s.replicas)]
+        replicas = [engine(i) for i in range(s.replicas)]
         run_loop(runnable, replicas, ROUTERS[s.router](), progress)
     else:
-        replicas = [Replica(i, s.engine, n_blocks, meter.of(i), swap, "prefill" if i < d.prefill_replicas else "decode",
-                            swap_s_per_state=swap_state, encode=meter.encoder_of(i))
+        replicas = [engine(i, "prefill" if i < d.prefill_replicas else "decode")
                     for i in range(d.prefill_replicas + d.decode_replicas)]
         run_loop(runnable, replicas[:d.prefill_replicas], ROUTERS[s.router](), progress,
                  decode=replicas[d.prefill_replicas:], decode_router=ROUTERS[s.router](),
@@ -318,9 +387,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "accelsim_version": __version__,
         "name": spec.name,
         "kind": "serving",
-        "model": {"model": spec.model.model, "params": {k: v for k, v in spec.model.params.items()
-                                                         if k not in ("phase", "seq_len", "kv_len", "batch",
-                                                                      "decode_steps")}},
+        "model": {"model": spec.model.model, "params": _shape_free(spec.model.params)},
         "arch": spec.arch.name,
         "config": s.model_dump(mode="json"),
         "kv_blocks_per_replica": n_blocks,
@@ -330,6 +397,12 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "iteration_cost": grid.to_dict() if grid is not None else {"simulations": 0},
         "serving": serving_summary(runnable, refused, replicas, s.slo),
     }
+    report["serving"]["speculative"] = None
+    if sp is not None:
+        report["serving"]["speculative"] = speculative_summary(sp.method, sp.num_tokens, sp.acceptance_rate,
+                                                               replicas, runnable, draft_grid)
+        if spec.draft_model is not None:
+            report["draft_model"] = {"model": spec.draft_model.model, "params": _shape_free(spec.draft_model.params)}
     report.update(meter.account(spec, replicas, report["serving"], runnable))
     return ServeResult(report, sorted(requests, key=lambda r: r.id), replicas, spec.output)
 

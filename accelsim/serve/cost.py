@@ -31,6 +31,14 @@ iteration's time is
   once for the whole batch) with the prefill chunks' attention, plus the decodes' KV-cache reads (their decode
   step less the same step at the grid's shortest KV length k₀).
 
+With speculative decoding the decodes verify ``d`` draft tokens beside their own ``b``: they join the forward
+pass's tokens, ``P(p + b + d, S) + D(b, K/b) − D(b, k₀)``, and a decode-only iteration costs ``D(b, K/b) +
+L(b + d) − L(b)`` (``L`` the prefill's token-wise part, ``P(n, 0)``): the weights and each sequence's KV are read
+once, as a verification kernel reads them for all of its query tokens; the drafts' own attention scores (a few
+queries against each sequence's KV) are not priced. Flat while the pass is bound by its weight reads (below the
+grid's first prefill, ``L`` is clamped), linear in ``d`` once it is bound by compute, which is where speculation
+stops paying. A draft model's proposals are priced on its own grid (:func:`draft_cost`).
+
 With images in the requests (a vision-language model's ``workload.images``), the image encoder's pass over ``m``
 images is ``E(m) = E₁ + (m − 1)·(E₂ − E₁)``, from ``E(m)`` = a one-layer prefill of ``m`` images' tokens with the
 images less the same prefill without them (``layers: 1``, ``images: m`` vs 0, ``m`` = 1 and 2; the tower runs every
@@ -148,14 +156,19 @@ class Grid:
         hi = interp(self.decode_kv[i + 1], self.decode_s[i + 1], kv)
         return lo + (batch - bs[i]) / (bs[i + 1] - bs[i]) * (hi - lo)
 
-    def iteration(self, prefill_tokens: int, decodes: int, kv_sum: int, scores: int | None = None) -> float:
-        """Seconds of an iteration (see the module docstring)."""
+    def iteration(self, prefill_tokens: int, decodes: int, kv_sum: int, scores: int | None = None,
+                  drafts: int = 0) -> float:
+        """Seconds of an iteration (see the module docstring); ``drafts``: the decodes' draft tokens verified
+        (speculative decoding), token-wise work beside their own tokens."""
         if decodes == 0:
             return self.prefill(prefill_tokens, scores) if prefill_tokens else 0.0
         kv = kv_sum / decodes
         if prefill_tokens == 0:
-            return self.decode(decodes, kv)
-        n = prefill_tokens + decodes
+            step = self.decode(decodes, kv)
+            if drafts:  # L(b + drafts) − L(b): the drafts' token-wise work
+                step += self.prefill(decodes + drafts, 0) - self.prefill(decodes, 0)
+            return step
+        n = prefill_tokens + decodes + drafts
         return self.prefill(n, scores) + self.decode(decodes, kv) - self.decode(decodes, self.decode_kv[0][0])
 
     @property

@@ -12,6 +12,11 @@ reference counted; unreferenced cached blocks are evicted, least recently releas
 When the iteration ends (:meth:`Replica.complete`) every request whose computed tokens reach its prompt plus its
 generated tokens samples one more token; a request that has all its output tokens finishes and frees its blocks.
 
+With speculative decoding (``spec_tokens`` > 0) a decode verifies its last token and up to ``spec_tokens`` draft
+tokens in one pass (as many as the budget and its remaining output allow; their KV blocks are taken as for any
+tokens): ``accept`` says how many drafts were kept, and the request samples them and one token more at once. The
+replica's ``draft`` prices the draft model's proposals in the same iteration (none for n-gram drafts).
+
 A request with images (a vision-language model) runs them through the image encoder in the iteration that schedules
 its first prefill chunk, and again after a preemption that drops its KV (``recompute``: vLLM frees a preempted
 request's encoder outputs); the replica's ``encode`` prices that iteration's images on top of its tokens.
@@ -29,9 +34,11 @@ from .requests import Request
 
 EncoderCost = Callable[[int], float]
 """images encoded in an iteration → seconds of the image encoder's pass over them."""
-IterationCost = Callable[[int, int, int, int], float]
+IterationCost = Callable[..., float]
 """(prefill tokens, decode requests, sum of the decodes' KV lengths, the prefill chunks' attention scores Σ q·(c + q)
-for a chunk of q tokens after c computed ones) → seconds of the iteration."""
+for a chunk of q tokens after c computed ones, the decodes' draft tokens verified) → seconds of the iteration."""
+Acceptance = Callable[[Request, int], int]
+"""(a request, the drafts it verified this iteration) → how many of them were accepted (its first ones)."""
 
 
 class KvPool:
@@ -89,7 +96,8 @@ class Replica:
 
     def __init__(self, index: int, engine: EngineConfig, blocks: int, cost: IterationCost,
                  swap_s_per_block: float = 0.0, role: str = "both", swap_s_per_state: float = 0.0,
-                 encode: EncoderCost | None = None):
+                 encode: EncoderCost | None = None, spec_tokens: int = 0, accept: Acceptance | None = None,
+                 draft: IterationCost | None = None):
         self.index = index
         self.role = role  # both, or with disaggregation prefill (hands requests off after their first token) or
         # decode
@@ -101,12 +109,18 @@ class Replica:
         self.images = 0  # images to encode this iteration
         self.encoded_images = 0  # in all iterations
         self.encoder_s = 0.0  # the encoder's seconds, in all iterations
+        self.spec_tokens = spec_tokens if accept is not None else 0
+        self.accept = accept
+        self.draft = draft
+        self.draft_s = 0.0  # the draft model's seconds, in all iterations
+        self.verify_steps = 0  # decodes that verified drafts
         self.swap_s_per_block = swap_s_per_block
         self.swap_s_per_state = swap_s_per_state  # a sequence's recurrent state (hybrid models) over the host link
         self.waiting: deque[Request] = deque()
         self.running: list[Request] = []
         self.batch: list[tuple[Request, int]] = []
-        self.mix = [0, 0, 0, 0]  # this iteration's prefill tokens, decodes, their KV lengths' sum, attention scores
+        # this iteration's prefill tokens, decodes, their KV lengths' sum, attention scores, the decodes' drafts
+        self.mix = [0, 0, 0, 0, 0]
         self.busy = False
         self.outstanding = 0  # tokens still to do over its requests (the least_tokens router's figure)
         self.preemptions = 0
@@ -155,10 +169,14 @@ class Replica:
         left, the swap-out seconds, whether any was preempted; counts decodes and their KV in ``self.mix``."""
         extra, preempted, i = 0.0, False, 0
         bs, pool, running, batch = self.e.block_size, self.pool, self.running, self.batch
-        decodes = kv = scores = 0
+        decodes = kv = scores = drafts = 0
+        spec = self.spec_tokens
         while i < len(running) and budget > 0:
             req = running[i]
             new = req.prompt + req.generated - req.computed
+            if spec and new == 1 and req.generated:  # a decode verifies drafts beside its token
+                req.drafts = min(spec, req.output - req.generated - 1, budget - 1)
+                new += req.drafts
             if new > budget:
                 new = budget if self.e.chunked_prefill else 0
                 if new == 0:
@@ -182,10 +200,14 @@ class Replica:
             if new == 1 and req.generated:
                 decodes += 1
                 kv += req.computed + 1
+            elif spec and req.drafts and new == 1 + req.drafts:
+                decodes += 1
+                kv += req.computed + 1
+                drafts += req.drafts
             else:
                 scores += new * (req.computed + new)
                 self._encode(req)
-        self.mix = [self.e.max_num_batched_tokens - budget - decodes, decodes, kv, scores]
+        self.mix = [self.e.max_num_batched_tokens - budget - decodes - drafts, decodes, kv, scores, drafts]
         return budget, extra, preempted
 
     def _admit(self, req: Request, budget: int) -> tuple[int, float] | None:
@@ -235,6 +257,7 @@ class Replica:
             if admitted is None:
                 break
             req = self.waiting.popleft()
+            req.drafts = 0  # a swapped-in request's next token is verified alone
             new, seconds = admitted
             extra += seconds
             self.running.append(req)
@@ -251,8 +274,16 @@ class Replica:
                 self._encode(req)
         if not self.batch:
             return 0.0
-        prefill, decodes, kv, scores = self.mix
-        seconds = max(self.cost(prefill, decodes, kv, scores), 0.0) + extra + self.e.step_overhead  # not < 0
+        prefill, decodes, kv, scores, drafts = self.mix
+        if drafts:
+            seconds = max(self.cost(prefill, decodes, kv, scores, drafts), 0.0)  # not < 0
+        else:
+            seconds = max(self.cost(prefill, decodes, kv, scores), 0.0)
+        seconds += extra + self.e.step_overhead
+        if self.draft is not None and (prefill or decodes):  # the draft model proposes for the batch
+            proposed = max(self.draft(prefill, decodes, kv, scores), 0.0)
+            self.draft_s += proposed
+            seconds += proposed
         if self.images:
             encoder = max(self.encode(self.images), 0.0) if self.encode is not None else 0.0
             self.encoded_images += self.images
@@ -260,7 +291,7 @@ class Replica:
             seconds += encoder
             self.images = 0
         self.samples.append((now, seconds, len(self.running), len(self.waiting), self.pool.used,
-                             prefill + decodes))
+                             prefill + decodes + drafts))
         self.iterations += 1
         self.busy_s += seconds
         self.started = now
@@ -273,6 +304,7 @@ class Replica:
         done = False
         caching, bs = self.e.prefix_caching, self.e.block_size
         delta = regular = 0
+        spec = self.spec_tokens
         for req, new in self.batch:
             if req.computed < req.prompt:  # a prefill (chunk): prompt tokens done, maybe the group's prefix
                 delta -= min(req.computed + new, req.prompt) - req.computed
@@ -282,6 +314,15 @@ class Replica:
                     blocks = req.prefix // bs
                     self.pool.register(req.group, blocks)
                     req.shared, req.blocks = blocks, req.blocks - blocks
+            elif spec and req.drafts:  # a decode with drafts: its token and the drafts accepted have KV, then one more
+                kept = self.accept(req, req.drafts)  # type: ignore[misc]
+                self.verify_steps += 1
+                req.drafted += req.drafts
+                req.accepted += kept
+                req.computed += 1 + kept
+                req.generated += kept
+                delta -= kept
+                req.drafts = 0
             else:
                 req.computed += new
             if req.computed == req.prompt + req.generated:

@@ -52,6 +52,9 @@ class Request:
     cached_tokens: int = 0
     images: int = 0  # images in its prompt (their tokens counted in ``prompt``)
     encoded: bool = False  # its images went through the encoder since its KV was last dropped
+    drafts: int = 0  # speculative decoding: draft tokens verified in the iteration in flight
+    drafted: int = 0  # draft tokens verified, in all
+    accepted: int = 0  # of them accepted
 
     @property
     def remaining(self) -> int:

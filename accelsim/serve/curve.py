@@ -20,7 +20,7 @@ CURVE_PNG = "throughput_latency.png"
 Progress = Callable[[str, int, int], None]
 CURVE_COLUMNS = ("value", "requests", "finished", "requests_per_s", "output_tokens_per_s", "goodput_requests_per_s",
                  "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "e2e_p50_s", "e2e_p99_s", "preemptions",
-                 "saturated", "average_power_w", "j_per_output_token")
+                 "saturated", "average_power_w", "j_per_output_token", "tokens_per_verification")
 
 
 def parse_sweep(text: str) -> tuple[str, list[str]]:
@@ -68,7 +68,8 @@ def curve_rows(values: Sequence[str], results: Sequence[ServeResult]) -> list[li
                      s["goodput"]["requests_per_s"], s["ttft_s"]["p50"], s["ttft_s"]["p99"], s["tpot_s"]["p50"],
                      s["tpot_s"]["p99"], s["e2e_s"]["p50"], s["e2e_s"]["p99"], s["preemptions"], s["saturated"],
                      (res.report.get("power") or {}).get("average_w"),
-                     (res.report.get("efficiency") or {}).get("j_per_output_token")])
+                     (res.report.get("efficiency") or {}).get("j_per_output_token"),
+                     (s.get("speculative") or {}).get("tokens_per_verification")])
     return rows
 
 

@@ -149,3 +149,12 @@ def test_bad_speculative_settings_are_one_line_errors(over, key):
         spec(**over)
     (line,) = str(e.value).splitlines()
     assert f" {key}: " in line
+
+
+def test_the_sweep_table_has_the_tokens_a_verification_sampled():
+    from accelsim.serve.curve import CURVE_COLUMNS, curve_rows
+
+    res, _ = one_request(1.0)  # 2 verifications of 3 drafts, all kept: 4 tokens each
+    plain = serve(spec(workload={"requests": 1}), cost=Stub(), blocks=1000)
+    rows = [dict(zip(CURVE_COLUMNS, r, strict=True)) for r in curve_rows(["on", "off"], [res, plain])]
+    assert rows[0]["tokens_per_verification"] == 4.0 and rows[1]["tokens_per_verification"] is None

@@ -196,6 +196,25 @@ class SharedPrefix(_Model):
     tokens: PositiveInt
 
 
+class Conversation(_Model):
+    """Multi-turn conversations (chat sessions): the arrival process starts conversations, each of ``turns`` turns.
+    A turn's prompt is the conversation so far (every earlier prompt and answer) and ``prompt_tokens`` new tokens,
+    its answer ``output_tokens``; the next turn arrives ``think_time`` after the answer's last token, at the same
+    replica (session affinity)."""
+
+    turns: Lengths = Field(description="Turns per conversation, a distribution as the lengths' (e.g. {dist: "
+                                       "uniform, low: 2, high: 8}); not trace.")
+    think_time: Annotated[float, BeforeValidator(parse_time), Field(ge=0)] = Field(
+        0.0, description="Between an answer's last token and the next turn's arrival (e.g. 10s; 0: at once).")
+
+    @field_validator("turns")
+    @classmethod
+    def _drawn(cls, value: Lengths) -> Lengths:
+        if value.dist == "trace":
+            raise ValueError("dist trace: a trace has no turns column; draw them (e.g. {dist: fixed, value: 4})")
+        return value
+
+
 class RequestsConfig(_Model):
     """The request workload: arrivals, lengths, an optional shared prefix, how many (a duration or a count)."""
 
@@ -207,6 +226,9 @@ class RequestsConfig(_Model):
         None, description="Images per request, for a model with an image encoder (e.g. {dist: fixed, value: 1}): "
                           "each adds its tokens to the prompt and runs the encoder in the request's first prefill "
                           "iteration.")
+    conversation: Conversation | None = Field(
+        None, description="Multi-turn conversations: arrivals, duration and requests then count conversations, "
+                          "and each turn's prompt holds the conversation so far.")
     duration: Seconds | None = Field(None, description="Arrivals in [0, duration) (e.g. 600s).")
     requests: Annotated[int, Field(ge=1, le=MAX_REQUESTS)] | None = Field(
         None, description=f"Number of requests (first N of a trace); at most {MAX_REQUESTS:,} (some 250 B each).")
@@ -226,6 +248,12 @@ class RequestsConfig(_Model):
             raise ValueError("give duration or requests (one of them)")
         if self.duration is not None and self.requests is not None:
             raise ValueError("give duration or requests, not both")
+        if self.conversation is not None:
+            for key, given in (("arrival.trace", trace), ("shared_prefix", self.shared_prefix is not None),
+                               ("images", self.images is not None)):
+                if given:
+                    raise ValueError(f"conversation: not with {key} (a conversation's turns share its own history, "
+                                     "drawn from the distributions)")
         return self
 
 
@@ -303,6 +331,9 @@ class ServeConfig(_Model):
                 self.replicas != d.prefill_replicas + d.decode_replicas:
             raise ValueError(f"replicas ({self.replicas}) must be prefill_replicas + decode_replicas "
                              f"({d.prefill_replicas + d.decode_replicas}) with disaggregation (or left out)")
+        if d is not None and self.workload.conversation is not None:
+            raise ValueError("disaggregation: not with workload.conversation (a turn's history would be cached on "
+                             "its decode replica, not where its next prefill runs)")
         if d is not None and d.prefill_replicas + d.decode_replicas > MAX_REPLICAS:
             raise ValueError(f"disaggregation: prefill_replicas + decode_replicas make "
                              f"{d.prefill_replicas + d.decode_replicas:,} replicas: at most {MAX_REPLICAS}")
@@ -509,6 +540,7 @@ def load_serving(ref: str | os.PathLike | dict, overrides: Iterable[str] = ()) -
     return serving_from_doc(doc, overrides, source=display_path(file), default_name=file.stem)
 
 
-__all__ = ["MAX_GRID_POINTS", "MAX_REPLICAS", "MAX_TOKENS", "Arrival", "CostGrid", "Disaggregation", "EngineConfig",
+__all__ = ["MAX_GRID_POINTS", "MAX_REPLICAS", "MAX_TOKENS", "Arrival", "Conversation", "CostGrid", "Disaggregation",
+           "EngineConfig",
            "ImageCounts", "Lengths", "RequestsConfig", "ServeConfig", "ServingSpec", "SharedPrefix", "Slo", "Speculative",
            "grid_points", "load_serving", "serving_from_doc"]

@@ -24,7 +24,7 @@ from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_latency_cdf
 from ..report.writers import atomic_write_text, write_json
 from .cost import Footprint, Grid, build_grid, footprint, kv_blocks
 from .engine import EncoderCost, IterationCost, Replica
-from .metrics import CSV_COLUMNS, request_rows, serving_summary, timeseries_rows, tpot
+from .metrics import CSV_COLUMNS, conversation_summary, request_rows, serving_summary, timeseries_rows, tpot
 from .requests import Request, TooManyRequests, add_image_tokens, make_requests, set_prefixes
 from .sim import ROUTERS, run_loop
 from .speculative import Acceptor, draft_cost
@@ -149,13 +149,25 @@ def _transfer(spec: ServingSpec, fp: Footprint) -> Callable[[Request], float]:
 
 
 def _admissible(requests: list[Request], spec: ServingSpec, blocks: int) -> tuple[list[Request], list[Request]]:
-    """Requests that can run, and those refused: longer than max_model_len, or more KV than a replica holds."""
+    """Requests that can run, and those refused: longer than max_model_len, or more KV than a replica holds (each
+    marked ``refused``). Only requests with an arrival time: a conversation's later turns arrive as the turns before
+    them finish (:func:`.sim.run_loop`), and are sorted out by :func:`_issued` after the run."""
     e = spec.serve.engine
     ok, refused = [], []
     for r in requests:
         total = r.prompt + r.output
-        (ok if total <= e.max_model_len and -(-total // e.block_size) <= blocks else refused).append(r)
+        r.refused = not (total <= e.max_model_len and -(-total // e.block_size) <= blocks)
+        if not math.isnan(r.arrival):
+            (refused if r.refused else ok).append(r)
     return ok, refused
+
+
+def _issued(requests: list[Request]) -> tuple[list[Request], list[Request], list[Request]]:
+    """After the run: every request that arrived (a conversation's turns after one refused never do), the runnable
+    ones among them in arrival order, and the refused ones."""
+    came = [r for r in requests if not math.isnan(r.arrival)]
+    ok = sorted((r for r in came if not r.refused), key=lambda r: (r.arrival, r.id))
+    return came, ok, [r for r in came if r.refused]
 
 
 class Meter:
@@ -374,15 +386,18 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
                        encode=meter.encoder_of(i), **spec_kw)
 
     runnable, refused = _admissible(requests, spec, n_blocks)
+    talk = s.workload.conversation
     if d is None:
         replicas = [engine(i) for i in range(s.replicas)]
-        run_loop(runnable, replicas, ROUTERS[s.router](), progress)
+        run_loop(runnable, replicas, ROUTERS[s.router](), progress, think_s=talk.think_time if talk else 0.0)
     else:
         replicas = [engine(i, "prefill" if i < d.prefill_replicas else "decode")
                     for i in range(d.prefill_replicas + d.decode_replicas)]
         run_loop(runnable, replicas[:d.prefill_replicas], ROUTERS[s.router](), progress,
                  decode=replicas[d.prefill_replicas:], decode_router=ROUTERS[s.router](),
                  transfer_s=transfer)
+    if talk is not None:
+        requests, runnable, refused = _issued(requests)
     report = {
         "accelsim_version": __version__,
         "name": spec.name,
@@ -397,6 +412,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "iteration_cost": grid.to_dict() if grid is not None else {"simulations": 0},
         "serving": serving_summary(runnable, refused, replicas, s.slo),
     }
+    report["serving"]["conversations"] = conversation_summary(requests) if talk is not None else None
     report["serving"]["speculative"] = None
     if sp is not None:
         report["serving"]["speculative"] = speculative_summary(sp.method, sp.num_tokens, sp.acceptance_rate,

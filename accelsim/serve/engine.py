@@ -142,6 +142,22 @@ class Replica:
             self.pool.unref(req.group)
             req.shared = 0
 
+    def _keep_history(self, req: Request) -> None:
+        """A finished turn of a conversation that goes on (prefix caching): its full KV blocks become the
+        conversation's cached blocks (the next turn's prompt starts with them), released with it to the idle
+        cache, where they stay until blocks run out (vLLM keeps a finished request's full blocks by their hash)."""
+        full = req.computed // self.e.block_size
+        moved = full - req.shared
+        if moved <= 0:
+            return
+        if req.shared:  # it holds its conversation's cached blocks: they grow by its own
+            self.pool.cached[req.group] += moved
+        elif self.pool.hits(req.group) == 0:
+            self.pool.register(req.group, moved)
+        else:  # the group has cached blocks this request does not hold (not a conversation's turn)
+            return
+        req.shared, req.blocks = full, req.blocks - moved
+
     def _preempt(self, req: Request) -> float:
         """Preempt ``req`` (it goes first in the queue); returns the seconds of its swap-out."""
         if self.running[-1] is req:  # always the newest, so far
@@ -346,6 +362,8 @@ class Replica:
                 req.last_token = now
                 if req.generated == req.output:
                     req.finish = now
+                    if caching and req.follow is not None and not req.follow.refused:
+                        self._keep_history(req)
                     self._release(req)
                     finished.append(req)
                     done = True

@@ -24,7 +24,8 @@ from .requests import Request
 SATURATION_RATIO = 3.0
 SATURATION_TTFT_S = 1.0
 CSV_COLUMNS = ("id", "replica", "arrival_s", "scheduled_s", "first_token_s", "finish_s", "prompt_tokens",
-               "output_tokens", "cached_tokens", "preemptions", "ttft_s", "tpot_s", "e2e_s", "images")
+               "output_tokens", "cached_tokens", "preemptions", "ttft_s", "tpot_s", "e2e_s", "images", "conversation",
+               "turn")
 
 
 def stats(values: Sequence[float] | np.ndarray) -> dict[str, float | None]:
@@ -160,6 +161,22 @@ def image_summary(requests: Sequence[Request], replicas: Sequence[Replica]) -> d
             "encoder_busy_fraction": encoder / busy if busy else 0.0}
 
 
+def conversation_summary(requests: Sequence[Request]) -> dict:
+    """The report's ``serving.conversations``: conversations started, turns that arrived, the TTFT of first turns
+    and of later ones (whose prompts start with the conversation so far), and the share of the later turns'
+    history that was served from the prefix cache."""
+    fin = [r for r in requests if not math.isnan(r.finish)]
+    later = [r for r in requests if r.turn > 0 and not r.refused]
+    history = sum(r.prefix for r in later)
+    return {"conversations": len({r.conversation for r in requests}), "turns": len(requests),
+            "mean_turns": len(requests) / len({r.conversation for r in requests}) if requests else None,
+            "first_turn_ttft_s": stats([r.first_token - r.arrival for r in fin if r.turn == 0]),
+            "later_turn_ttft_s": stats([r.first_token - r.arrival for r in fin if r.turn > 0]),
+            "history_tokens": history, "cached_history_tokens": sum(min(r.cached_tokens, r.prefix) for r in later),
+            "cached_history_fraction": sum(min(r.cached_tokens, r.prefix) for r in later) / history if history
+            else None}
+
+
 def _slo_text(slo: dict, share: str) -> str:
     """"83.0% meet TTFT <= 500ms, TPOT <= 50ms", or, with no SLO in the file, that every finished request counts."""
     if not slo:
@@ -175,7 +192,8 @@ def request_rows(requests: Sequence[Request]) -> list[list]:
 
     return [[r.id, r.replica, num(r.arrival), num(r.scheduled), num(r.first_token), num(r.finish), r.prompt,
              r.output, r.cached_tokens, r.preemptions, num(r.first_token - r.arrival), num(tpot(r)),
-             num(r.finish - r.arrival), r.images] for r in requests]
+             num(r.finish - r.arrival), r.images, "" if r.conversation < 0 else r.conversation,
+             "" if r.conversation < 0 else r.turn] for r in requests]
 
 
 def timeseries_rows(replicas: Sequence[Replica], limit: int = 5000) -> list[list]:
@@ -214,6 +232,13 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
             ("preemptions", f"{s['preemptions']:,}"),
             *([("images", f"{im['images']:,} in {im['requests']:,} requests; encoder {format_time(im['encoder_s'])} "
                           f"({im['encoder_busy_fraction']:.1%} of busy time)")] if (im := s.get("images")) else []),
+            *([("conversations", f"{c['conversations']:,} of {num(c['mean_turns'])} turns on average; later turns' "
+                                 f"TTFT p50 {ms(c['later_turn_ttft_s']).split(' / ')[1]} ms, "
+                                 f"{num(c['cached_history_fraction'], '.1%')} of their history cached")]
+              if (c := s.get("conversations")) else []),
+            *([("speculative", f"{sp['method']}, {sp['num_tokens']} drafts at acceptance {sp['acceptance_rate']:g}: "
+                               f"{num(sp['tokens_per_verification'])} tokens a verification; draft model "
+                               f"{sp['draft_busy_fraction']:.1%} of busy time")] if (sp := s.get("speculative")) else []),
             ("saturated", "yes: latency grew while requests arrived" if s["saturated"] else "no"),
             ("accelerator simulations", f"{report['iteration_cost']['simulations']}")]
     energy, power, eff = report.get("energy"), report.get("power") or {}, report.get("efficiency") or {}

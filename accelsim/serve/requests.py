@@ -52,6 +52,10 @@ class Request:
     cached_tokens: int = 0
     images: int = 0  # images in its prompt (their tokens counted in ``prompt``)
     encoded: bool = False  # its images went through the encoder since its KV was last dropped
+    conversation: int = -1  # its conversation (multi-turn workloads), -1 for none; its cache group too
+    turn: int = 0  # its turn in the conversation, from 0
+    follow: Request | None = None  # the conversation's next turn: it arrives think_time after this one finishes
+    refused: bool = False  # refused at arrival (longer than max_model_len, or more KV than a replica holds)
     drafts: int = 0  # speculative decoding: draft tokens verified in the iteration in flight
     drafted: int = 0  # draft tokens verified, in all
     accepted: int = 0  # of them accepted
@@ -191,6 +195,8 @@ def _trace_row(path: str, line: int, row: dict) -> tuple[float, int, int, int, i
 def make_requests(cfg: RequestsConfig, trace_file: str | None = None) -> list[Request]:
     """The run's requests, in arrival order (ids 0, 1, …)."""
     rng = np.random.default_rng(cfg.seed)
+    if cfg.conversation is not None:
+        return _conversations(cfg, rng)
     if trace_file is not None:
         from_trace = cfg.images is not None and cfg.images.dist == "trace"
         rows = read_trace(trace_file, cfg.requests, images=from_trace, before=cfg.duration)
@@ -206,6 +212,34 @@ def make_requests(cfg: RequestsConfig, trace_file: str | None = None) -> list[Re
     if cfg.images is not None and cfg.images.dist != "trace":  # drawn after the rest: a text-only file's requests
         for r, m in zip(out, _lengths(cfg.images, len(out), rng), strict=True):  # stay as they were
             r.images = int(m)
+    return out
+
+
+def _conversations(cfg: RequestsConfig, rng: np.random.Generator) -> list[Request]:
+    """Every turn of every conversation (ids conversation by conversation, turn by turn): a conversation's first turn
+    arrives by the arrival process; a later turn's arrival is set when the turn before it finishes (NaN until then),
+    its prompt is the conversation so far and its new tokens, of which the conversation so far is its cacheable
+    prefix (the prefix group is the conversation)."""
+    assert cfg.conversation is not None
+    starts = _arrivals(cfg, rng)
+    turns = _lengths(cfg.conversation.turns, len(starts), rng)
+    total = int(turns.sum())
+    if total > MAX_REQUESTS:
+        raise TooManyRequests(f"{len(starts):,} conversations of {cfg.conversation.turns.dist} turns make {total:,} "
+                              f"requests: at most {MAX_REQUESTS:,} in one run (fewer conversations or turns)")
+    news, outputs = _lengths(cfg.prompt_tokens, total, rng), _lengths(cfg.output_tokens, total, rng)
+    out: list[Request] = []
+    for c, (start, n) in enumerate(zip(starts, turns, strict=True)):
+        history, before = 0, None
+        for t in range(int(n)):
+            i = len(out)
+            prompt = min(history + int(news[i]), MAX_TOKENS)
+            req = Request(i, float(start) if t == 0 else math.nan, prompt, int(outputs[i]), group=c,
+                          prefix=min(history, prompt - 1), conversation=c, turn=t)
+            if before is not None:
+                before.follow = req
+            out.append(req)
+            history, before = min(prompt + req.output, MAX_TOKENS), req
     return out
 
 

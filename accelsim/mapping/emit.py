@@ -302,7 +302,11 @@ class Emitter:
         """The data-parallel reduction of an optimizer step's gradient (a distributed optimizer's: a reduce-scatter,
         each rank updating its share) after ``deps``: (task id, seconds, bytes sent, collective)."""
         op = p.op
-        grad = sum(math.prod(s) for s in op.in_shapes) * op.elem_bytes
+        # the whole gradient buffer (DDP's and Megatron's grad buffers; an nn.Embedding's gradient is dense), not
+        # the rows an embedding's backward wrote
+        param = next((w for w in op.weights if w.name == op.attrs.get("param")), None)
+        elems = math.prod(param.shape) if param is not None else sum(math.prod(s) for s in op.in_shapes)
+        grad = elems * op.elem_bytes
         kind = "reduce_scatter" if sharded else "all_reduce"
         tid, c = self.all_reduce(p.index, grad, self.dp, deps, kind, self.dp_extent)
         return tid, c.seconds, c.sent, kind

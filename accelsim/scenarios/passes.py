@@ -108,6 +108,7 @@ class Timing:
     memory: Mapping[str, Mapping[str, float]]
     placement: Mapping[str, object]
     active_s: float = 0.0  # seconds in which the chip does some op's work (report.json's active_fraction × seconds)
+    stash_bytes: int = 0  # a training step's activations kept for the backward pass, when kept in the main memory
 
     @property
     def compute_end(self) -> int:
@@ -144,9 +145,10 @@ class Pass:
         return out
 
     @classmethod
-    def of(cls, report: Mapping[str, Any], tg: TaskGraph, params: int) -> Pass:
-        """The pass that produced ``report`` from task graph ``tg``; ``params`` are its graph's parameters."""
-        timing = Timing(cycles=int(report["total_cycles"]), seconds=float(report["seconds"]),
+    def of(cls, report: Mapping[str, Any], tg: TaskGraph, params: int, stash: int = 0) -> Pass:
+        """The pass that produced ``report`` from task graph ``tg``; ``params`` are its graph's parameters,
+        ``stash`` the activations it keeps for the backward pass in the main memory."""
+        timing = Timing(cycles=int(report["total_cycles"]), seconds=float(report["seconds"]), stash_bytes=stash,
                         launch_s=float(report.get("launch_overhead_s", 0.0)), params=params,
                         active_s=float(report.get("active_fraction", 1.0)) * float(report["seconds"]),
                         model_params=int(report["params"]),

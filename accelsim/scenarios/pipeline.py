@@ -26,7 +26,7 @@ unit's busy cycles, counted the same way and summed over the P chips, over P × 
 ``params`` is the whole model's, ``params_per_chip`` the largest stage's share. ``phases`` and ``memory`` are the
 bottleneck stage's (the largest t_k); ``launch_overhead_s`` is its launch share of its time applied to the
 iteration; ``pipeline`` gives the schedule, each stage's times and memory with the micro-batches whose
-activations 1F1B keeps in flight (stage k: min(P − k, m)).
+activations 1F1B keeps in flight (stage k: min(P − k, m); interleaved: :func:`in_flight`).
 
 With ``options.layer_samples`` (the default) a stage of n > 2 identical layers is simulated with 1 and with 2
 layers (:mod:`accelsim.scenarios.sampling`; ``pipeline.layer_samples`` = [1, 2], the ops shown are the 2-layer
@@ -180,7 +180,7 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
                        "passes": len(runs)},
         "ops": ops,
     })
-    rows = _stage_rows(timing, m, clock)
+    rows = _stage_rows(timing, m, clock, v)
     ideal = m * max(per_micro)
     out["pipeline"] = {
         "stages": pp, "micro_batches": m, "interleave": v, "bottleneck_stage": k_slow,
@@ -200,16 +200,29 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
     return out
 
 
-def _stage_rows(timing: Sequence[Timing], micro_batches: int, clock: float) -> list[dict]:
-    """Per stage: its times and its main-memory footprint with the activations 1F1B keeps in
-    flight on it (stage k: min(P − k, m) micro-batches)."""
+def in_flight(stage: int, stages: int, micro_batches: int, interleave: int = 1) -> float:
+    """Micro-batches of activations 1F1B keeps in flight on ``stage`` at most: min(P − k, m) (Narayanan et al.
+    2021); interleaved (v > 1 chunks a stage), Megatron-LM's warm-up of 2(P − k − 1) + (v − 1)·P chunks and the one
+    in flight, at most m·v, each holding 1/v of the stage's activations: P + (P − 1)/v on the first stage
+    (Korthikanti et al. 2022, Sec. 4.2.3: the first stage's activations × (1 + (P − 1)/(P·v)))."""
+    if interleave <= 1:
+        return min(stages - stage, micro_batches)
+    chunks = min(2 * (stages - stage - 1) + (interleave - 1) * stages + 1, micro_batches * interleave)
+    return chunks / interleave
+
+
+def _stage_rows(timing: Sequence[Timing], micro_batches: int, clock: float, interleave: int = 1) -> list[dict]:
+    """Per stage: its times and its main-memory footprint with the activations 1F1B keeps in flight on it
+    (:func:`in_flight`): one micro-batch's footprint (its stash and the largest op's working set) and the stashes
+    of the others in flight (each stage's working set is only the running micro-batch's)."""
     pp = len(timing)
     rows = []
     for k, t in enumerate(timing):
         main = next(iter(t.memory.values()), {})
-        in_flight = min(pp - k, micro_batches)
-        used = main.get("used", 0) + (in_flight - 1) * main.get("activations", 0)
+        flight = in_flight(k, pp, micro_batches, interleave)
+        used = main.get("used", 0) + round((flight - 1) * t.stash_bytes)
+        in_flight_shown = flight if interleave > 1 else int(flight)
         rows.append({"stage": k, "micro_batch_s": t.compute_end / clock, "optimizer_s": t.optimizer_tail / clock,
-                     "activations_in_flight": in_flight, "hbm_used_bytes": used,
+                     "activations_in_flight": in_flight_shown, "hbm_used_bytes": used,
                      "hbm_fraction": used / main["capacity"] if main.get("capacity") else 0.0})
     return rows

@@ -52,4 +52,5 @@ def simulate_pass(graph: Graph, arch: Arch, options: Options, *, name: str | Non
     report's Chrome trace uses)."""
     rep = run_graph(graph, arch, options, name=name, workload=workload_info(graph, workload))
     tg = rep.segments[0][0]
-    return Pass.of(rep.to_dict(), tg, graph.params), rep
+    stash = graph.info.stashed_activation_bytes if tg.stash_level == arch.main_memory else 0
+    return Pass.of(rep.to_dict(), tg, graph.params, int(stash)), rep

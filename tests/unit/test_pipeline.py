@@ -134,11 +134,12 @@ def test_layers_must_divide_into_stages():
 def test_data_parallel_replicas_are_the_chips_left_by_tensor_and_pipeline_parallelism():
     # 2 stages on 4 chips: 2 data-parallel replicas, so every gradient is all-reduced over 2 chips once per
     # iteration: a ring over N = 2 sends 2(N − 1)/N = 1 × the gradient bytes. The gradients of both stages are
-    # the whole model plus the last stage's copy of the word embeddings (V·h), in fp16, except the embedding
-    # rows no token touched (the look-up's gradient is the b·s = 128 gathered rows of 1024, see training.py)
+    # the whole model plus the last stage's copy of the word embeddings (V·h), in fp16, every row of the tables
+    # too: the look-up's backward writes the b·s = 128 gathered rows of 1024, but DDP and Megatron reduce the whole
+    # (dense) gradient buffer
     params = {**SMALL, "mode": "training", "pipeline_parallel": 2, "micro_batches": 4, "dtype": "fp16"}
     whole = build_workload("gpt", SMALL).params
-    grads = whole + 1024 * 256 - (1024 - 2 * 64) * 256
+    grads = whole + 1024 * 256
     two = simulate(load_workload({"model": "gpt", **params}), _arch(2)).to_dict()
     four = simulate(load_workload({"model": "gpt", **params}), _arch(4)).to_dict()
     assert "link" not in two["bytes"]
@@ -178,3 +179,32 @@ def test_one_stage_on_one_chip_is_gradient_accumulation():
     assert rep["total_cycles"] == 3 * t + (one["total_cycles"] - t)
     assert rep["pipeline"]["p2p_transfers"] == 0
     assert rep["simulation"] == {k: one["simulation"][k] for k in ("tasks", "events")} | {"passes": 1}
+
+
+def test_activations_in_flight_follow_the_1f1b_and_interleaved_warm_ups():
+    from accelsim.scenarios.pipeline import in_flight
+
+    # 1F1B (Narayanan et al. 2021): stage k holds min(P − k, m) micro-batches
+    assert [in_flight(k, 4, 8) for k in range(4)] == [4, 3, 2, 1]
+    assert in_flight(0, 4, 2) == 2
+    # interleaved, v chunks a stage: Megatron-LM's warm-up 2(P − k − 1) + (v − 1)·P chunks and the one running, each
+    # 1/v of the stage: the first stage holds P + (P − 1)/v = P·(1 + (P − 1)/(P·v)) (Korthikanti et al. 2022, 4.2.3)
+    assert in_flight(0, 4, 8, 2) == 4 * (1 + 3 / 8) == 5.5
+    assert in_flight(3, 4, 8, 2) == (0 + 4 + 1) / 2
+    assert in_flight(0, 8, 64, 3) == pytest.approx(8 + 7 / 3)
+    assert in_flight(0, 4, 2, 2) == 2  # at most the m·v = 4 chunks there are
+
+
+def test_a_stage_holds_one_working_set_and_the_stashes_in_flight():
+    # stage 0 of P = 2 (2 layers of SMALL) at v = 1 holds 2 micro-batches, at v = 2 2 + 1/2 = 2.5; its weights, states
+    # and one micro-batch's working set are the same, so the two differ by 0.5 of one micro-batch's stash
+    params = {**SMALL, "mode": "training", "pipeline_parallel": 2, "micro_batches": 4, "dtype": "fp16"}
+    stash = build_workload("gpt", {**params, "pipeline_stage": 0}).meta["stashed_activation_bytes"]
+
+    def stage0(v: int) -> dict:
+        r = simulate(load_workload({"model": "gpt", **params, "pipeline_interleave": v}), _arch(2)).to_dict()
+        return r["pipeline"]["stage_times"][0]
+
+    one, two = stage0(1), stage0(2)
+    assert (one["activations_in_flight"], two["activations_in_flight"]) == (2, 2.5)
+    assert two["hbm_used_bytes"] - one["hbm_used_bytes"] == stash // 2

@@ -74,7 +74,10 @@ CASES: dict[str, tuple] = {
 # all-reduces' eager launches: launch_overhead_s 15.33 -> 16.34 ms) and gpt_pipeline_dgx_a100 from the one that
 # gives a pipeline's power.peak_w over its chips (551 -> 864 W: each chip's busiest window × 2; every other case
 # equal); llama2_7b_serving_tpu_v4 from 12d80f1, a serving run's prefill computing logits at the last position only
-# (the head's MACs on 1 of 512 prompt tokens; every other case equal).
+# (the head's MACs on 1 of 512 prompt tokens; every other case equal); gpt2_training_dgx_a100_tp2 and
+# gpt_pipeline_dgx_a100 again from the commit after 02f8e54 whose data-parallel reduction sends an embedding's whole
+# (dense) gradient, not the rows its backward wrote (bytes.link +0.8 % and +50 %; times equal: the reductions
+# overlap the backward), and whose pipeline stages hold one working set and the stashes in flight.
 # Fields a deliberate change moved since the recording, as (case glob, dotted key glob): reason (fnmatch globs:
 # write "notes*", not "notes[*]", since [ ] is a character class).
 CHANGED: dict[tuple[str, str], str] = {

@@ -140,6 +140,7 @@ def test_docs_serving_md_documents_every_key():
 
     from accelsim.config.serving import (
         Arrival,
+        Conversation,
         CostGrid,
         Disaggregation,
         EngineConfig,
@@ -147,16 +148,19 @@ def test_docs_serving_md_documents_every_key():
         ServeConfig,
         SharedPrefix,
         Slo,
+        Speculative,
     )
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "serving.md").read_text()
-    sections = ("engine", "workload", "slo", "cost", "disaggregation")
-    keys = [*(k for k in ServeConfig.model_fields if k not in sections),
+    sections = ("engine", "workload", "slo", "cost", "disaggregation", "speculative")
+    keys = [*(k for k in ServeConfig.model_fields if k not in sections), "draft_model", "workload.conversation",
+            *(f"speculative.{k}" for k in Speculative.model_fields),
             *(f"engine.{k}" for k in EngineConfig.model_fields),
             *(f"slo.{k}" for k in Slo.model_fields), *(f"cost.{k}" for k in CostGrid.model_fields),
             f"disaggregation.{next(iter(Disaggregation.model_fields))}"]
     missing = [k for k in keys if f"`{k}`" not in doc]
-    missing += [k for model in (Arrival, Lengths, SharedPrefix, Disaggregation) for k in model.model_fields if f"`{k}`" not in doc
+    missing += [k for model in (Arrival, Lengths, SharedPrefix, Disaggregation, Conversation) for k in model.model_fields
+                if f"`{k}`" not in doc
                 and f"{k}`" not in doc and f"`{k}" not in doc]
     assert not missing, f"undocumented serving keys: {missing}"
 

@@ -441,7 +441,9 @@ def _draft(doc: Doc, overrides: list[Override], issues: Issues, config: ServeCon
     """The draft model of ``speculative.method: draft`` (given exactly then)."""
     data = doc.data if isinstance(doc.data, dict) else {}
     given = data.get("draft_model") is not None
-    method = config.speculative.method if config is not None and config.speculative is not None else None
+    if config is None:  # the serving settings are invalid (reported): whether a draft model belongs is unknown
+        return None
+    method = config.speculative.method if config.speculative is not None else None
     if given and method != "draft":
         issues.append(doc.issue(("draft_model",), "only with speculative.method: draft (speculative decoding with a "
                                 "draft model)", data["draft_model"] if isinstance(data["draft_model"], str) else

@@ -9,12 +9,15 @@ The event loop (:mod:`.sim`) is a plain heap, not SimPy: only ``engine`` imports
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from .. import __version__
 from ..config.serving import ServingSpec
@@ -200,9 +203,9 @@ class Meter:
         if price is None or energy is None or self.joules is None:
             return price
 
-        def priced(prefill: int, decodes: int, kv_sum: int, scores: int | None = None) -> float:
-            self.busy_j[replica] = self.busy_j.get(replica, 0.0) + max(energy(prefill, decodes, kv_sum, scores), 0.0)
-            return price(prefill, decodes, kv_sum, scores)
+        def priced(*args: int) -> float:
+            self.busy_j[replica] = self.busy_j.get(replica, 0.0) + max(energy(*args), 0.0)
+            return price(*args)
 
         return priced
 
@@ -245,9 +248,29 @@ def _with_draft(spec: ServingSpec, fp: Footprint) -> Footprint:
     vLLM keeps both models' weights on each chip and gives every KV block both models' layers)."""
     if spec.draft_model is None:
         return fp
-    d = footprint(spec.draft_model, spec.arch, spec.serve.engine)
+    with _shapes(spec, "draft_model"):
+        d = footprint(spec.draft_model, spec.arch, spec.serve.engine)
     return Footprint(fp.weight_bytes + d.weight_bytes, fp.kv_bytes_per_token + d.kv_bytes_per_token,
                      fp.state_bytes_per_seq + d.state_bytes_per_seq, fp.image_positions)
+
+
+@contextlib.contextmanager
+def _shapes(spec: ServingSpec, key: str) -> Iterator[None]:
+    """Building ``key``'s passes at the engine's shapes: a shape its builder refuses (a context longer than its
+    positions: GPT-2's 1,024 under max_model_len 4096) is a one-line error naming ``key`` and the engine limits
+    that set it, not a traceback; a parameter its builder names is reported at its line."""
+    model = spec.draft_model if key == "draft_model" else spec.model
+    try:
+        yield
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        e_ = spec.serve.engine
+        raise spec.error(key, f"{where}: {first.get('msg')}: the engine's limits set the passes' shapes "
+                         f"(max_model_len {e_.max_model_len}, max_num_batched_tokens {e_.max_num_batched_tokens}, "
+                         f"max_num_seqs {e_.max_num_seqs})", value=model.model) from None  # type: ignore[union-attr]
+    except WorkloadError as e:
+        raise model.located(e) from None  # type: ignore[union-attr]
 
 
 @dataclass
@@ -292,7 +315,7 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
     need_fp = blocks is None or s.engine.preemption == "swap" or d is not None or wants
     if spec.draft_model is not None:
         _check_draft(spec)
-    try:  # building the model: a parameter its builder names (tensor_parallel) is reported at its line
+    with _shapes(spec, "model"):  # building the model: a parameter its builder names is reported at its line
         fp = footprint(spec.model, spec.arch, s.engine) if need_fp else None
         if wants and not fp.image_positions:  # type: ignore[union-attr]
             name = spec.model.params.get("name") or spec.model.model
@@ -307,18 +330,16 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
             raise spec.error("engine.prefix_caching", f"not modelled for {name}'s recurrent layers: a cached "
                              "prefix's KV blocks do not hold the state after it (set prefix_caching: false)",
                              value=True)
-        if fp is not None and spec.draft_model is not None:
-            try:
-                fp = _with_draft(spec, fp)
-            except WorkloadError as e:
-                raise spec.draft_model.located(e) from None
-        n_blocks = blocks if blocks is not None else kv_blocks(fp, spec.arch, s.engine)  # type: ignore[arg-type]
+        both = _with_draft(spec, fp) if fp is not None and spec.draft_model is not None else fp
+        n_blocks = blocks if blocks is not None else kv_blocks(both, spec.arch, s.engine)  # type: ignore[arg-type]
         if isinstance(n_blocks, str):
+            if both is not fp and not isinstance(kv_blocks(fp, spec.arch, s.engine), str):  # the draft's doing
+                raise spec.error("draft_model", f"with the draft model's weights and KV cache beside the model's: "
+                                 f"{n_blocks}", value=spec.draft_model.model)  # type: ignore[union-attr]
             raise spec.error("model", n_blocks, value=spec.model.model)
+        fp = both
         swap, swap_state = _swap_s(spec, fp) if fp is not None and s.engine.preemption == "swap" else (0.0, 0.0)
         transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
-    except WorkloadError as e:
-        raise spec.model.located(e) from None
     return _Setup(requests, fp, n_blocks, images, (swap, swap_state), transfer)
 
 
@@ -357,12 +378,10 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     setup = _prepare(spec, blocks)
     requests, fp, n_blocks, images, transfer = setup.requests, setup.fp, setup.blocks, setup.images, setup.transfer
     swap, swap_state = setup.swap
-    try:
+    with _shapes(spec, "model"):
         grid = None if cost is not None else build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost,
                                                         n_blocks * s.engine.block_size, progress,
                                                         fp.image_positions if images else 0)  # type: ignore[union-attr]
-    except WorkloadError as e:
-        raise spec.model.located(e) from None
     price = cost or grid.iteration  # type: ignore[union-attr]
     if encode is None and grid is not None and images:
         encode = grid.encoder
@@ -370,14 +389,11 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     sp = s.speculative
     draft_grid = None
     if sp is not None and spec.draft_model is not None and cost is None:
-        try:
+        with _shapes(spec, "draft_model"):
             draft_grid = build_grid(spec.draft_model, spec.arch, spec.options, s.engine, s.cost,
                                     n_blocks * s.engine.block_size, progress)
-        except WorkloadError as e:
-            raise spec.draft_model.located(e) from None
-    draft_price = draft_cost(draft_grid, sp.num_tokens) if draft_grid is not None else None  # type: ignore[union-attr]
-    draft_energy = draft_cost(draft_grid.joules(), sp.num_tokens) \
-        if draft_grid is not None and draft_grid.has_energy else None  # type: ignore[union-attr]
+    draft_price = draft_cost(draft_grid) if draft_grid is not None else None
+    draft_energy = draft_cost(draft_grid.joules()) if draft_grid is not None and draft_grid.has_energy else None
 
     def engine(i: int, role: str = "both") -> Replica:
         spec_kw = {} if sp is None else {"spec_tokens": sp.num_tokens, "draft": meter.draft_of(i, draft_price, draft_energy),

@@ -31,11 +31,11 @@ iteration's time is
   once for the whole batch) with the prefill chunks' attention, plus the decodes' KV-cache reads (their decode
   step less the same step at the grid's shortest KV length k₀).
 
-With speculative decoding the decodes verify ``d`` draft tokens beside their own ``b``: they join the forward
-pass's tokens, ``P(p + b + d, S) + D(b, K/b) − D(b, k₀)``, and a decode-only iteration costs ``D(b, K/b) +
-L(b + d) − L(b)`` (``L`` the prefill's token-wise part, ``P(n, 0)``): the weights and each sequence's KV are read
-once, as a verification kernel reads them for all of its query tokens; the drafts' own attention scores (a few
-queries against each sequence's KV) are not priced. Flat while the pass is bound by its weight reads (below the
+With speculative decoding the decodes verify ``d`` draft tokens beside their own ``b``: they add the token-wise
+work of ``d`` more tokens to the forward pass, ``L(p + b + d) − L(p + b)`` (``L`` the prefill's token-wise part,
+``P(n, 0)``; at least 0), to either cost above (the prefill's attention stays its own): the weights and each
+sequence's KV are read once, as a verification kernel reads them for all of its query tokens; the drafts' own
+attention scores (a few queries against each sequence's KV) are not priced. Flat while the pass is bound by its weight reads (below the
 grid's first prefill, ``L`` is clamped), linear in ``d`` once it is bound by compute, which is where speculation
 stops paying. A draft model's proposals are priced on its own grid (:func:`draft_cost`).
 
@@ -163,13 +163,13 @@ class Grid:
         if decodes == 0:
             return self.prefill(prefill_tokens, scores) if prefill_tokens else 0.0
         kv = kv_sum / decodes
+        # the drafts' token-wise work beside the iteration's own tokens: L(n + drafts) − L(n), never negative
+        extra = max(self.prefill(prefill_tokens + decodes + drafts, 0) - self.prefill(prefill_tokens + decodes, 0),
+                    0.0) if drafts else 0.0
         if prefill_tokens == 0:
-            step = self.decode(decodes, kv)
-            if drafts:  # L(b + drafts) − L(b): the drafts' token-wise work
-                step += self.prefill(decodes + drafts, 0) - self.prefill(decodes, 0)
-            return step
-        n = prefill_tokens + decodes + drafts
-        return self.prefill(n, scores) + self.decode(decodes, kv) - self.decode(decodes, self.decode_kv[0][0])
+            return self.decode(decodes, kv) + extra
+        n = prefill_tokens + decodes
+        return self.prefill(n, scores) + self.decode(decodes, kv) - self.decode(decodes, self.decode_kv[0][0]) + extra
 
     @property
     def has_energy(self) -> bool:

@@ -119,8 +119,9 @@ class Replica:
         self.waiting: deque[Request] = deque()
         self.running: list[Request] = []
         self.batch: list[tuple[Request, int]] = []
-        # this iteration's prefill tokens, decodes, their KV lengths' sum, attention scores, the decodes' drafts
-        self.mix = [0, 0, 0, 0, 0]
+        # this iteration's prefill tokens, decodes, their KV lengths' sum, attention scores, the decodes' drafts and
+        # the decodes that draft
+        self.mix = [0, 0, 0, 0, 0, 0]
         self.busy = False
         self.outstanding = 0  # tokens still to do over its requests (the least_tokens router's figure)
         self.preemptions = 0
@@ -185,7 +186,7 @@ class Replica:
         left, the swap-out seconds, whether any was preempted; counts decodes and their KV in ``self.mix``."""
         extra, preempted, i = 0.0, False, 0
         bs, pool, running, batch = self.e.block_size, self.pool, self.running, self.batch
-        decodes = kv = scores = drafts = 0
+        decodes = kv = scores = drafts = drafting = 0
         spec = self.spec_tokens
         while i < len(running) and budget > 0:
             req = running[i]
@@ -220,10 +221,11 @@ class Replica:
                 decodes += 1
                 kv += req.computed + 1
                 drafts += req.drafts
+                drafting += 1
             else:
                 scores += new * (req.computed + new)
                 self._encode(req)
-        self.mix = [self.e.max_num_batched_tokens - budget - decodes - drafts, decodes, kv, scores, drafts]
+        self.mix = [self.e.max_num_batched_tokens - budget - decodes - drafts, decodes, kv, scores, drafts, drafting]
         return budget, extra, preempted
 
     def _admit(self, req: Request, budget: int) -> tuple[int, float] | None:
@@ -237,7 +239,8 @@ class Replica:
         if new == 0:
             return None
         before = req.remaining
-        idle_hit = hits if hits and self.pool.refs.get(req.group, 0) == 0 else 0
+        # an idle cached group leaves the evictable blocks whole when referenced (KvPool.ref), not only its hits
+        idle_hit = self.pool.cached[req.group] if hits and self.pool.refs.get(req.group, 0) == 0 else 0
         need = -(-(start + new) // self.e.block_size) - hits
         if need > self.pool.available() - idle_hit:
             return None
@@ -290,14 +293,14 @@ class Replica:
                 self._encode(req)
         if not self.batch:
             return 0.0
-        prefill, decodes, kv, scores, drafts = self.mix
+        prefill, decodes, kv, scores, drafts, drafting = self.mix
         if drafts:
             seconds = max(self.cost(prefill, decodes, kv, scores, drafts), 0.0)  # not < 0
         else:
             seconds = max(self.cost(prefill, decodes, kv, scores), 0.0)
         seconds += extra + self.e.step_overhead
-        if self.draft is not None and (prefill or decodes):  # the draft model proposes for the batch
-            proposed = max(self.draft(prefill, decodes, kv, scores), 0.0)
+        if self.draft is not None and (prefill or drafting):  # the draft model follows the prompts and proposes
+            proposed = max(self.draft(prefill, decodes, kv, scores, drafts, drafting), 0.0)
             self.draft_s += proposed
             seconds += proposed
         if self.images:

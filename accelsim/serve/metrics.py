@@ -220,6 +220,7 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
 
     g = s["goodput"]
     kv = s["kv_cache_utilization"]
+    draft = (s.get("speculative") or {}).get("draft_simulations", 0)
     rows = [("requests", f"{s['finished']:,} finished of {s['requests']:,} ({s['unfinished']:,} unfinished, "
                          f"{s['rejected']:,} rejected)"),
             ("TTFT ms (mean/p50/p90/p99)", ms(s["ttft_s"])), ("TPOT ms", ms(s["tpot_s"])),
@@ -240,7 +241,8 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
                                f"{num(sp['tokens_per_verification'])} tokens a verification; draft model "
                                f"{sp['draft_busy_fraction']:.1%} of busy time")] if (sp := s.get("speculative")) else []),
             ("saturated", "yes: latency grew while requests arrived" if s["saturated"] else "no"),
-            ("accelerator simulations", f"{report['iteration_cost']['simulations']}")]
+            ("accelerator simulations", f"{report['iteration_cost']['simulations'] + draft}"
+                                        + (f" ({draft} of the draft model)" if draft else ""))]
     energy, power, eff = report.get("energy"), report.get("power") or {}, report.get("efficiency") or {}
     if energy:
         rows.insert(-1, ("energy", f"{num(energy['total_j'] / 1e3, ',.1f')} kJ ({num(energy['busy_j'] / 1e3, ',.1f')} kJ "

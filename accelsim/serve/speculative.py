@@ -11,11 +11,11 @@ verification gives the count, min(d, ⌊ln u / ln α⌋), since P(⌊ln u / ln �
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 from .cost import Grid
-from .engine import IterationCost
 from .requests import Request
 
 STREAM = 0x5EC  # the sampler's stream beside the request generator's (same seed, independent draws)
@@ -53,17 +53,20 @@ def expected_tokens(alpha: float, drafts: int) -> float:
     return (1.0 - alpha ** (drafts + 1)) / (1.0 - alpha)
 
 
-def draft_cost(grid: Grid, drafts: int) -> IterationCost:
-    """A draft model's seconds in an iteration, from its own grid: one pass over the iteration's tokens (the
-    prefill chunks, so that its KV cache follows the target's, and one token a decode: its forward pass over the
-    tokens the target kept, taken as one) and ``drafts`` − 1 more decode steps of the batch, each proposing the
-    next draft token (vLLM's draft-model proposer). Nothing for an iteration with no decodes but the prefill."""
+def draft_cost(grid: Grid) -> Callable[..., float]:
+    """A draft model's seconds in an iteration, from its own grid, for the ``drafting`` decodes that propose
+    ``drafts`` draft tokens in all (vLLM's draft-model proposer): one pass over the iteration's tokens (the prefill
+    chunks, so that its KV cache follows the model's, and one token a decode: its pass over the tokens the model
+    kept, taken as one), then the next drafts one decode step of the drafting sequences at a time, drafts /
+    drafting − 1 steps on average. With no decode drafting (each at its last token, or a swapped-in step), only
+    the prefill chunks' pass."""
 
-    def cost(prefill: int, decodes: int, kv_sum: int, scores: int | None = None) -> float:
-        first = grid.iteration(prefill, decodes, kv_sum, scores)
-        if not decodes:
-            return first
-        return first + (drafts - 1) * grid.decode(decodes, kv_sum / decodes)
+    def cost(prefill: int, decodes: int, kv_sum: int, scores: int | None = None, drafts: int = 0,
+             drafting: int = 0) -> float:
+        if not drafting:
+            return grid.prefill(prefill, scores) if prefill else 0.0
+        steps = drafts / drafting - 1
+        return grid.iteration(prefill, decodes, kv_sum, scores) + steps * grid.decode(drafting, kv_sum / decodes)
 
     return cost
 

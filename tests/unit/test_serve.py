@@ -342,3 +342,20 @@ def test_the_goodput_row_names_the_slos_or_says_there_are_none():
     assert rows["goodput"] == "0.00 req/s (0.0% meet TTFT <= 150ms)"
     rows = dict(summary_rows(serve(spec(), cost=Stub(fixed=0.1), blocks=1000).report))
     assert rows["goodput"].endswith("(no SLO set: every finished request counts)")
+
+
+def test_a_prompt_shorter_than_its_groups_cached_prefix_takes_no_blocks_it_cannot_have():
+    # a group's cached prefix (100 tokens: 6 blocks) is referenced as a whole (KvPool.ref takes all its blocks out of
+    # the evictable ones), so a request hitting fewer of them (a prompt of 38 tokens: 2 blocks) may only count the
+    # free blocks and the other idle groups': admitting it on "available - hits" ran out of blocks to evict (a
+    # KeyError from an empty LRU). Short prompts under 12 blocks: every run finishes with its blocks back.
+    for rate in (2, 10, 50):
+        s = spec(workload={"requests": 100, "arrival": {"process": "poisson", "rate": rate},
+                           "prompt_tokens": {"dist": "uniform", "low": 1, "high": 200},
+                           "output_tokens": {"dist": "uniform", "low": 1, "high": 50},
+                           "shared_prefix": {"groups": 9, "tokens": 100}}, engine={"prefix_caching": True})
+        res = serve(s, cost=Stub(fixed=0.01), blocks=12)
+        s = res.report["serving"]
+        assert s["unfinished"] == 0 and s["finished"] + s["rejected"] == 100  # over 12 blocks' 192 tokens: refused
+        (r,) = res.replicas
+        assert r.pool.free + r.pool.evictable == r.pool.total == 12

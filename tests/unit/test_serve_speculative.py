@@ -107,18 +107,25 @@ def test_verified_drafts_add_token_wise_work_to_the_iteration():
     # decodes only: D(8, 16) + L(8 + 24) - L(8) = 0.7 + 1.6 - 0.8 (L below 16 tokens clamped to L(16))
     assert g.iteration(0, 8, 8 * 16, 0, 24) == pytest.approx(0.7 + 1.6 - 0.8)
     assert g.iteration(0, 8, 8 * 16, 0, 8) == pytest.approx(0.7)  # 16 tokens: still L(16), weight-bound
-    # with a prefill of 16 tokens (256 scores): P(16 + 8 + 8, 256) + D(8, 16) - D(8, 16) = L(32) + A(32) 256 / 32²
-    assert g.iteration(16, 8, 8 * 16, 256, 8) == pytest.approx(1.6 + 0.4 * 256 / 1024)
+    # with a prefill of 16 tokens (256 scores) the prefill keeps its own attention: P(16 + 8, 256) + D(8, 16) -
+    # D(8, 16) + L(32) - L(24); L(24) = 1.2 and A(24) = 0.3 between the grid points, so 1.2 + 0.3 x 256 / 24² + 0.4
+    assert g.iteration(16, 8, 8 * 16, 256, 8) == pytest.approx(1.2 + 0.3 * 256 / 576 + 0.4)
     assert g.iteration(16, 8, 8 * 16, 256, 0) == g.iteration(16, 8, 8 * 16, 256)
+    # more drafts never cost less (a 1-token chunk after 3000 cached tokens beside one decode)
+    costs = [g.iteration(1, 1, 600, 3001, d) for d in range(0, 64)]
+    assert all(b >= a for a, b in zip(costs, costs[1:], strict=False))
 
 
 def test_a_draft_model_runs_over_the_iterations_tokens_then_proposes_the_rest():
-    g = _grid()
-    # 4 drafts: one pass over the iteration (here 8 decodes at KV 16: D(8, 16) = 0.7) and 3 more decode steps
-    assert draft_cost(g, 4)(0, 8, 8 * 16, 0) == pytest.approx(4 * 0.7)
-    assert draft_cost(g, 1)(0, 8, 8 * 16, 0) == pytest.approx(0.7)
-    # a prefill alone: the draft's own prefill of the chunk (its KV cache), no proposals
-    assert draft_cost(g, 4)(16, 0, 0, 256) == pytest.approx(1.0)
+    cost = draft_cost(_grid())
+    # 8 decodes drafting 4 each (32): one pass over the iteration (8 decodes at KV 16: D(8, 16) = 0.7) and 32 / 8 -
+    # 1 = 3 decode steps of the 8
+    assert cost(0, 8, 8 * 16, 0, 32, 8) == pytest.approx(4 * 0.7)
+    # 4 of the 8 drafting 2 each: the pass, then one step of 4 sequences, D(4, 16) = 0.5 + 3/7 x 0.2
+    assert cost(0, 8, 8 * 16, 0, 8, 4) == pytest.approx(0.7 + 0.5 + 3 / 7 * 0.2)
+    # no decode drafting: nothing but the draft's own pass over prefill chunks (its KV cache)
+    assert cost(0, 8, 8 * 16, 0, 0, 0) == 0.0
+    assert cost(16, 0, 0, 256, 0, 0) == pytest.approx(1.0)
 
 
 def test_a_draft_model_shares_the_memory_and_each_kv_block():
@@ -158,3 +165,24 @@ def test_the_sweep_table_has_the_tokens_a_verification_sampled():
     plain = serve(spec(workload={"requests": 1}), cost=Stub(), blocks=1000)
     rows = [dict(zip(CURVE_COLUMNS, r, strict=True)) for r in curve_rows(["on", "off"], [res, plain])]
     assert rows[0]["tokens_per_verification"] == 4.0 and rows[1]["tokens_per_verification"] is None
+
+
+def test_a_draft_models_errors_name_it(tmp_path):
+    from accelsim.serve import check
+
+    # GPT-2 has 1,024 positions: the engine's max_model_len of 512 in spec() fits, 4096 does not
+    draft = {"method": "draft", "num_tokens": 2, "acceptance_rate": 0.5}
+    with pytest.raises(ConfigError) as e:
+        check(spec(engine={"max_model_len": 4096}, speculative=draft, draft_model="gpt2"))
+    (line,) = str(e.value).splitlines()
+    assert " draft_model: kv_len:" in line and "max_model_len 4096" in line
+    # LLaMA-2-70B's 137,953,296,384 B of fp16 weights beside LLaMA-2-7B's leave no room in 0.9 x 80 GiB: the draft's
+    with pytest.raises(ConfigError) as e:
+        check(spec(speculative=draft, draft_model="llama2_70b"))
+    (line,) = str(e.value).splitlines()
+    assert " draft_model: with the draft model's weights" in line
+    # another key's mistake is reported alone, not as a draft model that does not belong
+    with pytest.raises(ConfigError) as e:
+        spec(speculative={**draft, "acceptance_rate": 1.5}, draft_model={"model": "llama2_7b", "layers": 2})
+    (line,) = str(e.value).splitlines()
+    assert " speculative.acceptance_rate:" in line

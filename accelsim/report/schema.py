@@ -232,7 +232,7 @@ class StageTime(TypedDict):
     stage: int
     micro_batch_s: float
     optimizer_s: float
-    activations_in_flight: int
+    activations_in_flight: int | float  # a fraction of micro-batches with interleaving (chunks / v)
     hbm_used_bytes: int
     hbm_fraction: float
 
@@ -248,6 +248,7 @@ class Pipeline(TypedDict):
     optimizer_s: float
     p2p_s: float
     p2p_transfers: int
+    embedding_sync_s: float
     stage_times: list[StageTime]
     layer_samples: list[int] | None
 

@@ -6,7 +6,8 @@ time measured, not assumed equal:
 
 * a stage's per-micro-batch time ``t_k`` is its cycles up to the end of its backward phase (the whole run when
   inference); its optimizer tail ``o_k`` (steps, data-parallel all-reduces) runs once per iteration;
-* iteration = (m − 1)·max_k t_k + Σ_k t_k / v + (1 − 1/v)·max_k t_k + max_k o_k + p2p, with m micro-batches and v
+* iteration = (m − 1)·max_k t_k + Σ_k t_k / v + (1 − 1/v)·max_k t_k + max_k o_k + p2p + embedding_sync, with m
+  micro-batches and v
   model chunks per stage (``pipeline_interleave``). For equal stages this is Megatron's (m + (P − 1)/v)·t: the
   pipeline fills and drains once (the bubble, (P − 1)/v stage times) and runs one micro-batch per stage time in
   between; unequal stages pay the slowest stage in the steady state and each stage once in the fill/drain;
@@ -14,7 +15,12 @@ time measured, not assumed equal:
   training (P·v − 1 in inference), each ``interconnect.latency`` + bytes / (bandwidth · efficiency), bytes = one
   micro-batch's hidden states / tensor_parallel (Megatron's scatter/gather of the send across the tensor-parallel
   ranks); on a multi-node arch the boundaries between nodes send over the scale-out network instead
-  (:func:`p2p_seconds`); the steady state's sends overlap compute.
+  (:func:`p2p_seconds`); the steady state's sends overlap compute;
+* ``embedding_sync``: in training with P > 1, the first and the last stage each hold the word embeddings (the last
+  stage's copy for the tied LM head) and all-reduce their gradients once per iteration before the optimizer
+  steps (Megatron-LM's embedding group, ``_allreduce_word_embedding_grads`` in finalize_model_grads): two ranks,
+  so each sends its (vocab / T) × hidden gradient once, between the first and the last stage's nodes
+  (:func:`embedding_sync_seconds`).
 
 The report covers the pipeline (P chips of one tensor-parallel rank of one data-parallel replica) for the
 iteration. ``ops`` holds the ops of every distinct simulated stage (tagged ``stage``; the middle stage stands for
@@ -35,6 +41,7 @@ run's with the first layer's counted n − 1 times).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -73,6 +80,18 @@ def p2p_seconds(arch: Arch, nbytes: float, tp: int, pp: int) -> float:
     crossing = sum(k * stride // ic.node_chips != (k + 1) * stride // ic.node_chips for k in range(pp - 1))
     share = crossing / (pp - 1)
     return share * ic.scale_out.send_seconds(nbytes) + (1 - share) * intra
+
+
+def embedding_sync_seconds(arch: Arch, nbytes: float, tp: int, pp: int) -> float:
+    """Seconds of the all-reduce of the word embeddings' gradient (``nbytes`` on one chip) between the first and the
+    last stage (Megatron's embedding group: two ranks, so a ring where each sends the gradient once): over the
+    scale-out network when the two stages' first chips are in different nodes, else over the node's links."""
+    ic = arch.interconnect
+    if ic is None or pp < 2:
+        return 0.0
+    stride = tp * max(arch.chips // (tp * pp), 1)
+    apart = ic.scale_out is not None and ic.node_chips is not None and (pp - 1) * stride // ic.node_chips != 0
+    return (ic.scale_out if apart else ic).send_seconds(nbytes)  # type: ignore[union-attr]
 
 
 def schedule_cycles(per_micro: Sequence[float], micro_batches: int, interleave: int) -> float:
@@ -122,15 +141,18 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     send = int(params.get("batch", 1)) * int(params["seq_len"]) * int(params["hidden"]) * dtype_bytes(
         graph.meta.get("dtype") or arch.dtype) / tp
     p2p_s = p2p_seconds(arch, send, tp, pp)
+    table = next((w for op in graph.ops for w in op.weights if w.name.endswith("word_embeddings.weight")), None)
+    sync_s = embedding_sync_seconds(arch, math.prod(table.shape) * dtype_bytes(graph.meta.get("dtype") or arch.dtype),
+                                    tp, pp) if training and pp > 1 and table is not None else 0.0
     data = combine(simulated, pp, micro_batches=int(params.get("micro_batches", 1)), interleave=v,
                    p2p_cycles=p2p_s * arch.clock_hz, p2p_count=(2 if training else 1) * (pp * v - 1),
-                   name=name or f"{workload.model}_{arch.name}")
+                   name=name or f"{workload.model}_{arch.name}", sync_cycles=sync_s * arch.clock_hz)
     data.update(account(data, arch))  # energy of the composed run (the passes' own were copied)
     return Report(data, segments=segments)
 
 
 def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, interleave: int, p2p_cycles: float,
-            p2p_count: int, name: str) -> dict:
+            p2p_count: int, name: str, sync_cycles: float = 0.0) -> dict:
     """The iteration's report from the distinct simulated stages (0, 1 and P − 1; stage 1 stands for every middle
     stage); see the module docstring."""
     m, v = micro_batches, interleave
@@ -140,7 +162,7 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
     fill = schedule_cycles(per_micro, m, v)
     tail = max(t.optimizer_tail for t in timing)
     p2p = p2p_count * p2p_cycles
-    total = fill + tail + p2p
+    total = fill + tail + p2p + sync_cycles
     k_slow = max(range(pp), key=lambda k: per_micro[k])
     slow = stages[k_slow]
     clock = float(slow.shown.report["clock_hz"])
@@ -187,6 +209,7 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
         "iteration_s": seconds, "bubble_s": (fill - ideal) / clock,
         "bubble_fraction": (fill - ideal) / total if total else 0.0,
         "optimizer_s": tail / clock, "p2p_s": p2p / clock, "p2p_transfers": p2p_count,
+        "embedding_sync_s": sync_cycles / clock,
         "stage_times": rows,
         "layer_samples": [1, 2] if any(s.sampled for s in simulated.values()) else None,
     }

@@ -395,11 +395,16 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     draft_price = draft_cost(draft_grid) if draft_grid is not None else None
     draft_energy = draft_cost(draft_grid.joules()) if draft_grid is not None and draft_grid.has_energy else None
 
+    image_tokens = fp.image_positions if images and fp is not None else 0
+    # vLLM's encoder budget: max_num_encoder_input_tokens (default max_num_batched_tokens), at least one image's
+    encoder_budget = max(s.engine.max_num_encoder_input_tokens or s.engine.max_num_batched_tokens, image_tokens) \
+        if image_tokens else 0
+
     def engine(i: int, role: str = "both") -> Replica:
         spec_kw = {} if sp is None else {"spec_tokens": sp.num_tokens, "draft": meter.draft_of(i, draft_price, draft_energy),
                                          "accept": Acceptor(sp.acceptance_rate, s.workload.seed, i)}
         return Replica(i, s.engine, n_blocks, meter.of(i), swap, role, swap_s_per_state=swap_state,
-                       encode=meter.encoder_of(i), **spec_kw)
+                       encode=meter.encoder_of(i), image_tokens=image_tokens, encoder_budget=encoder_budget, **spec_kw)
 
     runnable, refused = _admissible(requests, spec, n_blocks)
     talk = s.workload.conversation

@@ -17,8 +17,10 @@ tokens in one pass (as many as the budget and its remaining output allow; their 
 tokens): ``accept`` says how many drafts were kept, and the request samples them and one token more at once. The
 replica's ``draft`` prices the draft model's proposals in the same iteration (none for n-gram drafts).
 
-A request with images (a vision-language model) runs them through the image encoder in the iteration that schedules
-its first prefill chunk, and again after a preemption that drops its KV (``recompute``: vLLM frees a preempted
+A request with images (a vision-language model) runs each through the image encoder in the iteration whose prefill
+chunk first reaches its positions (its images follow its shared prefix and lead the rest), as far as the iteration's encoder budget
+(``encoder_budget`` image tokens, vLLM's max_num_encoder_input_tokens) goes: a chunk stops before an image the
+budget cannot take. They run again after a preemption that drops its KV (``recompute``: vLLM frees a preempted
 request's encoder outputs); the replica's ``encode`` prices that iteration's images on top of its tokens.
 """
 
@@ -97,7 +99,7 @@ class Replica:
     def __init__(self, index: int, engine: EngineConfig, blocks: int, cost: IterationCost,
                  swap_s_per_block: float = 0.0, role: str = "both", swap_s_per_state: float = 0.0,
                  encode: EncoderCost | None = None, spec_tokens: int = 0, accept: Acceptance | None = None,
-                 draft: IterationCost | None = None):
+                 draft: IterationCost | None = None, image_tokens: int = 0, encoder_budget: int = 0):
         self.index = index
         self.role = role  # both, or with disaggregation prefill (hands requests off after their first token) or
         # decode
@@ -107,6 +109,9 @@ class Replica:
         self.cost = cost
         self.encode = encode
         self.images = 0  # images to encode this iteration
+        self.image_tokens = image_tokens  # prompt positions of one image (0: not known; a request's images go whole)
+        self.encoder_budget = encoder_budget  # image tokens the encoder may take an iteration (0: no limit)
+        self.encoder_left = 0  # of it, what this iteration has left
         self.encoded_images = 0  # in all iterations
         self.encoder_s = 0.0  # the encoder's seconds, in all iterations
         self.spec_tokens = spec_tokens if accept is not None else 0
@@ -172,7 +177,7 @@ class Replica:
             req.swapped = True
         else:
             req.computed = 0
-            req.encoded = False
+            req.encoded = 0
         self._release(req)
         req.preemptions += 1
         self.preemptions += 1
@@ -196,6 +201,12 @@ class Replica:
                 new += req.drafts
             if new > budget:
                 new = budget if self.e.chunked_prefill else 0
+                if new == 0:
+                    i += 1
+                    continue
+            enc = 0
+            if req.encoded < req.images:  # a prefill chunk reaching images not yet encoded
+                new, enc = self._encodable(req, req.computed, new)
                 if new == 0:
                     i += 1
                     continue
@@ -224,7 +235,7 @@ class Replica:
                 drafting += 1
             else:
                 scores += new * (req.computed + new)
-                self._encode(req)
+                self._encode(req, enc)
         self.mix = [self.e.max_num_batched_tokens - budget - decodes - drafts, decodes, kv, scores, drafts, drafting]
         return budget, extra, preempted
 
@@ -236,6 +247,9 @@ class Replica:
         start = req.computed if req.swapped or req.kv_ready else hits * self.e.block_size
         new = req.prompt + req.generated - start
         new = new if new <= budget else (budget if self.e.chunked_prefill else 0)
+        enc = 0
+        if new and req.encoded < req.images:
+            new, enc = self._encodable(req, start, new)
         if new == 0:
             return None
         before = req.remaining
@@ -257,17 +271,39 @@ class Replica:
         if req.swapped:
             seconds = need * self.swap_s_per_block + self.swap_s_per_state
             req.swapped = False
+        self._encode(req, enc)
         return new, seconds
 
-    def _encode(self, req: Request) -> None:
-        """A prefill chunk of ``req``: its images join this iteration's encoder pass unless already encoded."""
-        if req.images and not req.encoded:
-            self.images += req.images
-            req.encoded = True
+    def _encodable(self, req: Request, start: int, new: int) -> tuple[int, int]:
+        """How much of ``req``'s prefill chunk of ``new`` tokens from ``start`` can run, and the images it has to
+        encode for it (vLLM V1's _try_schedule_encoder_inputs). Image i takes positions [P + i·t, P + (i + 1)·t)
+        (t = ``image_tokens``, P the shared prefix); a chunk reaching an image not yet encoded encodes it
+        this iteration, as far as the iteration's encoder budget goes, and otherwise stops before that image (0:
+        the request waits). Without ``image_tokens`` every image is encoded with the first chunk. The images follow
+        the request's shared prefix (``prefix`` tokens; a system prompt) and lead the rest of its prompt."""
+        t = self.image_tokens
+        if not t:
+            return new, req.images - req.encoded
+        reach = min(-(-max(start + new - req.prefix, 0) // t), req.images)
+        need = reach - req.encoded
+        if need <= 0:
+            return new, 0
+        afford = min(need, self.encoder_left // t) if self.encoder_budget else need
+        if afford < need:
+            new = max(min(new, req.prefix + (req.encoded + afford) * t - start), 0)
+        return new, afford if new else 0
+
+    def _encode(self, req: Request, images: int) -> None:
+        """A scheduled prefill chunk of ``req``: ``images`` of its images join this iteration's encoder pass."""
+        if images:
+            self.images += images
+            req.encoded += images
+            self.encoder_left -= images * self.image_tokens
 
     def schedule(self, now: float) -> float:
         """Choose this iteration's batch (in ``self.batch``); returns its seconds (0 when there is nothing)."""
         self.batch = []
+        self.encoder_left = self.encoder_budget
         static_busy = self.e.policy == "static" and bool(self.running)
         budget, extra, preempted = self._schedule_running(self.e.max_num_batched_tokens)
         while self.waiting and not preempted and not static_busy and budget > 0 \
@@ -290,7 +326,6 @@ class Replica:
             else:
                 self.mix[0] += new
                 self.mix[3] += new * (req.computed + new)
-                self._encode(req)
         if not self.batch:
             return 0.0
         prefill, decodes, kv, scores, drafts, drafting = self.mix

@@ -57,16 +57,34 @@ def test_an_image_adds_its_tokens_and_one_encoder_pass_to_the_first_iteration():
     assert im["encoder_busy_fraction"] == pytest.approx(0.010 / 0.013)
 
 
-def test_a_chunked_prompt_encodes_its_images_once():
+def test_a_chunked_prompt_encodes_each_image_once_as_its_chunk_reaches_it():
     enc = Encoder()
-    # 100 text + 2 x 256 image tokens = 612 prompt tokens in chunks of 256, 256, 100: three prefill iterations of
-    # 1 ms, the first with the encoder on both images (20 ms): first token at 23 ms
+    # 2 x 256 image tokens (leading the prompt) + 100 text = 612 prompt tokens in chunks of 256, 256, 100: three
+    # prefill iterations of 1 ms; the first chunk reaches image 0 only (positions 0-255), the second image 1
+    # (256-511), each encoded then (10 ms), as vLLM V1 schedules encoder inputs: first token at 3 + 20 = 23 ms
     res = serve(spec(engine={"max_num_batched_tokens": 256}, workload={"images": {"dist": "fixed", "value": 2}}),
                 cost=one_ms, blocks=1000, encode=enc)
     (r,) = res.requests
     assert r.prompt == 100 + 2 * QWEN_448_TOKENS
-    assert enc.calls == [2]
+    assert enc.calls == [1, 1]
     assert r.first_token == pytest.approx(0.023)
+
+
+def test_a_chunk_stops_before_an_image_the_encoder_budget_cannot_take():
+    enc = Encoder()
+    # max_num_encoder_input_tokens 256 = one image an iteration; a budget of 2048 tokens would take the whole 612-token
+    # prompt, but its chunk stops before image 1: iteration 1 prefills image 0's 256 positions (encoding it), iteration
+    # 2 the remaining 356 (encoding image 1): two prefill iterations of 1 ms and two encoder calls of 10 ms
+    res = serve(spec(engine={"max_num_batched_tokens": 2048, "max_num_encoder_input_tokens": 256},
+                     workload={"images": {"dist": "fixed", "value": 2}}), cost=one_ms, blocks=1000, encode=enc)
+    (r,) = res.requests
+    assert enc.calls == [1, 1]
+    assert r.first_token == pytest.approx(0.022)
+    # the default budget (max_num_batched_tokens, 2048) takes both images in the first iteration
+    enc = Encoder()
+    res = serve(spec(engine={"max_num_batched_tokens": 2048}, workload={"images": {"dist": "fixed", "value": 2}}),
+                cost=one_ms, blocks=1000, encode=enc)
+    assert enc.calls == [2] and res.requests[0].first_token == pytest.approx(0.021)
 
 
 def test_a_recompute_preemption_encodes_the_images_again():

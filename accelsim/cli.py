@@ -250,7 +250,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         table.add_row(key, value)
     out.print(table)
     out.print(f"[dim]{time.perf_counter() - t0:.2f} s wall[/dim]")
-    out.print(f"Report written to [bold]{outdir}[/bold]/ (report.json, requests.csv, timeseries.csv"
+    out.print(f"Report written to [bold]{outdir}[/bold]/ (report.json, requests.csv, timeseries.csv, report.html"
               f"{', trace.json' if args.trace else ''}{', *.png' if not args.no_plots else ''})")
     return 0
 

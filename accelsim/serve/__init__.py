@@ -25,6 +25,7 @@ from ..energy import constants
 from ..errors import AccelsimError, WorkloadError
 from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_latency_cdf, plot_timeseries
 from ..report.writers import atomic_write_text, write_json
+from . import page
 from .cost import Footprint, Grid, build_grid, footprint, kv_blocks
 from .engine import EncoderCost, IterationCost, Replica
 from .metrics import CSV_COLUMNS, conversation_summary, request_rows, serving_summary, timeseries_rows, tpot
@@ -35,7 +36,7 @@ from .speculative import summary as speculative_summary
 from .trace import trace_events
 
 Progress = Callable[[str, int, int], None]
-FILES = ("report.json", "requests.csv", "timeseries.csv", "trace.json", LATENCY_PNG, TIMESERIES_PNG)
+FILES = ("report.json", "requests.csv", "timeseries.csv", "report.html", "trace.json", LATENCY_PNG, TIMESERIES_PNG)
 TIMESERIES_COLUMNS = ("replica", "start_s", "seconds", "running", "waiting", "kv_blocks_used", "kv_fraction",
                       "batch_tokens")
 
@@ -68,6 +69,7 @@ class ServeResult:
         else:
             for name in (LATENCY_PNG, TIMESERIES_PNG):
                 (out / name).unlink(missing_ok=True)
+        paths.append(page.write(self.report, out, plots=plots))
         return paths
 
     def plot(self, outdir: Path) -> list[Path]:
@@ -113,7 +115,11 @@ def replot(outdir: str | Path, report: dict) -> list[Path]:
                 s[key].append(kind(row[col]))
     except (KeyError, ValueError, TypeError) as e:
         raise AccelsimError(f"{out}: requests.csv or timeseries.csv is not one accelsim serve wrote ({e})") from None
-    return draw(str(report.get("name", out.name)), latencies, series, out)
+    paths = draw(str(report.get("name", out.name)), latencies, series, out)
+    try:
+        return [*paths, page.write(report, out, plots=True)]
+    except (KeyError, ValueError, TypeError, AttributeError) as e:  # a report.json edited by hand
+        raise AccelsimError(f"{out / 'report.json'}: not a serving report accelsim can render ({e})") from None
 
 
 def write_csv(path: Path, header: tuple[str, ...], rows: list[list]) -> Path:
@@ -441,7 +447,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         if spec.draft_model is not None:
             report["draft_model"] = {"model": spec.draft_model.model, "params": _shape_free(spec.draft_model.params)}
     report.update(meter.account(spec, replicas, report["serving"], runnable))
-    return ServeResult(report, sorted(requests, key=lambda r: r.id), replicas, spec.output)
+    return ServeResult(report, sorted(requests, key=lambda r: (r.arrival, r.id)), replicas, spec.output)
 
 
 __all__ = ["FILES", "ServeResult", "check", "replot", "serve", "write_csv"]

@@ -87,6 +87,14 @@ class KvPool:
             self.idle[group] = None
             self.evictable += self.cached[group]
 
+    def drop(self, group: int) -> None:
+        """Free ``group``'s cached blocks (no request may reference them)."""
+        blocks = self.cached.pop(group)
+        if group in self.idle:
+            del self.idle[group]
+            self.evictable -= blocks
+        self.free += blocks
+
     def register(self, group: int, blocks: int) -> None:
         """A request's first ``blocks`` blocks become ``group``'s cached prefix (the request keeps a reference)."""
         self.cached[group] = blocks
@@ -159,6 +167,11 @@ class Replica:
         if req.shared:  # it holds its conversation's cached blocks: they grow by its own
             self.pool.cached[req.group] += moved
         elif self.pool.hits(req.group) == 0:
+            self.pool.register(req.group, moved)
+        elif self.pool.refs.get(req.group, 0) == 0 and self.pool.cached[req.group] < full:
+            # a turn swapped back in holds private copies of its conversation's idle cached blocks: its own,
+            # longer history replaces them
+            self.pool.drop(req.group)
             self.pool.register(req.group, moved)
         else:  # the group has cached blocks this request does not hold (not a conversation's turn)
             return

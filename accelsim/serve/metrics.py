@@ -190,7 +190,7 @@ def request_rows(requests: Sequence[Request]) -> list[list]:
     def num(x: float | None) -> str:
         return "" if x is None or math.isnan(x) else repr(round(x, 9))
 
-    return [[r.id, r.replica, num(r.arrival), num(r.scheduled), num(r.first_token), num(r.finish), r.prompt,
+    return [[r.id, "" if r.replica < 0 else r.replica, num(r.arrival), num(r.scheduled), num(r.first_token), num(r.finish), r.prompt,
              r.output, r.cached_tokens, r.preemptions, num(r.first_token - r.arrival), num(tpot(r)),
              num(r.finish - r.arrival), r.images, "" if r.conversation < 0 else r.conversation,
              "" if r.conversation < 0 else r.turn] for r in requests]

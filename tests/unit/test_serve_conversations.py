@@ -88,3 +88,35 @@ def test_bad_conversation_settings_are_one_line_errors(over, key):
         spec(**over)
     (line,) = str(e.value).splitlines()
     assert f" {key}:" in line
+
+
+def test_a_turn_swapped_out_and_back_still_leaves_its_history_cached():
+    # two conversations of 3 turns on 14 blocks: conversation 1's second turn (78 prompt + 56 output tokens) is
+    # preempted once. Swapped back in it holds private copies of its conversation's 2 cached blocks; when it finishes,
+    # its own 8 full blocks (78 + 56 - 1 = 133 computed tokens) replace them, so the third turn starts with 128
+    # tokens cached, as it does when the turn was recomputed instead
+    for pre in ("recompute", "swap"):
+        res = serve(spec(engine={"preemption": pre, "prefix_caching": True},
+                         workload={"requests": 2, "seed": 17, "arrival": {"process": "constant", "rate": 10},
+                                   "prompt_tokens": {"dist": "uniform", "low": 10, "high": 60},
+                                   "output_tokens": {"dist": "uniform", "low": 2, "high": 120},
+                                   "conversation": {"turns": {"dist": "fixed", "value": 3}, "think_time": "0s"}}),
+                    cost=Stub(), blocks=14)
+        turns = {(r.conversation, r.turn): r for r in res.requests}
+        assert (turns[1, 1].prompt, turns[1, 1].output, turns[1, 1].preemptions) == (78, 56, 1)
+        assert turns[1, 2].cached_tokens == 128
+        pool = res.replicas[0].pool
+        assert pool.free + pool.evictable == pool.total
+
+
+def test_requests_csv_is_in_arrival_order_and_a_refused_turn_has_no_replica(tmp_path):
+    # two conversations a second apart, 4 turns of 200 new tokens: each conversation's third turn (608 tokens) is
+    # refused by max_model_len 512; rows by arrival interleave the conversations
+    res = serve(conversation(turns=4, new=200, workload={"requests": 2}), cost=Stub(), blocks=1000)
+    res.save(tmp_path)
+    header, *rows = (tmp_path / "requests.csv").read_text().splitlines()
+    cols = header.split(",")
+    arrivals = [float(r.split(",")[cols.index("arrival_s")]) for r in rows]
+    assert arrivals == sorted(arrivals) and len(rows) == 6
+    refused = [r.split(",") for r in rows if not r.split(",")[cols.index("finish_s")]]
+    assert len(refused) == 2 and all(r[cols.index("replica")] == "" for r in refused)

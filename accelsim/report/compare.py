@@ -65,6 +65,10 @@ _SERVING_METRICS: dict[str, tuple[str, str]] = {
     "serving.goodput.fraction": ("requests meeting SLOs", "fraction"),
     "serving.kv_cache_utilization.max": ("KV cache max use", "fraction"),
     "serving.preemptions": ("preemptions", "count"),
+    # rows of the features a serving run uses (docs/serving.md), shown when some report has them
+    "serving.conversations.later_turn_ttft_s.p50": ("later turns' TTFT p50", "seconds"),
+    "serving.conversations.cached_history_fraction": ("history cached", "fraction"),
+    "serving.speculative.tokens_per_verification": ("tokens a verification", "number"),
     # energy under load (docs/serving.md, "Energy"); null when the arch gives no energy constants
     "energy.total_j": ("energy", "joules"),
     "power.average_w": ("average power", "watts"),
@@ -228,14 +232,17 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
     ``bytes.<level>``. When a report is an ``accelsim run`` with decode steps, its ``serving.ttft_s``,
     ``serving.tpot_s`` and ``serving.tokens_per_s`` follow ``seconds``. Reports of ``accelsim serve`` (``kind: serving``) add, after ``arch``, their request rate,
     output tokens/s, TTFT, TPOT and end-to-end percentiles, share meeting the SLOs, peak KV-cache use and
-    preemptions (``serving.ttft_s.p50``, ...); when every report is one, the accelerator rows (which no serving
-    report holds) are left out. A value a report lacks (or holds as null) is None.
+    preemptions (``serving.ttft_s.p50``, ...), and the later turns' TTFT, history cached and tokens a
+    verification when some report has conversations or speculative decoding; when every report is one, the
+    accelerator rows (which no serving report holds) are left out. A value a report lacks (or holds as null) is None.
     """
     levels = list(dict.fromkeys(str(lvl) for _, rep in reports
                                 for lvl in [*level_names(rep), *_dict(rep.get("bytes"))]))
     busy = [lvl for lvl in levels if any(lvl in _dict(rep.get("utilization")) for _, rep in reports)]
     serving = [_is_serving(rep) for _, rep in reports]
-    keys = ["workload", "arch", *(_SERVING_METRICS if any(serving) else ())]
+    optional = {k for k in _SERVING_METRICS if k.startswith(("serving.conversations.", "serving.speculative."))}
+    keys = ["workload", "arch", *(k for k in (_SERVING_METRICS if any(serving) else ())
+                                  if k not in optional or any(_metric(rep, k) is not None for _, rep in reports))]
     if not all(serving):
         decode = list(_DECODE_METRICS) if any(_has_decode(rep) for _, rep in reports) else []
         run = list(_METRICS)[2:]

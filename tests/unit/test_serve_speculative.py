@@ -186,3 +186,14 @@ def test_a_draft_models_errors_name_it(tmp_path):
         spec(speculative={**draft, "acceptance_rate": 1.5}, draft_model={"model": "llama2_7b", "layers": 2})
     (line,) = str(e.value).splitlines()
     assert " speculative.acceptance_rate:" in line
+
+
+def test_compare_shows_the_tokens_a_verification_only_when_a_report_has_them():
+    from accelsim.report.compare import compare_rows
+
+    res, _ = one_request(1.0)  # 4 tokens a verification (the hand count above)
+    plain = serve(spec(workload={"requests": 1}), cost=Stub(), blocks=1000)
+    rows = dict(compare_rows([("spec", res.report), ("plain", plain.report)]))
+    assert rows["serving.speculative.tokens_per_verification"] == [4.0, None]
+    assert "serving.conversations.later_turn_ttft_s.p50" not in rows  # neither has conversations
+    assert "serving.speculative.tokens_per_verification" not in dict(compare_rows([("plain", plain.report)]))

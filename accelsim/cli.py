@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--no-plots", action="store_true", help="no latency_cdf.png / serving_timeseries.png")
     sv.add_argument("--sweep", metavar="KEY=V1,V2,...", help="run once per value (e.g. workload.arrival.rate=2,4,8): "
                                                               "point_<i>/ folders, sweep.csv, throughput_latency.png")
+    sv.add_argument("--capacity", nargs="?", type=float, const=0.9, metavar="GOAL",
+                    help="search the highest workload.arrival.rate at which GOAL (default 0.9) of the requests meet "
+                         "the file's SLOs: capacity.csv and best/ (docs/serving.md, Capacity)")
     sv.add_argument("--quiet", "-q", action="store_true", help="print only the report folder")
 
     i = sub.add_parser("info", help="print a workload's params, MACs, FLOPs, bytes and per-op table")
@@ -234,8 +237,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     err = Console(stderr=True)
     t0 = time.perf_counter()
+    if args.sweep and args.capacity is not None:
+        raise AccelsimError("--sweep and --capacity: give one of them")
     if args.sweep:
         return _serve_sweep(args, err, t0)
+    if args.capacity is not None:
+        return _serve_capacity(args, err, t0)
     with _Progress(err, enabled=not args.quiet) as progress:
         result = api.serve(args.serving, overrides=args.overrides, progress=progress)
         outdir = Path(args.output or result.output or f"runs/{result.report['name']}")
@@ -252,6 +259,33 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     out.print(f"[dim]{time.perf_counter() - t0:.2f} s wall[/dim]")
     out.print(f"Report written to [bold]{outdir}[/bold]/ (report.json, requests.csv, timeseries.csv, report.html"
               f"{', trace.json' if args.trace else ''}{', *.png' if not args.no_plots else ''})")
+    return 0
+
+
+def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
+    from rich.table import Table
+
+    from .serve.capacity import COLUMNS, capacity, rows, save
+
+    with _Progress(err, enabled=not args.quiet) as progress:
+        best, probes, spec = capacity(args.serving, args.overrides, args.capacity, progress=progress)
+        outdir = Path(args.output) if args.output else Path(spec.output or f"runs/{spec.name}") / "capacity"
+        save(outdir, best, probes, plots=not args.no_plots)
+    if args.quiet:
+        print(outdir)
+        return 0
+    table = Table(title=f"{spec.name}: capacity at {args.capacity:.0%} of requests within the SLOs")
+    shown = ("rate", "requests_per_s", "goodput_fraction", "ttft_p99_s", "tpot_p99_s", "saturated", "passes")
+    for col in shown:
+        table.add_column(col, justify="right")
+    for row in rows(probes):
+        cells = dict(zip(COLUMNS, row, strict=True))
+        table.add_row(*(f"{cells[c]:.4g}" if isinstance(cells[c], float) else str(cells[c]) for c in shown))
+    out = _stdout_console()
+    out.print(table)
+    found = f"{best:.4g} requests/s" if best is not None else "none: no rate tried kept the goal"
+    out.print(f"capacity: {found} ({len(probes)} runs, {time.perf_counter() - t0:.2f} s wall)")
+    out.print(f"Written to [bold]{outdir}[/bold]/ (capacity.csv{', best/' if best is not None else ''})")
     return 0
 
 

@@ -1,0 +1,132 @@
+"""Capacity search (``accelsim serve FILE --capacity [GOAL]``; docs/serving.md "Capacity"): the highest request
+rate a serving setup sustains within its SLOs, as Vidur's capacity search and the serving papers' "goodput at SLO"
+define it: the largest ``workload.arrival.rate`` at which at least ``GOAL`` (0.9 by default) of the requests meet
+every SLO of the file and the run is not saturated.
+
+From the file's own rate the search doubles the rate while a run passes (or halves it while one fails) to bracket
+the capacity between a passing and a failing rate, then bisects the bracket geometrically :data:`BISECTIONS` times
+(a bracket of 2 narrows to 2^(1/64), 1.1 %). Each probe is a whole serving run on the same requests' seed; the
+iteration-cost grid does not depend on the rate, so it is simulated once for every probe.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config.serving import ServingSpec, load_serving
+from ..errors import ConfigError
+from . import ServeResult, check, serve, write_csv
+
+GOAL = 0.9  # the share of requests meeting every SLO a rate must keep (the file's slo)
+BISECTIONS = 6  # geometric halvings of the bracket: 2 -> 2^(1/64)
+MAX_STEPS = 12  # doublings or halvings from the file's rate before the search gives up (a factor of 4,096)
+CAPACITY_CSV = "capacity.csv"
+COLUMNS = ("rate", "requests", "finished", "requests_per_s", "output_tokens_per_s", "goodput_fraction", "ttft_p99_s",
+           "tpot_p99_s", "e2e_p99_s", "saturated", "passes")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One serving run of the search: its rate and whether it kept the goal."""
+
+    rate: float
+    result: ServeResult
+    passes: bool
+
+
+def passes(result: ServeResult, goal: float) -> bool:
+    """Whether a run keeps the goal: at least ``goal`` of its finished requests meet every SLO, none is left
+    unfinished and it is not saturated (its queue did not grow while requests arrived)."""
+    s = result.report["serving"]
+    fraction = s["goodput"]["fraction"]
+    return fraction is not None and fraction >= goal and not s["saturated"] and not s["unfinished"]
+
+
+def search(run: Callable[[float], ServeResult], start: float, goal: float = GOAL,
+           progress: Callable[[str, int, int], None] | None = None) -> tuple[float | None, list[Probe]]:
+    """The highest rate whose run keeps ``goal`` (None when even ``start`` / 2^MAX_STEPS does not) and every probe,
+    in the order run. ``run(rate)`` serves the file at that rate."""
+    probes: list[Probe] = []
+    total = MAX_STEPS + BISECTIONS
+
+    def probe(rate: float) -> bool:
+        if progress:
+            progress(f"rate {rate:.4g} requests/s", len(probes), total)
+        result = run(rate)
+        probes.append(Probe(rate, result, passes(result, goal)))
+        return probes[-1].passes
+
+    lo = hi = None
+    rate = start
+    if probe(rate):
+        lo = rate
+        for _ in range(MAX_STEPS):
+            rate *= 2
+            if not probe(rate):
+                hi = rate
+                break
+            lo = rate
+        if hi is None:  # it kept the goal at 4,096 x the file's rate: report the highest rate tried
+            return lo, probes
+    else:
+        hi = rate
+        for _ in range(MAX_STEPS):
+            rate /= 2
+            if probe(rate):
+                lo = rate
+                break
+            hi = rate
+        if lo is None:
+            return None, probes
+    for _ in range(BISECTIONS):
+        mid = math.sqrt(lo * hi)
+        if probe(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo, probes
+
+
+def capacity(ref: str, overrides: Sequence[str] = (), goal: float = GOAL,
+             progress: Callable[[str, int, int], None] | None = None) -> tuple[float | None, list[Probe], ServingSpec]:
+    """:func:`search` on the serving file ``ref`` (with ``overrides``): its rate's runs, each checked first."""
+    spec = load_serving(ref, overrides)
+    arrival = spec.serve.workload.arrival
+    if not spec.serve.slo.model_dump(exclude_none=True):
+        raise spec.error("slo", "a capacity search needs an SLO to keep (e.g. slo: {ttft: 500ms, tpot: 50ms})")
+    if arrival.rate is None:
+        raise spec.error("workload.arrival", "a capacity search varies workload.arrival.rate: not with a trace",
+                         value=arrival.process)
+    if not 0 < goal <= 1:
+        raise ConfigError.one("--capacity", "", "the share of requests meeting the SLOs must be in (0, 1]", value=goal)
+    check(spec)
+
+    def run(rate: float) -> ServeResult:
+        return serve(load_serving(ref, [*overrides, f"workload.arrival.rate={rate!r}"]))
+
+    best, probes = search(run, float(arrival.rate), goal, progress)
+    return best, probes, spec
+
+
+def rows(probes: Sequence[Probe]) -> list[list]:
+    """capacity.csv's rows (:data:`COLUMNS`), by rate."""
+    out = []
+    for p in sorted(probes, key=lambda p: p.rate):
+        s = p.result.report["serving"]
+        out.append([p.rate, s["requests"], s["finished"], s["requests_per_s"], s["output_tokens_per_s"],
+                    s["goodput"]["fraction"], s["ttft_s"]["p99"], s["tpot_s"]["p99"], s["e2e_s"]["p99"],
+                    s["saturated"], p.passes])
+    return out
+
+
+def save(outdir: str | Path, best: float | None, probes: Sequence[Probe], *, plots: bool = True) -> list[Path]:
+    """capacity.csv and, when a rate kept the goal, the best one's report folder ``best/``."""
+    out = Path(outdir)
+    paths = [write_csv(out / CAPACITY_CSV, COLUMNS, rows(probes))]
+    chosen = next((p for p in probes if best is not None and p.rate == best), None)
+    if chosen is not None:
+        paths += chosen.result.save(out / "best", plots=plots)
+    return paths

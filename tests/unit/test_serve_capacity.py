@@ -1,0 +1,75 @@
+"""Capacity search (``accelsim serve FILE --capacity``): the bracket-and-bisect on a hand-made pass/fail rule, its
+files, and its one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from accelsim.cli import main
+from accelsim.serve import ServeResult
+from accelsim.serve.capacity import BISECTIONS, passes, search
+
+
+def _result(fraction: float, saturated: bool = False, unfinished: int = 0) -> ServeResult:
+    return ServeResult({"serving": {"goodput": {"fraction": fraction}, "saturated": saturated,
+                                    "unfinished": unfinished}}, [], [])
+
+
+def test_the_search_brackets_then_bisects_to_the_highest_passing_rate():
+    # a server that keeps every SLO up to 7.3 requests/s and half of them above: from 2 the search doubles to 4
+    # (passes) and 8 (fails), then bisects [4, 8] geometrically 6 times: the bracket narrows to 2^(1/64), so the
+    # capacity found is at most 7.3 and above 7.3 / 2^(1/64)
+    tried = []
+
+    def run(rate):
+        tried.append(rate)
+        return _result(1.0 if rate <= 7.3 else 0.5)
+
+    best, probes = search(run, 2.0)
+    assert tried[:3] == [2.0, 4.0, 8.0] and len(tried) == 3 + BISECTIONS
+    assert 7.3 / 2 ** (1 / 64) < best <= 7.3
+    assert [p.passes for p in probes[:3]] == [True, True, False]
+    # from above: halves until a rate passes
+    best, probes = search(run, 100.0)
+    assert [p.rate for p in probes[:5]] == [100.0, 50.0, 25.0, 12.5, 6.25]
+    assert 7.3 / 2 ** (1 / 64) < best <= 7.3
+    # nothing passes: None after 12 halvings
+    best, probes = search(lambda rate: _result(0.0), 1.0)
+    assert best is None and len(probes) == 13
+
+
+def test_a_run_passes_only_within_the_goal_unsaturated_and_finished():
+    assert passes(_result(0.9), 0.9) and not passes(_result(0.89), 0.9)
+    assert not passes(_result(1.0, saturated=True), 0.9) and not passes(_result(1.0, unfinished=1), 0.9)
+    assert not passes(_result(None), 0.9)  # no request finished
+
+
+def test_the_capacity_run_writes_its_probes_and_the_best_runs_folder(tmp_path, capsys):
+    out = tmp_path / "cap"
+    assert main(["serve", "llama2_7b_h100", "--capacity", "--set", "workload.duration=20s", "-o", str(out), "-q",
+                 "--no-plots"]) == 0
+    with open(out / "capacity.csv") as f:
+        table = list(csv.DictReader(f))
+    rates = [float(r["rate"]) for r in table]
+    assert rates == sorted(rates) and rates[0] <= 8.0 <= rates[-1]  # the file's own rate is the first probe
+    ok = [float(r["rate"]) for r in table if r["passes"] == "True"]
+    failed = [float(r["rate"]) for r in table if r["passes"] == "False"]
+    best = max(ok)
+    assert min(failed) > best and min(failed) / best <= 2 ** (1 / 64) + 1e-9  # bisected to 1.1 %
+    report = json.loads((out / "best" / "report.json").read_text())
+    assert report["config"]["workload"]["arrival"]["rate"] == pytest.approx(best)
+    assert report["serving"]["goodput"]["fraction"] >= 0.9
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (["--capacity", "--set", "slo=null"], "slo: a capacity search needs an SLO"),
+    (["--capacity", "1.5"], "--capacity: the share of requests meeting the SLOs must be in (0, 1]"),
+    (["--capacity", "--sweep", "workload.arrival.rate=1,2"], "--sweep and --capacity"),
+])
+def test_capacity_bad_input_is_one_line(argv, expect, tmp_path, capsys):
+    assert main(["serve", "llama2_7b_h100", *argv, "-o", str(tmp_path / "x"), "-q"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert expect in line

@@ -237,12 +237,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     err = Console(stderr=True)
     t0 = time.perf_counter()
-    if args.sweep and args.capacity is not None:
-        raise AccelsimError("--sweep and --capacity: give one of them")
-    if args.sweep:
-        return _serve_sweep(args, err, t0)
     if args.capacity is not None:
         return _serve_capacity(args, err, t0)
+    if args.sweep:
+        return _serve_sweep(args, err, t0)
     with _Progress(err, enabled=not args.quiet) as progress:
         result = api.serve(args.serving, overrides=args.overrides, progress=progress)
         outdir = Path(args.output or result.output or f"runs/{result.report['name']}")
@@ -265,8 +263,28 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
     from rich.table import Table
 
-    from .serve.capacity import COLUMNS, capacity, rows, save
+    from .serve.capacity import COLUMNS, SWEEP_COLUMNS, capacity, capacity_sweep, rows, save, save_sweep
+    from .serve.curve import parse_sweep
 
+    if args.sweep:  # the capacity at every value of a key
+        key, values = parse_sweep(args.sweep)
+        with _Progress(err, enabled=not args.quiet) as progress:
+            found, spec = capacity_sweep(args.serving, key, values, args.overrides, args.capacity, progress=progress)
+            outdir = Path(args.output) if args.output else Path(spec.output or f"runs/{spec.name}") / "capacity"
+            save_sweep(outdir, key, values, found, plots=not args.no_plots)
+        if args.quiet:
+            print(outdir)
+            return 0
+        table = Table(title=f"{spec.name}: capacity at {args.capacity:.0%} of requests within the SLOs, by {key}")
+        for col in SWEEP_COLUMNS:
+            table.add_column(col, justify="right")
+        for value, (best, probes) in zip(values, found, strict=True):
+            table.add_row(value, "none" if best is None else f"{best:.4g}", str(len(probes)))
+        out = _stdout_console()
+        out.print(table)
+        out.print(f"[dim]{time.perf_counter() - t0:.2f} s wall[/dim]")
+        out.print(f"Written to [bold]{outdir}[/bold]/ (capacity_sweep.csv, point_*/)")
+        return 0
     with _Progress(err, enabled=not args.quiet) as progress:
         best, probes, spec = capacity(args.serving, args.overrides, args.capacity, progress=progress)
         outdir = Path(args.output) if args.output else Path(spec.output or f"runs/{spec.name}") / "capacity"

@@ -24,6 +24,8 @@ GOAL = 0.9  # the share of requests meeting every SLO a rate must keep (the file
 BISECTIONS = 6  # geometric halvings of the bracket: 2 -> 2^(1/64)
 MAX_STEPS = 12  # doublings or halvings from the file's rate before the search gives up (a factor of 4,096)
 CAPACITY_CSV = "capacity.csv"
+SWEEP_CSV = "capacity_sweep.csv"
+SWEEP_COLUMNS = ("value", "capacity_requests_per_s", "runs")
 COLUMNS = ("rate", "requests", "finished", "requests_per_s", "output_tokens_per_s", "goodput_fraction", "ttft_p99_s",
            "tpot_p99_s", "e2e_p99_s", "saturated", "passes")
 
@@ -109,6 +111,35 @@ def capacity(ref: str, overrides: Sequence[str] = (), goal: float = GOAL,
 
     best, probes = search(run, float(arrival.rate), goal, progress)
     return best, probes, spec
+
+
+def capacity_sweep(ref: str, key: str, values: Sequence[str], overrides: Sequence[str] = (), goal: float = GOAL,
+                   progress: Callable[[str, int, int], None] | None = None
+                   ) -> tuple[list[tuple[float | None, list[Probe]]], ServingSpec]:
+    """:func:`capacity` at every value of ``key`` (``--sweep KEY=V1,V2,... --capacity``): every point's file is
+    checked before any search runs, as a sweep's are."""
+    specs = [load_serving(ref, [*overrides, f"{key}={v}"]) for v in values]
+    for spec in specs:
+        check(spec)
+    found = []
+    for n, v in enumerate(values):
+        if progress:
+            progress(f"{key}={v}", n, len(values))
+        best, probes, _ = capacity(ref, [*overrides, f"{key}={v}"], goal)
+        found.append((best, probes))
+    return found, specs[0]
+
+
+def save_sweep(outdir: str | Path, key: str, values: Sequence[str],
+               found: Sequence[tuple[float | None, list[Probe]]], *, plots: bool = True) -> list[Path]:
+    """capacity_sweep.csv (each value's capacity and runs) and each point's capacity folder ``point_<i>``."""
+    out = Path(outdir)
+    paths = []
+    for i, (best, probes) in enumerate(found):
+        paths += save(out / f"point_{i}", best, probes, plots=plots)
+    paths.append(write_csv(out / SWEEP_CSV, SWEEP_COLUMNS,
+                           [[v, best, len(probes)] for v, (best, probes) in zip(values, found, strict=True)]))
+    return paths
 
 
 def rows(probes: Sequence[Probe]) -> list[list]:

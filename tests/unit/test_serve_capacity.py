@@ -67,9 +67,25 @@ def test_the_capacity_run_writes_its_probes_and_the_best_runs_folder(tmp_path, c
 @pytest.mark.parametrize("argv, expect", [
     (["--capacity", "--set", "slo=null"], "slo: a capacity search needs an SLO"),
     (["--capacity", "1.5"], "--capacity: the share of requests meeting the SLOs must be in (0, 1]"),
-    (["--capacity", "--sweep", "workload.arrival.rate=1,2"], "--sweep and --capacity"),
+    (["--capacity", "--sweep", "engine.max_num_seqs=8,0"], "engine.max_num_seqs"),
 ])
 def test_capacity_bad_input_is_one_line(argv, expect, tmp_path, capsys):
     assert main(["serve", "llama2_7b_h100", *argv, "-o", str(tmp_path / "x"), "-q"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert expect in line
+
+
+def test_a_capacity_sweep_gives_each_values_capacity(tmp_path):
+    # more sequences a replica may run at once raise the rate it keeps its SLOs at (the batch grows, each decode step
+    # serving more requests for little more time), from 32 to 128 here
+    out = tmp_path / "capsw"
+    assert main(["serve", "llama2_7b_h100", "--capacity", "--sweep", "engine.max_num_seqs=32,128", "--set",
+                 "workload.duration=20s", "-o", str(out), "-q", "--no-plots"]) == 0
+    with open(out / "capacity_sweep.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [r["value"] for r in table] == ["32", "128"]
+    assert float(table[0]["capacity_requests_per_s"]) < float(table[1]["capacity_requests_per_s"])
+    for i, row in enumerate(table):  # each point's own search, its best run among its probes
+        with open(out / f"point_{i}" / "capacity.csv") as f:
+            best = max(float(r["rate"]) for r in csv.DictReader(f) if r["passes"] == "True")
+        assert best == pytest.approx(float(row["capacity_requests_per_s"]))

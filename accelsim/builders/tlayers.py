@@ -476,14 +476,29 @@ class TransformerBuilder(GraphBuilder):
                          gather_rows=math.prod(out[:-1]), **attrs)
 
     def positions(self, tokens: int, max_positions: int, dim: int, offset: int = 0,
-                  name: str | None = None) -> str:
-        """A learned position table (max_positions, dim): rows offset..offset+tokens−1 as (1, tokens, dim)."""
+                  name: str | None = None, split: bool = False) -> str:
+        """A learned position table (max_positions, dim): rows offset..offset+tokens−1 as (1, tokens, dim). With
+        ``split`` (a table vLLM makes a VocabParallelEmbedding: SigLIP's) each tensor-parallel chip holds
+        ⌈max_positions / tp⌉ rows and the partial look-ups are all-reduced."""
         if offset + tokens > max_positions:
             raise WorkloadError(f"{self.name}: positions {offset}..{offset + tokens - 1} exceed the table of "
                                 f"{max_positions}")
         name = self._name(name, "position_embedding")
-        return self._table_rows(name, (1, tokens, dim), Weight(f"{name}.weight", (max_positions, dim)),
-                                offset=offset)
+        rows = self.vocab_rows(max_positions) if split else max_positions
+        out = self._table_rows(name, (1, tokens, dim), Weight(f"{name}.weight", (rows, dim)), offset=offset)
+        return self._all_reduce(out) if split else out
+
+    def gathered_linear(self, x: str, out: int, *, bias: bool = False, name: str | None = None) -> str:
+        """A column-split linear whose outputs are all-gathered (vLLM's ColumnParallelLinear with gather_output:
+        Llama 4's patch embedding and projector): each chip computes out / tp features and every chip ends with
+        all of them. A plain linear without tensor parallelism."""
+        if self.tp <= 1:
+            return self.linear(x, out, bias=bias, name=name)
+        if out % self.tp:
+            raise WorkloadError(f"{self.name}: tensor_parallel {self.tp} must divide the {out} features of "
+                                f"{name or 'a column-split linear'}", key=("tensor_parallel",))
+        y = self.linear(x, out // self.tp, bias=bias, name=name)
+        return self._tp_collective(y, "all_gather", (*self.shape(y)[:-1], out))
 
     # ---- MLPs -------------------------------------------------------------------------------------------
     def mlp(self, x: str, hidden: int, act: str = "gelu", bias: bool = True, names: Sequence[str] = ("fc1", "fc2"),

@@ -22,7 +22,9 @@ def _siglip_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n:
         with b.scope("embeddings"):
             x = b.conv2d(pixels, v.hidden, v.patch, stride=v.patch, name="patch_embedding")
             x = b.view(x, (n, g * g, v.hidden), "flatten_transpose", name="patches")
-            x = b.add(x, b.positions(g * g, g * g, v.hidden, name="position_embedding"), name="add_positions")
+            # vLLM's SiglipVisionEmbeddings: the position table is a VocabParallelEmbedding (split by rows)
+            x = b.add(x, b.positions(g * g, g * g, v.hidden, name="position_embedding", split=True),
+                      name="add_positions")
         x = clip_encoder(b, x, v.layers, v.heads, causal=False, fused=fused, ffn=v.ffn, act=v.act, eps=v.eps)
         x = b.layernorm(x, v.eps, name="post_layernorm")
     with b.scope("multi_modal_projector"):
@@ -134,7 +136,9 @@ def _llama4_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n:
     patches, d = v.grid * v.grid, v.hidden
     with b.scope("vision_model"):
         x = b.view(pixels, (n, patches, v.channels * v.patch * v.patch), "unfold", name="unfold")
-        x = b.linear(x, d, bias=False, name="patch_embedding.linear")
+        # vLLM's mllama4: the patch projection and the projector are column-split with their outputs gathered, the
+        # adapter's fc1 / fc2 column- and row-split
+        x = b.gathered_linear(x, d, bias=False, name="patch_embedding.linear")
         cls = b.table_rows((n, 1, d), Weight(f"{b._prefix()}.class_embedding", (d,)), name="class_embedding")
         x = b.concat([x, cls], dim=1, name="cat_class")  # the class token goes last
         x = b.add_param(x, Weight(f"{b._prefix()}.positional_embedding_vlm", (patches + 1, d)), name="add_positions")
@@ -153,10 +157,10 @@ def _llama4_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n:
         x = b.slice_tokens(x, 0, patches, name="drop_class")
         x = b.view(x, (n, v.tokens, d * v.pool * v.pool), "pixel_shuffle", name="pixel_shuffle")
         with b.scope("vision_adapter.mlp"):
-            x = b.gelu(b.linear(x, v.adapter[0], bias=False, name="fc1"), name="act_fc1")
-            x = b.gelu(b.linear(x, v.adapter[1], bias=False, name="fc2"), name="act_fc2")
+            x = b.gelu(b.linear(x, b._tp_hidden(v.adapter[0]), bias=False, name="fc1"), name="act_fc1")
+            x = b.gelu(b._tp_out(b.linear(x, v.adapter[1], bias=False, name="fc2")), name="act_fc2")
     with b.scope("multi_modal_projector"):
-        return b.linear(x, hidden, bias=False, name="linear_1")
+        return b.gathered_linear(x, hidden, bias=False, name="linear_1")
 
 
 def _qwen_attention(b: TransformerBuilder, v: Vision, x: str, n: int, windowed: bool, fused: bool) -> str:

@@ -208,8 +208,9 @@ class Conversation(_Model):
 
     turns: Lengths = Field(description="Turns per conversation, a distribution as the lengths' (e.g. {dist: "
                                        "uniform, low: 2, high: 8}); not trace.")
-    think_time: Annotated[float, BeforeValidator(parse_time), Field(ge=0)] = Field(
-        0.0, description="Between an answer's last token and the next turn's arrival (e.g. 10s; 0: at once).")
+    think_time: Annotated[float, BeforeValidator(parse_time), Field(ge=0, le=1e6)] = Field(
+        0.0, description="Between an answer's last token and the next turn's arrival (e.g. 10s; 0: at once); at "
+                         "most 10^6 s (beyond, later arrivals lose the microseconds a token takes to float rounding).")
 
     @field_validator("turns")
     @classmethod

@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from ..api import run_experiment
@@ -186,7 +187,11 @@ class LocalExecutor(Executor):
                                          initargs=(me, _start_time(me)))
 
     def submit(self, items: list[Item]) -> Future:
-        return self._pool.submit(run_chunk, items)
+        try:
+            return self._pool.submit(run_chunk, items)
+        except BrokenProcessPool as e:  # a worker died (killed, out of memory) before this chunk could be sent
+            raise AccelsimError(f"a local worker failed: {one_line(e)}; finished points are kept, re-run to "
+                                f"continue") from e
 
     def wait(self, handles: list[Future], timeout: float) -> list[Future]:
         done, _ = wait_futures(handles, timeout=timeout, return_when=FIRST_COMPLETED)

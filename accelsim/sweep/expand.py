@@ -23,6 +23,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..config.presets import suggest
@@ -218,9 +219,12 @@ class _Expander:
         self.spec, self.keys = spec, spec.keys
         self.dims = _dimensions(spec)
         self.total = math.prod(len(dim) for dim in self.dims)
-        if self.total > MAX_POINTS:
-            raise ConfigError(ConfigIssue(spec.file, None, "", f"{self.total:,} points: more than {MAX_POINTS:,}; "
-                                                               f"narrow the axes or add filters"))
+        if self.total > MAX_POINTS:  # at the largest axis: the one to narrow
+            big = max(zip(self.dims, spec.grid, strict=False), key=lambda da: len(da[0]), default=None)
+            where = (big[1].line, big[1].key) if big is not None else (None, "grid")
+            raise ConfigError(ConfigIssue(spec.file, where[0], where[1],
+                                          f"the grid expands to {self.total:,} points: more than {MAX_POINTS:,}; "
+                                          f"narrow the axes (the cap counts the points before filters)"))
         self.filters = compile_filters(spec)
         self.fixed = {s.key: s.value for s in spec.settings}
         self._strides = [math.prod(len(d) for d in self.dims[i + 1:]) for i in range(len(self.dims))]
@@ -262,11 +266,33 @@ def expand(spec: SweepSpec) -> tuple[list[Point], int]:
 
 
 # ---- ids and validation ------------------------------------------------------------------------------------------
+ID_IGNORED = ("name", "description", "output")
+"""What a point's id leaves out of the resolved experiment: labels that change no simulated number (so a point is the
+same point whichever sweep file, or base name, it came from)."""
+
+
 def point_id(experiment: ExperimentSpec) -> str:
     """The stable id of a point: the first 16 hex digits of the SHA-256 of the canonical JSON (sorted keys, no
-    spaces) of ``experiment.resolved()``. Values written differently but equal once resolved ("64KiB" and
-    65536) give the same id."""
-    return _hash(experiment.resolved())
+    spaces) of ``experiment.resolved()`` without its labels (:data:`ID_IGNORED`), and of the contents of every file a
+    workload parameter names (a Hugging Face ``config.json``, an ONNX ``path``): an edited file makes new points.
+    Values written differently but equal once resolved ("64KiB" and 65536) give the same id."""
+    data = {k: v for k, v in experiment.resolved().items() if k not in ID_IGNORED}
+    files = _file_digests(experiment.workload.params)
+    return _hash({**data, "files": files} if files else data)
+
+
+def _file_digests(params: Mapping[str, Any]) -> dict[str, str]:
+    """The SHA-256 of each file a workload parameter names (a string that is the path of a readable file)."""
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, str) and value and len(value) < 4096:
+            try:
+                path = Path(value).expanduser()
+                if path.is_file():
+                    out[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+            except (OSError, ValueError):  # a parameter that is no path: nothing to hash
+                continue
+    return out
 
 
 def invalid_point_id(spec: SweepSpec, values: Mapping[str, Any]) -> str:

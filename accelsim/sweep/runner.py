@@ -102,14 +102,22 @@ class _SweepJson:
     far), rewritten as ids accrue (at most every :data:`REWRITE_S` s and :data:`REWRITE_SHARE` of the time, so
     a killed sweep's folder lists nearly every id it ran), and at the end or on Ctrl-C."""
 
-    def __init__(self, out: Path, stream: PlanStream):
+    def __init__(self, out: Path, stream: PlanStream, kept: bool = False):
         self.out, self.stream = out, stream
         self._last = self._cost = 0.0
         self._ids = -1
+        # the other accelsim versions whose results the folder keeps (``kept``: results.jsonl holds some), so that
+        # every later run still warns of them
+        self.earlier: list[str] = []
+        if kept and is_sweep_dir(out):
+            before = read_sweep_json(out)
+            seen = {before.get("accelsim_version"), *before.get("earlier_versions", [])}
+            self.earlier = sorted(str(v) for v in seen if v not in (None, __version__))
 
     def info(self) -> dict[str, Any]:
         s, spec = self.stream, self.stream.spec
         return {**spec.describe(), "accelsim_version": __version__, "axes": list(spec.keys),
+                **({"earlier_versions": self.earlier} if self.earlier else {}),
                 "complete": s.complete, "points": s.planned, "expanded": s.expanded, "filtered": s.filtered,
                 "duplicates": s.duplicates, "invalid": s.invalid, "ids": s.id_list()}
 
@@ -310,14 +318,15 @@ class _Feed:
         self.sweep_json.maybe_write()
 
 
-def _start_lines(con, stream: PlanStream, out: Path, store: ResultStore, done: set[str]) -> None:
+def _start_lines(con, stream: PlanStream, out: Path, store: ResultStore, done: set[str],
+                 earlier: list[str]) -> None:
     """What the console says before the first point: the sweep's size and what results.jsonl already holds."""
     spec = stream.spec
-    old_version = read_sweep_json(out).get("accelsim_version") if done and is_sweep_dir(out) else None
     filters = f", {len(spec.filters)} filters" if spec.filters else ""
     con.print(f"sweep {spec.name}: {stream.expanded} points expanded{filters}; {len(done)} already in "
               f"{out / RESULTS_FILE}; planning points as they run", soft_wrap=True)
-    if old_version not in (None, __version__):
+    if earlier:
+        old_version = ", ".join(earlier)
         con.print(f"[yellow]warning:[/yellow] {out} holds results of accelsim {old_version}; they are kept "
                   f"(ids hash the config, not the version): use a new OUTDIR to re-run them with "
                   f"{__version__}", soft_wrap=True)
@@ -344,9 +353,9 @@ def _run(stream: PlanStream, out: Path, t0: float, *, executor: str, workers: in
     spec = stream.spec
     store = ResultStore(out)
     done = store.ids()
-    sweep_json = _SweepJson(out, stream)
+    sweep_json = _SweepJson(out, stream, kept=bool(done))
     if con is not None:
-        _start_lines(con, stream, out, store, done)
+        _start_lines(con, stream, out, store, done, sweep_json.earlier)
     sweep_json.write()
     feed = _Feed(stream, done, store, sweep_json)
     used = executor

@@ -150,6 +150,22 @@ def _parse_line(raw: bytes) -> tuple[Any, str | None]:
     return rec, record_problem(rec)
 
 
+TAIL_BLOCK = 1 << 16  # bytes read at a time when looking back for a torn line's start
+
+
+def _after_last_newline(fd: int, size: int) -> int:
+    """The offset just after the last newline of the file open at ``fd`` (0 when it has none), reading back from
+    its end a block at a time: a torn tail costs a block, not the whole file, in memory."""
+    end = size
+    while end > 0:
+        start = max(end - TAIL_BLOCK, 0)
+        at = os.pread(fd, end - start, start).rfind(b"\n")
+        if at >= 0:
+            return start + at + 1
+        end = start
+    return 0
+
+
 class ResultStore:
     """``OUTDIR/results.jsonl``: :meth:`load` reads the finished records, :meth:`open` prepares appending
     (cutting off a torn last line), :meth:`append` writes one record durably, :meth:`close` fsyncs."""
@@ -205,8 +221,7 @@ class ResultStore:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
-            keep = os.pread(fd, size, 0).rfind(b"\n") + 1  # up to the last complete line
-            os.ftruncate(fd, keep)
+            os.ftruncate(fd, _after_last_newline(fd, size))  # up to the last complete line
             os.fsync(fd)
         self._fd = fd
         self._last_sync = time.monotonic()

@@ -420,3 +420,19 @@ def test_the_streamed_end_writes_the_in_memory_table_and_accelsim_plot_redraws_i
                           cwd=REPO, check=False)
     assert proc.returncode == 0, proc.stderr
     assert (out / "results.csv").read_text() == streamed
+
+
+def test_results_of_another_version_are_warned_of_on_every_run(tmp_path):
+    # a folder whose results came from accelsim 0.0.1: each later run says so (sweep.json keeps earlier_versions),
+    # not only the first one after the version changed
+    from rich.console import Console
+
+    path, out = write(tmp_path, SMALL), tmp_path / "out"
+    run_sweep(path, out, workers=1, progress=False, plots=False)
+    info = json.loads((out / "sweep.json").read_text())
+    (out / "sweep.json").write_text(json.dumps({**info, "accelsim_version": "0.0.1"}))
+    for _ in range(2):
+        con = Console(record=True, width=300)
+        run_sweep(path, out, workers=1, progress=False, plots=False, console=con)
+        assert "holds results of accelsim 0.0.1" in con.export_text()
+        assert json.loads((out / "sweep.json").read_text())["earlier_versions"] == ["0.0.1"]

@@ -58,3 +58,22 @@ def test_filters_do_arithmetic_on_numbers_only(tmp_path):
     assert "\n" not in str(e.value)
     ok = SMALL + "filters:\n  - \"arch.core.systolic.rows * 2 <= 32\"\n"  # rows 8, 16 of 8, 16, 32
     assert run_sweep(write(tmp_path, ok), tmp_path / "out2", workers=1, progress=False, plots=False).points == 4
+
+
+def test_a_dead_local_worker_is_a_one_line_error_and_the_finished_points_are_kept(tmp_path):
+    # a worker killed (out of memory, kill -9) breaks the process pool: the next chunk sent raises, and that must be
+    # the runner's one-line AccelsimError (exit 2, results.csv written), not an internal error
+    import os
+    from concurrent.futures.process import BrokenProcessPool
+
+    from accelsim.sweep.executors import LocalExecutor
+
+    ex = LocalExecutor(1)
+    try:
+        died = ex._pool.submit(os._exit, 3)
+        with pytest.raises(BrokenProcessPool):
+            died.result(timeout=60)
+        with pytest.raises(AccelsimError, match="a local worker failed: .*finished points are kept"):
+            ex.submit([])
+    finally:
+        ex._pool.shutdown(wait=False, cancel_futures=True)

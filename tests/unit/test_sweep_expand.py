@@ -276,9 +276,11 @@ def test_ids_hash_the_resolved_config(tmp_path):
     a, b = plan.points
     assert re.fullmatch(r"[0-9a-f]{16}", a.id) and a.id != b.id
     assert a.id == point_id(a.experiment)
-    # the id is the sha256 of the canonical JSON of the resolved config
+    # the id is the sha256 of the canonical JSON of the resolved config, without its labels (name, description,
+    # output: nothing simulated depends on them)
     import hashlib
-    canonical = json.dumps(a.experiment.resolved(), sort_keys=True, separators=(",", ":"))
+    resolved = {k: v for k, v in a.experiment.resolved().items() if k not in ("name", "description", "output")}
+    canonical = json.dumps(resolved, sort_keys=True, separators=(",", ":"))
     assert a.id == hashlib.sha256(canonical.encode()).hexdigest()[:16]
     # the same point in another sweep file (different axes, written differently) has the same id
     other = sweep_file(tmp_path, "grid:\n  arch.core.sram.unified: [24MiB]\n  workload.batch: [1]\n",
@@ -527,3 +529,52 @@ def test_dispatch_hands_back_finished_chunks_in_submission_order():
     points = [PlannedPoint(i, {"i": i}, f"{i:016x}", None) for i in range(6)]
     dispatch(Both(), points, lambda rec: seen.append(rec["id"]), chunker=Chunker(1, first=2, max_size=2))
     assert seen == [f"{i:016x}" for i in range(6)]
+
+
+def test_an_inline_bases_name_does_not_change_the_ids_but_an_edited_config_file_does(tmp_path):
+    # two sweeps that differ only in their name give the same points; a workload reading a Hugging Face config.json
+    # by path gives new ids when the file changes (its 2 layers become 4), so stale results are never reused
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"architectures": ["LlamaForCausalLM"], "hidden_size": 256, "intermediate_size": 512,
+                               "num_attention_heads": 4, "num_key_value_heads": 4, "num_hidden_layers": 2,
+                               "vocab_size": 1000}))
+
+    def ids(name: str) -> list[str]:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(f"name: {name}\nbase:\n  workload: {{model: hf, config: {cfg}, seq_len: 16}}\n"
+                        "  arch: h100\ngrid:\n  workload.batch: [1, 2]\n")
+        return [p.id for p in plan_sweep(load_sweep(path)).points]
+
+    first = ids("first")
+    assert ids("second") == first
+    cfg.write_text(cfg.read_text().replace('"num_hidden_layers": 2', '"num_hidden_layers": 4'))
+    assert set(ids("first")).isdisjoint(first)
+
+
+def test_a_torn_tail_is_found_reading_back_a_block_at_a_time(tmp_path):
+    # the offset after the last newline, for tails shorter and longer than the 64 KiB block and files without one
+    import os
+
+    from accelsim.sweep import store
+
+    cases = {b"": 0, b"abc": 0, b"a\nb": 2, b"\n": 1, b"line1\n" + b"y" * 150_000: 6,
+             b"l1\nl2\n" + b"z" * 70_000: 6, b"x" * 200_000: 0}
+    for content, expected in cases.items():
+        path = tmp_path / "f"
+        path.write_bytes(content)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            assert store._after_last_newline(fd, len(content)) == expected
+        finally:
+            os.close(fd)
+
+
+def test_a_grid_over_the_cap_is_one_line_at_its_largest_axis(tmp_path):
+    # 1,001 x 1,000 = 1,001,000 points before filters, over the 1,000,000 cap: reported at the larger axis's line
+    path = tmp_path / "huge.yaml"
+    path.write_text("name: huge\nbase: resnet50_tpu_v1\ngrid:\n"
+                    "  workload.batch: {start: 1, stop: 1001}\n  arch.core.systolic.rows: {start: 1, stop: 1000}\n")
+    with pytest.raises(ConfigError) as e:
+        plan_sweep(load_sweep(path))
+    (line,) = str(e.value).splitlines()
+    assert line.startswith(f"{path}:4: workload.batch: the grid expands to 1,001,000 points")

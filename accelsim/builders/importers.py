@@ -2,14 +2,20 @@
 
 :func:`from_onnx` loads the file (``onnx`` is imported inside the function), runs ONNX shape inference and appends
 one op per node with the builders' counting conventions (docs/architecture.md), so an imported ResNet has the
-params, MACs and ops of the built-in one. Graph inputs that are not initializers become graph inputs (their
-symbolic dims set to ``batch``); initializers are parameters, named as in the file (each once, however many nodes
-read it). Mapped ops:
+params, MACs and ops of the built-in one. Graph inputs that are not initializers become graph inputs; their symbolic
+dims are made concrete before shape inference: a name given in ``dims`` takes that size, a symbolic (or unknown)
+axis 0 takes ``batch`` (and so does that name wherever else it appears), and any other symbolic dim is a one-line
+error asking for ``dims``. Initializers are parameters, named as in the file and shaped as in the file (a 0-d
+scalar counts its one element), each counted once however many nodes read it, also through an Identity (as
+torch.onnx exports a tied weight). Mapped ops:
 
-* Conv (1-D, 2-D, 3-D, grouped; symmetric pads or auto_pad SAME_UPPER/VALID), ConvTranspose (2-D),
-  Gemm (transB; bias C), MatMul (× an initializer: a linear layer; × an activation: a batched matmul),
-  BatchNormalization (2·C parameters, as torch: the running statistics are buffers), LayerNormalization,
-  MaxPool / AveragePool (2-D, 3-D), GlobalAveragePool / GlobalMaxPool, Relu, Sigmoid, Tanh, Gelu (the
+* Conv (1-D, 2-D, 3-D, grouped; symmetric pads or auto_pad SAME_UPPER/SAME_LOWER/VALID, SAME giving
+  ceil(in / stride) per the ONNX spec), ConvTranspose (2-D),
+  Gemm (transB; bias C as stored, broadcast), MatMul (numpy's rules, 1-D operands included: × a 2-D initializer a
+  linear layer; × an activation or another initializer a batched matmul, the initializer its parameters),
+  BatchNormalization (2·C parameters, as torch: the running statistics are buffers), LayerNormalization (last
+  axis; scale and the optional bias),
+  MaxPool / AveragePool (2-D, 3-D; auto_pad as Conv), GlobalAveragePool / GlobalMaxPool, Relu, Sigmoid, Tanh, Gelu (the
   opset-20 op; a Gelu spelled out with Erf is not matched), Softmax (over the last axis), Add / Mul (of two activations, or an activation and an
   initializer: its parameters), Concat, Flatten / Reshape / Transpose / Squeeze / Unsqueeze (views),
   Identity / Dropout (aliases), LSTM / GRU / RNN (one layer, forward or bidirectional, as builders/rnn.py
@@ -28,11 +34,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
-from .layers import GraphBuilder
+from .layers import GraphBuilder, broadcast_shapes
 from .params import WorkloadParams
 from .rnn import RecurrentBuilder
 
@@ -49,17 +55,21 @@ class OnnxParams(WorkloadParams):
         "error", description="Nodes of op types accelsim does not map: 'error' refuses the model, listing every "
                              "such op type; 'elementwise' prices each as generic element-wise work over its "
                              "output (1 flop per output element) and lists them in the report's notes.")
+    dims: dict[str, PositiveInt] = Field(
+        default_factory=dict, description="Sizes of the graph inputs' symbolic dims by name (e.g. --set "
+                                          "workload.dims.seq=128). A symbolic axis 0 not named here takes batch; "
+                                          "any other symbolic dim must be named here.")
 
 
 def onnx_workload(p: OnnxParams) -> Graph:
     """The ``onnx`` workload: :func:`from_onnx` of ``p.path``."""
-    return from_onnx(p.path, batch=p.batch, dtype=p.dtype or "fp16", unsupported=p.unsupported)
+    return from_onnx(p.path, batch=p.batch, dtype=p.dtype or "fp16", unsupported=p.unsupported, dims=p.dims)
 
 
 def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str = "fp16",
-              name: str | None = None, unsupported: str = "error") -> Graph:
+              name: str | None = None, unsupported: str = "error", dims: dict[str, int] | None = None) -> Graph:
     """The op graph of an ONNX model (a path or a loaded ``onnx.ModelProto``); see the module docstring.
-    ``unsupported`` is "error" or "elementwise" (:class:`OnnxParams`)."""
+    ``unsupported`` is "error" or "elementwise" (:class:`OnnxParams`); ``dims`` sizes symbolic input dims by name."""
     if unsupported not in ("error", "elementwise"):
         raise WorkloadError(f"unsupported: expected 'error' or 'elementwise' (got {unsupported!r})")
     try:
@@ -74,22 +84,104 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
             model = onnx.load(os.fspath(model))
         except Exception as e:  # a broken protobuf: onnx raises DecodeError and others
             raise WorkloadError(f"{where}: not a readable ONNX model ({type(e).__name__}: {e})") from None
+    model = _concrete_inputs(model, batch, dict(dims or {}), where)
     model = onnx.shape_inference.infer_shapes(model)
     return _Importer(model.graph, where, batch, dtype, name or model.graph.name or "onnx").run(unsupported)
 
 
-def rename_weights(b: GraphBuilder, names: list[str]) -> None:
+def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str):
+    """A copy of ``model`` whose graph inputs have every dim concrete (see the module docstring: ``dims`` by name,
+    else ``batch`` for a symbolic or unknown axis 0 and its name elsewhere, else a one-line error), the graph
+    outputs' dims of those names set too and the stored value_info dropped, so that shape inference recomputes every
+    intermediate shape from the concrete inputs."""
+    import onnx
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    graph = copy.graph
+    inits = {t.name for t in graph.initializer}
+    inputs = [v for v in graph.input if v.name not in inits]
+    sizes = dict(dims)
+    for v in inputs:
+        first = list(v.type.tensor_type.shape.dim)[:1]
+        if first and not first[0].dim_value > 0 and first[0].dim_param:
+            sizes.setdefault(first[0].dim_param, batch)
+    missing: list[str] = []
+    for v in inputs:
+        for axis, d in enumerate(v.type.tensor_type.shape.dim):
+            if d.dim_value > 0:
+                continue
+            if d.dim_param in sizes:
+                d.dim_value = sizes[d.dim_param]
+            elif axis == 0:
+                d.dim_value = batch
+            else:
+                missing.append(f"{v.name!r} axis {axis} ({d.dim_param!r})" if d.dim_param else
+                               f"{v.name!r} axis {axis} (unnamed)")
+    if missing:
+        raise WorkloadError(f"{where}: symbolic input dims other than the batch axis need a size: "
+                            f"{', '.join(missing)}; set workload.dims.<name>=<size> (from_onnx(..., dims=...)); "
+                            f"axis 0 takes workload.batch")
+    for v in graph.output:
+        for d in v.type.tensor_type.shape.dim:
+            if not d.dim_value > 0 and d.dim_param in sizes:
+                d.dim_value = sizes[d.dim_param]
+    del graph.value_info[:]
+    return copy
+
+
+def rename_weights(b: GraphBuilder, names: list[str], shapes: list[tuple[int, ...] | None] | None = None) -> None:
     """Give the last op's parameter tensors ``names`` in order (the file's or module's names; each tensor is then
-    counted once by name however many ops read it)."""
+    counted once by name however many ops read it) and, where ``shapes`` gives one, that shape (the file's or
+    module's own: a broadcast bias, a multi-axis norm)."""
     op = b._ops[-1]
-    weights = tuple(dataclasses.replace(w, name=n) for w, n in zip(op.weights, names, strict=False))
+    shapes = shapes or [None] * len(names)
+    weights = tuple(dataclasses.replace(w, name=n, shape=w.shape if s is None else s)
+                    for w, n, s in zip(op.weights, names, shapes, strict=False))
     b._ops[-1] = dataclasses.replace(op, weights=weights + op.weights[len(weights):])
 
 
+def set_weights(b: GraphBuilder, weights: list[tuple[str, tuple[int, ...]]]) -> None:
+    """Make the last op's parameter tensors exactly ``weights`` ((name, shape) pairs, in order): those the builder
+    made are renamed and reshaped, any it made beyond them dropped (a norm without an affine weight or bias)."""
+    op = b._ops[-1]
+    new = [dataclasses.replace(op.weights[i], name=n, shape=s) if i < len(op.weights) else Weight(n, s)
+           for i, (n, s) in enumerate(weights)]
+    b._ops[-1] = dataclasses.replace(op, weights=tuple(new))
+
+
+def matmul_gemm(sa: tuple[int, ...], sb: tuple[int, ...], where: str) -> tuple[Gemm, tuple[int, ...]]:
+    """The GEMM view and output shape of ``a @ b`` by numpy's matmul rules: a 1-D ``a`` is a row (1, k) and a 1-D
+    ``b`` a column (k, 1), that dim dropped from the output; the batch dims broadcast. MACs = ∏ batch · m · n · k
+    (a vector · matrix of (k,) and (B, k, n): B·k·n). A 0-d result (vector · vector) is shaped (1,)."""
+    a2 = (1, *sa) if len(sa) == 1 else tuple(sa)
+    b2 = (*sb, 1) if len(sb) == 1 else tuple(sb)
+    if not sa or not sb or a2[-1] != b2[-2]:
+        raise WorkloadError(f"{where}: cannot multiply {list(sa)} by {list(sb)}")
+    batch = broadcast_shapes(a2[:-2], b2[:-2])
+    if batch is None:
+        raise WorkloadError(f"{where}: the batch dims of {list(sa)} and {list(sb)} do not broadcast")
+    m, k, n = a2[-2], a2[-1], b2[-1]
+    out = (*batch, *((m,) if len(sa) > 1 else ()), *((n,) if len(sb) > 1 else ()))
+    return Gemm(m=m, n=n, k=k, count=math.prod(batch)), out or (1,)
+
+
 def _dims(value_info, batch: int) -> tuple[int, ...]:
-    """A tensor's shape with symbolic or unknown dims set to ``batch``."""
+    """A tensor's shape with symbolic or unknown dims set to ``batch`` (graph inputs are concrete by now: this is
+    for a shape inference could not compute, a data-dependent one) and a 0-d shape as (1,)."""
     return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else batch
-                 for d in value_info.type.tensor_type.shape.dim)
+                 for d in value_info.type.tensor_type.shape.dim) or (1,)
+
+
+def _pads_same(size: list[int], kernel: list[int], stride: list[int], dil: list[int], upper: bool) -> list[int]:
+    """ONNX auto_pad SAME_UPPER / SAME_LOWER: output ceil(in / stride) per axis, padded in total
+    max((out − 1)·stride + (k − 1)·dilation + 1 − in, 0), the odd one at the end (UPPER) or the start (LOWER);
+    [begin_0, begin_1, ..., end_0, end_1, ...] as ONNX's pads."""
+    totals = [max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0) for n, k, s, d in zip(size, kernel, stride, dil,
+                                                                                          strict=True)]
+    small = [t // 2 for t in totals]
+    big = [t - t // 2 for t in totals]
+    return small + big if upper else big + small
 
 
 class _Importer:
@@ -97,7 +189,8 @@ class _Importer:
 
     def __init__(self, graph, where: str, batch: int, dtype: str, name: str):
         self.where = where
-        self.inits = {t.name: tuple(int(d) for d in t.dims) for t in graph.initializer}
+        self.inits = {t.name: tuple(int(d) for d in t.dims) or (1,) for t in graph.initializer}  # 0-d: 1 element
+        self.alias: dict[str, str] = {}  # an Identity's output of an initializer → the initializer's name
         self.shapes = {v.name: _dims(v, batch) for v in (*graph.value_info, *graph.output)}
         inputs = {v.name: _dims(v, batch) for v in graph.input if v.name not in self.inits}
         if not inputs:
@@ -132,7 +225,10 @@ class _Importer:
         for i, node in enumerate(self.graph.node):
             op_name = node.name or f"{node.op_type.lower()}_{i}"
             self.node, self.op_name = node, op_name
-            if node.op_type in _ALIASES:
+            if node.op_type in _ALIASES and node.input[0] in self.inits and node.input[0] not in self.tensor:
+                self.inits[node.output[0]] = self.inits[node.input[0]]  # a weight passed through (tied weights)
+                self.alias[node.output[0]] = self._weight(node.input[0])
+            elif node.op_type in _ALIASES:
                 self.tensor[node.output[0]] = self._in(0)
             elif node.op_type in _VIEWS:
                 self._view()
@@ -170,19 +266,54 @@ class _Importer:
                                 f"no shape for its output {self.node.output[0]!r}")
         return shape
 
+    def _weight(self, name: str) -> str:
+        """The parameter name of initializer ``name`` (the initializer an Identity passed through)."""
+        return self.alias.get(name, name)
+
     def _rename_weights(self, names: list[str]) -> None:
-        rename_weights(self.b, names)
+        """Name the last op's weights as the file's initializers and shape them as stored."""
+        rename_weights(self.b, [self._weight(n) for n in names], [self.inits.get(n) for n in names])
+
+    def _auto_pad(self) -> str:
+        auto = self._attr("auto_pad", b"NOTSET")
+        return auto.decode() if isinstance(auto, bytes) else str(auto)
 
     def _pads(self, dims: int) -> list[int] | str:
-        auto = self._attr("auto_pad", b"NOTSET")
-        auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+        auto = self._auto_pad()
         if auto in ("SAME_UPPER", "SAME_LOWER"):
             return "same"
+        if auto == "VALID":
+            return [0] * dims
         pads = list(self._attr("pads", [0] * 2 * dims))  # type: ignore[arg-type]
         if pads[:dims] != pads[dims:]:
             raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}) has asymmetric pads "
                                 f"{pads}, which accelsim does not map")
         return pads[:dims]
+
+    def _same(self, x: str, kernel: list[int], stride: list[int], dil: list[int]) -> tuple[list[int], list[int]]:
+        """auto_pad SAME_*: the ONNX pads (:func:`_pads_same`) and a symmetric padding per axis that gives the
+        builder the same output size, ceil(in / stride): the half of an even total, or the larger half of an odd
+        one with stride > 1 (``floor((in + t + 1 − span) / s) + 1`` is then still ceil(in / s)). An odd total with
+        stride 1 (an even kernel) only the conv's padding="same" maps, when every stride is 1."""
+        size = list(self.b.shape(x)[2:])
+        pads = _pads_same(size, kernel, stride, dil, self._auto_pad() == "SAME_UPPER")
+        dims = len(kernel)
+        totals = [pads[i] + pads[dims + i] for i in range(dims)]
+        if any(t % 2 and s == 1 for t, s in zip(totals, stride, strict=True)):
+            raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}): auto_pad "
+                                f"{self._auto_pad()} pads {pads} unevenly on a stride-1 axis, which accelsim "
+                                f"maps only for a Conv with every stride 1")
+        return pads, [-(-t // 2) for t in totals]
+
+    def _set_pads(self, pads: list[int]) -> None:
+        """Record the ONNX pads (begins, ends) on the last op as the builders do: ``pads`` per axis (begin, end)
+        and ``padding`` the begins."""
+        op, dims = self.b._ops[-1], len(pads) // 2
+        per_axis = tuple(v for i in range(dims) for v in (pads[i], pads[dims + i]))
+        attrs = {**op.attrs, "padding": tuple(pads[:dims])}
+        if "pads" in op.attrs:
+            attrs["pads"] = per_axis
+        self.b._ops[-1] = dataclasses.replace(op, attrs=attrs)
 
     # ---- op types ---------------------------------------------------------------------------------------
     def _conv(self) -> str:
@@ -195,11 +326,18 @@ class _Importer:
         bias = len(self.node.input) > 2 and bool(self.node.input[2])
         groups = int(self._attr("group", 1))  # type: ignore[arg-type]
         pads = self._pads(dims)
+        onnx_pads = None
+        if pads == "same" and any(s != 1 for s in stride):
+            onnx_pads, pads = self._same(x, kernel, stride, dil)
+        elif pads == "same":
+            onnx_pads = _pads_same(list(self.b.shape(x)[2:]), kernel, stride, dil, self._auto_pad() == "SAME_UPPER")
         if dims == 2 and pads != "same":
             out = self.b.conv2d(x, w[0], tuple(kernel), tuple(stride), tuple(pads), tuple(dil), groups, bias,
                                 name=self.op_name)
         else:
             out = self.b.conv_nd(x, dims, w[0], kernel, stride, pads, dil, groups, bias, name=self.op_name)
+        if onnx_pads is not None:
+            self._set_pads(onnx_pads)
         self._rename_weights(list(self.node.input[1:]))
         return out
 
@@ -221,7 +359,7 @@ class _Importer:
             raise WorkloadError(f"{self.where}: node {self.op_name!r} (Gemm) with transA is not mapped")
         x, wname = self._in(0), self.node.input[1]
         if wname not in self.inits:
-            return self._matmul()
+            return self._matmul(trans_b=bool(self._attr("transB", 0)))
         w = self.inits[wname]
         out_features = w[0] if self._attr("transB", 0) else w[1]
         bias = len(self.node.input) > 2 and bool(self.node.input[2])
@@ -229,16 +367,26 @@ class _Importer:
         self._rename_weights(list(self.node.input[1:]))
         return out
 
-    def _matmul(self) -> str:
-        a, bname = self._in(0), self.node.input[1]
-        if bname in self.inits:
-            out = self.b.linear(a, self.inits[bname][-1], bias=False, name=self.op_name)
+    def _matmul(self, trans_b: bool = False) -> str:
+        """numpy matmul (:func:`matmul_gemm`): activation × 2-D initializer a linear layer; with another initializer
+        operand (1-D, batched, or on the left) a MATMUL holding it as its parameters; two activations a MATMUL."""
+        aname, bname = self.node.input[0], self.node.input[1]
+        a_init, b_init = aname in self.inits and aname not in self.tensor, bname in self.inits \
+            and bname not in self.tensor
+        if b_init and not a_init and len(self.inits[bname]) == 2:
+            out = self.b.linear(self._in(0), self.inits[bname][-1], bias=False, name=self.op_name)
             self._rename_weights([bname])
             return out
-        bt = self._in(1)
-        sa, sb, out_shape = self.b.shape(a), self.b.shape(bt), self._out_shape()
-        gemm = Gemm(m=sa[-2] if len(sa) > 1 else 1, n=sb[-1], k=sa[-1], count=math.prod(out_shape[:-2]) or 1)
-        return self.b.matmul([a, bt], out_shape, gemm, name=self.op_name)
+        if a_init and b_init:
+            raise WorkloadError(f"{self.where}: node {self.op_name!r} (MatMul) multiplies two initializers")
+        sa = self.inits[aname] if a_init else self.b.shape(self._in(0))
+        sb = self.inits[bname] if b_init else self.b.shape(self._in(1))
+        if trans_b:
+            sb = (*sb[:-2], sb[-1], sb[-2])
+        gemm, out_shape = matmul_gemm(tuple(sa), tuple(sb), f"{self.where}: node {self.op_name!r} (MatMul)")
+        inputs = [self._in(i) for i, init in ((0, a_init), (1, b_init)) if not init]
+        weights = [Weight(self._weight(n), self.inits[n]) for n, init in ((aname, a_init), (bname, b_init)) if init]
+        return self.b.matmul(inputs, out_shape, gemm, weights=weights, name=self.op_name)
 
     def _batchnorm(self) -> str:
         out = self.b.batchnorm2d(self._in(0), float(self._attr("epsilon", 1e-5)), name=self.op_name)  # type: ignore[arg-type]
@@ -249,8 +397,9 @@ class _Importer:
         x = self._in(0)
         if int(self._attr("axis", -1)) not in (-1, len(self.b.shape(x)) - 1):  # type: ignore[arg-type]
             raise WorkloadError(f"{self.where}: node {self.op_name!r}: LayerNormalization over several axes")
-        out = self.b.layernorm(x, float(self._attr("epsilon", 1e-5)), name=self.op_name)  # type: ignore[arg-type]
-        self._rename_weights(list(self.node.input[1:3]))
+        bias = len(self.node.input) > 2 and bool(self.node.input[2])  # B is optional: a scale only
+        out = self.b.layernorm(x, float(self._attr("epsilon", 1e-5)), name=self.op_name, bias=bias)  # type: ignore[arg-type]
+        self._rename_weights(list(self.node.input[1:3 if bias else 2]))
         return out
 
     def _pool(self) -> str:
@@ -260,12 +409,19 @@ class _Importer:
         fn = "max" if self.node.op_type == "MaxPool" else "avg"
         stride = list(self._attr("strides", [1] * dims))  # type: ignore[arg-type]
         pads, ceil = self._pads(dims), bool(self._attr("ceil_mode", 0))
+        dil = list(self._attr("dilations", [1] * dims))  # type: ignore[arg-type]
+        onnx_pads = None
         if pads == "same":
-            raise WorkloadError(f"{self.where}: node {self.op_name!r}: auto_pad on a pool is not mapped")
-        if dims == 2:
+            onnx_pads, pads = self._same(x, kernel, stride, dil)
+            ceil = False  # the SAME output size is already ceil(in / stride)
+        if dims == 2 and dil == [1, 1]:
             pool = self.b.maxpool2d if fn == "max" else self.b.avgpool2d
-            return pool(x, tuple(kernel), tuple(stride), tuple(pads), ceil_mode=ceil, name=self.op_name)
-        return self.b.pool_nd(x, dims, fn, kernel, stride, pads, 1, ceil, name=self.op_name)
+            out = pool(x, tuple(kernel), tuple(stride), tuple(pads), ceil_mode=ceil, name=self.op_name)
+        else:
+            out = self.b.pool_nd(x, dims, fn, kernel, stride, pads, dil, ceil, name=self.op_name)
+        if onnx_pads is not None:
+            self._set_pads(onnx_pads)
+        return out
 
     def _global_pool(self) -> str:
         fn = "max" if self.node.op_type == "GlobalMaxPool" else "avg"
@@ -279,10 +435,11 @@ class _Importer:
 
     def _binary(self) -> str:
         fn = self.node.op_type.lower()
-        consts = [s for s in self.node.input if s in self.inits]
+        consts = [s for s in self.node.input if s in self.inits and s not in self.tensor]
         if consts:
-            x = self._in(1 if self.node.input[0] in self.inits else 0)
-            return self.b.add_param(x, Weight(consts[0], self.inits[consts[0]]), fn=fn, name=self.op_name)
+            x = self._in(1 if self.node.input[0] in consts else 0)
+            return self.b.add_param(x, Weight(self._weight(consts[0]), self.inits[consts[0]]), fn=fn,
+                                    name=self.op_name)
         method = self.b.add if fn == "add" else self.b.mul
         return method(self._in(0), self._in(1), name=self.op_name)
 
@@ -324,14 +481,21 @@ class _Importer:
         import onnx
 
         value = self._attr("value")
-        dims = tuple(int(d) for d in value.dims) if isinstance(value, onnx.TensorProto) else ()
-        self.inits[self.node.output[0]] = dims
+        if isinstance(value, onnx.TensorProto):
+            dims = tuple(int(d) for d in value.dims)
+        elif self._attr("sparse_value") is not None:
+            dims = tuple(int(d) for d in self._attr("sparse_value").dims)  # type: ignore[union-attr]
+        else:  # value_float / value_int / value_string: a scalar; value_floats / _ints / _strings: a vector
+            lists = [self._attr(k) for k in ("value_floats", "value_ints", "value_strings")]
+            dims = next(((len(v),) for v in lists if v is not None), ())  # type: ignore[arg-type]
+        self.inits[self.node.output[0]] = dims or (1,)  # a 0-d scalar: 1 element
 
     def _generic(self) -> None:
         """A node without a mapping (``unsupported: elementwise``): one ELEMENTWISE op per output, 1 flop per output
         element, reading the node's activations; initializers it reads are its parameters."""
         inputs = [self.tensor[n] for n in self.node.input if n in self.tensor]
-        weights = [Weight(n, self.inits[n]) for n in dict.fromkeys(self.node.input) if n in self.inits]
+        weights = list({self._weight(n): Weight(self._weight(n), self.inits[n]) for n in self.node.input
+                        if n in self.inits and n not in self.tensor}.values())
         for i, out in enumerate(self.node.output):
             if not out:
                 continue

@@ -6,14 +6,19 @@ function), propagates the example inputs' shapes (``ShapeProp``; pass meta tenso
 device to allocate nothing) and appends one op per node with the builders' counting conventions, so an imported
 torchvision-style ResNet-18 has the params, MACs and simulated cycles of the built-in ``resnet18``. Module calls
 are named by their module path (``layer1.0.conv1``; a module called again gets the node's name) and their
-parameters ``{path}.weight`` / ``{path}.bias`` as ``named_parameters`` lists them. Mapped:
+parameters as ``named_parameters`` lists them, with their own shapes: a parameter shared by several modules (tied
+embedding and LM head) has its first name everywhere, so it is counted once (as torch's ``parameters()``) and its
+MACs at each use; a norm without an affine weight or bias has none. Parameters and buffers read directly in
+``forward`` (``get_attr`` nodes: ``x @ self.w``, ``x + self.bias``) are mapped where an add, mul or matmul reads
+them: a parameter is that op's weight (counted), a buffer a constant operand (not a parameter). A module that fails
+to trace or to run on the example inputs is a one-line error. Mapped:
 
 * modules: Conv1d/2d/3d, ConvTranspose2d/3d, Linear, BatchNorm1d/2d/3d, LayerNorm, RMSNorm, ReLU, ReLU6, Sigmoid,
   Tanh, GELU, SiLU, Hardswish, Hardsigmoid, MaxPool1d/2d/3d, AvgPool2d/3d, AdaptiveAvgPool1d/2d/3d,
   AdaptiveMaxPool1d, Softmax (last dim), Embedding, LSTM, GRU, RNN (their output sequence: ``[0]`` of the
   tuple), MultiheadAttention (its ``[0]``), Flatten, Dropout, Identity;
 * functions and methods: ``+``/``torch.add``, ``*``/``torch.mul``, ``torch.cat``, ``torch.flatten``,
-  ``torch.matmul``/``@``/``torch.bmm``, ``F.relu``/``gelu``/``silu``/``sigmoid``/``tanh``/``softmax`` (last dim),
+  ``torch.matmul``/``@``/``torch.bmm`` (numpy's rules, 1-D operands included), ``F.relu``/``gelu``/``silu``/``sigmoid``/``tanh``/``softmax`` (last dim),
   and the views ``view``, ``reshape``, ``flatten``, ``permute``, ``transpose``, ``contiguous``, ``squeeze``,
   ``unsqueeze``, ``size`` (no op).
 
@@ -28,8 +33,9 @@ workload (``--workload torch --set workload.factory=package.module:function``, t
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-import math
+import io
 import operator
 import os
 import re
@@ -40,8 +46,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from ..errors import WorkloadError
-from ..ir import Gemm, Graph, OpKind
-from .importers import rename_weights
+from ..ir import Graph, OpKind, Weight
+from .importers import matmul_gemm, set_weights
+from .layers import broadcast_shapes
 from .manual import LayerListBuilder
 from .params import WorkloadParams
 
@@ -123,13 +130,35 @@ def from_torch(module: object, example_inputs: object, *, dtype: str = "fp16", n
         raise WorkloadError("importing PyTorch modules needs the optional extra: pip install 'accelsim[torch]'") \
             from None
     inputs = example_inputs if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+    what = type(module).__name__
     try:
         gm = torch.fx.symbolic_trace(module)
     except Exception as e:  # fx raises TraceError and others on data-dependent control flow
-        raise WorkloadError(f"torch.fx cannot trace {type(module).__name__} ({type(e).__name__}: {e})") from None
-    with torch.no_grad():
-        ShapeProp(gm).propagate(*inputs)
-    return _FxImporter(gm, name or type(module).__name__, dtype).run(unsupported)
+        raise WorkloadError(f"torch.fx cannot trace {what} ({_one_line(e)})") from None
+    try:  # ShapeProp prints the traceback of a failing node to stderr before raising: kept out of the CLI's
+        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
+            ShapeProp(gm).propagate(*inputs)
+    except Exception as e:  # the forward fails on the example inputs: ShapeProp wraps the error in a RuntimeError
+        node = re.search(r"node=%(\S+)", str(e))
+        at = f" at node {node.group(1)!r}" if node else ""
+        raise WorkloadError(f"{what} fails on the example inputs{at} ({_one_line(e.__cause__ or e)})") from None
+    return _FxImporter(gm, module, name or what, dtype).run(unsupported)
+
+
+def _one_line(e: BaseException) -> str:
+    """``Type: message`` of an exception, its message's first non-empty line only."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+
+
+class _Attr:
+    """The value of a ``get_attr`` node: a parameter (``param``: counted where an op reads it) or a buffer."""
+
+    def __init__(self, name: str, shape: tuple[int, ...], param: bool):
+        self.name, self.shape, self.param = name, shape, param
+
+    def weight(self) -> Weight:
+        return Weight(self.name, self.shape or (1,))  # a 0-d parameter: 1 element
 
 
 class _NoMapping(Exception):
@@ -153,9 +182,13 @@ def _shape(node) -> tuple[int, ...]:
 class _FxImporter:
     """Walks the nodes of one traced GraphModule in order, appending builder layers."""
 
-    def __init__(self, gm, name: str, dtype: str):
+    def __init__(self, gm, module, name: str, dtype: str):
         self.gm = gm
         self.modules = dict(gm.named_modules())
+        first: dict[int, str] = {}  # id of a parameter → its first name, as torch's named_parameters() lists it
+        for pname, p in module.named_parameters(remove_duplicate=False):
+            first.setdefault(id(p), pname)
+        self.canonical = first
         placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
         self.b = LayerListBuilder(name, {n.name: _shape(n) for n in placeholders}, dtype=dtype)
         self.value: dict[str, object] = {n.name: n.name for n in placeholders}  # fx node → op name or tuple
@@ -168,7 +201,7 @@ class _FxImporter:
                 continue
             self.node = node
             handler = {"call_module": self._module, "call_function": self._function,
-                       "call_method": self._method}.get(node.op)
+                       "call_method": self._method, "get_attr": self._get_attr}.get(node.op)
             try:
                 if handler is None:
                     self._fail(node.op)
@@ -191,13 +224,24 @@ class _FxImporter:
         raise _NoMapping(what)
 
     def _arg(self, i: int = 0) -> str:
-        a = self.node.args[i]
-        v = self.value.get(getattr(a, "name", None))
-        if v is _UNMAPPED:
-            raise _NoMapping(None)  # listed where it was produced
+        v = self._value(i)
         if not isinstance(v, str):
             self._fail("reading a value that is not a tensor accelsim produced")
         return v  # type: ignore[return-value]
+
+    def _value(self, i: int) -> object:
+        """The value of argument ``i``: an op name, an :class:`_Attr`, a tuple, None."""
+        v = self.value.get(getattr(self.node.args[i], "name", None))
+        if v is _UNMAPPED:
+            raise _NoMapping(None)  # listed where it was produced
+        return v
+
+    def _param_name(self, name: str) -> str:
+        """The first name of the module's parameter ``name`` (the one named_parameters() lists)."""
+        try:
+            return self.canonical.get(id(self.gm.get_parameter(name)), name)
+        except AttributeError:
+            return name
 
     def _generic(self) -> str | None:
         """An unmapped node (``unsupported: elementwise``): one ELEMENTWISE op over its (first) tensor output, 1 flop
@@ -207,11 +251,13 @@ class _FxImporter:
         except (AttributeError, TypeError, IndexError):
             return None
         inputs = [self.value[n.name] for n in self.node.all_input_nodes if isinstance(self.value.get(n.name), str)]
+        weights = list({v.name: v.weight() for n in self.node.all_input_nodes
+                        if isinstance(v := self.value.get(n.name), _Attr) and v.param}.values())
         target = self.node.target
         tag = (type(self.modules[target]).__name__ if self.node.op == "call_module"
                else getattr(target, "__name__", str(target)))
         return self.b.vector(OpKind.ELEMENTWISE, list(dict.fromkeys(inputs)), shape, f"torch_{tag}", 1,
-                             name=self.node.name)
+                             name=self.node.name, **({"weights": weights} if weights else {}))
 
     def _name(self) -> str:
         target = str(self.node.target)
@@ -220,8 +266,10 @@ class _FxImporter:
             return target
         return self.node.name
 
-    def _named(self, params: list[str]) -> None:
-        rename_weights(self.b, [f"{self.node.target}.{p}" for p in params])
+    def _named(self, module) -> None:
+        """The last op's weights: exactly ``module``'s own parameters, first-named and shaped as torch holds them."""
+        set_weights(self.b, [(self.canonical.get(id(p), f"{self.node.target}.{n}"), tuple(p.shape) or (1,))
+                             for n, p in module.named_parameters(recurse=False)])
 
     # ---- node kinds -------------------------------------------------------------------------------------
     def _module(self) -> object:
@@ -255,7 +303,7 @@ class _FxImporter:
                 x = self._arg() if not isinstance(m, nn.MultiheadAttention) else None
                 out = fn(m, x, name)
                 if isinstance(out, str) and not isinstance(m, (nn.LSTM, nn.GRU, nn.RNN, nn.MultiheadAttention)):
-                    self._named([p for p, _ in m.named_parameters(recurse=False)])
+                    self._named(m)
                 return out
         self._fail(f"module {type(m).__name__}")
         return None
@@ -326,8 +374,11 @@ class _FxImporter:
                 return src[self.node.args[1]]
             self._fail("indexing a tensor")
         if t in (operator.add, operator.iadd, torch.add, operator.mul, operator.imul, torch.mul):
-            method = self.b.add if t in (operator.add, operator.iadd, torch.add) else self.b.mul
-            return method(self._arg(0), self._arg(1), name=name)
+            fn = "add" if t in (operator.add, operator.iadd, torch.add) else "mul"
+            attrs = [i for i in (0, 1) if isinstance(self._value(i), _Attr)]
+            if len(attrs) == 1:
+                return self._with_attr(self._arg(1 - attrs[0]), self._value(attrs[0]), fn, name)  # type: ignore[arg-type]
+            return getattr(self.b, fn)(self._arg(0), self._arg(1), name=name)
         if t is torch.cat:
             xs = [self.value.get(getattr(a, "name", None)) for a in self.node.args[0]]
             if not all(isinstance(x, str) for x in xs):
@@ -347,10 +398,38 @@ class _FxImporter:
         return None
 
     def _matmul(self, name: str) -> str:
-        a, c = self._arg(0), self._arg(1)
-        sa, sb, out = self.b.shape(a), self.b.shape(c), _shape(self.node)
-        gemm = Gemm(m=sa[-2] if len(sa) > 1 else 1, n=sb[-1], k=sa[-1], count=math.prod(out[:-2]) or 1)
-        return self.b.matmul([a, c], out, gemm, name=name)
+        """numpy's matmul (:func:`~accelsim.builders.importers.matmul_gemm`) of two tensors, or of a tensor and a
+        parameter read directly (its weight) or a buffer."""
+        vals = [self._value(0), self._value(1)]
+        if not all(isinstance(v, (str, _Attr)) for v in vals) or all(isinstance(v, _Attr) for v in vals):
+            self._fail("matmul of a value that is not a tensor accelsim produced")
+        shapes = [v.shape if isinstance(v, _Attr) else self.b.shape(v) for v in vals]  # type: ignore[union-attr]
+        gemm, out = matmul_gemm(tuple(shapes[0]), tuple(shapes[1]), f"{self.b.name}: matmul {name!r}")
+        weights = [v.weight() for v in vals if isinstance(v, _Attr) and v.param]
+        return self.b.matmul([v for v in vals if isinstance(v, str)], out, gemm, weights=weights, name=name)
+
+    def _get_attr(self) -> _Attr:
+        """A parameter or buffer read in ``forward``: no op here; the add, mul or matmul reading it maps it."""
+        target = str(self.node.target)
+        try:
+            return _Attr(self._param_name(target), tuple(self.gm.get_parameter(target).shape), True)
+        except AttributeError:
+            pass
+        try:
+            return _Attr(target, tuple(self.gm.get_buffer(target).shape), False)
+        except AttributeError:
+            self._fail("get_attr of an attribute that is neither a parameter nor a buffer")
+            raise
+
+    def _with_attr(self, x: str, attr: _Attr, fn: str, name: str) -> str:
+        """x + / · a parameter (the op's weight, counted) or a buffer (a constant operand: no parameter), broadcast;
+        1 flop per output element."""
+        if attr.param:
+            return self.b.add_param(x, attr.weight(), fn=fn, name=name)
+        out = broadcast_shapes(self.b.shape(x), attr.shape)
+        if out is None:
+            self._fail(f"{fn} of shapes that do not broadcast")
+        return self.b.vector(OpKind.ELEMENTWISE, [x], out, fn, 1, name=name, buffer=attr.name)  # type: ignore[arg-type]
 
     def _method(self) -> object:
         t = self.node.target

@@ -157,3 +157,16 @@ def test_torch_onnx_export_through_the_onnx_form_matches_from_torch(tmp_path, ca
     ref = from_torch(m, x)
     # conv 8·3·9 + 8 = 224, linear 8·10 + 10 = 90; MACs 2·16·16·8·27 + 2·8·10
     assert g.params == ref.params == 314 and g.macs == ref.macs == 2 * 256 * 8 * 27 + 2 * 80
+
+
+def test_torch_form_module_failing_on_its_inputs_is_one_line(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("torch")
+    (tmp_path / "f3_factories.py").write_text(textwrap.dedent("""
+        import torch
+
+        def wrong_width():
+            return torch.nn.Sequential(torch.nn.Linear(4, 4)), torch.zeros(2, 5)
+        """))
+    monkeypatch.chdir(tmp_path)
+    err = _one_line_error(capsys, "info", "torch:f3_factories:wrong_width")  # before: a ShapeProp traceback
+    assert "fails on the example inputs at node '_0' (RuntimeError: mat1 and mat2" in err

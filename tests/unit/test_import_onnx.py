@@ -134,3 +134,98 @@ def test_onnx_lstm_is_lowered_step_by_step():
     assert g.macs == 2 * seq * n * 4 * h * (i + h)
     assert g.ops[-1].out_shape == (seq, 2, n, h)
     assert sum(op.fn == "lstm_cell" for op in g.ops) == 2 * seq
+
+
+def _graph_model(nodes, inputs, inits=(), out="y"):
+    """A model of ``nodes`` with graph ``inputs`` {name: shape} and an output ``out`` of unknown shape."""
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s)
+                                           for n, s in inputs.items()],
+                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], list(inits))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _scalar(name):
+    return helper.make_tensor(name, TensorProto.FLOAT, [], [0.5])  # a 0-d tensor: one element
+
+
+def test_onnx_scalar_initializers_and_constants_count_one_element():
+    # x (2, 4) · s (a 0-d initializer) + c (a Constant value_float: read as an initializer is) → Gemm by w (3, 4)
+    # with transB and a 0-d bias C (broadcast, ONNX Gemm). The file holds s 1, c 1, w 12, C 1 elements: 15
+    # parameters (the builders' Gemm bias would be 3). MACs 2 rows × 4 × 3 = 24. Before: a crash on the 0-d shape.
+    nodes = [helper.make_node("Mul", ["s", "x"], ["a"], name="scale"),
+             helper.make_node("Constant", [], ["c"], name="c", value_float=2.0),
+             helper.make_node("Add", ["a", "c"], ["b"], name="shift"),
+             helper.make_node("Gemm", ["b", "w", "bias"], ["y"], name="fc", transB=1)]
+    g = from_onnx(_graph_model(nodes, {"x": [2, 4]}, [_scalar("s"), _init("w", 3, 4), _scalar("bias")]))
+    assert g.params == 1 + 1 + 12 + 1
+    assert g.macs == 2 * 4 * 3 and g.ops[-1].out_shape == (2, 3)
+
+
+def test_onnx_identity_of_an_initializer_is_the_same_parameter():
+    # torch.onnx passes a tied weight through Identity: x @ w, then @ Identity(w). w (4, 4) is one tensor of 16
+    # elements, counted once; MACs for each use: 2 × (2 rows × 4 × 4) = 64. Before: an error (Identity of a weight).
+    nodes = [helper.make_node("Identity", ["w"], ["w_tied"], name="tie"),
+             helper.make_node("MatMul", ["x", "w"], ["a"], name="mm1"),
+             helper.make_node("MatMul", ["a", "w_tied"], ["y"], name="mm2")]
+    g = from_onnx(_graph_model(nodes, {"x": [2, 4]}, [_init("w", 4, 4)]))
+    assert g.params == 16 and g.macs == 64
+    assert {w.name for op in g.ops for w in op.weights} == {"w"}
+
+
+def test_onnx_matmul_with_1d_operands_follows_numpy():
+    # numpy.matmul: a 1-D left operand is a row (1, k), a 1-D right one a column (k, 1), that dim then dropped.
+    # v (4,) @ b (2, 4, 3): 2 batches × 1 × 4 × 3 = 24 MACs, out (2, 3) (before: 12)
+    g = from_onnx(_graph_model([helper.make_node("MatMul", ["v", "b"], ["y"])], {"v": [4], "b": [2, 4, 3]}))
+    assert g.macs == 24 and g.ops[-1].out_shape == (2, 3)
+    # a (2, 5, 4) @ v (4,): 2·5 rows × 4 = 40 MACs, out (2, 5) (before: 80)
+    g = from_onnx(_graph_model([helper.make_node("MatMul", ["a", "v"], ["y"])], {"a": [2, 5, 4], "v": [4]}))
+    assert g.macs == 40 and g.ops[-1].out_shape == (2, 5)
+    # a (2, 5, 4) @ an initializer v (4,): 4 parameters, 40 MACs (before: 16 and 160)
+    g = from_onnx(_graph_model([helper.make_node("MatMul", ["a", "v"], ["y"])], {"a": [2, 5, 4]}, [_init("v", 4)]))
+    assert g.params == 4 and g.macs == 40 and g.ops[-1].out_shape == (2, 5)
+    # a (2, 5, 4) @ a batched initializer w (2, 4, 3): 24 parameters (before: 12), 2 × 5 × 4 × 3 = 120 MACs
+    g = from_onnx(_graph_model([helper.make_node("MatMul", ["a", "w"], ["y"])], {"a": [2, 5, 4]},
+                               [_init("w", 2, 4, 3)]))
+    assert g.params == 24 and g.macs == 120
+
+
+def test_onnx_layernorm_without_bias_has_only_its_scale():
+    # ONNX LayerNormalization: Scale required, B optional. Scale (8,) only: 8 parameters (before: 16)
+    nodes = [helper.make_node("LayerNormalization", ["x", "scale"], ["y"], name="ln", axis=-1)]
+    g = from_onnx(_graph_model(nodes, {"x": [2, 8]}, [_init("scale", 8)]))
+    assert g.params == 8
+
+
+def test_onnx_symbolic_dims_batch_axis_and_named_sizes(tmp_path):
+    # x (N, S, 8) @ w (8, 3): N is axis 0 (batch), S must be sized by name; batch 2, S 5: 2·5 rows × 8 × 3 = 240
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"], name="proj")]
+    path = tmp_path / "seq.onnx"
+    onnx.save(_graph_model(nodes, {"x": ["N", "S", 8]}, [_init("w", 8, 3)]), str(path))
+    g = build_workload("onnx", {"path": str(path), "batch": 2, "dims": {"S": 5}})
+    assert g.inputs["x"] == (2, 5, 8) and g.macs == 240
+    # before: S silently took the batch size; now a one-line error naming it
+    with pytest.raises(WorkloadError, match=r"'x' axis 1 \('S'\); set workload\.dims") as info:
+        from_onnx(path, batch=2)
+    assert "\n" not in str(info.value)
+    # a symbolic dim only on another axis is no batch either
+    with pytest.raises(WorkloadError, match=r"'x' axis 1 \('S'\)"):
+        from_onnx(_graph_model(nodes, {"x": [2, "S", 8]}, [_init("w", 8, 3)]))
+
+
+def test_onnx_auto_pad_same_with_stride_gives_ceil_in_over_stride():
+    # ONNX Conv, auto_pad SAME_*: out = ceil(in / stride); pads total = max((out − 1)·s + (k − 1)·d + 1 − in, 0).
+    # 8×8, k 3, s 2: out 4, total (4 − 1)·2 + 3 − 8 = 1: SAME_UPPER pads (0, 1), SAME_LOWER (1, 0);
+    # MACs 4·4 pixels × 4 out channels × 3·3·3 = 1728 (before: an error, stride 2 with padding "same")
+    for auto, pads in (("SAME_UPPER", (0, 1, 0, 1)), ("SAME_LOWER", (1, 0, 1, 0))):
+        nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shape=[3, 3], strides=[2, 2],
+                                  auto_pad=auto)]
+        g = from_onnx(_graph_model(nodes, {"x": [1, 3, 8, 8]}, [_init("w", 4, 3, 3, 3)]))
+        assert g["conv"].out_shape == (1, 4, 4, 4) and g.macs == 1728 and g["conv"].attrs["pads"] == pads
+    # 7×7, k 3, s 2: out ceil(7/2) = 4, total (4 − 1)·2 + 3 − 7 = 2; a 1-D conv of 9, k 3, s 2: out 5
+    nodes = [helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[3, 3], strides=[2, 2],
+                              auto_pad="SAME_UPPER")]
+    assert from_onnx(_graph_model(nodes, {"x": [1, 3, 7, 7]}))["pool"].out_shape == (1, 3, 4, 4)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shape=[3], strides=[2],
+                              auto_pad="SAME_LOWER")]
+    g = from_onnx(_graph_model(nodes, {"x": [1, 3, 9]}, [_init("w", 4, 3, 3)]))
+    assert g["conv"].out_shape == (1, 4, 5) and g.macs == 5 * 4 * 9

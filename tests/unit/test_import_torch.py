@@ -157,3 +157,78 @@ def test_torch_workload_from_a_factory(tmp_path, monkeypatch):
         build_workload("torch", {"factory": "odd_factory:make"})
     g = build_workload("torch", {"factory": "odd_factory:make", "unsupported": "elementwise"})
     assert g.flops == 3 * 8  # one flop per output element
+
+
+class TiedLM(nn.Module):
+    """An embedding and an LM head sharing one weight (as GPT-2 ties them)."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 4)
+        self.head = nn.Linear(4, 10, bias=False)
+        self.head.weight = self.emb.weight
+
+    def forward(self, ids):
+        return self.head(self.emb(ids))
+
+
+def test_tied_weights_counted_once_with_macs_for_each_use():
+    model = TiedLM()
+    assert sum(p.numel() for p in model.parameters()) == 10 * 4  # torch counts the shared tensor once
+    g = accelsim.from_torch(model, torch.zeros(2, 3, dtype=torch.long))
+    assert g.params == 40  # before: 80 (emb.weight and head.weight)
+    assert g.macs == 2 * 3 * 4 * 10  # the head's 6 rows × 4 × 10; the look-up has none
+
+
+@pytest.mark.parametrize("norm, x", [
+    (nn.LayerNorm(8, elementwise_affine=False), (2, 8)),  # torch: no parameters (before: 16)
+    (nn.LayerNorm(8, bias=False), (2, 8)),  # weight only: 8 (before: 16)
+    (nn.LayerNorm((3, 8)), (2, 3, 8)),  # weight and bias of (3, 8): 48 (before: 16)
+    (nn.BatchNorm1d(8, affine=False), (2, 8)),  # running statistics only, buffers: 0 (before: 16)
+], ids=["ln-no-affine", "ln-no-bias", "ln-2d", "bn-no-affine"])
+def test_norm_parameters_are_the_modules_own(norm, x):
+    model = nn.Sequential(nn.Identity(), norm)  # a submodule, so fx calls the module (the root is traced through)
+    g = accelsim.from_torch(model, torch.zeros(*x))
+    assert g.params == sum(p.numel() for p in model.parameters())
+
+
+class Direct(nn.Module):
+    """A parameter matrix, a parameter bias and a buffer read directly in forward (fx get_attr nodes)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(4, 3))
+        self.bias = nn.Parameter(torch.zeros(3))
+        self.register_buffer("offset", torch.zeros(3))
+
+    def forward(self, x):
+        return (x @ self.w + self.bias) * self.offset
+
+
+def test_parameters_read_directly_are_counted_buffers_are_not():
+    model = Direct()
+    g = accelsim.from_torch(model, torch.zeros(2, 4))  # before: get_attr was an unmapped node
+    assert g.params == sum(p.numel() for p in model.parameters()) == 4 * 3 + 3
+    assert g.macs == 2 * 4 * 3
+
+
+class MatVec(nn.Module):
+    def forward(self, a, b):
+        return a @ b
+
+
+def test_matmul_with_a_vector_follows_torch_matmul():
+    # torch.matmul: a 1-D first operand is a row (1, k), a 1-D second one a column (k, 1), then dropped.
+    # (4,) @ (2, 4, 3): 2 batches × 1·4·3 = 24 MACs (before: 12); (2, 5, 4) @ (4,): 2·5·4 = 40 (before: 80)
+    g = accelsim.from_torch(MatVec(), (torch.zeros(4), torch.zeros(2, 4, 3)))
+    assert g.macs == 24 and g.ops[-1].out_shape == (2, 3)
+    g = accelsim.from_torch(MatVec(), (torch.zeros(2, 5, 4), torch.zeros(4)))
+    assert g.macs == 40 and g.ops[-1].out_shape == (2, 5)
+
+
+def test_a_forward_that_fails_on_the_example_inputs_is_one_line():
+    model = nn.Sequential(nn.Linear(4, 4))
+    with pytest.raises(WorkloadError, match=r"Sequential fails on the example inputs at node '_0' \(RuntimeError: "
+                                            r"mat1 and mat2") as info:
+        accelsim.from_torch(model, torch.zeros(2, 5))  # 5 features into Linear(4, 4); before: a RuntimeError
+    assert "\n" not in str(info.value)

@@ -11,6 +11,7 @@ Dask is imported only inside :class:`DaskExecutor`, when ``--executor dask`` ask
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import math
@@ -165,12 +166,60 @@ def _init_worker(sweep_pid: int, started: str | None) -> None:
     threading.Thread(target=_watch, args=(sweep_pid, started), daemon=True, name="accelsim-watch-sweep").start()
 
 
+@contextlib.contextmanager
+def _ctrl_c_after():
+    """Ctrl-C held back until the block ends, then handled as it would have been: a submit may start a worker,
+    and a KeyboardInterrupt between the forkserver's fork and the pool's record of the new process left a worker
+    the pool could not stop, which then failed on the pool's freed semaphore with a traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    before = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))  # noqa: ARG005
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+        if caught and callable(before):
+            before(signal.SIGINT, None)
+        elif caught and before == signal.SIG_DFL:
+            raise KeyboardInterrupt
+
+
+def _start_forkserver() -> None:
+    """Start the forkserver with SIGINT ignored, which it and the workers forked from it inherit (a server still
+    importing accelsim when Ctrl-C came printed a KeyboardInterrupt traceback: it ignores SIGINT only once its
+    imports are done). The window is the server's spawn, not its imports."""
+    from multiprocessing import forkserver
+
+    with _ctrl_c_ignored():
+        forkserver.ensure_running()
+
+
+@contextlib.contextmanager
+def _ctrl_c_ignored():
+    """SIGINT ignored in the block, so that the processes started in it inherit it (Python gives a process
+    started with SIGINT ignored no KeyboardInterrupt handler): Ctrl-C reaches the whole process group, and workers
+    still importing when it came died with tracebacks while the sweep process was stopping them itself. A Ctrl-C
+    within the block is lost (the forkserver's spawn; a Dask LocalCluster's start, about 1-2 s). Outside the main
+    thread (where signals cannot be set) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def _context() -> multiprocessing.context.BaseContext:
     """forkserver where it exists (workers fork from a server that has already imported accelsim: fast starts,
     and no fork of a parent that runs threads such as the progress bar's), else spawn."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload([__name__])
+        _start_forkserver()
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -188,7 +237,8 @@ class LocalExecutor(Executor):
 
     def submit(self, items: list[Item]) -> Future:
         try:
-            return self._pool.submit(run_chunk, items)
+            with _ctrl_c_after():
+                return self._pool.submit(run_chunk, items)
         except BrokenProcessPool as e:  # a worker died (killed, out of memory) before this chunk could be sent
             raise AccelsimError(f"a local worker failed: {one_line(e)}; finished points are kept, re-run to "
                                 f"continue") from e
@@ -239,8 +289,10 @@ class DaskExecutor(Executor):
             except OSError as e:
                 raise AccelsimError(f"cannot reach the Dask scheduler at {scheduler}: {one_line(e)}") from None
         else:
-            self._cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                                         processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+            with _ctrl_c_ignored():  # the worker processes inherit it (and their preload keeps it)
+                self._cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                                             processes=True, dashboard_address=None, silence_logs=logging.ERROR,
+                                             preload=["accelsim.sweep.dask_worker"])
             self._client = Client(self._cluster)
         self.slots = max(1, sum(self._client.nthreads().values()))
         self.where = scheduler or "LocalCluster"
@@ -274,8 +326,9 @@ class DaskExecutor(Executor):
         return f"dask ({self.where}) ×{self.slots}"
 
     def submit(self, items: list[Item]) -> Any:
-        future = self._client.submit(run_chunk, items, pure=False)
-        self._submitted.add(future)
+        with _ctrl_c_after():  # an interrupted Client call logs a tornado traceback (its sync's cancel)
+            future = self._client.submit(run_chunk, items, pure=False)
+            self._submitted.add(future)  # so that a Ctrl-C held back to the block's end cancels it
         return future
 
     def wait(self, handles: list[Any], timeout: float) -> list[Any]:
@@ -283,7 +336,8 @@ class DaskExecutor(Executor):
         from dask.distributed import wait
 
         try:
-            done, _ = wait(handles, timeout=timeout, return_when="FIRST_COMPLETED")
+            with _ctrl_c_after():  # at most ``timeout`` (the dispatch loop's 0.25 s) late
+                done, _ = wait(handles, timeout=timeout, return_when="FIRST_COMPLETED")
         except (TimeoutError, DaskTimeout):
             self.check_workers(time.monotonic())
             return []

@@ -77,3 +77,40 @@ def test_a_dead_local_worker_is_a_one_line_error_and_the_finished_points_are_kep
             ex.submit([])
     finally:
         ex._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _sigint_ignored(pid: int) -> bool:
+    """Whether process ``pid`` ignores SIGINT: bit SIGINT - 1 of /proc/<pid>/status's SigIgn mask (Linux)."""
+    with open(f"/proc/{pid}/status") as f:
+        mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigIgn:"))
+    return bool(mask >> (signal.SIGINT - 1) & 1)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_processes_started_while_ctrl_c_is_ignored_inherit_it_and_the_handler_comes_back():
+    from accelsim.sweep.executors import _ctrl_c_ignored
+
+    before = signal.getsignal(signal.SIGINT)
+    with _ctrl_c_ignored():
+        inside = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    outside = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        # a worker started in the block cannot die of Ctrl-C while it imports; one started after can
+        assert _sigint_ignored(inside.pid) and not _sigint_ignored(outside.pid)
+    finally:
+        inside.kill(), outside.kill()
+        inside.wait(), outside.wait()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_ctrl_c_within_a_held_block_is_raised_once_the_block_ends():
+    from accelsim.sweep.executors import _ctrl_c_after
+
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with _ctrl_c_after():
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of, say, a pool starting a worker
+            finished.append(True)  # the block still runs to its end
+    assert finished == [True]
+    with _ctrl_c_after():  # no Ctrl-C: nothing raised
+        pass

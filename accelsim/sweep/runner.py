@@ -109,10 +109,12 @@ class _SweepJson:
         # the other accelsim versions whose results the folder keeps (``kept``: results.jsonl holds some), so that
         # every later run still warns of them
         self.earlier: list[str] = []
+        self.axes_before: list[str] | None = None  # the axes of the run that wrote the folder
         if kept and is_sweep_dir(out):
             before = read_sweep_json(out)
             seen = {before.get("accelsim_version"), *before.get("earlier_versions", [])}
             self.earlier = sorted(str(v) for v in seen if v not in (None, __version__))
+            self.axes_before = list(before.get("axes") or [])
 
     def info(self) -> dict[str, Any]:
         s, spec = self.stream, self.stream.spec
@@ -291,20 +293,36 @@ class _Feed:
     a point found invalid while streaming is recorded at once as an "error" record (counted as run now), the
     rest go to the executor. ``record`` stores one record and moves the progress bar."""
 
-    def __init__(self, stream: PlanStream, done: set[str], store: ResultStore, sweep_json: _SweepJson):
+    def __init__(self, stream: PlanStream, done: set[str], store: ResultStore, sweep_json: _SweepJson,
+                 relabel: dict[str, int] | None = None):
         self.stream, self.done, self.store, self.sweep_json = stream, done, store, sweep_json
-        self.skipped = self.ran = self.sent = 0
+        self.relabel = relabel
+        self.skipped = self.ran = self.sent = self.relabelled = 0
         self.bar: _Bar | None = None
 
     def __iter__(self) -> Iterator[PlannedPoint]:
-        for point in self.stream:
-            if point.id in self.done:
-                self.skipped += 1
-            elif point.experiment is None:
-                self.record(record(point.id, point.values, error=point.error))
-            else:
-                self.sent += 1
-                yield point
+        with open(self.store.path, "rb") if self.relabel is not None else contextlib.nullcontext() as reader:
+            for point in self.stream:
+                if point.id in self.done:
+                    self.skipped += 1
+                    if reader is not None:
+                        self._relabel(point, reader)
+                elif point.experiment is None:
+                    self.record(record(point.id, point.values, error=point.error))
+                else:
+                    self.sent += 1
+                    yield point
+
+    def _relabel(self, point: PlannedPoint, reader) -> None:
+        """A point reused after the sweep's axes changed (one added, renamed or removed): its record again with
+        this sweep's axis values, appended, so results.csv and the plots show them (the record's metrics hold: the
+        id hashes the resolved config)."""
+        reader.seek(self.relabel[point.id])
+        rec = json.loads(reader.readline())
+        values = json.loads(json.dumps(point.values, default=str))
+        if rec.get("point") != values:
+            self.store.append({**rec, "point": values})
+            self.relabelled += 1
 
     def total(self) -> int:
         """Points to run: those sent so far and at most those not yet planned (exact once planning is done)."""
@@ -339,8 +357,9 @@ def _end_lines(con, stream: PlanStream, feed: _Feed) -> None:
     """The plan's counts, and the problems of points found invalid while streaming."""
     dropped = f", {stream.filtered} filtered out" if stream.filtered else ""
     dup = f", {stream.duplicates} duplicates" if stream.duplicates else ""
+    relabelled = f" ({feed.relabelled} recorded again with this sweep's axes)" if feed.relabelled else ""
     con.print(f"planned {stream.planned} points ({stream.expanded} expanded{dropped}{dup}); {feed.skipped} were "
-              f"already done", soft_wrap=True)
+              f"already done{relabelled}", soft_wrap=True)
     if stream.invalid:
         con.print(f"[yellow]warning:[/yellow] {stream.invalid} points do not validate; recorded as errors:",
                   soft_wrap=True)
@@ -354,10 +373,13 @@ def _run(stream: PlanStream, out: Path, t0: float, *, executor: str, workers: in
     store = ResultStore(out)
     done = store.ids()
     sweep_json = _SweepJson(out, stream, kept=bool(done))
+    relabel = None  # where each finished record lies, when the axes changed since the folder was written
+    if sweep_json.axes_before is not None and sweep_json.axes_before != list(spec.keys):
+        relabel = {rec["id"]: at for at, rec in store.scan()}
     if con is not None:
         _start_lines(con, stream, out, store, done, sweep_json.earlier)
     sweep_json.write()
-    feed = _Feed(stream, done, store, sweep_json)
+    feed = _Feed(stream, done, store, sweep_json, relabel)
     used = executor
     try:
         with _sigterm_interrupts(), store:

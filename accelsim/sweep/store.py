@@ -192,6 +192,10 @@ class ResultStore:
     def _records(self, strict: bool) -> Iterator[dict[str, Any]]:
         return (rec for _, rec in self._scan(strict))
 
+    def scan(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``(byte offset, record)`` of every record, in file order (lines that are not records skipped)."""
+        return self._scan(False)
+
     def _scan(self, strict: bool) -> Iterator[tuple[int, dict[str, Any]]]:
         """``(byte offset, record)`` for every complete line that is a record (see :meth:`load`)."""
         self.skipped_lines = 0

@@ -113,6 +113,22 @@ def test_growing_a_sweep_runs_only_the_new_points(tmp_path):
     assert len(records(out)) == 12 and len(by_id(out)) == 12
 
 
+def test_points_reused_after_an_axis_is_added_take_its_values(tmp_path):
+    # the base's batch is 1, so the points of a new axis workload.batch at 1 are the first sweep's 6 points (same
+    # resolved config, same id): reused, and shown with batch 1 in results.csv, not an empty cell
+    out = tmp_path / "out"
+    run_sweep(write(tmp_path, SMALL), out, workers=1, progress=False, plots=False)
+    grown = SMALL + "  workload.batch: [1, 2]\n"
+    summary = run_sweep(write(tmp_path, grown), out, workers=1, progress=False, plots=False)
+    assert (summary.points, summary.skipped, summary.ran) == (12, 6, 6)  # 3 rows x 2 dataflows x 2 batches
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["workload.batch"] for r in rows) == ["1"] * 6 + ["2"] * 6
+    assert len(records(out)) == 6 + 6 + 6  # the reused records once more, with the new axis
+    run_sweep(write(tmp_path, grown), out, workers=1, progress=False, plots=False)
+    assert len(records(out)) == 18  # the same axes again: nothing appended
+
+
 def test_a_failing_point_records_its_one_line_error_and_the_sweep_goes_on(tmp_path):
     # a 1 KiB HBM without host memory cannot hold LeNet-5's weights: a MappingError at run time, not a bad config
     path = write(tmp_path, f"""\

@@ -11,6 +11,7 @@ iteration-cost grid does not depend on the rate, so it is simulated once for eve
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -92,19 +93,31 @@ def search(run: Callable[[float], ServeResult], start: float, goal: float = GOAL
     return lo, probes
 
 
-def capacity(ref: str, overrides: Sequence[str] = (), goal: float = GOAL,
-             progress: Callable[[str, int, int], None] | None = None) -> tuple[float | None, list[Probe], ServingSpec]:
-    """:func:`search` on the serving file ``ref`` (with ``overrides``): its rate's runs, each checked first."""
-    spec = load_serving(ref, overrides)
+def check_goal(goal: float) -> None:
+    """A GOAL outside (0, 1] (NaN too) is a one-line error naming ``--capacity``."""
+    if not 0 < goal <= 1:
+        raise ConfigError.one("--capacity", "", "the share of requests meeting the SLOs must be in (0, 1]", value=goal)
+
+
+def check_capacity(spec: ServingSpec) -> None:
+    """The one-line error a capacity search of ``spec`` meets before it runs anything: no SLO to keep, an arrival
+    trace (no rate to vary), then whatever :func:`accelsim.serve.check` finds."""
     arrival = spec.serve.workload.arrival
     if not spec.serve.slo.model_dump(exclude_none=True):
         raise spec.error("slo", "a capacity search needs an SLO to keep (e.g. slo: {ttft: 500ms, tpot: 50ms})")
     if arrival.rate is None:
         raise spec.error("workload.arrival", "a capacity search varies workload.arrival.rate: not with a trace",
                          value=arrival.process)
-    if not 0 < goal <= 1:
-        raise ConfigError.one("--capacity", "", "the share of requests meeting the SLOs must be in (0, 1]", value=goal)
     check(spec)
+
+
+def capacity(ref: str, overrides: Sequence[str] = (), goal: float = GOAL,
+             progress: Callable[[str, int, int], None] | None = None) -> tuple[float | None, list[Probe], ServingSpec]:
+    """:func:`search` on the serving file ``ref`` (with ``overrides``): its rate's runs, each checked first."""
+    check_goal(goal)
+    spec = load_serving(ref, overrides)
+    check_capacity(spec)
+    arrival = spec.serve.workload.arrival
 
     def run(rate: float) -> ServeResult:
         return serve(load_serving(ref, [*overrides, f"workload.arrival.rate={rate!r}"]))
@@ -118,9 +131,14 @@ def capacity_sweep(ref: str, key: str, values: Sequence[str], overrides: Sequenc
                    ) -> tuple[list[tuple[float | None, list[Probe]]], ServingSpec]:
     """:func:`capacity` at every value of ``key`` (``--sweep KEY=V1,V2,... --capacity``): every point's file is
     checked before any search runs, as a sweep's are."""
+    check_goal(goal)
     specs = [load_serving(ref, [*overrides, f"{key}={v}"]) for v in values]
-    for spec in specs:
-        check(spec)
+    for spec, v in zip(specs, values, strict=True):
+        try:  # a point with no SLO, a trace or a model that does not fit fails the sweep before any point runs
+            check_capacity(spec)
+        except ConfigError as e:  # name the point, as a sweep does (serve/curve.py)
+            raise ConfigError([dataclasses.replace(i, msg=f"{i.msg}; at --sweep {key}={v}")
+                               for i in e.issues]) from None
     found = []
     for n, v in enumerate(values):
         if progress:

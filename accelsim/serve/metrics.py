@@ -218,6 +218,9 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
     def num(x: float | None, fmt: str = ",.2f") -> str:
         return "-" if x is None else format(x, fmt)
 
+    def later_p50(d: dict) -> str:  # "-" when no later turn finished
+        return "-" if d["p50"] is None else f"{d['p50'] * 1e3:,.1f} ms"
+
     g = s["goodput"]
     kv = s["kv_cache_utilization"]
     draft = (s.get("speculative") or {}).get("draft_simulations", 0)
@@ -234,12 +237,13 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
             *([("images", f"{im['images']:,} in {im['requests']:,} requests; encoder {format_time(im['encoder_s'])} "
                           f"({im['encoder_busy_fraction']:.1%} of busy time)")] if (im := s.get("images")) else []),
             *([("conversations", f"{c['conversations']:,} of {num(c['mean_turns'])} turns on average; later turns' "
-                                 f"TTFT p50 {ms(c['later_turn_ttft_s']).split(' / ')[1]} ms, "
+                                 f"TTFT p50 {later_p50(c['later_turn_ttft_s'])}, "
                                  f"{num(c['cached_history_fraction'], '.1%')} of their history cached")]
               if (c := s.get("conversations")) else []),
             *([("speculative", f"{sp['method']}, {sp['num_tokens']} drafts at acceptance {sp['acceptance_rate']:g}: "
-                               f"{num(sp['tokens_per_verification'])} tokens a verification; draft model "
-                               f"{sp['draft_busy_fraction']:.1%} of busy time")] if (sp := s.get("speculative")) else []),
+                               f"{num(sp['tokens_per_verification'])} tokens a verification"
+                               + (f"; draft model {sp['draft_busy_fraction']:.1%} of busy time"
+                                  if sp["method"] == "draft" else ""))] if (sp := s.get("speculative")) else []),
             ("saturated", "yes: latency grew while requests arrived" if s["saturated"] else "no"),
             ("accelerator simulations", f"{report['iteration_cost']['simulations'] + draft}"
                                         + (f" ({draft} of the draft model)" if draft else ""))]

@@ -25,12 +25,12 @@ PLOT_CAPTIONS = {
 
 def _cards(report: dict) -> str:
     s = report.get("serving") or {}
-    ttft, tpot = s.get("ttft_s") or {}, s.get("tpot_s") or {}
+    ttft, tpot, goodput = s.get("ttft_s") or {}, s.get("tpot_s") or {}, s.get("goodput") or {}
     cards = [("requests / s", fmt.general(s.get("requests_per_s"))),
              ("output tokens / s", fmt.general(s.get("output_tokens_per_s"))),
              ("TTFT p50 / p99", f"{fmt.seconds(ttft.get('p50'))} / {fmt.seconds(ttft.get('p99'))}"),
              ("TPOT p50 / p99", f"{fmt.seconds(tpot.get('p50'))} / {fmt.seconds(tpot.get('p99'))}"),
-             ("meet the SLOs", fmt.pct((s.get("goodput") or {}).get("fraction")))]
+             ("meet the SLOs", fmt.pct(goodput.get("fraction")) if goodput.get("slo") else "no SLO set")]
     eff = report.get("efficiency") or {}
     if eff.get("j_per_output_token") is not None:
         cards.append(("J per output token", fmt.general(eff["j_per_output_token"])))
@@ -66,12 +66,15 @@ def _replicas(s: dict) -> str:
 
 
 def _value(key: str, value: object) -> str:
-    """A figure of a section: a ``{mean, p50, p90, p99}`` of seconds as "mean / p50 / p90 / p99", joules as
-    joules, the rest as the run page shows serving figures."""
+    """A figure of a section: a ``{mean, p50, p90, p99}`` of seconds as "mean / p50 / p90 / p99", joules
+    (``*_j``, ``j_per_*``) as joules, watts (``average_w``, ``average_w_per_chip``) as watts, the rest as the run
+    page shows serving figures."""
     if isinstance(value, dict) and set(value) == {"mean", "p50", "p90", "p99"}:
         return " / ".join(fmt.seconds(value[k]) if value[k] is not None else "—" for k in ("mean", "p50", "p90", "p99"))
-    if key.endswith("_j") and value is not None:
+    if (key.endswith("_j") or key.startswith("j_per_")) and value is not None:
         return fmt.joules(value)
+    if (key.endswith("_w") or key.endswith("_w_per_chip")) and value is not None:
+        return fmt.watts(value)
     return _serving_value(key, value)
 
 

@@ -237,6 +237,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     err = Console(stderr=True)
     t0 = time.perf_counter()
+    if args.trace and (args.capacity is not None or args.sweep):
+        raise _usage_error(f"serve: --trace writes one run's trace.json, not with --"
+                           f"{'capacity' if args.capacity is not None else 'sweep'} (run the rate you want to "
+                           f"trace on its own)")
     if args.capacity is not None:
         return _serve_capacity(args, err, t0)
     if args.sweep:
@@ -301,7 +305,8 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
         table.add_row(*(f"{cells[c]:.4g}" if isinstance(cells[c], float) else str(cells[c]) for c in shown))
     out = _stdout_console()
     out.print(table)
-    found = f"{best:.4g} requests/s" if best is not None else "none: no rate tried kept the goal"
+    unit = "conversations/s" if spec.workload.conversation is not None else "requests/s"  # what the rate counts
+    found = f"{best:.4g} {unit}" if best is not None else "none: no rate tried kept the goal"
     out.print(f"capacity: {found} ({len(probes)} runs, {time.perf_counter() - t0:.2f} s wall)")
     out.print(f"Written to [bold]{outdir}[/bold]/ (capacity.csv{', best/' if best is not None else ''})")
     return 0

@@ -409,11 +409,13 @@ def _sections(doc: Doc, overrides: list[Override]) -> Doc:
 def _section(doc: Doc, key: str, overrides: list[Override], issues: Issues) -> Doc:
     """The sub-document ``key`` (empty when absent) with its overrides applied."""
     value = doc.data.get(key) if isinstance(doc.data, dict) else None
-    sub = doc.child(key) if isinstance(value, dict) else Doc(value if value is not None else {},
-                                                             {(): doc.locate((key,))[0]})
+    mine = [o for o in overrides if o.section == key and o.keys]
+    # a section only --set writes is theirs: its missing keys are reported at --set, not at the file's first line
+    root = Where(mine[0].label, None, (key,)) if value is None and mine else doc.locate((key,))[0]
+    sub = doc.child(key) if isinstance(value, dict) else Doc(value if value is not None else {}, {(): root})
     if not isinstance(sub.data, dict):
         return sub
-    sub, found = apply_overrides(sub, [o for o in overrides if o.section == key and o.keys])
+    sub, found = apply_overrides(sub, mine)
     issues.extend(found)
     return sub
 

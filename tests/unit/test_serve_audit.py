@@ -71,3 +71,21 @@ def test_the_pages_energy_section_gives_watts_and_joules_and_no_slo_is_not_a_sha
     # the file gives no SLO: every finished request counts as good, which the card must not show as a share
     assert report["serving"]["goodput"]["slo"] == {}
     assert "no SLO set meet the SLOs" in text and "100.0 % meet the SLOs" not in text
+
+
+@pytest.mark.parametrize("mode", [["--capacity"], ["--sweep", "workload.arrival.rate=1,2"]])
+def test_trace_with_capacity_or_sweep_is_a_one_line_error(mode, tmp_path, capsys):
+    # --trace writes one run's trace.json; a search or a sweep is many runs, and ignoring the flag said nothing
+    assert main(["serve", "llama2_7b_h100", "--trace", *mode, "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--trace" in err[0] and mode[0] in err[0]
+    assert not (tmp_path / "o").exists()  # nothing ran
+
+
+def test_a_section_only_set_writes_reports_its_missing_keys_at_set(capsys):
+    # llama2_7b_h100.yaml has no speculative section: the keys the --set one lacks are the command line's to give,
+    # not a fault of the file's first line
+    assert main(["serve", "llama2_7b_h100", "--set", "speculative.num_tokens=4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and all(line.startswith("accelsim: error: --set: speculative.") for line in err)
+    assert {line.rsplit(": ", 2)[-2] for line in err} == {"speculative.method", "speculative.acceptance_rate"}

@@ -11,7 +11,6 @@ iteration-cost grid does not depend on the rate, so it is simulated once for eve
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 from ..config.serving import ServingSpec, load_serving
 from ..errors import ConfigError
 from . import ServeResult, check, serve, write_csv
+from .curve import checked_points
 
 GOAL = 0.9  # the share of requests meeting every SLO a rate must keep (the file's slo)
 BISECTIONS = 6  # geometric halvings of the bracket: 2 -> 2^(1/64)
@@ -132,13 +132,8 @@ def capacity_sweep(ref: str, key: str, values: Sequence[str], overrides: Sequenc
     """:func:`capacity` at every value of ``key`` (``--sweep KEY=V1,V2,... --capacity``): every point's file is
     checked before any search runs, as a sweep's are."""
     check_goal(goal)
-    specs = [load_serving(ref, [*overrides, f"{key}={v}"]) for v in values]
-    for spec, v in zip(specs, values, strict=True):
-        try:  # a point with no SLO, a trace or a model that does not fit fails the sweep before any point runs
-            check_capacity(spec)
-        except ConfigError as e:  # name the point, as a sweep does (serve/curve.py)
-            raise ConfigError([dataclasses.replace(i, msg=f"{i.msg}; at --sweep {key}={v}")
-                               for i in e.issues]) from None
+    # a point with no SLO, a trace or a model that does not fit fails the sweep before any point runs
+    specs = checked_points(ref, key, values, overrides, check_capacity)
     found = []
     for n, v in enumerate(values):
         if progress:

@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..config.serving import load_serving
+from ..config.serving import ServingSpec, load_serving
 from ..errors import ConfigError
 from ..report.serving_plots import plot_curve
 from . import ServeResult, check, serve, write_csv
@@ -33,6 +33,23 @@ def parse_sweep(text: str) -> tuple[str, list[str]]:
     return key.strip(), items
 
 
+def checked_points(ref: str | os.PathLike, key: str, values: Sequence[str], overrides: Sequence[str],
+                   check_point: Callable[[ServingSpec], object], progress: Progress | None = None) -> list[ServingSpec]:
+    """The serving file at every value of ``key``, each loaded and passed to ``check_point`` before any runs; a
+    point's ConfigError names it (``; at --sweep KEY=V``: the key at fault may be another one, model for a memory
+    fraction)."""
+    specs = [load_serving(ref, [*overrides, f"{key}={v}"]) for v in values]
+    for n, spec in enumerate(specs):
+        if progress:
+            progress(f"checking {key}={values[n]}", n, len(specs))
+        try:
+            check_point(spec)
+        except ConfigError as e:
+            raise ConfigError([dataclasses.replace(i, msg=f"{i.msg}; at --sweep {key}={values[n]}")
+                               for i in e.issues]) from None
+    return specs
+
+
 def sweep(ref: str | os.PathLike, key: str, values: Sequence[str], overrides: Sequence[str] = (),
           progress: Progress | None = None,
           on_point: Callable[[int, ServeResult], None] | None = None) -> list[ServeResult]:
@@ -40,15 +57,7 @@ def sweep(ref: str | os.PathLike, key: str, values: Sequence[str], overrides: Se
     file and overrides, then everything a run checks before it simulates (its requests, the model's fit in
     memory, its KV blocks), so that bad input never fails a sweep after points have finished (and are lost).
     ``on_point(i, result)`` is called as each point finishes (to save it before the next one runs)."""
-    specs = [load_serving(ref, [*overrides, f"{key}={v}"]) for v in values]
-    for n, spec in enumerate(specs):
-        if progress:
-            progress(f"checking {key}={values[n]}", n, len(specs))
-        try:
-            check(spec)
-        except ConfigError as e:  # name the point: the key at fault may be another one (model, for a memory fraction)
-            raise ConfigError([dataclasses.replace(i, msg=f"{i.msg}; at --sweep {key}={values[n]}")
-                               for i in e.issues]) from None
+    specs = checked_points(ref, key, values, overrides, check, progress)
     out = []
     for n, spec in enumerate(specs):
         if progress:

@@ -676,13 +676,16 @@ class ScaleOut(_Model):
 class Interconnect(_Model):
     """The links between chips. ``collective`` prices a collective: ``formula`` (the default): each chip sends
     ``bandwidth`` bytes/s per direction at ``efficiency``, each step costs ``latency``, ``topology`` ring (2(N−1)
-    steps per all-reduce) or fully_connected (2 steps); ``nccl``: NCCL 2.20's own cost model with the node described
+    steps per all-reduce), fully_connected (2 steps; a switch gives any group the whole bandwidth) or full_mesh
+    (2 steps over direct links, ``links`` of bandwidth / links each: :meth:`group_bandwidth`); ``nccl``: NCCL
+    2.20's own cost model with the node described
     by ``nccl`` (see :meth:`nccl_estimate`; all chips on one NVLink/PCIe node), the formula's fields then unused by
     collectives."""
 
     bandwidth: BytesPerSecond
     latency: Seconds = 0.0
-    topology: Literal["ring", "fully_connected"] = "ring"
+    topology: Literal["ring", "fully_connected", "full_mesh"] = "ring"
+    links: PositiveInt | None = None  # full_mesh: one chip's direct links, one to each other chip of its node
     efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0  # sustained fraction of the link bandwidth
     kind: str = ""
     collective: Literal["formula", "nccl"] = "formula"
@@ -697,6 +700,9 @@ class Interconnect(_Model):
     def _nccl_needs_its_node(self) -> Interconnect:
         if self.collective == "nccl" and self.nccl is None:
             raise ValueError("collective 'nccl' needs 'nccl' (generation, channels, channel_bandwidth)")
+        if (self.topology == "full_mesh") != (self.links is not None):
+            raise ValueError("topology 'full_mesh' and links go together: a chip's bandwidth is spread over its "
+                             "links, one to each other chip of its node")
         if (self.node_chips is None) != (self.scale_out is None):
             raise ValueError("node_chips and scale_out go together: the chips of one node, and the network "
                              "between nodes")
@@ -711,6 +717,15 @@ class Interconnect(_Model):
         """Chips of a ``group`` spread evenly over ``extent`` consecutive chips that sit in one node."""
         nodes = -(-extent // self.node_chips) if self.node_chips else 1
         return max(group // nodes, 1)
+
+    def group_bandwidth(self, group: int) -> float:
+        """Bytes/s per direction one chip drives toward the other ``group`` − 1 chips of a collective (2: one
+        peer, a point-to-point send): ``bandwidth``, except on a ``full_mesh``, where each peer has its own link of
+        bandwidth / links, so a group uses min(group − 1, links) of them (an 8-GPU Infinity Fabric mesh at
+        tensor parallel 2 sends over one link of seven)."""
+        if self.topology != "full_mesh" or self.links is None:
+            return self.bandwidth
+        return self.bandwidth * min(max(group - 1, 1), self.links) / self.links
 
     def all_reduce_seconds(self, nbytes: int, chips: int) -> float:
         """Time of an all-reduce of ``nbytes`` over ``chips`` on an idle network. Formula: reduce-scatter +
@@ -729,8 +744,8 @@ class Interconnect(_Model):
 
     def send_seconds(self, nbytes: float) -> float:
         """Time of one point-to-point send of ``nbytes`` over a link (a pipeline stage's activations):
-        ``latency`` + bytes / (bandwidth · efficiency)."""
-        return self.latency + nbytes / (self.bandwidth * self.efficiency)
+        ``latency`` + bytes / (bandwidth · efficiency), one link's bandwidth on a full mesh."""
+        return self.latency + nbytes / (self.group_bandwidth(2) * self.efficiency)
 
     def _collective_seconds(self, collective: str, nbytes: int, chips: int) -> float:
         if chips <= 1 or nbytes <= 0:
@@ -739,7 +754,8 @@ class Interconnect(_Model):
             return self.nccl_estimate(collective, nbytes, chips).seconds  # type: ignore[arg-type]
         halves = 2 if collective == "all_reduce" else 1  # an all-reduce is a reduce-scatter + an all-gather
         steps = halves * (chips - 1 if self.topology == "ring" else 1)
-        return halves * (chips - 1) / chips * nbytes / (self.bandwidth * self.efficiency) + steps * self.latency
+        return (halves * (chips - 1) / chips * nbytes / (self.group_bandwidth(chips) * self.efficiency)
+                + steps * self.latency)
 
     def nccl_estimate(self, collective: Literal["all_reduce", "reduce_scatter", "all_gather"], nbytes: int,
                       chips: int, *, algorithm: str | None = None, protocol: str | None = None) -> NcclEstimate:

@@ -151,7 +151,7 @@ def _transfer(spec: ServingSpec, fp: Footprint) -> Callable[[Request], float]:
     if d.bandwidth is None and link is None:
         raise spec.error("disaggregation.bandwidth", f"arch {spec.arch.name!r} has no interconnect: give the KV "
                          "transfer bandwidth")
-    bandwidth = d.bandwidth if d.bandwidth is not None else link.bandwidth * link.efficiency  # type: ignore[union-attr]
+    bandwidth = d.bandwidth if d.bandwidth is not None else link.group_bandwidth(2) * link.efficiency  # type: ignore[union-attr]
     latency = d.latency if d.latency is not None else (link.latency if link is not None else 0.0)
     per_token, state = fp.kv_bytes_per_token, fp.state_bytes_per_seq
     return lambda req: latency + (req.computed * per_token + state) / bandwidth

@@ -19,6 +19,11 @@ DATASHEETS = {
     # the existing presets, against nv_a100_datasheet / nv_h100_datasheet dense figures
     "a100": (108, {"bf16": 312, "tf32": 156, "int8": 624}, 80 * 2**30, 2039e9),
     "h100": (132, {"bf16": 989.4, "fp8": 1978.9, "int8": 1978.9, "tf32": 494.7}, 80 * 2**30, 3350e9),
+    # AMD CDNA 3 white paper, Table 2 (MI300X) and endnote MI300-11 (at 2,100 MHz): FP16 / BF16 1,307.4 | FP8 2,614.9 |
+    # INT8 2,614.9 TOPS | TF32 653.7 | FP32 matrix 163.4 TFLOPS dense, 304 CUs; 192 GB HBM3 (ROCm GPU specs: VRAM
+    # 192 GiB), endnote MI300-13: 8,192 bits x 5.2 Gbps / 8 = 5.325 TB/s ("5.3 TB/s")
+    "mi300x": (304, {"bf16": 1307.4, "fp16": 1307.4, "fp8": 2614.9, "int8": 2614.9, "tf32": 653.7, "fp32": 163.4},
+               192 * 2**30, 5324.8e9),
 }
 
 
@@ -44,6 +49,45 @@ def test_dgx_nodes_are_eight_gpus_on_nvswitch(name, gpu, per_direction):
     assert node.chips == 8 and one.chips == 1
     assert node.interconnect.bandwidth == per_direction and node.interconnect.topology == "fully_connected"
     assert node.core == one.core and node.memory("hbm") == one.memory("hbm")
+
+
+def test_mi300x_platform_is_eight_gpus_fully_connected_by_infinity_fabric():
+    from accelsim.cost import collective
+
+    node, one = load_arch("mi300x-8"), load_arch("mi300x")
+    assert node.chips == 8 and one.chips == 1 and one.interconnect is None
+    assert node.core == one.core and node.memory("hbm") == one.memory("hbm") and node.caches == one.caches
+    ic = node.interconnect
+    # CDNA 3 white paper: 7 x16 Infinity Fabric links per GPU at 32 Gb/s per lane, a fully connected 8-GPU system
+    # (no switch); Table 2's "P2P peak aggregate I/O bandwidth 896 GB/s" counts both directions of the 7 links
+    assert ic.bandwidth == 7 * 16 * 32e9 / 8 == 896e9 / 2
+    assert (ic.topology, ic.links) == ("full_mesh", 7) and ic.collective == "formula" and ic.nccl is None
+    # the direct exchange: each GPU sends 1/8 of the buffer to each of its 7 peers over its own link;
+    # 64 MiB all-reduce = 2 x 7/8 x 64 MiB / (448 GB/s x efficiency) + 2 latencies, above the line-rate bound
+    c = collective.call(node, "all_reduce", 64 * 2**20, 8)
+    assert c.algorithm == "direct"
+    assert c.seconds == pytest.approx(2 * 7 / 8 * 64 * 2**20 / (448e9 * ic.efficiency) + 2 * ic.latency, rel=1e-12)
+    assert c.seconds > 2 * 7 / 8 * 64 * 2**20 / 448e9
+    # a group of 2 (tensor parallel 2) has one direct link between its GPUs, 64 GB/s a direction:
+    # 2 x 1/2 x 64 MiB / (64 GB/s x efficiency) + 2 latencies; a point-to-point send crosses one link too
+    pair = collective.call(node, "all_reduce", 64 * 2**20, 2)
+    assert pair.seconds == pytest.approx(64 * 2**20 / (64e9 * ic.efficiency) + 2 * ic.latency, rel=1e-12)
+    assert ic.send_seconds(64 * 2**20) == pytest.approx(ic.latency + 64 * 2**20 / (64e9 * ic.efficiency), rel=1e-12)
+
+
+def test_mi300x_caches_and_board_follow_the_cdna3_white_paper():
+    arch = load_arch("mi300x")
+    # 8 XCDs x 4 MB L2 (16 channels x 128 B reads per clock each) read as one; the 256 MB Infinity Cache (128
+    # channels x 64 B per clock) behind it, then HBM: all at the 2,100 MHz peak engine clock
+    assert arch.caches == ("l2", "infinity_cache") and arch.memories == ("hbm", "host")
+    l2, mall = arch.memory("l2"), arch.memory("infinity_cache")
+    assert l2.capacity == 8 * 4 * 2**20 and l2.bandwidth == pytest.approx(8 * 16 * 128 * 2.1e9)  # "34.4 TB/s"
+    assert mall.capacity == 256 * 2**20 and mall.bandwidth == pytest.approx(128 * 64 * 2.1e9)  # "17.2 TB/s"
+    assert l2.resident_share == 1 / 8  # a tensor every XCD reads sits in each XCD's own 4 MB
+    assert arch.core.sram.unified == 64 * 2**10  # 64 KB LDS per CU
+    e = arch.energy
+    assert e.tdp == 750 and e.node == 5 and e.die_cores == 8 * 40 and 0 < e.idle_power < e.tdp
+    assert arch.memory("host").kind == "PCIe Gen5 x16"
 
 
 def test_fp8_gemm_on_h200_streams_k_at_twice_the_bf16_rate():
@@ -195,3 +239,16 @@ def test_l2_follows_the_active_memory_stacks(name, stacks):
     per_stack = {"a100": 8, "h100": 10, "h200": 10, "dgx-h200": 10}[name]
     arch = load_arch(name)
     assert arch.memory(arch.caches[0]).capacity == stacks * per_stack * 2**20
+
+
+def test_a_full_mesh_needs_its_link_count():
+    from pydantic import ValidationError
+
+    from accelsim.hardware import Interconnect
+
+    with pytest.raises(ValidationError, match="full_mesh"):
+        Interconnect(bandwidth=448e9, topology="full_mesh")
+    with pytest.raises(ValidationError, match="full_mesh"):
+        Interconnect(bandwidth=448e9, links=7)  # links mean nothing on a ring
+    # 4 of 8 GPUs on a mesh of 7 links a GPU: 3 links, 3/7 of the chip's bandwidth
+    assert Interconnect(bandwidth=448e9, topology="full_mesh", links=7).group_bandwidth(4) == pytest.approx(192e9)

@@ -684,8 +684,13 @@ class Interconnect(_Model):
 
     bandwidth: BytesPerSecond
     latency: Seconds = 0.0
-    topology: Literal["ring", "fully_connected", "full_mesh"] = "ring"
-    links: PositiveInt | None = None  # full_mesh: one chip's direct links, one to each other chip of its node
+    topology: Literal["ring", "fully_connected", "full_mesh", "torus"] = "ring"
+    # full_mesh: one chip's direct links, one to each other chip of its node; torus: its ports (default 2 an axis)
+    links: PositiveInt | None = None
+    # torus: chips along each axis, axis 0 fastest (chip i's coordinates are i's mixed-radix digits), and whether
+    # each axis closes into a ring (one bool for all; an axis of 2 or fewer chips is a line either way)
+    shape: list[PositiveInt] | None = None
+    wraparound: bool | list[bool] = True
     efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0  # sustained fraction of the link bandwidth
     kind: str = ""
     collective: Literal["formula", "nccl"] = "formula"
@@ -700,9 +705,15 @@ class Interconnect(_Model):
     def _nccl_needs_its_node(self) -> Interconnect:
         if self.collective == "nccl" and self.nccl is None:
             raise ValueError("collective 'nccl' needs 'nccl' (generation, channels, channel_bandwidth)")
-        if (self.topology == "full_mesh") != (self.links is not None):
-            raise ValueError("topology 'full_mesh' and links go together: a chip's bandwidth is spread over its "
-                             "links, one to each other chip of its node")
+        if self.topology == "full_mesh" and self.links is None:
+            raise ValueError("topology 'full_mesh' needs links: a chip's bandwidth is spread over its links, one to "
+                             "each other chip of its node")
+        if self.links is not None and self.topology not in ("full_mesh", "torus"):
+            raise ValueError("links go with topology 'full_mesh' or 'torus'")
+        if (self.topology == "torus") != (self.shape is not None):
+            raise ValueError("topology 'torus' and shape go together: the chips along each axis")
+        if isinstance(self.wraparound, list) and len(self.wraparound) != len(self.shape or []):
+            raise ValueError(f"wraparound: one bool per axis of shape ({len(self.shape or [])}), or one for all")
         if (self.node_chips is None) != (self.scale_out is None):
             raise ValueError("node_chips and scale_out go together: the chips of one node, and the network "
                              "between nodes")
@@ -723,35 +734,96 @@ class Interconnect(_Model):
         peer, a point-to-point send): ``bandwidth``, except on a ``full_mesh``, where each peer has its own link of
         bandwidth / links, so a group uses min(group − 1, links) of them (an 8-GPU Infinity Fabric mesh at
         tensor parallel 2 sends over one link of seven)."""
+        if self.topology == "torus":  # a send, or a group's share along one axis: one link's (see torus_seconds)
+            return self.link_bandwidth
         if self.topology != "full_mesh" or self.links is None:
             return self.bandwidth
         return self.bandwidth * min(max(group - 1, 1), self.links) / self.links
 
-    def all_reduce_seconds(self, nbytes: int, chips: int) -> float:
-        """Time of an all-reduce of ``nbytes`` over ``chips`` on an idle network. Formula: reduce-scatter +
-        all-gather, 2(N−1)/N · bytes / (bandwidth · efficiency) plus the latency of each step; nccl: the model."""
-        return self._collective_seconds("all_reduce", nbytes, chips)
+    @property
+    def link_bandwidth(self) -> float:
+        """One link's bytes/s per direction on a full mesh or torus (``bandwidth`` / ``links``; a torus without
+        ``links`` has two ports an axis); ``bandwidth`` otherwise."""
+        if self.topology == "torus" and self.shape is not None:
+            return self.bandwidth / (self.links or 2 * len(self.shape))
+        if self.topology == "full_mesh" and self.links:
+            return self.bandwidth / self.links
+        return self.bandwidth
 
-    def reduce_scatter_seconds(self, nbytes: int, chips: int) -> float:
+    def torus_axes(self, group: int, extent: int | None = None) -> list[tuple[int, bool]]:
+        """The axis segments a collective's ``group`` of chips spans on the torus, as ``(chips, ring)``: the group
+        is every (extent / group)-th chip of ``extent`` consecutive ones (Megatron's rank order; default extent =
+        group), laid on the axes fastest first; a segment is a ring when it is a whole axis that wraps around and
+        holds more than 2 chips, else a line. A group the axes do not hold whole (a stride inside an axis, a count
+        no axis divides) is one line of ``group`` chips: the slowest exchange, a bound."""
+        assert self.shape is not None
+        wraps = self.wraparound if isinstance(self.wraparound, list) else [self.wraparound] * len(self.shape)
+        stride = (extent or group) // group if (extent or group) % group == 0 else 0
+        segments: list[tuple[int, bool]] = []
+        need = group
+        for n, wrap in zip(self.shape, wraps, strict=True):
+            if need == 1 or stride == 0:
+                break
+            if stride > 1:  # the group skips this axis whole, or its chips stand apart inside it (unsupported)
+                stride = stride // n if stride % n == 0 else 0
+                continue
+            take = min(n, need)
+            if need % take or n % take:
+                stride = 0
+                break
+            segments.append((take, wrap and take == n and n > 2))
+            need //= take
+        return segments if stride and need == 1 else [(group, False)]
+
+    def torus_seconds(self, collective: str, nbytes: int, group: int, extent: int | None = None) -> float:
+        """A collective on the torus as How to Scale Your Model (J. Austin et al., Google DeepMind; part 3,
+        "Sharded matrices") prices it on TPU ICI: an all-gather or reduce-scatter over one axis of X chips moves
+        (X − 1)/X of the array into each chip, over both directions of the axis's links when it wraps (a
+        bidirectional ring) and one direction's worth when it does not (a line: their v5e example, 3 hops of V/4
+        at the unidirectional rate); over several axes at once the axes' links add up ("increases the available
+        bandwidth by a factor of N_axes"), so with G = the group's chips
+        t = (G − 1)/G · bytes / (Σ axes' bandwidth · efficiency) + hops · latency, hops = Σ X/2 (ring) or X − 1
+        (line); an all-reduce is twice an all-gather, an all-to-all a quarter of one ("cheaper than an AllGather
+        by a factor of ¼"). ``nbytes``: the whole tensor, as elsewhere."""
+        axes = self.torus_axes(group, extent)
+        per_link = self.link_bandwidth * self.efficiency
+        bandwidth = sum(per_link * (2 if ring else 1) for _, ring in axes)
+        hops = sum(n / 2 if ring else n - 1 for n, ring in axes)
+        gather = (group - 1) / group * nbytes / bandwidth
+        if collective == "all_reduce":
+            return 2 * (gather + hops * self.latency)
+        if collective == "all_to_all":
+            return gather / 4 + hops * self.latency
+        return gather + hops * self.latency
+
+    def all_reduce_seconds(self, nbytes: int, chips: int, extent: int | None = None) -> float:
+        """Time of an all-reduce of ``nbytes`` over ``chips`` on an idle network. Formula: reduce-scatter +
+        all-gather, 2(N−1)/N · bytes / (bandwidth · efficiency) plus the latency of each step (a torus:
+        :meth:`torus_seconds`, the group's axes out of ``extent``); nccl: the model."""
+        return self._collective_seconds("all_reduce", nbytes, chips, extent)
+
+    def reduce_scatter_seconds(self, nbytes: int, chips: int, extent: int | None = None) -> float:
         """Time of a reduce-scatter of a ``nbytes`` tensor (the whole, unscattered one) over ``chips``: formula
         (N−1)/N · bytes / (bandwidth · efficiency) plus N−1 steps (ring) or 1 (fully_connected); nccl: the model."""
-        return self._collective_seconds("reduce_scatter", nbytes, chips)
+        return self._collective_seconds("reduce_scatter", nbytes, chips, extent)
 
-    def all_gather_seconds(self, nbytes: int, chips: int) -> float:
+    def all_gather_seconds(self, nbytes: int, chips: int, extent: int | None = None) -> float:
         """Time of an all-gather producing a ``nbytes`` tensor (the whole, gathered one) on each of ``chips``;
         priced as :meth:`reduce_scatter_seconds` (NCCL prices the two alike on one node)."""
-        return self._collective_seconds("all_gather", nbytes, chips)
+        return self._collective_seconds("all_gather", nbytes, chips, extent)
 
     def send_seconds(self, nbytes: float) -> float:
         """Time of one point-to-point send of ``nbytes`` over a link (a pipeline stage's activations):
         ``latency`` + bytes / (bandwidth · efficiency), one link's bandwidth on a full mesh."""
         return self.latency + nbytes / (self.group_bandwidth(2) * self.efficiency)
 
-    def _collective_seconds(self, collective: str, nbytes: int, chips: int) -> float:
+    def _collective_seconds(self, collective: str, nbytes: int, chips: int, extent: int | None = None) -> float:
         if chips <= 1 or nbytes <= 0:
             return 0.0
         if self.collective == "nccl":
             return self.nccl_estimate(collective, nbytes, chips).seconds  # type: ignore[arg-type]
+        if self.topology == "torus":
+            return self.torus_seconds(collective, nbytes, chips, extent)
         halves = 2 if collective == "all_reduce" else 1  # an all-reduce is a reduce-scatter + an all-gather
         steps = halves * (chips - 1 if self.topology == "ring" else 1)
         return (halves * (chips - 1) / chips * nbytes / (self.group_bandwidth(chips) * self.efficiency)
@@ -889,6 +961,10 @@ class Arch(_Model):
     def _links_for_chips(self) -> Arch:
         if self.chips > 1 and self.interconnect is None:
             raise ValueError(f"chips={self.chips} needs an 'interconnect' (bandwidth, latency, topology)")
+        ic = self.interconnect
+        if ic is not None and ic.shape is not None and math.prod(ic.shape) != (ic.node_chips or self.chips):
+            raise ValueError(f"interconnect.shape {ic.shape} holds {math.prod(ic.shape)} chips, not the "
+                             f"{'node_chips' if ic.node_chips else 'chips'} ({ic.node_chips or self.chips})")
         return self
 
     @model_validator(mode="after")

@@ -63,11 +63,19 @@ def test_published_clocks_where_given():
 
 
 def test_v5e_8_slice():
-    # cloud.google.com/tpu/docs/v5e: 8 chips per host; 400 GBps bidirectional ICI per chip over 4 ICI ports, so one
-    # link carries 50 GB/s each way; the slice's ring (its 2x4 mesh's Hamiltonian cycle) is run both ways
+    # cloud.google.com/tpu/docs/v5e: 8 chips per host in a 2x4 slice; 400 GBps bidirectional ICI per chip over 4 ICI
+    # ports, so 200 GB/s a direction per chip and 50 GB/s a link each way. How to Scale Your Model (part 2): no
+    # wraparound on an axis below 16 chips, so the slice is a 2x4 mesh of lines
     arch, chip = load_arch("tpu-v5e-8"), load_arch("tpu-v5e")
-    assert arch.chips == 8 and arch.interconnect.topology == "ring"
-    assert arch.interconnect.bandwidth == pytest.approx(2 * 400e9 / 4 / 2)
+    ic = arch.interconnect
+    assert arch.chips == 8 and ic.topology == "torus" and ic.shape == [2, 4] and ic.wraparound is False
+    assert ic.bandwidth == pytest.approx(400e9 / 2) and ic.links == 4
+    assert ic.link_bandwidth == pytest.approx(400e9 / 4 / 2)
+    # all 8 chips: both axes are lines, each one direction's worth of its links (one link a direction), adding up:
+    # 7/8 x bytes / (2 x 50 GB/s) + (1 + 3) hops of 1 us, an all-reduce twice that
+    v = 64 * 2**20
+    assert ic.all_reduce_seconds(v, 8) == pytest.approx(2 * (7 / 8 * v / 100e9 + 4 * 1e-6), rel=1e-12)
+    assert ic.send_seconds(v) == pytest.approx(1e-6 + v / 50e9, rel=1e-12)  # a send crosses one link
     assert arch.model_dump(exclude={"name", "description", "chips", "interconnect"}) == chip.model_dump(
         exclude={"name", "description", "chips", "interconnect"})
 

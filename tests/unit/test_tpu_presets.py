@@ -80,6 +80,37 @@ def test_v5e_8_slice():
         exclude={"name", "description", "chips", "interconnect"})
 
 
+def test_v6e_8_slice():
+    # cloud.google.com/tpu/docs/v6e: 8 chips per host, topology 2x4; 800 GBps bidirectional ICI per chip over 4 ports:
+    # 400 GB/s a direction per chip, 100 GB/s a link each way (How to Scale Your Model: 1e11 B/s a link one way);
+    # an inference chip's axis wraps only at 16
+    arch, chip = load_arch("tpu-v6e-8"), load_arch("tpu-v6e")
+    ic = arch.interconnect
+    assert arch.chips == 8 and (ic.topology, ic.shape, ic.wraparound, ic.links) == ("torus", [2, 4], False, 4)
+    assert ic.link_bandwidth == pytest.approx(1e11)
+    v = 64 * 2**20  # all 8: two lines, 2 x 100 GB/s; (1 + 3) hops of 1 us; an all-reduce twice
+    assert ic.all_reduce_seconds(v, 8) == pytest.approx(2 * (7 / 8 * v / 200e9 + 4e-6), rel=1e-12)
+    assert arch.model_dump(exclude={"name", "description", "chips", "interconnect"}) == chip.model_dump(
+        exclude={"name", "description", "chips", "interconnect"})
+
+
+def test_v5p_128_cube():
+    # cloud.google.com/tpu/docs/v5p: v5p-128 = 128 TensorCores = 64 chips, topology 4x4x4; 1200 GBps bidirectional
+    # ICI per chip: 600 GB/s a direction over 6 ports, 100 GB/s a link each way; How to Scale Your Model: a training
+    # chip's axis wraps when it is a multiple of 4, so every axis is a bidirectional ring
+    arch, chip = load_arch("tpu-v5p-128"), load_arch("tpu-v5p")
+    ic = arch.interconnect
+    assert arch.chips == 64 and (ic.topology, ic.shape, ic.wraparound, ic.links) == ("torus", [4, 4, 4], True, 6)
+    v = 64 * 2**20
+    # all 64: three rings of 2 x 100 GB/s, 2 hops each (X / 2): 63/64 x V / 600 GB/s + 6 us, an all-reduce twice
+    assert ic.all_reduce_seconds(v, 64) == pytest.approx(2 * (63 / 64 * v / 600e9 + 6e-6), rel=1e-12)
+    # tensor parallel 4: the first axis, one ring: 3/4 x V / 200 GB/s + 2 us, twice
+    assert ic.all_reduce_seconds(v, 4) == pytest.approx(2 * (3 / 4 * v / 200e9 + 2e-6), rel=1e-12)
+    # data parallel over it (16 chips, every 4th): the other two axes
+    assert ic.torus_axes(16, 64) == [(4, True), (4, True)]
+    assert arch.core == chip.core and arch.memory("hbm") == chip.memory("hbm")
+
+
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_gemm_respects_the_published_roofline(name):
     peak = PUBLISHED[name][2]["bf16"] * 1e12

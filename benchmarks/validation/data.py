@@ -20,6 +20,7 @@ DEFAULT_ARCH_MAP: dict[str, dict[str, str]] = {
     "b200": {"compute": "b200", "network": "dgx-b200"},
     "l40s": {"compute": "l40s"},
     "mi210": {"compute": "mi210"},
+    "mi300x": {"compute": "mi300x", "network": "mi300x-8"},
 }
 
 

@@ -159,7 +159,7 @@ def _minimax_m2(r: _Reader) -> LM:
     return LM(r.arch, vocab=r.int("vocab_size", 200064), hidden=hidden, layers=layers, heads=heads,
               kv_heads=kv_heads, head_dim=head_dim, ffn=ffn, eps=r.float("rms_norm_eps", 1e-6),
               act=r.choice("hidden_act", "silu", _SILU), tied=r.bool("tie_word_embeddings", False), moe=moe,
-              qk_norm=True, qk_norm_style="projection", rotary_dim=rotary,
+              qk_norm=True, qk_norm_style="projection_tp", rotary_dim=rotary,
               attn_dropout=r.prob("attention_dropout", 0.0))
 
 

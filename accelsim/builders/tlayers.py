@@ -94,8 +94,11 @@ class KVCache:
 
 QK_NORMS = {
     "rmsnorm": "an RMSNorm over head_dim, one (head_dim,) weight for every head (Qwen3, Gemma 3): q_norm / k_norm",
-    "projection": "an RMSNorm over the whole q or k projection, weights heads·head_dim wide (OLMo 2, OLMoE, "
-                  "MiniMax-M2): q_norm / k_norm",
+    "projection": "an RMSNorm over the whole q or k projection, weights heads·head_dim wide (OLMo 2, OLMoE): "
+                  "q_norm / k_norm; under tensor parallelism the shards are all-gathered and normed whole",
+    "projection_tp": "the same norm (MiniMax-M2); under tensor parallelism each chip norms its own heads with its "
+                     "shard of the weight, one all-reduce of each token's two fp32 mean squares completing q's and "
+                     "k's (vLLM's MiniMaxText01RMSNormTP.forward_qk): q_norm / k_norm, qk_norm_all_reduce",
     "cohere": "a LayerNorm without bias over head_dim with a weight per head, one (heads, head_dim) tensor "
               "(Command R+): q_norm / k_norm",
     "per_head": "a LayerNorm without bias over head_dim per head, one module each (StableLM 2): "
@@ -656,7 +659,9 @@ class TransformerBuilder(GraphBuilder):
         gate: str | None = None  # output_gate's half of the query projection
         if qk_norm_style not in QK_NORMS:
             raise WorkloadError(f"{self.name}: qk_norm_style {qk_norm_style!r} is not one of {sorted(QK_NORMS)}")
-        whole_norm = qk_norm is not None and qk_norm_style == "projection"
+        whole_norm = qk_norm is not None and qk_norm_style in ("projection", "projection_tp")
+        # MiniMax-M2 under tensor parallelism: q and k normed together, after both projections
+        joint = whole_norm and qk_norm_style == "projection_tp" and self.tp > 1 and not static
         if (whole_norm or clip_qkv) and (fused_qkv is not None or output_gate):
             raise WorkloadError(f"{self.name}: a QK-norm over the whole projection or a q/k/v clamp needs separate "
                                 f"q/k/v projections")
@@ -676,13 +681,19 @@ class TransformerBuilder(GraphBuilder):
                            for i, x in enumerate(("q", "gate")))
             else:
                 q = self._clamped(self.linear(q_in, heads * head_dim, bias=qb, name=names[0]), clip_qkv, "q_clamp")
-                if whole_norm:
+                if whole_norm and not joint:
                     q = self._projection_norm(q, qk_norm, "q_norm", widths[0])
-                q = self.split_heads(q, heads, head_dim, name="q")
+                    q = self.split_heads(q, heads, head_dim, name="q")
+                elif not joint:
+                    q = self.split_heads(q, heads, head_dim, name="q")
             k = v = None
             if not static:
                 k = self._clamped(self.linear(k_in, kv_heads * head_dim, bias=kb, name=names[1]), clip_qkv, "k_clamp")
-                if whole_norm:
+                if joint:
+                    assert qk_norm is not None
+                    q, k = self._sharded_qk_norm(q, k, qk_norm)
+                    q = self.split_heads(q, heads, head_dim, name="q")
+                elif whole_norm:
                     k = self._projection_norm(k, qk_norm, "k_norm", widths[1])
                 k = self.split_heads(k, kv_heads, head_dim, name="k")
                 v = self._clamped(self.linear(v_in, kv_heads * head_dim, bias=vb, name=names[2]), clip_qkv, "v_clamp")
@@ -748,6 +759,27 @@ class TransformerBuilder(GraphBuilder):
                           fn="all_gather", group=self.tp)
         return self.view(self.rmsnorm(whole, eps, name=name), (b, length, c), "slice", name=f"{name}_shard",
                          strict=False, dim=2, start=0)
+
+    def _sharded_qk_norm(self, q: str, k: str, eps: float) -> tuple[str, str]:
+        """MiniMax-M2's QK-norm under tensor parallelism (vLLM's MiniMaxText01RMSNormTP.forward_qk): each chip holds
+        its heads' shard of q and k and the same shard of each norm's weight; the mean square over the whole
+        projection is the mean of the chips' ones, so one all-reduce of every token's two fp32 values (q's and k's)
+        completes both, and each chip scales its own shard: NORMs over the shard reading the all-reduce's output."""
+        b, length, _ = self.shape(q)
+        dtype, self.dtype = self.dtype, "fp32"  # vLLM reduces the variances in fp32
+        try:
+            var = self._add(self._name(None, "qk_norm_all_reduce"), OpKind.COLLECTIVE, [q, k], (b, length, 2),
+                            fn="all_reduce", group=self.tp, keep_dtype=True)
+        finally:
+            self.dtype = dtype
+        out = []
+        for x, name in ((q, "q_norm"), (k, "k_norm")):
+            name = self._name(name, "rmsnorm")
+            shape = self.shape(x)
+            elems = math.prod(shape)
+            out.append(self._add(name, OpKind.NORM, [x, var], shape, weights=[Weight(f"{name}.weight", (shape[-1],))],
+                                 flops=4 * elems, vector_elems=elems, fn="rmsnorm", dim=len(shape) - 1, eps=eps))
+        return out[0], out[1]
 
     def _all_reduce(self, x: str) -> str:
         """The all-reduce that completes a row-split linear under tensor parallelism (nothing when tp = 1)."""

@@ -295,6 +295,24 @@ def test_minimax_m2_count_and_its_partial_rope():
     assert g["model.layers.0.self_attn.q_rope.rotary"].out_shape == (1, 48, 16, 64)  # rotary_dim 64 of 128
 
 
+def test_minimax_m2_qk_norm_is_sharded_under_tensor_parallelism():
+    # vLLM's MiniMaxM2Attention: q_norm / k_norm are MiniMaxText01RMSNormTP over the whole projections (48 x 128 and
+    # 8 x 128), each chip holding its heads' shard of the weight; forward_qk concatenates each token's q and k mean
+    # squares (fp32) and all-reduces them once, then every chip scales its own shard: no all-gather
+    g = _preset("minimax_m2", seq_len=16, layers=1, tensor_parallel=4)
+    var = g["model.layers.0.self_attn.qk_norm_all_reduce"]
+    assert var.kind is OpKind.COLLECTIVE and var.out_shape == (1, 16, 2) and var.dtype == "fp32"
+    assert var.out_bytes == 16 * 2 * 4  # 2 fp32 values a token
+    q, k = g["model.layers.0.self_attn.q_norm"], g["model.layers.0.self_attn.k_norm"]
+    assert q.weights[0].shape == (48 * 128 // 4,) and k.weights[0].shape == (8 * 128 // 4,)  # the shards
+    assert var.name in q.inputs and var.name in k.inputs
+    assert not any(op.name.endswith(("q_norm_all_gather", "k_norm_all_gather")) for op in g.ops)
+    # per chip: the two norms' weights split 4 ways; one chip holds (48 + 8) x 128 / 4 = 1,792 norm parameters
+    one = _preset("minimax_m2", seq_len=16, layers=1)
+    assert one["model.layers.0.self_attn.q_norm"].weights[0].shape == (48 * 128,)
+    assert "model.layers.0.self_attn.qk_norm_all_reduce" not in {op.name for op in one.ops}
+
+
 def test_training_dropouts_sit_where_transformers_puts_them():
     # StableLM: hidden_dropout on the MLP output only; Falcon (parallel): one dropout of the summed branches
     from accelsim.ir import OpKind as K

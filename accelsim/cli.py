@@ -305,7 +305,7 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
         table.add_row(*(f"{cells[c]:.4g}" if isinstance(cells[c], float) else str(cells[c]) for c in shown))
     out = _stdout_console()
     out.print(table)
-    unit = "conversations/s" if spec.workload.conversation is not None else "requests/s"  # what the rate counts
+    unit = "conversations/s" if spec.serve.workload.conversation is not None else "requests/s"  # what the rate counts
     found = f"{best:.4g} {unit}" if best is not None else "none: no rate tried kept the goal"
     out.print(f"capacity: {found} ({len(probes)} runs, {time.perf_counter() - t0:.2f} s wall)")
     out.print(f"Written to [bold]{outdir}[/bold]/ (capacity.csv{', best/' if best is not None else ''})")

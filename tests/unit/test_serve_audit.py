@@ -89,3 +89,14 @@ def test_a_section_only_set_writes_reports_its_missing_keys_at_set(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err and all(line.startswith("accelsim: error: --set: speculative.") for line in err)
     assert {line.rsplit(": ", 2)[-2] for line in err} == {"speculative.method", "speculative.acceptance_rate"}
+
+
+@pytest.mark.parametrize(("preset", "unit"), [("llama2_7b_h100", "requests/s"),
+                                              ("llama3_8b_h100_chat", "conversations/s")])
+def test_the_capacity_console_names_what_its_rate_counts(preset, unit, tmp_path, capsys):
+    # the console's last lines (not printed with -q): the rate counts requests, or conversations when the file has
+    # workload.conversation (its arrivals start conversations); the search itself is many short runs
+    argv = ["serve", preset, "--capacity", "--set", "workload.duration=10s", "--no-plots", "-o", str(tmp_path / "c")]
+    assert main(argv) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("capacity:"))
+    assert line.split()[2] == unit  # "capacity: <rate> <unit> (...)"

@@ -743,9 +743,9 @@ class Interconnect(_Model):
     @property
     def link_bandwidth(self) -> float:
         """One link's bytes/s per direction on a full mesh or torus (``bandwidth`` / ``links``; a torus without
-        ``links`` has two ports an axis); ``bandwidth`` otherwise."""
+        ``links`` has two ports an axis of more than one chip); ``bandwidth`` otherwise."""
         if self.topology == "torus" and self.shape is not None:
-            return self.bandwidth / (self.links or 2 * len(self.shape))
+            return self.bandwidth / (self.links or 2 * max(sum(n > 1 for n in self.shape), 1))
         if self.topology == "full_mesh" and self.links:
             return self.bandwidth / self.links
         return self.bandwidth
@@ -764,6 +764,8 @@ class Interconnect(_Model):
         for n, wrap in zip(self.shape, wraps, strict=True):
             if need == 1 or stride == 0:
                 break
+            if n == 1:  # an axis of one chip has no links: no segment (it would add a link's bandwidth)
+                continue
             if stride > 1:  # the group skips this axis whole, or its chips stand apart inside it (unsupported)
                 stride = stride // n if stride % n == 0 else 0
                 continue
@@ -782,18 +784,24 @@ class Interconnect(_Model):
         bidirectional ring) and one direction's worth when it does not (a line: their v5e example, 3 hops of V/4
         at the unidirectional rate); over several axes at once the axes' links add up ("increases the available
         bandwidth by a factor of N_axes"), so with G = the group's chips
-        t = (G − 1)/G · bytes / (Σ axes' bandwidth · efficiency) + hops · latency, hops = Σ X/2 (ring) or X − 1
-        (line); an all-reduce is twice an all-gather, an all-to-all a quarter of one ("cheaper than an AllGather
-        by a factor of ¼"). ``nbytes``: the whole tensor, as elsewhere."""
+        t = (G − 1)/G · bytes / (Σ axes' bandwidth · efficiency) + hops · latency, hops = Σ ⌊X/2⌋ (ring: the
+        farthest chip) or X − 1 (line); an all-reduce is twice an all-gather. ``nbytes``: the whole tensor, as
+        elsewhere; for an all-to-all, nccl-tests' size: the buffer each chip holds, B. The book's all-to-all is a
+        quarter of an all-gather of the whole array ("AllGather / 4 for a bidirectional ring"), the array being the
+        group's buffers, V = X · B: X · B / (8 · link) on a ring of X, X · B / (4 · link) on a line (the middle
+        link carries a quarter of V each way); over several axes, the slowest axis's cut (the axes' links
+        working at once, as for an all-gather), and never less than the chip's own (G − 1)/G · B through all its
+        links."""
         axes = self.torus_axes(group, extent)
         per_link = self.link_bandwidth * self.efficiency
         bandwidth = sum(per_link * (2 if ring else 1) for _, ring in axes)
-        hops = sum(n / 2 if ring else n - 1 for n, ring in axes)
+        hops = sum(n // 2 if ring else n - 1 for n, ring in axes)
         gather = (group - 1) / group * nbytes / bandwidth
         if collective == "all_reduce":
             return 2 * (gather + hops * self.latency)
         if collective == "all_to_all":
-            return gather / 4 + hops * self.latency
+            cut = max(n * nbytes / ((8 if ring else 4) * per_link) for n, ring in axes)
+            return max(cut, gather) + hops * self.latency
         return gather + hops * self.latency
 
     def all_reduce_seconds(self, nbytes: int, chips: int, extent: int | None = None) -> float:

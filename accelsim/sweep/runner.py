@@ -110,16 +110,24 @@ class _SweepJson:
         # every later run still warns of them
         self.earlier: list[str] = []
         self.axes_before: list[str] | None = None  # the axes of the run that wrote the folder
+        # a relabelling not yet done (its axes before; sweep.json carries them as relabel_from until the stream of
+        # points has been read through, so that a run stopped earlier leaves it to the next, which sees the new axes)
+        self.relabel_from: list[str] | None = None
+        self.relabel_left = False  # the run that wrote the folder stopped before relabelling every reused point
         if kept and is_sweep_dir(out):
             before = read_sweep_json(out)
             seen = {before.get("accelsim_version"), *before.get("earlier_versions", [])}
             self.earlier = sorted(str(v) for v in seen if v not in (None, __version__))
             self.axes_before = list(before.get("axes") or [])
+            if isinstance(before.get("relabel_from"), list):
+                self.relabel_left = True
+                self.axes_before = list(before["relabel_from"])
 
     def info(self) -> dict[str, Any]:
         s, spec = self.stream, self.stream.spec
         return {**spec.describe(), "accelsim_version": __version__, "axes": list(spec.keys),
                 **({"earlier_versions": self.earlier} if self.earlier else {}),
+                **({"relabel_from": self.relabel_from} if self.relabel_from is not None else {}),
                 "complete": s.complete, "points": s.planned, "expanded": s.expanded, "filtered": s.filtered,
                 "duplicates": s.duplicates, "invalid": s.invalid, "ids": s.id_list()}
 
@@ -312,6 +320,7 @@ class _Feed:
                 else:
                     self.sent += 1
                     yield point
+        self.sweep_json.relabel_from = None  # every reused point read through: relabelled
 
     def _relabel(self, point: PlannedPoint, reader) -> None:
         """A point reused after the sweep's axes changed (one added, renamed or removed): its record again with
@@ -374,8 +383,9 @@ def _run(stream: PlanStream, out: Path, t0: float, *, executor: str, workers: in
     done = store.ids()
     sweep_json = _SweepJson(out, stream, kept=bool(done))
     relabel = None  # where each finished record lies, when the axes changed since the folder was written
-    if sweep_json.axes_before is not None and sweep_json.axes_before != list(spec.keys):
-        relabel = {rec["id"]: at for at, rec in store.scan()}
+    if sweep_json.axes_before is not None and (sweep_json.relabel_left or sweep_json.axes_before != list(spec.keys)):
+        relabel = {rec["id"]: at for at, rec in store.scan()}  # the last record of an id wins, as in load()
+        sweep_json.relabel_from = sweep_json.axes_before
     if con is not None:
         _start_lines(con, stream, out, store, done, sweep_json.earlier)
     sweep_json.write()

@@ -1,7 +1,8 @@
 """Collectives on a torus of chips (TPU ICI), priced by the rules of How to Scale Your Model (J. Austin et al.,
 Google DeepMind, jax-ml.github.io/scaling-book, part 3 "Sharded matrices"): T = V / W_ici over one axis with a
 full bidirectional ring, one direction's worth on an axis without wraparound, the bandwidth times N_axes over
-several axes, an all-reduce twice an all-gather and an all-to-all a quarter of one. Figures are worked by hand."""
+several axes, an all-reduce twice an all-gather and an all-to-all a quarter of an all-gather of the group's
+whole array. Figures are worked by hand."""
 
 from __future__ import annotations
 
@@ -37,9 +38,14 @@ def test_a_full_ring_uses_both_directions_and_several_axes_add_up():
     assert ic.all_gather_seconds(v, 16) == pytest.approx(15 / 16 * v / (2 * W), rel=1e-12)
     # both axes (256 chips): the book's V / (W_ici x N_axes), times (G - 1)/G = 255/256
     assert ic.all_gather_seconds(v, 256) == pytest.approx(255 / 256 * v / (2 * 2 * W), rel=1e-12)
-    # an all-reduce is a reduce-scatter and an all-gather; an all-to-all a quarter of an all-gather
+    # an all-reduce is a reduce-scatter and an all-gather
     assert ic.all_reduce_seconds(v, 256) == pytest.approx(2 * ic.all_gather_seconds(v, 256), rel=1e-12)
-    assert ic.torus_seconds("all_to_all", v, 256) == pytest.approx(ic.all_gather_seconds(v, 256) / 4, rel=1e-12)
+    # an all-to-all of V per chip (nccl-tests' size): over one ring of 16, the book's quarter of an all-gather of
+    # the whole 16 V array at the bidirectional 2 W: 16 V / (4 x 2 W) = 2 V / W. Over both axes (256 chips), the
+    # cut across one axis (two cuts, the ring wraps) parts 128 | 128 chips, each sending half its V across:
+    # 64 V one way over 2 x 16 links = 2 V a link, 2 V / W again
+    assert ic.torus_seconds("all_to_all", v, 16) == pytest.approx(2 * v / W, rel=1e-12)
+    assert ic.torus_seconds("all_to_all", v, 256) == pytest.approx(2 * v / W, rel=1e-12)
 
 
 def test_latency_counts_the_longest_path():

@@ -12,6 +12,8 @@ from accelsim.hardware import Interconnect
 from accelsim.sweep import runner
 from accelsim.sweep.runner import run_sweep
 
+from ..integration.test_sweep import SMALL  # LeNet-5 on gemmini, 3 rows x 2 dataflows
+
 W = 1e11  # one link's bytes/s each way
 MiB = 2**20
 
@@ -60,15 +62,6 @@ def test_a_ring_of_odd_length_reaches_its_farthest_chip_in_whole_hops():
     assert ic.all_gather_seconds(5, 5, 15) == pytest.approx(4 / 5 * 5 / (2 * W) + 2e-6, rel=1e-12)
 
 
-SMALL = """\
-name: small
-base:
-  workload: {model: lenet5, batch: 1}
-  arch: gemmini
-grid:
-  arch.core.systolic.rows: [8, 16, 32]
-  arch.core.systolic.dataflow: [ws, os]
-"""
 
 
 def test_a_relabelling_cut_short_is_finished_by_the_next_run(tmp_path, monkeypatch):

@@ -168,22 +168,31 @@ def _init_worker(sweep_pid: int, started: str | None) -> None:
 
 @contextlib.contextmanager
 def _ctrl_c_after():
-    """Ctrl-C held back until the block ends, then handled as it would have been: a submit may start a worker,
-    and a KeyboardInterrupt between the forkserver's fork and the pool's record of the new process left a worker
-    the pool could not stop, which then failed on the pool's freed semaphore with a traceback."""
+    """Ctrl-C (SIGINT) and SIGTERM held back until the block ends, then handled as they would have been (the
+    sweep's SIGTERM handler raises KeyboardInterrupt): a submit may start a worker, and a KeyboardInterrupt between
+    the forkserver's fork and the pool's record of the new process left a worker the pool could not stop, which
+    then failed on the pool's freed semaphore with a traceback; one inside the pool's queue put left its lock
+    held, and the sweep hung stopping the pool."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    before = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))  # noqa: ARG005
+    held = (signal.SIGINT, signal.SIGTERM)
+    before = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in held}  # noqa: ARG005
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, before)
-        if caught and callable(before):
-            before(signal.SIGINT, None)
-        elif caught and before == signal.SIG_DFL:
-            raise KeyboardInterrupt
+        for sig in held:
+            signal.signal(sig, before[sig])
+        if caught:
+            sig = caught[0]
+            handler = before[sig]
+            if callable(handler):
+                handler(sig, None)
+            elif handler == signal.SIG_DFL and sig == signal.SIGINT:
+                raise KeyboardInterrupt
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(sig)
 
 
 def _start_forkserver() -> None:
@@ -244,7 +253,8 @@ class LocalExecutor(Executor):
                                 f"continue") from e
 
     def wait(self, handles: list[Future], timeout: float) -> list[Future]:
-        done, _ = wait_futures(handles, timeout=timeout, return_when=FIRST_COMPLETED)
+        with _ctrl_c_after():  # at most ``timeout`` (the dispatch loop's 0.25 s) late; wait() takes the futures' locks
+            done, _ = wait_futures(handles, timeout=timeout, return_when=FIRST_COMPLETED)
         return list(done)
 
     def result(self, handle: Future) -> list[Result]:

@@ -114,3 +114,18 @@ def test_ctrl_c_within_a_held_block_is_raised_once_the_block_ends():
     assert finished == [True]
     with _ctrl_c_after():  # no Ctrl-C: nothing raised
         pass
+
+
+def test_sigterm_within_a_held_block_reaches_the_sweeps_handler_once_the_block_ends():
+    # the sweep turns SIGTERM into KeyboardInterrupt (runner._sigterm_interrupts); raised inside the pool's queue put
+    # it left the queue's lock held and the sweep hung stopping the pool, so a held block defers it too
+    from accelsim.sweep.executors import _ctrl_c_after
+    from accelsim.sweep.runner import _sigterm_interrupts
+
+    order = []
+    with _sigterm_interrupts(), pytest.raises(KeyboardInterrupt):
+        with _ctrl_c_after():
+            signal.raise_signal(signal.SIGTERM)
+            order.append("block ran on")
+        order.append("not reached")
+    assert order == ["block ran on"]

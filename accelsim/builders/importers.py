@@ -358,8 +358,15 @@ class _Importer:
         if self._attr("transA", 0):
             raise WorkloadError(f"{self.where}: node {self.op_name!r} (Gemm) with transA is not mapped")
         x, wname = self._in(0), self.node.input[1]
-        if wname not in self.inits:
-            return self._matmul(trans_b=bool(self._attr("transB", 0)))
+        if wname not in self.inits:  # B an activation: a MATMUL, then C added (a parameter when an initializer)
+            out = self._matmul(trans_b=bool(self._attr("transB", 0)))
+            cname = self.node.input[2] if len(self.node.input) > 2 else ""
+            if not cname:
+                return out
+            if cname in self.inits and cname not in self.tensor:
+                return self.b.add_param(out, Weight(self._weight(cname), self.inits[cname]), fn="add",
+                                        name=f"{self.op_name}_bias")
+            return self.b.add(out, self._in(2), name=f"{self.op_name}_bias")
         w = self.inits[wname]
         out_features = w[0] if self._attr("transB", 0) else w[1]
         bias = len(self.node.input) > 2 and bool(self.node.input[2])

@@ -229,3 +229,14 @@ def test_onnx_auto_pad_same_with_stride_gives_ceil_in_over_stride():
                               auto_pad="SAME_LOWER")]
     g = from_onnx(_graph_model(nodes, {"x": [1, 3, 9]}, [_init("w", 4, 3, 3)]))
     assert g["conv"].out_shape == (1, 4, 5) and g.macs == 5 * 4 * 9
+
+
+def test_onnx_gemm_of_two_activations_keeps_its_c():
+    # Y = A·B + C (ONNX Gemm) with B an activation: MACs 2 rows × 4 × 3 = 24, and C is still added: an initializer
+    # C (3,) is 3 parameters and an elementwise add over the 2 × 3 output; an activation C is an add of two tensors
+    nodes = [helper.make_node("Gemm", ["a", "b", "c"], ["y"], name="fc")]
+    g = from_onnx(_graph_model(nodes, {"a": [2, 4], "b": [4, 3]}, [_init("c", 3)]))
+    assert g.params == 3 and g.macs == 2 * 4 * 3
+    assert g.ops[-1].name == "fc_bias" and g.ops[-1].out_shape == (2, 3)
+    g = from_onnx(_graph_model(nodes, {"a": [2, 4], "b": [4, 3], "c": [2, 3]}))
+    assert g.params == 0 and g.macs == 24 and g.ops[-1].inputs == ("fc", "c")

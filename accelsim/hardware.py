@@ -808,24 +808,27 @@ class Interconnect(_Model):
         """Time of an all-reduce of ``nbytes`` over ``chips`` on an idle network. Formula: reduce-scatter +
         all-gather, 2(N−1)/N · bytes / (bandwidth · efficiency) plus the latency of each step (a torus:
         :meth:`torus_seconds`, the group's axes out of ``extent``); nccl: the model."""
-        return self._collective_seconds("all_reduce", nbytes, chips, extent)
+        return self.collective_seconds("all_reduce", nbytes, chips, extent)
 
     def reduce_scatter_seconds(self, nbytes: int, chips: int, extent: int | None = None) -> float:
         """Time of a reduce-scatter of a ``nbytes`` tensor (the whole, unscattered one) over ``chips``: formula
         (N−1)/N · bytes / (bandwidth · efficiency) plus N−1 steps (ring) or 1 (fully_connected); nccl: the model."""
-        return self._collective_seconds("reduce_scatter", nbytes, chips, extent)
+        return self.collective_seconds("reduce_scatter", nbytes, chips, extent)
 
     def all_gather_seconds(self, nbytes: int, chips: int, extent: int | None = None) -> float:
         """Time of an all-gather producing a ``nbytes`` tensor (the whole, gathered one) on each of ``chips``;
         priced as :meth:`reduce_scatter_seconds` (NCCL prices the two alike on one node)."""
-        return self._collective_seconds("all_gather", nbytes, chips, extent)
+        return self.collective_seconds("all_gather", nbytes, chips, extent)
 
     def send_seconds(self, nbytes: float) -> float:
         """Time of one point-to-point send of ``nbytes`` over a link (a pipeline stage's activations):
         ``latency`` + bytes / (bandwidth · efficiency), one link's bandwidth on a full mesh."""
         return self.latency + nbytes / (self.group_bandwidth(2) * self.efficiency)
 
-    def _collective_seconds(self, collective: str, nbytes: int, chips: int, extent: int | None = None) -> float:
+    def collective_seconds(self, collective: str, nbytes: int, chips: int, extent: int | None = None) -> float:
+        """Time of one ``collective`` (all_reduce, reduce_scatter, all_gather, all_to_all) of ``nbytes`` over
+        ``chips`` spread over ``extent`` consecutive chips, on one node: NCCL's model, the torus's rules, or the
+        formula (an all-to-all sends what an all-gather does, a piece to each peer)."""
         if chips <= 1 or nbytes <= 0:
             return 0.0
         if self.collective == "nccl":

@@ -215,15 +215,8 @@ def call(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = No
         return Choice(ic.scale_out.collective_seconds(kind, nbytes, group, per_node), "ring", "", sent)
     if ic.collective == "nccl":
         return choose(ic, kind, nbytes, group)
-    if ic.topology == "torus":  # How to Scale Your Model's ICI rules, all-to-all included
-        return Choice(ic.torus_seconds(kind, nbytes, group, extent), "torus", "", sent)
-    if kind == "all_reduce":
-        s = ic.all_reduce_seconds(nbytes, group)
-    elif kind == "reduce_scatter":
-        s = ic.reduce_scatter_seconds(nbytes, group)
-    else:
-        s = ic.all_gather_seconds(nbytes, group)  # all-to-all sends the same (n-1)/n, a piece to each peer
-    return Choice(s, "ring" if ic.topology == "ring" else "direct", "", sent)
+    algorithm = ic.topology if ic.topology in ("ring", "torus") else "direct"
+    return Choice(ic.collective_seconds(kind, nbytes, group, extent), algorithm, "", sent)
 
 
 def price(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None) -> tuple[int, float, int]:

@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from .units import MAX_INT, RATE_BITS, DType, parse_bandwidth, parse_frequency, parse_size, parse_time
+from .units import MAX_INT, RATE_BITS, DType, Sparsity, parse_bandwidth, parse_frequency, parse_size, parse_time
 
 Bytes = Annotated[int, BeforeValidator(parse_size), Field(ge=0)]
 BytesPerSecond = Annotated[float, BeforeValidator(parse_bandwidth), Field(ge=1)]  # at least 1 B/s (a subnormal
@@ -113,11 +113,28 @@ class SystolicArray(_Model):
     # the fraction of that peak a kernel built on warp-level MMAs (mma.sync: FlashAttention-2) sustains in its main
     # loop, where the peak needs another instruction (Hopper's warpgroup wgmma); 1: warp MMAs are the peak's path
     warp_mma: Annotated[float, Field(gt=0, le=1)] = 1.0
+    # N:M weight-sparsity patterns the array skips the zeros of ("2:4": sparse tensor cores), or "any" (SCALE-Sim
+    # v3's SparsitySupport: every N:M, each K group packed to its nonzeros); a pattern not listed runs dense
+    structured_sparsity: list[str] = Field(default_factory=list)
+
+    @field_validator("structured_sparsity")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        for p in v:
+            if p != "any":
+                Sparsity.parse(p)  # ValueError naming the entry
+        return v
 
     @property
     def macs_per_cycle(self) -> int:
         """Peak MACs per cycle of all ``count`` arrays."""
         return self.rows * self.cols * self.count
+
+    def skips(self, sparsity: Sparsity | None) -> bool:
+        """Whether the array computes only the nonzero weights of a layer pruned ``sparsity`` (N < M)."""
+        if sparsity is None or sparsity.dense:
+            return False
+        return "any" in self.structured_sparsity or str(sparsity) in self.structured_sparsity
 
 
 DEFAULT_VECTOR_COSTS: dict[str, float] = {

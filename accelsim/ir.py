@@ -10,10 +10,14 @@ them. Counting conventions (see docs/architecture.md):
 * ``flops`` = 2·macs + element-wise/reduction work (one FLOP per element per arithmetic step, e.g. add 1,
   batch norm 2, max-pool k·k-1 per output).
 * ``params`` counts each parameter tensor once, by name (tied weights once).
+* A layer whose weights are pruned N:M (``attrs["sparsity"]``, :class:`Sparsity`) counts the MACs of its nonzero
+  weights (what is worth computing); its ``gemm`` keeps the dense shape (the activations it reads), and its
+  weight is stored compressed (:attr:`Weight.nnz`); ``params`` still counts the dense tensor.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Iterable, Mapping
@@ -21,7 +25,7 @@ from dataclasses import dataclass, field, fields
 from enum import Enum
 
 from .errors import WorkloadError
-from .units import dtype_bytes, packed_bytes
+from .units import Sparsity, dtype_bytes, packed_bytes
 
 
 class OpKind(str, Enum):
@@ -94,18 +98,27 @@ class Weight:
     role: str = "param"
     dtype: str | None = None  # None: the op's dtype (optimizer moments are usually fp32 whatever the model's)
     group_size: int = 0  # > 0: quantised group-wise, one scale per group_size elements (units.SCALE_BYTES)
+    nnz: int = 0  # > 0: pruned N:M and stored compressed, these elements kept (each with index_bits of metadata)
+    index_bits: int = 0  # metadata bits per kept element of a compressed tensor (Sparsity.index_bits)
 
     @property
     def numel(self) -> int:
         """Number of elements."""
         return math.prod(self.shape)
 
+    @property
+    def stored(self) -> int:
+        """Elements stored: the kept ones of a compressed tensor, else all."""
+        return self.nnz or self.numel
+
     def nbytes(self, op_dtype: str) -> int:
         """Bytes of the tensor, in its own dtype or else the reading op's ``op_dtype``: packed (int4 two per byte)
-        plus its group-wise scales (:func:`accelsim.units.packed_bytes`)."""
+        plus its group-wise scales (:func:`accelsim.units.packed_bytes`); a compressed one its kept elements plus
+        their ``index_bits`` each."""
+        meta = -(-self.nnz * self.index_bits // 8)
         if self.dtype is None and not self.group_size:
-            return self.numel * dtype_bytes(op_dtype)
-        return packed_bytes(self.numel, self.dtype or op_dtype, self.group_size)
+            return self.stored * dtype_bytes(op_dtype) + meta
+        return packed_bytes(self.stored, self.dtype or op_dtype, self.group_size) + meta
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -205,10 +218,36 @@ class Op:
         return int(self.attrs.get("group", 1))  # type: ignore[arg-type]
 
     @property
+    def sparsity(self) -> Sparsity | None:
+        """For a matmul whose weights are pruned N:M: the pattern (``attrs["sparsity"]``), else None."""
+        value = self.attrs.get("sparsity")
+        return None if value is None else Sparsity.parse(str(value))
+
+    @property
     def reduced_dim(self) -> int:
         """For a row-wise vector op (a norm, softmax): the dimension it reduces over (default the last)."""
         dim = self.attrs.get("dim", -1)
         return dim if isinstance(dim, int) else -1
+
+
+def pruned_weights(op: Op) -> list[Weight]:
+    """The weights of ``op`` its GEMM reduces over: not a bias, at least 2-D, whole rows of K elements."""
+    k = op.gemm.k  # type: ignore[union-attr]
+    return [w for w in op.weights if len(w.shape) >= 2 and not w.name.endswith("bias") and w.numel % k == 0]
+
+
+def prune(op: Op, sparsity: Sparsity) -> Op:
+    """``op`` (a matmul with weights) pruned N:M along its GEMM's K: ``attrs["sparsity"]``, its :func:`pruned_weights`
+    stored compressed (``Weight.nnz``, ``index_bits``), ``macs`` and ``flops`` of the kept weights only; ``gemm``
+    keeps the dense K (accelsim.builders.sparsity)."""
+    g = op.gemm
+    assert g is not None
+    kept = sparsity.kept(g.k)
+    weights = tuple(dataclasses.replace(w, nnz=w.numel // g.k * kept, index_bits=sparsity.index_bits)
+                    if w in pruned_weights(op) else w for w in op.weights)
+    skipped = g.m * g.n * (g.k - kept) * g.count
+    return dataclasses.replace(op, weights=weights, macs=op.macs - skipped, flops=op.flops - 2 * skipped,
+                               attrs={**op.attrs, "sparsity": str(sparsity)})
 
 
 @dataclass(frozen=True, slots=True)

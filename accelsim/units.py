@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 DTYPE_BYTES: dict[str, int] = {
@@ -230,3 +231,44 @@ def format_frequency(hz: float) -> str:
 def format_time(seconds: float) -> str:
     """"1.23ms" style text."""
     return _fmt(seconds, [(1, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns"), (1e-12, "ps")], 4)
+
+
+@dataclass(frozen=True, slots=True)
+class Sparsity:
+    """N:M structured sparsity of a weight along its GEMM's reduction (K): in every group of ``m`` consecutive
+    weights at most ``n`` are nonzero (NVIDIA's 2:4; SCALE-Sim v3's layer-wise N:M)."""
+
+    n: int
+    m: int
+
+    @classmethod
+    def parse(cls, text: str) -> Sparsity:
+        """``"N:M"`` with 1 ≤ N ≤ M; ValueError saying what is wrong otherwise (without the value)."""
+        parts = str(text).split(":")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise ValueError("expected N:M, two whole numbers such as 2:4")
+        n, m = (int(p) for p in parts)
+        if not 1 <= n <= m:
+            raise ValueError("expected 1 <= N <= M in N:M")
+        return cls(n, m)
+
+    def __str__(self) -> str:
+        return f"{self.n}:{self.m}"
+
+    @property
+    def dense(self) -> bool:
+        """N = M: every weight may be nonzero."""
+        return self.n == self.m
+
+    def kept(self, k: int) -> int:
+        """Nonzero weights of a K-long reduction, compressed: n per whole group of m, and of the last partial
+        group its first min(rest, n) (SCALE-Sim v3 ``operand_matrix.create_filter_matrix``: the pattern of n ones
+        and m − n zeros tiled along K, each block packed to its nonzeros, trailing all-zero rows dropped)."""
+        return self.n * (k // self.m) + min(k % self.m, self.n)
+
+    @property
+    def index_bits(self) -> int:
+        """Metadata bits per kept weight: its position in its group, ⌈log2 m⌉ (SCALE-Sim v3's blocked-ELLPACK
+        storage, ``compression.compress_to_ellpack_block``; NVIDIA's 2:4 format keeps a 2-bit index per nonzero,
+        Ampere architecture whitepaper, "Fine-Grained Structured Sparsity")."""
+        return (self.m - 1).bit_length()

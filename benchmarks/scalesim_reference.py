@@ -6,7 +6,9 @@ What it does:
    SRAMs 64 KiB each; ``InterfaceBandwidth: CALC`` so that SCALE-Sim adds no memory stalls) and topologies (a
    conv-form one and a GEMM-form one, run on the three small arrays, and the first five layers of ResNet-18 in
    SCALE-Sim's conv form, run on the 128×128 array; ``scalesim 3.0.0`` on PyPI ships no topology files, so the
-   ResNet-18 rows are written here as in ``scalesim_speed.py``) into a temporary folder;
+   ResNet-18 rows are written here as in ``scalesim_speed.py``; and two topologies with SCALE-Sim v3's ``N:M``
+   sparsity column, run with sparsity on (``[sparsity] SparsitySupport: true``, layer-wise: ``OptimizedMapping:
+   false``) on the three small arrays and with it off on the 8×8 ones) into a temporary folder;
 2. runs SCALE-Sim 3.0 on every (config, topology) case through its Python API (``scalesim.scale_sim.scalesim``,
    ``save_disk_space=True`` so that no traces are written), each in a subprocess of the Python that has SCALE-Sim;
 3. reads each run's ``COMPUTE_REPORT.csv``;
@@ -106,11 +108,36 @@ RESNET18_HEAD = [
     ("layer2.0.downsample", 55,  55, 1, 1, 64, 128, 2),  # 56 → 28
 ]
 
+# SCALE-Sim v3's layer-wise N:M sparsity (config [sparsity] SparsitySupport true, OptimizedMapping false): a last
+# column "N:M" per row; SCALE-Sim packs each group of M rows of the filter matrix (K) to N (operand_matrix.py).
+SPARSE_CONV_LAYERS = [
+    # name, H, W, Fh, Fw, C, N, S, N:M    K and what it exercises
+    (*CONV_LAYERS[0], "2:4"),  # K = 27: 6 whole groups and a partial one of 3 (kept 2 of it): 14
+    (*CONV_LAYERS[1], "1:4"),  # K = 60: 15 groups, 15 kept
+    (*CONV_LAYERS[2], "3:4"),  # K = 45: 11 groups and 1 left (kept 1): 34
+    (*CONV_LAYERS[3], "2:4"),  # depthwise, K = 9 per channel: 2 groups and 1 left: 5
+    (*CONV_LAYERS[4], "1:2"),  # pointwise, K = 24: 12 kept
+    (*CONV_LAYERS[5], "2:8"),  # K = 200: 25 groups of 8, 50 kept
+    (*CONV_LAYERS[7], "4:4"),  # dense written as N:M: K = 64 unchanged
+]
+SPARSE_GEMM_LAYERS = [
+    # name, M, N, K, N:M
+    ("gs_24",   20, 13, 37, "2:4"),  # K = 37: 9 groups and 1 left: 19
+    ("gs_14",    9, 17, 40, "1:4"),  # 10
+    ("gs_34",   12,  5, 16, "3:4"),  # 12
+    ("gs_12",   30, 30, 30, "1:2"),  # 15
+    ("gs_k_lt_m", 7, 70,  3, "2:4"),  # K = 3 < M: one partial group, kept 2
+    ("gs_11",   33, 65,  1, "1:1"),  # K = 1, dense
+]
+
 TOPOLOGIES = {  # file name → (form, header, rows)
     "conv_mix.csv": ("conv", CONV_HEADER, CONV_LAYERS),
     "gemm_mix.csv": ("gemm", GEMM_HEADER, GEMM_LAYERS),
     "resnet18_head.csv": ("conv", CONV_HEADER, RESNET18_HEAD),
+    "conv_sparse.csv": ("conv", CONV_HEADER + " Sparsity,", SPARSE_CONV_LAYERS),
+    "gemm_sparse.csv": ("gemm", GEMM_HEADER + " Sparsity,", SPARSE_GEMM_LAYERS),
 }
+SPARSE_TOPOLOGIES = ("conv_sparse.csv", "gemm_sparse.csv")
 
 
 def topology_text(header: str, rows) -> str:
@@ -133,8 +160,15 @@ def expanded_names(form: str, rows) -> list[str]:
 
 
 # ---- configs -----------------------------------------------------------------------------------------------------
-def config_text(run_name: str, rows: int, cols: int, dataflow: str, sram_kb: int = 64) -> str:
-    """A SCALE-Sim 3.0 config with every key its ``scale_config.read_conf_file`` requires, CALC bandwidth."""
+SPARSITY_ON = """SparsitySupport : true
+SparseRep : ellpack_block
+OptimizedMapping : false
+RandomNumberGeneratorSeed : 40"""
+
+
+def config_text(run_name: str, rows: int, cols: int, dataflow: str, sram_kb: int = 64, sparsity: bool = False) -> str:
+    """A SCALE-Sim 3.0 config with every key its ``scale_config.read_conf_file`` requires, CALC bandwidth;
+    ``sparsity``: layer-wise N:M sparsity on (blocked ELLPACK metadata, no row-wise mapping)."""
     return f"""[general]
 run_name = {run_name}
 
@@ -163,7 +197,7 @@ FilterSRAMBankNum: 10
 FilterSRAMBankPort: 2
 
 [sparsity]
-SparsitySupport : false
+{SPARSITY_ON if sparsity else "SparsitySupport : false"}
 
 [run_presets]
 InterfaceBandwidth: CALC
@@ -176,10 +210,11 @@ class Config:
     dataflow: str
     rows: int
     cols: int
+    sparsity: bool = False
 
     @property
     def name(self) -> str:
-        return f"{self.dataflow}_{self.rows}x{self.cols}"
+        return f"{'sparse_' if self.sparsity else ''}{self.dataflow}_{self.rows}x{self.cols}"
 
     @property
     def file(self) -> str:
@@ -191,13 +226,16 @@ BIG_CONFIGS = [Config(df, 128, 128) for df in ("os", "ws", "is")]
 # The slow ResNet-18 cases first, so that the small ones fill the other workers meanwhile.
 CASES = [(cfg, "resnet18_head.csv") for cfg in BIG_CONFIGS]
 CASES += [(cfg, topo) for cfg in GRID_CONFIGS for topo in ("conv_mix.csv", "gemm_mix.csv")]
+# the sparse topologies with sparsity on, and (as SCALE-Sim ignores the column then) off
+SPARSE_CONFIGS = [Config(c.dataflow, c.rows, c.cols, True) for c in GRID_CONFIGS]
+CASES += [(cfg, topo) for cfg in SPARSE_CONFIGS + GRID_CONFIGS[::3] for topo in SPARSE_TOPOLOGIES]
 
 # ---- running SCALE-Sim -------------------------------------------------------------------------------------------
-# Run by the SCALE-Sim Python: argv = config, topology, output folder, "conv" | "gemm". Writes
+# Run by the SCALE-Sim Python: argv = config, topology, output folder, "conv" | "gemm", layout file. Writes
 # <out>/<run_name>/COMPUTE_REPORT.csv (SCALE-Sim) and <out>/driver.txt (version, run name, seconds, layer names).
 DRIVER = r"""
 import sys, time, warnings
-cfg, topo, out, form = sys.argv[1:5]
+cfg, topo, out, form, layout = sys.argv[1:6]
 import numpy
 if tuple(int(x) for x in numpy.__version__.split(".")[:2]) >= (2, 4):
     sys.exit(f"numpy {numpy.__version__} is installed beside SCALE-Sim; SCALE-Sim 3.0.0 needs numpy < 2.4 "
@@ -206,7 +244,7 @@ from importlib.metadata import version
 from scalesim.scale_sim import scalesim
 warnings.simplefilter("ignore")
 t0 = time.perf_counter()
-s = scalesim(save_disk_space=True, verbose=False, config=cfg, topology=topo, layout=topo,
+s = scalesim(save_disk_space=True, verbose=False, config=cfg, topology=topo, layout=layout,
              input_type_gemm=(form == "gemm"))
 s.run_scale(top_path=out)
 seconds = time.perf_counter() - t0
@@ -226,11 +264,14 @@ class ScalesimRun:
 
 
 def run_scalesim(python: str, cfg: Path, topology: Path, form: str, outdir: Path,
-                 timeout: float | None = None) -> ScalesimRun:
-    """Run SCALE-Sim on one config and topology in a subprocess of ``python``; its per-layer compute cycles."""
+                 timeout: float | None = None, layout: Path | None = None) -> ScalesimRun:
+    """Run SCALE-Sim on one config and topology in a subprocess of ``python``; its per-layer compute cycles.
+    ``layout``: the layout file SCALE-Sim parses (default the topology itself, which parses unless it has a
+    sparsity column: its layout parser reads every column as an integer)."""
     outdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    proc = subprocess.run([python, "-c", DRIVER, str(cfg), str(topology), str(outdir), form],
+    proc = subprocess.run([python, "-c", DRIVER, str(cfg), str(topology), str(outdir), form,
+                           str(layout or topology)],
                           capture_output=True, text=True, timeout=timeout, cwd=outdir)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -275,15 +316,22 @@ def main() -> int:
         inputs = tmp / "inputs"
         inputs.mkdir()
         for cfg in {c for c, _ in CASES}:
-            (inputs / cfg.file).write_text(config_text(f"ref_{cfg.name}", cfg.rows, cfg.cols, cfg.dataflow))
+            (inputs / cfg.file).write_text(config_text(f"ref_{cfg.name}", cfg.rows, cfg.cols, cfg.dataflow,
+                                                       sparsity=cfg.sparsity))
         for name, (_form, header, rows) in TOPOLOGIES.items():
             (inputs / name).write_text(topology_text(header, rows))
+        layouts = tmp / "layouts"  # the sparse topologies without their sparsity column, for SCALE-Sim's layout parser
+        layouts.mkdir()
+        for name in SPARSE_TOPOLOGIES:
+            _form, header, rows = TOPOLOGIES[name]
+            (layouts / name).write_text(topology_text(header.removesuffix(" Sparsity,"), [r[:-1] for r in rows]))
 
         def one(case):
             cfg, topo = case
             form = TOPOLOGIES[topo][0]
             outdir = tmp / "runs" / f"{cfg.name}__{Path(topo).stem}"
-            run = run_scalesim(args.scalesim_python, inputs / cfg.file, inputs / topo, form, outdir)
+            run = run_scalesim(args.scalesim_python, inputs / cfg.file, inputs / topo, form, outdir,
+                               layout=layouts / topo if topo in SPARSE_TOPOLOGIES else None)
             print(f"  {cfg.name:>11} {topo:<18} {len(run.layers):3d} layers  {sum(run.compute):9d} cycles  "
                   f"{run.seconds:6.1f} s", flush=True)
             return run

@@ -14,6 +14,7 @@ from ..ir import Graph
 from ..units import DTYPE_BYTES
 from . import training
 from .registry import get_builder
+from .sparsity import apply_sparsity
 
 
 class WorkloadRef(Protocol):
@@ -39,6 +40,11 @@ def build_workload(name: str, params: Mapping[str, object], *, default_dtype: st
             raise WorkloadError(f"unknown default dtype {default_dtype!r}; expected one of {', '.join(DTYPE_BYTES)}")
         p = p.model_copy(update={"dtype": default_dtype})
     graph = entry.fn(p)
+    if p.sparsity is not None:
+        if p.mode == "training":
+            raise WorkloadError("training a model pruned N:M is not modelled (its weight gradients are dense); "
+                                "sparsity is for inference", key=("sparsity",))
+        graph = apply_sparsity(graph, p.sparsity)
     if p.mode != "training":
         return graph
     return training.training_graph(graph, p.optimizer, getattr(p, "recompute", "none"))

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
-from ..units import DType
+from ..units import DType, Sparsity
 
 
 class WorkloadParams(BaseModel):
@@ -26,6 +26,17 @@ class WorkloadParams(BaseModel):
         "adam", description="Training only: the optimizer step after the backward pass, with fp32 state per "
                             "parameter: 'sgd' none, 'momentum' one tensor, 'adam' two (first and second moments), "
                             "each plus an fp32 master copy of a parameter narrower than fp32 (mixed precision).")
+    sparsity: str | None = Field(
+        None, description="N:M structured sparsity of the conv and linear layers' weights along their reduction "
+                          "('2:4': at most 2 nonzero in every 4), stored compressed with ceil(log2 M) index bits "
+                          "per kept weight; MACs count the kept weights. An array that lists the pattern in "
+                          "core.systolic.structured_sparsity skips the zeros, any other multiplies them. "
+                          "Inference only.")
+
+    @field_validator("sparsity")
+    @classmethod
+    def _sparsity(cls, v: str | None) -> str | None:
+        return None if v is None else str(Sparsity.parse(v))
 
 
 class PrecisionParams(BaseModel):

@@ -6,14 +6,18 @@ scalesim-project/scale-sim-v2 and scale-sim-v3):
 * Config: ``[architecture_presets]`` ArrayHeight, ArrayWidth, IfmapSramSzkB, FilterSramSzkB, OfmapSramSzkB
   (KiB: SCALE-Sim multiplies by 1024), Dataflow (os|ws|is), Bandwidth (words/cycle, a comma list per memory
   bank of which SCALE-Sim uses the first); ``[run_presets]`` InterfaceBandwidth CALC|USER. Offsets, request
-  buffers, banks, layout and sparsity keys are read by SCALE-Sim for its traces and are ignored here.
+  buffers, banks and layout keys are read by SCALE-Sim for its traces and are ignored here. ``[sparsity]
+  SparsitySupport: true`` (with ``OptimizedMapping: false``, SCALE-Sim v3's layer-wise sparsity) gives the array
+  ``structured_sparsity: [any]``: each row's ``N:M`` packs every K group of its filter matrix to its nonzeros
+  (:func:`accelsim.ir.prune`); row-wise sparsity (``OptimizedMapping: true``, each filter column's N drawn
+  at random) is refused. SparseRep only names the metadata format SCALE-Sim's SPARSE_REPORT sizes.
   SCALE-Sim has no clock: the arch runs at 1 GHz, so cycles are what SCALE-Sim reports. Its word is 1 byte
   (``word_size = 1`` in ``single_layer_sim.py``), so ops are int8. In CALC mode SCALE-Sim computes the DRAM
   bandwidth a layer needs instead of limiting it, so HBM bandwidth is unbounded; in USER mode it is
   ``Bandwidth`` words (bytes) per cycle.
 * Topology, conv form: ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels,
   Num Filter, Strides,`` (one stride for both axes, or stride height and width; an optional ``N:M`` sparsity
-  column must be dense). No padding: the output is ⌈(H − F + S)/S⌉ per axis. A row whose name contains "DP"
+  column, 1 ≤ N ≤ M, which SCALE-Sim and accelsim ignore unless the config's SparsitySupport is true). No padding: the output is ⌈(H − F + S)/S⌉ per axis. A row whose name contains "DP"
   is depthwise: SCALE-Sim runs it as ``Channels`` layers of one channel each with the row's filter count, named
   ``<name>Channel_<i>`` (``topology_utils``), so it becomes that many ops of ``k = Fh·Fw``, named the same way.
 * Topology, GEMM form: ``Layer, M, N, K,``; SCALE-Sim turns a row into a conv with an M×K ifmap, a 1×K
@@ -35,8 +39,8 @@ from pydantic import ValidationError
 
 from ..errors import ConfigError, ConfigIssue
 from ..hardware import Arch
-from ..ir import Gemm, Graph, Op, OpKind, Weight
-from ..units import MAX_INT
+from ..ir import Gemm, Graph, Op, OpKind, Weight, prune
+from ..units import MAX_INT, Sparsity
 from .yamlio import display_path, read_text_file
 
 CLOCK_HZ = 1e9  # SCALE-Sim counts cycles only; at 1 GHz one cycle is 1 ns
@@ -163,6 +167,24 @@ def _bandwidth(cfg: _CfgReader) -> tuple[str, float]:
     return mode, bandwidth
 
 
+def _sparsity(cfg: _CfgReader) -> list[str]:
+    """The array's ``structured_sparsity``: ["any"] when ``[sparsity] SparsitySupport`` is true, else none."""
+    section = "sparsity"
+    if not cfg.parser.has_option(section, "SparsitySupport"):
+        return []
+    support = cfg.parser.get(section, "SparsitySupport").strip().lower()
+    if support not in ("true", "false"):
+        cfg.bad(section, "SparsitySupport", "expected true or false", support)
+        return []
+    if support == "false":
+        return []
+    mapping = cfg.parser.get(section, "OptimizedMapping", fallback="false").strip().lower()
+    if mapping != "false":
+        cfg.bad(section, "OptimizedMapping", "row-wise sparsity is not modelled (SCALE-Sim v3 draws each filter "
+                                             "column's N at random); set it to false for layer-wise N:M", mapping)
+    return ["any"]
+
+
 def read_scalesim_config(path: str | os.PathLike) -> Arch:
     """The :class:`Arch` of a SCALE-Sim ``.cfg`` file: one core with the file's array, dataflow and split
     SRAM sizes, 1 GHz, int8, HBM unbounded (CALC) or ``Bandwidth`` bytes/cycle (USER), a vector unit as wide
@@ -176,6 +198,7 @@ def read_scalesim_config(path: str | os.PathLike) -> Arch:
     srams = _srams(cfg)
     dataflow = _dataflow(cfg)
     mode, bandwidth = _bandwidth(cfg)
+    sparsity = _sparsity(cfg)
     if cfg.issues:
         raise ConfigError(cfg.issues)
     run_name = parser.get("general", "run_name", fallback="").strip().strip('"') or Path(path).stem
@@ -189,7 +212,7 @@ def read_scalesim_config(path: str | os.PathLike) -> Arch:
             "dtype": WORD_DTYPE,
             "cores": 1,
             "core": {
-                "systolic": {"rows": rows, "cols": cols, "dataflow": dataflow},
+                "systolic": {"rows": rows, "cols": cols, "dataflow": dataflow, "structured_sparsity": sparsity},
                 "vector": {"lanes": cols},
                 "sram": {k: v * 1024 for k, v in srams.items()} | {"double_buffered": True},
             },
@@ -223,15 +246,11 @@ def _fields(line: str) -> list[str]:
     return fields
 
 
-def _dense(text: str) -> bool:
-    parts = text.split(":")
-    return len(parts) == 2 and parts[0].strip() == parts[1].strip() and parts[0].strip().isdigit()
-
-
 def _row_values(file: str, n: int, fields: list[str], columns: tuple[str, ...], gemm: bool,
-                issues: list[ConfigIssue]) -> tuple[list[int], int | None]:
-    """The numbers of row ``n`` after its name and its stride width (None: the one stride column), adding to
-    ``issues`` (which holds the row's name problems) each bad column, sparsity and extra column."""
+                issues: list[ConfigIssue]) -> tuple[list[int], int | None, Sparsity | None]:
+    """The numbers of row ``n`` after its name, its stride width (None: the one stride column) and its sparsity
+    (None: no column), adding to ``issues`` (which holds the row's name problems) each bad column, sparsity and
+    extra column."""
     need = len(columns)
     extra = fields[need:]
     if len(fields) < need:
@@ -249,9 +268,12 @@ def _row_values(file: str, n: int, fields: list[str], columns: tuple[str, ...], 
         if problem is not None:
             issues.append(ConfigIssue(file, n, "Stride width", problem, extra[0], True))
         extra = extra[1:]
+    sparsity = None
     if extra and ":" in extra[0]:
-        if not _dense(extra[0]):
-            issues.append(ConfigIssue(file, n, "Sparsity", "only dense layers (N:N) are modelled", extra[0], True))
+        try:
+            sparsity = Sparsity.parse(extra[0])
+        except ValueError as e:
+            issues.append(ConfigIssue(file, n, "Sparsity", str(e), extra[0], True))
         extra = extra[1:]
     if extra:
         issues.append(ConfigIssue(file, n, "", f"unexpected extra columns {', '.join(extra)}"))
@@ -261,7 +283,7 @@ def _row_values(file: str, n: int, fields: list[str], columns: tuple[str, ...], 
             issues.append(ConfigIssue(file, n, "Filter Height", f"larger than IFMAP Height ({h})", fh, True))
         if fw > w:
             issues.append(ConfigIssue(file, n, "Filter Width", f"larger than IFMAP Width ({w})", fw, True))
-    return values, stride_w
+    return values, stride_w, sparsity
 
 
 def _layer_names(file: str, n: int, name: str, values: list[int], columns: tuple[str, ...], gemm: bool,
@@ -281,10 +303,13 @@ def _layer_names(file: str, n: int, name: str, values: list[int], columns: tuple
     return names
 
 
-def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: str = WORD_DTYPE) -> Graph:
+def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: str = WORD_DTYPE,
+                  sparsity: bool = False) -> Graph:
     """The ``ir.Graph`` of a SCALE-Sim topology CSV: one op per row, named as in the file, in file order.
 
     ``gemm`` picks the form (SCALE-Sim's ``-i gemm``); None detects it from the header (``Layer, M, N, K``).
+    ``sparsity`` (the config's SparsitySupport): each row's N:M column prunes its op's weights
+    (:func:`accelsim.ir.prune`); without it the column is read and ignored, as SCALE-Sim does.
     Raises :class:`ConfigError` listing every bad row, each naming file, line and column.
     """
     file = display_path(path)
@@ -311,7 +336,7 @@ def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: s
         elif name in first_line:
             row_issues.append(ConfigIssue(file, n, columns[0], f"layer name used twice (first on line "
                                                                f"{first_line[name]})", name, True))
-        values, stride_w = _row_values(file, n, fields, columns, gemm, row_issues)
+        values, stride_w, pattern = _row_values(file, n, fields, columns, gemm, row_issues)
         names = _layer_names(file, n, name, values, columns, gemm, row_issues, first_line)
         if row_issues:
             issues.extend(row_issues)
@@ -324,7 +349,7 @@ def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: s
                 op, in_shape = _conv_op(layer, src, *values, stride_w or values[-1], dtype, n,
                                         depthwise=layer != name)
             inputs[src] = in_shape
-            ops.append(op)
+            ops.append(prune(op, pattern) if sparsity and pattern is not None and not pattern.dense else op)
     if issues:
         raise ConfigError(issues)
     if not ops:
@@ -375,7 +400,8 @@ def load_scalesim(config: str | os.PathLike, topology: str | os.PathLike, *,
     except ConfigError as e:
         issues.extend(e.issues)
     try:
-        graph = read_topology(topology, gemm=gemm)
+        graph = read_topology(topology, gemm=gemm,
+                              sparsity=arch is not None and bool(arch.core.systolic.structured_sparsity))
     except ConfigError as e:
         issues.extend(e.issues)
     if issues:

@@ -54,7 +54,14 @@ _DEEP = f"nesting deeper than {MAX_DEPTH} levels of mappings and lists"
 
 class _SafeLoader(_BASE_LOADER):  # type: ignore[misc,valid-type]
     """The safe loader (no arbitrary Python objects; the C one when available); a subclass so accelsim never
-    touches the global one."""
+    touches the global one. Colon-separated digits (``2:4``, ``1:30``) read as strings, as YAML 1.2 reads them,
+    not as YAML 1.1's base-60 numbers (124, 90): an N:M sparsity pattern stays what was written."""
+
+
+_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
+for _first in "-+0123456789":  # tried before YAML 1.1's int and float resolvers for the same first character
+    _SafeLoader.add_implicit_resolver("tag:yaml.org,2002:str", _SEXAGESIMAL, [_first])
+    _SafeLoader.yaml_implicit_resolvers[_first].insert(0, _SafeLoader.yaml_implicit_resolvers[_first].pop())
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"

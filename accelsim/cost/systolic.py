@@ -16,7 +16,7 @@ import math
 
 from ..hardware import Arch, SystolicArray, dtype_rate
 from ..ir import Gemm, Op, OpKind
-from ..units import dtype_bytes, packed_bytes
+from ..units import dtype_bytes
 from . import Priced, attention, folds, gpu_tiles
 
 PRICES_DTYPE = True  # price() applies the unit's per-dtype rate itself (pricing scales the other kinds' cycles)
@@ -43,7 +43,10 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     if fused and attention.flash(op, arch, "attention_grad"):  # its backward kernel, from the forward's model
         return attention.price_backward(op, sa, arch)
     gemms = attention.gemms(op) if fused else [op.gemm]
-    fs = [folds.folds(g.m, g.n, g.k, sa.rows, sa.cols, sa.dataflow, sa.preload_overlap) for g in gemms]
+    sparsity = None if fused else op.sparsity
+    k_run = sparsity.kept(op.gemm.k) if sa.skips(sparsity) else op.gemm.k  # type: ignore[union-attr]
+    fs = [folds.folds(g.m, g.n, g.k if fused else k_run, sa.rows, sa.cols, sa.dataflow, sa.preload_overlap)
+          for g in gemms]
     cycles = sum(g.count * f.cycles for g, f in zip(gemms, fs, strict=True))
     details = {"dataflow": sa.dataflow, "array": f"{sa.rows}x{sa.cols}",
                "gemm": [[g.m, g.n, g.k, g.count] for g in gemms] if fused else
@@ -51,21 +54,26 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
                "folds": [[f.rows, f.cols] for f in fs] if fused else [fs[0].rows, fs[0].cols],
                "fold_cycles": fs[0].fold_cycles,
                "mapping_efficiency": round(fs[0].mapping_efficiency, 6),
-               "sram_operand_bytes": sum(sram_operand_bytes(g, f, sa.dataflow, op.elem_bytes)
+               "sram_operand_bytes": sum(sram_operand_bytes(g, f, sa.dataflow, op.elem_bytes, k_run)
                                          for g, f in zip(gemms, fs, strict=True))}
+    if sparsity is not None:
+        details["sparsity"] = {"pattern": str(sparsity), "k": op.gemm.k, "executed_k": k_run,  # type: ignore[union-attr]
+                               "skips_zeros": k_run != op.gemm.k}  # type: ignore[union-attr]
     runs_as, rate = dtype_rate(sa.rates, op.dtype)
     if sa.rates:
         details["rate"] = {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}
     dq = dequant_cycles(op, arch)
     if arch.core.tile is not None and not fused:
-        cycles, tiled = gpu_tiles.price(op.gemm, sa, arch, op.elem_bytes, rate, dq, weight_bytes_per_element(op),
-                                        dtype_bytes(op.out_dtype), op.dtype)
+        # a sparse tensor core runs the kept K at its dense MMA rate: the dense K at k / k_run that rate, reading
+        # the dense activations and the compressed weights (weight_bytes_per_element)
+        cycles, tiled = gpu_tiles.price(op.gemm, sa, arch, op.elem_bytes, rate * op.gemm.k / k_run, dq,
+                                        weight_bytes_per_element(op), dtype_bytes(op.out_dtype), op.dtype)
         details.update(tiled)
     else:
         if rate != 1.0:
             cycles = max(1, math.ceil(cycles / rate))
         if dq:  # each weight expanded once as it enters the core, overlapped with the array
-            details["dequant_cycles"] = math.ceil(op.gemm.count * op.gemm.k * op.gemm.n * dq)
+            details["dequant_cycles"] = math.ceil(op.gemm.count * k_run * op.gemm.n * dq)
             cycles = max(cycles, details["dequant_cycles"])
     if fused:
         soft = attention.softmax_cycles(op, arch)
@@ -78,10 +86,10 @@ def weight_bytes_per_element(op: Op) -> float | None:
     """Bytes per weight element of a GEMM whose weights are stored packed (a weight-only quantised GEMM's int4, or
     the 4-bit weights of an fp4 / int4 GEMM: ½ plus one scale per group, :func:`accelsim.units.packed_bytes`);
     None when they are stored as the compute dtype's elements."""
-    if not op.weights or (op.weights[0].dtype is None and not op.weights[0].group_size):
+    if not op.weights or (op.weights[0].dtype is None and not op.weights[0].group_size and not op.weights[0].nnz):
         return None
     w = op.weights[0]
-    per = packed_bytes(w.numel, w.dtype or op.dtype, w.group_size) / w.numel
+    per = w.nbytes(op.dtype) / w.numel  # a compressed N:M weight: its kept elements and their indices
     return None if per == op.elem_bytes and not op.attrs.get("dequant") else per
 
 
@@ -96,10 +104,13 @@ def dequant_cycles(op: Op, arch: Arch) -> float:
     return vu.cycles_per_element.get("dequantize", DEQUANT_LANE_CYCLES) / (vu.lanes * rate)
 
 
-def sram_operand_bytes(g: Gemm, f: folds.Folds, dataflow: str, elem: int) -> int:
-    """Bytes the array reads and writes in SRAM: stationary operand once, streamed ones once per fold."""
+def sram_operand_bytes(g: Gemm, f: folds.Folds, dataflow: str, elem: int, k_run: int | None = None) -> int:
+    """Bytes the array reads and writes in SRAM: stationary operand once, streamed ones once per fold. ``k_run``:
+    the K the array runs when it skips a pruned weight's zeros; it reads the dense activations (SCALE-Sim v3
+    counts each ifmap element once per kept weight of its group, systolic_compute_ws: ifmap reads × M/N) and
+    the compressed weights."""
     df = folds.DATAFLOWS[dataflow]
-    elems = {"a": g.m * g.k, "b": g.k * g.n, "c": g.m * g.n}
+    elems = {"a": g.m * g.k, "b": (k_run or g.k) * g.n, "c": g.m * g.n}
     dims = {"a": {"m", "k"}, "b": {"k", "n"}, "c": {"m", "n"}}
     total = 0
     for x, d in dims.items():

@@ -179,9 +179,50 @@ def test_malformed_cfg(tmp_path, monkeypatch):
         read_scalesim_config("x.cfg")
 
 
-def test_sparse_rows_are_rejected(tmp_path, monkeypatch):
+def test_sparsity_column_is_read_only_with_sparsity_support(tmp_path, monkeypatch):
+    """SCALE-Sim v3 reads a row's N:M column and uses it only when the config's SparsitySupport is true
+    (operand_matrix.create_filter_matrix): without it the layer is dense; with it the filter's K packs to its
+    nonzeros. Row A: a 1x1 conv of 8 channels pruned 2:4: K = 8 → 4 kept per filter, 2 filters × 4×4 pixels."""
     monkeypatch.chdir(tmp_path)
-    Path("s.csv").write_text("Layer name, H, W, Fh, Fw, C, N, S,\nA, 4, 4, 1, 1, 2, 2, 1, 2:4,\nB, 4, 4, 1, 1, 2, 2, 1, 4:4,\n")
+    Path("s.csv").write_text("Layer name, H, W, Fh, Fw, C, N, S,\nA, 4, 4, 1, 1, 8, 2, 1, 2:4,\n"
+                             "B, 4, 4, 1, 1, 2, 2, 1, 4:4,\n")
+    dense = read_topology("s.csv")
+    assert [op.macs for op in dense.ops] == [16 * 2 * 8, 16 * 2 * 2]
+    assert "sparsity" not in dense.ops[0].attrs
+    sparse = read_topology("s.csv", sparsity=True)
+    a, b = sparse.ops
+    assert a.attrs["sparsity"] == "2:4" and a.macs == 16 * 2 * 4 and a.gemm.k == 8  # the activations stay dense
+    # 8 of 16 int8 filter weights kept, each with a 2-bit index (⌈log2 4⌉): 8 + 2 bytes
+    assert a.weights[0].nbytes("int8") == 8 + 2
+    assert "sparsity" not in b.attrs and b.macs == 16 * 2 * 2  # 4:4 is dense
+
+
+def test_bad_sparsity_column(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("s.csv").write_text("Layer, M, N, K,\nA, 4, 4, 8, 5:4,\nB, 4, 4, 8, 0:4,\n")
     with pytest.raises(ConfigError) as info:
         read_topology("s.csv")
-    assert str(info.value) == "s.csv:2: Sparsity: only dense layers (N:N) are modelled (got '2:4')"
+    assert str(info.value).splitlines() == [
+        "s.csv:2: Sparsity: expected 1 <= N <= M in N:M (got '5:4')",
+        "s.csv:3: Sparsity: expected 1 <= N <= M in N:M (got '0:4')",
+    ]
+
+
+def _cfg(sparsity: str) -> str:
+    return ("[general]\nrun_name = s\n[architecture_presets]\nArrayHeight: 8\nArrayWidth: 8\nIfmapSramSzkB: 64\n"
+            "FilterSramSzkB: 64\nOfmapSramSzkB: 64\nDataflow: ws\n[sparsity]\n" + sparsity)
+
+
+def test_sparsity_support_in_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("on.cfg").write_text(_cfg("SparsitySupport: true\nSparseRep: ellpack_block\nOptimizedMapping: false\n"))
+    Path("off.cfg").write_text(_cfg("SparsitySupport: false\n"))
+    assert read_scalesim_config("on.cfg").core.systolic.structured_sparsity == ["any"]
+    assert read_scalesim_config("off.cfg").core.systolic.structured_sparsity == []
+    Path("row.cfg").write_text(_cfg("SparsitySupport: true\nSparseRep: ellpack_block\nOptimizedMapping: true\n"
+                                    "BlockSize: 4\n"))
+    with pytest.raises(ConfigError) as info:
+        read_scalesim_config("row.cfg")
+    assert str(info.value) == ("row.cfg:13: sparsity.OptimizedMapping: row-wise sparsity is not modelled (SCALE-Sim "
+                               "v3 draws each filter column's N at random); set it to false for layer-wise N:M "
+                               "(got 'true')")

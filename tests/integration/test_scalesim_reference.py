@@ -6,6 +6,10 @@ so that it has no stall cycles; a "DP" row's per-channel layers summed, which th
 identical per-channel layers accelsim reports), with the configs and topologies stored
 beside it. Each (config, topology) pair is run once through ``accelsim run --scalesim-config ... --topology ...``
 and every op's ``compute_cycles`` must equal SCALE-Sim's exactly. SCALE-Sim itself is not needed here.
+
+Two topologies carry SCALE-Sim v3's ``N:M`` sparsity column: with the config's ``SparsitySupport: true`` (the
+``sparse_*.cfg`` files, layer-wise sparsity) SCALE-Sim packs each K group of the filter matrix to its nonzeros, and
+with it false it ignores the column; accelsim must give the same cycles both ways.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ def test_reference_covers_the_grid():
     assert {"conv_mix.csv", "gemm_mix.csv"} <= {r["topology"] for r in rows}
     assert {r["scalesim_version"] for r in rows} == {"3.0.0"}
     assert any("DP" in r["layer"] for r in rows)
+    sparse = {(r["config"].startswith("sparse_"), r["dataflow"]) for r in rows if r["topology"] in
+              ("conv_sparse.csv", "gemm_sparse.csv")}
+    assert sparse == {(on, df) for on in (True, False) for df in ("os", "ws", "is")}
 
 
 @pytest.mark.parametrize(("config", "topology"), sorted(CASES), ids=lambda v: Path(v).stem)

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..builders.training import layer_of
-from .passes import Pass, Timing, Work
+from ..report.schema import base_rate_macs
+from .passes import Pass, Rows, Timing, Work, compose_ops, counted_busy
 
 
 def decode_samples(steps: int, budget: int) -> list[int]:
@@ -237,3 +238,44 @@ class Sampled:
         """A pass of ``layers`` identical layers from its runs with 1 and with 2 layers."""
         rows = extrapolate_layers(one, two, layers)
         return cls(two, rows.work, rows.busy, rows.counts, affine_timing(one.timing, two.timing, layers), (one, two))
+
+
+def composed_report(weighted: Sequence[tuple[Sampled, float]], parts: Sequence[Rows], name: str) -> dict:
+    """The report dict of a run composed of passes (serving, a diffusion pipeline): ``weighted`` gives each pass
+    and the times it runs (a float for an interpolated serving step), ``parts`` the op rows shown
+    (:func:`~accelsim.scenarios.passes.compose_ops`). Time, launches and busy cycles are the passes' weighted sums;
+    work, bytes and stalls the rows' sums; the descriptive fields (arch, levels, notes, placement, memory) are the
+    first pass's; the scenario adds its own object (``serving``, ``diffusion``) and ``execution``."""
+    ops, totals = compose_ops(parts)
+    first = weighted[0][0]
+    total = round(sum(s * p.timing.cycles for p, s in weighted))
+    busy = counted_busy((p.shown.units, p.unit_busy, [s]) for p, s in weighted)
+    out = {k: v for k, v in first.shown.report.items() if k not in ("ops", "kernel_dispatch_s")}  # the latter: one pass's
+    seconds = sum(s * p.timing.seconds for p, s in weighted)
+    launch_s = sum(s * p.timing.launch_s for p, s in weighted)
+    runs = [(r, s) for p, s in weighted for r in p.runs]
+    out.update({
+        "name": name,
+        "total_cycles": total,
+        "seconds": seconds,
+        "launch_overhead_s": launch_s,
+        "launch_bound_fraction": launch_s / seconds if seconds else 0.0,
+        "active_fraction": sum(s * p.timing.active_s for p, s in weighted) / seconds if seconds else 0.0,
+        "macs": totals.macs,
+        "flops": totals.flops,
+        "params": first.timing.model_params,
+        # where build_report gives one chip's share (tensor parallelism): the largest pass's
+        **({"params_per_chip": max(p.timing.params for p, _ in weighted)} if "params_per_chip" in out else {}),
+        "utilization": {u: (b / total if total else 0.0) for u, b in busy.items()},
+        "mac_utilization": base_rate_macs(ops) / (first.shown.report["arch"]["peak_macs_per_cycle"] * total)
+        if total else 0.0,
+        "stall_cycles": totals.stall_cycles,
+        "stalls_by_level": totals.stalls_by_level,
+        "bytes": totals.bytes,
+        **{k: dict(v) for k, v in (("placement", first.timing.placement), ("memory", first.timing.memory))
+           if k in out},
+        "simulation": {"tasks": sum(r.tasks for r, _ in runs), "events": sum(r.events for r, _ in runs),
+                       "passes": len(runs)},
+        "ops": ops,
+    })
+    return out

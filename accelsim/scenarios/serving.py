@@ -41,9 +41,16 @@ from ..hardware import Arch
 from ..ir import Graph
 from ..options import Options
 from ..report import Report
-from ..report.schema import base_rate_macs
-from .passes import Pass, Rows, Work, compose_ops, counted_busy
-from .sampling import Sampled, affine, decode_samples, interpolation_weights, layer_placement, pass_scales
+from .passes import Pass, Rows, Work
+from .sampling import (
+    Sampled,
+    affine,
+    composed_report,
+    decode_samples,
+    interpolation_weights,
+    layer_placement,
+    pass_scales,
+)
 from .single import Progress, simulate_pass
 
 
@@ -230,41 +237,10 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
     if decode:
         parts.append(Rows(decode[0].shown, _decode_work(decode, scales), [steps * c for c in decode[0].counts],
                           {"phase": "decode"}, offset=prefill.timing.cycles if prefill else 0))
-    ops, totals = compose_ops(parts)
-    first = weighted[0][0]
-    clock = float(first.shown.report["clock_hz"])
-    total = round(sum(s * p.timing.cycles for p, s in weighted))
-    busy = counted_busy((p.shown.units, p.unit_busy, [s]) for p, s in weighted)
-    out = {k: v for k, v in first.shown.report.items() if k not in ("ops", "kernel_dispatch_s")}  # the latter: one pass's
-    seconds = sum(s * p.timing.seconds for p, s in weighted)
-    launch_s = sum(s * p.timing.launch_s for p, s in weighted)
-    runs = [(r, s) for p, s in weighted for r in p.runs]
-    out.update({
-        "name": name,
-        "total_cycles": total,
-        "seconds": seconds,
-        "launch_overhead_s": launch_s,
-        "launch_bound_fraction": launch_s / seconds if seconds else 0.0,
-        "active_fraction": sum(s * p.timing.active_s for p, s in weighted) / seconds if seconds else 0.0,
-        "execution": ", ".join(dict.fromkeys(f"{phase} {p.shown.report['execution']}" for phase, p in
-                                             (("prefill", prefill), ("decode", decode[0] if decode else None)) if p)),
-        "macs": totals.macs,
-        "flops": totals.flops,
-        "params": first.timing.model_params,
-        # where build_report gives one chip's share (tensor parallelism): the largest pass's
-        **({"params_per_chip": max(p.timing.params for p, _ in weighted)} if "params_per_chip" in out else {}),
-        "utilization": {u: (b / total if total else 0.0) for u, b in busy.items()},
-        "mac_utilization": base_rate_macs(ops) / (first.shown.report["arch"]["peak_macs_per_cycle"] * total)
-        if total else 0.0,
-        "stall_cycles": totals.stall_cycles,
-        "stalls_by_level": totals.stalls_by_level,
-        "bytes": totals.bytes,
-        **{k: dict(v) for k, v in (("placement", first.timing.placement), ("memory", first.timing.memory))
-           if k in out},
-        "simulation": {"tasks": sum(r.tasks for r, _ in runs), "events": sum(r.events for r, _ in runs),
-                       "passes": len(runs)},
-        "ops": ops,
-    })
+    out = composed_report(weighted, parts, name)
+    out["execution"] = ", ".join(dict.fromkeys(f"{phase} {p.shown.report['execution']}" for phase, p in
+                                               (("prefill", prefill), ("decode", decode[0] if decode else None)) if p))
+    clock = float(weighted[0][0].shown.report["clock_hz"])
     step_cycles = [round(sum(w * decode[j].timing.cycles for j, w in row)) for row in weights]
     decode_s = sum(step_cycles) / clock
     ttft = prefill.timing.seconds if prefill else (step_cycles[0] / clock if step_cycles else 0.0)

@@ -392,8 +392,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
     whole = graph.meta.get("model_params")  # a shard's graph (tensor or pipeline parallel): report.json's params
     if whole and whole != summary["params"]:
         summary["params"], summary["params_per_chip"] = int(whole), summary["params"]
+    from .scenarios.diffusion import parts_of
+
     if args.json:
         summary["workload"] = {"model": wl.model, "params": dict(wl.params)}
+        if parts_of(wl):
+            summary["pipeline"] = [{"part": part, "count": count} for part, count in parts_of(wl)]
         summary["flops_per_mac"] = summary["flops"] / summary["macs"] if summary["macs"] else None
         summary["op_table"] = [
             {"name": op.name, "kind": op.kind.value, "fn": op.fn, "inputs": list(op.inputs),
@@ -423,6 +427,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
     head.add_row("FLOPs", f"{summary['flops']:,}")
     head.add_row("ops", f"{summary['ops']:,}")
     head.add_row("dtype", str(summary["dtype"]))
+    parts = parts_of(wl)
+    if parts:  # a diffusion pipeline: the table is one part's graph
+        head.add_row("pipeline", ", ".join(f"{part} x{count}" for part, count in parts) +
+                     f" (this table: one {max(parts, key=lambda pc: pc[1])[0]} pass; --set workload.part=P "
+                     "for another part)")
     head.add_row("weight bytes", f"{summary['weight_bytes']:,} ({format_size(summary['weight_bytes'])})")
     head.add_row("activation bytes", f"{summary['activation_bytes']:,} ({format_size(summary['activation_bytes'])})")
     for key, label in (("stashed_activation_bytes", "kept for backward"), ("gradient_bytes", "gradient bytes"),

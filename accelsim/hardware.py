@@ -148,6 +148,12 @@ DEFAULT_VECTOR_COSTS: dict[str, float] = {
     "max": 1.0,
     "avg": 1.0,
     "batchnorm": 2.0,  # scale and shift
+    "modulate": 2.0,  # DiT's adaLN x·(1 + scale) + shift: a multiply and an add, as batchnorm's scale and shift
+    "timestep_embedding": 5.0,  # t·freq and a sin or cos (a transcendental: 4, as tanh)
+    "cfg_combine": 3.0,  # classifier-free guidance ε_u + s·(ε_c − ε_u): subtract, multiply, add
+    "groupnorm": 6.0,  # as layernorm: mean, variance (2), normalise, scale, shift (a group's rsqrt amortised)
+    "upsample_nearest": 0.0,  # nearest-neighbour upsampling: a copy, data movement only (as embedding)
+    "scale": 1.0,  # x times a constant (diffusers' output_scale_factor, the VAE's 1 / scaling_factor)
     "hardsigmoid": 2.0,
     "hardswish": 3.0,
     "sigmoid": 4.0,

@@ -19,13 +19,15 @@ Counting conventions (per op; ``Graph`` sums them):
 * ``flops`` = 2·macs (+ one add per output element when the layer has a bias) for matmul kinds. Element-wise,
   per output element: add/mul 1, relu/relu6 1, hardsigmoid 2, hardswish 3, sigmoid 4, batch norm 2;
   max/avg pool k·k − 1 compares/adds per output (+1 divide for avg); adaptive avg pool = its input elements;
-  concat/flatten/crop 0.
+  concat/flatten/crop 0; group norm 5 (as a LayerNorm); nearest upsampling 0 (a copy: vector_elems = its output
+  elements).
 * ``vector_elems`` = elements the vector unit processes: pool = output elements × k·k (window reads), adaptive
   avg pool = input elements, unary/binary element-wise and batch norm = output elements; 0 for matmul kinds and
   views (CONCAT, RESHAPE).
 * ``params``: conv weight (Cout, Cin/groups, kh, kw) [+ bias (Cout,)]; conv_transpose weight
   (Cin, Cout/groups, kh, kw) [+ bias]; linear weight (out, in) [+ bias]; batch norm weight + bias (2·C; the
-  running mean/variance are buffers, not parameters). Weight names are ``f"{op}.weight"`` / ``f"{op}.bias"``.
+  running mean/variance are buffers, not parameters); group norm weight + bias (2·C). Weight names are
+  ``f"{op}.weight"`` / ``f"{op}.bias"``.
 * ``attrs``: ``fn`` for every op; convs add ``kernel``, ``stride``, ``padding`` (top, left per side), ``pads``
   (top, bottom, left, right), ``dilation``, ``groups``; pools add ``kernel``, ``stride``, ``padding``; a batch
   norm that reads a convolution's output directly records ``follows`` = that conv's name (the mapper may fold it).
@@ -663,3 +665,39 @@ class GraphBuilder:
             raise WorkloadError(f"{self.name}: center_crop {name!r}: {height}×{width} does not fit in {h}×{w}")
         top, left = (h - height) // 2, (w - width) // 2
         return self._add(name, OpKind.RESHAPE, [x], (n, c, height, width), fn="crop", offset=(top, left))
+
+    # ---- group normalisation and upsampling (Stable Diffusion's UNet and VAE) --------------------------------------
+    def groupnorm(self, x: str, groups: int, eps: float = 1e-5, name: str | None = None) -> str:
+        """Group normalisation of an N×C×… tensor (torch.nn.GroupNorm, affine): each sample's channels split into
+        ``groups`` groups of C/groups channels, each group's C/groups·(spatial) elements normalised together, then a
+        per-channel scale and shift. NORM fn "groupnorm", weight + bias (2·C parameters), 5 flops per element
+        (mean, variance, normalise, scale, shift: a LayerNorm's); vector_elems = elements; attrs ``groups``, ``eps``
+        and ``group_elems`` (elements each mean and variance reduce over)."""
+        name = self._name(name, "groupnorm")
+        shape = self.shape(x)
+        if len(shape) < 2:
+            raise WorkloadError(f"{self.name}: groupnorm {name!r} needs an N×C×… input; {x!r} is {list(shape)}")
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or shape[1] % groups:
+            raise WorkloadError(f"{self.name}: groupnorm {name!r}: groups must be a positive int dividing the "
+                                f"{shape[1]} channels (got {groups!r})")
+        c, elems = shape[1], math.prod(shape)
+        weights = [Weight(f"{name}.weight", (c,)), Weight(f"{name}.bias", (c,))]
+        return self._add(name, OpKind.NORM, [x], shape, weights=weights, flops=5 * elems, vector_elems=elems,
+                         fn="groupnorm", groups=groups, eps=eps, group_elems=elems // (shape[0] * groups))
+
+    def upsample_nearest(self, x: str, scale: int = 2, name: str | None = None) -> str:
+        """Nearest-neighbour upsampling of the spatial dims of an N×C×… tensor by an integer ``scale``
+        (``F.interpolate(mode="nearest", scale_factor=scale)``, diffusers' Upsample2D): every input element copied
+        to scale^dims outputs. A copy, not a view (the output is materialised): ELEMENTWISE fn "upsample_nearest",
+        0 flops, vector_elems = output elements (each written once); it reads the input and writes the output."""
+        name = self._name(name, "upsample")
+        shape = self.shape(x)
+        if len(shape) < 3:
+            raise WorkloadError(f"{self.name}: upsample_nearest {name!r} needs an N×C×… input; {x!r} is "
+                                f"{list(shape)}")
+        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+            raise WorkloadError(f"{self.name}: upsample_nearest {name!r}: scale must be a positive int "
+                                f"(got {scale!r})")
+        out = (*shape[:2], *(d * scale for d in shape[2:]))
+        return self._add(name, OpKind.ELEMENTWISE, [x], out, vector_elems=math.prod(out), fn="upsample_nearest",
+                         scale=scale)

@@ -29,6 +29,9 @@ class BuilderEntry:
     params_ref: str
     fn_ref: str
     description: str
+    # a model run as several graphs (a diffusion pipeline: text encoder, denoiser steps, VAE decoder): the function
+    # giving its parts and how many times each runs, [(part, count), ...], for params whose ``part`` is "pipeline"
+    parts_ref: str = ""
 
     @property
     def params(self) -> type[WorkloadParams]:
@@ -39,6 +42,11 @@ class BuilderEntry:
     def fn(self) -> Callable[[Any], Graph]:
         """The function that builds the workload's graph from its validated parameters."""
         return _resolve(self.fn_ref)
+
+    @property
+    def parts(self) -> Callable[[Any], list[tuple[str, int]]] | None:
+        """For a model run as several graphs: the function giving its ``(part, count)`` list, else None."""
+        return _resolve(self.parts_ref) if self.parts_ref else None
 
 
 def _resolve(ref: str) -> Any:
@@ -94,6 +102,17 @@ BUILDERS: dict[str, BuilderEntry] = {
         BuilderEntry("hf", "hf.HfParams", "hf.hf",
                      "any decoder-only LM from its Hugging Face config.json (Llama, Mistral, Qwen2, Gemma-2, Phi-3, "
                      "OPT, GPT-2, Mixtral, Qwen2-MoE), prefill or decode, MoE, tensor/expert parallel"),
+        BuilderEntry("dit_xl_2", "dit.DiTParams", "dit.dit",
+                     "DiT-XL/2 at 256×256 (facebookresearch/DiT): steps × one denoising step (classifier-free "
+                     "guidance), then the VAE decoder; 674,834,720 params", parts_ref="dit.dit_parts"),
+        BuilderEntry("sd15", "sd.SDParams", "sd.sd",
+                     "Stable Diffusion 1.5 (diffusers, runwayml/stable-diffusion-v1-5): CLIP ViT-L/14 text encoder "
+                     "123,060,480, steps × UNet 859,520,964 (classifier-free guidance), VAE decoder 49,490,199 params",
+                     parts_ref="sd.sd_parts"),
+        BuilderEntry("sdxl", "sd.SDXLParams", "sd.sd",
+                     "Stable Diffusion XL base 1.0 (diffusers): CLIP ViT-L/14 + OpenCLIP ViT-bigG/14 text encoders "
+                     "817,720,320, steps × UNet 2,567,463,684, VAE decoder 49,490,199 params",
+                     parts_ref="sd.sd_parts"),
         BuilderEntry("clip_vit_b32", "transformer.ClipParams", "transformer.clip_vit_b32",
                      "CLIP ViT-B/32 image and text towers (openai/clip-vit-base-patch32), 151,277,313 params"),
         BuilderEntry("sam_vit_b", "transformer.SamParams", "transformer.sam_vit_b",

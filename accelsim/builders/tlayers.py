@@ -856,3 +856,24 @@ class TransformerBuilder(GraphBuilder):
             raise WorkloadError(f"{self.name}: tensor_parallel {self.tp} must divide the MLP width {hidden}",
                                 key=("tensor_parallel",))
         return hidden // self.tp
+
+    # ---- adaptive LayerNorm (DiT's adaLN) ----------------------------------------------------------------
+    def layernorm_no_affine(self, x: str, eps: float = 1e-6, name: str | None = None) -> str:
+        """LayerNorm over the last dim without weight or bias (``nn.LayerNorm(elementwise_affine=False)``, DiT's
+        norm1 / norm2 / norm_final): NORM fn "layernorm", no params, 3 flops per element (:meth:`layernorm`'s 5
+        less the affine's multiply and add)."""
+        return self._norm(x, "layernorm", 3, (), -1, eps, name)
+
+    def modulate(self, x: str, shift: str, scale: str, name: str | None = None) -> str:
+        """x·(1 + scale) + shift (DiT's ``modulate``, adaLN): one ELEMENTWISE op fn "modulate" reading ``x``
+        (B, L, C) and the per-sample (B, 1, C) ``shift`` and ``scale`` (broadcast over the tokens); 2 flops per
+        element of x (multiply, add) plus 1 per element of scale (the 1 + scale); vector_elems = x's elements."""
+        name = self._name(name, "modulate")
+        shape = self.shape(x)
+        for what, t in (("shift", shift), ("scale", scale)):
+            if broadcast_shapes(shape, self.shape(t)) != shape:
+                raise WorkloadError(f"{self.name}: modulate {name!r}: {what} {t!r} {list(self.shape(t))} does not "
+                                    f"broadcast to x {list(shape)}")
+        elems = math.prod(shape)
+        return self._add(name, OpKind.ELEMENTWISE, [x, shift, scale], shape,
+                         flops=2 * elems + math.prod(self.shape(scale)), vector_elems=elems, fn="modulate")

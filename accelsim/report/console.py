@@ -68,6 +68,16 @@ def _serving_rows(report: dict) -> list[tuple[str, str]]:
                         f"{serving.get('batch')}, {steps} decode steps{sampled})")]
 
 
+def _diffusion_rows(report: dict) -> list[tuple[str, str]]:
+    """A diffusion pipeline's figures (report ``diffusion``): seconds per image and each part's count and time."""
+    d = report.get("diffusion")
+    if not d:
+        return []
+    parts = ", ".join(f"{p['part']} {p['count']} × {fmt.seconds(p['seconds'])}" for p in d.get("parts", []))
+    return [("diffusion", f"{fmt.seconds(d.get('seconds_per_image'))} per image, "
+                          f"{fmt.general(d.get('images_per_s'))} images/s (batch {d.get('batch')}): {parts}")]
+
+
 def energy_rows(report: dict) -> list[tuple[str, str]]:
     """The energy, power, efficiency and area rows of a report (none when its arch gave no energy constants)."""
     energy, power, area = report.get("energy"), report.get("power") or {}, report.get("area") or {}
@@ -146,7 +156,7 @@ def summary_table(report: dict) -> Table:
         table.add_row("launch-bound", f"{fmt.pct(report.get('launch_bound_fraction'))} of the time "
                                       f"({fmt.seconds(report.get('launch_overhead_s'))} of kernel launch on the critical path; "
                                       f"{report['execution']})")
-    for label, text in (*_serving_rows(report), *_pipeline_rows(report)):
+    for label, text in (*_serving_rows(report), *_pipeline_rows(report), *_diffusion_rows(report)):
         table.add_row(label, text)
     for label, text in _collective_rows(report):
         table.add_row(label, text)

@@ -444,6 +444,7 @@ def render_html(report: dict, *, plots: bool = True, images: Mapping[str, bytes]
         _energy(report),
         _serving(report),
         _serving(report, "pipeline", "Pipeline parallelism"),
+        _serving(report, "diffusion", "Diffusion pipeline"),
         '<section id="plots"><h2>Plots</h2>' + _plots(report, images) + "</section>" if plots else "",
         '<section id="ops-section"><h2>Ops</h2>' + _ops_table(report) + "</section>",
         f"<footer>Written by accelsim {_e(version)} from report.json.</footer>" if version else "",

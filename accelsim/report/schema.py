@@ -152,7 +152,7 @@ class _OpRequired(TypedDict):
 class Op(_OpRequired, total=False):
     """One row of ``ops``; serving runs tag ops with their phase, pipeline runs with their stage."""
 
-    phase: str  # serving: "prefill" | "decode"
+    phase: str  # serving: "prefill" | "decode"; diffusion: the pipeline part ("text_encoder", "unet", ...)
     stage: int  # pipeline: the simulated stage the row belongs to
     count: int  # composed runs (serving, pipeline): the executions of the op the row's totals account for
     energy_j: float | None  # dynamic energy of the row's MACs, vector FLOPs and bytes (null: arch without energy)
@@ -253,6 +253,24 @@ class Pipeline(TypedDict):
     layer_samples: list[int] | None
 
 
+class DiffusionPart(TypedDict):
+    part: str
+    count: int  # executions per run (the denoiser: the sampling steps)
+    params: int
+    cycles: int  # one execution
+    seconds: float  # one execution
+    total_seconds: float  # count × seconds
+
+
+class Diffusion(TypedDict):
+    """A model run as several graphs (a diffusion pipeline: scenarios/diffusion.py)."""
+
+    batch: int
+    parts: list[DiffusionPart]
+    seconds_per_image: float
+    images_per_s: float | None
+
+
 class _ReportRequired(TypedDict):
     accelsim_version: str
     name: str
@@ -311,6 +329,7 @@ class ReportDict(_ReportRequired, total=False):
     phases: dict[str, Phase]
     serving: Serving
     pipeline: Pipeline
+    diffusion: Diffusion
     moe: Moe  # mixture-of-experts models (hf)
     energy: Energy | None  # null when the arch gives no energy constants (with a note)
     power: Power | None

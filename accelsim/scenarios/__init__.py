@@ -2,7 +2,8 @@
 
 :func:`run_workload` is the one dispatch (the API calls it): a workload with ``decode_steps`` is an LLM serving run
 (:mod:`.serving`: a prefill and N decode steps), one whose builder takes ``pipeline_parallel`` a pipeline-parallel
-iteration (:mod:`.pipeline`: stages composed by the 1F1B schedule), anything else one graph simulated once
+iteration (:mod:`.pipeline`: stages composed by the 1F1B schedule), one its builder runs as several parts a diffusion
+pipeline (:mod:`.diffusion`: text encoder, denoiser steps, VAE decoder), anything else one graph simulated once
 (:mod:`.single`). Composed scenarios keep each simulated pass as typed figures (:mod:`.passes`), sample similar
 passes (:mod:`.sampling`) and build their report dict once, at the end.
 """
@@ -18,20 +19,24 @@ from ..errors import MappingError, WorkloadError
 from ..hardware import Arch
 from ..options import Options
 from ..report import Report
+from .diffusion import diffusion
 from .pipeline import pipeline
 from .sampling import decode_samples
 from .serving import serve
 from .single import Progress, run_graph, workload_info
 
-Scenario = Literal["single", "serving", "pipeline"]
+Scenario = Literal["single", "serving", "pipeline", "diffusion"]
 
 
 def scenario_of(workload: WorkloadSpec) -> Scenario:
-    """Which scenario ``workload`` runs as: ``serving`` with ``decode_steps`` > 0; ``pipeline`` when its builder
-    takes ``pipeline_parallel`` (``gpt``, even with one stage: then the micro-batches run back to back, gradient
-    accumulation); else ``single``."""
+    """Which scenario ``workload`` runs as: ``serving`` with ``decode_steps`` > 0; ``diffusion`` when its builder
+    runs it as several parts and ``part`` is the whole pipeline (:func:`.diffusion.parts_of`); ``pipeline`` when its
+    builder takes ``pipeline_parallel`` (``gpt``, even with one stage: then the micro-batches run back to back,
+    gradient accumulation); else ``single``."""
     if workload.params.get("decode_steps"):
         return "serving"
+    if get_builder(workload.model).parts_ref and workload.params.get("part", "pipeline") == "pipeline":
+        return "diffusion"
     if "pipeline_parallel" in get_builder(workload.model).params.model_fields:
         return "pipeline"
     return "single"
@@ -72,6 +77,8 @@ def _run_scenario(workload: WorkloadSpec, arch: Arch, options: Options | None, *
         return serve(workload, arch, options, name=name, progress=progress)
     if kind == "pipeline":
         return pipeline(workload, arch, options, name=name, progress=progress)
+    if kind == "diffusion":
+        return diffusion(workload, arch, options, name=name, progress=progress)
     if progress:
         progress("building", 0, 1)
     graph = build_graph(workload, arch.dtype)
@@ -79,4 +86,4 @@ def _run_scenario(workload: WorkloadSpec, arch: Arch, options: Options | None, *
                      workload=workload_info(graph, workload), progress=progress)
 
 
-__all__ = ["Progress", "Scenario", "decode_samples", "pipeline", "run_graph", "run_workload", "scenario_of", "serve"]
+__all__ = ["Progress", "Scenario", "decode_samples", "diffusion", "pipeline", "run_graph", "run_workload", "scenario_of", "serve"]

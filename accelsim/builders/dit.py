@@ -1,0 +1,190 @@
+"""DiT (Peebles & Xie 2023, "Scalable Diffusion Models with Transformers", arXiv:2212.09748) as an op graph, layer
+for layer as facebookresearch/DiT's ``models.py`` (class-conditional latent diffusion on ImageNet).
+
+Op conventions are those of :mod:`.tlayers`. Op and weight names are the reference's module names
+(``x_embedder.proj``, ``t_embedder.mlp.0``, ``y_embedder.embedding_table``, ``blocks.{i}.attn.qkv``,
+``blocks.{i}.adaLN_modulation.1``, ``final_layer.linear``, ...), so ``Graph.params`` equals models.py's trainable
+count, ``sum(p.numel() for p in model.parameters() if p.requires_grad)``: DiT-XL/2 674,834,720. The fixed sin-cos
+position table ``pos_embed`` (T × hidden) is an ``nn.Parameter`` with ``requires_grad=False`` in models.py (its
+``model.parameters()``, which train.py logs, gives 675,129,632 at 256²); here it is a constant, as diffusers' buffer,
+so it holds no params: the paper's Table 4 counts it out too (B/2: 130.32 M without it rounds to its 130M, 130.51 M
+with it would not). Diffusers' ``DiTTransformer2DModel`` (facebook/DiT-XL-2-256) lays the same weights out
+differently: each of its 28 blocks' ``AdaLayerNormZero`` carries its own copy of the timestep and label embedders
+(the conversion copies models.py's one into each), which it also runs in every block and once more for the final
+layer: 749,826,464 params and 28 more timestep MLPs a step. This graph is the official model.
+
+One denoising step (``part`` "transformer"; "pipeline" builds the same step, which a pipeline runs ``steps`` times
+before the VAE decoder: :func:`dit_parts`), on ``batch`` latents of (latent_channels, image_size/8, image_size/8),
+twice that many with classifier-free guidance (sample.py concatenates the latents with themselves and the labels
+with the null class 1000; ``forward_with_cfg``):
+
+* graph inputs ``input`` (B, 4, H/8, W/8) latents, ``timestep`` (B,) and ``class_labels`` (B,) (B = 2·batch with
+  guidance);
+* ``x_embedder.proj``: a patch conv (kernel = stride = patch) → (B, T, hidden) tokens, T = (image_size/8/patch)²;
+  ``add_pos_embed`` adds the 2-D sin-cos table (ELEMENTWISE fn "add", attrs ``positions`` "sinusoidal": a constant,
+  no params);
+* ``t_embedder``: the sinusoidal frequency embedding of the timestep (ELEMENTWISE fn "timestep_embedding",
+  (B, 256), 5 flops an element: t·freq and a cos or sin), then ``mlp.0`` linear 256 → hidden, ``mlp.1`` SiLU,
+  ``mlp.2`` linear hidden → hidden; ``y_embedder.embedding_table``: a gather from the (num_classes + 1, hidden)
+  table (the extra row is the guidance's null class); ``add_conditioning``: c = t + y;
+* ``blocks.{i}`` (depth of them), adaLN-Zero: ``adaLN_modulation.0`` SiLU(c), ``adaLN_modulation.1`` linear
+  hidden → 6·hidden, its six (B, 1, hidden) chunks (views ``shift_msa`` ... ``gate_mlp``); ``norm1`` LayerNorm
+  without affine, ``modulate_msa`` x·(1 + scale) + shift, ``attn`` (timm's Attention: fused ``qkv`` with bias,
+  ``proj``; unfused or fused per ``attention``), ``gate_msa_mul`` gate · attention and ``add_attn`` the residual;
+  then ``norm2``, ``modulate_mlp``, ``mlp`` (``fc1`` → ``act`` GELU (tanh) → ``fc2``, hidden·mlp_ratio wide),
+  ``gate_mlp_mul``, ``add_mlp``;
+* ``final_layer``: ``adaLN_modulation`` SiLU + linear hidden → 2·hidden (shift, scale), ``norm_final``,
+  ``modulate``, ``linear`` hidden → patch²·out_channels (out_channels 8 with ``learn_sigma``: the noise and the
+  variance, else 4); ``unpatchify``: a view to (B, out_channels, H/8, W/8);
+* with guidance, ``cfg_combine``: ε = ε_u + s·(ε_c − ε_u) on the noise channels of the conditional and
+  unconditional halves, (batch, 4, H/8, W/8), 3 flops an element (forward_with_cfg; the concatenations that copy
+  the result back to both halves and re-attach the variance channels are left out).
+
+MACs are those of torch.utils.flop_counter.FlopCounterMode on models.py's forward (its FLOPs / 2: the patch conv,
+every linear, and the attention's two batched matmuls), which is what the paper's Table 4 calls Gflops (DiT-XL/2
+118.6). The sampler's own arithmetic between steps (p_sample's mean and noise) is not part of the model and is left
+out.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveInt, model_validator
+
+from ..ir import Graph, OpKind
+from .params import WorkloadParams
+from .sd import vae_decoder_graph
+from .tlayers import TransformerBuilder
+
+VAE_FACTOR = 8
+"""Pixels per latent element along each side: Stable Diffusion's VAE (sd-vae-ft-ema / -mse), which DiT uses."""
+FREQUENCY_DIM = 256
+"""Width of the sinusoidal timestep embedding (TimestepEmbedder's frequency_embedding_size)."""
+TIMESTEP_EMBEDDING_FLOPS = 5
+"""FLOPs per element of the sinusoidal timestep embedding: t · freq (1) and a cos or sin (4, as tanh)."""
+CFG_FLOPS = 3
+"""FLOPs per element of the guidance combination ε_u + s·(ε_c − ε_u): subtract, multiply, add."""
+
+
+class DiTParams(WorkloadParams):
+    """A DiT (facebookresearch/DiT models.py); defaults: DiT-XL/2 at 256×256 (674,834,720 params)."""
+
+    depth: PositiveInt = Field(28, description="DiT blocks (S 12, B 12, L 24, XL 28).")
+    hidden: PositiveInt = Field(1152, description="Model width (S 384, B 768, L 1024, XL 1152).")
+    heads: PositiveInt = Field(16, description="Attention heads (must divide hidden; S 6, B 12, L 16, XL 16).")
+    patch: PositiveInt = Field(2, description="Patch side in latent elements (the /2, /4, /8 of DiT-XL/2 etc.).")
+    image_size: PositiveInt = Field(
+        256, description="Image height and width in pixels (a multiple of 8; the latent is image_size/8 per side, "
+                         "and its side a multiple of patch).")
+    latent_channels: PositiveInt = Field(4, description="Channels of the VAE latent (Stable Diffusion's VAE: 4).")
+    num_classes: PositiveInt = Field(
+        1000, description="Class labels (ImageNet: 1000); the label table holds one more row, the null class of "
+                          "classifier-free guidance.")
+    learn_sigma: bool = Field(
+        True, description="Predict the variance too (models.py's default): 2 × latent_channels output channels.")
+    mlp_ratio: float = Field(4.0, gt=0, description="MLP width as a multiple of hidden (int(hidden · mlp_ratio)).")
+    attention: Literal["unfused", "fused"] = Field(
+        "unfused", description="'unfused': QKᵀ, softmax and PV as separate ops; 'fused': one ATTENTION op "
+                               "(FlashAttention-style, scores stay on chip). Same params and MACs.")
+    part: Literal["pipeline", "transformer", "vae_decoder"] = Field(
+        "pipeline", description="What the graph is: 'transformer' one denoising step of the DiT; 'pipeline' the same "
+                                "step (the pipeline runs it steps times, then the VAE decoder once); 'vae_decoder' "
+                                "the VAE decoder (not built here yet).")
+    steps: PositiveInt = Field(250, description="Denoising steps of a pipeline (the paper samples with 250 DDPM "
+                                                "steps).")
+    guidance: bool = Field(
+        True, description="Classifier-free guidance: each step runs the DiT on 2 × batch latents (conditional and "
+                          "unconditional, as DiT's sample.py concatenates them) and combines the two noise "
+                          "predictions.")
+
+    @model_validator(mode="after")
+    def _shapes(self) -> DiTParams:
+        if self.hidden % self.heads:
+            raise ValueError(f"heads ({self.heads}) must divide hidden ({self.hidden})")
+        if self.image_size % VAE_FACTOR:
+            raise ValueError(f"image_size ({self.image_size}) must be a multiple of {VAE_FACTOR} (the VAE's "
+                             f"downsampling)")
+        if (self.image_size // VAE_FACTOR) % self.patch:
+            raise ValueError(f"the latent side image_size/{VAE_FACTOR} ({self.image_size // VAE_FACTOR}) must be a "
+                             f"multiple of patch ({self.patch})")
+        return self
+
+    @property
+    def latent_size(self) -> int:
+        """Latent side in elements: image_size / 8."""
+        return self.image_size // VAE_FACTOR
+
+    @property
+    def out_channels(self) -> int:
+        """Output channels: the noise, and with learn_sigma the variance too."""
+        return 2 * self.latent_channels if self.learn_sigma else self.latent_channels
+
+
+def dit_parts(p: DiTParams) -> list[tuple[str, int]]:
+    """The parts of a DiT sampling pipeline and how many times each runs: the transformer once per denoising step,
+    then the VAE decoder once."""
+    return [("transformer", p.steps), ("vae_decoder", 1)]
+
+
+def dit(p: DiTParams) -> Graph:
+    """The graph of ``p.part``: one denoising step of the DiT ("transformer", "pipeline"; see the module docstring)."""
+    if p.part == "vae_decoder":  # DiT decodes with Stable Diffusion's VAE (sd-vae-ft-ema / -mse), on batch latents
+        return vae_decoder_graph(p.batch, p.latent_size, p.dtype or "fp16", p.attention)
+    return _dit_step(p)
+
+
+def _chunks(b: TransformerBuilder, c: str, names: tuple[str, ...]) -> list[str]:
+    """The ``len(names)`` (B, 1, hidden) chunks of an adaLN modulation (B, n·hidden) (``.chunk(n, dim=1)`` and
+    ``.unsqueeze(1)``): views."""
+    batch, width = b.shape(c)
+    d = width // len(names)
+    return [b.view(c, (batch, 1, d), "chunk", name, strict=False, dim=1, start=i * d) for i, name in enumerate(names)]
+
+
+def _dit_step(p: DiTParams) -> Graph:
+    d, side = p.hidden, p.latent_size
+    n = p.batch * (2 if p.guidance else 1)
+    grid = side // p.patch
+    tokens = grid * grid
+    b = TransformerBuilder("dit", {"input": (n, p.latent_channels, side, side), "timestep": (n,),
+                                   "class_labels": (n,)}, dtype=p.dtype or "fp16")
+    fused = p.attention == "fused"
+    with b.scope("x_embedder"):
+        x = b.conv2d("input", d, p.patch, stride=p.patch, name="proj")
+        x = b.view(x, (n, tokens, d), "flatten_transpose", name="flatten")
+    x = b.add_sinusoidal(x, name="add_pos_embed")  # models.py's frozen pos_embed (requires_grad=False)
+    with b.scope("t_embedder"):
+        t = b.vector(OpKind.ELEMENTWISE, ["timestep"], (n, FREQUENCY_DIM), "timestep_embedding",
+                     TIMESTEP_EMBEDDING_FLOPS, name="timestep_embedding", max_period=10000)
+        t = b.linear(b.silu(b.linear(t, d, name="mlp.0"), name="mlp.1"), d, name="mlp.2")
+    y = b.embedding("class_labels", p.num_classes + 1, d, name="y_embedder.embedding_table")
+    c = b.add(t, y, name="add_conditioning")
+    for i in range(p.depth):
+        with b.scope(f"blocks.{i}"):
+            mod = b.linear(b.silu(c, name="adaLN_modulation.0"), 6 * d, name="adaLN_modulation.1")
+            shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = _chunks(
+                b, mod, ("shift_msa", "scale_msa", "gate_msa", "shift_mlp", "scale_mlp", "gate_mlp"))
+            h = b.modulate(b.layernorm_no_affine(x, 1e-6, name="norm1"), shift_msa, scale_msa, name="modulate_msa")
+            with b.scope("attn"):
+                a = b.multihead_attention(h, heads=p.heads, head_dim=d // p.heads, fused_qkv="qkv",
+                                          names=("", "", "", "proj"), fused=fused)
+            x = b.add(x, b.mul(gate_msa, a, name="gate_msa_mul"), name="add_attn")
+            h = b.modulate(b.layernorm_no_affine(x, 1e-6, name="norm2"), shift_mlp, scale_mlp, name="modulate_mlp")
+            with b.scope("mlp"):
+                m = b.mlp(h, int(d * p.mlp_ratio), "gelu", names=("fc1", "fc2"), act_name="act")
+            x = b.add(x, b.mul(gate_mlp, m, name="gate_mlp_mul"), name="add_mlp")
+    with b.scope("final_layer"):
+        mod = b.linear(b.silu(c, name="adaLN_modulation.0"), 2 * d, name="adaLN_modulation.1")
+        shift, scale = _chunks(b, mod, ("shift", "scale"))
+        x = b.modulate(b.layernorm_no_affine(x, 1e-6, name="norm_final"), shift, scale, name="modulate")
+        x = b.linear(x, p.patch * p.patch * p.out_channels, name="linear")
+    out = b.view(x, (n, p.out_channels, side, side), "unpatchify", name="unpatchify")
+    if p.guidance:
+        b.vector(OpKind.ELEMENTWISE, [out], (p.batch, p.latent_channels, side, side), "cfg_combine", CFG_FLOPS,
+                 name="cfg_combine")
+    return b.build({"model": "dit", **p.model_dump(), "tokens": n * tokens})
+
+
+
+__all__ = ["DiTParams", "dit", "dit_parts"]

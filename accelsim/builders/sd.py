@@ -1,0 +1,453 @@
+"""Stable Diffusion as op graphs, part by part, layer for layer as diffusers runs it (StableDiffusionPipeline and
+StableDiffusionXLPipeline, default attention processor ``AttnProcessor2_0``).
+
+Op conventions are those of :mod:`.tlayers` (token tensors (batch, tokens, features), attention unfused or fused)
+and :mod:`.layers` (NCHW convolutions, :meth:`~.layers.GraphBuilder.groupnorm`,
+:meth:`~.layers.GraphBuilder.upsample_nearest`). Op and weight names are diffusers' / transformers' module names
+(``down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k``, ``decoder.up_blocks.0.resnets.2.conv1``,
+``text_encoder.text_model.encoder.layers.11.mlp.fc1``, ...), so ``Graph.params`` equals each model's
+``sum(p.numel() for p in model.parameters())``:
+
+======================  ===============  ================
+part                    sd15             sdxl
+======================  ===============  ================
+text_encoder            123,060,480      817,720,320
+unet                    859,520,964      2,567,463,684
+vae_decoder             49,490,199       49,490,199
+======================  ===============  ================
+
+(the text encoders: CLIP ViT-L/14's ``CLIPTextModel`` 123,060,480; SDXL adds OpenCLIP ViT-bigG/14's text tower as
+``CLIPTextModelWithProjection``, 694,659,840, of which 1,638,400 are its bias-free 1280×1280 ``text_projection``;
+the VAE decoder is AutoencoderKL's ``post_quant_conv`` (20) and ``decoder``, the same layers in both variants.)
+
+Variants (``variant``): "sd15" is runwayml/stable-diffusion-v1-5 (UNet block_out_channels 320, 640, 1280, 1280;
+CrossAttnDownBlock2D ×3 + DownBlock2D; 8 heads everywhere; one transformer layer per block; cross-attention to
+768-wide CLIP ViT-L/14 states; conv 1×1 proj_in / proj_out); "sdxl" is stabilityai/stable-diffusion-xl-base-1.0
+(320, 640, 1280; DownBlock2D + CrossAttnDownBlock2D ×2; heads of 64; transformer_layers_per_block 1, 2, 10, the mid
+block 10; cross-attention to the 2048-wide concatenation of both text encoders' penultimate states; linear
+proj_in / proj_out (use_linear_projection); ``add_embedding`` of the pooled text embedding and the six size/crop
+conditioning values: text_time, 2816 → 1280).
+
+Parts (``part``; a pipeline runs :func:`sd_parts`: the text encoder once, the UNet ``steps`` times, the VAE decoder
+once). With classifier-free guidance (``guidance``) the text encoder and the UNet run on 2 × batch (the negative /
+unconditional and the conditional prompts, concatenated as diffusers' pipelines do), the VAE decoder on batch.
+(diffusers' ``encode_prompt`` runs the text encoder once for the prompts and once for the negative prompts, batch
+each, and concatenates the states: the same MACs as one pass on 2 × batch, its weights read twice. SDXL base's
+``force_zeros_for_empty_prompt`` makes the unconditional states zeros when no negative prompt is given, so its text
+encoders then run on batch alone; the graph assumes a negative prompt.)
+
+* ``text_encoder``: input ``input`` (token ids (B, prompt_tokens)); ``text_encoder.text_model``: token and learned
+  position embeddings, pre-LN causal encoder layers (quick-GELU), ``final_layer_norm``; the pooled output is the
+  EOS token (a view). SDXL adds input ``input_ids_2`` and ``text_encoder_2`` (bigG: 32 layers, 1280 wide, 20 heads,
+  GELU) with its bias-free ``text_projection`` of the pooled token, and ``prompt_embeds``: the concatenation of both
+  encoders' ``hidden_states[-2]`` (the output of the second-to-last layer; diffusers' ``output_hidden_states=True``).
+  Every layer runs (as transformers runs them: the last layer's output and ``final_layer_norm`` feed only the
+  pooled output, which SDXL uses of the second encoder alone).
+* ``unet`` (= ``pipeline``): one denoising step of ``UNet2DConditionModel``: inputs ``input`` (latents (B, 4,
+  image_size/8, image_size/8)), ``timestep`` (B,), ``encoder_hidden_states`` (B, prompt_tokens, 768 or 2048);
+  SDXL also ``text_embeds`` (B, 1280) and ``time_ids`` (B, 6). ``time_proj`` (the sinusoidal embedding: ELEMENTWISE
+  fn "timestep_embedding", 5 flops an element, as DiT's) → ``time_embedding`` (linear_1, act, linear_2);
+  ``conv_in``; down blocks of ``resnets.{j}`` (ResnetBlock2D: norm1 GroupNorm(32) → SiLU → conv1 3×3; SiLU(temb) →
+  ``time_emb_proj`` added per channel; norm2 → SiLU → conv2; 1×1 ``conv_shortcut`` when the width changes; residual
+  add, then ``rescale``: the division by output_scale_factor 1.0 that diffusers runs, ELEMENTWISE fn "scale", 1 flop
+  an element) and ``attentions.{j}`` (Transformer2DModel: GroupNorm(32, eps 1e-6) ``norm``, ``proj_in``,
+  BasicTransformerBlocks of LayerNorm → self-attention ``attn1`` → LayerNorm → cross-attention ``attn2`` to the text
+  tokens → LayerNorm → GEGLU feed-forward ``ff.net`` (``0.proj`` to 2 × 4·C, GELU of the gate half, multiply, ``2``
+  back to C), each with its residual add, and each attention's ``rescale`` (rescale_output_factor 1.0), then
+  ``proj_out`` and the residual); ``downsamplers.0.conv`` (3×3, stride 2); the mid block (resnet, transformer,
+  resnet); up blocks of three resnets each reading the concatenation (a CONCAT view) of the running tensor and the
+  matching skip, ``upsamplers.0`` (nearest ×2, then a 3×3 conv); ``conv_norm_out`` → ``conv_act`` → ``conv_out``.
+  With guidance, ``cfg_combine``: ε = ε_u + s·(ε_c − ε_u) on (batch, 4, h, w), 3 flops an element (as DiT's).
+  The scheduler's own arithmetic (``scale_model_input``, ``step``) and the latents' ``torch.cat`` are left out.
+* ``vae_decoder``: AutoencoderKL.decode of (batch, 4, h, w) latents (:func:`vae_decoder`), after the pipeline's
+  ``latents / scaling_factor`` (``unscale_latents``, ELEMENTWISE fn "scale"). SDXL's VAE has ``force_upcast``, so
+  with fp16 its decoder runs in fp32, as StableDiffusionXLPipeline upcasts it.
+
+MACs are those of torch.utils.flop_counter.FlopCounterMode on the diffusers / transformers modules (FLOPs / 2: every
+conv, linear and the attention's two batched matmuls); norms, activations, softmax and the element-wise ops are
+FLOPs only. Permutes and head splits are views (:mod:`.tlayers`); in eager PyTorch the Transformer2DModel's
+``permute(...).reshape`` and ``torch.cat`` of the skips copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field, PositiveInt, field_validator, model_validator
+
+from ..ir import Graph, OpKind
+from .params import WorkloadParams
+from .tlayers import TransformerBuilder
+from .transformer import clip_encoder
+
+VAE_FACTOR = 8
+"""Pixels per latent element along each side (AutoencoderKL's three ×2 upsamplings)."""
+LATENT_CHANNELS = 4
+"""Channels of Stable Diffusion's VAE latent."""
+GROUPS = 32
+"""GroupNorm groups everywhere in the UNet and the VAE (norm_num_groups)."""
+TIMESTEP_EMBEDDING_FLOPS = 5
+"""FLOPs per element of the sinusoidal timestep embedding: t · freq (1) and a cos or sin (4, as tanh)."""
+CFG_FLOPS = 3
+"""FLOPs per element of the guidance combination ε_u + s·(ε_c − ε_u): subtract, multiply, add."""
+SCALE_FLOPS = 1
+"""FLOPs per element of a division by a constant (PyTorch multiplies by its reciprocal)."""
+TEXT_POSITIONS = 77
+"""Learned positions of CLIP's text encoders (the tokenizer pads every prompt to 77 tokens)."""
+ADD_TIME_IDS = 6
+"""SDXL's size and crop conditioning: original (h, w), crop top-left (y, x), target (h, w)."""
+ADD_TIME_DIM = 256
+"""Width of the sinusoidal embedding of each of SDXL's time ids (addition_time_embed_dim)."""
+_ATTN_NAMES = ("to_q", "to_k", "to_v", "to_out.0")
+
+
+# ---- configurations ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _UNetConfig:
+    """UNet2DConditionModel's config (diffusers ``unet/config.json``), per down block (the up blocks mirror it)."""
+
+    channels: tuple[int, ...]  # block_out_channels
+    cross: tuple[bool, ...]  # CrossAttnDownBlock2D (else DownBlock2D)
+    depth: tuple[int, ...]  # transformer_layers_per_block
+    heads: tuple[int, ...]  # attention heads (diffusers' attention_head_dim is the head count)
+    cross_dim: int  # cross_attention_dim
+    linear_proj: bool  # use_linear_projection
+    add_embed: bool  # addition_embed_type "text_time" (SDXL)
+
+
+@dataclass(frozen=True)
+class _TextConfig:
+    """A CLIP text tower (transformers' CLIPTextConfig) and how the pipeline reads it."""
+
+    scope: str  # the pipeline's component: text_encoder, text_encoder_2
+    width: int
+    layers: int
+    heads: int
+    act: str
+    projection: bool  # CLIPTextModelWithProjection: a bias-free text_projection of the pooled token
+
+
+_UNETS = {
+    # runwayml/stable-diffusion-v1-5 unet/config.json: attention_head_dim 8 (= heads), layers_per_block 2
+    "sd15": _UNetConfig((320, 640, 1280, 1280), (True, True, True, False), (1, 1, 1, 1), (8, 8, 8, 8), 768,
+                        linear_proj=False, add_embed=False),
+    # stabilityai/stable-diffusion-xl-base-1.0 unet/config.json: attention_head_dim [5, 10, 20] (= heads: 64 wide),
+    # transformer_layers_per_block [1, 2, 10], use_linear_projection, addition_embed_type text_time
+    "sdxl": _UNetConfig((320, 640, 1280), (False, True, True), (1, 2, 10), (5, 10, 20), 2048,
+                        linear_proj=True, add_embed=True),
+}
+_CLIP_L = _TextConfig("text_encoder", 768, 12, 12, "quick_gelu", projection=False)  # openai/clip-vit-large-patch14
+_TEXT = {
+    "sd15": (_CLIP_L,),
+    # stabilityai/stable-diffusion-xl-base-1.0 text_encoder_2/config.json: OpenCLIP ViT-bigG/14's text tower
+    "sdxl": (_CLIP_L, _TextConfig("text_encoder_2", 1280, 32, 20, "gelu", projection=True)),
+}
+_DEFAULT_IMAGE = {"sd15": 512, "sdxl": 1024}
+
+
+# ---- parameters ----------------------------------------------------------------------------------------------
+class SDParams(WorkloadParams):
+    """Stable Diffusion (diffusers): one part of the text-to-image pipeline, or the pipeline (its UNet step)."""
+
+    variant: Literal["sd15", "sdxl"] = Field(
+        "sd15", description="'sd15': runwayml/stable-diffusion-v1-5 (UNet 859,520,964 params, CLIP ViT-L/14 text "
+                            "encoder); 'sdxl': stabilityai/stable-diffusion-xl-base-1.0 (UNet 2,567,463,684, CLIP "
+                            "ViT-L/14 + OpenCLIP ViT-bigG/14 text encoders).")
+    image_size: PositiveInt | None = Field(
+        None, description="Image height and width in pixels (default: 512 for sd15, 1024 for sdxl); the latent is "
+                          "image_size/8 per side with 4 channels. A multiple of 64 for sd15, 32 for sdxl (the "
+                          "UNet halves the latent 3 or 2 times).")
+    prompt_tokens: PositiveInt = Field(
+        TEXT_POSITIONS, description="Text tokens per prompt (at most 77; diffusers pads every prompt to 77).")
+    part: Literal["pipeline", "text_encoder", "unet", "vae_decoder"] = Field(
+        "pipeline", description="What the graph is: 'text_encoder', 'unet' (one denoising step), 'vae_decoder'; "
+                                "'pipeline' builds the UNet step, and a run composes the text encoder once, the "
+                                "UNet steps times and the VAE decoder once.")
+    steps: PositiveInt = Field(50, description="Denoising steps of the pipeline (diffusers' num_inference_steps "
+                                               "default).")
+    guidance: bool = Field(
+        True, description="Classifier-free guidance: the text encoder and the UNet run on 2 × batch (unconditional "
+                          "and conditional, concatenated as diffusers' pipelines do) and each step combines the two "
+                          "noise predictions; the VAE decoder runs on batch.")
+    attention: Literal["unfused", "fused"] = Field(
+        "fused", description="'fused' (default: diffusers' AttnProcessor2_0 calls scaled_dot_product_attention): one "
+                             "ATTENTION op, scores on chip; 'unfused': QKᵀ, softmax and PV as separate ops "
+                             "(diffusers' classic AttnProcessor). Same params and MACs.")
+
+    @field_validator("prompt_tokens")
+    @classmethod
+    def _tokens(cls, v: int) -> int:
+        if v > TEXT_POSITIONS:
+            raise ValueError(f"must be at most {TEXT_POSITIONS}: CLIP's text encoders have {TEXT_POSITIONS} learned "
+                             f"positions")
+        return v
+
+    @model_validator(mode="after")
+    def _image(self) -> SDParams:
+        if self.image_size is not None:
+            step = VAE_FACTOR * 2 ** (len(_UNETS[self.variant].channels) - 1)
+            if self.image_size % step:
+                raise ValueError(f"image_size ({self.image_size}) must be a multiple of {step} for {self.variant} "
+                                 f"(the VAE's ×8 and the UNet's {len(_UNETS[self.variant].channels) - 1} "
+                                 f"downsamplings)")
+        return self
+
+    @property
+    def pixels(self) -> int:
+        """Image height and width in pixels (``image_size`` or the variant's default)."""
+        return self.image_size or _DEFAULT_IMAGE[self.variant]
+
+    @property
+    def latent_size(self) -> int:
+        """Latent side in elements: pixels / 8."""
+        return self.pixels // VAE_FACTOR
+
+    @property
+    def cfg_batch(self) -> int:
+        """Samples the text encoder and the UNet run on: 2 × batch with guidance, else batch."""
+        return 2 * self.batch if self.guidance else self.batch
+
+
+class SDXLParams(SDParams):
+    """Stable Diffusion XL base 1.0 (diffusers): SDParams with variant "sdxl" by default."""
+
+    variant: Literal["sd15", "sdxl"] = Field(
+        "sdxl", description="'sdxl': stabilityai/stable-diffusion-xl-base-1.0 (UNet 2,567,463,684 params, CLIP "
+                            "ViT-L/14 + OpenCLIP ViT-bigG/14 text encoders); 'sd15': runwayml/stable-diffusion-v1-5.")
+
+
+def sd_parts(p: SDParams) -> list[tuple[str, int]]:
+    """The parts of a Stable Diffusion pipeline and how many times each runs: the text encoder once, the UNet once
+    per denoising step, the VAE decoder once."""
+    return [("text_encoder", 1), ("unet", p.steps), ("vae_decoder", 1)]
+
+
+def sd(p: SDParams) -> Graph:
+    """The graph of ``p.part`` (module docstring); "pipeline" builds the UNet's denoising step."""
+    if p.part == "text_encoder":
+        return _text_encoders(p)
+    if p.part == "vae_decoder":
+        dtype = p.dtype or "fp16"
+        if p.variant == "sdxl" and dtype == "fp16":
+            dtype = "fp32"  # the SDXL VAE's force_upcast: StableDiffusionXLPipeline decodes in fp32
+        return vae_decoder_graph(p.batch, p.latent_size, dtype, p.attention,
+                                 meta=_meta(p, part="vae_decoder", vae_dtype=dtype))
+    return _unet(p)
+
+
+def _meta(p: SDParams, **extra: object) -> dict[str, object]:
+    return {"model": p.variant, **p.model_dump(), "image_size": p.pixels, "latent_size": p.latent_size, **extra}
+
+
+# ---- shared layers -------------------------------------------------------------------------------------------
+def _scale(b: TransformerBuilder, x: str, name: str) -> str:
+    """x divided by a constant (diffusers' output_scale_factor / rescale_output_factor of 1.0, or the VAE's
+    scaling_factor): ELEMENTWISE fn "scale", 1 flop an element (a multiply by the reciprocal)."""
+    return b.vector(OpKind.ELEMENTWISE, [x], b.shape(x), "scale", SCALE_FLOPS, name=name)
+
+
+def resnet_block(b: TransformerBuilder, x: str, out_ch: int, temb: str | None, eps: float, name: str) -> str:
+    """diffusers' ResnetBlock2D (``name``): norm1 → SiLU → conv1 [+ time_emb_proj(SiLU(temb)) per channel] → norm2
+    → SiLU → conv2 (dropout 0), plus the input (through a 1×1 conv_shortcut when the width changes), divided by
+    output_scale_factor (1.0)."""
+    n, cin, _, _ = b.shape(x)
+    with b.scope(name):
+        h = b.conv2d(b.silu(b.groupnorm(x, GROUPS, eps, name="norm1"), name="act1"), out_ch, 3, padding=1,
+                     name="conv1")
+        if temb is not None:
+            t = b.linear(b.silu(temb, name="time_act"), out_ch, name="time_emb_proj")
+            h = b.add(h, b.view(t, (n, out_ch, 1, 1), "unsqueeze", name="temb"), name="add_temb")
+        h = b.conv2d(b.silu(b.groupnorm(h, GROUPS, eps, name="norm2"), name="act2"), out_ch, 3, padding=1,
+                     name="conv2")
+        skip = b.conv2d(x, out_ch, 1, name="conv_shortcut") if cin != out_ch else x
+        return _scale(b, b.add(skip, h, name="add"), "rescale")
+
+
+def _attention(b: TransformerBuilder, x: str, ctx: str | None, heads: int, bias: bool, fused: bool,
+               name: str) -> str:
+    """diffusers' Attention (``name``) on (B, L, C) tokens, to ``ctx`` (cross-attention) or itself: to_q/to_k/to_v
+    (bias-free unless ``bias``), scaled_dot_product_attention, to_out.0 (with bias), then the division by
+    rescale_output_factor (1.0)."""
+    c = b.shape(x)[-1]
+    with b.scope(name):
+        a = b.multihead_attention(x, ctx, heads=heads, head_dim=c // heads, bias=(bias, bias, bias, True),
+                                  names=_ATTN_NAMES, fused=fused)
+        return _scale(b, a, "rescale")
+
+
+def _transformer_2d(b: TransformerBuilder, x: str, ctx: str, cfg: _UNetConfig, heads: int, depth: int,
+                    fused: bool, name: str) -> str:
+    """diffusers' Transformer2DModel (``name``) over an N×C×H×W map: GroupNorm (eps 1e-6), proj_in (1×1 conv, or
+    linear after the permute with use_linear_projection), ``depth`` BasicTransformerBlocks, proj_out, residual."""
+    n, c, hgt, wid = b.shape(x)
+    tokens = (n, hgt * wid, c)
+    with b.scope(name):
+        h = b.groupnorm(x, GROUPS, 1e-6, name="norm")
+        if cfg.linear_proj:
+            h = b.linear(b.view(h, tokens, "permute", name="to_tokens"), c, name="proj_in")
+        else:
+            h = b.view(b.conv2d(h, c, 1, name="proj_in"), tokens, "permute", name="to_tokens")
+        for i in range(depth):
+            with b.scope(f"transformer_blocks.{i}"):
+                a = _attention(b, b.layernorm(h, name="norm1"), None, heads, False, fused, "attn1")
+                h = b.add(a, h, name="add_attn1")
+                a = _attention(b, b.layernorm(h, name="norm2"), ctx, heads, False, fused, "attn2")
+                h = b.add(a, h, name="add_attn2")
+                f = b.layernorm(h, name="norm3")
+                with b.scope("ff.net"):  # FeedForward with GEGLU: proj to 2·4C, hidden · gelu(gate), back to C
+                    proj = b.linear(f, 8 * c, name="0.proj")
+                    half = (n, hgt * wid, 4 * c)
+                    hid = b.view(proj, half, "slice", name="0.hidden", strict=False, dim=2, start=0)
+                    gate = b.view(proj, half, "slice", name="0.gate", strict=False, dim=2, start=4 * c)
+                    f = b.linear(b.mul(hid, b.gelu(gate, name="0.gelu"), name="0.mul"), c, name="2")
+                h = b.add(f, h, name="add_ff")
+        if cfg.linear_proj:
+            h = b.view(b.linear(h, c, name="proj_out"), (n, c, hgt, wid), "permute", name="to_map")
+        else:
+            h = b.conv2d(b.view(h, (n, c, hgt, wid), "permute", name="to_map"), c, 1, name="proj_out")
+        return b.add(h, x, name="add_residual")
+
+
+def _upsample(b: TransformerBuilder, x: str, name: str) -> str:
+    """diffusers' Upsample2D with a conv (``name``): nearest ×2, then a 3×3 conv of the same width."""
+    with b.scope(name):
+        return b.conv2d(b.upsample_nearest(x, 2, name="interpolate"), b.shape(x)[1], 3, padding=1, name="conv")
+
+
+# ---- VAE decoder (AutoencoderKL.decode) ----------------------------------------------------------------------
+VAE_CHANNELS = (512, 512, 256, 128)
+"""Widths of the VAE decoder's up blocks (block_out_channels 128, 256, 512, 512 reversed)."""
+VAE_EPS = 1e-6
+"""GroupNorm eps of the VAE (diffusers' Encoder/Decoder)."""
+
+
+def vae_decoder(b: TransformerBuilder, z: str, *, fused: bool) -> str:
+    """Stable Diffusion's VAE decoder (diffusers AutoencoderKL.decode of the sd-vae-ft-* / SD 1.5 / SDXL VAEs) on
+    the (N, 4, h, w) latents ``z``: ``post_quant_conv`` (1×1, 4 → 4), ``decoder.conv_in`` (3×3, 4 → 512),
+    ``decoder.mid_block`` (resnet, single-head self-attention over the h·w pixels with its GroupNorm and residual,
+    resnet), four ``decoder.up_blocks`` of three resnets each (512, 512, 256, 128 wide), the first three followed by
+    a nearest ×2 upsample and a 3×3 conv, then ``conv_norm_out`` (GroupNorm(32)) → ``conv_act`` (SiLU) →
+    ``conv_out`` (3×3, 128 → 3): the (N, 3, 8h, 8w) image. 49,490,199 params. Returns the output's name."""
+    x = b.conv2d(z, LATENT_CHANNELS, 1, name="post_quant_conv")
+    with b.scope("decoder"):
+        x = b.conv2d(x, VAE_CHANNELS[0], 3, padding=1, name="conv_in")
+        with b.scope("mid_block"):
+            x = resnet_block(b, x, VAE_CHANNELS[0], None, VAE_EPS, "resnets.0")
+            n, c, hgt, wid = b.shape(x)
+            with b.scope("attentions.0"):  # Attention(heads=1, group_norm, residual_connection, bias)
+                h = b.groupnorm(x, GROUPS, VAE_EPS, name="group_norm")
+                h = b.view(h, (n, hgt * wid, c), "permute", name="to_tokens")
+                a = b.multihead_attention(h, heads=1, head_dim=c, names=_ATTN_NAMES, fused=fused)
+                a = b.add(b.view(a, (n, c, hgt, wid), "permute", name="to_map"), x, name="add_residual")
+                x = _scale(b, a, "rescale")
+            x = resnet_block(b, x, VAE_CHANNELS[0], None, VAE_EPS, "resnets.1")
+        for i, ch in enumerate(VAE_CHANNELS):
+            with b.scope(f"up_blocks.{i}"):
+                for j in range(3):
+                    x = resnet_block(b, x, ch, None, VAE_EPS, f"resnets.{j}")
+                if i < len(VAE_CHANNELS) - 1:
+                    x = _upsample(b, x, "upsamplers.0")
+        x = b.silu(b.groupnorm(x, GROUPS, VAE_EPS, name="conv_norm_out"), name="conv_act")
+        return b.conv2d(x, 3, 3, padding=1, name="conv_out")
+
+
+def vae_decoder_graph(batch: int, latent_hw: int, dtype: str = "fp16", attention: str = "fused",
+                      meta: dict[str, object] | None = None) -> Graph:
+    """The graph of a diffusion pipeline's VAE decoding: input ``input`` (batch, 4, latent_hw, latent_hw) latents,
+    ``unscale_latents`` (the pipeline's ``latents / vae.config.scaling_factor``, ELEMENTWISE fn "scale"), then
+    :func:`vae_decoder` (``attention`` "fused" or "unfused"); every op in ``dtype``. DiT's and Stable Diffusion's
+    pipelines both decode this way."""
+    b = TransformerBuilder("vae_decoder", {"input": (batch, LATENT_CHANNELS, latent_hw, latent_hw)}, dtype=dtype)
+    vae_decoder(b, _scale(b, "input", "unscale_latents"), fused=attention == "fused")
+    return b.build(meta or {"model": "vae_decoder", "batch": batch, "dtype": dtype, "latent_size": latent_hw})
+
+
+# ---- text encoders -------------------------------------------------------------------------------------------
+def _text_encoders(p: SDParams) -> Graph:
+    """The pipeline's prompt encoding (module docstring): CLIP ViT-L/14's text tower, and for SDXL bigG's too."""
+    n, s = p.cfg_batch, p.prompt_tokens
+    configs = _TEXT[p.variant]
+    ids = ["input", *(f"input_ids_{i + 1}" for i in range(1, len(configs)))]
+    b = TransformerBuilder(f"{p.variant}_text_encoder", {name: (n, s) for name in ids}, dtype=p.dtype or "fp16")
+    penultimate = []
+    for cfg, tokens in zip(configs, ids, strict=True):
+        with b.scope(cfg.scope):
+            with b.scope("text_model"):
+                with b.scope("embeddings"):
+                    t = b.embedding(tokens, 49408, cfg.width, name="token_embedding")
+                    t = b.add(t, b.positions(s, TEXT_POSITIONS, cfg.width, name="position_embedding"),
+                              name="add_positions")
+                t = clip_encoder(b, t, cfg.layers, cfg.heads, causal=True, fused=p.attention == "fused",
+                                 act=cfg.act)
+                # hidden_states[-2]: the output of the second-to-last layer (clip_encoder's residual add)
+                penultimate.append(f"{cfg.scope}.text_model.encoder.layers.{cfg.layers - 2}.add_mlp")
+                t = b.layernorm(t, name="final_layer_norm")
+                pooled = b.select_token(t, s - 1, name="pooled")  # the EOS token (argmax of the ids)
+            if cfg.projection:
+                b.linear(pooled, cfg.width, bias=False, name="text_projection")
+    if len(configs) > 1:
+        b.concat(penultimate, dim=2, name="prompt_embeds")
+    return b.build(_meta(p, part="text_encoder", text_batch=n))
+
+
+# ---- UNet (UNet2DConditionModel) -------------------------------------------------------------------------------
+def _unet(p: SDParams) -> Graph:
+    """One denoising step of the UNet on cfg_batch latents (module docstring)."""
+    cfg = _UNETS[p.variant]
+    n, side, fused = p.cfg_batch, p.latent_size, p.attention == "fused"
+    c0, temb_dim = cfg.channels[0], 4 * cfg.channels[0]
+    inputs: dict[str, tuple[int, ...]] = {"input": (n, LATENT_CHANNELS, side, side), "timestep": (n,),
+                                          "encoder_hidden_states": (n, p.prompt_tokens, cfg.cross_dim)}
+    if cfg.add_embed:
+        inputs.update(text_embeds=(n, _TEXT[p.variant][-1].width), time_ids=(n, ADD_TIME_IDS))
+    b = TransformerBuilder(f"{p.variant}_unet", inputs, dtype=p.dtype or "fp16")
+    ctx = "encoder_hidden_states"
+    t = b.vector(OpKind.ELEMENTWISE, ["timestep"], (n, c0), "timestep_embedding", TIMESTEP_EMBEDDING_FLOPS,
+                 name="time_proj", max_period=10000)
+    with b.scope("time_embedding"):
+        emb = b.linear(b.silu(b.linear(t, temb_dim, name="linear_1"), name="act"), temb_dim, name="linear_2")
+    if cfg.add_embed:  # text_time: the six time ids' sinusoids (B, 6·256) after the pooled text embedding
+        ids = b.vector(OpKind.ELEMENTWISE, ["time_ids"], (n * ADD_TIME_IDS, ADD_TIME_DIM), "timestep_embedding",
+                       TIMESTEP_EMBEDDING_FLOPS, name="add_time_proj", max_period=10000)
+        ids = b.view(ids, (n, ADD_TIME_IDS * ADD_TIME_DIM), "reshape", name="time_embeds")
+        add = b.concat(["text_embeds", ids], dim=1, name="add_embeds")
+        with b.scope("add_embedding"):
+            aug = b.linear(b.silu(b.linear(add, temb_dim, name="linear_1"), name="act"), temb_dim, name="linear_2")
+        emb = b.add(emb, aug, name="add_aug_emb")
+    x = b.conv2d("input", c0, 3, padding=1, name="conv_in")
+    skips = [x]
+    last = len(cfg.channels) - 1
+    for i, ch in enumerate(cfg.channels):
+        with b.scope(f"down_blocks.{i}"):
+            for j in range(2):  # layers_per_block
+                x = resnet_block(b, x, ch, emb, 1e-5, f"resnets.{j}")
+                if cfg.cross[i]:
+                    x = _transformer_2d(b, x, ctx, cfg, cfg.heads[i], cfg.depth[i], fused, f"attentions.{j}")
+                skips.append(x)
+            if i < last:
+                x = b.conv2d(x, ch, 3, stride=2, padding=1, name="downsamplers.0.conv")
+                skips.append(x)
+    with b.scope("mid_block"):  # UNetMidBlock2DCrossAttn
+        x = resnet_block(b, x, cfg.channels[-1], emb, 1e-5, "resnets.0")
+        x = _transformer_2d(b, x, ctx, cfg, cfg.heads[-1], cfg.depth[-1], fused, "attentions.0")
+        x = resnet_block(b, x, cfg.channels[-1], emb, 1e-5, "resnets.1")
+    for i, ch in enumerate(reversed(cfg.channels)):
+        k = last - i  # the mirrored down block
+        with b.scope(f"up_blocks.{i}"):
+            for j in range(3):  # layers_per_block + 1, each after the concatenation with a skip
+                x = b.concat([x, skips.pop()], dim=1, name=f"cat_{j}")
+                x = resnet_block(b, x, ch, emb, 1e-5, f"resnets.{j}")
+                if cfg.cross[k]:
+                    x = _transformer_2d(b, x, ctx, cfg, cfg.heads[k], cfg.depth[k], fused, f"attentions.{j}")
+            if i < last:
+                x = _upsample(b, x, "upsamplers.0")
+    x = b.silu(b.groupnorm(x, GROUPS, 1e-5, name="conv_norm_out"), name="conv_act")
+    out = b.conv2d(x, LATENT_CHANNELS, 3, padding=1, name="conv_out")
+    if p.guidance:  # noise_pred_uncond + guidance_scale · (noise_pred_text − noise_pred_uncond)
+        b.vector(OpKind.ELEMENTWISE, [out], (p.batch, LATENT_CHANNELS, side, side), "cfg_combine", CFG_FLOPS,
+                 name="cfg_combine")
+    return b.build(_meta(p, part="unet", unet_batch=n))
+
+
+__all__ = ["SDParams", "SDXLParams", "resnet_block", "sd", "sd_parts", "vae_decoder", "vae_decoder_graph"]

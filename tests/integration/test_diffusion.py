@@ -1,0 +1,81 @@
+"""A diffusion pipeline run (scenarios/diffusion.py): the text encoder once, the denoiser ``steps`` times, the VAE
+decoder once, each part simulated once and counted.
+
+The composition is checked against the parts run alone (``part: unet`` etc., plain runs of the same graphs): the
+pipeline's seconds are Σ count × the part's seconds, its MACs Σ count × the part's MACs, its params the parts' sum.
+The parts' own MACs and params are diffusers' (tests/unit/test_sd.py, test_dit.py). Small images keep it fast: a
+128 × 128 image is a 16 × 16 latent.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from accelsim import simulate
+from accelsim.cli import main
+
+SD = {"model": "sd15", "image_size": 128, "steps": 3}
+PARTS = [("text_encoder", 1), ("unet", 3), ("vae_decoder", 1)]
+
+
+@pytest.fixture(scope="module")
+def runs():
+    whole = simulate(SD, "h100").to_dict()
+    alone = {part: simulate({**SD, "part": part}, "h100").to_dict() for part, _ in PARTS}
+    return whole, alone
+
+
+def test_the_pipeline_counts_each_part(runs):
+    whole, alone = runs
+    d = whole["diffusion"]
+    assert [(p["part"], p["count"]) for p in d["parts"]] == PARTS
+    assert whole["seconds"] == pytest.approx(sum(n * alone[part]["seconds"] for part, n in PARTS), rel=1e-9)
+    assert whole["macs"] == sum(n * alone[part]["macs"] for part, n in PARTS)
+    assert whole["params"] == sum(alone[part]["params"] for part, _ in PARTS)
+    assert d["seconds_per_image"] == whole["seconds"] and d["images_per_s"] == pytest.approx(1 / whole["seconds"])
+    for p in d["parts"]:  # one execution of a part is its plain run
+        assert p["seconds"] == pytest.approx(alone[p["part"]]["seconds"], rel=1e-9)
+        assert p["total_seconds"] == pytest.approx(p["count"] * p["seconds"])
+
+
+def test_rows_are_tagged_with_their_part_and_count(runs):
+    whole, alone = runs
+    rows = whole["ops"]
+    assert [r["phase"] for r in rows] == [part for part, _ in PARTS for _ in alone[part]["ops"]]
+    unet = [r for r in rows if r["phase"] == "unet"]
+    assert {r["count"] for r in unet} == {3}
+    # a repeated part's row holds its work over every execution
+    assert sum(r["macs"] for r in unet) == 3 * alone["unet"]["macs"]
+    # the parts follow each other on the timeline: the UNet's first row starts after the text encoder
+    assert min(r["start_cycle"] for r in unet) >= alone["text_encoder"]["total_cycles"]
+    assert whole["total_cycles"] == sum(n * alone[part]["total_cycles"] for part, n in PARTS)
+
+
+def test_guidance_doubles_the_unet_and_text_encoder_work():
+    on = simulate({**SD, "part": "unet"}, "h100")["macs"]
+    off = simulate({**SD, "part": "unet", "guidance": False}, "h100")["macs"]
+    assert on == 2 * off
+
+
+def test_dit_pipeline_runs_its_transformer_steps_then_the_vae(tmp_path, capsys):
+    out = tmp_path / "dit"
+    assert main(["run", "--workload", "dit_xl_2", "--arch", "a100", "--set", "workload.steps=4", "-o", str(out),
+                 "-q", "--no-plots"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert [(p["part"], p["count"]) for p in report["diffusion"]["parts"]] == [("transformer", 4), ("vae_decoder", 1)]
+    # DiT-XL/2's 674,834,720 and the VAE decoder's 49,490,199 parameters (facebookresearch/DiT, diffusers)
+    assert report["params"] == 674_834_720 + 49_490_199
+
+
+def test_a_part_alone_is_a_plain_run():
+    r = simulate({**SD, "part": "unet"}, "h100").to_dict()
+    assert "diffusion" not in r and r["params"] == 859_520_964  # diffusers' UNet2DConditionModel (sd15)
+
+
+def test_info_names_the_pipeline(capsys):
+    assert main(["info", "sd15", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["pipeline"] == [{"part": "text_encoder", "count": 1}, {"part": "unet", "count": 50},
+                                {"part": "vae_decoder", "count": 1}]

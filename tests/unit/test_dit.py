@@ -1,0 +1,163 @@
+"""DiT (accelsim.builders.dit): params and MACs against facebookresearch/DiT's models.py and the paper, diffusers'
+layout explained, classifier-free guidance, the parts, the refusals, and a simulated step.
+
+Every expected number is a published figure (cited), a reference count from the command named beside it, or a hand
+calculation in a comment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydantic
+import pytest
+import yaml
+
+from accelsim import simulate
+from accelsim.builders.dit import DiTParams, dit, dit_parts
+from accelsim.ir import OpKind
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SIZES = {  # models.py: DiT_S_2, DiT_B_2, DiT_L_2, DiT_XL_2 (depth, hidden_size, num_heads; patch_size 2)
+    "S/2": {"depth": 12, "hidden": 384, "heads": 6},
+    "B/2": {"depth": 12, "hidden": 768, "heads": 12},
+    "L/2": {"depth": 24, "hidden": 1024, "heads": 16},
+    "XL/2": {"depth": 28, "hidden": 1152, "heads": 16},
+}
+
+# Reference counts of facebookresearch/DiT models.py (its model classes; timm 1.0.31's PatchEmbed, Attention, Mlp)
+# under torch 2.13.0 CPU in a scratch venv, each DiT_*_2(input_size=32) built inside `with torch.device("meta")`:
+# trainable = sum(p.numel() for p in model.parameters() if p.requires_grad); all = the same without the condition (what
+# DiT's train.py logs: the frozen sin-cos pos_embed, 256 × hidden, included); flops =
+# torch.utils.flop_counter.FlopCounterMode(display=False) around one model(x, t, y) with x (1, 4, 32, 32), t (1,),
+# y (1,): get_total_flops() (aten.convolution + aten.addmm + aten.bmm, 2 per multiply-add).
+OFFICIAL = {  # (trainable, all, flops)
+    "S/2": (32_865_056, 32_963_360, 12_111_347_712),
+    "B/2": (130_315_808, 130_512_416, 46_010_204_160),
+    "L/2": (457_840_672, 458_102_816, 161_395_245_056),
+    "XL/2": (674_834_720, 675_129_632, 237_242_843_136),
+}
+# The same for diffusers 0.42.1's DiTTransformer2DModel(num_layers=28, attention_head_dim=72, num_attention_heads=16,
+# in_channels=4, out_channels=8, patch_size=2, sample_size=32, num_embeds_ada_norm=1000, norm_type="ada_norm_zero")
+# (the config of facebook/DiT-XL-2-256), forward(x, timestep=t, class_labels=y).
+DIFFUSERS_XL = (749_826_464, 237_333_676_032)
+# Peebles & Xie 2023 (arXiv:2212.09748), Table 4: params (M) and Gflops (multiply-adds) at 256×256
+PAPER = {"S/2": (33, 6.06), "B/2": (130, 23.01), "L/2": (458, 80.71), "XL/2": (675, 118.64)}
+
+
+def _dit(**params: object):
+    return dit(DiTParams.model_validate(params).model_copy(update={"dtype": "bf16"}))
+
+
+def _by_hand(depth: int, hidden: int, heads: int) -> int:
+    """models.py's trainable parameters from its module shapes: x_embedder.proj (4·2·2·d + d), t_embedder.mlp
+    (256·d + d, d·d + d), y_embedder (1001·d), per block qkv (3d² + 3d), proj (d² + d), fc1 / fc2 (4d² + 4d, 4d² + d),
+    adaLN (6d² + 6d); final adaLN (2d² + 2d) and linear (d·2·2·8 + 32)."""
+    d = hidden
+    block = (3 * d * d + 3 * d) + (d * d + d) + (4 * d * d + 4 * d) + (4 * d * d + d) + (6 * d * d + 6 * d)
+    embed = (16 * d + d) + (256 * d + d) + (d * d + d) + 1001 * d
+    return depth * block + embed + (2 * d * d + 2 * d) + (d * 32 + 32)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_params_and_macs_equal_the_official_models(size):
+    g = _dit(**SIZES[size], guidance=False)
+    trainable, everything, flops = OFFICIAL[size]
+    assert g.params == trainable == _by_hand(**SIZES[size])
+    assert everything - trainable == 256 * SIZES[size]["hidden"]  # the frozen pos_embed, a constant here
+    assert g.macs == flops // 2  # FlopCounterMode counts 2 FLOPs per multiply-add
+    # Table 4 rounds the trainable count (B/2: 130.32 M → 130M, where 130.51 M with pos_embed would give 131M)
+    assert round(trainable / 1e6) == PAPER[size][0]
+    assert g.macs / 1e9 == pytest.approx(PAPER[size][1], rel=1e-3)
+
+
+def test_512_macs_match_the_paper():
+    # DiT-XL/2 at 512×512: a 64×64 latent, 1024 tokens; the paper's 512×512 comparison (Table 3): 524.6 Gflops
+    g = _dit(image_size=512, guidance=False)
+    assert g.macs / 1e9 == pytest.approx(524.6, rel=1e-3)
+    assert g.params == OFFICIAL["XL/2"][0]  # the same weights: only the (constant) position table grows
+
+
+def test_diffusers_count_differs_by_its_per_block_embedders():
+    # diffusers' DiTTransformer2DModel keeps pos_embed as a buffer (not a parameter) and gives each of the 28 blocks'
+    # AdaLayerNormZero its own timestep MLP and label table (27 more than models.py's one), running them in every
+    # block and once more for the final layer (28 more timestep MLPs than models.py)
+    d = 1152
+    embedders = (256 * d + d) + (d * d + d) + 1001 * d
+    timestep_macs = 256 * d + d * d
+    official_params, _, official_flops = OFFICIAL["XL/2"]
+    assert DIFFUSERS_XL[0] == official_params + 27 * embedders
+    assert DIFFUSERS_XL[1] == official_flops + 2 * 28 * timestep_macs
+    assert _dit(guidance=False).params == official_params != DIFFUSERS_XL[0]
+
+
+def test_structure_follows_models_py():
+    g = _dit(guidance=False)
+    assert g.inputs == {"input": (1, 4, 32, 32), "timestep": (1,), "class_labels": (1,)}
+    assert g["x_embedder.proj"].attrs["stride"] == (2, 2) and g["x_embedder.proj"].out_shape == (1, 1152, 16, 16)
+    assert g["y_embedder.embedding_table"].weights[0].shape == (1001, 1152)  # 1000 classes + the null class
+    assert g["blocks.27.adaLN_modulation.1"].out_shape == (1, 6 * 1152)
+    assert g["blocks.0.norm1"].weights == ()  # LayerNorm(elementwise_affine=False)
+    assert g["add_pos_embed"].weights == () and g["add_pos_embed"].attrs["positions"] == "sinusoidal"
+    assert g["blocks.0.attn.qkv"].out_shape == (1, 256, 3 * 1152)
+    assert g["blocks.0.mlp.fc1"].out_shape == (1, 256, 4608)
+    assert g["final_layer.linear"].out_shape == (1, 256, 2 * 2 * 8)  # learn_sigma: 8 output channels
+    assert g.ops[-1].name == "unpatchify" and g.ops[-1].out_shape == (1, 8, 32, 32)
+    assert all(op.dtype == "bf16" for op in g.ops)
+    # learn_sigma off: 4 output channels, the final linear 1152·16 + 16 instead of 1152·32 + 32
+    assert _dit(guidance=False).params - _dit(guidance=False, learn_sigma=False).params == 1152 * 16 + 16
+
+
+def test_guidance_runs_the_dit_on_twice_the_batch():
+    plain, guided = _dit(batch=3, guidance=False), _dit(batch=3)
+    assert guided.inputs["input"] == (6, 4, 32, 32) and plain.inputs["input"] == (3, 4, 32, 32)
+    assert guided.macs == 2 * plain.macs and guided.params == plain.params
+    cfg = guided["cfg_combine"]
+    assert cfg.kind == OpKind.ELEMENTWISE and cfg.out_shape == (3, 4, 32, 32)
+    assert cfg.flops == 3 * 3 * 4 * 32 * 32  # ε_u + s·(ε_c − ε_u): 3 flops an element
+    assert "cfg_combine" not in {op.name for op in plain}
+
+
+def test_fused_attention_has_the_same_params_and_macs():
+    unfused, fused = _dit(), _dit(attention="fused")
+    assert (fused.params, fused.macs) == (unfused.params, unfused.macs)
+    assert sum(op.kind == OpKind.ATTENTION for op in fused) == 28
+    assert not any(op.kind == OpKind.ATTENTION for op in unfused)
+
+
+def test_parts_and_the_vae_decoder():
+    p = DiTParams()
+    assert (p.part, p.steps, p.guidance) == ("pipeline", 250, True)  # the paper samples with 250 DDPM steps
+    assert dit_parts(p) == [("transformer", 250), ("vae_decoder", 1)]
+    assert dit_parts(DiTParams(steps=50)) == [("transformer", 50), ("vae_decoder", 1)]
+    assert _dit(part="transformer").macs == _dit(part="pipeline").macs
+    # Stable Diffusion's VAE decoder on one 32×32 latent (a 256×256 image): diffusers' AutoencoderKL
+    # (post_quant_conv + decoder) 49,490,199 params and 311,093,641,216 MACs (FlopCounterMode / 2,
+    # benchmarks/sd_reference.py; tests/unit/test_sd.py checks the same numbers)
+    vae = _dit(part="vae_decoder")
+    assert (vae.params, vae.macs) == (49_490_199, 311_093_641_216)
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"hidden": 1152, "heads": 10}, "heads"),
+    ({"image_size": 250}, "image_size"),
+    ({"image_size": 264}, "multiple of patch"),  # a 33×33 latent does not split into 2×2 patches
+    ({"mlp_ratio": 0}, "mlp_ratio"),
+    ({"part": "vae"}, "part"),
+])
+def test_bad_params_are_refused(params, message):
+    with pytest.raises(pydantic.ValidationError, match=message):
+        DiTParams.model_validate(params)
+
+
+def test_the_preset_writes_out_the_defaults():
+    data = yaml.safe_load((ROOT / "workloads" / "dit_xl_2.yaml").read_text())
+    assert data.pop("model") == "dit_xl_2"
+    assert DiTParams.model_validate(data) == DiTParams()
+
+
+def test_a_step_simulates_on_h100():
+    report = simulate(_dit(), "h100")
+    assert report.seconds > 0
+    assert report.to_dict()["macs"] == 2 * OFFICIAL["XL/2"][2] // 2  # batch 1 with guidance: two latents

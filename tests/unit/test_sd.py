@@ -1,0 +1,211 @@
+"""Stable Diffusion (accelsim.builders.sd): params and MACs of each part and variant against diffusers' and
+transformers' models, classifier-free guidance, the parts, the refusals, GraphBuilder's group norm and nearest
+upsampling, and a simulated UNet step.
+
+Every expected number is a reference count from the command named beside it or a hand calculation in a comment.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pydantic
+import pytest
+import yaml
+
+from accelsim import simulate
+from accelsim.builders.layers import GraphBuilder
+from accelsim.builders.sd import SDParams, SDXLParams, sd, sd_parts, vae_decoder_graph
+from accelsim.errors import WorkloadError
+from accelsim.ir import OpKind
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Reference counts: benchmarks/sd_reference.py (run in a scratch venv: `python3 -m venv /tmp/tv_sd &&
+# /tmp/tv_sd/bin/pip install torch==2.13.0 diffusers transformers && /tmp/tv_sd/bin/python
+# benchmarks/sd_reference.py`; torch 2.13.0+cpu, diffusers 0.42.1, transformers 5.25.0). It builds, on the meta
+# device, UNet2DConditionModel.from_config of runwayml/stable-diffusion-v1-5's and
+# stabilityai/stable-diffusion-xl-base-1.0's unet/config.json, AutoencoderKL.from_config of SD 1.5's vae/config.json,
+# CLIPTextModel of openai/clip-vit-large-patch14's text config and CLIPTextModelWithProjection of SDXL's
+# text_encoder_2/config.json. params = sum(p.numel() for p in module.parameters()) (the VAE decoder:
+# post_quant_conv + decoder); MACs = FlopCounterMode(display=False).get_total_flops() // 2 around one forward at
+# batch 1: unet(latents (1, 4, s, s), timestep (1,), encoder_hidden_states (1, 77, 768 | 2048)) [+ SDXL's
+# added_cond_kwargs text_embeds (1, 1280), time_ids (1, 6)], vae.decode(latents (1, 4, s, s)), text_encoder(ids
+# (1, 77), output_hidden_states=True).
+CLIP_L_PARAMS = 123_060_480  # CLIPTextModel (no projection)
+BIGG_PARAMS = 694_659_840  # CLIPTextModelWithProjection, its text_projection (1280 × 1280 = 1,638,400) included
+PARAMS = {
+    ("sd15", "text_encoder"): CLIP_L_PARAMS,
+    ("sd15", "unet"): 859_520_964,
+    ("sd15", "vae_decoder"): 49_490_199,
+    ("sdxl", "text_encoder"): CLIP_L_PARAMS + BIGG_PARAMS,
+    ("sdxl", "unet"): 2_567_463_684,
+    ("sdxl", "vae_decoder"): 49_490_199,
+}
+MACS = {  # (variant, part, pixels): FlopCounterMode MACs at batch 1 (latent = pixels / 8 per side)
+    ("sd15", "unet", 512): 401_636_720_640,
+    ("sdxl", "unet", 1024): 3_380_618_199_040,
+    ("sd15", "vae_decoder", 512): 1_257_259_466_752,
+    ("sdxl", "vae_decoder", 1024): 5_235_196_297_216,
+    ("sd15", "text_encoder", 512): 6_649_251_840,
+    ("sdxl", "text_encoder", 1024): 6_649_251_840 + 48_931_553_280,
+}
+VAE_DECODER_MACS_32 = 311_093_641_216  # vae.decode at a 32×32 latent (DiT's 256×256 images)
+
+
+def _sd(**params: object):
+    return sd(SDParams.model_validate(params).model_copy(update={"dtype": "fp16"}))
+
+
+@pytest.mark.parametrize(("variant", "part"), list(PARAMS))
+def test_params_equal_diffusers(variant, part):
+    assert _sd(variant=variant, part=part).params == PARAMS[(variant, part)]
+
+
+@pytest.mark.parametrize(("variant", "part", "pixels"), list(MACS))
+def test_macs_equal_flop_counter(variant, part, pixels):
+    # tolerance 0: FlopCounterMode counts aten.convolution, addmm, mm and bmm (SDPA decomposed into two bmm), every
+    # one a CONV, LINEAR or attention MATMUL of the graph; the norms, activations, softmax and element-wise ops it
+    # does not count are FLOPs, not MACs, here too
+    g = _sd(variant=variant, part=part, image_size=pixels, guidance=False)
+    assert g.macs == MACS[(variant, part, pixels)]
+
+
+def test_fused_and_unfused_attention_have_the_same_params_and_macs():
+    fused, unfused = _sd(attention="fused"), _sd(attention="unfused")
+    assert (fused.params, fused.macs) == (unfused.params, unfused.macs)
+    # SD 1.5: 16 Transformer2DModels (down 3 blocks × 2, mid 1, up 3 × 3), each one block of attn1 + attn2
+    assert sum(op.kind is OpKind.ATTENTION for op in fused) == 32
+    assert sum(op.fn == "softmax" for op in unfused) == 32
+
+
+def test_sdxl_unet_layout():
+    g = _sd(variant="sdxl", part="unet")
+    # transformer blocks: down_blocks.1 2 × 2, down_blocks.2 2 × 10, mid 10, up_blocks.0 3 × 10, up_blocks.1 3 × 2
+    # = 70; two attentions each
+    assert sum(op.kind is OpKind.ATTENTION for op in g) == 140
+    # heads of 64 (attention_head_dim [5, 10, 20] heads at 320, 640, 1280 channels)
+    assert {op.attrs["head_dim"] for op in g if op.kind is OpKind.ATTENTION} == {64}
+    # cross-attention: 2048-wide text states (768 + 1280), 77 keys
+    assert g["down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k"].weights[0].shape == (640, 2048)
+    # text_time: 1280 pooled + 6 × 256 sinusoids = 2816 → 1280
+    assert g["add_embedding.linear_1"].weights[0].shape == (1280, 2816)
+    # use_linear_projection: proj_in is a linear
+    assert g["down_blocks.1.attentions.0.proj_in"].kind is OpKind.LINEAR
+
+
+def test_sd15_unet_shapes():
+    g = _sd(part="unet", guidance=False)
+    # 512 px → 64×64 latent, halved three times to 8×8 in the mid block
+    assert g.inputs["input"] == (1, 4, 64, 64)
+    assert g["mid_block.resnets.0.conv1"].out_shape == (1, 1280, 8, 8)
+    assert g["conv_out"].out_shape == (1, 4, 64, 64)
+    assert g["down_blocks.0.attentions.0.proj_in"].kind is OpKind.CONV  # conv 1×1 proj_in in SD 1.5
+    # 8 heads of 320/8 = 40 at the first level, 4096 tokens attending to 77 text tokens in attn2
+    a2 = g["down_blocks.0.attentions.0.transformer_blocks.0.attn2.attention"]
+    assert (a2.attrs["heads"], a2.attrs["head_dim"], a2.attrs["q_len"], a2.attrs["kv_len"]) == (8, 40, 4096, 77)
+    # the up path's first resnet reads the 1280 running channels and a 1280 skip
+    assert g["up_blocks.0.resnets.0.conv1"].in_shapes[0] == (1, 2560, 8, 8)
+
+
+def test_guidance_doubles_the_text_encoder_and_unet_batch_not_the_vae():
+    for part in ("unet", "text_encoder"):
+        with_cfg, without = _sd(part=part, batch=3), _sd(part=part, batch=3, guidance=False)
+        assert with_cfg.inputs["input"][0] == 6 and without.inputs["input"][0] == 3
+        assert with_cfg.macs == 2 * without.macs and with_cfg.params == without.params
+    unet = _sd(part="unet", batch=3)
+    # classifier-free guidance combines the two halves: (3, 4, 64, 64), 3 flops an element
+    assert unet["cfg_combine"].out_shape == (3, 4, 64, 64) and unet["cfg_combine"].flops == 3 * 3 * 4 * 64 * 64
+    assert "cfg_combine" not in {op.name for op in _sd(part="unet", guidance=False)}
+    assert _sd(part="vae_decoder", batch=3).inputs["input"] == (3, 4, 64, 64)
+
+
+def test_pipeline_part_is_the_unet_step_and_the_parts_run_counts():
+    p = SDParams.model_validate({"steps": 30})
+    assert sd_parts(p) == [("text_encoder", 1), ("unet", 30), ("vae_decoder", 1)]
+    assert _sd().macs == _sd(part="unet").macs
+
+
+def test_sdxl_text_encoders_give_the_penultimate_states_and_the_pooled_projection():
+    g = _sd(variant="sdxl", part="text_encoder", guidance=False)
+    embeds = g["prompt_embeds"]
+    # hidden_states[-2] of each: the outputs of layer 10 of 12 and layer 30 of 32, concatenated to 768 + 1280
+    assert embeds.inputs == ("text_encoder.text_model.encoder.layers.10.add_mlp",
+                             "text_encoder_2.text_model.encoder.layers.30.add_mlp")
+    assert embeds.out_shape == (1, 77, 2048)
+    assert g["text_encoder_2.text_projection"].out_shape == (1, 1280)
+    assert g.inputs == {"input": (1, 77), "input_ids_2": (1, 77)}
+
+
+def test_vae_decoder_graph_for_dit():
+    # DiT's pipeline decodes 256×256 images: a 32×32 latent
+    g = vae_decoder_graph(2, 32, "bf16", "unfused")
+    assert g.params == 49_490_199
+    assert g.macs == 2 * VAE_DECODER_MACS_32
+    assert g["decoder.conv_out"].out_shape == (2, 3, 256, 256)
+    assert {op.dtype for op in g} == {"bf16"}
+    # the mid block's attention: one head of 512 over the 32·32 = 1024 pixels
+    assert g["decoder.mid_block.attentions.0.scores"].gemm.m == 1024
+
+
+def test_sdxl_vae_decodes_in_fp32_under_fp16():
+    # stable-diffusion-xl-base-1.0 vae/config.json force_upcast: StableDiffusionXLPipeline upcasts the VAE to fp32
+    assert {op.dtype for op in _sd(variant="sdxl", part="vae_decoder")} == {"fp32"}
+    assert {op.dtype for op in _sd(variant="sd15", part="vae_decoder")} == {"fp16"}
+
+
+def test_ops_match_the_module_calls_of_diffusers():
+    # one SD 1.5 UNet forward under a TorchDispatchMode counter in the scratch venv of the reference counts:
+    # aten.native_group_norm 61, aten.native_layer_norm 48, aten.silu 68, aten.gelu 16, aten.upsample_nearest2d 3,
+    # aten.convolution 98, Linear modules 184; aten.div 55 = 54 divisions by output_scale_factor or
+    # rescale_output_factor + 1 in the timestep sinusoid (folded into time_proj here)
+    count = Counter(op.fn for op in _sd(part="unet"))
+    assert (count["groupnorm"], count["layernorm"], count["silu"], count["gelu"]) == (61, 48, 68, 16)
+    assert (count["upsample_nearest"], count["conv2d"], count["linear"], count["scale"]) == (3, 98, 184, 54)
+
+
+def test_bad_params_are_refused():
+    with pytest.raises(pydantic.ValidationError, match="multiple of 64"):
+        SDParams.model_validate({"image_size": 520})  # 65×65 latent: not halved three times
+    SDParams.model_validate({"variant": "sdxl", "image_size": 800})  # 100×100, halved twice: fine
+    with pytest.raises(pydantic.ValidationError, match="at most 77"):
+        SDParams.model_validate({"prompt_tokens": 78})
+    with pytest.raises(pydantic.ValidationError):
+        SDParams.model_validate({"variant": "sd3"})
+
+
+def test_presets_write_out_the_defaults():
+    for stem, model in (("sd15", SDParams), ("sdxl", SDXLParams)):
+        params = yaml.safe_load((ROOT / "workloads" / f"{stem}.yaml").read_text())
+        assert params.pop("model") == stem
+        assert model.model_validate(params) == model()
+    assert SDXLParams().variant == "sdxl" and SDXLParams().pixels == 1024 and SDParams().pixels == 512
+
+
+def test_simulated_unet_step_on_h100():
+    report = simulate(_sd(part="unet"), "h100")
+    assert report["seconds"] > 0
+
+
+# ---- GraphBuilder: group norm and nearest upsampling -------------------------------------------------------------
+def test_groupnorm_by_hand():
+    b = GraphBuilder("g", (2, 64, 8, 8))
+    y = b.groupnorm("input", 32, eps=1e-6)
+    op = b.build()[y]
+    assert op.kind is OpKind.NORM and op.fn == "groupnorm" and op.params == 2 * 64  # weight + bias per channel
+    assert op.flops == 5 * 2 * 64 * 8 * 8 and op.vector_elems == 2 * 64 * 8 * 8
+    assert op.attrs["group_elems"] == 64 // 32 * 8 * 8  # each group: 2 channels × 8 × 8
+    with pytest.raises(WorkloadError, match="dividing the 64 channels"):
+        b.groupnorm("input", 24)
+
+
+def test_upsample_nearest_is_a_copy():
+    b = GraphBuilder("u", (1, 16, 5, 7), dtype="fp16")
+    up = b.upsample_nearest("input", 2)
+    op = b.build()[up]
+    assert op.out_shape == (1, 16, 10, 14) and op.kind is OpKind.ELEMENTWISE and op.flops == 0
+    # it reads the input once and writes the 4× larger output (2 bytes an element)
+    assert (op.in_bytes, op.out_bytes) == (16 * 5 * 7 * 2, 16 * 10 * 14 * 2)
+    with pytest.raises(WorkloadError, match="scale must be a positive int"):
+        b.upsample_nearest("input", 0)

@@ -116,25 +116,31 @@ class SystolicArray(_Model):
     # N:M weight-sparsity patterns the array skips the zeros of ("2:4": sparse tensor cores), or "any" (SCALE-Sim
     # v3's SparsitySupport: every N:M, each K group packed to its nonzeros); a pattern not listed runs dense
     structured_sparsity: list[str] = Field(default_factory=list)
+    # the compute dtypes whose MMAs skip them (empty: every dtype); a GPU's sparse tensor cores take 16-, 8- and
+    # 4-bit operands, not fp32 / fp64 (no sparse peak) nor TF32 (cuSPARSELt: 1:2 for TF32, not 2:4)
+    sparse_dtypes: list[DType] = Field(default_factory=list)
 
     @field_validator("structured_sparsity")
     @classmethod
     def _patterns(cls, v: list[str]) -> list[str]:
-        for p in v:
-            if p != "any":
-                Sparsity.parse(p)  # ValueError naming the entry
-        return v
+        return [p if p == "any" else str(Sparsity.parse(p)) for p in v]  # ValueError naming the entry
 
     @property
     def macs_per_cycle(self) -> int:
         """Peak MACs per cycle of all ``count`` arrays."""
         return self.rows * self.cols * self.count
 
-    def skips(self, sparsity: Sparsity | None) -> bool:
-        """Whether the array computes only the nonzero weights of a layer pruned ``sparsity`` (N < M)."""
-        if sparsity is None or sparsity.dense:
-            return False
-        return "any" in self.structured_sparsity or str(sparsity) in self.structured_sparsity
+    def executed_k(self, sparsity: Sparsity | None, k: int, dtype: str) -> int:
+        """The reduction the array runs for a K-long GEMM whose weights are pruned ``sparsity``: with ``any``, the
+        kept weights (``sparsity.kept(k)``); else the fewest of a listed pattern the weights also meet (a 1:4
+        model on 2:4 tensor cores runs as 2:4, ``Sparsity.satisfies``); K when none applies or ``dtype`` is not
+        one of ``sparse_dtypes``."""
+        if sparsity is None or sparsity.dense or (self.sparse_dtypes and dtype not in self.sparse_dtypes):
+            return k
+        if "any" in self.structured_sparsity:
+            return sparsity.kept(k)
+        met = [p.kept(k) for p in map(Sparsity.parse, self.structured_sparsity) if sparsity.satisfies(p)]
+        return min(met, default=k)
 
 
 DEFAULT_VECTOR_COSTS: dict[str, float] = {

@@ -115,10 +115,20 @@ class Weight:
         """Bytes of the tensor, in its own dtype or else the reading op's ``op_dtype``: packed (int4 two per byte)
         plus its group-wise scales (:func:`accelsim.units.packed_bytes`); a compressed one its kept elements plus
         their ``index_bits`` each."""
-        meta = -(-self.nnz * self.index_bits // 8)
         if self.dtype is None and not self.group_size:
-            return self.stored * dtype_bytes(op_dtype) + meta
-        return packed_bytes(self.stored, self.dtype or op_dtype, self.group_size) + meta
+            return self.stored * dtype_bytes(op_dtype) + self.index_bytes
+        dtype = self.dtype or op_dtype
+        if not self.nnz:
+            return packed_bytes(self.numel, dtype, self.group_size)
+        # a pruned quantised tensor keeps the dense tensor's group scales (one per group_size weights along the
+        # dense K, as 2:4 + 4-bit kernels store them: Sparse-Marlin) and packs its kept weights
+        scales = packed_bytes(self.numel, dtype, self.group_size) - packed_bytes(self.numel, dtype)
+        return packed_bytes(self.stored, dtype) + scales + self.index_bytes
+
+    @property
+    def index_bytes(self) -> int:
+        """Metadata bytes of a compressed tensor: ``index_bits`` per kept element."""
+        return -(-self.nnz * self.index_bits // 8)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -231,9 +241,18 @@ class Op:
 
 
 def pruned_weights(op: Op) -> list[Weight]:
-    """The weights of ``op`` its GEMM reduces over: not a bias, at least 2-D, whole rows of K elements."""
+    """The weights of ``op`` its GEMM reduces over along their stored rows: not a bias, at least 2-D, each row (the
+    dims after the first: a linear's in-features, a convolution's in-channels × kernel) K long. A weight the GEMM
+    reads another way (DeepSeek's absorbed ``q_absorb`` reduces over kv_b_proj's rows' other axis) stays dense: a
+    model pruned along its rows cannot skip zeros along columns."""
     k = op.gemm.k  # type: ignore[union-attr]
-    return [w for w in op.weights if len(w.shape) >= 2 and not w.name.endswith("bias") and w.numel % k == 0]
+    return [w for w in op.weights if len(w.shape) >= 2 and not w.name.endswith("bias") and math.prod(w.shape[1:]) == k]
+
+
+def compressed(w: Weight, sparsity: Sparsity) -> Weight:
+    """``w`` pruned ``sparsity`` along its rows (the dims after the first) and stored compressed."""
+    k = math.prod(w.shape[1:])
+    return dataclasses.replace(w, nnz=w.numel // k * sparsity.kept(k), index_bits=sparsity.index_bits)
 
 
 def prune(op: Op, sparsity: Sparsity) -> Op:
@@ -243,8 +262,10 @@ def prune(op: Op, sparsity: Sparsity) -> Op:
     g = op.gemm
     assert g is not None
     kept = sparsity.kept(g.k)
-    weights = tuple(dataclasses.replace(w, nnz=w.numel // g.k * kept, index_bits=sparsity.index_bits)
-                    if w in pruned_weights(op) else w for w in op.weights)
+    if kept == g.k:  # K ≤ N: nothing to prune (index bits would only add bytes)
+        return op
+    pruned = pruned_weights(op)
+    weights = tuple(compressed(w, sparsity) if w in pruned else w for w in op.weights)
     skipped = g.m * g.n * (g.k - kept) * g.count
     return dataclasses.replace(op, weights=weights, macs=op.macs - skipped, flops=op.flops - 2 * skipped,
                                attrs={**op.attrs, "sparsity": str(sparsity)})

@@ -233,6 +233,10 @@ def format_time(seconds: float) -> str:
     return _fmt(seconds, [(1, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns"), (1e-12, "ps")], 4)
 
 
+MAX_SPARSITY_M = 65_536
+"""Largest group M of an N:M pattern (16 index bits per kept weight)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Sparsity:
     """N:M structured sparsity of a weight along its GEMM's reduction (K): in every group of ``m`` consecutive
@@ -250,7 +254,16 @@ class Sparsity:
         n, m = (int(p) for p in parts)
         if not 1 <= n <= m:
             raise ValueError("expected 1 <= N <= M in N:M")
+        if m > MAX_SPARSITY_M:
+            raise ValueError(f"expected M <= {MAX_SPARSITY_M:,} in N:M")
         return cls(n, m)
+
+    def satisfies(self, other: Sparsity) -> bool:
+        """Whether weights pruned this way also meet ``other`` (at most other.n nonzero in each aligned group of
+        other.m): 1:4, 1:2 and 2:8 meet 2:4; 3:4 and 4:8 do not."""
+        if other.m % self.m == 0:
+            return self.n * (other.m // self.m) <= other.n
+        return self.m % other.m == 0 and min(self.n, other.m) <= other.n
 
     def __str__(self) -> str:
         return f"{self.n}:{self.m}"

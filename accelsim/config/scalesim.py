@@ -384,7 +384,7 @@ def _gemm_op(name: str, src: str, m: int, n: int, k: int, dtype: str, line: int)
     gemm = Gemm(m=m, n=n, k=k, count=1)
     in_shape = (m, k)
     op = Op(name=name, kind=OpKind.LINEAR, inputs=(src,), in_shapes=(in_shape,), out_shape=(m, n), dtype=dtype,
-            weights=(Weight(f"{name}.weight", (k, n)),), macs=gemm.macs, flops=2 * gemm.macs, gemm=gemm,
+            weights=(Weight(f"{name}.weight", (n, k)),), macs=gemm.macs, flops=2 * gemm.macs, gemm=gemm,
             attrs={"source_line": line})
     return op, in_shape
 

@@ -44,7 +44,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         return attention.price_backward(op, sa, arch)
     gemms = attention.gemms(op) if fused else [op.gemm]
     sparsity = None if fused else op.sparsity
-    k_run = sparsity.kept(op.gemm.k) if sa.skips(sparsity) else op.gemm.k  # type: ignore[union-attr]
+    k_run = sa.executed_k(sparsity, op.gemm.k, op.dtype)  # type: ignore[union-attr]
     fs = [folds.folds(g.m, g.n, g.k if fused else k_run, sa.rows, sa.cols, sa.dataflow, sa.preload_overlap)
           for g in gemms]
     cycles = sum(g.count * f.cycles for g, f in zip(gemms, fs, strict=True))
@@ -54,7 +54,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
                "folds": [[f.rows, f.cols] for f in fs] if fused else [fs[0].rows, fs[0].cols],
                "fold_cycles": fs[0].fold_cycles,
                "mapping_efficiency": round(fs[0].mapping_efficiency, 6),
-               "sram_operand_bytes": sum(sram_operand_bytes(g, f, sa.dataflow, op.elem_bytes, k_run)
+               "sram_operand_bytes": sum(sram_operand_bytes(g, f, sa.dataflow, op.elem_bytes, None if fused else k_run)
                                          for g, f in zip(gemms, fs, strict=True))}
     if sparsity is not None:
         details["sparsity"] = {"pattern": str(sparsity), "k": op.gemm.k, "executed_k": k_run,  # type: ignore[union-attr]

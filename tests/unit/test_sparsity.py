@@ -15,6 +15,7 @@ import pytest
 from accelsim import simulate
 from accelsim.builders import build_workload
 from accelsim.cli import main
+from accelsim.config import build_graph, load_workload
 from accelsim.ir import Sparsity
 
 SHAPE = {"m": 4096, "n": 4096, "k": 4096}
@@ -123,3 +124,68 @@ def test_bad_sparsity_is_one_line(sets, message, capsys):
     status = main(["run", "--workload", "gemm", "--arch", "a100", *sets, "-q", "--no-plots", "-o", "/tmp/x"])
     err = capsys.readouterr().err.strip()
     assert status == 2 and len(err.splitlines()) == 1 and message in err, err
+
+
+def test_idle_experts_are_stored_pruned_too():
+    """A decode step's idle experts (``unused_params``) hold the same pruned weights the routed ones read: the
+    stored model is the same whatever a step routes, so a prefill and a decode step hold the same weight bytes."""
+    common = ["layers=1", "sparsity=2:4", "dtype=bf16"]
+    prefill = build_graph(load_workload("qwen1_5_moe_a2_7b", [*common, "seq_len=512"]))
+    decode = build_graph(load_workload("qwen1_5_moe_a2_7b", [*common, "phase=decode", "kv_len=512"]))
+    assert any(op.fn == "unused_params" for op in decode.ops)
+    assert decode.weight_bytes == prefill.weight_bytes
+
+
+def test_nothing_to_prune_when_k_is_at_most_n():
+    """K = 2 under 2:4 keeps both weights: the layer stays dense (no index bits added)."""
+    op = build_workload("gemm", {"m": 64, "n": 64, "k": 2, "sparsity": "2:4", "dtype": "bf16"}).ops[0]
+    assert "sparsity" not in op.attrs and op.weights[0].nbytes("bf16") == 64 * 2 * 2
+
+
+def test_sparse_tensor_cores_only_for_their_dtypes():
+    """A100's sparse peaks are for FP16/BF16, INT8 and INT4 (nv_ampere_whitepaper); an fp32 GEMM runs on the CUDA
+    cores and gets no 2:4 speed-up. It still reads the compressed weights, but a 4096³ fp32 GEMM is compute-bound
+    (19.5 TFLOPS over 2.04 TB/s: a 9.6 FLOP/B ridge, the GEMM 683 FLOP/B), so its time stays the dense one's within
+    a few per cent (the smaller weight panels can change the tile shape the library model picks)."""
+    dense = simulate({**GEMM, "dtype": "fp32"}, "a100")["ops"][0]
+    sparse = simulate({**GEMM, "dtype": "fp32", "sparsity": "2:4"}, "a100")["ops"][0]
+    assert sparse["mapping"]["sparsity"]["skips_zeros"] is False
+    assert sparse["mapping"]["sparsity"]["executed_k"] == 4096
+    assert sparse["compute_cycles"] == pytest.approx(dense["compute_cycles"], rel=0.05)
+
+
+def test_a_stricter_pattern_runs_on_2_4_tensor_cores():
+    """1:4-pruned weights have at most 2 nonzeros in every 4, so 2:4 tensor cores run them (as 2:4: K / 2)."""
+    assert Sparsity.parse("1:4").satisfies(Sparsity(2, 4)) and Sparsity.parse("1:2").satisfies(Sparsity(2, 4))
+    assert Sparsity.parse("2:8").satisfies(Sparsity(2, 4)) and not Sparsity.parse("3:4").satisfies(Sparsity(2, 4))
+    assert not Sparsity.parse("4:8").satisfies(Sparsity(2, 4))  # 4 nonzeros may sit in one group of 4
+    one = simulate({**GEMM, "sparsity": "1:4"}, "a100")["ops"][0]
+    two = simulate({**GEMM, "sparsity": "2:4"}, "a100")["ops"][0]
+    assert one["mapping"]["sparsity"]["executed_k"] == two["mapping"]["sparsity"]["executed_k"] == 2048
+    assert one["compute_cycles"] <= two["compute_cycles"]  # the same MMAs, fewer weight bytes to read
+
+
+def test_a_pruned_int4_weight_keeps_its_dense_groups_scales():
+    """4,096 × 4,096 int4 weights in groups of 128 along the dense K (one fp16 scale each), pruned 2:4: the kept
+    8,388,608 weights at half a byte, 131,072 scales of 2 bytes, and 2 index bits per kept weight."""
+    g = build_workload("llama2_7b", {"layers": 1, "seq_len": 16, "weight_dtype": "int4", "sparsity": "2:4",
+                                     "dtype": "fp16"})
+    w = next(w for op in g.ops for w in op.weights if w.name.endswith("q_proj.weight"))
+    kept = 4096 * 2048
+    assert w.nbytes("fp16") == kept // 2 + 4096 * 4096 // 128 * 2 + kept * 2 // 8
+
+
+def test_an_absorbed_weight_read_along_its_other_axis_stays_dense():
+    """DeepSeek's absorbed decode reads kv_b_proj's key rows transposed (q_absorb reduces over the nope dim, not
+    the rows' kv_rank): a model pruned along kv_b_proj's rows cannot skip those zeros; v_absorb reduces over the rows
+    and is pruned."""
+    g = build_graph(load_workload("deepseek_v2_lite", ["layers=2", "phase=decode", "kv_len=64", "sparsity=2:4"]))
+    ops = {op.name.rsplit(".", 1)[-1]: op for op in g.ops if op.name.startswith("model.layers.1.")}
+    assert "sparsity" not in ops["q_absorb"].attrs and ops["v_absorb"].attrs.get("sparsity") == "2:4"
+
+
+def test_arch_patterns_are_normalised():
+    from accelsim.config import load_arch
+
+    arch = load_arch({"base": "scalesim-32x32", "core": {"systolic": {"structured_sparsity": ["02:04"]}}})
+    assert arch.core.systolic.structured_sparsity == ["2:4"]

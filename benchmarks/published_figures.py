@@ -39,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from accelsim import api  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data" / "published_figures.yaml"
-UNITS = {"tflops": "TFLOPS", "busbw": "GB/s", "seconds": "s", "gbps": "GB/s", "wall_seconds": "s"}
+UNITS = {"tflops": "TFLOPS", "busbw": "GB/s", "seconds": "s", "gbps": "GB/s", "wall_seconds": "s",
+         "iterations_per_s": "it/s"}
 
 
 def load(path: Path = DATA) -> list[dict]:
@@ -93,10 +94,12 @@ def kernel_arch(entry: dict):
 def figure(arch, workload: dict, metric: str, harness: str | None = None) -> float:
     """accelsim's TFLOPS (2 x MACs / device seconds), NCCL bus bandwidth (GB/s) or kernel seconds for one point,
     timed as ``harness`` (a :data:`HARNESSES` name) leaves the L2, else from main memory; ``wall_seconds``: a whole
-    eager PyTorch run's time, host launches included (a pipeline timed end to end, e.g. diffusers')."""
-    if metric == "wall_seconds":
+    eager PyTorch run's time, host launches included (a pipeline timed end to end, e.g. diffusers');
+    ``iterations_per_s``: its inverse, for one denoising step (diffusers' it/s)."""
+    if metric in ("wall_seconds", "iterations_per_s"):  # eager PyTorch timed end to end (or its inverse)
         options = {"execution": "eager", **(HARNESSES[harness] if harness else {})}
-        return float(api.simulate(workload, arch, options=options, plots=False).to_dict()["seconds"])
+        seconds = float(api.simulate(workload, arch, options=options, plots=False).to_dict()["seconds"])
+        return seconds if metric == "wall_seconds" else 1 / seconds
     # the kernels back to back on the device, as CUDA-event or profiler timings of a call see them: a CUDA graph's
     # replay less its host launch (validate.py's "replay"; a multi-kernel call, a quantize then a GEMM, counts both)
     options = {"execution": "cuda_graph", **(HARNESSES[harness] if harness else {})}

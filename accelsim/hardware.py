@@ -160,6 +160,7 @@ DEFAULT_VECTOR_COSTS: dict[str, float] = {
     "groupnorm": 6.0,  # as layernorm: mean, variance (2), normalise, scale, shift (a group's rsqrt amortised)
     "upsample_nearest": 0.0,  # nearest-neighbour upsampling: a copy, data movement only (as embedding)
     "scale": 1.0,  # x times a constant (diffusers' output_scale_factor, the VAE's 1 / scaling_factor)
+    "rope_embedding": 5.0,  # RoPE cos/sin tables (FLUX's pos_embed): position·freq and a cos or sin, as timestep_embedding
     "hardsigmoid": 2.0,
     "hardswish": 3.0,
     "sigmoid": 4.0,

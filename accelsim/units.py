@@ -31,6 +31,10 @@ DTYPE_BITS: dict[str, int] = {**{k: 8 * v for k, v in DTYPE_BYTES.items()}, "int
 TORCH_DTYPES: dict[str, str] = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "float8_e4m3fn": "fp8"}
 """PyTorch's dtype names (as Hugging Face configs write them, e.g. ``mamba_ssm_cache_dtype``) → ours."""
 
+TORCH_FP32_CONV = "tf32"
+"""The rate PyTorch runs fp32 convolutions at on GPUs by default: TF32 tensor cores (``torch.backends.cudnn.allow_tf32``
+is True; matmuls' ``allow_tf32`` is False). A model an fp16 pipeline upcasts to fp32 computes as this dtype."""
+
 SCALE_BYTES: dict[str, int] = {"int4": 2, "int8": 2, "fp4": 1}
 """Bytes of one group-wise quantisation scale of each quantised weight dtype: int4 / int8 an fp16 per group of
 ``group_size`` weights (GPTQ / AWQ-style); fp4 one byte, the 8-bit shared scale of the OCP Microscaling formats

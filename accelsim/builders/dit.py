@@ -50,8 +50,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt
 
+from ..errors import WorkloadError
 from ..ir import Graph, OpKind
 from .params import WorkloadParams
 from .sd import vae_decoder_graph
@@ -85,30 +86,19 @@ class DiTParams(WorkloadParams):
         True, description="Predict the variance too (models.py's default): 2 × latent_channels output channels.")
     mlp_ratio: float = Field(4.0, gt=0, description="MLP width as a multiple of hidden (int(hidden · mlp_ratio)).")
     attention: Literal["unfused", "fused"] = Field(
-        "unfused", description="'unfused': QKᵀ, softmax and PV as separate ops; 'fused': one ATTENTION op "
-                               "(FlashAttention-style, scores stay on chip). Same params and MACs.")
+        "fused", description="'fused' (timm's Attention calls scaled_dot_product_attention, fused_attn): one "
+                             "ATTENTION op (FlashAttention-style, scores stay on chip); 'unfused': QKᵀ, softmax and "
+                             "PV as separate ops. Same params and MACs.")
     part: Literal["pipeline", "transformer", "vae_decoder"] = Field(
         "pipeline", description="What the graph is: 'transformer' one denoising step of the DiT; 'pipeline' the same "
                                 "step (the pipeline runs it steps times, then the VAE decoder once); 'vae_decoder' "
-                                "the VAE decoder (not built here yet).")
+                                "Stable Diffusion's VAE decoder, on batch latents.")
     steps: PositiveInt = Field(250, description="Denoising steps of a pipeline (the paper samples with 250 DDPM "
                                                 "steps).")
     guidance: bool = Field(
         True, description="Classifier-free guidance: each step runs the DiT on 2 × batch latents (conditional and "
                           "unconditional, as DiT's sample.py concatenates them) and combines the two noise "
                           "predictions.")
-
-    @model_validator(mode="after")
-    def _shapes(self) -> DiTParams:
-        if self.hidden % self.heads:
-            raise ValueError(f"heads ({self.heads}) must divide hidden ({self.hidden})")
-        if self.image_size % VAE_FACTOR:
-            raise ValueError(f"image_size ({self.image_size}) must be a multiple of {VAE_FACTOR} (the VAE's "
-                             f"downsampling)")
-        if (self.image_size // VAE_FACTOR) % self.patch:
-            raise ValueError(f"the latent side image_size/{VAE_FACTOR} ({self.image_size // VAE_FACTOR}) must be a "
-                             f"multiple of patch ({self.patch})")
-        return self
 
     @property
     def latent_size(self) -> int:
@@ -127,8 +117,28 @@ def dit_parts(p: DiTParams) -> list[tuple[str, int]]:
     return [("transformer", p.steps), ("vae_decoder", 1)]
 
 
+def _check(p: DiTParams) -> None:
+    """WorkloadErrors at the parameter at fault (a shape the model cannot take, a training run of the pipeline)."""
+    if p.hidden % p.heads:
+        raise WorkloadError(f"heads ({p.heads}) must divide hidden ({p.hidden})", key=("heads",))
+    if p.image_size % VAE_FACTOR:
+        raise WorkloadError(f"image_size ({p.image_size}) must be a multiple of {VAE_FACTOR} (the VAE's "
+                            f"downsampling)", key=("image_size",))
+    if (p.image_size // VAE_FACTOR) % p.patch:
+        raise WorkloadError(f"the latent side image_size/{VAE_FACTOR} ({p.image_size // VAE_FACTOR}) must be a "
+                            f"multiple of patch ({p.patch})", key=("image_size",))
+    if p.mode == "training":
+        if p.part != "transformer":
+            raise WorkloadError("training a DiT trains its transformer alone (on noised latents, once a step): set "
+                                "part: transformer", key=("part",))
+        if p.guidance:
+            raise WorkloadError("classifier-free guidance doubles the batch to sample; training drops labels "
+                                "instead: set guidance: false", key=("guidance",))
+
+
 def dit(p: DiTParams) -> Graph:
     """The graph of ``p.part``: one denoising step of the DiT ("transformer", "pipeline"; see the module docstring)."""
+    _check(p)
     if p.part == "vae_decoder":  # DiT decodes with Stable Diffusion's VAE (sd-vae-ft-ema / -mse), on batch latents
         return vae_decoder_graph(p.batch, p.latent_size, p.dtype or "fp16", p.attention)
     return _dit_step(p)

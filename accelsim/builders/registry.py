@@ -102,6 +102,14 @@ BUILDERS: dict[str, BuilderEntry] = {
         BuilderEntry("hf", "hf.HfParams", "hf.hf",
                      "any decoder-only LM from its Hugging Face config.json (Llama, Mistral, Qwen2, Gemma-2, Phi-3, "
                      "OPT, GPT-2, Mixtral, Qwen2-MoE), prefill or decode, MoE, tensor/expert parallel"),
+        BuilderEntry("flux1_dev", "flux.FluxParams", "flux.flux",
+                     "FLUX.1 [dev] (diffusers FluxPipeline): CLIP ViT-L/14 + T5-XXL text encoders once (4,885,371,136 "
+                     "params), the guidance-distilled MMDiT transformer 28 steps with no CFG batch (11,901,408,320), "
+                     "the 16-channel VAE decoder (49,545,475)", parts_ref="flux.flux_parts"),
+        BuilderEntry("flux1_schnell", "flux.FluxSchnellParams", "flux.flux",
+                     "FLUX.1 [schnell] (diffusers FluxPipeline): CLIP ViT-L/14 + T5-XXL text encoders once "
+                     "(4,885,371,136 params), the transformer 4 steps (11,891,178,560), the 16-channel VAE decoder "
+                     "(49,545,475)", parts_ref="flux.flux_parts"),
         BuilderEntry("dit_xl_2", "dit.DiTParams", "dit.dit",
                      "DiT-XL/2 at 256×256 (facebookresearch/DiT): steps × one denoising step (classifier-free "
                      "guidance), then the VAE decoder; 674,834,720 params", parts_ref="dit.dit_parts"),

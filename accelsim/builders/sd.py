@@ -61,7 +61,8 @@ encoders then run on batch alone; the graph assumes a negative prompt.)
   The scheduler's own arithmetic (``scale_model_input``, ``step``) and the latents' ``torch.cat`` are left out.
 * ``vae_decoder``: AutoencoderKL.decode of (batch, 4, h, w) latents (:func:`vae_decoder`), after the pipeline's
   ``latents / scaling_factor`` (``unscale_latents``, ELEMENTWISE fn "scale"). SDXL's VAE has ``force_upcast``, so
-  with fp16 its decoder runs in fp32, as StableDiffusionXLPipeline upcasts it.
+  with fp16 its decoder runs in fp32, as StableDiffusionXLPipeline upcasts it: 4-byte tensors computed at the TF32
+  rate (dtype "tf32"), as PyTorch's cuDNN convolutions run fp32 by default (``torch.backends.cudnn.allow_tf32``).
 
 MACs are those of torch.utils.flop_counter.FlopCounterMode on the diffusers / transformers modules (FLOPs / 2: every
 conv, linear and the attention's two batched matmuls); norms, activations, softmax and the element-wise ops are
@@ -74,9 +75,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import Field, PositiveInt, field_validator, model_validator
+from pydantic import Field, PositiveInt, field_validator
 
+from ..errors import WorkloadError
 from ..ir import Graph, OpKind
+from ..units import TORCH_FP32_CONV
 from .params import WorkloadParams
 from .tlayers import TransformerBuilder
 from .transformer import clip_encoder
@@ -183,16 +186,6 @@ class SDParams(WorkloadParams):
                              f"positions")
         return v
 
-    @model_validator(mode="after")
-    def _image(self) -> SDParams:
-        if self.image_size is not None:
-            step = VAE_FACTOR * 2 ** (len(_UNETS[self.variant].channels) - 1)
-            if self.image_size % step:
-                raise ValueError(f"image_size ({self.image_size}) must be a multiple of {step} for {self.variant} "
-                                 f"(the VAE's ×8 and the UNet's {len(_UNETS[self.variant].channels) - 1} "
-                                 f"downsamplings)")
-        return self
-
     @property
     def pixels(self) -> int:
         """Image height and width in pixels (``image_size`` or the variant's default)."""
@@ -223,14 +216,35 @@ def sd_parts(p: SDParams) -> list[tuple[str, int]]:
     return [("text_encoder", 1), ("unet", p.steps), ("vae_decoder", 1)]
 
 
+def _check(p: SDParams) -> None:
+    """WorkloadErrors at the parameter at fault: an image size the UNet cannot halve, a training run of anything
+    but the UNet alone without guidance."""
+    if p.image_size is not None:
+        step = VAE_FACTOR * 2 ** (len(_UNETS[p.variant].channels) - 1)
+        if p.image_size % step:
+            raise WorkloadError(f"image_size ({p.image_size}) must be a multiple of {step} for {p.variant} (the VAE's "
+                                f"×8 and the UNet's {len(_UNETS[p.variant].channels) - 1} downsamplings)",
+                                key=("image_size",))
+    if p.mode == "training":
+        if p.part != "unet":
+            raise WorkloadError("training a Stable Diffusion model trains its UNet alone (on noised latents, once a "
+                                "step): set part: unet", key=("part",))
+        if p.guidance:
+            raise WorkloadError("classifier-free guidance doubles the batch to sample; training drops captions "
+                                "instead: set guidance: false", key=("guidance",))
+
+
 def sd(p: SDParams) -> Graph:
     """The graph of ``p.part`` (module docstring); "pipeline" builds the UNet's denoising step."""
+    _check(p)
     if p.part == "text_encoder":
         return _text_encoders(p)
     if p.part == "vae_decoder":
         dtype = p.dtype or "fp16"
         if p.variant == "sdxl" and dtype == "fp16":
-            dtype = "fp32"  # the SDXL VAE's force_upcast: StableDiffusionXLPipeline decodes in fp32
+            # the SDXL VAE's force_upcast: StableDiffusionXLPipeline decodes in fp32, and PyTorch runs fp32
+            # convolutions on the TF32 tensor cores by default (torch.backends.cudnn.allow_tf32 = True)
+            dtype = TORCH_FP32_CONV
         return vae_decoder_graph(p.batch, p.latent_size, dtype, p.attention,
                                  meta=_meta(p, part="vae_decoder", vae_dtype=dtype))
     return _unet(p)
@@ -322,14 +336,18 @@ VAE_EPS = 1e-6
 """GroupNorm eps of the VAE (diffusers' Encoder/Decoder)."""
 
 
-def vae_decoder(b: TransformerBuilder, z: str, *, fused: bool) -> str:
+def vae_decoder(b: TransformerBuilder, z: str, *, fused: bool, post_quant_conv: bool = True) -> str:
     """Stable Diffusion's VAE decoder (diffusers AutoencoderKL.decode of the sd-vae-ft-* / SD 1.5 / SDXL VAEs) on
     the (N, 4, h, w) latents ``z``: ``post_quant_conv`` (1×1, 4 → 4), ``decoder.conv_in`` (3×3, 4 → 512),
     ``decoder.mid_block`` (resnet, single-head self-attention over the h·w pixels with its GroupNorm and residual,
     resnet), four ``decoder.up_blocks`` of three resnets each (512, 512, 256, 128 wide), the first three followed by
     a nearest ×2 upsample and a 3×3 conv, then ``conv_norm_out`` (GroupNorm(32)) → ``conv_act`` (SiLU) →
-    ``conv_out`` (3×3, 128 → 3): the (N, 3, 8h, 8w) image. 49,490,199 params. Returns the output's name."""
-    x = b.conv2d(z, LATENT_CHANNELS, 1, name="post_quant_conv")
+    ``conv_out`` (3×3, 128 → 3): the (N, 3, 8h, 8w) image. 49,490,199 params. Returns the output's name.
+
+    Other latent widths take the same layers: ``z``'s channels C set post_quant_conv's (C → C) and conv_in's
+    input (FLUX.1's VAE: C = 16); ``post_quant_conv=False`` leaves that conv out (FLUX.1's vae/config.json
+    ``use_post_quant_conv: false``; 49,545,475 params at C = 16)."""
+    x = b.conv2d(z, b.shape(z)[1], 1, name="post_quant_conv") if post_quant_conv else z
     with b.scope("decoder"):
         x = b.conv2d(x, VAE_CHANNELS[0], 3, padding=1, name="conv_in")
         with b.scope("mid_block"):
@@ -364,6 +382,27 @@ def vae_decoder_graph(batch: int, latent_hw: int, dtype: str = "fp16", attention
 
 
 # ---- text encoders -------------------------------------------------------------------------------------------
+def clip_text_encoder(b: TransformerBuilder, ids: str, *, fused: bool, cfg: _TextConfig = _CLIP_L) -> str:
+    """A CLIP text tower (transformers' CLIPTextModel; CLIPTextModelWithProjection with ``cfg.projection``) on the
+    (B, s) token ids ``ids``, its ops under ``cfg.scope`` (default: CLIP ViT-L/14's as ``text_encoder``, 123,060,480
+    params): ``text_model.embeddings`` (token and learned position embeddings), the causal pre-LN encoder layers,
+    ``final_layer_norm``, the pooled EOS token (a view) and, with a projection, ``text_projection``. Every layer
+    runs. Returns the pooled output (projected when ``cfg.projection``)."""
+    s = b.shape(ids)[1]
+    with b.scope(cfg.scope):
+        with b.scope("text_model"):
+            with b.scope("embeddings"):
+                t = b.embedding(ids, 49408, cfg.width, name="token_embedding")
+                t = b.add(t, b.positions(s, TEXT_POSITIONS, cfg.width, name="position_embedding"),
+                          name="add_positions")
+            t = clip_encoder(b, t, cfg.layers, cfg.heads, causal=True, fused=fused, act=cfg.act)
+            t = b.layernorm(t, name="final_layer_norm")
+            pooled = b.select_token(t, s - 1, name="pooled")  # the EOS token (argmax of the ids)
+        if cfg.projection:
+            pooled = b.linear(pooled, cfg.width, bias=False, name="text_projection")
+    return pooled
+
+
 def _text_encoders(p: SDParams) -> Graph:
     """The pipeline's prompt encoding (module docstring): CLIP ViT-L/14's text tower, and for SDXL bigG's too."""
     n, s = p.cfg_batch, p.prompt_tokens
@@ -372,20 +411,9 @@ def _text_encoders(p: SDParams) -> Graph:
     b = TransformerBuilder(f"{p.variant}_text_encoder", {name: (n, s) for name in ids}, dtype=p.dtype or "fp16")
     penultimate = []
     for cfg, tokens in zip(configs, ids, strict=True):
-        with b.scope(cfg.scope):
-            with b.scope("text_model"):
-                with b.scope("embeddings"):
-                    t = b.embedding(tokens, 49408, cfg.width, name="token_embedding")
-                    t = b.add(t, b.positions(s, TEXT_POSITIONS, cfg.width, name="position_embedding"),
-                              name="add_positions")
-                t = clip_encoder(b, t, cfg.layers, cfg.heads, causal=True, fused=p.attention == "fused",
-                                 act=cfg.act)
-                # hidden_states[-2]: the output of the second-to-last layer (clip_encoder's residual add)
-                penultimate.append(f"{cfg.scope}.text_model.encoder.layers.{cfg.layers - 2}.add_mlp")
-                t = b.layernorm(t, name="final_layer_norm")
-                pooled = b.select_token(t, s - 1, name="pooled")  # the EOS token (argmax of the ids)
-            if cfg.projection:
-                b.linear(pooled, cfg.width, bias=False, name="text_projection")
+        clip_text_encoder(b, tokens, fused=p.attention == "fused", cfg=cfg)
+        # hidden_states[-2]: the output of the second-to-last layer (clip_encoder's residual add)
+        penultimate.append(f"{cfg.scope}.text_model.encoder.layers.{cfg.layers - 2}.add_mlp")
     if len(configs) > 1:
         b.concat(penultimate, dim=2, name="prompt_embeds")
     return b.build(_meta(p, part="text_encoder", text_batch=n))
@@ -450,4 +478,5 @@ def _unet(p: SDParams) -> Graph:
     return b.build(_meta(p, part="unet", unet_batch=n))
 
 
-__all__ = ["SDParams", "SDXLParams", "resnet_block", "sd", "sd_parts", "vae_decoder", "vae_decoder_graph"]
+__all__ = ["SDParams", "SDXLParams", "clip_text_encoder", "resnet_block", "sd", "sd_parts", "vae_decoder",
+           "vae_decoder_graph"]

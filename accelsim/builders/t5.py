@@ -83,7 +83,9 @@ def _attention(b: TransformerBuilder, x: str, kv: str, heads: int, d_kv: int, ex
 def _position_bias(b: TransformerBuilder, stack: str, heads: int, q_len: int, k_len: int) -> str:
     """The stack's (1, heads, Lq, Lk) relative position bias, looked up once from block 0's table (under tensor
     parallelism this chip's heads' columns of the whole table)."""
-    table = Weight(f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight", (BUCKETS, heads))
+    scope = b._prefix()  # inside a scope (FLUX's text_encoder_2) the table's name carries it, as the ops' do
+    table = Weight(f"{scope + '.' if scope else ''}{stack}.block.0.layer.0.SelfAttention.relative_attention_bias"
+                   f".weight", (BUCKETS, heads))
     local = heads // b.tp
     rows = b.table_rows((1, q_len, k_len, local), table, name=f"{stack}.position_bias")
     return b.view(rows, (1, local, q_len, k_len), name=f"{stack}.position_bias_heads")
@@ -106,13 +108,38 @@ def _cross_attention(b: TransformerBuilder, y: str, memory: str, heads: int, d_k
     return b.add(y, b.dropout(h, dropout, name="layer.1.dropout"), name="layer.1.residual")
 
 
-def _ffn(b: TransformerBuilder, x: str, d_ff: int, sub: int, dropout: float = 0.0) -> str:
+def _ffn(b: TransformerBuilder, x: str, d_ff: int, sub: int, dropout: float = 0.0, gated: bool = False) -> str:
+    """The feed-forward sub-layer: DenseReluDense (wi, ReLU, wo), or with ``gated`` T5 v1.1's
+    T5DenseGatedActDense (``feed_forward_proj`` "gated-gelu": gelu_new(wi_0(x)) · wi_1(x), then wo; transformers
+    still names the module DenseReluDense)."""
     h = b.rmsnorm(x, eps=1e-6, name=f"layer.{sub}.layer_norm")
     with b.scope(f"layer.{sub}.DenseReluDense"):
-        h = b.linear(h, b._tp_hidden(d_ff), bias=False, name="wi")  # column-split, then wo row-split
-        h = b.dropout(b.relu(h, name="act"), dropout, name="dropout")
+        if gated:
+            g = b.linear(h, b._tp_hidden(d_ff), bias=False, name="wi_0")  # column-split, then wo row-split
+            u = b.linear(h, b._tp_hidden(d_ff), bias=False, name="wi_1")
+            h = b.mul(b.gelu(g, name="act"), u, name="mul")
+        else:
+            h = b.relu(b.linear(h, b._tp_hidden(d_ff), bias=False, name="wi"), name="act")  # column-split
+        h = b.dropout(h, dropout, name="dropout")
         h = b._tp_out(b.linear(h, b.shape(x)[-1], bias=False, name="wo"))
     return b.add(x, b.dropout(h, dropout, name=f"layer.{sub}.dropout"), name=f"layer.{sub}.residual")
+
+
+def t5_encoder(b: TransformerBuilder, ids: str, d_model: int, d_ff: int, heads: int, d_kv: int, layers: int, *,
+               gated: bool = False, fused: bool = False) -> str:
+    """An inference pass of a T5 encoder stack (transformers' T5EncoderModel) on the (B, L) token ids ``ids``, in
+    the builder's current scope: ``shared`` embedding (``encoder.embed_tokens`` reads it), the relative position
+    bias of block 0, ``layers`` blocks (self-attention; the feed-forward of :func:`_ffn`, ``gated`` for T5 v1.1),
+    ``encoder.final_layer_norm``. No dropout (inference). Returns the final norm's output (B, L, d_model)."""
+    scope = b._prefix()
+    x = b.embedding(ids, VOCAB, d_model, weight_name=f"{scope + '.' if scope else ''}shared.weight",
+                    name="encoder.embed_tokens")
+    length = b.shape(ids)[1]
+    bias = _position_bias(b, "encoder", heads, length, length)
+    for i in range(layers):
+        with b.scope(f"encoder.block.{i}"):
+            x = _ffn(b, _self_attention(b, x, heads, d_kv, bias, False, fused), d_ff, 1, gated=gated)
+    return b.rmsnorm(x, eps=1e-6, name="encoder.final_layer_norm")
 
 
 def t5(model: str, p: T5Params) -> Graph:

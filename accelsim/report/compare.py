@@ -81,6 +81,11 @@ _DECODE_METRICS: dict[str, tuple[str, str]] = {
     "serving.tpot_s": ("TPOT", "seconds"),
     "serving.tokens_per_s": ("tokens/s", "number"),
 }
+# Metrics of a diffusion pipeline's run (report ``diffusion``): rows after ``time`` when some report has them.
+_DIFFUSION_METRICS: dict[str, tuple[str, str]] = {
+    "diffusion.seconds_per_image": ("seconds/image", "seconds"),
+    "diffusion.images_per_s": ("images/s", "number"),
+}
 MAX_SETTING_ROWS = 12  # differing settings shown in the table (two models differ in dozens of config fields)
 # Per-level metrics, one row per memory level of the reports (``utilization.hbm``, ``bytes.hbm``), after those.
 _LEVEL_METRICS: dict[str, tuple[str, str]] = {"utilization.": ("busy", "fraction"), "bytes.": ("bytes", "bytes")}
@@ -176,7 +181,8 @@ def _kind(metric: str) -> str:
 
 
 def _spec(metric: str, default: tuple[str, str]) -> tuple[str, str]:
-    return _METRICS.get(metric) or _SERVING_METRICS.get(metric) or _DECODE_METRICS.get(metric) or default
+    return (_METRICS.get(metric) or _SERVING_METRICS.get(metric) or _DECODE_METRICS.get(metric)
+            or _DIFFUSION_METRICS.get(metric) or default)
 
 
 def _is_serving(report: dict) -> bool:
@@ -214,7 +220,7 @@ def _metric(report: dict, key: str) -> object:
     if split:
         return fmt.number(_dict(report.get(split[0][:-1])).get(split[1]))
     value: object = report
-    nested = key in _SERVING_METRICS or key in _DECODE_METRICS or key.startswith(_NESTED)
+    nested = key in _SERVING_METRICS or key in _DECODE_METRICS or key in _DIFFUSION_METRICS or key.startswith(_NESTED)
     for part in key.split(".") if nested else (key,):
         value = _dict(value).get(part)
     return fmt.number(value)
@@ -230,7 +236,8 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
     of the reports (the union of their levels, each report's innermost first, in order of first appearance)
     ``utilization.<level>`` (its busy fraction, for the levels that have a bandwidth server) and
     ``bytes.<level>``. When a report is an ``accelsim run`` with decode steps, its ``serving.ttft_s``,
-    ``serving.tpot_s`` and ``serving.tokens_per_s`` follow ``seconds``. Reports of ``accelsim serve`` (``kind: serving``) add, after ``arch``, their request rate,
+    ``serving.tpot_s`` and ``serving.tokens_per_s`` follow ``seconds``, and for a diffusion pipeline's run
+    ``diffusion.seconds_per_image`` and ``diffusion.images_per_s``. Reports of ``accelsim serve`` (``kind: serving``) add, after ``arch``, their request rate,
     output tokens/s, TTFT, TPOT and end-to-end percentiles, share meeting the SLOs, peak KV-cache use and
     preemptions (``serving.ttft_s.p50``, ...), and the later turns' TTFT, history cached and tokens a
     verification when some report has conversations or speculative decoding; when every report is one, the
@@ -245,6 +252,7 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
                                   if k not in optional or any(_metric(rep, k) is not None for _, rep in reports))]
     if not all(serving):
         decode = list(_DECODE_METRICS) if any(_has_decode(rep) for _, rep in reports) else []
+        decode += list(_DIFFUSION_METRICS) if any(_dict(rep.get("diffusion")) for _, rep in reports) else []
         run = list(_METRICS)[2:]
         at = run.index("seconds") + 1
         keys += [*run[:at], *decode, *run[at:], *(f"utilization.{lvl}" for lvl in busy),

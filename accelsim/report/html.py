@@ -309,6 +309,22 @@ def _serving(report: dict, key: str = "serving", title: str = "LLM serving") -> 
     return f'<section id="{key}"><h2>{title}</h2>' + _kv_table(rows) + "</section>"
 
 
+def _diffusion(report: dict) -> str:
+    """A diffusion pipeline's figures: seconds per image, images per second and a row per part (its count, one
+    execution's time, all of them, its parameters)."""
+    d = report.get("diffusion")
+    if not isinstance(d, dict) or not d:
+        return ""
+    rows = [("batch", fmt.general(d.get("batch"))), ("seconds per image", fmt.seconds(d.get("seconds_per_image"))),
+            ("images per second", fmt.general(d.get("images_per_s")))]
+    for part in d.get("parts") or []:
+        if isinstance(part, dict):
+            rows.append((f"part {part.get('part')}", f"{part.get('count')} × {fmt.seconds(part.get('seconds'))} = "
+                                                     f"{fmt.seconds(part.get('total_seconds'))}, "
+                                                     f"{fmt.count(part.get('params'))} params"))
+    return '<section id="diffusion"><h2>Diffusion pipeline</h2>' + _kv_table(rows) + "</section>"
+
+
 def _png_data_uris(report: dict, images: Mapping[str, bytes] | None) -> dict[str, tuple[str, bool]]:
     """Each plot stem → (``data:`` URI of its PNG, True), or (the one-line error that stopped it, False).
 
@@ -444,7 +460,7 @@ def render_html(report: dict, *, plots: bool = True, images: Mapping[str, bytes]
         _energy(report),
         _serving(report),
         _serving(report, "pipeline", "Pipeline parallelism"),
-        _serving(report, "diffusion", "Diffusion pipeline"),
+        _diffusion(report),
         '<section id="plots"><h2>Plots</h2>' + _plots(report, images) + "</section>" if plots else "",
         '<section id="ops-section"><h2>Ops</h2>' + _ops_table(report) + "</section>",
         f"<footer>Written by accelsim {_e(version)} from report.json.</footer>" if version else "",

@@ -6,8 +6,9 @@ is the workload with ``part`` set to it, built and simulated once (every denoisi
 timestep is an input, not a shape), and the report composes them (:func:`~accelsim.scenarios.sampling.
 composed_report`): op rows tagged ``phase`` = the part with ``count`` = its executions, placed one after another
 on the run's timeline (a repeated part's rows show its first execution); ``seconds``, cycles, launches and busy
-cycles are the parts' sums over their counts; ``params`` the parts' sum; ``memory``, ``placement`` and ``notes`` the
-most-run part's (the denoiser's). report.json's ``diffusion`` object: ``batch`` (images), ``parts``
+cycles are the parts' sums over their counts; ``params`` the parts' sum; ``memory`` every part's weights held
+together beside the largest part's activations (:func:`footprint`); ``notes`` every part's; ``power.peak_w`` the
+busiest part's; ``placement`` the most-run part's (the denoiser's). report.json's ``diffusion`` object: ``batch`` (images), ``parts``
 (each part's count, params, cycles and seconds of one execution and all of them), ``seconds_per_image`` and
 ``images_per_s``.
 """
@@ -60,11 +61,16 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
         rows.append(Rows(s.shown, [w.times(count) for w in s.work], [count] * len(s.work), {"phase": part},
                          offset=start))
         start += count * s.timing.cycles
-    # the descriptive fields (memory footprint, placement, notes) are the most-run part's: the denoiser's
-    weighted = sorted(((s, float(count)) for _, count, s, _ in runs), key=lambda sc: -sc[1])
+    # the descriptive fields (placement, levels) are the most-run part's, the denoiser's (of equal counts, the
+    # part with the most parameters: one step's UNet before the text encoder)
+    order = sorted(runs, key=lambda r: (-r[1], -r[3]))
+    weighted = [(s, float(count)) for _, count, s, _ in order]
     out = composed_report(weighted, rows, name or f"{workload.model}_{arch.name}")
+    out["workload"] = {**out["workload"], "name": workload.model}
     out["params"] = sum(params for *_, params in runs)
     out["execution"] = ", ".join(f"{part} {s.shown.report['execution']}" for part, _, s, _ in runs)
+    out["notes"] = list(dict.fromkeys(n for _, _, s, _ in runs for n in s.shown.report.get("notes", [])))
+    footprint(out, [s.timing.memory for _, _, s, _ in runs])
     batch = int(workload.params.get("batch", 1))
     seconds = float(out["seconds"])
     out["diffusion"] = {
@@ -76,7 +82,34 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
         "images_per_s": batch / seconds if seconds else None,
     }
     out.update(account(out, arch))  # energy of the composed run (the passes' own were copied)
+    peaks = [float((s.shown.report.get("power") or {}).get("peak_w") or 0) for _, _, s, _ in runs]
+    if out.get("power") and max(peaks) > float(out["power"]["peak_w"]):  # the busiest part's window
+        chips = float(out["power"].get("chips") or 1)
+        out["power"] = {**out["power"], "peak_w": max(peaks), "peak_w_per_chip": max(peaks) / chips}
     return Report(out, segments=segments or None)
+
+
+def footprint(out: dict, memories: list[dict]) -> None:
+    """The pipeline's memory footprint in ``out["memory"]``: every part's weights held together, as a diffusers
+    pipeline keeps its models on the device, beside the largest part's activations (each part placed as alone);
+    a note when that exceeds a level's capacity (diffusers would run out of memory unless it offloads models)."""
+    memory: dict[str, dict] = {}
+    for level in dict.fromkeys(lv for m in memories for lv in m):
+        parts = [m[level] for m in memories if level in m]
+        weights = sum(int(p.get("weights", 0)) for p in parts)
+        activations = max(int(p.get("activations", 0)) for p in parts)
+        kv = max(int(p.get("kv_cache", 0)) for p in parts)
+        capacity = int(parts[0].get("capacity", 0))
+        used = weights + kv + activations
+        memory[level] = {**parts[0], "weights": weights, "kv_cache": kv, "activations": activations, "used": used,
+                         "fraction": used / capacity if capacity else 0.0}
+        if capacity and used > capacity:
+            out["notes"] = [*out.get("notes", []), f"memory: the pipeline's parts hold {used / 2**30:.2f} GiB in "
+                            f"{level} together (every part's weights and the largest activations), over its "
+                            f"{capacity / 2**30:.2f} GiB: each part was placed as if alone; diffusers would need to "
+                            f"offload models (enable_model_cpu_offload, not modelled)"]
+    if memory:
+        out["memory"] = memory
 
 
 __all__ = ["diffusion", "parts_of"]

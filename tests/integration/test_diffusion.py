@@ -79,3 +79,28 @@ def test_info_names_the_pipeline(capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["pipeline"] == [{"part": "text_encoder", "count": 1}, {"part": "unet", "count": 50},
                                 {"part": "vae_decoder", "count": 1}]
+
+
+def test_the_pipeline_holds_every_parts_weights(runs):
+    """A diffusers pipeline keeps its models on the device: the footprint's weights are the parts' sum (each part's
+    own report holds only its weights), beside the largest part's activations."""
+    whole, alone = runs
+    hbm = whole["memory"]["hbm"]
+    assert hbm["weights"] == sum(alone[part]["memory"]["hbm"]["weights"] for part, _ in PARTS)
+    assert hbm["activations"] == max(alone[part]["memory"]["hbm"]["activations"] for part, _ in PARTS)
+    # the busiest window of any part, and every part's notes
+    assert whole["power"]["peak_w"] == max(alone[part]["power"]["peak_w"] for part, _ in PARTS)
+    assert whole["workload"]["name"] == "sd15"
+
+
+def test_one_step_still_describes_the_denoiser():
+    """With steps: 1 every part runs once; the pipeline still names the model, not its first part."""
+    r = simulate({**SD, "steps": 1}, "h100").to_dict()
+    assert r["workload"]["name"] == "sd15" and [p["count"] for p in r["diffusion"]["parts"]] == [1, 1, 1]
+
+
+def test_training_a_pipeline_is_refused_in_one_line(capsys):
+    status = main(["run", "--workload", "sd15", "--arch", "h100", "--mode", "training", "-q", "--no-plots",
+                   "-o", "/tmp/accelsim_test_sd_training"])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1 and "set part: unet" in err, err

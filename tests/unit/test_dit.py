@@ -15,6 +15,7 @@ import yaml
 
 from accelsim import simulate
 from accelsim.builders.dit import DiTParams, dit, dit_parts
+from accelsim.errors import WorkloadError
 from accelsim.ir import OpKind
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,7 +121,7 @@ def test_guidance_runs_the_dit_on_twice_the_batch():
 
 
 def test_fused_attention_has_the_same_params_and_macs():
-    unfused, fused = _dit(), _dit(attention="fused")
+    unfused, fused = _dit(attention="unfused"), _dit()  # fused by default: timm's Attention calls SDPA
     assert (fused.params, fused.macs) == (unfused.params, unfused.macs)
     assert sum(op.kind == OpKind.ATTENTION for op in fused) == 28
     assert not any(op.kind == OpKind.ATTENTION for op in unfused)
@@ -140,15 +141,26 @@ def test_parts_and_the_vae_decoder():
 
 
 @pytest.mark.parametrize(("params", "message"), [
-    ({"hidden": 1152, "heads": 10}, "heads"),
-    ({"image_size": 250}, "image_size"),
-    ({"image_size": 264}, "multiple of patch"),  # a 33×33 latent does not split into 2×2 patches
     ({"mlp_ratio": 0}, "mlp_ratio"),
     ({"part": "vae"}, "part"),
 ])
 def test_bad_params_are_refused(params, message):
     with pytest.raises(pydantic.ValidationError, match=message):
         DiTParams.model_validate(params)
+
+
+@pytest.mark.parametrize(("params", "key", "message"), [
+    ({"hidden": 1152, "heads": 10}, ("heads",), "heads"),
+    ({"image_size": 250}, ("image_size",), "image_size"),
+    ({"image_size": 264}, ("image_size",), "multiple of patch"),  # a 33×33 latent does not split into 2×2 patches
+    ({"mode": "training"}, ("part",), "part: transformer"),
+    ({"mode": "training", "part": "transformer"}, ("guidance",), "guidance: false"),
+])
+def test_bad_shapes_name_their_parameter(params, key, message):
+    """Raised building the graph, at the parameter's own line (WorkloadError.key)."""
+    with pytest.raises(WorkloadError, match=message) as info:
+        _dit(**params)
+    assert info.value.key == key
 
 
 def test_the_preset_writes_out_the_defaults():

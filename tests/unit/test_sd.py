@@ -150,8 +150,13 @@ def test_vae_decoder_graph_for_dit():
 
 
 def test_sdxl_vae_decodes_in_fp32_under_fp16():
-    # stable-diffusion-xl-base-1.0 vae/config.json force_upcast: StableDiffusionXLPipeline upcasts the VAE to fp32
-    assert {op.dtype for op in _sd(variant="sdxl", part="vae_decoder")} == {"fp32"}
+    # stable-diffusion-xl-base-1.0 vae/config.json force_upcast: StableDiffusionXLPipeline upcasts the VAE to fp32,
+    # whose convolutions PyTorch runs on TF32 tensor cores by default (torch.backends.cudnn.allow_tf32 = True):
+    # 4-byte tensors at the TF32 rate
+    from accelsim.units import TORCH_FP32_CONV, dtype_bytes
+
+    assert {op.dtype for op in _sd(variant="sdxl", part="vae_decoder")} == {TORCH_FP32_CONV}
+    assert dtype_bytes(TORCH_FP32_CONV) == 4
     assert {op.dtype for op in _sd(variant="sd15", part="vae_decoder")} == {"fp16"}
 
 
@@ -166,9 +171,14 @@ def test_ops_match_the_module_calls_of_diffusers():
 
 
 def test_bad_params_are_refused():
-    with pytest.raises(pydantic.ValidationError, match="multiple of 64"):
-        SDParams.model_validate({"image_size": 520})  # 65×65 latent: not halved three times
-    SDParams.model_validate({"variant": "sdxl", "image_size": 800})  # 100×100, halved twice: fine
+    with pytest.raises(WorkloadError, match="multiple of 64") as info:
+        sd(SDParams.model_validate({"image_size": 520}))  # 65×65 latent: not halved three times
+    assert info.value.key == ("image_size",)  # reported at the parameter's own line
+    sd(SDParams.model_validate({"variant": "sdxl", "image_size": 800, "part": "text_encoder"}))  # 100×100: fine
+    with pytest.raises(WorkloadError, match="set part: unet"):
+        sd(SDParams.model_validate({"mode": "training"}))
+    with pytest.raises(WorkloadError, match="set guidance: false"):
+        sd(SDParams.model_validate({"mode": "training", "part": "unet"}))
     with pytest.raises(pydantic.ValidationError, match="at most 77"):
         SDParams.model_validate({"prompt_tokens": 78})
     with pytest.raises(pydantic.ValidationError):

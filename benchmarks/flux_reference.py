@@ -24,7 +24,7 @@ import json
 
 import torch
 from diffusers import AutoencoderKL, FluxTransformer2DModel
-from torch.utils.flop_counter import FlopCounterMode
+from sd_reference import _macs, _params  # the same counting as the SD reference (this folder)
 from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
 FLUX_DEV = {  # black-forest-labs/FLUX.1-dev transformer/config.json (axes_dims_rope: the default [16, 56, 56])
@@ -47,16 +47,6 @@ T5_XXL = {  # black-forest-labs/FLUX.1-dev text_encoder_2/config.json: google/t5
     "num_heads": 64, "relative_attention_num_buckets": 32, "relative_attention_max_distance": 128,
     "dropout_rate": 0.1, "layer_norm_epsilon": 1e-6, "feed_forward_proj": "gated-gelu", "is_encoder_decoder": True,
     "tie_word_embeddings": False, "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0}
-
-
-def _params(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def _macs(fn) -> int:
-    with FlopCounterMode(display=False) as counter:
-        fn()
-    return counter.get_total_flops() // 2
 
 
 def _transformer(model: FluxTransformer2DModel, guidance: bool, image_tokens: int = 4096,

@@ -55,7 +55,7 @@ from pydantic import Field, PositiveInt
 from ..errors import WorkloadError
 from ..ir import Graph, OpKind
 from .params import WorkloadParams
-from .sd import vae_decoder_graph
+from .sd import refuse_pipeline_training, vae_decoder_graph
 from .tlayers import TransformerBuilder
 
 VAE_FACTOR = 8
@@ -127,13 +127,7 @@ def _check(p: DiTParams) -> None:
     if (p.image_size // VAE_FACTOR) % p.patch:
         raise WorkloadError(f"the latent side image_size/{VAE_FACTOR} ({p.image_size // VAE_FACTOR}) must be a "
                             f"multiple of patch ({p.patch})", key=("image_size",))
-    if p.mode == "training":
-        if p.part != "transformer":
-            raise WorkloadError("training a DiT trains its transformer alone (on noised latents, once a step): set "
-                                "part: transformer", key=("part",))
-        if p.guidance:
-            raise WorkloadError("classifier-free guidance doubles the batch to sample; training drops labels "
-                                "instead: set guidance: false", key=("guidance",))
+    refuse_pipeline_training(p, "a DiT", "transformer")
 
 
 def dit(p: DiTParams) -> Graph:

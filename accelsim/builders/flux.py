@@ -92,12 +92,11 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt, field_validator
 
-from ..errors import WorkloadError
 from ..ir import Graph, OpKind
 from ..units import TORCH_DTYPES
 from .dit import _chunks
 from .params import WorkloadParams
-from .sd import TIMESTEP_EMBEDDING_FLOPS, clip_text_encoder, vae_decoder
+from .sd import TIMESTEP_EMBEDDING_FLOPS, clip_text_encoder, refuse_pipeline_training, vae_decoder
 from .t5 import t5_encoder
 from .tlayers import TransformerBuilder
 
@@ -229,9 +228,7 @@ def flux_parts(p: FluxParams) -> list[tuple[str, int]]:
 
 def flux(p: FluxParams) -> Graph:
     """The graph of ``p.part`` (module docstring); "pipeline" builds the transformer's denoising step."""
-    if p.mode == "training" and p.part != "transformer":
-        raise WorkloadError("training FLUX.1 trains its transformer alone (on noised latents and precomputed text "
-                            "states, once a step): set part: transformer", key=("part",))
+    refuse_pipeline_training(p, "FLUX.1", "transformer")  # guidance-distilled: no guidance field to refuse
     if p.part == "text_encoder":
         return _text_encoders(p)
     if p.part == "vae_decoder":

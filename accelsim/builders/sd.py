@@ -225,13 +225,21 @@ def _check(p: SDParams) -> None:
             raise WorkloadError(f"image_size ({p.image_size}) must be a multiple of {step} for {p.variant} (the VAE's "
                                 f"×8 and the UNet's {len(_UNETS[p.variant].channels) - 1} downsamplings)",
                                 key=("image_size",))
-    if p.mode == "training":
-        if p.part != "unet":
-            raise WorkloadError("training a Stable Diffusion model trains its UNet alone (on noised latents, once a "
-                                "step): set part: unet", key=("part",))
-        if p.guidance:
-            raise WorkloadError("classifier-free guidance doubles the batch to sample; training drops captions "
-                                "instead: set guidance: false", key=("guidance",))
+    refuse_pipeline_training(p, "Stable Diffusion", "unet")
+
+
+def refuse_pipeline_training(p: object, model: str, denoiser: str) -> None:
+    """A diffusion model trains its denoiser alone, once a step on noised latents (the text encoder and VAE stay
+    frozen, their outputs precomputed), and without classifier-free guidance's doubled batch (training drops the
+    condition instead): WorkloadErrors at ``part`` or ``guidance`` for a training run of anything else."""
+    if getattr(p, "mode", None) != "training":
+        return
+    if getattr(p, "part", None) != denoiser:
+        raise WorkloadError(f"training {model} trains its {denoiser} alone (on noised latents, once a step): set part: "
+                            f"{denoiser}", key=("part",))
+    if getattr(p, "guidance", False):
+        raise WorkloadError("classifier-free guidance doubles the batch to sample; training drops the condition "
+                            "instead: set guidance: false", key=("guidance",))
 
 
 def sd(p: SDParams) -> Graph:

@@ -66,7 +66,9 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     if arch.core.tile is not None and not fused:
         # a sparse tensor core runs the kept K at its dense MMA rate: the dense K at k / k_run that rate, reading
         # the dense activations and the compressed weights (weight_bytes_per_element)
-        cycles, tiled = gpu_tiles.price(op.gemm, sa, arch, op.elem_bytes, rate * op.gemm.k / k_run, dq,
+        # (its dequantisation expands the kept weights only: per dense weight, k_run / k of one)
+        cycles, tiled = gpu_tiles.price(op.gemm, sa, arch, op.elem_bytes, rate * op.gemm.k / k_run,
+                                        dq * k_run / op.gemm.k,
                                         weight_bytes_per_element(op), dtype_bytes(op.out_dtype), op.dtype)
         details.update(tiled)
     else:

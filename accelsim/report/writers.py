@@ -131,17 +131,28 @@ def _levels(first: Iterable[str], ops: list[dict], key: str) -> list[str]:
 
 def ops_csv_columns(report: dict) -> list[str]:
     """Header of ``ops.csv`` for ``report``: fixed columns (with a composed report's ``phase`` / ``stage`` and
-    ``count`` after ``core`` when its rows have them), ``bytes_<level>`` and ``stall_<level>`` per level."""
+    ``count`` after ``core`` when its rows have them, and ``sparsity`` when some op's weights are pruned N:M),
+    ``bytes_<level>`` and ``stall_<level>`` per level."""
     ops = report.get("ops") or []
     byte_levels = _levels(report.get("bytes") or {}, ops, "bytes")
     stall_levels = _levels(report.get("stalls_by_level") or {}, ops, "stalls_by_level")
     at = _HEAD_COLUMNS.index("core") + 1
+    sparse = ["sparsity"] if any(_sparsity(op) for op in ops) else []
     return [
-        *_HEAD_COLUMNS[:at], *part_keys(ops), *_HEAD_COLUMNS[at:],
+        *_HEAD_COLUMNS[:at], *part_keys(ops), *sparse, *_HEAD_COLUMNS[at:],
         *(f"bytes_{lvl}" for lvl in byte_levels),
         *(f"stall_{lvl}" for lvl in stall_levels),
         *_TAIL_COLUMNS,
     ]
+
+
+def _sparsity(op: dict) -> str:
+    """An op's N:M weight sparsity as ops.csv shows it: the pattern and whether its unit skipped the zeros ("2:4
+    skipped", "2:4 dense"), or "" for a dense op."""
+    sp = (op.get("mapping") or {}).get("sparsity")
+    if not isinstance(sp, dict):
+        return ""
+    return f"{sp.get('pattern')} {'skipped' if sp.get('skips_zeros') else 'dense'}"
 
 
 def _csv_value(value: object) -> object:
@@ -164,6 +175,7 @@ def write_ops_csv(report: dict, path: str | os.PathLike) -> Path:
         start, end = op.get("start_cycle"), op.get("end_cycle")
         row = dict(op)
         row["duration_cycles"] = end - start if start is not None and end is not None else None
+        row["sparsity"] = _sparsity(op)
         op_bytes = op.get("bytes") or {}
         op_stalls = op.get("stalls_by_level") or {}
         for col in columns:

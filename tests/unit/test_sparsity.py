@@ -189,3 +189,19 @@ def test_arch_patterns_are_normalised():
 
     arch = load_arch({"base": "scalesim-32x32", "core": {"systolic": {"structured_sparsity": ["02:04"]}}})
     assert arch.core.systolic.structured_sparsity == ["2:4"]
+
+
+def test_ops_csv_says_which_ops_are_pruned(tmp_path):
+    """ops.csv, written by the real report writer, gains a sparsity column when some op is pruned: the pattern and
+    whether the unit skipped the zeros (an A100 2:4 GEMM: skipped; on TPU v4's MXUs: run dense)."""
+    import csv
+
+    for arch, shown in (("a100", "2:4 skipped"), ("tpu-v4", "2:4 dense")):
+        out = tmp_path / arch
+        assert main(["run", "--workload", "gemm", "--arch", arch, "--set", "workload.sparsity=2:4", "-o", str(out),
+                     "-q", "--no-plots"]) == 0
+        rows = list(csv.DictReader((out / "ops.csv").open()))
+        assert [r["sparsity"] for r in rows] == [shown]
+    dense = tmp_path / "dense"
+    assert main(["run", "--workload", "gemm", "--arch", "a100", "-o", str(dense), "-q", "--no-plots"]) == 0
+    assert "sparsity" not in (dense / "ops.csv").read_text().splitlines()[0].split(",")

@@ -205,3 +205,11 @@ def test_ops_csv_says_which_ops_are_pruned(tmp_path):
     dense = tmp_path / "dense"
     assert main(["run", "--workload", "gemm", "--arch", "a100", "-o", str(dense), "-q", "--no-plots"]) == 0
     assert "sparsity" not in (dense / "ops.csv").read_text().splitlines()[0].split(",")
+
+
+def test_info_says_how_many_ops_are_pruned(capsys):
+    """torchvision's ResNet-18 has 20 convolutions (conv1, 16 in its 8 basic blocks, 3 downsample 1x1s) and one fc:
+    21 pruned ops."""
+    assert main(["info", "resnet18", "--set", "workload.sparsity=2:4", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["sparsity"] == {"pattern": "2:4", "pruned_ops": 21}

@@ -394,13 +394,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
         summary["params"], summary["params_per_chip"] = int(whole), summary["params"]
     from .scenarios.diffusion import parts_of
 
+    parts = parts_of(wl)  # a diffusion pipeline: the table is one part's graph
+    pruned = sum("sparsity" in op.attrs for op in graph.ops)  # workload.sparsity: MACs, bytes are the kept weights'
     if args.json:
         summary["workload"] = {"model": wl.model, "params": dict(wl.params)}
-        if parts_of(wl):
-            summary["pipeline"] = [{"part": part, "count": count} for part, count in parts_of(wl)]
-        if any("sparsity" in op.attrs for op in graph.ops):
-            summary["sparsity"] = {"pattern": graph.meta.get("sparsity"),
-                                   "pruned_ops": sum("sparsity" in op.attrs for op in graph.ops)}
+        if parts:
+            summary["pipeline"] = [{"part": part, "count": count} for part, count in parts]
+        if pruned:
+            summary["sparsity"] = {"pattern": graph.meta.get("sparsity"), "pruned_ops": pruned}
         summary["flops_per_mac"] = summary["flops"] / summary["macs"] if summary["macs"] else None
         summary["op_table"] = [
             {"name": op.name, "kind": op.kind.value, "fn": op.fn, "inputs": list(op.inputs),
@@ -430,12 +431,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     head.add_row("FLOPs", f"{summary['flops']:,}")
     head.add_row("ops", f"{summary['ops']:,}")
     head.add_row("dtype", str(summary["dtype"]))
-    pruned = sum("sparsity" in op.attrs for op in graph.ops)
-    if pruned:  # workload.sparsity: MACs and weight bytes are the kept weights'
+    if pruned:
         head.add_row("sparsity", f"{graph.meta.get('sparsity', '')}: {pruned:,} ops pruned (MACs: the kept "
                                  "weights'; weight bytes: compressed, with their indices)")
-    parts = parts_of(wl)
-    if parts:  # a diffusion pipeline: the table is one part's graph
+    if parts:
         head.add_row("pipeline", ", ".join(f"{part} x{count}" for part, count in parts) +
                      f" (this table: one {max(parts, key=lambda pc: pc[1])[0]} pass; --set workload.part=P "
                      "for another part)")

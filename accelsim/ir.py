@@ -246,13 +246,20 @@ def pruned_weights(op: Op) -> list[Weight]:
     reads another way (DeepSeek's absorbed ``q_absorb`` reduces over kv_b_proj's rows' other axis) stays dense: a
     model pruned along its rows cannot skip zeros along columns."""
     k = op.gemm.k  # type: ignore[union-attr]
-    return [w for w in op.weights if len(w.shape) >= 2 and not w.name.endswith("bias") and math.prod(w.shape[1:]) == k]
+    return [w for w in op.weights if is_matrix(w) and math.prod(w.shape[1:]) == k]
+
+
+def is_matrix(w: Weight) -> bool:
+    """A weight N:M pruning applies to: at least 2-D and not a bias."""
+    return len(w.shape) >= 2 and not w.name.endswith("bias")
 
 
 def compressed(w: Weight, sparsity: Sparsity) -> Weight:
-    """``w`` pruned ``sparsity`` along its rows (the dims after the first) and stored compressed."""
+    """``w`` pruned ``sparsity`` along its rows (the dims after the first) and stored compressed; ``w`` itself when
+    its rows are no longer than N (nothing to prune: index bits would only add bytes)."""
     k = math.prod(w.shape[1:])
-    return dataclasses.replace(w, nnz=w.numel // k * sparsity.kept(k), index_bits=sparsity.index_bits)
+    kept = sparsity.kept(k)
+    return w if kept == k else dataclasses.replace(w, nnz=w.numel // k * kept, index_bits=sparsity.index_bits)
 
 
 def prune(op: Op, sparsity: Sparsity) -> Op:

@@ -22,9 +22,8 @@ weight shared with an op that is not eligible (an embedding table tied to a head
 from __future__ import annotations
 
 import dataclasses
-import math
 
-from ..ir import Graph, Op, OpKind, Sparsity, compressed, prune, pruned_weights
+from ..ir import Graph, Op, OpKind, Sparsity, compressed, is_matrix, prune, pruned_weights
 
 ELIGIBLE = (OpKind.CONV, OpKind.LINEAR, OpKind.MATMUL)
 
@@ -43,8 +42,7 @@ def held_linear(op: Op) -> bool:
 
 def _hold_pruned(op: Op, sparsity: Sparsity) -> Op:
     """An idle-experts op with its expert matrices (not their biases) stored compressed along their rows."""
-    weights = tuple(compressed(w, sparsity) if len(w.shape) >= 2 and not w.name.endswith("bias")
-                    and sparsity.kept(math.prod(w.shape[1:])) < math.prod(w.shape[1:]) else w for w in op.weights)
+    weights = tuple(compressed(w, sparsity) if is_matrix(w) else w for w in op.weights)
     return dataclasses.replace(op, weights=weights)
 
 

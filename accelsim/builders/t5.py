@@ -83,9 +83,8 @@ def _attention(b: TransformerBuilder, x: str, kv: str, heads: int, d_kv: int, ex
 def _position_bias(b: TransformerBuilder, stack: str, heads: int, q_len: int, k_len: int) -> str:
     """The stack's (1, heads, Lq, Lk) relative position bias, looked up once from block 0's table (under tensor
     parallelism this chip's heads' columns of the whole table)."""
-    scope = b._prefix()  # inside a scope (FLUX's text_encoder_2) the table's name carries it, as the ops' do
-    table = Weight(f"{scope + '.' if scope else ''}{stack}.block.0.layer.0.SelfAttention.relative_attention_bias"
-                   f".weight", (BUCKETS, heads))
+    # inside a scope (FLUX's text_encoder_2) the table's name carries it, as the ops' do
+    table = Weight(b.scoped(f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight"), (BUCKETS, heads))
     local = heads // b.tp
     rows = b.table_rows((1, q_len, k_len, local), table, name=f"{stack}.position_bias")
     return b.view(rows, (1, local, q_len, k_len), name=f"{stack}.position_bias_heads")
@@ -131,9 +130,7 @@ def t5_encoder(b: TransformerBuilder, ids: str, d_model: int, d_ff: int, heads: 
     the builder's current scope: ``shared`` embedding (``encoder.embed_tokens`` reads it), the relative position
     bias of block 0, ``layers`` blocks (self-attention; the feed-forward of :func:`_ffn`, ``gated`` for T5 v1.1),
     ``encoder.final_layer_norm``. No dropout (inference). Returns the final norm's output (B, L, d_model)."""
-    scope = b._prefix()
-    x = b.embedding(ids, VOCAB, d_model, weight_name=f"{scope + '.' if scope else ''}shared.weight",
-                    name="encoder.embed_tokens")
+    x = b.embedding(ids, VOCAB, d_model, weight_name=b.scoped("shared.weight"), name="encoder.embed_tokens")
     length = b.shape(ids)[1]
     bias = _position_bias(b, "encoder", heads, length, length)
     for i in range(layers):

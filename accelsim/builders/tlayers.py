@@ -158,6 +158,12 @@ class TransformerBuilder(GraphBuilder):
     def _prefix(self) -> str:
         return ".".join(self._scope)
 
+    def scoped(self, leaf: str) -> str:
+        """``leaf`` under the current scope (``{scope}.{leaf}``, or ``leaf`` at the top): a weight or state name that
+        carries the scope as the ops' names do."""
+        prefix = self._prefix()
+        return f"{prefix}.{leaf}" if prefix else leaf
+
     def kv_meta(self) -> dict[str, object]:
         """``kv_cache`` (sorted names of the cache inputs) and ``kv_cache_bytes`` (all caches after this pass, the
         recurrent states of :meth:`state_cache` included; those alone also as ``state_cache_bytes``)."""
@@ -170,7 +176,7 @@ class TransformerBuilder(GraphBuilder):
         """A layer's fixed-size recurrent state ``{scope}.{leaf}`` of ``shape`` in ``dtype`` (Gated DeltaNet's
         per-head state, its conv's last taps): counted in :meth:`kv_meta` whatever the sequence's length; ``read``
         (a decode step) makes it a cache input the step reads. Returns its name (write it with :meth:`state_write`)."""
-        name = f"{self._prefix()}.{leaf}" if self._prefix() else leaf
+        name = self.scoped(leaf)
         self._states[name] = math.prod(shape) * dtype_bytes(dtype)
         if read:
             self.add_input(name, shape)

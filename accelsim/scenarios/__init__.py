@@ -19,7 +19,7 @@ from ..errors import MappingError, WorkloadError
 from ..hardware import Arch
 from ..options import Options
 from ..report import Report
-from .diffusion import diffusion
+from .diffusion import diffusion, is_pipeline
 from .pipeline import pipeline
 from .sampling import decode_samples
 from .serving import serve
@@ -30,12 +30,12 @@ Scenario = Literal["single", "serving", "pipeline", "diffusion"]
 
 def scenario_of(workload: WorkloadSpec) -> Scenario:
     """Which scenario ``workload`` runs as: ``serving`` with ``decode_steps`` > 0; ``diffusion`` when its builder
-    runs it as several parts and ``part`` is the whole pipeline (:func:`.diffusion.parts_of`); ``pipeline`` when its
+    runs it as several parts and ``part`` is the whole pipeline (:func:`.diffusion.is_pipeline`); ``pipeline`` when its
     builder takes ``pipeline_parallel`` (``gpt``, even with one stage: then the micro-batches run back to back,
     gradient accumulation); else ``single``."""
     if workload.params.get("decode_steps"):
         return "serving"
-    if get_builder(workload.model).parts_ref and workload.params.get("part", "pipeline") == "pipeline":
+    if is_pipeline(workload):
         return "diffusion"
     if "pipeline_parallel" in get_builder(workload.model).params.model_fields:
         return "pipeline"

@@ -28,14 +28,18 @@ from .sampling import Sampled, composed_report
 from .single import Progress, simulate_pass
 
 
+def is_pipeline(workload: WorkloadSpec) -> bool:
+    """Whether ``workload``'s builder runs it as several graphs and its ``part`` is the whole pipeline (its
+    default), not one part of it."""
+    return bool(get_builder(workload.model).parts_ref) and workload.params.get("part", "pipeline") == "pipeline"
+
+
 def parts_of(workload: WorkloadSpec) -> list[tuple[str, int]] | None:
-    """The ``(part, count)`` list of a workload its builder runs as several graphs, when its ``part`` is the whole
-    pipeline (its default); else None (one graph, one part of the pipeline or a model of one graph)."""
-    entry = get_builder(workload.model)
-    parts = entry.parts
-    if parts is None or workload.params.get("part", "pipeline") != "pipeline":
+    """The ``(part, count)`` list of a pipeline workload (:func:`is_pipeline`); else None (one graph)."""
+    if not is_pipeline(workload):
         return None
-    return parts(entry.params.model_validate(dict(workload.params)))
+    entry = get_builder(workload.model)
+    return entry.parts(entry.params.model_validate(dict(workload.params)))  # type: ignore[misc]
 
 
 def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *, name: str | None = None,
@@ -45,6 +49,7 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
     parts = parts_of(workload)
     assert parts, f"{workload.model} is not a pipeline of parts"
     runs: list[tuple[str, int, Sampled, int]] = []  # part, count, its pass, its graph's params
+    rows: list[Rows] = []  # each part's op rows, one part after another on the run's timeline
     segments, offset = [], 0
     for i, (part, count) in enumerate(parts):
         if progress:
@@ -54,13 +59,11 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
         if options.trace:
             segments.append((*rep.segments[0][:2], offset))
         del rep
-        runs.append((part, count, Sampled.exact(p.without_tasks(), per_op=False), graph.params))
-        offset += count * p.timing.cycles
-    rows, start = [], 0
-    for part, count, s, _ in runs:
+        s = Sampled.exact(p.without_tasks(), per_op=False)
+        runs.append((part, count, s, graph.params))
         rows.append(Rows(s.shown, [w.times(count) for w in s.work], [count] * len(s.work), {"phase": part},
-                         offset=start))
-        start += count * s.timing.cycles
+                         offset=offset))
+        offset += count * p.timing.cycles
     # the descriptive fields (placement, levels) are the most-run part's, the denoiser's (of equal counts, the
     # part with the most parameters: one step's UNet before the text encoder)
     order = sorted(runs, key=lambda r: (-r[1], -r[3]))
@@ -112,4 +115,4 @@ def footprint(out: dict, memories: list[dict]) -> None:
         out["memory"] = memory
 
 
-__all__ = ["diffusion", "parts_of"]
+__all__ = ["diffusion", "is_pipeline", "parts_of"]

@@ -194,7 +194,9 @@ def test_presets_write_out_the_defaults():
 
 
 def test_simulated_unet_step_on_h100():
+    """The simulated step carries the graph's work: the UNet on 2 latents (guidance) and diffusers' parameters."""
     report = simulate(_sd(part="unet"), "h100")
+    assert report["macs"] == 2 * MACS[("sd15", "unet", 512)] and report["params"] == PARAMS[("sd15", "unet")]
     assert report["seconds"] > 0
 
 

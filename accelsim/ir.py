@@ -294,6 +294,7 @@ class GraphInfo:
     gradient_bytes: int = 0
     grad_inputs: tuple[str, ...] = ()  # graph inputs whose gradient the step computes (a pipeline stage's)
     tensor_parallel: int = 1
+    context_parallel: int = 1  # the chips that split a sequence's tokens (each holds every weight)
     pipeline_parallel: int = 1
     model_params: int | None = None  # the whole model's parameters when the graph is a part of it
 

@@ -162,6 +162,12 @@ class HfParams(LlamaParams):
         if lm.parallel and self.sequence_parallel:
             raise ValueError(f"sequence_parallel: not modelled for {lm.arch}'s parallel attention and MLP (both "
                              f"blocks would gather the same token shards)")
+        if self.context_parallel > 1:
+            why = ("experts" if moe else "latent attention" if lm.mla is not None or lm.dsa is not None else
+                   "recurrent layers" if lm.linear is not None or lm.mamba is not None or lm.mamba1 is not None else
+                   "images" if self.images else "")
+            if why:
+                raise ValueError(f"context_parallel: not modelled for {lm.arch}'s {why}")
         if moe and self.sequence_parallel:
             raise ValueError("sequence_parallel: not modelled for a mixture-of-experts model (its router and "
                              "all-to-alls would run on token shards)")
@@ -612,8 +618,10 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
     if lm.max_positions and past + q_len > lm.max_positions:
         raise WorkloadError(f"hf: positions up to {past + q_len} exceed {lm.arch}'s {lm.max_positions} learned "
                             f"positions")
+    q_len //= p.context_parallel  # context parallelism: this chip's tokens (the positions' offset aside)
     b = TransformerBuilder(p.model_name(), {"input": (p.batch, q_len)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     b.sp = p.sequence_parallel
+    b.cp, b.cp_comm = p.context_parallel, p.context_parallel_comm
     b.rope_kernel = p.rope_kernel
     b.training = p.mode == "training"  # the config's dropout rates then cost (hfconfig.LM)
     style = STYLES[lm.style]
@@ -695,7 +703,7 @@ def active_params(lm: LM, total: int) -> int:
     return total - (lm.moe.experts - lm.moe.top_k) * per_expert * len(lm.moe.sparse_layers) - vision
 
 
-_WHOLE = {"tensor_parallel": 1, "expert_parallel": 1, "phase": "prefill", "seq_len": 1, "moe_routing": "balanced",
+_WHOLE = {"tensor_parallel": 1, "context_parallel": 1, "expert_parallel": 1, "phase": "prefill", "seq_len": 1, "moe_routing": "balanced",
           "capacity_factor": 0.0, "batch": 1, "images": 0}
 """The settings of the graph that holds the whole model (MoE: batch = experts, so every expert gets a token)."""
 

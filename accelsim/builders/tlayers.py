@@ -62,6 +62,7 @@ import dataclasses
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
@@ -121,6 +122,11 @@ class TransformerBuilder(GraphBuilder):
         # Megatron's sequence parallelism (Korthikanti et al. 2022): the regions between the tensor-parallel blocks
         # (norms, dropouts, residual adds) hold 1/tp of the tokens; see _tp_in / _tp_out
         self.sp = False
+        # context parallelism (TransformerEngine's CP): the graph holds 1/cp of the tokens; only self-attention
+        # exchanges them, by cp_comm (see _cp_attention)
+        self.cp = 1
+        self.cp_comm = "all_gather"
+        self._cp_inside = False  # inside _cp_attention: the attention it calls is the context-parallel one
         self.rope_kernel = "fused"  # "eager": RoPE as Hugging Face's five PyTorch kernels (see rope)
         self._deferred = False  # inside partial_sums: row-split linears leave their partial sums unreduced
         if not items:
@@ -559,6 +565,9 @@ class TransformerBuilder(GraphBuilder):
                                 f"{list(self.shape(v))} do not fit together")
         if heads % kv_heads:
             raise WorkloadError(f"{where}: kv_heads {kv_heads} does not divide heads {heads}")
+        if self.cp > 1 and not self._cp_inside:
+            raise WorkloadError(f"{where}: context_parallel is modelled for self-attention over the prompt only "
+                                f"(not for this model's attention)", key=("context_parallel",))
         count = bq * heads
         qk = Gemm(m=q_len, n=kv_len, k=d_qk, count=count)
         pv = Gemm(m=q_len, n=d_v, k=kv_len, count=count)
@@ -647,6 +656,10 @@ class TransformerBuilder(GraphBuilder):
         twice as wide, each head's second half (``gate``) a sigmoid gate on its output before the output
         projection (``gate_sigmoid``, ``gate_mul``). Returns the output projection.
         """
+        if self.cp > 1 and (k_in is not None or v_in is not None or window or (cache is not None and cache.past)):
+            raise WorkloadError(f"{self.name}: context_parallel is modelled for self-attention over the prompt, "
+                                f"without a sliding window (in {self._prefix() or 'graph'!r})",
+                                key=("context_parallel",))
         q_in = self._tp_in(q_in)  # sequence parallelism: the shards gathered (each input once)
         k_in = q_in if k_in is None else self._tp_in(k_in)
         v_in = k_in if v_in is None else self._tp_in(v_in)
@@ -725,12 +738,73 @@ class TransformerBuilder(GraphBuilder):
             v = self._cached_kv(v, "v", cache, shape)
         assert k is not None and v is not None
         sink = Weight(f"{self._prefix()}.sinks" if self._prefix() else "sinks", (heads,)) if sinks else None
-        ctx = self.attention(q, k, v, fused=fused, causal=causal, softcap=softcap, dropout=dropout, sinks=sink)
+        if self.cp > 1:
+            ctx = self._cp_attention(q, k, v, fused=fused, causal=causal, softcap=softcap, dropout=dropout,
+                                     sinks=sink)
+        else:
+            ctx = self.attention(q, k, v, fused=fused, causal=causal, softcap=softcap, dropout=dropout, sinks=sink)
         merged = self.merge_heads(ctx, name="merge")
         if gate is not None:
             g = self.sigmoid(self.merge_heads(gate, name="gate_merge"), name="gate_sigmoid")
             merged = self.mul(merged, g, name="gate_mul")
         return self._tp_out(self.linear(merged, out_features, bias=ob, name=names[3]))
+
+    def _cp_attention(self, q: str, k: str, v: str, *, causal: bool, sinks: Weight | None, **kw: Any) -> str:
+        """Self-attention of this chip's tokens under context parallelism (``cp`` chips, each holding 1/cp of the
+        sequence: q, k, v (B, H, L/cp, d)); :meth:`attention`'s keywords pass through.
+
+        ``all_gather`` (TransformerEngine's AttnFuncWithCPAndKVAllGather, Llama 3's context parallelism, Dubey et al.
+        2024 Sec. 3.3.2): k and v are all-gathered to the whole sequence (COLLECTIVE ``{k,v}_cp_all_gather``,
+        attrs ``regather``: the backward gathers them again and reduce-scatters their gradients). A causal model's
+        tokens are load-balanced: the sequence is cut into 2·cp chunks and chip i holds chunks i and 2·cp − 1 − i,
+        each attending (causal, bottom-right aligned) to the keys up to its end, so every chip does the same work.
+        The graph is chip 0's: chunk 0 against the first chunk's keys, chunk 2·cp − 1 against all (the attention
+        ops of scopes ``chunk0`` and ``chunk1``), their outputs concatenated. Without a
+        mask the local queries attend to every key in one op.
+
+        ``a2a`` (DeepSpeed-Ulysses, Jacobs et al. 2023; TransformerEngine's a2a): q, k and v are all-to-all'd from
+        token shards to head shards (B, H/cp, L, d), attention runs over the whole sequence on 1/cp of the heads,
+        and its output is all-to-all'd back to (B, H, L/cp, d_v).
+
+        Every collective runs over the ``cp`` chips of a context-parallel group, ``tp`` apart (Megatron's rank order,
+        tensor parallel innermost): attrs ``group`` cp and ``extent`` tp·cp."""
+        cp, where = self.cp, f"{self.name}: context-parallel attention in {self._prefix() or 'graph'!r}"
+        b, heads, length, d = self.shape(q)
+        _, kv_heads, _, _ = self.shape(k)
+        self._cp_inside = True
+        try:
+            if self.cp_comm == "a2a":
+                if heads % cp or kv_heads % cp:
+                    raise WorkloadError(f"{where}: context_parallel_comm a2a needs heads ({heads}) and kv_heads "
+                                        f"({kv_heads}) per chip divisible by context_parallel ({cp})",
+                                        key=("context_parallel",))
+                q2, k2, v2 = (self._cp_collective(x, "all_to_all", (b, h // cp, length * cp, self.shape(x)[3]))
+                              for x, h in ((q, heads), (k, kv_heads), (v, kv_heads)))
+                part = self.attention(q2, k2, v2, causal=causal, sinks=sinks, **kw)  # (every head's sinks held: a few bytes)
+                return self._cp_collective(part, "all_to_all", (b, heads, length, self.shape(part)[3]))
+            k_all, v_all = (self._cp_collective(x, "all_gather", (b, kv_heads, length * cp, self.shape(x)[3]),
+                                                regather=True) for x in (k, v))
+            if not causal:
+                return self.attention(q, k_all, v_all, causal=False, sinks=sinks, **kw)
+            n = length // 2  # a chunk: the local tokens are chunks i and 2·cp − 1 − i
+            parts = []
+            for i, (start, keys) in enumerate(((0, n), (n, length * cp))):
+                q_i = self.view(q, (b, heads, n, d), "slice", f"q_chunk{i}", strict=False, dim=2, start=start)
+                k_i, v_i = k_all, v_all
+                if keys < length * cp:
+                    k_i, v_i = (self.view(x, (b, kv_heads, keys, self.shape(x)[3]), "slice", f"{w}_chunk{i}",
+                                          strict=False, dim=2, start=0) for w, x in (("k", k_all), ("v", v_all)))
+                with self.scope(f"chunk{i}"):
+                    parts.append(self.attention(q_i, k_i, v_i, causal=True, sinks=sinks, **kw))
+            return self.concat(parts, dim=2, name="attention_chunks")
+        finally:
+            self._cp_inside = False
+
+    def _cp_collective(self, x: str, fn: str, shape: Shape, **attrs: object) -> str:
+        """A collective ``fn`` of ``x`` over the context-parallel group (``cp`` chips ``tp`` apart), named
+        ``{x's last name part}_cp_{fn}``."""
+        return self._add(self._name(None, f"{x.rsplit('.', 1)[-1]}_cp_{fn}"), OpKind.COLLECTIVE, [x], shape, fn=fn,
+                         group=self.cp, extent=self.tp * self.cp, **attrs)
 
     def _clamped(self, x: str, clip: bool, name: str) -> str:
         """``x`` clamped to ±clip_qkv (OLMo 1), or ``x`` itself."""

@@ -709,8 +709,9 @@ class _Pass:
             self._to(x, dy)  # Megatron's reduce_from region passes the gradient through
         elif self.requires[x]:
             fn = COLLECTIVE_GRAD.get(op.fn, op.fn)
+            spread = {"extent": op.attrs["extent"]} if "extent" in op.attrs else {}  # a context-parallel group's
             name = self._bwd(op, "grad_input", OpKind.COLLECTIVE, [dy], op.in_shapes[0], fn=fn,
-                             grad="input", attrs={"group": op.attrs.get("group", 1)})
+                             grad="input", attrs={"group": op.attrs.get("group", 1), **spread})
             self._to(x, name)
 
     def _view(self, op: Op, dy: str) -> None:

@@ -148,18 +148,52 @@ class SequenceParallelParams(TransformerParams):
                            "tensor-parallel block starts with an all-gather and ends with a reduce-scatter (instead "
                            "of an all-reduce). Prefill and training only; seq_len must divide by tensor_parallel.")
 
+    context_parallel: PositiveInt = Field(
+        1, description="Context parallelism C (Megatron-LM's --context-parallel-size, TransformerEngine's CP): the "
+                       "prompt's tokens are split over C chips (each holds every weight and seq_len / C tokens; "
+                       "chips = tensor_parallel × C × pipeline_parallel × data-parallel replicas, in Megatron's rank "
+                       "order) and only attention exchanges them, as context_parallel_comm says. Causal "
+                       "attention's chunks are load-balanced (each chip holds chunks i and 2C − 1 − i of 2C). "
+                       "Prefill and training only; gradients are all-reduced over C × the data-parallel replicas.")
+    context_parallel_comm: Literal["all_gather", "a2a"] = Field(
+        "all_gather", description="How context-parallel attention gets the other chips' tokens "
+                                  "(TransformerEngine's cp_comm_type): 'all_gather': K and V all-gathered before "
+                                  "attention (Llama 3's context parallelism; the backward re-gathers them and "
+                                  "reduce-scatters their gradients); 'a2a': DeepSpeed-Ulysses, q, k and v "
+                                  "all-to-all'd from token shards to head shards (heads and kv_heads per chip "
+                                  "divisible by C) and the output back.")
+
     @model_validator(mode="after")
     def _sequence_parallel(self) -> SequenceParallelParams:
+        self._context_parallel()
         if not self.sequence_parallel:
             return self
         if getattr(self, "phase", "prefill") == "decode" or getattr(self, "decode_steps", 0):
             raise ValueError("sequence_parallel splits the prompt's tokens: it needs phase prefill and no "
                              "decode_steps")
         seq_len = int(getattr(self, "seq_len", 0))  # the subclasses declare it
-        if seq_len % self.tensor_parallel:
+        shards = self.tensor_parallel * self.context_parallel
+        if seq_len % shards:
             raise ValueError(f"sequence_parallel needs seq_len ({seq_len}) divisible by tensor_parallel "
-                             f"({self.tensor_parallel})")
+                             f"({self.tensor_parallel})" + (f" × context_parallel ({self.context_parallel})"
+                                                             if self.context_parallel > 1 else ""))
         return self
+
+    def _context_parallel(self) -> None:
+        """Refuse a context-parallel split the model cannot take (the builder refuses the attention it cannot)."""
+        c = self.context_parallel
+        if c == 1:
+            return
+        if getattr(self, "phase", "prefill") == "decode" or getattr(self, "decode_steps", 0):
+            raise ValueError("context_parallel splits the prompt's tokens: it needs phase prefill and no "
+                             "decode_steps")
+        seq_len = int(getattr(self, "seq_len", 0))
+        # load-balanced causal chunks: 2C of them, two a chip (TransformerEngine's get_batch_on_this_cp_rank)
+        chunks = 2 * c if self.context_parallel_comm == "all_gather" else c
+        if seq_len % chunks:
+            raise ValueError(f"context_parallel {c} with {self.context_parallel_comm} needs seq_len ({seq_len}) "
+                             f"divisible by {chunks}" + (" (2 × context_parallel load-balanced chunks)"
+                                                         if chunks > c else ""))
 
 
 class BertParams(DropoutParams):
@@ -474,8 +508,10 @@ def gpt(p: GptParams) -> Graph:
     first, last = stage == 0, stage == pp - 1
     dtype = p.dtype or "fp16"
     sp = p.sequence_parallel and tp > 1
-    inputs = {"input": (p.batch, s) if first else (p.batch, s // tp if sp else s, h)}  # a stage gets the shard
+    local = s // p.context_parallel  # context parallelism: this chip's tokens
+    inputs = {"input": (p.batch, local) if first else (p.batch, local // tp if sp else local, h)}  # a stage: the shard
     b = TransformerBuilder("gpt", inputs, dtype=dtype, tp=tp)
+    b.cp, b.cp_comm = p.context_parallel, p.context_parallel_comm
     b.training = p.mode == "training"  # Megatron's dropouts (attention probabilities, hidden states) then cost
     b.sp = sp
     if p.vocab % tp:
@@ -486,7 +522,7 @@ def gpt(p: GptParams) -> Graph:
         if first:
             with b.scope("embedding"):
                 x, _ = b.vocab_embedding(x, p.vocab, h, word.name, name="word_embeddings")
-                x = b.add(x, b.positions(s, p.positions, h, offset=past, name="position_embeddings"),
+                x = b.add(x, b.positions(local, p.positions, h, offset=past, name="position_embeddings"),
                           name="add_positions")
                 x = b.sequence_scatter(x, name="sequence_scatter")  # sequence parallelism: this chip's tokens
                 x = b.dropout(x, p.hidden_dropout, name="embedding_dropout")
@@ -618,8 +654,10 @@ def _llama(model: str, p: LlamaParams) -> Graph:
     q_len = 1 if decode else p.seq_len
     # a training pass over a prompt fills no KV cache (a decode step still reads its cache)
     cache = None if p.mode == "training" and not decode else KVCache(past=p.kv_len if decode else 0)
-    b = TransformerBuilder(model, {"input": (p.batch, q_len)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+    b = TransformerBuilder(model, {"input": (p.batch, q_len // p.context_parallel)}, dtype=p.dtype or "fp16",
+                           tp=p.tensor_parallel)
     b.sp = p.sequence_parallel
+    b.cp, b.cp_comm = p.context_parallel, p.context_parallel_comm  # context parallelism: this chip's tokens
     b.rope_kernel = p.rope_kernel
     b.training = p.mode == "training"  # (LLaMA has no dropout) the head's input gradient is all-reduced (lm_head)
     hd = c.hidden // c.heads

@@ -355,7 +355,8 @@ def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int)
     elif "phases" in report:
         out["j_per_step"] = total * arch.chips / chips
     else:
-        tp = int(params.get("tensor_parallel", 1) or 1)  # the report simulates one chip of each tensor-parallel group
+        # the report simulates one chip of each tensor- (and context-) parallel group
+        tp = int(params.get("tensor_parallel", 1) or 1) * int(params.get("context_parallel", 1) or 1)
         samples = batch * int(report.get("pipeline", {}).get("micro_batches", 1))
         out["j_per_inference"] = total * tp / samples
     return out

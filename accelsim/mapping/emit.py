@@ -187,9 +187,13 @@ class Emitter:
         group 0: every chip of the arch, the ``collective`` micro-workload)."""
         op, arch = p.op, self.ctx.arch
         group = op.group or arch.chips
-        if arch.interconnect is None or arch.chips < max(group, 2):
-            raise MappingError(f"op {op.name!r}: an {op.fn} over {group} chips needs an arch with at least "
-                               f"{max(group, 2)} chips and an interconnect (arch.chips={arch.chips})")
+        # a group's chips in Megatron's rank order: consecutive, or (context parallelism) tensor_parallel apart
+        extent = int(op.attrs.get("extent", group))  # type: ignore[call-overload]
+        if arch.interconnect is None or arch.chips < max(extent, 2):
+            raise MappingError(f"op {op.name!r}: an {op.fn} over {group} chips" +
+                               (f" spread over {extent}" if extent != group else "") +
+                               f" needs an arch with at least {max(extent, 2)} chips and an interconnect "
+                               f"(arch.chips={arch.chips})")
         # nccl-tests' size: the whole tensor (a reduce-scatter's unscattered input, an all-gather's gathered output)
         nbytes = op.in_bytes if op.fn == "reduce_scatter" else op.out_bytes
         # NCCL's kernel is launched (and dispatched) as any other; in stream order NCCL's stream waits for the
@@ -198,7 +202,7 @@ class Emitter:
         deps, _ = self.launched(p.index, self.producers(p))
         if self.launch.in_order and not self.launch.dispatch:  # (a dispatch task waits for the stream's tail)
             deps += self.stream_tail
-        tid, c = self.all_reduce(p.index, nbytes, group, deps, op.fn)
+        tid, c = self.all_reduce(p.index, nbytes, group, deps, op.fn, extent)
         self.done[op.name] = [tid]
         if self.launch.in_order:
             self.stream_tail = [tid]

@@ -69,8 +69,15 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
 
 
 def data_parallel(graph: Graph, arch: Arch) -> int:
-    """Data-parallel replicas of ``graph`` on ``arch``: the chips left over by its tensor × pipeline parallelism."""
-    return max(arch.chips // (graph.info.tensor_parallel * graph.info.pipeline_parallel), 1)
+    """The chips a parameter's gradient is reduced over on ``arch`` (and a distributed optimizer's state sharded
+    over): those left over by ``graph``'s tensor × pipeline parallelism, its data-parallel replicas × its
+    context-parallel chips (which hold every weight: Megatron's data-parallel group with context parallelism)."""
+    info = graph.info
+    if info.context_parallel > 1 and arch.chips < info.tensor_parallel * info.context_parallel * info.pipeline_parallel:
+        raise MappingError(f"{graph.name}: tensor_parallel × context_parallel × pipeline_parallel = "
+                           f"{info.tensor_parallel} × {info.context_parallel} × {info.pipeline_parallel} chips, but "
+                           f"arch {arch.name!r} has chips={arch.chips}")
+    return max(arch.chips // (info.tensor_parallel * info.pipeline_parallel), 1)
 
 
 def _spill(arch: Arch, why: str) -> str:

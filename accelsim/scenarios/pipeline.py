@@ -108,9 +108,12 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     params = dict(workload.params)
     pp = int(params.get("pipeline_parallel", 1))
     tp = int(params.get("tensor_parallel", 1))
-    if arch.chips < tp * pp:
-        raise WorkloadError(f"{workload.model}: tensor_parallel × pipeline_parallel = {tp} × {pp} = {tp * pp} "
-                            f"chips, but arch {arch.name!r} has chips={arch.chips} (set arch chips)")
+    cp = int(params.get("context_parallel", 1))
+    if arch.chips < tp * cp * pp:
+        across = f"tensor_parallel × context_parallel × pipeline_parallel = {tp} × {cp} × {pp}" if cp > 1 else \
+            f"tensor_parallel × pipeline_parallel = {tp} × {pp}"
+        raise WorkloadError(f"{workload.model}: {across} = {tp * cp * pp} chips, but arch {arch.name!r} has "
+                            f"chips={arch.chips} (set arch chips)")
     distinct = sorted({0, min(1, pp - 1), pp - 1})
     per_stage = int(params["layers"]) // pp
     samples = [1, 2] if options.layer_samples and per_stage > 2 else [per_stage]
@@ -139,7 +142,7 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     training = params.get("mode") == "training"
     v = int(params.get("pipeline_interleave", 1))
     send = int(params.get("batch", 1)) * int(params["seq_len"]) * int(params["hidden"]) * dtype_bytes(
-        graph.meta.get("dtype") or arch.dtype) / tp
+        graph.meta.get("dtype") or arch.dtype) / (tp * cp)  # each chip sends its shard of the hidden states
     p2p_s = p2p_seconds(arch, send, tp, pp)
     table = next((w for op in graph.ops for w in op.weights if w.name.endswith("word_embeddings.weight")), None)
     sync_s = embedding_sync_seconds(arch, math.prod(table.shape) * dtype_bytes(graph.meta.get("dtype") or arch.dtype),

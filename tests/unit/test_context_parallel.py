@@ -1,0 +1,148 @@
+"""Context parallelism (Megatron-LM's --context-parallel-size, TransformerEngine's context-parallel attention).
+
+C chips split a sequence's tokens: every chip holds every weight and s/C tokens, so each linear, norm and
+element-wise op does 1/C of the work; only self-attention exchanges tokens.
+
+* ``all_gather`` (TransformerEngine's ``cp_comm_type="all_gather"``; Llama 3's context parallelism, Dubey et al.
+  2024, Sec. 3.3.2): K and V are all-gathered. A causal sequence is cut into 2C chunks and chip i holds chunks i and
+  2C − 1 − i (TransformerEngine's load balancing), so chip i's two chunks attend to (i + 1)·n and (2C − i)·n keys:
+  (2C + 1)·n on every chip, n = s / 2C.
+* ``a2a`` (DeepSpeed-Ulysses, Jacobs et al. 2023): q, k and v are all-to-all'd from token shards to head shards,
+  attention runs on H/C heads over all s tokens, and the output goes back.
+
+The gradients of the replicated weights are reduced over C × the data-parallel replicas (Megatron's data-parallel
+group with context parallelism).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from accelsim import api
+from accelsim.builders.build import build_workload
+from accelsim.errors import MappingError, WorkloadError
+
+H, A, S, C = 256, 4, 64, 4  # hidden, heads, tokens, context-parallel chips
+D = H // A  # head dim 64
+SMALL = {"hidden": H, "heads": A, "seq_len": S, "batch": 1, "dtype": "fp16", "attention": "fused"}
+
+
+def _gpt(**kw):
+    return build_workload("gpt", {"layers": 1, **SMALL, **kw})
+
+
+def _layer(g, kind: str | None = None):
+    return [o for o in g.ops if ".layers.0." in o.name and (kind is None or o.kind.value == kind)]
+
+
+def test_each_chip_holds_a_cth_of_the_tokens_and_every_weight():
+    whole, part = _gpt(), _gpt(context_parallel=C)
+    assert part.inputs["input"] == (1, S // C)
+    assert part.params == whole.params  # weights are replicated over the context-parallel chips
+    # per layer (hand count): q/k/v 3·h², output h², MLP 8·h² multiply-adds a token, for s/C tokens
+    linears = sum(o.macs for o in _layer(part, "linear"))
+    assert linears == (S // C) * 12 * H * H
+    assert linears * C == sum(o.macs for o in _layer(whole, "linear"))
+
+
+def test_all_gather_gathers_k_and_v_and_balances_the_causal_chunks():
+    g = _gpt(context_parallel=C)
+    gathers = _layer(g, "collective")
+    assert sorted(o.name.rsplit(".", 1)[-1] for o in gathers) == ["k_cp_all_gather", "v_cp_all_gather"]
+    for o in gathers:
+        assert o.fn == "all_gather" and o.group == C and o.attrs["extent"] == C
+        assert o.in_shapes[0] == (1, A, S // C, D) and o.out_shape == (1, A, S, D)
+    n = S // (2 * C)  # a chunk: chip 0 holds chunks 0 and 2C − 1
+    attn = {o.name.rsplit(".", 2)[-2]: o for o in _layer(g, "attention")}
+    assert {k: (o.attrs["q_len"], o.attrs["kv_len"], o.attrs["causal"]) for k, o in attn.items()} == {
+        "chunk0": (n, n, True), "chunk1": (n, S, True)}
+    # every chip attends (2C + 1)·n keys with its two chunks: chip i's are (i + 1)·n and (2C − i)·n
+    assert all((i + 1) * n + (2 * C - i) * n == n + S for i in range(C))
+    # fused ops count QKᵀ and PV multiply-adds of every (query, key) pair they hold: heads · q · kv · 2·d
+    assert attn["chunk0"].macs == A * n * n * 2 * D == 32_768
+    assert attn["chunk1"].macs == A * n * S * 2 * D == 262_144
+
+
+def test_a2a_moves_heads_not_keys():
+    g = _gpt(context_parallel=C, context_parallel_comm="a2a")
+    coll = _layer(g, "collective")
+    assert Counter(o.fn for o in coll) == {"all_to_all": 4}  # q, k, v out; the output back
+    (attn,) = _layer(g, "attention")
+    assert (attn.attrs["heads"], attn.attrs["q_len"], attn.attrs["kv_len"]) == (A // C, S, S)
+    back = coll[-1]
+    assert back.in_shapes[0] == (1, A // C, S, D) and back.out_shape == (1, A, S // C, D)
+
+
+def test_a2a_needs_the_heads_to_split():
+    with pytest.raises(Exception, match="a2a needs heads"):
+        _gpt(context_parallel=C, context_parallel_comm="a2a", tensor_parallel=2)  # 2 heads a chip over 4 chips
+
+
+@pytest.mark.parametrize("bad, why", [({"seq_len": 60}, "divisible by 8"), ({"phase": "decode"}, "prefill"),
+                                      ({"decode_steps": 4}, "prefill")])
+def test_context_parallel_needs_a_splittable_prompt(bad, why):
+    with pytest.raises(ValueError, match=why):
+        _gpt(context_parallel=C, **bad)
+
+
+def test_training_regathers_k_and_v_and_reduce_scatters_their_gradients():
+    g = _gpt(context_parallel=C, mode="training", attention="unfused")
+    coll = Counter((o.fn, o.phase, bool(o.attrs.get("recompute"))) for o in _layer(g, "collective"))
+    assert coll == {("all_gather", "forward", False): 2, ("all_gather", "backward", True): 2,
+                    ("reduce_scatter", "backward", False): 2}
+    assert all(o.attrs.get("extent") == C for o in _layer(g, "collective"))
+    # two chunks, each with its own attention-probability dropout (Megatron's, 0.1)
+    assert sum(1 for o in _layer(g) if o.name.endswith("attention_dropout")) == 2
+
+
+def test_sequence_parallel_splits_the_chips_tokens_again():
+    g = _gpt(context_parallel=2, tensor_parallel=2, sequence_parallel=True, heads=4)
+    gathers = [o for o in _layer(g, "collective") if "_cp_" not in o.name and o.fn == "all_gather"]
+    assert gathers and all(o.in_shapes[0] == (1, S // 4, H) and o.out_shape == (1, S // 2, H) for o in gathers)
+    cp = [o for o in _layer(g, "collective") if "_cp_" in o.name]
+    assert all(o.group == 2 and o.attrs["extent"] == 4 for o in cp)  # 2 chips, tensor_parallel (2) apart
+
+
+def test_a_context_parallel_group_beyond_a_node_runs_on_the_scale_out_network():
+    # 16 GPUs of two DGX H100 nodes; tensor parallel 8 inside a node puts a context-parallel pair 8 chips apart
+    def cp_gather(tp: int) -> dict:
+        r = api.simulate({"model": "gpt", "layers": 1, **SMALL, "heads": 8, "context_parallel": 2,
+                          "tensor_parallel": tp}, {"base": "dgx-h100", "chips": 16}, plots=False).to_dict()
+        return next(o for o in r["ops"] if o["name"].endswith("layers.0.self_attention.k_cp_all_gather"))
+
+    inside, across = cp_gather(1), cp_gather(8)
+    assert inside["mapping"]["algorithm"] != "ring" or inside["mapping"].get("protocol")  # NCCL's tuner, NVLink
+    assert across["mapping"]["algorithm"] == "ring" and not across["mapping"].get("protocol")  # node after node
+
+
+@pytest.mark.parametrize("model", ["gpt", "llama2_7b"])
+def test_too_few_chips_is_refused(model):
+    with pytest.raises((MappingError, WorkloadError), match="context_parallel × pipeline_parallel = 1 × 4 × 1"):
+        api.simulate({"model": model, "layers": 1, "seq_len": S, "context_parallel": C}, "h100", plots=False)
+
+
+def test_a_long_prompt_runs_nearly_c_times_faster():
+    # GPT with h = 4096 over s = 32k tokens (batch 1, bf16) on a DGX H100, per layer (hand count):
+    #   linears 24·s·h² = 1.32e13 FLOPs, causal attention 2·s²·h = 8.8e12: ~2.2e13, ~30 ms at ~700 TFLOP/s;
+    #   on 8 chips ~3.8 ms each, plus the K/V all-gathers, 2 × 7/8 × s·h·2 B = 470 MB at ~360 GB/s NVLink bus
+    #   bandwidth: ~1.3 ms. So the 8-way split runs ~5.8x faster: above 4, and never above 8 (each chip does at
+    #   least 1/8 of the work).
+    def seconds(cp: int) -> float:
+        return api.simulate({"model": "gpt", "layers": 2, "hidden": 4096, "heads": 32, "seq_len": 32768, "batch": 1,
+                             "dtype": "bf16", "attention": "fused", "context_parallel": cp}, "dgx-h100",
+                            plots=False).to_dict()["seconds"]
+
+    speedup = seconds(1) / seconds(8)
+    assert 4 < speedup < 8
+
+
+@pytest.mark.parametrize("model, why", [("mixtral_8x7b", "experts"), ("gemma2_9b", "sliding window")])
+def test_models_it_does_not_model_are_refused(model, why):
+    from accelsim.builders.build import build_graph
+    from accelsim.config import load_workload
+    from accelsim.errors import ConfigError
+
+    with pytest.raises((ConfigError, WorkloadError), match=why):
+        build_graph(load_workload(model, ["workload.seq_len=64", "workload.context_parallel=2"]))

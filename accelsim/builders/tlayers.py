@@ -125,7 +125,7 @@ class TransformerBuilder(GraphBuilder):
         # context parallelism (TransformerEngine's CP): the graph holds 1/cp of the tokens; only self-attention
         # exchanges them, by cp_comm (see _cp_attention)
         self.cp = 1
-        self.cp_comm = "all_gather"
+        self.cp_comm = "p2p"
         self._cp_inside = False  # inside _cp_attention: the attention it calls is the context-parallel one
         self.rope_kernel = "fused"  # "eager": RoPE as Hugging Face's five PyTorch kernels (see rope)
         self._deferred = False  # inside partial_sums: row-split linears leave their partial sums unreduced
@@ -782,6 +782,8 @@ class TransformerBuilder(GraphBuilder):
                               for x, h in ((q, heads), (k, kv_heads), (v, kv_heads)))
                 part = self.attention(q2, k2, v2, causal=causal, sinks=sinks, **kw)  # (every head's sinks held: a few bytes)
                 return self._cp_collective(part, "all_to_all", (b, heads, length, self.shape(part)[3]))
+            if self.cp_comm == "p2p":
+                return self._cp_ring(q, k, v, causal=causal, sinks=sinks, **kw)
             k_all, v_all = (self._cp_collective(x, "all_gather", (b, kv_heads, length * cp, self.shape(x)[3]),
                                                 regather=True) for x in (k, v))
             if not causal:
@@ -799,6 +801,41 @@ class TransformerBuilder(GraphBuilder):
             return self.concat(parts, dim=2, name="attention_chunks")
         finally:
             self._cp_inside = False
+
+    def _cp_ring(self, q: str, k: str, v: str, *, causal: bool, sinks: Weight | None, **kw: Any) -> str:
+        """``p2p`` context-parallel attention (TransformerEngine's AttnFuncWithCPAndKVP2P, Megatron-LM's default;
+        Liu et al. 2023's ring attention): the chip's K and V, packed as one tensor (``kv``), go round the ring of
+        ``cp`` chips in cp − 1 steps (COLLECTIVE ``kv_ring{j}``, fn ``send_recv``, attrs ``side_stream``: on a stream
+        of their own, so step j's send overlaps step j − 1's attention; ``regather``: the backward passes K and V
+        round again, beside their gradients, the sends' mirrors). Step 0 attends the local queries to the local
+        keys (causal: the two load-balanced chunks against themselves, the usual mask); at step j ≥ 1 chip 0 holds
+        chip cp − j's chunks, later in the sequence than its first chunk and earlier than its second, so only its
+        second chunk's n queries attend, to all 2n keys, unmasked (TransformerEngine's ``else`` branch; a chip whose
+        step brings an earlier chip's chunks attends its 2n queries to their first n keys: the same work). An
+        ELEMENTWISE ``attention_out_correction`` merges the partial outputs by their log-sum-exps
+        (flash_attn_fwd_out_correction: reads every partial output, 4 FLOPs an element). Non-causal: every step
+        attends all local queries to the step's keys."""
+        b, heads, length, d = self.shape(q)
+        _, kv_heads, _, dv = self.shape(v)
+        if self.shape(k)[3] != dv:
+            raise WorkloadError(f"{self.name}: context_parallel_comm p2p needs keys and values of one width "
+                                f"(in {self._prefix() or 'graph'!r})", key=("context_parallel",))
+        kv = self.concat([k, v], dim=0, name="kv")  # (2b, kv_heads, length, d): one tensor a step
+        n = length // 2 if causal else length
+        parts = []
+        for j in range(self.cp):
+            if j:
+                kv = self._add(self._name(f"kv_ring{j}", ""), OpKind.COLLECTIVE, [kv], self.shape(kv), fn="send_recv",
+                               group=self.cp, extent=self.tp * self.cp, side_stream=True, regather=True)
+            k_j, v_j = (self.view(kv, (b, kv_heads, length, d), "slice", f"{w}_step{j}", strict=False, dim=0,
+                                  start=i * b) for i, w in enumerate("kv"))
+            q_j = q if j == 0 or not causal else self.view(q, (b, heads, n, d), "slice", f"q_step{j}", strict=False,
+                                                           dim=2, start=n)
+            with self.scope(f"step{j}"):
+                parts.append(self.attention(q_j, k_j, v_j, causal=causal and j == 0, sinks=sinks, **kw))
+        elems = sum(math.prod(self.shape(x)) for x in parts)
+        return self._add(self._name("attention_out_correction", ""), OpKind.ELEMENTWISE, parts, (b, heads, length, dv),
+                         flops=4 * elems, vector_elems=elems, fn="attention_out_correction")
 
     def _cp_collective(self, x: str, fn: str, shape: Shape, **attrs: object) -> str:
         """A collective ``fn`` of ``x`` over the context-parallel group (``cp`` chips ``tp`` apart), named

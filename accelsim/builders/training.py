@@ -709,7 +709,8 @@ class _Pass:
             self._to(x, dy)  # Megatron's reduce_from region passes the gradient through
         elif self.requires[x]:
             fn = COLLECTIVE_GRAD.get(op.fn, op.fn)
-            spread = {"extent": op.attrs["extent"]} if "extent" in op.attrs else {}  # a context-parallel group's
+            # a context-parallel group's spread, and its ring's own stream
+            spread = {k: op.attrs[k] for k in ("extent", "side_stream") if k in op.attrs}
             name = self._bwd(op, "grad_input", OpKind.COLLECTIVE, [dy], op.in_shapes[0], fn=fn,
                              grad="input", attrs={"group": op.attrs.get("group", 1), **spread})
             self._to(x, name)

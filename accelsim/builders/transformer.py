@@ -155,13 +155,16 @@ class SequenceParallelParams(TransformerParams):
                        "order) and only attention exchanges them, as context_parallel_comm says. Causal "
                        "attention's chunks are load-balanced (each chip holds chunks i and 2C − 1 − i of 2C). "
                        "Prefill and training only; gradients are all-reduced over C × the data-parallel replicas.")
-    context_parallel_comm: Literal["all_gather", "a2a"] = Field(
-        "all_gather", description="How context-parallel attention gets the other chips' tokens "
+    context_parallel_comm: Literal["all_gather", "a2a", "p2p"] = Field(
+        "p2p", description="How context-parallel attention gets the other chips' tokens "
                                   "(TransformerEngine's cp_comm_type): 'all_gather': K and V all-gathered before "
                                   "attention (Llama 3's context parallelism; the backward re-gathers them and "
                                   "reduce-scatters their gradients); 'a2a': DeepSpeed-Ulysses, q, k and v "
                                   "all-to-all'd from token shards to head shards (heads and kv_heads per chip "
-                                  "divisible by C) and the output back.")
+                                  "divisible by C) and the output back; 'p2p': ring attention (Megatron-LM's "
+                                  "default), K and V passed round the ring in C − 1 sends on a stream of their "
+                                  "own, each overlapping a step of attention, the partial outputs merged (the "
+                                  "default: TransformerEngine's when Megatron-LM names none).")
 
     @model_validator(mode="after")
     def _sequence_parallel(self) -> SequenceParallelParams:
@@ -189,7 +192,7 @@ class SequenceParallelParams(TransformerParams):
                              "decode_steps")
         seq_len = int(getattr(self, "seq_len", 0))
         # load-balanced causal chunks: 2C of them, two a chip (TransformerEngine's get_batch_on_this_cp_rank)
-        chunks = 2 * c if self.context_parallel_comm == "all_gather" else c
+        chunks = c if self.context_parallel_comm == "a2a" else 2 * c
         if seq_len % chunks:
             raise ValueError(f"context_parallel {c} with {self.context_parallel_comm} needs seq_len ({seq_len}) "
                              f"divisible by {chunks}" + (" (2 × context_parallel load-balanced chunks)"

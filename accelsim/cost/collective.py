@@ -46,7 +46,9 @@ from typing import NamedTuple
 
 from ..hardware import NCCL_BASE_LATENCY_US, NCCL_HOP_LATENCY_US, NCCL_TREE_CORRECTION, Arch, Interconnect
 
-KINDS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all")
+# send_recv: each chip of a ring sends a tensor to the next and receives the previous one's (NCCL's ncclSend /
+# ncclRecv pair; TransformerEngine's context-parallel K/V ring)
+KINDS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv")
 # Fraction of the bytes on the wire that are data, per protocol: LL sends 8-byte lines of 4 data bytes and a 4-byte
 # flag; LL128 128-byte lines of 120 data bytes and an 8-byte flag; Simple data only, synchronised by separate flags
 # (NCCL docs, "NCCL_PROTO": LL, LL128, Simple; NVIDIA/nccl src/include/device.h NCCL_LL_LINES / NCCL_LL128_DATAELEMS)
@@ -101,6 +103,8 @@ def wire_fraction(kind: str, group: int) -> float:
     reduce-scatter and all-to-all (n-1)/n."""
     if group <= 1:
         return 0.0
+    if kind == "send_recv":  # the whole tensor, to one peer
+        return 1.0
     return (2 if kind == "all_reduce" else 1) * (group - 1) / group
 
 
@@ -210,6 +214,10 @@ def call(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = No
     if ic is None or group <= 1 or nbytes <= 0:
         return Choice(0.0, "none", "", 0.0)
     sent = wire_fraction(kind, group) * nbytes
+    if kind == "send_recv":  # a point-to-point send at the link's rate, as a pipeline stage's; a ring that leaves a
+        # node waits for its hops across nodes
+        across = ic.scale_out is not None and ic.crosses_nodes(extent or group)
+        return Choice((ic.scale_out if across else ic).send_seconds(nbytes), "p2p", "", sent)  # type: ignore[union-attr]
     if ic.scale_out is not None and ic.crosses_nodes(extent or group):
         per_node = ic.per_node(group, extent or group)
         return Choice(ic.scale_out.collective_seconds(kind, nbytes, group, per_node), "ring", "", sent)

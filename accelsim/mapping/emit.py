@@ -199,19 +199,22 @@ class Emitter:
         # NCCL's kernel is launched (and dispatched) as any other; in stream order NCCL's stream waits for the
         # compute stream, and the compute stream for it (a blocking collective: torch.distributed's, Megatron's
         # tensor-parallel ones)
-        deps, _ = self.launched(p.index, self.producers(p))
-        if self.launch.in_order and not self.launch.dispatch:  # (a dispatch task waits for the stream's tail)
+        # (attrs ``side_stream``: a collective on a stream of its own, TransformerEngine's context-parallel ring,
+        # waits for its input only and holds up only the ops that read its output)
+        in_stream = not op.attrs.get("side_stream")
+        deps, _ = self.launched(p.index, self.producers(p), in_stream)
+        if self.launch.in_order and not self.launch.dispatch and in_stream:  # (a dispatch task waits for the tail)
             deps += self.stream_tail
         tid, c = self.all_reduce(p.index, nbytes, group, deps, op.fn, extent)
         self.done[op.name] = [tid]
-        if self.launch.in_order:
+        if self.launch.in_order and in_stream:
             self.stream_tail = [tid]
         details = {f"{op.fn}_s": c.seconds, "group": group, **collective.describe(c, op.fn, nbytes, group),
                    **({"phase": op.phase} if op.phase else {})}
         return OpMapping(op.name, op.kind.value, op.fn, LINK, None, 0, op.flops, self.tasks[tid].cycles, 1,
                          {LINK: c.sent}, details)
 
-    def launched(self, op_i: int, producers: list[int]) -> tuple[list[int], list[int]]:
+    def launched(self, op_i: int, producers: list[int], in_stream: bool = True) -> tuple[list[int], list[int]]:
         """The tasks an op's first groups wait for (its inputs, its launch and its dispatch) and those its
         parameter loads wait for (its launch; its dispatch where there is one). Host tasks have no dependencies: the host issues them in id order,
         running ahead of the device."""
@@ -223,7 +226,7 @@ class Emitter:
             if lm.per_kernel:
                 launched = [self.add(op_i, TaskKind.LAUNCH, self.launch_unit, lm.per_kernel, [])]
         if lm.dispatch:  # a dispatched kernel (a GPU's) reads its parameters only once it runs
-            after = producers + launched + (self.stream_tail if lm.in_order else [])
+            after = producers + launched + (self.stream_tail if lm.in_order and in_stream else [])
             dispatch = [self.add(op_i, TaskKind.DISPATCH, -1, lm.dispatch, after)]
             return dispatch, dispatch
         return producers + launched, launched

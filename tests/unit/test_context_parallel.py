@@ -48,7 +48,7 @@ def test_each_chip_holds_a_cth_of_the_tokens_and_every_weight():
 
 
 def test_all_gather_gathers_k_and_v_and_balances_the_causal_chunks():
-    g = _gpt(context_parallel=C)
+    g = _gpt(context_parallel=C, context_parallel_comm="all_gather")
     gathers = _layer(g, "collective")
     assert sorted(o.name.rsplit(".", 1)[-1] for o in gathers) == ["k_cp_all_gather", "v_cp_all_gather"]
     for o in gathers:
@@ -88,7 +88,7 @@ def test_context_parallel_needs_a_splittable_prompt(bad, why):
 
 
 def test_training_regathers_k_and_v_and_reduce_scatters_their_gradients():
-    g = _gpt(context_parallel=C, mode="training", attention="unfused")
+    g = _gpt(context_parallel=C, context_parallel_comm="all_gather", mode="training", attention="unfused")
     coll = Counter((o.fn, o.phase, bool(o.attrs.get("recompute"))) for o in _layer(g, "collective"))
     assert coll == {("all_gather", "forward", False): 2, ("all_gather", "backward", True): 2,
                     ("reduce_scatter", "backward", False): 2}
@@ -98,7 +98,8 @@ def test_training_regathers_k_and_v_and_reduce_scatters_their_gradients():
 
 
 def test_sequence_parallel_splits_the_chips_tokens_again():
-    g = _gpt(context_parallel=2, tensor_parallel=2, sequence_parallel=True, heads=4)
+    g = _gpt(context_parallel=2, tensor_parallel=2, sequence_parallel=True, heads=4,
+             context_parallel_comm="all_gather")
     gathers = [o for o in _layer(g, "collective") if "_cp_" not in o.name and o.fn == "all_gather"]
     assert gathers and all(o.in_shapes[0] == (1, S // 4, H) and o.out_shape == (1, S // 2, H) for o in gathers)
     cp = [o for o in _layer(g, "collective") if "_cp_" in o.name]
@@ -109,12 +110,23 @@ def test_a_context_parallel_group_beyond_a_node_runs_on_the_scale_out_network():
     # 16 GPUs of two DGX H100 nodes; tensor parallel 8 inside a node puts a context-parallel pair 8 chips apart
     def cp_gather(tp: int) -> dict:
         r = api.simulate({"model": "gpt", "layers": 1, **SMALL, "heads": 8, "context_parallel": 2,
-                          "tensor_parallel": tp}, {"base": "dgx-h100", "chips": 16}, plots=False).to_dict()
+                          "tensor_parallel": tp, "context_parallel_comm": "all_gather"},
+                         {"base": "dgx-h100", "chips": 16}, plots=False).to_dict()
         return next(o for o in r["ops"] if o["name"].endswith("layers.0.self_attention.k_cp_all_gather"))
 
     inside, across = cp_gather(1), cp_gather(8)
     assert inside["mapping"]["algorithm"] != "ring" or inside["mapping"].get("protocol")  # NCCL's tuner, NVLink
     assert across["mapping"]["algorithm"] == "ring" and not across["mapping"].get("protocol")  # node after node
+    # a ring whose hops leave the node waits for the InfiniBand send (ScaleOut.send_seconds: latency + bytes /
+    # (bandwidth · efficiency)); K and V of s/2 tokens, 8/8 = 1 head of 32 features each, 2 bytes an element
+    from accelsim.config import load_arch
+
+    r = api.simulate({"model": "gpt", "layers": 1, **SMALL, "heads": 8, "context_parallel": 2, "tensor_parallel": 8,
+                      "context_parallel_comm": "p2p"}, {"base": "dgx-h100", "chips": 16}, plots=False).to_dict()
+    (send,) = [o for o in r["ops"] if o["name"].endswith("layers.0.self_attention.kv_ring1")]
+    so = load_arch("dgx-h100").interconnect.scale_out
+    nbytes = 2 * (S // 2) * (H // 8) * 2
+    assert send["mapping"]["send_recv_s"] == pytest.approx(so.latency + nbytes / (so.bandwidth * so.efficiency))
 
 
 @pytest.mark.parametrize("model", ["gpt", "llama2_7b"])
@@ -146,3 +158,58 @@ def test_models_it_does_not_model_are_refused(model, why):
 
     with pytest.raises((ConfigError, WorkloadError), match=why):
         build_graph(load_workload(model, ["workload.seq_len=64", "workload.context_parallel=2"]))
+
+
+def test_p2p_passes_k_and_v_round_the_ring():
+    g = _gpt(context_parallel=C, context_parallel_comm="p2p")
+    sends = [o for o in _layer(g, "collective")]
+    assert [o.fn for o in sends] == ["send_recv"] * (C - 1)  # C − 1 steps bring the other chips' K and V
+    for o in sends:  # K and V packed: 2 × (b, kv_heads, s/C, d)
+        assert o.out_shape == (2, A, S // C, D) and o.attrs["side_stream"] and o.attrs["extent"] == C
+    n = S // (2 * C)
+    steps = {o.name.rsplit(".", 2)[-2]: (o.attrs["q_len"], o.attrs["kv_len"], o.attrs["causal"])
+             for o in _layer(g, "attention")}
+    # step 0: the two local chunks against themselves (causal); later steps bring chunks that lie after chip 0's
+    # first chunk and before its second: only the second's n queries attend, to all 2n keys
+    assert steps == {"step0": (2 * n, 2 * n, True), **{f"step{j}": (n, 2 * n, False) for j in range(1, C)}}
+    (merge,) = [o for o in _layer(g, "elementwise") if o.fn == "attention_out_correction"]
+    assert len(merge.inputs) == C and merge.out_shape == (1, A, S // C, D)
+
+
+def test_p2p_training_passes_k_v_and_their_gradients_round_again():
+    g = _gpt(context_parallel=C, context_parallel_comm="p2p", mode="training")
+    sends = Counter((o.phase, bool(o.attrs.get("recompute"))) for o in _layer(g, "collective"))
+    assert sends == {("forward", False): C - 1, ("backward", True): C - 1, ("backward", False): C - 1}
+    assert all(o.fn == "send_recv" and o.attrs.get("side_stream") for o in _layer(g, "collective"))
+
+
+def test_a_ring_step_is_a_point_to_point_send():
+    # each send: latency + bytes / (bandwidth · efficiency) of the preset's NVLink (Interconnect.send_seconds, the
+    # pipeline stages' send); K and V of s/C tokens, kv_heads · d features each, 2 bytes an element
+    from accelsim.config import load_arch
+
+    ic = load_arch("dgx-h100").interconnect
+    r = api.simulate({"model": "gpt", "layers": 1, **SMALL, "context_parallel": C, "context_parallel_comm": "p2p"},
+                     "dgx-h100", plots=False).to_dict()
+    sends = [o for o in r["ops"] if o["kind"] == "collective" and ".layers.0." in o["name"]]
+    nbytes = 2 * (S // C) * H * 2
+    assert len(sends) == C - 1
+    for o in sends:
+        assert o["mapping"]["send_recv_s"] == pytest.approx(ic.latency + nbytes / (ic.bandwidth * ic.efficiency))
+
+
+def test_the_ring_hides_its_sends_behind_attention_the_gather_does_not():
+    # 32k tokens over 8 H100s (h = 4096): a ring step's send (2 × 4k tokens × 4096 × 2 B = 134 MB at ~350 GB/s,
+    # ~0.4 ms) is shorter than a step's attention (4k × 8k query-key pairs × 4096 × 4 FLOPs = 0.55 TFLOP, ~0.8 ms),
+    # so the ring's layer takes its compute; the all-gather's 2 × 7/8 × 268 MB (~1.3 ms a layer) waits in front of
+    # the attention
+    def run(comm: str) -> dict:
+        return api.simulate({"model": "gpt", "layers": 2, "hidden": 4096, "heads": 32, "seq_len": 32768, "batch": 1,
+                             "dtype": "bf16", "attention": "fused", "context_parallel": 8,
+                             "context_parallel_comm": comm}, "dgx-h100", plots=False).to_dict()
+
+    ring, gather = run("p2p"), run("all_gather")
+    gathering = sum(o["mapping"].get("all_gather_s", 0) * o.get("count", 1) for o in gather["ops"])
+    assert gathering > 0.1 * gather["seconds"]
+    # the ring saves more than half of what the gathers spend on the link
+    assert ring["seconds"] < gather["seconds"] - gathering / 2

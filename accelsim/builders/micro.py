@@ -10,7 +10,7 @@
 * ``rmsnorm`` (over cols, weight only), ``silu_mul`` (silu(gate) · up of two (batch, rows, cols) inputs, one fused
   ELEMENTWISE op: vLLM's / Sarathi-Serve's ``silu_and_mul`` kernel) and ``add`` (a + b, a residual add): one vector
   op each.
-* ``collective``: one COLLECTIVE op (``op``: all_reduce, all_gather, reduce_scatter or all_to_all) of ``bytes``
+* ``collective``: one COLLECTIVE op (``op``: all_reduce, all_gather, reduce_scatter, all_to_all or send_recv) of ``bytes``
   per chip over every chip of the arch (NCCL-tests' ``size``: the buffer each rank holds, the gathered output of
   an all-gather, the unscattered input of a reduce-scatter); priced by :mod:`accelsim.cost.collective`.
 * ``embedding_bag``: one EMBEDDING op (fn "embedding_bag") sum-pooling ``pooling`` rows of a (rows, dim) table per
@@ -161,9 +161,11 @@ class GeluParams(WorkloadParams):
 class CollectiveParams(WorkloadParams):
     """One collective over every chip of a multi-chip arch (as nccl-tests runs it)."""
 
-    op: Literal["all_reduce", "all_gather", "reduce_scatter", "all_to_all"] = Field(
+    op: Literal["all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv"] = Field(
         "all_reduce", description="The collective (NCCL's ncclAllReduce, ncclAllGather, ncclReduceScatter, "
-                                  "and all-to-all as ncclSend/ncclRecv pairs).")
+                                  "all-to-all as ncclSend/ncclRecv pairs, and send_recv: each chip sends the buffer "
+                                  "to the next and receives the previous one's, a ring step of context-parallel "
+                                  "attention, priced as a pipeline stage's send).")
     bytes: Annotated[int, BeforeValidator(parse_size)] = Field(64 * 2**20, gt=0, description="Buffer per chip (nccl-tests' size): the gathered output "
                                                        "of an all-gather, the unscattered input of a reduce-scatter.")
 

@@ -213,3 +213,16 @@ def test_the_ring_hides_its_sends_behind_attention_the_gather_does_not():
     assert gathering > 0.1 * gather["seconds"]
     # the ring saves more than half of what the gathers spend on the link
     assert ring["seconds"] < gather["seconds"] - gathering / 2
+
+
+def test_the_collective_micro_workload_times_a_ring_step():
+    # nccl-tests' busbw of a send to one peer is its algbw: the whole buffer, over the call's time
+    from accelsim.config import load_arch
+
+    ic = load_arch("dgx-h100").interconnect
+    r = api.simulate({"model": "collective", "op": "send_recv", "bytes": 64 * 2**20}, "dgx-h100",
+                     plots=False).to_dict()
+    (op,) = r["ops"]
+    seconds = ic.latency + 64 * 2**20 / (ic.bandwidth * ic.efficiency)
+    assert op["mapping"]["algorithm"] == "p2p" and op["mapping"]["send_recv_s"] == pytest.approx(seconds)
+    assert op["mapping"]["bus_bandwidth"] == pytest.approx(64 * 2**20 / seconds)

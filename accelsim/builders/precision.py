@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from ..ir import Graph, Op, OpKind, Weight
 from ..units import DTYPE_BITS, QUANTISED_WEIGHTS, dtype_bytes
@@ -56,8 +57,12 @@ def touches_kv(op: Op) -> bool:
     return op.kind in (OpKind.KV_APPEND, OpKind.ATTENTION) or leaf in ("scores", "context", "k_all", "v_all", "logits")
 
 
+# a context-parallel attention's parts (TransformerBuilder._cp_attention: chunk0 / chunk1, ring steps step0 …)
+_CP_PART = re.compile(r"\.(?:chunk|step)\d+$")
+
+
 def _reads_kv(op: Op, scopes: set[str]) -> bool:
-    return op.name.rpartition(".")[0] in scopes and touches_kv(op)
+    return _CP_PART.sub("", op.name.rpartition(".")[0]) in scopes and touches_kv(op)
 
 
 def computes_on_kv(op: Op) -> bool:

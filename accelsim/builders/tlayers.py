@@ -656,11 +656,14 @@ class TransformerBuilder(GraphBuilder):
         twice as wide, each head's second half (``gate``) a sigmoid gate on its output before the output
         projection (``gate_sigmoid``, ``gate_mul``). Returns the output projection.
         """
-        if self.cp > 1 and (k_in is not None or v_in is not None or window or (cache is not None and cache.past)):
-            raise WorkloadError(f"{self.name}: context_parallel is modelled for self-attention over the prompt, "
-                                f"without a sliding window (in {self._prefix() or 'graph'!r})",
-                                key=("context_parallel",))
+        if self.cp > 1 and (k_in is not None or v_in is not None or (cache is not None and cache.past)):
+            raise WorkloadError(f"{self.name}: context_parallel is modelled for self-attention over the prompt "
+                                f"(in {self._prefix() or 'graph'!r})", key=("context_parallel",))
         q_in = self._tp_in(q_in)  # sequence parallelism: the shards gathered (each input once)
+        if self.cp > 1 and window and window < self.shape(q_in)[1] * self.cp:
+            raise WorkloadError(f"{self.name}: context_parallel is not modelled with a sliding window shorter than the "
+                                f"prompt ({window} < {self.shape(q_in)[1] * self.cp} tokens, in "
+                                f"{self._prefix() or 'graph'!r})", key=("context_parallel",))
         k_in = q_in if k_in is None else self._tp_in(k_in)
         v_in = k_in if v_in is None else self._tp_in(v_in)
         kv_heads = kv_heads or heads

@@ -260,11 +260,15 @@ class _Pass:
         self.layer: dict[str, str] = {}  # forward op → its layer prefix
         regather = any(op.attrs.get("regather") for op in forward.ops)
         if recompute != "none" or regather:
+            gathered: set[str] = set()  # regathered tensors and the views of them (context parallelism's K/V slices)
             for op in forward.ops:
                 key = layer_of(op.name)
                 if key is not None:
                     self.layer[op.name] = key
-                if op.attrs.get("regather") or key is not None and recompute != "none" and _recomputed(op, recompute):
+                again = op.attrs.get("regather") or op.kind.is_view and any(x in gathered for x in op.inputs)
+                if again:
+                    gathered.add(op.name)
+                if again or key is not None and recompute != "none" and _recomputed(op, recompute):
                     self.layers.setdefault(key, []).append(op)
             if recompute != "none" and not self.layer:
                 raise WorkloadError(f"{forward.name}: recompute {recompute!r} needs numbered transformer layers "

@@ -190,6 +190,9 @@ class SequenceParallelParams(TransformerParams):
         if getattr(self, "phase", "prefill") == "decode" or getattr(self, "decode_steps", 0):
             raise ValueError("context_parallel splits the prompt's tokens: it needs phase prefill and no "
                              "decode_steps")
+        if self.attention != "fused":
+            raise ValueError("context_parallel needs attention: fused (TransformerEngine's context-parallel attention "
+                             "runs the flash / fused kernels, which keep the scores on chip)")
         seq_len = int(getattr(self, "seq_len", 0))
         # load-balanced causal chunks: 2C of them, two a chip (TransformerEngine's get_batch_on_this_cp_rank)
         chunks = c if self.context_parallel_comm == "a2a" else 2 * c

@@ -77,7 +77,10 @@ def data_parallel(graph: Graph, arch: Arch) -> int:
         raise MappingError(f"{graph.name}: tensor_parallel × context_parallel × pipeline_parallel = "
                            f"{info.tensor_parallel} × {info.context_parallel} × {info.pipeline_parallel} chips, but "
                            f"arch {arch.name!r} has chips={arch.chips}")
-    return max(arch.chips // (info.tensor_parallel * info.pipeline_parallel), 1)
+    # whole context-parallel groups: the chips T·C·P does not divide idle, as Megatron's rank grid has no place
+    # for them
+    cp = info.context_parallel
+    return max(cp * (arch.chips // (info.tensor_parallel * cp * info.pipeline_parallel)), 1)
 
 
 def _spill(arch: Arch, why: str) -> str:

@@ -310,6 +310,10 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
     if params.get("sequence_parallel"):  # it splits one prompt's tokens: a decode step has one a sequence
         raise spec.error("model.sequence_parallel", "not with serving: it splits a prompt's tokens over the chips, "
                          "and a serving engine's decode steps have one token a sequence", value=True)
+    if int(params.get("context_parallel") or 1) > 1:  # the same split, over chips of their own
+        raise spec.error("model.context_parallel", "not with serving: it splits a prompt's tokens over the chips, "
+                         "and a serving engine's decode steps have one token a sequence",
+                         value=params["context_parallel"])
     if params.get("mode", "inference") != "inference":
         raise spec.error("model.mode", "a serving run prices inference passes (prefills and decode steps)",
                          value=params["mode"])
@@ -362,9 +366,10 @@ def _check_draft(spec: ServingSpec) -> None:
         if n > 1 and (spec.arch.chips < n or spec.arch.interconnect is None):
             raise spec.error(f"draft_model.{key}", f"{n} chips need an arch with at least {n} chips and an "
                              f"interconnect ({spec.arch.name!r} has {spec.arch.chips})", value=n)
-    if params.get("mode", "inference") != "inference" or params.get("sequence_parallel") or params.get("images"):
+    if params.get("mode", "inference") != "inference" or params.get("sequence_parallel") or params.get("images") \
+            or int(params.get("context_parallel") or 1) > 1:
         raise spec.error("draft_model", "a draft model runs inference passes of text: no training mode, "
-                         "sequence_parallel or images")
+                         "sequence_parallel, context_parallel or images")
 
 
 def check(spec: ServingSpec) -> None:

@@ -81,20 +81,25 @@ def test_a2a_needs_the_heads_to_split():
 
 
 @pytest.mark.parametrize("bad, why", [({"seq_len": 60}, "divisible by 8"), ({"phase": "decode"}, "prefill"),
-                                      ({"decode_steps": 4}, "prefill")])
+                                      ({"decode_steps": 4}, "prefill"), ({"attention": "unfused"}, "fused")])
 def test_context_parallel_needs_a_splittable_prompt(bad, why):
     with pytest.raises(ValueError, match=why):
         _gpt(context_parallel=C, **bad)
 
 
 def test_training_regathers_k_and_v_and_reduce_scatters_their_gradients():
-    g = _gpt(context_parallel=C, context_parallel_comm="all_gather", mode="training", attention="unfused")
+    g = _gpt(context_parallel=C, context_parallel_comm="all_gather", mode="training")
     coll = Counter((o.fn, o.phase, bool(o.attrs.get("recompute"))) for o in _layer(g, "collective"))
     assert coll == {("all_gather", "forward", False): 2, ("all_gather", "backward", True): 2,
                     ("reduce_scatter", "backward", False): 2}
     assert all(o.attrs.get("extent") == C for o in _layer(g, "collective"))
-    # two chunks, each with its own attention-probability dropout (Megatron's, 0.1)
-    assert sum(1 for o in _layer(g) if o.name.endswith("attention_dropout")) == 2
+    # only the local K and V are kept for the backward (TransformerEngine's save_for_backward): every chunk's
+    # backward reads the re-gathered copy or its slices, none of the forward's gathered tensors
+    stashed = set(g.info.stashed)
+    assert not any(s.endswith(("_cp_all_gather", "k_chunk0", "v_chunk0")) for s in stashed)
+    for o in _layer(g, "attention"):
+        if o.phase == "backward":
+            assert all(x.endswith(".recompute") for x in o.inputs[2:4]), o.inputs
 
 
 def test_sequence_parallel_splits_the_chips_tokens_again():
@@ -132,7 +137,8 @@ def test_a_context_parallel_group_beyond_a_node_runs_on_the_scale_out_network():
 @pytest.mark.parametrize("model", ["gpt", "llama2_7b"])
 def test_too_few_chips_is_refused(model):
     with pytest.raises((MappingError, WorkloadError), match="context_parallel × pipeline_parallel = 1 × 4 × 1"):
-        api.simulate({"model": model, "layers": 1, "seq_len": S, "context_parallel": C}, "h100", plots=False)
+        api.simulate({"model": model, "layers": 1, "seq_len": S, "context_parallel": C, "attention": "fused"}, "h100",
+                     plots=False)
 
 
 def test_a_long_prompt_runs_nearly_c_times_faster():
@@ -150,14 +156,37 @@ def test_a_long_prompt_runs_nearly_c_times_faster():
     assert 4 < speedup < 8
 
 
-@pytest.mark.parametrize("model, why", [("mixtral_8x7b", "experts"), ("gemma2_9b", "sliding window")])
-def test_models_it_does_not_model_are_refused(model, why):
+@pytest.mark.parametrize("model, seq_len, why", [("mixtral_8x7b", 64, "experts"),
+                                                 ("gemma2_9b", 8192, "sliding window shorter than the prompt"),
+                                                 ("lfm2_1_2b", 64, "short convolutions")])
+def test_models_it_does_not_model_are_refused(model, seq_len, why):
     from accelsim.builders.build import build_graph
     from accelsim.config import load_workload
     from accelsim.errors import ConfigError
 
     with pytest.raises((ConfigError, WorkloadError), match=why):
-        build_graph(load_workload(model, ["workload.seq_len=64", "workload.context_parallel=2"]))
+        build_graph(load_workload(model, [f"workload.seq_len={seq_len}", "workload.context_parallel=2",
+                                          "workload.attention=fused"]))
+
+
+def test_a_window_longer_than_the_prompt_is_full_attention():
+    # Gemma 2's 4096-token window over a 256-token prompt masks nothing: every layer splits as a global one
+    from accelsim.builders.build import build_graph
+    from accelsim.config import load_workload
+
+    g = build_graph(load_workload("gemma2_9b", ["workload.seq_len=256", "workload.context_parallel=2",
+                                                "workload.attention=fused", "workload.num_hidden_layers=2"]))
+    assert sum(1 for o in g.ops if o.fn == "send_recv") == 2  # one ring step a layer (C − 1 = 1)
+
+
+def test_chips_left_over_by_whole_groups_idle():
+    # 8 chips, context parallel 3: two whole groups of 3 (Megatron's rank grid), so gradients are reduced over the
+    # 6 chips of the two groups and a distributed optimizer shards its state 6 ways, not 8
+    from accelsim.config import load_arch
+    from accelsim.mapping import data_parallel
+
+    g = _gpt(context_parallel=3, seq_len=60, mode="training")
+    assert data_parallel(g, load_arch("dgx-h100")) == 6
 
 
 def test_p2p_passes_k_and_v_round_the_ring():

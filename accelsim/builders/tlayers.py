@@ -752,7 +752,7 @@ class TransformerBuilder(GraphBuilder):
             merged = self.mul(merged, g, name="gate_mul")
         return self._tp_out(self.linear(merged, out_features, bias=ob, name=names[3]))
 
-    def _cp_attention(self, q: str, k: str, v: str, *, causal: bool, sinks: Weight | None, **kw: Any) -> str:
+    def _cp_attention(self, q: str, k: str, v: str, *, causal: bool, **kw: Any) -> str:
         """Self-attention of this chip's tokens under context parallelism (``cp`` chips, each holding 1/cp of the
         sequence: q, k, v (B, H, L/cp, d)); :meth:`attention`'s keywords pass through.
 
@@ -783,14 +783,14 @@ class TransformerBuilder(GraphBuilder):
                                         key=("context_parallel",))
                 q2, k2, v2 = (self._cp_collective(x, "all_to_all", (b, h // cp, length * cp, self.shape(x)[3]))
                               for x, h in ((q, heads), (k, kv_heads), (v, kv_heads)))
-                part = self.attention(q2, k2, v2, causal=causal, sinks=sinks, **kw)  # (every head's sinks held: a few bytes)
+                part = self.attention(q2, k2, v2, causal=causal, **kw)  # (every head's sinks held: a few bytes)
                 return self._cp_collective(part, "all_to_all", (b, heads, length, self.shape(part)[3]))
             if self.cp_comm == "p2p":
-                return self._cp_ring(q, k, v, causal=causal, sinks=sinks, **kw)
+                return self._cp_ring(q, k, v, causal=causal, **kw)
             k_all, v_all = (self._cp_collective(x, "all_gather", (b, kv_heads, length * cp, self.shape(x)[3]),
                                                 regather=True) for x in (k, v))
             if not causal:
-                return self.attention(q, k_all, v_all, causal=False, sinks=sinks, **kw)
+                return self.attention(q, k_all, v_all, causal=False, **kw)
             n = length // 2  # a chunk: the local tokens are chunks i and 2·cp − 1 − i
             parts = []
             for i, (start, keys) in enumerate(((0, n), (n, length * cp))):
@@ -800,12 +800,12 @@ class TransformerBuilder(GraphBuilder):
                     k_i, v_i = (self.view(x, (b, kv_heads, keys, self.shape(x)[3]), "slice", f"{w}_chunk{i}",
                                           strict=False, dim=2, start=0) for w, x in (("k", k_all), ("v", v_all)))
                 with self.scope(f"chunk{i}"):
-                    parts.append(self.attention(q_i, k_i, v_i, causal=True, sinks=sinks, **kw))
+                    parts.append(self.attention(q_i, k_i, v_i, causal=True, **kw))
             return self.concat(parts, dim=2, name="attention_chunks")
         finally:
             self._cp_inside = False
 
-    def _cp_ring(self, q: str, k: str, v: str, *, causal: bool, sinks: Weight | None, **kw: Any) -> str:
+    def _cp_ring(self, q: str, k: str, v: str, *, causal: bool, **kw: Any) -> str:
         """``p2p`` context-parallel attention (TransformerEngine's AttnFuncWithCPAndKVP2P, Megatron-LM's default;
         Liu et al. 2023's ring attention): the chip's K and V, packed as one tensor (``kv``), go round the ring of
         ``cp`` chips in cp − 1 steps (COLLECTIVE ``kv_ring{j}``, fn ``send_recv``, attrs ``side_stream``: on a stream
@@ -828,23 +828,17 @@ class TransformerBuilder(GraphBuilder):
         parts = []
         for j in range(self.cp):
             if j:
-                kv = self._add(self._name(f"kv_ring{j}", ""), OpKind.COLLECTIVE, [kv], self.shape(kv), fn="send_recv",
-                               group=self.cp, extent=self.tp * self.cp, side_stream=True, regather=True)
+                kv = self._cp_collective(kv, "send_recv", self.shape(kv), f"kv_ring{j}", side_stream=True,
+                                         regather=True)
             k_j, v_j = (self.view(kv, (b, kv_heads, length, d), "slice", f"{w}_step{j}", strict=False, dim=0,
                                   start=i * b) for i, w in enumerate("kv"))
             q_j = q if j == 0 or not causal else self.view(q, (b, heads, n, d), "slice", f"q_step{j}", strict=False,
                                                            dim=2, start=n)
             with self.scope(f"step{j}"):
-                parts.append(self.attention(q_j, k_j, v_j, causal=causal and j == 0, sinks=sinks, **kw))
+                parts.append(self.attention(q_j, k_j, v_j, causal=causal and j == 0, **kw))
         elems = sum(math.prod(self.shape(x)) for x in parts)
         return self._add(self._name("attention_out_correction", ""), OpKind.ELEMENTWISE, parts, (b, heads, length, dv),
                          flops=4 * elems, vector_elems=elems, fn="attention_out_correction")
-
-    def _cp_collective(self, x: str, fn: str, shape: Shape, **attrs: object) -> str:
-        """A collective ``fn`` of ``x`` over the context-parallel group (``cp`` chips ``tp`` apart), named
-        ``{x's last name part}_cp_{fn}``."""
-        return self._add(self._name(None, f"{x.rsplit('.', 1)[-1]}_cp_{fn}"), OpKind.COLLECTIVE, [x], shape, fn=fn,
-                         group=self.cp, extent=self.tp * self.cp, **attrs)
 
     def _clamped(self, x: str, clip: bool, name: str) -> str:
         """``x`` clamped to ±clip_qkv (OLMo 1), or ``x`` itself."""
@@ -909,8 +903,16 @@ class TransformerBuilder(GraphBuilder):
 
     def _tp_collective(self, x: str, fn: str, shape: Shape, **attrs: object) -> str:
         """A collective ``fn`` of ``x`` over the tensor-parallel group, named ``{x's last name part}_{fn}``."""
-        return self._add(self._name(None, f"{x.rsplit('.', 1)[-1]}_{fn}"), OpKind.COLLECTIVE, [x], shape, fn=fn,
-                         group=self.tp, **attrs)
+        return self._collective(x, fn, shape, f"{x.rsplit('.', 1)[-1]}_{fn}", group=self.tp, **attrs)
+
+    def _cp_collective(self, x: str, fn: str, shape: Shape, name: str | None = None, **attrs: object) -> str:
+        """A collective ``fn`` of ``x`` over the context-parallel group (``cp`` chips ``tp`` apart: attrs ``extent``
+        tp·cp), named ``name`` or ``{x's last name part}_cp_{fn}``."""
+        return self._collective(x, fn, shape, name or f"{x.rsplit('.', 1)[-1]}_cp_{fn}", group=self.cp,
+                                extent=self.tp * self.cp, **attrs)
+
+    def _collective(self, x: str, fn: str, shape: Shape, leaf: str, **attrs: object) -> str:
+        return self._add(self._name(None, leaf), OpKind.COLLECTIVE, [x], shape, fn=fn, **attrs)
 
     @contextlib.contextmanager
     def partial_sums(self, on: bool = True) -> Iterator[None]:

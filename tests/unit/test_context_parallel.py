@@ -76,7 +76,7 @@ def test_a2a_moves_heads_not_keys():
 
 
 def test_a2a_needs_the_heads_to_split():
-    with pytest.raises(Exception, match="a2a needs heads"):
+    with pytest.raises(WorkloadError, match="a2a needs heads"):
         _gpt(context_parallel=C, context_parallel_comm="a2a", tensor_parallel=2)  # 2 heads a chip over 4 chips
 
 

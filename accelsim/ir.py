@@ -296,6 +296,7 @@ class GraphInfo:
     tensor_parallel: int = 1
     context_parallel: int = 1  # the chips that split a sequence's tokens (each holds every weight)
     pipeline_parallel: int = 1
+    micro_batches: int = 1  # a training iteration's micro-batches per chip (gradients accumulated over them)
     model_params: int | None = None  # the whole model's parameters when the graph is a part of it
 
     @classmethod

@@ -9,7 +9,8 @@ op's inputs available. On a GPU-like core each core runs its share of the output
 the last). Kernel launches follow :class:`Launch`: host tasks issued in op
 order ahead of the device (eager: one per kernel; CUDA graphs: one per pass), and a DISPATCH task (the
 device's start latency) after an op's launch and its inputs, which its first groups and its parameter loads wait
-for (a GPU kernel reads nothing before it runs, so a dispatched op's weights do not prefetch across ops); a data-parallel optimizer step waits for its gradient's all-reduce and a
+for (a GPU kernel reads nothing before it runs, so a dispatched op's weights do not prefetch across ops). Data
+parallel, the optimizer steps wait for every gradient's all-reduce (:meth:`Emitter._reduce_gradients`), and a
 tensor-parallel COLLECTIVE op is one all-reduce, both on the link unit (:mod:`accelsim.cost.collective`).
 """
 
@@ -134,8 +135,15 @@ class Emitter:
     """Builds the task list op by op; keeps each unit's double-buffer stream and where each tensor is ready."""
 
     def __init__(self, ctx: Context, data_parallel: int, launch: Launch, max_tasks: int | None = None,
-                 budget_note: str = "", tensor_parallel: int = 1):
+                 budget_note: str = "", tensor_parallel: int = 1, accumulate: bool = False):
         self.ctx = ctx
+        # gradient accumulation (a training iteration of several micro-batches): the data-parallel reduction runs
+        # once, after the last micro-batch's backward pass, so here it waits for the whole backward pass
+        self.accumulate = accumulate
+        self.backward_ends: list[int] = []  # the tasks after which each backward op is done
+        self.steps: list[Plan] = []  # the optimizer steps (set by lower): their gradients are reduced together
+        self.reduced: dict[str, tuple[float, int, str]] = {}  # step → its reduction's (seconds, bytes sent, kind)
+        self.reduced_join: int | None = None  # the task after which every gradient is reduced
         # a data-parallel group's chips are tensor_parallel apart (Megatron's rank order: tensor parallel innermost)
         self.dp_extent = data_parallel * tensor_parallel
         self.launch = launch
@@ -207,6 +215,8 @@ class Emitter:
             deps += self.stream_tail
         tid, c = self.all_reduce(p.index, nbytes, group, deps, op.fn, extent)
         self.done[op.name] = [tid]
+        if self.accumulate and op.phase == "backward":
+            self.backward_ends.append(tid)
         if self.launch.in_order and in_stream:
             self.stream_tail = [tid]
         details = {f"{op.fn}_s": c.seconds, "group": group, **collective.describe(c, op.fn, nbytes, group),
@@ -243,23 +253,15 @@ class Emitter:
         w_loads = {lv: cut(b, weights) for lv, b in sorted(tr.weights.items()) if b}
         stores = {lv: cut(b, weights) for lv, b in sorted(tr.out.items()) if b}
         sharded = op.kind is OpKind.OPTIMIZER and self.dp > 1 and int(op.attrs.get("shards", 1)) > 1
-        # data parallel: the gradient is all-reduced over the chips' links before the step (a distributed
-        # optimizer's: reduce-scattered, each rank updating its share); it overlaps the rest of the backward pass
-        # (later layers' gradients are ready first) unless the link is the limit. In stream order it runs on its own
-        # stream as soon as the gradient is ready (DDP's and Megatron's overlapped reduction), and the step's kernel
-        # waits for it; otherwise after the step's dispatch
+        # data parallel: the step waits for the gradients' all-reduce over the chips' links (_reduce_gradients)
         reduce = op.kind is OpKind.OPTIMIZER and self.dp > 1
         data = self.producers(p)
-        if reduce and self.launch.in_order:
-            tid, seconds, sent, kind = self._dp_reduce(p, data, sharded)
-            data = [tid]
-        producers, launched = self.launched(p.index, data)
-        if reduce and not self.launch.in_order:
-            tid, seconds, sent, kind = self._dp_reduce(p, producers, sharded)
-            producers = [tid]
         if reduce:
+            data = [self._reduce_gradients()]
+            seconds, sent, kind = self.reduced[op.name]
             level_bytes[LINK] = sent
             details[f"{kind}_s"] = seconds
+        producers, launched = self.launched(p.index, data)
         last_compute, last_store = self._groups(p, tr.scale, group_units, cyc, act_loads, w_loads, stores,
                                                 producers, launched)
         if self.max_tasks is not None and len(self.tasks) > self.max_tasks:
@@ -279,6 +281,8 @@ class Emitter:
             level_bytes[LINK] = level_bytes.get(LINK, 0) + c.sent
             details["all_gather_s"] = c.seconds
         self.done[op.name] = [self.add(p.index, TaskKind.JOIN, -1, 0, ends)] if len(ends) > JOIN_MIN_ENDS else ends
+        if self.accumulate and op.phase == "backward":
+            self.backward_ends += self.done[op.name]
         if self.launch.in_order:
             self.stream_tail = self.done[op.name]
         nunits = len(p.units)
@@ -305,18 +309,33 @@ class Emitter:
         return OpMapping(op.name, op.kind.value, op.fn, name, p.core, op.macs, op.flops, busiest, len(cyc),
                          level_bytes, details)
 
-    def _dp_reduce(self, p: Plan, deps: list[int], sharded: bool) -> tuple[int, float, int, str]:
-        """The data-parallel reduction of an optimizer step's gradient (a distributed optimizer's: a reduce-scatter,
-        each rank updating its share) after ``deps``: (task id, seconds, bytes sent, collective)."""
-        op = p.op
-        # the whole gradient buffer (DDP's and Megatron's grad buffers; an nn.Embedding's gradient is dense), not
-        # the rows an embedding's backward wrote
-        param = next((w for w in op.weights if w.name == op.attrs.get("param")), None)
-        elems = math.prod(param.shape) if param is not None else sum(math.prod(s) for s in op.in_shapes)
-        grad = elems * op.elem_bytes
-        kind = "reduce_scatter" if sharded else "all_reduce"
-        tid, c = self.all_reduce(p.index, grad, self.dp, deps, kind, self.dp_extent)
-        return tid, c.seconds, c.sent, kind
+    def _reduce_gradients(self) -> int:
+        """The data-parallel reduction of every step's gradient (a distributed optimizer's: reduce-scatters, each rank
+        updating its share), emitted at the first step; the task after which all are done, which every step waits
+        for. Each reduction starts when its gradient is ready (DDP's and Megatron's buckets, on a stream of their
+        own, overlapping the rest of the backward pass) or, accumulating micro-batches, after the whole backward
+        pass (Megatron's ``no_sync`` until the last micro-batch, then ``finalize_model_grads``); the optimizer steps
+        once the whole gradient is reduced (DDP's backward returns when every bucket is; Megatron clips by the
+        whole gradient's norm first)."""
+        if self.reduced_join is not None:
+            return self.reduced_join
+        after = []
+        if self.accumulate:  # every backward op is before the steps (builders/training.py)
+            after = [self.add(self.steps[0].index, TaskKind.JOIN, -1, 0, sorted(set(self.backward_ends)))]
+        ends = []
+        for p in self.steps:
+            op = p.op
+            # the whole gradient buffer (DDP's and Megatron's grad buffers; an nn.Embedding's gradient is dense),
+            # not the rows an embedding's backward wrote
+            param = next((w for w in op.weights if w.name == op.attrs.get("param")), None)
+            elems = math.prod(param.shape) if param is not None else sum(math.prod(s) for s in op.in_shapes)
+            kind = "reduce_scatter" if int(op.attrs.get("shards", 1)) > 1 else "all_reduce"
+            tid, c = self.all_reduce(p.index, elems * op.elem_bytes, self.dp, self.producers(p) + after, kind,
+                                     self.dp_extent)
+            self.reduced[op.name] = (c.seconds, c.sent, kind)
+            ends.append(tid)
+        self.reduced_join = self.add(self.steps[0].index, TaskKind.JOIN, -1, 0, ends)
+        return self.reduced_join
 
     def _groups(self, p: Plan, scale: dict[str, float], group_units: list[int], cyc: list[int],
                 act_loads: dict[str, list[int]],

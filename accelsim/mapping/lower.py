@@ -50,7 +50,9 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     emitter = Emitter(ctx, data_parallel(graph, arch), launch,
                       max_tasks=budget // TASK_BYTES,
                       budget_note=f"options.memory_budget ({budget:,} B at ~{TASK_BYTES} B a task) holds",
-                      tensor_parallel=graph.info.tensor_parallel)
+                      tensor_parallel=graph.info.tensor_parallel,
+                      accumulate=graph.info.mode == "training" and graph.info.micro_batches > 1)
+    emitter.steps = [p for p in plans if p.op.kind is OpKind.OPTIMIZER and p.works and "fused_into" not in p.details]
     mappings: list[OpMapping] = []
     by_name: dict[str, OpMapping] = {}
     for p in plans:

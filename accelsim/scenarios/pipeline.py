@@ -5,7 +5,9 @@ iteration is composed with the 1F1B schedule of Megatron-LM (Narayanan et al. 20
 time measured, not assumed equal:
 
 * a stage's per-micro-batch time ``t_k`` is its cycles up to the end of its backward phase (the whole run when
-  inference); its optimizer tail ``o_k`` (steps, data-parallel all-reduces) runs once per iteration;
+  inference); its optimizer tail ``o_k`` (steps, data-parallel all-reduces) runs once per iteration: with m > 1
+  the stage's graph (``GraphInfo.micro_batches``) reduces its gradients after the whole backward pass (Megatron's
+  ``no_sync`` until the last micro-batch), so none is in ``t_k``;
 * iteration = (m − 1)·max_k t_k + Σ_k t_k / v + (1 − 1/v)·max_k t_k + max_k o_k + p2p + embedding_sync, with m
   micro-batches and v
   model chunks per stage (``pipeline_interleave``). For equal stages this is Megatron's (m + (P − 1)/v)·t: the

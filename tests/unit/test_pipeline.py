@@ -150,6 +150,55 @@ def test_data_parallel_replicas_are_the_chips_left_by_tensor_and_pipeline_parall
     assert four["bytes"]["link"] == grads * 2
 
 
+def _reductions(rep):
+    """Σ seconds of the data-parallel gradient reductions (one per optimizer step, on its op's row)."""
+    return sum(op["mapping"].get("all_reduce_s", 0.0) for op in rep["ops"] if op["mapping"].get("phase") == "optimizer")
+
+
+def test_accumulated_gradients_are_reduced_once_after_the_last_backward():
+    # 4 micro-batches, tensor parallel 2: on 4 chips 2 data-parallel replicas. The gradients are accumulated over the
+    # micro-batches and reduced once (Megatron's no_sync until the last micro-batch, then finalize_model_grads), so
+    # (a) no micro-batch's backward shares the link with a reduction: its time equals the run without data
+    # parallelism, where the link carries only the tensor-parallel all-reduces; (b) the optimizer tail holds every
+    # reduction, one after another on the one link after the backward pass: at least their sum, and more than the
+    # replica-free tail by that sum less what the steps' parameter and state loads overlap (< 5 %)
+    params = {**SMALL, "mode": "training", "tensor_parallel": 2, "micro_batches": 4, "dtype": "fp16"}
+    one, two = (simulate(load_workload({"model": "gpt", **params}), _arch(n), layer_samples=False).to_dict()
+                for n in (2, 4))
+    assert _reductions(one) == 0 and _reductions(two) > 0
+    t1, t2 = (r["pipeline"]["stage_times"][0]["micro_batch_s"] for r in (one, two))
+    assert t2 == t1
+    assert two["pipeline"]["optimizer_s"] >= _reductions(two)
+    extra = two["pipeline"]["optimizer_s"] - one["pipeline"]["optimizer_s"]
+    assert extra == pytest.approx(_reductions(two), rel=0.05)
+    # the iteration: 4 micro-batches' forward and backward at the replica-free time, then the longer tail
+    assert two["seconds"] == pytest.approx(4 * t1 + two["pipeline"]["optimizer_s"], rel=1e-6)
+
+
+def test_every_step_waits_for_every_gradient_reduction():
+    # one micro-batch on 2 replicas: each reduction starts when its gradient is ready (DDP's buckets overlap the
+    # backward), but no optimizer step starts before all are done (DDP's backward returns when every bucket is
+    # reduced; Megatron clips by the whole gradient's norm before stepping)
+    import networkx as nx
+
+    from accelsim.mapping import lower
+    from accelsim.options import Options
+    from accelsim.tasks import TaskKind
+
+    arch = _arch(2)
+    g = build_graph(WorkloadSpec("gpt", {**SMALL, "mode": "training", "dtype": "fp16"}), arch.dtype)
+    tg = lower(g, arch, Options())
+    steps = {i for i, m in enumerate(tg.ops) if m.mapping.get("phase") == "optimizer"}
+    link = next(i for i, u in enumerate(tg.units) if u.name == "link")
+    dag = nx.DiGraph((d, t.id) for t in tg.tasks for d in t.deps)
+    reduces = {t.id for t in tg.tasks if t.op in steps and t.unit == link}
+    computes = [t.id for t in tg.tasks if t.op in steps and t.kind is TaskKind.COMPUTE]
+    assert len(reduces) == len(steps) and computes
+    # a reduction starts on its own gradient's producers, not after the last backward op
+    assert any(len(nx.ancestors(dag, r)) < len(nx.ancestors(dag, max(reduces))) for r in reduces)
+    assert all(reduces <= nx.ancestors(dag, c) for c in computes)
+
+
 def test_layer_samples_extrapolate_a_stage_from_one_and_two_layers():
     # 4 layers per stage: sampled (1 and 2 layers, extrapolated) against every layer simulated. Work and bytes are
     # exactly affine in the layer count (identical layers); cycles nearly so (layers run back to back)

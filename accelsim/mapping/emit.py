@@ -32,6 +32,7 @@ GPU_GROUPS_PER_CORE = 8  # K-slice groups per SM of a GPU op: its first load is 
 JOIN_MIN_ENDS = 16  # an op ending on more units than this is joined by one JOIN task, so that each consumer unit
 # depends on one task, not on every producer unit (2N + N dependencies instead of 2N² across an op on N SMs)
 LINK = "link"  # the chip interconnect's unit
+NIC = "nic"  # the chip's port to the scale-out network (a multi-node arch's), a unit of level LINK
 
 
 class Launch(NamedTuple):
@@ -153,6 +154,7 @@ class Emitter:
         arch = ctx.arch
         names = {u.name: i for i, u in enumerate(ctx.units)}
         self.unit_of = {lv: names[lv] for lv in ctx.grain} | {LINK: names.get(LINK, -1)}
+        self.nic = names.get(NIC, -1)
         self.latency = {lv: arch.latency_cycles(lv) for lv in ctx.grain} | {LINK: 0}
         # a store to main memory behind a shared cache is done when the cache holds it: the cache is write-back and
         # the device's point of coherence (a GPU's L2), so an op's last store waits the cache's latency, not main
@@ -178,10 +180,15 @@ class Emitter:
     def all_reduce(self, op_i: int, nbytes: int, group: int, deps: list[int],
                    kind: str = "all_reduce", extent: int | None = None) -> tuple[int, collective.Choice]:
         """One link task: an all-reduce (or another collective ``kind``) of ``nbytes`` over ``group`` chips
-        spread over ``extent`` consecutive chips (default ``group``); (task id, the call as priced)."""
-        c = collective.call(self.ctx.arch, kind, nbytes, group, extent)
-        return self.add(op_i, TaskKind.LOAD, self.unit_of[LINK], c.cycles(self.ctx.arch.clock_hz), deps, c.sent,
-                        LINK), c
+        spread over ``extent`` consecutive chips (default ``group``); (task id, the call as priced). A group that
+        spans nodes runs on the NIC unit (as priced: the scale-out network's), so it does not hold up the node's
+        links (NVLink's few-hundred GB/s carry its intra-node hops beside the node's own collectives)."""
+        arch = self.ctx.arch
+        c = collective.call(arch, kind, nbytes, group, extent)
+        unit = self.unit_of[LINK]
+        if self.nic >= 0 and arch.interconnect.crosses_nodes(extent or group):  # type: ignore[union-attr]
+            unit = self.nic
+        return self.add(op_i, TaskKind.LOAD, unit, c.cycles(arch.clock_hz), deps, c.sent, LINK), c
 
     def producers(self, p: Plan) -> list[int]:
         return [d for t in p.inputs if t in self.done for d in self.done[t]]

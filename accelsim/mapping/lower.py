@@ -25,7 +25,7 @@ from ..options import TASK_BYTES, Options, default_memory_budget
 from ..tasks import OpMapping, TaskGraph, Unit, UnitKind
 from .aliases import aliases
 from .choice import assign, residency
-from .emit import LINK, Emitter, launch_model
+from .emit import LINK, NIC, Emitter, launch_model
 from .fusion import fuse, fused_mapping, pipeline
 from .placement import place_tensors
 from .pricing import price
@@ -112,6 +112,11 @@ def build_units(arch: Arch, host: bool | None = None) -> tuple[Unit, ...]:
         units.append(Unit(lv, UnitKind.MEMORY, None, lv))
     if arch.chips > 1:
         units.append(Unit(LINK, UnitKind.MEMORY, None, LINK))
+        ic = arch.interconnect
+        if ic is not None and ic.scale_out is not None and ic.crosses_nodes(arch.chips):
+            # the chip's NIC: collectives whose chips span nodes run on it, beside the node's links (their bytes
+            # are counted as the link's)
+            units.append(Unit(NIC, UnitKind.MEMORY, None, LINK))
     if arch.kernel_launch > 0 if host is None else host:
         units.append(Unit("launch", UnitKind.HOST))
     return tuple(units)

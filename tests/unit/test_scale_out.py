@@ -71,6 +71,22 @@ def test_data_parallel_gradients_cross_nodes_and_tensor_parallel_ones_do_not():
     assert tp and all(o["mapping"]["all_reduce_s"] == pytest.approx(inside) for o in tp)
 
 
+def test_gradients_on_the_nics_do_not_hold_up_the_nodes_tensor_parallel_all_reduces():
+    # tensor parallel 8 in each node, data parallel 2 across two nodes, one micro-batch: the gradient all-reduces
+    # (over InfiniBand) overlap the backward pass, and the backward's tensor-parallel all-reduces (over NVLink) do not
+    # queue behind them: the backward ends when it does with no data parallelism (8 chips), and the NIC and the
+    # node's links are busy apart
+    wl = {"model": "gpt", "mode": "training", "layers": 6, "hidden": 2048, "heads": 16, "seq_len": 512,
+          "vocab": 4096, "batch": 2, "tensor_parallel": 8}
+    one, two = (api.simulate(wl, {"base": "dgx-a100", "chips": n}, plots=False).to_dict() for n in (8, 16))
+    assert "nic" not in one["utilization"] and two["utilization"]["nic"] > 0
+    assert two["utilization"]["link"] > 0
+    assert two["phases"]["backward"]["end_cycle"] == one["phases"]["backward"]["end_cycle"]
+    # every byte either unit carried is counted as the link's: the gradients' on top of the tensor-parallel ones
+    grads = sum(o["bytes"]["link"] for o in two["ops"] if o["kind"] == "optimizer")
+    assert grads > 0 and two["bytes"]["link"] == one["bytes"]["link"] + grads
+
+
 def test_pipeline_stages_on_different_nodes_send_over_the_nics():
     wl = {"model": "gpt", "mode": "training", "layers": 2, "hidden": 1024, "heads": 16, "seq_len": 256,
           "tensor_parallel": 8, "pipeline_parallel": 2, "micro_batches": 2}

@@ -108,6 +108,18 @@ def wire_fraction(kind: str, group: int) -> float:
     return (2 if kind == "all_reduce" else 1) * (group - 1) / group
 
 
+def node_hop_bytes(kind: str, nbytes: float, group: int, per_node: int) -> float:
+    """Bytes each chip of a collective across nodes sends to chips of its own node, ``per_node`` of the ``group``
+    in each: a ring (:meth:`accelsim.hardware.ScaleOut.collective_seconds`) passes through a node's chips before
+    leaving it, so (k − 1)/k of each chip's :func:`wire_fraction` of the tensor stays inside the node; an all-to-all
+    sends each peer its 1/N piece, k − 1 of them in the node; a point-to-point send, none."""
+    if per_node <= 1 or group <= 1 or kind == "send_recv":
+        return 0.0
+    if kind == "all_to_all":
+        return (per_node - 1) / group * nbytes
+    return wire_fraction(kind, group) * nbytes * (per_node - 1) / per_node
+
+
 def bus_bandwidth(kind: str, nbytes: float, group: int, seconds: float) -> float:
     """nccl-tests' busbw of a call: algbw = size / time, times :func:`wire_fraction`."""
     return nbytes / seconds * wire_fraction(kind, group)

@@ -23,6 +23,7 @@ from .tech import area_scale, energy_scale, mac_45nm, operand_bits, sram_area_mm
 PJ = 1e-12
 UM2 = 1e-6  # mm² per µm²
 LINK = "link"  # the name of the chip link in bytes and in the units (mapping.lower)
+NIC = "nic"  # the unit of a multi-node chip's port to the scale-out network (mapping.lower); its bytes are LINK's
 ALUS = "alus"  # area.units' entry of energy.core_alus
 ACTIVITY = "activity"  # energy.by_unit's entry of the activity power (energy.activity_power_share)
 

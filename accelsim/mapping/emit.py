@@ -20,6 +20,7 @@ import math
 from typing import NamedTuple
 
 from ..cost import collective
+from ..energy.model import NIC
 from ..errors import MappingError
 from ..hardware import Arch
 from ..ir import OpKind
@@ -31,8 +32,7 @@ from .traffic import GROUP_MIN_CYCLES, Context, Traffic
 GPU_GROUPS_PER_CORE = 8  # K-slice groups per SM of a GPU op: its first load is 1/8 of its share, not exposed whole
 JOIN_MIN_ENDS = 16  # an op ending on more units than this is joined by one JOIN task, so that each consumer unit
 # depends on one task, not on every producer unit (2N + N dependencies instead of 2N² across an op on N SMs)
-LINK = "link"  # the chip interconnect's unit
-NIC = "nic"  # the chip's port to the scale-out network (a multi-node arch's), a unit of level LINK
+LINK = "link"  # the chip interconnect's unit (NIC: its port to the scale-out network, a unit of level LINK)
 
 
 class Launch(NamedTuple):
@@ -185,10 +185,24 @@ class Emitter:
         links (NVLink's few-hundred GB/s carry its intra-node hops beside the node's own collectives)."""
         arch = self.ctx.arch
         c = collective.call(arch, kind, nbytes, group, extent)
-        unit = self.unit_of[LINK]
-        if self.nic >= 0 and arch.interconnect.crosses_nodes(extent or group):  # type: ignore[union-attr]
-            unit = self.nic
-        return self.add(op_i, TaskKind.LOAD, unit, c.cycles(arch.clock_hz), deps, c.sent, LINK), c
+        if not self.crosses(group, extent):
+            return self.add(op_i, TaskKind.LOAD, self.unit_of[LINK], c.cycles(arch.clock_hz), deps, c.sent, LINK), c
+        tid = self.add(op_i, TaskKind.LOAD, self.nic, c.cycles(arch.clock_hz), deps, c.sent, LINK)
+        # the ring's hops between the group's chips inside a node ride the node's links meanwhile (NCCL's rings pass
+        # through a node's chips before leaving it): their bytes at the links' bandwidth, counted once, on the NIC
+        ic = arch.interconnect
+        assert ic is not None
+        k = ic.per_node(group, extent or group)
+        hops = collective.node_hop_bytes(kind, nbytes, group, k)
+        if hops <= 0:
+            return tid, c
+        hop = self.add(op_i, TaskKind.LOAD, self.unit_of[LINK],
+                       math.ceil(hops / (ic.group_bandwidth(k) * ic.efficiency) * arch.clock_hz), deps, 0, LINK)
+        return self.add(op_i, TaskKind.JOIN, -1, 0, [tid, hop]), c
+
+    def crosses(self, group: int, extent: int | None) -> bool:
+        """Whether a collective over ``group`` chips spread over ``extent`` runs on the NIC (it leaves the node)."""
+        return self.nic >= 0 and self.ctx.arch.interconnect.crosses_nodes(extent or group)  # type: ignore[union-attr]
 
     def producers(self, p: Plan) -> list[int]:
         return [d for t in p.inputs if t in self.done for d in self.done[t]]
@@ -228,7 +242,8 @@ class Emitter:
             self.stream_tail = [tid]
         details = {f"{op.fn}_s": c.seconds, "group": group, **collective.describe(c, op.fn, nbytes, group),
                    **({"phase": op.phase} if op.phase else {})}
-        return OpMapping(op.name, op.kind.value, op.fn, LINK, None, 0, op.flops, self.tasks[tid].cycles, 1,
+        unit = NIC if self.crosses(group, extent) else LINK
+        return OpMapping(op.name, op.kind.value, op.fn, unit, None, 0, op.flops, self.tasks[tid].cycles, 1,
                          {LINK: c.sent}, details)
 
     def launched(self, op_i: int, producers: list[int], in_stream: bool = True) -> tuple[list[int], list[int]]:

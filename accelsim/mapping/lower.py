@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 from .. import cost
+from ..energy.model import NIC
 from ..errors import MappingError
 from ..hardware import Arch
 from ..ir import Graph, OpKind
@@ -25,7 +26,7 @@ from ..options import TASK_BYTES, Options, default_memory_budget
 from ..tasks import OpMapping, TaskGraph, Unit, UnitKind
 from .aliases import aliases
 from .choice import assign, residency
-from .emit import LINK, NIC, Emitter, launch_model
+from .emit import LINK, Emitter, launch_model
 from .fusion import fuse, fused_mapping, pipeline
 from .placement import place_tensors
 from .pricing import price
@@ -53,6 +54,11 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
                       tensor_parallel=graph.info.tensor_parallel,
                       accumulate=graph.info.mode == "training" and graph.info.micro_batches > 1)
     emitter.steps = [p for p in plans if p.op.kind is OpKind.OPTIMIZER and p.works and "fused_into" not in p.details]
+    first = next((i for i, p in enumerate(plans) if p is emitter.steps[0]), len(plans)) if emitter.steps else len(plans)
+    if any(p.op.phase == "backward" for p in plans[first:]):
+        # the steps' gradient reductions are emitted at the first step (Emitter._reduce_gradients)
+        raise MappingError(f"{graph.name}: a backward op follows the first optimizer step "
+                           f"({emitter.steps[0].op.name!r}); a training graph's steps come last")
     mappings: list[OpMapping] = []
     by_name: dict[str, OpMapping] = {}
     for p in plans:
@@ -65,6 +71,8 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
         else:
             mappings.append(emitter.op(p, traffic(p, ctx, options)))
         by_name[p.op.name] = mappings[-1]
+    if units[-1].name == NIC and not any(t.unit == len(units) - 1 for t in emitter.tasks):
+        units = units[:-1]  # no collective left the node
     return TaskGraph(tuple(emitter.tasks), units, tuple(mappings), dict(placement.level), dict(placement.tables),
                      stash_level, placement.peak_activation_bytes, launch.mode,
                      ("stream" if launch.in_order else "dataflow") if launch.dispatch else "")
@@ -112,13 +120,13 @@ def build_units(arch: Arch, host: bool | None = None) -> tuple[Unit, ...]:
         units.append(Unit(lv, UnitKind.MEMORY, None, lv))
     if arch.chips > 1:
         units.append(Unit(LINK, UnitKind.MEMORY, None, LINK))
-        ic = arch.interconnect
-        if ic is not None and ic.scale_out is not None and ic.crosses_nodes(arch.chips):
-            # the chip's NIC: collectives whose chips span nodes run on it, beside the node's links (their bytes
-            # are counted as the link's)
-            units.append(Unit(NIC, UnitKind.MEMORY, None, LINK))
     if arch.kernel_launch > 0 if host is None else host:
         units.append(Unit("launch", UnitKind.HOST))
+    ic = arch.interconnect
+    if arch.chips > 1 and ic is not None and ic.scale_out is not None and ic.crosses_nodes(arch.chips):
+        # the chip's NIC, last (lower drops it when no collective leaves the node): collectives whose chips span
+        # nodes run on it, beside the node's links (their bytes are counted as the link's)
+        units.append(Unit(NIC, UnitKind.MEMORY, None, LINK))
     return tuple(units)
 
 

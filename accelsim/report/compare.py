@@ -17,6 +17,7 @@ from rich.text import Text
 
 from accelsim.errors import AccelsimError
 
+from ..energy.model import NIC
 from . import fmt
 from .fmt import DASH
 from .schema import core_units, level_names, stall_share
@@ -245,7 +246,7 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
     """
     levels = list(dict.fromkeys(str(lvl) for _, rep in reports
                                 for lvl in [*level_names(rep), *_dict(rep.get("bytes"))]))
-    busy = [lvl for lvl in levels if any(lvl in _dict(rep.get("utilization")) for _, rep in reports)]
+    busy = [lvl for lvl in [*levels, NIC] if any(lvl in _dict(rep.get("utilization")) for _, rep in reports)]
     serving = [_is_serving(rep) for _, rep in reports]
     optional = {k for k in _SERVING_METRICS if k.startswith(("serving.conversations.", "serving.speculative."))}
     keys = ["workload", "arch", *(k for k in (_SERVING_METRICS if any(serving) else ())

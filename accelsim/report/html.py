@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import fmt
 from .console import energy_rows
-from .schema import level_names, levels, main_memory, memory_levels, ordered, part_keys
+from .schema import level_names, levels, main_memory, memory_levels, ordered, part_keys, transfer_units
 from .writers import atomic_write_text
 
 HTML_FILE = "report.html"
@@ -205,7 +205,7 @@ def _utilization(report: dict) -> str:
     util = _dict(report.get("utilization"))
     if not util:
         return '<p class="note">No utilization figures in this report.</p>'
-    memory = set(level_names(report)) | {str(k) for k in _dict(report.get("bytes"))}
+    memory = transfer_units(report)
     rows = []
     mac = fmt.num(report.get("mac_utilization"), None)
     items = ([("MAC utilization", mac, "of peak MACs")] if mac is not None else []) + [

@@ -17,7 +17,15 @@ from typing import BinaryIO
 import numpy as np
 
 from . import fmt
-from .schema import level_names, memory_levels, merge_core_units, op_span, op_stall_per_unit, ordered, top_ops
+from .schema import (
+    memory_levels,
+    merge_core_units,
+    op_span,
+    op_stall_per_unit,
+    ordered,
+    top_ops,
+    transfer_units,
+)
 
 DPI = 120
 MAX_OP_BARS = 60  # above this many ops, op_cycles shows the TOP_OPS busiest ops and one "other" bar
@@ -297,7 +305,7 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
     plt = pyplot()
     path = _target(path)
     bars = _unit_bars(report.get("utilization") or {})
-    memory = set(level_names(report)) | set(report.get("bytes") or {})
+    memory = transfer_units(report)
     mac = report.get("mac_utilization")
     n = len(bars) + (mac is not None)
     fig, ax = plt.subplots(figsize=(8.5, min(30.0, max(3.0, 0.32 * n + 1.6))))

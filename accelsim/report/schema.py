@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal, TypedDict, Union
 
 from ..energy import computed_share
+from ..energy.model import NIC
 
 LevelRole = Literal["scratchpad", "cache", "memory"]
 Bound = Literal["compute", "memory", "link", "none"]  # link: a collective, on the chips' interconnect
@@ -437,6 +438,12 @@ def level_names(report: Mapping[str, object], roles: Iterable[str] | None = None
     """Names of the report's levels (of the given roles), innermost first."""
     keep = None if roles is None else set(roles)
     return [lv["name"] for lv in levels(report) if keep is None or lv["role"] in keep]
+
+
+def transfer_units(report: Mapping[str, object]) -> set[str]:
+    """The report's units that move bytes rather than compute: its levels (and ``bytes`` keys) and a multi-node
+    chip's NIC (which moves the link's bytes)."""
+    return set(level_names(report)) | {str(k) for k in _dict(report.get("bytes"))} | {NIC}
 
 
 def memory_levels(report: Mapping[str, object]) -> list[str]:

@@ -34,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..energy import account, peak_dynamic_power
-from ..energy.model import LINK
+from ..energy.model import LINK, NIC
 from ..hardware import SCRATCHPAD, Arch, dtype_rate
 from ..ir import Graph, OpKind
 from ..tasks import TaskGraph, TaskKind, UnitKind
@@ -204,7 +204,7 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
         off = sum(m.bytes.get(lv, 0) for lv in memories)
         ai = m.flops / off if off else None
         memory_s = max((m.bytes.get(lv, 0) / bw for lv, bw in bandwidth.items() if bw < math.inf), default=0.0)
-        bound = (m.unit if m.unit in ("none", LINK) else "memory" if memory_s > m.flops / roof else "compute")
+        bound = (m.unit if m.unit == "none" else LINK if m.unit in (LINK, NIC) else "memory" if memory_s > m.flops / roof else "compute")
         ops.append({
             "name": m.name, "kind": m.kind, "fn": m.fn, "unit": m.unit, "core": m.core,
             "macs": m.macs, "flops": m.flops, "start_cycle": s_c, "end_cycle": e_c,

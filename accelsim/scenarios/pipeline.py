@@ -5,9 +5,11 @@ iteration is composed with the 1F1B schedule of Megatron-LM (Narayanan et al. 20
 time measured, not assumed equal:
 
 * a stage's per-micro-batch time ``t_k`` is its cycles up to the end of its backward phase (the whole run when
-  inference); its optimizer tail ``o_k`` (steps, data-parallel all-reduces) runs once per iteration: with m > 1
-  the stage's graph (``GraphInfo.micro_batches``) reduces its gradients after the whole backward pass (Megatron's
-  ``no_sync`` until the last micro-batch), so none is in ``t_k``;
+  inference); its optimizer tail ``o_k`` (steps, data-parallel all-reduces) runs once per iteration. With m > 1
+  and data parallelism the stage's graph (``GraphInfo.micro_batches``) reduces its gradients after the whole
+  backward pass, so none is in ``t_k``, and ``o_k`` is what the last micro-batch, which reduces them as its backward
+  makes them (DDP's ``no_sync`` before it, Megatron-core's ``overlap_grad_reduce``), adds: the stage run as one
+  micro-batch, less ``t_k`` (:func:`_with_last_micro_batch`);
 * iteration = (m − 1)·max_k t_k + Σ_k t_k / v + (1 − 1/v)·max_k t_k + max_k o_k + p2p + embedding_sync, with m
   micro-batches and v
   model chunks per stage (``pipeline_interleave``). For equal stages this is Megatron's (m + (P − 1)/v)·t: the
@@ -51,11 +53,12 @@ from ..config import WorkloadSpec, build_graph
 from ..energy import account
 from ..errors import WorkloadError
 from ..hardware import Arch
+from ..mapping import data_parallel
 from ..options import Options
 from ..report import Report
 from ..report.schema import base_rate_macs
 from ..units import dtype_bytes
-from .passes import Rows, Timing, compose_ops, counted_busy
+from .passes import Pass, Rows, Timing, compose_ops, counted_busy
 from .sampling import Sampled
 from .single import Progress, simulate_pass
 
@@ -96,6 +99,22 @@ def embedding_sync_seconds(arch: Arch, nbytes: float, tp: int, pp: int) -> float
     return (ic.scale_out if apart else ic).send_seconds(nbytes)  # type: ignore[union-attr]
 
 
+def _with_last_micro_batch(p: Pass, last: WorkloadSpec, arch: Arch, options: Options, name: str | None) -> Pass:
+    """A stage's pass ``p`` (its graph accumulating micro-batches: the gradient reductions after the backward pass,
+    so its time to the end of the backward is one micro-batch's, free of them) with the tail of the iteration's
+    last micro-batch: that micro-batch reduces the gradients as its backward pass makes them (DDP's under
+    ``no_sync`` for the others, Megatron-core's ``overlap_grad_reduce``), so the stage ends when ``last`` (the stage
+    run as one micro-batch) ends. ``cycles`` becomes that run's, so ``optimizer_tail`` is what the last micro-batch
+    adds to a clean one, and each micro-batch more adds one clean micro-batch."""
+    one, _ = simulate_pass(build_graph(last, arch.dtype), arch, options, name=name, workload=last)
+    cycles = max(one.timing.cycles, p.timing.compute_end)
+    seconds = p.timing.seconds * cycles / p.timing.cycles
+    # the pass's time is the one-micro-batch run's, and so are its launches and active time on it
+    timing = replace(p.timing, cycles=cycles, seconds=seconds, launch_s=min(one.timing.launch_s, seconds),
+                     active_s=min(one.timing.active_s, seconds))
+    return replace(p, timing=timing)
+
+
 def schedule_cycles(per_micro: Sequence[float], micro_batches: int, interleave: int) -> float:
     """Cycles of m micro-batches through stages taking ``per_micro`` cycles each (see the module docstring)."""
     slowest = max(per_micro)
@@ -116,6 +135,7 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
             f"tensor_parallel × pipeline_parallel = {tp} × {pp}"
         raise WorkloadError(f"{workload.model}: {across} = {tp * cp * pp} chips, but arch {arch.name!r} has "
                             f"chips={arch.chips} (set arch chips)")
+    accumulate = params.get("mode") == "training" and int(params.get("micro_batches", 1)) > 1
     distinct = sorted({0, min(1, pp - 1), pp - 1})
     per_stage = int(params["layers"]) // pp
     samples = [1, 2] if options.layer_samples and per_stage > 2 else [per_stage]
@@ -132,6 +152,9 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
             stage = {**params, "pipeline_stage": k, "layers": n * pp, "pipeline_interleave": 1}
             graph = build_graph(replace(workload, params=stage), arch.dtype)
             p, rep = simulate_pass(graph, arch, options, name=name, workload=workload)
+            if accumulate and data_parallel(graph, arch) > 1:
+                p = _with_last_micro_batch(p, replace(workload, params={**stage, "micro_batches": 1}), arch, options,
+                                           name)
             p.busy  # noqa: B018 (computed from the task graph before it is dropped)
             runs.append(p.without_tasks())
             if options.trace:  # task graphs and traces are kept only for a Chrome trace

@@ -87,6 +87,25 @@ def test_gradients_on_the_nics_do_not_hold_up_the_nodes_tensor_parallel_all_redu
     assert grads > 0 and two["bytes"]["link"] == one["bytes"]["link"] + grads
 
 
+def test_a_ring_across_nodes_also_rides_the_nodes_links():
+    # 16 chips on two DGX A100 nodes: each ring passes through a node's 8 chips before leaving it, so 7 of every 8
+    # of a chip's 2·(15/16)·size bytes go over NVLink (300 GB/s at 0.65, dgx-a100.yaml) while the NICs carry the
+    # call; the call ends when both have: the link is busy for those bytes' time, the NIC for the whole call
+    size = 256 << 20
+    assert collective.node_hop_bytes("all_reduce", size, 16, 8) == 2 * 15 / 16 * size * 7 / 8
+    assert collective.node_hop_bytes("all_to_all", size, 16, 8) == 7 / 16 * size  # 7 of its 16 pieces stay
+    assert collective.node_hop_bytes("all_reduce", size, 2, 1) == 0  # one chip a node: every hop leaves it
+    assert collective.node_hop_bytes("send_recv", size, 16, 8) == 0
+    r = api.simulate({"model": "collective", "op": "all_reduce", "bytes": size}, {"base": "dgx-a100", "chips": 16},
+                     plots=False).to_dict()
+    nvlink = 2 * 15 / 16 * size * 7 / 8 / (300e9 * 0.65)
+    assert r["utilization"]["link"] * r["seconds"] == pytest.approx(nvlink, rel=1e-4)
+    assert r["utilization"]["nic"] * r["seconds"] == pytest.approx(_ring("all_reduce", size, 16, per_node=8),
+                                                                   rel=1e-4)
+    op = next(o for o in r["ops"] if o["kind"] == "collective")
+    assert op["unit"] == "nic" and op["bytes"]["link"] == 2 * 15 / 16 * size  # the call's bytes, counted once
+
+
 def test_pipeline_stages_on_different_nodes_send_over_the_nics():
     wl = {"model": "gpt", "mode": "training", "layers": 2, "hidden": 1024, "heads": 16, "seq_len": 256,
           "tensor_parallel": 8, "pipeline_parallel": 2, "micro_batches": 2}

@@ -99,20 +99,22 @@ def embedding_sync_seconds(arch: Arch, nbytes: float, tp: int, pp: int) -> float
     return (ic.scale_out if apart else ic).send_seconds(nbytes)  # type: ignore[union-attr]
 
 
-def _with_last_micro_batch(p: Pass, last: WorkloadSpec, arch: Arch, options: Options, name: str | None) -> Pass:
+def _with_last_micro_batch(p: Pass, last: WorkloadSpec, arch: Arch, options: Options,
+                           name: str | None) -> tuple[Pass, Pass]:
     """A stage's pass ``p`` (its graph accumulating micro-batches: the gradient reductions after the backward pass,
     so its time to the end of the backward is one micro-batch's, free of them) with the tail of the iteration's
     last micro-batch: that micro-batch reduces the gradients as its backward pass makes them (DDP's under
     ``no_sync`` for the others, Megatron-core's ``overlap_grad_reduce``), so the stage ends when ``last`` (the stage
     run as one micro-batch) ends. ``cycles`` becomes that run's, so ``optimizer_tail`` is what the last micro-batch
-    adds to a clean one, and each micro-batch more adds one clean micro-batch."""
+    adds to a clean one, and each micro-batch more adds one clean micro-batch. Returns it and the run of ``last``
+    (counted in the report's ``simulation``)."""
     one, _ = simulate_pass(build_graph(last, arch.dtype), arch, options, name=name, workload=last)
     cycles = max(one.timing.cycles, p.timing.compute_end)
     seconds = p.timing.seconds * cycles / p.timing.cycles
     # the pass's time is the one-micro-batch run's, and so are its launches and active time on it
     timing = replace(p.timing, cycles=cycles, seconds=seconds, launch_s=min(one.timing.launch_s, seconds),
                      active_s=min(one.timing.active_s, seconds))
-    return replace(p, timing=timing)
+    return replace(p, timing=timing), one.without_tasks()
 
 
 def schedule_cycles(per_micro: Sequence[float], micro_batches: int, interleave: int) -> float:
@@ -140,6 +142,7 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     per_stage = int(params["layers"]) // pp
     samples = [1, 2] if options.layer_samples and per_stage > 2 else [per_stage]
     simulated: dict[int, Sampled] = {}
+    extra: list[Pass] = []  # the stages' one-micro-batch runs for the last micro-batch's tail
     segments, offset, graph = [], 0, None
     done = 0
     for k in distinct:
@@ -153,8 +156,9 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
             graph = build_graph(replace(workload, params=stage), arch.dtype)
             p, rep = simulate_pass(graph, arch, options, name=name, workload=workload)
             if accumulate and data_parallel(graph, arch) > 1:
-                p = _with_last_micro_batch(p, replace(workload, params={**stage, "micro_batches": 1}), arch, options,
-                                           name)
+                p, one = _with_last_micro_batch(p, replace(workload, params={**stage, "micro_batches": 1}), arch,
+                                                options, name)
+                extra.append(one)
             p.busy  # noqa: B018 (computed from the task graph before it is dropped)
             runs.append(p.without_tasks())
             if options.trace:  # task graphs and traces are kept only for a Chrome trace
@@ -174,13 +178,14 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
                                     tp, pp) if training and pp > 1 and table is not None else 0.0
     data = combine(simulated, pp, micro_batches=int(params.get("micro_batches", 1)), interleave=v,
                    p2p_cycles=p2p_s * arch.clock_hz, p2p_count=(2 if training else 1) * (pp * v - 1),
-                   name=name or f"{workload.model}_{arch.name}", sync_cycles=sync_s * arch.clock_hz)
+                   name=name or f"{workload.model}_{arch.name}", sync_cycles=sync_s * arch.clock_hz,
+                   extra_runs=extra)
     data.update(account(data, arch))  # energy of the composed run (the passes' own were copied)
     return Report(data, segments=segments)
 
 
 def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, interleave: int, p2p_cycles: float,
-            p2p_count: int, name: str, sync_cycles: float = 0.0) -> dict:
+            p2p_count: int, name: str, sync_cycles: float = 0.0, extra_runs: Sequence[Pass] = ()) -> dict:
     """The iteration's report from the distinct simulated stages (0, 1 and P − 1; stage 1 stands for every middle
     stage); see the module docstring."""
     m, v = micro_batches, interleave
@@ -202,7 +207,7 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
                                for k, s in simulated.items()])
     busy = counted_busy((s.shown.units, s.busy, repeats[k]) for k, s in simulated.items())
     chip_cycles = pp * total
-    runs = [r for s in simulated.values() for r in s.runs]
+    runs = [r for s in simulated.values() for r in s.runs] + list(extra_runs)
     out = {k: val for k, val in slow.shown.report.items() if k not in ("ops", "kernel_dispatch_s")}  # one pass's
     out.update({
         "name": name,

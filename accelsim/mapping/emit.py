@@ -155,6 +155,7 @@ class Emitter:
         names = {u.name: i for i, u in enumerate(ctx.units)}
         self.unit_of = {lv: names[lv] for lv in ctx.grain} | {LINK: names.get(LINK, -1)}
         self.nic = names.get(NIC, -1)
+        self.nic_used = False  # whether a collective left the node (else lower drops the NIC unit)
         self.latency = {lv: arch.latency_cycles(lv) for lv in ctx.grain} | {LINK: 0}
         # a store to main memory behind a shared cache is done when the cache holds it: the cache is write-back and
         # the device's point of coherence (a GPU's L2), so an op's last store waits the cache's latency, not main
@@ -188,6 +189,7 @@ class Emitter:
         if not self.crosses(group, extent):
             return self.add(op_i, TaskKind.LOAD, self.unit_of[LINK], c.cycles(arch.clock_hz), deps, c.sent, LINK), c
         tid = self.add(op_i, TaskKind.LOAD, self.nic, c.cycles(arch.clock_hz), deps, c.sent, LINK)
+        self.nic_used = True
         # the ring's hops between the group's chips inside a node ride the node's links meanwhile (NCCL's rings pass
         # through a node's chips before leaving it): their bytes at the links' bandwidth, counted once, on the NIC
         ic = arch.interconnect

@@ -54,11 +54,11 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
                       tensor_parallel=graph.info.tensor_parallel,
                       accumulate=graph.info.mode == "training" and graph.info.micro_batches > 1)
     emitter.steps = [p for p in plans if p.op.kind is OpKind.OPTIMIZER and p.works and "fused_into" not in p.details]
-    first = next((i for i, p in enumerate(plans) if p is emitter.steps[0]), len(plans)) if emitter.steps else len(plans)
-    if any(p.op.phase == "backward" for p in plans[first:]):
+    phases = [p.op.phase for p in plans]
+    if "optimizer" in phases and "backward" in phases[phases.index("optimizer"):]:
         # the steps' gradient reductions are emitted at the first step (Emitter._reduce_gradients)
-        raise MappingError(f"{graph.name}: a backward op follows the first optimizer step "
-                           f"({emitter.steps[0].op.name!r}); a training graph's steps come last")
+        raise MappingError(f"{graph.name}: a backward op follows the first optimizer step; a training graph's "
+                           f"steps come last")
     mappings: list[OpMapping] = []
     by_name: dict[str, OpMapping] = {}
     for p in plans:
@@ -71,7 +71,7 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
         else:
             mappings.append(emitter.op(p, traffic(p, ctx, options)))
         by_name[p.op.name] = mappings[-1]
-    if units[-1].name == NIC and not any(t.unit == len(units) - 1 for t in emitter.tasks):
+    if units[-1].name == NIC and not emitter.nic_used:
         units = units[:-1]  # no collective left the node
     return TaskGraph(tuple(emitter.tasks), units, tuple(mappings), dict(placement.level), dict(placement.tables),
                      stash_level, placement.peak_activation_bytes, launch.mode,

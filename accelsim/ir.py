@@ -295,6 +295,7 @@ class GraphInfo:
     grad_inputs: tuple[str, ...] = ()  # graph inputs whose gradient the step computes (a pipeline stage's)
     tensor_parallel: int = 1
     context_parallel: int = 1  # the chips that split a sequence's tokens (each holds every weight)
+    expert_parallel: int = 1  # the chips an MoE layer's experts are split over (each with tokens of its own)
     pipeline_parallel: int = 1
     micro_batches: int = 1  # a training iteration's micro-batches per chip (gradients accumulated over them)
     model_params: int | None = None  # the whole model's parameters when the graph is a part of it

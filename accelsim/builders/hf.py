@@ -163,7 +163,7 @@ class HfParams(LlamaParams):
             raise ValueError(f"sequence_parallel: not modelled for {lm.arch}'s parallel attention and MLP (both "
                              f"blocks would gather the same token shards)")
         if self.context_parallel > 1:
-            why = ("experts" if moe else "latent attention" if lm.mla is not None or lm.dsa is not None else
+            why = ("latent attention" if lm.mla is not None or lm.dsa is not None else
                    "recurrent layers" if lm.linear is not None or lm.mamba is not None or lm.mamba1 is not None else
                    "short convolutions (each chip's chunks would need their neighbours' last tokens)"
                    if lm.short_conv is not None else

@@ -7,7 +7,9 @@ Op conventions (one MoE layer over tokens x (batch, tokens, hidden), T tokens on
 * ``dispatch`` ELEMENTWISE fn "moe_dispatch": the token copies routed to experts (T·k rows of ``hidden``, less the
   dropped ones), gathered expert by expert (a copy on the vector unit, no FLOPs). With expert parallelism EP > 1 an
   ``all_to_all_dispatch`` COLLECTIVE (fn "all_to_all", ``group`` EP) then brings this chip the rows routed to its
-  E / EP experts from every chip of the group; ``all_to_all_combine`` sends the results back.
+  E / EP experts from every chip of the group; ``all_to_all_combine`` sends the results back. The group's chips
+  are tensor_parallel × context_parallel apart (attrs ``extent`` TP·CP·EP: Megatron's rank order tensor, context,
+  expert, data), so on several nodes its all-to-alls may cross them.
 * Expert FFNs as grouped GEMMs: the chip's experts with the same token count c form a group of g experts; each of
   its projections is one MATMUL ``Gemm(m = c, n, k, count = g)`` whose weights are the g experts' matrices (named
   as Hugging Face's ``experts.{i}.{proj}.weight``), so an op reads only the weights of experts that got tokens.
@@ -164,6 +166,9 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
     # the rows this chip dispatches (balanced over the group: its 1/EP share of the kept assignments)
     sent = math.ceil(sum(loads.kept) / ep)
     here = loads.kept[:local]
+    # the group's chips are tensor_parallel × context_parallel apart (Megatron's rank order tensor, context,
+    # expert, data): the chips its all-to-alls span, which may leave a node
+    span = b.tp * b.cp * ep
     with b.scope(names.block):
         logits = b.linear(x, experts, bias=form.router_bias, name=names.router)
         elems = tokens * experts
@@ -173,7 +178,7 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
                       vector_elems=sent * hidden, fn="moe_dispatch")
         if ep > 1:
             rows = b._add(b._name("all_to_all_dispatch", "a2a"), OpKind.COLLECTIVE, [rows],
-                          (1, max(sum(here), 1), hidden), fn="all_to_all", group=ep)
+                          (1, max(sum(here), 1), hidden), fn="all_to_all", group=ep, extent=span)
         outs, start = [], 0
         for count, ids in _groups(here):
             tag = f"experts_{ids[0]}" if len(ids) == 1 else f"experts_{ids[0]}_{ids[-1]}"
@@ -189,7 +194,7 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
             y = b.unused_params(y, weights, name="idle_experts", linear=True, idle_experts=tuple(idle))
         if ep > 1:
             y = b._add(b._name("all_to_all_combine", "a2a"), OpKind.COLLECTIVE, [y], (1, max(sent, 1), hidden),
-                       fn="all_to_all", group=ep)
+                       fn="all_to_all", group=ep, extent=span)
         out = b._add(b._name("combine", "combine"), OpKind.ELEMENTWISE, [y, topk], shape, flops=2 * sent * hidden,
                      vector_elems=sent * hidden, fn="moe_combine")
         return b._all_reduce(out)

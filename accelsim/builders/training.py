@@ -27,7 +27,9 @@ Phases and names
   unused prompt convs: the step then runs on a zero gradient); weights: W itself, then its fp32 state Weights
   (role "state"): sgd none, momentum ``W.momentum``, adam ``W.adam_m`` and ``W.adam_v``, and ``W.master`` (the fp32
   master copy, :data:`MASTER`) when W is narrower than fp32 (mixed precision); out_shape = W's shape
-  (the updated parameter); attrs ``fn`` (the optimizer), ``param`` (W), ``state_bytes`` (bytes of its states);
+  (the updated parameter); attrs ``fn`` (the optimizer), ``param`` (W), ``state_bytes`` (bytes of its states),
+  ``expert`` (True for an MoE expert's parameter, read by an op with attrs ``experts`` or ``idle_experts``: its
+  gradient is reduced over the data-parallel chips that hold the same experts, ``expert_parallel`` times fewer);
   vector_elems = flops = numel × (sgd 2, momentum 4, adam 10).
 
 Which tensors get gradients
@@ -193,19 +195,24 @@ def shard_optimizer(graph: Graph, shards: int) -> Graph:
     data-parallel ranks: each OPTIMIZER op keeps ⌈numel / shards⌉ elements of each state tensor (the state Weight
     becomes that 1-D shard), updates that share of its parameter (vector_elems and flops ÷ shards, rounded up) and
     carries attrs ``shards``; the mapper reads the share of the gradient and the parameter it updates, and the
-    emitter reduce-scatters the gradient before the step and all-gathers the updated parameter after it. The
-    parameters, gradients and activations stay whole. ``shards`` ≤ 1 or no optimizer op: ``graph`` itself."""
+    emitter reduce-scatters the gradient before the step and all-gathers the updated parameter after it. An MoE
+    expert's step (attrs ``expert``) is sharded over the ``shards`` / expert_parallel ranks that hold its expert
+    (Megatron's expert data-parallel group; not at all when that is one). The parameters, gradients and activations
+    stay whole. ``shards`` ≤ 1 or no optimizer op: ``graph`` itself."""
     if shards <= 1 or not any(op.kind is OpKind.OPTIMIZER for op in graph.ops):
         return graph
+    ep = graph.info.expert_parallel
     ops, state_bytes = [], 0
     for op in graph.ops:
         if op.kind is OpKind.OPTIMIZER:
-            weights = tuple(replace(w, shape=(-(-w.numel // shards),)) if w.role == "state" else w
-                            for w in op.weights)
-            share = sum(w.nbytes(op.dtype) for w in weights if w.role == "state")
-            state_bytes += share
-            op = replace(op, weights=weights, vector_elems=-(-op.vector_elems // shards),
-                         flops=-(-op.flops // shards), attrs={**op.attrs, "shards": shards, "state_bytes": share})
+            n = shards // ep if op.attrs.get("expert") else shards
+            if n > 1:
+                weights = tuple(replace(w, shape=(-(-w.numel // n),)) if w.role == "state" else w
+                                for w in op.weights)
+                share = sum(w.nbytes(op.dtype) for w in weights if w.role == "state")
+                op = replace(op, weights=weights, vector_elems=-(-op.vector_elems // n),
+                             flops=-(-op.flops // n), attrs={**op.attrs, "shards": n, "state_bytes": share})
+            state_bytes += int(op.attrs["state_bytes"])  # type: ignore[call-overload]
         ops.append(op)
     return Graph(graph.name, ops, graph.inputs, meta={**graph.meta, "optimizer_state_bytes": state_bytes,
                                                        "optimizer_shards": shards})
@@ -278,13 +285,17 @@ class _Pass:
         self.grads: dict[str, list[_Grad]] = {}  # forward tensor → gradient contributions so far
         self.wgrads: dict[str, list[str]] = {}  # parameter name → tensors holding gradient contributions
         self.params: dict[str, tuple[Weight, str]] = {}  # parameter name → (Weight, dtype), in order of first use
+        self.experts: set[str] = set()  # the parameters of MoE experts (their gradients reduced over fewer chips)
         grad_inputs = set(forward.meta.get("grad_inputs", ()))  # inputs a previous pipeline stage needs dX of
         self.requires: dict[str, bool] = {x: x in grad_inputs for x in forward.inputs}
         self.readers: dict[str, int] = {}
         for op in forward.ops:
+            expert = "experts" in op.attrs or "idle_experts" in op.attrs
             for w in op.weights:
                 if w.role == "param":
                     self.params.setdefault(w.name, (w, op.dtype))
+                    if expert:
+                        self.experts.add(w.name)
             self.requires[op.name] = op.kind is not OpKind.KV_APPEND and (
                 any(w.role == "param" for w in op.weights) and not op.kind.is_view
                 or any(self.requires.get(x, False) for x in op.inputs))
@@ -433,7 +444,8 @@ class _Pass:
             total += state_bytes
             grad = grad_of[pname]
             self._emit(f"{pname}.step", OpKind.OPTIMIZER, [grad] if grad else [], w.shape,
-                       {"fn": self.optimizer, "param": pname, "state_bytes": state_bytes}, dtype=dtype,
+                       {"fn": self.optimizer, "param": pname, "state_bytes": state_bytes,
+                        **({"expert": True} if pname in self.experts else {})}, dtype=dtype,
                        phase="optimizer", weights=(w, *states), flops=per_elem * w.numel,
                        vector_elems=per_elem * w.numel)
         return total

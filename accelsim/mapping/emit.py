@@ -136,7 +136,8 @@ class Emitter:
     """Builds the task list op by op; keeps each unit's double-buffer stream and where each tensor is ready."""
 
     def __init__(self, ctx: Context, data_parallel: int, launch: Launch, max_tasks: int | None = None,
-                 budget_note: str = "", tensor_parallel: int = 1, accumulate: bool = False):
+                 budget_note: str = "", tensor_parallel: int = 1, accumulate: bool = False,
+                 expert_parallel: int = 1):
         self.ctx = ctx
         # gradient accumulation (a training iteration of several micro-batches): the data-parallel reduction runs
         # once, after the last micro-batch's backward pass, so here it waits for the whole backward pass
@@ -147,6 +148,9 @@ class Emitter:
         self.reduced_join: int | None = None  # the task after which every gradient is reduced
         # a data-parallel group's chips are tensor_parallel apart (Megatron's rank order: tensor parallel innermost)
         self.dp_extent = data_parallel * tensor_parallel
+        # an MoE expert's gradient is reduced over the data-parallel chips holding the same experts (Megatron's
+        # expert data-parallel group: expert_parallel times fewer chips, over the same span)
+        self.ep = expert_parallel
         self.launch = launch
         self.host_start: list[int] | None = None  # the pass's first host task (step overhead, graph launch)
         self.max_tasks = max_tasks
@@ -283,8 +287,9 @@ class Emitter:
         if reduce:
             data = [self._reduce_gradients()]
             seconds, sent, kind = self.reduced[op.name]
-            level_bytes[LINK] = sent
-            details[f"{kind}_s"] = seconds
+            if sent:  # (an expert's gradient on the only chip holding it is not reduced)
+                level_bytes[LINK] = sent
+                details[f"{kind}_s"] = seconds
         producers, launched = self.launched(p.index, data)
         last_compute, last_store = self._groups(p, tr.scale, group_units, cyc, act_loads, w_loads, stores,
                                                 producers, launched)
@@ -300,7 +305,8 @@ class Emitter:
             ends += [c] if s is None else [s] if s > c else [c, s]
         if sharded:  # the updated shards all-gathered: every rank's whole parameter (in the model's dtype)
             param = sum(w.nbytes(op.dtype) for w in op.weights if w.role == "param")
-            tid, c = self.all_reduce(p.index, param, self.dp, ends, "all_gather", self.dp_extent)
+            tid, c = self.all_reduce(p.index, param, int(op.attrs["shards"]), ends, "all_gather",  # type: ignore[call-overload]
+                                     self.dp_extent)
             ends = [tid]
             level_bytes[LINK] = level_bytes.get(LINK, 0) + c.sent
             details["all_gather_s"] = c.seconds
@@ -349,12 +355,16 @@ class Emitter:
         ends = []
         for p in self.steps:
             op = p.op
+            group = self.dp // self.ep if op.attrs.get("expert") else self.dp
+            if group <= 1:  # the only chip holding these experts: nothing to reduce
+                self.reduced[op.name] = (0.0, 0, "all_reduce")
+                continue
             # the whole gradient buffer (DDP's and Megatron's grad buffers; an nn.Embedding's gradient is dense),
             # not the rows an embedding's backward wrote
             param = next((w for w in op.weights if w.name == op.attrs.get("param")), None)
             elems = math.prod(param.shape) if param is not None else sum(math.prod(s) for s in op.in_shapes)
             kind = "reduce_scatter" if int(op.attrs.get("shards", 1)) > 1 else "all_reduce"
-            tid, c = self.all_reduce(p.index, elems * op.elem_bytes, self.dp, self.producers(p) + after, kind,
+            tid, c = self.all_reduce(p.index, elems * op.elem_bytes, group, self.producers(p) + after, kind,
                                      self.dp_extent)
             self.reduced[op.name] = (c.seconds, c.sent, kind)
             ends.append(tid)

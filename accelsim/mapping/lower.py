@@ -51,7 +51,7 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     emitter = Emitter(ctx, data_parallel(graph, arch), launch,
                       max_tasks=budget // TASK_BYTES,
                       budget_note=f"options.memory_budget ({budget:,} B at ~{TASK_BYTES} B a task) holds",
-                      tensor_parallel=graph.info.tensor_parallel,
+                      tensor_parallel=graph.info.tensor_parallel, expert_parallel=graph.info.expert_parallel,
                       accumulate=graph.info.mode == "training" and graph.info.micro_batches > 1)
     emitter.steps = [p for p in plans if p.op.kind is OpKind.OPTIMIZER and p.works and "fused_into" not in p.details]
     phases = [p.op.phase for p in plans]
@@ -81,16 +81,25 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
 def data_parallel(graph: Graph, arch: Arch) -> int:
     """The chips a parameter's gradient is reduced over on ``arch`` (and a distributed optimizer's state sharded
     over): those left over by ``graph``'s tensor × pipeline parallelism, its data-parallel replicas × its
-    context-parallel chips (which hold every weight: Megatron's data-parallel group with context parallelism)."""
+    context-parallel chips (which hold every weight: Megatron's data-parallel group with context parallelism).
+    Expert parallelism folds into them (Megatron's rank order tensor, context, expert, data, pipeline): an MoE
+    graph's ``expert_parallel`` chips, each with tokens of its own, must fit on the arch and, in training, divide
+    them (an expert's gradient is reduced over the data-parallel chips / expert_parallel that hold it)."""
     info = graph.info
-    if info.context_parallel > 1 and arch.chips < info.tensor_parallel * info.context_parallel * info.pipeline_parallel:
-        raise MappingError(f"{graph.name}: tensor_parallel × context_parallel × pipeline_parallel = "
-                           f"{info.tensor_parallel} × {info.context_parallel} × {info.pipeline_parallel} chips, but "
-                           f"arch {arch.name!r} has chips={arch.chips}")
+    tp, cp, ep, pp = info.tensor_parallel, info.context_parallel, info.expert_parallel, info.pipeline_parallel
+    if (cp > 1 or ep > 1) and arch.chips < tp * cp * ep * pp:
+        grid = [(n, v) for n, v in (("tensor_parallel", tp), ("context_parallel", cp), ("expert_parallel", ep),
+                                    ("pipeline_parallel", pp)) if v > 1 or n in ("tensor_parallel", "pipeline_parallel")]
+        raise MappingError(f"{graph.name}: {' × '.join(n for n, _ in grid)} = {' × '.join(str(v) for _, v in grid)} "
+                           f"= {tp * cp * ep * pp} chips, but arch {arch.name!r} has chips={arch.chips}")
     # whole context-parallel groups: the chips T·C·P does not divide idle, as Megatron's rank grid has no place
     # for them
-    cp = info.context_parallel
-    return max(cp * (arch.chips // (info.tensor_parallel * cp * info.pipeline_parallel)), 1)
+    dp = cp * (arch.chips // (tp * cp * pp))
+    if ep > 1 and info.mode == "training" and dp % ep:
+        raise MappingError(f"{graph.name}: expert_parallel ({ep}) must divide the data-parallel chips ({dp}: "
+                           f"arch {arch.name!r}'s {arch.chips} chips over tensor_parallel × pipeline_parallel = "
+                           f"{tp} × {pp}), which it splits into expert data-parallel groups")
+    return max(dp, 1)
 
 
 def _spill(arch: Arch, why: str) -> str:

@@ -302,11 +302,7 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
     except TooManyRequests as e:
         raise spec.error("workload", str(e)) from None
     params = spec.model.params
-    for key in ("tensor_parallel", "expert_parallel"):
-        n = int(params.get(key) or 1)
-        if n > 1 and (spec.arch.chips < n or spec.arch.interconnect is None):
-            raise spec.error(f"model.{key}", f"{n} chips a replica need an arch with at least {n} chips and an "
-                             f"interconnect ({spec.arch.name!r} has {spec.arch.chips}; e.g. arch: dgx-h100)", value=n)
+    _check_chips(spec, "model", params, " a replica", "; e.g. arch: dgx-h100")
     if params.get("sequence_parallel"):  # it splits one prompt's tokens: a decode step has one a sequence
         raise spec.error("model.sequence_parallel", "not with serving: it splits a prompt's tokens over the chips, "
                          "and a serving engine's decode steps have one token a sequence", value=True)
@@ -353,6 +349,18 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
     return _Setup(requests, fp, n_blocks, images, (swap, swap_state), transfer)
 
 
+def _check_chips(spec: ServingSpec, where: str, params: dict, whose: str = "", example: str = "") -> None:
+    """The chips a model's tensor × expert parallelism needs (expert-parallel chips each hold tokens of their own,
+    tensor_parallel apart: builders/moe.py) fit on the arch, which has an interconnect."""
+    tp, ep = (int(params.get(k) or 1) for k in ("tensor_parallel", "expert_parallel"))
+    n = tp * ep
+    if n > 1 and (spec.arch.chips < n or spec.arch.interconnect is None):
+        key = "expert_parallel" if ep > 1 else "tensor_parallel"
+        grid = f" (tensor_parallel × expert_parallel = {tp} × {ep})" if tp > 1 and ep > 1 else ""
+        raise spec.error(f"{where}.{key}", f"{n} chips{whose}{grid} need an arch with at least {n} chips and an "
+                         f"interconnect ({spec.arch.name!r} has {spec.arch.chips}{example})", value=params[key])
+
+
 def _shape_free(params: dict) -> dict:
     """A served model's parameters without the pass shape the iteration grid sets."""
     return {k: v for k, v in params.items() if k not in ("phase", "seq_len", "kv_len", "batch", "decode_steps")}
@@ -361,11 +369,7 @@ def _shape_free(params: dict) -> dict:
 def _check_draft(spec: ServingSpec) -> None:
     """A draft model runs as the model does: inference on the replica's chips."""
     params = spec.draft_model.params  # type: ignore[union-attr]
-    for key in ("tensor_parallel", "expert_parallel"):
-        n = int(params.get(key) or 1)
-        if n > 1 and (spec.arch.chips < n or spec.arch.interconnect is None):
-            raise spec.error(f"draft_model.{key}", f"{n} chips need an arch with at least {n} chips and an "
-                             f"interconnect ({spec.arch.name!r} has {spec.arch.chips})", value=n)
+    _check_chips(spec, "draft_model", params)
     if params.get("mode", "inference") != "inference" or params.get("sequence_parallel") or params.get("images") \
             or int(params.get("context_parallel") or 1) > 1:
         raise spec.error("draft_model", "a draft model runs inference passes of text: no training mode, "

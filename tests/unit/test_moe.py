@@ -139,3 +139,82 @@ def test_idle_experts_are_stored_in_the_weight_dtype():
     assert decode.weight_bytes == prompt.weight_bytes
     idle = next(op for op in decode.ops if op.name.endswith("idle_experts"))
     assert {w.dtype for w in idle.weights} == {"int4"} and "dequant" not in idle.attrs  # held, not computed on
+
+
+# A two-layer Mixtral of the same form (4 experts, top-2) for runs on several chips.
+TINY = {"architectures": ["MixtralForCausalLM"], "hidden_size": 128, "intermediate_size": 256,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 256,
+        "num_local_experts": 4, "num_experts_per_tok": 2}
+
+
+def test_expert_parallel_chips_sit_tensor_parallel_apart():
+    from accelsim.api import simulate
+    from accelsim.errors import MappingError
+
+    # Megatron's rank order (tensor, context, expert, data): with TP 8 the two chips of an EP-2 group are 8 apart,
+    # so the group spans 16 chips, two DGX nodes of 8: its all-to-alls cross InfiniBand, on the NIC
+    g = _graph("mixtral_8x7b", seq_len=16, tensor_parallel=8, expert_parallel=2)
+    a2a = [op for op in g.ops if op.kind is OpKind.COLLECTIVE and op.fn == "all_to_all"]
+    assert a2a and {(op.group, op.attrs["extent"]) for op in a2a} == {(2, 16)}
+    tiny = {"model": "hf", "config": {**TINY, "num_attention_heads": 8, "num_key_value_heads": 8}, "seq_len": 16,
+            "tensor_parallel": 8, "expert_parallel": 2}
+    r = simulate(tiny, {"base": "dgx-h100", "chips": 16}).to_dict()
+    assert {op["unit"] for op in r["ops"] if op.get("fn") == "all_to_all"} == {"nic"}
+    # EP 2 × TP 8 is 16 chips: one DGX node has 8
+    with pytest.raises(MappingError, match="tensor_parallel × expert_parallel × pipeline_parallel = 8 × 2 × 1 = 16"):
+        simulate(tiny, "dgx-h100")
+
+
+def _steps(ep: int):
+    from accelsim.api import simulate
+
+    r = simulate({"model": "hf", "config": TINY, "seq_len": 16, "mode": "training", "expert_parallel": ep,
+                  "dtype": "bf16"}, "dgx-h100").to_dict()
+    steps = [op for op in r["ops"] if op["kind"] == "optimizer"]
+    return ([op for op in steps if ".experts." in op["name"]], [op for op in steps if ".experts." not in op["name"]])
+
+
+def test_an_experts_gradient_is_reduced_over_the_chips_holding_it():
+    # 8 GPUs, no tensor parallelism: 8 data-parallel chips. With EP 4 each expert sits on 8 / 4 = 2 of them
+    # (Megatron's expert data-parallel group), so its gradient's ring all-reduce sends 2·(2−1)/2 = 1× its bytes;
+    # a dense parameter's, over all 8, 2·7/8 of them. Experts are 2 × 128 × 256 (gate, up, down), bf16.
+    experts, dense = _steps(4)
+    expert_bytes = 128 * 256 * 2
+    assert len(experts) == 2 * 1 * 3  # 2 layers × the chip's 4 / 4 = 1 expert × 3 projections
+    assert {op["bytes"]["link"] for op in experts} == {expert_bytes}
+    q = next(op for op in dense if op["name"].endswith("layers.0.self_attn.q_proj.weight.step"))
+    assert q["bytes"]["link"] == 128 * 128 * 2 * 2 * 7 // 8
+
+
+def test_an_expert_on_one_chip_is_not_reduced_and_its_state_not_sharded():
+    from accelsim.api import simulate
+
+    # 4 GPUs, EP 4: each of the 4 experts on one GPU; with the distributed optimizer a dense parameter's Adam
+    # state is split 4 ways and reduce-scattered, an expert's kept whole and not reduced
+    r = simulate({"model": "hf", "config": TINY, "seq_len": 16, "mode": "training", "expert_parallel": 4,
+                  "dtype": "bf16"}, {"base": "dgx-h100", "chips": 4}, distributed_optimizer=True).to_dict()
+    steps = {op["name"]: op for op in r["ops"] if op["kind"] == "optimizer"}
+    gate = steps["model.layers.0.block_sparse_moe.experts.0.w1.weight.step"]
+    assert "link" not in gate["bytes"] and "reduce_scatter_s" not in gate["mapping"]
+    q = steps["model.layers.0.self_attn.q_proj.weight.step"]
+    assert q["bytes"]["link"] == 128 * 128 * 2 * 3 // 4 + 128 * 128 * 2 * 3 // 4  # reduce-scatter, all-gather
+
+
+def test_training_expert_parallel_must_divide_the_data_parallel_chips():
+    from accelsim.api import simulate
+    from accelsim.errors import MappingError
+
+    with pytest.raises(MappingError, match=r"expert_parallel \(4\) must divide the data-parallel chips \(6"):
+        simulate({"model": "hf", "config": TINY, "seq_len": 16, "mode": "training", "expert_parallel": 4},
+                 {"base": "dgx-h100", "chips": 6})
+
+
+def test_context_parallel_runs_the_experts_on_the_chips_tokens():
+    # CP 2 over a 64-token prompt: each chip routes its 32 tokens (× top-2 = 64 assignments, 16 per expert of 4);
+    # with EP 2 and TP 2 the expert group's chips are TP × CP = 4 apart, spanning 8
+    cfg = {"config": TINY, "seq_len": 64, "attention": "fused", "context_parallel": 2}
+    g = build_workload("hf", cfg)
+    assert g.meta["moe"]["tokens_per_expert"] == [16, 16, 16, 16]
+    g = build_workload("hf", {**cfg, "tensor_parallel": 2, "expert_parallel": 2})
+    a2a = [op for op in g.ops if op.kind is OpKind.COLLECTIVE and op.fn == "all_to_all"]
+    assert a2a and {(op.group, op.attrs["extent"]) for op in a2a} == {(2, 8)}

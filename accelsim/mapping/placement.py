@@ -7,7 +7,9 @@ the training stash and the gradients, unless offloaded); the last memory takes t
 hold together is a :class:`MappingError` giving the bytes needed, available and the level that overflows.
 
 * Dense tensors (weights, KV caches, optimizer state) are read whole every pass: one chunk of density 1. In graph
-  order, so early layers win ties; KV caches come after the weights.
+  order, so early layers win ties; KV caches come after the weights. Weights the model holds but this pass does not
+  read (an ``unused_params`` view's: the experts no token is routed to, an image encoder a text pass skips) are
+  one chunk of density 0: they take room after everything read, and spill first.
 * Embedding tables read by a gather of g rows out of R (``Op.gather_rows``) are split by rows. Under
   ``access: uniform`` every row has access probability 1/R: one chunk of density g/R. Under ``access: zipf`` with
   exponent α, row r (hottest first) has probability r^−α / H(R, α), so a table is cut into geometric row ranges
@@ -67,11 +69,12 @@ class Placement:
 
 
 def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tuple[int, int, str, float]],
-          *, reserved: dict[str, int], skip_first: frozenset[str] = frozenset(),
+          *, reserved: dict[str, int], skip_first: frozenset[str] = frozenset(), unread: frozenset[str] = frozenset(),
           what: str = "weights and KV cache", peak_activation_bytes: int = 0) -> Placement:
     """Place ``sizes`` (tensor → bytes, in priority order) over the arch's memories, innermost first, given the
     gathered tables (name → (rows, gathers per pass, access, zipf alpha)); ``reserved`` bytes must stay free at
-    each level and ``skip_first`` tensors start at the second memory (offload)."""
+    each level, ``skip_first`` tensors start at the second memory (offload) and ``unread`` ones (held, not read
+    this pass) come last."""
     levels = arch.memories
     caps = {lv: arch.memory(lv).capacity for lv in levels}
     total = sum(sizes.values())
@@ -89,7 +92,7 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
                 chunk_bytes = n_rows * row_bytes
                 chunks.append([g * mass * row_bytes / chunk_bytes, order, name, n_rows, round(chunk_bytes), mass])
         else:
-            chunks.append([1.0, order, name, 0, nbytes, 1.0])
+            chunks.append([0.0 if name in unread else 1.0, order, name, 0, nbytes, 1.0])
     chunks.sort(key=lambda c: (-c[0], c[1]))
     held: dict[str, dict[str, int]] = {lv: {} for lv in levels}  # level → tensor → bytes
     rows_at: dict[str, dict[str, int]] = {n: {} for n in gathers}
@@ -136,7 +139,8 @@ def _too_big(graph: Graph, what: str, total: int, need: int, reserved: dict[str,
     res = sum(reserved.values())
     if over and reserved.get(over[0], 0) > caps[over[0]]:
         lv = over[0]
-        why = f"; the activations alone need {reserved[lv]} B of {lv}, {reserved[lv] - caps[lv]} B more than it holds"
+        why = (f"; the activations (with the gradients, the training stash and the KV cache the pass writes) alone "
+               f"need {reserved[lv]} B of {lv}, {reserved[lv] - caps[lv]} B more than it holds")
     else:
         why = f"; {need - sum(caps.values())} B more than all of them hold" if need > sum(caps.values()) else (
             f"; {over[0]} overflows" if over else "")
@@ -163,8 +167,11 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
     sizes: dict[str, int] = {}
     states: set[str] = set()
     hosted: set[str] = set()  # tensors the host holds (a dataset's node features): never in the main memory
+    held: dict[str, int] = {}  # weights the model holds that no op reads this pass (unused_params views)
     for p in plans:
         if not p.works:
+            if p.op.fn == "unused_params":
+                held.update((w.name, w.nbytes(p.op.dtype)) for w in p.op.weights)
             continue
         for w in p.weights:
             sizes.setdefault(w.name, w.nbytes(p.op.dtype))
@@ -175,6 +182,11 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
     info = graph.info
     elem = graph.ops[0].elem_bytes if graph.ops else 1
     sizes.update(graph.kv_cache_sizes())  # in the KV-cache dtype
+    unread = frozenset(n for n in held if n not in sizes)
+    sizes.update((n, held[n]) for n in unread)
+    # the KV cache this pass appends (a prefill's whole cache, a decode step's new tokens) is written to the main
+    # memory, so it is held there beside the placed tensors
+    appended = max(int(info.kv_cache_bytes) - sum(graph.kv_cache_sizes().values()), 0)
 
     def tensor_bytes(t: str) -> int:
         return graph[t].out_bytes if t in graph else math.prod(graph.inputs[t]) * elem
@@ -184,10 +196,11 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
     peak_act = max((sum(tensor_bytes(t) for t in p.inputs if t not in sizes) + p.op.out_bytes
                     for p in plans if p.works), default=0)
     offload_act = options.offload == "activations"
-    reserved = {arch.main_memory: peak_act + info.gradient_bytes + (0 if offload_act else info.stashed_activation_bytes)}
+    reserved = {arch.main_memory: peak_act + appended + info.gradient_bytes
+                + (0 if offload_act else info.stashed_activation_bytes)}
     if offload_act and arch.spill_memory is not None:
         reserved[arch.spill_memory] = info.stashed_activation_bytes
     return place(graph, arch, sizes, gathered_tables(graph), reserved=reserved,
-                 skip_first=frozenset(hosted | (states if options.offload == "optimizer" else set())),
+                 skip_first=frozenset(hosted | (states if options.offload == "optimizer" else set())), unread=unread,
                  what="weights, optimizer state and KV cache" if states else "weights and KV cache",
                  peak_activation_bytes=peak_act)

@@ -237,13 +237,21 @@ def _arch_summary(arch: Arch, peak_flops: float) -> dict:
 
 
 def _notes(arch: Arch, memory: dict[str, dict[str, float]], graph: Graph, tg: TaskGraph) -> list[str]:
-    """One line for each memory beyond the main one that holds state (it streams over its link), and one for each
-    that holds host data (Weight role "host", placed there on purpose)."""
+    """One line for each memory beyond the main one that holds state (it streams over its link; saying how much of
+    it this pass does not read, an ``unused_params`` view's weights), and one for each that holds host data (Weight
+    role "host", placed there on purpose)."""
     main = arch.main_memory
     data = {w.name: w.nbytes(op.dtype) for op in graph.ops for w in op.weights if w.role == "host"}
     hosted = {lv: sum(_bytes_at(n, b, lv, tg) for n, b in data.items()) for lv in arch.memories}
+    read = {w.name for op in graph.ops if op.fn != "unused_params" for w in op.weights}
+    idle = {w.name: w.nbytes(op.dtype) for op in graph.ops if op.fn == "unused_params" for w in op.weights
+            if w.name not in read}
+    unread = {lv: sum(_bytes_at(n, b, lv, tg) for n, b in idle.items()) for lv in arch.memories}
     spilled = [f"{_b(memory[lv]['used'] - hosted[lv])} of weights, KV cache, tables or training state do not fit "
                f"{main} ({_b(arch.memory(main).capacity)}) and live in {lv} memory, reached over the {lv} link"
+               + (f"; {_b(unread[lv])} of them are weights this pass does not read (experts no token is routed to, "
+                  f"an encoder it skips), so a pass that reads them would also stream them over the link"
+                  if unread[lv] else "")
                for lv in arch.memories[1:] if memory[lv]["used"] - hosted[lv]]
     if memory[main]["used"] > memory[main]["capacity"]:  # what is written during the pass is not placed ahead
         spilled.insert(0, f"{main} would hold {_b(memory[main]['used'])} ({_b(memory[main]['kv_cache'])} of it the KV "

@@ -33,8 +33,9 @@ stages 1 … P − 2), each row with the work of its ``count`` executions in the
 ``flops``, ``bytes``, ``stall_cycles`` and ``stalls_by_level`` are the sums of these rows; ``utilization`` is each
 unit's busy cycles, counted the same way and summed over the P chips, over P × the iteration, and
 ``mac_utilization`` = macs / (peak MACs per cycle · P · iteration cycles), so both average the P chips.
-``params`` is the whole model's, ``params_per_chip`` the largest stage's share. ``phases`` and ``memory`` are the
-bottleneck stage's (the largest t_k); ``launch_overhead_s`` is its launch share of its time applied to the
+``params`` is the whole model's, ``params_per_chip`` the largest stage's share. ``phases`` are the bottleneck
+stage's (the largest t_k); ``memory`` the fullest stage's, with the activations of the micro-batches in flight on
+it (a stage that does not fit the main memory is a one-line error); ``launch_overhead_s`` is its launch share of its time applied to the
 iteration; ``pipeline`` gives the schedule, each stage's times and memory with the micro-batches whose
 activations 1F1B keeps in flight (stage k: min(P − k, m); interleaved: :func:`in_flight`).
 
@@ -229,13 +230,13 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
         "stalls_by_level": totals.stalls_by_level,
         "bytes": totals.bytes,
         "placement": dict(slow.timing.placement),
-        "memory": dict(slow.timing.memory),
         **({"phases": dict(slow.timing.phases)} if slow.timing.phases else {}),
         "simulation": {"tasks": sum(r.tasks for r in runs), "events": sum(r.events for r in runs),
                        "passes": len(runs)},
         "ops": ops,
     })
     rows = _stage_rows(timing, m, clock, v)
+    out["memory"] = _fullest(timing, rows, name)
     ideal = m * max(per_micro)
     out["pipeline"] = {
         "stages": pp, "micro_batches": m, "interleave": v, "bottleneck_stage": k_slow,
@@ -246,14 +247,29 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
         "stage_times": rows,
         "layer_samples": [1, 2] if any(s.sampled for s in simulated.values()) else None,
     }
-    notes = list(out.get("notes", []))
-    for row in rows:
-        if row["hbm_fraction"] > 1:
-            notes.append(f"pipeline stage {row['stage']}: {row['activations_in_flight']} micro-batches of "
-                         f"activations in flight need {row['hbm_used_bytes']:,} B of HBM, more than its capacity "
-                         f"(use recompute, more stages or smaller micro-batches)")
-    out["notes"] = notes
     return out
+
+
+def _fullest(timing: Sequence[Timing], rows: Sequence[dict], name: str) -> dict:
+    """report.json's ``memory``: the stage fullest in the main memory, its activations those of the micro-batches
+    1F1B keeps in flight there. A stage that does not fit is a :class:`WorkloadError`: the layer samples' placement
+    fitted, so nothing of the stage was spilled to an outer memory, and a run that does not fit has no time."""
+    k = max(range(len(rows)), key=lambda i: (rows[i]["hbm_fraction"], -i))
+    memory = {lv: dict(row) for lv, row in timing[k].memory.items()}
+    main = next(iter(memory), None)
+    if main is None:
+        return memory
+    row = memory[main]
+    row["activations"] = row.get("activations", 0) + rows[k]["hbm_used_bytes"] - row.get("used", 0)
+    row["used"], row["fraction"] = rows[k]["hbm_used_bytes"], rows[k]["hbm_fraction"]
+    if row["fraction"] > 1:
+        parts = ", ".join(f"{key.replace('_', ' ')} {int(row[key]):,}" for key in
+                          ("weights", "gradients", "optimizer_states", "activations") if row.get(key))
+        raise WorkloadError(f"{name}: pipeline stage {k} needs {int(row['used']):,} B of {main} ({parts}; "
+                            f"{rows[k]['activations_in_flight']} micro-batch(es) of activations in flight) but it "
+                            f"holds {int(row['capacity']):,} B: use recompute, more tensor or pipeline parallelism, "
+                            f"options.distributed_optimizer, offload: optimizer, or fewer tokens a micro-batch")
+    return memory
 
 
 def in_flight(stage: int, stages: int, micro_batches: int, interleave: int = 1) -> float:

@@ -263,3 +263,38 @@ def test_a_stage_holds_one_working_set_and_the_stashes_in_flight():
     one, two = stage0(1), stage0(2)
     assert (one["activations_in_flight"], two["activations_in_flight"]) == (2, 2.5)
     assert two["hbm_used_bytes"] - one["hbm_used_bytes"] == stash // 2
+
+
+def _arch_with(chips, capacity):
+    link = Interconnect(bandwidth="10GB/s", latency="2us", topology="ring")
+    return load_arch({"base": "gemmini", "hbm": {"capacity": capacity}}).model_copy(
+        update={"chips": chips, "interconnect": link})
+
+
+def test_memory_is_the_fullest_stage_with_its_micro_batches_in_flight():
+    arch = _arch(2)
+    params = {**SMALL, "mode": "training", "pipeline_parallel": 2, "micro_batches": 4, "dtype": "fp16"}
+    rep = simulate(load_workload({"model": "gpt", **params}), arch).to_dict()
+    graph0 = build_graph(WorkloadSpec("gpt", {**params, "pipeline_stage": 0}), arch.dtype)
+    stage0 = run(graph0, arch).to_dict()["memory"]["hbm"]
+    # 1F1B keeps min(P − k, m) = 2 micro-batches in flight on stage 0 (1 on stage 1): its one-micro-batch
+    # footprint plus one more micro-batch's stash of activations
+    rows = rep["pipeline"]["stage_times"]
+    assert rows[0]["hbm_used_bytes"] == stage0["used"] + graph0.meta["stashed_activation_bytes"]
+    assert rows[0]["hbm_used_bytes"] > rows[1]["hbm_used_bytes"]
+    mem = rep["memory"]["hbm"]
+    assert mem["used"] == rows[0]["hbm_used_bytes"] and mem["fraction"] == pytest.approx(rows[0]["hbm_fraction"])
+    assert mem["activations"] == stage0["activations"] + graph0.meta["stashed_activation_bytes"]
+
+
+def test_a_stage_that_does_not_fit_is_refused():
+    # 4 layers a stage are simulated as 1- and 2-layer samples, which fit a memory one byte short of what stage 0
+    # needs with its 2 micro-batches in flight: the run is refused rather than timed as if it fitted
+    params = {**SMALL, "layers": 8, "mode": "training", "pipeline_parallel": 2, "micro_batches": 4, "dtype": "fp16"}
+    rep = simulate(load_workload({"model": "gpt", **params}), _arch(2)).to_dict()
+    need = rep["pipeline"]["stage_times"][0]["hbm_used_bytes"]
+    assert rep["pipeline"]["layer_samples"] == [1, 2]
+    with pytest.raises(WorkloadError, match=f"pipeline stage 0 needs {need:,} B of hbm"):
+        simulate(load_workload({"model": "gpt", **params}), _arch_with(2, need - 1))
+    assert simulate(load_workload({"model": "gpt", **params}), _arch_with(2, need)).to_dict()["memory"]["hbm"][
+        "fraction"] == 1.0

@@ -1,0 +1,61 @@
+"""report.json ``memory``: every parameter the model holds is placed and counted, read this pass or not; the KV
+cache a pass writes is held in the main memory beside what placement put there."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.api import simulate
+from accelsim.builders import build_workload
+from accelsim.errors import MappingError
+
+# A two-layer Mixtral of the same form: 4 experts, top-2
+TINY = {"architectures": ["MixtralForCausalLM"], "hidden_size": 128, "intermediate_size": 256,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 256,
+        "num_local_experts": 4, "num_experts_per_tok": 2}
+DECODE = {"model": "hf", "config": TINY, "phase": "decode", "kv_len": 64, "dtype": "bf16"}
+
+
+def _weights(memory: dict) -> int:
+    return sum(int(row["weights"]) for row in memory.values())
+
+
+def test_experts_no_token_is_routed_to_are_held_and_counted():
+    # one decode token reads 2 of each layer's 4 experts; the other 2 are held (an unused_params view): the
+    # memories hold every parameter in bf16, 2 bytes each
+    graph = build_workload("hf", {k: v for k, v in DECODE.items() if k != "model"})
+    assert any(op.name.endswith("idle_experts") for op in graph.ops)
+    r = simulate(DECODE, "h100").to_dict()
+    assert _weights(r["memory"]) == 2 * graph.params
+
+
+def test_unread_weights_spill_first_and_the_note_says_so():
+    # an HBM too small for every expert: the unread ones (2 layers × 2 idle experts × 3 projections of 128 × 256,
+    # bf16: 786,432 B) go to host memory first, so what this pass reads stays in HBM and its time does not change
+    idle = 2 * 2 * 3 * 128 * 256 * 2
+    big = simulate(DECODE, "h100").to_dict()
+    fit = int(big["memory"]["hbm"]["used"]) - idle  # room for all but the idle experts
+    r = simulate(DECODE, {"base": "h100", "hbm": {"capacity": fit}}).to_dict()
+    assert r["memory"]["host"]["weights"] == idle
+    assert r["total_cycles"] == big["total_cycles"]
+    assert any("weights this pass does not read" in n for n in r["notes"])
+
+
+@pytest.mark.parametrize("spare", [0, 100_000, 300_000])
+def test_the_kv_cache_a_prefill_writes_is_held_beside_the_placed_tensors(spare):
+    # a 512-token prefill writes 2 layers × (K, V) × 2 KV heads × 32 dims × 512 tokens × 2 B = 262,144 B of cache;
+    # with an HBM of the weights, the activations and `spare` bytes, the weights that leave no room for it spill
+    # to host memory and the HBM never holds more than its capacity
+    kv = 2 * 2 * 2 * 32 * 512 * 2
+    prefill = {"model": "hf", "config": TINY, "seq_len": 512, "dtype": "bf16"}
+    big = simulate(prefill, "h100").to_dict()["memory"]["hbm"]
+    assert big["kv_cache"] == kv
+    capacity = int(big["weights"] + big["activations"]) + spare
+    try:
+        r = simulate(prefill, {"base": "h100", "hbm": {"capacity": capacity}}).to_dict()
+    except MappingError:  # not even the activations and the cache fit: refused
+        assert big["activations"] + kv > capacity
+        return
+    assert r["memory"]["hbm"]["used"] <= capacity
+    assert r["memory"]["hbm"]["kv_cache"] == kv
+    assert r["memory"]["host"]["weights"] >= kv - spare

@@ -621,13 +621,13 @@ class NcclEstimate(NamedTuple):
 
 @functools.lru_cache(maxsize=512)
 def _nccl_candidates(collective: str, chips: int, generation: str, link: str, channels: int,
-                     channel_bandwidth: float) -> tuple[tuple[str, str, float, float, int], ...]:
+                     bus: float) -> tuple[tuple[str, str, float, float, int], ...]:
     """NCCL's tuning table for one communicator (tuning.cc ncclTopoTuneModel, one node): per enabled (algorithm,
     protocol), its latency (s), its algorithm bandwidth over all channels (B/s) and the bytes per channel below
-    which a call drops channels. Cached: it depends on the communicator only."""
+    which a call drops channels. ``bus`` is the bus bandwidth (:attr:`Interconnect.nccl_bus_bandwidth`: the
+    search's channels × bandwidth per channel, at most the link's). Cached: it depends on the communicator only."""
     ll_max, ring_ll128_ch, tree_ll128_ch, tree_ch = (g * 1e9 for g in NCCL_GENERATION_CAPS_GBPS[generation])
     steps = 2 * (chips - 1) if collective == "all_reduce" else chips - 1
-    bus = channels * channel_bandwidth  # the search's channels × bandwidth per channel
     out = []
     for algo in ("tree", "ring") if collective == "all_reduce" else ("ring",):
         for proto in NCCL_PROTOCOLS:
@@ -780,6 +780,27 @@ class Interconnect(_Model):
             return self.bandwidth / self.links
         return self.bandwidth
 
+    @property
+    def nccl_bus_bandwidth(self) -> float:
+        """The bus bandwidth NCCL's algorithms run at (``collective: nccl``; both :meth:`nccl_estimate` and
+        :mod:`accelsim.cost.collective` read it): what NCCL's topology search finds, ``nccl.channels`` ×
+        ``nccl.channel_bandwidth`` (tuning.cc busBw = nChannels × bwIntra), but never more than the link's line
+        rate ``bandwidth``, since NCCL's channels cannot carry more than the links do (a user who lowers the
+        bandwidth of a DGX preset slows its collectives). Not ``bandwidth`` × ``efficiency``: NCCL's 240 GB/s on
+        a DGX A100 is above its 300 × 0.65 GB/s point-to-point rate. On every DGX preset the line rate is above
+        the channels' (dgx-a100 240 < 300 GB/s, dgx-h100 / dgx-h200 360 < 450, dgx-b200 720 < 900), so the cap
+        does not bind there; a link raised far above the channels leaves them the bound (:attr:`nccl_channels_bound`)."""
+        if self.nccl is None:
+            raise ValueError("nccl_bus_bandwidth needs interconnect.nccl")
+        return min(self.nccl.channels * self.nccl.channel_bandwidth, self.bandwidth)
+
+    @property
+    def nccl_channels_bound(self) -> bool:
+        """NCCL's channels carry less than half the link's ``bandwidth`` (channels × channel_bandwidth · 2 <
+        bandwidth): the channels, not the link, bound NCCL's collectives, as when a user raises a preset's
+        bandwidth without its ``nccl.channel_bandwidth`` (the report says so in a note)."""
+        return self.nccl is not None and self.bandwidth > 2 * self.nccl.channels * self.nccl.channel_bandwidth
+
     def torus_axes(self, group: int, extent: int | None = None) -> list[tuple[int, bool]]:
         """The axis segments a collective's ``group`` of chips spans on the torus, as ``(chips, ring)``: the group
         is every (extent / group)-th chip of ``extent`` consecutive ones (Megatron's rank order; default extent =
@@ -874,7 +895,8 @@ class Interconnect(_Model):
                       chips: int, *, algorithm: str | None = None, protocol: str | None = None) -> NcclEstimate:
         """NCCL's cost model on one node of ``chips`` GPUs (``nbytes``: the whole tensor). Per algorithm (ring;
         tree for all-reduce) and protocol (LL, LL128, Simple): time = latency + bytes / bandwidth, with
-        latency = base + hops · hop latency and bandwidth = channels × channel_bandwidth cut by the protocol
+        latency = base + hops · hop latency and bandwidth = :attr:`nccl_bus_bandwidth` (channels ×
+        channel_bandwidth, at most the link's ``bandwidth``) cut by the protocol
         (LL 1/4, LL128 0.92, per-channel caps of the generation) and turned into algorithm bandwidth (ring
         N / steps, tree 1/2 and its size correction). NCCL's tuner picks the least time with all channels; the
         call then runs on fewer channels when it cannot give each threads × threshold bytes (enqueue.cc), its
@@ -889,7 +911,7 @@ class Interconnect(_Model):
         log_size = max((nbytes >> 6).bit_length() - 1, 0)
         best: tuple[float, str, str, float, float, int] | None = None
         for algo, proto, latency, bw, per_channel in _nccl_candidates(
-                collective, chips, tune.generation, tune.link, tune.channels, tune.channel_bandwidth):
+                collective, chips, tune.generation, tune.link, tune.channels, self.nccl_bus_bandwidth):
             if algo != (algorithm or algo) or proto != (protocol or proto):
                 continue
             if algo == "tree" and log_size < len(NCCL_TREE_CORRECTION[proto]):

@@ -16,7 +16,10 @@ tuner chooses by size. Each candidate costs
 
 NCCL's bus bandwidth is what its topology search finds, ``nccl.channels`` x ``nccl.channel_bandwidth`` (tuning.cc
 busBw = nChannels x bwIntra: 240 GB/s on a DGX A100), not the link's point-to-point ``bandwidth`` x ``efficiency``
-(nccl-tests sendrecv: 195 GB/s there), which all-to-all and the formula keep. LL's rate is capped at NCCL's llMaxBw
+(nccl-tests sendrecv: 195 GB/s there), which all-to-all and the formula keep; but at most the link's line rate
+``bandwidth``, since the channels cannot carry more than the links (:func:`bus_bandwidth_of`, :attr:`accelsim.
+hardware.Interconnect.nccl_bus_bandwidth`: a DGX preset whose ``bandwidth`` is lowered to 50 GB/s runs its
+all-reduce at 50 GB/s; the presets' line rates are above their channels', 300 > 240, 450 > 360, 900 > 720 GB/s). LL's rate is capped at NCCL's llMaxBw
 of the GPU generation (:data:`LL_MAX_BUS_BANDWIDTH`), a tree's at NCCL's one-node tree fractions and size correction
 (:data:`TREE_BUS_FRACTION`, :func:`tree_correction`), as NCCL's tuner books them. A ring pays one chunk more per
 channel than its 2(n-1) (n-1) steps move (:func:`ring_fill_bytes`: min(size / n, channels x NCCL's chunk)), a
@@ -68,7 +71,7 @@ LL_MAX_BUS_BANDWIDTH: dict[str, float] = {"volta": 39.0e9, "ampere": 87.7e9, "ho
 # NCCL's tree on one node is a chain (reduce up, broadcast down); tuning.cc books it below the ring per byte: Simple
 # min(busBw x 0.92, ...), LL min(busBw / 3.8, llMaxBw), LL128 busBw x 0.92 x 7/9 (one node), then algbw = busBw / 2
 # (the 2 x size this module puts on the wire) and treeCorrectionFactor by size (accelsim.hardware
-# NCCL_TREE_CORRECTION). Fractions of the link's bus bandwidth (bandwidth x efficiency) per protocol:
+# NCCL_TREE_CORRECTION). Fractions of NCCL's bus bandwidth (bus_bandwidth_of) per protocol:
 TREE_BUS_FRACTION: dict[str, float] = {"LL": 1 / 3.8, "LL128": 0.92 * 7 / 9, "Simple": 0.92}
 # The most data one ring step moves on one channel (NCCL's chunk): buffer / NCCL_STEPS x chunk steps, data part only.
 # NVIDIA/nccl src/init.cc DEFAULT_BUFFSIZE 4 MiB (Simple), DEFAULT_LL_BUFFSIZE 8 lines x 512 threads x 8 steps x
@@ -144,10 +147,12 @@ def tree_correction(protocol: str, nbytes: int) -> float:
 
 def bus_bandwidth_of(ic: Interconnect) -> float:
     """The bus bandwidth NCCL's collectives run at: the topology search's channels x bandwidth per channel
-    (tuning.cc ncclTopoTuneModel busBw = nChannels x bwIntra; the presets' ``nccl`` block), else the link's
-    ``bandwidth`` x ``efficiency``. Point-to-point (all-to-all) keeps the link's figure."""
+    (tuning.cc ncclTopoTuneModel busBw = nChannels x bwIntra; the presets' ``nccl`` block), at most the link's
+    line rate ``bandwidth`` (:attr:`accelsim.hardware.Interconnect.nccl_bus_bandwidth`, which NCCL's tuner table
+    reads too), else the link's ``bandwidth`` x ``efficiency``. Point-to-point (all-to-all) keeps the link's
+    figure."""
     if ic.nccl is not None:
-        return ic.nccl.channels * ic.nccl.channel_bandwidth
+        return ic.nccl_bus_bandwidth
     return ic.bandwidth * ic.efficiency
 
 

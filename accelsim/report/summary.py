@@ -94,6 +94,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
         "memory": memory,
         "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + unfused_attention_notes(graph, arch)
+                  + nccl_channel_notes(arch, tg)
                   + [str(n) for n in graph.meta.get("notes", ())]),
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
         **({"phases": _phases(ops)} if any("phase" in m.mapping for m in tg.ops) else {}),
@@ -283,6 +284,20 @@ def unfused_attention_notes(graph: Graph, arch: Arch) -> list[str]:
             f"{_b(nbytes)} in all) go through memory (written, read and written by the softmax, read again); GPU serving stacks "
             f"and transformers' default (sdpa) run fused FlashAttention kernels, which this arch models: --set "
             f"workload.attention=fused"]
+
+
+def nccl_channel_notes(arch: Arch, tg: TaskGraph) -> list[str]:
+    """A run with a collective NCCL's tuner priced (ring, tree or NVLS) on links more than twice as fast as NCCL's
+    channels (``Interconnect.nccl_channels_bound``): one line saying the channels, not the link, bound them."""
+    ic = arch.interconnect
+    if ic is None or ic.nccl is None or ic.collective != "nccl" or not ic.nccl_channels_bound:
+        return []
+    if not any(m.mapping.get("algorithm") in ("ring", "tree", "nvls") and m.mapping.get("protocol") for m in tg.ops):
+        return []
+    channels = ic.nccl.channels * ic.nccl.channel_bandwidth
+    return [f"interconnect: NCCL's channels (nccl.channels x nccl.channel_bandwidth = {ic.nccl.channels} x "
+            f"{ic.nccl.channel_bandwidth / 1e9:g} = {channels / 1e9:g} GB/s) carry less than the link's "
+            f"{ic.bandwidth / 1e9:g} GB/s; set interconnect.nccl.channel_bandwidth to follow a faster link"]
 
 
 def rate_notes(tg: TaskGraph) -> list[str]:

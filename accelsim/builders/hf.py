@@ -46,7 +46,9 @@ or ``decode`` (one token per sequence against ``kv_len`` cached tokens, logits f
 serving run. ``tensor_parallel`` shards heads and MLP widths (Megatron); ``sequence_parallel`` (dense models, prefill
 and training) also splits the tokens between the tensor-parallel blocks (:class:`.tlayers.TransformerBuilder`
 ``sp``: norms and residual adds on s/t tokens, an all-gather before each block and the LM head, a reduce-scatter
-after each block); ``expert_parallel`` spreads the experts.
+after each block); ``expert_parallel`` spreads the experts. An MoE layer all-reduces once: with a shared expert
+(DeepSeek's ``mlp.shared_experts``, Qwen2-MoE's gated ``shared_expert``, Llama 4's) the routed experts' combine and
+the shared expert's row-parallel partial sums are added first and the sum is reduced (:func:`_ffn`, as vLLM).
 
 The graph (and report.json's ``workload.name``) is named ``name`` (each preset sets its own, e.g. ``mixtral_8x7b``),
 else after the config: its ``_name_or_path``'s last part, the folder of a ``config.json`` path, or ``hf``; the
@@ -481,18 +483,24 @@ def _ffn(b: TransformerBuilder, lm: LM, h: str, i: int, prefix: str, p: HfParams
     loads = expert_loads(tokens, moe.top_k, moe.experts, p.routing())
     block, router = moe.router_names
     names = ExpertNames(block, router, *moe.expert_names)
+    # with a shared expert the routed experts' and the shared expert's row-parallel partial sums are added first and
+    # all-reduced once per MoE layer (vLLM: vllm-project/vllm, vllm/model_executor/models/deepseek_v2.py's
+    # DeepseekV2MoE and qwen2_moe.py's Qwen2MoeSparseMoeBlock build the shared expert with reduce_results=False)
     y = moe_layer(b, h, prefix=prefix, experts=moe.experts, top_k=moe.top_k, ffn=moe.ffn,
-                  act=moe.expert_act or lm.act, names=names, loads=loads, ep=p.expert_parallel, form=_form(moe))
-    if moe.shared_ffn and moe.shared_gate:
-        with b.scope(block):
+                  act=moe.expert_act or lm.act, names=names, loads=loads, ep=p.expert_parallel, form=_form(moe),
+                  reduce=not moe.shared_ffn)
+    if not moe.shared_ffn:
+        return y
+    with b.scope(block), b.partial_sums():
+        if moe.shared_gate:  # Qwen2-MoE: shared_expert scaled by sigmoid(shared_expert_gate(x)), on the partial sums
             y = b.add(y, shared_expert(b, h, moe.shared_ffn, lm.act), name="add_shared_expert")
-    elif moe.shared_ffn:  # DeepSeek: mlp.shared_experts, one SwiGLU MLP of the shared experts' summed width
-        with b.scope(block):  # (Llama 4: feed_forward.shared_expert)
-            with b.scope(moe.shared_name):
+        else:  # DeepSeek: mlp.shared_experts, one SwiGLU MLP of the shared experts' summed width
+            with b.scope(moe.shared_name):  # (Llama 4: feed_forward.shared_expert)
                 shared = (b.swiglu_mlp(h, moe.shared_ffn) if moe.gated else
                           b.mlp(h, moe.shared_ffn, moe.expert_act or lm.act, bias=False, names=("up_proj", "down_proj")))
             y = b.add(y, shared, name=f"add_{moe.shared_name}")
-    return y
+    with b.scope(block):
+        return b._all_reduce(y)
 
 
 def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfParams,

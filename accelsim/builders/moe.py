@@ -16,7 +16,12 @@ Op conventions (one MoE layer over tokens x (batch, tokens, hidden), T tokens on
   Experts with no token (decode with a small batch) hold their weights on an ``unused_params`` view: counted in
   ``params``, never read.
 * ``combine`` ELEMENTWISE fn "moe_combine": each token's k expert outputs weighted and summed (2 FLOPs per routed
-  element), then the tensor-parallel all-reduce when the experts' width is split.
+  element), then the tensor-parallel all-reduce when the experts' width is split: one per MoE layer. With a shared
+  expert (``reduce`` off) the combine's partial sums are returned unreduced, the caller adds the shared expert's
+  row-parallel partial output (Qwen2-MoE's sigmoid gate applied to it first: a per-token scale commutes with the
+  sum over the shards) and all-reduces the sum once, as serving engines do (vLLM's DeepseekV2MoE and
+  Qwen2MoeSparseMoeBlock build their shared experts with ``reduce_results=False``: vllm-project/vllm,
+  vllm/model_executor/models/deepseek_v2.py and qwen2_moe.py).
 
 Routing (:func:`expert_loads`): the T·EP·k token-expert assignments of the expert-parallel group are spread over
 the experts ``balanced`` (equal shares), ``skewed`` (expert i's share ∝ (i + 1)^−skew, a Zipf law) or as given
@@ -156,9 +161,11 @@ class ExpertForm:
 
 
 def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k: int, ffn: int, act: str,
-              names: ExpertNames, loads: Loads, ep: int, form: ExpertForm = ExpertForm()) -> str:
+              names: ExpertNames, loads: Loads, ep: int, form: ExpertForm = ExpertForm(), reduce: bool = True) -> str:
     """One MoE MLP on ``x`` (inside the layer's scope ``prefix``); returns the combined output (see the module
-    docstring). ``loads`` are the group's assignments per expert; this chip holds experts 0 … E/EP − 1."""
+    docstring). ``loads`` are the group's assignments per expert; this chip holds experts 0 … E/EP − 1. Without
+    ``reduce`` the tensor-parallel partial sums are returned unreduced, for the caller to add the shared expert's
+    and all-reduce the sum once."""
     shape = b.shape(x)
     tokens, hidden = math.prod(shape[:-1]), shape[-1]
     local = experts // ep
@@ -197,7 +204,7 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
                        fn="all_to_all", group=ep, extent=span)
         out = b._add(b._name("combine", "combine"), OpKind.ELEMENTWISE, [y, topk], shape, flops=2 * sent * hidden,
                      vector_elems=sent * hidden, fn="moe_combine")
-        return b._all_reduce(out)
+        return b._all_reduce(out) if reduce else out
 
 
 def _expert_group(b: TransformerBuilder, rows: str, tag: str, prefix: str, ids: list[int], count: int, width: int,
@@ -226,7 +233,9 @@ def _expert_group(b: TransformerBuilder, rows: str, tag: str, prefix: str, ids: 
 
 
 def shared_expert(b: TransformerBuilder, x: str, ffn: int, act: str) -> str:
-    """Qwen2-MoE's shared expert: sigmoid(shared_expert_gate(x)) · SwiGLU(x), always on."""
+    """Qwen2-MoE's shared expert: sigmoid(shared_expert_gate(x)) · SwiGLU(x), always on. Inside
+    :meth:`~.tlayers.TransformerBuilder.partial_sums` the SwiGLU's partial sums are scaled unreduced (the gate is
+    one scalar per token: it commutes with the sum over the tensor-parallel shards)."""
     with b.scope("shared_expert"):
         y = b.swiglu_mlp(x, ffn)
     g = b.linear(x, 1, bias=False, name="shared_expert_gate")

@@ -218,3 +218,29 @@ def test_context_parallel_runs_the_experts_on_the_chips_tokens():
     g = build_workload("hf", {**cfg, "tensor_parallel": 2, "expert_parallel": 2})
     a2a = [op for op in g.ops if op.kind is OpKind.COLLECTIVE and op.fn == "all_to_all"]
     assert a2a and {(op.group, op.attrs["extent"]) for op in a2a} == {(2, 8)}
+
+
+@pytest.mark.parametrize(("name", "shared"), [("deepseek_v2_lite", "add_shared_experts"),
+                                              ("qwen1_5_moe_a2_7b", "add_shared_expert")])
+def test_a_moe_layer_with_a_shared_expert_all_reduces_once(name, shared):
+    # vLLM (DeepseekV2MoE, Qwen2MoeSparseMoeBlock) builds the shared expert with reduce_results=False: the routed
+    # experts' combine and the shared expert's row-parallel partial sums are added, then all-reduced once.
+    # DeepSeek-V2-Lite cut to 2 layers: layer 0 dense (first_k_dense_replace 1), layer 1 MoE; Qwen1.5-MoE: both MoE.
+    tokens, hidden, tp = 16, 2048, 2
+    g = _graph(name, layers=2, seq_len=tokens, tensor_parallel=tp, dtype="bf16", attention="fused")
+    reduces = [op for op in g.ops if op.kind is OpKind.COLLECTIVE and op.fn == "all_reduce"]
+    for i in (0, 1):
+        mine = [op for op in reduces if op.name.startswith(f"model.layers.{i}.")]
+        # per layer: the attention's o_proj all-reduce 1 + the MLP's (dense or MoE) 1 = 2
+        assert len(mine) == 2, [op.name for op in mine]
+    moe = g[f"model.layers.1.mlp.{shared}_all_reduce"]
+    assert moe.group == tp
+    # it reduces the sum of the routed experts' combine and the shared expert's partial output: its input is the
+    # add, which reads the combine directly (no collective in between)
+    assert tuple(moe.inputs) == (f"model.layers.1.mlp.{shared}",)
+    assert "model.layers.1.mlp.combine" in g[moe.inputs[0]].inputs
+    # bytes: 16 tokens × 2048 hidden × 2 bytes (bf16) = 65,536
+    assert moe.out_bytes == tokens * hidden * 2 == 65_536
+    # no other collective in the MoE block (no all-to-all without expert parallelism)
+    assert [op.name for op in g.ops if op.kind is OpKind.COLLECTIVE and ".mlp." in op.name
+            and op.name.startswith("model.layers.1.")] == [moe.name]

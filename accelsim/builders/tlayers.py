@@ -607,8 +607,9 @@ class TransformerBuilder(GraphBuilder):
         name = self._name(name, "kv_append")
         return self._add(name, OpKind.KV_APPEND, [x], self.shape(x), fn="kv_append", cache=cache)
 
-    def _cached_kv(self, new: str | None, which: str, cache: KVCache, shape: Shape) -> str:
-        """K or V as attention reads it, with the cache ops of the module docstring."""
+    def _cached_kv(self, new: str | None, which: str, cache: KVCache, shape: Shape, window: int = 0) -> str:
+        """K or V as attention reads it, with the cache ops of the module docstring; with a sliding ``window`` the
+        cache after the pass holds at most its last ``window`` tokens (a rolling buffer)."""
         prefix = self._prefix()
         cache_name = f"{prefix}.{which}_cache" if prefix else f"{which}_cache"
         b, kvh, _, d = shape
@@ -619,7 +620,8 @@ class TransformerBuilder(GraphBuilder):
             self._caches[cache_name] = b * kvh * cache.past * d
             return cache_name
         assert new is not None
-        self._caches[cache_name] = b * kvh * (cache.past + cache.held + self.shape(new)[2]) * d
+        held = cache.past + cache.held + self.shape(new)[2]
+        self._caches[cache_name] = b * kvh * (min(held, window) if window else held) * d
         self.kv_append(new, cache_name, name=f"{which}_append")
         if cache.past:
             return self.concat([cache_name, new], dim=2, name=f"{which}_all")
@@ -737,8 +739,8 @@ class TransformerBuilder(GraphBuilder):
                 cache = dataclasses.replace(cache, past=window - 1)
             b = self.shape(q)[0]
             shape = (b, kv_heads, 0, head_dim)
-            k = self._cached_kv(k, "k", cache, shape)
-            v = self._cached_kv(v, "v", cache, shape)
+            k = self._cached_kv(k, "k", cache, shape, window)
+            v = self._cached_kv(v, "v", cache, shape, window)
         assert k is not None and v is not None
         sink = Weight(f"{self._prefix()}.sinks" if self._prefix() else "sinks", (heads,)) if sinks else None
         if self.cp > 1:

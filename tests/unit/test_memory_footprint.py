@@ -59,3 +59,16 @@ def test_the_kv_cache_a_prefill_writes_is_held_beside_the_placed_tensors(spare):
     assert r["memory"]["hbm"]["used"] <= capacity
     assert r["memory"]["hbm"]["kv_cache"] == kv
     assert r["memory"]["host"]["weights"] >= kv - spare
+
+
+def test_a_sliding_window_cache_holds_the_window_after_a_prefill():
+    # Mistral's rolling buffer: after a 64-token prefill a layer with a 16-token window holds 16 tokens of K and V:
+    # 2 layers × (K, V) × 2 KV heads × 16 tokens × 32 dims × 2 B (bf16) = 8,192 B; without the window all 64
+    cfg = {"architectures": ["MistralForCausalLM"], "hidden_size": 128, "intermediate_size": 256,
+           "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 256}
+    windowed = build_workload("hf", {"config": {**cfg, "sliding_window": 16}, "seq_len": 64, "dtype": "bf16"})
+    full = build_workload("hf", {"config": {**cfg, "sliding_window": None}, "seq_len": 64, "dtype": "bf16"})
+    assert windowed.meta["kv_cache_bytes"] == 2 * 2 * 2 * 16 * 32 * 2 == 8_192
+    assert full.meta["kv_cache_bytes"] == 2 * 2 * 2 * 64 * 32 * 2
+    r = simulate({"model": "hf", "config": {**cfg, "sliding_window": 16}, "seq_len": 64, "dtype": "bf16"}, "h100")
+    assert r.to_dict()["memory"]["hbm"]["kv_cache"] == 8_192

@@ -200,7 +200,41 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
                 + (0 if offload_act else info.stashed_activation_bytes)}
     if offload_act and arch.spill_memory is not None:
         reserved[arch.spill_memory] = info.stashed_activation_bytes
-    return place(graph, arch, sizes, gathered_tables(graph), reserved=reserved,
-                 skip_first=frozenset(hosted | (states if options.offload == "optimizer" else set())), unread=unread,
-                 what="weights, optimizer state and KV cache" if states else "weights and KV cache",
-                 peak_activation_bytes=peak_act)
+    placed = place(graph, arch, sizes, gathered_tables(graph), reserved=reserved,
+                   skip_first=frozenset(hosted | (states if options.offload == "optimizer" else set())), unread=unread,
+                   what="weights, optimizer state and KV cache" if states else "weights and KV cache",
+                   peak_activation_bytes=peak_act)
+    if unread:
+        representative_experts(graph, placed.level, sizes, arch.main_memory)
+    return placed
+
+
+def representative_experts(graph: Graph, level: dict[str, str], sizes: dict[str, int], main: str) -> None:
+    """An MoE layer's routed experts as a representative draw: the experts a pass routes to are the simulated
+    chip's first ones (``builders/moe.py``), but over many passes every expert is as likely, so when part of a
+    layer's experts live beyond the main memory the routed ones do in the same proportion. Placement put the
+    unread experts out first; here as many routed expert tensors as that proportion asks for swap their memory
+    with unread ones of the same size (the footprint unchanged). ``level`` is updated in place."""
+    idle: dict[str, list[str]] = {}
+    routed: dict[str, list[str]] = {}
+    for op in graph.ops:
+        if "idle_experts" in op.attrs:
+            idle.setdefault(op.name.rsplit(".", 1)[0], []).extend(w.name for w in op.weights)
+        elif "experts" in op.attrs and ".experts_" in op.name:
+            block = op.name[:op.name.rindex(".experts_")]
+            routed.setdefault(block, []).extend(w.name for w in op.weights if w.name not in routed.get(block, ()))
+    for block, out in idle.items():
+        read = routed.get(block, [])
+        names = read + out
+        beyond = sum(1 for n in names if level.get(n, main) != main)
+        want = math.floor(len(read) * beyond / len(names) + 0.5) if names else 0  # (half up)
+        here = [n for n in reversed(read) if level.get(n, main) == main]
+        there = [n for n in out if level.get(n, main) != main]
+        for _ in range(want - (len(read) - len(here))):
+            swap = next(((a, b) for a in here for b in there if sizes.get(a) == sizes.get(b)), None)
+            if swap is None:
+                break
+            a, b = swap
+            level[a], level[b] = level[b], level[a]
+            here.remove(a)
+            there.remove(b)

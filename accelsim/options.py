@@ -50,6 +50,15 @@ class Options(BaseModel):
                              "each its own weights, on the same input, replay after replay); 0: off. The "
                              "parameters start in the shared cache when one run's footprint, N copies of every "
                              "parameter included, fits (mapping/l2resident.py). Needs cache_residency.")
+
+    @field_validator("warm_inputs", "warm_params")
+    @classmethod
+    def _warm_needs_residency(cls, value: bool | tuple[str, ...] | int, info: ValidationInfo) -> object:
+        """A warm start describes what the shared cache holds: without cache_residency nothing is read from it."""
+        if value and info.data.get("cache_residency") is False:
+            raise ValueError("needs cache_residency: true (a warm start is what the shared cache holds)")
+        return value
+
     max_tiles_per_op: PositiveInt = Field(
         16, description="Upper bound on tile groups (compute tasks) per op; tiles beyond it are merged. "
                           "16 keeps LLaMA-2-7B serving within 0.4 % of 32 with half the tasks.")

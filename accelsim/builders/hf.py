@@ -74,7 +74,7 @@ from .moe import ExpertForm, ExpertNames, Routing, expert_loads, moe_layer, shar
 from .precision import with_precision
 from .ssm import gated_delta_net, kimi_delta_attention, lightning_attention, mamba1, mamba2, short_conv
 from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
-from .transformer import LlamaParams, _fused, last_positions
+from .transformer import LlamaParams, _fused, context_notes, last_positions
 from .vision import vision_tower, vision_weights
 
 
@@ -669,6 +669,11 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
     if lm.moe is not None:
         meta["moe"] = _moe_meta(p, lm, q_len)
     meta["unread_params"] = _unread(lm)
+    context = p.fields().get("max_position_embeddings") if not lm.max_positions else None
+    notes = context_notes(p.model_name(), past + (1 if decode else p.seq_len), context if isinstance(context, int)
+                          else None)
+    if notes:
+        meta["notes"] = notes
     if lm.vision is not None:
         meta.update(unquantised=list(lm.vision.scopes), image_tokens=p.batch * p.images * lm.vision.tokens
                     if not decode else 0, image_positions=lm.vision.positions_taken)

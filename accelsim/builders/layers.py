@@ -52,6 +52,10 @@ IntPair = int | tuple[int, int]
 IntN = int | Sequence[int]
 
 INPUT = "input"
+# The most ops a workload's graph may have (the largest preset's forward graph has a few thousand; DeepSeek-V3's
+# training step, built from its forward, about 52,000). A builder reaching it stops with a one-line error, in a few
+# seconds, rather than building for minutes into a MemoryError (10^6 layers, an LSTM over 10^7 steps).
+MAX_OPS = 200_000
 """Name of the graph input tensor."""
 
 
@@ -197,6 +201,9 @@ class GraphBuilder:
 
     def _add(self, name: str, kind: OpKind, inputs: Sequence[str], out_shape: Shape, *, weights: Sequence[Weight] = (),
              gemm: Gemm | None = None, flops: int = 0, vector_elems: int = 0, **attrs: object) -> str:
+        if len(self._ops) >= MAX_OPS:
+            raise WorkloadError(f"{self.name}: the graph would have more than {MAX_OPS:,} ops (at {name!r}); "
+                                f"accelsim builds every layer and time step: use fewer")
         in_shapes = tuple(self.shape(x) for x in inputs)
         if any(d <= 0 for d in out_shape):
             raise WorkloadError(f"{self.name}: {attrs.get('fn', kind.value)} {name!r} gives output shape "

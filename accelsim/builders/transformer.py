@@ -644,6 +644,17 @@ class _LlamaConfig:
     ffn: int
     vocab: int = 32000
     eps: float = 1e-5
+    context: int = 4096  # Touvron et al. 2023 (Llama 2): a 4k context; HF config max_position_embeddings 4096
+
+
+def context_notes(model: str, positions: int, context: int | None) -> list[str]:
+    """A note when a pass reaches positions beyond the model's context (the config's max_position_embeddings):
+    RoPE extrapolates, but the model was not trained there, and no RoPE scaling is modelled."""
+    if not context or positions <= context:
+        return []
+    return [f"{model}: positions up to {positions:,} exceed the model's {context:,}-token context "
+            f"(max_position_embeddings): the costs are those of the longer sequence, but the model was not trained "
+            f"on it"]
 
 
 LLAMA2 = {
@@ -686,7 +697,9 @@ def _llama(model: str, p: LlamaParams) -> Graph:
     # sequence parallelism: the tokens gathered
     x = last_positions(b, b._tp_in(x), p)
     b.lm_head(x, c.vocab, name="lm_head", gather=p.mode != "training")
-    return with_precision(b.build(_meta(model, p, phase=p.phase, tokens=p.batch, **b.kv_meta())), p)
+    notes = context_notes(model, (p.kv_len + 1) if decode else p.seq_len, c.context)
+    return with_precision(b.build(_meta(model, p, phase=p.phase, tokens=p.batch, **b.kv_meta(),
+                                        **({"notes": notes} if notes else {}))), p)
 
 
 def last_positions(b: TransformerBuilder, x: str, p: LlamaParams) -> str:

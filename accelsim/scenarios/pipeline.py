@@ -265,10 +265,14 @@ def _fullest(timing: Sequence[Timing], rows: Sequence[dict], name: str) -> dict:
     if row["fraction"] > 1:
         parts = ", ".join(f"{key.replace('_', ' ')} {int(row[key]):,}" for key in
                           ("weights", "gradients", "optimizer_states", "activations") if row.get(key))
-        raise WorkloadError(f"{name}: pipeline stage {k} needs {int(row['used']):,} B of {main} ({parts}; "
-                            f"{rows[k]['activations_in_flight']} micro-batch(es) of activations in flight) but it "
-                            f"holds {int(row['capacity']):,} B: use recompute, more tensor or pipeline parallelism, "
-                            f"options.distributed_optimizer, offload: optimizer, or fewer tokens a micro-batch")
+        flight = rows[k]["activations_in_flight"]
+        where = f"pipeline stage {k}" if len(rows) > 1 else "a chip"
+        raise WorkloadError(f"{name}: {where} needs {int(row['used']):,} B of {main} ({parts}"
+                            + (f"; {flight} micro-batches of activations in flight" if flight > 1 else "")
+                            + f") but it holds {int(row['capacity']):,} B: use "
+                            + ("recompute, more tensor or pipeline parallelism, options.distributed_optimizer, "
+                               "offload: optimizer, or fewer tokens a micro-batch" if "gradients" in row else
+                               "more tensor or pipeline parallelism, or fewer tokens"))
     return memory
 
 

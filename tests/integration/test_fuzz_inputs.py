@@ -493,3 +493,27 @@ def test_the_fuzz_covers_every_kind_and_is_deterministic():
     # the generator is deterministic: the same seed gives the same inputs
     assert [c.files for c in _generate()] == [c.files for c in CASES]
 
+
+
+@pytest.mark.parametrize("args", [["run", "-w", "lstm_lm", "-a", "h100", "--set", "workload.seq_len=10000000"],
+                                  ["run", "-w", "llama3_8b", "-a", "h100", "--set",
+                                   "workload.num_hidden_layers=1000000"],
+                                  ["info", "lstm_lm", "--set", "workload.seq_len=10000000"]])
+def test_a_graph_of_millions_of_ops_is_refused_in_one_line(args, capsys):
+    # an LSTM over 10^7 steps or 10^6 decoder layers would take minutes and gigabytes to build: the builder stops
+    # at builders.layers.MAX_OPS with a one-line error, exit status 2
+    from accelsim.builders.layers import MAX_OPS
+
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"more than {MAX_OPS:,} ops" in err[0]
+
+
+@pytest.mark.parametrize("warm", ["options.warm_inputs=true", "options.warm_params=5"])
+def test_a_warm_start_without_cache_residency_is_refused(warm, capsys):
+    # a warm start says what the shared cache holds at the start; with cache_residency off no op reads from the
+    # cache, so the setting would be ignored: refused in one line instead
+    args = ["run", "-w", "resnet18", "-a", "h100", "--set", warm, "--set", "options.cache_residency=false"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs cache_residency: true" in err[0]

@@ -59,8 +59,9 @@ def test_warm_inputs_start_the_graph_inputs_in_the_cache():
     assert warm["r1"] == {"hbm": TENSOR, "l2": 2 * TENSOR}
     named = _bytes(warm_inputs=["input"])
     assert named["r1"] == warm["r1"]
-    # off: warm inputs need cache residency
-    assert _bytes(warm_inputs=True, cache_residency=False)["r1"] == {"hbm": 2 * TENSOR, "l2": 2 * TENSOR}
+    # off: warm inputs need cache residency, so asking for both is refused rather than ignored
+    with pytest.raises(Exception, match="needs cache_residency: true"):
+        _bytes(warm_inputs=True, cache_residency=False)
 
 
 def test_the_options_are_validated():

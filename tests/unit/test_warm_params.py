@@ -8,6 +8,8 @@ l2resident.CACHE_SHARE lets a tensor count on): a bf16 GEMM m = 16, n = 1024, k 
 
 from __future__ import annotations
 
+import pytest
+
 import accelsim
 
 GEMM = {"model": "gemm", "m": 16, "n": 1024, "k": 1024, "dtype": "bf16"}
@@ -37,7 +39,8 @@ def test_a_replay_larger_than_half_the_l2_reads_its_weights_from_hbm():
 
 
 def test_warm_params_need_cache_residency_and_are_off_by_default():
-    assert _op(warm_params=6, cache_residency=False)["bytes"]["hbm"] == X + W + OUT
+    with pytest.raises(Exception, match="needs cache_residency: true"):  # refused, not ignored
+        _op(warm_params=6, cache_residency=False)
     assert accelsim.options.Options().warm_params == 0
 
 

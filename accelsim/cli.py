@@ -87,8 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--trace", action="store_true", help="also write trace.json (Perfetto: a track per replica, "
                                                          "a span per request)")
     sv.add_argument("--no-plots", action="store_true", help="no latency_cdf.png / serving_timeseries.png")
-    sv.add_argument("--sweep", metavar="KEY=V1,V2,...", help="run once per value (e.g. workload.arrival.rate=2,4,8): "
-                                                              "point_<i>/ folders, sweep.csv, throughput_latency.png")
+    sv.add_argument("--sweep", action="append", metavar="KEY=V1,V2,...",
+                    help="run once per value (e.g. workload.arrival.rate=2,4,8): point_<i>/ folders, sweep.csv, "
+                         "throughput_latency.png; one key a run")
     sv.add_argument("--capacity", nargs="?", type=float, const=0.9, metavar="GOAL",
                     help="search the highest workload.arrival.rate at which GOAL (default 0.9) of the requests meet "
                          "the file's SLOs: capacity.csv and best/ (docs/serving.md, Capacity)")
@@ -237,6 +238,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     err = Console(stderr=True)
     t0 = time.perf_counter()
+    args.sweep = _one_sweep(args.sweep)
     if args.trace and (args.capacity is not None or args.sweep):
         raise _usage_error(f"serve: --trace writes one run's trace.json, not with --"
                            f"{'capacity' if args.capacity is not None else 'sweep'} (run the rate you want to "
@@ -262,6 +264,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     out.print(f"Report written to [bold]{outdir}[/bold]/ (report.json, requests.csv, timeseries.csv, report.html"
               f"{', trace.json' if args.trace else ''}{', *.png' if not args.no_plots else ''})")
     return 0
+
+
+def _one_sweep(items: list[str] | None) -> str | None:
+    """The one ``--sweep`` item of a serve run: given twice, argparse would keep only the last (a sweep of one key
+    silently), and two keys are not crossed (one key a run)."""
+    if not items or len(items) == 1:
+        return items[0] if items else None
+    keys = [item.partition("=")[0].strip() for item in items]
+    if len(set(keys)) == 1:
+        raise _usage_error(f"--sweep: {keys[0]}: given {len(keys)} times; give it once with all its values "
+                           f"(KEY=V1,V2,...)")
+    named = ", ".join(keys[:-1]) + f" and {keys[-1]}"
+    raise _usage_error(f"--sweep: one key a run; got {named} (sweep one, --set the others, or sweep them with "
+                       f"'accelsim sweep')")
 
 
 def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:

@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from ..builders import BUILDERS
-from ..errors import ConfigError
+from ..errors import ConfigError, ConfigIssue
 from ..hardware import Arch, BytesPerSecond
 from ..options import Options
 from ..units import parse_time
@@ -42,6 +42,9 @@ from .yamlio import Doc, Where, display_path
 
 Seconds = Annotated[float, BeforeValidator(parse_time), Field(gt=0)]
 LLM_PARAMS = ("phase", "seq_len", "kv_len")  # what the iteration cost sets on the model's builder
+SHAPE_PARAMS = (*LLM_PARAMS, "batch", "decode_steps")
+"""A served model's pass shape: the engine sets it for each iteration, so a serving file or ``--set`` may not."""
+SWEEP_LABEL = "--sweep"
 MAX_TOKENS = 2**31
 """Most tokens a length distribution (or a trace row) may give one request: far above any model's context, so a
 request this long is only ever refused by ``max_model_len``, and twice it still fits the int64 counts numpy keeps."""
@@ -491,15 +494,35 @@ def _trace_path(doc: Doc, config: ServeConfig | None, issues: Issues) -> str | N
     return os.fspath(path)
 
 
-def serving_from_doc(doc: Doc, overrides: Iterable[str], *, source: str, default_name: str) -> ServingSpec:
-    """The serving run ``doc`` stands for with ``--set`` items ``overrides`` applied (every problem at once)."""
+def _shape_issues(doc: Doc, overrides: list[Override], key: str) -> list[ConfigIssue]:
+    """The pass-shape parameters (:data:`SHAPE_PARAMS`) the user gave ``key`` (the model or the draft model) in the
+    serving file's mapping or with ``--set``/``--sweep``: the engine sets them for each iteration, so they would be
+    ignored. Those of the preset or file the model names (``llama2_7b``'s ``seq_len: 512``) are its defaults, not
+    the user's: they are not checked."""
+    why = "set by the serving engine for each iteration (workload.* and engine.* shape the requests and batches)"
+    value = doc.data.get(key) if isinstance(doc.data, dict) else None
+    out = [doc.issue((key, p), why, value[p]) for p in SHAPE_PARAMS if isinstance(value, dict) and p in value]
+    out += [ConfigIssue(o.label, None, o.dotted, why, o.value, True) for o in overrides
+            if o.section == key and o.keys and o.keys[0] in SHAPE_PARAMS]
+    return out
+
+
+def serving_from_doc(doc: Doc, overrides: Iterable[str], *, source: str, default_name: str,
+                     swept: Iterable[str] = ()) -> ServingSpec:
+    """The serving run ``doc`` stands for with ``--set`` items ``overrides`` and then ``--sweep`` point items
+    ``swept`` (``KEY=VALUE``, labelled ``--sweep`` in messages) applied (every problem at once)."""
     issues = Issues()
     sections = ("model", "arch", "options", *[k for k in SERVING_KEYS if k not in ("model", "arch", "options")])
     parsed, found = parse_overrides(overrides, sections=sections)
     issues.extend(found)
+    point, found = parse_overrides(swept, sections=sections, label=SWEEP_LABEL)
+    issues.extend(found)
+    parsed += point
     doc = _sections(doc, parsed)
     data = doc.data if isinstance(doc.data, dict) else {}
     issues.extend(top_level_issues(doc, SERVING_KEYS))
+    for key in ("model", "draft_model"):
+        issues.extend(_shape_issues(doc, parsed, key))
     model = _model(doc, parsed, issues)
     arch = _resolved(doc, "arch", "arch", parsed, issues, lambda d, _: validate(Arch, d))
     options, found = validate(Options, _section(doc, "options", parsed, issues))
@@ -537,19 +560,22 @@ def _resolve(ref: str | os.PathLike) -> Path:
     raise ConfigError.one(text, "", "file not found")
 
 
-def load_serving(ref: str | os.PathLike | dict, overrides: Iterable[str] = ()) -> ServingSpec:
-    """The serving run in the YAML file ``ref`` (or an experiments/ preset of that name, or a mapping)."""
+def load_serving(ref: str | os.PathLike | dict, overrides: Iterable[str] = (), swept: Iterable[str] = ()
+                 ) -> ServingSpec:
+    """The serving run in the YAML file ``ref`` (or an experiments/ preset of that name, or a mapping), with the
+    ``--set`` items ``overrides`` and a ``--sweep`` point's ``KEY=VALUE`` items ``swept`` applied."""
     if isinstance(ref, dict):
         doc = Doc(dict(ref), {(): Where("<input>", None, ())})
-        return serving_from_doc(doc, overrides, source="<input>", default_name=str(ref.get("name") or "serve"))
+        return serving_from_doc(doc, overrides, source="<input>", default_name=str(ref.get("name") or "serve"),
+                                swept=swept)
     file = _resolve(ref)
     doc, found = file_doc(file)
     if doc is None:
         raise ConfigError(found)
-    return serving_from_doc(doc, overrides, source=display_path(file), default_name=file.stem)
+    return serving_from_doc(doc, overrides, source=display_path(file), default_name=file.stem, swept=swept)
 
 
-__all__ = ["MAX_GRID_POINTS", "MAX_REPLICAS", "MAX_TOKENS", "Arrival", "Conversation", "CostGrid", "Disaggregation",
+__all__ = ["MAX_GRID_POINTS", "MAX_REPLICAS", "MAX_TOKENS", "SHAPE_PARAMS", "Arrival", "Conversation", "CostGrid", "Disaggregation",
            "EngineConfig",
            "ImageCounts", "Lengths", "RequestsConfig", "ServeConfig", "ServingSpec", "SharedPrefix", "Slo", "Speculative",
            "grid_points", "load_serving", "serving_from_doc"]

@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .. import __version__
-from ..config.serving import ServingSpec
+from ..config.serving import SHAPE_PARAMS, ServingSpec
 from ..energy import constants
 from ..errors import AccelsimError, WorkloadError
 from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_latency_cdf, plot_timeseries
@@ -363,7 +363,7 @@ def _check_chips(spec: ServingSpec, where: str, params: dict, whose: str = "", e
 
 def _shape_free(params: dict) -> dict:
     """A served model's parameters without the pass shape the iteration grid sets."""
-    return {k: v for k, v in params.items() if k not in ("phase", "seq_len", "kv_len", "batch", "decode_steps")}
+    return {k: v for k, v in params.items() if k not in SHAPE_PARAMS}
 
 
 def _check_draft(spec: ServingSpec) -> None:

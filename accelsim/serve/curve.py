@@ -38,7 +38,7 @@ def checked_points(ref: str | os.PathLike, key: str, values: Sequence[str], over
     """The serving file at every value of ``key``, each loaded and passed to ``check_point`` before any runs; a
     point's ConfigError names it (``; at --sweep KEY=V``: the key at fault may be another one, model for a memory
     fraction)."""
-    specs = [load_serving(ref, [*overrides, f"{key}={v}"]) for v in values]
+    specs = [load_serving(ref, overrides, swept=[f"{key}={v}"]) for v in values]
     for n, spec in enumerate(specs):
         if progress:
             progress(f"checking {key}={values[n]}", n, len(specs))

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config.presets import suggest
 from ..config.serving import MAX_REQUESTS, MAX_TOKENS, Lengths, RequestsConfig
 from ..errors import ConfigError
 
 TRACE_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
+OPTIONAL_COLUMNS = ("prefix_group", "images")
 MAX_TRACE_LINE = 1 << 20
 """Longest line of a trace CSV read (bytes): a longer one is a one-line error, never a file read whole."""
 _CR = re.compile(r"(?<=\r)(?!\n)")  # after a carriage return that ends a line by itself
@@ -152,7 +154,8 @@ def read_trace(path: str, limit: int | None = None, images: bool = False,
                        if c not in (reader.fieldnames or [])]
             if missing:
                 raise ConfigError.one(path, ", ".join(missing), f"missing column(s); a trace has the header "
-                                      f"{','.join(TRACE_COLUMNS)}[,prefix_group]", line=1)
+                                      f"{','.join(TRACE_COLUMNS)}[,prefix_group][,images]", line=1)
+            _check_columns(path, reader.fieldnames or [])
             for row in reader:
                 if limit is not None and len(rows) >= limit:
                     break
@@ -169,6 +172,18 @@ def read_trace(path: str, limit: int | None = None, images: bool = False,
     if not rows:
         raise ConfigError.one(path, "", "the trace holds no requests")
     return sorted(rows, key=lambda r: r[0])
+
+
+def _check_columns(path: str, names: list[str]) -> None:
+    """Every column of a trace's header is one accelsim reads: a misspelt optional column (``prefix_grup``) would
+    otherwise be dropped in silence, and the requests lose what it says."""
+    known = (*TRACE_COLUMNS, *OPTIONAL_COLUMNS)
+    for n, name in enumerate(names, 1):
+        if name not in known:
+            columns = f"(columns: {', '.join(known)})"
+            if not name.strip():
+                raise ConfigError.one(path, f"column {n}", f"no name {columns}", line=1)
+            raise ConfigError.one(path, name, f"unknown column{suggest(name, known)} {columns}", line=1)
 
 
 def _trace_row(path: str, line: int, row: dict) -> tuple[float, int, int, int, int]:

@@ -313,3 +313,89 @@ def test_a_trace_run_asks_for_at_most_max_requests(here, capsys):
 
     line = cli_error(capsys, GOOD.replace("requests: 5", f"requests: {MAX_REQUESTS + 1}"))
     assert f"workload.requests: Input should be less than or equal to {MAX_REQUESTS}" in line
+
+
+# ---- 8. --sweep: one key a run, its values' errors labelled --sweep ------------------------------------------------
+
+@pytest.mark.parametrize("sweeps, line", [
+    (("engine.max_num_seqs=16,32", "engine.block_size=8,16"),
+     "--sweep: one key a run; got engine.max_num_seqs and engine.block_size (sweep one, --set the others"),
+    (("engine.max_num_seqs=16,32", "engine.max_num_seqs=64"),
+     "--sweep: engine.max_num_seqs: given 2 times; give it once with all its values (KEY=V1,V2,...)"),
+])
+def test_a_second_sweep_is_one_line_not_a_sweep_of_the_last(here, capsys, monkeypatch, sweeps, line):
+    # argparse kept only the last --sweep: a sweep of one key, in silence
+    from accelsim.serve import curve
+
+    ran = []
+    monkeypatch.setattr(curve, "serve", lambda spec, progress=None: ran.append(spec))
+    args = [a for s in sweeps for a in ("--sweep", s)]
+    assert cli_error(capsys, GOOD, *args).startswith(f"accelsim: error: {line}")
+    assert cli_error(capsys, GOOD, "--capacity", *args).startswith(f"accelsim: error: {line}")
+    assert ran == [] and not (here / "out").exists()
+
+
+def test_a_bad_sweep_value_is_labelled_sweep_not_set(here, capsys):
+    assert cli_error(capsys, GOOD, "--sweep", "engine.max_num_seqs=2,x") == (
+        "accelsim: error: --sweep: engine.max_num_seqs: Input should be a valid integer, unable to parse string as "
+        "an integer (got 'x')")
+    assert cli_error(capsys, GOOD, "--set", "engine.max_num_seqs=x") == (
+        "accelsim: error: --set: engine.max_num_seqs: Input should be a valid integer, unable to parse string as "
+        "an integer (got 'x')")
+
+
+# ---- 9. the model's pass shape: the engine's, not the file's -------------------------------------------------------
+
+WHY = "set by the serving engine for each iteration (workload.* and engine.* shape the requests and batches)"
+
+
+@pytest.mark.parametrize("key, value", [("batch", "64"), ("seq_len", "128"), ("kv_len", "128"),
+                                        ("phase", "decode"), ("decode_steps", "4")])
+def test_a_pass_shape_set_on_the_model_is_one_line_not_ignored(here, capsys, key, value):
+    # the engine sets each iteration's shape: the results were those of no override at all
+    shown = repr(value) if value == "decode" else value
+    assert cli_error(capsys, GOOD, "--set", f"model.{key}={value}") == (
+        f"accelsim: error: --set: model.{key}: {WHY} (got {shown})")
+    text = GOOD.replace("tensor_parallel: 1}", f"tensor_parallel: 1, {key}: {value}}}")
+    assert cli_error(capsys, text) == f"accelsim: error: s.yaml:2: model.{key}: {WHY} (got {shown})"
+
+
+def test_a_pass_shape_from_sweep_or_a_base_mapping_is_one_line(here, capsys):
+    assert cli_error(capsys, GOOD, "--sweep", "model.batch=1,2") == (
+        f"accelsim: error: --sweep: model.batch: {WHY} (got 1)")
+    text = GOOD.replace("{model: llama2_7b, tensor_parallel: 1}", "{base: llama2_7b, seq_len: 64}")
+    assert cli_error(capsys, text) == f"accelsim: error: s.yaml:2: model.seq_len: {WHY} (got 64)"
+
+
+def test_the_presets_own_pass_shape_is_no_error(here):
+    # workloads/llama2_7b.yaml has batch 1, seq_len 512, ...: its defaults, not the user's
+    with open("s.yaml", "w") as f:
+        f.write(GOOD.replace("{model: llama2_7b, tensor_parallel: 1}", "llama2_7b"))
+    spec = load_serving("s.yaml", ["model.tensor_parallel=1"])
+    assert spec.model.params["seq_len"] == 512 and spec.model.params["batch"] == 1
+    load_serving("s.yaml", ["model=llama2_7b"])
+    load_serving("llama2_7b_h100")
+
+
+# ---- 10. a trace's columns: every one read ------------------------------------------------------------------------
+
+COLUMNS = "(columns: arrival_s, prompt_tokens, output_tokens, prefix_group, images)"
+
+
+@pytest.mark.parametrize("header, line", [
+    (b"arrival_s,prompt_tokens,output_tokens,prefix_grup",
+     f"t.csv:1: prefix_grup: unknown column; did you mean 'prefix_group'? {COLUMNS}"),
+    (b"arrival_s,prompt_tokens,output_tokens,foo", f"t.csv:1: foo: unknown column {COLUMNS}"),
+    (b"arrival_s,prompt_tokens,output_tokens,", f"t.csv:1: column 4: no name {COLUMNS}"),
+])
+def test_an_unknown_trace_column_is_one_line_not_ignored(here, capsys, header, line):
+    # a misspelt prefix_group was dropped in silence: no request had a prefix, and prefix caching did nothing
+    text = with_trace(header + b"\n0,600,10,1\n0.1,600,10,1\n")
+    assert cli_error(capsys, text) == f"accelsim: error: {line}"
+
+
+def test_a_trace_with_every_column_reads(here):
+    with open("s.yaml", "w") as f:
+        f.write(with_trace(b"arrival_s,prompt_tokens,output_tokens,prefix_group,images\n0,10,2,1,0\n0.5,12,3,,\n"))
+    spec = load_serving("s.yaml")
+    assert [(r.arrival, r.group) for r in make_requests(spec.serve.workload, spec.trace_file)] == [(0.0, 1), (0.5, -1)]

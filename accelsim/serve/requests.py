@@ -175,14 +175,13 @@ def read_trace(path: str, limit: int | None = None, images: bool = False,
 
 
 def _check_columns(path: str, names: list[str]) -> None:
-    """Every column of a trace's header is one accelsim reads: a misspelt optional column (``prefix_grup``) would
-    otherwise be dropped in silence, and the requests lose what it says."""
+    """Every named column of a trace's header is one accelsim reads: a misspelt optional column (``prefix_grup``)
+    would otherwise be dropped in silence, and the requests lose what it says. A column with no name (a pandas
+    index, a trailing comma) is left alone."""
     known = (*TRACE_COLUMNS, *OPTIONAL_COLUMNS)
-    for n, name in enumerate(names, 1):
-        if name not in known:
+    for name in names:
+        if name not in known and name.strip():
             columns = f"(columns: {', '.join(known)})"
-            if not name.strip():
-                raise ConfigError.one(path, f"column {n}", f"no name {columns}", line=1)
             raise ConfigError.one(path, name, f"unknown column{suggest(name, known)} {columns}", line=1)
 
 

@@ -28,6 +28,15 @@ def clip_lines(text: str, limit: int = MAX_LINE_CHARS) -> str:
     return "\n".join(clip(line, limit) for line in text.splitlines())
 
 
+def not_utf8(data: bytes, error: UnicodeDecodeError) -> tuple[int, str]:
+    """``(line, message)`` for ``data`` (a file's bytes) that ``error`` found not to be UTF-8: the line of the first
+    bad byte and "not UTF-8 text (byte 0xff at offset 0); is this a binary file?", the one wording every reader of
+    an input file (YAML, a Hugging Face config.json) gives."""
+    line = data.count(b"\n", 0, error.start) + 1
+    return line, (f"not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start:,}); "
+                  f"is this a binary file?")
+
+
 class AccelsimError(Exception):
     """Base class of every error accelsim raises for bad input or an impossible request.
 

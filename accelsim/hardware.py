@@ -1073,20 +1073,36 @@ class Arch(_Model):
                 if key in self.levels:
                     raise ValueError(f"level {key!r} is given twice: as '{key}' and in 'levels'")
                 order.append(level.model_copy(update={"name": key, "role": role}))
+        known = [SCRATCHPAD] + [lv.name for lv in order] + list(self.levels)
+        pending: list[Level] = []
         for key, level in self.levels.items():
             if level.name not in ("", key):
                 raise ValueError(f"levels.{key}: name {level.name!r} differs from its key")
             if key in (SCRATCHPAD, "link"):  # names the scratchpad and the interconnect already take in reports
                 raise ValueError(f"levels.{key}: {key!r} is a reserved name (the cores' scratchpad is core.sram; the "
                                  f"chips' links are interconnect): name the level otherwise")
-            level = level.model_copy(update={"name": key})
-            names = [SCRATCHPAD] + [lv.name for lv in order]
-            if level.after is None:
-                order.append(level)
-            elif level.after in names:
-                order.insert(names.index(level.after), level)
-            else:
-                raise ValueError(f"levels.{key}.after: no level {level.after!r} (levels: {', '.join(names)})")
+            if level.after is not None and level.after not in known:
+                others = ", ".join(n for n in known if n != key)
+                raise ValueError(f"levels.{key}.after: no level {level.after!r} (levels: {others})")
+            pending.append(level.model_copy(update={"name": key}))
+        while pending:  # in the order written; a level placed after one written later waits for it
+            waiting: list[Level] = []
+            for level in pending:
+                names = [SCRATCHPAD] + [lv.name for lv in order]
+                if level.after is None:
+                    order.append(level)
+                elif level.after in names:
+                    order.insert(names.index(level.after), level)
+                else:
+                    waiting.append(level)
+            if len(waiting) == len(pending):  # each waits for another: their afters go round in a circle
+                after = {lv.name: lv.after for lv in waiting}
+                chain = [waiting[0].name]
+                while after[chain[-1]] not in chain:
+                    chain.append(after[chain[-1]])
+                loop = chain[chain.index(after[chain[-1]]):]
+                raise ValueError(f"levels.{loop[0]}.after: circular 'after': {' → '.join([*loop, loop[0]])}")
+            pending = waiting
         roles = [lv.role for lv in order]
         if "memory" not in roles:
             raise ValueError("no memory level: give 'hbm' or a 'levels' entry with role memory")

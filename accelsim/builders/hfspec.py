@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..errors import not_utf8
+
 IGNORED = frozenset({
     "architectures", "model_type", "torch_dtype", "transformers_version", "bos_token_id", "eos_token_id",
     "pad_token_id", "initializer_range", "init_std", "use_cache", "attention_dropout", "hidden_dropout", "dropout",
@@ -350,23 +352,33 @@ class LM:
 
 
 def load_config(value: object) -> dict[str, Any]:
-    """A config as a dict: a mapping as is, a string a path to a ``config.json`` (read, never downloaded)."""
+    """A config as a dict: a mapping as is, a string a path to a ``config.json`` (read, never downloaded). A file
+    that cannot be read, is not UTF-8 text or not JSON is a ``ValueError`` "config: FILE[:LINE]: what is wrong"."""
     if isinstance(value, Mapping):
         return dict(value)
     if not isinstance(value, str):
         raise ValueError("config: expected a path to a Hugging Face config.json or a mapping of its fields")
     path = Path(value)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as e:
         raise ValueError(f"config: cannot read {value!r} ({e.strerror or e})") from None
     try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
-        raise ValueError(f"config: {value!r} is not JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"config: {value!r} holds no JSON object")
-    return data
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line, msg = not_utf8(data, e)
+        raise ValueError(f"config: {value}:{line}: {msg}") from None
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"config: {value}:{e.lineno}: not JSON: {e.msg} (column {e.colno})") from None
+    except RecursionError:
+        raise ValueError(f"config: {value}: not JSON that can be read: nested too deeply") from None
+    except ValueError:  # an int of more than 4,300 digits
+        raise ValueError(f"config: {value}: not JSON that can be read: a number with too many digits") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"config: {value}: holds no JSON object (a JSON {type(config).__name__})")
+    return config
 
 
 class _Reader:

@@ -31,6 +31,18 @@ class Issues(list):
             raise ConfigError(sorted(self, key=lambda i: (order[i.file], i.line or 0)))
 
 
+def name_problem(name: object) -> str | None:
+    """What makes ``name`` (a file's ``name:``, the folder runs/NAME its output goes to without ``output:`` or
+    ``-o``) unfit to be one folder name, or None: a path separator, ``.`` or ``..`` would put the output elsewhere
+    than in runs/, a NUL byte is no path at all."""
+    if not isinstance(name, str) or not name:
+        return None
+    if "/" in name or "\\" in name or name in (".", "..") or "\0" in name:
+        return ("expected a plain name, without '/', '\\' or NUL, and not '.' or '..': it names the folder "
+                "runs/NAME (give 'output:' or -o for another folder)")
+    return None
+
+
 def top_level_issues(doc: Doc, keys: tuple[str, ...] | list[str]) -> list[ConfigIssue]:
     """Issues of a file's top level: keys not in ``keys`` (with a "did you mean"), and a ``name``,
     ``description`` or ``output`` that is not a string."""
@@ -44,6 +56,9 @@ def top_level_issues(doc: Doc, keys: tuple[str, ...] | list[str]) -> list[Config
     for key in ("name", "description", "output"):
         if data.get(key) is not None and not isinstance(data[key], str):
             out.append(doc.issue((key,), "expected a string", data[key]))
+    problem = name_problem(data.get("name"))
+    if problem is not None:
+        out.append(doc.issue(("name",), problem, data["name"]))
     from .schema import MAX_ISSUES  # (schema imports the builders through hardware: imported when needed)
 
     if len(out) > MAX_ISSUES:  # as schema's per-document cap

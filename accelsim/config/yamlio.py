@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import ConfigError, ConfigIssue
+from ..errors import ConfigError, ConfigIssue, not_utf8
 
 KeyPath = tuple  # of str | int: mapping keys and list indices from the document root
 
@@ -330,9 +330,8 @@ def read_text_file(path: str | os.PathLike, file: str | None = None, *, encoding
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise ConfigError(ConfigIssue(file, line, "", f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset "
-                                                      f"{e.start:,}); is this a binary file?")) from None
+        line, msg = not_utf8(data, e)
+        raise ConfigError(ConfigIssue(file, line, "", msg)) from None
 
 
 def load_yaml(path: str | os.PathLike) -> tuple[object, LineMap]:

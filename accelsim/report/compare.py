@@ -326,9 +326,11 @@ def ratio(value: object, base: object) -> float | None:
 def _check_baseline(reports: Reports, baseline: int) -> int:
     if not reports:
         raise AccelsimError("no reports to compare")
-    if not -len(reports) <= baseline < len(reports):
-        raise AccelsimError(f"baseline {baseline} is out of range: there are {len(reports)} reports")
-    return baseline % len(reports)
+    if isinstance(baseline, bool) or not isinstance(baseline, int) or not 0 <= baseline < len(reports):
+        n = len(reports)
+        span = "there is one report, index 0" if n == 1 else f"the {n} reports are 0 to {n - 1}, counted from 0"
+        raise AccelsimError(f"--baseline: {baseline!r} is out of range: {span}")
+    return baseline
 
 
 # --- output -------------------------------------------------------------------------------------------------------

@@ -402,6 +402,47 @@ def problems(report: Mapping[str, object], schema: type = ReportDict) -> list[st
     return out
 
 
+# Keys every report.json accelsim writes has, with their JSON type (../shared/DESIGN.md, "report.json"): a file
+# without one of them was not written by accelsim (or was edited), and ``plot`` and ``compare`` refuse it rather
+# than draw empty plots and columns of dashes. A serving report (``kind: serving``) has its figures in ``serving``.
+DESIGN_KEYS: dict[str, type] = {
+    "total_cycles": int, "seconds": float, "clock_hz": float, "macs": int, "flops": int, "params": int,
+    "utilization": dict, "mac_utilization": float, "stall_cycles": int, "stalls_by_level": dict, "bytes": dict,
+    "ops": list,
+}
+SERVING_KEYS: dict[str, type] = {"serving": dict}
+_TYPE_WORDS = {int: "an integer", float: "a number", dict: "an object", list: "a list"}
+
+
+def _type_problem(value: object, tp: type) -> str | None:
+    """"not a number" (or "not an integer", "not an object", "not a list") when ``value`` is not of JSON type
+    ``tp``, else None."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp in (int, float):
+        if not number:
+            return "not a number"
+        return "not an integer" if tp is int and not isinstance(value, int) else None
+    return None if isinstance(value, tp) else f"not {_TYPE_WORDS[tp]}"
+
+
+def not_a_report(report: Mapping[str, object]) -> str | None:
+    """Why ``report`` (a parsed report.json) is not one accelsim wrote, in a few words ("total_cycles: not a
+    number", then "missing total_cycles", then "ops[3]: not an object"), or None when it has every key of
+    :data:`DESIGN_KEYS` (:data:`SERVING_KEYS` for a serving report) with a value of its type."""
+    keys = SERVING_KEYS if report.get("kind") == "serving" else DESIGN_KEYS
+    for key, tp in keys.items():
+        problem = _type_problem(report[key], tp) if key in report else None
+        if problem is not None:
+            return f"{key}: {problem}"
+    missing = [k for k in keys if k not in report]
+    if missing:
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        return f"missing {shown}"
+    ops = report.get("ops") if keys is DESIGN_KEYS else None
+    bad = next((i for i, op in enumerate(ops or []) if not isinstance(op, dict)), None)
+    return None if bad is None else f"ops[{bad}]: not an object"
+
+
 # --- reading a report by the schema -------------------------------------------------------------------------------
 
 SCRATCHPAD_FALLBACK = "sram"  # only for reports without "levels": the one level name older reports imply
@@ -587,4 +628,4 @@ def _dict(value: object) -> dict:
 
 __all__ = ["ArchInfo", "Bound", "Footprint", "Level", "LevelRole", "Op", "Phase", "Pipeline", "ReportDict", "Roofline",
            "Serving", "Simulation", "StageTime", "Systolic", "TableSplit", "WorkloadInfo", "core_units", "level_names",
-           "levels", "main_memory", "merge_core_units", "memory_levels", "op_busy_cycles", "op_runs", "op_span", "part_keys", "ordered", "problems", "top_ops"]
+           "levels", "main_memory", "merge_core_units", "memory_levels", "not_a_report", "op_busy_cycles", "op_runs", "op_span", "part_keys", "ordered", "problems", "top_ops"]

@@ -19,7 +19,7 @@ import numpy as np
 
 from accelsim.errors import AccelsimError
 
-from .schema import part_keys
+from .schema import not_a_report, part_keys
 
 REPORT_FILE = "report.json"
 OPS_CSV_FILE = "ops.csv"
@@ -87,7 +87,9 @@ def write_json(report: dict, path: str | os.PathLike) -> Path:
 def read_report(outdir_or_file: str | os.PathLike) -> dict:
     """The report dict stored in ``OUTDIR/report.json`` (or in the JSON file given).
 
-    Raises :class:`AccelsimError` with a one-line message when there is no report, or it is not a JSON object.
+    Raises :class:`AccelsimError` with a one-line message when there is no report, or it is not a JSON object
+    with the keys every report has (:func:`~accelsim.report.schema.not_a_report`: ``FILE: not an accelsim report
+    (missing total_cycles)``).
     """
     given = Path(outdir_or_file)
     if given.is_dir() or given.suffix.lower() != ".json":
@@ -115,9 +117,10 @@ def read_report(outdir_or_file: str | os.PathLike) -> dict:
         why = "nested too deeply" if isinstance(e, RecursionError) else "a number with too many digits"
         raise AccelsimError(f"{outdir}: {file.name} is not valid JSON: {why}") from None
     if not isinstance(report, dict):
-        raise AccelsimError(
-            f"{outdir}: {file.name} is not an accelsim report (expected a JSON object, got {type(report).__name__})"
-        )
+        raise AccelsimError(f"{file}: not an accelsim report (expected a JSON object, got {type(report).__name__})")
+    why = not_a_report(report)
+    if why is not None:
+        raise AccelsimError(f"{file}: not an accelsim report ({why})")
     return report
 
 

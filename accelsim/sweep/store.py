@@ -118,7 +118,8 @@ def _huge_int(value: Any) -> bool:
 def record_problem(rec: Any) -> str | None:
     """What makes ``rec`` (one parsed results.jsonl line) not a result record, or None when it is one: an object
     with a string ``id``, ``status`` "ok" or "error", and, when present, an object ``point``, an object
-    ``metrics`` and a string ``error``, with no number beyond 64 bits."""
+    ``metrics`` (of numbers, and of objects of numbers: :func:`_metrics_problem`) and a string ``error``, with no
+    number beyond 64 bits."""
     if not isinstance(rec, dict):
         return f"not a result record: expected a JSON object, found {type(rec).__name__}"
     if not isinstance(rec.get("id"), str):
@@ -132,6 +133,23 @@ def record_problem(rec: Any) -> str | None:
         return f"error: expected a string, found {type(rec['error']).__name__}"
     if _huge_int(rec.get("point")) or _huge_int(rec.get("metrics")):
         return f"a number beyond {MAX_INT:,} (2**63 - 1)"
+    return _metrics_problem(rec.get("metrics") or {})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _metrics_problem(metrics: Mapping[str, Any]) -> str | None:
+    """What makes a record's ``metrics`` not what :func:`metrics_from_report` writes, or None: each a number, or
+    (``utilization``, ``bytes``, ``stalls_by_level``) an object of numbers."""
+    for key, value in metrics.items():
+        if isinstance(value, Mapping) and key in METRIC_OBJECTS:
+            inner = next((k for k, v in value.items() if not _is_number(v)), None)
+            if inner is not None:
+                return f"metrics.{key}.{inner}: expected a number, found {type(value[inner]).__name__}"
+        elif not _is_number(value):
+            return f"metrics.{key}: expected a number, found {type(value).__name__}"
     return None
 
 

@@ -18,11 +18,12 @@ def _text(page: str) -> str:
 
 
 def test_the_page_shows_the_reports_figures_and_escapes_its_strings(tmp_path):
-    # 3 isolated requests (test_serve: TTFT 0.2 s, TPOT 0.11 s each), two replicas; a name with markup in it
-    res = serve(spec(name="<b>chat</b>", replicas=2), cost=Stub(fixed=0.1), blocks=1000)
+    # 3 isolated requests (test_serve: TTFT 0.2 s, TPOT 0.11 s each), two replicas; a name with markup in it (no '/': a
+    # name is one folder name, runs/NAME)
+    res = serve(spec(name="<b>chat<i>", replicas=2), cost=Stub(fixed=0.1), blocks=1000)
     res.save(tmp_path)
     page = (tmp_path / "report.html").read_text()
-    assert "<b>chat</b>" not in page and "&lt;b&gt;chat&lt;/b&gt;" in page
+    assert "<b>chat<i>" not in page and "&lt;b&gt;chat&lt;i&gt;" in page
     text = _text(page)
     s = res.report["serving"]
     assert f"{fmt.seconds(0.2)} / {fmt.seconds(0.2)} TTFT p50 / p99" in text  # a card: value, then label

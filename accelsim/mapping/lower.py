@@ -78,6 +78,11 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
                      ("stream" if launch.in_order else "dataflow") if launch.dispatch else "")
 
 
+# expert parallelism is Megatron's: EP chips beside the tensor-parallel ones, not vLLM's experts spread over them
+EP_HINT = (" (expert-parallel chips each hold tokens of their own, beside the tensor-parallel ones, as Megatron's "
+           "expert parallelism; vLLM's experts spread over the tensor-parallel GPUs themselves are not modelled)")
+
+
 def data_parallel(graph: Graph, arch: Arch) -> int:
     """The chips a parameter's gradient is reduced over on ``arch`` (and a distributed optimizer's state sharded
     over): those left over by ``graph``'s tensor × pipeline parallelism, its data-parallel replicas × its
@@ -91,7 +96,8 @@ def data_parallel(graph: Graph, arch: Arch) -> int:
         grid = [(n, v) for n, v in (("tensor_parallel", tp), ("context_parallel", cp), ("expert_parallel", ep),
                                     ("pipeline_parallel", pp)) if v > 1 or n in ("tensor_parallel", "pipeline_parallel")]
         raise MappingError(f"{graph.name}: {' × '.join(n for n, _ in grid)} = {' × '.join(str(v) for _, v in grid)} "
-                           f"= {tp * cp * ep * pp} chips, but arch {arch.name!r} has chips={arch.chips}")
+                           f"= {tp * cp * ep * pp} chips, but arch {arch.name!r} has chips={arch.chips}"
+                           + (EP_HINT if ep > 1 and tp > 1 else ""))
     # whole context-parallel groups: the chips T·C·P does not divide idle, as Megatron's rank grid has no place
     # for them
     dp = cp * (arch.chips // (tp * cp * pp))

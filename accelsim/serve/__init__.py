@@ -23,6 +23,7 @@ from .. import __version__
 from ..config.serving import SHAPE_PARAMS, ServingSpec
 from ..energy import constants
 from ..errors import AccelsimError, WorkloadError
+from ..mapping.lower import EP_HINT
 from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_latency_cdf, plot_timeseries
 from ..report.writers import atomic_write_text, write_json
 from . import page
@@ -357,7 +358,8 @@ def _check_chips(spec: ServingSpec, where: str, params: dict, whose: str = "", e
     if n > 1 and (spec.arch.chips < n or spec.arch.interconnect is None):
         key = "expert_parallel" if ep > 1 else "tensor_parallel"
         grid = f" (tensor_parallel × expert_parallel = {tp} × {ep})" if tp > 1 and ep > 1 else ""
-        raise spec.error(f"{where}.{key}", f"{n} chips{whose}{grid} need an arch with at least {n} chips and an "
+        hint = EP_HINT if tp > 1 and ep > 1 else ""
+        raise spec.error(f"{where}.{key}", f"{n} chips{whose}{grid}{hint} need an arch with at least {n} chips and an "
                          f"interconnect ({spec.arch.name!r} has {spec.arch.chips}{example})", value=params[key])
 
 

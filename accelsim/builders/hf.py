@@ -101,6 +101,12 @@ class HfParams(LlamaParams):
     expert_parallel: PositiveInt = Field(
         1, description="MoE: experts split over this many chips (each its own batch of tokens), with an all-to-all "
                        "dispatch and combine on the interconnect; must divide the experts.")
+    expert_tensor_parallel: PositiveInt | None = Field(
+        None, description="MoE: the chips an expert's width is split over (Megatron's expert_tensor_parallel_size; "
+                          "default tensor_parallel). 1 with tensor_parallel T spreads the experts whole over the T "
+                          "tensor-parallel chips, E/T each, every chip routing the same tokens to its own and the "
+                          "layer's one all-reduce summing them (vLLM's --enable-expert-parallel on one node); not "
+                          "with expert_parallel.")
     expert_weight_dtype: DType | None = Field(
         None, description="MoE: the experts' weight dtype (default: weight_dtype), e.g. fp4 for gpt-oss, whose "
                           "experts are MXFP4 and the rest bf16.")
@@ -143,6 +149,20 @@ class HfParams(LlamaParams):
             raise ValueError(f"expert_parallel {self.expert_parallel} must divide the experts ({moe.experts})")
         if not moe and self.expert_parallel > 1:
             raise ValueError(f"expert_parallel needs a mixture-of-experts model ({lm.arch} has no experts)")
+        etp = self.expert_tensor_parallel
+        if etp is not None and etp not in (1, self.tensor_parallel):
+            raise ValueError(f"expert_tensor_parallel: 1 (experts whole, spread over the tensor-parallel chips) or "
+                             f"tensor_parallel ({self.tensor_parallel}, the default); got {etp}")
+        if self.spread() > 1:
+            if not moe:
+                raise ValueError(f"expert_tensor_parallel needs a mixture-of-experts model ({lm.arch} has no "
+                                 f"experts)")
+            if moe.experts % self.tensor_parallel:
+                raise ValueError(f"expert_tensor_parallel 1: tensor_parallel {self.tensor_parallel} must divide the "
+                                 f"experts ({moe.experts}), each chip holding whole experts")
+            if self.expert_parallel > 1:
+                raise ValueError("expert_tensor_parallel 1 with expert_parallel > 1 is not modelled (experts spread "
+                                 "over the tensor-parallel chips and over chips of their own)")
         if self.image_size is not None and (lm.vision is None or not lm.vision.resizable):
             raise ValueError(f"image_size: {lm.arch}'s processor resizes every image to its encoder's own size "
                              f"(only Qwen-VL's, GLM-4.1V's and Pixtral's encoders take an image's size)")
@@ -199,6 +219,11 @@ class HfParams(LlamaParams):
             path = PurePath(self.config)
             return (path.parent.name or path.stem) if path.name == "config.json" else path.stem
         return "hf"
+
+    def spread(self) -> int:
+        """The tensor-parallel chips an MoE layer's experts are spread over whole (expert_tensor_parallel 1), else
+        1 (each expert's width split over them)."""
+        return self.tensor_parallel if self.expert_tensor_parallel == 1 else 1
 
     def routing(self) -> Routing:
         return Routing(self.moe_routing, self.moe_skew, tuple(self.expert_counts), self.capacity_factor,
@@ -488,7 +513,7 @@ def _ffn(b: TransformerBuilder, lm: LM, h: str, i: int, prefix: str, p: HfParams
     # DeepseekV2MoE and qwen2_moe.py's Qwen2MoeSparseMoeBlock build the shared expert with reduce_results=False)
     y = moe_layer(b, h, prefix=prefix, experts=moe.experts, top_k=moe.top_k, ffn=moe.ffn,
                   act=moe.expert_act or lm.act, names=names, loads=loads, ep=p.expert_parallel, form=_form(moe),
-                  reduce=not moe.shared_ffn)
+                  reduce=not moe.shared_ffn, spread=p.spread())
     if not moe.shared_ffn:
         return y
     with b.scope(block), b.partial_sums():
@@ -680,7 +705,8 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
     return with_precision(b.build(meta), p) if precision else b.build(meta)
 
 
-_MOE_PARAMS = ("moe_routing", "moe_skew", "expert_counts", "capacity_factor", "expert_parallel", "expert_weight_dtype")
+_MOE_PARAMS = ("moe_routing", "moe_skew", "expert_counts", "capacity_factor", "expert_parallel", "expert_weight_dtype",
+               "expert_tensor_parallel")
 
 
 def _unread(lm: LM) -> list[str]:
@@ -699,7 +725,8 @@ def _moe_meta(p: HfParams, lm: LM, q_len: int) -> dict[str, Any]:
     tokens = p.batch * q_len * p.expert_parallel
     loads = expert_loads(tokens, moe.top_k, moe.experts, p.routing())
     return {"experts": moe.experts, "top_k": moe.top_k, "moe_layers": len(moe.sparse_layers),
-            "expert_parallel": p.expert_parallel, "routing": p.moe_routing, "tokens": tokens,
+            "expert_parallel": p.expert_parallel, "experts_spread": p.spread(), "routing": p.moe_routing,
+            "tokens": tokens,
             "tokens_per_expert": list(loads.kept), "dropped_tokens": loads.dropped, "capacity": loads.capacity,
             "experts_hit": sum(1 for c in loads.kept if c)}
 
@@ -718,8 +745,8 @@ def active_params(lm: LM, total: int) -> int:
     return total - (lm.moe.experts - lm.moe.top_k) * per_expert * len(lm.moe.sparse_layers) - vision
 
 
-_WHOLE = {"tensor_parallel": 1, "context_parallel": 1, "expert_parallel": 1, "phase": "prefill", "seq_len": 1, "moe_routing": "balanced",
-          "capacity_factor": 0.0, "batch": 1, "images": 0}
+_WHOLE = {"tensor_parallel": 1, "context_parallel": 1, "expert_parallel": 1, "expert_tensor_parallel": None,
+          "phase": "prefill", "seq_len": 1, "moe_routing": "balanced", "capacity_factor": 0.0, "batch": 1, "images": 0}
 """The settings of the graph that holds the whole model (MoE: batch = experts, so every expert gets a token)."""
 
 

@@ -161,18 +161,23 @@ class ExpertForm:
 
 
 def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k: int, ffn: int, act: str,
-              names: ExpertNames, loads: Loads, ep: int, form: ExpertForm = ExpertForm(), reduce: bool = True) -> str:
+              names: ExpertNames, loads: Loads, ep: int, form: ExpertForm = ExpertForm(), reduce: bool = True,
+              spread: int = 1) -> str:
     """One MoE MLP on ``x`` (inside the layer's scope ``prefix``); returns the combined output (see the module
     docstring). ``loads`` are the group's assignments per expert; this chip holds experts 0 … E/EP − 1. Without
     ``reduce`` the tensor-parallel partial sums are returned unreduced, for the caller to add the shared expert's
-    and all-reduce the sum once."""
+    and all-reduce the sum once. ``spread`` > 1 (the tensor-parallel degree, with expert_tensor_parallel 1): the
+    experts are whole and spread over the tensor-parallel chips, E/spread each, every chip routing the same tokens
+    and gathering the rows of its own experts; its combine is its experts' share of each token's sum, which the
+    tensor-parallel all-reduce completes."""
     shape = b.shape(x)
     tokens, hidden = math.prod(shape[:-1]), shape[-1]
-    local = experts // ep
-    width = b._tp_hidden(ffn)
-    # the rows this chip dispatches (balanced over the group: its 1/EP share of the kept assignments)
-    sent = math.ceil(sum(loads.kept) / ep)
+    local = experts // (ep * spread)
+    width = ffn if spread > 1 else b._tp_hidden(ffn)
     here = loads.kept[:local]
+    # the rows this chip dispatches (balanced over the group: its 1/EP share of the kept assignments); experts
+    # spread over the tensor-parallel chips: the rows routed to its own experts
+    sent = sum(here) if spread > 1 else math.ceil(sum(loads.kept) / ep)
     # the group's chips are tensor_parallel × context_parallel apart (Megatron's rank order tensor, context,
     # expert, data): the chips its all-to-alls span, which may leave a node
     span = b.tp * b.cp * ep

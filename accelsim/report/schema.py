@@ -300,13 +300,15 @@ class _ReportRequired(TypedDict):
 
 class Moe(TypedDict):
     """Mixture-of-experts facts of an ``hf`` MoE model (``builders.hf``): experts, top-k, the expert-parallel
-    degree, routing, the group's tokens, assignments per expert in every MoE layer (after capacity), dropped
-    assignments, capacity (0: none), experts hit, total and per-token active parameters."""
+    degree, the tensor-parallel chips the experts are spread over whole (1: each expert's width split over them),
+    routing, the group's tokens, assignments per expert in every MoE layer (after capacity), dropped assignments,
+    capacity (0: none), experts hit, total and per-token active parameters."""
 
     experts: int
     top_k: int
     moe_layers: int
     expert_parallel: int
+    experts_spread: int
     routing: str
     tokens: int
     tokens_per_expert: list[int]

@@ -8,7 +8,7 @@ from accelsim.builders import build_workload
 from accelsim.builders.moe import Routing, expert_loads
 from accelsim.config import load_workload
 from accelsim.errors import WorkloadError
-from accelsim.ir import OpKind
+from accelsim.ir import Gemm, OpKind
 
 H, F, E = 4096, 14336, 8  # Mixtral-8x7B hidden, expert width, experts
 # Mixtral-8x7B (mistralai/Mixtral-8x7B-v0.1; Mistral AI: 46.7 B total, 12.9 B active): embeddings + untied head
@@ -244,3 +244,34 @@ def test_a_moe_layer_with_a_shared_expert_all_reduces_once(name, shared):
     # no other collective in the MoE block (no all-to-all without expert parallelism)
     assert [op.name for op in g.ops if op.kind is OpKind.COLLECTIVE and ".mlp." in op.name
             and op.name.startswith("model.layers.1.")] == [moe.name]
+
+
+def test_experts_spread_whole_over_the_tensor_parallel_chips():
+    # expert_tensor_parallel 1 with TP 4 (vLLM's --enable-expert-parallel on one node): the 4 experts are whole,
+    # one a chip, where the default splits each expert's 256-wide FFN into 4 slices of 64 on every chip. The
+    # chip's parameters are the same count either way: 4 experts × 3 × 128 × 256 / 4 chips
+    cfg = {**TINY, "num_attention_heads": 4, "num_key_value_heads": 4}
+    base = {"config": cfg, "seq_len": 16, "tensor_parallel": 4}
+    split = build_workload("hf", base)
+    spread = build_workload("hf", {**base, "expert_tensor_parallel": 1})
+    assert split.params == spread.params
+    gemms = {op.name.rsplit(".", 1)[-1]: op.gemm for op in spread.ops if ".experts_" in op.name and op.gemm}
+    # 16 tokens × top-2 = 32 assignments, 8 per expert (balanced); this chip's expert 0 gets its 8 rows
+    assert gemms["w1"] == Gemm(m=8, n=256, k=128, count=1) and gemms["w2"] == Gemm(m=8, n=128, k=256, count=1)
+    assert {op.gemm for op in split.ops if op.name.endswith(".w1")} == {Gemm(m=8, n=64, k=128, count=4)}
+    dispatch = next(op for op in spread.ops if op.name.endswith("block_sparse_moe.dispatch"))
+    assert dispatch.out_shape == (1, 8, 128)
+    # one all-reduce a MoE layer (the experts' shares summed) and none of them an all-to-all
+    layer0 = [op for op in spread.ops if op.kind is OpKind.COLLECTIVE and ".layers.0.block_sparse_moe" in op.name]
+    assert [op.fn for op in layer0] == ["all_reduce"]
+
+
+@pytest.mark.parametrize("params, why", [
+    ({"tensor_parallel": 4, "expert_tensor_parallel": 2}, "expert_tensor_parallel: 1"),
+    ({"tensor_parallel": 2, "expert_tensor_parallel": 1, "expert_parallel": 2}, "not modelled"),
+    ({"tensor_parallel": 8, "expert_tensor_parallel": 1}, "must divide the experts"),
+])
+def test_expert_tensor_parallel_settings_it_does_not_model_are_refused(params, why):
+    cfg = {**TINY, "num_attention_heads": 8, "num_key_value_heads": 8}
+    with pytest.raises(Exception, match=why):
+        build_workload("hf", {"config": cfg, "seq_len": 16, **params})

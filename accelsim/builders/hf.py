@@ -513,7 +513,7 @@ def _ffn(b: TransformerBuilder, lm: LM, h: str, i: int, prefix: str, p: HfParams
     # DeepseekV2MoE and qwen2_moe.py's Qwen2MoeSparseMoeBlock build the shared expert with reduce_results=False)
     y = moe_layer(b, h, prefix=prefix, experts=moe.experts, top_k=moe.top_k, ffn=moe.ffn,
                   act=moe.expert_act or lm.act, names=names, loads=loads, ep=p.expert_parallel, form=_form(moe),
-                  reduce=not moe.shared_ffn, spread=p.spread())
+                  reduce=not moe.shared_ffn, spread=p.spread(), strided=p.moe_routing == "balanced")
     if not moe.shared_ffn:
         return y
     with b.scope(block), b.partial_sums():

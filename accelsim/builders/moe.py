@@ -27,7 +27,9 @@ Routing (:func:`expert_loads`): the T·EP·k token-expert assignments of the exp
 the experts ``balanced`` (equal shares), ``skewed`` (expert i's share ∝ (i + 1)^−skew, a Zipf law) or as given
 ``counts``; shares are rounded by largest remainder and capped at the group's tokens (a token picks k distinct
 experts). With a capacity factor cf > 0 each expert takes at most ⌈cf · T·EP·k / E⌉ assignments and the rest are
-dropped (they pass through on the residual). Chip 0 (simulated) holds experts 0 … E/EP − 1, the busiest under skew.
+dropped (they pass through on the residual). Chip 0 (simulated) holds experts 0 … E/EP − 1, the busiest under skew;
+under balanced routing every EP-th expert (0, EP, 2·EP, ...), so a small batch's few hit experts are shared out over
+the group's chips as a random routing's would be, not all counted on the simulated one.
 """
 
 from __future__ import annotations
@@ -162,19 +164,22 @@ class ExpertForm:
 
 def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k: int, ffn: int, act: str,
               names: ExpertNames, loads: Loads, ep: int, form: ExpertForm = ExpertForm(), reduce: bool = True,
-              spread: int = 1) -> str:
+              spread: int = 1, strided: bool = False) -> str:
     """One MoE MLP on ``x`` (inside the layer's scope ``prefix``); returns the combined output (see the module
     docstring). ``loads`` are the group's assignments per expert; this chip holds experts 0 … E/EP − 1. Without
     ``reduce`` the tensor-parallel partial sums are returned unreduced, for the caller to add the shared expert's
     and all-reduce the sum once. ``spread`` > 1 (the tensor-parallel degree, with expert_tensor_parallel 1): the
     experts are whole and spread over the tensor-parallel chips, E/spread each, every chip routing the same tokens
     and gathering the rows of its own experts; its combine is its experts' share of each token's sum, which the
-    tensor-parallel all-reduce completes."""
+    tensor-parallel all-reduce completes. ``strided`` (balanced routing): the chip holds every (EP · spread)-th
+    expert, 0, EP · spread, ..., so the few experts a small batch hits fall on the chips in turn, as a random
+    routing's would, rather than all on the simulated chip."""
     shape = b.shape(x)
     tokens, hidden = math.prod(shape[:-1]), shape[-1]
     local = experts // (ep * spread)
     width = ffn if spread > 1 else b._tp_hidden(ffn)
-    here = loads.kept[:local]
+    mine = list(range(0, experts, ep * spread))[:local] if strided else list(range(local))  # the chip's experts
+    here = [loads.kept[i] for i in mine]
     # the rows this chip dispatches (balanced over the group: its 1/EP share of the kept assignments); experts
     # spread over the tensor-parallel chips: the rows routed to its own experts
     sent = sum(here) if spread > 1 else math.ceil(sum(loads.kept) / ep)
@@ -192,12 +197,13 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
             rows = b._add(b._name("all_to_all_dispatch", "a2a"), OpKind.COLLECTIVE, [rows],
                           (1, max(sum(here), 1), hidden), fn="all_to_all", group=ep, extent=span)
         outs, start = [], 0
-        for count, ids in _groups(here):
+        for count, at in _groups(here):
+            ids = [mine[j] for j in at]
             tag = f"experts_{ids[0]}" if len(ids) == 1 else f"experts_{ids[0]}_{ids[-1]}"
             part = b.slice_tokens(rows, start, count * len(ids), name=f"{tag}.rows")
             start += count * len(ids)
             outs.append(_expert_group(b, part, tag, prefix, ids, count, width, hidden, act, names, form))
-        idle = [i for i, c in enumerate(here) if not c]
+        idle = [mine[j] for j, c in enumerate(here) if not c]
         if not outs:  # every token dropped: the experts' output is zeros (nothing computed)
             outs = [rows]
         y = outs[0] if len(outs) == 1 else b.concat(outs, dim=1, name="expert_outputs")

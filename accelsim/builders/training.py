@@ -143,6 +143,7 @@ from dataclasses import dataclass, replace
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, Op, OpKind, Weight
 from ..units import dtype_bytes
+from .layers import MAX_OPS
 
 Shape = tuple[int, ...]
 
@@ -306,6 +307,9 @@ class _Pass:
     def _emit(self, name: str, kind: OpKind, inputs: Sequence[str], out_shape: Sequence[int], attrs: dict[str, object],
               *, dtype: str, phase: str = "backward", weights: Iterable[Weight] = (), gemm: Gemm | None = None,
               macs: int | None = None, flops: int = 0, vector_elems: int = 0) -> str:
+        if len(self.ops) >= MAX_OPS:
+            raise WorkloadError(f"{self.fwd.name}: the training step would have more than {MAX_OPS:,} ops (at "
+                                f"{name!r}); accelsim builds every layer and time step: use fewer")
         if phase == "backward" and self.alias:
             inputs = [self.alias.get(x, x) for x in inputs]
         op = Op(name=name, kind=kind, inputs=tuple(inputs), in_shapes=tuple(self.shapes[x] for x in inputs),

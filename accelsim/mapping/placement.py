@@ -185,7 +185,8 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
     unread = frozenset(n for n in held if n not in sizes)
     sizes.update((n, held[n]) for n in unread)
     # the KV cache this pass appends (a prefill's whole cache, a decode step's new tokens) is written to the main
-    # memory, so it is held there beside the placed tensors
+    # memory, so it is held there beside the placed tensors, room permitting; a cache that outgrows the main memory
+    # with the activations is left to the report's note (a serving run's later passes place it and spill it)
     appended = max(int(info.kv_cache_bytes) - sum(graph.kv_cache_sizes().values()), 0)
 
     def tensor_bytes(t: str) -> int:
@@ -196,8 +197,10 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
     peak_act = max((sum(tensor_bytes(t) for t in p.inputs if t not in sizes) + p.op.out_bytes
                     for p in plans if p.works), default=0)
     offload_act = options.offload == "activations"
-    reserved = {arch.main_memory: peak_act + appended + info.gradient_bytes
-                + (0 if offload_act else info.stashed_activation_bytes)}
+    main = peak_act + info.gradient_bytes + (0 if offload_act else info.stashed_activation_bytes)
+    if main + appended <= arch.memory(arch.main_memory).capacity:
+        main += appended
+    reserved = {arch.main_memory: main}
     if offload_act and arch.spill_memory is not None:
         reserved[arch.spill_memory] = info.stashed_activation_bytes
     placed = place(graph, arch, sizes, gathered_tables(graph), reserved=reserved,

@@ -180,15 +180,17 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     data = combine(simulated, pp, micro_batches=int(params.get("micro_batches", 1)), interleave=v,
                    p2p_cycles=p2p_s * arch.clock_hz, p2p_count=(2 if training else 1) * (pp * v - 1),
                    name=name or f"{workload.model}_{arch.name}", sync_cycles=sync_s * arch.clock_hz,
-                   extra_runs=extra)
+                   extra_runs=extra, recompute=str(params.get("recompute") or "none"))
     data.update(account(data, arch))  # energy of the composed run (the passes' own were copied)
     return Report(data, segments=segments)
 
 
 def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, interleave: int, p2p_cycles: float,
-            p2p_count: int, name: str, sync_cycles: float = 0.0, extra_runs: Sequence[Pass] = ()) -> dict:
+            p2p_count: int, name: str, sync_cycles: float = 0.0, extra_runs: Sequence[Pass] = (),
+            recompute: str = "none") -> dict:
     """The iteration's report from the distinct simulated stages (0, 1 and P − 1; stage 1 stands for every middle
-    stage); see the module docstring."""
+    stage); see the module docstring. ``recompute`` (the workload's) shapes the advice of a stage that does not
+    fit."""
     m, v = micro_batches, interleave
     stages = [simulated[k if k in simulated else 1] for k in range(pp)]
     timing = [s.timing for s in stages]
@@ -236,7 +238,7 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
         "ops": ops,
     })
     rows = _stage_rows(timing, m, clock, v)
-    out["memory"] = _fullest(timing, rows, name)
+    out["memory"] = _fullest(timing, rows, name, recompute)
     ideal = m * max(per_micro)
     out["pipeline"] = {
         "stages": pp, "micro_batches": m, "interleave": v, "bottleneck_stage": k_slow,
@@ -250,7 +252,7 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
     return out
 
 
-def _fullest(timing: Sequence[Timing], rows: Sequence[dict], name: str) -> dict:
+def _fullest(timing: Sequence[Timing], rows: Sequence[dict], name: str, recompute: str = "none") -> dict:
     """report.json's ``memory``: the stage fullest in the main memory, its activations those of the micro-batches
     1F1B keeps in flight there. A stage that does not fit is a :class:`WorkloadError`: the layer samples' placement
     fitted, so nothing of the stage was spilled to an outer memory, and a run that does not fit has no time."""
@@ -267,12 +269,14 @@ def _fullest(timing: Sequence[Timing], rows: Sequence[dict], name: str) -> dict:
                           ("weights", "gradients", "optimizer_states", "activations") if row.get(key))
         flight = rows[k]["activations_in_flight"]
         where = f"pipeline stage {k}" if len(rows) > 1 else "a chip"
+        advice = ("more tensor or pipeline parallelism, options.distributed_optimizer, offload: optimizer, or fewer "
+                  "tokens a micro-batch" if "gradients" in row else "more tensor or pipeline parallelism, or fewer "
+                  "tokens")
+        if "gradients" in row and recompute != "full":
+            advice = f"recompute: {'full' if recompute == 'selective' else 'selective or full'}, {advice}"
         raise WorkloadError(f"{name}: {where} needs {int(row['used']):,} B of {main} ({parts}"
-                            + (f"; {flight} micro-batches of activations in flight" if flight > 1 else "")
-                            + f") but it holds {int(row['capacity']):,} B: use "
-                            + ("recompute, more tensor or pipeline parallelism, options.distributed_optimizer, "
-                               "offload: optimizer, or fewer tokens a micro-batch" if "gradients" in row else
-                               "more tensor or pipeline parallelism, or fewer tokens"))
+                            + (f"; {flight:g} micro-batches of activations in flight" if flight > 1 else "")
+                            + f") but it holds {int(row['capacity']):,} B: use {advice}", key=("batch",))
     return memory
 
 

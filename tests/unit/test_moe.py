@@ -275,3 +275,19 @@ def test_expert_tensor_parallel_settings_it_does_not_model_are_refused(params, w
     cfg = {**TINY, "num_attention_heads": 8, "num_key_value_heads": 8}
     with pytest.raises(Exception, match=why):
         build_workload("hf", {"config": cfg, "seq_len": 16, **params})
+
+
+def test_balanced_routing_shares_a_small_batchs_experts_over_the_chips():
+    # DeepSeek-V2-Lite (64 routed experts, top-6), a decode step of 4 sequences: 24 assignments, balanced, hit
+    # experts 0-23 once each. Spread over 2 tensor-parallel chips, the simulated chip holds every 2nd expert (0, 2,
+    # ..., 62), 12 of them hit, as a random routing would share them; all 24 on one chip would double its reads
+    w = load_workload("deepseek_v2_lite")
+    common = {**w.params, "layers": 2, "phase": "decode", "kv_len": 64, "batch": 4, "dtype": "bf16"}
+    g = build_workload(w.model, {**common, "tensor_parallel": 2, "expert_tensor_parallel": 1})
+    hit = {op.gemm.count for op in g.ops if op.name.endswith("1.mlp.experts_0_22.gate_proj")}
+    assert hit == {12}
+    # expert parallelism over 2 chips: the group's 8 sequences give 48 assignments, experts 0-47; the chip's
+    # experts 0, 2, ..., 62 include 24 of them (contiguous 0-31 would be 32)
+    g = build_workload(w.model, {**common, "expert_parallel": 2})
+    assert sum(op.gemm.count for op in g.ops if ".layers.1.mlp.experts_" in op.name and op.name.endswith(
+        "gate_proj")) == 24

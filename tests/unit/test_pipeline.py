@@ -9,7 +9,7 @@ from accelsim.api import run, simulate
 from accelsim.builders import build_workload
 from accelsim.builders.training import layer_of
 from accelsim.config import WorkloadSpec, build_graph, load_arch, load_workload
-from accelsim.errors import WorkloadError
+from accelsim.errors import ConfigError, WorkloadError
 from accelsim.hardware import Interconnect
 from accelsim.scenarios.pipeline import schedule_cycles
 
@@ -294,7 +294,7 @@ def test_a_stage_that_does_not_fit_is_refused():
     rep = simulate(load_workload({"model": "gpt", **params}), _arch(2)).to_dict()
     need = rep["pipeline"]["stage_times"][0]["hbm_used_bytes"]
     assert rep["pipeline"]["layer_samples"] == [1, 2]
-    with pytest.raises(WorkloadError, match=f"pipeline stage 0 needs {need:,} B of hbm"):
+    with pytest.raises((WorkloadError, ConfigError), match=f"workload.batch: .*pipeline stage 0 needs {need:,} B of hbm"):
         simulate(load_workload({"model": "gpt", **params}), _arch_with(2, need - 1))
     assert simulate(load_workload({"model": "gpt", **params}), _arch_with(2, need)).to_dict()["memory"]["hbm"][
         "fraction"] == 1.0

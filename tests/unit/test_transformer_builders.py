@@ -429,16 +429,16 @@ def test_gpt_whole_model_count_follows_any_ffn():
     assert build_workload("gpt", {**p, "pipeline_parallel": 2, "pipeline_stage": 1}).meta["model_params"] == by_hand
 
 
-def test_a_prefill_reports_the_cache_it_writes_and_is_refused_when_it_does_not_fit():
+def test_a_prefill_reports_the_cache_it_writes_and_says_when_it_does_not_fit():
     from accelsim.api import simulate
     # LLaMA-2-7B, 512 prompt tokens: K and V · 32 layers · 4096 · 512 tokens · 2 bytes = 268,435,456 B in HBM, where
     # the kv_append ops write it (no cache input to place)
     small = simulate({"model": "llama2_7b", "phase": "prefill", "seq_len": 512, "attention": "fused"}, "h100")
     assert small.to_dict()["memory"]["hbm"]["kv_cache"] == 2 * 32 * 4096 * 512 * 2
     assert not any("does not fit" in n for n in small.to_dict()["notes"])
-    # 8 prompts of 32,768 tokens: 2 · 32 · 4096 · 32,768 · 8 · 2 = 137,438,953,472 B of cache, written to HBM, more
-    # than an 80 GiB H100 holds (85,899,345,920 B): placement keeps room for it, so the run is refused
-    from accelsim.errors import MappingError
-    with pytest.raises(MappingError, match="the KV cache the pass writes"):
-        simulate({"model": "llama2_7b", "phase": "prefill", "seq_len": 32768, "batch": 8, "attention": "fused"},
-                 "h100")
+    # 8 prompts of 32,768 tokens: 2 · 32 · 4096 · 32,768 · 8 · 2 = 137,438,953,472 B of cache on an 80 GiB H100
+    big = simulate({"model": "llama2_7b", "phase": "prefill", "seq_len": 32768, "batch": 8, "attention": "fused"},
+                   "h100").to_dict()
+    assert big["memory"]["hbm"]["kv_cache"] == 2 * 32 * 4096 * 32768 * 8 * 2
+    assert big["memory"]["hbm"]["fraction"] > 1
+    assert any(n.startswith("hbm would hold") and "does not fit" in n for n in big["notes"])

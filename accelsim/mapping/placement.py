@@ -217,7 +217,8 @@ def representative_experts(graph: Graph, level: dict[str, str], sizes: dict[str,
     chip's first ones (``builders/moe.py``), but over many passes every expert is as likely, so when part of a
     layer's experts live beyond the main memory the routed ones do in the same proportion. Placement put the
     unread experts out first; here as many routed expert tensors as that proportion asks for swap their memory
-    with unread ones of the same size (the footprint unchanged). ``level`` is updated in place."""
+    with unread ones of the same size (the footprint unchanged; whole tensors, the fractions carried from layer to
+    layer). ``level`` is updated in place."""
     idle: dict[str, list[str]] = {}
     routed: dict[str, list[str]] = {}
     for op in graph.ops:
@@ -226,11 +227,15 @@ def representative_experts(graph: Graph, level: dict[str, str], sizes: dict[str,
         elif "experts" in op.attrs and ".experts_" in op.name:
             block = op.name[:op.name.rindex(".experts_")]
             routed.setdefault(block, []).extend(w.name for w in op.weights if w.name not in routed.get(block, ()))
+    expected = 0.0  # the routed tensors beyond the main memory so far, as a fraction; whole tensors are placed, the
+    # remainder carried to the next layer, so the total stays within one tensor of it
+    placed = 0
     for block, out in idle.items():
         read = routed.get(block, [])
         names = read + out
         beyond = sum(1 for n in names if level.get(n, main) != main)
-        want = math.floor(len(read) * beyond / len(names) + 0.5) if names else 0  # (half up)
+        expected += len(read) * beyond / len(names) if names else 0.0
+        want = math.floor(expected + 0.5) - placed  # (half up)
         here = [n for n in reversed(read) if level.get(n, main) == main]
         there = [n for n in out if level.get(n, main) != main]
         for _ in range(want - (len(read) - len(here))):
@@ -241,3 +246,4 @@ def representative_experts(graph: Graph, level: dict[str, str], sizes: dict[str,
             level[a], level[b] = level[b], level[a]
             here.remove(a)
             there.remove(b)
+        placed += len(read) - len(here)

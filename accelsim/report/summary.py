@@ -27,15 +27,16 @@ Metric definitions (docs/architecture.md repeats them):
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import NamedTuple, get_args
 
 import numpy as np
 
 from ..energy import account, peak_dynamic_power
 from ..energy.model import LINK, NIC
-from ..hardware import SCRATCHPAD, Arch, dtype_rate
+from ..hardware import DEFAULT_VECTOR_COSTS, SCRATCHPAD, Arch, OutputPathFn, dtype_rate
 from ..ir import Graph, OpKind
 from ..tasks import TaskGraph, TaskKind, UnitKind
 from ..trace import Trace
@@ -94,7 +95,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
         "memory": memory,
         "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + unfused_attention_notes(graph, arch)
-                  + nccl_channel_notes(arch, tg)
+                  + nccl_channel_notes(arch, tg) + vector_key_notes(arch, graph)
                   + [str(n) for n in graph.meta.get("notes", ())]),
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
         **({"phases": _phases(ops)} if any("phase" in m.mapping for m in tg.ops) else {}),
@@ -261,6 +262,28 @@ def _notes(arch: Arch, memory: dict[str, dict[str, float]], graph: Graph, tg: Ta
     return spilled + [f"{_b(hosted[lv])} of host data ({', '.join(data)}: tensors the host holds, such as a graph's "
                       f"node features a host-side sampler gathers) live in {lv} memory; their reads cross the {lv} "
                       f"link" for lv in arch.memories[1:] if hosted[lv]]
+
+
+# keys of a vector unit's tables that name no op function but a rule: the built-in table's fallback, the fused
+# attention kernel's softmax, the embedding gather
+_VECTOR_RULE_KEYS = ("default", "flash_softmax", "embedding")
+
+
+def vector_key_notes(arch: Arch, graph: Graph) -> list[str]:
+    """One line per key of a vector unit's ``cycles_per_element`` or ``input_passes`` that is no function the
+    simulator knows nor one of this run's ops', and is close to one of those (a misspelt ``gelue``): it prices
+    nothing. Keys far from every name are left alone (a function of another workload's ops)."""
+    known = {op.fn for op in graph.ops if op.fn} | set(DEFAULT_VECTOR_COSTS) | set(_VECTOR_RULE_KEYS) \
+        | set(get_args(OutputPathFn))
+    out = []
+    for spec in arch.core.unit_specs():
+        for table in ("cycles_per_element", "input_passes"):
+            for key in getattr(spec.spec, table, None) or {}:
+                close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.8) if key not in known else []
+                if close:
+                    out.append(f"core.{spec.name}.{table}: {key!r} is no function of this run or the simulator; did "
+                               f"you mean {close[0]!r}? (it prices nothing)")
+    return out
 
 
 def _b(nbytes: float) -> str:

@@ -517,3 +517,16 @@ def test_a_warm_start_without_cache_residency_is_refused(warm, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "needs cache_residency: true" in err[0]
+
+
+def test_a_misspelt_vector_function_gets_a_note(tmp_path):
+    # cycles_per_element {gelue: 1000} prices no op (the gelu op keeps the built-in rate); the report says so and
+    # names the close function, where a correct key changes the time
+    import accelsim
+
+    typo = accelsim.simulate("gelu", {"base": "tpu-v4", "core": {"vector": {"cycles_per_element": {"gelue": 1000}}}})
+    plain = accelsim.simulate("gelu", "tpu-v4")
+    right = accelsim.simulate("gelu", {"base": "tpu-v4", "core": {"vector": {"cycles_per_element": {"gelu": 1000}}}})
+    assert typo.total_cycles == plain.total_cycles < right.total_cycles
+    assert any("'gelue'" in n and "did you mean 'gelu'" in n for n in typo.to_dict()["notes"])
+    assert not any("did you mean" in n for n in right.to_dict()["notes"])

@@ -84,6 +84,8 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
             model = onnx.load(os.fspath(model))
         except Exception as e:  # a broken protobuf: onnx raises DecodeError and others
             raise WorkloadError(f"{where}: not a readable ONNX model ({type(e).__name__}: {e})") from None
+    if not model.graph.node and not model.graph.input:  # an empty file parses as an empty model
+        raise WorkloadError(f"{where}: not a readable ONNX model (no graph: an empty or foreign file)")
     model = _concrete_inputs(model, batch, dict(dims or {}), where)
     model = onnx.shape_inference.infer_shapes(model)
     return _Importer(model.graph, where, batch, dtype, name or model.graph.name or "onnx").run(unsupported)
@@ -101,6 +103,12 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str):
     graph = copy.graph
     inits = {t.name for t in graph.initializer}
     inputs = [v for v in graph.input if v.name not in inits]
+    symbolic = {d.dim_param for v in inputs for d in v.type.tensor_type.shape.dim if d.dim_param}
+    unknown = sorted(set(dims) - symbolic)
+    if unknown:  # a misspelt name would leave its axis to the batch default in silence
+        named = f"its symbolic dims are {', '.join(sorted(symbolic))}" if symbolic else "it has no symbolic dims"
+        raise WorkloadError(f"{where}: dims {', '.join(repr(n) for n in unknown)}: no graph input has such a "
+                            f"symbolic dim ({named})", key=("dims",))
     sizes = dict(dims)
     for v in inputs:
         first = list(v.type.tensor_type.shape.dim)[:1]
@@ -396,7 +404,7 @@ class _Importer:
         return self.b.matmul(inputs, out_shape, gemm, weights=weights, name=self.op_name)
 
     def _batchnorm(self) -> str:
-        out = self.b.batchnorm2d(self._in(0), float(self._attr("epsilon", 1e-5)), name=self.op_name)  # type: ignore[arg-type]
+        out = self.b.batchnorm(self._in(0), float(self._attr("epsilon", 1e-5)), name=self.op_name)  # type: ignore[arg-type]
         self._rename_weights(list(self.node.input[1:3]))
         return out
 

@@ -496,12 +496,15 @@ class GraphBuilder:
         return self._add(name, OpKind.RESHAPE, [x], (*shape[:2], *size), fn="crop", offset=offset)
 
     # ---- normalisation and activations ------------------------------------------------------------------
-    def batchnorm2d(self, x: str, eps: float = 1e-5, name: str | None = None) -> str:
-        """Batch normalisation over channel dim 1 (torch.nn.BatchNorm2d, affine): 2·C parameters."""
+    def batchnorm(self, x: str, eps: float = 1e-5, name: str | None = None, what: str = "batchnorm",
+                  ranks: tuple[int, ...] = ()) -> str:
+        """Batch normalisation over channel dim 1 (affine): 2·C parameters, any input of a channel dimension (ONNX's
+        BatchNormalization), or of one of ``ranks`` (torch's BatchNorm1d/2d/3d refuse the others)."""
         name = self._name(name, "bn")
         shape = self.shape(x)
-        if len(shape) < 2:
-            raise WorkloadError(f"{self.name}: batchnorm2d {name!r} needs a channel dimension; {x!r} is {list(shape)}")
+        if len(shape) < 2 or ranks and len(shape) not in ranks:
+            need = " or ".join(f"{r}-D" for r in ranks) if ranks else "a channel dimension"
+            raise WorkloadError(f"{self.name}: {what} {name!r} needs a {need} input; {x!r} is {list(shape)}")
         c, elems = shape[1], math.prod(shape)
         attrs: dict[str, object] = {"fn": "batchnorm", "eps": eps}
         if self._kinds.get(x) in (OpKind.CONV, OpKind.CONV_TRANSPOSE):
@@ -509,13 +512,17 @@ class GraphBuilder:
         weights = [Weight(f"{name}.weight", (c,)), Weight(f"{name}.bias", (c,))]
         return self._add(name, OpKind.NORM, [x], shape, weights=weights, flops=2 * elems, vector_elems=elems, **attrs)
 
+    def batchnorm2d(self, x: str, eps: float = 1e-5, name: str | None = None) -> str:
+        """torch.nn.BatchNorm2d over channel dim 1 of N×C×H×W (affine): 2·C parameters."""
+        return self.batchnorm(x, eps, name, "batchnorm2d", (4,))
+
     def batchnorm1d(self, x: str, eps: float = 1e-5, name: str | None = None) -> str:
         """torch.nn.BatchNorm1d over channel dim 1 of N×C or N×C×L: as :meth:`batchnorm2d`."""
-        return self.batchnorm2d(x, eps, name)
+        return self.batchnorm(x, eps, name, "batchnorm1d", (2, 3))
 
     def batchnorm3d(self, x: str, eps: float = 1e-5, name: str | None = None) -> str:
         """torch.nn.BatchNorm3d over channel dim 1 of N×C×D×H×W: as :meth:`batchnorm2d`."""
-        return self.batchnorm2d(x, eps, name)
+        return self.batchnorm(x, eps, name, "batchnorm3d", (5,))
 
     def _unary(self, x: str, fn: str, flops_per_elem: int, name: str | None) -> str:
         name = self._name(name, fn)

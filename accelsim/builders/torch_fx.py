@@ -279,7 +279,7 @@ class _FxImporter:
         table: list[tuple[type | tuple[type, ...], Callable]] = [
             ((nn.Conv1d, nn.Conv2d, nn.Conv3d), self._conv), ((nn.ConvTranspose2d, nn.ConvTranspose3d), self._deconv),
             (nn.Linear, lambda m, x, n: self.b.linear(x, m.out_features, m.bias is not None, name=n)),
-            ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d), lambda m, x, n: self.b.batchnorm2d(x, m.eps, name=n)),
+            ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d), lambda m, x, n: self.b.batchnorm(x, m.eps, name=n)),
             (nn.LayerNorm, lambda m, x, n: self.b.layernorm(x, m.eps, name=n)),
             ((nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool2d, nn.AvgPool3d), self._pool),
             ((nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d),

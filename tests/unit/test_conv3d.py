@@ -73,3 +73,16 @@ def test_conv1d_same_padding():
     assert b.shape(x) == (1, 6, 100)
     assert b._ops[-1].attrs["pads"] == (3, 3)  # d·(k − 1) = 6, split 3 + 3
     assert b.shape(b.conv1d(x, 6, 5, stride=2)) == (1, 6, 48)  # floor((100 − 5)/2) + 1
+
+
+def test_batch_norms_take_the_ranks_torch_takes():
+    # torch.nn.BatchNorm1d takes N×C or N×C×L, BatchNorm2d N×C×H×W, BatchNorm3d N×C×D×H×W; each has 2·C params
+    b = GraphBuilder("t", (2, 16, 100))
+    assert b._ops == [] and b.shape(b.batchnorm1d(b.input)) == (2, 16, 100) and b._ops[-1].params == 2 * 16
+    for bn, why in ((b.batchnorm2d, "batchnorm2d 'bn.*' needs a 4-D input"),
+                    (b.batchnorm3d, "batchnorm3d 'bn.*' needs a 5-D input")):
+        with pytest.raises(WorkloadError, match=why):
+            bn(b.input)
+    four = GraphBuilder("t", (2, 16, 8, 8))
+    with pytest.raises(WorkloadError, match="batchnorm1d 'bn.*' needs a 2-D or 3-D input"):
+        four.batchnorm1d(four.input)

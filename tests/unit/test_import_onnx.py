@@ -210,6 +210,10 @@ def test_onnx_symbolic_dims_batch_axis_and_named_sizes(tmp_path):
     # a symbolic dim only on another axis is no batch either
     with pytest.raises(WorkloadError, match=r"'x' axis 1 \('S'\)"):
         from_onnx(_graph_model(nodes, {"x": [2, "S", 8]}, [_init("w", 8, 3)]))
+    # a size for a name no input has (a misspelt 'n' for 'N') is refused, not left to the batch default
+    with pytest.raises(WorkloadError, match=r"dims 'n': no graph input has such a symbolic dim \(its symbolic dims "
+                                            r"are N, S\)"):
+        from_onnx(path, batch=2, dims={"S": 5, "n": 3})
 
 
 def test_onnx_auto_pad_same_with_stride_gives_ceil_in_over_stride():
@@ -240,3 +244,10 @@ def test_onnx_gemm_of_two_activations_keeps_its_c():
     assert g.ops[-1].name == "fc_bias" and g.ops[-1].out_shape == (2, 3)
     g = from_onnx(_graph_model(nodes, {"a": [2, 4], "b": [4, 3], "c": [2, 3]}))
     assert g.params == 0 and g.macs == 24 and g.ops[-1].inputs == ("fc", "c")
+
+
+def test_an_empty_file_is_no_onnx_model(tmp_path):
+    path = tmp_path / "empty.onnx"
+    path.write_bytes(b"")
+    with pytest.raises(WorkloadError, match="not a readable ONNX model"):
+        from_onnx(path)

@@ -555,6 +555,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise AccelsimError(f"--workers: expected a number of workers >= 1 (got {args.workers})")
     summary = run_sweep(args.sweep, args.output, executor=args.executor, workers=args.workers,
                         scheduler=args.scheduler, progress=not args.quiet)
+    if args.quiet and summary.failed:  # -q hides the progress, not that points failed
+        print(str(summary), file=sys.stderr)
     return summary.exit_status
 
 

@@ -185,8 +185,10 @@ _COUNT_SUFFIX = re.compile(r"\s*\(\d+\)$")
 
 @lru_cache(maxsize=4096)
 def unit_group(unit: str) -> str:
-    """The core's unit an op ran on ("core0.systolic1" → "systolic", "core*.vector (108)" → "vector")."""
-    return _CORE_PREFIX.sub("", _COUNT_SUFFIX.sub("", unit)).rstrip("0123456789") or unit
+    """The core's unit an op ran on ("core0.systolic1" → "systolic", "core*.vector (108)" → "vector", a span over
+    several units' "core0.systolic0..core1.systolic3 (8)" → "systolic")."""
+    first = _COUNT_SUFFIX.sub("", unit).split("..", 1)[0]
+    return _CORE_PREFIX.sub("", first).rstrip("0123456789") or unit
 
 
 def computed_share(row: Mapping[str, Any]) -> float:

@@ -452,3 +452,21 @@ def test_results_of_another_version_are_warned_of_on_every_run(tmp_path):
         run_sweep(path, out, workers=1, progress=False, plots=False, console=con)
         assert "holds results of accelsim 0.0.1" in con.export_text()
         assert json.loads((out / "sweep.json").read_text())["earlier_versions"] == ["0.0.1"]
+
+
+def test_a_quiet_sweep_still_says_that_points_failed(tmp_path, capsys):
+    # -q hides the progress bar (README), not the failures: the closing line goes to stderr, exit status 1
+    from accelsim.cli import main
+
+    path = write(tmp_path, f"""\
+        base:
+          workload: {{model: lenet5, batch: 1}}
+          arch: gemmini
+        set: {{arch.host: null}}
+        grid:
+          arch.hbm.capacity: [8GiB, 1KiB]
+          {DF}: [ws]
+        """)
+    assert main(["sweep", str(path), "-o", str(tmp_path / "out"), "--workers", "1", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "2 points, 1 ok, 1 failed" in err

@@ -361,3 +361,13 @@ def test_activity_power_by_hand():
     slow = _run("lenet5", launched)
     assert slow["active_fraction"] < 0.1
     assert slow["energy"]["activity_j"] == pytest.approx(0.8 * slow["active_fraction"] * slow["seconds"])
+
+
+def test_an_op_spread_over_several_cores_units_is_charged_to_its_unit_kind():
+    # on tpu-v4 a GEMM's tiles run round robin over both cores' 4 arrays each: its unit reads
+    # "core0.systolic0..core1.systolic3 (8)", and its energy belongs to the "systolic" unit the area lists
+    import accelsim
+
+    r = accelsim.simulate({"model": "gemm", "m": 1024, "n": 1024, "k": 1024}, "tpu-v4").to_dict()
+    assert any(".." in op["unit"] for op in r["ops"])
+    assert set(r["energy"]["by_unit"]) <= set(r["area"]["units"]) and not any(".." in u for u in r["energy"]["by_unit"])

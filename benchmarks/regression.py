@@ -95,6 +95,9 @@ CHANGED: dict[tuple[str, str], str] = {
                                                             "computed (last, unless the workload says)",
     ("whisper_decode_tpu_v4", "params"): "issue 11: the whole model (48,854,528 -> 72,593,920 = openai/whisper-base), "
                                          "not the decoder step's weights",
+    ("*_tpu_v4", "energy.by_unit*"): "4450428: an op spread over both cores' arrays ('core0.systolic0..core1.systolic3 "
+                                     "(8)') is charged to 'systolic', not to a made-up 'systolic0..core1.systolic' "
+                                     "(the two old keys' sum; total_j and every other breakdown equal)",
 }
 
 

@@ -16,7 +16,8 @@ torch.onnx exports a tied weight). Mapped ops:
   BatchNormalization (2·C parameters, as torch: the running statistics are buffers), LayerNormalization (last
   axis; scale and the optional bias),
   MaxPool / AveragePool (2-D, 3-D; auto_pad as Conv), GlobalAveragePool / GlobalMaxPool, Relu, Sigmoid, Tanh, Gelu (the
-  opset-20 op; a Gelu spelled out with Erf is not matched), Softmax (over the last axis), Add / Mul (of two activations, or an activation and an
+  opset-20 op; a Gelu spelled out with Erf is not matched), Softmax (over the last axis; before opset 13, whose default axis is 1, over the input flattened to 2-D at its axis:
+  a view, the softmax, a view back), Add / Mul (of two activations, or an activation and an
   initializer: its parameters), Concat, Flatten / Reshape / Transpose / Squeeze / Unsqueeze (views),
   Identity / Dropout (aliases), LSTM / GRU / RNN (one layer, forward or bidirectional, as builders/rnn.py
   lowers torch's: Y a view of the layer's output).
@@ -88,7 +89,8 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
         raise WorkloadError(f"{where}: not a readable ONNX model (no graph: an empty or foreign file)")
     model = _concrete_inputs(model, batch, dict(dims or {}), where)
     model = onnx.shape_inference.infer_shapes(model)
-    return _Importer(model.graph, where, batch, dtype, name or model.graph.name or "onnx").run(unsupported)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    return _Importer(model.graph, where, batch, dtype, name or model.graph.name or "onnx", opset).run(unsupported)
 
 
 def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str):
@@ -195,8 +197,9 @@ def _pads_same(size: list[int], kernel: list[int], stride: list[int], dil: list[
 class _Importer:
     """Walks the nodes of one ONNX graph in order, appending builder layers (one method per op type)."""
 
-    def __init__(self, graph, where: str, batch: int, dtype: str, name: str):
+    def __init__(self, graph, where: str, batch: int, dtype: str, name: str, opset: int = 0):
         self.where = where
+        self.opset = opset  # the ai.onnx opset (0: not given): Softmax's default axis and semantics changed at 13
         self.inits = {t.name: tuple(int(d) for d in t.dims) or (1,) for t in graph.initializer}  # 0-d: 1 element
         self.alias: dict[str, str] = {}  # an Identity's output of an initializer → the initializer's name
         self.shapes = {v.name: _dims(v, batch) for v in (*graph.value_info, *graph.output)}
@@ -443,10 +446,20 @@ class _Importer:
         return self.b.adaptive_pool(self._in(0), fn, 1, name=self.op_name)
 
     def _softmax(self) -> str:
+        """Softmax over the last axis; before opset 13 (default axis 1) over the input flattened to 2-D at ``axis``
+        (the ONNX operator's older definition): a view to (∏ dims before it, ∏ dims from it), its softmax, a view
+        back."""
         x = self._in(0)
-        if int(self._attr("axis", -1)) not in (-1, len(self.b.shape(x)) - 1):  # type: ignore[arg-type]
+        shape = self.b.shape(x)
+        old = 0 < self.opset < 13
+        axis = int(self._attr("axis", 1 if old else -1)) % len(shape)  # type: ignore[arg-type]
+        if axis == len(shape) - 1:
+            return self.b.softmax(x, name=self.op_name)
+        if not old:
             raise WorkloadError(f"{self.where}: node {self.op_name!r}: Softmax over an axis other than the last")
-        return self.b.softmax(x, name=self.op_name)
+        flat = self.b.view(x, (math.prod(shape[:axis]), math.prod(shape[axis:])), name=f"{self.op_name}.flatten")
+        y = self.b.softmax(flat, name=self.op_name)
+        return self.b.view(y, shape, name=f"{self.op_name}.unflatten")
 
     def _binary(self) -> str:
         fn = self.node.op_type.lower()

@@ -251,3 +251,20 @@ def test_an_empty_file_is_no_onnx_model(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(WorkloadError, match="not a readable ONNX model"):
         from_onnx(path)
+
+
+def test_softmax_before_opset_13_runs_over_the_input_flattened_at_its_axis():
+    # ONNX Softmax-11: default axis 1, the input coerced to 2-D (∏ dims before the axis, ∏ from it): over a
+    # (1, 4, 8, 8) input it normalises all 256 values, not each row of 8; opset 13 made it one axis, the last
+    nodes = [helper.make_node("Softmax", ["x"], ["s"], name="sm"), helper.make_node("Relu", ["s"], ["y"], name="r")]
+    model = _graph_model(nodes, {"x": [1, 4, 8, 8]})
+    model.opset_import[0].version = 11
+    g = from_onnx(model)
+    sm = next(op for op in g.ops if op.name == "sm")
+    assert sm.in_shapes == ((1, 256),) and next(op for op in g.ops if op.name == "r").in_shapes == ((1, 4, 8, 8),)
+    # opset 13: the same node (axis −1 by default) over the last axis; an explicit axis 1 is refused
+    model.opset_import[0].version = 13
+    assert next(op for op in from_onnx(model).ops if op.name == "sm").in_shapes == ((1, 4, 8, 8),)
+    nodes[0] = helper.make_node("Softmax", ["x"], ["s"], name="sm", axis=1)
+    with pytest.raises(WorkloadError, match="Softmax over an axis other than the last"):
+        from_onnx(_graph_model(nodes, {"x": [1, 4, 8, 8]}))

@@ -470,15 +470,17 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _workload_overrides(args: argparse.Namespace) -> list[str]:
-    extra = list(args.overrides)
+def _workload_overrides(args: argparse.Namespace) -> list:
+    from .config.overrides import Override
+
+    extra: list = list(args.overrides)
     for item in extra:
         if not item.startswith("workload."):
             raise AccelsimError(f"--set: info takes workload.KEY=VALUE overrides only (got {item!r})")
-    if args.batch is not None:
-        extra.append(f"workload.batch={args.batch}")
+    if args.batch is not None:  # labelled with their flags, as run's (config.experiment_from_parts)
+        extra.append(Override("workload", ("batch",), args.batch, f"--batch {args.batch}", label="--batch"))
     if args.mode is not None:
-        extra.append(f"workload.mode={args.mode}")
+        extra.append(Override("workload", ("mode",), args.mode, f"--mode {args.mode}", label="--mode"))
     return extra
 
 

@@ -76,14 +76,18 @@ def parse_override(item: str, *, sections: Iterable[str] = SECTIONS, default_sec
     return Override(section, tuple(_segment(p) for p in rest), value, item, label)
 
 
-def parse_overrides(items: Iterable[str], *, sections: Iterable[str] = SECTIONS,
+def parse_overrides(items: Iterable[str | Override], *, sections: Iterable[str] = SECTIONS,
                     default_section: str | None = None, label: str = SET_LABEL) -> tuple[list[Override],
                                                                                            list[ConfigIssue]]:
-    """Parse every item; returns the overrides and the issues of the malformed ones (all of them)."""
+    """Parse every item (an :class:`Override` already made, e.g. from ``--batch``, is kept as it is, its label
+    naming the flag); returns the overrides and the issues of the malformed ones (all of them)."""
     out: list[Override] = []
     issues: list[ConfigIssue] = []
     allowed = tuple(sections)
     for item in items:
+        if isinstance(item, Override):
+            out.append(item)
+            continue
         try:
             out.append(parse_override(item, sections=allowed, default_section=default_section, label=label))
         except ConfigError as e:

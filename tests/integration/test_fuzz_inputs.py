@@ -530,3 +530,9 @@ def test_a_misspelt_vector_function_gets_a_note(tmp_path):
     assert typo.total_cycles == plain.total_cycles < right.total_cycles
     assert any("'gelue'" in n and "did you mean 'gelu'" in n for n in typo.to_dict()["notes"])
     assert not any("did you mean" in n for n in right.to_dict()["notes"])
+
+
+def test_info_names_the_batch_flag_it_was_given(capsys):
+    # GCN on Cora is one whole-graph pass: batch must be 1; the error names --batch, as run's does, not --set
+    assert main(["info", "gcn_cora", "--batch", "2"]) == 2
+    assert capsys.readouterr().err.startswith("accelsim: error: --batch: workload.batch: must be 1")

@@ -666,6 +666,12 @@ class NcclTuning(_Model):
     channel_bandwidth: BytesPerSecond
 
     @property
+    def bus_bandwidth(self) -> float:
+        """What the topology search finds: ``channels`` × ``channel_bandwidth`` (tuning.cc busBw = nChannels ×
+        bwIntra), before the link's cap (:attr:`Interconnect.nccl_bus_bandwidth`)."""
+        return self.channels * self.channel_bandwidth
+
+    @property
     def runtime_channels(self) -> int:
         """Channels a call may run on: the search's, duplicated once (connect.cc ncclTopoPostset), at most 32."""
         return min(NCCL_MAX_CHANNELS, 2 * self.channels)
@@ -792,14 +798,14 @@ class Interconnect(_Model):
         does not bind there; a link raised far above the channels leaves them the bound (:attr:`nccl_channels_bound`)."""
         if self.nccl is None:
             raise ValueError("nccl_bus_bandwidth needs interconnect.nccl")
-        return min(self.nccl.channels * self.nccl.channel_bandwidth, self.bandwidth)
+        return min(self.nccl.bus_bandwidth, self.bandwidth)
 
     @property
     def nccl_channels_bound(self) -> bool:
         """NCCL's channels carry less than half the link's ``bandwidth`` (channels × channel_bandwidth · 2 <
         bandwidth): the channels, not the link, bound NCCL's collectives, as when a user raises a preset's
         bandwidth without its ``nccl.channel_bandwidth`` (the report says so in a note)."""
-        return self.nccl is not None and self.bandwidth > 2 * self.nccl.channels * self.nccl.channel_bandwidth
+        return self.nccl is not None and self.bandwidth > 2 * self.nccl.bus_bandwidth
 
     def torus_axes(self, group: int, extent: int | None = None) -> list[tuple[int, bool]]:
         """The axis segments a collective's ``group`` of chips spans on the torus, as ``(chips, ring)``: the group

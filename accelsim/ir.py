@@ -317,6 +317,13 @@ class GraphInfo:
         return cls(**kw)  # type: ignore[arg-type]
 
 
+def reduction_chips(step: Op, data_parallel: int, expert_parallel: int) -> int:
+    """The chips an OPTIMIZER op's gradient is reduced over (and a distributed optimizer's state sharded over):
+    the ``data_parallel`` ones, or for an MoE expert's parameter (attrs ``expert``) the ``data_parallel`` /
+    ``expert_parallel`` that hold the same experts (Megatron's expert data-parallel group)."""
+    return data_parallel // expert_parallel if step.attrs.get("expert") else data_parallel
+
+
 class Graph:
     """A workload as operators in topological order with their data dependencies (a networkx ``DiGraph``).
 
@@ -423,6 +430,13 @@ class Graph:
                 if w.role == "param":
                     unique.setdefault(w.name, w.nbytes(op.dtype))
         return sum(unique.values())
+
+    def unread_weights(self) -> dict[str, int]:
+        """Bytes of each weight the model holds but no op of this graph reads: those only an ``unused_params`` view
+        carries (experts no token is routed to, an image encoder a text pass skips)."""
+        read = {w.name for op in self.ops if op.fn != "unused_params" for w in op.weights}
+        return {w.name: w.nbytes(op.dtype) for op in self.ops if op.fn == "unused_params" for w in op.weights
+                if w.name not in read}
 
     def kv_cache_sizes(self) -> dict[str, int]:
         """Bytes of each KV-cache input (``info.kv_cache``), in the KV-cache dtype (default: the first op's)."""

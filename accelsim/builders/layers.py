@@ -60,6 +60,13 @@ INPUT = "input"
 MAX_OPS = 200_000
 
 
+def check_op_count(count: int, graph: str, at: str, what: str = "graph") -> None:
+    """A :class:`WorkloadError` when ``count`` ops already built leave no room for op ``at`` (:data:`MAX_OPS`)."""
+    if count >= MAX_OPS:
+        raise WorkloadError(f"{graph}: the {what} would have more than {MAX_OPS:,} ops (at {at!r}); accelsim builds "
+                            f"every layer and time step: use fewer")
+
+
 def broadcast_shapes(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...] | None:
     """The numpy / torch broadcast of two shapes (aligned at the right, each pair of sizes equal or one of them 1),
     or None when they do not broadcast; exact for any size (numpy's refuses arrays of more than 2**63 bytes)."""
@@ -202,9 +209,7 @@ class GraphBuilder:
 
     def _add(self, name: str, kind: OpKind, inputs: Sequence[str], out_shape: Shape, *, weights: Sequence[Weight] = (),
              gemm: Gemm | None = None, flops: int = 0, vector_elems: int = 0, **attrs: object) -> str:
-        if len(self._ops) >= MAX_OPS:
-            raise WorkloadError(f"{self.name}: the graph would have more than {MAX_OPS:,} ops (at {name!r}); "
-                                f"accelsim builds every layer and time step: use fewer")
+        check_op_count(len(self._ops), self.name, name)
         in_shapes = tuple(self.shape(x) for x in inputs)
         if any(d <= 0 for d in out_shape):
             raise WorkloadError(f"{self.name}: {attrs.get('fn', kind.value)} {name!r} gives output shape "

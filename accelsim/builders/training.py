@@ -141,9 +141,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from ..errors import WorkloadError
-from ..ir import Gemm, Graph, Op, OpKind, Weight
+from ..ir import Gemm, Graph, Op, OpKind, Weight, reduction_chips
 from ..units import dtype_bytes
-from .layers import MAX_OPS
+from .layers import check_op_count
 
 Shape = tuple[int, ...]
 
@@ -206,7 +206,7 @@ def shard_optimizer(graph: Graph, shards: int) -> Graph:
     ops, state_bytes = [], 0
     for op in graph.ops:
         if op.kind is OpKind.OPTIMIZER:
-            n = shards // ep if op.attrs.get("expert") else shards
+            n = reduction_chips(op, shards, ep)
             if n > 1:
                 weights = tuple(replace(w, shape=(-(-w.numel // n),)) if w.role == "state" else w
                                 for w in op.weights)
@@ -307,9 +307,7 @@ class _Pass:
     def _emit(self, name: str, kind: OpKind, inputs: Sequence[str], out_shape: Sequence[int], attrs: dict[str, object],
               *, dtype: str, phase: str = "backward", weights: Iterable[Weight] = (), gemm: Gemm | None = None,
               macs: int | None = None, flops: int = 0, vector_elems: int = 0) -> str:
-        if len(self.ops) >= MAX_OPS:
-            raise WorkloadError(f"{self.fwd.name}: the training step would have more than {MAX_OPS:,} ops (at "
-                                f"{name!r}); accelsim builds every layer and time step: use fewer")
+        check_op_count(len(self.ops), self.fwd.name, name, "training step")
         if phase == "backward" and self.alias:
             inputs = [self.alias.get(x, x) for x in inputs]
         op = Op(name=name, kind=kind, inputs=tuple(inputs), in_shapes=tuple(self.shapes[x] for x in inputs),

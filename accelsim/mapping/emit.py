@@ -23,7 +23,7 @@ from ..cost import collective
 from ..energy.model import NIC
 from ..errors import MappingError
 from ..hardware import Arch
-from ..ir import OpKind
+from ..ir import OpKind, reduction_chips
 from ..options import Options
 from ..tasks import OpMapping, Task, TaskKind, UnitKind
 from .plan import Plan
@@ -355,7 +355,7 @@ class Emitter:
         ends = []
         for p in self.steps:
             op = p.op
-            group = self.dp // self.ep if op.attrs.get("expert") else self.dp
+            group = reduction_chips(op, self.dp, self.ep)
             if group <= 1:  # the only chip holding these experts: nothing to reduce
                 self.reduced[op.name] = (0.0, 0, "all_reduce")
                 continue

@@ -167,11 +167,8 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
     sizes: dict[str, int] = {}
     states: set[str] = set()
     hosted: set[str] = set()  # tensors the host holds (a dataset's node features): never in the main memory
-    held: dict[str, int] = {}  # weights the model holds that no op reads this pass (unused_params views)
     for p in plans:
         if not p.works:
-            if p.op.fn == "unused_params":
-                held.update((w.name, w.nbytes(p.op.dtype)) for w in p.op.weights)
             continue
         for w in p.weights:
             sizes.setdefault(w.name, w.nbytes(p.op.dtype))
@@ -182,6 +179,7 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
     info = graph.info
     elem = graph.ops[0].elem_bytes if graph.ops else 1
     sizes.update(graph.kv_cache_sizes())  # in the KV-cache dtype
+    held = graph.unread_weights()  # the model holds them, no op reads them this pass
     unread = frozenset(n for n in held if n not in sizes)
     sizes.update((n, held[n]) for n in unread)
     # the KV cache this pass appends (a prefill's whole cache, a decode step's new tokens) is written to the main

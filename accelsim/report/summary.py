@@ -245,9 +245,7 @@ def _notes(arch: Arch, memory: dict[str, dict[str, float]], graph: Graph, tg: Ta
     main = arch.main_memory
     data = {w.name: w.nbytes(op.dtype) for op in graph.ops for w in op.weights if w.role == "host"}
     hosted = {lv: sum(_bytes_at(n, b, lv, tg) for n, b in data.items()) for lv in arch.memories}
-    read = {w.name for op in graph.ops if op.fn != "unused_params" for w in op.weights}
-    idle = {w.name: w.nbytes(op.dtype) for op in graph.ops if op.fn == "unused_params" for w in op.weights
-            if w.name not in read}
+    idle = graph.unread_weights()
     unread = {lv: sum(_bytes_at(n, b, lv, tg) for n, b in idle.items()) for lv in arch.memories}
     spilled = [f"{_b(memory[lv]['used'] - hosted[lv])} of weights, KV cache, tables or training state do not fit "
                f"{main} ({_b(arch.memory(main).capacity)}) and live in {lv} memory, reached over the {lv} link"
@@ -317,7 +315,7 @@ def nccl_channel_notes(arch: Arch, tg: TaskGraph) -> list[str]:
         return []
     if not any(m.mapping.get("algorithm") in ("ring", "tree", "nvls") and m.mapping.get("protocol") for m in tg.ops):
         return []
-    channels = ic.nccl.channels * ic.nccl.channel_bandwidth
+    channels = ic.nccl.bus_bandwidth
     return [f"interconnect: NCCL's channels (nccl.channels x nccl.channel_bandwidth = {ic.nccl.channels} x "
             f"{ic.nccl.channel_bandwidth / 1e9:g} = {channels / 1e9:g} GB/s) carry less than the link's "
             f"{ic.bandwidth / 1e9:g} GB/s; set interconnect.nccl.channel_bandwidth to follow a faster link"]

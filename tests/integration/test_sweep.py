@@ -129,17 +129,23 @@ def test_points_reused_after_an_axis_is_added_take_its_values(tmp_path):
     assert len(records(out)) == 18  # the same axes again: nothing appended
 
 
-def test_a_failing_point_records_its_one_line_error_and_the_sweep_goes_on(tmp_path):
-    # a 1 KiB HBM without host memory cannot hold LeNet-5's weights: a MappingError at run time, not a bad config
-    path = write(tmp_path, f"""\
+def _lenet_with_a_1kib_hbm(tmp_path, dataflows: str):
+    """A sweep of LeNet-5 on gemmini without host memory over HBM 8 GiB and 1 KiB (and ``dataflows``): a 1 KiB HBM
+    cannot hold its weights, a MappingError at run time, not a bad config."""
+    return write(tmp_path, f"""\
         base:
           workload: {{model: lenet5, batch: 1}}
           arch: gemmini
         set: {{arch.host: null}}
         grid:
           arch.hbm.capacity: [8GiB, 1KiB]
-          {DF}: [ws, os]
+          {DF}: {dataflows}
         """)
+
+
+def test_a_failing_point_records_its_one_line_error_and_the_sweep_goes_on(tmp_path):
+    # a 1 KiB HBM without host memory cannot hold LeNet-5's weights: a MappingError at run time, not a bad config
+    path = _lenet_with_a_1kib_hbm(tmp_path, "[ws, os]")
     out = tmp_path / "out"
     summary = run_sweep(path, out, workers=2, progress=False, plots=False)
     assert (summary.points, summary.ok, summary.failed, summary.exit_status) == (4, 2, 2, 1)
@@ -458,15 +464,7 @@ def test_a_quiet_sweep_still_says_that_points_failed(tmp_path, capsys):
     # -q hides the progress bar (README), not the failures: the closing line goes to stderr, exit status 1
     from accelsim.cli import main
 
-    path = write(tmp_path, f"""\
-        base:
-          workload: {{model: lenet5, batch: 1}}
-          arch: gemmini
-        set: {{arch.host: null}}
-        grid:
-          arch.hbm.capacity: [8GiB, 1KiB]
-          {DF}: [ws]
-        """)
+    path = _lenet_with_a_1kib_hbm(tmp_path, "[ws]")
     assert main(["sweep", str(path), "-o", str(tmp_path / "out"), "--workers", "1", "-q"]) == 1
     err = capsys.readouterr().err
     assert "2 points, 1 ok, 1 failed" in err

@@ -180,7 +180,7 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
     elem = graph.ops[0].elem_bytes if graph.ops else 1
     sizes.update(graph.kv_cache_sizes())  # in the KV-cache dtype
     held = graph.unread_weights()  # the model holds them, no op reads them this pass
-    unread = frozenset(n for n in held if n not in sizes)
+    unread = [n for n in held if n not in sizes]  # in graph order (a set's would vary from run to run)
     sizes.update((n, held[n]) for n in unread)
     # the KV cache this pass appends (a prefill's whole cache, a decode step's new tokens) is written to the main
     # memory, so it is held there beside the placed tensors, room permitting; a cache that outgrows the main memory
@@ -202,7 +202,8 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
     if offload_act and arch.spill_memory is not None:
         reserved[arch.spill_memory] = info.stashed_activation_bytes
     placed = place(graph, arch, sizes, gathered_tables(graph), reserved=reserved,
-                   skip_first=frozenset(hosted | (states if options.offload == "optimizer" else set())), unread=unread,
+                   skip_first=frozenset(hosted | (states if options.offload == "optimizer" else set())),
+                   unread=frozenset(unread),
                    what="weights, optimizer state and KV cache" if states else "weights and KV cache",
                    peak_activation_bytes=peak_act)
     if unread:

@@ -29,7 +29,7 @@ from .scenarios import serve as serve_decode_steps
 
 if TYPE_CHECKING:  # the serving DES is imported by the calls that use it (start-up of every other run)
     from .config.serving import ServingSpec
-    from .serve import ServeResult
+    from .serving import ServeResult
 
 
 def run_experiment(spec: ExperimentSpec, progress: Progress | None = None) -> Report:
@@ -75,10 +75,10 @@ def serve(serving: str | os.PathLike | Mapping | ServingSpec, *, overrides: Sequ
           progress: Progress | None = None) -> ServeResult:
     """Simulate LLM serving under load (docs/serving.md): ``serving`` is a serving YAML path, a preset name from
     ``experiments/serving/``, a mapping of the same keys or a loaded :class:`ServingSpec`; ``overrides`` are
-    ``--set`` items (``"workload.arrival.rate=4"``). Returns a :class:`~accelsim.serve.ServeResult`: ``.report``
+    ``--set`` items (``"workload.arrival.rate=4"``). Returns a :class:`~accelsim.serving.ServeResult`: ``.report``
     (report.json's dict), ``.requests``, and ``.save(outdir)``. Bad input raises a one-line ConfigError."""
     from .config.serving import ServingSpec
-    from .serve import serve as run_serving
+    from .serving import serve as run_serving
 
     spec = serving if isinstance(serving, ServingSpec) else load_serving(serving, overrides)  # type: ignore[arg-type]
     return run_serving(spec, progress=progress)

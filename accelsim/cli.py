@@ -234,7 +234,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from . import api
     from .report.fmt import model_name
-    from .serve.metrics import summary_rows
+    from .serving.metrics import summary_rows
 
     err = Console(stderr=True)
     t0 = time.perf_counter()
@@ -283,8 +283,8 @@ def _one_sweep(items: list[str] | None) -> str | None:
 def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
     from rich.table import Table
 
-    from .serve.capacity import COLUMNS, SWEEP_COLUMNS, capacity, capacity_sweep, rows, save, save_sweep
-    from .serve.curve import parse_sweep
+    from .serving.capacity import COLUMNS, SWEEP_COLUMNS, capacity, capacity_sweep, rows, save, save_sweep
+    from .serving.curve import parse_sweep
 
     if args.sweep:  # the capacity at every value of a key
         key, values = parse_sweep(args.sweep)
@@ -331,7 +331,7 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
 def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
     from rich.table import Table
 
-    from .serve.curve import CURVE_COLUMNS, curve_rows, parse_sweep, save_curve, sweep
+    from .serving.curve import CURVE_COLUMNS, curve_rows, parse_sweep, save_curve, sweep
 
     key, values = parse_sweep(args.sweep)
 
@@ -576,7 +576,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
         report = read_report(args.outdir)
         if report.get("kind") == "serving":  # an 'accelsim serve' folder
-            from .serve import replot
+            from .serving import replot
 
             for path in replot(args.outdir, report):
                 print(path)

@@ -1,4 +1,4 @@
-"""Interpolation error of the serving iteration cost (accelsim/serve/cost.py) against direct simulation.
+"""Interpolation error of the serving iteration cost (accelsim/serving/cost.py) against direct simulation.
 
     python benchmarks/serve_interp.py                       # the example serving preset (llama2_7b on h100)
     python benchmarks/serve_interp.py FILE.yaml --set cost.batch_ratio=4
@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from accelsim.config.serving import load_serving  # noqa: E402
-from accelsim.serve.cost import build_grid, evenly, footprint, kv_blocks, shape, simulate_seconds  # noqa: E402
+from accelsim.serving.cost import build_grid, evenly, footprint, kv_blocks, shape, simulate_seconds  # noqa: E402
 
 
 def between(points: list[int], *, geometric: bool, fractions: tuple[float, ...] = (0.5,)) -> list[int]:

@@ -10,7 +10,7 @@ from accelsim import api
 from accelsim.cli import main
 from accelsim.config.serving import load_serving
 from accelsim.energy import constants
-from accelsim.serve.cost import shape, simulate_seconds, simulate_shape
+from accelsim.serving.cost import shape, simulate_seconds, simulate_shape
 
 SMALL = {"name": "small", "model": "llama2_7b", "arch": "h100",
          "engine": {"max_num_seqs": 4, "max_num_batched_tokens": 512, "max_model_len": 1024},
@@ -97,7 +97,7 @@ def test_cli_writes_the_report_folder(tmp_path, capsys):
 
 
 def test_grid_on_worker_processes_gives_the_same_seconds():
-    from accelsim.serve.cost import simulate_all
+    from accelsim.serving.cost import simulate_all
 
     spec = load_serving(SMALL)
     opts = spec.options.model_copy(update={"plots": False})
@@ -127,7 +127,7 @@ def test_cli_sweep_writes_points_and_the_curve(tmp_path, capsys):
 
 
 def test_cost_cache_dir_reuses_a_simulated_grid(tmp_path, monkeypatch, low_load):
-    from accelsim.serve import cost
+    from accelsim.serving import cost
 
     spec = load_serving({**SMALL, "cost": {**SMALL["cost"], "cache_dir": str(tmp_path)}})
     s = spec.serve
@@ -152,7 +152,7 @@ def test_cost_cache_dir_reuses_a_simulated_grid(tmp_path, monkeypatch, low_load)
 def test_grid_shapes_from_layer_samples_equal_the_whole_model(monkeypatch):
     # LLaMA-2-7B's 32 identical layers: a grid shape is simulated with 1 and 2 layers and taken affine in the layer
     # count (options.layer_samples, the default); the layers run back to back, so it equals the 32-layer simulation
-    from accelsim.serve import cost
+    from accelsim.serving import cost
 
     spec = load_serving(SMALL)
     opts = spec.options.model_copy(update={"plots": False})
@@ -173,3 +173,15 @@ def test_grid_shapes_from_layer_samples_equal_the_whole_model(monkeypatch):
         whole = simulate_shape(shape_, spec.arch, opts.model_copy(update={"layer_samples": False}), graphs=True)
         assert sampled[0] == pytest.approx(whole[0], rel=1e-9)
         assert sampled[1] == pytest.approx(whole[1], rel=1e-9)
+
+
+def test_accelsim_serve_stays_the_function_after_the_engine_is_imported(low_load):
+    # accelsim.serve is resolved lazily; the engine's package once had the same name, so importing it (as the first
+    # call does) rebound accelsim.serve to the package and the second call raised "'module' object is not callable"
+    import accelsim
+    import accelsim.serving.engine  # noqa: F401
+
+    first = accelsim.serve(load_serving(SMALL))
+    second = accelsim.serve(load_serving(SMALL))
+    assert callable(accelsim.serve)
+    assert first.report["serving"] == second.report["serving"] == low_load.report["serving"]

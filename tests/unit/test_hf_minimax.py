@@ -94,7 +94,7 @@ def test_a_decode_step_updates_the_state_by_hand():
 
 def test_a_serving_replica_reserves_the_lightning_states():
     from accelsim.config.serving import EngineConfig
-    from accelsim.serve.cost import footprint
+    from accelsim.serving.cost import footprint
 
     w = load_workload("minimax_text_01")
     spec = WorkloadSpec(model=w.model, params={**w.params, "tensor_parallel": 8, "attention": "fused"})

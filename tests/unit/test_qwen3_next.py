@@ -90,7 +90,7 @@ def test_tensor_parallelism_splits_the_linear_heads_and_replicates_the_two_kv_he
 
 def test_a_serving_replica_reserves_the_states_before_its_kv_blocks():
     from accelsim.config.load import WorkloadSpec
-    from accelsim.serve.cost import footprint, kv_blocks
+    from accelsim.serving.cost import footprint, kv_blocks
 
     w = load_workload("qwen3_next_80b")
     spec = WorkloadSpec(model=w.model, params={**w.params, "tensor_parallel": 8, "attention": "fused"})
@@ -128,9 +128,9 @@ def test_prefix_caching_is_refused_for_a_model_with_recurrent_state(tmp_path, mo
 
 def test_a_disaggregated_handoff_moves_the_state_with_the_kv():
     # the KV transfer of a prefilled request: its tokens' KV bytes and its recurrent state over the link
-    from accelsim.serve import _transfer
-    from accelsim.serve.cost import Footprint
-    from accelsim.serve.requests import Request
+    from accelsim.serving import _transfer
+    from accelsim.serving.cost import Footprint
+    from accelsim.serving.requests import Request
 
     class Spec:  # the two fields _transfer reads
         class serve:  # noqa: N801
@@ -148,8 +148,8 @@ def test_a_swap_preemption_moves_the_state_with_the_blocks():
     # a replica whose model keeps a recurrent state pays, beside each swapped KV block, the state's trip over the
     # host link, out when preempted and back when readmitted: 3 blocks of 1 ms and a 5 ms state
     from accelsim.config.serving import EngineConfig
-    from accelsim.serve.engine import Replica
-    from accelsim.serve.requests import Request
+    from accelsim.serving.engine import Replica
+    from accelsim.serving.requests import Request
 
     engine = EngineConfig(max_num_seqs=4, block_size=16, preemption="swap")
     rep = Replica(0, engine, 10, lambda *a: 0.0, swap_s_per_block=1e-3, swap_s_per_state=5e-3)

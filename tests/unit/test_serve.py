@@ -1,4 +1,4 @@
-"""The serving engine on hand-checkable cases: a stub iteration cost (the test hook of ``accelsim.serve.serve``) and
+"""The serving engine on hand-checkable cases: a stub iteration cost (the test hook of ``accelsim.serving.serve``) and
 a given number of KV blocks, so every time below is computed by hand from the stub."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import math
 import pytest
 
 from accelsim.config.serving import load_serving
-from accelsim.serve import serve
-from accelsim.serve.cost import Grid, evenly, geometric, interp
-from accelsim.serve.engine import KvPool
+from accelsim.serving import serve
+from accelsim.serving.cost import Grid, evenly, geometric, interp
+from accelsim.serving.engine import KvPool
 
 
 def spec(**over):
@@ -233,7 +233,7 @@ def test_grid_helpers():
 
 def test_energy_grid_prices_an_iteration_by_the_time_rule():
     # two prefill sizes and one decode row, seconds and joules on the same shapes: an iteration's joules follow the
-    # seconds' rule with the joules in place (module docstring of accelsim.serve.cost). Mixed iteration of 48 prefill
+    # seconds' rule with the joules in place (module docstring of accelsim.serving.cost). Mixed iteration of 48 prefill
     # tokens (scores 48²) and 2 decodes at KV 100: P(50, S) + D(2, 100) − D(2, 16), each linear between grid points.
     g = Grid([32, 64], [1.0, 2.0], [0.8, 1.6], [1, 4], [[16, 200], [16, 200]], [[0.1, 0.3], [0.2, 0.6]],
              prefill_j=[10.0, 20.0], prefill2_j=[8.0, 16.0], decode_j=[[1.0, 3.0], [2.0, 6.0]])
@@ -324,7 +324,7 @@ def test_disaggregation_moves_the_kv_after_the_first_token():
 def test_weighted_percentiles_equal_those_of_the_expanded_list():
     import numpy as np
 
-    from accelsim.serve.metrics import stats, weighted_stats
+    from accelsim.serving.metrics import stats, weighted_stats
 
     values, counts = np.array([0.3, 0.1, 0.2, 0.5]), np.array([2, 5, 1, 3])
     expanded = np.repeat(values, counts)
@@ -334,7 +334,7 @@ def test_weighted_percentiles_equal_those_of_the_expanded_list():
 def test_the_goodput_row_names_the_slos_or_says_there_are_none():
     # the isolated requests above: TTFT 0.2 s and TPOT 0.11 s each, so a 250 ms TTFT and 200 ms TPOT SLO is met
     # by all three, a 150 ms TTFT by none
-    from accelsim.serve.metrics import summary_rows
+    from accelsim.serving.metrics import summary_rows
     rows = dict(summary_rows(serve(spec(slo={"ttft": "250ms", "tpot": "200ms"}), cost=Stub(fixed=0.1),
                                    blocks=1000).report))
     assert rows["goodput"].endswith("(100.0% meet TTFT <= 250ms, TPOT <= 200ms)")

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from accelsim.cli import main
-from accelsim.serve import page, serve
+from accelsim.serving import page, serve
 
 from .test_serve import spec
 from .test_serve_speculative import Stub as DraftStub

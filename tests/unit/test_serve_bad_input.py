@@ -16,9 +16,9 @@ from accelsim.config.serving import (
     grid_points,
     load_serving,
 )
-from accelsim.serve import requests as requests_module
-from accelsim.serve.cost import footprint, geometric
-from accelsim.serve.requests import _lengths, make_requests
+from accelsim.serving import requests as requests_module
+from accelsim.serving.cost import footprint, geometric
+from accelsim.serving.requests import _lengths, make_requests
 
 from .test_serve_config import GOOD  # the same good serving file, mutated below
 
@@ -238,7 +238,7 @@ def test_disaggregated_replicas_are_bounded_each_and_together(here, capsys):
 # ---- 7. --sweep: every point checked before any runs -------------------------------------------------------------
 
 def test_a_sweep_point_without_room_for_kv_fails_before_any_point_runs(here, capsys, monkeypatch):
-    from accelsim.serve import curve
+    from accelsim.serving import curve
 
     ran = []
     monkeypatch.setattr(curve, "serve", lambda spec, progress=None: ran.append(spec))
@@ -251,7 +251,7 @@ def test_a_sweep_point_without_room_for_kv_fails_before_any_point_runs(here, cap
 
 
 def test_a_sweep_point_with_too_many_requests_fails_before_any_point_runs(here, capsys, monkeypatch):
-    from accelsim.serve import curve
+    from accelsim.serving import curve
 
     ran = []
     monkeypatch.setattr(curve, "serve", lambda spec, progress=None: ran.append(spec))
@@ -264,7 +264,7 @@ def test_a_sweep_point_with_too_many_requests_fails_before_any_point_runs(here, 
 
 def test_sweep_hands_each_point_over_as_it_finishes(here, monkeypatch):
     # a failure no check can foresee (here the third point's simulation) leaves the finished points with the caller
-    from accelsim.serve import curve
+    from accelsim.serving import curve
 
     def fake(spec, progress=None):
         if spec.serve.workload.arrival.rate == 3:
@@ -325,7 +325,7 @@ def test_a_trace_run_asks_for_at_most_max_requests(here, capsys):
 ])
 def test_a_second_sweep_is_one_line_not_a_sweep_of_the_last(here, capsys, monkeypatch, sweeps, line):
     # argparse kept only the last --sweep: a sweep of one key, in silence
-    from accelsim.serve import curve
+    from accelsim.serving import curve
 
     ran = []
     monkeypatch.setattr(curve, "serve", lambda spec, progress=None: ran.append(spec))

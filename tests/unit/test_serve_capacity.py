@@ -9,8 +9,8 @@ import json
 import pytest
 
 from accelsim.cli import main
-from accelsim.serve import ServeResult
-from accelsim.serve.capacity import BISECTIONS, passes, search
+from accelsim.serving import ServeResult
+from accelsim.serving.capacity import BISECTIONS, passes, search
 
 
 def _result(fraction: float, saturated: bool = False, unfinished: int = 0) -> ServeResult:

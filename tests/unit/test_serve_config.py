@@ -7,7 +7,7 @@ import pytest
 from accelsim.cli import main
 from accelsim.config.serving import load_serving, serving_presets
 from accelsim.errors import ConfigError
-from accelsim.serve.requests import make_requests
+from accelsim.serving.requests import make_requests
 
 GOOD = """\
 name: t

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from accelsim.errors import ConfigError
-from accelsim.serve import serve
+from accelsim.serving import serve
 
 from .test_serve import Stub, spec
 

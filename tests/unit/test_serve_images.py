@@ -8,9 +8,9 @@ import pytest
 from accelsim.cli import main
 from accelsim.config.serving import load_serving
 from accelsim.errors import ConfigError
-from accelsim.serve import serve
-from accelsim.serve.cost import Grid
-from accelsim.serve.requests import make_requests
+from accelsim.serving import serve
+from accelsim.serving.cost import Grid
+from accelsim.serving.requests import make_requests
 
 # Qwen2.5-VL at 448 x 448 pixels: patches of 14 -> 32 x 32 = 1,024 patches, merged 2 x 2 -> 256 tokens an image
 # (Qwen2.5-VL's processor: tokens = (height / 14) * (width / 14) / 2², the model card's "448*448 image, 256 tokens")

@@ -7,7 +7,7 @@ import re
 
 from accelsim.cli import main
 from accelsim.report import fmt
-from accelsim.serve import serve
+from accelsim.serving import serve
 
 from .test_serve import Stub, spec
 

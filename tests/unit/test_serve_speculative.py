@@ -10,10 +10,10 @@ from collections import Counter
 import pytest
 
 from accelsim.errors import ConfigError
-from accelsim.serve import serve
-from accelsim.serve.cost import Grid
-from accelsim.serve.requests import Request
-from accelsim.serve.speculative import Acceptor, draft_cost, expected_tokens
+from accelsim.serving import serve
+from accelsim.serving.cost import Grid
+from accelsim.serving.requests import Request
+from accelsim.serving.speculative import Acceptor, draft_cost, expected_tokens
 
 from .test_serve import spec
 
@@ -159,7 +159,7 @@ def test_bad_speculative_settings_are_one_line_errors(over, key):
 
 
 def test_the_sweep_table_has_the_tokens_a_verification_sampled():
-    from accelsim.serve.curve import CURVE_COLUMNS, curve_rows
+    from accelsim.serving.curve import CURVE_COLUMNS, curve_rows
 
     res, _ = one_request(1.0)  # 2 verifications of 3 drafts, all kept: 4 tokens each
     plain = serve(spec(workload={"requests": 1}), cost=Stub(), blocks=1000)
@@ -168,7 +168,7 @@ def test_the_sweep_table_has_the_tokens_a_verification_sampled():
 
 
 def test_a_draft_models_errors_name_it(tmp_path):
-    from accelsim.serve import check
+    from accelsim.serving import check
 
     # GPT-2 has 1,024 positions: the engine's max_model_len of 512 in spec() fits, 4096 does not
     draft = {"method": "draft", "num_tokens": 2, "acceptance_rate": 0.5}

@@ -101,7 +101,7 @@ def check_goal(goal: float) -> None:
 
 def check_capacity(spec: ServingSpec) -> None:
     """The one-line error a capacity search of ``spec`` meets before it runs anything: no SLO to keep, an arrival
-    trace (no rate to vary), then whatever :func:`accelsim.serve.check` finds."""
+    trace (no rate to vary), then whatever :func:`accelsim.serving.check` finds."""
     arrival = spec.serve.workload.arrival
     if not spec.serve.slo.model_dump(exclude_none=True):
         raise spec.error("slo", "a capacity search needs an SLO to keep (e.g. slo: {ttft: 500ms, tpot: 50ms})")

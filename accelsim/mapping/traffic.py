@@ -6,8 +6,9 @@ parameter and state back. Then re-reads: a matmul is tiled against its core's SR
 attention streams K/V per query block, :func:`accelsim.cost.attention.kv_passes`); a vector kernel re-reads its
 inputs ``input_passes`` times. With shared caches the cores' tiles read the innermost cache (each GPU output
 tile's panels, :func:`accelsim.cost.gpu_tiles.cache_bytes`), each cache sees the tiling against the level inside
-it, and the memories the tiling against the outermost cache. An op split over cores without a shared cache
-replicates its smaller operand on every core.
+it, and the memories the tiling against the outermost cache. An op split over cores replicates its smaller operand
+on every core, read from the innermost cache where there is one, else from the memories. The scratchpad counts
+the array's operand bytes plus its fills and drains from the level just outside it.
 """
 
 from __future__ import annotations
@@ -208,29 +209,32 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     span = max(p.cycles, (a_tot + b_tot + out_off) / ctx.bpc[ctx.main])
     want = max(ntiles, options.min_tiles_per_op, nunits, int(span // GROUP_MIN_CYCLES))
     groups = max(1, min(want, max(options.max_tiles_per_op, nunits), p.cycles, int(span // GROUP_MIN_CYCLES)))
+    # split over cores along the dimension that replicates the smaller operand: along N (columns) every core
+    # streams all of A, along M all of B. Each core fills its own SRAM, so the level inside the cores serves the
+    # copies: the innermost cache (a GPU's CTAs count their own panels, gpu_tiles / attention), else the memories
+    ncores = len({ctx.units[u].core for u in p.units}) if nunits > 1 else 1
+    rep_a, rep_b = (ncores, 1) if a_tot <= b_tot else (1, ncores)
     cache_bytes: dict[str, int] = {}
     for i, cache in enumerate(ctx.caches):
         if i == 0 and "kv_blocks" in p.details:
             cache_bytes[cache] = attention.cache_bytes(op, p.details) + out_off
         elif i == 0 and "output_tiles" in p.details:
             cache_bytes[cache] = gpu_tiles.cache_bytes(p.details, out_off, elem)
+        elif i == 0:
+            cache_bytes[cache] = (a_tot * fa * rep_a + b_tot * fb * rep_b + out_off
+                                  + (a_tot * (passes - 1) if cached else 0))
         else:
-            cache_bytes[cache] = a_tot * fa + b_tot * fb + out_off + (a_tot * (passes - 1) if cached and i == 0 else 0)
+            cache_bytes[cache] = a_tot * fa + b_tot * fb + out_off
         if per is not None and op.kind is not OpKind.ATTENTION:
             budget = ctx.cache_budget[cache]
             t2 = tile_gemm(op.gemm.m, op.gemm.n, op.gemm.k, *per, budget, budget, budget, op.name)
             fa, fb = t2.a_reads, t2.b_reads
         else:
             fa = fb = 1
-    if nunits > 1 and not ctx.caches:
-        # split over cores along the dimension that replicates the smaller operand: along N (columns) every
-        # core streams all of A, along M all of B
-        ncores = len({ctx.units[u].core for u in p.units})
-        if a_tot <= b_tot:
-            act_a = {lv: b * ncores for lv, b in act_a.items()}
-        else:
-            act_b = {lv: b * ncores for lv, b in act_b.items()}
-            wts = {lv: b * ncores for lv, b in wts.items()}
+    if ncores > 1 and not ctx.caches:
+        act_a = {lv: b * rep_a for lv, b in act_a.items()}
+        act_b = {lv: b * rep_b for lv, b in act_b.items()}
+        wts = {lv: b * rep_b for lv, b in wts.items()}
     if passes > 1:
         details["input_passes"] = passes
     # activation loads wait for their producers; parameter loads only for a free buffer (so they prefetch)
@@ -242,7 +246,10 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     for lv, b in [*act_levels.items(), *w_levels.items(), *out_levels.items()]:
         if b:
             level_bytes[lv] = level_bytes.get(lv, 0) + b
-    level_bytes[SCRATCHPAD] = sram + sum(level_bytes.values())  # array reads/writes plus fills and drains
+    # array reads/writes plus the fills and drains: from the innermost cache where there is one (the memories
+    # beyond it fill the cache, not the SRAM), else from the memories
+    fills = level_bytes.get(ctx.caches[0], 0) if ctx.caches else sum(level_bytes.values())
+    level_bytes[SCRATCHPAD] = sram + fills
     scale = {}
     for lv, b in level_bytes.items():
         mem = ctx.sized.get(lv)

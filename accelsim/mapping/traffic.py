@@ -205,10 +205,10 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # tile groups: as many as the op streams in (at least its tiles, its units and min_tiles_per_op, and one per
     # GROUP_MIN_CYCLES of work, so that how finely loads overlap compute does not depend on whether the op
     # happens to fit SRAM whole), at most max_tiles_per_op, and none shorter than GROUP_MIN_CYCLES of compute or
-    # of transfer at main-memory bandwidth
+    # of transfer at main-memory bandwidth, except that every unit the op was split over gets a group
     span = max(p.cycles, (a_tot + b_tot + out_off) / ctx.bpc[ctx.main])
     want = max(ntiles, options.min_tiles_per_op, nunits, int(span // GROUP_MIN_CYCLES))
-    groups = max(1, min(want, max(options.max_tiles_per_op, nunits), p.cycles, int(span // GROUP_MIN_CYCLES)))
+    groups = max(1, min(want, max(options.max_tiles_per_op, nunits), p.cycles, max(int(span // GROUP_MIN_CYCLES), nunits)))
     # split over cores along the dimension that replicates the smaller operand: along N (columns) every core
     # streams all of A, along M all of B. Each core fills its own SRAM, so the level inside the cores serves the
     # copies: the innermost cache (a GPU's CTAs count their own panels, gpu_tiles / attention), else the memories

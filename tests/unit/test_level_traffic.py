@@ -49,3 +49,20 @@ def test_an_op_over_two_cores_reads_its_replicated_operand_from_the_cache():
     assert with_l2["l2"] == without["hbm"] == 2 * a + b + c
     assert with_l2["hbm"] == a + b + c
     assert with_l2["sram"] == without["sram"]
+
+
+def test_an_op_of_a_few_thousand_cycles_uses_every_core_it_is_split_over():
+    # 100,000 GELUs at 8 cycles an element on 256 lanes: 100,000 · 8 / 256 = 3,125 cycles of vector work. Split over
+    # the 4 cores' vector units that is ⌈3,125 / 4⌉ = 782 cycles on the busiest; with one tile group per 1,000
+    # cycles of work it was 3 groups on 3 of the 4 units (1,042 cycles, core 3 idle) although the op was listed
+    # on all four
+    arch = {"name": "four-core", "clock": "1GHz", "dtype": "bf16", "cores": 4,
+            "core": {"systolic": {"rows": 16, "cols": 16, "dataflow": "ws"},
+                     "vector": {"lanes": 256, "cycles_per_element": {"gelu": 8, "default": 1}},
+                     "sram": {"unified": "4MiB"}},
+            "hbm": {"capacity": "1GiB", "bandwidth": "1000TB/s", "latency": "0ns"}}
+    report = accelsim.simulate({"model": "gelu", "elements": 100_000}, arch, plots=False).to_dict()
+    (op,) = report["ops"]
+    assert op["unit"] == "core0.vector..core3.vector (4)"
+    assert op["compute_cycles"] == -(-100_000 * 8 // 256 // 4) == 782
+    assert all(report["utilization"][f"core{c}.vector"] > 0 for c in range(4))

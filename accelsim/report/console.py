@@ -154,7 +154,7 @@ def summary_table(report: dict) -> Table:
     table.add_row("time", fmt.seconds(report.get("seconds")))
     if report.get("execution") not in (None, "none"):
         table.add_row("launch-bound", f"{fmt.pct(report.get('launch_bound_fraction'))} of the time "
-                                      f"({fmt.seconds(report.get('launch_overhead_s'))} of kernel launch on the critical path; "
+                                      f"({fmt.seconds(report.get('launch_overhead_s'))} added by kernel launches; "
                                       f"{report['execution']})")
     for label, text in (*_serving_rows(report), *_pipeline_rows(report), *_diffusion_rows(report)):
         table.add_row(label, text)

@@ -279,7 +279,7 @@ class _ReportRequired(TypedDict):
     arch: ArchInfo
     total_cycles: int
     seconds: float
-    launch_overhead_s: float  # host dispatch on the critical path (the device waiting for kernel launches)
+    launch_overhead_s: float  # the time kernel launches add to the run (the device waiting for them)
     clock_hz: float
     macs: int
     flops: int

@@ -3,8 +3,9 @@
 Metric definitions (docs/architecture.md repeats them):
 
 * ``total_cycles``: cycle at which the last task completes; ``seconds`` = total_cycles / clock_hz.
-* ``launch_overhead_s``: kernel launch time on the critical path (:func:`launch_on_critical_path`: host issue
-  time the device waited for, not the host's busy time, plus each kernel's device-side dispatch latency);
+* ``launch_overhead_s``: the time kernel launches add to the run (:func:`launch_on_critical_path`: ``seconds``
+  less the same schedule replayed with free launches; the host issue time the device waited for, not the host's
+  busy time, plus each kernel's device-side dispatch latency);
   ``kernel_dispatch_s``: the device-side dispatch part of it (so ``launch_overhead_s - kernel_dispatch_s`` is the
   host's; a measurement of kernels replayed back to back on the device, e.g. a CUDA graph timed with events,
   includes the dispatch gaps but no host time); ``launch_bound_fraction`` = its share of ``seconds``;
@@ -334,38 +335,42 @@ def rate_notes(tg: TaskGraph) -> list[str]:
 
 
 def launch_on_critical_path(tg: TaskGraph, trace: Trace) -> tuple[int, int]:
-    """Cycles of op launches (host LAUNCH and device DISPATCH tasks) on the critical path, and of those the
-    DISPATCH cycles: walking back from the last task to finish, through the
-    dependency that finished last (or, when a task waited for its unit, the task before it on that unit), the
-    launch tasks met. For a single op this is the whole launch time; when launches run ahead of execution,
-    only the exposed part."""
+    """Cycles the op launches add to the run (host LAUNCH and device DISPATCH tasks), and of those the DISPATCH
+    cycles: ``total_cycles`` less the end of the same schedule replayed with the launches taking no time
+    (:func:`_replayed_end`). For a single op this is the whole launch time; when launches run ahead of execution,
+    only what the device waited for."""
     tasks = tg.tasks
-    launch = (TaskKind.LAUNCH, TaskKind.DISPATCH)
-    if not tasks or not any(t.kind in launch for t in tasks):
+    if not tasks or not any(t.kind in (TaskKind.LAUNCH, TaskKind.DISPATCH) for t in tasks):
         return 0, 0
-    start, end = trace.start, trace.end
-    freed: dict[tuple[int, int], int] = {}
-    for t in tasks:
-        freed[(t.unit, int(start[t.id]) + t.cycles)] = t.id  # the last task to free its unit at that cycle
-    tid = int(np.argmax(end))
-    exposed = dispatched = 0
-    while True:
-        t = tasks[tid]
-        if t.kind in launch:
-            exposed += int(end[tid] - start[tid])
-            dispatched += int(end[tid] - start[tid]) if t.kind is TaskKind.DISPATCH else 0
-        s = int(start[tid])
-        if s == 0:
-            return exposed, dispatched
-        dep = max(t.deps, key=lambda d: end[d], default=None)
-        if dep is not None and int(end[dep]) == s:
-            tid = dep
-        elif (t.unit, s) in freed:
-            tid = freed[(t.unit, s)]
-        elif dep is not None:
-            tid = dep
-        else:
-            return exposed, dispatched
+    total = int(trace.end.max())
+    order = np.lexsort((np.arange(len(tasks)), trace.end, trace.start)).tolist()
+    no_host = _replayed_end(tasks, order, trace, (TaskKind.LAUNCH,))
+    no_launch = _replayed_end(tasks, order, trace, (TaskKind.LAUNCH, TaskKind.DISPATCH))
+    added = max(0, total - no_launch)
+    return added, min(added, max(0, no_host - no_launch))
+
+
+def _replayed_end(tasks, order: list[int], trace: Trace, free: tuple[TaskKind, ...]) -> int:
+    """The last task's end when the simulated schedule is replayed with the tasks of the kinds in ``free`` taking
+    no time: every task in the order the run started them, after its dependencies and the task before it on its
+    unit, holding its unit for its cycles and completing as long after that as it did in the run (a memory
+    task's latency). The run's order of tasks on each unit is kept (a what-if on one schedule, not a re-simulation:
+    a freed host could have let the device reorder its work, which only the engine would find)."""
+    start, end = trace.start.tolist(), trace.end.tolist()
+    done = [0] * len(tasks)
+    unit_free: dict[int, int] = {}
+    last = 0
+    for i in order:
+        t = tasks[i]
+        s = max((done[d] for d in t.deps), default=0)
+        if t.unit >= 0:
+            s = max(s, unit_free.get(t.unit, 0))
+        hold = 0 if t.kind in free else t.cycles
+        if t.unit >= 0:
+            unit_free[t.unit] = s + hold
+        done[i] = s + (0 if t.kind in free else end[i] - start[i])
+        last = max(last, done[i])
+    return last
 
 
 def _phases(ops: list[dict]) -> dict[str, dict[str, int]]:

@@ -95,7 +95,7 @@ def _add(a: Mapping[str, float], b: Mapping[str, float]) -> dict[str, float]:
 class Timing:
     """The figures of a pass that are not sums over its ops: its time and what it holds.
 
-    ``cycles`` and ``seconds`` are the whole pass; ``launch_s`` its launch time on the critical path; ``params`` the
+    ``cycles`` and ``seconds`` are the whole pass; ``launch_s`` the time its launches add (report.json's launch_overhead_s); ``params`` the
     parameters of this graph (one chip's share of the model), ``model_params`` the whole model's (the report's
     ``params``); ``phases``, ``memory`` and ``placement`` the report's objects of those names."""
 

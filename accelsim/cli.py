@@ -411,11 +411,19 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from .scenarios.diffusion import parts_of
 
     parts = parts_of(wl)  # a diffusion pipeline: the table is one part's graph
+    part_params: dict[str, int] = {}
+    if parts:  # params: the whole pipeline's, as a run reports them (each part's graph counted once)
+        shown = str(wl.params.get("part"))
+        for part, _ in parts:
+            part_params[part] = graph.params if part == shown else build_workload(
+                wl.model, {**wl.params, "part": part}, default_dtype=INFO_DEFAULT_DTYPE).params
+        summary["params"] = sum(part_params.values())
     pruned = sum("sparsity" in op.attrs for op in graph.ops)  # workload.sparsity: MACs, bytes are the kept weights'
     if args.json:
         summary["workload"] = {"model": wl.model, "params": dict(wl.params)}
         if parts:
-            summary["pipeline"] = [{"part": part, "count": count} for part, count in parts]
+            summary["pipeline"] = [{"part": part, "count": count, "params": part_params[part]}
+                                   for part, count in parts]
         if pruned:
             summary["sparsity"] = {"pattern": graph.meta.get("sparsity"), "pruned_ops": pruned}
         summary["flops_per_mac"] = summary["flops"] / summary["macs"] if summary["macs"] else None
@@ -451,7 +459,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         head.add_row("sparsity", f"{graph.meta.get('sparsity', '')}: {pruned:,} ops pruned (MACs: the kept "
                                  "weights'; weight bytes: compressed, with their indices)")
     if parts:
-        head.add_row("pipeline", ", ".join(f"{part} x{count}" for part, count in parts) +
+        head.add_row("pipeline", ", ".join(f"{part} x{count} ({part_params[part]:,} params)" for part, count in parts) +
                      f" (this table: one {max(parts, key=lambda pc: pc[1])[0]} pass; --set workload.part=P "
                      "for another part)")
     head.add_row("weight bytes", f"{summary['weight_bytes']:,} ({format_size(summary['weight_bytes'])})")

@@ -12,7 +12,7 @@ PKG = Path(__file__).resolve().parents[2] / "accelsim"
 
 LAYERS = {
     "cli": 4, "sweep": 4,
-    "api": 3.5, "serve": 3.3, "scenarios": 3.25, "config": 3,
+    "api": 3.5, "serving": 3.3, "scenarios": 3.25, "config": 3,
     "builders": 2, "mapping": 2, "engine": 2, "report": 2,
     "cost": 1.5, "energy": 1.5,
     "ir": 1, "hardware": 1, "tasks": 1, "trace": 1, "options": 1,

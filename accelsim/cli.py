@@ -577,6 +577,15 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         from .sweep.runner import plot_sweep
 
         paths = plot_sweep(args.outdir)
+    elif not (Path(args.outdir) / "report.json").is_file() and (Path(args.outdir) / "sweep.csv").is_file():
+        from .serving.curve import replot_curve  # an 'accelsim serve --sweep' folder
+
+        paths = replot_curve(args.outdir)
+    elif not (Path(args.outdir) / "report.json").is_file() and any(
+            (Path(args.outdir) / f).is_file() for f in ("capacity.csv", "capacity_sweep.csv")):
+        from .serving.curve import replot_capacity  # an 'accelsim serve --capacity' folder
+
+        paths = replot_capacity(args.outdir)
     else:
         from .report.html import HTML_FILE, write_html
         from .report.plots import plot_report

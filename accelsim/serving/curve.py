@@ -10,9 +10,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..config.serving import ServingSpec, load_serving
-from ..errors import ConfigError
+from ..errors import AccelsimError, ConfigError
 from ..report.serving_plots import plot_curve
-from . import ServeResult, check, serve, write_csv
+from ..report.writers import read_report
+from . import ServeResult, _csv_rows, check, replot, serve, write_csv
 
 CURVE_CSV = "sweep.csv"
 CURVE_PNG = "throughput_latency.png"
@@ -95,3 +96,34 @@ def save_curve(outdir: str | os.PathLike, key: str, values: Sequence[str], resul
     if plots:
         paths.append(plot_curve(name, key, [dict(zip(CURVE_COLUMNS, r, strict=True)) for r in rows], out / CURVE_PNG))
     return paths
+
+
+def replot_capacity(outdir: str | os.PathLike) -> list[Path]:
+    """Redraw a ``serve --capacity`` folder's best run (``best/``), or every point's of a capacity sweep."""
+    out = Path(outdir)
+    folders = [d / "best" for d in (out, *sorted(out.glob("point_*"))) if (d / "best" / "report.json").is_file()]
+    if not folders:
+        raise AccelsimError(f"{out}: a capacity search whose rates all missed the goal: no run to draw")
+    return [path for d in folders for path in replot(d, read_report(d))]
+
+
+def replot_curve(outdir: str | os.PathLike) -> list[Path]:
+    """Redraw a ``serve --sweep`` folder (``accelsim plot OUTDIR``): throughput_latency.png from sweep.csv, then
+    every point's plots. The swept key is not in sweep.csv: the title names the values only."""
+    out = Path(outdir)
+    rows = _csv_rows(out / CURVE_CSV)
+    if not rows or any(col not in rows[0] for col in ("value", "output_tokens_per_s", "ttft_p50_s", "e2e_p50_s")):
+        raise AccelsimError(f"{out / CURVE_CSV}: not a sweep.csv 'accelsim serve --sweep' wrote")
+    try:
+        values = [{k: v if k == "value" else float(v) if v not in ("", "True", "False") else v or None
+                   for k, v in r.items()} for r in rows]
+    except ValueError as e:
+        raise AccelsimError(f"{out / CURVE_CSV}: not a sweep.csv 'accelsim serve --sweep' wrote ({e})") from None
+    points = sorted((d for d in out.glob("point_*") if (d / "report.json").is_file()),
+                    key=lambda d: int(d.name.split("_")[-1]) if d.name.split("_")[-1].isdigit() else -1)
+    name = str(read_report(points[0]).get("name", out.name)) if points else out.name
+    paths = [plot_curve(name, "the swept values", values, out / CURVE_PNG)]
+    for d in points:
+        paths += replot(d, read_report(d))
+    return paths
+

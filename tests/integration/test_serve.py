@@ -120,6 +120,12 @@ def test_cli_sweep_writes_points_and_the_curve(tmp_path, capsys):
     for i in (0, 1):
         assert json.loads((out / f"point_{i}" / "report.json").read_text())["serving"]["finished"] == 2
     assert (out / "throughput_latency.png").read_bytes()[:4] == b"\x89PNG"
+    # 'accelsim plot' on the sweep folder redraws the curve from sweep.csv and each point's plots
+    (out / "throughput_latency.png").unlink()
+    (out / "point_1" / "latency_cdf.png").unlink()
+    assert main(["plot", str(out)]) == 0
+    assert (out / "throughput_latency.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "point_1" / "latency_cdf.png").read_bytes()[:4] == b"\x89PNG"
     for bad in ("workload.arrival.rate", "workload.arrival.rate=1,,2", "workload.arrival.rate=x"):
         assert main(["serve", str(path), "-o", str(out), "--sweep", bad]) == 2
         (line,) = capsys.readouterr().err.strip().splitlines()

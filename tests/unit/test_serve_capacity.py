@@ -62,6 +62,10 @@ def test_the_capacity_run_writes_its_probes_and_the_best_runs_folder(tmp_path, c
     report = json.loads((out / "best" / "report.json").read_text())
     assert report["config"]["workload"]["arrival"]["rate"] == pytest.approx(best)
     assert report["serving"]["goodput"]["fraction"] >= 0.9
+    # 'accelsim plot' on the capacity folder draws the best run's plots (the search ran with --no-plots)
+    assert not (out / "best" / "latency_cdf.png").exists()
+    assert main(["plot", str(out)]) == 0
+    assert (out / "best" / "latency_cdf.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("argv, expect", [

@@ -107,11 +107,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="which presets, or 'hf': the config.json architectures of the hf workload (default: all)")
 
     pl = sub.add_parser("plot", help="(re)draw the plots of a report or sweep folder")
-    pl.add_argument("outdir", help="a folder written by 'accelsim run' or 'accelsim sweep'")
+    pl.add_argument("outdir", help="a folder written by 'accelsim run', 'accelsim sweep' or 'accelsim serve'")
 
     cp = sub.add_parser("compare", help="key metrics of several report folders side by side, with ratios",
                         description="Print total cycles, time, MACs, utilization, stalls and bytes per level of "
-                                    "each report, with its ratio to the first (the baseline).")
+                                    "each report, with its ratio to the baseline (the first, or --baseline I).")
     cp.add_argument("outdirs", nargs="+", metavar="OUTDIR", help="report folders (or report.json files)")
     cp.add_argument("--baseline", type=int, default=0, help="index of the report the ratios are taken against")
     cp.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -100,8 +100,9 @@ BUILDERS: dict[str, BuilderEntry] = {
         BuilderEntry("llama2_70b", "transformer.LlamaParams", "transformer.llama2_70b",
                      "LLaMA-2 70B, GQA 8 KV heads (Hugging Face), prefill or decode, 68,976,648,192 params"),
         BuilderEntry("hf", "hf.HfParams", "hf.hf",
-                     "any decoder-only LM from its Hugging Face config.json (Llama, Mistral, Qwen2, Gemma-2, Phi-3, "
-                     "OPT, GPT-2, Mixtral, Qwen2-MoE), prefill or decode, MoE, tensor/expert parallel"),
+                     "a language model from its Hugging Face config.json: decoder-only, MoE, hybrid and state-space "
+                     "models and vision-language models ('accelsim list hf' gives the architectures), prefill or "
+                     "decode, tensor/expert parallel"),
         BuilderEntry("flux1_dev", "flux.FluxParams", "flux.flux",
                      "FLUX.1 [dev] (diffusers FluxPipeline): CLIP ViT-L/14 + T5-XXL text encoders once (4,885,371,136 "
                      "params), the guidance-distilled MMDiT transformer 28 steps with no CFG batch (11,901,408,320), "

@@ -249,7 +249,8 @@ def _notes(arch: Arch, memory: dict[str, dict[str, float]], graph: Graph, tg: Ta
     idle = graph.unread_weights()
     unread = {lv: sum(_bytes_at(n, b, lv, tg) for n, b in idle.items()) for lv in arch.memories}
     spilled = [f"{_b(memory[lv]['used'] - hosted[lv])} of weights, KV cache, tables or training state do not fit "
-               f"{main} ({_b(arch.memory(main).capacity)}) and live in {lv} memory, reached over the {lv} link"
+               + " or ".join(f"{m} ({_b(arch.memory(m).capacity)})" for m in arch.memories[:arch.memories.index(lv)])
+               + f" and live in {lv} memory, reached over the {lv} link"
                + (f"; {_b(unread[lv])} of them are weights this pass does not read (experts no token is routed to, "
                   f"an encoder it skips), so a pass that reads them would also stream them over the link"
                   if unread[lv] else "")

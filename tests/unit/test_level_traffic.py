@@ -66,3 +66,15 @@ def test_an_op_of_a_few_thousand_cycles_uses_every_core_it_is_split_over():
     assert op["unit"] == "core0.vector..core3.vector (4)"
     assert op["compute_cycles"] == -(-100_000 * 8 // 256 // 4) == 782
     assert all(report["utilization"][f"core{c}.vector"] > 0 for c in range(4))
+
+
+def test_the_note_for_a_third_memory_names_every_memory_before_it():
+    # a 1024 × 1024 fp16 weight is 2 MiB: it fits neither the 1 MiB HBM nor the 512 KiB CXL tier, so it lives in
+    # host memory, and the note says it fits neither (it named only the HBM)
+    arch = {**_two_cores(False), "cores": 1,
+            "hbm": {"capacity": "1MiB", "bandwidth": "16GB/s", "latency": "100ns"},
+            "host": {"capacity": "1GiB", "bandwidth": "8GB/s", "latency": "1us"},
+            "levels": {"cxl": {"role": "memory", "after": "hbm", "capacity": "512KiB", "bandwidth": "12GB/s"}}}
+    report = accelsim.simulate({"model": "gemm", "m": 1, "n": 1024, "k": 1024}, arch, plots=False).to_dict()
+    (note,) = [n for n in report["notes"] if "live in host memory" in n]
+    assert "do not fit hbm (1048576 B (1MiB)) or cxl (524288 B (512KiB)) and live in host memory" in note

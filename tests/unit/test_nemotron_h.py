@@ -64,6 +64,20 @@ def test_a_prompt_runs_the_ssd_chunks():
     assert g.meta["state_cache_bytes"] == STATE
 
 
+def test_a_prompt_shorter_than_a_chunk_runs_one_chunk_of_its_length():
+    # L = 10 < chunk_size 128: one chunk of 10 tokens (the SSD kernels bound their loops by the tokens there are),
+    # so the MACs are the work: per head Xᵀ·B 80 × 128 by 10; per group C·Bᵀ 10 × 10 by 128; per head the output
+    # 10 × 80 by 128 + 10
+    m = "backbone.layers.0.mixer"
+    g = _model(seq_len=10, layers=1)
+    assert g[f"{m}.chunk_state"].macs == MH * 80 * 128 * 10 == 13_107_200
+    assert g[f"{m}.bmm_chunk"].macs == G * 10 * 10 * 128 == 102_400
+    assert g[f"{m}.chunk_scan"].macs == MH * 10 * 80 * (128 + 10) == 14_131_200
+    assert g[f"{m}.chunk_cumsum"].flops == 8 * MH * 10  # CUMSUM_FLOPS per head and token
+    # one token and 128 differ (were the same 128-token chunk): 128 tokens are 12.8 × 10's chunk_state
+    assert _model(seq_len=128, layers=1)[f"{m}.chunk_state"].macs == MH * 80 * 128 * 128
+
+
 def test_a_decode_step_updates_the_state_and_an_fp32_cache_keeps_its_dtype():
     g = _model(phase="decode", kv_len=4000, batch=2, layers=1, mamba_ssm_cache_dtype="float32")
     m = "backbone.layers.0.mixer"

@@ -103,5 +103,8 @@ def test_refusals_and_the_layers_are_not_alike():
         _model(hybrid_override_pattern="M-X*" * 14)  # no such block
     with pytest.raises(ValidationError, match="moe_latent_size: 1024 is not supported"):
         _model(moe_latent_size=1024)  # Nemotron 3 Super's latent expert projections
+    # B and C of each group serve mamba_num_heads / n_groups heads: 3 groups cannot share 128 heads
+    with pytest.raises(ValidationError, match=r"n_groups: 3 must divide mamba_num_heads \(128\)"):
+        _model(n_groups=3)
     w = load_workload("nemotron_nano_9b_v2")
     assert identical_layers(HfParams(**{**w.params, "layers": 4})) is None

@@ -91,14 +91,17 @@ def _nemotron_h(r: _Reader) -> LM:
     shared one of ``moe_shared_expert_intermediate_size`` (``mixer.shared_experts``); module names
     ``backbone.embeddings``, ``backbone.layers.N.norm`` / ``.mixer``, ``backbone.norm_f``; untied head.
     ``num_hidden_layers`` is the pattern's length (transformers derives it)."""
-    kinds = r._get("layers_block_type", None)
-    if kinds is None:
-        pattern = r._get("hybrid_override_pattern", _NEMOTRON_H_PATTERN)
-        kinds = list(pattern) if isinstance(pattern, str) else pattern
+    key = "layers_block_type" if r.data.get("layers_block_type") is not None else "hybrid_override_pattern"
+    written = r._get(key, None)
+    pattern = _NEMOTRON_H_PATTERN if written is None else written
+    kinds = list(pattern) if isinstance(pattern, str) else pattern
     layers = r.int("num_hidden_layers", len(kinds) if isinstance(kinds, list) else 52)
+    if written is None and len(kinds) != layers:  # the default is NemotronHConfig's: the user wrote no pattern
+        raise ValueError(f"hybrid_override_pattern: missing, and NemotronHConfig's default pattern (Nemotron-H-8B's, "
+                         f"{len(kinds)} blocks) does not match num_hidden_layers ({layers}): give the pattern")
     if not isinstance(kinds, list) or len(kinds) != layers or any(k not in _NEMOTRON_H_BLOCKS for k in kinds):
-        raise ValueError(f"hybrid_override_pattern: expected {layers} blocks, each M (Mamba-2), * (attention), - "
-                         f"(MLP) or E (experts) (got {kinds!r})")
+        raise ValueError(f"{key}: expected {layers} blocks, each M (Mamba-2), * (attention), - "
+                         f"(MLP) or E (experts) (got {written!r})")
     blocks = tuple(_NEMOTRON_H_BLOCKS[k] for k in kinds)
     r.require("moe_latent_size", None, "latent expert projections (Nemotron 3 Super) are not built")
     experts, shared = r.int("n_routed_experts", r.int("num_local_experts", 8)), r.int(

@@ -350,8 +350,8 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
         if isinstance(n_blocks, str):
             if both is not fp and not isinstance(kv_blocks(fp, spec.arch, s.engine), str):  # the draft's doing
                 raise spec.error("draft_model", f"with the draft model's weights and KV cache beside the model's: "
-                                 f"{n_blocks}", value=spec.draft_model.model)  # type: ignore[union-attr]
-            raise spec.error("model", n_blocks, value=spec.model.model)
+                                 f"{n_blocks}")
+            raise spec.error("model", n_blocks)  # the sizes say what does not fit: no value to quote
         fp = both
         swap, swap_state = _swap_s(spec, fp) if fp is not None and s.engine.preemption == "swap" else (0.0, 0.0)
         transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]

@@ -108,3 +108,17 @@ def test_refusals_and_the_layers_are_not_alike():
         _model(n_groups=3)
     w = load_workload("nemotron_nano_9b_v2")
     assert identical_layers(HfParams(**{**w.params, "layers": 4})) is None
+
+
+def test_a_missing_pattern_says_so():
+    # without hybrid_override_pattern NemotronHConfig's default (Nemotron-H-8B's 52 blocks) stands in: 56 layers
+    # are not its length, and the error says the key is missing rather than quoting a pattern nobody wrote
+    w = load_workload("nemotron_nano_9b_v2")
+    params = {k: v for k, v in w.params.items() if k != "hybrid_override_pattern"}
+    with pytest.raises(ValidationError, match=r"hybrid_override_pattern: missing, and NemotronHConfig's default "
+                                              r"pattern \(Nemotron-H-8B's, 52 blocks\) does not match "
+                                              r"num_hidden_layers \(56\)"):
+        build_workload(w.model, {**params, "seq_len": 8})
+    # a pattern written too short is quoted as written
+    with pytest.raises(ValidationError, match=r"expected 56 blocks.*\(got 'M-\*'\)"):
+        _model(hybrid_override_pattern="M-*", seq_len=8)

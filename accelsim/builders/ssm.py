@@ -89,8 +89,8 @@ def _causal_conv(b: TransformerBuilder, x: str, taps: int, bias: bool, cache: KV
     elems = bsz * length * channels
     out = b._add(b._name(name, name), OpKind.ELEMENTWISE, inputs, (bsz, length, channels), weights=weights,
                  flops=(2 * taps + (ACT_FLOPS["silu"] if act else 0)) * elems, vector_elems=elems, fn="causal_conv1d")
-    if state is not None:
-        b.state_write(out, state, (bsz, channels, taps - 1), b.dtype, f"{leaf}_write")
+    if state is not None:  # a decode step's causal_conv1d_update shifts the state in place
+        b.state_write(out, state, (bsz, channels, taps - 1), b.dtype, f"{leaf}_write", in_place=decode)
     return out
 
 
@@ -108,13 +108,14 @@ def _recurrent_update(b: TransformerBuilder, inputs: list[str], out: tuple[int, 
                       state_shape: tuple[int, ...], dtype: str, fn: str, name: str,
                       weights: Sequence[Weight] = (), flops: int = RECURRENT_FLOPS) -> str:
     """A decode step's update of the cached state ``leaf`` (ELEMENTWISE ``fn`` in the state's ``dtype`` over its
-    elements, ``flops`` each (:data:`RECURRENT_FLOPS` by default), reading it) and its write back; returns the step's
+    elements, ``flops`` each (:data:`RECURRENT_FLOPS` by default), reading it) and its write back (in the update's
+    kernel, as vLLM's update kernels write the state in place: no launch of its own); returns the step's
     output ``out``."""
     state = b.state_cache(leaf, state_shape, dtype, read=True)
     elems = math.prod(state_shape)
     o = b._add(b._name(name, name), OpKind.ELEMENTWISE, [*inputs, state], out, weights=list(weights), dtype=dtype,
                flops=flops * elems, vector_elems=elems, fn=fn, keep_dtype=True)
-    b.state_write(o, state, state_shape, dtype, "state_write")
+    b.state_write(o, state, state_shape, dtype, "state_write", in_place=True)  # the update kernel writes it back
     return o
 
 

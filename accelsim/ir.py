@@ -196,6 +196,13 @@ class Op:
         return None if value is None else str(value)
 
     @property
+    def in_kernel_of(self) -> str | None:
+        """The op whose kernel runs this one (a recurrent update writing its state in place: vLLM's
+        selective_state_update, causal_conv1d_update): no launch or dispatch of its own, its bytes its own."""
+        value = self.attrs.get("in_kernel_of")
+        return None if value is None else str(value)
+
+    @property
     def follows(self) -> str | None:
         """For a batch norm: the conv/linear it directly follows (it may be folded into it)."""
         value = self.attrs.get("follows")

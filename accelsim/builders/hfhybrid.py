@@ -54,6 +54,15 @@ def _qwen3_next(r: _Reader) -> LM:
               attn_gate=True, attn_dropout=r.prob("attention_dropout", 0.0), rotary_dim=rotary)
 
 
+def _mamba_groups(r: _Reader, key: str, default: int, heads: int, heads_key: str) -> int:
+    """The Mamba-2 mixer's B / C groups ``key``, which must divide its ``heads`` (``heads_key``): each group's B and C
+    serve heads / groups heads (transformers' Mamba2Mixer repeats them so; mamba_ssm asserts it)."""
+    groups = r.int(key, default)
+    if heads % groups:
+        raise ValueError(f"{key}: {groups} must divide {heads_key} ({heads})")
+    return groups
+
+
 _NEMOTRON_H_PATTERN = "M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-"
 """NemotronHConfig's default ``hybrid_override_pattern`` (Nemotron-H-8B's 52 blocks)."""
 _NEMOTRON_H_BLOCKS = {"M": "mamba", "*": "attention", "-": "mlp", "E": "moe", "mamba": "mamba",
@@ -82,14 +91,17 @@ def _nemotron_h(r: _Reader) -> LM:
     shared one of ``moe_shared_expert_intermediate_size`` (``mixer.shared_experts``); module names
     ``backbone.embeddings``, ``backbone.layers.N.norm`` / ``.mixer``, ``backbone.norm_f``; untied head.
     ``num_hidden_layers`` is the pattern's length (transformers derives it)."""
-    kinds = r._get("layers_block_type", None)
-    if kinds is None:
-        pattern = r._get("hybrid_override_pattern", _NEMOTRON_H_PATTERN)
-        kinds = list(pattern) if isinstance(pattern, str) else pattern
+    key = "layers_block_type" if r.data.get("layers_block_type") is not None else "hybrid_override_pattern"
+    written = r._get(key, None)
+    pattern = _NEMOTRON_H_PATTERN if written is None else written
+    kinds = list(pattern) if isinstance(pattern, str) else pattern
     layers = r.int("num_hidden_layers", len(kinds) if isinstance(kinds, list) else 52)
+    if written is None and len(kinds) != layers:  # the default is NemotronHConfig's: the user wrote no pattern
+        raise ValueError(f"hybrid_override_pattern: missing, and NemotronHConfig's default pattern (Nemotron-H-8B's, "
+                         f"{len(kinds)} blocks) does not match num_hidden_layers ({layers}): give the pattern")
     if not isinstance(kinds, list) or len(kinds) != layers or any(k not in _NEMOTRON_H_BLOCKS for k in kinds):
-        raise ValueError(f"hybrid_override_pattern: expected {layers} blocks, each M (Mamba-2), * (attention), - "
-                         f"(MLP) or E (experts) (got {kinds!r})")
+        raise ValueError(f"{key}: expected {layers} blocks, each M (Mamba-2), * (attention), - "
+                         f"(MLP) or E (experts) (got {written!r})")
     blocks = tuple(_NEMOTRON_H_BLOCKS[k] for k in kinds)
     r.require("moe_latent_size", None, "latent expert projections (Nemotron 3 Super) are not built")
     experts, shared = r.int("n_routed_experts", r.int("num_local_experts", 8)), r.int(
@@ -111,8 +123,9 @@ def _nemotron_h(r: _Reader) -> LM:
     for key in ("use_bias", "mamba_proj_bias", "mlp_bias"):
         r.require(key, False, "Nemotron-H's projections have no bias")
     r.require("sliding_window", None, "Nemotron-H's attention is global")
-    mamba = Mamba2(r.int("mamba_num_heads", 128), r.int("mamba_head_dim", 64), r.int("ssm_state_size", 128),
-                   r.int("n_groups", 8), r.int("conv_kernel", 4), r.int("chunk_size", 128),
+    mamba_heads = r.int("mamba_num_heads", 128)
+    mamba = Mamba2(mamba_heads, r.int("mamba_head_dim", 64), r.int("ssm_state_size", 128),
+                   _mamba_groups(r, "n_groups", 8, mamba_heads, "mamba_num_heads"), r.int("conv_kernel", 4), r.int("chunk_size", 128),
                    r.bool("use_conv_bias", True), frozenset(i for i, k in enumerate(blocks) if k == "mamba"),
                    r.choice("mamba_ssm_cache_dtype", "auto", _STATE_DTYPES))
     return LM(r.arch, vocab=r.int("vocab_size", 131072), hidden=hidden, layers=layers, heads=heads,
@@ -150,7 +163,8 @@ def _granite_hybrid(r: _Reader) -> LM:
     mamba_heads = r.int("mamba_n_heads", 128)
     d_head = r.auto_int("mamba_d_head", lambda: r.int("mamba_expand", 2) * hidden // mamba_heads)
     r.require("mamba_proj_bias", False, "Granite's Mamba projections have no bias")
-    mamba = Mamba2(mamba_heads, d_head, r.int("mamba_d_state", 256), r.int("mamba_n_groups", 1),
+    mamba = Mamba2(mamba_heads, d_head, r.int("mamba_d_state", 256),
+                   _mamba_groups(r, "mamba_n_groups", 1, mamba_heads, "mamba_n_heads"),
                    r.int("mamba_d_conv", 4), r.int("mamba_chunk_size", 256), r.bool("mamba_conv_bias", True),
                    frozenset(i for i, k in enumerate(kinds) if k == "mamba"))
     experts, shared = r.int("num_local_experts", 8, minimum=0), r.int("shared_intermediate_size", 1024)
@@ -252,7 +266,8 @@ def _falcon_h1(r: _Reader) -> LM:
     d_head = r.auto_int("mamba_d_head", lambda: d_ssm // mamba_heads)
     if d_head * mamba_heads != d_ssm:
         raise ValueError(f"mamba_d_head: {d_head!r} × mamba_n_heads ({mamba_heads}) must be mamba_d_ssm ({d_ssm})")
-    mamba = Mamba2(mamba_heads, d_head, r.int("mamba_d_state", 256), r.int("mamba_n_groups", 1),
+    mamba = Mamba2(mamba_heads, d_head, r.int("mamba_d_state", 256),
+                   _mamba_groups(r, "mamba_n_groups", 1, mamba_heads, "mamba_n_heads"),
                    r.int("mamba_d_conv", 4), r.int("mamba_chunk_size", 256), r.bool("mamba_conv_bias", True),
                    frozenset(), in_bias=r.bool("mamba_proj_bias", False), out_bias=r.bool("projectors_bias", False),
                    norm=r.bool("mamba_rms_norm", False))
@@ -297,9 +312,9 @@ def _mamba_lm(r: _Reader) -> LM:
                              f"({inner})")
         r.read.add("time_step_rank")  # dt is one value a head in Mamba-2
         bias = r.bool("use_bias", False)
-        mamba = Mamba2(heads, head_dim, r.int("state_size", 128), r.int("n_groups", 8), r.int("conv_kernel", 4),
-                       r.int("chunk_size", 256), r.bool("use_conv_bias", True), every, in_bias=bias,
-                       out_bias=bias, norm=r.bool("rms_norm", True))
+        mamba = Mamba2(heads, head_dim, r.int("state_size", 128), _mamba_groups(r, "n_groups", 8, heads, "num_heads"),
+                       r.int("conv_kernel", 4), r.int("chunk_size", 256), r.bool("use_conv_bias", True), every,
+                       in_bias=bias, out_bias=bias, norm=r.bool("rms_norm", True))
     else:
         inner = r.int("intermediate_size", inner)
         rank = r.auto_int("time_step_rank", lambda: -(-hidden // 16))
@@ -366,6 +381,9 @@ def _lfm2(r: _Reader) -> LM:
     kinds = r._get("layer_types", None)
     if kinds is None:
         attn = r.int_list("full_attn_idxs") if r.data.get("full_attn_idxs") is not None else frozenset(range(layers))
+        if not attn <= set(range(layers)):
+            raise ValueError(f"full_attn_idxs: expected layer indices below num_hidden_layers ({layers}) "
+                             f"(got {sorted(attn)})")
         kinds = ["full_attention" if i in attn else "conv" for i in range(layers)]
     if not isinstance(kinds, list) or len(kinds) != layers or not set(kinds) <= {"conv", "full_attention"}:
         raise ValueError(f"layer_types: expected {layers} entries, each 'conv' or 'full_attention' (got {kinds!r})")

@@ -2,7 +2,8 @@
 
 ```yaml
 model: layers
-input: [1, 1, 32, 32]          # the graph input, N×C×H×W or N×features; batch multiplies N
+input: [1, 1, 32, 32]          # the graph input, N×C×H×W or N×features; batch multiplies N (dim 1 of an
+                               # L×N×E input to an rnn / lstm / gru / multihead_attention without batch_first)
 layers:
   - {type: conv2d, name: conv1, out_channels: 6, kernel_size: 5}
   - {type: relu}               # reads the previous layer
@@ -477,9 +478,44 @@ _SPECIAL = {  # layer method → how it is called with the layer's inputs ``xs``
 }
 
 
+_SEQ_FIRST = frozenset({"lstm", "gru", "rnn", "multihead_attention"})
+"""Layer methods whose token tensors are (L, N, ...) unless ``batch_first``: torch's layout."""
+_BATCH_FIRST = frozenset({
+    "conv1d", "conv2d", "conv3d", "conv_transpose2d", "conv_transpose3d", "deform_conv2d", "maxpool1d", "maxpool2d",
+    "maxpool3d", "avgpool2d", "avgpool3d", "adaptive_avgpool2d", "adaptive_avgpool3d", "batchnorm1d", "batchnorm2d",
+    "batchnorm3d", "center_crop"})
+"""Layer methods whose input is N×C×…: the batch at dim 0. The other layers (linear, norms, activations, embedding,
+add, ...) work on any leading dims and say nothing about where the batch is."""
+
+
+def _batch_dim(p: LayersParams) -> int:
+    """The dim of ``p.input`` that ``batch`` multiplies: the batch dim of the first layer that has one (dim 1 for a
+    recurrent or attention layer without ``batch_first``, as torch's (L, N, E); dim 0 otherwise), dim 0 when none
+    has one. A later layer that puts the batch elsewhere is an error: the list has no transpose between them."""
+    first: tuple[int, int, str] | None = None  # (dim, layer index, why)
+    for i, spec in enumerate(p.layers):
+        method = METHOD[spec.type]
+        if method in _SEQ_FIRST:
+            dim, why = (0, "batch_first") if spec.batch_first else (1, "(L, N, ...) without batch_first")
+        elif method in _BATCH_FIRST:
+            dim, why = 0, "N×C×..."
+        else:
+            continue
+        if first is None:
+            first = (dim, i, why)
+        elif dim != first[0]:
+            raise WorkloadError(
+                f"{p.name}: {spec.type} takes its batch at dim {dim} ({why}) but layers[{first[1]}] "
+                f"{p.layers[first[1]].type} at dim {first[0]} ({first[2]}); one layer list takes one layout",
+                key=("layers", i))
+    return 0 if first is None else first[0]
+
+
 def build_layers(p: LayersParams) -> Graph:
-    """The graph of a hand-written layer list: each layer one builder call (dropout adds no op)."""
-    shape = (p.input[0] * p.batch, *p.input[1:])
+    """The graph of a hand-written layer list: each layer one builder call (dropout adds no op). ``batch``
+    multiplies the input's batch dim (:func:`_batch_dim`)."""
+    dim = _batch_dim(p)
+    shape = tuple(n * p.batch if d == dim else n for d, n in enumerate(p.input))
     b = LayerListBuilder(p.name, {INPUT: shape}, dtype=p.dtype or "fp16")
     outputs: dict[str, str] = {INPUT: INPUT}  # layer name → op that holds its output (dropout aliases its input)
     prev = INPUT
@@ -497,8 +533,9 @@ def build_layers(p: LayersParams) -> Graph:
                 out = _SPECIAL[method](b, xs, kwargs)
             else:
                 out = getattr(b, method)(xs[0], **kwargs)
-        except WorkloadError as e:
-            raise WorkloadError(str(e), key=("layers", i)) from None
+        except WorkloadError as e:  # the input's shape as written, not times batch
+            raise WorkloadError(str(e).replace(f"{INPUT!r} is {list(shape)}", f"{INPUT!r} is {list(p.input)}"),
+                                key=("layers", i)) from None
         if spec.name is not None:
             outputs[spec.name] = out
         outputs[out] = out
@@ -511,7 +548,8 @@ class LayersParams(WorkloadParams):
 
     name: str = Field("layers", description="Name of the graph.")
     input: tuple[PositiveInt, ...] = Field(
-        description="Input shape [N, C, H, W] or [N, features]; batch multiplies N.")
+        description="Input shape [N, C, H, W] or [N, features] ([L, N, E] for torch's sequence-first recurrent "
+                    "and attention layers); batch multiplies N.")
     layers: tuple[LayerSpec, ...] = Field(description="The layers, in order.")
 
     @field_validator("input", "layers", mode="before")

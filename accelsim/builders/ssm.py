@@ -53,6 +53,17 @@ def _tp_heads(b: TransformerBuilder, n: int, what: str) -> int:
     return n // b.tp
 
 
+def _chunk(size: int, length: int) -> int:
+    """The chunk a prompt of ``length`` tokens runs in with the kernels' chunk ``size``: a prompt shorter than one
+    chunk is a chunk of its own length, since the kernels bound their loops by the tokens there are
+    (state-spaces/mamba's SSD kernels: ``chunk_size_limit = min(chunk_size, seqlen - chunk_start)``; FLA's load
+    each chunk with a boundary check), so the MACs are the work done; the padding of a short chunk to the GEMM's
+    tiles is the mapper's, as for any GEMM. A longer prompt runs in ⌈L / size⌉ whole chunks: the last one, when
+    ``size`` does not divide L, is counted whole (at most size − 1 tokens of padding, < 1/⌈L / size⌉ of the
+    kernels' MACs)."""
+    return min(size, length)
+
+
 def _decoding(cache: KVCache | None) -> bool:
     """A decode step: the pass reads the states an earlier pass left."""
     return cache is not None and cache.past > 0
@@ -78,8 +89,8 @@ def _causal_conv(b: TransformerBuilder, x: str, taps: int, bias: bool, cache: KV
     elems = bsz * length * channels
     out = b._add(b._name(name, name), OpKind.ELEMENTWISE, inputs, (bsz, length, channels), weights=weights,
                  flops=(2 * taps + (ACT_FLOPS["silu"] if act else 0)) * elems, vector_elems=elems, fn="causal_conv1d")
-    if state is not None:
-        b.state_write(out, state, (bsz, channels, taps - 1), b.dtype, f"{leaf}_write")
+    if state is not None:  # a decode step's causal_conv1d_update shifts the state in place
+        b.state_write(out, state, (bsz, channels, taps - 1), b.dtype, f"{leaf}_write", in_place=decode)
     return out
 
 
@@ -97,13 +108,14 @@ def _recurrent_update(b: TransformerBuilder, inputs: list[str], out: tuple[int, 
                       state_shape: tuple[int, ...], dtype: str, fn: str, name: str,
                       weights: Sequence[Weight] = (), flops: int = RECURRENT_FLOPS) -> str:
     """A decode step's update of the cached state ``leaf`` (ELEMENTWISE ``fn`` in the state's ``dtype`` over its
-    elements, ``flops`` each (:data:`RECURRENT_FLOPS` by default), reading it) and its write back; returns the step's
+    elements, ``flops`` each (:data:`RECURRENT_FLOPS` by default), reading it) and its write back (in the update's
+    kernel, as vLLM's update kernels write the state in place: no launch of its own); returns the step's
     output ``out``."""
     state = b.state_cache(leaf, state_shape, dtype, read=True)
     elems = math.prod(state_shape)
     o = b._add(b._name(name, name), OpKind.ELEMENTWISE, [*inputs, state], out, weights=list(weights), dtype=dtype,
                flops=flops * elems, vector_elems=elems, fn=fn, keep_dtype=True)
-    b.state_write(o, state, state_shape, dtype, "state_write")
+    b.state_write(o, state, state_shape, dtype, "state_write", in_place=True)  # the update kernel writes it back
     return o
 
 
@@ -136,7 +148,7 @@ def gated_delta_net(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, c
 
     ``in_proj_qkvz`` and ``in_proj_ba``; the causal conv over q, k and v; ``gating`` (β and the decay, with
     ``A_log`` and ``dt_bias``). A prompt runs FLA's chunk_gated_delta_rule on N = ⌈L / C⌉ chunks of C tokens per
-    value head: ``chunk_kkt`` (each chunk's β-weighted KKᵀ, its triangular solve not counted), ``chunk_wu`` (the WY
+    value head (C = L below one chunk, :func:`_chunk`): ``chunk_kkt`` (each chunk's β-weighted KKᵀ, its triangular solve not counted), ``chunk_wu`` (the WY
     form's w and u, C × C by C × (d_k + d_v)), ``chunk_state`` (the inter-chunk pass: per chunk w·S and Kᵀ·v_new,
     d_k × d_v by 2C; one GEMM per head whose K loop walks the N chunks in turn, as the kernel does, writing every
     chunk's state) and ``chunk_o`` (the output Q·S + (QKᵀ ⊙ mask)·v_new: its MACs as one GEMM of k = d_k + C +
@@ -166,7 +178,7 @@ def gated_delta_net(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, c
     if _decoding(cache):
         o = _recurrent_update(b, [q, k, v, gating], out, "recurrent_state", state_shape, "fp32", "fused_recurrent", "recurrent")
     else:
-        c = la.chunk
+        c = _chunk(la.chunk, length)
         n = -(-length // c)
         count = bsz * hv * n
         kkt = b.matmul([k, gating], (bsz, hv, n * c, c), Gemm(m=c, n=c, k=dk, count=count), name="chunk_kkt")
@@ -185,7 +197,8 @@ def mamba2(b: TransformerBuilder, m: Mamba2, eps: float, h: str, cache: KVCache 
     """The Mamba-2 mixer on ``h`` in the current scope (transformers' Mamba2Mixer / NemotronHMamba2Mixer names).
 
     ``in_proj`` gives z (heads · head_dim), xBC (the conv's channels: x, and B and C of ``groups`` × ``state``) and
-    dt (one per head); the causal conv over xBC. A prompt runs the SSD kernels on N = ⌈L / Q⌉ chunks of Q tokens:
+    dt (one per head); the causal conv over xBC. A prompt runs the SSD kernels on N = ⌈L / Q⌉ chunks of Q tokens
+    (Q = L below one chunk, :func:`_chunk`):
     ``chunk_cumsum`` (softplus(dt + dt_bias), dt·A and its running sum; with ``A_log``, ``dt_bias``), ``chunk_state``
     (each chunk's state Xᵀ·B, P × N by Q, per head), ``state_passing`` (the states carried from chunk to chunk, in
     turn: elementwise), ``bmm_chunk`` (C·Bᵀ, Q × Q by N, per group) and ``chunk_scan`` (the output C·S + (C·Bᵀ ⊙
@@ -222,6 +235,7 @@ def mamba2(b: TransformerBuilder, m: Mamba2, eps: float, h: str, cache: KVCache 
         y = _recurrent_update(b, [x, *bc, dt], out, "ssm_state", state_shape, dtype, "selective_state_update",
                               "selective_state_update", [*dt_a, skip])
     else:
+        q = _chunk(q, length)
         n = -(-length // q)
         elems = bsz * heads * n * q
         cum = b._add(b._name("chunk_cumsum", "chunk_cumsum"), OpKind.ELEMENTWISE, [dt], (bsz, heads, n * q),
@@ -303,8 +317,8 @@ def kimi_delta_attention(b: TransformerBuilder, la: LinearAttn, eps: float, h: s
     ``q_proj``, ``k_proj``, ``v_proj`` (heads × head_dim each), each through its own causal short conv
     (``q_conv1d`` ...; SiLU); the per-channel decay from a rank-head_dim gate (``f_a_proj`` → ``f_b_proj``, then
     ``gate``: −exp(A_log)·softplus(· + dt_bias)); β = sigmoid(``b_proj``). A prompt runs chunk_kda on N = ⌈L / C⌉
-    chunks per head: ``chunk_intra`` (the chunk's K-K and Q-K products with the channel-wise decay folded into the
-    operands, C × 2C by d_k, and the WY form's w and u, C × (d_k + d_v) by C: one GEMM of k = d_k and n = 2C +
+    chunks per head (C = L below one chunk, :func:`_chunk`): ``chunk_intra`` (the chunk's K-K and Q-K products
+    with the channel-wise decay folded into the operands, C × 2C by d_k, and the WY form's w and u, C × (d_k + d_v) by C: one GEMM of k = d_k and n = 2C +
     C·(d_k + d_v) / d_k, their MACs; the diagonal blocks' per-token exps not counted), ``chunk_state`` (the inter-chunk pass as Gated DeltaNet's: per head one
     GEMM whose K loop walks the chunks) and ``chunk_o`` (Q·S + Aqk·v_new, C × d_v by d_k + C); a decode step the
     fused recurrent update of the fp32 state. The output gate (``g_a_proj`` → ``g_b_proj``) gates the per-head
@@ -328,7 +342,7 @@ def kimi_delta_attention(b: TransformerBuilder, la: LinearAttn, eps: float, h: s
         o = _recurrent_update(b, [q, k, v, gate, beta], out, "recurrent_state", state_shape, "fp32", "fused_recurrent_kda",
                               "recurrent")
     else:
-        c = la.chunk
+        c = _chunk(la.chunk, length)
         n = -(-length // c)
         count = bsz * heads * n
         # Akk and Aqk (C × C by d_k each) and w, u (C × (d_k + d_v) by C): their MACs as one GEMM of k = d_k
@@ -357,7 +371,8 @@ def lightning_attention(b: TransformerBuilder, la: LinearAttn, eps: float, h: st
 
     ``qkv_proj`` (3 × heads × head_dim) and SiLU (``act_fn``) give q, k and v; no conv, no gating projection: each
     head's decay λ = e^−s is a fixed slope (a buffer, no parameter). A prompt runs in N = ⌈L / C⌉ blocks of C =
-    ``block_size`` tokens per head, as the block-wise algorithm (and vLLM's lightning_attention kernels) does:
+    ``block_size`` tokens per head (C = L below one block, :func:`_chunk`), as the block-wise algorithm (and vLLM's
+    lightning_attention kernels) does:
     ``block_qk`` (the block's QKᵀ, C × C by d), ``block_state`` (the inter-block pass: the decayed Kᵀ·V of each
     block, d × d by C, added to the decayed state; one GEMM per head whose K loop walks the N blocks in turn, as
     Gated DeltaNet's chunk_state) and ``block_o`` (the output (Q·decay)·S + (QKᵀ ⊙ decay)·V, C × d by d + C); the
@@ -383,7 +398,7 @@ def lightning_attention(b: TransformerBuilder, la: LinearAttn, eps: float, h: st
         o = _recurrent_update(b, [q, k, v], out, "recurrent_state", state_shape, b.dtype, "lightning_recurrent",
                               "recurrent", flops=LIGHTNING_RECURRENT_FLOPS)
     else:
-        c = la.chunk
+        c = _chunk(la.chunk, length)
         n = -(-length // c)
         count = bsz * heads * n
         scores = b.matmul([q, k], (bsz, heads, n * c, c), Gemm(m=c, n=c, k=d, count=count), name="block_qk")

@@ -189,11 +189,13 @@ class TransformerBuilder(GraphBuilder):
             self._cache_inputs.append(name)
         return name
 
-    def state_write(self, x: str, cache: str, shape: Shape, dtype: str, name: str) -> str:
+    def state_write(self, x: str, cache: str, shape: Shape, dtype: str, name: str, in_place: bool = False) -> str:
         """Write ``shape`` of a recurrent state (from ``x``) into ``cache``: KV_APPEND in ``dtype`` (attrs
-        ``keep_dtype``: the precision pass leaves it)."""
+        ``keep_dtype``: the precision pass leaves it). ``in_place``: ``x``'s kernel writes it (a decode step's update
+        of the state it read: ``in_kernel_of``, no kernel of its own; its bytes still counted here)."""
+        extra = {"in_kernel_of": x} if in_place else {}
         return self._add(self._name(name, "state_write"), OpKind.KV_APPEND, [x], shape, dtype=dtype, fn="kv_append",
-                         cache=cache, keep_dtype=True)
+                         cache=cache, keep_dtype=True, **extra)
 
     def build(self, meta: Mapping[str, object] | None = None) -> Graph:
         """The finished graph with every declared input."""

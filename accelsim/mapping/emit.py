@@ -9,7 +9,8 @@ op's inputs available. On a GPU-like core each core runs its share of the output
 the last). Kernel launches follow :class:`Launch`: host tasks issued in op
 order ahead of the device (eager: one per kernel; CUDA graphs: one per pass), and a DISPATCH task (the
 device's start latency) after an op's launch and its inputs, which its first groups and its parameter loads wait
-for (a GPU kernel reads nothing before it runs, so a dispatched op's weights do not prefetch across ops). Data
+for (a GPU kernel reads nothing before it runs, so a dispatched op's weights do not prefetch across ops); an op
+that runs inside its producer's kernel (``Op.in_kernel_of``: a recurrent state written in place) has neither. Data
 parallel, the optimizer steps wait for every gradient's all-reduce (:meth:`Emitter._reduce_gradients`), and a
 tensor-parallel COLLECTIVE op is one all-reduce, both on the link unit (:mod:`accelsim.cost.collective`).
 """
@@ -290,7 +291,8 @@ class Emitter:
             if sent:  # (an expert's gradient on the only chip holding it is not reduced)
                 level_bytes[LINK] = sent
                 details[f"{kind}_s"] = seconds
-        producers, launched = self.launched(p.index, data)
+        # an op run inside its producer's kernel (a state written in place) is neither launched nor dispatched
+        producers, launched = (data, []) if op.in_kernel_of else self.launched(p.index, data)
         last_compute, last_store = self._groups(p, tr.scale, group_units, cyc, act_loads, w_loads, stores,
                                                 producers, launched)
         if self.max_tasks is not None and len(self.tasks) > self.max_tasks:

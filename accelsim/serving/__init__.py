@@ -338,12 +338,20 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
                              "prefix's KV blocks do not hold the state after it (set prefix_caching: false)",
                              value=True)
         both = _with_draft(spec, fp) if fp is not None and spec.draft_model is not None else fp
+        if both is not None and both.state_bytes_per_seq and s.speculative is not None:
+            # a recurrent layer's state is one per sequence, advanced in place: a verification that rejects drafts
+            # needs it back at the last kept token (vLLM keeps a state per draft position); not modelled
+            key, whose = ("speculative", spec.model) if fp.state_bytes_per_seq else ("draft_model", spec.draft_model)
+            name = whose.params.get("name") or whose.model  # type: ignore[union-attr]
+            raise spec.error(key, f"not modelled for {name}'s recurrent layers: a verification that rejects drafts "
+                             "needs the state as it was after the last kept token, one state a draft position, "
+                             "which the state cache does not hold (leave speculative out)")
         n_blocks = blocks if blocks is not None else kv_blocks(both, spec.arch, s.engine)  # type: ignore[arg-type]
         if isinstance(n_blocks, str):
             if both is not fp and not isinstance(kv_blocks(fp, spec.arch, s.engine), str):  # the draft's doing
                 raise spec.error("draft_model", f"with the draft model's weights and KV cache beside the model's: "
-                                 f"{n_blocks}", value=spec.draft_model.model)  # type: ignore[union-attr]
-            raise spec.error("model", n_blocks, value=spec.model.model)
+                                 f"{n_blocks}")
+            raise spec.error("model", n_blocks)  # the sizes say what does not fit: no value to quote
         fp = both
         swap, swap_state = _swap_s(spec, fp) if fp is not None and s.engine.preemption == "swap" else (0.0, 0.0)
         transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]

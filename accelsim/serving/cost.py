@@ -389,7 +389,8 @@ def kv_blocks(fp: Footprint, arch: Arch, engine: EngineConfig) -> int | str:
     blocks = math.floor(room / per_block) if room > 0 else 0
     if blocks < 1:
         held = f" and {engine.max_num_seqs} sequences' recurrent states ({states:,} B)" if states else ""
+        fewer = "lower engine.max_num_seqs, " if states else ""
         return (f"the weights ({fp.weight_bytes:,} B per chip){held} leave no room for a KV block in "
-                f"{engine.gpu_memory_fraction} of {capacity:,} B (use more tensor parallelism or a larger "
+                f"{engine.gpu_memory_fraction} of {capacity:,} B ({fewer}use more tensor parallelism or a larger "
                 f"gpu_memory_fraction)")
     return blocks

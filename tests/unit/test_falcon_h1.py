@@ -7,6 +7,9 @@ structure of transformers' modeling_falcon_h1 (FalconH1DecoderLayer, FalconH1Mix
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
 from accelsim.builders import build_workload
 from accelsim.builders.hf import HfParams, identical_layers
 from accelsim.config import load_workload
@@ -44,3 +47,10 @@ def test_every_layer_adds_the_two_branches_on_one_normed_input():
     assert plain["model.layers.0.mamba.gate"].weights == () and plain.params == g.params - D_SSM
     w = load_workload("falcon_h1_7b")
     assert identical_layers(HfParams(**w.params)) == LAYERS  # every layer alike: a serving run samples two
+
+
+def test_mamba_groups_must_divide_the_heads():
+    # each group's B and C serve mamba_n_heads / mamba_n_groups heads: 5 groups cannot share 24 heads
+    with pytest.raises(ValidationError, match=r"mamba_n_groups: 5 must divide mamba_n_heads \(24\)"):
+        _model(mamba_n_groups=5, seq_len=8)
+    assert _model(mamba_n_groups=24, seq_len=8, layers=1).params > 0  # one group a head is a model

@@ -8,6 +8,9 @@ GraniteMoeHybridMoE and the shared MLP). IBM: Granite 4.0-H-Tiny has 7 B paramet
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
 from accelsim.builders import build_workload
 from accelsim.builders.hf import HfParams, identical_layers
 from accelsim.config import load_workload
@@ -60,3 +63,8 @@ def test_mamba_and_attention_layers_are_not_alike():
     w = load_workload("granite_4_h_tiny")
     assert identical_layers(HfParams(**w.params)) is None
     assert identical_layers(HfParams(**{**w.params, "layers": 5})) == 5  # the first five are all Mamba
+
+
+def test_mamba_groups_must_divide_the_heads():
+    with pytest.raises(ValidationError, match=r"mamba_n_groups: 5 must divide mamba_n_heads \(48\)"):
+        _model(mamba_n_groups=5, seq_len=8)

@@ -77,6 +77,16 @@ def test_a_prompt_runs_lightning_attention_in_blocks_on_seven_layers_of_eight():
     assert g.meta["kv_cache_bytes"] == 7 * STATE + 2 * KV * 600 * D * 2  # one full layer's K and V
 
 
+def test_a_prompt_shorter_than_a_block_runs_one_block_of_its_length():
+    # L = 1 < block_size 256: one block of 1 token (was a whole 256-token block: 112 G MACs of block attention
+    # over the 70 lightning layers); per head QKᵀ 1 × 1 by 128, the state 128 × 128 by 1, the output 1 × 128 by 129
+    g = _model(seq_len=1, layers=1)
+    lin = "model.layers.0.self_attn"
+    assert g[f"{lin}.block_qk"].macs == HEADS * D == 8_192
+    assert g[f"{lin}.block_state"].macs == HEADS * D * D == 1_048_576
+    assert g[f"{lin}.block_o"].macs == HEADS * D * (D + 1) == 1_056_768
+
+
 def test_a_decode_step_updates_the_state_by_hand():
     g = _model(phase="decode", kv_len=4096, batch=2, layers=8, tensor_parallel=8)
     lin = "model.layers.0.self_attn"

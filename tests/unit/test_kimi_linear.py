@@ -57,6 +57,16 @@ def test_kda_and_mla_layers():
     assert g.meta["kv_cache_bytes"] == 3 * KDA_STATE + 300 * 576 * 2  # one MLA layer's latent cache
 
 
+def test_a_prompt_shorter_than_a_chunk_runs_one_chunk_of_its_length():
+    # L = 10 < 64: one chunk of 10 tokens; per head Akk and Aqk 10 × 10 by 128 each and w, u 10 × 128 by 10 each,
+    # the state pass 2·10·128·128, the output 10 × 128 by 128 + 10
+    g = _model(seq_len=10, layers=1)
+    kda = "model.layers.0.self_attn"
+    assert g[f"{kda}.chunk_intra"].macs == HEADS * (2 * 10 * 10 * D + 10 * 10 * 2 * D) == 1_638_400
+    assert g[f"{kda}.chunk_state"].macs == HEADS * 2 * 10 * D * D == 10_485_760
+    assert g[f"{kda}.chunk_o"].macs == HEADS * 10 * D * (D + 10) == 5_652_480
+
+
 def test_a_decode_step_updates_the_fp32_state():
     g = _model(phase="decode", kv_len=5000, batch=2, layers=1)
     rec = g["model.layers.0.self_attn.recurrent"]

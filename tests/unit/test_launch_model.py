@@ -236,3 +236,22 @@ def test_a_collective_is_a_kernel_launched_and_dispatched_as_any_other():
     # CUDA graph: one graph launch (3 µs), then the dispatch
     graph = simulate(work, arch, execution="cuda_graph").to_dict()
     assert graph["total_cycles"] == 3 * US + 1 * US + link
+
+
+def test_an_op_run_in_its_producers_kernel_is_neither_launched_nor_dispatched():
+    import dataclasses
+
+    d = _device_cycles()
+    launch = 2 * d  # host-bound, as above
+    chain = _chain(4)
+    ops = list(chain.ops)
+    ops[1] = dataclasses.replace(ops[1], attrs={**ops[1].attrs, "in_kernel_of": "r0"})  # r0's kernel writes r1
+    rep = _run(Graph("chain", ops, chain.inputs), _gpu(kernel_launch=f"{launch}ns"))
+    # three launches at L, 2L, 3L: r0 runs L..L + d, r1 right after it (no launch) to L + 2d = 2L, r2 from its
+    # launch at 2L, r3 from 3L to 3L + d (four launches: 4L + d)
+    assert rep["total_cycles"] == 3 * launch + d
+    assert rep["launch_overhead_s"] == pytest.approx(3 * launch * 1e-9)
+    # under CUDA graphs the dispatch latency goes too: one graph launch, three dispatches, four kernels' work
+    arch = _gpu(graph_launch="3us", kernel_dispatch="1us")
+    assert _run(Graph("chain", ops, chain.inputs), arch, execution="cuda_graph")["total_cycles"] == \
+        3 * US + 3 * (1 * US) + 4 * d

@@ -99,3 +99,39 @@ def test_transformer_encoder_layers_preset():
     g = build_workload("layers", {k: v for k, v in doc.items() if k != "model"})
     # embedding 30,000·256, attention 4·256² + 4·256, two LayerNorms 2·(2·256), FFN 256·1024 + 1024 + 1024·256 + 256
     assert g.params == 30_000 * 256 + 4 * 256 * 256 + 4 * 256 + 2 * 2 * 256 + 2 * 256 * 1024 + 1024 + 256
+
+
+def test_batch_scales_the_batch_dim_of_sequence_first_layers():
+    # torch's recurrent and attention layers without batch_first take (L, N, E): batch multiplies N, dim 1
+    rnn = {"type": "rnn", "name": "rnn", "input_size": 100, "hidden_size": 200}
+    g = _layers((10, 2, 100), rnn, batch=2)
+    hh = [op for op in g.ops if op.name.endswith(".hh")]
+    assert len(hh) == 10 and hh[0].gemm.m == 4  # 10 steps of N = 2·2 rows, not 20 steps of 2
+    assert g.ops[-1].out_shape == (10, 4, 200)
+    # MHA(256, 4 heads) on L = 128, N = 1·2: in_proj 256 tokens·256·768 = 50,331,648, scores and context
+    # 2·(N·heads·L²·64) = 2·(2·4·128²·64) = 16,777,216, out_proj 256·256·256 = 16,777,216: 83,886,080 = 2 × 41,943,040
+    mha = {"type": "multihead_attention", "name": "attn", "embed_dim": 256, "num_heads": 4}
+    assert _layers((128, 1, 256), mha, batch=2).macs == 83_886_080 == 2 * _layers((128, 1, 256), mha).macs
+    # batch_first: dim 0, as before
+    assert _layers((2, 10, 100), {**rnn, "batch_first": True}, batch=2).ops[-1].out_shape == (4, 10, 200)
+    # ids (L, N) → embedding → a sequence-first LSTM: the first layer with a layout (the LSTM) decides, N is dim 1
+    ids = _layers((6, 3), {"type": "embedding", "num_embeddings": 50, "embedding_dim": 8},
+                  {"type": "lstm", "hidden_size": 4}, batch=2)
+    assert ids.inputs["input"] == (6, 6) and ids.ops[-1].out_shape == (6, 6, 4)
+
+
+def test_a_layer_list_of_two_layouts_is_an_error():
+    with pytest.raises(WorkloadError, match=r"takes its batch at dim 0 \(batch_first\) but layers\[0\] lstm at dim 1 "
+                                            r".*\(layers\[1\]\)$"):
+        _layers((5, 3, 8), {"type": "lstm", "hidden_size": 8},
+                {"type": "multihead_attention", "embed_dim": 8, "num_heads": 2, "batch_first": True})
+    with pytest.raises(WorkloadError, match=r"takes its batch at dim 1 .* but layers\[0\] conv1d at dim 0"):
+        _layers((2, 4, 8), {"type": "conv1d", "out_channels": 4, "kernel_size": 1}, {"type": "gru", "hidden_size": 8})
+
+
+def test_a_bad_input_rank_quotes_the_input_as_written():
+    # [10, 100] at batch 2 is [10, 200] inside (N at dim 1); the error names what the file says
+    with pytest.raises(WorkloadError, match=r"'input' is \[10, 100\] \(layers\[0\]\)$"):
+        _layers((10, 100), {"type": "rnn", "hidden_size": 8}, batch=2)
+    with pytest.raises(WorkloadError, match=r"'input' is \[3, 100\] \(layers\[0\]\)$"):
+        _layers((3, 100), {"type": "conv2d", "out_channels": 4, "kernel_size": 1}, batch=2)

@@ -9,6 +9,9 @@ AI's cards: LFM2-1.2B 1,170,340,608 parameters, LFM2-2.6B 2,569,272,320.
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
 from accelsim.builders import build_workload
 from accelsim.config import load_workload
 
@@ -40,3 +43,10 @@ def test_the_short_convolution_and_its_state():
     assert g["model.layers.0.conv.Cy"].inputs == ("model.layers.0.conv.C", "model.layers.0.conv.conv")
     assert g.meta["state_cache_bytes"] == 2 * 2048 * 2 * 2  # two conv layers × channels × 2 taps kept × bf16
     assert "model.layers.2.self_attn.q_layernorm" in {op.name for op in g.ops}
+
+
+def test_an_attention_index_past_the_layers_is_refused():
+    # 16 layers: index 99 names no layer (it was dropped silently), as Kimi's kda_layers past the layers
+    with pytest.raises(ValidationError, match=r"full_attn_idxs: expected layer indices below num_hidden_layers "
+                                              r"\(16\) \(got \[2, 5, 99\]\)"):
+        _model(full_attn_idxs=[2, 5, 99], seq_len=8)

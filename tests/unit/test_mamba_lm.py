@@ -49,6 +49,8 @@ def test_mamba2_defaults_are_codestral_mambas_size():
     assert g.params == total == 7_285_403_648
     with pytest.raises(ValidationError, match="num_heads: 100 heads of head_dim 64 must make expand × hidden_size"):
         _graph({"architectures": ["Mamba2ForCausalLM"], "num_heads": 100}, seq_len=8)
+    with pytest.raises(ValidationError, match=r"n_groups: 3 must divide num_heads \(128\)"):
+        _graph({"architectures": ["Mamba2ForCausalLM"], "n_groups": 3}, seq_len=8)
 
 
 FALCON_MAMBA_7B = {"architectures": ["FalconMambaForCausalLM"], "hidden_size": 4096, "num_hidden_layers": 64,

@@ -64,6 +64,20 @@ def test_a_prompt_runs_the_ssd_chunks():
     assert g.meta["state_cache_bytes"] == STATE
 
 
+def test_a_prompt_shorter_than_a_chunk_runs_one_chunk_of_its_length():
+    # L = 10 < chunk_size 128: one chunk of 10 tokens (the SSD kernels bound their loops by the tokens there are),
+    # so the MACs are the work: per head Xᵀ·B 80 × 128 by 10; per group C·Bᵀ 10 × 10 by 128; per head the output
+    # 10 × 80 by 128 + 10
+    m = "backbone.layers.0.mixer"
+    g = _model(seq_len=10, layers=1)
+    assert g[f"{m}.chunk_state"].macs == MH * 80 * 128 * 10 == 13_107_200
+    assert g[f"{m}.bmm_chunk"].macs == G * 10 * 10 * 128 == 102_400
+    assert g[f"{m}.chunk_scan"].macs == MH * 10 * 80 * (128 + 10) == 14_131_200
+    assert g[f"{m}.chunk_cumsum"].flops == 8 * MH * 10  # CUMSUM_FLOPS per head and token
+    # one token and 128 differ (were the same 128-token chunk): 128 tokens are 12.8 × 10's chunk_state
+    assert _model(seq_len=128, layers=1)[f"{m}.chunk_state"].macs == MH * 80 * 128 * 128
+
+
 def test_a_decode_step_updates_the_state_and_an_fp32_cache_keeps_its_dtype():
     g = _model(phase="decode", kv_len=4000, batch=2, layers=1, mamba_ssm_cache_dtype="float32")
     m = "backbone.layers.0.mixer"
@@ -72,6 +86,34 @@ def test_a_decode_step_updates_the_state_and_an_fp32_cache_keeps_its_dtype():
     assert upd.dtype == "fp32" and upd.flops == 7 * 2 * MH * P * N
     assert g[f"{m}.state_write"].out_bytes == 2 * MH * P * N * 4
     assert g.meta["state_cache_bytes"] == 2 * (MH * P * N * 4 + CONV * (K - 1) * 2)
+
+
+def test_a_decode_step_writes_its_states_inside_the_update_kernels():
+    # vLLM's selective_state_update and causal_conv1d_update write the state they read in place: the writes are
+    # no kernels of their own (no launch, no dispatch) but keep their bytes; a prompt's final-state writes stay
+    import dataclasses
+
+    from accelsim import api
+    from accelsim.config import load_arch
+    from accelsim.ir import Graph
+
+    m = "backbone.layers.0.mixer"
+    g = _model(phase="decode", kv_len=64, layers=1)
+    assert g[f"{m}.state_write"].in_kernel_of == f"{m}.selective_state_update"
+    assert g[f"{m}.conv_state_write"].in_kernel_of == f"{m}.conv1d"
+    # their bytes, bf16: the state write reads the step's output (1 × 1 × 128 heads × 80) and writes the state
+    # (128 × 80 × 128); the conv state write reads the conv's output (1 × 1 × 12,288) and writes its 3 taps
+    sw, cw = g[f"{m}.state_write"], g[f"{m}.conv_state_write"]
+    assert (sw.in_bytes, sw.out_bytes) == (MH * P * 2, MH * P * N * 2) == (20_480, 2_621_440)
+    assert (cw.in_bytes, cw.out_bytes) == (CONV * 2, CONV * (K - 1) * 2) == (24_576, 73_728)
+    assert _model(seq_len=8, layers=1)[f"{m}.state_write"].in_kernel_of is None
+    # simulated on h100 (eager: 21 µs a launch, h100.yaml) the same bytes move at every level, two launches fewer
+    plain = Graph(g.name, [dataclasses.replace(op, attrs={k: v for k, v in op.attrs.items() if k != "in_kernel_of"})
+                           for op in g.ops], g.inputs, meta=g.meta)
+    arch = load_arch("h100")
+    fused, apart = (api.run(x, arch, name="t").to_dict() for x in (g, plain))
+    assert fused["bytes"] == apart["bytes"]
+    assert apart["seconds"] - fused["seconds"] == pytest.approx(2 * 21e-6, rel=0.05)
 
 
 def test_tensor_parallelism_splits_heads_and_groups():
@@ -89,5 +131,22 @@ def test_refusals_and_the_layers_are_not_alike():
         _model(hybrid_override_pattern="M-X*" * 14)  # no such block
     with pytest.raises(ValidationError, match="moe_latent_size: 1024 is not supported"):
         _model(moe_latent_size=1024)  # Nemotron 3 Super's latent expert projections
+    # B and C of each group serve mamba_num_heads / n_groups heads: 3 groups cannot share 128 heads
+    with pytest.raises(ValidationError, match=r"n_groups: 3 must divide mamba_num_heads \(128\)"):
+        _model(n_groups=3)
     w = load_workload("nemotron_nano_9b_v2")
     assert identical_layers(HfParams(**{**w.params, "layers": 4})) is None
+
+
+def test_a_missing_pattern_says_so():
+    # without hybrid_override_pattern NemotronHConfig's default (Nemotron-H-8B's 52 blocks) stands in: 56 layers
+    # are not its length, and the error says the key is missing rather than quoting a pattern nobody wrote
+    w = load_workload("nemotron_nano_9b_v2")
+    params = {k: v for k, v in w.params.items() if k != "hybrid_override_pattern"}
+    with pytest.raises(ValidationError, match=r"hybrid_override_pattern: missing, and NemotronHConfig's default "
+                                              r"pattern \(Nemotron-H-8B's, 52 blocks\) does not match "
+                                              r"num_hidden_layers \(56\)"):
+        build_workload(w.model, {**params, "seq_len": 8})
+    # a pattern written too short is quoted as written
+    with pytest.raises(ValidationError, match=r"expected 56 blocks.*\(got 'M-\*'\)"):
+        _model(hybrid_override_pattern="M-*", seq_len=8)

@@ -68,6 +68,17 @@ def test_a_prompt_runs_the_chunked_delta_rule_on_three_layers_of_four():
     assert g.meta["kv_cache_bytes"] == 3 * STATE + 2 * 2 * 300 * 256 * 2
 
 
+def test_a_prompt_shorter_than_a_chunk_runs_one_chunk_of_its_length():
+    # L = 10 < 64: one chunk of 10 tokens; per value head KKᵀ 10·10·128, the WY form 10·10·(128 + 128), the state
+    # pass 2·10·128·128, the output 10·128·128 + 10·10·128 + 10·10·128
+    g = _model(seq_len=10, layers=1)
+    lin = "model.layers.0.linear_attn"
+    assert g[f"{lin}.chunk_kkt"].macs == HV * 10 * 10 * DK == 409_600
+    assert g[f"{lin}.chunk_wu"].macs == HV * 10 * 10 * (DK + DV) == 819_200
+    assert g[f"{lin}.chunk_state"].macs == HV * 2 * 10 * DK * DV == 10_485_760
+    assert g[f"{lin}.chunk_o"].macs == HV * (10 * DK * DV + 10 * 10 * DK + 10 * 10 * DV) == 6_062_080
+
+
 def test_a_decode_step_updates_the_cached_state_in_fp32():
     g = _model(phase="decode", kv_len=1000, batch=4, layers=4, weight_dtype="int4")
     lin = "model.layers.0.linear_attn"

@@ -246,8 +246,23 @@ def test_a_sweep_point_without_room_for_kv_fails_before_any_point_runs(here, cap
     # LLaMA-2-7B's fp16 weights (13,476,831,232 B) fill more than 0.01 of the H100's 80 GiB
     assert line == ("accelsim: error: s.yaml:2: model: the weights (13,476,831,232 B per chip) leave no room for a "
                     "KV block in 0.01 of 85,899,345,920 B (use more tensor parallelism or a larger "
-                    "gpu_memory_fraction); at --sweep engine.gpu_memory_fraction=0.01 (got 'llama2_7b')")
+                    "gpu_memory_fraction); at --sweep engine.gpu_memory_fraction=0.01")
     assert ran == [] and not (here / "out").exists()
+
+
+def test_recurrent_states_without_room_suggest_fewer_sequences():
+    # h100: 85,899,345,920 B; 0.9 of it 77,309,411,328 B. Weights 1e10 B and 1,000 sequences of 1e8 B of state
+    # (1e11 B) leave none: the states are what max_num_seqs sizes, so that key is the first remedy
+    from accelsim.config import load_arch
+    from accelsim.config.serving import EngineConfig
+    from accelsim.serving.cost import Footprint, kv_blocks
+
+    msg = kv_blocks(Footprint(10**10, 1000.0, 10**8), load_arch("h100"), EngineConfig(max_num_seqs=1000))
+    assert msg == ("the weights (10,000,000,000 B per chip) and 1000 sequences' recurrent states (100,000,000,000 B) "
+                   "leave no room for a KV block in 0.9 of 85,899,345,920 B (lower engine.max_num_seqs, use more "
+                   "tensor parallelism or a larger gpu_memory_fraction)")
+    # 100 sequences' 1e10 B fit: ⌊(77,309,411,328 − 2e10) / (16 tokens × 1,000 B)⌋ = 3,581,838 blocks
+    assert kv_blocks(Footprint(10**10, 1000.0, 10**8), load_arch("h100"), EngineConfig(max_num_seqs=100)) == 3_581_838
 
 
 def test_a_sweep_point_with_too_many_requests_fails_before_any_point_runs(here, capsys, monkeypatch):

@@ -197,3 +197,33 @@ def test_compare_shows_the_tokens_a_verification_only_when_a_report_has_them():
     assert rows["serving.speculative.tokens_per_verification"] == [4.0, None]
     assert "serving.conversations.later_turn_ttft_s.p50" not in rows  # neither has conversations
     assert "serving.speculative.tokens_per_verification" not in dict(compare_rows([("plain", plain.report)]))
+
+
+# a two-layer Mamba-1 LM (MambaConfig's fields; small sizes): a recurrent state of 64·(8 + 3) elements a layer
+TINY_MAMBA = {"model": "hf", "name": "tiny_mamba", "layers": 2, "config": {
+    "architectures": ["MambaForCausalLM"], "hidden_size": 32, "num_hidden_layers": 2, "vocab_size": 512,
+    "state_size": 8, "expand": 2, "conv_kernel": 4}}
+
+
+def test_speculative_decoding_is_refused_for_a_model_with_recurrent_state():
+    # a rejected draft leaves the state advanced past the last kept token; the state cache holds one state a
+    # sequence, as prefix caching's refusal (docs/serving.md, "Not modelled")
+    from accelsim.config.serving import load_serving
+    from accelsim.serving import check
+
+    def spec(model, **over):  # test_serve's file with its model replaced
+        return load_serving({**base, "model": model, **over})
+
+    base = {"name": "t", "arch": "h100",
+            "engine": {"max_num_seqs": 8, "max_num_batched_tokens": 256, "max_model_len": 512, "block_size": 16},
+            "workload": {"arrival": {"process": "constant", "rate": 1}, "prompt_tokens": {"dist": "fixed", "value": 100},
+                         "output_tokens": {"dist": "fixed", "value": 4}, "requests": 3}}
+    ngram = {"method": "ngram", "num_tokens": 2, "acceptance_rate": 0.5}
+    with pytest.raises(ConfigError, match=r"^<input>: speculative: not modelled for tiny_mamba's recurrent layers") as e:
+        check(spec(TINY_MAMBA, speculative=ngram))
+    assert len(str(e.value).splitlines()) == 1
+    check(spec(TINY_MAMBA))  # without speculation the same file runs
+    # a recurrent draft model for an attention-only model: the draft's state is the one not kept
+    with pytest.raises(ConfigError, match=r"^<input>: draft_model: not modelled for tiny_mamba's recurrent layers"):
+        check(spec({"model": "llama2_7b", "layers": 1}, draft_model=TINY_MAMBA,
+                   speculative={**ngram, "method": "draft"}))

@@ -211,6 +211,21 @@ def parse_time(value: object) -> float:
     return num
 
 
+def bare_time(value: object) -> bool:
+    """Whether ``value`` is a time written as a number alone, other than 0 (``100``, ``1e-7``, ``"2.5"``): seconds to
+    :func:`parse_time`, which a config file or ``--set`` must say with a unit (a 100 written for 100 ns is 100 s)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float):
+        return math.isfinite(value) and value != 0
+    if isinstance(value, int):
+        return value != 0
+    if isinstance(value, str):
+        m = _NUM.match(value)
+        return m is not None and not m.group(2) and math.isfinite(float(m.group(1))) and float(m.group(1)) != 0
+    return False
+
+
 def _fmt(value: float, steps: list[tuple[float, str]], digits: int) -> str:
     for scale, unit in steps:
         if abs(value) >= scale:

@@ -53,3 +53,52 @@ def test_a_bare_bandwidth_string_is_still_checked(tmp_path, written):
     (line,) = errors(arch_file(tmp_path), [f"arch.hbm.bandwidth={written}"])
     assert line.startswith("--set: arch.hbm.bandwidth: ")
     assert ("> 0" in line) if written != "1e400" else ("too large" in line)
+
+
+# ---- a time needs its unit ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("key", ["hbm.latency", "kernel_launch", "graph_launch", "kernel_dispatch"])
+@pytest.mark.parametrize("written", ["100", "2.5", "1e-7", "1.0e-7"])
+def test_a_time_without_its_unit_is_refused_at_its_key(tmp_path, key, written):
+    # `latency: 100` meant as 100 ns would run as 100 s (a number alone is seconds): refused, whatever the notation
+    (line,) = errors(arch_file(tmp_path), [f"arch.{key}={written}"])
+    assert line.startswith(f"--set: arch.{key}: a time needs its unit, e.g. '100ns'"), line
+
+
+def test_a_bare_time_in_the_file_names_its_line(tmp_path):
+    path = arch_file(tmp_path, NPU.replace("latency: 100ns", "latency: 100"))
+    (line,) = errors(path)
+    assert line.endswith("npu.yaml:11: hbm.latency: a time needs its unit, e.g. '100ns' (s, ms, us or ns): only 0 "
+                         "may be written without one (got 100)"), line  # line 11 of NPU: `  latency: 100`
+
+
+def test_a_time_with_its_unit_or_zero_loads(tmp_path):
+    path = arch_file(tmp_path)
+    assert load_arch(path).hbm.latency == pytest.approx(100e-9, rel=1e-12)
+    assert load_arch(path, ["arch.hbm.latency=0"]).hbm.latency == 0.0
+    assert load_arch(path, ["arch.kernel_launch=0.0"]).kernel_launch == 0.0
+    assert load_arch(path, ["arch.kernel_launch=21us"]).kernel_launch == pytest.approx(21e-6, rel=1e-12)
+
+
+def test_python_gives_seconds_as_numbers():
+    # a mapping from Python, and an Arch (dumped and validated again with an override), keep base units: seconds
+    arch = load_arch("h100")
+    assert arch.kernel_launch > 0  # the preset's 21 µs, a float in seconds once loaded
+    assert load_arch(arch, ["arch.hbm.capacity=40GiB"]).kernel_launch == arch.kernel_launch
+    mapping = arch.model_dump()
+    mapping["hbm"]["latency"] = 5e-7
+    assert load_arch(mapping).hbm.latency == 5e-7
+
+
+def test_the_options_and_serving_times_need_their_unit_too():
+    from accelsim.config import experiment_from_parts
+    from accelsim.config.serving import load_serving
+
+    with pytest.raises(ConfigError) as e:
+        experiment_from_parts("gemm", "h100", overrides=["options.step_overhead=5"])
+    assert [str(i) for i in e.value.issues] == ["--set: options.step_overhead: a time needs its unit, e.g. '100ns' "
+                                                "(s, ms, us or ns): only 0 may be written without one (got 5)"]
+    with pytest.raises(ConfigError) as e:
+        load_serving("llama2_7b_h100", ["slo.ttft=0.2", "engine.step_overhead=1e-3"])
+    assert sorted(str(i).split(": a time")[0] for i in e.value.issues) == ["--set: engine.step_overhead",
+                                                                             "--set: slo.ttft"]
+    assert load_serving("llama2_7b_h100", ["slo.ttft=200ms"]).serve.slo.ttft == pytest.approx(0.2, rel=1e-12)

@@ -1037,6 +1037,19 @@ class Arch(_Model):
         return self
 
     @model_validator(mode="after")
+    def _own_rate_is_the_base(self) -> Arch:
+        # a unit's rates are multiples of its base rate (rows x cols MACs, lanes), which is the rate of the arch's
+        # dtype: another figure for that dtype would speed its ops up while the peak (peak_macs_per_cycle) kept
+        # rows x cols, and every utilisation would be normalised by the wrong peak
+        for unit, base in (("systolic", "rows × cols"), ("vector", "lanes")):
+            rate = getattr(self.core, unit).rates.get(self.dtype)
+            if rate is not None and rate != 1:
+                raise ValueError(f"core.{unit}.rates.{self.dtype}: {rate:g}, but the rates are multiples of the rate "
+                                 f"of the arch's dtype ({self.dtype}), so its own is 1 (a workload's dtype picks its "
+                                 f"rate; for a faster {self.dtype}, change {base})")
+        return self
+
+    @model_validator(mode="after")
     def _times_fit_in_cycles(self) -> Arch:
         # the engine counts whole cycles in 64 bits: a latency (or launch time) of more cycles than that at this
         # clock is no finite number of cycles

@@ -102,3 +102,27 @@ def test_the_options_and_serving_times_need_their_unit_too():
     assert sorted(str(i).split(": a time")[0] for i in e.value.issues) == ["--set: engine.step_overhead",
                                                                              "--set: slo.ttft"]
     assert load_serving("llama2_7b_h100", ["slo.ttft=200ms"]).serve.slo.ttft == pytest.approx(0.2, rel=1e-12)
+
+
+# ---- rates: the arch's own dtype runs at the base rate ---------------------------------------------------------
+@pytest.mark.parametrize("unit", ["systolic", "vector"])
+@pytest.mark.parametrize("rate", [2, 0.5])
+def test_a_rate_other_than_1_for_the_arch_dtype_is_refused_at_its_key(tmp_path, unit, rate):
+    # docs: rates are multiples of the base rate (rows x cols, lanes), the rate of the arch's dtype (int8 here); an
+    # int8 rate of 2 halved the int8 compute cycles while peak_macs_per_cycle stayed 128 x 128
+    (line,) = errors(arch_file(tmp_path), [f"arch.core.{unit}.rates={{int8: {rate}, fp16: 0.5}}"])
+    assert line.startswith(f"--set: arch.core.{unit}.rates.int8: {rate:g}, but the rates are multiples of the rate of "
+                           "the arch's dtype (int8), so its own is 1"), line
+
+
+def test_the_arch_dtype_at_rate_1_and_other_dtypes_at_any_rate_load(tmp_path):
+    arch = load_arch(arch_file(tmp_path), ["arch.core.systolic.rates={int8: 1, int4: 2, fp16: 0.5}"])
+    assert arch.core.systolic.rates == {"int8": 1, "int4": 2, "fp16": 0.5}
+    assert arch.peak_macs_per_cycle == 128 * 128
+
+
+def test_a_rate_in_the_file_is_blamed_at_its_line(tmp_path):
+    text = NPU.replace("systolic: {rows: 128, cols: 128}", "systolic:\n    rows: 128\n    cols: 128\n    rates:\n"
+                                                           "      fp16: 0.5\n      int8: 4")
+    (line,) = errors(arch_file(tmp_path, text))
+    assert ":10: core.systolic.rates.int8: 4, but" in line, line  # line 10: `      int8: 4`

@@ -536,7 +536,7 @@ class Level(_Model):
 
     name: str = ""
     role: LevelRole = "memory"
-    capacity: Bytes
+    capacity: Annotated[int, BeforeValidator(parse_size), Field(gt=0)]  # a level holds something: 0 is no level
     bandwidth: BytesPerSecond
     latency: Seconds = 0.0
     access_bytes: Annotated[int, BeforeValidator(parse_size), Field(gt=0)] = 64  # a size: 64, 4KiB
@@ -1031,6 +1031,13 @@ class Arch(_Model):
         if self.chips > 1 and self.interconnect is None:
             raise ValueError(f"chips={self.chips} needs an 'interconnect' (bandwidth, latency, topology)")
         ic = self.interconnect
+        node = (ic.node_chips or self.chips) if ic is not None else self.chips
+        if ic is not None and ic.topology == "full_mesh" and ic.links is not None and ic.links != node - 1:
+            # one direct link to each other chip of the node (Interconnect.group_bandwidth spreads the bandwidth
+            # over them): 2 links on 4 chips would price a collective of 4 as if each chip had 3
+            raise ValueError(f"interconnect.links: {ic.links}, but a full mesh joins each of its {node} chips "
+                             f"({'node_chips' if ic.node_chips else 'chips'}) to the {node - 1} others by a link each: "
+                             f"links must be {node - 1}")
         if ic is not None and ic.shape is not None and math.prod(ic.shape) != (ic.node_chips or self.chips):
             raise ValueError(f"interconnect.shape {ic.shape} holds {math.prod(ic.shape)} chips, not the "
                              f"{'node_chips' if ic.node_chips else 'chips'} ({ic.node_chips or self.chips})")

@@ -126,3 +126,34 @@ def test_a_rate_in_the_file_is_blamed_at_its_line(tmp_path):
                                                            "      fp16: 0.5\n      int8: 4")
     (line,) = errors(arch_file(tmp_path, text))
     assert ":10: core.systolic.rates.int8: 4, but" in line, line  # line 10: `      int8: 4`
+
+
+# ---- capacities and a full mesh's links --------------------------------------------------------------------------
+@pytest.mark.parametrize("key", ["hbm.capacity", "l2.capacity", "levels.cxl.capacity"])
+def test_a_level_of_no_capacity_is_refused_at_its_key(tmp_path, key):
+    text = NPU + "l2: {capacity: 1MiB, bandwidth: 1TB/s}\nlevels:\n  cxl: {capacity: 64GiB, bandwidth: 64GB/s}\n"
+    path = arch_file(tmp_path, text)
+    assert load_arch(path).memories == ("hbm", "cxl")
+    assert errors(path, [f"arch.{key}=0"]) == [f"--set: arch.{key}: Input should be greater than 0 (got 0)"]
+
+
+@pytest.mark.parametrize("links", [2, 7])
+def test_a_full_mesh_has_one_link_to_each_other_chip(tmp_path, links):
+    # 4 chips in a full mesh: each chip has a direct link to each of the 3 others (docs: links, "one to each other chip
+    # of its node"); 2 links priced a 4-chip collective as if there were 3, 7 left 4 of them unused
+    path = arch_file(tmp_path)
+    mesh = f"{{bandwidth: 300GB/s, topology: full_mesh, links: {links}}}"
+    assert errors(path, ["arch.chips=4", f"arch.interconnect={mesh}"]) == [
+        f"--set: arch.interconnect.links: {links}, but a full mesh joins each of its 4 chips (chips) to the 3 others "
+        "by a link each: links must be 3"]
+
+
+def test_a_full_mesh_of_the_right_links_loads_and_node_chips_sets_the_node(tmp_path):
+    path = arch_file(tmp_path)
+    arch = load_arch(path, ["arch.chips=4", "arch.interconnect={bandwidth: 300GB/s, topology: full_mesh, links: 3}"])
+    # a group of all 4 chips uses its 3 links: the whole 300 GB/s (Interconnect.group_bandwidth)
+    assert arch.interconnect.links == 3 and arch.interconnect.group_bandwidth(4) == 300e9
+    node = ("arch.interconnect={bandwidth: 300GB/s, topology: full_mesh, links: 7, node_chips: 8, "
+            "scale_out: {bandwidth: 50GB/s}}")
+    assert load_arch(path, ["arch.chips=16", node]).interconnect.links == 7  # 8 chips a node: 7 links each
+    assert load_arch("mi300x-8").interconnect.links == 7  # 8 GPUs (amd_cdna3_wp: 7 links per GPU)

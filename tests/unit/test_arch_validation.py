@@ -157,3 +157,61 @@ def test_a_full_mesh_of_the_right_links_loads_and_node_chips_sets_the_node(tmp_p
             "scale_out: {bandwidth: 50GB/s}}")
     assert load_arch(path, ["arch.chips=16", node]).interconnect.links == 7  # 8 chips a node: 7 links each
     assert load_arch("mi300x-8").interconnect.links == 7  # 8 GPUs (amd_cdna3_wp: 7 links per GPU)
+
+
+# ---- an arch-wide check names the key it is about ---------------------------------------------------------------
+FULL = NPU + """\
+chips: 4
+l2: {capacity: 32MiB, bandwidth: 4TB/s}
+levels:
+  cxl:
+    after: hbm
+    capacity: 64GiB
+    bandwidth: 64GB/s
+interconnect:
+  bandwidth: 100GB/s
+  topology: torus
+  shape: [2, 2]
+"""
+
+
+def test_a_torus_shape_for_other_chips_is_reported_at_the_shape(tmp_path):
+    path = arch_file(tmp_path, FULL)
+    assert load_arch(path).interconnect.shape == [2, 2]
+    (line,) = errors(arch_file(tmp_path, FULL.replace("shape: [2, 2]", "shape: [3, 2]")))
+    assert line.endswith("npu.yaml:22: interconnect.shape: [3, 2] holds 6 chips, not the chips (4)"), line  # was :1
+    assert errors(path, ["arch.interconnect.shape=[3,2]"]) == [
+        "--set: arch.interconnect.shape: [3, 2] holds 6 chips, not the chips (4)"]  # was the file's line 1
+
+
+def test_a_memory_put_before_a_cache_is_blamed_at_its_after(tmp_path):
+    # cxl after sram puts a memory in front of the l2 cache: the --set that did it is named, not l2 at the file's line 1
+    assert errors(arch_file(tmp_path, FULL), ["arch.levels.cxl.after=sram"]) == [
+        "--set: arch.levels.cxl.after: puts the memory 'cxl' before the cache 'l2': a cache must sit between the cores "
+        "and the memories"]
+
+
+def test_a_cache_after_the_memories_is_blamed_where_it_is_placed(tmp_path):
+    path = arch_file(tmp_path, FULL)
+    l3 = "{role: cache, capacity: 1MiB, bandwidth: 1TB/s%s}"
+    assert errors(path, [f"arch.levels.l3={l3 % ', after: hbm'}"]) == [
+        "--set: arch.levels.l3.after: puts the cache 'l3' after the memory 'hbm': a cache must sit between the cores "
+        "and the memories"]
+    # without after, levels follow in the order written: after l2, hbm and cxl
+    assert errors(path, [f"arch.levels.l3={l3 % ''}"]) == [
+        "--set: arch.levels.l3: a cache must sit between the cores and the memories (put it before 'hbm')"]
+    assert load_arch(path, [f"arch.levels.l3={l3 % ', after: l2'}"]).caches == ("l2", "l3")
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ("arch.levels.cxl.resident_share=0.5", "arch.levels.cxl.resident_share: only a cache level keeps a share"),
+    ("arch.interconnect={bandwidth: 1GB/s, topology: full_mesh, links: 2}", "arch.interconnect.links: 2, but a full "
+                                                                             "mesh"),
+    ("arch.interconnect.topology=full_mesh", "arch.interconnect.topology: 'full_mesh' needs links"),
+    ("arch.interconnect.node_chips=2", "arch.interconnect.node_chips: node_chips and scale_out go together"),
+    ("arch.interconnect.collective=nccl", "arch.interconnect.collective: 'nccl' needs 'nccl'"),
+    ("arch.levels.cxl.name=other", "arch.levels.cxl.name: 'other' differs from its key"),
+])
+def test_a_cross_field_check_is_reported_at_the_key_set(tmp_path, override, key):
+    lines = errors(arch_file(tmp_path, FULL), [override])
+    assert lines[0].startswith(f"--set: {key}"), lines

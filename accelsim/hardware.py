@@ -1102,6 +1102,15 @@ class Arch(_Model):
             if level is not None:
                 if key in self.levels:
                     raise ValueError(f"levels.{key}: level {key!r} is given twice: as '{key}' and in 'levels'")
+                # the short forms' name, role and place are fixed: another would be ignored. (An l2's role
+                # "memory", the field's default, is what Arch.model_dump writes for it, so it cannot be told apart.)
+                if level.name not in ("", key):
+                    raise ValueError(f"{key}.name: {level.name!r} differs from its key")
+                if "role" in level.model_fields_set and level.role not in (role, Level.model_fields["role"].default):
+                    raise ValueError(f"{key}.role: {key!r} is a {role}; a level of another role goes in 'levels'")
+                if level.after is not None:
+                    raise ValueError(f"{key}.after: not used for {key!r}: l2, hbm and host come first, in that order "
+                                     f"(a level placed with 'after' goes in 'levels')")
                 order.append(level.model_copy(update={"name": key, "role": role}))
         known = [SCRATCHPAD] + [lv.name for lv in order] + list(self.levels)
         pending: list[Level] = []

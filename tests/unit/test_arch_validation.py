@@ -215,3 +215,26 @@ def test_a_cache_after_the_memories_is_blamed_where_it_is_placed(tmp_path):
 def test_a_cross_field_check_is_reported_at_the_key_set(tmp_path, override, key):
     lines = errors(arch_file(tmp_path, FULL), [override])
     assert lines[0].startswith(f"--set: {key}"), lines
+
+
+# ---- the short forms' fixed name, role and place -----------------------------------------------------------------
+@pytest.mark.parametrize(("override", "line"), [
+    ("arch.hbm.role=cache", "--set: arch.hbm.role: 'hbm' is a memory; a level of another role goes in 'levels'"),
+    ("arch.host.role=cache", "--set: arch.host.role: 'host' is a memory; a level of another role goes in 'levels'"),
+    ("arch.hbm.after=host", "--set: arch.hbm.after: not used for 'hbm': l2, hbm and host come first, in that order "
+                            "(a level placed with 'after' goes in 'levels')"),
+    ("arch.l2.after=hbm", "--set: arch.l2.after: not used for 'l2': l2, hbm and host come first, in that order (a "
+                          "level placed with 'after' goes in 'levels')"),
+    ("arch.hbm.name=dram", "--set: arch.hbm.name: 'dram' differs from its key"),
+])
+def test_a_short_form_level_refuses_what_it_would_ignore(tmp_path, override, line):
+    path = arch_file(tmp_path, NPU + "l2: {capacity: 1MiB, bandwidth: 1TB/s}\nhost: {capacity: 1TiB, bandwidth: "
+                                     "32GB/s}\n")
+    assert load_arch(path).memories == ("hbm", "host") and load_arch(path).caches == ("l2",)
+    assert errors(path, [override]) == [line]
+
+
+def test_a_short_form_level_may_repeat_its_fixed_values(tmp_path):
+    path = arch_file(tmp_path, NPU + "l2: {capacity: 1MiB, bandwidth: 1TB/s}\n")
+    arch = load_arch(path, ["arch.hbm.role=memory", "arch.hbm.name=hbm", "arch.l2.role=cache"])
+    assert arch.memories == ("hbm",) and arch.caches == ("l2",)

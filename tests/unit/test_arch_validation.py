@@ -238,3 +238,25 @@ def test_a_short_form_level_may_repeat_its_fixed_values(tmp_path):
     path = arch_file(tmp_path, NPU + "l2: {capacity: 1MiB, bandwidth: 1TB/s}\n")
     arch = load_arch(path, ["arch.hbm.role=memory", "arch.hbm.name=hbm", "arch.l2.role=cache"])
     assert arch.memories == ("hbm",) and arch.caches == ("l2",)
+
+
+# ---- a misspelt vector function ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(("typo", "meant"), [("gleu", "gelu"), ("gelue", "gelu"), ("sotfmax", "softmax"),
+                                             ("rleu", "relu")])
+def test_a_misspelt_vector_key_gets_the_function_it_is_close_to(typo, meant):
+    # gleu is gelu with e and l swapped: difflib scores it 0.75 (2 x 3 matching letters / 8), under the 0.8 cutoff
+    from accelsim.ir import Graph
+    from accelsim.report.summary import vector_key_notes
+
+    arch = load_arch({"base": "tpu-v4", "core": {"vector": {"cycles_per_element": {typo: 3, "gelu": 8}}}})
+    assert vector_key_notes(arch, Graph("g", [], {})) == [
+        f"core.vector.cycles_per_element: {typo!r} is no function of this run or the simulator; did you mean "
+        f"{meant!r}? (it prices nothing)"]
+
+
+def test_a_vector_key_far_from_every_function_gets_no_note():
+    from accelsim.ir import Graph
+    from accelsim.report.summary import vector_key_notes
+
+    arch = load_arch({"base": "tpu-v4", "core": {"vector": {"cycles_per_element": {"my_custom_kernel": 3}}}})
+    assert vector_key_notes(arch, Graph("g", [], {})) == []

@@ -279,7 +279,7 @@ class Sram(_Model):
             raise ValueError("give either 'unified' or the split 'ifmap'/'filter'/'ofmap' sizes, not both")
         for name in ("ifmap", "filter", "ofmap", "unified"):
             if getattr(self, name) == 0:
-                raise ValueError(f"{name} must be > 0 bytes")
+                raise ValueError(f"{name}: must be > 0 bytes")
         return self
 
     @property
@@ -357,9 +357,9 @@ class OutputTile(_Model):
 
     @model_validator(mode="after")
     def _cluster_rows(self) -> OutputTile:
-        for s in self.shapes:
+        for i, s in enumerate(self.shapes):
             if len(s) == 3 and (s[0] % s[2] or s[1] % s[2]):
-                raise ValueError(f"shape {list(s)}: a tile's m and n must divide by its cores ({s[2]})")
+                raise ValueError(f"shapes.{i}: {list(s)}: a tile's m and n must divide by its cores ({s[2]})")
         return self
 
     @field_validator("library")
@@ -505,7 +505,7 @@ class Core(_Model):
         if t is not None and t.stage_carveout is not None:
             two = 2 * (t.m + t.n) * t.k * 2  # two 16-bit K-stages of the default tile
             if t.stage_carveout + two > self.sram.total_bytes:
-                raise ValueError(f"tile.stage_carveout {t.stage_carveout} B leaves no room for two K-stages of the "
+                raise ValueError(f"tile.stage_carveout: {t.stage_carveout} B leaves no room for two K-stages of the "
                                  f"{t.m}x{t.n}x{t.k} tile ({two} B) in the core's {self.sram.total_bytes} B of sram")
         return self
 
@@ -536,7 +536,7 @@ class Level(_Model):
 
     name: str = ""
     role: LevelRole = "memory"
-    capacity: Bytes
+    capacity: Annotated[int, BeforeValidator(parse_size), Field(gt=0)]  # a level holds something: 0 is no level
     bandwidth: BytesPerSecond
     latency: Seconds = 0.0
     access_bytes: Annotated[int, BeforeValidator(parse_size), Field(gt=0)] = 64  # a size: 64, 4KiB
@@ -739,19 +739,23 @@ class Interconnect(_Model):
 
     @model_validator(mode="after")
     def _nccl_needs_its_node(self) -> Interconnect:
+        # each message starts with the key it is about, so that it is reported at that key's line (or --set)
         if self.collective == "nccl" and self.nccl is None:
-            raise ValueError("collective 'nccl' needs 'nccl' (generation, channels, channel_bandwidth)")
+            raise ValueError("collective: 'nccl' needs 'nccl' (generation, channels, channel_bandwidth)")
         if self.topology == "full_mesh" and self.links is None:
-            raise ValueError("topology 'full_mesh' needs links: a chip's bandwidth is spread over its links, one to "
+            raise ValueError("topology: 'full_mesh' needs links: a chip's bandwidth is spread over its links, one to "
                              "each other chip of its node")
         if self.links is not None and self.topology not in ("full_mesh", "torus"):
-            raise ValueError("links go with topology 'full_mesh' or 'torus'")
-        if (self.topology == "torus") != (self.shape is not None):
-            raise ValueError("topology 'torus' and shape go together: the chips along each axis")
+            raise ValueError(f"links: links go with topology 'full_mesh' or 'torus', not {self.topology!r}")
+        if self.topology == "torus" and self.shape is None:
+            raise ValueError("topology: 'torus' needs shape: the chips along each axis")
+        if self.topology != "torus" and self.shape is not None:
+            raise ValueError(f"shape: goes with topology 'torus' (the chips along each axis), not {self.topology!r}")
         if isinstance(self.wraparound, list) and len(self.wraparound) != len(self.shape or []):
             raise ValueError(f"wraparound: one bool per axis of shape ({len(self.shape or [])}), or one for all")
         if (self.node_chips is None) != (self.scale_out is None):
-            raise ValueError("node_chips and scale_out go together: the chips of one node, and the network "
+            given = "node_chips" if self.node_chips is not None else "scale_out"
+            raise ValueError(f"{given}: node_chips and scale_out go together: the chips of one node, and the network "
                              "between nodes")
         return self
 
@@ -1029,11 +1033,31 @@ class Arch(_Model):
     @model_validator(mode="after")
     def _links_for_chips(self) -> Arch:
         if self.chips > 1 and self.interconnect is None:
-            raise ValueError(f"chips={self.chips} needs an 'interconnect' (bandwidth, latency, topology)")
+            raise ValueError(f"chips: {self.chips} needs an 'interconnect' (bandwidth, latency, topology)")
         ic = self.interconnect
+        node = (ic.node_chips or self.chips) if ic is not None else self.chips
+        if ic is not None and ic.topology == "full_mesh" and ic.links is not None and ic.links != node - 1:
+            # one direct link to each other chip of the node (Interconnect.group_bandwidth spreads the bandwidth
+            # over them): 2 links on 4 chips would price a collective of 4 as if each chip had 3
+            raise ValueError(f"interconnect.links: {ic.links}, but a full mesh joins each of its {node} chips "
+                             f"({'node_chips' if ic.node_chips else 'chips'}) to the {node - 1} others by a link each: "
+                             f"links must be {node - 1}")
         if ic is not None and ic.shape is not None and math.prod(ic.shape) != (ic.node_chips or self.chips):
-            raise ValueError(f"interconnect.shape {ic.shape} holds {math.prod(ic.shape)} chips, not the "
+            raise ValueError(f"interconnect.shape: {ic.shape} holds {math.prod(ic.shape)} chips, not the "
                              f"{'node_chips' if ic.node_chips else 'chips'} ({ic.node_chips or self.chips})")
+        return self
+
+    @model_validator(mode="after")
+    def _own_rate_is_the_base(self) -> Arch:
+        # a unit's rates are multiples of its base rate (rows x cols MACs, lanes), which is the rate of the arch's
+        # dtype: another figure for that dtype would speed its ops up while the peak (peak_macs_per_cycle) kept
+        # rows x cols, and every utilisation would be normalised by the wrong peak
+        for unit, base in (("systolic", "rows × cols"), ("vector", "lanes")):
+            rate = getattr(self.core, unit).rates.get(self.dtype)
+            if rate is not None and rate != 1:
+                raise ValueError(f"core.{unit}.rates.{self.dtype}: {rate:g}, but the rates are multiples of the rate "
+                                 f"of the arch's dtype ({self.dtype}), so its own is 1 (a workload's dtype picks its "
+                                 f"rate; for a faster {self.dtype}, change {base})")
         return self
 
     @model_validator(mode="after")
@@ -1062,12 +1086,12 @@ class Arch(_Model):
         for name, size in spec.die_capacity.items():
             level = caches.get(name)
             if level is None or (level.role != "cache" and name != "l2"):
-                raise ValueError(f"energy.die_capacity: {name!r} is not a cache level of the arch")
+                raise ValueError(f"energy.die_capacity.{name}: {name!r} is not a cache level of the arch")
             if size < level.capacity:
                 raise ValueError(f"energy.die_capacity.{name}: {size} B is less than the level's {level.capacity} B")
         clash = set(spec.core_sram) & ({u.name for u in self.core.unit_specs()} | {"alus"})
         if clash:
-            raise ValueError(f"energy.core_sram: {sorted(clash)[0]!r} is also a unit of the core")
+            raise ValueError(f"energy.core_sram.{sorted(clash)[0]}: {sorted(clash)[0]!r} is also a unit of the core")
         return self
 
     @model_validator(mode="after")
@@ -1077,13 +1101,22 @@ class Arch(_Model):
             level = getattr(self, key)
             if level is not None:
                 if key in self.levels:
-                    raise ValueError(f"level {key!r} is given twice: as '{key}' and in 'levels'")
+                    raise ValueError(f"levels.{key}: level {key!r} is given twice: as '{key}' and in 'levels'")
+                # the short forms' name, role and place are fixed: another would be ignored. (An l2's role
+                # "memory", the field's default, is what Arch.model_dump writes for it, so it cannot be told apart.)
+                if level.name not in ("", key):
+                    raise ValueError(f"{key}.name: {level.name!r} differs from its key")
+                if "role" in level.model_fields_set and level.role not in (role, Level.model_fields["role"].default):
+                    raise ValueError(f"{key}.role: {key!r} is a {role}; a level of another role goes in 'levels'")
+                if level.after is not None:
+                    raise ValueError(f"{key}.after: not used for {key!r}: l2, hbm and host come first, in that order "
+                                     f"(a level placed with 'after' goes in 'levels')")
                 order.append(level.model_copy(update={"name": key, "role": role}))
         known = [SCRATCHPAD] + [lv.name for lv in order] + list(self.levels)
         pending: list[Level] = []
         for key, level in self.levels.items():
             if level.name not in ("", key):
-                raise ValueError(f"levels.{key}: name {level.name!r} differs from its key")
+                raise ValueError(f"levels.{key}.name: {level.name!r} differs from its key")
             if key in (SCRATCHPAD, "link"):  # names the scratchpad and the interconnect already take in reports
                 raise ValueError(f"levels.{key}: {key!r} is a reserved name (the cores' scratchpad is core.sram; the "
                                  f"chips' links are interconnect): name the level otherwise")
@@ -1112,18 +1145,37 @@ class Arch(_Model):
         roles = [lv.role for lv in order]
         if "memory" not in roles:
             raise ValueError("no memory level: give 'hbm' or a 'levels' entry with role memory")
-        if "cache" in roles[roles.index("memory"):]:
-            late = next(lv.name for lv in order[roles.index("memory"):] if lv.role == "cache")
-            raise ValueError(f"levels.{late}: a cache must sit between the cores and the memories (put it "
-                             f"before {order[roles.index('memory')].name!r})")
+        first = roles.index("memory")
+        if "cache" in roles[first:]:
+            raise ValueError(self._late_cache(order, first))
         shared = next((lv.name for lv in order if lv.resident_share is not None and lv.role != "cache"), None)
         if shared is not None:
-            raise ValueError(f"{shared}.resident_share: only a cache level keeps a share of its capacity for a tensor")
+            raise ValueError(f"{self._level_key(shared)}.resident_share: only a cache level keeps a share of its "
+                             f"capacity for a tensor")
         self._order = tuple(order)
         self._memories = tuple(lv.name for lv in order if lv.role == "memory")
         self._caches = tuple(lv.name for lv in order if lv.role == "cache")
         self._by_name = {lv.name: lv for lv in order}
         return self
+
+    def _level_key(self, name: str) -> str:
+        """The key level ``name`` is written at: ``levels.NAME``, or a preset's short form (``l2``, ``hbm``)."""
+        return f"levels.{name}" if name in self.levels else name
+
+    def _late_cache(self, order: list[Level], first: int) -> str:
+        """The message for a cache placed after the memory ``order[first]``, at the key that placed it there: the
+        cache's own ``after``; else the ``after`` of a memory put in front of it (a preset's ``l2`` and a level
+        written after every memory come last only so); else the cache's entry, written after the memories."""
+        i = first + [lv.role for lv in order[first:]].index("cache")
+        cache, front = order[i], order[first:i]
+        why = "a cache must sit between the cores and the memories"
+        if cache.after is not None:
+            return f"levels.{cache.name}.after: puts the cache {cache.name!r} after the memory {front[-1].name!r}: {why}"
+        placed = next((lv for lv in front if lv.after is not None), None)
+        if placed is not None and (cache.name not in self.levels or all(lv.after is not None for lv in front)):
+            return (f"levels.{placed.name}.after: puts the memory {placed.name!r} before the cache {cache.name!r}: "
+                    f"{why}")
+        return f"levels.{cache.name}: {why} (put it before {order[first].name!r})"
 
     # ---- the hierarchy ------------------------------------------------------------------------------------
     def hierarchy(self) -> tuple[LevelInfo, ...]:

@@ -145,7 +145,8 @@ def parse_size(value: object) -> int:
 
 def parse_bandwidth(value: object) -> float:
     """Bytes per second in ``value``: a number, or "900GB/s", "34 GB/s", "1.2TB/s", "16GiB/s", or "inf" (also the
-    float infinity: unbounded). A number written in the string must be finite."""
+    float infinity: unbounded). A number written in the string must be finite; a string that is a number alone
+    ("1e11", as YAML reads a float without a dot or without an exponent sign) is bytes per second, as a number is."""
     if isinstance(value, str) and value.strip().lower() in _INF:
         return math.inf
     if isinstance(value, bool):
@@ -160,6 +161,8 @@ def parse_bandwidth(value: object) -> float:
     if not isinstance(value, str):
         raise ValueError("expected a bandwidth such as '900GB/s'")
     num, raw = _split(value, "bandwidth", "900GB/s")
+    if not raw:  # a number without a unit: bytes per second, as an int or float is
+        return parse_bandwidth(num)
     if not raw.lower().endswith("/s"):
         raise ValueError("expected a bandwidth such as '900GB/s' (bytes per second)")
     unit, per = _bytes_unit(raw[:-2])
@@ -206,6 +209,21 @@ def parse_time(value: object) -> float:
     if num < 0:
         raise ValueError("expected a time >= 0")
     return num
+
+
+def bare_time(value: object) -> bool:
+    """Whether ``value`` is a time written as a number alone, other than 0 (``100``, ``1e-7``, ``"2.5"``): seconds to
+    :func:`parse_time`, which a config file or ``--set`` must say with a unit (a 100 written for 100 ns is 100 s)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float):
+        return math.isfinite(value) and value != 0
+    if isinstance(value, int):
+        return value != 0
+    if isinstance(value, str):
+        m = _NUM.match(value)
+        return m is not None and not m.group(2) and math.isfinite(float(m.group(1))) and float(m.group(1)) != 0
+    return False
 
 
 def _fmt(value: float, steps: list[tuple[float, str]], digits: int) -> str:

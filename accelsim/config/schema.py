@@ -19,7 +19,7 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, PlainValidator, V
 from ..errors import MAX_VALUE_CHARS, AccelsimError, ConfigError, ConfigIssue, WorkloadError, clip
 from ..hardware import Arch, unit_spec_model
 from ..options import Options
-from ..units import MAX_INT
+from ..units import MAX_INT, bare_time, parse_time
 from .overrides import SET_LABEL
 from .presets import suggest
 from .yamlio import Doc
@@ -291,6 +291,25 @@ def _unwrap(annotation: Any) -> tuple[list[Any], bool]:
     return [annotation], custom
 
 
+def _parses_time(metadata: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether ``metadata`` (an Annotated's, or a model field's) reads the value as a time (:func:`parse_time`)."""
+    return any(isinstance(m, BeforeValidator) and m.func is parse_time for m in metadata)
+
+
+def _is_time(annotation: Any) -> bool:
+    """Whether ``annotation`` (through Optional and Union) is a time read by :func:`parse_time`."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        base, *meta = typing.get_args(annotation)
+        return _parses_time(meta) or _is_time(base)
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_is_time(arg) for arg in typing.get_args(annotation))
+    return False
+
+
+BARE_TIME = "a time needs its unit, e.g. '100ns' (s, ms, us or ns): only 0 may be written without one"
+
+
 def _is_number_type(t: Any) -> bool:
     return t in _NUMBER_KINDS
 
@@ -358,13 +377,16 @@ def _number_problem(members: list[Any], custom: bool, value: object) -> str | No
     return None
 
 
-def number_issues(annotation: Any, value: object, path: tuple = (), *,
-                  custom: bool = False) -> list[tuple[tuple, str, object]]:
+def number_issues(annotation: Any, value: object, path: tuple = (), *, custom: bool = False, timed: bool = False,
+                  times: list[tuple[tuple, str, object]] | None = None) -> list[tuple[tuple, str, object]]:
     """``(path, message, value)`` for each value under ``value`` that stands where ``annotation`` expects a number
     and is a boolean, a non-finite float (or a string that reads as one) or an int beyond 64 bits. ``custom``: a
-    custom validator reads the value first (given for a model field, whose metadata pydantic keeps apart)."""
+    custom validator reads the value first; ``timed``: it reads a time (both given for a model field, whose
+    metadata pydantic keeps apart). ``times``, when given, receives each time written as a number without its unit
+    (other than 0: :func:`accelsim.units.bare_time`), which the caller refuses where the value was written."""
     members, inner = _unwrap(annotation)
     custom = custom or inner
+    timed = timed or _is_time(annotation)
     out: list[tuple[tuple, str, object]] = []
     if isinstance(value, dict):
         cls = _pick_model(members, value)
@@ -373,14 +395,15 @@ def number_issues(annotation: Any, value: object, path: tuple = (), *,
                 info = _field_of(cls, key)
                 if info is not None:
                     out += number_issues(info.annotation, item, (*path, key),
-                                         custom=any(isinstance(m, _CUSTOM) for m in info.metadata))
+                                         custom=any(isinstance(m, _CUSTOM) for m in info.metadata),
+                                         timed=_parses_time(info.metadata), times=times)
             return out
         for t in members:
             if typing.get_origin(t) in (dict, typing.Dict, typing.Mapping):  # noqa: UP006
                 args = typing.get_args(t)
                 item_type = args[1] if len(args) == 2 else Any
                 for key, item in value.items():
-                    out += number_issues(item_type, item, (*path, key))
+                    out += number_issues(item_type, item, (*path, key), times=times)
                 return out
         return out
     if isinstance(value, (list, tuple)):
@@ -388,29 +411,41 @@ def number_issues(annotation: Any, value: object, path: tuple = (), *,
             origin, args = typing.get_origin(t), typing.get_args(t)
             if origin in (list, typing.List, typing.Sequence, set, frozenset) and args:  # noqa: UP006
                 for i, item in enumerate(value):
-                    out += number_issues(args[0], item, (*path, i))
+                    out += number_issues(args[0], item, (*path, i), times=times)
                 return out
             if origin is tuple and args:
                 positional = not (len(args) == 2 and args[1] is Ellipsis)
                 if positional and len(args) != len(value):
                     continue
                 for i, item in enumerate(value):
-                    out += number_issues(args[i] if positional else args[0], item, (*path, i))
+                    out += number_issues(args[i] if positional else args[0], item, (*path, i), times=times)
                 return out
         return out
     problem = _number_problem(members, custom, value)
     if problem is not None:
         out.append((path, problem, value))
+    elif timed and times is not None and bare_time(value):
+        times.append((path, BARE_TIME, value))
     return out
+
+
+def _written(doc: Doc, path: tuple) -> bool:
+    """Whether the value at ``path`` was written in a file or on the command line (``--set``, ``--sweep``, a sweep
+    file's axis), not given as a mapping from Python (no file, or ``<input>``), where numbers are in base units."""
+    file = doc.locate(path)[0].file
+    return file is not None and not file.startswith("<")
 
 
 def validate(model: type[BaseModel], doc: Doc, **context: Any) -> tuple[Any, list[ConfigIssue]]:
     """``model`` validated from ``doc.data``: ``(instance, [])``, or ``(None, issues)``. A number that is not a real
-    one (:func:`number_issues`) is an issue too, reported with whatever pydantic finds elsewhere."""
+    one (:func:`number_issues`) is an issue too, reported with whatever pydantic finds elsewhere, and so is a time
+    other than 0 written without its unit in a file or on the command line (:data:`BARE_TIME`)."""
     data = doc.data if doc.data is not None else {}
     if not isinstance(data, dict):
         return None, [doc.issue((), f"expected a mapping of {model.__name__} keys", data)]
-    numbers = [doc.issue(path, msg, value) for path, msg, value in number_issues(model, data)]
+    times: list[tuple[tuple, str, object]] = []
+    numbers = [doc.issue(path, msg, value) for path, msg, value in number_issues(model, data, times=times)]
+    numbers += [doc.issue(path, msg, value) for path, msg, value in times if _written(doc, path)]
     try:
         instance = model.model_validate(data, context=context or None)
     except ValidationError as e:

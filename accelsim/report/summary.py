@@ -269,17 +269,30 @@ def _notes(arch: Arch, memory: dict[str, dict[str, float]], graph: Graph, tg: Ta
 _VECTOR_RULE_KEYS = ("default", "flash_softmax", "embedding")
 
 
+def _transposed(typo: str, name: str) -> bool:
+    """Whether ``typo`` is ``name`` with two adjacent letters swapped (``gleu`` for ``gelu``): a slip of the fingers
+    that difflib's similarity scores low on short names (0.75 for gleu / gelu)."""
+    if len(typo) != len(name) or typo == name:
+        return False
+    diff = [i for i, (a, b) in enumerate(zip(typo, name, strict=True)) if a != b]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and typo[diff[0]] == name[diff[1]] \
+        and typo[diff[1]] == name[diff[0]]
+
+
 def vector_key_notes(arch: Arch, graph: Graph) -> list[str]:
     """One line per key of a vector unit's ``cycles_per_element`` or ``input_passes`` that is no function the
-    simulator knows nor one of this run's ops', and is close to one of those (a misspelt ``gelue``): it prices
-    nothing. Keys far from every name are left alone (a function of another workload's ops)."""
+    simulator knows nor one of this run's ops', and is close to one of those (a misspelt ``gelue``, or two letters
+    swapped: ``gleu``): it prices nothing. Keys far from every name are left alone (a function of another
+    workload's ops)."""
     known = {op.fn for op in graph.ops if op.fn} | set(DEFAULT_VECTOR_COSTS) | set(_VECTOR_RULE_KEYS) \
         | set(get_args(OutputPathFn))
     out = []
     for spec in arch.core.unit_specs():
         for table in ("cycles_per_element", "input_passes"):
             for key in getattr(spec.spec, table, None) or {}:
-                close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.8) if key not in known else []
+                close = [] if key in known else (
+                    [k for k in sorted(known) if _transposed(key, k)][:1]
+                    or difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.8))
                 if close:
                     out.append(f"core.{spec.name}.{table}: {key!r} is no function of this run or the simulator; did "
                                f"you mean {close[0]!r}? (it prices nothing)")

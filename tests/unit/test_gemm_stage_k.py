@@ -59,5 +59,5 @@ def test_a_carveout_that_leaves_no_room_for_two_stages_is_refused(tmp_path):
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("base: h100\ncore:\n  tile:\n    m: 128\n    n: 128\n    k: 64\n    stage_carveout: 300KiB\n")
-    with pytest.raises(ConfigError, match=r"bad\.yaml:2: core: tile.stage_carveout 307200 B leaves no room"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml:7: core\.tile\.stage_carveout: 307200 B leaves no room"):
         load_arch(str(bad))

@@ -539,9 +539,9 @@ def test_a_huge_int_from_python_or_set_is_reported_not_printed(capsys):
 
 
 @pytest.mark.parametrize("override, expected", [
-    ("arch.hbm.latency=1.0e+308", "--set: arch.hbm.latency: 1e+308 s is more than 9,223,372,036,854,775,807 "
-                                  "(2**63 - 1) cycles at the clock of 7e+08 Hz"),
-    ("arch.kernel_launch=1.0e+300", "--set: arch.kernel_launch: 1e+300 s is more than 9,223,372,036,854,775,807"),
+    ("arch.hbm.latency=1.0e+308s", "--set: arch.hbm.latency: 1e+308 s is more than 9,223,372,036,854,775,807 "
+                                   "(2**63 - 1) cycles at the clock of 7e+08 Hz"),
+    ("arch.kernel_launch=1.0e+300s", "--set: arch.kernel_launch: 1e+300 s is more than 9,223,372,036,854,775,807"),
     ("arch.levels.cxl={capacity: 1GB, bandwidth: 1GB/s, after: l3}",
      "--set: arch.levels.cxl.after: no level 'l3' (levels: sram, hbm, host)"),
 ])

@@ -1,0 +1,262 @@
+"""An arch written by hand: values that would run as something else than what they say are one-line errors at their
+key (the file's line, or ``--set``); values written in another accepted form give the same arch."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from accelsim.config import load_arch
+from accelsim.errors import ConfigError
+from accelsim.units import parse_bandwidth
+
+NPU = """\
+name: npu
+clock: 1GHz
+dtype: int8
+core:
+  systolic: {rows: 128, cols: 128}
+  vector: {lanes: 128}
+  sram: {unified: 4MiB}
+hbm:
+  capacity: 8GiB
+  bandwidth: 100GB/s
+  latency: 100ns
+"""
+
+
+def arch_file(tmp_path, text: str = NPU, name: str = "npu.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def errors(ref, overrides=()) -> list[str]:
+    with pytest.raises(ConfigError) as e:
+        load_arch(ref, overrides)
+    return [str(i) for i in e.value.issues]
+
+
+# ---- bandwidth in scientific notation ------------------------------------------------------------------------
+@pytest.mark.parametrize("written", ["1e11", "1.0e11", "1.0e+11", "100000000000"])
+def test_a_bandwidth_as_a_bare_number_in_any_notation_is_bytes_per_second(tmp_path, written):
+    # YAML 1.1 reads 1.0e+11 as a float and 1e11 / 1.0e11 (no dot, or no exponent sign) as strings: all are 1e11 B/s,
+    # the 100GB/s the file writes (GB = 10^9 B)
+    path = arch_file(tmp_path)
+    assert load_arch(path, [f"arch.hbm.bandwidth={written}"]).hbm.bandwidth == 1e11 == load_arch(path).hbm.bandwidth
+    assert parse_bandwidth(written) == 1e11
+
+
+@pytest.mark.parametrize("written", ["0", "0e5", "1e400"])
+def test_a_bare_bandwidth_string_is_still_checked(tmp_path, written):
+    (line,) = errors(arch_file(tmp_path), [f"arch.hbm.bandwidth={written}"])
+    assert line.startswith("--set: arch.hbm.bandwidth: ")
+    assert ("> 0" in line) if written != "1e400" else ("too large" in line)
+
+
+# ---- a time needs its unit ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("key", ["hbm.latency", "kernel_launch", "graph_launch", "kernel_dispatch"])
+@pytest.mark.parametrize("written", ["100", "2.5", "1e-7", "1.0e-7"])
+def test_a_time_without_its_unit_is_refused_at_its_key(tmp_path, key, written):
+    # `latency: 100` meant as 100 ns would run as 100 s (a number alone is seconds): refused, whatever the notation
+    (line,) = errors(arch_file(tmp_path), [f"arch.{key}={written}"])
+    assert line.startswith(f"--set: arch.{key}: a time needs its unit, e.g. '100ns'"), line
+
+
+def test_a_bare_time_in_the_file_names_its_line(tmp_path):
+    path = arch_file(tmp_path, NPU.replace("latency: 100ns", "latency: 100"))
+    (line,) = errors(path)
+    assert line.endswith("npu.yaml:11: hbm.latency: a time needs its unit, e.g. '100ns' (s, ms, us or ns): only 0 "
+                         "may be written without one (got 100)"), line  # line 11 of NPU: `  latency: 100`
+
+
+def test_a_time_with_its_unit_or_zero_loads(tmp_path):
+    path = arch_file(tmp_path)
+    assert load_arch(path).hbm.latency == pytest.approx(100e-9, rel=1e-12)
+    assert load_arch(path, ["arch.hbm.latency=0"]).hbm.latency == 0.0
+    assert load_arch(path, ["arch.kernel_launch=0.0"]).kernel_launch == 0.0
+    assert load_arch(path, ["arch.kernel_launch=21us"]).kernel_launch == pytest.approx(21e-6, rel=1e-12)
+
+
+def test_python_gives_seconds_as_numbers():
+    # a mapping from Python, and an Arch (dumped and validated again with an override), keep base units: seconds
+    arch = load_arch("h100")
+    assert arch.kernel_launch > 0  # the preset's 21 µs, a float in seconds once loaded
+    assert load_arch(arch, ["arch.hbm.capacity=40GiB"]).kernel_launch == arch.kernel_launch
+    mapping = arch.model_dump()
+    mapping["hbm"]["latency"] = 5e-7
+    assert load_arch(mapping).hbm.latency == 5e-7
+
+
+def test_the_options_and_serving_times_need_their_unit_too():
+    from accelsim.config import experiment_from_parts
+    from accelsim.config.serving import load_serving
+
+    with pytest.raises(ConfigError) as e:
+        experiment_from_parts("gemm", "h100", overrides=["options.step_overhead=5"])
+    assert [str(i) for i in e.value.issues] == ["--set: options.step_overhead: a time needs its unit, e.g. '100ns' "
+                                                "(s, ms, us or ns): only 0 may be written without one (got 5)"]
+    with pytest.raises(ConfigError) as e:
+        load_serving("llama2_7b_h100", ["slo.ttft=0.2", "engine.step_overhead=1e-3"])
+    assert sorted(str(i).split(": a time")[0] for i in e.value.issues) == ["--set: engine.step_overhead",
+                                                                             "--set: slo.ttft"]
+    assert load_serving("llama2_7b_h100", ["slo.ttft=200ms"]).serve.slo.ttft == pytest.approx(0.2, rel=1e-12)
+
+
+# ---- rates: the arch's own dtype runs at the base rate ---------------------------------------------------------
+@pytest.mark.parametrize("unit", ["systolic", "vector"])
+@pytest.mark.parametrize("rate", [2, 0.5])
+def test_a_rate_other_than_1_for_the_arch_dtype_is_refused_at_its_key(tmp_path, unit, rate):
+    # docs: rates are multiples of the base rate (rows x cols, lanes), the rate of the arch's dtype (int8 here); an
+    # int8 rate of 2 halved the int8 compute cycles while peak_macs_per_cycle stayed 128 x 128
+    (line,) = errors(arch_file(tmp_path), [f"arch.core.{unit}.rates={{int8: {rate}, fp16: 0.5}}"])
+    assert line.startswith(f"--set: arch.core.{unit}.rates.int8: {rate:g}, but the rates are multiples of the rate of "
+                           "the arch's dtype (int8), so its own is 1"), line
+
+
+def test_the_arch_dtype_at_rate_1_and_other_dtypes_at_any_rate_load(tmp_path):
+    arch = load_arch(arch_file(tmp_path), ["arch.core.systolic.rates={int8: 1, int4: 2, fp16: 0.5}"])
+    assert arch.core.systolic.rates == {"int8": 1, "int4": 2, "fp16": 0.5}
+    assert arch.peak_macs_per_cycle == 128 * 128
+
+
+def test_a_rate_in_the_file_is_blamed_at_its_line(tmp_path):
+    text = NPU.replace("systolic: {rows: 128, cols: 128}", "systolic:\n    rows: 128\n    cols: 128\n    rates:\n"
+                                                           "      fp16: 0.5\n      int8: 4")
+    (line,) = errors(arch_file(tmp_path, text))
+    assert ":10: core.systolic.rates.int8: 4, but" in line, line  # line 10: `      int8: 4`
+
+
+# ---- capacities and a full mesh's links --------------------------------------------------------------------------
+@pytest.mark.parametrize("key", ["hbm.capacity", "l2.capacity", "levels.cxl.capacity"])
+def test_a_level_of_no_capacity_is_refused_at_its_key(tmp_path, key):
+    text = NPU + "l2: {capacity: 1MiB, bandwidth: 1TB/s}\nlevels:\n  cxl: {capacity: 64GiB, bandwidth: 64GB/s}\n"
+    path = arch_file(tmp_path, text)
+    assert load_arch(path).memories == ("hbm", "cxl")
+    assert errors(path, [f"arch.{key}=0"]) == [f"--set: arch.{key}: Input should be greater than 0 (got 0)"]
+
+
+@pytest.mark.parametrize("links", [2, 7])
+def test_a_full_mesh_has_one_link_to_each_other_chip(tmp_path, links):
+    # 4 chips in a full mesh: each chip has a direct link to each of the 3 others (docs: links, "one to each other chip
+    # of its node"); 2 links priced a 4-chip collective as if there were 3, 7 left 4 of them unused
+    path = arch_file(tmp_path)
+    mesh = f"{{bandwidth: 300GB/s, topology: full_mesh, links: {links}}}"
+    assert errors(path, ["arch.chips=4", f"arch.interconnect={mesh}"]) == [
+        f"--set: arch.interconnect.links: {links}, but a full mesh joins each of its 4 chips (chips) to the 3 others "
+        "by a link each: links must be 3"]
+
+
+def test_a_full_mesh_of_the_right_links_loads_and_node_chips_sets_the_node(tmp_path):
+    path = arch_file(tmp_path)
+    arch = load_arch(path, ["arch.chips=4", "arch.interconnect={bandwidth: 300GB/s, topology: full_mesh, links: 3}"])
+    # a group of all 4 chips uses its 3 links: the whole 300 GB/s (Interconnect.group_bandwidth)
+    assert arch.interconnect.links == 3 and arch.interconnect.group_bandwidth(4) == 300e9
+    node = ("arch.interconnect={bandwidth: 300GB/s, topology: full_mesh, links: 7, node_chips: 8, "
+            "scale_out: {bandwidth: 50GB/s}}")
+    assert load_arch(path, ["arch.chips=16", node]).interconnect.links == 7  # 8 chips a node: 7 links each
+    assert load_arch("mi300x-8").interconnect.links == 7  # 8 GPUs (amd_cdna3_wp: 7 links per GPU)
+
+
+# ---- an arch-wide check names the key it is about ---------------------------------------------------------------
+FULL = NPU + """\
+chips: 4
+l2: {capacity: 32MiB, bandwidth: 4TB/s}
+levels:
+  cxl:
+    after: hbm
+    capacity: 64GiB
+    bandwidth: 64GB/s
+interconnect:
+  bandwidth: 100GB/s
+  topology: torus
+  shape: [2, 2]
+"""
+
+
+def test_a_torus_shape_for_other_chips_is_reported_at_the_shape(tmp_path):
+    path = arch_file(tmp_path, FULL)
+    assert load_arch(path).interconnect.shape == [2, 2]
+    (line,) = errors(arch_file(tmp_path, FULL.replace("shape: [2, 2]", "shape: [3, 2]")))
+    assert line.endswith("npu.yaml:22: interconnect.shape: [3, 2] holds 6 chips, not the chips (4)"), line  # was :1
+    assert errors(path, ["arch.interconnect.shape=[3,2]"]) == [
+        "--set: arch.interconnect.shape: [3, 2] holds 6 chips, not the chips (4)"]  # was the file's line 1
+
+
+def test_a_memory_put_before_a_cache_is_blamed_at_its_after(tmp_path):
+    # cxl after sram puts a memory in front of the l2 cache: the --set that did it is named, not l2 at the file's line 1
+    assert errors(arch_file(tmp_path, FULL), ["arch.levels.cxl.after=sram"]) == [
+        "--set: arch.levels.cxl.after: puts the memory 'cxl' before the cache 'l2': a cache must sit between the cores "
+        "and the memories"]
+
+
+def test_a_cache_after_the_memories_is_blamed_where_it_is_placed(tmp_path):
+    path = arch_file(tmp_path, FULL)
+    l3 = "{role: cache, capacity: 1MiB, bandwidth: 1TB/s%s}"
+    assert errors(path, [f"arch.levels.l3={l3 % ', after: hbm'}"]) == [
+        "--set: arch.levels.l3.after: puts the cache 'l3' after the memory 'hbm': a cache must sit between the cores "
+        "and the memories"]
+    # without after, levels follow in the order written: after l2, hbm and cxl
+    assert errors(path, [f"arch.levels.l3={l3 % ''}"]) == [
+        "--set: arch.levels.l3: a cache must sit between the cores and the memories (put it before 'hbm')"]
+    assert load_arch(path, [f"arch.levels.l3={l3 % ', after: l2'}"]).caches == ("l2", "l3")
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ("arch.levels.cxl.resident_share=0.5", "arch.levels.cxl.resident_share: only a cache level keeps a share"),
+    ("arch.interconnect={bandwidth: 1GB/s, topology: full_mesh, links: 2}", "arch.interconnect.links: 2, but a full "
+                                                                             "mesh"),
+    ("arch.interconnect.topology=full_mesh", "arch.interconnect.topology: 'full_mesh' needs links"),
+    ("arch.interconnect.node_chips=2", "arch.interconnect.node_chips: node_chips and scale_out go together"),
+    ("arch.interconnect.collective=nccl", "arch.interconnect.collective: 'nccl' needs 'nccl'"),
+    ("arch.levels.cxl.name=other", "arch.levels.cxl.name: 'other' differs from its key"),
+])
+def test_a_cross_field_check_is_reported_at_the_key_set(tmp_path, override, key):
+    lines = errors(arch_file(tmp_path, FULL), [override])
+    assert lines[0].startswith(f"--set: {key}"), lines
+
+
+# ---- the short forms' fixed name, role and place -----------------------------------------------------------------
+@pytest.mark.parametrize(("override", "line"), [
+    ("arch.hbm.role=cache", "--set: arch.hbm.role: 'hbm' is a memory; a level of another role goes in 'levels'"),
+    ("arch.host.role=cache", "--set: arch.host.role: 'host' is a memory; a level of another role goes in 'levels'"),
+    ("arch.hbm.after=host", "--set: arch.hbm.after: not used for 'hbm': l2, hbm and host come first, in that order "
+                            "(a level placed with 'after' goes in 'levels')"),
+    ("arch.l2.after=hbm", "--set: arch.l2.after: not used for 'l2': l2, hbm and host come first, in that order (a "
+                          "level placed with 'after' goes in 'levels')"),
+    ("arch.hbm.name=dram", "--set: arch.hbm.name: 'dram' differs from its key"),
+])
+def test_a_short_form_level_refuses_what_it_would_ignore(tmp_path, override, line):
+    path = arch_file(tmp_path, NPU + "l2: {capacity: 1MiB, bandwidth: 1TB/s}\nhost: {capacity: 1TiB, bandwidth: "
+                                     "32GB/s}\n")
+    assert load_arch(path).memories == ("hbm", "host") and load_arch(path).caches == ("l2",)
+    assert errors(path, [override]) == [line]
+
+
+def test_a_short_form_level_may_repeat_its_fixed_values(tmp_path):
+    path = arch_file(tmp_path, NPU + "l2: {capacity: 1MiB, bandwidth: 1TB/s}\n")
+    arch = load_arch(path, ["arch.hbm.role=memory", "arch.hbm.name=hbm", "arch.l2.role=cache"])
+    assert arch.memories == ("hbm",) and arch.caches == ("l2",)
+
+
+# ---- a misspelt vector function ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(("typo", "meant"), [("gleu", "gelu"), ("gelue", "gelu"), ("sotfmax", "softmax"),
+                                             ("rleu", "relu")])
+def test_a_misspelt_vector_key_gets_the_function_it_is_close_to(typo, meant):
+    # gleu is gelu with e and l swapped: difflib scores it 0.75 (2 x 3 matching letters / 8), under the 0.8 cutoff
+    from accelsim.ir import Graph
+    from accelsim.report.summary import vector_key_notes
+
+    arch = load_arch({"base": "tpu-v4", "core": {"vector": {"cycles_per_element": {typo: 3, "gelu": 8}}}})
+    assert vector_key_notes(arch, Graph("g", [], {})) == [
+        f"core.vector.cycles_per_element: {typo!r} is no function of this run or the simulator; did you mean "
+        f"{meant!r}? (it prices nothing)"]
+
+
+def test_a_vector_key_far_from_every_function_gets_no_note():
+    from accelsim.ir import Graph
+    from accelsim.report.summary import vector_key_notes
+
+    arch = load_arch({"base": "tpu-v4", "core": {"vector": {"cycles_per_element": {"my_custom_kernel": 3}}}})
+    assert vector_key_notes(arch, Graph("g", [], {})) == []

@@ -384,7 +384,8 @@ def vae_decoder_graph(batch: int, latent_hw: int, dtype: str = "fp16", attention
     ``unscale_latents`` (the pipeline's ``latents / vae.config.scaling_factor``, ELEMENTWISE fn "scale"), then
     :func:`vae_decoder` (``attention`` "fused" or "unfused"); every op in ``dtype``. DiT's and Stable Diffusion's
     pipelines both decode this way."""
-    b = TransformerBuilder("vae_decoder", {"input": (batch, LATENT_CHANNELS, latent_hw, latent_hw)}, dtype=dtype)
+    b = TransformerBuilder("vae_decoder", {"input": (batch, LATENT_CHANNELS, latent_hw, latent_hw)}, dtype=dtype,
+                           sdpa=True)
     vae_decoder(b, _scale(b, "input", "unscale_latents"), fused=attention == "fused")
     return b.build(meta or {"model": "vae_decoder", "batch": batch, "dtype": dtype, "latent_size": latent_hw})
 
@@ -416,7 +417,8 @@ def _text_encoders(p: SDParams) -> Graph:
     n, s = p.cfg_batch, p.prompt_tokens
     configs = _TEXT[p.variant]
     ids = ["input", *(f"input_ids_{i + 1}" for i in range(1, len(configs)))]
-    b = TransformerBuilder(f"{p.variant}_text_encoder", {name: (n, s) for name in ids}, dtype=p.dtype or "fp16")
+    b = TransformerBuilder(f"{p.variant}_text_encoder", {name: (n, s) for name in ids}, dtype=p.dtype or "fp16",
+                           sdpa=True)
     penultimate = []
     for cfg, tokens in zip(configs, ids, strict=True):
         clip_text_encoder(b, tokens, fused=p.attention == "fused", cfg=cfg)
@@ -437,7 +439,7 @@ def _unet(p: SDParams) -> Graph:
                                           "encoder_hidden_states": (n, p.prompt_tokens, cfg.cross_dim)}
     if cfg.add_embed:
         inputs.update(text_embeds=(n, _TEXT[p.variant][-1].width), time_ids=(n, ADD_TIME_IDS))
-    b = TransformerBuilder(f"{p.variant}_unet", inputs, dtype=p.dtype or "fp16")
+    b = TransformerBuilder(f"{p.variant}_unet", inputs, dtype=p.dtype or "fp16", sdpa=True)
     ctx = "encoder_hidden_states"
     t = b.vector(OpKind.ELEMENTWISE, ["timestep"], (n, c0), "timestep_embedding", TIMESTEP_EMBEDDING_FLOPS,
                  name="time_proj", max_period=10000)

@@ -570,7 +570,8 @@ def vit_b_16(p: ViTParams) -> Graph:
     layers, d, heads, patch = 12, 768, 12, 16
     g = p.image_size // patch
     n = g * g + 1
-    b = TransformerBuilder("vit_b_16", {"input": (p.batch, 3, p.image_size, p.image_size)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+    b = TransformerBuilder("vit_b_16", {"input": (p.batch, 3, p.image_size, p.image_size)}, dtype=p.dtype or "fp16",
+                           tp=p.tensor_parallel, sdpa=True)
     x = b.conv2d("input", d, patch, stride=patch, name="conv_proj")
     x = b.view(x, (p.batch, g * g, d), "flatten_transpose", name="patches")
     cls = b.table_rows((p.batch, 1, d), Weight("class_token", (1, 1, d)), name="class_token")
@@ -779,7 +780,8 @@ def clip_vit_b32(p: ClipParams) -> Graph:
     d_v, d_t, embed, patch, vocab, text_pos = 768, 512, 512, 32, 49408, 77
     g = p.image_size // patch
     b = TransformerBuilder("clip_vit_b32", {"input": (p.batch, 3, p.image_size, p.image_size),
-                                            "input_ids": (p.batch, p.seq_len)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+                                            "input_ids": (p.batch, p.seq_len)}, dtype=p.dtype or "fp16",
+                           tp=p.tensor_parallel, sdpa=True)
     fused = _fused(p)
     with b.scope("vision_model"):
         x = clip_embeddings(b, "input", p.batch, d_v, patch, g)
@@ -1009,7 +1011,7 @@ def _sam(model: str, p: SamParams) -> Graph:
                                           "point_labels": (p.batch, npts)}
     if p.mask_prompt:
         inputs["mask_input"] = (p.batch, 1, 4 * grid, 4 * grid)
-    b = TransformerBuilder(model, inputs, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+    b = TransformerBuilder(model, inputs, dtype=p.dtype or "fp16", tp=p.tensor_parallel, sdpa=True)
     image_embedding = _sam_image_encoder(b, SAM[model], p, grid, fused)
     prompts = _sam_prompt_encoder(b, p, grid, npts)
     _sam_mask_decoder(b, p, image_embedding, prompts, grid, fused)
@@ -1048,11 +1050,12 @@ def whisper_base(p: WhisperParams) -> Graph:
     decode = p.phase == "decode"
     s, position = (1, p.kv_len) if decode else (p.seq_len, 0)  # decoder tokens of this pass, tokens cached before
     if decode:
-        b = TransformerBuilder("whisper_base", {"input": (p.batch, 1)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+        b = TransformerBuilder("whisper_base", {"input": (p.batch, 1)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel,
+                               sdpa=True)
         ids = "input"
     else:
         b = TransformerBuilder("whisper_base", {"input": (p.batch, mels, mel), "decoder_input_ids": (p.batch, s)},
-                               dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+                               dtype=p.dtype or "fp16", tp=p.tensor_parallel, sdpa=True)
         ids = "decoder_input_ids"
     bias = (True, False, True, True)  # q, k, v, out: Whisper's key projection has no bias
     enc_out: str | None = None

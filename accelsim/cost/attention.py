@@ -301,9 +301,12 @@ def flash(op: Op, arch: Arch, fn: str = "attention") -> bool:
 
 
 def kernel(op: Op, arch: Arch) -> Flash:
-    """The kernel fused attention ``op`` runs as on a GPU-like core: ``core.attention_kernel``; a decode step's own
-    kernel where that kernel has one."""
-    k = FLASH[arch.core.attention_kernel]
+    """The kernel fused attention ``op`` runs as on a GPU-like core: ``core.sdpa_kernel`` for an op a PyTorch
+    program calls through ``scaled_dot_product_attention`` (attr ``sdpa``: the diffusers, timm, torchvision and
+    transformers models of the vision and diffusion builders), where the arch names one; else
+    ``core.attention_kernel`` (the serving engine's); a decode step's own kernel where that kernel has one."""
+    name = arch.core.sdpa_kernel if op.attrs.get("sdpa") and arch.core.sdpa_kernel else arch.core.attention_kernel
+    k = FLASH[name]
     return k.decode if shape(op).decode and k.decode else k
 
 

@@ -532,3 +532,23 @@ def test_a_run_whose_attention_cannot_run_flash_says_so():
                              "q_len": 1024, "kv_len": 1024, "dtype": "bf16"}, "h100").to_dict()
     assert [n for n in rep["notes"] if "cannot run FlashAttention (flash3: head_dim 512 > 256)" in n]
     assert "memory-efficient" in rep["notes"][0]
+
+
+def test_pytorch_sdpa_attention_runs_pytorchs_kernel_not_the_serving_engines():
+    """An op a PyTorch program calls through scaled_dot_product_attention (attr sdpa) runs core.sdpa_kernel: PyTorch's
+    bundled FlashAttention-2 (flash2_dense) on the NVIDIA presets, whose core.attention_kernel is vLLM's (h100
+    flash3, a100 flash2, b200 trtllm_gen); an arch naming none (the AMD presets) keeps its attention_kernel."""
+    engine = _op(heads=8, kv_heads=8, q_len=4096, kv_len=4096)
+    sdpa = dataclasses.replace(engine, attrs={**engine.attrs, "sdpa": True})
+    for name, served in (("h100", "flash3"), ("a100", "flash2"), ("b200", "trtllm_gen"), ("l40s", "flash2")):
+        arch = load_arch(name)
+        assert (fa.kernel(sdpa, arch).name, fa.kernel(engine, arch).name) == ("flash2_dense", served)
+        assert systolic.price(sdpa, arch.core.systolic, arch).details["kernel"] == "flash2_dense"
+    mi300x = load_arch("mi300x")
+    assert mi300x.core.sdpa_kernel is None and fa.kernel(sdpa, mi300x).name == mi300x.core.attention_kernel
+    # an SDPA op FlashAttention-2 cannot run says so with PyTorch's kernel's name
+    big = _op(heads=1, kv_heads=1, head_dim=512, q_len=4096, kv_len=4096)
+    big = dataclasses.replace(big, attrs={**big.attrs, "sdpa": True})
+    h100 = load_arch("h100")
+    assert systolic.price(big, h100.core.systolic, h100).details["flash_unsupported"] == (
+        "flash2_dense: head_dim 512 > 256")

@@ -235,12 +235,17 @@ def refuse_pipeline_training(p: object, model: str, denoiser: str) -> None:
     condition instead): WorkloadErrors at ``part`` or ``guidance`` for a training run of anything else."""
     if getattr(p, "mode", None) != "training":
         return
+    guided = bool(getattr(p, "guidance", False))  # a preset's default true: say so, whoever wrote it
     if getattr(p, "part", None) != denoiser:
-        raise WorkloadError(f"training {model} trains its {denoiser} alone (on noised latents, once a step): set part: "
-                            f"{denoiser}", key=("part",))
-    if getattr(p, "guidance", False):
-        raise WorkloadError("classifier-free guidance doubles the batch to sample; training drops the condition "
-                            "instead: set guidance: false", key=("guidance",))
+        also = (" and guidance: false" if guided else "", " --set workload.guidance=false" if guided else "")
+        raise WorkloadError(f"training {model} trains its {denoiser} alone (on noised latents, once a step"
+                            f"{', without classifier-free guidance' if guided else ''}): set part: {denoiser}{also[0]} "
+                            f"(--set workload.part={denoiser}{also[1]})", key=("part",))
+    if guided:
+        raise WorkloadError(f"training the {denoiser} takes guidance: false, and guidance is true (the default: "
+                            f"classifier-free guidance, which doubles the batch to sample; training drops the "
+                            f"condition instead): set guidance: false (--set workload.guidance=false)",
+                            key=("guidance",))
 
 
 def sd(p: SDParams) -> Graph:

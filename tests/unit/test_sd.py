@@ -199,10 +199,18 @@ def test_bad_params_are_refused():
         sd(SDParams.model_validate({"image_size": 516}))
     assert info.value.key == ("image_size",)  # reported at the parameter's own line
     sd(SDParams.model_validate({"variant": "sdxl", "image_size": 800, "part": "text_encoder"}))  # 100×100: fine
-    with pytest.raises(WorkloadError, match="set part: unet"):
+    # training takes the UNet alone without guidance: the first refusal names both settings when both are at fault,
+    # the second says the guidance it refuses is the default (a preset writes it; the user need not have)
+    with pytest.raises(WorkloadError, match=r"set part: unet and guidance: false \(--set workload.part=unet --set "
+                                            r"workload.guidance=false\)") as info:
         sd(SDParams.model_validate({"mode": "training"}))
-    with pytest.raises(WorkloadError, match="set guidance: false"):
+    assert info.value.key == ("part",)
+    with pytest.raises(WorkloadError, match=r"training the unet takes guidance: false, and guidance is true \(the "
+                                            r"default.*set guidance: false \(--set workload.guidance=false\)") as info:
         sd(SDParams.model_validate({"mode": "training", "part": "unet"}))
+    assert info.value.key == ("guidance",)
+    with pytest.raises(WorkloadError, match=r"set part: unet \(--set workload.part=unet\)"):
+        sd(SDParams.model_validate({"mode": "training", "guidance": False}))
     with pytest.raises(pydantic.ValidationError, match="at most 77"):
         SDParams.model_validate({"prompt_tokens": 78})
     with pytest.raises(pydantic.ValidationError):

@@ -478,6 +478,8 @@ class Core(_Model):
     tile: OutputTile | None = None
     # a GPU-like core's attention kernels (accelsim.cost.attention.FLASH)
     attention_kernel: Literal["flash2", "flash2_dense", "flash3", "trtllm_gen"] = "flash2"
+    # the kernel PyTorch's scaled_dot_product_attention runs there (ops with attr ``sdpa``); None: attention_kernel
+    sdpa_kernel: Literal["flash2", "flash2_dense", "flash3", "trtllm_gen"] | None = None
     units: dict[str, BaseModel] = Field(default_factory=dict)
 
     @field_validator("units", mode="before")

@@ -87,6 +87,11 @@ def main() -> None:
                 "sdxl_unet_128": _macs(lambda: unetxl(torch.zeros(1, 4, 128, 128), t, torch.zeros(1, 77, 2048),
                                                       added_cond_kwargs={"text_embeds": torch.zeros(1, 1280),
                                                                          "time_ids": torch.zeros(1, 6)})),
+                # latents the downsamplings do not halve evenly (520 and 1000 pixels): forward_upsample_size
+                "sd15_unet_65": _macs(lambda: unet15(torch.zeros(1, 4, 65, 65), t, torch.zeros(1, 77, 768))),
+                "sdxl_unet_125": _macs(lambda: unetxl(torch.zeros(1, 4, 125, 125), t, torch.zeros(1, 77, 2048),
+                                                      added_cond_kwargs={"text_embeds": torch.zeros(1, 1280),
+                                                                         "time_ids": torch.zeros(1, 6)})),
                 **{f"vae_decoder_{hw}": _macs(lambda hw=hw: vae.decode(torch.zeros(1, 4, hw, hw)))
                    for hw in (32, 64, 128)},
                 "clip_l_text": _macs(lambda: clip_l(ids, output_hidden_states=True)),

@@ -152,7 +152,7 @@ def _dit_step(p: DiTParams) -> Graph:
     grid = side // p.patch
     tokens = grid * grid
     b = TransformerBuilder("dit", {"input": (n, p.latent_channels, side, side), "timestep": (n,),
-                                   "class_labels": (n,)}, dtype=p.dtype or "fp16")
+                                   "class_labels": (n,)}, dtype=p.dtype or "fp16", sdpa=True)
     fused = p.attention == "fused"
     with b.scope("x_embedder"):
         x = b.conv2d("input", d, p.patch, stride=p.patch, name="proj")

@@ -252,7 +252,7 @@ def _text_encoders(p: FluxParams) -> Graph:
     """CLIP ViT-L/14's text tower (its pooled output) and the T5-XXL encoder (its final states), module docstring."""
     n, fused = p.batch, p.attention == "fused"
     b = TransformerBuilder(f"flux1_{p.variant}_text_encoder",
-                           {"input": (n, CLIP_TOKENS), "input_ids_2": (n, p.text_tokens)}, dtype=_dtype(p))
+                           {"input": (n, CLIP_TOKENS), "input_ids_2": (n, p.text_tokens)}, dtype=_dtype(p), sdpa=True)
     clip_text_encoder(b, "input", fused=fused)
     with b.scope("text_encoder_2"):
         t5_encoder(b, "input_ids_2", *T5_XXL, gated=True, fused=fused)
@@ -264,7 +264,7 @@ def _vae_decoder(p: FluxParams) -> Graph:
     """Unpack, unscale and shift the latents, then AutoencoderKL.decode (module docstring)."""
     n, side = p.batch, p.latent_size
     b = TransformerBuilder(f"flux1_{p.variant}_vae_decoder", {"input": (n, p.image_tokens, IN_CHANNELS)},
-                           dtype=_dtype(p))
+                           dtype=_dtype(p), sdpa=True)
     shape = (n, LATENT_CHANNELS, side, side)
     z = b.view("input", shape, "unpack", name="unpack_latents")
     z = b.vector(OpKind.ELEMENTWISE, [z], shape, "scale", 1, name="unscale_latents", factor=SCALING_FACTOR)
@@ -383,7 +383,7 @@ def _transformer(p: FluxParams) -> Graph:
         "input": (n, t_img, IN_CHANNELS), "timestep": (n,), **({"guidance": (n,)} if dev else {}),
         "pooled_projections": (n, POOLED_DIM), "encoder_hidden_states": (n, t_txt, JOINT_ATTENTION_DIM),
         "txt_ids": (t_txt, len(AXES_DIMS_ROPE)), "img_ids": (t_img, len(AXES_DIMS_ROPE))}
-    b = TransformerBuilder(f"flux1_{p.variant}_transformer", inputs, dtype=_dtype(p))
+    b = TransformerBuilder(f"flux1_{p.variant}_transformer", inputs, dtype=_dtype(p), sdpa=True)
     x = b.linear("input", d, name="x_embedder")
     with b.scope("time_text_embed"):  # CombinedTimestep(Guidance)TextProjEmbeddings
         temb = _embedder(b, _sinusoid(b, "timestep", "time_proj"), d, "timestep_embedder")

@@ -705,10 +705,12 @@ class GraphBuilder:
         return self._add(name, OpKind.NORM, [x], shape, weights=weights, flops=5 * elems, vector_elems=elems,
                          fn="groupnorm", groups=groups, eps=eps, group_elems=elems // (shape[0] * groups))
 
-    def upsample_nearest(self, x: str, scale: int = 2, name: str | None = None) -> str:
+    def upsample_nearest(self, x: str, scale: int = 2, name: str | None = None,
+                         size: Sequence[int] | None = None) -> str:
         """Nearest-neighbour upsampling of the spatial dims of an N×C×… tensor by an integer ``scale``
-        (``F.interpolate(mode="nearest", scale_factor=scale)``, diffusers' Upsample2D): every input element copied
-        to scale^dims outputs. A copy, not a view (the output is materialised): ELEMENTWISE fn "upsample_nearest",
+        (``F.interpolate(mode="nearest", scale_factor=scale)``, diffusers' Upsample2D), or to the spatial ``size``
+        (``F.interpolate(size=...)``: diffusers' Upsample2D given an ``output_size``): every output element a copy
+        of one input element. A copy, not a view (the output is materialised): ELEMENTWISE fn "upsample_nearest",
         0 flops, vector_elems = output elements (each written once); it reads the input and writes the output."""
         name = self._name(name, "upsample")
         shape = self.shape(x)
@@ -718,6 +720,13 @@ class GraphBuilder:
         if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
             raise WorkloadError(f"{self.name}: upsample_nearest {name!r}: scale must be a positive int "
                                 f"(got {scale!r})")
+        if size is not None:
+            if len(size) != len(shape) - 2 or any(d < 1 for d in size):
+                raise WorkloadError(f"{self.name}: upsample_nearest {name!r}: size {list(size)} does not give each "
+                                    f"of the {len(shape) - 2} spatial dims of {list(shape)} a positive size")
+            out = (*shape[:2], *size)
+            return self._add(name, OpKind.ELEMENTWISE, [x], out, vector_elems=math.prod(out),
+                             fn="upsample_nearest", size=tuple(size))
         out = (*shape[:2], *(d * scale for d in shape[2:]))
         return self._add(name, OpKind.ELEMENTWISE, [x], out, vector_elems=math.prod(out), fn="upsample_nearest",
                          scale=scale)

@@ -56,7 +56,9 @@ encoders then run on batch alone; the graph assumes a negative prompt.)
   back to C), each with its residual add, and each attention's ``rescale`` (rescale_output_factor 1.0), then
   ``proj_out`` and the residual); ``downsamplers.0.conv`` (3×3, stride 2); the mid block (resnet, transformer,
   resnet); up blocks of three resnets each reading the concatenation (a CONCAT view) of the running tensor and the
-  matching skip, ``upsamplers.0`` (nearest ×2, then a 3×3 conv); ``conv_norm_out`` → ``conv_act`` → ``conv_out``.
+  matching skip, ``upsamplers.0`` (nearest ×2, then a 3×3 conv; to the next skip's size when the latent side is not
+  a multiple of 2 ** upsamplers: a downsampling gives ⌈h / 2⌉, and diffusers' forward_upsample_size passes the skip's
+  size as the upsampler's output_size); ``conv_norm_out`` → ``conv_act`` → ``conv_out``.
   With guidance, ``cfg_combine``: ε = ε_u + s·(ε_c − ε_u) on (batch, 4, h, w), 3 flops an element (as DiT's).
   The scheduler's own arithmetic (``scale_model_input``, ``step``) and the latents' ``torch.cat`` are left out.
 * ``vae_decoder``: AutoencoderKL.decode of (batch, 4, h, w) latents (:func:`vae_decoder`), after the pipeline's
@@ -159,8 +161,9 @@ class SDParams(WorkloadParams):
                             "ViT-L/14 + OpenCLIP ViT-bigG/14 text encoders).")
     image_size: PositiveInt | None = Field(
         None, description="Image height and width in pixels (default: 512 for sd15, 1024 for sdxl); the latent is "
-                          "image_size/8 per side with 4 channels. A multiple of 64 for sd15, 32 for sdxl (the "
-                          "UNet halves the latent 3 or 2 times).")
+                          "image_size/8 per side with 4 channels. A multiple of 8 (diffusers' pipelines'); a latent "
+                          "the UNet's downsamplings do not halve evenly is rounded up by each (⌈h/2⌉) and "
+                          "upsampled back to each skip's size, as UNet2DConditionModel does.")
     prompt_tokens: PositiveInt = Field(
         TEXT_POSITIONS, description="Text tokens per prompt (at most 77; diffusers pads every prompt to 77).")
     part: Literal["pipeline", "text_encoder", "unet", "vae_decoder"] = Field(
@@ -217,14 +220,12 @@ def sd_parts(p: SDParams) -> list[tuple[str, int]]:
 
 
 def _check(p: SDParams) -> None:
-    """WorkloadErrors at the parameter at fault: an image size the UNet cannot halve, a training run of anything
-    but the UNet alone without guidance."""
-    if p.image_size is not None:
-        step = VAE_FACTOR * 2 ** (len(_UNETS[p.variant].channels) - 1)
-        if p.image_size % step:
-            raise WorkloadError(f"image_size ({p.image_size}) must be a multiple of {step} for {p.variant} (the VAE's "
-                                f"×8 and the UNet's {len(_UNETS[p.variant].channels) - 1} downsamplings)",
-                                key=("image_size",))
+    """WorkloadErrors at the parameter at fault: an image size the VAE cannot decode to, a training run of
+    anything but the UNet alone without guidance."""
+    if p.image_size is not None and p.image_size % VAE_FACTOR:
+        # diffusers' pipelines' check_inputs: "`height` and `width` have to be divisible by 8" (the VAE's ×8)
+        raise WorkloadError(f"image_size ({p.image_size}) must be a multiple of {VAE_FACTOR} (the VAE's ×8, as "
+                            f"diffusers' pipelines require)", key=("image_size",))
     refuse_pipeline_training(p, "Stable Diffusion", "unet")
 
 
@@ -234,12 +235,17 @@ def refuse_pipeline_training(p: object, model: str, denoiser: str) -> None:
     condition instead): WorkloadErrors at ``part`` or ``guidance`` for a training run of anything else."""
     if getattr(p, "mode", None) != "training":
         return
+    guided = bool(getattr(p, "guidance", False))  # a preset's default true: say so, whoever wrote it
     if getattr(p, "part", None) != denoiser:
-        raise WorkloadError(f"training {model} trains its {denoiser} alone (on noised latents, once a step): set part: "
-                            f"{denoiser}", key=("part",))
-    if getattr(p, "guidance", False):
-        raise WorkloadError("classifier-free guidance doubles the batch to sample; training drops the condition "
-                            "instead: set guidance: false", key=("guidance",))
+        also = (" and guidance: false" if guided else "", " --set workload.guidance=false" if guided else "")
+        raise WorkloadError(f"training {model} trains its {denoiser} alone (on noised latents, once a step"
+                            f"{', without classifier-free guidance' if guided else ''}): set part: {denoiser}{also[0]} "
+                            f"(--set workload.part={denoiser}{also[1]})", key=("part",))
+    if guided:
+        raise WorkloadError(f"training the {denoiser} takes guidance: false, and guidance is true (the default: "
+                            f"classifier-free guidance, which doubles the batch to sample; training drops the "
+                            f"condition instead): set guidance: false (--set workload.guidance=false)",
+                            key=("guidance",))
 
 
 def sd(p: SDParams) -> Graph:
@@ -331,10 +337,12 @@ def _transformer_2d(b: TransformerBuilder, x: str, ctx: str, cfg: _UNetConfig, h
         return b.add(h, x, name="add_residual")
 
 
-def _upsample(b: TransformerBuilder, x: str, name: str) -> str:
-    """diffusers' Upsample2D with a conv (``name``): nearest ×2, then a 3×3 conv of the same width."""
+def _upsample(b: TransformerBuilder, x: str, name: str, size: tuple[int, ...] | None = None) -> str:
+    """diffusers' Upsample2D with a conv (``name``): nearest ×2 (or to ``size``, its ``output_size``), then a 3×3
+    conv of the same width."""
     with b.scope(name):
-        return b.conv2d(b.upsample_nearest(x, 2, name="interpolate"), b.shape(x)[1], 3, padding=1, name="conv")
+        return b.conv2d(b.upsample_nearest(x, 2, name="interpolate", size=size), b.shape(x)[1], 3, padding=1,
+                        name="conv")
 
 
 # ---- VAE decoder (AutoencoderKL.decode) ----------------------------------------------------------------------
@@ -384,7 +392,8 @@ def vae_decoder_graph(batch: int, latent_hw: int, dtype: str = "fp16", attention
     ``unscale_latents`` (the pipeline's ``latents / vae.config.scaling_factor``, ELEMENTWISE fn "scale"), then
     :func:`vae_decoder` (``attention`` "fused" or "unfused"); every op in ``dtype``. DiT's and Stable Diffusion's
     pipelines both decode this way."""
-    b = TransformerBuilder("vae_decoder", {"input": (batch, LATENT_CHANNELS, latent_hw, latent_hw)}, dtype=dtype)
+    b = TransformerBuilder("vae_decoder", {"input": (batch, LATENT_CHANNELS, latent_hw, latent_hw)}, dtype=dtype,
+                           sdpa=True)
     vae_decoder(b, _scale(b, "input", "unscale_latents"), fused=attention == "fused")
     return b.build(meta or {"model": "vae_decoder", "batch": batch, "dtype": dtype, "latent_size": latent_hw})
 
@@ -416,7 +425,8 @@ def _text_encoders(p: SDParams) -> Graph:
     n, s = p.cfg_batch, p.prompt_tokens
     configs = _TEXT[p.variant]
     ids = ["input", *(f"input_ids_{i + 1}" for i in range(1, len(configs)))]
-    b = TransformerBuilder(f"{p.variant}_text_encoder", {name: (n, s) for name in ids}, dtype=p.dtype or "fp16")
+    b = TransformerBuilder(f"{p.variant}_text_encoder", {name: (n, s) for name in ids}, dtype=p.dtype or "fp16",
+                           sdpa=True)
     penultimate = []
     for cfg, tokens in zip(configs, ids, strict=True):
         clip_text_encoder(b, tokens, fused=p.attention == "fused", cfg=cfg)
@@ -437,7 +447,7 @@ def _unet(p: SDParams) -> Graph:
                                           "encoder_hidden_states": (n, p.prompt_tokens, cfg.cross_dim)}
     if cfg.add_embed:
         inputs.update(text_embeds=(n, _TEXT[p.variant][-1].width), time_ids=(n, ADD_TIME_IDS))
-    b = TransformerBuilder(f"{p.variant}_unet", inputs, dtype=p.dtype or "fp16")
+    b = TransformerBuilder(f"{p.variant}_unet", inputs, dtype=p.dtype or "fp16", sdpa=True)
     ctx = "encoder_hidden_states"
     t = b.vector(OpKind.ELEMENTWISE, ["timestep"], (n, c0), "timestep_embedding", TIMESTEP_EMBEDDING_FLOPS,
                  name="time_proj", max_period=10000)
@@ -468,6 +478,10 @@ def _unet(p: SDParams) -> Graph:
         x = resnet_block(b, x, cfg.channels[-1], emb, 1e-5, "resnets.0")
         x = _transformer_2d(b, x, ctx, cfg, cfg.heads[-1], cfg.depth[-1], fused, "attentions.0")
         x = resnet_block(b, x, cfg.channels[-1], emb, 1e-5, "resnets.1")
+    # a latent side the downsamplings do not halve evenly (each a 3×3 conv of stride 2 and padding 1: ⌈h / 2⌉)
+    # comes back up to each skip's size: UNet2DConditionModel.forward sets forward_upsample_size when the latent is
+    # not a multiple of 2 ** num_upsamplers, and each upsampler then interpolates to the next skip's size
+    odd = side % 2 ** last != 0
     for i, ch in enumerate(reversed(cfg.channels)):
         k = last - i  # the mirrored down block
         with b.scope(f"up_blocks.{i}"):
@@ -477,7 +491,7 @@ def _unet(p: SDParams) -> Graph:
                 if cfg.cross[k]:
                     x = _transformer_2d(b, x, ctx, cfg, cfg.heads[k], cfg.depth[k], fused, f"attentions.{j}")
             if i < last:
-                x = _upsample(b, x, "upsamplers.0")
+                x = _upsample(b, x, "upsamplers.0", size=b.shape(skips[-1])[2:] if odd else None)
     x = b.silu(b.groupnorm(x, GROUPS, 1e-5, name="conv_norm_out"), name="conv_act")
     out = b.conv2d(x, LATENT_CHANNELS, 3, padding=1, name="conv_out")
     if p.guidance:  # noise_pred_uncond + guidance_scale · (noise_pred_text − noise_pred_uncond)

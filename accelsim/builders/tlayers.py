@@ -116,8 +116,13 @@ before RoPE, so the cache holds normed keys; under tensor parallelism per-head w
 class TransformerBuilder(GraphBuilder):
     """A GraphBuilder with several named graph inputs and the transformer layers of the module docstring."""
 
-    def __init__(self, name: str, inputs: Mapping[str, Sequence[int]], *, dtype: str = "fp16", tp: int = 1):
+    def __init__(self, name: str, inputs: Mapping[str, Sequence[int]], *, dtype: str = "fp16", tp: int = 1,
+                 sdpa: bool = False):
         items = list(inputs.items())
+        # a PyTorch program's attention (torch.nn.functional.scaled_dot_product_attention: diffusers, timm,
+        # torchvision, transformers): fused attention ops carry attr ``sdpa``, which a GPU prices as the kernel
+        # PyTorch runs there (core.sdpa_kernel), not a serving engine's (cost/attention.py kernel)
+        self.sdpa = sdpa
         self.tp = tp  # tensor-parallel degree: this graph is one chip's shard (heads and FFN split tp ways)
         # Megatron's sequence parallelism (Korthikanti et al. 2022): the regions between the tensor-parallel blocks
         # (norms, dropouts, residual adds) hold 1/tp of the tokens; see _tp_in / _tp_out
@@ -548,7 +553,7 @@ class TransformerBuilder(GraphBuilder):
         Unfused: MATMUL ``scores``, [ELEMENTWISE ``add_rel_pos``], [ELEMENTWISE ``softcap``], SOFTMAX ``softmax``,
         [dropout ``attention_dropout`` of the probabilities, training graphs only], MATMUL ``context``. Fused: one
         ATTENTION op ``attention`` (``name`` overrides the fused op's name; FlashAttention draws a training dropout
-        inside the kernel, which is not priced). ``softcap``: Gemma-2's logit soft-capping c·tanh(s/c) on the
+        inside the kernel, which is not priced; attr ``sdpa`` when the builder's ``sdpa``). ``softcap``: Gemma-2's logit soft-capping c·tanh(s/c) on the
         scores, :data:`SOFTCAP_FLOPS` per element. The attention dropout's ops carry ``attention_core``: selective
         recomputation re-runs them with the softmax (Korthikanti et al. 2022). ``shared_kv``: the values are a slice
         of the keys' tensor (DeepSeek's latent attention), so a fused kernel loads each K/V block once (attr
@@ -585,6 +590,8 @@ class TransformerBuilder(GraphBuilder):
             cap = {"softcap": True} if softcap else {}
             if shared_kv:
                 cap["shared_kv"] = True
+            if self.sdpa:
+                cap["sdpa"] = True
             return self._add(attn, OpKind.ATTENTION, [q, k, v, *extra, *([index] if index else [])], out, gemm=qk,
                              macs=qk.macs + pv.macs,
                              flops=flops, vector_elems=score_elems, fn="attention", weights=[sinks] if sinks else [],

@@ -349,8 +349,10 @@ class WhisperParams(TransformerParams):
     phase: Literal["prefill", "decode"] = Field(
         "prefill", description="'prefill': the encoder over the audio plus the decoder prompt (seq_len tokens), "
                                "filling the self- and cross-attention caches; 'decode': one cached decoder step.")
-    audio_s: float = Field(30.0, gt=0, le=30, description="Seconds of audio (100 mel frames per second; at most "
-                                                           "30: 1500 encoder frames).")
+    audio_s: float = Field(30.0, description="Seconds of audio the encoder runs on: always 30. Whisper pads or trims "
+                                             "every input to 30 s, 3000 mel frames (1500 encoder positions), so a "
+                                             "shorter clip runs the same encoder; the transcript's length is seq_len "
+                                             "and decode_steps.")
     seq_len: PositiveInt = Field(
         1, description="Decoder prompt tokens in the prefill (1: <|startoftranscript|> alone; 4 with the "
                        "language, task and no-timestamps tokens). A serving run's decode steps start at kv_len = "
@@ -363,6 +365,19 @@ class WhisperParams(TransformerParams):
     _seq_len = field_validator("seq_len")(_at_most(448, "Whisper's decoder has 448 learned positions"))
     _kv_len = field_validator("kv_len")(_at_most(447, "the new token needs position kv_len < 448, Whisper's "
                                                       "decoder has 448 learned positions"))
+
+    @field_validator("audio_s")
+    @classmethod
+    def _thirty_seconds(cls, value: float) -> float:
+        # openai-whisper's transcribe pads every 30 s window (whisper/audio.py pad_or_trim, N_FRAMES 3000); transformers'
+        # WhisperEncoder.forward raises a ValueError unless the mel input is max_source_positions x conv strides =
+        # 1500 x 1 x 2 = 3000 frames long ("Whisper expects the mel input features to be of length 3000")
+        if value != WHISPER_AUDIO_S:
+            raise ValueError(f"Whisper's encoder always runs on {WHISPER_AUDIO_S} s of audio ({WHISPER_MEL_FRAMES} "
+                             f"mel frames: openai-whisper pads a shorter clip, transformers' WhisperEncoder refuses "
+                             f"any other length), so a shorter clip costs the same encoder; leave audio_s at 30 and "
+                             f"give the transcript's tokens with seq_len / decode_steps")
+        return value
 
     @model_validator(mode="after")
     def _positions(self) -> WhisperParams:
@@ -570,7 +585,8 @@ def vit_b_16(p: ViTParams) -> Graph:
     layers, d, heads, patch = 12, 768, 12, 16
     g = p.image_size // patch
     n = g * g + 1
-    b = TransformerBuilder("vit_b_16", {"input": (p.batch, 3, p.image_size, p.image_size)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+    b = TransformerBuilder("vit_b_16", {"input": (p.batch, 3, p.image_size, p.image_size)}, dtype=p.dtype or "fp16",
+                           tp=p.tensor_parallel, sdpa=True)
     x = b.conv2d("input", d, patch, stride=patch, name="conv_proj")
     x = b.view(x, (p.batch, g * g, d), "flatten_transpose", name="patches")
     cls = b.table_rows((p.batch, 1, d), Weight("class_token", (1, 1, d)), name="class_token")
@@ -779,7 +795,8 @@ def clip_vit_b32(p: ClipParams) -> Graph:
     d_v, d_t, embed, patch, vocab, text_pos = 768, 512, 512, 32, 49408, 77
     g = p.image_size // patch
     b = TransformerBuilder("clip_vit_b32", {"input": (p.batch, 3, p.image_size, p.image_size),
-                                            "input_ids": (p.batch, p.seq_len)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+                                            "input_ids": (p.batch, p.seq_len)}, dtype=p.dtype or "fp16",
+                           tp=p.tensor_parallel, sdpa=True)
     fused = _fused(p)
     with b.scope("vision_model"):
         x = clip_embeddings(b, "input", p.batch, d_v, patch, g)
@@ -1009,7 +1026,7 @@ def _sam(model: str, p: SamParams) -> Graph:
                                           "point_labels": (p.batch, npts)}
     if p.mask_prompt:
         inputs["mask_input"] = (p.batch, 1, 4 * grid, 4 * grid)
-    b = TransformerBuilder(model, inputs, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+    b = TransformerBuilder(model, inputs, dtype=p.dtype or "fp16", tp=p.tensor_parallel, sdpa=True)
     image_embedding = _sam_image_encoder(b, SAM[model], p, grid, fused)
     prompts = _sam_prompt_encoder(b, p, grid, npts)
     _sam_mask_decoder(b, p, image_embedding, prompts, grid, fused)
@@ -1027,16 +1044,11 @@ def sam_vit_h(p: SamParams) -> Graph:
 
 
 # ---- Whisper base (Hugging Face WhisperForConditionalGeneration) -------------------------------------------------
-WHISPER_MEL_PER_S = 100
+WHISPER_AUDIO_S = 30  # every input padded or trimmed to 30 s (WhisperParams.audio_s)
+WHISPER_MEL_FRAMES = 3000  # 100 mel frames a second
 WHISPER_MAX_FRAMES = 1500
 WHISPER_DECODER_POSITIONS = 448
 _WHISPER_PROJ = ("q_proj", "k_proj", "v_proj", "out_proj")
-
-
-def whisper_frames(audio_s: float) -> tuple[int, int]:
-    """(mel frames, encoder frames) for ``audio_s`` seconds: 100 mel frames a second, conv2 of stride 2."""
-    mel = max(1, round(audio_s * WHISPER_MEL_PER_S))
-    return mel, (mel + 2 - 3) // 2 + 1
 
 
 @_part_of_model(tensor_parallel=1, phase="prefill")
@@ -1044,15 +1056,17 @@ def whisper_base(p: WhisperParams) -> Graph:
     """Whisper base: 6+6 pre-LN layers, 512 wide, 8 heads, FFN 2048, vocab 51865; 72,593,920 params."""
     layers, d, heads, ffn, vocab, mels = 6, 512, 8, 2048, 51865, 80
     hd, fused = d // heads, _fused(p)
-    mel, frames = whisper_frames(p.audio_s)
+    # 30 s at 100 mel frames a second; conv2 (kernel 3, stride 2, padding 1): (3000 + 2 - 3) // 2 + 1 = 1500
+    mel, frames = WHISPER_MEL_FRAMES, WHISPER_MAX_FRAMES
     decode = p.phase == "decode"
     s, position = (1, p.kv_len) if decode else (p.seq_len, 0)  # decoder tokens of this pass, tokens cached before
     if decode:
-        b = TransformerBuilder("whisper_base", {"input": (p.batch, 1)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+        b = TransformerBuilder("whisper_base", {"input": (p.batch, 1)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel,
+                               sdpa=True)
         ids = "input"
     else:
         b = TransformerBuilder("whisper_base", {"input": (p.batch, mels, mel), "decoder_input_ids": (p.batch, s)},
-                               dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+                               dtype=p.dtype or "fp16", tp=p.tensor_parallel, sdpa=True)
         ids = "decoder_input_ids"
     bias = (True, False, True, True)  # q, k, v, out: Whisper's key projection has no bias
     enc_out: str | None = None

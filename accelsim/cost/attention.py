@@ -41,7 +41,8 @@ or precede the split kernel, each priced as the engine prices an op (:func:`kern
 combine kernel and, for FlashAttention-2, the query and output copies of the swapped GQA layout
 (:func:`swap_copies`). The work is reported as ``output_tiles`` × ``tile_cycles``, so the emitter runs it on the
 SMs like a GEMM's tiles. Off a GPU-like core the op's two GEMMs are folded on the array as before
-(:mod:`.systolic`) with the softmax on the vector unit overlapped.
+(:mod:`.systolic`) with the softmax on the vector unit overlapped; on one, so is an op its kernel cannot run
+(:func:`unsupported`: a head dim above 256, a dtype the kernel does not take, a tile beyond shared memory).
 """
 
 from __future__ import annotations
@@ -92,6 +93,10 @@ class Flash(NamedTuple):
     # mha_varlen_fwd (a serving engine's) only when it swaps a GQA decode's groups in (pytorch aten/src/ATen/native/
     # transformers/cuda/flash_attn/flash_api.cpp; flash-attention csrc/flash_attn/flash_api.cpp)
     split_any: bool = False
+    # the compute dtypes its forward takes: FlashAttention-2 fp16 and bf16 (Dao-AILab/flash-attention README,
+    # "FlashAttention-2 with CUDA currently supports: ... Datatype fp16 and bf16"); FlashAttention-3 and
+    # TensorRT-LLM-gen also fp8 (FA3's FP8 forward, the E4M3 trtllm-gen kernels)
+    dtypes: tuple[str, ...] = ("fp16", "bf16")
 
     def tile(self, s: Shape, elem: int = 2) -> tuple[int, int]:
         """(query rows, keys) of one CTA's tile and K/V block for kernel shape ``s`` with ``elem``-byte operands."""
@@ -133,6 +138,15 @@ def trtllm_tile(s: Shape) -> tuple[int, int]:
     return (256 if s.head_dim <= 128 else 128), 128
 
 
+FP8_TOO = ("fp16", "bf16", "fp8")  # Flash.dtypes of a kernel with an 8-bit forward
+# FlashAttention-2 and -3 take head dims up to 256 (Dao-AILab/flash-attention README: "All head dimensions up to
+# 256"; PyTorch's SDPA checks the same before its FLASH backend, aten/src/ATen/native/transformers/cuda/sdp_utils.cpp
+# check_head_dim_size_flash: "less than or equal to 256"), and TensorRT-LLM-gen's FMHA cubins stop there too (assumption)
+MAX_HEAD_DIM = 256
+# the compute dtypes FlashAttention's backward takes: fp16 and bf16 (FA3's FP8 path is forward only)
+BACKWARD_DTYPES = ("fp16", "bf16")
+
+
 # TensorRT-LLM-gen's FMHA kernels as FlashInfer launches them for vLLM on Blackwell (sm100): vLLM's CUDA platform
 # ranks FLASHINFER first among its attention backends on compute capability 10.x (vllm-project/vllm
 # vllm/platforms/cuda.py _get_backend_priorities), and its FlashInfer backend sends a bf16 KV cache's prefill and
@@ -164,6 +178,7 @@ TRTLLM_GEN_DECODE = Flash(
     # computeCtaAndClusterConfig: CgaSmemReduction ("through the CGA remote shared memory") for 2-16 splits, "as
     # the maximum cluster dimension is 16"; more splits reduce through global memory
     cga_splits=16,
+    dtypes=FP8_TOO,
 )
 
 
@@ -188,7 +203,7 @@ FLASH = {
     # vLLM's calls are varlen over a paged KV cache read without TMA, for which get_pack_gqa (hopper/flash_api.cpp)
     # always packs the GQA group into the tile's rows, prefill included ("Always enable PackGQA for ...
     # PagedKVNonTMA"; should_pack_gqa returns true for any varlen call as well)
-    "flash3": Flash("flash3", 1, True, 5, 2, False, mma_utilization=0.75, pack_gqa=True),
+    "flash3": Flash("flash3", 1, True, 5, 2, False, mma_utilization=0.75, pack_gqa=True, dtypes=FP8_TOO),
     # TensorRT-LLM-gen's kernels, vLLM's on sm100 (TRTLLM_GEN_DECODE above; a decode step runs that one). Prefill:
     # the context kernel (persistent tile scheduler) as NVIDIA/cutlass examples/77_blackwell_fmha, the public sm100
     # FMHA of the same design: one CTA per SM (its TmemAllocation takes all 512 tensor-memory columns of an SM for
@@ -199,7 +214,8 @@ FLASH = {
     # Its MMAs sustain at best 71 % of the tensor peak: FlashAttention-4's published peak on B200 (together.ai/blog/
     # flashattention-4: BF16 "up to 1605 TFLOPs/s (71% utilization)", up to 1.3x cuDNN 9.13), the fastest published
     # Blackwell attention (assumption: trtllm-gen's context kernel reaches the same; its figures are not published)
-    "trtllm_gen": Flash("trtllm_gen", 1, True, 1, 3, False, decode=TRTLLM_GEN_DECODE, mma_utilization=0.71),
+    "trtllm_gen": Flash("trtllm_gen", 1, True, 1, 3, False, decode=TRTLLM_GEN_DECODE, mma_utilization=0.71,
+                        dtypes=FP8_TOO),
 }
 
 
@@ -282,6 +298,37 @@ def flash(op: Op, arch: Arch, fn: str = "attention") -> bool:
     backward, :func:`price_backward`) on a GPU-like core that names its heads and lengths."""
     keys = {"heads", "kv_heads", "q_len", "kv_len", "head_dim", "batch"}
     return arch.core.tile is not None and op.fn == fn and keys <= op.attrs.keys()
+
+
+def kernel(op: Op, arch: Arch) -> Flash:
+    """The kernel fused attention ``op`` runs as on a GPU-like core: ``core.sdpa_kernel`` for an op a PyTorch
+    program calls through ``scaled_dot_product_attention`` (attr ``sdpa``: the diffusers, timm, torchvision and
+    transformers models of the vision and diffusion builders), where the arch names one; else
+    ``core.attention_kernel`` (the serving engine's); a decode step's own kernel where that kernel has one."""
+    name = arch.core.sdpa_kernel if op.attrs.get("sdpa") and arch.core.sdpa_kernel else arch.core.attention_kernel
+    k = FLASH[name]
+    return k.decode if shape(op).decode and k.decode else k
+
+
+def unsupported(op: Op, arch: Arch, backward: bool = False) -> str | None:
+    """Why the FlashAttention kernel of ``op`` (:func:`kernel`; ``backward``: its backward) cannot run it, or None
+    when it can: a head dim above :data:`MAX_HEAD_DIM`, a compute dtype the kernel does not take
+    (:attr:`Flash.dtypes`; :data:`BACKWARD_DTYPES`), or a query tile and one K and V block, (bm + 2·bn) × head_dim
+    elements (:func:`resident_ctas`' count), beyond the SM's shared memory. A latent attention (attr ``shared_kv``)
+    stands for FlashMLA, whose 576-wide keys it prices on the arch's kernel on purpose: never refused."""
+    if op.attrs.get("shared_kv"):
+        return None
+    k, s = kernel(op, arch), shape(op)
+    if s.head_dim > MAX_HEAD_DIM:
+        return f"head_dim {s.head_dim} > {MAX_HEAD_DIM}"
+    dtypes = BACKWARD_DTYPES if backward else k.dtypes
+    if op.dtype not in dtypes:
+        return f"dtype {op.dtype} (it takes {', '.join(dtypes)})"
+    bm, bn = k.tile(s, op.elem_bytes)
+    need, smem = (bm + 2 * bn) * s.head_dim * op.elem_bytes, arch.core.sram.total_bytes
+    if need > smem:
+        return f"its {bm} x {bn} tile at head_dim {s.head_dim} needs {need} B of shared memory, the SM has {smem} B"
+    return None
 
 
 # FlashAttention's backward (Dao 2023, FlashAttention-2, Algorithm 2): S = QKᵀ recomputed, dV = PᵀdO, dP = dO·Vᵀ,
@@ -413,8 +460,7 @@ def fill_splits(ctas: int, sms: int, units: int) -> int:
 
 def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     """Cycles of fused attention ``op`` as FlashAttention CTAs on a GPU-like core (see the module docstring)."""
-    s, k = shape(op), FLASH[arch.core.attention_kernel]
-    k = k.decode if s.decode and k.decode else k
+    s, k = shape(op), kernel(op, arch)
     bm, bn = k.tile(s, op.elem_bytes)
     if k.pack_gqa:
         s = pack_prefill(op, s, bm)

@@ -38,10 +38,15 @@ def macs_per_cycle(spec: SystolicArray) -> int:
 def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     """Compute cycles of ``op`` on one array and the mapping details of report.json."""
     fused = op.kind is OpKind.ATTENTION
+    unfit = None  # why the GPU's FlashAttention kernel cannot run the op (then it is priced as below)
     if fused and attention.flash(op, arch):  # a GPU: FlashAttention CTAs (cost/attention.py)
-        return attention.price(op, sa, arch)
+        unfit = attention.unsupported(op, arch)
+        if unfit is None:
+            return attention.price(op, sa, arch)
     if fused and attention.flash(op, arch, "attention_grad"):  # its backward kernel, from the forward's model
-        return attention.price_backward(op, sa, arch)
+        unfit = attention.unsupported(op, arch, backward=True)
+        if unfit is None:
+            return attention.price_backward(op, sa, arch)
     gemms = attention.gemms(op) if fused else [op.gemm]
     sparsity = None if fused else op.sparsity
     k_run = sa.executed_k(sparsity, op.gemm.k, op.dtype)  # type: ignore[union-attr]
@@ -81,6 +86,8 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         soft = attention.softmax_cycles(op, arch)
         details["softmax_cycles"] = soft
         cycles = max(cycles, soft)
+    if unfit is not None:  # the kernel the op's caller would get instead is not modelled: this fused model stands in
+        details["flash_unsupported"] = f"{attention.kernel(op, arch).name}: {unfit}"
     return Priced(cycles, details)
 
 

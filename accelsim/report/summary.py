@@ -95,7 +95,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "roofline": {"peak_flops_per_s": roof, "bandwidth_bytes_per_s": bw, "ridge_flops_per_byte": ridge},
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
         "memory": memory,
-        "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + unfused_attention_notes(graph, arch)
+        "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + flash_fallback_notes(tg)
+                  + unfused_attention_notes(graph, arch)
                   + nccl_channel_notes(arch, tg) + vector_key_notes(arch, graph)
                   + [str(n) for n in graph.meta.get("notes", ())]),
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
@@ -346,6 +347,22 @@ def rate_notes(tg: TaskGraph) -> list[str]:
             seen[key] = seen.get(key, 0) + 1
     return [f"{n} op(s) of dtype {d}: the unit has no {d} rate and runs them at its {w} rate"
             for (d, w), n in seen.items()]
+
+
+def flash_fallback_notes(tg: TaskGraph) -> list[str]:
+    """One line per reason a GPU's FlashAttention kernel could not run fused attention ops (``mapping.
+    flash_unsupported``, :func:`accelsim.cost.attention.unsupported`): which kernel the caller would get instead and
+    how the op was priced."""
+    seen: dict[str, int] = {}
+    for m in tg.ops:
+        why = m.mapping.get("flash_unsupported")
+        if isinstance(why, str):
+            seen[why] = seen.get(why, 0) + 1
+    return [f"{n} fused attention op(s) cannot run FlashAttention ({why}): PyTorch's scaled_dot_product_attention "
+            f"would run its memory-efficient (CUTLASS) kernel, a serving engine another backend; neither is modelled, "
+            f"so they are priced as one fused kernel of their two GEMMs on the tensor cores with the softmax "
+            f"overlapped and K/V streamed once per query block the SM holds (the model of non-GPU cores)"
+            for why, n in seen.items()]
 
 
 def launch_on_critical_path(tg: TaskGraph, trace: Trace) -> tuple[int, int]:

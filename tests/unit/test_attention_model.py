@@ -8,6 +8,7 @@ import math
 
 import pytest
 
+import accelsim
 from accelsim import __version__
 from accelsim.builders.micro import AttentionParams, attention
 from accelsim.config import load_arch
@@ -267,10 +268,9 @@ def test_fp8_attention_runs_its_mmas_at_the_fp8_rate():
     assert fp8["block"] == [128, 160] and bf16["block"] == [128, 128]
     assert fp8["block_tensor_cycles"] == math.ceil(2 * 128 * 160 * 128 / (2048 * 2) / 0.75) == 1707
     assert fp8["block_softmax_cycles"] * 128 == bf16["block_softmax_cycles"] * 160
-    # a100 lists no fp8 rate: its fp8 attention's MMAs run at the bf16 rate (2 x 64·128·128 / 1024 = 2048 cycles),
-    # which its 1-byte operands no longer outrun from shared memory (278,528 / 2 B at 128 B per clock: 1088)
-    a100_fp8 = systolic.price(_op(dtype="fp8"), A100.core.systolic, A100).details
-    assert a100_fp8["block_tensor_cycles"] == 2048 < _price().details["block_tensor_cycles"] == 2176
+    # a100's flash2 (FlashAttention-2) takes no fp8 (its README: fp16 and bf16): not priced as that kernel
+    assert systolic.price(_op(dtype="fp8"), A100.core.systolic, A100).details["flash_unsupported"] == (
+        "flash2: dtype fp8 (it takes fp16, bf16)")
 
 
 def test_flash2_ctas_per_sm_are_what_the_shared_memory_holds():
@@ -487,3 +487,68 @@ def test_fa2_operands_from_shared_memory_by_tile_and_warps():
     d = systolic.price(_op(batch=2, heads=16, kv_heads=16, q_len=8192, kv_len=8192), h100_dense.core.systolic,
                        h100_dense).details
     assert d["block_operand_cycles"] == 1280 and d["block_tensor_cycles"] == math.ceil(2 * 128 * 64 * 128 / 2048 / 0.67)
+
+
+def test_flash_kernels_run_only_what_they_support():
+    """A FlashAttention kernel prices an op only where it runs it (fa.unsupported): head dims up to 256
+    (Dao-AILab/flash-attention README, "All head dimensions up to 256"; PyTorch's check_head_dim_size_flash),
+    fp16 / bf16 (FlashAttention-3 and TensorRT-LLM-gen also fp8; every backward fp16 / bf16 only), and a query
+    tile with one K and V block in the SM's shared memory. Otherwise the op is priced as the fused model of non-GPU
+    cores and says why (mapping.flash_unsupported); DeepSeek's latent attention (shared_kv, 576 wide) stands for
+    FlashMLA and is never refused."""
+    h100 = load_arch("h100")
+    # the VAE's mid-block attention: one head of 512, 16384 tokens (a 1024-pixel image's 128 x 128 latent)
+    vae = _op(heads=1, kv_heads=1, head_dim=512, q_len=16384, kv_len=16384)
+    assert fa.unsupported(vae, h100) == "head_dim 512 > 256"
+    d = systolic.price(vae, h100.core.systolic, h100)
+    assert "kernel" not in d.details and d.details["flash_unsupported"] == "flash3: head_dim 512 > 256"
+    # the non-GPU model (docs/architecture.md, SCALE-Sim's folds) on h100's 64 x 32 output-stationary array:
+    # QKᵀ (16384 x 16384 x 512): ⌈16384/64⌉ x ⌈16384/32⌉ = 256 x 512 folds of 64 + 32 + 512 - 2 = 606 cycles, less 1:
+    # 79,429,631; PV (16384 x 512 x 16384): 256 x 16 folds of 64 + 32 + 16384 - 2 = 16478, less 1: 67,493,887. The
+    # softmax, 16384² scores x 10 lane-cycles / 512 lanes = 5,242,880, overlaps them
+    assert d.cycles == 256 * 512 * 606 - 1 + 256 * 16 * 16478 - 1
+    assert d.details["softmax_cycles"] == 16384 ** 2 * 10 // 512
+    # dtypes: fp32 on no kernel; fp8 on FlashAttention-3, not on FlashAttention-2 (a100's flash2) nor any backward
+    assert fa.unsupported(_op(dtype="fp32"), h100) == "dtype fp32 (it takes fp16, bf16, fp8)"
+    fp8 = _op(kv_cache_dtype="fp8")
+    assert fp8.dtype == "fp8" and fa.unsupported(fp8, h100) is None
+    assert systolic.price(fp8, h100.core.systolic, h100).details["kernel"] == "flash3"
+    assert fa.unsupported(fp8, A100) == "dtype fp8 (it takes fp16, bf16)"
+    assert fa.unsupported(fp8, h100, backward=True) == "dtype fp8 (it takes fp16, bf16)"
+    # shared memory: flash2's 64 x 128 tile at head dim 128 holds (64 + 2 x 128) x 128 x 2 B = 81,920 B, more than
+    # an SM of 64 KiB (65,536 B)
+    small = load_arch({"base": "a100", "core": {"sram": {"unified": "64KiB"}}})
+    assert fa.unsupported(_op(), small) == ("its 64 x 128 tile at head_dim 128 needs 81920 B of shared memory, the "
+                                            "SM has 65536 B")
+    assert fa.unsupported(_op(), A100) is None
+    # DeepSeek's absorbed decode: one latent KV head of 576, values its first 512 features
+    mla = _op(heads=128, kv_heads=1, head_dim=576, v_head_dim=512, shared_kv=True, q_len=1, kv_len=4096)
+    assert fa.unsupported(mla, h100) is None
+    assert systolic.price(mla, h100.core.systolic, h100).details["kernel"] == "flash3"
+
+
+def test_a_run_whose_attention_cannot_run_flash_says_so():
+    rep = accelsim.simulate({"model": "attention", "attention": "fused", "heads": 1, "kv_heads": 1, "head_dim": 512,
+                             "q_len": 1024, "kv_len": 1024, "dtype": "bf16"}, "h100").to_dict()
+    assert [n for n in rep["notes"] if "cannot run FlashAttention (flash3: head_dim 512 > 256)" in n]
+    assert "memory-efficient" in rep["notes"][0]
+
+
+def test_pytorch_sdpa_attention_runs_pytorchs_kernel_not_the_serving_engines():
+    """An op a PyTorch program calls through scaled_dot_product_attention (attr sdpa) runs core.sdpa_kernel: PyTorch's
+    bundled FlashAttention-2 (flash2_dense) on the NVIDIA presets, whose core.attention_kernel is vLLM's (h100
+    flash3, a100 flash2, b200 trtllm_gen); an arch naming none (the AMD presets) keeps its attention_kernel."""
+    engine = _op(heads=8, kv_heads=8, q_len=4096, kv_len=4096)
+    sdpa = dataclasses.replace(engine, attrs={**engine.attrs, "sdpa": True})
+    for name, served in (("h100", "flash3"), ("a100", "flash2"), ("b200", "trtllm_gen"), ("l40s", "flash2")):
+        arch = load_arch(name)
+        assert (fa.kernel(sdpa, arch).name, fa.kernel(engine, arch).name) == ("flash2_dense", served)
+        assert systolic.price(sdpa, arch.core.systolic, arch).details["kernel"] == "flash2_dense"
+    mi300x = load_arch("mi300x")
+    assert mi300x.core.sdpa_kernel is None and fa.kernel(sdpa, mi300x).name == mi300x.core.attention_kernel
+    # an SDPA op FlashAttention-2 cannot run says so with PyTorch's kernel's name
+    big = _op(heads=1, kv_heads=1, head_dim=512, q_len=4096, kv_len=4096)
+    big = dataclasses.replace(big, attrs={**big.attrs, "sdpa": True})
+    h100 = load_arch("h100")
+    assert systolic.price(big, h100.core.systolic, h100).details["flash_unsupported"] == (
+        "flash2_dense: head_dim 512 > 256")

@@ -46,6 +46,9 @@ PARAMS = {
 MACS = {  # (variant, part, pixels): FlopCounterMode MACs at batch 1 (latent = pixels / 8 per side)
     ("sd15", "unet", 512): 401_636_720_640,
     ("sdxl", "unet", 1024): 3_380_618_199_040,
+    # latents of 65 and 125: not multiples of 2 ** upsamplers (8, 4), diffusers' forward_upsample_size path
+    ("sd15", "unet", 520): 434_240_311_040,
+    ("sdxl", "unet", 1000): 3_335_906_362_880,
     ("sd15", "vae_decoder", 512): 1_257_259_466_752,
     ("sdxl", "vae_decoder", 1024): 5_235_196_297_216,
     ("sd15", "text_encoder", 512): 6_649_251_840,
@@ -107,6 +110,26 @@ def test_sd15_unet_shapes():
     assert (a2.attrs["heads"], a2.attrs["head_dim"], a2.attrs["q_len"], a2.attrs["kv_len"]) == (8, 40, 4096, 77)
     # the up path's first resnet reads the 1280 running channels and a 1280 skip
     assert g["up_blocks.0.resnets.0.conv1"].in_shapes[0] == (1, 2560, 8, 8)
+
+
+def test_a_latent_the_unet_does_not_halve_evenly():
+    """520 px: a 65×65 latent, which SD 1.5's three downsamplings (3×3, stride 2, padding 1: ⌊(h + 2 − 3) / 2⌋ + 1 =
+    ⌈h / 2⌉) take to 33, 17 and 9; diffusers' UNet2DConditionModel.forward sets forward_upsample_size (65 is no
+    multiple of 2³) and each upsampler interpolates to the next skip's size, 9 → 17 → 33 → 65."""
+    g = _sd(part="unet", guidance=False, image_size=520)
+    sides = [g[f"down_blocks.{i}.downsamplers.0.conv"].out_shape[2:] for i in range(3)]
+    assert sides == [(33, 33), (17, 17), (9, 9)] and g["mid_block.resnets.0.conv1"].out_shape == (1, 1280, 9, 9)
+    ups = [g[f"up_blocks.{i}.upsamplers.0.interpolate"].out_shape for i in range(3)]
+    assert ups == [(1, 1280, 17, 17), (1, 1280, 33, 33), (1, 640, 65, 65)]
+    assert g["conv_out"].out_shape == (1, 4, 65, 65)
+    # MACs by hand: the first downsampler, 320 → 320 3×3 onto 33×33: 33² · 320 · 320 · 9 = 1,003,622,400; the first
+    # upsampler's conv, 1280 → 1280 3×3 at 17×17: 17² · 1280² · 9 = 4,261,478,400; the first level's self-attention,
+    # 8 heads of 40 over 65² = 4225 tokens, QKᵀ and PV: 2 · 8 · 4225² · 40 = 11,424,400,000
+    assert g["down_blocks.0.downsamplers.0.conv"].macs == 33 * 33 * 320 * 320 * 9 == 1_003_622_400
+    assert g["up_blocks.0.upsamplers.0.conv"].macs == 17 * 17 * 1280 * 1280 * 9 == 4_261_478_400
+    assert g["down_blocks.0.attentions.0.transformer_blocks.0.attn1.attention"].macs == 2 * 8 * 4225 ** 2 * 40
+    # and the whole UNet's equals diffusers' FlopCounterMode count (MACS, test_macs_equal_flop_counter)
+    assert g.macs == MACS[("sd15", "unet", 520)]
 
 
 def test_guidance_doubles_the_text_encoder_and_unet_batch_not_the_vae():
@@ -171,14 +194,23 @@ def test_ops_match_the_module_calls_of_diffusers():
 
 
 def test_bad_params_are_refused():
-    with pytest.raises(WorkloadError, match="multiple of 64") as info:
-        sd(SDParams.model_validate({"image_size": 520}))  # 65×65 latent: not halved three times
+    # diffusers' pipelines need a multiple of 8 (check_inputs: "divisible by 8"): the VAE's ×8
+    with pytest.raises(WorkloadError, match="multiple of 8") as info:
+        sd(SDParams.model_validate({"image_size": 516}))
     assert info.value.key == ("image_size",)  # reported at the parameter's own line
     sd(SDParams.model_validate({"variant": "sdxl", "image_size": 800, "part": "text_encoder"}))  # 100×100: fine
-    with pytest.raises(WorkloadError, match="set part: unet"):
+    # training takes the UNet alone without guidance: the first refusal names both settings when both are at fault,
+    # the second says the guidance it refuses is the default (a preset writes it; the user need not have)
+    with pytest.raises(WorkloadError, match=r"set part: unet and guidance: false \(--set workload.part=unet --set "
+                                            r"workload.guidance=false\)") as info:
         sd(SDParams.model_validate({"mode": "training"}))
-    with pytest.raises(WorkloadError, match="set guidance: false"):
+    assert info.value.key == ("part",)
+    with pytest.raises(WorkloadError, match=r"training the unet takes guidance: false, and guidance is true \(the "
+                                            r"default.*set guidance: false \(--set workload.guidance=false\)") as info:
         sd(SDParams.model_validate({"mode": "training", "part": "unet"}))
+    assert info.value.key == ("guidance",)
+    with pytest.raises(WorkloadError, match=r"set part: unet \(--set workload.part=unet\)"):
+        sd(SDParams.model_validate({"mode": "training", "guidance": False}))
     with pytest.raises(pydantic.ValidationError, match="at most 77"):
         SDParams.model_validate({"prompt_tokens": 78})
     with pytest.raises(pydantic.ValidationError):

@@ -221,6 +221,22 @@ def test_fused_and_unfused_agree(graph, name, params):
 
 
 # ---- KV cache ----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "params", "sdpa"), [
+    # PyTorch programs calling scaled_dot_product_attention (torchvision's MultiheadAttention, transformers' CLIP and
+    # Whisper, segment-anything, diffusers' and timm's processors): attr sdpa on every fused attention
+    ("vit_b_16", {}, True), ("clip_vit_b32", {}, True), ("sam_vit_b", {}, True), ("whisper_base", {}, True),
+    ("whisper_base", {"phase": "decode", "kv_len": 5}, True), ("sd15", {"part": "unet"}, True),
+    ("sd15", {"part": "vae_decoder", "image_size": 128}, True), ("sdxl", {"part": "text_encoder"}, True),
+    ("dit_xl_2", {}, True), ("flux1_schnell", {"part": "transformer", "image_size": 256}, True),
+    ("flux1_schnell", {"part": "vae_decoder", "image_size": 256}, True),
+    # the LLM builders keep the serving engine's kernel (core.attention_kernel)
+    ("llama2_7b", {"phase": "decode", "kv_len": 100}, False), ("gpt2", {"seq_len": 64}, False),
+])
+def test_pytorch_programs_mark_their_attention_sdpa(graph, name, params, sdpa):
+    ops = _ops(graph(name, attention="fused", **params), OpKind.ATTENTION)
+    assert ops and {bool(op.attrs.get("sdpa")) for op in ops} == {sdpa}
+
+
 def test_llama2_7b_decode_kv_cache(graph):
     g = graph("llama2_7b", phase="decode", kv_len=511)
     assert g.inputs["input"] == (1, 1)

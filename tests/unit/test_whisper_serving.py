@@ -68,9 +68,10 @@ def test_decode_step_reads_the_growing_self_cache_and_the_static_cross_cache(bat
 
 
 def test_serving_run_reports_ttft_and_tpot():
-    # 1 s of audio: 100 mel frames, (100 + 2 − 3) // 2 + 1 = 50 encoder frames; a 4-token prompt, 3 steps
-    s, steps, frames = 4, 3, 50
-    wl = load_workload("whisper_base", ["audio_s=1", f"seq_len={s}", f"decode_steps={steps}"])
+    # 30 s of audio (always): 3000 mel frames, (3000 + 2 − 3) // 2 + 1 = 1500 encoder frames; a 4-token prompt,
+    # 3 steps
+    s, steps, frames = 4, 3, 1500
+    wl = load_workload("whisper_base", [f"seq_len={s}", f"decode_steps={steps}"])
     r = simulate(wl, "tpu-v4").to_dict()
     sv, clock = r["serving"], r["clock_hz"]
     assert sv["decode_steps"] == steps and sv["decode_steps_simulated"] == [0, 1, 2]
@@ -79,7 +80,7 @@ def test_serving_run_reports_ttft_and_tpot():
     assert r["total_cycles"] == sv["prefill_cycles"] + sv["decode_cycles"]
     # the prefill runs the encoder, so the first token takes longer than a cached step
     assert sv["ttft_s"] > sv["tpot_s"]
-    # after the last step (kv_len 4 + 2, one appended): 6 layers · (K + V) · 512 · (7 self + 50 cross) · 2 B
+    # after the last step (kv_len 4 + 2, one appended): 6 layers · (K + V) · 512 · (7 self + 1500 cross) · 2 B
     assert sv["kv_cache_bytes"] == LAYERS * 2 * D * (s + steps + frames) * FP16
     assert r["params"] == 72_593_920
     # the weights a server holds are the whole model's (the prefill's encoder included), not a decode step's
@@ -108,3 +109,16 @@ def test_prompt_longer_than_the_position_table_names_the_key():
     with pytest.raises(pydantic.ValidationError) as info:
         _whisper(seq_len=449)
     assert [e["loc"] for e in info.value.errors()] == [("seq_len",)]
+
+
+def test_the_encoder_always_runs_on_30_seconds():
+    # Whisper pads or trims every input to 30 s: openai-whisper's pad_or_trim (N_FRAMES 3000), and transformers'
+    # WhisperEncoder.forward raises a ValueError unless the mel input is 1500 positions x conv1 stride 1 x conv2
+    # stride 2 = 3000 frames. A shorter clip is no smaller encoder: audio_s other than 30 is refused, naming the key
+    assert _whisper().inputs["input"] == (1, 80, 3000)
+    assert _whisper()["model.encoder.conv2"].out_shape == (1, D, 1500)
+    with pytest.raises(pydantic.ValidationError) as e:
+        _whisper(audio_s=10)
+    assert e.value.errors()[0]["loc"] == ("audio_s",) and "always runs on 30 s" in str(e.value)
+    with pytest.raises(ConfigError, match=r"workload\.audio_s: Whisper's encoder always runs on 30 s"):
+        load_workload("whisper_base", ["audio_s=10"])

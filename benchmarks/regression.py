@@ -98,6 +98,10 @@ CHANGED: dict[tuple[str, str], str] = {
     ("*_tpu_v4", "energy.by_unit*"): "4450428: an op spread over both cores' arrays ('core0.systolic0..core1.systolic3 "
                                      "(8)') is charged to 'systolic', not to a made-up 'systolic0..core1.systolic' "
                                      "(the two old keys' sum; total_j and every other breakdown equal)",
+    ("*", "levels[[]*[]].bandwidth"): "report.json is standard JSON: an unbounded level's bandwidth is null (was "
+                                      "Infinity)",
+    ("scalesim_*", "roofline.bandwidth_bytes_per_s"): "null for SCALE-Sim's unbounded memory (was Infinity)",
+    ("scalesim_*", "arch.memory_bytes_per_s*"): "null for SCALE-Sim's unbounded memory (was Infinity)",
 }
 
 

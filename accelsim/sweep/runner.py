@@ -39,9 +39,11 @@ from .store import (
     SWEEP_FILE,
     ResultStore,
     is_sweep_dir,
+    plain,
     read_sweep_json,
     record,
     stream_csv,
+    to_json,
     write_sweep_json,
 )
 
@@ -212,7 +214,7 @@ class _FolderLock:
                 self.path.unlink(missing_ok=True)  # stale, or unreadable: the writer died
                 continue
             with os.fdopen(fd, "w") as f:
-                json.dump(me, f)
+                f.write(to_json(me))
             self.held = True
             return self
         raise AccelsimError(f"cannot lock {self.path.parent}: {self.path} keeps reappearing")
@@ -328,7 +330,7 @@ class _Feed:
         id hashes the resolved config)."""
         reader.seek(self.relabel[point.id])
         rec = json.loads(reader.readline())
-        values = json.loads(json.dumps(point.values, default=str))
+        values = json.loads(to_json(plain(point.values)))
         if rec.get("point") != values:
             self.store.append({**rec, "point": values})
             self.relabelled += 1

@@ -1,0 +1,82 @@
+"""Contracts of the Python API that a user script relies on: the JSON accelsim writes is standard JSON, a built
+Graph reports like a workload spec, the importers take their arguments as the config layer does, and the API's
+documented examples run."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from accelsim import api
+from accelsim.report.writers import json_text, read_report, write_json
+from accelsim.sweep.store import ResultStore, record, write_sweep_json
+
+from ..conftest import make_arch, mlp_graph
+
+
+def _strict_json(text: str) -> object:
+    """Parse ``text`` as RFC 8259 JSON: ``Infinity`` / ``NaN`` (Python's extension) are refused."""
+    def refuse(name: str) -> None:
+        raise ValueError(f"not standard JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+# ---- finding: every JSON file is standard JSON; unbounded is null -------------------------------------------------
+
+def test_report_json_is_standard_json_with_null_for_unbounded(tmp_path):
+    # a scratchpad without core.sram.bytes_per_cycle is unbounded; hbm (16GB/s) and host (8GB/s) of make_arch are not
+    report = api.run(mlp_graph(layers=1, rows=16, width=16), make_arch(), name="mlp")
+    report.save(tmp_path, plots=False)
+    data = _strict_json((tmp_path / "report.json").read_text())
+    levels = {lv["name"]: lv["bandwidth"] for lv in data["levels"]}
+    assert levels == {"sram": None, "hbm": 16e9, "host": 8e9}
+    assert data["roofline"]["bandwidth_bytes_per_s"] == 16e9
+    assert data["arch"]["memory_bytes_per_s"] == {"hbm": 16e9, "host": 8e9}
+
+
+def test_unbounded_memory_is_null_in_roofline_and_arch(tmp_path):
+    report = api.run(mlp_graph(layers=1, rows=16, width=16), make_arch(bandwidth="inf"), name="mlp")
+    data = _strict_json(json_text(report.to_dict()))
+    assert data["roofline"]["bandwidth_bytes_per_s"] is None
+    assert data["roofline"]["ridge_flops_per_byte"] == 0.0  # peak / unbounded bandwidth
+    assert data["arch"]["memory_bytes_per_s"]["hbm"] is None
+    assert [lv["bandwidth"] for lv in data["levels"]] == [None, None, 8e9]
+    from accelsim.report import schema
+
+    assert schema.problems(report.to_dict()) == []
+
+
+def test_write_json_refuses_a_non_finite_number_naming_it(tmp_path):
+    with pytest.raises(ValueError, match=r"levels\[1\]\.bandwidth is inf"):
+        write_json({"levels": [{"bandwidth": 1.0}, {"bandwidth": math.inf}]}, tmp_path / "r.json")
+    with pytest.raises(ValueError, match="x is nan"):
+        json_text({"x": float("nan")})
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_read_report_reads_an_older_files_infinity_as_null(tmp_path):
+    old = {"accelsim_version": "0.1.0", "name": "old", "workload": {"name": "w"}, "arch": {"name": "a"},
+           "total_cycles": 1, "seconds": 1e-9, "clock_hz": 1e9, "macs": 0, "flops": 0, "params": 0,
+           "utilization": {}, "mac_utilization": 0.0, "stall_cycles": 0, "stalls_by_level": {}, "bytes": {},
+           "roofline": {}, "placement": {}, "memory": {}, "notes": [], "simulation": {}, "ops": [],
+           "levels": [{"name": "scratchpad", "role": "scratchpad", "capacity": 1, "bandwidth": math.inf}]}
+    (tmp_path / "report.json").write_text(json.dumps(old))  # Python's json writes Infinity, as accelsim did
+    assert "Infinity" in (tmp_path / "report.json").read_text()
+    assert read_report(tmp_path)["levels"][0]["bandwidth"] is None
+
+
+def test_sweep_files_write_an_inf_axis_value_as_text(tmp_path):
+    # `arch.hbm.bandwidth: [.inf, 16GB/s]` in a sweep: the YAML float infinity is a valid (unbounded) bandwidth
+    rec = record("abc", {"arch.hbm.bandwidth": math.inf}, metrics={"seconds": 1.5})
+    assert rec["point"] == {"arch.hbm.bandwidth": "inf"}  # the text the config reads back as unbounded
+    with ResultStore(tmp_path) as store:
+        store.append(rec)
+    assert _strict_json((tmp_path / "results.jsonl").read_text())["point"]["arch.hbm.bandwidth"] == "inf"
+    write_sweep_json(tmp_path, {"grid": {"arch.hbm.bandwidth": [math.inf, "16GB/s"]}})
+    assert _strict_json((tmp_path / "sweep.json").read_text())["grid"]["arch.hbm.bandwidth"] == ["inf", "16GB/s"]
+    from accelsim.units import parse_bandwidth
+
+    assert parse_bandwidth("inf") == math.inf

@@ -99,7 +99,8 @@ CHANGED: dict[tuple[str, str], str] = {
                                      "(8)') is charged to 'systolic', not to a made-up 'systolic0..core1.systolic' "
                                      "(the two old keys' sum; total_j and every other breakdown equal)",
     ("*", "levels[[]*[]].bandwidth"): "report.json is standard JSON: an unbounded level's bandwidth is null (was "
-                                      "Infinity)",
+                                      "Infinity); a scratchpad with core.sram.bytes_per_cycle states it × clock × "
+                                      "cores (the GPU cases: was Infinity; times equal)",
     ("scalesim_*", "roofline.bandwidth_bytes_per_s"): "null for SCALE-Sim's unbounded memory (was Infinity)",
     ("scalesim_*", "arch.memory_bytes_per_s*"): "null for SCALE-Sim's unbounded memory (was Infinity)",
 }

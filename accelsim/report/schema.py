@@ -33,7 +33,7 @@ class Level(TypedDict):
     name: str
     role: LevelRole
     capacity: int  # bytes
-    bandwidth: float | None  # bytes/s (null: unbounded)
+    bandwidth: float | None  # bytes/s of the whole chip (a scratchpad: all cores' together; null: unbounded)
 
 
 class Systolic(TypedDict):

@@ -80,3 +80,23 @@ def test_sweep_files_write_an_inf_axis_value_as_text(tmp_path):
     from accelsim.units import parse_bandwidth
 
     assert parse_bandwidth("inf") == math.inf
+
+
+# ---- finding: the scratchpad's bandwidth where the arch gives one ---------------------------------------------------
+
+def test_scratchpad_bandwidth_is_bytes_per_cycle_times_clock_times_cores():
+    from accelsim.config import load_arch
+
+    h100 = load_arch("h100")
+    # arch/h100.yaml: 128 B per clock per SM (32 banks × 4 B), 1830 MHz, 132 SMs: 128 × 1.83e9 × 132 = 30.91968 TB/s,
+    # the whole chip's, as its HBM3's 3.35 TB/s is
+    assert h100.hierarchy()[0].bandwidth == pytest.approx(30.91968e12, rel=1e-12)
+    sram = {"unified": "64KiB", "bytes_per_cycle": 64}
+    graph = mlp_graph(layers=1, rows=16, width=16)
+    fast = api.run(graph, make_arch(cores=2, clock="1GHz", sram=sram), name="mlp").to_dict()
+    assert fast["levels"][0]["bandwidth"] == 64 * 1e9 * 2  # 64 B/cycle × 1 GHz × 2 cores = 128 GB/s
+    assert fast["levels"][0]["capacity"] == 64 * 1024  # capacity stays per core
+    # a report field only: the same chip without bytes_per_cycle simulates this MLP in the same cycles
+    plain = api.run(graph, make_arch(cores=2, clock="1GHz", sram={"unified": "64KiB"}), name="mlp").to_dict()
+    assert plain["levels"][0]["bandwidth"] is None
+    assert fast["total_cycles"] == plain["total_cycles"]

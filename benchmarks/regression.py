@@ -103,6 +103,8 @@ CHANGED: dict[tuple[str, str], str] = {
                                       "cores (the GPU cases: was Infinity; times equal)",
     ("scalesim_*", "roofline.bandwidth_bytes_per_s"): "null for SCALE-Sim's unbounded memory (was Infinity)",
     ("scalesim_*", "arch.memory_bytes_per_s*"): "null for SCALE-Sim's unbounded memory (was Infinity)",
+    ("scalesim_*", "workload.*"): "a built graph's workload in the spec path's shape: the SCALE-Sim graph's meta "
+                                  "(source, topology, form) under workload.params, not at the top",
 }
 
 

@@ -62,7 +62,7 @@ class _WorkloadRequired(TypedDict):
 
 class WorkloadInfo(_WorkloadRequired, total=False):
     """What the report says about the workload. A graph run without a workload spec (``api.run`` of a built
-    graph, SCALE-Sim inputs) copies the graph's ``meta`` here instead of ``model`` and ``params``."""
+    graph, SCALE-Sim inputs) has the same keys, from the graph's ``meta`` (``scenarios.single.graph_info``)."""
 
     model: str
     architecture: str  # a Hugging Face model's (``model: hf``), e.g. MixtralForCausalLM

@@ -100,3 +100,28 @@ def test_scratchpad_bandwidth_is_bytes_per_cycle_times_clock_times_cores():
     plain = api.run(graph, make_arch(cores=2, clock="1GHz", sram={"unified": "64KiB"}), name="mlp").to_dict()
     assert plain["levels"][0]["bandwidth"] is None
     assert fast["total_cycles"] == plain["total_cycles"]
+
+
+# ---- finding: a built Graph's report has the spec path's workload shape --------------------------------------------
+
+def test_graph_report_workload_has_the_spec_shape_and_passes_the_schema():
+    from accelsim.config import build_graph, load_arch, load_workload
+    from accelsim.ir import Graph
+    from accelsim.report import schema
+
+    arch, spec = load_arch("tpu-v1"), load_workload({"model": "lenet5", "batch": 2})
+    by_spec = api.simulate(spec, arch).to_dict()
+    by_graph = api.simulate(build_graph(spec, arch.dtype), arch).to_dict()
+    assert schema.problems(by_graph) == [] and schema.problems(by_spec) == []
+    assert list(by_graph["workload"]) == list(by_spec["workload"])  # name, model, params, batch, dtype
+    assert by_graph["workload"]["model"] == "lenet5" and by_graph["workload"]["batch"] == 2
+    assert set(by_graph["workload"]["params"]) == set(by_spec["workload"]["params"])
+    assert by_graph["workload"]["params"]["batch"] == 2
+    assert by_graph["total_cycles"] == by_spec["total_cycles"]  # the same graph
+    # a graph no builder made: its meta's plain values are its params; the schema still holds
+    g = mlp_graph(layers=1, rows=16, width=16)
+    g = Graph(g.name, g.ops, g.inputs, meta={"source": "mine", "rows": 16, "blob": object()})
+    mine = api.run(g, make_arch(), name="mlp").to_dict()
+    assert mine["workload"] == {"name": "mlp", "params": {"source": "mine", "rows": 16}, "batch": None,
+                                "dtype": None}
+    assert schema.problems(mine) == []

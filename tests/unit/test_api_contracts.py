@@ -125,3 +125,38 @@ def test_graph_report_workload_has_the_spec_shape_and_passes_the_schema():
     assert mine["workload"] == {"name": "mlp", "params": {"source": "mine", "rows": 16}, "batch": None,
                                 "dtype": None}
     assert schema.problems(mine) == []
+
+
+# ---- finding: an ONNX model's batch and dtype ------------------------------------------------------------------------
+
+def _onnx_fc(first_dim):
+    """x [first_dim, 64] → Gemm with W (32, 64), transB: 64 × 32 = 2048 MACs per row of x."""
+    onnx = pytest.importorskip("onnx")
+    h, T = onnx.helper, onnx.TensorProto
+    w = h.make_tensor("W", T.FLOAT, (32, 64), [0.0] * 32 * 64)
+    graph = h.make_graph([h.make_node("Gemm", ["x", "W"], ["y"], name="fc", transB=1)], "fc",
+                         [h.make_tensor_value_info("x", T.FLOAT, [first_dim, 64])],
+                         [h.make_tensor_value_info("y", T.FLOAT, [first_dim, 32])], [w])
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 13)])
+
+
+def test_onnx_meta_has_batch_and_dtype_and_a_fixed_batch_is_not_ignored(tmp_path):
+    from accelsim.builders.importers import from_onnx
+    from accelsim.errors import ConfigError, WorkloadError
+
+    fixed = _onnx_fc(1)
+    g = from_onnx(fixed)
+    assert (sum(op.macs for op in g.ops), g.meta["batch"], g.meta["dtype"]) == (2048, 1, "fp16")
+    with pytest.raises(WorkloadError, match=r"batch 4: the model's batch is fixed .*'x' \[1, 64\]"):
+        from_onnx(fixed, batch=4)
+    assert sum(op.macs for op in from_onnx(_onnx_fc(4), batch=4).ops) == 4 * 2048  # the batch it has: accepted
+    import onnx
+
+    onnx.save(fixed, tmp_path / "fixed.onnx")
+    with pytest.raises(ConfigError, match="workload.batch: .*batch 4: the model's batch is fixed") as e:
+        api.simulate({"model": "onnx", "path": str(tmp_path / "fixed.onnx"), "batch": 4}, "tpu-v1")
+    assert "\n" not in str(e.value)
+    onnx.save(_onnx_fc("N"), tmp_path / "sym.onnx")
+    rep = api.simulate({"model": "onnx", "path": str(tmp_path / "sym.onnx"), "batch": 3}, "tpu-v1").to_dict()
+    assert rep["macs"] == 3 * 2048
+    assert (rep["workload"]["batch"], rep["workload"]["dtype"]) == (3, "int8")  # tpu-v1's dtype: int8

@@ -160,3 +160,37 @@ def test_onnx_meta_has_batch_and_dtype_and_a_fixed_batch_is_not_ignored(tmp_path
     rep = api.simulate({"model": "onnx", "path": str(tmp_path / "sym.onnx"), "batch": 3}, "tpu-v1").to_dict()
     assert rep["macs"] == 3 * 2048
     assert (rep["workload"]["batch"], rep["workload"]["dtype"]) == (3, "int8")  # tpu-v1's dtype: int8
+
+
+# ---- finding: a file a workload YAML names is read relative to that YAML -------------------------------------------
+
+_TINY_LLAMA = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 1000, "hidden_size": 64,
+               "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
+               "max_position_embeddings": 512, "rms_norm_eps": 1e-6, "hidden_act": "silu",
+               "tie_word_embeddings": True}
+
+
+def test_relative_onnx_path_and_hf_config_are_read_from_the_yaml_folder(tmp_path, monkeypatch):
+    from accelsim.config import load_experiment
+    from accelsim.errors import ConfigError
+
+    onnx = pytest.importorskip("onnx")
+    sub = tmp_path / "exp"
+    (sub / "hf").mkdir(parents=True)
+    onnx.save(_onnx_fc("N"), sub / "fc.onnx")
+    (sub / "hf" / "config.json").write_text(json.dumps(_TINY_LLAMA))
+    (sub / "onnx.yaml").write_text("workload: {model: onnx, path: fc.onnx, batch: 2}\narch: tpu-v1\n")
+    (sub / "w.yaml").write_text("model: hf\nconfig: hf/config.json\nseq_len: 8\n")
+    (sub / "hf.yaml").write_text("workload: w.yaml\narch: tpu-v1\n")
+    (sub / "missing.yaml").write_text("workload:\n  model: onnx\n  path: nope.onnx\narch: tpu-v1\n")
+    monkeypatch.chdir(tmp_path)  # not the YAML's folder: fc.onnx and hf/config.json are not here
+    spec = load_experiment(sub / "onnx.yaml")
+    assert spec.workload.params["path"] == str(sub / "fc.onnx")
+    assert api.run_experiment(spec).to_dict()["macs"] == 2 * 2048  # batch 2 × (64 × 32) of _onnx_fc
+    hf = load_experiment("exp/hf.yaml")  # the workload file's config: relative to w.yaml, not to hf.yaml's caller
+    assert hf.workload.params["config"] == str(sub / "hf" / "config.json")
+    # LLaMA params, tied embeddings: embed 1000·64 = 64,000; q, o 64·64 each and k, v 64·(2 heads · 16) each =
+    # 12,288; gate, up, down 64·128 each = 24,576; two RMSNorms 2·64 and the final one 64: 101,056
+    assert api.run_experiment(hf).to_dict()["params"] == 101_056
+    with pytest.raises(ConfigError, match=r"missing\.yaml:3: workload\.path: ONNX file not found at .*nope\.onnx"):
+        load_experiment(sub / "missing.yaml")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 
@@ -194,3 +195,52 @@ def test_relative_onnx_path_and_hf_config_are_read_from_the_yaml_folder(tmp_path
     assert api.run_experiment(hf).to_dict()["params"] == 101_056
     with pytest.raises(ConfigError, match=r"missing\.yaml:3: workload\.path: ONNX file not found at .*nope\.onnx"):
         load_experiment(sub / "missing.yaml")
+
+
+# ---- finding: a sweep from a script without the main guard says so ------------------------------------------------
+
+def test_main_guard_hint_names_an_unguarded_script(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from accelsim.sweep.executors import main_guard_hint
+
+    def main_module(text, spec=None):
+        path = tmp_path / "script.py"
+        path.write_text(text)
+        mod = types.ModuleType("__main__")
+        mod.__file__, mod.__spec__ = str(path), spec
+        monkeypatch.setitem(sys.modules, "__main__", mod)
+        return path
+
+    path = main_module("from accelsim.sweep import run_sweep\nrun_sweep('s.yaml')\n")
+    assert str(path) in main_guard_hint() and 'if __name__ == "__main__":' in main_guard_hint()
+    main_module("from accelsim.sweep import run_sweep\nif __name__ == '__main__':\n    run_sweep('s.yaml')\n")
+    assert main_guard_hint() == ""
+    main_module("import sys\n", spec=types.SimpleNamespace(name="accelsim.__main__"))  # python -m accelsim
+    assert main_guard_hint() == ""
+    mod = types.ModuleType("__main__")  # an interactive session: no file
+    monkeypatch.setitem(sys.modules, "__main__", mod)
+    assert main_guard_hint() == ""
+
+
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_unguarded_sweep_script_fails_with_the_guard_hint(tmp_path, executor):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if executor == "dask":
+        pytest.importorskip("dask.distributed")
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "s.yaml").write_text("name: s\nbase: {workload: lenet5, arch: tpu-v1}\n"
+                                     "grid:\n  arch.core.systolic.rows: [16, 32]\n")
+    script = tmp_path / "unguarded.py"
+    script.write_text(f"from accelsim.sweep import run_sweep\nrun_sweep({str(tmp_path / 's.yaml')!r}, "
+                      f"{str(tmp_path / 'out')!r}, executor={executor!r}, workers=1, progress=False, plots=False)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("accelsim.errors.AccelsimError: ")
+    assert f"{script} runs the sweep without 'if __name__ == \"__main__\":'" in last

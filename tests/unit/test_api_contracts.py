@@ -244,3 +244,14 @@ def test_unguarded_sweep_script_fails_with_the_guard_hint(tmp_path, executor):
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("accelsim.errors.AccelsimError: ")
     assert f"{script} runs the sweep without 'if __name__ == \"__main__\":'" in last
+
+
+# ---- finding: the API module's example runs -------------------------------------------------------------------------
+
+def test_api_module_docstring_example_runs():
+    import doctest
+
+    from accelsim import api as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 10 and result.failed == 0  # every step, and the five calls give simulate's cycles

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, ValidationError
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
@@ -71,13 +71,21 @@ def onnx_workload(p: OnnxParams) -> Graph:
 def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str = "fp16",
               name: str | None = None, unsupported: str = "error", dims: dict[str, int] | None = None) -> Graph:
     """The op graph of an ONNX model (a path or a loaded ``onnx.ModelProto``); see the module docstring.
-    ``unsupported`` is "error" or "elementwise" (:class:`OnnxParams`); ``dims`` sizes symbolic input dims by name."""
-    if unsupported not in ("error", "elementwise"):
-        raise WorkloadError(f"unsupported: expected 'error' or 'elementwise' (got {unsupported!r})")
+    ``unsupported`` is "error" or "elementwise" (:class:`OnnxParams`); ``dims`` sizes symbolic input dims by name.
+    The arguments are checked by :class:`OnnxParams`' rules, as the ``onnx`` workload's are (``batch`` and each
+    ``dims`` size a positive int, ``dtype`` a known dtype; None: fp16): a bad one is a one-line WorkloadError."""
+    p = _checked(batch=batch, dtype=dtype if dtype is not None else "fp16", unsupported=unsupported,
+                 dims={} if dims is None else dims)
+    batch, dtype, unsupported, dims = p.batch, p.dtype, p.unsupported, p.dims  # type: ignore[assignment]
+    if name is not None and (not isinstance(name, str) or not name):
+        raise WorkloadError(f"name: expected a non-empty string (got {name!r})")
     try:
         import onnx
     except ImportError:
         raise WorkloadError("importing ONNX needs the optional extra: pip install 'accelsim[onnx]'") from None
+    if not isinstance(model, (str, os.PathLike, onnx.ModelProto)):
+        raise WorkloadError(f"expected the path of an .onnx file or an onnx.ModelProto (got {type(model).__name__} "
+                            f"{model!r:.60})")
     where = str(model) if isinstance(model, (str, os.PathLike)) else "onnx model"
     if isinstance(model, (str, os.PathLike)):
         if not Path(model).is_file():
@@ -100,6 +108,17 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     importer = _Importer(model.graph, where, batch, dtype, name or model.graph.name or "onnx", opset)
     return importer.run(unsupported, batch=model_batch)
+
+
+def _checked(**args: object) -> OnnxParams:
+    """``args`` validated as the ``onnx`` workload's parameters (a placeholder path): one WorkloadError line per
+    problem, ``key: what (got value)``, joined by "; "."""
+    try:
+        return OnnxParams.model_validate({"path": "<model>", **args})
+    except ValidationError as e:
+        problems = [f"{'.'.join(str(k) for k in err['loc'])}: {err['msg']} (got {err['input']!r})"
+                    for err in e.errors()]
+        raise WorkloadError("; ".join(problems)) from None
 
 
 def _input_shapes(model) -> dict[str, tuple[int, ...]]:

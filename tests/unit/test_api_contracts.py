@@ -255,3 +255,32 @@ def test_api_module_docstring_example_runs():
 
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 10 and result.failed == 0  # every step, and the five calls give simulate's cycles
+
+
+# ---- finding: from_onnx checks its arguments as the onnx workload does ---------------------------------------------
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"dims": {"N": 0}}, r"^dims\.N: Input should be greater than 0 \(got 0\)$"),  # was silently 1
+    ({"dtype": "int3"}, r"^dtype: Input should be .*'fp16'.* \(got 'int3'\)$"),  # was a raw ValueError later
+    ({"batch": 0}, r"^batch: Input should be greater than 0 \(got 0\)$"),
+    ({"unsupported": "skip"}, r"^unsupported: Input should be 'error' or 'elementwise' \(got 'skip'\)$"),
+    ({"name": 5}, r"^name: expected a non-empty string \(got 5\)$"),
+])
+def test_from_onnx_refuses_bad_arguments_in_one_line(kwargs, message):
+    from accelsim.builders.importers import from_onnx
+    from accelsim.errors import WorkloadError
+
+    with pytest.raises(WorkloadError, match=message):
+        from_onnx(_onnx_fc("N"), **kwargs)
+
+
+def test_from_onnx_refuses_what_is_no_model():
+    from accelsim.builders.importers import from_onnx
+    from accelsim.errors import WorkloadError
+
+    pytest.importorskip("onnx")
+    with pytest.raises(WorkloadError, match=r"expected the path of an \.onnx file or an onnx\.ModelProto \(got int "
+                                            r"42\)"):
+        from_onnx(42)  # was a raw AttributeError
+    g = from_onnx(_onnx_fc("N"), batch=2, dims={"N": 2}, dtype=None)  # None: fp16, as the signature's default
+    assert (g.meta["dtype"], sum(op.macs for op in g.ops)) == ("fp16", 2 * 2048)

@@ -63,7 +63,10 @@ def simulate(workload: str | os.PathLike | Mapping | WorkloadSpec | Graph,
     (``fold_batchnorm=False``); keywords win. A bad argument of any kind raises a
     :class:`~accelsim.errors.ConfigError` whose message is one line per problem, naming the key
     (``<input>: workload.batch: Input should be a valid integer ... (got 'x')``), as the CLI reports it.
+    The options ``plots`` and ``trace`` are what :meth:`Report.save` then writes unless it is told otherwise.
     """
+    if name is not None and not isinstance(name, str):
+        raise ConfigError.one(None, "name", "expected a string (the report's name)", value=name)
     arch = arch if isinstance(arch, Arch) else load_arch(arch)  # type: ignore[arg-type]
     opts = load_options(options, option_values)
     given = {k: v for k, v in (("batch", batch), ("mode", mode)) if v is not None}

@@ -66,7 +66,7 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
     info = dict(workload) if workload is not None else graph_info(graph)
     data = build_report(graph, arch, tg, trace, name=name or f"{graph.name}_{arch.name}", workload=info,
                         version=__version__)
-    return Report(data, segments=[(tg, trace, 0)])
+    return Report(data, segments=[(tg, trace, 0)], plots=options.plots, trace=options.trace)
 
 
 def simulate_pass(graph: Graph, arch: Arch, options: Options, *, name: str | None,

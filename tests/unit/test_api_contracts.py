@@ -284,3 +284,50 @@ def test_from_onnx_refuses_what_is_no_model():
         from_onnx(42)  # was a raw AttributeError
     g = from_onnx(_onnx_fc("N"), batch=2, dims={"N": 2}, dtype=None)  # None: fp16, as the signature's default
     assert (g.meta["dtype"], sum(op.macs for op in g.ops)) == ("fp16", 2 * 2048)
+
+
+# ---- finding: smaller argument contracts ------------------------------------------------------------------------------
+
+def test_a_single_override_string_is_one_override():
+    from accelsim.config import load_arch
+    from accelsim.errors import ConfigError
+
+    assert load_arch("tpu-v1", "core.systolic.rows=64").core.systolic.rows == 64  # was 19 one-character errors
+    assert load_arch("tpu-v1", ["core.systolic.rows=64"]).core.systolic.rows == 64
+    with pytest.raises(ConfigError, match=r"^--set: expected KEY=VALUE items .* \(got 5\)$"):
+        load_arch("tpu-v1", 5)
+
+
+def test_simulate_refuses_a_name_that_is_not_a_string():
+    from accelsim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^<input>: name: expected a string .*\(got 5\)$"):
+        api.simulate("lenet5", "tpu-v1", name=5)
+
+
+def test_report_save_writes_what_the_runs_options_asked_for(tmp_path):
+    from accelsim.config import load_arch
+
+    arch = load_arch("tpu-v1")
+    report = api.simulate("lenet5", arch, plots=False, trace=True)
+    names = sorted(p.name for p in report.save(tmp_path / "a"))
+    assert names == ["ops.csv", "report.html", "report.json", "trace.json"]  # no PNG; the trace
+    assert _strict_json((tmp_path / "a" / "trace.json").read_text())  # (standard JSON too)
+    names = sorted(p.name for p in report.save(tmp_path / "b", trace=False))  # an explicit argument wins
+    assert names == ["ops.csv", "report.html", "report.json"]
+    from accelsim.options import Options
+
+    by_graph = api.run(mlp_graph(layers=1, rows=16, width=16), make_arch(), Options(plots=False))
+    assert (by_graph.plots, by_graph.trace) == (False, False)
+    assert (api.simulate("lenet5", arch).plots, api.simulate("lenet5", arch).trace) == (True, False)  # defaults
+
+
+def test_run_sweep_refuses_a_mapping_in_one_line(tmp_path):
+    from accelsim.errors import ConfigError
+    from accelsim.sweep import run_sweep
+
+    with pytest.raises(ConfigError, match=r"^<input>: sweep: expected the path of a sweep YAML file or a sweep "
+                                          r"preset name .*\(got 'dict'\)$"):
+        run_sweep({"base": {"workload": "lenet5", "arch": "gemmini"}, "grid": {"workload.batch": [1, 2]}},
+                  tmp_path / "out", progress=False, plots=False)
+    assert not (tmp_path / "out").exists()  # nothing written

@@ -1,10 +1,19 @@
-"""The Python API: ``simulate(workload, arch, **options) -> Report``, as five plain calls read top to bottom.
+"""The Python API: ``simulate(workload, arch, **options) -> Report``, as five plain calls read top to bottom
+(``tests/unit/test_api_contracts.py`` runs this example):
 
-    spec   = config.load_experiment(path)            # 1. files → validated, typed values
-    graph  = config.build_graph(spec.workload, dtype)  # 2. workload → op graph (builders)
-    tg     = mapping.lower(graph, arch, options)     # 3. op graph + arch → task graph
-    trace  = engine.simulate(tg)                     # 4. task graph → trace (SimPy)
-    report = build_report(graph, arch, tg, trace)    # 5. trace → report
+    >>> import accelsim
+    >>> from accelsim import config, engine, mapping
+    >>> from accelsim.report import Report, build_report
+    >>> from accelsim.scenarios import workload_info
+    >>> spec = config.load_experiment("resnet50_tpu_v1")          # 1. files → validated, typed values
+    >>> graph = config.build_graph(spec.workload, spec.arch.dtype)  # 2. workload → op graph (builders)
+    >>> tg = mapping.lower(graph, spec.arch, spec.options)          # 3. op graph + arch → task graph
+    >>> trace = engine.simulate(tg)                                 # 4. task graph → trace (SimPy)
+    >>> data = build_report(graph, spec.arch, tg, trace, name=spec.name,  # 5. trace → report.json's dict
+    ...                     workload=workload_info(graph, spec.workload), version=accelsim.__version__)
+    >>> report = Report(data, segments=[(tg, trace, 0)])            # what simulate returns (a trace can be saved)
+    >>> report.total_cycles == accelsim.simulate(spec.workload, spec.arch, spec.options).total_cycles
+    True
 
 Steps 2-5 run once for a plain workload and once per pass for the composed scenarios (LLM serving, pipeline
 parallelism); :func:`accelsim.scenarios.run_workload` decides which.
@@ -54,7 +63,10 @@ def simulate(workload: str | os.PathLike | Mapping | WorkloadSpec | Graph,
     (``fold_batchnorm=False``); keywords win. A bad argument of any kind raises a
     :class:`~accelsim.errors.ConfigError` whose message is one line per problem, naming the key
     (``<input>: workload.batch: Input should be a valid integer ... (got 'x')``), as the CLI reports it.
+    The options ``plots`` and ``trace`` are what :meth:`Report.save` then writes unless it is told otherwise.
     """
+    if name is not None and not isinstance(name, str):
+        raise ConfigError.one(None, "name", "expected a string (the report's name)", value=name)
     arch = arch if isinstance(arch, Arch) else load_arch(arch)  # type: ignore[arg-type]
     opts = load_options(options, option_values)
     given = {k: v for k, v in (("batch", batch), ("mode", mode)) if v is not None}

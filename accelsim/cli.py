@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -431,8 +430,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
             {"name": op.name, "kind": op.kind.value, "fn": op.fn, "inputs": list(op.inputs),
              "out_shape": list(op.out_shape), "params": op.params, "macs": op.macs, "flops": op.flops}
             for op in graph.ops]
-        json.dump(summary, sys.stdout, indent=2)
-        print()
+        from .report.writers import json_text
+
+        print(json_text(summary, indent=2))
         return 0
     from rich.table import Table
 
@@ -615,11 +615,11 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .report.compare import compare_json, compare_table, load_reports
+    from .report.writers import json_text
 
     reports = load_reports(args.outdirs)
     if args.json:
-        json.dump(compare_json(reports, baseline=args.baseline), sys.stdout, indent=2)
-        print()
+        print(json_text(compare_json(reports, baseline=args.baseline), indent=2))
     else:
         _stdout_console().print(compare_table(reports, baseline=args.baseline))
     return 0

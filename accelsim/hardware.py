@@ -999,7 +999,7 @@ class LevelInfo(NamedTuple):
     name: str
     role: str  # "scratchpad" | "cache" | "memory"
     capacity: int  # bytes (a scratchpad: per core)
-    bandwidth: float  # bytes/s (inf: unbounded)
+    bandwidth: float  # bytes/s of the whole chip (a scratchpad: all cores' together; inf: unbounded)
 
 
 class Arch(_Model):
@@ -1181,8 +1181,12 @@ class Arch(_Model):
 
     # ---- the hierarchy ------------------------------------------------------------------------------------
     def hierarchy(self) -> tuple[LevelInfo, ...]:
-        """Every level from the cores outward: the scratchpad (``core.sram``, per core), the caches, the memories."""
-        pad = LevelInfo(SCRATCHPAD, "scratchpad", self.core.sram.total_bytes, math.inf)
+        """Every level from the cores outward: the scratchpad (``core.sram``: capacity per core, bandwidth that of
+        all cores together, ``bytes_per_cycle`` × clock × cores, as a cache's or memory's is the chip's; unbounded
+        without ``bytes_per_cycle``), the caches, the memories."""
+        per_cycle = self.core.sram.bytes_per_cycle
+        pad_bw = per_cycle * self.clock * self.cores if per_cycle is not None else math.inf
+        pad = LevelInfo(SCRATCHPAD, "scratchpad", self.core.sram.total_bytes, pad_bw)
         return (pad, *(LevelInfo(lv.name, lv.role, lv.capacity, lv.bandwidth) for lv in self._order))
 
     @property

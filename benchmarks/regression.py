@@ -101,6 +101,13 @@ CHANGED: dict[tuple[str, str], str] = {
     ("*_tpu_v4", "energy.by_unit*"): "4450428: an op spread over both cores' arrays ('core0.systolic0..core1.systolic3 "
                                      "(8)') is charged to 'systolic', not to a made-up 'systolic0..core1.systolic' "
                                      "(the two old keys' sum; total_j and every other breakdown equal)",
+    ("*", "levels[[]*[]].bandwidth"): "report.json is standard JSON: an unbounded level's bandwidth is null (was "
+                                      "Infinity); a scratchpad with core.sram.bytes_per_cycle states it × clock × "
+                                      "cores (the GPU cases: was Infinity; times equal)",
+    ("scalesim_*", "roofline.bandwidth_bytes_per_s"): "null for SCALE-Sim's unbounded memory (was Infinity)",
+    ("scalesim_*", "arch.memory_bytes_per_s*"): "null for SCALE-Sim's unbounded memory (was Infinity)",
+    ("scalesim_*", "workload.*"): "a built graph's workload in the spec path's shape: the SCALE-Sim graph's meta "
+                                  "(source, topology, form) under workload.params, not at the top",
 }
 # The GPU presets' scratchpad bytes (and the energy at that level): fills from the L2 only, not the L2's and the
 # memories' bytes again (no simulated time moved).

@@ -5,7 +5,8 @@ one op per node with the builders' counting conventions (docs/architecture.md), 
 params, MACs and ops of the built-in one. Graph inputs that are not initializers become graph inputs; their symbolic
 dims are made concrete before shape inference: a name given in ``dims`` takes that size, a symbolic (or unknown)
 axis 0 takes ``batch`` (and so does that name wherever else it appears), and any other symbolic dim is a one-line
-error asking for ``dims``. Initializers are parameters, named as in the file and shaped as in the file (a 0-d
+error asking for ``dims``. A model whose every input has a fixed axis 0 keeps its exported batch (a reshape may
+have it baked in): a ``batch`` other than 1 or that size is a one-line error, never silently ignored. Initializers are parameters, named as in the file and shaped as in the file (a 0-d
 scalar counts its one element), each counted once however many nodes read it, also through an Identity (as
 torch.onnx exports a tied weight). Mapped ops:
 
@@ -35,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, ValidationError
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
@@ -70,13 +71,21 @@ def onnx_workload(p: OnnxParams) -> Graph:
 def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str = "fp16",
               name: str | None = None, unsupported: str = "error", dims: dict[str, int] | None = None) -> Graph:
     """The op graph of an ONNX model (a path or a loaded ``onnx.ModelProto``); see the module docstring.
-    ``unsupported`` is "error" or "elementwise" (:class:`OnnxParams`); ``dims`` sizes symbolic input dims by name."""
-    if unsupported not in ("error", "elementwise"):
-        raise WorkloadError(f"unsupported: expected 'error' or 'elementwise' (got {unsupported!r})")
+    ``unsupported`` is "error" or "elementwise" (:class:`OnnxParams`); ``dims`` sizes symbolic input dims by name.
+    The arguments are checked by :class:`OnnxParams`' rules, as the ``onnx`` workload's are (``batch`` and each
+    ``dims`` size a positive int, ``dtype`` a known dtype; None: fp16): a bad one is a one-line WorkloadError."""
+    p = _checked(batch=batch, dtype=dtype if dtype is not None else "fp16", unsupported=unsupported,
+                 dims={} if dims is None else dims)
+    batch, dtype, unsupported, dims = p.batch, p.dtype, p.unsupported, p.dims  # type: ignore[assignment]
+    if name is not None and (not isinstance(name, str) or not name):
+        raise WorkloadError(f"name: expected a non-empty string (got {name!r})")
     try:
         import onnx
     except ImportError:
         raise WorkloadError("importing ONNX needs the optional extra: pip install 'accelsim[onnx]'") from None
+    if not isinstance(model, (str, os.PathLike, onnx.ModelProto)):
+        raise WorkloadError(f"expected the path of an .onnx file or an onnx.ModelProto (got {type(model).__name__} "
+                            f"{model!r:.60})")
     where = str(model) if isinstance(model, (str, os.PathLike)) else "onnx model"
     if isinstance(model, (str, os.PathLike)):
         if not Path(model).is_file():
@@ -87,17 +96,43 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
             raise WorkloadError(f"{where}: not a readable ONNX model ({type(e).__name__}: {e})") from None
     if not model.graph.node and not model.graph.input:  # an empty file parses as an empty model
         raise WorkloadError(f"{where}: not a readable ONNX model (no graph: an empty or foreign file)")
-    model = _concrete_inputs(model, batch, dict(dims or {}), where)
+    model, took_batch = _concrete_inputs(model, batch, dict(dims or {}), where)
+    firsts = {shape[0] for shape in _input_shapes(model).values() if shape}
+    if not took_batch and batch != 1 and firsts != {batch}:
+        shapes = ", ".join(f"{n!r} {list(s)}" for n, s in _input_shapes(model).items())
+        raise WorkloadError(f"{where}: batch {batch}: the model's batch is fixed (no graph input has a symbolic axis 0: "
+                            f"{shapes}); export it with a symbolic batch axis (torch.onnx.export's dynamic_axes) or "
+                            f"leave batch at 1", key=("batch",))
+    model_batch = batch if took_batch else (firsts.pop() if len(firsts) == 1 else None)
     model = onnx.shape_inference.infer_shapes(model)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    return _Importer(model.graph, where, batch, dtype, name or model.graph.name or "onnx", opset).run(unsupported)
+    importer = _Importer(model.graph, where, batch, dtype, name or model.graph.name or "onnx", opset)
+    return importer.run(unsupported, batch=model_batch)
+
+
+def _checked(**args: object) -> OnnxParams:
+    """``args`` validated as the ``onnx`` workload's parameters (a placeholder path): one WorkloadError line per
+    problem, ``key: what (got value)``, joined by "; "."""
+    try:
+        return OnnxParams.model_validate({"path": "<model>", **args})
+    except ValidationError as e:
+        problems = [f"{'.'.join(str(k) for k in err['loc'])}: {err['msg']} (got {err['input']!r})"
+                    for err in e.errors()]
+        raise WorkloadError("; ".join(problems)) from None
+
+
+def _input_shapes(model) -> dict[str, tuple[int, ...]]:
+    """The graph inputs that are not initializers, with their (concrete) shapes."""
+    inits = {t.name for t in model.graph.initializer}
+    return {v.name: tuple(d.dim_value for d in v.type.tensor_type.shape.dim) for v in model.graph.input
+            if v.name not in inits}
 
 
 def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str):
     """A copy of ``model`` whose graph inputs have every dim concrete (see the module docstring: ``dims`` by name,
     else ``batch`` for a symbolic or unknown axis 0 and its name elsewhere, else a one-line error), the graph
     outputs' dims of those names set too and the stored value_info dropped, so that shape inference recomputes every
-    intermediate shape from the concrete inputs."""
+    intermediate shape from the concrete inputs; and whether some input's axis 0 took ``batch``."""
     import onnx
 
     copy = onnx.ModelProto()
@@ -112,10 +147,12 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str):
         raise WorkloadError(f"{where}: dims {', '.join(repr(n) for n in unknown)}: no graph input has such a "
                             f"symbolic dim ({named})", key=("dims",))
     sizes = dict(dims)
+    took_batch = False
     for v in inputs:
         first = list(v.type.tensor_type.shape.dim)[:1]
-        if first and not first[0].dim_value > 0 and first[0].dim_param:
-            sizes.setdefault(first[0].dim_param, batch)
+        if first and not first[0].dim_value > 0 and first[0].dim_param and first[0].dim_param not in dims:
+            sizes[first[0].dim_param] = batch
+            took_batch = True
     missing: list[str] = []
     for v in inputs:
         for axis, d in enumerate(v.type.tensor_type.shape.dim):
@@ -125,6 +162,7 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str):
                 d.dim_value = sizes[d.dim_param]
             elif axis == 0:
                 d.dim_value = batch
+                took_batch = True
             else:
                 missing.append(f"{v.name!r} axis {axis} ({d.dim_param!r})" if d.dim_param else
                                f"{v.name!r} axis {axis} (unnamed)")
@@ -137,7 +175,7 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str):
             if not d.dim_value > 0 and d.dim_param in sizes:
                 d.dim_value = sizes[d.dim_param]
     del graph.value_info[:]
-    return copy
+    return copy, took_batch
 
 
 def rename_weights(b: GraphBuilder, names: list[str], shapes: list[tuple[int, ...] | None] | None = None) -> None:
@@ -227,7 +265,9 @@ class _Importer:
                 found.setdefault(node.op_type, []).append(node.name or f"{node.op_type.lower()}_{i}")
         return found
 
-    def run(self, unsupported: str = "error") -> Graph:
+    def run(self, unsupported: str = "error", *, batch: int | None = None) -> Graph:
+        """The graph, its meta naming ``batch`` (the model's: the size its inputs' axis 0 took; None where they
+        differ) and the dtype it computes in."""
         unmapped = self._unmapped()
         if unmapped and unsupported == "error":
             listed = ", ".join(f"{t} ({len(n)}: {n[0]!r}{', ...' if len(n) > 1 else ''})" for t, n in unmapped.items())
@@ -252,7 +292,8 @@ class _Importer:
         notes = [f"ONNX op type {t} has no accelsim mapping: its {len(n)} node(s) ({', '.join(n[:3])}"
                  f"{', ...' if len(n) > 3 else ''}) are priced as element-wise work over their outputs"
                  for t, n in unmapped.items()]
-        return self.b.build({"model": "onnx", "source": self.where, **({"notes": notes} if notes else {})})
+        return self.b.build({"model": "onnx", "source": self.where, "batch": batch, "dtype": self.b.dtype,
+                             **({"notes": notes} if notes else {})})
 
     # ---- helpers ----------------------------------------------------------------------------------------
     def _in(self, i: int) -> str:

@@ -81,12 +81,12 @@ def _relocate(error: ConfigError, parent: Doc, key: Any, value: object) -> list[
 
 def _import_doc(form: dict[str, str], parent: Doc, key: Any,
                 rel: Path | None) -> tuple[Doc | None, str | None, list[ConfigIssue]]:
-    """The workload document of an import form (:func:`.presets.import_form`): an ONNX path must name a file (as
-    given, or relative to the file that names it)."""
+    """The workload document of an import form (:func:`.presets.import_form`): an ONNX path must name a file (relative
+    to the file that names it, failing that as given)."""
     where, _ = parent.locate((key,))
     if "path" in form:
         path = Path(form["path"]).expanduser()
-        if not path.is_file() and rel is not None and (rel / path).is_file():
+        if rel is not None and not path.is_absolute() and (rel / path).is_file():  # relative to the file first
             path = (rel / path).resolve()
         if not path.is_file():
             return None, None, [parent.issue((key,), "ONNX file not found", form["path"])]
@@ -115,7 +115,7 @@ def section_doc(section: str, parent: Doc, key: Any, *,
     file: str | None = None
     if isinstance(value, (str, os.PathLike)) and not isinstance(value, bool):
         where, _ = parent.locate((key,))
-        rel = Path(where.file).parent if where.file and not where.file.startswith(("-", "<")) else None
+        rel = where.folder
         extra = sorted(BUILDERS) if section == "workload" else []
         form = presets.import_form(str(value)) if section == "workload" else None
         if form is not None:

@@ -50,10 +50,36 @@ def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, 
     if not isinstance(description, str):
         return None, [doc.issue(("description",), "expected a string", description)]
     params_doc = Doc({k: v for k, v in data.items() if k not in _WORKLOAD_META}, doc.where)
+    if model in _FILE_PARAMS:
+        params_doc, found = _file_param(params_doc, model)
+        if found:
+            return None, found
     params, issues = validate(BUILDERS[model].params, params_doc)
     if params is None:
         return None, issues
     return WorkloadSpec(model, params.model_dump(), file, description, source=params_doc), []
+
+
+_FILE_PARAMS = {"onnx": "path", "hf": "config"}  # builder → its parameter that names a file
+
+
+def _file_param(doc: Doc, model: str) -> tuple[Doc, list[ConfigIssue]]:
+    """``doc`` (a workload's params) with its file parameter (an ONNX ``path``, a Hugging Face ``config`` path) read
+    relative to the file that wrote it (an experiment, a workload file, a ``base:``), as a serving trace is; a path
+    that exists only as given (from the current folder) is kept, as files wrote before. A missing ONNX file is an
+    issue at that file and key."""
+    key = _FILE_PARAMS[model]
+    value = doc.data.get(key) if isinstance(doc.data, dict) else None
+    if not isinstance(value, str) or not value:
+        return doc, []
+    path = Path(value).expanduser()
+    folder = doc.locate((key,))[0].folder
+    if not path.is_absolute() and folder is not None and ((folder / path).exists() or not path.exists()):
+        path = (folder / path).resolve()
+    if model == "onnx" and not path.is_file():
+        at = "" if os.fspath(path) == value else f" at {os.fspath(path)} (relative to the file that names it)"
+        return doc, [doc.issue((key,), f"ONNX file not found{at}", value)]
+    return Doc({**doc.data, key: os.fspath(path)}, doc.where), []  # type: ignore[dict-item]
 
 
 def _options_doc(parent: Doc) -> tuple[Doc | None, list[ConfigIssue]]:

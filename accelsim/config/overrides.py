@@ -80,10 +80,16 @@ def parse_overrides(items: Iterable[str | Override], *, sections: Iterable[str] 
                     default_section: str | None = None, label: str = SET_LABEL) -> tuple[list[Override],
                                                                                            list[ConfigIssue]]:
     """Parse every item (an :class:`Override` already made, e.g. from ``--batch``, is kept as it is, its label
-    naming the flag); returns the overrides and the issues of the malformed ones (all of them)."""
+    naming the flag); returns the overrides and the issues of the malformed ones (all of them). A single string
+    is one item (``load_arch("tpu-v1", "core.systolic.rows=64")``), not a sequence of one-character items."""
     out: list[Override] = []
     issues: list[ConfigIssue] = []
     allowed = tuple(sections)
+    if isinstance(items, (str, Override)):
+        items = [items]
+    elif not isinstance(items, Iterable):
+        return out, [ConfigIssue(label, None, "", "expected KEY=VALUE items (a list of strings, or one string)",
+                                 items, has_value=True)]
     for item in items:
         if isinstance(item, Override):
             out.append(item)

@@ -486,8 +486,8 @@ def _trace_path(doc: Doc, config: ServeConfig | None, issues: Issues) -> str | N
         return None
     where, _ = doc.locate(("workload", "arrival", "trace"))
     path = Path(config.workload.arrival.trace)
-    if not path.is_absolute() and where.file and not where.file.startswith(("-", "<")):
-        path = Path(where.file).parent / path
+    if not path.is_absolute() and where.folder is not None:
+        path = where.folder / path
     if not path.is_file():
         issues.append(doc.issue(("workload", "arrival", "trace"), "file not found", str(path)))
         return None

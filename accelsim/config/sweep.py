@@ -289,6 +289,10 @@ def load_sweep(path: str | os.PathLike) -> SweepSpec:
     """The sweep in the YAML file ``path`` (or the preset of that name in ``experiments/``), checked: keys,
     axis values and ranges, zip lengths, keys swept twice, the base experiment's file. Raises one
     :class:`ConfigError` listing every problem. The points themselves are validated by :class:`PointLoader`."""
+    if not isinstance(path, (str, os.PathLike)):  # a sweep is read from its file (its base: is relative to it)
+        raise ConfigError.one("<input>", "sweep", "expected the path of a sweep YAML file or a sweep preset name "
+                              "(a sweep given as a mapping is not read: write it to a YAML file)",
+                              value=type(path).__name__)
     try:
         file = presets.resolve("experiments", path)
     except ConfigError as e:

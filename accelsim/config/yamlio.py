@@ -356,6 +356,12 @@ class Where:
     line: int | None
     prefix: KeyPath = ()
 
+    @property
+    def folder(self) -> Path | None:
+        """The folder of the file the value was written in, against which a relative path in it is read; None
+        for a value not from a file (``--set``, ``<cli>``, a mapping given in Python)."""
+        return Path(self.file).parent if self.file and not self.file.startswith(("-", "<")) else None
+
 
 @dataclass
 class Doc:

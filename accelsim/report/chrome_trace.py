@@ -55,7 +55,7 @@ def _slices(events: list[dict], tg: TaskGraph, trace: Trace, offset: int, us: fl
 
 def trace_text(segments: Sequence[tuple[TaskGraph, Trace, int]], clock_hz: float) -> str:
     """The text of ``trace.json``: :func:`trace_events` as compact JSON."""
-    return json.dumps(trace_events(segments, clock_hz))
+    return json.dumps(trace_events(segments, clock_hz), allow_nan=False)
 
 
 def write_chrome_trace(segments: Sequence[tuple[TaskGraph, Trace, int]], clock_hz: float,

@@ -430,7 +430,8 @@ def plot_roofline(report: dict, path: str | os.PathLike | BinaryIO) -> Path | Bi
     roof = report.get("roofline") or {}
     arch = report.get("arch") or {}
     peak = fmt.num(roof.get("peak_flops_per_s"), fmt.num(arch.get("peak_flops_per_s")))
-    bw = fmt.num(roof.get("bandwidth_bytes_per_s"))
+    given = roof.get("bandwidth_bytes_per_s")  # null: an unbounded memory (the roof is flat at the peak)
+    bw = math.inf if given is None and "bandwidth_bytes_per_s" in roof else fmt.num(given)
     ridge = fmt.num(roof.get("ridge_flops_per_byte"), peak / bw if peak > 0 and bw > 0 else 0.0)
 
     pts = [(float(op["arithmetic_intensity"]), float(op["achieved_flops_per_s"]), str(op.get("kind", "?")))

@@ -28,12 +28,16 @@ class Report:
     """One run's results: ``to_dict()`` is the report.json contract; ``save(outdir)`` writes the report folder.
 
     ``segments`` keeps each simulated pass's task graph, trace and start cycle (one pass, or a prefill and its
-    decode steps) when the run produced them here, so a Chrome trace can be written.
+    decode steps) when the run produced them here, so a Chrome trace can be written. ``plots`` and ``trace`` are
+    what :meth:`save` writes by default: the run's options ``plots`` and ``trace`` (a report made otherwise: the
+    plots, no trace).
     """
 
-    def __init__(self, data: dict, *, segments: list[tuple[TaskGraph, Trace, int]] | None = None):
+    def __init__(self, data: dict, *, segments: list[tuple[TaskGraph, Trace, int]] | None = None,
+                 plots: bool = True, trace: bool = False):
         self._data = data
         self.segments = list(segments or [])
+        self.plots, self.trace = plots, trace
 
     def to_dict(self) -> dict:
         """The report.json content (the object itself: copy it before changing it)."""
@@ -56,14 +60,17 @@ class Report:
         return (f"Report({self._data['name']!r}, total_cycles={self.total_cycles}, "
                 f"seconds={self.seconds:.6g}, mac_utilization={self._data['mac_utilization']:.3f})")
 
-    def save(self, outdir: str | os.PathLike, *, plots: bool = True, trace: bool = False) -> list[Path]:
+    def save(self, outdir: str | os.PathLike, *, plots: bool | None = None, trace: bool | None = None) -> list[Path]:
         """Write report.json, ops.csv, report.html and (optionally) the PNG plots and trace.json; return the paths.
+        ``plots`` and ``trace`` default to the report's own (:attr:`plots`, :attr:`trace`: the run's options).
 
         The trace is rendered before anything is written, so a run whose trace cannot be made changes nothing.
         Files of an earlier run into the same folder that this run does not write (a trace.json, the PNGs of a
         run with plots) are removed first, so the folder never mixes two runs; other files are left alone.
         report.json is written first and every file atomically, so an interrupted save keeps what was done.
         """
+        plots = self.plots if plots is None else plots
+        trace = self.trace if trace is None else trace
         if trace and not self.segments:
             raise ValueError("this Report has no task trace (it was loaded from a file)")
         trace_json = None

@@ -13,7 +13,6 @@ report's ``levels`` list, innermost first (a report written before that key exis
 
 from __future__ import annotations
 
-import math
 import re
 import types
 import typing
@@ -34,7 +33,7 @@ class Level(TypedDict):
     name: str
     role: LevelRole
     capacity: int  # bytes
-    bandwidth: float  # bytes/s (Infinity: unbounded)
+    bandwidth: float | None  # bytes/s of the whole chip (a scratchpad: all cores' together; null: unbounded)
 
 
 class Systolic(TypedDict):
@@ -53,7 +52,7 @@ class ArchInfo(TypedDict):
     peak_macs_per_cycle: int  # the whole chip
     peak_flops_per_s: float  # 2 · peak MACs per cycle · clock
     systolic: Systolic
-    memory_bytes_per_s: dict[str, float]  # bandwidth of each off-chip level, by name
+    memory_bytes_per_s: dict[str, float | None]  # bandwidth of each off-chip level, by name (null: unbounded)
     sram_bytes: int  # scratchpad bytes of all cores together
 
 
@@ -63,7 +62,7 @@ class _WorkloadRequired(TypedDict):
 
 class WorkloadInfo(_WorkloadRequired, total=False):
     """What the report says about the workload. A graph run without a workload spec (``api.run`` of a built
-    graph, SCALE-Sim inputs) copies the graph's ``meta`` here instead of ``model`` and ``params``."""
+    graph, SCALE-Sim inputs) has the same keys, from the graph's ``meta`` (``scenarios.single.graph_info``)."""
 
     model: str
     architecture: str  # a Hugging Face model's (``model: hf``), e.g. MixtralForCausalLM
@@ -75,7 +74,7 @@ class WorkloadInfo(_WorkloadRequired, total=False):
 
 class Roofline(TypedDict):
     peak_flops_per_s: float
-    bandwidth_bytes_per_s: float  # the main memory level's
+    bandwidth_bytes_per_s: float | None  # the main memory level's (null: unbounded)
     ridge_flops_per_byte: float  # peak / bandwidth (0 for an unbounded memory)
 
 
@@ -468,7 +467,7 @@ def levels(report: Mapping[str, object]) -> list[Level]:
         if name == SCRATCHPAD_FALLBACK:
             sram = arch.get("sram_bytes")
             out.append(Level(name=name, role="scratchpad", capacity=sram // cores if isinstance(sram, int) else 0,
-                             bandwidth=math.inf))
+                             bandwidth=None))
         else:
             cap = _dict(held.get(name)).get("capacity")
             bw = rates.get(name)

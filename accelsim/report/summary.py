@@ -85,14 +85,14 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "flops": graph.flops,
         "params": info.model_params or graph.params,
         **({"params_per_chip": graph.params} if info.tensor_parallel * info.pipeline_parallel > 1 else {}),
-        "levels": [{"name": lv.name, "role": lv.role, "capacity": lv.capacity, "bandwidth": lv.bandwidth}
+        "levels": [{"name": lv.name, "role": lv.role, "capacity": lv.capacity, "bandwidth": bounded(lv.bandwidth)}
                    for lv in arch.hierarchy()],
         "utilization": {u.name: (float(busy[i]) / total if total else 0.0) for i, u in enumerate(tg.units)},
         "mac_utilization": base_rate_macs(ops) / (arch.peak_macs_per_cycle * total) if total else 0.0,
         "stall_cycles": int(stall.sum()),
         "stalls_by_level": stalls_by_level,
         "bytes": bytes_total,
-        "roofline": {"peak_flops_per_s": roof, "bandwidth_bytes_per_s": bw, "ridge_flops_per_byte": ridge},
+        "roofline": {"peak_flops_per_s": roof, "bandwidth_bytes_per_s": bounded(bw), "ridge_flops_per_byte": ridge},
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
         "memory": memory,
         "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + flash_fallback_notes(tg)
@@ -230,13 +230,19 @@ def _array_rate(graph: Graph, arch: Arch) -> float:
     return max((dtype_rate(rates, op.dtype)[1] for op in graph.ops if op.macs), default=1.0)
 
 
+def bounded(bandwidth: float) -> float | None:
+    """A bandwidth as report.json states it: the number, or None (JSON null) for an unbounded one (RFC 8259 JSON
+    has no Infinity)."""
+    return None if math.isinf(bandwidth) else bandwidth
+
+
 def _arch_summary(arch: Arch, peak_flops: float) -> dict:
     """report.json's ``arch``: the figures of the chip a reader needs beside the results."""
     sa = arch.core.systolic
     return {"name": arch.name, "clock_hz": arch.clock_hz, "cores": arch.cores, "chips": arch.chips,
             "dtype": arch.dtype, "peak_macs_per_cycle": arch.peak_macs_per_cycle, "peak_flops_per_s": peak_flops,
             "systolic": {"rows": sa.rows, "cols": sa.cols, "dataflow": sa.dataflow, "count": sa.count},
-            "memory_bytes_per_s": {lv: arch.memory(lv).bandwidth for lv in arch.memories},
+            "memory_bytes_per_s": {lv: bounded(arch.memory(lv).bandwidth) for lv in arch.memories},
             "sram_bytes": arch.core.sram.total_bytes * arch.cores}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable
@@ -72,14 +73,44 @@ def _jsonable(value: object) -> object:
     raise TypeError(f"report value {value!r} of type {type(value).__name__} is not JSON serializable")
 
 
+def json_text(value: object, **dump_args: object) -> str:
+    """``value`` as standard JSON (RFC 8259), numpy scalars and arrays as plain numbers and lists. JSON has no
+    Infinity or NaN: a report states an unbounded figure as null, so a non-finite float here is a bug, and raises
+    ``ValueError`` naming where it is (``levels[0].bandwidth is inf``)."""
+    try:
+        return json.dumps(value, allow_nan=False, default=_jsonable, **dump_args)  # type: ignore[arg-type]
+    except ValueError as e:
+        where = _non_finite(value)
+        if where is None:
+            raise
+        raise ValueError(f"{where[0] or 'value'} is {where[1]}: JSON has no Infinity or NaN (write null for "
+                         "an unbounded figure)") from e
+
+
+def _non_finite(value: object, at: str = "") -> tuple[str, float] | None:
+    """The dotted path and value of the first non-finite float in ``value`` (dicts, lists, numpy), or None."""
+    if isinstance(value, (float, np.floating)):
+        return None if math.isfinite(value) else (at, float(value))
+    if isinstance(value, np.ndarray):
+        return _non_finite(value.tolist(), at)
+    if isinstance(value, dict):
+        items = ((f"{at}.{k}" if at else str(k), v) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        items = ((f"{at}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    return next((hit for key, v in items if (hit := _non_finite(v, key)) is not None), None)
+
+
 def write_json(report: dict, path: str | os.PathLike) -> Path:
     """Write ``report`` to ``path`` as indented JSON (keys in insertion order), atomically; returns the path.
 
-    numpy scalars and arrays are written as plain numbers and lists. Non-finite floats (an unlimited bandwidth)
-    are written as ``Infinity``/``NaN``, which Python's ``json`` (and so :func:`read_report`) reads back.
+    numpy scalars and arrays are written as plain numbers and lists. The file is standard JSON (:func:`json_text`):
+    an unbounded value is null in the report, and a non-finite float raises ``ValueError`` rather than being written
+    as ``Infinity`` / ``NaN``, which JavaScript's and serde's JSON readers refuse.
     """
     path = Path(path)
-    text = json.dumps(report, indent=2, default=_jsonable) + "\n"
+    text = json_text(report, indent=2) + "\n"
     atomic_write_text(path, text)
     return path
 
@@ -89,7 +120,8 @@ def read_report(outdir_or_file: str | os.PathLike) -> dict:
 
     Raises :class:`AccelsimError` with a one-line message when there is no report, or it is not a JSON object
     with the keys every report has (:func:`~accelsim.report.schema.not_a_report`: ``FILE: not an accelsim report
-    (missing total_cycles)``).
+    (missing total_cycles)``). ``Infinity`` and ``NaN``, which reports written before they were standard JSON hold
+    for an unbounded bandwidth, are read as null, as reports now write it.
     """
     given = Path(outdir_or_file)
     if given.is_dir() or given.suffix.lower() != ".json":
@@ -110,7 +142,7 @@ def read_report(outdir_or_file: str | os.PathLike) -> dict:
     except OSError as e:
         raise AccelsimError(f"{outdir}: cannot read {file.name}: {e.strerror or e}") from None
     try:
-        report = json.loads(text)
+        report = json.loads(text, parse_constant=_legacy_constant)
     except json.JSONDecodeError as e:
         raise AccelsimError(f"{outdir}: {file.name} is not valid JSON: {e}") from None
     except (ValueError, RecursionError) as e:  # an int of more than 4,300 digits; nesting beyond the stack
@@ -122,6 +154,11 @@ def read_report(outdir_or_file: str | os.PathLike) -> dict:
     if why is not None:
         raise AccelsimError(f"{file}: not an accelsim report ({why})")
     return report
+
+
+def _legacy_constant(name: str) -> None:
+    """``Infinity`` / ``NaN`` in a report written before reports were standard JSON: read as null (unbounded)."""
+    return None
 
 
 def _levels(first: Iterable[str], ops: list[dict], key: str) -> list[str]:

@@ -72,6 +72,14 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
 
 def _run_scenario(workload: WorkloadSpec, arch: Arch, options: Options | None, *, name: str | None,
                   progress: Progress | None) -> Report:
+    report = _run_kind(workload, arch, options, name=name, progress=progress)
+    opts = options or Options()
+    report.plots, report.trace = opts.plots, opts.trace  # what Report.save writes unless told otherwise
+    return report
+
+
+def _run_kind(workload: WorkloadSpec, arch: Arch, options: Options | None, *, name: str | None,
+              progress: Progress | None) -> Report:
     kind = scenario_of(workload)
     if kind == "serving":
         return serve(workload, arch, options, name=name, progress=progress)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from .. import __version__
+from ..builders.registry import BUILDERS
 from ..builders.training import shard_optimizer
 from ..config import WorkloadSpec
 from ..engine import simulate as run_engine
@@ -26,6 +27,28 @@ def workload_info(graph: Graph, workload: WorkloadSpec) -> dict[str, object]:
             "batch": graph.meta.get("batch"), "dtype": graph.meta.get("dtype"), **unread}
 
 
+_TOP_LEVEL_META = ("model", "architecture", "batch", "dtype", "unread_params")  # workload_info's own keys
+
+
+def graph_info(graph: Graph) -> dict[str, object]:
+    """What report.json says about a graph simulated without its workload spec (``simulate`` / ``api.run`` of a
+    built Graph, SCALE-Sim inputs), in :func:`workload_info`'s shape: ``model`` from the graph's meta where it
+    names one, and as ``params`` the meta values that are that builder's parameters (for a graph no builder made,
+    the meta's plain values: a SCALE-Sim topology's ``source``, ``topology``, ``form``)."""
+    meta = graph.meta
+    model = meta.get("model") if isinstance(meta.get("model"), str) else None
+    if model in BUILDERS:
+        fields = BUILDERS[model].params.model_fields
+        params = {k: meta[k] for k in fields if k in meta}
+    else:
+        params = {k: v for k, v in meta.items()
+                  if k not in _TOP_LEVEL_META and (v is None or isinstance(v, (str, int, float, bool)))}
+    arch = {"architecture": meta["architecture"]} if meta.get("architecture") else {}
+    unread = {"unread": list(meta["unread_params"])} if meta.get("unread_params") else {}
+    return {"name": graph.name, **({"model": model} if model else {}), **arch, "params": params,
+            "batch": meta.get("batch"), "dtype": meta.get("dtype"), **unread}
+
+
 def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name: str | None = None,
               workload: Mapping[str, object] | None = None, progress: Progress | None = None) -> Report:
     """Map, simulate and report an already-built ``graph`` on ``arch``."""
@@ -40,10 +63,10 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
         trace = run_engine(tg, lambda done, total: progress("simulating", done, total))
     else:
         trace = run_engine(tg)
-    info = dict(workload) if workload is not None else {"name": graph.name, **graph.meta}
+    info = dict(workload) if workload is not None else graph_info(graph)
     data = build_report(graph, arch, tg, trace, name=name or f"{graph.name}_{arch.name}", workload=info,
                         version=__version__)
-    return Report(data, segments=[(tg, trace, 0)])
+    return Report(data, segments=[(tg, trace, 0)], plots=options.plots, trace=options.trace)
 
 
 def simulate_pass(graph: Graph, arch: Arch, options: Options, *, name: str | None,

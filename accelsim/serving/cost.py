@@ -338,7 +338,7 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
     out = Grid(tokens, one, two, batches, kvs, decode, **energy)  # type: ignore[arg-type]
     _CACHE[key] = out
     if file is not None:
-        atomic_write_text(file, json.dumps(out.to_dict()))
+        atomic_write_text(file, json.dumps(out.to_dict(), allow_nan=False))
     return out
 
 

@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import signal
 import statistics
+import sys
 import threading
 import time
 from collections import deque
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterable, Sequence, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any
 
 from ..api import run_experiment
@@ -46,6 +48,34 @@ DASK_MISSING = 'the dask executor needs dask.distributed, which is not installed
 
 Item = tuple[str, dict, ExperimentSpec]  # (id, point values, experiment): what a worker receives per point
 Result = tuple[dict, float]  # (results.jsonl record, seconds the point took in the worker)
+
+
+def main_guard_hint() -> str:
+    """Why a worker that died at start may have died, when the sweep was started from a Python script that does
+    not guard its top-level code (heuristic: the ``__main__`` script's text never names ``__main__``): a worker
+    process (spawned, or forked from the forkserver) imports that script, which then starts the sweep again
+    instead of working. "" when the cause is not that (a guarded script, ``python -m``, an interactive session)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    spec = getattr(main, "__spec__", None)
+    if not path or (spec is not None and spec.name.endswith("__main__")):  # a package's __main__ is not re-run
+        return ""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    if "__main__" in text:
+        return ""
+    return (f"; {path} runs the sweep without 'if __name__ == \"__main__\":': each worker process imports that "
+            f"script and, unguarded, starts the sweep again instead of working; call run_sweep under the guard "
+            f"(docs/sweeps.md)")
+
+
+def _worker_failed(who: str, e: BaseException) -> AccelsimError:
+    """The error for a worker that died (not a point's error): with :func:`main_guard_hint` when it applies."""
+    hint = main_guard_hint()
+    return AccelsimError(f"{who} failed: {one_line(e)}"
+                         + (hint or "; finished points are kept, re-run to continue"))
 
 
 def run_chunk(items: Sequence[Item]) -> list[Result]:
@@ -249,8 +279,7 @@ class LocalExecutor(Executor):
             with _ctrl_c_after():
                 return self._pool.submit(run_chunk, items)
         except BrokenProcessPool as e:  # a worker died (killed, out of memory) before this chunk could be sent
-            raise AccelsimError(f"a local worker failed: {one_line(e)}; finished points are kept, re-run to "
-                                f"continue") from e
+            raise _worker_failed("a local worker", e) from e
 
     def wait(self, handles: list[Future], timeout: float) -> list[Future]:
         with _ctrl_c_after():  # at most ``timeout`` (the dispatch loop's 0.25 s) late; wait() takes the futures' locks
@@ -261,8 +290,7 @@ class LocalExecutor(Executor):
         try:
             return handle.result()
         except Exception as e:  # the worker process died (killed, out of memory): not a point's error
-            raise AccelsimError(f"a local worker failed: {one_line(e)}; finished points are kept, re-run to "
-                                f"continue") from e
+            raise _worker_failed("a local worker", e) from e
 
     def close(self, cancel: bool = False) -> None:
         if not cancel:
@@ -299,10 +327,13 @@ class DaskExecutor(Executor):
             except OSError as e:
                 raise AccelsimError(f"cannot reach the Dask scheduler at {scheduler}: {one_line(e)}") from None
         else:
-            with _ctrl_c_ignored():  # the worker processes inherit it (and their preload keeps it)
-                self._cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                                             processes=True, dashboard_address=None, silence_logs=logging.ERROR,
-                                             preload=["accelsim.sweep.dask_worker"])
+            try:
+                with _ctrl_c_ignored():  # the worker processes inherit it (and their preload keeps it)
+                    self._cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                                                 processes=True, dashboard_address=None,
+                                                 silence_logs=logging.ERROR, preload=["accelsim.sweep.dask_worker"])
+            except Exception as e:  # noqa: BLE001 - dask raises RuntimeError("Nanny failed to start.") and others
+                raise AccelsimError(f"cannot start a Dask LocalCluster: {one_line(e)}{main_guard_hint()}") from e
             self._client = Client(self._cluster)
         self.slots = max(1, sum(self._client.nthreads().values()))
         self.where = scheduler or "LocalCluster"
@@ -358,8 +389,7 @@ class DaskExecutor(Executor):
         try:
             return handle.result()
         except Exception as e:
-            raise AccelsimError(f"a Dask worker failed: {one_line(e)}; finished points are kept, re-run to "
-                                f"continue") from e
+            raise _worker_failed("a Dask worker", e) from e
 
     def close(self, cancel: bool = False) -> None:
         try:
@@ -416,5 +446,5 @@ def dispatch(executor: Executor, points: Iterable[PlannedPoint], on_record: Call
                 on_record(rec)
 
 
-__all__ = ["Chunker", "DaskExecutor", "EXECUTORS", "Executor", "LocalExecutor", "dispatch", "make_executor",
-           "run_chunk"]
+__all__ = ["Chunker", "DaskExecutor", "EXECUTORS", "Executor", "LocalExecutor", "dispatch", "main_guard_hint",
+           "make_executor", "run_chunk"]

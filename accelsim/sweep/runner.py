@@ -39,9 +39,11 @@ from .store import (
     SWEEP_FILE,
     ResultStore,
     is_sweep_dir,
+    plain,
     read_sweep_json,
     record,
     stream_csv,
+    to_json,
     write_sweep_json,
 )
 
@@ -212,7 +214,7 @@ class _FolderLock:
                 self.path.unlink(missing_ok=True)  # stale, or unreadable: the writer died
                 continue
             with os.fdopen(fd, "w") as f:
-                json.dump(me, f)
+                f.write(to_json(me))
             self.held = True
             return self
         raise AccelsimError(f"cannot lock {self.path.parent}: {self.path} keeps reappearing")
@@ -280,8 +282,9 @@ def run_sweep(sweep_file: str | os.PathLike, outdir: str | os.PathLike | None = 
 
     Raises :class:`~accelsim.errors.ConfigError` (one line per problem) before anything runs when the sweep
     file, one of its first points or a value of an axis is invalid (:meth:`PlanStream.check`); a point found
-    invalid only later, while points are planned as they run, is recorded as an "error" record; and :class:`~accelsim.errors.AccelsimError` for bad executor arguments or a
-    worker that dies. A point that fails is recorded with its one-line error and the sweep goes on: see
+    invalid only later, while points are planned as they run, is recorded as an "error" record; and :class:`~accelsim.errors.AccelsimError` for bad executor arguments, a
+    worker that dies or a Dask LocalCluster that cannot start (naming the missing ``if __name__ == "__main__":``
+    guard when a script without one is the likely cause: its workers import it, and re-run the sweep). A point that fails is recorded with its one-line error and the sweep goes on: see
     :attr:`SweepSummary.exit_status`. Ctrl-C stops the workers, keeps what finished, writes results.csv and
     re-raises KeyboardInterrupt.
     """
@@ -328,7 +331,7 @@ class _Feed:
         id hashes the resolved config)."""
         reader.seek(self.relabel[point.id])
         rec = json.loads(reader.readline())
-        values = json.loads(json.dumps(point.values, default=str))
+        values = json.loads(to_json(plain(point.values)))
         if rec.get("point") != values:
             self.store.append({**rec, "point": values})
             self.relabelled += 1

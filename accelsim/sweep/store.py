@@ -1,5 +1,6 @@
 """The sweep folder: ``results.jsonl`` (append-only, one line per finished point), ``sweep.json`` (what the sweep
-is) and ``results.csv`` (the table written at the end).
+is) and ``results.csv`` (the table written at the end). Both JSON files are standard JSON: a value given as
+``.inf`` is written as the text ``"inf"``.
 
 Durability: each record is one ``os.write`` of one complete line on a file opened with ``O_APPEND``, so a run
 killed at any moment (even by SIGKILL) leaves whole lines plus at most a torn last line. Opening the store
@@ -12,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import tempfile
 import time
@@ -93,11 +95,29 @@ def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
+def plain(value: Any) -> Any:
+    """``value`` (a point's values, a sweep's settings) with each non-finite float as its text (``inf``, which the
+    config reads back as the same value): standard JSON has no Infinity or NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def to_json(value: Any, **dump_args: Any) -> str:
+    """``value`` as one standard JSON text (a non-finite float raises ``ValueError``; what JSON does not know is
+    written as its ``str``)."""
+    return json.dumps(value, allow_nan=False, default=str, **dump_args)
+
+
 def record(point_id: str, point: Mapping[str, Any], *, metrics: Mapping[str, Any] | None = None,
            error: str | None = None) -> dict[str, Any]:
     """One results.jsonl record: ``id``, ``point``, ``status`` ("ok" or "error"), ``error`` (failed points only)
     and ``metrics`` (empty for a failed point)."""
-    rec: dict[str, Any] = {"id": point_id, "point": dict(point), "status": "ok" if error is None else "error"}
+    rec: dict[str, Any] = {"id": point_id, "point": plain(dict(point)), "status": "ok" if error is None else "error"}
     if error is not None:
         rec["error"] = error
     rec["metrics"] = dict(metrics or {})
@@ -253,7 +273,7 @@ class ResultStore:
         """Write ``rec`` as one line with a single write (flushed to the OS at once; fsynced now and then)."""
         if self._fd is None:
             raise RuntimeError("ResultStore.append before open()")
-        data = (json.dumps(rec, separators=(",", ":"), default=str) + "\n").encode()
+        data = (to_json(rec, separators=(",", ":")) + "\n").encode()
         written = os.write(self._fd, data)
         while written < len(data):  # a short write (a full disk or a signal): finish the line
             written += os.write(self._fd, data[written:])
@@ -282,7 +302,7 @@ class ResultStore:
 def write_sweep_json(outdir: str | os.PathLike, info: Mapping[str, Any]) -> Path:
     """Write ``OUTDIR/sweep.json`` (``info`` plus the format marker), atomically."""
     path = Path(outdir) / SWEEP_FILE
-    atomic_write_text(path, json.dumps({"format": FORMAT, **info}, indent=2, default=str) + "\n")
+    atomic_write_text(path, to_json(plain({"format": FORMAT, **info}), indent=2) + "\n")
     return path
 
 
@@ -350,7 +370,7 @@ def _cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
+        return to_json(value, separators=(",", ":"))
     return value
 
 

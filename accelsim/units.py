@@ -28,6 +28,8 @@ DTYPE_BYTES: dict[str, int] = {
 
 DTYPE_BITS: dict[str, int] = {**{k: 8 * v for k, v in DTYPE_BYTES.items()}, "int4": 4, "fp4": 4}
 """Bits per element of each dtype as stored in a packed parameter tensor (int4 and fp4: 4, half a byte)."""
+HALF_FLOATS: tuple[str, ...] = ("fp16", "bf16")
+"""The 16-bit floating-point dtypes (the inputs a FlashAttention kernel takes, among others)."""
 TORCH_DTYPES: dict[str, str] = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "float8_e4m3fn": "fp8"}
 """PyTorch's dtype names (as Hugging Face configs write them, e.g. ``mamba_ssm_cache_dtype``) → ours."""
 

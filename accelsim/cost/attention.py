@@ -54,6 +54,7 @@ from typing import NamedTuple
 
 from ..hardware import Arch, SystolicArray, dtype_rate
 from ..ir import Gemm, Op
+from ..units import HALF_FLOATS
 from . import Priced, vector
 
 MAX_SPLITS = 128  # flash-attention set_params_splitkv: at most 128 splits (the combine kernel's limit)
@@ -96,7 +97,7 @@ class Flash(NamedTuple):
     # the compute dtypes its forward takes: FlashAttention-2 fp16 and bf16 (Dao-AILab/flash-attention README,
     # "FlashAttention-2 with CUDA currently supports: ... Datatype fp16 and bf16"); FlashAttention-3 and
     # TensorRT-LLM-gen also fp8 (FA3's FP8 forward, the E4M3 trtllm-gen kernels)
-    dtypes: tuple[str, ...] = ("fp16", "bf16")
+    dtypes: tuple[str, ...] = HALF_FLOATS
 
     def tile(self, s: Shape, elem: int = 2) -> tuple[int, int]:
         """(query rows, keys) of one CTA's tile and K/V block for kernel shape ``s`` with ``elem``-byte operands."""
@@ -138,13 +139,13 @@ def trtllm_tile(s: Shape) -> tuple[int, int]:
     return (256 if s.head_dim <= 128 else 128), 128
 
 
-FP8_TOO = ("fp16", "bf16", "fp8")  # Flash.dtypes of a kernel with an 8-bit forward
+FP8_TOO = (*HALF_FLOATS, "fp8")  # Flash.dtypes of a kernel with an 8-bit forward
 # FlashAttention-2 and -3 take head dims up to 256 (Dao-AILab/flash-attention README: "All head dimensions up to
 # 256"; PyTorch's SDPA checks the same before its FLASH backend, aten/src/ATen/native/transformers/cuda/sdp_utils.cpp
 # check_head_dim_size_flash: "less than or equal to 256"), and TensorRT-LLM-gen's FMHA cubins stop there too (assumption)
 MAX_HEAD_DIM = 256
 # the compute dtypes FlashAttention's backward takes: fp16 and bf16 (FA3's FP8 path is forward only)
-BACKWARD_DTYPES = ("fp16", "bf16")
+BACKWARD_DTYPES = HALF_FLOATS
 
 
 # TensorRT-LLM-gen's FMHA kernels as FlashInfer launches them for vLLM on Blackwell (sm100): vLLM's CUDA platform

@@ -120,7 +120,9 @@ def record(point_id: str, point: Mapping[str, Any], *, metrics: Mapping[str, Any
     rec: dict[str, Any] = {"id": point_id, "point": plain(dict(point)), "status": "ok" if error is None else "error"}
     if error is not None:
         rec["error"] = error
-    rec["metrics"] = dict(metrics or {})
+    # a metric that is not finite (an unbounded figure, a ratio of nothing) is null: standard JSON has no Infinity
+    rec["metrics"] = {k: None if isinstance(v, float) and not math.isfinite(v) else v
+                      for k, v in (metrics or {}).items()}
     return rec
 
 

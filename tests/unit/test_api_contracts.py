@@ -81,6 +81,9 @@ def test_sweep_files_write_an_inf_axis_value_as_text(tmp_path):
     from accelsim.units import parse_bandwidth
 
     assert parse_bandwidth("inf") == math.inf
+    # a metric that is not finite is written as null, never as Infinity / NaN
+    assert record("abc", {}, metrics={"ratio": math.nan, "seconds": math.inf, "ok": 1.0})["metrics"] == {
+        "ratio": None, "seconds": None, "ok": 1.0}
 
 
 # ---- finding: the scratchpad's bandwidth where the arch gives one ---------------------------------------------------

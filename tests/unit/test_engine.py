@@ -240,3 +240,18 @@ def test_a_pass_over_the_memory_budget_stops_before_it_runs_out():
         lower(g, arch, Options(memory_budget=64 * TASK_BYTES))
     assert "\n" not in str(e.value)
     assert len(lower(g, arch, Options(memory_budget="1GiB"))) == len(lower(g, arch, Options()))  # no other effect
+
+
+def test_a_traced_pass_holds_fewer_tasks_in_the_same_memory_budget():
+    # with options.trace each task costs TRACE_TASK_BYTES = 2.5 KiB (its trace.json slice is built in memory), not
+    # 1 KiB: a 160 KiB budget holds 160 tasks untraced but 160 / 2.5 = 64 traced. A 1-layer MLP's 112 tasks fit the
+    # first and not the second
+    from accelsim.options import TASK_BYTES, TRACE_TASK_BYTES
+
+    assert TRACE_TASK_BYTES == 2.5 * TASK_BYTES == 2560  # the factor options.py and configuration.md document
+    g, arch = mlp_graph(layers=1), make_arch()
+    assert 64 < len(lower(g, arch, Options())) <= 160
+    assert len(lower(g, arch, Options(memory_budget="160KiB"))) == len(lower(g, arch, Options()))
+    with pytest.raises(MappingError, match=r"more than 64 tasks .*\(163,840 B at ~2560 B a task with the trace, "
+                                           r"~1024 B without options.trace\)"):
+        lower(g, arch, Options(memory_budget="160KiB", trace=True))

@@ -43,10 +43,19 @@ Acceptance = Callable[[Request, int], int]
 """(a request, the drafts it verified this iteration) → how many of them were accepted (its first ones)."""
 
 
+ITERATION_BYTES = 128
+"""Memory one engine iteration keeps to the end of a run (its :class:`Samples` row, 48 B, its inter-token-latency
+entries, and the outputs' copies of them). Measured with /usr/bin/time -v (maximum resident set size) on a 2-core
+shared Linux x86-64 machine: ``accelsim serve llama2_7b_h100 -q --no-plots --set workload.requests=1000 --set
+workload.duration=null --set workload.output_tokens.value=O --set engine.max_num_seqs=8 --set
+engine.max_model_len=16384``, O = 2000 (250,106 iterations) and 8000 (1,000,106): 112 B an iteration between them
+(299 B when each was a tuple in a list); rounded up."""
+
+
 class Samples:
     """Each iteration of a replica as six typed columns (``start`` and ``seconds`` as doubles; ``running``,
     ``waiting``, ``used`` KV blocks and batch ``tokens`` as int64): 48 B an iteration (a run grew 299 B an iteration
-    with a list of tuples, 112 B with these). Every sample is kept, as the outputs read them all (the KV use, the mean batch, trace.json) but
+    with a list of tuples, 112 B with these: :data:`ITERATION_BYTES`). Every sample is kept, as the outputs read them all (the KV use, the mean batch, trace.json) but
     timeseries.csv, which picks up to 5,000 evenly once the run's count is known. Iterating or slicing gives
     ``(start, seconds, running, waiting, used, tokens)`` tuples."""
 

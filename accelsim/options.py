@@ -24,12 +24,30 @@ def task_bytes(options: Options) -> int:
     return TRACE_TASK_BYTES if options.trace else TASK_BYTES
 
 
+_SHARERS = 1  # processes of one parallel sweep or serving grid on this machine, this one among them (share_memory)
+
+
+def share_memory(processes: int) -> None:
+    """Make this process one of ``processes`` that simulate at once on this machine (each worker of ``accelsim
+    sweep --workers N`` or of a serving grid's ``cost.workers``, set as it starts): :func:`default_memory_budget` is
+    then its share, so that together they stay within the default."""
+    global _SHARERS
+    _SHARERS = max(int(processes), 1)
+
+
+def sharing_memory() -> int:
+    """The processes :func:`share_memory` last said this one shares the machine's memory with (1: none)."""
+    return _SHARERS
+
+
 def default_memory_budget() -> int:
-    """Half of this machine's physical memory (8 GiB where it cannot be read)."""
+    """Half of this machine's physical memory (8 GiB where it cannot be read), divided among the processes this one
+    shares it with (:func:`share_memory`)."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+        half = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
     except (ValueError, OSError, AttributeError):
-        return 8 << 30
+        half = 8 << 30
+    return half // _SHARERS
 
 
 class Options(BaseModel):
@@ -104,7 +122,7 @@ class Options(BaseModel):
                            "reduce-scattered instead of all-reduced, and the updated parameter all-gathered.")
     memory_budget: Annotated[int, BeforeValidator(parse_size), Field(gt=0)] | None = Field(
         None, description="Memory a simulated pass may take (bytes or a size such as 8GiB; default: half of this "
-                          "machine's memory). Lowering stops with a one-line error, before memory runs out, when a "
+                          "machine's memory, divided among the workers of a parallel sweep or serving grid). Lowering stops with a one-line error, before memory runs out, when a "
                           "pass needs more tasks than that holds (about TASK_BYTES each, TRACE_TASK_BYTES with "
                           "trace: 2.5 times as many bytes).")
     execution: Literal["auto", "eager", "cuda_graph"] = Field(

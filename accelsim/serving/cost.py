@@ -63,7 +63,7 @@ from ..config.schema import jsonable
 from ..config.serving import CostGrid, EngineConfig
 from ..hardware import Arch
 from ..ir import Graph
-from ..options import Options
+from ..options import Options, share_memory, sharing_memory
 from ..report.writers import atomic_write_text
 from ..scenarios.sampling import affine
 from ..scenarios.serving import fits_first_memory, identical_layers, served
@@ -284,7 +284,10 @@ def simulate_all(shapes: list[WorkloadSpec], arch: Arch, options: Options, *, gr
     import multiprocessing as mp
 
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    with cf.ProcessPoolExecutor(max_workers=min(workers, len(shapes)), mp_context=mp.get_context(method)) as pool:
+    n = min(workers, len(shapes))
+    # each process's default options.memory_budget is its share of the machine's (of this one's, in a sweep worker)
+    with cf.ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context(method), initializer=share_memory,
+                                initargs=(n * sharing_memory(),)) as pool:
         futures = [pool.submit(simulate_shape, spec, arch, options, graphs=graphs) for spec in shapes]
         for done, _ in enumerate(cf.as_completed(futures)):
             if progress:

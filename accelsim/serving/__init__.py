@@ -28,7 +28,7 @@ from ..options import default_memory_budget
 from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_latency_cdf, plot_timeseries
 from ..report.writers import atomic_write_text, write_json
 from . import page
-from .cost import Footprint, Grid, build_grid, footprint, kv_blocks
+from .cost import Footprint, Grid, GridShapeError, build_grid, footprint, kv_blocks
 from .engine import ITERATION_BYTES, EncoderCost, IterationCost, Replica
 from .metrics import CSV_COLUMNS, conversation_summary, request_rows, serving_summary, timeseries_rows, tpot
 from .requests import Request, TooManyRequests, add_image_tokens, make_requests, set_prefixes
@@ -279,6 +279,11 @@ def _shapes(spec: ServingSpec, key: str) -> Iterator[None]:
                          f"max_num_seqs {e_.max_num_seqs})", value=model.model) from None  # type: ignore[union-attr]
     except WorkloadError as e:
         raise model.located(e) from None  # type: ignore[union-attr]
+    except GridShapeError as e:  # a pass the engine's limits shape: at the limit that sets it, saying what helps
+        fused = f"set {key}.attention: fused (its attention scores are never held whole) or " if e.unfused else ""
+        hint = {"engine.max_num_batched_tokens": f"; {fused}lower engine.max_num_batched_tokens",
+                "engine.max_num_seqs": "; lower engine.max_num_seqs"}.get(e.key, "")
+        raise spec.error(e.key if e.key.startswith("engine.") else key, f"{e}{hint}") from None
 
 
 @dataclass

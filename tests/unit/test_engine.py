@@ -94,6 +94,15 @@ def test_weights_beyond_hbm_stream_from_host_and_too_big_fails():
         lower(g, make_arch(hbm_capacity="1MiB", host_capacity="1MiB"), Options())
 
 
+def test_activations_alone_over_hbm_name_their_op_and_only_what_the_pass_holds():
+    # fc0 of a 1-layer MLP reads 256 × 512 int8 = 131,072 B and writes as much: 262,144 B, 57,344 B over a
+    # 200 KiB = 204,800 B hbm. An inference pass has no gradients or training stash: the message names neither
+    with pytest.raises(MappingError) as e:
+        lower(mlp_graph(layers=1), make_arch(hbm_capacity="200KiB"), Options())
+    assert str(e.value).endswith("; the activations (the inputs and output of op 'fc0', 262144 B) alone need "
+                                 "262144 B of hbm, 57344 B more than it holds")
+
+
 def test_independent_ops_run_on_different_cores_at_once():
     g = branches_graph(branches=2)
     _, _, one = run(g, make_arch(cores=1, bandwidth="inf"), split_ops=False)

@@ -464,3 +464,19 @@ def test_the_iteration_floor_never_exceeds_the_iterations_a_run_takes(over, floo
     taken = sum(r.iterations for r in res.replicas)
     assert iteration_floor(s, make_requests(s.serve.workload), 1000)[0] == floor <= taken
     assert taken == (12 if not over else floor)
+
+
+# ---- 12. a grid shape the memories cannot hold: named, at the engine limit that sets it ----------------------------
+
+def test_a_grid_prefill_too_big_for_hbm_names_its_shape_and_what_to_change(here, capsys):
+    # max_num_batched_tokens 65,536: the grid's prefills double up to it. At 32,768 tokens (one sequence) the
+    # unfused attention's softmax reads and writes 32 heads × 32,768² fp16 scores, 2 × 68,719,476,736 =
+    # 137,438,953,472 B, 51,539,607,552 B over the H100's 80 GiB (85,899,345,920 B); 16,384 tokens needed a quarter
+    line = cli_error(capsys, GOOD, "--set", "engine.max_num_batched_tokens=65536")
+    assert line.startswith("accelsim: error: s.yaml:4: engine.max_num_batched_tokens: the iteration-cost grid's "
+                           "prefill of 32,768 tokens (1 sequence of 32,768, unfused attention) does not fit: "
+                           "llama2_7b: "), line
+    assert ("; the activations (the inputs and output of op 'model.layers.0.self_attn.softmax', 137438953472 B) "
+            "alone need 137438953472 B of hbm, 51539607552 B more than it holds; set model.attention: fused (its "
+            "attention scores are never held whole) or lower engine.max_num_batched_tokens") in line
+    assert "gradients" not in line and "stash" not in line  # an inference pass

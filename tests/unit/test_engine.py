@@ -251,6 +251,21 @@ def test_a_pass_over_the_memory_budget_stops_before_it_runs_out():
     assert len(lower(g, arch, Options(memory_budget="1GiB"))) == len(lower(g, arch, Options()))  # no other effect
 
 
+def test_the_task_budget_error_names_every_command_line_override():
+    # a 1 KiB budget holds one task: any pass stops at its first op. The arch and options overrides may be why a
+    # pass is too big (more cores, a smaller budget) as much as the workload's: all of them are named, as written
+    from accelsim.api import run_experiment
+    from accelsim.config import experiment_from_parts
+
+    spec = experiment_from_parts("lenet5", "gemmini", overrides=[
+        "workload.batch=2", "arch.core.systolic.rows=8", "options.memory_budget=1KiB"])
+    with pytest.raises(MappingError) as e:
+        run_experiment(spec)
+    assert "more than 1 tasks" in str(e.value)
+    assert str(e.value).endswith("(with --set workload.batch=2, --set arch.core.systolic.rows=8, --set "
+                                 "options.memory_budget=1KiB)")
+
+
 def test_a_traced_pass_holds_fewer_tasks_in_the_same_memory_budget():
     # with options.trace each task costs TRACE_TASK_BYTES = 2.5 KiB (its trace.json slice is built in memory), not
     # 1 KiB: a 160 KiB budget holds 160 tasks untraced but 160 / 2.5 = 64 traced. A 1-layer MLP's 112 tasks fit the

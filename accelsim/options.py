@@ -11,14 +11,43 @@ from .units import parse_size, parse_time
 
 TASK_BYTES = 1024  # memory one task costs through lowering, simulation and the report (measured: ~650 B on a
 # ResNet-50 training step of 143,177 tasks with 1.7 dependencies each; rounded up for tasks with more)
+TRACE_TASK_BYTES = 2560  # the same with options.trace: trace.json's slice of each task (its event dict, then the
+# JSON text) is built in memory before it is written. Measured with /usr/bin/time -v (maximum resident set size) on
+# a 2-core shared Linux x86-64 machine, 23 GiB: `accelsim run -w llama3_8b -a multicore-4 --set arch.cores=C --set
+# workload.seq_len=2048 --no-plots [--trace]`, C = 256 (518,918 tasks) and 1024 (2,073,350 tasks): the slope
+# between them is 723 B a task untraced, 1,779 B traced (2.46x); 2.5 x TASK_BYTES keeps TASK_BYTES's margin
+
+
+def task_bytes(options: Options) -> int:
+    """Memory one task of a pass costs under ``options`` (more with a trace): options.memory_budget // this is the
+    most tasks a pass may have."""
+    return TRACE_TASK_BYTES if options.trace else TASK_BYTES
+
+
+_SHARERS = 1  # processes of one parallel sweep or serving grid on this machine, this one among them (share_memory)
+
+
+def share_memory(processes: int) -> None:
+    """Make this process one of ``processes`` that simulate at once on this machine (each worker of ``accelsim
+    sweep --workers N`` or of a serving grid's ``cost.workers``, set as it starts): :func:`default_memory_budget` is
+    then its share, so that together they stay within the default."""
+    global _SHARERS
+    _SHARERS = max(int(processes), 1)
+
+
+def sharing_memory() -> int:
+    """The processes :func:`share_memory` last said this one shares the machine's memory with (1: none)."""
+    return _SHARERS
 
 
 def default_memory_budget() -> int:
-    """Half of this machine's physical memory (8 GiB where it cannot be read)."""
+    """Half of this machine's physical memory (8 GiB where it cannot be read), divided among the processes this one
+    shares it with (:func:`share_memory`)."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+        half = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
     except (ValueError, OSError, AttributeError):
-        return 8 << 30
+        half = 8 << 30
+    return half // _SHARERS
 
 
 class Options(BaseModel):
@@ -93,8 +122,9 @@ class Options(BaseModel):
                            "reduce-scattered instead of all-reduced, and the updated parameter all-gathered.")
     memory_budget: Annotated[int, BeforeValidator(parse_size), Field(gt=0)] | None = Field(
         None, description="Memory a simulated pass may take (bytes or a size such as 8GiB; default: half of this "
-                          "machine's memory). Lowering stops with a one-line error, before memory runs out, when a "
-                          "pass needs more tasks than that holds (about TASK_BYTES each).")
+                          "machine's memory, divided among the workers of a parallel sweep or serving grid). Lowering stops with a one-line error, before memory runs out, when a "
+                          "pass needs more tasks than that holds (about TASK_BYTES each, TRACE_TASK_BYTES with "
+                          "trace: 2.5 times as many bytes).")
     execution: Literal["auto", "eager", "cuda_graph"] = Field(
         "auto", description="How the host dispatches kernels (presets with a kernel_launch time: GPUs). 'eager': the "
                             "host issues each kernel itself, arch.kernel_launch apiece, running ahead of the device; "

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from ..builders import BUILDERS
-from ..errors import ConfigError, ConfigIssue
+from ..errors import MAX_VALUE_CHARS, ConfigError, ConfigIssue, clip
 from ..hardware import Arch
 from ..options import Options
 from . import presets
 from .docs import Issues, file_doc, section_doc, top_level_issues
-from .overrides import Override, apply_overrides, parse_overrides
+from .overrides import SET_LABEL, Override, apply_overrides, parse_overrides
 from .schema import EXPERIMENT_KEYS, ExperimentSpec, WorkloadSpec, validate
 from .yamlio import Doc, Where, display_path
 
@@ -154,6 +155,10 @@ def experiment_from_doc(doc: Doc, overrides: list[Override], issues: Issues, *, 
 
     issues.raise_if_any()
     name = data.get("name") or default_name
+    elsewhere = tuple(f"{o.label} {o.dotted}={clip(o.text.split('=', 1)[1].strip(), MAX_VALUE_CHARS)}"
+                      for o in overrides if o.section != "workload" and o.label == SET_LABEL)
+    if elsewhere:
+        workload = replace(workload, elsewhere=elsewhere)  # type: ignore[arg-type]
     return ExperimentSpec(name=name, workload=workload, arch=arch, options=options,  # type: ignore[arg-type]
                           description=data.get("description") or "", output=data.get("output"), source=source)
 

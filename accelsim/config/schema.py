@@ -37,19 +37,24 @@ class WorkloadSpec:
     file: str | None = None
     description: str = ""
     source: Doc | None = field(default=None, compare=False, repr=False)  # where each parameter was written
+    # the experiment's other command-line overrides (--set arch.cores=4096, --set options.memory_budget=1GiB), as
+    # given: a mapping error may lie in them as well
+    elsewhere: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def resolved(self) -> dict[str, Any]:
         """``{"model": ..., "params": {...}}`` as plain JSON-able values."""
         return {"model": self.model, "params": jsonable(self.params)}
 
-    def located(self, err: WorkloadError) -> AccelsimError:
+    def located(self, err: WorkloadError, *, every: bool = False) -> AccelsimError:
         """``err``, raised building this workload, as a one-line ConfigError at the file, line and key of the
         parameter it names (``err.key``: a hand-written layer list's layer), or ``err`` itself when it names none
-        or the spec does not know where its parameters were written."""
+        or the spec does not know where its parameters were written. The command-line overrides of its parameters
+        are named with it; with ``every`` the experiment's arch and options overrides too (:attr:`elsewhere`: a
+        workload too big for the arch or the memory budget)."""
         if self.source is None or not err.key:
             return err
         issue = self.source.issue(err.key, err.detail)
-        given = self.overridden()
+        given = self.overridden() + (list(self.elsewhere) if every else [])
         if given and issue.file != SET_LABEL:  # the fault may lie in a command-line value: name them
             issue = replace(issue, msg=f"{issue.msg} (with {', '.join(given)})")
         return ConfigError([issue])

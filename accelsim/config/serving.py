@@ -56,7 +56,12 @@ MAX_GRID_POINTS = 64
 
 
 MAX_REQUESTS = 1_000_000
-"""Most requests one run may hold (some 250 B each): more is a one-line error, never a MemoryError."""
+"""Most requests one run may hold (some 1.3 KB each, 1.3 GB in all): more is a one-line error, never a MemoryError.
+Measured with /usr/bin/time -v (maximum resident set size) on a 2-core shared Linux x86-64 machine: ``accelsim serve
+llama2_7b_h100 -q --no-plots --set workload.requests=N --set workload.duration=null --set
+workload.output_tokens.value=8 --set workload.arrival.rate=500``, N = 100,000 and 400,000: 1,336 B a request
+between them, 1,309 B less their iterations' (serving.engine.ITERATION_BYTES), the Request and its requests.csv
+row built at the end. The engine's iterations are bounded apart (by options.memory_budget)."""
 MAX_SEQS = 65_536
 """Most sequences one replica may run at once (``engine.max_num_seqs``)."""
 
@@ -239,7 +244,7 @@ class RequestsConfig(_Model):
                           "and each turn's prompt holds the conversation so far.")
     duration: Seconds | None = Field(None, description="Arrivals in [0, duration) (e.g. 600s).")
     requests: Annotated[int, Field(ge=1, le=MAX_REQUESTS)] | None = Field(
-        None, description=f"Number of requests (first N of a trace); at most {MAX_REQUESTS:,} (some 250 B each).")
+        None, description=f"Number of requests (first N of a trace); at most {MAX_REQUESTS:,} (some 1.3 KB each).")
     seed: NonNegativeInt = 0
 
     @model_validator(mode="after")

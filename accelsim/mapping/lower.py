@@ -22,7 +22,7 @@ from ..energy.model import NIC
 from ..errors import MappingError
 from ..hardware import Arch
 from ..ir import Graph, OpKind
-from ..options import TASK_BYTES, Options, default_memory_budget
+from ..options import TASK_BYTES, Options, default_memory_budget, sharing_memory, task_bytes
 from ..tasks import OpMapping, TaskGraph, Unit, UnitKind
 from .aliases import aliases
 from .choice import assign, residency
@@ -47,10 +47,14 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     plans = residency(assign(pipeline(price(plans, arch), arch), units, options), graph, arch, options)
     ctx = context(arch, units, plans, level_of, placement.tables,
                   {name: math.prod(shape) for name, shape in graph.inputs.items()})
-    budget = options.memory_budget or default_memory_budget()
+    budget, each = options.memory_budget or default_memory_budget(), task_bytes(options)
+    shared = f": half of this machine's memory over {sharing_memory()} workers" \
+        if options.memory_budget is None and sharing_memory() > 1 else ""
     emitter = Emitter(ctx, data_parallel(graph, arch), launch,
-                      max_tasks=budget // TASK_BYTES,
-                      budget_note=f"options.memory_budget ({budget:,} B at ~{TASK_BYTES} B a task) holds",
+                      max_tasks=budget // each,
+                      budget_note=f"options.memory_budget ({budget:,} B{shared} at ~{each} B a task"
+                                  + (f" with the trace, ~{TASK_BYTES} B without options.trace" if options.trace
+                                     else "") + ") holds",
                       tensor_parallel=graph.info.tensor_parallel, expert_parallel=graph.info.expert_parallel,
                       accumulate=graph.info.mode == "training" and graph.info.micro_batches > 1)
     emitter.steps = [p for p in plans if p.op.kind is OpKind.OPTIMIZER and p.works and "fused_into" not in p.details]

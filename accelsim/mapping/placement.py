@@ -70,18 +70,19 @@ class Placement:
 
 def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tuple[int, int, str, float]],
           *, reserved: dict[str, int], skip_first: frozenset[str] = frozenset(), unread: frozenset[str] = frozenset(),
-          what: str = "weights and KV cache", peak_activation_bytes: int = 0) -> Placement:
+          what: str = "weights and KV cache", peak_activation_bytes: int = 0, held: str = "") -> Placement:
     """Place ``sizes`` (tensor → bytes, in priority order) over the arch's memories, innermost first, given the
     gathered tables (name → (rows, gathers per pass, access, zipf alpha)); ``reserved`` bytes must stay free at
     each level, ``skip_first`` tensors start at the second memory (offload) and ``unread`` ones (held, not read
-    this pass) come last."""
+    this pass) come last; ``held`` says what the main memory's reservation is (for the error when it alone
+    overflows)."""
     levels = arch.memories
     caps = {lv: arch.memory(lv).capacity for lv in levels}
     total = sum(sizes.values())
     need = total + sum(reserved.values())
     over = [lv for lv in levels if reserved.get(lv, 0) > caps[lv]]
     if need > sum(caps.values()) or over:
-        _too_big(graph, what, total, need, reserved, caps, over)
+        _too_big(graph, what, total, need, reserved, caps, over, held)
     # [density, order, name, rows, bytes, hits] per chunk; dense tensors are one chunk of density 1
     chunks: list[list] = []
     for order, (name, nbytes) in enumerate(sizes.items()):
@@ -122,7 +123,7 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
     last = levels[-1]
     held[last] = {n: sizes[n] - sum(held[lv].get(n, 0) for lv in levels[:-1]) for n in sizes}
     if sum(held[last].values()) + reserved.get(last, 0) > caps[last]:
-        _too_big(graph, what, total, need, reserved, caps, [last])
+        _too_big(graph, what, total, need, reserved, caps, [last], held)
     level = {n: max(levels, key=lambda lv: (held[lv].get(n, 0), -levels.index(lv))) for n in sizes}
     splits = {}
     for n, (rows, *_rest) in gathers.items():
@@ -133,14 +134,15 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
 
 
 def _too_big(graph: Graph, what: str, total: int, need: int, reserved: dict[str, int], caps: dict[str, int],
-             over: list[str]) -> None:
-    """The :class:`MappingError` of a workload the memories cannot hold, naming the level that overflows."""
+             over: list[str], parts: str = "") -> None:
+    """The :class:`MappingError` of a workload the memories cannot hold, naming the level that overflows (and,
+    when the activations alone overflow it, ``parts``: what they are)."""
     held = " and ".join(f"{lv} ({cap} B)" for lv, cap in caps.items())
     res = sum(reserved.values())
     if over and reserved.get(over[0], 0) > caps[over[0]]:
         lv = over[0]
-        why = (f"; the activations (with the gradients, the training stash and the KV cache the pass writes) alone "
-               f"need {reserved[lv]} B of {lv}, {reserved[lv] - caps[lv]} B more than it holds")
+        why = (f"; the activations{f' ({parts})' if parts else ''} alone need {reserved[lv]} B of {lv}, "
+               f"{reserved[lv] - caps[lv]} B more than it holds")
     else:
         why = f"; {need - sum(caps.values())} B more than all of them hold" if need > sum(caps.values()) else (
             f"; {over[0]} overflows" if over else "")
@@ -192,10 +194,16 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
 
     # activations: the largest op's (unplaced) inputs and output, in main memory while it runs; in training also
     # the stashed activations (main memory, or the next one out with offload: activations) and the gradients
-    peak_act = max((sum(tensor_bytes(t) for t in p.inputs if t not in sizes) + p.op.out_bytes
-                    for p in plans if p.works), default=0)
+    peak_act, peak_op = max(((sum(tensor_bytes(t) for t in p.inputs if t not in sizes) + p.op.out_bytes, p.op.name)
+                             for p in plans if p.works), default=(0, ""), key=lambda x: x[0])
     offload_act = options.offload == "activations"
-    main = peak_act + info.gradient_bytes + (0 if offload_act else info.stashed_activation_bytes)
+    stash = 0 if offload_act else info.stashed_activation_bytes
+    main = peak_act + info.gradient_bytes + stash
+    # what the main memory's reservation holds, as the error says it when that alone overflows (the KV cache the
+    # pass appends is reserved only where it fits)
+    parts = [f"the inputs and output of op {peak_op!r}, {peak_act} B"] if peak_op else []
+    parts += [f"the gradients, {info.gradient_bytes} B"] if info.gradient_bytes else []
+    parts += [f"the training stash, {stash} B"] if stash else []
     if main + appended <= arch.memory(arch.main_memory).capacity:
         main += appended
     reserved = {arch.main_memory: main}
@@ -205,7 +213,7 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
                    skip_first=frozenset(hosted | (states if options.offload == "optimizer" else set())),
                    unread=frozenset(unread),
                    what="weights, optimizer state and KV cache" if states else "weights and KV cache",
-                   peak_activation_bytes=peak_act)
+                   peak_activation_bytes=peak_act, held="; ".join(parts))
     if unread:
         representative_experts(graph, placed.level, sizes, arch.main_memory)
     return placed

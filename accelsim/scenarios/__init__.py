@@ -54,7 +54,7 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
         # workload's own line when the spec knows where it was written
         if not isinstance(workload, WorkloadSpec):
             raise
-        raise MappingError(str(workload.located(WorkloadError(str(e), ("model",))))) from None
+        raise MappingError(str(workload.located(WorkloadError(str(e), ("model",)), every=True))) from None
     factor = throttle_factor(report.to_dict())
     if options is None or not options.throttle_to_tdp or factor >= 1.0:
         return report

@@ -24,11 +24,12 @@ from ..config.serving import SHAPE_PARAMS, ServingSpec
 from ..energy import constants
 from ..errors import AccelsimError, WorkloadError
 from ..mapping.lower import EP_HINT
+from ..options import default_memory_budget
 from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_latency_cdf, plot_timeseries
 from ..report.writers import atomic_write_text, write_json
 from . import page
-from .cost import Footprint, Grid, build_grid, footprint, kv_blocks
-from .engine import EncoderCost, IterationCost, Replica
+from .cost import Footprint, Grid, GridShapeError, build_grid, footprint, kv_blocks
+from .engine import ITERATION_BYTES, EncoderCost, IterationCost, Replica
 from .metrics import CSV_COLUMNS, conversation_summary, request_rows, serving_summary, timeseries_rows, tpot
 from .requests import Request, TooManyRequests, add_image_tokens, make_requests, set_prefixes
 from .sim import ROUTERS, run_loop
@@ -278,6 +279,11 @@ def _shapes(spec: ServingSpec, key: str) -> Iterator[None]:
                          f"max_num_seqs {e_.max_num_seqs})", value=model.model) from None  # type: ignore[union-attr]
     except WorkloadError as e:
         raise model.located(e) from None  # type: ignore[union-attr]
+    except GridShapeError as e:  # a pass the engine's limits shape: at the limit that sets it, saying what helps
+        fused = f"set {key}.attention: fused (its attention scores are never held whole) or " if e.unfused else ""
+        hint = {"engine.max_num_batched_tokens": f"; {fused}lower engine.max_num_batched_tokens",
+                "engine.max_num_seqs": "; lower engine.max_num_seqs"}.get(e.key, "")
+        raise spec.error(e.key if e.key.startswith("engine.") else key, f"{e}{hint}") from None
 
 
 @dataclass
@@ -353,9 +359,49 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
                                  f"{n_blocks}")
             raise spec.error("model", n_blocks)  # the sizes say what does not fit: no value to quote
         fp = both
+        _check_iterations(spec, requests, n_blocks)
         swap, swap_state = _swap_s(spec, fp) if fp is not None and s.engine.preemption == "swap" else (0.0, 0.0)
         transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
     return _Setup(requests, fp, n_blocks, images, (swap, swap_state), transfer)
+
+
+def iteration_floor(spec: ServingSpec, requests: list[Request], blocks: int) -> tuple[int, int, int]:
+    """The fewest engine iterations a run of ``requests`` takes, all replicas together, with the output tokens they
+    generate and the most an iteration samples: every token is sampled at the end of an iteration in whose batch its
+    request ran, and a batch holds at most ``max_num_seqs`` requests, each sampling one token and its accepted drafts
+    (``speculative.num_tokens`` at most), and at most ``max_num_batched_tokens`` tokens, one at least for each token
+    sampled. Counted: the requests admitted (:func:`_admissible`) and their conversations' turns up to one refused;
+    preemptions, chunked prefills and arrival gaps only add iterations."""
+    e, sp = spec.serve.engine, spec.serve.speculative
+    runnable, _ = _admissible(requests, spec, blocks)
+    tokens = 0
+    for r in runnable:
+        turn: Request | None = r
+        while turn is not None and not turn.refused:
+            tokens += turn.output
+            turn = turn.follow
+    per = min(e.max_num_batched_tokens, e.max_num_seqs * (1 + (sp.num_tokens if sp is not None else 0)))
+    return -(-tokens // per), tokens, per
+
+
+def _check_iterations(spec: ServingSpec, requests: list[Request], blocks: int) -> None:
+    """A run whose iterations cannot all be kept in options.memory_budget (:data:`.engine.ITERATION_BYTES` each) is
+    a one-line error before it starts, not a MemoryError hours into it."""
+    floor, tokens, per = iteration_floor(spec, requests, blocks)
+    budget = spec.options.memory_budget or default_memory_budget()
+    if floor * ITERATION_BYTES <= budget:
+        return
+    e, sp = spec.serve.engine, spec.serve.speculative
+    if per == e.max_num_batched_tokens:
+        most, key = f"engine.max_num_batched_tokens = {per:,}", "max_num_batched_tokens"
+    else:
+        drafts = f" and {sp.num_tokens} speculative" if sp is not None else ""
+        most, key = f"1{drafts} a sequence, engine.max_num_seqs = {e.max_num_seqs:,}", "max_num_seqs"
+    raise spec.error("workload", f"{len(requests):,} requests generate {tokens:,} output tokens, at most {per:,} an "
+                     f"engine iteration ({most}): at least {floor:,} iterations, which need "
+                     f"{floor * ITERATION_BYTES:,} B at ~{ITERATION_BYTES} B each, more than options.memory_budget "
+                     f"({budget:,} B) holds; lower workload.requests (or duration) or workload.output_tokens, or "
+                     f"raise engine.{key}")
 
 
 def _check_chips(spec: ServingSpec, where: str, params: dict, whose: str = "", example: str = "") -> None:
@@ -469,4 +515,4 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     return ServeResult(report, sorted(requests, key=lambda r: (r.arrival, r.id)), replicas, spec.output)
 
 
-__all__ = ["FILES", "ServeResult", "check", "replot", "serve", "write_csv"]
+__all__ = ["FILES", "ServeResult", "check", "iteration_floor", "replot", "serve", "write_csv"]

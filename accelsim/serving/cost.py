@@ -61,9 +61,10 @@ from pathlib import Path
 from ..config import WorkloadSpec, build_graph
 from ..config.schema import jsonable
 from ..config.serving import CostGrid, EngineConfig
+from ..errors import MappingError
 from ..hardware import Arch
 from ..ir import Graph
-from ..options import Options
+from ..options import Options, share_memory, sharing_memory
 from ..report.writers import atomic_write_text
 from ..scenarios.sampling import affine
 from ..scenarios.serving import fits_first_memory, identical_layers, served
@@ -265,10 +266,50 @@ def footprint(model: WorkloadSpec, arch: Arch, engine: EngineConfig) -> Footprin
                      int(b.meta.get("image_positions", 0)))
 
 
+class GridShapeError(MappingError):
+    """A shape of the iteration-cost grid that the arch's memories cannot hold, named with its pass; ``key`` is the
+    serving file's key that sets that shape (the error's place), ``unfused`` whether its attention is unfused."""
+
+    def __init__(self, message: str, key: str, unfused: bool):
+        super().__init__(message)
+        self.key, self.unfused = key, unfused
+
+
+def describe_pass(spec: WorkloadSpec) -> str:
+    """A grid shape's pass in words: "prefill of 65,536 tokens (1 sequence of 65,536, unfused attention)"."""
+    p = spec.params
+    batch = int(p.get("batch") or 1)
+    seqs = f"{batch:,} sequence{'s' if batch > 1 else ''}"
+    attention = f", {p['attention']} attention" if p.get("attention") else ""
+    if p.get("phase") == "decode":
+        return f"decode step of {seqs} at KV length {int(p['kv_len']):,}{attention}"
+    n = int(p["seq_len"])
+    images = f", {p['images']} image(s)" if p.get("images") else ""
+    return f"prefill of {batch * n:,} tokens ({seqs} of {n:,}{images}{attention})"
+
+
 def simulate_all(shapes: list[WorkloadSpec], arch: Arch, options: Options, *, graphs: bool, workers: int,
-                 progress: Progress | None = None) -> list[tuple[float, float | None]]:
+                 progress: Progress | None = None, keys: list[str] | None = None
+                 ) -> list[tuple[float, float | None]]:
     """:func:`simulate_shape` of every shape, in order; on ``workers`` processes when more than one (each
-    simulation is deterministic, so the results do not depend on it)."""
+    simulation is deterministic, so the results do not depend on it). A shape the memories cannot hold is a
+    :class:`GridShapeError` naming its pass, at its key in ``keys`` when given (else "model")."""
+    try:
+        return _simulate_all(shapes, arch, options, graphs=graphs, workers=workers, progress=progress)
+    except _ShapeFailed as e:
+        spec = shapes[e.index]
+        raise GridShapeError(f"the iteration-cost grid's {describe_pass(spec)} does not fit: {e.error}",
+                             keys[e.index] if keys else "model", spec.params.get("attention") == "unfused") from None
+
+
+class _ShapeFailed(Exception):
+    def __init__(self, index: int, error: MappingError):
+        super().__init__(index, error)
+        self.index, self.error = index, error
+
+
+def _simulate_all(shapes: list[WorkloadSpec], arch: Arch, options: Options, *, graphs: bool, workers: int,
+                  progress: Progress | None) -> list[tuple[float, float | None]]:
     if workers <= 1 or len(shapes) < 2:
         out = []
         for done, spec in enumerate(shapes):
@@ -278,18 +319,30 @@ def simulate_all(shapes: list[WorkloadSpec], arch: Arch, options: Options, *, gr
                     f"decode of {p['batch']} at KV {p['kv_len']}"
                 what += f" with {p['images']} image(s)" if p.get("images") else ""
                 progress(f"simulating {what}", done, len(shapes))
-            out.append(simulate_shape(spec, arch, options, graphs=graphs))
+            try:
+                out.append(simulate_shape(spec, arch, options, graphs=graphs))
+            except MappingError as e:
+                raise _ShapeFailed(done, e) from None
         return out
     import concurrent.futures as cf
     import multiprocessing as mp
 
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    with cf.ProcessPoolExecutor(max_workers=min(workers, len(shapes)), mp_context=mp.get_context(method)) as pool:
+    n = min(workers, len(shapes))
+    # each process's default options.memory_budget is its share of the machine's (of this one's, in a sweep worker)
+    with cf.ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context(method), initializer=share_memory,
+                                initargs=(n * sharing_memory(),)) as pool:
         futures = [pool.submit(simulate_shape, spec, arch, options, graphs=graphs) for spec in shapes]
         for done, _ in enumerate(cf.as_completed(futures)):
             if progress:
                 progress("simulating the iteration-cost grid", done + 1, len(shapes))
-        return [f.result() for f in futures]
+        out = []
+        for i, f in enumerate(futures):
+            try:
+                out.append(f.result())
+            except MappingError as e:
+                raise _ShapeFailed(i, e) from None
+        return out
 
 
 def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: EngineConfig, grid: CostGrid,
@@ -322,7 +375,12 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
     images = (1, 2) if image_positions else ()
     shapes += [shape(model, phase="prefill", seq_len=m * image_positions, batch=1, layers=1, images=i)
                for m in images for i in (m, 0)]
-    results = simulate_all(shapes, arch, opts, graphs=engine.cuda_graphs, workers=grid.workers, progress=progress)
+    # what sets each shape, for the error of one the memories cannot hold: the token budget the prefills, the
+    # sequences the decodes, the model's image the encoder's passes
+    keys = ["engine.max_num_batched_tokens"] * (2 * len(tokens)) + ["engine.max_num_seqs"] * sum(map(len, kvs))
+    keys += ["model"] * (2 * len(images))
+    results = simulate_all(shapes, arch, opts, graphs=engine.cuda_graphs, workers=grid.workers, progress=progress,
+                           keys=keys)
     cut = len(results) - 2 * len(images)
     results, pairs = results[:cut], results[cut:]
     one, two, decode = _split([s for s, _ in results], len(tokens), kvs)

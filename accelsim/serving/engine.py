@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from ..config.serving import EngineConfig
 from .requests import Request
@@ -41,6 +41,51 @@ IterationCost = Callable[..., float]
 for a chunk of q tokens after c computed ones, the decodes' draft tokens verified) → seconds of the iteration."""
 Acceptance = Callable[[Request, int], int]
 """(a request, the drafts it verified this iteration) → how many of them were accepted (its first ones)."""
+
+
+ITERATION_BYTES = 128
+"""Memory one engine iteration keeps to the end of a run (its :class:`Samples` row, 48 B, its inter-token-latency
+entries, and the outputs' copies of them). Measured with /usr/bin/time -v (maximum resident set size) on a 2-core
+shared Linux x86-64 machine: ``accelsim serve llama2_7b_h100 -q --no-plots --set workload.requests=1000 --set
+workload.duration=null --set workload.output_tokens.value=O --set engine.max_num_seqs=8 --set
+engine.max_model_len=16384``, O = 2000 (250,106 iterations) and 8000 (1,000,106): 112 B an iteration between them
+(299 B when each was a tuple in a list); rounded up."""
+
+
+class Samples:
+    """Each iteration of a replica as six typed columns (``start`` and ``seconds`` as doubles; ``running``,
+    ``waiting``, ``used`` KV blocks and batch ``tokens`` as int64): 48 B an iteration (a run grew 299 B an iteration
+    with a list of tuples, 112 B with these: :data:`ITERATION_BYTES`). Every sample is kept, as the outputs read them all (the KV use, the mean batch, trace.json) but
+    timeseries.csv, which picks up to 5,000 evenly once the run's count is known. Iterating or slicing gives
+    ``(start, seconds, running, waiting, used, tokens)`` tuples."""
+
+    __slots__ = ("running", "seconds", "start", "tokens", "used", "waiting")
+
+    def __init__(self) -> None:
+        self.start, self.seconds = array("d"), array("d")
+        self.running, self.waiting, self.used, self.tokens = array("q"), array("q"), array("q"), array("q")
+
+    def append(self, start: float, seconds: float, running: int, waiting: int, used: int, tokens: int) -> None:
+        self.start.append(start)
+        self.seconds.append(seconds)
+        self.running.append(running)
+        self.waiting.append(waiting)
+        self.used.append(used)
+        self.tokens.append(tokens)
+
+    def _columns(self) -> tuple[array, ...]:
+        return self.start, self.seconds, self.running, self.waiting, self.used, self.tokens
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def __iter__(self) -> Iterator[tuple[float, float, int, int, int, int]]:
+        return zip(*self._columns(), strict=True)
+
+    def __getitem__(self, index: int | slice):
+        if isinstance(index, slice):
+            return list(zip(*(c[index] for c in self._columns()), strict=True))
+        return tuple(c[index] for c in self._columns())
 
 
 class KvPool:
@@ -145,8 +190,7 @@ class Replica:
         # whose request also had a token at the iteration's start, one per token for the others
         self.itl_s: array = array("d")
         self.itl_n: array = array("q")
-        self.samples: list[tuple[float, float, int, int, int, int]] = []  # start, seconds, running, waiting, used
-        # blocks, batch tokens
+        self.samples = Samples()  # each iteration's start, seconds, running, waiting, used blocks, batch tokens
 
     # ---- blocks ---------------------------------------------------------------------------------------------
     def _release(self, req: Request) -> None:
@@ -357,8 +401,8 @@ class Replica:
             self.encoder_s += encoder
             seconds += encoder
             self.images = 0
-        self.samples.append((now, seconds, len(self.running), len(self.waiting), self.pool.used,
-                             prefill + decodes + drafts))
+        self.samples.append(now, seconds, len(self.running), len(self.waiting), self.pool.used,
+                            prefill + decodes + drafts)
         self.iterations += 1
         self.busy_s += seconds
         self.started = now

@@ -83,7 +83,7 @@ def kv_use(replicas: Sequence[Replica]) -> dict[str, float]:
     """Time-weighted mean and the largest fraction of KV blocks in use, over every replica's iterations."""
     weighted = total = peak = 0.0
     for r in replicas:
-        for _, seconds, _, _, used, _ in r.samples:
+        for seconds, used in zip(r.samples.seconds, r.samples.used, strict=True):
             frac = used / r.pool.total
             weighted += frac * seconds
             total += seconds
@@ -95,12 +95,12 @@ def replica_rows(replicas: Sequence[Replica], requests: Sequence[Request], makes
     rows = []
     for r in replicas:
         mine = [q for q in requests if r.index in (q.replica, q.decode_replica)]
-        batch = [s[5] for s in r.samples]
+        batch = r.samples.tokens
         rows.append({"replica": r.index, "role": r.role, "requests": len(mine),
                      "finished": sum(1 for q in mine if not math.isnan(q.finish)),
                      "output_tokens": sum(q.generated for q in mine), "iterations": r.iterations,
                      "busy_fraction": r.busy_s / makespan if makespan else 0.0,
-                     "mean_batch_tokens": float(np.mean(batch)) if batch else 0.0,
+                     "mean_batch_tokens": float(np.mean(batch)) if len(batch) else 0.0,
                      "preemptions": r.preemptions, "kv_blocks": r.pool.total})
     return rows
 

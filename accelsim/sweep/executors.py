@@ -33,6 +33,7 @@ from typing import Any
 from ..api import run_experiment
 from ..config.schema import ExperimentSpec
 from ..errors import AccelsimError
+from ..options import share_memory
 from .expand import PlannedPoint
 from .store import metrics_from_report, one_line, record
 
@@ -78,9 +79,12 @@ def _worker_failed(who: str, e: BaseException) -> AccelsimError:
                          + (hint or "; finished points are kept, re-run to continue"))
 
 
-def run_chunk(items: Sequence[Item]) -> list[Result]:
+def run_chunk(items: Sequence[Item], workers: int | None = None) -> list[Result]:
     """Run each point of a chunk in this process; a point that raises becomes an "error" record (one line) and
-    the chunk goes on. Returns ``(record, seconds)`` per point, in order."""
+    the chunk goes on. Returns ``(record, seconds)`` per point, in order. ``workers``: the processes of this
+    machine running chunks at once, which share the default options.memory_budget (a Dask LocalCluster's)."""
+    if workers is not None:
+        share_memory(workers)
     out = []
     for pid, values, experiment in items:
         t0 = time.perf_counter()
@@ -186,11 +190,13 @@ def _watch(pid: int, started: str | None) -> None:
     os._exit(1)
 
 
-def _init_worker(sweep_pid: int, started: str | None) -> None:
+def _init_worker(sweep_pid: int, started: str | None, workers: int = 1) -> None:
     """Worker setup: Ctrl-C is the sweep process's to handle (it stops the pool), and an orphan exits. A worker
     only simulates, so its cyclic garbage collector runs less often (a generation-0 threshold of 200,000 instead
     of 700: a simulation allocates millions of short-lived tuples, few of them in cycles; measured ~30 % faster on
-    the validation jobs of benchmarks/validation)."""
+    the validation jobs of benchmarks/validation). The default options.memory_budget is its share of the pool's
+    ``workers`` (:func:`~accelsim.options.share_memory`)."""
+    share_memory(workers)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.set_threshold(200_000, 50, 100)
     threading.Thread(target=_watch, args=(sweep_pid, started), daemon=True, name="accelsim-watch-sweep").start()
@@ -272,7 +278,7 @@ class LocalExecutor(Executor):
         self.slots = workers or os.cpu_count() or 1
         me = os.getpid()
         self._pool = ProcessPoolExecutor(self.slots, mp_context=_context(), initializer=_init_worker,
-                                         initargs=(me, _start_time(me)))
+                                         initargs=(me, _start_time(me), self.slots))
 
     def submit(self, items: list[Item]) -> Future:
         try:
@@ -336,6 +342,9 @@ class DaskExecutor(Executor):
                 raise AccelsimError(f"cannot start a Dask LocalCluster: {one_line(e)}{main_guard_hint()}") from e
             self._client = Client(self._cluster)
         self.slots = max(1, sum(self._client.nthreads().values()))
+        # a LocalCluster's workers share this machine's memory; a scheduler's may be spread over several machines,
+        # each worker keeping its machine's default (options.memory_budget sets one for all)
+        self._sharing = None if scheduler else self.slots
         self.where = scheduler or "LocalCluster"
         self._submitted: set = set()
         self.no_workers_s = no_workers_s
@@ -368,7 +377,7 @@ class DaskExecutor(Executor):
 
     def submit(self, items: list[Item]) -> Any:
         with _ctrl_c_after():  # an interrupted Client call logs a tornado traceback (its sync's cancel)
-            future = self._client.submit(run_chunk, items, pure=False)
+            future = self._client.submit(run_chunk, items, self._sharing, pure=False)
             self._submitted.add(future)  # so that a Ctrl-C held back to the block's end cancels it
         return future
 

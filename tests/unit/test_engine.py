@@ -94,6 +94,15 @@ def test_weights_beyond_hbm_stream_from_host_and_too_big_fails():
         lower(g, make_arch(hbm_capacity="1MiB", host_capacity="1MiB"), Options())
 
 
+def test_activations_alone_over_hbm_name_their_op_and_only_what_the_pass_holds():
+    # fc0 of a 1-layer MLP reads 256 × 512 int8 = 131,072 B and writes as much: 262,144 B, 57,344 B over a
+    # 200 KiB = 204,800 B hbm. An inference pass has no gradients or training stash: the message names neither
+    with pytest.raises(MappingError) as e:
+        lower(mlp_graph(layers=1), make_arch(hbm_capacity="200KiB"), Options())
+    assert str(e.value).endswith("; the activations (the inputs and output of op 'fc0', 262144 B) alone need "
+                                 "262144 B of hbm, 57344 B more than it holds")
+
+
 def test_independent_ops_run_on_different_cores_at_once():
     g = branches_graph(branches=2)
     _, _, one = run(g, make_arch(cores=1, bandwidth="inf"), split_ops=False)
@@ -240,3 +249,33 @@ def test_a_pass_over_the_memory_budget_stops_before_it_runs_out():
         lower(g, arch, Options(memory_budget=64 * TASK_BYTES))
     assert "\n" not in str(e.value)
     assert len(lower(g, arch, Options(memory_budget="1GiB"))) == len(lower(g, arch, Options()))  # no other effect
+
+
+def test_the_task_budget_error_names_every_command_line_override():
+    # a 1 KiB budget holds one task: any pass stops at its first op. The arch and options overrides may be why a
+    # pass is too big (more cores, a smaller budget) as much as the workload's: all of them are named, as written
+    from accelsim.api import run_experiment
+    from accelsim.config import experiment_from_parts
+
+    spec = experiment_from_parts("lenet5", "gemmini", overrides=[
+        "workload.batch=2", "arch.core.systolic.rows=8", "options.memory_budget=1KiB"])
+    with pytest.raises(MappingError) as e:
+        run_experiment(spec)
+    assert "more than 1 tasks" in str(e.value)
+    assert str(e.value).endswith("(with --set workload.batch=2, --set arch.core.systolic.rows=8, --set "
+                                 "options.memory_budget=1KiB)")
+
+
+def test_a_traced_pass_holds_fewer_tasks_in_the_same_memory_budget():
+    # with options.trace each task costs TRACE_TASK_BYTES = 2.5 KiB (its trace.json slice is built in memory), not
+    # 1 KiB: a 160 KiB budget holds 160 tasks untraced but 160 / 2.5 = 64 traced. A 1-layer MLP's 112 tasks fit the
+    # first and not the second
+    from accelsim.options import TASK_BYTES, TRACE_TASK_BYTES
+
+    assert TRACE_TASK_BYTES == 2.5 * TASK_BYTES == 2560  # the factor options.py and configuration.md document
+    g, arch = mlp_graph(layers=1), make_arch()
+    assert 64 < len(lower(g, arch, Options())) <= 160
+    assert len(lower(g, arch, Options(memory_budget="160KiB"))) == len(lower(g, arch, Options()))
+    with pytest.raises(MappingError, match=r"more than 64 tasks .*\(163,840 B at ~2560 B a task with the trace, "
+                                           r"~1024 B without options.trace\)"):
+        lower(g, arch, Options(memory_budget="160KiB", trace=True))

@@ -16,6 +16,7 @@ from accelsim.config.serving import (
     grid_points,
     load_serving,
 )
+from accelsim.serving import check, iteration_floor, serve
 from accelsim.serving import requests as requests_module
 from accelsim.serving.cost import footprint, geometric
 from accelsim.serving.requests import _lengths, make_requests
@@ -421,3 +422,61 @@ def test_a_trace_with_an_unnamed_index_column_reads(here):
         f.write(with_trace(b",arrival_s,prompt_tokens,output_tokens\n0,0,10,2\n1,0.5,12,3\n"))
     spec = load_serving("s.yaml")
     assert [r.arrival for r in make_requests(spec.serve.workload, spec.trace_file)] == [0.0, 0.5]
+
+
+# ---- 11. the engine's iterations: bounded by options.memory_budget before the run ----------------------------------
+
+def test_a_run_whose_iterations_outgrow_the_memory_budget_is_one_line_before_it_starts(here, capsys):
+    # 5 requests × 2 output tokens = 10 tokens; an iteration samples at most min(max_num_batched_tokens 2048,
+    # max_num_seqs 4 × 1) = 4 of them, so the run takes at least ⌈10 / 4⌉ = 3 iterations, 3 × 128 B = 384 B
+    # (engine.ITERATION_BYTES): a 383 B budget is refused, 384 B is not
+    assert cli_error(capsys, GOOD, "--set", "options.memory_budget=383") == (
+        "accelsim: error: s.yaml:5: workload: 5 requests generate 10 output tokens, at most 4 an engine iteration "
+        "(1 a sequence, engine.max_num_seqs = 4): at least 3 iterations, which need 384 B at ~128 B each, more than "
+        "options.memory_budget (383 B) holds; lower workload.requests (or duration) or workload.output_tokens, or "
+        "raise engine.max_num_seqs")
+    with open("s.yaml", "w") as f:
+        f.write(GOOD)
+    check(load_serving("s.yaml", ["options.memory_budget=384"]))
+    # a token budget of 2 below max_num_seqs 4: ⌈10 / 2⌉ = 5 iterations, 640 B; raising max_num_seqs would not help
+    line = cli_error(capsys, GOOD, "--set", "options.memory_budget=639", "--set", "engine.max_num_batched_tokens=2")
+    assert "at most 2 an engine iteration (engine.max_num_batched_tokens = 2): at least 5 iterations" in line
+    assert line.endswith("or raise engine.max_num_batched_tokens")
+
+
+@pytest.mark.parametrize("over, floor", [
+    # 3 requests of 4 output tokens, 1 s apart (each done before the next): 4 iterations each (a prefill giving the
+    # first token, 3 decodes), 12 in all; the floor ⌈12 / min(256, 8)⌉ = 2 is below it
+    ({}, 2),
+    # one sequence at a time: each iteration samples one token, so 12 tokens take exactly 12 iterations
+    ({"engine": {"max_num_seqs": 1}}, 12),
+    # one request of 9 tokens, 3 drafts a decode, every one accepted: a prefill (token 1), then 2 decodes of 4
+    # tokens (test_serve_speculative.py); the floor ⌈9 / (1 × (1 + 3))⌉ = 3 is exact
+    ({"engine": {"max_num_seqs": 1}, "workload": {"requests": 1, "output_tokens": {"dist": "fixed", "value": 9}},
+      "speculative": {"method": "ngram", "num_tokens": 3, "acceptance_rate": 1.0}}, 3),
+])
+def test_the_iteration_floor_never_exceeds_the_iterations_a_run_takes(over, floor):
+    from .test_serve import Stub, spec
+    from .test_serve_speculative import Stub as DraftStub
+
+    s = spec(**over)
+    res = serve(s, cost=DraftStub() if "speculative" in over else Stub(fixed=0.1), blocks=1000)
+    taken = sum(r.iterations for r in res.replicas)
+    assert iteration_floor(s, make_requests(s.serve.workload), 1000)[0] == floor <= taken
+    assert taken == (12 if not over else floor)
+
+
+# ---- 12. a grid shape the memories cannot hold: named, at the engine limit that sets it ----------------------------
+
+def test_a_grid_prefill_too_big_for_hbm_names_its_shape_and_what_to_change(here, capsys):
+    # max_num_batched_tokens 65,536: the grid's prefills double up to it. At 32,768 tokens (one sequence) the
+    # unfused attention's softmax reads and writes 32 heads × 32,768² fp16 scores, 2 × 68,719,476,736 =
+    # 137,438,953,472 B, 51,539,607,552 B over the H100's 80 GiB (85,899,345,920 B); 16,384 tokens needed a quarter
+    line = cli_error(capsys, GOOD, "--set", "engine.max_num_batched_tokens=65536")
+    assert line.startswith("accelsim: error: s.yaml:4: engine.max_num_batched_tokens: the iteration-cost grid's "
+                           "prefill of 32,768 tokens (1 sequence of 32,768, unfused attention) does not fit: "
+                           "llama2_7b: "), line
+    assert ("; the activations (the inputs and output of op 'model.layers.0.self_attn.softmax', 137438953472 B) "
+            "alone need 137438953472 B of hbm, 51539607552 B more than it holds; set model.attention: fused (its "
+            "attention scores are never held whole) or lower engine.max_num_batched_tokens") in line
+    assert "gradients" not in line and "stash" not in line  # an inference pass

@@ -374,40 +374,48 @@ def flash_fallback_notes(tg: TaskGraph) -> list[str]:
 def launch_on_critical_path(tg: TaskGraph, trace: Trace) -> tuple[int, int]:
     """Cycles the op launches add to the run (host LAUNCH and device DISPATCH tasks), and of those the DISPATCH
     cycles: ``total_cycles`` less the end of the same schedule replayed with the launches taking no time
-    (:func:`_replayed_end`). For a single op this is the whole launch time; when launches run ahead of execution,
+    (:func:`_replayed_ends`). For a single op this is the whole launch time; when launches run ahead of execution,
     only what the device waited for."""
     tasks = tg.tasks
     if not tasks or not any(t.kind in (TaskKind.LAUNCH, TaskKind.DISPATCH) for t in tasks):
         return 0, 0
     total = int(trace.end.max())
-    order = np.lexsort((np.arange(len(tasks)), trace.end, trace.start)).tolist()
-    no_host = _replayed_end(tasks, order, trace, (TaskKind.LAUNCH,))
-    no_launch = _replayed_end(tasks, order, trace, (TaskKind.LAUNCH, TaskKind.DISPATCH))
+    no_host, no_launch = _replayed_ends(tg, trace)
     added = max(0, total - no_launch)
     return added, min(added, max(0, no_host - no_launch))
 
 
-def _replayed_end(tasks, order: list[int], trace: Trace, free: tuple[TaskKind, ...]) -> int:
-    """The last task's end when the simulated schedule is replayed with the tasks of the kinds in ``free`` taking
-    no time: every task in the order the run started them, after its dependencies and the task before it on its
-    unit, holding its unit for its cycles and completing as long after that as it did in the run (a memory
-    task's latency). The run's order of tasks on each unit is kept (a what-if on one schedule, not a re-simulation:
-    a freed host could have let the device reorder its work, which only the engine would find)."""
-    start, end = trace.start.tolist(), trace.end.tolist()
-    done = [0] * len(tasks)
-    unit_free: dict[int, int] = {}
-    last = 0
+def _replayed_ends(tg: TaskGraph, trace: Trace) -> tuple[int, int]:
+    """The last task's end when the simulated schedule is replayed with the host's LAUNCH tasks taking no time, and
+    with the DISPATCH tasks free as well: every task in the order the run started it, after its dependencies and
+    the task before it on its unit, holding its unit for its cycles and completing as long after its start as it
+    did in the run (a memory task's latency). The run's order of tasks on each unit is kept (a what-if on one
+    schedule, not a re-simulation: a freed host could have let the device reorder its work, which only the engine
+    would find). Both replays in one pass over the tasks."""
+    tasks = tg.tasks
+    order = np.lexsort((np.arange(len(tasks)), trace.end, trace.start)).tolist()
+    span = (trace.end - trace.start).tolist()
+    launch, dispatch = TaskKind.LAUNCH, TaskKind.DISPATCH
+    done_h, done_a = [0] * len(tasks), [0] * len(tasks)  # replay without launches; without launches and dispatches
+    free_h, free_a = [0] * len(tg.units), [0] * len(tg.units)  # when each unit is free in either replay
     for i in order:
-        t = tasks[i]
-        s = max((done[d] for d in t.deps), default=0)
-        if t.unit >= 0:
-            s = max(s, unit_free.get(t.unit, 0))
-        hold = 0 if t.kind in free else t.cycles
-        if t.unit >= 0:
-            unit_free[t.unit] = s + hold
-        done[i] = s + (0 if t.kind in free else end[i] - start[i])
-        last = max(last, done[i])
-    return last
+        _, _, kind, unit, cycles, deps, *_ = tasks[i]
+        if deps:
+            sh, sa = max([done_h[d] for d in deps]), max([done_a[d] for d in deps])
+        else:
+            sh = sa = 0
+        if unit >= 0:
+            sh, sa = max(sh, free_h[unit]), max(sa, free_a[unit])
+        if kind is launch:
+            done_h[i], done_a[i] = sh, sa
+            if unit >= 0:
+                free_h[unit], free_a[unit] = sh, sa
+            continue
+        done_h[i] = sh + span[i]
+        done_a[i] = sa if kind is dispatch else sa + span[i]
+        if unit >= 0:
+            free_h[unit], free_a[unit] = sh + cycles, (sa if kind is dispatch else sa + cycles)
+    return max(done_h), max(done_a)
 
 
 def _phases(ops: list[dict]) -> dict[str, dict[str, int]]:

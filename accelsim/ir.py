@@ -144,6 +144,31 @@ class Weight:
         return -(-self.nnz * self.index_bits // 8)
 
 
+class WeightPool:
+    """Weights shared by name: :meth:`get` gives back the Weight of that name it made last when it has the values
+    asked for, else makes one (in its place). A Weight is an immutable value, so sharing one changes nothing; a
+    builder that makes the same tensors for each pass of a run (an MoE model's tens of thousands of experts) saves
+    making them again, and their remembered :meth:`Weight.nbytes` serves every pass. At most ``size`` names are kept
+    (all dropped when it is full)."""
+
+    def __init__(self, size: int = 1 << 17) -> None:
+        self._by_name: dict[str, Weight] = {}
+        self._size = size
+
+    def get(self, name: str, shape: tuple[int, ...], role: str = "param", dtype: str | None = None,
+            group_size: int = 0) -> Weight:
+        """``Weight(name, shape, role, dtype, group_size)``, the one made before where there is one."""
+        w = self._by_name.get(name)
+        if w is None or w.shape != shape or w.role != role or w.dtype != dtype or w.group_size != group_size:
+            if len(self._by_name) >= self._size:
+                self._by_name.clear()
+            w = self._by_name[name] = Weight(name, shape, role, dtype, group_size)
+        return w
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Op:
     """One operator: a node of the graph. Immutable; ``attrs`` holds kind-specific details (kernel, stride, fn).

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from accelsim.errors import WorkloadError
-from accelsim.ir import Gemm, Graph, Op, OpKind, Weight
+from accelsim.ir import Gemm, Graph, Op, OpKind, Weight, WeightPool
 
 
 def _linear(name: str, src: str, rows: int, k: int, n: int, weight: str | None = None) -> Op:
@@ -35,6 +35,21 @@ def test_weight_nbytes_in_each_reading_dtype_after_a_remembered_one():
     assert q.nbytes("fp16") == q.nbytes("fp32") == 1024 + 128
     # what it remembered takes no part in equality or hashing
     assert w == Weight("w", (64, 32)) and hash(w) == hash(Weight("w", (64, 32)))
+
+
+def test_weight_pool_shares_a_weight_only_with_the_same_values():
+    pool = WeightPool(size=2)
+    a = pool.get("e.0.w", (128, 2048))
+    assert pool.get("e.0.w", (128, 2048)) is a
+    # the same name with another shape (another tensor-parallel split) or stored otherwise is another Weight
+    b = pool.get("e.0.w", (512, 2048))
+    assert b == Weight("e.0.w", (512, 2048)) and b != a
+    assert pool.get("e.0.w", (512, 2048), dtype="int4", group_size=128) == Weight("e.0.w", (512, 2048), "param",
+                                                                                   "int4", 128)
+    # full at 2 names: a third drops them all, and a name asked for again is made again, equal
+    pool.get("e.1.w", (4, 4))
+    pool.get("e.2.w", (4, 4))
+    assert len(pool) == 1 and pool.get("e.0.w", (128, 2048)) == a
 
 
 def test_opkind_classes():

@@ -17,6 +17,7 @@ them. Counting conventions (see docs/architecture.md):
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import math
@@ -100,6 +101,10 @@ class Weight:
     group_size: int = 0  # > 0: quantised group-wise, one scale per group_size elements (units.SCALE_BYTES)
     nnz: int = 0  # > 0: pruned N:M and stored compressed, these elements kept (each with index_bits of metadata)
     index_bits: int = 0  # metadata bits per kept element of a compressed tensor (Sparsity.index_bits)
+    # (op dtype, bytes) of the last nbytes call: a weight is read by ops of one dtype, over and over (placement,
+    # pricing, traffic and the report each ask), and builders share one Weight between passes; not compared, hashed
+    # or shown, and a fresh one (None) in every Weight made, replace() included
+    _nbytes: tuple[str, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def numel(self) -> int:
@@ -115,6 +120,14 @@ class Weight:
         """Bytes of the tensor, in its own dtype or else the reading op's ``op_dtype``: packed (int4 two per byte)
         plus its group-wise scales (:func:`accelsim.units.packed_bytes`); a compressed one its kept elements plus
         their ``index_bits`` each."""
+        last = self._nbytes
+        if last is not None and last[0] == op_dtype:
+            return last[1]
+        n = self._bytes(op_dtype)
+        object.__setattr__(self, "_nbytes", (op_dtype, n))  # (frozen: as the dataclass's own __init__ sets fields)
+        return n
+
+    def _bytes(self, op_dtype: str) -> int:
         if self.dtype is None and not self.group_size:
             return self.stored * dtype_bytes(op_dtype) + self.index_bytes
         dtype = self.dtype or op_dtype
@@ -129,6 +142,31 @@ class Weight:
     def index_bytes(self) -> int:
         """Metadata bytes of a compressed tensor: ``index_bits`` per kept element."""
         return -(-self.nnz * self.index_bits // 8)
+
+
+class WeightPool:
+    """Weights shared by name: :meth:`get` gives back the Weight of that name it made last when it has the values
+    asked for, else makes one (in its place). A Weight is an immutable value, so sharing one changes nothing; a
+    builder that makes the same tensors for each pass of a run (an MoE model's tens of thousands of experts) saves
+    making them again, and their remembered :meth:`Weight.nbytes` serves every pass. At most ``size`` names are kept
+    (all dropped when it is full)."""
+
+    def __init__(self, size: int = 1 << 17) -> None:
+        self._by_name: dict[str, Weight] = {}
+        self._size = size
+
+    def get(self, name: str, shape: tuple[int, ...], role: str = "param", dtype: str | None = None,
+            group_size: int = 0) -> Weight:
+        """``Weight(name, shape, role, dtype, group_size)``, the one made before where there is one."""
+        w = self._by_name.get(name)
+        if w is None or w.shape != shape or w.role != role or w.dtype != dtype or w.group_size != group_size:
+            if len(self._by_name) >= self._size:
+                self._by_name.clear()
+            w = self._by_name[name] = Weight(name, shape, role, dtype, group_size)
+        return w
+
+    def __len__(self) -> int:
+        return len(self._by_name)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -353,6 +391,13 @@ class Graph:
         self._by_name = {op.name: op for op in self.ops}
         self.lint()
 
+    def with_meta(self, meta: Mapping[str, object]) -> Graph:
+        """This graph with ``meta`` in place of its own: the same ops and inputs, so not checked (:meth:`lint`) again."""
+        graph = copy.copy(self)
+        graph.inputs = dict(self.inputs)
+        graph.meta = dict(meta)
+        return graph
+
     @functools.cached_property
     def nx(self):
         """The op graph as a networkx ``DiGraph``: a node per op (``op``, ``index`` attributes), an edge from each
@@ -396,8 +441,8 @@ class Graph:
             for src in op.inputs:
                 if src not in seen:
                     raise WorkloadError(f"{self.name}: op {op.name!r} reads {src!r}, which is not defined before it")
-            for shape in (op.out_shape, *op.in_shapes, *(w.shape for w in op.weights)):
-                if not shape or any(d <= 0 for d in shape):
+            for shape in (op.out_shape, *op.in_shapes, *[w.shape for w in op.weights]):
+                if not shape or min(shape) <= 0:
                     raise WorkloadError(f"{self.name}: op {op.name!r} has a non-positive shape {shape}")
             if op.kind.is_matmul and op.gemm is None:
                 raise WorkloadError(f"{self.name}: matmul-like op {op.name!r} has no GEMM view")
@@ -408,14 +453,15 @@ class Graph:
         return sorted(self.nx.successors(name), key=lambda n: self.nx.nodes[n]["index"])
 
     # ---- totals (DESIGN.md counting conventions) ------------------------------------------------------------
-    @property
+    @functools.cached_property
     def params(self) -> int:
-        """Parameter count, each named tensor once (optimizer state is not a parameter)."""
+        """Parameter count, each named tensor once (optimizer state is not a parameter). Counted on first use (the
+        ops do not change; a run asks for each pass's count more than once)."""
         unique: dict[str, int] = {}
         for op in self.ops:
             for w in op.weights:
-                if w.role == "param":
-                    unique.setdefault(w.name, w.numel)
+                if w.role == "param" and w.name not in unique:
+                    unique[w.name] = w.numel
         return sum(unique.values())
 
     @property
@@ -434,8 +480,8 @@ class Graph:
         unique: dict[str, int] = {}
         for op in self.ops:
             for w in op.weights:
-                if w.role == "param":
-                    unique.setdefault(w.name, w.nbytes(op.dtype))
+                if w.role == "param" and w.name not in unique:
+                    unique[w.name] = w.nbytes(op.dtype)
         return sum(unique.values())
 
     def unread_weights(self) -> dict[str, int]:

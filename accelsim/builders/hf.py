@@ -793,7 +793,7 @@ def hf(p: HfParams) -> Graph:
     meta = {**graph.meta, "model_params": total}
     if lm.moe is not None:
         meta["moe"] = {**meta["moe"], "total_params": total, "active_params": active_params(lm, total)}
-    return Graph(graph.name, graph.ops, graph.inputs, meta=meta)
+    return graph.with_meta(meta)
 
 
 __all__ = ["HfParams", "active_params", "hf", "identical_layers"]

@@ -34,12 +34,13 @@ the group's chips as a random routing's would be, not all counted on the simulat
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import WorkloadError
-from ..ir import Gemm, OpKind, Weight
+from ..ir import Gemm, OpKind, Weight, WeightPool
 from .tlayers import SOFTMAX_FLOPS, TransformerBuilder
 
 
@@ -87,9 +88,10 @@ def _largest_remainder(total: int, shares: Sequence[float], cap: int) -> list[in
     return out
 
 
+@functools.lru_cache(maxsize=1024)
 def expert_loads(tokens: int, top_k: int, experts: int, routing: Routing) -> Loads:
     """Assignments per expert of ``tokens`` tokens (the whole expert-parallel group's) routed to ``top_k`` of
-    ``experts`` experts (see the module docstring)."""
+    ``experts`` experts (see the module docstring). Memoised: every MoE layer of a pass routes the same tokens."""
     assignments = tokens * top_k
     if routing.mode == "counts":
         counts = list(routing.counts)
@@ -139,9 +141,9 @@ class ExpertForm:
                      k: int) -> list[Weight]:
         """Projection ``proj`` (n × k) of experts ``ids``, named as Hugging Face's ``experts.{i}.{proj}.weight``,
         then their ``.bias`` (n,) when the experts have biases."""
-        out = [Weight(f"{prefix}.{names.block}.experts.{i}.{proj}.weight", (n, k)) for i in ids]
+        out = [_EXPERTS.get(f"{prefix}.{names.block}.experts.{i}.{proj}.weight", (n, k)) for i in ids]
         if self.bias:
-            out += [Weight(f"{prefix}.{names.block}.experts.{i}.{proj}.bias", (n,)) for i in ids]
+            out += [_EXPERTS.get(f"{prefix}.{names.block}.experts.{i}.{proj}.bias", (n,)) for i in ids]
         return out
 
     def weights(self, prefix: str, names: ExpertNames, i: int, width: int, hidden: int) -> list[Weight]:
@@ -160,6 +162,16 @@ class ExpertForm:
         more."""
         gates = 1 if self.gated else 0
         return (2 + gates) * hidden * width + ((1 + gates) * width + hidden if self.bias else 0)
+
+
+_EXPERTS = WeightPool()  # the experts' tensors: tens of thousands in a model, made again for each pass of a run
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _expert_weights(form: ExpertForm, prefix: str, names: ExpertNames, i: int, width: int,
+                    hidden: int) -> tuple[Weight, ...]:
+    """``form.weights(...)``, remembered: a decode pass holds most experts of every layer idle."""
+    return tuple(form.weights(prefix, names, i, width, hidden))
 
 
 def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k: int, ffn: int, act: str,
@@ -208,7 +220,7 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
             outs = [rows]
         y = outs[0] if len(outs) == 1 else b.concat(outs, dim=1, name="expert_outputs")
         if idle:
-            weights = [w for i in idle for w in form.weights(prefix, names, i, width, hidden)]
+            weights = [w for i in idle for w in _expert_weights(form, prefix, names, i, width, hidden)]
             y = b.unused_params(y, weights, name="idle_experts", linear=True, idle_experts=tuple(idle))
         if ep > 1:
             y = b._add(b._name("all_to_all_combine", "a2a"), OpKind.COLLECTIVE, [y], (1, max(sent, 1), hidden),

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from ..ir import Graph, Op, OpKind, Weight
+from ..ir import Graph, Op, OpKind, WeightPool
 from ..units import DTYPE_BITS, QUANTISED_WEIGHTS, dtype_bytes
 
 
@@ -71,6 +71,9 @@ def computes_on_kv(op: Op) -> bool:
     return op.kind is OpKind.ATTENTION or op.name.rpartition(".")[2] in ("scores", "context", "logits")
 
 
+_STORED = WeightPool()  # the weights as stored (quantised): an MoE model's experts again for each pass of a run
+
+
 def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cache: str | None,
                     group_size: int, expert_weight: str | None = None) -> Graph:
     """``graph`` with the dtypes of the module docstring (``None``: the activation dtype); ``expert_weight``: the
@@ -98,8 +101,8 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
         if (_linear_weights(op) or _held_linear_weights(op)) and (w_dtype != activation or DTYPE_BITS[w_dtype] < 8) \
                 and not (keep and op.name.startswith(keep)):
             gs = group_size if w_dtype in QUANTISED_WEIGHTS else 0  # stored with group-wise scales
-            # (Weight() since replace() is slow); biases stay in the compute dtype, as quantised checkpoints keep them
-            weights = tuple(w if w.name.endswith("bias") else Weight(w.name, w.shape, w.role, w_dtype, gs)
+            # (not replace(): slow); biases stay in the compute dtype, as quantised checkpoints keep them
+            weights = tuple(w if w.name.endswith("bias") else _STORED.get(w.name, w.shape, w.role, w_dtype, gs)
                             for w in op.weights)
             if w_dtype != activation and _linear_weights(op):
                 attrs = {**op.attrs, "dequant": w_dtype}

@@ -406,7 +406,7 @@ def _part_of_model(**whole: object) -> Callable[[Callable[[Any], Graph]], Callab
             if not update:
                 return graph
             model_params = fn(p.model_copy(update=update)).params
-            return Graph(graph.name, graph.ops, graph.inputs, meta={**graph.meta, "model_params": model_params})
+            return graph.with_meta({**graph.meta, "model_params": model_params})
 
         return build
 

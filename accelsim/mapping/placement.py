@@ -70,11 +70,11 @@ class Placement:
 
 def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tuple[int, int, str, float]],
           *, reserved: dict[str, int], skip_first: frozenset[str] = frozenset(), unread: frozenset[str] = frozenset(),
-          what: str = "weights and KV cache", peak_activation_bytes: int = 0, held: str = "") -> Placement:
+          what: str = "weights and KV cache", peak_activation_bytes: int = 0, reservation: str = "") -> Placement:
     """Place ``sizes`` (tensor → bytes, in priority order) over the arch's memories, innermost first, given the
     gathered tables (name → (rows, gathers per pass, access, zipf alpha)); ``reserved`` bytes must stay free at
     each level, ``skip_first`` tensors start at the second memory (offload) and ``unread`` ones (held, not read
-    this pass) come last; ``held`` says what the main memory's reservation is (for the error when it alone
+    this pass) come last; ``reservation`` says what the main memory's reservation holds (for the error when it alone
     overflows)."""
     levels = arch.memories
     caps = {lv: arch.memory(lv).capacity for lv in levels}
@@ -82,49 +82,81 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
     need = total + sum(reserved.values())
     over = [lv for lv in levels if reserved.get(lv, 0) > caps[lv]]
     if need > sum(caps.values()) or over:
-        _too_big(graph, what, total, need, reserved, caps, over, held)
-    # [density, order, name, rows, bytes, hits] per chunk; dense tensors are one chunk of density 1
-    chunks: list[list] = []
-    for order, (name, nbytes) in enumerate(sizes.items()):
-        if name in gathers:
-            rows, g, access, alpha = gathers[name]
-            row_bytes = nbytes / rows
-            for n_rows, mass in _chunks(rows, access, alpha):
-                chunk_bytes = n_rows * row_bytes
-                chunks.append([g * mass * row_bytes / chunk_bytes, order, name, n_rows, round(chunk_bytes), mass])
-        else:
-            chunks.append([0.0 if name in unread else 1.0, order, name, 0, nbytes, 1.0])
-    chunks.sort(key=lambda c: (-c[0], c[1]))
+        _too_big(graph, what, total, need, reserved, caps, over, reservation)
+    # the chunks as columns (a list per chunk would be as many objects for the garbage collector to track): density,
+    # tensor, rows, bytes and share of the tensor's look-ups; a dense tensor is one chunk of density 1
+    if not gathers:
+        tensor: list[str] = list(sizes)
+        chunk_bytes: list[int] = list(sizes.values())
+        chunk_rows: list[int] = [0] * len(tensor)
+        share: list[float] = [1.0] * len(tensor)
+        density: list[float] = [0.0 if name in unread else 1.0 for name in tensor]
+    else:
+        density, tensor, chunk_rows, chunk_bytes, share = [], [], [], [], []
+        for name, nbytes in sizes.items():
+            if name in gathers:
+                rows, g, access, alpha = gathers[name]
+                row_bytes = nbytes / rows
+                for n_rows, mass in _chunks(rows, access, alpha):
+                    b = n_rows * row_bytes
+                    density.append(g * mass * row_bytes / b)
+                    tensor.append(name)
+                    chunk_rows.append(n_rows)
+                    chunk_bytes.append(round(b))
+                    share.append(mass)
+            else:
+                density.append(0.0 if name in unread else 1.0)
+                tensor.append(name)
+                chunk_rows.append(0)
+                chunk_bytes.append(nbytes)
+                share.append(1.0)
+    # densest first, ties in the order of ``sizes`` (the sort is stable)
+    order = sorted(range(len(tensor)), key=density.__getitem__, reverse=True)
     held: dict[str, dict[str, int]] = {lv: {} for lv in levels}  # level → tensor → bytes
     rows_at: dict[str, dict[str, int]] = {n: {} for n in gathers}
     hits_at: dict[str, dict[str, float]] = {n: {} for n in gathers}
     for i, lv in enumerate(levels[:-1]):
         room = caps[lv] - reserved.get(lv, 0)
-        for chunk in chunks:
-            _, _, name, n_rows, nbytes, mass = chunk
-            if nbytes == 0 or (i == 0 and name in skip_first):
+        here = held[lv]
+        skip = skip_first if i == 0 else frozenset()
+        for c in order:
+            nbytes = chunk_bytes[c]
+            name = tensor[c]
+            if nbytes == 0 or name in skip:
                 continue
             if nbytes > room:
                 if name in gathers and room > 0:  # the hottest rows of this chunk that still fit
+                    n_rows, mass = chunk_rows[c], share[c]
                     part = n_rows * room // nbytes
                     placed = nbytes * part // n_rows
                     rows_at[name][lv] = rows_at[name].get(lv, 0) + part
                     hits_at[name][lv] = hits_at[name].get(lv, 0.0) + mass * part / n_rows
-                    held[lv][name] = held[lv].get(name, 0) + placed
+                    here[name] = here.get(name, 0) + placed
                     room -= placed
-                    chunk[3:6] = [n_rows - part, nbytes - placed, mass * (n_rows - part) / n_rows]
+                    chunk_rows[c], chunk_bytes[c], share[c] = n_rows - part, nbytes - placed, mass * (n_rows - part) / n_rows
                 continue
             room -= nbytes
-            held[lv][name] = held[lv].get(name, 0) + nbytes
+            here[name] = here.get(name, 0) + nbytes
             if name in gathers:
-                rows_at[name][lv] = rows_at[name].get(lv, 0) + n_rows
-                hits_at[name][lv] = hits_at[name].get(lv, 0.0) + mass
-            chunk[4] = 0  # placed
+                rows_at[name][lv] = rows_at[name].get(lv, 0) + chunk_rows[c]
+                hits_at[name][lv] = hits_at[name].get(lv, 0.0) + share[c]
+            chunk_bytes[c] = 0  # placed
     last = levels[-1]
-    held[last] = {n: sizes[n] - sum(held[lv].get(n, 0) for lv in levels[:-1]) for n in sizes}
-    if sum(held[last].values()) + reserved.get(last, 0) > caps[last]:
-        _too_big(graph, what, total, need, reserved, caps, [last], held)
-    level = {n: max(levels, key=lambda lv: (held[lv].get(n, 0), -levels.index(lv))) for n in sizes}
+    rest = dict(sizes)
+    for lv in levels[:-1]:
+        for n, b in held[lv].items():
+            rest[n] -= b
+    held[last] = rest
+    if sum(rest.values()) + reserved.get(last, 0) > caps[last]:
+        _too_big(graph, what, total, need, reserved, caps, [last], reservation)
+    # each tensor's level: the one holding most of its bytes, the innermost on a tie
+    level = dict.fromkeys(sizes, levels[0])
+    most = dict(held[levels[0]])
+    for lv in levels[1:]:
+        for n, b in held[lv].items():
+            if b > most.get(n, 0):
+                level[n] = lv
+                most[n] = b
     splits = {}
     for n, (rows, *_rest) in gathers.items():
         inner = {lv: min(r, rows) for lv, r in rows_at[n].items()}
@@ -173,7 +205,8 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
         if not p.works:
             continue
         for w in p.weights:
-            sizes.setdefault(w.name, w.nbytes(p.op.dtype))
+            if w.name not in sizes:
+                sizes[w.name] = w.nbytes(p.op.dtype)
             if w.role == "state":
                 states.add(w.name)
             elif w.role == "host":
@@ -213,7 +246,7 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
                    skip_first=frozenset(hosted | (states if options.offload == "optimizer" else set())),
                    unread=frozenset(unread),
                    what="weights, optimizer state and KV cache" if states else "weights and KV cache",
-                   peak_activation_bytes=peak_act, held="; ".join(parts))
+                   peak_activation_bytes=peak_act, reservation="; ".join(parts))
     if unread:
         representative_experts(graph, placed.level, sizes, arch.main_memory)
     return placed
@@ -227,18 +260,18 @@ def representative_experts(graph: Graph, level: dict[str, str], sizes: dict[str,
     with unread ones of the same size (the footprint unchanged; whole tensors, the fractions carried from layer to
     layer). ``level`` is updated in place."""
     idle: dict[str, list[str]] = {}
-    routed: dict[str, list[str]] = {}
+    routed: dict[str, dict[str, None]] = {}  # block → its routed tensors (a dict: in order, each once)
     for op in graph.ops:
         if "idle_experts" in op.attrs:
             idle.setdefault(op.name.rsplit(".", 1)[0], []).extend(w.name for w in op.weights)
         elif "experts" in op.attrs and ".experts_" in op.name:
             block = op.name[:op.name.rindex(".experts_")]
-            routed.setdefault(block, []).extend(w.name for w in op.weights if w.name not in routed.get(block, ()))
+            routed.setdefault(block, {}).update((w.name, None) for w in op.weights)
     expected = 0.0  # the routed tensors beyond the main memory so far, as a fraction; whole tensors are placed, the
     # remainder carried to the next layer, so the total stays within one tensor of it
     placed = 0
     for block, out in idle.items():
-        read = routed.get(block, [])
+        read = list(routed.get(block, ()))
         names = read + out
         beyond = sum(1 for n in names if level.get(n, main) != main)
         expected += len(read) * beyond / len(names) if names else 0.0

@@ -144,7 +144,7 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
             rows = split.gathered(n) if split is not None else {lv: n}
             _add(wts, gather.gathered(rows, w.numel // w.shape[0] * elem, ctx.grain))
             continue
-        _add(wts, {lv: _step_share(w, op, shards)})
+        wts[lv] = wts.get(lv, 0) + _step_share(w, op, shards)
     # where the output goes: its tensor's level; an optimizer step writes the parameter and its state back
     out_levels = {ctx.level_of.get(op.name, ctx.main): 0 if p.resident_out else op.out_bytes}
     if op.kind is OpKind.OPTIMIZER:

@@ -441,30 +441,40 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
     activations live at once (the largest op's inputs and output, as placement reserved them)."""
     info = graph.info
     sizes: dict[str, int] = {}
+    states: set[str] = set()
     for op in graph.ops:
         for w in op.weights:
-            sizes.setdefault(w.name, w.nbytes(op.dtype))
+            if w.name not in sizes:
+                sizes[w.name] = w.nbytes(op.dtype)
+            if w.role == "state":
+                states.add(w.name)
     kv = set(info.kv_cache)
     kv_sizes = graph.kv_cache_sizes()  # in the KV-cache dtype
     sizes.update(kv_sizes)
-    states = {w.name for op in graph.ops for w in op.weights if w.role == "state"}
     main = arch.main_memory
     # the KV this pass appends (a prefill's whole cache; a decode step's new token) is held where it is written,
     # the main memory: the caches after the pass less the cache inputs already counted
     appended = max(int(info.kv_cache_bytes) - sum(kv_sizes.values()), 0)
     out: dict[str, dict[str, float]] = {}
     for lv in arch.memories:
-        at = {n: _bytes_at(n, b, lv, tg) for n, b in sizes.items()}  # each tensor's bytes at lv, once
-
-        def held(names: set[str] | None, exclude: set[str] = frozenset(), at: dict[str, int] = at) -> int:
-            return sum(b for n, b in at.items() if (names is None or n in names) and n not in exclude)
-
+        # each tensor's bytes at lv (as _bytes_at), once, in graph order: KV caches, optimizer states, the rest
+        kv_at: list[int] = []
+        state_at: list[int] = []
+        weight_at: list[int] = []
+        for n, b in sizes.items():
+            b = tg.tables[n].bytes_at(b, lv) if n in tg.tables else (b if tg.placement.get(n) == lv else 0)
+            if n in kv:
+                kv_at.append(b)
+            if n in states:
+                state_at.append(b)
+            if n not in kv and n not in states:
+                weight_at.append(b)
         act = tg.peak_activation_bytes if lv == main else 0
-        row = {"capacity": arch.memory(lv).capacity, "weights": held(None, kv | states),
-               "kv_cache": held(kv) + (appended if lv == main else 0)}
+        row = {"capacity": arch.memory(lv).capacity, "weights": sum(weight_at),
+               "kv_cache": sum(kv_at) + (appended if lv == main else 0)}
         if info.mode == "training":
             row["gradients"] = info.gradient_bytes if lv == main else 0
-            row["optimizer_states"] = held(states)
+            row["optimizer_states"] = sum(state_at)
             act += info.stashed_activation_bytes if tg.stash_level == lv else 0
         row["activations"] = act
         row["used"] = sum(v for k, v in row.items() if k != "capacity")

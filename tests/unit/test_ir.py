@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from accelsim.errors import WorkloadError
-from accelsim.ir import Gemm, Graph, Op, OpKind, Weight
+from accelsim.ir import Gemm, Graph, Op, OpKind, Weight, WeightPool
 
 
 def _linear(name: str, src: str, rows: int, k: int, n: int, weight: str | None = None) -> Op:
@@ -20,6 +22,34 @@ def test_gemm_macs_multiplies_all_dims_and_count():
 
 def test_weight_numel():
     assert Weight("w", (64, 3, 7, 7)).numel == 64 * 3 * 7 * 7
+
+
+def test_weight_nbytes_in_each_reading_dtype_after_a_remembered_one():
+    # Weight.nbytes remembers its last (op dtype, bytes): a 64×32 weight read in fp16 is 64·32·2 = 4096 B, then in fp32
+    # 64·32·4 = 8192 B, and in fp16 again 4096 B
+    w = Weight("w", (64, 32))
+    assert [w.nbytes("fp16"), w.nbytes("fp32"), w.nbytes("fp16")] == [4096, 8192, 4096]
+    # a replace()d copy does not inherit it: int4 with group 32 packs 64·32 / 2 = 1024 B plus 64·32 / 32 = 64 fp16
+    # scales of 2 B (units.SCALE_BYTES) = 128 B, whatever the reading op's dtype
+    q = dataclasses.replace(w, dtype="int4", group_size=32)
+    assert q.nbytes("fp16") == q.nbytes("fp32") == 1024 + 128
+    # what it remembered takes no part in equality or hashing
+    assert w == Weight("w", (64, 32)) and hash(w) == hash(Weight("w", (64, 32)))
+
+
+def test_weight_pool_shares_a_weight_only_with_the_same_values():
+    pool = WeightPool(size=2)
+    a = pool.get("e.0.w", (128, 2048))
+    assert pool.get("e.0.w", (128, 2048)) is a
+    # the same name with another shape (another tensor-parallel split) or stored otherwise is another Weight
+    b = pool.get("e.0.w", (512, 2048))
+    assert b == Weight("e.0.w", (512, 2048)) and b != a
+    assert pool.get("e.0.w", (512, 2048), dtype="int4", group_size=128) == Weight("e.0.w", (512, 2048), "param",
+                                                                                   "int4", 128)
+    # full at 2 names: a third drops them all, and a name asked for again is made again, equal
+    pool.get("e.1.w", (4, 4))
+    pool.get("e.2.w", (4, 4))
+    assert len(pool) == 1 and pool.get("e.0.w", (128, 2048)) == a
 
 
 def test_opkind_classes():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -108,6 +109,21 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _with_unit(value: object) -> tuple[float, str] | None:
+    """A range bound as (number, unit): a number as it is (no unit), a string such as '100ns' or '1.5GB/s' split at
+    its unit (a time needs one, as every time written in a file: accelsim.units.bare_time); None if it is neither."""
+    if _is_number(value):
+        return value, ""  # type: ignore[return-value]
+    m = _UNIT_NUMBER.match(value) if isinstance(value, str) else None
+    if m is None:
+        return None
+    number = float(m[1])
+    return (int(number) if number.is_integer() and "." not in m[1] and "e" not in m[1].lower() else number), m[2]
+
+
+_UNIT_NUMBER = re.compile(r"^\s*(-?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµ/]+)\s*$")
+
+
 def _arange(start: float, stop: float, step: float) -> list:
     """``start, start+step, ...`` up to and including ``stop`` (when a step lands on it). Integers stay integers;
     float values are rounded to 12 significant digits so that 0.1 steps read 0.3, not 0.30000000000000004."""
@@ -157,16 +173,24 @@ def _values(doc: Doc, path: tuple, key: str) -> tuple[tuple | None, list[ConfigI
         if not {"start", "stop"} <= set(spec):
             return None, [_at(doc, path, key, f"a range needs start and stop (step is optional); got "
                                               f"{', '.join(map(str, spec))}")]
-        start, stop, step = spec["start"], spec["stop"], spec.get("step", 1)
-        bad = [(k, v) for k, v in (("start", start), ("stop", stop), ("step", step)) if not _is_number(v)]
+        given = {"start": spec["start"], "stop": spec["stop"], "step": spec.get("step", 1)}
+        split = {k: _with_unit(v) for k, v in given.items()}
+        bad = [(k, v) for k, v in given.items() if split[k] is None]
         if bad:
-            return None, [_at(doc, (*path, k), key, f"{k}: expected a number", v) for k, v in bad]
+            return None, [_at(doc, (*path, k), key, f"{k}: expected a number, or a number with a unit (100ns)", v)
+                          for k, v in bad]
+        units = {u for _, u in split.values() if u}
+        if len(units) > 1:
+            return None, [_at(doc, path, key, f"start, stop and step in one unit (got {', '.join(sorted(units))})")]
+        (start, _), (stop, _), (step, _) = split["start"], split["stop"], split["step"]
         if step == 0 or (stop - start) * step < 0:
             return None, [_at(doc, path, key, f"step never reaches stop={stop} from start={start}", step)]
         try:
-            return tuple(_arange(start, stop, step)), []
+            values = _arange(start, stop, step)
         except ValueError as e:
             return None, [_at(doc, path, key, f"range too long: {e}")]
+        unit = units.pop() if units else ""
+        return tuple(f"{v:g}{unit}" for v in values) if unit else tuple(values), []
     if isinstance(spec, dict):
         keys = ", ".join(map(str, spec))
         return None, [_at(doc, path, key, f"{_VALUES_HELP}; got a mapping with keys {keys}")]

@@ -119,6 +119,20 @@ def test_ranges(tmp_path, spec, values):
     assert [p[ROWS] for p in got] == values
 
 
+def test_a_range_may_carry_a_unit_and_a_range_of_times_needs_one(tmp_path):
+    # the unit rides on every value: 0, 100, 200, 300 ns (each a time the arch reads as nanoseconds)
+    got = points_of(tmp_path, f"grid:\n  {LAT}: {{start: 0ns, stop: 300ns, step: 100ns}}\n")
+    assert [p[LAT] for p in got] == ["0ns", "100ns", "200ns", "300ns"]
+    got = points_of(tmp_path, f"grid:\n  {BW}: {{start: 1GB/s, stop: 3GB/s}}\n")
+    assert [p[BW] for p in got] == ["1GB/s", "2GB/s", "3GB/s"]
+    # mixed units are refused; bare numbers for a time are refused as any bare time is (they would be seconds)
+    lines = error_lines(lambda: points_of(tmp_path, f"grid:\n  {LAT}: {{start: 1ns, stop: 3us}}\n"))
+    assert "start, stop and step in one unit" in lines[0]
+    lines = error_lines(lambda: plan_sweep(load_sweep(sweep_file(
+        tmp_path, f"grid:\n  {LAT}: {{start: 0, stop: 3.0e-7, step: 1.0e-7}}\n"))))
+    assert "a time needs its unit" in lines[0]
+
+
 def test_filters_keep_the_points_where_every_expression_holds(tmp_path):
     # rows x cols over {16, 32, 64}^2 (9 points); keep rows <= 2 * cols and not both 64:
     # (16,16) (16,32) (16,64) (32,16) (32,32) (32,64) (64,32) [(64,16) fails the first, (64,64) the second]

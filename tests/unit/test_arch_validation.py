@@ -137,15 +137,19 @@ def test_a_level_of_no_capacity_is_refused_at_its_key(tmp_path, key):
     assert errors(path, [f"arch.{key}=0"]) == [f"--set: arch.{key}: Input should be greater than 0 (got 0)"]
 
 
-@pytest.mark.parametrize("links", [2, 7])
-def test_a_full_mesh_has_one_link_to_each_other_chip(tmp_path, links):
-    # 4 chips in a full mesh: each chip has a direct link to each of the 3 others (docs: links, "one to each other chip
-    # of its node"); 2 links priced a 4-chip collective as if there were 3, 7 left 4 of them unused
+def test_a_full_mesh_has_a_link_to_each_other_chip(tmp_path):
+    # 4 chips in a full mesh: each chip has a direct link to each of the 3 others (docs: links, "at least one to each
+    # other chip of its node"); 2 links priced a 4-chip collective as if there were 3
     path = arch_file(tmp_path)
-    mesh = f"{{bandwidth: 300GB/s, topology: full_mesh, links: {links}}}"
+    mesh = "{bandwidth: 300GB/s, topology: full_mesh, links: 2}"
     assert errors(path, ["arch.chips=4", f"arch.interconnect={mesh}"]) == [
-        f"--set: arch.interconnect.links: {links}, but a full mesh joins each of its 4 chips (chips) to the 3 others "
-        "by a link each: links must be 3"]
+        "--set: arch.interconnect.links: 2, but a full mesh joins each of its 4 chips (chips) to the 3 others "
+        "by a link each: links must be at least 3"]
+    # more links than chips - 1: a board run on fewer of its chips, a group of g using g - 1 of the links: mi300x-8
+    # (7 links of 448 GB/s / 7 = 64 GB/s each) on 4 GPUs gives a 4-GPU collective 3 x 64 = 192 GB/s, and on 1 GPU loads
+    four = load_arch("mi300x-8", ["arch.chips=4"])
+    assert four.interconnect.links == 7 and four.interconnect.group_bandwidth(4) == pytest.approx(3 * 448e9 / 7)
+    assert load_arch("mi300x-8", ["arch.chips=1"]).chips == 1
 
 
 def test_a_full_mesh_of_the_right_links_loads_and_node_chips_sets_the_node(tmp_path):

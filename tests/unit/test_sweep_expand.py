@@ -565,6 +565,23 @@ def test_an_inline_bases_name_does_not_change_the_ids_but_an_edited_config_file_
     assert set(ids("first")).isdisjoint(first)
 
 
+def test_a_sweep_folder_moved_with_its_config_file_keeps_its_ids(tmp_path):
+    # a workload's config: is read relative to the file that names it, so its resolved path follows the folder; the
+    # point ids hash the file's contents, not that path, so a moved checkout reuses its finished points
+    config = {"architectures": ["LlamaForCausalLM"], "hidden_size": 256, "intermediate_size": 512,
+              "num_attention_heads": 4, "num_key_value_heads": 4, "num_hidden_layers": 2, "vocab_size": 1000}
+
+    def ids(folder: Path) -> list[str]:
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps(config))
+        path = folder / "s.yaml"
+        path.write_text("base:\n  workload: {model: hf, config: config.json, seq_len: 16}\n  arch: h100\n"
+                        "grid:\n  workload.batch: [1, 2]\n")
+        return [p.id for p in plan_sweep(load_sweep(path)).points]
+
+    assert ids(tmp_path / "here") == ids(tmp_path / "there")
+
+
 def test_a_torn_tail_is_found_reading_back_a_block_at_a_time(tmp_path):
     # the offset after the last newline, for tails shorter and longer than the 64 KiB block and files without one
     import os

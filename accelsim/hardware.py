@@ -1060,8 +1060,9 @@ class Arch(_Model):
             rate = getattr(self.core, unit).rates.get(self.dtype)
             if rate is not None and rate != 1:
                 raise ValueError(f"core.{unit}.rates.{self.dtype}: {rate:g}, but the rates are multiples of the rate "
-                                 f"of the arch's dtype ({self.dtype}), so its own is 1 (a workload's dtype picks its "
-                                 f"rate; for a faster {self.dtype}, change {base})")
+                                 f"of the arch's dtype ({self.dtype}), so its own is 1: to compute in {self.dtype} at "
+                                 f"that rate keep the arch's dtype and set the workload's (--set workload.dtype="
+                                 f"{self.dtype}); for a faster arch dtype, change {base}")
         return self
 
     @model_validator(mode="after")

@@ -113,6 +113,7 @@ def test_a_rate_other_than_1_for_the_arch_dtype_is_refused_at_its_key(tmp_path, 
     (line,) = errors(arch_file(tmp_path), [f"arch.core.{unit}.rates={{int8: {rate}, fp16: 0.5}}"])
     assert line.startswith(f"--set: arch.core.{unit}.rates.int8: {rate:g}, but the rates are multiples of the rate of "
                            "the arch's dtype (int8), so its own is 1"), line
+    assert "set the workload's (--set workload.dtype=int8)" in line  # the advice for a user who set arch.dtype
 
 
 def test_the_arch_dtype_at_rate_1_and_other_dtypes_at_any_rate_load(tmp_path):

@@ -100,9 +100,10 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
     firsts = {shape[0] for shape in _input_shapes(model).values() if shape}
     if not took_batch and batch != 1 and firsts != {batch}:
         shapes = ", ".join(f"{n!r} {list(s)}" for n, s in _input_shapes(model).items())
-        raise WorkloadError(f"{where}: batch {batch}: the model's batch is fixed (no graph input has a symbolic axis 0: "
-                            f"{shapes}); export it with a symbolic batch axis (torch.onnx.export's dynamic_axes) or "
-                            f"leave batch at 1", key=("batch",))
+        raise WorkloadError(f"{where}: batch {batch}: the model's batch is fixed (every graph input's axis 0 is a "
+                            f"fixed size or one workload.dims sets: {shapes}); export it with a symbolic batch axis "
+                            f"(torch.onnx.export's dynamic_axes) and leave that name out of dims, or leave batch at 1",
+                            key=("batch",))
     model_batch = batch if took_batch else (firsts.pop() if len(firsts) == 1 else None)
     model = onnx.shape_inference.infer_shapes(model)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)

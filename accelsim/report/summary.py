@@ -457,24 +457,22 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
     appended = max(int(info.kv_cache_bytes) - sum(kv_sizes.values()), 0)
     out: dict[str, dict[str, float]] = {}
     for lv in arch.memories:
-        # each tensor's bytes at lv (as _bytes_at), once, in graph order: KV caches, optimizer states, the rest
-        kv_at: list[int] = []
-        state_at: list[int] = []
-        weight_at: list[int] = []
+        # each tensor's bytes at lv, once: KV caches, optimizer states, the rest
+        kv_at = state_at = weight_at = 0
         for n, b in sizes.items():
-            b = tg.tables[n].bytes_at(b, lv) if n in tg.tables else (b if tg.placement.get(n) == lv else 0)
+            b = _bytes_at(n, b, lv, tg)
             if n in kv:
-                kv_at.append(b)
+                kv_at += b
             if n in states:
-                state_at.append(b)
+                state_at += b
             if n not in kv and n not in states:
-                weight_at.append(b)
+                weight_at += b
         act = tg.peak_activation_bytes if lv == main else 0
-        row = {"capacity": arch.memory(lv).capacity, "weights": sum(weight_at),
-               "kv_cache": sum(kv_at) + (appended if lv == main else 0)}
+        row = {"capacity": arch.memory(lv).capacity, "weights": weight_at,
+               "kv_cache": kv_at + (appended if lv == main else 0)}
         if info.mode == "training":
             row["gradients"] = info.gradient_bytes if lv == main else 0
-            row["optimizer_states"] = sum(state_at)
+            row["optimizer_states"] = state_at
             act += info.stashed_activation_bytes if tg.stash_level == lv else 0
         row["activations"] = act
         row["used"] = sum(v for k, v in row.items() if k != "capacity")

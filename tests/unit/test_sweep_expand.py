@@ -10,7 +10,6 @@ import itertools
 import json
 import re
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -397,10 +396,9 @@ def test_a_million_point_sweep_plans_lazily(tmp_path):
           workload.batch: {{start: 1, stop: 100}}
         """)
     spec = load_sweep(path)
-    t0 = time.perf_counter()
     stream = PlanStream(spec)
     first = list(itertools.islice(stream, 10))
-    assert time.perf_counter() - t0 < 1.0  # 10 validations of ~0.4 ms, not 1,000,000
+    # 10 validations, not 1,000,000 (the count, not a wall-clock limit: timings belong in benchmarks/)
     assert stream.validated == 10 and stream.planned == 10 and stream.expanded == 1_000_000
     assert stream.remaining() == 1_000_000 - 10 and not stream.complete
     # expansion order, the last axis fastest: batch 1..10 at rows=1, cols=1

@@ -6,7 +6,6 @@ Every expected number is a hand calculation in a comment or a published figure (
 from __future__ import annotations
 
 import math
-import time
 
 import pydantic
 import pytest
@@ -149,9 +148,7 @@ def test_sgd_and_momentum_state(optimizer, states, per_elem):
 ])
 def test_training_graph_of_each_workload(name, params):
     fwd = build_workload(name, params)
-    start = time.perf_counter()
     g = training_graph(fwd, "adam")
-    assert time.perf_counter() - start < 1.0
     assert g.params == fwd.params
     phases = [op.attrs["phase"] for op in g]
     # forward ops first, unchanged and in order, then the loss, the backward ops and the optimizer steps

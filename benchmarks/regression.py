@@ -108,6 +108,9 @@ CHANGED: dict[tuple[str, str], str] = {
     ("scalesim_*", "arch.memory_bytes_per_s*"): "null for SCALE-Sim's unbounded memory (was Infinity)",
     ("scalesim_*", "workload.*"): "a built graph's workload in the spec path's shape: the SCALE-Sim graph's meta "
                                   "(source, topology, form) under workload.params, not at the top",
+    ("gpt_pipeline_dgx_a100", "active_fraction"): "a pipeline's active_fraction is its P chips' mean, each idle "
+                                                  "through its bubbles (was the bottleneck stage's own pass's share: "
+                                                  "0.896 -> 0.594; activity_j 4.83 -> 3.20 J, times equal)",
 }
 # The GPU presets' scratchpad bytes (and the energy at that level): fills from the L2 only, not the L2's and the
 # memories' bytes again (no simulated time moved).

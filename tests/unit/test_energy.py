@@ -239,15 +239,33 @@ def test_over_tdp_is_a_note_and_throttling_slows_the_clock():
 
 
 def test_static_power_above_the_tdp_cannot_be_throttled():
-    arch = {**TINY, "energy": {"node": 45, "idle_power": "2W", "tdp": "1W"}}
+    # the chip's 0.5 W idle is under its 1 W TDP, but the memory's own 2 W static power adds to it: 2.5 W
+    arch = {**TINY, "hbm": {**TINY["hbm"], "static_power": "2W"}, "energy": {"node": 45, "idle_power": "0.5W",
+                                                                           "tdp": "1W"}}
     rep = _run({"model": "gemm", "m": 16, "n": 16, "k": 16}, arch, throttle_to_tdp=True)
     assert "tdp_clock_factor" not in rep["power"] and rep["clock_hz"] == 1e9  # not re-run
-    assert any("static power alone (2 W)" in n for n in rep["notes"])
+    assert any("static power alone (2.5 W)" in n for n in rep["notes"])
 
 
 def test_bad_energy_keys_are_one_line_config_errors():
+    gemm = {"model": "gemm", "m": 16, "n": 16, "k": 16}
     with pytest.raises(ConfigError, match=r"energy\.node"):
-        _run({"model": "gemm", "m": 16, "n": 16, "k": 16}, {**TINY, "energy": {"node": "7 furlongs"}})
+        _run(gemm, {**TINY, "energy": {"node": "7 furlongs"}})
+    # a TDP of 0 W (or none at all: leave it out), and an idle power above the TDP, which holds it
+    for tdp in ("0W", 0):
+        with pytest.raises(ConfigError, match=r"energy\.tdp: 0 W, but a chip's thermal design power is above 0 W"):
+            _run(gemm, {**TINY, "energy": {"node": 45, "tdp": tdp}})
+    with pytest.raises(ConfigError, match=r"energy\.idle_power: 2 W, above energy\.tdp \(1 W\)"):
+        _run(gemm, {**TINY, "energy": {"node": 45, "idle_power": "2W", "tdp": "1W"}})
+    assert _run(gemm, {**TINY, "energy": {"node": 45, "idle_power": "1W", "tdp": "1W"}})["power"]["tdp_w"] == 1.0
+    # a node the scaling covers: Stillmaker & Baas's 7-130 nm table, extended by its rules to 3 and 180 nm
+    for node in ("1000nm", "0.001nm", "2nm", 181):
+        with pytest.raises(ConfigError, match=r"energy\.node: .* outside the 3-180 nm"):
+            _run(gemm, {**TINY, "energy": {"node": node}})
+    with pytest.raises(ConfigError, match=r"energy\.reference_node: 1 nm is outside"):
+        _run(gemm, {**TINY, "energy": {"node": 45, "reference_node": 1}})
+    for node in ("3nm", 180):
+        assert _run(gemm, {**TINY, "energy": {"node": node}})["energy"]["total_j"] > 0
     with pytest.raises(ConfigError, match=r"hbm\.energy_per_bit"):
         _run({"model": "gemm", "m": 16, "n": 16, "k": 16}, {**TINY, "hbm": {**TINY["hbm"], "energy_per_bit": -1}})
 

@@ -165,6 +165,10 @@ def test_monotone_where_physics_says_so():
     big = _run(gemm, {**leaky, "core": {**TINY["core"], "sram": {"unified": "64KiB"}}})
     assert big["area"]["total_mm2"] > small["area"]["total_mm2"]
     assert big["power"]["static_w"] > small["power"]["static_w"]
+    # with a fixed idle_power (TINY's 0.5 W, as every preset with a static power gives) the larger SRAM takes a
+    # larger share of the same static power: 0.5 W either way
+    fixed = _run(gemm, {**TINY, "core": {**TINY["core"], "sram": {"unified": "64KiB"}}})
+    assert fixed["power"]["static_w"] == pytest.approx(_run(gemm)["power"]["static_w"]) == pytest.approx(0.5)
     dear = _run(gemm, {**TINY, "hbm": {**TINY["hbm"], "energy_per_bit": 8.0}})
     base = _run(gemm)
     assert dear["energy"]["by_level"]["hbm"] > base["energy"]["by_level"]["hbm"]

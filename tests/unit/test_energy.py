@@ -393,3 +393,16 @@ def test_an_op_spread_over_several_cores_units_is_charged_to_its_unit_kind():
     r = accelsim.simulate({"model": "gemm", "m": 1024, "n": 1024, "k": 1024}, "tpu-v4").to_dict()
     assert any(".." in op["unit"] for op in r["ops"])
     assert set(r["energy"]["by_unit"]) <= set(r["area"]["units"]) and not any(".." in u for u in r["energy"]["by_unit"])
+
+
+def test_a_tpu_scratchpad_access_is_one_row_of_its_array():
+    # a weight-stationary MXU takes one activation per row each cycle: TPU v1 256 rows of int8 (256 x 8 = 2048
+    # bits, jouppi_isca17's 256-wide data setup), TPU v4 / v5e / v5p 128 rows of bf16 (128 x 16 = 2048), TPU v6e
+    # 256 rows of bf16 (256 x 16 = 4096)
+    from accelsim.config import load_arch
+    from accelsim.energy.tech import operand_bits
+
+    expected = {"tpu-v1": 256 * 8, "tpu-v4": 128 * 16, "tpu-v5e": 128 * 16, "tpu-v5p": 128 * 16, "tpu-v6e": 256 * 16}
+    for name, bits in expected.items():
+        arch = load_arch(name)
+        assert arch.energy.sram_port_bits == bits == arch.core.systolic.rows * operand_bits(arch.dtype), name

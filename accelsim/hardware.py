@@ -16,6 +16,7 @@ import re
 from typing import Annotated, Literal, NamedTuple
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -95,7 +96,21 @@ def _quantity(unit: str, scale: dict[str, float]):
 
 _FINITE = {"ge": 0, "allow_inf_nan": False}
 Watts = Annotated[float, _quantity("W", {"": 1.0, "w": 1.0, "mw": 1e-3, "kw": 1e3}), Field(**_FINITE)]
-Nanometres = Annotated[float, _quantity("nm", {"": 1.0, "nm": 1.0}), Field(gt=0, le=1000, allow_inf_nan=False)]
+# A technology node the energy model's scaling covers (accelsim.energy.tech): Stillmaker & Baas's table lists 7 to
+# 130 nm; below it energy goes as √node (Accelergy's rule, which the 5 and 6 nm presets use) down to 3 nm (TSMC N3,
+# the smallest node in production), above it as node up to 180 nm (the largest node of Stillmaker & Baas's paper)
+NODE_NM = (3.0, 180.0)
+
+
+def _node_in_range(nm: float) -> float:
+    if not NODE_NM[0] <= nm <= NODE_NM[1]:
+        raise ValueError(f"{nm:g} nm is outside the {NODE_NM[0]:g}-{NODE_NM[1]:g} nm the energy model's node scaling "
+                         f"covers (Stillmaker & Baas's table lists 7-130 nm; docs/energy.md, 'Node scaling')")
+    return nm
+
+
+Nanometres = Annotated[float, _quantity("nm", {"": 1.0, "nm": 1.0}), Field(allow_inf_nan=False),
+                       AfterValidator(_node_in_range)]
 PicojoulesPerBit = Annotated[float, _quantity("pJ/bit", {"": 1.0, "pj/bit": 1.0}), Field(**_FINITE)]
 Picojoules = Annotated[float, _quantity("pJ", {"": 1.0, "pj": 1.0, "fj": 1e-3}), Field(**_FINITE)]
 SquareMm = Annotated[float, _quantity("mm2", {"": 1.0, "mm2": 1.0, "mm²": 1.0}), Field(**_FINITE)]
@@ -985,6 +1000,16 @@ class EnergySpec(_Model):
     die_capacity: dict[str, Bytes] = Field(default_factory=dict)  # a cache level's capacity on the die
     sram_bitcell_at_node_um2: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None  # a foundry's cell
     core_alus: dict[Dtype, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(default_factory=dict)  # per core
+
+    @model_validator(mode="after")
+    def _power_below_the_tdp(self) -> EnergySpec:
+        if self.tdp is not None and self.tdp <= 0:
+            raise ValueError(f"tdp: {self.tdp:g} W, but a chip's thermal design power is above 0 W (leave tdp out "
+                             f"when the chip gives none)")
+        if self.tdp is not None and self.idle_power is not None and self.idle_power > self.tdp:
+            raise ValueError(f"idle_power: {self.idle_power:g} W, above energy.tdp ({self.tdp:g} W): a chip's static "
+                             f"power is part of its thermal design power, so lower idle_power or raise tdp")
+        return self
 
 
 MAX_CORES = 65_536  # a unit per core (but a GPU's lock-step SMs): more would need minutes and gigabytes to map

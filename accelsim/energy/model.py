@@ -345,10 +345,13 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
 def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int) -> dict[str, float | None]:
     """TOPS/W and J per unit of work: per token (serving: all its chips, tensor-parallel ones included), per
     training step (every chip of the arch), per inference (per sample: the batch of each micro-batch of a pipeline,
-    on all its chips, tensor-parallel ones included)."""
+    on all its chips, tensor-parallel ones included). TOPS/W counts the FLOPs the kernels compute, as the energy
+    does (:func:`computed_share`: a causal fused attention's skipped blocks are neither charged nor counted)."""
     params = report.get("workload", {}).get("params", {}) or {}
     batch = report.get("workload", {}).get("batch") or params.get("batch") or 1
-    out: dict[str, float | None] = {"tops_per_w": report["flops"] / total / 1e12 if total else None,
+    skipped = sum(row["flops"] * (1.0 - computed_share(row)) for row in report["ops"])
+    computed = report["flops"] - skipped if skipped else report["flops"]
+    out: dict[str, float | None] = {"tops_per_w": computed / total / 1e12 if total else None,
                                     "j_per_token": None, "j_per_step": None, "j_per_inference": None}
     serving = report.get("serving")
     if serving:

@@ -12,6 +12,8 @@ it)", ISSCC 2014 (``../shared/reference/energy/README.md``), and is carried to a
   log(node) and log(energy); below 7 nm energy goes as √node (Accelergy's rule), above 130 nm as node.
 * **Area**: Stillmaker and Baas's area factors from 45 nm (65 nm ×1.5, 7 nm ×0.059, ...), interpolated the
   same way; below 7 nm and above 130 nm area goes as node².
+
+An arch's node is taken from 3 to 180 nm (``hardware.NODE_NM``): what these rules carry a figure to.
 """
 
 from __future__ import annotations

@@ -323,7 +323,8 @@ class ReportDict(_ReportRequired, total=False):
 
     kernel_dispatch_s: float  # the device-side dispatch part of launch_overhead_s (reports since it; older lack it)
     launch_bound_fraction: float  # launch_overhead_s / seconds (every report since the launch model; older lack it)
-    active_fraction: float  # share of seconds in which the chip does some op's work (not launches, dispatch gaps)
+    active_fraction: float  # share of seconds in which the chip does some op's work (not launches, dispatch gaps;
+    # a pipeline: the mean over its P chips, each idle through its bubbles)
     execution: str  # "eager" | "cuda_graph" | "none"; serving: per phase, "prefill eager, decode cuda_graph"
     kernel_order: str  # "stream" | "dataflow" (options.kernel_order on a GPU) | "none" (no kernel dispatch)
     params_per_chip: int  # the parameters one chip holds, when tensor or pipeline parallelism splits the model

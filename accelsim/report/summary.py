@@ -143,17 +143,28 @@ class _TaskArrays(NamedTuple):
                    kinds != TaskKind.LAUNCH)
 
 
-def active_cycles(trace: Trace, work: np.ndarray) -> int:
+def active_cycles(trace: Trace, work: np.ndarray, until: int | None = None) -> int:
     """Cycles in which the chip does some op's work: the union of the ``work`` tasks' [start, end) intervals
     (a kernel's loads, tiles and stores; not the host's launches nor the device's dispatch gaps between
-    kernels). The energy model draws ``energy.activity_power_share`` over them (docs/energy.md)."""
+    kernels), those before cycle ``until`` where given. The energy model draws ``energy.activity_power_share``
+    over them (docs/energy.md)."""
     start, end = trace.start[work], trace.end[work]
+    if until is not None:
+        before = start < until
+        start, end = start[before], np.minimum(end[before], until)
     if not len(start):
         return 0
     order = np.argsort(start, kind="stable")
     start, end = start[order], np.maximum.accumulate(end[order])  # end: the furthest end reached so far
     gaps = start[1:] - end[:-1]  # a positive gap: no task running between the two
     return int(end[-1] - start[0] - gaps[gaps > 0].sum())
+
+
+def active_cycles_before(tg: TaskGraph, trace: Trace, until: int) -> int:
+    """:func:`active_cycles` of the run of ``tg`` before cycle ``until`` (a training pass's forward and backward,
+    which a pipeline runs once per micro-batch, without its optimizer tail), its work tasks as ``active_fraction``'s."""
+    kinds = np.fromiter((t.kind for t in tg.tasks), dtype=np.int64, count=len(tg.tasks))
+    return active_cycles(trace, np.isin(kinds, (TaskKind.LOAD, TaskKind.COMPUTE, TaskKind.STORE)), until)
 
 
 def _stalls(arch: Arch, trace: Trace, t: _TaskArrays, stall: np.ndarray

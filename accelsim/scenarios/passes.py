@@ -109,6 +109,7 @@ class Timing:
     placement: Mapping[str, object]
     active_s: float = 0.0  # seconds in which the chip does some op's work (report.json's active_fraction × seconds)
     stash_bytes: int = 0  # a training step's activations kept for the backward pass, when kept in the main memory
+    compute_active_s: float | None = None  # of active_s, the seconds before compute_end (None: all of them)
 
     @property
     def compute_end(self) -> int:
@@ -120,6 +121,16 @@ class Timing:
     @property
     def optimizer_tail(self) -> int:
         return max(self.cycles - self.compute_end, 0)
+
+    @property
+    def micro_active_s(self) -> float:
+        """Seconds of the part that runs once per micro-batch in which the chip does some op's work."""
+        return self.active_s if self.compute_active_s is None else min(self.compute_active_s, self.active_s)
+
+    @property
+    def tail_active_s(self) -> float:
+        """Seconds of the optimizer tail in which the chip does some op's work."""
+        return self.active_s - self.micro_active_s
 
 
 @dataclass(frozen=True)

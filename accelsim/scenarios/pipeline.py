@@ -35,8 +35,9 @@ unit's busy cycles, counted the same way and summed over the P chips, over P × 
 ``mac_utilization`` = macs / (peak MACs per cycle · P · iteration cycles), so both average the P chips.
 ``params`` is the whole model's, ``params_per_chip`` the largest stage's share. ``phases`` are the bottleneck
 stage's (the largest t_k); ``memory`` the fullest stage's, with the activations of the micro-batches in flight on
-it (a stage that does not fit the main memory is a one-line error); ``launch_overhead_s`` is its launch share of its time applied to the
-iteration; ``pipeline`` gives the schedule, each stage's times and memory with the micro-batches whose
+it (a stage that does not fit the main memory is a one-line error); ``launch_overhead_s`` is its launch share of its
+time applied to the iteration; ``active_fraction`` is the P chips' mean (:func:`active_fraction`: a chip idles
+through its bubbles); ``pipeline`` gives the schedule, each stage's times and memory with the micro-batches whose
 activations 1F1B keeps in flight (stage k: min(P − k, m); interleaved: :func:`in_flight`).
 
 With ``options.layer_samples`` (the default) a stage of n > 2 identical layers is simulated with 1 and with 2
@@ -58,6 +59,7 @@ from ..mapping import data_parallel
 from ..options import Options
 from ..report import Report
 from ..report.schema import base_rate_macs
+from ..report.summary import active_cycles_before
 from ..units import dtype_bytes
 from .passes import Pass, Rows, Timing, compose_ops, counted_busy
 from .sampling import Sampled
@@ -156,6 +158,9 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
             stage = {**params, "pipeline_stage": k, "layers": n * pp, "pipeline_interleave": 1}
             graph = build_graph(replace(workload, params=stage), arch.dtype)
             p, rep = simulate_pass(graph, arch, options, name=name, workload=workload)
+            if p.timing.compute_end < p.timing.cycles:  # an optimizer tail: the active time before it, per micro-batch
+                before = active_cycles_before(*rep.segments[0][:2], p.timing.compute_end)
+                p = replace(p, timing=replace(p.timing, compute_active_s=p.timing.seconds * before / p.timing.cycles))
             if accumulate and data_parallel(graph, arch) > 1:
                 p, one = _with_last_micro_batch(p, replace(workload, params={**stage, "micro_batches": 1}), arch,
                                                 options, name)
@@ -218,8 +223,8 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
         "seconds": seconds,
         "launch_overhead_s": slow.timing.launch_s / slow.timing.seconds * seconds if slow.timing.seconds else 0.0,
         "launch_bound_fraction": slow.timing.launch_s / slow.timing.seconds if slow.timing.seconds else 0.0,
-        # the bottleneck stage's share (as its launch share), not the P chips' mean: bubbles are not counted idle
-        "active_fraction": slow.timing.active_s / slow.timing.seconds if slow.timing.seconds else 0.0,
+        "active_fraction": active_fraction(timing, m, seconds, p2p_count * p2p_cycles / clock,
+                                           sync_cycles / clock),
         "macs": totals.macs,
         "flops": totals.flops,
         "params": slow.timing.model_params,
@@ -250,6 +255,21 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
         "layer_samples": [1, 2] if any(s.sampled for s in simulated.values()) else None,
     }
     return out
+
+
+def active_fraction(timing: Sequence[Timing], micro_batches: int, seconds: float, p2p_s: float = 0.0,
+                    sync_s: float = 0.0) -> float:
+    """The P chips' mean share of the iteration's ``seconds`` in which a chip does some op's work: stage k's chip
+    works its one-micro-batch active time (``Timing.micro_active_s``) once per micro-batch and its optimizer tail's
+    once, and is idle the rest of the iteration (the fill, drain and steady-state waits for a slower stage: the
+    bubbles); each of the fill and drain's ``p2p_s`` of sends keeps one chip, its sender, working (a single pass
+    counts its collectives' link tasks as work), the embedding all-reduce's ``sync_s`` both of its two stages."""
+    pp = len(timing)
+    if not seconds:
+        return 0.0
+    work = sum(micro_batches * t.micro_active_s + t.tail_active_s for t in timing)
+    work += p2p_s + (2 * sync_s if pp > 1 else 0.0)
+    return min(work / (pp * seconds), 1.0)
 
 
 def _fullest(timing: Sequence[Timing], rows: Sequence[dict], name: str, recompute: str = "none") -> dict:

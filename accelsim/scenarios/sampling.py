@@ -94,6 +94,8 @@ def affine_timing(one: Timing, two: Timing, n: int) -> Timing:
     return Timing(cycles=affine(one.cycles, two.cycles, n), seconds=affine(one.seconds, two.seconds, n),
                   launch_s=affine(one.launch_s, two.launch_s, n), params=affine(one.params, two.params, n),
                   active_s=affine(one.active_s, two.active_s, n), stash_bytes=affine(one.stash_bytes, two.stash_bytes, n),
+                  compute_active_s=None if one.compute_active_s is None and two.compute_active_s is None else
+                  affine(one.micro_active_s, two.micro_active_s, n),
                   model_params=affine(one.model_params, two.model_params, n),
                   phases=affine_table(one.phases, two.phases, n),
                   memory=_fractions(affine_table(one.memory, two.memory, n)),

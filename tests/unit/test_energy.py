@@ -165,6 +165,10 @@ def test_monotone_where_physics_says_so():
     big = _run(gemm, {**leaky, "core": {**TINY["core"], "sram": {"unified": "64KiB"}}})
     assert big["area"]["total_mm2"] > small["area"]["total_mm2"]
     assert big["power"]["static_w"] > small["power"]["static_w"]
+    # with a fixed idle_power (TINY's 0.5 W, as every preset with a static power gives) the larger SRAM takes a
+    # larger share of the same static power: 0.5 W either way
+    fixed = _run(gemm, {**TINY, "core": {**TINY["core"], "sram": {"unified": "64KiB"}}})
+    assert fixed["power"]["static_w"] == pytest.approx(_run(gemm)["power"]["static_w"]) == pytest.approx(0.5)
     dear = _run(gemm, {**TINY, "hbm": {**TINY["hbm"], "energy_per_bit": 8.0}})
     base = _run(gemm)
     assert dear["energy"]["by_level"]["hbm"] > base["energy"]["by_level"]["hbm"]
@@ -239,15 +243,33 @@ def test_over_tdp_is_a_note_and_throttling_slows_the_clock():
 
 
 def test_static_power_above_the_tdp_cannot_be_throttled():
-    arch = {**TINY, "energy": {"node": 45, "idle_power": "2W", "tdp": "1W"}}
+    # the chip's 0.5 W idle is under its 1 W TDP, but the memory's own 2 W static power adds to it: 2.5 W
+    arch = {**TINY, "hbm": {**TINY["hbm"], "static_power": "2W"}, "energy": {"node": 45, "idle_power": "0.5W",
+                                                                           "tdp": "1W"}}
     rep = _run({"model": "gemm", "m": 16, "n": 16, "k": 16}, arch, throttle_to_tdp=True)
     assert "tdp_clock_factor" not in rep["power"] and rep["clock_hz"] == 1e9  # not re-run
-    assert any("static power alone (2 W)" in n for n in rep["notes"])
+    assert any("static power alone (2.5 W)" in n for n in rep["notes"])
 
 
 def test_bad_energy_keys_are_one_line_config_errors():
+    gemm = {"model": "gemm", "m": 16, "n": 16, "k": 16}
     with pytest.raises(ConfigError, match=r"energy\.node"):
-        _run({"model": "gemm", "m": 16, "n": 16, "k": 16}, {**TINY, "energy": {"node": "7 furlongs"}})
+        _run(gemm, {**TINY, "energy": {"node": "7 furlongs"}})
+    # a TDP of 0 W (or none at all: leave it out), and an idle power above the TDP, which holds it
+    for tdp in ("0W", 0):
+        with pytest.raises(ConfigError, match=r"energy\.tdp: 0 W, but a chip's thermal design power is above 0 W"):
+            _run(gemm, {**TINY, "energy": {"node": 45, "tdp": tdp}})
+    with pytest.raises(ConfigError, match=r"energy\.idle_power: 2 W, above energy\.tdp \(1 W\)"):
+        _run(gemm, {**TINY, "energy": {"node": 45, "idle_power": "2W", "tdp": "1W"}})
+    assert _run(gemm, {**TINY, "energy": {"node": 45, "idle_power": "1W", "tdp": "1W"}})["power"]["tdp_w"] == 1.0
+    # a node the scaling covers: Stillmaker & Baas's 7-130 nm table, extended by its rules to 3 and 180 nm
+    for node in ("1000nm", "0.001nm", "2nm", 181):
+        with pytest.raises(ConfigError, match=r"energy\.node: .* outside the 3-180 nm"):
+            _run(gemm, {**TINY, "energy": {"node": node}})
+    with pytest.raises(ConfigError, match=r"energy\.reference_node: 1 nm is outside"):
+        _run(gemm, {**TINY, "energy": {"node": 45, "reference_node": 1}})
+    for node in ("3nm", 180):
+        assert _run(gemm, {**TINY, "energy": {"node": node}})["energy"]["total_j"] > 0
     with pytest.raises(ConfigError, match=r"hbm\.energy_per_bit"):
         _run({"model": "gemm", "m": 16, "n": 16, "k": 16}, {**TINY, "hbm": {**TINY["hbm"], "energy_per_bit": -1}})
 
@@ -371,3 +393,32 @@ def test_an_op_spread_over_several_cores_units_is_charged_to_its_unit_kind():
     r = accelsim.simulate({"model": "gemm", "m": 1024, "n": 1024, "k": 1024}, "tpu-v4").to_dict()
     assert any(".." in op["unit"] for op in r["ops"])
     assert set(r["energy"]["by_unit"]) <= set(r["area"]["units"]) and not any(".." in u for u in r["energy"]["by_unit"])
+
+
+def test_a_tpu_scratchpad_access_is_one_row_of_its_array():
+    # a weight-stationary MXU takes one activation per row each cycle: TPU v1 256 rows of int8 (256 x 8 = 2048
+    # bits, jouppi_isca17's 256-wide data setup), TPU v4 / v5e / v5p 128 rows of bf16 (128 x 16 = 2048), TPU v6e
+    # 256 rows of bf16 (256 x 16 = 4096)
+    from accelsim.config import load_arch
+    from accelsim.energy.tech import operand_bits
+
+    expected = {"tpu-v1": 256 * 8, "tpu-v4": 128 * 16, "tpu-v5e": 128 * 16, "tpu-v5p": 128 * 16, "tpu-v6e": 256 * 16}
+    for name, bits in expected.items():
+        arch = load_arch(name)
+        assert arch.energy.sram_port_bits == bits == arch.core.systolic.rows * operand_bits(arch.dtype), name
+
+
+def test_tpu_v4_idle_and_full_rate_macs_exceed_its_measured_max():
+    # docs/energy.md, "TPU v4 above its 192 W": NeuSim's 0.98 pJ bf16 MAC (tpuv4.json dynamic_power_W_per_SA 16.92 W
+    # over 128 x 128 MACs at 1.05 GHz = 0.984 pJ; the preset's mac_overhead 7 gives 7 x 1.482 pJ x 0.0943 = 0.978 pJ)
+    # at the full rate of 8 MXUs, 8 x 128 x 128 x 1.05e9 = 137.6 T MAC/s, is 134.6 W; with the 90 W idle, 224.6 W:
+    # above the 192 W Google measured at most, before any memory traffic
+    from accelsim.config import load_arch
+    from accelsim.energy import constants
+
+    arch = load_arch("tpu-v4")
+    c = constants(arch, "bf16")
+    assert c.mac_j == pytest.approx(16.92 / (128 * 128 * 1.05e9), rel=0.01)
+    full_rate = c.mac_j * 8 * 128 * 128 * 1.05e9
+    assert full_rate == pytest.approx(134.6, abs=0.1)
+    assert c.static_total + full_rate == pytest.approx(224.6, abs=0.1) and c.tdp == 192

@@ -53,6 +53,17 @@ def test_causal_attention_is_charged_the_blocks_its_kernel_computes():
     assert compute / full_compute == pytest.approx(528 / 1024)
 
 
+def test_tops_per_w_counts_the_flops_the_kernel_computes():
+    # TOPS/W is the FLOPs computed per joule, as the energy is charged: the causal run's attention row computes
+    # 528 / 1024 of the FLOPs its row (and report.json's flops) counts, the full run all of them
+    causal, full = _run(True), _run(False)
+    row = _attention_row(causal)
+    computed = causal["flops"] - row["flops"] * (1 - 528 / 1024)
+    assert computed < causal["flops"] == full["flops"]
+    assert causal["efficiency"]["tops_per_w"] == pytest.approx(computed / causal["energy"]["total_j"] / 1e12)
+    assert full["efficiency"]["tops_per_w"] == pytest.approx(full["flops"] / full["energy"]["total_j"] / 1e12)
+
+
 def test_a_row_without_a_fraction_is_charged_in_full():
     assert computed_share({"mapping": {}}) == 1.0
     assert computed_share({}) == 1.0

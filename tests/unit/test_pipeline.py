@@ -298,3 +298,43 @@ def test_a_stage_that_does_not_fit_is_refused():
         simulate(load_workload({"model": "gpt", **params}), _arch_with(2, need - 1))
     assert simulate(load_workload({"model": "gpt", **params}), _arch_with(2, need)).to_dict()["memory"]["hbm"][
         "fraction"] == 1.0
+
+
+def _timing(ms, active_ms, compute_active_ms=None):
+    from accelsim.scenarios.passes import Timing
+
+    return Timing(cycles=round(ms * 1e6), seconds=ms * 1e-3, launch_s=0.0, params=0, model_params=0, phases={},
+                  memory={}, placement={}, active_s=active_ms * 1e-3,
+                  compute_active_s=None if compute_active_ms is None else compute_active_ms * 1e-3)
+
+
+def test_a_chip_works_only_outside_its_bubbles_by_hand():
+    from accelsim.scenarios.pipeline import active_fraction
+
+    # inference, P = 2, m = 4: stage 0 takes 1 ms a micro-batch and works 0.9 ms of it, stage 1 2 ms and works
+    # 1.8 ms; the iteration is (m − 1)·2 + (1 + 2) = 9 ms plus one 0.1 ms send in the fill: 9.1 ms. Chip 0 works
+    # 4 × 0.9 = 3.6 ms (and sends 0.1 ms), chip 1 4 × 1.8 = 7.2 ms: (3.6 + 0.1 + 7.2) / (2 × 9.1) = 0.59890.
+    # The bottleneck stage's own share, 0.9, counted chip 0's 5.4 ms of waiting for stage 1 as work.
+    stages = [_timing(1.0, 0.9), _timing(2.0, 1.8)]
+    assert active_fraction(stages, 4, 9.1e-3, p2p_s=0.1e-3) == pytest.approx(10.9 / 18.2)
+    # training: each pass also has an optimizer tail once an iteration; stage 0's pass works 1.0 ms of which 0.7
+    # before the tail, stage 1's 2.0 ms of which 1.6: chip 0 works 4 × 0.7 + 0.3, chip 1 4 × 1.6 + 0.4; the
+    # embedding all-reduce (0.05 ms) keeps both stages working: (3.1 + 6.8 + 2 × 0.05) / (2 × 10) = 0.5
+    stages = [_timing(1.2, 1.0, 0.7), _timing(2.5, 2.0, 1.6)]
+    assert active_fraction(stages, 4, 10e-3, sync_s=0.05e-3) == pytest.approx(10.0 / 20.0)
+
+
+def test_a_pipeline_reports_its_chips_mean_active_share():
+    # P = 2 stages of SMALL, 4 micro-batches, inference: each stage simulated alone gives its one-micro-batch
+    # seconds and active share; in the iteration chip k works 4 × its active seconds and the fill's one send
+    # (2 µs + 2·64·256 fp16 elements / 10 GB/s) on chip 0
+    arch = _arch(2)
+    params = {**SMALL, "pipeline_parallel": 2, "micro_batches": 4, "dtype": "fp16"}
+    rep = simulate(load_workload({"model": "gpt", **params}), arch, layer_samples=False).to_dict()
+    stage = [run(build_graph(WorkloadSpec("gpt", {**params, "pipeline_stage": k}), arch.dtype), arch).to_dict()
+             for k in (0, 1)]
+    send = 2e-6 + 2 * 64 * 256 * 2 / 10e9
+    work = sum(4 * r["active_fraction"] * r["seconds"] for r in stage) + send
+    assert rep["active_fraction"] == pytest.approx(work / (2 * rep["seconds"]), rel=1e-6)
+    # every chip waits through its bubble: below the share of the bottleneck stage's own pass
+    assert rep["active_fraction"] < max(r["active_fraction"] for r in stage) * (1 - rep["pipeline"]["bubble_fraction"])

@@ -77,7 +77,8 @@ def simulate(workload: str | os.PathLike | Mapping | WorkloadSpec | Graph,
                                   "path, mapping or WorkloadSpec)", value=given[key])
         return run(workload, arch, opts, name=name)
     spec = load_workload(workload)  # type: ignore[arg-type]
-    if given:
+    if given or (isinstance(workload, WorkloadSpec) and workload.source is None):
+        # overrides, or a WorkloadSpec the caller made (its parameters never validated): validated as a mapping
         spec = replace(load_workload({"model": spec.model, **spec.params, **given}), file=spec.file,
                        description=spec.description)
     return run_workload(spec, arch, opts, name=name)

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from ..builders import BUILDERS
 from ..errors import MAX_VALUE_CHARS, ConfigError, ConfigIssue, clip
 from ..hardware import Arch
@@ -19,7 +21,7 @@ from ..options import Options
 from . import presets
 from .docs import Issues, file_doc, section_doc, top_level_issues
 from .overrides import SET_LABEL, Override, apply_overrides, parse_overrides
-from .schema import EXPERIMENT_KEYS, ExperimentSpec, WorkloadSpec, validate
+from .schema import EXPERIMENT_KEYS, ExperimentSpec, WorkloadSpec, issues_from_validation, validate
 from .yamlio import Doc, Where, display_path
 
 _WORKLOAD_META = ("model", "description")
@@ -58,7 +60,12 @@ def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, 
     params, issues = validate(BUILDERS[model].params, params_doc)
     if params is None:
         return None, issues
-    return WorkloadSpec(model, params.model_dump(), file, description, source=params_doc), []
+    dumped = params.model_dump()
+    try:  # the build validates these again, defaults included, which pydantic leaves unchecked on a first pass
+        BUILDERS[model].params.model_validate(dumped)  # (attention's kv_heads 32 against heads 2)
+    except ValidationError as e:
+        return None, issues_from_validation(e, Doc(dumped, params_doc.where), BUILDERS[model].params)
+    return WorkloadSpec(model, dumped, file, description, source=params_doc), []
 
 
 _FILE_PARAMS = {"onnx": "path", "hf": "config"}  # builder → its parameter that names a file

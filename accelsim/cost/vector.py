@@ -220,11 +220,15 @@ def achieved_fraction(op: Op, arch: Arch, main_bytes: int, passes: int) -> float
     """The fraction of main memory's sustained bandwidth the GPU kernel of ``op`` achieves (None: not modelled,
     see :data:`KERNELS`): its first read of the inputs from main memory (:func:`_pass_seconds`), each further
     pass from the innermost cache (a block re-reads the row it just read), and never faster than all of
-    ``main_bytes`` at the sustained rate."""
+    ``main_bytes`` at the sustained rate. An unbounded main memory (``bandwidth: inf``) gives 1: its transfers
+    take no bandwidth time (a fraction of an unbounded rate cannot carry the walk's latency-bound time, the
+    model's limit as the bandwidth grows; the engine's per-transfer latency remains)."""
     vu, k = arch.core.vector, KERNELS.get(op.fn)
     if k is None or vu.resident_threads is None or not op.inputs or main_bytes <= 0:
         return None
     main = arch.memory(arch.main_memory)
+    if math.isinf(main.bandwidth):
+        return 1.0
     reread = arch.memory(arch.caches[0]) if arch.caches else main
     seconds = _pass_seconds(op, k, vu, arch, main, k.prologue)
     if passes > 1:

@@ -121,12 +121,15 @@ def paced_fraction(op: Op, arch: Arch, main_bytes: int, served: int, cache_bytes
     ``main_bytes`` when ``served`` bytes of its reads come from the outermost cache instead (None: no modelled
     kernel). The kernel takes the longer of its row walk as :func:`accelsim.cost.vector.achieved_fraction` paces
     it over all its bytes from main memory, and ``main_bytes`` at the sustained rate. Its cache transfers
-    (``cache_bytes`` at the cache's sustained rate) run before its main-memory stores, so those take the rest."""
+    (``cache_bytes`` at the cache's sustained rate) run before its main-memory stores, so those take the rest.
+    An unbounded main memory gives 1, as in :func:`accelsim.cost.vector.achieved_fraction`."""
     every = main_bytes + served
     whole = vector.achieved_fraction(op, arch, every, passes)
     if whole is None or main_bytes <= 0:
         return None
     main_bw = arch.memory(arch.main_memory).sustained_bandwidth
+    if math.isinf(main_bw):
+        return 1.0
     walk = every / main_bw / whole if whole < 1 else 0.0  # seconds of the walk when it, not bandwidth, decides
     floor = main_bytes / main_bw
     rest = walk - cache_bytes / arch.memory(arch.caches[-1]).sustained_bandwidth

@@ -312,6 +312,37 @@ def test_simulate_refuses_a_name_that_is_not_a_string():
         api.simulate("lenet5", "tpu-v1", name=5)
 
 
+@pytest.mark.parametrize(("workload", "message"), [
+    # attention's default kv_heads (32) against heads 2: pydantic checks no default, the build's second validation
+    # did, and raised its ValidationError (the CLI gave workloads/attention.yaml:7: kv_heads: must divide heads (2))
+    ({"model": "attention", "heads": 2}, r"<input>: workload\.kv_heads: must divide heads \(2\) \(got 32\)"),
+    ({"model": "attention", "heads": 6, "kv_heads": 4}, r"<input>: workload\.kv_heads: must divide heads \(6\) \(got 4\)"),
+    ({"model": "gemm", "m": 0}, r"<input>: workload\.m: Input should be greater than 0 \(got 0\)"),
+    ({"model": "gemm", "m": "x"}, r"<input>: workload\.m: Input should be a valid integer.* \(got 'x'\)"),
+    ({"model": "attention", "hedas": 2}, r"<input>: workload\.hedas: Extra inputs are not permitted"),
+])
+def test_simulate_refuses_bad_workload_parameters_in_one_config_error(workload, message):
+    from accelsim.config import WorkloadSpec
+    from accelsim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        api.simulate(workload, "tpu-v1")
+    # the same parameters in a WorkloadSpec the caller made (never validated) are validated as the mapping is
+    spec = WorkloadSpec(workload["model"], {k: v for k, v in workload.items() if k != "model"})
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        api.simulate(spec, "tpu-v1")
+
+
+def test_a_workload_file_omitting_a_default_that_does_not_fit_is_refused_at_its_file(tmp_path):
+    from accelsim.config import load_workload
+    from accelsim.errors import ConfigError
+
+    path = tmp_path / "att.yaml"
+    path.write_text("model: attention\nheads: 2\n")  # kv_heads left at its default, 32
+    with pytest.raises(ConfigError, match=r"att\.yaml:1: kv_heads: must divide heads \(2\) \(got 32\)$"):
+        load_workload(str(path))
+
+
 def test_report_save_writes_what_the_runs_options_asked_for(tmp_path):
     from accelsim.config import load_arch
 

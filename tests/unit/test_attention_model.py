@@ -534,6 +534,22 @@ def test_a_run_whose_attention_cannot_run_flash_says_so():
     assert "memory-efficient" in rep["notes"][0]
 
 
+def test_mi210_flash2_tile_needs_more_than_its_lds_and_a_larger_one_runs_in_waves():
+    """docs/architecture.md ("What a FlashAttention kernel can run"): mi210's 64 KiB LDS refuses flash2 at head_dim
+    64 and a run says so; with 128 KiB the kernel runs, one CTA per CU, so the op's CTAs run in waves."""
+    w = {"model": "attention", "attention": "fused", "heads": 16, "kv_heads": 16, "q_len": 1024, "kv_len": 1024,
+         "head_dim": 64, "dtype": "bf16"}
+    # flash2's split kernel at head_dim 64: 64 query rows, 256-key blocks: (64 + 2 x 256) x 64 x 2 B = 73,728 B
+    rep = accelsim.simulate(w, "mi210").to_dict()
+    assert rep["ops"][0]["mapping"]["flash_unsupported"] == (
+        "flash2: its 64 x 256 tile at head_dim 64 needs 73728 B of shared memory, the SM has 65536 B")
+    assert [n for n in rep["notes"] if "cannot run FlashAttention (flash2: its 64 x 256 tile" in n]
+    # 128 KiB = 131,072 B holds 131,072 // 73,728 = 1 CTA; 16 heads x 1024 / 64 = 256 CTAs: ⌈256 / 104 CUs⌉ = 3 waves
+    m = accelsim.simulate(w, {"base": "mi210", "core": {"sram": {"unified": "128KiB"}}}).to_dict()["ops"][0]["mapping"]
+    assert (m["kernel"], m["ctas_per_sm"], m["ctas"]) == ("flash2", 1, 256)
+    assert "flash_unsupported" not in m
+
+
 def test_pytorch_sdpa_attention_runs_pytorchs_kernel_not_the_serving_engines():
     """An op a PyTorch program calls through scaled_dot_product_attention (attr sdpa) runs core.sdpa_kernel: PyTorch's
     bundled FlashAttention-2 (flash2_dense) on the NVIDIA presets, whose core.attention_kernel is vLLM's (h100

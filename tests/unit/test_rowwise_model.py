@@ -6,12 +6,15 @@ and 32 blocks."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
+from accelsim.api import simulate
 from accelsim.builders.micro import RowsColsParams, add, rmsnorm
-from accelsim.config import load_arch
+from accelsim.config import list_presets, load_arch
 from accelsim.cost import vector
+from accelsim.mapping import l2resident
 
 A100 = load_arch("a100")
 HBM_BW, HBM_LAT = 2039e9 * 0.9, 600e-9
@@ -63,3 +66,33 @@ def test_unmodelled_ops_and_archs_keep_the_size_curve():
     plain = A100.model_copy(update={"core": A100.core.model_copy(update={
         "vector": A100.core.vector.model_copy(update={"resident_threads": None})})})
     assert vector.achieved_fraction(op, plain, 1000, 1) is None
+
+
+@pytest.mark.parametrize("latency", [None, 0])
+def test_unbounded_main_memory_takes_no_bandwidth_time(latency):
+    # `hbm.bandwidth: inf`: main_bytes / inf = 0 s at the sustained rate, and a fraction of an unbounded rate is
+    # unbounded, so the kernel's fraction is 1 (it was 0 / the walk's latency-bound seconds = 0, which the engine
+    # turned into inf x 0 = NaN; with latency 0 as well it was 0 / 0). l2resident's paced fraction follows it.
+    arch = load_arch({"base": "a100", "hbm": {"bandwidth": "inf"} | ({} if latency is None else {"latency": 0})})
+    for op, passes in ((_op(add, 64, 256), 1), (_op(rmsnorm, 64, 256), 2)):
+        assert vector.achieved_fraction(op, arch, 64 * 256 * 2 * 3, passes) == 1.0
+        assert l2resident.paced_fraction(op, arch, 1000, 500, 500, passes) == 1.0
+
+
+GPU_PRESETS = [p for p in list_presets("arch") if load_arch(p).core.vector.resident_threads]
+
+
+@pytest.mark.parametrize("preset", GPU_PRESETS)
+@pytest.mark.parametrize("model", ["add", "rmsnorm"])
+def test_unbounded_main_memory_runs_every_gpu_preset(preset, model):
+    # each preset whose vector unit has resident_threads (the modelled GPU kernels) with an unbounded HBM, with and
+    # without its latency: a finite time, no less than the op's work on all lanes of all cores of all chips at one
+    # element per lane per cycle (fp16 add and rmsnorm cost at least 1 lane-cycle per element: cost.vector).
+    arch = load_arch(preset)
+    elems = 1024 * 4096
+    bound = math.ceil(elems / (arch.core.vector.lanes * arch.cores * arch.chips))
+    for hbm in ({"bandwidth": "inf"}, {"bandwidth": "inf", "latency": 0}):
+        report = simulate({"model": model, "rows": 1024, "cols": 4096, "dtype": "fp16"},
+                          {"base": preset, "hbm": hbm})
+        assert math.isfinite(report.seconds)
+        assert bound <= report.total_cycles < math.inf

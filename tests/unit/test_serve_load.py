@@ -1,0 +1,64 @@
+"""Serving under load, by hand: the serving report's rates and per-replica rows, the engine's static batches, the
+refusals a run meets before it starts, and the decode cost between grid batches. Times from the stub iteration cost
+of test_serve (seconds = fixed + 0.001 per prefill token + 0.01 per decode)."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.serving import serve
+from accelsim.serving.capacity import passes
+from accelsim.serving.metrics import summary_rows
+
+from .test_serve import Stub, by_id, spec
+
+
+def _trace(tmp_path, rows: str) -> dict:
+    (tmp_path / "t.csv").write_text("arrival_s,prompt_tokens,output_tokens\n" + rows)
+    return {"arrival": {"trace": str(tmp_path / "t.csv")}, "prompt_tokens": {"dist": "trace"},
+            "output_tokens": {"dist": "trace"}, "requests": None}
+
+
+def test_requests_that_all_arrive_at_once_have_no_offered_rate(tmp_path):
+    # three requests at 2.0 s (no arrival span: no rate offered; it divided by 0), 100 prompt tokens and 1 output
+    # token each, budget 256: it1 [2.0, 2.356): r0 100, r1 100, r2's first 56 (0.1 + 0.256 s) → r0, r1 finish;
+    # it2 [2.356, 2.5): r2's other 44 (0.1 + 0.044 s) → finishes at 2.5. Makespan 0.5 s, 3 / 0.5 = 6 requests/s
+    res = serve(spec(workload=_trace(tmp_path, "2.0,100,1\n2.0,100,1\n2.0,100,1\n")), cost=Stub(fixed=0.1),
+                blocks=1000)
+    s = res.report["serving"]
+    assert s["offered_requests_per_s"] is None
+    assert [r.finish for r in res.requests] == pytest.approx([2.356, 2.356, 2.5])
+    assert s["makespan_s"] == pytest.approx(0.5) and s["requests_per_s"] == pytest.approx(6.0)
+
+
+def test_throughput_never_exceeds_the_offered_load_at_low_load():
+    # 4 requests at 0.2 requests/s (0, 5, 10, 15 s), each done in 0.2 + 3 × 0.11 = 0.53 s: the last finishes at
+    # 15.53 s, before the end of the arrival window, 4 gaps of 5 s = 20 s. Offered (4 − 1) / 15 = 0.2 requests/s;
+    # served 4 in the 20 s makespan = 0.2 (4 / 15.53 = 0.258 before)
+    res = serve(spec(workload={"arrival": {"process": "constant", "rate": 0.2}, "requests": 4}),
+                cost=Stub(fixed=0.1), blocks=1000)
+    s = res.report["serving"]
+    assert by_id(res)[3].finish == pytest.approx(15.53)
+    assert s["offered_requests_per_s"] == pytest.approx(0.2) and s["makespan_s"] == pytest.approx(20.0)
+    assert s["requests_per_s"] == pytest.approx(0.2) and s["output_tokens_per_s"] == pytest.approx(16 / 20)
+    # 4 requests 0.1 s apart (window 0.4 s): the last finish comes after the window, and the makespan runs to it.
+    # it1 [0, 0.2): r0's prefill; it2 [0.2, 0.51): r0's decode, r1's and r2's prefills (0.1 + 0.2 + 0.01);
+    # it3 [0.51, 0.74): 3 decodes and r3's prefill; it4 [0.74, 0.88): 4 decodes, r0 done; it5 [0.88, 1.01): 3
+    # decodes, r1 and r2 done; it6 [1.01, 1.12): r3 done. 4 in 1.12 s, below the 10 offered
+    busy = serve(spec(workload={"arrival": {"process": "constant", "rate": 10}, "requests": 4}),
+                 cost=Stub(fixed=0.1), blocks=1000).report["serving"]
+    assert busy["makespan_s"] == pytest.approx(1.12) and busy["requests_per_s"] == pytest.approx(4 / 1.12)
+    assert busy["offered_requests_per_s"] == pytest.approx(10.0)
+
+
+def test_refused_requests_miss_the_slos_in_the_goodput_fraction_and_the_capacity_rule(tmp_path):
+    # a trace of 4 requests, the last 600 + 4 tokens over max_model_len 512: refused; the other 3 (100 + 4) run
+    # alone and meet a TTFT of 1 s (0.2 s each). 3 good of 4 requests: 0.75, not 3 of the 3 finished
+    res = serve(spec(workload=_trace(tmp_path, "0,100,4\n1,100,4\n2,100,4\n3,600,4\n"), slo={"ttft": "1s"}),
+                cost=Stub(fixed=0.1), blocks=1000)
+    g = res.report["serving"]["goodput"]
+    assert res.report["serving"]["rejected"] == 1 and g["good_requests"] == 3
+    assert g["fraction"] == pytest.approx(0.75)
+    assert dict(summary_rows(res.report))["goodput"].endswith("(75.0% meet TTFT <= 1s)")
+    # a capacity goal of 90 % is not kept at this rate; 75 % is
+    assert not passes(res, 0.9) and passes(res, 0.75)

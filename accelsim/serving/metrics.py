@@ -101,13 +101,32 @@ def kv_use(replicas: Sequence[Replica]) -> dict[str, float]:
 
 
 def replica_rows(replicas: Sequence[Replica], requests: Sequence[Request], makespan: float) -> list[dict]:
+    """Per replica: the requests it served, those it finished and the output tokens it generated. With
+    disaggregation a request handed off is served by two replicas: its prefill replica generated its first token,
+    its decode replica the rest and finished it; so the rows' finished requests and output tokens add up to the
+    run's (each prefill replica's requests add up to the run's, the decode replicas' to those handed off)."""
+    served = {r.index: 0 for r in replicas}
+    finished = dict(served)
+    tokens = dict(served)
+    for q in requests:
+        done = not math.isnan(q.finish)
+        if q.decode_replica >= 0:  # prefilled on q.replica (its first token), decoded on q.decode_replica
+            first = min(q.generated, 1)
+            served[q.replica] += 1
+            tokens[q.replica] += first
+            served[q.decode_replica] += 1
+            tokens[q.decode_replica] += q.generated - first
+            finished[q.decode_replica] += done
+        elif q.replica >= 0:
+            served[q.replica] += 1
+            tokens[q.replica] += q.generated
+            finished[q.replica] += done
     rows = []
     for r in replicas:
-        mine = [q for q in requests if r.index in (q.replica, q.decode_replica)]
         batch = r.samples.tokens
-        rows.append({"replica": r.index, "role": r.role, "requests": len(mine),
-                     "finished": sum(1 for q in mine if not math.isnan(q.finish)),
-                     "output_tokens": sum(q.generated for q in mine), "iterations": r.iterations,
+        rows.append({"replica": r.index, "role": r.role, "requests": served[r.index],
+                     "finished": finished[r.index],
+                     "output_tokens": tokens[r.index], "iterations": r.iterations,
                      "busy_fraction": r.busy_s / makespan if makespan else 0.0,
                      "mean_batch_tokens": float(np.mean(batch)) if len(batch) else 0.0,
                      "preemptions": r.preemptions, "kv_blocks": r.pool.total})

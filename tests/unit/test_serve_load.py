@@ -62,3 +62,16 @@ def test_refused_requests_miss_the_slos_in_the_goodput_fraction_and_the_capacity
     assert dict(summary_rows(res.report))["goodput"].endswith("(75.0% meet TTFT <= 1s)")
     # a capacity goal of 90 % is not kept at this rate; 75 % is
     assert not passes(res, 0.9) and passes(res, 0.75)
+
+
+def test_disaggregated_replica_rows_add_up_to_the_totals():
+    # 3 requests of 4 output tokens through 1 prefill and 1 decode replica: the prefill replica generated each first
+    # token and finished none; the decode replica the other 3 tokens of each and finished all 3
+    res = serve(spec(disaggregation={"prefill_replicas": 1, "decode_replicas": 1, "bandwidth": 524_288_000,
+                                     "latency": 0}), cost=Stub(fixed=0.1), blocks=1000)
+    s = res.report["serving"]
+    rows = s["replicas"]
+    assert [(x["role"], x["requests"], x["finished"], x["output_tokens"]) for x in rows] == [
+        ("prefill", 3, 0, 3), ("decode", 3, 3, 9)]
+    assert sum(x["finished"] for x in rows) == s["finished"] == 3
+    assert sum(x["output_tokens"] for x in rows) == sum(q.generated for q in res.requests) == 12

@@ -8,6 +8,7 @@ import pytest
 
 from accelsim.serving import serve
 from accelsim.serving.capacity import passes
+from accelsim.serving.cost import Grid
 from accelsim.serving.metrics import summary_rows
 
 from .test_serve import Stub, by_id, spec
@@ -75,3 +76,14 @@ def test_disaggregated_replica_rows_add_up_to_the_totals():
         ("prefill", 3, 0, 3), ("decode", 3, 3, 9)]
     assert sum(x["finished"] for x in rows) == s["finished"] == 3
     assert sum(x["output_tokens"] for x in rows) == sum(q.generated for q in res.requests) == 12
+
+
+def test_a_decode_beyond_the_larger_batchs_row_follows_its_last_segment():
+    # rows: batch 1 over KV [10, 210] → [1.0, 3.0] s; batch 4 over KV [10, 110] → [2.0, 4.0] s (its KV capacity ends
+    # at 110). Batch 2 at KV 160: batch 1's row gives 1 + 150/200·2 = 2.5; batch 4's row goes on at 0.02 s a token,
+    # 4 + 50·0.02 = 5.0 (clamped, it gave 4.0); a third of the way from batch 1 to 4: 2.5 + (5.0 − 2.5)/3 = 3.333
+    g = Grid([16], [1.0], [1.0], [1, 4], [[10, 210], [10, 110]], [[1.0, 3.0], [2.0, 4.0]])
+    assert g.decode(2, 160) == pytest.approx(2.5 + 2.5 / 3)
+    # within both rows, as before: batch 1 at KV 60 1 + 50/200·2 = 1.5, batch 4 2 + 50/100·2 = 3.0; 1.5 + 1.5/3
+    assert g.decode(2, 60) == pytest.approx(2.0)
+    assert g.decode(4, 160) == 4.0 and g.decode(1, 300) == 3.0  # a grid batch's own row is clamped

@@ -265,6 +265,7 @@ class Footprint:
     kv_bytes_per_token: float
     state_bytes_per_seq: int = 0
     image_positions: int = 0  # prompt tokens an image takes (0: the model has no image encoder)
+    long: bool = False  # the decode graph at KV max_model_len has notes (its positions may pass the model's context)
 
 
 def footprint(model: WorkloadSpec, arch: Arch, engine: EngineConfig) -> Footprint:
@@ -276,7 +277,18 @@ def footprint(model: WorkloadSpec, arch: Arch, engine: EngineConfig) -> Footprin
     b = build_graph(shape(model, phase="decode", kv_len=hi, batch=1), arch.dtype)
     grow = float(b.meta.get("kv_cache_bytes", 0)) - float(a.meta.get("kv_cache_bytes", 0))
     return Footprint(int(b.weight_bytes), grow / (hi - lo), int(b.meta.get("state_cache_bytes", 0)),
-                     int(b.meta.get("image_positions", 0)))
+                     int(b.meta.get("image_positions", 0)), bool(b.meta.get("notes")))
+
+
+def longest_notes(model: WorkloadSpec, arch: Arch, engine: EngineConfig, fp: Footprint | None = None) -> list[str]:
+    """The model's notes on the longest request the engine admits: the last decode step of one of
+    ``max_model_len`` tokens (KV ``max_model_len`` − 1, positions up to ``max_model_len``), such as a context
+    beyond the model's (the builders' context_notes, which ``accelsim run`` prints). Built only when ``fp``'s graph
+    one position longer had notes (or without ``fp``)."""
+    if fp is not None and not fp.long:
+        return []
+    g = build_graph(shape(model, phase="decode", kv_len=engine.max_model_len - 1, batch=1), arch.dtype)
+    return [str(n) for n in g.meta.get("notes", ())]
 
 
 class GridShapeError(MappingError):

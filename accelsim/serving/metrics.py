@@ -288,4 +288,5 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
         role = "" if r.get("role", "both") == "both" else f" ({r['role']})"
         rows.append((f"replica {r['replica']}{role}", f"{r['requests']:,} requests, {r['iterations']:,} iterations, "
                                                 f"busy {r['busy_fraction']:.1%}, {r['preemptions']:,} preemptions"))
+    rows += [("note", str(n)) for n in report.get("notes") or ()]
     return rows

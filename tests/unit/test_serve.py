@@ -211,9 +211,14 @@ def test_same_seed_same_requests_and_a_new_seed_differs(tmp_path):
 
 
 def test_requests_that_cannot_fit_are_refused_and_reported():
-    res = serve(spec(engine={"max_model_len": 100}), cost=Stub(), blocks=1000)  # 100 + 4 > 100
+    # 100 prompt tokens and 1 to 8 output tokens under max_model_len 104: those of more than 4 are refused (a
+    # workload none of whose requests fits is an error: test_serve_load)
+    res = serve(spec(engine={"max_model_len": 104}, workload={"output_tokens": {"dist": "uniform", "low": 1, "high": 8},
+                                                              "requests": 20}), cost=Stub(), blocks=1000)
     s = res.report["serving"]
-    assert (s["requests"], s["finished"], s["rejected"]) == (3, 0, 3)
+    long = sum(1 for r in res.requests if r.output > 4)
+    assert 0 < long < 20 and all(r.refused == (r.output > 4) for r in res.requests)
+    assert (s["requests"], s["finished"], s["rejected"]) == (20, 20 - long, long)
 
 
 def test_saturation_is_reported_when_load_exceeds_capacity():

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from accelsim.serving import serve
+from accelsim.errors import ConfigError
+from accelsim.serving import _prepare, serve
 from accelsim.serving.capacity import passes
 from accelsim.serving.cost import Grid
 from accelsim.serving.metrics import summary_rows
@@ -63,6 +64,42 @@ def test_refused_requests_miss_the_slos_in_the_goodput_fraction_and_the_capacity
     assert dict(summary_rows(res.report))["goodput"].endswith("(75.0% meet TTFT <= 1s)")
     # a capacity goal of 90 % is not kept at this rate; 75 % is
     assert not passes(res, 0.9) and passes(res, 0.75)
+
+
+def test_a_workload_no_request_of_which_fits_is_one_line_at_the_limit(tmp_path):
+    # fixed lengths of 100 + 4 tokens over max_model_len 100: no report of 3 refused requests, an error
+    with pytest.raises(ConfigError, match=r"engine\.max_model_len: no request can be served: every request has 100 "
+                                          r"prompt \+ 4 output tokens = 104"):
+        serve(spec(engine={"max_model_len": 100}), cost=Stub(), blocks=1000)
+    # uniform lengths whose least (600 + 4) is over 512 can never be served either
+    with pytest.raises(ConfigError, match=r"engine\.max_model_len: .* the shortest request the workload can draw "
+                                          r"has 600 prompt"):
+        serve(spec(workload={"prompt_tokens": {"dist": "uniform", "low": 600, "high": 900}}), cost=Stub(),
+              blocks=1000)
+    # 104 tokens need ⌈104 / 16⌉ = 7 blocks; engine.kv_blocks 6 holds none of them
+    with pytest.raises(ConfigError, match=r"engine\.kv_blocks: .* 7 blocks of 16, more than a replica's 6"):
+        serve(spec(engine={"kv_blocks": 6}), cost=Stub())
+    # a trace whose every request is too long
+    with pytest.raises(ConfigError, match=r"engine\.max_model_len: .* the shortest request of the trace has 600"):
+        serve(spec(workload=_trace(tmp_path, "0,700,4\n1,600,4\n")), cost=Stub(), blocks=1000)
+    # uniform prompts of 300 to 700 tokens, of which those up to 508 fit max_model_len 512 with their 4 output
+    # tokens: each longer one is refused, the rest served
+    res = serve(spec(workload={"prompt_tokens": {"dist": "uniform", "low": 300, "high": 700}, "requests": 40}),
+                cost=Stub(), blocks=1000)
+    s = res.report["serving"]
+    assert s["rejected"] > 0 and s["finished"] > 0 and s["finished"] + s["rejected"] == 40
+    assert all((q.prompt + q.output > 512) == q.refused for q in res.requests)
+
+
+def test_a_max_model_len_past_the_models_context_is_noted():
+    # Llama 2's context is 4,096 tokens (Touvron et al. 2023; config.json max_position_embeddings 4096): a request of
+    # max_model_len 4,096 tokens stays within it (its last decode step at position 4,096); 8,192 does not
+    assert _prepare(spec(engine={"max_model_len": 4096})).notes == []
+    (note,) = _prepare(spec(engine={"max_model_len": 8192})).notes
+    assert note.startswith("engine.max_model_len 8,192: llama2_7b: positions up to 8,192 exceed the model's "
+                           "4,096-token context")
+    res = serve(spec(engine={"max_model_len": 8192}), cost=Stub(), blocks=1000)
+    assert res.report["notes"] == [note] and ("note", note) in summary_rows(res.report)
 
 
 def test_disaggregated_replica_rows_add_up_to_the_totals():

@@ -66,6 +66,28 @@ def test_refused_requests_miss_the_slos_in_the_goodput_fraction_and_the_capacity
     assert not passes(res, 0.9) and passes(res, 0.75)
 
 
+def test_a_static_batch_takes_the_queue_and_prefills_it_over_iterations(tmp_path):
+    # five requests at 0 s and one at 0.05 s, 100 prompt + 3 output tokens, max_num_seqs 8, budget 256.
+    # it1 [0, 0.306): the batch is all five queued (not the 2.56 prompts the budget takes); r0 100, r1 100, r2's
+    #   first 56 (0.05 + 0.256 s): r0, r1 have their first tokens
+    # it2 [0.306, 0.6): r2's other 44, r3 100, r4 100 (0.05 + 0.244 s); r0 and r1 wait for the batch's prefills
+    # it3, it4: five decodes each (0.05 + 0.05 s): the batch finishes at 0.8 s; r5 waited for it (no admission into
+    #   a running batch), then runs alone: prefill (0.05 + 0.1) and two decodes (0.06 each): 0.95, 1.01, 1.07 s
+    stub = Stub(fixed=0.05)
+    rows = "0,100,3\n" * 5 + "0.05,100,3\n"
+    res = serve(spec(engine={"policy": "static"}, workload=_trace(tmp_path, rows)), cost=stub, blocks=1000)
+    assert [c[:2] for c in stub.calls] == [(256, 0), (244, 0), (0, 5), (0, 5), (100, 0), (0, 1), (0, 1)]
+    r = by_id(res)
+    assert [r[i].first_token for i in range(5)] == pytest.approx([0.306, 0.306, 0.6, 0.6, 0.6])
+    assert [r[i].finish for i in range(5)] == pytest.approx([0.8] * 5)
+    assert (r[5].scheduled, r[5].finish) == pytest.approx((0.8, 1.07))
+    # the batch is at most max_num_seqs (3 of the 6 here) and what the KV blocks hold: 100 prompt tokens take 7
+    # blocks of 16, so 20 blocks hold 2 prompts (a third needs 21)
+    for engine, blocks, first in (({"policy": "static", "max_num_seqs": 3}, 1000, 3), ({"policy": "static"}, 20, 2)):
+        res = serve(spec(engine=engine, workload=_trace(tmp_path, rows)), cost=Stub(fixed=0.05), blocks=blocks)
+        assert sum(1 for q in res.requests if q.scheduled == 0.0) == first
+
+
 def test_a_workload_no_request_of_which_fits_is_one_line_at_the_limit(tmp_path):
     # fixed lengths of 100 + 4 tokens over max_model_len 100: no report of 3 refused requests, an error
     with pytest.raises(ConfigError, match=r"engine\.max_model_len: no request can be served: every request has 100 "

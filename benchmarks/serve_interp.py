@@ -6,7 +6,8 @@
 Builds the grid the serving run would use, then simulates shapes that lie between its points (prefill token counts
 at the geometric middle of each grid interval; 3 and 4 prompts of 128, 384 and 575 tokens in one iteration; decode
 batches at the geometric middle of each batch interval crossed
-with KV lengths at a third and two thirds of each interval of the KV lengths a batch that size can reach) and prints each shape's interpolated and simulated seconds,
+with KV lengths at a third and two thirds of each interval of the KV lengths a batch that size can reach, and the
+longest it can reach) and prints each shape's interpolated and simulated seconds,
 the relative error, and the largest and mean absolute errors per kind.
 """
 
@@ -55,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     capacity = blocks * s.engine.block_size  # a decode batch never holds more KV than the replica
     for b in between(grid.decode_batches, geometric=True) or grid.decode_batches:
         row = evenly(grid.decode_kv[0][0], min(s.engine.max_model_len, capacity // b), s.cost.kv_points)
-        cases += [("decode", b, k) for k in between(row, geometric=False, fractions=(1 / 3, 2 / 3))]
+        # ... and the longest KV the batch can reach (on the capacity boundary, where the next grid batch's row
+        # has ended)
+        cases += [("decode", b, k) for k in [*between(row, geometric=False, fractions=(1 / 3, 2 / 3)), row[-1]]]
     print(f"{'shape':<28}{'interpolated s':>16}{'simulated s':>14}{'error':>9}")
     for kind, x, k in cases:
         if kind == "prompts":  # k prompts of m tokens in one iteration: k·m tokens, k·m² scores

@@ -28,10 +28,10 @@ from ..options import default_memory_budget
 from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_latency_cdf, plot_timeseries
 from ..report.writers import atomic_write_text, write_json
 from . import page
-from .cost import Footprint, Grid, GridShapeError, build_grid, footprint, kv_blocks
+from .cost import Footprint, Grid, GridShapeError, build_grid, footprint, kv_blocks, longest_notes
 from .engine import ITERATION_BYTES, EncoderCost, IterationCost, Replica
 from .metrics import CSV_COLUMNS, conversation_summary, request_rows, serving_summary, timeseries_rows, tpot
-from .requests import Request, TooManyRequests, add_image_tokens, make_requests, set_prefixes
+from .requests import Request, TooManyRequests, add_image_tokens, fewest, make_requests, set_prefixes
 from .sim import ROUTERS, run_loop
 from .speculative import Acceptor, draft_cost
 from .speculative import summary as speculative_summary
@@ -297,6 +297,7 @@ class _Setup:
     images: bool  # some request carries images
     swap: tuple[float, float]
     transfer: Callable[[Request], float] | None
+    notes: list[str]  # report.json's notes: a max_model_len beyond the model's context
 
 
 def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
@@ -358,11 +359,50 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
                 raise spec.error("draft_model", f"with the draft model's weights and KV cache beside the model's: "
                                  f"{n_blocks}")
             raise spec.error("model", n_blocks)  # the sizes say what does not fit: no value to quote
+        notes = [f"engine.max_model_len {s.engine.max_model_len:,}: {n}"
+                 for n in longest_notes(spec.model, spec.arch, s.engine, fp)]
         fp = both
+        _check_refusals(spec, requests, n_blocks, fp.image_positions if wants else 0)  # type: ignore[union-attr]
         _check_iterations(spec, requests, n_blocks)
         swap, swap_state = _swap_s(spec, fp) if fp is not None and s.engine.preemption == "swap" else (0.0, 0.0)
         transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
-    return _Setup(requests, fp, n_blocks, images, (swap, swap_state), transfer)
+    return _Setup(requests, fp, n_blocks, images, (swap, swap_state), transfer, notes)
+
+
+def _check_refusals(spec: ServingSpec, requests: list[Request], blocks: int, image_positions: int) -> None:
+    """A workload none of whose requests can ever be served is a one-line error at the limit that refuses the
+    shortest one it can draw, not a report of requests all refused at arrival (:func:`_admissible`): fixed lengths
+    (or a uniform's low, ...: :func:`.requests.fewest`) longer than ``engine.max_model_len`` or than a replica's
+    KV blocks, or a trace whose every request is. Lengths of which some fit keep the refusal of each one that does
+    not, even when every one drawn was refused."""
+    e, w = spec.serve.engine, spec.serve.workload
+    least = [fewest(w.prompt_tokens), fewest(w.output_tokens), fewest(w.images) if w.images is not None else 0]
+    if any(x is None for x in least):  # a trace's lengths: its requests are all it draws
+        arriving = [r for r in requests if not math.isnan(r.arrival)]
+        if not arriving or _admissible(arriving, spec, blocks)[0]:
+            return
+        short = min(arriving, key=lambda r: r.prompt + r.output)
+        prompt, output, which = short.prompt, short.output, "the shortest request of the trace"
+    else:
+        prompt, output = least[0] + least[2] * image_positions, least[1]  # type: ignore[operator]
+        which = "every request" if w.prompt_tokens.dist == w.output_tokens.dist == "fixed" else \
+            "the shortest request the workload can draw"
+    total = prompt + output
+    need = -(-total // e.block_size)
+    if total <= e.max_model_len and need <= blocks:
+        return
+    length = f"{prompt:,} prompt + {output:,} output tokens = {total:,}"
+    if total > e.max_model_len:
+        raise spec.error("engine.max_model_len", f"no request can be served: {which} has {length}, more than "
+                         f"max_model_len (raise it, or shorten workload.prompt_tokens or output_tokens)",
+                         value=e.max_model_len)
+    if e.kv_blocks is not None:
+        raise spec.error("engine.kv_blocks", f"no request can be served: {which} has {length}, {need:,} blocks "
+                         f"of {e.block_size}, more than a replica's {blocks:,}", value=e.kv_blocks)
+    raise spec.error("engine.gpu_memory_fraction", f"no request can be served: {which} has {length}, {need:,} KV "
+                     f"blocks of {e.block_size}, more than the {blocks:,} a replica's memory leaves after the "
+                     "weights (raise it, use more tensor parallelism, or shorten the requests)",
+                     value=e.gpu_memory_fraction)
 
 
 def iteration_floor(spec: ServingSpec, requests: list[Request], blocks: int) -> tuple[int, int, int]:
@@ -502,6 +542,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "kv_bytes_per_token": fp.kv_bytes_per_token if fp else None,
         "state_bytes_per_seq": fp.state_bytes_per_seq if fp else None,
         "iteration_cost": grid.to_dict() if grid is not None else {"simulations": 0},
+        "notes": setup.notes,
         "serving": serving_summary(runnable, refused, replicas, s.slo),
     }
     report["serving"]["conversations"] = conversation_summary(requests) if talk is not None else None

@@ -1,7 +1,7 @@
 """Capacity search (``accelsim serve FILE --capacity [GOAL]``; docs/serving.md "Capacity"): the highest request
 rate a serving setup sustains within its SLOs, as Vidur's capacity search and the serving papers' "goodput at SLO"
 define it: the largest ``workload.arrival.rate`` at which at least ``GOAL`` (0.9 by default) of the requests meet
-every SLO of the file and the run is not saturated.
+every SLO of the file (refused requests count as missing them) and the run is not saturated.
 
 From the file's own rate the search doubles the rate while a run passes (or halves it while one fails) to bracket
 the capacity between a passing and a failing rate, then bisects the bracket geometrically :data:`BISECTIONS` times
@@ -41,8 +41,9 @@ class Probe:
 
 
 def passes(result: ServeResult, goal: float) -> bool:
-    """Whether a run keeps the goal: at least ``goal`` of its finished requests meet every SLO, none is left
-    unfinished and it is not saturated (its queue did not grow while requests arrived)."""
+    """Whether a run keeps the goal: at least ``goal`` of its requests meet every SLO (a request refused at arrival,
+    longer than max_model_len or than a replica's KV cache, misses them: the goodput fraction is of every request),
+    none is left unfinished and it is not saturated (its queue did not grow while requests arrived)."""
     s = result.report["serving"]
     fraction = s["goodput"]["fraction"]
     return fraction is not None and fraction >= goal and not s["saturated"] and not s["unfinished"]

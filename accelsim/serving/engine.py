@@ -6,7 +6,8 @@ needs, up to the budget (a decode needs one; a prefill the rest of its prompt, c
 ``chunked_prefill``); when the KV blocks it needs are not free, the newest running request is preempted (its
 blocks freed; with ``recompute`` it will prefill again, with ``swap`` its KV goes to host memory and comes back
 over the host link). Then, if nothing was preempted, waiting requests (first come, first served; a preempted one
-goes first) are admitted while fewer than ``max_num_seqs`` run and budget and blocks remain. With
+goes first) are admitted while fewer than ``max_num_seqs`` run and budget and blocks remain (static batching
+instead admits a whole batch into an empty engine only: :meth:`Replica._admit_batch`). With
 ``prefix_caching`` a request whose group's shared prefix is cached starts with those full blocks computed (shared,
 reference counted; unreferenced cached blocks are evicted, least recently released first, when blocks run out).
 When the iteration ends (:meth:`Replica.complete`) every request whose computed tokens reach its prompt plus its
@@ -250,9 +251,15 @@ class Replica:
         bs, pool, running, batch = self.e.block_size, self.pool, self.running, self.batch
         decodes = kv = scores = drafts = drafting = 0
         spec = self.spec_tokens
+        # static batching: the batch decodes once every one of its requests has its first token
+        hold = self.e.policy == "static" and any(r.generated == 0 or r.prompt + r.generated - r.computed > 1
+                                                 for r in running)
         while i < len(running) and budget > 0:
             req = running[i]
             new = req.prompt + req.generated - req.computed
+            if hold and new == 1 and req.generated:  # a decode waits for the batch's prefills
+                i += 1
+                continue
             if spec and new == 1 and req.generated:  # a decode verifies drafts beside its token
                 req.drafts = min(spec, req.output - req.generated - 1, budget - 1)
                 new += req.drafts
@@ -296,23 +303,30 @@ class Replica:
         self.mix = [self.e.max_num_batched_tokens - budget - decodes - drafts, decodes, kv, scores, drafts, drafting]
         return budget, extra, preempted
 
-    def _admit(self, req: Request, budget: int) -> tuple[int, float] | None:
-        """Admit the waiting ``req`` if budget and blocks allow: (tokens, swap-in seconds), else None."""
+    def _admit(self, req: Request, budget: int, whole: bool = False) -> tuple[int, float] | None:
+        """Admit the waiting ``req`` if budget and blocks allow: (tokens, swap-in seconds), else None. ``whole``
+        (static batching): no tokens this iteration (the batch's prefills then run as the budget allows), but the
+        KV blocks of everything it computes before its next token, taken now, if they are free."""
         hits = 0
         if self.e.prefix_caching and not req.swapped and not req.kv_ready and req.computed == 0:
             hits = min(self.pool.hits(req.group), req.prefix // self.e.block_size)
         start = req.computed if req.swapped or req.kv_ready else hits * self.e.block_size
         new = req.prompt + req.generated - start
-        new = new if new <= budget else (budget if self.e.chunked_prefill else 0)
         enc = 0
-        if new and req.encoded < req.images:
-            new, enc = self._encodable(req, start, new)
-        if new == 0:
-            return None
+        if whole:
+            blocks_to = req.prompt + req.generated
+            new = 0
+        else:
+            new = new if new <= budget else (budget if self.e.chunked_prefill else 0)
+            if new and req.encoded < req.images:
+                new, enc = self._encodable(req, start, new)
+            if new == 0:
+                return None
+            blocks_to = start + new
         before = req.remaining
         # an idle cached group leaves the evictable blocks whole when referenced (KvPool.ref), not only its hits
         idle_hit = self.pool.cached[req.group] if hits and self.pool.refs.get(req.group, 0) == 0 else 0
-        need = -(-(start + new) // self.e.block_size) - hits
+        need = -(-blocks_to // self.e.block_size) - hits
         if need > self.pool.available() - idle_hit:
             return None
         if hits:
@@ -357,13 +371,33 @@ class Replica:
             req.encoded += images
             self.encoder_left -= images * self.image_tokens
 
+    def _admit_batch(self, now: float) -> float:
+        """Static batching into an empty engine: the waiting requests, first come first served, while fewer than
+        ``max_num_seqs`` run and the KV blocks of their prompts are free (:meth:`_admit` ``whole``); their prefills
+        then run over as many iterations as the token budget needs (:meth:`_schedule_running`), and the batch
+        decodes once all have their first tokens. Returns the swap-in seconds."""
+        seconds = 0.0
+        while self.waiting and len(self.running) < self.e.max_num_seqs:
+            admitted = self._admit(self.waiting[0], 0, whole=True)
+            if admitted is None:
+                break
+            req = self.waiting.popleft()
+            req.drafts = 0
+            seconds += admitted[1]
+            self.running.append(req)
+            if math.isnan(req.scheduled):
+                req.scheduled = now
+        return seconds
+
     def schedule(self, now: float) -> float:
         """Choose this iteration's batch (in ``self.batch``); returns its seconds (0 when there is nothing)."""
         self.batch = []
         self.encoder_left = self.encoder_budget
-        static_busy = self.e.policy == "static" and bool(self.running)
+        static = self.e.policy == "static"
+        swap_in = self._admit_batch(now) if static and not self.running else 0.0
         budget, extra, preempted = self._schedule_running(self.e.max_num_batched_tokens)
-        while self.waiting and not preempted and not static_busy and budget > 0 \
+        extra += swap_in
+        while self.waiting and not preempted and not static and budget > 0 \
                 and len(self.running) < self.e.max_num_seqs:
             admitted = self._admit(self.waiting[0], budget)
             if admitted is None:

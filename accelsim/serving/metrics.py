@@ -3,10 +3,19 @@ from the finished requests and each replica's iteration samples.
 
 Definitions (every time in seconds): TTFT = first token − arrival; TPOT = (finish − first token) / (output − 1)
 for requests of more than one output token; ITL = the gaps between a request's consecutive tokens (all of them,
-pooled); end-to-end = finish − arrival. Percentiles are numpy's linear ones. Throughput is over the *makespan*,
-from the first arrival to the last finish. A request is good when it meets every SLO the file gives; goodput is
-good requests per second of makespan. The run is *saturated* when the mean TTFT of the last fifth of the requests
-(by arrival) is over three times that of the first fifth and over 1 s: the queue grew while requests arrived.
+pooled); end-to-end = finish − arrival. Percentiles are numpy's linear ones.
+
+The *arrival window* of n requests arriving over a span s (first to last arrival) is n mean gaps, s·n/(n − 1): the
+last request's own gap counts, as the first one's does (n constant-rate arrivals 1/r apart: n/r). The offered load
+is n per arrival window, (n − 1)/s (r at a constant rate r; none when s is 0). Throughput is over the *makespan*,
+from the first arrival to the last finish or the end of the arrival window, whichever is later, so that it never
+exceeds the offered load (4 requests 5 s apart, each done in 1 s: 4 in 20 s, 0.2 requests/s, not 4 in 16 s).
+
+A request is good when it finished and meets every SLO the file gives; goodput is good requests per second of
+makespan, and its fraction is of every request that arrived: a refused or unfinished request misses the SLOs (as
+Vidur's and DistServe's SLO attainment count every request). The run is *saturated* when the mean TTFT of the last
+fifth of the requests (by arrival) is over three times that of the first fifth and over 1 s: the queue grew while
+requests arrived.
 """
 
 from __future__ import annotations
@@ -92,13 +101,32 @@ def kv_use(replicas: Sequence[Replica]) -> dict[str, float]:
 
 
 def replica_rows(replicas: Sequence[Replica], requests: Sequence[Request], makespan: float) -> list[dict]:
+    """Per replica: the requests it served, those it finished and the output tokens it generated. With
+    disaggregation a request handed off is served by two replicas: its prefill replica generated its first token,
+    its decode replica the rest and finished it; so the rows' finished requests and output tokens add up to the
+    run's (each prefill replica's requests add up to the run's, the decode replicas' to those handed off)."""
+    served = {r.index: 0 for r in replicas}
+    finished = dict(served)
+    tokens = dict(served)
+    for q in requests:
+        done = not math.isnan(q.finish)
+        if q.decode_replica >= 0:  # prefilled on q.replica (its first token), decoded on q.decode_replica
+            first = min(q.generated, 1)
+            served[q.replica] += 1
+            tokens[q.replica] += first
+            served[q.decode_replica] += 1
+            tokens[q.decode_replica] += q.generated - first
+            finished[q.decode_replica] += done
+        elif q.replica >= 0:
+            served[q.replica] += 1
+            tokens[q.replica] += q.generated
+            finished[q.replica] += done
     rows = []
     for r in replicas:
-        mine = [q for q in requests if r.index in (q.replica, q.decode_replica)]
         batch = r.samples.tokens
-        rows.append({"replica": r.index, "role": r.role, "requests": len(mine),
-                     "finished": sum(1 for q in mine if not math.isnan(q.finish)),
-                     "output_tokens": sum(q.generated for q in mine), "iterations": r.iterations,
+        rows.append({"replica": r.index, "role": r.role, "requests": served[r.index],
+                     "finished": finished[r.index],
+                     "output_tokens": tokens[r.index], "iterations": r.iterations,
                      "busy_fraction": r.busy_s / makespan if makespan else 0.0,
                      "mean_batch_tokens": float(np.mean(batch)) if len(batch) else 0.0,
                      "preemptions": r.preemptions, "kv_blocks": r.pool.total})
@@ -110,15 +138,17 @@ def serving_summary(requests: Sequence[Request], rejected: Sequence[Request], re
     """The report's ``serving`` object (see the module docstring)."""
     fin = [r for r in requests if not math.isnan(r.finish)]
     start = requests[0].arrival if requests else 0.0
-    end = max((r.finish for r in fin), default=start)
+    span = requests[-1].arrival - start if requests else 0.0
+    offered = (len(requests) - 1) / span if span > 0 else None  # n per arrival window of s·n/(n − 1)
+    window = span * len(requests) / (len(requests) - 1) if offered else 0.0
+    end = max(max((r.finish for r in fin), default=start), start + window)
     makespan = end - start
 
     def rate(x: float) -> float | None:
         return x / makespan if makespan > 0 else None
 
     n_good = sum(1 for r in fin if good(r, slo))
-    arrivals = [r.arrival for r in requests]
-    offered = (len(requests) - 1) / (arrivals[-1] - arrivals[0]) if len(requests) > 1 and arrivals[-1] > 0 else None
+    everyone = len(requests) + len(rejected)  # a refused or unfinished request misses the SLOs
     return {
         "requests": len(requests) + len(rejected),
         "finished": len(fin),
@@ -137,7 +167,7 @@ def serving_summary(requests: Sequence[Request], rejected: Sequence[Request], re
         "output_tokens_per_s": rate(sum(r.output for r in fin)),
         "goodput": {"slo": {k: v for k, v in slo.model_dump().items() if v is not None},
                     "good_requests": n_good, "requests_per_s": rate(n_good),
-                    "fraction": n_good / len(fin) if fin else None},
+                    "fraction": n_good / everyone if everyone else None},
         "preemptions": sum(r.preemptions for r in replicas),
         "cached_prefix_tokens": sum(r.cached_tokens for r in fin),
         "kv_cache_utilization": kv_use(replicas),
@@ -178,7 +208,8 @@ def conversation_summary(requests: Sequence[Request]) -> dict:
 
 
 def _slo_text(slo: dict, share: str) -> str:
-    """"83.0% meet TTFT <= 500ms, TPOT <= 50ms", or, with no SLO in the file, that every finished request counts."""
+    """"83.0% meet TTFT <= 500ms, TPOT <= 50ms" (of every request, refused and unfinished ones too), or, with no SLO in
+    the file, that every finished request counts."""
     if not slo:
         return "no SLO set: every finished request counts"
     names = {"ttft": "TTFT", "tpot": "TPOT", "e2e": "end-to-end"}
@@ -257,4 +288,5 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
         role = "" if r.get("role", "both") == "both" else f" ({r['role']})"
         rows.append((f"replica {r['replica']}{role}", f"{r['requests']:,} requests, {r['iterations']:,} iterations, "
                                                 f"busy {r['busy_fraction']:.1%}, {r['preemptions']:,} preemptions"))
+    rows += [("note", str(n)) for n in report.get("notes") or ()]
     return rows

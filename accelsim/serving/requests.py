@@ -89,6 +89,24 @@ def _lengths(dist: Lengths, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(values, dist.min, high).astype(np.int64)
 
 
+def fewest(dist: Lengths) -> int | None:
+    """The least count ``dist`` can draw, after its clip to [min, max] (:func:`_lengths`): a fixed value, a
+    uniform's low, a normal or lognormal's mean when its std is 0 and its ``min`` otherwise; None for ``trace`` (the
+    trace's rows say)."""
+    if dist.dist == "trace":
+        return None
+    if dist.dist == "fixed":
+        x = float(dist.value)  # type: ignore[arg-type]
+    elif dist.dist == "uniform":
+        x = float(dist.low)  # type: ignore[arg-type]
+    elif dist.std == 0:  # every draw is the mean
+        x = float(np.rint(dist.mean))  # type: ignore[arg-type]
+    else:
+        x = float(dist.min)
+    high = min(dist.max if dist.max is not None else MAX_TOKENS, MAX_TOKENS)
+    return int(min(max(x, dist.min), high))
+
+
 def _arrivals(cfg: RequestsConfig, rng: np.random.Generator) -> np.ndarray:
     """Arrival times (s), the first at 0: ``requests`` of them, or all before ``duration``."""
     a = cfg.arrival

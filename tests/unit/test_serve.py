@@ -53,9 +53,12 @@ def test_isolated_requests_have_the_hand_computed_latencies():
     assert s["tpot_s"]["mean"] == pytest.approx(0.11) and s["itl_s"]["p90"] == pytest.approx(0.11)
     r2 = by_id(res)[2]
     assert (r2.arrival, r2.first_token, r2.finish) == pytest.approx((2.0, 2.2, 2.53))
-    assert s["makespan_s"] == pytest.approx(2.53)
-    assert s["requests_per_s"] == pytest.approx(3 / 2.53)
-    assert s["output_tokens_per_s"] == pytest.approx(12 / 2.53)
+    # the last finish (2.53 s) comes before the end of the arrival window, 3 gaps of 1 s = 3 s: the makespan is 3 s,
+    # and the throughput is the offered load, 3 requests in 3 s (3 / 2.53 = 1.19 requests/s would exceed it)
+    assert s["offered_requests_per_s"] == pytest.approx(1.0)
+    assert s["makespan_s"] == pytest.approx(3.0)
+    assert s["requests_per_s"] == pytest.approx(3 / 3.0)
+    assert s["output_tokens_per_s"] == pytest.approx(12 / 3.0)
 
 
 def test_overlapping_requests_batch_a_decode_with_a_prefill():
@@ -208,9 +211,14 @@ def test_same_seed_same_requests_and_a_new_seed_differs(tmp_path):
 
 
 def test_requests_that_cannot_fit_are_refused_and_reported():
-    res = serve(spec(engine={"max_model_len": 100}), cost=Stub(), blocks=1000)  # 100 + 4 > 100
+    # 100 prompt tokens and 1 to 8 output tokens under max_model_len 104: those of more than 4 are refused (a
+    # workload none of whose requests fits is an error: test_serve_load)
+    res = serve(spec(engine={"max_model_len": 104}, workload={"output_tokens": {"dist": "uniform", "low": 1, "high": 8},
+                                                              "requests": 20}), cost=Stub(), blocks=1000)
     s = res.report["serving"]
-    assert (s["requests"], s["finished"], s["rejected"]) == (3, 0, 3)
+    long = sum(1 for r in res.requests if r.output > 4)
+    assert 0 < long < 20 and all(r.refused == (r.output > 4) for r in res.requests)
+    assert (s["requests"], s["finished"], s["rejected"]) == (20, 20 - long, long)
 
 
 def test_saturation_is_reported_when_load_exceeds_capacity():

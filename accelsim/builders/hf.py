@@ -149,6 +149,12 @@ class HfParams(LlamaParams):
             raise ValueError(f"expert_parallel {self.expert_parallel} must divide the experts ({moe.experts})")
         if not moe and self.expert_parallel > 1:
             raise ValueError(f"expert_parallel needs a mixture-of-experts model ({lm.arch} has no experts)")
+        if self.expert_counts and self.moe_routing != "counts":
+            raise ValueError(f"expert_counts: read only with moe_routing 'counts' (it is {self.moe_routing!r}); set "
+                             f"moe_routing: counts, or leave expert_counts out")
+        if self.moe_skew != 1.0 and self.moe_routing != "skewed":
+            raise ValueError(f"moe_skew: read only with moe_routing 'skewed' (it is {self.moe_routing!r}); set "
+                             f"moe_routing: skewed, or leave moe_skew out")
         etp = self.expert_tensor_parallel
         if etp is not None and etp not in (1, self.tensor_parallel):
             raise ValueError(f"expert_tensor_parallel: 1 (experts whole, spread over the tensor-parallel chips) or "
@@ -724,6 +730,8 @@ def _moe_meta(p: HfParams, lm: LM, q_len: int) -> dict[str, Any]:
     assert moe is not None
     tokens = p.batch * q_len * p.expert_parallel
     loads = expert_loads(tokens, moe.top_k, moe.experts, p.routing())
+    if not moe.sparse_layers:  # every layer dense (Qwen2-MoE's decoder_sparse_step past the last layer, or the first
+        loads = replace(loads, kept=(0,) * moe.experts, dropped=0)  # layers of a model only): no token is routed
     return {"experts": moe.experts, "top_k": moe.top_k, "moe_layers": len(moe.sparse_layers),
             "expert_parallel": p.expert_parallel, "experts_spread": p.spread(), "routing": p.moe_routing,
             "tokens": tokens,
@@ -746,7 +754,8 @@ def active_params(lm: LM, total: int) -> int:
 
 
 _WHOLE = {"tensor_parallel": 1, "context_parallel": 1, "expert_parallel": 1, "expert_tensor_parallel": None,
-          "phase": "prefill", "seq_len": 1, "moe_routing": "balanced", "capacity_factor": 0.0, "batch": 1, "images": 0}
+          "phase": "prefill", "seq_len": 1, "moe_routing": "balanced", "moe_skew": 1.0, "expert_counts": [],
+          "capacity_factor": 0.0, "batch": 1, "images": 0}
 """The settings of the graph that holds the whole model (MoE: batch = experts, so every expert gets a token)."""
 
 

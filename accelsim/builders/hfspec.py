@@ -22,7 +22,7 @@ IGNORED = frozenset({
     "query_pre_attn_scalar", "id2label", "label2id", "summary_type", "summary_use_proj",
     "summary_activation", "summary_proj_to_labels", "summary_first_dropout", "task_specific_params",
     "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "n_ctx", "quantization_config",
-    "_attn_implementation", "auto_map", "use_bfloat16", "dtype",
+    "_attn_implementation", "_attn_implementation_autoset", "auto_map", "use_bfloat16", "dtype",
 })
 """Fields read only to check their value (RoPE scaling, activations, windows) or with no effect on the op graph."""
 
@@ -452,10 +452,15 @@ class _Reader:
         if value != expected:
             raise ValueError(f"{key}: {value!r} is not supported ({why}; expected {expected!r})")
 
-    def int_list(self, key: str) -> frozenset[int]:
+    def int_list(self, key: str, layers: int | None = None) -> frozenset[int]:
+        """A list of layer indices (null or absent: none); with ``layers``, each in 0 … layers − 1 (transformers
+        would skip an index past the last layer: a config that names one describes another model)."""
         value = self._get(key, None) or []
         if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             raise ValueError(f"{key}: expected a list of layer indices (got {value!r})")
+        if layers is not None and any(not 0 <= v < layers for v in value):
+            raise ValueError(f"{key}: {sorted(v for v in value if not 0 <= v < layers)} not layer indices of the "
+                             f"{layers} layers (num_hidden_layers; indices 0 … {layers - 1})")
         return frozenset(value)
 
     def rope_scaling(self) -> None:
@@ -487,13 +492,15 @@ _SILU = {"silu": "silu", "swish": "silu"}
 _GELU_TANH = {"gelu_pytorch_tanh": "gelu", "gelu": "gelu", "gelu_new": "gelu"}
 
 
-def _heads(r: _Reader, hidden: int, head_dim: int = 0, defaults: tuple[int, int] | None = None
-           ) -> tuple[int, int, int]:
+def _heads(r: _Reader, hidden: int, head_dim: int = 0, defaults: tuple[int, int] | None = None, *,
+           null_heads: bool = False) -> tuple[int, int, int]:
     """(heads, kv_heads, head_dim); ``head_dim`` is the class's default (0: hidden / heads), ``defaults`` its
     (heads, kv_heads) (None: heads required; a default kv_heads of 0: the heads). A null or absent
-    ``num_key_value_heads`` takes the default."""
+    ``num_key_value_heads`` takes the default; with ``null_heads`` a null one is the heads (the classes whose
+    ``__init__`` says ``if num_key_value_heads is None: num_key_value_heads = num_attention_heads``)."""
     heads = r.int("num_attention_heads", defaults and defaults[0])
-    kv_heads = r.opt_int("num_key_value_heads") or (defaults[1] if defaults and defaults[1] else heads)
+    null = null_heads and "num_key_value_heads" in r.data and r.data["num_key_value_heads"] is None
+    kv_heads = r.opt_int("num_key_value_heads") or (defaults[1] if defaults and defaults[1] and not null else heads)
     if heads % kv_heads:
         raise ValueError(f"num_key_value_heads: {kv_heads} must divide num_attention_heads ({heads})")
     head_dim = r.int("head_dim", head_dim) if head_dim else r.opt_int("head_dim")
@@ -502,6 +509,15 @@ def _heads(r: _Reader, hidden: int, head_dim: int = 0, defaults: tuple[int, int]
             raise ValueError(f"num_attention_heads: {heads} must divide hidden_size ({hidden})")
         head_dim = hidden // heads
     return heads, kv_heads, head_dim
+
+
+def _top_k(r: _Reader, experts: int, default: int | None = None, key: str = "num_experts_per_tok") -> int:
+    """Routed experts per token (``key``, the class's ``default``): an integer from 1 to the ``experts``
+    (transformers' torch.topk would fail on more; fewer than 1 routes no token)."""
+    k = r.int(key, default)
+    if k > experts:
+        raise ValueError(f"{key}: {k} experts per token exceed the model's {experts} experts")
+    return k
 
 
 def _rotary_dim(r: _Reader, head_dim: int) -> int | None:

@@ -618,7 +618,8 @@ class TransformerBuilder(GraphBuilder):
 
     def _cached_kv(self, new: str | None, which: str, cache: KVCache, shape: Shape, window: int = 0) -> str:
         """K or V as attention reads it, with the cache ops of the module docstring; with a sliding ``window`` the
-        cache after the pass holds at most its last ``window`` tokens (a rolling buffer)."""
+        cache after the pass, the appended tokens included, holds at most its last ``window`` tokens (a rolling
+        buffer of ``window`` slots: a decode step's window − 1 cached tokens and its own)."""
         prefix = self._prefix()
         cache_name = f"{prefix}.{which}_cache" if prefix else f"{which}_cache"
         b, kvh, _, d = shape
@@ -651,9 +652,10 @@ class TransformerBuilder(GraphBuilder):
         ``q_in``: self-attention). ``bias`` is one flag or (q, k, v, out). ``fused_qkv`` names one LINEAR that
         projects q, k and v together (GPT-2's c_attn, torchvision's in_proj); ``names`` names the four separate
         projections. ``kv_heads`` < ``heads`` is grouped-query attention (a fused projection then gives
-        (heads + 2·kv_heads)·head_dim features, Phi-3's qkv_proj). ``window`` > 0 is sliding-window attention: the
-        cache holds at most the last window − 1 tokens (a rolling buffer), so a decode step reads at most ``window``
-        keys; a prefill computes the full causal scores (the mask is recorded, never discounted). ``softcap``:
+        (heads + 2·kv_heads)·head_dim features, Phi-3's qkv_proj). ``window`` > 0 is sliding-window attention: a
+        decode step reads at most the last window − 1 cached tokens (what a layer keeps between steps) and its own,
+        ``window`` keys, and the cache after it holds those ``window`` tokens (kv_meta); a prefill computes the full
+        causal scores (the mask is recorded, never discounted). ``softcap``:
         soft-capped scores (:meth:`attention`). ``qk_norm`` (an eps; None: off): Qwen3's QK-norm, an RMSNorm over
         head_dim on each head of q and k (``q_norm`` / ``k_norm``, a (head_dim,) weight each, replicated under tensor
         parallelism) after the projections and before RoPE, so the cache holds normed keys; ``qk_norm_style`` names

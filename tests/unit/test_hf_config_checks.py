@@ -135,3 +135,18 @@ def test_a_model_whose_moe_layers_are_all_dense_routes_no_token():
     moe = g.meta["moe"]
     assert moe["moe_layers"] == 0 and moe["experts_hit"] == 0 and sum(moe["tokens_per_expert"]) == 0
     assert moe["active_params"] == moe["total_params"] == g.meta["model_params"]
+
+
+def test_a_sliding_window_layer_holds_window_tokens_after_a_pass():
+    # Mistral-7B: W = 4096. A decode step at position p attends to p − W + 1 … p: W − 1 cached tokens (all a layer
+    # keeps between steps, transformers' DynamicSlidingWindowLayer) and its own; after its append the cache holds
+    # W tokens. bf16: 32 layers × (k, v) × 8 KV heads × 128 × 4096 tokens × 2 bytes = 536,870,912
+    w = load_workload("mistral_7b")
+    per_window = 32 * 2 * 8 * 128 * 4096 * 2
+    assert per_window == 536_870_912
+    for phase, extra in (("decode", {"kv_len": 6000}), ("prefill", {"seq_len": 8192})):
+        g = build_workload(w.model, {**w.params, "dtype": "bf16", "phase": phase, **extra})
+        assert g.meta["kv_cache_bytes"] == per_window, phase
+    g = build_workload(w.model, {**w.params, "dtype": "bf16", "phase": "decode", "kv_len": 6000})
+    assert g.inputs["model.layers.0.self_attn.k_cache"] == (1, 8, 4095, 128)
+    assert g["model.layers.0.self_attn.scores"].attrs["kv_len"] == 4096

@@ -59,6 +59,7 @@ from .hfspec import (
     _rotary,
     _top_k,
     load_config,
+    quantization,
 )
 from .hfvlm import VLM_READERS
 
@@ -578,8 +579,9 @@ def parse(data: Mapping[str, Any]) -> LM:
         raise ValueError(f"architectures: {arch!r} is not supported (the {len(READERS)} supported: accelsim list hf)")
     r = _Reader(data, arch)
     lm = READERS[arch](r)
+    quant = quantization(r, lm)
     r.finish()
-    return lm
+    return replace(lm, quant=quant) if quant is not None else lm
 
 
 __all__ = ["DSA", "IGNORED", "LM", "LinearAttn", "MLA", "Mamba2", "MoE", "READERS", "Vision", "load_config", "parse"]

@@ -318,9 +318,10 @@ def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache
         return _mla(b, lm, h, p, cache)
     style = STYLES[lm.style]
     rope = lm.rope and i not in lm.nope_layers
+    window, chunk = (0, lm.window(i)) if lm.chunked else (lm.window(i), 0)
     return b.multihead_attention(h, heads=lm.heads, kv_heads=lm.kv_heads, head_dim=lm.head_dim, bias=lm.bias,
                                  fused_qkv=style.fused_qkv, names=style.proj, rope=rope, causal=True, fused=_fused(p),
-                                 cache=cache, window=lm.window(i), softcap=lm.attn_softcap is not None,
+                                 cache=cache, window=window, chunk=chunk, softcap=lm.attn_softcap is not None,
                                  qk_norm=lm.eps if lm.qk_norm else None, dropout=lm.attn_dropout,
                                  sinks=lm.attn_sinks, qk_l2norm=lm.eps if lm.qk_l2norm and rope else None,
                                  output_gate=lm.attn_gate, rotary_dim=lm.rotary_dim, qk_norm_style=lm.qk_norm_style,

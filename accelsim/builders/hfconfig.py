@@ -493,7 +493,7 @@ def _llama4(r: _Reader) -> LM:
     return LM(r.arch, vocab=r.int("vocab_size", 202048), hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
               head_dim=head_dim, ffn=r.int("intermediate_size_mlp", 16384), eps=r.float("rms_norm_eps", 1e-5),
               act=r.choice("hidden_act", "silu", _SILU), tied=r.bool("tie_word_embeddings", False), moe=moe,
-              windows=tuple(chunk if k == "chunked_attention" else 0 for k in kinds), nope_layers=nope,
+              windows=tuple(chunk if k == "chunked_attention" else 0 for k in kinds), chunked=True, nope_layers=nope,
               qk_l2norm=r.bool("use_qk_norm", True), mlp_name="feed_forward",
               attn_dropout=r.prob("attention_dropout", 0.0))
 

@@ -304,6 +304,7 @@ class LM:
     max_positions: int = 0  # learned position table rows (0: RoPE)
     position_offset: int = 0  # OPT's learned positions start at row 2
     windows: tuple[int, ...] = ()  # per layer: sliding window (0 = global)
+    chunked: bool = False  # Llama 4: the windows are attention chunks (chunked attention), not sliding windows
     attn_softcap: float | None = None
     final_softcap: float | None = None
     sandwich_norms: bool = False  # Gemma-2's post-attention and pre/post-feed-forward norms

@@ -59,8 +59,9 @@ def touches_kv(op: Op) -> bool:
     return op.kind in (OpKind.KV_APPEND, OpKind.ATTENTION) or leaf in ("scores", "context", "k_all", "v_all", "logits")
 
 
-# a context-parallel attention's parts (TransformerBuilder._cp_attention: chunk0 / chunk1, ring steps step0 …)
-_CP_PART = re.compile(r"\.(?:chunk|step)\d+$")
+# an attention's parts: context parallelism's (TransformerBuilder._cp_attention: chunk0 / chunk1, ring steps
+# step0 …) and chunked attention's (_chunked_attention: chunks, last_chunk)
+_CP_PART = re.compile(r"\.(?:chunk\d+|step\d+|chunks|last_chunk)$")
 
 
 def _reads_kv(op: Op, scopes: set[str]) -> bool:

@@ -70,8 +70,9 @@ from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
 from ..units import DType
 from .hfconfig import DSA, LM, MLA, MoE, load_config, parse
+from .hfspec import QUANT_METHODS, Quant
 from .moe import ExpertForm, ExpertNames, Routing, expert_loads, moe_layer, shared_expert
-from .precision import with_precision
+from .precision import apply_precision, with_precision
 from .ssm import gated_delta_net, kimi_delta_attention, lightning_attention, mamba1, mamba2, short_conv
 from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
 from .transformer import LlamaParams, _fused, context_notes, last_positions
@@ -140,6 +141,10 @@ class HfParams(LlamaParams):
             raise ValueError("config: missing: give a Hugging Face config.json (workload.config=PATH) or its fields")
         try:
             lm = self.lm()  # every config problem is found here, as a validation error
+            if lm.quant is not None and not lm.quant.known and not self.sets_weights():
+                raise ValueError(f"quantization_config.quant_method: {lm.quant.method!r} is not modelled (known: "
+                                 f"{', '.join(QUANT_METHODS)}); set weight_dtype (and quant_group_size) to what the "
+                                 f"checkpoint stores")
         except ValueError as e:  # name the file the field was read from, when there is one
             if isinstance(self.config, (str, os.PathLike)):
                 raise ValueError(f"{e} (in {os.fspath(self.config)})") from None
@@ -149,6 +154,12 @@ class HfParams(LlamaParams):
             raise ValueError(f"expert_parallel {self.expert_parallel} must divide the experts ({moe.experts})")
         if not moe and self.expert_parallel > 1:
             raise ValueError(f"expert_parallel needs a mixture-of-experts model ({lm.arch} has no experts)")
+        if self.expert_counts and self.moe_routing != "counts":
+            raise ValueError(f"expert_counts: read only with moe_routing 'counts' (it is {self.moe_routing!r}); set "
+                             f"moe_routing: counts, or leave expert_counts out")
+        if self.moe_skew != 1.0 and self.moe_routing != "skewed":
+            raise ValueError(f"moe_skew: read only with moe_routing 'skewed' (it is {self.moe_routing!r}); set "
+                             f"moe_routing: skewed, or leave moe_skew out")
         etp = self.expert_tensor_parallel
         if etp is not None and etp not in (1, self.tensor_parallel):
             raise ValueError(f"expert_tensor_parallel: 1 (experts whole, spread over the tensor-parallel chips) or "
@@ -196,6 +207,17 @@ class HfParams(LlamaParams):
             raise ValueError("sequence_parallel: not modelled for a mixture-of-experts model (its router and "
                              "all-to-alls would run on token shards)")
         return self
+
+    def sets_weights(self) -> bool:
+        """Whether the workload sets the weights' dtype itself (``weight_dtype`` or ``expert_weight_dtype``): it then
+        stands for the config's ``quantization_config``."""
+        return self.weight_dtype is not None or self.expert_weight_dtype is not None
+
+    def quant(self, lm: LM) -> Quant | None:
+        """The config's stored weights (:func:`.hfspec.quantization`) where they apply: a known method and no
+        ``weight_dtype`` / ``expert_weight_dtype`` of the workload's own."""
+        q = lm.quant
+        return q if q is not None and q.known and not self.sets_weights() else None
 
     def fields(self) -> dict[str, Any]:
         """The config's fields, those written beside ``config`` overriding the file's."""
@@ -296,9 +318,10 @@ def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache
         return _mla(b, lm, h, p, cache)
     style = STYLES[lm.style]
     rope = lm.rope and i not in lm.nope_layers
+    window, chunk = (0, lm.window(i)) if lm.chunked else (lm.window(i), 0)
     return b.multihead_attention(h, heads=lm.heads, kv_heads=lm.kv_heads, head_dim=lm.head_dim, bias=lm.bias,
                                  fused_qkv=style.fused_qkv, names=style.proj, rope=rope, causal=True, fused=_fused(p),
-                                 cache=cache, window=lm.window(i), softcap=lm.attn_softcap is not None,
+                                 cache=cache, window=window, chunk=chunk, softcap=lm.attn_softcap is not None,
                                  qk_norm=lm.eps if lm.qk_norm else None, dropout=lm.attn_dropout,
                                  sinks=lm.attn_sinks, qk_l2norm=lm.eps if lm.qk_l2norm and rope else None,
                                  output_gate=lm.attn_gate, rotary_dim=lm.rotary_dim, qk_norm_style=lm.qk_norm_style,
@@ -697,12 +720,31 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
     context = p.fields().get("max_position_embeddings") if not lm.max_positions else None
     notes = context_notes(p.model_name(), past + (1 if decode else p.seq_len), context if isinstance(context, int)
                           else None)
+    quant = p.quant(lm)
+    if lm.quant is not None and quant is None:
+        notes.append(_quant_note(p, lm.quant))
     if notes:
         meta["notes"] = notes
+    keep = [*(lm.vision.scopes if lm.vision is not None else ()), *(quant.keep if quant is not None else ())]
+    if keep:
+        meta["unquantised"] = keep
     if lm.vision is not None:
-        meta.update(unquantised=list(lm.vision.scopes), image_tokens=p.batch * p.images * lm.vision.tokens
-                    if not decode else 0, image_positions=lm.vision.positions_taken)
-    return with_precision(b.build(meta), p) if precision else b.build(meta)
+        meta.update(image_tokens=p.batch * p.images * lm.vision.tokens if not decode else 0,
+                    image_positions=lm.vision.positions_taken)
+    if not precision:
+        return b.build(meta)
+    if quant is None:
+        return with_precision(b.build(meta), p)
+    # the checkpoint's stored weights (quantization_config); activations and the KV cache as the workload says
+    return apply_precision(b.build(meta), weight=quant.weight, activation=p.activation_dtype or p.dtype or "fp16",
+                           kv_cache=p.kv_cache_dtype, group_size=quant.group_size, expert_weight=quant.expert)
+
+
+def _quant_note(p: HfParams, q: Quant) -> str:
+    """Why the config's ``quantization_config`` does not set the weights: the workload's own dtype stands for it."""
+    own = ", ".join(f"{k} {getattr(p, k)}" for k in ("weight_dtype", "expert_weight_dtype") if getattr(p, k))
+    return (f"{p.model_name()}: the config's quantization_config (quant_method {q.method}) is not applied: the "
+            f"workload's {own} sets the stored weights")
 
 
 _MOE_PARAMS = ("moe_routing", "moe_skew", "expert_counts", "capacity_factor", "expert_parallel", "expert_weight_dtype",
@@ -724,6 +766,8 @@ def _moe_meta(p: HfParams, lm: LM, q_len: int) -> dict[str, Any]:
     assert moe is not None
     tokens = p.batch * q_len * p.expert_parallel
     loads = expert_loads(tokens, moe.top_k, moe.experts, p.routing())
+    if not moe.sparse_layers:  # every layer dense (Qwen2-MoE's decoder_sparse_step past the last layer, or the first
+        loads = replace(loads, kept=(0,) * moe.experts, dropped=0)  # layers of a model only): no token is routed
     return {"experts": moe.experts, "top_k": moe.top_k, "moe_layers": len(moe.sparse_layers),
             "expert_parallel": p.expert_parallel, "experts_spread": p.spread(), "routing": p.moe_routing,
             "tokens": tokens,
@@ -746,7 +790,8 @@ def active_params(lm: LM, total: int) -> int:
 
 
 _WHOLE = {"tensor_parallel": 1, "context_parallel": 1, "expert_parallel": 1, "expert_tensor_parallel": None,
-          "phase": "prefill", "seq_len": 1, "moe_routing": "balanced", "capacity_factor": 0.0, "batch": 1, "images": 0}
+          "phase": "prefill", "seq_len": 1, "moe_routing": "balanced", "moe_skew": 1.0, "expert_counts": [],
+          "capacity_factor": 0.0, "batch": 1, "images": 0}
 """The settings of the graph that holds the whole model (MoE: batch = experts, so every expert gets a token)."""
 
 

@@ -57,11 +57,21 @@ from .hfspec import (
     _nested,
     _Reader,
     _rotary,
+    _top_k,
     load_config,
+    quantization,
 )
 from .hfvlm import VLM_READERS
 
 _QWEN3 = frozenset({"Qwen3ForCausalLM", "Qwen3MoeForCausalLM"})
+
+_LLAMA_LIKE_HEADS = {"LlamaForCausalLM": (32, 0), "MistralForCausalLM": (32, 8), "MixtralForCausalLM": (32, 8),
+                     "Qwen2ForCausalLM": (32, 32), "Qwen3ForCausalLM": (32, 32), "Qwen2MoeForCausalLM": (16, 16),
+                     "Qwen3MoeForCausalLM": (32, 4)}
+"""Each class's default (num_attention_heads, num_key_value_heads) (0: the heads), from transformers'
+configuration_*.py (LlamaConfig's num_key_value_heads defaults to None, the heads; MistralConfig's and
+MixtralConfig's to 8, Qwen2Config's and Qwen3Config's to 32, Qwen2MoeConfig's to 16 of 16 heads, Qwen3MoeConfig's
+to 4); each maps an explicit null to the heads."""
 
 
 def _llama_like(r: _Reader, *, window_key: bool, qkv_bias: bool = False, tie: bool = False) -> dict[str, Any]:
@@ -69,7 +79,7 @@ def _llama_like(r: _Reader, *, window_key: bool, qkv_bias: bool = False, tie: bo
     hidden = r.int("hidden_size")
     qwen3 = r.arch in _QWEN3
     dense3 = r.arch == "Qwen3ForCausalLM"  # Qwen3Config's head_dim is 128; Qwen3MoeConfig's hidden / heads
-    heads, kv_heads, head_dim = _heads(r, hidden, 128 if dense3 else 0)
+    heads, kv_heads, head_dim = _heads(r, hidden, 128 if dense3 else 0, _LLAMA_LIKE_HEADS[r.arch], null_heads=True)
     layers = r.int("num_hidden_layers")
     bias = qkv_bias
     o_bias = r.arch == "LlamaForCausalLM" or qwen3  # attention_bias also biases o_proj
@@ -92,6 +102,8 @@ def _windows(r: _Reader, layers: int) -> tuple[int, ...]:
     """Each layer's sliding window (0: global). Qwen2 and Qwen3: only with ``use_sliding_window``, from layer
     ``max_window_layers`` on; Qwen3-MoE: every layer (``max_window_layers`` read, unused, as transformers does)."""
     window = r.opt_int("sliding_window")
+    if r.arch == "MistralForCausalLM" and "sliding_window" not in r.data:
+        window = 4096  # MistralConfig's default (MixtralConfig's is null)
     if not r.arch.startswith(("Qwen2", "Qwen3")):
         return (window,) * layers if window else ()
     first = r.int("max_window_layers", 28, minimum=0)
@@ -110,8 +122,8 @@ def _llama(r: _Reader) -> LM:
 def _mixtral(r: _Reader) -> LM:
     base = _llama_like(r, window_key=True)
     ffn = r.int("intermediate_size")
-    moe = MoE(r.int("num_local_experts", 8), r.int("num_experts_per_tok", 2), ffn,
-              sparse_layers=frozenset(range(base["layers"])))
+    experts = r.int("num_local_experts", 8)
+    moe = MoE(experts, _top_k(r, experts, 2), ffn, sparse_layers=frozenset(range(base["layers"])))
     return LM(r.arch, ffn=ffn, moe=moe, **base)
 
 
@@ -122,12 +134,12 @@ def _qwen_moe(r: _Reader) -> LM:
     base = _llama_like(r, window_key=True, qkv_bias=not qwen3)
     experts = r.int("num_experts", 128 if qwen3 else 60)
     step = r.int("decoder_sparse_step", 1)
-    dense = r.int_list("mlp_only_layers")
+    dense = r.int_list("mlp_only_layers", base["layers"])
     sparse = frozenset(i for i in range(base["layers"]) if i not in dense and (i + 1) % step == 0)
     r.bool("norm_topk_prob", False)  # renormalising the k weights (2k FLOPs a token): not counted
     top_k, ffn = (8, 768) if qwen3 else (4, 1408)
     shared = 0 if qwen3 else r.int("shared_expert_intermediate_size", 5632, minimum=0)
-    moe = MoE(experts, r.int("num_experts_per_tok", top_k), r.int("moe_intermediate_size", ffn), shared_ffn=shared,
+    moe = MoE(experts, _top_k(r, experts, top_k), r.int("moe_intermediate_size", ffn), shared_ffn=shared,
               sparse_layers=sparse, router_names=("mlp", "gate"), expert_names=("gate_proj", "up_proj", "down_proj"))
     return LM(r.arch, ffn=r.int("intermediate_size", 6144 if qwen3 else 5632), moe=moe, **base)
 
@@ -261,7 +273,8 @@ def _deepseek(r: _Reader) -> LM:
     sparse = frozenset(i for i in range(layers) if i >= dense and i % freq == 0)
     r.bool("norm_topk_prob", bool(defaults))  # renormalising the k weights (2k FLOPs a token): not counted
     ffn = size("moe_intermediate_size")
-    moe = MoE(experts, size("num_experts_per_tok"), ffn, shared_ffn=size("n_shared_experts", 0) * ffn,
+    moe = MoE(experts, _top_k(r, experts, defaults.get("num_experts_per_tok")), ffn,
+              shared_ffn=size("n_shared_experts", 0) * ffn,
               sparse_layers=sparse, router_names=("mlp", "gate"),
               expert_names=("gate_proj", "up_proj", "down_proj"), shared_gate=False)
     dsa = None
@@ -295,7 +308,8 @@ def _glm4_moe(r: _Reader) -> LM:
     r.bool("norm_topk_prob", True)  # renormalising the k weights (2k FLOPs a token): not counted
     bias = r.bool("attention_bias", False)
     dense, ffn = r.int("first_k_dense_replace", 1, minimum=0), r.int("moe_intermediate_size", 1408)
-    moe = MoE(r.int("n_routed_experts", 128), r.int("num_experts_per_tok", 8), ffn,
+    experts = r.int("n_routed_experts", 128)
+    moe = MoE(experts, _top_k(r, experts, 8), ffn,
               shared_ffn=r.int("n_shared_experts", 1, minimum=0) * ffn, sparse_layers=frozenset(range(dense, layers)),
               router_names=("mlp", "gate"), expert_names=("gate_proj", "up_proj", "down_proj"), shared_gate=False)
     return LM(r.arch, vocab=r.int("vocab_size", 151552), hidden=hidden, layers=layers, heads=heads,
@@ -324,7 +338,8 @@ def _gpt_oss(r: _Reader) -> LM:
     window = r.int("sliding_window", 128)
     windows = _layer_windows(r, layers, window, lambda i: i % 2 == 1)
     ffn = r.int("intermediate_size", 2880)
-    moe = MoE(r.int("num_local_experts", 128), r.int("num_experts_per_tok", 4), ffn,
+    experts = r.int("num_local_experts", 128)
+    moe = MoE(experts, _top_k(r, experts, 4), ffn,
               sparse_layers=frozenset(range(layers)), router_names=("mlp", "router"),
               expert_names=("gate_proj", "up_proj", "down_proj"), router_bias=True, expert_bias=True,
               fused_gate_up=True, expert_act="quick_gelu")
@@ -455,8 +470,8 @@ def _llama4(r: _Reader) -> LM:
     r.require("attention_bias", False, "Llama 4's projections have no bias")
     r.read.update(_LLAMA4_IGNORED)
     step = r.int("interleave_moe_layer_step", 1)
-    sparse = r.int_list("moe_layers") if r.data.get("moe_layers") is not None else frozenset(range(step - 1, layers,
-                                                                                                   step))
+    sparse = (r.int_list("moe_layers", layers) if r.data.get("moe_layers") is not None else
+              frozenset(range(step - 1, layers, step)))
     interval = r.int("no_rope_layer_interval", 4)
     flags = r._get("no_rope_layers", None) or [int((i + 1) % interval != 0) for i in range(layers)]
     if not isinstance(flags, list) or len(flags) != layers or not set(flags) <= {0, 1}:
@@ -470,14 +485,15 @@ def _llama4(r: _Reader) -> LM:
         raise ValueError(f"layer_types: expected {layers} entries, each 'chunked_attention' or 'full_attention' "
                          f"(got {kinds!r})")
     ffn = r.int("intermediate_size", 8192)
-    moe = MoE(r.int("num_local_experts", 16), r.int("num_experts_per_tok", 1), ffn, shared_ffn=ffn,
+    experts = r.int("num_local_experts", 16)
+    moe = MoE(experts, _top_k(r, experts, 1), ffn, shared_ffn=ffn,
               sparse_layers=sparse, router_names=("feed_forward", "router"),
               expert_names=("gate_proj", "up_proj", "down_proj"), shared_gate=False, fused_gate_up=True,
               shared_name="shared_expert")
     return LM(r.arch, vocab=r.int("vocab_size", 202048), hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
               head_dim=head_dim, ffn=r.int("intermediate_size_mlp", 16384), eps=r.float("rms_norm_eps", 1e-5),
               act=r.choice("hidden_act", "silu", _SILU), tied=r.bool("tie_word_embeddings", False), moe=moe,
-              windows=tuple(chunk if k == "chunked_attention" else 0 for k in kinds), nope_layers=nope,
+              windows=tuple(chunk if k == "chunked_attention" else 0 for k in kinds), chunked=True, nope_layers=nope,
               qk_l2norm=r.bool("use_qk_norm", True), mlp_name="feed_forward",
               attn_dropout=r.prob("attention_dropout", 0.0))
 
@@ -563,8 +579,9 @@ def parse(data: Mapping[str, Any]) -> LM:
         raise ValueError(f"architectures: {arch!r} is not supported (the {len(READERS)} supported: accelsim list hf)")
     r = _Reader(data, arch)
     lm = READERS[arch](r)
+    quant = quantization(r, lm)
     r.finish()
-    return lm
+    return replace(lm, quant=quant) if quant is not None else lm
 
 
 __all__ = ["DSA", "IGNORED", "LM", "LinearAttn", "MLA", "Mamba2", "MoE", "READERS", "Vision", "load_config", "parse"]

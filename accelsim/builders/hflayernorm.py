@@ -6,7 +6,7 @@ of each head (``LM.rotary_dim``)."""
 
 from __future__ import annotations
 
-from .hfspec import _SILU, LM, MoE, _heads, _layer_windows, _Reader, _rotary
+from .hfspec import _SILU, LM, MoE, _heads, _layer_windows, _Reader, _rotary, _top_k
 
 _GELU = {"gelu": "gelu", "gelu_new": "gelu", "gelu_fast": "gelu", "gelu_pytorch_tanh": "gelu", "relu": "relu"}
 """GELU's forms (erf, tanh, fast: one cost) and ReLU, for the plain two-linear MLPs."""
@@ -72,6 +72,10 @@ def _falcon(r: _Reader) -> LM:
     head_dim = _head_dim(r, hidden, heads)
     r.rope_scaling()
     r.require("alibi", False, "ALiBi position biases (Falcon-RW) are not built")
+    # left in the published configs from the RW code (tiiuae/falcon-7b: false); FalconConfig has no such field and
+    # transformers' FalconDecoderLayer always adds the layer's input as the residual
+    r.require("apply_residual_connection_post_layernorm", False, "a residual taken after the input LayerNorm, as "
+              "the RW code's, is not built: transformers' FalconDecoderLayer adds the layer's input")
     new, parallel = r.bool("new_decoder_architecture", False), r.bool("parallel_attn", True)
     multi_query, kv = r.bool("multi_query", True), r.opt_int("num_kv_heads") or heads
     if new and not parallel:
@@ -175,11 +179,12 @@ def _phimoe(r: _Reader) -> LM:
     layers = r.int("num_hidden_layers", 32)
     r.rope_scaling()
     r.read.update(("router_jitter_noise", "input_jitter_noise"))  # training-time noise on the routing
-    top_k = r.int("num_experts_per_tok", 2)
+    experts = r.int("num_local_experts", 16)
+    top_k = _top_k(r, experts, 2)
     if top_k != 2:
         raise ValueError(f"num_experts_per_tok: {top_k} is not supported (PhiMoE's sparsemixer always picks 2)")
     ffn = r.int("intermediate_size", 6400)
-    moe = MoE(r.int("num_local_experts", 16), top_k, ffn, sparse_layers=frozenset(range(layers)))
+    moe = MoE(experts, top_k, ffn, sparse_layers=frozenset(range(layers)))
     window = r.opt_int("sliding_window")
     bias = r.bool("attention_bias", False)
     return LM(r.arch, vocab=r.int("vocab_size", 32064), hidden=hidden, layers=layers, heads=heads,

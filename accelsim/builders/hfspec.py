@@ -21,8 +21,8 @@ IGNORED = frozenset({
     "router_aux_loss_coef", "router_jitter_noise", "pretraining_tp", "tokenizer_class", "prefix", "cache_implementation",
     "query_pre_attn_scalar", "id2label", "label2id", "summary_type", "summary_use_proj",
     "summary_activation", "summary_proj_to_labels", "summary_first_dropout", "task_specific_params",
-    "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "n_ctx", "quantization_config",
-    "_attn_implementation", "auto_map", "use_bfloat16", "dtype",
+    "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "n_ctx",
+    "_attn_implementation", "_attn_implementation_autoset", "auto_map", "use_bfloat16", "dtype",
 })
 """Fields read only to check their value (RoPE scaling, activations, windows) or with no effect on the op graph."""
 
@@ -50,6 +50,22 @@ class MoE:
     expert_act: str = ""  # the experts' gate activation ("": the model's act)
     shared_name: str = "shared_experts"  # an ungated shared expert's scope (Llama 4: shared_expert)
     gated: bool = True  # False: every expert (and the shared one) is up → activation → down (Nemotron-H's ReLU²)
+
+
+@dataclass(frozen=True)
+class Quant:
+    """How a checkpoint stores its weights, from its config's ``quantization_config`` (:func:`quantization`): the
+    linear weights' dtype (``weight``; None: the compute dtype) and the MoE experts' (``expert``; None: ``weight``),
+    one scale per ``group_size`` weights of a group-quantised dtype, and the modules left in the compute dtype
+    (``keep``: dotted module names or their tails, ``*`` one name part). ``known`` False: a ``method`` whose storage
+    is not modelled (refused unless the workload sets the weights' dtype itself)."""
+
+    method: str
+    weight: str | None = None
+    expert: str | None = None
+    group_size: int = 0
+    keep: tuple[str, ...] = ()
+    known: bool = True
 
 
 @dataclass(frozen=True)
@@ -288,6 +304,7 @@ class LM:
     max_positions: int = 0  # learned position table rows (0: RoPE)
     position_offset: int = 0  # OPT's learned positions start at row 2
     windows: tuple[int, ...] = ()  # per layer: sliding window (0 = global)
+    chunked: bool = False  # Llama 4: the windows are attention chunks (chunked attention), not sliding windows
     attn_softcap: float | None = None
     final_softcap: float | None = None
     sandwich_norms: bool = False  # Gemma-2's post-attention and pre/post-feed-forward norms
@@ -331,6 +348,7 @@ class LM:
     resid_dropout: float = 0.0
     embd_dropout: float = 0.0
     act_dropout: float = 0.0
+    quant: Quant | None = None  # the checkpoint's quantization_config (:func:`quantization`)
 
     def window(self, layer: int) -> int:
         """Layer ``layer``'s sliding window (0: global attention)."""
@@ -452,10 +470,15 @@ class _Reader:
         if value != expected:
             raise ValueError(f"{key}: {value!r} is not supported ({why}; expected {expected!r})")
 
-    def int_list(self, key: str) -> frozenset[int]:
+    def int_list(self, key: str, layers: int | None = None) -> frozenset[int]:
+        """A list of layer indices (null or absent: none); with ``layers``, each in 0 … layers − 1 (transformers
+        would skip an index past the last layer: a config that names one describes another model)."""
         value = self._get(key, None) or []
         if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             raise ValueError(f"{key}: expected a list of layer indices (got {value!r})")
+        if layers is not None and any(not 0 <= v < layers for v in value):
+            raise ValueError(f"{key}: {sorted(v for v in value if not 0 <= v < layers)} not layer indices of the "
+                             f"{layers} layers (num_hidden_layers; indices 0 … {layers - 1})")
         return frozenset(value)
 
     def rope_scaling(self) -> None:
@@ -487,13 +510,15 @@ _SILU = {"silu": "silu", "swish": "silu"}
 _GELU_TANH = {"gelu_pytorch_tanh": "gelu", "gelu": "gelu", "gelu_new": "gelu"}
 
 
-def _heads(r: _Reader, hidden: int, head_dim: int = 0, defaults: tuple[int, int] | None = None
-           ) -> tuple[int, int, int]:
+def _heads(r: _Reader, hidden: int, head_dim: int = 0, defaults: tuple[int, int] | None = None, *,
+           null_heads: bool = False) -> tuple[int, int, int]:
     """(heads, kv_heads, head_dim); ``head_dim`` is the class's default (0: hidden / heads), ``defaults`` its
     (heads, kv_heads) (None: heads required; a default kv_heads of 0: the heads). A null or absent
-    ``num_key_value_heads`` takes the default."""
+    ``num_key_value_heads`` takes the default; with ``null_heads`` a null one is the heads (the classes whose
+    ``__init__`` says ``if num_key_value_heads is None: num_key_value_heads = num_attention_heads``)."""
     heads = r.int("num_attention_heads", defaults and defaults[0])
-    kv_heads = r.opt_int("num_key_value_heads") or (defaults[1] if defaults and defaults[1] else heads)
+    null = null_heads and "num_key_value_heads" in r.data and r.data["num_key_value_heads"] is None
+    kv_heads = r.opt_int("num_key_value_heads") or (defaults[1] if defaults and defaults[1] and not null else heads)
     if heads % kv_heads:
         raise ValueError(f"num_key_value_heads: {kv_heads} must divide num_attention_heads ({heads})")
     head_dim = r.int("head_dim", head_dim) if head_dim else r.opt_int("head_dim")
@@ -502,6 +527,15 @@ def _heads(r: _Reader, hidden: int, head_dim: int = 0, defaults: tuple[int, int]
             raise ValueError(f"num_attention_heads: {heads} must divide hidden_size ({hidden})")
         head_dim = hidden // heads
     return heads, kv_heads, head_dim
+
+
+def _top_k(r: _Reader, experts: int, default: int | None = None, key: str = "num_experts_per_tok") -> int:
+    """Routed experts per token (``key``, the class's ``default``): an integer from 1 to the ``experts``
+    (transformers' torch.topk would fail on more; fewer than 1 routes no token)."""
+    k = r.int(key, default)
+    if k > experts:
+        raise ValueError(f"{key}: {k} experts per token exceed the model's {experts} experts")
+    return k
 
 
 def _rotary_dim(r: _Reader, head_dim: int) -> int | None:
@@ -549,6 +583,66 @@ def _layer_windows(r: _Reader, layers: int, window: int, full: Callable[[int], b
     return tuple(window if k == "sliding_attention" else 0 for k in kinds)
 
 
+QUANT_METHODS = ("fp8", "mxfp4")
+"""``quantization_config.quant_method`` values whose stored weights are modelled (:func:`quantization`)."""
+
+_QUANT_FIELDS = {"mxfp4": frozenset({"quant_method", "modules_to_not_convert", "dequantize"}),
+                 "fp8": frozenset({"quant_method", "modules_to_not_convert", "dequantize", "activation_scheme", "fmt",
+                                   "weight_block_size"})}
+
+
+def quantization(r: _Reader, lm: LM) -> Quant | None:
+    """The stored weights of ``quantization_config`` (absent or null: None, the workload's dtypes):
+
+    * ``mxfp4`` (gpt-oss; transformers' Mxfp4HfQuantizer converts the MoE experts only, so ``modules_to_not_convert``
+      lists what stays in bf16 anyway): the experts' weight matrices in FP4 with one 8-bit E8M0 scale per 32 (OCP
+      Microscaling v1.0, MXFP4), the rest in the compute dtype;
+    * ``fp8`` (DeepSeek-V3, Qwen3-FP8; transformers' FineGrainedFP8 quantizer: every nn.Linear but
+      ``modules_to_not_convert`` and ``lm_head``, e4m3 with a float32 scale per ``weight_block_size`` block): the
+      linear weights in fp8 but ``lm_head``, the listed modules and the MoE routers (vLLM builds every MoE gate with
+      quant_config=None; DeepSeek-V3's checkpoint keeps gate.weight in bf16). The block scales, 4 bytes a
+      128 × 128 block (0.02 %), are not counted, as for ``weight_dtype: fp8``;
+    * ``dequantize: true``: transformers loads the weights dequantised, in the compute dtype (None);
+    * any other method: ``known`` False (:class:`Quant`)."""
+    cfg = r._get("quantization_config", None)
+    if cfg is None:
+        return None
+    if not isinstance(cfg, Mapping):
+        raise ValueError(f"quantization_config: expected a mapping of its fields (got {cfg!r})")
+    method = cfg.get("quant_method")
+    if not isinstance(method, str):
+        raise ValueError(f"quantization_config.quant_method: expected a quantisation method name (got {method!r})")
+    if method not in _QUANT_FIELDS:
+        return Quant(method, known=False)
+    extra = sorted(set(cfg) - _QUANT_FIELDS[method])
+    if extra:
+        raise ValueError(f"quantization_config.{extra[0]}: unsupported field for quant_method {method!r}")
+    keep = cfg.get("modules_to_not_convert") or []
+    if not isinstance(keep, list) or not all(isinstance(k, str) and k for k in keep):
+        raise ValueError(f"quantization_config.modules_to_not_convert: expected a list of module names (got "
+                         f"{keep!r})")
+    dequantize = cfg.get("dequantize", False)
+    if not isinstance(dequantize, bool):
+        raise ValueError(f"quantization_config.dequantize: expected true or false (got {dequantize!r})")
+    if dequantize:
+        return None
+    if method == "mxfp4":
+        if lm.moe is None:
+            raise ValueError(f"quantization_config.quant_method: 'mxfp4' stores MoE experts (transformers' Mxfp4 "
+                             f"quantizer converts gpt-oss's experts only); {lm.arch} has none")
+        return Quant(method, expert="fp4", group_size=32)
+    for key, allowed in (("activation_scheme", ("dynamic",)), ("fmt", ("e4m3",))):
+        if cfg.get(key, allowed[0]) not in allowed:
+            raise ValueError(f"quantization_config.{key}: {cfg[key]!r} is not supported (expected "
+                             f"{' or '.join(map(repr, allowed))})")
+    block = cfg.get("weight_block_size", [128, 128])
+    if (not isinstance(block, list) or len(block) != 2
+            or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in block)):
+        raise ValueError(f"quantization_config.weight_block_size: expected two positive integers (got {block!r})")
+    routers = (f"{lm.moe.router_names[0]}.{lm.moe.router_names[1]}",) if lm.moe is not None else ()
+    return Quant(method, weight="fp8", keep=("lm_head", *routers, *keep))
+
+
 def _nested(r: _Reader, key: str, read: Callable[[_Reader], Any], arch: str | None = None,
             defaults: Mapping[str, Any] | None = None) -> Any:
     """A sub-config (``text_config``, ``vision_config``: a mapping, absent for the class's defaults) read by
@@ -568,5 +662,5 @@ def _nested(r: _Reader, key: str, read: Callable[[_Reader], Any], arch: str | No
     return out
 
 
-__all__ = ["DSA", "IGNORED", "LM", "MLA", "ROPE_TYPES", "LinearAttn", "Mamba1", "Mamba2", "MoE", "ShortConv", "Vision",
-           "load_config"]
+__all__ = ["DSA", "IGNORED", "LM", "MLA", "QUANT_METHODS", "ROPE_TYPES", "LinearAttn", "Mamba1", "Mamba2", "MoE", "Quant",
+           "ShortConv", "Vision", "load_config", "quantization"]

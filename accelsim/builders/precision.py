@@ -10,8 +10,9 @@
   weights take ½ + 2/group bytes each, a byte for fp4 as the Microscaling formats store it,
   :data:`accelsim.units.SCALE_BYTES`; 4-bit weights are stored packed also when the compute is 4-bit, W4A4 such as
   NVFP4). Their biases stay in the compute dtype (GPTQ / AWQ and gpt-oss's MXFP4 checkpoints keep them in 16 bits).
-  An image encoder (graph meta ``unquantised``: its scopes) keeps its weights in the compute dtype, as quantised
-  multimodal checkpoints leave the vision tower unquantised. Where the weight dtype differs from the compute dtype the linear
+  The modules of graph meta ``unquantised`` keep their weights in the compute dtype: an image encoder's scopes, as
+  quantised multimodal checkpoints leave the vision tower unquantised, and a Hugging Face config's
+  ``modules_to_not_convert`` (each a dotted module name or its tail, ``*`` one name part: :func:`_kept`). Where the weight dtype differs from the compute dtype the linear
   dequantises its weights itself, as weight-only GEMM kernels do (Marlin, the AWQ/GPTQ kernels, TensorRT-LLM's
   weight-only GEMM: the packed weights and scales come from memory into the thread block, which expands them in
   registers on the core's vector lanes while the tensor cores work): the op gets ``attrs["dequant"]`` = the
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterable
 
 from ..ir import Graph, Op, OpKind, WeightPool
 from ..units import DTYPE_BITS, QUANTISED_WEIGHTS, dtype_bytes
@@ -57,8 +59,9 @@ def touches_kv(op: Op) -> bool:
     return op.kind in (OpKind.KV_APPEND, OpKind.ATTENTION) or leaf in ("scores", "context", "k_all", "v_all", "logits")
 
 
-# a context-parallel attention's parts (TransformerBuilder._cp_attention: chunk0 / chunk1, ring steps step0 …)
-_CP_PART = re.compile(r"\.(?:chunk|step)\d+$")
+# an attention's parts: context parallelism's (TransformerBuilder._cp_attention: chunk0 / chunk1, ring steps
+# step0 …) and chunked attention's (_chunked_attention: chunks, last_chunk)
+_CP_PART = re.compile(r"\.(?:chunk\d+|step\d+|chunks|last_chunk)$")
 
 
 def _reads_kv(op: Op, scopes: set[str]) -> bool:
@@ -69,6 +72,16 @@ def computes_on_kv(op: Op) -> bool:
     """An op that reads the KV cache and writes an activation (the attention, its scores and context GEMMs,
     DeepSeek-V3.2's indexer logits), as opposed to the cache's writer and views."""
     return op.kind is OpKind.ATTENTION or op.name.rpartition(".")[2] in ("scores", "context", "logits")
+
+
+def _kept(modules: Iterable[str] | None) -> re.Pattern[str] | None:
+    """The ops whose weights stay in the compute dtype: those of the ``modules`` (dotted module names or their
+    tails, as transformers' ``modules_to_not_convert`` names them: ``lm_head``, ``mlp.gate`` every layer's router,
+    ``model.layers.*.self_attn`` with ``*`` one name part) and under them, matched at name boundaries."""
+    if not modules:
+        return None
+    parts = "|".join(re.escape(m).replace(r"\*", r"[^.]+") for m in modules)
+    return re.compile(rf"(?:^|\.)(?:{parts})(?:\.|$)")
 
 
 _STORED = WeightPool()  # the weights as stored (quantised): an MoE model's experts again for each pass of a run
@@ -86,7 +99,7 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
             and all(op.dtype == activation for op in graph.ops)):
         return graph
     scopes = _kv_scopes(graph)
-    keep = tuple(f"{k}." for k in graph.meta.get("unquantised", ()))  # scopes whose weights stay unquantised
+    keep = _kept(graph.meta.get("unquantised"))  # modules whose weights stay unquantised
     ops: list[Op] = []
     for op in graph.ops:
         if op.attrs.get("keep_dtype"):  # a recurrent state's ops (fp32 whatever the model's dtypes)
@@ -99,7 +112,7 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
         w_dtype = expert_weight if "experts" in op.attrs or "idle_experts" in op.attrs else weight
         # 4-bit weights are stored two per byte, also when the compute is 4-bit
         if (_linear_weights(op) or _held_linear_weights(op)) and (w_dtype != activation or DTYPE_BITS[w_dtype] < 8) \
-                and not (keep and op.name.startswith(keep)):
+                and not (keep and keep.search(op.name)):
             gs = group_size if w_dtype in QUANTISED_WEIGHTS else 0  # stored with group-wise scales
             # (not replace(): slow); biases stay in the compute dtype, as quantised checkpoints keep them
             weights = tuple(w if w.name.endswith("bias") else _STORED.get(w.name, w.shape, w.role, w_dtype, gs)

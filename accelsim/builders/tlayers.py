@@ -616,9 +616,15 @@ class TransformerBuilder(GraphBuilder):
         name = self._name(name, "kv_append")
         return self._add(name, OpKind.KV_APPEND, [x], self.shape(x), fn="kv_append", cache=cache)
 
-    def _cached_kv(self, new: str | None, which: str, cache: KVCache, shape: Shape, window: int = 0) -> str:
+    def _cached_kv(self, new: str | None, which: str, cache: KVCache, shape: Shape, window: int = 0,
+                   chunk: int = 0, opens: bool = False) -> str:
         """K or V as attention reads it, with the cache ops of the module docstring; with a sliding ``window`` the
-        cache after the pass holds at most its last ``window`` tokens (a rolling buffer)."""
+        cache after the pass, the appended tokens included, holds at most its last ``window`` tokens (a rolling
+        buffer of ``window`` slots: a decode step's window − 1 cached tokens and its own), and so with
+        attention chunks (``cache.past`` then the cached tokens of the step's own chunk, ``cache.held`` the others of
+        the last chunk − 1 it keeps; ``opens``: a decode step that opens its chunk, whose new K or V is read as an
+        identity view named as the other steps' concatenation, ``{which}_all``, so that a serving run's decode
+        steps have the same ops at any position)."""
         prefix = self._prefix()
         cache_name = f"{prefix}.{which}_cache" if prefix else f"{which}_cache"
         b, kvh, _, d = shape
@@ -630,10 +636,13 @@ class TransformerBuilder(GraphBuilder):
             return cache_name
         assert new is not None
         held = cache.past + cache.held + self.shape(new)[2]
-        self._caches[cache_name] = b * kvh * (min(held, window) if window else held) * d
+        cap = window or chunk
+        self._caches[cache_name] = b * kvh * (min(held, cap) if cap else held) * d
         self.kv_append(new, cache_name, name=f"{which}_append")
         if cache.past:
             return self.concat([cache_name, new], dim=2, name=f"{which}_all")
+        if opens:
+            return self.view(new, self.shape(new), "reshape", f"{which}_all")
         return new
 
     def multihead_attention(self, q_in: str, k_in: str | None = None, v_in: str | None = None, *, heads: int,
@@ -644,16 +653,21 @@ class TransformerBuilder(GraphBuilder):
                             window: int = 0, softcap: bool = False, qk_norm: float | None = None,
                             dropout: float = 0.0, sinks: bool = False, qk_l2norm: float | None = None,
                             output_gate: bool = False, rotary_dim: int = 0, qk_norm_style: str = "rmsnorm",
-                            clip_qkv: bool = False) -> str:
+                            clip_qkv: bool = False, chunk: int = 0) -> str:
         """Projections, head split, [RoPE], [KV cache], attention, head merge and output projection.
 
         ``q_in`` (B, Lq, D) gives the queries, ``k_in`` / ``v_in`` (B, Lk, D) the keys and values (default
         ``q_in``: self-attention). ``bias`` is one flag or (q, k, v, out). ``fused_qkv`` names one LINEAR that
         projects q, k and v together (GPT-2's c_attn, torchvision's in_proj); ``names`` names the four separate
         projections. ``kv_heads`` < ``heads`` is grouped-query attention (a fused projection then gives
-        (heads + 2·kv_heads)·head_dim features, Phi-3's qkv_proj). ``window`` > 0 is sliding-window attention: the
-        cache holds at most the last window − 1 tokens (a rolling buffer), so a decode step reads at most ``window``
-        keys; a prefill computes the full causal scores (the mask is recorded, never discounted). ``softcap``:
+        (heads + 2·kv_heads)·head_dim features, Phi-3's qkv_proj). ``window`` > 0 is sliding-window attention: a
+        decode step reads at most the last window − 1 cached tokens (what a layer keeps between steps) and its own,
+        ``window`` keys, and the cache after it holds those ``window`` tokens (kv_meta); a prefill computes the full
+        causal scores (the mask is recorded, never discounted). ``chunk`` > 0 is Llama 4's chunked attention
+        (:meth:`_chunked_attention`): a query attends causally within its own chunk of ``chunk`` positions only, so
+        a decode step at position p reads the p mod chunk cached tokens of its chunk and its own; the cache is
+        counted as a window of ``chunk``'s (at most chunk tokens after a pass: transformers keeps the last chunk − 1
+        between steps, vLLM reserves chunk plus the step's tokens a sequence). ``softcap``:
         soft-capped scores (:meth:`attention`). ``qk_norm`` (an eps; None: off): Qwen3's QK-norm, an RMSNorm over
         head_dim on each head of q and k (``q_norm`` / ``k_norm``, a (head_dim,) weight each, replicated under tensor
         parallelism) after the projections and before RoPE, so the cache holds normed keys; ``qk_norm_style`` names
@@ -671,9 +685,11 @@ class TransformerBuilder(GraphBuilder):
             raise WorkloadError(f"{self.name}: context_parallel is modelled for self-attention over the prompt "
                                 f"(in {self._prefix() or 'graph'!r})", key=("context_parallel",))
         q_in = self._tp_in(q_in)  # sequence parallelism: the shards gathered (each input once)
-        if self.cp > 1 and window and window < self.shape(q_in)[1] * self.cp:
-            raise WorkloadError(f"{self.name}: context_parallel is not modelled with a sliding window shorter than the "
-                                f"prompt ({window} < {self.shape(q_in)[1] * self.cp} tokens, in "
+        local = window or chunk
+        if self.cp > 1 and local and local < self.shape(q_in)[1] * self.cp:
+            kind = "a sliding window" if window else "an attention chunk"
+            raise WorkloadError(f"{self.name}: context_parallel is not modelled with {kind} shorter than the prompt "
+                                f"({local} < {self.shape(q_in)[1] * self.cp} tokens, in "
                                 f"{self._prefix() or 'graph'!r})", key=("context_parallel",))
         k_in = q_in if k_in is None else self._tp_in(k_in)
         v_in = k_in if v_in is None else self._tp_in(v_in)
@@ -744,15 +760,27 @@ class TransformerBuilder(GraphBuilder):
             if k is not None:
                 k = self._norm(k, "rmsnorm", 4, (), -1, qk_l2norm, "k_norm")
         if cache is not None:
+            opens = False
             if window and cache.past >= window:
                 cache = dataclasses.replace(cache, past=window - 1)
+            if chunk and cache.past:
+                if self.shape(q)[2] > 1:
+                    raise WorkloadError(f"{self.name}: chunked attention is modelled for a prompt or a decode step, "
+                                        f"not {self.shape(q)[2]} tokens after cached ones (in "
+                                        f"{self._prefix() or 'graph'!r})")
+                # the step reads its chunk's earlier tokens; the cache holds up to chunk − 1 (the rest: held)
+                read = cache.past % chunk
+                cache = dataclasses.replace(cache, past=read, held=cache.held + min(cache.past, chunk - 1) - read)
+                opens = not read  # the step opens a chunk: it reads no cached token
             b = self.shape(q)[0]
             shape = (b, kv_heads, 0, head_dim)
-            k = self._cached_kv(k, "k", cache, shape, window)
-            v = self._cached_kv(v, "v", cache, shape, window)
+            k = self._cached_kv(k, "k", cache, shape, window, chunk, opens)
+            v = self._cached_kv(v, "v", cache, shape, window, chunk, opens)
         assert k is not None and v is not None
         sink = Weight(f"{self._prefix()}.sinks" if self._prefix() else "sinks", (heads,)) if sinks else None
-        if self.cp > 1:
+        if chunk and self.shape(q)[2] > chunk:
+            ctx = self._chunked_attention(q, k, v, chunk, fused=fused, softcap=softcap, dropout=dropout, sinks=sink)
+        elif self.cp > 1:
             ctx = self._cp_attention(q, k, v, fused=fused, causal=causal, softcap=softcap, dropout=dropout,
                                      sinks=sink)
         else:
@@ -762,6 +790,37 @@ class TransformerBuilder(GraphBuilder):
             g = self.sigmoid(self.merge_heads(gate, name="gate_merge"), name="gate_sigmoid")
             merged = self.mul(merged, g, name="gate_mul")
         return self._tp_out(self.linear(merged, out_features, bias=ob, name=names[3]))
+
+    def _chunked_attention(self, q: str, k: str, v: str, chunk: int, **kw: Any) -> str:
+        """Chunked attention over a prompt of L > ``chunk`` tokens (Llama 4's ``attention_chunk_size``,
+        transformers' chunked_attention mask): each query attends causally to the keys of its own chunk of
+        ``chunk`` positions, a block-diagonal mask. The ⌊L / chunk⌋ whole chunks run as one attention over batch ×
+        chunks sequences of ``chunk`` tokens (scope ``chunks``: q, k and v viewed as (B · n, heads, chunk, d)), a
+        partial last chunk as another (scope ``last_chunk``); their outputs are concatenated. :meth:`attention`'s
+        keywords pass through."""
+        b, heads, length, d = self.shape(q)
+        full, rest = divmod(length, chunk)
+        whole = full * chunk
+        parts = []
+
+        def part(x: str, start: int, count: int, name: str) -> str:
+            bx, hx, _, dx = self.shape(x)
+            return self.view(x, (bx, hx, count, dx), "slice", name, strict=False, dim=2, start=start)
+
+        if full:
+            views = []
+            for w, x in (("q", q), ("k", k), ("v", v)):
+                _, hx, _, dx = self.shape(x)
+                x = part(x, 0, whole, f"{w}_whole") if rest else x
+                views.append(self.view(x, (b * full, hx, chunk, dx), "reshape", f"{w}_chunks"))
+            with self.scope("chunks"):
+                out = self.attention(*views, causal=True, **kw)
+            parts.append(self.view(out, (b, heads, whole, self.shape(out)[3]), "reshape", "chunks_out"))
+        if rest:
+            q_r, k_r, v_r = (part(x, whole, rest, f"{w}_last") for w, x in (("q", q), ("k", k), ("v", v)))
+            with self.scope("last_chunk"):
+                parts.append(self.attention(q_r, k_r, v_r, causal=True, **kw))
+        return parts[0] if len(parts) == 1 else self.concat(parts, dim=2, name="attention_chunks")
 
     def _cp_attention(self, q: str, k: str, v: str, *, causal: bool, **kw: Any) -> str:
         """Self-attention of this chip's tokens under context parallelism (``cp`` chips, each holding 1/cp of the

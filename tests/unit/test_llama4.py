@@ -62,10 +62,11 @@ def test_parameter_counts_are_the_published_totals():
 def test_three_layers_of_four_rotate_and_norm_q_and_k_and_attend_within_chunks():
     g = _scout(phase="decode", kv_len=20000, layers=4)
     names = {op.name for op in g.ops}
-    for i in range(3):  # RoPE layers: RoPE, then the weightless QK norm; their keys chunked to 8,192 tokens
+    for i in range(3):  # RoPE layers: RoPE, then the weightless QK norm; their keys chunked to 8,192 tokens: the
+        # step at position 20,000 attends within its chunk (16,384 … 20,000), 20000 mod 8192 = 3,616 cached and its own
         assert {f"model.layers.{i}.self_attn.{x}" for x in ("q_rope", "k_rope", "q_norm", "k_norm")} <= names
         assert g[f"model.layers.{i}.self_attn.q_norm"].weights == ()
-        assert g[f"model.layers.{i}.self_attn.scores"].gemm.n == 8192
+        assert g[f"model.layers.{i}.self_attn.scores"].gemm.n == 3617
     assert not any(n.startswith("model.layers.3.self_attn.") and n.endswith(("_rope", "_norm")) for n in names)
     assert g["model.layers.3.self_attn.scores"].gemm.n == 20001  # the NoPE layer attends to every token
     assert not any(op.name.endswith("q_norm") for op in _maverick(seq_len=8, layers=2).ops)  # use_qk_norm false
@@ -106,3 +107,59 @@ def test_a_text_only_llama4_config_builds_the_decoder_alone():
     with pytest.raises(ValidationError, match=r"no_rope_layers: expected 48 entries"):
         build_workload("hf", {"config": {"architectures": ["Llama4ForCausalLM"], "no_rope_layers": [1, 0]}})
     assert [op.kind for op in g.ops if op.name.endswith("router_topk")] == [OpKind.ELEMENTWISE]
+
+
+# a small Llama 4 text model with 16-token chunks: layers 0-2 chunked (RoPE), layer 3 global (NoPE); 2 KV heads of 64
+SMALL = {"architectures": ["Llama4ForCausalLM"], "hidden_size": 256, "num_attention_heads": 4,
+         "num_key_value_heads": 2, "head_dim": 64, "num_hidden_layers": 4, "vocab_size": 100, "num_local_experts": 2,
+         "intermediate_size": 128, "intermediate_size_mlp": 256, "attention_chunk_size": 16}
+KV_TOKEN = 2 * 2 * 64 * 2  # k and v, 2 KV heads of 64, bf16: bytes one token takes in one layer's cache
+
+
+def _small(**params):
+    return build_workload("hf", {"config": SMALL, "dtype": "bf16", **params})
+
+
+def test_a_prompt_attends_within_its_chunks():
+    # transformers' chunked_attention mask: a query at position i sees the keys of its own chunk up to i. 40 tokens
+    # in chunks of 16: two whole chunks as one causal attention of batch 2 × 16 tokens, the last 8 as another
+    g = _small(seq_len=40, attention="fused")
+    whole, last = g["model.layers.0.self_attn.chunks.attention"], g["model.layers.0.self_attn.last_chunk.attention"]
+    assert (whole.attrs["batch"], whole.attrs["q_len"], whole.attrs["kv_len"], whole.attrs["causal"]) == (2, 16, 16, True)
+    assert (last.attrs["batch"], last.attrs["q_len"], last.attrs["kv_len"]) == (1, 8, 8)
+    assert g["model.layers.3.self_attn.attention"].attrs["kv_len"] == 40  # the NoPE layer: every token
+    # the scores' MACs: 4 heads of 64 over (2 · 16² + 8²) query-key pairs, not 40²
+    unfused = _small(seq_len=40)
+    macs = sum(op.gemm.macs for op in unfused.ops if op.name.startswith("model.layers.0.") and op.name.endswith(".scores"))
+    assert macs == 4 * 64 * (2 * 16 * 16 + 8 * 8)
+    # the cache after the prompt: a chunked layer counts at most a chunk's 16 tokens (transformers caches it as a
+    # sliding window of 16; vLLM reserves a chunk and the step's tokens), the global layer all 40
+    assert g.meta["kv_cache_bytes"] == (3 * 16 + 40) * KV_TOKEN
+    # a prompt of whole chunks only: no partial chunk; one chunk or less: ordinary causal attention
+    assert not any("last_chunk" in op.name for op in _small(seq_len=32).ops)
+    assert _small(seq_len=16, attention="fused")["model.layers.0.self_attn.attention"].attrs["kv_len"] == 16
+
+
+def test_a_decode_step_reads_its_chunks_tokens():
+    # position 37 lies in chunk 32 … 47: it reads 37 mod 16 = 5 cached tokens and its own; the cache holds the last
+    # 15 and the new one (as a window of 16), the global layer's 38
+    g = _small(phase="decode", kv_len=37)
+    assert g["model.layers.0.self_attn.scores"].attrs["kv_len"] == 6
+    assert g.inputs["model.layers.0.self_attn.k_cache"] == (1, 2, 5, 64)
+    assert g["model.layers.3.self_attn.scores"].attrs["kv_len"] == 38
+    assert g.meta["kv_cache_bytes"] == (3 * 16 + 38) * KV_TOKEN
+    # position 32 opens a chunk: no cached token is read; its ops are the other steps' (k_all an identity view), as
+    # a serving run's decode steps must be
+    opens = _small(phase="decode", kv_len=32)
+    assert opens["model.layers.0.self_attn.scores"].attrs["kv_len"] == 1
+    assert "model.layers.0.self_attn.k_cache" not in opens.inputs
+    assert opens["model.layers.0.self_attn.k_all"].kind is OpKind.RESHAPE
+    assert opens.meta["kv_cache_bytes"] == (3 * 16 + 33) * KV_TOKEN
+    assert [op.name for op in opens.ops] == [op.name for op in g.ops]
+
+
+def test_chunked_attention_reads_the_cache_in_its_dtype():
+    # with an fp8 KV cache the chunks' attention runs in fp8 as any cached layer's does
+    g = _small(seq_len=40, attention="fused", kv_cache_dtype="fp8")
+    assert g["model.layers.0.self_attn.chunks.attention"].dtype == "fp8"
+    assert g["model.layers.0.self_attn.last_chunk.attention"].dtype == "fp8"

@@ -1,0 +1,115 @@
+"""A Hugging Face config's ``quantization_config`` (``hf``): the stored weights of the methods whose storage is
+documented (gpt-oss's MXFP4 experts, DeepSeek-V3's block-wise FP8), the workload's own weight dtype standing for it,
+unknown methods refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.builders import build_workload
+from accelsim.config import load_workload
+from accelsim.errors import ConfigError
+from accelsim.units import packed_bytes
+
+# openai/gpt-oss-20b config.json as published (https://huggingface.co/openai/gpt-oss-20b/blob/main/config.json)
+GPT_OSS_20B = {
+    "architectures": ["GptOssForCausalLM"], "attention_bias": True, "attention_dropout": 0.0, "eos_token_id": 200002,
+    "experts_per_token": 4, "head_dim": 64, "hidden_act": "silu", "hidden_size": 2880, "initial_context_length": 4096,
+    "initializer_range": 0.02, "intermediate_size": 2880,
+    "layer_types": ["sliding_attention", "full_attention"] * 12, "max_position_embeddings": 131072,
+    "model_type": "gpt_oss", "num_attention_heads": 64, "num_experts_per_tok": 4, "num_hidden_layers": 24,
+    "num_key_value_heads": 8, "num_local_experts": 32, "output_router_logits": False, "pad_token_id": 199999,
+    "quantization_config": {"modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router",
+                                                       "model.embed_tokens", "lm_head"], "quant_method": "mxfp4"},
+    "rms_norm_eps": 1e-05, "rope_scaling": {"beta_fast": 32.0, "beta_slow": 1.0, "factor": 32.0,
+                                            "original_max_position_embeddings": 4096, "rope_type": "yarn",
+                                            "truncate": False},
+    "rope_theta": 150000, "router_aux_loss_coef": 0.9, "sliding_window": 128, "swiglu_limit": 7.0,
+    "tie_word_embeddings": False, "transformers_version": "4.55.0.dev0", "use_cache": True, "vocab_size": 201088}
+
+# deepseek-ai/DeepSeek-V3 config.json's quantization_config
+# (https://huggingface.co/deepseek-ai/DeepSeek-V3/blob/main/config.json); its other fields are the preset's
+DSV3_FP8 = {"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8", "weight_block_size": [128, 128]}
+
+
+def _hf(config, **params):
+    return build_workload("hf", {"config": config, "seq_len": 8, "dtype": "bf16", **params})
+
+
+def _deepseek_v3(quantization_config, **params):
+    w = load_workload("deepseek_v3")
+    return build_workload(w.model, {**w.params, "dtype": "bf16", "seq_len": 8,
+                                    "quantization_config": quantization_config, **params})
+
+
+def _refused(config, field, **params):
+    with pytest.raises(ConfigError) as e:
+        load_workload({"model": "hf", "config": config, **params})
+    msg = str(e.value)
+    assert f"{field}:" in msg and "\n" not in msg.strip(), msg
+    return msg
+
+
+def test_gpt_oss_mxfp4_experts_from_the_published_config():
+    # the experts' weight matrices in FP4 with a byte of scale per 32, the rest (their biases, attention, router,
+    # norms, embeddings, head) in bf16: the gpt-oss model card's (arXiv 2508.10925, Table 1) 12.8 GiB checkpoint,
+    # and the preset's figure, which sets expert_weight_dtype fp4 and quant_group_size 32 by hand
+    g = _hf(GPT_OSS_20B)
+    experts = {w.name: w for op in g.ops if "experts" in op.attrs for w in op.weights if not w.name.endswith(".bias")}
+    assert experts and all(w.dtype == "fp4" and w.group_size == 32 for w in experts.values())
+    assert all(w.dtype is None for w in g["model.layers.0.mlp.router"].weights)
+    rest = g.params - sum(w.numel for w in experts.values())
+    assert g.weight_bytes == 2 * rest + sum(packed_bytes(w.numel, "fp4", 32) for w in experts.values())
+    assert round(g.weight_bytes / 2**30, 1) == 12.8
+    w = load_workload("gpt_oss_20b")
+    assert build_workload(w.model, {**w.params, "dtype": "bf16", "seq_len": 8}).weight_bytes == g.weight_bytes
+    # without its quantization_config the same model is 16-bit throughout
+    plain = {k: v for k, v in GPT_OSS_20B.items() if k != "quantization_config"}
+    assert _hf(plain).weight_bytes == 2 * g.params
+
+
+def test_deepseek_v3_fp8_blocks_from_its_quantization_config():
+    # every linear weight in fp8 but lm_head and the routers (vLLM builds MoE gates unquantised; the checkpoint's
+    # gate.weight is bf16); embeddings and norms are not linear layers and stay bf16. bf16 parameters: embed_tokens
+    # and lm_head 2·129280·7168, 58 MoE routers 256·7168, per layer two RMSNorms of 7168, q_a_layernorm 1536 and
+    # kv_a_layernorm 512, the final norm 7168; a weight is 1 byte, a bf16 one 1 more. The scales (a float32 per
+    # 128 × 128 block) are not counted.
+    g = _deepseek_v3(DSV3_FP8)
+    bf16 = 2 * 129280 * 7168 + 58 * 256 * 7168 + 61 * (2 * 7168 + 1536 + 512) + 7168
+    assert g.params == 671_026_404_352
+    assert g.weight_bytes == g.params + bf16
+    assert [w.dtype for w in g["lm_head"].weights] == [None]
+    assert [w.dtype for w in g["model.layers.3.mlp.gate"].weights] == [None]
+    assert [w.dtype for w in g["model.layers.0.self_attn.q_a_proj"].weights] == ["fp8"]
+    assert g["model.layers.0.self_attn.q_a_proj"].attrs["dequant"] == "fp8"  # the compute stays bf16
+    # modules_to_not_convert: transformers' module names, a tail or a pattern (* one name part); here every
+    # layer's attention stays bf16 too
+    keep = _deepseek_v3({**DSV3_FP8, "modules_to_not_convert": ["model.layers.*.self_attn"]}, layers=1)
+    assert [w.dtype for w in keep["model.layers.0.self_attn.q_a_proj"].weights] == [None]
+    assert [w.dtype for w in keep["model.layers.0.mlp.gate_proj"].weights] == ["fp8"]
+    # dequantize: true loads the weights dequantised (bf16)
+    assert _deepseek_v3({**DSV3_FP8, "dequantize": True}).weight_bytes == 2 * g.params
+
+
+def test_the_workloads_own_weight_dtype_stands_for_the_config():
+    g = _hf(GPT_OSS_20B, weight_dtype="int8", layers=1)
+    assert {w.dtype for op in g.ops if "experts" in op.attrs for w in op.weights
+            if not w.name.endswith(".bias")} == {"int8"}
+    assert any("quantization_config (quant_method mxfp4) is not applied" in n for n in g.meta["notes"])
+    assert "notes" not in _hf(GPT_OSS_20B, layers=1).meta
+
+
+def test_unknown_or_malformed_quantization_is_refused():
+    gptq = {**GPT_OSS_20B, "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 128}}
+    msg = _refused(gptq, "quantization_config.quant_method")
+    assert "'gptq' is not modelled" in msg and "weight_dtype" in msg
+    # GPTQ's int4 with an fp16 scale per 128 written as the workload's own: accepted, with a note
+    g = _hf(gptq, weight_dtype="int4", quant_group_size=128, layers=1)
+    assert any("quant_method gptq" in n for n in g.meta["notes"])
+    _refused({**GPT_OSS_20B, "quantization_config": {"quant_method": "mxfp4", "bits": 4}},
+             "quantization_config.bits")
+    _refused({**GPT_OSS_20B, "quantization_config": {**DSV3_FP8, "fmt": "e5m2"}}, "quantization_config.fmt")
+    dense = {"architectures": ["LlamaForCausalLM"], "hidden_size": 256, "intermediate_size": 512,
+             "num_attention_heads": 4, "num_hidden_layers": 1, "vocab_size": 100,
+             "quantization_config": {"quant_method": "mxfp4"}}
+    assert "has none" in _refused(dense, "quantization_config.quant_method")

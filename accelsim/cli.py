@@ -330,18 +330,24 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
 def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
     from rich.table import Table
 
-    from .serving.curve import CURVE_COLUMNS, curve_rows, parse_sweep, save_curve, sweep
+    from .serving.curve import CURVE_COLUMNS, curve_rows, parse_sweep, save_curve, save_point, sweep
 
     key, values = parse_sweep(args.sweep)
+    kept: list = []  # the points finished and saved, in order
 
     def folder(result) -> Path:
         return Path(args.output or result.output or f"runs/{result.report['name']}")
 
-    def save_point(i: int, result) -> None:  # each point kept as it finishes: an interrupted sweep loses none
-        result.save(folder(result) / f"point_{i}", plots=not args.no_plots)
+    def keep(i: int, result) -> None:  # each point saved whole as it finishes (a point stopped mid-save is removed)
+        save_point(folder(result), i, result, plots=not args.no_plots)
+        kept.append(result)
 
     with _Progress(err, enabled=not args.quiet) as progress:
-        results = sweep(args.serving, key, values, args.overrides, progress=progress, on_point=save_point)
+        try:
+            results = sweep(args.serving, key, values, args.overrides, progress=progress, on_point=keep)
+        except BaseException:  # Ctrl-C, or a point that failed: the curve of the points that finished
+            _keep_curve(err, key, values, kept, folder, plots=not args.no_plots)
+            raise
         name = results[0].report["name"]
         outdir = folder(results[0])
         save_curve(outdir, key, values, results, name=name, plots=not args.no_plots, points=False)
@@ -362,6 +368,20 @@ def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
     out.print(f"Sweep written to [bold]{outdir}[/bold]/ (point_*/, sweep.csv"
               f"{', throughput_latency.png' if not args.no_plots else ''})")
     return 0
+
+
+def _keep_curve(err, key: str, values: list[str], kept: list, folder, *, plots: bool) -> None:
+    """A ``serve --sweep`` stopped before its last point: sweep.csv (and the curve) of the points that finished,
+    and a line on stderr saying what was kept and what did not run."""
+    from .serving.curve import CURVE_PNG, save_curve
+
+    if not kept:  # bad input found before any point ran, or stopped during the first: nothing to keep
+        return
+    n, outdir = len(kept), folder(kept[0])
+    save_curve(outdir, key, values[:n], kept, name=kept[0].report["name"], plots=plots, points=False)
+    err.print(f"stopped after {n} of {len(values)} points: kept {key}={','.join(values[:n])} in {outdir}/ "
+              f"(point_0/{f' to point_{n - 1}/' if n > 1 else ''}, sweep.csv{f', {CURVE_PNG}' if plots else ''}); "
+              f"not run: {','.join(values[n:])}", soft_wrap=True, markup=False)
 
 
 class _Progress:

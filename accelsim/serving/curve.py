@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -96,6 +97,23 @@ def save_curve(outdir: str | os.PathLike, key: str, values: Sequence[str], resul
     if plots:
         paths.append(plot_curve(name, key, [dict(zip(CURVE_COLUMNS, r, strict=True)) for r in rows], out / CURVE_PNG))
     return paths
+
+
+def save_point(outdir: str | os.PathLike, i: int, result: ServeResult, *, plots: bool = True) -> Path:
+    """A finished point's report folder, ``OUTDIR/point_<i>``, whole or not at all: written into
+    ``.point_<i>.partial`` and renamed when complete, so that a sweep stopped while it saves leaves no half-written
+    point (the partial folder is removed)."""
+    out = Path(outdir)
+    final, part = out / f"point_{i}", out / f".point_{i}.partial"
+    shutil.rmtree(part, ignore_errors=True)
+    try:
+        result.save(part, plots=plots)
+        shutil.rmtree(final, ignore_errors=True)  # an earlier run's
+        os.replace(part, final)
+    except BaseException:
+        shutil.rmtree(part, ignore_errors=True)
+        raise
+    return final
 
 
 def replot_capacity(outdir: str | os.PathLike) -> list[Path]:

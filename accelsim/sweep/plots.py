@@ -1,8 +1,10 @@
 """Figures of a sweep, chosen from its axes and drawn from the results records alone (so ``accelsim plot
 OUTDIR`` redraws them from the folder):
 
-* ``sweep_lines.png``: a metric (total cycles) against the first varying axis, one line per value of the second;
-  one panel per value of a third axis (up to :data:`MAX_PANELS`), the best (lowest) value over any further axes.
+* ``sweep_lines.png``: a metric (the latency, ``seconds``: points of archs with other clocks compare in time, not
+  cycles; for one clock it ranks as total cycles do) against the first varying axis, one line per value of the
+  second; one panel per value of a third axis (up to :data:`MAX_PANELS`), the best (lowest) value over any further
+  axes.
 * ``sweep_heatmap.png``: the metric over the first two varying axes (panels and the best over the rest as above).
 * ``sweep_pareto.png``: latency (``seconds``) against chip area (``area_mm2``) for every point, coloured by its
   energy (``energy_j``), with the Pareto front over all three (no other point is at least as small, fast and
@@ -27,8 +29,8 @@ from .expand import describe, short_names
 LINES_FILE = "sweep_lines.png"
 HEATMAP_FILE = "sweep_heatmap.png"
 PARETO_FILE = "sweep_pareto.png"
-METRIC = "total_cycles"
 LATENCY = "seconds"
+METRIC = LATENCY  # what the lines and the heatmap draw and rank: seconds, as total cycles mislead across clocks
 AREA = "area_mm2"
 ENERGY = "energy_j"
 MAX_PANELS = 6  # a third axis with more values than this is folded (best over it) instead of paneled
@@ -58,7 +60,7 @@ class SweepColumns:
     per record (NaN where missing or not a finite number). Records are added one at a time (:meth:`add`, as
     results.csv is streamed), so a sweep of 10⁶ points costs a few arrays of 10⁶ numbers, not 10⁶ dicts."""
 
-    METRICS = (METRIC, LATENCY, AREA, ENERGY)
+    METRICS = (LATENCY, AREA, ENERGY)
 
     def __init__(self, axes: Sequence[str]):
         from array import array
@@ -178,6 +180,15 @@ def _layout(cols: SweepColumns, varying: list[str], used: int) -> tuple[str | No
     return None, [None], rest
 
 
+def _label(metric: str) -> str:
+    return f"{metric} (latency)" if metric == LATENCY else metric
+
+
+def _text(metric: str, value: float) -> str:
+    """A value of ``metric`` as a label shows it: a latency with its unit ("11.5 ms"), else a compact count."""
+    return fmt.quantity(value, "s") if metric == LATENCY else fmt.si(value, sep="")
+
+
 def _title(spec_name: str, what: str, folded: list[str], names: Mapping[str, str]) -> str:
     best = f" (best over {', '.join(names[a] for a in folded)})" if folded else ""
     return f"{spec_name}: {what}{best}"
@@ -218,7 +229,8 @@ def plot_lines(records, axes: Sequence[str], path: Path, *, name: str = "sweep",
         if not numeric:
             ax.set_xticks(range(len(xs)), [str(v) for v in xs])
         ax.set_xlabel(names[x_axis])
-        ax.set_ylabel(metric)
+        ax.set_ylabel(_label(metric))
+        ax.yaxis.set_major_formatter(lambda v, _pos: _text(metric, v))
         ax.grid(True, alpha=0.3)
         if panel_axis:
             ax.set_title(f"{names[panel_axis]}={pv}", fontsize=10)
@@ -263,11 +275,12 @@ def plot_heatmap(records, axes: Sequence[str], path: Path, *, name: str = "sweep
                 for j in range(len(cols)):
                     if not np.isnan(grid[i, j]):
                         dark = (grid[i, j] - vmin) / ((vmax - vmin) or 1.0) > 0.5
-                        ax.text(j, i, fmt.si(grid[i, j], sep=""), ha="center", va="center", fontsize=7,
+                        ax.text(j, i, _text(metric, grid[i, j]), ha="center", va="center", fontsize=7,
                                 color="white" if dark else "black")
         if panel_axis:
             ax.set_title(f"{names[panel_axis]}={pv}", fontsize=10)
-        fig.colorbar(im, ax=ax, label=metric)
+        bar = fig.colorbar(im, ax=ax, label=_label(metric))
+        bar.ax.yaxis.set_major_formatter(lambda v, _pos: _text(metric, v))
     fig.suptitle(_title(name, f"{metric} (lower is better)", folded, names), fontsize=11)
     return _save(plt, fig, path)
 

@@ -189,6 +189,36 @@ def test_the_dask_executor_without_dask_is_a_one_line_error(tmp_path, monkeypatc
     assert not (tmp_path / "o").exists()
 
 
+def test_the_lines_draw_the_best_latency_not_the_fewest_cycles(tmp_path, monkeypatch):
+    # the clock swept over 7 values (more than MAX_PANELS: folded, "best over clock"): a slower clock waits fewer
+    # cycles for the same memory, so the fewest cycles was the slowest clock's and the plot ranked it best; what
+    # is drawn must be each (rows, dataflow)'s least seconds (= total_cycles / clock_hz) over the clocks
+    from matplotlib.axes import Axes
+
+    clocks = ["250MHz", "500MHz", "750MHz", "1GHz", "1250MHz", "1500MHz", "2GHz"]
+    path = write(tmp_path, SMALL.replace("[8, 16, 32]", "[8, 16]") + f"  arch.clock: [{', '.join(clocks)}]\n")
+    out = tmp_path / "out"
+    run_sweep(path, out, workers=1, progress=False, plots=False)
+    drawn = {}
+    real = Axes.plot
+
+    def spy(self, x, y, *args, label=None, **kwargs):
+        drawn[label] = list(y)
+        return real(self, x, y, *args, label=label, **kwargs)
+
+    monkeypatch.setattr(Axes, "plot", spy)
+    plot_sweep(out)
+    recs = records(out)
+    assert len(recs) == 2 * 2 * 7
+    for df in ("ws", "os"):
+        expected = [min(r["metrics"]["total_cycles"] / r["metrics"]["clock_hz"] for r in recs
+                        if r["point"][DF] == df and r["point"][ROWS] == rows) for rows in (8, 16)]
+        assert drawn[f"{DF.rsplit('.', 1)[-1]}={df}"] == pytest.approx(expected, rel=1e-9)
+        fewest_cycles = [min((r["metrics"]["total_cycles"], r["point"]["arch.clock"]) for r in recs
+                             if r["point"][DF] == df and r["point"][ROWS] == rows)[1] for rows in (8, 16)]
+        assert fewest_cycles != ["2GHz", "2GHz"]  # what the cycles ranked best is not the fastest clock
+
+
 def test_plots_are_chosen_from_the_axes_and_redrawn_from_the_folder(tmp_path):
     out = tmp_path / "out"
     summary = run_sweep(write(tmp_path, SMALL), out, workers=1, progress=False)

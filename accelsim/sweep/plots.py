@@ -381,21 +381,52 @@ def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep"
     fig.colorbar(dots, ax=ax, label=f"{energy} (J)")
     ax.scatter(x[front], y[front], s=60, facecolors="none", edgecolors="#C44E52", linewidths=1.4,
                label=f"Pareto front ({len(front)})", zorder=3)
-    varying = cols.varying()
-    if len(front) <= MAX_LABELLED_FRONT and varying:
-        for i in front:
-            point = {a: cols.values[a][int(cols.codes(a)[rows[i]])] for a in varying}
-            ax.annotate(describe(point), (x[i], y[i]), fontsize=7, xytext=(4, 4), textcoords="offset points")
     if x.min() > 0 and x.max() / x.min() >= 10:
         ax.set_xscale("log")
     if y.min() > 0 and y.max() / y.min() >= 10:
         ax.set_yscale("log")
+    varying = cols.varying()
+    if len(front) <= MAX_LABELLED_FRONT and varying:
+        fig.tight_layout()  # the axes' final place, which the labels are fitted into
+        _label_inside(ax, fig, [(x[i], y[i], describe({a: cols.values[a][int(cols.codes(a)[rows[i]])]
+                                                        for a in varying})) for i in front])
     ax.set_xlabel(f"{area} (chip area, mm²)")
     ax.set_ylabel(f"{metric} (latency)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(f"{name}: latency vs energy vs area", fontsize=11)
     return _save(plt, fig, path)
+
+
+LABEL_PLACES = ((4, 4, "left", "bottom"), (4, -4, "left", "top"), (-4, 4, "right", "bottom"),
+                (-4, -4, "right", "top"))  # a label's offset (points) from its point and its alignment, in order tried
+
+
+def _label_inside(ax, fig, labels: Sequence[tuple[float, float, str]]) -> None:
+    """Annotate each (x, y, text) at the first of :data:`LABEL_PLACES` around its point where the text lies inside
+    the axes (not under the colorbar or the title) and clear of the labels placed before it; else at the first
+    place inside the axes, else up and to the right."""
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    placed: list = []
+    for x, y, text in labels:
+        fits = []
+        for dx, dy, ha, va in LABEL_PLACES:
+            note = ax.annotate(text, (x, y), fontsize=7, textcoords="offset points", xytext=(dx, dy), ha=ha, va=va)
+            box = note.get_window_extent(renderer)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(other) for other in placed):
+                placed.append(box)
+                break
+            fits.append((not inside, note, box))
+            note.set_visible(False)
+        else:
+            _, note, box = min(fits, key=lambda f: f[0])  # the first inside the axes (min keeps the first of ties)
+            note.set_visible(True)
+            placed.append(box)
+        for _, other, _ in fits:
+            if other is not note:
+                other.remove()
 
 
 def plot_sweep_records(records, axes: Sequence[str], outdir: str | os.PathLike, *,

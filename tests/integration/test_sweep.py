@@ -219,6 +219,35 @@ def test_the_lines_draw_the_best_latency_not_the_fewest_cycles(tmp_path, monkeyp
         assert fewest_cycles != ["2GHz", "2GHz"]  # what the cycles ranked best is not the fastest clock
 
 
+def test_the_pareto_fronts_labels_lie_inside_the_axes_and_apart(tmp_path, monkeypatch):
+    # each label ran up and to the right of its point: the point of the largest area, at the axes' right edge, had
+    # its label under the colorbar
+    from accelsim.sweep import plots
+
+    out = tmp_path / "out"
+    run_sweep(write(tmp_path, SMALL), out, workers=1, progress=False, plots=False)
+    seen = {}
+    real = plots._save
+
+    def check(plt, fig, path):
+        if path.name == plots.PARETO_FILE:
+            ax = fig.axes[0]
+            fig.tight_layout()  # as saved
+            renderer = fig.canvas.get_renderer()
+            frame = ax.get_window_extent(renderer)
+            boxes = [t.get_window_extent(renderer) for t in ax.texts if t.get_visible()]
+            seen["labels"] = len(boxes)
+            for i, box in enumerate(boxes):
+                assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+                assert not any(box.overlaps(other) for other in boxes[:i])
+        return real(plt, fig, path)
+
+    monkeypatch.setattr(plots, "_save", check)
+    plot_sweep(out)
+    # the front of SMALL (area, seconds, energy) has at least the smallest-area and the fastest point; both labelled
+    assert seen["labels"] >= 2
+
+
 def test_plots_are_chosen_from_the_axes_and_redrawn_from_the_folder(tmp_path):
     out = tmp_path / "out"
     summary = run_sweep(write(tmp_path, SMALL), out, workers=1, progress=False)

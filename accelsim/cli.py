@@ -489,12 +489,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
         if key in summary:  # a training step
             head.add_row(label, f"{summary[key]:,} ({format_size(summary[key])})")
     con.print(head)
-    t = Table(title="operators")
-    for col in ("#", "name", "kind", "output", "params", "MACs"):
-        t.add_column(col, justify="right" if col in ("#", "params", "MACs") else "left")
-    for n, op in enumerate(graph.ops):
-        t.add_row(str(n), op.name, op.fn, "x".join(map(str, op.out_shape)), f"{op.params:,}", f"{op.macs:,}")
-    con.print(t)
+    from .report.tables import Col, fitted_table
+
+    # kind as run's ops.csv and report.json give it (conv, norm), fn the function (conv2d, batchnorm); at a narrow
+    # console they and the output's shape go under the name, which is cut in its middle: the numbers stay whole
+    cols = (Col("#", "right"), Col("name", role="name"), Col("kind", role="detail"), Col("fn", role="detail"),
+            Col("output", role="detail"), Col("params", "right"), Col("MACs", "right"))
+    rows = [[str(n), op.name, op.kind.value, op.fn, "x".join(map(str, op.out_shape)), f"{op.params:,}",
+             f"{op.macs:,}"] for n, op in enumerate(graph.ops)]
+    con.print(fitted_table("operators", cols, rows, con.width))
     return 0
 
 
@@ -634,14 +637,16 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .report.compare import compare_json, compare_table, load_reports
+    from .report.compare import compare_json, compare_tables, load_reports
     from .report.writers import json_text
 
     reports = load_reports(args.outdirs)
     if args.json:
         print(json_text(compare_json(reports, baseline=args.baseline), indent=2))
     else:
-        _stdout_console().print(compare_table(reports, baseline=args.baseline))
+        out = _stdout_console()
+        for table in compare_tables(reports, baseline=args.baseline, width=out.width):
+            out.print(table)
     return 0
 
 

@@ -251,8 +251,10 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
     busy = [lvl for lvl in [*levels, NIC] if any(lvl in _dict(rep.get("utilization")) for _, rep in reports)]
     serving = [_is_serving(rep) for _, rep in reports]
     optional = {k for k in _SERVING_METRICS if k.startswith(("serving.conversations.", "serving.speculative."))}
-    keys = ["workload", "arch", *(k for k in (_SERVING_METRICS if any(serving) else ())
-                                  if k not in optional or any(_metric(rep, k) is not None for _, rep in reports))]
+    # beside a run report the run rows follow, energy and average power among them: those are not listed twice
+    later = set(_METRICS) if not all(serving) else set()
+    keys = ["workload", "arch", *(k for k in (_SERVING_METRICS if any(serving) else ()) if k not in later
+                                  and (k not in optional or any(_metric(rep, k) is not None for _, rep in reports)))]
     if not all(serving):
         decode = list(_DECODE_METRICS) if any(_has_decode(rep) for _, rep in reports) else []
         decode += list(_DIFFUSION_METRICS) if any(_dict(rep.get("diffusion")) for _, rep in reports) else []

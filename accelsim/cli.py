@@ -106,7 +106,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="which presets, or 'hf': the config.json architectures of the hf workload (default: all)")
 
     pl = sub.add_parser("plot", help="(re)draw the plots of a report or sweep folder")
-    pl.add_argument("outdir", help="a folder written by 'accelsim run', 'accelsim sweep' or 'accelsim serve'")
+    pl.add_argument("outdir", help="a folder written by 'accelsim run', 'accelsim sweep' or 'accelsim serve' (or "
+                                   "its report.json)")
 
     cp = sub.add_parser("compare", help="key metrics of several report folders side by side, with ratios",
                         description="Print total cycles, time, MACs, utilization, stalls and bytes per level of "
@@ -594,8 +595,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
+    from .report.writers import REPORT_FILE
     from .sweep.store import SWEEP_FILE
 
+    given = Path(args.outdir)
+    if given.is_file():  # a file of the folder: report.json names its folder; another file is not drawn
+        if given.name != REPORT_FILE:
+            raise AccelsimError(f"{given}: a file; give the folder 'accelsim run', 'sweep' or 'serve' wrote "
+                                f"('accelsim plot {given.parent}')")
+        args.outdir = str(given.parent)
     if (Path(args.outdir) / SWEEP_FILE).is_file():  # a sweep folder, or a broken one: plot_sweep says what is wrong
         from .sweep.runner import plot_sweep
 

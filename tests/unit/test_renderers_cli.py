@@ -88,3 +88,19 @@ def test_output_that_is_not_a_terminal_is_not_cut(tmp_path, capsys):
     assert max(len(op["name"]) for op in top) >= 20  # e.g. "layer1.1.conv2.grad_weight"
     for op in top:
         assert any(f" {op['name']} " in line and f" {op['compute_cycles']:,} " in line for line in lines), op["name"]
+
+
+def test_plot_takes_a_report_json_and_refuses_another_file(tmp_path, capsys):
+    # 'accelsim plot DIR/report.json' drew into DIR/report.json as a folder ("cannot write or read ...: File
+    # exists"); 'compare DIR/ops.csv' told the user to run 'accelsim run ... -o DIR/ops.csv'
+    out = tmp_path / "out"
+    assert _run(capsys, "run", "-w", "lenet5", "-a", "gemmini", "-o", str(out), "--no-plots", "-q")[0] == 0
+    code, printed, err = _run(capsys, "plot", str(out / "report.json"))
+    assert code == 0 and err == ""
+    assert (out / "roofline.png").read_bytes()[:4] == b"\x89PNG" and str(out / "roofline.png") in printed
+    code, _, err = _run(capsys, "plot", str(out / "ops.csv"))
+    assert code == 2 and err == f"accelsim: error: {out / 'ops.csv'}: a file; give the folder 'accelsim run', " \
+                                f"'sweep' or 'serve' wrote ('accelsim plot {out}')\n"
+    code, _, err = _run(capsys, "compare", str(out / "ops.csv"))
+    assert code == 2 and err == f"accelsim: error: {out / 'ops.csv'}: not a report: give the report folder " \
+                                f"({out}) or its report.json\n"

@@ -315,10 +315,10 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
     table = Table(title=f"{spec.name}: capacity at {args.capacity:.0%} of requests within the SLOs")
     shown = ("rate", "requests_per_s", "goodput_fraction", "ttft_p99_s", "tpot_p99_s", "saturated", "passes")
     for col in shown:
-        table.add_column(col, justify="right")
+        table.add_column(_serve_header(col), justify="right")
     for row in rows(probes):
         cells = dict(zip(COLUMNS, row, strict=True))
-        table.add_row(*(f"{cells[c]:.4g}" if isinstance(cells[c], float) else str(cells[c]) for c in shown))
+        table.add_row(*(_serve_cell(c, cells[c]) for c in shown))
     out = _stdout_console()
     out.print(table)
     unit = "conversations/s" if spec.serve.workload.conversation is not None else "requests/s"  # what the rate counts
@@ -331,7 +331,7 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
 def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
     from rich.table import Table
 
-    from .serving.curve import CURVE_COLUMNS, curve_rows, parse_sweep, save_curve, save_point, sweep
+    from .serving.curve import CURVE_COLUMNS, curve_name, curve_rows, parse_sweep, save_curve, save_point, sweep
 
     key, values = parse_sweep(args.sweep)
     kept: list = []  # the points finished and saved, in order
@@ -349,20 +349,20 @@ def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
         except BaseException:  # Ctrl-C, or a point that failed: the curve of the points that finished
             _keep_curve(err, key, values, kept, folder, plots=not args.no_plots)
             raise
-        name = results[0].report["name"]
+        name = curve_name(results[0].report)  # the model on the arch: the file's name may carry one value
         outdir = folder(results[0])
         save_curve(outdir, key, values, results, name=name, plots=not args.no_plots, points=False)
     if args.quiet:
         print(outdir)
         return 0
-    table = Table(title=f"{name}: {key}")
+    table = Table(title=f"{name}: {key} = {', '.join(values)}")
     shown = ("value", "requests_per_s", "output_tokens_per_s", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s",
              "e2e_p99_s", "saturated")
     for col in shown:
-        table.add_column(col, justify="right")
+        table.add_column(_serve_header(col), justify="right")
     for row in curve_rows(values, results):
         cells = dict(zip(CURVE_COLUMNS, row, strict=True))
-        table.add_row(*(f"{cells[c]:.4g}" if isinstance(cells[c], float) else str(cells[c]) for c in shown))
+        table.add_row(*(_serve_cell(c, cells[c]) for c in shown))
     out = _stdout_console()
     out.print(table)
     out.print(f"[dim]{time.perf_counter() - t0:.2f} s wall[/dim]")
@@ -371,15 +371,43 @@ def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
     return 0
 
 
+def _is_seconds(col: str) -> bool:
+    return col.endswith("_s") and not col.endswith("_per_s")
+
+
+def _serve_header(col: str) -> str:
+    """A --sweep / --capacity table's header: a CSV column in seconds shown in ms ("ttft_p99 ms"), as the serve
+    summary shows latencies."""
+    return f"{col[:-2]} ms" if _is_seconds(col) else col
+
+
+def _serve_cell(col: str, value: object) -> str:
+    """A --sweep / --capacity table's cell as the serve summary writes it: latencies in ms, shares in %, rates
+    with two decimals, yes/no (sweep.csv and capacity.csv keep seconds, fractions and True/False)."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        if _is_seconds(col):
+            return f"{value * 1e3:,.1f}"
+        if col.endswith("_fraction"):
+            return f"{value:.1%}"
+        if col.endswith("_per_s"):
+            return f"{value:,.2f}"
+        return f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
+    return str(value)
+
+
 def _keep_curve(err, key: str, values: list[str], kept: list, folder, *, plots: bool) -> None:
     """A ``serve --sweep`` stopped before its last point: sweep.csv (and the curve) of the points that finished,
     and a line on stderr saying what was kept and what did not run."""
-    from .serving.curve import CURVE_PNG, save_curve
+    from .serving.curve import CURVE_PNG, curve_name, save_curve
 
     if not kept:  # bad input found before any point ran, or stopped during the first: nothing to keep
         return
     n, outdir = len(kept), folder(kept[0])
-    save_curve(outdir, key, values[:n], kept, name=kept[0].report["name"], plots=plots, points=False)
+    save_curve(outdir, key, values[:n], kept, name=curve_name(kept[0].report), plots=plots, points=False)
     err.print(f"stopped after {n} of {len(values)} points: kept {key}={','.join(values[:n])} in {outdir}/ "
               f"(point_0/{f' to point_{n - 1}/' if n > 1 else ''}, sweep.csv{f', {CURVE_PNG}' if plots else ''}); "
               f"not run: {','.join(values[n:])}", soft_wrap=True, markup=False)

@@ -581,12 +581,10 @@ def _workload_descriptions() -> dict[str, str]:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from .config import list_presets
     from .config.serving import serving_presets
 
-    con = Console()
+    con = _stdout_console()  # piped: one line a kind, not wrapped at 80 columns
     for kind in [args.kind] if args.kind else ["workloads", "arch", "experiments", "serving", "hf"]:
         if kind == "workloads":
             described = _workload_descriptions()

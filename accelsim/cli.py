@@ -71,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="local process pool (default) or a Dask cluster (pip install 'accelsim[dask]')")
     sw.add_argument("--workers", type=int, metavar="N", help="worker processes (default: the CPU count)")
     sw.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (default: a LocalCluster)")
-    sw.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    sw.add_argument("--quiet", "-q", action="store_true",
+                    help="print only the sweep folder (no progress bar; on stderr a summary when points failed)")
 
     sv = sub.add_parser("serve", help="simulate an LLM server under load (requests, batching, KV cache)",
                         description="Simulate LLM serving: requests arrive, each replica's engine batches prefills "
@@ -122,6 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``accelsim`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
+        if getattr(args, "output", None) is not None and not args.output.strip():  # not the default, silently
+            raise _usage_error(f"{args.command}: -o: an empty folder name; give a folder, or leave -o out for the "
+                               f"default (the file's 'output', else runs/NAME)")
         commands = {"run": _cmd_run, "serve": _cmd_serve, "sweep": _cmd_sweep, "info": _cmd_info, "list": _cmd_list,
                     "plot": _cmd_plot, "compare": _cmd_compare}
         return commands[args.command](args)
@@ -615,8 +619,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise AccelsimError(f"--workers: expected a number of workers >= 1 (got {args.workers})")
     summary = run_sweep(args.sweep, args.output, executor=args.executor, workers=args.workers,
                         scheduler=args.scheduler, progress=not args.quiet)
-    if args.quiet and summary.failed:  # -q hides the progress, not that points failed
-        print(str(summary), file=sys.stderr)
+    if args.quiet:  # the folder, as run -q and serve -q print theirs; -q hides the progress, not that points failed
+        print(summary.outdir)
+        if summary.failed:
+            print(str(summary), file=sys.stderr)
     return summary.exit_status
 
 

@@ -525,5 +525,11 @@ def test_a_quiet_sweep_still_says_that_points_failed(tmp_path, capsys):
 
     path = _lenet_with_a_1kib_hbm(tmp_path, "[ws]")
     assert main(["sweep", str(path), "-o", str(tmp_path / "out"), "--workers", "1", "-q"]) == 1
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert "2 points, 1 ok, 1 failed" in err
+    assert out == f"{tmp_path / 'out'}\n"  # the folder, as run -q and serve -q print theirs (it printed nothing)
+    # an empty -o was taken for the default folder (runs/NAME): refused, as every command's
+    for argv in (["sweep", str(path)], ["run", "-w", "lenet5", "-a", "gemmini"], ["serve", "x.yaml"]):
+        assert main([*argv, "-o", ""]) == 2
+        assert capsys.readouterr().err == (f"accelsim: error: {argv[0]}: -o: an empty folder name; give a folder, "
+                                           f"or leave -o out for the default (the file's 'output', else runs/NAME)\n")

@@ -119,8 +119,29 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+COMMANDS = ("run", "sweep", "serve", "info", "list", "plot", "compare")
+
+
+def _unknown_command(argv: Sequence[str]) -> str | None:
+    """The one-line error of a mistyped command that is close to one ("rn": did you mean 'run'?); None otherwise
+    (argparse then says what is wrong)."""
+    import difflib
+
+    given = next((a for a in argv if not a.startswith("-")), None)
+    if given is None or given in COMMANDS:
+        return None
+    close = difflib.get_close_matches(given, COMMANDS, n=1)
+    if not close:
+        return None
+    return f"accelsim: error: unknown command {given!r}; did you mean {close[0]!r}? (commands: {', '.join(COMMANDS)})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``accelsim`` command; returns the exit status."""
+    typo = _unknown_command(sys.argv[1:] if argv is None else argv)
+    if typo is not None:
+        print(typo, file=sys.stderr)
+        return EXIT_BAD_INPUT
     args = _parser().parse_args(argv)
     try:
         if getattr(args, "output", None) is not None and not args.output.strip():  # not the default, silently

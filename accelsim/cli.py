@@ -71,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="local process pool (default) or a Dask cluster (pip install 'accelsim[dask]')")
     sw.add_argument("--workers", type=int, metavar="N", help="worker processes (default: the CPU count)")
     sw.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (default: a LocalCluster)")
-    sw.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    sw.add_argument("--quiet", "-q", action="store_true",
+                    help="print only the sweep folder (no progress bar; on stderr a summary when points failed)")
 
     sv = sub.add_parser("serve", help="simulate an LLM server under load (requests, batching, KV cache)",
                         description="Simulate LLM serving: requests arrive, each replica's engine batches prefills "
@@ -106,7 +107,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="which presets, or 'hf': the config.json architectures of the hf workload (default: all)")
 
     pl = sub.add_parser("plot", help="(re)draw the plots of a report or sweep folder")
-    pl.add_argument("outdir", help="a folder written by 'accelsim run', 'accelsim sweep' or 'accelsim serve'")
+    pl.add_argument("outdir", help="a folder written by 'accelsim run', 'accelsim sweep' or 'accelsim serve' (or "
+                                   "its report.json)")
 
     cp = sub.add_parser("compare", help="key metrics of several report folders side by side, with ratios",
                         description="Print total cycles, time, MACs, utilization, stalls and bytes per level of "
@@ -117,10 +119,34 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+COMMANDS = ("run", "sweep", "serve", "info", "list", "plot", "compare")
+
+
+def _unknown_command(argv: Sequence[str]) -> str | None:
+    """The one-line error of a mistyped command that is close to one ("rn": did you mean 'run'?); None otherwise
+    (argparse then says what is wrong)."""
+    import difflib
+
+    given = next((a for a in argv if not a.startswith("-")), None)
+    if given is None or given in COMMANDS:
+        return None
+    close = difflib.get_close_matches(given, COMMANDS, n=1)
+    if not close:
+        return None
+    return f"accelsim: error: unknown command {given!r}; did you mean {close[0]!r}? (commands: {', '.join(COMMANDS)})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``accelsim`` command; returns the exit status."""
+    typo = _unknown_command(sys.argv[1:] if argv is None else argv)
+    if typo is not None:
+        print(typo, file=sys.stderr)
+        return EXIT_BAD_INPUT
     args = _parser().parse_args(argv)
     try:
+        if getattr(args, "output", None) is not None and not args.output.strip():  # not the default, silently
+            raise _usage_error(f"{args.command}: -o: an empty folder name; give a folder, or leave -o out for the "
+                               f"default (the file's 'output', else runs/NAME)")
         commands = {"run": _cmd_run, "serve": _cmd_serve, "sweep": _cmd_sweep, "info": _cmd_info, "list": _cmd_list,
                     "plot": _cmd_plot, "compare": _cmd_compare}
         return commands[args.command](args)
@@ -314,10 +340,10 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
     table = Table(title=f"{spec.name}: capacity at {args.capacity:.0%} of requests within the SLOs")
     shown = ("rate", "requests_per_s", "goodput_fraction", "ttft_p99_s", "tpot_p99_s", "saturated", "passes")
     for col in shown:
-        table.add_column(col, justify="right")
+        table.add_column(_serve_header(col), justify="right")
     for row in rows(probes):
         cells = dict(zip(COLUMNS, row, strict=True))
-        table.add_row(*(f"{cells[c]:.4g}" if isinstance(cells[c], float) else str(cells[c]) for c in shown))
+        table.add_row(*(_serve_cell(c, cells[c]) for c in shown))
     out = _stdout_console()
     out.print(table)
     unit = "conversations/s" if spec.serve.workload.conversation is not None else "requests/s"  # what the rate counts
@@ -330,38 +356,86 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
 def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
     from rich.table import Table
 
-    from .serving.curve import CURVE_COLUMNS, curve_rows, parse_sweep, save_curve, sweep
+    from .serving.curve import CURVE_COLUMNS, curve_name, curve_rows, parse_sweep, save_curve, save_point, sweep
 
     key, values = parse_sweep(args.sweep)
+    kept: list = []  # the points finished and saved, in order
 
     def folder(result) -> Path:
         return Path(args.output or result.output or f"runs/{result.report['name']}")
 
-    def save_point(i: int, result) -> None:  # each point kept as it finishes: an interrupted sweep loses none
-        result.save(folder(result) / f"point_{i}", plots=not args.no_plots)
+    def keep(i: int, result) -> None:  # each point saved whole as it finishes (a point stopped mid-save is removed)
+        save_point(folder(result), i, result, plots=not args.no_plots)
+        kept.append(result)
 
     with _Progress(err, enabled=not args.quiet) as progress:
-        results = sweep(args.serving, key, values, args.overrides, progress=progress, on_point=save_point)
-        name = results[0].report["name"]
+        try:
+            results = sweep(args.serving, key, values, args.overrides, progress=progress, on_point=keep)
+        except BaseException:  # Ctrl-C, or a point that failed: the curve of the points that finished
+            _keep_curve(err, key, values, kept, folder, plots=not args.no_plots)
+            raise
+        name = curve_name(results[0].report)  # the model on the arch: the file's name may carry one value
         outdir = folder(results[0])
         save_curve(outdir, key, values, results, name=name, plots=not args.no_plots, points=False)
     if args.quiet:
         print(outdir)
         return 0
-    table = Table(title=f"{name}: {key}")
+    table = Table(title=f"{name}: {key} = {', '.join(values)}")
     shown = ("value", "requests_per_s", "output_tokens_per_s", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s",
              "e2e_p99_s", "saturated")
     for col in shown:
-        table.add_column(col, justify="right")
+        table.add_column(_serve_header(col), justify="right")
     for row in curve_rows(values, results):
         cells = dict(zip(CURVE_COLUMNS, row, strict=True))
-        table.add_row(*(f"{cells[c]:.4g}" if isinstance(cells[c], float) else str(cells[c]) for c in shown))
+        table.add_row(*(_serve_cell(c, cells[c]) for c in shown))
     out = _stdout_console()
     out.print(table)
     out.print(f"[dim]{time.perf_counter() - t0:.2f} s wall[/dim]")
     out.print(f"Sweep written to [bold]{outdir}[/bold]/ (point_*/, sweep.csv"
               f"{', throughput_latency.png' if not args.no_plots else ''})")
     return 0
+
+
+def _is_seconds(col: str) -> bool:
+    return col.endswith("_s") and not col.endswith("_per_s")
+
+
+def _serve_header(col: str) -> str:
+    """A --sweep / --capacity table's header: a CSV column in seconds shown in ms ("ttft_p99 ms"), as the serve
+    summary shows latencies."""
+    return f"{col[:-2]} ms" if _is_seconds(col) else col
+
+
+def _serve_cell(col: str, value: object) -> str:
+    """A --sweep / --capacity table's cell as the serve summary writes it: latencies in ms, shares in %, rates
+    with two decimals, yes/no (sweep.csv and capacity.csv keep seconds, fractions and True/False)."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        if _is_seconds(col):
+            return f"{value * 1e3:,.1f}"
+        if col.endswith("_fraction"):
+            return f"{value:.1%}"
+        if col.endswith("_per_s"):
+            return f"{value:,.2f}"
+        return f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
+    return str(value)
+
+
+def _keep_curve(err, key: str, values: list[str], kept: list, folder, *, plots: bool) -> None:
+    """A ``serve --sweep`` stopped before its last point: sweep.csv (and the curve) of the points that finished,
+    and a line on stderr saying what was kept and what did not run."""
+    from .serving.curve import CURVE_PNG, curve_name, save_curve
+
+    if not kept:  # bad input found before any point ran, or stopped during the first: nothing to keep
+        return
+    n, outdir = len(kept), folder(kept[0])
+    save_curve(outdir, key, values[:n], kept, name=curve_name(kept[0].report), plots=plots, points=False)
+    err.print(f"stopped after {n} of {len(values)} points: kept {key}={','.join(values[:n])} in {outdir}/ "
+              f"(point_0/{f' to point_{n - 1}/' if n > 1 else ''}, sweep.csv{f', {CURVE_PNG}' if plots else ''}); "
+              f"not run: {','.join(values[n:])}", soft_wrap=True, markup=False)
 
 
 class _Progress:
@@ -469,12 +543,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
         if key in summary:  # a training step
             head.add_row(label, f"{summary[key]:,} ({format_size(summary[key])})")
     con.print(head)
-    t = Table(title="operators")
-    for col in ("#", "name", "kind", "output", "params", "MACs"):
-        t.add_column(col, justify="right" if col in ("#", "params", "MACs") else "left")
-    for n, op in enumerate(graph.ops):
-        t.add_row(str(n), op.name, op.fn, "x".join(map(str, op.out_shape)), f"{op.params:,}", f"{op.macs:,}")
-    con.print(t)
+    from .report.tables import Col, fitted_table
+
+    # kind as run's ops.csv and report.json give it (conv, norm), fn the function (conv2d, batchnorm); at a narrow
+    # console they and the output's shape go under the name, which is cut in its middle: the numbers stay whole
+    cols = (Col("#", "right"), Col("name", role="name"), Col("kind", role="detail"), Col("fn", role="detail"),
+            Col("output", role="detail"), Col("params", "right"), Col("MACs", "right"))
+    rows = [[str(n), op.name, op.kind.value, op.fn, "x".join(map(str, op.out_shape)), f"{op.params:,}",
+             f"{op.macs:,}"] for n, op in enumerate(graph.ops)]
+    con.print(fitted_table("operators", cols, rows, con.width))
     return 0
 
 
@@ -529,12 +606,10 @@ def _workload_descriptions() -> dict[str, str]:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from .config import list_presets
     from .config.serving import serving_presets
 
-    con = Console()
+    con = _stdout_console()  # piped: one line a kind, not wrapped at 80 columns
     for kind in [args.kind] if args.kind else ["workloads", "arch", "experiments", "serving", "hf"]:
         if kind == "workloads":
             described = _workload_descriptions()
@@ -565,14 +640,23 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise AccelsimError(f"--workers: expected a number of workers >= 1 (got {args.workers})")
     summary = run_sweep(args.sweep, args.output, executor=args.executor, workers=args.workers,
                         scheduler=args.scheduler, progress=not args.quiet)
-    if args.quiet and summary.failed:  # -q hides the progress, not that points failed
-        print(str(summary), file=sys.stderr)
+    if args.quiet:  # the folder, as run -q and serve -q print theirs; -q hides the progress, not that points failed
+        print(summary.outdir)
+        if summary.failed:
+            print(str(summary), file=sys.stderr)
     return summary.exit_status
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
+    from .report.writers import REPORT_FILE
     from .sweep.store import SWEEP_FILE
 
+    given = Path(args.outdir)
+    if given.is_file():  # a file of the folder: report.json names its folder; another file is not drawn
+        if given.name != REPORT_FILE:
+            raise AccelsimError(f"{given}: a file; give the folder 'accelsim run', 'sweep' or 'serve' wrote "
+                                f"('accelsim plot {given.parent}')")
+        args.outdir = str(given.parent)
     if (Path(args.outdir) / SWEEP_FILE).is_file():  # a sweep folder, or a broken one: plot_sweep says what is wrong
         from .sweep.runner import plot_sweep
 
@@ -614,14 +698,16 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .report.compare import compare_json, compare_table, load_reports
+    from .report.compare import compare_json, compare_tables, load_reports
     from .report.writers import json_text
 
     reports = load_reports(args.outdirs)
     if args.json:
         print(json_text(compare_json(reports, baseline=args.baseline), indent=2))
     else:
-        _stdout_console().print(compare_table(reports, baseline=args.baseline))
+        out = _stdout_console()
+        for table in compare_tables(reports, baseline=args.baseline, width=out.width):
+            out.print(table)
     return 0
 
 

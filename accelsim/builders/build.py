@@ -39,6 +39,9 @@ def build_workload(name: str, params: Mapping[str, object], *, default_dtype: st
         if default_dtype not in DTYPE_BYTES:
             raise WorkloadError(f"unknown default dtype {default_dtype!r}; expected one of {', '.join(DTYPE_BYTES)}")
         p = p.model_copy(update={"dtype": default_dtype})
+    if p.mode == "training" and getattr(p, "phase", None) == "decode":  # it ran a step over one decode token
+        raise WorkloadError("mode: training takes phase: prefill only (a training step runs the forward and "
+                            "backward over the whole sequence; a decode step is inference)", key=("phase",))
     graph = entry.fn(p)
     if p.sparsity is not None:
         if p.mode == "training":

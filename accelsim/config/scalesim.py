@@ -303,6 +303,22 @@ def _layer_names(file: str, n: int, name: str, values: list[int], columns: tuple
     return names
 
 
+MAX_TOPOLOGY_ISSUES = 20  # problems listed for a topology; the rest are counted in one line
+
+
+def _capped(file: str, issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    """``issues``, the first :data:`MAX_TOPOLOGY_ISSUES` of them and a line counting the others."""
+    if len(issues) <= MAX_TOPOLOGY_ISSUES:
+        return issues
+    more = len(issues) - MAX_TOPOLOGY_ISSUES
+    return [*issues[:MAX_TOPOLOGY_ISSUES], ConfigIssue(file, None, "", f"{more:,} more problems not shown")]
+
+
+def _shown_header(line: str, limit: int = 80) -> str:
+    text = ", ".join(_fields(line))
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: str = WORD_DTYPE,
                   sparsity: bool = False) -> Graph:
     """The ``ir.Graph`` of a SCALE-Sim topology CSV: one op per row, named as in the file, in file order.
@@ -350,8 +366,14 @@ def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: s
                                         depthwise=layer != name)
             inputs[src] = in_shape
             ops.append(prune(op, pattern) if sparsity and pattern is not None and not pattern.dense else op)
+    if issues and not (header and header[0].startswith("layer")):
+        # rows that do not parse under a header that is no topology's ("Layer name, ..." / "Layer, M, N, K"):
+        # another CSV, said once (it was a line per cell). SCALE-Sim skips the header: rows that parse are run
+        raise ConfigError(ConfigIssue(file, 1, "", f"not a SCALE-Sim topology: its header is "
+                                                   f"{_shown_header(rows[0])!r} (expected {', '.join(CONV_COLUMNS)} "
+                                                   f"or {', '.join(GEMM_COLUMNS)})"))
     if issues:
-        raise ConfigError(issues)
+        raise ConfigError(_capped(file, issues))
     if not ops:
         raise ConfigError(ConfigIssue(file, None, "", "no layer rows after the header"))
     return Graph(Path(path).stem, ops, inputs, meta={"source": "scalesim", "topology": file,

@@ -327,6 +327,12 @@ def load_sweep(path: str | os.PathLike) -> SweepSpec:
     if not isinstance(data, dict):
         raise ConfigError(doc.issue((), "expected a sweep: a mapping with base:, grid: and/or zip:",
                                     type(data).__name__))
+    if not ({"grid", "zip", "base"} & set(data)) and ({"workload", "arch"} & set(data)):  # the reverse of run's
+        shown = display_path(file)
+        kind, command = (("a serving file (its workload has arrivals)", "serve")
+                         if isinstance(data.get("workload"), dict) and "arrival" in data["workload"]
+                         else ("an experiment, not a sweep (it has no grid:/zip: axes)", "run"))
+        raise ConfigError.one(shown, "", f"this is {kind}; run it with 'accelsim {command} {shown}'")
     issues = Issues()
     for key in data:
         if key not in SWEEP_KEYS:

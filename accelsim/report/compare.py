@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
@@ -21,6 +22,7 @@ from ..energy.model import NIC
 from . import fmt
 from .fmt import DASH
 from .schema import core_units, level_names, stall_share
+from .tables import table_width
 from .writers import REPORT_FILE, read_report
 
 Reports = Sequence[tuple[str, dict]]
@@ -249,8 +251,10 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
     busy = [lvl for lvl in [*levels, NIC] if any(lvl in _dict(rep.get("utilization")) for _, rep in reports)]
     serving = [_is_serving(rep) for _, rep in reports]
     optional = {k for k in _SERVING_METRICS if k.startswith(("serving.conversations.", "serving.speculative."))}
-    keys = ["workload", "arch", *(k for k in (_SERVING_METRICS if any(serving) else ())
-                                  if k not in optional or any(_metric(rep, k) is not None for _, rep in reports))]
+    # beside a run report the run rows follow, energy and average power among them: those are not listed twice
+    later = set(_METRICS) if not all(serving) else set()
+    keys = ["workload", "arch", *(k for k in (_SERVING_METRICS if any(serving) else ()) if k not in later
+                                  and (k not in optional or any(_metric(rep, k) is not None for _, rep in reports)))]
     if not all(serving):
         decode = list(_DECODE_METRICS) if any(_has_decode(rep) for _, rep in reports) else []
         decode += list(_DIFFUSION_METRICS) if any(_dict(rep.get("diffusion")) for _, rep in reports) else []
@@ -369,41 +373,94 @@ def _label(metric: str) -> str:
     return _spec(metric, (metric, ""))[0]
 
 
-def compare_table(reports: Reports, baseline: int = 0) -> Table:
+def compare_table(reports: Reports, baseline: int = 0, shown: Sequence[int] | None = None,
+                  widths: dict | None = None) -> Table:
     """A rich table: one row per metric of :func:`compare_rows`, one column per report (headed by its label), and
     beside each non-baseline report a ratio column: its value ÷ the baseline report's ("0.52×"; a dash when the
     baseline is 0 or either value is missing). Text metrics (workload, arch) get no ratio.
+
+    ``shown``: the indices of the reports given columns (default: all; :func:`compare_tables` splits them);
+    ``widths``: fixed column widths ({"metric": w, i: w, ("ratio", i): w}) so that text wraps and numbers fit.
     """
     base = _check_baseline(reports, baseline)
     base_label = reports[base][0]
+    shown = list(range(len(reports))) if shown is None else list(shown)
+    fixed = widths or {}
     table = Table(title=f"accelsim compare: {len(reports)} report{'s' if len(reports) != 1 else ''}, "
                         f"ratios to {base_label}", title_justify="left")
-    table.add_column("metric", style="bold", no_wrap=True)
-    for i, (label, _) in enumerate(reports):
-        table.add_column(Text(label), justify="right")
+    table.add_column("metric", style="bold", no_wrap="metric" not in fixed, width=fixed.get("metric"),
+                     overflow="fold")
+    for i in shown:
+        table.add_column(Text(reports[i][0]), justify="right", width=fixed.get(i), overflow="fold")
         if i != base:
-            table.add_column(Text("ratio", style="dim"), justify="right", style="dim")
+            table.add_column(Text("ratio", style="dim"), justify="right", style="dim", no_wrap=True)
     for metric, values in compare_rows(reports):
         numeric = _kind(metric) != "text"
         cells: list[Text] = [Text(_label(metric))]
-        for i, value in enumerate(values):
-            cells.append(Text(format_value(metric, value)))
+        for i in shown:
+            cells.append(Text(format_value(metric, values[i])))
             if i != base:
-                cells.append(Text(format_ratio(ratio(value, values[base])) if numeric else ""))
+                cells.append(Text(format_ratio(ratio(values[i], values[base])) if numeric else ""))
         table.add_row(*cells)
         if metric == "arch":
-            _add_settings(table, reports, base)
+            _add_settings(table, reports, base, shown)
     return table
 
 
-def _add_settings(table: Table, reports: Reports, base: int) -> None:
+METRIC_MIN_WIDTH = 14  # the metric column of a table split to fit (its labels wrap at spaces, a long key folds)
+LABEL_MAX_WIDTH = 16  # a report's label wider than its numbers folds beyond this
+
+
+def compare_tables(reports: Reports, baseline: int = 0, width: int | None = None) -> list[Table]:
+    """:func:`compare_table`, as one table when it fits ``width`` console columns (None: any), else as several,
+    each with the metric column, the baseline report's and as many other reports' (with their ratios) as fit, so
+    that no number is cut: numbers (and ratios) keep their width, labels and names wrap."""
+    base = _check_baseline(reports, baseline)
+    if width is None:
+        return [compare_table(reports, base)]
+    rows = compare_rows(reports)
+    numbers = [[format_value(m, v[i]) for m, v in rows if _kind(m) != "text"] for i in range(len(reports))]
+    texts = [[format_value(m, v[i]) for m, v in rows if _kind(m) == "text"] for i in range(len(reports))]
+    ratios = [["ratio", *(format_ratio(ratio(v[i], v[base])) for m, v in rows if _kind(m) != "text")]
+              for i in range(len(reports))]
+    labels = [label for label, _ in reports]
+    metric_natural = max(cell_len(_label(m)) for m, _ in rows) + 2  # settings rows are indented by 2
+    natural = [max(cell_len(c) for c in [labels[i], *numbers[i], *texts[i]]) for i in range(len(reports))]
+    value = [max([cell_len(c) for c in numbers[i]] + [min(cell_len(labels[i]), LABEL_MAX_WIDTH)])
+             for i in range(len(reports))]
+    ratio_w = [max(cell_len(c) for c in ratios[i]) for i in range(len(reports))]
+
+    def cols(shown: list[int], wide: bool) -> list[int]:
+        ws = [natural[i] if wide else value[i] for i in shown]
+        return ws + [ratio_w[i] for i in shown if i != base]
+
+    everyone = list(range(len(reports)))
+    if table_width([metric_natural, *cols(everyone, True)]) <= width:
+        return [compare_table(reports, base)]
+    chunks: list[list[int]] = []
+    for i in (i for i in everyone if i != base):
+        if chunks and table_width([METRIC_MIN_WIDTH, *cols([base, *chunks[-1], i], False)]) <= width:
+            chunks[-1].append(i)
+        else:
+            chunks.append([i])
+    tables = []
+    for chunk in chunks or [[]]:
+        shown = [base, *chunk] if base < min(chunk, default=base + 1) else sorted([base, *chunk])
+        left = width - table_width([0, *cols(shown, False)])
+        fixed: dict = {"metric": max(METRIC_MIN_WIDTH, min(metric_natural, left))}
+        fixed.update({i: value[i] for i in shown})
+        tables.append(compare_table(reports, base, shown, fixed))
+    return tables
+
+
+def _add_settings(table: Table, reports: Reports, base: int, shown: Sequence[int]) -> None:
     """The settings the reports differ in (:func:`differing_settings`), dimmed and indented below the arch row, at
     most ``MAX_SETTING_ROWS`` of them (``--json`` lists every one)."""
     diff = differing_settings(reports)
     for key, values in diff[:MAX_SETTING_ROWS]:
         cells = [Text(f"  {key}", style="dim")]
-        for i, value in enumerate(values):
-            cells.append(Text(format_setting(key, value)))
+        for i in shown:
+            cells.append(Text(format_setting(key, values[i])))
             if i != base:
                 cells.append(Text(""))
         table.add_row(*cells)

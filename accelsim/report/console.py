@@ -23,6 +23,7 @@ from .schema import (
     stall_share,
     top_ops,
 )
+from .tables import Col, fitted_table
 
 MAX_UNIT_ROWS = 16  # above this many units, per-core units are merged into one row per kind (mean, min-max)
 
@@ -181,7 +182,7 @@ def summary_table(report: dict) -> Table:
     return table
 
 
-def top_ops_table(report: dict, n: int = 10) -> Table:
+def top_ops_table(report: dict, n: int = 10, width: int | None = None) -> Table:
     """The ``n`` busiest ops, busiest first: name, kind, unit, busy cycles, span, stall %, off-chip bytes, bound.
 
     Ops rank by their own busy cycles (:func:`accelsim.report.schema.op_busy_cycles`: ``compute_cycles``, the
@@ -194,22 +195,24 @@ def top_ops_table(report: dict, n: int = 10) -> Table:
     cycles over all the executions they stand for, as their bytes are counted, so that the decode steps of a
     serving run are weighed by how often they run; a ``runs`` column gives the count, the op's name its phase or
     stage, and the span stays that of one execution.
+
+    ``width``: the console's columns the table must fit (:func:`accelsim.report.tables.fitted_table`: the numbers
+    stay whole; kind, unit and bound move under the op's name, which is cut in its middle); None: any width.
     """
     ops = report.get("ops") or []
     composed = "count" in part_keys(ops)
     top = [ops[i] for i in top_ops(ops, n, over_runs=composed)]
     memories = memory_levels(report)
-    table = Table(title=f"top {len(top)} of {len(ops)} ops by busy cycles", title_justify="left")
-    columns = (("op", "left"), ("kind", "left"), ("unit", "left"), *((("runs", "right"),) if composed else ()),
-               ("busy cycles", "right"), ("span" + (" (one run)" if composed else ""), "right"),
-               ("stall %", "right"), ("off-chip bytes", "right"), ("bound", "left"))
-    for col, justify in columns:
-        table.add_column(col, justify=justify, no_wrap=justify == "right")
+    cols = (Col("op", role="name"), Col("kind", role="detail"), Col("unit", role="detail"),
+            *((Col("runs", "right"),) if composed else ()), Col("busy cycles", "right"),
+            Col("span" + (" (one run)" if composed else ""), "right"), Col("stall %", "right"),
+            Col("off-chip bytes", "right"), Col("bound", role="detail"))
+    rows = []
     for op in top:
         share = stall_share([op])
         moved = op.get("bytes") or {}
         offchip = sum(fmt.num(moved.get(lvl)) for lvl in memories)
-        table.add_row(
+        rows.append([
             str(op.get("name", "?")) + _part(op),
             str(op.get("kind", "")),
             str(op.get("unit", "")),
@@ -219,8 +222,9 @@ def top_ops_table(report: dict, n: int = 10) -> Table:
             fmt.DASH if share is None else f"{100 * share:.1f}",
             fmt.size(offchip),
             str(op.get("bound") or ""),
-        )
-    return table
+        ])
+    return fitted_table(f"top {len(top)} of {len(ops)} ops by busy cycles", cols, rows, width,
+                        title_justify="left")
 
 
 def _part(op: dict) -> str:
@@ -234,6 +238,6 @@ def print_summary(report: dict, console: Console | None = None) -> None:
     """Print :func:`summary_table` and :func:`top_ops_table` of ``report`` to ``console`` (stdout by default)."""
     console = console or Console()
     console.print(summary_table(report))
-    console.print(top_ops_table(report))
+    console.print(top_ops_table(report, width=console.width))
     for note in report.get("notes") or []:
         console.print(f"[yellow]note:[/yellow] {note}", highlight=False)

@@ -117,6 +117,22 @@ def _tick_texts(axis) -> list[str]:
     return [t for t in axis.get_major_formatter().format_ticks(locs) if t]
 
 
+BYTE_TICKS = 6  # about this many ticks on a linear axis of bytes
+
+
+def binary_step(top: float, ticks: int = BYTE_TICKS) -> float:
+    """A tick step for a linear axis of bytes from 0 to ``top``: a round number (1, 2, 2.5 or 5 × 10ⁿ) of the
+    binary unit the axis reaches (B, KiB, MiB, GiB, ...), so that the ticks read "100MiB", "200MiB" (a decimal
+    step of 15e6 bytes read "14.31MiB", "28.61MiB"); at least 1 byte."""
+    if top <= 0:
+        return 1.0
+    unit = 1024.0 ** max(0, math.floor(math.log(top, 1024)))
+    raw = top / unit / ticks
+    mag = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    return max(step * unit, 1.0)
+
+
 def _margins(fig, left: float, right: float, bottom: float, top: float, gap: float | None = None) -> None:
     """Lay ``fig``'s subplots out with these margins in inches (and ``gap`` inches between two columns)."""
     w, h = fig.get_size_inches()
@@ -379,7 +395,7 @@ def plot_bytes_per_level(report: dict, path: str | os.PathLike | BinaryIO) -> Pa
     log = positive.size > 0 and positive.max() / positive.min() > 100
     x = np.arange(len(levels))
     ax.bar(x, values, color=[_MEMORY_COLOR if lvl in memories else _COMPUTE_COLOR for lvl in levels])
-    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, MultipleLocator, NullLocator
 
     if log:
         ax.set_yscale("log")
@@ -390,7 +406,8 @@ def plot_bytes_per_level(report: dict, path: str | os.PathLike | BinaryIO) -> Pa
     else:
         top = values.max() if positive.size else 1.0
         ax.set_ylim(0, top * 1.15)
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True) if positive.size else MaxNLocator(nbins=1))
+        ax.yaxis.set_major_locator(MultipleLocator(binary_step(top * 1.15)) if positive.size else
+                                   MaxNLocator(nbins=1))
         base = 0.0
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt.size(v) if v > 0 else "0"))
     for xi, v in zip(x, values, strict=True):

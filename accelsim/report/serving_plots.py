@@ -65,23 +65,64 @@ def plot_timeseries(name: str, series: Mapping[int, Mapping[str, Sequence[float]
     return _save(plt, fig, path)
 
 
-def plot_curve(name: str, key: str, rows: Sequence[Mapping[str, object]], path: Path) -> Path:
+def plot_curve(name: str, key: str | None, rows: Sequence[Mapping[str, object]], path: Path) -> Path:
     """Throughput–latency curve of a sweep: p50 and p99 TTFT and end-to-end latency against output tokens/s, each
-    point labelled with the swept value (``rows``: value, output_tokens_per_s, ttft_p50_s, ... as in sweep.csv)."""
+    point labelled with the swept value (``rows``: value, output_tokens_per_s, ttft_p50_s, ... as in sweep.csv).
+    The title names ``name`` (the model and arch: the serving file's name may carry one value of the key, "_8rps")
+    and the key's values (``key`` None: a redraw from sweep.csv, which does not hold the key)."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     x = [float(r["output_tokens_per_s"] or 0) for r in rows]  # type: ignore[arg-type]
     for ax, what in zip(axes, ("ttft", "e2e"), strict=True):
+        ys = []
         for q, style in (("p50", "o-"), ("p99", "s--")):
             y = [float(r[f"{what}_{q}_s"]) * 1e3 if r[f"{what}_{q}_s"] is not None else np.nan for r in rows]
             ax.plot(x, y, style, label=q)
+            ys += y
         for r, xi in zip(rows, x, strict=True):
             ax.annotate(str(r["value"]), (xi, float(r[f"{what}_p50_s"] or 0) * 1e3), fontsize=7,
                         textcoords="offset points", xytext=(3, 3))
         ax.set_xlabel("output tokens/s")
         ax.set_ylabel(f"{'TTFT' if what == 'ttft' else 'end-to-end'} (ms)")
         ax.set_yscale("log")
+        _readable_log_ticks(ax, [v for v in ys if v == v and v > 0])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"{name}: throughput vs latency over {key}")
+    values = ", ".join(str(r["value"]) for r in rows)
+    fig.suptitle(f"{name}: throughput vs latency, {key} = {values}" if key else
+                 f"{name}: throughput vs latency over the swept values {values}")
     return _save(plt, fig, path)
+
+
+FINE_STEPS = (1, 1.2, 1.5, 2, 2.5, 3, 3.5, 4, 5, 6, 7, 8, 9)
+
+
+def _steps(lo: float, hi: float) -> tuple[float, ...]:
+    """The mantissas a log axis from ``lo`` to ``hi`` is labelled at: :data:`FINE_STEPS` within half a decade
+    (so that the tick below the lowest value is near it), 1-9 up to 1.2 decades, 1, 2 and 5 up to three, 1
+    beyond."""
+    decades = np.log10(hi / lo)
+    if decades <= 0.5:
+        return FINE_STEPS
+    return tuple(range(1, 10)) if decades <= 1.2 else (1, 2, 5) if decades <= 3 else (1,)
+
+
+def _readable_log_ticks(ax, values: Sequence[float]) -> None:
+    """Label a log y axis in plain numbers ("20", "30", "1,000", "0.5"; matplotlib wrote "3×10¹" and, within a
+    decade, left most ticks bare) at round steps (:func:`_steps`), with the axis reaching a labelled tick below
+    its lowest value and above its highest, so that no point lies beyond the labels."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    if not values:
+        return
+    lo, hi = min(values), max(values)
+    hi = max(hi, lo * 1.01)
+    subs = _steps(lo, hi)
+    ticks = [m * 10.0 ** e for e in range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1)
+             for m in subs]
+    below = max(t for t in ticks if t <= lo)
+    above = min(t for t in ticks if t >= hi)
+    ax.set_ylim(below / 1.05, above * 1.05)
+    ax.yaxis.set_major_locator(FixedLocator([t for t in ticks if below <= t <= above]))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.6g}"))

@@ -132,6 +132,9 @@ def read_report(outdir_or_file: str | os.PathLike) -> dict:
         if file.name == REPORT_FILE and (outdir / "sweep.json").is_file():  # sweep/store.py's SWEEP_FILE
             raise AccelsimError(f"{outdir}: a sweep folder, not a report: its points are in results.csv "
                                 f"('accelsim plot {outdir}' draws them)")
+        if file.name == REPORT_FILE and given.is_file():  # ops.csv, a PNG: a file of the folder, not the folder
+            raise AccelsimError(f"{given}: not a report: give the report folder ({given.parent}) or its "
+                                f"{REPORT_FILE}")
         if file.name == REPORT_FILE:
             raise AccelsimError(f"{outdir}: no {REPORT_FILE} (run 'accelsim run ... -o {outdir}' first)")
         raise AccelsimError(f"{file}: no such report file")

@@ -82,6 +82,9 @@ def _run_kind(workload: WorkloadSpec, arch: Arch, options: Options | None, *, na
               progress: Progress | None) -> Report:
     kind = scenario_of(workload)
     if kind == "serving":
+        if workload.params.get("mode") == "training":  # its passes would be training steps of one decode token
+            raise WorkloadError("mode: training takes no decode_steps (a training step runs the forward and "
+                                "backward over the whole sequence; decode steps are inference)", ("decode_steps",))
         return serve(workload, arch, options, name=name, progress=progress)
     if kind == "pipeline":
         return pipeline(workload, arch, options, name=name, progress=progress)

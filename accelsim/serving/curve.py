@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..config.serving import ServingSpec, load_serving
 from ..errors import AccelsimError, ConfigError
+from ..report.fmt import model_name
 from ..report.serving_plots import plot_curve
 from ..report.writers import read_report
 from . import ServeResult, _csv_rows, check, replot, serve, write_csv
@@ -83,6 +85,12 @@ def curve_rows(values: Sequence[str], results: Sequence[ServeResult]) -> list[li
     return rows
 
 
+def curve_name(report: dict) -> str:
+    """What a curve's title and table name: the model on the arch ("llama2_7b on h100"), not the serving file's
+    name, which may carry one value of the swept key ("llama2_7b_h100_8rps" swept over rates 2 to 16)."""
+    return f"{model_name(report.get('model') or {}) or report.get('name')} on {report.get('arch')}"
+
+
 def save_curve(outdir: str | os.PathLike, key: str, values: Sequence[str], results: Sequence[ServeResult], *,
                name: str, plots: bool = True, points: bool = True) -> list[Path]:
     """Each point's report folder (``point_<i>``; not with ``points`` off: saved as each finished, the CLI's
@@ -96,6 +104,23 @@ def save_curve(outdir: str | os.PathLike, key: str, values: Sequence[str], resul
     if plots:
         paths.append(plot_curve(name, key, [dict(zip(CURVE_COLUMNS, r, strict=True)) for r in rows], out / CURVE_PNG))
     return paths
+
+
+def save_point(outdir: str | os.PathLike, i: int, result: ServeResult, *, plots: bool = True) -> Path:
+    """A finished point's report folder, ``OUTDIR/point_<i>``, whole or not at all: written into
+    ``.point_<i>.partial`` and renamed when complete, so that a sweep stopped while it saves leaves no half-written
+    point (the partial folder is removed)."""
+    out = Path(outdir)
+    final, part = out / f"point_{i}", out / f".point_{i}.partial"
+    shutil.rmtree(part, ignore_errors=True)
+    try:
+        result.save(part, plots=plots)
+        shutil.rmtree(final, ignore_errors=True)  # an earlier run's
+        os.replace(part, final)
+    except BaseException:
+        shutil.rmtree(part, ignore_errors=True)
+        raise
+    return final
 
 
 def replot_capacity(outdir: str | os.PathLike) -> list[Path]:
@@ -121,8 +146,8 @@ def replot_curve(outdir: str | os.PathLike) -> list[Path]:
         raise AccelsimError(f"{out / CURVE_CSV}: not a sweep.csv 'accelsim serve --sweep' wrote ({e})") from None
     points = sorted((d for d in out.glob("point_*") if (d / "report.json").is_file()),
                     key=lambda d: int(d.name.split("_")[-1]) if d.name.split("_")[-1].isdigit() else -1)
-    name = str(read_report(points[0]).get("name", out.name)) if points else out.name
-    paths = [plot_curve(name, "the swept values", values, out / CURVE_PNG)]
+    name = curve_name(read_report(points[0])) if points else out.name
+    paths = [plot_curve(name, None, values, out / CURVE_PNG)]
     for d in points:
         paths += replot(d, read_report(d))
     return paths

@@ -1,8 +1,10 @@
 """Figures of a sweep, chosen from its axes and drawn from the results records alone (so ``accelsim plot
 OUTDIR`` redraws them from the folder):
 
-* ``sweep_lines.png``: a metric (total cycles) against the first varying axis, one line per value of the second;
-  one panel per value of a third axis (up to :data:`MAX_PANELS`), the best (lowest) value over any further axes.
+* ``sweep_lines.png``: a metric (the latency, ``seconds``: points of archs with other clocks compare in time, not
+  cycles; for one clock it ranks as total cycles do) against the first varying axis, one line per value of the
+  second; one panel per value of a third axis (up to :data:`MAX_PANELS`), the best (lowest) value over any further
+  axes.
 * ``sweep_heatmap.png``: the metric over the first two varying axes (panels and the best over the rest as above).
 * ``sweep_pareto.png``: latency (``seconds``) against chip area (``area_mm2``) for every point, coloured by its
   energy (``energy_j``), with the Pareto front over all three (no other point is at least as small, fast and
@@ -27,8 +29,8 @@ from .expand import describe, short_names
 LINES_FILE = "sweep_lines.png"
 HEATMAP_FILE = "sweep_heatmap.png"
 PARETO_FILE = "sweep_pareto.png"
-METRIC = "total_cycles"
 LATENCY = "seconds"
+METRIC = LATENCY  # what the lines and the heatmap draw and rank: seconds, as total cycles mislead across clocks
 AREA = "area_mm2"
 ENERGY = "energy_j"
 MAX_PANELS = 6  # a third axis with more values than this is folded (best over it) instead of paneled
@@ -58,7 +60,7 @@ class SweepColumns:
     per record (NaN where missing or not a finite number). Records are added one at a time (:meth:`add`, as
     results.csv is streamed), so a sweep of 10⁶ points costs a few arrays of 10⁶ numbers, not 10⁶ dicts."""
 
-    METRICS = (METRIC, LATENCY, AREA, ENERGY)
+    METRICS = (LATENCY, AREA, ENERGY)
 
     def __init__(self, axes: Sequence[str]):
         from array import array
@@ -178,6 +180,15 @@ def _layout(cols: SweepColumns, varying: list[str], used: int) -> tuple[str | No
     return None, [None], rest
 
 
+def _label(metric: str) -> str:
+    return f"{metric} (latency)" if metric == LATENCY else metric
+
+
+def _text(metric: str, value: float) -> str:
+    """A value of ``metric`` as a label shows it: a latency with its unit ("11.5 ms"), else a compact count."""
+    return fmt.quantity(value, "s") if metric == LATENCY else fmt.si(value, sep="")
+
+
 def _title(spec_name: str, what: str, folded: list[str], names: Mapping[str, str]) -> str:
     best = f" (best over {', '.join(names[a] for a in folded)})" if folded else ""
     return f"{spec_name}: {what}{best}"
@@ -218,7 +229,8 @@ def plot_lines(records, axes: Sequence[str], path: Path, *, name: str = "sweep",
         if not numeric:
             ax.set_xticks(range(len(xs)), [str(v) for v in xs])
         ax.set_xlabel(names[x_axis])
-        ax.set_ylabel(metric)
+        ax.set_ylabel(_label(metric))
+        ax.yaxis.set_major_formatter(lambda v, _pos: _text(metric, v))
         ax.grid(True, alpha=0.3)
         if panel_axis:
             ax.set_title(f"{names[panel_axis]}={pv}", fontsize=10)
@@ -263,11 +275,12 @@ def plot_heatmap(records, axes: Sequence[str], path: Path, *, name: str = "sweep
                 for j in range(len(cols)):
                     if not np.isnan(grid[i, j]):
                         dark = (grid[i, j] - vmin) / ((vmax - vmin) or 1.0) > 0.5
-                        ax.text(j, i, fmt.si(grid[i, j], sep=""), ha="center", va="center", fontsize=7,
+                        ax.text(j, i, _text(metric, grid[i, j]), ha="center", va="center", fontsize=7,
                                 color="white" if dark else "black")
         if panel_axis:
             ax.set_title(f"{names[panel_axis]}={pv}", fontsize=10)
-        fig.colorbar(im, ax=ax, label=metric)
+        bar = fig.colorbar(im, ax=ax, label=_label(metric))
+        bar.ax.yaxis.set_major_formatter(lambda v, _pos: _text(metric, v))
     fig.suptitle(_title(name, f"{metric} (lower is better)", folded, names), fontsize=11)
     return _save(plt, fig, path)
 
@@ -368,21 +381,52 @@ def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep"
     fig.colorbar(dots, ax=ax, label=f"{energy} (J)")
     ax.scatter(x[front], y[front], s=60, facecolors="none", edgecolors="#C44E52", linewidths=1.4,
                label=f"Pareto front ({len(front)})", zorder=3)
-    varying = cols.varying()
-    if len(front) <= MAX_LABELLED_FRONT and varying:
-        for i in front:
-            point = {a: cols.values[a][int(cols.codes(a)[rows[i]])] for a in varying}
-            ax.annotate(describe(point), (x[i], y[i]), fontsize=7, xytext=(4, 4), textcoords="offset points")
     if x.min() > 0 and x.max() / x.min() >= 10:
         ax.set_xscale("log")
     if y.min() > 0 and y.max() / y.min() >= 10:
         ax.set_yscale("log")
+    varying = cols.varying()
+    if len(front) <= MAX_LABELLED_FRONT and varying:
+        fig.tight_layout()  # the axes' final place, which the labels are fitted into
+        _label_inside(ax, fig, [(x[i], y[i], describe({a: cols.values[a][int(cols.codes(a)[rows[i]])]
+                                                        for a in varying})) for i in front])
     ax.set_xlabel(f"{area} (chip area, mm²)")
     ax.set_ylabel(f"{metric} (latency)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(f"{name}: latency vs energy vs area", fontsize=11)
     return _save(plt, fig, path)
+
+
+LABEL_PLACES = ((4, 4, "left", "bottom"), (4, -4, "left", "top"), (-4, 4, "right", "bottom"),
+                (-4, -4, "right", "top"))  # a label's offset (points) from its point and its alignment, in order tried
+
+
+def _label_inside(ax, fig, labels: Sequence[tuple[float, float, str]]) -> None:
+    """Annotate each (x, y, text) at the first of :data:`LABEL_PLACES` around its point where the text lies inside
+    the axes (not under the colorbar or the title) and clear of the labels placed before it; else at the first
+    place inside the axes, else up and to the right."""
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    placed: list = []
+    for x, y, text in labels:
+        fits = []
+        for dx, dy, ha, va in LABEL_PLACES:
+            note = ax.annotate(text, (x, y), fontsize=7, textcoords="offset points", xytext=(dx, dy), ha=ha, va=va)
+            box = note.get_window_extent(renderer)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(other) for other in placed):
+                placed.append(box)
+                break
+            fits.append((not inside, note, box))
+            note.set_visible(False)
+        else:
+            _, note, box = min(fits, key=lambda f: f[0])  # the first inside the axes (min keeps the first of ties)
+            note.set_visible(True)
+            placed.append(box)
+        for _, other, _ in fits:
+            if other is not note:
+                other.remove()
 
 
 def plot_sweep_records(records, axes: Sequence[str], outdir: str | os.PathLike, *,

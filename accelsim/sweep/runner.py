@@ -7,9 +7,10 @@ Steps: (1) :func:`~accelsim.config.sweep.load_sweep` checks the file; (2) :meth:
 validates the first points and every distinct axis value, so nothing runs when one is invalid; (3) OUTDIR/sweep.json
 is written; (4) points are planned as the executor takes them (ids already in OUTDIR/results.jsonl skipped, a point
 found invalid only now recorded as an error), each record appended to results.jsonl as its chunk returns, and
-sweep.json rewritten as ids accrue; (5) results.csv and the plots are written. Ctrl-C or SIGTERM stops the
-workers, keeps every finished record, writes results.csv and raises KeyboardInterrupt. While points run, OUTDIR is
-locked (OUTDIR/.accelsim-sweep.lock): a second sweep into it is refused, naming the one that holds it.
+sweep.json rewritten as ids accrue; (5) results.csv and the plots are written. Ctrl-C or SIGTERM (at any step,
+the end included) stops the workers, keeps every finished record, writes results.csv, frees OUTDIR and raises
+KeyboardInterrupt. While points run, OUTDIR is locked (OUTDIR/.accelsim-sweep.lock): a second sweep into it is
+refused, naming the one that holds it.
 """
 
 from __future__ import annotations
@@ -289,14 +290,17 @@ def run_sweep(sweep_file: str | os.PathLike, outdir: str | os.PathLike | None = 
     re-raises KeyboardInterrupt.
     """
     t0 = time.perf_counter()
-    _check_executor(executor, workers, scheduler)
-    spec = load_sweep(sweep_file)
-    stream = PlanStream(spec)
-    stream.check()
-    out = Path(outdir or spec.output or f"runs/{spec.name}")
-    with _FolderLock(out, spec.name):
-        return _run(stream, out, t0, executor=executor, workers=workers, scheduler=scheduler, progress=progress,
-                    con=_console(console, progress), plots=plots)
+    # SIGTERM is Ctrl-C from the start until OUTDIR is freed, the end (results.csv, plots) included: a kill then
+    # leaves no lock behind and says what it kept
+    with _sigterm_interrupts():
+        _check_executor(executor, workers, scheduler)
+        spec = load_sweep(sweep_file)
+        stream = PlanStream(spec)
+        stream.check()
+        out = Path(outdir or spec.output or f"runs/{spec.name}")
+        with _FolderLock(out, spec.name):
+            return _run(stream, out, t0, executor=executor, workers=workers, scheduler=scheduler,
+                        progress=progress, con=_console(console, progress), plots=plots)
 
 
 class _Feed:
@@ -394,22 +398,28 @@ def _run(stream: PlanStream, out: Path, t0: float, *, executor: str, workers: in
     sweep_json.write()
     feed = _Feed(stream, done, store, sweep_json, relabel)
     used = executor
+    ran_through = False  # every point run: an interrupt now stops the end step (results.csv, plots)
     try:
-        with _sigterm_interrupts(), store:
+        with store:
             points = iter(feed)
             first = next(points, None)  # no executor is started when nothing is left to run
             if first is not None:
                 used = _dispatch(feed, itertools.chain([first], points), executor, workers, scheduler, progress,
                                  con, spec.name)
+        ran_through = True
+        info = sweep_json.write()
+        files, counts = _write_end(out, info, plots, spec.name)
     except (KeyboardInterrupt, AccelsimError) as e:  # Ctrl-C, a worker gone, a filter failing on a later point
         info = sweep_json.write()
         stream_csv(out, info)
         if con is not None and isinstance(e, KeyboardInterrupt):
-            con.print(f"interrupted: {feed.ran} points finished now and kept in {out / RESULTS_FILE}; run the same "
-                      f"command again to continue", soft_wrap=True)
+            if ran_through:
+                con.print(f"interrupted at the end of the sweep: every point is kept in {out / RESULTS_FILE} and "
+                          f"{out / CSV_FILE}; 'accelsim plot {out}' draws the plots", soft_wrap=True)
+            else:
+                con.print(f"interrupted: {feed.ran} points finished now and kept in {out / RESULTS_FILE}; run the "
+                          f"same command again to continue", soft_wrap=True)
         raise
-    info = sweep_json.write()
-    files, counts = _write_end(out, info, plots, spec.name)
     summary = SweepSummary(
         name=spec.name, outdir=out, points=stream.planned, expanded=stream.expanded, filtered=stream.filtered,
         duplicates=stream.duplicates, skipped=feed.skipped, ran=feed.ran, ok=counts["ok"],

@@ -226,3 +226,28 @@ def test_sparsity_support_in_config(tmp_path, monkeypatch):
     assert str(info.value) == ("row.cfg:13: sparsity.OptimizedMapping: row-wise sparsity is not modelled (SCALE-Sim "
                                "v3 draws each filter column's N at random); set it to false for layer-wise N:M "
                                "(got 'true')")
+
+
+def test_another_csv_is_refused_once_at_its_header(tmp_path, monkeypatch):
+    # tests/data/scalesim_reference/compute_cycles.csv (reference cycles, 9 columns) given as a topology: every
+    # cell of its 200-odd rows was a problem of its own, 1,737 lines
+    ref = Path(__file__).resolve().parents[1] / "data" / "scalesim_reference" / "compute_cycles.csv"
+    with pytest.raises(ConfigError) as e:
+        read_topology(ref)
+    (line,) = str(e.value).splitlines()
+    assert line.endswith(":1: not a SCALE-Sim topology: its header is 'case, config, dataflow, rows, cols, "
+                         "topology, layer, scalesim_compute_cycles, s…' (expected Layer name, IFMAP Height, "
+                         "IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides or Layer, M, N, K)")
+    # a topology header over 30 bad rows: the first 20 problems and one line counting the other 10
+    monkeypatch.chdir(tmp_path)
+    rows = [f"l{i}, x, 3, 3, 3, 3, 3, 1," for i in range(30)]
+    Path("bad.csv").write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+                               "Num Filter, Strides,\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ConfigError) as e:
+        read_topology("bad.csv")
+    lines = str(e.value).splitlines()
+    assert len(lines) == 21 and lines[0] == "bad.csv:2: IFMAP Height: expected a positive integer (got 'x')"
+    assert lines[-1] == "bad.csv: 10 more problems not shown"
+    # an unusual header over rows that parse is run, as SCALE-Sim (which skips the first line) runs it
+    Path("odd.csv").write_text("name, h, w, fh, fw, c, n, s,\nc1, 8, 8, 3, 3, 1, 4, 1,\n")
+    assert [op.name for op in read_topology("odd.csv").ops] == ["c1"]

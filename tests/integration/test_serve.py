@@ -132,6 +132,80 @@ def test_cli_sweep_writes_points_and_the_curve(tmp_path, capsys):
         assert line.startswith("accelsim: error: --sweep: ") or "workload.arrival.rate" in line, line
 
 
+def test_cli_sweep_names_the_model_labels_ticks_and_shows_ms_and_yes_no(tmp_path, capsys, monkeypatch):
+    # the table and the figure were titled by the file's name (which may carry one rate: "llama2_7b_h100_8rps"
+    # swept over 2 to 16), the table printed seconds and True/False where the serve summary prints ms and yes/no,
+    # and the log axes read "3×10¹" with points below the first labelled tick
+    from accelsim.report import serving_plots
+
+    figs = []
+    real = serving_plots._save
+    monkeypatch.setattr(serving_plots, "_save", lambda plt, fig, path: (figs.append(fig), real(plt, fig, path))[1])
+    path = tmp_path / "s.yaml"
+    path.write_text(json.dumps(SMALL))
+    out = tmp_path / "curve"
+    assert main(["serve", str(path), "-o", str(out), "--sweep", "workload.arrival.rate=0.2,0.5",
+                 "--set", "workload.requests=2"]) == 0
+    printed = capsys.readouterr().out
+    assert "llama2_7b on h100: workload.arrival.rate = 0.2, 0.5" in printed
+    assert "ttft_p50 ms" in printed and "True" not in printed and "False" not in printed
+    rows = {r.split(",")[0]: r.split(",") for r in (out / "sweep.csv").read_text().splitlines()}
+    header = rows["value"]
+    ttft = float(rows["0.2"][header.index("ttft_p50_s")])  # sweep.csv keeps seconds
+    assert f" {ttft * 1e3:,.1f} " in printed  # the table shows them in ms
+    (fig,) = [f for f in figs if f.texts and "throughput vs latency" in f.texts[0].get_text()]
+    assert fig.texts[0].get_text() == "llama2_7b on h100: throughput vs latency, workload.arrival.rate = 0.2, 0.5"
+    for ax in fig.axes:
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        ticks = [float(t.replace(",", "")) for t in labels]  # plain numbers: no "10" with an exponent
+        drawn = [y for line in ax.get_lines() for y in line.get_ydata() if y == y]
+        assert min(ticks) <= min(drawn) and max(ticks) >= max(drawn)  # every point between labelled ticks
+
+
+def test_cli_sweep_stopped_keeps_the_curve_of_its_finished_points(tmp_path, capsys, monkeypatch):
+    # Ctrl-C during the third point: exit 130 had kept the finished point folders but no sweep.csv, so 'accelsim
+    # plot' failed on the folder; a point stopped while it was saved was left half-written
+    from accelsim.serving import ServeResult, curve
+
+    path = tmp_path / "s.yaml"
+    path.write_text(json.dumps(SMALL))
+    out = tmp_path / "curve"
+    real = curve.serve
+
+    def ctrl_c_at_third(spec, progress=None):
+        if spec.serve.workload.arrival.rate == 1:
+            raise KeyboardInterrupt
+        return real(spec, progress=progress)
+
+    monkeypatch.setattr(curve, "serve", ctrl_c_at_third)
+    assert main(["serve", str(path), "-o", str(out), "--sweep", "workload.arrival.rate=0.2,0.5,1",
+                 "--set", "workload.requests=2"]) == 130
+    err = capsys.readouterr().err
+    assert "kept workload.arrival.rate=0.2,0.5" in err and "not run: 1" in err
+    rows = (out / "sweep.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["0.2", "0.5"]  # the two points that finished
+    assert sorted(p.name for p in out.iterdir()) == ["point_0", "point_1", "sweep.csv", "throughput_latency.png"]
+    assert main(["plot", str(out)]) == 0
+
+    # stopped while the second point's plots are drawn: that point is removed whole, the first kept
+    drawn = []
+
+    def ctrl_c_at_second_plot(self, outdir):
+        drawn.append(outdir)
+        if len(drawn) == 2:
+            raise KeyboardInterrupt
+        return []
+
+    monkeypatch.setattr(curve, "serve", real)
+    monkeypatch.setattr(ServeResult, "plot", ctrl_c_at_second_plot)
+    out = tmp_path / "curve2"
+    assert main(["serve", str(path), "-o", str(out), "--sweep", "workload.arrival.rate=0.2,0.5",
+                 "--set", "workload.requests=2"]) == 130
+    assert "kept workload.arrival.rate=0.2 in" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["point_0", "sweep.csv", "throughput_latency.png"]
+    assert len((out / "sweep.csv").read_text().splitlines()) == 2  # the header and the first point
+
+
 def test_cost_cache_dir_reuses_a_simulated_grid(tmp_path, monkeypatch, low_load):
     from accelsim.serving import cost
 

@@ -189,6 +189,65 @@ def test_the_dask_executor_without_dask_is_a_one_line_error(tmp_path, monkeypatc
     assert not (tmp_path / "o").exists()
 
 
+def test_the_lines_draw_the_best_latency_not_the_fewest_cycles(tmp_path, monkeypatch):
+    # the clock swept over 7 values (more than MAX_PANELS: folded, "best over clock"): a slower clock waits fewer
+    # cycles for the same memory, so the fewest cycles was the slowest clock's and the plot ranked it best; what
+    # is drawn must be each (rows, dataflow)'s least seconds (= total_cycles / clock_hz) over the clocks
+    from matplotlib.axes import Axes
+
+    clocks = ["250MHz", "500MHz", "750MHz", "1GHz", "1250MHz", "1500MHz", "2GHz"]
+    path = write(tmp_path, SMALL.replace("[8, 16, 32]", "[8, 16]") + f"  arch.clock: [{', '.join(clocks)}]\n")
+    out = tmp_path / "out"
+    run_sweep(path, out, workers=1, progress=False, plots=False)
+    drawn = {}
+    real = Axes.plot
+
+    def spy(self, x, y, *args, label=None, **kwargs):
+        drawn[label] = list(y)
+        return real(self, x, y, *args, label=label, **kwargs)
+
+    monkeypatch.setattr(Axes, "plot", spy)
+    plot_sweep(out)
+    recs = records(out)
+    assert len(recs) == 2 * 2 * 7
+    for df in ("ws", "os"):
+        expected = [min(r["metrics"]["total_cycles"] / r["metrics"]["clock_hz"] for r in recs
+                        if r["point"][DF] == df and r["point"][ROWS] == rows) for rows in (8, 16)]
+        assert drawn[f"{DF.rsplit('.', 1)[-1]}={df}"] == pytest.approx(expected, rel=1e-9)
+        fewest_cycles = [min((r["metrics"]["total_cycles"], r["point"]["arch.clock"]) for r in recs
+                             if r["point"][DF] == df and r["point"][ROWS] == rows)[1] for rows in (8, 16)]
+        assert fewest_cycles != ["2GHz", "2GHz"]  # what the cycles ranked best is not the fastest clock
+
+
+def test_the_pareto_fronts_labels_lie_inside_the_axes_and_apart(tmp_path, monkeypatch):
+    # each label ran up and to the right of its point: the point of the largest area, at the axes' right edge, had
+    # its label under the colorbar
+    from accelsim.sweep import plots
+
+    out = tmp_path / "out"
+    run_sweep(write(tmp_path, SMALL), out, workers=1, progress=False, plots=False)
+    seen = {}
+    real = plots._save
+
+    def check(plt, fig, path):
+        if path.name == plots.PARETO_FILE:
+            ax = fig.axes[0]
+            fig.tight_layout()  # as saved
+            renderer = fig.canvas.get_renderer()
+            frame = ax.get_window_extent(renderer)
+            boxes = [t.get_window_extent(renderer) for t in ax.texts if t.get_visible()]
+            seen["labels"] = len(boxes)
+            for i, box in enumerate(boxes):
+                assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+                assert not any(box.overlaps(other) for other in boxes[:i])
+        return real(plt, fig, path)
+
+    monkeypatch.setattr(plots, "_save", check)
+    plot_sweep(out)
+    # the front of SMALL (area, seconds, energy) has at least the smallest-area and the fastest point; both labelled
+    assert seen["labels"] >= 2
+
+
 def test_plots_are_chosen_from_the_axes_and_redrawn_from_the_folder(tmp_path):
     out = tmp_path / "out"
     summary = run_sweep(write(tmp_path, SMALL), out, workers=1, progress=False)
@@ -466,5 +525,11 @@ def test_a_quiet_sweep_still_says_that_points_failed(tmp_path, capsys):
 
     path = _lenet_with_a_1kib_hbm(tmp_path, "[ws]")
     assert main(["sweep", str(path), "-o", str(tmp_path / "out"), "--workers", "1", "-q"]) == 1
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert "2 points, 1 ok, 1 failed" in err
+    assert out == f"{tmp_path / 'out'}\n"  # the folder, as run -q and serve -q print theirs (it printed nothing)
+    # an empty -o was taken for the default folder (runs/NAME): refused, as every command's
+    for argv in (["sweep", str(path)], ["run", "-w", "lenet5", "-a", "gemmini"], ["serve", "x.yaml"]):
+        assert main([*argv, "-o", ""]) == 2
+        assert capsys.readouterr().err == (f"accelsim: error: {argv[0]}: -o: an empty folder name; give a folder, "
+                                           f"or leave -o out for the default (the file's 'output', else runs/NAME)\n")

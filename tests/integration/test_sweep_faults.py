@@ -33,6 +33,31 @@ def test_sigterm_stops_cleanly_and_keeps_what_finished(tmp_path):
     assert not (out / LOCK_FILE).exists()
 
 
+def test_sigterm_while_the_plots_are_drawn_keeps_the_csv_says_so_and_frees_the_folder(tmp_path, monkeypatch):
+    # the end step (results.csv, plots) ran outside the SIGTERM handler: a kill there died with status 143, no
+    # message, the lock left behind
+    import io
+
+    from rich.console import Console
+
+    from accelsim.sweep import runner
+
+    def killed(*args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)  # as `kill PID` while the first plot is drawn
+        raise AssertionError("the handler should have raised")
+
+    monkeypatch.setattr(runner, "plot_sweep_records", killed)
+    out = tmp_path / "out"
+    text = io.StringIO()
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(write(tmp_path, SMALL), out, workers=1, progress=True, console=Console(file=text, width=200))
+    assert not (out / LOCK_FILE).exists()
+    with open(out / "results.csv") as f:
+        assert len(list(csv.DictReader(f))) == 6  # SMALL: 3 rows x 2 dataflows, every one run before the plots
+    assert "interrupted at the end of the sweep" in text.getvalue() and "accelsim plot" in text.getvalue()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
+
+
 def test_a_folder_in_use_is_refused_naming_its_holder(tmp_path):
     out = tmp_path / "out"
     out.mkdir()

@@ -53,3 +53,14 @@ def test_list_hf_gives_the_architectures_the_hf_builder_reads(capsys):
 
     names = _lines(capsys, "hf")
     assert names == list(READERS) and {"LlamaForCausalLM", "GPTNeoXForCausalLM", "Olmo2ForCausalLM"} <= set(names)
+
+
+def test_the_all_kinds_view_piped_keeps_each_kind_on_one_line(capsys):
+    # stdout not a terminal (captured, as `accelsim list | cat`): each kind's names on its one line, not wrapped
+    # at rich's default 80 columns
+    everything = _lines(capsys)
+    for kind in ("arch", "experiments"):
+        names = list_presets(kind)
+        (line,) = [ln for ln in everything if ln.startswith(f"{kind} (")]
+        assert line == f"{kind} ({len(names)}): " + ", ".join(names)
+        assert len(line) > 80

@@ -197,6 +197,10 @@ def test_serving_reports_compare_their_serving_metrics(runs):
     # a run report beside a serving one keeps its accelerator rows; each lacks the other's (None)
     mixed = dict(compare_rows([("run", runs["b1"]), ("fast", fast)]))
     assert mixed["macs"] == [LENET_MACS, None] and mixed["serving.requests_per_s"] == [None, 8.0]
+    # energy and average power are rows of both kinds of report: listed once (they were printed twice)
+    keys = [k for k, _ in compare_rows([("run", runs["b1"]), ("fast", fast)])]
+    assert len(keys) == len(set(keys))
+    assert keys.count("energy.total_j") == 1 and keys.count("power.average_w") == 1
 
 
 def test_serving_reports_compare_their_energy():

@@ -88,3 +88,44 @@ def test_output_that_is_not_a_terminal_is_not_cut(tmp_path, capsys):
     assert max(len(op["name"]) for op in top) >= 20  # e.g. "layer1.1.conv2.grad_weight"
     for op in top:
         assert any(f" {op['name']} " in line and f" {op['compute_cycles']:,} " in line for line in lines), op["name"]
+
+
+def test_plot_takes_a_report_json_and_refuses_another_file(tmp_path, capsys):
+    # 'accelsim plot DIR/report.json' drew into DIR/report.json as a folder ("cannot write or read ...: File
+    # exists"); 'compare DIR/ops.csv' told the user to run 'accelsim run ... -o DIR/ops.csv'
+    out = tmp_path / "out"
+    assert _run(capsys, "run", "-w", "lenet5", "-a", "gemmini", "-o", str(out), "--no-plots", "-q")[0] == 0
+    code, printed, err = _run(capsys, "plot", str(out / "report.json"))
+    assert code == 0 and err == ""
+    assert (out / "roofline.png").read_bytes()[:4] == b"\x89PNG" and str(out / "roofline.png") in printed
+    code, _, err = _run(capsys, "plot", str(out / "ops.csv"))
+    assert code == 2 and err == f"accelsim: error: {out / 'ops.csv'}: a file; give the folder 'accelsim run', " \
+                                f"'sweep' or 'serve' wrote ('accelsim plot {out}')\n"
+    code, _, err = _run(capsys, "compare", str(out / "ops.csv"))
+    assert code == 2 and err == f"accelsim: error: {out / 'ops.csv'}: not a report: give the report folder " \
+                                f"({out}) or its report.json\n"
+
+
+def test_a_mistyped_command_gets_a_did_you_mean(capsys):
+    code, _, err = _run(capsys, "rn", "resnet50_tpu_v1")
+    assert code == 2 and "unknown command 'rn'; did you mean 'run'?" in err
+    with pytest.raises(SystemExit) as e:  # nothing close: argparse's own error
+        main(["xyz"])
+    assert e.value.code == 2 and "invalid choice: 'xyz'" in capsys.readouterr().err
+    code, out, err = _run(capsys, "--debug", "serv", "x.yaml")
+    assert code == 2 and out == ""
+    assert err == ("accelsim: error: unknown command 'serv'; did you mean 'serve'? (commands: run, sweep, serve, info, "
+                   "list, plot, compare)\n")
+
+
+def test_sweep_of_an_experiment_or_a_serving_file_names_the_command_to_use(capsys):
+    # the reverse of 'accelsim run' on a sweep file: one line, not three "unknown key" lines (workload, arch,
+    # options) and two about a missing base: and axes
+    code, _, err = _run(capsys, "sweep", "resnet50_tpu_v1")
+    assert code == 2 and err == ("accelsim: error: experiments/resnet50_tpu_v1.yaml: this is an experiment, not a sweep "
+                                 "(it has no grid:/zip: axes); run it with 'accelsim run experiments/resnet50_tpu_v1"
+                                 ".yaml'\n")
+    code, _, err = _run(capsys, "sweep", "experiments/serving/llama2_7b_h100.yaml")
+    assert code == 2 and err == ("accelsim: error: experiments/serving/llama2_7b_h100.yaml: this is a serving file (its "
+                                 "workload has arrivals); run it with 'accelsim serve experiments/serving/"
+                                 "llama2_7b_h100.yaml'\n")

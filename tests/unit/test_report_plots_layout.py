@@ -160,3 +160,23 @@ def test_op_bars_draw_one_units_stall_per_execution(monkeypatch, tmp_path):
     assert drawn["stall: hbm"] == pytest.approx([520 / 132, 200 / 4])  # 3.94 per SM; 50 per execution
     # other wait = span − compute − stall: 200 − 100 − 10 = 90 and 100 − 50 − 50 = 0
     assert drawn["other wait (end - start - compute - stall)"] == pytest.approx([90, 0])
+
+
+def test_bytes_per_level_ticks_are_round_binary_sizes(monkeypatch, tmp_path, lenet):
+    # LeNet-5 on gemmini moves 212,850 bytes to and from sram and 62,740 to hbm: under 100x apart, a linear axis up
+    # to 1.15 x 212,850 = 244,777.5 B = 239.04 KiB. Six ticks' worth is 39.84 KiB a tick, rounded up to 50 KiB
+    # (1, 2, 2.5, 5 x 10ⁿ): 0, 50, 100, 150, 200 KiB. A decimal step (50,000 B) read "48.83KiB", "97.66KiB", ...
+    assert lenet["bytes"] == {"sram": 212_850, "hbm": 62_740}
+    fig, _ = _saved(monkeypatch, tmp_path, plots.plot_bytes_per_level, lenet)
+    labels = [t.get_text() for t in _drawn_tick_labels(fig.axes[0].yaxis)]
+    assert labels == ["0", "50KiB", "100KiB", "150KiB", "200KiB"]
+
+
+def test_binary_step():
+    # 487 MiB / 6 = 81.2 MiB → 100 MiB; 1.5 MiB / 6 = 0.25 MiB → 0.25 MiB = 256 KiB; 10 B / 6 = 1.67 → 2 B;
+    # 3 B / 6 = 0.5 → at least one byte; 3 GiB / 6 = 0.5 GiB → 512 MiB
+    assert plots.binary_step(487 * 2**20) == 100 * 2**20
+    assert plots.binary_step(1.5 * 2**20) == 256 * 2**10
+    assert plots.binary_step(10) == 2
+    assert plots.binary_step(3) == 1
+    assert plots.binary_step(3 * 2**30) == 2**29

@@ -367,3 +367,26 @@ def test_a_prompt_shorter_than_its_groups_cached_prefix_takes_no_blocks_it_canno
         assert s["unfinished"] == 0 and s["finished"] + s["rejected"] == 100  # over 12 blocks' 192 tokens: refused
         (r,) = res.replicas
         assert r.pool.free + r.pool.evictable == r.pool.total == 12
+
+
+def test_a_latency_axis_is_labelled_at_round_steps_around_its_values():
+    # TTFT from 21.4 to 49.1 ms: log10(49.1 / 21.4) = 0.36 decade, so the fine steps (1, 1.2, 1.5, 2, 2.5, 3, 3.5,
+    # 4, 5, ...); the tick below 21.4 is 20, the one above 49.1 is 50: 20, 25, 30, 35, 40, 50, each labelled
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from accelsim.report.serving_plots import _readable_log_ticks
+
+    fig, ax = plt.subplots()
+    ax.set_yscale("log")
+    _readable_log_ticks(ax, [21.4, 26.5, 30.3, 49.1])
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["20", "25", "30", "35", "40", "50"]
+    # 1,963 to 5,908 ms (0.48 decade): 1,500 below, 6,000 above; 100 to 10,000 (2 decades): 1, 2, 5 steps
+    _readable_log_ticks(ax, [1963.3, 5907.8])
+    assert [t.get_text() for t in ax.get_yticklabels()][:2] == ["1,500", "2,000"]
+    _readable_log_ticks(ax, [100.0, 10_000.0])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["100", "200", "500", "1,000", "2,000", "5,000", "10,000"]
+    plt.close(fig)

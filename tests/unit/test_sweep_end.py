@@ -82,16 +82,16 @@ def test_the_index_keeps_offsets_not_records(tmp_path):
 
 
 def test_columns_keep_numbers_of_ok_records_and_the_best_per_key():
-    recs = [record(f"r{r}{b}", {"rows": r, "bw": b}, metrics={"total_cycles": 1000 // r + b})
+    recs = [record(f"r{r}{b}", {"rows": r, "bw": b}, metrics={"seconds": 1000 // r + b})
             for r, b in itertools.product([16, 8], [30, 10, 20])]
     recs.append(record("bad", {"rows": 4, "bw": 10}, error="x"))
-    recs.append(record("nan", {"rows": 8, "bw": 10}, metrics={"total_cycles": float("nan")}))
+    recs.append(record("nan", {"rows": 8, "bw": 10}, metrics={"seconds": float("nan")}))
     cols = SweepColumns.of(recs, ["rows", "bw"])
     assert len(cols) == 7 and cols.values == {"rows": [16, 8], "bw": [30, 10, 20]}  # first appearance; no 4
     assert cols.sorted_values("rows") == [8, 16] and cols.varying() == ["rows", "bw"]
     # best over bw: 1000 // 16 + 10 = 72, 1000 // 8 + 10 = 135 (the NaN point is not a number, so left out)
-    assert cols.best(["rows"], "total_cycles") == {("16",): 72.0, ("8",): 135.0}
-    assert cols.best(["rows", "bw"], "total_cycles")[("8", "20")] == 145.0
+    assert cols.best(["rows"], "seconds") == {("16",): 72.0, ("8",): 135.0}
+    assert cols.best(["rows", "bw"], "seconds")[("8", "20")] == 145.0
     assert np.isnan(cols.metric("energy_j")).all()
 
 

@@ -346,3 +346,21 @@ def test_sweep_metrics_say_when_the_gradients_are_ready():
     assert 0 < m["forward_end_s"] < m["backward_end_s"] < m["seconds"]  # the optimizer step runs after
     inf = metrics_from_report(api.simulate({"model": "gpt2", "seq_len": 64}, "h100", plots=False).to_dict())
     assert "backward_end_s" not in inf and "forward_end_s" not in inf
+
+
+def test_a_training_step_of_a_decode_token_is_refused(capsys):
+    # --mode training --set workload.phase=decode ran a training step over one decode token (and decode_steps a
+    # prefill and decode steps, each a training step): a decode step is inference, refused in one line at its key
+    from accelsim.cli import main
+
+    with pytest.raises(WorkloadError, match=r"^mode: training takes phase: prefill only .*\(phase\)$"):
+        build_workload("llama2_7b", {"mode": "training", "phase": "decode", "layers": 1})
+    assert main(["run", "-w", "llama2_7b", "-a", "h100", "--mode", "training", "--set", "workload.phase=decode",
+                 "-q"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("accelsim: error: --set: workload.phase: mode: training takes phase: prefill only")
+    assert main(["run", "-w", "gpt2", "-a", "h100", "--mode", "training", "--set", "workload.decode_steps=3",
+                 "-q"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("accelsim: error: --set: workload.decode_steps: mode: training takes no decode_steps")
+    assert len(build_workload("llama2_7b", {"mode": "training", "layers": 1}).ops) > 0  # prefill: the default

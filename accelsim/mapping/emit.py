@@ -27,6 +27,7 @@ from ..hardware import Arch
 from ..ir import OpKind, reduction_chips
 from ..options import Options
 from ..tasks import OpMapping, Task, TaskKind, UnitKind
+from ..units import time_cycles
 from .plan import Plan
 from .traffic import GROUP_MIN_CYCLES, Context, Traffic
 
@@ -65,8 +66,8 @@ def launch_model(arch: Arch, options: Options) -> Launch:
     if not (arch.kernel_launch or arch.graph_launch or arch.kernel_dispatch or options.step_overhead):
         mode = ""  # nothing to model: an accelerator whose ops need no host launch
     clock = arch.clock_hz
-    dispatch = math.ceil(arch.kernel_dispatch * clock)
-    return Launch(mode, math.ceil(start * clock), math.ceil(per_kernel * clock), dispatch,
+    dispatch = time_cycles(arch.kernel_dispatch, clock)
+    return Launch(mode, time_cycles(start, clock), time_cycles(per_kernel, clock), dispatch,
                   bool(dispatch) and options.kernel_order == "stream")
 
 

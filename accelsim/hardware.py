@@ -29,7 +29,17 @@ from pydantic import (
     model_validator,
 )
 
-from .units import MAX_INT, RATE_BITS, DType, Sparsity, parse_bandwidth, parse_frequency, parse_size, parse_time
+from .units import (
+    MAX_INT,
+    RATE_BITS,
+    DType,
+    Sparsity,
+    parse_bandwidth,
+    parse_frequency,
+    parse_size,
+    parse_time,
+    time_cycles,
+)
 
 Bytes = Annotated[int, BeforeValidator(parse_size), Field(ge=0)]
 BytesPerSecond = Annotated[float, BeforeValidator(parse_bandwidth), Field(ge=1)]  # at least 1 B/s (a subnormal
@@ -1258,8 +1268,8 @@ class Arch(_Model):
         return mem.sustained_bandwidth / self.clock if not math.isinf(mem.bandwidth) else math.inf
 
     def latency_cycles(self, level: str) -> int:
-        """Access latency of ``level`` in whole cycles."""
-        return math.ceil(self.memory(level).latency * self.clock)
+        """Access latency of ``level`` in whole cycles (rounded up, :func:`~accelsim.units.time_cycles`)."""
+        return time_cycles(self.memory(level).latency, self.clock)
 
 
 register_unit_kind("systolic", SystolicArray, "accelsim.cost.systolic")

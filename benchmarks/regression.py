@@ -130,6 +130,35 @@ for _case in ("gpt2_training_dgx_a100_tp2", "gpt_pipeline_dgx_a100", "gpt2_h100"
                                   "with free launches), not every launch on the critical path (times equal)")
 
 
+# fix-hand (hand calculations on tiny chips): transfers occupy their level for the op's bytes rounded up to access
+# granules once, not each tile group's (every case's transfer times, so its schedule, stalls, time-based energy and
+# power); an op split over units pays its fold model's fill and drain on every array and splits work evenly per
+# unit (multi-array presets' compute_cycles and tiles); times rounded to cycles robustly (units.time_cycles: the
+# GPU presets' kernel dispatch, so their GEMM tiles' fixed cycles); the exact least-traffic GEMM tiling
+# (mapping.tiling); a vector op's bound from its own unit's cycles, not the arrays' peak
+_HAND = {
+    "granules": "a level's transfers take the op's bytes rounded up to access granules once, not each tile "
+                "group's (emit._groups): transfer times, so the schedule, stalls and time-based energy move",
+    "split": "an op split over units: each array runs its sub-GEMM and pays the fold model's fill and drain "
+             "(traffic.unit_cycles), and every unit gets ceil(groups / units) groups of an even share",
+    "time": "times to cycles rounded robustly (units.time_cycles: 100 ns at 1 GHz is 100 cycles, not 101): the GPU "
+            "presets' kernel dispatch, so their GEMM tiles' fixed cycles and split-K reductions",
+    "tiling": "tile_gemm finds the least traffic over every split count (it doubled the C splits greedily)",
+    "bound": "a vector op is memory-bound against its own units' cycles, not the arrays' peak FLOPs",
+}
+for _key in ("total_cycles", "seconds", "active_fraction", "launch_bound_fraction", "mac_utilization", "utilization.*",
+             "stall_cycles", "stalls_by_level.*", "edp", "energy.*", "efficiency.*", "power.*", "serving.*",
+             "ops*.start_cycle", "ops*.end_cycle", "ops*.stall_cycles", "ops*.stalls_by_level.*",
+             "ops*.achieved_flops_per_s", "stages*", "phases.*", "pipeline.*"):
+    CHANGED.setdefault(("*", _key), _HAND["granules"])
+for _key in ("ops*.compute_cycles", "ops*.tiles", "ops*.mapping.work_cycles", "simulation.tasks", "simulation.events"):
+    CHANGED[("*", _key)] = _HAND["split"]
+for _key in ("ops*.mapping.fixed_cycles", "ops*.mapping.tile_cycles", "ops*.mapping.reduce_cycles"):
+    CHANGED[("*", _key)] = _HAND["time"]
+CHANGED[("*", "ops*.mapping.tiling.*")] = _HAND["tiling"]
+CHANGED[("*", "ops*.bound")] = _HAND["bound"]
+
+
 def report_of(case: str) -> dict:
     """The report.json dict of one case, computed by this tree."""
     from accelsim import api

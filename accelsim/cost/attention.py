@@ -54,7 +54,7 @@ from typing import NamedTuple
 
 from ..hardware import Arch, SystolicArray, dtype_rate
 from ..ir import Gemm, Op
-from ..units import HALF_FLOATS
+from ..units import HALF_FLOATS, time_cycles
 from . import Priced, vector
 
 MAX_SPLITS = 128  # flash-attention set_params_splitkv: at most 128 splits (the combine kernel's limit)
@@ -686,7 +686,7 @@ def kernel_cycles(arch: Arch) -> int:
     store latency after its last write (the innermost cache's, where a GPU's stores complete: the engine's
     emitter, ``store_latency``)."""
     store = arch.caches[0] if arch.caches else arch.main_memory
-    return (math.ceil(arch.kernel_dispatch * arch.clock_hz) + arch.latency_cycles(arch.main_memory)
+    return (time_cycles(arch.kernel_dispatch, arch.clock_hz) + arch.latency_cycles(arch.main_memory)
             + arch.latency_cycles(store))
 
 

@@ -42,6 +42,7 @@ from typing import NamedTuple
 
 from ..hardware import Arch, GemmDispatch, OutputTile, SystolicArray
 from ..ir import Gemm
+from ..units import time_cycles
 from . import folds, resident_bytes
 
 SPLIT_K_MIN = 256  # shortest K slice of a split-K GEMM (cuBLAS splits K only for long reductions)
@@ -67,7 +68,7 @@ def _terms(arch: Arch) -> _Terms:
     tile = arch.core.tile
     assert tile is not None
     main = arch.main_memory
-    dispatch = math.ceil(arch.kernel_dispatch * arch.clock_hz)
+    dispatch = time_cycles(arch.kernel_dispatch, arch.clock_hz)
     if not arch.caches:
         return _Terms(tile, arch.cores, arch.core.sram.total_bytes, 0, 0, math.inf, 0.0, 0.0,
                       arch.bytes_per_cycle(main), dispatch)

@@ -27,6 +27,7 @@ from ..hardware import Arch
 from ..ir import OpKind, reduction_chips
 from ..options import Options
 from ..tasks import OpMapping, Task, TaskKind, UnitKind
+from ..units import time_cycles
 from .plan import Plan
 from .traffic import GROUP_MIN_CYCLES, Context, Traffic
 
@@ -65,8 +66,8 @@ def launch_model(arch: Arch, options: Options) -> Launch:
     if not (arch.kernel_launch or arch.graph_launch or arch.kernel_dispatch or options.step_overhead):
         mode = ""  # nothing to model: an accelerator whose ops need no host launch
     clock = arch.clock_hz
-    dispatch = math.ceil(arch.kernel_dispatch * clock)
-    return Launch(mode, math.ceil(start * clock), math.ceil(per_kernel * clock), dispatch,
+    dispatch = time_cycles(arch.kernel_dispatch, clock)
+    return Launch(mode, time_cycles(start, clock), time_cycles(per_kernel, clock), dispatch,
                   bool(dispatch) and options.kernel_order == "stream")
 
 
@@ -87,15 +88,23 @@ def split_weighted(total: int, weights: list[int]) -> list[int]:
     return parts
 
 
-def group_plan(p: Plan, ngroups: int, count: int = 1) -> tuple[list[int], list[int], list[int]]:
+def group_plan(p: Plan, ngroups: int, count: int = 1,
+               unit_cycles: tuple[int, ...] = ()) -> tuple[list[int], list[int], list[int]]:
     """The unit, the compute cycles and the share of the op's bytes (weights) of each of its tile groups, in
-    emission order. ``count`` > 1: the op runs on one unit standing for ``count`` lock-step cores (a GPU's SMs)."""
+    emission order. ``count`` > 1: the op runs on one unit standing for ``count`` lock-step cores (a GPU's SMs).
+    An op split over several units (not into a GPU's output tiles) gives each unit its own work (``unit_cycles``,
+    :func:`~.traffic.unit_cycles`; an even cut of the op's cycles without) as ⌈ngroups / units⌉ groups, dealt round
+    robin, so every unit gets as many groups and an even share of the bytes."""
     if count > 1:
         return _lockstep_plan(p, count)
     nunits = len(p.units)
     if "output_tiles" not in p.details:
-        units = [p.units[0]] * ngroups if nunits == 1 else [p.units[gi % nunits] for gi in range(ngroups)]
-        return units, split(p.cycles, ngroups), [1] * ngroups
+        if nunits == 1:
+            return [p.units[0]] * ngroups, split(p.cycles, ngroups), [1] * ngroups
+        each = -(-ngroups // nunits)
+        parts = [split(c, each) for c in (unit_cycles or split(p.cycles, nunits))]
+        units = list(p.units) * each
+        return units, [parts[u][r] for r in range(each) for u in range(nunits)], [1] * len(units)
     plan: list[tuple[int, int]] = []  # (unit, cycles)
     shares = [_k_slices(t * p.details["tile_cycles"]) for t in split(p.details["output_tiles"], nunits)]
     for r in range(GPU_GROUPS_PER_CORE):
@@ -276,11 +285,14 @@ class Emitter:
         details = {**p.details, **tr.details}
         level_bytes = dict(tr.level_bytes)
         count = units[p.units[0]].count
-        group_units, cyc, weights = group_plan(p, tr.groups, count)
+        group_units, cyc, weights = group_plan(p, tr.groups, count, tr.unit_cycles)
         cut = split_weighted if len(set(weights)) > 1 else lambda total, w: split(total, len(w))
-        act_loads = {lv: cut(b, weights) for lv, b in sorted(tr.act.items()) if b}
-        w_loads = {lv: cut(b, weights) for lv, b in sorted(tr.weights.items()) if b}
-        stores = {lv: cut(b, weights) for lv, b in sorted(tr.out.items()) if b}
+        # each level's bytes, and its whole access granules (the tensor rounded up once, then cut), per group
+        grain = self.ctx.grain
+        act_loads = {lv: (cut(b, weights), cut(-(-b // grain[lv]), weights)) for lv, b in sorted(tr.act.items()) if b}
+        w_loads = {lv: (cut(b, weights), cut(-(-b // grain[lv]), weights))
+                    for lv, b in sorted(tr.weights.items()) if b}
+        stores = {lv: (cut(b, weights), cut(-(-b // grain[lv]), weights)) for lv, b in sorted(tr.out.items()) if b}
         sharded = op.kind is OpKind.OPTIMIZER and self.dp > 1 and int(op.attrs.get("shards", 1)) > 1
         # data parallel: the step waits for the gradients' all-reduce over the chips' links (_reduce_gradients)
         reduce = op.kind is OpKind.OPTIMIZER and self.dp > 1
@@ -374,25 +386,40 @@ class Emitter:
         return self.reduced_join
 
     def _groups(self, p: Plan, scale: dict[str, float], group_units: list[int], cyc: list[int],
-                act_loads: dict[str, list[int]],
-                w_loads: dict[str, list[int]], stores: dict[str, list[int]], producers: list[int],
-                launched: list[int]) -> tuple[dict[int, int], dict[int, int]]:
+                act_loads: dict[str, tuple[list[int], list[int]]],
+                w_loads: dict[str, tuple[list[int], list[int]]], stores: dict[str, tuple[list[int], list[int]]],
+                producers: list[int], launched: list[int]) -> tuple[dict[int, int], dict[int, int]]:
         """The load, compute and store tasks of each tile group; each unit's last compute and last store.
 
-        The hot loop of lowering: tasks are built inline, and each level's (unit, granule, bytes per cycle at the
-        op's ``scale`` of sustained bandwidth, latency) is looked up once per op. A transfer occupies its level for
-        whole access granules."""
+        The hot loop of lowering: tasks are built inline, and each level's (unit, bytes per cycle at the op's
+        ``scale`` of sustained bandwidth, latency) is looked up once per op. A level's transfers occupy it for the
+        op's bytes rounded up to whole access granules once (each group its share of those granules, the cycles
+        rounded so that the groups' add up to the whole transfer's), not for each group's rounded up."""
         slots, tasks, op_i = self.slots, self.tasks, p.index
         ctx = self.ctx
         lv_info = {lv: (self.unit_of[lv], ctx.grain[lv], ctx.bpc[lv] * scale.get(lv, 1.0), self.latency[lv])
                    for lv in (*act_loads, *w_loads, *stores)}
         load, compute_kind, store = TaskKind.LOAD, TaskKind.COMPUTE, TaskKind.STORE
-        ceil, inf = math.ceil, math.inf
         new = tuple.__new__  # Task(...) without its Python-level __new__: all nine fields given, in order
-        # per level: (its parts, unit, granule, bytes per cycle, latency, level)
-        acts = [(parts, *lv_info[lv], lv) for lv, parts in act_loads.items()]
-        wts = [(parts, *lv_info[lv], lv) for lv, parts in w_loads.items()]
-        outs = [(parts, *lv_info[lv][:3], self.store_latency[lv], lv) for lv, parts in stores.items()]
+
+        def occupancy(lv: str, granules: list[int]) -> list[int]:
+            """Cycles each group's granules hold ``lv``: the running total's ceiling, differenced."""
+            _, g, b, _ = lv_info[lv]
+            if b == math.inf:
+                return [0] * len(granules)
+            out, done, prev = [], 0, 0
+            for n in granules:
+                done += n
+                now = math.ceil(done * g / b)
+                out.append(now - prev)
+                prev = now
+            return out
+
+        # per level: (its parts, each part's cycles, unit, latency, level)
+        acts = [(parts, occupancy(lv, gr), lv_info[lv][0], lv_info[lv][3], lv) for lv, (parts, gr) in act_loads.items()]
+        wts = [(parts, occupancy(lv, gr), lv_info[lv][0], lv_info[lv][3], lv) for lv, (parts, gr) in w_loads.items()]
+        outs = [(parts, occupancy(lv, gr), lv_info[lv][0], self.store_latency[lv], lv)
+                for lv, (parts, gr) in stores.items()]
         producers_t, launched_t = tuple(producers), tuple(launched)
         append = tasks.append
         stream_compute, stream_store = self.stream_compute, self.stream_store
@@ -411,13 +438,12 @@ class Emitter:
             first, w_after = (producers_t, slot + launched_t) if nth < slots else ((), slot)
             deps: list[int] = []
             for group, after in ((acts, first + slot), (wts, w_after)):
-                for parts, u, g, b, lat, lv in group:
+                for parts, busy, u, lat, lv in group:
                     n = parts[gi]
                     if n:
                         tid = len(tasks)
                         deps.append(tid)
-                        append(new(Task, (tid, op_i, load, u, 0 if b == inf else ceil(-(-n // g) * g / b), after,
-                                          lat, n, lv)))
+                        append(new(Task, (tid, op_i, load, u, busy[gi], after, lat, n, lv)))
             deps += first
             if unit in last_compute:
                 deps.append(last_compute[unit])
@@ -427,11 +453,10 @@ class Emitter:
             append(new(Task, (cid, op_i, compute_kind, unit, cyc[gi], tuple(deps), 0, 0, None)))
             sc.append(cid)
             store_id = None
-            for parts, u, g, b, lat, lv in outs:
+            for parts, busy, u, lat, lv in outs:
                 n = parts[gi]
                 if n:
                     store_id = last_store[unit] = len(tasks)
-                    append(new(Task, (store_id, op_i, store, u, 0 if b == inf else ceil(-(-n // g) * g / b), (cid,),
-                                      lat, n, lv)))
+                    append(new(Task, (store_id, op_i, store, u, busy[gi], (cid,), lat, n, lv)))
             ss.append(store_id)
         return last_compute, last_store

@@ -9,15 +9,15 @@ inner) with k innermost, so partial sums stay in the ofmap buffer and C is writt
 
 where loads(X) is the product of the loop counts from the outermost loop through the innermost loop that X
 depends on, and tiles(X) the product of the counts of the loops X depends on; their ratio, the times each byte of
-X is read, is the product of the counts of the loops X does not depend on that enclose its innermost one. The search only chooses: for each
-k split and order it takes the fewest m and n splits that fit, and keeps the tiling with the least traffic
-(then the fewest tiles). Conv halos and the padding of partial tiles are not modelled: a tile of A is
+X is read, is the product of the counts of the loops X does not depend on that enclose its innermost one. The search
+(:func:`tile_gemm`) finds the least traffic over every split count (then the fewest tiles among its candidates).
+Conv halos and the padding of partial tiles are not modelled: a tile of A is
 ``bytes(A)/(nm·nk)``.
 
 Split buffers (SCALE-Sim's ifmap/filter/ofmap) give each tile its own budget (:func:`tile_gemm`). A unified
 buffer (TPU v1's unified buffer, Eyeriss's global buffer, an NPU's SRAM) gives the three one budget
 (:func:`tile_gemm_shared`): ``bytes(A)/(nm·nk) + bytes(B)/(nk·nn) + bytes(C)/(nm·nn) ≤ budget``, checked exactly
-in integers. Its candidates stay few: for each k split (powers of two, as above) and each m split of a power of
+in integers. Its candidates stay few: for each k split of a power of two and each m split of a power of
 two, the fewest n splits that fit; the same with m and n swapped; and the tiling of the budget cut in thirds
 (so sharing never moves more than thirds would).
 """
@@ -99,37 +99,76 @@ def _best(candidates: list[tuple[int, int, int]], a: int, b: int, c: int, no_fit
     return best
 
 
+def _split_candidates(need: int, lo_a: int, hi_a: int, lo_b: int, hi_b: int) -> list[tuple[int, int]]:
+    """Pairs (x, y), lo_a ≤ x ≤ hi_a and y the fewest in [lo_b, hi_b] with x·y ≥ ``need``: for every value y takes,
+    the least x giving it (each x ≤ √need, and ⌈need/y⌉ for each y ≤ √need), so that a cost rising in x and in y
+    has its minimum among them."""
+    root = 1
+    while root * root < need:
+        root += 1
+    xs = {lo_a, hi_a, _ceil_div(need, lo_b), *range(1, min(root, hi_a) + 1),
+          *(_ceil_div(need, y) for y in range(1, min(root, hi_b) + 1))}
+    out = []
+    for x in sorted(xs):
+        x = min(max(x, lo_a), hi_a)
+        y = max(lo_b, _ceil_div(need, x))
+        if y <= hi_b:
+            out.append((x, y))
+    return list(dict.fromkeys(out))
+
+
 @lru_cache(maxsize=16384)
 def tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, budget_b: int, budget_c: int,
               op: str = "") -> Tiling:
-    """The least-traffic tiling of an m×n×k GEMM whose operands hold a, b, c bytes in buffers of the budgets.
+    """The least-traffic tiling of an m×n×k GEMM whose operands hold a, b, c bytes in buffers of the budgets (then
+    the fewest tiles).
+
+    The search is exact over every split count nm ≤ m, nn ≤ n, nk ≤ k (k splits up to ``_MAX_SPLIT``). A tiling
+    fits when a ≤ budget_a·nm·nk, b ≤ budget_b·nk·nn and c ≤ budget_c·nm·nn. With k split (nk > 1) either order
+    reads A nn times and B nm times (:func:`_reads`), whatever nk, and more k splits only loosen the A and B
+    limits: so the most k splits give every (nm, nn) that can fit, and the least nm·b + nn·a over pairs with
+    nm·nn ≥ ⌈c/budget_c⌉ is found among the fewest nn for each nm (:func:`_split_candidates`); its nk is then
+    the fewest that fit. Unsplit k (nk = 1) reads A once and B nm times (m outer) or B once and A nn times: the
+    fewest m splits that fit with the fewest n splits, and the other way round.
 
     An operand of 0 bytes (already on chip, or absent) needs no buffer and moves nothing. Raises
     :class:`MappingError` naming ``op`` when even a one-element tile does not fit.
     """
+    no_fit = (f"op {op!r}: no tiling of the {m}x{n}x{k} GEMM fits SRAM (buffers of {budget_a}, {budget_b} and "
+              f"{budget_c} bytes for ifmap, filter and ofmap tiles)")
+    if (a and budget_a <= 0) or (b and budget_b <= 0) or (c and budget_c <= 0):
+        raise MappingError(no_fit)
+    tiles_c = _ceil_div(c, budget_c) if c else 1  # nm·nn at least this
+
+    def least(x: int, budget: int, nk: int) -> int:  # the fewest splits of a dimension for x bytes with nk splits
+        return max(_ceil_div(x, budget * nk), 1) if x else 1
+
+    def fits(nm: int, nn: int, nk: int) -> bool:
+        return (nm <= m and nn <= n and a <= budget_a * nm * nk and b <= budget_b * nk * nn
+                and c <= budget_c * nm * nn)
+
+    # k unsplit: the fewest m splits, then n, and the other way round; or one of them unsplit (which, looped
+    # outside the other, reads both operands once)
+    lm, ln = least(a, budget_a, 1), least(b, budget_b, 1)
+    pairs = [(lm, max(ln, _ceil_div(tiles_c, lm))), (max(lm, _ceil_div(tiles_c, ln)), ln),
+             (max(lm, _ceil_div(tiles_c, n)), 0), (0, max(ln, _ceil_div(tiles_c, m))),
+             (max(lm, tiles_c), 1), (1, max(ln, tiles_c))]
     candidates = []
-    nk = 1
-    while True:
-        need_m = _ceil_div(a, max(budget_a, 1) * nk) if a else 1
-        need_n = _ceil_div(b, max(budget_b, 1) * nk) if b else 1
-        nm, nn = min(max(need_m, 1), m), min(max(need_n, 1), n)
-        fits_ab = (not a or a <= budget_a * nm * nk) and (not b or b <= budget_b * nk * nn)
-        if fits_ab:
-            cm, cn = nm, nn
-            # grow the cheaper dimension until the C tile fits
-            while c and c > budget_c * cm * cn and (cm < m or cn < n):
-                grow_m = cm < m and (cn >= n or b <= a)
-                if grow_m:
-                    cm = min(m, cm * 2)
-                else:
-                    cn = min(n, cn * 2)
-            if not c or c <= budget_c * cm * cn:
-                candidates.append((cm, cn, nk))
-        if nk >= k or nk >= _MAX_SPLIT:
-            break
-        nk = min(k, nk * 2)
-    return _best(candidates, a, b, c, f"op {op!r}: no tiling of the {m}x{n}x{k} GEMM fits SRAM (buffers of "
-                 f"{budget_a}, {budget_b} and {budget_c} bytes for ifmap, filter and ofmap tiles)")
+    for nm, nn in pairs:
+        nm = nm or max(lm, _ceil_div(tiles_c, nn))
+        nn = nn or max(ln, _ceil_div(tiles_c, nm))
+        if fits(nm, nn, 1):
+            candidates.append((nm, nn, 1))
+    kmax = min(k, _MAX_SPLIT)
+    if kmax > 1:
+        lm, ln = least(a, budget_a, kmax), least(b, budget_b, kmax)
+        if lm <= m and ln <= n:
+            for nm, nn in _split_candidates(tiles_c, lm, m, ln, n):
+                # the fewest k splits (more than one) that fit A's and B's tiles
+                nk = max(2, _ceil_div(a, budget_a * nm) if a else 1, _ceil_div(b, budget_b * nn) if b else 1)
+                if fits(nm, nn, nk):
+                    candidates.append((nm, nn, nk))
+    return _best(candidates, a, b, c, no_fit)
 
 
 def _fewest(need: int, room: int, limit: int) -> int | None:

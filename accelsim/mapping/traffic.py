@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..cost import attention, gather, gpu_tiles, vector
+from ..cost import attention, folds, gather, gpu_tiles, vector
 from ..hardware import SCRATCHPAD, Arch, Level
 from ..ir import Op, OpKind, Weight
 from ..options import Options
@@ -70,6 +70,9 @@ class Traffic:
     groups: int
     scale: dict[str, float]  # level → this op's sustained bandwidth relative to the level's large-transfer one
     details: dict
+    # an op split over several units (not a GPU's output tiles): each unit's compute cycles, its share priced on
+    # its own (:func:`unit_cycles`); () for one unit
+    unit_cycles: tuple[int, ...] = ()
 
 
 def _sources(tensors: tuple[str, ...], elem: int, ctx: Context, cached: tuple[str, ...] = (),
@@ -214,6 +217,9 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # copies: the innermost cache (a GPU's CTAs count their own panels, gpu_tiles / attention), else the memories
     ncores = len({ctx.units[u].core for u in p.units}) if nunits > 1 else 1
     rep_a, rep_b = (ncores, 1) if a_tot <= b_tot else (1, ncores)
+    per_unit: tuple[int, ...] = ()
+    if nunits > 1 and "output_tiles" not in p.details:
+        per_unit = unit_cycles(p, arch, nunits, along_n=a_tot <= b_tot, details=details)
     cache_bytes: dict[str, int] = {}
     for i, cache in enumerate(ctx.caches):
         if i == 0 and "kv_blocks" in p.details:
@@ -263,7 +269,59 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         else vector.achieved_fraction(op, arch, main_bytes, passes))
     if achieved is not None:  # a modelled GPU kernel: its latency-bound bandwidth instead of the size curve
         scale[ctx.main] = achieved
-    return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details)
+    return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details, per_unit)
+
+
+def _split(total: int, parts: int) -> list[int]:
+    """``total`` cut into ``parts`` near-equal integers, the larger first."""
+    base, rem = divmod(total, parts)
+    return [base + (1 if i < rem else 0) for i in range(parts)]
+
+
+def unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict) -> tuple[int, ...]:
+    """The compute cycles of each of the ``nunits`` units an op is split over. Work that scales with its size (a
+    vector op's elements) is cut evenly. A systolic array's GEMM pays its fixed fill and drain (the fold model,
+    :mod:`accelsim.cost.folds`) on every array: each unit runs the sub-GEMM of its share, cut along the dimension
+    :func:`traffic` splits it on: the GEMM count (independent GEMMs: a convolution's groups, attention heads) when
+    there are as many as units, else N when every unit streams all of A (``along_n``: A no larger than B), else M
+    (a fused attention: its queries, M of both of its GEMMs); the other of N and M when that one has fewer rows
+    than units. Each unit's cycles are the op's, scaled by its sub-GEMMs' fold cycles over the whole op's (so a
+    dtype's rate and a fused activation's bound carry over); ``details["split"]`` names the dimension."""
+    op, cycles = p.op, p.cycles
+    if p.unit_kind != "systolic" or not op.kind.is_matmul or op.gemm is None or "kv_blocks" in p.details:
+        return tuple(_split(cycles, nunits))
+    sa = arch.core.systolic
+    fused = op.kind is OpKind.ATTENTION
+    g = op.gemm
+    k_run = p.details.get("sparsity", {}).get("executed_k", g.k)
+    gemms = [(g.m, g.n, k_run, g.count)]
+    if fused:
+        pv = op.pv_gemm
+        gemms.append((pv.m, pv.n, pv.k, pv.count))
+
+    def fold_cycles(shapes: list[tuple[int, ...]]) -> int:
+        return sum(c * folds.folds(m, n, k, sa.rows, sa.cols, sa.dataflow, sa.preload_overlap).cycles
+                   for m, n, k, c in shapes if m and n and c)
+
+    if g.count >= nunits:
+        dim = 3
+    elif fused:
+        dim = 0
+    else:
+        dim = 1 if along_n else 0
+        if gemms[0][dim] < nunits <= gemms[0][1 - dim]:
+            dim = 1 - dim
+    whole = fold_cycles(gemms)
+    size = gemms[0][dim]
+    priced: dict[int, int] = {}
+    out = []
+    for part in _split(size, nunits):
+        if part not in priced:
+            sub = fold_cycles([(*x[:dim], part, *x[dim + 1:]) for x in gemms])
+            priced[part] = -(-cycles * sub // whole) if whole else -(-cycles // nunits)
+        out.append(priced[part])
+    details["split"] = ("m", "n", "k", "count")[dim]
+    return tuple(out)
 
 
 def context(arch: Arch, units: tuple[Unit, ...], plans: tuple[Plan, ...], level_of: dict[str, str],

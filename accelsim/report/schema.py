@@ -140,6 +140,8 @@ class _OpRequired(TypedDict):
     stall_cycles: int  # summed over its units
     stalls_by_level: dict[str, int]
     bytes: dict[str, int]  # by level
+    # tile groups the op was emitted as (each a load per level, a compute and a store: docs/architecture.md, Mapping 7),
+    # not the SRAM tiling's nm·nn·nk (``mapping.tiling``); 1 for a collective, 0 for an op with no work
     tiles: int
     arithmetic_intensity: float | None  # flops / bytes of the memory levels; null when it moved none
     achieved_flops_per_s: float | None  # null for a zero-length op

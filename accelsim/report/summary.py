@@ -35,6 +35,7 @@ from typing import NamedTuple, get_args
 
 import numpy as np
 
+from ..cost.attention import FLASH
 from ..energy import account, peak_dynamic_power
 from ..energy.model import LINK, NIC
 from ..hardware import DEFAULT_VECTOR_COSTS, SCRATCHPAD, Arch, OutputPathFn, dtype_rate
@@ -97,7 +98,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "memory": memory,
         "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + flash_fallback_notes(tg)
                   + unfused_attention_notes(graph, arch)
-                  + nccl_channel_notes(arch, tg) + vector_key_notes(arch, graph)
+                  + nccl_channel_notes(arch, tg) + vector_key_notes(arch, graph) + scratchpad_rate_notes(arch)
                   + [str(n) for n in graph.meta.get("notes", ())]),
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
         **({"phases": _phases(ops)} if any("phase" in m.mapping for m in tg.ops) else {}),
@@ -184,8 +185,9 @@ def _stalls(arch: Arch, trace: Trace, t: _TaskArrays, stall: np.ndarray
 def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArrays, stall: np.ndarray,
              per_op_level: dict[int, dict[str, int]], roof: float) -> tuple[list[dict], dict[str, int]]:
     """The per-op rows of report.json (span, cycles, stalls, bytes, roofline position) and the bytes per level.
-    An op is memory-bound when moving its bytes at some memory level's bandwidth takes longer than its FLOPs at
-    the peak ``roof``: the roofline of each level (a hierarchical roofline), so an op whose weights live in host
+    An op is memory-bound when moving its bytes at some memory level's bandwidth takes longer than its work at its
+    own unit's peak (a matmul's FLOPs at the arrays' peak ``roof``; another op's compute cycles, which its vector
+    units' lanes set): the roofline of each level (a hierarchical roofline), so an op whose weights live in host
     memory is bound by the host link even when its intensity is above the main memory's ridge."""
     n_ops = len(tg.ops)
     starts = np.full(n_ops, -1, dtype=np.int64)
@@ -219,7 +221,11 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
         off = sum(m.bytes.get(lv, 0) for lv in memories)
         ai = m.flops / off if off else None
         memory_s = max((m.bytes.get(lv, 0) / bw for lv, bw in bandwidth.items() if bw < math.inf), default=0.0)
-        bound = (m.unit if m.unit == "none" else LINK if m.unit in (LINK, NIC) else "memory" if memory_s > m.flops / roof else "compute")
+        # the op's work at its own unit's peak: a matmul's FLOPs at the arrays' (the roofline's), any other op's
+        # cycles on its units (the vector model's elements x lane-cycles / lanes)
+        compute_s = m.flops / roof if graph.ops[i].kind.is_matmul else m.compute_cycles / clock
+        bound = (m.unit if m.unit == "none" else LINK if m.unit in (LINK, NIC) else "memory" if memory_s > compute_s
+                 else "compute")
         ops.append({
             "name": m.name, "kind": m.kind, "fn": m.fn, "unit": m.unit, "core": m.core,
             "macs": m.macs, "flops": m.flops, "start_cycle": s_c, "end_cycle": e_c,
@@ -315,6 +321,24 @@ def vector_key_notes(arch: Arch, graph: Graph) -> list[str]:
                     out.append(f"core.{spec.name}.{table}: {key!r} is no function of this run or the simulator; did "
                                f"you mean {close[0]!r}? (it prices nothing)")
     return out
+
+
+def scratchpad_rate_notes(arch: Arch) -> list[str]:
+    """An arch that sets ``core.sram.bytes_per_cycle`` where nothing it runs reads it: the rate bounds only the
+    operand reads of FlashAttention-2's warp-level MMAs (a GPU-like core whose attention or SDPA kernel is one), not
+    the systolic arrays' or vector units' SRAM reads; one line saying it prices nothing here (report.json's
+    scratchpad bandwidth still states it)."""
+    sram = arch.core.sram
+    if sram.bytes_per_cycle is None:
+        return []
+    names = [n for n in (arch.core.attention_kernel, arch.core.sdpa_kernel) if n]
+    kernels = [FLASH[n] for n in names] + [FLASH[n].decode for n in names if FLASH[n].decode]
+    if arch.core.tile is not None and any(k.warp_mma for k in kernels if k is not None):
+        return []
+    return [f"core.sram.bytes_per_cycle ({sram.bytes_per_cycle}) bounds only FlashAttention-2's warp-level MMA "
+            f"operand reads (core.attention_kernel or core.sdpa_kernel flash2 on a GPU-like core); on this arch it "
+            f"prices nothing (systolic and vector ops read SRAM unbounded), though report.json's scratchpad "
+            f"bandwidth states it"]
 
 
 def _b(nbytes: float) -> str:

@@ -2,7 +2,7 @@
 a wave share their SM and the memory bandwidth, and the copy kernels of the swapped GQA layout, each checked
 against a hand calculation on the a100 preset written out below.
 
-a100 figures used: HBM latency 600 ns x 1.41 GHz -> 847 cycles (Arch.latency_cycles rounds 846.0000000000001 up),
+a100 figures used: HBM latency 600 ns x 1.41 GHz -> 846 cycles (the float product 846.0000000000001: units.time_cycles),
 L2 latency 200 ns -> 282 cycles, L2 5120 B/clk / 108 SMs = 47.407 B/clk per SM, HBM sustained 2039 GB/s x 0.9 /
 1.41 GHz = 1301.49 B/clk (12.05 per SM), kernel_dispatch 0.87 us -> 1227 cycles.
 """
@@ -28,25 +28,25 @@ def _shape(**kw):
 
 def test_kv_load_is_a_latency_plus_the_block_at_the_sms_port():
     # a 128-key block of head_dim 128 in bf16 is 32768 B; at 47.407 B/clk per SM: 691.2 -> 692 cycles.
-    # A packed decode tile is its KV head's only reader: HBM, 847 + 692 = 1539. A prefill tile finds the block in
+    # A packed decode tile is its KV head's only reader: HBM, 846 + 692 = 1538. A prefill tile finds the block in
     # the L2 (another query tile of the head brought it): 282 + 692 = 974.
     _, decode = _shape()
     _, prefill = _shape(q_len=512, kv_len=512, kv_heads=32)
-    assert fa.kv_load(decode, 128, 2, A100) == 1539
+    assert fa.kv_load(decode, 128, 2, A100) == 1538
     # a decode step without GQA (one query row per head, FlashAttention-2 does not pack or split it) is also its
     # KV head's only reader
     _, mha_decode = _shape(kv_heads=32)
     assert not mha_decode.packed and mha_decode.sole
-    assert fa.kv_load(mha_decode, 128, 2, A100) == 1539
+    assert fa.kv_load(mha_decode, 128, 2, A100) == 1538
     assert fa.kv_load(prefill, 128, 2, A100) == 974
 
 
 def test_block_path_exposes_the_loads_fa2_cannot_hide():
     # FlashAttention-2, one K or V block in flight: V waits behind S = Q·Kᵀ (2048 / 2 = 1024 cycles), the next K
-    # behind softmax + P·V (1280 + 1024 = 2304): max(1024, 1539) + max(2304, 1539) = 3843 for a decode block from
+    # behind softmax + P·V (1280 + 1024 = 2304): max(1024, 1538) + max(2304, 1538) = 3842 for a decode block from
     # HBM, more than the SM's 3328 cycles of math; from the L2 (974) both loads hide: 1024 + 2304 = 3328.
     flash2 = fa.FLASH["flash2"]
-    assert fa.block_path(2048, 1280, 1539, flash2) == 3843
+    assert fa.block_path(2048, 1280, 1538, flash2) == 3842
     assert fa.block_path(2048, 1280, 974, flash2) == 3328
     # FlashAttention-3's two-stage pipeline overlaps K and V with the (overlapped) math: max(2048, 2 x 1539 / 2)
     assert fa.block_path(2048, 1280, 1539, fa.FLASH["flash3"]) == 2048
@@ -72,8 +72,8 @@ def test_swap_copies_follow_the_reshape_rule():
     # mha_varlen_fwd reshapes q (batch, kv_heads x group) -> (batch x group, kv_heads): a view when batch or
     # kv_heads is 1, else a copy; the swapped output is always copied into the caller's buffer.
     one = fa.kernel_cycles(A100)
-    # a100's kernel_dispatch 0.87 us (1227 cycles), an HBM load latency (847) and an L2 store latency (282)
-    assert one == 1227 + 847 + 282
+    # a100's kernel_dispatch 0.87 us (1227 cycles), an HBM load latency (846) and an L2 store latency (282)
+    assert one == 1227 + 846 + 282
     # batch 1, 32 query heads of 128 bf16 features: 8192 B, read and written at 1301.49 B/clk: 12.6 -> 13 cycles
     assert fa.swap_copies(_shape()[1], 2, A100) == [one + 13]
     # batch 8, 8 KV heads: the query copy too; 8 x 8192 B both ways: 100.7 -> 101 cycles each
@@ -87,18 +87,18 @@ def test_swap_copies_follow_the_reshape_rule():
 
 def test_small_decode_is_its_ctas_critical_path_plus_the_copy():
     # one sequence, 32 query heads on 8 KV heads, 128 cached keys: 8 CTAs of one block (4 packed rows), no split.
-    # Prologue: 2 x 282 + 847 + ⌈(4 x 128 x 2 + 32768) B / 12.05 B/clk⌉ = 564 + 847 + 2805 = 4216. Each CTA is
+    # Prologue: 2 x 282 + 846 + ⌈(4 x 128 x 2 + 32768) B / 12.05 B/clk⌉ = 564 + 846 + 2805 = 4215. Each CTA is
     # alone on its SM, so no second CTA's MMAs fill its softmax (fa.lone_block): its block takes the 2176 + 1280
     # cycles of MMA issue the full-load figure charges (2176: the MMAs' operands from shared memory,
     # test_attention_model.test_block_cycles_on_a100), then its own 1280 of softmax: 4736, and its path
-    # max((2176 + 1280) / 2, 1539) + max(1728 + 1280, 1539) = 1728 + 3008 = 4736. max(4736 + 4216, 4216 + 4736) =
-    # 8952; then the output copy (2356 + 13 = 2369, above).
+    # max((2176 + 1280) / 2, 1538) + max(1728 + 1280, 1538) = 1728 + 3008 = 4736. max(4736 + 4215, 4215 + 4736) =
+    # 8951; then the output copy (2355 + 13 = 2368, above).
     op, s = _shape()
-    assert fa.prologue(s, 64, 128, 2, A100) == 4216
+    assert fa.prologue(s, 64, 128, 2, A100) == 4215
     assert fa.lone_block(2176, 1280, fa.FLASH["flash2"]) == 4736
     d = fa.price(op, A100.core.systolic, A100).details
     assert d["ctas"] == 8 and d["split_kv"] == 1 and d["output_tiles"] == 8
-    assert d["tile_cycles"] == 8952 + 2369
+    assert d["tile_cycles"] == 8951 + 2368
 
 
 def test_flash3_packs_gqa_without_copy_kernels():
@@ -116,11 +116,11 @@ def test_flash3_packs_gqa_without_copy_kernels():
 def test_a_sequence_shorter_than_a_block_loads_only_its_own_keys():
     # FlashAttention's K/V tile copy issues no load for a row past the sequence's end (flash-attention utils.h
     # copy, max_MN = actual_seqlen_k - n_block * kBlockN): a 16-token cache in a 128-key block moves 16 rows.
-    # 16 x 128 x 2 B = 4096 B at 47.407 B/clk per SM: 86.4 -> 87 cycles; + the HBM latency 847 = 934 (a full
-    # block: 1539, test above)
+    # 16 x 128 x 2 B = 4096 B at 47.407 B/clk per SM: 86.4 -> 87 cycles; + the HBM latency 846 = 933 (a full
+    # block: 1538, test above)
     _, short = _shape(kv_len=16)
     assert fa.block_keys(short, 128) == 16
-    assert fa.kv_load(short, 128, 2, A100) == 847 + 87
+    assert fa.kv_load(short, 128, 2, A100) == 846 + 87
     # the K/V bytes the CTAs read from the L2: 1 CTA (one KV head's packed 4-row tile; batch 1, 8 KV heads: 8 CTAs)
     # reads its query and writes its output tile, 4 rows x 128 x 2 B each, and K and V of its one block, 16 keys:
     # 8 x (2 x 1024 + 2 x 16 x 256) = 81920 B (the whole 128-key block would be 8 x (2048 + 65536) = 540672)

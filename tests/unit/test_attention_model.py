@@ -83,16 +83,16 @@ def test_block_cycles_on_a100():
     assert d["block_softmax_cycles"] == 1280
 
 
-PROLOGUE = 3462  # test_prologue_on_a100
+PROLOGUE = 3461  # test_prologue_on_a100
 
 
 def test_prologue_on_a100():
     # before its first MMA a CTA reads its sequence length and then its first block-table entry, two dependent
-    # L2 hits (200 ns x 1.41 GHz = 282 cycles each), waits one HBM latency (600 ns x 1.41 GHz = 846 cycles, which
-    # Arch.latency_cycles rounds up to 847: the float product is 846.0000000000001) and loads its 64 x 128
+    # L2 hits (200 ns x 1.41 GHz = 282 cycles each), waits one HBM latency (600 ns x 1.41 GHz = 846 cycles; the float
+    # product is 846.0000000000001, which units.time_cycles takes as 846) and loads its 64 x 128
     # bf16 query tile (16384 B) at an SM's share of HBM (2039 GB/s x 0.9 / 1.41 GHz / 108 = 12.05 B/clk: 1359.5
     # cycles) and its first 128 x 128 K block (32768 B) at an SM's share of the L2 (7219.2 GB/s / 1.41 GHz / 108
-    # = 47.41 B/clk: 691.2 cycles): 2 x 282 + 847 + ⌈2050.7⌉ = 3462
+    # = 47.41 B/clk: 691.2 cycles): 2 x 282 + 846 + ⌈2050.7⌉ = 3461
     s = fa.shape(_op())
     assert fa.prologue(s, 64, 128, 2, A100) == PROLOGUE
 
@@ -100,7 +100,7 @@ def test_prologue_on_a100():
 def test_causal_halves_the_work():
     # 8192-token prefill, 32 heads: 128 query tiles x 64 key blocks = 8192 blocks per head non-causal; causal
     # Σ_t ⌈(t+1)/2⌉ = 2 x (1 + ... + 64) = 4160 blocks. 32 x 128 = 4096 CTAs (> 16 per SM: averaged), each
-    # 2176 + 1280 = 3456 cycles per block (test_block_cycles_on_a100) plus the 3462-cycle prologue: non-causal 64
+    # 2176 + 1280 = 3456 cycles per block (test_block_cycles_on_a100) plus the 3461-cycle prologue: non-causal 64
     # blocks each, causal 4160/128 = 32.5 on average.
     full, causal = _price(q_len=8192, kv_len=8192), _price(q_len=8192, kv_len=8192, causal=True)
     assert full.details["kv_blocks"] == 32 * 8192 and causal.details["kv_blocks"] == 32 * 4160
@@ -319,10 +319,10 @@ def test_split_kv_combine_is_a_kernel_of_its_own():
     no_gap = A100.model_copy(update={"kernel_dispatch": 0.0})
     assert d["split_kv"] > 1
     assert d["tile_cycles"] - fa.price(op, no_gap.core.systolic, no_gap).details["tile_cycles"] == 2 * 1227
-    # each such kernel: the dispatch, one HBM load latency before its first data (847, test_prologue_on_a100) and
+    # each such kernel: the dispatch, one HBM load latency before its first data (846, test_prologue_on_a100) and
     # one L2 latency after its last write (200 ns = 282: a GPU's stores are done in its write-back L2), as the
-    # engine prices every op: 1227 + 847 + 282 = 2356
-    assert fa.kernel_cycles(A100) == 2356
+    # engine prices every op: 1227 + 846 + 282 = 2355
+    assert fa.kernel_cycles(A100) == 2355
 
 
 def test_mac_fraction_counts_the_blocks_the_kernel_computes():
@@ -457,8 +457,8 @@ def test_a_lone_fa2_cta_pays_its_own_softmax():
     # 128 queries of 8 heads: 2 query tiles x 8 heads = 16 CTAs on 108 SMs, each alone, of one 128-key block (from
     # the L2: kv_load 974 hides behind the math). The block's MMAs take 2176 cycles (test_block_cycles_on_a100),
     # alone 2176 + 2 x 1280 = 4736; its path max(3456 / 2, 974) + max(1728 + 1280, 974) = 4736. Cycles:
-    # max(4736 + 3462, 3462 + 4736) (the 3462-cycle prologue, test_prologue_on_a100); at full load the same CTA
-    # would take 3456 + 3462.
+    # max(4736 + 3461, 3461 + 4736) (the 3461-cycle prologue, test_prologue_on_a100); at full load the same CTA
+    # would take 3456 + 3461.
     d = _price(heads=8, kv_heads=8, q_len=128, kv_len=128).details
     assert d["ctas"] == 16 and d["ctas_per_sm"] == 2
     assert d["tile_cycles"] == 4736 + PROLOGUE

@@ -143,7 +143,7 @@ class _OpRequired(TypedDict):
     # tile groups the op was emitted as (each a load per level, a compute and a store: docs/architecture.md, Mapping 7),
     # not the SRAM tiling's nm·nn·nk (``mapping.tiling``); 1 for a collective, 0 for an op with no work
     tiles: int
-    arithmetic_intensity: float | None  # flops / bytes of the memory levels; null when it moved none
+    arithmetic_intensity: float | None  # work (a matmul: 2 x MACs computed; else flops) / bytes of the memory levels; null when it moved none
     achieved_flops_per_s: float | None  # null for a zero-length op
     bound: Bound
     # Unit-specific details (folds, tiling, ...). Keys renderers read: ``work_cycles`` (compute cycles summed over

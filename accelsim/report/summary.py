@@ -21,8 +21,9 @@ Metric definitions (docs/architecture.md repeats them):
   (a memory behind a link: over the link), and at the scratchpad the bytes the arrays and vector units read and
   write plus the fills and drains of off-chip transfers. ``levels`` lists the hierarchy in order.
 * per op: ``start_cycle``/``end_cycle`` span its device tasks (not its host LAUNCH, which runs ahead of the device:
-  eager launches are issued long before a busy device reaches the kernel); ``arithmetic_intensity`` = flops / off-chip bytes;
-  ``achieved_flops_per_s`` = flops / op duration; ``bound`` is ``memory`` when the op's bytes at some memory
+  eager launches are issued long before a busy device reaches the kernel); ``arithmetic_intensity`` = work / off-chip bytes
+  and ``achieved_flops_per_s`` = work / op duration, where a matmul's work is 2 × the MACs its kernel computes (no
+  bias adds, no skipped causal blocks: what the arrays' peak counts) and another op's its flops; ``bound`` is ``memory`` when the op's bytes at some memory
   level take longer at that level's bandwidth than its flops at the peak (each level's roofline).
 """
 
@@ -36,7 +37,7 @@ from typing import NamedTuple, get_args
 import numpy as np
 
 from ..cost.attention import FLASH
-from ..energy import account, peak_dynamic_power
+from ..energy import account, computed_share, peak_dynamic_power
 from ..energy.model import LINK, NIC
 from ..hardware import DEFAULT_VECTOR_COSTS, SCRATCHPAD, Arch, OutputPathFn, dtype_rate
 from ..ir import Graph, OpKind
@@ -219,11 +220,16 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
         for lv, b in m.bytes.items():
             bytes_total[lv] = bytes_total.get(lv, 0) + b
         off = sum(m.bytes.get(lv, 0) for lv in memories)
-        ai = m.flops / off if off else None
+        # a matmul's work is what its arrays compute, in the units of their peak: 2 FLOPs a MAC of the blocks its
+        # kernel computes (a causal FlashAttention skips about half), not its bias adds, which the arrays' peak
+        # does not count (as PyTorch's FlopCounterMode); another op's FLOPs are its own
+        matmul = graph.ops[i].kind.is_matmul
+        work = 2 * m.macs * computed_share({"mapping": m.mapping}) if matmul else m.flops
+        ai = work / off if off else None
         memory_s = max((m.bytes.get(lv, 0) / bw for lv, bw in bandwidth.items() if bw < math.inf), default=0.0)
         # the op's work at its own unit's peak: a matmul's FLOPs at the arrays' (the roofline's), any other op's
         # cycles on its units (the vector model's elements x lane-cycles / lanes)
-        compute_s = m.flops / roof if graph.ops[i].kind.is_matmul else m.compute_cycles / clock
+        compute_s = work / roof if matmul else m.compute_cycles / clock
         bound = (m.unit if m.unit == "none" else LINK if m.unit in (LINK, NIC) else "memory" if memory_s > compute_s
                  else "compute")
         ops.append({
@@ -231,7 +237,7 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
             "macs": m.macs, "flops": m.flops, "start_cycle": s_c, "end_cycle": e_c,
             "compute_cycles": m.compute_cycles, "stall_cycles": stall_l[i],
             "stalls_by_level": per_op_level.get(i, {}), "bytes": dict(m.bytes), "tiles": m.tiles,
-            "arithmetic_intensity": ai, "achieved_flops_per_s": m.flops / ((e_c - s_c) / clock) if e_c > s_c else None,
+            "arithmetic_intensity": ai, "achieved_flops_per_s": work / ((e_c - s_c) / clock) if e_c > s_c else None,
             "bound": bound, "mapping": m.mapping,
         })
     return ops, bytes_total

@@ -406,8 +406,8 @@ def flash_fallback_notes(tg: TaskGraph) -> list[str]:
         if isinstance(why, str):
             seen[why] = seen.get(why, 0) + 1
     return [f"{n} fused attention op(s) cannot run FlashAttention ({why}): PyTorch's scaled_dot_product_attention "
-            f"would run its memory-efficient (CUTLASS) kernel, a serving engine another backend; neither is modelled, "
-            f"so they are priced as one fused kernel of their two GEMMs on the tensor cores with the softmax "
+            f"would fall back to another kernel (on CUDA its memory-efficient one), a serving engine to another "
+            f"backend; neither is modelled, so they are priced as one fused kernel of their two GEMMs on the matrix units with the softmax "
             f"overlapped and K/V streamed once per query block the SM holds (the model of non-GPU cores)"
             for why, n in seen.items()]
 

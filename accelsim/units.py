@@ -214,12 +214,13 @@ def parse_time(value: object) -> float:
 
 
 def time_cycles(seconds: float, clock_hz: float) -> int:
-    """``seconds`` at ``clock_hz`` in whole cycles, rounded up, but a product within a few ulps of an integer is that
-    integer: 100 ns at 1 GHz is 1.0000000000000001e-07 × 1e9 = 100.00000000000001 in binary floating point, which a
-    plain ceil makes 101 cycles."""
+    """``seconds`` at ``clock_hz`` in whole cycles, rounded up, but a product within a relative 1e-12 of an integer
+    is that integer: 100 ns at 1 GHz is 1.0000000000000001e-07 × 1e9 = 100.00000000000001 in binary floating point,
+    which a plain ceil makes 101 cycles. (Parsing a time and multiplying it by a clock errs by a few ulps, ~1e-16
+    relative; 1e-12 stays far below a cycle up to 10^11 cycles, so a real fraction of a cycle still rounds up.)"""
     x = seconds * clock_hz
     r = round(x)
-    return r if abs(x - r) <= 1e-9 * max(1.0, abs(x)) else math.ceil(x)
+    return r if abs(x - r) <= 1e-12 * max(1.0, abs(x)) else math.ceil(x)
 
 
 def bare_time(value: object) -> bool:

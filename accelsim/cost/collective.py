@@ -48,6 +48,7 @@ import math
 from typing import NamedTuple
 
 from ..hardware import NCCL_BASE_LATENCY_US, NCCL_HOP_LATENCY_US, NCCL_TREE_CORRECTION, Arch, Interconnect
+from ..units import time_cycles
 
 # send_recv: each chip of a ring sends a tensor to the next and receives the previous one's (NCCL's ncclSend /
 # ncclRecv pair; TransformerEngine's context-parallel K/V ring)
@@ -98,7 +99,7 @@ class Choice(NamedTuple):
 
     def cycles(self, clock_hz: float) -> int:
         """The call's time in whole cycles of a ``clock_hz`` clock (its link task's)."""
-        return math.ceil(self.seconds * clock_hz)
+        return time_cycles(self.seconds, clock_hz)
 
 
 def wire_fraction(kind: str, group: int) -> float:

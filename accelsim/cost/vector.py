@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from ..hardware import Arch, Level, VectorUnit
 from ..ir import Op
+from ..units import time_cycles
 from . import Priced, gather, resident_bytes
 
 
@@ -100,7 +101,7 @@ def small_gather_cycles(op: Op, vu: VectorUnit, arch: Arch) -> Priced | None:
     trip = _index_round_trip(arch)
     threads = gather.small_index_threads(op.vector_elems // indices, arch.cores)
     issue = math.ceil(threads * gather.SMALL_INDEX_INSTRUCTIONS / vu.issue_width) if vu.issue_width else 0
-    span = chains * (math.ceil(trip * arch.clock_hz) + issue)
+    span = chains * (time_cycles(trip, arch.clock_hz) + issue)
     return Priced(span * arch.cores, {"kernel": "index_select_small", "round_trips": chains,
                                       "round_trip_s": trip, "issue_cycles": issue, "elements": op.vector_elems})
 
@@ -128,7 +129,7 @@ def large_gather_cycles(op: Op, vu: VectorUnit, arch: Arch) -> Priced | None:
     hits = _repeat_hits(op, arch)
     trip = _index_round_trip(arch, hits)
     issue = math.ceil(threads * gather.INDEX_SELECT_INSTRUCTIONS / vu.issue_width)
-    span = iterations * (math.ceil(trip * arch.clock_hz) + issue)
+    span = iterations * (time_cycles(trip, arch.clock_hz) + issue)
     return Priced(span * arch.cores, {"kernel": "index_select_large", "iterations": iterations,
                                       "threads_per_core": threads, "round_trip_s": trip,
                                       **({"repeat_hits": hits} if hits else {}),

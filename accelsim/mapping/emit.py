@@ -213,7 +213,7 @@ class Emitter:
         if hops <= 0:
             return tid, c
         hop = self.add(op_i, TaskKind.LOAD, self.unit_of[LINK],
-                       math.ceil(hops / (ic.group_bandwidth(k) * ic.efficiency) * arch.clock_hz), deps, 0, LINK)
+                       time_cycles(hops / (ic.group_bandwidth(k) * ic.efficiency), arch.clock_hz), deps, 0, LINK)
         return self.add(op_i, TaskKind.JOIN, -1, 0, [tid, hop]), c
 
     def crosses(self, group: int, extent: int | None) -> bool:

@@ -123,6 +123,12 @@ def test_latency_cycles_round_robustly():
     assert time_cycles(1.5e-9, 1e9) == 2  # a true fraction still rounds up
     assert _arch(latency="100ns").latency_cycles("hbm") == 100
     assert load_arch("multicore-4").latency_cycles("hbm") == 300  # 300 ns at 1 GHz
+    # a GPU gather's dependent round trip, an L2 hit then HBM: h100's 200 ns + 600 ns at 1830 MHz = 1,464 cycles
+    # (cost.vector prices it with time_cycles too; a plain ceil of the parsed latencies' product gave 1,465)
+    h100 = load_arch("h100")
+    assert time_cycles(h100.memory("l2").latency + h100.memory("hbm").latency, h100.clock_hz) == 1464
+    # the tolerance is relative 1e-12, not a rounding to nearest: 0.4 cycles past 600,000,000 still rounds up
+    assert time_cycles(0.6000000004, 1e9) == 600_000_001
 
 
 # ---- the per-op bound label -------------------------------------------------------------------------------------

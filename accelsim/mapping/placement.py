@@ -179,7 +179,7 @@ def _too_big(graph: Graph, what: str, total: int, need: int, reserved: dict[str,
         why = f"; {need - sum(caps.values())} B more than all of them hold" if need > sum(caps.values()) else (
             f"; {over[0]} overflows" if over else "")
     raise MappingError(f"{graph.name}: {what} ({total} B) and activations ({res} B) need {need} B but {held} "
-                       f"hold {sum(caps.values())} B{why}")
+                       f"{'hold' if len(caps) > 1 else 'holds'} {sum(caps.values())} B{why}")
 
 
 def gathered_tables(graph: Graph) -> dict[str, tuple[int, int, str, float]]:

@@ -57,6 +57,9 @@ def test_dense_weights_go_first_and_overflow_to_host():
     assert p.level == {"a": "hbm", "b": "host", "c": "hbm"}
     with pytest.raises(MappingError, match=r"need 11600 B but hbm \(1000 B\) and host \(10000 B\) hold 11000 B; 600 B more"):
         place(g, arch, {"a": 600, "b": 11_000}, {}, reserved={})
+    # one memory: it "holds" (600 + 600 = 1200 B need, 200 B more than its 1000 B)
+    with pytest.raises(MappingError, match=r"need 1200 B but hbm \(1000 B\) holds 1000 B; 200 B more"):
+        place(g, make_arch(hbm_capacity=1000, host=False), {"a": 600, "b": 600}, {}, reserved={})
 
 
 def test_three_memories_fill_inner_first_and_split_a_table_across_all():

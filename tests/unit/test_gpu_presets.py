@@ -51,6 +51,18 @@ def test_dgx_nodes_are_eight_gpus_on_nvswitch(name, gpu, per_direction):
     assert node.core == one.core and node.memory("hbm") == one.memory("hbm")
 
 
+@pytest.mark.parametrize(("name", "gpu"), [("dgx-a100", "a100"), ("dgx-h100", "h100"), ("dgx-h200", "h200"),
+                                         ("dgx-b200", "b200")])
+def test_dgx_nodes_share_the_nodes_host_memory_among_their_gpus(name, gpu):
+    # host.capacity is one chip's: the node's 2 TB of system memory (DGX A100 640GB datasheet; DGX BasePOD
+    # reference architecture for DGX H100/H200; DGX B200 user guide, its standard 2 TB of 32 DIMMs) over its 8
+    # GPUs, 2 TiB / 8 = 274,877,906,944 B each, not a whole server's 1 TiB each (the single-GPU presets'); the link
+    # is the GPU's own PCIe
+    node, one = load_arch(name), load_arch(gpu)
+    assert node.memory("host").capacity == 2 * 2**40 // 8 == 274_877_906_944
+    assert node.memory("host").bandwidth == one.memory("host").bandwidth
+
+
 def test_mi300x_platform_is_eight_gpus_fully_connected_by_infinity_fabric():
     from accelsim.cost import collective
 

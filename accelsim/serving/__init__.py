@@ -401,8 +401,8 @@ def _check_refusals(spec: ServingSpec, requests: list[Request], blocks: int, ima
                          f"of {e.block_size}, more than a replica's {blocks:,}", value=e.kv_blocks)
     raise spec.error("engine.gpu_memory_fraction", f"no request can be served: {which} has {length}, {need:,} KV "
                      f"blocks of {e.block_size}, more than the {blocks:,} a replica's memory leaves after the "
-                     "weights (raise it, use more tensor parallelism, or shorten the requests)",
-                     value=e.gpu_memory_fraction)
+                     f"weights ({'raise it, ' if e.gpu_memory_fraction < 1 else ''}use more tensor parallelism, "
+                     f"or shorten the requests)", value=e.gpu_memory_fraction)
 
 
 def iteration_floor(spec: ServingSpec, requests: list[Request], blocks: int) -> tuple[int, int, int]:

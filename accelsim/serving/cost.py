@@ -473,7 +473,11 @@ def kv_blocks(fp: Footprint, arch: Arch, engine: EngineConfig) -> int | str:
     if blocks < 1:
         held = f" and {engine.max_num_seqs} sequences' recurrent states ({states:,} B)" if states else ""
         fewer = "lower engine.max_num_seqs, " if states else ""
+        # a larger fraction only where the whole memory would hold a block (the fraction is at most 1)
+        larger = engine.gpu_memory_fraction < 1 and capacity - fp.weight_bytes - states >= per_block > 0
         return (f"the weights ({fp.weight_bytes:,} B per chip){held} leave no room for a KV block in "
-                f"{engine.gpu_memory_fraction} of {capacity:,} B ({fewer}use more tensor parallelism or a larger "
-                f"gpu_memory_fraction)")
+                f"{engine.gpu_memory_fraction} of {capacity:,} B ({fewer}use more tensor parallelism "
+                + ("or a larger gpu_memory_fraction)" if larger else
+                   f"or a chip with more memory: the engine holds weights and KV cache in {arch.main_memory}, and "
+                   f"gpu_memory_fraction is at most 1)"))
     return blocks

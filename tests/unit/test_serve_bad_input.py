@@ -253,7 +253,8 @@ def test_a_sweep_point_without_room_for_kv_fails_before_any_point_runs(here, cap
 
 def test_recurrent_states_without_room_suggest_fewer_sequences():
     # h100: 85,899,345,920 B; 0.9 of it 77,309,411,328 B. Weights 1e10 B and 1,000 sequences of 1e8 B of state
-    # (1e11 B) leave none: the states are what max_num_seqs sizes, so that key is the first remedy
+    # (1e11 B) leave none: the states are what max_num_seqs sizes, so that key is the first remedy; 1e10 + 1e11 B
+    # is more than the whole 85,899,345,920 B, so a larger gpu_memory_fraction (at most 1) would not help
     from accelsim.config import load_arch
     from accelsim.config.serving import EngineConfig
     from accelsim.serving.cost import Footprint, kv_blocks
@@ -261,9 +262,31 @@ def test_recurrent_states_without_room_suggest_fewer_sequences():
     msg = kv_blocks(Footprint(10**10, 1000.0, 10**8), load_arch("h100"), EngineConfig(max_num_seqs=1000))
     assert msg == ("the weights (10,000,000,000 B per chip) and 1000 sequences' recurrent states (100,000,000,000 B) "
                    "leave no room for a KV block in 0.9 of 85,899,345,920 B (lower engine.max_num_seqs, use more "
-                   "tensor parallelism or a larger gpu_memory_fraction)")
+                   "tensor parallelism or a chip with more memory: the engine holds weights and KV cache in hbm, "
+                   "and gpu_memory_fraction is at most 1)")
     # 100 sequences' 1e10 B fit: ⌊(77,309,411,328 − 2e10) / (16 tokens × 1,000 B)⌋ = 3,581,838 blocks
     assert kv_blocks(Footprint(10**10, 1000.0, 10**8), load_arch("h100"), EngineConfig(max_num_seqs=100)) == 3_581_838
+
+
+def test_no_room_suggests_a_larger_fraction_only_where_one_would_hold_a_block():
+    # h100: 85,899,345,920 B. A KV block of 16 tokens x 1,000 B = 16,000 B. Weights of 80e9 B: 0.9 of the memory
+    # (77,309,411,328 B) leaves none, the whole of it 5,899,345,920 B: a larger fraction is the remedy. Weights of
+    # 85,899,340,000 B leave 5,920 B of the whole memory, less than a block: at 0.9 or 1.0 the remedy is more chips
+    # or memory (gpu_memory_fraction is at most 1; vLLM refuses more)
+    from accelsim.config import load_arch
+    from accelsim.config.serving import EngineConfig
+    from accelsim.serving.cost import Footprint, kv_blocks
+
+    h100 = load_arch("h100")
+    assert kv_blocks(Footprint(80 * 10**9, 1000.0), h100, EngineConfig()).endswith(
+        "in 0.9 of 85,899,345,920 B (use more tensor parallelism or a larger gpu_memory_fraction)")
+    whole = ("(use more tensor parallelism or a chip with more memory: the engine holds weights and KV cache in "
+             "hbm, and gpu_memory_fraction is at most 1)")
+    for fraction in (0.9, 1.0):
+        msg = kv_blocks(Footprint(85_899_340_000, 1000.0), h100, EngineConfig(gpu_memory_fraction=fraction))
+        assert msg.endswith(f"in {fraction} of 85,899,345,920 B {whole}")
+    # at 1.0 with room for a block it is a number: ⌊(85,899,345,920 − 80e9) / 16,000⌋ = 368,709 blocks
+    assert kv_blocks(Footprint(80 * 10**9, 1000.0), h100, EngineConfig(gpu_memory_fraction=1.0)) == 368_709
 
 
 def test_a_sweep_point_with_too_many_requests_fails_before_any_point_runs(here, capsys, monkeypatch):

@@ -101,6 +101,11 @@ def test_a_workload_no_request_of_which_fits_is_one_line_at_the_limit(tmp_path):
     # 104 tokens need ⌈104 / 16⌉ = 7 blocks; engine.kv_blocks 6 holds none of them
     with pytest.raises(ConfigError, match=r"engine\.kv_blocks: .* 7 blocks of 16, more than a replica's 6"):
         serve(spec(engine={"kv_blocks": 6}), cost=Stub())
+    # 6 blocks from memory hold none of them: raising gpu_memory_fraction is advice only below its maximum, 1
+    for fraction, advice in ((0.9, "raise it, use more"), (1.0, "use more")):
+        with pytest.raises(ConfigError, match=rf"engine\.gpu_memory_fraction: .* 7 KV blocks of 16, more than the 6 "
+                                              rf"a replica's memory leaves after the weights \({advice} tensor "):
+            serve(spec(engine={"gpu_memory_fraction": fraction}), cost=Stub(), blocks=6)
     # a trace whose every request is too long
     with pytest.raises(ConfigError, match=r"engine\.max_model_len: .* the shortest request of the trace has 600"):
         serve(spec(workload=_trace(tmp_path, "0,700,4\n1,600,4\n")), cost=Stub(), blocks=1000)

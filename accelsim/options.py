@@ -50,6 +50,11 @@ def default_memory_budget() -> int:
     return half // _SHARERS
 
 
+OFFLOAD_TRAINING_ONLY = ("training only: it keeps a training step's optimizer states or stashed activations in host "
+                         "memory, and an inference run has neither (leave it out, or set none)")
+"""The one-line refusal of ``options.offload`` in an inference run (the config layer and the scenarios give it)."""
+
+
 class Options(BaseModel):
     """Options of one run. Every field has a default; an experiment's ``options:`` overrides any of them."""
 

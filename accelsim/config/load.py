@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from ..builders import BUILDERS
 from ..errors import MAX_VALUE_CHARS, ConfigError, ConfigIssue, clip
 from ..hardware import Arch
-from ..options import Options
+from ..options import OFFLOAD_TRAINING_ONLY, Options
 from . import presets
 from .docs import Issues, file_doc, section_doc, top_level_issues
 from .overrides import SET_LABEL, Override, apply_overrides, parse_overrides
@@ -161,6 +161,9 @@ def experiment_from_doc(doc: Doc, overrides: list[Override], issues: Issues, *, 
         issues.extend(found)
 
     issues.raise_if_any()
+    if options is not None and options.offload != "none" and workload.params.get("mode") != "training":
+        assert options_doc is not None
+        raise ConfigError([options_doc.issue(("offload",), OFFLOAD_TRAINING_ONLY, options.offload)])
     name = data.get("name") or default_name
     elsewhere = tuple(f"{o.label} {o.dotted}={clip(o.text.split('=', 1)[1].strip(), MAX_VALUE_CHARS)}"
                       for o in overrides if o.section != "workload" and o.label == SET_LABEL)

@@ -31,7 +31,7 @@ from pydantic import (
 from ..builders import BUILDERS
 from ..errors import ConfigError, ConfigIssue
 from ..hardware import Arch, BytesPerSecond
-from ..options import Options
+from ..options import OFFLOAD_TRAINING_ONLY, Options
 from ..units import parse_time
 from . import presets
 from .docs import Issues, file_doc, section_doc, top_level_issues
@@ -530,8 +530,11 @@ def serving_from_doc(doc: Doc, overrides: Iterable[str], *, source: str, default
         issues.extend(_shape_issues(doc, parsed, key))
     model = _model(doc, parsed, issues)
     arch = _resolved(doc, "arch", "arch", parsed, issues, lambda d, _: validate(Arch, d))
-    options, found = validate(Options, _section(doc, "options", parsed, issues))
+    options_doc = _section(doc, "options", parsed, issues)
+    options, found = validate(Options, options_doc)
     issues.extend(found)
+    if options is not None and options.offload != "none":  # a training step's state; serving runs inference
+        issues.append(options_doc.issue(("offload",), OFFLOAD_TRAINING_ONLY, options.offload))
     config = _serve_config(doc, parsed, issues)
     draft = _draft(doc, parsed, issues, config)
     trace = _trace_path(doc, config, issues)

@@ -9,10 +9,11 @@ from ..builders.registry import BUILDERS
 from ..builders.training import shard_optimizer
 from ..config import WorkloadSpec
 from ..engine import simulate as run_engine
+from ..errors import ConfigError
 from ..hardware import Arch
 from ..ir import Graph
 from ..mapping import data_parallel, lower
-from ..options import Options
+from ..options import OFFLOAD_TRAINING_ONLY, Options
 from ..report import Report, build_report
 from .passes import Pass
 
@@ -53,6 +54,8 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
               workload: Mapping[str, object] | None = None, progress: Progress | None = None) -> Report:
     """Map, simulate and report an already-built ``graph`` on ``arch``."""
     options = options or Options()
+    if options.offload != "none" and graph.info.mode != "training":  # what the config layer refuses at its line
+        raise ConfigError.one(None, "options.offload", OFFLOAD_TRAINING_ONLY, value=options.offload)
     if options.distributed_optimizer and graph.meta.get("mode") == "training":
         graph = shard_optimizer(graph, data_parallel(graph, arch))  # each data-parallel rank's share of the states
     if progress:

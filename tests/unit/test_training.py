@@ -364,3 +364,31 @@ def test_a_training_step_of_a_decode_token_is_refused(capsys):
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("accelsim: error: --set: workload.decode_steps: mode: training takes no decode_steps")
     assert len(build_workload("llama2_7b", {"mode": "training", "layers": 1}).ops) > 0  # prefill: the default
+
+
+def test_offload_in_an_inference_run_is_refused_at_its_key(tmp_path, monkeypatch, capsys):
+    # options.offload moves a training step's optimizer states or stash; an inference run has neither, and took it
+    # silently: a one-line error at options.offload, in an experiment file, a serving file and the Python API
+    from accelsim import api
+    from accelsim.cli import main
+    from accelsim.errors import ConfigError
+
+    from .test_serve_config import GOOD
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "e.yaml").write_text("workload: {model: gpt2, seq_len: 64}\narch: h100\noptions:\n"
+                                     "  plots: false\n  offload: optimizer\n")
+    assert main(["run", "e.yaml", "-q", "-o", "out"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("accelsim: error: e.yaml:5: options.offload: training only") and \
+        line.endswith("(got 'optimizer')")
+    (tmp_path / "s.yaml").write_text(GOOD)  # a good serving file
+    assert main(["serve", "s.yaml", "-q", "--no-plots", "-o", "out", "--set", "options.offload=activations"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("accelsim: error: --set: options.offload: training only")
+    with pytest.raises(ConfigError, match=r"options\.offload: training only"):
+        api.simulate({"model": "gpt2", "seq_len": 64, "layers": 1}, "h100", offload="activations", plots=False)
+    # a training step takes it: the optimizer states in host memory
+    r = api.simulate({"model": "gpt2", "seq_len": 64, "layers": 1, "mode": "training"}, "h100", offload="optimizer",
+                     plots=False).to_dict()
+    assert r["memory"]["host"]["optimizer_states"] > 0 and r["memory"]["hbm"]["optimizer_states"] == 0

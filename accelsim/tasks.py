@@ -116,6 +116,7 @@ class TaskGraph:
     peak_activation_bytes: int = 0  # the largest op's activations, held in HBM while it runs
     execution: str = ""  # how the host dispatched the kernels: "eager", "cuda_graph", or "" (no host time)
     kernel_order: str = ""  # when a GPU kernel may start: "stream", "dataflow", or "" (no dispatch: not a GPU)
+    offload: str = ""  # the training state options.offload put in the second memory: "optimizer", "activations" or ""
 
     def __len__(self) -> int:
         return len(self.tasks)

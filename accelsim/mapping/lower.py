@@ -79,7 +79,8 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
         units = units[:-1]  # no collective left the node
     return TaskGraph(tuple(emitter.tasks), units, tuple(mappings), dict(placement.level), dict(placement.tables),
                      stash_level, placement.peak_activation_bytes, launch.mode,
-                     ("stream" if launch.in_order else "dataflow") if launch.dispatch else "")
+                     ("stream" if launch.in_order else "dataflow") if launch.dispatch else "",
+                     options.offload if options.offload != "none" and graph.info.mode == "training" else "")
 
 
 # expert parallelism is Megatron's: EP chips beside the tensor-parallel ones, not vLLM's experts spread over them

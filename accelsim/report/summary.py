@@ -270,28 +270,64 @@ def _arch_summary(arch: Arch, peak_flops: float) -> dict:
 
 
 def _notes(arch: Arch, memory: dict[str, dict[str, float]], graph: Graph, tg: TaskGraph) -> list[str]:
-    """One line for each memory beyond the main one that holds state (it streams over its link; saying how much of
-    it this pass does not read, an ``unused_params`` view's weights), and one for each that holds host data (Weight
-    role "host", placed there on purpose)."""
-    main = arch.main_memory
+    """The memory notes (:func:`spill_notes`), and one line for each memory that holds host data (Weight role
+    "host", placed there on purpose)."""
+    held = held_bytes(arch, graph, tg)
+    data = [w.name for op in graph.ops for w in op.weights if w.role == "host"]
+    hosted = held["host_data"]
+    return spill_notes(memory, held, tg.offload) + [
+        f"{_b(hosted[lv])} of host data ({', '.join(dict.fromkeys(data))}: tensors the host holds, such as a "
+        f"graph's node features a host-side sampler gathers) live in {lv} memory; their reads cross the {lv} link"
+        for lv in arch.memories[1:] if hosted[lv]]
+
+
+def held_bytes(arch: Arch, graph: Graph, tg: TaskGraph) -> dict[str, dict[str, int]]:
+    """Per memory, the bytes of host data placed there (``host_data``: Weight role "host") and of weights the pass
+    holds but does not read (``unread``: an ``unused_params`` view's): what :func:`spill_notes` says apart."""
     data = {w.name: w.nbytes(op.dtype) for op in graph.ops for w in op.weights if w.role == "host"}
-    hosted = {lv: sum(_bytes_at(n, b, lv, tg) for n, b in data.items()) for lv in arch.memories}
     idle = graph.unread_weights()
-    unread = {lv: sum(_bytes_at(n, b, lv, tg) for n, b in idle.items()) for lv in arch.memories}
-    spilled = [f"{_b(memory[lv]['used'] - hosted[lv])} of weights, KV cache, tables or training state do not fit "
-               + " or ".join(f"{m} ({_b(arch.memory(m).capacity)})" for m in arch.memories[:arch.memories.index(lv)])
-               + f" and live in {lv} memory, reached over the {lv} link"
-               + (f"; {_b(unread[lv])} of them are weights this pass does not read (experts no token is routed to, "
-                  f"an encoder it skips), so a pass that reads them would also stream them over the link"
-                  if unread[lv] else "")
-               for lv in arch.memories[1:] if memory[lv]["used"] - hosted[lv]]
+    return {"host_data": {lv: sum(_bytes_at(n, b, lv, tg) for n, b in data.items()) for lv in arch.memories},
+            "unread": {lv: sum(_bytes_at(n, b, lv, tg) for n, b in idle.items()) for lv in arch.memories}}
+
+
+OFFLOADED = {"optimizer": ("optimizer_states", "optimizer states"),
+             "activations": ("activations", "activations stashed for the backward pass")}
+"""``options.offload``: the footprint key of the state it moves to the second memory, and its name in a note."""
+
+
+def spill_notes(memory: Mapping[str, Mapping[str, float]], held: Mapping[str, Mapping[str, float]],
+                offload: str = "") -> list[str]:
+    """One line for each memory beyond the main one (``memory``'s first level; its levels in order) that holds
+    state: what ``options.offload`` put in the second memory (``offload``: the optimizer states or the training
+    stash), and what did not fit the memories before it (it streams over its link; saying how much of it the pass
+    does not read, ``held["unread"]``), host data (``held["host_data"]``) left out; and a line when the main
+    memory would hold more than its capacity. From numbers only, so a composed report (a pipeline stage of n
+    layers known from samples of 1 and 2, a serving run's last decode step) says it of its own footprint."""
+    levels = list(memory)
+    if not levels:
+        return []
+    main = levels[0]
+    key, what = OFFLOADED.get(offload, ("", ""))
+    hosted, unread = held.get("host_data", {}), held.get("unread", {})
+    out = []
+    for i, lv in enumerate(levels[1:], start=1):
+        moved = int(memory[lv].get(key, 0)) if key and i == 1 else 0
+        if moved:
+            out.append(f"{_b(moved)} of {what} live in {lv} memory as options.offload: {offload} asks, reached over "
+                       f"the {lv} link")
+        rest = memory[lv]["used"] - hosted.get(lv, 0) - moved
+        if rest:
+            out.append(f"{_b(rest)} of weights, KV cache, tables or training state do not fit "
+                       + " or ".join(f"{m} ({_b(memory[m]['capacity'])})" for m in levels[:i])
+                       + f" and live in {lv} memory, reached over the {lv} link"
+                       + (f"; {_b(unread[lv])} of them are weights this pass does not read (experts no token is "
+                          f"routed to, an encoder it skips), so a pass that reads them would also stream them over "
+                          f"the link" if unread.get(lv) else ""))
     if memory[main]["used"] > memory[main]["capacity"]:  # what is written during the pass is not placed ahead
-        spilled.insert(0, f"{main} would hold {_b(memory[main]['used'])} ({_b(memory[main]['kv_cache'])} of it the KV "
-                          f"cache after this pass) but has {_b(memory[main]['capacity'])}: the run does not fit; with "
-                          f"decode_steps a serving run places the cache and spills what does not fit")
-    return spilled + [f"{_b(hosted[lv])} of host data ({', '.join(data)}: tensors the host holds, such as a graph's "
-                      f"node features a host-side sampler gathers) live in {lv} memory; their reads cross the {lv} "
-                      f"link" for lv in arch.memories[1:] if hosted[lv]]
+        out.insert(0, f"{main} would hold {_b(memory[main]['used'])} ({_b(memory[main]['kv_cache'])} of it the KV "
+                      f"cache after this pass) but has {_b(memory[main]['capacity'])}: the run does not fit; with "
+                      f"decode_steps a serving run places the cache and spills what does not fit")
+    return out
 
 
 # keys of a vector unit's tables that name no op function but a rule: the built-in table's fallback, the fused

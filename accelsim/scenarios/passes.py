@@ -97,7 +97,9 @@ class Timing:
 
     ``cycles`` and ``seconds`` are the whole pass; ``launch_s`` the time its launches add (report.json's launch_overhead_s); ``params`` the
     parameters of this graph (one chip's share of the model), ``model_params`` the whole model's (the report's
-    ``params``); ``phases``, ``memory`` and ``placement`` the report's objects of those names."""
+    ``params``); ``phases``, ``memory`` and ``placement`` the report's objects of those names; ``held`` the bytes
+    the memory notes say apart (:func:`accelsim.report.summary.held_bytes`) and ``offload`` the training state
+    ``options.offload`` moved (:func:`accelsim.report.summary.spill_notes` makes the notes of the footprint)."""
 
     cycles: int
     seconds: float
@@ -108,7 +110,10 @@ class Timing:
     memory: Mapping[str, Mapping[str, float]]
     placement: Mapping[str, object]
     active_s: float = 0.0  # seconds in which the chip does some op's work (report.json's active_fraction × seconds)
-    stash_bytes: int = 0  # a training step's activations kept for the backward pass, when kept in the main memory
+    stash_bytes: int = 0  # a training step's activations kept for the backward pass, in memory stash_level
+    stash_level: str = ""  # where they are kept: the main memory, or the next one out with options.offload
+    held: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    offload: str = ""
     compute_active_s: float | None = None  # of active_s, the seconds before compute_end (None: all of them)
 
     @property
@@ -156,10 +161,13 @@ class Pass:
         return out
 
     @classmethod
-    def of(cls, report: Mapping[str, Any], tg: TaskGraph, params: int, stash: int = 0) -> Pass:
+    def of(cls, report: Mapping[str, Any], tg: TaskGraph, params: int, stash: int = 0,
+           held: Mapping[str, Mapping[str, float]] | None = None) -> Pass:
         """The pass that produced ``report`` from task graph ``tg``; ``params`` are its graph's parameters,
-        ``stash`` the activations it keeps for the backward pass in the main memory."""
+        ``stash`` the activations it keeps for the backward pass (where ``tg.stash_level`` says), ``held`` the
+        bytes its memory notes say apart."""
         timing = Timing(cycles=int(report["total_cycles"]), seconds=float(report["seconds"]), stash_bytes=stash,
+                        stash_level=tg.stash_level, held=held or {}, offload=tg.offload,
                         launch_s=float(report.get("launch_overhead_s", 0.0)), params=params,
                         active_s=float(report.get("active_fraction", 1.0)) * float(report["seconds"]),
                         model_params=int(report["params"]),

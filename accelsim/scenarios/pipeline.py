@@ -35,7 +35,8 @@ unit's busy cycles, counted the same way and summed over the P chips, over P × 
 ``mac_utilization`` = macs / (peak MACs per cycle · P · iteration cycles), so both average the P chips.
 ``params`` is the whole model's, ``params_per_chip`` the largest stage's share. ``phases`` are the bottleneck
 stage's (the largest t_k); ``memory`` the fullest stage's, with the activations of the micro-batches in flight on
-it (a stage that does not fit the main memory is a one-line error); ``launch_overhead_s`` is its launch share of its
+it, in the memory that keeps the stash (a stage that does not fit a memory is a one-line error), and the memory
+notes its footprint's; ``launch_overhead_s`` is its launch share of its
 time applied to the iteration; ``active_fraction`` is the P chips' mean (:func:`active_fraction`: a chip idles
 through its bubbles); ``pipeline`` gives the schedule, each stage's times and memory with the micro-batches whose
 activations 1F1B keeps in flight (stage k: min(P − k, m); interleaved: :func:`in_flight`).
@@ -48,7 +49,7 @@ run's with the first layer's counted n − 1 times).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from ..config import WorkloadSpec, build_graph
@@ -59,7 +60,7 @@ from ..mapping import data_parallel
 from ..options import Options
 from ..report import Report
 from ..report.schema import base_rate_macs
-from ..report.summary import active_cycles_before
+from ..report.summary import active_cycles_before, spill_notes
 from ..units import dtype_bytes
 from .passes import Pass, Rows, Timing, compose_ops, counted_busy
 from .sampling import Sampled
@@ -157,6 +158,8 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
             # a stage of n layers: the same stage of a model with n layers per stage
             stage = {**params, "pipeline_stage": k, "layers": n * pp, "pipeline_interleave": 1}
             graph = build_graph(replace(workload, params=stage), arch.dtype)
+            if n != per_stage:  # a layer sample: its notes' counts speak for the stage's layers
+                graph.meta["sample_layer_scale"] = per_stage / n
             p, rep = simulate_pass(graph, arch, options, name=name, workload=workload)
             if p.timing.compute_end < p.timing.cycles:  # an optimizer tail: the active time before it, per micro-batch
                 before = active_cycles_before(*rep.segments[0][:2], p.timing.compute_end)
@@ -242,8 +245,15 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
                        "passes": len(runs)},
         "ops": ops,
     })
-    rows = _stage_rows(timing, m, clock, v)
-    out["memory"] = _fullest(timing, rows, name, recompute)
+    memories = [_stage_memory(t, in_flight(k, pp, m, v)) for k, t in enumerate(timing)]
+    rows = _stage_rows(timing, memories, m, clock, v)
+    k_full = _fullest(memories, rows, name, recompute)
+    out["memory"] = memories[k_full]
+    # the memory notes of that stage's footprint (the shown pass's are its own: one micro-batch, layer samples)
+    shown = slow.shown.timing
+    own = spill_notes(shown.memory, shown.held, shown.offload)
+    out["notes"] = spill_notes(memories[k_full], timing[k_full].held, timing[k_full].offload) + [
+        n for n in out.get("notes", []) if n not in own]
     ideal = m * max(per_micro)
     out["pipeline"] = {
         "stages": pp, "micro_batches": m, "interleave": v, "bottleneck_stage": k_slow,
@@ -272,31 +282,51 @@ def active_fraction(timing: Sequence[Timing], micro_batches: int, seconds: float
     return min(work / (pp * seconds), 1.0)
 
 
-def _fullest(timing: Sequence[Timing], rows: Sequence[dict], name: str, recompute: str = "none") -> dict:
-    """report.json's ``memory``: the stage fullest in the main memory, its activations those of the micro-batches
-    1F1B keeps in flight there. A stage that does not fit is a :class:`WorkloadError`: the layer samples' placement
-    fitted, so nothing of the stage was spilled to an outer memory, and a run that does not fit has no time."""
+def _fullest(memories: Sequence[Mapping[str, Mapping[str, float]]], rows: Sequence[dict], name: str,
+             recompute: str = "none") -> int:
+    """The stage whose footprint is report.json's ``memory``: the fullest in the main memory, its activations
+    those of the micro-batches 1F1B keeps in flight there (:func:`_stage_memory`). A stage that does not fit a
+    memory (the main one, or the one ``options.offload: activations`` keeps the stashes in) is a
+    :class:`WorkloadError` naming the fullest such stage and memory: the layer samples' placement fitted, so nothing
+    of the stage was spilled to an outer memory, and a run that does not fit has no time."""
     k = max(range(len(rows)), key=lambda i: (rows[i]["hbm_fraction"], -i))
-    memory = {lv: dict(row) for lv, row in timing[k].memory.items()}
-    main = next(iter(memory), None)
-    if main is None:
-        return memory
-    row = memory[main]
-    row["activations"] = row.get("activations", 0) + rows[k]["hbm_used_bytes"] - row.get("used", 0)
-    row["used"], row["fraction"] = rows[k]["hbm_used_bytes"], rows[k]["hbm_fraction"]
-    if row["fraction"] > 1:
-        parts = ", ".join(f"{key.replace('_', ' ')} {int(row[key]):,}" for key in
-                          ("weights", "gradients", "optimizer_states", "activations") if row.get(key))
-        flight = rows[k]["activations_in_flight"]
-        where = f"pipeline stage {k}" if len(rows) > 1 else "a chip"
+    over = [(row["used"] / row["capacity"], -j, -i, j, lv) for j, memory in enumerate(memories)
+            for i, (lv, row) in enumerate(memory.items()) if row.get("capacity") and row["used"] > row["capacity"]]
+    if not over:
+        return k
+    *_, j, lv = max(over)
+    row, main = memories[j][lv], next(iter(memories[j]))
+    parts = ", ".join(f"{key.replace('_', ' ')} {int(row[key]):,}" for key in
+                      ("weights", "kv_cache", "gradients", "optimizer_states", "activations") if row.get(key))
+    flight = rows[j]["activations_in_flight"]
+    where = f"pipeline stage {j}" if len(rows) > 1 else "a chip"
+    training = "gradients" in memories[j][main]
+    if lv == main:
         advice = ("more tensor or pipeline parallelism, options.distributed_optimizer, offload: optimizer, or fewer "
-                  "tokens a micro-batch" if "gradients" in row else "more tensor or pipeline parallelism, or fewer "
-                  "tokens")
-        if "gradients" in row and recompute != "full":
-            advice = f"recompute: {'full' if recompute == 'selective' else 'selective or full'}, {advice}"
-        raise WorkloadError(f"{name}: {where} needs {int(row['used']):,} B of {main} ({parts}"
-                            + (f"; {flight:g} micro-batches of activations in flight" if flight > 1 else "")
-                            + f") but it holds {int(row['capacity']):,} B: use {advice}", key=("batch",))
+                  "tokens a micro-batch" if training else "more tensor or pipeline parallelism, or fewer tokens")
+    else:  # the stashes offloaded there, and what placement put there
+        advice = (f"a larger {lv} capacity, more tensor or pipeline parallelism"
+                  + (", options.distributed_optimizer" if row.get("optimizer_states") else "")
+                  + (", or fewer tokens a micro-batch" if row.get("activations") else ""))
+    if training and recompute != "full" and row.get("activations"):
+        advice = f"recompute: {'full' if recompute == 'selective' else 'selective or full'}, {advice}"
+    raise WorkloadError(f"{name}: {where} needs {int(row['used']):,} B of {lv} ({parts}"
+                        + (f"; {flight:g} micro-batches of activations in flight" if flight > 1 else "")
+                        + f") but it holds {int(row['capacity']):,} B: use {advice}", key=("batch",))
+
+
+def _stage_memory(t: Timing, flight: float) -> dict[str, dict]:
+    """A stage's footprint per memory with the ``flight`` micro-batches of activations 1F1B keeps on it
+    (:func:`in_flight`): one micro-batch's footprint (its stash and the largest op's working set) and the stashes of
+    the others, in the memory that keeps the stash (``Timing.stash_level``: the main one, or the next one out with
+    ``options.offload: activations``); each stage's working set is only the running micro-batch's."""
+    memory = {lv: dict(row) for lv, row in t.memory.items()}
+    row = memory.get(t.stash_level) or next(iter(memory.values()), None)
+    extra = round((flight - 1) * t.stash_bytes)
+    if row is not None and extra:
+        row["activations"] = row.get("activations", 0) + extra
+        row["used"] = row.get("used", 0) + extra
+        row["fraction"] = row["used"] / row["capacity"] if row.get("capacity") else 0.0
     return memory
 
 
@@ -311,16 +341,16 @@ def in_flight(stage: int, stages: int, micro_batches: int, interleave: int = 1) 
     return chunks / interleave
 
 
-def _stage_rows(timing: Sequence[Timing], micro_batches: int, clock: float, interleave: int = 1) -> list[dict]:
+def _stage_rows(timing: Sequence[Timing], memories: Sequence[Mapping[str, Mapping[str, float]]],
+                micro_batches: int, clock: float, interleave: int = 1) -> list[dict]:
     """Per stage: its times and its main-memory footprint with the activations 1F1B keeps in flight on it
-    (:func:`in_flight`): one micro-batch's footprint (its stash and the largest op's working set) and the stashes
-    of the others in flight (each stage's working set is only the running micro-batch's)."""
+    (``memories``: :func:`_stage_memory`)."""
     pp = len(timing)
     rows = []
-    for k, t in enumerate(timing):
-        main = next(iter(t.memory.values()), {})
+    for k, (t, memory) in enumerate(zip(timing, memories, strict=True)):
+        main = next(iter(memory.values()), {})
         flight = in_flight(k, pp, micro_batches, interleave)
-        used = main.get("used", 0) + round((flight - 1) * t.stash_bytes)
+        used = main.get("used", 0)
         in_flight_shown = flight if interleave > 1 else int(flight)
         rows.append({"stage": k, "micro_batch_s": t.compute_end / clock, "optimizer_s": t.optimizer_tail / clock,
                      "activations_in_flight": in_flight_shown, "hbm_used_bytes": used,

@@ -99,7 +99,8 @@ def affine_timing(one: Timing, two: Timing, n: int) -> Timing:
                   model_params=affine(one.model_params, two.model_params, n),
                   phases=affine_table(one.phases, two.phases, n),
                   memory=_fractions(affine_table(one.memory, two.memory, n)),
-                  placement=affine_table(one.placement, two.placement, n))
+                  placement=affine_table(one.placement, two.placement, n),
+                  stash_level=two.stash_level, held=affine_table(one.held, two.held, n), offload=two.offload)
 
 
 def _fractions(memory: Mapping[str, Mapping[str, float]]) -> dict:

@@ -15,6 +15,7 @@ from ..ir import Graph
 from ..mapping import data_parallel, lower
 from ..options import OFFLOAD_TRAINING_ONLY, Options
 from ..report import Report, build_report
+from ..report.summary import held_bytes
 from .passes import Pass
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -78,5 +79,5 @@ def simulate_pass(graph: Graph, arch: Arch, options: Options, *, name: str | Non
     report's Chrome trace uses)."""
     rep = run_graph(graph, arch, options, name=name, workload=workload_info(graph, workload))
     tg = rep.segments[0][0]
-    stash = graph.info.stashed_activation_bytes if tg.stash_level == arch.main_memory else 0
-    return Pass.of(rep.to_dict(), tg, graph.params, int(stash)), rep
+    return Pass.of(rep.to_dict(), tg, graph.params, int(graph.info.stashed_activation_bytes),
+                   held_bytes(arch, graph, tg)), rep

@@ -12,6 +12,7 @@ from accelsim.config import WorkloadSpec, build_graph, load_arch, load_workload
 from accelsim.errors import ConfigError, WorkloadError
 from accelsim.hardware import Interconnect
 from accelsim.scenarios.pipeline import schedule_cycles
+from accelsim.units import format_size
 
 SMALL = {"hidden": 256, "heads": 4, "layers": 4, "seq_len": 64, "vocab": 1024, "batch": 2}
 
@@ -338,3 +339,66 @@ def test_a_pipeline_reports_its_chips_mean_active_share():
     assert rep["active_fraction"] == pytest.approx(work / (2 * rep["seconds"]), rel=1e-6)
     # every chip waits through its bubble: below the share of the bottleneck stage's own pass
     assert rep["active_fraction"] < max(r["active_fraction"] for r in stage) * (1 - rep["pipeline"]["bubble_fraction"])
+
+
+def _arch_with_host(chips, host_capacity):
+    link = Interconnect(bandwidth="10GB/s", latency="2us", topology="ring")
+    return load_arch({"base": "gemmini", "host": {"capacity": host_capacity, "bandwidth": "8GB/s",
+                                                  "latency": "1us"}}).model_copy(
+        update={"chips": chips, "interconnect": link})
+
+
+def test_offloaded_stashes_in_flight_fill_host_memory_and_must_fit_it():
+    # offload: activations keeps every micro-batch's stash in host memory. Stage 0 of P = 2 (4 layers of SMALL, run
+    # as the 1- and 2-layer samples) keeps min(P − 0, m) = 2 micro-batches in flight: 2 stashes of its 4 layers in
+    # host memory, none in HBM (which holds one micro-batch's working set, as without offload less the stash)
+    params = {**SMALL, "layers": 8, "mode": "training", "pipeline_parallel": 2, "micro_batches": 4, "dtype": "fp16"}
+    stash = build_workload("gpt", {**params, "pipeline_stage": 0}).meta["stashed_activation_bytes"]
+    kept = simulate(load_workload({"model": "gpt", **params}), _arch_with_host(2, "1GiB")).to_dict()
+    rep = simulate(load_workload({"model": "gpt", **params}), _arch_with_host(2, "1GiB"),
+                   offload="activations").to_dict()
+    assert rep["pipeline"]["layer_samples"] == [1, 2]
+    host, hbm = rep["memory"]["host"], rep["memory"]["hbm"]
+    assert host["activations"] == host["used"] == 2 * stash
+    assert hbm["activations"] == kept["memory"]["hbm"]["activations"] - 2 * stash
+    assert rep["pipeline"]["stage_times"][0]["hbm_used_bytes"] == hbm["used"]
+    # the note says what options.offload put there, with the stage's bytes (not one 2-layer micro-batch's)
+    assert rep["notes"][0] == (f"{2 * stash} B ({format_size(2 * stash)}) of activations stashed for the backward "
+                               f"pass live in host memory as options.offload: activations asks, reached over the host "
+                               f"link")
+    # a host memory one byte short of the 2 stashes is refused at the micro-batch, naming the memory; exactly
+    # 2 stashes fit
+    with pytest.raises((WorkloadError, ConfigError), match=rf"workload.batch: .*pipeline stage 0 needs {2 * stash:,} "
+                                                           rf"B of host \(activations {2 * stash:,}; 2 micro-batches"):
+        simulate(load_workload({"model": "gpt", **params}), _arch_with_host(2, 2 * stash - 1), offload="activations")
+    fits = simulate(load_workload({"model": "gpt", **params}), _arch_with_host(2, 2 * stash), offload="activations")
+    assert fits.to_dict()["memory"]["host"]["fraction"] == 1.0
+
+
+def test_offloaded_optimizer_note_counts_the_fullest_stages_states():
+    # offload: optimizer keeps Adam's fp32 master weights and two moments, 3 × 4 = 12 B a parameter, in host
+    # memory. The note names the bytes of the stage report.json's memory shows (stage 0, the fullest: the word
+    # embeddings and 2 micro-batches in flight), for all 4 of its layers, not the 2-layer sample's of the
+    # bottleneck stage; and says options.offload put them there (HBM has room: they are not spilled)
+    params = {**SMALL, "layers": 8, "mode": "training", "pipeline_parallel": 2, "micro_batches": 4, "dtype": "fp16"}
+    stage0 = build_workload("gpt", {**params, "pipeline_stage": 0})
+    states = 12 * stage0.params
+    rep = simulate(load_workload({"model": "gpt", **params}), _arch_with_host(2, "1GiB"),
+                   offload="optimizer").to_dict()
+    assert rep["pipeline"]["layer_samples"] == [1, 2] and rep["memory"]["hbm"]["fraction"] < 1
+    assert rep["memory"]["host"]["optimizer_states"] == states
+    memory_notes = [n for n in rep["notes"] if " memory" in n and " B (" in n]
+    assert memory_notes == [f"{states} B ({format_size(states)}) of optimizer states live in host memory as "
+                            f"options.offload: optimizer asks, reached over the host link"]
+
+
+def test_a_stage_samples_notes_speak_for_all_its_layers():
+    # the unfused-attention note of a layer-sampled stage counts the stage's score tensors, not the 2-layer
+    # sample's: SMALL's 4 heads × 64 × 64 fp16 scores × batch 2 = 65,536 B a layer, 4 layers a stage (inference)
+    params = {**SMALL, "layers": 8, "pipeline_parallel": 2, "micro_batches": 2, "dtype": "fp16"}
+    arch = load_arch({"base": "h100", "l2": {"capacity": "64KiB"}}).model_copy(
+        update={"chips": 2, "interconnect": Interconnect(bandwidth="10GB/s", latency="2us", topology="ring")})
+    rep = simulate(load_workload({"model": "gpt", **params}), arch).to_dict()
+    assert rep["pipeline"]["layer_samples"] == [1, 2]
+    (note,) = [n for n in rep["notes"] if n.startswith("attention runs unfused")]
+    assert f"(4 ops, {4 * 65_536} B" in note

@@ -18,7 +18,10 @@ are simulated and the others interpolated (:mod:`accelsim.scenarios.sampling`). 
 * ``serving``: ``ttft_s`` (the prefill, which yields each sequence's first token; without a prefill, the first
   decode step), ``tpot_s`` (mean seconds per decode step), ``tokens_per_s`` (batch · decode steps / decode
   seconds), ``step_cycles`` (every decode step), ``kv_cache_bytes``, ``weight_bytes`` and ``memory`` (the
-  footprint per level, of the last step); ``layer_samples``: [1, 2] when the passes were layer-sampled, else None.
+  footprint per level, of the last step); ``layer_samples``: [1, 2] when the passes were layer-sampled, else None;
+* ``memory`` (top level) is the first pass's footprint (the prefill's; without a prefill, the first decode step's),
+  ``serving.memory`` the last decode step's; ``notes`` say what each spills beyond the main memory
+  (:func:`memory_notes`: the last step's prefixed with it).
 
 Layer samples (``options.layer_samples``): a model of n > 2 identical layers (:func:`identical_layers`) runs each
 pass with 1 and with 2 layers (the builders' ``layers`` param) and extrapolates it affinely in n
@@ -41,6 +44,7 @@ from ..hardware import Arch
 from ..ir import Graph
 from ..options import Options
 from ..report import Report
+from ..report.summary import spill_notes
 from .passes import Pass, Rows, Work
 from .sampling import (
     Sampled,
@@ -102,8 +106,24 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
                     footprint=footprint, name=name or f"{run.graph_name}_{arch.name}")
     data["serving"]["layer_samples"] = [1, 2] if decode and decode[0].sampled or prefill and prefill[0].sampled \
         else None
+    data["notes"] = memory_notes(data.get("notes", []), (prefill or decode)[0], decode[-1] if decode else None,
+                                 steps - 1)
     data.update(account(data, arch))  # energy of the composed run (the passes' own were copied)
     return Report(data, segments=run.segments)
+
+
+def memory_notes(notes: list[str], first: Sampled, last: Sampled | None, step: int) -> list[str]:
+    """The run's notes (the first pass's) with the memory notes of the first pass's footprint (report.json's
+    ``memory``; the shown pass's own, a layer sample's, replaced) and those of the last decode step's (``serving.
+    memory``: its KV cache is the longest, and what spills while decoding is not what spilled in the prefill),
+    each of the latter not said of the first pass prefixed with the step."""
+    shown = first.shown.timing
+    own = spill_notes(shown.memory, shown.held, shown.offload)
+    head = spill_notes(first.timing.memory, first.timing.held, first.timing.offload)
+    tail = [] if last is None or last is first else [
+        f"decode step {step} (the last): {n}" for n in spill_notes(last.timing.memory, last.timing.held,
+                                                                      last.timing.offload) if n not in head]
+    return head + tail + [n for n in notes if n not in own]
 
 
 def identical_layers(workload: WorkloadSpec) -> int | None:

@@ -24,6 +24,9 @@ DATASHEETS = {
     # 192 GiB), endnote MI300-13: 8,192 bits x 5.2 Gbps / 8 = 5.325 TB/s ("5.3 TB/s")
     "mi300x": (304, {"bf16": 1307.4, "fp16": 1307.4, "fp8": 2614.9, "int8": 2614.9, "tf32": 653.7, "fp32": 163.4},
                192 * 2**30, 5324.8e9),
+    # AMD MI210 specifications (AnandTech's launch table, anandtech.com/show/17326): FP16 / BF16 matrix 181 TFLOPS,
+    # INT8 181 TOPS, FP32 and FP64 matrix 45.3 TFLOPS, 104 CUs; 64 GB HBM2e, 4,096 bits x 3.2 Gb/s / 8 = 1,638.4 GB/s
+    "mi210": (104, {"bf16": 181, "fp16": 181, "int8": 181, "fp32": 45.3, "fp64": 45.3}, 64 * 2**30, 1638.4e9),
 }
 
 

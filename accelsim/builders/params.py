@@ -43,7 +43,8 @@ class PrecisionParams(BaseModel):
     """Separate bit widths for an LLM's weights, activations and KV cache (mixed into its params model)."""
 
     weight_dtype: DType | None = Field(
-        None, description="Dtype of the linear layers' weights (default: dtype). int4/int8/fp4 are stored packed "
+        None, description="Dtype of the linear layers' weights (default: the activation dtype, so "
+                          "activation_dtype: fp8 alone is W8A8). int4/int8/fp4 are stored packed "
                           "with one scale per quant_group_size weights (fp16; fp4's a byte, as MXFP4 / NVFP4), "
                           "biases unquantised, dequantised inside each GEMM (fused, as "
                           "weight-only kernels do).")

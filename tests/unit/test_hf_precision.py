@@ -122,6 +122,18 @@ def test_w8a8_fp8_gemm_runs_at_the_fp8_rate():
     assert bf["tile"] == d["tile"] and bf["tile_cycles"] - bf["fixed_cycles"] >= 2 * mma
 
 
+def test_activation_dtype_alone_is_w8a8():
+    # weight_dtype defaults to the activation dtype (docs/configuration.md, llama2_*'s mixed precision): setting
+    # activation_dtype: fp8 stores the linears' weights in fp8 too, 4096 · 4096 one-byte weights for q_proj with
+    # nothing to dequantise, the same graph as weight_dtype: fp8 with activation_dtype: fp8
+    a8 = _decode(activation_dtype="fp8")
+    q = a8["model.layers.0.self_attn.q_proj"]
+    assert q.dtype == "fp8" and "dequant" not in q.attrs
+    assert q.weight_bytes == 4096 * 4096
+    assert a8.weight_bytes == _decode(activation_dtype="fp8", weight_dtype="fp8").weight_bytes
+    assert a8.meta["weight_dtype"] == "fp8"
+
+
 def test_w4a4_fp4_stores_its_weights_packed_and_streams_them_at_half_a_byte():
     # W4A4: compute and weights in fp4. The weights are stored two per byte with one 8-bit scale per 128
     # (quant_group_size; the Microscaling formats' scales are a byte); the GEMM does not dequantise (its compute is fp4)

@@ -53,9 +53,10 @@ class PrecisionParams(BaseModel):
     kv_cache_dtype: DType | None = Field(
         None, description="Dtype of the KV cache and of the attention ops that read or write it (default: the "
                           "activation dtype; int4 takes a byte per element, as any int4 activation).")
-    quant_group_size: PositiveInt = Field(
-        128, description="Weights per scale of int4/int8/fp4 weights (GPTQ/AWQ's group size; MXFP4's is 32, "
-                     "NVFP4's 16).")
+    quant_group_size: PositiveInt | None = Field(
+        None, description="Weights per scale of int4/int8/fp4 weights, in groups along each row's K (a group longer "
+                          "than K: one scale per row; default: 128 for int4/int8, GPTQ/AWQ's group size, 32 for "
+                          "fp4, MXFP4's; NVFP4's is 16).")
 
 
 __all__ = ["PrecisionParams", "WorkloadParams"]

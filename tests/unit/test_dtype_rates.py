@@ -42,6 +42,17 @@ def test_fp8_on_a100_runs_at_bf16_rate_with_a_note():
     assert any("fp8" in n and "bf16 rate" in n for n in rep8["notes"])
 
 
+def test_a_rate_note_names_the_unit_that_lacks_the_rate():
+    # a100 lists no fp8 rate on its tensor cores (systolic rates: bf16, fp16, tf32, fp32, fp64, int8, int4) nor on
+    # its CUDA cores (vector rates: fp16, bf16, fp32, fp64): an fp8 model's GEMMs run at the arrays' bf16 rate and
+    # its element-wise ops at the vector units' fp16 rate, one note each naming the unit
+    rep = simulate({"model": "llama2_7b", "layers": 1, "seq_len": 128, "dtype": "fp8"}, "a100").to_dict()
+    notes = [n for n in rep["notes"] if "fp8 rate" in n]
+    assert any("the systolic arrays have no fp8 rate and run them at their bf16 rate" in n for n in notes)
+    assert any("the vector units have no fp8 rate and run them at their fp16 rate" in n for n in notes)
+    assert len(notes) == 2
+
+
 def test_systolic_preset_scales_fold_cycles_by_the_rate():
     # tpu-v1: int8 at full speed, int16 at quarter speed (Jouppi et al. 2017); no GPU tiles, so the op's
     # SCALE-Sim fold cycles are divided by the multiplier: 4x the int8 cycles (rounded up)

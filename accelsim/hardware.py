@@ -141,8 +141,9 @@ class SystolicArray(_Model):
     # N:M weight-sparsity patterns the array skips the zeros of ("2:4": sparse tensor cores), or "any" (SCALE-Sim
     # v3's SparsitySupport: every N:M, each K group packed to its nonzeros); a pattern not listed runs dense
     structured_sparsity: list[str] = Field(default_factory=list)
-    # the compute dtypes whose MMAs skip them (empty: every dtype); a GPU's sparse tensor cores take 16-, 8- and
-    # 4-bit operands, not fp32 / fp64 (no sparse peak) nor TF32 (cuSPARSELt: 1:2 for TF32, not 2:4)
+    # the dtypes whose MMAs skip them, matched against the dtype an op runs as (dtype_rate; empty: every dtype); a
+    # GPU's sparse tensor cores take 16-, 8- and 4-bit operands, not fp32 / fp64 (no sparse peak) nor TF32
+    # (cuSPARSELt: 1:2 for TF32, not 2:4)
     sparse_dtypes: list[DType] = Field(default_factory=list)
 
     @field_validator("structured_sparsity")
@@ -158,9 +159,12 @@ class SystolicArray(_Model):
     def executed_k(self, sparsity: Sparsity | None, k: int, dtype: str) -> int:
         """The reduction the array runs for a K-long GEMM whose weights are pruned ``sparsity``: with ``any``, the
         kept weights (``sparsity.kept(k)``); else the fewest of a listed pattern the weights also meet (a 1:4
-        model on 2:4 tensor cores runs as 2:4, ``Sparsity.satisfies``); K when none applies or ``dtype`` is not
-        one of ``sparse_dtypes``."""
-        if sparsity is None or sparsity.dense or (self.sparse_dtypes and dtype not in self.sparse_dtypes):
+        model on 2:4 tensor cores runs as 2:4, ``Sparsity.satisfies``); K when none applies or the dtype the op
+        runs as (:func:`dtype_rate` of compute dtype ``dtype``: fp8 on an A100 runs as bf16) is not one of
+        ``sparse_dtypes``."""
+        if sparsity is None or sparsity.dense:
+            return k
+        if self.sparse_dtypes and dtype_rate(self.rates, dtype)[0] not in self.sparse_dtypes:
             return k
         if "any" in self.structured_sparsity:
             return sparsity.kept(k)

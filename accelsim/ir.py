@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, fields
 from enum import Enum
 
 from .errors import WorkloadError
-from .units import Sparsity, dtype_bytes, packed_bytes
+from .units import SCALE_BYTES, Sparsity, dtype_bytes, packed_bytes
 
 
 class OpKind(str, Enum):
@@ -98,7 +98,7 @@ class Weight:
     shape: tuple[int, ...]
     role: str = "param"
     dtype: str | None = None  # None: the op's dtype (optimizer moments are usually fp32 whatever the model's)
-    group_size: int = 0  # > 0: quantised group-wise, one scale per group_size elements (units.SCALE_BYTES)
+    group_size: int = 0  # > 0: quantised group-wise, one scale per group_size elements of a row (scale_bytes)
     nnz: int = 0  # > 0: pruned N:M and stored compressed, these elements kept (each with index_bits of metadata)
     index_bits: int = 0  # metadata bits per kept element of a compressed tensor (Sparsity.index_bits)
     # (op dtype, bytes) of the last nbytes call: a weight is read by ops of one dtype, over and over (placement,
@@ -131,12 +131,19 @@ class Weight:
         if self.dtype is None and not self.group_size:
             return self.stored * dtype_bytes(op_dtype) + self.index_bytes
         dtype = self.dtype or op_dtype
-        if not self.nnz:
-            return packed_bytes(self.numel, dtype, self.group_size)
         # a pruned quantised tensor keeps the dense tensor's group scales (one per group_size weights along the
         # dense K, as 2:4 + 4-bit kernels store them: Sparse-Marlin) and packs its kept weights
-        scales = packed_bytes(self.numel, dtype, self.group_size) - packed_bytes(self.numel, dtype)
-        return packed_bytes(self.stored, dtype) + scales + self.index_bytes
+        return packed_bytes(self.stored, dtype) + self.scale_bytes(dtype) + self.index_bytes
+
+    def scale_bytes(self, dtype: str) -> int:
+        """Bytes of the group-wise scales (``group_size`` > 0, :data:`accelsim.units.SCALE_BYTES` each): groups run
+        along each row, the last dim (a linear's in-features, the GEMM's K), and do not span rows: ⌈K / group_size⌉
+        a row, so a group longer than K is one scale per row (GPTQ / AWQ / the OCP Microscaling formats quantise
+        each output channel's K in blocks)."""
+        if not self.group_size or not self.shape:
+            return 0
+        k = self.shape[-1]
+        return self.numel // k * -(-k // self.group_size) * SCALE_BYTES[dtype] if k else 0
 
     @property
     def index_bytes(self) -> int:

@@ -43,7 +43,8 @@ class PrecisionParams(BaseModel):
     """Separate bit widths for an LLM's weights, activations and KV cache (mixed into its params model)."""
 
     weight_dtype: DType | None = Field(
-        None, description="Dtype of the linear layers' weights (default: dtype). int4/int8/fp4 are stored packed "
+        None, description="Dtype of the linear layers' weights (default: the activation dtype, so "
+                          "activation_dtype: fp8 alone is W8A8). int4/int8/fp4 are stored packed "
                           "with one scale per quant_group_size weights (fp16; fp4's a byte, as MXFP4 / NVFP4), "
                           "biases unquantised, dequantised inside each GEMM (fused, as "
                           "weight-only kernels do).")
@@ -52,9 +53,10 @@ class PrecisionParams(BaseModel):
     kv_cache_dtype: DType | None = Field(
         None, description="Dtype of the KV cache and of the attention ops that read or write it (default: the "
                           "activation dtype; int4 takes a byte per element, as any int4 activation).")
-    quant_group_size: PositiveInt = Field(
-        128, description="Weights per scale of int4/int8/fp4 weights (GPTQ/AWQ's group size; MXFP4's is 32, "
-                     "NVFP4's 16).")
+    quant_group_size: PositiveInt | None = Field(
+        None, description="Weights per scale of int4/int8/fp4 weights, in groups along each row's K (a group longer "
+                          "than K: one scale per row; default: 128 for int4/int8, GPTQ/AWQ's group size, 32 for "
+                          "fp4, MXFP4's; NVFP4's is 16).")
 
 
 __all__ = ["PrecisionParams", "WorkloadParams"]

@@ -6,10 +6,10 @@
 * the weights of linear layers (LINEAR and weight-reading MATMUL ops; a tied LM head keeps its embedding's dtype;
   also those a pass holds unread, a decode step's idle experts) get ``Weight.dtype`` = the weight dtype (a MoE's
   experts, ops with ``attrs["experts"]`` or ``["idle_experts"]``, the expert weight dtype when one is given:
-  gpt-oss's MXFP4 experts), int4/int8/fp4 with ``group_size`` (one scale per group: fp16 for int4 / int8, so 4-bit
-  weights take ½ + 2/group bytes each, a byte for fp4 as the Microscaling formats store it,
-  :data:`accelsim.units.SCALE_BYTES`; 4-bit weights are stored packed also when the compute is 4-bit, W4A4 such as
-  NVFP4). Their biases stay in the compute dtype (GPTQ / AWQ and gpt-oss's MXFP4 checkpoints keep them in 16 bits).
+  gpt-oss's MXFP4 experts), int4/int8/fp4 with ``group_size`` (one scale per group of a row, ``Weight.scale_bytes``:
+  fp16 for int4 / int8, so 4-bit weights take ½ + 2/group bytes each, a byte for fp4 as the Microscaling formats
+  store it, :data:`accelsim.units.SCALE_BYTES`; without a group size, :data:`DEFAULT_GROUP_SIZE`; 4-bit weights are
+  stored packed also when the compute is 4-bit, W4A4). Their biases stay in the compute dtype (GPTQ / AWQ and gpt-oss's MXFP4 checkpoints keep them in 16 bits).
   The modules of graph meta ``unquantised`` keep their weights in the compute dtype: an image encoder's scopes, as
   quantised multimodal checkpoints leave the vision tower unquantised, and a Hugging Face config's
   ``modules_to_not_convert`` (each a dotted module name or its tail, ``*`` one name part: :func:`_kept`). Where the weight dtype differs from the compute dtype the linear
@@ -86,12 +86,18 @@ def _kept(modules: Iterable[str] | None) -> re.Pattern[str] | None:
 
 _STORED = WeightPool()  # the weights as stored (quantised): an MoE model's experts again for each pass of a run
 
+DEFAULT_GROUP_SIZE: dict[str, int] = {"int4": 128, "int8": 128, "fp4": 32}
+"""Weights per scale of a quantised weight dtype when the workload gives no ``quant_group_size``: 128 for int4 /
+int8 (GPTQ's and AWQ's usual group), 32 for fp4: MXFP4, 32 FP4 (E2M1) elements sharing one 8-bit E8M0 scale (OCP
+Microscaling Formats (MX) Specification v1.0, section 5, the MXFP4 row of its format table), 4.25 bits a weight.
+NVFP4 (16 elements, an E4M3 scale) is ``quant_group_size: 16``."""
+
 
 def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cache: str | None,
-                    group_size: int, expert_weight: str | None = None) -> Graph:
+                    group_size: int | None, expert_weight: str | None = None) -> Graph:
     """``graph`` with the dtypes of the module docstring (``None``: the activation dtype); ``expert_weight``: the
     dtype of the MoE experts' weights (ops with ``attrs["experts"]``, or ``["idle_experts"]`` for those a pass holds
-    unread; default ``weight``)."""
+    unread; default ``weight``); ``group_size`` None or 0: each quantised dtype's :data:`DEFAULT_GROUP_SIZE`."""
     weight = weight or activation
     kv_cache = kv_cache or activation
     expert_weight = expert_weight or weight
@@ -113,7 +119,8 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
         # 4-bit weights are stored two per byte, also when the compute is 4-bit
         if (_linear_weights(op) or _held_linear_weights(op)) and (w_dtype != activation or DTYPE_BITS[w_dtype] < 8) \
                 and not (keep and keep.search(op.name)):
-            gs = group_size if w_dtype in QUANTISED_WEIGHTS else 0  # stored with group-wise scales
+            # stored with group-wise scales
+            gs = (group_size or DEFAULT_GROUP_SIZE[w_dtype]) if w_dtype in QUANTISED_WEIGHTS else 0
             # (not replace(): slow); biases stay in the compute dtype, as quantised checkpoints keep them
             weights = tuple(w if w.name.endswith("bias") else _STORED.get(w.name, w.shape, w.role, w_dtype, gs)
                             for w in op.weights)
@@ -134,8 +141,8 @@ def with_precision(graph: Graph, p: object) -> Graph:
     """``graph`` with the dtypes of ``p``'s :class:`~.params.PrecisionParams` fields (see :func:`apply_precision`)."""
     activation = getattr(p, "activation_dtype", None) or getattr(p, "dtype", None) or "fp16"
     return apply_precision(graph, weight=getattr(p, "weight_dtype", None), activation=activation,
-                           kv_cache=getattr(p, "kv_cache_dtype", None), group_size=getattr(p, "quant_group_size", 0),
+                           kv_cache=getattr(p, "kv_cache_dtype", None), group_size=getattr(p, "quant_group_size", None),
                            expert_weight=getattr(p, "expert_weight_dtype", None))
 
 
-__all__ = ["apply_precision", "computes_on_kv", "touches_kv", "with_precision"]
+__all__ = ["DEFAULT_GROUP_SIZE", "apply_precision", "computes_on_kv", "touches_kv", "with_precision"]

@@ -202,11 +202,15 @@ def computed_share(row: Mapping[str, Any]) -> float:
 
 
 def row_dtype(row: Mapping[str, Any]) -> str | None:
-    """The dtype an op row's MACs ran at (``mapping.rate.dtype``: e.g. the attention over an fp8 KV cache in a bf16
-    model), None where the row gives none."""
+    """The dtype an op row's MACs ran at: the unit's dtype it runs as (``mapping.rate.runs_as``: fp8 on an A100's
+    tensor cores runs as bf16, whose MACs it pays), else its compute dtype (``mapping.rate.dtype``: e.g. the
+    attention over an fp8 KV cache in a bf16 model); None where the row gives neither."""
     mapping = row.get("mapping")
     rate = mapping.get("rate") if isinstance(mapping, Mapping) else None
-    dtype = rate.get("dtype") if isinstance(rate, Mapping) else None
+    if not isinstance(rate, Mapping):
+        return None
+    dtype = rate.get("runs_as")
+    dtype = dtype if isinstance(dtype, str) else rate.get("dtype")
     return dtype if isinstance(dtype, str) else None
 
 

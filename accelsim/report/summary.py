@@ -420,16 +420,22 @@ def nccl_channel_notes(arch: Arch, tg: TaskGraph) -> list[str]:
             f"{ic.bandwidth / 1e9:g} GB/s; set interconnect.nccl.channel_bandwidth to follow a faster link"]
 
 
+RATE_UNITS = {"systolic": "systolic arrays", "vector": "vector units"}  # a rate note's name for a unit kind
+
+
 def rate_notes(tg: TaskGraph) -> list[str]:
-    """One line per compute dtype a unit has no rate for: the dtype whose rate it ran at instead (issue 12)."""
-    seen: dict[tuple[str, str], int] = {}
+    """One line per compute dtype and core unit (its group: the systolic arrays, the vector units, a listed unit)
+    that has no rate for it: the dtype whose rate it ran at instead (issue 12)."""
+    group = {u.name: u.group for u in tg.units}
+    seen: dict[tuple[str, str, str], int] = {}
     for m in tg.ops:
         rate = m.mapping.get("rate")
         if isinstance(rate, dict) and rate.get("runs_as") != rate.get("dtype"):
-            key = (str(rate["dtype"]), str(rate["runs_as"]))
+            first = m.unit.split(" (")[0].split("..")[0]  # "core*.systolic0 (108)", "core0.vector..core3.vector (4)"
+            key = (str(rate["dtype"]), str(rate["runs_as"]), group.get(first) or "")
             seen[key] = seen.get(key, 0) + 1
-    return [f"{n} op(s) of dtype {d}: the unit has no {d} rate and runs them at its {w} rate"
-            for (d, w), n in seen.items()]
+    return [f"{n} op(s) of dtype {d}: the {RATE_UNITS.get(g, f'{g} units' if g else 'units')} have no {d} rate and "
+            f"run them at their {w} rate" for (d, w, g), n in seen.items()]
 
 
 def flash_fallback_notes(tg: TaskGraph) -> list[str]:

@@ -42,6 +42,17 @@ def test_fp8_on_a100_runs_at_bf16_rate_with_a_note():
     assert any("fp8" in n and "bf16 rate" in n for n in rep8["notes"])
 
 
+def test_a_rate_note_names_the_unit_that_lacks_the_rate():
+    # a100 lists no fp8 rate on its tensor cores (systolic rates: bf16, fp16, tf32, fp32, fp64, int8, int4) nor on
+    # its CUDA cores (vector rates: fp16, bf16, fp32, fp64): an fp8 model's GEMMs run at the arrays' bf16 rate and
+    # its element-wise ops at the vector units' fp16 rate, one note each naming the unit
+    rep = simulate({"model": "llama2_7b", "layers": 1, "seq_len": 128, "dtype": "fp8"}, "a100").to_dict()
+    notes = [n for n in rep["notes"] if "fp8 rate" in n]
+    assert any("the systolic arrays have no fp8 rate and run them at their bf16 rate" in n for n in notes)
+    assert any("the vector units have no fp8 rate and run them at their fp16 rate" in n for n in notes)
+    assert len(notes) == 2
+
+
 def test_systolic_preset_scales_fold_cycles_by_the_rate():
     # tpu-v1: int8 at full speed, int16 at quarter speed (Jouppi et al. 2017); no GPU tiles, so the op's
     # SCALE-Sim fold cycles are divided by the multiplier: 4x the int8 cycles (rounded up)
@@ -124,3 +135,22 @@ def test_an_op_reading_weights_over_the_host_link_is_memory_bound():
     assert rep["arch"]["memory_bytes_per_s"]["host"] == pytest.approx(31.5e9)
     # above HBM's ridge (a single roofline against HBM called it compute-bound), yet bound by the host link
     assert op["arithmetic_intensity"] > rep["roofline"]["ridge_flops_per_byte"] and op["bound"] == "memory"
+
+
+def test_mi210_runs_fp32_gemms_at_its_fp32_matrix_rate_and_has_no_tf32_or_fp8():
+    # AMD MI210 (AnandTech's launch table): FP32 matrix 45.3 TFLOPS = 181 / 4 of the bf16 matrix rate, so an fp32
+    # GEMM takes 4x the bf16 one's compute cycles at the same tiling (an fp32 element is 4 bytes: the tile's K-slice
+    # may differ, so the check is on the rate the op ran at); CDNA 2 has no TF32 or FP8 MFMA (AMD's ROCm Compute
+    # Profiler data-type table): tf32 runs at the fp32 rate and fp8 at bf16's, each with a note
+    _, op32 = _gemm("mi210", "fp32")
+    assert op32["mapping"]["rate"] == {"dtype": "fp32", "runs_as": "fp32", "multiplier": 0.25}
+    rep, tf = _gemm("mi210", "tf32")
+    assert tf["mapping"]["rate"] == {"dtype": "tf32", "runs_as": "fp32", "multiplier": 0.25}
+    assert any("tf32" in n and "fp32 rate" in n for n in rep["notes"])
+    rep, f8 = _gemm("mi210", "fp8")
+    assert f8["mapping"]["rate"] == {"dtype": "fp8", "runs_as": "bf16", "multiplier": 1.0}
+    assert any("fp8" in n and "bf16 rate" in n for n in rep["notes"])
+    # vector: FP32 22.6 TFLOPS = 128 FLOP/clk/CU x 104 CUs x 1.7 GHz, half the 256 packed-fp16 lanes
+    vu = load_arch("mi210").core.vector
+    assert vu.lanes * vu.rates["fp32"] * 104 * 1.7e9 == pytest.approx(22.6e12, rel=0.005)
+    assert vu.lanes * vu.rates["fp64"] * 104 * 1.7e9 == pytest.approx(22.6e12, rel=0.005)

@@ -99,3 +99,24 @@ def test_an_op_is_charged_the_mac_energy_of_the_dtype_it_ran_at():
     expected = sum(r["macs"] * computed_share(r) * (fp8 if row_dtype(r) == "fp8" else bf16).mac_j
                    for r in rep["ops"] if r["unit"] != "none")
     assert rep["energy"]["mac_j"] == pytest.approx(expected)
+
+
+def test_a_dtype_run_as_a_wider_one_is_charged_the_wider_ones_macs():
+    # an A100 has no fp8 tensor rate: an fp8 GEMM runs on the bf16 MMAs (mapping.rate.runs_as, docs/configuration.md
+    # "Per-dtype rates"), so its MACs cost bf16 MACs, not the cheaper fp8 ones: the same 512 x 512 x 4096 MACs in
+    # fp8 and in bf16 give the same MAC energy, 512 · 512 · 4096 x constants(a100, bf16).mac_j (the row's
+    # computed share is 1, a GEMM has no mask)
+    from accelsim.energy import row_dtype
+
+    arch = load_arch("a100")
+    gemm = {"model": "gemm", "m": 512, "n": 512, "k": 4096}
+    f8 = accelsim.simulate({**gemm, "dtype": "fp8"}, arch).to_dict()
+    bf = accelsim.simulate({**gemm, "dtype": "bf16"}, arch).to_dict()
+    assert row_dtype(f8["ops"][0]) == "bf16"
+    macs = 512 * 512 * 4096
+    assert f8["energy"]["mac_j"] == pytest.approx(macs * constants(arch, "bf16").mac_j)
+    assert f8["energy"]["mac_j"] == pytest.approx(bf["energy"]["mac_j"])
+    # a row whose rate gives only its compute dtype (no runs_as) is charged that dtype
+    assert row_dtype({"mapping": {"rate": {"dtype": "fp8"}}}) == "fp8"
+    assert row_dtype({"mapping": {"rate": {"dtype": "fp8", "runs_as": "bf16"}}}) == "bf16"
+    assert row_dtype({"mapping": {}}) is None

@@ -12,8 +12,10 @@ from accelsim.config import load_arch
 DATASHEETS = {
     # NVIDIA H200 datasheet, H200 SXM: FP8 3,958 / BF16 1,979 / TF32 989 TFLOPS sparse; 141 GB HBM3e, 4.8 TB/s
     "h200": (132, {"fp8": 1979, "bf16": 989.5, "fp16": 989.5, "tf32": 494.5}, 141e9, 4.8e12),
-    # NVIDIA HGX/DGX B200 per GPU: FP4 18 / FP8 9 / BF16 4.5 / TF32 2.2 PFLOPS sparse; 180 GB HBM3e, 8 TB/s
-    "b200": (148, {"fp4": 9000, "fp8": 4500, "bf16": 2250, "int8": 4500, "tf32": 1100}, 180e9, 8e12),
+    # NVIDIA HGX/DGX B200 per GPU: FP4 18 / FP8 9 / BF16 4.5 / TF32 2.2 PFLOPS sparse, FP32 75 and FP64 37 TFLOPS
+    # (the HGX page's per-GPU table; its GB200 NVL72 column gives 80 and 40); 180 GB HBM3e, 8 TB/s
+    "b200": (148, {"fp4": 9000, "fp8": 4500, "bf16": 2250, "int8": 4500, "tf32": 1100, "fp32": 75, "fp64": 37},
+             180e9, 8e12),
     # NVIDIA L40S datasheet: BF16 362.05 | FP8 733 | TF32 183 TFLOPS dense; 48 GB GDDR6, 864 GB/s
     "l40s": (142, {"bf16": 362.05, "fp8": 733, "tf32": 183}, 48e9, 864e9),
     # the existing presets, against nv_a100_datasheet / nv_h100_datasheet dense figures
@@ -24,6 +26,9 @@ DATASHEETS = {
     # 192 GiB), endnote MI300-13: 8,192 bits x 5.2 Gbps / 8 = 5.325 TB/s ("5.3 TB/s")
     "mi300x": (304, {"bf16": 1307.4, "fp16": 1307.4, "fp8": 2614.9, "int8": 2614.9, "tf32": 653.7, "fp32": 163.4},
                192 * 2**30, 5324.8e9),
+    # AMD MI210 specifications (AnandTech's launch table, anandtech.com/show/17326): FP16 / BF16 matrix 181 TFLOPS,
+    # INT8 181 TOPS, FP32 and FP64 matrix 45.3 TFLOPS, 104 CUs; 64 GB HBM2e, 4,096 bits x 3.2 Gb/s / 8 = 1,638.4 GB/s
+    "mi210": (104, {"bf16": 181, "fp16": 181, "int8": 181, "fp32": 45.3, "fp64": 45.3}, 64 * 2**30, 1638.4e9),
 }
 
 

@@ -122,18 +122,49 @@ def test_w8a8_fp8_gemm_runs_at_the_fp8_rate():
     assert bf["tile"] == d["tile"] and bf["tile_cycles"] - bf["fixed_cycles"] >= 2 * mma
 
 
+def test_activation_dtype_alone_is_w8a8():
+    # weight_dtype defaults to the activation dtype (docs/configuration.md, llama2_*'s mixed precision): setting
+    # activation_dtype: fp8 stores the linears' weights in fp8 too, 4096 · 4096 one-byte weights for q_proj with
+    # nothing to dequantise, the same graph as weight_dtype: fp8 with activation_dtype: fp8
+    a8 = _decode(activation_dtype="fp8")
+    q = a8["model.layers.0.self_attn.q_proj"]
+    assert q.dtype == "fp8" and "dequant" not in q.attrs
+    assert q.weight_bytes == 4096 * 4096
+    assert a8.weight_bytes == _decode(activation_dtype="fp8", weight_dtype="fp8").weight_bytes
+    assert a8.meta["weight_dtype"] == "fp8"
+
+
 def test_w4a4_fp4_stores_its_weights_packed_and_streams_them_at_half_a_byte():
-    # W4A4: compute and weights in fp4. The weights are stored two per byte with one 8-bit scale per 128
-    # (quant_group_size; the Microscaling formats' scales are a byte); the GEMM does not dequantise (its compute is fp4)
+    # W4A4: compute and weights in fp4. The weights are stored two per byte with one 8-bit E8M0 scale per 32 (MXFP4,
+    # OCP Microscaling Formats v1.0 section 5: the default group of fp4); the GEMM does not dequantise (its compute
+    # is fp4)
     g = _decode(dtype="fp4")
     q = g["model.layers.0.self_attn.q_proj"]
     assert q.dtype == "fp4" and q.weights[0].dtype == "fp4" and "dequant" not in q.attrs
-    assert q.weight_bytes == 4096 * 4096 // 2 + 4096 * 4096 // 128 * 1
-    assert g.weight_bytes == LINEAR // 2 + LINEAR // 128 * 1 + 1 * EMBED_NORMS  # embeddings and norms: 1 B each
-    # the GPU tile model streams the packed bytes: ½ + 1/128 bytes per weight
+    assert q.weight_bytes == 4096 * 4096 // 2 + 4096 * 4096 // 32 * 1
+    assert g.weight_bytes == LINEAR // 2 + LINEAR // 32 * 1 + 1 * EMBED_NORMS  # embeddings and norms: 1 B each
+    # the GPU tile model streams the packed bytes: ½ + 1/32 = 0.53125 bytes per weight (MXFP4's 4.25 bits)
     from accelsim.config import load_arch
     d = _priced(g, "model.layers.0.self_attn.q_proj", load_arch("b200")).details
-    assert d["b_bytes_per_element"] == pytest.approx(0.5 + 1 / 128)
+    assert d["b_bytes_per_element"] == pytest.approx(0.5 + 1 / 32)
+    # NVFP4 (16 FP4 elements share an FP8 E4M3 scale): quant_group_size 16, 0.5625 bytes a weight
+    nv = _decode(dtype="fp4", quant_group_size=16)["model.layers.0.self_attn.q_proj"]
+    assert nv.weight_bytes == 4096 * 4096 // 2 + 4096 * 4096 // 16 * 1
+    # int4 keeps GPTQ / AWQ's group of 128 (one fp16 scale each)
+    w4 = _decode(weight_dtype="int4")["model.layers.0.self_attn.q_proj"]
+    assert w4.weights[0].group_size == 128
+
+
+def test_a_group_longer_than_k_is_one_scale_per_row():
+    # groups run along each row's K and do not span rows: q_proj's 4096 rows of K = 4096 with quant_group_size 8192
+    # keep one fp16 scale per row (4096 x 2 B), not 4096 · 4096 / 8192 = 2048 scales; K = 11008 (down_proj) in groups
+    # of 128 is 86 whole groups a row, 4096 rows
+    g = _decode(weight_dtype="int4", quant_group_size=8192)
+    assert g["model.layers.0.self_attn.q_proj"].weight_bytes == 4096 * 4096 // 2 + 4096 * 2
+    from accelsim.ir import Weight
+    assert Weight("w", (4096, 11008), dtype="int4", group_size=128).nbytes("bf16") == 4096 * 11008 // 2 + 4096 * 86 * 2
+    # a row of K = 100 in groups of 64: 2 groups (the last partial), 3 rows: 6 fp16 scales, 150 packed bytes
+    assert Weight("w", (3, 100), dtype="int4", group_size=64).nbytes("bf16") == 150 + 6 * 2
 
 
 def test_fp8_kv_cache_halves_kv_bytes():

@@ -15,7 +15,7 @@ import pytest
 from accelsim import simulate
 from accelsim.builders import build_workload
 from accelsim.cli import main
-from accelsim.config import build_graph, load_workload
+from accelsim.config import build_graph, load_arch, load_workload
 from accelsim.ir import Sparsity
 
 SHAPE = {"m": 4096, "n": 4096, "k": 4096}
@@ -154,6 +154,21 @@ def test_sparse_tensor_cores_only_for_their_dtypes():
     assert sparse["compute_cycles"] == pytest.approx(dense["compute_cycles"], rel=0.05)
 
 
+def test_a_dtype_that_runs_as_a_sparse_one_skips_the_zeros():
+    """A100 has no fp8 tensor rate: an fp8 GEMM runs as bf16 (the nearest wider float it lists, docs/configuration.md
+    "Per-dtype rates"), and bf16 is one of its sparse dtypes, so its 2:4 weights run at K / 2 as bf16's do (the fp8
+    dtype itself is not in a100's sparse_dtypes). h100's int4 runs as int8 (sparse); a100's tf32 runs as tf32 (not
+    sparse: TF32's structured sparsity is 1:2)."""
+    f8 = simulate({**GEMM, "dtype": "fp8", "sparsity": "2:4"}, "a100")["ops"][0]
+    bf = simulate({**GEMM, "dtype": "bf16", "sparsity": "2:4"}, "a100")["ops"][0]
+    assert f8["mapping"]["rate"]["runs_as"] == "bf16"
+    assert f8["mapping"]["sparsity"]["executed_k"] == bf["mapping"]["sparsity"]["executed_k"] == 4096 // 2
+    assert f8["compute_cycles"] <= bf["compute_cycles"]  # the same bf16 MMAs over K / 2, half the operand bytes
+    h100, a100 = load_arch("h100").core.systolic, load_arch("a100").core.systolic
+    assert h100.executed_k(Sparsity(2, 4), 4096, "int4") == 2048
+    assert a100.executed_k(Sparsity(2, 4), 4096, "tf32") == 4096
+
+
 def test_a_stricter_pattern_runs_on_2_4_tensor_cores():
     """1:4-pruned weights have at most 2 nonzeros in every 4, so 2:4 tensor cores run them (as 2:4: K / 2)."""
     assert Sparsity.parse("1:4").satisfies(Sparsity(2, 4)) and Sparsity.parse("1:2").satisfies(Sparsity(2, 4))
@@ -185,7 +200,6 @@ def test_an_absorbed_weight_read_along_its_other_axis_stays_dense():
 
 
 def test_arch_patterns_are_normalised():
-    from accelsim.config import load_arch
 
     arch = load_arch({"base": "scalesim-32x32", "core": {"systolic": {"structured_sparsity": ["02:04"]}}})
     assert arch.core.systolic.structured_sparsity == ["2:4"]

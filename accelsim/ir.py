@@ -63,6 +63,13 @@ class OpKind(str, Enum):
 
 _MATMUL_KINDS = frozenset({OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR, OpKind.MATMUL, OpKind.ATTENTION})
 
+# The output dtype of a fused attention forward computing in fp8: FlashAttention-3's FP8 forward writes bf16
+# (Dao-AILab/flash-attention hopper/flash_api.cpp @000090d mha_fwd: "out_type = q_type == Float8_e4m3fn ?
+# BFloat16 : q_type", "For FP8 input, output must have dtype BF16"; its split combine writes bf16 too). Assumption:
+# the other fp8 attention kernels alike (vLLM's attention layer hands its backends an output buffer in the
+# model's 16-bit dtype)
+FP8_ATTENTION_OUT = "bf16"
+
 
 @dataclass(frozen=True, slots=True)
 class Gemm:
@@ -210,8 +217,12 @@ class Op:
     @property
     def out_dtype(self) -> str:
         """The dtype the op writes its output in: ``attrs["out_dtype"]`` where a builder gives one (a quantize
-        kernel writing fp8 from bf16, an fp8 GEMM writing bf16), else ``dtype``."""
-        return str(self.attrs.get("out_dtype", self.dtype))
+        kernel writing fp8 from bf16, an fp8 GEMM writing bf16), else ``dtype``, except that a fused attention
+        forward computing in fp8 writes bf16 (:data:`FP8_ATTENTION_OUT`)."""
+        out = self.attrs.get("out_dtype")
+        if out is None and self.dtype == "fp8" and self.kind is OpKind.ATTENTION and self.fn == "attention":
+            return FP8_ATTENTION_OUT
+        return str(self.dtype if out is None else out)
 
     @property
     def out_bytes(self) -> int:

@@ -143,6 +143,14 @@ class Options(BaseModel):
                               "data-parallel gradient all-reduce still overlaps the backward pass (it runs on "
                               "its own stream). 'dataflow': as soon as its inputs are ready, independent kernels "
                               "running at once (several streams).")
+    all_reduce: Literal["nccl", "custom"] = Field(
+        "nccl", description="How an all-reduce inside one node runs. 'nccl': NCCL's algorithms (or the "
+                            "interconnect's formula). 'custom': a serving engine's own kernel where it runs one, "
+                            "vLLM's custom all-reduce (one-shot below 256 KiB on 8 GPUs, 512 KiB on 2-4, two-shot "
+                            "above, under 8 MiB, for 2, 4, 6 or 8 fully connected GPUs): the link's latency once + "
+                            "the bytes each GPU reads from its peers "
+                            "(accelsim/cost/collective.py). accelsim serve uses it unless "
+                            "engine.custom_all_reduce is false.")
     step_overhead: Annotated[float, BeforeValidator(parse_time), Field(ge=0, le=3600)] = Field(
         0.0, description="Host time before each pass's first kernel (a serving engine's per-step scheduling, input "
                          "preparation and sampling, e.g. 2ms), on the critical path; 0 = none.")

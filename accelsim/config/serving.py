@@ -92,6 +92,10 @@ class EngineConfig(_Model):
     cuda_graphs: bool = Field(
         True, description="Iterations run as captured CUDA graphs (vLLM's default): the grid is simulated on the "
                           "arch with kernel_launch 0 (no host launch per kernel).")
+    custom_all_reduce: bool = Field(
+        True, description="Tensor-parallel all-reduces inside one node run vLLM's custom all-reduce (vLLM's "
+                          "default; --disable-custom-all-reduce turns it off): the grid is simulated with "
+                          "options.all_reduce: custom. false keeps options.all_reduce (default nccl).")
     step_overhead: Annotated[float, BeforeValidator(parse_time), Field(ge=0)] = Field(
         0.0, description="Host time added to every iteration (scheduling, sampling, detokenisation), e.g. 0.5ms; "
                          "0 by default: not modelled.")

@@ -40,6 +40,16 @@ innermost, then data parallel, then pipeline stages) on the scale-out network in
 of each node is spread over the NICs of the group's chips in that node (:class:`accelsim.hardware.ScaleOut`): 16
 GPUs of two DGX A100 nodes all-reduce at 8 × 25 GB/s × 0.9 = 180 GB/s of bus bandwidth, a data-parallel pair of
 tensor-parallel-8 ranks at one NIC's 22.5 GB/s.
+
+``options.all_reduce: custom`` prices an all-reduce inside one node as a serving engine's own kernel instead of
+NCCL's (:func:`custom`): vLLM's custom all-reduce, whose GPUs read their peers' buffers over NVLink in one kernel
+with flag barriers (PyTorch's intra-node all-reduce, which gpt-fast runs, works alike; its own thresholds are not
+modelled). One-shot (every GPU reads the whole
+buffer of each peer and reduces it: (n-1) x size on its link) below vLLM's size threshold, two-shot
+(reduce-scatter, then all-gather, by peer reads: 2(n-1)/n x size) above, each costing the link's ``latency`` once
++ those bytes / (the group's link bandwidth x ``efficiency``), as a point-to-point send
+(:meth:`accelsim.hardware.Interconnect.send_seconds`); no NCCL protocol latency. vLLM runs it for 2, 4, 6 or 8
+GPUs of a fully connected node (NVSwitch or a full mesh) and messages under 8 MiB; others stay NCCL's.
 """
 
 from __future__ import annotations
@@ -81,6 +91,22 @@ TREE_BUS_FRACTION: dict[str, float] = {"LL": 1 / 3.8, "LL128": 0.92 * 7 / 9, "Si
 # its lines as flags, LL128 15 of 16 words. Simple 4 MiB / 8 x 4 = 2 MiB; LL 64 KiB / 2 = 32 KiB; LL128 614,400 x
 # 15/16 = 576,000 B.
 CHUNK_BYTES: dict[str, int] = {"Simple": 2 * 2**20, "LL": 32 * 2**10, "LL128": 576_000}
+
+
+# vLLM's custom all-reduce (vllm-project/vllm vllm/distributed/device_communicators/custom_all_reduce.py @00d618a:
+# CustomAllreduce._SUPPORTED_WORLD_SIZES [2, 4, 6, 8]; max_size=8192 * 1024 and should_custom_ar: inp_size <
+# max_size; more than two GPUs only when fully connected, "not supported on more than two PCIe-only GPUs").
+CUSTOM_GROUPS = (2, 4, 6, 8)
+CUSTOM_MAX_BYTES = 8192 * 1024
+# csrc/custom_all_reduce.cuh @c9eabec CustomAllreduce::allreduce: world size 2 always one-stage; on full NVLink
+# cross_device_reduce_1stage when (world_size <= 4 and bytes < 512 * 1024) or (world_size <= 8 and bytes < 256 *
+# 1024), else cross_device_reduce_2stage. By group size: the largest group of each bound, the bound in bytes.
+CUSTOM_ONE_SHOT_BELOW = ((4, 512 * 1024), (8, 256 * 1024))
+# the interconnect topologies on which every GPU of a group reaches every other directly (vLLM's fully_connected:
+# NVLink through NVSwitch, a full mesh of direct links: MI300X's Infinity Fabric, where vLLM's ROCm build runs the
+# same kernel)
+CUSTOM_TOPOLOGIES = ("fully_connected", "full_mesh")
+ALL_REDUCE_ALGORITHMS = ("nccl", "custom")  # options.all_reduce
 
 
 class Choice(NamedTuple):
@@ -215,20 +241,45 @@ def choose(ic: Interconnect, kind: str, nbytes: int, group: int, *, algorithm: s
     return best[1]
 
 
+def custom(ic: Interconnect, nbytes: int, group: int) -> Choice | None:
+    """vLLM's custom all-reduce of ``nbytes`` over ``group`` chips of one node (the module docstring), or None
+    where vLLM runs NCCL's: a group size its kernel has no case for, a message of :data:`CUSTOM_MAX_BYTES` or
+    more, chips not fully connected (:data:`CUSTOM_TOPOLOGIES`; vLLM also runs a pair of PCIe GPUs, which no
+    preset is: a ring or torus is a TPU's ICI, whose collectives are XLA's). One-shot (``cross_device_reduce_1stage``) below
+    :data:`CUSTOM_ONE_SHOT_BELOW`, and always for two chips: each chip reads the (n-1) peers' whole buffers;
+    two-shot (``cross_device_reduce_2stage``) above: it reduces its 1/n of the buffer from every peer's, then
+    gathers the other (n-1)/n from theirs. Either costs the link's latency once (the kernel's start barrier is
+    one peer write per chip, start_sync: "Latency = 1 p2p write", then every read streams; assumption: the
+    barriers' writes and the reads' round trips within that one latency, the presets giving no separate figure
+    for a flag write) + its bytes / (:meth:`~accelsim.hardware.Interconnect.group_bandwidth` x ``efficiency``),
+    the link's point-to-point rate."""
+    if group not in CUSTOM_GROUPS or nbytes >= CUSTOM_MAX_BYTES or ic.topology not in CUSTOM_TOPOLOGIES:
+        return None
+    one_shot = group == 2 or any(group <= most and nbytes < below for most, below in CUSTOM_ONE_SHOT_BELOW)
+    wire = (group - 1) * nbytes if one_shot else 2 * (group - 1) / group * nbytes
+    return Choice(ic.latency + wire / (ic.group_bandwidth(group) * ic.efficiency),
+                  "one_shot" if one_shot else "two_shot", "", wire)
+
+
 def seconds(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None) -> float:
     """Time of one ``kind`` collective of ``nbytes`` (per chip) over ``group`` chips of ``arch`` spread over
     ``extent`` consecutive chips (default ``group``)."""
     return call(arch, kind, nbytes, group, extent).seconds
 
 
-def call(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None) -> Choice:
+def call(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None,
+         all_reduce: str = "nccl") -> Choice:
     """The call (seconds, the algorithm and protocol, bytes each chip sends) under the interconnect's
     ``collective`` mode: ``nccl``, the tuner's pick (:func:`choose`); ``formula``, the interconnect's ring or
     direct exchange (its ``topology``), no protocol; across nodes (``extent`` chips, default ``group``, more than
-    a node holds) a ring on the scale-out network (:meth:`accelsim.hardware.ScaleOut.collective_seconds`)."""
+    a node holds) a ring on the scale-out network (:meth:`accelsim.hardware.ScaleOut.collective_seconds`). With
+    ``all_reduce`` "custom" (``options.all_reduce``) an all-reduce inside one node is vLLM's custom kernel where
+    vLLM runs it (:func:`custom`)."""
     ic = arch.interconnect
     if kind not in KINDS:
         raise ValueError(f"unknown collective {kind!r}; known: {', '.join(KINDS)}")
+    if all_reduce not in ALL_REDUCE_ALGORITHMS:
+        raise ValueError(f"unknown all_reduce {all_reduce!r}; known: {', '.join(ALL_REDUCE_ALGORITHMS)}")
     if ic is None or group <= 1 or nbytes <= 0:
         return Choice(0.0, "none", "", 0.0)
     sent = wire_fraction(kind, group) * nbytes
@@ -239,16 +290,19 @@ def call(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = No
     if ic.scale_out is not None and ic.crosses_nodes(extent or group):
         per_node = ic.per_node(group, extent or group)
         return Choice(ic.scale_out.collective_seconds(kind, nbytes, group, per_node), "ring", "", sent)
+    if kind == "all_reduce" and all_reduce == "custom" and (own := custom(ic, nbytes, group)) is not None:
+        return own
     if ic.collective == "nccl":
         return choose(ic, kind, nbytes, group)
     algorithm = ic.topology if ic.topology in ("ring", "torus") else "direct"
     return Choice(ic.collective_seconds(kind, nbytes, group, extent), algorithm, "", sent)
 
 
-def price(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None) -> tuple[int, float, int]:
+def price(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None,
+          all_reduce: str = "nccl") -> tuple[int, float, int]:
     """(cycles, seconds, bytes each chip sends) of one ``kind`` collective of ``nbytes`` over ``group`` chips
-    spread over ``extent`` consecutive chips (default ``group``)."""
-    c = call(arch, kind, nbytes, group, extent)
+    spread over ``extent`` consecutive chips (default ``group``; ``all_reduce``: :func:`call`'s)."""
+    c = call(arch, kind, nbytes, group, extent, all_reduce)
     return c.cycles(arch.clock_hz), c.seconds, c.sent
 
 

@@ -154,6 +154,7 @@ class Emitter:
         self.accumulate = accumulate
         self.backward_ends: list[int] = []  # the tasks after which each backward op is done
         self.steps: list[Plan] = []  # the optimizer steps (set by lower): their gradients are reduced together
+        self.all_reduce_kernel = "nccl"  # options.all_reduce (set by lower): how an all-reduce inside one node runs
         self.reduced: dict[str, tuple[float, int, str]] = {}  # step → its reduction's (seconds, bytes sent, kind)
         self.reduced_join: int | None = None  # the task after which every gradient is reduced
         # a data-parallel group's chips are tensor_parallel apart (Megatron's rank order: tensor parallel innermost)
@@ -199,7 +200,7 @@ class Emitter:
         spans nodes runs on the NIC unit (as priced: the scale-out network's), so it does not hold up the node's
         links (NVLink's few-hundred GB/s carry its intra-node hops beside the node's own collectives)."""
         arch = self.ctx.arch
-        c = collective.call(arch, kind, nbytes, group, extent)
+        c = collective.call(arch, kind, nbytes, group, extent, self.all_reduce_kernel)
         if not self.crosses(group, extent):
             return self.add(op_i, TaskKind.LOAD, self.unit_of[LINK], c.cycles(arch.clock_hz), deps, c.sent, LINK), c
         tid = self.add(op_i, TaskKind.LOAD, self.nic, c.cycles(arch.clock_hz), deps, c.sent, LINK)

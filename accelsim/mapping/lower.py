@@ -58,6 +58,7 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
                       tensor_parallel=graph.info.tensor_parallel, expert_parallel=graph.info.expert_parallel,
                       accumulate=graph.info.mode == "training" and graph.info.micro_batches > 1)
     emitter.steps = [p for p in plans if p.op.kind is OpKind.OPTIMIZER and p.works and "fused_into" not in p.details]
+    emitter.all_reduce_kernel = options.all_reduce
     phases = [p.op.phase for p in plans]
     if "optimizer" in phases and "backward" in phases[phases.index("optimizer"):]:
         # the steps' gradient reductions are emitted at the first step (Emitter._reduce_gradients)

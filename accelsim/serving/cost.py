@@ -18,7 +18,9 @@ attends to ``q·(c + q)`` query-key pairs, the *scores*, ``S`` in all) and ``b``
 
 Each is priced as ``accelsim run`` would (``seconds``); with ``engine.cuda_graphs`` (the default) under the
 launch model's CUDA-graph mode (``options.execution: cuda_graph``: vLLM captures its iterations in CUDA graphs, so
-the host launches one graph per iteration, not every kernel; each kernel still pays ``kernel_dispatch``).
+the host launches one graph per iteration, not every kernel; each kernel still pays ``kernel_dispatch``), and with
+``engine.custom_all_reduce`` (the default) with ``options.all_reduce: custom``: a tensor-parallel all-reduce inside
+one node is vLLM's custom all-reduce kernel where vLLM runs it (:func:`accelsim.cost.collective.custom`).
 
 Between grid points the time is interpolated linearly: piecewise linear in ``n``; in ``k`` along each batch's row
 of KV lengths, then linearly in ``b`` between the two rows around it. Outside the grid it is clamped. An
@@ -377,7 +379,8 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
     ``cost.cache_dir`` also in a file there, keyed by all that and accelsim's source, so another process or run
     reuses it). With ``image_positions`` (an image's prompt tokens; 0 for text-only requests) the image encoder's
     points too (the module docstring)."""
-    opts = options.model_copy(update={"trace": False, "plots": False})
+    opts = options.model_copy(update={"trace": False, "plots": False,
+                                      **({"all_reduce": "custom"} if engine.custom_all_reduce else {})})
     limits = engine.model_dump(include=set(GRID_ENGINE_KEYS))
     key = json.dumps(jsonable([model.model, model.params, arch.model_dump(), opts.model_dump(), limits,
                                grid.model_dump(exclude={"workers", "cache_dir"}), kv_tokens, image_positions]),

@@ -256,6 +256,22 @@ def test_flash3_tiles_and_overlap_on_h100():
     assert systolic.price(_op(head_dim=64), h100.core.systolic, h100).details["block"] == [192, 128]
 
 
+def test_an_fp8_attention_writes_its_output_in_bf16():
+    # FlashAttention-3's FP8 forward takes fp8 Q, K and V and writes O in bf16 (hopper/flash_api.cpp mha_fwd:
+    # out_type = BFloat16 for Float8_e4m3fn): a prefill of 1 x 16 heads x 512 queries x hd 128 in fp8 reads
+    # Q at 1 B (16 x 512 x 128 = 1048576 B) and writes O at 2 B (2097152 B), not 1 B
+    g = attention(AttentionParams(batch=1, heads=16, kv_heads=16, q_len=512, kv_len=512, head_dim=128,
+                                  attention="fused", dtype="fp8"))
+    att = g.ops[-1]
+    assert att.kind is OpKind.ATTENTION and att.dtype == "fp8" and att.out_dtype == "bf16"
+    assert att.in_bytes == 3 * 16 * 512 * 128 and att.out_bytes == 2 * 16 * 512 * 128 == 2097152
+    # a builder's own out_dtype stands, and the rule is the fused kernel's: the unfused ops keep their dtype
+    assert dataclasses.replace(att, attrs={**att.attrs, "out_dtype": "fp8"}).out_bytes == 16 * 512 * 128
+    unfused = attention(AttentionParams(batch=1, heads=16, kv_heads=16, q_len=512, kv_len=512, head_dim=128,
+                                        dtype="fp8"))
+    assert all(op.out_dtype == "fp8" for op in unfused.ops)
+
+
 def test_fp8_attention_runs_its_mmas_at_the_fp8_rate():
     # h100's tensor cores do fp8 at twice the bf16 rate (datasheet: 1978.9 vs 989.4 TFLOPS dense; the preset's
     # rates.fp8 = 2), as FlashAttention-3's FP8 forward does, in its 8-bit tiles (hopper/tile_size.h

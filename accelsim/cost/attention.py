@@ -479,7 +479,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     # S = Q·Kᵀ and O += P·V of one block, at the kernel's sustained share of the tensor peak (a prefill figure: a
     # decode step's few-row blocks keep the structure's own price)
     utilization = 1.0 if s.decode else k.mma_utilization * (sa.warp_mma if k.warp_mma else 1.0)
-    _, rate = dtype_rate(sa.rates, op.dtype)  # the op's dtype's tensor rate (fp8: FlashAttention-3's FP8 path)
+    runs_as, rate = dtype_rate(sa.rates, op.dtype)  # the op's dtype's tensor rate (fp8: FlashAttention-3's FP8 path)
     tensor = math.ceil(2 * bm * bn * s.head_dim / (sa.rows * sa.cols * rate) / utilization)
     operands = 0  # cycles the shared memory takes to feed a block's warp MMAs their operands (0: not bounded)
     if k.warp_mma and arch.core.sram.bytes_per_cycle:  # and no faster than the shared memory feeds the warps' MMAs
@@ -527,7 +527,9 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         "gqa_packed": s.packed or s.group > 1, "tile_rows": s.rows, "causal": s.causal,
         "block_tensor_cycles": tensor, "block_softmax_cycles": soft,
         **({"block_operand_cycles": operands} if operands else {}),
-        "array": f"{sa.rows}x{sa.cols}", "mac_fraction": mac_fraction(s, per_head, bm, bn)})
+        "array": f"{sa.rows}x{sa.cols}", "mac_fraction": mac_fraction(s, per_head, bm, bn),
+        # the dtype its MMAs ran at (energy.model.row_dtype prices the MACs at it: fp8 over an fp8 KV cache)
+        **({"rate": {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}} if sa.rates else {})})
 
 
 def resident_ctas(k: Flash, bm: int, bn: int, head_dim: int, elem: int, arch: Arch) -> int:

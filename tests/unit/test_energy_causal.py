@@ -120,3 +120,20 @@ def test_a_dtype_run_as_a_wider_one_is_charged_the_wider_ones_macs():
     assert row_dtype({"mapping": {"rate": {"dtype": "fp8"}}}) == "fp8"
     assert row_dtype({"mapping": {"rate": {"dtype": "fp8", "runs_as": "bf16"}}}) == "bf16"
     assert row_dtype({"mapping": {}}) is None
+
+
+def test_flash_attention_over_an_fp8_kv_cache_is_charged_fp8_macs():
+    # docs/energy.md: the attention GEMMs over an fp8 KV cache in a bf16 model run at fp8 (FlashAttention-3's FP8
+    # path on an H100), so their MACs cost fp8 MACs: the op's computed MACs (MACs x mapping.mac_fraction: a
+    # non-causal attention computes every block, 1) x constants(h100, fp8).mac_j; cost.attention now says so in
+    # mapping.rate, which it left out (the MACs were charged at the model's bf16)
+    from accelsim.energy import row_dtype
+
+    arch = load_arch("h100")
+    rep = accelsim.simulate({"model": "attention", "dtype": "bf16", "attention": "fused", "kv_cache_dtype": "fp8",
+                             "q_len": 2048, "kv_len": 2048}, arch).to_dict()
+    (op,) = [o for o in rep["ops"] if o["kind"] == "attention"]
+    assert op["mapping"]["rate"] == {"dtype": "fp8", "runs_as": "fp8", "multiplier": 2.0}
+    assert row_dtype(op) == "fp8"
+    assert op["mapping"]["mac_fraction"] == 1
+    assert rep["energy"]["mac_j"] == pytest.approx(op["macs"] * constants(arch, "fp8").mac_j)

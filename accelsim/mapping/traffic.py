@@ -7,7 +7,8 @@ attention streams K/V per query block, :func:`accelsim.cost.attention.kv_passes`
 inputs ``input_passes`` times. With shared caches the cores' tiles read the innermost cache (each GPU output
 tile's panels, :func:`accelsim.cost.gpu_tiles.cache_bytes`), each cache sees the tiling against the level inside
 it, and the memories the tiling against the outermost cache. An op split over cores replicates its smaller operand
-on every core, read from the innermost cache where there is one, else from the memories. The scratchpad counts
+on every core, read from the innermost cache where there is one, else from the memories (not one cut along its GEMM
+count: each core reads only its own GEMMs' operands). The scratchpad counts
 the array's operand bytes plus its fills and drains from the level just outside it.
 """
 
@@ -214,12 +215,14 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     groups = max(1, min(want, max(options.max_tiles_per_op, nunits), p.cycles, max(int(span // GROUP_MIN_CYCLES), nunits)))
     # split over cores along the dimension that replicates the smaller operand: along N (columns) every core
     # streams all of A, along M all of B. Each core fills its own SRAM, so the level inside the cores serves the
-    # copies: the innermost cache (a GPU's CTAs count their own panels, gpu_tiles / attention), else the memories
-    ncores = len({ctx.units[u].core for u in p.units}) if nunits > 1 else 1
-    rep_a, rep_b = (ncores, 1) if a_tot <= b_tot else (1, ncores)
+    # copies: the innermost cache (a GPU's CTAs count their own panels, gpu_tiles / attention), else the memories.
+    # Cut along the GEMM count (a convolution's groups, attention heads), each core reads only its own GEMMs'
+    # operands: nothing is copied
     per_unit: tuple[int, ...] = ()
     if nunits > 1 and "output_tiles" not in p.details:
         per_unit = unit_cycles(p, arch, nunits, along_n=a_tot <= b_tot, details=details)
+    ncores = len({ctx.units[u].core for u in p.units}) if nunits > 1 and details.get("split") != "count" else 1
+    rep_a, rep_b = (ncores, 1) if a_tot <= b_tot else (1, ncores)
     cache_bytes: dict[str, int] = {}
     for i, cache in enumerate(ctx.caches):
         if i == 0 and "kv_blocks" in p.details:

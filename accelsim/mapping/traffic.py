@@ -26,7 +26,12 @@ from . import l2resident
 from .plan import Plan
 from .tiling import tile_gemm, tile_gemm_shared
 
-GROUP_MIN_CYCLES = 1000  # finer tile groups add events without changing what overlaps (measured on LLaMA decode)
+# the shortest tile group: 1,000 cycles of compute or 1 µs of transfer at main-memory bandwidth (1,000 cycles at
+# 1 GHz). Finer groups add events without changing what overlaps (measured on LLaMA decode). Both are independent
+# of the clock, so a faster clock never cuts an op into more groups (each exposes a memory latency behind double
+# buffering: docs/architecture.md, "Tasks")
+GROUP_MIN_CYCLES = 1000
+GROUPS_PER_SECOND = 1_000_000  # of transfer: the groups of one 1 µs each (an integer, so the floor is exact)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,7 @@ class Context:
     sized: dict[str, Level]  # shared level with a bandwidth-by-transfer-size curve → its Level
     cache_budget: dict[str, int]  # cache → the bytes each of a GEMM's three tiles may take in it
     budgets: dict[int, tuple[tuple[int, int, int], int | None]]  # SRAM reserved → (tile_budgets, shared_budget)
+    main_bandwidth: float  # the main memory's sustained bytes per second
 
     def sram_budgets(self, reserved: int) -> tuple[tuple[int, int, int], int | None]:
         """The core SRAM's (:meth:`~accelsim.hardware.Sram.tile_budgets`, ``shared_budget``) beside ``reserved``
@@ -206,13 +212,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         ntiles = max(-(-a_tot // max(bud_a, 1)), -(-out_off // max(bud_c, 1)), 1)
         sram = op.in_bytes + op.out_bytes + sum(wts.values())
     nunits = len(p.units)
-    # tile groups: as many as the op streams in (at least its tiles, its units and min_tiles_per_op, and one per
-    # GROUP_MIN_CYCLES of work, so that how finely loads overlap compute does not depend on whether the op
-    # happens to fit SRAM whole), at most max_tiles_per_op, and none shorter than GROUP_MIN_CYCLES of compute or
-    # of transfer at main-memory bandwidth, except that every unit the op was split over gets a group
-    span = max(p.cycles, (a_tot + b_tot + out_off) / ctx.bpc[ctx.main])
-    want = max(ntiles, options.min_tiles_per_op, nunits, int(span // GROUP_MIN_CYCLES))
-    groups = max(1, min(want, max(options.max_tiles_per_op, nunits), p.cycles, max(int(span // GROUP_MIN_CYCLES), nunits)))
+    groups = tile_groups(p, ntiles, nunits, a_tot + b_tot + out_off, ctx.main_bandwidth, options)
     # split over cores along the dimension that replicates the smaller operand: along N (columns) every core
     # streams all of A, along M all of B. Each core fills its own SRAM, so the level inside the cores serves the
     # copies: the innermost cache (a GPU's CTAs count their own panels, gpu_tiles / attention), else the memories.
@@ -273,6 +273,17 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     if achieved is not None:  # a modelled GPU kernel: its latency-bound bandwidth instead of the size curve
         scale[ctx.main] = achieved
     return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details, per_unit)
+
+
+def tile_groups(p: Plan, ntiles: int, nunits: int, nbytes: int, bandwidth: float, options: Options) -> int:
+    """The tile groups of an op of ``ntiles`` SRAM tiles over ``nunits`` units that moves ``nbytes`` from memories
+    of ``bandwidth`` bytes/s: as many as it streams in (at least its tiles, its units and min_tiles_per_op, and one
+    per GROUP_MIN_CYCLES of compute or 1 / GROUPS_PER_SECOND of transfer, so that how finely loads overlap compute
+    does not depend on whether the op happens to fit SRAM whole), at most max_tiles_per_op, and none shorter than
+    both, except that every unit the op was split over gets a group."""
+    fit = max(p.cycles // GROUP_MIN_CYCLES, int(nbytes * GROUPS_PER_SECOND // bandwidth))
+    want = max(ntiles, options.min_tiles_per_op, nunits, fit)
+    return max(1, min(want, max(options.max_tiles_per_op, nunits), p.cycles, max(fit, nunits)))
 
 
 def _split(total: int, parts: int) -> list[int]:
@@ -337,7 +348,9 @@ def context(arch: Arch, units: tuple[Unit, ...], plans: tuple[Plan, ...], level_
                    {lv: arch.memory(lv).access_bytes for lv in shared},
                    {lv: arch.bytes_per_cycle(lv) for lv in shared}, arch.caches,
                    {lv: arch.memory(lv) for lv in shared if arch.memory(lv).efficiency_by_size},
-                   {c: arch.memory(c).capacity // 3 // div for c in arch.caches}, {})
+                   {c: arch.memory(c).capacity // 3 // div for c in arch.caches}, {},
+                   arch.memory(arch.main_memory).sustained_bandwidth)
 
 
-__all__ = ["Context", "Traffic", "context", "operand_bytes", "traffic", "GROUP_MIN_CYCLES"]
+__all__ = ["Context", "Traffic", "context", "operand_bytes", "tile_groups", "traffic", "GROUP_MIN_CYCLES",
+           "GROUPS_PER_SECOND"]

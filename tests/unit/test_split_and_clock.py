@@ -25,3 +25,34 @@ def test_a_grouped_conv_split_along_its_groups_copies_nothing():
         assert rep["bytes"]["hbm"] == 401_408 + 18_432 + 128 + 401_408
     assert rep["ops"][0]["mapping"]["split"] == "count"
     assert rep["ops"][0]["mapping"]["units"] == 4
+
+
+CLOCKS = ["500MHz", "1GHz", "2GHz", "4GHz"]
+
+
+def test_a_faster_clock_never_slows_a_memory_bound_gemm_on_tpu_v1():
+    """256³ int8 on tpu-v1: A, B and C are 65,536 B each, 196,608 B from HBM: 5.78 µs at 34 GB/s, a bound at any
+    clock. It was 6.040 µs at 500 MHz and 6.188 µs at 1 GHz: the groups were sized in cycles, so the faster
+    clock cut the op into more of them. Now one a µs of transfer: 196,608 / 34,000 = 5 at every clock."""
+    reps = [_run({"model": "gemm", "m": 256, "n": 256, "k": 256}, "tpu-v1", [f"arch.clock={c}"]) for c in CLOCKS]
+    times = [r["seconds"] for r in reps]
+    assert all(t >= 196_608 / 34e9 for t in times)
+    assert times == sorted(times, reverse=True), times
+    assert {r["ops"][0]["tiles"] for r in reps} == {5}
+
+
+def test_a_faster_clock_never_slows_a_latency_bound_gemm_on_gemmini():
+    """33×16×32 with batch 2 (a 66×16×32 GEMM, int8) on a 128×5 os array, 1 GB/s HBM with 1 µs latency: A 2,112 B,
+    B 512 B, C 1,056 B: 3,680 B = 3.68 µs of transfer, and the last store's 1 µs latency after it: at least 4.68 µs.
+    Groups of 1,000 compute cycles (651 cycles: none) or 1 µs of transfer: 3 at every clock, where the groups
+    sized in cycles were 1 / 3 / 7 / 14 at 0.5 / 1 / 2 / 4 GHz, each pair exposing the 1 µs latency behind double
+    buffering (7.01 / 6.25 / 7.81 / 10.45 µs)."""
+    sets = ["arch.core.systolic.rows=128", "arch.core.systolic.cols=5", "arch.core.systolic.dataflow=os",
+            "arch.hbm.bandwidth=1GB/s", "arch.hbm.latency=1us"]
+    wl = {"model": "gemm", "m": 33, "n": 16, "k": 32, "batch": 2}
+    reps = [_run(wl, "gemmini", [*sets, f"arch.clock={c}"]) for c in CLOCKS]
+    times = [r["seconds"] for r in reps]
+    assert all(t >= 4.68e-6 for t in times)
+    assert times == sorted(times, reverse=True), times
+    assert {r["ops"][0]["tiles"] for r in reps} == {3}
+    assert reps[0]["ops"][0]["bytes"]["hbm"] == 2_112 + 512 + 1_056

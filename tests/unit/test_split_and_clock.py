@@ -5,13 +5,52 @@ in each test's comments."""
 
 from __future__ import annotations
 
+import pytest
+
 from accelsim.api import simulate
 from accelsim.config import load_arch, load_workload
+
+GEMM_1024 = {"model": "gemm", "m": 1024, "n": 1024, "k": 1024}
 
 
 def _run(workload: dict, arch: str, sets: list[str]) -> dict:
     """report.json of ``workload`` on the preset ``arch`` with ``sets`` (``--set`` overrides)."""
     return simulate(load_workload(workload), load_arch(arch, sets)).to_dict()
+
+
+def test_more_cores_never_slow_a_memory_bound_gemm_on_tpu_v1():
+    """1024³ int8 on tpu-v1 (256×256 array at 700 MHz, 34 GB/s DDR3, 24 MiB unified buffer: no re-reads). One core
+    moves A + B + C = 3 × 1 MiB = 3,145,728 B: 92.52 µs at 34 GB/s, against 1024³ / 65,536 MACs a cycle = 16,384
+    cycles = 23.4 µs of compute, so it is HBM-bound. Split over N cores every core streams the replicated operand (A
+    and B are as large: A), (N + 2) MiB: 123.4 µs already at N = 2, slower than one core. So every N runs it on one
+    core: the one-core time, and 3 MiB from HBM (it was 94.3 / 125.2 / 187.0 / 312.1 µs at N = 1 / 2 / 4 / 8)."""
+    one = _run(GEMM_1024, "tpu-v1", [])
+    assert one["bytes"]["hbm"] == 3 * 2**20
+    assert 3 * 2**20 / 34e9 <= one["seconds"] < 4 * 2**20 / 34e9
+    for cores in range(2, 9):
+        rep = _run(GEMM_1024, "tpu-v1", [f"arch.cores={cores}"])
+        assert rep["seconds"] == one["seconds"], cores
+        assert rep["bytes"]["hbm"] == 3 * 2**20, cores
+        assert rep["ops"][0]["core"] == 0
+
+
+@pytest.mark.parametrize("arch", ["gemmini", "edge-npu", "eyeriss-like", "multicore-4"])
+def test_the_1024_cube_gemm_is_never_slower_on_more_cores(arch):
+    """Cores 1 to 8: the time never rises (each N can run the op as any fewer cores would)."""
+    times = [_run(GEMM_1024, arch, [f"arch.cores={n}"])["seconds"] for n in range(1, 9)]
+    assert times == sorted(times, reverse=True), times
+
+
+def test_a_compute_bound_gemm_still_splits_on_gemmini():
+    """gemmini: one 16×16 array at 1 GHz, so one core alone computes 1024³ / 256 = 4,194,304 cycles = 4.19 ms (a
+    bound below its whole run). Two cores halve the compute, and their transfers at 16 GB/s fit below it (the
+    tiling on 64 KiB buffers re-reads the operands, but well within 4.19 ms × 16 GB/s = 67 MB): the split pays."""
+    one = _run(GEMM_1024, "gemmini", [])
+    two = _run(GEMM_1024, "gemmini", ["arch.cores=2"])
+    assert one["seconds"] >= 1024**3 / 256 / 1e9
+    assert two["seconds"] < 1024**3 / 256 / 1e9
+    assert two["ops"][0]["mapping"]["units"] == 2
+    assert two["bytes"]["hbm"] < 4.194304e-3 * 16e9
 
 
 def test_a_grouped_conv_split_along_its_groups_copies_nothing():

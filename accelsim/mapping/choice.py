@@ -1,8 +1,10 @@
 """Passes 4 and 5, choice: which units run each op and whether its output stays on chip.
 
-* ``assign``: with ``options.split_ops`` an op's tile groups go round robin to every unit of its kind on the chip
-  (all systolic arrays of all cores, or all vector units); otherwise list scheduling over estimated durations
-  puts it on the unit that can start it first.
+* ``assign``: with ``options.split_ops`` an op's tile groups go round robin to the units of its kind it is split
+  over: all of them on the chip (all systolic arrays of all cores, or all vector units) unless fewer do better by
+  :func:`~.traffic.split_estimate` (without a shared cache every core streams the smaller operand: a memory-bound
+  GEMM stays on one core); otherwise list scheduling over estimated durations puts it on the unit that can start
+  it first.
 * ``residency``: with ``options.activations_on_chip`` an op's output stays in its core's SRAM (no store, no
   load) when it fits beside the other live activations within half the SRAM and every consumer runs on that
   core; each op's tiles then use the SRAM the resident activations leave free. The weights of ops marked
@@ -13,15 +15,19 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from ..hardware import Arch
 from ..ir import Graph
 from ..options import Options
 from ..tasks import Unit, UnitKind
 from .l2resident import cache_residency
 from .plan import Plan
+from .pricing import signature
+from .traffic import split_estimate
 
 
-def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options) -> tuple[Plan, ...]:
+def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, arch: Arch) -> tuple[Plan, ...]:
     """Plans with the units each op runs on and their core (None when they span cores)."""
     free = [0.0] * len(units)
     finish: dict[str, float] = {}
@@ -29,6 +35,8 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options) -
     for i, u in enumerate(units):
         if u.kind is UnitKind.COMPUTE:
             pools.setdefault(u.group, []).append(i)
+    by_core = {kind: _by_core(pool, units) for kind, pool in pools.items()}
+    estimates = _estimates(arch)
     out = []
     for p in plans:
         ready = max((finish.get(t, 0.0) for t in p.inputs), default=0.0)
@@ -37,7 +45,11 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options) -
             out.append(p)
             continue
         pool = pools[p.unit_kind]
-        if options.split_ops and len(pool) > 1 and p.cycles >= len(pool):
+        if options.split_ops and len(pool) > 1 and p.cycles > 1 and "output_tiles" not in p.details:
+            chosen, start, est = _split_units(p, by_core[p.unit_kind], free, ready, arch, options, estimates)
+            for u in chosen:
+                free[u] = start + est
+        elif options.split_ops and len(pool) > 1 and p.cycles >= len(pool):  # a GPU core's output tiles: every unit
             chosen = tuple(pool)
             start = max(max(free[u] for u in pool), ready)
             for u in pool:
@@ -50,6 +62,89 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options) -
         finish[p.op.name] = free[chosen[0]]
         out.append(p._replace(units=chosen, core=cores.pop() if len(cores) == 1 else None))
     return tuple(out)
+
+
+# (the Arch last estimated on, its split estimates by key): one tuple, replaced whole, so that the repeated layers and
+# passes of a model on one arch (a serving run's steps) are estimated once
+_ESTIMATES: list[tuple[Arch | None, dict[tuple, dict[tuple[int, int], tuple[float, float, float]]]]] = [(None, {})]
+_ESTIMATES_MAX = 4096  # ops' estimates kept for one arch; then it starts afresh
+
+
+def _estimates(arch: Arch) -> dict[tuple, dict[tuple[int, int], tuple[float, float, float]]]:
+    """The split estimates kept for ``arch`` (:func:`_split_units`)."""
+    held = _ESTIMATES[0]
+    if held[0] is not arch or len(held[1]) > _ESTIMATES_MAX:
+        # an equal Arch (every field, ~10 µs to compare: a preset loaded again) keeps them
+        held = _ESTIMATES[0] = (arch, held[1] if held[0] == arch and len(held[1]) <= _ESTIMATES_MAX else {})
+    return held[1]
+
+
+def _by_core(pool: list[int], units: tuple[Unit, ...]) -> list[list[int]]:
+    """A pool's units by core, in core order."""
+    cores: dict[int | None, list[int]] = {}
+    for u in pool:
+        cores.setdefault(units[u].core, []).append(u)
+    return list(cores.values())
+
+
+def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: float, arch: Arch, options: Options,
+                 estimates: dict[tuple, dict[tuple[int, int], tuple[float, float, float]]],
+                 ) -> tuple[tuple[int, ...], float, float]:
+    """How many of its kind's units an op splits over, and which: (the units, their start, the estimated cycles).
+
+    Every count is a candidate (none with more units than the op's compute cycles): 1 to all of one core's units
+    (those of the core that frees them first), then every number of whole cores (those that free first). The op
+    takes all of them unless fewer do better: from the most units down, a count replaces the one held when it is
+    faster by both measures of :func:`~.traffic.split_estimate` (the pipeline estimate, and the bound: the busiest
+    unit's compute or the transfers, whichever is longer; each from the units' start), or computes no longer and
+    moves no more bytes from no later a start (a GEMM over 5 cores whose columns take as many folds of the arrays
+    as over 4 only copies its smaller operand once more). ``estimates`` keeps the estimates by what they read of
+    the op (its priced signature, cycles and operand count) and of the options."""
+    try:
+        sig = (signature(p.op), p.cycles, len(p.operands), ready > 0, options.min_tiles_per_op,
+               options.max_tiles_per_op)
+        known = estimates.setdefault(sig, {})
+    except TypeError:  # an unhashable attribute: estimated on its own
+        known = {}
+    per_core = len(cores[0])
+    counts = [(n, 1) for n in range(1, per_core + 1)] + [(per_core * c, c) for c in range(2, len(cores) + 1)]
+    # each core's units in the order they free, and when the whole core frees
+    ordered = [sorted(c, key=lambda u: (free[u], u)) for c in cores]
+    core_free = sorted((free[c[-1]], i) for i, c in enumerate(ordered))
+    cands = []
+    for n, ncores in counts:
+        if n > p.cycles:
+            break
+        if ncores == 1:  # the n units of one core that free first, on the core where they free first
+            freed, chosen = min((free[o[n - 1]], tuple(sorted(o[:n]))) for o in ordered)
+        else:  # the ncores cores that free first
+            ends = core_free[:ncores]
+            freed = ends[-1][0]
+            chosen = tuple(sorted(u for _, i in ends for u in cores[i]))
+        start = max(ready, freed)
+        got = known.get((n, ncores))
+        if got is None:
+            got = known[n, ncores] = split_estimate(p, arch, options, n, ncores, produced=ready > 0)
+        est, compute, memory = got
+        cands.append(_Split(chosen, start, est, compute, memory))
+    best = cands[-1]
+    for c in reversed(cands[:-1]):
+        faster = (c.start + c.est < best.start + best.est
+                  and c.start + max(c.compute, c.memory) < best.start + max(best.compute, best.memory))
+        if faster or (c.compute <= best.compute and c.memory <= best.memory and c.start <= best.start):
+            best = c
+    return best.units, best.start, best.est
+
+
+class _Split(NamedTuple):
+    """A candidate split of an op (:func:`_split_units`): its units, their start and its estimate, compute and
+    transfers in cycles."""
+
+    units: tuple[int, ...]
+    start: float
+    est: float
+    compute: float
+    memory: float
 
 
 def residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Options) -> tuple[Plan, ...]:

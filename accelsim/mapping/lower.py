@@ -44,7 +44,7 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     if options.offload == "activations":  # the training stash lives in the next memory out
         stash_level = _spill(arch, "offload: activations")
         level_of.update({name: stash_level for name in graph.info.stashed})
-    plans = residency(assign(pipeline(price(plans, arch), arch), units, options), graph, arch, options)
+    plans = residency(assign(pipeline(price(plans, arch), arch), units, options, arch), graph, arch, options)
     ctx = context(arch, units, plans, level_of, placement.tables,
                   {name: math.prod(shape) for name, shape in graph.inputs.items()})
     budget, each = options.memory_budget or default_memory_budget(), task_bytes(options)

@@ -7,7 +7,8 @@ attention streams K/V per query block, :func:`accelsim.cost.attention.kv_passes`
 inputs ``input_passes`` times. With shared caches the cores' tiles read the innermost cache (each GPU output
 tile's panels, :func:`accelsim.cost.gpu_tiles.cache_bytes`), each cache sees the tiling against the level inside
 it, and the memories the tiling against the outermost cache. An op split over cores replicates its smaller operand
-on every core, read from the innermost cache where there is one, else from the memories. The scratchpad counts
+on every core, read from the innermost cache where there is one, else from the memories (not one cut along its GEMM
+count: each core reads only its own GEMMs' operands). The scratchpad counts
 the array's operand bytes plus its fills and drains from the level just outside it.
 """
 
@@ -25,7 +26,12 @@ from . import l2resident
 from .plan import Plan
 from .tiling import tile_gemm, tile_gemm_shared
 
-GROUP_MIN_CYCLES = 1000  # finer tile groups add events without changing what overlaps (measured on LLaMA decode)
+# the shortest tile group: 1,000 cycles of compute or 1 µs of transfer at main-memory bandwidth (1,000 cycles at
+# 1 GHz). Finer groups add events without changing what overlaps (measured on LLaMA decode). Both are independent
+# of the clock, so a faster clock never cuts an op into more groups (each exposes a memory latency behind double
+# buffering: docs/architecture.md, "Tasks")
+GROUP_MIN_CYCLES = 1000
+GROUPS_PER_SECOND = 1_000_000  # of transfer: the groups of one 1 µs each (an integer, so the floor is exact)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +53,7 @@ class Context:
     sized: dict[str, Level]  # shared level with a bandwidth-by-transfer-size curve → its Level
     cache_budget: dict[str, int]  # cache → the bytes each of a GEMM's three tiles may take in it
     budgets: dict[int, tuple[tuple[int, int, int], int | None]]  # SRAM reserved → (tile_budgets, shared_budget)
+    main_bandwidth: float  # the main memory's sustained bytes per second
 
     def sram_budgets(self, reserved: int) -> tuple[tuple[int, int, int], int | None]:
         """The core SRAM's (:meth:`~accelsim.hardware.Sram.tile_budgets`, ``shared_budget``) beside ``reserved``
@@ -180,46 +187,28 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     out_off = sum(out_levels.values())
     a_tot, b_tot = sum(act_a.values()), sum(act_b.values()) + sum(wts.values())
     # tiles use the core's SRAM beside the resident activations; the arrays of a core share its tiles
-    (bud_a, bud_b, bud_c), shared = ctx.sram_budgets(p.live_bytes)
+    fa, fb, ntiles, tiling = sram_reads(p, a_tot, b_tot, out_off, *ctx.sram_budgets(p.live_bytes))
+    if tiling is not None:
+        details["tiling"] = tiling
     per = None
     if op.kind.is_matmul:
         g = op.gemm
         per = (-(-a_tot // g.count), -(-b_tot // g.count), -(-out_off // g.count))
-        if op.kind is OpKind.ATTENTION and "kv_blocks" in p.details:  # FlashAttention CTAs: K/V once per KV head
-            fa = fb = 1
-            ntiles = g.count
-            details["tiling"] = {"kv_passes": 1}
-        elif op.kind is OpKind.ATTENTION:
-            fa, fb = 1, attention.kv_passes(per[0], per[1], bud_a, bud_b)
-            ntiles = g.count * fb
-            details["tiling"] = {"kv_passes": fb}
-        else:
-            # a unified buffer (shared not None): one budget for all three
-            t = (tile_gemm(g.m, g.n, g.k, *per, bud_a, bud_b, bud_c, op.name) if shared is None
-                 else tile_gemm_shared(g.m, g.n, g.k, *per, shared, op.name))
-            fa, fb, ntiles = t.a_reads, t.b_reads, t.tiles * g.count
-            details["tiling"] = {"nm": t.nm, "nn": t.nn, "nk": t.nk, "order": t.order, "a_reads": fa, "b_reads": fb}
         sram = p.details.get("sram_operand_bytes", op.in_bytes + op.out_bytes + sum(wts.values()))
     else:
-        fa = fb = 1
-        ntiles = max(-(-a_tot // max(bud_a, 1)), -(-out_off // max(bud_c, 1)), 1)
         sram = op.in_bytes + op.out_bytes + sum(wts.values())
     nunits = len(p.units)
-    # tile groups: as many as the op streams in (at least its tiles, its units and min_tiles_per_op, and one per
-    # GROUP_MIN_CYCLES of work, so that how finely loads overlap compute does not depend on whether the op
-    # happens to fit SRAM whole), at most max_tiles_per_op, and none shorter than GROUP_MIN_CYCLES of compute or
-    # of transfer at main-memory bandwidth, except that every unit the op was split over gets a group
-    span = max(p.cycles, (a_tot + b_tot + out_off) / ctx.bpc[ctx.main])
-    want = max(ntiles, options.min_tiles_per_op, nunits, int(span // GROUP_MIN_CYCLES))
-    groups = max(1, min(want, max(options.max_tiles_per_op, nunits), p.cycles, max(int(span // GROUP_MIN_CYCLES), nunits)))
+    groups = tile_groups(p, ntiles, nunits, a_tot + b_tot + out_off, ctx.main_bandwidth, options)
     # split over cores along the dimension that replicates the smaller operand: along N (columns) every core
     # streams all of A, along M all of B. Each core fills its own SRAM, so the level inside the cores serves the
-    # copies: the innermost cache (a GPU's CTAs count their own panels, gpu_tiles / attention), else the memories
-    ncores = len({ctx.units[u].core for u in p.units}) if nunits > 1 else 1
-    rep_a, rep_b = (ncores, 1) if a_tot <= b_tot else (1, ncores)
+    # copies: the innermost cache (a GPU's CTAs count their own panels, gpu_tiles / attention), else the memories.
+    # Cut along the GEMM count (a convolution's groups, attention heads), each core reads only its own GEMMs'
+    # operands: nothing is copied
     per_unit: tuple[int, ...] = ()
     if nunits > 1 and "output_tiles" not in p.details:
         per_unit = unit_cycles(p, arch, nunits, along_n=a_tot <= b_tot, details=details)
+    ncores = len({ctx.units[u].core for u in p.units}) if nunits > 1 and details.get("split") != "count" else 1
+    rep_a, rep_b = (ncores, 1) if a_tot <= b_tot else (1, ncores)
     cache_bytes: dict[str, int] = {}
     for i, cache in enumerate(ctx.caches):
         if i == 0 and "kv_blocks" in p.details:
@@ -270,6 +259,95 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     if achieved is not None:  # a modelled GPU kernel: its latency-bound bandwidth instead of the size curve
         scale[ctx.main] = achieved
     return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details, per_unit)
+
+
+def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int, int, int],
+               shared: int | None) -> tuple[int, int, int, dict | None]:
+    """An op's tiling against its core's SRAM (``budgets``: the ifmap, filter and ofmap tiles'; ``shared``: a
+    unified buffer's one budget, :meth:`Context.sram_budgets`) for operands of ``a_tot``, ``b_tot`` and ``out_off``
+    bytes: (the times A is read, the times B is read, the tiles, report.json's ``mapping.tiling`` or None)."""
+    op = p.op
+    bud_a, bud_b, bud_c = budgets
+    if not op.kind.is_matmul:
+        return 1, 1, max(-(-a_tot // max(bud_a, 1)), -(-out_off // max(bud_c, 1)), 1), None
+    g = op.gemm
+    per = (-(-a_tot // g.count), -(-b_tot // g.count), -(-out_off // g.count))
+    if op.kind is OpKind.ATTENTION and "kv_blocks" in p.details:  # FlashAttention CTAs: K/V once per KV head
+        return 1, 1, g.count, {"kv_passes": 1}
+    if op.kind is OpKind.ATTENTION:
+        fb = attention.kv_passes(per[0], per[1], bud_a, bud_b)
+        return 1, fb, g.count * fb, {"kv_passes": fb}
+    # a unified buffer (shared not None): one budget for all three
+    t = (tile_gemm(g.m, g.n, g.k, *per, bud_a, bud_b, bud_c, op.name) if shared is None
+         else tile_gemm_shared(g.m, g.n, g.k, *per, shared, op.name))
+    return t.a_reads, t.b_reads, t.tiles * g.count, {"nm": t.nm, "nn": t.nn, "nk": t.nk, "order": t.order,
+                                                      "a_reads": t.a_reads, "b_reads": t.b_reads}
+
+
+def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: int,
+                   produced: bool = False) -> tuple[float, float, float]:
+    """How long an op split over ``nunits`` units of ``ncores`` cores takes once its inputs are ready, in cycles,
+    as :func:`traffic`, :func:`unit_cycles` and the emitter price it, for :func:`~.choice.assign`'s choice of how
+    many units: (the pipeline estimate, the busiest unit's compute, the transfers at bandwidth).
+
+    The transfers are the op's own operands: its first input A, the rest and its parameters B, its output; each
+    re-read as its SRAM tiling reads it (:func:`sram_reads`, beside no resident activations), the smaller of A and
+    B read once per core unless the cut is along the GEMM count, at the main memory's bandwidth (with a shared
+    cache: the copies at the innermost cache's, the main memory reading each once). When another op produces its
+    inputs (``produced``), the parameters its units' free buffers hold (the emitter's double buffering: the first
+    ``slots`` groups of every unit, of :func:`tile_groups`) load while that op runs, since a parameter load waits
+    only for a free buffer: those bytes are not counted (on an arch whose kernels are dispatched all are: a
+    kernel reads nothing before it runs). The pipeline estimate streams the groups: the transfers back to back with the last group's compute
+    behind them, or each unit's groups at the pace its buffers allow with the main memory's latency. Resident
+    activations, placement in other memories and access granules are left out: the estimate compares splits."""
+    op = p.op
+    elem = op.elem_bytes
+    if op.kind in (OpKind.MATMUL, OpKind.ATTENTION) and len(p.operands) > 1:  # activation × activation
+        a_tot = math.prod(op.in_shapes[0]) * elem
+        acts_b = op.in_bytes - a_tot
+    else:
+        passes = vector.input_passes(op, arch.core.vector) if not op.kind.is_matmul else 1
+        a_tot, acts_b = op.in_bytes * passes, 0
+    params = op.weight_bytes
+    b_tot, out = acts_b + params, op.out_bytes
+    sram = arch.core.sram
+    fa, fb, ntiles, _ = sram_reads(p, a_tot, b_tot, out, sram.tile_budgets(reserved=0),
+                                   sram.shared_budget(reserved=0))
+    main = arch.memory(arch.main_memory)
+    groups = tile_groups(p, ntiles, nunits, a_tot + b_tot + out, main.sustained_bandwidth, options)
+    slots = 2 if sram.double_buffered else 1
+    cut: dict = {}
+    compute = max(unit_cycles(p, arch, nunits, a_tot <= b_tot, cut)) if nunits > 1 else p.cycles
+    if cut.get("split") == "count":
+        ncores = 1
+    rep_a, rep_b = (ncores, 1) if a_tot <= b_tot else (1, ncores)
+    main_bpc = arch.bytes_per_cycle(arch.main_memory)
+    ahead = params * fb * rep_b * min(1.0, nunits * slots / groups) if produced and not arch.kernel_dispatch else 0
+    spread = a_tot * fa * rep_a + (acts_b + params) * fb * rep_b + out - ahead
+    if arch.caches:
+        memory = max((a_tot + b_tot + out - ahead / (fb * rep_b)) / main_bpc,
+                     spread / arch.bytes_per_cycle(arch.caches[0]))
+    else:
+        memory = spread / main_bpc
+    # the pipeline of its groups: each unit runs ⌈groups / units⌉ groups of compute c, each moving its share t of
+    # the transfers once a buffer frees (the compute ``slots`` groups back) and a latency L later, so a unit runs
+    # a group per (max((slots − 1)·c, t + L) + c) / slots; the memory streams all groups back to back; the first
+    # transfer and its latency ahead, the last group's compute behind
+    each = -(-groups // nunits)
+    c, t, lat = compute / each, memory / groups, arch.latency_cycles(arch.main_memory)
+    period = (max((slots - 1) * c, t + lat) + c) / slots
+    return max(memory + c + lat, each * period + t + lat), float(compute), memory
+
+
+def tile_groups(p: Plan, ntiles: int, nunits: int, nbytes: int, bandwidth: float, options: Options) -> int:
+    """The tile groups of an op of ``ntiles`` SRAM tiles over ``nunits`` units that moves ``nbytes`` from memories
+    of ``bandwidth`` bytes/s: as many as it streams in (at least its tiles, its units and min_tiles_per_op, and one
+    per GROUP_MIN_CYCLES of compute or 1 / GROUPS_PER_SECOND of transfer, so that how finely loads overlap compute
+    does not depend on whether the op happens to fit SRAM whole), at most max_tiles_per_op, and none shorter than
+    both, except that every unit the op was split over gets a group."""
+    fit = max(p.cycles // GROUP_MIN_CYCLES, int(nbytes * GROUPS_PER_SECOND // bandwidth))
+    want = max(ntiles, options.min_tiles_per_op, nunits, fit)
+    return max(1, min(want, max(options.max_tiles_per_op, nunits), p.cycles, max(fit, nunits)))
 
 
 def _split(total: int, parts: int) -> list[int]:
@@ -334,7 +412,8 @@ def context(arch: Arch, units: tuple[Unit, ...], plans: tuple[Plan, ...], level_
                    {lv: arch.memory(lv).access_bytes for lv in shared},
                    {lv: arch.bytes_per_cycle(lv) for lv in shared}, arch.caches,
                    {lv: arch.memory(lv) for lv in shared if arch.memory(lv).efficiency_by_size},
-                   {c: arch.memory(c).capacity // 3 // div for c in arch.caches}, {})
+                   {c: arch.memory(c).capacity // 3 // div for c in arch.caches}, {},
+                   arch.memory(arch.main_memory).sustained_bandwidth)
 
 
-__all__ = ["Context", "Traffic", "context", "operand_bytes", "traffic", "GROUP_MIN_CYCLES"]
+__all__ = ["Context", "Traffic", "context", "operand_bytes", "split_estimate", "sram_reads", "tile_groups", "traffic", "GROUP_MIN_CYCLES", "GROUPS_PER_SECOND"]

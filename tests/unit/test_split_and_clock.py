@@ -1,0 +1,97 @@
+"""More cores and a faster clock never make a run slower: the mapper splits an op over only as many units as pay
+(mapping/choice.py ``assign``), and tile groups are sized by compute cycles and transfer time, not by the clock
+(mapping/traffic.py ``tile_groups``); an op cut along its GEMM count copies no operand. The hand calculations are
+in each test's comments."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.api import simulate
+from accelsim.config import load_arch, load_workload
+
+GEMM_1024 = {"model": "gemm", "m": 1024, "n": 1024, "k": 1024}
+
+
+def _run(workload: dict, arch: str, sets: list[str]) -> dict:
+    """report.json of ``workload`` on the preset ``arch`` with ``sets`` (``--set`` overrides)."""
+    return simulate(load_workload(workload), load_arch(arch, sets)).to_dict()
+
+
+def test_more_cores_never_slow_a_memory_bound_gemm_on_tpu_v1():
+    """1024³ int8 on tpu-v1 (256×256 array at 700 MHz, 34 GB/s DDR3, 24 MiB unified buffer: no re-reads). One core
+    moves A + B + C = 3 × 1 MiB = 3,145,728 B: 92.52 µs at 34 GB/s, against 1024³ / 65,536 MACs a cycle = 16,384
+    cycles = 23.4 µs of compute, so it is HBM-bound. Split over N cores every core streams the replicated operand (A
+    and B are as large: A), (N + 2) MiB: 123.4 µs already at N = 2, slower than one core. So every N runs it on one
+    core: the one-core time, and 3 MiB from HBM (it was 94.3 / 125.2 / 187.0 / 312.1 µs at N = 1 / 2 / 4 / 8)."""
+    one = _run(GEMM_1024, "tpu-v1", [])
+    assert one["bytes"]["hbm"] == 3 * 2**20
+    assert 3 * 2**20 / 34e9 <= one["seconds"] < 4 * 2**20 / 34e9
+    for cores in range(2, 9):
+        rep = _run(GEMM_1024, "tpu-v1", [f"arch.cores={cores}"])
+        assert rep["seconds"] == one["seconds"], cores
+        assert rep["bytes"]["hbm"] == 3 * 2**20, cores
+        assert rep["ops"][0]["core"] == 0
+
+
+@pytest.mark.parametrize("arch", ["gemmini", "edge-npu", "eyeriss-like", "multicore-4"])
+def test_the_1024_cube_gemm_is_never_slower_on_more_cores(arch):
+    """Cores 1 to 8: the time never rises (each N can run the op as any fewer cores would)."""
+    times = [_run(GEMM_1024, arch, [f"arch.cores={n}"])["seconds"] for n in range(1, 9)]
+    assert times == sorted(times, reverse=True), times
+
+
+def test_a_compute_bound_gemm_still_splits_on_gemmini():
+    """gemmini: one 16×16 array at 1 GHz, so one core alone computes 1024³ / 256 = 4,194,304 cycles = 4.19 ms (a
+    bound below its whole run). Two cores halve the compute, and their transfers at 16 GB/s fit below it (the
+    tiling on 64 KiB buffers re-reads the operands, but well within 4.19 ms × 16 GB/s = 67 MB): the split pays."""
+    one = _run(GEMM_1024, "gemmini", [])
+    two = _run(GEMM_1024, "gemmini", ["arch.cores=2"])
+    assert one["seconds"] >= 1024**3 / 256 / 1e9
+    assert two["seconds"] < 1024**3 / 256 / 1e9
+    assert two["ops"][0]["mapping"]["units"] == 2
+    assert two["bytes"]["hbm"] < 4.194304e-3 * 16e9
+
+
+def test_a_grouped_conv_split_along_its_groups_copies_nothing():
+    """conv2d 64 → 64 channels, 3×3, groups 4, 56×56, bf16 on multicore-4: Gemm(3136, 16, 144, count 4). Over 4
+    cores each runs one group's GEMM and reads only its own input channels and filters, so HBM moves what one core
+    does: input 64·56·56·2 = 401,408 B, weights 64·16·9·2 = 18,432 B and bias 128 B, output 401,408 B: 821,376 B
+    (the weights and bias were counted once per core: + 3 · 18,560 = 877,056 B)."""
+    wl = {"model": "conv2d", "groups": 4}
+    for cores in (1, 4):
+        rep = _run(wl, "multicore-4", [f"arch.cores={cores}"])
+        assert rep["bytes"]["hbm"] == 401_408 + 18_432 + 128 + 401_408
+    assert rep["ops"][0]["mapping"]["split"] == "count"
+    assert rep["ops"][0]["mapping"]["units"] == 4
+
+
+CLOCKS = ["500MHz", "1GHz", "2GHz", "4GHz"]
+
+
+def test_a_faster_clock_never_slows_a_memory_bound_gemm_on_tpu_v1():
+    """256³ int8 on tpu-v1: A, B and C are 65,536 B each, 196,608 B from HBM: 5.78 µs at 34 GB/s, a bound at any
+    clock. It was 6.040 µs at 500 MHz and 6.188 µs at 1 GHz: the groups were sized in cycles, so the faster
+    clock cut the op into more of them. Now one a µs of transfer: 196,608 / 34,000 = 5 at every clock."""
+    reps = [_run({"model": "gemm", "m": 256, "n": 256, "k": 256}, "tpu-v1", [f"arch.clock={c}"]) for c in CLOCKS]
+    times = [r["seconds"] for r in reps]
+    assert all(t >= 196_608 / 34e9 for t in times)
+    assert times == sorted(times, reverse=True), times
+    assert {r["ops"][0]["tiles"] for r in reps} == {5}
+
+
+def test_a_faster_clock_never_slows_a_latency_bound_gemm_on_gemmini():
+    """33×16×32 with batch 2 (a 66×16×32 GEMM, int8) on a 128×5 os array, 1 GB/s HBM with 1 µs latency: A 2,112 B,
+    B 512 B, C 1,056 B: 3,680 B = 3.68 µs of transfer, and the last store's 1 µs latency after it: at least 4.68 µs.
+    Groups of 1,000 compute cycles (651 cycles: none) or 1 µs of transfer: 3 at every clock, where the groups
+    sized in cycles were 1 / 3 / 7 / 14 at 0.5 / 1 / 2 / 4 GHz, each pair exposing the 1 µs latency behind double
+    buffering (7.01 / 6.25 / 7.81 / 10.45 µs)."""
+    sets = ["arch.core.systolic.rows=128", "arch.core.systolic.cols=5", "arch.core.systolic.dataflow=os",
+            "arch.hbm.bandwidth=1GB/s", "arch.hbm.latency=1us"]
+    wl = {"model": "gemm", "m": 33, "n": 16, "k": 32, "batch": 2}
+    reps = [_run(wl, "gemmini", [*sets, f"arch.clock={c}"]) for c in CLOCKS]
+    times = [r["seconds"] for r in reps]
+    assert all(t >= 4.68e-6 for t in times)
+    assert times == sorted(times, reverse=True), times
+    assert {r["ops"][0]["tiles"] for r in reps} == {3}
+    assert reps[0]["ops"][0]["bytes"]["hbm"] == 2_112 + 512 + 1_056

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, fields
 from enum import Enum
 
 from .errors import WorkloadError
-from .units import SCALE_BYTES, Sparsity, dtype_bytes, packed_bytes
+from .units import FP8_ATTENTION_OUT, SCALE_BYTES, Sparsity, dtype_bytes, packed_bytes
 
 
 class OpKind(str, Enum):
@@ -62,13 +62,6 @@ class OpKind(str, Enum):
 
 
 _MATMUL_KINDS = frozenset({OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR, OpKind.MATMUL, OpKind.ATTENTION})
-
-# The output dtype of a fused attention forward computing in fp8: FlashAttention-3's FP8 forward writes bf16
-# (Dao-AILab/flash-attention hopper/flash_api.cpp @000090d mha_fwd: "out_type = q_type == Float8_e4m3fn ?
-# BFloat16 : q_type", "For FP8 input, output must have dtype BF16"; its split combine writes bf16 too). Assumption:
-# the other fp8 attention kernels alike (vLLM's attention layer hands its backends an output buffer in the
-# model's 16-bit dtype)
-FP8_ATTENTION_OUT = "bf16"
 
 
 @dataclass(frozen=True, slots=True)

@@ -319,3 +319,11 @@ class Sparsity:
         storage, ``compression.compress_to_ellpack_block``; NVIDIA's 2:4 format keeps a 2-bit index per nonzero,
         Ampere architecture whitepaper, "Fine-Grained Structured Sparsity")."""
         return (self.m - 1).bit_length()
+
+
+# The output dtype of a fused attention forward computing in fp8: FlashAttention-3's FP8 forward writes bf16
+# (Dao-AILab/flash-attention hopper/flash_api.cpp @000090d mha_fwd: "out_type = q_type == Float8_e4m3fn ?
+# BFloat16 : q_type", "For FP8 input, output must have dtype BF16"; its split combine writes bf16 too). Assumption:
+# the other fp8 attention kernels alike (vLLM's attention layer hands its backends an output buffer in the
+# model's 16-bit dtype)
+FP8_ATTENTION_OUT = "bf16"

@@ -387,15 +387,16 @@ def test_min_tiles_above_max_tiles_is_an_error(tmp_path):
     assert load_experiment(path).options.min_tiles_per_op == 8  # equal bounds are fine
 
 
-def test_min_tiles_per_op_yields_to_one_group_per_1000_cycles_of_work():
-    # docs/configuration.md: at least min(min_tiles_per_op, work / 1,000 cycles, compute cycles) groups. A 256³ int8 gemm on tpu-v1
-    # moves A, B and C once, 3 x 256 x 256 x 1 B = 196,608 B, over 34 GB/s at 700 MHz (48.57 B a cycle): 4,048
-    # cycles, more than its compute, so 4 groups of at least 1,000 cycles, whether 4 or 16 are asked for
-    for ask in (4, 16):
+def test_min_tiles_per_op_yields_to_one_group_per_1000_cycles_or_1_us_of_work():
+    # docs/configuration.md: at least min(min_tiles_per_op, work, compute cycles) groups, the work one group per
+    # 1,000 cycles of compute or per 1 µs of transfer at main-memory bandwidth, whichever gives more. A 256³ int8
+    # gemm on tpu-v1 moves A, B and C once, 3 x 256 x 256 x 1 B = 196,608 B, over 34 GB/s: 5.78 µs (4,048 cycles
+    # at 700 MHz, more than its compute), so 5 groups, whether 5 or 16 are asked for
+    for ask in (5, 16):
         op = accelsim.simulate({"model": "gemm", "m": 256, "n": 256, "k": 256}, "tpu-v1",
                                min_tiles_per_op=ask).to_dict()["ops"][0]
         assert op["bytes"]["hbm"] == 196_608 and op["compute_cycles"] < 4048
-        assert op["tiles"] == 196_608 * 700_000_000 // 34_000_000_000 // 1000 == 4
+        assert op["tiles"] == int(196_608 / 34e9 / 1e-6) == 5
 
 
 def test_layer_list_shape_errors_name_the_layers_line(tmp_path):

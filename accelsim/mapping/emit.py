@@ -342,9 +342,9 @@ class Emitter:
             details["units"] = count
             details["work_cycles"] = p.cycles
             name = f"{units[p.units[0]].name} ({count})"
-        elif nunits > 1:
+        elif nunits > 1:  # each unit its own share, fill and drain included (traffic.unit_cycles): their sum
             details["units"] = nunits
-            details["work_cycles"] = p.cycles
+            details["work_cycles"] = sum(cyc)
             name = f"{units[p.units[0]].name}..{units[p.units[-1]].name} ({nunits})"
         else:
             name = units[p.units[0]].name

@@ -344,10 +344,16 @@ def tile_groups(p: Plan, ntiles: int, nunits: int, nbytes: int, bandwidth: float
     of ``bandwidth`` bytes/s: as many as it streams in (at least its tiles, its units and min_tiles_per_op, and one
     per GROUP_MIN_CYCLES of compute or 1 / GROUPS_PER_SECOND of transfer, so that how finely loads overlap compute
     does not depend on whether the op happens to fit SRAM whole), at most max_tiles_per_op, and none shorter than
-    both, except that every unit the op was split over gets a group."""
+    both, except that every unit the op was split over gets a group. Over several units, a multiple of them (each
+    unit as many groups, :func:`~.emit.group_plan`): rounded up, or down where up would pass max_tiles_per_op."""
     fit = max(p.cycles // GROUP_MIN_CYCLES, int(nbytes * GROUPS_PER_SECOND // bandwidth))
     want = max(ntiles, options.min_tiles_per_op, nunits, fit)
-    return max(1, min(want, max(options.max_tiles_per_op, nunits), p.cycles, max(fit, nunits)))
+    cap = max(options.max_tiles_per_op, nunits)
+    groups = max(1, min(want, cap, p.cycles, max(fit, nunits)))
+    if nunits > 1:
+        up = -(-groups // nunits) * nunits
+        groups = up if up <= cap else groups // nunits * nunits
+    return groups
 
 
 def _split(total: int, parts: int) -> list[int]:

@@ -150,3 +150,20 @@ def test_scratchpad_rate_note():
     rep = _run({"model": "gemm", "m": 16, "n": 16, "k": 16}, _arch())
     assert not any("bytes_per_cycle" in n for n in rep["notes"])
     assert scratchpad_rate_notes(load_arch("a100")) == []  # its attention kernel is FlashAttention-2
+
+
+def test_a_split_op_sums_its_units_work_and_keeps_max_tiles():
+    # each unit of a split GEMM pays its own fill and drain (traffic.unit_cycles), so mapping.work_cycles, the
+    # stall share's denominator, is the units' sum: units x the busiest one's when the shares are equal
+    rep = simulate({"model": "gemm", "m": 128, "n": 128, "k": 128},
+                            {"base": "multicore-4", "hbm": {"bandwidth": "inf", "latency": "0ns"}}).to_dict()
+    op = rep["ops"][0]
+    units = op["mapping"]["units"]
+    assert units > 1 and op["mapping"]["work_cycles"] == units * op["compute_cycles"]
+    # every unit runs as many groups: the count a multiple of the units, rounded down where up would pass
+    # max_tiles_per_op (5 over 4 units: 4, not 8), up otherwise (16 over 3 cores: 15 is under 16, 18 over it)
+    for cores, cap, tiles in ((4, 5, 4), (3, 16, 15)):
+        rep = simulate({"model": "gemm", "m": 1024, "n": 1024, "k": 1024},
+                                {"base": "multicore-4", "cores": cores}, max_tiles_per_op=cap).to_dict()
+        op = rep["ops"][0]
+        assert op["mapping"]["units"] == cores and op["tiles"] == tiles <= cap

@@ -235,8 +235,19 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # activation loads wait for their producers; parameter loads only for a free buffer (so they prefetch)
     act_levels = {lv: act_a.get(lv, 0) * fa + act_b.get(lv, 0) * fb for lv in dict.fromkeys([*act_a, *act_b])}
     act_levels.update({lv: b for lv, b in cache_bytes.items() if b})
-    # a parameter read from a cache (options.warm_params) moves only the cache's bytes, counted above
-    w_levels = {lv: b * fb for lv, b in wts.items() if lv not in cache_bytes}
+    # a parameter read from a cache (options.warm_params) moves only the cache's bytes, counted above. One held
+    # beyond main memory (host memory behind a link) that the tiling reads more than once is staged in main memory
+    # as offload runtimes do (accelerate's and DeepSpeed ZeRO-Inference's weight prefetch, FlexGen): it crosses
+    # the link once, is written to main memory and read from there fb times, not fetched over the link fb times
+    w_levels: dict[str, int] = {}
+    for lv, b in wts.items():
+        if lv in cache_bytes:
+            continue
+        if fb > 1 and lv != ctx.main and lv not in ctx.caches:
+            _add(w_levels, {lv: b, ctx.main: b + b * fb})
+            details["staged_weight_bytes"] = details.get("staged_weight_bytes", 0) + b
+        else:
+            _add(w_levels, {lv: b * fb})
     level_bytes: dict[str, int] = {}
     for lv, b in [*act_levels.items(), *w_levels.items(), *out_levels.items()]:
         if b:

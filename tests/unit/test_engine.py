@@ -173,7 +173,9 @@ def test_splitting_a_gemm_over_four_cores_quarters_its_compute():
     work = one["ops"][0]["compute_cycles"]
     groups = four["ops"][0]["tiles"]
     assert four["total_cycles"] <= work / 4 + work / groups + 1
-    assert four["ops"][0]["mapping"]["work_cycles"] == work  # the same folds, spread out
+    # the same folds, spread out: 4 sub-GEMMs of 32·8 = 256 folds each, every unit's cycles the op's scaled by its
+    # share's fold cycles and rounded to a whole cycle (work_cycles sums the units': within a cycle each)
+    assert abs(four["ops"][0]["mapping"]["work_cycles"] - work) <= 4
     assert {tg4.units[t.unit].core for t in tg4.tasks if t.kind is TaskKind.COMPUTE} == {0, 1, 2, 3}
 
 

@@ -83,9 +83,12 @@ def _price(op: Op, specs: tuple[UnitSpec, ...], models: dict, arch: Arch) -> tup
 
 
 def signature(op: Op) -> tuple:
-    """What a cost model may read of an op: equal signatures, equal prices (its name and inputs aside)."""
+    """What a cost model may read of an op: equal signatures, equal prices (its name and inputs aside). A weight's
+    stored form is part of it (its bytes set a GPU GEMM's price and a split's estimate): two runs that differ only
+    in a quantisation group size shared cached prices, so a process's results depended on what ran before."""
     return (op.kind, op.dtype, op.gemm, op.vector_elems, op.macs, op.flops, op.in_shapes, op.out_shape,
-            tuple(w.shape for w in op.weights), tuple(op.attrs.items()))
+            tuple((w.shape, w.role, w.dtype, w.group_size, w.nnz, w.index_bits) for w in op.weights),
+            tuple(op.attrs.items()))
 
 
 def _choose(op: Op, specs: tuple[UnitSpec, ...], models: dict) -> UnitSpec:

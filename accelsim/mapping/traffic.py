@@ -226,10 +226,11 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
             fa, fb = t2.a_reads, t2.b_reads
         else:
             fa = fb = 1
+    w_copies = 1  # the cores that each read every parameter (a split without a shared cache to serve the copies)
     if ncores > 1 and not ctx.caches:
         act_a = {lv: b * rep_a for lv, b in act_a.items()}
         act_b = {lv: b * rep_b for lv, b in act_b.items()}
-        wts = {lv: b * rep_b for lv, b in wts.items()}
+        w_copies = rep_b
     if passes > 1:
         details["input_passes"] = passes
     # activation loads wait for their producers; parameter loads only for a free buffer (so they prefetch)
@@ -239,15 +240,17 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # beyond main memory (host memory behind a link) that the tiling reads more than once is staged in main memory
     # as offload runtimes do (accelerate's and DeepSpeed ZeRO-Inference's weight prefetch, FlexGen): it crosses
     # the link once, is written to main memory and read from there fb times, not fetched over the link fb times
+    # (the reads: fb per core that reads it, w_copies cores)
     w_levels: dict[str, int] = {}
+    reads = fb * w_copies
     for lv, b in wts.items():
         if lv in cache_bytes:
             continue
-        if fb > 1 and lv != ctx.main and lv not in ctx.caches:
-            _add(w_levels, {lv: b, ctx.main: b + b * fb})
+        if reads > 1 and lv != ctx.main and lv not in ctx.caches:
+            _add(w_levels, {lv: b, ctx.main: b + b * reads})
             details["staged_weight_bytes"] = details.get("staged_weight_bytes", 0) + b
         else:
-            _add(w_levels, {lv: b * fb})
+            _add(w_levels, {lv: b * reads})
     level_bytes: dict[str, int] = {}
     for lv, b in [*act_levels.items(), *w_levels.items(), *out_levels.items()]:
         if b:

@@ -22,3 +22,19 @@ def test_a_spilled_weight_crosses_the_host_link_once():
     assert q["bytes"]["hbm"] % weight == 0 and q["bytes"]["hbm"] >= 2 * weight
     # over the run, the link moves at most the weights host memory holds (the embedding gathers only its rows)
     assert rep["bytes"]["host"] <= rep["memory"]["host"]["weights"]
+
+
+def test_a_spilled_weight_every_core_reads_crosses_the_link_once():
+    # an 8192 x 1024 x 1024 bf16 GEMM on multicore-4 with 34 MB of HBM: its 1024 x 1024 weight (2,097,152 B) lives
+    # in host memory. Split along M over 4 cores without a shared cache, every core reads all of it: it crosses the
+    # link once (it crossed 4 times, 8,388,608 B), and HBM takes the staged copy written once and read 4 times
+    weight = 1024 * 1024 * 2
+    reps = {cores: accelsim.simulate({"model": "gemm", "m": 8192, "n": 1024, "k": 1024, "dtype": "bf16"},
+                                     {"base": "multicore-4", "cores": cores, "hbm": {"capacity": "34MB"}}).to_dict()
+            for cores in (1, 4)}
+    one, four = reps[1]["ops"][0], reps[4]["ops"][0]
+    assert one["bytes"]["host"] == four["bytes"]["host"] == weight
+    assert four["mapping"]["units"] == 4 and four["mapping"]["split"] == "m"
+    assert four["mapping"]["staged_weight_bytes"] == weight
+    # A and C as on one core (a split along M copies neither), plus the weight written once and read 4 times
+    assert four["bytes"]["hbm"] == one["bytes"]["hbm"] + weight + 4 * weight

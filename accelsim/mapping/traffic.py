@@ -359,14 +359,15 @@ def tile_groups(p: Plan, ntiles: int, nunits: int, nbytes: int, bandwidth: float
     per GROUP_MIN_CYCLES of compute or 1 / GROUPS_PER_SECOND of transfer, so that how finely loads overlap compute
     does not depend on whether the op happens to fit SRAM whole), at most max_tiles_per_op, and none shorter than
     both, except that every unit the op was split over gets a group. Over several units, a multiple of them (each
-    unit as many groups, :func:`~.emit.group_plan`): rounded up, or down where up would pass max_tiles_per_op."""
+    unit as many groups, :func:`~.emit.group_plan`): rounded up, or down where up would pass max_tiles_per_op
+    (which wins over min_tiles_per_op) or the op's compute cycles."""
     fit = max(p.cycles // GROUP_MIN_CYCLES, int(nbytes * GROUPS_PER_SECOND // bandwidth))
     want = max(ntiles, options.min_tiles_per_op, nunits, fit)
     cap = max(options.max_tiles_per_op, nunits)
     groups = max(1, min(want, cap, p.cycles, max(fit, nunits)))
-    if nunits > 1:
+    if nunits > 1:  # (max_tiles_per_op wins over min_tiles_per_op; no group of no compute: at most a cycle each)
         up = -(-groups // nunits) * nunits
-        groups = up if up <= cap else groups // nunits * nunits
+        groups = up if up <= min(cap, max(nunits, p.cycles)) else max(nunits, groups // nunits * nunits)
     return groups
 
 

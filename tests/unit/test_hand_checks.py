@@ -167,3 +167,14 @@ def test_a_split_op_sums_its_units_work_and_keeps_max_tiles():
                                 {"base": "multicore-4", "cores": cores}, max_tiles_per_op=cap).to_dict()
         op = rep["ops"][0]
         assert op["mapping"]["units"] == cores and op["tiles"] == tiles <= cap
+
+
+def test_a_split_op_gets_no_group_without_compute():
+    # a 6-cycle op moving 5,000 B at 1 GB/s (5 µs: 5 groups of 1 µs of transfer) over 4 units: rounding 5 up to a
+    # multiple of 4 gives 8, more groups than its 6 cycles; it gets 4 (a cycle or two each)
+    from types import SimpleNamespace
+
+    from accelsim.mapping.traffic import tile_groups
+    from accelsim.options import Options
+
+    assert tile_groups(SimpleNamespace(cycles=6), 1, 4, 5_000, 1e9, Options()) == 4

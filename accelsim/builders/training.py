@@ -697,6 +697,7 @@ class _Pass:
             self._wgrad(w, name)
 
     def _spmm(self, op: Op, dy: str) -> None:
+        # Aᵀ·dY (and a weight's gradient) gathers the same edges as the forward A·X: its multiply-adds, nnz x F
         attrs = self._copied(op)
         for i, x in enumerate(op.inputs):
             if not self.requires[x]:
@@ -708,11 +709,11 @@ class _Pass:
             else:
                 reads = [dy, op.inputs[0]]
             name = self._bwd(op, self._input_suffix(op, i), OpKind.SPMM, reads, op.in_shapes[i], fn=f"{op.fn}_grad",
-                             grad="input", attrs=attrs, flops=op.flops, vector_elems=op.vector_elems)
+                             grad="input", attrs=attrs, macs=op.macs, flops=op.flops, vector_elems=op.vector_elems)
             self._to(x, name)
         for j, w in enumerate(self._main_weights(op)):
             name = self._bwd(op, "grad_weight" if j == 0 else f"grad_weight{j}", OpKind.SPMM, [*op.inputs, dy],
-                             w.shape, fn=f"{op.fn}_grad", grad="weight", attrs=attrs, flops=op.flops,
+                             w.shape, fn=f"{op.fn}_grad", grad="weight", attrs=attrs, macs=op.macs, flops=op.flops,
                              vector_elems=op.vector_elems)
             self._wgrad(w, name)
 

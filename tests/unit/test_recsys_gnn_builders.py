@@ -275,3 +275,13 @@ def test_dlrm_experiment_and_sweep_load():
     assert spec.arch.name == "tpu-v4" and spec.output == "runs/dlrm_tpu_v4"
     plan = plan_sweep(load_sweep(ROOT / "experiments" / "dlrm_hbm_link_sweep.yaml"))
     assert len(plan.points) == 4 * 3  # HBM capacities × host link bandwidths
+
+
+def test_a_gcn_backward_spmm_counts_its_multiply_adds():
+    # Cora: 10,556 directed edges + 2,708 self-loops = 13,264 non-zeros; conv1 aggregates 16 features: the forward
+    # A·X is 13,264 x 16 = 212,224 MACs, and the backward Aᵀ·dY gathers the same edges, the same 212,224 (it
+    # counted 0, its flops alone)
+    g = build_workload("gcn_cora", {"mode": "training"})
+    fwd, bwd = g["conv1.propagate"], g["conv1.propagate.grad_input"]
+    assert fwd.macs == 13_264 * 16 == bwd.macs
+    assert bwd.flops == 2 * bwd.macs

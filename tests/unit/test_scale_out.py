@@ -141,3 +141,15 @@ def test_a_node_holding_fewer_of_the_groups_chips_bounds_a_collective_across_nod
     assert collective.seconds(arch, "all_reduce", size, 12) == pytest.approx(
         2 * (11 / 12 * size / (4 * 47e9) + 20e-6))
     assert collective.seconds(arch, "all_to_all", size, 12) == pytest.approx(8 / 12 * size / 47e9 + 20e-6)
+
+
+def test_chips_left_over_by_whole_tensor_parallel_replicas_are_named_idle():
+    # 12 chips at tensor_parallel 8: 12 // 8 = 1 replica of chips 0-7 (Megatron's rank grid has no place for a
+    # partial one), so 12 − 8 = 4 chips, 8-11, do nothing; 16 chips hold two replicas and none idles
+    def notes(chips):
+        return api.simulate({"model": "gpt", "mode": "training", "tensor_parallel": 8, "layers": 1, "hidden": 256,
+                             "heads": 8, "seq_len": 128, "vocab": 1024},
+                            {"base": "dgx-h100", "chips": chips}, plots=False).to_dict()["notes"]
+    idle = [n for n in notes(12) if n.startswith("chips:")]
+    assert len(idle) == 1 and "4 of the arch's 12 chips (8-11) are idle" in idle[0]
+    assert not [n for n in notes(16) if n.startswith("chips:")]

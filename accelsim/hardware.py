@@ -711,27 +711,36 @@ class NcclTuning(_Model):
 class ScaleOut(_Model):
     """The network between nodes (InfiniBand, Ethernet), for collectives and sends whose chips are in different
     nodes: each chip sends through its own NIC ``bandwidth`` bytes/s per direction at ``efficiency`` (a DGX has one
-    NIC per GPU), and each crossing between nodes (or a send) costs ``latency``. A collective across nodes is a ring
-    over its chips, node after node: in every step each node sends one ring's share out of the node, so all of a
-    chip's 2(N−1)/N · bytes (all-reduce) leave each node once, spread over the NICs of the group's chips in that
-    node (NCCL's rings, one per NIC); a chunk crosses the M − 1 node boundaries once per half, and those crossings'
-    latency is what the call waits (as NCCL's tuner counts inter-node steps apart, tuning.cc; the NVLink hops
-    inside a node, about a microsecond each, are left out)."""
+    NIC per GPU), and each crossing between nodes (or a send) costs ``latency``. An all-reduce, all-gather or
+    reduce-scatter across nodes is a ring over its chips, node after node: in every step each node sends one ring's
+    share out of the node, so all of a chip's 2(N−1)/N · bytes (all-reduce) leave each node once, spread over the
+    NICs of the group's chips in that node (NCCL's rings, one per NIC); a chunk crosses the M − 1 node boundaries
+    once per half, and those crossings' latency is what the call waits (as NCCL's tuner counts inter-node steps
+    apart, tuning.cc; the NVLink hops inside a node, about a microsecond each, are left out). An all-to-all cannot
+    relay through a ring: NCCL runs it as point-to-point sends from every rank to every other (NCCL's user guide,
+    "Point-to-point communication": all-to-all is a ncclSend/ncclRecv to each peer in one group call), so each chip
+    pushes its own off-node share, (N − k)/N · bytes with k of the group's chips in its node, through its own NIC,
+    and the sends overlap: one ``latency``."""
 
     kind: str = ""
     bandwidth: BytesPerSecond
     latency: Seconds = 0.0
     efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0
 
-    def collective_seconds(self, collective: str, nbytes: int, chips: int, per_node: int = 1) -> float:
-        """A ring ``collective`` of ``nbytes`` (nccl-tests' size) over ``chips``, ``per_node`` of them in each of
-        M = chips / per_node nodes: all-reduce 2 · ((N−1)/N · bytes / (per_node · bandwidth · efficiency) + (M−1) ·
-        latency); all-gather, reduce-scatter and all-to-all half of it."""
+    def collective_seconds(self, collective: str, nbytes: int, chips: int, per_node: int = 1,
+                           nodes: int | None = None) -> float:
+        """A ``collective`` of ``nbytes`` (nccl-tests' size) over ``chips`` in M = ``nodes`` nodes (default
+        chips / per_node), ``per_node`` of them (k; the fewest any node holds) in a node: all-reduce 2 · ((N−1)/N
+        · bytes / (k · bandwidth · efficiency) + (M−1) · latency), all-gather and reduce-scatter half of it (a
+        ring); all-to-all (N−k)/N · bytes / (bandwidth · efficiency) + latency (each chip's sends off its node,
+        through its own NIC)."""
         if chips <= 1 or nbytes <= 0:
             return 0.0
+        per_node = min(max(per_node, 1), chips)
+        if collective == "all_to_all":
+            return (chips - per_node) / chips * nbytes / (self.bandwidth * self.efficiency) + self.latency
         halves = 2 if collective == "all_reduce" else 1
-        per_node = max(per_node, 1)
-        nodes = max(-(-chips // per_node), 2)
+        nodes = max(nodes or -(-chips // per_node), 2)
         nics = per_node * self.bandwidth * self.efficiency
         return halves * ((chips - 1) / chips * nbytes / nics + (nodes - 1) * self.latency)
 
@@ -795,10 +804,22 @@ class Interconnect(_Model):
         than one node and so runs over ``scale_out``."""
         return self.node_chips is not None and extent > self.node_chips
 
+    def nodes(self, extent: int) -> int:
+        """Nodes that ``extent`` consecutive chips from chip 0 span (1 without ``node_chips``)."""
+        return -(-extent // self.node_chips) if self.node_chips else 1
+
     def per_node(self, group: int, extent: int) -> int:
-        """Chips of a ``group`` spread evenly over ``extent`` consecutive chips that sit in one node."""
-        nodes = -(-extent // self.node_chips) if self.node_chips else 1
-        return max(group // nodes, 1)
+        """The fewest chips of a ``group`` spread evenly over ``extent`` consecutive chips (every extent / group-th
+        from chip 0) that any one node holds: the node whose NICs bound a collective across nodes (12 chips of
+        8-chip nodes: 8 and 4, so 4)."""
+        if not self.node_chips:
+            return max(group, 1)
+        stride = max(extent // max(group, 1), 1)
+        held = [0] * self.nodes(extent)
+        for i in range(group):
+            if i * stride < extent:
+                held[i * stride // self.node_chips] += 1
+        return max(min(held), 1)
 
     def group_bandwidth(self, group: int) -> float:
         """Bytes/s per direction one chip drives toward the other ``group`` − 1 chips of a collective (2: one

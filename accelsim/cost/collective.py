@@ -39,7 +39,8 @@ node (``extent``: the consecutive chips its group is spread over, in Megatron's 
 innermost, then data parallel, then pipeline stages) on the scale-out network instead, as a ring whose traffic out
 of each node is spread over the NICs of the group's chips in that node (:class:`accelsim.hardware.ScaleOut`): 16
 GPUs of two DGX A100 nodes all-reduce at 8 × 25 GB/s × 0.9 = 180 GB/s of bus bandwidth, a data-parallel pair of
-tensor-parallel-8 ranks at one NIC's 22.5 GB/s.
+tensor-parallel-8 ranks at one NIC's 22.5 GB/s. An all-to-all across nodes is point-to-point sends instead, not a
+ring: each chip's off-node share through its own NIC, or its sends inside the node where those are slower.
 
 ``options.all_reduce: custom`` prices an all-reduce inside one node as a serving engine's own kernel instead of
 NCCL's (:func:`custom`): vLLM's custom all-reduce, whose GPUs read their peers' buffers over NVLink in one kernel
@@ -289,7 +290,12 @@ def call(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = No
         return Choice((ic.scale_out if across else ic).send_seconds(nbytes), "p2p", "", sent)  # type: ignore[union-attr]
     if ic.scale_out is not None and ic.crosses_nodes(extent or group):
         per_node = ic.per_node(group, extent or group)
-        return Choice(ic.scale_out.collective_seconds(kind, nbytes, group, per_node), "ring", "", sent)
+        seconds = ic.scale_out.collective_seconds(kind, nbytes, group, per_node, ic.nodes(extent or group))
+        if kind == "all_to_all":  # point-to-point sends (ScaleOut): those inside the node run beside the NIC's, an
+            # all-to-all of the node's k/N share over its k chips, and the slower of the two is the call's
+            inside = call(arch, kind, nbytes * per_node // group, per_node, None, all_reduce).seconds
+            return Choice(max(seconds, inside), "p2p", "", sent)
+        return Choice(seconds, "ring", "", sent)
     if kind == "all_reduce" and all_reduce == "custom" and (own := custom(ic, nbytes, group)) is not None:
         return own
     if ic.collective == "nccl":

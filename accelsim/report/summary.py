@@ -100,7 +100,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + flash_fallback_notes(tg)
                   + unfused_attention_notes(graph, arch)
                   + nccl_channel_notes(arch, tg) + vector_key_notes(arch, graph) + scratchpad_rate_notes(arch)
-                  + [str(n) for n in graph.meta.get("notes", ())]),
+                  + idle_chip_notes(arch, graph) + [str(n) for n in graph.meta.get("notes", ())]),
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
         **({"phases": _phases(ops)} if any("phase" in m.mapping for m in tg.ops) else {}),
         **({"moe": graph.meta["moe"]} if "moe" in graph.meta else {}),
@@ -404,6 +404,20 @@ def unfused_attention_notes(graph: Graph, arch: Arch) -> list[str]:
             f"{_b(nbytes)} in all) go through memory (written, read and written by the softmax, read again); GPU serving stacks "
             f"and transformers' default (sdpa) run fused FlashAttention kernels, which this arch models: --set "
             f"workload.attention=fused"]
+
+
+def idle_chip_notes(arch: Arch, graph: Graph) -> list[str]:
+    """One line when the arch's chips are not a whole number of replicas (tensor × context × pipeline parallel
+    chips): Megatron's rank grid has no place for the rest (``mapping.data_parallel`` counts whole replicas only),
+    so they sit idle (12 chips at tensor_parallel 8: one replica of 8, chips 8-11 idle)."""
+    info = graph.info
+    replica = info.tensor_parallel * info.context_parallel * info.pipeline_parallel
+    used = replica * (arch.chips // replica)
+    if replica <= 1 or used in (0, arch.chips):
+        return []
+    return [f"chips: {arch.chips - used} of the arch's {arch.chips} chips ({used}-{arch.chips - 1}) are idle: a "
+            f"replica takes tensor_parallel x context_parallel x pipeline_parallel = {replica} chips and "
+            f"{arch.chips} holds {arch.chips // replica} whole one(s); set arch.chips to a multiple of {replica}"]
 
 
 def nccl_channel_notes(arch: Arch, tg: TaskGraph) -> list[str]:

@@ -115,3 +115,41 @@ def test_pipeline_stages_on_different_nodes_send_over_the_nics():
     # each stage is one node: its one boundary crosses; 2 · (P − 1) sends in training
     assert p["p2p_transfers"] == 2
     assert p["p2p_s"] == pytest.approx(2 * (IB_LAT + send / (IB_BW * IB_EFF)))
+
+
+def test_an_all_to_all_across_nodes_sends_each_chips_off_node_share_through_its_own_nic():
+    # NCCL runs all-to-all as point-to-point sends to every peer (its user guide, "Point-to-point communication"),
+    # which cannot relay through a ring: each GPU of dgx-h100 (NDR, 50 GB/s × 0.94 = 47 GB/s a NIC, 20 µs)
+    # pushes the (16 − 8)/16 of its 64 MiB that goes to the other node through its own NIC, the sends at once:
+    # ½ × 67,108,864 B / 47e9 B/s + 20 µs = 713.94 + 20 = 733.94 µs (the ring's 8-NIC spread gave 187 µs)
+    arch = load_arch("dgx-h100").model_copy(update={"chips": 16})
+    size = 64 << 20
+    assert collective.seconds(arch, "all_to_all", size, 16) == pytest.approx(0.5 * size / 47e9 + 20e-6)
+    # two chips, one a node (a data-parallel pair of tensor-parallel-8 ranks): all of the other half leaves,
+    # ½ × 64 MiB / 47 GB/s + 20 µs, the same per-NIC time (k = 1: each chip's own NIC carried it before too)
+    assert collective.seconds(arch, "all_to_all", size, 2, 16) == pytest.approx(0.5 * size / 47e9 + 20e-6)
+
+
+def test_a_node_holding_fewer_of_the_groups_chips_bounds_a_collective_across_nodes():
+    # 12 dgx-h100 GPUs are a node of 8 and one of 4: the ring's traffic out of the small node spreads over its 4
+    # NICs, not 12 / 2 = 6. All-reduce 64 MiB: 2 × (11/12 × 67,108,864 / (4 × 47e9) + (2 − 1) × 20 µs)
+    # = 2 × (327.20 + 20) = 694.4 µs; an all-to-all sends a GPU of the small node's (12 − 4)/12 off it through
+    # its NIC: 8/12 × 67,108,864 / 47e9 + 20 µs = 951.91 + 20 = 971.9 µs
+    arch = load_arch("dgx-h100").model_copy(update={"chips": 12})
+    size = 64 << 20
+    assert arch.interconnect.per_node(12, 12) == 4 and arch.interconnect.nodes(12) == 2
+    assert collective.seconds(arch, "all_reduce", size, 12) == pytest.approx(
+        2 * (11 / 12 * size / (4 * 47e9) + 20e-6))
+    assert collective.seconds(arch, "all_to_all", size, 12) == pytest.approx(8 / 12 * size / 47e9 + 20e-6)
+
+
+def test_chips_left_over_by_whole_tensor_parallel_replicas_are_named_idle():
+    # 12 chips at tensor_parallel 8: 12 // 8 = 1 replica of chips 0-7 (Megatron's rank grid has no place for a
+    # partial one), so 12 − 8 = 4 chips, 8-11, do nothing; 16 chips hold two replicas and none idles
+    def notes(chips):
+        return api.simulate({"model": "gpt", "mode": "training", "tensor_parallel": 8, "layers": 1, "hidden": 256,
+                             "heads": 8, "seq_len": 128, "vocab": 1024},
+                            {"base": "dgx-h100", "chips": chips}, plots=False).to_dict()["notes"]
+    idle = [n for n in notes(12) if n.startswith("chips:")]
+    assert len(idle) == 1 and "4 of the arch's 12 chips (8-11) are idle" in idle[0]
+    assert not [n for n in notes(16) if n.startswith("chips:")]

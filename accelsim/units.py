@@ -30,6 +30,9 @@ DTYPE_BITS: dict[str, int] = {**{k: 8 * v for k, v in DTYPE_BYTES.items()}, "int
 """Bits per element of each dtype as stored in a packed parameter tensor (int4 and fp4: 4, half a byte)."""
 HALF_FLOATS: tuple[str, ...] = ("fp16", "bf16")
 """The 16-bit floating-point dtypes (the inputs a FlashAttention kernel takes, among others)."""
+TRAINED_DTYPES: tuple[str, ...] = ("fp32", "tf32", "bf16", "fp16", "fp64")
+"""The dtypes a training step is modelled in (its weights, activations and gradients; the optimizer's master copy
+and states are fp32): integer and 8- or 4-bit float training (quantisation-aware, FP8 recipes) is not."""
 TORCH_DTYPES: dict[str, str] = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "float8_e4m3fn": "fp8"}
 """PyTorch's dtype names (as Hugging Face configs write them, e.g. ``mamba_ssm_cache_dtype``) → ours."""
 

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from ..errors import WorkloadError
 from ..ir import Graph
-from ..units import DTYPE_BYTES
+from ..units import DTYPE_BYTES, TRAINED_DTYPES
 from . import training
 from .registry import get_builder
 from .sparsity import apply_sparsity
@@ -35,6 +35,9 @@ def build_workload(name: str, params: Mapping[str, object], *, default_dtype: st
     """
     entry = get_builder(name)
     p = entry.params.model_validate(dict(params))
+    defaulted = p.dtype is None
+    if p.mode == "training":
+        _trainable(p)
     if p.dtype is None:
         if default_dtype not in DTYPE_BYTES:
             raise WorkloadError(f"unknown default dtype {default_dtype!r}; expected one of {', '.join(DTYPE_BYTES)}")
@@ -50,7 +53,25 @@ def build_workload(name: str, params: Mapping[str, object], *, default_dtype: st
         graph = apply_sparsity(graph, p.sparsity)
     if p.mode != "training":
         return graph
-    return training.training_graph(graph, p.optimizer, getattr(p, "recompute", "none"))
+    step = training.training_graph(graph, p.optimizer, getattr(p, "recompute", "none"))
+    if defaulted and p.dtype not in TRAINED_DTYPES:  # the arch's own dtype (tpu-v1's int8): priced as given, said
+        step = step.with_meta({**step.meta, "notes": [*step.meta.get("notes", ()), (
+            f"this training step runs in {p.dtype}, the arch's dtype (workload.dtype unset): its weights, "
+            f"activations and gradients are {p.dtype} at the arch's {p.dtype} rate, which no training recipe does "
+            "(training is modelled in fp32, tf32, bf16 or fp16 with fp32 master weights and states)")]})
+    return step
+
+
+def _trainable(p: object) -> None:
+    """Refuse, at its key, a training step in a dtype it is not modelled in: an integer or 8/4-bit ``dtype``,
+    ``weight_dtype``, ``activation_dtype`` or ``expert_weight_dtype`` set explicitly."""
+    for key in ("dtype", "weight_dtype", "activation_dtype", "expert_weight_dtype"):
+        value = getattr(p, key, None)
+        if value is not None and value not in TRAINED_DTYPES:
+            raise WorkloadError(f"training in {value} is not modelled (its gradients and GEMMs would be {value}: "
+                                "quantised or integer training is not); training is modelled in fp32, tf32, bf16 "
+                                "or fp16 with fp32 master weights and optimizer states",
+                                key=(key,))
 
 
 def build_graph(spec: WorkloadRef, default_dtype: str = "fp16") -> Graph:

@@ -83,15 +83,20 @@ class Traffic:
 
 
 def _sources(tensors: tuple[str, ...], elem: int, ctx: Context, cached: tuple[str, ...] = (),
-             share: dict[str, float] | None = None) -> dict[str, int]:
+             share: dict[str, float] | None = None, forward: bool = False) -> dict[str, int]:
     """Off-chip bytes of ``tensors`` by the level they live in (resident tensors are already on chip; ``cached``
     activations are read from the outermost cache, :mod:`.l2resident`); of a tensor in ``share``, that fraction
-    (:func:`_shares`)."""
+    (:func:`_shares`). A training step's ``forward`` op reads a stashed activation that ``options.offload:
+    activations`` put beyond the main memory from the main memory: offload runtimes copy the stash out while the
+    forward keeps using the device's copy (torch.autograd.graph.save_on_cpu's pack hook; Megatron's and
+    TransformerEngine's CPU offloading), and only the backward reads it back over the link."""
     out: dict[str, int] = {}
     for t in tensors:
         if t in ctx.resident:
             continue
         lv = ctx.caches[-1] if t in cached and t not in ctx.level_of else ctx.level_of.get(t, ctx.main)
+        if forward and lv != ctx.main and t in ctx.level_of:  # (in training, the only activations placed
+            lv = ctx.main  # beyond the main memory are an offloaded stash)
         n = ctx.out_bytes[t] if t in ctx.out_bytes else ctx.input_elems[t] * elem
         if share and t in share:
             n = math.ceil(n * share[t])
@@ -135,15 +140,17 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
         a_tensors, b_tensors = p.inputs, ()
         a_share, b_share = _shares(p, range(len(p.operands))), {}
     cached = p.details.get(l2resident.KEY, ())
-    act_a = _sources(a_tensors, elem, ctx, cached, a_share)
-    act_b = _sources(b_tensors, elem, ctx, cached, b_share)
+    fwd = op.phase == "forward"
+    act_a = _sources(a_tensors, elem, ctx, cached, a_share, fwd)
+    act_b = _sources(b_tensors, elem, ctx, cached, b_share, fwd)
     shards = int(op.attrs.get("shards", 1)) if op.kind is OpKind.OPTIMIZER else 1
     if shards > 1:  # a distributed optimizer's step reads its share of the (reduce-scattered) gradient
         act_a = {lv: -(-b // shards) for lv, b in act_a.items()}
     if op.kind is OpKind.SPMM:  # gathers rows of its first input (whole granules each); the rest read in order
         row = op.row_elems * elem
-        gathered = _sources(p.operands[0], elem, ctx, cached)
-        act_a = _sources(tuple(t for g in p.operands[1:] for t in g if t not in p.operands[0]), elem, ctx, cached)
+        gathered = _sources(p.operands[0], elem, ctx, cached, forward=fwd)
+        act_a = _sources(tuple(t for g in p.operands[1:] for t in g if t not in p.operands[0]), elem, ctx, cached,
+                         forward=fwd)
         _add(act_a, gather.gathered({lv: op.gather_rows or 0 for lv in gathered}, row, ctx.grain))
     wts: dict[str, int] = {}
     for i, w in enumerate(p.weights):

@@ -53,3 +53,23 @@ def test_a_training_step_that_cannot_fit_fails_with_the_bytes():
     wl = load_workload("llama2_7b", ["mode=training", "seq_len=128"])
     with pytest.raises(MappingError, match=r"need \d+ B but hbm \(34359738368 B\) and host \(1073741824 B\)"):
         simulate(wl, load_arch("tpu-v4", ["host.capacity=1GiB"]))
+
+
+def test_offloaded_stash_crosses_the_host_link_out_once_and_back_for_the_backward_only():
+    # input (2048, 1024) → fc1 → relu1 → fc2, bf16 on a100. The stash (builders/training.py): the graph input (fc1's
+    # weight gradient), relu1 (fc2's weight gradient, relu's input gradient) and fc2 (the loss gradient), each
+    # 2048·1024·2 = 4,194,304 B. Offload runtimes copy the stash out while the forward keeps the device's copy
+    # (torch.autograd.graph.save_on_cpu): the host link carries relu1's and fc2's stores (2 × 4 MiB; the graph
+    # input has no producer) and the backward's reads, one per reader: loss.grad (fc2), fc2.grad_weight and
+    # relu1.grad_input (relu1), fc1.grad_weight (input), 4 × 4 MiB: 6 × 4,194,304 = 25,165,824 B in all
+    # (the forward reading the stash from host too made it 9 × 4 MiB: fc1, fc2 and loss read theirs over the link)
+    mib4 = 2048 * 1024 * 2
+    wl = {"model": "layers", "name": "mlp", "mode": "training", "dtype": "bf16", "input": [2048, 1024],
+          "layers": [{"type": "linear", "name": "fc1", "out_features": 1024}, {"type": "relu", "name": "relu1"},
+                     {"type": "linear", "name": "fc2", "out_features": 1024}]}
+    off = simulate(wl, "a100", offload="activations", plots=False).to_dict()
+    assert off["memory"]["host"]["activations"] == 3 * mib4
+    host = {o["name"]: o["bytes"].get("host", 0) for o in off["ops"]}
+    assert host["fc1"] == 0 and host["loss"] == 0  # forward readers only: main memory
+    assert host["relu1"] == host["fc2"] == mib4  # the copy out, no read
+    assert off["bytes"]["host"] == 6 * mib4

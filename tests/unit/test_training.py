@@ -392,3 +392,28 @@ def test_offload_in_an_inference_run_is_refused_at_its_key(tmp_path, monkeypatch
     r = api.simulate({"model": "gpt2", "seq_len": 64, "layers": 1, "mode": "training"}, "h100", offload="optimizer",
                      plots=False).to_dict()
     assert r["memory"]["host"]["optimizer_states"] > 0 and r["memory"]["hbm"]["optimizer_states"] == 0
+
+
+@pytest.mark.parametrize("params, key, dtype", [
+    ({"model_params": "resnet18", "dtype": "int8"}, "dtype", "int8"),  # 1-byte gradients at the int8 rate
+    ({"dtype": "bf16", "weight_dtype": "int4"}, "weight_dtype", "int4"),  # int4 gradients of quantised weights
+    ({"dtype": "bf16", "activation_dtype": "fp8"}, "activation_dtype", "fp8"),  # W8A8: fp8 gradients
+])
+def test_training_in_an_integer_or_quantised_dtype_is_refused_at_its_key(params, key, dtype):
+    # as a pruned model's training is (test_sparsity): a training step keeps float weights, activations and
+    # gradients (fp32/tf32/bf16/fp16) with fp32 master weights and states; an int8 or fp8 one would price its
+    # backward GEMMs at that dtype's rate and store 1-byte gradients
+    name = "resnet18" if "model_params" in params else "llama2_7b"
+    params = {k: v for k, v in params.items() if k != "model_params"}
+    with pytest.raises(WorkloadError, match=f"training in {dtype} is not modelled") as err:
+        build_workload(name, {**params, "mode": "training", **({"seq_len": 16, "layers": 1} if name != "resnet18"
+                                                               else {})})
+    assert err.value.key == (key,)
+
+
+def test_training_in_the_arch_default_integer_dtype_runs_with_a_note():
+    # tpu-v1's dtype is int8 and it has no float rate: a training step that leaves workload.dtype unset still runs
+    # (in int8, as given) and says so; the same step at an explicit float dtype has no such note
+    g = build_workload("resnet18", {"mode": "training"}, default_dtype="int8")
+    assert any("runs in int8, the arch's dtype" in n for n in g.meta["notes"])
+    assert not build_workload("resnet18", {"mode": "training", "dtype": "bf16"}).meta.get("notes")

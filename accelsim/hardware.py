@@ -799,27 +799,40 @@ class Interconnect(_Model):
                              "between nodes")
         return self
 
-    def crosses_nodes(self, extent: int) -> bool:
+    def crosses_nodes(self, extent: int, group: int | None = None) -> bool:
         """Whether a group of chips spread over ``extent`` consecutive chips (Megatron's rank order) spans more
-        than one node and so runs over ``scale_out``."""
-        return self.node_chips is not None and extent > self.node_chips
+        than one node and so runs over ``scale_out``: with ``group``, whether its chips (every extent / group-th)
+        sit in more than one node (2 chips 6 apart in 12 sit in one 8-chip node)."""
+        if self.node_chips is None or extent <= self.node_chips:
+            return False
+        return group is None or self.group_nodes(group, extent) > 1
 
     def nodes(self, extent: int) -> int:
         """Nodes that ``extent`` consecutive chips from chip 0 span (1 without ``node_chips``)."""
         return -(-extent // self.node_chips) if self.node_chips else 1
 
-    def per_node(self, group: int, extent: int) -> int:
-        """The fewest chips of a ``group`` spread evenly over ``extent`` consecutive chips (every extent / group-th
-        from chip 0) that any one node holds: the node whose NICs bound a collective across nodes (12 chips of
-        8-chip nodes: 8 and 4, so 4)."""
-        if not self.node_chips:
-            return max(group, 1)
+    def _held(self, group: int, extent: int) -> list[int]:
+        """The chips of a ``group`` spread evenly over ``extent`` consecutive chips (every extent / group-th from
+        chip 0) that each node holding some of them holds."""
         stride = max(extent // max(group, 1), 1)
         held = [0] * self.nodes(extent)
         for i in range(group):
             if i * stride < extent:
                 held[i * stride // self.node_chips] += 1
-        return max(min(held), 1)
+        return [h for h in held if h]
+
+    def per_node(self, group: int, extent: int) -> int:
+        """The fewest chips of a ``group`` spread evenly over ``extent`` consecutive chips that any node holding
+        some of them holds: the node whose NICs bound a collective across nodes (12 chips of 8-chip nodes: 8 and 4,
+        so 4)."""
+        if not self.node_chips:
+            return max(group, 1)
+        return max(min(self._held(group, extent), default=1), 1)
+
+    def group_nodes(self, group: int, extent: int) -> int:
+        """The nodes holding a chip of the ``group`` (a ring across nodes pays a latency per node it crosses): a pair
+        16 chips apart on 8-chip nodes spans 2 nodes, not the 3 or 4 its extent covers (1 without ``node_chips``)."""
+        return len(self._held(group, extent)) if self.node_chips else 1
 
     def group_bandwidth(self, group: int) -> float:
         """Bytes/s per direction one chip drives toward the other ``group`` − 1 chips of a collective (2: one

@@ -286,11 +286,11 @@ def call(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = No
     sent = wire_fraction(kind, group) * nbytes
     if kind == "send_recv":  # a point-to-point send at the link's rate, as a pipeline stage's; a ring that leaves a
         # node waits for its hops across nodes
-        across = ic.scale_out is not None and ic.crosses_nodes(extent or group)
+        across = ic.scale_out is not None and ic.crosses_nodes(extent or group, group)
         return Choice((ic.scale_out if across else ic).send_seconds(nbytes), "p2p", "", sent)  # type: ignore[union-attr]
-    if ic.scale_out is not None and ic.crosses_nodes(extent or group):
+    if ic.scale_out is not None and ic.crosses_nodes(extent or group, group):
         per_node = ic.per_node(group, extent or group)
-        seconds = ic.scale_out.collective_seconds(kind, nbytes, group, per_node, ic.nodes(extent or group))
+        seconds = ic.scale_out.collective_seconds(kind, nbytes, group, per_node, ic.group_nodes(group, extent or group))
         if kind == "all_to_all":  # point-to-point sends (ScaleOut): those inside the node run beside the NIC's, an
             # all-to-all of the node's k/N share over its k chips, and the slower of the two is the call's
             inside = call(arch, kind, nbytes * per_node // group, per_node, None, all_reduce).seconds

@@ -219,7 +219,7 @@ class Emitter:
 
     def crosses(self, group: int, extent: int | None) -> bool:
         """Whether a collective over ``group`` chips spread over ``extent`` runs on the NIC (it leaves the node)."""
-        return self.nic >= 0 and self.ctx.arch.interconnect.crosses_nodes(extent or group)  # type: ignore[union-attr]
+        return self.nic >= 0 and self.ctx.arch.interconnect.crosses_nodes(extent or group, group)  # type: ignore[union-attr]
 
     def producers(self, p: Plan) -> list[int]:
         return [d for t in p.inputs if t in self.done for d in self.done[t]]

@@ -153,3 +153,16 @@ def test_chips_left_over_by_whole_tensor_parallel_replicas_are_named_idle():
     idle = [n for n in notes(12) if n.startswith("chips:")]
     assert len(idle) == 1 and "4 of the arch's 12 chips (8-11) are idle" in idle[0]
     assert not [n for n in notes(16) if n.startswith("chips:")]
+
+
+def test_a_strided_group_pays_a_latency_per_node_it_holds():
+    # chips 0 and 16 of 32 H100s (8 a node): two nodes, whether the group's extent is 16 or 32 (it was priced as
+    # the 4 nodes 32 chips span). A ring over 2 nodes, one GPU and its NIC each (50 GB/s x 0.94 = 47 GB/s):
+    # all-reduce 2 x (1/2 x 1 MiB / 47e9 + 20 us) = 62.31 us
+    arch = load_arch("dgx-h100", ["chips=32"])
+    ring = 2 * (0.5 * 2**20 / 47e9 + 20e-6)
+    for extent in (16, 32):
+        assert abs(collective.call(arch, "all_reduce", 2**20, 2, extent).seconds - ring) < 1e-9
+    # chips 0 and 6 of 12 sit in one node: NVLink, as a pair of neighbours
+    arch = load_arch("dgx-h100", ["chips=12"])
+    assert collective.call(arch, "all_reduce", 2**20, 2, 12).seconds == collective.call(arch, "all_reduce", 2**20, 2, 2).seconds

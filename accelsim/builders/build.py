@@ -46,6 +46,14 @@ def build_workload(name: str, params: Mapping[str, object], *, default_dtype: st
         raise WorkloadError("mode: training takes phase: prefill only (a training step runs the forward and "
                             "backward over the whole sequence; a decode step is inference)", key=("phase",))
     graph = entry.fn(p)
+    if p.mode == "training":  # weights a checkpoint stores quantised (an HF quantization_config) train no better
+        bad = next((w for op in graph for w in op.weights
+                    if w.role == "param" and w.dtype is not None and w.dtype not in TRAINED_DTYPES), None)
+        if bad is not None:
+            key = ("quantization_config",) if getattr(p, "quantization_config", None) else ()
+            raise WorkloadError(f"training weights stored in {bad.dtype} ({bad.name}) is not modelled: training is "
+                                "modelled in fp32, tf32, bf16 or fp16 with fp32 master weights and optimizer states "
+                                "(an HF checkpoint's quantization_config: set dequantize: true)", key=key)
     if p.sparsity is not None:
         if p.mode == "training":
             raise WorkloadError("training a model pruned N:M is not modelled (its weight gradients are dense); "
@@ -64,13 +72,13 @@ def build_workload(name: str, params: Mapping[str, object], *, default_dtype: st
 
 def _trainable(p: object) -> None:
     """Refuse, at its key, a training step in a dtype it is not modelled in: an integer or 8/4-bit ``dtype``,
-    ``weight_dtype``, ``activation_dtype`` or ``expert_weight_dtype`` set explicitly."""
+    ``weight_dtype``, ``activation_dtype`` or ``expert_weight_dtype`` set in the workload or its preset."""
     for key in ("dtype", "weight_dtype", "activation_dtype", "expert_weight_dtype"):
         value = getattr(p, key, None)
         if value is not None and value not in TRAINED_DTYPES:
             raise WorkloadError(f"training in {value} is not modelled (its gradients and GEMMs would be {value}: "
                                 "quantised or integer training is not); training is modelled in fp32, tf32, bf16 "
-                                "or fp16 with fp32 master weights and optimizer states",
+                                f"or fp16 with fp32 master weights and optimizer states (--set workload.{key}=bf16)",
                                 key=(key,))
 
 

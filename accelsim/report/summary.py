@@ -415,7 +415,8 @@ def idle_chip_notes(arch: Arch, graph: Graph) -> list[str]:
     used = replica * (arch.chips // replica)
     if replica <= 1 or used in (0, arch.chips):
         return []
-    return [f"chips: {arch.chips - used} of the arch's {arch.chips} chips ({used}-{arch.chips - 1}) are idle: a "
+    which = f"chip {used}" if used == arch.chips - 1 else f"chips {used}-{arch.chips - 1}"
+    return [f"chips: {arch.chips - used} of the arch's {arch.chips} chips ({which}) are idle: a "
             f"replica takes tensor_parallel x context_parallel x pipeline_parallel = {replica} chips and "
             f"{arch.chips} holds {arch.chips // replica} whole one(s); set arch.chips to a multiple of {replica}"]
 

@@ -5,6 +5,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from accelsim.api import simulate
 from accelsim.builders import build_workload
@@ -39,6 +40,7 @@ def test_a_run_after_another_gives_a_fresh_process_numbers():
     after = _cycles(8192)
     code = ("import json, sys; sys.path.insert(0, '.'); from tests.unit.test_price_cache_key import _cycles; "
             "print(json.dumps(_cycles(8192)))")
-    fresh = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                      check=True).stdout)
+    root = Path(__file__).resolve().parents[2]  # the repo: the child imports this module from there
+    fresh = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                      cwd=root).stdout)
     assert after == fresh

@@ -151,7 +151,7 @@ def test_chips_left_over_by_whole_tensor_parallel_replicas_are_named_idle():
                              "heads": 8, "seq_len": 128, "vocab": 1024},
                             {"base": "dgx-h100", "chips": chips}, plots=False).to_dict()["notes"]
     idle = [n for n in notes(12) if n.startswith("chips:")]
-    assert len(idle) == 1 and "4 of the arch's 12 chips (8-11) are idle" in idle[0]
+    assert len(idle) == 1 and "4 of the arch's 12 chips (chips 8-11) are idle" in idle[0]
     assert not [n for n in notes(16) if n.startswith("chips:")]
 
 

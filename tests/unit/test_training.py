@@ -417,3 +417,17 @@ def test_training_in_the_arch_default_integer_dtype_runs_with_a_note():
     g = build_workload("resnet18", {"mode": "training"}, default_dtype="int8")
     assert any("runs in int8, the arch's dtype" in n for n in g.meta["notes"])
     assert not build_workload("resnet18", {"mode": "training", "dtype": "bf16"}).meta.get("notes")
+
+
+def test_a_checkpoints_quantised_weights_are_not_trained():
+    # DeepSeek-V3's published config stores its linear weights in fp8 (quantization_config quant_method fp8, 128 x
+    # 128 blocks): a training step on them is refused at that key, as an explicit fp8 weight_dtype is; dequantize:
+    # true loads them in bf16 and trains
+    import accelsim
+    from accelsim.errors import ConfigError
+
+    wl = {"base": "deepseek_v3", "mode": "training", "dtype": "bf16", "num_hidden_layers": 2, "seq_len": 64}
+    fp8 = {"quant_method": "fp8", "weight_block_size": [128, 128]}
+    with pytest.raises(ConfigError, match=r"workload\.quantization_config: training weights stored in fp8"):
+        accelsim.simulate({**wl, "quantization_config": fp8}, "dgx-h100")
+    assert accelsim.simulate({**wl, "quantization_config": {**fp8, "dequantize": True}}, "dgx-h100").seconds > 0

@@ -4,12 +4,11 @@ unknown methods refused."""
 
 from __future__ import annotations
 
-import pytest
-
 from accelsim.builders import build_workload
 from accelsim.config import load_workload
-from accelsim.errors import ConfigError
 from accelsim.units import packed_bytes
+
+from .hf_checks import refused
 
 # openai/gpt-oss-20b config.json as published (https://huggingface.co/openai/gpt-oss-20b/blob/main/config.json)
 GPT_OSS_20B = {
@@ -40,14 +39,6 @@ def _deepseek_v3(quantization_config, **params):
     w = load_workload("deepseek_v3")
     return build_workload(w.model, {**w.params, "dtype": "bf16", "seq_len": 8,
                                     "quantization_config": quantization_config, **params})
-
-
-def _refused(config, field, **params):
-    with pytest.raises(ConfigError) as e:
-        load_workload({"model": "hf", "config": config, **params})
-    msg = str(e.value)
-    assert f"{field}:" in msg and "\n" not in msg.strip(), msg
-    return msg
 
 
 def test_gpt_oss_mxfp4_experts_from_the_published_config():
@@ -99,17 +90,17 @@ def test_the_workloads_own_weight_dtype_stands_for_the_config():
     assert "notes" not in _hf(GPT_OSS_20B, layers=1).meta
 
 
-def test_unknown_or_malformed_quantization_is_refused():
+def test_unknown_or_malformed_quantization_isrefused():
     gptq = {**GPT_OSS_20B, "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 128}}
-    msg = _refused(gptq, "quantization_config.quant_method")
+    msg = refused(gptq, "quantization_config.quant_method")
     assert "'gptq' is not modelled" in msg and "weight_dtype" in msg
     # GPTQ's int4 with an fp16 scale per 128 written as the workload's own: accepted, with a note
     g = _hf(gptq, weight_dtype="int4", quant_group_size=128, layers=1)
     assert any("quant_method gptq" in n for n in g.meta["notes"])
-    _refused({**GPT_OSS_20B, "quantization_config": {"quant_method": "mxfp4", "bits": 4}},
+    refused({**GPT_OSS_20B, "quantization_config": {"quant_method": "mxfp4", "bits": 4}},
              "quantization_config.bits")
-    _refused({**GPT_OSS_20B, "quantization_config": {**DSV3_FP8, "fmt": "e5m2"}}, "quantization_config.fmt")
+    refused({**GPT_OSS_20B, "quantization_config": {**DSV3_FP8, "fmt": "e5m2"}}, "quantization_config.fmt")
     dense = {"architectures": ["LlamaForCausalLM"], "hidden_size": 256, "intermediate_size": 512,
              "num_attention_heads": 4, "num_hidden_layers": 1, "vocab_size": 100,
              "quantization_config": {"quant_method": "mxfp4"}}
-    assert "has none" in _refused(dense, "quantization_config.quant_method")
+    assert "has none" in refused(dense, "quantization_config.quant_method")

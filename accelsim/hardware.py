@@ -749,6 +749,18 @@ class ScaleOut(_Model):
         return self.latency + nbytes / (self.bandwidth * self.efficiency)
 
 
+@functools.lru_cache(maxsize=1024)
+def _node_shares(node_chips: int, group: int, extent: int) -> tuple[int, ...]:
+    """The chips of a ``group`` spread evenly over ``extent`` consecutive chips (every extent / group-th from chip
+    0) that each ``node_chips``-chip node holding some of them holds: a collective asks for it several times."""
+    stride = max(extent // max(group, 1), 1)
+    held = [0] * -(-extent // node_chips)
+    for i in range(group):
+        if i * stride < extent:
+            held[i * stride // node_chips] += 1
+    return tuple(h for h in held if h)
+
+
 class Interconnect(_Model):
     """The links between chips. ``collective`` prices a collective: ``formula`` (the default): each chip sends
     ``bandwidth`` bytes/s per direction at ``efficiency``, each step costs ``latency``, ``topology`` ring (2(N−1)
@@ -811,15 +823,10 @@ class Interconnect(_Model):
         """Nodes that ``extent`` consecutive chips from chip 0 span (1 without ``node_chips``)."""
         return -(-extent // self.node_chips) if self.node_chips else 1
 
-    def _held(self, group: int, extent: int) -> list[int]:
+    def _held(self, group: int, extent: int) -> tuple[int, ...]:
         """The chips of a ``group`` spread evenly over ``extent`` consecutive chips (every extent / group-th from
-        chip 0) that each node holding some of them holds."""
-        stride = max(extent // max(group, 1), 1)
-        held = [0] * self.nodes(extent)
-        for i in range(group):
-            if i * stride < extent:
-                held[i * stride // self.node_chips] += 1
-        return [h for h in held if h]
+        chip 0) that each node holding some of them holds (:func:`_node_shares`, computed once per layout)."""
+        return _node_shares(self.node_chips, group, extent)  # type: ignore[arg-type]
 
     def per_node(self, group: int, extent: int) -> int:
         """The fewest chips of a ``group`` spread evenly over ``extent`` consecutive chips that any node holding

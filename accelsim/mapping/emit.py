@@ -29,7 +29,7 @@ from ..options import Options
 from ..tasks import OpMapping, Task, TaskKind, UnitKind
 from ..units import time_cycles
 from .plan import Plan
-from .traffic import GROUP_MIN_CYCLES, Context, Traffic
+from .traffic import GROUP_MIN_CYCLES, Context, Traffic, split
 
 GPU_GROUPS_PER_CORE = 8  # K-slice groups per SM of a GPU op: its first load is 1/8 of its share, not exposed whole
 JOIN_MIN_ENDS = 16  # an op ending on more units than this is joined by one JOIN task, so that each consumer unit
@@ -69,12 +69,6 @@ def launch_model(arch: Arch, options: Options) -> Launch:
     dispatch = time_cycles(arch.kernel_dispatch, clock)
     return Launch(mode, time_cycles(start, clock), time_cycles(per_kernel, clock), dispatch,
                   bool(dispatch) and options.kernel_order == "stream")
-
-
-def split(total: int, parts: int) -> list[int]:
-    """``total`` cut into ``parts`` near-equal integers, the larger first."""
-    base, rem = divmod(total, parts)
-    return [base + (1 if i < rem else 0) for i in range(parts)]
 
 
 def split_weighted(total: int, weights: list[int]) -> list[int]:
@@ -140,6 +134,20 @@ def _lockstep_plan(p: Plan, count: int) -> tuple[list[int], list[int], list[int]
         weights = [sum(m * x[r] for x, m in parts if r < len(x)) for r in range(rounds)]
     cycles[-1] += p.details.get("reduce_cycles", 0)  # a split-K GEMM's reduction kernel, after the last round
     return [p.units[0]] * len(cycles), cycles, weights
+
+
+def _occupancy(granules: list[int], grain: int, per_cycle: float) -> list[int]:
+    """Cycles each group's ``granules`` (of ``grain`` bytes) hold a level moving ``per_cycle`` bytes a cycle: the
+    running total's ceiling, differenced, so the groups' add up to the whole transfer's."""
+    if per_cycle == math.inf:
+        return [0] * len(granules)
+    out, done, prev = [], 0, 0
+    for n in granules:
+        done += n
+        now = math.ceil(done * grain / per_cycle)
+        out.append(now - prev)
+        prev = now
+    return out
 
 
 class Emitter:
@@ -290,10 +298,11 @@ class Emitter:
         cut = split_weighted if len(set(weights)) > 1 else lambda total, w: split(total, len(w))
         # each level's bytes, and its whole access granules (the tensor rounded up once, then cut), per group
         grain = self.ctx.grain
-        act_loads = {lv: (cut(b, weights), cut(-(-b // grain[lv]), weights)) for lv, b in sorted(tr.act.items()) if b}
-        w_loads = {lv: (cut(b, weights), cut(-(-b // grain[lv]), weights))
-                    for lv, b in sorted(tr.weights.items()) if b}
-        stores = {lv: (cut(b, weights), cut(-(-b // grain[lv]), weights)) for lv, b in sorted(tr.out.items()) if b}
+
+        def per_group(levels: dict[str, int]) -> dict[str, tuple[list[int], list[int]]]:
+            return {lv: (cut(b, weights), cut(-(-b // grain[lv]), weights)) for lv, b in sorted(levels.items()) if b}
+
+        act_loads, w_loads, stores = per_group(tr.act), per_group(tr.weights), per_group(tr.out)
         sharded = op.kind is OpKind.OPTIMIZER and self.dp > 1 and int(op.attrs.get("shards", 1)) > 1
         # data parallel: the step waits for the gradients' all-reduce over the chips' links (_reduce_gradients)
         reduce = op.kind is OpKind.OPTIMIZER and self.dp > 1
@@ -398,29 +407,16 @@ class Emitter:
         rounded so that the groups' add up to the whole transfer's), not for each group's rounded up."""
         slots, tasks, op_i = self.slots, self.tasks, p.index
         ctx = self.ctx
-        lv_info = {lv: (self.unit_of[lv], ctx.grain[lv], ctx.bpc[lv] * scale.get(lv, 1.0), self.latency[lv])
-                   for lv in (*act_loads, *w_loads, *stores)}
         load, compute_kind, store = TaskKind.LOAD, TaskKind.COMPUTE, TaskKind.STORE
         new = tuple.__new__  # Task(...) without its Python-level __new__: all nine fields given, in order
+        grain, bpc, unit_of = ctx.grain, ctx.bpc, self.unit_of
 
-        def occupancy(lv: str, granules: list[int]) -> list[int]:
-            """Cycles each group's granules hold ``lv``: the running total's ceiling, differenced."""
-            _, g, b, _ = lv_info[lv]
-            if b == math.inf:
-                return [0] * len(granules)
-            out, done, prev = [], 0, 0
-            for n in granules:
-                done += n
-                now = math.ceil(done * g / b)
-                out.append(now - prev)
-                prev = now
-            return out
+        def rows(loads: dict[str, tuple[list[int], list[int]]], latency: dict[str, int]) -> list[tuple]:
+            """Per level: (its parts, each part's cycles, unit, latency, level)."""
+            return [(parts, _occupancy(gr, grain[lv], bpc[lv] * scale.get(lv, 1.0)), unit_of[lv], latency[lv], lv)
+                    for lv, (parts, gr) in loads.items()]
 
-        # per level: (its parts, each part's cycles, unit, latency, level)
-        acts = [(parts, occupancy(lv, gr), lv_info[lv][0], lv_info[lv][3], lv) for lv, (parts, gr) in act_loads.items()]
-        wts = [(parts, occupancy(lv, gr), lv_info[lv][0], lv_info[lv][3], lv) for lv, (parts, gr) in w_loads.items()]
-        outs = [(parts, occupancy(lv, gr), lv_info[lv][0], self.store_latency[lv], lv)
-                for lv, (parts, gr) in stores.items()]
+        acts, wts, outs = rows(act_loads, self.latency), rows(w_loads, self.latency), rows(stores, self.store_latency)
         producers_t, launched_t = tuple(producers), tuple(launched)
         append = tasks.append
         stream_compute, stream_store = self.stream_compute, self.stream_store

@@ -24,6 +24,7 @@ two, the fewest n splits that fit; the same with m and n swapped; and the tiling
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -103,9 +104,7 @@ def _split_candidates(need: int, lo_a: int, hi_a: int, lo_b: int, hi_b: int) -> 
     """Pairs (x, y), lo_a ≤ x ≤ hi_a and y the fewest in [lo_b, hi_b] with x·y ≥ ``need``: for every value y takes,
     the least x giving it (each x ≤ √need, and ⌈need/y⌉ for each y ≤ √need), so that a cost rising in x and in y
     has its minimum among them."""
-    root = 1
-    while root * root < need:
-        root += 1
+    root = math.isqrt(need - 1) + 1 if need > 1 else 1  # the least r with r·r ≥ need
     xs = {lo_a, hi_a, _ceil_div(need, lo_b), *range(1, min(root, hi_a) + 1),
           *(_ceil_div(need, y) for y in range(1, min(root, hi_b) + 1))}
     out = []

@@ -197,13 +197,10 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     fa, fb, ntiles, tiling = sram_reads(p, a_tot, b_tot, out_off, *ctx.sram_budgets(p.live_bytes))
     if tiling is not None:
         details["tiling"] = tiling
-    per = None
+    per = _per_gemm(op, a_tot, b_tot, out_off) if op.kind.is_matmul else None
+    sram = op.in_bytes + op.out_bytes + sum(wts.values())
     if op.kind.is_matmul:
-        g = op.gemm
-        per = (-(-a_tot // g.count), -(-b_tot // g.count), -(-out_off // g.count))
-        sram = p.details.get("sram_operand_bytes", op.in_bytes + op.out_bytes + sum(wts.values()))
-    else:
-        sram = op.in_bytes + op.out_bytes + sum(wts.values())
+        sram = p.details.get("sram_operand_bytes", sram)
     nunits = len(p.units)
     groups = tile_groups(p, ntiles, nunits, a_tot + b_tot + out_off, ctx.main_bandwidth, options)
     # split over cores along the dimension that replicates the smaller operand: along N (columns) every core
@@ -254,10 +251,11 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         if lv in cache_bytes:
             continue
         if reads > 1 and lv != ctx.main and lv not in ctx.caches:
-            _add(w_levels, {lv: b, ctx.main: b + b * reads})
+            w_levels[lv] = w_levels.get(lv, 0) + b
+            w_levels[ctx.main] = w_levels.get(ctx.main, 0) + b + b * reads
             details["staged_weight_bytes"] = details.get("staged_weight_bytes", 0) + b
         else:
-            _add(w_levels, {lv: b * reads})
+            w_levels[lv] = w_levels.get(lv, 0) + b * reads
     level_bytes: dict[str, int] = {}
     for lv, b in [*act_levels.items(), *w_levels.items(), *out_levels.items()]:
         if b:
@@ -282,6 +280,12 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details, per_unit)
 
 
+def _per_gemm(op: Op, a_tot: int, b_tot: int, out_off: int) -> tuple[int, int, int]:
+    """The A, B and output bytes of one of a matmul's ``gemm.count`` GEMMs."""
+    n = op.gemm.count  # type: ignore[union-attr]
+    return -(-a_tot // n), -(-b_tot // n), -(-out_off // n)
+
+
 def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int, int, int],
                shared: int | None) -> tuple[int, int, int, dict | None]:
     """An op's tiling against its core's SRAM (``budgets``: the ifmap, filter and ofmap tiles'; ``shared``: a
@@ -292,7 +296,7 @@ def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     if not op.kind.is_matmul:
         return 1, 1, max(-(-a_tot // max(bud_a, 1)), -(-out_off // max(bud_c, 1)), 1), None
     g = op.gemm
-    per = (-(-a_tot // g.count), -(-b_tot // g.count), -(-out_off // g.count))
+    per = _per_gemm(op, a_tot, b_tot, out_off)
     if op.kind is OpKind.ATTENTION and "kv_blocks" in p.details:  # FlashAttention CTAs: K/V once per KV head
         return 1, 1, g.count, {"kv_passes": 1}
     if op.kind is OpKind.ATTENTION:
@@ -378,7 +382,7 @@ def tile_groups(p: Plan, ntiles: int, nunits: int, nbytes: int, bandwidth: float
     return groups
 
 
-def _split(total: int, parts: int) -> list[int]:
+def split(total: int, parts: int) -> list[int]:
     """``total`` cut into ``parts`` near-equal integers, the larger first."""
     base, rem = divmod(total, parts)
     return [base + (1 if i < rem else 0) for i in range(parts)]
@@ -395,7 +399,7 @@ def unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict) 
     dtype's rate and a fused activation's bound carry over); ``details["split"]`` names the dimension."""
     op, cycles = p.op, p.cycles
     if p.unit_kind != "systolic" or not op.kind.is_matmul or op.gemm is None or "kv_blocks" in p.details:
-        return tuple(_split(cycles, nunits))
+        return tuple(split(cycles, nunits))
     sa = arch.core.systolic
     fused = op.kind is OpKind.ATTENTION
     g = op.gemm
@@ -421,7 +425,7 @@ def unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict) 
     size = gemms[0][dim]
     priced: dict[int, int] = {}
     out = []
-    for part in _split(size, nunits):
+    for part in split(size, nunits):
         if part not in priced:
             sub = fold_cycles([(*x[:dim], part, *x[dim + 1:]) for x in gemms])
             priced[part] = -(-cycles * sub // whole) if whole else -(-cycles // nunits)

@@ -103,22 +103,25 @@ def test_attn_implementation_autoset_is_ignored():
       "num_hidden_layers": 2, "num_experts": 4}, "num_experts_per_token", 5),
     ({"architectures": ["Ernie4_5_MoeForCausalLM"], "moe_num_experts": 4}, "moe_k", 5),
 ])
-def test_more_experts_per_token_than_experts_isrefused(config, field, k):
+def test_more_experts_per_token_than_experts_is_refused(config, field, k):
     msg = refused({**config, field: k}, field)
     assert f"{k} experts per token exceed" in msg
     refused({**config, field: 0}, field)
 
 
-def test_layer_indices_past_the_last_layer_arerefused():
+def test_layer_indices_past_the_last_layer_are_refused():
     assert "[99]" in refused({**QWEN3_30B, "mlp_only_layers": [0, 99]}, "mlp_only_layers")
     scout = {"architectures": ["Llama4ForCausalLM"], "num_hidden_layers": 48, "moe_layers": [0, 50]}
     assert "[50]" in refused(scout, "moe_layers")
 
 
-def test_routing_params_of_another_routing_arerefused():
-    refused(MIXTRAL, "expert_counts", expert_counts=[1] * 8)  # moe_routing balanced
-    refused(MIXTRAL, "moe_skew", moe_skew=2.0)
-    refused(MIXTRAL, "moe_skew", moe_skew=2.0, moe_routing="counts", expert_counts=[1] * 8)
+def test_routing_params_of_another_routing_are_refused():
+    # each names the routing that reads it and the one in force (balanced by default)
+    assert "read only with moe_routing 'counts' (it is 'balanced')" in refused(MIXTRAL, "expert_counts",
+                                                                                expert_counts=[1] * 8)
+    assert "read only with moe_routing 'skewed' (it is 'balanced')" in refused(MIXTRAL, "moe_skew", moe_skew=2.0)
+    assert "read only with moe_routing 'skewed' (it is 'counts')" in refused(
+        MIXTRAL, "moe_skew", moe_skew=2.0, moe_routing="counts", expert_counts=[1] * 8)
 
 
 def test_a_model_whose_moe_layers_are_all_dense_routes_no_token():

@@ -90,7 +90,7 @@ def test_the_workloads_own_weight_dtype_stands_for_the_config():
     assert "notes" not in _hf(GPT_OSS_20B, layers=1).meta
 
 
-def test_unknown_or_malformed_quantization_isrefused():
+def test_unknown_or_malformed_quantization_is_refused():
     gptq = {**GPT_OSS_20B, "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 128}}
     msg = refused(gptq, "quantization_config.quant_method")
     assert "'gptq' is not modelled" in msg and "weight_dtype" in msg

@@ -17,4 +17,4 @@ def test_info_gives_the_pipelines_params_and_each_parts(capsys):
     parts = {p: PARAMS[("sd15", p)] for p in ("text_encoder", "unet", "vae_decoder")}
     assert out["params"] == sum(parts.values()) == 123_060_480 + 859_520_964 + 49_490_199
     assert {p["part"]: p["params"] for p in out["pipeline"]} == parts
-    assert {p["part"]: p["count"] for p in out["pipeline"]} == {"text_encoder": 1, "unet": 50, "vae_decoder": 1}
+    # (the parts' counts, 1 / 50 / 1: tests/integration/test_diffusion.py::test_info_names_the_pipeline)

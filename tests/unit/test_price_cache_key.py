@@ -36,8 +36,9 @@ def test_a_run_after_another_gives_a_fresh_process_numbers():
     # int4 weights with one scale per element (group 1) against one per 8,192 (a row's worth): the GPU GEMM's price
     # reads the weights' bytes, so the two differ; run second in this process, group 8,192 must give what a fresh
     # process gives
-    _cycles(1)
+    first = _cycles(1)
     after = _cycles(8192)
+    assert first != after  # the two price differently, so a shared cache would show
     code = ("import json, sys; sys.path.insert(0, '.'); from tests.unit.test_price_cache_key import _cycles; "
             "print(json.dumps(_cycles(8192)))")
     root = Path(__file__).resolve().parents[2]  # the repo: the child imports this module from there

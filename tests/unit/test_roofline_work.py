@@ -26,7 +26,7 @@ def test_a_causal_fused_attention_counts_the_blocks_it_computes():
                              "causal": True}, "h100").to_dict()
     (op,) = [o for o in rep["ops"] if o["kind"] == "attention"]
     share = op["mapping"]["mac_fraction"]
-    # the diagonal blocks run whole: with 128-row blocks, 32 x 33 / 2 = 528 of the 32 x 32 = 1,024 blocks
-    assert 0.5 < share < 0.6
+    # the diagonal blocks run whole: 128 x 128 blocks, 4096 / 128 = 32 a side, 32 x 33 / 2 = 528 of the 1,024
+    assert op["mapping"]["block"] == [128, 128] and share == 528 / 1024
     seconds = (op["end_cycle"] - op["start_cycle"]) / rep["arch"]["clock_hz"]
     assert op["achieved_flops_per_s"] == 2 * op["macs"] * share / seconds <= rep["roofline"]["peak_flops_per_s"]

@@ -430,4 +430,6 @@ def test_a_checkpoints_quantised_weights_are_not_trained():
     fp8 = {"quant_method": "fp8", "weight_block_size": [128, 128]}
     with pytest.raises(ConfigError, match=r"workload\.quantization_config: training weights stored in fp8"):
         accelsim.simulate({**wl, "quantization_config": fp8}, "dgx-h100")
-    assert accelsim.simulate({**wl, "quantization_config": {**fp8, "dequantize": True}}, "dgx-h100").seconds > 0
+    rep = accelsim.simulate({**wl, "quantization_config": {**fp8, "dequantize": True}}, "dgx-h100").to_dict()
+    hbm = rep["memory"]["hbm"]  # bf16 weights and gradients, 2 B a parameter; Adam's fp32 master and moments, 12
+    assert hbm["weights"] == hbm["gradients"] == 2 * rep["params"] and hbm["optimizer_states"] == 12 * rep["params"]

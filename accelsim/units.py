@@ -226,6 +226,16 @@ def time_cycles(seconds: float, clock_hz: float) -> int:
     return r if abs(x - r) <= 1e-12 * max(1.0, abs(x)) else math.ceil(x)
 
 
+def trace_span_us(start: float, end: float, per_second: float = 1.0) -> tuple[float, float]:
+    """A trace-event slice's ``ts`` and ``dur`` in microseconds for the span ``start``..``end`` (in units of
+    ``1 / per_second`` seconds: seconds by default, cycles with the clock in hertz), both whole nanoseconds with
+    ``dur`` the difference of the rounded ends: Perfetto's JSON importer rounds ``ts`` and ``dur`` to nanoseconds
+    separately (``llround(value * 1000)``), so back-to-back slices given as unrounded products could overlap by
+    a nanosecond and be imported as badly nested."""
+    t0 = round(start * 1e9 / per_second)
+    return t0 / 1000, (round(end * 1e9 / per_second) - t0) / 1000
+
+
 def bare_time(value: object) -> bool:
     """Whether ``value`` is a time written as a number alone, other than 0 (``100``, ``1e-7``, ``"2.5"``): seconds to
     :func:`parse_time`, which a config file or ``--set`` must say with a unit (a 100 written for 100 ns is 100 s)."""

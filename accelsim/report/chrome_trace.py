@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..tasks import TaskGraph, TaskKind
 from ..trace import Trace
+from ..units import trace_span_us
 from .writers import TRACE_FILE, atomic_write_text
 
 _KIND = {kind: kind.name.lower() for kind in TaskKind}  # "load", "compute", "store", "launch"
@@ -21,17 +22,16 @@ _KIND = {kind: kind.name.lower() for kind in TaskKind}  # "load", "compute", "st
 def trace_events(segments: Sequence[tuple[TaskGraph, Trace, int]], clock_hz: float) -> dict:
     """The trace-event document of one or more simulated passes ``(task graph, trace, start cycle)`` laid end to
     end: timestamps in microseconds, cycles (on the run's timeline) and bytes in each slice's ``args``."""
-    us = 1e6 / clock_hz
     events: list[dict] = [{"ph": "M", "pid": 0, "name": "process_name", "args": {"name": "accelsim"}}]
     for i, u in enumerate(segments[0][0].units if segments else ()):
         events.append({"ph": "M", "pid": 0, "tid": i, "name": "thread_name", "args": {"name": u.name}})
         events.append({"ph": "M", "pid": 0, "tid": i, "name": "thread_sort_index", "args": {"sort_index": i}})
     for tg, trace, offset in segments:
-        _slices(events, tg, trace, offset, us)
+        _slices(events, tg, trace, offset, clock_hz)
     return {"traceEvents": events, "displayTimeUnit": "ns"}
 
 
-def _slices(events: list[dict], tg: TaskGraph, trace: Trace, offset: int, us: float) -> None:
+def _slices(events: list[dict], tg: TaskGraph, trace: Trace, offset: int, clock_hz: float) -> None:
     start = (trace.start + offset).tolist()
     end = (trace.end + offset).tolist()
     stall = trace.stall.tolist()
@@ -48,9 +48,9 @@ def _slices(events: list[dict], tg: TaskGraph, trace: Trace, offset: int, us: fl
             args["stall_cycles"] = stall[t.id]
         if end[t.id] - start[t.id] > t.cycles:
             args["latency_cycles"] = end[t.id] - start[t.id] - t.cycles
+        ts, dur = trace_span_us(start[t.id], start[t.id] + min(t.cycles, end[t.id] - start[t.id]), clock_hz)
         events.append({"ph": "X", "pid": 0, "tid": t.unit, "name": f"{op.name} {_KIND[t.kind]}",
-                       "cat": _KIND[t.kind], "ts": start[t.id] * us, "dur": min(t.cycles, end[t.id] - start[t.id]) * us,
-                       "args": args})
+                       "cat": _KIND[t.kind], "ts": ts, "dur": dur, "args": args})
 
 
 def trace_text(segments: Sequence[tuple[TaskGraph, Trace, int]], clock_hz: float) -> str:

@@ -232,7 +232,7 @@ def timeseries_rows(replicas: Sequence[Replica], limit: int = 5000) -> list[list
     waiting, KV blocks used, KV fraction, batch tokens)."""
     rows = []
     for r in replicas:
-        step = max(len(r.samples) // limit, 1)
+        step = max(-(-len(r.samples) // limit), 1)  # rounded up: at most ``limit`` rows
         for t, s, run, wait, used, tokens in r.samples[::step]:
             rows.append([r.index, repr(round(t, 9)), repr(round(s, 9)), run, wait, used,
                          repr(round(used / r.pool.total, 6)), tokens])

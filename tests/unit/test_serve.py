@@ -390,3 +390,15 @@ def test_a_latency_axis_is_labelled_at_round_steps_around_its_values():
     _readable_log_ticks(ax, [100.0, 10_000.0])
     assert [t.get_text() for t in ax.get_yticklabels()] == ["100", "200", "500", "1,000", "2,000", "5,000", "10,000"]
     plt.close(fig)
+
+
+def test_timeseries_keeps_at_most_its_limit_of_evenly_picked_iterations():
+    from accelsim.serving.metrics import timeseries_rows
+
+    res = serve(spec(), cost=Stub(fixed=0.1), blocks=1000)
+    (replica,) = res.replicas
+    assert len(replica.samples) == 3 * 4  # 3 requests × (1 prefill + 3 decodes), as the trace test counts
+    # 12 iterations at a limit of 5: every ⌈12 / 5⌉ = 3rd, rows 0, 3, 6, 9 (every 2nd would be 6 rows, over 5)
+    rows = timeseries_rows(res.replicas, limit=5)
+    assert [r[1] for r in rows] == [repr(round(replica.samples[i][0], 9)) for i in (0, 3, 6, 9)]
+    assert len(timeseries_rows(res.replicas, limit=12)) == 12

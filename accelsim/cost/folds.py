@@ -11,7 +11,10 @@ It runs F_r = ⌈S_r/R⌉ × F_c = ⌈S_c/C⌉ folds one after another; each fol
     τ = 2R + C + T − 2           (ws, is: R extra cycles to preload the stationary operand)
 
 whether full or not, and SCALE-Sim reports a layer's compute cycles as F_r·F_c·τ − 1 (its cycle counter
-starts at zero). These equal SCALE-Sim 3.0's COMPUTE_REPORT "Total Cycles" with no memory stalls.
+starts at zero). These equal SCALE-Sim 3.0's COMPUTE_REPORT "Total Cycles" with no memory stalls. A batch of
+``count`` such GEMMs (a batched matmul, a convolution's groups) runs as ``count`` layers one after another; on an
+array that overlaps the next fold's preload (``overlap``) its GEMMs are more folds of one pipeline
+(:func:`run_cycles`).
 """
 
 from __future__ import annotations
@@ -74,7 +77,19 @@ def folds(m: int, n: int, k: int, rows: int, cols: int, dataflow: str, overlap: 
     return Folds(f_r, f_c, max(t, preload), total, efficiency)
 
 
+def run_cycles(f: Folds, count: int, overlap: bool) -> int:
+    """Compute cycles of ``count`` GEMMs of mapping ``f`` (from :func:`folds` with the same ``overlap``) run one
+    after another on one array. Without overlap each is a SCALE-Sim layer (its own fill, folds and drain, − 1):
+    count·(F·τ − 1). With it a GEMM of the batch is F more folds of the same pipeline (the next GEMM's first
+    stationary tile preloads while the last fold of this one streams, as the next fold's does within a GEMM), so
+    the count·F folds pay the first preload and the last skew and drain once: f.cycles + (count − 1)·F·max(T, R)
+    (ws/is; os: T), e.g. ws R + count·F·max(T, R) + R + C − 3."""
+    if not overlap or count == 0:
+        return count * f.cycles
+    return f.cycles + (count - 1) * f.rows * f.cols * f.fold_cycles
+
+
 def cycles(m: int, n: int, k: int, rows: int, cols: int, dataflow: str, count: int = 1,
            overlap: bool = False) -> int:
-    """Compute cycles of ``count`` m×n×k GEMMs run one after another (each as SCALE-Sim reports a layer)."""
-    return count * folds(m, n, k, rows, cols, dataflow, overlap).cycles
+    """Compute cycles of ``count`` m×n×k GEMMs run one after another on one array (:func:`run_cycles`)."""
+    return run_cycles(folds(m, n, k, rows, cols, dataflow, overlap), count, overlap)

@@ -1,6 +1,8 @@
 """Unit kind ``systolic``: matmul-family ops (linear, matmul, conv, fused attention) on a systolic array.
 
-Compute cycles are SCALE-Sim's (:mod:`.folds`), times each GEMM's ``count``, divided by the array's rate
+Compute cycles are SCALE-Sim's (:mod:`.folds`) for each GEMM's ``count`` run one after another (with
+``preload_overlap`` the batch's folds pipeline, fill and drain once per GEMM shape: :func:`.folds.run_cycles`; a
+fused attention's QKᵀ and PV are two such runs), divided by the array's rate
 multiplier for the op's compute dtype (``SystolicArray.rates``, :func:`accelsim.hardware.dtype_rate`); on a GPU-like core (``core.tile``)
 a GEMM is priced as thread-block tiles in waves (:mod:`.gpu_tiles`); a fused attention adds its PV GEMM and
 overlaps its softmax (:mod:`.attention`). A linear whose weights are stored narrower than its compute dtype
@@ -52,7 +54,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     k_run = sa.executed_k(sparsity, op.gemm.k, op.dtype)  # type: ignore[union-attr]
     fs = [folds.folds(g.m, g.n, g.k if fused else k_run, sa.rows, sa.cols, sa.dataflow, sa.preload_overlap)
           for g in gemms]
-    cycles = sum(g.count * f.cycles for g, f in zip(gemms, fs, strict=True))
+    cycles = sum(folds.run_cycles(f, g.count, sa.preload_overlap) for g, f in zip(gemms, fs, strict=True))
     details = {"dataflow": sa.dataflow, "array": f"{sa.rows}x{sa.cols}",
                "gemm": [[g.m, g.n, g.k, g.count] for g in gemms] if fused else
                [op.gemm.m, op.gemm.n, op.gemm.k, op.gemm.count],

@@ -395,7 +395,8 @@ def unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict) 
     :func:`traffic` splits it on: the GEMM count (independent GEMMs: a convolution's groups, attention heads) when
     there are as many as units, else N when every unit streams all of A (``along_n``: A no larger than B), else M
     (a fused attention: its queries, M of both of its GEMMs); the other of N and M when that one has fewer rows
-    than units. Each unit's cycles are the op's, scaled by its sub-GEMMs' fold cycles over the whole op's (so a
+    than units. A unit runs its GEMMs of the count as one run (:func:`~accelsim.cost.folds.run_cycles`: with
+    preload overlap they pipeline, the fill and drain once per unit). Each unit's cycles are the op's, scaled by its sub-GEMMs' fold cycles over the whole op's (so a
     dtype's rate and a fused activation's bound carry over); ``details["split"]`` names the dimension."""
     op, cycles = p.op, p.cycles
     if p.unit_kind != "systolic" or not op.kind.is_matmul or op.gemm is None or "kv_blocks" in p.details:
@@ -410,7 +411,7 @@ def unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict) 
         gemms.append((pv.m, pv.n, pv.k, pv.count))
 
     def fold_cycles(shapes: list[tuple[int, ...]]) -> int:
-        return sum(c * folds.folds(m, n, k, sa.rows, sa.cols, sa.dataflow, sa.preload_overlap).cycles
+        return sum(folds.cycles(m, n, k, sa.rows, sa.cols, sa.dataflow, c, sa.preload_overlap)
                    for m, n, k, c in shapes if m and n and c)
 
     if g.count >= nunits:

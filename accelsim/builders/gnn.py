@@ -3,8 +3,10 @@
 ``gcn_cora``: ``GCNConv(features, hidden)`` → ReLU → ``GCNConv(hidden, classes)`` (PyG's ``examples/gcn.py``);
 ``gat_cora``: ``GATConv(features, hidden, heads)`` → ELU → ``GATConv(hidden·heads, classes, heads=1,
 concat=False)`` (PyG's ``examples/gat.py``). Dropout is the identity at inference; the output is the logits
-(nodes, classes). The graph has ``nodes`` nodes and ``edges`` directed edges without self-loops; both convs add a
-self-loop per node (PyG's ``add_self_loops=True``), so every aggregation reads E' = edges + nodes neighbour rows.
+(nodes, classes). The graph has ``nodes`` nodes and ``edges`` directed edges without self-loops, at most one per
+ordered pair of distinct nodes (nodes·(nodes − 1); GraphSAGE's may include self-loops, nodes²; a multigraph is not
+modelled, and the params refuse more at ``edges``); both convs add a self-loop per node (PyG's
+``add_self_loops=True``), so every aggregation reads E' = edges + nodes neighbour rows.
 The graph input is ``input`` (nodes, features); the edge list is a property of the workload, not a tensor the
 graph reads (its indices are not counted as bytes). ``batch`` does not apply (one full graph).
 
@@ -39,7 +41,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
+from pydantic import Field, NonNegativeInt, PositiveInt, ValidationInfo, field_validator, model_validator
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
@@ -48,14 +50,29 @@ from .params import WorkloadParams
 from .tlayers import SOFTMAX_FLOPS, TransformerBuilder
 
 
+def _at_most(edges: int, info: ValidationInfo, loops: bool, per: str = "") -> int:
+    """``edges`` directed edges fit a graph of the ``nodes`` validated before them: at most one per ordered pair of
+    nodes, nodes² with self-loops (``loops``), else nodes × (nodes − 1). A multigraph (an edge repeated) is not
+    modelled."""
+    nodes = info.data.get("nodes")
+    if nodes is None:  # nodes itself was refused
+        return edges
+    most, formula = (nodes * nodes, "nodes²") if loops else (nodes * (nodes - 1), "nodes × (nodes − 1)")
+    if edges > most:
+        pairs = "ordered pair of nodes, a self-loop included" if loops else "ordered pair of distinct nodes"
+        raise ValueError(f"at most {formula} = {most:,} directed edges between {nodes:,} nodes{per}, one per "
+                         f"{pairs}")
+    return edges
+
+
 class GraphParams(WorkloadParams):
     """A GNN over one whole graph (full-batch inference), Cora by default."""
 
     batch: PositiveInt = Field(1, description="The whole graph is one pass: 1 (another value is an error; it "
                                               "built the same graph while per-inference figures divided by it).")
     nodes: PositiveInt = Field(2708, description="Nodes of the graph (Cora: 2,708).")
-    edges: NonNegativeInt = Field(10556, description="Directed edges without self-loops (Cora: 10,556); each conv "
-                                                     "adds a self-loop per node.")
+    edges: NonNegativeInt = Field(10556, description="Directed edges without self-loops (Cora: 10,556), at most "
+                                                     "nodes·(nodes − 1); each conv adds a self-loop per node.")
     features: PositiveInt = Field(1433, description="Input features per node (Cora: 1,433).")
     classes: PositiveInt = Field(7, description="Output classes (Cora: 7).")
 
@@ -65,6 +82,12 @@ class GraphParams(WorkloadParams):
         if value != 1:
             raise ValueError("must be 1: the whole graph is one pass (set nodes and edges for a bigger graph)")
         return value
+
+    @field_validator("edges")
+    @classmethod
+    def _fits(cls, value: int, info: ValidationInfo) -> int:
+        """Without self-loops (each conv adds them): at most nodes × (nodes − 1)."""
+        return _at_most(value, info, loops=False)
 
 
 class GcnParams(GraphParams):
@@ -86,11 +109,12 @@ class SageParams(WorkloadParams):
     (ogbn-products by default)."""
 
     batch: PositiveInt = Field(1024, description="Seed (target) nodes per mini-batch (PyG NeighborLoader's "
-                                                 "batch_size; ignored without fanouts, where the "
-                                                 "whole graph is one inference).")
+                                                 "batch_size), at most nodes; ignored without fanouts, where the "
+                                                 "whole graph is one inference.")
     nodes: PositiveInt = Field(2_449_029, description="Nodes of the graph (ogbn-products: 2,449,029).")
     edges: NonNegativeInt = Field(123_718_280, description="Directed edges (ogbn-products: 61,859,140 undirected "
-                                                           "edges, each loaded in both directions).")
+                                                           "edges, each loaded in both directions), at most nodes² "
+                                                           "(self-loops included).")
     features: PositiveInt = Field(100, description="Input features per node (ogbn-products: 100).")
     classes: PositiveInt = Field(47, description="Output classes (ogbn-products: 47).")
     hidden: PositiveInt = Field(256, description="Width of the hidden layers.")
@@ -100,6 +124,20 @@ class SageParams(WorkloadParams):
         description="Neighbours sampled per node at each hop (PyG num_neighbors), one per layer; [] runs the "
                     "whole graph at once (full-batch inference, features already in device memory).")
 
+    @field_validator("edges")
+    @classmethod
+    def _fits(cls, value: int, info: ValidationInfo) -> int:
+        """The graph's own edges (SAGEConv adds no self-loops; the graph may have them): at most nodes²."""
+        return _at_most(value, info, loops=True)
+
+    @model_validator(mode="after")
+    def _seeds_in_graph(self) -> SageParams:
+        """A mini-batch's seeds are distinct nodes of the graph."""
+        if self.fanouts and self.batch > self.nodes:
+            raise ValueError(f"batch: {self.batch:,} seed nodes in a graph of {self.nodes:,} nodes: at most nodes "
+                             f"(the seeds are distinct nodes of the graph)")
+        return self
+
 
 class MpnnParams(WorkloadParams):
     """An MPNN with edge features (PyG NNConv edge network) and a graph-level readout, on a batch of molecules."""
@@ -107,7 +145,7 @@ class MpnnParams(WorkloadParams):
     batch: PositiveInt = Field(128, description="Graphs (molecules) per mini-batch.")
     nodes: PositiveInt = Field(18, description="Nodes (atoms) per graph (QM9: ~18.0 on average).")
     edges: NonNegativeInt = Field(37, description="Directed edges per graph, bonds in both directions (QM9: ~37.3 "
-                                                  "on average).")
+                                                  "on average), at most nodes·(nodes − 1).")
     features: PositiveInt = Field(11, description="Input features per node (PyG QM9: 11 atom features).")
     edge_features: PositiveInt = Field(4, description="Features per edge (PyG QM9: a one-hot of 4 bond types).")
     hidden: PositiveInt = Field(64, description="Node state width (dim of PyG's examples/qm9_nn_conv.py).")
@@ -116,6 +154,12 @@ class MpnnParams(WorkloadParams):
     readout: Literal["mean", "sum", "max"] = Field("mean", description="Graph-level readout over each graph's "
                                                                        "nodes: global mean, sum or max pooling.")
     targets: PositiveInt = Field(1, description="Outputs per graph (regression targets or class logits).")
+
+    @field_validator("edges")
+    @classmethod
+    def _fits(cls, value: int, info: ValidationInfo) -> int:
+        """Bonds in both directions, no self-loops: at most nodes × (nodes − 1) per graph."""
+        return _at_most(value, info, loops=False, per=" per graph")
 
 
 LEAKY_RELU_FLOPS = 2
@@ -133,6 +177,9 @@ class GnnBuilder(TransformerBuilder):
         if nodes < 1 or edges < 0 or features < 1:
             raise WorkloadError(f"{name}: a graph needs nodes >= 1, edges >= 0 and features >= 1 (got nodes {nodes}, "
                                 f"edges {edges}, features {features})")
+        if edges > nodes * nodes:
+            raise WorkloadError(f"{name}: {edges:,} directed edges between {nodes:,} nodes: at most nodes² = "
+                                f"{nodes * nodes:,}, one per ordered pair of nodes (a multigraph is not modelled)")
         super().__init__(name, inputs or {INPUT: (nodes, features)}, dtype=dtype)
         self.nodes = nodes
         self.edges = edges

@@ -7,8 +7,14 @@ concat=False)`` (PyG's ``examples/gat.py``). Dropout is the identity at inferenc
 ordered pair of distinct nodes (nodes·(nodes − 1); GraphSAGE's may include self-loops, nodes²; a multigraph is not
 modelled, and the params refuse more at ``edges``); both convs add a self-loop per node (PyG's
 ``add_self_loops=True``), so every aggregation reads E' = edges + nodes neighbour rows.
-The graph input is ``input`` (nodes, features); the edge list is a property of the workload, not a tensor the
-graph reads (its indices are not counted as bytes). ``batch`` does not apply (one full graph).
+The graph input is ``input`` (nodes, features). The graph's structure is read as further graph inputs of int64
+indices (:data:`INDEX_BYTES`), each declared as elements of the graph's dtype whose bytes are the structure's (a
+graph input takes the ops' dtype; :meth:`GnnBuilder.structure`): GCN's ``adj_t``, the normalised adjacency with
+self-loops in CSR as PyG's SparseTensor (rowptr (nodes + 1) and col (E') int64, value (E') in the graph's dtype:
+(nodes + 1)·8 + E'·(8 + dtype bytes) B); GAT's, GraphSAGE's and the MPNN's ``edge_index.src`` and
+``edge_index.dst``, the two rows of PyG's COO ``edge_index`` (2, E) int64, 8 B per edge each (GAT's with the
+self-loops it adds, E'). Each op that indexes by them reads them whole, in order, from main memory, as any graph
+input (a cache serves them only with ``options.warm_inputs``). ``batch`` does not apply (one full graph).
 
 Op conventions (the mapper relies on these), parameter names as PyG's state dict (``conv1.lin.weight``, ...):
 
@@ -17,8 +23,9 @@ Op conventions (the mapper relies on these), parameter names as PyG's state dict
   of (out,) for GCN, (heads·out,) for a concatenating GAT layer, (out,) otherwise.
 * Neighbourhood aggregation: ONE op of kind SPMM per layer, ``{conv}.propagate``, first input the transformed
   features (nodes, F) whose rows it gathers, attrs ``fn`` "spmm", ``gather_rows`` = E' (one row per edge and
-  self-loop), ``row_elems`` = F (elements per gathered row), ``nodes``, ``edges``; output (nodes, F). Its cost
-  follows the gathered rows, never nodes². GCN (PyG's fused ``message_and_aggregate`` sparse matmul with the
+  self-loop), ``row_elems`` = F (elements per gathered row), ``nodes``, ``edges``; output (nodes, F); then the
+  graph-structure inputs it reads (GCN ``adj_t``, GAT ``edge_index.src`` and ``.dst``). Its cost follows the
+  gathered rows and the nonzeros, never nodes². GCN (PyG's fused ``message_and_aggregate`` sparse matmul with the
   symmetric-normalised edge weights, taken as precomputed as with ``cached=True``): vector_elems = E'·F (one
   multiply-accumulate per gathered element), macs = E'·F, flops = 2·E'·F. GAT (message ``α·x_j`` then a
   scatter-add, no fused path): second input the attention coefficients (E', heads), F = heads·out, macs =
@@ -27,10 +34,12 @@ Op conventions (the mapper relies on these), parameter names as PyG's state dict
 * GAT attention: ``{conv}.heads`` (RESHAPE view (nodes, heads, out)); ``{conv}.alpha_src`` and ``{conv}.alpha_dst``
   (ELEMENTWISE fn "att_dot": (x · att).sum(-1) with Weights ``{conv}.att_src`` / ``{conv}.att_dst`` (1, heads, out);
   output (nodes, heads), macs = vector_elems = nodes·heads·out, flops = 2·nodes·heads·out); ``{conv}.alpha_edge`` (SPMM fn
-  "gather_add": α_src[j] + α_dst[i] per edge, inputs (alpha_src, alpha_dst), gather_rows = E', row_elems = heads,
+  "gather_add": α_src[j] + α_dst[i] per edge, inputs (alpha_src, alpha_dst, edge_index.src, edge_index.dst),
+  gather_rows = E', row_elems = heads,
   output (E', heads), vector_elems = flops = E'·heads); ``{conv}.leaky_relu`` (ACTIVATION fn "leaky_relu", slope
   0.2, 2 flops per element: a multiply and a max); ``{conv}.softmax`` (SOFTMAX fn "softmax" over each node's
-  neighbours, E'·heads elements, 5 flops each as :data:`~.tlayers.SOFTMAX_FLOPS`, attrs ``segments`` = nodes).
+  neighbours, inputs (the logits, edge_index.dst: PyG's softmax groups the edges by target), E'·heads elements, 5
+  flops each as :data:`~.tlayers.SOFTMAX_FLOPS`, attrs ``segments`` = nodes).
   A non-concatenating layer with heads > 1 averages the heads (POOL fn "avg" ``{conv}.mean``, nodes·heads·out
   elements); with one head that is a view (``{conv}.squeeze``).
 * Between layers: ACTIVATION fn "relu" (GCN, 1 flop per element) or fn "elu" (GAT, 3 flops per element: exp,
@@ -39,12 +48,14 @@ Op conventions (the mapper relies on these), parameter names as PyG's state dict
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt, ValidationInfo, field_validator, model_validator
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
+from ..units import dtype_bytes
 from .layers import INPUT
 from .params import WorkloadParams
 from .tlayers import SOFTMAX_FLOPS, TransformerBuilder
@@ -162,6 +173,11 @@ class MpnnParams(WorkloadParams):
         return _at_most(value, info, loops=False, per=" per graph")
 
 
+INDEX_BYTES = 8
+"""Bytes of one index of a graph's structure: int64. PyG's ``Data.edge_index`` is "graph connectivity in COO
+format with shape [2, num_edges] and type torch.long" (torch_geometric.data.Data's docs), and torch_sparse's
+SparseStorage (the SparseTensor ``adj_t`` of PyG's fused sparse matmuls) asserts its row and col are torch.long
+and builds its rowptr as torch.long."""
 LEAKY_RELU_FLOPS = 2
 """FLOPs per element of a leaky ReLU: a multiply by the slope and a max."""
 ELU_FLOPS = 3
@@ -189,13 +205,46 @@ class GnnBuilder(TransformerBuilder):
         """Rows one aggregation gathers: every edge plus a self-loop per node."""
         return self.edges + self.nodes
 
+    def structure(self, name: str, nbytes: int) -> str | None:
+        """The graph input ``name`` holding ``nbytes`` bytes of the graph's structure (int64 indices, edge weights),
+        declared on first use. A graph input takes the ops' dtype, so it is ⌈nbytes / element bytes⌉ elements of
+        the graph's dtype (an int64 index is 4 fp16 elements): its bytes are the structure's. None when it is empty
+        (a graph without edges reads no edge index)."""
+        if nbytes <= 0:
+            return None
+        shape = (-(-nbytes // dtype_bytes(self.dtype)),)
+        if name not in self._inputs:
+            self.add_input(name, shape)
+        elif self._inputs[name] != shape:
+            raise WorkloadError(f"{self.name}: graph structure {name!r} declared twice with different sizes")
+        return name
+
+    def adj_t(self) -> str:
+        """GCN's normalised adjacency with its self-loops (E' = :attr:`neighbours` nonzeros) in CSR, as the
+        SparseTensor ``adj_t`` that PyG's fused message_and_aggregate multiplies (torch_sparse ``matmul``): rowptr
+        (nodes + 1) and col (E') int64, value (E') in the graph's dtype (GCNConv passes ``x.dtype`` to gcn_norm,
+        which makes the edge weights in it). One graph input ``adj_t`` every layer reads."""
+        value = dtype_bytes(self.dtype)
+        name = self.structure("adj_t", (self.nodes + 1) * INDEX_BYTES + self.neighbours * (INDEX_BYTES + value))
+        assert name is not None  # E' ≥ nodes ≥ 1
+        return name
+
+    def edge_index(self, rows: int) -> tuple[str, ...]:
+        """PyG's ``edge_index`` (2, ``rows``) int64, as two graph inputs of ``rows`` × 8 bytes: ``edge_index.src``
+        (row 0: the source j whose features a message gathers) and ``edge_index.dst`` (row 1: the target i it is
+        scattered to). Empty without edges."""
+        return tuple(n for n in (self.structure(f"edge_index.{side}", rows * INDEX_BYTES) for side in ("src", "dst"))
+                     if n is not None)
+
     def spmm(self, inputs: list[str], out_shape: tuple[int, ...], row_elems: int, *, vector_elems: int, flops: int,
-             macs: int = 0, fn: str = "spmm", name: str | None = None, rows: int | None = None) -> str:
+             macs: int = 0, fn: str = "spmm", name: str | None = None, rows: int | None = None,
+             index: Sequence[str] = ()) -> str:
         """A sparse × dense op that gathers ``rows`` (default :attr:`neighbours`) rows of ``row_elems`` elements of
-        ``inputs[0]``."""
+        ``inputs[0]``; ``index``: the graph-structure inputs it reads whole after them (:meth:`adj_t`,
+        :meth:`edge_index`)."""
         name = self._name(name, fn)
-        return self._add(name, OpKind.SPMM, inputs, out_shape, flops=flops, vector_elems=vector_elems, fn=fn,
-                         macs=macs, gather_rows=self.neighbours if rows is None else rows, row_elems=row_elems,
+        return self._add(name, OpKind.SPMM, [*inputs, *index], out_shape, flops=flops, vector_elems=vector_elems,
+                         fn=fn, macs=macs, gather_rows=self.neighbours if rows is None else rows, row_elems=row_elems,
                          nodes=self.nodes, edges=self.edges)
 
     def leaky_relu(self, x: str, name: str | None = None) -> str:
@@ -216,12 +265,13 @@ class GnnBuilder(TransformerBuilder):
             h = self.linear(x, out, bias=False, name="lin")
         e = self.neighbours
         a = self.spmm([h], (self.nodes, out), out, vector_elems=e * out, flops=2 * e * out, macs=e * out,
-                      name=f"{scope}.propagate")
+                      name=f"{scope}.propagate", index=[self.adj_t()])
         return self.add_bias(a, out, scope)
 
     def gat_conv(self, x: str, out: int, heads: int, concat: bool, scope: str) -> str:
         """PyG GATConv: lin (no bias), per-node logits, per-edge leaky ReLU and softmax, weighted aggregation, bias."""
         n, e = self.nodes, self.neighbours
+        src, dst = self.edge_index(e)  # with the self-loops GATConv adds: E' ≥ nodes ≥ 1 columns
         with self.scope(scope):
             h = self.linear(x, heads * out, bias=False, name="lin")
             hv = self.view(h, (n, heads, out), "split_heads", name="heads")
@@ -232,14 +282,14 @@ class GnnBuilder(TransformerBuilder):
                                         flops=2 * n * heads * out, vector_elems=n * heads * out, fn="att_dot",
                                         macs=n * heads * out))
         logits = self.spmm(alphas, (e, heads), heads, vector_elems=e * heads, flops=e * heads, fn="gather_add",
-                           name=f"{scope}.alpha_edge")
+                           name=f"{scope}.alpha_edge", index=[src, dst])
         with self.scope(scope):
             logits = self.leaky_relu(logits, name="leaky_relu")
-            coef = self.vector(OpKind.SOFTMAX, [logits], (e, heads), "softmax", SOFTMAX_FLOPS, name="softmax",
+            coef = self.vector(OpKind.SOFTMAX, [logits, dst], (e, heads), "softmax", SOFTMAX_FLOPS, name="softmax",
                                segments=n)
         width = heads * out
         agg = self.spmm([h, coef], (n, width) if concat else (n, heads, out), width, vector_elems=2 * e * width,
-                        flops=2 * e * width, macs=e * width, name=f"{scope}.propagate")
+                        flops=2 * e * width, macs=e * width, name=f"{scope}.propagate", index=[src, dst])
         if not concat:
             with self.scope(scope):
                 if heads == 1:
@@ -252,11 +302,12 @@ class GnnBuilder(TransformerBuilder):
 
 
     def sage_conv(self, x: str, out: int, scope: str) -> str:
-        """PyG SAGEConv (mean aggregator, root weight): mean over each node's in-edges (no self-loop), lin_l with
-        bias on the mean, lin_r without bias on the node itself, summed; 2·in·out + out parameters."""
+        """PyG SAGEConv (mean aggregator, root weight): mean over each node's in-edges (no self-loop; the gather by
+        edge_index.src and scatter-mean by edge_index.dst read both), lin_l with bias on the mean, lin_r without
+        bias on the node itself, summed; 2·in·out + out parameters."""
         n, e, width = self.nodes, self.edges, self.shape(x)[-1]
         agg = self.spmm([x], (n, width), width, vector_elems=e * width + n * width, flops=e * width + n * width,
-                        fn="spmm_mean", name=f"{scope}.propagate", rows=e)
+                        fn="spmm_mean", name=f"{scope}.propagate", rows=e, index=self.edge_index(e))
         with self.scope(scope):
             left = self.linear(agg, out, bias=True, name="lin_l")
             right = self.linear(x, out, bias=False, name="lin_r")
@@ -264,19 +315,21 @@ class GnnBuilder(TransformerBuilder):
 
     def nn_conv(self, x: str, edge_attr: str, out: int, edge_hidden: int, scope: str) -> str:
         """PyG NNConv (the edge network of Gilmer et al. 2017), aggr "mean": an edge MLP (edge features →
-        edge_hidden → in·out) gives each edge a weight matrix Θ(e); message = x_src · Θ(e); mean over each node's
-        in-edges; + lin (root weight, no bias) of the node itself + bias."""
+        edge_hidden → in·out) gives each edge a weight matrix Θ(e); message = x_src · Θ(e) (the gather reads
+        edge_index.src); mean over each node's in-edges (the scatter reads edge_index.dst); + lin (root weight, no
+        bias) of the node itself + bias."""
         n, e, width = self.nodes, self.edges, self.shape(x)[-1]
         with self.scope(scope):
             h = self.relu(self.linear(edge_attr, edge_hidden, name="nn.0"), name="nn.1")
             theta = self.linear(h, width * out, name="nn.2")
             theta = self.view(theta, (e, width, out), "edge_weights", name="theta")
+        index = self.edge_index(e)  # (src, dst); e ≥ 1: the edge MLP's input needs edges
         src = self.spmm([x], (e, 1, width), width, vector_elems=e * width, flops=0, fn="gather",
-                        name=f"{scope}.gather_src", rows=e)
+                        name=f"{scope}.gather_src", rows=e, index=index[:1])
         msg = self.matmul([src, theta], (e, 1, out), Gemm(m=1, n=out, k=width, count=e), name=f"{scope}.message")
         msg = self.view(msg, (e, out), "squeeze", name=f"{scope}.message_rows")
         agg = self.spmm([msg], (n, out), out, vector_elems=e * out + n * out, flops=e * out + n * out,
-                        fn="scatter_mean", name=f"{scope}.aggregate", rows=e)
+                        fn="scatter_mean", name=f"{scope}.aggregate", rows=e, index=index[1:])
         with self.scope(scope):
             root = self.linear(x, out, bias=False, name="lin")
             summed = self.add(agg, root, name="add_root")

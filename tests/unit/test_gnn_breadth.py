@@ -71,7 +71,9 @@ def test_host_side_sampling_gathers_features_over_the_host_link():
 def test_full_batch_graphsage_reads_features_as_input():
     g = build_workload("graphsage_products", {"nodes": 100, "edges": 400, "features": 8, "hidden": 16,
                                               "classes": 3, "layers": 2, "fanouts": []})
-    assert g.inputs == {"input": (100, 8)} and not any(op.kind is OpKind.EMBEDDING for op in g.ops)
+    # and the COO edge_index's two int64 rows: 400 × 8 B = 3,200 B = 1,600 fp16 elements each
+    assert g.inputs == {"input": (100, 8), "edge_index.src": (1600,), "edge_index.dst": (1600,)}
+    assert not any(op.kind is OpKind.EMBEDDING for op in g.ops)
     assert g.macs == 2 * 100 * 8 * 16 + 2 * 100 * 16 * 3
     assert g["convs.0.propagate"].gather_rows == 400
 
@@ -163,3 +165,21 @@ def test_the_gnn_builder_refuses_a_multigraph():
     assert GnnBuilder("g", 3, 9, 1).edges == 9
     with pytest.raises(WorkloadError, match="at most nodes² = 9"):
         GnnBuilder("g", 3, 10, 1)
+
+
+def test_sage_and_mpnn_aggregations_read_the_edge_index_rows_they_index_by():
+    # PyG's edge_index is (2, E) torch.long: 8 B per edge in each row. GraphSAGE's mean aggregation gathers by the
+    # sources and scatters by the targets (both rows); the MPNN's NNConv gathers its messages' sources
+    # (edge_index.src) in one op and scatter-means into the targets (edge_index.dst) in another
+    sage = build_workload("graphsage_products", {"nodes": 100, "edges": 400, "features": 8, "hidden": 16,
+                                                 "classes": 3, "layers": 2, "fanouts": [], "dtype": "fp32"})
+    assert sage.inputs["edge_index.src"] == (400 * 8 // 4,)  # 800 fp32 elements: 3,200 B
+    assert sage["convs.0.propagate"].inputs == ("input", "edge_index.src", "edge_index.dst")
+    # a batch of 4 molecules of 10 atoms and 20 directed bonds: 80 edges, 640 B per row = 320 fp16 elements
+    mpnn = build_workload("mpnn_qm9", {"batch": 4, "nodes": 10, "edges": 20, "layers": 1, "hidden": 8,
+                                       "edge_hidden": 4})
+    assert mpnn.inputs["edge_index.src"] == mpnn.inputs["edge_index.dst"] == (80 * 8 // 2,)
+    assert mpnn["convs.0.gather_src"].inputs == ("relu0", "edge_index.src")
+    assert mpnn["convs.0.aggregate"].inputs == ("convs.0.message_rows", "edge_index.dst")
+    # a full-batch GraphSAGE without edges reads no edge index
+    assert "edge_index.src" not in build_workload("graphsage_products", {"nodes": 100, "edges": 0, "fanouts": []}).inputs

@@ -3,10 +3,18 @@
 ``gcn_cora``: ``GCNConv(features, hidden)`` → ReLU → ``GCNConv(hidden, classes)`` (PyG's ``examples/gcn.py``);
 ``gat_cora``: ``GATConv(features, hidden, heads)`` → ELU → ``GATConv(hidden·heads, classes, heads=1,
 concat=False)`` (PyG's ``examples/gat.py``). Dropout is the identity at inference; the output is the logits
-(nodes, classes). The graph has ``nodes`` nodes and ``edges`` directed edges without self-loops; both convs add a
-self-loop per node (PyG's ``add_self_loops=True``), so every aggregation reads E' = edges + nodes neighbour rows.
-The graph input is ``input`` (nodes, features); the edge list is a property of the workload, not a tensor the
-graph reads (its indices are not counted as bytes). ``batch`` does not apply (one full graph).
+(nodes, classes). The graph has ``nodes`` nodes and ``edges`` directed edges without self-loops, at most one per
+ordered pair of distinct nodes (nodes·(nodes − 1); GraphSAGE's may include self-loops, nodes²; a multigraph is not
+modelled, and the params refuse more at ``edges``); both convs add a self-loop per node (PyG's
+``add_self_loops=True``), so every aggregation reads E' = edges + nodes neighbour rows.
+The graph input is ``input`` (nodes, features). The graph's structure is read as further graph inputs of int64
+indices (:data:`INDEX_BYTES`), each declared as elements of the graph's dtype whose bytes are the structure's (a
+graph input takes the ops' dtype; :meth:`GnnBuilder.structure`): GCN's ``adj_t``, the normalised adjacency with
+self-loops in CSR as PyG's SparseTensor (rowptr (nodes + 1) and col (E') int64, value (E') in the graph's dtype:
+(nodes + 1)·8 + E'·(8 + dtype bytes) B); GAT's, GraphSAGE's and the MPNN's ``edge_index.src`` and
+``edge_index.dst``, the two rows of PyG's COO ``edge_index`` (2, E) int64, 8 B per edge each (GAT's with the
+self-loops it adds, E'). Each op that indexes by them reads them whole, in order, from main memory, as any graph
+input (a cache serves them only with ``options.warm_inputs``). ``batch`` does not apply (one full graph).
 
 Op conventions (the mapper relies on these), parameter names as PyG's state dict (``conv1.lin.weight``, ...):
 
@@ -15,8 +23,9 @@ Op conventions (the mapper relies on these), parameter names as PyG's state dict
   of (out,) for GCN, (heads·out,) for a concatenating GAT layer, (out,) otherwise.
 * Neighbourhood aggregation: ONE op of kind SPMM per layer, ``{conv}.propagate``, first input the transformed
   features (nodes, F) whose rows it gathers, attrs ``fn`` "spmm", ``gather_rows`` = E' (one row per edge and
-  self-loop), ``row_elems`` = F (elements per gathered row), ``nodes``, ``edges``; output (nodes, F). Its cost
-  follows the gathered rows, never nodes². GCN (PyG's fused ``message_and_aggregate`` sparse matmul with the
+  self-loop), ``row_elems`` = F (elements per gathered row), ``nodes``, ``edges``; output (nodes, F); then the
+  graph-structure inputs it reads (GCN ``adj_t``, GAT ``edge_index.src`` and ``.dst``). Its cost follows the
+  gathered rows and the nonzeros, never nodes². GCN (PyG's fused ``message_and_aggregate`` sparse matmul with the
   symmetric-normalised edge weights, taken as precomputed as with ``cached=True``): vector_elems = E'·F (one
   multiply-accumulate per gathered element), macs = E'·F, flops = 2·E'·F. GAT (message ``α·x_j`` then a
   scatter-add, no fused path): second input the attention coefficients (E', heads), F = heads·out, macs =
@@ -25,10 +34,12 @@ Op conventions (the mapper relies on these), parameter names as PyG's state dict
 * GAT attention: ``{conv}.heads`` (RESHAPE view (nodes, heads, out)); ``{conv}.alpha_src`` and ``{conv}.alpha_dst``
   (ELEMENTWISE fn "att_dot": (x · att).sum(-1) with Weights ``{conv}.att_src`` / ``{conv}.att_dst`` (1, heads, out);
   output (nodes, heads), macs = vector_elems = nodes·heads·out, flops = 2·nodes·heads·out); ``{conv}.alpha_edge`` (SPMM fn
-  "gather_add": α_src[j] + α_dst[i] per edge, inputs (alpha_src, alpha_dst), gather_rows = E', row_elems = heads,
+  "gather_add": α_src[j] + α_dst[i] per edge, inputs (alpha_src, alpha_dst, edge_index.src, edge_index.dst),
+  gather_rows = E', row_elems = heads,
   output (E', heads), vector_elems = flops = E'·heads); ``{conv}.leaky_relu`` (ACTIVATION fn "leaky_relu", slope
   0.2, 2 flops per element: a multiply and a max); ``{conv}.softmax`` (SOFTMAX fn "softmax" over each node's
-  neighbours, E'·heads elements, 5 flops each as :data:`~.tlayers.SOFTMAX_FLOPS`, attrs ``segments`` = nodes).
+  neighbours, inputs (the logits, edge_index.dst: PyG's softmax groups the edges by target), E'·heads elements, 5
+  flops each as :data:`~.tlayers.SOFTMAX_FLOPS`, attrs ``segments`` = nodes).
   A non-concatenating layer with heads > 1 averages the heads (POOL fn "avg" ``{conv}.mean``, nodes·heads·out
   elements); with one head that is a view (``{conv}.squeeze``).
 * Between layers: ACTIVATION fn "relu" (GCN, 1 flop per element) or fn "elu" (GAT, 3 flops per element: exp,
@@ -37,15 +48,32 @@ Op conventions (the mapper relies on these), parameter names as PyG's state dict
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
+from pydantic import Field, NonNegativeInt, PositiveInt, ValidationInfo, field_validator, model_validator
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
+from ..units import dtype_bytes
 from .layers import INPUT
 from .params import WorkloadParams
 from .tlayers import SOFTMAX_FLOPS, TransformerBuilder
+
+
+def _at_most(edges: int, info: ValidationInfo, loops: bool, per: str = "") -> int:
+    """``edges`` directed edges fit a graph of the ``nodes`` validated before them: at most one per ordered pair of
+    nodes, nodes² with self-loops (``loops``), else nodes × (nodes − 1). A multigraph (an edge repeated) is not
+    modelled."""
+    nodes = info.data.get("nodes")
+    if nodes is None:  # nodes itself was refused
+        return edges
+    most, formula = (nodes * nodes, "nodes²") if loops else (nodes * (nodes - 1), "nodes × (nodes − 1)")
+    if edges > most:
+        pairs = "ordered pair of nodes, a self-loop included" if loops else "ordered pair of distinct nodes"
+        raise ValueError(f"at most {formula} = {most:,} directed edges between {nodes:,} nodes{per}, one per "
+                         f"{pairs}")
+    return edges
 
 
 class GraphParams(WorkloadParams):
@@ -54,8 +82,8 @@ class GraphParams(WorkloadParams):
     batch: PositiveInt = Field(1, description="The whole graph is one pass: 1 (another value is an error; it "
                                               "built the same graph while per-inference figures divided by it).")
     nodes: PositiveInt = Field(2708, description="Nodes of the graph (Cora: 2,708).")
-    edges: NonNegativeInt = Field(10556, description="Directed edges without self-loops (Cora: 10,556); each conv "
-                                                     "adds a self-loop per node.")
+    edges: NonNegativeInt = Field(10556, description="Directed edges without self-loops (Cora: 10,556), at most "
+                                                     "nodes·(nodes − 1); each conv adds a self-loop per node.")
     features: PositiveInt = Field(1433, description="Input features per node (Cora: 1,433).")
     classes: PositiveInt = Field(7, description="Output classes (Cora: 7).")
 
@@ -65,6 +93,12 @@ class GraphParams(WorkloadParams):
         if value != 1:
             raise ValueError("must be 1: the whole graph is one pass (set nodes and edges for a bigger graph)")
         return value
+
+    @field_validator("edges")
+    @classmethod
+    def _fits(cls, value: int, info: ValidationInfo) -> int:
+        """Without self-loops (each conv adds them): at most nodes × (nodes − 1)."""
+        return _at_most(value, info, loops=False)
 
 
 class GcnParams(GraphParams):
@@ -86,11 +120,12 @@ class SageParams(WorkloadParams):
     (ogbn-products by default)."""
 
     batch: PositiveInt = Field(1024, description="Seed (target) nodes per mini-batch (PyG NeighborLoader's "
-                                                 "batch_size; ignored without fanouts, where the "
-                                                 "whole graph is one inference).")
+                                                 "batch_size), at most nodes; ignored without fanouts, where the "
+                                                 "whole graph is one inference.")
     nodes: PositiveInt = Field(2_449_029, description="Nodes of the graph (ogbn-products: 2,449,029).")
     edges: NonNegativeInt = Field(123_718_280, description="Directed edges (ogbn-products: 61,859,140 undirected "
-                                                           "edges, each loaded in both directions).")
+                                                           "edges, each loaded in both directions), at most nodes² "
+                                                           "(self-loops included).")
     features: PositiveInt = Field(100, description="Input features per node (ogbn-products: 100).")
     classes: PositiveInt = Field(47, description="Output classes (ogbn-products: 47).")
     hidden: PositiveInt = Field(256, description="Width of the hidden layers.")
@@ -100,6 +135,20 @@ class SageParams(WorkloadParams):
         description="Neighbours sampled per node at each hop (PyG num_neighbors), one per layer; [] runs the "
                     "whole graph at once (full-batch inference, features already in device memory).")
 
+    @field_validator("edges")
+    @classmethod
+    def _fits(cls, value: int, info: ValidationInfo) -> int:
+        """The graph's own edges (SAGEConv adds no self-loops; the graph may have them): at most nodes²."""
+        return _at_most(value, info, loops=True)
+
+    @model_validator(mode="after")
+    def _seeds_in_graph(self) -> SageParams:
+        """A mini-batch's seeds are distinct nodes of the graph."""
+        if self.fanouts and self.batch > self.nodes:
+            raise ValueError(f"batch: {self.batch:,} seed nodes in a graph of {self.nodes:,} nodes: at most nodes "
+                             f"(the seeds are distinct nodes of the graph)")
+        return self
+
 
 class MpnnParams(WorkloadParams):
     """An MPNN with edge features (PyG NNConv edge network) and a graph-level readout, on a batch of molecules."""
@@ -107,7 +156,7 @@ class MpnnParams(WorkloadParams):
     batch: PositiveInt = Field(128, description="Graphs (molecules) per mini-batch.")
     nodes: PositiveInt = Field(18, description="Nodes (atoms) per graph (QM9: ~18.0 on average).")
     edges: NonNegativeInt = Field(37, description="Directed edges per graph, bonds in both directions (QM9: ~37.3 "
-                                                  "on average).")
+                                                  "on average), at most nodes·(nodes − 1).")
     features: PositiveInt = Field(11, description="Input features per node (PyG QM9: 11 atom features).")
     edge_features: PositiveInt = Field(4, description="Features per edge (PyG QM9: a one-hot of 4 bond types).")
     hidden: PositiveInt = Field(64, description="Node state width (dim of PyG's examples/qm9_nn_conv.py).")
@@ -117,7 +166,18 @@ class MpnnParams(WorkloadParams):
                                                                        "nodes: global mean, sum or max pooling.")
     targets: PositiveInt = Field(1, description="Outputs per graph (regression targets or class logits).")
 
+    @field_validator("edges")
+    @classmethod
+    def _fits(cls, value: int, info: ValidationInfo) -> int:
+        """Bonds in both directions, no self-loops: at most nodes × (nodes − 1) per graph."""
+        return _at_most(value, info, loops=False, per=" per graph")
 
+
+INDEX_BYTES = 8
+"""Bytes of one index of a graph's structure: int64. PyG's ``Data.edge_index`` is "graph connectivity in COO
+format with shape [2, num_edges] and type torch.long" (torch_geometric.data.Data's docs), and torch_sparse's
+SparseStorage (the SparseTensor ``adj_t`` of PyG's fused sparse matmuls) asserts its row and col are torch.long
+and builds its rowptr as torch.long."""
 LEAKY_RELU_FLOPS = 2
 """FLOPs per element of a leaky ReLU: a multiply by the slope and a max."""
 ELU_FLOPS = 3
@@ -133,6 +193,9 @@ class GnnBuilder(TransformerBuilder):
         if nodes < 1 or edges < 0 or features < 1:
             raise WorkloadError(f"{name}: a graph needs nodes >= 1, edges >= 0 and features >= 1 (got nodes {nodes}, "
                                 f"edges {edges}, features {features})")
+        if edges > nodes * nodes:
+            raise WorkloadError(f"{name}: {edges:,} directed edges between {nodes:,} nodes: at most nodes² = "
+                                f"{nodes * nodes:,}, one per ordered pair of nodes (a multigraph is not modelled)")
         super().__init__(name, inputs or {INPUT: (nodes, features)}, dtype=dtype)
         self.nodes = nodes
         self.edges = edges
@@ -142,13 +205,46 @@ class GnnBuilder(TransformerBuilder):
         """Rows one aggregation gathers: every edge plus a self-loop per node."""
         return self.edges + self.nodes
 
+    def structure(self, name: str, nbytes: int) -> str | None:
+        """The graph input ``name`` holding ``nbytes`` bytes of the graph's structure (int64 indices, edge weights),
+        declared on first use. A graph input takes the ops' dtype, so it is ⌈nbytes / element bytes⌉ elements of
+        the graph's dtype (an int64 index is 4 fp16 elements): its bytes are the structure's. None when it is empty
+        (a graph without edges reads no edge index)."""
+        if nbytes <= 0:
+            return None
+        shape = (-(-nbytes // dtype_bytes(self.dtype)),)
+        if name not in self._inputs:
+            self.add_input(name, shape)
+        elif self._inputs[name] != shape:
+            raise WorkloadError(f"{self.name}: graph structure {name!r} declared twice with different sizes")
+        return name
+
+    def adj_t(self) -> str:
+        """GCN's normalised adjacency with its self-loops (E' = :attr:`neighbours` nonzeros) in CSR, as the
+        SparseTensor ``adj_t`` that PyG's fused message_and_aggregate multiplies (torch_sparse ``matmul``): rowptr
+        (nodes + 1) and col (E') int64, value (E') in the graph's dtype (GCNConv passes ``x.dtype`` to gcn_norm,
+        which makes the edge weights in it). One graph input ``adj_t`` every layer reads."""
+        value = dtype_bytes(self.dtype)
+        name = self.structure("adj_t", (self.nodes + 1) * INDEX_BYTES + self.neighbours * (INDEX_BYTES + value))
+        assert name is not None  # E' ≥ nodes ≥ 1
+        return name
+
+    def edge_index(self, rows: int) -> tuple[str, ...]:
+        """PyG's ``edge_index`` (2, ``rows``) int64, as two graph inputs of ``rows`` × 8 bytes: ``edge_index.src``
+        (row 0: the source j whose features a message gathers) and ``edge_index.dst`` (row 1: the target i it is
+        scattered to). Empty without edges."""
+        return tuple(n for n in (self.structure(f"edge_index.{side}", rows * INDEX_BYTES) for side in ("src", "dst"))
+                     if n is not None)
+
     def spmm(self, inputs: list[str], out_shape: tuple[int, ...], row_elems: int, *, vector_elems: int, flops: int,
-             macs: int = 0, fn: str = "spmm", name: str | None = None, rows: int | None = None) -> str:
+             macs: int = 0, fn: str = "spmm", name: str | None = None, rows: int | None = None,
+             index: Sequence[str] = ()) -> str:
         """A sparse × dense op that gathers ``rows`` (default :attr:`neighbours`) rows of ``row_elems`` elements of
-        ``inputs[0]``."""
+        ``inputs[0]``; ``index``: the graph-structure inputs it reads whole after them (:meth:`adj_t`,
+        :meth:`edge_index`)."""
         name = self._name(name, fn)
-        return self._add(name, OpKind.SPMM, inputs, out_shape, flops=flops, vector_elems=vector_elems, fn=fn,
-                         macs=macs, gather_rows=self.neighbours if rows is None else rows, row_elems=row_elems,
+        return self._add(name, OpKind.SPMM, [*inputs, *index], out_shape, flops=flops, vector_elems=vector_elems,
+                         fn=fn, macs=macs, gather_rows=self.neighbours if rows is None else rows, row_elems=row_elems,
                          nodes=self.nodes, edges=self.edges)
 
     def leaky_relu(self, x: str, name: str | None = None) -> str:
@@ -169,12 +265,13 @@ class GnnBuilder(TransformerBuilder):
             h = self.linear(x, out, bias=False, name="lin")
         e = self.neighbours
         a = self.spmm([h], (self.nodes, out), out, vector_elems=e * out, flops=2 * e * out, macs=e * out,
-                      name=f"{scope}.propagate")
+                      name=f"{scope}.propagate", index=[self.adj_t()])
         return self.add_bias(a, out, scope)
 
     def gat_conv(self, x: str, out: int, heads: int, concat: bool, scope: str) -> str:
         """PyG GATConv: lin (no bias), per-node logits, per-edge leaky ReLU and softmax, weighted aggregation, bias."""
         n, e = self.nodes, self.neighbours
+        src, dst = self.edge_index(e)  # with the self-loops GATConv adds: E' ≥ nodes ≥ 1 columns
         with self.scope(scope):
             h = self.linear(x, heads * out, bias=False, name="lin")
             hv = self.view(h, (n, heads, out), "split_heads", name="heads")
@@ -185,14 +282,14 @@ class GnnBuilder(TransformerBuilder):
                                         flops=2 * n * heads * out, vector_elems=n * heads * out, fn="att_dot",
                                         macs=n * heads * out))
         logits = self.spmm(alphas, (e, heads), heads, vector_elems=e * heads, flops=e * heads, fn="gather_add",
-                           name=f"{scope}.alpha_edge")
+                           name=f"{scope}.alpha_edge", index=[src, dst])
         with self.scope(scope):
             logits = self.leaky_relu(logits, name="leaky_relu")
-            coef = self.vector(OpKind.SOFTMAX, [logits], (e, heads), "softmax", SOFTMAX_FLOPS, name="softmax",
+            coef = self.vector(OpKind.SOFTMAX, [logits, dst], (e, heads), "softmax", SOFTMAX_FLOPS, name="softmax",
                                segments=n)
         width = heads * out
         agg = self.spmm([h, coef], (n, width) if concat else (n, heads, out), width, vector_elems=2 * e * width,
-                        flops=2 * e * width, macs=e * width, name=f"{scope}.propagate")
+                        flops=2 * e * width, macs=e * width, name=f"{scope}.propagate", index=[src, dst])
         if not concat:
             with self.scope(scope):
                 if heads == 1:
@@ -205,11 +302,12 @@ class GnnBuilder(TransformerBuilder):
 
 
     def sage_conv(self, x: str, out: int, scope: str) -> str:
-        """PyG SAGEConv (mean aggregator, root weight): mean over each node's in-edges (no self-loop), lin_l with
-        bias on the mean, lin_r without bias on the node itself, summed; 2·in·out + out parameters."""
+        """PyG SAGEConv (mean aggregator, root weight): mean over each node's in-edges (no self-loop; the gather by
+        edge_index.src and scatter-mean by edge_index.dst read both), lin_l with bias on the mean, lin_r without
+        bias on the node itself, summed; 2·in·out + out parameters."""
         n, e, width = self.nodes, self.edges, self.shape(x)[-1]
         agg = self.spmm([x], (n, width), width, vector_elems=e * width + n * width, flops=e * width + n * width,
-                        fn="spmm_mean", name=f"{scope}.propagate", rows=e)
+                        fn="spmm_mean", name=f"{scope}.propagate", rows=e, index=self.edge_index(e))
         with self.scope(scope):
             left = self.linear(agg, out, bias=True, name="lin_l")
             right = self.linear(x, out, bias=False, name="lin_r")
@@ -217,19 +315,21 @@ class GnnBuilder(TransformerBuilder):
 
     def nn_conv(self, x: str, edge_attr: str, out: int, edge_hidden: int, scope: str) -> str:
         """PyG NNConv (the edge network of Gilmer et al. 2017), aggr "mean": an edge MLP (edge features →
-        edge_hidden → in·out) gives each edge a weight matrix Θ(e); message = x_src · Θ(e); mean over each node's
-        in-edges; + lin (root weight, no bias) of the node itself + bias."""
+        edge_hidden → in·out) gives each edge a weight matrix Θ(e); message = x_src · Θ(e) (the gather reads
+        edge_index.src); mean over each node's in-edges (the scatter reads edge_index.dst); + lin (root weight, no
+        bias) of the node itself + bias."""
         n, e, width = self.nodes, self.edges, self.shape(x)[-1]
         with self.scope(scope):
             h = self.relu(self.linear(edge_attr, edge_hidden, name="nn.0"), name="nn.1")
             theta = self.linear(h, width * out, name="nn.2")
             theta = self.view(theta, (e, width, out), "edge_weights", name="theta")
+        index = self.edge_index(e)  # (src, dst); e ≥ 1: the edge MLP's input needs edges
         src = self.spmm([x], (e, 1, width), width, vector_elems=e * width, flops=0, fn="gather",
-                        name=f"{scope}.gather_src", rows=e)
+                        name=f"{scope}.gather_src", rows=e, index=index[:1])
         msg = self.matmul([src, theta], (e, 1, out), Gemm(m=1, n=out, k=width, count=e), name=f"{scope}.message")
         msg = self.view(msg, (e, out), "squeeze", name=f"{scope}.message_rows")
         agg = self.spmm([msg], (n, out), out, vector_elems=e * out + n * out, flops=e * out + n * out,
-                        fn="scatter_mean", name=f"{scope}.aggregate", rows=e)
+                        fn="scatter_mean", name=f"{scope}.aggregate", rows=e, index=index[1:])
         with self.scope(scope):
             root = self.linear(x, out, bias=False, name="lin")
             summed = self.add(agg, root, name="add_root")

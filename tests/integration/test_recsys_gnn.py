@@ -63,9 +63,22 @@ def test_gnn_aggregation_bytes_scale_with_edges_not_nodes_squared():
     assert len(agg) == 2  # one aggregation per GCNConv
     for op in agg:
         # Cora, layer 1: 10,556 edges + 2,708 self-loops gather 16-wide bf16 rows (32 B → one 64 B HBM granule);
-        # doubling the edges adds 10,556 gathered rows; the in-order output store does not change
+        # doubling the edges adds 10,556 gathered rows and 10,556 nonzeros of the CSR adjacency (an 8 B int64
+        # column and a 2 B bf16 value each); the in-order output store does not change
         rows = op["mapping"]["elements"] // (16 if op["name"].startswith("conv1") else 7)
         assert rows == 10_556 + 2_708
-        assert agg2[op["name"]]["bytes"]["hbm"] - op["bytes"]["hbm"] == 10_556 * 64
+        assert agg2[op["name"]]["bytes"]["hbm"] - op["bytes"]["hbm"] == 10_556 * 64 + 10_556 * (8 + 2)
     # a dense N×N aggregation would read 2,708² rows; the gather reads 13,264
     assert all(op["bytes"]["hbm"] < 2_708 ** 2 for op in agg)
+
+
+def test_a_gcn_spmm_reads_its_csr_adjacency_gathered_rows_and_output_by_hand():
+    # 6 nodes, 14 edges + 6 self-loops = 20 nonzeros; bf16 on tpu-v4, activations in HBM (64 B access granules).
+    # conv1.propagate: 20 gathered rows of 16 bf16 (32 B, one 64 B granule each) = 1,280 B; the CSR adjacency
+    # (torch_sparse SparseTensor: int64 rowptr and col, a bf16 value per nonzero) 7 × 8 + 20 × (8 + 2) = 256 B;
+    # the (6, 16) bf16 output 192 B: 1,728 B. conv2.propagate: 20 rows of 4 bf16 (8 B → 64 B) = 1,280 B, the same
+    # 256 B of adjacency, the (6, 4) output 48 B: 1,584 B
+    wl = load_workload("gcn_cora", ["nodes=6", "edges=14", "features=8", "hidden=16", "classes=4"])
+    ops = {op["name"]: op for op in simulate(wl, "tpu-v4", activations_on_chip=False).to_dict()["ops"]}
+    assert ops["conv1.propagate"]["bytes"]["hbm"] == 20 * 64 + (7 * 8 + 20 * (8 + 2)) + 6 * 16 * 2 == 1_728
+    assert ops["conv2.propagate"]["bytes"]["hbm"] == 20 * 64 + (7 * 8 + 20 * (8 + 2)) + 6 * 4 * 2 == 1_584

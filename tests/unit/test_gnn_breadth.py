@@ -71,7 +71,9 @@ def test_host_side_sampling_gathers_features_over_the_host_link():
 def test_full_batch_graphsage_reads_features_as_input():
     g = build_workload("graphsage_products", {"nodes": 100, "edges": 400, "features": 8, "hidden": 16,
                                               "classes": 3, "layers": 2, "fanouts": []})
-    assert g.inputs == {"input": (100, 8)} and not any(op.kind is OpKind.EMBEDDING for op in g.ops)
+    # and the COO edge_index's two int64 rows: 400 × 8 B = 3,200 B = 1,600 fp16 elements each
+    assert g.inputs == {"input": (100, 8), "edge_index.src": (1600,), "edge_index.dst": (1600,)}
+    assert not any(op.kind is OpKind.EMBEDDING for op in g.ops)
     assert g.macs == 2 * 100 * 8 * 16 + 2 * 100 * 16 * 3
     assert g["convs.0.propagate"].gather_rows == 400
 
@@ -117,3 +119,67 @@ def test_full_batch_graphsage_is_one_inference_whatever_the_unused_batch():
     assert r["efficiency"]["j_per_inference"] == pytest.approx(r["energy"]["total_j"])
     sampled = accelsim.simulate({**full, "batch": 8, "fanouts": [3, 2]}, "h100").to_dict()
     assert sampled["efficiency"]["j_per_inference"] == pytest.approx(sampled["energy"]["total_j"] / 8)
+
+
+# ---- a graph's edges and seeds must fit its nodes ------------------------------------------------------------------
+# (workload, sets that leave the limit exactly full, the key one past it sets, the refused value, the limit as written
+# in the message). Cora: 2,708 nodes without self-loops (each conv adds them) hold at most 2,708 × 2,707 = 7,330,556
+# directed edges; GraphSAGE's own edges may include self-loops: 1,000 nodes hold at most 1,000² = 1,000,000; a QM9
+# molecule of 18 atoms has at most 18 × 17 = 306 directed bonds; a mini-batch of 1,000 nodes' graph has at most
+# 1,000 distinct seed nodes.
+FULL_GRAPHS = [
+    ("gcn_cora", [], "edges", 7_330_556, "at most nodes × (nodes − 1) = 7,330,556 directed edges between 2,708 nodes"),
+    ("gat_cora", [], "edges", 7_330_556, "at most nodes × (nodes − 1) = 7,330,556 directed edges between 2,708 nodes"),
+    ("graphsage_products", ["nodes=1000", "fanouts=[]", "features=4", "hidden=4", "classes=2", "layers=1"], "edges",
+     1_000_000,
+     "at most nodes² = 1,000,000 directed edges between 1,000 nodes"),
+    ("mpnn_qm9", [], "edges", 306, "at most nodes × (nodes − 1) = 306 directed edges between 18 nodes per graph"),
+    ("graphsage_products", ["nodes=1000", "edges=5000", "fanouts=[1]", "layers=1"], "batch", 1_000,
+     "1,001 seed nodes in a graph of 1,000 nodes: at most nodes"),
+]
+
+
+@pytest.mark.parametrize(("model", "sets", "key", "limit", "message"), FULL_GRAPHS)
+def test_a_graph_refuses_more_edges_or_seeds_than_its_nodes_hold(capsys, model, sets, key, limit, message):
+    from accelsim.cli import main
+
+    # at the limit the graph builds (a complete graph, every node a seed)
+    spec = load_workload(model, [*sets, f"{key}={limit}"])
+    assert build_workload(model, spec.params).ops
+    # one past it: one line, exit 2, naming the key and the limit
+    args = [a for s in sets for a in ("--set", f"workload.{s}")]
+    assert main(["info", model, *args, "--set", f"workload.{key}={limit + 1}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"accelsim: error: --set: workload.{key}: ") and message in err, err
+
+
+def test_full_batch_graphsage_takes_any_unused_batch():
+    # without fanouts the batch (seed nodes of a mini-batch) is unused: 5,000 with 1,000 nodes is not refused
+    assert build_workload("graphsage_products", {"nodes": 1000, "edges": 5000, "batch": 5000, "fanouts": []}).ops
+
+
+def test_the_gnn_builder_refuses_a_multigraph():
+    from accelsim.builders.gnn import GnnBuilder
+
+    # 3 nodes hold 3² = 9 directed edges with self-loops; a 10th repeats one (a multigraph, not modelled)
+    assert GnnBuilder("g", 3, 9, 1).edges == 9
+    with pytest.raises(WorkloadError, match="at most nodes² = 9"):
+        GnnBuilder("g", 3, 10, 1)
+
+
+def test_sage_and_mpnn_aggregations_read_the_edge_index_rows_they_index_by():
+    # PyG's edge_index is (2, E) torch.long: 8 B per edge in each row. GraphSAGE's mean aggregation gathers by the
+    # sources and scatters by the targets (both rows); the MPNN's NNConv gathers its messages' sources
+    # (edge_index.src) in one op and scatter-means into the targets (edge_index.dst) in another
+    sage = build_workload("graphsage_products", {"nodes": 100, "edges": 400, "features": 8, "hidden": 16,
+                                                 "classes": 3, "layers": 2, "fanouts": [], "dtype": "fp32"})
+    assert sage.inputs["edge_index.src"] == (400 * 8 // 4,)  # 800 fp32 elements: 3,200 B
+    assert sage["convs.0.propagate"].inputs == ("input", "edge_index.src", "edge_index.dst")
+    # a batch of 4 molecules of 10 atoms and 20 directed bonds: 80 edges, 640 B per row = 320 fp16 elements
+    mpnn = build_workload("mpnn_qm9", {"batch": 4, "nodes": 10, "edges": 20, "layers": 1, "hidden": 8,
+                                       "edge_hidden": 4})
+    assert mpnn.inputs["edge_index.src"] == mpnn.inputs["edge_index.dst"] == (80 * 8 // 2,)
+    assert mpnn["convs.0.gather_src"].inputs == ("relu0", "edge_index.src")
+    assert mpnn["convs.0.aggregate"].inputs == ("convs.0.message_rows", "edge_index.dst")
+    # a full-batch GraphSAGE without edges reads no edge index
+    assert "edge_index.src" not in build_workload("graphsage_products", {"nodes": 100, "edges": 0, "fanouts": []}).inputs

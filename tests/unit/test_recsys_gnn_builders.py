@@ -188,8 +188,11 @@ def test_gcn_ops():
     # gathered element: 13,264 rows (10,556 edges + 2,708 self-loops) of 16, then of 7 features
     assert g.macs == 2708 * 1433 * 16 + 2708 * 16 * 7 + 13_264 * 16 + 13_264 * 7 == 62_697_392
     spmm1, spmm2 = _ops(g, OpKind.SPMM)
+    # the CSR adjacency with self-loops both layers read (torch_sparse SparseTensor): rowptr 2,709 × 8 B + 13,264
+    # nonzeros × (8 B col + 2 B fp16 value) = 21,672 + 132,640 = 154,312 B = 77,156 fp16 elements
+    assert g.inputs["adj_t"] == (77_156,)
     for op, f in ((spmm1, 16), (spmm2, 7)):
-        assert op.fn == "spmm" and op.inputs == (lin1.name if f == 16 else lin2.name,)
+        assert op.fn == "spmm" and op.inputs == (lin1.name if f == 16 else lin2.name, "adj_t")
         assert op.attrs["gather_rows"] == CORA_NEIGHBOURS and op.attrs["row_elems"] == f
         assert op.vector_elems == CORA_NEIGHBOURS * f and op.flops == 2 * CORA_NEIGHBOURS * f
         assert op.out_shape == (2708, f) and op.macs == CORA_NEIGHBOURS * f
@@ -211,8 +214,14 @@ def test_gat_ops():
     leaky, soft = g["conv1.leaky_relu"], g["conv1.softmax"]
     assert leaky.kind is OpKind.ACTIVATION and leaky.fn == "leaky_relu" and leaky.vector_elems == e1 * 8
     assert soft.kind is OpKind.SOFTMAX and soft.fn == "softmax" and soft.vector_elems == e1 * 8
+    # PyG's COO edge_index (2, E') int64 after GATConv adds the self-loops: each row 13,264 × 8 B = 106,112 B =
+    # 53,056 fp16 elements; the edge logits gather by both rows, the softmax groups by the targets
+    assert g.inputs["edge_index.src"] == g.inputs["edge_index.dst"] == (53_056,)
+    assert gather.inputs == ("conv1.alpha_src", "conv1.alpha_dst", "edge_index.src", "edge_index.dst")
+    assert soft.inputs == ("conv1.leaky_relu", "edge_index.dst")
     agg = g["conv1.propagate"]
-    assert agg.kind is OpKind.SPMM and agg.fn == "spmm" and agg.inputs == ("conv1.lin", "conv1.softmax")
+    assert agg.kind is OpKind.SPMM and agg.fn == "spmm"
+    assert agg.inputs == ("conv1.lin", "conv1.softmax", "edge_index.src", "edge_index.dst")
     assert agg.attrs["gather_rows"] == e1 and agg.attrs["row_elems"] == 64
     assert agg.vector_elems == 2 * e1 * 64 and agg.out_shape == (2708, 64)
     assert g["conv2.propagate"].attrs["row_elems"] == 7 and g["conv2.propagate"].vector_elems == 2 * e1 * 7
@@ -280,8 +289,9 @@ def test_dlrm_experiment_and_sweep_load():
 def test_a_gcn_backward_spmm_counts_its_multiply_adds():
     # Cora: 10,556 directed edges + 2,708 self-loops = 13,264 non-zeros; conv1 aggregates 16 features: the forward
     # A·X is 13,264 x 16 = 212,224 MACs, and the backward Aᵀ·dY gathers the same edges, the same 212,224 (it
-    # counted 0, its flops alone)
+    # counted 0, its flops alone), reading the same adjacency (the op's second input, so its gradient is grad_input0)
     g = build_workload("gcn_cora", {"mode": "training"})
-    fwd, bwd = g["conv1.propagate"], g["conv1.propagate.grad_input"]
+    fwd, bwd = g["conv1.propagate"], g["conv1.propagate.grad_input0"]
     assert fwd.macs == 13_264 * 16 == bwd.macs
+    assert "adj_t" in bwd.inputs
     assert bwd.flops == 2 * bwd.macs

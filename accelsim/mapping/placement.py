@@ -18,6 +18,8 @@ hold together is a :class:`MappingError` giving the bytes needed, available and 
   be split, its look-ups hitting each level with the probability mass of the rows placed there (a chunk that
   straddles a level's end gives it its hottest rows that fit, rows s .. s + n − 1 serving
   (H(s + n − 1, α) − H(s − 1, α)) / H(R, α) of the look-ups).
+* The state of a lazy optimizer step on a sparse table (``sparse_rows``, builders/training.py) is split as a table
+  gathered ``sparse_rows`` rows per pass with the table's access pattern: the step reads and writes those rows.
 """
 
 from __future__ import annotations
@@ -203,7 +205,9 @@ def _too_big(graph: Graph, what: str, total: int, need: int, reserved: dict[str,
 
 
 def gathered_tables(graph: Graph) -> dict[str, tuple[int, int, str, float]]:
-    """Tables read by a gather smaller than the table: name → (rows, rows gathered per pass, access, zipf α)."""
+    """Tables read by a gather smaller than the table: name → (rows, rows gathered per pass, access, zipf α); also
+    the (unsharded) state tensors of a lazy optimizer step on a sparse table (attrs ``sparse_rows``), whose rows it
+    reads with the table's look-ups."""
     out: dict[str, tuple[int, int, str, float]] = {}
     for op in graph.ops:
         if op.kind is OpKind.EMBEDDING and op.weights:
@@ -212,6 +216,11 @@ def gathered_tables(graph: Graph) -> dict[str, tuple[int, int, str, float]]:
             g = rows if op.gather_rows is None else op.gather_rows
             if g < rows and w.name not in out:
                 out[w.name] = (rows, g, *op.access)
+        elif op.kind is OpKind.OPTIMIZER and "sparse_rows" in op.attrs:
+            rows = op.weights[0].shape[0]
+            for w in op.weights[1:]:
+                if w.role == "state" and w.shape == op.weights[0].shape and w.name not in out:
+                    out[w.name] = (rows, int(op.attrs["sparse_rows"]), *op.access)  # type: ignore[call-overload]
     return out
 
 

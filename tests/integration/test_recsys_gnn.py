@@ -71,6 +71,33 @@ def test_gnn_aggregation_bytes_scale_with_edges_not_nodes_squared():
     assert all(op["bytes"]["hbm"] < 2_708 ** 2 for op in agg)
 
 
+# ---- training: sparse tables (facebookresearch/dlrm's nn.EmbeddingBag(..., sparse=True)) --------------------------
+@pytest.mark.parametrize(("dtype", "per_elem"), [
+    # bytes per touched element: the gradient read (fp32: 4), the parameter read and written (2 × 4), Adam's m and
+    # v read and written (2 × 2 × 4): 4 + 8 + 16 = 28
+    ("fp32", 28),
+    # bf16: gradient 2, parameter 2 × 2, and three fp32 states (m, v, the master copy) read and written, 3 × 2 × 4:
+    # 2 + 4 + 24 = 30
+    ("bf16", 30),
+])
+def test_a_sparse_tables_adam_step_moves_only_its_touched_rows(dtype, per_elem):
+    # a 10M-row table and a 1,000-row one, × 128, batch 2048, one look-up per sample: the big table's step
+    # touches 2048 rows (its gradient's), the small one's all 1,000 (2048 look-ups can reach every row). One
+    # core (a split over cores would read the gradient once per core) and activations in HBM (the gradient is
+    # read from there too). Before: the 10M-row step moved the whole table, 10M × 128 × 28 B = 35.8 GB in fp32
+    wl = load_workload("dlrm_mlperf", ["tables=[10000000, 1000]", "mode=training", "optimizer=adam",
+                                       f"dtype={dtype}"])
+    rep = simulate(wl, load_arch("tpu-v4", ["cores=1"]), activations_on_chip=False).to_dict()
+    ops = {op["name"]: op for op in rep["ops"]}
+    assert ops["emb.0.weight.step"]["bytes"]["hbm"] == 2048 * 128 * per_elem
+    assert ops["emb.0.weight.step"]["flops"] == 10 * 2048 * 128  # Adam's 10 per element
+    assert ops["emb.1.weight.step"]["bytes"]["hbm"] == 1000 * 128 * per_elem
+    # the state is held for every row: m and v (and the bf16 table's master copy) of 10,001,000 rows × 128 fp32,
+    # besides the MLPs' state
+    states = (2 if dtype == "fp32" else 3) * 10_001_000 * 128 * 4
+    assert states < rep["memory"]["hbm"]["optimizer_states"] < states * 1.01
+
+
 def _hurwitz_zeta(s: float, a: int) -> float:
     """ζ(s, a) for a large integer a by its asymptotic expansion (DLMF 25.11.43) to the B₄ term:
     a^(1−s)/(s−1) + a^−s/2 + s·a^(−s−1)/12 − s(s+1)(s+2)·a^(−s−3)/720."""

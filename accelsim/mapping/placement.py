@@ -255,9 +255,12 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
         return graph[t].out_bytes if t in graph else math.prod(graph.inputs[t]) * elem
 
     # activations: the largest op's (unplaced) inputs and output, in main memory while it runs; in training also
-    # the stashed activations (main memory, or the next one out with offload: activations) and the gradients
+    # the stashed activations (main memory, or the next one out with offload: activations) and the gradients. An
+    # optimizer step holds none of its own: it reads a gradient (reserved with the gradients) and updates its
+    # parameter in place
     peak_act, peak_op = max(((sum(tensor_bytes(t) for t in p.inputs if t not in sizes) + p.op.out_bytes, p.op.name)
-                             for p in plans if p.works), default=(0, ""), key=lambda x: x[0])
+                             for p in plans if p.works and p.op.kind is not OpKind.OPTIMIZER),
+                            default=(0, ""), key=lambda x: x[0])
     offload_act = options.offload == "activations"
     stash = 0 if offload_act else info.stashed_activation_bytes
     main = peak_act + info.gradient_bytes + stash

@@ -98,6 +98,27 @@ def test_a_sparse_tables_adam_step_moves_only_its_touched_rows(dtype, per_elem):
     assert states < rep["memory"]["hbm"]["optimizer_states"] < states * 1.01
 
 
+def test_dlrm_fp32_sgd_training_fits_an_h100_with_sparse_gradients():
+    # MLPerf DLRM (26 Criteo Terabyte tables, 96.1 GB in fp32), batch 2048, fp32 SGD on one H100 (80 GiB + host):
+    # was refused, its activations alone counted as 116.7 GB of HBM (the whole largest table as the output of its
+    # step, 20.5 GB, and every table's gradient, 96.1 GB). The gradients are the touched rows: min(2048, rows) of
+    # each table × 128 × 4 B, with ten tables under 2048 rows (3, 1543, 63, 10, 155, 4, 976, 14, 108, 36: 2,912
+    # rows) and sixteen at 2048 (32,768 rows): 35,680 rows × 512 B = 18,268,160 B; plus the MLPs' 2,368,897
+    # parameters × 4 B = 9,475,588 B (bottom 13-512-256-128: 171,392; top 479-1024-1024-512-256-1: 2,197,505)
+    rep = simulate(load_workload("dlrm_mlperf", ["mode=training", "optimizer=sgd", "dtype=fp32"]), "h100").to_dict()
+    assert rep["memory"]["hbm"]["gradients"] == 35_680 * 512 + 2_368_897 * 4 == 27_743_748
+    # a step updates its table in place: no activation of 39,979,771 rows × 512 B (emb.19's) is reserved for it
+    assert rep["memory"]["hbm"]["activations"] < 39_979_771 * 512 // 100
+    # a table split over HBM and host: its step reads its gradient (2048 rows of 512 B) from HBM and reads and
+    # writes each touched row where its look-ups find it
+    split = rep["tables"]["emb.19.weight"]
+    assert 0 < split["hbm_hit_fraction"] < 1
+    step = next(op for op in rep["ops"] if op["name"] == "emb.19.weight.step")
+    host_rows = 2048 - round(2048 * split["hbm_hit_fraction"])
+    assert step["bytes"]["host"] == 2 * host_rows * 512
+    assert step["bytes"]["hbm"] == 2048 * 512 + 2 * (2048 - host_rows) * 512
+
+
 def _hurwitz_zeta(s: float, a: int) -> float:
     """ζ(s, a) for a large integer a by its asymptotic expansion (DLMF 25.11.43) to the B₄ term:
     a^(1−s)/(s−1) + a^−s/2 + s·a^(−s−1)/12 − s(s+1)(s+2)·a^(−s−3)/720."""

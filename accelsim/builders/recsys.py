@@ -23,8 +23,10 @@ The table sizes are the Criteo Terabyte per-feature counts of the MLPerf preproc
 Embedding-bag convention (the mapper relies on it): each table is ONE op of kind EMBEDDING named ``emb.{t}`` (the
 micro-workload's is ``embedding_bag``), weights ``(Weight("<name>.weight", (rows, dim)),)``, one input (the
 (batch, pooling) indices), output (batch, dim), attrs ``fn`` "embedding_bag", ``gather_rows`` = batch·pooling (rows
-read), ``pooling``, ``access`` ("uniform" | "zipf": how look-ups spread over the rows, hottest first) and
-``zipf_alpha``; vector_elems = batch·pooling·dim (the pooled sum on the vector unit: every gathered element is
+read), ``pooling``, ``access`` ("uniform" | "zipf": how look-ups spread over the rows, hottest first),
+``zipf_alpha`` and ``sparse_grad`` True (the table's gradient is sparse, as facebookresearch/dlrm's
+``nn.EmbeddingBag(n, m, mode="sum", sparse=True)``: a training step updates only the looked-up rows,
+``builders/training.py``); vector_elems = batch·pooling·dim (the pooled sum on the vector unit: every gathered element is
 read and accumulated), flops = batch·(pooling − 1)·dim (the adds), macs = 0.
 """
 
@@ -99,7 +101,8 @@ class RecsysBuilder(TransformerBuilder):
         batch, pooling = shape
         return self._add(name, OpKind.EMBEDDING, [ids], (batch, dim), weights=[Weight(f"{name}.weight", (rows, dim))],
                          flops=batch * (pooling - 1) * dim, vector_elems=batch * pooling * dim, fn="embedding_bag",
-                         gather_rows=batch * pooling, pooling=pooling, access=access, zipf_alpha=zipf_alpha)
+                         gather_rows=batch * pooling, pooling=pooling, access=access, zipf_alpha=zipf_alpha,
+                         sparse_grad=True)
 
     def mlp_stack(self, x: str, widths: Sequence[int], scope: str, sigmoid_last: bool = False) -> str:
         """Linear layers of ``widths``, each followed by a ReLU (a sigmoid after the last with ``sigmoid_last``),

@@ -31,6 +31,14 @@ Phases and names
   ``expert`` (True for an MoE expert's parameter, read by an op with attrs ``experts`` or ``idle_experts``: its
   gradient is reduced over the data-parallel chips that hold the same experts, ``expert_parallel`` times fewer);
   vector_elems = flops = numel × (sgd 2, momentum 4, adam 10).
+  A table whose only gradient is a sparse one (its look-up has attrs ``sparse_grad``: torch's
+  ``nn.EmbeddingBag(sparse=True)``, as facebookresearch/dlrm builds its tables) takes a lazy step on the rows that
+  gradient holds, r = min(gather_rows, table rows) (the look-ups counted as distinct rows: an upper bound on the
+  unique rows a batch touches): out_shape (r, row), vector_elems = flops = r·row × the factor above, attrs
+  ``sparse_rows`` = r and the look-up's ``access`` and ``zipf_alpha``; the mapper reads and writes those rows of
+  the parameter and of each state tensor, which stay whole-table Weights (the state exists for every row). Every
+  optimizer is lazy there, as torch.optim.SparseAdam ("only moments that show up in the gradient get updated"):
+  the touched rows' elements of each per-element state are read and written.
 
 Which tensors get gradients
 
@@ -97,6 +105,8 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
   (just (dY,) for a table read at constant rows), the forward's attrs (``gather_rows``, ``pooling`` ...), no
   weights, vector_elems = flops = gathered elements (gather_rows × row): a scatter-add. Its output is the sparse
   gradient: (min(gather_rows, table rows), row) — the rows written, the whole table's shape when every row is.
+  Whether the step treats it as sparse is the look-up's ``sparse_grad`` (above); otherwise (torch's default
+  dense ``nn.Embedding`` gradient, as LLM training runs) the step updates every row.
 * SPMM: ``grad_input{i}`` of the same kind (fn "spmm_grad", "gather_add_grad" ...) with the forward's attrs
   (``gather_rows``, ``row_elems``), factor 1: dX = Aᵀ·dY reads (dY, the other inputs); a coefficient input's
   gradient reads (dY, the features); "gather_add" reads (dY,) only.
@@ -126,7 +136,7 @@ Transformer Models")
   4× forward for the layers instead of 3×).
 
 Meta of the result: the forward's, plus ``mode`` "training", ``optimizer``, ``recompute``, ``gradient_bytes`` (Σ parameter bytes:
-one gradient per parameter), ``optimizer_state_bytes`` (Σ state bytes: Adam 2 × params × 4 B, 3 × with 16-bit
+one gradient per parameter, a sparse table's its touched rows' bytes), ``optimizer_state_bytes`` (Σ state bytes: Adam 2 × params × 4 B, 3 × with 16-bit
 params), ``stashed`` (sorted names of the forward tensors, op outputs or graph inputs, that backward ops read,
 directly or through views: what the forward pass must keep for the backward pass; a view read is resolved to the
 tensors it aliases, so every name is a physical tensor) and ``stashed_activation_bytes`` (Σ bytes of ``stashed``).
@@ -287,6 +297,9 @@ class _Pass:
         self.wgrads: dict[str, list[str]] = {}  # parameter name → tensors holding gradient contributions
         self.params: dict[str, tuple[Weight, str]] = {}  # parameter name → (Weight, dtype), in order of first use
         self.experts: set[str] = set()  # the parameters of MoE experts (their gradients reduced over fewer chips)
+        # a table whose look-up has a sparse gradient (attrs ``sparse_grad``) → (rows its gradient holds, the look-up's
+        # access pattern and Zipf exponent)
+        self.sparse: dict[str, tuple[int, str, float]] = {}
         grad_inputs = set(forward.meta.get("grad_inputs", ()))  # inputs a previous pipeline stage needs dX of
         self.requires: dict[str, bool] = {x: x in grad_inputs for x in forward.inputs}
         self.readers: dict[str, int] = {}
@@ -367,7 +380,7 @@ class _Pass:
         elem = fwd.ops[0].elem_bytes if fwd.ops else 1
         stash_bytes = sum(fwd[t].out_bytes if t in fwd else _elems(fwd.inputs[t]) * elem for t in stashed)
         meta = {**fwd.meta, "mode": "training", "optimizer": self.optimizer, "recompute": self.recompute,
-                "gradient_bytes": sum(w.nbytes(dt) for w, dt in self.params.values()),
+                "gradient_bytes": sum(self._grad_bytes(pname) for pname in self.params),
                 "optimizer_state_bytes": state_bytes, "stashed_activation_bytes": stash_bytes,
                 "stashed": sorted(stashed)}
         return Graph(fwd.name, self.ops, fwd.inputs, meta=meta)
@@ -433,6 +446,17 @@ class _Pass:
                 grad_of[pname] = contribs[0] if contribs else None
         return grad_of
 
+    def _sparse_rows(self, pname: str) -> tuple[int, str, float] | None:
+        """(touched rows, access, Zipf exponent) of a table whose only gradient is its look-up's sparse one (a
+        table also read by another op gets a dense sum, ``W.grad``); None for every other parameter."""
+        return self.sparse.get(pname) if len(self.wgrads.get(pname, ())) == 1 else None
+
+    def _grad_bytes(self, pname: str) -> int:
+        """Bytes of a parameter's gradient: the touched rows of a sparse table's, else the parameter's."""
+        w, dtype = self.params[pname]
+        sparse = self._sparse_rows(pname)
+        return w.nbytes(dtype) if sparse is None else w.nbytes(dtype) // w.shape[0] * sparse[0]
+
     def _optimizer(self, grad_of: dict[str, str | None]) -> int:
         """One step per parameter; returns the bytes of all optimizer state."""
         per_elem = OPTIMIZER_ELEMS[self.optimizer]
@@ -445,11 +469,16 @@ class _Pass:
             state_bytes = sum(s.nbytes(dtype) for s in states)
             total += state_bytes
             grad = grad_of[pname]
-            self._emit(f"{pname}.step", OpKind.OPTIMIZER, [grad] if grad else [], w.shape,
-                       {"fn": self.optimizer, "param": pname, "state_bytes": state_bytes,
-                        **({"expert": True} if pname in self.experts else {})}, dtype=dtype,
-                       phase="optimizer", weights=(w, *states), flops=per_elem * w.numel,
-                       vector_elems=per_elem * w.numel)
+            attrs: dict[str, object] = {"fn": self.optimizer, "param": pname, "state_bytes": state_bytes,
+                                        **({"expert": True} if pname in self.experts else {})}
+            shape, numel = w.shape, w.numel
+            sparse = self._sparse_rows(pname)
+            if sparse is not None:  # a lazy step on the touched rows (the state is still the whole table's)
+                rows, access, alpha = sparse
+                shape, numel = (rows, *w.shape[1:]), w.numel // w.shape[0] * rows
+                attrs.update(sparse_rows=rows, access=access, zipf_alpha=alpha)
+            self._emit(f"{pname}.step", OpKind.OPTIMIZER, [grad] if grad else [], shape, attrs, dtype=dtype,
+                       phase="optimizer", weights=(w, *states), flops=per_elem * numel, vector_elems=per_elem * numel)
         return total
 
     def _stashed(self) -> set[str]:
@@ -693,6 +722,8 @@ class _Pass:
         name = self._bwd(op, "grad_weight", OpKind.EMBEDDING, [dy, *op.inputs], shape, fn=f"{op.fn}_grad",
                          grad="weight", attrs={**self._copied(op), "tables": tuple(w.name for w in tables)},
                          flops=elems, vector_elems=elems)
+        if op.attrs.get("sparse_grad") and len(tables) == 1 and shape[0] < tables[0].shape[0]:
+            self.sparse[tables[0].name] = (shape[0], *op.access)
         for w in tables:
             self._wgrad(w, name)
 

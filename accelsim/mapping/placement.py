@@ -15,7 +15,11 @@ hold together is a :class:`MappingError` giving the bytes needed, available and 
   exponent α, row r (hottest first) has probability r^−α / H(R, α), so a table is cut into geometric row ranges
   [1], [2, 3], [4, 7], ... whose access mass comes from the generalised harmonic number H (the first 64 terms
   summed, the rest by Euler–Maclaurin to the first-derivative term: relative error below 1e-8). Hot rows go to the inner levels first; a table can
-  be split, its look-ups hitting each level with the probability mass of the rows placed there.
+  be split, its look-ups hitting each level with the probability mass of the rows placed there (a chunk that
+  straddles a level's end gives it its hottest rows that fit, rows s .. s + n − 1 serving
+  (H(s + n − 1, α) − H(s − 1, α)) / H(R, α) of the look-ups).
+* The state of a lazy optimizer step on a sparse table (``sparse_rows``, builders/training.py) is split as a table
+  gathered ``sparse_rows`` rows per pass with the table's access pattern: the step reads and writes those rows.
 """
 
 from __future__ import annotations
@@ -58,6 +62,15 @@ def _chunks(rows: int, access: str, alpha: float) -> list[tuple[int, float]]:
     return out
 
 
+def _head_mass(table: tuple[int, int, str, float], start: int, n: int) -> float | None:
+    """The share of a Zipf table's look-ups that its rows start .. start + n − 1 serve, (H(start + n − 1, α) −
+    H(start − 1, α)) / H(rows, α); None under uniform access (every row's share is the same)."""
+    rows, _, access, alpha = table
+    if access != "zipf":
+        return None
+    return (harmonic(start + n - 1, alpha) - harmonic(start - 1, alpha)) / harmonic(rows, alpha)
+
+
 @dataclass(frozen=True, slots=True)
 class Placement:
     """The level of every persistent tensor (the memory holding most of its bytes, the innermost on a tie) and
@@ -84,30 +97,36 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
     if need > sum(caps.values()) or over:
         _too_big(graph, what, total, need, reserved, caps, over, reservation)
     # the chunks as columns (a list per chunk would be as many objects for the garbage collector to track): density,
-    # tensor, rows, bytes and share of the tensor's look-ups; a dense tensor is one chunk of density 1
+    # tensor, rows, first row (1-based), bytes and share of the tensor's look-ups; a dense tensor is one chunk of
+    # density 1
     if not gathers:
         tensor: list[str] = list(sizes)
         chunk_bytes: list[int] = list(sizes.values())
         chunk_rows: list[int] = [0] * len(tensor)
+        first: list[int] = [0] * len(tensor)
         share: list[float] = [1.0] * len(tensor)
         density: list[float] = [0.0 if name in unread else 1.0 for name in tensor]
     else:
-        density, tensor, chunk_rows, chunk_bytes, share = [], [], [], [], []
+        density, tensor, chunk_rows, first, chunk_bytes, share = [], [], [], [], [], []
         for name, nbytes in sizes.items():
             if name in gathers:
                 rows, g, access, alpha = gathers[name]
                 row_bytes = nbytes / rows
+                start = 1
                 for n_rows, mass in _chunks(rows, access, alpha):
                     b = n_rows * row_bytes
                     density.append(g * mass * row_bytes / b)
                     tensor.append(name)
                     chunk_rows.append(n_rows)
+                    first.append(start)
                     chunk_bytes.append(round(b))
                     share.append(mass)
+                    start += n_rows
             else:
                 density.append(0.0 if name in unread else 1.0)
                 tensor.append(name)
                 chunk_rows.append(0)
+                first.append(0)
                 chunk_bytes.append(nbytes)
                 share.append(1.0)
     # densest first, ties in the order of ``sizes`` (the sort is stable)
@@ -129,11 +148,14 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
                     n_rows, mass = chunk_rows[c], share[c]
                     part = n_rows * room // nbytes
                     placed = nbytes * part // n_rows
+                    took = _head_mass(gathers[name], first[c], part)
+                    took = mass * part / n_rows if took is None else took
                     rows_at[name][lv] = rows_at[name].get(lv, 0) + part
-                    hits_at[name][lv] = hits_at[name].get(lv, 0.0) + mass * part / n_rows
+                    hits_at[name][lv] = hits_at[name].get(lv, 0.0) + took
                     here[name] = here.get(name, 0) + placed
                     room -= placed
-                    chunk_rows[c], chunk_bytes[c], share[c] = n_rows - part, nbytes - placed, mass * (n_rows - part) / n_rows
+                    chunk_rows[c], chunk_bytes[c], share[c] = n_rows - part, nbytes - placed, mass - took
+                    first[c] += part
                 continue
             room -= nbytes
             here[name] = here.get(name, 0) + nbytes
@@ -183,7 +205,9 @@ def _too_big(graph: Graph, what: str, total: int, need: int, reserved: dict[str,
 
 
 def gathered_tables(graph: Graph) -> dict[str, tuple[int, int, str, float]]:
-    """Tables read by a gather smaller than the table: name → (rows, rows gathered per pass, access, zipf α)."""
+    """Tables read by a gather smaller than the table: name → (rows, rows gathered per pass, access, zipf α); also
+    the (unsharded) state tensors of a lazy optimizer step on a sparse table (attrs ``sparse_rows``), whose rows it
+    reads with the table's look-ups."""
     out: dict[str, tuple[int, int, str, float]] = {}
     for op in graph.ops:
         if op.kind is OpKind.EMBEDDING and op.weights:
@@ -192,6 +216,11 @@ def gathered_tables(graph: Graph) -> dict[str, tuple[int, int, str, float]]:
             g = rows if op.gather_rows is None else op.gather_rows
             if g < rows and w.name not in out:
                 out[w.name] = (rows, g, *op.access)
+        elif op.kind is OpKind.OPTIMIZER and "sparse_rows" in op.attrs:
+            rows = op.weights[0].shape[0]
+            for w in op.weights[1:]:
+                if w.role == "state" and w.shape == op.weights[0].shape and w.name not in out:
+                    out[w.name] = (rows, int(op.attrs["sparse_rows"]), *op.access)  # type: ignore[call-overload]
     return out
 
 
@@ -226,9 +255,12 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
         return graph[t].out_bytes if t in graph else math.prod(graph.inputs[t]) * elem
 
     # activations: the largest op's (unplaced) inputs and output, in main memory while it runs; in training also
-    # the stashed activations (main memory, or the next one out with offload: activations) and the gradients
+    # the stashed activations (main memory, or the next one out with offload: activations) and the gradients. An
+    # optimizer step holds none of its own: it reads a gradient (reserved with the gradients) and updates its
+    # parameter in place
     peak_act, peak_op = max(((sum(tensor_bytes(t) for t in p.inputs if t not in sizes) + p.op.out_bytes, p.op.name)
-                             for p in plans if p.works), default=(0, ""), key=lambda x: x[0])
+                             for p in plans if p.works and p.op.kind is not OpKind.OPTIMIZER),
+                            default=(0, ""), key=lambda x: x[0])
     offload_act = options.offload == "activations"
     stash = 0 if offload_act else info.stashed_activation_bytes
     main = peak_act + info.gradient_bytes + stash

@@ -153,7 +153,11 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
                          forward=fwd)
         _add(act_a, gather.gathered({lv: op.gather_rows or 0 for lv in gathered}, row, ctx.grain))
     wts: dict[str, int] = {}
+    sparse = int(op.attrs.get("sparse_rows", 0)) if op.kind is OpKind.OPTIMIZER else 0  # type: ignore[call-overload]
     for i, w in enumerate(p.weights):
+        if sparse:  # a lazy step: the touched rows of its parameter and of each state
+            _add(wts, _touched(w, p.weights[0], sparse, shards, op, ctx))
+            continue
         lv = ctx.caches[-1] if w.name in cached else ctx.level_of[w.name]  # options.warm_params
         if op.kind is OpKind.EMBEDDING and i == 0:  # a gather: only the looked-up rows, whole granules each
             n = w.shape[0] if op.gather_rows is None else op.gather_rows
@@ -167,8 +171,19 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
     if op.kind is OpKind.OPTIMIZER:
         out_levels = {}
         for w in p.weights:
-            _add(out_levels, {ctx.level_of[w.name]: _step_share(w, op, shards)})
+            _add(out_levels, _touched(w, p.weights[0], sparse, shards, op, ctx) if sparse
+                 else {ctx.level_of[w.name]: _step_share(w, op, shards)})
     return act_a, act_b, wts, out_levels
+
+
+def _touched(w: Weight, param: Weight, rows: int, shards: int, op: Op, ctx: Context) -> dict[str, int]:
+    """Bytes by level of the ``rows`` rows of ``w`` (a lazy step's parameter ``param``, or a state of it) that a
+    sparse step reads, or writes back: a distributed optimizer's step ⌈rows / shards⌉ of them; whole granules each,
+    at the levels ``w``'s split puts its look-ups (a table's hot rows), else where ``w`` lives."""
+    n = -(-rows // shards)
+    row = param.numel // param.shape[0] * w.nbytes(op.dtype) // w.numel  # a row's elements in w's dtype
+    split = ctx.tables.get(w.name)
+    return gather.gathered(split.gathered(n) if split is not None else {ctx.level_of[w.name]: n}, row, ctx.grain)
 
 
 def _step_share(w: Weight, op: Op, shards: int) -> int:

@@ -82,3 +82,70 @@ def test_a_gcn_spmm_reads_its_csr_adjacency_gathered_rows_and_output_by_hand():
     ops = {op["name"]: op for op in simulate(wl, "tpu-v4", activations_on_chip=False).to_dict()["ops"]}
     assert ops["conv1.propagate"]["bytes"]["hbm"] == 20 * 64 + (7 * 8 + 20 * (8 + 2)) + 6 * 16 * 2 == 1_728
     assert ops["conv2.propagate"]["bytes"]["hbm"] == 20 * 64 + (7 * 8 + 20 * (8 + 2)) + 6 * 4 * 2 == 1_584
+
+
+# ---- training: sparse tables (facebookresearch/dlrm's nn.EmbeddingBag(..., sparse=True)) --------------------------
+@pytest.mark.parametrize(("dtype", "per_elem"), [
+    # bytes per touched element: the gradient read (fp32: 4), the parameter read and written (2 × 4), Adam's m and
+    # v read and written (2 × 2 × 4): 4 + 8 + 16 = 28
+    ("fp32", 28),
+    # bf16: gradient 2, parameter 2 × 2, and three fp32 states (m, v, the master copy) read and written, 3 × 2 × 4:
+    # 2 + 4 + 24 = 30
+    ("bf16", 30),
+])
+def test_a_sparse_tables_adam_step_moves_only_its_touched_rows(dtype, per_elem):
+    # a 10M-row table and a 1,000-row one, × 128, batch 2048, one look-up per sample: the big table's step
+    # touches 2048 rows (its gradient's), the small one's all 1,000 (2048 look-ups can reach every row). One
+    # core (a split over cores would read the gradient once per core) and activations in HBM (the gradient is
+    # read from there too). Before: the 10M-row step moved the whole table, 10M × 128 × 28 B = 35.8 GB in fp32
+    wl = load_workload("dlrm_mlperf", ["tables=[10000000, 1000]", "mode=training", "optimizer=adam",
+                                       f"dtype={dtype}"])
+    rep = simulate(wl, load_arch("tpu-v4", ["cores=1"]), activations_on_chip=False).to_dict()
+    ops = {op["name"]: op for op in rep["ops"]}
+    assert ops["emb.0.weight.step"]["bytes"]["hbm"] == 2048 * 128 * per_elem
+    assert ops["emb.0.weight.step"]["flops"] == 10 * 2048 * 128  # Adam's 10 per element
+    assert ops["emb.1.weight.step"]["bytes"]["hbm"] == 1000 * 128 * per_elem
+    # the state is held for every row: m and v (and the bf16 table's master copy) of 10,001,000 rows × 128 fp32,
+    # besides the MLPs' state
+    states = (2 if dtype == "fp32" else 3) * 10_001_000 * 128 * 4
+    assert states < rep["memory"]["hbm"]["optimizer_states"] < states * 1.01
+
+
+def test_dlrm_fp32_sgd_training_fits_an_h100_with_sparse_gradients():
+    # MLPerf DLRM (26 Criteo Terabyte tables, 96.1 GB in fp32), batch 2048, fp32 SGD on one H100 (80 GiB + host):
+    # was refused, its activations alone counted as 116.7 GB of HBM (the whole largest table as the output of its
+    # step, 20.5 GB, and every table's gradient, 96.1 GB). The gradients are the touched rows: min(2048, rows) of
+    # each table × 128 × 4 B, with ten tables under 2048 rows (3, 1543, 63, 10, 155, 4, 976, 14, 108, 36: 2,912
+    # rows) and sixteen at 2048 (32,768 rows): 35,680 rows × 512 B = 18,268,160 B; plus the MLPs' 2,368,897
+    # parameters × 4 B = 9,475,588 B (bottom 13-512-256-128: 171,392; top 479-1024-1024-512-256-1: 2,197,505)
+    rep = simulate(load_workload("dlrm_mlperf", ["mode=training", "optimizer=sgd", "dtype=fp32"]), "h100").to_dict()
+    assert rep["memory"]["hbm"]["gradients"] == 35_680 * 512 + 2_368_897 * 4 == 27_743_748
+    # a step updates its table in place: no activation of 39,979,771 rows × 512 B (emb.19's) is reserved for it
+    assert rep["memory"]["hbm"]["activations"] < 39_979_771 * 512 // 100
+    # a table split over HBM and host: its step reads its gradient (2048 rows of 512 B) from HBM and reads and
+    # writes each touched row where its look-ups find it
+    split = rep["tables"]["emb.19.weight"]
+    assert 0 < split["hbm_hit_fraction"] < 1
+    step = next(op for op in rep["ops"] if op["name"] == "emb.19.weight.step")
+    host_rows = 2048 - round(2048 * split["hbm_hit_fraction"])
+    assert step["bytes"]["host"] == 2 * host_rows * 512
+    assert step["bytes"]["hbm"] == 2048 * 512 + 2 * (2048 - host_rows) * 512
+
+
+def _hurwitz_zeta(s: float, a: int) -> float:
+    """ζ(s, a) for a large integer a by its asymptotic expansion (DLMF 25.11.43) to the B₄ term:
+    a^(1−s)/(s−1) + a^−s/2 + s·a^(−s−1)/12 − s(s+1)(s+2)·a^(−s−3)/720."""
+    return a ** (1 - s) / (s - 1) + a ** -s / 2 + s * a ** (-s - 1) / 12 - s * (s + 1) * (s + 2) * a ** (-s - 3) / 720
+
+
+def test_zipf_table_split_hits_the_harmonic_share_of_its_hbm_rows():
+    # 500M rows of Zipf(1.05) on an H100: the rows in HBM, 1..n, serve H(n, α) / H(500M, α) of the look-ups, with
+    # the generalised harmonic number H(n, s) = ζ(s) − ζ(s, n + 1) (DLMF 25.11.1 with 25.2.1); ζ(s) = Σ_{r<1000}
+    # r^−s + ζ(s, 1000). The probing user's exact ratio for n = 335,541,952: 0.988818 (the row-count cut of the
+    # chunk crossing HBM's end gave 0.987546)
+    rep = simulate(load_workload("embedding_bag", ["rows=500000000", "access=zipf"]), "h100").to_dict()
+    split = rep["tables"]["embedding_bag.weight"]
+    n, alpha = split["rows_in_hbm"], 1.05
+    zeta = sum(r ** -alpha for r in range(1, 1000)) + _hurwitz_zeta(alpha, 1000)
+    expected = (zeta - _hurwitz_zeta(alpha, n + 1)) / (zeta - _hurwitz_zeta(alpha, 500_000_001))
+    assert split["hbm_hit_fraction"] == pytest.approx(expected, rel=1e-8)

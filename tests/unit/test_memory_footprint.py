@@ -95,3 +95,16 @@ def test_which_unread_weights_spill_is_the_same_in_every_process():
     placement, _ = json.loads(runs[0])
     assert list(placement.values()).count("host") > 0
     assert runs[0] == runs[1] == runs[2]
+
+
+def test_an_optimizer_step_updates_its_parameter_in_place():
+    # one 4096 × 4096 fp32 linear on 8 rows, trained with SGD: the largest op's activations are the weight
+    # gradient's, gemm.grad_weight reading the input and dY (8 × 4096 × 4 B = 131,072 B each) and writing
+    # 4096 × 4096 × 4 = 67,108,864 B; plus the stash, the input and the output the loss gradient reads (131,072 B
+    # each). The step reads that gradient (held with the gradients) and writes the weight where it lives: it was
+    # counted as 2 × 67,108,864 B of activations
+    r = simulate({"model": "gemm", "m": 8, "n": 4096, "k": 4096, "mode": "training", "optimizer": "sgd",
+                  "dtype": "fp32"}, "tpu-v4").to_dict()
+    hbm = r["memory"]["hbm"]
+    assert hbm["gradients"] == 67_108_864
+    assert hbm["activations"] == 2 * 131_072 + 67_108_864 + 2 * 131_072 == 67_633_152

@@ -50,6 +50,27 @@ def test_zipf_table_puts_hot_rows_in_hbm():
         == pytest.approx(15 / 1000)
 
 
+def test_a_zipf_chunk_cut_at_a_levels_end_gives_it_the_mass_of_its_hottest_rows():
+    # Zipf α = 1 over 1,000 rows of 128 B; HBM holds 10 rows (1,280 B): the chunks [1], [2,3], [4,7] fit and the
+    # next one, [8,15], is cut after rows 8, 9, 10. HBM serves H_10 / H_1000 of the look-ups (direct sums), not
+    # H_7 + 3/8 of the chunk's mass (H_15 − H_7), which would count its rows as equally hot
+    g = _table_graph(1000, 10, access="zipf", alpha=1.0)
+    p = place(g, make_arch(hbm_capacity=10 * 128), {"t.weight": 1000 * 128}, gathered_tables(g), reserved={})
+    split = p.tables["t.weight"]
+    h = [0.0]
+    for r in range(1, 1001):
+        h.append(h[-1] + 1 / r)
+    assert split.rows_at["hbm"] == 10
+    assert split.hits_at["hbm"] == pytest.approx(h[10] / h[1000], rel=1e-8)  # harmonic(): relative error below 1e-8
+    assert h[10] / h[1000] - (h[7] + 3 / 8 * (h[15] - h[7])) / h[1000] > 0.004  # the row-count split was that low
+    # a third level takes the chunk's rest with the rest of its mass: rows 11-15 in cxl (640 B of room)
+    arch = make_arch(hbm_capacity=10 * 128, host_capacity=1_000_000,
+                     levels={"cxl": {"after": "hbm", "capacity": 5 * 128, "bandwidth": "16GB/s"}})
+    split = place(g, arch, {"t.weight": 1000 * 128}, gathered_tables(g), reserved={}).tables["t.weight"]
+    assert split.rows_at == {"hbm": 10, "cxl": 5}
+    assert split.hits_at["cxl"] == pytest.approx((h[15] - h[10]) / h[1000], rel=1e-8)
+
+
 def test_dense_weights_go_first_and_overflow_to_host():
     g = _table_graph(10, 10)  # gathers every row: not a "gathered table", a dense tensor
     arch = make_arch(hbm_capacity=1000, host_capacity=10_000)

@@ -70,8 +70,9 @@ def test_dlrm_embedding_ops_follow_the_convention():
         assert op.weights == (Weight(f"emb.{t}.weight", (CRITEO_TB_40M[t], 128)),)
         assert op.inputs == (f"indices.{t}",) and g.inputs[f"indices.{t}"] == (64, 3)
         assert op.out_shape == (64, 128)
+        # sparse_grad: facebookresearch/dlrm's tables are nn.EmbeddingBag(n, m, mode="sum", sparse=True)
         assert dict(op.attrs) == {"fn": "embedding_bag", "gather_rows": 64 * 3, "pooling": 3, "access": "zipf",
-                                  "zipf_alpha": 1.2}
+                                  "zipf_alpha": 1.2, "sparse_grad": True}
         assert op.vector_elems == 64 * 3 * 128  # every gathered element is read and summed
         assert op.flops == 64 * (3 - 1) * 128  # pooling − 1 adds per output element
         assert op.macs == 0

@@ -128,6 +128,41 @@ def test_adam_state_is_two_fp32_moments_and_an_fp32_master_copy_per_param(resnet
     assert step.attrs["state_bytes"] == 3 * 1000 * 512 * 4 and step.attrs["fn"] == "adam"
 
 
+def test_a_sparse_tables_step_is_lazy_over_the_rows_it_looked_up():
+    # DLRM's tables are nn.EmbeddingBag(n, m, mode="sum", sparse=True) (facebookresearch/dlrm create_emb): their
+    # gradient holds the looked-up rows, and the step updates only those (torch.optim.SparseAdam: "only moments
+    # that show up in the gradient get updated"). Two tables of 10,000 and 100 rows × 128, batch 64, pooling 3:
+    # 64 · 3 = 192 look-ups each, fp32 Adam (no master copy)
+    g = build_workload("dlrm_mlperf", {"tables": [10_000, 100], "batch": 64, "pooling": 3, "mode": "training",
+                                       "optimizer": "adam", "dtype": "fp32"})
+    step = g["emb.0.weight.step"]
+    assert step.attrs["sparse_rows"] == 192 and step.inputs == ("emb.0.grad_weight",)
+    assert g["emb.0.grad_weight"].out_shape == step.out_shape == (192, 128)
+    assert step.vector_elems == step.flops == 10 * 192 * 128  # Adam's 10 per element, over the touched rows only
+    # the state still exists for every row of the table: m and v, 10,000 × 128 fp32 each
+    assert [(w.name, w.shape) for w in step.weights] == [("emb.0.weight", (10_000, 128)),
+                                                         ("emb.0.weight.adam_m", (10_000, 128)),
+                                                         ("emb.0.weight.adam_v", (10_000, 128))]
+    assert step.attrs["state_bytes"] == 2 * 10_000 * 128 * 4
+    # 192 look-ups into 100 rows may touch every row: a whole-table step
+    small = g["emb.1.weight.step"]
+    assert "sparse_rows" not in small.attrs and small.out_shape == (100, 128)
+    assert small.flops == 10 * 100 * 128
+    # gradients: 192 rows of table 0, all 100 of table 1, and the MLPs' parameters (fin + 1) · fout each, fp32:
+    # bottom 13-512-256-128; top from 128 + 3·2/2 = 131 interaction features, 131-1024-1024-512-256-1
+    mlp = sum((fin + 1) * fout for fin, fout in [(13, 512), (512, 256), (256, 128), (131, 1024), (1024, 1024),
+                                                 (1024, 512), (512, 256), (256, 1)])
+    assert mlp == 171_392 + 1_841_153
+    assert g.meta["gradient_bytes"] == (192 * 128 + 100 * 128 + mlp) * 4
+    # an LLM's token table keeps torch's dense nn.Embedding gradient: BERT's 30,522 × 768 word embeddings read
+    # at 128 tokens are still stepped whole (sgd: 2 FLOPs per element) and their gradient counted whole
+    bert = build_workload("bert_base", {"seq_len": 128, "mode": "training", "optimizer": "sgd"})
+    assert bert["embeddings.word_embeddings.grad_weight"].out_shape == (128, 768)
+    word = bert["embeddings.word_embeddings.weight.step"]
+    assert "sparse_rows" not in word.attrs and word.flops == 2 * 30_522 * 768 and word.out_shape == (30_522, 768)
+    assert bert.meta["gradient_bytes"] == bert.weight_bytes
+
+
 @pytest.mark.parametrize(("optimizer", "states", "per_elem"), [("sgd", 1, 2), ("momentum", 2, 4)])
 def test_sgd_and_momentum_state(optimizer, states, per_elem):
     # fp16 parameters: the optimizer's own fp32 state (sgd none, momentum one) plus the fp32 master copy

@@ -101,7 +101,12 @@ CASES: dict[str, tuple] = {
 # (its only difference).
 # Fields a deliberate change moved since the recording, as (case glob, dotted key glob): reason (fnmatch globs:
 # write "notes*", not "notes[*]", since [ ] is a character class).
-CHANGED: dict[tuple[str, str], str] = {}
+CHANGED: dict[tuple[str, str], str] = {
+    (case, "ops*.mapping.tiling.n[mnk]"): ("a GEMM's output tile holds its partial sums at the accumulator's 4 B "
+                                           "(int32 / fp32), not the output's int8 / bf16, so it is smaller; the "
+                                           "case's bytes, times and energy are equal")
+    for case in ("mobilenet_v2_edge_npu", "llama2_7b_serving_tpu_v4", "gcn_cora_edge_npu", "resnet18_training_tpu_v1")
+}
 
 
 def report_of(case: str) -> dict:

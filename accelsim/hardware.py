@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from .units import (
+    DTYPE_BYTES,
     MAX_INT,
     RATE_BITS,
     DType,
@@ -47,6 +48,11 @@ BytesPerSecond = Annotated[float, BeforeValidator(parse_bandwidth), Field(ge=1)]
 Hertz = Annotated[float, BeforeValidator(parse_frequency), Field(gt=0)]
 Seconds = Annotated[float, BeforeValidator(parse_time), Field(ge=0)]
 Dtype = DType  # the one list of dtype names (units.DTYPE_BYTES)
+ACCUMULATOR_BYTES = 4
+"""Bytes of a partial sum where an arch names no ``core.systolic.accumulator_dtype``: int32 for integer inputs
+(Gemmini's defaultConfig accType SInt(32), gemmini_configs_scala; TPU v1's 32-bit accumulators, jouppi_isca17) and
+fp32 for floating-point ones (the TPUs' MXUs multiply bf16 and accumulate in fp32: gcloud_tpu_v4, gcloud_tpu_arch,
+as the TPU presets cite them)."""
 Dataflow = Literal["ws", "os", "is"]
 
 
@@ -145,6 +151,9 @@ class SystolicArray(_Model):
     # GPU's sparse tensor cores take 16-, 8- and 4-bit operands, not fp32 / fp64 (no sparse peak) nor TF32
     # (cuSPARSELt: 1:2 for TF32, not 2:4)
     sparse_dtypes: list[DType] = Field(default_factory=list)
+    # the dtype the array's partial sums are held in while a GEMM's K accumulates (the output tile in the ofmap
+    # buffer); None: 4 bytes, int32 for integer inputs and fp32 for floating-point ones (Core.partial_sum_bytes)
+    accumulator_dtype: DType | None = None
 
     @field_validator("structured_sparsity")
     @classmethod
@@ -539,6 +548,17 @@ class Core(_Model):
                 raise ValueError(f"tile.stage_carveout: {t.stage_carveout} B leaves no room for two K-stages of the "
                                  f"{t.m}x{t.n}x{t.k} tile ({two} B) in the core's {self.sram.total_bytes} B of sram")
         return self
+
+    def partial_sum_bytes(self, out_dtype: str) -> int:
+        """Bytes one output element of a GEMM takes in the SRAM's ofmap tile while its K accumulates: the array's
+        ``accumulator_dtype``, by default :data:`ACCUMULATOR_BYTES` (int32 for integer inputs, fp32 for floating
+        point), never fewer than the output dtype's; the output dtype's on a core with GPU-style output tiles
+        (``tile``), whose thread blocks accumulate in registers (:mod:`accelsim.cost.gpu_tiles`)."""
+        out = DTYPE_BYTES[out_dtype]
+        if self.tile is not None:
+            return out
+        acc = self.systolic.accumulator_dtype
+        return max(out, ACCUMULATOR_BYTES if acc is None else DTYPE_BYTES[acc])
 
     def unit_specs(self) -> tuple[UnitSpec, ...]:
         """Every unit of the core, built-ins first, in the order written."""

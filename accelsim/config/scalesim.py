@@ -12,9 +12,9 @@ scalesim-project/scale-sim-v2 and scale-sim-v3):
   (:func:`accelsim.ir.prune`); row-wise sparsity (``OptimizedMapping: true``, each filter column's N drawn
   at random) is refused. SparseRep only names the metadata format SCALE-Sim's SPARSE_REPORT sizes.
   SCALE-Sim has no clock: the arch runs at 1 GHz, so cycles are what SCALE-Sim reports. Its word is 1 byte
-  (``word_size = 1`` in ``single_layer_sim.py``), so ops are int8. In CALC mode SCALE-Sim computes the DRAM
-  bandwidth a layer needs instead of limiting it, so HBM bandwidth is unbounded; in USER mode it is
-  ``Bandwidth`` words (bytes) per cycle.
+  (``word_size = 1`` in ``single_layer_sim.py``), so ops are int8, and so are the partial sums its ofmap SRAM
+  holds (``accumulator_dtype: int8``). In CALC mode SCALE-Sim computes the DRAM bandwidth a layer needs instead
+  of limiting it, so HBM bandwidth is unbounded; in USER mode it is ``Bandwidth`` words (bytes) per cycle.
 * Topology, conv form: ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels,
   Num Filter, Strides,`` (one stride for both axes, or stride height and width; an optional ``N:M`` sparsity
   column, 1 ≤ N ≤ M, which SCALE-Sim and accelsim ignore unless the config's SparsitySupport is true). No padding: the output is ⌈(H − F + S)/S⌉ per axis. A row whose name contains "DP"
@@ -212,7 +212,9 @@ def read_scalesim_config(path: str | os.PathLike) -> Arch:
             "dtype": WORD_DTYPE,
             "cores": 1,
             "core": {
-                "systolic": {"rows": rows, "cols": cols, "dataflow": dataflow, "structured_sparsity": sparsity},
+                # SCALE-Sim's ofmap SRAM holds its partial sums in 1-byte words too
+                "systolic": {"rows": rows, "cols": cols, "dataflow": dataflow, "structured_sparsity": sparsity,
+                             "accumulator_dtype": WORD_DTYPE},
                 "vector": {"lanes": cols},
                 "sram": {k: v * 1024 for k, v in srams.items()} | {"double_buffered": True},
             },

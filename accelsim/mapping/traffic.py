@@ -22,6 +22,7 @@ from ..hardware import SCRATCHPAD, Arch, Level
 from ..ir import Op, OpKind, Weight
 from ..options import Options
 from ..tasks import TableSplit, Unit
+from ..units import dtype_bytes
 from . import l2resident
 from .plan import Plan
 from .tiling import tile_gemm, tile_gemm_shared
@@ -209,7 +210,8 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     out_off = sum(out_levels.values())
     a_tot, b_tot = sum(act_a.values()), sum(act_b.values()) + sum(wts.values())
     # tiles use the core's SRAM beside the resident activations; the arrays of a core share its tiles
-    fa, fb, ntiles, tiling = sram_reads(p, a_tot, b_tot, out_off, *ctx.sram_budgets(p.live_bytes))
+    fa, fb, ntiles, tiling = sram_reads(p, a_tot, b_tot, out_off, *ctx.sram_budgets(p.live_bytes),
+                                        arch.core.partial_sum_bytes(op.out_dtype))
     if tiling is not None:
         details["tiling"] = tiling
     per = _per_gemm(op, a_tot, b_tot, out_off) if op.kind.is_matmul else None
@@ -302,10 +304,14 @@ def _per_gemm(op: Op, a_tot: int, b_tot: int, out_off: int) -> tuple[int, int, i
 
 
 def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int, int, int],
-               shared: int | None) -> tuple[int, int, int, dict | None]:
+               shared: int | None, psum_bytes: int = 0) -> tuple[int, int, int, dict | None]:
     """An op's tiling against its core's SRAM (``budgets``: the ifmap, filter and ofmap tiles'; ``shared``: a
     unified buffer's one budget, :meth:`Context.sram_budgets`) for operands of ``a_tot``, ``b_tot`` and ``out_off``
-    bytes: (the times A is read, the times B is read, the tiles, report.json's ``mapping.tiling`` or None)."""
+    bytes: (the times A is read, the times B is read, the tiles, report.json's ``mapping.tiling`` or None). A
+    matmul's output tile holds its partial sums until its last k step, ``psum_bytes`` an element
+    (:meth:`~accelsim.hardware.Core.partial_sum_bytes`; 0 or no more than the output dtype's: the output's own), so
+    its footprint in the buffer is its elements at that width (an output that stays on chip, out_off 0, at the
+    width beyond the output's own, which the resident bytes already hold); the bytes written stay out_off."""
     op = p.op
     bud_a, bud_b, bud_c = budgets
     if not op.kind.is_matmul:
@@ -317,9 +323,14 @@ def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     if op.kind is OpKind.ATTENTION:
         fb = attention.kv_passes(per[0], per[1], bud_a, bud_b)
         return 1, fb, g.count * fb, {"kv_passes": fb}
+    out_elem, c_fit = dtype_bytes(op.out_dtype), per[2]
+    if psum_bytes > out_elem:  # partial sums wider than the output: a resident output (out_off 0) already holds
+        # its own bytes on chip (live_bytes), so its tile takes only the widening
+        elems = -(-op.out_bytes // (out_elem * g.count))
+        c_fit = elems * (psum_bytes if out_off else psum_bytes - out_elem)
     # a unified buffer (shared not None): one budget for all three
-    t = (tile_gemm(g.m, g.n, g.k, *per, bud_a, bud_b, bud_c, op.name) if shared is None
-         else tile_gemm_shared(g.m, g.n, g.k, *per, shared, op.name))
+    t = (tile_gemm(g.m, g.n, g.k, per[0], per[1], c_fit, bud_a, bud_b, bud_c, op.name) if shared is None
+         else tile_gemm_shared(g.m, g.n, g.k, per[0], per[1], c_fit, shared, op.name))
     return t.a_reads, t.b_reads, t.tiles * g.count, {"nm": t.nm, "nn": t.nn, "nk": t.nk, "order": t.order,
                                                       "a_reads": t.a_reads, "b_reads": t.b_reads}
 
@@ -352,7 +363,7 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     b_tot, out = acts_b + params, op.out_bytes
     sram = arch.core.sram
     fa, fb, ntiles, _ = sram_reads(p, a_tot, b_tot, out, sram.tile_budgets(reserved=0),
-                                   sram.shared_budget(reserved=0))
+                                   sram.shared_budget(reserved=0), arch.core.partial_sum_bytes(op.out_dtype))
     main = arch.memory(arch.main_memory)
     groups = tile_groups(p, ntiles, nunits, a_tot + b_tot + out, main.sustained_bandwidth, options)
     slots = 2 if sram.double_buffered else 1

@@ -102,10 +102,11 @@ def test_unified_sram_gives_the_tiles_one_budget():
     assert Sram(ifmap=2048, filter=2048, ofmap=2048).shared_budget() is None
 
 
-def _gemm_hbm_bytes(sram: dict) -> tuple[int, dict]:
+def _gemm_hbm_bytes(sram: dict, accumulator: str | None = None) -> tuple[int, dict]:
+    systolic = {"rows": 4, "cols": 4} | ({"accumulator_dtype": accumulator} if accumulator else {})
     arch = Arch.model_validate({
         "name": "tiny", "clock": "1GHz", "dtype": "fp16", "cores": 1,
-        "core": {"systolic": {"rows": 4, "cols": 4}, "vector": {"lanes": 16}, "sram": sram},
+        "core": {"systolic": systolic, "vector": {"lanes": 16}, "sram": sram},
         "hbm": {"capacity": "1GiB", "bandwidth": "16GB/s"}})
     graph = build_workload("gemm", {"m": 64, "n": 64, "k": 64, "dtype": "fp16"})
     tg = lower(graph, arch, Options())
@@ -114,10 +115,97 @@ def _gemm_hbm_bytes(sram: dict) -> tuple[int, dict]:
 
 
 def test_mapper_tiles_a_unified_buffer_against_one_budget():
-    # a 64×64×64 fp16 GEMM: A, B and C are 8192 B each. 12 KiB unified, double-buffered → one 6144 B budget: the
-    # case above at twice the bytes, 2 · 16384 = 32768 B from HBM, (nm, nn, nk) = (2, 6, 1). Three split 4 KiB
-    # buffers (2048 B a tile) give the thirds' (2, 2, 2): A and B read twice → 2·8192 + 2·8192 + 8192 = 40960 B.
-    hbm, tiling = _gemm_hbm_bytes({"unified": "12KiB"})
+    # a 64×64×64 fp16 GEMM: A, B and C are 8192 B each, the partial sums held at fp16 too (accumulator_dtype fp16).
+    # 12 KiB unified, double-buffered → one 6144 B budget: the case above at twice the bytes, 2 · 16384 = 32768 B
+    # from HBM, (nm, nn, nk) = (2, 6, 1). Three split 4 KiB buffers (2048 B a tile) give the thirds' (2, 2, 2): A
+    # and B read twice → 2·8192 + 2·8192 + 8192 = 40960 B.
+    hbm, tiling = _gemm_hbm_bytes({"unified": "12KiB"}, "fp16")
     assert hbm == 32768 and (tiling["nm"], tiling["nn"], tiling["nk"]) == (2, 6, 1)
-    hbm, tiling = _gemm_hbm_bytes({"ifmap": "4KiB", "filter": "4KiB", "ofmap": "4KiB"})
+    hbm, tiling = _gemm_hbm_bytes({"ifmap": "4KiB", "filter": "4KiB", "ofmap": "4KiB"}, "fp16")
     assert hbm == 40960 and (tiling["nm"], tiling["nn"], tiling["nk"]) == (2, 2, 2)
+
+
+def test_the_output_tile_holds_fp32_partial_sums_by_default():
+    # The same GEMM with the default accumulator: an fp16 output accumulates in fp32, so while K runs the output
+    # tile takes 64·64·4 = 16384 B, not 8192; HBM still receives the 8192 B fp16 output once.
+    # Unified 6144 B budget: a tiling fits when a·nn + b·nm + c·nk ≤ 6144·nm·nn·nk with a = b = 8192, c = 16384.
+    # Unsplit k, nm = 2: 8192·nn + 16384 + 16384 ≤ 12288·nn → nn ≥ 8, and m outside n reads A once and B twice:
+    # 8192 + 2·8192 + 8192 = 32768 B. Nothing moves less: all three once (24576 B) needs 32768 ≤ 6144 B; one
+    # operand read once more is 32768 B, and nm = 1 (or nn = 1) fits for no nn (nm): 8192·nn + 8192 + 16384·nk >
+    # 6144·nn·nk. Among the 32768 B tilings (2, 8, 1) has the fewest tiles (16) and comes first.
+    hbm, tiling = _gemm_hbm_bytes({"unified": "12KiB"})
+    assert hbm == 32768 and (tiling["nm"], tiling["nn"], tiling["nk"]) == (2, 8, 1)
+    # Split 4 KiB buffers, 2048 B a tile: A needs nm·nk ≥ 4, B nn·nk ≥ 4, the partial sums nm·nn ≥ 16384 / 2048 = 8
+    # (with fp16 ones, 4: the (2, 2, 2) above). Split k reads A nn and B nm times: (2, 4) → 8192·(4 + 2) + 8192 =
+    # 57344 B. Unsplit k needs nm ≥ 4 and nn ≥ 4 (16 ≥ 8 tiles of C), m outside n reads A once and B 4 times:
+    # 8192 + 4·8192 + 8192 = 49152 B, the least.
+    hbm, tiling = _gemm_hbm_bytes({"ifmap": "4KiB", "filter": "4KiB", "ofmap": "4KiB"})
+    assert hbm == 49152 and (tiling["nm"], tiling["nn"], tiling["nk"]) == (4, 4, 1)
+
+
+def _gemmini_gemm(m: int, n: int, k: int, *overrides: str) -> tuple[int, dict]:
+    from accelsim import api
+    from accelsim.config import experiment_from_parts
+
+    spec = experiment_from_parts("gemm", "gemmini", overrides=[f"workload.m={m}", f"workload.n={n}",
+                                                               f"workload.k={k}", *overrides])
+    rep = api.run_experiment(spec).to_dict()
+    return rep["bytes"]["hbm"], rep["ops"][0]["mapping"]["tiling"]
+
+
+def test_gemmini_accumulator_decides_the_output_tile():
+    # Gemmini's defaultConfig: a 128 KiB accumulator of int32 (accType SInt(32), arch/gemmini.yaml), 32,768 partial
+    # sums, double-buffered: an output tile of at most 16,384 of them (64 KiB), while the int8 output alone would
+    # allow 65,536. A 512×512×4096 int8 GEMM: A = B = 2 MiB, the ifmap and filter tiles 32 KiB (half of 64 KiB
+    # each) → nm·nk ≥ 64 and nn·nk ≥ 64; the partial sums 512·512·4 B = 1 MiB / 64 KiB → nm·nn ≥ 16. Split k
+    # reads A nn and B nm times: 2 MiB·(nm + nn) + 256 KiB of output, least at nm = nn = 4 (128×128 tiles,
+    # nk = 64 / 4 = 16): 16 MiB + 256 KiB = 17,039,360 B.
+    hbm, tiling = _gemmini_gemm(512, 512, 4096)
+    assert (tiling["nm"], tiling["nn"], tiling["nk"]) == (4, 4, 16) and hbm == 16 * 2**20 + 2**18
+    # at the output's own int8 the tile could be 256×256 (nm·nn ≥ 256 KiB / 64 KiB = 4): (2, 2, 32), 8 MiB + 256 KiB
+    hbm, tiling = _gemmini_gemm(512, 512, 4096, "arch.core.systolic.accumulator_dtype=int8")
+    assert (tiling["nm"], tiling["nn"], tiling["nk"]) == (2, 2, 32) and hbm == 8 * 2**20 + 2**18
+
+
+def test_an_output_that_fits_as_partial_sums_tiles_as_before():
+    # 64×64×4096 int8: the partial sums 64·64·4 = 16 KiB fit the 64 KiB half of the accumulator unsplit, so only A
+    # and B (256 KiB each, 32 KiB tiles: nk = 8) decide, whatever the accumulator: each operand once, 256 KiB ·
+    # 2 + 4 KiB of output = 528,384 B.
+    for overrides in ((), ("arch.core.systolic.accumulator_dtype=int8",)):
+        hbm, tiling = _gemmini_gemm(64, 64, 4096, *overrides)
+        assert (tiling["nm"], tiling["nn"], tiling["nk"]) == (1, 1, 8) and hbm == 2 * 2**18 + 2**12
+
+
+def test_partial_sum_bytes():
+    # int32 / fp32 by default, never narrower than the output (fp64: 8 B); an arch's accumulator_dtype where it
+    # names one (eyeriss-like's 16-bit psums, SCALE-Sim's 1-byte words); a GPU's output tiles accumulate in
+    # registers, so its SRAM holds outputs at their own width
+    from accelsim.config import load_arch
+
+    gemmini, tpu, a100 = load_arch("gemmini"), load_arch("tpu-v4"), load_arch("a100")
+    assert [gemmini.core.partial_sum_bytes(d) for d in ("int8", "bf16", "fp32", "fp64")] == [4, 4, 4, 8]
+    assert tpu.core.partial_sum_bytes("bf16") == 4
+    assert load_arch("eyeriss-like").core.partial_sum_bytes("int16") == 2
+    assert load_arch("scalesim-32x32").core.partial_sum_bytes("int8") == 1
+    assert a100.core.tile is not None and a100.core.partial_sum_bytes("bf16") == 2
+
+
+def test_a_resident_output_tile_takes_only_the_widening():
+    # sram_reads on a 512×512×4096 int8 GEMM with Gemmini's tile budgets (32 KiB ifmap and filter tiles, 64 KiB of
+    # ofmap): A = B = 2 MiB, so nm·nk ≥ 64 and nn·nk ≥ 64, and split k reads A nn and B nm times.
+    from accelsim.mapping.plan import Plan
+    from accelsim.mapping.traffic import sram_reads
+
+    op = build_workload("gemm", {"m": 512, "n": 512, "k": 4096, "dtype": "int8"}).ops[0]
+    p, mib, out = Plan(op=op, index=0), 2**20, 512 * 512
+    budgets = (32 * 1024, 32 * 1024, 64 * 1024)
+    # written to memory (out_off = 262,144 B): 4-byte partial sums, 1 MiB / 64 KiB → nm·nn ≥ 16: (4, 4)
+    fa, fb, _, tiling = sram_reads(p, 2 * mib, 2 * mib, out, budgets, None, 4)
+    assert (fa, fb, tiling["nm"], tiling["nn"]) == (4, 4, 4, 4)
+    # kept on chip (out_off = 0): its int8 bytes are held with the resident activations, the tile takes the other
+    # 3 B of each partial sum: 768 KiB / 64 KiB → nm·nn ≥ 12, least nm + nn = 7 (3 × 4 or 4 × 3)
+    fa, fb, _, tiling = sram_reads(p, 2 * mib, 2 * mib, 0, budgets, None, 4)
+    assert tiling["nm"] * tiling["nn"] == 12 and (fa + fb, fa * fb) == (7, 12)
+    # partial sums no wider than the output: a resident output takes no tile room, each operand is read once
+    fa, fb, _, tiling = sram_reads(p, 2 * mib, 2 * mib, 0, budgets, None, 1)
+    assert (fa, fb, tiling["nm"], tiling["nn"], tiling["nk"]) == (1, 1, 1, 1, 64)

@@ -1,7 +1,8 @@
 """Import a model from ONNX (optional extra ``accelsim[onnx]``): each node becomes the GraphBuilder layer it is.
 
-:func:`from_onnx` loads the file (``onnx`` is imported inside the function), runs ONNX shape inference and appends
-one op per node with the builders' counting conventions (docs/architecture.md), so an imported ResNet has the
+:func:`from_onnx` loads the file (``onnx`` is imported inside the function) without its external data: only the
+weights' dims are read, and each external data file is checked by its size (a model over 2 GB imports in the time of a
+small one); it runs ONNX shape inference and appends one op per node with the builders' counting conventions (docs/architecture.md), so an imported ResNet has the
 params, MACs and ops of the built-in one. Graph inputs that are not initializers become graph inputs; their symbolic
 dims are made concrete before shape inference: a name given in ``dims`` takes that size, a symbolic (or unknown)
 axis 0 takes ``batch`` (and so does that name wherever else it appears), and any other symbolic dim is a one-line
@@ -44,6 +45,8 @@ from .layers import GraphBuilder, broadcast_shapes
 from .params import WorkloadParams
 from .rnn import RecurrentBuilder
 
+_KEEP_VALUES = 1024  # elements: an initializer larger than this is no shape, index list or scale (one per axis)
+_DATA_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data")
 _VIEWS = ("Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze")
 _ALIASES = ("Identity", "Dropout")
 
@@ -90,10 +93,12 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
     if isinstance(model, (str, os.PathLike)):
         if not Path(model).is_file():
             raise WorkloadError(f"{where}: no such ONNX file")
-        try:
-            model = onnx.load(os.fspath(model))
+        try:  # the weights' bytes stay on disk: only their dims are read (a model over 2 GB has them outside)
+            model = onnx.load(os.fspath(model), load_external_data=False)
         except Exception as e:  # a broken protobuf: onnx raises DecodeError and others
             raise WorkloadError(f"{where}: not a readable ONNX model ({type(e).__name__}: {e})") from None
+        if model.graph.node or model.graph.input:
+            _check_external_data(model, Path(where).parent, where)
     if not model.graph.node and not model.graph.input:  # an empty file parses as an empty model
         raise WorkloadError(f"{where}: not a readable ONNX model (no graph: an empty or foreign file)")
     model, took_batch = _concrete_inputs(model, batch, dict(dims or {}), where)
@@ -122,6 +127,53 @@ def _checked(**args: object) -> OnnxParams:
         raise WorkloadError("; ".join(problems)) from None
 
 
+def _check_external_data(model, folder: Path, where: str) -> None:
+    """Each initializer stored outside the file (ONNX external data, docs/ExternalData.md of the ONNX repo: a
+    ``location`` relative to the model's folder, optional ``offset`` and ``length`` in bytes) has its file, and the
+    file holds its bytes: checked by the file's size, never by reading it. A location that is absolute or leaves the
+    folder is refused, as onnx.load refuses it."""
+    import onnx
+
+    for t in model.graph.initializer:
+        if t.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {e.key: e.value for e in t.external_data}
+        loc = info.get("location", "")
+        if not loc or Path(loc).is_absolute() or ".." in Path(loc).parts:
+            raise WorkloadError(f"{where}: initializer {t.name!r}: external data location {loc!r} is not a path "
+                                f"inside the model's folder")
+        file = folder / loc
+        if not file.is_file():
+            raise WorkloadError(f"{where}: initializer {t.name!r}: its external data file {loc!r} is missing "
+                                f"(looked for {file})")
+        try:
+            offset, length = int(info.get("offset", 0)), int(info["length"]) if "length" in info else None
+        except ValueError:
+            raise WorkloadError(f"{where}: initializer {t.name!r}: external data offset/length "
+                                f"{info.get('offset')!r}/{info.get('length')!r} are not integers") from None
+        if length is None:
+            length = _stored_bytes(t)
+        size = file.stat().st_size
+        if length is not None and offset + length > size:
+            raise WorkloadError(f"{where}: initializer {t.name!r}: its external data file {loc!r} is {size:,} B, "
+                                f"short of the {offset + length:,} B (offset {offset:,} + {length:,}) it should hold "
+                                f"(a truncated file?)")
+
+
+def _stored_bytes(t) -> int | None:
+    """Bytes of tensor ``t``'s data as ONNX stores it raw (4-bit types two to a byte); None for a type without a
+    fixed size (strings)."""
+    import onnx
+
+    try:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+    except Exception:  # an unknown or variable-size type: nothing to check against
+        return None
+    numel = math.prod(int(d) for d in t.dims)
+    four_bit = {getattr(onnx.TensorProto, k, None) for k in ("INT4", "UINT4", "FLOAT4E2M1")} - {None}
+    return -(-numel // 2) if t.data_type in four_bit else numel * itemsize
+
+
 def _input_shapes(model) -> dict[str, tuple[int, ...]]:
     """The graph inputs that are not initializers, with their (concrete) shapes."""
     inits = {t.name for t in model.graph.initializer}
@@ -139,6 +191,10 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str):
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     graph = copy.graph
+    for t in graph.initializer:  # shape inference reads the values of shape, index and scale tensors, a few
+        if math.prod(t.dims) > _KEEP_VALUES:  # elements each: a weight's values are dropped (a model's proto over
+            for field in _DATA_FIELDS:  # 2 GB cannot be serialised for inference; a smaller one is copied twice)
+                t.ClearField(field)
     inits = {t.name for t in graph.initializer}
     inputs = [v for v in graph.input if v.name not in inits]
     symbolic = {d.dim_param for v in inputs for d in v.type.tensor_type.shape.dim if d.dim_param}

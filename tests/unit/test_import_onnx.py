@@ -268,3 +268,49 @@ def test_softmax_before_opset_13_runs_over_the_input_flattened_at_its_axis():
     nodes[0] = helper.make_node("Softmax", ["x"], ["s"], name="sm", axis=1)
     with pytest.raises(WorkloadError, match="Softmax over an axis other than the last"):
         from_onnx(_graph_model(nodes, {"x": [1, 4, 8, 8]}))
+
+
+def _external(name, dims, location, length=None):
+    """A float initializer whose bytes ONNX stores outside the model file, at ``location`` (relative to it)."""
+    t = onnx.TensorProto(name=name, data_type=TensorProto.FLOAT, dims=dims, data_location=onnx.TensorProto.EXTERNAL)
+    for key, value in (("location", location), ("offset", "0"), *((("length", str(length)),) if length else ())):
+        t.external_data.add(key=key, value=value)
+    return t
+
+
+def test_onnx_external_data_is_checked_by_size_and_never_read(tmp_path):
+    # W 16384 × 33000 fp32 = 540,672,000 elements × 4 B = 2,162,688,000 B: over protobuf's 2 GB, so it must live in
+    # external data. Its file here is sparse (truncate: no byte written). Before: onnx.load read all 2.16 GB (4.3 GB
+    # RSS, 20 s) and shape inference could not serialise the proto (EncodeError, a raw traceback). Now only the dims
+    # are read: MACs 1 row × 16384 × 33000 = params 540,672,000.
+    k, n = 16384, 33000
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")]
+    graph = helper.make_graph(nodes, "big", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [_external("W", (k, n), "W.bin")])
+    path = tmp_path / "big.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with open(tmp_path / "W.bin", "wb") as f:
+        f.truncate(k * n * 4)
+    g = from_onnx(path)
+    assert g.params == g.macs == k * n == 540_672_000
+    # a file one byte short (a truncated download) and a missing one are one-line errors naming the tensor
+    with open(tmp_path / "W.bin", "r+b") as f:
+        f.truncate(k * n * 4 - 1)
+    with pytest.raises(WorkloadError, match=r"initializer 'W': its external data file 'W.bin' is 2,162,687,999 B, "
+                                            r"short of the 2,162,688,000 B") as info:
+        from_onnx(path)
+    assert "\n" not in str(info.value)
+    (tmp_path / "W.bin").unlink()
+    with pytest.raises(WorkloadError, match=r"initializer 'W': its external data file 'W.bin' is missing"):
+        from_onnx(path)
+    # an explicit length is what the file must hold from the offset; a location outside the folder is refused
+    graph.initializer[0].CopyFrom(_external("W", (k, n), "w.bin", length=k * n * 4))
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    (tmp_path / "w.bin").write_bytes(b"\0" * 100)
+    with pytest.raises(WorkloadError, match=r"'w.bin' is 100 B, short of the 2,162,688,000 B"):
+        from_onnx(path)
+    graph.initializer[0].CopyFrom(_external("W", (k, n), "../w.bin"))
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(WorkloadError, match=r"external data location '../w.bin' is not a path inside the model's"):
+        from_onnx(path)

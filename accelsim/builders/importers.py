@@ -12,7 +12,8 @@ scalar counts its one element), each counted once however many nodes read it, al
 torch.onnx exports a tied weight). Mapped ops:
 
 * Conv (1-D, 2-D, 3-D, grouped; symmetric pads or auto_pad SAME_UPPER/SAME_LOWER/VALID, SAME giving
-  ceil(in / stride) per the ONNX spec), ConvTranspose (2-D),
+  ceil(in / stride) per the ONNX spec), ConvTranspose (2-D); a weight or bias that is an activation (a graph input,
+  a DequantizeLinear's output) is one more input the conv reads, not a parameter,
   Gemm (transB; bias C as stored, broadcast), MatMul (numpy's rules, 1-D operands included: × a 2-D initializer a
   linear layer; × an activation or another initializer a batched matmul, the initializer its parameters),
   BatchNormalization (2·C parameters, as torch: the running statistics are buffers), LayerNormalization (last
@@ -379,6 +380,32 @@ class _Importer:
         """The parameter name of initializer ``name`` (the initializer an Identity passed through)."""
         return self.alias.get(name, name)
 
+    def _is_init(self, name: str) -> bool:
+        """Whether node input ``name`` is an initializer (or Constant) rather than an activation."""
+        return name in self.inits and name not in self.tensor
+
+    def _operand_shape(self, i: int) -> tuple[int, ...]:
+        """The shape of the node's input ``i``: an initializer's as stored, an activation's (a graph input, or a
+        weight computed by an earlier node: a QDQ model's DequantizeLinear) as computed."""
+        name = self.node.input[i]
+        return self.inits[name] if self._is_init(name) else self.b.shape(self._in(i))
+
+    def _set_operands(self, names: list[str]) -> None:
+        """The last op's operands beside its input ``x``, in the builder's order (weight, bias): each initializer is
+        its parameter (named and shaped as stored), each activation one more input it reads (no parameter)."""
+        op = self.b._ops[-1]
+        weights, inputs, shapes = [], list(op.inputs), list(op.in_shapes)
+        for i, n in enumerate(names):
+            if not n:
+                continue
+            if self._is_init(n):
+                weights.append(dataclasses.replace(op.weights[i], name=self._weight(n), shape=self.inits[n]))
+            else:
+                inputs.append(self.tensor[n])
+                shapes.append(self.b.shape(self.tensor[n]))
+        self.b._ops[-1] = dataclasses.replace(op, weights=tuple(weights), inputs=tuple(inputs),
+                                              in_shapes=tuple(shapes))
+
     def _rename_weights(self, names: list[str]) -> None:
         """Name the last op's weights as the file's initializers and shape them as stored."""
         rename_weights(self.b, [self._weight(n) for n in names], [self.inits.get(n) for n in names])
@@ -426,8 +453,7 @@ class _Importer:
 
     # ---- op types ---------------------------------------------------------------------------------------
     def _conv(self) -> str:
-        x, wname = self._in(0), self.node.input[1]
-        w = self.inits[wname]
+        x, w = self._in(0), self._operand_shape(1)
         dims = len(w) - 2
         kernel = list(self._attr("kernel_shape", w[2:]))  # type: ignore[arg-type]
         stride = list(self._attr("strides", [1] * dims))  # type: ignore[arg-type]
@@ -447,11 +473,11 @@ class _Importer:
             out = self.b.conv_nd(x, dims, w[0], kernel, stride, pads, dil, groups, bias, name=self.op_name)
         if onnx_pads is not None:
             self._set_pads(onnx_pads)
-        self._rename_weights(list(self.node.input[1:]))
+        self._set_operands(list(self.node.input[1:]))
         return out
 
     def _conv_transpose(self) -> str:
-        x, w = self._in(0), self.inits[self.node.input[1]]
+        x, w = self._in(0), self._operand_shape(1)
         if len(w) != 4:
             raise WorkloadError(f"{self.where}: node {self.op_name!r}: only 2-D ConvTranspose is mapped")
         groups = int(self._attr("group", 1))  # type: ignore[arg-type]
@@ -460,7 +486,7 @@ class _Importer:
                                       tuple(self._attr("output_padding", [0, 0])),
                                       tuple(self._attr("dilations", [1, 1])), groups,
                                       len(self.node.input) > 2 and bool(self.node.input[2]), name=self.op_name)
-        self._rename_weights(list(self.node.input[1:]))
+        self._set_operands(list(self.node.input[1:]))
         return out
 
     def _gemm(self) -> str:

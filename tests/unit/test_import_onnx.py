@@ -314,3 +314,28 @@ def test_onnx_external_data_is_checked_by_size_and_never_read(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     with pytest.raises(WorkloadError, match=r"external data location '../w.bin' is not a path inside the model's"):
         from_onnx(path)
+
+
+def test_onnx_conv_weight_from_an_activation_is_read_not_a_parameter():
+    # the weight a graph input (or a QDQ model's DequantizeLinear output): its shape is the computed one, the conv
+    # reads it as a second input and holds no parameter. x (1, 3, 8, 8), W (4, 3, 3, 3), no padding: 6×6 pixels ×
+    # 4 channels × 27 = 3,888 MACs. Before: KeyError 'w' (a raw traceback).
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv")]
+    g = from_onnx(_graph_model(nodes, {"x": [1, 3, 8, 8], "w": [4, 3, 3, 3]}))
+    assert g.macs == 6 * 6 * 4 * 27 == 3888 and g.params == 0
+    assert g["conv"].inputs == ("x", "w") and g["conv"].in_shapes == ((1, 3, 8, 8), (4, 3, 3, 3))
+    # an activation weight with an initializer bias: the bias (4,) is the one parameter
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["y"], name="conv")]
+    g = from_onnx(_graph_model(nodes, {"x": [1, 3, 8, 8], "w": [4, 3, 3, 3]}, [_init("b", 4)]))
+    assert g.params == 4 and [w.name for w in g["conv"].weights] == ["b"] and g["conv"].inputs == ("x", "w")
+    # QDQ: DequantizeLinear (unmapped, priced element-wise) makes the weight (8, 3, 3, 3); the conv over x
+    # (1, 3, 16, 16) padded 1: 16×16 pixels × 8 × 27 = 55,296 MACs
+    nodes = [helper.make_node("DequantizeLinear", ["wq", "ws"], ["w"], name="dq"),
+             helper.make_node("Conv", ["x", "w"], ["y"], name="conv", pads=[1, 1, 1, 1])]
+    wq = helper.make_tensor("wq", TensorProto.INT8, (8, 3, 3, 3), [0] * 216)
+    g = from_onnx(_graph_model(nodes, {"x": [1, 3, 16, 16]}, [wq, _scalar("ws")]), unsupported="elementwise")
+    assert g.macs == 16 * 16 * 8 * 27 == 55296 and g["conv"].inputs == ("x", "dq")
+    # ConvTranspose likewise: x (1, 4, 8, 8), W (4, 2, 3, 3) an input: MACs 64 input pixels × 2·9 × 4 = 4,608
+    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="ct")]
+    g = from_onnx(_graph_model(nodes, {"x": [1, 4, 8, 8], "w": [4, 2, 3, 3]}))
+    assert g.macs == 64 * 18 * 4 == 4608 and g.params == 0 and g["ct"].inputs == ("x", "w")

@@ -23,7 +23,10 @@ torch.onnx exports a tied weight). Mapped ops:
   a view, the softmax, a view back), Add / Mul (of two activations, or an activation and an
   initializer: its parameters), Concat, Flatten / Reshape / Transpose / Squeeze / Unsqueeze (views),
   Identity / Dropout (aliases), LSTM / GRU / RNN (one layer, forward or bidirectional, as builders/rnn.py
-  lowers torch's: Y a view of the layer's output).
+  lowers torch's: Y a view of the layer's output; hidden_size, optional in ONNX, from R's shape).
+
+An attribute of the wrong type or length, a required one missing, a name that is not UTF-8, no ai.onnx opset and a
+model shape inference rejects are one-line errors.
 
 Any other op is a one-line :class:`~accelsim.errors.WorkloadError` naming the node and its op type, never a
 silently different graph. The ``onnx`` workload (``--workload onnx --set workload.path=model.onnx``) builds it.
@@ -44,7 +47,7 @@ from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
 from .layers import GraphBuilder, broadcast_shapes
 from .params import WorkloadParams
-from .rnn import RecurrentBuilder
+from .rnn import GATES, RecurrentBuilder
 
 _KEEP_VALUES = 1024  # elements: an initializer larger than this is no shape, index list or scale (one per axis)
 _DATA_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data")
@@ -102,6 +105,10 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
             _check_external_data(model, Path(where).parent, where)
     if not model.graph.node and not model.graph.input:  # an empty file parses as an empty model
         raise WorkloadError(f"{where}: not a readable ONNX model (no graph: an empty or foreign file)")
+    _check_text(model.graph, where)
+    if not any(o.domain in ("", "ai.onnx") for o in model.opset_import):
+        raise WorkloadError(f"{where}: the model imports no ai.onnx opset (its opset_import lists "
+                            f"{[o.domain for o in model.opset_import]}), so its ops have no defined version")
     model, took_batch = _concrete_inputs(model, batch, dict(dims or {}), where)
     firsts = {shape[0] for shape in _input_shapes(model).values() if shape}
     if not took_batch and batch != 1 and firsts != {batch}:
@@ -111,7 +118,11 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
                             f"(torch.onnx.export's dynamic_axes) and leave that name out of dims, or leave batch at 1",
                             key=("batch",))
     model_batch = batch if took_batch else (firsts.pop() if len(firsts) == 1 else None)
-    model = onnx.shape_inference.infer_shapes(model)
+    try:
+        model = onnx.shape_inference.infer_shapes(model)
+    except Exception as e:  # onnx's InferenceError on a model it finds inconsistent
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise WorkloadError(f"{where}: ONNX shape inference failed ({type(e).__name__}: {first})") from None
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     importer = _Importer(model.graph, where, batch, dtype, name or model.graph.name or "onnx", opset)
     return importer.run(unsupported, batch=model_batch)
@@ -173,6 +184,26 @@ def _stored_bytes(t) -> int | None:
     numel = math.prod(int(d) for d in t.dims)
     four_bit = {getattr(onnx.TensorProto, k, None) for k in ("INT4", "UINT4", "FLOAT4E2M1")} - {None}
     return -(-numel // 2) if t.data_type in four_bit else numel * itemsize
+
+
+def _check_text(graph, where: str) -> None:
+    """Every name in ``graph`` is text: protobuf hands a string field that is not valid UTF-8 (ONNX names are UTF-8
+    strings; a damaged file) back as bytes, which no later step expects."""
+    def bad(value: object) -> bool:
+        return isinstance(value, bytes)
+
+    for v in (*graph.input, *graph.output, *graph.initializer, *graph.value_info):
+        if bad(v.name):
+            raise WorkloadError(f"{where}: the name {v.name!r:.60} of a graph input, output or initializer is not "
+                                f"valid UTF-8 text (a damaged file?)")
+    for i, node in enumerate(graph.node):
+        for field, values in (("name", [node.name]), ("op_type", [node.op_type]), ("domain", [node.domain]),
+                              ("input", node.input), ("output", node.output),
+                              ("attribute name", [a.name for a in node.attribute])):
+            if any(bad(v) for v in values):
+                value = next(v for v in values if bad(v))
+                raise WorkloadError(f"{where}: node #{i}'s {field} {value!r:.60} is not valid UTF-8 text (a damaged "
+                                    f"file?)")
 
 
 def _input_shapes(model) -> dict[str, tuple[int, ...]]:
@@ -362,12 +393,59 @@ class _Importer:
         return self.tensor[src]
 
     def _attr(self, key: str, default: object = None) -> object:
+        """Attribute ``key``'s value, ``default`` where the node has none; one with no value (its type unset, as
+        in a damaged file) is a one-line error."""
         import onnx
 
         for a in self.node.attribute:
             if a.name == key:
-                return onnx.helper.get_attribute_value(a)
+                try:
+                    value = onnx.helper.get_attribute_value(a)
+                except Exception:  # an attribute type onnx does not know
+                    value = None
+                if value is None:
+                    raise WorkloadError(f"{self._node()}: attribute {key!r} holds no value of a known type "
+                                        f"(a damaged file?)")
+                return value
         return default
+
+    def _node(self) -> str:
+        """``<file>: node '<name>' (<OpType>)``, the start of an error about the current node."""
+        return f"{self.where}: node {self.op_name!r} ({self.node.op_type})"
+
+    def _int(self, key: str, default: int | None = None) -> int:
+        """An int attribute (``default`` when absent; None: required)."""
+        value = self._attr(key, default)
+        if value is None:
+            raise WorkloadError(f"{self._node()}: required attribute {key!r} is missing")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise WorkloadError(f"{self._node()}: attribute {key!r} must be an int (got {value!r:.60})")
+        return value
+
+    def _float(self, key: str, default: float) -> float:
+        value = self._attr(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise WorkloadError(f"{self._node()}: attribute {key!r} must be a float (got {value!r:.60})")
+        return float(value)
+
+    def _str(self, key: str, default: str) -> str:
+        value = self._attr(key, default)
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if not isinstance(value, str):
+            raise WorkloadError(f"{self._node()}: attribute {key!r} must be a string (got {value!r:.60})")
+        return value
+
+    def _ints(self, key: str, default: list[int] | tuple[int, ...] | None = None, n: int | None = None) -> list[int]:
+        """A list-of-ints attribute (``default`` when absent; None: required), of ``n`` values where given."""
+        value = self._attr(key, default)
+        if value is None:
+            raise WorkloadError(f"{self._node()}: required attribute {key!r} is missing")
+        if not isinstance(value, (list, tuple)) or any(isinstance(v, bool) or not isinstance(v, int) for v in value):
+            raise WorkloadError(f"{self._node()}: attribute {key!r} must be a list of ints (got {value!r:.60})")
+        if n is not None and len(value) != n:
+            raise WorkloadError(f"{self._node()}: attribute {key!r} must have {n} values (got {list(value)})")
+        return list(value)
 
     def _out_shape(self) -> tuple[int, ...]:
         shape = self.shapes.get(self.node.output[0])
@@ -411,8 +489,7 @@ class _Importer:
         rename_weights(self.b, [self._weight(n) for n in names], [self.inits.get(n) for n in names])
 
     def _auto_pad(self) -> str:
-        auto = self._attr("auto_pad", b"NOTSET")
-        return auto.decode() if isinstance(auto, bytes) else str(auto)
+        return self._str("auto_pad", "NOTSET")
 
     def _pads(self, dims: int) -> list[int] | str:
         auto = self._auto_pad()
@@ -420,7 +497,7 @@ class _Importer:
             return "same"
         if auto == "VALID":
             return [0] * dims
-        pads = list(self._attr("pads", [0] * 2 * dims))  # type: ignore[arg-type]
+        pads = self._ints("pads", [0] * 2 * dims, 2 * dims)
         if pads[:dims] != pads[dims:]:
             raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}) has asymmetric pads "
                                 f"{pads}, which accelsim does not map")
@@ -455,11 +532,11 @@ class _Importer:
     def _conv(self) -> str:
         x, w = self._in(0), self._operand_shape(1)
         dims = len(w) - 2
-        kernel = list(self._attr("kernel_shape", w[2:]))  # type: ignore[arg-type]
-        stride = list(self._attr("strides", [1] * dims))  # type: ignore[arg-type]
-        dil = list(self._attr("dilations", [1] * dims))  # type: ignore[arg-type]
+        kernel = self._ints("kernel_shape", w[2:], dims)
+        stride = self._ints("strides", [1] * dims, dims)
+        dil = self._ints("dilations", [1] * dims, dims)
         bias = len(self.node.input) > 2 and bool(self.node.input[2])
-        groups = int(self._attr("group", 1))  # type: ignore[arg-type]
+        groups = self._int("group", 1)
         pads = self._pads(dims)
         onnx_pads = None
         if pads == "same" and any(s != 1 for s in stride):
@@ -480,21 +557,21 @@ class _Importer:
         x, w = self._in(0), self._operand_shape(1)
         if len(w) != 4:
             raise WorkloadError(f"{self.where}: node {self.op_name!r}: only 2-D ConvTranspose is mapped")
-        groups = int(self._attr("group", 1))  # type: ignore[arg-type]
-        out = self.b.conv_transpose2d(x, w[1] * groups, tuple(self._attr("kernel_shape", w[2:])),
-                                      tuple(self._attr("strides", [1, 1])), tuple(self._pads(2)),
-                                      tuple(self._attr("output_padding", [0, 0])),
-                                      tuple(self._attr("dilations", [1, 1])), groups,
+        groups = self._int("group", 1)
+        out = self.b.conv_transpose2d(x, w[1] * groups, tuple(self._ints("kernel_shape", w[2:], 2)),
+                                      tuple(self._ints("strides", [1, 1], 2)), tuple(self._pads(2)),
+                                      tuple(self._ints("output_padding", [0, 0], 2)),
+                                      tuple(self._ints("dilations", [1, 1], 2)), groups,
                                       len(self.node.input) > 2 and bool(self.node.input[2]), name=self.op_name)
         self._set_operands(list(self.node.input[1:]))
         return out
 
     def _gemm(self) -> str:
-        if self._attr("transA", 0):
+        if self._int("transA", 0):
             raise WorkloadError(f"{self.where}: node {self.op_name!r} (Gemm) with transA is not mapped")
         x, wname = self._in(0), self.node.input[1]
         if wname not in self.inits:  # B an activation: a MATMUL, then C added (a parameter when an initializer)
-            out = self._matmul(trans_b=bool(self._attr("transB", 0)))
+            out = self._matmul(trans_b=bool(self._int("transB", 0)))
             cname = self.node.input[2] if len(self.node.input) > 2 else ""
             if not cname:
                 return out
@@ -503,7 +580,7 @@ class _Importer:
                                         name=f"{self.op_name}_bias")
             return self.b.add(out, self._in(2), name=f"{self.op_name}_bias")
         w = self.inits[wname]
-        out_features = w[0] if self._attr("transB", 0) else w[1]
+        out_features = w[0] if self._int("transB", 0) else w[1]
         bias = len(self.node.input) > 2 and bool(self.node.input[2])
         out = self.b.linear(x, out_features, bias=bias, name=self.op_name)
         self._rename_weights(list(self.node.input[1:]))
@@ -531,27 +608,27 @@ class _Importer:
         return self.b.matmul(inputs, out_shape, gemm, weights=weights, name=self.op_name)
 
     def _batchnorm(self) -> str:
-        out = self.b.batchnorm(self._in(0), float(self._attr("epsilon", 1e-5)), name=self.op_name)  # type: ignore[arg-type]
+        out = self.b.batchnorm(self._in(0), self._float("epsilon", 1e-5), name=self.op_name)
         self._rename_weights(list(self.node.input[1:3]))
         return out
 
     def _layernorm(self) -> str:
         x = self._in(0)
-        if int(self._attr("axis", -1)) not in (-1, len(self.b.shape(x)) - 1):  # type: ignore[arg-type]
+        if self._int("axis", -1) not in (-1, len(self.b.shape(x)) - 1):
             raise WorkloadError(f"{self.where}: node {self.op_name!r}: LayerNormalization over several axes")
         bias = len(self.node.input) > 2 and bool(self.node.input[2])  # B is optional: a scale only
-        out = self.b.layernorm(x, float(self._attr("epsilon", 1e-5)), name=self.op_name, bias=bias)  # type: ignore[arg-type]
+        out = self.b.layernorm(x, self._float("epsilon", 1e-5), name=self.op_name, bias=bias)
         self._rename_weights(list(self.node.input[1:3 if bias else 2]))
         return out
 
     def _pool(self) -> str:
         x = self._in(0)
-        kernel = list(self._attr("kernel_shape"))  # type: ignore[arg-type]
+        kernel = self._ints("kernel_shape")  # required by the ONNX spec
         dims = len(kernel)
         fn = "max" if self.node.op_type == "MaxPool" else "avg"
-        stride = list(self._attr("strides", [1] * dims))  # type: ignore[arg-type]
-        pads, ceil = self._pads(dims), bool(self._attr("ceil_mode", 0))
-        dil = list(self._attr("dilations", [1] * dims))  # type: ignore[arg-type]
+        stride = self._ints("strides", [1] * dims, dims)
+        pads, ceil = self._pads(dims), bool(self._int("ceil_mode", 0))
+        dil = self._ints("dilations", [1] * dims, dims)
         onnx_pads = None
         if pads == "same":
             onnx_pads, pads = self._same(x, kernel, stride, dil)
@@ -576,7 +653,7 @@ class _Importer:
         x = self._in(0)
         shape = self.b.shape(x)
         old = 0 < self.opset < 13
-        axis = int(self._attr("axis", 1 if old else -1)) % len(shape)  # type: ignore[arg-type]
+        axis = self._int("axis", 1 if old else -1) % len(shape)
         if axis == len(shape) - 1:
             return self.b.softmax(x, name=self.op_name)
         if not old:
@@ -597,7 +674,7 @@ class _Importer:
 
     def _concat(self) -> str:
         xs = [self._in(i) for i in range(len(self.node.input))]
-        return self.b.concat(xs, dim=int(self._attr("axis", 1)), name=self.op_name)  # type: ignore[arg-type]
+        return self.b.concat(xs, dim=self._int("axis", 1), name=self.op_name)
 
     def _unary(self) -> str:
         fn = self.node.op_type.lower()
@@ -611,22 +688,36 @@ class _Importer:
         Y (L, D, N, H) a view of the (L, N, D·H) output. Parameters equal: W, R, B hold both directions' W_ih,
         W_hh, b_ih + b_hh (named as the builder names them). Y_h / Y_c are not mapped."""
         kind, x = self.node.op_type.lower(), self._in(0)
-        direction = self._attr("direction", b"forward")
-        direction = direction.decode() if isinstance(direction, bytes) else str(direction)
-        acts = [a.decode() if isinstance(a, bytes) else str(a) for a in self._attr("activations", [])]  # type: ignore[union-attr]
+        direction = self._str("direction", "forward")
+        acts = self._attr("activations", [])
+        if not isinstance(acts, list) or not all(isinstance(a, bytes) for a in acts):
+            raise WorkloadError(f"{self._node()}: attribute 'activations' must be a list of strings (got {acts!r:.60})")
+        acts = [a.decode("utf-8", "replace") for a in acts]
         unmapped = [n for n in self.node.input[4:] if n] + [n for n in self.node.output[1:] if n]
         if direction == "reverse" or unmapped or (self._attr("clip") is not None) \
-                or (kind == "gru" and not self._attr("linear_before_reset", 0)):
+                or (kind == "gru" and not self._int("linear_before_reset", 0)):
             raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}): only forward or "
                                 f"bidirectional layers without clip, peepholes, initial states or Y_h/Y_c outputs "
                                 f"(and GRU with linear_before_reset=1, as torch exports) are mapped")
-        kw: dict = {"hidden_size": int(self._attr("hidden_size")), "bias": len(self.node.input) > 3  # type: ignore[arg-type]
-                    and bool(self.node.input[3]), "batch_first": bool(self._attr("layout", 0)),
-                    "bidirectional": direction == "bidirectional", "name": self.op_name}
+        # hidden_size is optional in ONNX: R (num_directions, G·hidden, hidden) gives it
+        x_shape, r_shape = self.b.shape(x), self._operand_shape(2)
+        hidden = self._int("hidden_size", r_shape[-1] if len(r_shape) == 3 else None)
+        dirs, gates, layout = 2 if direction == "bidirectional" else 1, GATES[kind], self._int("layout", 0)
+        expect = {1: (dirs, gates * hidden, x_shape[-1]), 2: (dirs, gates * hidden, hidden), 3: (dirs, 2 * gates * hidden)}
+        for i, shape in expect.items():
+            if len(self.node.input) > i and self.node.input[i] and tuple(self._operand_shape(i)) != shape:
+                raise WorkloadError(f"{self._node()}: input {'WRB'[i - 1]} {self.node.input[i]!r} is "
+                                    f"{list(self._operand_shape(i))}; {direction} with hidden_size {hidden} over "
+                                    f"{x_shape[-1]} input features needs {list(shape)}")
+        kw: dict = {"hidden_size": hidden, "bias": len(self.node.input) > 3 and bool(self.node.input[3]),
+                    "batch_first": bool(layout), "bidirectional": direction == "bidirectional", "name": self.op_name}
         if kind == "rnn":
             kw["nonlinearity"] = "relu" if acts[:1] == ["Relu"] else "tanh"
         out = getattr(self.b, kind)(x, **kw)
-        return self.b.view(out, self._out_shape(), "onnx_rnn_output", name=f"{self.op_name}.Y")
+        # Y per the ONNX spec: (seq, num_directions, batch, hidden); layout 1 (batch, seq, num_directions, hidden)
+        t, n = (x_shape[1], x_shape[0]) if layout else (x_shape[0], x_shape[1])
+        y = (n, t, dirs, hidden) if layout else (t, dirs, n, hidden)
+        return self.b.view(out, y, "onnx_rnn_output", name=f"{self.op_name}.Y")
 
     def _constant(self) -> None:
         """A Constant node: its output is read as an initializer is (a tensor of the file, not an activation)."""

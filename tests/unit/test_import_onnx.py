@@ -339,3 +339,40 @@ def test_onnx_conv_weight_from_an_activation_is_read_not_a_parameter():
     nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="ct")]
     g = from_onnx(_graph_model(nodes, {"x": [1, 4, 8, 8], "w": [4, 2, 3, 3]}))
     assert g.macs == 64 * 18 * 4 == 4608 and g.params == 0 and g["ct"].inputs == ("x", "w")
+
+
+def _one_line(match, model, **kw):
+    """from_onnx(model) fails with a one-line WorkloadError matching ``match``."""
+    with pytest.raises(WorkloadError, match=match) as info:
+        from_onnx(model, **kw)
+    assert "\n" not in str(info.value)
+
+
+def test_onnx_damaged_or_incomplete_nodes_are_one_line_errors(tmp_path):
+    # LSTM's hidden_size is optional in ONNX: R (1, 4·20, 20) gives H = 20. x (T 5, N 3, I 10): MACs
+    # T·N · 4H · (I + H) = 15 · 80 · 30 = 36,000; params 4H·(I + H) + 8H = 2,400 + 160 = 2,560 (before: TypeError)
+    h, i = 20, 10
+    nodes = [helper.make_node("LSTM", ["x", "W", "R", "B"], ["Y"], name="lstm")]
+    g = from_onnx(_graph_model(nodes, {"x": [5, 3, i]}, [_init("W", 1, 4 * h, i), _init("R", 1, 4 * h, h),
+                                                          _init("B", 1, 8 * h)], out="Y"))
+    assert g.macs == 36000 and g.params == 2560 and g.ops[-1].out_shape == (5, 1, 3, h)
+    # MaxPool's kernel_shape is required (before: TypeError 'NoneType' object is not iterable)
+    _one_line(r"node 'p' \(MaxPool\): required attribute 'kernel_shape' is missing",
+              _graph_model([helper.make_node("MaxPool", ["x"], ["y"], name="p")], {"x": [1, 3, 8, 8]}))
+    # an attribute whose type a damaged file lost, and pads of the wrong length (before: TypeError, or "asymmetric")
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], name="c", pads=[1, 1, 1, 1])
+    conv.attribute[0].type = onnx.AttributeProto.UNDEFINED
+    _one_line(r"node 'c' \(Conv\): attribute 'pads' holds no value", _graph_model([conv], {"x": [1, 3, 8, 8]},
+                                                                                   [_init("w", 4, 3, 3, 3)]))
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], name="c", pads=[1, 1])
+    _one_line(r"node 'c' \(Conv\): attribute 'pads' must have 4 values \(got \[1, 1\]\)",
+              _graph_model([conv], {"x": [1, 3, 8, 8]}, [_init("w", 4, 3, 3, 3)]))
+    # a node name that is not UTF-8 (protobuf hands it back as bytes; before: TypeError in the layer naming)
+    data = _graph_model([helper.make_node("Relu", ["x"], ["y"], name="relu9")], {"x": [4]}).SerializeToString()
+    assert data.count(b"relu9") == 1
+    (tmp_path / "bad.onnx").write_bytes(data.replace(b"relu9", b"\xe2elu9"))
+    _one_line(r"node #0's name b'\\xe2elu9' is not valid UTF-8", tmp_path / "bad.onnx")
+    # no opset_import: the ops have no version (before: onnx's InferenceError, a raw traceback)
+    model = _graph_model([helper.make_node("Relu", ["x"], ["y"], name="r")], {"x": [4]})
+    del model.opset_import[:]
+    _one_line(r"the model imports no ai.onnx opset", model)

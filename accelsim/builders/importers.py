@@ -12,7 +12,8 @@ scalar counts its one element), each counted once however many nodes read it, al
 torch.onnx exports a tied weight). Mapped ops:
 
 * Conv (1-D, 2-D, 3-D, grouped; symmetric pads or auto_pad SAME_UPPER/SAME_LOWER/VALID, SAME giving
-  ceil(in / stride) per the ONNX spec), ConvTranspose (2-D); a weight or bias that is an activation (a graph input,
+  ceil(in / stride) per the ONNX spec), ConvTranspose (2-D; pads, output_shape and auto_pad SAME_* per the spec's
+  total-padding rule, :meth:`_Importer._conv_transpose`); a weight or bias that is an activation (a graph input,
   a DequantizeLinear's output) is one more input the conv reads, not a parameter,
   Gemm (transB; bias C as stored, broadcast), MatMul (numpy's rules, 1-D operands included: × a 2-D initializer a
   linear layer; × an activation or another initializer a batched matmul, the initializer its parameters),
@@ -554,15 +555,55 @@ class _Importer:
         return out
 
     def _conv_transpose(self) -> str:
+        """ONNX ConvTranspose (2-D; https://onnx.ai/onnx/operators/onnx__ConvTranspose.html): the output per axis is
+        ``full − pads[begin] − pads[end]``, full = stride·(in − 1) + output_padding + (k − 1)·dilation + 1. With
+        ``output_shape``, or auto_pad SAME_UPPER / SAME_LOWER (output in · stride), the total padding is full − that
+        output, split in halves with the odd one at the end (SAME_UPPER) or else at the beginning. The builder's
+        conv_transpose2d takes a symmetric padding p and an output padding q: p = ceil(t / 2), q = 2p − t for
+        t = total − output_padding ≥ 0 (p = 0, q = −t below 0) give the same output size; its MACs do not depend on
+        the padding (every input pixel meets the whole kernel). The file's pads are recorded on the op."""
         x, w = self._in(0), self._operand_shape(1)
         if len(w) != 4:
             raise WorkloadError(f"{self.where}: node {self.op_name!r}: only 2-D ConvTranspose is mapped")
         groups = self._int("group", 1)
-        out = self.b.conv_transpose2d(x, w[1] * groups, tuple(self._ints("kernel_shape", w[2:], 2)),
-                                      tuple(self._ints("strides", [1, 1], 2)), tuple(self._pads(2)),
-                                      tuple(self._ints("output_padding", [0, 0], 2)),
-                                      tuple(self._ints("dilations", [1, 1], 2)), groups,
-                                      len(self.node.input) > 2 and bool(self.node.input[2]), name=self.op_name)
+        kernel, stride = self._ints("kernel_shape", w[2:], 2), self._ints("strides", [1, 1], 2)
+        dil, out_pad = self._ints("dilations", [1, 1], 2), self._ints("output_padding", [0, 0], 2)
+        size, auto = self.b.shape(x)[2:], self._auto_pad()
+        full = [s * (n - 1) + op + (k - 1) * d + 1 for n, k, s, d, op in zip(size, kernel, stride, dil, out_pad,
+                                                                           strict=True)]
+        target = None
+        if self._attr("output_shape") is not None:
+            target = self._ints("output_shape", None, 2)
+        elif auto in ("SAME_UPPER", "SAME_LOWER"):
+            target = [n * s for n, s in zip(size, stride, strict=True)]
+        if target is not None:
+            totals = [f - t for f, t in zip(full, target, strict=True)]
+            if any(t < 0 for t in totals):
+                raise WorkloadError(f"{self._node()}: output {target} is larger than the full transposed "
+                                    f"convolution's {full} (negative padding)")
+            upper = auto == "SAME_UPPER"
+            pads = [t // 2 if upper else t - t // 2 for t in totals] + [t - t // 2 if upper else t // 2
+                                                                        for t in totals]
+        else:
+            pads = [0] * 4 if auto == "VALID" else self._ints("pads", [0] * 4, 4)
+            if any(p < 0 for p in pads):
+                raise WorkloadError(f"{self._node()}: pads {pads} must be >= 0")
+        sym, extra = [], []
+        for i in range(2):
+            t = pads[i] + pads[2 + i] - out_pad[i]
+            p = max(-(-t // 2), 0)
+            sym.append(p)
+            extra.append(2 * p - t)
+            if extra[-1] >= max(stride[i], dil[i]):
+                raise WorkloadError(f"{self._node()}: pads {pads} with output_padding {out_pad} on a stride-"
+                                    f"{stride[i]}, dilation-{dil[i]} axis give an output accelsim's symmetric "
+                                    f"transposed conv cannot match")
+        out = self.b.conv_transpose2d(x, w[1] * groups, tuple(kernel), tuple(stride), tuple(sym), tuple(extra),
+                                      tuple(dil), groups, len(self.node.input) > 2 and bool(self.node.input[2]),
+                                      name=self.op_name)
+        self._set_pads(pads)
+        op = self.b._ops[-1]
+        self.b._ops[-1] = dataclasses.replace(op, attrs={**op.attrs, "output_padding": tuple(out_pad)})
         self._set_operands(list(self.node.input[1:]))
         return out
 

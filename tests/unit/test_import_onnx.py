@@ -376,3 +376,31 @@ def test_onnx_damaged_or_incomplete_nodes_are_one_line_errors(tmp_path):
     model = _graph_model([helper.make_node("Relu", ["x"], ["y"], name="r")], {"x": [4]})
     del model.opset_import[:]
     _one_line(r"the model imports no ai.onnx opset", model)
+
+
+def test_onnx_conv_transpose_output_shape_and_same_padding_follow_the_spec():
+    # ONNX ConvTranspose: full = stride·(in − 1) + output_padding + (k − 1)·dilation + 1; with output_shape the
+    # total padding is full − output_shape, split with the odd one at the beginning (auto_pad NOTSET).
+    # x (1, 4, 8, 8), W (4, 2, 3, 3), stride 2: full = 2·7 + 0 + 2 + 1 = 17; output_shape [16, 16]: total 1.
+    # Then a 3×3 conv, pad 1, to 8 channels. MACs: the transposed conv 64 input pixels × 2·9 × 4 = 4,608 (padding
+    # does not change it); the conv 16·16 pixels × 8 × 2·9 = 36,864; total 41,472 (before: output_shape ignored,
+    # 17×17, the conv 289 × 8 × 18 = 41,616, total 46,224)
+    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["t"], name="ct", strides=[2, 2], output_shape=[16, 16]),
+             helper.make_node("Conv", ["t", "w2"], ["y"], name="conv", pads=[1, 1, 1, 1])]
+    g = from_onnx(_graph_model(nodes, {"x": [1, 4, 8, 8]}, [_init("w", 4, 2, 3, 3), _init("w2", 8, 2, 3, 3)]))
+    assert g["ct"].out_shape == (1, 2, 16, 16) and g["ct"].attrs["pads"] == (1, 0, 1, 0)
+    assert g["ct"].macs == 4608 and g["conv"].macs == 36864 and g.macs == 41472
+    # auto_pad SAME_UPPER / SAME_LOWER: output in · stride = 16, the same total 1 at the end / the beginning
+    # (before: refused with "padding must be an int or a pair of ints (got ('s', 'a', 'm', 'e'))")
+    for auto, pads in (("SAME_UPPER", (0, 1, 0, 1)), ("SAME_LOWER", (1, 0, 1, 0))):
+        nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="ct", strides=[2, 2], auto_pad=auto)]
+        g = from_onnx(_graph_model(nodes, {"x": [1, 4, 8, 8]}, [_init("w", 4, 2, 3, 3)]))
+        assert g["ct"].out_shape == (1, 2, 16, 16) and g["ct"].attrs["pads"] == pads and g.macs == 4608
+    # asymmetric explicit pads [begins 0, 0, ends 1, 1] (before: refused): 17 − 0 − 1 = 16
+    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="ct", strides=[2, 2], pads=[0, 0, 1, 1])]
+    assert from_onnx(_graph_model(nodes, {"x": [1, 4, 8, 8]}, [_init("w", 4, 2, 3, 3)]))["ct"].out_shape \
+        == (1, 2, 16, 16)
+    # an odd total on a stride-1 axis (k 2, SAME: total 1) has no symmetric equivalent: one line, naming the node
+    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="ct", auto_pad="SAME_UPPER")]
+    _one_line(r"node 'ct' \(ConvTranspose\): pads \[0, 0, 1, 1\] .* cannot match",
+              _graph_model(nodes, {"x": [1, 4, 7, 7]}, [_init("w", 4, 2, 2, 2)]))

@@ -120,7 +120,7 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
                             key=("batch",))
     model_batch = batch if took_batch else (firsts.pop() if len(firsts) == 1 else None)
     try:
-        model = onnx.shape_inference.infer_shapes(model)
+        model = onnx.shape_inference.infer_shapes(model, data_prop=True)  # Shape → Reshape/Expand sized too
     except Exception as e:  # onnx's InferenceError on a model it finds inconsistent
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise WorkloadError(f"{where}: ONNX shape inference failed ({type(e).__name__}: {first})") from None
@@ -304,10 +304,10 @@ def matmul_gemm(sa: tuple[int, ...], sb: tuple[int, ...], where: str) -> tuple[G
     return Gemm(m=m, n=n, k=k, count=math.prod(batch)), out or (1,)
 
 
-def _dims(value_info, batch: int) -> tuple[int, ...]:
-    """A tensor's shape with symbolic or unknown dims set to ``batch`` (graph inputs are concrete by now: this is
-    for a shape inference could not compute, a data-dependent one) and a 0-d shape as (1,)."""
-    return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else batch
+def _dims(value_info) -> tuple[int | None, ...]:
+    """A tensor's shape as shape inference left it, a dim it could not size (symbolic or unknown: a size that
+    depends on the data) None, and a 0-d shape as (1,). Graph inputs are concrete by now (``_concrete_inputs``)."""
+    return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
                  for d in value_info.type.tensor_type.shape.dim) or (1,)
 
 
@@ -330,8 +330,8 @@ class _Importer:
         self.opset = opset  # the ai.onnx opset (0: not given): Softmax's default axis and semantics changed at 13
         self.inits = {t.name: tuple(int(d) for d in t.dims) or (1,) for t in graph.initializer}  # 0-d: 1 element
         self.alias: dict[str, str] = {}  # an Identity's output of an initializer → the initializer's name
-        self.shapes = {v.name: _dims(v, batch) for v in (*graph.value_info, *graph.output)}
-        inputs = {v.name: _dims(v, batch) for v in graph.input if v.name not in self.inits}
+        self.shapes = {v.name: _dims(v) for v in (*graph.value_info, *graph.output)}
+        inputs = {v.name: tuple(d or batch for d in _dims(v)) for v in graph.input if v.name not in self.inits}
         if not inputs:
             raise WorkloadError(f"{where}: the graph has no inputs besides its initializers")
         self.b = RecurrentBuilder(name, inputs, dtype=dtype)
@@ -448,12 +448,19 @@ class _Importer:
             raise WorkloadError(f"{self._node()}: attribute {key!r} must have {n} values (got {list(value)})")
         return list(value)
 
-    def _out_shape(self) -> tuple[int, ...]:
-        shape = self.shapes.get(self.node.output[0])
+    def _out_shape(self, out: str | None = None) -> tuple[int, ...]:
+        """The shape of the node's output ``out`` (its first by default) as shape inference gave it; none, or a dim
+        it could not size, is a one-line error: accelsim prices every tensor by its size and never guesses one."""
+        out = self.node.output[0] if out is None else out
+        shape = self.shapes.get(out)
         if shape is None:
-            raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}): shape inference gave "
-                                f"no shape for its output {self.node.output[0]!r}")
-        return shape
+            raise WorkloadError(f"{self._node()}: shape inference gave no shape for its output {out!r}, so it cannot "
+                                f"be priced")
+        if None in shape:
+            dims = ", ".join("?" if d is None else str(d) for d in shape)
+            raise WorkloadError(f"{self._node()}: shape inference could not size output {out!r} [{dims}] (a size "
+                                f"that depends on the data, not only on the input shapes), so it cannot be priced")
+        return shape  # type: ignore[return-value]
 
     def _weight(self, name: str) -> str:
         """The parameter name of initializer ``name`` (the initializer an Identity passed through)."""
@@ -783,10 +790,7 @@ class _Importer:
         for i, out in enumerate(self.node.output):
             if not out:
                 continue
-            shape = self.shapes.get(out)
-            if shape is None:
-                raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}): shape inference "
-                                    f"gave no shape for its output {out!r}, so it cannot be priced")
+            shape = self._out_shape(out)
             name = self.op_name if i == 0 else f"{self.op_name}.{i}"
             self.tensor[out] = self.b.vector(OpKind.ELEMENTWISE, inputs, shape, f"onnx_{self.node.op_type}", 1,
                                              name=name, **({"weights": weights} if i == 0 else {}))

@@ -404,3 +404,22 @@ def test_onnx_conv_transpose_output_shape_and_same_padding_follow_the_spec():
     nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="ct", auto_pad="SAME_UPPER")]
     _one_line(r"node 'ct' \(ConvTranspose\): pads \[0, 0, 1, 1\] .* cannot match",
               _graph_model(nodes, {"x": [1, 4, 7, 7]}, [_init("w", 4, 2, 2, 2)]))
+
+
+def test_onnx_shapes_computed_from_shape_ops_are_used_and_unknown_ones_refused():
+    # x (N, 16, 64) + Expand(c (1, 1, 64), Shape(x)), then @ W (64, 32): shape inference with data propagation
+    # sizes Expand's output (4, 16, 64) at batch 4 (before: its unknown dims took the batch, (4, 4, 64), and the Add
+    # failed to broadcast). MACs 4·16 rows × 64 × 32 = 131,072.
+    nodes = [helper.make_node("Shape", ["x"], ["sh"], name="shape"),
+             helper.make_node("Expand", ["c", "sh"], ["e"], name="expand"),
+             helper.make_node("Add", ["x", "e"], ["a"], name="add"),
+             helper.make_node("MatMul", ["a", "W"], ["y"], name="mm")]
+    g = from_onnx(_graph_model(nodes, {"x": ["N", 16, 64]}, [_init("c", 1, 1, 64), _init("W", 64, 32)]), batch=4,
+                  unsupported="elementwise")
+    assert g["expand"].out_shape == (4, 16, 64) and g.macs == 4 * 16 * 64 * 32 == 131072
+    # NonZero's output (1, ?) has a size only the data gives: a one-line error naming the node and output, not a
+    # guess (before: the unknown dim took the batch size)
+    model = _graph_model([helper.make_node("NonZero", ["x"], ["y"], name="nz")], {"x": [8]})
+    model.graph.output[0].type.tensor_type.elem_type = TensorProto.INT64  # NonZero gives int64 indices
+    _one_line(r"node 'nz' \(NonZero\): shape inference could not size output 'y' \[1, \?\]", model,
+              unsupported="elementwise")

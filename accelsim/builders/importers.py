@@ -230,6 +230,14 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str):
                 t.ClearField(field)
     inits = {t.name for t in graph.initializer}
     inputs = [v for v in graph.input if v.name not in inits]
+    for v in inputs:  # the IR spec: a main graph's inputs MUST have a shape, giving at least the rank
+        if not v.type.HasField("tensor_type"):
+            raise WorkloadError(f"{where}: graph input {v.name!r} is not a tensor (a sequence, map or optional), "
+                                f"which accelsim does not map")
+        if not v.type.tensor_type.HasField("shape"):
+            raise WorkloadError(f"{where}: graph input {v.name!r} has no shape in the file (not even its rank); "
+                                f"export the model with the input's shape (its dims may be symbolic: "
+                                f"workload.dims sizes them)")
     symbolic = {d.dim_param for v in inputs for d in v.type.tensor_type.shape.dim if d.dim_param}
     unknown = sorted(set(dims) - symbolic)
     if unknown:  # a misspelt name would leave its axis to the batch default in silence
@@ -304,11 +312,14 @@ def matmul_gemm(sa: tuple[int, ...], sb: tuple[int, ...], where: str) -> tuple[G
     return Gemm(m=m, n=n, k=k, count=math.prod(batch)), out or (1,)
 
 
-def _dims(value_info) -> tuple[int | None, ...]:
+def _dims(value_info) -> tuple[int | None, ...] | None:
     """A tensor's shape as shape inference left it, a dim it could not size (symbolic or unknown: a size that
-    depends on the data) None, and a 0-d shape as (1,). Graph inputs are concrete by now (``_concrete_inputs``)."""
-    return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
-                 for d in value_info.type.tensor_type.shape.dim) or (1,)
+    depends on the data) None, and a 0-d shape as (1,); None where it gave no shape at all (not even a rank). Graph
+    inputs are concrete by now (``_concrete_inputs``)."""
+    t = value_info.type.tensor_type
+    if not value_info.type.HasField("tensor_type") or not t.HasField("shape"):
+        return None
+    return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim) or (1,)
 
 
 def _pads_same(size: list[int], kernel: list[int], stride: list[int], dil: list[int], upper: bool) -> list[int]:
@@ -330,8 +341,8 @@ class _Importer:
         self.opset = opset  # the ai.onnx opset (0: not given): Softmax's default axis and semantics changed at 13
         self.inits = {t.name: tuple(int(d) for d in t.dims) or (1,) for t in graph.initializer}  # 0-d: 1 element
         self.alias: dict[str, str] = {}  # an Identity's output of an initializer → the initializer's name
-        self.shapes = {v.name: _dims(v) for v in (*graph.value_info, *graph.output)}
-        inputs = {v.name: tuple(d or batch for d in _dims(v)) for v in graph.input if v.name not in self.inits}
+        self.shapes = {v.name: shape for v in (*graph.value_info, *graph.output) if (shape := _dims(v)) is not None}
+        inputs = {v.name: tuple(d or batch for d in _dims(v) or ()) for v in graph.input if v.name not in self.inits}
         if not inputs:
             raise WorkloadError(f"{where}: the graph has no inputs besides its initializers")
         self.b = RecurrentBuilder(name, inputs, dtype=dtype)

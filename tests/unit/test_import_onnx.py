@@ -423,3 +423,20 @@ def test_onnx_shapes_computed_from_shape_ops_are_used_and_unknown_ones_refused()
     model.graph.output[0].type.tensor_type.elem_type = TensorProto.INT64  # NonZero gives int64 indices
     _one_line(r"node 'nz' \(NonZero\): shape inference could not size output 'y' \[1, \?\]", model,
               unsupported="elementwise")
+
+
+def test_onnx_a_tensor_without_a_shape_is_refused_not_one_element():
+    # the IR spec: a main graph's inputs MUST have a shape (at least the rank). x with none, read by a MatMul with
+    # W (64, 32), was priced as 1 element: 32 MACs. Now a one-line error naming the input.
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"), helper.make_node("MatMul", ["r", "W"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [_init("W", 64, 32)])
+    _one_line(r"graph input 'x' has no shape in the file",
+              helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    # an op of another domain that shape inference cannot type (com.microsoft's FusedMatMul) priced element-wise:
+    # its graph output has no shape, which was priced as 1 element; now the node's one-line error
+    nodes = [helper.make_node("FusedMatMul", ["a", "b"], ["y"], name="fmm", domain="com.microsoft")]
+    model = _graph_model(nodes, {"a": [4, 8], "b": [8, 5]})
+    model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    _one_line(r"node 'fmm' \(FusedMatMul\): shape inference gave no shape for its output 'y'", model,
+              unsupported="elementwise")

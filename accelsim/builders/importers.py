@@ -550,12 +550,14 @@ class _Importer:
     # ---- op types ---------------------------------------------------------------------------------------
     def _conv(self) -> str:
         x, w = self._in(0), self._operand_shape(1)
+        self._check_conv_rank(w)
         dims = len(w) - 2
         kernel = self._ints("kernel_shape", w[2:], dims)
         stride = self._ints("strides", [1] * dims, dims)
         dil = self._ints("dilations", [1] * dims, dims)
         bias = len(self.node.input) > 2 and bool(self.node.input[2])
         groups = self._int("group", 1)
+        self._check_conv_weights(w, kernel, groups, w[1] * groups, w[0])
         pads = self._pads(dims)
         onnx_pads = None
         if pads == "same" and any(s != 1 for s in stride):
@@ -572,6 +574,28 @@ class _Importer:
         self._set_operands(list(self.node.input[1:]))
         return out
 
+    def _check_conv_rank(self, w: tuple[int, ...]) -> None:
+        """A conv weight has the input's rank, at least 3 (one kernel axis per spatial axis)."""
+        x = self.b.shape(self._in(0))
+        if len(w) != len(x) or len(w) < 3:
+            raise WorkloadError(f"{self._node()}: weight {self.node.input[1]!r} {list(w)} does not fit input "
+                                f"{list(x)} (one kernel axis per spatial axis)")
+
+    def _check_conv_weights(self, w: tuple[int, ...], kernel: list[int], groups: int, cin: int, cout: int) -> None:
+        """A (transposed) conv's weight fits its input and attributes (the ONNX spec: W (M, C/group, k…) for Conv,
+        (C, M/group, k…) for ConvTranspose, B (M,)): the input's rank and channels ``cin``, kernel_shape, and the
+        bias's ``cout`` elements (the rank: :meth:`_check_conv_rank`); else a one-line error naming the node."""
+        x = self.b.shape(self._in(0))
+        if x[1] != cin:
+            raise WorkloadError(f"{self._node()}: input {list(x)} has {x[1]} channels; weight "
+                                f"{self.node.input[1]!r} {list(w)} with group {groups} takes {cin}")
+        if list(w[2:]) != kernel:
+            raise WorkloadError(f"{self._node()}: kernel_shape {kernel} differs from weight {self.node.input[1]!r}'s "
+                                f"{list(w[2:])}")
+        if len(self.node.input) > 2 and self.node.input[2] and tuple(self._operand_shape(2)) != (cout,):
+            raise WorkloadError(f"{self._node()}: bias {self.node.input[2]!r} is {list(self._operand_shape(2))}; "
+                                f"the {cout} output channels need [{cout}]")
+
     def _conv_transpose(self) -> str:
         """ONNX ConvTranspose (2-D; https://onnx.ai/onnx/operators/onnx__ConvTranspose.html): the output per axis is
         ``full − pads[begin] − pads[end]``, full = stride·(in − 1) + output_padding + (k − 1)·dilation + 1. With
@@ -583,8 +607,10 @@ class _Importer:
         x, w = self._in(0), self._operand_shape(1)
         if len(w) != 4:
             raise WorkloadError(f"{self.where}: node {self.op_name!r}: only 2-D ConvTranspose is mapped")
+        self._check_conv_rank(w)
         groups = self._int("group", 1)
         kernel, stride = self._ints("kernel_shape", w[2:], 2), self._ints("strides", [1, 1], 2)
+        self._check_conv_weights(w, kernel, groups, w[0], w[1] * groups)
         dil, out_pad = self._ints("dilations", [1, 1], 2), self._ints("output_padding", [0, 0], 2)
         size, auto = self.b.shape(x)[2:], self._auto_pad()
         full = [s * (n - 1) + op + (k - 1) * d + 1 for n, k, s, d, op in zip(size, kernel, stride, dil, out_pad,
@@ -638,9 +664,17 @@ class _Importer:
                 return self.b.add_param(out, Weight(self._weight(cname), self.inits[cname]), fn="add",
                                         name=f"{self.op_name}_bias")
             return self.b.add(out, self._in(2), name=f"{self.op_name}_bias")
-        w = self.inits[wname]
-        out_features = w[0] if self._int("transB", 0) else w[1]
+        w, trans_b = self.inits[wname], self._int("transB", 0)
+        if len(w) != 2 or self.b.shape(x)[-1] != w[1 if trans_b else 0]:
+            raise WorkloadError(f"{self._node()}: cannot multiply {list(self.b.shape(x))} by B {wname!r} {list(w)}"
+                                f"{' transposed' if trans_b else ''} (ONNX Gemm: B is 2-D, (K, N), or (N, K) with "
+                                f"transB)")
+        out_features = w[0] if trans_b else w[1]
         bias = len(self.node.input) > 2 and bool(self.node.input[2])
+        out_shape = (*self.b.shape(x)[:-1], out_features)
+        if bias and broadcast_shapes(self._operand_shape(2), out_shape) != out_shape:
+            raise WorkloadError(f"{self._node()}: C {self.node.input[2]!r} {list(self._operand_shape(2))} does not "
+                                f"broadcast to the output {list(out_shape)}")
         out = self.b.linear(x, out_features, bias=bias, name=self.op_name)
         self._rename_weights(list(self.node.input[1:]))
         return out
@@ -652,6 +686,7 @@ class _Importer:
         a_init, b_init = aname in self.inits and aname not in self.tensor, bname in self.inits \
             and bname not in self.tensor
         if b_init and not a_init and len(self.inits[bname]) == 2:
+            matmul_gemm(self.b.shape(self._in(0)), self.inits[bname], f"{self._node()}")  # the shapes fit
             out = self.b.linear(self._in(0), self.inits[bname][-1], bias=False, name=self.op_name)
             self._rename_weights([bname])
             return out
@@ -712,7 +747,11 @@ class _Importer:
         x = self._in(0)
         shape = self.b.shape(x)
         old = 0 < self.opset < 13
-        axis = self._int("axis", 1 if old else -1) % len(shape)
+        axis = self._int("axis", 1 if old else -1)
+        if not -len(shape) <= axis < len(shape):
+            raise WorkloadError(f"{self._node()}: axis {axis} is out of range for its rank-{len(shape)} input "
+                                f"{list(shape)}")
+        axis %= len(shape)
         if axis == len(shape) - 1:
             return self.b.softmax(x, name=self.op_name)
         if not old:

@@ -440,3 +440,35 @@ def test_onnx_a_tensor_without_a_shape_is_refused_not_one_element():
     model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     _one_line(r"node 'fmm' \(FusedMatMul\): shape inference gave no shape for its output 'y'", model,
               unsupported="elementwise")
+
+
+def test_onnx_weights_that_do_not_fit_are_one_line_errors_naming_the_node():
+    # each was accepted before and priced with the weight's numbers (the first: 4·5·8 = 160 MACs, 45 parameters)
+    x48 = {"x": [4, 8]}
+    _one_line(r"node 'mm' \(MatMul\): cannot multiply \[4, 8\] by \[9, 5\]",
+              _graph_model([helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")], x48, [_init("W", 9, 5)]))
+    conv = {"x": [1, 16, 8, 8]}
+    _one_line(r"node 'c' \(Conv\): input \[1, 16, 8, 8\] has 16 channels; weight 'w' \[8, 8, 3, 3\] with group 1 "
+              r"takes 8", _graph_model([helper.make_node("Conv", ["x", "w"], ["y"], name="c")], conv,
+                                       [_init("w", 8, 8, 3, 3)]))
+    _one_line(r"node 'c' \(Conv\): kernel_shape \[5, 5\] differs from weight 'w''s \[3, 3\]",
+              _graph_model([helper.make_node("Conv", ["x", "w"], ["y"], name="c", kernel_shape=[5, 5])], conv,
+                           [_init("w", 8, 16, 3, 3)]))
+    _one_line(r"node 'c' \(Conv\): bias 'b' is \[5\]; the 4 output channels need \[4\]",
+              _graph_model([helper.make_node("Conv", ["x", "w", "b"], ["y"], name="c")], conv,
+                           [_init("w", 4, 16, 3, 3), _init("b", 5)]))
+    _one_line(r"node 'ct' \(ConvTranspose\): input \[1, 16, 8, 8\] has 16 channels; weight 'w' \[8, 2, 3, 3\]",
+              _graph_model([helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="ct")], conv,
+                           [_init("w", 8, 2, 3, 3)]))
+    _one_line(r"node 'g' \(Gemm\): cannot multiply \[4, 8\] by B 'W' \[8\] transposed",
+              _graph_model([helper.make_node("Gemm", ["x", "W"], ["y"], name="g", transB=1)], x48, [_init("W", 8)]))
+    _one_line(r"node 'g' \(Gemm\): C 'C' \[3\] does not broadcast to the output \[4, 5\]",
+              _graph_model([helper.make_node("Gemm", ["x", "W", "C"], ["y"], name="g")], x48,
+                           [_init("W", 8, 5), _init("C", 3)]))
+    _one_line(r"node 's' \(Softmax\): axis 5 is out of range for its rank-2 input \[4, 8\]",
+              _graph_model([helper.make_node("Softmax", ["x"], ["y"], name="s", axis=5)], x48))
+    # LSTM: R must be (directions, 4·hidden, hidden) for the hidden_size given
+    nodes = [helper.make_node("LSTM", ["x", "W", "R"], ["Y"], name="lstm", hidden_size=6)]
+    _one_line(r"node 'lstm' \(LSTM\): input R 'R' is \[1, 24, 5\]; forward with hidden_size 6 over 8 input "
+              r"features needs \[1, 24, 6\]", _graph_model(nodes, {"x": [5, 2, 8]}, [_init("W", 1, 24, 8),
+                                                                                  _init("R", 1, 24, 5)], out="Y"))

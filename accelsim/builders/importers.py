@@ -24,7 +24,8 @@ torch.onnx exports a tied weight). Mapped ops:
   a view, the softmax, a view back), Add / Mul (of two activations, or an activation and an
   initializer: its parameters), Concat, Flatten / Reshape / Transpose / Squeeze / Unsqueeze (views),
   Identity / Dropout (aliases), LSTM / GRU / RNN (one layer, forward or bidirectional, as builders/rnn.py
-  lowers torch's: Y a view of the layer's output; hidden_size, optional in ONNX, from R's shape).
+  lowers torch's: Y a view of the layer's output, Y_h / Y_c views of the last step's state; initial states
+  read by the first step, :meth:`_Importer._recurrent`; hidden_size, optional in ONNX, from R's shape).
 
 An attribute of the wrong type or length, a required one missing, a name that is not UTF-8, no ai.onnx opset and a
 model shape inference rejects are one-line errors.
@@ -389,7 +390,9 @@ class _Importer:
             elif node.op_type in unmapped:
                 self._generic()
             else:
-                self.tensor[node.output[0]] = self.handlers[node.op_type]()
+                out = self.handlers[node.op_type]()
+                if node.output and node.output[0]:  # an LSTM may leave Y out and give only Y_h
+                    self.tensor[node.output[0]] = out
         notes = [f"ONNX op type {t} has no accelsim mapping: its {len(n)} node(s) ({', '.join(n[:3])}"
                  f"{', ...' if len(n) > 3 else ''}) are priced as element-wise work over their outputs"
                  for t, n in unmapped.items()]
@@ -784,19 +787,26 @@ class _Importer:
     def _recurrent(self) -> str:
         """An ONNX LSTM/GRU/RNN node (one layer, forward or bidirectional) as builders/rnn.py lowers torch's, its
         Y (L, D, N, H) a view of the (L, N, D·H) output. Parameters equal: W, R, B hold both directions' W_ih,
-        W_hh, b_ih + b_hh (named as the builder names them). Y_h / Y_c are not mapped."""
+        W_hh, b_ih + b_hh (named as the builder names them).
+
+        Y_h and Y_c (torch.onnx names them whether read or not) are the last step's hidden and cell state of each
+        direction (the forward chain's step L−1, the reverse chain's step 0): a CONCAT view (fn "stack") of those
+        steps' ops, no work (the builder's cell op stands for both h and c). An initial state initial_h /
+        initial_c that is an activation or a graph input is read by each direction's first step (initial_h by its
+        recurrent GEMM in place of the builder's zero h₀ input, initial_c by its cell); one that is an initializer
+        (torch's folded zeros) is the builder's h₀, not a parameter. sequence_lens and peepholes are not mapped."""
         kind, x = self.node.op_type.lower(), self._in(0)
         direction = self._str("direction", "forward")
         acts = self._attr("activations", [])
         if not isinstance(acts, list) or not all(isinstance(a, bytes) for a in acts):
             raise WorkloadError(f"{self._node()}: attribute 'activations' must be a list of strings (got {acts!r:.60})")
         acts = [a.decode("utf-8", "replace") for a in acts]
-        unmapped = [n for n in self.node.input[4:] if n] + [n for n in self.node.output[1:] if n]
+        unmapped = [n for n in self.node.input[4:5] + self.node.input[7:] if n] + [n for n in self.node.output[3:] if n]
         if direction == "reverse" or unmapped or (self._attr("clip") is not None) \
                 or (kind == "gru" and not self._int("linear_before_reset", 0)):
             raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}): only forward or "
-                                f"bidirectional layers without clip, peepholes, initial states or Y_h/Y_c outputs "
-                                f"(and GRU with linear_before_reset=1, as torch exports) are mapped")
+                                f"bidirectional layers without clip, sequence_lens or peepholes (and GRU with "
+                                f"linear_before_reset=1, as torch exports) are mapped")
         # hidden_size is optional in ONNX: R (num_directions, G·hidden, hidden) gives it
         x_shape, r_shape = self.b.shape(x), self._operand_shape(2)
         hidden = self._int("hidden_size", r_shape[-1] if len(r_shape) == 3 else None)
@@ -811,11 +821,44 @@ class _Importer:
                     "batch_first": bool(layout), "bidirectional": direction == "bidirectional", "name": self.op_name}
         if kind == "rnn":
             kw["nonlinearity"] = "relu" if acts[:1] == ["Relu"] else "tanh"
+        first_op, inputs_before = len(self.b._ops), set(self.b._inputs)
         out = getattr(self.b, kind)(x, **kw)
+        h0s = [name for name in self.b._inputs if name not in inputs_before]  # each direction's zero h₀, in order
         # Y per the ONNX spec: (seq, num_directions, batch, hidden); layout 1 (batch, seq, num_directions, hidden)
         t, n = (x_shape[1], x_shape[0]) if layout else (x_shape[0], x_shape[1])
+        self._initial_states(first_op, h0s, (n, dirs, hidden) if layout else (dirs, n, hidden))
+        steps = self.b._ops[-1].inputs  # the stack of every step's hidden state: forward in time order, then reverse
+        last = [steps[t - 1], *([steps[t]] if dirs == 2 else [])]
+        for i, out_name in enumerate(self.node.output[1:3], start=1):
+            if out_name:  # Y_h / Y_c: (num_directions, batch, hidden); layout 1 (batch, num_directions, hidden)
+                self.tensor[out_name] = self.b._add(
+                    self.b._name(f"{self.op_name}.{('Y_h', 'Y_c')[i - 1]}", "stack"), OpKind.CONCAT, last,
+                    (n, dirs, hidden) if layout else (dirs, n, hidden), fn="stack", dim=1 if layout else 0)
         y = (n, t, dirs, hidden) if layout else (t, dirs, n, hidden)
         return self.b.view(out, y, "onnx_rnn_output", name=f"{self.op_name}.Y")
+
+    def _initial_states(self, first_op: int, h0s: list[str], shape: tuple[int, ...]) -> None:
+        """initial_h / initial_c (inputs 5 and 6) that are activations or graph inputs, read by each direction's
+        first step (see :meth:`_recurrent`): initial_h in place of the builder's h₀ input (then no longer a graph
+        input), initial_c by the first cell op, which also reads that step's recurrent GEMM."""
+        ops = self.b._ops
+        firsts = [next(k for k in range(first_op, len(ops)) if h0 in ops[k].inputs) for h0 in h0s]  # recurrent GEMMs
+        for i in (5, 6):
+            name = self.node.input[i] if len(self.node.input) > i else ""
+            if name and tuple(self._operand_shape(i)) != shape:
+                raise WorkloadError(f"{self._node()}: {('initial_h', 'initial_c')[i - 5]} {name!r} is "
+                                    f"{list(self._operand_shape(i))}; the spec's shape here is {list(shape)}")
+            if not name or self._is_init(name):
+                continue
+            state = self._in(i)
+            for h0, j in zip(h0s, firsts, strict=True):
+                if i == 6:  # initial_c: the direction's first cell, which reads that GEMM's output
+                    j = next(k for k in range(j + 1, len(ops)) if ops[k].inputs[:1] == (ops[j].name,))
+                op = ops[j]
+                reads = tuple(state if r == h0 else r for r in op.inputs) + ((state,) if i == 6 else ())
+                ops[j] = dataclasses.replace(op, inputs=reads, in_shapes=tuple(self.b.shape(r) for r in reads))
+                if i == 5:
+                    del self.b._inputs[h0]
 
     def _constant(self) -> None:
         """A Constant node: its output is read as an initializer is (a tensor of the file, not an activation)."""

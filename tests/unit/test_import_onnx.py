@@ -472,3 +472,34 @@ def test_onnx_weights_that_do_not_fit_are_one_line_errors_naming_the_node():
     _one_line(r"node 'lstm' \(LSTM\): input R 'R' is \[1, 24, 5\]; forward with hidden_size 6 over 8 input "
               r"features needs \[1, 24, 6\]", _graph_model(nodes, {"x": [5, 2, 8]}, [_init("W", 1, 24, 8),
                                                                                   _init("R", 1, 24, 5)], out="Y"))
+
+
+def test_onnx_lstm_final_and_initial_states_as_torch_exports_them():
+    # torch.onnx names Y_h and Y_c (and feeds initial_h / initial_c when h0, c0 are given) on every LSTM: they were
+    # refused. x (T 5, N 3, I 10), hidden 20, h0 and c0 graph inputs (1, 3, 20); Y_h → Squeeze → @ W_head (20, 4).
+    # MACs: LSTM T·N·4H·(I + H) = 15 · 80 · 30 = 36,000, head 3 × 20 × 4 = 240; params 2,560 + 80 = 2,640.
+    t, n, i, h = 5, 3, 10, 20
+    nodes = [helper.make_node("LSTM", ["x", "W", "R", "B", "", "h0", "c0"], ["Y", "Y_h", "Y_c"], name="lstm",
+                              hidden_size=h),
+             helper.make_node("Squeeze", ["Y_h", "axes"], ["last"], name="squeeze"),
+             helper.make_node("MatMul", ["last", "W_head"], ["y"], name="head")]
+    lstm_w = [_init("W", 1, 4 * h, i), _init("R", 1, 4 * h, h), _init("B", 1, 8 * h)]
+    axes = helper.make_tensor("axes", TensorProto.INT64, (1,), [0])
+    g = from_onnx(_graph_model(nodes, {"x": [t, n, i], "h0": [1, n, h], "c0": [1, n, h]},
+                               [*lstm_w, axes, _init("W_head", h, 4)]))
+    assert g.macs == 36000 + 240 and g.params == 2560 + 80
+    # Y_h and Y_c: views of the last step's state (t4's cell op), no work; h0 is read by the first recurrent GEMM
+    # in place of the builder's own zero h₀ input, c0 by the first cell
+    assert g["lstm.Y_h"].inputs == g["lstm.Y_c"].inputs == ("lstm.l0.t4.cell",)
+    assert g["lstm.Y_h"].out_shape == (1, n, h) and g["lstm.Y_h"].flops == 0
+    assert g["lstm.l0.t0.hh"].inputs == ("h0",) and "c0" in g["lstm.l0.t0.cell"].inputs
+    assert set(g.inputs) == {"x", "h0", "c0"}
+    # bidirectional: Y_h stacks the forward chain's last step (t4) and the reverse chain's (t0); initial states that
+    # are initializers (torch's folded zeros) are the builder's zero h₀, not parameters: 2 × 2,560 = 5,120
+    nodes = [helper.make_node("LSTM", ["x", "W", "R", "B", "", "h0", "c0"], ["Y", "Y_h", "Y_c"], name="lstm",
+                              hidden_size=h, direction="bidirectional")]
+    inits = [_init("W", 2, 4 * h, i), _init("R", 2, 4 * h, h), _init("B", 2, 8 * h), _init("h0", 2, n, h),
+             _init("c0", 2, n, h)]
+    g = from_onnx(_graph_model(nodes, {"x": [t, n, i]}, inits, out="Y"))
+    assert g["lstm.Y_h"].inputs == ("lstm.l0.t4.cell", "lstm.l0_reverse.t0.cell")
+    assert g["lstm.Y_h"].out_shape == (2, n, h) and g.params == 5120 and g.macs == 2 * 36000

@@ -334,6 +334,13 @@ def _pads_same(size: list[int], kernel: list[int], stride: list[int], dil: list[
     return small + big if upper else big + small
 
 
+def _op_key(node) -> str:
+    """A node's op type as accelsim keys it: the op type for the default domain ('' or 'ai.onnx', whose operator
+    the ONNX spec defines), ``domain::op_type`` for any other (a custom or vendor op, com.microsoft's or a
+    user's, is not the ai.onnx op of the same name)."""
+    return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
+
+
 class _Importer:
     """Walks the nodes of one ONNX graph in order, appending builder layers (one method per op type)."""
 
@@ -359,12 +366,12 @@ class _Importer:
         }
 
     def _unmapped(self) -> dict[str, list[str]]:
-        """Op type → names of the nodes of that type without a mapping, in file order."""
+        """Op type (:func:`_op_key`) → names of the nodes of that type without a mapping, in file order."""
         known = {*self.handlers, *_VIEWS, *_ALIASES, "Constant"}
         found: dict[str, list[str]] = {}
         for i, node in enumerate(self.graph.node):
-            if node.op_type not in known:
-                found.setdefault(node.op_type, []).append(node.name or f"{node.op_type.lower()}_{i}")
+            if _op_key(node) not in known:
+                found.setdefault(_op_key(node), []).append(node.name or f"{node.op_type.lower()}_{i}")
         return found
 
     def run(self, unsupported: str = "error", *, batch: int | None = None) -> Graph:
@@ -377,17 +384,17 @@ class _Importer:
                                 f"workload.unsupported=elementwise to price them as element-wise work")
         for i, node in enumerate(self.graph.node):
             op_name = node.name or f"{node.op_type.lower()}_{i}"
-            self.node, self.op_name = node, op_name
-            if node.op_type in _ALIASES and node.input[0] in self.inits and node.input[0] not in self.tensor:
+            self.node, self.op_name, key = node, op_name, _op_key(node)
+            if key in _ALIASES and node.input[0] in self.inits and node.input[0] not in self.tensor:
                 self.inits[node.output[0]] = self.inits[node.input[0]]  # a weight passed through (tied weights)
                 self.alias[node.output[0]] = self._weight(node.input[0])
-            elif node.op_type in _ALIASES:
+            elif key in _ALIASES:
                 self.tensor[node.output[0]] = self._in(0)
-            elif node.op_type in _VIEWS:
+            elif key in _VIEWS:
                 self._view()
-            elif node.op_type == "Constant":
+            elif key == "Constant":
                 self._constant()
-            elif node.op_type in unmapped:
+            elif key in unmapped:
                 self._generic()
             else:
                 out = self.handlers[node.op_type]()
@@ -885,7 +892,7 @@ class _Importer:
                 continue
             shape = self._out_shape(out)
             name = self.op_name if i == 0 else f"{self.op_name}.{i}"
-            self.tensor[out] = self.b.vector(OpKind.ELEMENTWISE, inputs, shape, f"onnx_{self.node.op_type}", 1,
+            self.tensor[out] = self.b.vector(OpKind.ELEMENTWISE, inputs, shape, f"onnx_{_op_key(self.node)}", 1,
                                              name=name, **({"weights": weights} if i == 0 else {}))
 
     def _view(self) -> None:

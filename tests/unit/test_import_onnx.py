@@ -503,3 +503,16 @@ def test_onnx_lstm_final_and_initial_states_as_torch_exports_them():
     g = from_onnx(_graph_model(nodes, {"x": [t, n, i]}, inits, out="Y"))
     assert g["lstm.Y_h"].inputs == ("lstm.l0.t4.cell", "lstm.l0_reverse.t0.cell")
     assert g["lstm.Y_h"].out_shape == (2, n, h) and g.params == 5120 and g.macs == 2 * 36000
+
+
+def test_onnx_ops_of_another_domain_are_not_the_ai_onnx_op_of_that_name():
+    # my.domain::Gemm is not ONNX's Gemm: it was priced as one (a (4, 8) × (8, 5) GEMM, 160 MACs). Now it is
+    # unmapped: listed with its domain, or element-wise over its declared output (4, 5): 20 flops, no MACs
+    nodes = [helper.make_node("Gemm", ["a", "b"], ["y"], name="cg", domain="my.domain")]
+    model = _graph_model(nodes, {"a": [4, 8], "b": [8, 5]})
+    model.opset_import.append(helper.make_opsetid("my.domain", 1))
+    _one_line(r"op types accelsim does not map: my.domain::Gemm \(1: 'cg'\)", model)
+    model.graph.output[0].CopyFrom(helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 5]))
+    g = from_onnx(model, unsupported="elementwise")
+    assert g.macs == 0 and g["cg"].fn == "onnx_my.domain::Gemm" and g["cg"].flops == 4 * 5
+    assert any("my.domain::Gemm" in note for note in g.meta["notes"])

@@ -1,13 +1,15 @@
 """Import a model from ONNX (optional extra ``accelsim[onnx]``): each node becomes the GraphBuilder layer it is.
 
 :func:`from_onnx` loads the file (``onnx`` is imported inside the function) without its external data: only the
-weights' dims are read, and each external data file is checked by its size (a model over 2 GB imports in the time of a
-small one); it runs ONNX shape inference and appends one op per node with the builders' counting conventions (docs/architecture.md), so an imported ResNet has the
-params, MACs and ops of the built-in one. Graph inputs that are not initializers become graph inputs; their symbolic
-dims are made concrete before shape inference: a name given in ``dims`` takes that size, a symbolic (or unknown)
-axis 0 takes ``batch`` (and so does that name wherever else it appears), and any other symbolic dim is a one-line
-error asking for ``dims``. A model whose every input has a fixed axis 0 keeps its exported batch (a reshape may
-have it baked in): a ``batch`` other than 1 or that size is a one-line error, never silently ignored. Initializers are parameters, named as in the file and shaped as in the file (a 0-d
+weights' dims are read, and each external data file is checked by its size (a model over 2 GB imports in the time
+of a small one); it runs ONNX shape inference and appends one op per node with the builders' counting conventions
+(docs/architecture.md), so an imported ResNet has the params, MACs and ops of the built-in one. Graph inputs that
+are not initializers become graph inputs; their symbolic dims are made concrete before shape inference: a name
+given in ``dims`` takes that size, a symbolic (or unknown) batch axis takes ``batch`` (and so does that name
+wherever else it appears), and any other symbolic dim is a one-line error asking for ``dims``. The batch axis is
+axis 0, or axis 1 of an input that is X of an LSTM / GRU / RNN with layout 0 (the spec's (seq, batch, features)).
+A model whose every input has a fixed batch axis keeps its exported batch (a reshape may have it baked in): a
+``batch`` other than 1 or that size is a one-line error, never silently ignored. Initializers are parameters, named as in the file and shaped as in the file (a 0-d
 scalar counts its one element), each counted once however many nodes read it, also through an Identity (as
 torch.onnx exports a tied weight). Mapped ops:
 
@@ -68,7 +70,8 @@ class OnnxParams(WorkloadParams):
                              "output (1 flop per output element) and lists them in the report's notes.")
     dims: dict[str, PositiveInt] = Field(
         default_factory=dict, description="Sizes of the graph inputs' symbolic dims by name (e.g. --set "
-                                          "workload.dims.seq=128). A symbolic axis 0 not named here takes batch; "
+                                          "workload.dims.seq=128). A symbolic batch axis (axis 0; axis 1 of a "
+                                          "seq-first LSTM/GRU/RNN input) not named here takes batch; "
                                           "any other symbolic dim must be named here.")
 
 
@@ -111,12 +114,13 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
     if not any(o.domain in ("", "ai.onnx") for o in model.opset_import):
         raise WorkloadError(f"{where}: the model imports no ai.onnx opset (its opset_import lists "
                             f"{[o.domain for o in model.opset_import]}), so its ops have no defined version")
-    model, took_batch = _concrete_inputs(model, batch, dict(dims or {}), where)
-    firsts = {shape[0] for shape in _input_shapes(model).values() if shape}
+    axes = _batch_axes(model.graph)
+    model, took_batch = _concrete_inputs(model, batch, dict(dims or {}), where, axes)
+    firsts = {shape[axes.get(n, 0)] for n, shape in _input_shapes(model).items() if len(shape) > axes.get(n, 0)}
     if not took_batch and batch != 1 and firsts != {batch}:
         shapes = ", ".join(f"{n!r} {list(s)}" for n, s in _input_shapes(model).items())
-        raise WorkloadError(f"{where}: batch {batch}: the model's batch is fixed (every graph input's axis 0 is a "
-                            f"fixed size or one workload.dims sets: {shapes}); export it with a symbolic batch axis "
+        raise WorkloadError(f"{where}: batch {batch}: the model's batch is fixed (every graph input's batch axis is "
+                            f"a fixed size or one workload.dims sets: {shapes}); export it with a symbolic batch axis "
                             f"(torch.onnx.export's dynamic_axes) and leave that name out of dims, or leave batch at 1",
                             key=("batch",))
     model_batch = batch if took_batch else (firsts.pop() if len(firsts) == 1 else None)
@@ -215,11 +219,28 @@ def _input_shapes(model) -> dict[str, tuple[int, ...]]:
             if v.name not in inits}
 
 
-def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str):
+def _batch_axes(graph) -> dict[str, int]:
+    """The graph inputs whose batch axis is not axis 0: X of an LSTM / GRU / RNN with layout 0 (the default, the
+    ONNX spec's (seq_length, batch_size, input_size)) has it at axis 1."""
+    import onnx
+
+    axes = {}
+    inputs = {v.name for v in graph.input}
+    for node in graph.node:
+        if _op_key(node) in ("LSTM", "GRU", "RNN") and node.input and node.input[0] in inputs:
+            layout = next((a for a in node.attribute if a.name == "layout"), None)
+            if layout is None or (layout.type == onnx.AttributeProto.INT and layout.i == 0):
+                axes[node.input[0]] = 1
+    return axes
+
+
+def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str, axes: dict[str, int] | None = None):
     """A copy of ``model`` whose graph inputs have every dim concrete (see the module docstring: ``dims`` by name,
-    else ``batch`` for a symbolic or unknown axis 0 and its name elsewhere, else a one-line error), the graph
+    else ``batch`` for a symbolic or unknown batch axis and its name elsewhere, else a one-line error), the graph
     outputs' dims of those names set too and the stored value_info dropped, so that shape inference recomputes every
-    intermediate shape from the concrete inputs; and whether some input's axis 0 took ``batch``."""
+    intermediate shape from the concrete inputs; and whether some input's batch axis took ``batch``. The batch
+    axis is axis 0, or the one ``axes`` gives for that input (:func:`_batch_axes`)."""
+    axes = axes or {}
     import onnx
 
     copy = onnx.ModelProto()
@@ -248,7 +269,7 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str):
     sizes = dict(dims)
     took_batch = False
     for v in inputs:
-        first = list(v.type.tensor_type.shape.dim)[:1]
+        first = list(v.type.tensor_type.shape.dim)[axes.get(v.name, 0):][:1]
         if first and not first[0].dim_value > 0 and first[0].dim_param and first[0].dim_param not in dims:
             sizes[first[0].dim_param] = batch
             took_batch = True
@@ -259,7 +280,7 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str):
                 continue
             if d.dim_param in sizes:
                 d.dim_value = sizes[d.dim_param]
-            elif axis == 0:
+            elif axis == axes.get(v.name, 0):
                 d.dim_value = batch
                 took_batch = True
             else:
@@ -268,7 +289,7 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str):
     if missing:
         raise WorkloadError(f"{where}: symbolic input dims other than the batch axis need a size: "
                             f"{', '.join(missing)}; set workload.dims.<name>=<size> (from_onnx(..., dims=...)); "
-                            f"axis 0 takes workload.batch")
+                            f"the batch axis (axis 0; axis 1 of a seq-first LSTM/GRU/RNN input) takes workload.batch")
     for v in graph.output:
         for d in v.type.tensor_type.shape.dim:
             if not d.dim_value > 0 and d.dim_param in sizes:
@@ -375,7 +396,7 @@ class _Importer:
         return found
 
     def run(self, unsupported: str = "error", *, batch: int | None = None) -> Graph:
-        """The graph, its meta naming ``batch`` (the model's: the size its inputs' axis 0 took; None where they
+        """The graph, its meta naming ``batch`` (the model's: the size its inputs' batch axis took; None where they
         differ) and the dtype it computes in."""
         unmapped = self._unmapped()
         if unmapped and unsupported == "error":

@@ -516,3 +516,22 @@ def test_onnx_ops_of_another_domain_are_not_the_ai_onnx_op_of_that_name():
     g = from_onnx(model, unsupported="elementwise")
     assert g.macs == 0 and g["cg"].fn == "onnx_my.domain::Gemm" and g["cg"].flops == 4 * 5
     assert any("my.domain::Gemm" in note for note in g.meta["notes"])
+
+
+def test_onnx_seq_first_recurrent_input_has_its_batch_on_axis_1():
+    # ONNX LSTM layout 0: X is (seq_length, batch_size, input_size). x (T 5, N 3, 10): the model's batch is 3, not
+    # 5 (report.json's workload.batch said 5). MACs T·N·4H·(I + H) = 15 · 80 · 30 = 36,000 for hidden 20.
+    h = 20
+    lstm = [_init("W", 1, 4 * h, 10), _init("R", 1, 4 * h, h), _init("B", 1, 8 * h)]
+    nodes = [helper.make_node("LSTM", ["x", "W", "R", "B"], ["Y"], name="lstm", hidden_size=h)]
+    g = from_onnx(_graph_model(nodes, {"x": [5, 3, 10]}, lstm, out="Y"))
+    assert g.meta["batch"] == 3 and g.macs == 36000
+    # symbolic (T, N): N takes batch, T needs dims (before: T took the batch and N needed dims)
+    model = _graph_model(nodes, {"x": ["T", "N", 10]}, lstm, out="Y")
+    g = from_onnx(model, batch=3, dims={"T": 5})
+    assert g.inputs["x"] == (5, 3, 10) and g.meta["batch"] == 3 and g.macs == 36000
+    _one_line(r"'x' axis 0 \('T'\); set workload.dims", model, batch=3)
+    # layout 1 (batch_size, seq_length, input_size): axis 0 is the batch, as for any other input
+    nodes = [helper.make_node("LSTM", ["x", "W", "R", "B"], ["Y"], name="lstm", hidden_size=h, layout=1)]
+    g = from_onnx(_graph_model(nodes, {"x": ["N", 5, 10]}, lstm, out="Y"), batch=3)
+    assert g.inputs["x"] == (3, 5, 10) and g.meta["batch"] == 3 and g.macs == 36000

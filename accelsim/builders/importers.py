@@ -55,6 +55,19 @@ from .rnn import GATES, RecurrentBuilder
 
 _KEEP_VALUES = 1024  # elements: an initializer larger than this is no shape, index list or scale (one per axis)
 _DATA_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data")
+_NOT_PARAMS: dict[str, tuple[int, ...]] = {
+    # inputs the ONNX operator spec defines as shapes, indices, axes, counts, bounds, scales or zero points
+    # (https://onnx.ai/onnx/operators/): never a model's parameters, whatever their type
+    "Slice": (1, 2, 3, 4), "Gather": (1,), "GatherElements": (1,), "GatherND": (1,), "ScatterND": (1,),
+    "ScatterElements": (1,), "Pad": (1, 2, 3), "Resize": (1, 2, 3), "Upsample": (1,), "Expand": (1,),
+    "Tile": (1,), "Loop": (0, 1), "If": (0,), "QuantizeLinear": (1, 2), "DequantizeLinear": (1, 2),
+    "DynamicQuantizeLinear": (), "TopK": (1,), "Split": (1,), "Range": (0, 1, 2), "OneHot": (1, 2),
+    "ConstantOfShape": (0,), "CumSum": (1,), "Clip": (1, 2), "Trilu": (1,), "Where": (0,),
+    "NonMaxSuppression": (2, 3, 4), "ReduceMean": (1,), "ReduceSum": (1,), "ReduceMax": (1,), "ReduceMin": (1,),
+    "ReduceProd": (1,), "ReduceL1": (1,), "ReduceL2": (1,), "ReduceLogSum": (1,), "ReduceLogSumExp": (1,),
+    "ReduceSumSquare": (1,), "QLinearConv": (1, 2, 4, 5, 6, 7), "QLinearMatMul": (1, 2, 4, 5, 6, 7),
+    "MatMulInteger": (2, 3), "ConvInteger": (2, 3),
+}
 _VIEWS = ("Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze")
 _ALIASES = ("Identity", "Dropout")
 
@@ -369,6 +382,7 @@ class _Importer:
         self.where = where
         self.opset = opset  # the ai.onnx opset (0: not given): Softmax's default axis and semantics changed at 13
         self.inits = {t.name: tuple(int(d) for d in t.dims) or (1,) for t in graph.initializer}  # 0-d: 1 element
+        self.init_types = {t.name: t.data_type for t in graph.initializer}  # ONNX TensorProto data types
         self.alias: dict[str, str] = {}  # an Identity's output of an initializer → the initializer's name
         self.shapes = {v.name: shape for v in (*graph.value_info, *graph.output) if (shape := _dims(v)) is not None}
         inputs = {v.name: tuple(d or batch for d in _dims(v) or ()) for v in graph.input if v.name not in self.inits}
@@ -408,6 +422,7 @@ class _Importer:
             self.node, self.op_name, key = node, op_name, _op_key(node)
             if key in _ALIASES and node.input[0] in self.inits and node.input[0] not in self.tensor:
                 self.inits[node.output[0]] = self.inits[node.input[0]]  # a weight passed through (tied weights)
+                self.init_types[node.output[0]] = self.init_types.get(node.input[0], 0)
                 self.alias[node.output[0]] = self._weight(node.input[0])
             elif key in _ALIASES:
                 self.tensor[node.output[0]] = self._in(0)
@@ -511,6 +526,19 @@ class _Importer:
     def _is_init(self, name: str) -> bool:
         """Whether node input ``name`` is an initializer (or Constant) rather than an activation."""
         return name in self.inits and name not in self.tensor
+
+    def _is_param(self, i: int) -> bool:
+        """Whether the initializer the node reads as input ``i`` is a model parameter: not when it is typed int64,
+        bool or string (ONNX's types for shapes, indices, axes, counts and masks; a quantised weight is int8, uint8,
+        int4, its bias int32), nor when the op's spec makes that input a shape, index, axis, count, bound, scale or
+        zero point (:data:`_NOT_PARAMS`: Resize's float scales, Q/DQ's scale and zero point, Clip's min and max)."""
+        import onnx
+
+        T = onnx.TensorProto
+        name = self.node.input[i]
+        if self.init_types.get(name) in (T.INT64, T.BOOL, T.STRING):
+            return False
+        return i not in _NOT_PARAMS.get(_op_key(self.node), ())
 
     def _operand_shape(self, i: int) -> tuple[int, ...]:
         """The shape of the node's input ``i``: an initializer's as stored, an activation's (a graph input, or a
@@ -892,22 +920,28 @@ class _Importer:
         """A Constant node: its output is read as an initializer is (a tensor of the file, not an activation)."""
         import onnx
 
-        value = self._attr("value")
+        value, T = self._attr("value"), onnx.TensorProto
         if isinstance(value, onnx.TensorProto):
-            dims = tuple(int(d) for d in value.dims)
+            dims, dtype = tuple(int(d) for d in value.dims), value.data_type
         elif self._attr("sparse_value") is not None:
-            dims = tuple(int(d) for d in self._attr("sparse_value").dims)  # type: ignore[union-attr]
+            sparse = self._attr("sparse_value")
+            dims, dtype = tuple(int(d) for d in sparse.dims), sparse.values.data_type  # type: ignore[union-attr]
         else:  # value_float / value_int / value_string: a scalar; value_floats / _ints / _strings: a vector
-            lists = [self._attr(k) for k in ("value_floats", "value_ints", "value_strings")]
-            dims = next(((len(v),) for v in lists if v is not None), ())  # type: ignore[arg-type]
+            lists = {k: self._attr(k) for k in ("value_floats", "value_ints", "value_strings")}
+            dims = next(((len(v),) for v in lists.values() if v is not None), ())  # type: ignore[arg-type]
+            kind = next((k for k in (*lists, "value_float", "value_int", "value_string")
+                         if self._attr(k) is not None), "value_float")
+            dtype = T.FLOAT if "float" in kind else T.INT64 if "int" in kind else T.STRING
         self.inits[self.node.output[0]] = dims or (1,)  # a 0-d scalar: 1 element
+        self.init_types[self.node.output[0]] = dtype
 
     def _generic(self) -> None:
         """A node without a mapping (``unsupported: elementwise``): one ELEMENTWISE op per output, 1 flop per output
-        element, reading the node's activations; initializers it reads are its parameters."""
+        element, reading the node's activations; initializers it reads are its parameters, except the shapes,
+        indices, counts and quantisation scales :meth:`_is_param` tells apart."""
         inputs = [self.tensor[n] for n in self.node.input if n in self.tensor]
-        weights = list({self._weight(n): Weight(self._weight(n), self.inits[n]) for n in self.node.input
-                        if n in self.inits and n not in self.tensor}.values())
+        weights = list({self._weight(n): Weight(self._weight(n), self.inits[n]) for i, n in enumerate(self.node.input)
+                        if self._is_init(n) and self._is_param(i)}.values())
         for i, out in enumerate(self.node.output):
             if not out:
                 continue

@@ -535,3 +535,31 @@ def test_onnx_seq_first_recurrent_input_has_its_batch_on_axis_1():
     nodes = [helper.make_node("LSTM", ["x", "W", "R", "B"], ["Y"], name="lstm", hidden_size=h, layout=1)]
     g = from_onnx(_graph_model(nodes, {"x": ["N", 5, 10]}, lstm, out="Y"), batch=3)
     assert g.inputs["x"] == (3, 5, 10) and g.meta["batch"] == 3 and g.macs == 36000
+
+
+def test_onnx_elementwise_nodes_hold_weights_not_shapes_indices_or_scales():
+    # with unsupported=elementwise an unmapped node's initializers were all parameters: Slice's starts/ends/axes,
+    # Gather's indices, Resize's float scales, Expand's shape. Now only weights count: int64 / bool tensors and the
+    # spec's shape, index, scale and zero-point inputs are not parameters.
+    i64 = lambda name, values: helper.make_tensor(name, TensorProto.INT64, (len(values),), values)  # noqa: E731
+    nodes = [helper.make_node("Slice", ["x", "st", "en", "ax"], ["s"], name="slice"),
+             helper.make_node("Gather", ["s", "idx"], ["g"], name="gather", axis=1),
+             helper.make_node("Resize", ["g", "", "scales"], ["r"], name="resize", mode="nearest"),
+             helper.make_node("Expand", ["r", "shape"], ["y"], name="expand")]
+    scales = helper.make_tensor("scales", TensorProto.FLOAT, (4,), [1, 1, 2, 2])
+    inits = [i64("st", [0]), i64("en", [4]), i64("ax", [1]), i64("idx", [0, 2]), scales, i64("shape", [3, 1, 1, 1])]
+    g = from_onnx(_graph_model(nodes, {"x": [1, 8, 8, 8]}, inits), unsupported="elementwise")
+    assert g.params == 0  # before: 1 + 1 + 1 + 2 + 4 + 4 = 13
+    # a QDQ weight: DequantizeLinear's int8 data (64, 32) is the parameter, 2,048; its float scale and int8 zero
+    # point are not (before: 2,050). A Gather's data (an embedding table, 100 × 32 = 3,200) is; its indices are not.
+    nodes = [helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"], name="dq"),
+             helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")]
+    wq = helper.make_tensor("wq", TensorProto.INT8, (64, 32), [0] * 2048)
+    wz = helper.make_tensor("wz", TensorProto.INT8, (), [0])
+    g = from_onnx(_graph_model(nodes, {"x": [4, 64]}, [wq, _scalar("ws"), wz]), unsupported="elementwise")
+    assert g.params == 2048 and g.macs == 4 * 64 * 32
+    nodes = [helper.make_node("Gather", ["E", "ids"], ["y"], name="emb")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, [2, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [_init("E", 100, 32)])
+    g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), unsupported="elementwise")
+    assert g.params == 100 * 32

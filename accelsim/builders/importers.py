@@ -11,7 +11,8 @@ axis 0, or axis 1 of an input that is X of an LSTM / GRU / RNN with layout 0 (th
 A model whose every input has a fixed batch axis keeps its exported batch (a reshape may have it baked in): a
 ``batch`` other than 1 or that size is a one-line error, never silently ignored. Initializers are parameters, named as in the file and shaped as in the file (a 0-d
 scalar counts its one element), each counted once however many nodes read it, also through an Identity (as
-torch.onnx exports a tied weight). Mapped ops:
+torch.onnx exports a tied weight); one no node reads rides on an ``unused_params`` view (counted, not read), as the
+builders hold weights a pass does not read. Mapped ops:
 
 * Conv (1-D, 2-D, 3-D, grouped; symmetric pads or auto_pad SAME_UPPER/SAME_LOWER/VALID, SAME giving
   ceil(in / stride) per the ONNX spec), ConvTranspose (2-D; pads, output_shape and auto_pad SAME_* per the spec's
@@ -436,11 +437,32 @@ class _Importer:
                 out = self.handlers[node.op_type]()
                 if node.output and node.output[0]:  # an LSTM may leave Y out and give only Y_h
                     self.tensor[node.output[0]] = out
+        self._unused_initializers()
         notes = [f"ONNX op type {t} has no accelsim mapping: its {len(n)} node(s) ({', '.join(n[:3])}"
                  f"{', ...' if len(n) > 3 else ''}) are priced as element-wise work over their outputs"
                  for t, n in unmapped.items()]
         return self.b.build({"model": "onnx", "source": self.where, "batch": batch, "dtype": self.b.dtype,
                              **({"notes": notes} if notes else {})})
+
+    def _unused_initializers(self) -> None:
+        """Initializers no node reads (nor a subgraph's node, nor a graph output) are parameters the model holds
+        unread: an ``unused_params`` view carries them (the builders' convention: ``Graph.params`` counts them, the
+        mapper moves nothing), those typed int64, bool or string excepted (:meth:`_is_param`)."""
+        import onnx
+
+        T = onnx.TensorProto
+        read = {o.name for o in self.graph.output}
+        graphs = [self.graph]
+        while graphs:  # a subgraph (If, Loop, Scan) may read the outer graph's initializers by name
+            g = graphs.pop()
+            for node in g.node:
+                read.update(node.input)
+                for a in node.attribute:
+                    graphs.extend([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs))
+        unused = [Weight(t.name, self.inits[t.name]) for t in self.graph.initializer
+                  if t.name not in read and t.data_type not in (T.INT64, T.BOOL, T.STRING)]
+        if unused:
+            self.b.unused_params(next(iter(self.tensor)), unused, name=self.b._name(None, "unused_initializers"))
 
     # ---- helpers ----------------------------------------------------------------------------------------
     def _in(self, i: int) -> str:

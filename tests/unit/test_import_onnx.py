@@ -563,3 +563,16 @@ def test_onnx_elementwise_nodes_hold_weights_not_shapes_indices_or_scales():
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [_init("E", 100, 32)])
     g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), unsupported="elementwise")
     assert g.params == 100 * 32
+
+
+def test_onnx_initializers_no_node_reads_are_held_unread_parameters():
+    # the docs say initializers are parameters counted as stored: one no node reads was left out of params. Now it
+    # rides on an unused_params view (the builders' convention: counted, not read). x (2, 4) @ W (4, 3): 12
+    # parameters, 24 MACs; "old" (5, 5) unread: 25 more, 50 B at fp16 that no op reads; an unread int64 tensor
+    # (a shape) is no parameter.
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")]
+    shape = helper.make_tensor("shape", TensorProto.INT64, (2,), [1, 12])
+    g = from_onnx(_graph_model(nodes, {"x": [2, 4]}, [_init("W", 4, 3), _init("old", 5, 5), shape]))
+    assert g.params == 12 + 25 and g.macs == 24
+    assert g.unread_weights() == {"old": 25 * 2}
+    assert [op.fn for op in g.ops] == ["linear", "unused_params"]

@@ -392,6 +392,7 @@ class _Importer:
         self.b = RecurrentBuilder(name, inputs, dtype=dtype)
         self.graph = graph
         self.tensor: dict[str, str] = {n: n for n in inputs}  # ONNX tensor → op holding it
+        self.names = self._layer_names()
         self.handlers: dict[str, Callable] = {
             "Conv": self._conv, "ConvTranspose": self._conv_transpose, "Gemm": self._gemm, "MatMul": self._matmul,
             "BatchNormalization": self._batchnorm, "LayerNormalization": self._layernorm,
@@ -401,13 +402,36 @@ class _Importer:
             "Gelu": self._unary, "LSTM": self._recurrent, "GRU": self._recurrent, "RNN": self._recurrent,
         }
 
+    def _layer_names(self) -> list[str]:
+        """Each node's layer name: its own, else ``<optype>_<index>``; one already taken (a graph input's name: the
+        ONNX IR keeps node and value names in separate namespaces) or, for a made-up one, any node's own name gets
+        the first free ``_1``, ``_2``, ... suffix, in file order. Two nodes with one name break the IR's rule
+        (node names are unique in a graph): a one-line error naming both."""
+        own: dict[str, int] = {}
+        for i, node in enumerate(self.graph.node):
+            if node.name in own:
+                raise WorkloadError(f"{self.where}: node name {node.name!r} is used by nodes #{own[node.name]} and "
+                                    f"#{i}; the ONNX IR requires node names to be unique in a graph")
+            if node.name:
+                own[node.name] = i
+        taken, names = set(self.tensor), []
+        for i, node in enumerate(self.graph.node):
+            base = node.name or f"{node.op_type.lower()}_{i}"
+            name, k = base, 0
+            while name in taken or (name != node.name and name in own):
+                k += 1
+                name = f"{base}_{k}"
+            taken.add(name)
+            names.append(name)
+        return names
+
     def _unmapped(self) -> dict[str, list[str]]:
         """Op type (:func:`_op_key`) → names of the nodes of that type without a mapping, in file order."""
         known = {*self.handlers, *_VIEWS, *_ALIASES, "Constant"}
         found: dict[str, list[str]] = {}
         for i, node in enumerate(self.graph.node):
             if _op_key(node) not in known:
-                found.setdefault(_op_key(node), []).append(node.name or f"{node.op_type.lower()}_{i}")
+                found.setdefault(_op_key(node), []).append(self.names[i])
         return found
 
     def run(self, unsupported: str = "error", *, batch: int | None = None) -> Graph:
@@ -419,7 +443,7 @@ class _Importer:
             raise WorkloadError(f"{self.where}: op types accelsim does not map: {listed}; set "
                                 f"workload.unsupported=elementwise to price them as element-wise work")
         for i, node in enumerate(self.graph.node):
-            op_name = node.name or f"{node.op_type.lower()}_{i}"
+            op_name = self.names[i]
             self.node, self.op_name, key = node, op_name, _op_key(node)
             if key in _ALIASES and node.input[0] in self.inits and node.input[0] not in self.tensor:
                 self.inits[node.output[0]] = self.inits[node.input[0]]  # a weight passed through (tied weights)

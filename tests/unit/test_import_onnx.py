@@ -576,3 +576,18 @@ def test_onnx_initializers_no_node_reads_are_held_unread_parameters():
     assert g.params == 12 + 25 and g.macs == 24
     assert g.unread_weights() == {"old": 25 * 2}
     assert [op.fn for op in g.ops] == ["linear", "unused_params"]
+
+
+def test_onnx_layer_names_made_unique_where_the_ir_allows_the_clash():
+    # the ONNX IR keeps node names and value names in separate namespaces, and a node's name is optional: a node
+    # named like the graph input 'x', and an unnamed node whose made-up name 'relu_1' is another node's own, were
+    # refused ("layer name 'x' is used twice"). Now the clashing layer takes the first free suffix.
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="x"), helper.make_node("Relu", ["a"], ["b"]),
+             helper.make_node("Relu", ["b"], ["y"], name="relu_1")]
+    g = from_onnx(_graph_model(nodes, {"x": [4, 8]}))
+    assert [op.name for op in g.ops] == ["x_1", "relu_1_1", "relu_1"]
+    assert g["relu_1_1"].inputs == ("x_1",) and g["relu_1"].inputs == ("relu_1_1",)
+    # two nodes of one name break the IR's rule (node names unique in a graph): refused, naming both
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="n"), helper.make_node("Sigmoid", ["a"], ["y"], name="n")]
+    _one_line(r"node name 'n' is used by nodes #0 and #1; the ONNX IR requires node names to be unique",
+              _graph_model(nodes, {"x": [4, 8]}))

@@ -691,6 +691,8 @@ class _Importer:
         (C, M/group, k…) for ConvTranspose, B (M,)): the input's rank and channels ``cin``, kernel_shape, and the
         bias's ``cout`` elements (the rank: :meth:`_check_conv_rank`); else a one-line error naming the node."""
         x = self.b.shape(self._in(0))
+        if groups < 1:
+            raise WorkloadError(f"{self._node()}: group must be >= 1 (got {groups})")
         if x[1] != cin:
             raise WorkloadError(f"{self._node()}: input {list(x)} has {x[1]} channels; weight "
                                 f"{self.node.input[1]!r} {list(w)} with group {groups} takes {cin}")

@@ -451,6 +451,9 @@ def test_onnx_weights_that_do_not_fit_are_one_line_errors_naming_the_node():
     _one_line(r"node 'c' \(Conv\): input \[1, 16, 8, 8\] has 16 channels; weight 'w' \[8, 8, 3, 3\] with group 1 "
               r"takes 8", _graph_model([helper.make_node("Conv", ["x", "w"], ["y"], name="c")], conv,
                                        [_init("w", 8, 8, 3, 3)]))
+    _one_line(r"node 'c' \(Conv\): group must be >= 1 \(got 0\)",
+              _graph_model([helper.make_node("Conv", ["x", "w"], ["y"], name="c", group=0)], conv,
+                           [_init("w", 8, 16, 3, 3)]))
     _one_line(r"node 'c' \(Conv\): kernel_shape \[5, 5\] differs from weight 'w''s \[3, 3\]",
               _graph_model([helper.make_node("Conv", ["x", "w"], ["y"], name="c", kernel_shape=[5, 5])], conv,
                            [_init("w", 8, 16, 3, 3)]))

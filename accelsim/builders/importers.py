@@ -254,9 +254,9 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str, axes: 
     outputs' dims of those names set too and the stored value_info dropped, so that shape inference recomputes every
     intermediate shape from the concrete inputs; and whether some input's batch axis took ``batch``. The batch
     axis is axis 0, or the one ``axes`` gives for that input (:func:`_batch_axes`)."""
-    axes = axes or {}
     import onnx
 
+    axes = axes or {}
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     graph = copy.graph

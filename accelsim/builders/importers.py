@@ -1,17 +1,23 @@
 """Import a model from ONNX (optional extra ``accelsim[onnx]``): each node becomes the GraphBuilder layer it is.
 
-:func:`from_onnx` loads the file (``onnx`` is imported inside the function), runs ONNX shape inference and appends
-one op per node with the builders' counting conventions (docs/architecture.md), so an imported ResNet has the
-params, MACs and ops of the built-in one. Graph inputs that are not initializers become graph inputs; their symbolic
-dims are made concrete before shape inference: a name given in ``dims`` takes that size, a symbolic (or unknown)
-axis 0 takes ``batch`` (and so does that name wherever else it appears), and any other symbolic dim is a one-line
-error asking for ``dims``. A model whose every input has a fixed axis 0 keeps its exported batch (a reshape may
-have it baked in): a ``batch`` other than 1 or that size is a one-line error, never silently ignored. Initializers are parameters, named as in the file and shaped as in the file (a 0-d
+:func:`from_onnx` loads the file (``onnx`` is imported inside the function) without its external data: only the
+weights' dims are read, and each external data file is checked by its size (a model over 2 GB imports in the time
+of a small one); it runs ONNX shape inference and appends one op per node with the builders' counting conventions
+(docs/architecture.md), so an imported ResNet has the params, MACs and ops of the built-in one. Graph inputs that
+are not initializers become graph inputs; their symbolic dims are made concrete before shape inference: a name
+given in ``dims`` takes that size, a symbolic (or unknown) batch axis takes ``batch`` (and so does that name
+wherever else it appears), and any other symbolic dim is a one-line error asking for ``dims``. The batch axis is
+axis 0, or axis 1 of an input that is X of an LSTM / GRU / RNN with layout 0 (the spec's (seq, batch, features)).
+A model whose every input has a fixed batch axis keeps its exported batch (a reshape may have it baked in): a
+``batch`` other than 1 or that size is a one-line error, never silently ignored. Initializers are parameters, named as in the file and shaped as in the file (a 0-d
 scalar counts its one element), each counted once however many nodes read it, also through an Identity (as
-torch.onnx exports a tied weight). Mapped ops:
+torch.onnx exports a tied weight); one no node reads rides on an ``unused_params`` view (counted, not read), as the
+builders hold weights a pass does not read. Mapped ops:
 
 * Conv (1-D, 2-D, 3-D, grouped; symmetric pads or auto_pad SAME_UPPER/SAME_LOWER/VALID, SAME giving
-  ceil(in / stride) per the ONNX spec), ConvTranspose (2-D),
+  ceil(in / stride) per the ONNX spec), ConvTranspose (2-D; pads, output_shape and auto_pad SAME_* per the spec's
+  total-padding rule, :meth:`_Importer._conv_transpose`); a weight or bias that is an activation (a graph input,
+  a DequantizeLinear's output) is one more input the conv reads, not a parameter,
   Gemm (transB; bias C as stored, broadcast), MatMul (numpy's rules, 1-D operands included: × a 2-D initializer a
   linear layer; × an activation or another initializer a batched matmul, the initializer its parameters),
   BatchNormalization (2·C parameters, as torch: the running statistics are buffers), LayerNormalization (last
@@ -21,7 +27,11 @@ torch.onnx exports a tied weight). Mapped ops:
   a view, the softmax, a view back), Add / Mul (of two activations, or an activation and an
   initializer: its parameters), Concat, Flatten / Reshape / Transpose / Squeeze / Unsqueeze (views),
   Identity / Dropout (aliases), LSTM / GRU / RNN (one layer, forward or bidirectional, as builders/rnn.py
-  lowers torch's: Y a view of the layer's output).
+  lowers torch's: Y a view of the layer's output, Y_h / Y_c views of the last step's state; initial states
+  read by the first step, :meth:`_Importer._recurrent`; hidden_size, optional in ONNX, from R's shape).
+
+An attribute of the wrong type or length, a required one missing, a name that is not UTF-8, no ai.onnx opset and a
+model shape inference rejects are one-line errors.
 
 Any other op is a one-line :class:`~accelsim.errors.WorkloadError` naming the node and its op type, never a
 silently different graph. The ``onnx`` workload (``--workload onnx --set workload.path=model.onnx``) builds it.
@@ -42,8 +52,23 @@ from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
 from .layers import GraphBuilder, broadcast_shapes
 from .params import WorkloadParams
-from .rnn import RecurrentBuilder
+from .rnn import GATES, RecurrentBuilder
 
+_KEEP_VALUES = 1024  # elements: an initializer larger than this is no shape, index list or scale (one per axis)
+_DATA_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data")
+_NOT_PARAMS: dict[str, tuple[int, ...]] = {
+    # inputs the ONNX operator spec defines as shapes, indices, axes, counts, bounds, scales or zero points
+    # (https://onnx.ai/onnx/operators/): never a model's parameters, whatever their type
+    "Slice": (1, 2, 3, 4), "Gather": (1,), "GatherElements": (1,), "GatherND": (1,), "ScatterND": (1,),
+    "ScatterElements": (1,), "Pad": (1, 2, 3), "Resize": (1, 2, 3), "Upsample": (1,), "Expand": (1,),
+    "Tile": (1,), "Loop": (0, 1), "If": (0,), "QuantizeLinear": (1, 2), "DequantizeLinear": (1, 2),
+    "DynamicQuantizeLinear": (), "TopK": (1,), "Split": (1,), "Range": (0, 1, 2), "OneHot": (1, 2),
+    "ConstantOfShape": (0,), "CumSum": (1,), "Clip": (1, 2), "Trilu": (1,), "Where": (0,),
+    "NonMaxSuppression": (2, 3, 4), "ReduceMean": (1,), "ReduceSum": (1,), "ReduceMax": (1,), "ReduceMin": (1,),
+    "ReduceProd": (1,), "ReduceL1": (1,), "ReduceL2": (1,), "ReduceLogSum": (1,), "ReduceLogSumExp": (1,),
+    "ReduceSumSquare": (1,), "QLinearConv": (1, 2, 4, 5, 6, 7), "QLinearMatMul": (1, 2, 4, 5, 6, 7),
+    "MatMulInteger": (2, 3), "ConvInteger": (2, 3),
+}
 _VIEWS = ("Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze")
 _ALIASES = ("Identity", "Dropout")
 
@@ -59,7 +84,8 @@ class OnnxParams(WorkloadParams):
                              "output (1 flop per output element) and lists them in the report's notes.")
     dims: dict[str, PositiveInt] = Field(
         default_factory=dict, description="Sizes of the graph inputs' symbolic dims by name (e.g. --set "
-                                          "workload.dims.seq=128). A symbolic axis 0 not named here takes batch; "
+                                          "workload.dims.seq=128). A symbolic batch axis (axis 0; axis 1 of a "
+                                          "seq-first LSTM/GRU/RNN input) not named here takes batch; "
                                           "any other symbolic dim must be named here.")
 
 
@@ -90,22 +116,33 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
     if isinstance(model, (str, os.PathLike)):
         if not Path(model).is_file():
             raise WorkloadError(f"{where}: no such ONNX file")
-        try:
-            model = onnx.load(os.fspath(model))
+        try:  # the weights' bytes stay on disk: only their dims are read (a model over 2 GB has them outside)
+            model = onnx.load(os.fspath(model), load_external_data=False)
         except Exception as e:  # a broken protobuf: onnx raises DecodeError and others
             raise WorkloadError(f"{where}: not a readable ONNX model ({type(e).__name__}: {e})") from None
+        if model.graph.node or model.graph.input:
+            _check_external_data(model, Path(where).parent, where)
     if not model.graph.node and not model.graph.input:  # an empty file parses as an empty model
         raise WorkloadError(f"{where}: not a readable ONNX model (no graph: an empty or foreign file)")
-    model, took_batch = _concrete_inputs(model, batch, dict(dims or {}), where)
-    firsts = {shape[0] for shape in _input_shapes(model).values() if shape}
+    _check_text(model.graph, where)
+    if not any(o.domain in ("", "ai.onnx") for o in model.opset_import):
+        raise WorkloadError(f"{where}: the model imports no ai.onnx opset (its opset_import lists "
+                            f"{[o.domain for o in model.opset_import]}), so its ops have no defined version")
+    axes = _batch_axes(model.graph)
+    model, took_batch = _concrete_inputs(model, batch, dict(dims or {}), where, axes)
+    firsts = {shape[axes.get(n, 0)] for n, shape in _input_shapes(model).items() if len(shape) > axes.get(n, 0)}
     if not took_batch and batch != 1 and firsts != {batch}:
         shapes = ", ".join(f"{n!r} {list(s)}" for n, s in _input_shapes(model).items())
-        raise WorkloadError(f"{where}: batch {batch}: the model's batch is fixed (every graph input's axis 0 is a "
-                            f"fixed size or one workload.dims sets: {shapes}); export it with a symbolic batch axis "
+        raise WorkloadError(f"{where}: batch {batch}: the model's batch is fixed (every graph input's batch axis is "
+                            f"a fixed size or one workload.dims sets: {shapes}); export it with a symbolic batch axis "
                             f"(torch.onnx.export's dynamic_axes) and leave that name out of dims, or leave batch at 1",
                             key=("batch",))
     model_batch = batch if took_batch else (firsts.pop() if len(firsts) == 1 else None)
-    model = onnx.shape_inference.infer_shapes(model)
+    try:
+        model = onnx.shape_inference.infer_shapes(model, data_prop=True)  # Shape → Reshape/Expand sized too
+    except Exception as e:  # onnx's InferenceError on a model it finds inconsistent
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise WorkloadError(f"{where}: ONNX shape inference failed ({type(e).__name__}: {first})") from None
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     importer = _Importer(model.graph, where, batch, dtype, name or model.graph.name or "onnx", opset)
     return importer.run(unsupported, batch=model_batch)
@@ -122,6 +159,73 @@ def _checked(**args: object) -> OnnxParams:
         raise WorkloadError("; ".join(problems)) from None
 
 
+def _check_external_data(model, folder: Path, where: str) -> None:
+    """Each initializer stored outside the file (ONNX external data, docs/ExternalData.md of the ONNX repo: a
+    ``location`` relative to the model's folder, optional ``offset`` and ``length`` in bytes) has its file, and the
+    file holds its bytes: checked by the file's size, never by reading it. A location that is absolute or leaves the
+    folder is refused, as onnx.load refuses it."""
+    import onnx
+
+    for t in model.graph.initializer:
+        if t.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {e.key: e.value for e in t.external_data}
+        loc = info.get("location", "")
+        if not loc or Path(loc).is_absolute() or ".." in Path(loc).parts:
+            raise WorkloadError(f"{where}: initializer {t.name!r}: external data location {loc!r} is not a path "
+                                f"inside the model's folder")
+        file = folder / loc
+        if not file.is_file():
+            raise WorkloadError(f"{where}: initializer {t.name!r}: its external data file {loc!r} is missing "
+                                f"(looked for {file})")
+        try:
+            offset, length = int(info.get("offset", 0)), int(info["length"]) if "length" in info else None
+        except ValueError:
+            raise WorkloadError(f"{where}: initializer {t.name!r}: external data offset/length "
+                                f"{info.get('offset')!r}/{info.get('length')!r} are not integers") from None
+        if length is None:
+            length = _stored_bytes(t)
+        size = file.stat().st_size
+        if length is not None and offset + length > size:
+            raise WorkloadError(f"{where}: initializer {t.name!r}: its external data file {loc!r} is {size:,} B, "
+                                f"short of the {offset + length:,} B (offset {offset:,} + {length:,}) it should hold "
+                                f"(a truncated file?)")
+
+
+def _stored_bytes(t) -> int | None:
+    """Bytes of tensor ``t``'s data as ONNX stores it raw (4-bit types two to a byte); None for a type without a
+    fixed size (strings)."""
+    import onnx
+
+    try:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+    except Exception:  # an unknown or variable-size type: nothing to check against
+        return None
+    numel = math.prod(int(d) for d in t.dims)
+    four_bit = {getattr(onnx.TensorProto, k, None) for k in ("INT4", "UINT4", "FLOAT4E2M1")} - {None}
+    return -(-numel // 2) if t.data_type in four_bit else numel * itemsize
+
+
+def _check_text(graph, where: str) -> None:
+    """Every name in ``graph`` is text: protobuf hands a string field that is not valid UTF-8 (ONNX names are UTF-8
+    strings; a damaged file) back as bytes, which no later step expects."""
+    def bad(value: object) -> bool:
+        return isinstance(value, bytes)
+
+    for v in (*graph.input, *graph.output, *graph.initializer, *graph.value_info):
+        if bad(v.name):
+            raise WorkloadError(f"{where}: the name {v.name!r:.60} of a graph input, output or initializer is not "
+                                f"valid UTF-8 text (a damaged file?)")
+    for i, node in enumerate(graph.node):
+        for field, values in (("name", [node.name]), ("op_type", [node.op_type]), ("domain", [node.domain]),
+                              ("input", node.input), ("output", node.output),
+                              ("attribute name", [a.name for a in node.attribute])):
+            if any(bad(v) for v in values):
+                value = next(v for v in values if bad(v))
+                raise WorkloadError(f"{where}: node #{i}'s {field} {value!r:.60} is not valid UTF-8 text (a damaged "
+                                    f"file?)")
+
+
 def _input_shapes(model) -> dict[str, tuple[int, ...]]:
     """The graph inputs that are not initializers, with their (concrete) shapes."""
     inits = {t.name for t in model.graph.initializer}
@@ -129,18 +233,47 @@ def _input_shapes(model) -> dict[str, tuple[int, ...]]:
             if v.name not in inits}
 
 
-def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str):
-    """A copy of ``model`` whose graph inputs have every dim concrete (see the module docstring: ``dims`` by name,
-    else ``batch`` for a symbolic or unknown axis 0 and its name elsewhere, else a one-line error), the graph
-    outputs' dims of those names set too and the stored value_info dropped, so that shape inference recomputes every
-    intermediate shape from the concrete inputs; and whether some input's axis 0 took ``batch``."""
+def _batch_axes(graph) -> dict[str, int]:
+    """The graph inputs whose batch axis is not axis 0: X of an LSTM / GRU / RNN with layout 0 (the default, the
+    ONNX spec's (seq_length, batch_size, input_size)) has it at axis 1."""
     import onnx
 
+    axes = {}
+    inputs = {v.name for v in graph.input}
+    for node in graph.node:
+        if _op_key(node) in ("LSTM", "GRU", "RNN") and node.input and node.input[0] in inputs:
+            layout = next((a for a in node.attribute if a.name == "layout"), None)
+            if layout is None or (layout.type == onnx.AttributeProto.INT and layout.i == 0):
+                axes[node.input[0]] = 1
+    return axes
+
+
+def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str, axes: dict[str, int] | None = None):
+    """A copy of ``model`` whose graph inputs have every dim concrete (see the module docstring: ``dims`` by name,
+    else ``batch`` for a symbolic or unknown batch axis and its name elsewhere, else a one-line error), the graph
+    outputs' dims of those names set too and the stored value_info dropped, so that shape inference recomputes every
+    intermediate shape from the concrete inputs; and whether some input's batch axis took ``batch``. The batch
+    axis is axis 0, or the one ``axes`` gives for that input (:func:`_batch_axes`)."""
+    import onnx
+
+    axes = axes or {}
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     graph = copy.graph
+    for t in graph.initializer:  # shape inference reads the values of shape, index and scale tensors, a few
+        if math.prod(t.dims) > _KEEP_VALUES:  # elements each: a weight's values are dropped (a model's proto over
+            for field in _DATA_FIELDS:  # 2 GB cannot be serialised for inference; a smaller one is copied twice)
+                t.ClearField(field)
     inits = {t.name for t in graph.initializer}
     inputs = [v for v in graph.input if v.name not in inits]
+    for v in inputs:  # the IR spec: a main graph's inputs MUST have a shape, giving at least the rank
+        if not v.type.HasField("tensor_type"):
+            raise WorkloadError(f"{where}: graph input {v.name!r} is not a tensor (a sequence, map or optional), "
+                                f"which accelsim does not map")
+        if not v.type.tensor_type.HasField("shape"):
+            raise WorkloadError(f"{where}: graph input {v.name!r} has no shape in the file (not even its rank); "
+                                f"export the model with the input's shape (its dims may be symbolic: "
+                                f"workload.dims sizes them)")
     symbolic = {d.dim_param for v in inputs for d in v.type.tensor_type.shape.dim if d.dim_param}
     unknown = sorted(set(dims) - symbolic)
     if unknown:  # a misspelt name would leave its axis to the batch default in silence
@@ -150,7 +283,7 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str):
     sizes = dict(dims)
     took_batch = False
     for v in inputs:
-        first = list(v.type.tensor_type.shape.dim)[:1]
+        first = list(v.type.tensor_type.shape.dim)[axes.get(v.name, 0):][:1]
         if first and not first[0].dim_value > 0 and first[0].dim_param and first[0].dim_param not in dims:
             sizes[first[0].dim_param] = batch
             took_batch = True
@@ -161,7 +294,7 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str):
                 continue
             if d.dim_param in sizes:
                 d.dim_value = sizes[d.dim_param]
-            elif axis == 0:
+            elif axis == axes.get(v.name, 0):
                 d.dim_value = batch
                 took_batch = True
             else:
@@ -170,7 +303,7 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str):
     if missing:
         raise WorkloadError(f"{where}: symbolic input dims other than the batch axis need a size: "
                             f"{', '.join(missing)}; set workload.dims.<name>=<size> (from_onnx(..., dims=...)); "
-                            f"axis 0 takes workload.batch")
+                            f"the batch axis (axis 0; axis 1 of a seq-first LSTM/GRU/RNN input) takes workload.batch")
     for v in graph.output:
         for d in v.type.tensor_type.shape.dim:
             if not d.dim_value > 0 and d.dim_param in sizes:
@@ -215,11 +348,14 @@ def matmul_gemm(sa: tuple[int, ...], sb: tuple[int, ...], where: str) -> tuple[G
     return Gemm(m=m, n=n, k=k, count=math.prod(batch)), out or (1,)
 
 
-def _dims(value_info, batch: int) -> tuple[int, ...]:
-    """A tensor's shape with symbolic or unknown dims set to ``batch`` (graph inputs are concrete by now: this is
-    for a shape inference could not compute, a data-dependent one) and a 0-d shape as (1,)."""
-    return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else batch
-                 for d in value_info.type.tensor_type.shape.dim) or (1,)
+def _dims(value_info) -> tuple[int | None, ...] | None:
+    """A tensor's shape as shape inference left it, a dim it could not size (symbolic or unknown: a size that
+    depends on the data) None, and a 0-d shape as (1,); None where it gave no shape at all (not even a rank). Graph
+    inputs are concrete by now (``_concrete_inputs``)."""
+    t = value_info.type.tensor_type
+    if not value_info.type.HasField("tensor_type") or not t.HasField("shape"):
+        return None
+    return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim) or (1,)
 
 
 def _pads_same(size: list[int], kernel: list[int], stride: list[int], dil: list[int], upper: bool) -> list[int]:
@@ -233,6 +369,13 @@ def _pads_same(size: list[int], kernel: list[int], stride: list[int], dil: list[
     return small + big if upper else big + small
 
 
+def _op_key(node) -> str:
+    """A node's op type as accelsim keys it: the op type for the default domain ('' or 'ai.onnx', whose operator
+    the ONNX spec defines), ``domain::op_type`` for any other (a custom or vendor op, com.microsoft's or a
+    user's, is not the ai.onnx op of the same name)."""
+    return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
+
+
 class _Importer:
     """Walks the nodes of one ONNX graph in order, appending builder layers (one method per op type)."""
 
@@ -240,14 +383,16 @@ class _Importer:
         self.where = where
         self.opset = opset  # the ai.onnx opset (0: not given): Softmax's default axis and semantics changed at 13
         self.inits = {t.name: tuple(int(d) for d in t.dims) or (1,) for t in graph.initializer}  # 0-d: 1 element
+        self.init_types = {t.name: t.data_type for t in graph.initializer}  # ONNX TensorProto data types
         self.alias: dict[str, str] = {}  # an Identity's output of an initializer → the initializer's name
-        self.shapes = {v.name: _dims(v, batch) for v in (*graph.value_info, *graph.output)}
-        inputs = {v.name: _dims(v, batch) for v in graph.input if v.name not in self.inits}
+        self.shapes = {v.name: shape for v in (*graph.value_info, *graph.output) if (shape := _dims(v)) is not None}
+        inputs = {v.name: tuple(d or batch for d in _dims(v) or ()) for v in graph.input if v.name not in self.inits}
         if not inputs:
             raise WorkloadError(f"{where}: the graph has no inputs besides its initializers")
         self.b = RecurrentBuilder(name, inputs, dtype=dtype)
         self.graph = graph
         self.tensor: dict[str, str] = {n: n for n in inputs}  # ONNX tensor → op holding it
+        self.names = self._layer_names()
         self.handlers: dict[str, Callable] = {
             "Conv": self._conv, "ConvTranspose": self._conv_transpose, "Gemm": self._gemm, "MatMul": self._matmul,
             "BatchNormalization": self._batchnorm, "LayerNormalization": self._layernorm,
@@ -257,17 +402,40 @@ class _Importer:
             "Gelu": self._unary, "LSTM": self._recurrent, "GRU": self._recurrent, "RNN": self._recurrent,
         }
 
+    def _layer_names(self) -> list[str]:
+        """Each node's layer name: its own, else ``<optype>_<index>``; one already taken (a graph input's name: the
+        ONNX IR keeps node and value names in separate namespaces) or, for a made-up one, any node's own name gets
+        the first free ``_1``, ``_2``, ... suffix, in file order. Two nodes with one name break the IR's rule
+        (node names are unique in a graph): a one-line error naming both."""
+        own: dict[str, int] = {}
+        for i, node in enumerate(self.graph.node):
+            if node.name in own:
+                raise WorkloadError(f"{self.where}: node name {node.name!r} is used by nodes #{own[node.name]} and "
+                                    f"#{i}; the ONNX IR requires node names to be unique in a graph")
+            if node.name:
+                own[node.name] = i
+        taken, names = set(self.tensor), []
+        for i, node in enumerate(self.graph.node):
+            base = node.name or f"{node.op_type.lower()}_{i}"
+            name, k = base, 0
+            while name in taken or (name != node.name and name in own):
+                k += 1
+                name = f"{base}_{k}"
+            taken.add(name)
+            names.append(name)
+        return names
+
     def _unmapped(self) -> dict[str, list[str]]:
-        """Op type → names of the nodes of that type without a mapping, in file order."""
+        """Op type (:func:`_op_key`) → names of the nodes of that type without a mapping, in file order."""
         known = {*self.handlers, *_VIEWS, *_ALIASES, "Constant"}
         found: dict[str, list[str]] = {}
         for i, node in enumerate(self.graph.node):
-            if node.op_type not in known:
-                found.setdefault(node.op_type, []).append(node.name or f"{node.op_type.lower()}_{i}")
+            if _op_key(node) not in known:
+                found.setdefault(_op_key(node), []).append(self.names[i])
         return found
 
     def run(self, unsupported: str = "error", *, batch: int | None = None) -> Graph:
-        """The graph, its meta naming ``batch`` (the model's: the size its inputs' axis 0 took; None where they
+        """The graph, its meta naming ``batch`` (the model's: the size its inputs' batch axis took; None where they
         differ) and the dtype it computes in."""
         unmapped = self._unmapped()
         if unmapped and unsupported == "error":
@@ -275,26 +443,50 @@ class _Importer:
             raise WorkloadError(f"{self.where}: op types accelsim does not map: {listed}; set "
                                 f"workload.unsupported=elementwise to price them as element-wise work")
         for i, node in enumerate(self.graph.node):
-            op_name = node.name or f"{node.op_type.lower()}_{i}"
-            self.node, self.op_name = node, op_name
-            if node.op_type in _ALIASES and node.input[0] in self.inits and node.input[0] not in self.tensor:
+            op_name = self.names[i]
+            self.node, self.op_name, key = node, op_name, _op_key(node)
+            if key in _ALIASES and node.input[0] in self.inits and node.input[0] not in self.tensor:
                 self.inits[node.output[0]] = self.inits[node.input[0]]  # a weight passed through (tied weights)
+                self.init_types[node.output[0]] = self.init_types.get(node.input[0], 0)
                 self.alias[node.output[0]] = self._weight(node.input[0])
-            elif node.op_type in _ALIASES:
+            elif key in _ALIASES:
                 self.tensor[node.output[0]] = self._in(0)
-            elif node.op_type in _VIEWS:
+            elif key in _VIEWS:
                 self._view()
-            elif node.op_type == "Constant":
+            elif key == "Constant":
                 self._constant()
-            elif node.op_type in unmapped:
+            elif key in unmapped:
                 self._generic()
             else:
-                self.tensor[node.output[0]] = self.handlers[node.op_type]()
+                out = self.handlers[node.op_type]()
+                if node.output and node.output[0]:  # an LSTM may leave Y out and give only Y_h
+                    self.tensor[node.output[0]] = out
+        self._unused_initializers()
         notes = [f"ONNX op type {t} has no accelsim mapping: its {len(n)} node(s) ({', '.join(n[:3])}"
                  f"{', ...' if len(n) > 3 else ''}) are priced as element-wise work over their outputs"
                  for t, n in unmapped.items()]
         return self.b.build({"model": "onnx", "source": self.where, "batch": batch, "dtype": self.b.dtype,
                              **({"notes": notes} if notes else {})})
+
+    def _unused_initializers(self) -> None:
+        """Initializers no node reads (nor a subgraph's node, nor a graph output) are parameters the model holds
+        unread: an ``unused_params`` view carries them (the builders' convention: ``Graph.params`` counts them, the
+        mapper moves nothing), those typed int64, bool or string excepted (:meth:`_is_param`)."""
+        import onnx
+
+        T = onnx.TensorProto
+        read = {o.name for o in self.graph.output}
+        graphs = [self.graph]
+        while graphs:  # a subgraph (If, Loop, Scan) may read the outer graph's initializers by name
+            g = graphs.pop()
+            for node in g.node:
+                read.update(node.input)
+                for a in node.attribute:
+                    graphs.extend([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs))
+        unused = [Weight(t.name, self.inits[t.name]) for t in self.graph.initializer
+                  if t.name not in read and t.data_type not in (T.INT64, T.BOOL, T.STRING)]
+        if unused:
+            self.b.unused_params(next(iter(self.tensor)), unused, name=self.b._name(None, "unused_initializers"))
 
     # ---- helpers ----------------------------------------------------------------------------------------
     def _in(self, i: int) -> str:
@@ -305,31 +497,123 @@ class _Importer:
         return self.tensor[src]
 
     def _attr(self, key: str, default: object = None) -> object:
+        """Attribute ``key``'s value, ``default`` where the node has none; one with no value (its type unset, as
+        in a damaged file) is a one-line error."""
         import onnx
 
         for a in self.node.attribute:
             if a.name == key:
-                return onnx.helper.get_attribute_value(a)
+                try:
+                    value = onnx.helper.get_attribute_value(a)
+                except Exception:  # an attribute type onnx does not know
+                    value = None
+                if value is None:
+                    raise WorkloadError(f"{self._node()}: attribute {key!r} holds no value of a known type "
+                                        f"(a damaged file?)")
+                return value
         return default
 
-    def _out_shape(self) -> tuple[int, ...]:
-        shape = self.shapes.get(self.node.output[0])
+    def _node(self) -> str:
+        """``<file>: node '<name>' (<OpType>)``, the start of an error about the current node."""
+        return f"{self.where}: node {self.op_name!r} ({self.node.op_type})"
+
+    def _int(self, key: str, default: int | None = None) -> int:
+        """An int attribute (``default`` when absent; None: required)."""
+        value = self._attr(key, default)
+        if value is None:
+            raise WorkloadError(f"{self._node()}: required attribute {key!r} is missing")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise WorkloadError(f"{self._node()}: attribute {key!r} must be an int (got {value!r:.60})")
+        return value
+
+    def _float(self, key: str, default: float) -> float:
+        value = self._attr(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise WorkloadError(f"{self._node()}: attribute {key!r} must be a float (got {value!r:.60})")
+        return float(value)
+
+    def _str(self, key: str, default: str) -> str:
+        value = self._attr(key, default)
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if not isinstance(value, str):
+            raise WorkloadError(f"{self._node()}: attribute {key!r} must be a string (got {value!r:.60})")
+        return value
+
+    def _ints(self, key: str, default: list[int] | tuple[int, ...] | None = None, n: int | None = None) -> list[int]:
+        """A list-of-ints attribute (``default`` when absent; None: required), of ``n`` values where given."""
+        value = self._attr(key, default)
+        if value is None:
+            raise WorkloadError(f"{self._node()}: required attribute {key!r} is missing")
+        if not isinstance(value, (list, tuple)) or any(isinstance(v, bool) or not isinstance(v, int) for v in value):
+            raise WorkloadError(f"{self._node()}: attribute {key!r} must be a list of ints (got {value!r:.60})")
+        if n is not None and len(value) != n:
+            raise WorkloadError(f"{self._node()}: attribute {key!r} must have {n} values (got {list(value)})")
+        return list(value)
+
+    def _out_shape(self, out: str | None = None) -> tuple[int, ...]:
+        """The shape of the node's output ``out`` (its first by default) as shape inference gave it; none, or a dim
+        it could not size, is a one-line error: accelsim prices every tensor by its size and never guesses one."""
+        out = self.node.output[0] if out is None else out
+        shape = self.shapes.get(out)
         if shape is None:
-            raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}): shape inference gave "
-                                f"no shape for its output {self.node.output[0]!r}")
-        return shape
+            raise WorkloadError(f"{self._node()}: shape inference gave no shape for its output {out!r}, so it cannot "
+                                f"be priced")
+        if None in shape:
+            dims = ", ".join("?" if d is None else str(d) for d in shape)
+            raise WorkloadError(f"{self._node()}: shape inference could not size output {out!r} [{dims}] (a size "
+                                f"that depends on the data, not only on the input shapes), so it cannot be priced")
+        return shape  # type: ignore[return-value]
 
     def _weight(self, name: str) -> str:
         """The parameter name of initializer ``name`` (the initializer an Identity passed through)."""
         return self.alias.get(name, name)
+
+    def _is_init(self, name: str) -> bool:
+        """Whether node input ``name`` is an initializer (or Constant) rather than an activation."""
+        return name in self.inits and name not in self.tensor
+
+    def _is_param(self, i: int) -> bool:
+        """Whether the initializer the node reads as input ``i`` is a model parameter: not when it is typed int64,
+        bool or string (ONNX's types for shapes, indices, axes, counts and masks; a quantised weight is int8, uint8,
+        int4, its bias int32), nor when the op's spec makes that input a shape, index, axis, count, bound, scale or
+        zero point (:data:`_NOT_PARAMS`: Resize's float scales, Q/DQ's scale and zero point, Clip's min and max)."""
+        import onnx
+
+        T = onnx.TensorProto
+        name = self.node.input[i]
+        if self.init_types.get(name) in (T.INT64, T.BOOL, T.STRING):
+            return False
+        return i not in _NOT_PARAMS.get(_op_key(self.node), ())
+
+    def _operand_shape(self, i: int) -> tuple[int, ...]:
+        """The shape of the node's input ``i``: an initializer's as stored, an activation's (a graph input, or a
+        weight computed by an earlier node: a QDQ model's DequantizeLinear) as computed."""
+        name = self.node.input[i]
+        return self.inits[name] if self._is_init(name) else self.b.shape(self._in(i))
+
+    def _set_operands(self, names: list[str]) -> None:
+        """The last op's operands beside its input ``x``, in the builder's order (weight, bias): each initializer is
+        its parameter (named and shaped as stored), each activation one more input it reads (no parameter)."""
+        op = self.b._ops[-1]
+        weights, inputs, shapes = [], list(op.inputs), list(op.in_shapes)
+        for i, n in enumerate(names):
+            if not n:
+                continue
+            if self._is_init(n):
+                weights.append(dataclasses.replace(op.weights[i], name=self._weight(n), shape=self.inits[n]))
+            else:
+                inputs.append(self.tensor[n])
+                shapes.append(self.b.shape(self.tensor[n]))
+        self.b._ops[-1] = dataclasses.replace(op, weights=tuple(weights), inputs=tuple(inputs),
+                                              in_shapes=tuple(shapes))
 
     def _rename_weights(self, names: list[str]) -> None:
         """Name the last op's weights as the file's initializers and shape them as stored."""
         rename_weights(self.b, [self._weight(n) for n in names], [self.inits.get(n) for n in names])
 
     def _auto_pad(self) -> str:
-        auto = self._attr("auto_pad", b"NOTSET")
-        return auto.decode() if isinstance(auto, bytes) else str(auto)
+        return self._str("auto_pad", "NOTSET")
 
     def _pads(self, dims: int) -> list[int] | str:
         auto = self._auto_pad()
@@ -337,7 +621,7 @@ class _Importer:
             return "same"
         if auto == "VALID":
             return [0] * dims
-        pads = list(self._attr("pads", [0] * 2 * dims))  # type: ignore[arg-type]
+        pads = self._ints("pads", [0] * 2 * dims, 2 * dims)
         if pads[:dims] != pads[dims:]:
             raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}) has asymmetric pads "
                                 f"{pads}, which accelsim does not map")
@@ -370,14 +654,15 @@ class _Importer:
 
     # ---- op types ---------------------------------------------------------------------------------------
     def _conv(self) -> str:
-        x, wname = self._in(0), self.node.input[1]
-        w = self.inits[wname]
+        x, w = self._in(0), self._operand_shape(1)
+        self._check_conv_rank(w)
         dims = len(w) - 2
-        kernel = list(self._attr("kernel_shape", w[2:]))  # type: ignore[arg-type]
-        stride = list(self._attr("strides", [1] * dims))  # type: ignore[arg-type]
-        dil = list(self._attr("dilations", [1] * dims))  # type: ignore[arg-type]
+        kernel = self._ints("kernel_shape", w[2:], dims)
+        stride = self._ints("strides", [1] * dims, dims)
+        dil = self._ints("dilations", [1] * dims, dims)
         bias = len(self.node.input) > 2 and bool(self.node.input[2])
-        groups = int(self._attr("group", 1))  # type: ignore[arg-type]
+        groups = self._int("group", 1)
+        self._check_conv_weights(w, kernel, groups, w[1] * groups, w[0])
         pads = self._pads(dims)
         onnx_pads = None
         if pads == "same" and any(s != 1 for s in stride):
@@ -391,28 +676,94 @@ class _Importer:
             out = self.b.conv_nd(x, dims, w[0], kernel, stride, pads, dil, groups, bias, name=self.op_name)
         if onnx_pads is not None:
             self._set_pads(onnx_pads)
-        self._rename_weights(list(self.node.input[1:]))
+        self._set_operands(list(self.node.input[1:]))
         return out
 
+    def _check_conv_rank(self, w: tuple[int, ...]) -> None:
+        """A conv weight has the input's rank, at least 3 (one kernel axis per spatial axis)."""
+        x = self.b.shape(self._in(0))
+        if len(w) != len(x) or len(w) < 3:
+            raise WorkloadError(f"{self._node()}: weight {self.node.input[1]!r} {list(w)} does not fit input "
+                                f"{list(x)} (one kernel axis per spatial axis)")
+
+    def _check_conv_weights(self, w: tuple[int, ...], kernel: list[int], groups: int, cin: int, cout: int) -> None:
+        """A (transposed) conv's weight fits its input and attributes (the ONNX spec: W (M, C/group, k…) for Conv,
+        (C, M/group, k…) for ConvTranspose, B (M,)): the input's rank and channels ``cin``, kernel_shape, and the
+        bias's ``cout`` elements (the rank: :meth:`_check_conv_rank`); else a one-line error naming the node."""
+        x = self.b.shape(self._in(0))
+        if groups < 1:
+            raise WorkloadError(f"{self._node()}: group must be >= 1 (got {groups})")
+        if x[1] != cin:
+            raise WorkloadError(f"{self._node()}: input {list(x)} has {x[1]} channels; weight "
+                                f"{self.node.input[1]!r} {list(w)} with group {groups} takes {cin}")
+        if list(w[2:]) != kernel:
+            raise WorkloadError(f"{self._node()}: kernel_shape {kernel} differs from weight {self.node.input[1]!r}'s "
+                                f"{list(w[2:])}")
+        if len(self.node.input) > 2 and self.node.input[2] and tuple(self._operand_shape(2)) != (cout,):
+            raise WorkloadError(f"{self._node()}: bias {self.node.input[2]!r} is {list(self._operand_shape(2))}; "
+                                f"the {cout} output channels need [{cout}]")
+
     def _conv_transpose(self) -> str:
-        x, w = self._in(0), self.inits[self.node.input[1]]
+        """ONNX ConvTranspose (2-D; https://onnx.ai/onnx/operators/onnx__ConvTranspose.html): the output per axis is
+        ``full − pads[begin] − pads[end]``, full = stride·(in − 1) + output_padding + (k − 1)·dilation + 1. With
+        ``output_shape``, or auto_pad SAME_UPPER / SAME_LOWER (output in · stride), the total padding is full − that
+        output, split in halves with the odd one at the end (SAME_UPPER) or else at the beginning. The builder's
+        conv_transpose2d takes a symmetric padding p and an output padding q: p = ceil(t / 2), q = 2p − t for
+        t = total − output_padding ≥ 0 (p = 0, q = −t below 0) give the same output size; its MACs do not depend on
+        the padding (every input pixel meets the whole kernel). The file's pads are recorded on the op."""
+        x, w = self._in(0), self._operand_shape(1)
         if len(w) != 4:
             raise WorkloadError(f"{self.where}: node {self.op_name!r}: only 2-D ConvTranspose is mapped")
-        groups = int(self._attr("group", 1))  # type: ignore[arg-type]
-        out = self.b.conv_transpose2d(x, w[1] * groups, tuple(self._attr("kernel_shape", w[2:])),
-                                      tuple(self._attr("strides", [1, 1])), tuple(self._pads(2)),
-                                      tuple(self._attr("output_padding", [0, 0])),
-                                      tuple(self._attr("dilations", [1, 1])), groups,
-                                      len(self.node.input) > 2 and bool(self.node.input[2]), name=self.op_name)
-        self._rename_weights(list(self.node.input[1:]))
+        self._check_conv_rank(w)
+        groups = self._int("group", 1)
+        kernel, stride = self._ints("kernel_shape", w[2:], 2), self._ints("strides", [1, 1], 2)
+        self._check_conv_weights(w, kernel, groups, w[0], w[1] * groups)
+        dil, out_pad = self._ints("dilations", [1, 1], 2), self._ints("output_padding", [0, 0], 2)
+        size, auto = self.b.shape(x)[2:], self._auto_pad()
+        full = [s * (n - 1) + op + (k - 1) * d + 1 for n, k, s, d, op in zip(size, kernel, stride, dil, out_pad,
+                                                                           strict=True)]
+        target = None
+        if self._attr("output_shape") is not None:
+            target = self._ints("output_shape", None, 2)
+        elif auto in ("SAME_UPPER", "SAME_LOWER"):
+            target = [n * s for n, s in zip(size, stride, strict=True)]
+        if target is not None:
+            totals = [f - t for f, t in zip(full, target, strict=True)]
+            if any(t < 0 for t in totals):
+                raise WorkloadError(f"{self._node()}: output {target} is larger than the full transposed "
+                                    f"convolution's {full} (negative padding)")
+            upper = auto == "SAME_UPPER"
+            pads = [t // 2 if upper else t - t // 2 for t in totals] + [t - t // 2 if upper else t // 2
+                                                                        for t in totals]
+        else:
+            pads = [0] * 4 if auto == "VALID" else self._ints("pads", [0] * 4, 4)
+            if any(p < 0 for p in pads):
+                raise WorkloadError(f"{self._node()}: pads {pads} must be >= 0")
+        sym, extra = [], []
+        for i in range(2):
+            t = pads[i] + pads[2 + i] - out_pad[i]
+            p = max(-(-t // 2), 0)
+            sym.append(p)
+            extra.append(2 * p - t)
+            if extra[-1] >= max(stride[i], dil[i]):
+                raise WorkloadError(f"{self._node()}: pads {pads} with output_padding {out_pad} on a stride-"
+                                    f"{stride[i]}, dilation-{dil[i]} axis give an output accelsim's symmetric "
+                                    f"transposed conv cannot match")
+        out = self.b.conv_transpose2d(x, w[1] * groups, tuple(kernel), tuple(stride), tuple(sym), tuple(extra),
+                                      tuple(dil), groups, len(self.node.input) > 2 and bool(self.node.input[2]),
+                                      name=self.op_name)
+        self._set_pads(pads)
+        op = self.b._ops[-1]
+        self.b._ops[-1] = dataclasses.replace(op, attrs={**op.attrs, "output_padding": tuple(out_pad)})
+        self._set_operands(list(self.node.input[1:]))
         return out
 
     def _gemm(self) -> str:
-        if self._attr("transA", 0):
+        if self._int("transA", 0):
             raise WorkloadError(f"{self.where}: node {self.op_name!r} (Gemm) with transA is not mapped")
         x, wname = self._in(0), self.node.input[1]
         if wname not in self.inits:  # B an activation: a MATMUL, then C added (a parameter when an initializer)
-            out = self._matmul(trans_b=bool(self._attr("transB", 0)))
+            out = self._matmul(trans_b=bool(self._int("transB", 0)))
             cname = self.node.input[2] if len(self.node.input) > 2 else ""
             if not cname:
                 return out
@@ -420,9 +771,17 @@ class _Importer:
                 return self.b.add_param(out, Weight(self._weight(cname), self.inits[cname]), fn="add",
                                         name=f"{self.op_name}_bias")
             return self.b.add(out, self._in(2), name=f"{self.op_name}_bias")
-        w = self.inits[wname]
-        out_features = w[0] if self._attr("transB", 0) else w[1]
+        w, trans_b = self.inits[wname], self._int("transB", 0)
+        if len(w) != 2 or self.b.shape(x)[-1] != w[1 if trans_b else 0]:
+            raise WorkloadError(f"{self._node()}: cannot multiply {list(self.b.shape(x))} by B {wname!r} {list(w)}"
+                                f"{' transposed' if trans_b else ''} (ONNX Gemm: B is 2-D, (K, N), or (N, K) with "
+                                f"transB)")
+        out_features = w[0] if trans_b else w[1]
         bias = len(self.node.input) > 2 and bool(self.node.input[2])
+        out_shape = (*self.b.shape(x)[:-1], out_features)
+        if bias and broadcast_shapes(self._operand_shape(2), out_shape) != out_shape:
+            raise WorkloadError(f"{self._node()}: C {self.node.input[2]!r} {list(self._operand_shape(2))} does not "
+                                f"broadcast to the output {list(out_shape)}")
         out = self.b.linear(x, out_features, bias=bias, name=self.op_name)
         self._rename_weights(list(self.node.input[1:]))
         return out
@@ -434,6 +793,7 @@ class _Importer:
         a_init, b_init = aname in self.inits and aname not in self.tensor, bname in self.inits \
             and bname not in self.tensor
         if b_init and not a_init and len(self.inits[bname]) == 2:
+            matmul_gemm(self.b.shape(self._in(0)), self.inits[bname], f"{self._node()}")  # the shapes fit
             out = self.b.linear(self._in(0), self.inits[bname][-1], bias=False, name=self.op_name)
             self._rename_weights([bname])
             return out
@@ -449,27 +809,27 @@ class _Importer:
         return self.b.matmul(inputs, out_shape, gemm, weights=weights, name=self.op_name)
 
     def _batchnorm(self) -> str:
-        out = self.b.batchnorm(self._in(0), float(self._attr("epsilon", 1e-5)), name=self.op_name)  # type: ignore[arg-type]
+        out = self.b.batchnorm(self._in(0), self._float("epsilon", 1e-5), name=self.op_name)
         self._rename_weights(list(self.node.input[1:3]))
         return out
 
     def _layernorm(self) -> str:
         x = self._in(0)
-        if int(self._attr("axis", -1)) not in (-1, len(self.b.shape(x)) - 1):  # type: ignore[arg-type]
+        if self._int("axis", -1) not in (-1, len(self.b.shape(x)) - 1):
             raise WorkloadError(f"{self.where}: node {self.op_name!r}: LayerNormalization over several axes")
         bias = len(self.node.input) > 2 and bool(self.node.input[2])  # B is optional: a scale only
-        out = self.b.layernorm(x, float(self._attr("epsilon", 1e-5)), name=self.op_name, bias=bias)  # type: ignore[arg-type]
+        out = self.b.layernorm(x, self._float("epsilon", 1e-5), name=self.op_name, bias=bias)
         self._rename_weights(list(self.node.input[1:3 if bias else 2]))
         return out
 
     def _pool(self) -> str:
         x = self._in(0)
-        kernel = list(self._attr("kernel_shape"))  # type: ignore[arg-type]
+        kernel = self._ints("kernel_shape")  # required by the ONNX spec
         dims = len(kernel)
         fn = "max" if self.node.op_type == "MaxPool" else "avg"
-        stride = list(self._attr("strides", [1] * dims))  # type: ignore[arg-type]
-        pads, ceil = self._pads(dims), bool(self._attr("ceil_mode", 0))
-        dil = list(self._attr("dilations", [1] * dims))  # type: ignore[arg-type]
+        stride = self._ints("strides", [1] * dims, dims)
+        pads, ceil = self._pads(dims), bool(self._int("ceil_mode", 0))
+        dil = self._ints("dilations", [1] * dims, dims)
         onnx_pads = None
         if pads == "same":
             onnx_pads, pads = self._same(x, kernel, stride, dil)
@@ -494,7 +854,11 @@ class _Importer:
         x = self._in(0)
         shape = self.b.shape(x)
         old = 0 < self.opset < 13
-        axis = int(self._attr("axis", 1 if old else -1)) % len(shape)  # type: ignore[arg-type]
+        axis = self._int("axis", 1 if old else -1)
+        if not -len(shape) <= axis < len(shape):
+            raise WorkloadError(f"{self._node()}: axis {axis} is out of range for its rank-{len(shape)} input "
+                                f"{list(shape)}")
+        axis %= len(shape)
         if axis == len(shape) - 1:
             return self.b.softmax(x, name=self.op_name)
         if not old:
@@ -515,7 +879,7 @@ class _Importer:
 
     def _concat(self) -> str:
         xs = [self._in(i) for i in range(len(self.node.input))]
-        return self.b.concat(xs, dim=int(self._attr("axis", 1)), name=self.op_name)  # type: ignore[arg-type]
+        return self.b.concat(xs, dim=self._int("axis", 1), name=self.op_name)
 
     def _unary(self) -> str:
         fn = self.node.op_type.lower()
@@ -527,54 +891,111 @@ class _Importer:
     def _recurrent(self) -> str:
         """An ONNX LSTM/GRU/RNN node (one layer, forward or bidirectional) as builders/rnn.py lowers torch's, its
         Y (L, D, N, H) a view of the (L, N, D·H) output. Parameters equal: W, R, B hold both directions' W_ih,
-        W_hh, b_ih + b_hh (named as the builder names them). Y_h / Y_c are not mapped."""
+        W_hh, b_ih + b_hh (named as the builder names them).
+
+        Y_h and Y_c (torch.onnx names them whether read or not) are the last step's hidden and cell state of each
+        direction (the forward chain's step L−1, the reverse chain's step 0): a CONCAT view (fn "stack") of those
+        steps' ops, no work (the builder's cell op stands for both h and c). An initial state initial_h /
+        initial_c that is an activation or a graph input is read by each direction's first step (initial_h by its
+        recurrent GEMM in place of the builder's zero h₀ input, initial_c by its cell); one that is an initializer
+        (torch's folded zeros) is the builder's h₀, not a parameter. sequence_lens and peepholes are not mapped."""
         kind, x = self.node.op_type.lower(), self._in(0)
-        direction = self._attr("direction", b"forward")
-        direction = direction.decode() if isinstance(direction, bytes) else str(direction)
-        acts = [a.decode() if isinstance(a, bytes) else str(a) for a in self._attr("activations", [])]  # type: ignore[union-attr]
-        unmapped = [n for n in self.node.input[4:] if n] + [n for n in self.node.output[1:] if n]
+        direction = self._str("direction", "forward")
+        acts = self._attr("activations", [])
+        if not isinstance(acts, list) or not all(isinstance(a, bytes) for a in acts):
+            raise WorkloadError(f"{self._node()}: attribute 'activations' must be a list of strings (got {acts!r:.60})")
+        acts = [a.decode("utf-8", "replace") for a in acts]
+        unmapped = [n for n in self.node.input[4:5] + self.node.input[7:] if n] + [n for n in self.node.output[3:] if n]
         if direction == "reverse" or unmapped or (self._attr("clip") is not None) \
-                or (kind == "gru" and not self._attr("linear_before_reset", 0)):
+                or (kind == "gru" and not self._int("linear_before_reset", 0)):
             raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}): only forward or "
-                                f"bidirectional layers without clip, peepholes, initial states or Y_h/Y_c outputs "
-                                f"(and GRU with linear_before_reset=1, as torch exports) are mapped")
-        kw: dict = {"hidden_size": int(self._attr("hidden_size")), "bias": len(self.node.input) > 3  # type: ignore[arg-type]
-                    and bool(self.node.input[3]), "batch_first": bool(self._attr("layout", 0)),
-                    "bidirectional": direction == "bidirectional", "name": self.op_name}
+                                f"bidirectional layers without clip, sequence_lens or peepholes (and GRU with "
+                                f"linear_before_reset=1, as torch exports) are mapped")
+        # hidden_size is optional in ONNX: R (num_directions, G·hidden, hidden) gives it
+        x_shape, r_shape = self.b.shape(x), self._operand_shape(2)
+        hidden = self._int("hidden_size", r_shape[-1] if len(r_shape) == 3 else None)
+        dirs, gates, layout = 2 if direction == "bidirectional" else 1, GATES[kind], self._int("layout", 0)
+        expect = {1: (dirs, gates * hidden, x_shape[-1]), 2: (dirs, gates * hidden, hidden), 3: (dirs, 2 * gates * hidden)}
+        for i, shape in expect.items():
+            if len(self.node.input) > i and self.node.input[i] and tuple(self._operand_shape(i)) != shape:
+                raise WorkloadError(f"{self._node()}: input {'WRB'[i - 1]} {self.node.input[i]!r} is "
+                                    f"{list(self._operand_shape(i))}; {direction} with hidden_size {hidden} over "
+                                    f"{x_shape[-1]} input features needs {list(shape)}")
+        kw: dict = {"hidden_size": hidden, "bias": len(self.node.input) > 3 and bool(self.node.input[3]),
+                    "batch_first": bool(layout), "bidirectional": direction == "bidirectional", "name": self.op_name}
         if kind == "rnn":
             kw["nonlinearity"] = "relu" if acts[:1] == ["Relu"] else "tanh"
+        first_op, inputs_before = len(self.b._ops), set(self.b._inputs)
         out = getattr(self.b, kind)(x, **kw)
-        return self.b.view(out, self._out_shape(), "onnx_rnn_output", name=f"{self.op_name}.Y")
+        h0s = [name for name in self.b._inputs if name not in inputs_before]  # each direction's zero h₀, in order
+        # Y per the ONNX spec: (seq, num_directions, batch, hidden); layout 1 (batch, seq, num_directions, hidden)
+        t, n = (x_shape[1], x_shape[0]) if layout else (x_shape[0], x_shape[1])
+        self._initial_states(first_op, h0s, (n, dirs, hidden) if layout else (dirs, n, hidden))
+        steps = self.b._ops[-1].inputs  # the stack of every step's hidden state: forward in time order, then reverse
+        last = [steps[t - 1], *([steps[t]] if dirs == 2 else [])]
+        for i, out_name in enumerate(self.node.output[1:3], start=1):
+            if out_name:  # Y_h / Y_c: (num_directions, batch, hidden); layout 1 (batch, num_directions, hidden)
+                self.tensor[out_name] = self.b._add(
+                    self.b._name(f"{self.op_name}.{('Y_h', 'Y_c')[i - 1]}", "stack"), OpKind.CONCAT, last,
+                    (n, dirs, hidden) if layout else (dirs, n, hidden), fn="stack", dim=1 if layout else 0)
+        y = (n, t, dirs, hidden) if layout else (t, dirs, n, hidden)
+        return self.b.view(out, y, "onnx_rnn_output", name=f"{self.op_name}.Y")
+
+    def _initial_states(self, first_op: int, h0s: list[str], shape: tuple[int, ...]) -> None:
+        """initial_h / initial_c (inputs 5 and 6) that are activations or graph inputs, read by each direction's
+        first step (see :meth:`_recurrent`): initial_h in place of the builder's h₀ input (then no longer a graph
+        input), initial_c by the first cell op, which also reads that step's recurrent GEMM."""
+        ops = self.b._ops
+        firsts = [next(k for k in range(first_op, len(ops)) if h0 in ops[k].inputs) for h0 in h0s]  # recurrent GEMMs
+        for i in (5, 6):
+            name = self.node.input[i] if len(self.node.input) > i else ""
+            if name and tuple(self._operand_shape(i)) != shape:
+                raise WorkloadError(f"{self._node()}: {('initial_h', 'initial_c')[i - 5]} {name!r} is "
+                                    f"{list(self._operand_shape(i))}; the spec's shape here is {list(shape)}")
+            if not name or self._is_init(name):
+                continue
+            state = self._in(i)
+            for h0, j in zip(h0s, firsts, strict=True):
+                if i == 6:  # initial_c: the direction's first cell, which reads that GEMM's output
+                    j = next(k for k in range(j + 1, len(ops)) if ops[k].inputs[:1] == (ops[j].name,))
+                op = ops[j]
+                reads = tuple(state if r == h0 else r for r in op.inputs) + ((state,) if i == 6 else ())
+                ops[j] = dataclasses.replace(op, inputs=reads, in_shapes=tuple(self.b.shape(r) for r in reads))
+                if i == 5:
+                    del self.b._inputs[h0]
 
     def _constant(self) -> None:
         """A Constant node: its output is read as an initializer is (a tensor of the file, not an activation)."""
         import onnx
 
-        value = self._attr("value")
+        value, T = self._attr("value"), onnx.TensorProto
         if isinstance(value, onnx.TensorProto):
-            dims = tuple(int(d) for d in value.dims)
+            dims, dtype = tuple(int(d) for d in value.dims), value.data_type
         elif self._attr("sparse_value") is not None:
-            dims = tuple(int(d) for d in self._attr("sparse_value").dims)  # type: ignore[union-attr]
+            sparse = self._attr("sparse_value")
+            dims, dtype = tuple(int(d) for d in sparse.dims), sparse.values.data_type  # type: ignore[union-attr]
         else:  # value_float / value_int / value_string: a scalar; value_floats / _ints / _strings: a vector
-            lists = [self._attr(k) for k in ("value_floats", "value_ints", "value_strings")]
-            dims = next(((len(v),) for v in lists if v is not None), ())  # type: ignore[arg-type]
+            lists = {k: self._attr(k) for k in ("value_floats", "value_ints", "value_strings")}
+            dims = next(((len(v),) for v in lists.values() if v is not None), ())  # type: ignore[arg-type]
+            kind = next((k for k in (*lists, "value_float", "value_int", "value_string")
+                         if self._attr(k) is not None), "value_float")
+            dtype = T.FLOAT if "float" in kind else T.INT64 if "int" in kind else T.STRING
         self.inits[self.node.output[0]] = dims or (1,)  # a 0-d scalar: 1 element
+        self.init_types[self.node.output[0]] = dtype
 
     def _generic(self) -> None:
         """A node without a mapping (``unsupported: elementwise``): one ELEMENTWISE op per output, 1 flop per output
-        element, reading the node's activations; initializers it reads are its parameters."""
+        element, reading the node's activations; initializers it reads are its parameters, except the shapes,
+        indices, counts and quantisation scales :meth:`_is_param` tells apart."""
         inputs = [self.tensor[n] for n in self.node.input if n in self.tensor]
-        weights = list({self._weight(n): Weight(self._weight(n), self.inits[n]) for n in self.node.input
-                        if n in self.inits and n not in self.tensor}.values())
+        weights = list({self._weight(n): Weight(self._weight(n), self.inits[n]) for i, n in enumerate(self.node.input)
+                        if self._is_init(n) and self._is_param(i)}.values())
         for i, out in enumerate(self.node.output):
             if not out:
                 continue
-            shape = self.shapes.get(out)
-            if shape is None:
-                raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}): shape inference "
-                                    f"gave no shape for its output {out!r}, so it cannot be priced")
+            shape = self._out_shape(out)
             name = self.op_name if i == 0 else f"{self.op_name}.{i}"
-            self.tensor[out] = self.b.vector(OpKind.ELEMENTWISE, inputs, shape, f"onnx_{self.node.op_type}", 1,
+            self.tensor[out] = self.b.vector(OpKind.ELEMENTWISE, inputs, shape, f"onnx_{_op_key(self.node)}", 1,
                                              name=name, **({"weights": weights} if i == 0 else {}))
 
     def _view(self) -> None:

@@ -165,7 +165,7 @@ def test_onnx_meta_has_batch_and_dtype_and_a_fixed_batch_is_not_ignored(tmp_path
     assert rep["macs"] == 3 * 2048
     assert (rep["workload"]["batch"], rep["workload"]["dtype"]) == (3, "int8")  # tpu-v1's dtype: int8
     # a symbolic axis 0 that dims pins (N = 2) is the model's batch as well: batch 4 is refused, naming dims
-    with pytest.raises(WorkloadError, match=r"axis 0 is a fixed size or one workload.dims sets: 'x' \[2, 64\]"):
+    with pytest.raises(WorkloadError, match=r"batch axis is a fixed size or one workload.dims sets: 'x' \[2, 64\]"):
         from_onnx(_onnx_fc("N"), batch=4, dims={"N": 2})
     assert sum(op.macs for op in from_onnx(_onnx_fc("N"), batch=1, dims={"N": 2}).ops) == 2 * 2048
 

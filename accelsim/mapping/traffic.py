@@ -33,6 +33,9 @@ from .tiling import tile_gemm, tile_gemm_shared
 # buffering: docs/architecture.md, "Tasks")
 GROUP_MIN_CYCLES = 1000
 GROUPS_PER_SECOND = 1_000_000  # of transfer: the groups of one 1 µs each (an integer, so the floor is exact)
+# an op whose groups max_tiles_per_op made coarser than that cuts each unit's first and last group into pieces
+# halving towards the op's ends, at most this many halvings (:func:`ramp_groups`; docs/architecture.md, "Tasks")
+RAMP_MAX = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,7 @@ class Traffic:
     # an op split over several units (not a GPU's output tiles): each unit's compute cycles, its share priced on
     # its own (:func:`unit_cycles`); () for one unit
     unit_cycles: tuple[int, ...] = ()
+    ramp: int = 0  # the halvings of each unit's first and last group (:func:`ramp_groups`)
 
 
 def _sources(tensors: tuple[str, ...], elem: int, ctx: Context, cached: tuple[str, ...] = (),
@@ -220,6 +224,11 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         sram = p.details.get("sram_operand_bytes", sram)
     nunits = len(p.units)
     groups = tile_groups(p, ntiles, nunits, a_tot + b_tot + out_off, ctx.main_bandwidth, options)
+    # (a GPU's groups are its cores' K-slices, emit.group_plan: no ramp)
+    gpu = "output_tiles" in p.details or ctx.units[p.units[0]].count > 1
+    ramp = 0 if gpu else ramp_groups(p, groups, nunits, a_tot + b_tot + out_off, ctx.main_bandwidth)
+    if ramp:
+        details["ramp"] = ramp
     # split over cores along the dimension that replicates the smaller operand: along N (columns) every core
     # streams all of A, along M all of B. Each core fills its own SRAM, so the level inside the cores serves the
     # copies: the innermost cache (a GPU's CTAs count their own panels, gpu_tiles / attention), else the memories.
@@ -294,7 +303,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         else vector.achieved_fraction(op, arch, main_bytes, passes))
     if achieved is not None:  # a modelled GPU kernel: its latency-bound bandwidth instead of the size curve
         scale[ctx.main] = achieved
-    return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details, per_unit)
+    return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details, per_unit, ramp)
 
 
 def _per_gemm(op: Op, a_tot: int, b_tot: int, out_off: int) -> tuple[int, int, int]:
@@ -398,7 +407,7 @@ def tile_groups(p: Plan, ntiles: int, nunits: int, nbytes: int, bandwidth: float
     both, except that every unit the op was split over gets a group. Over several units, a multiple of them (each
     unit as many groups, :func:`~.emit.group_plan`): rounded up, or down where up would pass max_tiles_per_op
     (which wins over min_tiles_per_op) or the op's compute cycles."""
-    fit = max(p.cycles // GROUP_MIN_CYCLES, int(nbytes * GROUPS_PER_SECOND // bandwidth))
+    fit = _fit(p, nbytes, bandwidth)
     want = max(ntiles, options.min_tiles_per_op, nunits, fit)
     cap = max(options.max_tiles_per_op, nunits)
     groups = max(1, min(want, cap, p.cycles, max(fit, nunits)))
@@ -406,6 +415,30 @@ def tile_groups(p: Plan, ntiles: int, nunits: int, nbytes: int, bandwidth: float
         up = -(-groups // nunits) * nunits
         groups = up if up <= min(cap, max(nunits, p.cycles)) else max(nunits, groups // nunits * nunits)
     return groups
+
+
+def _fit(p: Plan, nbytes: int, bandwidth: float) -> int:
+    """The groups of an op cut as finely as GROUP_MIN_CYCLES and GROUPS_PER_SECOND allow."""
+    return max(p.cycles // GROUP_MIN_CYCLES, int(nbytes * GROUPS_PER_SECOND // bandwidth))
+
+
+def ramp_groups(p: Plan, groups: int, nunits: int, nbytes: int, bandwidth: float) -> int:
+    """The ramp of an op of ``groups`` tile groups (:func:`tile_groups`) over ``nunits`` units that moves
+    ``nbytes`` from memories of ``bandwidth`` bytes/s: r, where each unit's first group is cut into pieces of
+    2^-r, 2^-r, 2^-(r-1), …, 1/2 of it and its last into the same in reverse (:func:`~.emit.ramp_shares`); the
+    largest r ≤ RAMP_MAX whose smallest piece is no smaller than the op's finest group (the groups it would have
+    without max_tiles_per_op: one per GROUP_MIN_CYCLES of compute or 1 / GROUPS_PER_SECOND of transfer, at least
+    one per unit, at most one per cycle), 0 when its groups are that fine already.
+
+    The units' first loads queue on the memory they share, so each unit starts after its first group's load and
+    those of the units ahead of it, and the op ends with a last group's compute and store after its load: with
+    groups of a whole op's share (8192³ on tpu-v4's 8 arrays at max_tiles_per_op 16: 2 groups an array) the last
+    array started after half the op's transfers, 784 µs into a 4.0 ms GEMM. A real array starts after one tile's
+    load and ends one tile's compute after its last. The pieces keep the groups coarse between the ends: the
+    first load is the finest group's, each next piece (twice the size) loads while one computes, and the op ends
+    on the finest piece."""
+    fine = max(1, min(max(_fit(p, nbytes, bandwidth), nunits), p.cycles))
+    return min(RAMP_MAX, (fine // groups).bit_length() - 1) if fine >= 2 * groups else 0
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -475,4 +508,4 @@ def context(arch: Arch, units: tuple[Unit, ...], plans: tuple[Plan, ...], level_
                    arch.memory(arch.main_memory).sustained_bandwidth)
 
 
-__all__ = ["Context", "Traffic", "context", "operand_bytes", "split_estimate", "sram_reads", "tile_groups", "traffic", "GROUP_MIN_CYCLES", "GROUPS_PER_SECOND"]
+__all__ = ["Context", "Traffic", "context", "operand_bytes", "ramp_groups", "split_estimate", "sram_reads", "tile_groups", "traffic", "GROUP_MIN_CYCLES", "GROUPS_PER_SECOND", "RAMP_MAX"]

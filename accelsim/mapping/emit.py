@@ -176,7 +176,7 @@ class Emitter:
 
     def __init__(self, ctx: Context, data_parallel: int, launch: Launch, max_tasks: int | None = None,
                  budget_note: str = "", tensor_parallel: int = 1, accumulate: bool = False,
-                 expert_parallel: int = 1):
+                 expert_parallel: int = 1, embedding_parallel: int = 1):
         self.ctx = ctx
         # gradient accumulation (a training iteration of several micro-batches): the data-parallel reduction runs
         # once, after the last micro-batch's backward pass, so here it waits for the whole backward pass
@@ -191,6 +191,8 @@ class Emitter:
         # an MoE expert's gradient is reduced over the data-parallel chips holding the same experts (Megatron's
         # expert data-parallel group: expert_parallel times fewer chips, over the same span)
         self.ep = expert_parallel
+        # a sharded DLRM table's, over the chips holding the same table (one per group of embedding_parallel)
+        self.emb = embedding_parallel
         self.launch = launch
         self.host_start: list[int] | None = None  # the pass's first host task (step overhead, graph launch)
         self.max_tasks = max_tasks
@@ -269,8 +271,11 @@ class Emitter:
                                (f" spread over {extent}" if extent != group else "") +
                                f" needs an arch with at least {max(extent, 2)} chips and an interconnect "
                                f"(arch.chips={arch.chips})")
-        # nccl-tests' size: the whole tensor (a reduce-scatter's unscattered input, an all-gather's gathered output)
-        nbytes = op.in_bytes if op.fn == "reduce_scatter" else op.out_bytes
+        # nccl-tests' size: the whole tensor (a reduce-scatter's unscattered input, an all-gather's gathered output;
+        # attrs ``message_bytes`` where the builder sizes it otherwise: a sharded DLRM's uneven all-to-all, its
+        # busiest chip's send buffer)
+        nbytes = int(op.attrs["message_bytes"]) if "message_bytes" in op.attrs else (  # type: ignore[call-overload]
+            op.in_bytes if op.fn == "reduce_scatter" else op.out_bytes)
         # NCCL's kernel is launched (and dispatched) as any other; in stream order NCCL's stream waits for the
         # compute stream, and the compute stream for it (a blocking collective: torch.distributed's, Megatron's
         # tensor-parallel ones)
@@ -404,8 +409,8 @@ class Emitter:
         ends = []
         for p in self.steps:
             op = p.op
-            group = reduction_chips(op, self.dp, self.ep)
-            if group <= 1:  # the only chip holding these experts: nothing to reduce
+            group = reduction_chips(op, self.dp, self.ep, self.emb)
+            if group <= 1:  # the only chip holding these experts (or this table): nothing to reduce
                 self.reduced[op.name] = (0.0, 0, "all_reduce")
                 continue
             # the whole gradient buffer (DDP's and Megatron's grad buffers; an nn.Embedding's gradient is dense),

@@ -15,7 +15,8 @@
   an all-gather, the unscattered input of a reduce-scatter); priced by :mod:`accelsim.cost.collective`.
 * ``embedding_bag``: one EMBEDDING op (fn "embedding_bag") sum-pooling ``pooling`` rows of a (rows, dim) table per
   sample from (batch, pooling) indices (graph input ``input``); the op convention is :mod:`.recsys`'s.
-  ``kernel: embedding`` is a plain ``torch.nn.functional.embedding`` instead (pooling 1, fn "embedding", no sum):
+  ``kernel: embedding`` is a plain ``torch.nn.functional.embedding`` instead (pooling 1, fn "embedding", no sum,
+  and no ``sparse_grad``: F.embedding's default dense gradient, as an LLM's token embedding trains):
   PyTorch's index_select kernel moves every gathered element with one thread (``vector_elems`` = batch·dim, priced
   by :func:`accelsim.cost.vector.price`: the small- or large-index kernel on a GPU preset, else the arch's
   ``cycles_per_element`` for "embedding"); ``kernel: embedding_gather`` is that call as PyTorch 2.8 and later run
@@ -344,7 +345,8 @@ def embedding_bag(p: EmbeddingBagParams) -> Graph:
     b = RecsysBuilder("embedding_bag", {"input": (p.batch, p.pooling)}, dtype=p.dtype or "fp16")
     b.embedding_bag("input", p.rows, p.dim, access=p.access, zipf_alpha=p.zipf_alpha, name="embedding_bag")
     if p.kernel != "embedding_bag":  # the same gather without the pooled sum
-        attrs = {**b._ops[-1].attrs, "fn": "embedding"}
+        # F.embedding's default sparse=False (an LLM's token table): a dense gradient, its step updates every row
+        attrs = {k: v for k, v in b._ops[-1].attrs.items() if k != "sparse_grad"} | {"fn": "embedding"}
         if p.kernel == "embedding_gather":  # PyTorch >= 2.8's index_select (accelsim.cost.vector.price)
             attrs["index_select"] = "gather"
         b._ops[-1] = dataclasses.replace(b._ops[-1], flops=0, attrs=attrs)

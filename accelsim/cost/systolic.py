@@ -9,7 +9,8 @@ overlaps its softmax (:mod:`.attention`). A linear whose weights are stored narr
 (``attrs["dequant"]``, set by :mod:`accelsim.builders.precision`) dequantises them on the core's vector lanes
 overlapped with the array (:func:`dequant_cycles`). The SRAM bytes the array reads and writes follow the dataflow: the
 stationary operand once, the one streamed along rows once per column fold, the one along columns once per row
-fold.
+fold; an output streamed once per K fold (ws, is) is written as a partial sum at the accumulator's width but the
+last time (:func:`sram_operand_bytes`).
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
                "folds": [[f.rows, f.cols] for f in fs] if fused else [fs[0].rows, fs[0].cols],
                "fold_cycles": fs[0].fold_cycles,
                "mapping_efficiency": round(fs[0].mapping_efficiency, 6),
-               "sram_operand_bytes": sum(sram_operand_bytes(g, f, sa.dataflow, op.elem_bytes, None if fused else k_run)
+               "sram_operand_bytes": sum(sram_operand_bytes(g, f, sa.dataflow, op.elem_bytes, None if fused else k_run,
+                                                            *_output_widths(op, arch))
                                          for g, f in zip(gemms, fs, strict=True))}
     if sparsity is not None:
         details["sparsity"] = {"pattern": str(sparsity), "k": op.gemm.k, "executed_k": k_run,  # type: ignore[union-attr]
@@ -115,11 +117,25 @@ def dequant_cycles(op: Op, arch: Arch) -> float:
     return vu.cycles_per_element.get("dequantize", DEQUANT_LANE_CYCLES) / (vu.lanes * rate)
 
 
-def sram_operand_bytes(g: Gemm, f: folds.Folds, dataflow: str, elem: int, k_run: int | None = None) -> int:
+def _output_widths(op: Op, arch: Arch) -> tuple[int | None, int | None]:
+    """(bytes of a partial sum, bytes of a finished output element) for :func:`sram_operand_bytes`: the core's
+    accumulator width (:meth:`~accelsim.hardware.Core.partial_sum_bytes`) and the output dtype's; (None, None)
+    (every term at the input width) for a fused attention, whose QKᵀ output is its scores, and on a core with GPU
+    output tiles (``core.tile``), whose partial sums stay in registers."""
+    if op.kind is OpKind.ATTENTION or arch.core.tile is not None:
+        return None, None
+    return arch.core.partial_sum_bytes(op.out_dtype), dtype_bytes(op.out_dtype)
+
+
+def sram_operand_bytes(g: Gemm, f: folds.Folds, dataflow: str, elem: int, k_run: int | None = None,
+                       psum: int | None = None, out: int | None = None) -> int:
     """Bytes the array reads and writes in SRAM: stationary operand once, streamed ones once per fold. ``k_run``:
     the K the array runs when it skips a pruned weight's zeros; it reads the dense activations (SCALE-Sim v3
     counts each ifmap element once per kept weight of its group, systolic_compute_ws: ifmap reads × M/N) and
-    the compressed weights."""
+    the compressed weights. The output, streamed once per row fold (ws, is: one per K fold), is written as a
+    partial sum ``psum`` bytes wide (the accumulator's) on every fold but its last, which writes the finished
+    element, ``out`` bytes; os holds the partial sums in its PEs and writes each output once (``out``). Unset,
+    both are ``elem`` (SCALE-Sim's one word size)."""
     df = folds.DATAFLOWS[dataflow]
     elems = {"a": g.m * g.k, "b": (k_run or g.k) * g.n, "c": g.m * g.n}
     dims = {"a": {"m", "k"}, "b": {"k", "n"}, "c": {"m", "n"}}
@@ -131,5 +147,8 @@ def sram_operand_bytes(g: Gemm, f: folds.Folds, dataflow: str, elem: int, k_run:
             reps = f.cols
         else:
             reps = f.rows
-        total += elems[x] * reps
-    return total * g.count * elem
+        if x == "c":  # reps - 1 partial sums, then the output
+            total += elems[x] * ((reps - 1) * (psum or elem) + (out or elem))
+        else:
+            total += elems[x] * reps * elem
+    return total * g.count

@@ -413,8 +413,10 @@ class Emitter:
             if group <= 1:  # the only chip holding these experts (or this table): nothing to reduce
                 self.reduced[op.name] = (0.0, 0, "all_reduce")
                 continue
-            # the whole gradient buffer (DDP's and Megatron's grad buffers; an nn.Embedding's gradient is dense),
-            # not the rows an embedding's backward wrote
+            # the whole gradient buffer (DDP's and Megatron's grad buffers), not the rows an embedding's backward
+            # wrote: a dense nn.Embedding's gradient is the whole table, and a sparse one (a bag table's,
+            # sparse_grad) is sent whole too, as no sparse reduction is modelled (docs/architecture.md, Training);
+            # a distributed optimizer's all-gather after the step (op) likewise sends the whole parameter
             param = next((w for w in op.weights if w.name == op.attrs.get("param")), None)
             elems = math.prod(param.shape) if param is not None else sum(math.prod(s) for s in op.in_shapes)
             kind = "reduce_scatter" if int(op.attrs.get("shards", 1)) > 1 else "all_reduce"

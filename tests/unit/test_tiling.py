@@ -167,6 +167,57 @@ def test_gemmini_accumulator_decides_the_output_tile():
     assert (tiling["nm"], tiling["nn"], tiling["nk"]) == (2, 2, 32) and hbm == 8 * 2**20 + 2**18
 
 
+def test_gemmini_sram_bytes_count_partial_sums_at_the_accumulator_width():
+    # The array's SRAM accesses of a 512×512×4096 int8 GEMM on Gemmini's 16×16 ws array (cost/systolic.py
+    # sram_operand_bytes): ws holds B stationary, K down the rows (F_r = 4096 / 16 = 256 folds), N across the
+    # columns (F_c = 512 / 16 = 32). A (512·4096) streams once per column fold: 67,108,864 B; B (4096·512) once:
+    # 2,097,152 B; the output (512·512 = 262,144 elements) once per row fold, 255 times as an int32 partial sum
+    # (4 B) and the last time as the finished int8 output (1 B): 262,144 · (255·4 + 1) = 267,649,024 B.
+    from accelsim import api
+    from accelsim.config import experiment_from_parts
+
+    def run(*overrides: str) -> dict:
+        spec = experiment_from_parts("gemm", "gemmini", overrides=["workload.m=512", "workload.n=512",
+                                                                   "workload.k=4096", *overrides])
+        return api.run_experiment(spec).to_dict()
+
+    wide, narrow = run(), run("arch.core.systolic.accumulator_dtype=int8")
+    a, b = 512 * 4096 * 32, 4096 * 512
+    assert wide["ops"][0]["mapping"]["sram_operand_bytes"] == a + b + 512 * 512 * (255 * 4 + 1) == 336_855_040
+    # 1-byte partial sums (SCALE-Sim's one word size): every output access at 1 B, 262,144 · 256 = 67,108,864 B
+    assert narrow["ops"][0]["mapping"]["sram_operand_bytes"] == a + b + 512 * 512 * 256 == 136_314_880
+    # bytes.sram adds the fills from DRAM (its HBM bytes); its energy is per byte, so it follows
+    for rep in (wide, narrow):
+        assert rep["bytes"]["sram"] == rep["ops"][0]["mapping"]["sram_operand_bytes"] + rep["bytes"]["hbm"]
+    per_byte = [rep["energy"]["by_level"]["sram"] / rep["bytes"]["sram"] for rep in (wide, narrow)]
+    assert per_byte[0] == pytest.approx(per_byte[1])
+
+
+def test_os_and_gpu_sram_bytes_write_each_output_once():
+    # os keeps the partial sums in its PEs: the output is stationary and written once, at its own width. A 64×64×64
+    # int8 GEMM on a 16×16 os array: M and N spatial (F_r = F_c = 4 folds), A (64·64) once per column fold, B once
+    # per row fold: 4096 · 4 · 2 = 32,768 B, C 4096 · 1 B: 36,864 B whatever the accumulator.
+    from accelsim.cost import folds
+    from accelsim.cost.systolic import sram_operand_bytes
+    from accelsim.ir import Gemm
+
+    g = Gemm(64, 64, 64)
+    f = folds.folds(64, 64, 64, 16, 16, "os", False)
+    assert sram_operand_bytes(g, f, "os", 1, None, 4, 1) == sram_operand_bytes(g, f, "os", 1) == 36_864
+    # ws: K folds F_r = 4, N folds F_c = 4: A 4096 · 4, B 4096, C 4096 · (3·4 + 1) = 73,728 B
+    f = folds.folds(64, 64, 64, 16, 16, "ws", False)
+    assert sram_operand_bytes(g, f, "ws", 1, None, 4, 1) == 4096 * 4 + 4096 + 4096 * 13 == 73_728
+    # a GPU (core.tile) accumulates in registers: a100's 32×32 os array on a 1024³ bf16 GEMM, F_r = F_c = 32: A and
+    # B 1024² · 32 · 2 B each, the output once, 1024² · 2 B: 136,314,880 B
+    from accelsim import api
+    from accelsim.config import experiment_from_parts
+
+    spec = experiment_from_parts("gemm", "a100", overrides=["workload.m=1024", "workload.n=1024", "workload.k=1024",
+                                                            "workload.dtype=bf16"])
+    mapping = api.run_experiment(spec).to_dict()["ops"][0]["mapping"]
+    assert mapping["sram_operand_bytes"] == 2 * 1024**2 * 32 * 2 + 1024**2 * 2 == 136_314_880
+
+
 def test_an_output_that_fits_as_partial_sums_tiles_as_before():
     # 64×64×4096 int8: the partial sums 64·64·4 = 16 KiB fit the 64 KiB half of the accumulator unsplit, so only A
     # and B (256 KiB each, 32 KiB tiles: nk = 8) decide, whatever the accumulator: each operand once, 256 KiB ·

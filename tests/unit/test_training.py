@@ -163,6 +163,24 @@ def test_a_sparse_tables_step_is_lazy_over_the_rows_it_looked_up():
     assert bert.meta["gradient_bytes"] == bert.weight_bytes
 
 
+@pytest.mark.parametrize("kernel", ["embedding", "embedding_gather"])
+def test_a_plain_embedding_kernel_keeps_the_dense_gradient(kernel):
+    # embedding_bag's kernel: embedding (or embedding_gather) is torch.nn.functional.embedding, whose sparse
+    # defaults to False (an LLM's token table), unlike the bag kernel's nn.EmbeddingBag(..., sparse=True): its
+    # gradient and step are the whole 1,000,000 × 128 table though 2,048 rows were looked up. SGD: 2 FLOPs per
+    # element (p -= lr · g), 2 · 1,000,000 · 128 = 256,000,000; the fp16 gradient 1,000,000 · 128 · 2 B
+    g = build_workload("embedding_bag", {"rows": 1_000_000, "pooling": 1, "kernel": kernel, "mode": "training",
+                                         "optimizer": "sgd"})
+    step = g["embedding_bag.weight.step"]
+    assert "sparse_grad" not in g["embedding_bag"].attrs and "sparse_rows" not in step.attrs
+    assert step.out_shape == (1_000_000, 128) and step.flops == 2 * 1_000_000 * 128
+    assert g.meta["gradient_bytes"] == 1_000_000 * 128 * 2
+    # the bag kernel (pooling 1 too) keeps its sparse step: 2,048 rows, 2 · 2,048 · 128 FLOPs
+    bag = build_workload("embedding_bag", {"rows": 1_000_000, "pooling": 1, "mode": "training", "optimizer": "sgd"})
+    step = bag["embedding_bag.weight.step"]
+    assert step.attrs["sparse_rows"] == 2048 and step.out_shape == (2048, 128) and step.flops == 2 * 2048 * 128
+
+
 @pytest.mark.parametrize(("optimizer", "states", "per_elem"), [("sgd", 1, 2), ("momentum", 2, 4)])
 def test_sgd_and_momentum_state(optimizer, states, per_elem):
     # fp16 parameters: the optimizer's own fp32 state (sgd none, momentum one) plus the fp32 master copy

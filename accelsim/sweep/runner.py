@@ -31,7 +31,7 @@ from typing import Any
 from .. import __version__
 from ..config.sweep import load_sweep
 from ..errors import AccelsimError
-from .executors import DASK_MISSING, EXECUTORS, dispatch, make_executor
+from .executors import DASK_MISSING, EXECUTORS, dispatch, make_executor, run_chunk
 from .expand import PlannedPoint, PlanStream
 from .plots import SweepColumns, plot_sweep_records
 from .store import (
@@ -43,6 +43,7 @@ from .store import (
     plain,
     read_sweep_json,
     record,
+    share_refusal,
     stream_csv,
     to_json,
     write_sweep_json,
@@ -306,7 +307,9 @@ def run_sweep(sweep_file: str | os.PathLike, outdir: str | os.PathLike | None = 
 class _Feed:
     """The points a sweep runs now, taken from the plan stream: points already in results.jsonl are skipped,
     a point found invalid while streaming is recorded at once as an "error" record (counted as run now), the
-    rest go to the executor. ``record`` stores one record and moves the progress bar."""
+    rest go to the executor. ``record`` stores one record and moves the progress bar; a point a worker refused
+    for its share of the default memory budget (:func:`~accelsim.sweep.store.share_refusal`) is held back instead,
+    and :meth:`run_deferred` runs it again in this process once the workers are gone."""
 
     def __init__(self, stream: PlanStream, done: set[str], store: ResultStore, sweep_json: _SweepJson,
                  relabel: dict[str, int] | None = None):
@@ -314,6 +317,8 @@ class _Feed:
         self.relabel = relabel
         self.skipped = self.ran = self.sent = self.relabelled = 0
         self.bar: _Bar | None = None
+        self.inflight: dict[str, PlannedPoint] = {}  # points sent to the executor, by id, until their record is back
+        self.deferred: list[PlannedPoint] = []  # points refused for their worker's share of memory
 
     def __iter__(self) -> Iterator[PlannedPoint]:
         with open(self.store.path, "rb") if self.relabel is not None else contextlib.nullcontext() as reader:
@@ -326,6 +331,7 @@ class _Feed:
                     self.record(record(point.id, point.values, error=point.error))
                 else:
                     self.sent += 1
+                    self.inflight[point.id] = point
                     yield point
         self.sweep_json.relabel_from = None  # every reused point read through: relabelled
 
@@ -345,11 +351,34 @@ class _Feed:
         return self.sent + self.stream.remaining()
 
     def record(self, rec: dict) -> None:
+        point = self.inflight.pop(rec["id"], None)
+        if point is not None and rec["status"] == "error" and share_refusal(rec.get("error")):
+            self.deferred.append(point)  # run again alone (run_deferred); not stored, so an interrupt re-runs it
+            return
         self.store.append(rec)
         self.ran += 1
         if self.bar is not None:
             self.bar.advance(rec["status"] == "ok", self.total())
         self.sweep_json.maybe_write()
+
+
+    def run_deferred(self, con, workers: int) -> None:
+        """Run the points the ``workers`` refused for their share of the default options.memory_budget again, one
+        at a time in this process (the workers are gone by now), each with the whole default, as ``--workers 1``
+        or ``accelsim run`` would: a point's outcome does not depend on how many workers ran beside it."""
+        points, self.deferred = self.deferred, []
+        if not points:
+            return
+        if con is not None:
+            many = len(points) > 1
+            con.print(f"{len(points)} point{'s' if many else ''} needed more than a worker's share of the default "
+                      f"options.memory_budget (half of this machine's memory over {workers} workers): running "
+                      f"{'them' if many else 'it'} again here{', one at a time,' if many else ''} with the whole "
+                      f"default (fewer --workers, or options.memory_budget set, would run such points in parallel)",
+                      soft_wrap=True)
+        for point in points:
+            for rec, _ in run_chunk([(point.id, point.values, point.experiment)]):
+                self.record(rec)
 
 
 def _start_lines(con, stream: PlanStream, out: Path, store: ResultStore, done: set[str],
@@ -439,6 +468,9 @@ def _dispatch(feed: _Feed, points, executor: str, workers: int | None, scheduler
         with _Bar(con, feed.total(), enabled, f"{name} ({used})") as bar:
             feed.bar = bar
             dispatch(ex, points, feed.record, remaining=feed.stream.remaining)
+            if feed.deferred:
+                ex.close()  # the workers and their memory gone before a point runs here with the whole default
+                feed.run_deferred(con, ex.slots)
     return used
 
 

@@ -86,6 +86,18 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+SHARE_NOTE = "half of this machine's memory over "  # how mapping.lower's task-budget refusal names a worker's
+# share of the default options.memory_budget: "(N B: half of this machine's memory over W workers at ~1024 B a task)"
+
+
+def share_refusal(error: object) -> bool:
+    """Whether a failed point's ``error`` is the refusal of a pass too big for its worker's share of the default
+    options.memory_budget (half of the machine's memory divided among the sweep's workers): an effect of how many
+    workers ran beside it, not of the point, so the sweep runs such a point again alone (docs/sweeps.md) and a
+    record of one (left by an earlier version) does not count as done."""
+    return isinstance(error, str) and SHARE_NOTE in error and " workers at ~" in error
+
+
 def one_line(error: BaseException) -> str:
     """An exception as one line: accelsim's own errors as their message (lines joined with "; "), anything else
     prefixed with its type."""
@@ -226,8 +238,17 @@ class ResultStore:
 
     def ids(self) -> set[str]:
         """The ids of the finished records (as :meth:`load`, without keeping the records: a sweep resuming
-        into a folder of a million results holds their ids only)."""
-        return {rec["id"] for rec in self._records(False)}
+        into a folder of a million results holds their ids only). A point whose last record is an error for its
+        worker's share of memory (:func:`share_refusal`) is not finished: it runs again."""
+        done: set[str] = set()
+        again: set[str] = set()
+        for rec in self._records(False):
+            done.add(rec["id"])
+            if rec["status"] == "error" and share_refusal(rec.get("error")):
+                again.add(rec["id"])
+            else:
+                again.discard(rec["id"])
+        return done - again
 
     def _records(self, strict: bool) -> Iterator[dict[str, Any]]:
         return (rec for _, rec in self._scan(strict))
@@ -503,4 +524,4 @@ def stream_csv(outdir: str | os.PathLike, info: Mapping[str, Any], *, strict: bo
 
 __all__ = ["CSV_FILE", "FORMAT", "RESULTS_FILE", "SWEEP_FILE", "RecordIndex", "ResultStore", "flatten", "is_sweep_dir",
            "metrics_from_report", "one_line", "ordered_records", "read_sweep_json", "record", "record_problem",
-           "stream_csv", "table", "write_csv", "write_sweep_json"]
+           "share_refusal", "stream_csv", "table", "write_csv", "write_sweep_json"]

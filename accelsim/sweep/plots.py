@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ ENERGY = "energy_j"
 MAX_PANELS = 6  # a third axis with more values than this is folded (best over it) instead of paneled
 MAX_ANNOTATED = 12  # heatmap cells are labelled when both sides have at most this many values
 MAX_LABELLED_FRONT = 10
+MAX_TICKS = 12  # tick labels on a heatmap side or a lines plot's axis of named values; beyond: every k-th (_ticks)
+MAX_LEGEND = 10  # lines of more series than this (matplotlib's 10-colour cycle) take a colormap and a colorbar
 MAX_SCATTER = 20_000  # a Pareto scatter of more points draws a sample of them (scatter_sample)
 
 
@@ -142,6 +145,14 @@ def varying_axes(records, axes: Sequence[str]) -> list[str]:
     return SweepColumns.of(records, axes).varying()
 
 
+def _tight(fig) -> None:
+    """``fig.tight_layout()``; a figure whose decorations cannot be fitted is left as it is, without matplotlib's
+    "Tight layout not applied" warning on stderr (in the middle of a sweep's console output)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Tight layout not applied", category=UserWarning)
+        fig.tight_layout()
+
+
 def _save(plt, fig, path: Path) -> Path:
     """Save ``fig`` as PNG to ``path`` atomically (a temporary file, then a rename) and close it."""
     from ..report.plots import DPI
@@ -150,7 +161,7 @@ def _save(plt, fig, path: Path) -> Path:
     os.close(fd)                                                                             # share a temporary file
     tmp = Path(name)
     try:
-        fig.tight_layout()
+        _tight(fig)
         fig.savefig(tmp, dpi=DPI, format="png")
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
@@ -169,6 +180,18 @@ def _panels(plt, n: int, width: float = 5.0, height: float = 3.8):
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[:n]
+
+
+def _ticks(n: int) -> list[int]:
+    """Which of ``n`` positions get a tick label: all up to :data:`MAX_TICKS`, else every ``ceil(n / MAX_TICKS)``-th
+    from the first (201 values: every 17th, 12 labels), so labels never overlap into a black band."""
+    return list(range(0, n, max(1, math.ceil(n / MAX_TICKS))))
+
+
+def _set_ticks(axis, values: Sequence[Any], rotate: bool = False) -> None:
+    """Ticks at 0, 1, ... for ``values`` on ``axis`` (an x or y axis), labelled as :func:`_ticks` picks."""
+    at = _ticks(len(values))
+    axis.set_ticks(at, [str(values[i]) for i in at], rotation=45 if rotate and len(at) > 6 else 0)
 
 
 def _layout(cols: SweepColumns, varying: list[str], used: int) -> tuple[str | None, list[Any], list[str]]:
@@ -211,8 +234,10 @@ def plot_lines(records, axes: Sequence[str], path: Path, *, name: str = "sweep",
     series = ok.sorted_values(series_axis) if series_axis else [None]
     plt = _pyplot()
     fig, axs = _panels(plt, len(panel_values))
+    # more series than the legend takes: each line a colour of a colormap, in the series' order, and a colorbar
+    shaded = plt.get_cmap("viridis") if len(series) > MAX_LEGEND else None
     for ax, pv in zip(axs, panel_values, strict=True):
-        for sv in series:
+        for n, sv in enumerate(series):
             pts = []
             for i, xv in enumerate(xs):
                 k = tuple(_key(v) for v, a in ((xv, x_axis), (sv, series_axis), (pv, panel_axis)) if a)
@@ -220,21 +245,27 @@ def plot_lines(records, axes: Sequence[str], path: Path, *, name: str = "sweep",
                     pts.append((xv if numeric else i, best[k]))
             if pts:
                 label = f"{names[series_axis]}={sv}" if series_axis else None
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+                style = {"label": label} if shaded is None else \
+                    {"color": shaded(n / (len(series) - 1)), "markersize": 3, "linewidth": 1}
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", **style)
         if numeric and min(xs) > 0 and max(xs) / min(xs) >= 8:
             ax.set_xscale("log", base=2)
         if numeric and len(xs) <= MAX_ANNOTATED:
             ax.set_xticks(xs, [str(v) for v in xs])
             ax.minorticks_off()
         if not numeric:
-            ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+            _set_ticks(ax.xaxis, xs, rotate=True)
         ax.set_xlabel(names[x_axis])
         ax.set_ylabel(_label(metric))
         ax.yaxis.set_major_formatter(lambda v, _pos: _text(metric, v))
         ax.grid(True, alpha=0.3)
         if panel_axis:
             ax.set_title(f"{names[panel_axis]}={pv}", fontsize=10)
-        if series_axis:
+        if shaded is not None:
+            bar = fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(0, len(series) - 1), shaded), ax=ax,
+                               label=names[series_axis])  # type: ignore[index]
+            _set_ticks(bar.ax.yaxis, series)
+        elif series_axis:
             ax.legend(fontsize=8)
     fig.suptitle(_title(name, f"{metric} vs {names[x_axis]}", folded, names), fontsize=11)
     return _save(plt, fig, path)
@@ -265,9 +296,12 @@ def plot_heatmap(records, axes: Sequence[str], path: Path, *, name: str = "sweep
             for j, cv in enumerate(cols):
                 k = tuple(_key(v) for v, a in ((rv, row_axis), (cv, col_axis), (pv, panel_axis)) if a)
                 grid[i, j] = best.get(k, np.nan)
-        im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis_r", vmin=vmin, vmax=vmax)
-        ax.set_xticks(range(len(cols)), [str(v) for v in cols], rotation=45 if len(cols) > 6 else 0)
-        ax.set_yticks(range(len(rows)), [str(v) for v in rows])
+        # one flat cell per point ("nearest"): matplotlib's default smooths cells under ~3 pixels (a Hanning
+        # filter), blending neighbours and painting over cells that have no point
+        im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis_r", vmin=vmin, vmax=vmax,
+                       interpolation="nearest")
+        _set_ticks(ax.xaxis, cols, rotate=True)
+        _set_ticks(ax.yaxis, rows)
         ax.set_xlabel(names[col_axis])
         ax.set_ylabel(names[row_axis])
         if len(rows) <= MAX_ANNOTATED and len(cols) <= MAX_ANNOTATED:
@@ -387,7 +421,7 @@ def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep"
         ax.set_yscale("log")
     varying = cols.varying()
     if len(front) <= MAX_LABELLED_FRONT and varying:
-        fig.tight_layout()  # the axes' final place, which the labels are fitted into
+        _tight(fig)  # the axes' final place, which the labels are fitted into
         _label_inside(ax, fig, [(x[i], y[i], describe({a: cols.values[a][int(cols.codes(a)[rows[i]])]
                                                         for a in varying})) for i in front])
     ax.set_xlabel(f"{area} (chip area, mm²)")

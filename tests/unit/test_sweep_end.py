@@ -149,3 +149,49 @@ def test_a_pareto_plot_of_more_points_than_the_limit_draws_a_sample(tmp_path, mo
     assert plots.plot_pareto(recs, ["rows"], tmp_path / "p.png") == tmp_path / "p.png"
     # 40 points, limit 8: every 5th (0 5 ... 35); every point is on the front (area up, seconds down): all drawn
     assert drawn["n"] == 40 and len(drawn["idx"]) == 40
+
+
+def _figures(monkeypatch) -> dict:
+    """The figures the plot functions save, by file name (kept open: _save closes them after saving)."""
+    seen = {}
+    real = plots._save
+
+    def keep(plt, fig, path):
+        seen[path.name] = fig
+        real(plt, fig, path)
+        return path
+
+    monkeypatch.setattr(plots, "_save", keep)
+    monkeypatch.setattr("matplotlib.pyplot.close", lambda fig=None: None)
+    return seen
+
+
+def test_a_heatmap_of_many_values_draws_flat_cells_and_a_dozen_labels(tmp_path, monkeypatch, recwarn):
+    # the probing user's grid: 3 clocks x 201 n values (16 .. 3216 step 16) x 2 latencies, the 10 GHz points of the
+    # long latency missing (invalid): 1,206 - 201 = 1,005 ok points
+    clocks, ns, lats = ["100MHz", "1GHz", "10GHz"], list(range(16, 3217, 16)), ["100ns", "1000000000s"]
+    recs = [record(f"r{i}", {"clock": c, "n": n, "lat": lat}, metrics={"seconds": n * (1 + j) * (1 + k)})
+            for i, (j, c, n, k, lat) in enumerate((j, c, n, k, lat) for j, c in enumerate(clocks) for n in ns
+                                                  for k, lat in enumerate(lats))
+            if not (c == "10GHz" and lat == "1000000000s")]
+    assert len(ns) == 201 and len(recs) == 1005
+    figs = _figures(monkeypatch)
+    plots.plot_heatmap(recs, ["clock", "n", "lat"], tmp_path / plots.HEATMAP_FILE)
+    plots.plot_lines(recs, ["clock", "n", "lat"], tmp_path / plots.LINES_FILE)
+    heat = figs[plots.HEATMAP_FILE].axes
+    images = [im for ax in heat for im in ax.get_images()]
+    assert len(images) == 2 and all(im.get_interpolation() == "nearest" for im in images)  # a panel per latency
+    # the 10 GHz row of the long latency has no point: its cells are NaN, drawn blank, not smoothed over
+    missing = [np.ma.getmaskarray(np.ma.masked_invalid(im.get_array())) for im in images]
+    assert missing[1][2].all() and not missing[1][:2].any() and not missing[0].any()
+    # 201 columns: a label every ceil(201 / 12) = 17th value, at 0, 17, ..., 187: 12 labels, from n=16 by 17 * 16
+    labels = [t.get_text() for t in heat[0].get_xticklabels()]
+    assert labels == [str(16 + 17 * 16 * i) for i in range(12)] and plots.MAX_TICKS == 12
+    assert [t.get_text() for t in heat[0].get_yticklabels()] == clocks  # 3 rows: every one labelled
+    # the lines: 201 series (n) are more than MAX_LEGEND = 10: no legend, a colorbar of n labelled as the heatmap
+    lines = figs[plots.LINES_FILE].axes
+    panels = [ax for ax in lines if ax.get_title()]
+    assert len(panels) == 2 and all(ax.get_legend() is None for ax in panels)
+    bars = [ax for ax in lines if not ax.get_title()]
+    assert len(bars) == 2 and [t.get_text() for t in bars[0].get_yticklabels()] == labels
+    assert not [w for w in recwarn if "Tight layout" in str(w.message)]

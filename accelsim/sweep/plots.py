@@ -32,8 +32,9 @@ HEATMAP_FILE = "sweep_heatmap.png"
 PARETO_FILE = "sweep_pareto.png"
 LATENCY = "seconds"
 METRIC = LATENCY  # what the lines and the heatmap draw and rank: seconds, as total cycles mislead across clocks
-AREA = "area_mm2"
-ENERGY = "energy_j"
+AREA = "system_area_mm2"  # the Pareto plot's area and energy: the whole system's (every chip of the arch); a record
+ENERGY = "system_energy_j"  # written before these metrics existed gives its area_mm2 and energy_j (FALLBACK)
+FALLBACK = {AREA: "area_mm2", ENERGY: "energy_j"}
 MAX_PANELS = 6  # a third axis with more values than this is folded (best over it) instead of paneled
 MAX_ANNOTATED = 12  # heatmap cells are labelled when both sides have at most this many values
 MAX_LABELLED_FRONT = 10
@@ -97,7 +98,7 @@ class SweepColumns:
                 self.values[a].append(v)
             self._codes[a].append(code)
         for m, column in self._metrics.items():
-            v = metrics.get(m)
+            v = metrics.get(m, metrics.get(FALLBACK.get(m, m)))
             column.append(float(v) if _is_number(v) else math.nan)
 
     def __len__(self) -> int:
@@ -391,44 +392,93 @@ def scatter_sample(n: int, must: Sequence[int] = (), limit: int | None = None):
     return np.union1d(np.arange(0, n, math.ceil(n / limit)), np.asarray(must, dtype=np.int64))
 
 
+def _workload_axis(key: str) -> bool:
+    """Whether a sweep axis changes the workload (``workload`` itself, or a ``workload.`` key): points that differ
+    in one run different work and are not compared on one Pareto front."""
+    return key == "workload" or key.startswith("workload.")
+
+
+def pareto_groups(cols: SweepColumns, rows) -> list:
+    """``rows`` (indices into ``cols``) split by workload, the values of the varying workload axes
+    (:func:`_workload_axis`): index arrays in order of each group's first row; one group when no such axis varies."""
+    import numpy as np
+
+    keys = [a for a in cols.varying() if _workload_axis(a)]
+    if not keys:
+        return [np.asarray(rows)]
+    dims = tuple(len(cols.values[a]) for a in keys)
+    flat = np.ravel_multi_index(tuple(cols.codes(a)[rows] for a in keys), dims)
+    _, first, inverse = np.unique(flat, return_index=True, return_inverse=True)
+    return [np.asarray(rows)[inverse == g] for g in np.argsort(first, kind="stable")]
+
+
 def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep", metric: str = LATENCY,
                 area: str = AREA, energy: str = ENERGY) -> Path | None:
-    """``metric`` (latency) against ``area`` for every ok point, coloured by ``energy``, the Pareto front over the
-    three highlighted; None with fewer than 2 points that have all three. Above :data:`MAX_SCATTER` points a
-    sample is drawn (:func:`scatter_sample`; the front is computed on every point and always drawn)."""
+    """``metric`` (latency) against ``area`` for every ok point, coloured by ``energy`` (the whole system's: every
+    chip of the arch), the Pareto front over the three highlighted. Points of different workloads
+    (:func:`pareto_groups`) are not compared: each workload of at least 2 points gets its own front, in a panel of
+    its own (up to :data:`MAX_PANELS` of them; beyond, one panel rings every workload's front and labels none); a
+    workload of one point is left out. None when no workload has 2 points with all three metrics. Above
+    :data:`MAX_SCATTER` points in a panel a sample is drawn (:func:`scatter_sample`; the front is computed on every
+    point and always drawn)."""
     import numpy as np
 
     cols = SweepColumns.of(records, axes)
     x, y, e = cols.metric(area), cols.metric(metric), cols.metric(energy)
     rows = np.flatnonzero(~(np.isnan(x) | np.isnan(y) | np.isnan(e)))
-    if len(rows) < 2:
+    groups = [g for g in pareto_groups(cols, rows) if len(g) >= 2]
+    if not groups:
         return None
-    x, y, e = x[rows], y[rows], e[rows]
-    front = pareto_front_nd(np.column_stack((x, y, e)))
-    shown = scatter_sample(len(rows), front)
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 5.2))
-    label = "points" if len(shown) == len(rows) else \
-        f"points (1 in {math.ceil(len(rows) / MAX_SCATTER)} of {len(rows):,}, and the front)"
-    dots = ax.scatter(x[shown], y[shown], s=18 if len(shown) <= MAX_SCATTER // 10 else 4, c=e[shown],
-                      cmap="viridis", label=label)
-    fig.colorbar(dots, ax=ax, label=f"{energy} (J)")
-    ax.scatter(x[front], y[front], s=60, facecolors="none", edgecolors="#C44E52", linewidths=1.4,
-               label=f"Pareto front ({len(front)})", zorder=3)
-    if x.min() > 0 and x.max() / x.min() >= 10:
-        ax.set_xscale("log")
-    if y.min() > 0 and y.max() / y.min() >= 10:
-        ax.set_yscale("log")
+    pts = np.column_stack((x, y, e))
+    fronts = [g[pareto_front_nd(pts[g])] for g in groups]
     varying = cols.varying()
-    if len(front) <= MAX_LABELLED_FRONT and varying:
+    own = [a for a in varying if not _workload_axis(a)]  # what tells a workload's points apart
+    panels = list(zip(groups, fronts, strict=True)) if len(groups) <= MAX_PANELS else \
+        [(np.sort(np.concatenate(groups)), np.sort(np.concatenate(fronts)))]
+    many = len(panels) < len(groups)  # one panel for every workload's front
+    keys = [a for a in varying if _workload_axis(a)]
+    plt = _pyplot()
+    one = len(panels) == 1
+    fig, axs = _panels(plt, len(panels), width=7.5 if one else 6.0, height=5.2 if one else 4.6)
+    labels = []
+    for ax, (members, front) in zip(axs, panels, strict=True):  # members and front: sorted indices
+        shown = members[scatter_sample(len(members), np.searchsorted(members, front))]
+        label = "points" if len(shown) == len(members) else \
+            f"points (1 in {math.ceil(len(members) / MAX_SCATTER)} of {len(members):,}, and the front)"
+        dots = ax.scatter(x[shown], y[shown], s=18 if len(shown) <= MAX_SCATTER // 10 else 4, c=e[shown],
+                          cmap="viridis", label=label)
+        fig.colorbar(dots, ax=ax, label=f"{energy} (J)")
+        ax.scatter(x[front], y[front], s=60, facecolors="none", edgecolors="#C44E52", linewidths=1.4,
+                   label=f"Pareto fronts, one per workload ({len(front)})" if many else
+                   f"Pareto front ({len(front)})", zorder=3)
+        xs, ys = x[members], y[members]
+        if xs.min() > 0 and xs.max() / xs.min() >= 10:
+            ax.set_xscale("log")
+        if ys.min() > 0 and ys.max() / ys.min() >= 10:
+            ax.set_yscale("log")
+        ax.set_xlabel(f"{area} (mm², every chip)")
+        ax.set_ylabel(f"{metric} (latency)")
+        ax.yaxis.set_major_formatter(lambda v, _pos: _text(metric, v))
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        workload = "" if many or not keys else \
+            describe({a: cols.values[a][int(cols.codes(a)[members[0]])] for a in keys})
+        if not one:
+            ax.set_title(workload, fontsize=10)
+        if len(front) <= MAX_LABELLED_FRONT and own and not many:
+            labels.append((ax, [(x[i], y[i], describe({a: cols.values[a][int(cols.codes(a)[i])] for a in own}))
+                                for i in front]))
+    what = f"{name}: latency vs energy vs area"
+    if len(groups) > 1:
+        what += f", a Pareto front per workload ({len(groups)})"
+    if one:
+        axs[0].set_title(f"{what} ({workload})" if workload else what, fontsize=11)
+    else:
+        fig.suptitle(what, fontsize=11)
+    if labels:
         _tight(fig)  # the axes' final place, which the labels are fitted into
-        _label_inside(ax, fig, [(x[i], y[i], describe({a: cols.values[a][int(cols.codes(a)[rows[i]])]
-                                                        for a in varying})) for i in front])
-    ax.set_xlabel(f"{area} (chip area, mm²)")
-    ax.set_ylabel(f"{metric} (latency)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(f"{name}: latency vs energy vs area", fontsize=11)
+        for ax, items in labels:
+            _label_inside(ax, fig, items)
     return _save(plt, fig, path)
 
 

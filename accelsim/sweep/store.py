@@ -52,7 +52,9 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     ``bytes.<level>`` column for each: ``bytes.hbm`` for an arch with a level named hbm), and the size figures
     of the arch: ``sram_bytes`` (on-chip SRAM) and ``peak_macs_per_cycle`` (MAC units); and the energy figures
     (docs/energy.md; left out when the arch gives no energy constants): :data:`ENERGY_METRICS` (``energy_j``,
-    ``average_power_w``, ``tops_per_w``, ``area_mm2``, ...) and ``edp``; for a training step with ``phases``,
+    ``average_power_w``, ``tops_per_w``, ``area_mm2``, ...) and ``edp``, with ``system_energy_j`` (``energy_j``,
+    the chips the report covers, scaled to every chip of the arch) and ``system_area_mm2`` (one chip's
+    ``area_mm2`` × the arch's chips); for a training step with ``phases``,
     ``forward_end_s`` and ``backward_end_s`` (when the phase's last op ends: the gradients are ready at the
     latter, before the optimizer step); for a run of one collective (the ``collective`` micro-workload), its
     nccl-tests ``bus_bandwidth`` (bytes/s). The ops list is not kept."""
@@ -79,6 +81,14 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
         value = (report.get(obj) or {}).get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out[name] = value
+    # the whole system's figures (what the Pareto plot compares): report.json's energy is the chips the report
+    # covers (power.chips: one, or a pipeline's stages) and its area one chip's; every chip of the arch runs
+    chips, covered = arch.get("chips"), (report.get("power") or {}).get("chips")
+    if isinstance(chips, int) and chips > 0:
+        if "energy_j" in out and isinstance(covered, int) and covered > 0:
+            out["system_energy_j"] = out["energy_j"] * chips / covered
+        if "area_mm2" in out:
+            out["system_area_mm2"] = out["area_mm2"] * chips
     calls = [op for op in report.get("ops") or [] if op.get("kind") == "collective"]
     busbw = (calls[0].get("mapping") or {}).get("bus_bandwidth") if len(calls) == 1 else None
     if isinstance(busbw, (int, float)) and not isinstance(busbw, bool):  # the collective micro-workload's call

@@ -18,6 +18,7 @@ from accelsim.sweep.store import (
     CSV_FILE,
     RESULTS_FILE,
     RecordIndex,
+    metrics_from_report,
     ordered_records,
     record,
     stream_csv,
@@ -92,7 +93,7 @@ def test_columns_keep_numbers_of_ok_records_and_the_best_per_key():
     # best over bw: 1000 // 16 + 10 = 72, 1000 // 8 + 10 = 135 (the NaN point is not a number, so left out)
     assert cols.best(["rows"], "seconds") == {("16",): 72.0, ("8",): 135.0}
     assert cols.best(["rows", "bw"], "seconds")[("8", "20")] == 145.0
-    assert np.isnan(cols.metric("energy_j")).all()
+    assert np.isnan(cols.metric(plots.ENERGY)).all()
 
 
 def test_pareto_front_of_hand_listed_points():
@@ -195,3 +196,42 @@ def test_a_heatmap_of_many_values_draws_flat_cells_and_a_dozen_labels(tmp_path, 
     bars = [ax for ax in lines if not ax.get_title()]
     assert len(bars) == 2 and [t.get_text() for t in bars[0].get_yticklabels()] == labels
     assert not [w for w in recwarn if "Tight layout" in str(w.message)]
+
+
+def test_a_pareto_front_per_workload_on_system_figures(tmp_path, monkeypatch):
+    # by hand: m=64 has A (area 1, 1 s, 1 J) and B (area 2, 0.5 s, 1 J): neither beats the other, both on its
+    # front; m=128 has C (1, 4 s, 4 J) and D (2, 2 s, 4 J), likewise. Over all four A beats C and B beats D, so one
+    # front of all points was the smaller workload's alone; m=256's single point E has nothing to compare with
+    def rec(rid, m, arch, area, s, j):
+        return record(rid, {"workload.m": m, "arch": arch},
+                      metrics={"seconds": s, "system_area_mm2": area, "system_energy_j": j})
+
+    recs = [rec("A", 64, "a", 1.0, 1.0, 1.0), rec("B", 64, "b", 2.0, 0.5, 1.0), rec("C", 128, "a", 1.0, 4.0, 4.0),
+            rec("D", 128, "b", 2.0, 2.0, 4.0), rec("E", 256, "a", 1.0, 9.0, 9.0)]
+    figs = _figures(monkeypatch)
+    assert plots.plot_pareto(recs, ["workload.m", "arch"], tmp_path / plots.PARETO_FILE) is not None
+    panels = [ax for ax in figs[plots.PARETO_FILE].axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["m=64", "m=128"]  # E's workload left out
+    rings = [sorted(map(tuple, ax.collections[1].get_offsets().tolist())) for ax in panels]  # (area, seconds)
+    assert rings == [[(1.0, 1.0), (2.0, 0.5)], [(1.0, 4.0), (2.0, 2.0)]]
+    # the labels name the points of a workload by the other axes: arch
+    assert sorted(t.get_text() for t in panels[0].texts if t.get_visible()) == ["arch=a", "arch=b"]
+    # every workload of one point: nothing to compare, no plot
+    assert plots.plot_pareto([recs[0], recs[2], recs[4]], ["workload.m", "arch"], tmp_path / "p.png") is None
+
+
+def test_the_system_figures_of_a_multi_chip_report():
+    # report.json's energy is the chips the report covers (power.chips) and its area one chip's (docs/energy.md):
+    # 8 chips, a report of 1: 200 J x 8 / 1 = 1,600 J and 250 mm2 x 8 = 2,000 mm2; a pipeline report of its
+    # 4 stages' chips of 8: 200 J x 8 / 4 = 400 J
+    def report(chips, covered):
+        return {"seconds": 1.0, "arch": {"chips": chips}, "energy": {"total_j": 200.0},
+                "power": {"chips": covered}, "area": {"total_mm2": 250.0}}
+
+    m = metrics_from_report(report(8, 1))
+    assert (m["energy_j"], m["area_mm2"], m["system_energy_j"], m["system_area_mm2"]) == (200.0, 250.0, 1600.0, 2000.0)
+    assert metrics_from_report(report(8, 4))["system_energy_j"] == 400.0
+    assert metrics_from_report(report(1, 1))["system_energy_j"] == 200.0  # one chip: the system is the chip
+    # a record written before the system figures existed is plotted with its energy_j and area_mm2
+    cols = SweepColumns.of([record("old", {}, metrics={"seconds": 1.0, "energy_j": 3.0, "area_mm2": 5.0})], [])
+    assert (cols.metric(plots.ENERGY).tolist(), cols.metric(plots.AREA).tolist()) == ([3.0], [5.0])

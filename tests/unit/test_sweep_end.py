@@ -235,3 +235,16 @@ def test_the_system_figures_of_a_multi_chip_report():
     # a record written before the system figures existed is plotted with its energy_j and area_mm2
     cols = SweepColumns.of([record("old", {}, metrics={"seconds": 1.0, "energy_j": 3.0, "area_mm2": 5.0})], [])
     assert (cols.metric(plots.ENERGY).tolist(), cols.metric(plots.AREA).tolist()) == ([3.0], [5.0])
+
+
+@pytest.mark.parametrize("n, labelled", [(10, 10), (11, 0)])
+def test_a_front_of_at_most_ten_points_is_labelled(tmp_path, monkeypatch, n, labelled):
+    # area i and 1/i s for i = 1..n: each point is smaller or faster than every other, so all n are on the front;
+    # at most MAX_LABELLED_FRONT = 10 get labels (docs/sweeps.md), more none
+    recs = [record(f"r{i}", {"rows": i}, metrics={"seconds": 1.0 / i, "area_mm2": float(i), "energy_j": 1.0})
+            for i in range(1, n + 1)]
+    figs = _figures(monkeypatch)
+    plots.plot_pareto(recs, ["rows"], tmp_path / plots.PARETO_FILE)
+    ax = figs[plots.PARETO_FILE].axes[0]
+    assert len(ax.collections[1].get_offsets()) == n and plots.MAX_LABELLED_FRONT == 10
+    assert sum(t.get_visible() for t in ax.texts) == labelled

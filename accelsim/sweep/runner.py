@@ -381,6 +381,13 @@ class _Feed:
                 self.record(rec)
 
 
+def _warning(con, text: str) -> None:
+    """``warning: TEXT`` on ``con`` (the text printed as it is, not read as rich markup)."""
+    from rich.markup import escape
+
+    con.print(f"[yellow]warning:[/yellow] {escape(text)}", soft_wrap=True)
+
+
 def _start_lines(con, stream: PlanStream, out: Path, store: ResultStore, done: set[str],
                  earlier: list[str]) -> None:
     """What the console says before the first point: the sweep's size and what results.jsonl already holds."""
@@ -393,9 +400,9 @@ def _start_lines(con, stream: PlanStream, out: Path, store: ResultStore, done: s
         con.print(f"[yellow]warning:[/yellow] {out} holds results of accelsim {old_version}; they are kept "
                   f"(ids hash the config, not the version): use a new OUTDIR to re-run them with "
                   f"{__version__}", soft_wrap=True)
-    if store.skipped_lines:
-        con.print(f"[yellow]warning:[/yellow] {store.skipped_lines} lines of {store.path} are not results; "
-                  f"ignored", soft_wrap=True)
+    note = store.skipped_note()
+    if note is not None:
+        _warning(con, f"{note} (its point runs again)")
 
 
 def _end_lines(con, stream: PlanStream, feed: _Feed) -> None:
@@ -474,23 +481,28 @@ def _dispatch(feed: _Feed, points, executor: str, workers: int | None, scheduler
     return used
 
 
-def plot_sweep(outdir: str | os.PathLike) -> list[Path]:
+def plot_sweep(outdir: str | os.PathLike, *, console=None) -> list[Path]:
     """Rewrite results.csv and redraw the plots of a sweep folder from its sweep.json and results.jsonl (also
-    after a killed or interrupted run); returns the paths written. :class:`AccelsimError` naming the file and
-    line if ``outdir`` is not a sweep folder or a complete line of results.jsonl is not a result record (a torn
-    last line left by a killed run is ignored)."""
+    after a killed or interrupted run); returns the paths written. :class:`AccelsimError` naming the file (and
+    line) if ``outdir`` is not a sweep folder. A complete line of results.jsonl that is not a result record is
+    ignored, as a sweep into the folder ignores it, with the same warning on ``console`` (default: stderr); a torn
+    last line left by a killed run is ignored without one."""
     info = read_sweep_json(outdir)
-    return _write_end(Path(outdir), info, True, str(info.get("name") or "sweep"), strict=True)[0]
+
+    def warn(note: str) -> None:
+        _warning(console or _console(None, True), note)
+
+    return _write_end(Path(outdir), info, True, str(info.get("name") or "sweep"), warn=warn)[0]
 
 
 def _write_end(out: Path, info: dict[str, Any], plots: bool, name: str, *,
-               strict: bool = False) -> tuple[list[Path], dict[str, int]]:
+               warn=None) -> tuple[list[Path], dict[str, int]]:
     """The end of a sweep in bounded memory: results.csv streamed from results.jsonl (a record at a time, in
     the sweep's order), the plots' columns gathered on the way (numbers, not records), then the plots. Returns
-    the files written and the count of records by status."""
+    the files written and the count of records by status; ``warn(text)`` hears of lines that are not records."""
     axes = list(info.get("axes") or [])
     cols = SweepColumns(axes) if plots else None
-    path, counts = stream_csv(out, info, strict=strict, sink=None if cols is None else cols.add)
+    path, counts = stream_csv(out, info, sink=None if cols is None else cols.add, warn=warn)
     files = [path]
     if cols is not None:
         files += plot_sweep_records(cols, axes, out, name=name)

@@ -238,6 +238,7 @@ class ResultStore:
         self._fd: int | None = None
         self._last_sync = 0.0
         self.skipped_lines = 0  # complete lines that were not records (hand edits); ignored
+        self.first_skipped: tuple[int, str] | None = None  # the first of them: (line number, what is wrong)
 
     def load(self, *, strict: bool = False) -> dict[str, dict[str, Any]]:
         """Records by id (the last line of an id wins). A last line without its newline (a killed run) is
@@ -270,6 +271,7 @@ class ResultStore:
     def _scan(self, strict: bool) -> Iterator[tuple[int, dict[str, Any]]]:
         """``(byte offset, record)`` for every complete line that is a record (see :meth:`load`)."""
         self.skipped_lines = 0
+        self.first_skipped = None
         try:
             f = open(self.path, "rb")  # noqa: SIM115 - closed below; read a line at a time
         except FileNotFoundError:
@@ -287,8 +289,19 @@ class ResultStore:
                     if strict:
                         raise AccelsimError(f"{self.path}:{number}: {problem}")
                     self.skipped_lines += 1
+                    self.first_skipped = self.first_skipped or (number, problem)
                     continue
                 yield at, rec
+
+    def skipped_note(self) -> str | None:
+        """What the last read of results.jsonl ignored, as the one warning a sweep and ``accelsim plot`` give
+        ("1 line of OUTDIR/results.jsonl is not a result (line 5: not JSON: ...); ignored"), or None."""
+        if not self.skipped_lines or self.first_skipped is None:
+            return None
+        n, (line, problem) = self.skipped_lines, self.first_skipped
+        what = "line of {} is not a result" if n == 1 else "lines of {} are not results"
+        first = "" if n == 1 else "the first: "
+        return f"{n:,} {what.format(self.path)} ({first}line {line}: {problem}); ignored"
 
     def open(self) -> ResultStore:
         """Open for appending; a torn last line left by a killed run is cut off first."""
@@ -498,13 +511,17 @@ class RecordIndex(ResultStore):
 
 
 def stream_csv(outdir: str | os.PathLike, info: Mapping[str, Any], *, strict: bool = False,
-               sink: Any = None) -> tuple[Path, dict[str, int]]:
+               sink: Any = None, warn: Any = None) -> tuple[Path, dict[str, int]]:
     """Write ``OUTDIR/results.csv`` as :func:`write_csv` does from :func:`ordered_records` (byte for byte),
     streaming results.jsonl: one pass indexes it (:class:`RecordIndex`), the second writes a row per record in
     the sweep's order straight to a temporary file (renamed at the end). ``sink(record)``, when given, sees
-    each record as its row is written (the plots gather their columns so). Returns the path and the count of
-    records by status."""
+    each record as its row is written (the plots gather their columns so); ``warn(text)``, when given, hears of
+    lines that are not records, which are ignored (:meth:`ResultStore.skipped_note`). Returns the path and the
+    count of records by status."""
     index = RecordIndex(outdir, info.get("ids", []), strict=strict)
+    note = index.skipped_note()
+    if note is not None and warn is not None:
+        warn(note)
     axes = list(info.get("axes") or [])
     cols = index.metric_columns()
     counts = {"ok": 0, "error": 0}

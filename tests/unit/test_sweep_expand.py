@@ -607,3 +607,18 @@ def test_a_grid_over_the_cap_is_one_line_at_its_largest_axis(tmp_path):
         plan_sweep(load_sweep(path))
     (line,) = str(e.value).splitlines()
     assert line.startswith(f"{path}:4: workload.batch: the grid expands to 1,001,000 points")
+
+
+def test_a_workloads_name_is_a_label_left_out_of_the_ids_but_a_layers_name_is_not(tmp_path):
+    # renaming a layer-list workload (its name:, the graph's name in reports) re-ran every point; a layer's own name
+    # stays in the id, as another layer may name it as its input (the wiring)
+    def ids(workload_name: str, layer_name: str) -> list[str]:
+        path = tmp_path / "s.yaml"
+        path.write_text(f"base:\n  workload: {{model: layers, name: {workload_name}, input: [1, 16], layers: "
+                        f"[{{type: linear, name: {layer_name}, out_features: 8}}]}}\n  arch: gemmini\n"
+                        "grid:\n  workload.batch: [1, 2]\n")
+        return [p.id for p in plan_sweep(load_sweep(path)).points]
+
+    first = ids("net", "fc1")
+    assert len(set(first)) == 2 and ids("renamed_net", "fc1") == first
+    assert set(ids("net", "dense")).isdisjoint(first)

@@ -369,9 +369,10 @@ class Problems:
         entry[1], entry[2], entry[4] = count or entry[1], first or entry[2], of
 
     def error(self, spec: SweepSpec, points: int) -> ConfigError:
-        """One :class:`ConfigError`, a line per problem in the order of their first points: ``FILE:LINE: key:
-        message (got VALUES) in N of M points, first point #I (values)``."""
-        entries = sorted(self._entries.values(), key=lambda e: e[2].index)
+        """One :class:`ConfigError`, a line per problem in the order of their first points, those of one point in
+        the order of their lines: ``FILE:LINE: key: message (got VALUES) in N of M points, first point #I
+        (values)``."""
+        entries = sorted(self._entries.values(), key=lambda e: (e[2].index, e[0].line is None, e[0].line or 0))
         issues = []
         for issue, count, first, values, of in entries[:MAX_ISSUE_LINES]:
             shown = ", ".join(list(values)[:MAX_VALUES_SHOWN]) + (", ..." if len(values) > MAX_VALUES_SHOWN else "")

@@ -199,7 +199,7 @@ def _values(doc: Doc, path: tuple, key: str) -> tuple[tuple | None, list[ConfigI
 
 def _check_key(doc: Doc, path: tuple, key: object) -> list[ConfigIssue]:
     """Issues of a dotted experiment key that cannot name a value (not a string, unknown section)."""
-    if not isinstance(key, str):
+    if not isinstance(key, str) or not key.strip():  # (an empty key: not the command line's KEY=VALUE wording)
         return [doc.issue(path, "expected a dotted key such as arch.core.systolic.rows", key)]
     try:
         parse_override(f"{key}=0")

@@ -82,7 +82,8 @@ def _worker_failed(who: str, e: BaseException) -> AccelsimError:
 def run_chunk(items: Sequence[Item], workers: int | None = None) -> list[Result]:
     """Run each point of a chunk in this process; a point that raises becomes an "error" record (one line) and
     the chunk goes on. Returns ``(record, seconds)`` per point, in order. ``workers``: the processes of this
-    machine running chunks at once, which share the default options.memory_budget (a Dask LocalCluster's)."""
+    machine running chunks at once, which share the default options.memory_budget (a Dask LocalCluster's); a
+    point refused for that share (:func:`~accelsim.sweep.store.share_refusal`) is run again alone by the sweep."""
     if workers is not None:
         share_memory(workers)
     out = []
@@ -124,16 +125,19 @@ class Chunker:
 class Executor:
     """Runs chunks somewhere. ``slots`` is how many run at once; :meth:`submit` returns a handle,
     :meth:`wait` the handles that finished within ``timeout``, :meth:`result` a finished chunk's results (it
-    re-raises a failure of the worker itself), :meth:`close` shuts down (``cancel`` drops unfinished work)."""
+    re-raises a failure of the worker itself), :meth:`close` shuts down (``cancel`` drops unfinished work; leaving
+    the ``with`` block after an explicit close does nothing more)."""
 
     name = "executor"
     slots = 1
+    closed = False
 
     def __enter__(self) -> Executor:
         return self
 
     def __exit__(self, exc_type, *_: object) -> None:
-        self.close(cancel=exc_type is not None)
+        if not self.closed:
+            self.close(cancel=exc_type is not None)
 
     def submit(self, items: list[Item]) -> Any:
         raise NotImplementedError
@@ -299,6 +303,7 @@ class LocalExecutor(Executor):
             raise _worker_failed("a local worker", e) from e
 
     def close(self, cancel: bool = False) -> None:
+        self.closed = True
         if not cancel:
             self._pool.shutdown(wait=True)
             return
@@ -401,6 +406,7 @@ class DaskExecutor(Executor):
             raise _worker_failed("a Dask worker", e) from e
 
     def close(self, cancel: bool = False) -> None:
+        self.closed = True
         try:
             if cancel and self._submitted:
                 self._client.cancel(list(self._submitted))

@@ -269,19 +269,25 @@ def expand(spec: SweepSpec) -> tuple[list[Point], int]:
 ID_IGNORED = ("name", "description", "output")
 """What a point's id leaves out of the resolved experiment: labels that change no simulated number (so a point is the
 same point whichever sweep file, or base name, it came from)."""
+WORKLOAD_ID_IGNORED = ("name",)
+"""What it leaves out of the workload's parameters: the model's name in reports (the ``layers`` and ``hf``
+builders' ``name``), a label too. A layer's own ``name`` in a layer list is kept: other layers name it as their
+input, so it is part of the graph's wiring."""
 
 
 def point_id(experiment: ExperimentSpec) -> str:
     """The stable id of a point: the first 16 hex digits of the SHA-256 of the canonical JSON (sorted keys, no
-    spaces) of ``experiment.resolved()`` without its labels (:data:`ID_IGNORED`), and of the contents of every file a
+    spaces) of ``experiment.resolved()`` without its labels (:data:`ID_IGNORED`, the workload's
+    :data:`WORKLOAD_ID_IGNORED`), and of the contents of every file a
     workload parameter names (a Hugging Face ``config.json``, an ONNX ``path``) in place of its path: an edited file
     makes new points, a moved one (the workload file reads it relative to itself) keeps them.
     Values written differently but equal once resolved ("64KiB" and 65536) give the same id."""
     data = {k: v for k, v in experiment.resolved().items() if k not in ID_IGNORED}
     files = _file_digests(experiment.workload.params)
-    if files:  # a file is its contents, not where it lies: a sweep folder moved with its files keeps its ids
-        wl = data["workload"]
-        data["workload"] = {**wl, "params": {k: v for k, v in wl["params"].items() if k not in files}}
+    # a file is its contents, not where it lies: a sweep folder moved with its files keeps its ids
+    wl = data["workload"]
+    data["workload"] = {**wl, "params": {k: v for k, v in wl["params"].items()
+                                         if k not in files and k not in WORKLOAD_ID_IGNORED}}
     return _hash({**data, "files": files} if files else data)
 
 
@@ -363,9 +369,10 @@ class Problems:
         entry[1], entry[2], entry[4] = count or entry[1], first or entry[2], of
 
     def error(self, spec: SweepSpec, points: int) -> ConfigError:
-        """One :class:`ConfigError`, a line per problem in the order of their first points: ``FILE:LINE: key:
-        message (got VALUES) in N of M points, first point #I (values)``."""
-        entries = sorted(self._entries.values(), key=lambda e: e[2].index)
+        """One :class:`ConfigError`, a line per problem in the order of their first points, those of one point in
+        the order of their lines: ``FILE:LINE: key: message (got VALUES) in N of M points, first point #I
+        (values)``."""
+        entries = sorted(self._entries.values(), key=lambda e: (e[2].index, e[0].line is None, e[0].line or 0))
         issues = []
         for issue, count, first, values, of in entries[:MAX_ISSUE_LINES]:
             shown = ", ".join(list(values)[:MAX_VALUES_SHOWN]) + (", ..." if len(values) > MAX_VALUES_SHOWN else "")

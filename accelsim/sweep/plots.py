@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,14 @@ HEATMAP_FILE = "sweep_heatmap.png"
 PARETO_FILE = "sweep_pareto.png"
 LATENCY = "seconds"
 METRIC = LATENCY  # what the lines and the heatmap draw and rank: seconds, as total cycles mislead across clocks
-AREA = "area_mm2"
-ENERGY = "energy_j"
+AREA = "system_area_mm2"  # the Pareto plot's area and energy: the whole system's (every chip of the arch); a record
+ENERGY = "system_energy_j"  # written before these metrics existed gives its area_mm2 and energy_j (FALLBACK)
+FALLBACK = {AREA: "area_mm2", ENERGY: "energy_j"}
 MAX_PANELS = 6  # a third axis with more values than this is folded (best over it) instead of paneled
 MAX_ANNOTATED = 12  # heatmap cells are labelled when both sides have at most this many values
-MAX_LABELLED_FRONT = 10
+MAX_LABELLED_FRONT = 10  # a larger front is ringed, not labelled: its labels would cover the plot
+MAX_TICKS = 12  # tick labels on a heatmap side or a lines plot's axis of named values; beyond: every k-th (_ticks)
+MAX_LEGEND = 10  # lines of more series than this (matplotlib's 10-colour cycle) take a colormap and a colorbar
 MAX_SCATTER = 20_000  # a Pareto scatter of more points draws a sample of them (scatter_sample)
 
 
@@ -94,7 +98,7 @@ class SweepColumns:
                 self.values[a].append(v)
             self._codes[a].append(code)
         for m, column in self._metrics.items():
-            v = metrics.get(m)
+            v = metrics.get(m, metrics.get(FALLBACK.get(m, m)))
             column.append(float(v) if _is_number(v) else math.nan)
 
     def __len__(self) -> int:
@@ -142,6 +146,14 @@ def varying_axes(records, axes: Sequence[str]) -> list[str]:
     return SweepColumns.of(records, axes).varying()
 
 
+def _tight(fig) -> None:
+    """``fig.tight_layout()``; a figure whose decorations cannot be fitted is left as it is, without matplotlib's
+    "Tight layout not applied" warning on stderr (in the middle of a sweep's console output)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Tight layout not applied", category=UserWarning)
+        fig.tight_layout()
+
+
 def _save(plt, fig, path: Path) -> Path:
     """Save ``fig`` as PNG to ``path`` atomically (a temporary file, then a rename) and close it."""
     from ..report.plots import DPI
@@ -150,7 +162,7 @@ def _save(plt, fig, path: Path) -> Path:
     os.close(fd)                                                                             # share a temporary file
     tmp = Path(name)
     try:
-        fig.tight_layout()
+        _tight(fig)
         fig.savefig(tmp, dpi=DPI, format="png")
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
@@ -169,6 +181,18 @@ def _panels(plt, n: int, width: float = 5.0, height: float = 3.8):
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[:n]
+
+
+def _ticks(n: int) -> list[int]:
+    """Which of ``n`` positions get a tick label: all up to :data:`MAX_TICKS`, else every ``ceil(n / MAX_TICKS)``-th
+    from the first (201 values: every 17th, 12 labels), so labels never overlap into a black band."""
+    return list(range(0, n, max(1, math.ceil(n / MAX_TICKS))))
+
+
+def _set_ticks(axis, values: Sequence[Any], rotate: bool = False) -> None:
+    """Ticks at 0, 1, ... for ``values`` on ``axis`` (an x or y axis), labelled as :func:`_ticks` picks."""
+    at = _ticks(len(values))
+    axis.set_ticks(at, [str(values[i]) for i in at], rotation=45 if rotate and len(at) > 6 else 0)
 
 
 def _layout(cols: SweepColumns, varying: list[str], used: int) -> tuple[str | None, list[Any], list[str]]:
@@ -211,8 +235,10 @@ def plot_lines(records, axes: Sequence[str], path: Path, *, name: str = "sweep",
     series = ok.sorted_values(series_axis) if series_axis else [None]
     plt = _pyplot()
     fig, axs = _panels(plt, len(panel_values))
+    # more series than the legend takes: each line a colour of a colormap, in the series' order, and a colorbar
+    shaded = plt.get_cmap("viridis") if len(series) > MAX_LEGEND else None
     for ax, pv in zip(axs, panel_values, strict=True):
-        for sv in series:
+        for n, sv in enumerate(series):
             pts = []
             for i, xv in enumerate(xs):
                 k = tuple(_key(v) for v, a in ((xv, x_axis), (sv, series_axis), (pv, panel_axis)) if a)
@@ -220,21 +246,27 @@ def plot_lines(records, axes: Sequence[str], path: Path, *, name: str = "sweep",
                     pts.append((xv if numeric else i, best[k]))
             if pts:
                 label = f"{names[series_axis]}={sv}" if series_axis else None
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+                style = {"label": label} if shaded is None else \
+                    {"color": shaded(n / (len(series) - 1)), "markersize": 3, "linewidth": 1}
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", **style)
         if numeric and min(xs) > 0 and max(xs) / min(xs) >= 8:
             ax.set_xscale("log", base=2)
         if numeric and len(xs) <= MAX_ANNOTATED:
             ax.set_xticks(xs, [str(v) for v in xs])
             ax.minorticks_off()
         if not numeric:
-            ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+            _set_ticks(ax.xaxis, xs, rotate=True)
         ax.set_xlabel(names[x_axis])
         ax.set_ylabel(_label(metric))
         ax.yaxis.set_major_formatter(lambda v, _pos: _text(metric, v))
         ax.grid(True, alpha=0.3)
         if panel_axis:
             ax.set_title(f"{names[panel_axis]}={pv}", fontsize=10)
-        if series_axis:
+        if shaded is not None:
+            bar = fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(0, len(series) - 1), shaded), ax=ax,
+                               label=names[series_axis])  # type: ignore[index]
+            _set_ticks(bar.ax.yaxis, series)
+        elif series_axis:
             ax.legend(fontsize=8)
     fig.suptitle(_title(name, f"{metric} vs {names[x_axis]}", folded, names), fontsize=11)
     return _save(plt, fig, path)
@@ -265,9 +297,12 @@ def plot_heatmap(records, axes: Sequence[str], path: Path, *, name: str = "sweep
             for j, cv in enumerate(cols):
                 k = tuple(_key(v) for v, a in ((rv, row_axis), (cv, col_axis), (pv, panel_axis)) if a)
                 grid[i, j] = best.get(k, np.nan)
-        im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis_r", vmin=vmin, vmax=vmax)
-        ax.set_xticks(range(len(cols)), [str(v) for v in cols], rotation=45 if len(cols) > 6 else 0)
-        ax.set_yticks(range(len(rows)), [str(v) for v in rows])
+        # one flat cell per point ("nearest"): matplotlib's default smooths cells under ~3 pixels (a Hanning
+        # filter), blending neighbours and painting over cells that have no point
+        im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis_r", vmin=vmin, vmax=vmax,
+                       interpolation="nearest")
+        _set_ticks(ax.xaxis, cols, rotate=True)
+        _set_ticks(ax.yaxis, rows)
         ax.set_xlabel(names[col_axis])
         ax.set_ylabel(names[row_axis])
         if len(rows) <= MAX_ANNOTATED and len(cols) <= MAX_ANNOTATED:
@@ -357,44 +392,93 @@ def scatter_sample(n: int, must: Sequence[int] = (), limit: int | None = None):
     return np.union1d(np.arange(0, n, math.ceil(n / limit)), np.asarray(must, dtype=np.int64))
 
 
+def _workload_axis(key: str) -> bool:
+    """Whether a sweep axis changes the workload (``workload`` itself, or a ``workload.`` key): points that differ
+    in one run different work and are not compared on one Pareto front."""
+    return key == "workload" or key.startswith("workload.")
+
+
+def pareto_groups(cols: SweepColumns, rows) -> list:
+    """``rows`` (indices into ``cols``) split by workload, the values of the varying workload axes
+    (:func:`_workload_axis`): index arrays in order of each group's first row; one group when no such axis varies."""
+    import numpy as np
+
+    keys = [a for a in cols.varying() if _workload_axis(a)]
+    if not keys:
+        return [np.asarray(rows)]
+    dims = tuple(len(cols.values[a]) for a in keys)
+    flat = np.ravel_multi_index(tuple(cols.codes(a)[rows] for a in keys), dims)
+    _, first, inverse = np.unique(flat, return_index=True, return_inverse=True)
+    return [np.asarray(rows)[inverse == g] for g in np.argsort(first, kind="stable")]
+
+
 def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep", metric: str = LATENCY,
                 area: str = AREA, energy: str = ENERGY) -> Path | None:
-    """``metric`` (latency) against ``area`` for every ok point, coloured by ``energy``, the Pareto front over the
-    three highlighted; None with fewer than 2 points that have all three. Above :data:`MAX_SCATTER` points a
-    sample is drawn (:func:`scatter_sample`; the front is computed on every point and always drawn)."""
+    """``metric`` (latency) against ``area`` for every ok point, coloured by ``energy`` (the whole system's: every
+    chip of the arch), the Pareto front over the three highlighted. Points of different workloads
+    (:func:`pareto_groups`) are not compared: each workload of at least 2 points gets its own front, in a panel of
+    its own (up to :data:`MAX_PANELS` of them; beyond, one panel rings every workload's front and labels none); a
+    workload of one point is left out. None when no workload has 2 points with all three metrics. Above
+    :data:`MAX_SCATTER` points in a panel a sample is drawn (:func:`scatter_sample`; the front is computed on every
+    point and always drawn)."""
     import numpy as np
 
     cols = SweepColumns.of(records, axes)
     x, y, e = cols.metric(area), cols.metric(metric), cols.metric(energy)
     rows = np.flatnonzero(~(np.isnan(x) | np.isnan(y) | np.isnan(e)))
-    if len(rows) < 2:
+    groups = [g for g in pareto_groups(cols, rows) if len(g) >= 2]
+    if not groups:
         return None
-    x, y, e = x[rows], y[rows], e[rows]
-    front = pareto_front_nd(np.column_stack((x, y, e)))
-    shown = scatter_sample(len(rows), front)
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 5.2))
-    label = "points" if len(shown) == len(rows) else \
-        f"points (1 in {math.ceil(len(rows) / MAX_SCATTER)} of {len(rows):,}, and the front)"
-    dots = ax.scatter(x[shown], y[shown], s=18 if len(shown) <= MAX_SCATTER // 10 else 4, c=e[shown],
-                      cmap="viridis", label=label)
-    fig.colorbar(dots, ax=ax, label=f"{energy} (J)")
-    ax.scatter(x[front], y[front], s=60, facecolors="none", edgecolors="#C44E52", linewidths=1.4,
-               label=f"Pareto front ({len(front)})", zorder=3)
-    if x.min() > 0 and x.max() / x.min() >= 10:
-        ax.set_xscale("log")
-    if y.min() > 0 and y.max() / y.min() >= 10:
-        ax.set_yscale("log")
+    pts = np.column_stack((x, y, e))
+    fronts = [g[pareto_front_nd(pts[g])] for g in groups]
     varying = cols.varying()
-    if len(front) <= MAX_LABELLED_FRONT and varying:
-        fig.tight_layout()  # the axes' final place, which the labels are fitted into
-        _label_inside(ax, fig, [(x[i], y[i], describe({a: cols.values[a][int(cols.codes(a)[rows[i]])]
-                                                        for a in varying})) for i in front])
-    ax.set_xlabel(f"{area} (chip area, mm²)")
-    ax.set_ylabel(f"{metric} (latency)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(f"{name}: latency vs energy vs area", fontsize=11)
+    own = [a for a in varying if not _workload_axis(a)]  # what tells a workload's points apart
+    panels = list(zip(groups, fronts, strict=True)) if len(groups) <= MAX_PANELS else \
+        [(np.sort(np.concatenate(groups)), np.sort(np.concatenate(fronts)))]
+    many = len(panels) < len(groups)  # one panel for every workload's front
+    keys = [a for a in varying if _workload_axis(a)]
+    plt = _pyplot()
+    one = len(panels) == 1
+    fig, axs = _panels(plt, len(panels), width=7.5 if one else 6.0, height=5.2 if one else 4.6)
+    labels = []
+    for ax, (members, front) in zip(axs, panels, strict=True):  # members and front: sorted indices
+        shown = members[scatter_sample(len(members), np.searchsorted(members, front))]
+        label = "points" if len(shown) == len(members) else \
+            f"points (1 in {math.ceil(len(members) / MAX_SCATTER)} of {len(members):,}, and the front)"
+        dots = ax.scatter(x[shown], y[shown], s=18 if len(shown) <= MAX_SCATTER // 10 else 4, c=e[shown],
+                          cmap="viridis", label=label)
+        fig.colorbar(dots, ax=ax, label=f"{energy} (J)")
+        ax.scatter(x[front], y[front], s=60, facecolors="none", edgecolors="#C44E52", linewidths=1.4,
+                   label=f"Pareto fronts, one per workload ({len(front)})" if many else
+                   f"Pareto front ({len(front)})", zorder=3)
+        xs, ys = x[members], y[members]
+        if xs.min() > 0 and xs.max() / xs.min() >= 10:
+            ax.set_xscale("log")
+        if ys.min() > 0 and ys.max() / ys.min() >= 10:
+            ax.set_yscale("log")
+        ax.set_xlabel(f"{area} (mm², every chip)")
+        ax.set_ylabel(f"{metric} (latency)")
+        ax.yaxis.set_major_formatter(lambda v, _pos: _text(metric, v))
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        workload = "" if many or not keys else \
+            describe({a: cols.values[a][int(cols.codes(a)[members[0]])] for a in keys})
+        if not one:
+            ax.set_title(workload, fontsize=10)
+        if len(front) <= MAX_LABELLED_FRONT and own and not many:
+            labels.append((ax, [(x[i], y[i], describe({a: cols.values[a][int(cols.codes(a)[i])] for a in own}))
+                                for i in front]))
+    what = f"{name}: latency vs energy vs area"
+    if len(groups) > 1:
+        what += f", a Pareto front per workload ({len(groups)})"
+    if one:
+        axs[0].set_title(f"{what} ({workload})" if workload else what, fontsize=11)
+    else:
+        fig.suptitle(what, fontsize=11)
+    if labels:
+        _tight(fig)  # the axes' final place, which the labels are fitted into
+        for ax, items in labels:
+            _label_inside(ax, fig, items)
     return _save(plt, fig, path)
 
 

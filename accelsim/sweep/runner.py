@@ -31,7 +31,7 @@ from typing import Any
 from .. import __version__
 from ..config.sweep import load_sweep
 from ..errors import AccelsimError
-from .executors import DASK_MISSING, EXECUTORS, dispatch, make_executor
+from .executors import DASK_MISSING, EXECUTORS, dispatch, make_executor, run_chunk
 from .expand import PlannedPoint, PlanStream
 from .plots import SweepColumns, plot_sweep_records
 from .store import (
@@ -43,6 +43,7 @@ from .store import (
     plain,
     read_sweep_json,
     record,
+    share_refusal,
     stream_csv,
     to_json,
     write_sweep_json,
@@ -306,7 +307,9 @@ def run_sweep(sweep_file: str | os.PathLike, outdir: str | os.PathLike | None = 
 class _Feed:
     """The points a sweep runs now, taken from the plan stream: points already in results.jsonl are skipped,
     a point found invalid while streaming is recorded at once as an "error" record (counted as run now), the
-    rest go to the executor. ``record`` stores one record and moves the progress bar."""
+    rest go to the executor. ``record`` stores one record and moves the progress bar; a point a worker refused
+    for its share of the default memory budget (:func:`~accelsim.sweep.store.share_refusal`) is held back instead,
+    and :meth:`run_deferred` runs it again in this process once the workers are gone."""
 
     def __init__(self, stream: PlanStream, done: set[str], store: ResultStore, sweep_json: _SweepJson,
                  relabel: dict[str, int] | None = None):
@@ -314,6 +317,8 @@ class _Feed:
         self.relabel = relabel
         self.skipped = self.ran = self.sent = self.relabelled = 0
         self.bar: _Bar | None = None
+        self.inflight: dict[str, PlannedPoint] = {}  # points sent to the executor, by id, until their record is back
+        self.deferred: list[PlannedPoint] = []  # points refused for their worker's share of memory
 
     def __iter__(self) -> Iterator[PlannedPoint]:
         with open(self.store.path, "rb") if self.relabel is not None else contextlib.nullcontext() as reader:
@@ -326,6 +331,7 @@ class _Feed:
                     self.record(record(point.id, point.values, error=point.error))
                 else:
                     self.sent += 1
+                    self.inflight[point.id] = point
                     yield point
         self.sweep_json.relabel_from = None  # every reused point read through: relabelled
 
@@ -345,11 +351,41 @@ class _Feed:
         return self.sent + self.stream.remaining()
 
     def record(self, rec: dict) -> None:
+        point = self.inflight.pop(rec["id"], None)
+        if point is not None and rec["status"] == "error" and share_refusal(rec.get("error")):
+            self.deferred.append(point)  # run again alone (run_deferred); not stored, so an interrupt re-runs it
+            return
         self.store.append(rec)
         self.ran += 1
         if self.bar is not None:
             self.bar.advance(rec["status"] == "ok", self.total())
         self.sweep_json.maybe_write()
+
+
+    def run_deferred(self, con, workers: int) -> None:
+        """Run the points the ``workers`` refused for their share of the default options.memory_budget again, one
+        at a time in this process (the workers are gone by now), each with the whole default, as ``--workers 1``
+        or ``accelsim run`` would: a point's outcome does not depend on how many workers ran beside it."""
+        points, self.deferred = self.deferred, []
+        if not points:
+            return
+        if con is not None:
+            many = len(points) > 1
+            con.print(f"{len(points)} point{'s' if many else ''} needed more than a worker's share of the default "
+                      f"options.memory_budget (half of this machine's memory over {workers} workers): running "
+                      f"{'them' if many else 'it'} again here{', one at a time,' if many else ''} with the whole "
+                      f"default (fewer --workers, or options.memory_budget set, would run such points in parallel)",
+                      soft_wrap=True)
+        for point in points:
+            for rec, _ in run_chunk([(point.id, point.values, point.experiment)]):
+                self.record(rec)
+
+
+def _warning(con, text: str) -> None:
+    """``warning: TEXT`` on ``con`` (the text printed as it is, not read as rich markup)."""
+    from rich.markup import escape
+
+    con.print(f"[yellow]warning:[/yellow] {escape(text)}", soft_wrap=True)
 
 
 def _start_lines(con, stream: PlanStream, out: Path, store: ResultStore, done: set[str],
@@ -364,9 +400,9 @@ def _start_lines(con, stream: PlanStream, out: Path, store: ResultStore, done: s
         con.print(f"[yellow]warning:[/yellow] {out} holds results of accelsim {old_version}; they are kept "
                   f"(ids hash the config, not the version): use a new OUTDIR to re-run them with "
                   f"{__version__}", soft_wrap=True)
-    if store.skipped_lines:
-        con.print(f"[yellow]warning:[/yellow] {store.skipped_lines} lines of {store.path} are not results; "
-                  f"ignored", soft_wrap=True)
+    note = store.skipped_note()
+    if note is not None:
+        _warning(con, f"{note} (its point runs again)")
 
 
 def _end_lines(con, stream: PlanStream, feed: _Feed) -> None:
@@ -439,26 +475,34 @@ def _dispatch(feed: _Feed, points, executor: str, workers: int | None, scheduler
         with _Bar(con, feed.total(), enabled, f"{name} ({used})") as bar:
             feed.bar = bar
             dispatch(ex, points, feed.record, remaining=feed.stream.remaining)
+            if feed.deferred:
+                ex.close()  # the workers and their memory gone before a point runs here with the whole default
+                feed.run_deferred(con, ex.slots)
     return used
 
 
-def plot_sweep(outdir: str | os.PathLike) -> list[Path]:
+def plot_sweep(outdir: str | os.PathLike, *, console=None) -> list[Path]:
     """Rewrite results.csv and redraw the plots of a sweep folder from its sweep.json and results.jsonl (also
-    after a killed or interrupted run); returns the paths written. :class:`AccelsimError` naming the file and
-    line if ``outdir`` is not a sweep folder or a complete line of results.jsonl is not a result record (a torn
-    last line left by a killed run is ignored)."""
+    after a killed or interrupted run); returns the paths written. :class:`AccelsimError` naming the file (and
+    line) if ``outdir`` is not a sweep folder. A complete line of results.jsonl that is not a result record is
+    ignored, as a sweep into the folder ignores it, with the same warning on ``console`` (default: stderr); a torn
+    last line left by a killed run is ignored without one."""
     info = read_sweep_json(outdir)
-    return _write_end(Path(outdir), info, True, str(info.get("name") or "sweep"), strict=True)[0]
+
+    def warn(note: str) -> None:
+        _warning(console or _console(None, True), note)
+
+    return _write_end(Path(outdir), info, True, str(info.get("name") or "sweep"), warn=warn)[0]
 
 
 def _write_end(out: Path, info: dict[str, Any], plots: bool, name: str, *,
-               strict: bool = False) -> tuple[list[Path], dict[str, int]]:
+               warn=None) -> tuple[list[Path], dict[str, int]]:
     """The end of a sweep in bounded memory: results.csv streamed from results.jsonl (a record at a time, in
     the sweep's order), the plots' columns gathered on the way (numbers, not records), then the plots. Returns
-    the files written and the count of records by status."""
+    the files written and the count of records by status; ``warn(text)`` hears of lines that are not records."""
     axes = list(info.get("axes") or [])
     cols = SweepColumns(axes) if plots else None
-    path, counts = stream_csv(out, info, strict=strict, sink=None if cols is None else cols.add)
+    path, counts = stream_csv(out, info, sink=None if cols is None else cols.add, warn=warn)
     files = [path]
     if cols is not None:
         files += plot_sweep_records(cols, axes, out, name=name)

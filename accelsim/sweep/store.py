@@ -52,7 +52,9 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     ``bytes.<level>`` column for each: ``bytes.hbm`` for an arch with a level named hbm), and the size figures
     of the arch: ``sram_bytes`` (on-chip SRAM) and ``peak_macs_per_cycle`` (MAC units); and the energy figures
     (docs/energy.md; left out when the arch gives no energy constants): :data:`ENERGY_METRICS` (``energy_j``,
-    ``average_power_w``, ``tops_per_w``, ``area_mm2``, ...) and ``edp``; for a training step with ``phases``,
+    ``average_power_w``, ``tops_per_w``, ``area_mm2``, ...) and ``edp``, with ``system_energy_j`` (``energy_j``,
+    the chips the report covers, scaled to every chip of the arch) and ``system_area_mm2`` (one chip's
+    ``area_mm2`` × the arch's chips); for a training step with ``phases``,
     ``forward_end_s`` and ``backward_end_s`` (when the phase's last op ends: the gradients are ready at the
     latter, before the optimizer step); for a run of one collective (the ``collective`` micro-workload), its
     nccl-tests ``bus_bandwidth`` (bytes/s). The ops list is not kept."""
@@ -79,11 +81,31 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
         value = (report.get(obj) or {}).get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out[name] = value
+    # the whole system's figures (what the Pareto plot compares): report.json's energy is the chips the report
+    # covers (power.chips: one, or a pipeline's stages) and its area one chip's; every chip of the arch runs
+    chips, covered = arch.get("chips"), (report.get("power") or {}).get("chips")
+    if isinstance(chips, int) and chips > 0:
+        if "energy_j" in out and isinstance(covered, int) and covered > 0:
+            out["system_energy_j"] = out["energy_j"] * chips / covered
+        if "area_mm2" in out:
+            out["system_area_mm2"] = out["area_mm2"] * chips
     calls = [op for op in report.get("ops") or [] if op.get("kind") == "collective"]
     busbw = (calls[0].get("mapping") or {}).get("bus_bandwidth") if len(calls) == 1 else None
     if isinstance(busbw, (int, float)) and not isinstance(busbw, bool):  # the collective micro-workload's call
         out["bus_bandwidth"] = busbw
     return out
+
+
+SHARE_NOTE = "half of this machine's memory over "  # how mapping.lower's task-budget refusal names a worker's
+# share of the default options.memory_budget: "(N B: half of this machine's memory over W workers at ~1024 B a task)"
+
+
+def share_refusal(error: object) -> bool:
+    """Whether a failed point's ``error`` is the refusal of a pass too big for its worker's share of the default
+    options.memory_budget (half of the machine's memory divided among the sweep's workers): an effect of how many
+    workers ran beside it, not of the point, so the sweep runs such a point again alone (docs/sweeps.md) and a
+    record of one (left by an earlier version) does not count as done."""
+    return isinstance(error, str) and SHARE_NOTE in error and " workers at ~" in error
 
 
 def one_line(error: BaseException) -> str:
@@ -216,6 +238,7 @@ class ResultStore:
         self._fd: int | None = None
         self._last_sync = 0.0
         self.skipped_lines = 0  # complete lines that were not records (hand edits); ignored
+        self.first_skipped: tuple[int, str] | None = None  # the first of them: (line number, what is wrong)
 
     def load(self, *, strict: bool = False) -> dict[str, dict[str, Any]]:
         """Records by id (the last line of an id wins). A last line without its newline (a killed run) is
@@ -226,8 +249,17 @@ class ResultStore:
 
     def ids(self) -> set[str]:
         """The ids of the finished records (as :meth:`load`, without keeping the records: a sweep resuming
-        into a folder of a million results holds their ids only)."""
-        return {rec["id"] for rec in self._records(False)}
+        into a folder of a million results holds their ids only). A point whose last record is an error for its
+        worker's share of memory (:func:`share_refusal`) is not finished: it runs again."""
+        done: set[str] = set()
+        again: set[str] = set()
+        for rec in self._records(False):
+            done.add(rec["id"])
+            if rec["status"] == "error" and share_refusal(rec.get("error")):
+                again.add(rec["id"])
+            else:
+                again.discard(rec["id"])
+        return done - again
 
     def _records(self, strict: bool) -> Iterator[dict[str, Any]]:
         return (rec for _, rec in self._scan(strict))
@@ -239,6 +271,7 @@ class ResultStore:
     def _scan(self, strict: bool) -> Iterator[tuple[int, dict[str, Any]]]:
         """``(byte offset, record)`` for every complete line that is a record (see :meth:`load`)."""
         self.skipped_lines = 0
+        self.first_skipped = None
         try:
             f = open(self.path, "rb")  # noqa: SIM115 - closed below; read a line at a time
         except FileNotFoundError:
@@ -256,8 +289,19 @@ class ResultStore:
                     if strict:
                         raise AccelsimError(f"{self.path}:{number}: {problem}")
                     self.skipped_lines += 1
+                    self.first_skipped = self.first_skipped or (number, problem)
                     continue
                 yield at, rec
+
+    def skipped_note(self) -> str | None:
+        """What the last read of results.jsonl ignored, as the one warning a sweep and ``accelsim plot`` give
+        ("1 line of OUTDIR/results.jsonl is not a result (line 5: not JSON: ...); ignored"), or None."""
+        if not self.skipped_lines or self.first_skipped is None:
+            return None
+        n, (line, problem) = self.skipped_lines, self.first_skipped
+        what = "line of {} is not a result" if n == 1 else "lines of {} are not results"
+        first = "" if n == 1 else "the first: "
+        return f"{n:,} {what.format(self.path)} ({first}line {line}: {problem}); ignored"
 
     def open(self) -> ResultStore:
         """Open for appending; a torn last line left by a killed run is cut off first."""
@@ -467,13 +511,17 @@ class RecordIndex(ResultStore):
 
 
 def stream_csv(outdir: str | os.PathLike, info: Mapping[str, Any], *, strict: bool = False,
-               sink: Any = None) -> tuple[Path, dict[str, int]]:
+               sink: Any = None, warn: Any = None) -> tuple[Path, dict[str, int]]:
     """Write ``OUTDIR/results.csv`` as :func:`write_csv` does from :func:`ordered_records` (byte for byte),
     streaming results.jsonl: one pass indexes it (:class:`RecordIndex`), the second writes a row per record in
     the sweep's order straight to a temporary file (renamed at the end). ``sink(record)``, when given, sees
-    each record as its row is written (the plots gather their columns so). Returns the path and the count of
-    records by status."""
+    each record as its row is written (the plots gather their columns so); ``warn(text)``, when given, hears of
+    lines that are not records, which are ignored (:meth:`ResultStore.skipped_note`). Returns the path and the
+    count of records by status."""
     index = RecordIndex(outdir, info.get("ids", []), strict=strict)
+    note = index.skipped_note()
+    if note is not None and warn is not None:
+        warn(note)
     axes = list(info.get("axes") or [])
     cols = index.metric_columns()
     counts = {"ok": 0, "error": 0}
@@ -503,4 +551,4 @@ def stream_csv(outdir: str | os.PathLike, info: Mapping[str, Any], *, strict: bo
 
 __all__ = ["CSV_FILE", "FORMAT", "RESULTS_FILE", "SWEEP_FILE", "RecordIndex", "ResultStore", "flatten", "is_sweep_dir",
            "metrics_from_report", "one_line", "ordered_records", "read_sweep_json", "record", "record_problem",
-           "stream_csv", "table", "write_csv", "write_sweep_json"]
+           "share_refusal", "stream_csv", "table", "write_csv", "write_sweep_json"]

@@ -533,3 +533,23 @@ def test_a_quiet_sweep_still_says_that_points_failed(tmp_path, capsys):
         assert main([*argv, "-o", ""]) == 2
         assert capsys.readouterr().err == (f"accelsim: error: {argv[0]}: -o: an empty folder name; give a folder, "
                                            f"or leave -o out for the default (the file's 'output', else runs/NAME)\n")
+
+
+def test_a_line_that_is_not_a_result_is_ignored_alike_by_a_sweep_and_by_plot(tmp_path):
+    # a hand-edited results.jsonl: the sweep ignored the line (and ran its point again) while `accelsim plot`
+    # refused the folder; both now ignore it with one warning naming it (1 line: "line", not "lines")
+    path, out = write(tmp_path, SMALL), tmp_path / "out"
+    run_sweep(path, out, workers=1, progress=False, plots=False)
+    lines = (out / "results.jsonl").read_text().splitlines()
+    (out / "results.jsonl").write_text("\n".join([*lines[:4], lines[4][:20], *lines[5:]]) + "\n")  # line 5 cut
+    note = f"1 line of {out / 'results.jsonl'} is not a result (line 5: not JSON: "
+    plotted = io.StringIO()
+    plot_sweep(out, console=Console(file=plotted, width=300))
+    assert plotted.getvalue().startswith(f"warning: {note}") and plotted.getvalue().endswith("; ignored\n")
+    with open(out / "results.csv") as f:
+        assert len(list(csv.DictReader(f))) == 5  # the other 5 points
+    swept = io.StringIO()
+    summary = run_sweep(path, out, workers=1, progress=True, plots=False, console=Console(file=swept, width=300))
+    assert (summary.ran, summary.skipped, summary.ok) == (1, 5, 6)
+    said = [line for line in swept.getvalue().splitlines() if line.startswith("warning:")]
+    assert said == [plotted.getvalue().rstrip("\n") + " (its point runs again)"]

@@ -5,16 +5,23 @@ unless the run sets options.memory_budget itself."""
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import types
 
 import pytest
 
 import accelsim.options as options_module
+from accelsim.config import build_graph
+from accelsim.config.sweep import load_sweep
 from accelsim.errors import MappingError
 from accelsim.mapping import lower
-from accelsim.options import Options, default_memory_budget, share_memory
+from accelsim.options import Options, default_memory_budget, share_memory, sharing_memory
 from accelsim.serving import cost
+from accelsim.sweep import executors, runner
 from accelsim.sweep.executors import LocalExecutor, run_chunk
+from accelsim.sweep.expand import plan_sweep
+from accelsim.sweep.runner import run_sweep
+from accelsim.sweep.store import ResultStore, share_refusal
 
 from ..conftest import make_arch, mlp_graph
 
@@ -86,3 +93,98 @@ def test_a_serving_grid_on_several_processes_shares_the_default_budget(small_mac
     share_memory(sweep_workers)
     seen = cost.simulate_all([None] * shapes, None, Options(), graphs=False, workers=grid_workers)
     assert seen == [(HALF // share, None)] * shapes
+
+
+class InProcessExecutor(executors.Executor):
+    """A sweep executor of ``slots`` workers run in this process, one chunk at a time: each chunk runs as one of
+    ``slots`` workers sharing the machine's memory (share_memory), as a local pool's worker process would, and
+    this process's own share is restored after it."""
+
+    name = "in-process"
+
+    def __init__(self, slots: int):
+        self.slots = slots
+
+    def submit(self, items):
+        before = sharing_memory()
+        future = cf.Future()
+        try:
+            future.set_result(run_chunk(items, workers=self.slots))
+        finally:
+            share_memory(before)
+        return future
+
+    def wait(self, handles, timeout):
+        return list(handles)
+
+    def result(self, handle):
+        return handle.result()
+
+    def close(self, cancel=False):
+        self.closed = True
+
+
+LENET_ROWS = """\
+name: share
+base:
+  workload: {model: lenet5, batch: 1}
+  arch: gemmini
+grid:
+  arch.core.systolic.rows: [8, 16]
+"""
+
+
+def _lenet_points(tmp_path) -> dict:
+    """The LeNet-5 sweep's points (written to tmp_path/share.yaml), by rows."""
+    path = tmp_path / "share.yaml"
+    path.write_text(LENET_ROWS)
+    return {p.values["arch.core.systolic.rows"]: p for p in plan_sweep(load_sweep(path)).points}
+
+
+def _sweep_outcome(tmp_path, monkeypatch, workers: int, out: str) -> dict:
+    """Run the LeNet-5 sweep on ``workers`` in-process workers; its records' (status, error) by rows."""
+    monkeypatch.setattr(runner, "make_executor", lambda kind, n, scheduler: InProcessExecutor(n or 1))
+    path = tmp_path / "share.yaml"
+    run_sweep(path, tmp_path / out, workers=workers, progress=False, plots=False)
+    lines = (tmp_path / out / "results.jsonl").read_text().splitlines()
+    return {r["point"]["arch.core.systolic.rows"]: (r["status"], r.get("error")) for r in map(json.loads, lines)}
+
+
+@pytest.fixture
+def tiny_machine(monkeypatch):
+    """A machine of 20 × 4 KiB pages = 80 KiB: half of it 40 KiB, 40 tasks at 1 KiB a task (options.TASK_BYTES)
+    alone, 20 for each of 2 workers."""
+    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 20}
+    monkeypatch.setattr(options_module, "os", types.SimpleNamespace(sysconf=pages.__getitem__))
+    monkeypatch.setattr(options_module, "_SHARERS", 1)
+
+
+def test_a_points_outcome_does_not_depend_on_the_sweeps_workers(tmp_path, monkeypatch, tiny_machine):
+    tasks = {rows: len(lower(build_graph(p.experiment.workload, p.experiment.arch.dtype), p.experiment.arch,
+                             Options(memory_budget="1GiB"))) for rows, p in _lenet_points(tmp_path).items()}
+    # the machine is sized so that rows=16 fits 40 tasks alone but not 20 (one of 2 workers), and rows=8 fits
+    # neither
+    assert 20 < tasks[16] <= 40 < tasks[8]
+    alone = _sweep_outcome(tmp_path, monkeypatch, 1, "w1")
+    shared = _sweep_outcome(tmp_path, monkeypatch, 2, "w2")
+    assert alone[16] == ("ok", None) and alone[8][0] == "error"
+    # with 2 workers both passes were refused for the worker's 20 tasks; run again alone, each gets the 1-worker
+    # outcome: rows=16 ok, rows=8 refused for the whole default (40 tasks), the same message
+    assert shared == alone
+    assert "more than 40 tasks" in alone[8][1] and " workers" not in alone[8][1]
+
+
+def test_a_record_of_a_refusal_for_the_workers_share_is_not_done(tmp_path, monkeypatch, tiny_machine):
+    # a folder written before such a refusal was run again alone: its record names the share of 2 workers
+    point = _lenet_points(tmp_path)[16]
+    (rec, _), = run_chunk([(point.id, point.values, point.experiment)], workers=2)
+    share_memory(1)
+    assert rec["status"] == "error" and share_refusal(rec["error"]) and "over 2 workers" in rec["error"]
+    first = _sweep_outcome(tmp_path, monkeypatch, 1, "old")
+    store = ResultStore(tmp_path / "old")
+    with store:
+        store.append(rec)  # the last record of rows=16 now the refusal
+    assert len(store.ids()) == 1 and point.id not in store.ids()
+    again = run_sweep(tmp_path / "share.yaml", tmp_path / "old", workers=1, progress=False, plots=False)
+    assert (again.ran, again.skipped) == (1, 1)
+    assert _sweep_outcome(tmp_path, monkeypatch, 1, "old") == first  # rows=16 ok again, its last record

@@ -18,6 +18,7 @@ from accelsim.sweep.store import (
     CSV_FILE,
     RESULTS_FILE,
     RecordIndex,
+    metrics_from_report,
     ordered_records,
     record,
     stream_csv,
@@ -92,7 +93,7 @@ def test_columns_keep_numbers_of_ok_records_and_the_best_per_key():
     # best over bw: 1000 // 16 + 10 = 72, 1000 // 8 + 10 = 135 (the NaN point is not a number, so left out)
     assert cols.best(["rows"], "seconds") == {("16",): 72.0, ("8",): 135.0}
     assert cols.best(["rows", "bw"], "seconds")[("8", "20")] == 145.0
-    assert np.isnan(cols.metric("energy_j")).all()
+    assert np.isnan(cols.metric(plots.ENERGY)).all()
 
 
 def test_pareto_front_of_hand_listed_points():
@@ -149,3 +150,101 @@ def test_a_pareto_plot_of_more_points_than_the_limit_draws_a_sample(tmp_path, mo
     assert plots.plot_pareto(recs, ["rows"], tmp_path / "p.png") == tmp_path / "p.png"
     # 40 points, limit 8: every 5th (0 5 ... 35); every point is on the front (area up, seconds down): all drawn
     assert drawn["n"] == 40 and len(drawn["idx"]) == 40
+
+
+def _figures(monkeypatch) -> dict:
+    """The figures the plot functions save, by file name (kept open: _save closes them after saving)."""
+    seen = {}
+    real = plots._save
+
+    def keep(plt, fig, path):
+        seen[path.name] = fig
+        real(plt, fig, path)
+        return path
+
+    monkeypatch.setattr(plots, "_save", keep)
+    monkeypatch.setattr("matplotlib.pyplot.close", lambda fig=None: None)
+    return seen
+
+
+def test_a_heatmap_of_many_values_draws_flat_cells_and_a_dozen_labels(tmp_path, monkeypatch, recwarn):
+    # the probing user's grid: 3 clocks x 201 n values (16 .. 3216 step 16) x 2 latencies, the 10 GHz points of the
+    # long latency missing (invalid): 1,206 - 201 = 1,005 ok points
+    clocks, ns, lats = ["100MHz", "1GHz", "10GHz"], list(range(16, 3217, 16)), ["100ns", "1000000000s"]
+    recs = [record(f"r{i}", {"clock": c, "n": n, "lat": lat}, metrics={"seconds": n * (1 + j) * (1 + k)})
+            for i, (j, c, n, k, lat) in enumerate((j, c, n, k, lat) for j, c in enumerate(clocks) for n in ns
+                                                  for k, lat in enumerate(lats))
+            if not (c == "10GHz" and lat == "1000000000s")]
+    assert len(ns) == 201 and len(recs) == 1005
+    figs = _figures(monkeypatch)
+    plots.plot_heatmap(recs, ["clock", "n", "lat"], tmp_path / plots.HEATMAP_FILE)
+    plots.plot_lines(recs, ["clock", "n", "lat"], tmp_path / plots.LINES_FILE)
+    heat = figs[plots.HEATMAP_FILE].axes
+    images = [im for ax in heat for im in ax.get_images()]
+    assert len(images) == 2 and all(im.get_interpolation() == "nearest" for im in images)  # a panel per latency
+    # the 10 GHz row of the long latency has no point: its cells are NaN, drawn blank, not smoothed over
+    missing = [np.ma.getmaskarray(np.ma.masked_invalid(im.get_array())) for im in images]
+    assert missing[1][2].all() and not missing[1][:2].any() and not missing[0].any()
+    # 201 columns: a label every ceil(201 / 12) = 17th value, at 0, 17, ..., 187: 12 labels, from n=16 by 17 * 16
+    labels = [t.get_text() for t in heat[0].get_xticklabels()]
+    assert labels == [str(16 + 17 * 16 * i) for i in range(12)] and plots.MAX_TICKS == 12
+    assert [t.get_text() for t in heat[0].get_yticklabels()] == clocks  # 3 rows: every one labelled
+    # the lines: 201 series (n) are more than MAX_LEGEND = 10: no legend, a colorbar of n labelled as the heatmap
+    lines = figs[plots.LINES_FILE].axes
+    panels = [ax for ax in lines if ax.get_title()]
+    assert len(panels) == 2 and all(ax.get_legend() is None for ax in panels)
+    bars = [ax for ax in lines if not ax.get_title()]
+    assert len(bars) == 2 and [t.get_text() for t in bars[0].get_yticklabels()] == labels
+    assert not [w for w in recwarn if "Tight layout" in str(w.message)]
+
+
+def test_a_pareto_front_per_workload_on_system_figures(tmp_path, monkeypatch):
+    # by hand: m=64 has A (area 1, 1 s, 1 J) and B (area 2, 0.5 s, 1 J): neither beats the other, both on its
+    # front; m=128 has C (1, 4 s, 4 J) and D (2, 2 s, 4 J), likewise. Over all four A beats C and B beats D, so one
+    # front of all points was the smaller workload's alone; m=256's single point E has nothing to compare with
+    def rec(rid, m, arch, area, s, j):
+        return record(rid, {"workload.m": m, "arch": arch},
+                      metrics={"seconds": s, "system_area_mm2": area, "system_energy_j": j})
+
+    recs = [rec("A", 64, "a", 1.0, 1.0, 1.0), rec("B", 64, "b", 2.0, 0.5, 1.0), rec("C", 128, "a", 1.0, 4.0, 4.0),
+            rec("D", 128, "b", 2.0, 2.0, 4.0), rec("E", 256, "a", 1.0, 9.0, 9.0)]
+    figs = _figures(monkeypatch)
+    assert plots.plot_pareto(recs, ["workload.m", "arch"], tmp_path / plots.PARETO_FILE) is not None
+    panels = [ax for ax in figs[plots.PARETO_FILE].axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["m=64", "m=128"]  # E's workload left out
+    rings = [sorted(map(tuple, ax.collections[1].get_offsets().tolist())) for ax in panels]  # (area, seconds)
+    assert rings == [[(1.0, 1.0), (2.0, 0.5)], [(1.0, 4.0), (2.0, 2.0)]]
+    # the labels name the points of a workload by the other axes: arch
+    assert sorted(t.get_text() for t in panels[0].texts if t.get_visible()) == ["arch=a", "arch=b"]
+    # every workload of one point: nothing to compare, no plot
+    assert plots.plot_pareto([recs[0], recs[2], recs[4]], ["workload.m", "arch"], tmp_path / "p.png") is None
+
+
+def test_the_system_figures_of_a_multi_chip_report():
+    # report.json's energy is the chips the report covers (power.chips) and its area one chip's (docs/energy.md):
+    # 8 chips, a report of 1: 200 J x 8 / 1 = 1,600 J and 250 mm2 x 8 = 2,000 mm2; a pipeline report of its
+    # 4 stages' chips of 8: 200 J x 8 / 4 = 400 J
+    def report(chips, covered):
+        return {"seconds": 1.0, "arch": {"chips": chips}, "energy": {"total_j": 200.0},
+                "power": {"chips": covered}, "area": {"total_mm2": 250.0}}
+
+    m = metrics_from_report(report(8, 1))
+    assert (m["energy_j"], m["area_mm2"], m["system_energy_j"], m["system_area_mm2"]) == (200.0, 250.0, 1600.0, 2000.0)
+    assert metrics_from_report(report(8, 4))["system_energy_j"] == 400.0
+    assert metrics_from_report(report(1, 1))["system_energy_j"] == 200.0  # one chip: the system is the chip
+    # a record written before the system figures existed is plotted with its energy_j and area_mm2
+    cols = SweepColumns.of([record("old", {}, metrics={"seconds": 1.0, "energy_j": 3.0, "area_mm2": 5.0})], [])
+    assert (cols.metric(plots.ENERGY).tolist(), cols.metric(plots.AREA).tolist()) == ([3.0], [5.0])
+
+
+@pytest.mark.parametrize("n, labelled", [(10, 10), (11, 0)])
+def test_a_front_of_at_most_ten_points_is_labelled(tmp_path, monkeypatch, n, labelled):
+    # area i and 1/i s for i = 1..n: each point is smaller or faster than every other, so all n are on the front;
+    # at most MAX_LABELLED_FRONT = 10 get labels (docs/sweeps.md), more none
+    recs = [record(f"r{i}", {"rows": i}, metrics={"seconds": 1.0 / i, "area_mm2": float(i), "energy_j": 1.0})
+            for i in range(1, n + 1)]
+    figs = _figures(monkeypatch)
+    plots.plot_pareto(recs, ["rows"], tmp_path / plots.PARETO_FILE)
+    ax = figs[plots.PARETO_FILE].axes[0]
+    assert len(ax.collections[1].get_offsets()) == n and plots.MAX_LABELLED_FRONT == 10
+    assert sum(t.get_visible() for t in ax.texts) == labelled

@@ -607,3 +607,39 @@ def test_a_grid_over_the_cap_is_one_line_at_its_largest_axis(tmp_path):
         plan_sweep(load_sweep(path))
     (line,) = str(e.value).splitlines()
     assert line.startswith(f"{path}:4: workload.batch: the grid expands to 1,001,000 points")
+
+
+def test_a_workloads_name_is_a_label_left_out_of_the_ids_but_a_layers_name_is_not(tmp_path):
+    # renaming a layer-list workload (its name:, the graph's name in reports) re-ran every point; a layer's own name
+    # stays in the id, as another layer may name it as its input (the wiring)
+    def ids(workload_name: str, layer_name: str) -> list[str]:
+        path = tmp_path / "s.yaml"
+        path.write_text(f"base:\n  workload: {{model: layers, name: {workload_name}, input: [1, 16], layers: "
+                        f"[{{type: linear, name: {layer_name}, out_features: 8}}]}}\n  arch: gemmini\n"
+                        "grid:\n  workload.batch: [1, 2]\n")
+        return [p.id for p in plan_sweep(load_sweep(path)).points]
+
+    first = ids("net", "fc1")
+    assert len(set(first)) == 2 and ids("renamed_net", "fc1") == first
+    assert set(ids("net", "dense")).isdisjoint(first)
+
+
+def test_problems_of_one_point_are_listed_in_line_order(tmp_path):
+    # three bad axes, each bad in every point (first point #0 for all): listed by their lines 5, 6, 7 (they came
+    # 6, 5, 7: the order in which validation met them)
+    path = sweep_file(tmp_path, """\
+        grid:
+          workload.mm: [64, 128]
+          arch.core.systolic.rowz: [8, 16]
+          options.nonsense: [1]
+        """)
+    lines = error_lines(lambda: PlanStream(load_sweep(path)).check())
+    assert [int(line.split(":")[1]) for line in lines] == [5, 6, 7]
+    assert [line.split(": ")[1] for line in lines] == ["workload.mm", "arch.core.systolic.rowz", "options.nonsense"]
+
+
+def test_an_empty_axis_key_is_refused_in_the_files_words(tmp_path):
+    # it said "expected KEY=VALUE with a non-empty KEY", the command line's --set wording, inside a YAML file
+    path = sweep_file(tmp_path, 'grid:\n  "": [1]\n')
+    assert error_lines(load_sweep, path) == [f"{path}:5: grid.: expected a dotted key such as "
+                                             f"arch.core.systolic.rows (got '')"]

@@ -95,8 +95,15 @@ class Options(BaseModel):
 
     max_tiles_per_op: PositiveInt = Field(
         16, description="Upper bound on tile groups (compute tasks) per op; tiles beyond it are merged, and an op "
-                          "it coarsens runs up to 8 ramp groups a unit more (docs/architecture.md, \"Tasks\"). "
+                          "it coarsens runs up to 2 × ramp_max ramp groups a unit more (docs/architecture.md, \"Tasks\"). "
                           "16 keeps LLaMA-2-7B serving within 0.01 % of 32.")
+    ramp_max: int = Field(
+        4, ge=0, le=8,
+        description="Halvings of a unit's first and last tile group where max_tiles_per_op leaves an op's groups "
+                    "coarser than its finest (docs/architecture.md, \"Tasks\": the ramp lets each unit start "
+                    "after a small load and end on a small compute and store): an op so cut runs up to "
+                    "2 × ramp_max more groups a unit. 0 turns the ramp off (fewest tasks, the coarse ends' "
+                    "bubbles back: 8192³ on tpu-v4 4.06 -> 5.01 ms).")
     min_tiles_per_op: PositiveInt = Field(
         4, description="Lower bound on tile groups per op, so loads, compute and stores of one op overlap "
                        "even when the op fits SRAM whole (streaming).")

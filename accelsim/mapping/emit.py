@@ -350,7 +350,7 @@ class Emitter:
         if self.max_tasks is not None and len(self.tasks) > self.max_tasks:
             raise MappingError(f"this pass needs more than {self.max_tasks:,} tasks (at op {op.name!r}), more than "
                                f"{self.budget_note}; raise options.memory_budget, or coarsen the run "
-                               f"(options.max_tiles_per_op, decode_samples, layer_samples)")
+                               f"(options.max_tiles_per_op, ramp_max, decode_samples, layer_samples)")
         # a unit ends with its last group's store; when that group stores nothing (a reduction's small output spread
         # over fewer groups than it has), with its last compute and the earlier store still in flight
         ends = []

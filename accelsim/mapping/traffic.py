@@ -36,8 +36,9 @@ from .tiling import tile_gemm, tile_gemm_shared
 GROUP_MIN_CYCLES = 1000
 GROUPS_PER_SECOND = 1_000_000  # of transfer: the groups of one 1 µs each (an integer, so the floor is exact)
 # an op whose groups max_tiles_per_op made coarser than that cuts each unit's first and last group into pieces
-# halving towards the op's ends, at most this many halvings (:func:`ramp_groups`; docs/architecture.md, "Tasks")
-RAMP_MAX = 4
+# halving towards the op's ends, by default at most this many halvings (options.ramp_max; :func:`ramp_groups`;
+# docs/architecture.md, "Tasks")
+RAMP_MAX: int = Options.model_fields["ramp_max"].default
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +239,8 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     groups = tile_groups(p, ntiles, nunits, a_tot + b_tot + out_off, ctx.main_bandwidth, options)
     # (a GPU's groups are its cores' K-slices, emit.group_plan: no ramp)
     gpu = "output_tiles" in p.details or ctx.units[p.units[0]].count > 1
-    ramp = 0 if gpu else ramp_groups(p, groups, nunits, a_tot + b_tot + out_off, ctx.main_bandwidth)
+    ramp = 0 if gpu else ramp_groups(p, groups, nunits, a_tot + b_tot + out_off, ctx.main_bandwidth,
+                                     options.ramp_max)
     if ramp:
         details["ramp"] = ramp
     cache_bytes: dict[str, int] = {}
@@ -485,11 +487,12 @@ def _fit(p: Plan, nbytes: int, bandwidth: float) -> int:
     return max(p.cycles // GROUP_MIN_CYCLES, int(nbytes * GROUPS_PER_SECOND // bandwidth))
 
 
-def ramp_groups(p: Plan, groups: int, nunits: int, nbytes: int, bandwidth: float) -> int:
+def ramp_groups(p: Plan, groups: int, nunits: int, nbytes: int, bandwidth: float, ramp_max: int = RAMP_MAX,
+                ) -> int:
     """The ramp of an op of ``groups`` tile groups (:func:`tile_groups`) over ``nunits`` units that moves
     ``nbytes`` from memories of ``bandwidth`` bytes/s: r, where each unit's first group is cut into pieces of
     2^-r, 2^-r, 2^-(r-1), …, 1/2 of it and its last into the same in reverse (:func:`~.emit.ramp_shares`); the
-    largest r ≤ RAMP_MAX whose smallest piece is no smaller than the op's finest group (the groups it would have
+    largest r ≤ ``ramp_max`` (``options.ramp_max``, default RAMP_MAX) whose smallest piece is no smaller than the op's finest group (the groups it would have
     without max_tiles_per_op: one per GROUP_MIN_CYCLES of compute or 1 / GROUPS_PER_SECOND of transfer, at least
     one per unit, at most one per cycle), 0 when its groups are that fine already.
 
@@ -501,7 +504,7 @@ def ramp_groups(p: Plan, groups: int, nunits: int, nbytes: int, bandwidth: float
     first load is the finest group's, each next piece (twice the size) loads while one computes, and the op ends
     on the finest piece."""
     fine = max(1, min(max(_fit(p, nbytes, bandwidth), nunits), p.cycles))
-    return min(RAMP_MAX, (fine // groups).bit_length() - 1) if fine >= 2 * groups else 0
+    return min(ramp_max, (fine // groups).bit_length() - 1) if fine >= 2 * groups else 0
 
 
 def split(total: int, parts: int) -> list[int]:

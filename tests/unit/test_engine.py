@@ -131,15 +131,12 @@ def _joins(m) -> list[bool]:
 
 
 @pytest.mark.parametrize("ramp", [0, 4])
-def test_task_graph_respects_double_buffering(ramp, monkeypatch):
+def test_task_graph_respects_double_buffering(ramp):
     # the loads of a unit's p-th tile group wait for the compute of its (p−2)-th; a ramp's pieces (max_tiles_per_op
-    # 16 cuts this 1 GMAC op coarser than its finest groups; RAMP_MAX 0 turns the ramp off) fill one group's
+    # 16 cuts this 1 GMAC op coarser than its finest groups; options.ramp_max 0 turns the ramp off) fill one group's
     # buffer: each waits as that group does, and only the buffer's last piece is a place in the stream
-    from accelsim.mapping import traffic
-
-    monkeypatch.setattr(traffic, "RAMP_MAX", ramp)
     g = mlp_graph(layers=1, rows=4096, width=512)
-    tg, trace, _ = run(g, make_arch(sram={"ifmap": "8KiB", "filter": "8KiB", "ofmap": "8KiB"}))
+    tg, trace, _ = run(g, make_arch(sram={"ifmap": "8KiB", "filter": "8KiB", "ofmap": "8KiB"}), ramp_max=ramp)
     joins = {i: _joins(m) for i, m in enumerate(tg.ops) if m.tiles}
     assert any(any(j) for j in joins.values()) == bool(ramp)
     per_unit: dict[int, list[int]] = {}

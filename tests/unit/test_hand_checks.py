@@ -194,13 +194,13 @@ def test_a_ramp_starts_each_unit_after_a_small_load():
     32,777. The A bytes, 65536·4 = 262,144 B, are cut over the groups; B (16 B) is read by each core (32 B: one
     64-B granule, a cycle, on the first group); the output is 262,144 B.
 
-    Without a ramp (RAMP_MAX 0) each group is half the op: core 0 loads 131,072 B (2,048 cycles) and B (1 cycle),
+    Without a ramp (options.ramp_max 0) each group is half the op: core 0 loads 131,072 B (2,048 cycles) and B (1 cycle),
     core 1's half is served after it, 2,049 → 4,097; core 1 computes to 4,097 + 32,777 = 36,874 and stores its
     131,072 B (2,048 cycles) after core 0's store (34,826 → 36,874): 38,922 cycles, 4,097 + 2,048 of them
     transfers before and after the compute.
 
     With it: the op's finest groups are 65,545 // 1,000 = 65 (its 524,304 B at 64 GB/s are only 8 µs), 65 // 2 =
-    32 ≥ 2^4, so RAMP_MAX = 4 halvings, and each core's one group becomes pieces of 1, 1, 2, 4, 4, 2, 1, 1
+    32 ≥ 2^4, so the default ramp_max = 4 halvings, and each core's one group becomes pieces of 1, 1, 2, 4, 4, 2, 1, 1
     sixteenths (32 sixteenths in all over the two cores: 8,192 B of A, 128 cycles, and 8,192 B of output each).
     Core 0's first piece loads in 128 + 1 cycles, core 1's after it, to 257; the rest of the loads (4,096 + 1
     cycles of them) are done by ~4,600, long before the computes need them, so core 1 computes from 257 to
@@ -210,15 +210,14 @@ def test_a_ramp_starts_each_unit_after_a_small_load():
     from accelsim import mapping
     from accelsim.config import build_graph
     from accelsim.engine.sim import simulate as replay
-    from accelsim.mapping import traffic
     from accelsim.options import Options
     from accelsim.tasks import TaskKind
 
     arch = _arch(cores=2, bandwidth="64GB/s")
     graph = build_graph(load_workload({"model": "gemm", "m": 65536, "n": 4, "k": 4}), arch.dtype)
 
-    def run() -> tuple[int, list]:
-        tg = mapping.lower(graph, arch, Options(max_tiles_per_op=2))
+    def run(**opts) -> tuple[int, list]:
+        tg = mapping.lower(graph, arch, Options(max_tiles_per_op=2, **opts))
         return replay(tg).total_cycles, tg.tasks
 
     total, tasks = run()
@@ -231,9 +230,7 @@ def test_a_ramp_starts_each_unit_after_a_small_load():
     assert sum(t.nbytes for t in tasks if t.kind is TaskKind.STORE) == 262_144
     assert [t.cycles for t in computes[::2]] == [2049, 2049, 4098, 8194, 8194, 4097, 2048, 2048]  # 32,777 in 16ths
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(traffic, "RAMP_MAX", 0)
-        total, tasks = run()
+    total, tasks = run(ramp_max=0)
     assert total == 4_097 + 32_777 + 2_048 == 38_922
     assert sum(t.kind is TaskKind.COMPUTE for t in tasks) == 2
 

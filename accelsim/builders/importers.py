@@ -12,7 +12,8 @@ A model whose every input has a fixed batch axis keeps its exported batch (a res
 ``batch`` other than 1 or that size is a one-line error, never silently ignored. Initializers are parameters, named as in the file and shaped as in the file (a 0-d
 scalar counts its one element), each counted once however many nodes read it, also through an Identity (as
 torch.onnx exports a tied weight); one no node reads rides on an ``unused_params`` view (counted, not read), as the
-builders hold weights a pass does not read. Mapped ops:
+builders hold weights a pass does not read. External tensors of at most :data:`_KEEP_VALUES` elements (a Reshape's
+shape) are read from their file: shape inference needs their values. Mapped ops:
 
 * Conv (1-D, 2-D, 3-D, grouped; symmetric pads or auto_pad SAME_UPPER/SAME_LOWER/VALID, SAME giving
   ceil(in / stride) per the ONNX spec), ConvTranspose (2-D; pads, output_shape and auto_pad SAME_* per the spec's
@@ -122,6 +123,7 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
             raise WorkloadError(f"{where}: not a readable ONNX model ({type(e).__name__}: {e})") from None
         if model.graph.node or model.graph.input:
             _check_external_data(model, Path(where).parent, where)
+            _read_small_external_data(model, Path(where).parent)
     if not model.graph.node and not model.graph.input:  # an empty file parses as an empty model
         raise WorkloadError(f"{where}: not a readable ONNX model (no graph: an empty or foreign file)")
     _check_text(model.graph, where)
@@ -190,6 +192,33 @@ def _check_external_data(model, folder: Path, where: str) -> None:
             raise WorkloadError(f"{where}: initializer {t.name!r}: its external data file {loc!r} is {size:,} B, "
                                 f"short of the {offset + length:,} B (offset {offset:,} + {length:,}) it should hold "
                                 f"(a truncated file?)")
+
+
+def _read_small_external_data(model, folder: Path) -> None:
+    """Read into ``model`` the values of each initializer stored outside the file with at most :data:`_KEEP_VALUES`
+    elements (a Reshape's shape, a Resize's scales: shape inference reads them; an exporter's size_threshold=0 puts
+    even those outside): its own bytes only, never a bigger tensor's. Run after :func:`_check_external_data` (the
+    file is there and holds them); one whose length is not its dims' bytes, or of a type without a fixed size, is
+    left unread."""
+    import onnx
+
+    for t in model.graph.initializer:
+        if t.data_location != onnx.TensorProto.EXTERNAL or math.prod(int(d) for d in t.dims) > _KEEP_VALUES:
+            continue
+        info = {e.key: e.value for e in t.external_data}
+        size = _stored_bytes(t)
+        if size is None or int(info.get("length", size)) != size:
+            continue
+        t.raw_data = _read_bytes(folder / info["location"], int(info.get("offset", 0)), size)
+        t.data_location = onnx.TensorProto.DEFAULT
+        del t.external_data[:]
+
+
+def _read_bytes(file: Path, offset: int, size: int) -> bytes:
+    """``size`` bytes of ``file`` from ``offset``."""
+    with open(file, "rb") as f:
+        f.seek(offset)
+        return f.read(size)
 
 
 def _stored_bytes(t) -> int | None:

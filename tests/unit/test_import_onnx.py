@@ -594,3 +594,31 @@ def test_onnx_layer_names_made_unique_where_the_ir_allows_the_clash():
     nodes = [helper.make_node("Relu", ["x"], ["a"], name="n"), helper.make_node("Sigmoid", ["a"], ["y"], name="n")]
     _one_line(r"node name 'n' is used by nodes #0 and #1; the ONNX IR requires node names to be unique",
               _graph_model(nodes, {"x": [4, 8]}))
+
+
+def test_onnx_small_external_tensors_are_read_and_big_ones_never(tmp_path, monkeypatch):
+    # onnx.save(..., save_as_external_data=True, size_threshold=0) stores even a Reshape's shape outside the file:
+    # loaded without external data, its values were missing, so shape inference could not size the Reshape ("gave
+    # no shape for its output 'r'", refused). x (2, 3, 4) → Reshape to [6, 4] → MatMul by W (4, 300): MACs
+    # 6 · 4 · 300 = 7,200, params 1,200. The shape (2 int64 = 16 B) is read from the file; W (1,200 elements, over
+    # 1,024: a weight, no shape) never is.
+    import numpy as np
+
+    from accelsim.builders import importers
+
+    reads = []
+    read = importers._read_bytes
+    monkeypatch.setattr(importers, "_read_bytes", lambda file, offset, size: reads.append(size) or read(file, offset,
+                                                                                                           size))
+    nodes = [helper.make_node("Reshape", ["x", "shape"], ["r"], name="rs"),
+             helper.make_node("MatMul", ["r", "W"], ["y"], name="mm")]
+    inits = [onnx.numpy_helper.from_array(np.array([6, 4], np.int64), "shape"),
+             onnx.numpy_helper.from_array(np.zeros((4, 300), np.float32), "W")]
+    path = tmp_path / "m.onnx"
+    onnx.save_model(_graph_model(nodes, {"x": [2, 3, 4]}, inits), str(path), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="m.bin", size_threshold=0)
+    assert all(t.data_location == TensorProto.EXTERNAL for t in onnx.load(str(path), load_external_data=False).graph.initializer)
+    g = from_onnx(path)
+    assert g.macs == 6 * 4 * 300 and g.params == 1200 and g["rs"].out_shape == (6, 4)
+    assert reads == [16]
+

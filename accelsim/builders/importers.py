@@ -7,7 +7,8 @@ of a small one); it runs ONNX shape inference and appends one op per node with t
 are not initializers become graph inputs; their symbolic dims are made concrete before shape inference: a name
 given in ``dims`` takes that size, a symbolic (or unknown) batch axis takes ``batch`` (and so does that name
 wherever else it appears), and any other symbolic dim is a one-line error asking for ``dims``. The batch axis is
-axis 0, or axis 1 of an input that is X of an LSTM / GRU / RNN with layout 0 (the spec's (seq, batch, features)).
+axis 0, or axis 1 of an input that is X, initial_h or initial_c of an LSTM / GRU / RNN with layout 0 (the spec's
+(seq, batch, features) and (num_directions, batch, hidden)).
 A model whose every input has a fixed batch axis keeps its exported batch (a reshape may have it baked in): a
 ``batch`` other than 1 or that size is a one-line error, never silently ignored. Initializers are parameters, named as in the file and shaped as in the file (a 0-d
 scalar counts its one element), each counted once however many nodes read it, also through an Identity (as
@@ -86,7 +87,8 @@ class OnnxParams(WorkloadParams):
     dims: dict[str, PositiveInt] = Field(
         default_factory=dict, description="Sizes of the graph inputs' symbolic dims by name (e.g. --set "
                                           "workload.dims.seq=128). A symbolic batch axis (axis 0; axis 1 of a "
-                                          "seq-first LSTM/GRU/RNN input) not named here takes batch; "
+                                          "layout-0 LSTM/GRU/RNN's X, initial_h or initial_c) not named "
+                                          "here takes batch; "
                                           "any other symbolic dim must be named here.")
 
 
@@ -263,17 +265,21 @@ def _input_shapes(model) -> dict[str, tuple[int, ...]]:
 
 
 def _batch_axes(graph) -> dict[str, int]:
-    """The graph inputs whose batch axis is not axis 0: X of an LSTM / GRU / RNN with layout 0 (the default, the
-    ONNX spec's (seq_length, batch_size, input_size)) has it at axis 1."""
+    """The graph inputs whose batch axis is not axis 0: X, initial_h and initial_c of an LSTM / GRU / RNN with
+    layout 0 (the default) have it at axis 1, the ONNX spec's (seq_length, batch_size, input_size) and
+    (num_directions, batch_size, hidden_size); with layout 1 they are batch-first."""
     import onnx
 
     axes = {}
     inputs = {v.name for v in graph.input}
     for node in graph.node:
-        if _op_key(node) in ("LSTM", "GRU", "RNN") and node.input and node.input[0] in inputs:
-            layout = next((a for a in node.attribute if a.name == "layout"), None)
-            if layout is None or (layout.type == onnx.AttributeProto.INT and layout.i == 0):
-                axes[node.input[0]] = 1
+        if _op_key(node) not in ("LSTM", "GRU", "RNN"):
+            continue
+        layout = next((a for a in node.attribute if a.name == "layout"), None)
+        if layout is None or (layout.type == onnx.AttributeProto.INT and layout.i == 0):
+            for i in (0, 5, 6):  # X, initial_h, initial_c (a GRU / RNN has no input 6)
+                if len(node.input) > i and node.input[i] in inputs:
+                    axes[node.input[i]] = 1
     return axes
 
 
@@ -332,7 +338,8 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str, axes: 
     if missing:
         raise WorkloadError(f"{where}: symbolic input dims other than the batch axis need a size: "
                             f"{', '.join(missing)}; set workload.dims.<name>=<size> (from_onnx(..., dims=...)); "
-                            f"the batch axis (axis 0; axis 1 of a seq-first LSTM/GRU/RNN input) takes workload.batch")
+                            f"the batch axis (axis 0; axis 1 of a layout-0 LSTM/GRU/RNN's X, initial_h or initial_c) "
+                            f"takes workload.batch")
     for v in graph.output:
         for d in v.type.tensor_type.shape.dim:
             if not d.dim_value > 0 and d.dim_param in sizes:

@@ -622,3 +622,26 @@ def test_onnx_small_external_tensors_are_read_and_big_ones_never(tmp_path, monke
     assert g.macs == 6 * 4 * 300 and g.params == 1200 and g["rs"].out_shape == (6, 4)
     assert reads == [16]
 
+
+def test_onnx_recurrent_initial_states_have_their_batch_on_axis_1():
+    # layout 0: initial_h / initial_c are (num_directions, batch, hidden) per the ONNX spec. x (T 5, N 3, 4), h0 and
+    # c0 (1, 3, 6): their axis 0 (1) was taken for the batch axis, so the inputs' batch axes (3, 1, 1) disagreed and
+    # batch 3 was refused ("the model's batch is fixed"; workload.batch null). Now each is 3. MACs T·N·4H·(I + H) =
+    # 15 · 24 · 10 = 3,600.
+    h = 6
+    lstm = [_init("W", 1, 4 * h, 4), _init("R", 1, 4 * h, h), _init("B", 1, 8 * h)]
+    nodes = [helper.make_node("LSTM", ["x", "W", "R", "B", "", "h0", "c0"], ["Y"], name="lstm", hidden_size=h)]
+    model = _graph_model(nodes, {"x": [5, 3, 4], "h0": [1, 3, h], "c0": [1, 3, h]}, lstm, out="Y")
+    g = from_onnx(model, batch=3)
+    assert g.meta["batch"] == 3 and g.macs == 3600
+    _one_line(r"batch 2: the model's batch is fixed", model, batch=2)
+    # a symbolic N on every input takes batch (T named in dims)
+    g = from_onnx(_graph_model(nodes, {"x": ["T", "N", 4], "h0": [1, "N", h], "c0": [1, "N", h]}, lstm, out="Y"),
+                  batch=3, dims={"T": 5})
+    assert g.inputs["h0"] == (1, 3, h) and g.meta["batch"] == 3 and g.macs == 3600
+    # layout 1: the states are (batch, num_directions, hidden), batch on axis 0 as x's
+    nodes = [helper.make_node("LSTM", ["x", "W", "R", "B", "", "h0", "c0"], ["Y"], name="lstm", hidden_size=h,
+                              layout=1)]
+    g = from_onnx(_graph_model(nodes, {"x": [3, 5, 4], "h0": [3, 1, h], "c0": [3, 1, h]}, lstm, out="Y"), batch=3)
+    assert g.meta["batch"] == 3 and g.macs == 3600
+

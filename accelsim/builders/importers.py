@@ -12,9 +12,12 @@ axis 0, or axis 1 of an input that is X, initial_h or initial_c of an LSTM / GRU
 A model whose every input has a fixed batch axis keeps its exported batch (a reshape may have it baked in): a
 ``batch`` other than 1 or that size is a one-line error, never silently ignored. Initializers are parameters, named as in the file and shaped as in the file (a 0-d
 scalar counts its one element), each counted once however many nodes read it, also through an Identity (as
-torch.onnx exports a tied weight); one no node reads rides on an ``unused_params`` view (counted, not read), as the
-builders hold weights a pass does not read. External tensors of at most :data:`_KEEP_VALUES` elements (a Reshape's
-shape) are read from their file: shape inference needs their values. Mapped ops:
+torch.onnx exports a tied weight) or from a subgraph (an If's branch: a parameter of that unmapped node); one no
+node reads (an Identity of it no node reads, a graph output) rides on an ``unused_params`` view (counted, not
+read), as the builders hold weights a pass does not read. Tensors typed int64, bool or string and empty ones are
+no parameters, for a mapped op as for an unmapped one (:meth:`_Importer._param`). External tensors of at most
+:data:`_KEEP_VALUES` elements (a Reshape's shape) are read from their file: shape inference needs their values.
+Mapped ops:
 
 * Conv (1-D, 2-D, 3-D, grouped; symmetric pads or auto_pad SAME_UPPER/SAME_LOWER/VALID, SAME giving
   ceil(in / stride) per the ONNX spec), ConvTranspose (2-D; pads, output_shape and auto_pad SAME_* per the spec's
@@ -405,6 +408,32 @@ def _pads_same(size: list[int], kernel: list[int], stride: list[int], dil: list[
     return small + big if upper else big + small
 
 
+def _outer_reads(node) -> list[tuple[object, int, str]]:
+    """(subgraph node, input index, name) for each input a node of ``node``'s subgraphs (an If's branches, a Loop's
+    or Scan's body, nested ones) reads from an enclosing graph: a name no subgraph on the way defines (as its input,
+    initializer or a node's output), in file order."""
+    found: list[tuple[object, int, str]] = []
+
+    def walk(graph, defined: frozenset[str]) -> None:
+        defined = defined | {v.name for v in (*graph.input, *graph.initializer)} | {o for n in graph.node
+                                                                                   for o in n.output}
+        for sub in graph.node:
+            found.extend((sub, i, name) for i, name in enumerate(sub.input) if name and name not in defined)
+            for g in _subgraphs(sub):
+                walk(g, defined)
+
+    for g in _subgraphs(node):
+        walk(g, frozenset())
+    return found
+
+
+def _subgraphs(node) -> list:
+    """The graphs ``node``'s attributes hold (If's then_branch and else_branch, Loop's and Scan's body)."""
+    import onnx
+
+    return [g for a in node.attribute for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs))]
+
+
 def _op_key(node) -> str:
     """A node's op type as accelsim keys it: the op type for the default domain ('' or 'ai.onnx', whose operator
     the ONNX spec defines), ``domain::op_type`` for any other (a custom or vendor op, com.microsoft's or a
@@ -494,7 +523,9 @@ class _Importer:
             elif key in unmapped:
                 self._generic()
             else:
+                first = len(self.b._ops)
                 out = self.handlers[node.op_type]()
+                self._drop_non_params(first)
                 if node.output and node.output[0]:  # an LSTM may leave Y out and give only Y_h
                     self.tensor[node.output[0]] = out
         self._unused_initializers()
@@ -505,24 +536,29 @@ class _Importer:
                              **({"notes": notes} if notes else {})})
 
     def _unused_initializers(self) -> None:
-        """Initializers no node reads (nor a subgraph's node, nor a graph output) are parameters the model holds
-        unread: an ``unused_params`` view carries them (the builders' convention: ``Graph.params`` counts them, the
-        mapper moves nothing), those typed int64, bool or string excepted (:meth:`_is_param`)."""
-        import onnx
-
-        T = onnx.TensorProto
-        read = {o.name for o in self.graph.output}
-        graphs = [self.graph]
-        while graphs:  # a subgraph (If, Loop, Scan) may read the outer graph's initializers by name
-            g = graphs.pop()
-            for node in g.node:
-                read.update(node.input)
-                for a in node.attribute:
-                    graphs.extend([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs))
+        """Initializers no node reads, directly, through an Identity (:attr:`alias`) or from a subgraph, are
+        parameters the model holds unread: an ``unused_params`` view carries them (the builders' convention:
+        ``Graph.params`` counts them, the mapper moves nothing), except those that hold none (:meth:`_param`:
+        typed int64, bool or string, or empty). An Identity no node reads, or a graph output, reads nothing: its
+        initializer is counted here. Every other initializer a node reads is a parameter of the op it became, or
+        an input it reads as no parameter (BatchNormalization's running statistics, an initial state, a shape or
+        scale of :data:`_NOT_PARAMS`), so each counts once."""
+        read = {self._weight(n) for node in self.graph.node if not (node.output and node.output[0] in self.alias)
+                for n in node.input}
+        read.update(self._weight(name) for node in self.graph.node for _, _, name in _outer_reads(node))
         unused = [Weight(t.name, self.inits[t.name]) for t in self.graph.initializer
-                  if t.name not in read and t.data_type not in (T.INT64, T.BOOL, T.STRING)]
+                  if t.name not in read and self._param(t.name)]
         if unused:
             self.b.unused_params(next(iter(self.tensor)), unused, name=self.b._name(None, "unused_initializers"))
+
+    def _drop_non_params(self, first: int) -> None:
+        """The ops a mapped node made from ``first`` on hold only the initializers that are parameters
+        (:meth:`_param`): a Mul by an int64 constant, as a shape computation multiplies, holds none."""
+        for k in range(first, len(self.b._ops)):
+            op = self.b._ops[k]
+            kept = tuple(w for w in op.weights if w.name not in self.inits or self._param(w.name))
+            if kept != op.weights:
+                self.b._ops[k] = dataclasses.replace(op, weights=kept)
 
     # ---- helpers ----------------------------------------------------------------------------------------
     def _in(self, i: int) -> str:
@@ -609,18 +645,20 @@ class _Importer:
         """Whether node input ``name`` is an initializer (or Constant) rather than an activation."""
         return name in self.inits and name not in self.tensor
 
-    def _is_param(self, i: int) -> bool:
-        """Whether the initializer the node reads as input ``i`` is a model parameter: not when it is typed int64,
-        bool or string (ONNX's types for shapes, indices, axes, counts and masks; a quantised weight is int8, uint8,
-        int4, its bias int32), nor when the op's spec makes that input a shape, index, axis, count, bound, scale or
-        zero point (:data:`_NOT_PARAMS`: Resize's float scales, Q/DQ's scale and zero point, Clip's min and max)."""
+    def _param(self, name: str) -> bool:
+        """Whether initializer (or Constant) ``name`` holds parameters: not when it is typed int64, bool or string
+        (ONNX's types for shapes, indices, axes, counts and masks; a quantised weight is int8, uint8, int4, its
+        bias int32), nor when it has no element (an empty roi, an unused placeholder)."""
         import onnx
 
         T = onnx.TensorProto
-        name = self.node.input[i]
-        if self.init_types.get(name) in (T.INT64, T.BOOL, T.STRING):
-            return False
-        return i not in _NOT_PARAMS.get(_op_key(self.node), ())
+        return self.init_types.get(name) not in (T.INT64, T.BOOL, T.STRING) and math.prod(self.inits[name]) > 0
+
+    def _is_param(self, i: int) -> bool:
+        """Whether the initializer the node reads as input ``i`` is a model parameter: :meth:`_param`, and not an
+        input the op's spec makes a shape, index, axis, count, bound, scale or zero point (:data:`_NOT_PARAMS`:
+        Resize's float scales, Q/DQ's scale and zero point, Clip's min and max)."""
+        return self._param(self.node.input[i]) and i not in _NOT_PARAMS.get(_op_key(self.node), ())
 
     def _operand_shape(self, i: int) -> tuple[int, ...]:
         """The shape of the node's input ``i``: an initializer's as stored, an activation's (a graph input, or a
@@ -1022,10 +1060,14 @@ class _Importer:
     def _generic(self) -> None:
         """A node without a mapping (``unsupported: elementwise``): one ELEMENTWISE op per output, 1 flop per output
         element, reading the node's activations; initializers it reads are its parameters, except the shapes,
-        indices, counts and quantisation scales :meth:`_is_param` tells apart."""
+        indices, counts and quantisation scales :meth:`_is_param` tells apart; so are those its subgraphs (an If's
+        branches, a Loop's body) read from this graph, by the same rule for the subgraph's node that reads each."""
         inputs = [self.tensor[n] for n in self.node.input if n in self.tensor]
-        weights = list({self._weight(n): Weight(self._weight(n), self.inits[n]) for i, n in enumerate(self.node.input)
-                        if self._is_init(n) and self._is_param(i)}.values())
+        reads = [(n, self._is_init(n) and self._is_param(i)) for i, n in enumerate(self.node.input)]
+        reads += [(n, self._is_init(n) and self._param(n) and i not in _NOT_PARAMS.get(_op_key(sub), ()))
+                  for sub, i, n in _outer_reads(self.node) if n in self.inits]
+        weights = list({self._weight(n): Weight(self._weight(n), self.inits[n]) for n, param in reads
+                        if param}.values())
         for i, out in enumerate(self.node.output):
             if not out:
                 continue

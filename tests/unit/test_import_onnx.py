@@ -645,3 +645,49 @@ def test_onnx_recurrent_initial_states_have_their_batch_on_axis_1():
     g = from_onnx(_graph_model(nodes, {"x": [3, 5, 4], "h0": [3, 1, h], "c0": [3, 1, h]}, lstm, out="Y"), batch=3)
     assert g.meta["batch"] == 3 and g.macs == 3600
 
+
+def test_onnx_empty_initializers_hold_no_parameters():
+    # a 0-element float initializer no node reads (an exporter's placeholder) failed the import: "op
+    # 'unused_initializers' has a non-positive shape (0,)". It holds no parameter: Relu over x (2, 4), params 0,
+    # the Relu the only op.
+    empty = helper.make_tensor("E", TensorProto.FLOAT, (0,), [])
+    g = from_onnx(_graph_model([helper.make_node("Relu", ["x"], ["y"], name="r")], {"x": [2, 4]}, [empty]))
+    assert g.params == 0 and [op.name for op in g.ops] == ["r"]
+    # a Resize that leaves a stored empty roi unread (its roi input ''), priced element-wise: its scales are no
+    # parameter either (the spec's scale input): params 0, output (1, 2, 8, 8) = 128 flops
+    scales = helper.make_tensor("scales", TensorProto.FLOAT, (4,), [1, 1, 2, 2])
+    nodes = [helper.make_node("Resize", ["x", "", "scales"], ["y"], name="rs", mode="nearest")]
+    g = from_onnx(_graph_model(nodes, {"x": [1, 2, 4, 4]}, [helper.make_tensor("roi", TensorProto.FLOAT, (0,), []),
+                                                             scales]), unsupported="elementwise")
+    assert g.params == 0 and g.flops == 2 * 8 * 8
+
+
+def test_onnx_every_float_initializer_counts_once_and_typed_shapes_never():
+    # S (2, 4) read only inside an If's then-branch was 'read' (not held unread) but held by no op: params 0. Now
+    # the (element-wise) If op holds it: 8.
+    then = helper.make_graph([helper.make_node("Add", ["x", "S"], ["t"])], "then", [],
+                             [helper.make_tensor_value_info("t", TensorProto.FLOAT, [2, 4])])
+    other = helper.make_graph([helper.make_node("Identity", ["x"], ["e"])], "else", [],
+                              [helper.make_tensor_value_info("e", TensorProto.FLOAT, [2, 4])])
+    graph = helper.make_graph([helper.make_node("If", ["cond"], ["y"], name="if", then_branch=then,
+                                                else_branch=other)], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4]),
+                               helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [_init("S", 2, 4)])
+    g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), unsupported="elementwise")
+    assert g.params == 8 and [w.name for w in g["if"].weights] == ["S"]
+    # Identity(W (10, 10)) whose output no node reads: W was 'read' by the Identity, counted nowhere (0). Now it
+    # is held unread: 100 parameters, 200 B at fp16 no op reads
+    nodes = [helper.make_node("Identity", ["W"], ["W2"], name="id"), helper.make_node("Relu", ["x"], ["y"], name="r")]
+    g = from_onnx(_graph_model(nodes, {"x": [2, 4]}, [_init("W", 10, 10)]))
+    assert g.params == 100 and g.unread_weights() == {"W": 100 * 2}
+    # a mapped Mul by an int64 K (4,) (a shape computation) held K as 4 parameters, while an unmapped Pow by it held
+    # none: int64 tensors are no parameters for either (0)
+    k = helper.make_tensor("K", TensorProto.INT64, (4,), [1, 2, 3, 4])
+    for op in ("Mul", "Pow"):
+        graph = helper.make_graph([helper.make_node(op, ["x", "K"], ["y"], name="op")], "g",
+                                  [helper.make_tensor_value_info("x", TensorProto.INT64, [2, 4])],
+                                  [helper.make_tensor_value_info("y", TensorProto.INT64, None)], [k])
+        g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), unsupported="elementwise")
+        assert g.params == 0 and g["op"].weights == (), op
+

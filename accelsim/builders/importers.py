@@ -17,7 +17,8 @@ node reads (an Identity of it no node reads, a graph output) rides on an ``unuse
 read), as the builders hold weights a pass does not read. Tensors typed int64, bool or string and empty ones are
 no parameters, for a mapped op as for an unmapped one (:meth:`_Importer._param`). External tensors of at most
 :data:`_KEEP_VALUES` elements (a Reshape's shape) are read from their file: shape inference needs their values.
-Mapped ops:
+The ops the importer adds beside a node's own (``<node>_bias``, ``<node>.Y``, ``<node>.1``, ...) yield to the
+nodes' names (:meth:`_Importer._extra_name`). Mapped ops:
 
 * Conv (1-D, 2-D, 3-D, grouped; symmetric pads or auto_pad SAME_UPPER/SAME_LOWER/VALID, SAME giving
   ceil(in / stride) per the ONNX spec), ConvTranspose (2-D; pads, output_shape and auto_pad SAME_* per the spec's
@@ -458,6 +459,8 @@ class _Importer:
         self.graph = graph
         self.tensor: dict[str, str] = {n: n for n in inputs}  # ONNX tensor → op holding it
         self.names = self._layer_names()
+        self.reserved = set(self.names)  # the nodes' layer names: the importer's own extra ops yield to them
+        self.unmapped: dict[str, list[str]] = {}  # op type → its nodes without a mapping (run)
         self.handlers: dict[str, Callable] = {
             "Conv": self._conv, "ConvTranspose": self._conv_transpose, "Gemm": self._gemm, "MatMul": self._matmul,
             "BatchNormalization": self._batchnorm, "LayerNormalization": self._layernorm,
@@ -490,6 +493,17 @@ class _Importer:
             names.append(name)
         return names
 
+    def _extra_name(self, base: str) -> str:
+        """The name of an op the importer adds beside a node's own (a Gemm's bias add, a Softmax's flatten views,
+        an unmapped node's further outputs, the unused_params view): ``base``, else the first free ``base_1``,
+        ``base_2``, ...; never a node's layer name (reserved: a later node named so keeps its name) nor one
+        taken."""
+        name, k = base, 0
+        while name in self.reserved or name in self.b._shapes or name in self.b._blocks:
+            k += 1
+            name = f"{base}_{k}"
+        return name
+
     def _unmapped(self) -> dict[str, list[str]]:
         """Op type (:func:`_op_key`) → names of the nodes of that type without a mapping, in file order."""
         known = {*self.handlers, *_VIEWS, *_ALIASES, "Constant"}
@@ -502,38 +516,49 @@ class _Importer:
     def run(self, unsupported: str = "error", *, batch: int | None = None) -> Graph:
         """The graph, its meta naming ``batch`` (the model's: the size its inputs' batch axis took; None where they
         differ) and the dtype it computes in."""
-        unmapped = self._unmapped()
+        unmapped = self.unmapped = self._unmapped()
         if unmapped and unsupported == "error":
             listed = ", ".join(f"{t} ({len(n)}: {n[0]!r}{', ...' if len(n) > 1 else ''})" for t, n in unmapped.items())
             raise WorkloadError(f"{self.where}: op types accelsim does not map: {listed}; set "
                                 f"workload.unsupported=elementwise to price them as element-wise work")
         for i, node in enumerate(self.graph.node):
             op_name = self.names[i]
-            self.node, self.op_name, key = node, op_name, _op_key(node)
-            if key in _ALIASES and node.input[0] in self.inits and node.input[0] not in self.tensor:
-                self.inits[node.output[0]] = self.inits[node.input[0]]  # a weight passed through (tied weights)
-                self.init_types[node.output[0]] = self.init_types.get(node.input[0], 0)
-                self.alias[node.output[0]] = self._weight(node.input[0])
-            elif key in _ALIASES:
-                self.tensor[node.output[0]] = self._in(0)
-            elif key in _VIEWS:
-                self._view()
-            elif key == "Constant":
-                self._constant()
-            elif key in unmapped:
-                self._generic()
-            else:
-                first = len(self.b._ops)
-                out = self.handlers[node.op_type]()
-                self._drop_non_params(first)
-                if node.output and node.output[0]:  # an LSTM may leave Y out and give only Y_h
-                    self.tensor[node.output[0]] = out
+            self.node, self.op_name = node, op_name
+            try:
+                self._import_node()
+            except WorkloadError as e:  # the builder's own checks name the graph: name the node instead
+                text = str(e.args[0]) if e.args else ""
+                if text.startswith(f"{self.b.name}: ") and not text.startswith(f"{self.where}: "):
+                    raise WorkloadError(f"{self._node()}: {text[len(self.b.name) + 2:]}", key=e.key) from None
+                raise
         self._unused_initializers()
         notes = [f"ONNX op type {t} has no accelsim mapping: its {len(n)} node(s) ({', '.join(n[:3])}"
                  f"{', ...' if len(n) > 3 else ''}) are priced as element-wise work over their outputs"
                  for t, n in unmapped.items()]
         return self.b.build({"model": "onnx", "source": self.where, "batch": batch, "dtype": self.b.dtype,
                              **({"notes": notes} if notes else {})})
+
+    def _import_node(self) -> None:
+        """Append the ops of the current node (:attr:`node`, layer :attr:`op_name`)."""
+        node, key, unmapped = self.node, _op_key(self.node), self.unmapped
+        if key in _ALIASES and node.input[0] in self.inits and node.input[0] not in self.tensor:
+            self.inits[node.output[0]] = self.inits[node.input[0]]  # a weight passed through (tied weights)
+            self.init_types[node.output[0]] = self.init_types.get(node.input[0], 0)
+            self.alias[node.output[0]] = self._weight(node.input[0])
+        elif key in _ALIASES:
+            self.tensor[node.output[0]] = self._in(0)
+        elif key in _VIEWS:
+            self._view()
+        elif key == "Constant":
+            self._constant()
+        elif key in unmapped:
+            self._generic()
+        else:
+            first = len(self.b._ops)
+            out = self.handlers[node.op_type]()
+            self._drop_non_params(first)
+            if node.output and node.output[0]:  # an LSTM may leave Y out and give only Y_h
+                self.tensor[node.output[0]] = out
 
     def _unused_initializers(self) -> None:
         """Initializers no node reads, directly, through an Identity (:attr:`alias`) or from a subgraph, are
@@ -549,7 +574,7 @@ class _Importer:
         unused = [Weight(t.name, self.inits[t.name]) for t in self.graph.initializer
                   if t.name not in read and self._param(t.name)]
         if unused:
-            self.b.unused_params(next(iter(self.tensor)), unused, name=self.b._name(None, "unused_initializers"))
+            self.b.unused_params(next(iter(self.tensor)), unused, name=self._extra_name("unused_initializers"))
 
     def _drop_non_params(self, first: int) -> None:
         """The ops a mapped node made from ``first`` on hold only the initializers that are parameters
@@ -843,8 +868,8 @@ class _Importer:
                 return out
             if cname in self.inits and cname not in self.tensor:
                 return self.b.add_param(out, Weight(self._weight(cname), self.inits[cname]), fn="add",
-                                        name=f"{self.op_name}_bias")
-            return self.b.add(out, self._in(2), name=f"{self.op_name}_bias")
+                                        name=self._extra_name(f"{self.op_name}_bias"))
+            return self.b.add(out, self._in(2), name=self._extra_name(f"{self.op_name}_bias"))
         w, trans_b = self.inits[wname], self._int("transB", 0)
         if len(w) != 2 or self.b.shape(x)[-1] != w[1 if trans_b else 0]:
             raise WorkloadError(f"{self._node()}: cannot multiply {list(self.b.shape(x))} by B {wname!r} {list(w)}"
@@ -937,9 +962,10 @@ class _Importer:
             return self.b.softmax(x, name=self.op_name)
         if not old:
             raise WorkloadError(f"{self.where}: node {self.op_name!r}: Softmax over an axis other than the last")
-        flat = self.b.view(x, (math.prod(shape[:axis]), math.prod(shape[axis:])), name=f"{self.op_name}.flatten")
+        flat = self.b.view(x, (math.prod(shape[:axis]), math.prod(shape[axis:])),
+                           name=self._extra_name(f"{self.op_name}.flatten"))
         y = self.b.softmax(flat, name=self.op_name)
-        return self.b.view(y, shape, name=f"{self.op_name}.unflatten")
+        return self.b.view(y, shape, name=self._extra_name(f"{self.op_name}.unflatten"))
 
     def _binary(self) -> str:
         fn = self.node.op_type.lower()
@@ -972,7 +998,8 @@ class _Importer:
         steps' ops, no work (the builder's cell op stands for both h and c). An initial state initial_h /
         initial_c that is an activation or a graph input is read by each direction's first step (initial_h by its
         recurrent GEMM in place of the builder's zero h₀ input, initial_c by its cell); one that is an initializer
-        (torch's folded zeros) is the builder's h₀, not a parameter. sequence_lens and peepholes are not mapped."""
+        (torch's folded zeros) is the builder's h₀, not a parameter. sequence_lens and peepholes are not mapped. The
+        node's ops are named under :meth:`_block_prefix`."""
         kind, x = self.node.op_type.lower(), self._in(0)
         direction = self._str("direction", "forward")
         acts = self._attr("activations", [])
@@ -995,8 +1022,9 @@ class _Importer:
                 raise WorkloadError(f"{self._node()}: input {'WRB'[i - 1]} {self.node.input[i]!r} is "
                                     f"{list(self._operand_shape(i))}; {direction} with hidden_size {hidden} over "
                                     f"{x_shape[-1]} input features needs {list(shape)}")
+        prefix = self._block_prefix()
         kw: dict = {"hidden_size": hidden, "bias": len(self.node.input) > 3 and bool(self.node.input[3]),
-                    "batch_first": bool(layout), "bidirectional": direction == "bidirectional", "name": self.op_name}
+                    "batch_first": bool(layout), "bidirectional": direction == "bidirectional", "name": prefix}
         if kind == "rnn":
             kw["nonlinearity"] = "relu" if acts[:1] == ["Relu"] else "tanh"
         first_op, inputs_before = len(self.b._ops), set(self.b._inputs)
@@ -1010,10 +1038,22 @@ class _Importer:
         for i, out_name in enumerate(self.node.output[1:3], start=1):
             if out_name:  # Y_h / Y_c: (num_directions, batch, hidden); layout 1 (batch, num_directions, hidden)
                 self.tensor[out_name] = self.b._add(
-                    self.b._name(f"{self.op_name}.{('Y_h', 'Y_c')[i - 1]}", "stack"), OpKind.CONCAT, last,
+                    self.b._name(f"{prefix}.{('Y_h', 'Y_c')[i - 1]}", "stack"), OpKind.CONCAT, last,
                     (n, dirs, hidden) if layout else (dirs, n, hidden), fn="stack", dim=1 if layout else 0)
         y = (n, t, dirs, hidden) if layout else (t, dirs, n, hidden)
-        return self.b.view(out, y, "onnx_rnn_output", name=f"{self.op_name}.Y")
+        return self.b.view(out, y, "onnx_rnn_output", name=f"{prefix}.Y")
+
+    def _block_prefix(self) -> str:
+        """The scope a recurrent node's ops are named under (``<prefix>.l0.t0.hh`` by the builder, ``<prefix>.Y``,
+        ``<prefix>.Y_h`` here): the node's layer name, else the first free ``_1``,
+        ``_2``, ... suffix where another node's layer name (reserved: :meth:`_layer_names`) or a name already
+        taken is that or starts with it and a dot."""
+        others = [r for r in self.reserved if r != self.op_name] + list(self.b._shapes) + list(self.b._blocks)
+        prefix, k = self.op_name, 0
+        while any(r == prefix or r.startswith(f"{prefix}.") for r in others):
+            k += 1
+            prefix = f"{self.op_name}_{k}"
+        return prefix
 
     def _initial_states(self, first_op: int, h0s: list[str], shape: tuple[int, ...]) -> None:
         """initial_h / initial_c (inputs 5 and 6) that are activations or graph inputs, read by each direction's
@@ -1072,7 +1112,7 @@ class _Importer:
             if not out:
                 continue
             shape = self._out_shape(out)
-            name = self.op_name if i == 0 else f"{self.op_name}.{i}"
+            name = self.op_name if i == 0 else self._extra_name(f"{self.op_name}.{i}")
             self.tensor[out] = self.b.vector(OpKind.ELEMENTWISE, inputs, shape, f"onnx_{_op_key(self.node)}", 1,
                                              name=name, **({"weights": weights} if i == 0 else {}))
 

@@ -691,3 +691,25 @@ def test_onnx_every_float_initializer_counts_once_and_typed_shapes_never():
         g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), unsupported="elementwise")
         assert g.params == 0 and g["op"].weights == (), op
 
+
+def test_onnx_the_importers_own_op_names_yield_to_node_names():
+    # Gemm 'g' with an activation B adds its bias C as one more op, 'g_bias'; a Relu named 'g_bias' after it was
+    # refused ("g: layer name 'g_bias' is used twice") though every node name is unique. Now the made-up name takes
+    # the first free suffix: g (the matmul, 2 × 4 × 5 = 40 MACs), g_bias_1 (the add holding C's 5 parameters), g_bias.
+    nodes = [helper.make_node("Gemm", ["x", "b", "C"], ["a"], name="g"),
+             helper.make_node("Relu", ["a"], ["y"], name="g_bias")]
+    g = from_onnx(_graph_model(nodes, {"x": [2, 4], "b": [4, 5]}, [_init("C", 5)]))
+    assert [op.name for op in g.ops] == ["g", "g_bias_1", "g_bias"] and g.macs == 40 and g.params == 5
+    assert g["g_bias_1"].weights[0].name == "C" and g["g_bias"].inputs == ("g_bias_1",)
+    # an LSTM 'rnn' names its ops rnn.l0..., rnn.Y: a later node named 'rnn.Y' moves them under 'rnn_1'
+    h = 6
+    nodes = [helper.make_node("LSTM", ["x", "W", "R", "B"], ["Y"], name="rnn", hidden_size=h),
+             helper.make_node("Relu", ["Y"], ["y"], name="rnn.Y")]
+    g = from_onnx(_graph_model(nodes, {"x": [5, 3, 4]}, [_init("W", 1, 4 * h, 4), _init("R", 1, 4 * h, h),
+                                                          _init("B", 1, 8 * h)]))
+    assert g["rnn.Y"].fn == "relu" and g["rnn.Y"].inputs == ("rnn_1.Y",) and "rnn_1.l0.t0.hh" in g
+    # a builder's own check names the node, not the graph: M 5 output channels do not split into 2 groups
+    nodes = [helper.make_node("Conv", ["x", "W"], ["y"], name="conv", kernel_shape=[1, 1], group=2)]
+    _one_line(r"^onnx model: node 'conv' \(Conv\): conv2d 'conv': out_ch 5 is not divisible by groups 2",
+              _graph_model(nodes, {"x": [1, 4, 5, 5]}, [_init("W", 5, 2, 1, 1)]))
+

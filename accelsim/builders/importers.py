@@ -34,7 +34,8 @@ nodes' names (:meth:`_Importer._extra_name`). Mapped ops:
   initializer: its parameters), Concat, Flatten / Reshape / Transpose / Squeeze / Unsqueeze (views),
   Identity / Dropout (aliases), LSTM / GRU / RNN (one layer, forward or bidirectional, as builders/rnn.py
   lowers torch's: Y a view of the layer's output, Y_h / Y_c views of the last step's state; initial states
-  read by the first step, :meth:`_Importer._recurrent`; hidden_size, optional in ONNX, from R's shape).
+  read by the first step, each direction its slice, :meth:`_Importer._recurrent`; hidden_size, optional in ONNX,
+  from R's shape).
 
 An attribute of the wrong type or length, a required one missing, a name that is not UTF-8, no ai.onnx opset and a
 model shape inference rejects are one-line errors.
@@ -997,9 +998,10 @@ class _Importer:
         direction (the forward chain's step L−1, the reverse chain's step 0): a CONCAT view (fn "stack") of those
         steps' ops, no work (the builder's cell op stands for both h and c). An initial state initial_h /
         initial_c that is an activation or a graph input is read by each direction's first step (initial_h by its
-        recurrent GEMM in place of the builder's zero h₀ input, initial_c by its cell); one that is an initializer
-        (torch's folded zeros) is the builder's h₀, not a parameter. sequence_lens and peepholes are not mapped. The
-        node's ops are named under :meth:`_block_prefix`."""
+        recurrent GEMM in place of the builder's zero h₀ input, initial_c by its cell), bidirectional each its
+        direction's slice (:meth:`_state_slices`); one that is an initializer (torch's folded zeros) is the
+        builder's h₀, not a parameter. sequence_lens and peepholes are not mapped. The node's ops are named under
+        :meth:`_block_prefix`."""
         kind, x = self.node.op_type.lower(), self._in(0)
         direction = self._str("direction", "forward")
         acts = self._attr("activations", [])
@@ -1027,12 +1029,13 @@ class _Importer:
                     "batch_first": bool(layout), "bidirectional": direction == "bidirectional", "name": prefix}
         if kind == "rnn":
             kw["nonlinearity"] = "relu" if acts[:1] == ["Relu"] else "tanh"
+        # Y per the ONNX spec: (seq, num_directions, batch, hidden); layout 1 (batch, seq, num_directions, hidden)
+        t, n = (x_shape[1], x_shape[0]) if layout else (x_shape[0], x_shape[1])
+        states = self._state_slices(prefix, layout, (n, dirs, hidden) if layout else (dirs, n, hidden))
         first_op, inputs_before = len(self.b._ops), set(self.b._inputs)
         out = getattr(self.b, kind)(x, **kw)
         h0s = [name for name in self.b._inputs if name not in inputs_before]  # each direction's zero h₀, in order
-        # Y per the ONNX spec: (seq, num_directions, batch, hidden); layout 1 (batch, seq, num_directions, hidden)
-        t, n = (x_shape[1], x_shape[0]) if layout else (x_shape[0], x_shape[1])
-        self._initial_states(first_op, h0s, (n, dirs, hidden) if layout else (dirs, n, hidden))
+        self._initial_states(first_op, h0s, states)
         steps = self.b._ops[-1].inputs  # the stack of every step's hidden state: forward in time order, then reverse
         last = [steps[t - 1], *([steps[t]] if dirs == 2 else [])]
         for i, out_name in enumerate(self.node.output[1:3], start=1):
@@ -1045,7 +1048,7 @@ class _Importer:
 
     def _block_prefix(self) -> str:
         """The scope a recurrent node's ops are named under (``<prefix>.l0.t0.hh`` by the builder, ``<prefix>.Y``,
-        ``<prefix>.Y_h`` here): the node's layer name, else the first free ``_1``,
+        ``<prefix>.Y_h``, ``<prefix>.initial_h_l0`` here): the node's layer name, else the first free ``_1``,
         ``_2``, ... suffix where another node's layer name (reserved: :meth:`_layer_names`) or a name already
         taken is that or starts with it and a dot."""
         others = [r for r in self.reserved if r != self.op_name] + list(self.b._shapes) + list(self.b._blocks)
@@ -1055,21 +1058,38 @@ class _Importer:
             prefix = f"{self.op_name}_{k}"
         return prefix
 
-    def _initial_states(self, first_op: int, h0s: list[str], shape: tuple[int, ...]) -> None:
-        """initial_h / initial_c (inputs 5 and 6) that are activations or graph inputs, read by each direction's
-        first step (see :meth:`_recurrent`): initial_h in place of the builder's h₀ input (then no longer a graph
-        input), initial_c by the first cell op, which also reads that step's recurrent GEMM."""
-        ops = self.b._ops
-        firsts = [next(k for k in range(first_op, len(ops)) if h0 in ops[k].inputs) for h0 in h0s]  # recurrent GEMMs
+    def _state_slices(self, prefix: str, layout: int, shape: tuple[int, ...]) -> dict[int, list[str]]:
+        """initial_h / initial_c (inputs 5 and 6) that are activations or graph inputs, checked against the
+        spec's ``shape`` ((num_directions, N, H); layout 1 (N, num_directions, H)), as the tensor each
+        direction's first step reads: the state itself for one direction; bidirectional, a slice view of each
+        direction's part ((1, N, H) at direction d; layout 1 (N, 1, H)), so that the two first steps read the
+        state once between them, half each."""
+        states: dict[int, list[str]] = {}
         for i in (5, 6):
             name = self.node.input[i] if len(self.node.input) > i else ""
+            what = ("initial_h", "initial_c")[i - 5]
             if name and tuple(self._operand_shape(i)) != shape:
-                raise WorkloadError(f"{self._node()}: {('initial_h', 'initial_c')[i - 5]} {name!r} is "
-                                    f"{list(self._operand_shape(i))}; the spec's shape here is {list(shape)}")
+                raise WorkloadError(f"{self._node()}: {what} {name!r} is {list(self._operand_shape(i))}; the spec's "
+                                    f"shape here is {list(shape)}")
             if not name or self._is_init(name):
                 continue
-            state = self._in(i)
-            for h0, j in zip(h0s, firsts, strict=True):
+            state, dirs = self._in(i), shape[1 if layout else 0]
+            if dirs == 1:
+                states[i] = [state]
+                continue
+            part = (shape[0], 1, shape[2]) if layout else (1, shape[1], shape[2])
+            states[i] = [self.b.view(state, part, "slice", f"{prefix}.{what}_l0{suffix}", strict=False,
+                                     dim=1 if layout else 0, start=d) for d, suffix in enumerate(("", "_reverse"))]
+        return states
+
+    def _initial_states(self, first_op: int, h0s: list[str], states: dict[int, list[str]]) -> None:
+        """The initial states (:meth:`_state_slices`: input 5 or 6 → a tensor per direction) read by each
+        direction's first step (see :meth:`_recurrent`): initial_h in place of the builder's h₀ input (then no
+        longer a graph input), initial_c by the first cell op, which also reads that step's recurrent GEMM."""
+        ops = self.b._ops
+        firsts = [next(k for k in range(first_op, len(ops)) if h0 in ops[k].inputs) for h0 in h0s]  # recurrent GEMMs
+        for i, parts in states.items():
+            for h0, j, state in zip(h0s, firsts, parts, strict=True):
                 if i == 6:  # initial_c: the direction's first cell, which reads that GEMM's output
                     j = next(k for k in range(j + 1, len(ops)) if ops[k].inputs[:1] == (ops[j].name,))
                 op = ops[j]

@@ -713,3 +713,28 @@ def test_onnx_the_importers_own_op_names_yield_to_node_names():
     _one_line(r"^onnx model: node 'conv' \(Conv\): conv2d 'conv': out_ch 5 is not divisible by groups 2",
               _graph_model(nodes, {"x": [1, 4, 5, 5]}, [_init("W", 5, 2, 1, 1)]))
 
+
+def test_onnx_bidirectional_initial_states_are_read_once_half_by_each_direction():
+    # a bidirectional LSTM's initial_h / initial_c (2, N, H) graph inputs were read whole by both directions' first
+    # steps (twice the state's bytes). Now each direction's first recurrent GEMM and cell read a slice view of its
+    # half: 3 · 6 = 18 of the 36 elements, a share of 0.5 each (mapping/aliases.py), forward at direction 0, reverse
+    # at 1; with layout 1, (N, 2, H), the slice is on axis 1.
+    from accelsim.mapping.aliases import aliases
+    from accelsim.options import Options
+
+    h, n = 6, 3
+    lstm = [_init("W", 2, 4 * h, 4), _init("R", 2, 4 * h, h), _init("B", 2, 8 * h)]
+    for layout, x, state in ((0, [5, n, 4], [2, n, h]), (1, [n, 5, 4], [n, 2, h])):
+        nodes = [helper.make_node("LSTM", ["x", "W", "R", "B", "", "h0", "c0"], ["Y"], name="lstm", hidden_size=h,
+                                  direction="bidirectional", layout=layout)]
+        g = from_onnx(_graph_model(nodes, {"x": x, "h0": state, "c0": state}, lstm, out="Y"))
+        plans = {p.op.name: p for p in aliases(g, Options())}
+        for first, part in (("lstm.l0.t0", "l0"), ("lstm.l0_reverse.t4", "l0_reverse")):
+            assert g[f"{first}.hh"].inputs == (f"lstm.initial_h_{part}",)
+            assert plans[f"{first}.hh"].shares == ({"h0": 0.5},)
+            assert g[f"{first}.cell"].inputs[-1] == f"lstm.initial_c_{part}"
+            assert plans[f"{first}.cell"].shares[-1] == {"c0": 0.5}
+        view = g["lstm.initial_h_l0_reverse"]
+        assert view.fn == "slice" and view.attrs["dim"] == layout and view.attrs["start"] == 1
+        assert view.out_shape == ((n, 1, h) if layout else (1, n, h))
+        assert g.macs == 2 * 5 * n * 4 * h * (4 + h)  # 2 directions × T·N·4H·(I + H): the slices add no work

@@ -82,8 +82,11 @@ class GraphParams(WorkloadParams):
     batch: PositiveInt = Field(1, description="The whole graph is one pass: 1 (another value is an error; it "
                                               "built the same graph while per-inference figures divided by it).")
     nodes: PositiveInt = Field(2708, description="Nodes of the graph (Cora: 2,708).")
-    edges: NonNegativeInt = Field(10556, description="Directed edges without self-loops (Cora: 10,556), at most "
-                                                     "nodes·(nodes − 1); each conv adds a self-loop per node.")
+    # validate_default: pydantic runs a field validator on a default only when asked, and a default of edges must
+    # fit a nodes that is set (nodes 103 left Cora's 10,556 edges between 103 nodes unchecked)
+    edges: NonNegativeInt = Field(10556, validate_default=True,
+                                  description="Directed edges without self-loops (Cora: 10,556), at most "
+                                              "nodes·(nodes − 1); each conv adds a self-loop per node.")
     features: PositiveInt = Field(1433, description="Input features per node (Cora: 1,433).")
     classes: PositiveInt = Field(7, description="Output classes (Cora: 7).")
 
@@ -123,9 +126,10 @@ class SageParams(WorkloadParams):
                                                  "batch_size), at most nodes; ignored without fanouts, where the "
                                                  "whole graph is one inference.")
     nodes: PositiveInt = Field(2_449_029, description="Nodes of the graph (ogbn-products: 2,449,029).")
-    edges: NonNegativeInt = Field(123_718_280, description="Directed edges (ogbn-products: 61,859,140 undirected "
-                                                           "edges, each loaded in both directions), at most nodes² "
-                                                           "(self-loops included).")
+    edges: NonNegativeInt = Field(123_718_280, validate_default=True,  # checked against nodes when defaulted too
+                                  description="Directed edges (ogbn-products: 61,859,140 undirected "
+                                              "edges, each loaded in both directions), at most nodes² "
+                                              "(self-loops included).")
     features: PositiveInt = Field(100, description="Input features per node (ogbn-products: 100).")
     classes: PositiveInt = Field(47, description="Output classes (ogbn-products: 47).")
     hidden: PositiveInt = Field(256, description="Width of the hidden layers.")
@@ -155,8 +159,9 @@ class MpnnParams(WorkloadParams):
 
     batch: PositiveInt = Field(128, description="Graphs (molecules) per mini-batch.")
     nodes: PositiveInt = Field(18, description="Nodes (atoms) per graph (QM9: ~18.0 on average).")
-    edges: NonNegativeInt = Field(37, description="Directed edges per graph, bonds in both directions (QM9: ~37.3 "
-                                                  "on average), at most nodes·(nodes − 1).")
+    edges: NonNegativeInt = Field(37, validate_default=True,  # checked against nodes when defaulted too
+                                  description="Directed edges per graph, bonds in both directions (QM9: ~37.3 "
+                                              "on average), at most nodes·(nodes − 1).")
     features: PositiveInt = Field(11, description="Input features per node (PyG QM9: 11 atom features).")
     edge_features: PositiveInt = Field(4, description="Features per edge (PyG QM9: a one-hot of 4 bond types).")
     hidden: PositiveInt = Field(64, description="Node state width (dim of PyG's examples/qm9_nn_conv.py).")

@@ -7,12 +7,18 @@ of a small one); it runs ONNX shape inference and appends one op per node with t
 are not initializers become graph inputs; their symbolic dims are made concrete before shape inference: a name
 given in ``dims`` takes that size, a symbolic (or unknown) batch axis takes ``batch`` (and so does that name
 wherever else it appears), and any other symbolic dim is a one-line error asking for ``dims``. The batch axis is
-axis 0, or axis 1 of an input that is X of an LSTM / GRU / RNN with layout 0 (the spec's (seq, batch, features)).
+axis 0, or axis 1 of an input that is X, initial_h or initial_c of an LSTM / GRU / RNN with layout 0 (the spec's
+(seq, batch, features) and (num_directions, batch, hidden)).
 A model whose every input has a fixed batch axis keeps its exported batch (a reshape may have it baked in): a
 ``batch`` other than 1 or that size is a one-line error, never silently ignored. Initializers are parameters, named as in the file and shaped as in the file (a 0-d
 scalar counts its one element), each counted once however many nodes read it, also through an Identity (as
-torch.onnx exports a tied weight); one no node reads rides on an ``unused_params`` view (counted, not read), as the
-builders hold weights a pass does not read. Mapped ops:
+torch.onnx exports a tied weight) or from a subgraph (an If's branch: a parameter of that unmapped node); one no
+node reads (an Identity of it no node reads, a graph output) rides on an ``unused_params`` view (counted, not
+read), as the builders hold weights a pass does not read. Tensors typed int64, bool or string and empty ones are
+no parameters, for a mapped op as for an unmapped one (:meth:`_Importer._param`). External tensors of at most
+:data:`_KEEP_VALUES` elements (a Reshape's shape) are read from their file: shape inference needs their values.
+The ops the importer adds beside a node's own (``<node>_bias``, ``<node>.Y``, ``<node>.1``, ...) yield to the
+nodes' names (:meth:`_Importer._extra_name`). Mapped ops:
 
 * Conv (1-D, 2-D, 3-D, grouped; symmetric pads or auto_pad SAME_UPPER/SAME_LOWER/VALID, SAME giving
   ceil(in / stride) per the ONNX spec), ConvTranspose (2-D; pads, output_shape and auto_pad SAME_* per the spec's
@@ -28,7 +34,8 @@ builders hold weights a pass does not read. Mapped ops:
   initializer: its parameters), Concat, Flatten / Reshape / Transpose / Squeeze / Unsqueeze (views),
   Identity / Dropout (aliases), LSTM / GRU / RNN (one layer, forward or bidirectional, as builders/rnn.py
   lowers torch's: Y a view of the layer's output, Y_h / Y_c views of the last step's state; initial states
-  read by the first step, :meth:`_Importer._recurrent`; hidden_size, optional in ONNX, from R's shape).
+  read by the first step, each direction its slice, :meth:`_Importer._recurrent`; hidden_size, optional in ONNX,
+  from R's shape).
 
 An attribute of the wrong type or length, a required one missing, a name that is not UTF-8, no ai.onnx opset and a
 model shape inference rejects are one-line errors.
@@ -85,7 +92,8 @@ class OnnxParams(WorkloadParams):
     dims: dict[str, PositiveInt] = Field(
         default_factory=dict, description="Sizes of the graph inputs' symbolic dims by name (e.g. --set "
                                           "workload.dims.seq=128). A symbolic batch axis (axis 0; axis 1 of a "
-                                          "seq-first LSTM/GRU/RNN input) not named here takes batch; "
+                                          "layout-0 LSTM/GRU/RNN's X, initial_h or initial_c) not named "
+                                          "here takes batch; "
                                           "any other symbolic dim must be named here.")
 
 
@@ -122,6 +130,7 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
             raise WorkloadError(f"{where}: not a readable ONNX model ({type(e).__name__}: {e})") from None
         if model.graph.node or model.graph.input:
             _check_external_data(model, Path(where).parent, where)
+            _read_small_external_data(model, Path(where).parent)
     if not model.graph.node and not model.graph.input:  # an empty file parses as an empty model
         raise WorkloadError(f"{where}: not a readable ONNX model (no graph: an empty or foreign file)")
     _check_text(model.graph, where)
@@ -192,6 +201,33 @@ def _check_external_data(model, folder: Path, where: str) -> None:
                                 f"(a truncated file?)")
 
 
+def _read_small_external_data(model, folder: Path) -> None:
+    """Read into ``model`` the values of each initializer stored outside the file with at most :data:`_KEEP_VALUES`
+    elements (a Reshape's shape, a Resize's scales: shape inference reads them; an exporter's size_threshold=0 puts
+    even those outside): its own bytes only, never a bigger tensor's. Run after :func:`_check_external_data` (the
+    file is there and holds them); one whose length is not its dims' bytes, or of a type without a fixed size, is
+    left unread."""
+    import onnx
+
+    for t in model.graph.initializer:
+        if t.data_location != onnx.TensorProto.EXTERNAL or math.prod(int(d) for d in t.dims) > _KEEP_VALUES:
+            continue
+        info = {e.key: e.value for e in t.external_data}
+        size = _stored_bytes(t)
+        if size is None or int(info.get("length", size)) != size:
+            continue
+        t.raw_data = _read_bytes(folder / info["location"], int(info.get("offset", 0)), size)
+        t.data_location = onnx.TensorProto.DEFAULT
+        del t.external_data[:]
+
+
+def _read_bytes(file: Path, offset: int, size: int) -> bytes:
+    """``size`` bytes of ``file`` from ``offset``."""
+    with open(file, "rb") as f:
+        f.seek(offset)
+        return f.read(size)
+
+
 def _stored_bytes(t) -> int | None:
     """Bytes of tensor ``t``'s data as ONNX stores it raw (4-bit types two to a byte); None for a type without a
     fixed size (strings)."""
@@ -234,17 +270,21 @@ def _input_shapes(model) -> dict[str, tuple[int, ...]]:
 
 
 def _batch_axes(graph) -> dict[str, int]:
-    """The graph inputs whose batch axis is not axis 0: X of an LSTM / GRU / RNN with layout 0 (the default, the
-    ONNX spec's (seq_length, batch_size, input_size)) has it at axis 1."""
+    """The graph inputs whose batch axis is not axis 0: X, initial_h and initial_c of an LSTM / GRU / RNN with
+    layout 0 (the default) have it at axis 1, the ONNX spec's (seq_length, batch_size, input_size) and
+    (num_directions, batch_size, hidden_size); with layout 1 they are batch-first."""
     import onnx
 
     axes = {}
     inputs = {v.name for v in graph.input}
     for node in graph.node:
-        if _op_key(node) in ("LSTM", "GRU", "RNN") and node.input and node.input[0] in inputs:
-            layout = next((a for a in node.attribute if a.name == "layout"), None)
-            if layout is None or (layout.type == onnx.AttributeProto.INT and layout.i == 0):
-                axes[node.input[0]] = 1
+        if _op_key(node) not in ("LSTM", "GRU", "RNN"):
+            continue
+        layout = next((a for a in node.attribute if a.name == "layout"), None)
+        if layout is None or (layout.type == onnx.AttributeProto.INT and layout.i == 0):
+            for i in (0, 5, 6):  # X, initial_h, initial_c (a GRU / RNN has no input 6)
+                if len(node.input) > i and node.input[i] in inputs:
+                    axes[node.input[i]] = 1
     return axes
 
 
@@ -303,7 +343,8 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str, axes: 
     if missing:
         raise WorkloadError(f"{where}: symbolic input dims other than the batch axis need a size: "
                             f"{', '.join(missing)}; set workload.dims.<name>=<size> (from_onnx(..., dims=...)); "
-                            f"the batch axis (axis 0; axis 1 of a seq-first LSTM/GRU/RNN input) takes workload.batch")
+                            f"the batch axis (axis 0; axis 1 of a layout-0 LSTM/GRU/RNN's X, initial_h or initial_c) "
+                            f"takes workload.batch")
     for v in graph.output:
         for d in v.type.tensor_type.shape.dim:
             if not d.dim_value > 0 and d.dim_param in sizes:
@@ -369,6 +410,32 @@ def _pads_same(size: list[int], kernel: list[int], stride: list[int], dil: list[
     return small + big if upper else big + small
 
 
+def _outer_reads(node) -> list[tuple[object, int, str]]:
+    """(subgraph node, input index, name) for each input a node of ``node``'s subgraphs (an If's branches, a Loop's
+    or Scan's body, nested ones) reads from an enclosing graph: a name no subgraph on the way defines (as its input,
+    initializer or a node's output), in file order."""
+    found: list[tuple[object, int, str]] = []
+
+    def walk(graph, defined: frozenset[str]) -> None:
+        defined = defined | {v.name for v in (*graph.input, *graph.initializer)} | {o for n in graph.node
+                                                                                   for o in n.output}
+        for sub in graph.node:
+            found.extend((sub, i, name) for i, name in enumerate(sub.input) if name and name not in defined)
+            for g in _subgraphs(sub):
+                walk(g, defined)
+
+    for g in _subgraphs(node):
+        walk(g, frozenset())
+    return found
+
+
+def _subgraphs(node) -> list:
+    """The graphs ``node``'s attributes hold (If's then_branch and else_branch, Loop's and Scan's body)."""
+    import onnx
+
+    return [g for a in node.attribute for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs))]
+
+
 def _op_key(node) -> str:
     """A node's op type as accelsim keys it: the op type for the default domain ('' or 'ai.onnx', whose operator
     the ONNX spec defines), ``domain::op_type`` for any other (a custom or vendor op, com.microsoft's or a
@@ -393,6 +460,8 @@ class _Importer:
         self.graph = graph
         self.tensor: dict[str, str] = {n: n for n in inputs}  # ONNX tensor → op holding it
         self.names = self._layer_names()
+        self.reserved = set(self.names)  # the nodes' layer names: the importer's own extra ops yield to them
+        self.unmapped: dict[str, list[str]] = {}  # op type → its nodes without a mapping (run)
         self.handlers: dict[str, Callable] = {
             "Conv": self._conv, "ConvTranspose": self._conv_transpose, "Gemm": self._gemm, "MatMul": self._matmul,
             "BatchNormalization": self._batchnorm, "LayerNormalization": self._layernorm,
@@ -425,6 +494,17 @@ class _Importer:
             names.append(name)
         return names
 
+    def _extra_name(self, base: str) -> str:
+        """The name of an op the importer adds beside a node's own (a Gemm's bias add, a Softmax's flatten views,
+        an unmapped node's further outputs, the unused_params view): ``base``, else the first free ``base_1``,
+        ``base_2``, ...; never a node's layer name (reserved: a later node named so keeps its name) nor one
+        taken."""
+        name, k = base, 0
+        while name in self.reserved or name in self.b._shapes or name in self.b._blocks:
+            k += 1
+            name = f"{base}_{k}"
+        return name
+
     def _unmapped(self) -> dict[str, list[str]]:
         """Op type (:func:`_op_key`) → names of the nodes of that type without a mapping, in file order."""
         known = {*self.handlers, *_VIEWS, *_ALIASES, "Constant"}
@@ -437,30 +517,21 @@ class _Importer:
     def run(self, unsupported: str = "error", *, batch: int | None = None) -> Graph:
         """The graph, its meta naming ``batch`` (the model's: the size its inputs' batch axis took; None where they
         differ) and the dtype it computes in."""
-        unmapped = self._unmapped()
+        unmapped = self.unmapped = self._unmapped()
         if unmapped and unsupported == "error":
             listed = ", ".join(f"{t} ({len(n)}: {n[0]!r}{', ...' if len(n) > 1 else ''})" for t, n in unmapped.items())
             raise WorkloadError(f"{self.where}: op types accelsim does not map: {listed}; set "
                                 f"workload.unsupported=elementwise to price them as element-wise work")
         for i, node in enumerate(self.graph.node):
             op_name = self.names[i]
-            self.node, self.op_name, key = node, op_name, _op_key(node)
-            if key in _ALIASES and node.input[0] in self.inits and node.input[0] not in self.tensor:
-                self.inits[node.output[0]] = self.inits[node.input[0]]  # a weight passed through (tied weights)
-                self.init_types[node.output[0]] = self.init_types.get(node.input[0], 0)
-                self.alias[node.output[0]] = self._weight(node.input[0])
-            elif key in _ALIASES:
-                self.tensor[node.output[0]] = self._in(0)
-            elif key in _VIEWS:
-                self._view()
-            elif key == "Constant":
-                self._constant()
-            elif key in unmapped:
-                self._generic()
-            else:
-                out = self.handlers[node.op_type]()
-                if node.output and node.output[0]:  # an LSTM may leave Y out and give only Y_h
-                    self.tensor[node.output[0]] = out
+            self.node, self.op_name = node, op_name
+            try:
+                self._import_node()
+            except WorkloadError as e:  # the builder's own checks name the graph: name the node instead
+                text = str(e.args[0]) if e.args else ""
+                if text.startswith(f"{self.b.name}: ") and not text.startswith(f"{self.where}: "):
+                    raise WorkloadError(f"{self._node()}: {text[len(self.b.name) + 2:]}", key=e.key) from None
+                raise
         self._unused_initializers()
         notes = [f"ONNX op type {t} has no accelsim mapping: its {len(n)} node(s) ({', '.join(n[:3])}"
                  f"{', ...' if len(n) > 3 else ''}) are priced as element-wise work over their outputs"
@@ -468,25 +539,52 @@ class _Importer:
         return self.b.build({"model": "onnx", "source": self.where, "batch": batch, "dtype": self.b.dtype,
                              **({"notes": notes} if notes else {})})
 
-    def _unused_initializers(self) -> None:
-        """Initializers no node reads (nor a subgraph's node, nor a graph output) are parameters the model holds
-        unread: an ``unused_params`` view carries them (the builders' convention: ``Graph.params`` counts them, the
-        mapper moves nothing), those typed int64, bool or string excepted (:meth:`_is_param`)."""
-        import onnx
+    def _import_node(self) -> None:
+        """Append the ops of the current node (:attr:`node`, layer :attr:`op_name`)."""
+        node, key, unmapped = self.node, _op_key(self.node), self.unmapped
+        if key in _ALIASES and node.input[0] in self.inits and node.input[0] not in self.tensor:
+            self.inits[node.output[0]] = self.inits[node.input[0]]  # a weight passed through (tied weights)
+            self.init_types[node.output[0]] = self.init_types.get(node.input[0], 0)
+            self.alias[node.output[0]] = self._weight(node.input[0])
+        elif key in _ALIASES:
+            self.tensor[node.output[0]] = self._in(0)
+        elif key in _VIEWS:
+            self._view()
+        elif key == "Constant":
+            self._constant()
+        elif key in unmapped:
+            self._generic()
+        else:
+            first = len(self.b._ops)
+            out = self.handlers[node.op_type]()
+            self._drop_non_params(first)
+            if node.output and node.output[0]:  # an LSTM may leave Y out and give only Y_h
+                self.tensor[node.output[0]] = out
 
-        T = onnx.TensorProto
-        read = {o.name for o in self.graph.output}
-        graphs = [self.graph]
-        while graphs:  # a subgraph (If, Loop, Scan) may read the outer graph's initializers by name
-            g = graphs.pop()
-            for node in g.node:
-                read.update(node.input)
-                for a in node.attribute:
-                    graphs.extend([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs))
+    def _unused_initializers(self) -> None:
+        """Initializers no node reads, directly, through an Identity (:attr:`alias`) or from a subgraph, are
+        parameters the model holds unread: an ``unused_params`` view carries them (the builders' convention:
+        ``Graph.params`` counts them, the mapper moves nothing), except those that hold none (:meth:`_param`:
+        typed int64, bool or string, or empty). An Identity no node reads, or a graph output, reads nothing: its
+        initializer is counted here. Every other initializer a node reads is a parameter of the op it became, or
+        an input it reads as no parameter (BatchNormalization's running statistics, an initial state, a shape or
+        scale of :data:`_NOT_PARAMS`), so each counts once."""
+        read = {self._weight(n) for node in self.graph.node if not (node.output and node.output[0] in self.alias)
+                for n in node.input}
+        read.update(self._weight(name) for node in self.graph.node for _, _, name in _outer_reads(node))
         unused = [Weight(t.name, self.inits[t.name]) for t in self.graph.initializer
-                  if t.name not in read and t.data_type not in (T.INT64, T.BOOL, T.STRING)]
+                  if t.name not in read and self._param(t.name)]
         if unused:
-            self.b.unused_params(next(iter(self.tensor)), unused, name=self.b._name(None, "unused_initializers"))
+            self.b.unused_params(next(iter(self.tensor)), unused, name=self._extra_name("unused_initializers"))
+
+    def _drop_non_params(self, first: int) -> None:
+        """The ops a mapped node made from ``first`` on hold only the initializers that are parameters
+        (:meth:`_param`): a Mul by an int64 constant, as a shape computation multiplies, holds none."""
+        for k in range(first, len(self.b._ops)):
+            op = self.b._ops[k]
+            kept = tuple(w for w in op.weights if w.name not in self.inits or self._param(w.name))
+            if kept != op.weights:
+                self.b._ops[k] = dataclasses.replace(op, weights=kept)
 
     # ---- helpers ----------------------------------------------------------------------------------------
     def _in(self, i: int) -> str:
@@ -573,18 +671,20 @@ class _Importer:
         """Whether node input ``name`` is an initializer (or Constant) rather than an activation."""
         return name in self.inits and name not in self.tensor
 
-    def _is_param(self, i: int) -> bool:
-        """Whether the initializer the node reads as input ``i`` is a model parameter: not when it is typed int64,
-        bool or string (ONNX's types for shapes, indices, axes, counts and masks; a quantised weight is int8, uint8,
-        int4, its bias int32), nor when the op's spec makes that input a shape, index, axis, count, bound, scale or
-        zero point (:data:`_NOT_PARAMS`: Resize's float scales, Q/DQ's scale and zero point, Clip's min and max)."""
+    def _param(self, name: str) -> bool:
+        """Whether initializer (or Constant) ``name`` holds parameters: not when it is typed int64, bool or string
+        (ONNX's types for shapes, indices, axes, counts and masks; a quantised weight is int8, uint8, int4, its
+        bias int32), nor when it has no element (an empty roi, an unused placeholder)."""
         import onnx
 
         T = onnx.TensorProto
-        name = self.node.input[i]
-        if self.init_types.get(name) in (T.INT64, T.BOOL, T.STRING):
-            return False
-        return i not in _NOT_PARAMS.get(_op_key(self.node), ())
+        return self.init_types.get(name) not in (T.INT64, T.BOOL, T.STRING) and math.prod(self.inits[name]) > 0
+
+    def _is_param(self, i: int) -> bool:
+        """Whether the initializer the node reads as input ``i`` is a model parameter: :meth:`_param`, and not an
+        input the op's spec makes a shape, index, axis, count, bound, scale or zero point (:data:`_NOT_PARAMS`:
+        Resize's float scales, Q/DQ's scale and zero point, Clip's min and max)."""
+        return self._param(self.node.input[i]) and i not in _NOT_PARAMS.get(_op_key(self.node), ())
 
     def _operand_shape(self, i: int) -> tuple[int, ...]:
         """The shape of the node's input ``i``: an initializer's as stored, an activation's (a graph input, or a
@@ -769,8 +869,8 @@ class _Importer:
                 return out
             if cname in self.inits and cname not in self.tensor:
                 return self.b.add_param(out, Weight(self._weight(cname), self.inits[cname]), fn="add",
-                                        name=f"{self.op_name}_bias")
-            return self.b.add(out, self._in(2), name=f"{self.op_name}_bias")
+                                        name=self._extra_name(f"{self.op_name}_bias"))
+            return self.b.add(out, self._in(2), name=self._extra_name(f"{self.op_name}_bias"))
         w, trans_b = self.inits[wname], self._int("transB", 0)
         if len(w) != 2 or self.b.shape(x)[-1] != w[1 if trans_b else 0]:
             raise WorkloadError(f"{self._node()}: cannot multiply {list(self.b.shape(x))} by B {wname!r} {list(w)}"
@@ -863,9 +963,10 @@ class _Importer:
             return self.b.softmax(x, name=self.op_name)
         if not old:
             raise WorkloadError(f"{self.where}: node {self.op_name!r}: Softmax over an axis other than the last")
-        flat = self.b.view(x, (math.prod(shape[:axis]), math.prod(shape[axis:])), name=f"{self.op_name}.flatten")
+        flat = self.b.view(x, (math.prod(shape[:axis]), math.prod(shape[axis:])),
+                           name=self._extra_name(f"{self.op_name}.flatten"))
         y = self.b.softmax(flat, name=self.op_name)
-        return self.b.view(y, shape, name=f"{self.op_name}.unflatten")
+        return self.b.view(y, shape, name=self._extra_name(f"{self.op_name}.unflatten"))
 
     def _binary(self) -> str:
         fn = self.node.op_type.lower()
@@ -897,8 +998,10 @@ class _Importer:
         direction (the forward chain's step L−1, the reverse chain's step 0): a CONCAT view (fn "stack") of those
         steps' ops, no work (the builder's cell op stands for both h and c). An initial state initial_h /
         initial_c that is an activation or a graph input is read by each direction's first step (initial_h by its
-        recurrent GEMM in place of the builder's zero h₀ input, initial_c by its cell); one that is an initializer
-        (torch's folded zeros) is the builder's h₀, not a parameter. sequence_lens and peepholes are not mapped."""
+        recurrent GEMM in place of the builder's zero h₀ input, initial_c by its cell), bidirectional each its
+        direction's slice (:meth:`_state_slices`); one that is an initializer (torch's folded zeros) is the
+        builder's h₀, not a parameter. sequence_lens and peepholes are not mapped. The node's ops are named under
+        :meth:`_block_prefix`."""
         kind, x = self.node.op_type.lower(), self._in(0)
         direction = self._str("direction", "forward")
         acts = self._attr("activations", [])
@@ -921,41 +1024,72 @@ class _Importer:
                 raise WorkloadError(f"{self._node()}: input {'WRB'[i - 1]} {self.node.input[i]!r} is "
                                     f"{list(self._operand_shape(i))}; {direction} with hidden_size {hidden} over "
                                     f"{x_shape[-1]} input features needs {list(shape)}")
+        prefix = self._block_prefix()
         kw: dict = {"hidden_size": hidden, "bias": len(self.node.input) > 3 and bool(self.node.input[3]),
-                    "batch_first": bool(layout), "bidirectional": direction == "bidirectional", "name": self.op_name}
+                    "batch_first": bool(layout), "bidirectional": direction == "bidirectional", "name": prefix}
         if kind == "rnn":
             kw["nonlinearity"] = "relu" if acts[:1] == ["Relu"] else "tanh"
+        # Y per the ONNX spec: (seq, num_directions, batch, hidden); layout 1 (batch, seq, num_directions, hidden)
+        t, n = (x_shape[1], x_shape[0]) if layout else (x_shape[0], x_shape[1])
+        states = self._state_slices(prefix, layout, (n, dirs, hidden) if layout else (dirs, n, hidden))
         first_op, inputs_before = len(self.b._ops), set(self.b._inputs)
         out = getattr(self.b, kind)(x, **kw)
         h0s = [name for name in self.b._inputs if name not in inputs_before]  # each direction's zero h₀, in order
-        # Y per the ONNX spec: (seq, num_directions, batch, hidden); layout 1 (batch, seq, num_directions, hidden)
-        t, n = (x_shape[1], x_shape[0]) if layout else (x_shape[0], x_shape[1])
-        self._initial_states(first_op, h0s, (n, dirs, hidden) if layout else (dirs, n, hidden))
+        self._initial_states(first_op, h0s, states)
         steps = self.b._ops[-1].inputs  # the stack of every step's hidden state: forward in time order, then reverse
         last = [steps[t - 1], *([steps[t]] if dirs == 2 else [])]
         for i, out_name in enumerate(self.node.output[1:3], start=1):
             if out_name:  # Y_h / Y_c: (num_directions, batch, hidden); layout 1 (batch, num_directions, hidden)
                 self.tensor[out_name] = self.b._add(
-                    self.b._name(f"{self.op_name}.{('Y_h', 'Y_c')[i - 1]}", "stack"), OpKind.CONCAT, last,
+                    self.b._name(f"{prefix}.{('Y_h', 'Y_c')[i - 1]}", "stack"), OpKind.CONCAT, last,
                     (n, dirs, hidden) if layout else (dirs, n, hidden), fn="stack", dim=1 if layout else 0)
         y = (n, t, dirs, hidden) if layout else (t, dirs, n, hidden)
-        return self.b.view(out, y, "onnx_rnn_output", name=f"{self.op_name}.Y")
+        return self.b.view(out, y, "onnx_rnn_output", name=f"{prefix}.Y")
 
-    def _initial_states(self, first_op: int, h0s: list[str], shape: tuple[int, ...]) -> None:
-        """initial_h / initial_c (inputs 5 and 6) that are activations or graph inputs, read by each direction's
-        first step (see :meth:`_recurrent`): initial_h in place of the builder's h₀ input (then no longer a graph
-        input), initial_c by the first cell op, which also reads that step's recurrent GEMM."""
-        ops = self.b._ops
-        firsts = [next(k for k in range(first_op, len(ops)) if h0 in ops[k].inputs) for h0 in h0s]  # recurrent GEMMs
+    def _block_prefix(self) -> str:
+        """The scope a recurrent node's ops are named under (``<prefix>.l0.t0.hh`` by the builder, ``<prefix>.Y``,
+        ``<prefix>.Y_h``, ``<prefix>.initial_h_l0`` here): the node's layer name, else the first free ``_1``,
+        ``_2``, ... suffix where another node's layer name (reserved: :meth:`_layer_names`) or a name already
+        taken is that or starts with it and a dot."""
+        others = [r for r in self.reserved if r != self.op_name] + list(self.b._shapes) + list(self.b._blocks)
+        prefix, k = self.op_name, 0
+        while any(r == prefix or r.startswith(f"{prefix}.") for r in others):
+            k += 1
+            prefix = f"{self.op_name}_{k}"
+        return prefix
+
+    def _state_slices(self, prefix: str, layout: int, shape: tuple[int, ...]) -> dict[int, list[str]]:
+        """initial_h / initial_c (inputs 5 and 6) that are activations or graph inputs, checked against the
+        spec's ``shape`` ((num_directions, N, H); layout 1 (N, num_directions, H)), as the tensor each
+        direction's first step reads: the state itself for one direction; bidirectional, a slice view of each
+        direction's part ((1, N, H) at direction d; layout 1 (N, 1, H)), so that the two first steps read the
+        state once between them, half each."""
+        states: dict[int, list[str]] = {}
         for i in (5, 6):
             name = self.node.input[i] if len(self.node.input) > i else ""
+            what = ("initial_h", "initial_c")[i - 5]
             if name and tuple(self._operand_shape(i)) != shape:
-                raise WorkloadError(f"{self._node()}: {('initial_h', 'initial_c')[i - 5]} {name!r} is "
-                                    f"{list(self._operand_shape(i))}; the spec's shape here is {list(shape)}")
+                raise WorkloadError(f"{self._node()}: {what} {name!r} is {list(self._operand_shape(i))}; the spec's "
+                                    f"shape here is {list(shape)}")
             if not name or self._is_init(name):
                 continue
-            state = self._in(i)
-            for h0, j in zip(h0s, firsts, strict=True):
+            state, dirs = self._in(i), shape[1 if layout else 0]
+            if dirs == 1:
+                states[i] = [state]
+                continue
+            part = (shape[0], 1, shape[2]) if layout else (1, shape[1], shape[2])
+            states[i] = [self.b.view(state, part, "slice", f"{prefix}.{what}_l0{suffix}", strict=False,
+                                     dim=1 if layout else 0, start=d) for d, suffix in enumerate(("", "_reverse"))]
+        return states
+
+    def _initial_states(self, first_op: int, h0s: list[str], states: dict[int, list[str]]) -> None:
+        """The initial states (:meth:`_state_slices`: input 5 or 6 → a tensor per direction) read by each
+        direction's first step (see :meth:`_recurrent`): initial_h in place of the builder's h₀ input (then no
+        longer a graph input), initial_c by the first cell op, which also reads that step's recurrent GEMM."""
+        ops = self.b._ops
+        firsts = [next(k for k in range(first_op, len(ops)) if h0 in ops[k].inputs) for h0 in h0s]  # recurrent GEMMs
+        for i, parts in states.items():
+            for h0, j, state in zip(h0s, firsts, parts, strict=True):
                 if i == 6:  # initial_c: the direction's first cell, which reads that GEMM's output
                     j = next(k for k in range(j + 1, len(ops)) if ops[k].inputs[:1] == (ops[j].name,))
                 op = ops[j]
@@ -986,15 +1120,19 @@ class _Importer:
     def _generic(self) -> None:
         """A node without a mapping (``unsupported: elementwise``): one ELEMENTWISE op per output, 1 flop per output
         element, reading the node's activations; initializers it reads are its parameters, except the shapes,
-        indices, counts and quantisation scales :meth:`_is_param` tells apart."""
+        indices, counts and quantisation scales :meth:`_is_param` tells apart; so are those its subgraphs (an If's
+        branches, a Loop's body) read from this graph, by the same rule for the subgraph's node that reads each."""
         inputs = [self.tensor[n] for n in self.node.input if n in self.tensor]
-        weights = list({self._weight(n): Weight(self._weight(n), self.inits[n]) for i, n in enumerate(self.node.input)
-                        if self._is_init(n) and self._is_param(i)}.values())
+        reads = [(n, self._is_init(n) and self._is_param(i)) for i, n in enumerate(self.node.input)]
+        reads += [(n, self._is_init(n) and self._param(n) and i not in _NOT_PARAMS.get(_op_key(sub), ()))
+                  for sub, i, n in _outer_reads(self.node) if n in self.inits]
+        weights = list({self._weight(n): Weight(self._weight(n), self.inits[n]) for n, param in reads
+                        if param}.values())
         for i, out in enumerate(self.node.output):
             if not out:
                 continue
             shape = self._out_shape(out)
-            name = self.op_name if i == 0 else f"{self.op_name}.{i}"
+            name = self.op_name if i == 0 else self._extra_name(f"{self.op_name}.{i}")
             self.tensor[out] = self.b.vector(OpKind.ELEMENTWISE, inputs, shape, f"onnx_{_op_key(self.node)}", 1,
                                              name=name, **({"weights": weights} if i == 0 else {}))
 

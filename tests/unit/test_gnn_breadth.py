@@ -4,6 +4,8 @@ here from PyG's layer definitions or a published dataset figure (cited)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import accelsim
@@ -151,6 +153,32 @@ def test_a_graph_refuses_more_edges_or_seeds_than_its_nodes_hold(capsys, model, 
     assert main(["info", model, *args, "--set", f"workload.{key}={limit + 1}"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith(f"accelsim: error: --set: workload.{key}: ") and message in err, err
+
+
+# nodes set, edges left at its default: pydantic skips a field validator on a default, so the limit went unchecked
+# (gcn_cora with 103 nodes built Cora's 10,556 edges among them). Limits: 103 × 102 = 10,506 < 10,556 (GCN, GAT);
+# GraphSAGE 1,000² = 1,000,000 < 123,718,280; an MPNN molecule of 6 atoms 6 × 5 = 30 < 37.
+DEFAULT_EDGES = [
+    ("gcn_cora", 103, 10_556, "at most nodes × (nodes − 1) = 10,506 directed edges between 103 nodes"),
+    ("gat_cora", 103, 10_556, "at most nodes × (nodes − 1) = 10,506 directed edges between 103 nodes"),
+    ("graphsage_products", 1000, 123_718_280, "at most nodes² = 1,000,000 directed edges between 1,000 nodes"),
+    ("mpnn_qm9", 6, 37, "at most nodes × (nodes − 1) = 30 directed edges between 6 nodes per graph"),
+]
+
+
+@pytest.mark.parametrize(("model", "nodes", "default", "message"), DEFAULT_EDGES)
+def test_a_default_edges_is_checked_against_the_nodes_set(tmp_path, capsys, model, nodes, default, message):
+    import pydantic
+
+    from accelsim.cli import main
+
+    with pytest.raises(pydantic.ValidationError, match=re.escape(message)):
+        build_workload(model, {"nodes": nodes})
+    spec = tmp_path / "w.yaml"
+    spec.write_text(f"model: {model}\nnodes: {nodes}\n")
+    assert main(["info", str(spec)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"edges: {message}" in err and f"(got {default})" in err, err
 
 
 def test_full_batch_graphsage_takes_any_unused_batch():

@@ -594,3 +594,147 @@ def test_onnx_layer_names_made_unique_where_the_ir_allows_the_clash():
     nodes = [helper.make_node("Relu", ["x"], ["a"], name="n"), helper.make_node("Sigmoid", ["a"], ["y"], name="n")]
     _one_line(r"node name 'n' is used by nodes #0 and #1; the ONNX IR requires node names to be unique",
               _graph_model(nodes, {"x": [4, 8]}))
+
+
+def test_onnx_small_external_tensors_are_read_and_big_ones_never(tmp_path, monkeypatch):
+    # onnx.save(..., save_as_external_data=True, size_threshold=0) stores even a Reshape's shape outside the file:
+    # loaded without external data, its values were missing, so shape inference could not size the Reshape ("gave
+    # no shape for its output 'r'", refused). x (2, 3, 4) → Reshape to [6, 4] → MatMul by W (4, 300): MACs
+    # 6 · 4 · 300 = 7,200, params 1,200. The shape (2 int64 = 16 B) is read from the file; W (1,200 elements, over
+    # 1,024: a weight, no shape) never is.
+    import numpy as np
+
+    from accelsim.builders import importers
+
+    reads = []
+    read = importers._read_bytes
+    monkeypatch.setattr(importers, "_read_bytes", lambda file, offset, size: reads.append(size) or read(file, offset,
+                                                                                                           size))
+    nodes = [helper.make_node("Reshape", ["x", "shape"], ["r"], name="rs"),
+             helper.make_node("MatMul", ["r", "W"], ["y"], name="mm")]
+    inits = [onnx.numpy_helper.from_array(np.array([6, 4], np.int64), "shape"),
+             onnx.numpy_helper.from_array(np.zeros((4, 300), np.float32), "W")]
+    path = tmp_path / "m.onnx"
+    onnx.save_model(_graph_model(nodes, {"x": [2, 3, 4]}, inits), str(path), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="m.bin", size_threshold=0)
+    assert all(t.data_location == TensorProto.EXTERNAL for t in onnx.load(str(path), load_external_data=False).graph.initializer)
+    g = from_onnx(path)
+    assert g.macs == 6 * 4 * 300 and g.params == 1200 and g["rs"].out_shape == (6, 4)
+    assert reads == [16]
+
+
+def test_onnx_recurrent_initial_states_have_their_batch_on_axis_1():
+    # layout 0: initial_h / initial_c are (num_directions, batch, hidden) per the ONNX spec. x (T 5, N 3, 4), h0 and
+    # c0 (1, 3, 6): their axis 0 (1) was taken for the batch axis, so the inputs' batch axes (3, 1, 1) disagreed and
+    # batch 3 was refused ("the model's batch is fixed"; workload.batch null). Now each is 3. MACs T·N·4H·(I + H) =
+    # 15 · 24 · 10 = 3,600.
+    h = 6
+    lstm = [_init("W", 1, 4 * h, 4), _init("R", 1, 4 * h, h), _init("B", 1, 8 * h)]
+    nodes = [helper.make_node("LSTM", ["x", "W", "R", "B", "", "h0", "c0"], ["Y"], name="lstm", hidden_size=h)]
+    model = _graph_model(nodes, {"x": [5, 3, 4], "h0": [1, 3, h], "c0": [1, 3, h]}, lstm, out="Y")
+    g = from_onnx(model, batch=3)
+    assert g.meta["batch"] == 3 and g.macs == 3600
+    _one_line(r"batch 2: the model's batch is fixed", model, batch=2)
+    # a symbolic N on every input takes batch (T named in dims)
+    g = from_onnx(_graph_model(nodes, {"x": ["T", "N", 4], "h0": [1, "N", h], "c0": [1, "N", h]}, lstm, out="Y"),
+                  batch=3, dims={"T": 5})
+    assert g.inputs["h0"] == (1, 3, h) and g.meta["batch"] == 3 and g.macs == 3600
+    # layout 1: the states are (batch, num_directions, hidden), batch on axis 0 as x's
+    nodes = [helper.make_node("LSTM", ["x", "W", "R", "B", "", "h0", "c0"], ["Y"], name="lstm", hidden_size=h,
+                              layout=1)]
+    g = from_onnx(_graph_model(nodes, {"x": [3, 5, 4], "h0": [3, 1, h], "c0": [3, 1, h]}, lstm, out="Y"), batch=3)
+    assert g.meta["batch"] == 3 and g.macs == 3600
+
+
+def test_onnx_empty_initializers_hold_no_parameters():
+    # a 0-element float initializer no node reads (an exporter's placeholder) failed the import: "op
+    # 'unused_initializers' has a non-positive shape (0,)". It holds no parameter: Relu over x (2, 4), params 0,
+    # the Relu the only op.
+    empty = helper.make_tensor("E", TensorProto.FLOAT, (0,), [])
+    g = from_onnx(_graph_model([helper.make_node("Relu", ["x"], ["y"], name="r")], {"x": [2, 4]}, [empty]))
+    assert g.params == 0 and [op.name for op in g.ops] == ["r"]
+    # a Resize that leaves a stored empty roi unread (its roi input ''), priced element-wise: its scales are no
+    # parameter either (the spec's scale input): params 0, output (1, 2, 8, 8) = 128 flops
+    scales = helper.make_tensor("scales", TensorProto.FLOAT, (4,), [1, 1, 2, 2])
+    nodes = [helper.make_node("Resize", ["x", "", "scales"], ["y"], name="rs", mode="nearest")]
+    g = from_onnx(_graph_model(nodes, {"x": [1, 2, 4, 4]}, [helper.make_tensor("roi", TensorProto.FLOAT, (0,), []),
+                                                             scales]), unsupported="elementwise")
+    assert g.params == 0 and g.flops == 2 * 8 * 8
+
+
+def test_onnx_every_float_initializer_counts_once_and_typed_shapes_never():
+    # S (2, 4) read only inside an If's then-branch was 'read' (not held unread) but held by no op: params 0. Now
+    # the (element-wise) If op holds it: 8.
+    then = helper.make_graph([helper.make_node("Add", ["x", "S"], ["t"])], "then", [],
+                             [helper.make_tensor_value_info("t", TensorProto.FLOAT, [2, 4])])
+    other = helper.make_graph([helper.make_node("Identity", ["x"], ["e"])], "else", [],
+                              [helper.make_tensor_value_info("e", TensorProto.FLOAT, [2, 4])])
+    graph = helper.make_graph([helper.make_node("If", ["cond"], ["y"], name="if", then_branch=then,
+                                                else_branch=other)], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4]),
+                               helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [_init("S", 2, 4)])
+    g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), unsupported="elementwise")
+    assert g.params == 8 and [w.name for w in g["if"].weights] == ["S"]
+    # Identity(W (10, 10)) whose output no node reads: W was 'read' by the Identity, counted nowhere (0). Now it
+    # is held unread: 100 parameters, 200 B at fp16 no op reads
+    nodes = [helper.make_node("Identity", ["W"], ["W2"], name="id"), helper.make_node("Relu", ["x"], ["y"], name="r")]
+    g = from_onnx(_graph_model(nodes, {"x": [2, 4]}, [_init("W", 10, 10)]))
+    assert g.params == 100 and g.unread_weights() == {"W": 100 * 2}
+    # a mapped Mul by an int64 K (4,) (a shape computation) held K as 4 parameters, while an unmapped Pow by it held
+    # none: int64 tensors are no parameters for either (0)
+    k = helper.make_tensor("K", TensorProto.INT64, (4,), [1, 2, 3, 4])
+    for op in ("Mul", "Pow"):
+        graph = helper.make_graph([helper.make_node(op, ["x", "K"], ["y"], name="op")], "g",
+                                  [helper.make_tensor_value_info("x", TensorProto.INT64, [2, 4])],
+                                  [helper.make_tensor_value_info("y", TensorProto.INT64, None)], [k])
+        g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), unsupported="elementwise")
+        assert g.params == 0 and g["op"].weights == (), op
+
+
+def test_onnx_the_importers_own_op_names_yield_to_node_names():
+    # Gemm 'g' with an activation B adds its bias C as one more op, 'g_bias'; a Relu named 'g_bias' after it was
+    # refused ("g: layer name 'g_bias' is used twice") though every node name is unique. Now the made-up name takes
+    # the first free suffix: g (the matmul, 2 × 4 × 5 = 40 MACs), g_bias_1 (the add holding C's 5 parameters), g_bias.
+    nodes = [helper.make_node("Gemm", ["x", "b", "C"], ["a"], name="g"),
+             helper.make_node("Relu", ["a"], ["y"], name="g_bias")]
+    g = from_onnx(_graph_model(nodes, {"x": [2, 4], "b": [4, 5]}, [_init("C", 5)]))
+    assert [op.name for op in g.ops] == ["g", "g_bias_1", "g_bias"] and g.macs == 40 and g.params == 5
+    assert g["g_bias_1"].weights[0].name == "C" and g["g_bias"].inputs == ("g_bias_1",)
+    # an LSTM 'rnn' names its ops rnn.l0..., rnn.Y: a later node named 'rnn.Y' moves them under 'rnn_1'
+    h = 6
+    nodes = [helper.make_node("LSTM", ["x", "W", "R", "B"], ["Y"], name="rnn", hidden_size=h),
+             helper.make_node("Relu", ["Y"], ["y"], name="rnn.Y")]
+    g = from_onnx(_graph_model(nodes, {"x": [5, 3, 4]}, [_init("W", 1, 4 * h, 4), _init("R", 1, 4 * h, h),
+                                                          _init("B", 1, 8 * h)]))
+    assert g["rnn.Y"].fn == "relu" and g["rnn.Y"].inputs == ("rnn_1.Y",) and "rnn_1.l0.t0.hh" in g
+    # a builder's own check names the node, not the graph: M 5 output channels do not split into 2 groups
+    nodes = [helper.make_node("Conv", ["x", "W"], ["y"], name="conv", kernel_shape=[1, 1], group=2)]
+    _one_line(r"^onnx model: node 'conv' \(Conv\): conv2d 'conv': out_ch 5 is not divisible by groups 2",
+              _graph_model(nodes, {"x": [1, 4, 5, 5]}, [_init("W", 5, 2, 1, 1)]))
+
+
+def test_onnx_bidirectional_initial_states_are_read_once_half_by_each_direction():
+    # a bidirectional LSTM's initial_h / initial_c (2, N, H) graph inputs were read whole by both directions' first
+    # steps (twice the state's bytes). Now each direction's first recurrent GEMM and cell read a slice view of its
+    # half: 3 · 6 = 18 of the 36 elements, a share of 0.5 each (mapping/aliases.py), forward at direction 0, reverse
+    # at 1; with layout 1, (N, 2, H), the slice is on axis 1.
+    from accelsim.mapping.aliases import aliases
+    from accelsim.options import Options
+
+    h, n = 6, 3
+    lstm = [_init("W", 2, 4 * h, 4), _init("R", 2, 4 * h, h), _init("B", 2, 8 * h)]
+    for layout, x, state in ((0, [5, n, 4], [2, n, h]), (1, [n, 5, 4], [n, 2, h])):
+        nodes = [helper.make_node("LSTM", ["x", "W", "R", "B", "", "h0", "c0"], ["Y"], name="lstm", hidden_size=h,
+                                  direction="bidirectional", layout=layout)]
+        g = from_onnx(_graph_model(nodes, {"x": x, "h0": state, "c0": state}, lstm, out="Y"))
+        plans = {p.op.name: p for p in aliases(g, Options())}
+        for first, part in (("lstm.l0.t0", "l0"), ("lstm.l0_reverse.t4", "l0_reverse")):
+            assert g[f"{first}.hh"].inputs == (f"lstm.initial_h_{part}",)
+            assert plans[f"{first}.hh"].shares == ({"h0": 0.5},)
+            assert g[f"{first}.cell"].inputs[-1] == f"lstm.initial_c_{part}"
+            assert plans[f"{first}.cell"].shares[-1] == {"c0": 0.5}
+        view = g["lstm.initial_h_l0_reverse"]
+        assert view.fn == "slice" and view.attrs["dim"] == layout and view.attrs["start"] == 1
+        assert view.out_shape == ((n, 1, h) if layout else (1, n, h))
+        assert g.macs == 2 * 5 * n * 4 * h * (4 + h)  # 2 directions × T·N·4H·(I + H): the slices add no work

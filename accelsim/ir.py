@@ -352,6 +352,7 @@ class GraphInfo:
     tensor_parallel: int = 1
     context_parallel: int = 1  # the chips that split a sequence's tokens (each holds every weight)
     expert_parallel: int = 1  # the chips an MoE layer's experts are split over (each with tokens of its own)
+    embedding_parallel: int = 1  # the chips a recommendation model's tables are sharded over (DLRM's, table-wise)
     pipeline_parallel: int = 1
     micro_batches: int = 1  # a training iteration's micro-batches per chip (gradients accumulated over them)
     model_params: int | None = None  # the whole model's parameters when the graph is a part of it
@@ -373,10 +374,14 @@ class GraphInfo:
         return cls(**kw)  # type: ignore[arg-type]
 
 
-def reduction_chips(step: Op, data_parallel: int, expert_parallel: int) -> int:
+def reduction_chips(step: Op, data_parallel: int, expert_parallel: int, embedding_parallel: int = 1) -> int:
     """The chips an OPTIMIZER op's gradient is reduced over (and a distributed optimizer's state sharded over):
     the ``data_parallel`` ones, or for an MoE expert's parameter (attrs ``expert``) the ``data_parallel`` /
-    ``expert_parallel`` that hold the same experts (Megatron's expert data-parallel group)."""
+    ``expert_parallel`` that hold the same experts (Megatron's expert data-parallel group), or for a sharded
+    recommendation table (attrs ``table_shard``) the ``data_parallel`` / ``embedding_parallel`` that hold it (one
+    per group of sharded chips: none when the group is every chip)."""
+    if step.attrs.get("table_shard"):
+        return data_parallel // embedding_parallel
     return data_parallel // expert_parallel if step.attrs.get("expert") else data_parallel
 
 

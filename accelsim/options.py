@@ -94,8 +94,9 @@ class Options(BaseModel):
         return value
 
     max_tiles_per_op: PositiveInt = Field(
-        16, description="Upper bound on tile groups (compute tasks) per op; tiles beyond it are merged. "
-                          "16 keeps LLaMA-2-7B serving within 0.4 % of 32 with half the tasks.")
+        16, description="Upper bound on tile groups (compute tasks) per op; tiles beyond it are merged, and an op "
+                          "it coarsens runs up to 8 ramp groups a unit more (docs/architecture.md, \"Tasks\"). "
+                          "16 keeps LLaMA-2-7B serving within 0.01 % of 32.")
     min_tiles_per_op: PositiveInt = Field(
         4, description="Lower bound on tile groups per op, so loads, compute and stores of one op overlap "
                        "even when the op fits SRAM whole (streaming).")

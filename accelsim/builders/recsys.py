@@ -26,8 +26,25 @@ micro-workload's is ``embedding_bag``), weights ``(Weight("<name>.weight", (rows
 read), ``pooling``, ``access`` ("uniform" | "zipf": how look-ups spread over the rows, hottest first),
 ``zipf_alpha`` and ``sparse_grad`` True (the table's gradient is sparse, as facebookresearch/dlrm's
 ``nn.EmbeddingBag(n, m, mode="sum", sparse=True)``: a training step updates only the looked-up rows,
-``builders/training.py``); vector_elems = batch·pooling·dim (the pooled sum on the vector unit: every gathered element is
-read and accumulated), flops = batch·(pooling − 1)·dim (the adds), macs = 0.
+``builders/training.py``), and ``table_shard`` True on a chip of a sharded model (below); vector_elems =
+batch·pooling·dim (the pooled sum on the vector unit: every gathered element is read and accumulated), flops =
+batch·(pooling − 1)·dim (the adds), macs = 0.
+
+Table-wise sharding (``embedding_parallel`` E > 1; facebookresearch/dlrm's model-parallel embeddings, TorchRec's
+table-wise sharding): ``batch`` is the group's global batch, and the tables are placed whole on the E chips by
+:func:`shard_tables` (the largest table first, each onto the chip holding the fewest rows so far). The graph is one
+chip's: the chip with the most look-ups (:func:`simulated_chip`), whose all-to-all send is the group's largest, so
+every chip waits for it. Its ``dense`` input is (batch / E, 13) and its bottom MLP runs on those samples; it looks up
+its own tables ``emb.{t}`` (their original indices; each input ``indices.{t}`` (batch, pooling), attrs
+``table_shard``) for the whole batch; ``emb.stack`` (CONCAT view, (batch, n, dim) for its n tables) is the buffer
+``emb.all_to_all`` (COLLECTIVE fn "all_to_all", ``group`` = ``extent`` = E, output (batch / E, T, dim): every table's
+pooled vectors of the chip's own samples) sends out, (E − 1)/E of it to the other chips; its attrs ``message_bytes``
+= batch · n · dim · dtype bytes (nccl-tests' size: the send buffer, which is the largest of any chip's send or
+receive: a chip receives batch / E · (T − n_c) vectors, and T − n_c ≤ (E − 1) · n_max). The interaction's stack reads
+the bottom output and the all-to-all's output; the interaction and top MLP run on batch / E samples. In training the
+all-to-all's gradient is the reverse all-to-all ((batch, n, dim): the same bytes), each table's step is local (its
+gradient is reduced over the chips / E replicas of the group that hold it: none when E is every chip) and the MLPs'
+gradients are all-reduced over every chip. ``meta["embedding_shards"]`` lists each chip's tables, rows and bytes.
 """
 
 from __future__ import annotations
@@ -64,6 +81,12 @@ class DlrmParams(TableAccessParams):
         None, min_length=1, description="Rows of each embedding table, overriding the 26 Criteo Terabyte tables "
                                         "(capped at 40M rows); the number of tables follows the list.")
     dim: PositiveInt = Field(128, description="Embedding dimension (also the bottom MLP's output width).")
+    embedding_parallel: PositiveInt = Field(
+        1, description="Chips the tables are sharded over, whole tables on each (DLRM's model-parallel embeddings, "
+                       "TorchRec's table-wise sharding): each chip looks up its tables for the whole batch, an "
+                       "all-to-all sends each chip the pooled vectors of its batch / embedding_parallel samples, "
+                       "whose interaction and MLPs it runs (data parallel). batch is the group's; it must divide "
+                       "batch, and be at most the tables and the arch's chips. 1: every chip holds every table.")
 
 CRITEO_TB_ROWS: tuple[int, ...] = (
     39884406, 39043, 17289, 7420, 20263, 3, 7120, 1543, 63, 38532951, 2953546, 403346, 10,
@@ -86,7 +109,7 @@ class RecsysBuilder(TransformerBuilder):
     """A TransformerBuilder with pooled embedding-bag look-ups."""
 
     def embedding_bag(self, ids: str, rows: int, dim: int, *, access: str = "uniform", zipf_alpha: float = 1.05,
-                      name: str | None = None) -> str:
+                      name: str | None = None, **attrs: object) -> str:
         """Sum-pool ``pooling`` rows of a (rows, dim) table per sample: (batch, pooling) ids → (batch, dim).
 
         One EMBEDDING op with the convention of the module docstring.
@@ -102,7 +125,7 @@ class RecsysBuilder(TransformerBuilder):
         return self._add(name, OpKind.EMBEDDING, [ids], (batch, dim), weights=[Weight(f"{name}.weight", (rows, dim))],
                          flops=batch * (pooling - 1) * dim, vector_elems=batch * pooling * dim, fn="embedding_bag",
                          gather_rows=batch * pooling, pooling=pooling, access=access, zipf_alpha=zipf_alpha,
-                         sparse_grad=True)
+                         sparse_grad=True, **attrs)
 
     def mlp_stack(self, x: str, widths: Sequence[int], scope: str, sigmoid_last: bool = False) -> str:
         """Linear layers of ``widths``, each followed by a ReLU (a sigmoid after the last with ``sigmoid_last``),
@@ -117,14 +140,20 @@ class RecsysBuilder(TransformerBuilder):
 
     def dot_interaction(self, bottom: str, embeddings: Sequence[str]) -> str:
         """DLRM's dot interaction without the diagonal: stack, Z = X·Xᵀ, strictly-lower triangle, concat with the
-        bottom output. Returns (batch, dim + n·(n−1)/2) for n = 1 + len(embeddings) vectors."""
+        bottom output. Each embedding is one (batch, dim) vector or (batch, k, dim), k of them (a sharded model's
+        all-to-all output). Returns (batch, dim + n·(n−1)/2) for n = 1 + the embedding vectors."""
         batch, dim = self.shape(bottom)
         vectors = [bottom, *embeddings]
+        n = 0
         for v in vectors:
-            if self.shape(v) != (batch, dim):
-                raise WorkloadError(f"{self.name}: interaction: {v!r} is {list(self.shape(v))}, expected "
+            shape = self.shape(v)
+            if shape == (batch, dim):
+                n += 1
+            elif len(shape) == 3 and (shape[0], shape[2]) == (batch, dim):
+                n += shape[1]
+            else:
+                raise WorkloadError(f"{self.name}: interaction: {v!r} is {list(shape)}, expected "
                                     f"{[batch, dim]} like the bottom MLP's output")
-        n = len(vectors)
         pairs = n * (n - 1) // 2
         stack = self._add(self._name("interact.stack", "stack"), OpKind.CONCAT, vectors, (batch, n, dim), fn="stack",
                           dim=1)
@@ -134,22 +163,71 @@ class RecsysBuilder(TransformerBuilder):
         return self.concat([bottom, tri], dim=1, name="interact.cat")
 
 
+def shard_tables(rows: Sequence[int], chips: int) -> tuple[tuple[int, ...], ...]:
+    """Table-wise sharding of tables of ``rows`` rows (all as wide, in one dtype: rows are bytes) over ``chips``
+    chips: greedy, the largest table first (ties: the lower index), each onto the chip holding the fewest rows so
+    far (ties: the lower chip), as a size-balancing planner places whole tables (TorchRec's table-wise sharding).
+    Each chip's table indices, in increasing order. [100, 90, 50, 40, 10] on 2 chips: (0, 3, 4), (1, 2)."""
+    load = [0] * chips
+    held: list[list[int]] = [[] for _ in range(chips)]
+    for t in sorted(range(len(rows)), key=lambda t: (-rows[t], t)):
+        c = min(range(chips), key=lambda c: (load[c], c))
+        load[c] += rows[t]
+        held[c].append(t)
+    return tuple(tuple(sorted(h)) for h in held)
+
+
+def simulated_chip(shards: Sequence[Sequence[int]], rows: Sequence[int]) -> int:
+    """The chip a sharded DLRM's graph is: the one with the most look-ups (every table is looked up batch ·
+    pooling times: the most tables), whose all-to-all send is the group's largest and which every chip waits for
+    there; ties: the most rows, then the lower chip."""
+    return min(range(len(shards)), key=lambda c: (-len(shards[c]), -sum(rows[t] for t in shards[c]), c))
+
+
 def dlrm_mlperf(p: DlrmParams) -> Graph:
     """MLPerf DLRM v1 (Criteo Terabyte): 26 tables of 128, bottom 13-512-256-128, dot interaction (479), top
-    1024-1024-512-256-1; 24,036,595,969 params with the 40M-capped tables of :data:`CRITEO_TB_ROWS`."""
+    1024-1024-512-256-1; 24,036,595,969 params with the 40M-capped tables of :data:`CRITEO_TB_ROWS`. With
+    ``embedding_parallel`` > 1 one chip of the table-wise sharded model (the module docstring)."""
     tables = tuple(p.tables) if p.tables is not None else CRITEO_TB_ROWS
-    inputs: dict[str, tuple[int, ...]] = {"dense": (p.batch, DENSE_FEATURES)}
-    inputs.update({f"indices.{t}": (p.batch, p.pooling) for t in range(len(tables))})
+    chips = p.embedding_parallel
+    if chips > len(tables):
+        raise WorkloadError(f"embedding_parallel {chips} is more than the {len(tables)} tables: the tables are "
+                            f"placed whole (table-wise), so a chip would hold none", ("embedding_parallel",))
+    if p.batch % chips:
+        raise WorkloadError(f"embedding_parallel {chips} must divide batch {p.batch} (the group's batch: each "
+                            f"chip's MLPs run on batch / embedding_parallel samples)", ("embedding_parallel",))
+    shards = shard_tables(tables, chips)
+    chip = simulated_chip(shards, tables)
+    mine = shards[chip]
+    local = p.batch // chips
+    inputs: dict[str, tuple[int, ...]] = {"dense": (local, DENSE_FEATURES)}
+    inputs.update({f"indices.{t}": (p.batch, p.pooling) for t in mine})
     b = RecsysBuilder("dlrm_mlperf", inputs, dtype=p.dtype or "fp16")
     bottom = b.mlp_stack("dense", (*BOTTOM_MLP, p.dim), "bot_l")
-    embs = [b.embedding_bag(f"indices.{t}", rows, p.dim, access=p.access, zipf_alpha=p.zipf_alpha, name=f"emb.{t}")
-            for t, rows in enumerate(tables)]
+    shard = {"table_shard": True} if chips > 1 else {}
+    embs = [b.embedding_bag(f"indices.{t}", tables[t], p.dim, access=p.access, zipf_alpha=p.zipf_alpha,
+                            name=f"emb.{t}", **shard) for t in mine]
+    row_bytes = p.dim * dtype_bytes(b.dtype)
+    meta: dict[str, object] = {}
+    if chips > 1:
+        sent = b._add("emb.stack", OpKind.CONCAT, embs, (p.batch, len(mine), p.dim), fn="stack", dim=1)
+        embs = [b._add("emb.all_to_all", OpKind.COLLECTIVE, [sent], (local, len(tables), p.dim), fn="all_to_all",
+                       group=chips, extent=chips, message_bytes=p.batch * len(mine) * row_bytes)]
+        meta["embedding_shards"] = {
+            "chips": chips, "simulated_chip": chip, "all_to_all_bytes": p.batch * len(mine) * row_bytes,
+            "shards": [{"chip": c, "tables": list(held), "rows": sum(tables[t] for t in held),
+                        "table_bytes": sum(tables[t] for t in held) * row_bytes,
+                        "lookups": len(held) * p.batch * p.pooling} for c, held in enumerate(shards)]}
     x = b.dot_interaction(bottom, embs)
     b.mlp_stack(x, TOP_MLP, "top_l", sigmoid_last=True)
     n = len(tables) + 1
-    return b.build({"model": "dlrm_mlperf", **p.model_dump(), "table_rows": list(tables),
-                    "interaction_features": p.dim + n * (n - 1) // 2,
-                    "table_bytes": sum(tables) * p.dim * dtype_bytes(b.dtype)})
+    graph = b.build({"model": "dlrm_mlperf", **p.model_dump(), "table_rows": list(tables),
+                     "interaction_features": p.dim + n * (n - 1) // 2,
+                     "table_bytes": sum(tables) * row_bytes, **meta})
+    if chips > 1:  # the whole model's parameters: this chip's and the other chips' tables
+        others = sum(tables[t] for t in range(len(tables)) if t not in mine) * p.dim
+        graph = graph.with_meta({**graph.meta, "model_params": graph.params + others})
+    return graph
 
 
-__all__ = ["CRITEO_TB_ROWS", "RecsysBuilder", "dlrm_mlperf"]
+__all__ = ["CRITEO_TB_ROWS", "RecsysBuilder", "dlrm_mlperf", "shard_tables", "simulated_chip"]

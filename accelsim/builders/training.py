@@ -29,7 +29,9 @@ Phases and names
   master copy, :data:`MASTER`) when W is narrower than fp32 (mixed precision); out_shape = W's shape
   (the updated parameter); attrs ``fn`` (the optimizer), ``param`` (W), ``state_bytes`` (bytes of its states),
   ``expert`` (True for an MoE expert's parameter, read by an op with attrs ``experts`` or ``idle_experts``: its
-  gradient is reduced over the data-parallel chips that hold the same experts, ``expert_parallel`` times fewer);
+  gradient is reduced over the data-parallel chips that hold the same experts, ``expert_parallel`` times fewer),
+  ``table_shard`` (True for a table of a sharded DLRM, read by a look-up with attrs ``table_shard``: its gradient
+  is reduced over the data-parallel chips that hold the same table, ``embedding_parallel`` times fewer);
   vector_elems = flops = numel × (sgd 2, momentum 4, adam 10).
   A table whose only gradient is a sparse one (its look-up has attrs ``sparse_grad``: torch's
   ``nn.EmbeddingBag(sparse=True)``, as facebookresearch/dlrm builds its tables) takes a lazy step on the rows that
@@ -208,15 +210,16 @@ def shard_optimizer(graph: Graph, shards: int) -> Graph:
     carries attrs ``shards``; the mapper reads the share of the gradient and the parameter it updates, and the
     emitter reduce-scatters the gradient before the step and all-gathers the updated parameter after it. An MoE
     expert's step (attrs ``expert``) is sharded over the ``shards`` / expert_parallel ranks that hold its expert
-    (Megatron's expert data-parallel group; not at all when that is one). The parameters, gradients and activations
+    (Megatron's expert data-parallel group; not at all when that is one), a sharded table's (attrs ``table_shard``)
+    over the ``shards`` / embedding_parallel that hold it. The parameters, gradients and activations
     stay whole. ``shards`` ≤ 1 or no optimizer op: ``graph`` itself."""
     if shards <= 1 or not any(op.kind is OpKind.OPTIMIZER for op in graph.ops):
         return graph
-    ep = graph.info.expert_parallel
+    ep, emb = graph.info.expert_parallel, graph.info.embedding_parallel
     ops, state_bytes = [], 0
     for op in graph.ops:
         if op.kind is OpKind.OPTIMIZER:
-            n = reduction_chips(op, shards, ep)
+            n = reduction_chips(op, shards, ep, emb)
             if n > 1:
                 weights = tuple(replace(w, shape=(-(-w.numel // n),)) if w.role == "state" else w
                                 for w in op.weights)
@@ -297,6 +300,7 @@ class _Pass:
         self.wgrads: dict[str, list[str]] = {}  # parameter name → tensors holding gradient contributions
         self.params: dict[str, tuple[Weight, str]] = {}  # parameter name → (Weight, dtype), in order of first use
         self.experts: set[str] = set()  # the parameters of MoE experts (their gradients reduced over fewer chips)
+        self.table_shards: set[str] = set()  # a sharded DLRM's tables (attrs table_shard: held by one chip a group)
         # a table whose look-up has a sparse gradient (attrs ``sparse_grad``) → (rows its gradient holds, the look-up's
         # access pattern and Zipf exponent)
         self.sparse: dict[str, tuple[int, str, float]] = {}
@@ -310,6 +314,8 @@ class _Pass:
                     self.params.setdefault(w.name, (w, op.dtype))
                     if expert:
                         self.experts.add(w.name)
+                    if op.attrs.get("table_shard"):
+                        self.table_shards.add(w.name)
             self.requires[op.name] = op.kind is not OpKind.KV_APPEND and (
                 any(w.role == "param" for w in op.weights) and not op.kind.is_view
                 or any(self.requires.get(x, False) for x in op.inputs))
@@ -470,7 +476,8 @@ class _Pass:
             total += state_bytes
             grad = grad_of[pname]
             attrs: dict[str, object] = {"fn": self.optimizer, "param": pname, "state_bytes": state_bytes,
-                                        **({"expert": True} if pname in self.experts else {})}
+                                        **({"expert": True} if pname in self.experts else {}),
+                                        **({"table_shard": True} if pname in self.table_shards else {})}
             shape, numel = w.shape, w.numel
             sparse = self._sparse_rows(pname)
             if sparse is not None:  # a lazy step on the touched rows (the state is still the whole table's)

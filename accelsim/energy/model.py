@@ -349,8 +349,9 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
 def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int) -> dict[str, float | None]:
     """TOPS/W and J per unit of work: per token (serving: all its chips, tensor-parallel ones included), per
     training step (every chip of the arch), per inference (per sample: the batch of each micro-batch of a pipeline,
-    on all its chips, tensor-parallel ones included). TOPS/W counts the FLOPs the kernels compute, as the energy
-    does (:func:`computed_share`: a causal fused attention's skipped blocks are neither charged nor counted)."""
+    on all its chips, tensor-parallel ones and a DLRM's embedding-parallel group included). TOPS/W counts the FLOPs
+    the kernels compute, as the energy does (:func:`computed_share`: a causal fused attention's skipped blocks are
+    neither charged nor counted)."""
     params = report.get("workload", {}).get("params", {}) or {}
     batch = report.get("workload", {}).get("batch") or params.get("batch") or 1
     skipped = sum(row["flops"] * (1.0 - computed_share(row)) for row in report["ops"])
@@ -365,8 +366,10 @@ def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int)
     elif "phases" in report:
         out["j_per_step"] = total * arch.chips / chips
     else:
-        # the report simulates one chip of each tensor- (and context-) parallel group
-        tp = int(params.get("tensor_parallel", 1) or 1) * int(params.get("context_parallel", 1) or 1)
+        # the report simulates one chip of each tensor- (and context-) parallel group, and of a DLRM's
+        # embedding-parallel group (whose chips share its batch)
+        tp = int(params.get("tensor_parallel", 1) or 1) * int(params.get("context_parallel", 1) or 1) \
+            * int(params.get("embedding_parallel", 1) or 1)
         samples = batch * int(report.get("pipeline", {}).get("micro_batches", 1))
         out["j_per_inference"] = total * tp / samples
     return out

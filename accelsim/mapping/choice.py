@@ -95,9 +95,10 @@ def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: floa
     Every count is a candidate (none with more units than the op's compute cycles): 1 to all of one core's units
     (those of the core that frees them first), then every number of whole cores (those that free first). The op
     takes all of them unless fewer do better: from the most units down, a count replaces the one held when it is
-    faster by both measures of :func:`~.traffic.split_estimate` (the pipeline estimate, and the bound: the busiest
-    unit's compute or the transfers, whichever is longer; each from the units' start), or computes no longer and
-    moves no more bytes from no later a start (a GEMM over 5 cores whose columns take as many folds of the arrays
+    faster by the pipeline estimate of :func:`~.traffic.split_estimate` and no slower by its bound (the busiest
+    unit's compute or the transfers, whichever is longer; each from the units' start: a memory-bound op moving as
+    many bytes on fewer cores goes by the estimate), or computes no longer and moves no more bytes from no later a
+    start (a GEMM over 5 cores whose columns take as many folds of the arrays
     as over 4 only copies its smaller operand once more). ``estimates`` keeps the estimates by what they read of
     the op (its priced signature, cycles and operand count) and of the options."""
     try:
@@ -130,7 +131,7 @@ def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: floa
     best = cands[-1]
     for c in reversed(cands[:-1]):
         faster = (c.start + c.est < best.start + best.est
-                  and c.start + max(c.compute, c.memory) < best.start + max(best.compute, best.memory))
+                  and c.start + max(c.compute, c.memory) <= best.start + max(best.compute, best.memory))
         if faster or (c.compute <= best.compute and c.memory <= best.memory and c.start <= best.start):
             best = c
     return best.units, best.start, best.est

@@ -4,7 +4,8 @@ Each group is a load per level of its activations (after their producers) and of
 buffer only, so they prefetch across ops), a compute and a store per level. Double buffering is a dependency:
 the loads of a unit's p-th group wait for the compute of its (p − slots)-th, and a compute for that group's
 store (slots = 2 double-buffered, else 1). Each unit's first groups of an op wait for the tasks that make the
-op's inputs available. On a GPU-like core each core runs its share of the output tiles as up to
+op's inputs available. An op whose groups max_tiles_per_op made coarse has each unit's first and last group cut
+into halving pieces that share the group's buffer (:func:`ramp_shares`). On a GPU-like core each core runs its share of the output tiles as up to
 :data:`GPU_GROUPS_PER_CORE` K-slice groups (a split-K GEMM's reduction kernel, ``details["reduce_cycles"]``, lengthens
 the last). Kernel launches follow :class:`Launch`: host tasks issued in op
 order ahead of the device (eager: one per kernel; CUDA graphs: one per pass), and a DISPATCH task (the
@@ -82,23 +83,43 @@ def split_weighted(total: int, weights: list[int]) -> list[int]:
     return parts
 
 
-def group_plan(p: Plan, ngroups: int, count: int = 1,
-               unit_cycles: tuple[int, ...] = ()) -> tuple[list[int], list[int], list[int]]:
+def ramp_shares(each: int, ramp: int) -> tuple[list[int], list[bool]]:
+    """A unit's groups as shares of its work, and whether each shares the next one's buffer, for ``each`` groups
+    and ``ramp`` (:func:`~.traffic.ramp_groups`): the first group cut into pieces of 1, 1, 2, …, 2^(ramp−1) parts
+    in 2^ramp of it and the last into the same pieces in reverse (2^(ramp−1), …, 2, 1, 1), the groups between
+    whole; one group alone is cut into the pieces of ramp − 1 up, then down. A cut group's pieces but the last share
+    the last's buffer. ``each`` + 2·ramp groups (``each`` + 2·ramp − 1 for one group)."""
+    if not ramp:
+        return [1] * each, [False] * each
+    if each == 1:
+        up = [1] + [1 << i for i in range(ramp - 1)]
+        return up + up[::-1], [True] * (2 * ramp - 1) + [False]
+    up = [1] + [1 << i for i in range(ramp)]
+    piece = [True] * ramp + [False]
+    return up + [1 << ramp] * (each - 2) + up[::-1], piece + [False] * (each - 2) + piece
+
+
+def group_plan(p: Plan, ngroups: int, count: int = 1, unit_cycles: tuple[int, ...] = (),
+               ramp: int = 0) -> tuple[list[int], list[int], list[int]]:
     """The unit, the compute cycles and the share of the op's bytes (weights) of each of its tile groups, in
     emission order. ``count`` > 1: the op runs on one unit standing for ``count`` lock-step cores (a GPU's SMs).
     An op split over several units (not into a GPU's output tiles) gives each unit its own work (``unit_cycles``,
     :func:`~.traffic.unit_cycles`; an even cut of the op's cycles without) as ⌈ngroups / units⌉ groups, dealt round
-    robin, so every unit gets as many groups and an even share of the bytes."""
+    robin, so every unit gets as many groups and an even share of the bytes. ``ramp`` > 0 (not on a GPU): each
+    unit's first and last groups are cut into pieces halving towards the op's ends (:func:`ramp_shares`; work and
+    bytes alike), so that a unit starts after a small load, each piece computes while the next, twice its size,
+    loads, and the op ends with a small piece's compute and store."""
     if count > 1:
         return _lockstep_plan(p, count)
     nunits = len(p.units)
     if "output_tiles" not in p.details:
-        if nunits == 1:
+        if nunits == 1 and not ramp:
             return [p.units[0]] * ngroups, split(p.cycles, ngroups), [1] * ngroups
-        each = -(-ngroups // nunits)
-        parts = [split(c, each) for c in (unit_cycles or split(p.cycles, nunits))]
-        units = list(p.units) * each
-        return units, [parts[u][r] for r in range(each) for u in range(nunits)], [1] * len(units)
+        shares, _ = ramp_shares(-(-ngroups // nunits), ramp)
+        parts = [split_weighted(c, shares) for c in (unit_cycles or split(p.cycles, nunits))]
+        rounds = range(len(shares))
+        return (list(p.units) * len(shares), [parts[u][r] for r in rounds for u in range(nunits)],
+                [shares[r] for r in rounds for _ in range(nunits)])
     plan: list[tuple[int, int]] = []  # (unit, cycles)
     shares = [_k_slices(t * p.details["tile_cycles"]) for t in split(p.details["output_tiles"], nunits)]
     for r in range(GPU_GROUPS_PER_CORE):
@@ -155,7 +176,7 @@ class Emitter:
 
     def __init__(self, ctx: Context, data_parallel: int, launch: Launch, max_tasks: int | None = None,
                  budget_note: str = "", tensor_parallel: int = 1, accumulate: bool = False,
-                 expert_parallel: int = 1):
+                 expert_parallel: int = 1, embedding_parallel: int = 1):
         self.ctx = ctx
         # gradient accumulation (a training iteration of several micro-batches): the data-parallel reduction runs
         # once, after the last micro-batch's backward pass, so here it waits for the whole backward pass
@@ -170,6 +191,8 @@ class Emitter:
         # an MoE expert's gradient is reduced over the data-parallel chips holding the same experts (Megatron's
         # expert data-parallel group: expert_parallel times fewer chips, over the same span)
         self.ep = expert_parallel
+        # a sharded DLRM table's, over the chips holding the same table (one per group of embedding_parallel)
+        self.emb = embedding_parallel
         self.launch = launch
         self.host_start: list[int] | None = None  # the pass's first host task (step overhead, graph launch)
         self.max_tasks = max_tasks
@@ -248,8 +271,11 @@ class Emitter:
                                (f" spread over {extent}" if extent != group else "") +
                                f" needs an arch with at least {max(extent, 2)} chips and an interconnect "
                                f"(arch.chips={arch.chips})")
-        # nccl-tests' size: the whole tensor (a reduce-scatter's unscattered input, an all-gather's gathered output)
-        nbytes = op.in_bytes if op.fn == "reduce_scatter" else op.out_bytes
+        # nccl-tests' size: the whole tensor (a reduce-scatter's unscattered input, an all-gather's gathered output;
+        # attrs ``message_bytes`` where the builder sizes it otherwise: a sharded DLRM's uneven all-to-all, its
+        # busiest chip's send buffer)
+        nbytes = int(op.attrs["message_bytes"]) if "message_bytes" in op.attrs else (  # type: ignore[call-overload]
+            op.in_bytes if op.fn == "reduce_scatter" else op.out_bytes)
         # NCCL's kernel is launched (and dispatched) as any other; in stream order NCCL's stream waits for the
         # compute stream, and the compute stream for it (a blocking collective: torch.distributed's, Megatron's
         # tensor-parallel ones)
@@ -294,7 +320,11 @@ class Emitter:
         details = {**p.details, **tr.details}
         level_bytes = dict(tr.level_bytes)
         count = units[p.units[0]].count
-        group_units, cyc, weights = group_plan(p, tr.groups, count, tr.unit_cycles)
+        group_units, cyc, weights = group_plan(p, tr.groups, count, tr.unit_cycles, tr.ramp)
+        joins = None  # a ramp's pieces: whether each group shares the buffer of its unit's next (ramp_shares)
+        if tr.ramp:
+            nunits = len(p.units)
+            joins = [j for j in ramp_shares(-(-tr.groups // nunits), tr.ramp)[1] for _ in range(nunits)]
         cut = split_weighted if len(set(weights)) > 1 else lambda total, w: split(total, len(w))
         # each level's bytes, and its whole access granules (the tensor rounded up once, then cut), per group
         grain = self.ctx.grain
@@ -316,7 +346,7 @@ class Emitter:
         # an op run inside its producer's kernel (a state written in place) is neither launched nor dispatched
         producers, launched = (data, []) if op.in_kernel_of else self.launched(p.index, data)
         last_compute, last_store = self._groups(p, tr.scale, group_units, cyc, act_loads, w_loads, stores,
-                                                producers, launched)
+                                                producers, launched, joins)
         if self.max_tasks is not None and len(self.tasks) > self.max_tasks:
             raise MappingError(f"this pass needs more than {self.max_tasks:,} tasks (at op {op.name!r}), more than "
                                f"{self.budget_note}; raise options.memory_budget, or coarsen the run "
@@ -379,8 +409,8 @@ class Emitter:
         ends = []
         for p in self.steps:
             op = p.op
-            group = reduction_chips(op, self.dp, self.ep)
-            if group <= 1:  # the only chip holding these experts: nothing to reduce
+            group = reduction_chips(op, self.dp, self.ep, self.emb)
+            if group <= 1:  # the only chip holding these experts (or this table): nothing to reduce
                 self.reduced[op.name] = (0.0, 0, "all_reduce")
                 continue
             # the whole gradient buffer (DDP's and Megatron's grad buffers; an nn.Embedding's gradient is dense),
@@ -398,8 +428,13 @@ class Emitter:
     def _groups(self, p: Plan, scale: dict[str, float], group_units: list[int], cyc: list[int],
                 act_loads: dict[str, tuple[list[int], list[int]]],
                 w_loads: dict[str, tuple[list[int], list[int]]], stores: dict[str, tuple[list[int], list[int]]],
-                producers: list[int], launched: list[int]) -> tuple[dict[int, int], dict[int, int]]:
-        """The load, compute and store tasks of each tile group; each unit's last compute and last store.
+                producers: list[int], launched: list[int],
+                joins: list[bool] | None = None) -> tuple[dict[int, int], dict[int, int]]:
+        """The load, compute and store tasks of each tile group; each unit's last compute and last store. A group
+        that ``joins`` its unit's next (a ramp's piece, :func:`ramp_shares`) shares that group's buffer: it waits
+        for what that group waits for (a free buffer; the op's inputs if it is among the unit's first ``slots``),
+        and only the last piece of a buffer takes a place in the unit's double-buffer stream, so the pieces
+        prefetch together as the whole group would.
 
         The hot loop of lowering: tasks are built inline, and each level's (unit, bytes per cycle at the op's
         ``scale`` of sustained bandwidth, latency) is looked up once per op. A level's transfers occupy it for the
@@ -430,7 +465,10 @@ class Emitter:
                 slot, slot_s = (sc[pos - slots],), ss[pos - slots]
             else:
                 slot, slot_s = (), None
-            nth = seen[unit] = seen.get(unit, -1) + 1
+            piece = joins is not None and joins[gi]
+            nth = seen.get(unit, -1) + 1
+            if not piece:  # (a buffer's pieces count as one group: the last)
+                seen[unit] = nth
             # each unit's first groups wait for the op's inputs; its parameter loads for its launch
             first, w_after = (producers_t, slot + launched_t) if nth < slots else ((), slot)
             deps: list[int] = []
@@ -448,12 +486,13 @@ class Emitter:
                 deps.append(slot_s)
             cid = last_compute[unit] = len(tasks)
             append(new(Task, (cid, op_i, compute_kind, unit, cyc[gi], tuple(deps), 0, 0, None)))
-            sc.append(cid)
             store_id = None
             for parts, busy, u, lat, lv in outs:
                 n = parts[gi]
                 if n:
                     store_id = last_store[unit] = len(tasks)
                     append(new(Task, (store_id, op_i, store, u, busy[gi], (cid,), lat, n, lv)))
-            ss.append(store_id)
+            if not piece:
+                sc.append(cid)
+                ss.append(store_id)
         return last_compute, last_store

@@ -56,6 +56,7 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
                                   + (f" with the trace, ~{TASK_BYTES} B without options.trace" if options.trace
                                      else "") + ") holds",
                       tensor_parallel=graph.info.tensor_parallel, expert_parallel=graph.info.expert_parallel,
+                      embedding_parallel=graph.info.embedding_parallel,
                       accumulate=graph.info.mode == "training" and graph.info.micro_batches > 1)
     emitter.steps = [p for p in plans if p.op.kind is OpKind.OPTIMIZER and p.works and "fused_into" not in p.details]
     emitter.all_reduce_kernel = options.all_reduce
@@ -95,7 +96,9 @@ def data_parallel(graph: Graph, arch: Arch) -> int:
     context-parallel chips (which hold every weight: Megatron's data-parallel group with context parallelism).
     Expert parallelism folds into them (Megatron's rank order tensor, context, expert, data, pipeline): an MoE
     graph's ``expert_parallel`` chips, each with tokens of its own, must fit on the arch and, in training, divide
-    them (an expert's gradient is reduced over the data-parallel chips / expert_parallel that hold it)."""
+    them (an expert's gradient is reduced over the data-parallel chips / expert_parallel that hold it). A sharded
+    DLRM's ``embedding_parallel`` chips must fit on the arch too and, in training, divide the data-parallel chips
+    (a table's gradient is reduced over the data-parallel chips / embedding_parallel that hold it)."""
     info = graph.info
     tp, cp, ep, pp = info.tensor_parallel, info.context_parallel, info.expert_parallel, info.pipeline_parallel
     if (cp > 1 or ep > 1) and arch.chips < tp * cp * ep * pp:
@@ -107,6 +110,13 @@ def data_parallel(graph: Graph, arch: Arch) -> int:
     # whole context-parallel groups: the chips T·C·P does not divide idle, as Megatron's rank grid has no place
     # for them
     dp = cp * (arch.chips // (tp * cp * pp))
+    emb = info.embedding_parallel
+    if emb > arch.chips:
+        raise MappingError(f"{graph.name}: embedding_parallel ({emb}) is more than the chips of arch {arch.name!r} "
+                           f"({arch.chips}): the tables are sharded over that many chips")
+    if emb > 1 and info.mode == "training" and dp % emb:
+        raise MappingError(f"{graph.name}: embedding_parallel ({emb}) must divide the data-parallel chips ({dp} of "
+                           f"arch {arch.name!r}), which it splits into groups each holding every table once")
     if ep > 1 and info.mode == "training" and dp % ep:
         raise MappingError(f"{graph.name}: expert_parallel ({ep}) must divide the data-parallel chips ({dp}: "
                            f"arch {arch.name!r}'s {arch.chips} chips over tensor_parallel × pipeline_parallel = "

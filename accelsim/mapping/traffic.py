@@ -7,8 +7,9 @@ attention streams K/V per query block, :func:`accelsim.cost.attention.kv_passes`
 inputs ``input_passes`` times. With shared caches the cores' tiles read the innermost cache (each GPU output
 tile's panels, :func:`accelsim.cost.gpu_tiles.cache_bytes`), each cache sees the tiling against the level inside
 it, and the memories the tiling against the outermost cache. An op split over cores replicates its smaller operand
-on every core, read from the innermost cache where there is one, else from the memories (not one cut along its GEMM
-count: each core reads only its own GEMMs' operands). The scratchpad counts
+on every core, each core re-reading it as its own sub-GEMM's tiling does (:func:`core_reads`), read from the
+innermost cache where there is one, else from the memories (not one cut along its GEMM count: each core reads only
+its own GEMMs' operands; nor a vector op's activations: each core reads its share). The scratchpad counts
 the array's operand bytes plus its fills and drains from the level just outside it.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 from ..cost import attention, folds, gather, gpu_tiles, vector
 from ..hardware import SCRATCHPAD, Arch, Level
@@ -33,6 +35,9 @@ from .tiling import tile_gemm, tile_gemm_shared
 # buffering: docs/architecture.md, "Tasks")
 GROUP_MIN_CYCLES = 1000
 GROUPS_PER_SECOND = 1_000_000  # of transfer: the groups of one 1 µs each (an integer, so the floor is exact)
+# an op whose groups max_tiles_per_op made coarser than that cuts each unit's first and last group into pieces
+# halving towards the op's ends, at most this many halvings (:func:`ramp_groups`; docs/architecture.md, "Tasks")
+RAMP_MAX = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,7 @@ class Traffic:
     # an op split over several units (not a GPU's output tiles): each unit's compute cycles, its share priced on
     # its own (:func:`unit_cycles`); () for one unit
     unit_cycles: tuple[int, ...] = ()
+    ramp: int = 0  # the halvings of each unit's first and last group (:func:`ramp_groups`)
 
 
 def _sources(tensors: tuple[str, ...], elem: int, ctx: Context, cached: tuple[str, ...] = (),
@@ -209,27 +215,32 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         act_b = {lv: b * passes for lv, b in act_b.items()}
     out_off = sum(out_levels.values())
     a_tot, b_tot = sum(act_a.values()), sum(act_b.values()) + sum(wts.values())
-    # tiles use the core's SRAM beside the resident activations; the arrays of a core share its tiles
-    fa, fb, ntiles, tiling = sram_reads(p, a_tot, b_tot, out_off, *ctx.sram_budgets(p.live_bytes),
-                                        arch.core.partial_sum_bytes(op.out_dtype))
+    nunits = len(p.units)
+    # split over cores along the dimension that replicates the smaller operand: along N (columns) every core
+    # streams all of A, along M all of B (unit_cycles names it)
+    per_unit: tuple[int, ...] = ()
+    if nunits > 1 and "output_tiles" not in p.details:
+        per_unit = unit_cycles(p, arch, nunits, along_n=a_tot <= b_tot, details=details)
+    ncores = len({ctx.units[u].core for u in p.units}) if nunits > 1 else 1
+    # tiles use the core's SRAM beside the resident activations; the arrays of a core share its tiles, and each
+    # core of a split tiles its own sub-GEMM (core_reads: fa and fb count the reads of all the cores together).
+    # Each core fills its own SRAM, so the level inside the cores serves them: the innermost cache (a GPU's CTAs
+    # count their own panels, gpu_tiles / attention), else the memories
+    fa, fb, ntiles, tiling = core_reads(p, a_tot, b_tot, out_off, *ctx.sram_budgets(p.live_bytes),
+                                        arch.core.partial_sum_bytes(op.out_dtype), nunits, ncores,
+                                        details.get("split"))
     if tiling is not None:
         details["tiling"] = tiling
     per = _per_gemm(op, a_tot, b_tot, out_off) if op.kind.is_matmul else None
     sram = op.in_bytes + op.out_bytes + sum(wts.values())
     if op.kind.is_matmul:
         sram = p.details.get("sram_operand_bytes", sram)
-    nunits = len(p.units)
     groups = tile_groups(p, ntiles, nunits, a_tot + b_tot + out_off, ctx.main_bandwidth, options)
-    # split over cores along the dimension that replicates the smaller operand: along N (columns) every core
-    # streams all of A, along M all of B. Each core fills its own SRAM, so the level inside the cores serves the
-    # copies: the innermost cache (a GPU's CTAs count their own panels, gpu_tiles / attention), else the memories.
-    # Cut along the GEMM count (a convolution's groups, attention heads), each core reads only its own GEMMs'
-    # operands: nothing is copied
-    per_unit: tuple[int, ...] = ()
-    if nunits > 1 and "output_tiles" not in p.details:
-        per_unit = unit_cycles(p, arch, nunits, along_n=a_tot <= b_tot, details=details)
-    ncores = len({ctx.units[u].core for u in p.units}) if nunits > 1 and details.get("split") != "count" else 1
-    rep_a, rep_b = (ncores, 1) if a_tot <= b_tot else (1, ncores)
+    # (a GPU's groups are its cores' K-slices, emit.group_plan: no ramp)
+    gpu = "output_tiles" in p.details or ctx.units[p.units[0]].count > 1
+    ramp = 0 if gpu else ramp_groups(p, groups, nunits, a_tot + b_tot + out_off, ctx.main_bandwidth)
+    if ramp:
+        details["ramp"] = ramp
     cache_bytes: dict[str, int] = {}
     for i, cache in enumerate(ctx.caches):
         if i == 0 and "kv_blocks" in p.details:
@@ -237,7 +248,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         elif i == 0 and "output_tiles" in p.details:
             cache_bytes[cache] = gpu_tiles.cache_bytes(p.details, out_off, elem)
         elif i == 0:
-            cache_bytes[cache] = (a_tot * fa * rep_a + b_tot * fb * rep_b + out_off
+            cache_bytes[cache] = (_times(a_tot, fa) + _times(b_tot, fb) + out_off
                                   + (a_tot * (passes - 1) if cached else 0))
         else:
             cache_bytes[cache] = a_tot * fa + b_tot * fb + out_off
@@ -247,32 +258,27 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
             fa, fb = t2.a_reads, t2.b_reads
         else:
             fa = fb = 1
-    w_copies = 1  # the cores that each read every parameter (a split without a shared cache to serve the copies)
-    if ncores > 1 and not ctx.caches:
-        act_a = {lv: b * rep_a for lv, b in act_a.items()}
-        act_b = {lv: b * rep_b for lv, b in act_b.items()}
-        w_copies = rep_b
     if passes > 1:
         details["input_passes"] = passes
     # activation loads wait for their producers; parameter loads only for a free buffer (so they prefetch)
-    act_levels = {lv: act_a.get(lv, 0) * fa + act_b.get(lv, 0) * fb for lv in dict.fromkeys([*act_a, *act_b])}
+    act_levels = {lv: _times(act_a.get(lv, 0), fa) + _times(act_b.get(lv, 0), fb)
+                  for lv in dict.fromkeys([*act_a, *act_b])}
     act_levels.update({lv: b for lv, b in cache_bytes.items() if b})
     # a parameter read from a cache (options.warm_params) moves only the cache's bytes, counted above. One held
     # beyond main memory (host memory behind a link) that the tiling reads more than once is staged in main memory
     # as offload runtimes do (accelerate's and DeepSpeed ZeRO-Inference's weight prefetch, FlexGen): it crosses
     # the link once, is written to main memory and read from there fb times, not fetched over the link fb times
-    # (the reads: fb per core that reads it, w_copies cores)
+    # (the reads: fb, every core's of a split op together)
     w_levels: dict[str, int] = {}
-    reads = fb * w_copies
     for lv, b in wts.items():
         if lv in cache_bytes:
             continue
-        if reads > 1 and lv != ctx.main and lv not in ctx.caches:
+        if fb > 1 and lv != ctx.main and lv not in ctx.caches:
             w_levels[lv] = w_levels.get(lv, 0) + b
-            w_levels[ctx.main] = w_levels.get(ctx.main, 0) + b + b * reads
+            w_levels[ctx.main] = w_levels.get(ctx.main, 0) + b + _times(b, fb)
             details["staged_weight_bytes"] = details.get("staged_weight_bytes", 0) + b
         else:
-            w_levels[lv] = w_levels.get(lv, 0) + b * reads
+            w_levels[lv] = w_levels.get(lv, 0) + _times(b, fb)
     level_bytes: dict[str, int] = {}
     for lv, b in [*act_levels.items(), *w_levels.items(), *out_levels.items()]:
         if b:
@@ -294,7 +300,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         else vector.achieved_fraction(op, arch, main_bytes, passes))
     if achieved is not None:  # a modelled GPU kernel: its latency-bound bandwidth instead of the size curve
         scale[ctx.main] = achieved
-    return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details, per_unit)
+    return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details, per_unit, ramp)
 
 
 def _per_gemm(op: Op, a_tot: int, b_tot: int, out_off: int) -> tuple[int, int, int]:
@@ -304,19 +310,27 @@ def _per_gemm(op: Op, a_tot: int, b_tot: int, out_off: int) -> tuple[int, int, i
 
 
 def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int, int, int],
-               shared: int | None, psum_bytes: int = 0) -> tuple[int, int, int, dict | None]:
+               shared: int | None, psum_bytes: int = 0, part: tuple[int, int] = (0, 0),
+               ) -> tuple[int, int, int, dict | None]:
     """An op's tiling against its core's SRAM (``budgets``: the ifmap, filter and ofmap tiles'; ``shared``: a
     unified buffer's one budget, :meth:`Context.sram_budgets`) for operands of ``a_tot``, ``b_tot`` and ``out_off``
     bytes: (the times A is read, the times B is read, the tiles, report.json's ``mapping.tiling`` or None). A
     matmul's output tile holds its partial sums until its last k step, ``psum_bytes`` an element
     (:meth:`~accelsim.hardware.Core.partial_sum_bytes`; 0 or no more than the output dtype's: the output's own), so
     its footprint in the buffer is its elements at that width (an output that stays on chip, out_off 0, at the
-    width beyond the output's own, which the resident bytes already hold); the bytes written stay out_off."""
+    width beyond the output's own, which the resident bytes already hold); the bytes written stay out_off.
+    ``part`` (dim, rows), rows > 0: one core's sub-GEMM of a split op, ``rows`` of M (dim 0) or of N (dim 1), its
+    operands' bytes given (:func:`core_reads`)."""
     op = p.op
     bud_a, bud_b, bud_c = budgets
     if not op.kind.is_matmul:
         return 1, 1, max(-(-a_tot // max(bud_a, 1)), -(-out_off // max(bud_c, 1)), 1), None
     g = op.gemm
+    dim, rows = part
+    m, n, size = g.m, g.n, 1
+    if rows:
+        size = (m, n)[dim]
+        m, n = (rows, n) if dim == 0 else (m, rows)
     per = _per_gemm(op, a_tot, b_tot, out_off)
     if op.kind is OpKind.ATTENTION and "kv_blocks" in p.details:  # FlashAttention CTAs: K/V once per KV head
         return 1, 1, g.count, {"kv_passes": 1}
@@ -325,14 +339,74 @@ def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
         return 1, fb, g.count * fb, {"kv_passes": fb}
     out_elem, c_fit = dtype_bytes(op.out_dtype), per[2]
     if psum_bytes > out_elem:  # partial sums wider than the output: a resident output (out_off 0) already holds
-        # its own bytes on chip (live_bytes), so its tile takes only the widening
-        elems = -(-op.out_bytes // (out_elem * g.count))
+        # its own bytes on chip (live_bytes), so its tile takes only the widening (a core's: its rows' share)
+        elems = -(-op.out_bytes * (rows or 1) // (out_elem * g.count * size))
         c_fit = elems * (psum_bytes if out_off else psum_bytes - out_elem)
     # a unified buffer (shared not None): one budget for all three
-    t = (tile_gemm(g.m, g.n, g.k, per[0], per[1], c_fit, bud_a, bud_b, bud_c, op.name) if shared is None
-         else tile_gemm_shared(g.m, g.n, g.k, per[0], per[1], c_fit, shared, op.name))
+    t = (tile_gemm(m, n, g.k, per[0], per[1], c_fit, bud_a, bud_b, bud_c, op.name) if shared is None
+         else tile_gemm_shared(m, n, g.k, per[0], per[1], c_fit, shared, op.name))
     return t.a_reads, t.b_reads, t.tiles * g.count, {"nm": t.nm, "nn": t.nn, "nk": t.nk, "order": t.order,
                                                       "a_reads": t.a_reads, "b_reads": t.b_reads}
+
+
+def core_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int, int, int], shared: int | None,
+               psum_bytes: int, nunits: int, ncores: int, cut: str | None,
+               ) -> tuple[int | Fraction, int | Fraction, int, dict | None]:
+    """:func:`sram_reads` of an op over ``nunits`` units of ``ncores`` cores, cut along ``cut`` (``"m"``, ``"n"``,
+    ``"count"``: :func:`unit_cycles`' ``details["split"]``; None: N when A is no larger than B, else M): (the times
+    A is read and the times B is read, all cores together, as multiples of its bytes; the tiles; the tiling, of
+    the first core's sub-GEMM).
+
+    One core (its arrays share its tiles), or a cut along the GEMM count (each core reads only its own GEMMs'
+    operands, each GEMM tiled as on one core): the op's own tiling. Cut along N, each core tiles its own
+    m × (its columns) × k sub-GEMM against its own SRAM (its columns: its units' shares, :func:`split`) and
+    reads all of A its tiling's times and its columns' share of B its times: A's reads are the sum of the cores'
+    (a core with fewer columns re-reads A less: gemmini's 1024³ over 2 cores, each tiled 8 × 4 × 4, reads A 4 + 4
+    times, not 2 × the whole op's 8), B's the cores' reads weighted by their columns; cut along M, the same with
+    A and B swapped. A vector op is cut by elements: each core reads its share of its activations, and of its
+    parameters when they are as large (an optimizer step's parameter and state, a table's rows), but every core
+    all of a smaller parameter (a norm's scale and shift)."""
+    op = p.op
+    if ncores <= 1 or cut == "count" or (op.kind.is_matmul and op.gemm is None):
+        return sram_reads(p, a_tot, b_tot, out_off, budgets, shared, psum_bytes)
+    if not op.kind.is_matmul:
+        _, _, ntiles, _ = sram_reads(p, a_tot, b_tot, out_off, budgets, shared, psum_bytes)
+        return 1, ncores if b_tot < a_tot else 1, ntiles, None
+    dim = {"m": 0, "n": 1}.get(cut or "", 1 if a_tot <= b_tot else 0)
+    g = op.gemm
+    size = (g.m, g.n)[dim]  # type: ignore[union-attr]
+    parts = split(size, nunits)
+    each = nunits // ncores  # a split over cores takes whole cores, their units in order (choice.assign)
+    fa: int | Fraction = 0
+    fb: int | Fraction = 0
+    ntiles, first = 0, None
+    priced: dict[int, tuple[int, int, int, dict | None]] = {}
+    for c in range(ncores):
+        rows = sum(parts[c * each:(c + 1) * each])
+        if not rows:
+            continue
+        got = priced.get(rows)
+        if got is None:
+            a, b = (-(-a_tot * rows // size), b_tot) if dim == 0 else (a_tot, -(-b_tot * rows // size))
+            got = priced[rows] = sram_reads(p, a, b, -(-out_off * rows // size), budgets, shared, psum_bytes,
+                                            (dim, rows))
+        ra, rb, tiles, tiling = got
+        share = Fraction(rows, size)
+        fa += ra * share if dim == 0 else ra
+        fb += rb if dim == 0 else rb * share
+        ntiles += tiles
+        first = first or tiling
+    return _whole(fa), _whole(fb), ntiles, first
+
+
+def _whole(f: int | Fraction) -> int | Fraction:
+    """``f`` as an int where it is one."""
+    return f.numerator if isinstance(f, Fraction) and f.denominator == 1 else f
+
+
+def _times(nbytes: int, f: int | Fraction) -> int:
+    """``nbytes`` read ``f`` times (:func:`core_reads`), rounded up to a byte."""
+    return nbytes * f if isinstance(f, int) else -(-nbytes * f.numerator // f.denominator)
 
 
 def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: int,
@@ -342,9 +416,9 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     many units: (the pipeline estimate, the busiest unit's compute, the transfers at bandwidth).
 
     The transfers are the op's own operands: its first input A, the rest and its parameters B, its output; each
-    re-read as its SRAM tiling reads it (:func:`sram_reads`, beside no resident activations), the smaller of A and
-    B read once per core unless the cut is along the GEMM count, at the main memory's bandwidth (with a shared
-    cache: the copies at the innermost cache's, the main memory reading each once). When another op produces its
+    re-read as the SRAM tilings of its cores read it (:func:`core_reads`, beside no resident activations: the
+    smaller of A and B streamed by every core, each core's re-reads its own sub-GEMM's), at the main memory's
+    bandwidth (with a shared cache: the cores' reads at the innermost cache's, the main memory reading each once). When another op produces its
     inputs (``produced``), the parameters its units' free buffers hold (the emitter's double buffering: the first
     ``slots`` groups of every unit, of :func:`tile_groups`) load while that op runs, since a parameter load waits
     only for a free buffer: those bytes are not counted (on an arch whose kernels are dispatched all are: a
@@ -362,21 +436,19 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     params = op.weight_bytes
     b_tot, out = acts_b + params, op.out_bytes
     sram = arch.core.sram
-    fa, fb, ntiles, _ = sram_reads(p, a_tot, b_tot, out, sram.tile_budgets(reserved=0),
-                                   sram.shared_budget(reserved=0), arch.core.partial_sum_bytes(op.out_dtype))
+    cut: dict = {}
+    compute = max(unit_cycles(p, arch, nunits, a_tot <= b_tot, cut)) if nunits > 1 else p.cycles
+    fa, fb, ntiles, _ = core_reads(p, a_tot, b_tot, out, sram.tile_budgets(reserved=0),
+                                   sram.shared_budget(reserved=0), arch.core.partial_sum_bytes(op.out_dtype),
+                                   nunits, ncores, cut.get("split"))
     main = arch.memory(arch.main_memory)
     groups = tile_groups(p, ntiles, nunits, a_tot + b_tot + out, main.sustained_bandwidth, options)
     slots = 2 if sram.double_buffered else 1
-    cut: dict = {}
-    compute = max(unit_cycles(p, arch, nunits, a_tot <= b_tot, cut)) if nunits > 1 else p.cycles
-    if cut.get("split") == "count":
-        ncores = 1
-    rep_a, rep_b = (ncores, 1) if a_tot <= b_tot else (1, ncores)
     main_bpc = arch.bytes_per_cycle(arch.main_memory)
-    ahead = params * fb * rep_b * min(1.0, nunits * slots / groups) if produced and not arch.kernel_dispatch else 0
-    spread = a_tot * fa * rep_a + (acts_b + params) * fb * rep_b + out - ahead
+    ahead = float(params * fb) * min(1.0, nunits * slots / groups) if produced and not arch.kernel_dispatch else 0
+    spread = float(a_tot * fa + (acts_b + params) * fb) + out - ahead
     if arch.caches:
-        memory = max((a_tot + b_tot + out - ahead / (fb * rep_b)) / main_bpc,
+        memory = max((a_tot + b_tot + out - ahead / float(fb)) / main_bpc,
                      spread / arch.bytes_per_cycle(arch.caches[0]))
     else:
         memory = spread / main_bpc
@@ -398,7 +470,7 @@ def tile_groups(p: Plan, ntiles: int, nunits: int, nbytes: int, bandwidth: float
     both, except that every unit the op was split over gets a group. Over several units, a multiple of them (each
     unit as many groups, :func:`~.emit.group_plan`): rounded up, or down where up would pass max_tiles_per_op
     (which wins over min_tiles_per_op) or the op's compute cycles."""
-    fit = max(p.cycles // GROUP_MIN_CYCLES, int(nbytes * GROUPS_PER_SECOND // bandwidth))
+    fit = _fit(p, nbytes, bandwidth)
     want = max(ntiles, options.min_tiles_per_op, nunits, fit)
     cap = max(options.max_tiles_per_op, nunits)
     groups = max(1, min(want, cap, p.cycles, max(fit, nunits)))
@@ -406,6 +478,30 @@ def tile_groups(p: Plan, ntiles: int, nunits: int, nbytes: int, bandwidth: float
         up = -(-groups // nunits) * nunits
         groups = up if up <= min(cap, max(nunits, p.cycles)) else max(nunits, groups // nunits * nunits)
     return groups
+
+
+def _fit(p: Plan, nbytes: int, bandwidth: float) -> int:
+    """The groups of an op cut as finely as GROUP_MIN_CYCLES and GROUPS_PER_SECOND allow."""
+    return max(p.cycles // GROUP_MIN_CYCLES, int(nbytes * GROUPS_PER_SECOND // bandwidth))
+
+
+def ramp_groups(p: Plan, groups: int, nunits: int, nbytes: int, bandwidth: float) -> int:
+    """The ramp of an op of ``groups`` tile groups (:func:`tile_groups`) over ``nunits`` units that moves
+    ``nbytes`` from memories of ``bandwidth`` bytes/s: r, where each unit's first group is cut into pieces of
+    2^-r, 2^-r, 2^-(r-1), …, 1/2 of it and its last into the same in reverse (:func:`~.emit.ramp_shares`); the
+    largest r ≤ RAMP_MAX whose smallest piece is no smaller than the op's finest group (the groups it would have
+    without max_tiles_per_op: one per GROUP_MIN_CYCLES of compute or 1 / GROUPS_PER_SECOND of transfer, at least
+    one per unit, at most one per cycle), 0 when its groups are that fine already.
+
+    The units' first loads queue on the memory they share, so each unit starts after its first group's load and
+    those of the units ahead of it, and the op ends with a last group's compute and store after its load: with
+    groups of a whole op's share (8192³ on tpu-v4's 8 arrays at max_tiles_per_op 16: 2 groups an array) the last
+    array started after half the op's transfers, 784 µs into a 4.0 ms GEMM. A real array starts after one tile's
+    load and ends one tile's compute after its last. The pieces keep the groups coarse between the ends: the
+    first load is the finest group's, each next piece (twice the size) loads while one computes, and the op ends
+    on the finest piece."""
+    fine = max(1, min(max(_fit(p, nbytes, bandwidth), nunits), p.cycles))
+    return min(RAMP_MAX, (fine // groups).bit_length() - 1) if fine >= 2 * groups else 0
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -475,4 +571,4 @@ def context(arch: Arch, units: tuple[Unit, ...], plans: tuple[Plan, ...], level_
                    arch.memory(arch.main_memory).sustained_bandwidth)
 
 
-__all__ = ["Context", "Traffic", "context", "operand_bytes", "split_estimate", "sram_reads", "tile_groups", "traffic", "GROUP_MIN_CYCLES", "GROUPS_PER_SECOND"]
+__all__ = ["Context", "Traffic", "context", "core_reads", "operand_bytes", "ramp_groups", "split_estimate", "sram_reads", "tile_groups", "traffic", "GROUP_MIN_CYCLES", "GROUPS_PER_SECOND", "RAMP_MAX"]

@@ -299,6 +299,28 @@ class _ReportRequired(TypedDict):
     ops: list[Op]
 
 
+class TableShard(TypedDict):
+    """One chip of a sharded DLRM: its tables (indices into the model's), their rows and bytes, and its look-ups
+    (rows gathered a pass: tables × batch × pooling)."""
+
+    chip: int
+    tables: list[int]
+    rows: int
+    table_bytes: int
+    lookups: int
+
+
+class EmbeddingParallel(TypedDict):
+    """A DLRM whose tables are sharded table-wise over ``chips`` (``builders.recsys``): the chip simulated (the most
+    look-ups), its all-to-all's message (nccl-tests' size: its send buffer, batch × its tables × dim × bytes) and
+    every chip's shard."""
+
+    chips: int
+    simulated_chip: int
+    all_to_all_bytes: int
+    shards: list[TableShard]
+
+
 class Moe(TypedDict):
     """Mixture-of-experts facts of an ``hf`` MoE model (``builders.hf``): experts, top-k, the expert-parallel
     degree, the tensor-parallel chips the experts are spread over whole (1: each expert's width split over them),
@@ -338,6 +360,7 @@ class ReportDict(_ReportRequired, total=False):
     pipeline: Pipeline
     diffusion: Diffusion
     moe: Moe  # mixture-of-experts models (hf)
+    embedding_parallel: EmbeddingParallel  # a DLRM with its tables sharded over chips (dlrm_mlperf)
     energy: Energy | None  # null when the arch gives no energy constants (with a note)
     power: Power | None
     efficiency: Efficiency | None

@@ -89,7 +89,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "macs": macs,
         "flops": graph.flops,
         "params": info.model_params or graph.params,
-        **({"params_per_chip": graph.params} if info.tensor_parallel * info.pipeline_parallel > 1 else {}),
+        **({"params_per_chip": graph.params}
+           if info.tensor_parallel * info.pipeline_parallel * info.embedding_parallel > 1 else {}),
         "levels": [{"name": lv.name, "role": lv.role, "capacity": lv.capacity, "bandwidth": bounded(lv.bandwidth)}
                    for lv in arch.hierarchy()],
         "utilization": {u.name: (float(busy[i]) / total if total else 0.0) for i, u in enumerate(tg.units)},
@@ -103,10 +104,12 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + flash_fallback_notes(tg)
                   + unfused_attention_notes(graph, arch)
                   + nccl_channel_notes(arch, tg) + vector_key_notes(arch, graph) + scratchpad_rate_notes(arch)
-                  + idle_chip_notes(arch, graph) + [str(n) for n in graph.meta.get("notes", ())]),
+                  + idle_chip_notes(arch, graph) + embedding_parallel_notes(arch, graph)
+                  + [str(n) for n in graph.meta.get("notes", ())]),
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
         **({"phases": _phases(ops)} if any("phase" in m.mapping for m in tg.ops) else {}),
         **({"moe": graph.meta["moe"]} if "moe" in graph.meta else {}),
+        **({"embedding_parallel": graph.meta["embedding_shards"]} if "embedding_shards" in graph.meta else {}),
         "simulation": {"tasks": len(tg.tasks), "events": trace.events},
         "ops": ops,
     }
@@ -422,6 +425,64 @@ def idle_chip_notes(arch: Arch, graph: Graph) -> list[str]:
     return [f"chips: {arch.chips - used} of the arch's {arch.chips} chips ({which}) are idle: a "
             f"replica takes tensor_parallel x context_parallel x pipeline_parallel = {replica} chips and "
             f"{arch.chips} holds {arch.chips // replica} whole one(s); set arch.chips to a multiple of {replica}"]
+
+
+def embedding_parallel_notes(arch: Arch, graph: Graph) -> list[str]:
+    """A DLRM (a graph whose meta has ``embedding_parallel``) on several chips: unsharded, one line saying every
+    chip would hold every table (and how to shard them); sharded, one line when the chip holding the most table
+    bytes is not the simulated one (the chip with the most look-ups): its tables' bytes (and in training their
+    optimizer state, at the simulated chip's state bytes per table byte) against the main memory, which the
+    simulated chip's ``memory`` does not show. Chips a group of ``embedding_parallel`` leaves over: idle."""
+    meta = graph.meta
+    if "embedding_parallel" not in meta or arch.chips <= 1:
+        return []
+    emb, training = graph.info.embedding_parallel, graph.info.mode == "training"
+    tables = len(meta.get("table_rows") or ())  # type: ignore[arg-type]
+    if emb == 1:
+        held = f"all {tables} tables ({_b(int(meta.get('table_bytes', 0)))})"  # type: ignore[call-overload]
+        if training:
+            return [f"embedding_parallel: each of the arch's {arch.chips} chips holds {held} with their optimizer "
+                    f"state and all-reduces their whole gradients (data parallel); --set "
+                    f"workload.embedding_parallel={arch.chips} shards the tables over the chips (DLRM's "
+                    f"model-parallel embeddings: all-to-alls, each table's step on its own chip)"]
+        return [f"embedding_parallel: the simulated chip holds {held} and runs the whole batch alone; the other "
+                f"{arch.chips - 1} chips hold none of this pass (each could be a replica with a batch of its own); "
+                f"--set workload.embedding_parallel={arch.chips} shards the tables over the chips (DLRM's "
+                f"model-parallel embeddings: each chip looks up its tables for the whole batch, an all-to-all, "
+                f"each chip's MLPs on batch / {arch.chips})"]
+    out = []
+    used = emb * (arch.chips // emb)
+    if used < arch.chips:
+        which = f"chip {used}" if used == arch.chips - 1 else f"chips {used}-{arch.chips - 1}"
+        out.append(f"chips: {arch.chips - used} of the arch's {arch.chips} chips ({which}) are idle: a group of "
+                   f"embedding_parallel = {emb} chips holds every table once and {arch.chips} holds "
+                   f"{arch.chips // emb} whole {'one' if arch.chips // emb == 1 else 'ones'}")
+    info = meta.get("embedding_shards")
+    if not isinstance(info, Mapping):
+        return out
+    shards = info["shards"]
+    sim = shards[info["simulated_chip"]]
+    full = max(shards, key=lambda s: (s["table_bytes"], -s["chip"]))
+    if full["chip"] == sim["chip"]:
+        return out
+    state = 0
+    if training:  # the simulated chip's tables' state bytes per table byte, times the fullest chip's table bytes
+        steps = [op for op in graph.ops if op.kind is OpKind.OPTIMIZER and op.attrs.get("table_shard")]
+        own = sum(op.weights[0].nbytes(op.dtype) for op in steps)
+        state = full["table_bytes"] * sum(int(op.attrs["state_bytes"]) for op in steps) // own if own else 0
+    main = arch.main_memory
+    cap = arch.memory(main).capacity
+    need = full["table_bytes"] + state
+    what = f"{_b(full['table_bytes'])} of tables" + (f" and {_b(state)} of their optimizer state" if state else "")
+    return out + [f"embedding_parallel: chip {sim['chip']} is simulated ({len(sim['tables'])} of the {tables} "
+                  f"tables: the most look-ups, and the largest all-to-all send, which every chip waits for); chip "
+                  f"{full['chip']} holds the most table bytes, {what} ({_tables(len(full['tables']))}), "
+                  f"{'within' if need <= cap else 'more than'} {main}'s {_b(cap)}; report.json's memory is chip "
+                  f"{sim['chip']}'s (embedding_parallel.shards lists every chip's)"]
+
+
+def _tables(n: int) -> str:
+    return f"{n} table" if n == 1 else f"{n} tables"
 
 
 def nccl_channel_notes(arch: Arch, tg: TaskGraph) -> list[str]:

@@ -85,6 +85,7 @@ def test_a_gcn_spmm_reads_its_csr_adjacency_gathered_rows_and_output_by_hand():
 
 
 # ---- training: sparse tables (facebookresearch/dlrm's nn.EmbeddingBag(..., sparse=True)) --------------------------
+@pytest.mark.parametrize("cores", [1, 2])
 @pytest.mark.parametrize(("dtype", "per_elem"), [
     # bytes per touched element: the gradient read (fp32: 4), the parameter read and written (2 × 4), Adam's m and
     # v read and written (2 × 2 × 4): 4 + 8 + 16 = 28
@@ -93,15 +94,18 @@ def test_a_gcn_spmm_reads_its_csr_adjacency_gathered_rows_and_output_by_hand():
     # 2 + 4 + 24 = 30
     ("bf16", 30),
 ])
-def test_a_sparse_tables_adam_step_moves_only_its_touched_rows(dtype, per_elem):
+def test_a_sparse_tables_adam_step_moves_only_its_touched_rows(dtype, per_elem, cores):
     # a 10M-row table and a 1,000-row one, × 128, batch 2048, one look-up per sample: the big table's step
-    # touches 2048 rows (its gradient's), the small one's all 1,000 (2048 look-ups can reach every row). One
-    # core (a split over cores would read the gradient once per core) and activations in HBM (the gradient is
-    # read from there too). Before: the 10M-row step moved the whole table, 10M × 128 × 28 B = 35.8 GB in fp32
+    # touches 2048 rows (its gradient's), the small one's all 1,000 (2048 look-ups can reach every row).
+    # Activations in HBM (the gradient is read from there too). Before: the 10M-row step moved the whole table,
+    # 10M × 128 × 28 B = 35.8 GB in fp32. On tpu-v4's 2 cores the step is cut by elements over both vector units:
+    # each reads its share of the gradient, so the bytes are one core's (it read the gradient once per core:
+    # + 2048 × 128 × 4 B in fp32)
     wl = load_workload("dlrm_mlperf", ["tables=[10000000, 1000]", "mode=training", "optimizer=adam",
                                        f"dtype={dtype}"])
-    rep = simulate(wl, load_arch("tpu-v4", ["cores=1"]), activations_on_chip=False).to_dict()
+    rep = simulate(wl, load_arch("tpu-v4", [f"cores={cores}"]), activations_on_chip=False).to_dict()
     ops = {op["name"]: op for op in rep["ops"]}
+    assert ops["emb.0.weight.step"]["mapping"].get("units", 1) == cores
     assert ops["emb.0.weight.step"]["bytes"]["hbm"] == 2048 * 128 * per_elem
     assert ops["emb.0.weight.step"]["flops"] == 10 * 2048 * 128  # Adam's 10 per element
     assert ops["emb.1.weight.step"]["bytes"]["hbm"] == 1000 * 128 * per_elem

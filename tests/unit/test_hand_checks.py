@@ -161,12 +161,19 @@ def test_a_split_op_sums_its_units_work_and_keeps_max_tiles():
     units = op["mapping"]["units"]
     assert units > 1 and op["mapping"]["work_cycles"] == units * op["compute_cycles"]
     # every unit runs as many groups: the count a multiple of the units, rounded down where up would pass
-    # max_tiles_per_op (5 over 4 units: 4, not 8), up otherwise (16 over 3 cores: 15 is under 16, 18 over it)
-    for cores, cap, tiles in ((4, 5, 4), (3, 16, 15)):
+    # max_tiles_per_op (5 over 4 units: 4, not 8), up otherwise (16 over 3 cores: 15 is under 16, 18 over it).
+    # Both are coarser than the op's finest groups, so each unit's first and last group is cut into a ramp
+    # (traffic.ramp_groups): the whole GEMM on one array is 64 + 256·1024 + 125 = 262,333 cycles (the fold model
+    # above), 262 groups of 1,000 cycles (its 6 MiB at 409.6 GB/s are only 15 µs); 262 // 4 = 65 and 262 // 15 = 17
+    # are both at least 2^4, so the ramp is RAMP_MAX = 4 halvings: a unit's first and last group become 1, 1, 2, 4
+    # and 4, 2, 1, 1 sixteenths of a group (8 more groups), or, a unit of one group, 1, 1, 2, 4, 4, 2, 1, 1
+    # sixteenths of it (7 more): 4 × 8 = 32 and 3 × (5 + 8) = 39 groups
+    for cores, cap, tiles, total in ((4, 5, 4, 32), (3, 16, 15, 39)):
         rep = simulate({"model": "gemm", "m": 1024, "n": 1024, "k": 1024},
                                 {"base": "multicore-4", "cores": cores}, max_tiles_per_op=cap).to_dict()
         op = rep["ops"][0]
-        assert op["mapping"]["units"] == cores and op["tiles"] == tiles <= cap
+        assert op["mapping"]["units"] == cores and tiles <= cap
+        assert op["mapping"]["ramp"] == 4 and op["tiles"] == total
 
 
 def test_a_split_op_gets_no_group_without_compute():
@@ -178,3 +185,73 @@ def test_a_split_op_gets_no_group_without_compute():
     from accelsim.options import Options
 
     assert tile_groups(SimpleNamespace(cycles=6), 1, 4, 5_000, 1e9, Options()) == 4
+
+
+def test_a_ramp_starts_each_unit_after_a_small_load():
+    """Two cores share one HBM of 64 GB/s (64 B a cycle, no latency); a 65536×4×4 int8 GEMM at max_tiles_per_op 2
+    runs one group on each core. ws on the 4×4 array: R + R + C + T − 2 − 1 = T + 9 cycles (cost/folds.py), so
+    the whole GEMM is 65,545 cycles and each core's half (cut along M: A is the larger operand) 32,768 + 9 =
+    32,777. The A bytes, 65536·4 = 262,144 B, are cut over the groups; B (16 B) is read by each core (32 B: one
+    64-B granule, a cycle, on the first group); the output is 262,144 B.
+
+    Without a ramp (RAMP_MAX 0) each group is half the op: core 0 loads 131,072 B (2,048 cycles) and B (1 cycle),
+    core 1's half is served after it, 2,049 → 4,097; core 1 computes to 4,097 + 32,777 = 36,874 and stores its
+    131,072 B (2,048 cycles) after core 0's store (34,826 → 36,874): 38,922 cycles, 4,097 + 2,048 of them
+    transfers before and after the compute.
+
+    With it: the op's finest groups are 65,545 // 1,000 = 65 (its 524,304 B at 64 GB/s are only 8 µs), 65 // 2 =
+    32 ≥ 2^4, so RAMP_MAX = 4 halvings, and each core's one group becomes pieces of 1, 1, 2, 4, 4, 2, 1, 1
+    sixteenths (32 sixteenths in all over the two cores: 8,192 B of A, 128 cycles, and 8,192 B of output each).
+    Core 0's first piece loads in 128 + 1 cycles, core 1's after it, to 257; the rest of the loads (4,096 + 1
+    cycles of them) are done by ~4,600, long before the computes need them, so core 1 computes from 257 to
+    257 + 32,777 = 33,034; core 0 ends at 129 + 32,777 = 32,906 and stores its last piece (128 cycles) to 33,034,
+    and core 1 its last piece after it: 33,162 cycles. Work and bytes are conserved: each core's compute adds up
+    to 32,777 cycles, the loads to 262,144 + 32 B and the stores to 262,144 B."""
+    from accelsim import mapping
+    from accelsim.config import build_graph
+    from accelsim.engine.sim import simulate as replay
+    from accelsim.mapping import traffic
+    from accelsim.options import Options
+    from accelsim.tasks import TaskKind
+
+    arch = _arch(cores=2, bandwidth="64GB/s")
+    graph = build_graph(load_workload({"model": "gemm", "m": 65536, "n": 4, "k": 4}), arch.dtype)
+
+    def run() -> tuple[int, list]:
+        tg = mapping.lower(graph, arch, Options(max_tiles_per_op=2))
+        return replay(tg).total_cycles, tg.tasks
+
+    total, tasks = run()
+    assert total == 257 + 32_777 + 128 == 33_162
+    computes = [t for t in tasks if t.kind is TaskKind.COMPUTE]
+    assert len(computes) == 2 * 8
+    assert {u: sum(t.cycles for t in computes if t.unit == u) for u in {t.unit for t in computes}} == {
+        computes[0].unit: 32_777, computes[1].unit: 32_777}
+    assert sum(t.nbytes for t in tasks if t.kind is TaskKind.LOAD) == 262_144 + 32
+    assert sum(t.nbytes for t in tasks if t.kind is TaskKind.STORE) == 262_144
+    assert [t.cycles for t in computes[::2]] == [2049, 2049, 4098, 8194, 8194, 4097, 2048, 2048]  # 32,777 in 16ths
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(traffic, "RAMP_MAX", 0)
+        total, tasks = run()
+    assert total == 4_097 + 32_777 + 2_048 == 38_922
+    assert sum(t.kind is TaskKind.COMPUTE for t in tasks) == 2
+
+
+def test_ramp_shares_add_up_to_the_groups_they_replace():
+    from accelsim.mapping.emit import group_plan, ramp_shares
+    from accelsim.mapping.plan import Plan
+
+    # 3 groups, 2 halvings: 1 + 1 + 2 = 4 quarters of the first, a whole (4), 2 + 1 + 1 of the last; the pieces
+    # before each end's last share its buffer
+    assert ramp_shares(3, 2) == ([1, 1, 2, 4, 2, 1, 1], [True, True, False, False, True, True, False])
+    assert ramp_shares(1, 3) == ([1, 1, 2, 2, 1, 1], [True] * 5 + [False])  # one group: 2 halvings up, 2 down
+    assert ramp_shares(2, 0) == ([1, 1], [False, False])
+    # two units of 1,000 and 1,001 cycles, 2 groups each, 1 halving: pieces of 1, 1 | 1, 1 halves, dealt round
+    # robin, each unit's adding up to its cycles
+    units, cycles, weights = group_plan(Plan(op=None, index=0, units=(0, 1)), 4, unit_cycles=(1000, 1001), ramp=1)
+    assert units == [0, 1] * 4 and weights == [1] * 8
+    assert cycles == [250, 251, 250, 250, 250, 250, 250, 250]
+    # one unit, 1,200 cycles in 3 groups of 400, 2 halvings: 100, 100, 200 | 400 | 200, 100, 100
+    units, cycles, weights = group_plan(Plan(op=None, index=0, cycles=1200, units=(0,)), 3, ramp=2)
+    assert units == [0] * 7 and weights == [1, 1, 2, 4, 2, 1, 1] and cycles == [100, 100, 200, 400, 200, 100, 100]

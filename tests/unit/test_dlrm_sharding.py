@@ -1,0 +1,160 @@
+"""DLRM's table-wise sharded embeddings (``dlrm_mlperf`` with ``embedding_parallel``): the greedy placement, one
+chip's graph (its look-ups for the whole batch, the all-to-all, its MLPs on batch / chips), the link bytes of the
+all-to-alls and, in training, of the MLPs' gradient all-reduces (none for the tables), and the refusals.
+
+Every expected number is a hand calculation in a comment (facebookresearch/dlrm's model-parallel embeddings: each
+chip looks up its own tables for the global batch and an all-to-all hands every chip the pooled vectors of its
+batch / chips samples; TorchRec's table-wise sharding places whole tables).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.api import simulate
+from accelsim.builders import build_workload
+from accelsim.builders.recsys import shard_tables, simulated_chip
+from accelsim.errors import MappingError, WorkloadError
+from accelsim.ir import Gemm, OpKind
+from accelsim.report import schema
+
+PARAMS = {"tables": [100, 90, 50, 40, 10], "dim": 16, "batch": 8, "dtype": "bf16"}
+SMALL = {"model": "dlrm_mlperf", **PARAMS}
+# two chips of dgx-h100 whose collectives use the interconnect's formula: a ring all-reduce over 2 chips puts
+# 2·(2 − 1)/2 = 1× its message on each link, an all-to-all (2 − 1)/2 of it
+TWO = {"base": "dgx-h100", "chips": 2, "interconnect": {"collective": "formula"}}
+# The 26 Criteo Terabyte tables (MLPerf DLRM v1, --max-ind-range=40000000), as tests/unit/test_recsys_gnn_builders
+CRITEO = [39884406, 39043, 17289, 7420, 20263, 3, 7120, 1543, 63, 38532951, 2953546, 403346, 10, 2208, 11938,
+          155, 4, 976, 14, 39979771, 25641295, 39664984, 585935, 12972, 108, 36]
+
+
+def test_greedy_places_the_largest_table_first_on_the_least_loaded_chip():
+    # 100 → chip 0 (both empty: the lower chip); 90 → chip 1 (0 < 100); 50 → chip 1 (90 < 100, now 140);
+    # 40 → chip 0 (100 < 140, now 140); 10 → chip 0 (140 = 140: the lower chip, now 150)
+    shards = shard_tables([100, 90, 50, 40, 10], 2)
+    assert shards == ((0, 3, 4), (1, 2))
+    assert simulated_chip(shards, [100, 90, 50, 40, 10]) == 0  # 3 tables: the most look-ups
+
+
+def test_criteo_on_eight_chips_piles_the_small_tables_on_one():
+    # the 8 largest tables (rows 39,979,771 t19; 39,884,406 t0; 39,664,984 t21; 38,532,951 t9; 25,641,295 t20;
+    # 2,953,546 t10; 585,935 t22; 403,346 t11) each go to an empty chip, in that order; the other 18 hold
+    # 39,043 + 20,263 + 17,289 + 12,972 + 11,938 + 7,420 + 7,120 + 2,208 + 1,543 + 976 + 155 + 108 + 63 + 36 +
+    # 14 + 10 + 4 + 3 = 121,165 rows, so chip 7 (403,346) stays the least loaded with all of them
+    # (524,511 < chip 6's 585,935): 19 tables, the most look-ups, so the simulated chip
+    assert 403346 + 121165 == 524511 < 585935
+    shards = shard_tables(CRITEO, 8)
+    assert [s for s in shards[:7]] == [(19,), (0,), (21,), (9,), (20,), (10,), (22,)]
+    assert shards[7] == tuple(sorted(set(range(26)) - {19, 0, 21, 9, 20, 10, 22}))
+    assert len(shards[7]) == 19 and simulated_chip(shards, CRITEO) == 7
+
+
+def test_one_chips_graph_looks_up_its_tables_for_the_whole_batch():
+    g = build_workload("dlrm_mlperf", {**PARAMS, "embedding_parallel": 2})
+    embs = [op for op in g if op.kind is OpKind.EMBEDDING]
+    # chip 0 holds tables 0, 3, 4 and looks each up for all 8 samples (pooling 1: 8 rows)
+    assert [op.name for op in embs] == ["emb.0", "emb.3", "emb.4"]
+    assert all(op.attrs["table_shard"] and op.attrs["gather_rows"] == 8 and op.out_shape == (8, 16) for op in embs)
+    assert g.inputs == {"dense": (4, 13), "indices.0": (8, 1), "indices.3": (8, 1), "indices.4": (8, 1)}
+    # the all-to-all sends the 3 tables' pooled vectors of all 8 samples (8 · 3 · 16 · 2 B = 768 B, nccl-tests'
+    # size) and hands the chip all 5 tables' vectors of its own 8 / 2 = 4 samples
+    assert g["emb.stack"].out_shape == (8, 3, 16)
+    a2a = g["emb.all_to_all"]
+    assert a2a.kind is OpKind.COLLECTIVE and a2a.fn == "all_to_all" and a2a.inputs == ("emb.stack",)
+    assert (a2a.group, a2a.attrs["extent"], a2a.out_shape) == (2, 2, (4, 5, 16))
+    assert a2a.attrs["message_bytes"] == 8 * 3 * 16 * 2 == 768
+    # the interaction over 1 + 5 vectors of its 4 samples: 6 · 5 / 2 = 15 pairs, 16 + 15 = 31 features
+    assert g["interact.stack"].inputs == ("bot_l.5", "emb.all_to_all") and g["interact.stack"].out_shape == (4, 6, 16)
+    assert g["interact.bmm"].gemm == Gemm(m=6, n=6, k=16, count=4)
+    assert g["interact.cat"].out_shape == (4, 31)
+
+
+def test_the_mlps_run_on_batch_over_chips_samples():
+    # per sample: bottom 13·512 + 512·256 + 256·16 = 141,824 MACs, interaction 6·6·16 = 576, top 31·1024 +
+    # 1024·1024 + 1024·512 + 512·256 + 256·1 = 1,735,936; each chip runs 8 / 2 = 4 samples
+    per_sample = 13 * 512 + 512 * 256 + 256 * 16 + 6 * 6 * 16 + 31 * 1024 + 1024 * 1024 + 1024 * 512 + 512 * 256 + 256
+    assert per_sample == 141_824 + 576 + 1_735_936
+    assert build_workload("dlrm_mlperf", {**PARAMS, "embedding_parallel": 2}).macs == per_sample * 4
+    assert build_workload("dlrm_mlperf", PARAMS).macs == per_sample * 8  # unsharded: all 8 samples
+
+
+def test_params_are_the_whole_models_and_the_chips_share():
+    # MLPs: bottom (13+1)·512 + (512+1)·256 + (256+1)·16 = 142,608; top (31+1)·1024 + (1024+1)·1024 +
+    # (1024+1)·512 + (512+1)·256 + (256+1)·1 = 1,738,753; tables (100+90+50+40+10)·16 = 4,640, chip 0's
+    # (100+40+10)·16 = 2,400
+    mlp = 142_608 + 1_738_753
+    g = build_workload("dlrm_mlperf", {**PARAMS, "embedding_parallel": 2})
+    assert g.params == 2_400 + mlp and g.meta["model_params"] == 4_640 + mlp
+    assert build_workload("dlrm_mlperf", PARAMS).params == 4_640 + mlp
+
+
+def test_criteo_all_to_all_on_dgx_h100_moves_the_hand_counted_bytes():
+    r = simulate({"model": "dlrm_mlperf", "embedding_parallel": 8, "dtype": "bf16"}, "dgx-h100").to_dict()
+    shards = r["embedding_parallel"]["shards"]
+    # the group's vectors: 2048 samples × 26 tables × 128 × 2 B = 13,631,488 B, each chip's part its tables'
+    assert sum(2048 * len(s["tables"]) * 128 * 2 for s in shards) == 2048 * 26 * 128 * 2 == 13_631_488
+    # chip 7 (19 tables) sends the most: 2048 · 19 · 128 · 2 = 9,961,472 B, (8 − 1)/8 of it to the other chips
+    (a2a,) = [op for op in r["ops"] if op["name"] == "emb.all_to_all"]
+    assert a2a["mapping"]["message_bytes"] == r["embedding_parallel"]["all_to_all_bytes"] == 9_961_472
+    assert a2a["bytes"]["link"] == 9_961_472 * 7 // 8 == 8_716_288
+    assert r["bytes"]["link"] == 8_716_288  # inference: nothing else crosses the links
+    # chip 7 holds 524,511 rows × 128 × 2 B of tables and the MLPs' 171,392 + 2,197,505 = 2,368,897 params in bf16
+    assert r["memory"]["hbm"]["weights"] == 524_511 * 256 + 2_368_897 * 2
+    assert r["params"] == 24_036_595_969 and r["params_per_chip"] == 524_511 * 128 + 2_368_897
+    # an inference's energy per sample: the 8 chips of the group share its 2048 samples
+    assert r["efficiency"]["j_per_inference"] == pytest.approx(r["energy"]["total_j"] * 8 / 2048)
+    assert schema.problems(r) == []  # report.json's embedding_parallel is declared
+
+
+def test_training_reduces_the_mlps_gradients_and_not_the_tables():
+    r = simulate({**SMALL, "embedding_parallel": 2, "mode": "training"}, TWO).to_dict()
+    link = {op["name"]: op["bytes"].get("link", 0) for op in r["ops"]}
+    # the tables' steps are local to their chip: no all-reduce
+    for t in (0, 3, 4):
+        assert link[f"emb.{t}.weight.step"] == 0
+        assert "all_reduce_s" not in next(op for op in r["ops"] if op["name"] == f"emb.{t}.weight.step")["mapping"]
+    # each MLP parameter's gradient is all-reduced over both chips: (142,608 + 1,738,753) params × 2 B in all
+    mlp = sum(b for n, b in link.items() if n.endswith(".step") and not n.startswith("emb."))
+    assert mlp == (142_608 + 1_738_753) * 2 == 3_762_722
+    # the forward all-to-all and its gradient, the reverse all-to-all of the same (8, 3, 16) bf16 buffer:
+    # 768 B each, half of it to the other chip
+    assert link["emb.all_to_all"] == link["emb.all_to_all.grad_input"] == 768 // 2
+    assert r["bytes"]["link"] == 3_762_722 + 2 * 384
+
+
+def test_tables_of_replicated_groups_are_reduced_over_the_replicas():
+    # embedding_parallel 2 on 4 chips: two groups, each holding every table once; a table's (dense) gradient is
+    # all-reduced over the 4 / 2 = 2 chips holding it: table 0's 100 × 16 × 2 B = 3,200 B, 1× on each link
+    r = simulate({**SMALL, "embedding_parallel": 2, "mode": "training"}, {**TWO, "chips": 4}).to_dict()
+    step = next(op for op in r["ops"] if op["name"] == "emb.0.weight.step")
+    assert step["bytes"]["link"] == 100 * 16 * 2
+
+
+def test_notes_name_the_unsharded_idle_chips_and_the_fullest_chip():
+    plain = simulate({"model": "dlrm_mlperf", "dtype": "bf16"}, "dgx-h100").to_dict()
+    note = next(n for n in plain["notes"] if n.startswith("embedding_parallel"))
+    # 187,767,399 rows × 128 × 2 B = 48,068,454,144 B of tables on the simulated chip; the other 7 idle
+    assert "48068454144 B" in note and "other 7 chips" in note and "workload.embedding_parallel=8" in note
+    sharded = simulate({"model": "dlrm_mlperf", "dtype": "bf16", "embedding_parallel": 8}, "dgx-h100").to_dict()
+    note = next(n for n in sharded["notes"] if n.startswith("embedding_parallel"))
+    # chip 0 holds table 19, 39,979,771 rows × 256 B = 10,234,821,376 B, not the simulated chip 7
+    assert "chip 7 is simulated" in note and "chip 0 holds the most table bytes, 10234821376 B" in note
+    assert simulate({"model": "dlrm_mlperf", "dtype": "bf16"}, "h100").to_dict()["notes"] == []  # one chip
+
+
+@pytest.mark.parametrize(("params", "why"), [
+    ({"embedding_parallel": 6}, "more than the 5 tables"),
+    ({"embedding_parallel": 3}, "must divide batch 8"),
+])
+def test_builder_refusals_name_the_key(params, why):
+    with pytest.raises(WorkloadError, match=why) as info:
+        build_workload("dlrm_mlperf", {**PARAMS, **params})
+    assert info.value.key == ("embedding_parallel",) and "\n" not in str(info.value)
+
+
+def test_mapping_refusals():
+    with pytest.raises(MappingError, match=r"embedding_parallel \(4\) is more than the chips of arch 'dgx-h100' "
+                                           r"\(2\)"):
+        simulate({**SMALL, "embedding_parallel": 4}, TWO)
+    with pytest.raises(MappingError, match=r"embedding_parallel \(2\) must divide the data-parallel chips \(3 "):
+        simulate({**SMALL, "embedding_parallel": 2, "mode": "training"}, {**TWO, "chips": 3})

@@ -309,7 +309,8 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
     from rich.table import Table
 
     from .serving.capacity import COLUMNS, SWEEP_COLUMNS, capacity, capacity_sweep, rows, save, save_sweep
-    from .serving.curve import parse_sweep
+    from .serving.capacity import title as capacity_title
+    from .serving.curve import parse_sweep, spec_name
 
     if args.sweep:  # the capacity at every value of a key
         key, values = parse_sweep(args.sweep)
@@ -320,7 +321,7 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
         if args.quiet:
             print(outdir)
             return 0
-        table = Table(title=f"{spec.name}: capacity at {args.capacity:.0%} of requests within the SLOs, by {key}")
+        table = Table(title=capacity_title(spec_name(spec), args.capacity, key, values))
         for col in SWEEP_COLUMNS:
             table.add_column(col, justify="right")
         for value, (best, probes) in zip(values, found, strict=True):
@@ -337,7 +338,7 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
     if args.quiet:
         print(outdir)
         return 0
-    table = Table(title=f"{spec.name}: capacity at {args.capacity:.0%} of requests within the SLOs")
+    table = Table(title=capacity_title(spec_name(spec), args.capacity))
     shown = ("rate", "requests_per_s", "goodput_fraction", "ttft_p99_s", "tpot_p99_s", "saturated", "passes")
     for col in shown:
         table.add_column(_serve_header(col), justify="right")

@@ -168,3 +168,26 @@ class Options(BaseModel):
                            "(dynamic power ∝ clock at a fixed voltage; docs/energy.md).")
     plots: bool = Field(True, description="Write PNG plots with the report.")
     trace: bool = Field(False, description="Write a Chrome/Perfetto trace.json with the report.")
+
+
+UNRECORDED = ("plots", "trace", "memory_budget")
+"""Options report.json's ``options`` leaves out: what a run writes and the memory it may take, not what it
+simulates (two runs differing only in them report the same figures)."""
+
+_DEFAULTS: dict[str, object] = {}
+
+
+def defaults() -> dict[str, object]:
+    """Every option's default as a JSON value (what a report's ``options`` leaves out stands at)."""
+    if not _DEFAULTS:
+        _DEFAULTS.update(Options().model_dump(mode="json"))
+    return _DEFAULTS
+
+
+def recorded(options: Options | None) -> dict[str, object]:
+    """report.json's ``options``: the run's options that differ from their defaults, as JSON values (a tuple as a
+    list), in the fields' order, :data:`UNRECORDED` left out; ``{}`` for a run with the defaults (or None)."""
+    if options is None:
+        return {}
+    default = defaults()
+    return {k: v for k, v in options.model_dump(mode="json").items() if k not in UNRECORDED and v != default[k]}

@@ -796,9 +796,14 @@ _WHOLE = {"tensor_parallel": 1, "context_parallel": 1, "expert_parallel": 1, "ex
 
 
 def _truncated(lm: LM, layers: int | None) -> LM:
-    """``lm`` with its first ``layers`` layers only (``layers`` None: all of them)."""
+    """``lm`` with its first ``layers`` layers only (``layers`` None: all of them). More layers than the config's
+    is a WorkloadError at ``layers``: the config gives each layer's window, experts and mixer only for its own
+    (gpt-oss-20b's 30 of 24 failed on its 24 windows; Mixtral's 40 of 32 added 8 dense layers)."""
     if layers is None or layers == lm.layers:
         return lm
+    if layers > lm.layers:
+        raise WorkloadError(f"hf: layers {layers} is more than the model's {lm.layers} (the config's "
+                            "num_hidden_layers): layers builds the first ones only", key=("layers",))
     moe = lm.moe and replace(lm.moe, sparse_layers=frozenset(i for i in lm.moe.sparse_layers if i < layers))
     return replace(lm, layers=layers, windows=lm.windows[:layers], moe=moe, blocks=lm.blocks[:layers])
 

@@ -19,6 +19,7 @@ from rich.text import Text
 from accelsim.errors import AccelsimError
 
 from ..energy.model import NIC
+from ..options import defaults as option_defaults
 from . import fmt
 from .fmt import DASH
 from .schema import core_units, level_names, stall_share
@@ -276,8 +277,10 @@ def _flatten(out: dict[str, object], key: str, value: object) -> None:
 def settings(report: dict) -> dict[str, object]:
     """What a report was run with, flattened to dotted keys: ``workload.<param>`` (its batch, dtype and mode, and
     every builder parameter), ``arch.<field>`` (the arch summary: ``arch.clock_hz``, ``arch.systolic.rows``,
-    ``arch.memory_bytes_per_s.hbm``, ...), and the launch mode ``execution`` and ``kernel_order``. An ``accelsim
-    serve`` report's model stands for its workload."""
+    ``arch.memory_bytes_per_s.hbm``, ...), the launch mode ``execution`` and ``kernel_order``, and
+    ``options.<option>`` for each option the report records (those not at their default: report.json's
+    ``options``; ``execution`` and ``kernel_order`` stand for the options of those names, as the run resolved
+    them). An ``accelsim serve`` report's model stands for its workload."""
     out: dict[str, object] = {}
     wl = _dict(report.get("model") if _is_serving(report) else report.get("workload"))
     for k, v in {**_dict(wl.get("params")), **{k: v for k, v in wl.items() if k != "params"}}.items():
@@ -286,22 +289,39 @@ def settings(report: dict) -> dict[str, object]:
     for k, v in _dict(report.get("arch")).items():
         if k != "name":
             _flatten(out, f"arch.{k}", v)
-    for k in ("execution", "kernel_order"):
+    for k in _RESOLVED_OPTIONS:
         if k in report:
             out[k] = report[k]
+    for k, v in _dict(report.get("options")).items():
+        if k not in _RESOLVED_OPTIONS:
+            out[f"options.{k}"] = v
     return out
+
+
+_RESOLVED_OPTIONS = ("execution", "kernel_order")  # report keys that give these options as the run resolved them
+
+
+def _unrecorded(report: dict, key: str) -> object:
+    """The value of a setting ``report`` lacks: an option's default when the report records its options (it lists
+    only those not at their default), else None (an older report, or a key of another report's kind)."""
+    if key.startswith("options.") and isinstance(report.get("options"), dict):
+        return option_defaults().get(key.removeprefix("options."))
+    return None
 
 
 def differing_settings(reports: Reports) -> list[tuple[str, list[object]]]:
     """The :func:`settings` whose values are not the same in every report, one ``(key, [value per report])`` each
-    (None where a report lacks the key), in order of first appearance: what runs of one workload on one arch
-    differ in (``workload.attention``: unfused / fused; ``arch.memory_bytes_per_s.hbm`` of a ``--set``). The
-    ``workload.`` keys only when every report's workload has the same name, the ``arch.`` keys likewise: two
-    presets differ in most of their fields, and their names say which. Empty for one report."""
+    (an option's default where a report that records its options leaves it out, else None where a report lacks
+    the key), in order of first appearance: what runs of one workload on one arch differ in
+    (``workload.attention``: unfused / fused; ``arch.memory_bytes_per_s.hbm`` of a ``--set``;
+    ``options.activations_on_chip``). The ``workload.`` keys only when every report's workload has the same name,
+    the ``arch.`` keys likewise: two presets differ in most of their fields, and their names say which. Empty for
+    one report."""
     same = {section: len({_metric(rep, section) for _, rep in reports}) == 1 for section in ("workload", "arch")}
     per = [settings(rep) for _, rep in reports]
     keys = dict.fromkeys(k for s in per for k in s if same.get(k.split(".")[0], True))
-    rows = [(k, [s.get(k) for s in per]) for k in keys]
+    rows = [(k, [s[k] if k in s else _unrecorded(rep, k) for s, (_, rep) in zip(per, reports, strict=True)])
+            for k in keys]
     return [(k, values) for k, values in rows if any(v != values[0] for v in values[1:])]
 
 

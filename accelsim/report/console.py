@@ -52,7 +52,8 @@ def _pipeline_rows(report: dict) -> list[tuple[str, str]]:
     for row in pipe.get("stage_times", []):
         rows.append((f"  stage {row['stage']}", f"{fmt.seconds(row['micro_batch_s'])} per micro-batch, "
                                                 f"{main} {fmt.pct(row['hbm_fraction'])} with "
-                                                f"{row['activations_in_flight']} in flight"))
+                                                f"{fmt.general(row['activations_in_flight'])} micro-batches in "
+                                                "flight"))
     return rows
 
 

@@ -351,6 +351,8 @@ class ReportDict(_ReportRequired, total=False):
     # a pipeline: the mean over its P chips, each idle through its bubbles)
     execution: str  # "eager" | "cuda_graph" | "none"; serving: per phase, "prefill eager, decode cuda_graph"
     kernel_order: str  # "stream" | "dataflow" (options.kernel_order on a GPU) | "none" (no kernel dispatch)
+    options: dict[str, object]  # the run's options that differ from their defaults (accelsim.options.recorded,
+    # {}: none; older reports lack it)
     params_per_chip: int  # the parameters one chip holds, when tensor or pipeline parallelism splits the model
     tables: dict[str, TableSplit]
     phases: dict[str, Phase]

@@ -41,6 +41,7 @@ from ..energy import account, computed_share, peak_dynamic_power
 from ..energy.model import LINK, NIC
 from ..hardware import DEFAULT_VECTOR_COSTS, SCRATCHPAD, Arch, OutputPathFn, dtype_rate
 from ..ir import Graph, OpKind
+from ..options import Options, recorded
 from ..tasks import TaskGraph, TaskKind, UnitKind
 from ..trace import Trace
 from ..units import format_size
@@ -48,8 +49,9 @@ from .schema import base_rate_macs
 
 
 def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name: str,
-                 workload: Mapping[str, object], version: str) -> dict:
-    """The report.json dict of a finished simulation (keys as DESIGN.md's contract, plus details)."""
+                 workload: Mapping[str, object], version: str, options: Options | None = None) -> dict:
+    """The report.json dict of a finished simulation (keys as DESIGN.md's contract, plus details); ``options``
+    (the run's) gives its ``options`` record (:func:`accelsim.options.recorded`)."""
     total = trace.total_cycles
     clock = arch.clock_hz
     t = _TaskArrays.of(tg)
@@ -82,6 +84,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "active_fraction": active_cycles(trace, t.work) / total if total else 0.0,
         "execution": tg.execution or "none",
         "kernel_order": tg.kernel_order or "none",
+        "options": recorded(options),
         "clock_hz": clock,
         "macs": macs,
         "flops": graph.flops,

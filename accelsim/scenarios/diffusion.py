@@ -21,7 +21,7 @@ from ..builders.registry import get_builder
 from ..config import WorkloadSpec, build_graph
 from ..energy import account
 from ..hardware import Arch
-from ..options import Options
+from ..options import Options, recorded
 from ..report import Report
 from .passes import Rows
 from .sampling import Sampled, composed_report
@@ -72,6 +72,7 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
     out["workload"] = {**out["workload"], "name": workload.model}
     out["params"] = sum(params for *_, params in runs)
     out["execution"] = ", ".join(f"{part} {s.shown.report['execution']}" for part, _, s, _ in runs)
+    out["options"] = recorded(options)
     out["notes"] = list(dict.fromkeys(n for _, _, s, _ in runs for n in s.shown.report.get("notes", [])))
     footprint(out, [s.timing.memory for _, _, s, _ in runs])
     batch = int(workload.params.get("batch", 1))

@@ -57,7 +57,7 @@ from ..energy import account
 from ..errors import WorkloadError
 from ..hardware import Arch
 from ..mapping import data_parallel
-from ..options import Options
+from ..options import Options, recorded
 from ..report import Report
 from ..report.schema import base_rate_macs
 from ..report.summary import active_cycles_before, spill_notes
@@ -189,6 +189,7 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
                    p2p_cycles=p2p_s * arch.clock_hz, p2p_count=(2 if training else 1) * (pp * v - 1),
                    name=name or f"{workload.model}_{arch.name}", sync_cycles=sync_s * arch.clock_hz,
                    extra_runs=extra, recompute=str(params.get("recompute") or "none"))
+    data["options"] = recorded(options)
     data.update(account(data, arch))  # energy of the composed run (the passes' own were copied)
     return Report(data, segments=segments)
 

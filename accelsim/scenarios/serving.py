@@ -42,7 +42,7 @@ from ..config import WorkloadSpec, build_graph
 from ..energy import account
 from ..hardware import Arch
 from ..ir import Graph
-from ..options import Options
+from ..options import Options, recorded
 from ..report import Report
 from ..report.summary import spill_notes
 from .passes import Pass, Rows, Work
@@ -108,6 +108,7 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
         else None
     data["notes"] = memory_notes(data.get("notes", []), (prefill or decode)[0], decode[-1] if decode else None,
                                  steps - 1)
+    data["options"] = recorded(options)  # the run's (its decode passes ran with execution: cuda_graph under auto)
     data.update(account(data, arch))  # energy of the composed run (the passes' own were copied)
     return Report(data, segments=run.segments)
 

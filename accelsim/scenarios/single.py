@@ -69,7 +69,7 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
         trace = run_engine(tg)
     info = dict(workload) if workload is not None else graph_info(graph)
     data = build_report(graph, arch, tg, trace, name=name or f"{graph.name}_{arch.name}", workload=info,
-                        version=__version__)
+                        version=__version__, options=options)
     return Report(data, segments=[(tg, trace, 0)], plots=options.plots, trace=options.trace)
 
 

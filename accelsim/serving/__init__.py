@@ -24,7 +24,7 @@ from ..config.serving import SHAPE_PARAMS, ServingSpec
 from ..energy import constants
 from ..errors import AccelsimError, WorkloadError
 from ..mapping.lower import EP_HINT
-from ..options import default_memory_budget
+from ..options import default_memory_budget, recorded
 from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_latency_cdf, plot_timeseries
 from ..report.writers import atomic_write_text, write_json
 from . import page
@@ -537,6 +537,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "model": {"model": spec.model.model, "params": _shape_free(spec.model.params)},
         "arch": spec.arch.name,
         "config": s.model_dump(mode="json"),
+        "options": recorded(spec.options),
         "kv_blocks_per_replica": n_blocks,
         "weight_bytes_per_chip": fp.weight_bytes if fp else None,
         "kv_bytes_per_token": fp.kv_bytes_per_token if fp else None,

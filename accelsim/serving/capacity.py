@@ -31,6 +31,14 @@ COLUMNS = ("rate", "requests", "finished", "requests_per_s", "output_tokens_per_
            "tpot_p99_s", "e2e_p99_s", "saturated", "passes")
 
 
+def title(name: str, goal: float, key: str | None = None, values: Sequence[str] = ()) -> str:
+    """A capacity table's title: ``name`` (the model on the arch, :func:`.curve.spec_name`: the file's name may carry
+    a rate, which the search varies), the goal, and with ``--sweep`` its key and values, as a sweep's curve names
+    them ("llama2_7b on h100: capacity at 90 % of requests within the SLOs, by engine.max_num_seqs = 32, 128")."""
+    text = f"{name}: capacity at {100 * goal:g} % of requests within the SLOs"
+    return f"{text}, by {key} = {', '.join(values)}" if key else text
+
+
 @dataclass(frozen=True)
 class Probe:
     """One serving run of the search: its rate and whether it kept the goal."""

@@ -91,6 +91,13 @@ def curve_name(report: dict) -> str:
     return f"{model_name(report.get('model') or {}) or report.get('name')} on {report.get('arch')}"
 
 
+def spec_name(spec: ServingSpec) -> str:
+    """:func:`curve_name` of a serving file before it runs (a capacity search's title, whose rate the file's name may
+    carry: "llama2_7b_h100_8rps"): its model on its arch."""
+    return curve_name({"model": {"model": spec.model.model, "params": dict(spec.model.params)},
+                       "arch": spec.arch.name, "name": spec.name})
+
+
 def save_curve(outdir: str | os.PathLike, key: str, values: Sequence[str], results: Sequence[ServeResult], *,
                name: str, plots: bool = True, points: bool = True) -> list[Path]:
     """Each point's report folder (``point_<i>``; not with ``points`` off: saved as each finished, the CLI's

@@ -260,3 +260,38 @@ def test_a_served_hugging_face_preset_is_named_by_its_own_name():
     other["model"]["params"]["mla"] = "heads"
     ds["model"]["params"]["mla"] = "latent"
     assert differing_settings([("a", ds), ("b", other)]) == [("workload.mla", ["latent", "heads"])]
+
+
+def test_runs_that_differ_only_in_an_option_say_which(runs, tmp_path):
+    # LeNet-5 on gemmini with activations_on_chip off: report.json records the options not at their default
+    # (accelsim.options.recorded), the default run none, and compare lists the option below the arch row; plots and
+    # trace are what a run writes, not what it simulates, so they are left out
+    off = simulate("lenet5", "gemmini", activations_on_chip=False, plots=False, trace=True).to_dict()
+    assert runs["b1"]["options"] == {} and off["options"] == {"activations_on_chip": False}
+    # the activations now round-trip through main memory, so the runs differ in more than the option
+    assert off["bytes"] != runs["b1"]["bytes"]
+    write_json(runs["b1"], tmp_path / "default" / "report.json")
+    write_json(off, tmp_path / "off_chip" / "report.json")
+    pair = load_reports([tmp_path / "default", tmp_path / "off_chip"])
+    # the default run leaves the option out: it stands at its default, true (accelsim/options.py)
+    assert differing_settings(pair) == [("options.activations_on_chip", [True, False])]
+    assert compare_json(pair)["settings"] == {"options.activations_on_chip": {"default": True, "off_chip": False}}
+    console = Console(record=True, width=200)
+    console.print(compare_table(pair))
+    lines = console.export_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if "options.activations_on_chip" in line)
+    assert "arch" in lines[at - 1] and [c.strip() for c in lines[at].split("│")[2:4]] == ["yes", "no"]
+    # a report written before options were recorded lacks the key: its value is unknown (a dash), not the default
+    older = {k: v for k, v in runs["b1"].items() if k != "options"}
+    assert differing_settings([("older", older), ("off_chip", off)]) == [("options.activations_on_chip",
+                                                                          [None, False])]
+
+
+def test_a_composed_run_records_its_own_options_not_its_passes():
+    # GPT-2 with decode steps on h100 under execution: auto runs its decode passes as CUDA graphs (an option the
+    # scenario sets on each pass): the run's options are still the defaults, and a run setting one records it
+    wl = load_workload("gpt2", ["seq_len=64", "decode_steps=2"])
+    auto = simulate(wl, "h100").to_dict()
+    assert auto["execution"] == "prefill eager, decode cuda_graph" and auto["options"] == {}
+    eager = simulate(wl, "h100", execution="eager").to_dict()
+    assert eager["options"] == {"execution": "eager"}

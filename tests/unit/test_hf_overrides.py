@@ -87,6 +87,10 @@ def test_run_override_builds_the_changed_model(tmp_path, capsys):
      "workload.num_local_experts: unsupported field for Qwen2MoeForCausalLM"),
     ("info", "mistral_7b", "num_key_value_heads=5", "workload.num_key_value_heads: 5 must divide "
                                                      "num_attention_heads (32)"),
+    # layers builds the config's first layers: gpt-oss-20b has 24 (its config's num_hidden_layers), and a 30th's
+    # window is not in its layer_types (an internal IndexError); Mixtral's 32 took 8 more, built dense
+    ("info", "gpt_oss_20b", "layers=30", "workload.layers: hf: layers 30 is more than the model's 24"),
+    ("run", "mixtral_8x7b", "layers=40", "workload.layers: hf: layers 40 is more than the model's 32"),
 ])
 def test_bad_override_is_one_line_exit_2(tmp_path, capsys, command, preset, override, message):
     args = [command, preset] if command == "info" else [command, "--workload", preset, "--arch", "h100", "-q",

@@ -402,3 +402,19 @@ def test_a_stage_samples_notes_speak_for_all_its_layers():
     assert rep["pipeline"]["layer_samples"] == [1, 2]
     (note,) = [n for n in rep["notes"] if n.startswith("attention runs unfused")]
     assert f"(4 ops, {4 * 65_536} B" in note
+
+
+def test_the_console_rounds_the_micro_batches_in_flight():
+    # P = 2, m = 4, v = 3 chunks a stage (SMALL's 4 layers as 6, 1 a chunk): stage 0 holds Megatron-LM's warm-up
+    # 2(P − 0 − 1) + (v − 1)·P = 2 + 4 chunks and the running one, 7 chunks of 1/3 = 7/3 micro-batches, stage 1
+    # 2·0 + 4 + 1 = 5, 5/3; the console printed 2.3333333333333335 (gpt3_175b_training_selene: 10.333333333333334)
+    from accelsim.report.console import summary_table
+
+    params = {**SMALL, "layers": 6, "mode": "training", "pipeline_parallel": 2, "micro_batches": 4,
+              "pipeline_interleave": 3, "dtype": "fp16"}
+    rep = simulate(load_workload({"model": "gpt", **params}), _arch(2)).to_dict()
+    assert [row["activations_in_flight"] for row in rep["pipeline"]["stage_times"]] == [7 / 3, 5 / 3]
+    labels, values = (list(c.cells) for c in summary_table(rep).columns)
+    rows = dict(zip(labels, values, strict=True))
+    assert rows["  stage 0"].endswith("with 2.333 micro-batches in flight")
+    assert rows["  stage 1"].endswith("with 1.667 micro-batches in flight")

@@ -49,8 +49,12 @@ def test_a_run_passes_only_within_the_goal_unsaturated_and_finished():
 
 def test_the_capacity_run_writes_its_probes_and_the_best_runs_folder(tmp_path, capsys):
     out = tmp_path / "cap"
-    assert main(["serve", "llama2_7b_h100", "--capacity", "--set", "workload.duration=20s", "-o", str(out), "-q",
+    assert main(["serve", "llama2_7b_h100", "--capacity", "--set", "workload.duration=20s", "-o", str(out),
                  "--no-plots"]) == 0
+    # the table is titled by the model and arch, not the file's name, llama2_7b_h100_8rps: the search varies the rate
+    printed = " ".join(capsys.readouterr().out.split())  # rich wraps a long title over lines
+    assert "llama2_7b on h100: capacity at 90 % of requests within the SLOs" in printed
+    assert "8rps" not in printed
     with open(out / "capacity.csv") as f:
         table = list(csv.DictReader(f))
     rates = [float(r["rate"]) for r in table]
@@ -79,12 +83,16 @@ def test_capacity_bad_input_is_one_line(argv, expect, tmp_path, capsys):
     assert expect in line
 
 
-def test_a_capacity_sweep_gives_each_values_capacity(tmp_path):
+def test_a_capacity_sweep_gives_each_values_capacity(tmp_path, capsys):
     # more sequences a replica may run at once raise the rate it keeps its SLOs at (the batch grows, each decode step
     # serving more requests for little more time), from 32 to 128 here
     out = tmp_path / "capsw"
     assert main(["serve", "llama2_7b_h100", "--capacity", "--sweep", "engine.max_num_seqs=32,128", "--set",
-                 "workload.duration=20s", "-o", str(out), "-q", "--no-plots"]) == 0
+                 "workload.duration=20s", "-o", str(out), "--no-plots"]) == 0
+    # titled as a --sweep curve is (docs/serving.md): the model, the arch and the key's values
+    printed = " ".join(capsys.readouterr().out.split())
+    assert ("llama2_7b on h100: capacity at 90 % of requests within the SLOs, by engine.max_num_seqs = 32, 128"
+            in printed) and "8rps" not in printed
     with open(out / "capacity_sweep.csv") as f:
         table = list(csv.DictReader(f))
     assert [r["value"] for r in table] == ["32", "128"]
@@ -93,3 +101,16 @@ def test_a_capacity_sweep_gives_each_values_capacity(tmp_path):
         with open(out / f"point_{i}" / "capacity.csv") as f:
             best = max(float(r["rate"]) for r in csv.DictReader(f) if r["passes"] == "True")
         assert best == pytest.approx(float(row["capacity_requests_per_s"]))
+
+
+def test_a_capacity_title_names_the_model_and_arch_a_hf_preset_by_its_own_name():
+    from accelsim.config.serving import load_serving
+    from accelsim.serving.capacity import title
+    from accelsim.serving.curve import spec_name
+
+    # --set contradicting the file's name (llama2_7b_h100_8rps at 32 requests/s) does not reach the title
+    spec = load_serving("llama2_7b_h100", ["workload.arrival.rate=32"])
+    assert spec.name == "llama2_7b_h100_8rps" and spec_name(spec) == "llama2_7b on h100"
+    assert title(spec_name(spec), 0.95) == "llama2_7b on h100: capacity at 95 % of requests within the SLOs"
+    # an hf preset is served by the hf builder under its preset's name
+    assert spec_name(load_serving("llama3_8b_h100_chat")) == "llama3_8b on h100"

@@ -171,6 +171,24 @@ def test_what_residual_add_is_not_fused(net, why):
     assert "fused_into" not in r["mapping"] and r["bytes"]["hbm"] > 0, why
 
 
+def _fusion_notes(workload: dict, arch) -> list[str]:
+    notes = accelsim.simulate(workload, arch, cache_residency=False).to_dict()["notes"]
+    return [n for n in notes if "output_path" in n]
+
+
+def test_an_int8_cnn_on_a_gpu_preset_gets_a_note_naming_the_key():
+    int8 = {**CONV_ADD_RELU, "dtype": "int8"}
+    # a100: a GPU-like core (core.tile) with nothing on its output path (PyTorch eager). int8: 256 B a tensor; the
+    # add reads c1's output and the input and writes the sum, 3 × 256 B, the ReLU reads and writes it, 2 × 256 B:
+    # 1280 B through HBM (cache_residency off: nothing read back from L2)
+    line, = _fusion_notes(int8, "a100")
+    assert line.startswith("2 activation and residual-add op(s)") and "1280 B" in line and " hbm" in line
+    assert line.endswith("--set 'arch.core.vector.output_path=[add,relu]'")
+    # with them fused, in fp16 (PyTorch eager's CNNs), or on a chip that is not GPU-like: no note
+    assert _fusion_notes(int8, {"base": "a100", "core": {"vector": {"output_path": ["relu", "add"]}}}) == []
+    assert _fusion_notes(CONV_ADD_RELU, "a100") == [] and _fusion_notes(int8, "tpu-v4") == []
+
+
 def test_an_unknown_output_path_function_is_one_line_naming_the_key():
     with pytest.raises(ConfigError) as info:
         accelsim.simulate(CONV_RELU_CONV, _arch(["relu", "swish2"]))

@@ -1,14 +1,26 @@
 """Pass 1b, output-path fusion: an element-wise activation that the core applies to a matmul's output as it is
 written (``core.vector.output_path``: Eyeriss's ReLU module, TPU v1's activation pipeline) is folded into the op
-that produces its input.
+that produces its input; with ``add`` listed, so is a residual add (a conv's epilogue adding the block's input,
+as cuDNN's fused convolution-bias-activation and TensorRT's Convolution + ElementWise fusion run ResNet's blocks:
+the cuDNN API reference's ``cudnnConvolutionBiasActivationForward`` computes y = act(alpha1 · conv(x) + alpha2 · z
++ bias), z a tensor of y's shape; TensorRT's layer-fusion list (Developer Guide, "Types of Fusions"; Layer Fusion
+Catalog) fuses a Convolution followed by an ElementWise sum into the convolution, the sum broadcasting at most
+across the batch, and an ElementWise operation followed by an Activation).
 
 An activation op of a listed function is fused when its only input is the output of a conv, transposed conv,
-linear or matmul (possibly through a folded batch norm) and it is that tensor's only reader (nor is the tensor
-stashed for a backward pass): the producer then writes the activated tensor, so the activation's input never
-round-trips a memory. The fused op does no separate work (no tasks, no bytes), later ops read the producer's
-output, and its report row keeps its FLOPs on the producer core's vector unit (priced at the vector energy per
-FLOP) with ``mapping.fused_into``. Its time is the output path's: ⌈elements · c(fn) / lanes⌉ cycles, pipelined
-with the producer's compute, so the producer takes the longer of the two (:func:`pipeline`).
+linear or matmul (possibly through a folded batch norm or ops already fused into it) and it is that tensor's
+only reader (nor is the tensor stashed for a backward pass): the producer then writes the activated tensor, so
+the activation's input never round-trips a memory. A residual add (two inputs of its output's shape) is fused
+the same way when one input is such an output and the other, the residual, is already computed when the
+producer runs (a graph input, or the output of an op before it; of two candidate producers the later, so a
+ResNet downsampling block's add folds into its downsample conv, which runs after conv3): the producer reads the
+residual once as it writes its output (``Plan.epilogue``, its bytes counted once, never re-read by the GEMM's
+tiling) and writes the sum, so the add's own write and the re-read of both its inputs are saved; an activation
+after it then folds in as after any producer. A fused op does no separate work (no tasks, no bytes), later ops
+read the producer's output, and its report row keeps its FLOPs on the producer core's vector unit (priced at
+the vector energy per FLOP) with ``mapping.fused_into``. Its time is the output path's: ⌈elements · c(fn) /
+lanes⌉ cycles, pipelined with the producer's compute, so the producer takes the longer of its own and its fused
+ops' together (:func:`pipeline`).
 """
 
 from __future__ import annotations
@@ -22,11 +34,13 @@ from .plan import NONE, Plan
 from .pricing import price_op
 
 PRODUCERS = frozenset({OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR, OpKind.MATMUL})
+RESIDUAL = "add"  # the output_path entry of a residual add
 
 
 def fuse(plans: tuple[Plan, ...], graph: Graph, arch: Arch) -> tuple[Plan, ...]:
-    """The plans with each fusable activation folded into its producer (``details["fused_into"]``) and every later
-    read of it rerouted to the producer's output; ``plans`` unchanged when the core lists no function."""
+    """The plans with each fusable activation and residual add folded into its producer (``details["fused_into"]``;
+    a residual add's other operand added to the producer's ``inputs`` and ``epilogue``) and every later read of it
+    rerouted to the producer's output; ``plans`` unchanged when the core lists nothing."""
     fns = frozenset(arch.core.vector.output_path)
     if not fns:
         return plans
@@ -37,14 +51,47 @@ def fuse(plans: tuple[Plan, ...], graph: Graph, arch: Arch) -> tuple[Plan, ...]:
     root_of: dict[str, str] = {}  # fused op → the op whose output it became
     for i, p in enumerate(plans):
         op = p.op
-        if p.works and op.kind is OpKind.ACTIVATION and op.fn in fns and len(op.inputs) == 1:
+        if not p.works:
+            continue
+        if op.kind is OpKind.ACTIVATION and op.fn in fns and len(op.inputs) == 1:
             root = _producer(op.inputs[0], out, index, readers, stashed, root_of)
+        elif op.kind is OpKind.ELEMENTWISE and op.fn == RESIDUAL and RESIDUAL in fns:
+            root, other = _residual(p, out, index, readers, stashed, root_of)
             if root is not None:
-                root_of[op.name] = root
-                out[i] = p._replace(unit_kind=NONE, details={"fused_into": root})
+                q = out[index[root]]
+                out[index[root]] = q._replace(inputs=tuple(dict.fromkeys((*q.inputs, *other))),
+                                              epilogue=tuple(dict.fromkeys((*q.epilogue, *other))))
+        else:
+            continue
+        if root is not None:
+            root_of[op.name] = root
+            out[i] = p._replace(unit_kind=NONE, details={"fused_into": root})
     if not root_of:
         return plans
     return tuple(_reroute(p, root_of) for p in out)
+
+
+def _residual(p: Plan, plans: list[Plan], index: dict[str, int], readers: Counter, stashed: frozenset[str],
+              root_of: dict[str, str]) -> tuple[str | None, tuple[str, ...]]:
+    """For an element-wise add ``p``: (the working matmul whose output path can take it, the physical tensors of
+    its other operand, the residual), or (None, ()). The add must have two inputs of its output's shape (no
+    broadcast: TensorRT's Convolution + ElementWise fusion rules broadcasting out, but across the batch), read
+    whole; one of them :func:`_producer`'s output, the other produced before that producer (a graph input, or an
+    earlier op's output), so that it is ready when the producer's epilogue reads it. Of two such producers, the
+    later one."""
+    op = p.op
+    if len(op.inputs) != 2 or op.weights or p.shares or any(s != op.out_shape for s in op.in_shapes):
+        return None, ()
+    best: tuple[str | None, tuple[str, ...]] = (None, ())
+    for j in (0, 1):
+        root = _producer(op.inputs[j], plans, index, readers, stashed, root_of)
+        if root is None:
+            continue
+        other = tuple(dict.fromkeys(root_of.get(t, t) for t in p.operands[1 - j]))
+        ready = all(index.get(t, -1) < index[root] for t in other)  # (a graph input has no index: ready)
+        if ready and (best[0] is None or index[root] > index[best[0]]):
+            best = (root, other)
+    return best
 
 
 def _producer(src: str, plans: list[Plan], index: dict[str, int], readers: Counter, stashed: frozenset[str],
@@ -75,7 +122,8 @@ def _reroute(p: Plan, root_of: dict[str, str]) -> Plan:
 
 def pipeline(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:
     """After pricing: each fused op's output-path cycles (its unit's price, the vector unit's, ``output_path_cycles``), and
-    each producer's cycles the longer of its own and its fused ops' (the output path keeps pace with the array)."""
+    each producer's cycles the longer of its own and its fused ops' together (the output path keeps pace with the
+    array)."""
     extra: dict[str, int] = {}
     out = list(plans)
     for i, p in enumerate(plans):
@@ -102,4 +150,4 @@ def fused_mapping(p: Plan, producer: OpMapping, units: tuple[Unit, ...]) -> OpMa
                      dict(p.details))
 
 
-__all__ = ["fuse", "pipeline", "fused_mapping", "PRODUCERS"]
+__all__ = ["fuse", "pipeline", "fused_mapping", "PRODUCERS", "RESIDUAL"]

@@ -28,6 +28,9 @@ class Plan(NamedTuple):
     resident_out: bool = False  # its output stays in its core's SRAM
     live_bytes: int = 0  # resident activations held in its core's SRAM while it runs
     weights: tuple[Weight, ...] = ()  # parameter tensors it loads: its own, plus a folded batch norm's shift
+    # physical tensors its output path reads once, as it writes its output (a fused residual add's other operand,
+    # :mod:`.fusion`); they are among ``inputs`` (for dependencies and residency) but not its matmul's operands
+    epilogue: tuple[str, ...] = ()
     details: dict = {}  # what the cost model reckoned (report.json's ``mapping``); never mutated, so shareable
 
     @property

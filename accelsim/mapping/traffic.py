@@ -144,8 +144,9 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
         a_tensors, b_tensors = p.operands[0], tuple(dict.fromkeys(t for g in p.operands[1:] for t in g))
         a_share = _shares(p, range(1))
         b_share = _shares(p, range(1, len(p.operands)), overlap=bool(op.attrs.get("shared_kv")))
-    else:
-        a_tensors, b_tensors = p.inputs, ()
+    else:  # (the tensors its epilogue reads are not its operands: :func:`epilogue_bytes`)
+        a_tensors = tuple(dict.fromkeys(t for g in p.operands for t in g)) if p.epilogue else p.inputs
+        b_tensors = ()
         a_share, b_share = _shares(p, range(len(p.operands))), {}
     cached = p.details.get(l2resident.KEY, ())
     fwd = op.phase == "forward"
@@ -184,6 +185,14 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
     return act_a, act_b, wts, out_levels
 
 
+def epilogue_bytes(p: Plan, ctx: Context) -> dict[str, int]:
+    """Off-chip bytes by level of the tensors ``p``'s output path reads as it writes its output (``Plan.epilogue``:
+    a fused residual add's other operand, :mod:`.fusion`): each once, as its output is written once."""
+    if not p.epilogue:
+        return {}
+    return _sources(p.epilogue, p.op.elem_bytes, ctx, p.details.get(l2resident.KEY, ()), forward=p.op.phase == "forward")
+
+
 def _touched(w: Weight, param: Weight, rows: int, shards: int, op: Op, ctx: Context) -> dict[str, int]:
     """Bytes by level of the ``rows`` rows of ``w`` (a lazy step's parameter ``param``, or a state of it) that a
     sparse step reads, or writes back: a distributed optimizer's step ⌈rows / shards⌉ of them; whole granules each,
@@ -206,8 +215,10 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     arch, op = ctx.arch, p.op
     elem = op.elem_bytes
     act_a, act_b, wts, out_levels = operand_bytes(p, ctx)
+    epi = epilogue_bytes(p, ctx)
+    epi_tot = sum(epi.values())
     cached_in = p.details.get(l2resident.KEY)
-    details: dict = {}
+    details: dict = {"epilogue_reads": list(p.epilogue)} if p.epilogue else {}
     passes = vector.input_passes(op, arch.core.vector) if not op.kind.is_matmul else 1
     # a modelled GPU kernel re-reads the rows it just read from the innermost cache (vector.achieved_fraction)
     cached = passes > 1 and bool(ctx.caches) and op.fn in vector.KERNELS and arch.core.vector.resident_threads
@@ -236,11 +247,13 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     sram = op.in_bytes + op.out_bytes + sum(wts.values())
     if op.kind.is_matmul:
         sram = p.details.get("sram_operand_bytes", sram)
-    groups = tile_groups(p, ntiles, nunits, a_tot + b_tot + out_off, ctx.main_bandwidth, options)
+    # the output path reads its epilogue tensors from the scratchpad once (a resident one too)
+    sram += sum(ctx.out_bytes[t] if t in ctx.out_bytes else ctx.input_elems[t] * elem for t in p.epilogue)
+    moved = a_tot + b_tot + out_off + epi_tot
+    groups = tile_groups(p, ntiles, nunits, moved, ctx.main_bandwidth, options)
     # (a GPU's groups are its cores' K-slices, emit.group_plan: no ramp)
     gpu = "output_tiles" in p.details or ctx.units[p.units[0]].count > 1
-    ramp = 0 if gpu else ramp_groups(p, groups, nunits, a_tot + b_tot + out_off, ctx.main_bandwidth,
-                                     options.ramp_max)
+    ramp = 0 if gpu else ramp_groups(p, groups, nunits, moved, ctx.main_bandwidth, options.ramp_max)
     if ramp:
         details["ramp"] = ramp
     cache_bytes: dict[str, int] = {}
@@ -254,6 +267,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
                                   + (a_tot * (passes - 1) if cached else 0))
         else:
             cache_bytes[cache] = a_tot * fa + b_tot * fb + out_off
+        cache_bytes[cache] += epi_tot  # the epilogue's reads pass every cache once
         if per is not None and op.kind is not OpKind.ATTENTION:
             budget = ctx.cache_budget[cache]
             t2 = tile_gemm(op.gemm.m, op.gemm.n, op.gemm.k, *per, budget, budget, budget, op.name)
@@ -263,8 +277,8 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     if passes > 1:
         details["input_passes"] = passes
     # activation loads wait for their producers; parameter loads only for a free buffer (so they prefetch)
-    act_levels = {lv: _times(act_a.get(lv, 0), fa) + _times(act_b.get(lv, 0), fb)
-                  for lv in dict.fromkeys([*act_a, *act_b])}
+    act_levels = {lv: _times(act_a.get(lv, 0), fa) + _times(act_b.get(lv, 0), fb) + epi.get(lv, 0)
+                  for lv in dict.fromkeys([*act_a, *act_b, *epi])}
     act_levels.update({lv: b for lv, b in cache_bytes.items() if b})
     # a parameter read from a cache (options.warm_params) moves only the cache's bytes, counted above. One held
     # beyond main memory (host memory behind a link) that the tiling reads more than once is staged in main memory
@@ -574,4 +588,4 @@ def context(arch: Arch, units: tuple[Unit, ...], plans: tuple[Plan, ...], level_
                    arch.memory(arch.main_memory).sustained_bandwidth)
 
 
-__all__ = ["Context", "Traffic", "context", "core_reads", "operand_bytes", "ramp_groups", "split_estimate", "sram_reads", "tile_groups", "traffic", "GROUP_MIN_CYCLES", "GROUPS_PER_SECOND", "RAMP_MAX"]
+__all__ = ["Context", "Traffic", "context", "core_reads", "epilogue_bytes", "operand_bytes", "ramp_groups", "split_estimate", "sram_reads", "tile_groups", "traffic", "GROUP_MIN_CYCLES", "GROUPS_PER_SECOND", "RAMP_MAX"]

@@ -102,7 +102,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
         "memory": memory,
         "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + flash_fallback_notes(tg)
-                  + unfused_attention_notes(graph, arch)
+                  + unfused_attention_notes(graph, arch) + epilogue_fusion_notes(graph, arch, tg)
                   + nccl_channel_notes(arch, tg) + vector_key_notes(arch, graph) + scratchpad_rate_notes(arch)
                   + idle_chip_notes(arch, graph) + embedding_parallel_notes(arch, graph)
                   + [str(n) for n in graph.meta.get("notes", ())]),
@@ -410,6 +410,44 @@ def unfused_attention_notes(graph: Graph, arch: Arch) -> list[str]:
             f"{_b(nbytes)} in all) go through memory (written, read and written by the softmax, read again); GPU serving stacks "
             f"and transformers' default (sdpa) run fused FlashAttention kernels, which this arch models: --set "
             f"workload.attention=fused"]
+
+
+QUANTISED_CNN = frozenset({"int8", "uint8", "fp8"})  # a conv in one of these: a CNN deployed through TensorRT
+_MATMULS = frozenset({OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR, OpKind.MATMUL})
+
+
+def epilogue_fusion_notes(graph: Graph, arch: Arch, tg: TaskGraph) -> list[str]:
+    """A GPU-like core (``core.tile``) running a quantised CNN (a conv in int8 or fp8) whose activations and residual
+    adds after a conv/linear output (through batch norms and such ops) run as kernels of their own, because
+    ``core.vector.output_path`` lacks them (the GPU presets model PyTorch eager, which fuses nothing): one line with
+    their count and main-memory bytes, and the key that folds them into the conv's epilogue, as the TensorRT
+    engines such models are deployed with do (conv + bias + residual add + ReLU in one kernel)."""
+    if arch.core.tile is None or not any(op.kind is OpKind.CONV and op.dtype in QUANTISED_CNN for op in graph.ops):
+        return []
+    fns = set(get_args(OutputPathFn))
+    fed: set[str] = set()  # outputs of a matmul, through batch norms and ops its output path could apply
+    after: list[str] = []  # the activations and adds among those
+    for op in graph.ops:
+        if op.kind in _MATMULS:
+            fed.add(op.name)
+        elif op.inputs and op.inputs[0] in fed and op.kind is OpKind.NORM and op.fn == "batchnorm":
+            fed.add(op.name)
+        elif ((op.kind is OpKind.ACTIVATION and op.fn in fns and len(op.inputs) == 1)
+              or (op.kind is OpKind.ELEMENTWISE and op.fn == "add" and len(op.inputs) == 2)) \
+                and any(src in fed for src in op.inputs):
+            fed.add(op.name)
+            after.append(op.name)
+    rows = {m.name: m for m in tg.ops}
+    left = [rows[n] for n in after if n in rows and "fused_into" not in rows[n].mapping]
+    if not left:
+        return []
+    main = arch.main_memory
+    moved = sum(m.bytes.get(main, 0) for m in left)
+    key = ",".join(dict.fromkeys([*arch.core.vector.output_path, *(m.fn for m in left)]))
+    return [f"{len(left)} activation and residual-add op(s) after a conv or linear run as kernels of their own, "
+            f"moving {_b(moved)} through {main}: core.vector.output_path does not list them (the GPU presets model "
+            f"PyTorch eager, which fuses none); TensorRT engines, which int8 and fp8 CNNs are deployed with, fuse "
+            f"conv + bias + residual add + activation into one kernel: --set 'arch.core.vector.output_path=[{key}]'"]
 
 
 def idle_chip_notes(arch: Arch, graph: Graph) -> list[str]:

@@ -1,5 +1,6 @@
 """Output-path fusion (accelsim/mapping/fusion.py, docs/architecture.md): an activation listed in
-``core.vector.output_path`` folds into the conv/linear/matmul whose output is its only input.
+``core.vector.output_path`` folds into the conv/linear/matmul whose output is its only input; with ``add``, a
+residual add (and an activation after it) folds into the conv whose epilogue reads the residual.
 
 Every number is a hand calculation on a made-up chip: 45 nm (no node scaling), fp16 (2 bytes), one 4×4 ws array,
 an 8 KiB scratchpad, HBM at 4 pJ/bit; activations are kept off chip (``activations_on_chip=False``) so that every
@@ -93,6 +94,99 @@ def test_through_a_folded_batch_norm():
 def test_what_is_not_fused(net, why):
     r = _rows(_run(net, _arch(["relu"])))["r1"]
     assert "fused_into" not in r["mapping"] and r["bytes"]["hbm"] > 0, why
+
+
+# a 1×1 conv keeping 4 channels of 8×8 pixels, whose output plus the block's input goes through a ReLU: ResNet's
+# basic block tail (conv, add the identity, relu)
+CONV_ADD_RELU = _net({"type": "conv2d", "name": "c1", "out_channels": 4, "kernel_size": 1},
+                     {"type": "add", "name": "a", "inputs": ["c1", "input"]}, {"type": "relu", "name": "r"})
+
+
+def test_a_residual_add_and_its_relu_fold_into_the_conv_epilogue():
+    # fp16, every tensor 4 × 8 × 8 = 256 elements = 512 B; c1's weight 4 × 4 and bias 4: 20 × 2 = 40 B (all of it
+    # fits the 8 KiB scratchpad: read once)
+    plain, fused = _run(CONV_ADD_RELU, _arch([])), _run(CONV_ADD_RELU, _arch(["relu", "add"]))
+    p, f = _rows(plain), _rows(fused)
+    # unfused: c1 reads the input and its weights and writes its output: 512 + 40 + 512 = 1064 B; the add reads
+    # c1's output and the input and writes the sum: 3 × 512 = 1536 B; the ReLU reads and writes it: 1024 B
+    assert (p["c1"]["bytes"]["hbm"], p["a"]["bytes"]["hbm"], p["r"]["bytes"]["hbm"]) == (1064, 1536, 1024)
+    assert plain["bytes"]["hbm"] == 1064 + 1536 + 1024
+    # fused (cuDNN's y = act(conv(x) + z + bias), TensorRT's Convolution + ElementWise + Activation): c1 also reads
+    # the residual (the input, again: 512 B) in its epilogue and writes the activated sum: 1064 + 512 = 1576 B;
+    # the add's write and the three reads and one write of the sum and c1's output, 4 × 512 = 2048 B, are gone
+    assert f["c1"]["bytes"]["hbm"] == 1576 and fused["bytes"]["hbm"] == 1576 == 3624 - 2048
+    assert f["c1"]["mapping"]["epilogue_reads"] == ["input"]
+    for name in ("a", "r"):
+        assert f[name]["bytes"] == {} and f[name]["compute_cycles"] == 0 and f[name]["mapping"]["fused_into"] == "c1"
+        # 256 FLOPs each on the vector unit (2.0 pJ each: fp16 1.1 + 0.9 pJ, Horowitz 45 nm); ⌈256 × 1 / 16⌉ = 16
+        # cycles each on its output path (add and relu: 1 lane-cycle an element)
+        assert f[name]["flops"] == 256 and f[name]["energy_j"] == pytest.approx(256 * 2.0e-12)
+        assert f[name]["mapping"]["output_path_cycles"] == 16
+    assert (fused["macs"], fused["flops"]) == (plain["macs"], plain["flops"])
+
+
+def test_the_residual_add_and_relu_together_bound_a_short_conv():
+    # one lane: the add's and the ReLU's 256 elements take 256 cycles each, 512 in all, against the 1×1 conv's one
+    # ws fold on the 4×4 array (K, N, M) = (4, 4, 64): 2R + C + T − 2 − 1 = 8 + 4 + 64 − 2 − 1 = 73 cycles
+    assert _rows(_run(CONV_ADD_RELU, _arch([], lanes=1)))["c1"]["compute_cycles"] == 73
+    assert _rows(_run(CONV_ADD_RELU, _arch(["relu", "add"], lanes=1)))["c1"]["compute_cycles"] == 256 + 256
+
+
+def test_add_alone_leaves_the_relu_after_it():
+    f = _rows(_run(CONV_ADD_RELU, _arch(["add"])))
+    # the ReLU reads c1's output (the sum) and writes its own: 2 × 512 B; c1 as fused above: 1576 B
+    assert f["a"]["mapping"]["fused_into"] == "c1" and "fused_into" not in f["r"]["mapping"]
+    assert (f["c1"]["bytes"]["hbm"], f["r"]["bytes"]["hbm"]) == (1576, 1024)
+
+
+def test_a_downsampling_blocks_add_folds_into_the_later_conv():
+    # both inputs of the add are convs' outputs (ResNet's conv3 and downsample): the later conv's epilogue reads
+    # the earlier one's output, which is ready by then
+    net = _net({"type": "conv2d", "name": "c1", "out_channels": 4, "kernel_size": 1},
+               {"type": "conv2d", "name": "c2", "out_channels": 4, "kernel_size": 1, "inputs": ["input"]},
+               {"type": "add", "name": "a", "inputs": ["c1", "c2"]}, {"type": "relu", "name": "r"})
+    f = _rows(_run(net, _arch(["relu", "add"])))
+    assert f["a"]["mapping"]["fused_into"] == "c2" and f["r"]["mapping"]["fused_into"] == "c2"
+    assert f["c2"]["mapping"]["epilogue_reads"] == ["c1"] and "epilogue_reads" not in f["c1"]["mapping"]
+    # c2 reads the input, its weights and c1's output and writes the sum: 512 + 40 + 512 + 512 B
+    assert f["c2"]["bytes"]["hbm"] == 1576 and f["c1"]["bytes"]["hbm"] == 1064
+
+
+@pytest.mark.parametrize("net, why", [
+    # the add's other input is computed after the conv: the conv's epilogue could not read it
+    (_net({"type": "conv2d", "name": "c1", "out_channels": 4, "kernel_size": 1},
+          {"type": "sigmoid", "name": "s", "inputs": ["input"]},
+          {"type": "add", "name": "a", "inputs": ["c1", "s"]}), "residual not ready"),
+    # c1's output has a second reader, so it is written anyway
+    (_net({"type": "conv2d", "name": "c1", "out_channels": 4, "kernel_size": 1},
+          {"type": "add", "name": "a", "inputs": ["c1", "input"]},
+          {"type": "add", "name": "a2", "inputs": ["a", "c1"]}), "two readers"),
+    # a broadcast add (a per-channel tensor, computed before the conv, over its pixels) is no residual
+    (_net({"type": "avgpool2d", "name": "p", "kernel_size": 8},
+          {"type": "conv2d", "name": "c1", "out_channels": 4, "kernel_size": 1, "inputs": ["input"]},
+          {"type": "add", "name": "a", "inputs": ["c1", "p"]}), "broadcast"),
+])
+def test_what_residual_add_is_not_fused(net, why):
+    r = _rows(_run(net, _arch(["relu", "add"])))["a"]
+    assert "fused_into" not in r["mapping"] and r["bytes"]["hbm"] > 0, why
+
+
+def _fusion_notes(workload: dict, arch) -> list[str]:
+    notes = accelsim.simulate(workload, arch, cache_residency=False).to_dict()["notes"]
+    return [n for n in notes if "output_path" in n]
+
+
+def test_an_int8_cnn_on_a_gpu_preset_gets_a_note_naming_the_key():
+    int8 = {**CONV_ADD_RELU, "dtype": "int8"}
+    # a100: a GPU-like core (core.tile) with nothing on its output path (PyTorch eager). int8: 256 B a tensor; the
+    # add reads c1's output and the input and writes the sum, 3 × 256 B, the ReLU reads and writes it, 2 × 256 B:
+    # 1280 B through HBM (cache_residency off: nothing read back from L2)
+    line, = _fusion_notes(int8, "a100")
+    assert line.startswith("2 activation and residual-add op(s)") and "1280 B" in line and " hbm" in line
+    assert line.endswith("--set 'arch.core.vector.output_path=[add,relu]'")
+    # with them fused, in fp16 (PyTorch eager's CNNs), or on a chip that is not GPU-like: no note
+    assert _fusion_notes(int8, {"base": "a100", "core": {"vector": {"output_path": ["relu", "add"]}}}) == []
+    assert _fusion_notes(CONV_ADD_RELU, "a100") == [] and _fusion_notes(int8, "tpu-v4") == []
 
 
 def test_an_unknown_output_path_function_is_one_line_naming_the_key():

@@ -380,14 +380,19 @@ def core_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     (a core with fewer columns re-reads A less: gemmini's 1024³ over 2 cores, each tiled 8 × 4 × 4, reads A 4 + 4
     times, not 2 × the whole op's 8), B's the cores' reads weighted by their columns; cut along M, the same with
     A and B swapped. A vector op is cut by elements: each core reads its share of its activations, and of its
-    parameters when they are as large (an optimizer step's parameter and state, a table's rows), but every core
-    all of a smaller parameter (a norm's scale and shift)."""
+    parameters when each is as large as its output (an optimizer step's parameter and state, a table's rows), but
+    every core all of a smaller parameter (a norm's scale and shift), which it broadcasts over its rows."""
     op = p.op
     if ncores <= 1 or cut == "count" or (op.kind.is_matmul and op.gemm is None):
         return sram_reads(p, a_tot, b_tot, out_off, budgets, shared, psum_bytes)
     if not op.kind.is_matmul:
         _, _, ntiles, _ = sram_reads(p, a_tot, b_tot, out_off, budgets, shared, psum_bytes)
-        return 1, ncores if b_tot < a_tot else 1, ntiles, None
+        # parameters cut with the elements: each as large as the output (a step's parameter and state, a table
+        # gathered by rows); a smaller one is broadcast over the rows each core normalises (a norm's scale and shift,
+        # whatever the row count: 2 rows of 4,096 over 2 cores read all 8 KiB of gamma and beta on each)
+        out = math.prod(op.out_shape)
+        elementwise = all(math.prod(w.shape) >= out for w in op.weights)
+        return 1, 1 if elementwise else ncores, ntiles, None
     dim = {"m": 0, "n": 1}.get(cut or "", 1 if a_tot <= b_tot else 0)
     g = op.gemm
     size = (g.m, g.n)[dim]  # type: ignore[union-attr]
@@ -439,7 +444,8 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     ``slots`` groups of every unit, of :func:`tile_groups`) load while that op runs, since a parameter load waits
     only for a free buffer: those bytes are not counted (on an arch whose kernels are dispatched all are: a
     kernel reads nothing before it runs). The pipeline estimate streams the groups: the transfers back to back with the last group's compute
-    behind them, or each unit's groups at the pace its buffers allow with the main memory's latency. Resident
+    behind them, or each unit's groups at the pace its buffers allow with the main memory's latency (with a ramp,
+    :func:`ramp_groups`, the first transfer and the last compute are its smallest piece's). Resident
     activations, placement in other memories and access granules are left out: the estimate compares splits."""
     op = p.op
     elem = op.elem_bytes
@@ -472,10 +478,15 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     # the transfers once a buffer frees (the compute ``slots`` groups back) and a latency L later, so a unit runs
     # a group per (max((slots − 1)·c, t + L) + c) / slots; the memory streams all groups back to back; the first
     # transfer and its latency ahead, the last group's compute behind
+    # (a ramp, :func:`ramp_groups`, cuts each unit's first and last group into pieces: the first transfer ahead and
+    # the last compute behind are its smallest piece's, 2^-r of a group)
     each = -(-groups // nunits)
     c, t, lat = compute / each, memory / groups, arch.latency_cycles(arch.main_memory)
     period = (max((slots - 1) * c, t + lat) + c) / slots
-    return max(memory + c + lat, each * period + t + lat), float(compute), memory
+    ramp = 0 if arch.core.tile is not None else ramp_groups(p, groups, nunits, a_tot + b_tot + out,
+                                                             main.sustained_bandwidth, options.ramp_max)
+    end = 2.0 ** -ramp
+    return max(memory + c * end + lat, each * period + t * end + lat), float(compute), memory
 
 
 def tile_groups(p: Plan, ntiles: int, nunits: int, nbytes: int, bandwidth: float, options: Options) -> int:

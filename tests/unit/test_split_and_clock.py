@@ -119,3 +119,20 @@ def test_a_faster_clock_never_slows_a_latency_bound_gemm_on_gemmini():
     assert times == sorted(times, reverse=True), times
     assert {r["ops"][0]["tiles"] for r in reps} == {3}
     assert reps[0]["ops"][0]["bytes"]["hbm"] == 2_112 + 512 + 1_056
+
+
+@pytest.mark.parametrize(("rows", "cores", "hbm"), [
+    # fp16 layer norm of rows × 4,096 on multicore-4 (no shared cache): its input and output, rows × 8 KiB each,
+    # once in all however the rows are cut; gamma and beta (2 × 8 KiB) broadcast over the rows each core
+    # normalises, so every core of the split reads all 16 KiB: one core 2·8 + 2·8 + 16 = 48 KiB; two cores each
+    # with a row 2·8 + 2·8 + 2·16 = 64 KiB (was 48: the parameters, as large as two rows, were cut with them)
+    (2, 1, 48 * 1024),
+    (2, 2, 64 * 1024),
+    (3, 2, 3 * 8 * 1024 * 2 + 2 * 16 * 1024),
+])
+def test_every_core_of_a_split_norm_reads_all_of_its_scale_and_shift(rows, cores, hbm):
+    rep = simulate(load_workload({"model": "layernorm", "rows": rows, "cols": 4096}),
+                   load_arch("multicore-4", [f"cores={cores}"])).to_dict()
+    (op,) = rep["ops"]
+    assert op["mapping"].get("units", 1) == cores
+    assert op["bytes"]["hbm"] == hbm

@@ -18,18 +18,23 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..hardware import Arch
-from ..ir import Graph
+from ..ir import Graph, OpKind
 from ..options import Options
 from ..tasks import Unit, UnitKind
 from .l2resident import cache_residency
-from .plan import Plan
+from .plan import Plan, TaskBudget
 from .pricing import signature
 from .traffic import split_estimate
 
 
-def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, arch: Arch) -> tuple[Plan, ...]:
-    """Plans with the units each op runs on and their core (None when they span cores)."""
+def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, arch: Arch,
+           budget: TaskBudget | None = None) -> tuple[Plan, ...]:
+    """Plans with the units each op runs on and their core (None when they span cores). With a task ``budget``,
+    a pass sure to need more tasks stops here (:meth:`TaskBudget.error`), before the other ops are assigned and
+    any task is built: an op split over n units (of one core each) builds at least one compute task on each
+    (:func:`~.traffic.tile_groups` gives each a group), any other working op at least one task."""
     free = [0.0] * len(units)
+    least = 0  # the tasks the ops so far build at least
     finish: dict[str, float] = {}
     pools: dict[str, list[int]] = {}
     for i, u in enumerate(units):
@@ -58,6 +63,9 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, a
             best = pool[0] if len(pool) == 1 else min(pool, key=lambda u: (max(free[u], ready), u))
             chosen = (best,)
             free[best] = max(free[best], ready) + p.est
+        least += len(chosen) if p.op.kind is not OpKind.COLLECTIVE and units[chosen[0]].count == 1 else 1
+        if budget is not None and least > budget.tasks:
+            raise budget.error(p.op.name)
         cores = {units[u].core for u in chosen}
         finish[p.op.name] = free[chosen[0]]
         out.append(p._replace(units=chosen, core=cores.pop() if len(cores) == 1 else None))
@@ -68,14 +76,16 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, a
 # passes of a model on one arch (a serving run's steps) are estimated once
 _ESTIMATES: list[tuple[Arch | None, dict[tuple, dict[tuple[int, int], tuple[float, float, float]]]]] = [(None, {})]
 _ESTIMATES_MAX = 4096  # ops' estimates kept for one arch; then it starts afresh
+_ESTIMATES_COUNTS_MAX = 1 << 18  # and their counts of units' (~200 B each: an op on 4,096 cores has 4,096)
 
 
 def _estimates(arch: Arch) -> dict[tuple, dict[tuple[int, int], tuple[float, float, float]]]:
     """The split estimates kept for ``arch`` (:func:`_split_units`)."""
     held = _ESTIMATES[0]
-    if held[0] is not arch or len(held[1]) > _ESTIMATES_MAX:
+    full = len(held[1]) > _ESTIMATES_MAX or sum(map(len, held[1].values())) > _ESTIMATES_COUNTS_MAX
+    if held[0] is not arch or full:
         # an equal Arch (every field, ~10 µs to compare: a preset loaded again) keeps them
-        held = _ESTIMATES[0] = (arch, held[1] if held[0] == arch and len(held[1]) <= _ESTIMATES_MAX else {})
+        held = _ESTIMATES[0] = (arch, held[1] if held[0] == arch and not full else {})
     return held[1]
 
 
@@ -100,7 +110,12 @@ def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: floa
     many bytes on fewer cores goes by the estimate), or computes no longer and moves no more bytes from no later a
     start (a GEMM over 5 cores whose columns take as many folds of the arrays
     as over 4 only copies its smaller operand once more). ``estimates`` keeps the estimates by what they read of
-    the op (its priced signature, cycles and operand count) and of the options."""
+    the op (its priced signature, cycles and operand count) and of the options.
+
+    Each count costs O(1) beyond its estimate (itself O(1) in the units, cached), and only the chosen count's
+    units are listed, so that an op on a chip of thousands of cores is not O(cores²): the cores' free times are
+    sorted once; of one core's first n units the one core is the one whose n-th frees first, ties going to the
+    core with the lowest unit among them (the sorted unit tuples of different cores compare by their first)."""
     try:
         sig = (signature(p.op), p.cycles, len(p.operands), ready > 0, options.min_tiles_per_op,
                options.max_tiles_per_op)
@@ -108,40 +123,45 @@ def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: floa
     except TypeError:  # an unhashable attribute: estimated on its own
         known = {}
     per_core = len(cores[0])
-    counts = [(n, 1) for n in range(1, per_core + 1)] + [(per_core * c, c) for c in range(2, len(cores) + 1)]
     # each core's units in the order they free, and when the whole core frees
-    ordered = [sorted(c, key=lambda u: (free[u], u)) for c in cores]
+    ordered = [sorted(c, key=lambda u: (free[u], u)) if len(c) > 1 else c for c in cores]
     core_free = sorted((free[c[-1]], i) for i, c in enumerate(ordered))
-    cands = []
-    for n, ncores in counts:
-        if n > p.cycles:
-            break
-        if ncores == 1:  # the n units of one core that free first, on the core where they free first
-            freed, chosen = min((free[o[n - 1]], tuple(sorted(o[:n]))) for o in ordered)
-        else:  # the ncores cores that free first
-            ends = core_free[:ncores]
-            freed = ends[-1][0]
-            chosen = tuple(sorted(u for _, i in ends for u in cores[i]))
-        start = max(ready, freed)
+    cands: list[_Split] = []
+
+    def candidate(n: int, ncores: int, freed: float, core: int) -> None:
         got = known.get((n, ncores))
         if got is None:
             got = known[n, ncores] = split_estimate(p, arch, options, n, ncores, produced=ready > 0)
-        est, compute, memory = got
-        cands.append(_Split(chosen, start, est, compute, memory))
+        cands.append(_Split(n, ncores, core, max(ready, freed), *got))
+
+    lowest = [c[0] for c in ordered]  # each core's lowest unit among its first n
+    for n in range(1, min(per_core, p.cycles) + 1):  # the n units of one core that free first
+        for i, o in enumerate(ordered):
+            lowest[i] = min(lowest[i], o[n - 1])
+        freed, _, core = min((free[o[n - 1]], lowest[i], i) for i, o in enumerate(ordered))
+        candidate(n, 1, freed, core)
+    for ncores in range(2, min(len(cores), p.cycles // per_core) + 1):  # the ncores cores that free first
+        candidate(per_core * ncores, ncores, core_free[ncores - 1][0], -1)
     best = cands[-1]
     for c in reversed(cands[:-1]):
         faster = (c.start + c.est < best.start + best.est
                   and c.start + max(c.compute, c.memory) <= best.start + max(best.compute, best.memory))
         if faster or (c.compute <= best.compute and c.memory <= best.memory and c.start <= best.start):
             best = c
-    return best.units, best.start, best.est
+    if best.ncores == 1:
+        units = tuple(sorted(ordered[best.core][:best.nunits]))
+    else:
+        units = tuple(sorted(u for _, i in core_free[:best.ncores] for u in cores[i]))
+    return units, best.start, best.est
 
 
 class _Split(NamedTuple):
-    """A candidate split of an op (:func:`_split_units`): its units, their start and its estimate, compute and
-    transfers in cycles."""
+    """A candidate split of an op (:func:`_split_units`): its units' count, their cores' count and, of one core's
+    units, the core's index (else -1); their start and its estimate, compute and transfers in cycles."""
 
-    units: tuple[int, ...]
+    nunits: int
+    ncores: int
+    core: int
     start: float
     est: float
     compute: float

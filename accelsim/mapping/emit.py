@@ -29,7 +29,7 @@ from ..ir import OpKind, reduction_chips
 from ..options import Options
 from ..tasks import OpMapping, Task, TaskKind, UnitKind
 from ..units import time_cycles
-from .plan import Plan
+from .plan import Plan, TaskBudget
 from .traffic import GROUP_MIN_CYCLES, Context, Traffic, split
 
 GPU_GROUPS_PER_CORE = 8  # K-slice groups per SM of a GPU op: its first load is 1/8 of its share, not exposed whole
@@ -348,9 +348,7 @@ class Emitter:
         last_compute, last_store = self._groups(p, tr.scale, group_units, cyc, act_loads, w_loads, stores,
                                                 producers, launched, joins)
         if self.max_tasks is not None and len(self.tasks) > self.max_tasks:
-            raise MappingError(f"this pass needs more than {self.max_tasks:,} tasks (at op {op.name!r}), more than "
-                               f"{self.budget_note}; raise options.memory_budget, or coarsen the run "
-                               f"(options.max_tiles_per_op, ramp_max, decode_samples, layer_samples)")
+            raise TaskBudget(self.max_tasks, self.budget_note).error(op.name)
         # a unit ends with its last group's store; when that group stores nothing (a reduction's small output spread
         # over fewer groups than it has), with its last compute and the earlier store still in flight
         ends = []

@@ -29,6 +29,7 @@ from .choice import assign, residency
 from .emit import LINK, Emitter, launch_model
 from .fusion import fuse, fused_mapping, pipeline
 from .placement import place_tensors
+from .plan import TaskBudget
 from .pricing import price
 from .traffic import context, traffic
 
@@ -44,17 +45,16 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     if options.offload == "activations":  # the training stash lives in the next memory out
         stash_level = _spill(arch, "offload: activations")
         level_of.update({name: stash_level for name in graph.info.stashed})
-    plans = residency(assign(pipeline(price(plans, arch), arch), units, options, arch), graph, arch, options)
-    ctx = context(arch, units, plans, level_of, placement.tables,
-                  {name: math.prod(shape) for name, shape in graph.inputs.items()})
     budget, each = options.memory_budget or default_memory_budget(), task_bytes(options)
     shared = f": half of this machine's memory over {sharing_memory()} workers" \
         if options.memory_budget is None and sharing_memory() > 1 else ""
-    emitter = Emitter(ctx, data_parallel(graph, arch), launch,
-                      max_tasks=budget // each,
-                      budget_note=f"options.memory_budget ({budget:,} B{shared} at ~{each} B a task"
-                                  + (f" with the trace, ~{TASK_BYTES} B without options.trace" if options.trace
-                                     else "") + ") holds",
+    tasks = TaskBudget(budget // each, f"options.memory_budget ({budget:,} B{shared} at ~{each} B a task"
+                       + (f" with the trace, ~{TASK_BYTES} B without options.trace" if options.trace else "")
+                       + ") holds")
+    plans = residency(assign(pipeline(price(plans, arch), arch), units, options, arch, tasks), graph, arch, options)
+    ctx = context(arch, units, plans, level_of, placement.tables,
+                  {name: math.prod(shape) for name, shape in graph.inputs.items()})
+    emitter = Emitter(ctx, data_parallel(graph, arch), launch, max_tasks=tasks.tasks, budget_note=tasks.note,
                       tensor_parallel=graph.info.tensor_parallel, expert_parallel=graph.info.expert_parallel,
                       embedding_parallel=graph.info.embedding_parallel,
                       accumulate=graph.info.mode == "training" and graph.info.micro_batches > 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..errors import MappingError
 from ..ir import Op, Weight
 
 NONE = ""  # the unit kind of an op that does no work (a view, a folded batch norm)
@@ -37,3 +38,18 @@ class Plan(NamedTuple):
     def works(self) -> bool:
         """Whether the op runs on a unit (views and folded ops do not)."""
         return self.unit_kind != NONE
+
+
+class TaskBudget(NamedTuple):
+    """The most tasks a pass may have (``options.memory_budget`` over a task's bytes) and the words saying what
+    holds them: lowering stops with :meth:`error` once a pass is sure to need more (:func:`~.choice.assign`, as
+    its ops take their units; the emitter, as it builds their tasks)."""
+
+    tasks: int
+    note: str
+
+    def error(self, op: str) -> MappingError:
+        """The one-line error of a pass found to need more tasks at ``op``."""
+        return MappingError(f"this pass needs more than {self.tasks:,} tasks (at op {op!r}), more than "
+                            f"{self.note}; raise options.memory_budget, or coarsen the run "
+                            f"(options.max_tiles_per_op, ramp_max, decode_samples, layer_samples)")

@@ -16,6 +16,7 @@ the array's operand bytes plus its fills and drains from the level just outside 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -396,28 +397,36 @@ def core_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     dim = {"m": 0, "n": 1}.get(cut or "", 1 if a_tot <= b_tot else 0)
     g = op.gemm
     size = (g.m, g.n)[dim]  # type: ignore[union-attr]
-    parts = split(size, nunits)
     each = nunits // ncores  # a split over cores takes whole cores, their units in order (choice.assign)
     fa: int | Fraction = 0
     fb: int | Fraction = 0
     ntiles, first = 0, None
-    priced: dict[int, tuple[int, int, int, dict | None]] = {}
-    for c in range(ncores):
-        rows = sum(parts[c * each:(c + 1) * each])
+    for rows, same in _core_rows(size, nunits, each, ncores):
         if not rows:
             continue
-        got = priced.get(rows)
-        if got is None:
-            a, b = (-(-a_tot * rows // size), b_tot) if dim == 0 else (a_tot, -(-b_tot * rows // size))
-            got = priced[rows] = sram_reads(p, a, b, -(-out_off * rows // size), budgets, shared, psum_bytes,
-                                            (dim, rows))
-        ra, rb, tiles, tiling = got
+        a, b = (-(-a_tot * rows // size), b_tot) if dim == 0 else (a_tot, -(-b_tot * rows // size))
+        ra, rb, tiles, tiling = sram_reads(p, a, b, -(-out_off * rows // size), budgets, shared, psum_bytes,
+                                           (dim, rows))
         share = Fraction(rows, size)
-        fa += ra * share if dim == 0 else ra
-        fb += rb if dim == 0 else rb * share
-        ntiles += tiles
+        fa += (ra * share if dim == 0 else ra) * same
+        fb += (rb if dim == 0 else rb * share) * same
+        ntiles += tiles * same
         first = first or tiling
     return _whole(fa), _whole(fb), ntiles, first
+
+
+def _core_rows(size: int, nunits: int, each: int, ncores: int) -> list[tuple[int, int]]:
+    """The rows of each of ``ncores`` cores of ``each`` units when ``size`` rows are :func:`split` over
+    ``nunits`` units (core c: the sum of units c·each to (c+1)·each − 1's), in core order, as runs of (rows, cores
+    with them): the first units get one row more than the rest, so at most three runs (whole cores of those, the
+    core where they end, the rest), and a split over thousands of cores is priced in O(1)."""
+    base, rem = divmod(size, nunits)
+    full, part = divmod(rem, each)  # cores all of whose units have a row more; the units of the one after with one
+    runs = [(each * (base + 1), min(full, ncores))]
+    if part and full < ncores:
+        runs.append((each * base + part, 1))
+    runs.append((each * base, ncores - full - (1 if part else 0)))
+    return [(rows, n) for rows, n in runs if n > 0]
 
 
 def _whole(f: int | Fraction) -> int | Fraction:
@@ -459,7 +468,7 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     b_tot, out = acts_b + params, op.out_bytes
     sram = arch.core.sram
     cut: dict = {}
-    compute = max(unit_cycles(p, arch, nunits, a_tot <= b_tot, cut)) if nunits > 1 else p.cycles
+    compute = busiest_unit_cycles(p, arch, nunits, a_tot <= b_tot, cut) if nunits > 1 else p.cycles
     fa, fb, ntiles, _ = core_reads(p, a_tot, b_tot, out, sram.tile_budgets(reserved=0),
                                    sram.shared_budget(reserved=0), arch.core.partial_sum_bytes(op.out_dtype),
                                    nunits, ncores, cut.get("split"))
@@ -548,9 +557,31 @@ def unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict) 
     than units. A unit runs its GEMMs of the count as one run (:func:`~accelsim.cost.folds.run_cycles`: with
     preload overlap they pipeline, the fill and drain once per unit). Each unit's cycles are the op's, scaled by its sub-GEMMs' fold cycles over the whole op's (so a
     dtype's rate and a fused activation's bound carry over); ``details["split"]`` names the dimension."""
+    size, price = _unit_pricing(p, arch, nunits, along_n, details)
+    priced: dict[int, int] = {}
+    out = []
+    for part in split(size, nunits):
+        if part not in priced:
+            priced[part] = price(part)
+        out.append(priced[part])
+    return tuple(out)
+
+
+def busiest_unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict) -> int:
+    """``max(unit_cycles(...))`` without listing the units: :func:`split` cuts into at most two sizes, so O(1)
+    in ``nunits`` (:func:`split_estimate` prices every count of units of a chip of thousands of cores)."""
+    size, price = _unit_pricing(p, arch, nunits, along_n, details)
+    base, rem = divmod(size, nunits)
+    return max(price(base), price(base + 1) if rem else 0)
+
+
+def _unit_pricing(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict,
+                  ) -> tuple[int, Callable[[int], int]]:
+    """What :func:`unit_cycles` cuts over the units and the cycles of a unit's part of it: (the size cut, the
+    part's cycles); sets ``details["split"]`` of a systolic GEMM."""
     op, cycles = p.op, p.cycles
     if p.unit_kind != "systolic" or not op.kind.is_matmul or op.gemm is None or "kv_blocks" in p.details:
-        return tuple(split(cycles, nunits))
+        return cycles, int
     sa = arch.core.systolic
     fused = op.kind is OpKind.ATTENTION
     g = op.gemm
@@ -573,16 +604,13 @@ def unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict) 
         if gemms[0][dim] < nunits <= gemms[0][1 - dim]:
             dim = 1 - dim
     whole = fold_cycles(gemms)
-    size = gemms[0][dim]
-    priced: dict[int, int] = {}
-    out = []
-    for part in split(size, nunits):
-        if part not in priced:
-            sub = fold_cycles([(*x[:dim], part, *x[dim + 1:]) for x in gemms])
-            priced[part] = -(-cycles * sub // whole) if whole else -(-cycles // nunits)
-        out.append(priced[part])
+
+    def price(part: int) -> int:
+        sub = fold_cycles([(*x[:dim], part, *x[dim + 1:]) for x in gemms])
+        return -(-cycles * sub // whole) if whole else -(-cycles // nunits)
+
     details["split"] = ("m", "n", "k", "count")[dim]
-    return tuple(out)
+    return gemms[0][dim], price
 
 
 def context(arch: Arch, units: tuple[Unit, ...], plans: tuple[Plan, ...], level_of: dict[str, str],

@@ -145,7 +145,7 @@ def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: floa
     best = cands[-1]
     for c in reversed(cands[:-1]):
         faster = (c.start + c.est < best.start + best.est
-                  and c.start + max(c.compute, c.memory) <= best.start + max(best.compute, best.memory))
+                  and c.start + max(c.compute, c.memory) < best.start + max(best.compute, best.memory))
         if faster or (c.compute <= best.compute and c.memory <= best.memory and c.start <= best.start):
             best = c
     if best.ncores == 1:

@@ -42,7 +42,7 @@ def _reference_split(p, cores, free, ready, arch, options):
         cands.append((chosen, max(ready, freed), est, compute, memory))
     best = cands[-1]
     for c in reversed(cands[:-1]):
-        faster = c[1] + c[2] < best[1] + best[2] and c[1] + max(c[3], c[4]) <= best[1] + max(best[3], best[4])
+        faster = c[1] + c[2] < best[1] + best[2] and c[1] + max(c[3], c[4]) < best[1] + max(best[3], best[4])
         if faster or (c[3] <= best[3] and c[4] <= best[4] and c[1] <= best[1]):
             best = c
     return best[0], best[1], best[2]

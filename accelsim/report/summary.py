@@ -104,7 +104,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + flash_fallback_notes(tg)
                   + unfused_attention_notes(graph, arch) + epilogue_fusion_notes(graph, arch, tg)
                   + nccl_channel_notes(arch, tg) + vector_key_notes(arch, graph) + scratchpad_rate_notes(arch)
-                  + idle_chip_notes(arch, graph) + embedding_parallel_notes(arch, graph)
+                  + idle_unit_notes(arch, tg, t) + idle_chip_notes(arch, graph)
+                  + embedding_parallel_notes(arch, graph)
                   + [str(n) for n in graph.meta.get("notes", ())]),
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
         **({"phases": _phases(ops)} if any("phase" in m.mapping for m in tg.ops) else {}),
@@ -250,13 +251,20 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
 
 
 def _array_rate(graph: Graph, arch: Arch) -> float:
-    """The systolic arrays' best rate multiplier over the dtypes the graph's MAC ops compute in (``dtype_rate``;
-    1 when the arrays list no rates): the roofline's peak is that of the fastest dtype the run uses (an int8 GEMM
-    on an H100 has twice the bf16 peak; an fp32 one a fifteenth of it), so no op sits above the roof."""
-    rates = arch.core.systolic.rates
-    if not rates:
-        return 1.0
-    return max((dtype_rate(rates, op.dtype)[1] for op in graph.ops if op.macs), default=1.0)
+    """The MAC units' best rate multiplier over the dtypes the graph's MAC ops compute in (``dtype_rate``; 1 for
+    a unit that lists no rates), averaged over the units by their peak MACs (the systolic arrays and any unit of
+    ``core.units`` with MACs): the roofline's peak is that of the fastest dtype the run uses (an int8 GEMM on an
+    H100 has twice the bf16 peak; an fp32 one a fifteenth of it), so no op sits above the roof."""
+    dtypes = list(dict.fromkeys(op.dtype for op in graph.ops if op.macs))
+    parts = []
+    for u in arch.core.unit_specs():
+        macs = u.macs_per_cycle
+        if macs:
+            rates = getattr(u.spec, "rates", None)
+            parts.append((macs, max((dtype_rate(rates, d)[1] for d in dtypes), default=1.0) if rates else 1.0))
+    if len({rate for _, rate in parts}) <= 1:
+        return parts[0][1] if parts else 1.0
+    return sum(macs * rate for macs, rate in parts) / sum(macs for macs, _ in parts)
 
 
 def bounded(bandwidth: float) -> float | None:
@@ -271,6 +279,7 @@ def _arch_summary(arch: Arch, peak_flops: float) -> dict:
     return {"name": arch.name, "clock_hz": arch.clock_hz, "cores": arch.cores, "chips": arch.chips,
             "dtype": arch.dtype, "peak_macs_per_cycle": arch.peak_macs_per_cycle, "peak_flops_per_s": peak_flops,
             "systolic": {"rows": sa.rows, "cols": sa.cols, "dataflow": sa.dataflow, "count": sa.count},
+            **({"units": arch.core.model_dump(mode="json", include={"units"})["units"]} if arch.core.units else {}),
             "memory_bytes_per_s": {lv: bounded(arch.memory(lv).bandwidth) for lv in arch.memories},
             "sram_bytes": arch.core.sram.total_bytes * arch.cores}
 
@@ -448,6 +457,17 @@ def epilogue_fusion_notes(graph: Graph, arch: Arch, tg: TaskGraph) -> list[str]:
             f"moving {_b(moved)} through {main}: core.vector.output_path does not list them (the GPU presets model "
             f"PyTorch eager, which fuses none); TensorRT engines, which int8 and fp8 CNNs are deployed with, fuse "
             f"conv + bias + residual add + activation into one kernel: --set 'arch.core.vector.output_path=[{key}]'"]
+
+
+def idle_unit_notes(arch: Arch, tg: TaskGraph, t: _TaskArrays) -> list[str]:
+    """One line per unit of ``core.units`` that ran no op: its kind's ``accepts`` preferred none of the run's ops
+    to the other units' (or could run none), so it adds nothing but its area and static power."""
+    if not arch.core.units:
+        return []
+    ran = {tg.units[i].group for i in np.unique(t.unit[t.compute]) if i >= 0}
+    return [f"unit {u.name} (core.units, kind {u.kind}) ran no op: its kind's accepts() preferred none of this run's "
+            f"ops to the other units' (docs/architecture.md, Mapping 3)"
+            for u in arch.core.unit_specs()[2:] if u.name not in ran]
 
 
 def idle_chip_notes(arch: Arch, graph: Graph) -> list[str]:

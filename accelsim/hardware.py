@@ -42,6 +42,7 @@ from .units import (
     RATE_BITS,
     DType,
     Sparsity,
+    format_size,
     parse_bandwidth,
     parse_frequency,
     parse_size,
@@ -713,6 +714,16 @@ class Level(_Model):
     static_power: Watts | None = None  # W the level draws whether or not it moves data (refresh, PHY idle)
     area: SquareMm | None = None  # mm² on the chip's die (a memory: its PHY and controller); a cache: its SRAM
     phy_area_per_bandwidth: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None  # mm² per GB/s
+
+    @model_validator(mode="after")
+    def _granule_fits(self) -> Level:
+        # a transfer takes whole granules, and a cache's energy per bit is that of an access_bytes-wide read of
+        # its arrays (energy.tech.sram_pj_per_bit): a granule larger than the level is neither
+        if self.access_bytes > self.capacity:
+            raise ValueError(f"access_bytes: {format_size(self.access_bytes)} is more than the level's capacity "
+                             f"({format_size(self.capacity)}); it is the smallest transfer the level serves (a "
+                             f"burst, a cache line, a flash page)")
+        return self
 
     @property
     def sustained_bandwidth(self) -> float:

@@ -1,7 +1,8 @@
 """Plug-in unit kinds end to end (docs/configuration.md, "Plug-in unit kinds"): the worked example of
 docs/examples/plugins (an analog compute-in-memory crossbar unit, kind ``cim_crossbar``) loaded through an arch's
 ``plugins``, its kind kept with its spec, its fields in every dump, its MACs in the chip's peak, its own area and
-MAC energy, the accepts() contract."""
+MAC energy, the accepts() contract; and the arch checks met on the way (a granule larger than its level, a clock or
+bandwidth without its unit)."""
 
 from __future__ import annotations
 
@@ -244,4 +245,27 @@ def test_an_accepts_that_returns_no_preference_is_a_mapping_error(kinds):
     kinds("says_what", lambda op: "yes")
     with pytest.raises(MappingError, match=r"unit kind 'says_what': accepts\(\) gave 'yes'"):
         simulate(GEMM, _on("says_what"))
+
+
+# ---- 6, 7. what an arch file may not say ---------------------------------------------------------------------------
+@pytest.mark.parametrize("text, where, says", [
+    # a 64 MiB granule on a 32 MiB cache: per-bit energy of a 64 MiB port
+    ("levels:\n  edram: {role: cache, after: sram, capacity: 32MiB, bandwidth: 256GB/s, access_bytes: 64MiB}\n",
+     ":3: levels.edram.access_bytes:", "64MiB is more than the level's capacity (32MiB)"),
+    ("clock: 1.75\n", ":2: clock:", "1.75 Hz is below 1 MHz: write the clock with its unit, e.g. '1.75GHz'"),
+    ("clock: 940\n", ":2: clock:", "e.g. '940MHz'"),
+    ("hbm: {bandwidth: 819}\n", ":2: hbm.bandwidth:", "819 B/s is below 1 MB/s: write the bandwidth with its unit"),
+])
+def test_a_granule_larger_than_its_level_or_a_clock_or_bandwidth_without_unit_is_refused(tmp_path, text, where,
+                                                                                          says):
+    (tmp_path / "a.yaml").write_text("base: edge-npu\n" + text)
+    with pytest.raises(ConfigError) as e:
+        load_arch(tmp_path / "a.yaml")
+    assert "\n" not in str(e.value) and f"a.yaml{where}" in str(e.value) and says in str(e.value)
+
+
+def test_plain_numbers_of_hz_and_bytes_per_second_are_still_read():
+    # configuration.md: a plain number is Hz / bytes per second (benchmarks/sweep.py writes clocks so)
+    arch = load_arch({"base": "edge-npu", "clock": 2e9, "hbm": {"bandwidth": 1e11}})
+    assert arch.clock == 2e9 and arch.memory("hbm").bandwidth == 1e11
 

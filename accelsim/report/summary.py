@@ -104,7 +104,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + flash_fallback_notes(tg)
                   + unfused_attention_notes(graph, arch) + epilogue_fusion_notes(graph, arch, tg)
                   + nccl_channel_notes(arch, tg) + vector_key_notes(arch, graph) + scratchpad_rate_notes(arch)
-                  + idle_unit_notes(arch, tg, t) + idle_chip_notes(arch, graph)
+                  + idle_unit_notes(arch, tg, t) + unpriced_fn_notes(arch, graph, ops) + idle_chip_notes(arch, graph)
                   + embedding_parallel_notes(arch, graph)
                   + [str(n) for n in graph.meta.get("notes", ())]),
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
@@ -457,6 +457,33 @@ def epilogue_fusion_notes(graph: Graph, arch: Arch, tg: TaskGraph) -> list[str]:
             f"moving {_b(moved)} through {main}: core.vector.output_path does not list them (the GPU presets model "
             f"PyTorch eager, which fuses none); TensorRT engines, which int8 and fp8 CNNs are deployed with, fuse "
             f"conv + bias + residual add + activation into one kernel: --set 'arch.core.vector.output_path=[{key}]'"]
+
+
+def unpriced_fn_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str]:
+    """In a graph made outside the builders (no ``model`` in its meta: ``simulate(graph, arch)`` of hand-made ops),
+    one line per vector function that neither the arch's ``core.vector.cycles_per_element`` nor the built-in table
+    (:data:`~accelsim.hardware.DEFAULT_VECTOR_COSTS`) prices, run by ops that declare more FLOPs than the
+    ``default`` lane-cycles per element they were priced at: the price reads its elements, never its FLOPs, so the
+    key to set is named. (A builder's own functions priced at the default are its modelling choice.)"""
+    if "model" in graph.meta:
+        return []
+    table = arch.core.vector.cycles_per_element
+    found: dict[str, list[dict]] = {}
+    for row in ops:
+        m = row.get("mapping") or {}
+        fn = row.get("fn")
+        if ("cycles_per_element" in m and "elements" in m and fn not in table and fn not in DEFAULT_VECTOR_COSTS
+                and row["flops"] > m["elements"] * m["cycles_per_element"]):
+            found.setdefault(fn, []).append(row)
+    out = []
+    for fn, rows in found.items():
+        names = ", ".join(r["name"] for r in rows[:3]) + (f" and {len(rows) - 3} more" if len(rows) > 3 else "")
+        cost = rows[0]["mapping"]["cycles_per_element"]
+        out.append(f"vector function {fn!r} ({names}) has no cost of its own: priced at the default {cost:g} "
+                   f"lane-cycle(s) per element ({sum(r['mapping']['elements'] for r in rows):,} elements), not by "
+                   f"its {sum(r['flops'] for r in rows):,} declared FLOPs; set "
+                   f"arch.core.vector.cycles_per_element.{fn} (lane-cycles per element)")
+    return out
 
 
 def idle_unit_notes(arch: Arch, tg: TaskGraph, t: _TaskArrays) -> list[str]:

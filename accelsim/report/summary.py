@@ -187,7 +187,14 @@ def _stalls(arch: Arch, trace: Trace, t: _TaskArrays, stall: np.ndarray
         if mask.any():
             for oi, s in _group_sum(t.op[mask], stall[mask]):
                 per_op.setdefault(oi, {})[lv] = s
-    return by_level, per_op
+    return in_level_order(arch, by_level), per_op
+
+
+def in_level_order(arch: Arch, by_level: dict) -> dict:
+    """``by_level`` with the levels of the hierarchy first, innermost first (as report.json's ``levels``: a cache
+    before the memories behind it), then any other key (the chip link) as it came."""
+    order = [lv.name for lv in arch.hierarchy() if lv.name in by_level]
+    return {**{lv: by_level[lv] for lv in order}, **by_level}
 
 
 def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArrays, stall: np.ndarray,
@@ -247,7 +254,7 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
             "arithmetic_intensity": ai, "achieved_flops_per_s": work / ((e_c - s_c) / clock) if e_c > s_c else None,
             "bound": bound, "mapping": m.mapping,
         })
-    return ops, bytes_total
+    return ops, in_level_order(arch, bytes_total)
 
 
 def _array_rate(graph: Graph, arch: Arch) -> float:

@@ -2,12 +2,13 @@
 docs/examples/plugins (an analog compute-in-memory crossbar unit, kind ``cim_crossbar``) loaded through an arch's
 ``plugins``, its kind kept with its spec, its fields in every dump, its MACs in the chip's peak, its own area and
 MAC energy, the accepts() contract; and the arch checks met on the way (a granule larger than its level, a clock or
-bandwidth without its unit)."""
+bandwidth without its unit), the report's level order and ``accelsim info ARCH``."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from accelsim import simulate
+from accelsim.cli import main
 from accelsim.config import experiment_from_parts, load_arch
 from accelsim.cost import Priced
 from accelsim.errors import ConfigError, MappingError
@@ -269,3 +271,31 @@ def test_plain_numbers_of_hz_and_bytes_per_second_are_still_read():
     arch = load_arch({"base": "edge-npu", "clock": 2e9, "hbm": {"bandwidth": 1e11}})
     assert arch.clock == 2e9 and arch.memory("hbm").bandwidth == 1e11
 
+
+# ---- 10. level order, info ARCH -------------------------------------------------------------------------------------
+def test_bytes_and_stalls_list_a_cache_before_the_memories_behind_it():
+    arch = {"base": "edge-npu", "levels": {"edram": {"role": "cache", "after": "sram", "capacity": "32MiB",
+                                                     "bandwidth": "256GB/s"}}}
+    rep = simulate({"model": "gemm", "m": 256, "n": 256, "k": 256}, arch).to_dict()
+    order = [lv["name"] for lv in rep["levels"]]
+    assert order == ["sram", "edram", "hbm", "host"]
+    assert list(rep["bytes"]) == [lv for lv in order if lv in rep["bytes"]] and "edram" in rep["bytes"]
+    assert list(rep["stalls_by_level"]) == [lv for lv in order if lv in rep["stalls_by_level"]]
+
+
+def test_info_of_an_arch_prints_its_units_peaks_and_levels(capsys):
+    assert main(["info", "edge-npu", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    # arch/edge-npu.yaml: 32 x 32 MACs at 1 GHz, 2 TOPS; sram 1 MiB, LPDDR4X 25.6 GB/s, PCIe Gen3 x4 3.94 GB/s
+    assert info["peak_macs_per_cycle"] == 1024 and info["peak_flops_per_s"] == 2 * 1024 * 1e9
+    assert [u["name"] for u in info["units"]] == ["systolic", "vector"]
+    assert [(lv["name"], lv["capacity"], lv["bandwidth"]) for lv in info["levels"]] == [
+        ("sram", 2**20, None), ("hbm", 2 * 2**30, 25.6e9), ("host", 8 * 2**30, 3.94e9)]
+
+
+def test_info_of_the_example_arch_counts_its_units_macs(tmp_path):
+    done = _cli(tmp_path, "info", str(ARCH), "--json")
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert info["units"][2] == {"name": "xbar", "kind": "cim_crossbar", "count": 1, "macs_per_cycle": XBAR_MACS}
+    assert math.isclose(info["peak_macs_per_cycle"], ARRAY_MACS + XBAR_MACS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -95,8 +96,9 @@ def _parser() -> argparse.ArgumentParser:
                          "the file's SLOs: capacity.csv and best/ (docs/serving.md, Capacity)")
     sv.add_argument("--quiet", "-q", action="store_true", help="print only the report folder")
 
-    i = sub.add_parser("info", help="print a workload's params, MACs, FLOPs, bytes and per-op table")
-    i.add_argument("workload", help="workload preset name or YAML path")
+    i = sub.add_parser("info", help="print a workload's params, MACs, FLOPs, bytes and per-op table (or an arch's "
+                                    "units, peaks and memory levels)")
+    i.add_argument("workload", help="workload preset name or YAML path; or an arch preset name or arch YAML")
     i.add_argument("--batch", type=int)
     i.add_argument("--mode", choices=["inference", "training"])
     i.add_argument("--set", dest="overrides", action="append", default=[], metavar="workload.KEY=VALUE")
@@ -468,10 +470,84 @@ class _Progress:
             self._progress.stop()
 
 
+_ARCH_KEYS = ("clock", "core", "cores", "levels", "hbm", "l2", "host", "plugins", "interconnect")
+
+
+def _arch_ref(ref: str) -> bool:
+    """Whether ``info``'s argument names an arch: an arch preset that is no workload, or a YAML file without a
+    ``model:`` that gives arch keys or starts from an arch preset (``base: edge-npu``)."""
+    from .config import presets
+
+    names = ("workloads", "arch")
+    if not presets.looks_like_path(ref):
+        return ref in presets.list_presets(names[1]) and ref not in presets.list_presets(names[0])
+    path = Path(ref).expanduser()
+    if not path.is_file() or not ref.endswith((".yaml", ".yml")):
+        return False
+    from .config.yamlio import load_yaml
+
+    try:
+        data = load_yaml(path)[0]
+    except AccelsimError:
+        return False
+    return isinstance(data, dict) and "model" not in data and (
+        any(k in data for k in _ARCH_KEYS) or data.get("base") in presets.list_presets("arch"))
+
+
+def _cmd_info_arch(args: argparse.Namespace) -> int:
+    """``accelsim info ARCH``: the arch as resolved (presets, ``base:`` and ``--set arch.KEY=VALUE`` applied):
+    clock, cores, its units with their peak MACs per cycle, the chip's peaks and its memory levels in order."""
+    from . import config
+    from .units import format_bandwidth, format_frequency, format_size, format_time
+
+    if args.batch is not None or args.mode is not None:
+        raise AccelsimError("--batch/--mode: info of an arch takes no workload options")
+    arch = config.load_arch(args.workload, args.overrides)
+    units = [{"name": u.name, "kind": u.kind, "count": u.count, "macs_per_cycle": u.macs_per_cycle}
+             for u in arch.core.unit_specs()]
+    levels = [{"name": lv.name, "role": lv.role, "capacity": lv.capacity,
+               "bandwidth": None if math.isinf(lv.bandwidth) else lv.bandwidth,
+               "latency": arch.memory(lv.name).latency if lv.role != "scratchpad" else 0.0}
+              for lv in arch.hierarchy()]
+    peak = arch.peak_macs_per_cycle
+    out = {"name": arch.name, "clock_hz": arch.clock_hz, "cores": arch.cores, "chips": arch.chips,
+           "dtype": arch.dtype, "units": units, "peak_macs_per_cycle": peak,
+           "peak_flops_per_s": 2.0 * peak * arch.clock_hz, "levels": levels}
+    if args.json:
+        from .report.writers import json_text
+
+        print(json_text(out, indent=2))
+        return 0
+    from rich.table import Table
+
+    con = _stdout_console()
+    head = Table(title=f"arch {arch.name}", show_header=False)
+    head.add_row("clock", format_frequency(arch.clock_hz))
+    head.add_row("cores", f"{arch.cores:,}" + (f" per chip, {arch.chips} chips" if arch.chips > 1 else ""))
+    head.add_row("dtype", arch.dtype)
+    for u in units:
+        head.add_row(f"unit {u['name']}", f"{u['kind']} x{u['count']}: {u['macs_per_cycle']:,.6g} MACs/cycle per core")
+    head.add_row("peak MACs/cycle", f"{peak:,.6g} (all cores)")
+    head.add_row("peak FLOP/s", f"{out['peak_flops_per_s']:.4g} (at the {arch.dtype} rate)")
+    con.print(head)
+    table = Table(title="memory levels, innermost first")
+    for col in ("level", "role", "capacity", "bandwidth", "latency"):
+        table.add_column(col, justify="left" if col in ("level", "role") else "right")
+    for lv in levels:
+        per_core = "/core" if lv["role"] == "scratchpad" and arch.cores > 1 else ""
+        table.add_row(lv["name"], lv["role"], format_size(lv["capacity"]) + per_core,
+                      "unbounded" if lv["bandwidth"] is None else format_bandwidth(lv["bandwidth"]),
+                      format_time(lv["latency"]))
+    con.print(table)
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from . import config
     from .builders import build_workload
 
+    if _arch_ref(args.workload):
+        return _cmd_info_arch(args)
     wl = config.load_workload(args.workload, _workload_overrides(args))
     try:
         graph = build_workload(wl.model, wl.params, default_dtype=INFO_DEFAULT_DTYPE)

@@ -13,6 +13,8 @@ import functools
 import importlib
 import math
 import re
+import sys
+from types import ModuleType
 from typing import Annotated, Literal, NamedTuple
 
 from pydantic import (
@@ -21,11 +23,16 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     PositiveInt,
     PrivateAttr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     ValidationError,
     ValidationInfo,
+    field_serializer,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -35,6 +42,7 @@ from .units import (
     RATE_BITS,
     DType,
     Sparsity,
+    format_size,
     parse_bandwidth,
     parse_frequency,
     parse_size,
@@ -421,8 +429,9 @@ class OutputTile(_Model):
 
 class UnitKindInfo(NamedTuple):
     """A kind of compute unit: the pydantic model of its spec and the module of its cost model, which defines
-    ``accepts(op) -> int | None`` (its preference for an op; None: cannot run it), ``price(op, spec, arch)`` and
-    ``macs_per_cycle(spec)`` (see :mod:`accelsim.cost`)."""
+    ``accepts(op)`` (its preference for an op; None or False: cannot run it), ``price(op, spec, arch)`` and
+    ``macs_per_cycle(spec)``, and may define ``pj_per_mac(spec, dtype)`` and ``area_mm2(spec)`` (see
+    :mod:`accelsim.cost`)."""
 
     spec: type[BaseModel]
     cost: str
@@ -431,7 +440,7 @@ class UnitKindInfo(NamedTuple):
 UNIT_KINDS: dict[str, UnitKindInfo] = {}
 
 
-_BUILT_IN_UNITS = ("systolic", "vector")
+BUILT_IN_UNITS = ("systolic", "vector")
 COST_FUNCTIONS = ("accepts", "price", "macs_per_cycle")  # what a unit kind's cost module must define
 
 
@@ -447,10 +456,33 @@ def register_unit_kind(kind: str, spec: type[BaseModel], cost: str) -> None:
     UNIT_KINDS[kind] = UnitKindInfo(spec, cost)
 
 
+_MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+def import_plugins(names: object, folder: str | None = None) -> str | None:
+    """Import each module of an arch's ``plugins`` (the modules that register its unit kinds), in order; with
+    ``folder`` (that of the file naming them) on ``sys.path`` after the rest, so a module beside the arch file is
+    found. The problem as one line (``plugins.I: ...``), else None; a value that is no list of names is left to
+    the field's validation."""
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        return None
+    if folder is not None and names and folder not in sys.path:
+        sys.path.append(folder)
+    for i, name in enumerate(names):
+        if not _MODULE_NAME.fullmatch(name):
+            return f"plugins.{i}: expected a Python module name such as 'my_units' or 'pkg.cim' (got {name!r})"
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported, one line
+            return (f"plugins.{i}: cannot import {name!r} ({_one_line(e)}); it must be on PYTHONPATH or beside the "
+                    f"arch file")
+    return None
+
+
 def unit_spec_model(raw: object) -> type[BaseModel] | None:
     """The spec model of a registered unit kind that mapping ``raw`` (``{kind: K, ...}``) names, or None."""
     kind = raw.get("kind") if isinstance(raw, dict) else None
-    if not isinstance(kind, str) or kind in _BUILT_IN_UNITS or kind not in UNIT_KINDS:
+    if not isinstance(kind, str) or kind in BUILT_IN_UNITS or kind not in UNIT_KINDS:
         return None
     return UNIT_KINDS[kind].spec
 
@@ -477,6 +509,10 @@ def _cost_module_problem(kind: str, spec: BaseModel) -> str | None:
         return f"unit kind {kind!r}: {module}.macs_per_cycle fails for this spec ({_one_line(e)})"
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
         return f"unit kind {kind!r}: {module}.macs_per_cycle gives {rate!r} for this spec (need a positive number)"
+    try:
+        _hook_number(kind, cost, "area_mm2", spec)
+    except ValueError as e:
+        return str(e)
     return None
 
 
@@ -486,15 +522,27 @@ def _unit_spec(name: str, raw: object) -> BaseModel:
     if not isinstance(raw, dict) or "kind" not in raw:
         raise ValueError(f"{name}: give the unit's 'kind' (one of {', '.join(sorted(UNIT_KINDS))})")
     kind = raw["kind"]
-    if not isinstance(kind, str) or kind not in UNIT_KINDS or kind in _BUILT_IN_UNITS:
-        extra = [k for k in sorted(UNIT_KINDS) if k not in _BUILT_IN_UNITS]
+    if not isinstance(kind, str) or kind not in UNIT_KINDS or kind in BUILT_IN_UNITS:
+        extra = [k for k in sorted(UNIT_KINDS) if k not in BUILT_IN_UNITS]
         raise ValueError(f"{name}.kind: unknown unit kind {kind!r} (registered: {', '.join(extra) or 'none'}"
-                         f"; systolic and vector are the core's 'systolic' and 'vector' keys)")
+                         f"; systolic and vector are the core's 'systolic' and 'vector' keys; a plug-in kind is "
+                         f"registered by its module, which the arch's 'plugins: [module]' imports)")
     spec = UNIT_KINDS[kind].spec.model_validate({k: v for k, v in raw.items() if k != "kind"})
     problem = _cost_module_problem(kind, spec)
     if problem is not None:
         raise ValueError(f"{name}.kind: {problem}")
     return spec
+
+
+def _spec_kind(name: str, spec: BaseModel) -> str:
+    """The kind of unit ``name`` given as a spec object rather than as ``{kind: K, ...}``: the one kind registered
+    with the spec's class (ValueError when none is, or several share it)."""
+    kinds = [k for k, info in UNIT_KINDS.items() if info.spec is type(spec) and k not in BUILT_IN_UNITS]
+    if len(kinds) != 1:
+        why = "no unit kind is" if not kinds else f"the kinds {', '.join(kinds)} are"
+        raise ValueError(f"{name}: {why} registered with spec {type(spec).__name__}: give the unit as "
+                         f"{{kind: K, ...its fields}}")
+    return kinds[0]
 
 
 class UnitSpec(NamedTuple):
@@ -504,6 +552,44 @@ class UnitSpec(NamedTuple):
     kind: str
     spec: BaseModel
     count: int
+
+    def cost_module(self) -> ModuleType:
+        """The module that prices this unit's kind (:data:`UNIT_KINDS`)."""
+        return importlib.import_module(UNIT_KINDS[self.kind].cost)
+
+    @property
+    def macs_per_cycle(self) -> float:
+        """Peak MACs per cycle of all ``count`` such units of one core: the kind's ``macs_per_cycle(spec)`` ×
+        ``count`` (0 for the vector unit)."""
+        return self.cost_module().macs_per_cycle(self.spec) * self.count
+
+    def pj_per_mac(self, dtype: str) -> float | None:
+        """pJ per MAC of ``dtype`` that the kind's cost module gives (its optional ``pj_per_mac(spec, dtype)``), or
+        None where it gives none (the arch's ``energy`` constants price its MACs: docs/energy.md)."""
+        return _hook_number(self.kind, self.cost_module(), "pj_per_mac", self.spec, dtype)
+
+    def area_mm2(self) -> float | None:
+        """mm² of one such unit that the kind's cost module gives (its optional ``area_mm2(spec)``), or None where
+        it gives none (its MACs and lanes are priced by the arch's ``energy`` constants: docs/energy.md)."""
+        return _hook_number(self.kind, self.cost_module(), "area_mm2", self.spec)
+
+
+def _hook_number(kind: str, cost: ModuleType, hook: str, *args: object) -> float | None:
+    """What optional function ``hook`` of unit kind ``kind``'s cost module gives for ``args``: None when the module
+    does not define it or it returns None, else a finite number ≥ 0 (ValueError, one line, otherwise)."""
+    own = getattr(cost, hook, None)
+    if own is None:
+        return None
+    try:
+        value = own(*args)
+    except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported, one line
+        raise ValueError(f"unit kind {kind!r}: {cost.__name__}.{hook} fails for this spec ({_one_line(e)})") from None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"unit kind {kind!r}: {cost.__name__}.{hook} gives {value!r} for this spec (need a number "
+                         f"≥ 0, or None)")
+    return float(value)
 
 
 class Core(_Model):
@@ -521,6 +607,32 @@ class Core(_Model):
     # the kernel PyTorch's scaled_dot_product_attention runs there (ops with attr ``sdpa``); None: attention_kernel
     sdpa_kernel: Literal["flash2", "flash2_dense", "flash3", "trtllm_gen"] | None = None
     units: dict[str, BaseModel] = Field(default_factory=dict)
+    # the kind each unit of ``units`` was written with (two kinds may share one spec model; a spec's class may be
+    # reloaded): set by _keep_unit_kinds, read by unit_specs, written back by _dump_units
+    _unit_kinds: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_unit_kinds(cls, data: object, handler: ModelWrapValidatorHandler[Core]) -> Core:
+        core = handler(data)
+        raw = data.get("units") if isinstance(data, dict) else None
+        if isinstance(raw, dict) and core.units:
+            kinds = {}
+            for name, unit in raw.items():
+                kind = unit.get("kind") if isinstance(unit, dict) else None
+                kinds[name] = kind if isinstance(kind, str) else _spec_kind(name, core.units[name])
+            core._unit_kinds = kinds
+        elif isinstance(data, Core):
+            core._unit_kinds = dict(data._unit_kinds)
+        return core
+
+    @field_serializer("units")
+    def _dump_units(self, units: dict[str, BaseModel], info: SerializationInfo) -> dict[str, dict]:
+        """Each unit as it is written: ``{kind: K, ...}`` with every field of its spec (not the empty mapping of a
+        field typed BaseModel), so that a dumped arch loads back, and sweep points and caches keyed by the dump
+        tell units apart."""
+        return {name: {"kind": self._unit_kinds[name], **spec.model_dump(mode=info.mode)}
+                for name, spec in units.items()}
 
     @field_validator("units", mode="before")
     @classmethod
@@ -564,11 +676,10 @@ class Core(_Model):
 
     def unit_specs(self) -> tuple[UnitSpec, ...]:
         """Every unit of the core, built-ins first, in the order written."""
-        kind_of = {info.spec: kind for kind, info in UNIT_KINDS.items()}
         out = [UnitSpec("systolic", "systolic", self.systolic, self.systolic.count),
                UnitSpec("vector", "vector", self.vector, 1)]
         for name, spec in self.units.items():
-            out.append(UnitSpec(name, kind_of[type(spec)], spec, int(getattr(spec, "count", 1))))
+            out.append(UnitSpec(name, self._unit_kinds[name], spec, int(getattr(spec, "count", 1))))
         return tuple(out)
 
 
@@ -603,6 +714,16 @@ class Level(_Model):
     static_power: Watts | None = None  # W the level draws whether or not it moves data (refresh, PHY idle)
     area: SquareMm | None = None  # mm² on the chip's die (a memory: its PHY and controller); a cache: its SRAM
     phy_area_per_bandwidth: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None  # mm² per GB/s
+
+    @model_validator(mode="after")
+    def _granule_fits(self) -> Level:
+        # a transfer takes whole granules, and a cache's energy per bit is that of an access_bytes-wide read of
+        # its arrays (energy.tech.sram_pj_per_bit): a granule larger than the level is neither
+        if self.access_bytes > self.capacity:
+            raise ValueError(f"access_bytes: {format_size(self.access_bytes)} is more than the level's capacity "
+                             f"({format_size(self.capacity)}); it is the smallest transfer the level serves (a "
+                             f"burst, a cache line, a flash page)")
+        return self
 
     @property
     def sustained_bandwidth(self) -> float:
@@ -1128,11 +1249,30 @@ class Arch(_Model):
     chips: PositiveInt = 1
     interconnect: Interconnect | None = None
     energy: EnergySpec | None = None  # energy, power and area constants (None: the report's energy is null)
+    # modules imported before the rest is validated: those that register the kinds of core.units (plug-ins)
+    plugins: tuple[Annotated[str, Field(pattern=_MODULE_NAME.pattern)], ...] = ()
     _order: tuple[Level, ...] = PrivateAttr(default=())
     # derived once from _order (cost models ask for them per tile shape and split: tens of thousands of times)
     _memories: tuple[str, ...] = PrivateAttr(default=())
     _caches: tuple[str, ...] = PrivateAttr(default=())
     _by_name: dict[str, Level] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _import_plugins(cls, data: object) -> object:
+        problem = import_plugins(data.get("plugins")) if isinstance(data, dict) else None
+        if problem is not None:
+            raise ValueError(problem)
+        return data
+
+    @model_serializer(mode="wrap")
+    def _dump_plugins_if_any(self, handler: SerializerFunctionWrapHandler) -> dict:
+        """The dump without ``plugins`` when there are none, as before the key existed (a sweep point's id hashes
+        the dump)."""
+        out = handler(self)
+        if not self.plugins:
+            out.pop("plugins", None)
+        return out
 
     @model_validator(mode="after")
     def _links_for_chips(self) -> Arch:
@@ -1180,6 +1320,17 @@ class Arch(_Model):
             if not seconds * self.clock < MAX_INT:
                 raise ValueError(f"{key}: {seconds:g} s is more than {MAX_INT:,} (2**63 - 1) cycles at the clock "
                                  f"of {self.clock:g} Hz")
+        return self
+
+    @model_validator(mode="after")
+    def _unit_energy_hooks(self) -> Arch:
+        """A unit kind's own pJ per MAC (its cost module's ``pj_per_mac``) for the arch's dtype is a number ≥ 0."""
+        if self.energy is not None:
+            for u in self.core.unit_specs()[2:]:
+                try:
+                    u.pj_per_mac(self.dtype)
+                except ValueError as e:
+                    raise ValueError(f"core.units.{u.name}.kind: {e}") from None
         return self
 
     @model_validator(mode="after")
@@ -1325,9 +1476,10 @@ class Arch(_Model):
         return self.clock
 
     @property
-    def peak_macs_per_cycle(self) -> int:
-        """MACs per cycle of every systolic array on the chip."""
-        return self.core.systolic.macs_per_cycle * self.cores
+    def peak_macs_per_cycle(self) -> float:
+        """MACs per cycle of every unit on the chip: each core's systolic arrays and the units of ``core.units``
+        (their kind's ``macs_per_cycle(spec)`` × ``count``), an int where every unit's figure is one."""
+        return sum(u.macs_per_cycle for u in self.core.unit_specs()) * self.cores
 
     def bytes_per_cycle(self, level: str) -> float:
         """Sustained bandwidth of level ``level`` in bytes per cycle (inf if unbounded)."""

@@ -162,6 +162,9 @@ def parse_bandwidth(value: object) -> float:
             raise ValueError("expected a bandwidth such as '900GB/s', or 'inf' (not NaN)")
         if not bw > 0:
             raise ValueError("expected a bandwidth > 0")
+        if bw < MIN_BARE_BANDWIDTH:
+            raise ValueError(f"a number alone is bytes per second, and {bw:g} B/s is below 1 MB/s: write the "
+                             f"bandwidth with its unit, e.g. '{bw:g}GB/s'")
         return bw
     if not isinstance(value, str):
         raise ValueError("expected a bandwidth such as '900GB/s'")
@@ -200,11 +203,24 @@ def _scaled(value: object, units: dict[str, float], what: str, example: str, nam
     return num
 
 
+MIN_BARE_CLOCK = 1e6
+"""Hz below which a clock written as a number alone is refused: ``clock: 1.75`` (1.75 GHz meant) or ``940`` (MHz
+meant) would run a chip some 10^6 to 10^9 times too slowly without a word; with its unit ("500kHz") any clock
+is taken."""
+MIN_BARE_BANDWIDTH = 1e6
+"""B/s below which a bandwidth written as a number alone is refused (``bandwidth: 819`` for 819 GB/s); a plain
+number of bytes per second of at least this (``1e11``) is read as documented, and with its unit any is taken."""
+
+
 def parse_frequency(value: object) -> float:
-    """Hertz in ``value``: a number, or "700MHz", "1.4GHz"."""
+    """Hertz in ``value``: a number, or "700MHz", "1.4GHz"; a number alone below :data:`MIN_BARE_CLOCK` is refused
+    (its unit was left out)."""
     num = _scaled(value, _FREQ_UNITS, "clock", "1.4GHz", "Hz, kHz, MHz or GHz")
     if not num > 0:
         raise ValueError("expected a clock > 0")
+    if num < MIN_BARE_CLOCK and _bare_number(value):
+        raise ValueError(f"a number alone is Hz, and {num:g} Hz is below 1 MHz: write the clock with its unit, "
+                         f"e.g. '{num:g}{'GHz' if num < 100 else 'MHz'}'")
     return num
 
 
@@ -234,6 +250,14 @@ def trace_span_us(start: float, end: float, per_second: float = 1.0) -> tuple[fl
     a nanosecond and be imported as badly nested."""
     t0 = round(start * 1e9 / per_second)
     return t0 / 1000, (round(end * 1e9 / per_second) - t0) / 1000
+
+
+def _bare_number(value: object) -> bool:
+    """Whether ``value`` is a number written without a unit (``1.75``, ``"940"``)."""
+    if isinstance(value, str):
+        m = _NUM.match(value)
+        return m is not None and not m.group(2)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def bare_time(value: object) -> bool:

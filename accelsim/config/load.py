@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from ..builders import BUILDERS
 from ..errors import MAX_VALUE_CHARS, ConfigError, ConfigIssue, clip
-from ..hardware import Arch
+from ..hardware import Arch, import_plugins
 from ..options import OFFLOAD_TRAINING_ONLY, Options
 from . import presets
 from .docs import Issues, file_doc, section_doc, top_level_issues
@@ -27,7 +27,18 @@ from .yamlio import Doc, Where, display_path
 _WORKLOAD_META = ("model", "description")
 
 
-def _arch_from_doc(doc: Doc) -> tuple[Arch | None, list[ConfigIssue]]:
+def arch_from_doc(doc: Doc) -> tuple[Arch | None, list[ConfigIssue]]:
+    """The :class:`Arch` of an arch document, validated, or None and the issues. Its ``plugins`` are imported first
+    (from PYTHONPATH or the folder of the file naming them), so the unit kinds they register are known to the
+    checks; one that cannot be imported is the one issue, at its line."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    if data.get("plugins"):
+        folder = doc.locate(("plugins",))[0].folder
+        problem = import_plugins(data["plugins"], os.fspath(folder.resolve()) if folder is not None else None)
+        if problem is not None:
+            key, _, msg = problem.partition(": ")
+            path = tuple(int(k) if k.isdigit() else k for k in key.split("."))
+            return None, [doc.issue(path, msg)]
     return validate(Arch, doc)
 
 
@@ -139,7 +150,7 @@ def experiment_from_doc(doc: Doc, overrides: list[Override], issues: Issues, *, 
     if arch_doc is not None:
         arch_doc, found = apply_overrides(arch_doc, [o for o in overrides if o.section == "arch"])
         issues.extend(found)
-        arch, found = _arch_from_doc(arch_doc)
+        arch, found = arch_from_doc(arch_doc)
         issues.extend(found)
 
     workload_doc, wfile, found = section_doc("workload", doc, "workload")
@@ -265,7 +276,7 @@ def load_arch(ref: str | os.PathLike | Mapping | Arch, overrides: Iterable[str] 
     doc, _, _, issues = _single("arch", dict(ref) if isinstance(ref, Mapping) else ref, overrides, None)
     arch = None
     if doc is not None:
-        arch, found = _arch_from_doc(doc)
+        arch, found = arch_from_doc(doc)
         issues.extend(found)
     issues.raise_if_any()
     return arch  # type: ignore[return-value]

@@ -35,7 +35,7 @@ from ..options import OFFLOAD_TRAINING_ONLY, Options
 from ..units import parse_time
 from . import presets
 from .docs import Issues, file_doc, section_doc, top_level_issues
-from .load import workload_from_doc
+from .load import arch_from_doc, workload_from_doc
 from .overrides import Override, apply_overrides, parse_overrides
 from .schema import WorkloadSpec, validate
 from .yamlio import Doc, Where, display_path
@@ -533,7 +533,7 @@ def serving_from_doc(doc: Doc, overrides: Iterable[str], *, source: str, default
     for key in ("model", "draft_model"):
         issues.extend(_shape_issues(doc, parsed, key))
     model = _model(doc, parsed, issues)
-    arch = _resolved(doc, "arch", "arch", parsed, issues, lambda d, _: validate(Arch, d))
+    arch = _resolved(doc, "arch", "arch", parsed, issues, lambda d, _: arch_from_doc(d))
     options_doc = _section(doc, "options", parsed, issues)
     options, found = validate(Options, options_doc)
     issues.extend(found)

@@ -135,8 +135,9 @@ def _level_energy(arch: Arch, spec: EnergySpec, e_scale: float) -> tuple[dict[st
 
 
 def _areas(arch: Arch, spec: EnergySpec, dtype: str, a_scale: float) -> tuple[dict[str, float], dict[str, float]]:
-    """mm² by unit group and by level, over the die's cores (``die_cores``, else the arch's): a unit is its MACs
-    (the arithmetic × ``mac_area_overhead`` plus ``pe_register_bits`` flip-flops each) and vector lanes; each
+    """mm² by unit group and by level, over the die's cores (``die_cores``, else the arch's): a unit is its kind's
+    own ``area_mm2(spec)`` where its cost module defines one, else its MACs (its kind's ``macs_per_cycle``: the
+    arithmetic × ``mac_area_overhead`` plus ``pe_register_bits`` flip-flops each) and vector lanes, × its count; each
     ``core_alus`` (an FMA of its dtype each, Horowitz's area) as ``alus``; each ``core_sram`` array and the
     scratchpad by the SRAM rule (bit cell: ``sram_bitcell_at_node_um2``, else the reference cell scaled); a cache
     by the SRAM rule at its die capacity."""
@@ -152,7 +153,11 @@ def _areas(arch: Arch, spec: EnergySpec, dtype: str, a_scale: float) -> tuple[di
 
     units: dict[str, float] = {}
     for u in arch.core.unit_specs():
-        macs, lanes = (_number(getattr(u.spec, key, 0)) for key in ("macs_per_cycle", "lanes"))
+        own = u.area_mm2()
+        if own is not None:
+            units[u.name] = own * u.count * cores
+            continue
+        macs, lanes = _number(u.macs_per_cycle), _number(getattr(u.spec, "lanes", 0)) * u.count
         units[u.name] = (macs * pe_um2 + lanes * lane_um2) * cores * UM2
     if spec.core_alus:  # the core's own arithmetic units outside its arrays and lanes (an FMA each)
         alus = sum(n * mac_45nm(alu)[1] for alu, n in spec.core_alus.items())
@@ -191,6 +196,13 @@ def unit_group(unit: str) -> str:
     return _CORE_PREFIX.sub("", first).rstrip("0123456789") or unit
 
 
+def _unit_of(units: Mapping[str, Any], unit: str) -> Any:
+    """The unit of ``units`` (by name) an op row's ``unit`` names ("core0.xbar", "core0.ae0..core0.ae1 (2)"), or
+    None."""
+    name = _CORE_PREFIX.sub("", _COUNT_SUFFIX.sub("", unit).split("..", 1)[0])
+    return units.get(name) or units.get(name.rstrip("0123456789"))
+
+
 def computed_share(row: Mapping[str, Any]) -> float:
     """The share of an op row's MACs and FLOPs its kernel computes: ``mapping.mac_fraction`` where the row gives
     one in [0, 1] (a causal FlashAttention kernel skips the K/V blocks above the diagonal, about half; the row's
@@ -216,11 +228,22 @@ def row_dtype(row: Mapping[str, Any]) -> str | None:
 
 def mac_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]], float]:
     """J per MAC of an op row: ``c``'s (the run's dtype), or, given the ``arch``, the row's own dtype's
-    (:func:`row_dtype`) where it names another one."""
+    (:func:`row_dtype`) where it names another one; on a unit whose kind's cost module gives its own
+    ``pj_per_mac(spec, dtype)``, that (docs/energy.md)."""
     other: dict[str, float] = {}
+    own_units = {u.name: u for u in arch.core.unit_specs()[2:]} if arch is not None else {}
+    own_pj: dict[tuple[str, str], float | None] = {}
 
     def mac_j(row: Mapping[str, Any]) -> float:
         dtype = row_dtype(row)
+        unit = _unit_of(own_units, row["unit"]) if own_units else None
+        if unit is not None:
+            key = (unit.name, dtype if dtype in DTYPE_BYTES else c.dtype or arch.dtype)  # type: ignore[union-attr]
+            if key not in own_pj:
+                own_pj[key] = unit.pj_per_mac(key[1])
+            pj = own_pj[key]
+            if pj is not None:
+                return pj * PJ
         if arch is None or dtype is None or dtype == c.dtype or dtype not in DTYPE_BYTES:
             return c.mac_j
         if dtype not in other:

@@ -7,27 +7,45 @@ paths and repeated runs on one preset reuse them."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 from .. import cost
 from ..errors import MappingError
-from ..hardware import Arch, UnitSpec, dtype_rate
+from ..hardware import BUILT_IN_UNITS, Arch, UnitSpec, dtype_rate
 from ..ir import Op
 from .plan import Plan
 
-# (the Arch last priced on, its prices by signature, its core's unit specs, their cost models by kind): one tuple,
-# replaced whole, so a reader never sees one arch's prices with another's specs
-_PRICED: list[tuple] = [(None, {}, (), {})]
+# (the Arch last priced on, its prices by signature, its core's unit specs, their cost models by kind, those
+# models' functions): one tuple, replaced whole, so a reader never sees one arch's prices with another's specs
+_PRICED: list[tuple] = [(None, {}, (), {}, ())]
 _PRICED_MAX = 4096  # signatures kept for one arch (a few hundred for the largest model); then it starts afresh
+
+
+def _functions(kinds: Iterable[str]) -> tuple:
+    """The pricing functions of the unit ``kinds`` now: a kind registered anew, or its cost module reloaded
+    (importlib.reload keeps the module object, not its functions), has its ops priced afresh (None for a kind
+    no longer registered or whose module is gone: those prices are dropped too)."""
+    out = []
+    for kind in kinds:
+        try:
+            m = cost.model(kind)
+        except (KeyError, ImportError):
+            out.append(None)
+        else:
+            out.append((m.accepts, m.price))
+    return tuple(out)
 
 
 def _priced(arch: Arch) -> tuple[dict[tuple, tuple[str, int, dict]], tuple[UnitSpec, ...], dict]:
     """The prices already computed on ``arch`` (or an equal Arch: every field equal, ~10 µs to compare) by
     :func:`signature`, its core's unit specs and their cost models."""
     held = _PRICED[0]
-    if held[0] is not arch or len(held[1]) > _PRICED_MAX:
-        if held[0] != arch or len(held[1]) > _PRICED_MAX:
+    stale = len(held[1]) > _PRICED_MAX or _functions(held[3]) != held[4]
+    if held[0] is not arch or stale:
+        if stale or held[0] != arch:
             specs = arch.core.unit_specs()
-            held = (arch, {}, specs, {s.kind: cost.model(s.kind) for s in specs})
+            models = {s.kind: cost.model(s.kind) for s in specs}
+            held = (arch, {}, specs, models, _functions(models))
         else:
             held = (arch, *held[1:])  # the equal arch takes the held one's place: later look-ups test identity
         _PRICED[0] = held
@@ -92,11 +110,18 @@ def signature(op: Op) -> tuple:
 
 
 def _choose(op: Op, specs: tuple[UnitSpec, ...], models: dict) -> UnitSpec:
-    """The core's unit whose cost model prefers ``op`` most (the first listed on a tie)."""
+    """The core's unit whose cost model prefers ``op`` most: ``accepts(op)`` is None or False (cannot run it), True
+    (can, at preference 1, the built-ins') or a number; on a tie a unit of ``core.units`` wins over the built-in
+    systolic and vector units (a plug-in written to run an op does), the first written among them."""
     best, choice = None, None
-    for s in specs:
+    for s in sorted(specs, key=lambda s: s.kind in BUILT_IN_UNITS):  # core.units first, in the order written
         pref = models[s.kind].accepts(op)
-        if pref is not None and (best is None or pref > best):
+        if pref is None or pref is False:
+            continue
+        if not isinstance(pref, (int, float)) or pref != pref:
+            raise MappingError(f"unit kind {s.kind!r}: accepts() gave {pref!r} for op {op.name!r}; it returns None "
+                               f"or False (cannot run the op), True or a number (its preference: higher wins)")
+        if best is None or pref > best:
             best, choice = pref, s
     if choice is None:
         raise MappingError(f"op {op.name!r} ({op.kind.value}): no unit of the core can run it "

@@ -43,17 +43,21 @@ class Systolic(TypedDict):
     count: int  # arrays per core
 
 
-class ArchInfo(TypedDict):
+class _ArchInfoRequired(TypedDict):
     name: str
     clock_hz: float
     cores: int
     chips: int
     dtype: str
-    peak_macs_per_cycle: int  # the whole chip
+    peak_macs_per_cycle: float  # the whole chip: its systolic arrays and the units of core.units with MACs
     peak_flops_per_s: float  # 2 · peak MACs per cycle · clock
     systolic: Systolic
     memory_bytes_per_s: dict[str, float | None]  # bandwidth of each off-chip level, by name (null: unbounded)
     sram_bytes: int  # scratchpad bytes of all cores together
+
+
+class ArchInfo(_ArchInfoRequired, total=False):
+    units: dict[str, dict[str, object]]  # core.units as resolved, each {kind, ...every field of its spec}
 
 
 class _WorkloadRequired(TypedDict):

@@ -104,7 +104,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + flash_fallback_notes(tg)
                   + unfused_attention_notes(graph, arch) + epilogue_fusion_notes(graph, arch, tg)
                   + nccl_channel_notes(arch, tg) + vector_key_notes(arch, graph) + scratchpad_rate_notes(arch)
-                  + idle_chip_notes(arch, graph) + embedding_parallel_notes(arch, graph)
+                  + idle_unit_notes(arch, tg, t) + unpriced_fn_notes(arch, graph, ops) + idle_chip_notes(arch, graph)
+                  + embedding_parallel_notes(arch, graph)
                   + [str(n) for n in graph.meta.get("notes", ())]),
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
         **({"phases": _phases(ops)} if any("phase" in m.mapping for m in tg.ops) else {}),
@@ -186,7 +187,14 @@ def _stalls(arch: Arch, trace: Trace, t: _TaskArrays, stall: np.ndarray
         if mask.any():
             for oi, s in _group_sum(t.op[mask], stall[mask]):
                 per_op.setdefault(oi, {})[lv] = s
-    return by_level, per_op
+    return in_level_order(arch, by_level), per_op
+
+
+def in_level_order(arch: Arch, by_level: dict) -> dict:
+    """``by_level`` with the levels of the hierarchy first, innermost first (as report.json's ``levels``: a cache
+    before the memories behind it), then any other key (the chip link) as it came."""
+    order = [lv.name for lv in arch.hierarchy() if lv.name in by_level]
+    return {**{lv: by_level[lv] for lv in order}, **by_level}
 
 
 def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArrays, stall: np.ndarray,
@@ -246,17 +254,24 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
             "arithmetic_intensity": ai, "achieved_flops_per_s": work / ((e_c - s_c) / clock) if e_c > s_c else None,
             "bound": bound, "mapping": m.mapping,
         })
-    return ops, bytes_total
+    return ops, in_level_order(arch, bytes_total)
 
 
 def _array_rate(graph: Graph, arch: Arch) -> float:
-    """The systolic arrays' best rate multiplier over the dtypes the graph's MAC ops compute in (``dtype_rate``;
-    1 when the arrays list no rates): the roofline's peak is that of the fastest dtype the run uses (an int8 GEMM
-    on an H100 has twice the bf16 peak; an fp32 one a fifteenth of it), so no op sits above the roof."""
-    rates = arch.core.systolic.rates
-    if not rates:
-        return 1.0
-    return max((dtype_rate(rates, op.dtype)[1] for op in graph.ops if op.macs), default=1.0)
+    """The MAC units' best rate multiplier over the dtypes the graph's MAC ops compute in (``dtype_rate``; 1 for
+    a unit that lists no rates), averaged over the units by their peak MACs (the systolic arrays and any unit of
+    ``core.units`` with MACs): the roofline's peak is that of the fastest dtype the run uses (an int8 GEMM on an
+    H100 has twice the bf16 peak; an fp32 one a fifteenth of it), so no op sits above the roof."""
+    dtypes = list(dict.fromkeys(op.dtype for op in graph.ops if op.macs))
+    parts = []
+    for u in arch.core.unit_specs():
+        macs = u.macs_per_cycle
+        if macs:
+            rates = getattr(u.spec, "rates", None)
+            parts.append((macs, max((dtype_rate(rates, d)[1] for d in dtypes), default=1.0) if rates else 1.0))
+    if len({rate for _, rate in parts}) <= 1:
+        return parts[0][1] if parts else 1.0
+    return sum(macs * rate for macs, rate in parts) / sum(macs for macs, _ in parts)
 
 
 def bounded(bandwidth: float) -> float | None:
@@ -271,6 +286,7 @@ def _arch_summary(arch: Arch, peak_flops: float) -> dict:
     return {"name": arch.name, "clock_hz": arch.clock_hz, "cores": arch.cores, "chips": arch.chips,
             "dtype": arch.dtype, "peak_macs_per_cycle": arch.peak_macs_per_cycle, "peak_flops_per_s": peak_flops,
             "systolic": {"rows": sa.rows, "cols": sa.cols, "dataflow": sa.dataflow, "count": sa.count},
+            **({"units": arch.core.model_dump(mode="json", include={"units"})["units"]} if arch.core.units else {}),
             "memory_bytes_per_s": {lv: bounded(arch.memory(lv).bandwidth) for lv in arch.memories},
             "sram_bytes": arch.core.sram.total_bytes * arch.cores}
 
@@ -448,6 +464,44 @@ def epilogue_fusion_notes(graph: Graph, arch: Arch, tg: TaskGraph) -> list[str]:
             f"moving {_b(moved)} through {main}: core.vector.output_path does not list them (the GPU presets model "
             f"PyTorch eager, which fuses none); TensorRT engines, which int8 and fp8 CNNs are deployed with, fuse "
             f"conv + bias + residual add + activation into one kernel: --set 'arch.core.vector.output_path=[{key}]'"]
+
+
+def unpriced_fn_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str]:
+    """In a graph made outside the builders (no ``model`` in its meta: ``simulate(graph, arch)`` of hand-made ops),
+    one line per vector function that neither the arch's ``core.vector.cycles_per_element`` nor the built-in table
+    (:data:`~accelsim.hardware.DEFAULT_VECTOR_COSTS`) prices, run by ops that declare more FLOPs than the
+    ``default`` lane-cycles per element they were priced at: the price reads its elements, never its FLOPs, so the
+    key to set is named. (A builder's own functions priced at the default are its modelling choice.)"""
+    if "model" in graph.meta:
+        return []
+    table = arch.core.vector.cycles_per_element
+    found: dict[str, list[dict]] = {}
+    for row in ops:
+        m = row.get("mapping") or {}
+        fn = row.get("fn")
+        if ("cycles_per_element" in m and "elements" in m and fn not in table and fn not in DEFAULT_VECTOR_COSTS
+                and row["flops"] > m["elements"] * m["cycles_per_element"]):
+            found.setdefault(fn, []).append(row)
+    out = []
+    for fn, rows in found.items():
+        names = ", ".join(r["name"] for r in rows[:3]) + (f" and {len(rows) - 3} more" if len(rows) > 3 else "")
+        cost = rows[0]["mapping"]["cycles_per_element"]
+        out.append(f"vector function {fn!r} ({names}) has no cost of its own: priced at the default {cost:g} "
+                   f"lane-cycle(s) per element ({sum(r['mapping']['elements'] for r in rows):,} elements), not by "
+                   f"its {sum(r['flops'] for r in rows):,} declared FLOPs; set "
+                   f"arch.core.vector.cycles_per_element.{fn} (lane-cycles per element)")
+    return out
+
+
+def idle_unit_notes(arch: Arch, tg: TaskGraph, t: _TaskArrays) -> list[str]:
+    """One line per unit of ``core.units`` that ran no op: its kind's ``accepts`` preferred none of the run's ops
+    to the other units' (or could run none), so it adds nothing but its area and static power."""
+    if not arch.core.units:
+        return []
+    ran = {tg.units[i].group for i in np.unique(t.unit[t.compute]) if i >= 0}
+    return [f"unit {u.name} (core.units, kind {u.kind}) ran no op: its kind's accepts() preferred none of this run's "
+            f"ops to the other units' (docs/architecture.md, Mapping 3)"
+            for u in arch.core.unit_specs()[2:] if u.name not in ran]
 
 
 def idle_chip_notes(arch: Arch, graph: Graph) -> list[str]:

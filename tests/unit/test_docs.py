@@ -75,3 +75,31 @@ def test_workload_table_rows_are_one_line_each():
     for i, line in enumerate(lines[1:], 1):
         if lines[i - 1].startswith("|") and line and not line.startswith("|"):
             raise AssertionError(f"a table row continues on a line of its own: {line[:80]!r}")
+
+
+ARCHITECTURE = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+
+
+def test_the_python_graph_example_of_architecture_md_runs(capsys):
+    # "Ops defined in Python": a GraphBuilder linear and a hand-made op of a new vector function, simulated as is
+    block = re.search(r"### Ops defined in Python.*?```python\n(.*?)```", ARCHITECTURE, re.S).group(1)
+    scope: dict = {}
+    exec(compile(block, "architecture.md", "exec"), scope)
+    rows = {op["name"]: op for op in scope["report"]["ops"]}
+    assert rows["fc1"]["macs"] == 8 * 1024 * 4096  # torch.nn.Linear(1024, 4096) on 8 rows
+    # 8 x 4096 elements at the 20 lane-cycles the arch gives my_act, on tpu-v1's 256 lanes (arch/tpu-v1.yaml)
+    assert rows["act"]["compute_cycles"] == 8 * 4096 * 20 // 256
+    assert capsys.readouterr().out.split() == [str(8 * 1024 * 4096), str(8 * 4096 * 20 // 256)]
+
+
+def test_a_vector_function_no_table_prices_gets_a_note():
+    from accelsim import simulate
+    from accelsim.ir import Graph, Op, OpKind
+
+    op = Op("act", OpKind.ACTIVATION, ("x",), ((8, 4096),), (8, 4096), dtype="int8", flops=20 * 8 * 4096,
+            vector_elems=8 * 4096, attrs={"fn": "my_act"})
+    rep = simulate(Graph("g", [op], {"x": (8, 4096)}), "tpu-v1").to_dict()
+    # without cycles_per_element.my_act: the default 1 lane-cycle per element, 32,768 / 256 lanes = 128 cycles
+    assert rep["ops"][0]["compute_cycles"] == 8 * 4096 // 256
+    (note,) = [n for n in rep["notes"] if "my_act" in n]
+    assert "not by its 655,360 declared FLOPs" in note and "arch.core.vector.cycles_per_element.my_act" in note

@@ -1,0 +1,301 @@
+"""Plug-in unit kinds end to end (docs/configuration.md, "Plug-in unit kinds"): the worked example of
+docs/examples/plugins (an analog compute-in-memory crossbar unit, kind ``cim_crossbar``) loaded through an arch's
+``plugins``, its kind kept with its spec, its fields in every dump, its MACs in the chip's peak, its own area and
+MAC energy, the accepts() contract; and the arch checks met on the way (a granule larger than its level, a clock or
+bandwidth without its unit), the report's level order and ``accelsim info ARCH``."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import pytest
+
+from accelsim import simulate
+from accelsim.cli import main
+from accelsim.config import experiment_from_parts, load_arch
+from accelsim.cost import Priced
+from accelsim.errors import ConfigError, MappingError
+from accelsim.hardware import UNIT_KINDS, register_unit_kind
+from accelsim.ir import OpKind
+from accelsim.report.schema import problems
+from accelsim.sweep.expand import point_id
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "docs" / "examples" / "plugins"
+ARCH = EXAMPLE / "npu-cim.yaml"
+GEMM = {"model": "gemm", "m": 64, "n": 1024, "k": 1024}
+# the example's unit on edge-npu (arch/edge-npu.yaml: one core, a 32 x 32 array at 1 GHz) with its defaults:
+# 256 x 256 crossbars, 16 of them, one MVM per 100 cycles
+ARRAY_MACS = 32 * 32
+XBAR_MACS = 256 * 256 * 16 / 100  # cim_crossbar.macs_per_cycle: every cell of every crossbar once per MVM
+# the 64 x 1024 x 1024 linear on it: (1024 / 256) x (1024 / 256) = 16 tiles, one round of 16 crossbars, each of the
+# 64 input rows one MVM of 100 cycles: 64 x 1 x 100
+XBAR_CYCLES = 64 * 1 * 100
+
+
+@pytest.fixture
+def cim():
+    """The example's module, imported as the arch's ``plugins`` imports it (its folder on sys.path); afterwards
+    the kind is unregistered and the module forgotten, so other tests see the registry as it was."""
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        yield importlib.import_module("cim_crossbar")
+    finally:
+        sys.path.remove(str(EXAMPLE))
+        UNIT_KINDS.pop("cim_crossbar", None)
+        sys.modules.pop("cim_crossbar", None)
+
+
+def _arch(**unit):
+    return load_arch({"base": "edge-npu", "core": {"units": {"xbar": {"kind": "cim_crossbar", **unit}}}})
+
+
+# ---- 1. a unit's fields and kind in every dump --------------------------------------------------------------------
+def test_a_dump_writes_each_unit_with_its_kind_and_fields_and_loads_back(cim):
+    arch = _arch(mvm_cycles=10)
+    dumped = arch.model_dump()["core"]["units"]["xbar"]
+    assert dumped["kind"] == "cim_crossbar" and dumped["mvm_cycles"] == 10 and dumped["crossbars"] == 16
+    again = load_arch(arch)  # an Arch is loaded again through its dump (it was refused: "give the unit's 'kind'")
+    assert again == arch and again.core.unit_specs()[2].kind == "cim_crossbar"
+
+
+def test_a_sweep_over_a_units_field_makes_one_point_per_value(cim):
+    # the point id hashes the resolved arch: with the unit dumped as {} all three were one point
+    specs = [experiment_from_parts("gemm", str(ARCH), overrides=[f"arch.core.units.xbar.mvm_cycles={c}"])
+             for c in (10, 100, 1000)]
+    assert len({point_id(s) for s in specs}) == 3
+    rep = simulate(GEMM, specs[0].arch).to_dict()
+    assert rep["arch"]["units"]["xbar"] == {**specs[0].arch.model_dump(mode="json")["core"]["units"]["xbar"]}
+    assert rep["arch"]["units"]["xbar"]["mvm_cycles"] == 10
+    assert problems(rep) == []  # report.schema declares the key
+
+
+# ---- 2. its MACs in the chip's peak ----------------------------------------------------------------------------
+def test_mac_utilization_and_the_roofline_count_the_units_macs(cim):
+    rep = simulate(GEMM, ARCH).to_dict()
+    (op,) = rep["ops"]
+    assert op["unit"] == "core0.xbar" and op["compute_cycles"] == XBAR_CYCLES
+    peak = ARRAY_MACS + XBAR_MACS  # 1,024 + 10,485.76 MACs a cycle
+    assert rep["arch"]["peak_macs_per_cycle"] == pytest.approx(peak)
+    # 64 x 1024 x 1024 = 67,108,864 MACs over the run at that peak (it was 1.41: the array's 1,024 alone)
+    assert rep["mac_utilization"] == pytest.approx(64 * 1024 * 1024 / (rep["total_cycles"] * peak))
+    assert rep["mac_utilization"] <= 1
+    assert rep["roofline"]["peak_flops_per_s"] == pytest.approx(2 * peak * 1e9)  # no rates: the base rate, 1 GHz
+
+
+# ---- 3. the kind written is the kind used ---------------------------------------------------------------------------
+def test_two_kinds_sharing_one_spec_model_keep_their_own_cost_models(cim):
+    slow = types.ModuleType("cim_slow_for_test")
+    slow.accepts = cim.accepts
+    slow.macs_per_cycle = lambda s: cim.macs_per_cycle(s) / 10
+    slow.price = lambda op, spec, arch: Priced(10 * cim.price(op, spec, arch).cycles, {"variant": "slow"})
+    sys.modules[slow.__name__] = slow
+    register_unit_kind("cim_slow", cim.Crossbars, slow.__name__)
+    try:
+        fast = simulate(GEMM, _arch()).to_dict()["ops"][0]
+        slowed = simulate(GEMM, load_arch({"base": "edge-npu", "core": {"units": {"xbar": {"kind": "cim_slow"}}}}))
+        assert fast["compute_cycles"] == XBAR_CYCLES and "variant" not in fast["mapping"]  # was cim_slow's 64,000
+        assert slowed.to_dict()["ops"][0]["compute_cycles"] == 10 * XBAR_CYCLES
+    finally:
+        UNIT_KINDS.pop("cim_slow", None)
+        sys.modules.pop(slow.__name__, None)
+
+
+RELOADED = textwrap.dedent('''
+    from pydantic import BaseModel
+    from accelsim.cost import Priced
+    from accelsim.hardware import register_unit_kind
+    from accelsim.ir import OpKind
+
+    class Spec(BaseModel):
+        macs: int = 64
+
+    def accepts(op):
+        return 2 if op.kind is OpKind.LINEAR else None
+
+    def macs_per_cycle(spec):
+        return spec.macs
+
+    def price(op, spec, arch):
+        return Priced(FACTOR * op.macs // spec.macs, {})
+
+    register_unit_kind("reloaded_unit", Spec, __name__)
+''')
+
+
+def test_an_arch_loaded_before_its_module_is_reloaded_is_priced_by_the_new_module(tmp_path, monkeypatch):
+    path = tmp_path / "reloaded_unit_mod.py"
+    path.write_text("FACTOR = 1\n" + RELOADED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("reloaded_unit_mod")
+    try:
+        arch = load_arch({"base": "edge-npu", "core": {"units": {"u": {"kind": "reloaded_unit"}}}})
+        # 64 x 1024 x 1024 MACs at 64 a cycle: 1,048,576 cycles, then three times that
+        assert simulate(GEMM, arch).to_dict()["ops"][0]["compute_cycles"] == 64 * 1024 * 1024 // 64
+        path.write_text("FACTOR = 3\n" + RELOADED)
+        importlib.invalidate_caches()
+        importlib.reload(module)  # a new Spec class: the arch's spec is of the old one (it was a raw KeyError)
+        assert simulate(GEMM, arch).to_dict()["ops"][0]["compute_cycles"] == 3 * 64 * 1024 * 1024 // 64
+    finally:
+        UNIT_KINDS.pop("reloaded_unit", None)
+        sys.modules.pop("reloaded_unit_mod", None)
+
+
+# ---- 4. its own area and MAC energy -------------------------------------------------------------------------------
+def test_without_hooks_its_area_is_its_macs_at_the_arrays_pe_area(cim):
+    area = simulate(GEMM, _arch()).to_dict()["area"]["units"]
+    # both derived from MACs per cycle at one PE area: per MAC the unit's area is the array's (it was 0 mm²)
+    assert area["xbar"] > 0
+    assert area["xbar"] / XBAR_MACS == pytest.approx(area["systolic"] / ARRAY_MACS)
+
+
+def test_the_kinds_own_area_and_pj_per_mac_are_taken_as_written(cim):
+    rep = simulate(GEMM, _arch(count=2, area_mm2=0.5, pj_per_mac=0.05)).to_dict()
+    assert rep["area"]["units"]["xbar"] == pytest.approx(2 * 0.5)  # 2 units a core x 0.5 mm², one core
+    # every MAC of the run is on the crossbars: 67,108,864 x 0.05 pJ
+    assert rep["energy"]["mac_j"] == pytest.approx(64 * 1024 * 1024 * 0.05e-12)
+
+
+def test_a_bad_hook_value_is_a_one_line_error_at_the_units_kind(cim, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"base: {ARCH}\ncore:\n  units:\n    xbar:\n      kind: cim_crossbar\n      area_mm2: .nan\n")
+    with pytest.raises(ConfigError) as e:
+        load_arch(bad)
+    assert "\n" not in str(e.value) and "core.units.xbar.area_mm2" in str(e.value)
+    cim_hook = cim.pj_per_mac
+    cim.pj_per_mac = lambda spec, dtype: -1.0
+    try:
+        with pytest.raises(ConfigError, match=r"core\.units\.xbar\.kind: .*pj_per_mac gives -1\.0") as e:
+            _arch()
+        assert "\n" not in str(e.value)
+    finally:
+        cim.pj_per_mac = cim_hook
+
+
+# ---- 5. the command line's route: plugins in the arch file --------------------------------------------------------
+def _cli(tmp_path, *args):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # accelsim from this tree, the plug-in from the arch's folder only
+    return subprocess.run([sys.executable, "-m", "accelsim", *args], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_the_worked_example_runs_from_the_command_line(tmp_path):
+    out = tmp_path / "out"
+    done = _cli(tmp_path, "run", "-w", "gemm", "-a", str(ARCH), "--set", "workload.m=64", "--set", "workload.n=1024",
+                "--set", "workload.k=1024", "--no-plots", "-q", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    (op,) = json.loads((out / "report.json").read_text())["ops"]
+    assert op["unit"] == "core0.xbar" and op["compute_cycles"] == XBAR_CYCLES
+
+
+def test_a_plugin_that_cannot_be_imported_is_a_one_line_error_at_its_line(tmp_path):
+    (tmp_path / "a.yaml").write_text("base: edge-npu\nplugins: [no_such_plugin_module_17]\n")
+    done = _cli(tmp_path, "run", "-w", "gemm", "-a", "a.yaml", "-q")
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("accelsim: error: a.yaml:2: plugins.0: cannot import 'no_such_plugin_module_17'")
+
+
+def test_a_kind_nobody_registered_names_plugins(tmp_path):
+    (tmp_path / "a.yaml").write_text("base: edge-npu\ncore:\n  units:\n    x: {kind: cim_crossbar}\n")
+    with pytest.raises(ConfigError, match="unknown unit kind 'cim_crossbar'.*plugins: \\[module\\]"):
+        load_arch(tmp_path / "a.yaml")
+
+
+# ---- 8. accepts(): None / False, True, a number -------------------------------------------------------------------
+def _kind(name, accepts):
+    module = types.ModuleType(f"{name}_cost")
+    module.accepts = accepts
+    module.macs_per_cycle = lambda spec: 1024
+    module.price = lambda op, spec, arch: Priced(op.macs // 1024, {})
+    sys.modules[module.__name__] = module
+    register_unit_kind(name, sys.modules["cim_crossbar"].Crossbars, module.__name__)
+
+
+@pytest.fixture
+def kinds(cim):
+    yield _kind
+    for name in ("says_true", "says_false", "says_what"):
+        UNIT_KINDS.pop(name, None)
+        sys.modules.pop(f"{name}_cost", None)
+
+
+def _on(kind):
+    return load_arch({"base": "edge-npu", "core": {"units": {"u": {"kind": kind}}}})
+
+
+def test_a_unit_whose_accepts_returns_true_runs_the_op(kinds):
+    kinds("says_true", lambda op: op.kind is OpKind.LINEAR)  # True ties the array's 1: the plug-in takes it
+    kinds("says_false", lambda op: False if op.kind is OpKind.LINEAR else None)
+    rep = simulate(GEMM, _on("says_true")).to_dict()
+    assert rep["ops"][0]["unit"] == "core0.u" and rep["ops"][0]["compute_cycles"] == 64 * 1024 * 1024 // 1024
+    assert not any("ran no op" in n for n in rep["notes"])
+    rep = simulate(GEMM, _on("says_false")).to_dict()  # False: cannot run it (it was taken as preference 0)
+    assert rep["ops"][0]["unit"] == "core0.systolic0"
+    assert "unit u (core.units, kind says_false) ran no op" in " ".join(rep["notes"])
+
+
+def test_an_accepts_that_returns_no_preference_is_a_mapping_error(kinds):
+    kinds("says_what", lambda op: "yes")
+    with pytest.raises(MappingError, match=r"unit kind 'says_what': accepts\(\) gave 'yes'"):
+        simulate(GEMM, _on("says_what"))
+
+
+# ---- 6, 7. what an arch file may not say ---------------------------------------------------------------------------
+@pytest.mark.parametrize("text, where, says", [
+    # a 64 MiB granule on a 32 MiB cache: per-bit energy of a 64 MiB port
+    ("levels:\n  edram: {role: cache, after: sram, capacity: 32MiB, bandwidth: 256GB/s, access_bytes: 64MiB}\n",
+     ":3: levels.edram.access_bytes:", "64MiB is more than the level's capacity (32MiB)"),
+    ("clock: 1.75\n", ":2: clock:", "1.75 Hz is below 1 MHz: write the clock with its unit, e.g. '1.75GHz'"),
+    ("clock: 940\n", ":2: clock:", "e.g. '940MHz'"),
+    ("hbm: {bandwidth: 819}\n", ":2: hbm.bandwidth:", "819 B/s is below 1 MB/s: write the bandwidth with its unit"),
+])
+def test_a_granule_larger_than_its_level_or_a_clock_or_bandwidth_without_unit_is_refused(tmp_path, text, where,
+                                                                                          says):
+    (tmp_path / "a.yaml").write_text("base: edge-npu\n" + text)
+    with pytest.raises(ConfigError) as e:
+        load_arch(tmp_path / "a.yaml")
+    assert "\n" not in str(e.value) and f"a.yaml{where}" in str(e.value) and says in str(e.value)
+
+
+def test_plain_numbers_of_hz_and_bytes_per_second_are_still_read():
+    # configuration.md: a plain number is Hz / bytes per second (benchmarks/sweep.py writes clocks so)
+    arch = load_arch({"base": "edge-npu", "clock": 2e9, "hbm": {"bandwidth": 1e11}})
+    assert arch.clock == 2e9 and arch.memory("hbm").bandwidth == 1e11
+
+
+# ---- 10. level order, info ARCH -------------------------------------------------------------------------------------
+def test_bytes_and_stalls_list_a_cache_before_the_memories_behind_it():
+    arch = {"base": "edge-npu", "levels": {"edram": {"role": "cache", "after": "sram", "capacity": "32MiB",
+                                                     "bandwidth": "256GB/s"}}}
+    rep = simulate({"model": "gemm", "m": 256, "n": 256, "k": 256}, arch).to_dict()
+    order = [lv["name"] for lv in rep["levels"]]
+    assert order == ["sram", "edram", "hbm", "host"]
+    assert list(rep["bytes"]) == [lv for lv in order if lv in rep["bytes"]] and "edram" in rep["bytes"]
+    assert list(rep["stalls_by_level"]) == [lv for lv in order if lv in rep["stalls_by_level"]]
+
+
+def test_info_of_an_arch_prints_its_units_peaks_and_levels(capsys):
+    assert main(["info", "edge-npu", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    # arch/edge-npu.yaml: 32 x 32 MACs at 1 GHz, 2 TOPS; sram 1 MiB, LPDDR4X 25.6 GB/s, PCIe Gen3 x4 3.94 GB/s
+    assert info["peak_macs_per_cycle"] == 1024 and info["peak_flops_per_s"] == 2 * 1024 * 1e9
+    assert [u["name"] for u in info["units"]] == ["systolic", "vector"]
+    assert [(lv["name"], lv["capacity"], lv["bandwidth"]) for lv in info["levels"]] == [
+        ("sram", 2**20, None), ("hbm", 2 * 2**30, 25.6e9), ("host", 8 * 2**30, 3.94e9)]
+
+
+def test_info_of_the_example_arch_counts_its_units_macs(tmp_path):
+    done = _cli(tmp_path, "info", str(ARCH), "--json")
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert info["units"][2] == {"name": "xbar", "kind": "cim_crossbar", "count": 1, "macs_per_cycle": XBAR_MACS}
+    assert math.isclose(info["peak_macs_per_cycle"], ARRAY_MACS + XBAR_MACS)

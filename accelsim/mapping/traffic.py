@@ -389,11 +389,13 @@ def core_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     if not op.kind.is_matmul:
         _, _, ntiles, _ = sram_reads(p, a_tot, b_tot, out_off, budgets, shared, psum_bytes)
         # parameters cut with the elements: each as large as the output (a step's parameter and state, a table
-        # gathered by rows); a smaller one is broadcast over the rows each core normalises (a norm's scale and shift,
-        # whatever the row count: 2 rows of 4,096 over 2 cores read all 8 KiB of gamma and beta on each)
+        # gathered by rows) is read once in all; a smaller one is broadcast over the output's out / size repeats (a
+        # norm's scale and shift over its rows), and a core reads all of it for each repeat it holds part of, at
+        # most once: min(cores, repeats) copies in all (2 rows of 4,096 over 2 cores: each core all 8 KiB of gamma
+        # and beta; over 4 cores, each half a row: half of them each, 2 copies in all)
         out = math.prod(op.out_shape)
-        elementwise = all(math.prod(w.shape) >= out for w in op.weights)
-        return 1, 1 if elementwise else ncores, ntiles, None
+        copies = max((min(ncores, -(-out // max(1, math.prod(w.shape)))) for w in op.weights), default=1)
+        return 1, copies, ntiles, None
     dim = {"m": 0, "n": 1}.get(cut or "", 1 if a_tot <= b_tot else 0)
     g = op.gemm
     size = (g.m, g.n)[dim]  # type: ignore[union-attr]

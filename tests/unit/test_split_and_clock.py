@@ -134,6 +134,10 @@ def test_a_faster_clock_never_slows_a_latency_bound_gemm_on_gemmini():
     (2, 1, 48 * 1024),
     (2, 2, 64 * 1024),
     (3, 2, 3 * 8 * 1024 * 2 + 2 * 16 * 1024),
+    # fewer rows than cores: 2 rows over 4 cores, each core half a row and half of gamma and beta, so 2 copies of
+    # the 16 KiB in all (32 KiB of rows in and out + 32 KiB); 3 rows over 4 cores: 3 copies (48 + 48 KiB)
+    (2, 4, 32 * 1024 + 2 * 16 * 1024),
+    (3, 4, 48 * 1024 + 3 * 16 * 1024),
 ])
 def test_every_core_of_a_split_norm_reads_all_of_its_scale_and_shift(rows, cores, hbm):
     rep = simulate(load_workload({"model": "layernorm", "rows": rows, "cols": 4096}),

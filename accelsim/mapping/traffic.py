@@ -620,6 +620,12 @@ def context(arch: Arch, units: tuple[Unit, ...], plans: tuple[Plan, ...], level_
     """The :class:`Context` of one lowering."""
     shared = [lv.name for lv in arch.hierarchy()[1:]]
     div = 2 if arch.core.sram.double_buffered else 1
+    # a fused op's output is its producer's (:mod:`.fusion`): the producer writes it, and its readers read it,
+    # where the fused op's tensor is placed (an offloaded training stash: the host)
+    moved = {p.details["fused_into"]: level_of[p.op.name] for p in plans
+             if "fused_into" in p.details and p.op.name in level_of}
+    if moved:
+        level_of = {**level_of, **moved}
     return Context(arch, units, arch.main_memory, level_of, tables, input_elems,
                    frozenset(p.op.name for p in plans if p.resident_out), {p.op.name: p.op.out_bytes for p in plans},
                    {lv: arch.memory(lv).access_bytes for lv in shared},

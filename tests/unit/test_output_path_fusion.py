@@ -203,3 +203,31 @@ def test_presets_that_apply_activations_on_the_output_path():
     assert load_arch("eyeriss-like").core.vector.output_path == ("relu",)
     assert "relu" in load_arch("tpu-v1").core.vector.output_path
     assert load_arch("a100").core.vector.output_path == ()
+
+
+def test_a_fused_add_writes_an_offloaded_stash_where_it_is_placed():
+    # training with offload: activations: the add's output (read again by the layer norm's backward) is stashed in
+    # host memory. Fused into l1, l1 writes that sum, so it writes it to the host, as the add did, and the
+    # backward reads it back from there: the host traffic and memory.host's footprint agree, fused or not
+    net = {"model": "layers", "name": "m", "input": [64, 256], "mode": "training", "layers": [
+        {"type": "linear", "name": "l1", "out_features": 256},
+        {"type": "add", "name": "a", "inputs": ["l1", "input"]},
+        {"type": "layernorm", "name": "ln"},
+        {"type": "linear", "name": "l2", "out_features": 256}]}
+    runs = []
+    for path in ([], ["add"]):
+        arch = {**_arch(path), "host": {"capacity": "16GiB", "bandwidth": "8GB/s"}}
+        runs.append(accelsim.simulate(net, arch, activations_on_chip=False, offload="activations").to_dict())
+    plain, fused = runs
+    p, f = _rows(plain), _rows(fused)
+    # the sum: 64 × 256 fp16 = 32,768 B, written to the host by the add (unfused) or by l1 (fused), and read back
+    # from the host by the layer norm's two backward ops
+    sum_bytes = 64 * 256 * 2
+    assert f["a"]["mapping"]["fused_into"] == "l1"
+    assert p["a"]["bytes"]["host"] == f["l1"]["bytes"]["host"] == sum_bytes
+    for name in ("ln.grad_input", "ln.grad_weight"):
+        assert p[name]["bytes"]["host"] == f[name]["bytes"]["host"] == sum_bytes
+    assert fused["bytes"]["host"] == plain["bytes"]["host"]
+    assert fused["memory"]["host"]["activations"] == plain["memory"]["host"]["activations"]
+    # what fusion saves is main memory's: l1's write of its own output and the add's read of it, 2 × 32,768 B
+    assert plain["bytes"]["hbm"] - fused["bytes"]["hbm"] == 2 * sum_bytes

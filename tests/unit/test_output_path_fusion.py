@@ -231,3 +231,19 @@ def test_a_fused_add_writes_an_offloaded_stash_where_it_is_placed():
     assert fused["memory"]["host"]["activations"] == plain["memory"]["host"]["activations"]
     # what fusion saves is main memory's: l1's write of its own output and the add's read of it, 2 × 32,768 B
     assert plain["bytes"]["hbm"] - fused["bytes"]["hbm"] == 2 * sum_bytes
+
+
+def test_the_note_counts_only_ops_whose_function_output_path_lacks():
+    # c1's output has two readers (a and a2), so neither add can fold into it whatever output_path lists; the ReLU
+    # after them could if listed (int8: 4 × 8 × 8 = 256 B a tensor)
+    net = _net({"type": "conv2d", "name": "c1", "out_channels": 4, "kernel_size": 1},
+               {"type": "add", "name": "a", "inputs": ["c1", "input"]},
+               {"type": "add", "name": "a2", "inputs": ["a", "c1"]}, {"type": "relu", "name": "r"})
+    int8 = {**net, "dtype": "int8"}
+    arch = {"base": "a100", "core": {"vector": {"output_path": ["add"]}}}
+    # add listed: the two adds are left out; the ReLU reads a2's sum and writes its own: 2 × 256 = 512 B
+    line, = _fusion_notes(int8, arch)
+    assert line.startswith("1 activation and residual-add op(s)") and "512 B" in line
+    assert line.endswith("--set 'arch.core.vector.output_path=[add,relu]'")
+    # both listed: nothing the key could add, so no note (it said "output_path does not list them")
+    assert _fusion_notes(int8, {"base": "a100", "core": {"vector": {"output_path": ["relu", "add"]}}}) == []

@@ -188,10 +188,12 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
 
 def epilogue_bytes(p: Plan, ctx: Context) -> dict[str, int]:
     """Off-chip bytes by level of the tensors ``p``'s output path reads as it writes its output (``Plan.epilogue``:
-    a fused residual add's other operand, :mod:`.fusion`): each once, as its output is written once."""
+    a fused residual add's other operand, :mod:`.fusion`): each once, as its output is written once; a graph input
+    at the output's width (the add's dtype, :func:`.fusion._residual`)."""
     if not p.epilogue:
         return {}
-    return _sources(p.epilogue, p.op.elem_bytes, ctx, p.details.get(l2resident.KEY, ()), forward=p.op.phase == "forward")
+    return _sources(p.epilogue, dtype_bytes(p.op.out_dtype), ctx, p.details.get(l2resident.KEY, ()),
+                    forward=p.op.phase == "forward")
 
 
 def _touched(w: Weight, param: Weight, rows: int, shards: int, op: Op, ctx: Context) -> dict[str, int]:
@@ -249,7 +251,8 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     if op.kind.is_matmul:
         sram = p.details.get("sram_operand_bytes", sram)
     # the output path reads its epilogue tensors from the scratchpad once (a resident one too)
-    sram += sum(ctx.out_bytes[t] if t in ctx.out_bytes else ctx.input_elems[t] * elem for t in p.epilogue)
+    sram += sum(ctx.out_bytes[t] if t in ctx.out_bytes else ctx.input_elems[t] * dtype_bytes(op.out_dtype)
+                for t in p.epilogue)
     moved = a_tot + b_tot + out_off + epi_tot
     groups = tile_groups(p, ntiles, nunits, moved, ctx.main_bandwidth, options)
     # (a GPU's groups are its cores' K-slices, emit.group_plan: no ramp)

@@ -247,3 +247,54 @@ def test_the_note_counts_only_ops_whose_function_output_path_lacks():
     assert line.endswith("--set 'arch.core.vector.output_path=[add,relu]'")
     # both listed: nothing the key could add, so no note (it said "output_path does not list them")
     assert _fusion_notes(int8, {"base": "a100", "core": {"vector": {"output_path": ["relu", "add"]}}}) == []
+
+
+def _mixed(conv_dtype: str, add_dtype: str, residual: str = "input", conv_out: str | None = None,
+           residual_dtype: str | None = None):
+    """A 1×1 conv c1 (4 → 4 channels on 8 × 8 pixels: 256 elements a tensor) in ``conv_dtype`` (writing
+    ``conv_out``), an add of its output and ``residual`` in ``add_dtype``, a ReLU and a sigmoid n after it; with
+    residual "s", a sigmoid of the input in ``residual_dtype`` computed before c1."""
+    import dataclasses
+
+    from accelsim.builders.layers import GraphBuilder
+    from accelsim.ir import Graph, Op, OpKind
+    shape = (1, 4, 8, 8)
+    b = GraphBuilder("mixed", shape, dtype=conv_dtype)
+    b.conv2d(b.input, 4, 1, name="c1")
+    g = b.build()
+    conv, = g.ops
+    if conv_out:
+        conv = dataclasses.replace(conv, attrs={**conv.attrs, "out_dtype": conv_out})
+
+    def vec(name, kind, fn, inputs, dtype):
+        return Op(name, kind, inputs, tuple(shape for _ in inputs), shape, dtype=dtype, flops=256, vector_elems=256,
+                  attrs={"fn": fn})
+
+    before = [vec("s", OpKind.ACTIVATION, "sigmoid", ("input",), residual_dtype)] if residual == "s" else []
+    return Graph("mixed", [*before, conv, vec("a", OpKind.ELEMENTWISE, "add", ("c1", residual), add_dtype),
+                           vec("r", OpKind.ACTIVATION, "relu", ("a",), add_dtype),
+                           vec("n", OpKind.ACTIVATION, "sigmoid", ("r",), add_dtype)], g.inputs)
+
+
+def test_a_residual_add_in_another_dtype_than_the_conv_output_is_not_fused():
+    # an int8 conv whose output is added in fp32: fused, the conv would write the fp32 sum at int8 width (n read
+    # 256 B of it, not 1,024) and read the input residual at 1 B an element; unfused, the ReLU writes the fp32 sum,
+    # 256 × 4 = 1,024 B, and n reads it and writes its own: 2,048 B
+    for graph in (_mixed("int8", "fp32"),
+                  # the residual an op's output stored in fp32, added in int8 to the int8 conv's output
+                  _mixed("int8", "int8", residual="s", residual_dtype="fp32")):
+        plain, fused = _run(graph, _arch([])), _run(graph, _arch(["relu", "add"]))
+        assert "fused_into" not in _rows(fused)["a"]["mapping"] and "fused_into" not in _rows(fused)["r"]["mapping"]
+        assert fused["bytes"] == plain["bytes"]
+    assert _rows(_run(_mixed("int8", "fp32"), _arch(["relu", "add"])))["n"]["bytes"]["hbm"] == 2 * 256 * 4
+
+
+def test_a_fused_epilogue_reads_a_graph_input_residual_at_the_outputs_width():
+    # an fp8 conv writing bf16 (an fp8 GEMM's bf16 output) and a bf16 add of the block's input: fused, as the add
+    # does, its epilogue reads the input at bf16's 2 B: 256 × 2 = 512 B. c1 reads the input at fp8 (256 B) and
+    # its 4 × 4 weight and 4 biases (20 B) and writes the bf16 sum (512 B): 256 + 20 + 512 + 512 = 1,300 B
+    f = _rows(_run(_mixed("fp8", "bf16", conv_out="bf16"), _arch(["relu", "add"])))
+    assert f["a"]["mapping"]["fused_into"] == "c1" and f["r"]["mapping"]["fused_into"] == "c1"
+    assert f["c1"]["bytes"]["hbm"] == 256 + 20 + 512 + 512
+    # n reads the bf16 sum and writes its own
+    assert f["n"]["bytes"]["hbm"] == 2 * 512

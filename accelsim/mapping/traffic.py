@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..cost import attention, folds, gather, gpu_tiles, vector
@@ -89,6 +89,9 @@ class Traffic:
     # its own (:func:`unit_cycles`); () for one unit
     unit_cycles: tuple[int, ...] = ()
     ramp: int = 0  # the halvings of each unit's first and last group (:func:`ramp_groups`)
+    # of ``act``, the loads of the tensors its output path reads (``Plan.epilogue``), by level: the emitter loads them
+    # on the output side, after their producers only (:meth:`~.emit.Emitter._groups`)
+    epilogue: dict[str, int] = field(default_factory=dict)
 
 
 def _sources(tensors: tuple[str, ...], elem: int, ctx: Context, cached: tuple[str, ...] = (),
@@ -320,7 +323,10 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         else vector.achieved_fraction(op, arch, main_bytes, passes))
     if achieved is not None:  # a modelled GPU kernel: its latency-bound bandwidth instead of the size curve
         scale[ctx.main] = achieved
-    return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details, per_unit, ramp)
+    epi_levels = {lv: b for lv, b in [*epi.items(), *((c, epi_tot) for c in ctx.caches)] if b}
+    if epi_levels:  # (the epilogue's loads apart from the operands')
+        act_levels = {lv: b - epi_levels.get(lv, 0) for lv, b in act_levels.items()}
+    return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details, per_unit, ramp, epi_levels)
 
 
 def _per_gemm(op: Op, a_tot: int, b_tot: int, out_off: int) -> tuple[int, int, int]:

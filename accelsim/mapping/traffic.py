@@ -259,7 +259,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     moved = a_tot + b_tot + out_off + epi_tot
     groups = tile_groups(p, ntiles, nunits, moved, ctx.main_bandwidth, options)
     # (a GPU's groups are its cores' K-slices, emit.group_plan: no ramp)
-    gpu = "output_tiles" in p.details or ctx.units[p.units[0]].count > 1
+    gpu = gpu_groups(p, arch)
     ramp = 0 if gpu else ramp_groups(p, groups, nunits, moved, ctx.main_bandwidth, options.ramp_max)
     if ramp:
         details["ramp"] = ramp
@@ -483,6 +483,7 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     fa, fb, ntiles, _ = core_reads(p, a_tot, b_tot, out, sram.tile_budgets(reserved=0),
                                    sram.shared_budget(reserved=0), arch.core.partial_sum_bytes(op.out_dtype),
                                    nunits, ncores, cut.get("split"))
+    out += op.out_bytes if p.epilogue else 0  # a fused residual (its output's shape and dtype), read once as written
     main = arch.memory(arch.main_memory)
     groups = tile_groups(p, ntiles, nunits, a_tot + b_tot + out, main.sustained_bandwidth, options)
     slots = 2 if sram.double_buffered else 1
@@ -503,10 +504,17 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     each = -(-groups // nunits)
     c, t, lat = compute / each, memory / groups, arch.latency_cycles(arch.main_memory)
     period = (max((slots - 1) * c, t + lat) + c) / slots
-    ramp = 0 if arch.core.tile is not None else ramp_groups(p, groups, nunits, a_tot + b_tot + out,
-                                                             main.sustained_bandwidth, options.ramp_max)
+    ramp = 0 if gpu_groups(p, arch) else ramp_groups(p, groups, nunits, a_tot + b_tot + out,
+                                                     main.sustained_bandwidth, options.ramp_max)
     end = 2.0 ** -ramp
     return max(memory + c * end + lat, each * period + t * end + lat), float(compute), memory
+
+
+def gpu_groups(p: Plan, arch: Arch) -> bool:
+    """Whether ``p``'s groups are a GPU's, never ramped (:func:`~.emit.group_plan`): its output tiles' K-slices, or
+    the groups of one unit standing for a GPU-like chip's lock-step cores (:func:`~.lower.build_units`: a core
+    with ``core.tile`` on a chip of more than one)."""
+    return "output_tiles" in p.details or (arch.core.tile is not None and arch.cores > 1)
 
 
 def tile_groups(p: Plan, ntiles: int, nunits: int, nbytes: int, bandwidth: float, options: Options) -> int:
@@ -644,4 +652,4 @@ def context(arch: Arch, units: tuple[Unit, ...], plans: tuple[Plan, ...], level_
                    arch.memory(arch.main_memory).sustained_bandwidth)
 
 
-__all__ = ["Context", "Traffic", "context", "core_reads", "epilogue_bytes", "operand_bytes", "ramp_groups", "split_estimate", "sram_reads", "tile_groups", "traffic", "GROUP_MIN_CYCLES", "GROUPS_PER_SECOND", "RAMP_MAX"]
+__all__ = ["Context", "Traffic", "context", "core_reads", "epilogue_bytes", "gpu_groups", "operand_bytes", "ramp_groups", "split_estimate", "sram_reads", "tile_groups", "traffic", "GROUP_MIN_CYCLES", "GROUPS_PER_SECOND", "RAMP_MAX"]

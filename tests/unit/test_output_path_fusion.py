@@ -344,3 +344,48 @@ def test_a_downsampling_blocks_fused_add_is_no_slower_than_unfused():
     plain, fused = (accelsim.simulate(net, _arch(path)).to_dict() for path in ([], ["add"]))
     assert _rows(fused)["a"]["mapping"]["fused_into"] == "ds"
     assert fused["total_cycles"] <= plain["total_cycles"]
+
+
+def _priced(workload: dict, arch):
+    """The priced plans of ``workload`` on ``arch`` by name, as lowering hands them to ``assign``."""
+    from accelsim.builders.build import build_graph
+    from accelsim.config import load_workload
+    from accelsim.mapping.aliases import aliases
+    from accelsim.mapping.fusion import fuse, pipeline
+    from accelsim.mapping.pricing import price
+    from accelsim.options import Options
+    graph = build_graph(load_workload(workload), arch.dtype)
+    return {p.op.name: p for p in pipeline(price(fuse(aliases(graph, Options()), graph, arch), arch), arch)}
+
+
+def test_the_split_estimate_counts_the_residuals_bytes():
+    # the estimate the choice of units goes by moves what traffic moves: c1 fused with the add reads its input
+    # (512 B), its weights and biases (40 B) and the residual (512 B) and writes the sum (512 B): 1,576 B at
+    # 16 GB/s / 1 GHz = 16 B a cycle (efficiency 1): 98.5 cycles; without the residual 1,064 B, 66.5 cycles
+    from accelsim.config import load_arch
+    from accelsim.mapping import traffic
+    from accelsim.options import Options
+    arch = load_arch(_arch(["relu", "add"]))
+    p = _priced(CONV_ADD_RELU, arch)["c1"]
+    assert p.epilogue == ("input",)
+    assert traffic.split_estimate(p, arch, Options(), 1, 1)[2] == 1576 / 16
+    assert traffic.split_estimate(p._replace(epilogue=()), arch, Options(), 1, 1)[2] == 1064 / 16
+
+
+def test_the_split_estimate_ramps_what_the_emitter_ramps():
+    # a GPU-like core (core.tile) on a one-core chip is a unit of its own, not lock-step cores: an op without output
+    # tiles (a ReLU) is cut into ordinary groups, ramped at max_tiles_per_op 1 (traffic's mapping.ramp); the
+    # estimate saw core.tile and never ramped it. Both go by traffic.gpu_groups
+    from accelsim.config import load_arch
+    from accelsim.mapping import traffic
+    from accelsim.options import Options
+    net = _net({"type": "relu", "name": "r"}, shape=(64, 64, 56, 56))
+    one = {"base": "a100", "cores": 1}
+    report = accelsim.simulate(net, one, max_tiles_per_op=1, cache_residency=False).to_dict()
+    assert _rows(report)["r"]["mapping"].get("ramp", 0) > 0
+    arch = load_arch(one)
+    p = _priced(net, arch)["r"]
+    assert not traffic.gpu_groups(p, arch) and traffic.gpu_groups(p, load_arch("a100"))
+    coarse = Options(max_tiles_per_op=1)
+    ramped = traffic.split_estimate(p, arch, coarse, 1, 1)[0]
+    assert ramped < traffic.split_estimate(p, arch, Options(max_tiles_per_op=1, ramp_max=0), 1, 1)[0]

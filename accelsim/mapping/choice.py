@@ -117,7 +117,7 @@ def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: floa
     sorted once; of one core's first n units the one core is the one whose n-th frees first, ties going to the
     core with the lowest unit among them (the sorted unit tuples of different cores compare by their first)."""
     try:
-        sig = (signature(p.op), p.cycles, len(p.operands), ready > 0, options.min_tiles_per_op,
+        sig = (signature(p.op), p.cycles, len(p.operands), bool(p.epilogue), ready > 0, options.min_tiles_per_op,
                options.max_tiles_per_op, options.ramp_max)
         known = estimates.setdefault(sig, {})
     except TypeError:  # an unhashable attribute: estimated on its own

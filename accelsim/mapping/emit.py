@@ -4,7 +4,8 @@ Each group is a load per level of its activations (after their producers) and of
 buffer only, so they prefetch across ops), a compute and a store per level. Double buffering is a dependency:
 the loads of a unit's p-th group wait for the compute of its (p − slots)-th, and a compute for that group's
 store (slots = 2 double-buffered, else 1). Each unit's first groups of an op wait for the tasks that make the
-op's inputs available. An op whose groups max_tiles_per_op made coarse has each unit's first and last group cut
+op's inputs available, but a fused residual (``Plan.epilogue``): each group loads its share of it after its producer,
+and the group's stores wait for that load. An op whose groups max_tiles_per_op made coarse has each unit's first and last group cut
 into halving pieces that share the group's buffer (:func:`ramp_shares`). On a GPU-like core each core runs its share of the output tiles as up to
 :data:`GPU_GROUPS_PER_CORE` K-slice groups (a split-K GEMM's reduction kernel, ``details["reduce_cycles"]``, lengthens
 the last). Kernel launches follow :class:`Launch`: host tasks issued in op
@@ -252,8 +253,9 @@ class Emitter:
         """Whether a collective over ``group`` chips spread over ``extent`` runs on the NIC (it leaves the node)."""
         return self.nic >= 0 and self.ctx.arch.interconnect.crosses_nodes(extent or group, group)  # type: ignore[union-attr]
 
-    def producers(self, p: Plan) -> list[int]:
-        return [d for t in p.inputs if t in self.done for d in self.done[t]]
+    def producers(self, p: Plan, tensors: tuple[str, ...] | None = None) -> list[int]:
+        """The tasks after which ``p``'s inputs (or of them ``tensors``) are readable."""
+        return [d for t in (p.inputs if tensors is None else tensors) if t in self.done for d in self.done[t]]
 
     def none(self, p: Plan) -> OpMapping:
         op = p.op
@@ -333,10 +335,19 @@ class Emitter:
             return {lv: (cut(b, weights), cut(-(-b // grain[lv]), weights)) for lv, b in sorted(levels.items()) if b}
 
         act_loads, w_loads, stores = per_group(tr.act), per_group(tr.weights), per_group(tr.out)
+        epi_loads = per_group(tr.epilogue)
         sharded = op.kind is OpKind.OPTIMIZER and self.dp > 1 and int(op.attrs.get("shards", 1)) > 1
         # data parallel: the step waits for the gradients' all-reduce over the chips' links (_reduce_gradients)
         reduce = op.kind is OpKind.OPTIMIZER and self.dp > 1
         data = self.producers(p)
+        # a fused residual (Plan.epilogue) is read on the output side only: the loads of the op's own operands do not
+        # wait for its producer, the epilogue's loads (or, with none, each group's store, else its compute) do. A
+        # dispatched kernel waits for all its inputs before it runs
+        epi_after: list[int] = []
+        if p.epilogue and not self.launch.dispatch:
+            data = self.producers(p, tuple(t for t in p.inputs if t not in p.epilogue
+                                           or any(t in g for g in p.operands)))
+            epi_after = self.producers(p, p.epilogue)
         if reduce:
             data = [self._reduce_gradients()]
             seconds, sent, kind = self.reduced[op.name]
@@ -346,7 +357,7 @@ class Emitter:
         # an op run inside its producer's kernel (a state written in place) is neither launched nor dispatched
         producers, launched = (data, []) if op.in_kernel_of else self.launched(p.index, data)
         last_compute, last_store = self._groups(p, tr.scale, group_units, cyc, act_loads, w_loads, stores,
-                                                producers, launched, joins)
+                                                producers, launched, joins, epi_loads, epi_after)
         if self.max_tasks is not None and len(self.tasks) > self.max_tasks:
             raise TaskBudget(self.max_tasks, self.budget_note).error(op.name)
         # a unit ends with its last group's store; when that group stores nothing (a reduction's small output spread
@@ -428,13 +439,19 @@ class Emitter:
     def _groups(self, p: Plan, scale: dict[str, float], group_units: list[int], cyc: list[int],
                 act_loads: dict[str, tuple[list[int], list[int]]],
                 w_loads: dict[str, tuple[list[int], list[int]]], stores: dict[str, tuple[list[int], list[int]]],
-                producers: list[int], launched: list[int],
-                joins: list[bool] | None = None) -> tuple[dict[int, int], dict[int, int]]:
+                producers: list[int], launched: list[int], joins: list[bool] | None = None,
+                epi_loads: dict[str, tuple[list[int], list[int]]] | None = None, epi_after: list[int] | None = None,
+                ) -> tuple[dict[int, int], dict[int, int]]:
         """The load, compute and store tasks of each tile group; each unit's last compute and last store. A group
         that ``joins`` its unit's next (a ramp's piece, :func:`ramp_shares`) shares that group's buffer: it waits
         for what that group waits for (a free buffer; the op's inputs if it is among the unit's first ``slots``),
         and only the last piece of a buffer takes a place in the unit's double-buffer stream, so the pieces
         prefetch together as the whole group would.
+
+        A fused residual's bytes (``epi_loads``) are loaded on the output side of every group: after ``epi_after``
+        (the residual's producers), the launch and a free buffer, and the group's stores wait for them (a group that
+        stores nothing: its compute), so the operands' loads prefetch while the residual's producer still runs. With
+        no bytes to load (a residual on chip), each group's stores (else its compute) wait for ``epi_after``.
 
         The hot loop of lowering: tasks are built inline, and each level's (unit, bytes per cycle at the op's
         ``scale`` of sustained bandwidth, latency) is looked up once per op. A level's transfers occupy it for the
@@ -452,7 +469,9 @@ class Emitter:
                     for lv, (parts, gr) in loads.items()]
 
         acts, wts, outs = rows(act_loads, self.latency), rows(w_loads, self.latency), rows(stores, self.store_latency)
-        producers_t, launched_t = tuple(producers), tuple(launched)
+        epis = rows(epi_loads, self.latency) if epi_loads else []
+        producers_t, launched_t, epi_t = tuple(producers), tuple(launched), tuple(epi_after or ())
+        epilogue = bool(epis or epi_t)
         append = tasks.append
         stream_compute, stream_store = self.stream_compute, self.stream_store
         last_compute: dict[int, int] = {}
@@ -484,6 +503,17 @@ class Emitter:
                 deps.append(last_compute[unit])
             if slot_s is not None:
                 deps.append(slot_s)
+            out_after: tuple[int, ...] = ()
+            if epilogue:  # the residual's loads, before this group's stores (or its compute, when it stores none)
+                epi_ids = []
+                for parts, busy, u, lat, lv in epis:
+                    n = parts[gi]
+                    if n:
+                        epi_ids.append(len(tasks))
+                        append(new(Task, (len(tasks), op_i, load, u, busy[gi], epi_t + launched_t + slot, lat, n, lv)))
+                out_after = tuple(epi_ids) or epi_t
+                if not any(parts[gi] for parts, *_ in outs):
+                    deps += out_after
             cid = last_compute[unit] = len(tasks)
             append(new(Task, (cid, op_i, compute_kind, unit, cyc[gi], tuple(deps), 0, 0, None)))
             store_id = None
@@ -491,7 +521,7 @@ class Emitter:
                 n = parts[gi]
                 if n:
                     store_id = last_store[unit] = len(tasks)
-                    append(new(Task, (store_id, op_i, store, u, busy[gi], (cid,), lat, n, lv)))
+                    append(new(Task, (store_id, op_i, store, u, busy[gi], (cid, *out_after), lat, n, lv)))
             if not piece:
                 sc.append(cid)
                 ss.append(store_id)

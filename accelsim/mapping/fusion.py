@@ -10,9 +10,9 @@ across the batch, and an ElementWise operation followed by an Activation).
 An activation op of a listed function is fused when its only input is the output of a conv, transposed conv,
 linear or matmul (possibly through a folded batch norm or ops already fused into it) and it is that tensor's
 only reader (nor is the tensor stashed for a backward pass): the producer then writes the activated tensor, so
-the activation's input never round-trips a memory. A residual add (two inputs of its output's shape) is fused
-the same way when one input is such an output and the other, the residual, is already computed when the
-producer runs (a graph input, or the output of an op before it; of two candidate producers the later, so a
+the activation's input never round-trips a memory. A residual add (two inputs of its output's shape, in the
+producer's output dtype) is fused the same way when one input is such an output and the other, the residual, is
+already computed when the producer runs (a graph input, or the output of an op before it; of two candidate producers the later, so a
 ResNet downsampling block's add folds into its downsample conv, which runs after conv3): the producer reads the
 residual once as it writes its output (``Plan.epilogue``, its bytes counted once, never re-read by the GEMM's
 tiling) and writes the sum, so the add's own write and the re-read of both its inputs are saved; an activation
@@ -77,19 +77,25 @@ def _residual(p: Plan, plans: list[Plan], index: dict[str, int], readers: Counte
     its other operand, the residual), or (None, ()). The add must have two inputs of its output's shape (no
     broadcast: TensorRT's Convolution + ElementWise fusion rules broadcasting out, but across the batch), read
     whole; one of them :func:`_producer`'s output, the other produced before that producer (a graph input, or an
-    earlier op's output), so that it is ready when the producer's epilogue reads it. Of two such producers, the
-    later one."""
+    earlier op's output), so that it is ready when the producer's epilogue reads it. The add computes and writes in
+    the producer's output dtype and the residual is stored in it (else the sum would be written, and the residual
+    read, at another width than the add's: an int8 conv's output added in fp32 stays unfused). Of two such
+    producers, the later one."""
     op = p.op
-    if len(op.inputs) != 2 or op.weights or p.shares or any(s != op.out_shape for s in op.in_shapes):
+    if (len(op.inputs) != 2 or op.weights or p.shares or any(s != op.out_shape for s in op.in_shapes)
+            or op.out_dtype != op.dtype):
         return None, ()
     best: tuple[str | None, tuple[str, ...]] = (None, ())
     for j in (0, 1):
         root = _producer(op.inputs[j], plans, index, readers, stashed, root_of)
-        if root is None:
+        if root is None or plans[index[root]].op.out_dtype != op.dtype:
             continue
         other = tuple(dict.fromkeys(root_of.get(t, t) for t in p.operands[1 - j]))
         ready = all(index.get(t, -1) < index[root] for t in other)  # (a graph input has no index: ready)
-        if ready and (best[0] is None or index[root] > index[best[0]]):
+        # the residual as stored in the add's dtype too (an op's output in its out_dtype; a graph input is read
+        # at the reader's width: the epilogue's, the output's, traffic.epilogue_bytes)
+        same = all(t not in index or plans[index[t]].op.out_dtype == op.dtype for t in other)
+        if ready and same and (best[0] is None or index[root] > index[best[0]]):
             best = (root, other)
     return best
 

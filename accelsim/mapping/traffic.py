@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..cost import attention, folds, gather, gpu_tiles, vector
@@ -89,6 +89,9 @@ class Traffic:
     # its own (:func:`unit_cycles`); () for one unit
     unit_cycles: tuple[int, ...] = ()
     ramp: int = 0  # the halvings of each unit's first and last group (:func:`ramp_groups`)
+    # of ``act``, the loads of the tensors its output path reads (``Plan.epilogue``), by level: the emitter loads them
+    # on the output side, after their producers only (:meth:`~.emit.Emitter._groups`)
+    epilogue: dict[str, int] = field(default_factory=dict)
 
 
 def _sources(tensors: tuple[str, ...], elem: int, ctx: Context, cached: tuple[str, ...] = (),
@@ -188,10 +191,12 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
 
 def epilogue_bytes(p: Plan, ctx: Context) -> dict[str, int]:
     """Off-chip bytes by level of the tensors ``p``'s output path reads as it writes its output (``Plan.epilogue``:
-    a fused residual add's other operand, :mod:`.fusion`): each once, as its output is written once."""
+    a fused residual add's other operand, :mod:`.fusion`): each once, as its output is written once; a graph input
+    at the output's width (the add's dtype, :func:`.fusion._residual`)."""
     if not p.epilogue:
         return {}
-    return _sources(p.epilogue, p.op.elem_bytes, ctx, p.details.get(l2resident.KEY, ()), forward=p.op.phase == "forward")
+    return _sources(p.epilogue, dtype_bytes(p.op.out_dtype), ctx, p.details.get(l2resident.KEY, ()),
+                    forward=p.op.phase == "forward")
 
 
 def _touched(w: Weight, param: Weight, rows: int, shards: int, op: Op, ctx: Context) -> dict[str, int]:
@@ -249,11 +254,12 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     if op.kind.is_matmul:
         sram = p.details.get("sram_operand_bytes", sram)
     # the output path reads its epilogue tensors from the scratchpad once (a resident one too)
-    sram += sum(ctx.out_bytes[t] if t in ctx.out_bytes else ctx.input_elems[t] * elem for t in p.epilogue)
+    sram += sum(ctx.out_bytes[t] if t in ctx.out_bytes else ctx.input_elems[t] * dtype_bytes(op.out_dtype)
+                for t in p.epilogue)
     moved = a_tot + b_tot + out_off + epi_tot
     groups = tile_groups(p, ntiles, nunits, moved, ctx.main_bandwidth, options)
     # (a GPU's groups are its cores' K-slices, emit.group_plan: no ramp)
-    gpu = "output_tiles" in p.details or ctx.units[p.units[0]].count > 1
+    gpu = gpu_groups(p, arch)
     ramp = 0 if gpu else ramp_groups(p, groups, nunits, moved, ctx.main_bandwidth, options.ramp_max)
     if ramp:
         details["ramp"] = ramp
@@ -317,7 +323,10 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         else vector.achieved_fraction(op, arch, main_bytes, passes))
     if achieved is not None:  # a modelled GPU kernel: its latency-bound bandwidth instead of the size curve
         scale[ctx.main] = achieved
-    return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details, per_unit, ramp)
+    epi_levels = {lv: b for lv, b in [*epi.items(), *((c, epi_tot) for c in ctx.caches)] if b}
+    if epi_levels:  # (the epilogue's loads apart from the operands')
+        act_levels = {lv: b - epi_levels.get(lv, 0) for lv, b in act_levels.items()}
+    return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details, per_unit, ramp, epi_levels)
 
 
 def _per_gemm(op: Op, a_tot: int, b_tot: int, out_off: int) -> tuple[int, int, int]:
@@ -474,6 +483,7 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     fa, fb, ntiles, _ = core_reads(p, a_tot, b_tot, out, sram.tile_budgets(reserved=0),
                                    sram.shared_budget(reserved=0), arch.core.partial_sum_bytes(op.out_dtype),
                                    nunits, ncores, cut.get("split"))
+    out += op.out_bytes if p.epilogue else 0  # a fused residual (its output's shape and dtype), read once as written
     main = arch.memory(arch.main_memory)
     groups = tile_groups(p, ntiles, nunits, a_tot + b_tot + out, main.sustained_bandwidth, options)
     slots = 2 if sram.double_buffered else 1
@@ -494,10 +504,17 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     each = -(-groups // nunits)
     c, t, lat = compute / each, memory / groups, arch.latency_cycles(arch.main_memory)
     period = (max((slots - 1) * c, t + lat) + c) / slots
-    ramp = 0 if arch.core.tile is not None else ramp_groups(p, groups, nunits, a_tot + b_tot + out,
-                                                             main.sustained_bandwidth, options.ramp_max)
+    ramp = 0 if gpu_groups(p, arch) else ramp_groups(p, groups, nunits, a_tot + b_tot + out,
+                                                     main.sustained_bandwidth, options.ramp_max)
     end = 2.0 ** -ramp
     return max(memory + c * end + lat, each * period + t * end + lat), float(compute), memory
+
+
+def gpu_groups(p: Plan, arch: Arch) -> bool:
+    """Whether ``p``'s groups are a GPU's, never ramped (:func:`~.emit.group_plan`): its output tiles' K-slices, or
+    the groups of one unit standing for a GPU-like chip's lock-step cores (:func:`~.lower.build_units`: a core
+    with ``core.tile`` on a chip of more than one)."""
+    return "output_tiles" in p.details or (arch.core.tile is not None and arch.cores > 1)
 
 
 def tile_groups(p: Plan, ntiles: int, nunits: int, nbytes: int, bandwidth: float, options: Options) -> int:
@@ -620,6 +637,12 @@ def context(arch: Arch, units: tuple[Unit, ...], plans: tuple[Plan, ...], level_
     """The :class:`Context` of one lowering."""
     shared = [lv.name for lv in arch.hierarchy()[1:]]
     div = 2 if arch.core.sram.double_buffered else 1
+    # a fused op's output is its producer's (:mod:`.fusion`): the producer writes it, and its readers read it,
+    # where the fused op's tensor is placed (an offloaded training stash: the host)
+    moved = {p.details["fused_into"]: level_of[p.op.name] for p in plans
+             if "fused_into" in p.details and p.op.name in level_of}
+    if moved:
+        level_of = {**level_of, **moved}
     return Context(arch, units, arch.main_memory, level_of, tables, input_elems,
                    frozenset(p.op.name for p in plans if p.resident_out), {p.op.name: p.op.out_bytes for p in plans},
                    {lv: arch.memory(lv).access_bytes for lv in shared},
@@ -629,4 +652,4 @@ def context(arch: Arch, units: tuple[Unit, ...], plans: tuple[Plan, ...], level_
                    arch.memory(arch.main_memory).sustained_bandwidth)
 
 
-__all__ = ["Context", "Traffic", "context", "core_reads", "epilogue_bytes", "operand_bytes", "ramp_groups", "split_estimate", "sram_reads", "tile_groups", "traffic", "GROUP_MIN_CYCLES", "GROUPS_PER_SECOND", "RAMP_MAX"]
+__all__ = ["Context", "Traffic", "context", "core_reads", "epilogue_bytes", "gpu_groups", "operand_bytes", "ramp_groups", "split_estimate", "sram_reads", "tile_groups", "traffic", "GROUP_MIN_CYCLES", "GROUPS_PER_SECOND", "RAMP_MAX"]

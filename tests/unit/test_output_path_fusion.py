@@ -203,3 +203,189 @@ def test_presets_that_apply_activations_on_the_output_path():
     assert load_arch("eyeriss-like").core.vector.output_path == ("relu",)
     assert "relu" in load_arch("tpu-v1").core.vector.output_path
     assert load_arch("a100").core.vector.output_path == ()
+
+
+def test_a_fused_add_writes_an_offloaded_stash_where_it_is_placed():
+    # training with offload: activations: the add's output (read again by the layer norm's backward) is stashed in
+    # host memory. Fused into l1, l1 writes that sum, so it writes it to the host, as the add did, and the
+    # backward reads it back from there: the host traffic and memory.host's footprint agree, fused or not
+    net = {"model": "layers", "name": "m", "input": [64, 256], "mode": "training", "layers": [
+        {"type": "linear", "name": "l1", "out_features": 256},
+        {"type": "add", "name": "a", "inputs": ["l1", "input"]},
+        {"type": "layernorm", "name": "ln"},
+        {"type": "linear", "name": "l2", "out_features": 256}]}
+    runs = []
+    for path in ([], ["add"]):
+        arch = {**_arch(path), "host": {"capacity": "16GiB", "bandwidth": "8GB/s"}}
+        runs.append(accelsim.simulate(net, arch, activations_on_chip=False, offload="activations").to_dict())
+    plain, fused = runs
+    p, f = _rows(plain), _rows(fused)
+    # the sum: 64 × 256 fp16 = 32,768 B, written to the host by the add (unfused) or by l1 (fused), and read back
+    # from the host by the layer norm's two backward ops
+    sum_bytes = 64 * 256 * 2
+    assert f["a"]["mapping"]["fused_into"] == "l1"
+    assert p["a"]["bytes"]["host"] == f["l1"]["bytes"]["host"] == sum_bytes
+    for name in ("ln.grad_input", "ln.grad_weight"):
+        assert p[name]["bytes"]["host"] == f[name]["bytes"]["host"] == sum_bytes
+    assert fused["bytes"]["host"] == plain["bytes"]["host"]
+    assert fused["memory"]["host"]["activations"] == plain["memory"]["host"]["activations"]
+    # what fusion saves is main memory's: l1's write of its own output and the add's read of it, 2 × 32,768 B
+    assert plain["bytes"]["hbm"] - fused["bytes"]["hbm"] == 2 * sum_bytes
+
+
+def test_the_note_counts_only_ops_whose_function_output_path_lacks():
+    # c1's output has two readers (a and a2), so neither add can fold into it whatever output_path lists; the ReLU
+    # after them could if listed (int8: 4 × 8 × 8 = 256 B a tensor)
+    net = _net({"type": "conv2d", "name": "c1", "out_channels": 4, "kernel_size": 1},
+               {"type": "add", "name": "a", "inputs": ["c1", "input"]},
+               {"type": "add", "name": "a2", "inputs": ["a", "c1"]}, {"type": "relu", "name": "r"})
+    int8 = {**net, "dtype": "int8"}
+    arch = {"base": "a100", "core": {"vector": {"output_path": ["add"]}}}
+    # add listed: the two adds are left out; the ReLU reads a2's sum and writes its own: 2 × 256 = 512 B
+    line, = _fusion_notes(int8, arch)
+    assert line.startswith("1 activation and residual-add op(s)") and "512 B" in line
+    assert line.endswith("--set 'arch.core.vector.output_path=[add,relu]'")
+    # both listed: nothing the key could add, so no note (it said "output_path does not list them")
+    assert _fusion_notes(int8, {"base": "a100", "core": {"vector": {"output_path": ["relu", "add"]}}}) == []
+
+
+def _mixed(conv_dtype: str, add_dtype: str, residual: str = "input", conv_out: str | None = None,
+           residual_dtype: str | None = None):
+    """A 1×1 conv c1 (4 → 4 channels on 8 × 8 pixels: 256 elements a tensor) in ``conv_dtype`` (writing
+    ``conv_out``), an add of its output and ``residual`` in ``add_dtype``, a ReLU and a sigmoid n after it; with
+    residual "s", a sigmoid of the input in ``residual_dtype`` computed before c1."""
+    import dataclasses
+
+    from accelsim.builders.layers import GraphBuilder
+    from accelsim.ir import Graph, Op, OpKind
+    shape = (1, 4, 8, 8)
+    b = GraphBuilder("mixed", shape, dtype=conv_dtype)
+    b.conv2d(b.input, 4, 1, name="c1")
+    g = b.build()
+    conv, = g.ops
+    if conv_out:
+        conv = dataclasses.replace(conv, attrs={**conv.attrs, "out_dtype": conv_out})
+
+    def vec(name, kind, fn, inputs, dtype):
+        return Op(name, kind, inputs, tuple(shape for _ in inputs), shape, dtype=dtype, flops=256, vector_elems=256,
+                  attrs={"fn": fn})
+
+    before = [vec("s", OpKind.ACTIVATION, "sigmoid", ("input",), residual_dtype)] if residual == "s" else []
+    return Graph("mixed", [*before, conv, vec("a", OpKind.ELEMENTWISE, "add", ("c1", residual), add_dtype),
+                           vec("r", OpKind.ACTIVATION, "relu", ("a",), add_dtype),
+                           vec("n", OpKind.ACTIVATION, "sigmoid", ("r",), add_dtype)], g.inputs)
+
+
+def test_a_residual_add_in_another_dtype_than_the_conv_output_is_not_fused():
+    # an int8 conv whose output is added in fp32: fused, the conv would write the fp32 sum at int8 width (n read
+    # 256 B of it, not 1,024) and read the input residual at 1 B an element; unfused, the ReLU writes the fp32 sum,
+    # 256 × 4 = 1,024 B, and n reads it and writes its own: 2,048 B
+    for graph in (_mixed("int8", "fp32"),
+                  # the residual an op's output stored in fp32, added in int8 to the int8 conv's output
+                  _mixed("int8", "int8", residual="s", residual_dtype="fp32")):
+        plain, fused = _run(graph, _arch([])), _run(graph, _arch(["relu", "add"]))
+        assert "fused_into" not in _rows(fused)["a"]["mapping"] and "fused_into" not in _rows(fused)["r"]["mapping"]
+        assert fused["bytes"] == plain["bytes"]
+    assert _rows(_run(_mixed("int8", "fp32"), _arch(["relu", "add"])))["n"]["bytes"]["hbm"] == 2 * 256 * 4
+
+
+def test_a_fused_epilogue_reads_a_graph_input_residual_at_the_outputs_width():
+    # an fp8 conv writing bf16 (an fp8 GEMM's bf16 output) and a bf16 add of the block's input: fused, as the add
+    # does, its epilogue reads the input at bf16's 2 B: 256 × 2 = 512 B. c1 reads the input at fp8 (256 B) and
+    # its 4 × 4 weight and 4 biases (20 B) and writes the bf16 sum (512 B): 256 + 20 + 512 + 512 = 1,300 B
+    f = _rows(_run(_mixed("fp8", "bf16", conv_out="bf16"), _arch(["relu", "add"])))
+    assert f["a"]["mapping"]["fused_into"] == "c1" and f["r"]["mapping"]["fused_into"] == "c1"
+    assert f["c1"]["bytes"]["hbm"] == 256 + 20 + 512 + 512
+    # n reads the bf16 sum and writes its own
+    assert f["n"]["bytes"]["hbm"] == 2 * 512
+
+
+def test_the_residual_holds_up_only_the_epilogues_loads_and_the_stores():
+    # the residual s, a sigmoid of the input on the vector unit, runs before the conv c1 (on the array): the add of
+    # their outputs folds into c1. c1's own input and weights load without waiting for s; only the epilogue's read
+    # of s does, and c1's stores wait for that read. (s runs on another unit than c1, so no double-buffer
+    # dependency of c1's on the array's earlier tasks involves it)
+    from accelsim.builders.build import build_graph
+    from accelsim.config import load_arch, load_workload
+    from accelsim.mapping import lower
+    from accelsim.options import Options
+    from accelsim.tasks import TaskKind
+    net = _net({"type": "sigmoid", "name": "s"},
+               {"type": "conv2d", "name": "c1", "out_channels": 4, "kernel_size": 1, "inputs": ["input"]},
+               {"type": "add", "name": "a", "inputs": ["c1", "s"]}, {"type": "relu", "name": "r"})
+    tg = lower(build_graph(load_workload(net)), load_arch(_arch(["relu", "add"])), Options(activations_on_chip=False))
+    names = [m.name for m in tg.ops]
+    assert tg.ops[names.index("a")].mapping["fused_into"] == "c1"
+    of = {name: [t for t in tg.tasks if t.op == names.index(name)] for name in ("s", "c1")}
+    s_ids = {t.id for t in of["s"]}
+    waits = [t for t in of["c1"] if s_ids & set(t.deps)]
+    # the tasks of c1 that wait for s are the loads of its residual: s's output, 4 × 8 × 8 fp16 = 512 B
+    assert {t.kind for t in waits} == {TaskKind.LOAD} and sum(t.nbytes for t in waits) == 4 * 8 * 8 * 2
+    epi = {t.id for t in waits}
+    stores = [t for t in of["c1"] if t.kind is TaskKind.STORE]
+    assert stores and all(epi & set(t.deps) for t in stores)
+    # c1's other loads, its input (512 B) and its 4 × 4 weights and 4 biases (40 B), wait for no task of s
+    assert sum(t.nbytes for t in of["c1"] if t.kind is TaskKind.LOAD and t.id not in epi) == 512 + 40
+
+
+def test_a_downsampling_blocks_fused_add_is_no_slower_than_unfused():
+    # the block's convs on one array, activations kept on chip: unfused, ds's input loads while c2 computes; fused
+    # (its epilogue reading c2's output) they did not (waiting for c2 as the residual's producer): 6,352 cycles
+    # against 6,304 unfused. They prefetch now, and the fused block saves the add's kernel
+    net = _net({"type": "conv2d", "name": "c1", "out_channels": 16, "kernel_size": 3, "padding": 1, "stride": 2,
+                "bias": False}, {"type": "batchnorm2d", "name": "b1"}, {"type": "relu", "name": "r1"},
+               {"type": "conv2d", "name": "c2", "out_channels": 16, "kernel_size": 3, "padding": 1, "bias": False},
+               {"type": "batchnorm2d", "name": "b2"},
+               {"type": "conv2d", "name": "ds", "out_channels": 16, "kernel_size": 1, "stride": 2, "bias": False,
+                "inputs": ["input"]},
+               {"type": "batchnorm2d", "name": "bd"},
+               {"type": "add", "name": "a", "inputs": ["b2", "bd"]}, {"type": "relu", "name": "r2"},
+               {"type": "conv2d", "name": "c3", "out_channels": 8, "kernel_size": 1}, shape=(1, 8, 8, 8))
+    plain, fused = (accelsim.simulate(net, _arch(path)).to_dict() for path in ([], ["add"]))
+    assert _rows(fused)["a"]["mapping"]["fused_into"] == "ds"
+    assert fused["total_cycles"] <= plain["total_cycles"]
+
+
+def _priced(workload: dict, arch):
+    """The priced plans of ``workload`` on ``arch`` by name, as lowering hands them to ``assign``."""
+    from accelsim.builders.build import build_graph
+    from accelsim.config import load_workload
+    from accelsim.mapping.aliases import aliases
+    from accelsim.mapping.fusion import fuse, pipeline
+    from accelsim.mapping.pricing import price
+    from accelsim.options import Options
+    graph = build_graph(load_workload(workload), arch.dtype)
+    return {p.op.name: p for p in pipeline(price(fuse(aliases(graph, Options()), graph, arch), arch), arch)}
+
+
+def test_the_split_estimate_counts_the_residuals_bytes():
+    # the estimate the choice of units goes by moves what traffic moves: c1 fused with the add reads its input
+    # (512 B), its weights and biases (40 B) and the residual (512 B) and writes the sum (512 B): 1,576 B at
+    # 16 GB/s / 1 GHz = 16 B a cycle (efficiency 1): 98.5 cycles; without the residual 1,064 B, 66.5 cycles
+    from accelsim.config import load_arch
+    from accelsim.mapping import traffic
+    from accelsim.options import Options
+    arch = load_arch(_arch(["relu", "add"]))
+    p = _priced(CONV_ADD_RELU, arch)["c1"]
+    assert p.epilogue == ("input",)
+    assert traffic.split_estimate(p, arch, Options(), 1, 1)[2] == 1576 / 16
+    assert traffic.split_estimate(p._replace(epilogue=()), arch, Options(), 1, 1)[2] == 1064 / 16
+
+
+def test_the_split_estimate_ramps_what_the_emitter_ramps():
+    # a GPU-like core (core.tile) on a one-core chip is a unit of its own, not lock-step cores: an op without output
+    # tiles (a ReLU) is cut into ordinary groups, ramped at max_tiles_per_op 1 (traffic's mapping.ramp); the
+    # estimate saw core.tile and never ramped it. Both go by traffic.gpu_groups
+    from accelsim.config import load_arch
+    from accelsim.mapping import traffic
+    from accelsim.options import Options
+    net = _net({"type": "relu", "name": "r"}, shape=(64, 64, 56, 56))
+    one = {"base": "a100", "cores": 1}
+    report = accelsim.simulate(net, one, max_tiles_per_op=1, cache_residency=False).to_dict()
+    assert _rows(report)["r"]["mapping"].get("ramp", 0) > 0
+    arch = load_arch(one)
+    p = _priced(net, arch)["r"]
+    assert not traffic.gpu_groups(p, arch) and traffic.gpu_groups(p, load_arch("a100"))
+    coarse = Options(max_tiles_per_op=1)
+    ramped = traffic.split_estimate(p, arch, coarse, 1, 1)[0]
+    assert ramped < traffic.split_estimate(p, arch, Options(max_tiles_per_op=1, ramp_max=0), 1, 1)[0]

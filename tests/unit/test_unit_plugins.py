@@ -23,7 +23,7 @@ from accelsim.cli import main
 from accelsim.config import experiment_from_parts, load_arch
 from accelsim.cost import Priced
 from accelsim.errors import ConfigError, MappingError
-from accelsim.hardware import UNIT_KINDS, register_unit_kind
+from accelsim.hardware import UNIT_KINDS, Arch, register_unit_kind
 from accelsim.ir import OpKind
 from accelsim.report.schema import problems
 from accelsim.sweep.expand import point_id
@@ -299,3 +299,24 @@ def test_info_of_the_example_arch_counts_its_units_macs(tmp_path):
     info = json.loads(done.stdout)
     assert info["units"][2] == {"name": "xbar", "kind": "cim_crossbar", "count": 1, "macs_per_cycle": XBAR_MACS}
     assert math.isclose(info["peak_macs_per_cycle"], ARRAY_MACS + XBAR_MACS)
+
+
+# ---- 9. clocks and bandwidths: a number alone is checked where it is written ----------------------------------------
+def test_a_slow_clock_with_its_unit_loads_back_from_its_dump():
+    arch = load_arch("edge-npu", ["arch.clock=500kHz", "arch.hbm.bandwidth=500kB/s"])
+    assert arch.clock == 500 * 1e3 and arch.memory("hbm").bandwidth == 500 * 1e3
+    assert load_arch(arch) == arch  # the dump's 500000.0 was refused as a clock without its unit
+    assert Arch.model_validate(arch.model_dump()) == arch
+
+
+@pytest.mark.parametrize("item, says", [
+    ("arch.clock=500000", "500000 Hz is below 1 MHz: write the clock with its unit, e.g. '500kHz'"),  # 500e3 Hz
+    ("arch.clock=1.75", "e.g. '1.75GHz'"),
+    ("arch.hbm.bandwidth=500000", "500000 B/s is below 1 MB/s: write the bandwidth with its unit, e.g. '500KB/s'"),
+    ("arch.hbm.bandwidth=819", "e.g. '819GB/s'"),
+])
+def test_the_unit_suggested_follows_the_number(item, says):
+    with pytest.raises(ConfigError) as e:
+        load_arch("edge-npu", [item])
+    assert "\n" not in str(e.value) and str(e.value).startswith(f"--set: {item.split('=')[0]}:") and says in str(e.value)
+

@@ -320,3 +320,17 @@ def test_the_unit_suggested_follows_the_number(item, says):
         load_arch("edge-npu", [item])
     assert "\n" not in str(e.value) and str(e.value).startswith(f"--set: {item.split('=')[0]}:") and says in str(e.value)
 
+
+# ---- 10. accelsim info FILE whose base is an arch file -------------------------------------------------------------
+def test_info_of_an_arch_file_based_on_another_arch_file(cim, tmp_path, capsys):
+    (tmp_path / "derived.yaml").write_text(f"name: derived\nbase: {ARCH}\n")
+    (tmp_path / "d2.yaml").write_text("name: d2\nbase: edge-npu\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "d3.yaml").write_text("name: d3\nbase: ../d2.yaml\ndtype: fp16\n")  # from its own folder
+    assert main(["info", str(tmp_path / "derived.yaml"), "--json"]) == 0  # was "unknown workload"
+    info = json.loads(capsys.readouterr().out)
+    assert info["name"] == "derived" and info["units"][2]["name"] == "xbar"
+    assert math.isclose(info["peak_macs_per_cycle"], ARRAY_MACS + XBAR_MACS)
+    assert main(["info", str(tmp_path / "sub" / "d3.yaml"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["name"] == "d3" and info["dtype"] == "fp16" and info["peak_macs_per_cycle"] == ARRAY_MACS

@@ -553,6 +553,12 @@ class UnitSpec(NamedTuple):
     spec: BaseModel
     count: int
 
+    def instance_names(self) -> tuple[str, ...]:
+        """The names the mapper gives each of the ``count`` such units of a core, after its ``coreN.`` prefix
+        (:func:`accelsim.mapping.lower.build_units`): the name with its index (``systolic0``, ``xbar0`` ...) for the
+        systolic arrays and for a unit of count > 1, else the name alone (``vector``, ``xbar``)."""
+        return _instance_names(self.name, self.kind, self.count)
+
     def cost_module(self) -> ModuleType:
         """The module that prices this unit's kind (:data:`UNIT_KINDS`)."""
         return importlib.import_module(UNIT_KINDS[self.kind].cost)
@@ -572,6 +578,22 @@ class UnitSpec(NamedTuple):
         """mm² of one such unit that the kind's cost module gives (its optional ``area_mm2(spec)``), or None where
         it gives none (its MACs and lanes are priced by the arch's ``energy`` constants: docs/energy.md)."""
         return _hook_number(self.kind, self.cost_module(), "area_mm2", self.spec)
+
+
+def _instance_names(name: str, kind: str, count: int) -> tuple[str, ...]:
+    """:meth:`UnitSpec.instance_names` of unit ``name`` of ``kind``, ``count`` of it."""
+    if kind == "systolic" or count > 1:
+        return tuple(f"{name}{i}" for i in range(count))
+    return (name,)
+
+
+def _unit_named(name: str, kind: str, count: int) -> str:
+    """Unit ``name`` of ``kind`` and, where they carry an index, the names of its ``count`` units ("unit 'x' (x0,
+    x1)", "the built-in unit 'vector'")."""
+    names = _instance_names(name, kind, count)
+    shown = ", ".join(names) if len(names) <= 3 else f"{names[0]} .. {names[-1]}"
+    which = "the built-in unit" if kind in BUILT_IN_UNITS else "unit"
+    return f"{which} {name!r}" + (f" ({shown})" if names != (name,) else "")
 
 
 def _hook_number(kind: str, cost: ModuleType, hook: str, *args: object) -> float | None:
@@ -652,6 +674,21 @@ class Core(_Model):
         if errors:
             raise ValidationError.from_exception_data("units", errors)
         return out
+
+    @model_validator(mode="after")
+    def _unit_names_differ(self) -> Core:
+        # each unit is named by its name and, with a count, its index (UnitSpec.instance_names): a unit x of count
+        # 2 and a unit x1 would both be core0.x1, one unit's ops and energy filed as the other's
+        units = [("systolic", "systolic", self.systolic.count), ("vector", "vector", 1)]
+        units += [(name, "", int(getattr(spec, "count", 1))) for name, spec in self.units.items()]
+        named: dict[str, tuple[str, str, int]] = {}
+        for unit in units:
+            for local in _instance_names(*unit):
+                other = named.setdefault(local, unit)
+                if other != unit:
+                    raise ValueError(f"units.{unit[0]}: {_unit_named(*unit)} and {_unit_named(*other)} are both "
+                                     f"named {local!r} on each core: rename one")
+        return self
 
     @model_validator(mode="after")
     def _carveout_leaves_stages(self) -> Core:

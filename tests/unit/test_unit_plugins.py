@@ -301,7 +301,33 @@ def test_info_of_the_example_arch_counts_its_units_macs(tmp_path):
     assert math.isclose(info["peak_macs_per_cycle"], ARRAY_MACS + XBAR_MACS)
 
 
-# ---- 9. clocks and bandwidths: a number alone is checked where it is written ----------------------------------------
+# ---- 12. units are named as the mapper names them -----------------------------------------------------------------
+def test_a_unit_whose_name_ends_in_a_digit_gets_its_own_mac_energy(cim):
+    arch = load_arch({"base": "edge-npu", "core": {"units": {"x2": {"kind": "cim_crossbar", "count": 2,
+                                                                     "pj_per_mac": 100.0}}}})
+    rep = simulate(GEMM, arch).to_dict()
+    assert rep["ops"][0]["unit"] == "core0.x20..core0.x21 (2)"
+    # every MAC on the unit at its 100 pJ: 64 x 1024 x 1024 x 100e-12 J = 6.71 mJ (it was the arch's MAC energy,
+    # filed under 'x', as the digits were stripped from 'x20')
+    assert rep["energy"]["mac_j"] == pytest.approx(64 * 1024 * 1024 * 100e-12)
+    assert "x" not in rep["energy"]["by_unit"] and rep["energy"]["by_unit"]["x2"] >= rep["energy"]["mac_j"]
+
+
+@pytest.mark.parametrize("units, says", [
+    ({"x": {"count": 2}, "x1": {}}, "units.x1: unit 'x1' and unit 'x' (x0, x1) are both named 'x1'"),
+    ({"vector": {}}, "units.vector: unit 'vector' and the built-in unit 'vector' are both named 'vector' on each core"),
+    ({"systolic0": {}}, "units.systolic0: unit 'systolic0' and the built-in unit 'systolic' (systolic0) are both"),
+])
+def test_two_units_of_one_name_are_refused(cim, tmp_path, units, says):
+    lines = "".join(f"    {n}: {{kind: cim_crossbar{''.join(f', {k}: {v}' for k, v in u.items())}}}\n"
+                    for n, u in units.items())
+    (tmp_path / "a.yaml").write_text(f"base: edge-npu\ncore:\n  units:\n{lines}")
+    with pytest.raises(ConfigError) as e:
+        load_arch(tmp_path / "a.yaml")
+    assert "\n" not in str(e.value) and says in str(e.value) and "a.yaml:" in str(e.value)
+
+
+# ---- 13. clocks and bandwidths: a number alone is checked where it is written ----------------------------------------
 def test_a_slow_clock_with_its_unit_loads_back_from_its_dump():
     arch = load_arch("edge-npu", ["arch.clock=500kHz", "arch.hbm.bandwidth=500kB/s"])
     assert arch.clock == 500 * 1e3 and arch.memory("hbm").bandwidth == 500 * 1e3
@@ -321,7 +347,7 @@ def test_the_unit_suggested_follows_the_number(item, says):
     assert "\n" not in str(e.value) and str(e.value).startswith(f"--set: {item.split('=')[0]}:") and says in str(e.value)
 
 
-# ---- 10. accelsim info FILE whose base is an arch file -------------------------------------------------------------
+# ---- 15. accelsim info FILE whose base is an arch file -------------------------------------------------------------
 def test_info_of_an_arch_file_based_on_another_arch_file(cim, tmp_path, capsys):
     (tmp_path / "derived.yaml").write_text(f"name: derived\nbase: {ARCH}\n")
     (tmp_path / "d2.yaml").write_text("name: d2\nbase: edge-npu\n")

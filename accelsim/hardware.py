@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.machinery
+import importlib.util
 import math
+import os
 import re
 import sys
 from types import ModuleType
@@ -462,8 +465,11 @@ _MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 def import_plugins(names: object, folder: str | None = None) -> str | None:
     """Import each module of an arch's ``plugins`` (the modules that register its unit kinds), in order; with
     ``folder`` (that of the file naming them) on ``sys.path`` after the rest, so a module beside the arch file is
-    found. The problem as one line (``plugins.I: ...``), else None; a value that is no list of names is left to
-    the field's validation."""
+    found. A module of that name beside the arch file must be the one imported (:func:`_plugin_elsewhere`). The
+    problem as one line (``plugins.I: ...``), else None; a value that is no list of names is left to the field's
+    validation (a single name is a list of one)."""
+    if isinstance(names, str):
+        names = [names]
     if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
         return None
     if folder is not None and names and folder not in sys.path:
@@ -471,12 +477,52 @@ def import_plugins(names: object, folder: str | None = None) -> str | None:
     for i, name in enumerate(names):
         if not _MODULE_NAME.fullmatch(name):
             return f"plugins.{i}: expected a Python module name such as 'my_units' or 'pkg.cim' (got {name!r})"
+        elsewhere = _plugin_elsewhere(name, folder) if folder is not None else None
+        if elsewhere is not None:
+            return f"plugins.{i}: {elsewhere}"
         try:
             importlib.import_module(name)
         except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported, one line
-            return (f"plugins.{i}: cannot import {name!r} ({_one_line(e)}); it must be on PYTHONPATH or beside the "
-                    f"arch file")
+            where = "on PYTHONPATH or beside the arch file" if folder is not None else "on PYTHONPATH"
+            return f"plugins.{i}: cannot import {name!r} ({_one_line(e)}); it must be {where}"
     return None
+
+
+def _module_file(spec: importlib.machinery.ModuleSpec | None) -> str | None:
+    """The file a module spec loads (a package's ``__init__.py``), resolved; None for none or a namespace package."""
+    origin = spec.origin if spec is not None and spec.has_location else None
+    return os.path.realpath(origin) if origin else None
+
+
+def _plugin_elsewhere(name: str, folder: str) -> str | None:
+    """Why plug-in ``name`` of an arch file in ``folder`` would not be the module beside that file: a module (or
+    package) of its top-level name sits in ``folder`` but another file of that name is already imported (an arch
+    in another folder whose plug-in has the same name: it would run that one's code) or comes first on
+    ``sys.path`` (a standard-library module of the name); None when the file beside it is the one, or there is none
+    (the module is looked for on PYTHONPATH)."""
+    top = name.split(".", 1)[0]
+    try:
+        beside = _module_file(importlib.machinery.PathFinder.find_spec(top, [folder]))
+    except (ImportError, ValueError, OSError):
+        beside = None
+    if beside is None:
+        return None
+    loaded = sys.modules.get(top)
+    if loaded is not None:
+        file = getattr(loaded, "__file__", None)
+        found = os.path.realpath(file) if isinstance(file, str) else None
+        how = "is already imported from"
+    else:
+        try:
+            found = _module_file(importlib.util.find_spec(top))
+        except (ImportError, ValueError, OSError):
+            found = None
+        how = "resolves to"
+    if found == beside:
+        return None
+    other = found or ("a module without a file" if loaded is not None else "no file")
+    return (f"{top!r} {how} {other}, not {beside} beside the arch file (one name is one module per process: give "
+            f"the plug-in a name of its own)")
 
 
 def unit_spec_model(raw: object) -> type[BaseModel] | None:
@@ -1287,7 +1333,9 @@ class Arch(_Model):
     interconnect: Interconnect | None = None
     energy: EnergySpec | None = None  # energy, power and area constants (None: the report's energy is null)
     # modules imported before the rest is validated: those that register the kinds of core.units (plug-ins)
-    plugins: tuple[Annotated[str, Field(pattern=_MODULE_NAME.pattern)], ...] = ()
+    # (a single name is a list of one)
+    plugins: Annotated[tuple[Annotated[str, Field(pattern=_MODULE_NAME.pattern)], ...],
+                       BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] = ()
     _order: tuple[Level, ...] = PrivateAttr(default=())
     # derived once from _order (cost models ask for them per tile shape and split: tens of thousands of times)
     _memories: tuple[str, ...] = PrivateAttr(default=())

@@ -301,6 +301,73 @@ def test_info_of_the_example_arch_counts_its_units_macs(tmp_path):
     assert math.isclose(info["peak_macs_per_cycle"], ARRAY_MACS + XBAR_MACS)
 
 
+# ---- 11. a plug-in's module is the one beside its arch file ---------------------------------------------------------
+def _plugin_file(folder: Path, module: str, kind: str, slower: int = 1) -> None:
+    """The example's module written to ``folder/module.py``, registering ``kind``, its price ``slower`` times."""
+    text = (EXAMPLE / "cim_crossbar.py").read_text()
+    text = text.replace('register_unit_kind("cim_crossbar"', f'register_unit_kind("{kind}"')
+    text = text.replace("return Priced(g.m * rounds", f"return Priced({slower} * g.m * rounds")
+    folder.mkdir(exist_ok=True)
+    (folder / f"{module}.py").write_text(text)
+    (folder / "arch.yaml").write_text(f"base: edge-npu\nplugins: [{module}]\ncore:\n  units:\n    x: {{kind: {kind}}}\n")
+
+
+@pytest.fixture
+def forget():
+    """Module names, kinds and sys.path folders a test adds, forgotten afterwards."""
+    added: dict[str, list[str]] = {"modules": [], "kinds": []}
+    path = list(sys.path)
+    yield added
+    sys.path[:] = path
+    for name in added["modules"]:
+        sys.modules.pop(name, None)
+    for kind in added["kinds"]:
+        UNIT_KINDS.pop(kind, None)
+
+
+def test_two_plugins_of_one_name_in_two_folders_are_refused_naming_both_files(tmp_path, forget):
+    forget["modules"].append("my_units_twice")
+    forget["kinds"].append("cim_twice")
+    _plugin_file(tmp_path / "vA", "my_units_twice", "cim_twice")
+    _plugin_file(tmp_path / "vB", "my_units_twice", "cim_twice", slower=10)
+    a = load_arch(tmp_path / "vA" / "arch.yaml")
+    # vA's unit on the 64 x 1024 x 1024 GEMM: 6,400 cycles (XBAR_CYCLES); vB's module would give 64,000, but its
+    # arch ran vA's module (the name already imported): both 46,400 in the reviewer's sweep
+    assert simulate(GEMM, a).to_dict()["ops"][0]["compute_cycles"] == XBAR_CYCLES
+    with pytest.raises(ConfigError) as e:
+        load_arch(tmp_path / "vB" / "arch.yaml")
+    text = str(e.value)
+    assert "\n" not in text and "arch.yaml:2: plugins.0: 'my_units_twice' is already imported from" in text
+    assert str((tmp_path / "vA" / "my_units_twice.py").resolve()) in text
+    assert str((tmp_path / "vB" / "my_units_twice.py").resolve()) in text
+    assert load_arch(tmp_path / "vA" / "arch.yaml") == a  # the same file again is the same module
+
+
+def test_a_plugin_named_like_a_standard_module_is_refused(tmp_path, forget):
+    # colorsys.py beside the arch: `import colorsys` finds the standard library's first (the folder is appended)
+    forget["kinds"].append("cim_colorsys")
+    _plugin_file(tmp_path, "colorsys", "cim_colorsys")
+    with pytest.raises(ConfigError, match=r"plugins\.0: 'colorsys' (resolves to|is already imported from) .*colorsys"
+                                          r"\.py, not .*colorsys\.py beside the arch file") as e:
+        load_arch(tmp_path / "arch.yaml")
+    assert "\n" not in str(e.value) and "cim_colorsys" not in UNIT_KINDS
+
+
+def test_a_plugin_set_on_the_command_line_is_found_beside_the_arch_file(tmp_path, forget):
+    forget["modules"].append("cim_set_beside")
+    forget["kinds"].append("cim_set")
+    _plugin_file(tmp_path, "cim_set_beside", "cim_set")
+    (tmp_path / "plain.yaml").write_text("name: plain\nbase: edge-npu\n")
+    arch = load_arch(tmp_path / "plain.yaml", ["arch.plugins=[cim_set_beside]", "arch.core.units={x: {kind: cim_set}}"])
+    assert arch.plugins == ("cim_set_beside",) and arch.core.unit_specs()[2].kind == "cim_set"
+    assert simulate(GEMM, arch).to_dict()["ops"][0]["compute_cycles"] == XBAR_CYCLES
+
+
+def test_plugins_written_as_one_name_is_a_list_of_one(cim):
+    arch = load_arch({"base": "edge-npu", "plugins": "cim_crossbar", "core": {"units": {"x": {"kind": "cim_crossbar"}}}})
+    assert arch.plugins == ("cim_crossbar",) and load_arch(arch) == arch
+
+
 # ---- 12. units are named as the mapper names them -----------------------------------------------------------------
 def test_a_unit_whose_name_ends_in_a_digit_gets_its_own_mac_energy(cim):
     arch = load_arch({"base": "edge-npu", "core": {"units": {"x2": {"kind": "cim_crossbar", "count": 2,

@@ -14,6 +14,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import math
+import numbers
 import os
 import re
 import sys
@@ -484,7 +485,7 @@ def import_plugins(names: object, folder: str | None = None) -> str | None:
             importlib.import_module(name)
         except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported, one line
             where = "on PYTHONPATH or beside the arch file" if folder is not None else "on PYTHONPATH"
-            return f"plugins.{i}: cannot import {name!r} ({_one_line(e)}); it must be {where}"
+            return f"plugins.{i}: cannot import {name!r} ({one_line(e)}); it must be {where}"
     return None
 
 
@@ -533,7 +534,8 @@ def unit_spec_model(raw: object) -> type[BaseModel] | None:
     return UNIT_KINDS[kind].spec
 
 
-def _one_line(e: BaseException) -> str:
+def one_line(e: BaseException) -> str:
+    """An exception a user's module raised as one short line: its type and message (for the errors naming it)."""
     text = " ".join(str(e).split())
     return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
 
@@ -545,15 +547,15 @@ def _cost_module_problem(kind: str, spec: BaseModel) -> str | None:
     try:
         cost = importlib.import_module(module)
     except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported, one line
-        return f"unit kind {kind!r}: its cost module {module!r} cannot be imported ({_one_line(e)})"
+        return f"unit kind {kind!r}: its cost module {module!r} cannot be imported ({one_line(e)})"
     missing = [f for f in COST_FUNCTIONS if not callable(getattr(cost, f, None))]
     if missing:
         return f"unit kind {kind!r}: its cost module {module!r} does not define {', '.join(missing)}"
     try:
         rate = cost.macs_per_cycle(spec)
     except Exception as e:  # noqa: BLE001
-        return f"unit kind {kind!r}: {module}.macs_per_cycle fails for this spec ({_one_line(e)})"
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
+        return f"unit kind {kind!r}: {module}.macs_per_cycle fails for this spec ({one_line(e)})"
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not math.isfinite(rate) or rate <= 0:
         return f"unit kind {kind!r}: {module}.macs_per_cycle gives {rate!r} for this spec (need a positive number)"
     try:
         _hook_number(kind, cost, "area_mm2", spec)
@@ -648,14 +650,15 @@ def _hook_number(kind: str, cost: ModuleType, hook: str, *args: object) -> float
     own = getattr(cost, hook, None)
     if own is None:
         return None
+    what = "this spec" + (f" and dtype {args[1]}" if len(args) > 1 else "")  # pj_per_mac(spec, dtype)
     try:
         value = own(*args)
     except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported, one line
-        raise ValueError(f"unit kind {kind!r}: {cost.__name__}.{hook} fails for this spec ({_one_line(e)})") from None
+        raise ValueError(f"unit kind {kind!r}: {cost.__name__}.{hook} fails for {what} ({one_line(e)})") from None
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"unit kind {kind!r}: {cost.__name__}.{hook} gives {value!r} for this spec (need a number "
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"unit kind {kind!r}: {cost.__name__}.{hook} gives {value!r} for {what} (need a number "
                          f"≥ 0, or None)")
     return float(value)
 

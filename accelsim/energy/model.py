@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from ..errors import MappingError
 from ..hardware import SCRATCHPAD, Arch, EnergySpec, UnitSpec
 from ..units import DTYPE_BYTES
 from .tech import area_scale, energy_scale, mac_45nm, operand_bits, sram_area_mm2, sram_pj_per_bit
@@ -254,7 +255,10 @@ def mac_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]],
         if unit is not None:
             key = (unit.name, dtype if dtype in DTYPE_BYTES else c.dtype or arch.dtype)  # type: ignore[union-attr]
             if key not in own_pj:
-                own_pj[key] = unit.pj_per_mac(key[1])
+                try:
+                    own_pj[key] = unit.pj_per_mac(key[1])
+                except ValueError as e:  # the mapper checked the ops' own dtypes; this is the run's
+                    raise MappingError(f"core.units.{unit.name}.kind: {e}") from None
             pj = own_pj[key]
             if pj is not None:
                 return pj * PJ

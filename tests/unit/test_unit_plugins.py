@@ -414,6 +414,76 @@ def test_the_unit_suggested_follows_the_number(item, says):
     assert "\n" not in str(e.value) and str(e.value).startswith(f"--set: {item.split('=')[0]}:") and says in str(e.value)
 
 
+# ---- 14. the plug-in's price and pj_per_mac: one line naming the kind ------------------------------------------------
+PJ_INT8_ONLY = textwrap.dedent('''
+    import numpy as np
+    from pydantic import BaseModel
+    from accelsim.cost import Priced
+    from accelsim.hardware import register_unit_kind
+    from accelsim.ir import OpKind
+
+    class Spec(BaseModel):
+        mode: str = "ok"
+
+    def accepts(op):
+        return np.int64(2) if op.kind is OpKind.LINEAR else None  # a NumPy number is a number
+
+    def macs_per_cycle(spec):
+        return 1024
+
+    def price(op, spec, arch):
+        if spec.mode == "raise":
+            return 1 // 0
+        if spec.mode == "float":
+            return Priced(2.5, {})
+        if spec.mode == "int":
+            return 5
+        return Priced(np.int64(op.macs // 1024), {})
+
+    def pj_per_mac(spec, dtype):
+        return {"int8": 0.1}[dtype]
+
+    register_unit_kind("int8_only", Spec, __name__)
+''')
+
+
+@pytest.fixture
+def int8_only(tmp_path, forget):
+    (tmp_path / "int8_only_mod.py").write_text(PJ_INT8_ONLY)
+    sys.path.insert(0, str(tmp_path))
+    forget["modules"].append("int8_only_mod")
+    forget["kinds"].append("int8_only")
+    importlib.import_module("int8_only_mod")
+    return lambda **spec: load_arch({"base": "edge-npu", "core": {"units": {"u": {"kind": "int8_only", **spec}}}})
+
+
+def test_a_numpy_preference_and_cycles_are_numbers(int8_only):
+    rep = simulate(GEMM, int8_only()).to_dict()  # edge-npu's dtype: int8
+    # np.int64(2) beats the array's 1 (it was refused); 64 x 1024 x 1024 MACs at 1,024 a cycle: 65,536 cycles,
+    # at the hook's 0.1 pJ a MAC
+    assert rep["ops"][0]["unit"] == "core0.u" and rep["ops"][0]["compute_cycles"] == 64 * 1024 * 1024 // 1024
+    assert rep["energy"]["mac_j"] == pytest.approx(64 * 1024 * 1024 * 0.1e-12)
+
+
+def test_a_pj_per_mac_failing_for_the_ops_dtype_is_one_line_naming_kind_and_dtype(int8_only):
+    with pytest.raises(MappingError) as e:  # was "internal error: KeyError" once the run was over
+        simulate({**GEMM, "dtype": "fp16"}, int8_only())
+    text = str(e.value)
+    assert "\n" not in text and ("core.units.u.kind: unit kind 'int8_only': int8_only_mod.pj_per_mac fails for this "
+                                 "spec and dtype fp16 (KeyError: 'fp16')") in text
+
+
+@pytest.mark.parametrize("mode, says", [
+    ("raise", "int8_only_mod.price fails for op 'gemm' (ZeroDivisionError: integer division or modulo by zero)"),
+    ("float", "int8_only_mod.price gives Priced(cycles=2.5, details={}) for op 'gemm' (need Priced(cycles, details)"),
+    ("int", "int8_only_mod.price gives 5 for op 'gemm' (need Priced(cycles, details): whole cycles ≥ 0 and a dict)"),
+])
+def test_a_price_that_fails_or_gives_no_cycles_is_one_line_naming_the_kind(int8_only, mode, says):
+    with pytest.raises(MappingError) as e:
+        simulate(GEMM, int8_only(mode=mode))
+    assert "\n" not in str(e.value) and f"unit kind 'int8_only': {says}" in str(e.value)
+
+
 # ---- 15. accelsim info FILE whose base is an arch file -------------------------------------------------------------
 def test_info_of_an_arch_file_based_on_another_arch_file(cim, tmp_path, capsys):
     (tmp_path / "derived.yaml").write_text(f"name: derived\nbase: {ARCH}\n")

@@ -475,23 +475,34 @@ _ARCH_KEYS = ("clock", "core", "cores", "levels", "hbm", "l2", "host", "plugins"
 
 def _arch_ref(ref: str) -> bool:
     """Whether ``info``'s argument names an arch: an arch preset that is no workload, or a YAML file without a
-    ``model:`` that gives arch keys or starts from an arch preset (``base: edge-npu``)."""
+    ``model:`` that gives arch keys or starts from an arch (``base: edge-npu``, or ``base: FILE`` that is one
+    by this rule: a chain of files is followed to the file or preset it resolves to)."""
     from .config import presets
+    from .config.yamlio import load_yaml
 
     names = ("workloads", "arch")
     if not presets.looks_like_path(ref):
         return ref in presets.list_presets(names[1]) and ref not in presets.list_presets(names[0])
     path = Path(ref).expanduser()
-    if not path.is_file() or not ref.endswith((".yaml", ".yml")):
-        return False
-    from .config.yamlio import load_yaml
-
-    try:
-        data = load_yaml(path)[0]
-    except AccelsimError:
-        return False
-    return isinstance(data, dict) and "model" not in data and (
-        any(k in data for k in _ARCH_KEYS) or data.get("base") in presets.list_presets("arch"))
+    seen: set[Path] = set()
+    while path.is_file() and path.name.endswith((".yaml", ".yml")) and path.resolve() not in seen:
+        seen.add(path.resolve())
+        try:
+            data = load_yaml(path)[0]
+        except AccelsimError:
+            return False
+        if not isinstance(data, dict) or "model" in data:
+            return False
+        base = data.get("base")
+        if any(k in data for k in _ARCH_KEYS) or base in presets.list_presets("arch"):
+            return True
+        if not isinstance(base, str) or not presets.looks_like_path(base):
+            return False
+        try:  # as the loader reads it: as given, else from the file's folder
+            path = presets.resolve("arch", base, relative_to=path.parent)
+        except AccelsimError:
+            return False
+    return False
 
 
 def _cmd_info_arch(args: argparse.Namespace) -> int:

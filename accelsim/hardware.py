@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.machinery
+import importlib.util
 import math
+import numbers
+import os
 import re
 import sys
 from types import ModuleType
@@ -462,8 +466,11 @@ _MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 def import_plugins(names: object, folder: str | None = None) -> str | None:
     """Import each module of an arch's ``plugins`` (the modules that register its unit kinds), in order; with
     ``folder`` (that of the file naming them) on ``sys.path`` after the rest, so a module beside the arch file is
-    found. The problem as one line (``plugins.I: ...``), else None; a value that is no list of names is left to
-    the field's validation."""
+    found. A module of that name beside the arch file must be the one imported (:func:`_plugin_elsewhere`). The
+    problem as one line (``plugins.I: ...``), else None; a value that is no list of names is left to the field's
+    validation (a single name is a list of one)."""
+    if isinstance(names, str):
+        names = [names]
     if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
         return None
     if folder is not None and names and folder not in sys.path:
@@ -471,12 +478,52 @@ def import_plugins(names: object, folder: str | None = None) -> str | None:
     for i, name in enumerate(names):
         if not _MODULE_NAME.fullmatch(name):
             return f"plugins.{i}: expected a Python module name such as 'my_units' or 'pkg.cim' (got {name!r})"
+        elsewhere = _plugin_elsewhere(name, folder) if folder is not None else None
+        if elsewhere is not None:
+            return f"plugins.{i}: {elsewhere}"
         try:
             importlib.import_module(name)
         except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported, one line
-            return (f"plugins.{i}: cannot import {name!r} ({_one_line(e)}); it must be on PYTHONPATH or beside the "
-                    f"arch file")
+            where = "on PYTHONPATH or beside the arch file" if folder is not None else "on PYTHONPATH"
+            return f"plugins.{i}: cannot import {name!r} ({one_line(e)}); it must be {where}"
     return None
+
+
+def _module_file(spec: importlib.machinery.ModuleSpec | None) -> str | None:
+    """The file a module spec loads (a package's ``__init__.py``), resolved; None for none or a namespace package."""
+    origin = spec.origin if spec is not None and spec.has_location else None
+    return os.path.realpath(origin) if origin else None
+
+
+def _plugin_elsewhere(name: str, folder: str) -> str | None:
+    """Why plug-in ``name`` of an arch file in ``folder`` would not be the module beside that file: a module (or
+    package) of its top-level name sits in ``folder`` but another file of that name is already imported (an arch
+    in another folder whose plug-in has the same name: it would run that one's code) or comes first on
+    ``sys.path`` (a standard-library module of the name); None when the file beside it is the one, or there is none
+    (the module is looked for on PYTHONPATH)."""
+    top = name.split(".", 1)[0]
+    try:
+        beside = _module_file(importlib.machinery.PathFinder.find_spec(top, [folder]))
+    except (ImportError, ValueError, OSError):
+        beside = None
+    if beside is None:
+        return None
+    loaded = sys.modules.get(top)
+    if loaded is not None:
+        file = getattr(loaded, "__file__", None)
+        found = os.path.realpath(file) if isinstance(file, str) else None
+        how = "is already imported from"
+    else:
+        try:
+            found = _module_file(importlib.util.find_spec(top))
+        except (ImportError, ValueError, OSError):
+            found = None
+        how = "resolves to"
+    if found == beside:
+        return None
+    other = found or ("a module without a file" if loaded is not None else "no file")
+    return (f"{top!r} {how} {other}, not {beside} beside the arch file (one name is one module per process: give "
+            f"the plug-in a name of its own)")
 
 
 def unit_spec_model(raw: object) -> type[BaseModel] | None:
@@ -487,7 +534,8 @@ def unit_spec_model(raw: object) -> type[BaseModel] | None:
     return UNIT_KINDS[kind].spec
 
 
-def _one_line(e: BaseException) -> str:
+def one_line(e: BaseException) -> str:
+    """An exception a user's module raised as one short line: its type and message (for the errors naming it)."""
     text = " ".join(str(e).split())
     return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
 
@@ -499,15 +547,15 @@ def _cost_module_problem(kind: str, spec: BaseModel) -> str | None:
     try:
         cost = importlib.import_module(module)
     except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported, one line
-        return f"unit kind {kind!r}: its cost module {module!r} cannot be imported ({_one_line(e)})"
+        return f"unit kind {kind!r}: its cost module {module!r} cannot be imported ({one_line(e)})"
     missing = [f for f in COST_FUNCTIONS if not callable(getattr(cost, f, None))]
     if missing:
         return f"unit kind {kind!r}: its cost module {module!r} does not define {', '.join(missing)}"
     try:
         rate = cost.macs_per_cycle(spec)
     except Exception as e:  # noqa: BLE001
-        return f"unit kind {kind!r}: {module}.macs_per_cycle fails for this spec ({_one_line(e)})"
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
+        return f"unit kind {kind!r}: {module}.macs_per_cycle fails for this spec ({one_line(e)})"
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not math.isfinite(rate) or rate <= 0:
         return f"unit kind {kind!r}: {module}.macs_per_cycle gives {rate!r} for this spec (need a positive number)"
     try:
         _hook_number(kind, cost, "area_mm2", spec)
@@ -553,6 +601,12 @@ class UnitSpec(NamedTuple):
     spec: BaseModel
     count: int
 
+    def instance_names(self) -> tuple[str, ...]:
+        """The names the mapper gives each of the ``count`` such units of a core, after its ``coreN.`` prefix
+        (:func:`accelsim.mapping.lower.build_units`): the name with its index (``systolic0``, ``xbar0`` ...) for the
+        systolic arrays and for a unit of count > 1, else the name alone (``vector``, ``xbar``)."""
+        return _instance_names(self.name, self.kind, self.count)
+
     def cost_module(self) -> ModuleType:
         """The module that prices this unit's kind (:data:`UNIT_KINDS`)."""
         return importlib.import_module(UNIT_KINDS[self.kind].cost)
@@ -574,20 +628,37 @@ class UnitSpec(NamedTuple):
         return _hook_number(self.kind, self.cost_module(), "area_mm2", self.spec)
 
 
+def _instance_names(name: str, kind: str, count: int) -> tuple[str, ...]:
+    """:meth:`UnitSpec.instance_names` of unit ``name`` of ``kind``, ``count`` of it."""
+    if kind == "systolic" or count > 1:
+        return tuple(f"{name}{i}" for i in range(count))
+    return (name,)
+
+
+def _unit_named(name: str, kind: str, count: int) -> str:
+    """Unit ``name`` of ``kind`` and, where they carry an index, the names of its ``count`` units ("unit 'x' (x0,
+    x1)", "the built-in unit 'vector'")."""
+    names = _instance_names(name, kind, count)
+    shown = ", ".join(names) if len(names) <= 3 else f"{names[0]} .. {names[-1]}"
+    which = "the built-in unit" if kind in BUILT_IN_UNITS else "unit"
+    return f"{which} {name!r}" + (f" ({shown})" if names != (name,) else "")
+
+
 def _hook_number(kind: str, cost: ModuleType, hook: str, *args: object) -> float | None:
     """What optional function ``hook`` of unit kind ``kind``'s cost module gives for ``args``: None when the module
     does not define it or it returns None, else a finite number ≥ 0 (ValueError, one line, otherwise)."""
     own = getattr(cost, hook, None)
     if own is None:
         return None
+    what = "this spec" + (f" and dtype {args[1]}" if len(args) > 1 else "")  # pj_per_mac(spec, dtype)
     try:
         value = own(*args)
     except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported, one line
-        raise ValueError(f"unit kind {kind!r}: {cost.__name__}.{hook} fails for this spec ({_one_line(e)})") from None
+        raise ValueError(f"unit kind {kind!r}: {cost.__name__}.{hook} fails for {what} ({one_line(e)})") from None
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"unit kind {kind!r}: {cost.__name__}.{hook} gives {value!r} for this spec (need a number "
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"unit kind {kind!r}: {cost.__name__}.{hook} gives {value!r} for {what} (need a number "
                          f"≥ 0, or None)")
     return float(value)
 
@@ -652,6 +723,21 @@ class Core(_Model):
         if errors:
             raise ValidationError.from_exception_data("units", errors)
         return out
+
+    @model_validator(mode="after")
+    def _unit_names_differ(self) -> Core:
+        # each unit is named by its name and, with a count, its index (UnitSpec.instance_names): a unit x of count
+        # 2 and a unit x1 would both be core0.x1, one unit's ops and energy filed as the other's
+        units = [("systolic", "systolic", self.systolic.count), ("vector", "vector", 1)]
+        units += [(name, "", int(getattr(spec, "count", 1))) for name, spec in self.units.items()]
+        named: dict[str, tuple[str, str, int]] = {}
+        for unit in units:
+            for local in _instance_names(*unit):
+                other = named.setdefault(local, unit)
+                if other != unit:
+                    raise ValueError(f"units.{unit[0]}: {_unit_named(*unit)} and {_unit_named(*other)} are both "
+                                     f"named {local!r} on each core: rename one")
+        return self
 
     @model_validator(mode="after")
     def _carveout_leaves_stages(self) -> Core:
@@ -1250,7 +1336,9 @@ class Arch(_Model):
     interconnect: Interconnect | None = None
     energy: EnergySpec | None = None  # energy, power and area constants (None: the report's energy is null)
     # modules imported before the rest is validated: those that register the kinds of core.units (plug-ins)
-    plugins: tuple[Annotated[str, Field(pattern=_MODULE_NAME.pattern)], ...] = ()
+    # (a single name is a list of one)
+    plugins: Annotated[tuple[Annotated[str, Field(pattern=_MODULE_NAME.pattern)], ...],
+                       BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] = ()
     _order: tuple[Level, ...] = PrivateAttr(default=())
     # derived once from _order (cost models ask for them per tile shape and split: tens of thousands of times)
     _memories: tuple[str, ...] = PrivateAttr(default=())

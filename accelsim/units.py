@@ -162,9 +162,6 @@ def parse_bandwidth(value: object) -> float:
             raise ValueError("expected a bandwidth such as '900GB/s', or 'inf' (not NaN)")
         if not bw > 0:
             raise ValueError("expected a bandwidth > 0")
-        if bw < MIN_BARE_BANDWIDTH:
-            raise ValueError(f"a number alone is bytes per second, and {bw:g} B/s is below 1 MB/s: write the "
-                             f"bandwidth with its unit, e.g. '{bw:g}GB/s'")
         return bw
     if not isinstance(value, str):
         raise ValueError("expected a bandwidth such as '900GB/s'")
@@ -204,24 +201,47 @@ def _scaled(value: object, units: dict[str, float], what: str, example: str, nam
 
 
 MIN_BARE_CLOCK = 1e6
-"""Hz below which a clock written as a number alone is refused: ``clock: 1.75`` (1.75 GHz meant) or ``940`` (MHz
-meant) would run a chip some 10^6 to 10^9 times too slowly without a word; with its unit ("500kHz") any clock
-is taken."""
+"""Hz below which a clock written as a number alone in a file or with ``--set`` is refused (:func:`unitless_rate`):
+``clock: 1.75`` (1.75 GHz meant) or ``940`` (MHz meant) would run a chip some 10^6 to 10^9 times too slowly without a
+word; with its unit ("500kHz") any clock is taken, and so is any number given from Python (a dumped arch's)."""
 MIN_BARE_BANDWIDTH = 1e6
-"""B/s below which a bandwidth written as a number alone is refused (``bandwidth: 819`` for 819 GB/s); a plain
-number of bytes per second of at least this (``1e11``) is read as documented, and with its unit any is taken."""
+"""B/s below which a bandwidth written as a number alone in a file or with ``--set`` is refused (``bandwidth: 819``
+for 819 GB/s); a plain number of bytes per second of at least this (``1e11``) is read as documented, and with its
+unit any is taken."""
 
 
 def parse_frequency(value: object) -> float:
-    """Hertz in ``value``: a number, or "700MHz", "1.4GHz"; a number alone below :data:`MIN_BARE_CLOCK` is refused
-    (its unit was left out)."""
+    """Hertz in ``value``: a number, or "700MHz", "1.4GHz"."""
     num = _scaled(value, _FREQ_UNITS, "clock", "1.4GHz", "Hz, kHz, MHz or GHz")
     if not num > 0:
         raise ValueError("expected a clock > 0")
-    if num < MIN_BARE_CLOCK and _bare_number(value):
-        raise ValueError(f"a number alone is Hz, and {num:g} Hz is below 1 MHz: write the clock with its unit, "
-                         f"e.g. '{num:g}{'GHz' if num < 100 else 'MHz'}'")
     return num
+
+
+def unitless_rate(value: object, what: str) -> str | None:
+    """Why ``value``, a ``what`` ("clock" or "bandwidth") written in a file or with ``--set``, is refused: a number
+    alone (``1.75``, ``"940"``) below :data:`MIN_BARE_CLOCK` Hz / :data:`MIN_BARE_BANDWIDTH` B/s, whose unit was
+    surely left out; else None (and None for what the parser refuses anyway). The suggested unit follows the
+    magnitude: a number below 100 reads as GHz (a clock) and below 10,000 as MHz or GB/s (a bandwidth, whose
+    figures run to thousands of GB/s), a larger one as written (500000 → '500kHz', '500KB/s')."""
+    if not _bare_number(value):
+        return None
+    try:
+        num = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if not (math.isfinite(num) and num > 0):
+        return None
+    if what == "clock":
+        if num >= MIN_BARE_CLOCK:
+            return None
+        hint = f"{num:g}GHz" if num < 100 else f"{num:g}MHz" if num < 1e4 else format_frequency(num)
+        return f"a number alone is Hz, and {num:g} Hz is below 1 MHz: write the clock with its unit, e.g. '{hint}'"
+    if num >= MIN_BARE_BANDWIDTH:
+        return None
+    hint = f"{num:g}GB/s" if num < 1e4 else format_bandwidth(num)
+    return (f"a number alone is bytes per second, and {num:g} B/s is below 1 MB/s: write the bandwidth with its "
+            f"unit, e.g. '{hint}'")
 
 
 def parse_time(value: object) -> float:

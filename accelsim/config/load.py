@@ -29,11 +29,12 @@ _WORKLOAD_META = ("model", "description")
 
 def arch_from_doc(doc: Doc) -> tuple[Arch | None, list[ConfigIssue]]:
     """The :class:`Arch` of an arch document, validated, or None and the issues. Its ``plugins`` are imported first
-    (from PYTHONPATH or the folder of the file naming them), so the unit kinds they register are known to the
-    checks; one that cannot be imported is the one issue, at its line."""
+    (from PYTHONPATH or the folder of the file naming them, or of the arch file a ``--set`` of them changes), so the
+    unit kinds they register are known to the checks; one that cannot be imported is the one issue, at its line."""
     data = doc.data if isinstance(doc.data, dict) else {}
     if data.get("plugins"):
-        folder = doc.locate(("plugins",))[0].folder
+        # the folder of the file that names them; for a --set, that of the arch file it changes
+        folder = doc.locate(("plugins",))[0].folder or doc.locate(())[0].folder
         problem = import_plugins(data["plugins"], os.fspath(folder.resolve()) if folder is not None else None)
         if problem is not None:
             key, _, msg = problem.partition(": ")

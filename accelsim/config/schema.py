@@ -19,7 +19,7 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, PlainValidator, V
 from ..errors import MAX_VALUE_CHARS, AccelsimError, ConfigError, ConfigIssue, WorkloadError, clip
 from ..hardware import Arch, unit_spec_model
 from ..options import Options
-from ..units import MAX_INT, bare_time, parse_time
+from ..units import MAX_INT, bare_time, parse_bandwidth, parse_frequency, parse_time, unitless_rate
 from .overrides import SET_LABEL
 from .presets import suggest
 from .yamlio import Doc
@@ -312,6 +312,27 @@ def _is_time(annotation: Any) -> bool:
     return False
 
 
+_RATES = {parse_frequency: "clock", parse_bandwidth: "bandwidth"}
+
+
+def _parses_rate(metadata: list[Any] | tuple[Any, ...]) -> str | None:
+    """"clock" or "bandwidth" where ``metadata`` reads the value with :func:`parse_frequency` /
+    :func:`parse_bandwidth`, else None."""
+    return next((_RATES[m.func] for m in metadata if isinstance(m, BeforeValidator) and m.func in _RATES), None)
+
+
+def _rate_of(annotation: Any) -> str | None:
+    """"clock" or "bandwidth" where ``annotation`` (through Optional and Union) is read by :func:`parse_frequency`
+    / :func:`parse_bandwidth`, else None."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        base, *meta = typing.get_args(annotation)
+        return _parses_rate(meta) or _rate_of(base)
+    if origin is typing.Union or origin is types.UnionType:
+        return next((r for arg in typing.get_args(annotation) if (r := _rate_of(arg))), None)
+    return None
+
+
 BARE_TIME = "a time needs its unit, e.g. '100ns' (s, ms, us or ns): only 0 may be written without one"
 
 
@@ -383,15 +404,19 @@ def _number_problem(members: list[Any], custom: bool, value: object) -> str | No
 
 
 def number_issues(annotation: Any, value: object, path: tuple = (), *, custom: bool = False, timed: bool = False,
-                  times: list[tuple[tuple, str, object]] | None = None) -> list[tuple[tuple, str, object]]:
+                  times: list[tuple[tuple, str, object]] | None = None,
+                  rate: str | None = None) -> list[tuple[tuple, str, object]]:
     """``(path, message, value)`` for each value under ``value`` that stands where ``annotation`` expects a number
     and is a boolean, a non-finite float (or a string that reads as one) or an int beyond 64 bits. ``custom``: a
-    custom validator reads the value first; ``timed``: it reads a time (both given for a model field, whose
-    metadata pydantic keeps apart). ``times``, when given, receives each time written as a number without its unit
-    (other than 0: :func:`accelsim.units.bare_time`), which the caller refuses where the value was written."""
+    custom validator reads the value first; ``timed``: it reads a time; ``rate``: it reads a clock or a bandwidth
+    (all given for a model field, whose metadata pydantic keeps apart). ``times``, when given, receives each time
+    written as a number without its unit (other than 0: :func:`accelsim.units.bare_time`) and each clock or
+    bandwidth written as a number too small to be meant without one (:func:`accelsim.units.unitless_rate`), which
+    the caller refuses where the value was written (a dumped arch's numbers are taken as they are)."""
     members, inner = _unwrap(annotation)
     custom = custom or inner
     timed = timed or _is_time(annotation)
+    rate = rate or _rate_of(annotation)
     out: list[tuple[tuple, str, object]] = []
     if isinstance(value, dict):
         cls = _pick_model(members, value)
@@ -401,7 +426,8 @@ def number_issues(annotation: Any, value: object, path: tuple = (), *, custom: b
                 if info is not None:
                     out += number_issues(info.annotation, item, (*path, key),
                                          custom=any(isinstance(m, _CUSTOM) for m in info.metadata),
-                                         timed=_parses_time(info.metadata), times=times)
+                                         timed=_parses_time(info.metadata), times=times,
+                                         rate=_parses_rate(info.metadata))
             return out
         for t in members:
             if typing.get_origin(t) in (dict, typing.Dict, typing.Mapping):  # noqa: UP006
@@ -431,6 +457,8 @@ def number_issues(annotation: Any, value: object, path: tuple = (), *, custom: b
         out.append((path, problem, value))
     elif timed and times is not None and bare_time(value):
         times.append((path, BARE_TIME, value))
+    elif rate and times is not None and (why := unitless_rate(value, rate)) is not None:
+        times.append((path, why, value))
     return out
 
 

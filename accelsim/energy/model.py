@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from ..hardware import SCRATCHPAD, Arch, EnergySpec
+from ..errors import MappingError
+from ..hardware import SCRATCHPAD, Arch, EnergySpec, UnitSpec
 from ..units import DTYPE_BYTES
 from .tech import area_scale, energy_scale, mac_45nm, operand_bits, sram_area_mm2, sram_pj_per_bit
 
@@ -196,11 +197,25 @@ def unit_group(unit: str) -> str:
     return _CORE_PREFIX.sub("", first).rstrip("0123456789") or unit
 
 
+@lru_cache(maxsize=4096)
+def _own_name(unit: str) -> str:
+    """An op row's ``unit`` ("core0.xbar", "core0.x20..core0.x21 (2)", "core*.vector (108)") as its first unit's
+    name on the core ("xbar", "x20", "vector")."""
+    return _CORE_PREFIX.sub("", _COUNT_SUFFIX.sub("", unit).split("..", 1)[0])
+
+
+def _by_own_name(arch: Arch, plugins_only: bool = False) -> dict[str, UnitSpec]:
+    """The core's units of ``arch`` by the name each of its ``count`` units has on a core
+    (:meth:`~accelsim.hardware.UnitSpec.instance_names`, as the mapper names them: x20 and x21 for a unit x2 of
+    count 2; the digits of a name are no index to strip); ``plugins_only``: those of ``core.units``."""
+    specs = arch.core.unit_specs()
+    return {own: u for u in specs[2 if plugins_only else 0:] for own in u.instance_names()}
+
+
 def _unit_of(units: Mapping[str, Any], unit: str) -> Any:
-    """The unit of ``units`` (by name) an op row's ``unit`` names ("core0.xbar", "core0.ae0..core0.ae1 (2)"), or
-    None."""
-    name = _CORE_PREFIX.sub("", _COUNT_SUFFIX.sub("", unit).split("..", 1)[0])
-    return units.get(name) or units.get(name.rstrip("0123456789"))
+    """The unit of ``units`` (by the names its units have on a core: :func:`_by_own_name`) an op row's ``unit``
+    names ("core0.xbar", "core0.ae0..core0.ae1 (2)"), or None."""
+    return units.get(_own_name(unit))
 
 
 def computed_share(row: Mapping[str, Any]) -> float:
@@ -231,7 +246,7 @@ def mac_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]],
     (:func:`row_dtype`) where it names another one; on a unit whose kind's cost module gives its own
     ``pj_per_mac(spec, dtype)``, that (docs/energy.md)."""
     other: dict[str, float] = {}
-    own_units = {u.name: u for u in arch.core.unit_specs()[2:]} if arch is not None else {}
+    own_units = _by_own_name(arch, plugins_only=True) if arch is not None else {}
     own_pj: dict[tuple[str, str], float | None] = {}
 
     def mac_j(row: Mapping[str, Any]) -> float:
@@ -240,7 +255,10 @@ def mac_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]],
         if unit is not None:
             key = (unit.name, dtype if dtype in DTYPE_BYTES else c.dtype or arch.dtype)  # type: ignore[union-attr]
             if key not in own_pj:
-                own_pj[key] = unit.pj_per_mac(key[1])
+                try:
+                    own_pj[key] = unit.pj_per_mac(key[1])
+                except ValueError as e:  # the mapper checked the ops' own dtypes; this is the run's
+                    raise MappingError(f"core.units.{unit.name}.kind: {e}") from None
             pj = own_pj[key]
             if pj is not None:
                 return pj * PJ
@@ -288,7 +306,8 @@ def account(report: dict[str, Any], arch: Arch, *,
     chips = int(report.get("pipeline", {}).get("stages", 1))  # a pipeline report covers its P stages' chips
     seconds = float(report["seconds"])
     active = float(report.get("active_fraction", 1.0))  # (reports before it: busy all run long)
-    energy = _energy(report["ops"], c, seconds * chips, active, mac_pricer(c, arch))
+    groups = {own: u.name for own, u in _by_own_name(arch).items()}
+    energy = _energy(report["ops"], c, seconds * chips, active, mac_pricer(c, arch), groups)
     total = energy["total_j"]
     static_w = c.static_total * chips
     average = total / seconds if seconds else 0.0
@@ -319,9 +338,11 @@ NOTE_PREFIX = "energy: "
 
 
 def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, active: float,
-            row_mac_j: Callable[[Mapping[str, Any]], float]) -> dict[str, Any]:
+            row_mac_j: Callable[[Mapping[str, Any]], float], groups: Mapping[str, str]) -> dict[str, Any]:
     """Dynamic energy of the op rows (written into each row), the activity power over the ``active`` share of
-    ``chip_seconds`` (``by_unit["activity"]`` when the arch draws any) and the static energy over all of it.
+    ``chip_seconds`` (``by_unit["activity"]`` when the arch draws any) and the static energy over all of it. A
+    row's compute is filed under the core's unit its unit is one of: ``groups`` maps each unit's name on a core
+    to it (:func:`_by_own_name`), else :func:`unit_group`.
 
     The loop is :func:`op_energy` inlined (one pass over the rows, no dict per row), adding in the same order."""
     per_bit = c.level_j_per_bit
@@ -351,7 +372,7 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
         row["energy_j"] = e
         macs_j += mac_part
         if compute:
-            group = unit_group(unit)
+            group = groups.get(_own_name(unit)) or unit_group(unit)
             by_unit[group] = by_unit.get(group, 0.0) + compute
         by_kind[row["kind"]] = by_kind.get(row["kind"], 0.0) + e
     dynamic = sum(by_unit.values()) + sum(by_level.values())

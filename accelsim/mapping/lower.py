@@ -137,14 +137,14 @@ def build_units(arch: Arch, host: bool | None = None) -> tuple[Unit, ...]:
     units: list[Unit] = []
     specs = arch.core.unit_specs()
     macs = {s.name: cost.model(s.kind).macs_per_cycle(s.spec) for s in specs}
+    local = {s.name: s.instance_names() for s in specs}  # distinct on a core (Core's validation)
     # a GPU-like chip (thread-block output tiles) runs each kernel on all its SMs at once: identical SMs doing
     # identical work are one unit per kind with a count, "core*.<unit>" (issue 17's task economy)
     lockstep = arch.core.tile is not None and arch.cores > 1
     for c in range(1 if lockstep else arch.cores):
         for s in specs:
-            for i in range(s.count):
-                suffix = str(i) if s.kind == "systolic" or s.count > 1 else ""
-                name = f"core{'*' if lockstep else c}.{s.name}{suffix}"
+            for own in local[s.name]:
+                name = f"core{'*' if lockstep else c}.{own}"
                 units.append(Unit(name, UnitKind.COMPUTE, None if lockstep else c, None, macs[s.name], s.name,
                                   arch.cores if lockstep else 1))
     for lv in (*arch.memories, *arch.caches):

@@ -7,12 +7,15 @@ paths and repeated runs on one preset reuse them."""
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
+from types import ModuleType
 
 from .. import cost
 from ..errors import MappingError
-from ..hardware import BUILT_IN_UNITS, Arch, UnitSpec, dtype_rate
+from ..hardware import BUILT_IN_UNITS, Arch, UnitSpec, dtype_rate, one_line
 from ..ir import Op
+from ..units import MAX_INT
 from .plan import Plan
 
 # (the Arch last priced on, its prices by signature, its core's unit specs, their cost models by kind, those
@@ -91,13 +94,41 @@ def _price(op: Op, specs: tuple[UnitSpec, ...], models: dict, arch: Arch) -> tup
     themselves (no ``PRICES_DTYPE``) have their cycles divided by the multiplier here."""
     choice = _choose(op, specs, models)
     model = models[choice.kind]
-    cycles, details = model.price(op, choice.spec, arch)
+    if choice.kind in BUILT_IN_UNITS:
+        cycles, details = model.price(op, choice.spec, arch)
+    else:
+        cycles, details = _plugin_price(model, choice, op, arch)
     rates = getattr(choice.spec, "rates", None)
     if rates and not getattr(model, "PRICES_DTYPE", False):
         runs_as, rate = dtype_rate(rates, op.dtype)
         cycles = max(1, math.ceil(cycles / rate)) if cycles else 0
         details = {**details, "rate": {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}}
     return choice.name, cycles, details
+
+
+def _plugin_price(model: ModuleType, unit: UnitSpec, op: Op, arch: Arch) -> tuple[int, dict]:
+    """(cycles, details) of ``op`` on plug-in ``unit`` as its kind's ``price(op, spec, arch)`` gives them, checked:
+    a ``Priced(cycles, details)`` (or a pair) of whole cycles ≥ 0 and a dict; and, on an arch with energy
+    constants, its ``pj_per_mac(spec, dtype)`` for the op's dtype a number ≥ 0 or None (the report prices the
+    op's MACs with it). A one-line :class:`MappingError` naming the kind otherwise."""
+    kind, name = unit.kind, getattr(model, "__name__", unit.kind)
+    try:
+        out = model.price(op, unit.spec, arch)
+    except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported, one line
+        raise MappingError(f"unit kind {kind!r}: {name}.price fails for op {op.name!r} ({one_line(e)})") from None
+    cycles, details = out if isinstance(out, tuple) and len(out) == 2 else (None, None)
+    whole = isinstance(cycles, numbers.Integral) and not isinstance(cycles, bool) and 0 <= cycles <= MAX_INT
+    if not whole or not isinstance(details, dict):
+        raise MappingError(f"unit kind {kind!r}: {name}.price gives {out!r} for op {op.name!r} (need "
+                           f"Priced(cycles, details): whole cycles ≥ 0 and a dict)")
+    if arch.energy is not None:
+        rates = getattr(unit.spec, "rates", None)
+        dtype = dtype_rate(rates, op.dtype)[0] if rates else op.dtype  # as the report's row gives it
+        try:
+            unit.pj_per_mac(dtype)
+        except ValueError as e:
+            raise MappingError(f"core.units.{unit.name}.kind: {e}") from None
+    return int(cycles), details
 
 
 def signature(op: Op) -> tuple:
@@ -118,7 +149,7 @@ def _choose(op: Op, specs: tuple[UnitSpec, ...], models: dict) -> UnitSpec:
         pref = models[s.kind].accepts(op)
         if pref is None or pref is False:
             continue
-        if not isinstance(pref, (int, float)) or pref != pref:
+        if not isinstance(pref, numbers.Real) or pref != pref:  # True is 1; a NumPy number is a number
             raise MappingError(f"unit kind {s.kind!r}: accepts() gave {pref!r} for op {op.name!r}; it returns None "
                                f"or False (cannot run the op), True or a number (its preference: higher wins)")
         if best is None or pref > best:

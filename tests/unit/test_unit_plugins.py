@@ -23,7 +23,7 @@ from accelsim.cli import main
 from accelsim.config import experiment_from_parts, load_arch
 from accelsim.cost import Priced
 from accelsim.errors import ConfigError, MappingError
-from accelsim.hardware import UNIT_KINDS, register_unit_kind
+from accelsim.hardware import UNIT_KINDS, Arch, register_unit_kind
 from accelsim.ir import OpKind
 from accelsim.report.schema import problems
 from accelsim.sweep.expand import point_id
@@ -299,3 +299,201 @@ def test_info_of_the_example_arch_counts_its_units_macs(tmp_path):
     info = json.loads(done.stdout)
     assert info["units"][2] == {"name": "xbar", "kind": "cim_crossbar", "count": 1, "macs_per_cycle": XBAR_MACS}
     assert math.isclose(info["peak_macs_per_cycle"], ARRAY_MACS + XBAR_MACS)
+
+
+# ---- 11. a plug-in's module is the one beside its arch file ---------------------------------------------------------
+def _plugin_file(folder: Path, module: str, kind: str, slower: int = 1) -> None:
+    """The example's module written to ``folder/module.py``, registering ``kind``, its price ``slower`` times."""
+    text = (EXAMPLE / "cim_crossbar.py").read_text()
+    text = text.replace('register_unit_kind("cim_crossbar"', f'register_unit_kind("{kind}"')
+    text = text.replace("return Priced(g.m * rounds", f"return Priced({slower} * g.m * rounds")
+    folder.mkdir(exist_ok=True)
+    (folder / f"{module}.py").write_text(text)
+    (folder / "arch.yaml").write_text(f"base: edge-npu\nplugins: [{module}]\ncore:\n  units:\n    x: {{kind: {kind}}}\n")
+
+
+@pytest.fixture
+def forget():
+    """Module names, kinds and sys.path folders a test adds, forgotten afterwards."""
+    added: dict[str, list[str]] = {"modules": [], "kinds": []}
+    path = list(sys.path)
+    yield added
+    sys.path[:] = path
+    for name in added["modules"]:
+        sys.modules.pop(name, None)
+    for kind in added["kinds"]:
+        UNIT_KINDS.pop(kind, None)
+
+
+def test_two_plugins_of_one_name_in_two_folders_are_refused_naming_both_files(tmp_path, forget):
+    forget["modules"].append("my_units_twice")
+    forget["kinds"].append("cim_twice")
+    _plugin_file(tmp_path / "vA", "my_units_twice", "cim_twice")
+    _plugin_file(tmp_path / "vB", "my_units_twice", "cim_twice", slower=10)
+    a = load_arch(tmp_path / "vA" / "arch.yaml")
+    # vA's unit on the 64 x 1024 x 1024 GEMM: 6,400 cycles (XBAR_CYCLES); vB's module would give 64,000, but its
+    # arch ran vA's module (the name already imported): both 46,400 in the reviewer's sweep
+    assert simulate(GEMM, a).to_dict()["ops"][0]["compute_cycles"] == XBAR_CYCLES
+    with pytest.raises(ConfigError) as e:
+        load_arch(tmp_path / "vB" / "arch.yaml")
+    text = str(e.value)
+    assert "\n" not in text and "arch.yaml:2: plugins.0: 'my_units_twice' is already imported from" in text
+    assert str((tmp_path / "vA" / "my_units_twice.py").resolve()) in text
+    assert str((tmp_path / "vB" / "my_units_twice.py").resolve()) in text
+    assert load_arch(tmp_path / "vA" / "arch.yaml") == a  # the same file again is the same module
+
+
+def test_a_plugin_named_like_a_standard_module_is_refused(tmp_path, forget):
+    # colorsys.py beside the arch: `import colorsys` finds the standard library's first (the folder is appended)
+    forget["kinds"].append("cim_colorsys")
+    _plugin_file(tmp_path, "colorsys", "cim_colorsys")
+    with pytest.raises(ConfigError, match=r"plugins\.0: 'colorsys' (resolves to|is already imported from) .*colorsys"
+                                          r"\.py, not .*colorsys\.py beside the arch file") as e:
+        load_arch(tmp_path / "arch.yaml")
+    assert "\n" not in str(e.value) and "cim_colorsys" not in UNIT_KINDS
+
+
+def test_a_plugin_set_on_the_command_line_is_found_beside_the_arch_file(tmp_path, forget):
+    forget["modules"].append("cim_set_beside")
+    forget["kinds"].append("cim_set")
+    _plugin_file(tmp_path, "cim_set_beside", "cim_set")
+    (tmp_path / "plain.yaml").write_text("name: plain\nbase: edge-npu\n")
+    arch = load_arch(tmp_path / "plain.yaml", ["arch.plugins=[cim_set_beside]", "arch.core.units={x: {kind: cim_set}}"])
+    assert arch.plugins == ("cim_set_beside",) and arch.core.unit_specs()[2].kind == "cim_set"
+    assert simulate(GEMM, arch).to_dict()["ops"][0]["compute_cycles"] == XBAR_CYCLES
+
+
+def test_plugins_written_as_one_name_is_a_list_of_one(cim):
+    arch = load_arch({"base": "edge-npu", "plugins": "cim_crossbar", "core": {"units": {"x": {"kind": "cim_crossbar"}}}})
+    assert arch.plugins == ("cim_crossbar",) and load_arch(arch) == arch
+
+
+# ---- 12. units are named as the mapper names them -----------------------------------------------------------------
+def test_a_unit_whose_name_ends_in_a_digit_gets_its_own_mac_energy(cim):
+    arch = load_arch({"base": "edge-npu", "core": {"units": {"x2": {"kind": "cim_crossbar", "count": 2,
+                                                                     "pj_per_mac": 100.0}}}})
+    rep = simulate(GEMM, arch).to_dict()
+    assert rep["ops"][0]["unit"] == "core0.x20..core0.x21 (2)"
+    # every MAC on the unit at its 100 pJ: 64 x 1024 x 1024 x 100e-12 J = 6.71 mJ (it was the arch's MAC energy,
+    # filed under 'x', as the digits were stripped from 'x20')
+    assert rep["energy"]["mac_j"] == pytest.approx(64 * 1024 * 1024 * 100e-12)
+    assert "x" not in rep["energy"]["by_unit"] and rep["energy"]["by_unit"]["x2"] >= rep["energy"]["mac_j"]
+
+
+@pytest.mark.parametrize("units, says", [
+    ({"x": {"count": 2}, "x1": {}}, "units.x1: unit 'x1' and unit 'x' (x0, x1) are both named 'x1'"),
+    ({"vector": {}}, "units.vector: unit 'vector' and the built-in unit 'vector' are both named 'vector' on each core"),
+    ({"systolic0": {}}, "units.systolic0: unit 'systolic0' and the built-in unit 'systolic' (systolic0) are both"),
+])
+def test_two_units_of_one_name_are_refused(cim, tmp_path, units, says):
+    lines = "".join(f"    {n}: {{kind: cim_crossbar{''.join(f', {k}: {v}' for k, v in u.items())}}}\n"
+                    for n, u in units.items())
+    (tmp_path / "a.yaml").write_text(f"base: edge-npu\ncore:\n  units:\n{lines}")
+    with pytest.raises(ConfigError) as e:
+        load_arch(tmp_path / "a.yaml")
+    assert "\n" not in str(e.value) and says in str(e.value) and "a.yaml:" in str(e.value)
+
+
+# ---- 13. clocks and bandwidths: a number alone is checked where it is written ----------------------------------------
+def test_a_slow_clock_with_its_unit_loads_back_from_its_dump():
+    arch = load_arch("edge-npu", ["arch.clock=500kHz", "arch.hbm.bandwidth=500kB/s"])
+    assert arch.clock == 500 * 1e3 and arch.memory("hbm").bandwidth == 500 * 1e3
+    assert load_arch(arch) == arch  # the dump's 500000.0 was refused as a clock without its unit
+    assert Arch.model_validate(arch.model_dump()) == arch
+
+
+@pytest.mark.parametrize("item, says", [
+    ("arch.clock=500000", "500000 Hz is below 1 MHz: write the clock with its unit, e.g. '500kHz'"),  # 500e3 Hz
+    ("arch.clock=1.75", "e.g. '1.75GHz'"),
+    ("arch.hbm.bandwidth=500000", "500000 B/s is below 1 MB/s: write the bandwidth with its unit, e.g. '500KB/s'"),
+    ("arch.hbm.bandwidth=819", "e.g. '819GB/s'"),
+])
+def test_the_unit_suggested_follows_the_number(item, says):
+    with pytest.raises(ConfigError) as e:
+        load_arch("edge-npu", [item])
+    assert "\n" not in str(e.value) and str(e.value).startswith(f"--set: {item.split('=')[0]}:") and says in str(e.value)
+
+
+# ---- 14. the plug-in's price and pj_per_mac: one line naming the kind ------------------------------------------------
+PJ_INT8_ONLY = textwrap.dedent('''
+    import numpy as np
+    from pydantic import BaseModel
+    from accelsim.cost import Priced
+    from accelsim.hardware import register_unit_kind
+    from accelsim.ir import OpKind
+
+    class Spec(BaseModel):
+        mode: str = "ok"
+
+    def accepts(op):
+        return np.int64(2) if op.kind is OpKind.LINEAR else None  # a NumPy number is a number
+
+    def macs_per_cycle(spec):
+        return 1024
+
+    def price(op, spec, arch):
+        if spec.mode == "raise":
+            return 1 // 0
+        if spec.mode == "float":
+            return Priced(2.5, {})
+        if spec.mode == "int":
+            return 5
+        return Priced(np.int64(op.macs // 1024), {})
+
+    def pj_per_mac(spec, dtype):
+        return {"int8": 0.1}[dtype]
+
+    register_unit_kind("int8_only", Spec, __name__)
+''')
+
+
+@pytest.fixture
+def int8_only(tmp_path, forget):
+    (tmp_path / "int8_only_mod.py").write_text(PJ_INT8_ONLY)
+    sys.path.insert(0, str(tmp_path))
+    forget["modules"].append("int8_only_mod")
+    forget["kinds"].append("int8_only")
+    importlib.import_module("int8_only_mod")
+    return lambda **spec: load_arch({"base": "edge-npu", "core": {"units": {"u": {"kind": "int8_only", **spec}}}})
+
+
+def test_a_numpy_preference_and_cycles_are_numbers(int8_only):
+    rep = simulate(GEMM, int8_only()).to_dict()  # edge-npu's dtype: int8
+    # np.int64(2) beats the array's 1 (it was refused); 64 x 1024 x 1024 MACs at 1,024 a cycle: 65,536 cycles,
+    # at the hook's 0.1 pJ a MAC
+    assert rep["ops"][0]["unit"] == "core0.u" and rep["ops"][0]["compute_cycles"] == 64 * 1024 * 1024 // 1024
+    assert rep["energy"]["mac_j"] == pytest.approx(64 * 1024 * 1024 * 0.1e-12)
+
+
+def test_a_pj_per_mac_failing_for_the_ops_dtype_is_one_line_naming_kind_and_dtype(int8_only):
+    with pytest.raises(MappingError) as e:  # was "internal error: KeyError" once the run was over
+        simulate({**GEMM, "dtype": "fp16"}, int8_only())
+    text = str(e.value)
+    assert "\n" not in text and ("core.units.u.kind: unit kind 'int8_only': int8_only_mod.pj_per_mac fails for this "
+                                 "spec and dtype fp16 (KeyError: 'fp16')") in text
+
+
+@pytest.mark.parametrize("mode, says", [
+    ("raise", "int8_only_mod.price fails for op 'gemm' (ZeroDivisionError: integer division or modulo by zero)"),
+    ("float", "int8_only_mod.price gives Priced(cycles=2.5, details={}) for op 'gemm' (need Priced(cycles, details)"),
+    ("int", "int8_only_mod.price gives 5 for op 'gemm' (need Priced(cycles, details): whole cycles ≥ 0 and a dict)"),
+])
+def test_a_price_that_fails_or_gives_no_cycles_is_one_line_naming_the_kind(int8_only, mode, says):
+    with pytest.raises(MappingError) as e:
+        simulate(GEMM, int8_only(mode=mode))
+    assert "\n" not in str(e.value) and f"unit kind 'int8_only': {says}" in str(e.value)
+
+
+# ---- 15. accelsim info FILE whose base is an arch file -------------------------------------------------------------
+def test_info_of_an_arch_file_based_on_another_arch_file(cim, tmp_path, capsys):
+    (tmp_path / "derived.yaml").write_text(f"name: derived\nbase: {ARCH}\n")
+    (tmp_path / "d2.yaml").write_text("name: d2\nbase: edge-npu\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "d3.yaml").write_text("name: d3\nbase: ../d2.yaml\ndtype: fp16\n")  # from its own folder
+    assert main(["info", str(tmp_path / "derived.yaml"), "--json"]) == 0  # was "unknown workload"
+    info = json.loads(capsys.readouterr().out)
+    assert info["name"] == "derived" and info["units"][2]["name"] == "xbar"
+    assert math.isclose(info["peak_macs_per_cycle"], ARRAY_MACS + XBAR_MACS)
+    assert main(["info", str(tmp_path / "sub" / "d3.yaml"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["name"] == "d3" and info["dtype"] == "fp16" and info["peak_macs_per_cycle"] == ARRAY_MACS

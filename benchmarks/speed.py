@@ -81,7 +81,7 @@ class _EnergyTimer:
         from accelsim.energy import model
 
         self.seconds = 0.0
-        self._load, self._from_doc, self._account = load, load._arch_from_doc, model.account
+        self._load, self._from_doc, self._account = load, load.arch_from_doc, model.account
         self._users = [m for m in list(sys.modules.values()) if getattr(m, "account", None) is model.account]
 
     def _timed_account(self, *args, **kwargs):
@@ -104,13 +104,13 @@ class _EnergyTimer:
         for m in self._users:
             m.account = self._timed_account
         if not energy:
-            self._load._arch_from_doc = self._without_energy
+            self._load.arch_from_doc = self._without_energy
         try:
             t0, c0 = time.perf_counter(), time.process_time()
             report = _run_case(case)
             return time.perf_counter() - t0, time.process_time() - c0, report
         finally:
-            self._load._arch_from_doc = self._from_doc
+            self._load.arch_from_doc = self._from_doc
             for m in self._users:
                 m.account = self._account
 

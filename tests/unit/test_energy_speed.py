@@ -70,15 +70,15 @@ def test_the_speed_benchmark_times_a_run_without_energy_and_puts_everything_back
     spec = importlib.util.spec_from_file_location("speed_bench", path)
     speed = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(speed)
-    before = (load._arch_from_doc, summary.account)
+    before = (load.arch_from_doc, summary.account)
     timer = speed._EnergyTimer()
     *_, without = timer.run("gcn_ogbn_products_tpu_v4", energy=False)
     assert without["energy"] is None and without["area"] is None  # the arch's energy block was removed
-    assert (load._arch_from_doc, summary.account) == before
+    assert (load.arch_from_doc, summary.account) == before
     wall, cpu, with_energy = timer.run("gcn_ogbn_products_tpu_v4", energy=True)
     assert with_energy["energy"]["total_j"] > 0 and with_energy["total_cycles"] == without["total_cycles"]
     assert 0 < timer.seconds < wall  # the time inside account is part of the run's
-    assert summary.account is model.account and load._arch_from_doc is before[0]
+    assert summary.account is model.account and load.arch_from_doc is before[0]
 
 
 def test_no_busy_task_means_no_dynamic_peak():

@@ -45,11 +45,18 @@ _UMASK = _umask()
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    atomic_write_chunks(path, (text,))
+
+
+def atomic_write_chunks(path: Path, chunks: Iterable[str]) -> None:
+    """:func:`atomic_write_text` of the text ``chunks`` make one after another, each written as it comes (a file
+    too large to hold as one string: a long serving run's trace.json)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+            for chunk in chunks:
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode a plain open() would

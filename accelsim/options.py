@@ -16,6 +16,22 @@ TRACE_TASK_BYTES = 2560  # the same with options.trace: trace.json's slice of ea
 # a 2-core shared Linux x86-64 machine, 23 GiB: `accelsim run -w llama3_8b -a multicore-4 --set arch.cores=C --set
 # workload.seq_len=2048 --no-plots [--trace]`, C = 256 (518,918 tasks) and 1024 (2,073,350 tasks): the slope
 # between them is 723 B a task untraced, 1,779 B traced (2.46x); 2.5 x TASK_BYTES keeps TASK_BYTES's margin
+OP_BYTES = 8192  # memory one op of a pass costs beside its tasks: its IR op and tensors, its plan and mapping, its
+# report row, and the row's text in report.json, ops.csv and report.html. Measured as TRACE_TASK_BYTES: `accelsim run
+# -w lstm_lm -a A --set workload.seq_len=S --no-plots`, A = h100 (S = 2000, 8000: 8,006 and 32,006 ops, 8 tasks an
+# op) and tpu-v4 (S = 500, 2000, 8000: 27 tasks an op): a least-squares fit of the five runs' maximum resident set
+# size on their ops and tasks gives 6,768 B an op beside 602 B a task (63 MB for the interpreter); rounded up
+
+
+def memory_budget(options: Options, each: str) -> tuple[int, str]:
+    """``options.memory_budget`` (the default where unset) and the words a refusal names it in, with ``each`` (the
+    bytes it counts a thing at, "1024 B a task"): "options.memory_budget (N B at ~EACH)", a parallel sweep's worker's
+    share of the default said so ("N B: half of this machine's memory over W workers at ~EACH", which the sweep
+    runs again alone: sweep.store.share_refusal)."""
+    budget = options.memory_budget or default_memory_budget()
+    shared = f": half of this machine's memory over {sharing_memory()} workers" \
+        if options.memory_budget is None and sharing_memory() > 1 else ""
+    return budget, f"options.memory_budget ({budget:,} B{shared} at ~{each})"
 
 
 def task_bytes(options: Options) -> int:
@@ -137,7 +153,7 @@ class Options(BaseModel):
         None, description="Memory a simulated pass may take (bytes or a size such as 8GiB; default: half of this "
                           "machine's memory, divided among the workers of a parallel sweep or serving grid). Lowering stops with a one-line error, before memory runs out, when a "
                           "pass needs more tasks than that holds (about TASK_BYTES each, TRACE_TASK_BYTES with "
-                          "trace: 2.5 times as many bytes).")
+                          "trace: 2.5 times as many bytes) beside its ops (OP_BYTES each).")
     execution: Literal["auto", "eager", "cuda_graph"] = Field(
         "auto", description="How the host dispatches kernels (presets with a kernel_launch time: GPUs). 'eager': the "
                             "host issues each kernel itself, arch.kernel_launch apiece, running ahead of the device; "

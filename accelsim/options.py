@@ -21,6 +21,14 @@ OP_BYTES = 8192  # memory one op of a pass costs beside its tasks: its IR op and
 # -w lstm_lm -a A --set workload.seq_len=S --no-plots`, A = h100 (S = 2000, 8000: 8,006 and 32,006 ops, 8 tasks an
 # op) and tpu-v4 (S = 500, 2000, 8000: 27 tasks an op): a least-squares fit of the five runs' maximum resident set
 # size on their ops and tasks gives 6,768 B an op beside 602 B a task (63 MB for the interpreter); rounded up
+KEPT_PASS_BYTES = 40 << 10  # memory a composed run (LLM serving, a pipeline, a diffusion pipeline) keeps of each
+KEPT_ROW_BYTES = 2560  # simulated pass until its report is made: its figures, and each of its op rows (a decode step
+# with options.decode_samples 0, every one kept: scenarios.passes.Kept). Measured as TRACE_TASK_BYTES: `accelsim run
+# -w llama3_8b -a h100 --batch 1 --set workload.seq_len=2048 --set workload.decode_steps=N --set
+# options.decode_samples=0 --set workload.attention=fused --no-plots`, with layer samples (a step: passes of 27 and
+# 51 rows; N = 100, 800: 232,507 B a step) and without (one pass of 771 rows; N = 25, 100: 1,663,470 B a step):
+# 2,114 B a row and 33,700 B a pass; rounded up. With options.trace each pass also keeps its task graph and trace
+# for trace.json, TRACE_TASK_BYTES a task
 
 
 def memory_budget(options: Options, each: str) -> tuple[int, str]:
@@ -153,7 +161,8 @@ class Options(BaseModel):
         None, description="Memory a simulated pass may take (bytes or a size such as 8GiB; default: half of this "
                           "machine's memory, divided among the workers of a parallel sweep or serving grid). Lowering stops with a one-line error, before memory runs out, when a "
                           "pass needs more tasks than that holds (about TASK_BYTES each, TRACE_TASK_BYTES with "
-                          "trace: 2.5 times as many bytes) beside its ops (OP_BYTES each).")
+                          "trace: 2.5 times as many bytes) beside its ops (OP_BYTES each), or when a run of several passes "
+                          "would keep more of them together (KEPT_PASS_BYTES, KEPT_ROW_BYTES).")
     execution: Literal["auto", "eager", "cuda_graph"] = Field(
         "auto", description="How the host dispatches kernels (presets with a kernel_launch time: GPUs). 'eager': the "
                             "host issues each kernel itself, arch.kernel_launch apiece, running ahead of the device; "

@@ -29,6 +29,10 @@ KEPT_ROW_BYTES = 2560  # simulated pass until its report is made: its figures, a
 # 51 rows; N = 100, 800: 232,507 B a step) and without (one pass of 771 rows; N = 25, 100: 1,663,470 B a step):
 # 2,114 B a row and 33,700 B a pass; rounded up. With options.trace each pass also keeps its task graph and trace
 # for trace.json, TRACE_TASK_BYTES a task
+STEP_BYTES = 64  # memory an LLM serving run's report keeps for each decode step, simulated or not: its step_cycles
+# entry. Measured as TRACE_TASK_BYTES: `accelsim run -w llama3_8b -a h100 --batch 1 --set workload.seq_len=2048 --set
+# workload.decode_steps=N --set workload.attention=fused --no-plots`, N = 1,000,000 and 5,000,000 (8 simulated):
+# 44 B a step between them; rounded up
 
 
 def memory_budget(options: Options, each: str) -> tuple[int, str]:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MappingError
-from ..options import KEPT_PASS_BYTES, KEPT_ROW_BYTES, TRACE_TASK_BYTES, Options, memory_budget
+from ..options import KEPT_PASS_BYTES, KEPT_ROW_BYTES, STEP_BYTES, TRACE_TASK_BYTES, Options, memory_budget
 from ..tasks import TaskGraph
 
 
@@ -208,20 +208,24 @@ class Kept:
     """What a composed run (LLM serving, a pipeline, a diffusion pipeline) keeps of its simulated passes until its
     report is made, against ``options.memory_budget``: each pass's figures and op rows (:data:`~accelsim.options.
     KEPT_PASS_BYTES` + :data:`~accelsim.options.KEPT_ROW_BYTES` a row) and, with ``options.trace``, its task graph
-    and trace for trace.json (:data:`~accelsim.options.TRACE_TASK_BYTES` a task). Lowering checks each pass alone;
-    this checks what they keep together, as each is simulated: ``advice`` says how to keep less."""
+    and trace for trace.json (:data:`~accelsim.options.TRACE_TASK_BYTES` a task), beside the report's value for each
+    of ``steps`` decode steps (:data:`~accelsim.options.STEP_BYTES` each, an LLM serving run's step_cycles).
+    Lowering checks each pass alone; this checks what they keep together, as each is simulated: ``advice`` says how
+    to keep less."""
 
-    def __init__(self, options: Options, advice: str) -> None:
-        self.trace, self.advice = options.trace, advice
+    def __init__(self, options: Options, advice: str, steps: int = 0) -> None:
+        self.trace, self.advice, self.steps = options.trace, advice, steps
         self.budget, self.words = memory_budget(options, f"{KEPT_ROW_BYTES} B a kept op row, ~{KEPT_PASS_BYTES} B a "
                                                 f"pass" + (f", ~{TRACE_TASK_BYTES} B a traced task" if self.trace else ""))
-        self.bytes = self.passes = 0
+        self.bytes, self.passes = steps * STEP_BYTES, 0
 
     def expect(self, passes: int) -> None:
-        """Refuse a run of ``passes`` passes before any is simulated when their figures alone, without a row,
-        would keep more than the budget."""
-        if passes * KEPT_PASS_BYTES > self.budget:
-            raise self._error(passes, passes * KEPT_PASS_BYTES, f"~{KEPT_PASS_BYTES} B a pass before its op rows")
+        """Refuse a run of ``passes`` passes before any is simulated when their figures alone, without a row, would
+        keep more than the budget."""
+        need = self.bytes + passes * KEPT_PASS_BYTES
+        if need > self.budget:
+            steps = f" and ~{STEP_BYTES} B for each of its {self.steps:,} decode steps" if self.steps else ""
+            raise self._error(passes, need, f"~{KEPT_PASS_BYTES} B a pass before its op rows{steps}")
 
     def keep(self, runs: Sequence[Pass], *, alike: int = 0, what: str = "a pass", traced: int = -1) -> None:
         """Count the passes ``runs`` (a pass, or the layer samples standing for it) as kept, with the task graphs
@@ -236,8 +240,8 @@ class Kept:
         need = self.bytes + alike * each
         if need <= self.budget:
             return
-        traced = f" and {tasks:,} tasks for the trace" if tasks else ""
-        raise self._error(self.passes + alike * len(runs), need, f"{what}: ~{each:,} B, {rows:,} op rows{traced}")
+        for_trace = f" and {tasks:,} tasks for the trace" if tasks else ""
+        raise self._error(self.passes + alike * len(runs), need, f"{what}: ~{each:,} B, {rows:,} op rows{for_trace}")
 
     def _error(self, passes: int, need: int, why: str) -> MappingError:
         return MappingError(f"this run keeps every simulated pass until its report is made: its {passes:,} passes "

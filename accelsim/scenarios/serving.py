@@ -52,9 +52,8 @@ from .sampling import (
     affine,
     composed_report,
     decode_samples,
-    interpolation_weights,
+    interpolate,
     layer_placement,
-    pass_scales,
 )
 from .single import Progress, simulate_pass
 
@@ -90,7 +89,7 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     else:
         start_kv = int(params["kv_len"])
     sampled = decode_samples(steps, options.decode_samples)
-    kept(options).expect(len(plan) + len(sampled))  # every pass is kept: refused before the plan is made
+    kept(options, steps).expect(len(plan) + len(sampled))  # every pass is kept: refused before the plan is made
     for i in sampled:
         plan.append(("decode", i, replace(workload, params={**params, "phase": "decode", "kv_len": start_kv + i,
                                                                 "decode_steps": 0})))
@@ -146,11 +145,13 @@ def identical_layers(workload: WorkloadSpec) -> int | None:
     return hf_layers(p) if isinstance(p, HfParams) else transformer_layers(workload.model, p)
 
 
-def kept(options: Options) -> Kept:
-    """What a serving run keeps of its passes (:class:`~accelsim.scenarios.passes.Kept`), and how to keep less."""
+def kept(options: Options, steps: int) -> Kept:
+    """What a serving run of ``steps`` decode steps keeps of its passes (:class:`~accelsim.scenarios.passes.Kept`),
+    and how to keep less."""
     return Kept(options, "set options.decode_samples (the decode steps simulated, the others interpolated; 8 by "
                          "default), run fewer workload.decode_steps" + (", leave out options.trace" if options.trace
-                                                                         else "") + ", or raise options.memory_budget")
+                                                                         else "") + ", or raise options.memory_budget",
+                steps)
 
 
 class _Runner:
@@ -166,7 +167,7 @@ class _Runner:
         self.footprint: dict = {}  # the last pass's KV bytes; the largest weight bytes of any pass (Whisper's
         # prefill holds the encoder, which its decode steps do not read)
         self.graph_name = ""
-        self.kept = kept(options)
+        self.kept = kept(options, int(workload.params.get("decode_steps") or 0))
 
     def plan(self, plan: list[tuple[str, int, WorkloadSpec]], layers: int | None) -> list[Sampled] | None:
         """Every pass of ``plan``: with ``layers``, each from its runs with 1 and 2 layers; None as soon as one of
@@ -265,8 +266,7 @@ def _decode_work(decode: list[Sampled], scales: list[float]) -> list[Work]:
 def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int], *, steps: int, batch: int,
              footprint: dict, name: str) -> dict:
     """The serving report (see the module docstring)."""
-    weights = interpolation_weights(steps, sampled)
-    scales = pass_scales(weights, len(decode))
+    step_cycles, scales = interpolate(steps, sampled, [p.timing.cycles for p in decode])
     weighted = ([(prefill, 1.0)] if prefill else []) + list(zip(decode, scales, strict=True))
     parts = []
     if prefill:
@@ -278,7 +278,6 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
     out["execution"] = ", ".join(dict.fromkeys(f"{phase} {p.shown.report['execution']}" for phase, p in
                                                (("prefill", prefill), ("decode", decode[0] if decode else None)) if p))
     clock = float(weighted[0][0].shown.report["clock_hz"])
-    step_cycles = [round(sum(w * decode[j].timing.cycles for j, w in row)) for row in weights]
     decode_s = sum(step_cycles) / clock
     ttft = prefill.timing.seconds if prefill else (step_cycles[0] / clock if step_cycles else 0.0)
     out["serving"] = {

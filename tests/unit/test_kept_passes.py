@@ -81,7 +81,8 @@ def _serve(params: list[str], **options: object) -> tuple[list[str], object]:
 def test_a_serving_run_keeping_every_decode_step_is_refused_after_the_first():
     # 300 decode steps all simulated (decode_samples 0), each as its 1- and 2-layer samples: 2 × 40,960 B and at
     # least a row a sample and layer (3 rows: 7,680 B) a step, ~26 MB for 300 steps, more than 16 MiB; their figures
-    # alone, 301 × 40,960 = 12,328,960 B, fit it, so the run starts, and is refused once the first step shows its size
+    # alone, 301 × 40,960 + 300 × 64 (options.STEP_BYTES) = 12,348,160 B, fit it, so the run starts, and is refused
+    # once the first step shows its size
     began, e = _serve(["seq_len=16", "decode_steps=300"], decode_samples=0, memory_budget="16MiB")
     assert isinstance(e, MappingError) and "\n" not in str(e)
     assert began == ["prefill", "decode step 0"]  # the other 299 steps were never simulated
@@ -94,12 +95,17 @@ def test_a_serving_run_keeping_every_decode_step_is_refused_after_the_first():
 
 
 def test_a_million_kept_decode_steps_are_refused_before_any_is_simulated():
-    # 1,000,001 passes × 40,960 B = 40,960,040,960 B before any op row, more than 8 GiB: refused before the plan of
-    # a million passes is made (it took 1.9 GB and 8 s to make)
+    # 1,000,001 passes × 40,960 B = 40,960,040,960 B before any op row, and 64 B (options.STEP_BYTES) for each of
+    # the 1,000,000 steps' step_cycles: 41,024,040,960 B, more than 8 GiB: refused before the plan of a million
+    # passes is made (it took 1.9 GB and 8 s to make)
     began, e = _serve(["seq_len=16", "decode_steps=1000000"], decode_samples=0, memory_budget="8GiB")
     assert began == [] and isinstance(e, MappingError)
-    assert "its 1,000,001 passes would keep ~40,960,040,960 B (~40960 B a pass before its op rows), more than " \
-           "options.memory_budget (8,589,934,592 B at" in str(e)
+    assert "its 1,000,001 passes would keep ~41,024,040,960 B (~40960 B a pass before its op rows and ~64 B for " \
+           "each of its 1,000,000 decode steps), more than options.memory_budget (8,589,934,592 B at" in str(e)
+    # with 8 of 5,000,000 steps simulated, the report's value for each step alone: 9 × 40,960 + 5,000,000 × 64 =
+    # 320,368,640 B, more than 64 MiB (the run held 1.6 GB before step_cycles was made without a row per step)
+    began, e = _serve(["seq_len=16", "decode_steps=5000000"], memory_budget="64MiB")
+    assert began == [] and "its 9 passes would keep ~320,368,640 B" in str(e)
 
 
 def test_a_traced_serving_run_keeps_every_pass_task_graph():

@@ -16,6 +16,34 @@ TRACE_TASK_BYTES = 2560  # the same with options.trace: trace.json's slice of ea
 # a 2-core shared Linux x86-64 machine, 23 GiB: `accelsim run -w llama3_8b -a multicore-4 --set arch.cores=C --set
 # workload.seq_len=2048 --no-plots [--trace]`, C = 256 (518,918 tasks) and 1024 (2,073,350 tasks): the slope
 # between them is 723 B a task untraced, 1,779 B traced (2.46x); 2.5 x TASK_BYTES keeps TASK_BYTES's margin
+OP_BYTES = 8192  # memory one op of a pass costs beside its tasks: its IR op and tensors, its plan and mapping, its
+# report row, and the row's text in report.json, ops.csv and report.html. Measured as TRACE_TASK_BYTES: `accelsim run
+# -w lstm_lm -a A --set workload.seq_len=S --no-plots`, A = h100 (S = 2000, 8000: 8,006 and 32,006 ops, 8 tasks an
+# op) and tpu-v4 (S = 500, 2000, 8000: 27 tasks an op): a least-squares fit of the five runs' maximum resident set
+# size on their ops and tasks gives 6,768 B an op beside 602 B a task (63 MB for the interpreter); rounded up
+KEPT_PASS_BYTES = 40 << 10  # memory a composed run (LLM serving, a pipeline, a diffusion pipeline) keeps of each
+KEPT_ROW_BYTES = 2560  # simulated pass until its report is made: its figures, and each of its op rows (a decode step
+# with options.decode_samples 0, every one kept: scenarios.passes.Kept). Measured as TRACE_TASK_BYTES: `accelsim run
+# -w llama3_8b -a h100 --batch 1 --set workload.seq_len=2048 --set workload.decode_steps=N --set
+# options.decode_samples=0 --set workload.attention=fused --no-plots`, with layer samples (a step: passes of 27 and
+# 51 rows; N = 100, 800: 232,507 B a step) and without (one pass of 771 rows; N = 25, 100: 1,663,470 B a step):
+# 2,114 B a row and 33,700 B a pass; rounded up. With options.trace each pass also keeps its task graph and trace
+# for trace.json, TRACE_TASK_BYTES a task
+STEP_BYTES = 64  # memory an LLM serving run's report keeps for each decode step, simulated or not: its step_cycles
+# entry. Measured as TRACE_TASK_BYTES: `accelsim run -w llama3_8b -a h100 --batch 1 --set workload.seq_len=2048 --set
+# workload.decode_steps=N --set workload.attention=fused --no-plots`, N = 1,000,000 and 5,000,000 (8 simulated):
+# 44 B a step between them; rounded up
+
+
+def memory_budget(options: Options, each: str) -> tuple[int, str]:
+    """``options.memory_budget`` (the default where unset) and the words a refusal names it in, with ``each`` (the
+    bytes it counts a thing at, "1024 B a task"): "options.memory_budget (N B at ~EACH)", a parallel sweep's worker's
+    share of the default said so ("N B: half of this machine's memory over W workers at ~EACH", which the sweep
+    runs again alone: sweep.store.share_refusal)."""
+    budget = options.memory_budget or default_memory_budget()
+    shared = f": half of this machine's memory over {sharing_memory()} workers" \
+        if options.memory_budget is None and sharing_memory() > 1 else ""
+    return budget, f"options.memory_budget ({budget:,} B{shared} at ~{each})"
 
 
 def task_bytes(options: Options) -> int:
@@ -137,7 +165,8 @@ class Options(BaseModel):
         None, description="Memory a simulated pass may take (bytes or a size such as 8GiB; default: half of this "
                           "machine's memory, divided among the workers of a parallel sweep or serving grid). Lowering stops with a one-line error, before memory runs out, when a "
                           "pass needs more tasks than that holds (about TASK_BYTES each, TRACE_TASK_BYTES with "
-                          "trace: 2.5 times as many bytes).")
+                          "trace: 2.5 times as many bytes) beside its ops (OP_BYTES each), or when a run of several passes "
+                          "would keep more of them together (KEPT_PASS_BYTES, KEPT_ROW_BYTES).")
     execution: Literal["auto", "eager", "cuda_graph"] = Field(
         "auto", description="How the host dispatches kernels (presets with a kernel_launch time: GPUs). 'eager': the "
                             "host issues each kernel itself, arch.kernel_launch apiece, running ahead of the device; "

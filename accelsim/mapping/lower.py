@@ -22,7 +22,7 @@ from ..energy.model import NIC
 from ..errors import MappingError
 from ..hardware import Arch
 from ..ir import Graph, OpKind
-from ..options import TASK_BYTES, Options, default_memory_budget, sharing_memory, task_bytes
+from ..options import OP_BYTES, TASK_BYTES, Options, memory_budget, task_bytes
 from ..tasks import OpMapping, TaskGraph, Unit, UnitKind
 from .aliases import aliases
 from .choice import assign, residency
@@ -45,12 +45,7 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     if options.offload == "activations":  # the training stash lives in the next memory out
         stash_level = _spill(arch, "offload: activations")
         level_of.update({name: stash_level for name in graph.info.stashed})
-    budget, each = options.memory_budget or default_memory_budget(), task_bytes(options)
-    shared = f": half of this machine's memory over {sharing_memory()} workers" \
-        if options.memory_budget is None and sharing_memory() > 1 else ""
-    tasks = TaskBudget(budget // each, f"options.memory_budget ({budget:,} B{shared} at ~{each} B a task"
-                       + (f" with the trace, ~{TASK_BYTES} B without options.trace" if options.trace else "")
-                       + ") holds")
+    tasks = task_budget(graph, options)
     plans = residency(assign(pipeline(price(plans, arch), arch), units, options, arch, tasks), graph, arch, options)
     ctx = context(arch, units, plans, level_of, placement.tables,
                   {name: math.prod(shape) for name, shape in graph.inputs.items()})
@@ -83,6 +78,21 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
                      stash_level, placement.peak_activation_bytes, launch.mode,
                      ("stream" if launch.in_order else "dataflow") if launch.dispatch else "",
                      options.offload if options.offload != "none" and graph.info.mode == "training" else "")
+
+
+def task_budget(graph: Graph, options: Options) -> TaskBudget:
+    """The most tasks a pass of ``graph`` may have: ``options.memory_budget`` less its ops' :data:`OP_BYTES` each,
+    over a task's bytes (:func:`~accelsim.options.task_bytes`); a graph whose ops alone need more is refused."""
+    each = task_bytes(options)
+    budget, words = memory_budget(options, f"{each} B a task" + (f" with the trace, ~{TASK_BYTES} B without "
+                                                                  f"options.trace" if options.trace else ""))
+    ops = len(graph.ops) * OP_BYTES
+    if ops > budget:
+        raise MappingError(f"{graph.name}: its {len(graph.ops):,} ops need ~{ops:,} B before any task is built "
+                           f"(~{OP_BYTES} B an op: its graph, plans and report rows), more than {words} holds; raise "
+                           f"options.memory_budget, or run fewer ops (fewer layers or time steps)")
+    return TaskBudget((budget - ops) // each, f"{words[:-1]}, after ~{OP_BYTES} B for each of its "
+                      f"{len(graph.ops):,} ops) holds")
 
 
 # expert parallelism is Megatron's: EP chips beside the tensor-parallel ones, not vLLM's experts spread over them

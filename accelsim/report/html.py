@@ -272,7 +272,14 @@ def _energy(report: dict) -> str:
             + (_bars("Area", mm2, fmt.mm2, "compute") if area else "") + "</div></div></section>")
 
 
+SHOWN = 10  # a list of the serving section longer than 2 × SHOWN (step_cycles: one value a decode step) shows its
+# first and last SHOWN values and its length; report.json holds every one (5,000,000 decode steps made 76 MB of HTML)
+
+
 def _serving_value(key: str, value: object) -> str:
+    if isinstance(value, list) and len(value) > 2 * SHOWN:
+        return (f"{fmt.general(value[:SHOWN])}, …, {fmt.general(value[-SHOWN:])} ({len(value):,} values, all in "
+                f"report.json)")
     v = fmt.num(value, None)
     if v is None:
         return fmt.general(value)

@@ -23,7 +23,7 @@ from ..energy import account
 from ..hardware import Arch
 from ..options import Options, recorded
 from ..report import Report
-from .passes import Rows
+from .passes import Kept, Rows, keep_less
 from .sampling import Sampled, composed_report
 from .single import Progress, simulate_pass
 
@@ -51,6 +51,7 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
     runs: list[tuple[str, int, Sampled, int]] = []  # part, count, its pass, its graph's params
     rows: list[Rows] = []  # each part's op rows, one part after another on the run's timeline
     segments, offset = [], 0
+    kept = Kept(options, keep_less(options))
     for i, (part, count) in enumerate(parts):
         if progress:
             progress(part, i, len(parts))
@@ -60,6 +61,7 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
             segments.append((*rep.segments[0][:2], offset))
         del rep
         s = Sampled.exact(p.without_tasks(), per_op=False)
+        kept.keep(s.runs, what=f"the {part}")
         runs.append((part, count, s, graph.params))
         rows.append(Rows(s.shown, [w.times(count) for w in s.work], [count] * len(s.work), {"phase": part},
                          offset=offset))

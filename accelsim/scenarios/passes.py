@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import MappingError
+from ..options import KEPT_PASS_BYTES, KEPT_ROW_BYTES, STEP_BYTES, TRACE_TASK_BYTES, Options, memory_budget
 from ..tasks import TaskGraph
 
 
@@ -200,6 +202,57 @@ class Pass:
     def phase_of_op(self) -> list[str | None]:
         """Each op's training phase (forward, backward, optimizer), None outside training."""
         return [(r.get("mapping") or {}).get("phase") for r in self.rows]
+
+
+class Kept:
+    """What a composed run (LLM serving, a pipeline, a diffusion pipeline) keeps of its simulated passes until its
+    report is made, against ``options.memory_budget``: each pass's figures and op rows (:data:`~accelsim.options.
+    KEPT_PASS_BYTES` + :data:`~accelsim.options.KEPT_ROW_BYTES` a row) and, with ``options.trace``, its task graph
+    and trace for trace.json (:data:`~accelsim.options.TRACE_TASK_BYTES` a task), beside the report's value for each
+    of ``steps`` decode steps (:data:`~accelsim.options.STEP_BYTES` each, an LLM serving run's step_cycles).
+    Lowering checks each pass alone; this checks what they keep together, as each is simulated: ``advice`` says how
+    to keep less."""
+
+    def __init__(self, options: Options, advice: str, steps: int = 0) -> None:
+        self.trace, self.advice, self.steps = options.trace, advice, steps
+        self.budget, self.words = memory_budget(options, f"{KEPT_ROW_BYTES} B a kept op row, ~{KEPT_PASS_BYTES} B a "
+                                                f"pass" + (f", ~{TRACE_TASK_BYTES} B a traced task" if self.trace else ""))
+        self.bytes, self.passes = steps * STEP_BYTES, 0
+
+    def expect(self, passes: int) -> None:
+        """Refuse a run of ``passes`` passes before any is simulated when their figures alone, without a row, would
+        keep more than the budget."""
+        need = self.bytes + passes * KEPT_PASS_BYTES
+        if need > self.budget:
+            steps = f" and ~{STEP_BYTES} B for each of its {self.steps:,} decode steps" if self.steps else ""
+            raise self._error(passes, need, f"~{KEPT_PASS_BYTES} B a pass before its op rows{steps}")
+
+    def keep(self, runs: Sequence[Pass], *, alike: int = 0, what: str = "a pass", traced: int = -1) -> None:
+        """Count the passes ``runs`` (a pass, or the layer samples standing for it) as kept, with the task graphs
+        of the first ``traced`` of them (all by default) under ``options.trace``; a run that would keep more than
+        the budget with them and ``alike`` more like them to come is refused (a one-line MappingError) before it
+        simulates those."""
+        rows = sum(len(r.rows) for r in runs)
+        tasks = sum(r.tasks for r in runs[:traced if traced >= 0 else len(runs)]) if self.trace else 0
+        each = len(runs) * KEPT_PASS_BYTES + rows * KEPT_ROW_BYTES + tasks * TRACE_TASK_BYTES
+        self.bytes += each
+        self.passes += len(runs)
+        need = self.bytes + alike * each
+        if need <= self.budget:
+            return
+        for_trace = f" and {tasks:,} tasks for the trace" if tasks else ""
+        raise self._error(self.passes + alike * len(runs), need, f"{what}: ~{each:,} B, {rows:,} op rows{for_trace}")
+
+    def _error(self, passes: int, need: int, why: str) -> MappingError:
+        return MappingError(f"this run keeps every simulated pass until its report is made: its {passes:,} passes "
+                            f"would keep ~{need:,} B ({why}), more than {self.words} holds; {self.advice}")
+
+
+def keep_less(options: Options) -> str:
+    """How a run of a few passes (a pipeline's stages, a diffusion pipeline's parts) refused by :class:`Kept` keeps
+    less: only its trace grows with the passes' tasks."""
+    return ("leave out options.trace (each pass's task graph is kept for trace.json), or raise options.memory_budget"
+            if options.trace else "raise options.memory_budget")
 
 
 def counted_busy(parts: Iterable[tuple[Sequence[str], np.ndarray, Sequence[float]]]) -> dict[str, float]:

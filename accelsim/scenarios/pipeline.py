@@ -62,7 +62,7 @@ from ..report import Report
 from ..report.schema import base_rate_macs
 from ..report.summary import active_cycles_before, spill_notes
 from ..units import dtype_bytes
-from .passes import Pass, Rows, Timing, compose_ops, counted_busy
+from .passes import Kept, Pass, Rows, Timing, compose_ops, counted_busy, keep_less
 from .sampling import Sampled
 from .single import Progress, simulate_pass
 
@@ -149,6 +149,7 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     extra: list[Pass] = []  # the stages' one-micro-batch runs for the last micro-batch's tail
     segments, offset, graph = [], 0, None
     done = 0
+    kept = Kept(options, keep_less(options))
     for k in distinct:
         runs = []
         for n in samples:
@@ -164,12 +165,15 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
             if p.timing.compute_end < p.timing.cycles:  # an optimizer tail: the active time before it, per micro-batch
                 before = active_cycles_before(*rep.segments[0][:2], p.timing.compute_end)
                 p = replace(p, timing=replace(p.timing, compute_active_s=p.timing.seconds * before / p.timing.cycles))
+            this = [p]
             if accumulate and data_parallel(graph, arch) > 1:
                 p, one = _with_last_micro_batch(p, replace(workload, params={**stage, "micro_batches": 1}), arch,
                                                 options, name)
                 extra.append(one)
+                this = [p, one]
             p.busy  # noqa: B018 (computed from the task graph before it is dropped)
             runs.append(p.without_tasks())
+            kept.keep(this, what=f"stage {k}" + (f" of {n} layers" if n != per_stage else ""), traced=1)
             if options.trace:  # task graphs and traces are kept only for a Chrome trace
                 segments.append((*rep.segments[0][:2], offset))
             del rep

@@ -2,7 +2,8 @@
 
 Each pass (prefill, decode step 0, 1, ...) is simulated on its own, one after another (batch sequences in
 lock-step, the KV cache one token longer each step), and only its figures are kept (its task graph and trace
-too with ``options.trace``, for the Chrome trace), so memory is bounded by the largest pass; with more steps than ``options.decode_samples`` only some
+too with ``options.trace``, for the Chrome trace), counted against ``options.memory_budget`` as they are
+(:class:`~accelsim.scenarios.passes.Kept`); with more steps than ``options.decode_samples`` only some
 are simulated and the others interpolated (:mod:`accelsim.scenarios.sampling`). The report:
 
 * ``total_cycles``, ``seconds``, ``launch_overhead_s``: sums over the prefill and every decode step;
@@ -45,15 +46,14 @@ from ..ir import Graph
 from ..options import Options, recorded
 from ..report import Report
 from ..report.summary import spill_notes
-from .passes import Pass, Rows, Work
+from .passes import Kept, Pass, Rows, Work
 from .sampling import (
     Sampled,
     affine,
     composed_report,
     decode_samples,
-    interpolation_weights,
+    interpolate,
     layer_placement,
-    pass_scales,
 )
 from .single import Progress, simulate_pass
 
@@ -89,6 +89,7 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     else:
         start_kv = int(params["kv_len"])
     sampled = decode_samples(steps, options.decode_samples)
+    kept(options, steps).expect(len(plan) + len(sampled))  # every pass is kept: refused before the plan is made
     for i in sampled:
         plan.append(("decode", i, replace(workload, params={**params, "phase": "decode", "kv_len": start_kv + i,
                                                                 "decode_steps": 0})))
@@ -144,6 +145,15 @@ def identical_layers(workload: WorkloadSpec) -> int | None:
     return hf_layers(p) if isinstance(p, HfParams) else transformer_layers(workload.model, p)
 
 
+def kept(options: Options, steps: int) -> Kept:
+    """What a serving run of ``steps`` decode steps keeps of its passes (:class:`~accelsim.scenarios.passes.Kept`),
+    and how to keep less."""
+    return Kept(options, "set options.decode_samples (the decode steps simulated, the others interpolated; 8 by "
+                         "default), run fewer workload.decode_steps" + (", leave out options.trace" if options.trace
+                                                                         else "") + ", or raise options.memory_budget",
+                steps)
+
+
 class _Runner:
     """Simulates the passes of a serving run one after another, keeping each as a :class:`Sampled` (and, with
     ``options.trace``, the task graphs and traces for the Chrome trace)."""
@@ -157,6 +167,7 @@ class _Runner:
         self.footprint: dict = {}  # the last pass's KV bytes; the largest weight bytes of any pass (Whisper's
         # prefill holds the encoder, which its decode steps do not read)
         self.graph_name = ""
+        self.kept = kept(options, int(workload.params.get("decode_steps") or 0))
 
     def plan(self, plan: list[tuple[str, int, WorkloadSpec]], layers: int | None) -> list[Sampled] | None:
         """Every pass of ``plan``: with ``layers``, each from its runs with 1 and 2 layers; None as soon as one of
@@ -166,11 +177,16 @@ class _Runner:
             if self.progress:
                 self.progress(f"{phase} step {step}" if phase == "decode" else phase, n, self.total)
             opts = pass_options(self.options, phase)
+            # every pass is kept to the end: refused as soon as this one and the decode steps after it would keep more
+            # than the memory budget (they are alike), before they are simulated
+            alike = sum(1 for later, _, _ in plan[n + 1:] if later == "decode") if phase == "decode" else 0
+            what = "a decode step" if phase == "decode" else "the prefill"
             if layers is None:
                 graph = build_graph(spec, self.arch.dtype)
                 out.append(Sampled.exact(self._simulate(graph, opts), per_op=False))
                 self.footprint = {"kv_cache_bytes": int(graph.meta.get("kv_cache_bytes", 0)),
                                   "weight_bytes": max(graph.weight_bytes, self.footprint.get("weight_bytes", 0))}
+                self.kept.keep(out[-1].runs, alike=alike, what=what)
                 continue
             g1, g2 = (build_graph(replace(spec, params={**spec.params, "layers": k}), self.arch.dtype) for k in (1, 2))
             g2.meta["sample_layer_scale"] = layers / 2  # the shown pass's notes speak for the whole model
@@ -184,6 +200,7 @@ class _Runner:
                 placement = layer_placement(one, two, layers, self.arch.memories[0])
                 pass_ = replace(pass_, timing=replace(pass_.timing, placement=placement))
             out.append(pass_)
+            self.kept.keep(pass_.runs, alike=alike, what=what)
             self.footprint = {"kv_cache_bytes": affine(int(g1.meta.get("kv_cache_bytes", 0)),
                                                        int(g2.meta.get("kv_cache_bytes", 0)), layers),
                               "weight_bytes": max(affine(g1.weight_bytes, g2.weight_bytes, layers),
@@ -249,8 +266,7 @@ def _decode_work(decode: list[Sampled], scales: list[float]) -> list[Work]:
 def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int], *, steps: int, batch: int,
              footprint: dict, name: str) -> dict:
     """The serving report (see the module docstring)."""
-    weights = interpolation_weights(steps, sampled)
-    scales = pass_scales(weights, len(decode))
+    step_cycles, scales = interpolate(steps, sampled, [p.timing.cycles for p in decode])
     weighted = ([(prefill, 1.0)] if prefill else []) + list(zip(decode, scales, strict=True))
     parts = []
     if prefill:
@@ -262,7 +278,6 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
     out["execution"] = ", ".join(dict.fromkeys(f"{phase} {p.shown.report['execution']}" for phase, p in
                                                (("prefill", prefill), ("decode", decode[0] if decode else None)) if p))
     clock = float(weighted[0][0].shown.report["clock_hz"])
-    step_cycles = [round(sum(w * decode[j].timing.cycles for j, w in row)) for row in weights]
     decode_s = sum(step_cycles) / clock
     ttft = prefill.timing.seconds if prefill else (step_cycles[0] / clock if step_cycles else 0.0)
     out["serving"] = {

@@ -35,7 +35,7 @@ from .requests import Request, TooManyRequests, add_image_tokens, fewest, make_r
 from .sim import ROUTERS, run_loop
 from .speculative import Acceptor, draft_cost
 from .speculative import summary as speculative_summary
-from .trace import trace_events
+from .trace import write_trace
 
 Progress = Callable[[str, int, int], None]
 FILES = ("report.json", "requests.csv", "timeseries.csv", "report.html", "trace.json", LATENCY_PNG, TIMESERIES_PNG)
@@ -63,7 +63,7 @@ class ServeResult:
                  write_csv(out / "requests.csv", CSV_COLUMNS, request_rows(self.requests)),
                  write_csv(out / "timeseries.csv", TIMESERIES_COLUMNS, timeseries_rows(self.replicas))]
         if trace:
-            paths.append(write_json(trace_events(self.requests, self.replicas), out / "trace.json"))
+            paths.append(write_trace(self.requests, self.replicas, out / "trace.json"))
         else:
             (out / "trace.json").unlink(missing_ok=True)
         if plots:

@@ -58,6 +58,22 @@ def test_write_json_refuses_a_non_finite_number_naming_it(tmp_path):
     assert not (tmp_path / "r.json").exists()
 
 
+def test_report_json_is_written_as_it_is_encoded(tmp_path):
+    # write_json streams the encoder's text to the file in ~64 KiB pieces: the same text as json_text (indent 2)
+    # and a newline, without holding it whole nor the ~10^6 small strings the encoder joins it from (here ~6 MB
+    # of text, which json_text builds at ~9 times its size; the stream holds one piece and its strings)
+    import tracemalloc
+
+    report = {"ops": [{"name": f"op{i}", "macs": i, "bytes": {"hbm": 2 * i, "sram": 3 * i}} for i in range(50_000)]}
+    text = json_text(report, indent=2) + "\n"
+    tracemalloc.start()
+    path = write_json(report, tmp_path / "report.json")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert path.read_text() == text and len(text) > 6_000_000
+    assert peak < len(text) / 4
+
+
 def test_read_report_reads_an_older_files_infinity_as_null(tmp_path):
     old = {"accelsim_version": "0.1.0", "name": "old", "workload": {"name": "w"}, "arch": {"name": "a"},
            "total_cycles": 1, "seconds": 1e-9, "clock_hz": 1e9, "macs": 0, "flops": 0, "params": 0,

@@ -259,44 +259,64 @@ def test_an_op_split_over_many_cores_is_joined_once_for_its_consumers():
 
 
 def test_a_pass_over_the_memory_budget_stops_before_it_runs_out():
-    # 1 KiB a task (options.TASK_BYTES): a 64 KiB budget holds 64 tasks; the 4-layer MLP needs more, so lowering
-    # stops with a one-line error naming the option, before the engine allocates anything
-    from accelsim.options import TASK_BYTES
+    # 1 KiB a task (options.TASK_BYTES) beside 8 KiB an op (options.OP_BYTES): a budget of the 4-layer MLP's 8 ops
+    # (a linear and a ReLU a layer) and 64 KiB holds 64 tasks; the MLP needs more, so lowering stops with a one-line
+    # error naming the option, before the engine allocates anything
+    from accelsim.options import OP_BYTES, TASK_BYTES
 
     g = mlp_graph(layers=4)
     arch = make_arch()
-    assert len(lower(g, arch, Options())) > 64
+    assert len(g.ops) == 8 and len(lower(g, arch, Options())) > 64
     with pytest.raises(MappingError, match=r"more than 64 tasks .* raise options.memory_budget") as e:
-        lower(g, arch, Options(memory_budget=64 * TASK_BYTES))
+        lower(g, arch, Options(memory_budget=8 * OP_BYTES + 64 * TASK_BYTES))
     assert "\n" not in str(e.value)
     assert len(lower(g, arch, Options(memory_budget="1GiB"))) == len(lower(g, arch, Options()))  # no other effect
 
 
+def test_a_graph_whose_ops_alone_exceed_the_memory_budget_is_refused_before_any_task():
+    # each op costs ~8 KiB beside its tasks (options.OP_BYTES: its graph, plans and report rows; lstm_lm's 32,006
+    # ops took 6.8 KB each): the 4-layer MLP's 8 ops need 65,536 B, so a budget of 65,535 B is refused, naming the
+    # option, before a unit is chosen; 65,536 + the tasks at 1 KiB each lowers it
+    from accelsim.options import OP_BYTES, TASK_BYTES
+
+    g, arch = mlp_graph(layers=4), make_arch()
+    assert OP_BYTES == 8192 and len(g.ops) == 8
+    with pytest.raises(MappingError, match=r"^mlp: its 8 ops need ~65,536 B before any task is built .* more than "
+                                           r"options\.memory_budget \(65,535 B at ~1024 B a task\) holds; raise "
+                                           r"options\.memory_budget") as e:
+        lower(g, arch, Options(memory_budget=65_535))
+    assert "\n" not in str(e.value)
+    tasks = len(lower(g, arch, Options()))
+    assert len(lower(g, arch, Options(memory_budget=65_536 + tasks * TASK_BYTES))) == tasks
+
+
 def test_the_task_budget_error_names_every_command_line_override():
-    # a 1 KiB budget holds one task: any pass stops at its first op. The arch and options overrides may be why a
-    # pass is too big (more cores, a smaller budget) as much as the workload's: all of them are named, as written
+    # LeNet-5's 12 ops (2 × conv, relu, pool; flatten; 3 linears with 2 relus) take 12 × 8 KiB (options.OP_BYTES)
+    # of a 97 KiB budget, whose last 1 KiB holds one task: any pass stops at its first op. The arch and options
+    # overrides may be why a pass is too big (more cores, a smaller budget) as much as the workload's: all of them
+    # are named, as written
     from accelsim.api import run_experiment
     from accelsim.config import experiment_from_parts
 
     spec = experiment_from_parts("lenet5", "gemmini", overrides=[
-        "workload.batch=2", "arch.core.systolic.rows=8", "options.memory_budget=1KiB"])
+        "workload.batch=2", "arch.core.systolic.rows=8", "options.memory_budget=97KiB"])
     with pytest.raises(MappingError) as e:
         run_experiment(spec)
     assert "more than 1 tasks" in str(e.value)
     assert str(e.value).endswith("(with --set workload.batch=2, --set arch.core.systolic.rows=8, --set "
-                                 "options.memory_budget=1KiB)")
+                                 "options.memory_budget=97KiB)")
 
 
 def test_a_traced_pass_holds_fewer_tasks_in_the_same_memory_budget():
     # with options.trace each task costs TRACE_TASK_BYTES = 2.5 KiB (its trace.json slice is built in memory), not
-    # 1 KiB: a 160 KiB budget holds 160 tasks untraced but 160 / 2.5 = 64 traced. A 1-layer MLP's 112 tasks fit the
-    # first and not the second
+    # 1 KiB: a 160 KiB budget, less 8 KiB for each of a 1-layer MLP's 2 ops (options.OP_BYTES), holds 144 tasks
+    # untraced but 147,456 / 2,560 = 57 traced. The MLP's 112 tasks fit the first and not the second
     from accelsim.options import TASK_BYTES, TRACE_TASK_BYTES
 
     assert TRACE_TASK_BYTES == 2.5 * TASK_BYTES == 2560  # the factor options.py and configuration.md document
     g, arch = mlp_graph(layers=1), make_arch()
-    assert 64 < len(lower(g, arch, Options())) <= 160
+    assert 57 < len(lower(g, arch, Options())) <= 144
     assert len(lower(g, arch, Options(memory_budget="160KiB"))) == len(lower(g, arch, Options()))
-    with pytest.raises(MappingError, match=r"more than 64 tasks .*\(163,840 B at ~2560 B a task with the trace, "
-                                           r"~1024 B without options.trace\)"):
+    with pytest.raises(MappingError, match=r"more than 57 tasks .*\(163,840 B at ~2560 B a task with the trace, "
+                                           r"~1024 B without options.trace, after ~8192 B for each of its 2 ops\)"):
         lower(g, arch, Options(memory_budget="160KiB", trace=True))

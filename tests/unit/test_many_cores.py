@@ -144,32 +144,40 @@ def test_a_split_is_priced_as_each_unit_and_core_in_turn():
 
 
 def test_a_4096_core_pass_over_the_memory_budget_is_refused_as_its_units_are_chosen():
-    # 1 MiB at ~1 KiB a task (options.TASK_BYTES) holds 1,024 tasks; ResNet-50 on 4,096 cores splits its first ops
+    # 4 MiB less ~8 KiB for each op (options.OP_BYTES), at ~1 KiB a task (options.TASK_BYTES), holds
+    # (4,194,304 - 8,192 ops) // 1,024 tasks: 2,696 for ResNet-50's 175 ops; on 4,096 cores it splits its first op
     # over more units than that, each of which builds at least one compute task: refused with the budget's one-line
     # error (it ran on for minutes, building every op's candidates over every core count)
+    import re
+
     from accelsim.api import run_experiment
     from accelsim.config import experiment_from_parts
 
     spec = experiment_from_parts("resnet50", "multicore-4",
-                                 overrides=["arch.cores=4096", "options.memory_budget=1MiB"])
-    with pytest.raises(MappingError, match=r"this pass needs more than 1,024 tasks \(at op .*options\.memory_budget "
-                                           r"\(1,048,576 B at ~1024 B a task\) holds") as e:
+                                 overrides=["arch.cores=4096", "options.memory_budget=4MiB"])
+    with pytest.raises(MappingError, match=r"this pass needs more than [\d,]+ tasks \(at op .*options\.memory_budget "
+                                           r"\(4,194,304 B at ~1024 B a task, after ~8192 B for each of its [\d,]+ ops\) "
+                                           r"holds") as e:
         run_experiment(spec)
     assert "\n" not in str(e.value)
+    tasks, ops = (int(x.replace(",", "")) for x in re.search(r"more than ([\d,]+) tasks .* its ([\d,]+) ops",
+                                                             str(e.value)).groups())
+    assert tasks == (4_194_304 - 8192 * ops) // 1024 and ops == len(build_graph(spec.workload, spec.arch.dtype).ops)
 
 
 def test_the_early_budget_check_never_refuses_a_pass_that_fits():
     # the check as ops take their units counts tasks a pass builds at least (one compute task per unit of a
     # split op), so a budget of exactly the pass's T tasks still lowers it, and T - 1 is refused (by either check)
+    # (the budget holds the ops' OP_BYTES each beside the tasks)
     from accelsim.mapping.lower import lower
-    from accelsim.options import TASK_BYTES
+    from accelsim.options import OP_BYTES, TASK_BYTES
 
     from ..conftest import make_arch, mlp_graph
 
     g, arch = mlp_graph(layers=2), make_arch(cores=4)
     tg = lower(g, arch, Options())
-    tasks = len(tg)
+    tasks, ops = len(tg), len(g.ops) * OP_BYTES
     assert tg.ops[0].mapping["units"] == 4  # (fc0 split over the 4 cores: the early check counts 4 for it)
-    assert len(lower(g, arch, Options(memory_budget=tasks * TASK_BYTES))) == tasks
+    assert len(lower(g, arch, Options(memory_budget=ops + tasks * TASK_BYTES))) == tasks
     with pytest.raises(MappingError, match=f"more than {tasks - 1:,} tasks"):
-        lower(g, arch, Options(memory_budget=(tasks - 1) * TASK_BYTES))
+        lower(g, arch, Options(memory_budget=ops + (tasks - 1) * TASK_BYTES))

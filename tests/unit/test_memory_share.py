@@ -37,15 +37,15 @@ def small_machine(monkeypatch):
 
 
 def test_a_worker_of_two_holds_half_the_tasks_of_the_default_budget(small_machine):
-    # alone: 160 KiB at 1 KiB a task (options.TASK_BYTES) holds 160 tasks, more than a 1-layer MLP's; one of 2
-    # workers: 80 KiB = 81,920 B, 80 tasks, fewer
+    # alone: 160 KiB, less 8 KiB for each of a 1-layer MLP's 2 ops (options.OP_BYTES), at 1 KiB a task
+    # (options.TASK_BYTES) holds 144 tasks, more than the MLP's; one of 2 workers: 80 KiB = 81,920 B, 64 tasks, fewer
     g, arch = mlp_graph(layers=1), make_arch()
     n = len(lower(g, arch, Options()))
-    assert default_memory_budget() == HALF and 80 < n <= 160
+    assert default_memory_budget() == HALF and 64 < n <= 144
     share_memory(2)
     assert default_memory_budget() == HALF // 2
-    with pytest.raises(MappingError, match=r"more than 80 tasks .*\(81,920 B: half of this machine's memory over 2 "
-                                           r"workers at ~1024 B a task\)"):
+    with pytest.raises(MappingError, match=r"more than 64 tasks .*\(81,920 B: half of this machine's memory over 2 "
+                                           r"workers at ~1024 B a task, after ~8192 B for each of its 2 ops\)"):
         lower(g, arch, Options())
     assert len(lower(g, arch, Options(memory_budget="160KiB"))) == n  # a budget the run sets is its own, whole
 
@@ -152,9 +152,10 @@ def _sweep_outcome(tmp_path, monkeypatch, workers: int, out: str) -> dict:
 
 @pytest.fixture
 def tiny_machine(monkeypatch):
-    """A machine of 20 × 4 KiB pages = 80 KiB: half of it 40 KiB, 40 tasks at 1 KiB a task (options.TASK_BYTES)
-    alone, 20 for each of 2 workers."""
-    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 20}
+    """A machine of 68 × 4 KiB pages = 272 KiB: half of it 136 KiB, which holds LeNet-5's 12 ops at 8 KiB an op
+    (options.OP_BYTES) and 40 tasks at 1 KiB a task (options.TASK_BYTES) alone; each of 2 workers' 68 KiB not even
+    the ops."""
+    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 68}
     monkeypatch.setattr(options_module, "os", types.SimpleNamespace(sysconf=pages.__getitem__))
     monkeypatch.setattr(options_module, "_SHARERS", 1)
 
@@ -162,13 +163,13 @@ def tiny_machine(monkeypatch):
 def test_a_points_outcome_does_not_depend_on_the_sweeps_workers(tmp_path, monkeypatch, tiny_machine):
     tasks = {rows: len(lower(build_graph(p.experiment.workload, p.experiment.arch.dtype), p.experiment.arch,
                              Options(memory_budget="1GiB"))) for rows, p in _lenet_points(tmp_path).items()}
-    # the machine is sized so that rows=16 fits 40 tasks alone but not 20 (one of 2 workers), and rows=8 fits
+    # the machine is sized so that rows=16 fits 40 tasks alone but not one of 2 workers' share, and rows=8 fits
     # neither
-    assert 20 < tasks[16] <= 40 < tasks[8]
+    assert tasks[16] <= 40 < tasks[8]
     alone = _sweep_outcome(tmp_path, monkeypatch, 1, "w1")
     shared = _sweep_outcome(tmp_path, monkeypatch, 2, "w2")
     assert alone[16] == ("ok", None) and alone[8][0] == "error"
-    # with 2 workers both passes were refused for the worker's 20 tasks; run again alone, each gets the 1-worker
+    # with 2 workers both passes were refused for the worker's share; run again alone, each gets the 1-worker
     # outcome: rows=16 ok, rows=8 refused for the whole default (40 tasks), the same message
     assert shared == alone
     assert "more than 40 tasks" in alone[8][1] and " workers" not in alone[8][1]

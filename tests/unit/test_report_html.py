@@ -196,6 +196,22 @@ def test_serving_section_only_when_present(served, report):
     assert 'id="serving"' not in render_html(dict(served, serving=None), plots=False)
 
 
+def test_a_long_list_of_the_serving_section_shows_its_ends_and_length(served):
+    # step_cycles holds a value per decode step (5,000,000 steps made 76 MB of HTML): past 20 values the page shows
+    # the first 10, the last 10 and the count; 20 values are shown whole
+    rep = copy.deepcopy(served)
+    rep["serving"]["step_cycles"] = list(range(1000, 1021))  # 21 values: 1,000 … 1,020
+    text = render_html(rep, plots=False)
+    row = text[text.index("step_cycles</th><td>"):]
+    row = row[: row.index("</td>")]
+    assert row.endswith("1,000, 1,001, 1,002, 1,003, 1,004, 1,005, 1,006, 1,007, 1,008, 1,009, …, 1,011, 1,012, "
+                        "1,013, 1,014, 1,015, 1,016, 1,017, 1,018, 1,019, 1,020 (21 values, all in report.json)")
+    rep["serving"]["step_cycles"] = list(range(1000, 1020))
+    text = render_html(rep, plots=False)
+    assert "1,000, 1,001, 1,002, 1,003, 1,004, 1,005, 1,006, 1,007, 1,008, 1,009, 1,010, 1,011, 1,012, 1,013, " \
+           "1,014, 1,015, 1,016, 1,017, 1,018, 1,019</td>" in text
+
+
 def test_a_page_of_many_ops_stays_light():
     rep = simulate(load_workload("resnet18", ["mode=training"]), "tpu-v1").to_dict()
     text = render_html(rep, plots=False)

@@ -14,6 +14,7 @@ from accelsim.scenarios.sampling import (
     affine_timing,
     decode_samples,
     extrapolate_layers,
+    interpolate,
     interpolation_weights,
     pass_scales,
 )
@@ -50,6 +51,27 @@ def test_pass_scales_add_up_to_the_steps():
     scales = pass_scales(interpolation_weights(128, decode_samples(128, 8)), 8)
     assert scales[0] == pytest.approx(1 + 8.5) and scales[3] == pytest.approx(1 + 8.5 + 9)
     assert sum(scales) == pytest.approx(128)
+
+
+def test_interpolate_gives_the_weights_values_and_scales_to_the_bit():
+    # interpolate computes the steps between two simulated ones together, without a row of weights per step: each
+    # step's value round(Σ w · value) and each pass's scale must be exactly what interpolation_weights and
+    # pass_scales give, for every way decode_samples spreads the samples (1 sample: all steps take its value; a
+    # hand-made spread not from step 0 extrapolates the first gap backwards, as the weights do)
+    import random
+
+    rng = random.Random(7)
+    cases = [(5, [0, 2, 4]), (128, decode_samples(128, 8)), (10, [9]), (7, list(range(7))), (9, [3, 5, 8])]
+    cases += [(n, decode_samples(n, k)) for n, k in ((1, 8), (2, 1), (1000, 8), (999, 7), (12_345, 3))]
+    for steps, sampled in cases:
+        values = [rng.randrange(10_000, 10_000_000) for _ in sampled]
+        weights = interpolation_weights(steps, sampled)
+        cycles, scales = interpolate(steps, sampled, values)
+        assert cycles == [round(sum(w * values[j] for j, w in row)) for row in weights]
+        assert scales == pass_scales(weights, len(sampled))  # the same floats, not merely close
+    # 5 steps, 0, 2 and 4 simulated at 100, 200 and 400 cycles: steps 1 and 3 are 150 and 300
+    assert interpolate(5, [0, 2, 4], [100, 200, 400]) == ([100, 150, 200, 300, 400], [1.5, 2.0, 1.5])
+    assert interpolate(0, [], []) == ([], [])
 
 
 def test_affine_extrapolates_from_one_and_two():

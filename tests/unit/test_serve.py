@@ -311,6 +311,30 @@ def test_trace_has_a_track_per_replica_and_spans_per_request(tmp_path):
     assert not (tmp_path / "trace.json").exists()
 
 
+def test_trace_is_written_event_by_event_as_the_whole_document_was(tmp_path):
+    # trace.json is streamed (serving/trace.py): the same text as write_json of the whole document (indent 2), and
+    # the writer holds one event at a time, so its peak memory does not grow with the run's iterations
+    import tracemalloc
+
+    from accelsim.report.writers import write_json
+    from accelsim.serving.trace import trace_events, write_trace
+
+    peaks = []
+    for requests in (3, 300):  # 3 requests × 4 iterations each (the test above), then 100 times as many
+        res = serve(spec(replicas=2, workload={"requests": requests}), cost=Stub(fixed=0.1), blocks=1000)
+        whole = write_json(trace_events(res.requests, res.replicas), tmp_path / "whole.json").read_text()
+        tracemalloc.start()
+        path = write_trace(res.requests, res.replicas, tmp_path / "trace.json")
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        streamed = path.read_text()
+        assert streamed == whole
+        assert len(trace_events(res.requests, res.replicas)["traceEvents"]) == 2 * 2 + requests * (4 + 6)
+    # the whole document of 300 requests is ~3,000 events of ~250 B of text and dicts each, ~1 MB; streamed, both
+    # peaks are the file's buffer and one event's text
+    assert peaks[1] < 2 * peaks[0]
+
+
 def test_disaggregation_moves_the_kv_after_the_first_token():
     # prefill on replica 0: [0, 0.2 s) → first token at 0.2 s. The KV of 100 tokens × 524,288 B (2 × 32 layers ×
     # 4096 × 2 B, fp16) = 52,428,800 B crosses a 524,288,000 B/s link in 0.1 s; replica 1 decodes from 0.3 s:

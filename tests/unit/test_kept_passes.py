@@ -1,0 +1,152 @@
+"""A composed run (LLM serving, a pipeline, a diffusion pipeline) keeps every simulated pass until its report is made
+(scenarios.passes.Kept): what the passes keep together is counted against options.memory_budget, and a run that
+would keep more is refused in one line, naming the option and how to keep less, before the passes that would not
+fit are simulated."""
+
+from __future__ import annotations
+
+import types
+from types import SimpleNamespace
+
+import pytest
+
+import accelsim.options as options_module
+from accelsim.config import load_arch, load_workload
+from accelsim.errors import MappingError
+from accelsim.options import KEPT_PASS_BYTES, KEPT_ROW_BYTES, TRACE_TASK_BYTES, Options, share_memory
+from accelsim.scenarios.passes import Kept
+from accelsim.scenarios.serving import serve
+from accelsim.sweep.store import share_refusal
+
+
+def run(rows: int, tasks: int) -> SimpleNamespace:
+    """What Kept reads of a simulated pass: its op rows and its tasks."""
+    return SimpleNamespace(rows=[{}] * rows, tasks=tasks)
+
+
+def test_kept_passes_are_counted_by_their_rows_and_traced_tasks():
+    assert (KEPT_PASS_BYTES, KEPT_ROW_BYTES, TRACE_TASK_BYTES) == (40_960, 2560, 2560)  # options.py's constants
+    # traced, a pass of 100 rows and 200 tasks keeps 40,960 + 100 × 2,560 + 200 × 2,560 = 808,960 B, under 1 MiB
+    # alone; with a second and 3 more like it to come, 5 × 808,960 = 4,044,800 B: refused before those 3
+    kept = Kept(Options(memory_budget="1MiB", trace=True), "ADVICE")
+    kept.keep([run(100, 200)], what="the prefill")
+    with pytest.raises(MappingError) as e:
+        kept.keep([run(100, 200)], alike=3, what="a decode step")
+    assert str(e.value) == (
+        "this run keeps every simulated pass until its report is made: its 5 passes would keep ~4,044,800 B (a decode "
+        "step: ~808,960 B, 100 op rows and 200 tasks for the trace), more than options.memory_budget (1,048,576 B at "
+        "~2560 B a kept op row, ~40960 B a pass, ~2560 B a traced task) holds; ADVICE")
+    # untraced, its task graph is dropped: 40,960 + 256,000 = 296,960 B a pass, 3 fit (890,880 B), 4 do not
+    Kept(Options(memory_budget="1MiB"), "ADVICE").keep([run(100, 200)], alike=2)
+    with pytest.raises(MappingError, match=r"its 4 passes would keep ~1,187,840 B \(a pass: ~296,960 B, 100 op "
+                                           r"rows\), more than options.memory_budget \(1,048,576 B at ~2560 B a kept "
+                                           r"op row, ~40960 B a pass\) holds; ADVICE$"):
+        Kept(Options(memory_budget="1MiB"), "ADVICE").keep([run(100, 200)], alike=3)
+    # a pipeline stage and its one-micro-batch run (traced=1: only the first's task graph goes to the trace):
+    # 2 × 40,960 + 20 rows × 2,560 + 100 tasks × 2,560 = 389,120 B
+    with pytest.raises(MappingError, match=r"~389,120 B \(stage 0: ~389,120 B, 20 op rows and 100 tasks for"):
+        Kept(Options(memory_budget=389_119, trace=True), "ADVICE").keep([run(10, 100), run(10, 50)], traced=1,
+                                                                        what="stage 0")
+    # before any pass: 25 passes' 40,960 B each = 1,024,000 B fit 1 MiB, 26 (1,064,960 B) do not
+    Kept(Options(memory_budget="1MiB"), "ADVICE").expect(25)
+    with pytest.raises(MappingError, match=r"its 26 passes would keep ~1,064,960 B \(~40960 B a pass before its op "
+                                           r"rows\)"):
+        Kept(Options(memory_budget="1MiB"), "ADVICE").expect(26)
+
+
+def test_a_refusal_for_a_workers_share_of_the_default_is_run_again_alone(monkeypatch):
+    # a machine of 80 × 4 KiB pages: half of it, 163,840 B, for one process, 81,920 B for each of 2 workers; 3
+    # passes' 122,880 B fit the first and not the second, which names the share as the sweep's rerun expects
+    monkeypatch.setattr(options_module, "os", types.SimpleNamespace(
+        sysconf={"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 80}.__getitem__))
+    monkeypatch.setattr(options_module, "_SHARERS", 1)
+    Kept(Options(), "ADVICE").expect(3)
+    share_memory(2)
+    with pytest.raises(MappingError) as e:
+        Kept(Options(), "ADVICE").expect(3)
+    assert share_refusal(str(e.value)) and "(81,920 B: half of this machine's memory over 2 workers at ~" in str(e.value)
+
+
+def _serve(params: list[str], **options: object) -> tuple[list[str], object]:
+    """A serving run of llama2_7b on tpu-v4 with ``params``, and the passes it began (its progress)."""
+    began: list[str] = []
+    wl = load_workload("llama2_7b", params)
+    try:
+        return began, serve(wl, load_arch("tpu-v4"), Options(plots=False, **options),
+                            progress=lambda stage, done, total: began.append(stage))
+    except MappingError as e:
+        return began, e
+
+
+def test_a_serving_run_keeping_every_decode_step_is_refused_after_the_first():
+    # 300 decode steps all simulated (decode_samples 0), each as its 1- and 2-layer samples: 2 × 40,960 B and at
+    # least a row a sample and layer (3 rows: 7,680 B) a step, ~26 MB for 300 steps, more than 16 MiB; their figures
+    # alone, 301 × 40,960 + 300 × 64 (options.STEP_BYTES) = 12,348,160 B, fit it, so the run starts, and is refused
+    # once the first step shows its size
+    began, e = _serve(["seq_len=16", "decode_steps=300"], decode_samples=0, memory_budget="16MiB")
+    assert isinstance(e, MappingError) and "\n" not in str(e)
+    assert began == ["prefill", "decode step 0"]  # the other 299 steps were never simulated
+    assert "its 602 passes would keep" in str(e)  # 301 passes, each its 2 layer samples
+    assert str(e).endswith("holds; set options.decode_samples (the decode steps simulated, the others "
+                           "interpolated; 8 by default), run fewer workload.decode_steps, or raise options.memory_budget")
+    # as it advises: 8 of the steps simulated, the prefill and those 8 each as their 2 layer samples
+    began, report = _serve(["seq_len=16", "decode_steps=300"], memory_budget="16MiB")
+    assert report["simulation"]["passes"] == 2 * (1 + 8)
+
+
+def test_a_million_kept_decode_steps_are_refused_before_any_is_simulated():
+    # 1,000,001 passes × 40,960 B = 40,960,040,960 B before any op row, and 64 B (options.STEP_BYTES) for each of
+    # the 1,000,000 steps' step_cycles: 41,024,040,960 B, more than 8 GiB: refused before the plan of a million
+    # passes is made (it took 1.9 GB and 8 s to make)
+    began, e = _serve(["seq_len=16", "decode_steps=1000000"], decode_samples=0, memory_budget="8GiB")
+    assert began == [] and isinstance(e, MappingError)
+    assert "its 1,000,001 passes would keep ~41,024,040,960 B (~40960 B a pass before its op rows and ~64 B for " \
+           "each of its 1,000,000 decode steps), more than options.memory_budget (8,589,934,592 B at" in str(e)
+    # with 8 of 5,000,000 steps simulated, the report's value for each step alone: 9 × 40,960 + 5,000,000 × 64 =
+    # 320,368,640 B, more than 64 MiB (the run held 1.6 GB before step_cycles was made without a row per step)
+    began, e = _serve(["seq_len=16", "decode_steps=5000000"], memory_budget="64MiB")
+    assert began == [] and "its 9 passes would keep ~320,368,640 B" in str(e)
+
+
+def test_a_traced_serving_run_keeps_every_pass_task_graph():
+    # with the trace every layer is simulated and each pass keeps its task graph for trace.json (2,560 B a task):
+    # a 2-layer llama2_7b's passes each fit 32 MiB alone (each pass is ~4,500 tasks, 11.5 MB at 2,560 B), 31 of
+    # them do not; refused after the first decode step, advising to leave out the trace
+    began, e = _serve(["seq_len=16", "decode_steps=30", "layers=2"], decode_samples=0, memory_budget="32MiB",
+                      trace=True)
+    assert isinstance(e, MappingError), e
+    assert began == ["prefill", "decode step 0"] and "its 31 passes would keep" in str(e)
+    assert "tasks for the trace), more than options.memory_budget (33,554,432 B at ~2560 B a kept op row, ~40960 B " \
+           "a pass, ~2560 B a traced task) holds; " in str(e) and ", leave out options.trace, or raise" in str(e)
+
+
+def _pipeline_arch():
+    from accelsim.hardware import Interconnect
+
+    arch = load_arch("gemmini")
+    return arch.model_copy(update={"chips": 2, "interconnect": Interconnect(bandwidth="10GB/s", latency="2us",
+                                                                              topology="ring")})
+
+
+@pytest.mark.parametrize("workload, arch, passes", [
+    # a 2-stage GPT (tests/unit/test_pipeline.py's SMALL): its 2 distinct stages, 2 layers each, simulated whole
+    ({"model": "gpt", "hidden": 256, "heads": 4, "layers": 4, "seq_len": 64, "vocab": 1024, "batch": 2,
+      "pipeline_parallel": 2}, _pipeline_arch, 2),
+    # a diffusion pipeline (tests/integration/test_diffusion.py's SD): text encoder, UNet and VAE decoder once each
+    ({"model": "sd15", "image_size": 128, "steps": 3}, lambda: "h100", 3),
+])
+def test_a_traced_run_of_a_few_passes_is_refused_when_together_they_exceed_the_budget(workload, arch, passes):
+    # each pass keeps 40,960 B, its rows and, traced, its tasks at 2,560 B: the run's passes keep
+    # passes × 40,960 + (rows + tasks) × 2,560 (its report's rows are its passes' rows, its tasks their tasks): a
+    # budget 1 B short is refused after the last pass, naming the trace; that budget runs
+    from accelsim.api import simulate
+
+    whole = simulate(workload, arch(), trace=True).to_dict()
+    assert whole["simulation"]["passes"] == passes
+    need = passes * 40_960 + (len(whole["ops"]) + whole["simulation"]["tasks"]) * 2560
+    with pytest.raises(MappingError, match=rf"its {passes} passes would keep ~{need:,} B \(.*more than options"
+                                           rf"\.memory_budget \({need - 1:,} B at .*; leave out options\.trace \(each "
+                                           rf"pass's task graph is kept for trace\.json\), or raise options"
+                                           rf"\.memory_budget$"):
+        simulate(workload, arch(), trace=True, memory_budget=need - 1)
+    assert simulate(workload, arch(), trace=True, memory_budget=need)["total_cycles"] == whole["total_cycles"]

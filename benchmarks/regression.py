@@ -99,79 +99,15 @@ CASES: dict[str, tuple] = {
 # commits lists the cases and fields it moved (their messages and docs/validation.md). resnet18_training_tpu_v1
 # again from 5371441, whose note says a training step in the arch's default int8 (tpu-v1) runs at the int8 rate
 # (its only difference).
+# Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
+# regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
+# ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN
+# aggregations reading the graph's int64 structure, optimizer steps in place (placement), partial sums at the
+# accumulator's width (tiling, systolic SRAM bytes), per-core sub-GEMM tiling of an op split over cores
+# (traffic.core_reads); the GPU cases were equal.
 # Fields a deliberate change moved since the recording, as (case glob, dotted key glob): reason (fnmatch globs:
 # write "notes*", not "notes[*]", since [ ] is a character class).
-_RAMPED = ("resnet18_tpu_v1", "mobilenet_v2_edge_npu", "unet_eyeriss", "scalesim_resnet18_head_ws", "vit_b_16_multicore",
-           "llama2_7b_serving_tpu_v4", "whisper_decode_tpu_v4", "dlrm_host_tables_tpu_v4", "gcn_cora_edge_npu",
-           "gat_cora_tpu_v1", "resnet18_training_tpu_v1")
-_RAMP_KEYS = ("total_cycles", "seconds", "mac_utilization", "utilization.*", "stall_cycles", "stalls_by_level.*", "edp",
-              "power.*", "energy.static_j", "energy.total_j", "energy.by_level.*", "energy.by_unit.*", "efficiency.*",
-              "simulation.*", "serving.*", "phases.*", "ops*.start_cycle", "ops*.end_cycle", "ops*.stall_cycles",
-              "ops*.stalls_by_level.*", "ops*.achieved_flops_per_s", "ops*.tiles")
-_IN_PLACE = ("an optimizer step updates its parameter in place and reads a gradient already reserved with the "
-             "gradients: placement's peak activations leave the steps out (was their largest gradient + parameter)")
-_BATCH_FOLDS = ("a batched matmul's GEMMs pipeline as more folds with preload_overlap, fill and drain once per unit "
-                "(cost/folds.run_cycles)")
-_CORE_TILING = ("an op split over cores: each core tiles its own sub-GEMM (traffic.core_reads; A's re-reads were the "
-                "whole op's on every core) and a vector op reads each core's share of its activations, not all of "
-                "them per core")
-_CORE_TILING_CASES = {
-    "vit_b_16_multicore": "hbm 435,336,736 -> 435,034,144 B; 1,962,386 -> 1,960,808 cycles",
-    "llama2_7b_serving_tpu_v4": "hbm 55,375,718,662 -> 55,374,121,222 B; 47.7580 -> 47.7567 ms",
-    "whisper_decode_tpu_v4": "a decode layer norm of one token on 2 cores read it twice (5,120 -> 4,096 B); hbm "
-                             "117,486,580 -> 117,467,124 B",
-    "dlrm_host_tables_tpu_v4": "the 26 embedding look-ups now split over both cores (nothing copied, half the "
-                               "compute) instead of running one a core two at a time: 49,868 -> 53,125 cycles "
-                               "(the per-op choice does not weigh cores left free for independent ops)",
-}
-CHANGED: dict[tuple[str, str], str] = {
-    **{(case, key): "ramps (traffic.ramp_groups): an op max_tiles_per_op left coarse cuts each unit's first and last "
-                    "group into halving pieces, so its units start after a small load and it ends on a small compute "
-                    "and store; every run shorter or equal (-0 to -5.8 %), more tasks; bytes, MACs, dynamic energy equal"
-       for case in _RAMPED for key in _RAMP_KEYS},
-    ("bert_base_tpu_v4", "*"): f"{_BATCH_FOLDS}: attention bmm 128x128x64 x 12 on 8 MXUs 1018 -> 637 cycles; "
-                               "417,988 -> 414,352 cycles",
-    ("vit_b_16_multicore", "*"): f"{_BATCH_FOLDS}: attention bmm 197x197x64 x 12 on 4 arrays 2931 -> 2553 cycles; "
-                                 "1,964,606 -> 1,962,386 cycles",
-    ("llama2_7b_serving_tpu_v4", "*"): f"{_BATCH_FOLDS}: prefill bmm 128x128x128 x 32 on 8 MXUs 2036 -> 893, decode "
-                                       "1x129x128 x 32 2548 -> 1405 cycles (more tile groups: tasks); 51.30 -> "
-                                       "50.15 M cycles",
-    ("whisper_decode_tpu_v4", "*"): f"{_BATCH_FOLDS}: decode bmm 1x65x64 x 8 on 4 MXUs 1018 -> 637 cycles; the "
-                                    "softmax after it now on one vector unit, its scores kept on chip (hbm -12,480 "
-                                    "B); 259,073 -> 250,457 cycles",
-    ("dlrm_host_tables_tpu_v4", "*"): f"{_BATCH_FOLDS}: interaction bmm 27x27x128 x 256 on 8 MXUs 16,288 -> 4,477 "
-                                      "cycles; 61,679 -> 49,868 cycles",
-    **{(case, key): "GNN aggregations read the graph's int64 structure (builders/gnn.py): GCN's CSR adj_t, GAT's "
-                    "edge_index rows (Cora: +141,048 B HBM per int8 GCN layer on edge-npu; +106,112 B per row read "
-                    "on tpu-v1's GAT, 10 reads), so bytes, times and energy move"
-       for case in ("gcn_cora_edge_npu", "gat_cora_tpu_v1")
-       for key in ("bytes.*", "edp", "efficiency.*", "energy.*", "mac_utilization", "ops*", "power*", "seconds*",
-                   "simulation*", "stall_cycles", "stalls_by_level*", "total_cycles", "utilization*")},
-    ("resnet18_training_tpu_v1", "memory.hbm.activations"): _IN_PLACE,
-    ("resnet18_training_tpu_v1", "memory.hbm.used"): _IN_PLACE,
-    ("resnet18_training_tpu_v1", "memory.hbm.fraction"): _IN_PLACE,
-    ("gpt_pipeline_dgx_a100", "memory.hbm.activations"): _IN_PLACE,
-    ("gpt_pipeline_dgx_a100", "memory.hbm.used"): _IN_PLACE,
-    ("gpt_pipeline_dgx_a100", "memory.hbm.fraction"): _IN_PLACE,
-    ("gpt_pipeline_dgx_a100", "pipeline.stage_times[[]*[]].hbm_*"): _IN_PLACE,
-    **{(case, "ops*.mapping.tiling.n[mnk]"): ("a GEMM's output tile holds its partial sums at the accumulator's 4 B "
-                                            "(int32 / fp32), not the output's int8 / bf16, so it is smaller; the "
-                                            "case's bytes, times and energy are equal")
-       for case in ("mobilenet_v2_edge_npu", "llama2_7b_serving_tpu_v4", "gcn_cora_edge_npu",
-                    "resnet18_training_tpu_v1")},
-    **{(case, key): f"{_CORE_TILING}: {why}" for case, why in _CORE_TILING_CASES.items()
-       for key in ("bytes.*", "edp", "efficiency.*", "energy.*", "mac_utilization", "ops*", "seconds*")},
-    **{(case, key): ("the array's SRAM bytes (cost/systolic.sram_operand_bytes) write a ws / is output's partial sums "
-                     "at the accumulator's 4 B on every K fold but the last (the output's own dtype), not at the "
-                     "input's: bytes.sram +0.3 to +53 %, SRAM energy with it (dynamic energy +0 to +4.7 %); times "
-                     "equal; SCALE-Sim, eyeriss-like (psums as wide as the data) and GPU cases equal")
-       for case in ("resnet18_tpu_v1", "mobilenet_v2_edge_npu", "lenet5_gemmini", "bert_base_tpu_v4",
-                    "vit_b_16_multicore", "llama2_7b_serving_tpu_v4", "whisper_decode_tpu_v4",
-                    "dlrm_host_tables_tpu_v4", "gcn_cora_edge_npu", "gat_cora_tpu_v1", "resnet18_training_tpu_v1")
-       for key in ("bytes.sram", "ops*.bytes.sram", "ops*.mapping.sram_operand_bytes", "ops*.energy_j",
-                   "energy.dynamic_j", "energy.total_j", "energy.by_level.sram", "energy.by_op_kind.*", "edp",
-                   "efficiency.*", "power.average_w*", "power.peak_w*")},
-}
+CHANGED: dict[tuple[str, str], str] = {}
 
 
 def report_of(case: str) -> dict:

@@ -11,11 +11,14 @@ from .units import parse_size, parse_time
 
 TASK_BYTES = 1024  # memory one task costs through lowering, simulation and the report (measured: ~650 B on a
 # ResNet-50 training step of 143,177 tasks with 1.7 dependencies each; rounded up for tasks with more)
-TRACE_TASK_BYTES = 2560  # the same with options.trace: trace.json's slice of each task (its event dict, then the
-# JSON text) is built in memory before it is written. Measured with /usr/bin/time -v (maximum resident set size) on
-# a 2-core shared Linux x86-64 machine, 23 GiB: `accelsim run -w llama3_8b -a multicore-4 --set arch.cores=C --set
-# workload.seq_len=2048 --no-plots [--trace]`, C = 256 (518,918 tasks) and 1024 (2,073,350 tasks): the slope
-# between them is 723 B a task untraced, 1,779 B traced (2.46x); 2.5 x TASK_BYTES keeps TASK_BYTES's margin
+TRACE_TASK_BYTES = 512  # memory a composed run keeps of each traced task of its kept passes (KEPT_PASS_BYTES
+# below): the task (its tasks.Task) and its start, end and stall in the pass's Trace, for trace.json. trace.json
+# itself is streamed (report.chrome_trace.trace_chunks) and adds nothing a task, so a traced pass counts TASK_BYTES
+# a task as an untraced one: `accelsim run -w llama3_8b -a multicore-4 --set arch.cores=256 --set
+# workload.seq_len=2048 --no-plots [--trace]` (761,446 tasks) peaked at 591 MB either way (measured with
+# /usr/bin/time -v, maximum resident set size, on a 2-core shared Linux x86-64 machine, 23 GiB; 1,384 MB traced
+# while the document was built whole). What a pass's report keeps, by tracemalloc after the run with
+# arch.cores=32 (364,198 tasks): 109.4 MB, its task graph, trace and report rows, ~300 B a task; rounded up
 OP_BYTES = 8192  # memory one op of a pass costs beside its tasks: its IR op and tensors, its plan and mapping, its
 # report row, and the row's text in report.json, ops.csv and report.html. Measured as TRACE_TASK_BYTES: `accelsim run
 # -w lstm_lm -a A --set workload.seq_len=S --no-plots`, A = h100 (S = 2000, 8000: 8,006 and 32,006 ops, 8 tasks an
@@ -44,12 +47,6 @@ def memory_budget(options: Options, each: str) -> tuple[int, str]:
     shared = f": half of this machine's memory over {sharing_memory()} workers" \
         if options.memory_budget is None and sharing_memory() > 1 else ""
     return budget, f"options.memory_budget ({budget:,} B{shared} at ~{each})"
-
-
-def task_bytes(options: Options) -> int:
-    """Memory one task of a pass costs under ``options`` (more with a trace): options.memory_budget // this is the
-    most tasks a pass may have."""
-    return TRACE_TASK_BYTES if options.trace else TASK_BYTES
 
 
 _SHARERS = 1  # processes of one parallel sweep or serving grid on this machine, this one among them (share_memory)
@@ -164,9 +161,10 @@ class Options(BaseModel):
     memory_budget: Annotated[int, BeforeValidator(parse_size), Field(gt=0)] | None = Field(
         None, description="Memory a simulated pass may take (bytes or a size such as 8GiB; default: half of this "
                           "machine's memory, divided among the workers of a parallel sweep or serving grid). Lowering stops with a one-line error, before memory runs out, when a "
-                          "pass needs more tasks than that holds (about TASK_BYTES each, TRACE_TASK_BYTES with "
-                          "trace: 2.5 times as many bytes) beside its ops (OP_BYTES each), or when a run of several passes "
-                          "would keep more of them together (KEPT_PASS_BYTES, KEPT_ROW_BYTES).")
+                          "pass needs more tasks than that holds (about TASK_BYTES each, with or without trace: trace.json is "
+                          "streamed) beside its ops (OP_BYTES each), or when a run of several passes "
+                          "would keep more of them together (KEPT_PASS_BYTES, KEPT_ROW_BYTES, and with trace "
+                          "TRACE_TASK_BYTES a task).")
     execution: Literal["auto", "eager", "cuda_graph"] = Field(
         "auto", description="How the host dispatches kernels (presets with a kernel_launch time: GPUs). 'eager': the "
                             "host issues each kernel itself, arch.kernel_launch apiece, running ahead of the device; "

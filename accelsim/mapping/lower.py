@@ -22,7 +22,7 @@ from ..energy.model import NIC
 from ..errors import MappingError
 from ..hardware import Arch
 from ..ir import Graph, OpKind
-from ..options import OP_BYTES, TASK_BYTES, Options, memory_budget, task_bytes
+from ..options import OP_BYTES, TASK_BYTES, Options, memory_budget
 from ..tasks import OpMapping, TaskGraph, Unit, UnitKind
 from .aliases import aliases
 from .choice import assign, residency
@@ -82,10 +82,10 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
 
 def task_budget(graph: Graph, options: Options) -> TaskBudget:
     """The most tasks a pass of ``graph`` may have: ``options.memory_budget`` less its ops' :data:`OP_BYTES` each,
-    over a task's bytes (:func:`~accelsim.options.task_bytes`); a graph whose ops alone need more is refused."""
-    each = task_bytes(options)
-    budget, words = memory_budget(options, f"{each} B a task" + (f" with the trace, ~{TASK_BYTES} B without "
-                                                                  f"options.trace" if options.trace else ""))
+    over a task's :data:`TASK_BYTES` (with or without ``options.trace``: trace.json is streamed, no task's event is
+    held); a graph whose ops alone need more is refused."""
+    each = TASK_BYTES
+    budget, words = memory_budget(options, f"{each} B a task")
     ops = len(graph.ops) * OP_BYTES
     if ops > budget:
         raise MappingError(f"{graph.name}: its {len(graph.ops):,} ops need ~{ops:,} B before any task is built "

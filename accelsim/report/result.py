@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 from ..tasks import TaskGraph
 from ..trace import Trace
-from .writers import OPS_CSV_FILE, REPORT_FILE, TRACE_FILE, atomic_write_text, write_json, write_ops_csv
+from .writers import OPS_CSV_FILE, REPORT_FILE, TRACE_FILE, staged_chunks, write_json, write_ops_csv
 
 
 def output_files(*, plots: bool, trace: bool) -> list[str]:
@@ -64,31 +65,40 @@ class Report:
         """Write report.json, ops.csv, report.html and (optionally) the PNG plots and trace.json; return the paths.
         ``plots`` and ``trace`` default to the report's own (:attr:`plots`, :attr:`trace`: the run's options).
 
-        The trace is rendered before anything is written, so a run whose trace cannot be made changes nothing.
-        Files of an earlier run into the same folder that this run does not write (a trace.json, the PNGs of a
-        run with plots) are removed first, so the folder never mixes two runs; other files are left alone.
-        report.json is written first and every file atomically, so an interrupted save keeps what was done.
+        The trace is written first, a batch of events at a time, to a temporary file in the folder (so it holds no
+        event of each task in memory: :func:`~accelsim.report.chrome_trace.trace_chunks`), and put in place as
+        trace.json after report.json and ops.csv: a run whose trace cannot be made changes nothing (a folder
+        made for it is removed again). Files of an earlier run into the same folder that this run does not write
+        (a trace.json, the PNGs of a run with plots) are removed first, so the folder never mixes two runs; other
+        files are left alone. report.json is written first and every file atomically, so an interrupted save keeps
+        what was done.
         """
         plots = self.plots if plots is None else plots
         trace = self.trace if trace is None else trace
         if trace and not self.segments:
             raise ValueError("this Report has no task trace (it was loaded from a file)")
-        trace_json = None
-        if trace:
-            from .chrome_trace import trace_text
-
-            trace_json = trace_text(self.segments, self._data["clock_hz"])
         out = Path(outdir)
+        made = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
-        keep = set(output_files(plots=plots, trace=trace))
-        for name in known_output_files():
-            if name not in keep and (out / name).is_file():
-                (out / name).unlink()
         written = [out / REPORT_FILE, out / OPS_CSV_FILE]
-        write_json(self._data, written[0])
-        write_ops_csv(self._data, written[1])
-        if trace_json is not None:
-            atomic_write_text(out / TRACE_FILE, trace_json)
+        with contextlib.ExitStack() as staged:  # trace.json is put in place as it closes
+            if trace:
+                from .chrome_trace import trace_chunks
+
+                try:
+                    staged.enter_context(staged_chunks(out / TRACE_FILE,
+                                                       trace_chunks(self.segments, self._data["clock_hz"])))
+                except BaseException:
+                    if made:
+                        out.rmdir()
+                    raise
+            keep = set(output_files(plots=plots, trace=trace))
+            for name in known_output_files():
+                if name not in keep and (out / name).is_file():
+                    (out / name).unlink()
+            write_json(self._data, written[0])
+            write_ops_csv(self._data, written[1])
+        if trace:
             written.append(out / TRACE_FILE)
         images: dict[str, bytes] = {}
         if plots:

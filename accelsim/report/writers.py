@@ -14,6 +14,7 @@ import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,16 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_chunks(path: Path, chunks: Iterable[str]) -> None:
     """:func:`atomic_write_text` of the text ``chunks`` make one after another, each written as it comes (a file
     too large to hold as one string: a long serving run's trace.json)."""
+    with staged_chunks(path, chunks):
+        pass
+
+
+@contextmanager
+def staged_chunks(path: Path, chunks: Iterable[str]) -> Iterator[None]:
+    """Write the text ``chunks`` (UTF-8, each as it comes) to a temporary file beside ``path`` on entering, and put
+    it in place of ``path`` (``os.replace``) when the ``with`` block ends, or remove it when the writing or the
+    block raises: a file made before the files written in the block and put in place after them (report.save's
+    trace.json, streamed before anything is written, in place after report.json and ops.csv)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -60,6 +71,7 @@ def atomic_write_chunks(path: Path, chunks: Iterable[str]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode a plain open() would
+        yield
         os.replace(tmp, path)
     except BaseException:
         try:

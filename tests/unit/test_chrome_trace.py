@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import json
+import tracemalloc
+
 import pytest
 
 from accelsim import simulate
-from accelsim.report.chrome_trace import trace_events
+from accelsim.report import chrome_trace
+from accelsim.report.chrome_trace import trace_events, write_chrome_trace
 
 
 def test_a_units_slices_never_overlap_and_sum_to_its_utilization():
@@ -49,3 +54,76 @@ def test_back_to_back_slices_stay_back_to_back_in_whole_nanoseconds():
             assert a[1] <= b[0]
             touching += a[1] == b[0]
     assert touching > 0  # the check saw back-to-back slices, the case that overlapped
+
+
+def _whole(res) -> str:
+    """trace.json's text as it was made before it was streamed: the whole document built, then json.dumps."""
+    return json.dumps(trace_events(res.segments, res.to_dict()["clock_hz"]), allow_nan=False)
+
+
+def test_the_trace_is_streamed_as_the_same_text_as_the_whole_document(tmp_path, monkeypatch):
+    # trace_chunks encodes BATCH events at a time; its text must be json.dumps of the whole document, byte for
+    # byte, whether the events end inside a batch or exactly at a batch's end. A run's events: the process name,
+    # a name and a sort index for each unit's track, a slice for each task that has a unit (no JOIN)
+    res = simulate("lenet5", "gemmini", trace=True)
+    tg = res.segments[0][0]
+    n = 1 + 2 * len(tg.units) + sum(t.unit >= 0 for t in tg.tasks)
+    assert len(trace_events(res.segments, res.to_dict()["clock_hz"])["traceEvents"]) == n
+    whole = _whole(res)
+    for batch in (chrome_trace.BATCH, 7, n, n - 1, 1):  # all events in one batch; many; exactly 1 and 2 batches
+        monkeypatch.setattr(chrome_trace, "BATCH", batch)
+        path = write_chrome_trace(res.segments, res.to_dict()["clock_hz"], tmp_path)
+        assert path == tmp_path / "trace.json"
+        assert path.read_text() == whole, batch
+    # Report.save writes the same file, and nothing else is left in the folder (no temporary file)
+    res.save(tmp_path / "saved", plots=False, trace=True)
+    assert (tmp_path / "saved" / "trace.json").read_text() == whole
+    assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == ["ops.csv", "report.html", "report.json",
+                                                                       "trace.json"]
+
+
+def test_a_passes_trace_is_streamed_in_the_same_memory_whatever_its_tasks(tmp_path, monkeypatch):
+    # the writer holds one batch of events (and their text) at a time, not an event per task: with BATCH = 64,
+    # ResNet-18's 496 tasks on a TPU v1 and ResNet-152's 2,979 (6 times as many) are written in the same peak memory
+    # (tracemalloc), within a factor 1.5; building ResNet-152's whole document and its text, as before, peaks at
+    # its 2,979 event dicts and 0.8 MB of text, more than 4 times as much
+    monkeypatch.setattr(chrome_trace, "BATCH", 64)
+    peaks, tasks, sizes = [], [], []
+    for workload in ("resnet18", "resnet152"):
+        res = simulate(workload, "tpu-v1", trace=True)
+        tasks.append(len(res.segments[0][0].tasks))
+        tracemalloc.start()
+        path = write_chrome_trace(res.segments, res.to_dict()["clock_hz"], tmp_path / f"{workload}.json")
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        sizes.append(path.stat().st_size)
+    assert tasks == [496, 2979]
+    assert peaks[1] < 1.5 * peaks[0]
+    tracemalloc.start()
+    assert len(_whole(res)) == sizes[1]
+    whole_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert 4 * peaks[1] < whole_peak
+
+
+def test_a_trace_that_cannot_be_made_changes_nothing(tmp_path, monkeypatch):
+    # trace.json is streamed to a temporary file before anything is written and put in place after report.json
+    # and ops.csv: when making it fails half-way, an earlier run's folder is left as it was and a new folder
+    # is not made
+    res = simulate("lenet5", "gemmini", trace=True)
+    old = tmp_path / "old"
+    res.save(old, plots=False, trace=True)
+    before = {p.name: p.read_bytes() for p in old.iterdir()}
+
+    real = chrome_trace.trace_chunks
+
+    def failing(segments, clock_hz):  # the document's opening and first events, then json.dumps's refusal
+        yield from itertools.islice(real(segments, clock_hz), 1)
+        raise ValueError("Out of range float values are not JSON compliant")
+
+    monkeypatch.setattr(chrome_trace, "trace_chunks", failing)
+    for folder in (old, tmp_path / "new"):
+        with pytest.raises(ValueError, match="not JSON compliant"):
+            res.save(folder, plots=False, trace=True)
+    assert {p.name: p.read_bytes() for p in old.iterdir()} == before
+    assert not (tmp_path / "new").exists()

@@ -307,16 +307,18 @@ def test_the_task_budget_error_names_every_command_line_override():
                                  "options.memory_budget=97KiB)")
 
 
-def test_a_traced_pass_holds_fewer_tasks_in_the_same_memory_budget():
-    # with options.trace each task costs TRACE_TASK_BYTES = 2.5 KiB (its trace.json slice is built in memory), not
-    # 1 KiB: a 160 KiB budget, less 8 KiB for each of a 1-layer MLP's 2 ops (options.OP_BYTES), holds 144 tasks
-    # untraced but 147,456 / 2,560 = 57 traced. The MLP's 112 tasks fit the first and not the second
-    from accelsim.options import TASK_BYTES, TRACE_TASK_BYTES
+def test_a_traced_pass_holds_as_many_tasks_in_the_same_memory_budget():
+    # trace.json is streamed (report.chrome_trace.trace_chunks): no task's event is held, so a traced task costs
+    # TASK_BYTES = 1 KiB as an untraced one does: a 160 KiB budget, less 8 KiB for each of a 1-layer MLP's 2 ops
+    # (options.OP_BYTES), holds (163,840 - 16,384) / 1,024 = 144 tasks either way, the MLP's 144 tasks traced or not;
+    # 1 B less, 163,839 B, holds 143, one too few
+    from accelsim.options import OP_BYTES, TASK_BYTES
 
-    assert TRACE_TASK_BYTES == 2.5 * TASK_BYTES == 2560  # the factor options.py and configuration.md document
     g, arch = mlp_graph(layers=1), make_arch()
-    assert 57 < len(lower(g, arch, Options())) <= 144
-    assert len(lower(g, arch, Options(memory_budget="160KiB"))) == len(lower(g, arch, Options()))
-    with pytest.raises(MappingError, match=r"more than 57 tasks .*\(163,840 B at ~2560 B a task with the trace, "
-                                           r"~1024 B without options.trace, after ~8192 B for each of its 2 ops\)"):
-        lower(g, arch, Options(memory_budget="160KiB", trace=True))
+    tasks = len(lower(g, arch, Options()))
+    assert tasks == 144 == (160 * 1024 - 2 * OP_BYTES) // TASK_BYTES
+    for trace in (False, True):
+        assert len(lower(g, arch, Options(memory_budget="160KiB", trace=trace))) == tasks
+        with pytest.raises(MappingError, match=r"more than 143 tasks .*\(163,839 B at ~1024 B a task, after ~8192 B "
+                                               r"for each of its 2 ops\)"):
+            lower(g, arch, Options(memory_budget=163_839, trace=trace))

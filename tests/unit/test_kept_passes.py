@@ -5,6 +5,7 @@ fit are simulated."""
 
 from __future__ import annotations
 
+import importlib
 import types
 from types import SimpleNamespace
 
@@ -25,17 +26,17 @@ def run(rows: int, tasks: int) -> SimpleNamespace:
 
 
 def test_kept_passes_are_counted_by_their_rows_and_traced_tasks():
-    assert (KEPT_PASS_BYTES, KEPT_ROW_BYTES, TRACE_TASK_BYTES) == (40_960, 2560, 2560)  # options.py's constants
-    # traced, a pass of 100 rows and 200 tasks keeps 40,960 + 100 × 2,560 + 200 × 2,560 = 808,960 B, under 1 MiB
-    # alone; with a second and 3 more like it to come, 5 × 808,960 = 4,044,800 B: refused before those 3
+    assert (KEPT_PASS_BYTES, KEPT_ROW_BYTES, TRACE_TASK_BYTES) == (40_960, 2560, 512)  # options.py's constants
+    # traced, a pass of 100 rows and 200 tasks keeps 40,960 + 100 × 2,560 + 200 × 512 = 399,360 B, under 1 MiB
+    # alone; with a second and 3 more like it to come, 5 × 399,360 = 1,996,800 B: refused before those 3
     kept = Kept(Options(memory_budget="1MiB", trace=True), "ADVICE")
     kept.keep([run(100, 200)], what="the prefill")
     with pytest.raises(MappingError) as e:
         kept.keep([run(100, 200)], alike=3, what="a decode step")
     assert str(e.value) == (
-        "this run keeps every simulated pass until its report is made: its 5 passes would keep ~4,044,800 B (a decode "
-        "step: ~808,960 B, 100 op rows and 200 tasks for the trace), more than options.memory_budget (1,048,576 B at "
-        "~2560 B a kept op row, ~40960 B a pass, ~2560 B a traced task) holds; ADVICE")
+        "this run keeps every simulated pass until its report is made: its 5 passes would keep ~1,996,800 B (a decode "
+        "step: ~399,360 B, 100 op rows and 200 tasks for the trace), more than options.memory_budget (1,048,576 B at "
+        "~2560 B a kept op row, ~40960 B a pass, ~512 B a traced task) holds; ADVICE")
     # untraced, its task graph is dropped: 40,960 + 256,000 = 296,960 B a pass, 3 fit (890,880 B), 4 do not
     Kept(Options(memory_budget="1MiB"), "ADVICE").keep([run(100, 200)], alike=2)
     with pytest.raises(MappingError, match=r"its 4 passes would keep ~1,187,840 B \(a pass: ~296,960 B, 100 op "
@@ -43,9 +44,9 @@ def test_kept_passes_are_counted_by_their_rows_and_traced_tasks():
                                            r"op row, ~40960 B a pass\) holds; ADVICE$"):
         Kept(Options(memory_budget="1MiB"), "ADVICE").keep([run(100, 200)], alike=3)
     # a pipeline stage and its one-micro-batch run (traced=1: only the first's task graph goes to the trace):
-    # 2 × 40,960 + 20 rows × 2,560 + 100 tasks × 2,560 = 389,120 B
-    with pytest.raises(MappingError, match=r"~389,120 B \(stage 0: ~389,120 B, 20 op rows and 100 tasks for"):
-        Kept(Options(memory_budget=389_119, trace=True), "ADVICE").keep([run(10, 100), run(10, 50)], traced=1,
+    # 2 × 40,960 + 20 rows × 2,560 + 100 tasks × 512 = 184,320 B
+    with pytest.raises(MappingError, match=r"~184,320 B \(stage 0: ~184,320 B, 20 op rows and 100 tasks for"):
+        Kept(Options(memory_budget=184_319, trace=True), "ADVICE").keep([run(10, 100), run(10, 50)], traced=1,
                                                                         what="stage 0")
     # before any pass: 25 passes' 40,960 B each = 1,024,000 B fit 1 MiB, 26 (1,064,960 B) do not
     Kept(Options(memory_budget="1MiB"), "ADVICE").expect(25)
@@ -109,15 +110,17 @@ def test_a_million_kept_decode_steps_are_refused_before_any_is_simulated():
 
 
 def test_a_traced_serving_run_keeps_every_pass_task_graph():
-    # with the trace every layer is simulated and each pass keeps its task graph for trace.json (2,560 B a task):
-    # a 2-layer llama2_7b's passes each fit 32 MiB alone (each pass is ~4,500 tasks, 11.5 MB at 2,560 B), 31 of
-    # them do not; refused after the first decode step, advising to leave out the trace
+    # with the trace every layer is simulated and each pass keeps its task graph for trace.json (512 B a task):
+    # a 2-layer llama2_7b's passes each fit 32 MiB alone (a decode step: 40,960 + 55 rows × 2,560 + 4,524 tasks ×
+    # 512 = 2,498,048 B), 31 of them do not (~77 MB); refused after the first decode step, advising to leave out
+    # the trace
     began, e = _serve(["seq_len=16", "decode_steps=30", "layers=2"], decode_samples=0, memory_budget="32MiB",
                       trace=True)
     assert isinstance(e, MappingError), e
     assert began == ["prefill", "decode step 0"] and "its 31 passes would keep" in str(e)
+    assert "(a decode step: ~2,498,048 B, 55 op rows and 4,524 tasks for the trace)" in str(e)
     assert "tasks for the trace), more than options.memory_budget (33,554,432 B at ~2560 B a kept op row, ~40960 B " \
-           "a pass, ~2560 B a traced task) holds; " in str(e) and ", leave out options.trace, or raise" in str(e)
+           "a pass, ~512 B a traced task) holds; " in str(e) and ", leave out options.trace, or raise" in str(e)
 
 
 def _pipeline_arch():
@@ -135,15 +138,21 @@ def _pipeline_arch():
     # a diffusion pipeline (tests/integration/test_diffusion.py's SD): text encoder, UNet and VAE decoder once each
     ({"model": "sd15", "image_size": 128, "steps": 3}, lambda: "h100", 3),
 ])
-def test_a_traced_run_of_a_few_passes_is_refused_when_together_they_exceed_the_budget(workload, arch, passes):
-    # each pass keeps 40,960 B, its rows and, traced, its tasks at 2,560 B: the run's passes keep
-    # passes × 40,960 + (rows + tasks) × 2,560 (its report's rows are its passes' rows, its tasks their tasks): a
-    # budget 1 B short is refused after the last pass, naming the trace; that budget runs
+def test_a_traced_run_of_a_few_passes_is_refused_when_together_they_exceed_the_budget(workload, arch, passes,
+                                                                                     monkeypatch):
+    # each pass keeps 40,960 B, its rows at 2,560 B and, traced, its tasks at 512 B: the run's passes keep
+    # passes × 40,960 + rows × 2,560 + tasks × 512 (its report's rows are its passes' rows, its tasks their tasks): a
+    # budget 1 B short is refused after the last pass, naming the trace; that budget runs. Lowering's own count of
+    # a pass (8 KiB an op, 1 KiB a task) is more than these few passes keep together, so it is set to 1 B a task
+    # and nothing an op here, for the kept count to be the one that binds
     from accelsim.api import simulate
+    lower_module = importlib.import_module("accelsim.mapping.lower")  # the module, not mapping's lower()
+    monkeypatch.setattr(lower_module, "OP_BYTES", 0)
+    monkeypatch.setattr(lower_module, "TASK_BYTES", 1)
 
     whole = simulate(workload, arch(), trace=True).to_dict()
     assert whole["simulation"]["passes"] == passes
-    need = passes * 40_960 + (len(whole["ops"]) + whole["simulation"]["tasks"]) * 2560
+    need = passes * 40_960 + len(whole["ops"]) * 2560 + whole["simulation"]["tasks"] * 512
     with pytest.raises(MappingError, match=rf"its {passes} passes would keep ~{need:,} B \(.*more than options"
                                            rf"\.memory_budget \({need - 1:,} B at .*; leave out options\.trace \(each "
                                            rf"pass's task graph is kept for trace\.json\), or raise options"

@@ -3,8 +3,9 @@
 * ``assign``: with ``options.split_ops`` an op's tile groups go round robin to the units of its kind it is split
   over: all of them on the chip (all systolic arrays of all cores, or all vector units) unless fewer do better by
   :func:`~.traffic.split_estimate` (without a shared cache every core streams the smaller operand: a memory-bound
-  GEMM stays on one core); otherwise list scheduling over estimated durations puts it on the unit that can start
-  it first.
+  GEMM stays on one core), each candidate priced with what ``residency`` would keep on chip (:class:`_Residency`:
+  a candidate on the core holding its inputs neither stores nor loads them; any other pays that round trip);
+  otherwise list scheduling over estimated durations puts it on the unit that can start it first.
 * ``residency``: with ``options.activations_on_chip`` an op's output stays in its core's SRAM (no store, no
   load) when it fits beside the other live activations within half the SRAM and every consumer runs on that
   core; each op's tiles then use the SRAM the resident activations leave free. The weights of ops marked
@@ -15,6 +16,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..hardware import Arch
@@ -42,6 +46,8 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, a
             pools.setdefault(u.group, []).append(i)
     by_core = {kind: _by_core(pool, units) for kind, pool in pools.items()}
     estimates = _estimates(arch)
+    # what activation residency (step 5) would keep on chip, as far as the ops assigned so far go
+    resident = _Residency(plans, arch, units, by_core) if options.split_ops and options.activations_on_chip else None
     out = []
     for p in plans:
         ready = max((finish.get(t, 0.0) for t in p.inputs), default=0.0)
@@ -50,8 +56,12 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, a
             out.append(p)
             continue
         pool = pools[p.unit_kind]
+        on_chip = None
         if options.split_ops and len(pool) > 1 and p.cycles > 1 and "output_tiles" not in p.details:
-            chosen, start, est = _split_units(p, by_core[p.unit_kind], free, ready, arch, options, estimates)
+            if resident is not None:
+                on_chip = resident.on_chip(p, finish)
+            chosen, start, est = _split_units(p, by_core[p.unit_kind], free, ready, arch, options, estimates,
+                                              on_chip)
             for u in chosen:
                 free[u] = start + est
         elif options.split_ops and len(pool) > 1 and p.cycles >= len(pool):  # a GPU core's output tiles: every unit
@@ -68,18 +78,135 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, a
             raise budget.error(p.op.name)
         cores = {units[u].core for u in chosen}
         finish[p.op.name] = free[chosen[0]]
-        out.append(p._replace(units=chosen, core=cores.pop() if len(cores) == 1 else None))
+        core = cores.pop() if len(cores) == 1 else None
+        if resident is not None:
+            resident.settle(p, core, on_chip)
+        out.append(p._replace(units=chosen, core=core))
     return tuple(out)
+
+
+@dataclass(slots=True)
+class _OnChip:
+    """What activation residency (step 5) would keep on chip for the candidates of one op, as far as the ops
+    assigned before it go (:meth:`_Residency.on_chip`). A one-core candidate on a core that holds some of its inputs
+    reads them there and starts without their producers' stores; any other sends them to main memory: it starts
+    after those stores (each producer's ``store`` cycles) and every other reader of theirs loads them (their bytes
+    at main-memory bandwidth and a latency each: ``extra``, cycles it adds to other ops). ``ready`` and ``extra``
+    are those of a candidate on no such core (or on several cores); ``homes`` maps the index (in
+    ``_split_units``' ``cores``) of each such core to its (start, bytes of its A and B activations on chip:
+    :func:`~.traffic.split_estimate`'s ``on_chip``, extra). ``keep`` says whether its output fits on a core beside
+    the outputs kept there; a one-core candidate that reads some inputs on chip keeps it (its consumer can follow
+    it), and when one can, a candidate that does not has its next reader load it (``after``, added to its extra).
+    ``_split_units`` sets, for a one-core choice whose output fits, ``store``: the cycles its store adds to the
+    chosen candidate's estimate, and ``kept``: whether that estimate left them out."""
+
+    ready: float
+    extra: float
+    homes: dict[int, tuple[float, int, int, float]]
+    keep: Callable[[int], bool]
+    after: float
+    store: float = field(default=0.0)
+    kept: bool = field(default=False)
+
+
+class _Residency:
+    """The outputs activation residency (step 5) may keep on chip as far as :func:`assign` has gone, for the choice
+    of the next op's units (:class:`_OnChip`): an op on one core keeps its output in that core's SRAM when ops read
+    it and it fits in :func:`activation_region` beside the outputs kept there (the rule of :func:`residency`), until
+    a reader runs elsewhere (residency keeps an output only when every reader runs on its core) or its last reader
+    has run."""
+
+    def __init__(self, plans: tuple[Plan, ...], arch: Arch, units: tuple[Unit, ...],
+                 by_core: dict[str, list[list[int]]]) -> None:
+        self.readers: dict[str, int] = {}  # tensor → the working ops that read it
+        self.last: dict[str, int] = {}  # tensor → the index of the last
+        for p in plans:
+            if p.works:
+                for t in dict.fromkeys(p.inputs):
+                    self.readers[t] = self.readers.get(t, 0) + 1
+                    self.last[t] = p.index
+        self.region = activation_region(arch)
+        self.bpc, self.lat = arch.bytes_per_cycle(arch.main_memory), arch.latency_cycles(arch.main_memory)
+        # each unit kind's cores, by their index in by_core's lists, and back
+        self.ids = {kind: [units[c[0]].core for c in cores] for kind, cores in by_core.items()}
+        self.index = {kind: {core: i for i, core in enumerate(ids)} for kind, ids in self.ids.items()}
+        # tensor → (its core, its bytes, its store's cycles, whether its producer's finish leaves them out)
+        self.home: dict[str, tuple[int, int, float, bool]] = {}
+        self.held: dict[int, int] = {}  # core → the bytes of those
+
+    def on_chip(self, p: Plan, finish: dict[str, float]) -> _OnChip:
+        """The :class:`_OnChip` of ``p``, whose inputs' producers finish at ``finish``."""
+        home, op = self.home, p.op
+        inputs = list(dict.fromkeys(p.inputs))
+        homed = [t for t in inputs if t in home]
+        loads = {t: (self.readers[t] - 1) * (home[t][1] / self.bpc + self.lat) for t in homed}
+        # (a producer's finish leaves out the store of an output it keeps, or counts one that may not happen)
+        ready = max((finish.get(t, 0.0) + self._shift(t, None) for t in inputs), default=0.0)
+        index = self.index[p.unit_kind]
+        pairs = op.kind in (OpKind.MATMUL, OpKind.ATTENTION) and len(p.operands) > 1  # activation × activation
+        homes: dict[int, tuple[float, int, int, float]] = {}
+        for core in dict.fromkeys(home[t][0] for t in homed):
+            if core not in index:
+                continue
+            at = max(finish.get(t, 0.0) + self._shift(t, core) for t in inputs)
+            a = b = 0  # (a logical input is on chip when the core holds all its tensors)
+            for i, (tensors, shape) in enumerate(zip(p.operands, op.in_shapes, strict=False)):
+                if tensors and all(t in home and home[t][0] == core for t in tensors):
+                    if pairs and i > 0:
+                        b += math.prod(shape) * op.elem_bytes
+                    else:
+                        a += math.prod(shape) * op.elem_bytes
+            homes[index[core]] = (at, a, b, sum(loads[t] for t in homed if home[t][0] != core))
+        size, held, region, ids = op.out_bytes, self.held, self.region, self.ids[p.unit_kind]
+        keeps = bool(self.readers.get(op.name)) and size <= region
+        return _OnChip(ready, sum(loads.values()), homes, lambda i: keeps and held.get(ids[i], 0) + size <= region,
+                       size / self.bpc + self.lat if keeps else 0.0)
+
+    def _shift(self, t: str, core: int | None) -> float:
+        """When ``t`` is ready for an op on ``core`` (None: on several), from its producer's finish: a producer
+        whose estimate left its store out (it kept its output) stores it for an op elsewhere; one whose estimate
+        counted it spares it for an op on its core."""
+        h = self.home.get(t)
+        if h is None:
+            return 0.0
+        _, _, store, kept = h
+        return (store if kept else 0.0) - (store if h[0] == core else 0.0)
+
+    def settle(self, p: Plan, core: int | None, on_chip: _OnChip | None) -> None:
+        """``p`` took its units on ``core`` (None: several; ``on_chip`` its :class:`_OnChip`, if it had one): its
+        inputs kept on another core go to main memory; its output stays when it fits beside those kept on its core;
+        then the inputs it reads last leave."""
+        home, held = self.home, self.held
+        inputs = list(dict.fromkeys(p.inputs))
+        for t in inputs:
+            h = home.get(t)
+            if h is not None and h[0] != core:
+                del home[t]
+                held[h[0]] -= h[1]
+        size = p.op.out_bytes
+        if core is not None and self.readers.get(p.op.name) and held.get(core, 0) + size <= self.region:
+            home[p.op.name] = (core, size, 0.0, False) if on_chip is None else (core, size, on_chip.store, on_chip.kept)
+            held[core] = held.get(core, 0) + size
+        for t in inputs:
+            h = home.get(t)
+            if h is not None and self.last[t] == p.index:
+                del home[t]
+                held[h[0]] -= h[1]
+
+
+def activation_region(arch: Arch) -> int:
+    """The bytes of a core's SRAM its resident activations may hold (step 5): half of it."""
+    return arch.core.sram.total_bytes // 2
 
 
 # (the Arch last estimated on, its split estimates by key): one tuple, replaced whole, so that the repeated layers and
 # passes of a model on one arch (a serving run's steps) are estimated once
-_ESTIMATES: list[tuple[Arch | None, dict[tuple, dict[tuple[int, int], tuple[float, float, float]]]]] = [(None, {})]
+_ESTIMATES: list[tuple[Arch | None, dict[tuple, dict[tuple, tuple[float, float, float]]]]] = [(None, {})]
 _ESTIMATES_MAX = 4096  # ops' estimates kept for one arch; then it starts afresh
 _ESTIMATES_COUNTS_MAX = 1 << 18  # and their counts of units' (~200 B each: an op on 4,096 cores has 4,096)
 
 
-def _estimates(arch: Arch) -> dict[tuple, dict[tuple[int, int], tuple[float, float, float]]]:
+def _estimates(arch: Arch) -> dict[tuple, dict[tuple, tuple[float, float, float]]]:
     """The split estimates kept for ``arch`` (:func:`_split_units`)."""
     held = _ESTIMATES[0]
     full = len(held[1]) > _ESTIMATES_MAX or sum(map(len, held[1].values())) > _ESTIMATES_COUNTS_MAX
@@ -98,19 +225,22 @@ def _by_core(pool: list[int], units: tuple[Unit, ...]) -> list[list[int]]:
 
 
 def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: float, arch: Arch, options: Options,
-                 estimates: dict[tuple, dict[tuple[int, int], tuple[float, float, float]]],
+                 estimates: dict[tuple, dict[tuple, tuple[float, float, float]]], on_chip: _OnChip | None = None,
                  ) -> tuple[tuple[int, ...], float, float]:
     """How many of its kind's units an op splits over, and which: (the units, their start, the estimated cycles).
 
     Every count is a candidate (none with more units than the op's compute cycles): 1 to all of one core's units
-    (those of the core that frees them first), then every number of whole cores (those that free first). The op
-    takes all of them unless fewer do better: from the most units down, a count replaces the one held when it is
-    faster by the pipeline estimate of :func:`~.traffic.split_estimate` and no slower by its bound (the busiest
-    unit's compute or the transfers, whichever is longer; each from the units' start: a memory-bound op moving as
-    many bytes on fewer cores goes by the estimate), or computes no longer and moves no more bytes from no later a
-    start (a GEMM over 5 cores whose columns take as many folds of the arrays
-    as over 4 only copies its smaller operand once more). ``estimates`` keeps the estimates by what they read of
-    the op (its priced signature, cycles and operand count) and of the options.
+    (those of the core that frees them first, and with ``on_chip`` those of each core holding some of its inputs),
+    then every number of whole cores (those that free first). The op takes all of them unless fewer do better:
+    from the most units down, a count replaces the one held when it is faster by the pipeline estimate of
+    :func:`~.traffic.split_estimate` and by its bound (the busiest unit's compute or the transfers, whichever is
+    longer, each from the units' start; less the memory latency of a first load or a last store the candidate does
+    not make), both with the cycles it adds to other ops (:class:`_OnChip`'s extra), or computes no longer, moves no
+    more bytes and adds no more from no later a start (a GEMM over 5 cores whose columns take as many folds of the
+    arrays as over 4 only copies its smaller operand once more). ``on_chip`` prices each one-core candidate with
+    the inputs its core holds and whether its output stays (:class:`_OnChip`); without it nothing is on chip.
+    ``estimates`` keeps the estimates by what they read of the op (its priced signature, cycles and operand count),
+    of the options and of what is on chip.
 
     Each count costs O(1) beyond its estimate (itself O(1) in the units, cached), and only the chosen count's
     units are listed, so that an op on a chip of thousands of cores is not O(cores²): the cores' free times are
@@ -128,11 +258,28 @@ def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: floa
     core_free = sorted((free[c[-1]], i) for i, c in enumerate(ordered))
     cands: list[_Split] = []
 
-    def candidate(n: int, ncores: int, freed: float, core: int) -> None:
-        got = known.get((n, ncores))
+    def estimate(n: int, ncores: int, core: int, keep: bool | None = None,
+                 ) -> tuple[float, tuple[float, float, float], float, bool]:
+        """The start its inputs allow, the estimate of n units of ``ncores`` cores (of one: core ``core``), the
+        cycles its choice adds to other ops and whether its output stays on chip (:class:`_OnChip`)."""
+        at, res, extra = ready, [0, 0], 0.0
+        if on_chip is not None:
+            at, extra = on_chip.ready, on_chip.extra
+            if ncores == 1:
+                at, *res, extra = on_chip.homes.get(core, (at, 0, 0, extra))
+                keep = (on_chip.keep(core) and res != [0, 0]) if keep is None else keep
+            if not keep and on_chip.homes:
+                extra += on_chip.after
+        key = (n, ncores, *res, True) if keep else (n, ncores) if res == [0, 0] else (n, ncores, *res)
+        got = known.get(key)
         if got is None:
-            got = known[n, ncores] = split_estimate(p, arch, options, n, ncores, produced=ready > 0)
-        cands.append(_Split(n, ncores, core, max(ready, freed), *got))
+            got = known[key] = split_estimate(p, arch, options, n, ncores, produced=ready > 0,
+                                              on_chip=(res[0], res[1]), keep_out=bool(keep))
+        return at, got, extra, bool(keep)
+
+    def candidate(n: int, ncores: int, freed: float, core: int) -> None:
+        at, got, extra, keep = estimate(n, ncores, core)
+        cands.append(_Split(n, ncores, core, max(at, freed), *got, extra, keep))
 
     lowest = [c[0] for c in ordered]  # each core's lowest unit among its first n
     for n in range(1, min(per_core, p.cycles) + 1):  # the n units of one core that free first
@@ -140,14 +287,30 @@ def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: floa
             lowest[i] = min(lowest[i], o[n - 1])
         freed, _, core = min((free[o[n - 1]], lowest[i], i) for i, o in enumerate(ordered))
         candidate(n, 1, freed, core)
+    if on_chip is not None and on_chip.homes:  # and the n units of each core that holds some of its inputs
+        listed = {(c.nunits, c.core) for c in cands}
+        for h in on_chip.homes:
+            for n in range(1, min(per_core, p.cycles) + 1):
+                if (n, h) not in listed:
+                    candidate(n, 1, free[ordered[h][n - 1]], h)
+        cands.sort(key=lambda c: c.nunits)  # (stable: for a count, the core that frees first, then those)
     for ncores in range(2, min(len(cores), p.cycles // per_core) + 1):  # the ncores cores that free first
         candidate(per_core * ncores, ncores, core_free[ncores - 1][0], -1)
+    lat = arch.latency_cycles(arch.main_memory)
+
+    def bound(c: _Split) -> float:  # (less the latency of a first load or a last store it does not make)
+        return c.start + max(c.compute, c.memory) - lat * ((c.memory == 0) + c.kept) + c.extra
+
     best = cands[-1]
     for c in reversed(cands[:-1]):
-        faster = (c.start + c.est < best.start + best.est
-                  and c.start + max(c.compute, c.memory) < best.start + max(best.compute, best.memory))
-        if faster or (c.compute <= best.compute and c.memory <= best.memory and c.start <= best.start):
+        faster = c.start + c.est + c.extra < best.start + best.est + best.extra and bound(c) < bound(best)
+        if faster or (c.compute <= best.compute and c.memory <= best.memory and c.start <= best.start
+                      and c.extra <= best.extra):
             best = c
+    if on_chip is not None and best.ncores == 1 and on_chip.keep(best.core):
+        stays = estimate(best.nunits, 1, best.core, keep=True)[1][0]
+        on_chip.store = max(estimate(best.nunits, 1, best.core, keep=False)[1][0] - stays, 0.0)
+        on_chip.kept = best.kept
     if best.ncores == 1:
         units = tuple(sorted(ordered[best.core][:best.nunits]))
     else:
@@ -166,6 +329,8 @@ class _Split(NamedTuple):
     est: float
     compute: float
     memory: float
+    extra: float = 0.0  # the cycles it adds to other ops (:class:`_OnChip`)
+    kept: bool = False  # its output stays on chip
 
 
 def residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Options) -> tuple[Plan, ...]:
@@ -180,7 +345,7 @@ def residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Option
             for t in p.inputs:
                 last_use[t] = p.index
                 users.setdefault(t, []).append(p)
-    region = arch.core.sram.total_bytes // 2
+    region = activation_region(arch)
     live: dict[int, dict[str, int]] = {}  # core → its resident outputs (only cores holding some: a GPU has 100+)
     held: dict[int, int] = {}  # core → the bytes of those
     out = []

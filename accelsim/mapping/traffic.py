@@ -451,7 +451,8 @@ def _times(nbytes: int, f: int | Fraction) -> int:
 
 
 def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: int,
-                   produced: bool = False) -> tuple[float, float, float]:
+                   produced: bool = False, on_chip: tuple[int, int] = (0, 0), keep_out: bool = False,
+                   ) -> tuple[float, float, float]:
     """How long an op split over ``nunits`` units of ``ncores`` cores takes once its inputs are ready, in cycles,
     as :func:`traffic`, :func:`unit_cycles` and the emitter price it, for :func:`~.choice.assign`'s choice of how
     many units: (the pipeline estimate, the busiest unit's compute, the transfers at bandwidth).
@@ -465,18 +466,22 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     only for a free buffer: those bytes are not counted (on an arch whose kernels are dispatched all are: a
     kernel reads nothing before it runs). The pipeline estimate streams the groups: the transfers back to back with the last group's compute
     behind them, or each unit's groups at the pace its buffers allow with the main memory's latency (with a ramp,
-    :func:`ramp_groups`, the first transfer and the last compute are its smallest piece's). Resident
-    activations, placement in other memories and access granules are left out: the estimate compares splits."""
+    :func:`ramp_groups`, the first transfer and the last compute are its smallest piece's). ``on_chip`` are the
+    bytes of its A and B activations already in the core's SRAM (a one-core candidate on the core whose earlier ops
+    left them resident, :func:`~.choice.assign`) and ``keep_out`` that its output stays there: neither moves, and
+    an op that moves nothing waits no memory latency. Placement in other memories and access granules are left out:
+    the estimate compares splits."""
     op = p.op
     elem = op.elem_bytes
     if op.kind in (OpKind.MATMUL, OpKind.ATTENTION) and len(p.operands) > 1:  # activation × activation
         a_tot = math.prod(op.in_shapes[0]) * elem
-        acts_b = op.in_bytes - a_tot
+        acts_b = op.in_bytes - a_tot - on_chip[1]
+        a_tot -= on_chip[0]
     else:
         passes = vector.input_passes(op, arch.core.vector) if not op.kind.is_matmul else 1
-        a_tot, acts_b = op.in_bytes * passes, 0
+        a_tot, acts_b = (op.in_bytes - on_chip[0]) * passes, 0
     params = op.weight_bytes
-    b_tot, out = acts_b + params, op.out_bytes
+    b_tot, out = acts_b + params, 0 if keep_out else op.out_bytes
     sram = arch.core.sram
     cut: dict = {}
     compute = busiest_unit_cycles(p, arch, nunits, a_tot <= b_tot, cut) if nunits > 1 else p.cycles
@@ -502,7 +507,7 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     # (a ramp, :func:`ramp_groups`, cuts each unit's first and last group into pieces: the first transfer ahead and
     # the last compute behind are its smallest piece's, 2^-r of a group)
     each = -(-groups // nunits)
-    c, t, lat = compute / each, memory / groups, arch.latency_cycles(arch.main_memory)
+    c, t, lat = compute / each, memory / groups, arch.latency_cycles(arch.main_memory) if memory > 0 else 0
     period = (max((slots - 1) * c, t + lat) + c) / slots
     ramp = 0 if gpu_groups(p, arch) else ramp_groups(p, groups, nunits, a_tot + b_tot + out,
                                                      main.sustained_bandwidth, options.ramp_max)

@@ -1,7 +1,7 @@
 """More cores and a faster clock never make a run slower: the mapper splits an op over only as many units as pay
-(mapping/choice.py ``assign``), and tile groups are sized by compute cycles and transfer time, not by the clock
-(mapping/traffic.py ``tile_groups``); an op cut along its GEMM count copies no operand. The hand calculations are
-in each test's comments."""
+(mapping/choice.py ``assign``, weighing the activations a core keeps on chip), and tile groups are sized by compute
+cycles and transfer time, not by the clock (mapping/traffic.py ``tile_groups``); an op cut along its GEMM count
+copies no operand. The hand calculations are in each test's comments."""
 
 from __future__ import annotations
 
@@ -93,6 +93,61 @@ def test_a_grouped_conv_split_along_its_groups_copies_nothing():
         assert rep["bytes"]["hbm"] == 401_408 + 18_432 + 128 + 401_408
     assert rep["ops"][0]["mapping"]["split"] == "count"
     assert rep["ops"][0]["mapping"]["units"] == 4
+
+
+# a GEMM then a layer norm of its output: 1024 × 1024 int8 activations, 1 MiB each
+GEMM_NORM = {"model": "layers", "input": [1024, 1024],
+             "layers": [{"type": "linear", "out_features": 1024, "bias": False}, {"type": "layer_norm"}]}
+
+
+def test_a_norm_after_a_gemm_stays_on_the_gemm_core():
+    """tpu-v1 (700 MHz, DDR3 at 34e9 / 700e6 = 48.57 B a cycle, 24 MiB unified buffer: resident activations take up
+    to half of it) with 128 vector lanes, cores 1, 2 and 4. The 1024³ GEMM stays on one core (memory-bound, as in
+    the first test) and its output C (1 MiB) fits the 12 MiB a core keeps on chip. The norm computes 1,048,576
+    elements × 6 cycles (hardware.py's layernorm) / 128 lanes = 49,152 cycles (70.2 µs) on one vector unit, 24,576
+    on each of two; one pass of C through DDR3 is 2^20 / 48.57 = 21,588 cycles (30.8 µs).
+
+    On the GEMM's core the norm reads C on chip and writes its output (a graph output) under its compute: about
+    49,152 cycles after the GEMM. Split over both cores it reads C from DDR3 and writes its output, 2 × 21,588
+    cycles of transfers, after the GEMM's store of C, another 21,588: about 64,800. So it stays, and main memory
+    moves A and B (2 MiB), gamma and beta (2 × 1,024 B) and the norm's output (1 MiB): 3,147,776 B, the one-core
+    run's bytes and time. The choice used to leave residency out and split it: 5,246,976 B (C written and read,
+    gamma and beta on both cores) and 155.1 µs against 133.8 µs on one core."""
+    sets = ["arch.core.vector.lanes=128"]
+    one = _run(GEMM_NORM, "tpu-v1", sets)
+    assert one["bytes"]["hbm"] == 3 * 2**20 + 2 * 1024
+    for cores in (2, 4):
+        rep = _run(GEMM_NORM, "tpu-v1", [*sets, f"arch.cores={cores}"])
+        gemm, norm = rep["ops"]
+        assert (gemm["core"], norm["core"]) == (0, 0), cores
+        assert gemm["mapping"]["resident_output"], cores
+        assert gemm["bytes"]["hbm"] == 2 * 2**20
+        assert norm["bytes"]["hbm"] == 2**20 + 2 * 1024
+        assert rep["bytes"]["hbm"] == one["bytes"]["hbm"]
+        assert rep["seconds"] == one["seconds"]
+
+
+def test_the_split_estimate_leaves_out_what_stays_on_chip():
+    """The norm of GEMM_NORM on tpu-v1 priced on one unit with nothing loaded ahead: its transfers are its input
+    (1 MiB), gamma and beta (2 × 1,024 B) and its output (1 MiB) at 48.57 B a cycle, 43,218.8 cycles; with its input
+    on chip and its output kept there, gamma and beta alone, 2,048 / 48.57 = 42.2 cycles. Its compute is 49,152
+    cycles either way (1,048,576 × 6 / 128)."""
+    from accelsim.config import build_graph
+    from accelsim.mapping.aliases import aliases
+    from accelsim.mapping.fusion import fuse, pipeline
+    from accelsim.mapping.pricing import price
+    from accelsim.mapping.traffic import split_estimate
+    from accelsim.options import Options
+
+    arch = load_arch("tpu-v1", ["cores=2", "core.vector.lanes=128"])
+    graph = build_graph(load_workload(GEMM_NORM), arch.dtype)
+    plans = pipeline(price(fuse(aliases(graph, Options()), graph, arch), arch), arch)
+    (norm,) = [p for p in plans if p.op.name == "layernorm"]
+    bpc = 34e9 / 700e6
+    _, compute, memory = split_estimate(norm, arch, Options(), 1, 1)
+    assert (compute, memory) == (49_152, pytest.approx((2 * 2**20 + 2 * 1024) / bpc))
+    _, compute, memory = split_estimate(norm, arch, Options(), 1, 1, on_chip=(2**20, 0), keep_out=True)
+    assert (compute, memory) == (49_152, pytest.approx(2 * 1024 / bpc))
 
 
 CLOCKS = ["500MHz", "1GHz", "2GHz", "4GHz"]

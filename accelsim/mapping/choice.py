@@ -95,8 +95,9 @@ class _OnChip:
     are those of a candidate on no such core (or on several cores); ``homes`` maps the index (in
     ``_split_units``' ``cores``) of each such core to its (start, bytes of its A and B activations on chip:
     :func:`~.traffic.split_estimate`'s ``on_chip``, extra). ``keep`` says whether its output fits on a core beside
-    the outputs kept there; a one-core candidate that reads some inputs on chip keeps it (its consumer can follow
-    it), and when one can, a candidate that does not has its next reader load it (``after``, added to its extra).
+    the outputs kept there; a one-core candidate that reads some inputs on chip keeps it if it fits (its consumer
+    can follow it), and when some core holds inputs, a candidate that does not keep it has its next reader load it
+    (``after``, added to its extra; the same for every candidate when none keeps it, so then it weighs nothing).
     ``_split_units`` sets, for a one-core choice whose output fits, ``store``: the cycles its store adds to the
     chosen candidate's estimate, and ``kept``: whether that estimate left them out."""
 
@@ -262,20 +263,21 @@ def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: floa
                  ) -> tuple[float, tuple[float, float, float], float, bool]:
         """The start its inputs allow, the estimate of n units of ``ncores`` cores (of one: core ``core``), the
         cycles its choice adds to other ops and whether its output stays on chip (:class:`_OnChip`)."""
-        at, res, extra = ready, [0, 0], 0.0
+        at, a, b, extra = ready, 0, 0, 0.0
         if on_chip is not None:
             at, extra = on_chip.ready, on_chip.extra
             if ncores == 1:
-                at, *res, extra = on_chip.homes.get(core, (at, 0, 0, extra))
-                keep = (on_chip.keep(core) and res != [0, 0]) if keep is None else keep
+                at, a, b, extra = on_chip.homes.get(core, (at, a, b, extra))
+                keep = (on_chip.keep(core) and a + b > 0) if keep is None else keep
             if not keep and on_chip.homes:
                 extra += on_chip.after
-        key = (n, ncores, *res, True) if keep else (n, ncores) if res == [0, 0] else (n, ncores, *res)
+        keep = bool(keep)
+        key = (n, ncores, a, b, keep)
         got = known.get(key)
         if got is None:
-            got = known[key] = split_estimate(p, arch, options, n, ncores, produced=ready > 0,
-                                              on_chip=(res[0], res[1]), keep_out=bool(keep))
-        return at, got, extra, bool(keep)
+            got = known[key] = split_estimate(p, arch, options, n, ncores, produced=ready > 0, on_chip=(a, b),
+                                              keep_out=keep)
+        return at, got, extra, keep
 
     def candidate(n: int, ncores: int, freed: float, core: int) -> None:
         at, got, extra, keep = estimate(n, ncores, core)

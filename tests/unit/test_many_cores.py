@@ -181,3 +181,35 @@ def test_the_early_budget_check_never_refuses_a_pass_that_fits():
     assert len(lower(g, arch, Options(memory_budget=ops + tasks * TASK_BYTES))) == tasks
     with pytest.raises(MappingError, match=f"more than {tasks - 1:,} tasks"):
         lower(g, arch, Options(memory_budget=ops + (tasks - 1) * TASK_BYTES))
+
+
+def test_the_candidates_on_cores_holding_inputs_stay_o1_each(monkeypatch):
+    # with activation residency weighed (choice._Residency), an op's candidates are 1 to all units of the core that
+    # frees first, 1 to all units of each core holding some of its inputs, and 2 to all whole cores; each is one
+    # estimate, and the chosen one-core count is priced twice more (with and without its store). bert_base on
+    # tpu-v4 with 64 cores (4 MXUs or 1 vector unit a core): an op reading inputs from h cores makes at most
+    # per_core · (1 + h) + 63 + 2 estimates (75 + 2 for a GEMM with h = 2), not a number per core and unit
+    import collections
+
+    arch = load_arch("tpu-v4", ["arch.cores=64"])
+    plans = _plans({"model": "bert_base", "seq_len": 128}, arch)
+    calls: collections.Counter = collections.Counter()
+    bounds: dict[str, int] = {}
+    estimate, split_units = choice.split_estimate, choice._split_units
+
+    def counting(p, *args, **kwargs):
+        calls[p.op.name] += 1
+        return estimate(p, *args, **kwargs)
+
+    def bounded(p, cores, free, ready, arch, options, estimates, on_chip=None):
+        homes = len(on_chip.homes) if on_chip is not None else 0
+        bounds[p.op.name] = len(cores[0]) * (1 + homes) + len(cores) - 1 + 2
+        return split_units(p, cores, free, ready, arch, options, estimates, on_chip)
+
+    monkeypatch.setattr(choice, "split_estimate", counting)
+    monkeypatch.setattr(choice, "_split_units", bounded)
+    monkeypatch.setattr(choice, "_ESTIMATES", [(None, {})])  # (none kept from an earlier test)
+    choice.assign(plans, build_units(arch), Options(), arch, None)
+    assert len(bounds) > 100 and all(calls[name] <= bound for name, bound in bounds.items())
+    assert max(calls.values()) > 63  # (the whole-core counts were estimated, not found in a cache)
+    assert any(b > 4 + 63 + 2 for b in bounds.values())  # some op read inputs kept on a core

@@ -124,9 +124,10 @@ class Options(BaseModel):
                           "16 keeps LLaMA-2-7B serving within 0.01 % of 32.")
     ramp_max: int = Field(
         4, ge=0, le=8,
-        description="Halvings of a unit's first and last tile group where max_tiles_per_op leaves an op's groups "
-                    "coarser than its finest (docs/architecture.md, \"Tasks\": the ramp lets each unit start "
-                    "after a small load and end on a small compute and store): an op so cut runs up to "
+        description="The most halvings of a unit's first and of its last tile group where max_tiles_per_op leaves "
+                    "an op's groups coarser than its finest (docs/architecture.md, \"Tasks\": the ramp lets each "
+                    "unit start after a small load and end on a small compute and store; each end keeps the "
+                    "halvings that pay, traffic.ramp_groups): an op so cut runs up to "
                     "2 × ramp_max more groups a unit. 0 turns the ramp off (fewest tasks, the coarse ends' "
                     "bubbles back: 8192³ on tpu-v4 4.04 -> 4.73 ms).")
     min_tiles_per_op: PositiveInt = Field(

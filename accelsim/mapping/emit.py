@@ -84,29 +84,42 @@ def split_weighted(total: int, weights: list[int]) -> list[int]:
     return parts
 
 
-def ramp_shares(each: int, ramp: int) -> tuple[list[int], list[bool]]:
+def _cut(halvings: int) -> list[int]:
+    """A group cut by ``halvings`` halvings towards its start: each piece's size as an exponent e (2^-e of the
+    group), smallest first: [h, h, h−1, …, 1], or [0] (whole) for none."""
+    return [halvings] + list(range(halvings, 0, -1)) if halvings else [0]
+
+
+def ramp_shares(each: int, ramp: tuple[int, int]) -> tuple[list[int], list[bool]]:
     """A unit's groups as shares of its work, and whether each shares the next one's buffer, for ``each`` groups
-    and ``ramp`` (:func:`~.traffic.ramp_groups`): the first group cut into pieces of 1, 1, 2, …, 2^(ramp−1) parts
-    in 2^ramp of it and the last into the same pieces in reverse (2^(ramp−1), …, 2, 1, 1), the groups between
-    whole; one group alone is cut into the pieces of ramp − 1 up, then down. A cut group's pieces but the last share
-    the last's buffer. ``each`` + 2·ramp groups (``each`` + 2·ramp − 1 for one group)."""
-    if not ramp:
+    and ``ramp`` = (f, l) halvings (:func:`~.traffic.ramp_groups`): the first group cut into pieces of 1, 1, 2, …,
+    2^(f−1) parts in 2^f of it and the last into 2^(l−1), …, 2, 1, 1 parts in 2^l of it, the groups between
+    whole; one group alone is cut into the pieces of f − 1 halvings up in its first half and l − 1 down in its
+    second (of f up, or l down, in all of it when the other is 0). A cut group's pieces but the last share the
+    last's buffer. ``each`` + f + l groups (``each`` + f + l − 1 for one group cut at both ends)."""
+    first, last = ramp
+    if not first and not last:
         return [1] * each, [False] * each
     if each == 1:
-        up = [1] + [1 << i for i in range(ramp - 1)]
-        return up + up[::-1], [True] * (2 * ramp - 1) + [False]
-    up = [1] + [1 << i for i in range(ramp)]
-    piece = [True] * ramp + [False]
-    return up + [1 << ramp] * (each - 2) + up[::-1], piece + [False] * (each - 2) + piece
+        if first and last:
+            exps = [e + 1 for e in _cut(first - 1)] + [e + 1 for e in _cut(last - 1)[::-1]]
+        else:
+            exps = _cut(first) if first else _cut(last)[::-1]
+        joins = [True] * (len(exps) - 1) + [False]
+    else:
+        exps = _cut(first) + [0] * (each - 2) + _cut(last)[::-1]
+        joins = [True] * first + [False] * (each - 1) + [True] * last + [False]
+    top = max(exps)
+    return [1 << (top - e) for e in exps], joins
 
 
 def group_plan(p: Plan, ngroups: int, count: int = 1, unit_cycles: tuple[int, ...] = (),
-               ramp: int = 0) -> tuple[list[int], list[int], list[int]]:
+               ramp: tuple[int, int] = (0, 0)) -> tuple[list[int], list[int], list[int]]:
     """The unit, the compute cycles and the share of the op's bytes (weights) of each of its tile groups, in
     emission order. ``count`` > 1: the op runs on one unit standing for ``count`` lock-step cores (a GPU's SMs).
     An op split over several units (not into a GPU's output tiles) gives each unit its own work (``unit_cycles``,
     :func:`~.traffic.unit_cycles`; an even cut of the op's cycles without) as ⌈ngroups / units⌉ groups, dealt round
-    robin, so every unit gets as many groups and an even share of the bytes. ``ramp`` > 0 (not on a GPU): each
+    robin, so every unit gets as many groups and an even share of the bytes. A ``ramp`` (not on a GPU): each
     unit's first and last groups are cut into pieces halving towards the op's ends (:func:`ramp_shares`; work and
     bytes alike), so that a unit starts after a small load, each piece computes while the next, twice its size,
     loads, and the op ends with a small piece's compute and store."""
@@ -114,7 +127,7 @@ def group_plan(p: Plan, ngroups: int, count: int = 1, unit_cycles: tuple[int, ..
         return _lockstep_plan(p, count)
     nunits = len(p.units)
     if "output_tiles" not in p.details:
-        if nunits == 1 and not ramp:
+        if nunits == 1 and not any(ramp):
             return [p.units[0]] * ngroups, split(p.cycles, ngroups), [1] * ngroups
         shares, _ = ramp_shares(-(-ngroups // nunits), ramp)
         parts = [split_weighted(c, shares) for c in (unit_cycles or split(p.cycles, nunits))]
@@ -324,7 +337,7 @@ class Emitter:
         count = units[p.units[0]].count
         group_units, cyc, weights = group_plan(p, tr.groups, count, tr.unit_cycles, tr.ramp)
         joins = None  # a ramp's pieces: whether each group shares the buffer of its unit's next (ramp_shares)
-        if tr.ramp:
+        if any(tr.ramp):
             nunits = len(p.units)
             joins = [j for j in ramp_shares(-(-tr.groups // nunits), tr.ramp)[1] for _ in range(nunits)]
         cut = split_weighted if len(set(weights)) > 1 else lambda total, w: split(total, len(w))

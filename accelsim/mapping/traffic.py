@@ -40,6 +40,9 @@ GROUPS_PER_SECOND = 1_000_000  # of transfer: the groups of one 1 µs each (an i
 # halving towards the op's ends, by default at most this many halvings (options.ramp_max; :func:`ramp_groups`;
 # docs/architecture.md, "Tasks")
 RAMP_MAX: int = Options.model_fields["ramp_max"].default
+# a ramp's halvings are taken while those not yet taken would shorten the op by at least this share of its time
+# (:func:`ramp_groups`): each op within 0.5 % of its time with every halving allowed, by the ramp's estimate
+RAMP_PAYS = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +91,7 @@ class Traffic:
     # an op split over several units (not a GPU's output tiles): each unit's compute cycles, its share priced on
     # its own (:func:`unit_cycles`); () for one unit
     unit_cycles: tuple[int, ...] = ()
-    ramp: int = 0  # the halvings of each unit's first and last group (:func:`ramp_groups`)
+    ramp: tuple[int, int] = (0, 0)  # the halvings of each unit's first and last group (:func:`ramp_groups`)
     # of ``act``, the loads of the tensors its output path reads (``Plan.epilogue``), by level: the emitter loads them
     # on the output side, after their producers only (:meth:`~.emit.Emitter._groups`)
     epilogue: dict[str, int] = field(default_factory=dict)
@@ -258,11 +261,6 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
                 for t in p.epilogue)
     moved = a_tot + b_tot + out_off + epi_tot
     groups = tile_groups(p, ntiles, nunits, moved, ctx.main_bandwidth, options)
-    # (a GPU's groups are its cores' K-slices, emit.group_plan: no ramp)
-    gpu = gpu_groups(p, arch)
-    ramp = 0 if gpu else ramp_groups(p, groups, nunits, moved, ctx.main_bandwidth, options.ramp_max)
-    if ramp:
-        details["ramp"] = ramp
     cache_bytes: dict[str, int] = {}
     for i, cache in enumerate(ctx.caches):
         if i == 0 and "kv_blocks" in p.details:
@@ -310,6 +308,14 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # beyond it fill the cache, not the SRAM), else from the memories
     fills = level_bytes.get(ctx.caches[0], 0) if ctx.caches else sum(level_bytes.values())
     level_bytes[SCRATCHPAD] = sram + fills
+    # (a GPU's groups are its cores' K-slices, emit.group_plan: no ramp; the ramp prices the main memory's
+    # transfers, re-reads included)
+    main_bpc = ctx.bpc[ctx.main]
+    ramp = (0, 0) if gpu_groups(p, arch) else ramp_groups(
+        p, groups, nunits, moved, ctx.main_bandwidth, options.ramp_max, max(per_unit, default=p.cycles),
+        level_bytes.get(ctx.main, 0) / main_bpc, out_levels.get(ctx.main, 0) / main_bpc)
+    if any(ramp):
+        details["ramp"] = list(ramp)
     scale = {}
     for lv, b in level_bytes.items():
         mem = ctx.sized.get(lv)
@@ -509,10 +515,10 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     each = -(-groups // nunits)
     c, t, lat = compute / each, memory / groups, arch.latency_cycles(arch.main_memory) if memory > 0 else 0
     period = (max((slots - 1) * c, t + lat) + c) / slots
-    ramp = 0 if gpu_groups(p, arch) else ramp_groups(p, groups, nunits, a_tot + b_tot + out,
-                                                     main.sustained_bandwidth, options.ramp_max)
-    end = 2.0 ** -ramp
-    return max(memory + c * end + lat, each * period + t * end + lat), float(compute), memory
+    first, last = (0, 0) if gpu_groups(p, arch) else ramp_groups(p, groups, nunits, a_tot + b_tot + out,
+                                                                 main.sustained_bandwidth, options.ramp_max,
+                                                                 compute, memory, out / main_bpc)
+    return max(memory + c / (1 << last) + lat, each * period + t / (1 << first) + lat), float(compute), memory
 
 
 def gpu_groups(p: Plan, arch: Arch) -> bool:
@@ -546,13 +552,17 @@ def _fit(p: Plan, nbytes: int, bandwidth: float) -> int:
 
 
 def ramp_groups(p: Plan, groups: int, nunits: int, nbytes: int, bandwidth: float, ramp_max: int = RAMP_MAX,
-                ) -> int:
+                compute: float = 0.0, memory: float = 0.0, stored: float = 0.0) -> tuple[int, int]:
     """The ramp of an op of ``groups`` tile groups (:func:`tile_groups`) over ``nunits`` units that moves
-    ``nbytes`` from memories of ``bandwidth`` bytes/s: r, where each unit's first group is cut into pieces of
-    2^-r, 2^-r, 2^-(r-1), …, 1/2 of it and its last into the same in reverse (:func:`~.emit.ramp_shares`); the
-    largest r ≤ ``ramp_max`` (``options.ramp_max``, default RAMP_MAX) whose smallest piece is no smaller than the op's finest group (the groups it would have
-    without max_tiles_per_op: one per GROUP_MIN_CYCLES of compute or 1 / GROUPS_PER_SECOND of transfer, at least
-    one per unit, at most one per cycle), 0 when its groups are that fine already.
+    ``nbytes`` from memories of ``bandwidth`` bytes/s: (f, l), where each unit's first group is cut into pieces of
+    2^-f, 2^-f, 2^-(f-1), …, 1/2 of it and its last into 2^-1, …, 2^-l, 2^-l (:func:`~.emit.ramp_shares`); (0, 0)
+    when its groups are as fine as the op's finest already (the groups it would have without max_tiles_per_op: one
+    per GROUP_MIN_CYCLES of compute or 1 / GROUPS_PER_SECOND of transfer, at least one per unit, at most one per
+    cycle). Each end's halvings are at most ``ramp_max`` (``options.ramp_max``, default RAMP_MAX) and keep a piece
+    no smaller than a finest group, and only those that pay are kept: the halvings are taken one at a time, the
+    end whose next halving saves more first (the last on a tie), while the ones not yet taken would together
+    shorten the op by at least RAMP_PAYS of its time (by the estimate below), so each op stays within RAMP_PAYS of
+    its time with every halving allowed.
 
     The units' first loads queue on the memory they share, so each unit starts after its first group's load and
     those of the units ahead of it, and the op ends with a last group's compute and store after its load: with
@@ -560,9 +570,45 @@ def ramp_groups(p: Plan, groups: int, nunits: int, nbytes: int, bandwidth: float
     array started after half the op's transfers, 784 µs into a 4.0 ms GEMM. A real array starts after one tile's
     load and ends one tile's compute after its last. The pieces keep the groups coarse between the ends: the
     first load is the finest group's, each next piece (twice the size) loads while one computes, and the op ends
-    on the finest piece."""
+    on the finest piece.
+
+    The estimate, in cycles: ``compute`` the busiest unit's compute (its ⌈groups / units⌉ groups of c each),
+    ``memory`` the op's transfers at the main memory (re-reads included), of which ``stored`` its output's (a
+    group's loads L = (memory − stored) / groups, its store S = stored / groups). The op takes the longer of the
+    memory's transfers with the last group's compute and store behind them, memory + (c + S)·2^-l, and the busiest
+    unit's compute behind the units' queued first loads and ahead of their queued last stores,
+    compute + nunits·(L·2^-f + S·2^-l). An end whose halvings shorten neither is left whole: the start of a
+    memory-bound op (until its end's halvings bring the second term to the first), the end of a compute-bound one
+    that stores little, any end of an op whose memory costs no time (SCALE-Sim's configs: unbounded bandwidth; a
+    LLaMA-2-7B decode GEMV on its 128×128 OS array runs 16 groups, not 24). A LLaMA-2-7B decode GEMV on tpu-v4
+    (32.1k cycles of transfers against 16.8k of compute on each of 8 arrays, 2 groups each) keeps the 3 halvings
+    at its end, which save 7/8 of c + S = 7.4k of its 40.6k cycles, and none at its start: even with its end cut,
+    the 8 units' first loads and last stores with the compute (32.4k) end before the transfers and the last
+    piece (33.2k). (Crediting the parameters' prefetch too, which may load while the producer runs,
+    as a second estimate with the memory's term that much shorter, kept those GEMVs' starts, at no gain:
+    llama2_7b_serving_tpu_v4 65,846 tasks, not 51,062, in as many cycles to 1 in 10^9.)"""
     fine = max(1, min(max(_fit(p, nbytes, bandwidth), nunits), p.cycles))
-    return min(ramp_max, (fine // groups).bit_length() - 1) if fine >= 2 * groups else 0
+    most = min(ramp_max, (fine // groups).bit_length() - 1) if fine >= 2 * groups else 0
+    if not most:
+        return 0, 0
+    last = compute / -(-groups // nunits)  # a unit's last group's compute
+    load, store = max(0.0, memory - stored) / groups, stored / groups
+
+    def span(up: int, down: int) -> float:
+        """The op's time with ``up`` halvings at its start and ``down`` at its end."""
+        return max(memory + (last + store) / (1 << down),
+                   compute + nunits * (load / (1 << up) + store / (1 << down)))
+
+    pays = RAMP_PAYS * span(0, 0)
+    up = down = 0
+    while span(up, down) - span(most, most) >= pays and span(up, down) > span(most, most):
+        at_start = span(up, down) - span(up + 1, down) if up < most else -1.0
+        at_end = span(up, down) - span(up, down + 1) if down < most else -1.0
+        if at_end >= at_start:
+            down += 1
+        else:
+            up += 1
+    return up, down
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -657,4 +703,4 @@ def context(arch: Arch, units: tuple[Unit, ...], plans: tuple[Plan, ...], level_
                    arch.memory(arch.main_memory).sustained_bandwidth)
 
 
-__all__ = ["Context", "Traffic", "context", "core_reads", "epilogue_bytes", "gpu_groups", "operand_bytes", "ramp_groups", "split_estimate", "sram_reads", "tile_groups", "traffic", "GROUP_MIN_CYCLES", "GROUPS_PER_SECOND", "RAMP_MAX"]
+__all__ = ["Context", "Traffic", "context", "core_reads", "epilogue_bytes", "gpu_groups", "operand_bytes", "ramp_groups", "split_estimate", "sram_reads", "tile_groups", "traffic", "GROUP_MIN_CYCLES", "GROUPS_PER_SECOND", "RAMP_MAX", "RAMP_PAYS"]

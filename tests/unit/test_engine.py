@@ -121,13 +121,14 @@ def test_report_is_deterministic():
 
 def _joins(m) -> list[bool]:
     """Whether each of an op's groups (emission order) is a ramp piece sharing its unit's next group's buffer
-    (emit.ramp_shares): a unit's groups are ``each`` + 2·ramp, or 2·ramp for one group cut up and down."""
+    (emit.ramp_shares): a unit's groups are ``each`` + f + l for f and l halvings, or f + l for one group cut up
+    and down."""
     from accelsim.mapping.emit import ramp_shares
 
-    units, ramp = m.mapping.get("units", 1), m.mapping.get("ramp", 0)
+    units, (first, last) = m.mapping.get("units", 1), m.mapping.get("ramp", (0, 0))
     per_unit = m.tiles // units
-    each = 1 if ramp and per_unit == 2 * ramp else per_unit - 2 * ramp
-    return [j for j in ramp_shares(each, ramp)[1] for _ in range(units)]
+    each = 1 if first and last and per_unit == first + last else per_unit - first - last
+    return [j for j in ramp_shares(each, (first, last))[1] for _ in range(units)]
 
 
 @pytest.mark.parametrize("ramp", [0, 4])

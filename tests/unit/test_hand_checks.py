@@ -162,18 +162,54 @@ def test_a_split_op_sums_its_units_work_and_keeps_max_tiles():
     assert units > 1 and op["mapping"]["work_cycles"] == units * op["compute_cycles"]
     # every unit runs as many groups: the count a multiple of the units, rounded down where up would pass
     # max_tiles_per_op (5 over 4 units: 4, not 8), up otherwise (16 over 3 cores: 15 is under 16, 18 over it).
-    # Both are coarser than the op's finest groups, so each unit's first and last group is cut into a ramp
+    # Both are coarser than the op's finest groups, so each unit's first and last group may be cut into a ramp
     # (traffic.ramp_groups): the whole GEMM on one array is 64 + 256·1024 + 125 = 262,333 cycles (the fold model
     # above), 262 groups of 1,000 cycles (its 6 MiB at 409.6 GB/s are only 15 µs); 262 // 4 = 65 and 262 // 15 = 17
-    # are both at least 2^4, so the ramp is RAMP_MAX = 4 halvings: a unit's first and last group become 1, 1, 2, 4
-    # and 4, 2, 1, 1 sixteenths of a group (8 more groups), or, a unit of one group, 1, 1, 2, 4, 4, 2, 1, 1
-    # sixteenths of it (7 more): 4 × 8 = 32 and 3 × (5 + 8) = 39 groups
-    for cores, cap, tiles, total in ((4, 5, 4, 32), (3, 16, 15, 39)):
+    # are both at least 2^4, so each end may take RAMP_MAX = 4 halvings, and takes those that pay
+    # (test_a_ramp_keeps_the_halvings_that_pay works the 4-core case out: 4 at the start, 3 at the end). A unit's
+    # cut groups add a piece a halving: its first of f halvings becomes 1, 1, 2, …, 2^(f−1) parts in 2^f, its last
+    # of l the same in reverse, and a unit of one group is cut f − 1 halvings up and l − 1 down (f + l pieces)
+    for cores, cap, tiles, each in ((4, 5, 4, 1), (3, 16, 15, 5)):
         rep = simulate({"model": "gemm", "m": 1024, "n": 1024, "k": 1024},
                                 {"base": "multicore-4", "cores": cores}, max_tiles_per_op=cap).to_dict()
         op = rep["ops"][0]
-        assert op["mapping"]["units"] == cores and tiles <= cap
-        assert op["mapping"]["ramp"] == 4 and op["tiles"] == total
+        assert op["mapping"]["units"] == cores and tiles <= cap and tiles == cores * each
+        first, last = op["mapping"]["ramp"]
+        assert 0 < max(first, last) <= 4
+        assert op["tiles"] == cores * (first + last if each == 1 else each + first + last)
+
+
+def test_a_ramp_keeps_the_halvings_that_pay():
+    """traffic.ramp_groups on the 4-core case above (1024³ on multicore-4 at max_tiles_per_op 5: one group on each
+    core): the inputs as traffic gives them, the busiest core's compute, 65,725 cycles (traffic.unit_cycles), and
+    the main memory's transfers, 30,720 cycles, 5,120 of them the output's. Per group (4): loads L = (30,720 −
+    5,120) / 4 = 6,400, a store S = 1,280, a unit's last compute c = 65,725 (one group each). The op's time with f
+    and l halvings is the longer of the memory's 30,720 + (c + S)·2^-l and the compute behind the 4 units' queued
+    first loads and last stores, 65,725 + 4·(L·2^-f + S·2^-l): 97,725 at (0, 0), so the halvings not yet taken pay
+    while they would save 0.5 % of that, 488.6 cycles, together; at (4, 4), every halving allowed,
+    65,725 + 4·(400 + 80) = 67,645.
+      (0, 0): start → max(97,725, 83,645): 0; end → max(64,222.5, 93,885): 3,840. The end.
+      (0, 1): start → 81,085: 12,800; end → 92,605: 1,280. The start.
+      (1, 1): start → 74,685: 6,400. (2, 1): start → 71,485: 3,200; end → 73,405: 1,280.
+      (3, 1): start → 69,885: 1,600; end → 70,205: 1,280. (4, 1): the start has its 4; end → 68,605: 1,280.
+      (4, 2): 68,605 − 67,645 = 960 left ≥ 488.6: end → 67,965. (4, 3): 320 left < 488.6: stop at (4, 3).
+    At ramp_max 2 the same steps stop at (2, 1), 74,685, with 1,280 left, to (2, 2).
+    A memory-bound op (4 groups on one unit, 4,000 cycles of compute, 40,000 of loads): 41,000 at (0, 0), 205
+    pays, 40,062.5 at (4, 4); its start never shortens it (4,000 + 10,000 < 40,000); its end saves 500, then 250,
+    and at (0, 2), 40,250, the 187.5 left do not pay: (0, 2). With no transfer time (an unbounded memory) nothing
+    pays: (0, 0)."""
+    from types import SimpleNamespace
+
+    from accelsim.mapping.traffic import RAMP_PAYS, ramp_groups
+
+    assert RAMP_PAYS == 0.005
+    gemm = SimpleNamespace(cycles=262_333)  # its finest groups: 262 (6 MiB at 409.6 GB/s: 15 µs)
+    assert ramp_groups(gemm, 4, 4, 6 << 20, 409.6e9, 4, 65_725, 30_720, 5_120) == (4, 3)
+    assert ramp_groups(gemm, 4, 4, 6 << 20, 409.6e9, 2, 65_725, 30_720, 5_120) == (2, 2)
+    assert ramp_groups(gemm, 4, 4, 6 << 20, 409.6e9, 0, 65_725, 30_720, 5_120) == (0, 0)
+    stream = SimpleNamespace(cycles=4_000)  # finest: min(10⁶ B at 1 GB/s = 1,000 µs, 4,000 cycles) = 1,000 groups
+    assert ramp_groups(stream, 4, 1, 10**6, 1e9, 4, 4_000, 40_000, 0) == (0, 2)
+    assert ramp_groups(stream, 4, 1, 10**6, 1e9, 4, 4_000, 0, 0) == (0, 0)
 
 
 def test_a_split_op_gets_no_group_without_compute():
@@ -200,8 +236,10 @@ def test_a_ramp_starts_each_unit_after_a_small_load():
     transfers before and after the compute.
 
     With it: the op's finest groups are 65,545 // 1,000 = 65 (its 524,304 B at 64 GB/s are only 8 µs), 65 // 2 =
-    32 ≥ 2^4, so the default ramp_max = 4 halvings, and each core's one group becomes pieces of 1, 1, 2, 4, 4, 2, 1, 1
-    sixteenths (32 sixteenths in all over the two cores: 8,192 B of A, 128 cycles, and 8,192 B of output each).
+    32 ≥ 2^4, so the default ramp_max = 4 halvings at each end, and all of them pay (traffic.ramp_groups: 8,193
+    cycles of transfers, 4,096 of them stores; unramped, max(8,193 + 32,777 + 2,048, 32,777 + 2·(2,048.5 + 2,048))
+    = 43,018 cycles, so 215 pay, and the last halving at either end still saves 2·(2,048/8 − 2,048/16) = 256), and
+    each core's one group becomes pieces of 1, 1, 2, 4, 4, 2, 1, 1 sixteenths (32 sixteenths in all over the two cores: 8,192 B of A, 128 cycles, and 8,192 B of output each).
     Core 0's first piece loads in 128 + 1 cycles, core 1's after it, to 257; the rest of the loads (4,096 + 1
     cycles of them) are done by ~4,600, long before the computes need them, so core 1 computes from 257 to
     257 + 32,777 = 33,034; core 0 ends at 129 + 32,777 = 32,906 and stores its last piece (128 cycles) to 33,034,
@@ -239,16 +277,23 @@ def test_ramp_shares_add_up_to_the_groups_they_replace():
     from accelsim.mapping.emit import group_plan, ramp_shares
     from accelsim.mapping.plan import Plan
 
-    # 3 groups, 2 halvings: 1 + 1 + 2 = 4 quarters of the first, a whole (4), 2 + 1 + 1 of the last; the pieces
-    # before each end's last share its buffer
-    assert ramp_shares(3, 2) == ([1, 1, 2, 4, 2, 1, 1], [True, True, False, False, True, True, False])
-    assert ramp_shares(1, 3) == ([1, 1, 2, 2, 1, 1], [True] * 5 + [False])  # one group: 2 halvings up, 2 down
-    assert ramp_shares(2, 0) == ([1, 1], [False, False])
+    # 3 groups, 2 halvings at each end: 1 + 1 + 2 = 4 quarters of the first, a whole (4), 2 + 1 + 1 of the last;
+    # the pieces before each end's last share its buffer
+    assert ramp_shares(3, (2, 2)) == ([1, 1, 2, 4, 2, 1, 1], [True, True, False, False, True, True, False])
+    assert ramp_shares(1, (3, 3)) == ([1, 1, 2, 2, 1, 1], [True] * 5 + [False])  # one group: 2 halvings up, 2 down
+    assert ramp_shares(2, (0, 0)) == ([1, 1], [False, False])
+    # one end only: 3 groups, the last cut twice (whole, whole, then 2 + 1 + 1 quarters), or the first
+    assert ramp_shares(3, (0, 2)) == ([4, 4, 2, 1, 1], [False, False, True, True, False])
+    assert ramp_shares(3, (2, 0)) == ([1, 1, 2, 4, 4], [True, True, False, False, False])
+    # one group: 2 halvings down in all of it (2 + 1 + 1 quarters); 3 up in its first half and none in its second
+    # (1 + 1 + 2 eighths, then the whole half, 4)
+    assert ramp_shares(1, (0, 2)) == ([2, 1, 1], [True, True, False])
+    assert ramp_shares(1, (3, 1)) == ([1, 1, 2, 4], [True, True, True, False])
     # two units of 1,000 and 1,001 cycles, 2 groups each, 1 halving: pieces of 1, 1 | 1, 1 halves, dealt round
     # robin, each unit's adding up to its cycles
-    units, cycles, weights = group_plan(Plan(op=None, index=0, units=(0, 1)), 4, unit_cycles=(1000, 1001), ramp=1)
+    units, cycles, weights = group_plan(Plan(op=None, index=0, units=(0, 1)), 4, unit_cycles=(1000, 1001), ramp=(1, 1))
     assert units == [0, 1] * 4 and weights == [1] * 8
     assert cycles == [250, 251, 250, 250, 250, 250, 250, 250]
     # one unit, 1,200 cycles in 3 groups of 400, 2 halvings: 100, 100, 200 | 400 | 200, 100, 100
-    units, cycles, weights = group_plan(Plan(op=None, index=0, cycles=1200, units=(0,)), 3, ramp=2)
+    units, cycles, weights = group_plan(Plan(op=None, index=0, cycles=1200, units=(0,)), 3, ramp=(2, 2))
     assert units == [0] * 7 and weights == [1, 1, 2, 4, 2, 1, 1] and cycles == [100, 100, 200, 400, 200, 100, 100]

@@ -382,7 +382,7 @@ def test_the_split_estimate_ramps_what_the_emitter_ramps():
     net = _net({"type": "relu", "name": "r"}, shape=(64, 64, 56, 56))
     one = {"base": "a100", "cores": 1}
     report = accelsim.simulate(net, one, max_tiles_per_op=1, cache_residency=False).to_dict()
-    assert _rows(report)["r"]["mapping"].get("ramp", 0) > 0
+    assert any(_rows(report)["r"]["mapping"].get("ramp", ()))
     arch = load_arch(one)
     p = _priced(net, arch)["r"]
     assert not traffic.gpu_groups(p, arch) and traffic.gpu_groups(p, load_arch("a100"))

@@ -310,16 +310,17 @@ def test_the_task_budget_error_names_every_command_line_override():
 
 def test_a_traced_pass_holds_as_many_tasks_in_the_same_memory_budget():
     # trace.json is streamed (report.chrome_trace.trace_chunks): no task's event is held, so a traced task costs
-    # TASK_BYTES = 1 KiB as an untraced one does: a 160 KiB budget, less 8 KiB for each of a 1-layer MLP's 2 ops
-    # (options.OP_BYTES), holds (163,840 - 16,384) / 1,024 = 144 tasks either way, the MLP's 144 tasks traced or not;
-    # 1 B less, 163,839 B, holds 143, one too few
+    # TASK_BYTES = 1 KiB as an untraced one does: a budget of 8 KiB for each of a 1-layer MLP's 2 ops
+    # (options.OP_BYTES) and 1 KiB for each of its T tasks holds the MLP traced or not; 1 B less holds T - 1 tasks,
+    # one too few
     from accelsim.options import OP_BYTES, TASK_BYTES
 
     g, arch = mlp_graph(layers=1), make_arch()
     tasks = len(lower(g, arch, Options()))
-    assert tasks == 144 == (160 * 1024 - 2 * OP_BYTES) // TASK_BYTES
+    budget = 2 * OP_BYTES + tasks * TASK_BYTES
+    assert OP_BYTES == 8192 and TASK_BYTES == 1024 and tasks > 1
     for trace in (False, True):
-        assert len(lower(g, arch, Options(memory_budget="160KiB", trace=trace))) == tasks
-        with pytest.raises(MappingError, match=r"more than 143 tasks .*\(163,839 B at ~1024 B a task, after ~8192 B "
-                                               r"for each of its 2 ops\)"):
-            lower(g, arch, Options(memory_budget=163_839, trace=trace))
+        assert len(lower(g, arch, Options(memory_budget=budget, trace=trace))) == tasks
+        with pytest.raises(MappingError, match=rf"more than {tasks - 1} tasks .*\({budget - 1:,} B at ~1024 B a "
+                                               r"task, after ~8192 B for each of its 2 ops\)"):
+            lower(g, arch, Options(memory_budget=budget - 1, trace=trace))

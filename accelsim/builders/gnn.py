@@ -246,11 +246,11 @@ class GnnBuilder(TransformerBuilder):
              index: Sequence[str] = ()) -> str:
         """A sparse × dense op that gathers ``rows`` (default :attr:`neighbours`) rows of ``row_elems`` elements of
         ``inputs[0]``; ``index``: the graph-structure inputs it reads whole after them (:meth:`adj_t`,
-        :meth:`edge_index`)."""
+        :meth:`edge_index`; attrs ``index``: how many, which its backward ops read too)."""
         name = self._name(name, fn)
         return self._add(name, OpKind.SPMM, [*inputs, *index], out_shape, flops=flops, vector_elems=vector_elems,
                          fn=fn, macs=macs, gather_rows=self.neighbours if rows is None else rows, row_elems=row_elems,
-                         nodes=self.nodes, edges=self.edges)
+                         nodes=self.nodes, edges=self.edges, index=len(index))
 
     def leaky_relu(self, x: str, name: str | None = None) -> str:
         """max(x, 0.2·x): ACTIVATION fn "leaky_relu", 2 flops per element."""

@@ -90,7 +90,8 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
   x̂ from the saved statistics, a multiply, a sum) and its bias ``grad_bias``: separate ops so that each parameter's
   gradient is a tensor of its own shape (torch's CUDA layer/batch norm backward also reduce dγ, dβ in their own
   kernel).
-* SOFTMAX ``grad_input`` reading (dY, Y): factor 2.
+* SOFTMAX ``grad_input`` reading (dY, Y): factor 2; one over segments (attrs ``segments``: GAT's over each node's
+  in-edges) reads its segment index too (the forward's inputs after the first: edge_index.dst).
 * POOL ``grad_input`` (fn "max_grad" reading (dY, X), "avg_grad" reading (dY,)): vector_elems = flops = the input's
   elements (one scatter per input element).
 * ELEMENTWISE: "add" and "add_rel_pos" pass dY through to each input of the output's shape (no op); an input that
@@ -111,7 +112,8 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
   dense ``nn.Embedding`` gradient, as LLM training runs) the step updates every row.
 * SPMM: ``grad_input{i}`` of the same kind (fn "spmm_grad", "gather_add_grad" ...) with the forward's attrs
   (``gather_rows``, ``row_elems``), factor 1: dX = Aᵀ·dY reads (dY, the other inputs); a coefficient input's
-  gradient reads (dY, the features); "gather_add" reads (dY,) only.
+  gradient reads (dY, the features, the graph structure); "gather_add" reads (dY, the graph structure): the
+  structure is the forward's last ``attrs["index"]`` inputs (builders.gnn: GCN's adj_t, GAT's edge_index rows).
 * Views (RESHAPE, CONCAT): ``grad_input`` / ``grad_input{i}``, a RESHAPE view (fn f"{fn}_grad", "concat_grad") of dY
   in the input's shape: no work. Parameters riding on a view (``unused_params``) get no gradient. KV_APPEND: none.
   Exception: a ``sequence_scatter`` view (sequence parallelism's token shard) gets a COLLECTIVE fn "all_gather".
@@ -663,7 +665,9 @@ class _Pass:
         x = op.inputs[0]
         if not self.requires[x]:
             return
-        name = self._bwd(op, "grad_input", OpKind.SOFTMAX, [dy, op.name], op.in_shapes[0], fn=f"{op.fn}_grad",
+        # (a softmax over segments, GAT's over each node's in-edges, reads its segment index as the forward did)
+        segment = list(op.inputs[1:]) if op.attrs.get("segments") else []
+        name = self._bwd(op, "grad_input", OpKind.SOFTMAX, [dy, op.name, *segment], op.in_shapes[0], fn=f"{op.fn}_grad",
                          grad="input", attrs=self._copied(op), flops=SOFTMAX_GRAD_FACTOR * op.flops,
                          vector_elems=SOFTMAX_GRAD_FACTOR * op.vector_elems)
         self._to(x, name)
@@ -735,17 +739,21 @@ class _Pass:
             self._wgrad(w, name)
 
     def _spmm(self, op: Op, dy: str) -> None:
-        # Aᵀ·dY (and a weight's gradient) gathers the same edges as the forward A·X: its multiply-adds, nnz x F
+        # Aᵀ·dY (and a weight's gradient) gathers the same edges as the forward A·X: its multiply-adds, nnz x F; each
+        # reads the graph's structure as the forward did (its last attrs["index"] inputs: PyG's backward of a
+        # gather / scatter indexes by the same edge_index or adj_t)
         attrs = self._copied(op)
+        nindex = op.attrs.get("index", 0)
+        index = list(op.inputs[len(op.inputs) - nindex:]) if nindex else []
         for i, x in enumerate(op.inputs):
             if not self.requires[x]:
                 continue
             if op.fn == "gather_add":
-                reads = [dy]
+                reads = [dy, *index]
             elif i == 0:
                 reads = [dy, *op.inputs[1:]]
             else:
-                reads = [dy, op.inputs[0]]
+                reads = [dy, op.inputs[0], *index]
             name = self._bwd(op, self._input_suffix(op, i), OpKind.SPMM, reads, op.in_shapes[i], fn=f"{op.fn}_grad",
                              grad="input", attrs=attrs, macs=op.macs, flops=op.flops, vector_elems=op.vector_elems)
             self._to(x, name)

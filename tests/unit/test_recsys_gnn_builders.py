@@ -11,7 +11,9 @@ from pathlib import Path
 import pydantic
 import pytest
 
+import accelsim
 from accelsim.builders import build_workload
+from accelsim.config import load_arch
 from accelsim.ir import Gemm, OpKind, Weight
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -296,3 +298,23 @@ def test_a_gcn_backward_spmm_counts_its_multiply_adds():
     assert fwd.macs == 13_264 * 16 == bwd.macs
     assert "adj_t" in bwd.inputs
     assert bwd.flops == 2 * bwd.macs
+
+
+def test_a_gat_backward_reads_the_edge_index_its_forward_indexed_by():
+    # PyG's GATConv backward indexes by the same edge_index as its forward: the gradient of the attention
+    # coefficients (dα_ij = dY_i · h_j per edge) gathers h by the sources and dY by the targets, the segmented
+    # softmax's gradient sums over each target's in-edges (edge_index.dst), and the edge logits' gather
+    # (α_src[j] + α_dst[i]) scatters its gradient back by both rows
+    g = build_workload("gat_cora", {"mode": "training"})
+    both = ("edge_index.src", "edge_index.dst")
+    assert g["conv1.propagate"].attrs["index"] == 2
+    coef = g["conv1.propagate.grad_input1"]
+    assert coef.inputs[-2:] == both and "conv1.lin" in coef.inputs
+    assert g["conv1.softmax.grad_input"].inputs[-1] == "edge_index.dst"
+    for i in (0, 1):
+        assert g[f"conv1.alpha_edge.grad_input{i}"].inputs[-2:] == both
+    # each row is Cora's 10,556 edges + 2,708 self-loops, 13,264 × 8 B = 106,112 B: the coefficients' gradient on a
+    # TPU v1 reads both rows from its DDR3 (212,224 B of its main-memory bytes beside dY and h)
+    report = accelsim.simulate(g, load_arch("tpu-v1")).to_dict()
+    row = next(o for o in report["ops"] if o["name"] == "conv1.propagate.grad_input1")
+    assert row["bytes"]["hbm"] >= 2 * 13_264 * 8

@@ -323,8 +323,8 @@ def account(report: dict[str, Any], arch: Arch, *,
         dyn = (average - static_w) / chips
         if c.static_total < c.tdp and dyn > 0:
             power["tdp_clock_factor"] = (c.tdp - c.static_total) / dyn
-            notes.append(over + f"a first-order throttle runs the clock at {power['tdp_clock_factor']:.3f}× "
-                                f"(options.throttle_to_tdp)")
+            notes.append(over + f"a first-order throttle would run the clock at {power['tdp_clock_factor']:.3f}× "
+                                f"(set options.throttle_to_tdp: true to run it so)")
         else:
             notes.append(over + f"its static power alone ({c.static_total:.4g} W) does, so no clock meets it")
     notes += [f"{NOTE_PREFIX}level {lv} gives no energy_per_bit: its bytes cost 0 J" for lv in c.missing]
@@ -417,6 +417,26 @@ def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int)
         samples = batch * int(report.get("pipeline", {}).get("micro_batches", 1))
         out["j_per_inference"] = total * tp / samples
     return out
+
+
+def mark_throttled(report: dict[str, Any], factor: float, clock_hz: float, unthrottled_w: float) -> None:
+    """Tell one story in ``report``, run again at ``factor`` × ``clock_hz`` because its first run averaged
+    ``unthrottled_w`` per chip: ``power.tdp_clock_factor`` is the factor applied, and one note replaces the
+    over-TDP note its own accounting made (whose factor would be relative to the lowered clock)."""
+    power = report.get("power") or {}
+    tdp, now = power.get("tdp_w"), float(power.get("average_w_per_chip", 0.0))
+    power["tdp_clock_factor"] = factor
+    notes = [n for n in report.get("notes", []) if not n.startswith(f"{NOTE_PREFIX}average power ")]
+    said = (f"{NOTE_PREFIX}throttled to the TDP (options.throttle_to_tdp): the clock runs at {factor:.3f}× "
+            f"{clock_hz / 1e6:g} MHz = {factor * clock_hz / 1e6:g} MHz, the first-order factor of the unthrottled "
+            f"run's {unthrottled_w:.4g} W per chip")
+    if tdp is not None and now > tdp:
+        said += (f"; it still averages {now:.4g} W per chip, {now - tdp:.3g} W ({(now / tdp - 1) * 100:.2g} %) above "
+                 f"the {tdp:g} W TDP: the factor takes the whole run to stretch with the clock, but its waits on "
+                 f"memory do not, so its power falls less than the clock (one step, not iterated)")
+    elif tdp is not None:
+        said += f"; it now averages {now:.4g} W per chip, within the {tdp:g} W TDP"
+    report["notes"] = [*notes, said]
 
 
 def throttle_factor(report: Mapping[str, Any]) -> float:

@@ -192,7 +192,7 @@ class _PowerRequired(TypedDict):
 
 
 class Power(_PowerRequired, total=False):
-    """Average power, and peak over a sliding window of 1 % of the run; ``tdp_clock_factor`` when over TDP."""
+    """Average power, and peak over a sliding window of 1 % of the run; ``tdp_clock_factor`` when over TDP (a throttled run: the factor applied)."""
 
     tdp_clock_factor: float
 

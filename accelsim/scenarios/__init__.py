@@ -14,7 +14,7 @@ from typing import Literal
 
 from ..builders.registry import get_builder
 from ..config import WorkloadSpec, build_graph
-from ..energy import throttle_factor
+from ..energy import mark_throttled, throttle_factor
 from ..errors import MappingError, WorkloadError
 from ..hardware import Arch
 from ..options import Options
@@ -65,8 +65,7 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
             update={"activity_power_share": arch.energy.activity_power_share * factor})
     slow = arch.model_copy(update=update)
     throttled = _run_scenario(workload, slow, options, name=name, progress=progress)
-    throttled.to_dict()["notes"] = [*throttled.to_dict()["notes"], f"energy: throttled to the TDP: the clock runs at "
-                               f"{factor:.3f}x {arch.clock / 1e6:g} MHz = {slow.clock / 1e6:g} MHz (first order)"]
+    mark_throttled(throttled.to_dict(), factor, arch.clock, report.to_dict()["power"]["average_w_per_chip"])
     return throttled
 
 

@@ -496,13 +496,33 @@ def _arch_ref(ref: str) -> bool:
         base = data.get("base")
         if any(k in data for k in _ARCH_KEYS) or base in presets.list_presets("arch"):
             return True
-        if not isinstance(base, str) or not presets.looks_like_path(base):
+        if isinstance(base, str) and not presets.looks_like_path(base):
+            return _unknown_base_is_an_arch(data, base)
+        if not isinstance(base, str):
             return False
         try:  # as the loader reads it: as given, else from the file's folder
             path = presets.resolve("arch", base, relative_to=path.parent)
         except AccelsimError:
             return False
     return False
+
+
+def _unknown_base_is_an_arch(data: dict, base: str) -> bool:
+    """Whether a file without ``model:`` or arch keys, whose ``base:`` names no arch preset, is meant as an arch,
+    so that an unknown name is reported against the arch presets (as ``run -a`` does): a base that names a
+    workload or builder is a workload; an unknown one is an arch when the file's other keys are all arch keys,
+    unless the name is close to a workload's and to no arch preset's (a typo of ``resnet50``)."""
+    import difflib
+
+    from .builders import BUILDERS
+    from .config import presets
+    from .hardware import Arch
+
+    workloads = set(presets.list_presets("workloads")) | set(BUILDERS)
+    if base in workloads or not set(data) - {"name", "base", "description"} <= set(Arch.model_fields):
+        return False
+    near_workload = difflib.get_close_matches(base, sorted(workloads), n=1)
+    return not near_workload or bool(difflib.get_close_matches(base, presets.list_presets("arch"), n=1))
 
 
 def _cmd_info_arch(args: argparse.Namespace) -> int:
@@ -515,7 +535,8 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
         raise AccelsimError("--batch/--mode: info of an arch takes no workload options")
     arch = config.load_arch(args.workload, args.overrides)
     units = [{"name": u.name, "kind": u.kind, "count": u.count, "macs_per_cycle": u.macs_per_cycle}
-             for u in arch.core.unit_specs()]
+             | ({"lanes": u.spec.lanes} if u.kind == "vector" else {}) for u in arch.core.unit_specs()]
+    by_dtype = _peaks_by_dtype(arch)
     levels = [{"name": lv.name, "role": lv.role, "capacity": lv.capacity,
                "bandwidth": None if math.isinf(lv.bandwidth) else lv.bandwidth,
                "latency": arch.memory(lv.name).latency if lv.role != "scratchpad" else 0.0}
@@ -523,7 +544,11 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
     peak = arch.peak_macs_per_cycle
     out = {"name": arch.name, "clock_hz": arch.clock_hz, "cores": arch.cores, "chips": arch.chips,
            "dtype": arch.dtype, "units": units, "peak_macs_per_cycle": peak,
-           "peak_flops_per_s": 2.0 * peak * arch.clock_hz, "levels": levels}
+           "peak_flops_per_s": 2.0 * peak * arch.clock_hz, "peak_flops_per_s_by_dtype": by_dtype, "levels": levels}
+    unbounded = [lv["name"] for lv in levels if lv["bandwidth"] is None]
+    if unbounded:
+        out["notes"] = [f"{name}: bandwidth null = unbounded (the arch gives the level no bandwidth, e.g. no "
+                        f"core.sram.bytes_per_cycle, so its accesses take no time)" for name in unbounded]
     if args.json:
         from .report.writers import json_text
 
@@ -537,10 +562,23 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
     head.add_row("cores", f"{arch.cores:,}" + (f" per chip, {arch.chips} chips" if arch.chips > 1 else ""))
     head.add_row("dtype", arch.dtype)
     for u in units:
-        head.add_row(f"unit {u['name']}", f"{u['kind']} x{u['count']}: {u['macs_per_cycle']:,.6g} MACs/cycle per core")
+        what = (f"{u['lanes']:,} lanes per core (element ops, counted in FLOPs, not MACs)" if "lanes" in u
+                else f"{u['macs_per_cycle']:,.6g} MACs/cycle per core")
+        head.add_row(f"unit {u['name']}", f"{u['kind']} x{u['count']}: {what}")
     head.add_row("peak MACs/cycle", f"{peak:,.6g} (all cores)")
     head.add_row("peak FLOP/s", f"{out['peak_flops_per_s']:.4g} (at the {arch.dtype} rate)")
     con.print(head)
+    if by_dtype:
+        rates = Table(title="peak FLOP/s per compute dtype, all cores (as X: a dtype the unit has no rate for runs "
+                            "at X's)")
+        rates.add_column("dtype")
+        for name in by_dtype:
+            rates.add_column(name, justify="right")
+        for dtype in next(iter(by_dtype.values())):
+            cells = [by_dtype[name][dtype] for name in by_dtype]
+            rates.add_row(dtype, *(f"{c['flops_per_s']:.4g}" + ("" if c["runs_as"] == dtype else f" (as {c['runs_as']})")
+                                   for c in cells))
+        con.print(rates)
     table = Table(title="memory levels, innermost first")
     for col in ("level", "role", "capacity", "bandwidth", "latency"):
         table.add_column(col, justify="left" if col in ("level", "role") else "right")
@@ -551,6 +589,27 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
                       format_time(lv["latency"]))
     con.print(table)
     return 0
+
+
+def _peaks_by_dtype(arch) -> dict[str, dict[str, dict]]:
+    """{unit name: {dtype: {"runs_as", "flops_per_s"}}} over every compute dtype a unit can give a rate for
+    (:data:`accelsim.units.RATE_BITS`), all cores: a MAC unit's 2 x MACs/cycle, the vector unit's lanes (a lane
+    one FLOP a cycle), times the rate multiplier of the dtype the op runs as (:func:`accelsim.hardware.dtype_rate`)
+    and the clock. Units with neither MACs nor lanes (a plug-in's other work) are left out."""
+    from .hardware import dtype_rate
+    from .units import RATE_BITS
+
+    out: dict[str, dict[str, dict]] = {}
+    for u in arch.core.unit_specs():
+        base = u.spec.lanes * u.count if u.kind == "vector" else 2.0 * u.macs_per_cycle
+        if base <= 0:
+            continue
+        rates = dict(getattr(u.spec, "rates", None) or {})
+        out[u.name] = {}
+        for dtype in RATE_BITS:
+            runs_as, rate = dtype_rate(rates, dtype)
+            out[u.name][dtype] = {"runs_as": runs_as, "flops_per_s": base * rate * arch.cores * arch.clock_hz}
+    return out
 
 
 def _cmd_info(args: argparse.Namespace) -> int:

@@ -370,20 +370,23 @@ class GraphBuilder:
         """A 3-D convolution (torch.nn.Conv3d) of an N×C×D×H×W tensor."""
         return self.conv_nd(x, 3, out_ch, kernel, stride, padding, dilation, groups, bias, name)
 
-    def conv_transpose3d(self, x: str, out_ch: int, kernel: IntN, stride: IntN = 1, padding: IntN = 0,
-                         output_padding: IntN = 0, dilation: IntN = 1, groups: int = 1, bias: bool = True,
-                         name: str | None = None) -> str:
-        """A 3-D transposed convolution (torch.nn.ConvTranspose3d) of an N×C×D×H×W tensor."""
+    def conv_transpose_nd(self, x: str, dims: int, out_ch: int, kernel: IntN, stride: IntN = 1, padding: IntN = 0,
+                          output_padding: IntN = 0, dilation: IntN = 1, groups: int = 1, bias: bool = True,
+                          name: str | None = None) -> str:
+        """A ``dims``-D transposed convolution (torch.nn.ConvTranspose1d / ConvTranspose3d) of ``x``: a GEMM of every
+        input position (m = N·∏in) by Cout/g·∏k outputs over Cin/g, then col2im; each output length
+        (in − 1)·stride − 2·padding + dilation·(k − 1) + output_padding + 1 (torch's formula)."""
+        fn = f"conv_transpose{dims}d"
         name = self._name(name, "conv_transpose")
-        layer = f"{self.name}: conv_transpose3d {name!r}"
-        n, cin, *size = self._spatial(x, 3, name, "conv_transpose3d")
-        k, st = _ntuple(kernel, 3, "kernel", layer), _ntuple(stride, 3, "stride", layer)
-        dil, pad = _ntuple(dilation, 3, "dilation", layer), _ntuple(padding, 3, "padding", layer, minimum=0)
-        opad = _ntuple(output_padding, 3, "output_padding", layer, minimum=0)
+        layer = f"{self.name}: {fn} {name!r}"
+        n, cin, *size = self._spatial(x, dims, name, fn)
+        k, st = _ntuple(kernel, dims, "kernel", layer), _ntuple(stride, dims, "stride", layer)
+        dil, pad = _ntuple(dilation, dims, "dilation", layer), _ntuple(padding, dims, "padding", layer, minimum=0)
+        opad = _ntuple(output_padding, dims, "output_padding", layer, minimum=0)
         _check_channels(layer, cin, out_ch, groups)
         if any(o >= max(s, d) for o, s, d in zip(opad, st, dil, strict=True)):
             raise WorkloadError(f"{layer}: output_padding {output_padding!r} must be smaller than stride or dilation")
-        out_size = tuple(conv_transpose_out_size(size[i], k[i], st[i], pad[i], dil[i], opad[i]) for i in range(3))
+        out_size = tuple(conv_transpose_out_size(size[i], k[i], st[i], pad[i], dil[i], opad[i]) for i in range(dims))
         if min(out_size) < 1:
             raise WorkloadError(f"{layer}: output size {list(out_size)} is not positive (input {size})")
         out = (n, out_ch, *out_size)
@@ -393,9 +396,23 @@ class GraphBuilder:
             weights.append(Weight(f"{name}.bias", (out_ch,)))
         flops = 2 * gemm.macs + (math.prod(out) if bias else 0)
         return self._add(name, OpKind.CONV_TRANSPOSE, [x], out, weights=weights, gemm=gemm, flops=flops,
-                         fn="conv_transpose3d", kernel=k, stride=st, padding=pad,
+                         fn=fn, kernel=k, stride=st, padding=pad,
                          pads=tuple(v for q in pad for v in (q, q)), output_padding=opad, dilation=dil,
                          groups=groups, bias=bias)
+
+    def conv_transpose1d(self, x: str, out_ch: int, kernel: IntN, stride: IntN = 1, padding: IntN = 0,
+                         output_padding: IntN = 0, dilation: IntN = 1, groups: int = 1, bias: bool = True,
+                         name: str | None = None) -> str:
+        """A 1-D transposed convolution (torch.nn.ConvTranspose1d) of an N×C×L tensor."""
+        return self.conv_transpose_nd(x, 1, out_ch, kernel, stride, padding, output_padding, dilation, groups, bias,
+                                      name)
+
+    def conv_transpose3d(self, x: str, out_ch: int, kernel: IntN, stride: IntN = 1, padding: IntN = 0,
+                         output_padding: IntN = 0, dilation: IntN = 1, groups: int = 1, bias: bool = True,
+                         name: str | None = None) -> str:
+        """A 3-D transposed convolution (torch.nn.ConvTranspose3d) of an N×C×D×H×W tensor."""
+        return self.conv_transpose_nd(x, 3, out_ch, kernel, stride, padding, output_padding, dilation, groups, bias,
+                                      name)
 
     def deform_conv2d(self, x: str, out_ch: int, kernel: IntPair, stride: IntPair = 1, padding: IntPair = 0,
                       dilation: IntPair = 1, groups: int = 1, offset_groups: int = 1, bias: bool = True,

@@ -11,7 +11,7 @@ layers:
 ```
 
 Each layer is a mapping with ``type`` (a :class:`LayerListBuilder` method: conv1d, conv2d, conv3d,
-conv_transpose2d, conv_transpose3d, deform_conv2d, linear, batchnorm1d/2d/3d, layernorm, rmsnorm, relu, relu6,
+conv_transpose1d/2d/3d, deform_conv2d, linear, batchnorm1d/2d/3d, layernorm, rmsnorm, relu, relu6,
 sigmoid, tanh, gelu, silu, hardswish, hardsigmoid, softmax, maxpool1d/2d/3d, avgpool2d/3d, adaptive_avgpool2d/3d,
 embedding, multihead_attention, lstm, gru, rnn, add, mul, concat, flatten, dropout, center_crop; torch's spellings
 ``max_pool3d``, ``batch_norm3d``, ``layer_norm`` ... too, :data:`METHOD`), an optional ``name``, optional ``inputs``
@@ -303,6 +303,8 @@ def _layer(cls_name: str, tags: tuple[str, ...], doc: str, **fields: Any) -> typ
 
 Conv1dLayer = _layer("Conv1dLayer", ("conv1d",), "torch.nn.Conv1d on N×C×L.", **_conv_fields(1))
 Conv3dLayer = _layer("Conv3dLayer", ("conv3d",), "torch.nn.Conv3d on N×C×D×H×W.", **_conv_fields(3))
+ConvTranspose1dLayer = _layer("ConvTranspose1dLayer", ("conv_transpose1d",), "torch.nn.ConvTranspose1d on N×C×L.",
+                              **_conv_fields(1, transposed=True))
 ConvTranspose3dLayer = _layer("ConvTranspose3dLayer", ("conv_transpose3d",), "torch.nn.ConvTranspose3d.",
                               **_conv_fields(3, transposed=True))
 MaxPool1dLayer = _layer("MaxPool1dLayer", ("maxpool1d", "max_pool1d"), "torch.nn.MaxPool1d.", **_pool_fields(1, True))
@@ -379,8 +381,9 @@ MultiheadAttentionLayer = _layer(
 LAYER_TYPES: tuple[type[_Layer], ...] = (
     Conv2dLayer, ConvTranspose2dLayer, LinearLayer, BatchNorm2dLayer, ReluLayer, Relu6Layer, SigmoidLayer,
     HardswishLayer, HardsigmoidLayer, MaxPool2dLayer, AvgPool2dLayer, AdaptiveAvgPool2dLayer, AddLayer, MulLayer,
-    ConcatLayer, FlattenLayer, DropoutLayer, CenterCropLayer, Conv1dLayer, Conv3dLayer, ConvTranspose3dLayer,
-    MaxPool1dLayer, MaxPool3dLayer, AvgPool3dLayer, AdaptiveAvgPool3dLayer, BatchNorm1dLayer, BatchNorm3dLayer,
+    ConcatLayer, FlattenLayer, DropoutLayer, CenterCropLayer, Conv1dLayer, Conv3dLayer, ConvTranspose1dLayer,
+    ConvTranspose3dLayer, MaxPool1dLayer, MaxPool3dLayer, AvgPool3dLayer, AdaptiveAvgPool3dLayer, BatchNorm1dLayer,
+    BatchNorm3dLayer,
     LstmLayer, GruLayer, RnnLayer, LayerNormLayer, RmsNormLayer, SoftmaxLayer, GeluLayer, SiluLayer, TanhLayer,
     EmbeddingLayer, MultiheadAttentionLayer, DeformConv2dLayer,
 )
@@ -481,9 +484,9 @@ _SPECIAL = {  # layer method → how it is called with the layer's inputs ``xs``
 _SEQ_FIRST = frozenset({"lstm", "gru", "rnn", "multihead_attention"})
 """Layer methods whose token tensors are (L, N, ...) unless ``batch_first``: torch's layout."""
 _BATCH_FIRST = frozenset({
-    "conv1d", "conv2d", "conv3d", "conv_transpose2d", "conv_transpose3d", "deform_conv2d", "maxpool1d", "maxpool2d",
-    "maxpool3d", "avgpool2d", "avgpool3d", "adaptive_avgpool2d", "adaptive_avgpool3d", "batchnorm1d", "batchnorm2d",
-    "batchnorm3d", "center_crop"})
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "deform_conv2d",
+    "maxpool1d", "maxpool2d", "maxpool3d", "avgpool2d", "avgpool3d", "adaptive_avgpool2d", "adaptive_avgpool3d",
+    "batchnorm1d", "batchnorm2d", "batchnorm3d", "center_crop"})
 """Layer methods whose input is N×C×…: the batch at dim 0. The other layers (linear, norms, activations, embedding,
 add, ...) work on any leading dims and say nothing about where the batch is."""
 

@@ -21,7 +21,7 @@ from accelsim.errors import AccelsimError
 from ..energy.model import NIC
 from ..options import defaults as option_defaults
 from . import fmt
-from .fmt import DASH
+from .fmt import DASH, STALL_LABEL
 from .schema import core_units, level_names, stall_share
 from .tables import table_width
 from .writers import REPORT_FILE, read_report
@@ -40,7 +40,7 @@ _METRICS: dict[str, tuple[str, str]] = {
     "params": ("params", "count"),
     "mac_utilization": ("MAC utilization", "fraction"),
     "max_compute_utilization": ("max compute-unit busy", "fraction"),
-    "stall_cycles": ("stall cycles", "count"),
+    "stall_cycles": (STALL_LABEL, "count"),
     "stall_share": ("stall share", "fraction"),
     # energy, power and area (docs/energy.md); null in reports of an arch without energy constants
     "energy.total_j": ("energy", "joules"),

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import fmt
+from .fmt import STALL_LABEL
 from .schema import (
     levels,
     main_memory,
@@ -171,7 +172,7 @@ def summary_table(report: dict) -> Table:
     moved = report.get("bytes") or {}
     for level in ordered(moved, report):
         table.add_row(f"  bytes {level}", fmt.size(moved[level]))
-    table.add_row("stall cycles", fmt.count(report.get("stall_cycles")))
+    table.add_row(STALL_LABEL, fmt.count(report.get("stall_cycles")))
     stalls = report.get("stalls_by_level") or {}
     for level in ordered(stalls, report):
         table.add_row(f"  stall {level}", fmt.count(stalls[level]))

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from accelsim.units import QUANTISED_WEIGHTS, format_bandwidth, format_frequency, format_size, format_time
 
 DASH = "\u2014"  # a missing or null value
+STALL_LABEL = "stall cycles (summed over units)"  # report.json's stall_cycles: every unit's stalls added, so it
+# can exceed total_cycles where units stall at once (docs/architecture.md); the key keeps its name (a contract)
 _SI = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import fmt
 from .console import energy_rows
+from .fmt import STALL_LABEL
 from .schema import level_names, levels, main_memory, memory_levels, ordered, part_keys, transfer_units
 from .writers import atomic_write_text
 
@@ -171,7 +172,7 @@ def _summary(report: dict) -> str:
         bits = [f"{fmt.flops_rate(peak)} peak" if peak else "", f"{fmt.bandwidth(bw)} {main}" if bw else "",
                 f"ridge {ridge:.4g} FLOP/B" if ridge else ""]
         rows.append(("roofline", ", ".join(b for b in bits if b)))
-    rows.append(("stall cycles", fmt.count(report.get("stall_cycles"))))
+    rows.append((STALL_LABEL, fmt.count(report.get("stall_cycles"))))
     stalls, moved = _dict(report.get("stalls_by_level")), _dict(report.get("bytes"))
     rows.extend((f"stall {level}", fmt.count(stalls[level])) for level in ordered(stalls, report))
     rows.extend((f"bytes {level}", fmt.size(moved[level])) for level in ordered(moved, report))
@@ -187,7 +188,7 @@ def _cards(report: dict) -> str:
         ("total cycles", fmt.count(report.get("total_cycles"))),
         ("time", fmt.seconds(report.get("seconds"))),
         ("MAC utilization", fmt.pct(report.get("mac_utilization"))),
-        ("stall cycles", fmt.count(report.get("stall_cycles"))),
+        (STALL_LABEL, fmt.count(report.get("stall_cycles"))),
     ]
     moved = _dict(report.get("bytes"))
     for level in memory_levels(report):

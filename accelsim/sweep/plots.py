@@ -8,7 +8,8 @@ OUTDIR`` redraws them from the folder):
 * ``sweep_heatmap.png``: the metric over the first two varying axes (panels and the best over the rest as above).
 * ``sweep_pareto.png``: latency (``seconds``) against chip area (``area_mm2``) for every point, coloured by its
   energy (``energy_j``), with the Pareto front over all three (no other point is at least as small, fast and
-  frugal and better in one) highlighted; not drawn when the arch gives no energy constants (docs/energy.md).
+  frugal and better in one) highlighted; not drawn when the arch gives no energy constants (docs/energy.md); the
+  points of such archs in a sweep with others are left off, which the title and a warning say.
 
 A figure that the axes cannot support (a heatmap of one axis) is not drawn. matplotlib comes through
 :mod:`accelsim.report.plots` (imported lazily, Agg backend), the one module that imports it.
@@ -412,6 +413,20 @@ def pareto_groups(cols: SweepColumns, rows) -> list:
     return [np.asarray(rows)[inverse == g] for g in np.argsort(first, kind="stable")]
 
 
+def pareto_left_off(cols: SweepColumns, *, metric: str = LATENCY, area: str = AREA, energy: str = ENERGY) -> int:
+    """How many ok points with a ``metric`` (latency) have no ``energy`` or no ``area``, which the Pareto plot leaves
+    off: points whose arch has no ``energy`` block (multicore-4, a SCALE-Sim cfg's; docs/energy.md)."""
+    import numpy as np
+
+    y = cols.metric(metric)
+    return int(np.count_nonzero(~np.isnan(y) & (np.isnan(cols.metric(area)) | np.isnan(cols.metric(energy)))))
+
+
+def left_off_text(n: int) -> str:
+    """The note that ``n`` points without energy or area are not on the Pareto plot."""
+    return f"{n} point{'s' if n != 1 else ''} without energy or area (an arch with no energy block) left off"
+
+
 def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep", metric: str = LATENCY,
                 area: str = AREA, energy: str = ENERGY) -> Path | None:
     """``metric`` (latency) against ``area`` for every ok point, coloured by ``energy`` (the whole system's: every
@@ -426,6 +441,7 @@ def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep"
     cols = SweepColumns.of(records, axes)
     x, y, e = cols.metric(area), cols.metric(metric), cols.metric(energy)
     rows = np.flatnonzero(~(np.isnan(x) | np.isnan(y) | np.isnan(e)))
+    left = pareto_left_off(cols, metric=metric, area=area, energy=energy)
     groups = [g for g in pareto_groups(cols, rows) if len(g) >= 2]
     if not groups:
         return None
@@ -471,6 +487,8 @@ def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep"
     what = f"{name}: latency vs energy vs area"
     if len(groups) > 1:
         what += f", a Pareto front per workload ({len(groups)})"
+    if left:
+        what += f"\n{left_off_text(left)}"
     if one:
         axs[0].set_title(f"{what} ({workload})" if workload else what, fontsize=11)
     else:
@@ -514,9 +532,10 @@ def _label_inside(ax, fig, labels: Sequence[tuple[float, float, str]]) -> None:
 
 
 def plot_sweep_records(records, axes: Sequence[str], outdir: str | os.PathLike, *,
-                       name: str = "sweep") -> list[Path]:
+                       name: str = "sweep", warn=None) -> list[Path]:
     """Draw every figure the axes support into ``outdir``; returns the paths written. ``records``: results
-    records or their :class:`SweepColumns` (what the end of a sweep passes, gathered while results.csv streams)."""
+    records or their :class:`SweepColumns` (what the end of a sweep passes, gathered while results.csv streams).
+    ``warn(text)`` hears that a drawn Pareto plot left points off (:func:`pareto_left_off`), as its title says."""
     records = SweepColumns.of(records, axes)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -525,10 +544,13 @@ def plot_sweep_records(records, axes: Sequence[str], outdir: str | os.PathLike, 
         path = draw(records, axes, outdir / file, name=name)
         if path is not None:
             written.append(path)
+            left = pareto_left_off(records) if file == PARETO_FILE and warn is not None else 0
+            if left:
+                warn(f"{path}: {left_off_text(left)}")
         elif (outdir / file).exists():  # drawn by an earlier run whose axes allowed it: no longer true
             (outdir / file).unlink()
     return written
 
 
-__all__ = ["HEATMAP_FILE", "LINES_FILE", "MAX_SCATTER", "PARETO_FILE", "SweepColumns", "pareto_front_nd",
-           "plot_heatmap", "plot_lines", "plot_pareto", "plot_sweep_records", "scatter_sample", "varying_axes"]
+__all__ = ["HEATMAP_FILE", "LINES_FILE", "MAX_SCATTER", "PARETO_FILE", "SweepColumns", "left_off_text",
+           "pareto_front_nd", "pareto_left_off", "plot_heatmap", "plot_lines", "plot_pareto", "plot_sweep_records", "scatter_sample", "varying_axes"]

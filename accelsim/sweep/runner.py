@@ -444,7 +444,8 @@ def _run(stream: PlanStream, out: Path, t0: float, *, executor: str, workers: in
                                  con, spec.name)
         ran_through = True
         info = sweep_json.write()
-        files, counts = _write_end(out, info, plots, spec.name)
+        files, counts = _write_end(out, info, plots, spec.name,
+                                   plot_warn=None if con is None else (lambda note: _warning(con, note)))
     except (KeyboardInterrupt, AccelsimError) as e:  # Ctrl-C, a worker gone, a filter failing on a later point
         info = sweep_json.write()
         stream_csv(out, info)
@@ -492,20 +493,21 @@ def plot_sweep(outdir: str | os.PathLike, *, console=None) -> list[Path]:
     def warn(note: str) -> None:
         _warning(console or _console(None, True), note)
 
-    return _write_end(Path(outdir), info, True, str(info.get("name") or "sweep"), warn=warn)[0]
+    return _write_end(Path(outdir), info, True, str(info.get("name") or "sweep"), warn=warn, plot_warn=warn)[0]
 
 
 def _write_end(out: Path, info: dict[str, Any], plots: bool, name: str, *,
-               warn=None) -> tuple[list[Path], dict[str, int]]:
+               warn=None, plot_warn=None) -> tuple[list[Path], dict[str, int]]:
     """The end of a sweep in bounded memory: results.csv streamed from results.jsonl (a record at a time, in
     the sweep's order), the plots' columns gathered on the way (numbers, not records), then the plots. Returns
-    the files written and the count of records by status; ``warn(text)`` hears of lines that are not records."""
+    the files written and the count of records by status; ``warn(text)`` hears of lines that are not records
+    (a sweep said so as it read them), ``plot_warn(text)`` of points the Pareto plot leaves off."""
     axes = list(info.get("axes") or [])
     cols = SweepColumns(axes) if plots else None
     path, counts = stream_csv(out, info, sink=None if cols is None else cols.add, warn=warn)
     files = [path]
     if cols is not None:
-        files += plot_sweep_records(cols, axes, out, name=name)
+        files += plot_sweep_records(cols, axes, out, name=name, warn=plot_warn)
     return files, counts
 
 

@@ -553,3 +553,25 @@ def test_a_line_that_is_not_a_result_is_ignored_alike_by_a_sweep_and_by_plot(tmp
     assert (summary.ran, summary.skipped, summary.ok) == (1, 5, 6)
     said = [line for line in swept.getvalue().splitlines() if line.startswith("warning:")]
     assert said == [plotted.getvalue().rstrip("\n") + " (its point runs again)"]
+
+
+def test_a_sweep_and_plot_warn_of_points_left_off_the_pareto_plot(tmp_path):
+    # multicore-4 has no energy block (docs/energy.md: energy and area null), so of the 3 archs' points 2 are drawn
+    # and 1 is left off; the sweep's console and `accelsim plot` say so, once each
+    path = write(tmp_path, """\
+        name: mixed
+        base:
+          workload: {model: gemm, m: 64, n: 64, k: 64}
+          arch: gemmini
+        grid:
+          arch: [scalesim-32x32, gemmini, multicore-4]
+        """)
+    out, swept, plotted = tmp_path / "out", io.StringIO(), io.StringIO()
+    summary = run_sweep(path, out, workers=1, progress=True, console=Console(file=swept, width=300))
+    assert summary.ok == 3 and (out / "sweep_pareto.png").is_file()
+    with open(out / "results.csv") as f:
+        assert [r["energy_j"] == "" for r in csv.DictReader(f)] == [False, False, True]
+    note = f"warning: {out / 'sweep_pareto.png'}: 1 point without energy or area (an arch with no energy block) left off"
+    assert [line for line in swept.getvalue().splitlines() if line.startswith("warning:")] == [note]
+    plot_sweep(out, console=Console(file=plotted, width=300))
+    assert plotted.getvalue().splitlines() == [note]

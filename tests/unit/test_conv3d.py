@@ -1,4 +1,4 @@
-"""Convolutions of every dimension: conv1d/conv3d/conv_transpose3d and 3-D pools against torch.nn's shape formulas
+"""Convolutions of every dimension: conv1d/conv3d/conv_transpose1d/conv_transpose3d and 3-D pools against torch.nn's shape formulas
 worked by hand; resnet34, resnet101, r3d_18 against torchvision's published counts; unet3d against its paper."""
 
 from __future__ import annotations
@@ -73,6 +73,28 @@ def test_conv1d_same_padding():
     assert b.shape(x) == (1, 6, 100)
     assert b._ops[-1].attrs["pads"] == (3, 3)  # d·(k − 1) = 6, split 3 + 3
     assert b.shape(b.conv1d(x, 6, 5, stride=2)) == (1, 6, 48)  # floor((100 − 5)/2) + 1
+
+
+def test_conv_transpose1d_of_a_layer_list_by_hand():
+    # the probe's file: conv1d(16 → 32, k 5, stride 2, dilation 2, padding 4) on L 100, then ConvTranspose1d(32 → 8,
+    # k 4, stride 2). conv1d: floor((100 + 2·4 − 2·(5 − 1) − 1)/2) + 1 = 50. torch.nn.ConvTranspose1d's
+    # L_out = (L_in − 1)·stride − 2·padding + dilation·(k − 1) + output_padding + 1 = 49·2 − 0 + 3 + 0 + 1 = 102
+    layers = [{"type": "conv1d", "name": "c", "out_channels": 32, "kernel_size": 5, "stride": 2, "dilation": 2,
+               "padding": 4},
+              {"type": "conv_transpose1d", "name": "ct", "out_channels": 8, "kernel_size": 4, "stride": 2}]
+    g = build_workload("layers", {"input": [1, 16, 100], "layers": layers})
+    ct = g["ct"]
+    assert ct.out_shape == (1, 8, 102) and ct.attrs["fn"] == "conv_transpose1d"
+    # every input position (50) scatters Cout·k = 8·4 outputs, each a dot of Cin = 32: 51,200 MACs
+    assert ct.macs == 50 * 8 * 4 * 32 == 51_200
+    assert ct.params == 32 * 8 * 4 + 8  # weight (Cin, Cout/groups, k), bias Cout: 1,032
+    assert ct.flops == 2 * 51_200 + 8 * 102  # the GEMM and one bias add per output
+    # padding 1, output_padding 1, dilation 2, groups 2: (50 − 1)·2 − 2 + 2·3 + 1 + 1 = 104; MACs 50·(8/2·4)·(32/2)·2
+    b = GraphBuilder("t", (1, 32, 50))
+    y = b.conv_transpose1d(b.input, 8, 4, stride=2, padding=1, output_padding=1, dilation=2, groups=2)
+    assert b.shape(y) == (1, 8, 104) and b._ops[-1].macs == 50 * 4 * 4 * 16 * 2
+    with pytest.raises(WorkloadError, match="output_padding"):
+        b.conv_transpose1d(b.input, 8, 4, stride=2, output_padding=2)  # must be below stride or dilation
 
 
 def test_batch_norms_take_the_ranks_torch_takes():

@@ -218,3 +218,17 @@ def test_top_ops_table_orders_by_busy_cycles(report):
     empty = dict(report, ops=[])  # edited: no ops
     assert summary_table(empty).row_count > 0
     assert top_ops_table(empty).row_count == 0
+
+
+def test_the_summary_labels_stall_cycles_as_summed_over_units():
+    # two units each stalling 300 cycles of a 400-cycle run: report.json's stall_cycles is their sum, 600 > 400
+    # (docs/architecture.md: "sum over compute tasks of their stall"); the console and HTML rows say so, the key
+    # stays stall_cycles
+    from accelsim.report.html import _summary  # the HTML summary table
+
+    rep = {"total_cycles": 400, "seconds": 4e-7, "stall_cycles": 600, "stalls_by_level": {"hbm": 600}}
+    console = Console(record=True, width=200)
+    console.print(summary_table(rep))
+    row = next(line for line in console.export_text().splitlines() if "600" in line and "stall" in line)
+    assert "stall cycles (summed over units)" in row and "  stall hbm" not in row
+    assert "<th>stall cycles (summed over units)</th><td>600</td>" in _summary(rep)

@@ -192,3 +192,17 @@ def test_a_preset_name_in_a_models_mapping_points_to_base():
         load_serving({**doc, "model": {"model": "llama3_8b"}})
     spec = load_serving({**doc, "model": {"base": "llama3_8b", "attention": "fused"}})
     assert spec.model.params["attention"] == "fused" and spec.model.params["num_key_value_heads"] == 8
+
+
+@pytest.mark.parametrize("model", ["mixtral_8x7b", {"base": "mixtral_8x7b", "tensor_parallel": 2}])
+def test_the_serving_docs_forms_of_a_preset_model_load(model):
+    # docs/serving.md's `model` row: a preset name alone or `{base: PRESET, ...}`; Mixtral is an hf config
+    # (workloads/mixtral_8x7b.yaml: 8 local experts, 2 per token), so its builder is hf, not a builder named so
+    doc = {"name": "t", "arch": "h200", "workload": {"arrival": {"process": "poisson", "rate": 2}, "requests": 20,
+                                                     "prompt_tokens": {"dist": "fixed", "value": 512},
+                                                     "output_tokens": {"dist": "fixed", "value": 64}}}
+    spec = load_serving({**doc, "model": model})
+    assert spec.model.model == "hf" and spec.model.params["num_local_experts"] == 8
+    assert spec.model.params["tensor_parallel"] == (2 if isinstance(model, dict) else 1)
+    with pytest.raises(ConfigError, match=r"model\.model: 'mixtral_8x7b' is a workload preset.*base: mixtral_8x7b"):
+        load_serving({**doc, "model": {"model": "mixtral_8x7b"}})

@@ -248,3 +248,26 @@ def test_a_front_of_at_most_ten_points_is_labelled(tmp_path, monkeypatch, n, lab
     ax = figs[plots.PARETO_FILE].axes[0]
     assert len(ax.collections[1].get_offsets()) == n and plots.MAX_LABELLED_FRONT == 10
     assert sum(t.get_visible() for t in ax.texts) == labelled
+
+
+def test_points_without_energy_are_left_off_the_pareto_plot_and_it_says_so(tmp_path, monkeypatch):
+    # 3 archs x 1 workload: a and b have seconds, area and energy; c (no energy block, as multicore-4) only seconds.
+    # The plot draws a and b; c is counted as left off, in the title and in a warning from plot_sweep_records
+    def rec(rid, arch, s, area=None, j=None):
+        metrics = {"seconds": s} | ({} if area is None else {"system_area_mm2": area, "system_energy_j": j})
+        return record(rid, {"arch": arch}, metrics=metrics)
+
+    recs = [rec("a", "a", 1.0, 1.0, 1.0), rec("b", "b", 0.5, 2.0, 1.0), rec("c", "c", 0.2), rec("d", "d", 0.3)]
+    assert plots.pareto_left_off(SweepColumns.of(recs, ["arch"])) == 2
+    figs = _figures(monkeypatch)
+    warned = []
+    plots.plot_sweep_records(recs, ["arch"], tmp_path, warn=warned.append)
+    ax = figs[plots.PARETO_FILE].axes[0]
+    assert len(ax.collections[0].get_offsets()) == 2  # a and b drawn
+    assert ax.get_title().endswith("\n2 points without energy or area (an arch with no energy block) left off")
+    assert warned == [f"{tmp_path / plots.PARETO_FILE}: 2 points without energy or area (an arch with no energy "
+                      f"block) left off"]
+    # every point with energy: no note, no warning
+    warned.clear()
+    plots.plot_sweep_records(recs[:2], ["arch"], tmp_path, warn=warned.append)
+    assert warned == [] and "left off" not in figs[plots.PARETO_FILE].axes[0].get_title()

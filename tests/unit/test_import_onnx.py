@@ -783,6 +783,10 @@ def test_onnx_clip_after_a_conv_is_the_layer_lists_relu6_and_fuses_as_it():
     assert [op.fn for op in _one("Clip", ["x", "lo"], [_f32("lo", 0.0)]).ops] == ["relu"]
     assert [op.fn for op in _one("Clip", opset=6, min=0.0, max=6.0).ops] == ["relu6"]
     assert len(_one("Clip", ["x", "", ""]).ops) == 0
+    # a bound of several values (the spec's min and max are scalars) is a one-line error naming the node
+    _one_line(r"node 'n' \(Clip\): bound 'lo' is not a scalar whose value the file holds",
+              _graph_model([helper.make_node("Clip", ["x", "lo"], ["y"], name="n")], {"x": [2, 8]},
+                           [_init("lo", 8)]))
 
 
 def test_onnx_activations_count_the_builders_flops_per_element():

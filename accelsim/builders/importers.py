@@ -1024,14 +1024,13 @@ class _Importer:
         """Pow(x, y): y a constant 2 (torch's ``x.pow(2)`` or ``x ** 2``, as a spelled-out LayerNorm's variance)
         ELEMENTWISE fn "square", 1 flop per element (a multiply); any other y fn "pow", 3 flops (exp(y · log x):
         a log, a multiply, an exp, each one FLOP as :data:`_UNARY_FLOPS` counts a transcendental). A constant
-        exponent is no parameter (:data:`_NOT_PARAMS`); one that is an activation is read."""
+        exponent is no parameter (:data:`_NOT_PARAMS`) and is not read; one that is an activation is read."""
         x, y = self._in(0), self.node.input[1]
         value = self._value(y) if self._is_init(y) else None
         square = value is not None and value.size == 1 and float(value.reshape(-1)[0]) == 2.0
         inputs = [x] if self._is_init(y) else [x, self._in(1)]
-        weights = [Weight(self._weight(y), self.inits[y])] if self._is_init(y) and self._is_param(1) else []
         return self.b.vector(OpKind.ELEMENTWISE, inputs, self._out_shape(), "square" if square else "pow",
-                             1 if square else 3, name=self.op_name, weights=weights)
+                             1 if square else 3, name=self.op_name)
 
     def _clip(self) -> str | None:
         """Clip(x, min, max) (bounds as inputs from opset 11, attributes before): min 0 and max 6 is the builders'

@@ -233,6 +233,12 @@ DEFAULT_VECTOR_COSTS: dict[str, float] = {
     "leaky_relu": 1.0,
     "elu": 4.0,  # an exp on the negative side
     "kv_append": 0.0,  # data movement only
+    # ONNX ops the importer maps (builders/importers.py): a transcendental as a few passes, as exp and tanh
+    "erf": 4.0,
+    "sqrt": 4.0,
+    "softplus": 8.0,  # log(1 + exp(x)): an exp and a log (4 each)
+    "pow": 9.0,  # x^y = exp(y · log x): a log, a multiply, an exp
+    "pad": 0.0,  # a copy into the padded tensor: data movement only (as upsample_nearest)
 }
 
 

@@ -29,13 +29,23 @@ nodes' names (:meth:`_Importer._extra_name`). Mapped ops:
   BatchNormalization (2·C parameters, as torch: the running statistics are buffers), LayerNormalization (last
   axis; scale and the optional bias),
   MaxPool / AveragePool (2-D, 3-D; auto_pad as Conv), GlobalAveragePool / GlobalMaxPool, Relu, Sigmoid, Tanh, Gelu (the
-  opset-20 op; a Gelu spelled out with Erf is not matched), Softmax (over the last axis; before opset 13, whose default axis is 1, over the input flattened to 2-D at its axis:
+  opset-20 op; a Gelu spelled out with Erf is priced node by node, below), Softmax (over the last axis; before opset 13, whose default axis is 1, over the input flattened to 2-D at its axis:
   a view, the softmax, a view back), Add / Mul (of two activations, or an activation and an
   initializer: its parameters), Concat, Flatten / Reshape / Transpose / Squeeze / Unsqueeze (views),
   Identity / Dropout (aliases), LSTM / GRU / RNN (one layer, forward or bidirectional, as builders/rnn.py
   lowers torch's: Y a view of the layer's output, Y_h / Y_c views of the last step's state; initial states
   read by the first step, each direction its slice, :meth:`_Importer._recurrent`; hidden_size, optional in ONNX,
-  from R's shape).
+  from R's shape),
+  the op types a default torch.onnx export adds, each the builders' op with their FLOPs per element: Clip (0 and
+  6 the relu6 torch's ReLU6 exports as, 0 alone relu, other bounds a 1-flop clamp), HardSwish (3), HardSigmoid
+  (2), LeakyRelu (2), Elu (3), Softplus (2), Erf / Exp / Sqrt (1: a transcendental as the softmax's exp), Sub /
+  Div / Max / Min (1 per operand after the first), Pow (x² 1, else exp(y·log x) 3; its exponent no parameter),
+  ReduceMean / ReduceSum / ReduceMax / ReduceMin (POOL: 1 per input element, the mean + 1 per output element),
+  InstanceNormalization (groupnorm, a group per channel), Gather (of an initializer on axis 0 an embedding reading
+  only the gathered rows; of an activation a selecting view), Slice / Split (selecting views), Pad / Cast (copies,
+  0 flops) and Resize / Upsample (nearest a copy; linear / cubic n^d multiplies and n^d − 1 adds per output
+  element), and Shape (a constant: with the shape computations on it, Gather / Unsqueeze / Concat / Cast of
+  constants, no op).
 
 An attribute of the wrong type or length, a required one missing, a name that is not UTF-8, no ai.onnx opset and a
 model shape inference rejects are one-line errors.
@@ -57,6 +67,7 @@ from pydantic import Field, PositiveInt, ValidationError
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
+from .gnn import ELU_FLOPS, LEAKY_RELU_FLOPS
 from .layers import GraphBuilder, broadcast_shapes
 from .params import WorkloadParams
 from .rnn import GATES, RecurrentBuilder
@@ -74,10 +85,20 @@ _NOT_PARAMS: dict[str, tuple[int, ...]] = {
     "NonMaxSuppression": (2, 3, 4), "ReduceMean": (1,), "ReduceSum": (1,), "ReduceMax": (1,), "ReduceMin": (1,),
     "ReduceProd": (1,), "ReduceL1": (1,), "ReduceL2": (1,), "ReduceLogSum": (1,), "ReduceLogSumExp": (1,),
     "ReduceSumSquare": (1,), "QLinearConv": (1, 2, 4, 5, 6, 7), "QLinearMatMul": (1, 2, 4, 5, 6, 7),
-    "MatMulInteger": (2, 3), "ConvInteger": (2, 3),
+    "MatMulInteger": (2, 3), "ConvInteger": (2, 3), "Pow": (1,),
 }
 _VIEWS = ("Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze")
 _ALIASES = ("Identity", "Dropout")
+_UNARY_FLOPS: dict[str, tuple[str, int]] = {
+    # op type → (fn, FLOPs per element), the builders' counts (builders/layers.py, tlayers.py ACT_FLOPS, gnn.py):
+    # a transcendental (exp, erf, sqrt) is one FLOP, as the softmax's exp (tlayers.SOFTMAX_FLOPS) and the
+    # sigmoid's (layers.sigmoid: 4 = negate, exp, add, divide) count it; softplus log(1 + exp(x)) an exp and a
+    # log1p, 2, as builders/ssm.py counts it in Mamba-2's and Gated DeltaNet's gates
+    "HardSigmoid": ("hardsigmoid", 2), "HardSwish": ("hardswish", 3), "LeakyRelu": ("leaky_relu", LEAKY_RELU_FLOPS),
+    "Elu": ("elu", ELU_FLOPS), "Softplus": ("softplus", 2), "Erf": ("erf", 1), "Exp": ("exp", 1),
+    "Sqrt": ("sqrt", 1),
+}
+_REDUCES = {"ReduceMean": "avg", "ReduceSum": "sum", "ReduceMax": "max", "ReduceMin": "min"}
 
 
 class OnnxParams(WorkloadParams):
@@ -452,6 +473,8 @@ class _Importer:
         self.inits = {t.name: tuple(int(d) for d in t.dims) or (1,) for t in graph.initializer}  # 0-d: 1 element
         self.init_types = {t.name: t.data_type for t in graph.initializer}  # ONNX TensorProto data types
         self.alias: dict[str, str] = {}  # an Identity's output of an initializer → the initializer's name
+        self.protos = {t.name: t for t in graph.initializer}  # values for Clip bounds and Pow exponents
+        self.constants: dict[str, object] = {}  # a Constant node's output → the node
         self.shapes = {v.name: shape for v in (*graph.value_info, *graph.output) if (shape := _dims(v)) is not None}
         inputs = {v.name: tuple(d or batch for d in _dims(v) or ()) for v in graph.input if v.name not in self.inits}
         if not inputs:
@@ -469,6 +492,11 @@ class _Importer:
             "GlobalMaxPool": self._global_pool, "Softmax": self._softmax, "Add": self._binary, "Mul": self._binary,
             "Concat": self._concat, "Relu": self._unary, "Sigmoid": self._unary, "Tanh": self._unary,
             "Gelu": self._unary, "LSTM": self._recurrent, "GRU": self._recurrent, "RNN": self._recurrent,
+            "Sub": self._binary, "Div": self._binary, "Pow": self._pow, "Max": self._binary, "Min": self._binary,
+            "Clip": self._clip, **dict.fromkeys(_UNARY_FLOPS, self._unary), **dict.fromkeys(_REDUCES, self._reduce),
+            "Cast": self._copy, "Pad": self._copy, "Gather": self._gather, "Slice": self._slice, "Split": self._split,
+            "Resize": self._resize, "Upsample": self._resize, "InstanceNormalization": self._instancenorm,
+            "Shape": self._constant_of,
         }
 
     def _layer_names(self) -> list[str]:
@@ -548,6 +576,8 @@ class _Importer:
             self.alias[node.output[0]] = self._weight(node.input[0])
         elif key in _ALIASES:
             self.tensor[node.output[0]] = self._in(0)
+        elif key in _VIEWS and self._is_init(node.input[0]) and not self._param(node.input[0]):
+            self._constant_of()  # a view of a shape or an index list
         elif key in _VIEWS:
             self._view()
         elif key == "Constant":
@@ -558,7 +588,7 @@ class _Importer:
             first = len(self.b._ops)
             out = self.handlers[node.op_type]()
             self._drop_non_params(first)
-            if node.output and node.output[0]:  # an LSTM may leave Y out and give only Y_h
+            if out is not None and node.output and node.output[0]:  # an LSTM may leave Y out and give only Y_h
                 self.tensor[node.output[0]] = out
 
     def _unused_initializers(self) -> None:
@@ -968,21 +998,243 @@ class _Importer:
         y = self.b.softmax(flat, name=self.op_name)
         return self.b.view(y, shape, name=self._extra_name(f"{self.op_name}.unflatten"))
 
-    def _binary(self) -> str:
-        fn = self.node.op_type.lower()
-        consts = [s for s in self.node.input if s in self.inits and s not in self.tensor]
-        if consts:
-            x = self._in(1 if self.node.input[0] in consts else 0)
+    def _binary(self) -> str | None:
+        """Add, Mul, Sub, Div (two operands, broadcast) and Max, Min (one or more): ELEMENTWISE fn "add", "mul",
+        "sub", "div", "max", "min", 1 flop per output element and operand after the first (the builders' add and
+        mul); an initializer operand is the op's parameter (the builders' add_param: a bias, a scale). A Max / Min
+        of one operand is that operand; of constants only, a constant (:meth:`_constant_of`)."""
+        fn, names = self.node.op_type.lower(), [n for n in self.node.input if n]
+        acts = [i for i, n in enumerate(self.node.input) if n and not self._is_init(n)]
+        if not acts:
+            return self._constant_of()
+        consts = [n for n in names if self._is_init(n)]
+        if len(names) == 1:
+            return self._in(acts[0])
+        if len(names) == 2 and consts:
+            x = self._in(acts[0])
             return self.b.add_param(x, Weight(self._weight(consts[0]), self.inits[consts[0]]), fn=fn,
                                     name=self.op_name)
-        method = self.b.add if fn == "add" else self.b.mul
-        return method(self._in(0), self._in(1), name=self.op_name)
+        if len(names) == 2:
+            return self.b._binary(self._in(0), self._in(1), fn, self.op_name)
+        weights = list({self._weight(n): Weight(self._weight(n), self.inits[n]) for n in consts}.values())
+        return self.b.vector(OpKind.ELEMENTWISE, [self._in(i) for i in acts], self._out_shape(), fn, len(names) - 1,
+                             name=self.op_name, weights=weights)
 
-    def _concat(self) -> str:
+    def _pow(self) -> str:
+        """Pow(x, y): y a constant 2 (torch's ``x.pow(2)`` or ``x ** 2``, as a spelled-out LayerNorm's variance)
+        ELEMENTWISE fn "square", 1 flop per element (a multiply); any other y fn "pow", 3 flops (exp(y · log x):
+        a log, a multiply, an exp, each one FLOP as :data:`_UNARY_FLOPS` counts a transcendental). A constant
+        exponent is no parameter (:data:`_NOT_PARAMS`) and is not read; one that is an activation is read."""
+        x, y = self._in(0), self.node.input[1]
+        value = self._value(y) if self._is_init(y) else None
+        square = value is not None and value.size == 1 and float(value.reshape(-1)[0]) == 2.0
+        inputs = [x] if self._is_init(y) else [x, self._in(1)]
+        return self.b.vector(OpKind.ELEMENTWISE, inputs, self._out_shape(), "square" if square else "pow",
+                             1 if square else 3, name=self.op_name)
+
+    def _clip(self) -> str | None:
+        """Clip(x, min, max) (bounds as inputs from opset 11, attributes before): min 0 and max 6 is the builders'
+        relu6 (ACTIVATION fn "relu6", 1 flop per element: torch.onnx exports ReLU6 so), min 0 without max their
+        relu, any other clamp ACTIVATION fn "clamp", 1 flop per element (a clamp, as relu6), no bound an alias of
+        x. A bound that is an activation is one more input the clamp reads."""
+        x = self._in(0)
+        bounds: list[float | None] = [None, None]
+        reads: list[str] = []
+        for k, key in enumerate(("min", "max")):
+            if 0 < self.opset < 11:
+                bounds[k] = None if self._attr(key) is None else self._float(key, 0.0)
+                continue
+            name = self.node.input[k + 1] if len(self.node.input) > k + 1 else ""
+            if name and self._is_init(name):
+                bounds[k] = self._scalar(name)
+            elif name:
+                reads.append(self._in(k + 1))
+        lo, hi = bounds
+        if lo is None and hi is None and not reads:
+            return x
+        if not reads and lo == 0 and hi == 6:
+            return self.b.relu6(x, name=self.op_name)
+        if not reads and lo == 0 and (hi is None or hi == math.inf):
+            return self.b.relu(x, name=self.op_name)
+        return self.b.vector(OpKind.ACTIVATION, [x, *reads], self._out_shape(), "clamp", 1, name=self.op_name)
+
+    def _reduce(self) -> str:
+        """ReduceMean / ReduceSum / ReduceMax / ReduceMin over its axes: POOL fn "avg", "sum", "max", "min" to the
+        output shape inference gives (keepdims or not), one add or compare per input element and, for the mean, one
+        divide per output element (builders/gnn.py's readout); vector_elems = the input's elements."""
+        x = self._in(0)
+        elems, out = math.prod(self.b.shape(x)), self._out_shape()
+        fn = _REDUCES[self.node.op_type]
+        flops = elems + (math.prod(out) if fn == "avg" else 0)
+        return self.b._add(self.b._name(self.op_name, fn), OpKind.POOL, [x], out, flops=flops, vector_elems=elems,
+                           fn=fn, over="axes", keepdims=bool(self._int("keepdims", 1)))
+
+    def _copy(self) -> str | None:
+        """Cast and Pad: a copy of the input into a new tensor (the padded output; the converted one, priced at the
+        workload's dtype as every tensor of an imported model), ELEMENTWISE fn "cast" or "pad", 0 flops,
+        vector_elems = output elements, as the builders' upsample_nearest copy. Of an initializer, a constant
+        (:meth:`_constant_of`: a Cast of a shape)."""
+        if self._is_init(self.node.input[0]):
+            return self._constant_of()
+        fn = self.node.op_type.lower()
+        return self.b.vector(OpKind.ELEMENTWISE, [self._in(0)], self._out_shape(), fn, 0, name=self.op_name)
+
+    def _gather(self) -> str | None:
+        """Gather(data, indices, axis). Data an initializer holding parameters, axis 0: an embedding look-up,
+        EMBEDDING fn "embedding" with the table as its weight and gather_rows = the number of indices, so only the
+        gathered rows are read (indices × row bytes, as the builders' embedding); indices that are constants (a
+        position table's rows) make it one with no inputs (the builders' table_rows). On another axis every row of
+        the table holds gathered elements: ELEMENTWISE fn "gather" reading the table whole, 0 flops. Data an
+        activation: a selecting view (fn "index_select") of the gathered elements, which a reader reads as its
+        share of the data. Data and indices constants: a constant (a shape's dims)."""
+        data, ids = self.node.input[0], self.node.input[1]
+        axis, out = self._int("axis", 0), self._out_shape()
+        if not self._is_init(data):
+            return self.b.view(self._in(0), out, "index_select", name=self.op_name, strict=False, dim=axis)
+        if not self._param(data) and self._is_init(ids):
+            return self._constant_of()
+        inputs = [] if self._is_init(ids) else [self._in(1)]
+        table = Weight(self._weight(data), self.inits[data])
+        if axis in (0, -len(self.inits[data])):
+            rows = math.prod(self.inits[ids]) if self._is_init(ids) else math.prod(self.b.shape(self._in(1)))
+            return self.b._add(self.b._name(self.op_name, "embedding"), OpKind.EMBEDDING, inputs, out,
+                               weights=[table], fn="embedding", gather_rows=rows)
+        return self.b.vector(OpKind.ELEMENTWISE, inputs, out, "gather", 0, name=self.op_name, weights=[table],
+                             dim=axis)
+
+    def _slice(self) -> str | None:
+        """Slice: a selecting view (fn "slice") of the output's elements, which a reader reads as its share of the
+        input; of a constant, a constant."""
+        if self._is_init(self.node.input[0]):
+            return self._sliced_initializer()
+        return self.b.view(self._in(0), self._out_shape(), "slice", name=self.op_name, strict=False)
+
+    def _split(self) -> str | None:
+        """Split: one selecting view (fn "slice") per output, of the sizes shape inference gives along ``axis``
+        (attrs ``dim`` and ``start``), each read as its share of the input; of a constant, constants."""
+        if self._is_init(self.node.input[0]):
+            return self._sliced_initializer()
+        x = self._in(0)
+        shape = self.b.shape(x)
+        axis, start = self._int("axis", 0) % len(shape), 0
+        for i, out in enumerate(self.node.output):
+            part = self._out_shape(out)
+            name = self.op_name if i == 0 else self._extra_name(f"{self.op_name}.{i}")
+            self.tensor[out] = self.b.view(x, part, "slice", name=name, strict=False, dim=axis, start=start)
+            start += part[axis]
+        return self.tensor[self.node.output[0]]
+
+    def _sliced_initializer(self) -> str | None:
+        """A Slice or Split of an initializer: of one that holds no parameters (a shape, an index list) constants
+        (:meth:`_constant_of`); of a parameter, an ELEMENTWISE fn "slice" copy reading it whole (0 flops), so it
+        counts once and its bytes are moved."""
+        data = self.node.input[0]
+        if not self._param(data):
+            return self._constant_of()
+        table = Weight(self._weight(data), self.inits[data])
+        for i, out in enumerate(self.node.output):
+            if out and i:
+                self.tensor[out] = self.b.vector(OpKind.ELEMENTWISE, [], self._out_shape(out), "slice", 0,
+                                                 name=self._extra_name(f"{self.op_name}.{i}"), weights=[table])
+        if not self.node.output[0]:
+            return None
+        return self.b.vector(OpKind.ELEMENTWISE, [], self._out_shape(), "slice", 0, name=self.op_name,
+                             weights=[table])
+
+    def _resize(self) -> str:
+        """Resize / Upsample to the output shape inference gives. Mode nearest (the default): every output element
+        a copy of one input element, ELEMENTWISE fn "upsample_nearest", 0 flops, vector_elems = output elements
+        (the builders' upsample_nearest). Mode linear or cubic: each output element a weighted sum of n^d input
+        elements, d the resized axes, n 2 (linear) or 4 (cubic): n^d multiplies and n^d − 1 adds per output
+        element (the bilinear sample of the builders' deform_conv2d: 4 neighbours, 7 flops), ELEMENTWISE fn
+        "upsample_linear" / "upsample_cubic", vector_elems = flops."""
+        x = self._in(0)
+        shape, out = self.b.shape(x), self._out_shape()
+        mode = self._str("mode", "nearest")
+        if mode == "nearest":
+            return self.b.vector(OpKind.ELEMENTWISE, [x], out, "upsample_nearest", 0, name=self.op_name)
+        if mode not in ("linear", "cubic"):
+            raise WorkloadError(f"{self._node()}: mode {mode!r} is not an ONNX Resize mode (nearest, linear, cubic)")
+        d = sum(a != b for a, b in zip(shape, out, strict=True))
+        per = 2 * (2 if mode == "linear" else 4) ** d - 1
+        elems = math.prod(out)
+        return self.b._add(self.b._name(self.op_name, f"upsample_{mode}"), OpKind.ELEMENTWISE, [x], out,
+                           flops=per * elems, vector_elems=per * elems, fn=f"upsample_{mode}")
+
+    def _instancenorm(self) -> str:
+        """InstanceNormalization: each sample's channel normalised over its spatial elements, then a per-channel
+        scale and shift: the builders' groupnorm with one group per channel (NORM fn "groupnorm", 5 flops per
+        element), its scale and B the file's."""
+        x = self._in(0)
+        out = self.b.groupnorm(x, self.b.shape(x)[1], self._float("epsilon", 1e-5), name=self.op_name)
+        self._rename_weights(list(self.node.input[1:3]))
+        return out
+
+    def _constant_of(self) -> None:
+        """The current node's outputs are constants (a computation on shapes or indices: every input an
+        initializer or Constant holding no parameters; a Shape's input any tensor), read by later nodes as
+        initializers are, sized as shape inference gives; no op. A Cast's output takes its ``to`` type, a Shape's
+        int64. A parameter among the inputs is a one-line error (a computation on weights is not mapped)."""
+        import onnx
+
+        key = self.node.op_type
+        if key != "Shape":
+            params = [n for n in self.node.input if n and (not self._is_init(n) or self._param(n))]
+            if params:
+                raise WorkloadError(f"{self._node()}: computes on parameter {params[0]!r} alone, which accelsim "
+                                    f"does not map")
+        first = next((n for n in self.node.input if n), "")
+        for out in self.node.output:
+            if out:
+                self.inits[out] = self._out_shape(out)
+                self.init_types[out] = self._int("to") if key == "Cast" else onnx.TensorProto.INT64 \
+                    if key == "Shape" else self.init_types.get(first, 0)
+        return None
+
+    def _value(self, name: str):
+        """The values of initializer or Constant ``name`` (a numpy array), or None where the file holds them
+        elsewhere (external data, or over :data:`_KEEP_VALUES` elements: dropped for shape inference)."""
+        import onnx
+
+        tensor = self.protos.get(name)
+        if tensor is None:
+            node = self.constants.get(name)
+            if node is None:
+                return None
+            for a in node.attribute:
+                if a.name == "value":
+                    tensor = a.t
+                elif a.name in ("value_float", "value_floats", "value_int", "value_ints"):
+                    import numpy as np
+
+                    return np.asarray(onnx.helper.get_attribute_value(a))
+            if tensor is None:
+                return None
+        if math.prod(tensor.dims) > _KEEP_VALUES or tensor.data_location == onnx.TensorProto.EXTERNAL:
+            return None
+        try:
+            return onnx.numpy_helper.to_array(tensor)
+        except Exception:  # a damaged tensor: its values are unknown
+            return None
+
+    def _scalar(self, name: str) -> float:
+        """The one value of initializer or Constant ``name`` (a Clip bound); one of several values, or of values
+        the file holds elsewhere, is a one-line error."""
+        value = self._value(name)
+        if value is None or value.size != 1:
+            raise WorkloadError(f"{self._node()}: bound {name!r} is not a scalar whose value the file holds")
+        return float(value.reshape(-1)[0])
+
+    def _concat(self) -> str | None:
+        if all(self._is_init(n) for n in self.node.input):
+            return self._constant_of()  # of shapes' dims (a Reshape's target)
         xs = [self._in(i) for i in range(len(self.node.input))]
         return self.b.concat(xs, dim=self._int("axis", 1), name=self.op_name)
 
     def _unary(self) -> str:
+        if self.node.op_type in _UNARY_FLOPS:
+            fn, flops = _UNARY_FLOPS[self.node.op_type]
+            return self.b._unary(self._in(0), fn, flops, self.op_name)
         fn = self.node.op_type.lower()
         x = self._in(0)
         if fn in ("relu", "sigmoid"):
@@ -1116,6 +1368,7 @@ class _Importer:
             dtype = T.FLOAT if "float" in kind else T.INT64 if "int" in kind else T.STRING
         self.inits[self.node.output[0]] = dims or (1,)  # a 0-d scalar: 1 element
         self.init_types[self.node.output[0]] = dtype
+        self.constants[self.node.output[0]] = self.node
 
     def _generic(self) -> None:
         """A node without a mapping (``unsupported: elementwise``): one ELEMENTWISE op per output, 1 flop per output

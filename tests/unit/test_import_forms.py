@@ -81,18 +81,18 @@ def _unmapped_model(tmp_path):
     onnx = pytest.importorskip("onnx")
     h = onnx.helper
     k = h.make_tensor("k", onnx.TensorProto.INT64, (1,), [2])
-    # y (N, 4) → Erf → e (N, 4); TopK(e, 2) → values v (N, 2), indices i (N, 2); Erf again on v
-    extra = [h.make_node("Erf", ["y"], ["e"], name="erf1"),
+    # y (N, 4) → Sin → e (N, 4); TopK(e, 2) → values v (N, 2), indices i (N, 2); Sin again on v
+    extra = [h.make_node("Sin", ["y"], ["e"], name="sin1"),
              h.make_node("Constant", [], ["k"], name="kconst", value=k),
              h.make_node("TopK", ["e", "k"], ["v", "i"], name="topk"),
-             h.make_node("Erf", ["v"], ["z"], name="erf2")]
+             h.make_node("Sin", ["v"], ["z"], name="sin2")]
     return _tiny_onnx(tmp_path / "odd.onnx", extra, out="z", out_shape=(None, 2))
 
 
 def test_unsupported_onnx_ops_listed_all_in_one_line(tmp_path, capsys):
     path = _unmapped_model(tmp_path)
     err = _one_line_error(capsys, "info", str(path))
-    assert "op types accelsim does not map: Erf (2: 'erf1', ...), TopK (1: 'topk')" in err
+    assert "op types accelsim does not map: Sin (2: 'sin1', ...), TopK (1: 'topk')" in err
     assert "workload.unsupported=elementwise" in err
     with pytest.raises(ConfigError, match="unsupported"):
         load_workload({"model": "onnx", "path": str(path), "unsupported": "ignore"})
@@ -102,17 +102,17 @@ def test_unsupported_onnx_ops_priced_as_elementwise_and_noted(tmp_path):
     pytest.importorskip("onnx")
     path = _unmapped_model(tmp_path)
     g = build_graph(load_workload(str(path), ["workload.unsupported=elementwise", "workload.batch=2"]))
-    # erf1 over (2, 4): 8 elements, 1 flop each; topk's two outputs (2, 2) each; erf2 over (2, 2)
+    # sin1 over (2, 4): 8 elements, 1 flop each; topk's two outputs (2, 2) each; sin2 over (2, 2)
     assert [(op.name, op.fn, op.vector_elems, op.flops) for op in g.ops[-4:]] == [
-        ("erf1", "onnx_Erf", 8, 8), ("topk", "onnx_TopK", 4, 4), ("topk.1", "onnx_TopK", 4, 4),
-        ("erf2", "onnx_Erf", 4, 4)]
-    assert g["topk"].inputs == ("erf1",)
+        ("sin1", "onnx_Sin", 8, 8), ("topk", "onnx_TopK", 4, 4), ("topk.1", "onnx_TopK", 4, 4),
+        ("sin2", "onnx_Sin", 4, 4)]
+    assert g["topk"].inputs == ("sin1",)
     # the conv's weights; the Constant k is read as an initializer is, but TopK's K is a count (int64, and the spec's
     # count input): no parameter (it counted 1 before)
     assert g.params == 12
     notes = accelsim.simulate(g, "tpu-v1").to_dict()["notes"]
     assert sum("has no accelsim mapping" in n for n in notes) == 2
-    assert any("ONNX op type Erf" in n and "erf1, erf2" in n for n in notes)
+    assert any("ONNX op type Sin" in n and "sin1, sin2" in n for n in notes)
 
 
 # ---- with torch installed -------------------------------------------------------------------------------------

@@ -653,13 +653,13 @@ def test_onnx_empty_initializers_hold_no_parameters():
     empty = helper.make_tensor("E", TensorProto.FLOAT, (0,), [])
     g = from_onnx(_graph_model([helper.make_node("Relu", ["x"], ["y"], name="r")], {"x": [2, 4]}, [empty]))
     assert g.params == 0 and [op.name for op in g.ops] == ["r"]
-    # a Resize that leaves a stored empty roi unread (its roi input ''), priced element-wise: its scales are no
-    # parameter either (the spec's scale input): params 0, output (1, 2, 8, 8) = 128 flops
+    # a Resize that leaves a stored empty roi unread (its roi input ''): its scales are no parameter either (the
+    # spec's scale input): params 0; a nearest upsample copies the output (1, 2, 8, 8) = 128 elements, 0 flops
     scales = helper.make_tensor("scales", TensorProto.FLOAT, (4,), [1, 1, 2, 2])
     nodes = [helper.make_node("Resize", ["x", "", "scales"], ["y"], name="rs", mode="nearest")]
     g = from_onnx(_graph_model(nodes, {"x": [1, 2, 4, 4]}, [helper.make_tensor("roi", TensorProto.FLOAT, (0,), []),
-                                                             scales]), unsupported="elementwise")
-    assert g.params == 0 and g.flops == 2 * 8 * 8
+                                                             scales]))
+    assert g.params == 0 and g.flops == 0 and g["rs"].vector_elems == 2 * 8 * 8
 
 
 def test_onnx_every_float_initializer_counts_once_and_typed_shapes_never():
@@ -738,3 +738,195 @@ def test_onnx_bidirectional_initial_states_are_read_once_half_by_each_direction(
         assert view.fn == "slice" and view.attrs["dim"] == layout and view.attrs["start"] == 1
         assert view.out_shape == ((n, 1, h) if layout else (1, n, h))
         assert g.macs == 2 * 5 * n * 4 * h * (4 + h)  # 2 directions × T·N·4H·(I + H): the slices add no work
+
+
+# ---- the op types a default torch.onnx export produces (each mapped to the builders' op and FLOP count) ----------
+def _f32(name, values, dims=None):
+    values = list(values) if isinstance(values, (list, tuple)) else [values]
+    return helper.make_tensor(name, TensorProto.FLOAT, [] if dims is None else dims, values)
+
+
+def _i64(name, values):
+    return helper.make_tensor(name, TensorProto.INT64, (len(values),), values)
+
+
+def _one(op_type, inputs=("x",), inits=(), shape=(2, 8), opset=17, outputs=("y",), **attrs):
+    """The graph of one node ``op_type`` over x of ``shape``, named "n"."""
+    model = _graph_model([helper.make_node(op_type, list(inputs), list(outputs), name="n", **attrs)],
+                         {"x": list(shape)}, inits, out=outputs[0])
+    model.opset_import[0].version = opset
+    return from_onnx(model)
+
+
+def test_onnx_clip_after_a_conv_is_the_layer_lists_relu6_and_fuses_as_it():
+    # torch.onnx exports ReLU6 as Clip(x, 0, 6): it was refused ("op types accelsim does not map: Clip"). Now it is
+    # the builders' relu6: Conv 3→8, 3×3, pad 1 on 16×16 then relu6 over 8·16·16 = 2,048 elements, 1 flop each; on
+    # an arch whose output path applies relu6 it folds into the conv, as the layer list's does, so the two runs
+    # are the same (both int8, the layer list takes tpu-v1's dtype).
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Clip", ["c", "lo", "hi"], ["y"], name="act")]
+    model = _graph_model(nodes, {"x": [1, 3, 16, 16]}, [_init("w", 8, 3, 3, 3), _f32("lo", 0.0), _f32("hi", 6.0)])
+    g = from_onnx(model, dtype="int8")
+    assert (g["act"].kind.name, g["act"].fn, g["act"].flops) == ("ACTIVATION", "relu6", 8 * 16 * 16)
+    assert g.params == 8 * 3 * 9  # the bounds are no parameters (the spec's min and max)
+    layers = {"model": "layers", "input": [1, 3, 16, 16], "layers": [
+        {"type": "conv2d", "name": "conv", "out_channels": 8, "kernel_size": 3, "padding": 1, "bias": False},
+        {"type": "relu6", "name": "act"}]}
+    arch = {"base": "tpu-v1", "core": {"vector": {"output_path": ["relu6"]}}}
+    a, b = accelsim.simulate(g, arch).to_dict(), accelsim.simulate(layers, arch).to_dict()
+    assert a["total_cycles"] == b["total_cycles"] and a["bytes"] == b["bytes"]
+    assert {o["name"]: o["mapping"].get("fused_into") for o in a["ops"]}["act"] == "conv"
+    # other bounds: Clip(-1, 1) a clamp, 1 flop per element (16 here); min 0 alone a relu; opset 6's attributes
+    # min 0, max 6 the relu6; no bound at all x itself (no op)
+    clamp = _one("Clip", ["x", "lo", "hi"], [_f32("lo", -1.0), _f32("hi", 1.0)])
+    assert [(op.fn, op.flops) for op in clamp.ops] == [("clamp", 16)] and clamp.params == 0
+    assert [op.fn for op in _one("Clip", ["x", "lo"], [_f32("lo", 0.0)]).ops] == ["relu"]
+    assert [op.fn for op in _one("Clip", opset=6, min=0.0, max=6.0).ops] == ["relu6"]
+    assert len(_one("Clip", ["x", "", ""]).ops) == 0
+    # a bound of several values (the spec's min and max are scalars) is a one-line error naming the node
+    _one_line(r"node 'n' \(Clip\): bound 'lo' is not a scalar whose value the file holds",
+              _graph_model([helper.make_node("Clip", ["x", "lo"], ["y"], name="n")], {"x": [2, 8]},
+                           [_init("lo", 8)]))
+
+
+def test_onnx_activations_count_the_builders_flops_per_element():
+    # x (2, 8) = 16 elements; FLOPs per element as the builders count them: hardswish 3, hardsigmoid 2
+    # (layers.py), leaky_relu 2 (a multiply and a max), elu 3 (gnn.py), softplus 2 (an exp and a log1p, ssm.py),
+    # erf / exp / sqrt 1 (a transcendental is one FLOP, as the softmax's exp)
+    expect = {"HardSwish": ("hardswish", 3), "HardSigmoid": ("hardsigmoid", 2), "LeakyRelu": ("leaky_relu", 2),
+              "Elu": ("elu", 3), "Softplus": ("softplus", 2), "Erf": ("erf", 1), "Exp": ("exp", 1),
+              "Sqrt": ("sqrt", 1)}
+    for op_type, (fn, per) in expect.items():
+        (op,) = _one(op_type).ops
+        assert (op.kind.name, op.fn, op.flops, op.vector_elems) == ("ACTIVATION", fn, 16 * per, 16), op_type
+
+
+def test_onnx_layernorm_and_gelu_spelled_out_as_older_exports_write_them():
+    # torch.onnx below opset 17 writes LayerNorm as ReduceMean, Sub, Pow 2, ReduceMean, Add eps, Sqrt, Div, Mul
+    # γ, Add β, and GELU as x · 0.5 · (1 + erf(x / √2)); each node was refused. x (2, 4, 8): 64 elements, 8 rows.
+    # FLOPs: mean 64 adds + 8 divides = 72 (twice), sub 64, square 64 (x², one multiply), + eps 8, sqrt 8,
+    # div 64, · γ 64, + β 64: 72 + 64 + 64 + 72 + 8 + 8 + 64 + 64 + 64 = 480; GELU: / √2 64, erf 64, + 1 64,
+    # · x 64, · 0.5 64 = 320. Parameters: γ 8, β 8, and each float scalar the file stores counts one (eps, √2,
+    # 1, 0.5: the importer's convention for an Add / Mul / Div by an initializer), the exponent 2 none (Pow's
+    # exponent input).
+    n = helper.make_node
+    nodes = [n("ReduceMean", ["x"], ["m"], name="mean", axes=[-1]), n("Sub", ["x", "m"], ["d"], name="sub"),
+             n("Pow", ["d", "two"], ["d2"], name="pow"), n("ReduceMean", ["d2"], ["v"], name="var", axes=[-1]),
+             n("Add", ["v", "eps"], ["ve"], name="add_eps"), n("Sqrt", ["ve"], ["s"], name="sqrt"),
+             n("Div", ["d", "s"], ["z"], name="div"), n("Mul", ["z", "gamma"], ["zg"], name="scale"),
+             n("Add", ["zg", "beta"], ["ln"], name="shift"),
+             n("Div", ["ln", "sqrt2"], ["a"], name="gelu.div"), n("Erf", ["a"], ["e"], name="gelu.erf"),
+             n("Add", ["e", "one"], ["e1"], name="gelu.add"), n("Mul", ["ln", "e1"], ["p"], name="gelu.mul"),
+             n("Mul", ["p", "half"], ["y"], name="gelu.half")]
+    inits = [_f32("two", 2.0), _f32("eps", 1e-5), _init("gamma", 8), _init("beta", 8), _f32("sqrt2", 1.4142135),
+             _f32("one", 1.0), _f32("half", 0.5)]
+    model = _graph_model(nodes, {"x": [2, 4, 8]}, inits)
+    model.opset_import[0].version = 13
+    g = from_onnx(model)
+    assert g["mean"].kind.name == "POOL" and g["mean"].out_shape == (2, 4, 1) and g["pow"].fn == "square"
+    assert sum(g[k].flops for k in ("mean", "sub", "pow", "var", "add_eps", "sqrt", "div", "scale", "shift")) == 480
+    assert sum(op.flops for op in g.ops if op.name.startswith("gelu.")) == 320
+    assert g.params == 8 + 8 + 4
+    # a Pow by anything but the constant 2 is exp(y · log x): 3 flops per element, 16 · 3 here; y an activation
+    # is read
+    assert [(op.fn, op.flops) for op in _one("Pow", ["x", "e"], [_f32("e", 3.0)]).ops] == [("pow", 48)]
+    assert _one("Pow", ["x", "x"]).ops[0].inputs == ("x", "x")
+
+
+def _dims_only(name, *dims):
+    """A float initializer with its dims and no values (the importer reads only the dims of a large one)."""
+    t = TensorProto(name=name, data_type=TensorProto.FLOAT)
+    t.dims.extend(dims)
+    return t
+
+
+def test_onnx_gather_from_an_initializer_reads_only_the_gathered_rows():
+    # BERT's token embedding: Gather(table (30522, 768), ids (1, 128)) was priced (with unsupported=elementwise)
+    # as a stream of the whole table: 30,522 · 768 · 4 B = 93,763,584 B at fp32. Now it is the builders'
+    # embedding, gathering 128 rows: 128 · 768 · 4 B = 393,216 B of the table. The op's HBM bytes on tpu-v4:
+    # those rows, the ids read (128 at the workload's 4 B: 512 B) and its (1, 128, 768) output written
+    # (393,216 B) = 786,944 B.
+    nodes = [helper.make_node("Gather", ["emb", "ids"], ["y"], name="embed")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 128])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [_dims_only("emb", 30522, 768)])
+    g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), dtype="fp32")
+    op = g["embed"]
+    assert (op.kind.name, op.fn, op.gather_rows, op.out_shape) == ("EMBEDDING", "embedding", 128, (1, 128, 768))
+    assert g.params == 30522 * 768
+    (row,) = accelsim.simulate(g, "tpu-v4").to_dict()["ops"]
+    assert row["bytes"]["hbm"] == 128 * 768 * 4 + 128 * 4 + 128 * 768 * 4
+    # constant indices (a position table's rows 0..3): an embedding with no inputs, 4 rows
+    nodes = [helper.make_node("Gather", ["pos", "idx"], ["p"], name="positions"),
+             helper.make_node("Add", ["x", "p"], ["y"], name="add")]
+    g = from_onnx(_graph_model(nodes, {"x": [1, 4, 8]}, [_init("pos", 16, 8), _i64("idx", [0, 1, 2, 3])]))
+    assert (g["positions"].inputs, g["positions"].gather_rows, g["positions"].out_shape) == ((), 4, (4, 8))
+    assert g.params == 16 * 8
+    # on axis 1 every row of the table (16, 8) holds gathered elements: an element-wise gather reading it whole
+    (op,) = _one("Gather", ["t", "idx"], [_init("t", 16, 8), _i64("idx", [0, 1])], axis=1).ops
+    assert (op.fn, op.out_shape, op.flops, [w.numel for w in op.weights]) == ("gather", (16, 2), 0, [128])
+    # data an activation: a selecting view; the Relu after it reads 2 of x's 4 rows of 16: 2 · 16 · 2 B = 64 B,
+    # and writes 64 B
+    nodes = [helper.make_node("Gather", ["x", "idx"], ["s"], name="sel"),
+             helper.make_node("Relu", ["s"], ["y"], name="r")]
+    g = from_onnx(_graph_model(nodes, {"x": [4, 16]}, [_i64("idx", [1, 2])]))
+    assert (g["sel"].kind.name, g["sel"].fn, g["sel"].out_shape) == ("RESHAPE", "index_select", (2, 16))
+    rows = {o["name"]: o["bytes"] for o in accelsim.simulate(g, "tpu-v1").to_dict()["ops"]}
+    assert rows["r"]["hbm"] == 64 + 64 and not rows["sel"]
+
+
+def test_onnx_slices_splits_pads_casts_and_resizes():
+    # x (1, 8, 4, 4) = 128 elements. Slice rows 0..1 of axis 2: a selecting view (1, 8, 2, 4); Split in two on
+    # axis 1: views (1, 4, 4, 4) at starts 0 and 4; Pad 1 on each side of H and W: a copy writing (1, 8, 6, 6) =
+    # 288 elements, 0 flops; Cast: a copy of 128; Resize ×2 nearest: a copy of (1, 8, 8, 8) = 512, 0 flops;
+    # linear (2 resized axes: 4 neighbours, 4 multiplies and 3 adds, as the deform conv's bilinear sample) 7 · 512
+    # = 3,584; cubic (16 neighbours) 31 · 512 = 15,872
+    x = (1, 8, 4, 4)
+    (op,) = _one("Slice", ["x", "s", "e", "a"], [_i64("s", [0]), _i64("e", [2]), _i64("a", [2])], x).ops
+    assert (op.kind.name, op.fn, op.out_shape) == ("RESHAPE", "slice", (1, 8, 2, 4))
+    split = _one("Split", shape=x, opset=18, outputs=("y", "z"), axis=1, num_outputs=2).ops
+    assert [(op.fn, op.out_shape, op.attrs["start"]) for op in split] == [("slice", (1, 4, 4, 4), 0),
+                                                                           ("slice", (1, 4, 4, 4), 4)]
+    (op,) = _one("Pad", ["x", "p"], [_i64("p", [0, 0, 1, 1, 0, 0, 1, 1])], x).ops
+    assert (op.fn, op.out_shape, op.vector_elems, op.flops) == ("pad", (1, 8, 6, 6), 288, 0)
+    (op,) = _one("Cast", shape=x, to=TensorProto.FLOAT).ops
+    assert (op.fn, op.vector_elems, op.flops) == ("cast", 128, 0)
+    scales = _f32("sc", [1, 1, 2, 2], [4])
+    for mode, fn, flops in (("nearest", "upsample_nearest", 0), ("linear", "upsample_linear", 7 * 512),
+                            ("cubic", "upsample_cubic", 31 * 512)):
+        (op,) = _one("Resize", ["x", "", "sc"], [scales], x, mode=mode).ops
+        assert (op.fn, op.out_shape, op.flops) == (fn, (1, 8, 8, 8), flops), mode
+    assert _one("Resize", ["x", "", "sc"], [scales], x).params == 0  # the scales are no parameters
+
+
+def test_onnx_max_min_reductions_and_instance_norm():
+    # Max of three (2, 8) tensors: 2 compares per element = 32 flops; Min(x, c (8,)): 16 flops, c a parameter
+    (op,) = _one("Max", ["x", "x", "x"]).ops
+    assert (op.fn, op.flops) == ("max", 32)
+    g = _one("Min", ["x", "c"], [_init("c", 8)])
+    assert [(op.fn, op.flops) for op in g.ops] == [("min", 16)] and g.params == 8
+    # ReduceSum / ReduceMax over axis 1 of (2, 8) without keepdims: (2,), one add or compare per input element
+    for op_type, fn in (("ReduceSum", "sum"), ("ReduceMax", "max")):
+        inputs, inits = (["x", "ax"], [_i64("ax", [1])]) if op_type == "ReduceSum" else (["x"], [])
+        kw = {} if op_type == "ReduceSum" else {"axes": [1]}
+        (op,) = _one(op_type, inputs, inits, keepdims=0, **kw).ops
+        assert (op.kind.name, op.fn, op.out_shape, op.flops, op.vector_elems) == ("POOL", fn, (2,), 16, 16)
+    # InstanceNormalization of (1, 8, 4, 4): the builders' groupnorm with a group per channel, 5 flops per element
+    # (640), scale and B 8 each under the file's names
+    g = _one("InstanceNormalization", ["x", "s", "b"], [_init("s", 8), _init("b", 8)], (1, 8, 4, 4))
+    (op,) = g.ops
+    assert (op.fn, op.flops, op.attrs["groups"]) == ("groupnorm", 5 * 128, 8)
+    assert {w.name for w in op.weights} == {"s", "b"} and g.params == 16
+
+
+def test_onnx_shape_computations_are_constants_not_ops():
+    # an export's Shape → Gather → Unsqueeze → Concat → Reshape chain (flattening x (2, 3, 4) to (2, 12)) computes
+    # a shape: no work; only the Reshape's view is an op
+    n = helper.make_node
+    nodes = [n("Shape", ["x"], ["s"], name="shape"), n("Gather", ["s", "i0"], ["d0"], name="dim0", axis=0),
+             n("Unsqueeze", ["d0", "ax"], ["u"], name="unsq"), n("Concat", ["u", "m1"], ["sh"], name="cat", axis=0),
+             n("Reshape", ["x", "sh"], ["y"], name="reshape")]
+    zero = helper.make_tensor("i0", TensorProto.INT64, (), [0])
+    g = from_onnx(_graph_model(nodes, {"x": [2, 3, 4]}, [zero, _i64("ax", [0]), _i64("m1", [-1])]))
+    assert [(op.name, op.fn, op.out_shape) for op in g.ops] == [("reshape", "reshape", (2, 12))]
+    assert g.params == 0

@@ -125,6 +125,22 @@ _RESIDENT_CHOICE_CASES = {
 _RAMP_PAYS = ("a ramp keeps each end's halvings only while they pay, 0.5 % of the op's estimated time "
               "(traffic.ramp_groups, RAMP_PAYS; mapping.ramp is now [first, last])")
 # (the ramp figures measured on 76e2430, before the residency choice; each alone, both cases' keys listed)
+_CAUSAL_MASK = ("unfused causal attention masks its scores before the softmax (TransformerBuilder._causal_mask: an "
+                "ELEMENTWISE causal_mask op per layer reading the scores and the (batch, 1, q, kv) mask, writing the "
+                "scores, as transformers' eager attention), a kernel of its own (a launch where eager)")
+# measured against main 666eb05 (llama2_7b_serving_tpu_v4's keys were all skipped already, by _RAMP_PAYS)
+_CAUSAL_MASK_CASES = {
+    "gpt2_training_dgx_a100_tp2": "12 layers' masks and their gradients (24 kernels x 21 us of launch): 16.339709 -> "
+                                  "16.843709 ms (+3.08 %), hbm 3,323,452,674 -> 3,328,957,698 B; also the launch "
+                                  "note (50 %)",
+    "gpt_pipeline_dgx_a100": "14.448132 -> 14.763605 ms (+2.18 %), hbm 11,785,469,968 -> 12,070,682,640 B",
+    "gpt2_h100": "12 mask kernels (12 x 21 us of launch): 3.168556 -> 3.420556 ms (+7.95 %), hbm 398,081,536 -> "
+                 "418,528,768 B; also the unfused-attention note (30 % of the run) and the launch note (86 %)",
+    "llama2_7b_serving_tpu_v4": "46.205451 -> 46.262290 ms (+0.12 %), hbm 55,165,397,254 -> 55,233,554,694 B",
+}
+_LAUNCH_NOTE = ("an eager GPU run whose launches bind LAUNCH_NOTE_SHARE (25 %) of it or more suggests "
+                "options.execution=cuda_graph (summary.launch_notes); nothing else moved")
+_LAUNCH_NOTE_CASES = {"attention_h100": "66 % launch-bound", "rmsnorm_mi210": "39 % launch-bound"}
 CHANGED: dict[tuple[str, str], str] = {
     **{(case, key): f"{_RESIDENT_CHOICE}: {why}" for case, why in _RESIDENT_CHOICE_CASES.items()
        for key in ("bytes.*", "edp", "efficiency.*", "energy.*", "mac_utilization", "ops*", "power.*", "seconds",
@@ -150,6 +166,8 @@ CHANGED: dict[tuple[str, str], str] = {
                                        "tasks 27,934 -> 20,158 (7,454): decode GEMVs keep their end's halvings only",
     ("whisper_decode_tpu_v4", "*"): f"{_RAMP_PAYS}: 235,349 -> 235,418 cycles (+0.03 %; 250,455 with no ramp), "
                                     "tasks 2,203 -> 2,139 (2,011)",
+    **{(case, "*"): f"{_CAUSAL_MASK}: {why}" for case, why in _CAUSAL_MASK_CASES.items()},
+    **{(case, "notes*"): f"{_LAUNCH_NOTE}: {why}" for case, why in _LAUNCH_NOTE_CASES.items()},
 }
 
 

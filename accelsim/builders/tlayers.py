@@ -20,8 +20,10 @@ Op conventions (the mapper relies on these):
   d_v). ``scores`` = MATMUL (q, k), ``Gemm(m = q_len, n = kv_len, k = d_qk, count = batch·heads)`` (for GQA k has
   kv_heads heads, so its bytes are the real K bytes; the count is still batch·heads); ``softmax`` = SOFTMAX,
   vector_elems = batch·heads·q_len·kv_len, 5 flops per element (max, subtract, exp, sum, divide; the 1/√d scale
-  folds in; a causal mask is recorded in attrs, never discounted); ``context`` = MATMUL (probs, v),
-  ``Gemm(m = q_len, n = d_v, k = kv_len, count = batch·heads)``. MACs = batch·heads·q_len·kv_len·(d_qk + d_v).
+  folds in; a causal mask is recorded in attrs, never discounted; with q_len > 1 an ELEMENTWISE fn
+  "causal_mask" before it adds the (batch, 1, q_len, kv_len) mask input: TransformerBuilder._causal_mask);
+  ``context`` = MATMUL (probs, v), ``Gemm(m = q_len, n = d_v, k = kv_len, count = batch·heads)``.
+  MACs = batch·heads·q_len·kv_len·(d_qk + d_v).
 * Fused attention: ONE ATTENTION op, inputs (q, k, v), gemm = the QKᵀ Gemm, attrs ``pv_gemm`` (m, n, k, count)
   of PV, ``heads``, ``kv_heads``, ``q_len``, ``kv_len``, ``head_dim``, ``batch``, ``causal``; macs = both
   matmuls; flops = 2·macs + 5·softmax elements; vector_elems = softmax elements; fn "attention".
@@ -78,6 +80,9 @@ ACT_FLOPS = {"gelu": 8, "silu": 4, "relu": 1, "tanh": 4, "quick_gelu": 4, "relu2
 one selected): αp·x² + β·x (3), (expm1(min(x, ε)) − x)·αn + β·x (min 1, expm1 4, then 4) and the select (1)."""
 SOFTCAP_FLOPS = 2 + ACT_FLOPS["tanh"]
 """FLOPs per element of a soft-cap c·tanh(x/c): divide, tanh, multiply."""
+MASK_FLOPS = 1
+"""FLOPs per score element of an eager causal mask: one add of the additive mask (transformers' eager attention,
+``attn_weights + causal_mask``; GPT-2's ``torch.where`` a select)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,7 @@ class TransformerBuilder(GraphBuilder):
         self._caches: dict[str, int] = {}  # cache name → elements after this pass
         self._states: dict[str, int] = {}  # fixed-size recurrent state name → bytes (state_cache)
         self._cache_inputs: list[str] = []
+        self._masks: dict[Shape, str] = {}  # (batch, 1, q_len, kv_len) → the causal-mask input of that shape
         for n, s in items:
             self.add_input(n, s)
 
@@ -604,12 +610,28 @@ class TransformerBuilder(GraphBuilder):
         if softcap:
             s = self._add(self._name(None, "softcap"), OpKind.ELEMENTWISE, [s], scores_shape,
                           flops=SOFTCAP_FLOPS * score_elems, vector_elems=score_elems, fn="softcap")
+        if causal and q_len > 1:
+            s = self._causal_mask(s, bq, q_len, kv_len)
         p = self._add(self._name(None, "softmax"), OpKind.SOFTMAX, [s, *([index] if index else [])], scores_shape,
                       flops=SOFTMAX_FLOPS * score_elems, vector_elems=score_elems, fn="softmax", causal=causal,
                       weights=[sinks] if sinks else [])
         p = self.dropout(p, dropout, name="attention_dropout", attention_core=True)
         return self._add(self._name(None, "context"), OpKind.MATMUL, [p, v], out, gemm=pv, flops=2 * pv.macs,
                          fn="matmul")
+
+    def _causal_mask(self, scores: str, batch: int, q_len: int, kv_len: int) -> str:
+        """Unfused causal attention's mask over the (B, H, Lq, Lk) ``scores``: ELEMENTWISE fn "causal_mask" reading
+        the scores and a (B, 1, Lq, Lk) mask (a graph input ``attention_mask`` in the model's dtype, one per shape,
+        shared by the layers, as transformers builds it once per forward and broadcasts it over the heads) and
+        writing the scores, :data:`MASK_FLOPS` per score element (eager attention computes every score, then masks
+        it before the softmax). Only where it masks something: a one-token step (decode) sees every key."""
+        shape = (batch, 1, q_len, kv_len)
+        mask = self._masks.get(shape)
+        if mask is None:
+            mask = self.add_input("attention_mask" if not self._masks else f"attention_mask{len(self._masks)}", shape)
+            self._masks[shape] = mask
+        return self.vector(OpKind.ELEMENTWISE, [scores, mask], self.shape(scores), "causal_mask", MASK_FLOPS,
+                           name="causal_mask", attention_core=True)
 
     def kv_append(self, x: str, cache: str, name: str | None = None) -> str:
         """Write new keys or values ``x`` (B, KVH, L, d) into ``cache``: KV_APPEND, data movement only."""

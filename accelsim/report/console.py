@@ -166,6 +166,11 @@ def summary_table(report: dict) -> Table:
     for key, label in (("macs", "MACs"), ("flops", "FLOPs"), ("params", "params")):
         if report.get(key) is not None:
             table.add_row(label, fmt.count_si(report[key]))
+    computed, flops = report.get("computed_flops"), report.get("flops")
+    if computed is not None and flops is not None and computed != flops:  # a causal fused attention's skipped blocks
+        secs = fmt.num(report.get("seconds"), None)
+        rate = f", {fmt.flops_rate(computed / secs)}" if secs else ""
+        table.add_row("  computed", f"{fmt.count_si(computed)} FLOPs{rate} (the blocks the kernels compute)")
     table.add_row("MAC utilization", fmt.pct(report.get("mac_utilization")))
     for unit, text in _unit_rows(report.get("utilization") or {}):
         table.add_row(f"  busy {unit}", text)

@@ -351,6 +351,8 @@ class ReportDict(_ReportRequired, total=False):
 
     kernel_dispatch_s: float  # the device-side dispatch part of launch_overhead_s (reports since it; older lack it)
     launch_bound_fraction: float  # launch_overhead_s / seconds (every report since the launch model; older lack it)
+    computed_macs: int  # macs less a causal fused attention's skipped blocks: what the kernels computed
+    computed_flops: int  # flops likewise (computed_work); computed_flops / seconds never exceeds the peak
     active_fraction: float  # share of seconds in which the chip does some op's work (not launches, dispatch gaps;
     # a pipeline: the mean over its P chips, each idle through its bubbles)
     execution: str  # "eager" | "cuda_graph" | "none"; serving: per phase, "prefill eager, decode cuda_graph"
@@ -662,3 +664,16 @@ def _dict(value: object) -> dict:
 __all__ = ["ArchInfo", "Bound", "Footprint", "Level", "LevelRole", "Op", "Phase", "Pipeline", "ReportDict", "Roofline",
            "Serving", "Simulation", "StageTime", "Systolic", "TableSplit", "WorkloadInfo", "core_units", "level_names",
            "levels", "main_memory", "merge_core_units", "memory_levels", "not_a_report", "op_busy_cycles", "op_runs", "op_span", "part_keys", "ordered", "problems", "top_ops"]
+
+
+def computed_work(macs: int, flops: int, ops: Iterable[Mapping[str, object]]) -> dict[str, int]:
+    """``computed_macs`` and ``computed_flops`` of a run whose model counts are ``macs`` and ``flops``: less each op
+    row's MACs and FLOPs its kernel skips (``1 − mapping.mac_fraction`` of them: a causal FlashAttention skips the
+    K/V blocks above the diagonal, about half), the work the energy model charges (:func:`computed_share`)."""
+    skipped_macs = skipped_flops = 0.0
+    for op in ops:
+        skip = 1.0 - computed_share(op)
+        if skip > 0:
+            skipped_macs += (_real(op.get("macs")) or 0.0) * skip
+            skipped_flops += (_real(op.get("flops")) or 0.0) * skip
+    return {"computed_macs": macs - round(skipped_macs), "computed_flops": flops - round(skipped_flops)}

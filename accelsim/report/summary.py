@@ -45,7 +45,7 @@ from ..options import Options, recorded
 from ..tasks import TaskGraph, TaskKind, UnitKind
 from ..trace import Trace
 from ..units import format_size
-from .schema import base_rate_macs
+from .schema import base_rate_macs, computed_work
 
 
 def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name: str,
@@ -71,6 +71,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     memory = footprint(graph, arch, tg)
     info = graph.info
     launch, dispatch = launch_on_critical_path(tg, trace)
+    work = computed_work(macs, graph.flops, ops)
     report = {
         "accelsim_version": version,
         "name": name,
@@ -88,6 +89,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "clock_hz": clock,
         "macs": macs,
         "flops": graph.flops,
+        **work,
         "params": info.model_params or graph.params,
         **({"params_per_chip": graph.params}
            if info.tensor_parallel * info.pipeline_parallel * info.embedding_parallel > 1 else {}),
@@ -102,7 +104,10 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
         "memory": memory,
         "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + flash_fallback_notes(tg)
-                  + unfused_attention_notes(graph, arch) + epilogue_fusion_notes(graph, arch, tg)
+                  + computed_work_notes(graph.flops, work["computed_flops"], total / clock)
+                  + unfused_attention_notes(graph, arch, ops, total, launch)
+                  + launch_notes(arch, tg.execution or "none", launch / total if total else 0.0)
+                  + epilogue_fusion_notes(graph, arch, tg)
                   + nccl_channel_notes(arch, tg) + vector_key_notes(arch, graph) + scratchpad_rate_notes(arch)
                   + idle_unit_notes(arch, tg, t) + unpriced_fn_notes(arch, graph, ops) + idle_chip_notes(arch, graph)
                   + embedding_parallel_notes(arch, graph)
@@ -410,22 +415,85 @@ def _b(nbytes: float) -> str:
     return f"{int(nbytes)} B ({format_size(nbytes)})"
 
 
-def unfused_attention_notes(graph: Graph, arch: Arch) -> list[str]:
-    """A GPU run whose unfused attention's score matrices outgrow the last cache: one line saying so, and how to run
-    the fused kernels the arch models (what GPU serving stacks and transformers' default sdpa run)."""
+UNFUSED_NOTE_SHARE = 0.05
+"""The share of a GPU run its unfused attention must take for :func:`unfused_attention_notes` to suggest the fused
+kernels: 5 %, about what fusing saves at that share (Llama-2-7B's eager decode step at 1,024 cached tokens on an
+H100: 11 % estimated, 13.59 -> 12.25 ms = 9.9 % saved)."""
+LAUNCH_NOTE_SHARE = 0.25
+"""The ``launch_bound_fraction`` of an eager GPU run above which :func:`launch_notes` suggests CUDA graphs."""
+
+
+def _unfused_attention_ops(graph: Graph) -> list[int]:
+    """Indices of the unfused attention's ops: each score MATMUL (``transpose_b``, attr ``kv_len``) and the ops on
+    its way to the MATMUL that reads the probabilities (mask, soft-cap, softmax, dropout, the context itself)."""
+    index = {op.name: i for i, op in enumerate(graph.ops)}
+    out: list[int] = []
+    for i, op in enumerate(graph.ops):
+        if not (op.kind is OpKind.MATMUL and op.attrs.get("transpose_b") and "kv_len" in op.attrs):
+            continue
+        out.append(i)
+        name = op.name
+        for _ in range(8):  # scores → [add_rel_pos] → [softcap] → [causal_mask] → softmax → [dropout] → context
+            nxt = [index[c] for c in graph.consumers(name) if c in index]
+            if len(nxt) != 1:
+                break
+            out.append(nxt[0])
+            if graph.ops[nxt[0]].kind is OpKind.MATMUL:
+                break
+            name = graph.ops[nxt[0]].name
+    return out
+
+
+def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: float, launch: float) -> list[str]:
+    """A GPU run whose unfused attention takes :data:`UNFUSED_NOTE_SHARE` of the run or more, or whose score matrices
+    outgrow the last cache: one line saying so, and how to run the fused kernels the arch models (what GPU serving
+    stacks and transformers' default sdpa run). Its share: its ops' start-to-end cycles plus, of the ``launch``
+    cycles the kernel launches add to the run, the share of the run's kernels (ops with a unit) that are its own."""
     if arch.core.tile is None or not arch.caches:  # not a GPU-like core: no FlashAttention kernel is modelled
         return []
-    scores = [op for op in graph.ops
-              if op.kind is OpKind.MATMUL and op.attrs.get("transpose_b") and "kv_len" in op.attrs]
+    attention = _unfused_attention_ops(graph)
+    if not attention:
+        return []
+    scores = [graph.ops[i] for i in attention if graph.ops[i].kind is OpKind.MATMUL
+              and graph.ops[i].attrs.get("transpose_b") and "kv_len" in graph.ops[i].attrs]
     # a layer sample (2 of the model's n identical layers: the serving scenario's) stands for all n layers
     scale = float(graph.meta.get("sample_layer_scale", 1.0))  # type: ignore[arg-type]
     count, nbytes = round(len(scores) * scale), round(sum(op.out_bytes for op in scores) * scale)
-    if nbytes <= arch.memory(arch.caches[-1]).capacity:
+    n_ops = round(len(attention) * scale)
+    kernels = sum(1 for row in ops if row["unit"] != "none")
+    own = sum(1 for i in attention if ops[i]["unit"] != "none")
+    spans = sum(ops[i]["end_cycle"] - ops[i]["start_cycle"] for i in attention)
+    share = (spans + (launch * own / kernels if kernels else 0.0)) / total if total else 0.0
+    spill = nbytes > arch.memory(arch.caches[-1]).capacity
+    if not spill and share < UNFUSED_NOTE_SHARE:
         return []
-    return [f"attention runs unfused (workload.attention: unfused): its score tensors ({count} ops, "
-            f"{_b(nbytes)} in all) go through memory (written, read and written by the softmax, read again); GPU serving stacks "
-            f"and transformers' default (sdpa) run fused FlashAttention kernels, which this arch models: --set "
-            f"workload.attention=fused"]
+    memory = (f"; its score tensors ({count} ops, {_b(nbytes)} in all) go through memory (written, read and written "
+              f"by the softmax, read again)" if spill else "")
+    return [f"attention runs unfused (workload.attention: unfused): its {n_ops} ops take about "
+            f"{share:.0%} of the run (their device time and their share of the kernel launches){memory}; GPU "
+            f"serving stacks and transformers' default (sdpa) run fused FlashAttention kernels, which this arch "
+            f"models: --set workload.attention=fused"]
+
+
+def computed_work_notes(flops: int, computed: int, seconds: float) -> list[str]:
+    """A run whose kernels skip part of its counted work (a causal fused attention's blocks above the diagonal):
+    one line saying that ``flops`` and ``macs`` count the model's work and ``computed_flops`` what ran."""
+    if computed == flops or not seconds:
+        return []
+    return [f"causal attention: flops and macs count every query x key (the model's work, as accelsim info counts "
+            f"it); the fused kernels skip the blocks above the diagonal and compute {computed:,} FLOPs "
+            f"(computed_flops, {computed / flops:.1%} of flops): {computed / seconds / 1e12:.4g} TFLOP/s "
+            f"(flops / seconds: {flops / seconds / 1e12:.4g})"]
+
+
+def launch_notes(arch: Arch, execution: str, launch_bound: float) -> list[str]:
+    """An eager GPU run that kernel launches bind for :data:`LAUNCH_NOTE_SHARE` of its time or more: one line
+    saying so, and that a CUDA graph launches the whole pass at once (``options.execution: cuda_graph``)."""
+    if execution != "eager" or launch_bound < LAUNCH_NOTE_SHARE:
+        return []
+    return [f"kernel launches bind {launch_bound:.0%} of the run (options.execution: eager, "
+            f"{arch.kernel_launch * 1e6:.3g} us of host time a kernel); a CUDA graph launches the pass at once "
+            f"({arch.graph_launch * 1e6:.3g} us), as serving stacks run decode steps: --set options.execution=cuda_graph"]
 
 
 QUANTISED_CNN = frozenset({"int8", "uint8", "fp8"})  # a conv in one of these: a CNN deployed through TensorRT

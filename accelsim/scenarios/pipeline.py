@@ -59,7 +59,7 @@ from ..hardware import Arch
 from ..mapping import data_parallel
 from ..options import Options, recorded
 from ..report import Report
-from ..report.schema import base_rate_macs
+from ..report.schema import base_rate_macs, computed_work
 from ..report.summary import active_cycles_before, spill_notes
 from ..units import dtype_bytes
 from .passes import Kept, Pass, Rows, Timing, compose_ops, counted_busy, keep_less
@@ -235,6 +235,7 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
                                            sync_cycles / clock),
         "macs": totals.macs,
         "flops": totals.flops,
+        **computed_work(totals.macs, totals.flops, ops),
         "params": slow.timing.model_params,
         # where build_report gives one chip's share (tensor or pipeline parallelism): the largest stage's
         **({"params_per_chip": max(t.params for t in timing)} if "params_per_chip" in out else {}),

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..builders.training import layer_of
-from ..report.schema import base_rate_macs
+from ..report.schema import base_rate_macs, computed_work
 from .passes import Pass, Rows, Timing, Work, compose_ops, counted_busy
 
 
@@ -300,6 +300,7 @@ def composed_report(weighted: Sequence[tuple[Sampled, float]], parts: Sequence[R
         "active_fraction": sum(s * p.timing.active_s for p, s in weighted) / seconds if seconds else 0.0,
         "macs": totals.macs,
         "flops": totals.flops,
+        **computed_work(totals.macs, totals.flops, ops),
         "params": first.timing.model_params,
         # where build_report gives one chip's share (tensor parallelism): the largest pass's
         **({"params_per_chip": max(p.timing.params for p, _ in weighted)} if "params_per_chip" in out else {}),

@@ -139,7 +139,8 @@ def test_notes_name_the_unsharded_idle_chips_and_the_fullest_chip():
     note = next(n for n in sharded["notes"] if n.startswith("embedding_parallel"))
     # chip 0 holds table 19, 39,979,771 rows × 256 B = 10,234,821,376 B, not the simulated chip 7
     assert "chip 7 is simulated" in note and "chip 0 holds the most table bytes, 10234821376 B" in note
-    assert simulate({"model": "dlrm_mlperf", "dtype": "bf16"}, "h100").to_dict()["notes"] == []  # one chip
+    one_chip = simulate({"model": "dlrm_mlperf", "dtype": "bf16"}, "h100").to_dict()["notes"]
+    assert [n for n in one_chip if not n.startswith("kernel launches bind")] == []  # one chip: no sharding note
 
 
 @pytest.mark.parametrize(("params", "why"), [

@@ -493,13 +493,14 @@ def test_the_iteration_floor_never_exceeds_the_iterations_a_run_takes(over, floo
 
 def test_a_grid_prefill_too_big_for_hbm_names_its_shape_and_what_to_change(here, capsys):
     # max_num_batched_tokens 65,536: the grid's prefills double up to it. At 32,768 tokens (one sequence) the
-    # unfused attention's softmax reads and writes 32 heads × 32,768² fp16 scores, 2 × 68,719,476,736 =
-    # 137,438,953,472 B, 51,539,607,552 B over the H100's 80 GiB (85,899,345,920 B); 16,384 tokens needed a quarter
+    # unfused attention's causal mask reads and writes 32 heads × 32,768² fp16 scores and reads the 32,768² fp16
+    # mask, 2 × 68,719,476,736 + 2,147,483,648 = 139,586,437,120 B, 53,687,091,200 B over the H100's 80 GiB
+    # (85,899,345,920 B); 16,384 tokens needed a quarter
     line = cli_error(capsys, GOOD, "--set", "engine.max_num_batched_tokens=65536")
     assert line.startswith("accelsim: error: s.yaml:4: engine.max_num_batched_tokens: the iteration-cost grid's "
                            "prefill of 32,768 tokens (1 sequence of 32,768, unfused attention) does not fit: "
                            "llama2_7b: "), line
-    assert ("; the activations (the inputs and output of op 'model.layers.0.self_attn.softmax', 137438953472 B) "
-            "alone need 137438953472 B of hbm, 51539607552 B more than it holds; set model.attention: fused (its "
+    assert ("; the activations (the inputs and output of op 'model.layers.0.self_attn.causal_mask', 139586437120 B) "
+            "alone need 139586437120 B of hbm, 53687091200 B more than it holds; set model.attention: fused (its "
             "attention scores are never held whole) or lower engine.max_num_batched_tokens") in line
     assert "gradients" not in line and "stash" not in line  # an inference pass

@@ -270,7 +270,8 @@ def test_llama2_70b_decode_gqa_cache(graph):
 
 def test_llama2_prefill_fills_the_cache(graph):
     g = graph("llama2_7b", seq_len=128)
-    assert g.meta["kv_cache"] == [] and list(g.inputs) == ["input"]
+    # besides the token ids, the causal mask every layer's eager attention adds to its scores: (1, 1, 128, 128)
+    assert g.meta["kv_cache"] == [] and g.inputs == {"input": (1, 128), "attention_mask": (1, 1, 128, 128)}
     assert g.meta["phase"] == "prefill" and g.meta["tokens"] == 1  # the next token of each sequence
     appends = _ops(g, OpKind.KV_APPEND)
     assert len(appends) == 64 and all(op.out_shape == (1, 32, 128, 128) for op in appends)

@@ -26,7 +26,8 @@ def _whisper(**params: object):
 def test_prefill_runs_the_decoder_prompt_and_fills_both_caches():
     s, frames = 4, 1500  # <|startoftranscript|><|en|><|transcribe|><|notimestamps|>; 30 s of audio
     g = _whisper(seq_len=s)
-    assert g.inputs == {"input": (1, 80, 3000), "decoder_input_ids": (1, s)}
+    # and the decoder self-attention's causal mask over the s prompt tokens (the encoder's attention is not causal)
+    assert g.inputs == {"input": (1, 80, 3000), "decoder_input_ids": (1, s), "attention_mask": (1, 1, s, s)}
     assert g.params == 72_593_920  # HF openai/whisper-base num_parameters(): the prefill reads every weight
     # the cross-attention K/V are projected once, here, from the encoder's 1500 frames
     k_proj = g["model.decoder.layers.0.encoder_attn.k_proj"]

@@ -133,7 +133,6 @@ _CAUSAL_MASK_CASES = {
     "gpt2_training_dgx_a100_tp2": "12 layers' masks and their gradients (24 kernels x 21 us of launch): 16.339709 -> "
                                   "16.843709 ms (+3.08 %), hbm 3,323,452,674 -> 3,328,957,698 B; also the launch "
                                   "note (50 %)",
-    "gpt_pipeline_dgx_a100": "14.448132 -> 14.763605 ms (+2.18 %), hbm 11,785,469,968 -> 12,070,682,640 B",
     "gpt2_h100": "12 mask kernels (12 x 21 us of launch): 3.168556 -> 3.420556 ms (+7.95 %), hbm 398,081,536 -> "
                  "418,528,768 B; also the unfused-attention note (30 % of the run) and the launch note (86 %)",
     "llama2_7b_serving_tpu_v4": "46.205451 -> 46.262290 ms (+0.12 %), hbm 55,165,397,254 -> 55,233,554,694 B",
@@ -167,6 +166,13 @@ CHANGED: dict[tuple[str, str], str] = {
     ("whisper_decode_tpu_v4", "*"): f"{_RAMP_PAYS}: 235,349 -> 235,418 cycles (+0.03 %; 250,455 with no ramp), "
                                     "tasks 2,203 -> 2,139 (2,011)",
     **{(case, "*"): f"{_CAUSAL_MASK}: {why}" for case, why in _CAUSAL_MASK_CASES.items()},
+    **{("gpt_pipeline_dgx_a100", key): ("Megatron-LM's GPT masks inside its fused scale-mask-softmax "
+                                        "(TransformerBuilder.mask_in_softmax): 1 FLOP a score more in each causal "
+                                        "softmax and its gradient (5 -> 6; conv softmax 83,886,080 -> 100,663,296 "
+                                        "flops), their vector energy with it; times and bytes equal")
+       for key in ("edp", "efficiency.*", "energy.by_op_kind.softmax", "energy.by_unit.vector", "energy.dynamic_j",
+                   "energy.total_j", "flops", "ops*.achieved_flops_per_s", "ops*.arithmetic_intensity",
+                   "ops*.energy_j", "ops*.flops", "power.average_w*")},
     **{(case, "notes*"): f"{_LAUNCH_NOTE}: {why}" for case, why in _LAUNCH_NOTE_CASES.items()},
 }
 

@@ -21,7 +21,8 @@ Op conventions (the mapper relies on these):
   kv_heads heads, so its bytes are the real K bytes; the count is still batch·heads); ``softmax`` = SOFTMAX,
   vector_elems = batch·heads·q_len·kv_len, 5 flops per element (max, subtract, exp, sum, divide; the 1/√d scale
   folds in; a causal mask is recorded in attrs, never discounted; with q_len > 1 an ELEMENTWISE fn
-  "causal_mask" before it adds the (batch, 1, q_len, kv_len) mask input: TransformerBuilder._causal_mask);
+  "causal_mask" before it adds the (batch, 1, q_len, kv_len) mask input: TransformerBuilder._causal_mask; the
+  Megatron-LM GPT masks inside its fused scale-mask-softmax instead, 6 flops per element);
   ``context`` = MATMUL (probs, v), ``Gemm(m = q_len, n = d_v, k = kv_len, count = batch·heads)``.
   MACs = batch·heads·q_len·kv_len·(d_qk + d_v).
 * Fused attention: ONE ATTENTION op, inputs (q, k, v), gemm = the QKᵀ Gemm, attrs ``pv_gemm`` (m, n, k, count)
@@ -138,6 +139,9 @@ class TransformerBuilder(GraphBuilder):
         self.cp_comm = "p2p"
         self._cp_inside = False  # inside _cp_attention: the attention it calls is the context-parallel one
         self.rope_kernel = "fused"  # "eager": RoPE as Hugging Face's five PyTorch kernels (see rope)
+        # an unfused causal attention's mask inside its softmax kernel (Megatron-LM's fused scale-mask-softmax), not
+        # an op of its own (transformers' eager ``attn_weights + causal_mask``): see _causal_mask
+        self.mask_in_softmax = False
         self._deferred = False  # inside partial_sums: row-split linears leave their partial sums unreduced
         if not items:
             raise WorkloadError(f"{name}: a graph needs at least one input")
@@ -610,10 +614,13 @@ class TransformerBuilder(GraphBuilder):
         if softcap:
             s = self._add(self._name(None, "softcap"), OpKind.ELEMENTWISE, [s], scores_shape,
                           flops=SOFTCAP_FLOPS * score_elems, vector_elems=score_elems, fn="softcap")
-        if causal and q_len > 1:
+        masked = causal and q_len > 1
+        if masked and not self.mask_in_softmax:
             s = self._causal_mask(s, bq, q_len, kv_len)
+        folded = MASK_FLOPS if masked and self.mask_in_softmax else 0  # (a select per score inside the softmax)
         p = self._add(self._name(None, "softmax"), OpKind.SOFTMAX, [s, *([index] if index else [])], scores_shape,
-                      flops=SOFTMAX_FLOPS * score_elems, vector_elems=score_elems, fn="softmax", causal=causal,
+                      flops=(SOFTMAX_FLOPS + folded) * score_elems, vector_elems=score_elems, fn="softmax",
+                      causal=causal,
                       weights=[sinks] if sinks else [])
         p = self.dropout(p, dropout, name="attention_dropout", attention_core=True)
         return self._add(self._name(None, "context"), OpKind.MATMUL, [p, v], out, gemm=pv, flops=2 * pv.macs,
@@ -624,7 +631,9 @@ class TransformerBuilder(GraphBuilder):
         the scores and a (B, 1, Lq, Lk) mask (a graph input ``attention_mask`` in the model's dtype, one per shape,
         shared by the layers, as transformers builds it once per forward and broadcasts it over the heads) and
         writing the scores, :data:`MASK_FLOPS` per score element (eager attention computes every score, then masks
-        it before the softmax). Only where it masks something: a one-token step (decode) sees every key."""
+        it before the softmax). Only where it masks something: a one-token step (decode) sees every key. A builder
+        with ``mask_in_softmax`` (Megatron-LM's GPT: FusedScaleMaskSoftmax's scaled_upper_triang_masked_softmax
+        kernel) masks inside the softmax instead, :data:`MASK_FLOPS` more per score there and no op or input."""
         shape = (batch, 1, q_len, kv_len)
         mask = self._masks.get(shape)
         if mask is None:

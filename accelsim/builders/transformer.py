@@ -532,6 +532,9 @@ def gpt(p: GptParams) -> Graph:
     local = s // p.context_parallel  # context parallelism: this chip's tokens
     inputs = {"input": (p.batch, local) if first else (p.batch, local // tp if sp else local, h)}  # a stage: the shard
     b = TransformerBuilder("gpt", inputs, dtype=dtype, tp=tp)
+    # Megatron-LM's FusedScaleMaskSoftmax (--masked-softmax-fusion, on by default): the causal mask is applied inside
+    # the softmax kernel (scaled_upper_triang_masked_softmax), no kernel of its own
+    b.mask_in_softmax = True
     b.cp, b.cp_comm = p.context_parallel, p.context_parallel_comm
     b.training = p.mode == "training"  # Megatron's dropouts (attention probabilities, hidden states) then cost
     b.sp = sp

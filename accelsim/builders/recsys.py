@@ -45,7 +45,21 @@ the bottom output and the all-to-all's output; the interaction and top MLP run o
 all-to-all's gradient is the reverse all-to-all ((batch, n, dim): the same bytes), each table's step is local (its
 gradient is reduced over the chips / E replicas of the group that hold it: none when E is every chip) and the MLPs'
 gradients are all-reduced over every chip. ``meta["embedding_shards"]`` lists each chip's tables, rows and bytes.
-"""
+
+Row-wise sharding (``embedding_sharding: row`` with E > 1; TorchRec's row-wise sharding, its block bucketization):
+every table is cut into E blocks of consecutive rows, chip c holding :func:`row_block` (rows[t], E, c) rows of table
+t (⌈rows / E⌉ on the first chips, what is left on the last), and the ids are hashed, so a table's look-ups land on
+its blocks in proportion to their rows (under ``access: zipf`` too: the ranks a block holds are spread over the
+table, and a Zipf law over every E-th rank is a Zipf law of the same exponent). The graph is chip 0's (the largest
+blocks: the most rows and look-ups). Each input ``indices.{t}`` is 1-D, (h_t,): the look-ups of the whole batch that
+land in its block (TorchRec's bucketized ids, an all-to-all of int ids this graph does not send: the ids are the
+graph's inputs, as table-wise), h_t = ⌈batch · pooling · block / rows[t]⌉; ``emb.{t}`` (:meth:`RecsysBuilder.
+embedding_bag_block`) gathers those h_t rows and adds each into its sample's partial sum, (batch, dim) partial sums
+(flops = vector_elems = h_t · dim); ``emb.stack`` (CONCAT view, (batch, T, dim)) is the buffer ``emb.reduce_scatter``
+(COLLECTIVE fn "reduce_scatter", ``group`` = ``extent`` = E, output (batch / E, T, dim)) sums over the chips and
+scatters by sample (TorchRec's row-wise output distribution); nccl-tests' size is its input, batch · T · dim · dtype
+bytes, the same on every chip. In training the reduce-scatter's gradient is an all-gather of the same bytes, each
+block's sparse step local (the chip's h_t rows at most)."""
 
 from __future__ import annotations
 
@@ -86,7 +100,14 @@ class DlrmParams(TableAccessParams):
                        "TorchRec's table-wise sharding): each chip looks up its tables for the whole batch, an "
                        "all-to-all sends each chip the pooled vectors of its batch / embedding_parallel samples, "
                        "whose interaction and MLPs it runs (data parallel). batch is the group's; it must divide "
-                       "batch, and be at most the tables and the arch's chips. 1: every chip holds every table.")
+                       "batch, and be at most the arch's chips (and, table-wise, the tables). 1: every chip "
+                       "holds every table.")
+    embedding_sharding: Literal["table", "row"] = Field(
+        "table", description="How embedding_parallel > 1 shards the tables: 'table' places whole tables (an "
+                             "all-to-all of the pooled vectors); 'row' cuts every table into embedding_parallel "
+                             "blocks of rows, each chip pooling partial sums of the look-ups landing in its blocks "
+                             "for the whole batch and a reduce-scatter summing them (TorchRec's row-wise sharding: "
+                             "balanced when a few tables dominate).")
 
 CRITEO_TB_ROWS: tuple[int, ...] = (
     39884406, 39043, 17289, 7420, 20263, 3, 7120, 1543, 63, 38532951, 2953546, 403346, 10,
@@ -126,6 +147,19 @@ class RecsysBuilder(TransformerBuilder):
                          flops=batch * (pooling - 1) * dim, vector_elems=batch * pooling * dim, fn="embedding_bag",
                          gather_rows=batch * pooling, pooling=pooling, access=access, zipf_alpha=zipf_alpha,
                          sparse_grad=True, **attrs)
+
+    def embedding_bag_block(self, ids: str, rows: int, dim: int, batch: int, *, pooling: int,
+                            access: str = "uniform", zipf_alpha: float = 1.05, name: str | None = None,
+                            **attrs: object) -> str:
+        """Partial sums of a row block of a table (row-wise sharding): (h,) ids, the look-ups of a batch of
+        ``batch`` samples that land in the block's ``rows`` rows, → (batch, dim) partial sums, each gathered row
+        added into its sample's (flops = vector_elems = h·dim; the block's rows are its weight). The attrs of
+        :meth:`embedding_bag` with gather_rows = h and ``pooling`` the whole table's."""
+        name = self._name(name, "embedding_bag")
+        (hits,) = self.shape(ids)
+        return self._add(name, OpKind.EMBEDDING, [ids], (batch, dim), weights=[Weight(f"{name}.weight", (rows, dim))],
+                         flops=hits * dim, vector_elems=hits * dim, fn="embedding_bag", gather_rows=hits,
+                         pooling=pooling, access=access, zipf_alpha=zipf_alpha, sparse_grad=True, **attrs)
 
     def mlp_stack(self, x: str, widths: Sequence[int], scope: str, sigmoid_last: bool = False) -> str:
         """Linear layers of ``widths``, each followed by a ReLU (a sigmoid after the last with ``sigmoid_last``),
@@ -177,6 +211,14 @@ def shard_tables(rows: Sequence[int], chips: int) -> tuple[tuple[int, ...], ...]
     return tuple(tuple(sorted(h)) for h in held)
 
 
+def row_block(rows: int, chips: int, chip: int) -> int:
+    """Rows of a table of ``rows`` rows that chip ``chip`` holds under row-wise sharding over ``chips``: blocks of
+    ⌈rows / chips⌉ consecutive rows (TorchRec's block bucketization), the last block what is left, none past the
+    table's end. 10 rows on 4 chips: 3, 3, 3, 1; 3 rows on 4 chips: 1, 1, 1, 0."""
+    block = -(-rows // chips)
+    return max(0, min(block, rows - chip * block))
+
+
 def simulated_chip(shards: Sequence[Sequence[int]], rows: Sequence[int]) -> int:
     """The chip a sharded DLRM's graph is: the one with the most look-ups (every table is looked up batch ·
     pooling times: the most tables), whose all-to-all send is the group's largest and which every chip waits for
@@ -190,34 +232,57 @@ def dlrm_mlperf(p: DlrmParams) -> Graph:
     ``embedding_parallel`` > 1 one chip of the table-wise sharded model (the module docstring)."""
     tables = tuple(p.tables) if p.tables is not None else CRITEO_TB_ROWS
     chips = p.embedding_parallel
-    if chips > len(tables):
+    rowwise = p.embedding_sharding == "row" and chips > 1
+    if chips > len(tables) and not rowwise:
         raise WorkloadError(f"embedding_parallel {chips} is more than the {len(tables)} tables: the tables are "
-                            f"placed whole (table-wise), so a chip would hold none", ("embedding_parallel",))
+                            f"placed whole (table-wise), so a chip would hold none (embedding_sharding: row cuts "
+                            f"them by rows)", ("embedding_parallel",))
     if p.batch % chips:
         raise WorkloadError(f"embedding_parallel {chips} must divide batch {p.batch} (the group's batch: each "
                             f"chip's MLPs run on batch / embedding_parallel samples)", ("embedding_parallel",))
-    shards = shard_tables(tables, chips)
-    chip = simulated_chip(shards, tables)
-    mine = shards[chip]
     local = p.batch // chips
-    inputs: dict[str, tuple[int, ...]] = {"dense": (local, DENSE_FEATURES)}
-    inputs.update({f"indices.{t}": (p.batch, p.pooling) for t in mine})
-    b = RecsysBuilder("dlrm_mlperf", inputs, dtype=p.dtype or "fp16")
+    lookups = p.batch * p.pooling
+    if rowwise:  # every chip holds a block of every table; chip 0 the largest ones (the module docstring)
+        chip = 0
+        shards = tuple(tuple(range(len(tables))) for _ in range(chips))
+        blocks = [[row_block(r, chips, c) for r in tables] for c in range(chips)]
+        hits = [[-(-lookups * blocks[c][t] // tables[t]) for t in range(len(tables))] for c in range(chips)]
+        mine = tuple(t for t in shards[chip] if blocks[chip][t])
+        ids: dict[str, tuple[int, ...]] = {f"indices.{t}": (hits[chip][t],) for t in mine}
+    else:
+        shards = shard_tables(tables, chips)
+        chip = simulated_chip(shards, tables)
+        blocks = [[r if t in shards[c] else 0 for t, r in enumerate(tables)] for c in range(chips)]
+        hits = [[lookups if t in shards[c] else 0 for t in range(len(tables))] for c in range(chips)]
+        mine = shards[chip]
+        ids = {f"indices.{t}": (p.batch, p.pooling) for t in mine}
+    b = RecsysBuilder("dlrm_mlperf", {"dense": (local, DENSE_FEATURES), **ids}, dtype=p.dtype or "fp16")
     bottom = b.mlp_stack("dense", (*BOTTOM_MLP, p.dim), "bot_l")
     shard = {"table_shard": True} if chips > 1 else {}
-    embs = [b.embedding_bag(f"indices.{t}", tables[t], p.dim, access=p.access, zipf_alpha=p.zipf_alpha,
-                            name=f"emb.{t}", **shard) for t in mine]
+    access = {"access": p.access, "zipf_alpha": p.zipf_alpha}
+    if rowwise:
+        embs = [b.embedding_bag_block(f"indices.{t}", blocks[chip][t], p.dim, p.batch, pooling=p.pooling,
+                                      name=f"emb.{t}", **access, **shard) for t in mine]
+    else:
+        embs = [b.embedding_bag(f"indices.{t}", tables[t], p.dim, name=f"emb.{t}", **access, **shard) for t in mine]
     row_bytes = p.dim * dtype_bytes(b.dtype)
     meta: dict[str, object] = {}
     if chips > 1:
         sent = b._add("emb.stack", OpKind.CONCAT, embs, (p.batch, len(mine), p.dim), fn="stack", dim=1)
-        embs = [b._add("emb.all_to_all", OpKind.COLLECTIVE, [sent], (local, len(tables), p.dim), fn="all_to_all",
-                       group=chips, extent=chips, message_bytes=p.batch * len(mine) * row_bytes)]
+        message = p.batch * len(mine) * row_bytes  # nccl-tests' size: the chip's send buffer (the stack)
+        if rowwise:
+            embs = [b._add("emb.reduce_scatter", OpKind.COLLECTIVE, [sent], (local, len(mine), p.dim),
+                           fn="reduce_scatter", group=chips, extent=chips)]
+            sizes = {"reduce_scatter_bytes": message}
+        else:
+            embs = [b._add("emb.all_to_all", OpKind.COLLECTIVE, [sent], (local, len(tables), p.dim),
+                           fn="all_to_all", group=chips, extent=chips, message_bytes=message)]
+            sizes = {"all_to_all_bytes": message}
         meta["embedding_shards"] = {
-            "chips": chips, "simulated_chip": chip, "all_to_all_bytes": p.batch * len(mine) * row_bytes,
-            "shards": [{"chip": c, "tables": list(held), "rows": sum(tables[t] for t in held),
-                        "table_bytes": sum(tables[t] for t in held) * row_bytes,
-                        "lookups": len(held) * p.batch * p.pooling} for c, held in enumerate(shards)]}
+            "chips": chips, "sharding": p.embedding_sharding, "simulated_chip": chip, **sizes,
+            "shards": [{"chip": c, "tables": [t for t in held if blocks[c][t]], "rows": sum(blocks[c]),
+                        "table_bytes": sum(blocks[c]) * row_bytes, "lookups": sum(hits[c])}
+                       for c, held in enumerate(shards)]}
     x = b.dot_interaction(bottom, embs)
     b.mlp_stack(x, TOP_MLP, "top_l", sigmoid_last=True)
     n = len(tables) + 1
@@ -225,9 +290,9 @@ def dlrm_mlperf(p: DlrmParams) -> Graph:
                      "interaction_features": p.dim + n * (n - 1) // 2,
                      "table_bytes": sum(tables) * row_bytes, **meta})
     if chips > 1:  # the whole model's parameters: this chip's and the other chips' tables
-        others = sum(tables[t] for t in range(len(tables)) if t not in mine) * p.dim
+        others = (sum(tables) - sum(blocks[chip])) * p.dim
         graph = graph.with_meta({**graph.meta, "model_params": graph.params + others})
     return graph
 
 
-__all__ = ["CRITEO_TB_ROWS", "RecsysBuilder", "dlrm_mlperf", "shard_tables", "simulated_chip"]
+__all__ = ["CRITEO_TB_ROWS", "RecsysBuilder", "dlrm_mlperf", "row_block", "shard_tables", "simulated_chip"]

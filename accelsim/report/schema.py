@@ -304,8 +304,9 @@ class _ReportRequired(TypedDict):
 
 
 class TableShard(TypedDict):
-    """One chip of a sharded DLRM: its tables (indices into the model's), their rows and bytes, and its look-ups
-    (rows gathered a pass: tables × batch × pooling)."""
+    """One chip of a sharded DLRM: its tables (indices into the model's; row-wise, those it holds a block of), their
+    rows and bytes (row-wise: its blocks'), and its look-ups (rows gathered a pass: tables × batch × pooling;
+    row-wise, the look-ups landing in its blocks)."""
 
     chip: int
     tables: list[int]
@@ -314,15 +315,21 @@ class TableShard(TypedDict):
     lookups: int
 
 
-class EmbeddingParallel(TypedDict):
-    """A DLRM whose tables are sharded table-wise over ``chips`` (``builders.recsys``): the chip simulated (the most
-    look-ups), its all-to-all's message (nccl-tests' size: its send buffer, batch × its tables × dim × bytes) and
-    every chip's shard."""
-
+class _EmbeddingParallelRequired(TypedDict):
     chips: int
+    sharding: str  # "table" | "row"
     simulated_chip: int
-    all_to_all_bytes: int
     shards: list[TableShard]
+
+
+class EmbeddingParallel(_EmbeddingParallelRequired, total=False):
+    """A DLRM whose tables are sharded over ``chips`` (``builders.recsys``), table-wise (whole tables; the chip
+    simulated has the most look-ups; its all-to-all's message, nccl-tests' size: its send buffer, batch × its tables
+    × dim × bytes) or row-wise (a block of every table on each chip; chip 0 simulated, the largest blocks; its
+    reduce-scatter's message, batch × tables × dim × bytes), and every chip's shard."""
+
+    all_to_all_bytes: int  # table-wise
+    reduce_scatter_bytes: int  # row-wise
 
 
 class Moe(TypedDict):

@@ -13,7 +13,7 @@ import pytest
 
 from accelsim.api import simulate
 from accelsim.builders import build_workload
-from accelsim.builders.recsys import shard_tables, simulated_chip
+from accelsim.builders.recsys import row_block, shard_tables, simulated_chip
 from accelsim.errors import MappingError, WorkloadError
 from accelsim.ir import Gemm, OpKind
 from accelsim.report import schema
@@ -159,3 +159,77 @@ def test_mapping_refusals():
         simulate({**SMALL, "embedding_parallel": 4}, TWO)
     with pytest.raises(MappingError, match=r"embedding_parallel \(2\) must divide the data-parallel chips \(3 "):
         simulate({**SMALL, "embedding_parallel": 2, "mode": "training"}, {**TWO, "chips": 3})
+
+
+# Row-wise sharding (embedding_sharding: row): TorchRec's row-wise sharding, blocks of ⌈rows / E⌉ consecutive rows
+# (its block bucketization), the ids hashed so a block gets the look-ups in proportion to its rows, partial sums of
+# the whole batch reduce-scattered by sample.
+
+def test_row_blocks_are_ceil_rows_over_chips_the_last_what_is_left():
+    assert [row_block(10, 4, c) for c in range(4)] == [3, 3, 3, 1]  # ⌈10/4⌉ = 3; 10 − 9 = 1
+    assert [row_block(3, 4, c) for c in range(4)] == [1, 1, 1, 0]  # ⌈3/4⌉ = 1; nothing past row 3
+    assert [row_block(8, 2, c) for c in range(2)] == [4, 4]
+
+
+def test_row_wise_chip_holds_a_block_of_every_table_and_pools_its_share_of_the_look_ups():
+    g = build_workload("dlrm_mlperf", {**PARAMS, "embedding_parallel": 2, "embedding_sharding": "row"})
+    embs = [op for op in g if op.kind is OpKind.EMBEDDING]
+    # chip 0 holds ⌈rows / 2⌉ of each table: 50, 45, 25, 20, 5 rows; the 8 look-ups of a table (pooling 1) land on
+    # its two blocks in proportion to their rows: ⌈8 · 50/100⌉ = ⌈8 · 45/90⌉ = ... = 4 on chip 0
+    assert [op.name for op in embs] == [f"emb.{t}" for t in range(5)]
+    assert [op.weights[0].shape for op in embs] == [(50, 16), (45, 16), (25, 16), (20, 16), (5, 16)]
+    assert all(op.attrs["gather_rows"] == 4 and op.attrs["table_shard"] for op in embs)
+    # each look-up's row is added into its sample's partial sum: 4 rows × 16 = 64 adds; partial sums of all 8
+    assert all(op.flops == op.vector_elems == 64 and op.out_shape == (8, 16) for op in embs)
+    assert g.inputs == {"dense": (4, 13), **{f"indices.{t}": (4,) for t in range(5)}}
+    (rs,) = [op for op in g if op.kind is OpKind.COLLECTIVE]
+    # the (8, 5, 16) partial sums, summed over the 2 chips and scattered by sample: each chip its 4 samples
+    assert rs.fn == "reduce_scatter" and rs.in_shapes[0] == (8, 5, 16) and rs.out_shape == (4, 5, 16)
+    # params: the chip's blocks, 145 rows × 16, and the MLPs; the model's, every table's 290 rows × 16
+    mlp = 142_608 + 1_738_753
+    assert g.params == 145 * 16 + mlp and g.meta["model_params"] == 290 * 16 + mlp
+    shards = g.meta["embedding_shards"]
+    assert shards["sharding"] == "row" and shards["simulated_chip"] == 0
+    assert shards["reduce_scatter_bytes"] == 8 * 5 * 16 * 2 == 1_280  # batch × tables × dim × bf16
+    assert [s["rows"] for s in shards["shards"]] == [145, 145]
+    assert [s["lookups"] for s in shards["shards"]] == [20, 20]  # 5 tables × 4
+
+
+def test_row_wise_uneven_blocks_take_look_ups_by_their_rows():
+    # tables of 10 and 3 rows on 4 chips, batch 8, pooling 2 (16 look-ups a table): chip 0 holds 3 of 10 rows
+    # (⌈16 · 3/10⌉ = ⌈4.8⌉ = 5 look-ups) and 1 of 3 (⌈16/3⌉ = 6); chip 3 holds 1 row of the first (⌈1.6⌉ = 2) and
+    # none of the second
+    g = build_workload("dlrm_mlperf", {"tables": [10, 3], "dim": 16, "batch": 8, "pooling": 2, "dtype": "bf16",
+                                       "embedding_parallel": 4, "embedding_sharding": "row"})
+    assert {op.name: op.attrs["gather_rows"] for op in g if op.kind is OpKind.EMBEDDING} == {"emb.0": 5, "emb.1": 6}
+    shards = g.meta["embedding_shards"]["shards"]
+    assert [s["rows"] for s in shards] == [4, 4, 4, 1]
+    assert [s["lookups"] for s in shards] == [11, 11, 11, 2] and shards[3]["tables"] == [0]
+
+
+def test_row_wise_reduce_scatter_moves_the_partial_sums_and_training_all_gathers_them_back():
+    r = simulate({**SMALL, "embedding_parallel": 2, "embedding_sharding": "row", "mode": "training"},
+                 TWO).to_dict()
+    link = {op["name"]: op["bytes"].get("link", 0) for op in r["ops"]}
+    # the (8, 5, 16) bf16 partial sums, 1,280 B: a ring reduce-scatter over 2 chips sends (2 − 1)/2 of it on each
+    # link; its gradient, the all-gather of the same buffer, as much
+    assert link["emb.reduce_scatter"] == link["emb.reduce_scatter.grad_input"] == 1_280 // 2
+    assert next(op for op in r["ops"] if op["name"] == "emb.reduce_scatter.grad_input")["fn"] == "all_gather"
+    for t in range(5):  # each block's step is local to its chip
+        assert link[f"emb.{t}.weight.step"] == 0
+    # the MLPs' gradients all-reduced as table-wise: (142,608 + 1,738,753) params × 2 B
+    assert r["bytes"]["link"] == 3_762_722 + 2 * 640
+    assert schema.problems(r) == []
+
+
+def test_row_wise_balances_heavy_pooling_that_table_wise_piles_on_one_chip():
+    # pooling 64 on the 5 tables over 2 chips: table-wise chip 0 looks up 3 tables × 8 × 64 = 1,536 rows,
+    # row-wise each chip ⌈8 · 64 · block / rows⌉ = 256 of each of the 5 tables, 1,280
+    table = build_workload("dlrm_mlperf", {**PARAMS, "pooling": 64, "embedding_parallel": 2})
+    row = build_workload("dlrm_mlperf", {**PARAMS, "pooling": 64, "embedding_parallel": 2,
+                                         "embedding_sharding": "row"})
+    assert table.meta["embedding_shards"]["shards"][0]["lookups"] == 1_536
+    assert [s["lookups"] for s in row.meta["embedding_shards"]["shards"]] == [1_280, 1_280]
+    # and more chips than tables is no refusal row-wise: 8 chips hold a block of each of the 5
+    g = build_workload("dlrm_mlperf", {**PARAMS, "embedding_parallel": 8, "embedding_sharding": "row"})
+    assert g.meta["embedding_shards"]["chips"] == 8

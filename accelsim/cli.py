@@ -767,9 +767,15 @@ def _cmd_list(args: argparse.Namespace) -> int:
                 print(f"{'' if args.kind else '  '}{n:<{width}}  {text}")
             continue
         if kind == "hf":
-            from .builders.hfconfig import READERS
+            from .builders.hfconfig import MODEL_TYPES, READERS
 
             names = list(READERS)
+            if args.kind:  # each class with the model_type(s) a config without architectures names it by
+                types = {a: ", ".join(t for t, c in MODEL_TYPES.items() if c == a) for a in names}
+                width = max(map(len, names))
+                for n in names:
+                    print(f"{n:<{width}}  {types[n]}".rstrip())
+                continue
         else:
             names = serving_presets() if kind == "serving" else list_presets(kind)
         if args.kind:

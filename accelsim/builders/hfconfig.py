@@ -568,9 +568,48 @@ READERS: dict[str, Callable[[_Reader], LM]] = {
 """Supported ``architectures`` and their readers."""
 
 
+MODEL_TYPES: dict[str, str] = {
+    "apertus": "ApertusForCausalLM", "arcee": "ArceeForCausalLM", "cohere": "CohereForCausalLM",
+    "cohere2": "Cohere2ForCausalLM", "deepseek_v2": "DeepseekV2ForCausalLM", "deepseek_v3": "DeepseekV3ForCausalLM",
+    "deepseek_v32": "DeepseekV32ForCausalLM", "dots1": "Dots1ForCausalLM", "ernie4_5": "Ernie4_5ForCausalLM",
+    "ernie4_5_moe": "Ernie4_5_MoeForCausalLM", "exaone4": "Exaone4ForCausalLM", "falcon": "FalconForCausalLM",
+    "falcon_h1": "FalconH1ForCausalLM", "falcon_mamba": "FalconMambaForCausalLM", "gemma": "GemmaForCausalLM",
+    "gemma2": "Gemma2ForCausalLM", "gemma3": "Gemma3ForConditionalGeneration", "gemma3_text": "Gemma3ForCausalLM",
+    "glm4": "Glm4ForCausalLM", "glm4_moe": "Glm4MoeForCausalLM", "glm4v": "Glm4vForConditionalGeneration",
+    "glm4v_moe": "Glm4vMoeForConditionalGeneration", "gpt2": "GPT2LMHeadModel", "gpt_neox": "GPTNeoXForCausalLM",
+    "gpt_oss": "GptOssForCausalLM", "granite": "GraniteForCausalLM", "granitemoe": "GraniteMoeForCausalLM",
+    "granitemoehybrid": "GraniteMoeHybridForCausalLM", "hunyuan_v1_dense": "HunYuanDenseV1ForCausalLM",
+    "internvl": "InternVLForConditionalGeneration", "jamba": "JambaForCausalLM",
+    "kimi_linear": "KimiLinearForCausalLM", "lfm2": "Lfm2ForCausalLM", "llama": "LlamaForCausalLM",
+    "llama4": "Llama4ForConditionalGeneration", "llama4_text": "Llama4ForCausalLM",
+    "llava": "LlavaForConditionalGeneration", "mamba": "MambaForCausalLM", "mamba2": "Mamba2ForCausalLM",
+    "minimax": "MiniMaxForCausalLM", "minimax_m2": "MiniMaxM2ForCausalLM", "mistral": "MistralForCausalLM",
+    "mistral3": "Mistral3ForConditionalGeneration", "mixtral": "MixtralForCausalLM",
+    "nemotron_h": "NemotronHForCausalLM", "olmo": "OlmoForCausalLM", "olmo2": "Olmo2ForCausalLM",
+    "olmo3": "Olmo3ForCausalLM", "olmoe": "OlmoeForCausalLM", "opt": "OPTForCausalLM", "phi": "PhiForCausalLM",
+    "phi3": "Phi3ForCausalLM", "phimoe": "PhimoeForCausalLM", "qwen2": "Qwen2ForCausalLM",
+    "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration", "qwen2_moe": "Qwen2MoeForCausalLM",
+    "qwen3": "Qwen3ForCausalLM", "qwen3_moe": "Qwen3MoeForCausalLM", "qwen3_next": "Qwen3NextForCausalLM",
+    "qwen3_vl": "Qwen3VLForConditionalGeneration", "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration",
+    "seed_oss": "SeedOssForCausalLM", "smollm3": "SmolLM3ForCausalLM", "stablelm": "StableLmForCausalLM",
+    "starcoder2": "Starcoder2ForCausalLM",
+}
+"""A config's ``model_type`` → the supported class transformers' auto classes build for it, for a config without
+``architectures``: MODEL_FOR_CAUSAL_LM_MAPPING_NAMES (``models/auto/modeling_auto.py``), and for the
+vision-language types whose top-level config holds a text_config and a vision_config (gemma3, glm4v, glm4v_moe,
+internvl, llama4, llava, mistral3, qwen2_5_vl, qwen3_vl, qwen3_vl_moe) MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES."""
+
+
 def parse(data: Mapping[str, Any]) -> LM:
-    """The :class:`LM` of a Hugging Face config (``ValueError`` naming the first unsupported field)."""
+    """The :class:`LM` of a Hugging Face config (``ValueError`` naming the first unsupported field). Without
+    ``architectures`` the class is the one transformers builds for its ``model_type`` (:data:`MODEL_TYPES`)."""
     archs = data.get("architectures")
+    kind = data.get("model_type")
+    if archs is None and isinstance(kind, str):
+        if kind not in MODEL_TYPES:
+            raise ValueError(f"model_type: {kind!r} is not supported and the config names no architectures (the "
+                             f"{len(MODEL_TYPES)} supported model types: accelsim list hf)")
+        archs = [MODEL_TYPES[kind]]
     if not isinstance(archs, list) or len(archs) != 1 or not isinstance(archs[0], str):
         raise ValueError(f"architectures: expected a list of one architecture name (got {archs!r}; the "
                          f"{len(READERS)} supported: accelsim list hf)")
@@ -584,4 +623,4 @@ def parse(data: Mapping[str, Any]) -> LM:
     return replace(lm, quant=quant) if quant is not None else lm
 
 
-__all__ = ["DSA", "IGNORED", "LM", "LinearAttn", "MLA", "Mamba2", "MoE", "READERS", "Vision", "load_config", "parse"]
+__all__ = ["DSA", "IGNORED", "LM", "LinearAttn", "MLA", "Mamba2", "MoE", "READERS", "Vision", "MODEL_TYPES", "load_config", "parse"]

@@ -23,7 +23,7 @@ pydantic's error locations to the YAML key path (``("layers", 3, "kernel_size")`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     AliasChoices,
@@ -108,6 +108,27 @@ class _Layer(BaseModel):
 
     name: str | None = Field(None, description="Op name (default: made from the type, unique).")
     inputs: tuple[str] | None = Field(None, description="The layer it reads (default: the previous layer).")
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _input_count(cls, value: object) -> object:
+        """A list of layer names of a length the layer does not take, in one message (pydantic's own names a
+        missing or extra element: "inputs.0: Field required" for an empty list)."""
+        counts = _tuple_lengths(cls.model_fields["inputs"].annotation)
+        if isinstance(value, (list, tuple)) and counts and len(value) not in counts:
+            want = " or ".join(str(n) for n in sorted(counts))
+            raise ValueError(f"expected {want} layer name{'' if counts == {1} else 's'}, not {len(value)}")
+        return value
+
+
+def _tuple_lengths(annotation: object) -> set[int]:
+    """The lengths a fixed-length tuple annotation (or a union of them, None aside) takes; empty for a variadic
+    ``tuple[str, ...]`` (its own min_length says what it needs)."""
+    args = get_args(annotation)
+    if get_origin(annotation) is tuple:
+        return set() if Ellipsis in args else {len(args)}
+    lengths = [_tuple_lengths(a) for a in args if a is not type(None)]
+    return set() if any(not n for n in lengths) else set().union(*lengths)
 
 
 class Conv2dLayer(_Layer):

@@ -322,6 +322,20 @@ def test_manual_value_errors_have_one_loc_each():
     assert [e["loc"] for e in info.value.errors()] == [("layers", 0, "alpha")]
 
 
+@pytest.mark.parametrize(("layer", "why"), [
+    ({"type": "relu", "inputs": []}, "expected 1 layer name, not 0"),  # a one-input layer given none
+    ({"type": "add", "inputs": ["input"]}, "expected 2 layer names, not 1"),
+    ({"type": "multihead_attention", "embed_dim": 4, "num_heads": 2, "inputs": ["input", "input"]},
+     "expected 1 or 3 layer names, not 2"),  # [x] or [query, key, value]
+])
+def test_manual_inputs_of_the_wrong_count_are_one_error_on_the_list(layer, why):
+    # pydantic alone names an element that does not exist ("inputs.0: Field required" for an empty list)
+    with pytest.raises(pydantic.ValidationError) as info:
+        build_workload("layers", _layers(layer))
+    (error,) = info.value.errors()
+    assert error["loc"] == ("layers", 0, "inputs") and why in error["msg"]
+
+
 def test_manual_inputs_and_residual():
     spec = _layers({"type": "conv2d", "name": "a", "out_ch": 3, "kernel": 3, "padding": 1},
                    {"type": "dropout", "name": "d"},

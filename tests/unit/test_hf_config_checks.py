@@ -146,3 +146,35 @@ def test_a_sliding_window_layer_holds_window_tokens_after_a_pass():
     g = build_workload(w.model, {**w.params, "dtype": "bf16", "phase": "decode", "kv_len": 6000})
     assert g.inputs["model.layers.0.self_attn.k_cache"] == (1, 8, 4095, 128)
     assert g["model.layers.0.self_attn.scores"].attrs["kv_len"] == 4096
+
+
+def test_a_config_without_architectures_is_read_by_its_model_type():
+    # transformers' AutoModelForCausalLM.from_config resolves the class by model_type (MODEL_FOR_CAUSAL_LM_MAPPING
+    # _NAMES): Qwen3-30B-A3B's published config carries "model_type": "qwen3_moe" → Qwen3MoeForCausalLM
+    cfg = {k: v for k, v in QWEN3_30B.items() if k != "architectures"}
+    assert _params({**cfg, "model_type": "qwen3_moe"}) == QWEN3_30B_PARAMS
+    # Mixtral's "mixtral" → MixtralForCausalLM
+    cfg = {k: v for k, v in MIXTRAL.items() if k != "architectures"}
+    assert _params({**cfg, "model_type": "mixtral"}) == MIXTRAL_PARAMS
+
+
+def test_model_types_follow_transformers_auto_mappings():
+    from accelsim.builders.hfconfig import MODEL_TYPES, READERS
+    # entries of transformers' models/auto/modeling_auto.py: MODEL_FOR_CAUSAL_LM_MAPPING_NAMES (gemma3_text,
+    # hunyuan_v1_dense, deepseek_v32, gpt2's GPT2LMHeadModel) and, for a vision-language config whose top level
+    # holds text and vision configs, MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES (gemma3, llama4, llava)
+    assert MODEL_TYPES["gemma3_text"] == "Gemma3ForCausalLM" and MODEL_TYPES["llama4_text"] == "Llama4ForCausalLM"
+    assert MODEL_TYPES["hunyuan_v1_dense"] == "HunYuanDenseV1ForCausalLM"
+    assert MODEL_TYPES["deepseek_v32"] == "DeepseekV32ForCausalLM" and MODEL_TYPES["gpt2"] == "GPT2LMHeadModel"
+    assert MODEL_TYPES["gemma3"] == "Gemma3ForConditionalGeneration"
+    assert MODEL_TYPES["llama4"] == "Llama4ForConditionalGeneration"
+    assert MODEL_TYPES["llava"] == "LlavaForConditionalGeneration"
+    # every supported class but trust_remote_code's PhiMoEForCausalLM (transformers' PhimoeForCausalLM) has a type
+    assert set(READERS) - set(MODEL_TYPES.values()) == {"PhiMoEForCausalLM"}
+
+
+def test_an_unknown_model_type_without_architectures_is_refused():
+    msg = refused({"model_type": "bert", "hidden_size": 768}, "model_type")
+    assert "'bert' is not supported" in msg and "accelsim list hf" in msg
+    # no model_type either: the architectures message as before
+    assert "expected a list of one architecture name" in refused({"hidden_size": 768}, "architectures")

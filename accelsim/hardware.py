@@ -238,6 +238,9 @@ DEFAULT_VECTOR_COSTS: dict[str, float] = {
     "sqrt": 4.0,
     "softplus": 8.0,  # log(1 + exp(x)): an exp and a log (4 each)
     "pow": 9.0,  # x^y = exp(y · log x): a log, a multiply, an exp
+    "ipow": 1.0,  # x^n, n a constant integer ≥ 3: one pass per multiply (vector_elems counts the multiplies)
+    "reciprocal": 4.0,  # 1 / x: a divide, as div
+    "expand": 0.0,  # a broadcast copy: data movement only (as pad)
     "pad": 0.0,  # a copy into the padded tensor: data movement only (as upsample_nearest)
 }
 

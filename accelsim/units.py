@@ -36,6 +36,15 @@ and states are fp32): integer and 8- or 4-bit float training (quantisation-aware
 TORCH_DTYPES: dict[str, str] = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "float8_e4m3fn": "fp8"}
 """PyTorch's dtype names (as Hugging Face configs write them, e.g. ``mamba_ssm_cache_dtype``) → ours."""
 
+ONNX_DTYPES: dict[int, str] = {
+    1: "fp32", 2: "uint8", 3: "int8", 4: "int16", 5: "int16", 6: "int32", 9: "uint8", 10: "fp16", 11: "fp64",
+    12: "int32", 16: "bf16", 17: "fp8", 18: "fp8", 19: "fp8", 20: "fp8", 21: "uint8", 22: "int4", 23: "fp4",
+}
+"""ONNX's tensor data types (onnx.proto TensorProto.DataType: 1 FLOAT, 10 FLOAT16, 16 BFLOAT16, 3 INT8, ...) → the
+dtype of their width (an ONNX Cast's output, builders/importers.py): a bool is a byte, as torch stores it; the
+8-bit floats fp8; uint16 / uint32 int16 / int32, the same width. INT64, UINT64, STRING and the complex types have
+no dtype here."""
+
 TORCH_FP32_CONV = "tf32"
 """The rate PyTorch runs fp32 convolutions at on GPUs by default: TF32 tensor cores (``torch.backends.cudnn.allow_tf32``
 is True; matmuls' ``allow_tf32`` is False). A model an fp16 pipeline upcasts to fp32 computes as this dtype."""

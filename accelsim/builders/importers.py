@@ -29,8 +29,9 @@ nodes' names (:meth:`_Importer._extra_name`). Mapped ops:
   BatchNormalization (2·C parameters, as torch: the running statistics are buffers), LayerNormalization (last
   axis; scale and the optional bias),
   MaxPool / AveragePool (2-D, 3-D; auto_pad as Conv), GlobalAveragePool / GlobalMaxPool, Relu, Sigmoid, Tanh, Gelu (the
-  opset-20 op; a Gelu spelled out with Erf is priced node by node, below), Softmax (over the last axis; before opset 13, whose default axis is 1, over the input flattened to 2-D at its axis:
-  a view, the softmax, a view back), Add / Mul (of two activations, or an activation and an
+  opset-20 op, erf or tanh; a Gelu spelled out with Erf or Tanh is priced node by node, below), Softmax (over
+  its axis, 5 flops per element; before opset 13, whose default axis is 1, over the input flattened to 2-D at its
+  axis: a view, the softmax, a view back), Add / Mul (of two activations, or an activation and an
   initializer: its parameters), Concat, Flatten / Reshape / Transpose / Squeeze / Unsqueeze (views),
   Identity / Dropout (aliases), LSTM / GRU / RNN (one layer, forward or bidirectional, as builders/rnn.py
   lowers torch's: Y a view of the layer's output, Y_h / Y_c views of the last step's state; initial states
@@ -38,12 +39,18 @@ nodes' names (:meth:`_Importer._extra_name`). Mapped ops:
   from R's shape),
   the op types a default torch.onnx export adds, each the builders' op with their FLOPs per element: Clip (0 and
   6 the relu6 torch's ReLU6 exports as, 0 alone relu, other bounds a 1-flop clamp), HardSwish (3), HardSigmoid
-  (2), LeakyRelu (2), Elu (3), Softplus (2), Erf / Exp / Sqrt (1: a transcendental as the softmax's exp), Sub /
-  Div / Max / Min (1 per operand after the first), Pow (x² 1, else exp(y·log x) 3; its exponent no parameter),
+  (2), LeakyRelu (2), Elu (3), Softplus (2), Erf / Exp / Sqrt (1: a transcendental as the softmax's exp), Neg /
+  Reciprocal (1), Sub / Div / Max / Min (1 per operand after the first), Pow (x² 1, a constant integer n ≥ 3 its
+  square-and-multiply count of multiplies, x³ 2, else exp(y·log x) 3; its exponent no parameter), Where (a
+  select, 1 per output element), Expand (a copy of the output, 0 flops), ConstantOfShape (a constant, no op and no
+  parameter), Einsum of one or two operands (:func:`einsum_terms`: a contraction a MATMUL of MACs the product of
+  every index extent, an outer product 1 flop per output element, a permutation a view, a reduction a sum; any
+  other equation is unmapped), GatherND (as Gather: of an activation a selecting view, of a table a copy reading
+  it),
   ReduceMean / ReduceSum / ReduceMax / ReduceMin (POOL: 1 per input element, the mean + 1 per output element),
   InstanceNormalization (groupnorm, a group per channel), Gather (of an initializer on axis 0 an embedding reading
   only the gathered rows; of an activation a selecting view), Slice / Split (selecting views), Pad / Cast (copies,
-  0 flops) and Resize / Upsample (nearest a copy; linear / cubic n^d multiplies and n^d − 1 adds per output
+  0 flops; a Cast writes its ``to`` type's width unless that is the model's own float type) and Resize / Upsample (nearest a copy; linear / cubic n^d multiplies and n^d − 1 adds per output
   element), and Shape (a constant: with the shape computations on it, Gather / Unsqueeze / Concat / Cast of
   constants, no op).
 
@@ -67,10 +74,12 @@ from pydantic import Field, PositiveInt, ValidationError
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
+from ..units import ONNX_DTYPES
 from .gnn import ELU_FLOPS, LEAKY_RELU_FLOPS
 from .layers import GraphBuilder, broadcast_shapes
 from .params import WorkloadParams
 from .rnn import GATES, RecurrentBuilder
+from .tlayers import SOFTMAX_FLOPS
 
 _KEEP_VALUES = 1024  # elements: an initializer larger than this is no shape, index list or scale (one per axis)
 _DATA_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data")
@@ -96,9 +105,31 @@ _UNARY_FLOPS: dict[str, tuple[str, int]] = {
     # log1p, 2, as builders/ssm.py counts it in Mamba-2's and Gated DeltaNet's gates
     "HardSigmoid": ("hardsigmoid", 2), "HardSwish": ("hardswish", 3), "LeakyRelu": ("leaky_relu", LEAKY_RELU_FLOPS),
     "Elu": ("elu", ELU_FLOPS), "Softplus": ("softplus", 2), "Erf": ("erf", 1), "Exp": ("exp", 1),
-    "Sqrt": ("sqrt", 1),
+    "Sqrt": ("sqrt", 1), "Neg": ("neg", 1), "Reciprocal": ("reciprocal", 1),
 }
 _REDUCES = {"ReduceMean": "avg", "ReduceSum": "sum", "ReduceMax": "max", "ReduceMin": "min"}
+
+
+def einsum_terms(equation: str, operands: int) -> tuple[list[str], str] | None:
+    """The operands' and the output's index letters of an ONNX Einsum ``equation`` (``"bij,bjk->bik"`` →
+    (["bij", "bjk"], "bik"); without ``->`` the output is the letters that appear once, in alphabetical order, per
+    the spec), or None where accelsim does not map it: other than one or two operands, an ellipsis, a letter
+    repeated within one term (a diagonal, ``"ii->i"``), an output letter no operand has, or a letter only one of
+    two operands has that the output drops (a sum inside one operand before the product)."""
+    eq = equation.replace(" ", "")
+    lhs, arrow, out = eq.partition("->")
+    terms = lhs.split(",")
+    if not arrow:
+        letters = "".join(terms)
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if len(terms) != operands or operands not in (1, 2) or "." in eq:
+        return None
+    every = "".join(terms)
+    if any(not t.isalpha() or len(set(t)) != len(t) for t in (*terms, out)) or not set(out) <= set(every):
+        return None
+    if operands == 2 and any(c not in out and c not in terms[1 - i] for i, t in enumerate(terms) for c in t):
+        return None
+    return terms, out
 
 
 class OnnxParams(WorkloadParams):
@@ -457,6 +488,16 @@ def _subgraphs(node) -> list:
     return [g for a in node.attribute for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs))]
 
 
+def _model_float(graph) -> int:
+    """The ONNX float type the model stores its tensors in: that of its first float graph input, else of its first
+    float initializer, else FLOAT (a Cast to it is a cast back to the workload's dtype)."""
+    floats = (1, 10, 11, 16)  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
+    inits = {t.name for t in graph.initializer}
+    types = [v.type.tensor_type.elem_type for v in graph.input if v.name not in inits]
+    types += [t.data_type for t in graph.initializer]
+    return next((t for t in types if t in floats), 1)
+
+
 def _op_key(node) -> str:
     """A node's op type as accelsim keys it: the op type for the default domain ('' or 'ai.onnx', whose operator
     the ONNX spec defines), ``domain::op_type`` for any other (a custom or vendor op, com.microsoft's or a
@@ -475,6 +516,8 @@ class _Importer:
         self.alias: dict[str, str] = {}  # an Identity's output of an initializer → the initializer's name
         self.protos = {t.name: t for t in graph.initializer}  # values for Clip bounds and Pow exponents
         self.constants: dict[str, object] = {}  # a Constant node's output → the node
+        self.computed: set[str] = set()  # constants computed while importing (a shape, a fill): no parameters
+        self.model_float = _model_float(graph)  # the float type the model's tensors are stored in
         self.shapes = {v.name: shape for v in (*graph.value_info, *graph.output) if (shape := _dims(v)) is not None}
         inputs = {v.name: tuple(d or batch for d in _dims(v) or ()) for v in graph.input if v.name not in self.inits}
         if not inputs:
@@ -496,7 +539,8 @@ class _Importer:
             "Clip": self._clip, **dict.fromkeys(_UNARY_FLOPS, self._unary), **dict.fromkeys(_REDUCES, self._reduce),
             "Cast": self._copy, "Pad": self._copy, "Gather": self._gather, "Slice": self._slice, "Split": self._split,
             "Resize": self._resize, "Upsample": self._resize, "InstanceNormalization": self._instancenorm,
-            "Shape": self._constant_of,
+            "Shape": self._constant_of, "Where": self._where, "Expand": self._expand,
+            "ConstantOfShape": self._fill, "Einsum": self._einsum, "GatherND": self._gather_nd,
         }
 
     def _layer_names(self) -> list[str]:
@@ -538,9 +582,16 @@ class _Importer:
         known = {*self.handlers, *_VIEWS, *_ALIASES, "Constant"}
         found: dict[str, list[str]] = {}
         for i, node in enumerate(self.graph.node):
-            if _op_key(node) not in known:
+            if _op_key(node) not in known or (_op_key(node) == "Einsum" and not self._einsum_mapped(node)):
                 found.setdefault(_op_key(node), []).append(self.names[i])
         return found
+
+    def _einsum_mapped(self, node) -> bool:
+        """Whether Einsum ``node``'s equation is one :func:`einsum_terms` maps."""
+        import onnx
+
+        eq = next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "equation"), None)
+        return isinstance(eq, bytes) and einsum_terms(eq.decode("utf-8", "replace"), len(node.input)) is not None
 
     def run(self, unsupported: str = "error", *, batch: int | None = None) -> Graph:
         """The graph, its meta naming ``batch`` (the model's: the size its inputs' batch axis took; None where they
@@ -704,11 +755,13 @@ class _Importer:
     def _param(self, name: str) -> bool:
         """Whether initializer (or Constant) ``name`` holds parameters: not when it is typed int64, bool or string
         (ONNX's types for shapes, indices, axes, counts and masks; a quantised weight is int8, uint8, int4, its
-        bias int32), nor when it has no element (an empty roi, an unused placeholder)."""
+        bias int32), nor when it has no element (an empty roi, an unused placeholder), nor when the importer
+        computed it (:attr:`computed`: a shape computation's result, a ConstantOfShape fill)."""
         import onnx
 
         T = onnx.TensorProto
-        return self.init_types.get(name) not in (T.INT64, T.BOOL, T.STRING) and math.prod(self.inits[name]) > 0
+        return self.init_types.get(name) not in (T.INT64, T.BOOL, T.STRING) and math.prod(self.inits[name]) > 0 \
+            and name not in self.computed
 
     def _is_param(self, i: int) -> bool:
         """Whether the initializer the node reads as input ``i`` is a model parameter: :meth:`_param`, and not an
@@ -991,8 +1044,8 @@ class _Importer:
         axis %= len(shape)
         if axis == len(shape) - 1:
             return self.b.softmax(x, name=self.op_name)
-        if not old:
-            raise WorkloadError(f"{self.where}: node {self.op_name!r}: Softmax over an axis other than the last")
+        if not old:  # over one axis that is not the last: the same work, 5 flops per element
+            return self.b.vector(OpKind.SOFTMAX, [x], shape, "softmax", SOFTMAX_FLOPS, name=self.op_name, dim=axis)
         flat = self.b.view(x, (math.prod(shape[:axis]), math.prod(shape[axis:])),
                            name=self._extra_name(f"{self.op_name}.flatten"))
         y = self.b.softmax(flat, name=self.op_name)
@@ -1022,15 +1075,23 @@ class _Importer:
 
     def _pow(self) -> str:
         """Pow(x, y): y a constant 2 (torch's ``x.pow(2)`` or ``x ** 2``, as a spelled-out LayerNorm's variance)
-        ELEMENTWISE fn "square", 1 flop per element (a multiply); any other y fn "pow", 3 flops (exp(y · log x):
+        ELEMENTWISE fn "square", 1 flop per element (a multiply); a constant integer n from 3 to 64 (the tanh-GELU's
+        x³) fn "ipow", its square-and-multiply count of multiplies per element (bit length + set bits − 2: x³ 2, x⁴
+        2), vector_elems = those multiplies; any other y fn "pow", 3 flops (exp(y · log x):
         a log, a multiply, an exp, each one FLOP as :data:`_UNARY_FLOPS` counts a transcendental). A constant
         exponent is no parameter (:data:`_NOT_PARAMS`) and is not read; one that is an activation is read."""
         x, y = self._in(0), self.node.input[1]
         value = self._value(y) if self._is_init(y) else None
-        square = value is not None and value.size == 1 and float(value.reshape(-1)[0]) == 2.0
+        n = float(value.reshape(-1)[0]) if value is not None and value.size == 1 else 0.0
         inputs = [x] if self._is_init(y) else [x, self._in(1)]
-        return self.b.vector(OpKind.ELEMENTWISE, inputs, self._out_shape(), "square" if square else "pow",
-                             1 if square else 3, name=self.op_name)
+        if n == 2.0:
+            return self.b.vector(OpKind.ELEMENTWISE, inputs, self._out_shape(), "square", 1, name=self.op_name)
+        if n.is_integer() and 3 <= n <= 64:  # square-and-multiply: x³ = x²·x 2, x⁴ = (x²)² 2, x⁵ 3, ...
+            muls, out = int(n).bit_length() + int(n).bit_count() - 2, self._out_shape()
+            elems = muls * math.prod(out)
+            return self.b._add(self.b._name(self.op_name, "ipow"), OpKind.ELEMENTWISE, inputs, out, flops=elems,
+                               vector_elems=elems, fn="ipow", exponent=int(n))
+        return self.b.vector(OpKind.ELEMENTWISE, inputs, self._out_shape(), "pow", 3, name=self.op_name)
 
     def _clip(self) -> str | None:
         """Clip(x, min, max) (bounds as inputs from opset 11, attributes before): min 0 and max 6 is the builders'
@@ -1070,14 +1131,19 @@ class _Importer:
                            fn=fn, over="axes", keepdims=bool(self._int("keepdims", 1)))
 
     def _copy(self) -> str | None:
-        """Cast and Pad: a copy of the input into a new tensor (the padded output; the converted one, priced at the
-        workload's dtype as every tensor of an imported model), ELEMENTWISE fn "cast" or "pad", 0 flops,
-        vector_elems = output elements, as the builders' upsample_nearest copy. Of an initializer, a constant
-        (:meth:`_constant_of`: a Cast of a shape)."""
+        """Cast and Pad: a copy of the input into a new tensor, ELEMENTWISE fn "cast" or "pad", 0 flops,
+        vector_elems = output elements, as the builders' upsample_nearest copy. A Cast writes its ``to`` type's
+        width (``out_dtype``, :data:`ONNX_DTYPES`: fp16 2 bytes, int8 1, ...), so its readers read that many
+        bytes, except a cast to the model's own float type (:func:`_model_float`), which writes the workload's
+        dtype as every float tensor of an imported model, and to a type of no accelsim dtype (int64, string),
+        likewise. Of an initializer, a constant (:meth:`_constant_of`: a Cast of a shape)."""
         if self._is_init(self.node.input[0]):
             return self._constant_of()
         fn = self.node.op_type.lower()
-        return self.b.vector(OpKind.ELEMENTWISE, [self._in(0)], self._out_shape(), fn, 0, name=self.op_name)
+        to = self._int("to") if fn == "cast" else self.model_float
+        extra = {"out_dtype": ONNX_DTYPES[to]} if to != self.model_float and to in ONNX_DTYPES else {}
+        return self.b.vector(OpKind.ELEMENTWISE, [self._in(0)], self._out_shape(), fn, 0, name=self.op_name,
+                             **extra)
 
     def _gather(self) -> str | None:
         """Gather(data, indices, axis). Data an initializer holding parameters, axis 0: an embedding look-up,
@@ -1101,6 +1167,101 @@ class _Importer:
                                weights=[table], fn="embedding", gather_rows=rows)
         return self.b.vector(OpKind.ELEMENTWISE, inputs, out, "gather", 0, name=self.op_name, weights=[table],
                              dim=axis)
+
+    def _gather_nd(self) -> str | None:
+        """GatherND(data, indices): data an activation, a selecting view (fn "gather_nd") of the gathered slices,
+        which a reader reads as its share of the data (as Gather's); data a parameter, an ELEMENTWISE fn
+        "gather_nd" copy reading the table whole, 0 flops (as Gather off axis 0); data and indices constants, a
+        constant."""
+        data, ids = self.node.input[0], self.node.input[1]
+        if not self._is_init(data):
+            return self.b.view(self._in(0), self._out_shape(), "gather_nd", name=self.op_name, strict=False,
+                               batch_dims=self._int("batch_dims", 0))
+        if not self._param(data) and self._is_init(ids):
+            return self._constant_of()
+        inputs = [] if self._is_init(ids) else [self._in(1)]
+        return self.b.vector(OpKind.ELEMENTWISE, inputs, self._out_shape(), "gather_nd", 0, name=self.op_name,
+                             weights=[Weight(self._weight(data), self.inits[data])])
+
+    def _where(self) -> str | None:
+        """Where(condition, X, Y): ELEMENTWISE fn "where", 1 flop per output element (a select, as the builders'
+        masking counts GPT-2's ``torch.where``: tlayers.MASK_FLOPS), reading its activation operands; a float
+        X or Y initializer is its parameter (as an Add's), the condition never (:data:`_NOT_PARAMS`). All three
+        constants: a constant."""
+        names = list(self.node.input)
+        acts = [i for i, n in enumerate(names) if not self._is_init(n)]
+        if not acts:
+            return self._constant_of()
+        weights = list({self._weight(n): Weight(self._weight(n), self.inits[n]) for i, n in enumerate(names)
+                        if i not in acts and self._is_param(i)}.values())
+        return self.b.vector(OpKind.ELEMENTWISE, [self._in(i) for i in acts], self._out_shape(), "where", 1,
+                             name=self.op_name, weights=weights)
+
+    def _expand(self) -> str | None:
+        """Expand(input, shape): the input broadcast to the output shape, a copy (ELEMENTWISE fn "expand", 0 flops,
+        vector_elems = output elements, as Pad's); of a parameter, the copy holds it; of a constant, a constant."""
+        data = self.node.input[0]
+        if self._is_init(data) and not self._param(data):
+            return self._constant_of()
+        if self._is_init(data):
+            return self.b.vector(OpKind.ELEMENTWISE, [], self._out_shape(), "expand", 0, name=self.op_name,
+                                 weights=[Weight(self._weight(data), self.inits[data])])
+        return self.b.vector(OpKind.ELEMENTWISE, [self._in(0)], self._out_shape(), "expand", 0, name=self.op_name)
+
+    def _fill(self) -> None:
+        """ConstantOfShape: a tensor of one value, shaped as shape inference gives: a constant (no op, no
+        parameter: :attr:`computed`) whatever computed its shape, typed as its ``value`` (FLOAT by default)."""
+        import onnx
+
+        value = self._attr("value")
+        out = self.node.output[0]
+        self.inits[out] = self._out_shape()
+        self.init_types[out] = value.data_type if isinstance(value, onnx.TensorProto) else onnx.TensorProto.FLOAT
+        self.computed.add(out)
+        return None
+
+    def _einsum(self) -> str | None:
+        """Einsum of one or two operands (:func:`einsum_terms`), each index's extent from the operands' shapes.
+        Two operands: the indices in both and the output are the batch, those in both and not the output the
+        contraction (k), those in one operand only its free side (m for the first, n for the second): a MATMUL of
+        ``batch`` GEMMs m × n × k, MACs = the product of every index extent (``"bij,bjk->bik"``: b·i·j·k); an
+        initializer operand is its parameter (as MatMul's). No contraction index (an outer or element-wise
+        product): ELEMENTWISE fn "mul", 1 flop per output element. One operand: a permutation (every index kept)
+        a view (fn "transpose", free as a Transpose node), one dropping indices a POOL fn "sum", one add per input
+        element (as ReduceSum)."""
+        terms, out = einsum_terms(self._str("equation", ""), len(self.node.input))  # type: ignore[misc]
+        shapes = [tuple(self._operand_shape(i)) for i in range(len(terms))]
+        size: dict[str, int] = {}
+        for term, shape in zip(terms, shapes, strict=True):
+            if len(term) != len(shape):
+                raise WorkloadError(f"{self._node()}: term {term!r} has {len(term)} indices, its operand "
+                                    f"{list(shape)} {len(shape)} dims")
+            for c, d in zip(term, shape, strict=True):
+                if size.setdefault(c, d) != d:
+                    raise WorkloadError(f"{self._node()}: index {c!r} is {size[c]} in one operand and {d} in "
+                                        f"another")
+        out_shape = tuple(size[c] for c in out) or (1,)
+        consts = [i for i, n in enumerate(self.node.input) if self._is_init(n)]
+        if len(consts) == len(terms):
+            return self._constant_of()
+        inputs = [self._in(i) for i in range(len(terms)) if i not in consts]
+        weights = [Weight(self._weight(self.node.input[i]), self.inits[self.node.input[i]]) for i in consts]
+        if len(terms) == 1:
+            if set(out) == set(terms[0]):
+                return self.b.view(inputs[0], out_shape, "transpose", name=self.op_name, equation=terms[0] + "->"
+                                   + out)
+            elems = math.prod(shapes[0])
+            return self.b._add(self.b._name(self.op_name, "sum"), OpKind.POOL, inputs, out_shape, flops=elems,
+                               vector_elems=elems, fn="sum", over="axes", keepdims=False)
+        a, b = terms
+        ext = lambda letters: math.prod(size[c] for c in letters)  # noqa: E731
+        batch = [c for c in a if c in b and c in out]
+        k = [c for c in a if c in b and c not in out]
+        if not k:
+            return self.b.vector(OpKind.ELEMENTWISE, inputs, out_shape, "mul", 1, name=self.op_name, weights=weights)
+        gemm = Gemm(m=ext(c for c in a if c not in b), n=ext(c for c in b if c not in a), k=ext(k), count=ext(batch))
+        return self.b.matmul(inputs, out_shape, gemm, weights=weights, name=self.op_name,
+                             equation=",".join(terms) + "->" + out)
 
     def _slice(self) -> str | None:
         """Slice: a selecting view (fn "slice") of the output's elements, which a reader reads as its share of the
@@ -1186,6 +1347,7 @@ class _Importer:
         first = next((n for n in self.node.input if n), "")
         for out in self.node.output:
             if out:
+                self.computed.add(out)
                 self.inits[out] = self._out_shape(out)
                 self.init_types[out] = self._int("to") if key == "Cast" else onnx.TensorProto.INT64 \
                     if key == "Shape" else self.init_types.get(first, 0)

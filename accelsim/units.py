@@ -38,11 +38,11 @@ TORCH_DTYPES: dict[str, str] = {"float32": "fp32", "bfloat16": "bf16", "float16"
 
 ONNX_DTYPES: dict[int, str] = {
     1: "fp32", 2: "uint8", 3: "int8", 4: "int16", 5: "int16", 6: "int32", 9: "uint8", 10: "fp16", 11: "fp64",
-    12: "int32", 16: "bf16", 17: "fp8", 18: "fp8", 19: "fp8", 20: "fp8", 21: "uint8", 22: "int4", 23: "fp4",
+    12: "int32", 16: "bf16", 17: "fp8", 18: "fp8", 19: "fp8", 20: "fp8", 21: "int4", 22: "int4", 23: "fp4",
 }
 """ONNX's tensor data types (onnx.proto TensorProto.DataType: 1 FLOAT, 10 FLOAT16, 16 BFLOAT16, 3 INT8, ...) → the
 dtype of their width (an ONNX Cast's output, builders/importers.py): a bool is a byte, as torch stores it; the
-8-bit floats fp8; uint16 / uint32 int16 / int32, the same width. INT64, UINT64, STRING and the complex types have
+8-bit floats fp8; uint16 / uint32 / uint4 int16 / int32 / int4, the same width. INT64, UINT64, STRING and the complex types have
 no dtype here."""
 
 TORCH_FP32_CONV = "tf32"

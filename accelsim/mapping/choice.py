@@ -44,8 +44,34 @@ def assign_and_reside(plans: tuple[Plan, ...], graph: Graph, units: tuple[Unit, 
     chosen = residency(assign(plans, units, options, arch, budget), graph, arch, options)
     if not options.split_ops or arch.cores < 2 or arch.core.tile is not None:
         return chosen
+    first = _first_core(units)
+    if all(units[u].core == first for p in chosen for u in p.units):  # the greedy plan is the one-core plan
+        return chosen
     single = residency(assign(plans, units, options, arch, budget, one_core=True), graph, arch, options)
     return single if plan_cycles(single, units, arch, options) < plan_cycles(chosen, units, arch, options) else chosen
+
+
+def _first_core(units: tuple[Unit, ...]) -> int | None:
+    """The lowest core of the compute units (the one core of :func:`assign`'s ``one_core`` plan)."""
+    return min((u.core for u in units if u.kind is UnitKind.COMPUTE and u.core is not None), default=None)
+
+
+def _estimate(p: Plan, arch: Arch, options: Options, n: int, ncores: int, produced: bool, on_chip: tuple[int, int],
+              keep: bool) -> tuple[float, float, float]:
+    """:func:`~.traffic.split_estimate`, kept with :func:`assign`'s estimates (the same key: identical ops of a
+    model's layers are estimated once)."""
+    try:
+        sig = (signature(p.op), p.cycles, len(p.operands), bool(p.epilogue), produced, options.min_tiles_per_op,
+               options.max_tiles_per_op, options.ramp_max)
+        known = _estimates(arch).setdefault(sig, {})
+    except TypeError:  # an unhashable attribute: estimated on its own
+        known = {}
+    key = (n, ncores, *on_chip, keep)
+    got = known.get(key)
+    if got is None:
+        got = known[key] = split_estimate(p, arch, options, n, ncores, produced=produced, on_chip=on_chip,
+                                          keep_out=keep)
+    return got
 
 
 def plan_cycles(plans: tuple[Plan, ...], units: tuple[Unit, ...], arch: Arch, options: Options) -> float:
@@ -81,11 +107,11 @@ def plan_cycles(plans: tuple[Plan, ...], units: tuple[Unit, ...], arch: Arch, op
                         else:
                             a += math.prod(shape) * op.elem_bytes
             ncores = len({units[u].core for u in p.units})
-            est, compute, memory = split_estimate(p, arch, options, len(p.units), ncores, produced=ready > 0,
-                                            on_chip=(a, b), keep_out=p.resident_out)
+            est, compute, memory = _estimate(p, arch, options, len(p.units), ncores, ready > 0, (a, b),
+                                             p.resident_out)
             # (all its transfers: the parameters its estimate loads ahead, while the ops before it run, too)
-            ahead = split_estimate(p, arch, options, len(p.units), ncores, on_chip=(a, b),
-                                   keep_out=p.resident_out)[2] - memory if ready > 0 else 0.0
+            ahead = _estimate(p, arch, options, len(p.units), ncores, False, (a, b),
+                              p.resident_out)[2] - memory if ready > 0 else 0.0
         else:
             est, compute, memory, ahead = p.est, p.est, 0.0, 0.0
         # its transfers stream once the memory frees and its inputs are ready (its parameters sooner), into the
@@ -111,7 +137,7 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, a
     least = 0  # the tasks the ops so far build at least
     finish: dict[str, float] = {}
     pools: dict[str, list[int]] = {}
-    first = min((u.core for u in units if u.kind is UnitKind.COMPUTE and u.core is not None), default=None)
+    first = _first_core(units)
     for i, u in enumerate(units):
         if u.kind is UnitKind.COMPUTE and (not one_core or u.core == first):
             pools.setdefault(u.group, []).append(i)

@@ -31,18 +31,115 @@ from .pricing import signature
 from .traffic import split_estimate
 
 
+def assign_and_reside(plans: tuple[Plan, ...], graph: Graph, units: tuple[Unit, ...], options: Options, arch: Arch,
+                      budget: TaskBudget | None = None) -> tuple[Plan, ...]:
+    """Passes 4 and 5: :func:`residency` of :func:`assign`'s plan, or, on a chip of several cores whose ops
+    ``assign`` may split (``options.split_ops``; not a GPU-like chip's lock-step cores), of the plan that keeps every
+    op on the first core (``assign`` over that core's units: the plan of a one-core chip) when that one is faster by
+    :func:`plan_cycles`. ``assign`` chooses op by op from each op's own estimate, which sees neither the main memory
+    the cores share (an op on another core runs beside the first core's ops only as far as their transfers leave
+    the memory free) nor what its choice does to later ops (a reader split over both cores sends its inputs off chip),
+    so on a memory-bound stretch its plan may move more bytes and take longer than the one-core plan; the whole
+    plans are compared instead by the same estimates with the memory shared. O(ops × cores), as ``assign``."""
+    chosen = residency(assign(plans, units, options, arch, budget), graph, arch, options)
+    if not options.split_ops or arch.cores < 2 or arch.core.tile is not None:
+        return chosen
+    first = _first_core(units)
+    if all(units[u].core == first for p in chosen for u in p.units):  # the greedy plan is the one-core plan
+        return chosen
+    single = residency(assign(plans, units, options, arch, budget, one_core=True), graph, arch, options)
+    return single if plan_cycles(single, units, arch, options) < plan_cycles(chosen, units, arch, options) else chosen
+
+
+def _first_core(units: tuple[Unit, ...]) -> int | None:
+    """The lowest core of the compute units (the one core of :func:`assign`'s ``one_core`` plan)."""
+    return min((u.core for u in units if u.kind is UnitKind.COMPUTE and u.core is not None), default=None)
+
+
+def _estimate(p: Plan, arch: Arch, options: Options, n: int, ncores: int, produced: bool, on_chip: tuple[int, int],
+              keep: bool) -> tuple[float, float, float]:
+    """:func:`~.traffic.split_estimate`, kept with :func:`assign`'s estimates (the same key: identical ops of a
+    model's layers are estimated once)."""
+    try:
+        sig = (signature(p.op), p.cycles, len(p.operands), bool(p.epilogue), produced, options.min_tiles_per_op,
+               options.max_tiles_per_op, options.ramp_max)
+        known = _estimates(arch).setdefault(sig, {})
+    except TypeError:  # an unhashable attribute: estimated on its own
+        known = {}
+    key = (n, ncores, *on_chip, keep)
+    got = known.get(key)
+    if got is None:
+        got = known[key] = split_estimate(p, arch, options, n, ncores, produced=produced, on_chip=on_chip,
+                                          keep_out=keep)
+    return got
+
+
+def plan_cycles(plans: tuple[Plan, ...], units: tuple[Unit, ...], arch: Arch, options: Options) -> float:
+    """The estimated cycles of a whole plan (units and residency chosen): a list schedule of its ops in order, each
+    starting when its inputs are ready and its units free, and taking the longer of its
+    :func:`~.traffic.split_estimate` (its units, its inputs held on chip and whether its output stays, as
+    :func:`residency` decided) and its transfers behind those of the ops before it on the main memory, which every
+    core shares (ops on different cores overlap only as far as the memory lets them). An op :func:`assign` does not
+    split (one unit of its kind, or no compute) takes its ``est`` and moves nothing here."""
+    free = [0.0] * len(units)
+    finish: dict[str, float] = {}
+    kept = {p.op.name for p in plans if p.resident_out}
+    pools: dict[str, int] = {}
+    for u in units:
+        if u.kind is UnitKind.COMPUTE:
+            pools[u.group] = pools.get(u.group, 0) + 1
+    memory_free = end = 0.0
+    for p in plans:
+        ready = max((finish.get(t, 0.0) for t in p.inputs), default=0.0)
+        if not p.works or not p.units:
+            finish[p.op.name] = ready
+            continue
+        start = max(ready, max(free[u] for u in p.units))
+        if pools[p.unit_kind] > 1 and p.cycles > 1 and "output_tiles" not in p.details:
+            a = b = 0  # the bytes of its A and B activations held on its core (:meth:`_Residency.on_chip`)
+            if p.core is not None:
+                op = p.op
+                pairs = op.kind in (OpKind.MATMUL, OpKind.ATTENTION) and len(p.operands) > 1
+                for i, (tensors, shape) in enumerate(zip(p.operands, op.in_shapes, strict=False)):
+                    if tensors and all(t in kept for t in tensors):
+                        if pairs and i > 0:
+                            b += math.prod(shape) * op.elem_bytes
+                        else:
+                            a += math.prod(shape) * op.elem_bytes
+            ncores = len({units[u].core for u in p.units})
+            est, compute, memory = _estimate(p, arch, options, len(p.units), ncores, ready > 0, (a, b),
+                                             p.resident_out)
+            # (all its transfers: the parameters its estimate loads ahead, while the ops before it run, too)
+            ahead = _estimate(p, arch, options, len(p.units), ncores, False, (a, b),
+                              p.resident_out)[2] - memory if ready > 0 else 0.0
+        else:
+            est, compute, memory, ahead = p.est, p.est, 0.0, 0.0
+        # its transfers stream once the memory frees and its inputs are ready (its parameters sooner), into the
+        # buffers its units free; its compute after its units free; then what its estimate has behind its transfers
+        tail = max(est - memory, 0.0)
+        memory_free = max(memory_free, ready - ahead) + memory + ahead
+        done = max(start + max(compute, tail), memory_free + tail)
+        for u in p.units:
+            free[u] = done
+        finish[p.op.name] = done
+        end = max(end, done)
+    return end
+
+
 def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, arch: Arch,
-           budget: TaskBudget | None = None) -> tuple[Plan, ...]:
+           budget: TaskBudget | None = None, one_core: bool = False) -> tuple[Plan, ...]:
     """Plans with the units each op runs on and their core (None when they span cores). With a task ``budget``,
     a pass sure to need more tasks stops here (:meth:`TaskBudget.error`), before the other ops are assigned and
     any task is built: an op split over n units (of one core each) builds at least one compute task on each
-    (:func:`~.traffic.tile_groups` gives each a group), any other working op at least one task."""
+    (:func:`~.traffic.tile_groups` gives each a group), any other working op at least one task. With ``one_core``
+    only the first core's units are used (the plan of a one-core chip, :func:`assign_and_reside`)."""
     free = [0.0] * len(units)
     least = 0  # the tasks the ops so far build at least
     finish: dict[str, float] = {}
     pools: dict[str, list[int]] = {}
+    first = _first_core(units)
     for i, u in enumerate(units):
-        if u.kind is UnitKind.COMPUTE:
+        if u.kind is UnitKind.COMPUTE and (not one_core or u.core == first):
             pools.setdefault(u.group, []).append(i)
     by_core = {kind: _by_core(pool, units) for kind, pool in pools.items()}
     estimates = _estimates(arch)

@@ -8,7 +8,8 @@
 2. :func:`.placement.place_tensors`: parameters, optimizer state, KV caches and tables over the memories.
 3. :func:`.pricing.price`: each op's unit kind and compute cycles from that kind's cost model (:mod:`accelsim.cost`);
    :func:`.fusion.pipeline`: a fused activation's output-path cycles bound its producer's.
-4. :func:`.choice.assign` and :func:`.choice.residency`: which units run each op; which outputs stay on chip.
+4. :func:`.choice.assign_and_reside` (:func:`.choice.assign` and :func:`.choice.residency`): which units run each op;
+   which outputs stay on chip.
 5. :func:`.traffic.traffic`: the bytes each op moves at each level and its tile groups.
 6. :class:`.emit.Emitter`: the tasks of each op's tile groups, launches and collectives.
 """
@@ -25,7 +26,7 @@ from ..ir import Graph, OpKind
 from ..options import OP_BYTES, TASK_BYTES, Options, memory_budget
 from ..tasks import OpMapping, TaskGraph, Unit, UnitKind
 from .aliases import aliases
-from .choice import assign, residency
+from .choice import assign_and_reside
 from .emit import LINK, Emitter, launch_model
 from .fusion import fuse, fused_mapping, pipeline
 from .placement import place_tensors
@@ -46,7 +47,7 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
         stash_level = _spill(arch, "offload: activations")
         level_of.update({name: stash_level for name in graph.info.stashed})
     tasks = task_budget(graph, options)
-    plans = residency(assign(pipeline(price(plans, arch), arch), units, options, arch, tasks), graph, arch, options)
+    plans = assign_and_reside(pipeline(price(plans, arch), arch), graph, units, options, arch, tasks)
     ctx = context(arch, units, plans, level_of, placement.tables,
                   {name: math.prod(shape) for name, shape in graph.inputs.items()})
     emitter = Emitter(ctx, data_parallel(graph, arch), launch, max_tasks=tasks.tasks, budget_note=tasks.note,

@@ -51,8 +51,14 @@ def test_list_arch_stays_one_name_per_line(capsys):
 def test_list_hf_gives_the_architectures_the_hf_builder_reads(capsys):
     from accelsim.builders.hfconfig import READERS
 
-    names = _lines(capsys, "hf")
+    lines = _lines(capsys, "hf")
+    names = [ln.split()[0] for ln in lines]
     assert names == list(READERS) and {"LlamaForCausalLM", "GPTNeoXForCausalLM", "Olmo2ForCausalLM"} <= set(names)
+    # each with the model_type transformers builds it for (models/auto/modeling_auto.py): a config without
+    # architectures is read by it; trust_remote_code's PhiMoEForCausalLM has none
+    types = {ln.split()[0]: ln.split()[1:] for ln in lines}
+    assert types["GPTNeoXForCausalLM"] == ["gpt_neox"] and types["Olmo2ForCausalLM"] == ["olmo2"]
+    assert types["Gemma3ForConditionalGeneration"] == ["gemma3"] and types["PhiMoEForCausalLM"] == []
 
 
 def test_the_all_kinds_view_piped_keeps_each_kind_on_one_line(capsys):

@@ -45,8 +45,17 @@ nodes' names (:meth:`_Importer._extra_name`). Mapped ops:
   select, 1 per output element), Expand (a copy of the output, 0 flops), ConstantOfShape (a constant, no op and no
   parameter), Einsum of one or two operands (:func:`einsum_terms`: a contraction a MATMUL of MACs the product of
   every index extent, an outer product 1 flop per output element, a permutation a view, a reduction a sum; any
-  other equation is unmapped), GatherND (as Gather: of an activation a selecting view, of a table a copy reading
-  it),
+  other equation is unmapped), GatherND / GatherElements (as Gather: of an activation a selecting view, of a table a
+  copy reading it), Abs / Floor / Ceil / Round / Sign (1), Log / Sin / Cos (1, a transcendental), Softsign (3), Selu
+  (4), Mish (4), PRelu (2, its slope initializer a parameter), the comparisons and logical ops Equal / Less /
+  Greater / LessOrEqual / GreaterOrEqual / And / Or / Xor / Not / IsNaN / IsInf (1, the output a bool of 1 byte per
+  element), Sum (1 per operand after the first), Mean (one more, the divide), Mod (3), LogSoftmax (as Softmax),
+  GroupNormalization (as InstanceNormalization), ReduceL1 / ReduceL2 / ReduceSumSquare / ReduceLogSumExp /
+  ReduceLogSum / ReduceProd and ArgMax / ArgMin (POOL, their FLOPs per input and output element), TopK (a compare per
+  input element writing the k values, its indices a copy beside them), CumSum (an add per element), Tile /
+  DepthToSpace / SpaceToDepth / Trilu (copies of the output, 0 flops; of a constant, a constant: a causal mask
+  folds), ScatterND / ScatterElements (the data copied, 0 flops or an add per update with a reduction), OneHot (a
+  compare per output element), Range (of constants a constant, else a generated sequence of output bytes only),
   ReduceMean / ReduceSum / ReduceMax / ReduceMin (POOL: 1 per input element, the mean + 1 per output element),
   InstanceNormalization (groupnorm, a group per channel), Gather (of an initializer on axis 0 an embedding reading
   only the gathered rows; of an activation a selecting view), Slice / Split (selecting views), Pad / Cast (copies,

@@ -1,5 +1,5 @@
-"""ONNX element-wise nodes (builders/importers.py): activations, arithmetic, Pow, Clip, Where and the copies (Cast,
-Pad), each the builders' op with their FLOPs per element."""
+"""ONNX element-wise nodes (builders/importers.py): activations, arithmetic, comparisons and logical ops, Pow, Clip,
+Where and the copies (Cast, Pad), each the builders' op with their FLOPs per element."""
 
 from __future__ import annotations
 
@@ -19,7 +19,26 @@ _UNARY_FLOPS: dict[str, tuple[str, int]] = {
     "HardSigmoid": ("hardsigmoid", 2), "HardSwish": ("hardswish", 3), "LeakyRelu": ("leaky_relu", LEAKY_RELU_FLOPS),
     "Elu": ("elu", ELU_FLOPS), "Softplus": ("softplus", 2), "Erf": ("erf", 1), "Exp": ("exp", 1),
     "Sqrt": ("sqrt", 1), "Neg": ("neg", 1), "Reciprocal": ("reciprocal", 1),
+    # log, sin, cos a transcendental each (1, as exp); abs, floor, ceil, round, sign one pass each (1); softsign
+    # x / (1 + |x|) an abs, an add and a divide (3); selu scale · elu(x) elu's 3 and the scale's multiply (4); mish
+    # x · tanh(softplus(x)) softplus's 2, a tanh and a multiply (4)
+    "Log": ("log", 1), "Sin": ("sin", 1), "Cos": ("cos", 1), "Abs": ("abs", 1), "Floor": ("floor", 1),
+    "Ceil": ("ceil", 1), "Round": ("round", 1), "Sign": ("sign", 1), "Softsign": ("softsign", 3),
+    "Selu": ("selu", ELU_FLOPS + 1), "Mish": ("mish", 4),
 }
+_BOOL_FNS: dict[str, str] = {
+    # op type → fn of the comparisons and logical ops: 1 flop (a compare or a logical op) per output element,
+    # the output a bool (ONNX BOOL, a byte as torch stores it: units.ONNX_DTYPES)
+    "Equal": "equal", "Less": "less", "Greater": "greater", "LessOrEqual": "less_equal",
+    "GreaterOrEqual": "greater_equal", "And": "and", "Or": "or", "Xor": "xor", "Not": "not", "IsNaN": "isnan",
+    "IsInf": "isinf",
+}
+_NARY_FLOPS: dict[str, tuple[str, int | None]] = {
+    # op type → (fn, FLOPs per output element; None: one per operand after the first): Sum n − 1 adds, Mean
+    # n − 1 adds and a divide (n), Mod x − trunc(x / y) · y a divide, a multiply and a subtract (3)
+    "Sum": ("add", None), "Mean": ("mean", None), "Mod": ("mod", 3),
+}
+_BOOL_TYPE = 9  # ONNX TensorProto.BOOL
 
 
 class ElementwiseOps(ImporterCore):
@@ -29,6 +48,7 @@ class ElementwiseOps(ImporterCore):
         "Add": "_binary", "Mul": "_binary", "Sub": "_binary", "Div": "_binary", "Max": "_binary", "Min": "_binary",
         "Relu": "_unary", "Sigmoid": "_unary", "Tanh": "_unary", "Gelu": "_unary", "Pow": "_pow", "Clip": "_clip",
         "Where": "_where", "Cast": "_copy", "Pad": "_copy", **dict.fromkeys(_UNARY_FLOPS, "_unary"),
+        **dict.fromkeys(_BOOL_FNS, "_logical"), **dict.fromkeys(_NARY_FLOPS, "_nary"), "PRelu": "_prelu",
     }
 
     def _binary(self) -> str | None:
@@ -99,7 +119,11 @@ class ElementwiseOps(ImporterCore):
             return self.b.relu(x, name=self.op_name)
         return self.b.vector(OpKind.ACTIVATION, [x, *reads], self._out_shape(), "clamp", 1, name=self.op_name)
 
-    def _unary(self) -> str:
+    def _unary(self) -> str | None:
+        """A one-operand activation (:data:`_UNARY_FLOPS`: ACTIVATION fn and FLOPs per element; Relu, Sigmoid, Tanh,
+        Gelu the builders' own); of a constant that holds no parameters, a constant (:meth:`_constant_of`)."""
+        if self._is_init(self.node.input[0]):
+            return self._constant_of()
         if self.node.op_type in _UNARY_FLOPS:
             fn, flops = _UNARY_FLOPS[self.node.op_type]
             return self.b._unary(self._in(0), fn, flops, self.op_name)
@@ -108,6 +132,58 @@ class ElementwiseOps(ImporterCore):
         if fn in ("relu", "sigmoid"):
             return getattr(self.b, fn)(x, name=self.op_name)
         return self.b.activation(x, fn, name=self.op_name)
+
+    def _operands(self) -> tuple[list[str], list[Weight]] | None:
+        """The current node's activation operands (their ops) and its initializer operands as weights (those that
+        are no parameters :meth:`_drop_non_params` drops after); None where every operand is a constant."""
+        names = list(self.node.input)
+        acts = [self._in(i) for i, n in enumerate(names) if n and not self._is_init(n)]
+        if not acts:
+            return None
+        weights = {self._weight(n): Weight(self._weight(n), self.inits[n]) for n in names if n and self._is_init(n)}
+        return acts, list(weights.values())
+
+    def _logical(self) -> str | None:
+        """A comparison (Equal, Less, Greater, LessOrEqual, GreaterOrEqual), a logical op (And, Or, Xor, Not) or
+        IsNaN / IsInf: ELEMENTWISE fn :data:`_BOOL_FNS`, 1 flop per output element, its output a bool
+        (``out_dtype`` the BOOL width: 1 byte, so its readers read a byte per element, as a Cast to bool's); an
+        initializer operand is the op's parameter as an Add's is (an int64 or bool one is none). Of constants only,
+        a constant."""
+        operands = self._operands()
+        if operands is None:
+            return self._constant_of()
+        acts, weights = operands
+        return self.b.vector(OpKind.ELEMENTWISE, acts, self._out_shape(), _BOOL_FNS[self.node.op_type], 1,
+                             name=self.op_name, weights=weights, out_dtype=ONNX_DTYPES[_BOOL_TYPE])
+
+    def _nary(self) -> str | None:
+        """Sum, Mean (one or more operands, broadcast) and Mod: ELEMENTWISE fn "add", "mean", "mod" with
+        :data:`_NARY_FLOPS` FLOPs per output element (Sum n − 1, Mean n, Mod 3); an initializer operand is the op's
+        parameter. A Sum or Mean of one operand is that operand; of constants only, a constant."""
+        operands = self._operands()
+        if operands is None:
+            return self._constant_of()
+        acts, weights = operands
+        count = sum(1 for n in self.node.input if n)
+        if count == 1:
+            return acts[0]
+        fn, per = _NARY_FLOPS[self.node.op_type]
+        per = per if per is not None else count - 1 if fn == "add" else count
+        return self.b.vector(OpKind.ELEMENTWISE, acts, self._out_shape(), fn, per, name=self.op_name,
+                             weights=weights)
+
+    def _prelu(self) -> str:
+        """PRelu(x, slope): ACTIVATION fn "prelu", a compare and a multiply per element (2, as LeakyRelu's
+        :data:`~.gnn.LEAKY_RELU_FLOPS`); a slope initializer (torch's nn.PReLU weight, one per channel or one in
+        all) is the op's parameter, a slope that is an activation one more input it reads."""
+        x, slope = self._in(0), self.node.input[1]
+        inputs, weights = [x], []
+        if self._is_init(slope):
+            weights.append(Weight(self._weight(slope), self.inits[slope]))
+        else:
+            inputs.append(self._in(1))
+        return self.b.vector(OpKind.ACTIVATION, inputs, self._out_shape(), "prelu", LEAKY_RELU_FLOPS,
+                             name=self.op_name, weights=weights)
 
     def _where(self) -> str | None:
         """Where(condition, X, Y): ELEMENTWISE fn "where", 1 flop per output element (a select, as the builders'

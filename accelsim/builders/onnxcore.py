@@ -33,6 +33,18 @@ _VIEWS = ("Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze")
 _ALIASES = ("Identity", "Dropout")
 
 
+def unmapped_note(unmapped: dict[str, list[str]]) -> str:
+    """The one report note on the nodes ``unsupported=elementwise`` priced as generic element-wise work (op type →
+    node names): which op types, how many nodes of each (the first few named), and that their real cost is unknown:
+    1 flop per output element stands in for it and any MACs they do are not counted."""
+    nodes = sum(len(n) for n in unmapped.values())
+    listed = "; ".join(f"{t} ×{len(n)} ({', '.join(n[:3])}{', ...' if len(n) > 3 else ''})"
+                       for t, n in unmapped.items())
+    return (f"ONNX: {nodes} node(s) of {len(unmapped)} op type(s) accelsim does not map were priced as generic "
+            f"element-wise work (workload.unsupported=elementwise: 1 flop per output element, their real cost "
+            f"unknown; any MACs they do are not counted in macs): {listed}")
+
+
 def rename_weights(b: GraphBuilder, names: list[str], shapes: list[tuple[int, ...] | None] | None = None) -> None:
     """Give the last op's parameter tensors ``names`` in order (the file's or module's names; each tensor is then
     counted once by name however many ops read it) and, where ``shapes`` gives one, that shape (the file's or
@@ -148,9 +160,7 @@ class ImporterCore:
                     raise WorkloadError(f"{self._node()}: {text[len(self.b.name) + 2:]}", key=e.key) from None
                 raise
         self._unused_initializers()
-        notes = [f"ONNX op type {t} has no accelsim mapping: its {len(n)} node(s) ({', '.join(n[:3])}"
-                 f"{', ...' if len(n) > 3 else ''}) are priced as element-wise work over their outputs"
-                 for t, n in unmapped.items()]
+        notes = [unmapped_note(unmapped)] if unmapped else []
         return self.b.build({"model": "onnx", "source": self.where, "batch": batch, "dtype": self.b.dtype,
                              **({"notes": notes} if notes else {})})
 

@@ -1,6 +1,7 @@
 """ONNX import of the long tail of op types a torch.onnx export emits (builders/onnxelementwise.py, onnxnorm.py,
 onnxshape.py): one-node models built with onnx.helper, each op's FLOPs, bytes and parameters counted by hand in the
-test; the attention block of a probing user's report imports with every op mapped and its MACs counted by hand. Skipped where onnx is not installed."""
+test; the attention block of a probing user's report imports with every op mapped and its MACs counted by hand; and
+the one report note on nodes priced as generic element-wise work. Skipped where onnx is not installed."""
 
 from __future__ import annotations
 
@@ -251,3 +252,15 @@ def test_the_attention_block_of_the_report_imports_with_every_op_mapped():
     # the causal mask folds to a constant: no trilu or cast op
     assert not [o for o in g.ops if o.fn in ("trilu", "cast")]
 
+
+def test_unsupported_elementwise_nodes_get_one_report_note():
+    # Shrink (2 nodes) and Celu (1) have no mapping: with unsupported=elementwise each is 1 flop per output
+    # element, and the report says so in one note: which op types, how many nodes, that MACs are not counted
+    nodes = [helper.make_node("Shrink", ["x"], ["a"], name="s1"), helper.make_node("Celu", ["a"], ["b"], name="c1"),
+             helper.make_node("Shrink", ["b"], ["y"], name="s2")]
+    g = from_onnx(_model(nodes, X), unsupported="elementwise")
+    assert [(o.fn, o.flops) for o in g.ops] == [("onnx_Shrink", 32), ("onnx_Celu", 32), ("onnx_Shrink", 32)]
+    notes = [n for n in accelsim.simulate(g, "tpu-v4").to_dict()["notes"] if "does not map" in n]
+    assert len(notes) == 1
+    assert "3 node(s) of 2 op type(s)" in notes[0] and "Shrink ×2 (s1, s2)" in notes[0]
+    assert "Celu ×1 (c1)" in notes[0] and "MACs they do are not counted" in notes[0]

@@ -233,7 +233,7 @@ DEFAULT_VECTOR_COSTS: dict[str, float] = {
     "leaky_relu": 1.0,
     "elu": 4.0,  # an exp on the negative side
     "kv_append": 0.0,  # data movement only
-    # ONNX ops the importer maps (builders/importers.py): a transcendental as a few passes, as exp and tanh
+    # ONNX ops the importer maps (builders/importers.py, onnx*.py): a transcendental as a few passes, as exp and tanh
     "erf": 4.0,
     "sqrt": 4.0,
     "softplus": 8.0,  # log(1 + exp(x)): an exp and a log (4 each)
@@ -242,6 +242,27 @@ DEFAULT_VECTOR_COSTS: dict[str, float] = {
     "reciprocal": 4.0,  # 1 / x: a divide, as div
     "expand": 0.0,  # a broadcast copy: data movement only (as pad)
     "pad": 0.0,  # a copy into the padded tensor: data movement only (as upsample_nearest)
+    "log": 4.0,  # a transcendental, as exp
+    "sin": 4.0,  # a transcendental, as exp (and timestep_embedding's sin or cos)
+    "cos": 4.0,
+    "softsign": 6.0,  # x / (1 + |x|): an abs, an add and a divide (4, as div)
+    "selu": 5.0,  # scale · elu(x): elu's 4 and the multiply
+    "mish": 13.0,  # x · tanh(softplus(x)): softplus's 8, tanh's 4 and the multiply
+    "log_softmax": 8.0,  # max, subtract, exp (4), sum, subtract the row's log-sum (no divide: softmax's 10 less 2)
+    "mod": 6.0,  # x − trunc(x / y) · y: a divide (4, as div), a multiply and a subtract
+    "l1": 2.0,  # ReduceL1, per input element: an abs and an add
+    "l2": 2.0,  # ReduceL2, per input element: a multiply and an add (the sqrt per output amortised)
+    "sum_square": 2.0,  # ReduceSumSquare: a multiply and an add per input element
+    "logsumexp": 5.0,  # ReduceLogSumExp, per input element: an exp (4) and an add (the log per output amortised)
+    # copies: data movement only (as pad and expand)
+    "tile": 0.0,
+    "trilu": 0.0,
+    "depth_to_space": 0.0,
+    "space_to_depth": 0.0,
+    "range": 0.0,  # a generated index sequence: written, not computed on the vector lanes' scale
+    "scatter_nd": 0.0,  # the data copied and the updates written (a reduction's add per update is in its FLOPs)
+    "scatter_elements": 0.0,
+    "topk_indices": 0.0,  # TopK's index output, written beside its values
 }
 
 

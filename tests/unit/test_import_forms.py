@@ -81,18 +81,18 @@ def _unmapped_model(tmp_path):
     onnx = pytest.importorskip("onnx")
     h = onnx.helper
     k = h.make_tensor("k", onnx.TensorProto.INT64, (1,), [2])
-    # y (N, 4) → Sin → e (N, 4); TopK(e, 2) → values v (N, 2), indices i (N, 2); Sin again on v
-    extra = [h.make_node("Sin", ["y"], ["e"], name="sin1"),
+    # y (N, 4) → Shrink (unmapped) → e (N, 4); TopK(e, 2) → values v (N, 2), indices i (N, 2); Shrink again on v
+    extra = [h.make_node("Shrink", ["y"], ["e"], name="shrink1"),
              h.make_node("Constant", [], ["k"], name="kconst", value=k),
              h.make_node("TopK", ["e", "k"], ["v", "i"], name="topk"),
-             h.make_node("Sin", ["v"], ["z"], name="sin2")]
+             h.make_node("Shrink", ["v"], ["z"], name="shrink2")]
     return _tiny_onnx(tmp_path / "odd.onnx", extra, out="z", out_shape=(None, 2))
 
 
 def test_unsupported_onnx_ops_listed_all_in_one_line(tmp_path, capsys):
     path = _unmapped_model(tmp_path)
     err = _one_line_error(capsys, "info", str(path))
-    assert "op types accelsim does not map: Sin (2: 'sin1', ...), TopK (1: 'topk')" in err
+    assert "op types accelsim does not map: Shrink (2: 'shrink1', ...);" in err  # TopK is mapped
     assert "workload.unsupported=elementwise" in err
     with pytest.raises(ConfigError, match="unsupported"):
         load_workload({"model": "onnx", "path": str(path), "unsupported": "ignore"})
@@ -102,17 +102,19 @@ def test_unsupported_onnx_ops_priced_as_elementwise_and_noted(tmp_path):
     pytest.importorskip("onnx")
     path = _unmapped_model(tmp_path)
     g = build_graph(load_workload(str(path), ["workload.unsupported=elementwise", "workload.batch=2"]))
-    # sin1 over (2, 4): 8 elements, 1 flop each; topk's two outputs (2, 2) each; sin2 over (2, 2)
+    # shrink1 over (2, 4): 8 elements, 1 flop each; shrink2 over (2, 2); TopK (mapped) a compare per input
+    # element (8) writing the values (2, 2), its indices (2, 2) a copy beside them, 0 flops
     assert [(op.name, op.fn, op.vector_elems, op.flops) for op in g.ops[-4:]] == [
-        ("sin1", "onnx_Sin", 8, 8), ("topk", "onnx_TopK", 4, 4), ("topk.1", "onnx_TopK", 4, 4),
-        ("sin2", "onnx_Sin", 4, 4)]
-    assert g["topk"].inputs == ("sin1",)
+        ("shrink1", "onnx_Shrink", 8, 8), ("topk", "topk", 8, 8), ("topk.1", "topk_indices", 4, 0),
+        ("shrink2", "onnx_Shrink", 4, 4)]
+    assert g["topk"].inputs == ("shrink1",)
     # the conv's weights; the Constant k is read as an initializer is, but TopK's K is a count (int64, and the spec's
     # count input): no parameter (it counted 1 before)
     assert g.params == 12
     notes = accelsim.simulate(g, "tpu-v1").to_dict()["notes"]
-    assert sum("has no accelsim mapping" in n for n in notes) == 2
-    assert any("ONNX op type Sin" in n and "sin1, sin2" in n for n in notes)
+    (note,) = [n for n in notes if n.startswith("ONNX:")]  # one note for every unmapped node
+    assert "2 node(s) of 1 op type(s)" in note and "Shrink ×2 (shrink1, shrink2)" in note
+    assert "MACs they do are not counted" in note
 
 
 # ---- with torch installed -------------------------------------------------------------------------------------

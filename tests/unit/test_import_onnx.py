@@ -607,11 +607,11 @@ def test_onnx_small_external_tensors_are_read_and_big_ones_never(tmp_path, monke
     # 1,024: a weight, no shape) never is.
     import numpy as np
 
-    from accelsim.builders import importers
+    from accelsim.builders import onnxload
 
     reads = []
-    read = importers._read_bytes
-    monkeypatch.setattr(importers, "_read_bytes", lambda file, offset, size: reads.append(size) or read(file, offset,
+    read = onnxload._read_bytes
+    monkeypatch.setattr(onnxload, "_read_bytes", lambda file, offset, size: reads.append(size) or read(file, offset,
                                                                                                            size))
     nodes = [helper.make_node("Reshape", ["x", "shape"], ["r"], name="rs"),
              helper.make_node("MatMul", ["r", "W"], ["y"], name="mm")]

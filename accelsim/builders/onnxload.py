@@ -1,0 +1,251 @@
+"""Reading an ONNX model for import (builders/importers.py): its external data checked by size and its small
+tensors read, its names checked as text, its graph inputs made concrete before shape inference, and the
+helpers that read a node or a value_info as the importer needs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ..errors import WorkloadError
+
+_KEEP_VALUES = 1024  # elements: an initializer larger than this is no shape, index list or scale (one per axis)
+_DATA_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data")
+
+
+def _check_external_data(model, folder: Path, where: str) -> None:
+    """Each initializer stored outside the file (ONNX external data, docs/ExternalData.md of the ONNX repo: a
+    ``location`` relative to the model's folder, optional ``offset`` and ``length`` in bytes) has its file, and the
+    file holds its bytes: checked by the file's size, never by reading it. A location that is absolute or leaves the
+    folder is refused, as onnx.load refuses it."""
+    import onnx
+
+    for t in model.graph.initializer:
+        if t.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {e.key: e.value for e in t.external_data}
+        loc = info.get("location", "")
+        if not loc or Path(loc).is_absolute() or ".." in Path(loc).parts:
+            raise WorkloadError(f"{where}: initializer {t.name!r}: external data location {loc!r} is not a path "
+                                f"inside the model's folder")
+        file = folder / loc
+        if not file.is_file():
+            raise WorkloadError(f"{where}: initializer {t.name!r}: its external data file {loc!r} is missing "
+                                f"(looked for {file})")
+        try:
+            offset, length = int(info.get("offset", 0)), int(info["length"]) if "length" in info else None
+        except ValueError:
+            raise WorkloadError(f"{where}: initializer {t.name!r}: external data offset/length "
+                                f"{info.get('offset')!r}/{info.get('length')!r} are not integers") from None
+        if length is None:
+            length = _stored_bytes(t)
+        size = file.stat().st_size
+        if length is not None and offset + length > size:
+            raise WorkloadError(f"{where}: initializer {t.name!r}: its external data file {loc!r} is {size:,} B, "
+                                f"short of the {offset + length:,} B (offset {offset:,} + {length:,}) it should hold "
+                                f"(a truncated file?)")
+
+
+def _read_small_external_data(model, folder: Path) -> None:
+    """Read into ``model`` the values of each initializer stored outside the file with at most :data:`_KEEP_VALUES`
+    elements (a Reshape's shape, a Resize's scales: shape inference reads them; an exporter's size_threshold=0 puts
+    even those outside): its own bytes only, never a bigger tensor's. Run after :func:`_check_external_data` (the
+    file is there and holds them); one whose length is not its dims' bytes, or of a type without a fixed size, is
+    left unread."""
+    import onnx
+
+    for t in model.graph.initializer:
+        if t.data_location != onnx.TensorProto.EXTERNAL or math.prod(int(d) for d in t.dims) > _KEEP_VALUES:
+            continue
+        info = {e.key: e.value for e in t.external_data}
+        size = _stored_bytes(t)
+        if size is None or int(info.get("length", size)) != size:
+            continue
+        t.raw_data = _read_bytes(folder / info["location"], int(info.get("offset", 0)), size)
+        t.data_location = onnx.TensorProto.DEFAULT
+        del t.external_data[:]
+
+
+def _read_bytes(file: Path, offset: int, size: int) -> bytes:
+    """``size`` bytes of ``file`` from ``offset``."""
+    with open(file, "rb") as f:
+        f.seek(offset)
+        return f.read(size)
+
+
+def _stored_bytes(t) -> int | None:
+    """Bytes of tensor ``t``'s data as ONNX stores it raw (4-bit types two to a byte); None for a type without a
+    fixed size (strings)."""
+    import onnx
+
+    try:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+    except Exception:  # an unknown or variable-size type: nothing to check against
+        return None
+    numel = math.prod(int(d) for d in t.dims)
+    four_bit = {getattr(onnx.TensorProto, k, None) for k in ("INT4", "UINT4", "FLOAT4E2M1")} - {None}
+    return -(-numel // 2) if t.data_type in four_bit else numel * itemsize
+
+
+def _check_text(graph, where: str) -> None:
+    """Every name in ``graph`` is text: protobuf hands a string field that is not valid UTF-8 (ONNX names are UTF-8
+    strings; a damaged file) back as bytes, which no later step expects."""
+    def bad(value: object) -> bool:
+        return isinstance(value, bytes)
+
+    for v in (*graph.input, *graph.output, *graph.initializer, *graph.value_info):
+        if bad(v.name):
+            raise WorkloadError(f"{where}: the name {v.name!r:.60} of a graph input, output or initializer is not "
+                                f"valid UTF-8 text (a damaged file?)")
+    for i, node in enumerate(graph.node):
+        for field, values in (("name", [node.name]), ("op_type", [node.op_type]), ("domain", [node.domain]),
+                              ("input", node.input), ("output", node.output),
+                              ("attribute name", [a.name for a in node.attribute])):
+            if any(bad(v) for v in values):
+                value = next(v for v in values if bad(v))
+                raise WorkloadError(f"{where}: node #{i}'s {field} {value!r:.60} is not valid UTF-8 text (a damaged "
+                                    f"file?)")
+
+
+def _input_shapes(model) -> dict[str, tuple[int, ...]]:
+    """The graph inputs that are not initializers, with their (concrete) shapes."""
+    inits = {t.name for t in model.graph.initializer}
+    return {v.name: tuple(d.dim_value for d in v.type.tensor_type.shape.dim) for v in model.graph.input
+            if v.name not in inits}
+
+
+def _batch_axes(graph) -> dict[str, int]:
+    """The graph inputs whose batch axis is not axis 0: X, initial_h and initial_c of an LSTM / GRU / RNN with
+    layout 0 (the default) have it at axis 1, the ONNX spec's (seq_length, batch_size, input_size) and
+    (num_directions, batch_size, hidden_size); with layout 1 they are batch-first."""
+    import onnx
+
+    axes = {}
+    inputs = {v.name for v in graph.input}
+    for node in graph.node:
+        if _op_key(node) not in ("LSTM", "GRU", "RNN"):
+            continue
+        layout = next((a for a in node.attribute if a.name == "layout"), None)
+        if layout is None or (layout.type == onnx.AttributeProto.INT and layout.i == 0):
+            for i in (0, 5, 6):  # X, initial_h, initial_c (a GRU / RNN has no input 6)
+                if len(node.input) > i and node.input[i] in inputs:
+                    axes[node.input[i]] = 1
+    return axes
+
+
+def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str, axes: dict[str, int] | None = None):
+    """A copy of ``model`` whose graph inputs have every dim concrete (see the module docstring: ``dims`` by name,
+    else ``batch`` for a symbolic or unknown batch axis and its name elsewhere, else a one-line error), the graph
+    outputs' dims of those names set too and the stored value_info dropped, so that shape inference recomputes every
+    intermediate shape from the concrete inputs; and whether some input's batch axis took ``batch``. The batch
+    axis is axis 0, or the one ``axes`` gives for that input (:func:`_batch_axes`)."""
+    import onnx
+
+    axes = axes or {}
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    graph = copy.graph
+    for t in graph.initializer:  # shape inference reads the values of shape, index and scale tensors, a few
+        if math.prod(t.dims) > _KEEP_VALUES:  # elements each: a weight's values are dropped (a model's proto over
+            for field in _DATA_FIELDS:  # 2 GB cannot be serialised for inference; a smaller one is copied twice)
+                t.ClearField(field)
+    inits = {t.name for t in graph.initializer}
+    inputs = [v for v in graph.input if v.name not in inits]
+    for v in inputs:  # the IR spec: a main graph's inputs MUST have a shape, giving at least the rank
+        if not v.type.HasField("tensor_type"):
+            raise WorkloadError(f"{where}: graph input {v.name!r} is not a tensor (a sequence, map or optional), "
+                                f"which accelsim does not map")
+        if not v.type.tensor_type.HasField("shape"):
+            raise WorkloadError(f"{where}: graph input {v.name!r} has no shape in the file (not even its rank); "
+                                f"export the model with the input's shape (its dims may be symbolic: "
+                                f"workload.dims sizes them)")
+    symbolic = {d.dim_param for v in inputs for d in v.type.tensor_type.shape.dim if d.dim_param}
+    unknown = sorted(set(dims) - symbolic)
+    if unknown:  # a misspelt name would leave its axis to the batch default in silence
+        named = f"its symbolic dims are {', '.join(sorted(symbolic))}" if symbolic else "it has no symbolic dims"
+        raise WorkloadError(f"{where}: dims {', '.join(repr(n) for n in unknown)}: no graph input has such a "
+                            f"symbolic dim ({named})", key=("dims",))
+    sizes = dict(dims)
+    took_batch = False
+    for v in inputs:
+        first = list(v.type.tensor_type.shape.dim)[axes.get(v.name, 0):][:1]
+        if first and not first[0].dim_value > 0 and first[0].dim_param and first[0].dim_param not in dims:
+            sizes[first[0].dim_param] = batch
+            took_batch = True
+    missing: list[str] = []
+    for v in inputs:
+        for axis, d in enumerate(v.type.tensor_type.shape.dim):
+            if d.dim_value > 0:
+                continue
+            if d.dim_param in sizes:
+                d.dim_value = sizes[d.dim_param]
+            elif axis == axes.get(v.name, 0):
+                d.dim_value = batch
+                took_batch = True
+            else:
+                missing.append(f"{v.name!r} axis {axis} ({d.dim_param!r})" if d.dim_param else
+                               f"{v.name!r} axis {axis} (unnamed)")
+    if missing:
+        raise WorkloadError(f"{where}: symbolic input dims other than the batch axis need a size: "
+                            f"{', '.join(missing)}; set workload.dims.<name>=<size> (from_onnx(..., dims=...)); "
+                            f"the batch axis (axis 0; axis 1 of a layout-0 LSTM/GRU/RNN's X, initial_h or initial_c) "
+                            f"takes workload.batch")
+    for v in graph.output:
+        for d in v.type.tensor_type.shape.dim:
+            if not d.dim_value > 0 and d.dim_param in sizes:
+                d.dim_value = sizes[d.dim_param]
+    del graph.value_info[:]
+    return copy, took_batch
+
+
+def _dims(value_info) -> tuple[int | None, ...] | None:
+    """A tensor's shape as shape inference left it, a dim it could not size (symbolic or unknown: a size that
+    depends on the data) None, and a 0-d shape as (1,); None where it gave no shape at all (not even a rank). Graph
+    inputs are concrete by now (``_concrete_inputs``)."""
+    t = value_info.type.tensor_type
+    if not value_info.type.HasField("tensor_type") or not t.HasField("shape"):
+        return None
+    return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim) or (1,)
+
+
+def _outer_reads(node) -> list[tuple[object, int, str]]:
+    """(subgraph node, input index, name) for each input a node of ``node``'s subgraphs (an If's branches, a Loop's
+    or Scan's body, nested ones) reads from an enclosing graph: a name no subgraph on the way defines (as its input,
+    initializer or a node's output), in file order."""
+    found: list[tuple[object, int, str]] = []
+
+    def walk(graph, defined: frozenset[str]) -> None:
+        defined = defined | {v.name for v in (*graph.input, *graph.initializer)} | {o for n in graph.node
+                                                                                   for o in n.output}
+        for sub in graph.node:
+            found.extend((sub, i, name) for i, name in enumerate(sub.input) if name and name not in defined)
+            for g in _subgraphs(sub):
+                walk(g, defined)
+
+    for g in _subgraphs(node):
+        walk(g, frozenset())
+    return found
+
+
+def _subgraphs(node) -> list:
+    """The graphs ``node``'s attributes hold (If's then_branch and else_branch, Loop's and Scan's body)."""
+    import onnx
+
+    return [g for a in node.attribute for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs))]
+
+
+def _model_float(graph) -> int:
+    """The ONNX float type the model stores its tensors in: that of its first float graph input, else of its first
+    float initializer, else FLOAT (a Cast to it is a cast back to the workload's dtype)."""
+    floats = (1, 10, 11, 16)  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
+    inits = {t.name for t in graph.initializer}
+    types = [v.type.tensor_type.elem_type for v in graph.input if v.name not in inits]
+    types += [t.data_type for t in graph.initializer]
+    return next((t for t in types if t in floats), 1)
+
+
+def _op_key(node) -> str:
+    """A node's op type as accelsim keys it: the op type for the default domain ('' or 'ai.onnx', whose operator
+    the ONNX spec defines), ``domain::op_type`` for any other (a custom or vendor op, com.microsoft's or a
+    user's, is not the ai.onnx op of the same name)."""
+    return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"

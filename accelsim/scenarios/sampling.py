@@ -28,11 +28,12 @@ from .passes import Pass, Rows, Timing, Work, compose_ops, counted_busy
 
 def decode_samples(steps: int, budget: int) -> list[int]:
     """The decode steps simulated exactly: all of them when ``budget`` is 0 or ≥ ``steps``, else ``budget``
-    steps spread evenly from the first to the last (the others are interpolated)."""
+    steps spread evenly from the first to the last (the others are interpolated). A budget of 1 cannot hold
+    both ends (``options.decode_samples`` refuses it)."""
     if budget <= 0 or steps <= budget:
         return list(range(steps))
     if budget == 1:
-        return [steps - 1]
+        raise ValueError("decode_samples: a budget of 1 cannot include the first and the last step; use 0 or >= 2")
     return sorted({round(i * (steps - 1) / (budget - 1)) for i in range(budget)})
 
 

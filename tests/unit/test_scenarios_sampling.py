@@ -56,13 +56,13 @@ def test_pass_scales_add_up_to_the_steps():
 def test_interpolate_gives_the_weights_values_and_scales_to_the_bit():
     # interpolate computes the steps between two simulated ones together, without a row of weights per step: each
     # step's value round(Σ w · value) and each pass's scale must be exactly what interpolation_weights and
-    # pass_scales give, for every way decode_samples spreads the samples (1 sample: all steps take its value; a
-    # hand-made spread not from step 0 extrapolates the first gap backwards, as the weights do)
+    # pass_scales give, for every way decode_samples spreads the samples (a single hand-made sample: all steps take its
+    # value; a hand-made spread not from step 0 extrapolates the first gap backwards, as the weights do)
     import random
 
     rng = random.Random(7)
     cases = [(5, [0, 2, 4]), (128, decode_samples(128, 8)), (10, [9]), (7, list(range(7))), (9, [3, 5, 8])]
-    cases += [(n, decode_samples(n, k)) for n, k in ((1, 8), (2, 1), (1000, 8), (999, 7), (12_345, 3))]
+    cases += [(n, decode_samples(n, k)) for n, k in ((1, 8), (3, 2), (1000, 8), (999, 7), (12_345, 3))]
     for steps, sampled in cases:
         values = [rng.randrange(10_000, 10_000_000) for _ in sampled]
         weights = interpolation_weights(steps, sampled)

@@ -97,9 +97,10 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
         return replace(workload, params={**params, "phase": "decode", "kv_len": start_kv + i, "decode_steps": 0})
 
     sampled = decode_samples(steps, options.decode_samples)
-    if len(sampled) < steps:
-        sampled = with_changes(sampled, spill_steps(step, steps, arch, pass_options(options, "decode")))
     kept(options, steps).expect(len(plan) + len(sampled))  # every pass is kept: refused before the plan is made
+    if len(sampled) < steps:  # and the steps either side of each placement change
+        sampled = with_changes(sampled, spill_steps(step, steps, arch, pass_options(options, "decode")))
+        kept(options, steps).expect(len(plan) + len(sampled))
     plan.extend(("decode", i, step(i)) for i in sampled)
     # a Chrome trace shows the run's own timeline, every layer
     layers = identical_layers(workload) if options.layer_samples and not options.trace else None
@@ -225,7 +226,7 @@ class _Runner:
                 placement = layer_placement(one, two, layers, self.arch.memories[0])
                 pass_ = replace(pass_, timing=replace(pass_.timing, placement=placement))
             out.append(pass_)
-            self.kept.keep(pass_.runs, alike=alike, what=what)
+            self.kept.keep(pass_.runs, alike=alike, what=what, samples=True)
             self.footprint = {"kv_cache_bytes": affine(int(g1.meta.get("kv_cache_bytes", 0)),
                                                        int(g2.meta.get("kv_cache_bytes", 0)), layers),
                               "weight_bytes": max(affine(g1.weight_bytes, g2.weight_bytes, layers),

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MappingError
+from ..errors import BudgetError
 from ..options import KEPT_PASS_BYTES, KEPT_ROW_BYTES, STEP_BYTES, TRACE_TASK_BYTES, Options, memory_budget
 from ..tasks import TaskGraph
 
@@ -250,8 +250,8 @@ class Kept:
         raise self._error(self.passes + alike * (1 if samples else len(runs)), need,
                           f"{what}: ~{each:,} B, {rows:,} op rows{of}{for_trace}", each_as)
 
-    def _error(self, passes: int, need: int, why: str, each_as: str = "") -> MappingError:
-        return MappingError(f"this run keeps every simulated pass until its report is made: its {passes:,} passes"
+    def _error(self, passes: int, need: int, why: str, each_as: str = "") -> BudgetError:
+        return BudgetError(f"this run keeps every simulated pass until its report is made: its {passes:,} passes"
                             f"{each_as} would keep ~{need:,} B ({why}), more than {self.words} holds; {self.advice}")
 
 

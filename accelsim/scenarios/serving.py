@@ -78,8 +78,9 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     cache one token longer each step, batch sequences in lock-step (see the module docstring).
 
     With more decode steps than ``options.decode_samples``, that many steps (evenly spread, first and last
-    included) are simulated and the others interpolated linearly in the KV length between their simulated
-    neighbours; the report says which steps were simulated. With ``options.layer_samples``, each pass of a model
+    included) are simulated, with the two steps either side of every placement change (:func:`spill_steps`), and
+    the others interpolated linearly in the KV length between their simulated neighbours; the report says which
+    steps were simulated. With ``options.layer_samples``, each pass of a model
     of n > 2 identical layers is simulated with 1 and with 2 layers and extrapolated, where that is exact.
     """
     options = options or Options()

@@ -126,5 +126,10 @@ class MappingError(AccelsimError):
     """An operator cannot be mapped onto the architecture (does not fit a memory level, no unit can run it)."""
 
 
+class BudgetError(MappingError):
+    """A run refused for ``options.memory_budget`` (a pass's tasks, or the passes a composed run keeps): the scenario
+    names where the budget was set (:func:`accelsim.scenarios.run_workload`)."""
+
+
 class SimulationError(AccelsimError):
     """The engine could not finish (a dependency cycle or a task that can never start)."""

@@ -133,6 +133,16 @@ class Options(BaseModel):
     min_tiles_per_op: PositiveInt = Field(
         4, description="Lower bound on tile groups per op, so loads, compute and stores of one op overlap "
                        "even when the op fits SRAM whole (streaming).")
+    @field_validator("decode_samples")
+    @classmethod
+    def _both_ends(cls, value: int) -> int:
+        """One sample cannot be both the first and the last decode step (it priced every step as the last,
+        longest-KV one)."""
+        if value == 1:
+            raise ValueError("must be 0 (every decode step) or at least 2 (the first and the last decode step are "
+                             "always among the samples)")
+        return value
+
     @field_validator("min_tiles_per_op")
     @classmethod
     def _min_at_most_max(cls, value: int, info: ValidationInfo) -> int:
@@ -144,7 +154,8 @@ class Options(BaseModel):
 
     decode_samples: int = Field(
         8, ge=0, description="LLM serving: decode steps simulated exactly (evenly spread, first and last "
-                             "included); the others are interpolated in the KV length. 0 = simulate every step.")
+                             "included, so 0 or at least 2); the others are interpolated in the KV length. 0 = "
+                             "simulate every step.")
     layer_samples: bool = Field(
         True, description="Pipeline-parallel runs: a stage of more than 2 identical layers is simulated with 1 and "
                           "with 2 layers and its figures extrapolated affinely in the layer count (identical layers "

@@ -83,7 +83,8 @@ _SIZE_UNITS = {
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
 }
 _FREQ_UNITS = {"": 1.0, "hz": 1.0, "khz": 1e3, "mhz": 1e6, "ghz": 1e9}
-_TIME_UNITS = {"": 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "ps": 1e-12}
+_TIME_UNITS = {"": 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "ps": 1e-12, "min": 60.0,
+               "h": 3600.0}  # minutes and hours: a serving run's duration ("20min", "24h")
 _NUM = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµ/]*)\s*$")
 _INF = {"inf", "infinite", "unlimited", "unbounded"}
 _WRONG_CASE = {"mHz": "millihertz: write MHz for megahertz", "Ms": "megaseconds: write ms for milliseconds",
@@ -254,8 +255,8 @@ def unitless_rate(value: object, what: str) -> str | None:
 
 
 def parse_time(value: object) -> float:
-    """Seconds in ``value``: a number, or "100ns", "1.5us", "2ms"."""
-    num = _scaled(value, _TIME_UNITS, "time", "100ns", "s, ms, us or ns")
+    """Seconds in ``value``: a number, or "100ns", "1.5us", "2ms", "20min", "1h"."""
+    num = _scaled(value, _TIME_UNITS, "time", "100ns", "s, ms, us, ns, min or h")
     if num < 0:
         raise ValueError("expected a time >= 0")
     return num

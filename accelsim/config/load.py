@@ -181,6 +181,12 @@ def experiment_from_doc(doc: Doc, overrides: list[Override], issues: Issues, *, 
                       for o in overrides if o.section != "workload" and o.label == SET_LABEL)
     if elsewhere:
         workload = replace(workload, elsewhere=elsewhere)  # type: ignore[arg-type]
+    at = options_doc.where.get(("memory_budget",)) if options_doc is not None else None
+    if at is not None and options is not None and options.memory_budget is not None:
+        given = [e for e in elsewhere if e.startswith(f"{SET_LABEL} options.memory_budget=")]
+        budget_at = (given[-1] if given else f"{SET_LABEL} options.memory_budget") if at.file == SET_LABEL else \
+            f"{at.file}:{at.line}" if at.line is not None else str(at.file)
+        workload = replace(workload, budget_at=budget_at)  # type: ignore[arg-type]
     return ExperimentSpec(name=name, workload=workload, arch=arch, options=options,  # type: ignore[arg-type]
                           description=data.get("description") or "", output=data.get("output"), source=source)
 

@@ -40,6 +40,9 @@ class WorkloadSpec:
     # the experiment's other command-line overrides (--set arch.cores=4096, --set options.memory_budget=1GiB), as
     # given: a mapping error may lie in them as well
     elsewhere: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    # where the experiment set options.memory_budget ("exp.yaml:3", "--set options.memory_budget=64MiB"), for a
+    # refusal of the budget; "" when it was not set
+    budget_at: str = field(default="", compare=False, repr=False)
 
     def resolved(self) -> dict[str, Any]:
         """``{"model": ..., "params": {...}}`` as plain JSON-able values."""
@@ -333,7 +336,7 @@ def _rate_of(annotation: Any) -> str | None:
     return None
 
 
-BARE_TIME = "a time needs its unit, e.g. '100ns' (s, ms, us or ns): only 0 may be written without one"
+BARE_TIME = "a time needs its unit, e.g. '100ns' (s, ms, us, ns, min or h): only 0 may be written without one"
 
 
 def _is_number_type(t: Any) -> bool:

@@ -172,7 +172,7 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, a
             free[best] = max(free[best], ready) + p.est
         least += len(chosen) if p.op.kind is not OpKind.COLLECTIVE and units[chosen[0]].count == 1 else 1
         if budget is not None and least > budget.tasks:
-            raise budget.error(p.op.name)
+            raise budget.error(p.op.name, len(out) + 1, least=True)
         cores = {units[u].core for u in chosen}
         finish[p.op.name] = free[chosen[0]]
         core = cores.pop() if len(cores) == 1 else None

@@ -188,8 +188,8 @@ def _occupancy(granules: list[int], grain: int, per_cycle: float) -> list[int]:
 class Emitter:
     """Builds the task list op by op; keeps each unit's double-buffer stream and where each tensor is ready."""
 
-    def __init__(self, ctx: Context, data_parallel: int, launch: Launch, max_tasks: int | None = None,
-                 budget_note: str = "", tensor_parallel: int = 1, accumulate: bool = False,
+    def __init__(self, ctx: Context, data_parallel: int, launch: Launch, budget: TaskBudget | None = None,
+                 tensor_parallel: int = 1, accumulate: bool = False,
                  expert_parallel: int = 1, embedding_parallel: int = 1):
         self.ctx = ctx
         # gradient accumulation (a training iteration of several micro-batches): the data-parallel reduction runs
@@ -209,8 +209,8 @@ class Emitter:
         self.emb = embedding_parallel
         self.launch = launch
         self.host_start: list[int] | None = None  # the pass's first host task (step overhead, graph launch)
-        self.max_tasks = max_tasks
-        self.budget_note = budget_note
+        self.budget = budget
+        self.max_tasks = budget.tasks if budget is not None else None
         arch = ctx.arch
         names = {u.name: i for i, u in enumerate(ctx.units)}
         self.unit_of = {lv: names[lv] for lv in ctx.grain} | {LINK: names.get(LINK, -1)}
@@ -372,7 +372,7 @@ class Emitter:
         last_compute, last_store = self._groups(p, tr.scale, group_units, cyc, act_loads, w_loads, stores,
                                                 producers, launched, joins, epi_loads, epi_after)
         if self.max_tasks is not None and len(self.tasks) > self.max_tasks:
-            raise TaskBudget(self.max_tasks, self.budget_note).error(op.name)
+            raise self.budget.error(op.name, p.index + 1)
         # a unit ends with its last group's store; when that group stores nothing (a reduction's small output spread
         # over fewer groups than it has), with its last compute and the earlier store still in flight
         ends = []

@@ -83,19 +83,20 @@ class Placement:
 
 def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tuple[int, int, str, float]],
           *, reserved: dict[str, int], skip_first: frozenset[str] = frozenset(), unread: frozenset[str] = frozenset(),
-          what: str = "weights and KV cache", peak_activation_bytes: int = 0, reservation: str = "") -> Placement:
+          what: str = "weights and KV cache", peak_activation_bytes: int = 0, reservation: str = "",
+          hint: str = "") -> Placement:
     """Place ``sizes`` (tensor → bytes, in priority order) over the arch's memories, innermost first, given the
     gathered tables (name → (rows, gathers per pass, access, zipf alpha)); ``reserved`` bytes must stay free at
     each level, ``skip_first`` tensors start at the second memory (offload) and ``unread`` ones (held, not read
     this pass) come last; ``reservation`` says what the main memory's reservation holds (for the error when it alone
-    overflows)."""
+    overflows) and ``hint`` how to shrink it."""
     levels = arch.memories
     caps = {lv: arch.memory(lv).capacity for lv in levels}
     total = sum(sizes.values())
     need = total + sum(reserved.values())
     over = [lv for lv in levels if reserved.get(lv, 0) > caps[lv]]
     if need > sum(caps.values()) or over:
-        _too_big(graph, what, total, need, reserved, caps, over, reservation)
+        _too_big(graph, what, total, need, reserved, caps, over, reservation, hint)
     # the chunks as columns (a list per chunk would be as many objects for the garbage collector to track): density,
     # tensor, rows, first row (1-based), bytes and share of the tensor's look-ups; a dense tensor is one chunk of
     # density 1
@@ -188,7 +189,7 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
 
 
 def _too_big(graph: Graph, what: str, total: int, need: int, reserved: dict[str, int], caps: dict[str, int],
-             over: list[str], parts: str = "") -> None:
+             over: list[str], parts: str = "", hint: str = "") -> None:
     """The :class:`MappingError` of a workload the memories cannot hold, naming the level that overflows (and,
     when the activations alone overflow it, ``parts``: what they are)."""
     held = " and ".join(f"{lv} ({cap} B)" for lv, cap in caps.items())
@@ -196,7 +197,7 @@ def _too_big(graph: Graph, what: str, total: int, need: int, reserved: dict[str,
     if over and reserved.get(over[0], 0) > caps[over[0]]:
         lv = over[0]
         why = (f"; the activations{f' ({parts})' if parts else ''} alone need {reserved[lv]} B of {lv}, "
-               f"{reserved[lv] - caps[lv]} B more than it holds")
+               f"{reserved[lv] - caps[lv]} B more than it holds{hint}")
     else:
         why = f"; {need - sum(caps.values())} B more than all of them hold" if need > sum(caps.values()) else (
             f"; {over[0]} overflows" if over else "")
@@ -267,6 +268,8 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
     # what the main memory's reservation holds, as the error says it when that alone overflows (the KV cache the
     # pass appends is reserved only where it fits)
     parts = [f"the inputs and output of op {peak_op!r}, {peak_act} B"] if peak_op else []
+    # an unfused attention's score matrix (batch · heads · q_len · kv_len scores) is what a fused kernel never holds
+    hint = UNFUSED_HINT if peak_op and not stash and unfused_attention(graph[peak_op]) else ""
     parts += [f"the gradients, {info.gradient_bytes} B"] if info.gradient_bytes else []
     parts += [f"the training stash, {stash} B"] if stash else []
     if main + appended <= arch.memory(arch.main_memory).capacity:
@@ -278,10 +281,24 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
                    skip_first=frozenset(hosted | (states if options.offload == "optimizer" else set())),
                    unread=frozenset(unread),
                    what="weights, optimizer state and KV cache" if states else "weights and KV cache",
-                   peak_activation_bytes=peak_act, reservation="; ".join(parts))
+                   peak_activation_bytes=peak_act, reservation="; ".join(parts), hint=hint)
     if unread:
         representative_experts(graph, placed.level, sizes, arch.main_memory)
     return placed
+
+
+UNFUSED_HINT = ("; that op is an unfused attention's, whose score matrix is in memory: workload.attention: fused "
+                "(--set workload.attention=fused, where the model takes it) runs a FlashAttention-style kernel that "
+                "holds none")
+
+
+def unfused_attention(op) -> bool:
+    """Whether ``op`` reads or writes an unfused attention's score matrix (builders/tlayers.py): its QKᵀ matmul
+    (attrs ``q_len`` and ``kv_len``), the ops on the scores (``attention_core``: the causal mask, dropout) or its
+    softmax (attr ``causal``)."""
+    attrs = op.attrs
+    return (op.kind is OpKind.MATMUL and "q_len" in attrs and "kv_len" in attrs) or "attention_core" in attrs or \
+        (op.kind is OpKind.SOFTMAX and "causal" in attrs)
 
 
 def representative_experts(graph: Graph, level: dict[str, str], sizes: dict[str, int], main: str) -> None:

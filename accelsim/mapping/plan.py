@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..errors import MappingError
+from ..errors import BudgetError
 from ..ir import Op, Weight
+from ..options import TASK_BYTES
 
 NONE = ""  # the unit kind of an op that does no work (a view, a folded batch norm)
 
@@ -47,9 +48,24 @@ class TaskBudget(NamedTuple):
 
     tasks: int
     note: str
+    op_bytes: int = 0  # what the pass's ops take of the budget beside their tasks
+    coarser: str = ""  # the options that would build fewer tasks a pass, where any would ("" at the coarsest)
+    ops: int = 0  # the pass's ops
 
-    def error(self, op: str) -> MappingError:
-        """The one-line error of a pass found to need more tasks at ``op``."""
-        return MappingError(f"this pass needs more than {self.tasks:,} tasks (at op {op!r}), more than "
-                            f"{self.note}; raise options.memory_budget, or coarsen the run "
-                            f"(options.max_tiles_per_op, ramp_max, decode_samples, layer_samples)")
+    def error(self, op: str, done: int = 0, *, least: bool = False) -> BudgetError:
+        """The one-line error of a pass found to need more tasks at ``op``, the ``done``-th of its :attr:`ops`: the
+        budget that would hold it, at the rate of tasks its first ``done`` ops built (TASK_BYTES a task, beside its
+        ops' bytes); with ``least`` the count is the fewest tasks its ops' units allow (an op split over n units
+        builds at least n), which no coarser tiling lowers."""
+        estimate = ""
+        ops = self.ops
+        if 0 < done < ops:
+            tasks = -(-(self.tasks + 1) * ops // done)
+            estimate = f" (~{tasks:,} in all at the rate of its first {done:,} of {ops:,} ops: ~" \
+                       f"{tasks * TASK_BYTES + self.op_bytes:,} B of budget)"
+        elif done:
+            estimate = f" (~{(self.tasks + 1) * TASK_BYTES + self.op_bytes:,} B of budget at the least)"
+        coarsen = f", or coarsen the run ({self.coarser})" if self.coarser and not least else ""
+        fewest = ", the fewest its ops' units allow," if least else ""
+        return BudgetError(f"this pass needs more than {self.tasks:,} tasks{fewest} (at op {op!r}){estimate}, more "
+                           f"than {self.note}; raise options.memory_budget{coarsen}")

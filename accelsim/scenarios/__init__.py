@@ -15,7 +15,7 @@ from typing import Literal
 from ..builders.registry import get_builder
 from ..config import WorkloadSpec, build_graph
 from ..energy import mark_throttled, throttle_factor
-from ..errors import MappingError, WorkloadError
+from ..errors import BudgetError, MappingError, WorkloadError
 from ..hardware import Arch
 from ..options import Options
 from ..report import Report
@@ -50,6 +50,12 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
         report = _run_scenario(workload, arch, options, name=name, progress=progress)
     except WorkloadError as e:  # a parameter the builder names (a layer's shape, tensor_parallel): at its line
         raise workload.located(e) if isinstance(workload, WorkloadSpec) else e from None
+    except BudgetError as e:  # refused for options.memory_budget: where it was set (or that it is the default)
+        at = getattr(workload, "budget_at", "")
+        where = f"{at}: options.memory_budget" if at and not at.startswith("--set") else at or \
+            "options.memory_budget (not set: the default)"
+        given = workload.overridden() + list(workload.elsewhere) if isinstance(workload, WorkloadSpec) else []
+        raise BudgetError(f"{where}: {e}" + (f" (with {', '.join(given)})" if given else "")) from None
     except MappingError as e:  # the workload does not fit this arch's memories: still a MappingError, at the
         # workload's own line when the spec knows where it was written
         if not isinstance(workload, WorkloadSpec):

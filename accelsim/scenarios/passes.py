@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MappingError
+from ..errors import BudgetError
 from ..options import KEPT_PASS_BYTES, KEPT_ROW_BYTES, STEP_BYTES, TRACE_TASK_BYTES, Options, memory_budget
 from ..tasks import TaskGraph
 
@@ -217,7 +217,7 @@ class Kept:
         self.trace, self.advice, self.steps = options.trace, advice, steps
         self.budget, self.words = memory_budget(options, f"{KEPT_ROW_BYTES} B a kept op row, ~{KEPT_PASS_BYTES} B a "
                                                 f"pass" + (f", ~{TRACE_TASK_BYTES} B a traced task" if self.trace else ""))
-        self.bytes, self.passes = steps * STEP_BYTES, 0
+        self.bytes, self.passes = steps * STEP_BYTES, 0  # passes of the run (each maybe several runs: layer samples)
 
     def expect(self, passes: int) -> None:
         """Refuse a run of ``passes`` passes before any is simulated when their figures alone, without a row, would
@@ -227,25 +227,32 @@ class Kept:
             steps = f" and ~{STEP_BYTES} B for each of its {self.steps:,} decode steps" if self.steps else ""
             raise self._error(passes, need, f"~{KEPT_PASS_BYTES} B a pass before its op rows{steps}")
 
-    def keep(self, runs: Sequence[Pass], *, alike: int = 0, what: str = "a pass", traced: int = -1) -> None:
+    def keep(self, runs: Sequence[Pass], *, alike: int = 0, what: str = "a pass", traced: int = -1,
+             samples: bool = False) -> None:
         """Count the passes ``runs`` (a pass, or the layer samples standing for it) as kept, with the task graphs
         of the first ``traced`` of them (all by default) under ``options.trace``; a run that would keep more than
         the budget with them and ``alike`` more like them to come is refused (a one-line MappingError) before it
-        simulates those."""
+        simulates those. With ``samples``, ``runs`` are the 1- and 2-layer samples of one pass, counted (and named
+        in the refusal) as that one pass."""
         rows = sum(len(r.rows) for r in runs)
         tasks = sum(r.tasks for r in runs[:traced if traced >= 0 else len(runs)]) if self.trace else 0
         each = len(runs) * KEPT_PASS_BYTES + rows * KEPT_ROW_BYTES + tasks * TRACE_TASK_BYTES
         self.bytes += each
-        self.passes += len(runs)
+        self.passes += 1 if samples else len(runs)
         need = self.bytes + alike * each
         if need <= self.budget:
             return
         for_trace = f" and {tasks:,} tasks for the trace" if tasks else ""
-        raise self._error(self.passes + alike * len(runs), need, f"{what}: ~{each:,} B, {rows:,} op rows{for_trace}")
+        # counted in the run's passes (a prefill, a decode step): with layer samples each is simulated twice, as a
+        # 1- and a 2-layer model, whose op rows are what it keeps
+        of = " of its 1- and 2-layer samples" if samples else ""
+        each_as = ", each simulated as a 1- and a 2-layer sample (options.layer_samples)" if samples else ""
+        raise self._error(self.passes + alike * (1 if samples else len(runs)), need,
+                          f"{what}: ~{each:,} B, {rows:,} op rows{of}{for_trace}", each_as)
 
-    def _error(self, passes: int, need: int, why: str) -> MappingError:
-        return MappingError(f"this run keeps every simulated pass until its report is made: its {passes:,} passes "
-                            f"would keep ~{need:,} B ({why}), more than {self.words} holds; {self.advice}")
+    def _error(self, passes: int, need: int, why: str, each_as: str = "") -> BudgetError:
+        return BudgetError(f"this run keeps every simulated pass until its report is made: its {passes:,} passes"
+                            f"{each_as} would keep ~{need:,} B ({why}), more than {self.words} holds; {self.advice}")
 
 
 def keep_less(options: Options) -> str:

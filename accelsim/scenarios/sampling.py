@@ -1,10 +1,11 @@
 """Sampling: simulate a few of many similar passes and stand them in for the rest.
 
 * Decode steps (serving): with more steps than ``options.decode_samples``, that many (evenly spread, first and
-  last included) are simulated; every other step is interpolated linearly in the KV length between its simulated
-  neighbours (:func:`interpolation_weights`). A decode step's time and work are affine in the KV length (only
-  attention grows), so each simulated step stands for itself and its shares of its neighbours
-  (:func:`pass_scales`).
+  last included) are simulated, and with them the two steps either side of every step where the placement of the
+  tensors changes (:func:`placement_changes`, :func:`with_changes`: the KV cache outgrowing a memory); every other
+  step is interpolated linearly in the KV length between its simulated neighbours (:func:`interpolation_weights`).
+  A decode step's time and work are affine in the KV length while placement is unchanged (only attention grows),
+  so each simulated step stands for itself and its shares of its neighbours (:func:`pass_scales`).
 * Identical layers (pipeline stages, ``options.layer_samples``): a stage of n > 2 layers is simulated with 1 and
   with 2 layers. Its time-like figures (:class:`~accelsim.scenarios.passes.Timing`: cycles, seconds, launch time,
   the training phases' spans, parameters, footprint, placement counts) are affine in n, f₁ + (n − 1)·(f₂ − f₁)
@@ -16,7 +17,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,12 +29,54 @@ from .passes import Pass, Rows, Timing, Work, compose_ops, counted_busy
 
 def decode_samples(steps: int, budget: int) -> list[int]:
     """The decode steps simulated exactly: all of them when ``budget`` is 0 or ≥ ``steps``, else ``budget``
-    steps spread evenly from the first to the last (the others are interpolated)."""
+    steps spread evenly from the first to the last (the others are interpolated). A budget of 1 cannot hold
+    both ends (``options.decode_samples`` refuses it)."""
     if budget <= 0 or steps <= budget:
         return list(range(steps))
     if budget == 1:
-        return [steps - 1]
+        raise ValueError("decode_samples: a budget of 1 cannot include the first and the last step; use 0 or >= 2")
     return sorted({round(i * (steps - 1) / (budget - 1)) for i in range(budget)})
+
+
+PROBES = 33  # steps (evenly spread, first and last included) whose placement placement_changes computes before it
+# bisects between those that differ: a change undone between two probes (a tensor out and back in) goes unseen
+
+
+def placement_changes(steps: int, placed: Callable[[int], object], probes: int = PROBES) -> list[int]:
+    """The decode steps s (0 < s < ``steps``) whose placement ``placed(s)`` (any value compared with ==: each
+    tensor's memory level) differs from step s − 1's: ``probes`` steps evenly spread, and a bisection between
+    every two neighbouring probes whose placements differ (each call of ``placed`` is analytic: no simulation)."""
+    seen: dict[int, object] = {}
+
+    def at(s: int) -> object:
+        if s not in seen:
+            seen[s] = placed(s)
+        return seen[s]
+
+    out: list[int] = []
+
+    def bisect(lo: int, hi: int) -> None:  # at(lo) != at(hi)
+        if hi - lo == 1:
+            out.append(hi)
+            return
+        mid = (lo + hi) // 2
+        if at(mid) != at(lo):
+            bisect(lo, mid)
+        if at(mid) != at(hi):
+            bisect(mid, hi)
+
+    grid = decode_samples(steps, max(probes, 2))
+    for lo, hi in zip(grid, grid[1:], strict=False):
+        if at(lo) != at(hi):
+            bisect(lo, hi)
+    return sorted(out)
+
+
+def with_changes(sampled: Sequence[int], changes: Sequence[int]) -> list[int]:
+    """``sampled`` with, for every placement change at step s, steps s − 1 and s: the ends of the placement
+    segments, so that interpolation between neighbouring samples never crosses a change (a step's time is affine in
+    the KV length only while every tensor stays where it is)."""
+    return sorted({*sampled, *(s - 1 for s in changes), *changes})
 
 
 def interpolation_weights(steps: int, sampled: Sequence[int]) -> list[list[tuple[int, float]]]:

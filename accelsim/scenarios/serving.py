@@ -36,6 +36,7 @@ activations' reserve, :func:`placed_alike`); otherwise, and with ``options.trace
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from ..builders.registry import get_builder
@@ -43,6 +44,7 @@ from ..config import WorkloadSpec, build_graph
 from ..energy import account
 from ..hardware import Arch
 from ..ir import Graph
+from ..mapping import placement
 from ..options import Options, recorded
 from ..report import Report
 from ..report.summary import spill_notes
@@ -54,6 +56,8 @@ from .sampling import (
     decode_samples,
     interpolate,
     layer_placement,
+    placement_changes,
+    with_changes,
 )
 from .single import Progress, simulate_pass
 
@@ -74,8 +78,9 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     cache one token longer each step, batch sequences in lock-step (see the module docstring).
 
     With more decode steps than ``options.decode_samples``, that many steps (evenly spread, first and last
-    included) are simulated and the others interpolated linearly in the KV length between their simulated
-    neighbours; the report says which steps were simulated. With ``options.layer_samples``, each pass of a model
+    included) are simulated, with the two steps either side of every placement change (:func:`spill_steps`), and
+    the others interpolated linearly in the KV length between their simulated neighbours; the report says which
+    steps were simulated. With ``options.layer_samples``, each pass of a model
     of n > 2 identical layers is simulated with 1 and with 2 layers and extrapolated, where that is exact.
     """
     options = options or Options()
@@ -88,11 +93,16 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
         start_kv = int(params["seq_len"])
     else:
         start_kv = int(params["kv_len"])
+
+    def step(i: int) -> WorkloadSpec:
+        return replace(workload, params={**params, "phase": "decode", "kv_len": start_kv + i, "decode_steps": 0})
+
     sampled = decode_samples(steps, options.decode_samples)
     kept(options, steps).expect(len(plan) + len(sampled))  # every pass is kept: refused before the plan is made
-    for i in sampled:
-        plan.append(("decode", i, replace(workload, params={**params, "phase": "decode", "kv_len": start_kv + i,
-                                                                "decode_steps": 0})))
+    if len(sampled) < steps:  # and the steps either side of each placement change
+        sampled = with_changes(sampled, spill_steps(step, steps, arch, pass_options(options, "decode")))
+        kept(options, steps).expect(len(plan) + len(sampled))
+    plan.extend(("decode", i, step(i)) for i in sampled)
     # a Chrome trace shows the run's own timeline, every layer
     layers = identical_layers(workload) if options.layer_samples and not options.trace else None
     run = _Runner(arch, options, name, workload, progress, len(plan))
@@ -112,6 +122,23 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     data["options"] = recorded(options)  # the run's (its decode passes ran with execution: cuda_graph under auto)
     data.update(account(data, arch))  # energy of the composed run (the passes' own were copied)
     return Report(data, segments=run.segments)
+
+
+def spill_steps(step: Callable[[int], WorkloadSpec], steps: int, arch: Arch, options: Options) -> list[int]:
+    """The decode steps whose tensors are placed otherwise than the step before's (:func:`~accelsim.scenarios.
+    sampling.placement_changes` over :func:`accelsim.mapping.placement`, the analytic placement the pass's
+    lowering makes: its KV cache is one token longer each step, and a cache that outgrows a memory moves out tensor
+    by tensor). None when the last step's (the longest KV cache) are all in the first memory: then every step's are."""
+    if not arch.memories or steps < 2:
+        return []
+
+    def placed(i: int) -> dict[str, str]:
+        return placement(build_graph(step(i), arch.dtype), arch, options)
+
+    last = placed(steps - 1)
+    if all(lv == arch.memories[0] for lv in last.values()):
+        return []
+    return placement_changes(steps, lambda i: last if i == steps - 1 else placed(i))
 
 
 def memory_notes(notes: list[str], first: Sampled, last: Sampled | None, step: int) -> list[str]:
@@ -200,7 +227,7 @@ class _Runner:
                 placement = layer_placement(one, two, layers, self.arch.memories[0])
                 pass_ = replace(pass_, timing=replace(pass_.timing, placement=placement))
             out.append(pass_)
-            self.kept.keep(pass_.runs, alike=alike, what=what)
+            self.kept.keep(pass_.runs, alike=alike, what=what, samples=True)
             self.footprint = {"kv_cache_bytes": affine(int(g1.meta.get("kv_cache_bytes", 0)),
                                                        int(g2.meta.get("kv_cache_bytes", 0)), layers),
                               "weight_bytes": max(affine(g1.weight_bytes, g2.weight_bytes, layers),

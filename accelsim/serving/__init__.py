@@ -20,9 +20,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .. import __version__
+from ..config.overrides import SET_LABEL
 from ..config.serving import SHAPE_PARAMS, ServingSpec
 from ..energy import constants
-from ..errors import AccelsimError, WorkloadError
+from ..errors import AccelsimError, ConfigError, WorkloadError
 from ..mapping.lower import EP_HINT
 from ..options import default_memory_budget, recorded
 from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_latency_cdf, plot_timeseries
@@ -437,11 +438,18 @@ def _check_iterations(spec: ServingSpec, requests: list[Request], blocks: int) -
     else:
         drafts = f" and {sp.num_tokens} speculative" if sp is not None else ""
         most, key = f"1{drafts} a sequence, engine.max_num_seqs = {e.max_num_seqs:,}", "max_num_seqs"
-    raise spec.error("workload", f"{len(requests):,} requests generate {tokens:,} output tokens, at most {per:,} an "
-                     f"engine iteration ({most}): at least {floor:,} iterations, which need "
-                     f"{floor * ITERATION_BYTES:,} B at ~{ITERATION_BYTES} B each, more than options.memory_budget "
-                     f"({budget:,} B) holds; lower workload.requests (or duration) or workload.output_tokens, or "
-                     f"raise engine.{key}")
+    # at the options' line when the file gave the budget, at --set when the command line did, else at the workload's
+    set_ = spec.options.memory_budget is not None
+    default = "" if set_ else ", the default: half of this machine's memory"
+    error = spec.error if not set_ or "options" in spec.lines else \
+        lambda key, msg: ConfigError.one(SET_LABEL, key, msg)
+    raise error("options.memory_budget" if set_ else "workload",
+                f"{len(requests):,} requests generate {tokens:,} output tokens, at most {per:,} an "
+                f"engine iteration ({most}): at least {floor:,} iterations, which need "
+                f"{floor * ITERATION_BYTES:,} B at ~{ITERATION_BYTES} B each, more than options.memory_budget "
+                f"({budget:,} B{default}) holds; raise options.memory_budget to at least "
+                f"{floor * ITERATION_BYTES:,} B, lower workload.requests (or duration) or workload.output_tokens, "
+                f"or raise engine.{key}")
 
 
 def _check_chips(spec: ServingSpec, where: str, params: dict, whose: str = "", example: str = "") -> None:

@@ -66,6 +66,7 @@ from ..config.serving import CostGrid, EngineConfig
 from ..errors import MappingError
 from ..hardware import Arch
 from ..ir import Graph
+from ..mapping.placement import UNFUSED_HINT
 from ..options import Options, share_memory, sharing_memory
 from ..report.writers import atomic_write_text
 from ..scenarios.sampling import affine
@@ -298,6 +299,8 @@ class GridShapeError(MappingError):
     serving file's key that sets that shape (the error's place), ``unfused`` whether its attention is unfused."""
 
     def __init__(self, message: str, key: str, unfused: bool):
+        if unfused:  # the serving file's hint names its own key (model.attention), not the experiment's
+            message = message.replace(UNFUSED_HINT, "")
         super().__init__(message)
         self.key, self.unfused = key, unfused
 

@@ -468,3 +468,22 @@ def test_build_graph_is_the_builders_and_config_builds_no_model():
             if isinstance(node, ast.ImportFrom) and node.level == 2 and (node.module or "").startswith("builders"):
                 used |= {f"{node.module}.{a.name}" for a in node.names}
     assert used == {"builders.BUILDERS", "builders.build_graph"}
+
+
+def test_one_decode_sample_is_refused(tmp_path, capsys):
+    # decode samples are evenly spread with the first and the last step included, so the smallest budget that holds
+    # both is 2; one sample used to price every step as the last (longest-KV) one, +5 % on llama3_70b dgx-h100
+    path = tmp_path / "e.yaml"
+    path.write_text("workload: lenet5\narch: gemmini\noptions:\n  decode_samples: 1\n")
+    assert errors_of(load_experiment, path) == [
+        f"{path}:4: options.decode_samples: must be 0 (every decode step) or at least 2 (the first and the last "
+        f"decode step are always among the samples) (got 1)"]
+    for ok in (0, 2):
+        path.write_text(f"workload: lenet5\narch: gemmini\noptions:\n  decode_samples: {ok}\n")
+        assert load_experiment(path).options.decode_samples == ok
+    from accelsim.cli import main
+
+    assert main(["run", "-w", "llama3_8b", "-a", "h100", "--set", "options.decode_samples=1", "--no-plots",
+                 "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "options.decode_samples: must be 0" in err[0], err

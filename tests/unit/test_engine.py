@@ -324,3 +324,36 @@ def test_a_traced_pass_holds_as_many_tasks_in_the_same_memory_budget():
         with pytest.raises(MappingError, match=rf"more than {tasks - 1} tasks .*\({budget - 1:,} B at ~1024 B a "
                                                r"task, after ~8192 B for each of its 2 ops\)"):
             lower(g, arch, Options(memory_budget=budget - 1, trace=trace))
+
+
+def test_the_task_budget_error_is_at_the_budget_key_and_says_what_would_hold_the_pass(tmp_path, monkeypatch):
+    # the budget the user set is what to change: its file and line (not the workload preset's model: line), and the
+    # bytes that would hold the pass at the rate of tasks its first ops built: ⌈(T + 1) · ops / done⌉ tasks at
+    # 1,024 B (options.TASK_BYTES) beside 8,192 B an op (options.OP_BYTES)
+    import re
+
+    from accelsim.api import run_experiment
+    from accelsim.config import load_experiment
+
+    path = tmp_path / "e.yaml"
+    path.write_text("workload: lenet5\narch: gemmini\noptions:\n  memory_budget: 100KiB\n")
+    with pytest.raises(MappingError) as e:
+        run_experiment(load_experiment(path))
+    msg = str(e.value)
+    assert msg.startswith(f"{path}:4: options.memory_budget: this pass needs more than ") and "\n" not in msg
+    m = re.search(r"more than ([\d,]+) tasks.*~([\d,]+) in all at the rate of its first ([\d,]+) of ([\d,]+) ops: "
+                  r"~([\d,]+) B of budget", msg)
+    assert m is not None, msg
+    t, est, done, ops, need = (int(x.replace(",", "")) for x in m.groups())
+    assert est == -(-(t + 1) * ops // done) and need == est * 1024 + ops * 8192 > 100 * 1024
+    if "the fewest its ops' units allow" not in msg:  # stopped while building tasks: coarser tiling builds fewer
+        assert msg.endswith("raise options.memory_budget, or coarsen the run (options.max_tiles_per_op, "
+                            "options.ramp_max)")
+    else:  # stopped as the units were chosen (the fewest tasks they allow): no coarsening helps
+        assert msg.endswith("raise options.memory_budget")
+    # the default budget is named as such
+    monkeypatch.setattr("accelsim.options.default_memory_budget", lambda: 100 * 1024)
+    path.write_text("workload: lenet5\narch: gemmini\n")
+    with pytest.raises(MappingError) as e:
+        run_experiment(load_experiment(path))
+    assert str(e.value).startswith("options.memory_budget (not set: the default): this pass needs more than ")

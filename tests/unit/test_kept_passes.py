@@ -88,7 +88,9 @@ def test_a_serving_run_keeping_every_decode_step_is_refused_after_the_first():
     began, e = _serve(["seq_len=16", "decode_steps=300"], decode_samples=0, memory_budget="16MiB")
     assert isinstance(e, MappingError) and "\n" not in str(e)
     assert began == ["prefill", "decode step 0"]  # the other 299 steps were never simulated
-    assert "its 602 passes would keep" in str(e)  # 301 passes, each its 2 layer samples
+    # 301 passes (the prefill and 300 steps, as the user counts them), each its 2 layer samples, whose rows are kept
+    assert "its 301 passes, each simulated as a 1- and a 2-layer sample (options.layer_samples) would keep" in str(e)
+    assert "op rows of its 1- and 2-layer samples)" in str(e)
     assert str(e).endswith("holds; set options.decode_samples (the decode steps simulated, the others "
                            "interpolated; 8 by default), run fewer workload.decode_steps, or raise options.memory_budget")
     # as it advises: 8 of the steps simulated, the prefill and those 8 each as their 2 layer samples

@@ -17,6 +17,8 @@ from accelsim.scenarios.sampling import (
     interpolate,
     interpolation_weights,
     pass_scales,
+    placement_changes,
+    with_changes,
 )
 from accelsim.tasks import Task, TaskKind
 
@@ -56,13 +58,13 @@ def test_pass_scales_add_up_to_the_steps():
 def test_interpolate_gives_the_weights_values_and_scales_to_the_bit():
     # interpolate computes the steps between two simulated ones together, without a row of weights per step: each
     # step's value round(Σ w · value) and each pass's scale must be exactly what interpolation_weights and
-    # pass_scales give, for every way decode_samples spreads the samples (1 sample: all steps take its value; a
-    # hand-made spread not from step 0 extrapolates the first gap backwards, as the weights do)
+    # pass_scales give, for every way decode_samples spreads the samples (a single hand-made sample: all steps take its
+    # value; a hand-made spread not from step 0 extrapolates the first gap backwards, as the weights do)
     import random
 
     rng = random.Random(7)
     cases = [(5, [0, 2, 4]), (128, decode_samples(128, 8)), (10, [9]), (7, list(range(7))), (9, [3, 5, 8])]
-    cases += [(n, decode_samples(n, k)) for n, k in ((1, 8), (2, 1), (1000, 8), (999, 7), (12_345, 3))]
+    cases += [(n, decode_samples(n, k)) for n, k in ((1, 8), (3, 2), (1000, 8), (999, 7), (12_345, 3))]
     for steps, sampled in cases:
         values = [rng.randrange(10_000, 10_000_000) for _ in sampled]
         weights = interpolation_weights(steps, sampled)
@@ -72,6 +74,59 @@ def test_interpolate_gives_the_weights_values_and_scales_to_the_bit():
     # 5 steps, 0, 2 and 4 simulated at 100, 200 and 400 cycles: steps 1 and 3 are 150 and 300
     assert interpolate(5, [0, 2, 4], [100, 200, 400]) == ([100, 150, 200, 300, 400], [1.5, 2.0, 1.5])
     assert interpolate(0, [], []) == ([], [])
+
+
+def test_placement_changes_finds_every_change_between_probes():
+    # a made-up placement over 1000 steps: a KV tensor leaves HBM at 400, another at 401 and a third at 777; probes
+    # at 0, 999/32 · i, …, 999 and a bisection between two that differ find each step whose placement differs from
+    # the step before, with ~log2(1000/32) extra calls per change
+    def placed(s: int) -> tuple[bool, bool, bool]:
+        return s >= 400, s >= 401, s >= 777
+
+    calls: list[int] = []
+    assert placement_changes(1000, lambda s: calls.append(s) or placed(s)) == [400, 401, 777]
+    assert len(calls) == len(set(calls)) < 33 + 3 * 6  # each step computed once
+    assert placement_changes(1000, lambda s: (False,)) == []
+    assert placement_changes(3, lambda s: s) == [1, 2]  # 3 steps, all probed
+    # the samples gain both ends of every placement segment: interpolation never crosses a change
+    assert with_changes([0, 333, 666, 999], [400, 401, 777]) == [0, 333, 399, 400, 401, 666, 776, 777, 999]
+
+
+def test_two_decode_samples_match_every_step_across_a_kv_spill():
+    # llama2_7b cut to 2 layers, batch 16, a 512-token prompt and 64 decode steps on an H100 whose HBM holds 1358 MB:
+    # the KV caches (4 tensors of 16 · kv · 4096 · 2 B: 67.1 MB at kv 512, +131,072 B a step each) outgrow HBM
+    # mid-run and layer 1's V cache moves to host memory, so a step's time jumps (its V read over PCIe, 63 GB/s,
+    # not HBM's 3,350 GB/s). Two samples used to interpolate steps 0 … 63 on one straight line through that jump.
+    from accelsim.api import simulate
+    from accelsim.config import build_graph, load_arch, load_options, load_workload
+    from accelsim.mapping import placement
+
+    wl = {"model": "llama2_7b", "batch": 16, "seq_len": 512, "layers": 2, "decode_steps": 64}
+    mb = 1358 * 10**6
+    arch = load_arch({"base": "h100", "hbm": {"capacity": mb}})
+    full = simulate(wl, arch, decode_samples=0, plots=False).to_dict()["serving"]
+    two = simulate(wl, arch, decode_samples=2, plots=False).to_dict()["serving"]
+    v = "model.layers.1.self_attn.v_cache"
+
+    def level(kv: int, hbm: int = mb) -> str:
+        a = load_arch({"base": "h100", "hbm": {"capacity": hbm}})
+        spec = load_workload({**wl, "phase": "decode", "kv_len": kv, "decode_steps": 0})
+        return placement(build_graph(spec, a.dtype), a, load_options(None, {}))[v]
+
+    first, *spill, last = two["decode_steps_simulated"]
+    assert (first, last) == (0, 63) and len(spill) == 2 and spill[1] == spill[0] + 1 and 0 < spill[0] < 62
+    s = spill[1]  # the first step whose V cache no longer fits HBM, and the one before it, are both simulated
+    assert (level(512 + s - 1), level(512 + s)) == ("hbm", "host")
+    # raising HBM by 10 steps' KV growth (4 tensors · 16 · 4096 · 2 B = 524,288 B a step) moves the spill 10 later
+    assert (level(512 + s + 9, mb + 10 * 524_288), level(512 + s + 10, mb + 10 * 524_288)) == ("hbm", "host")
+    steps = full["step_cycles"]
+    assert steps[s] > 2 * steps[s - 1]  # the jump a straight line from step 0 to 63 smeared over the run
+    # Within a placement segment a step's time is affine in the KV length but for whole-cycle rounding of its tasks
+    # (a cycle or so a task, ~10⁻⁴ of a ~1.2 M-cycle step) and the HBM efficiency table's steps at 10 MB and 100 MB,
+    # which no KV read here crosses (a cache of 16 · 512 … 575 · 4096 · 2 B = 67 … 75 MB): 10⁻³ of each step bounds it
+    assert all(abs(a - b) <= 1e-3 * b for a, b in zip(two["step_cycles"], steps, strict=True))
+    assert two["decode_cycles"] == pytest.approx(full["decode_cycles"], rel=1e-3)
+    assert [two["step_cycles"][i] for i in (0, s - 1, s, 63)] == [steps[i] for i in (0, s - 1, s, 63)]
 
 
 def test_affine_extrapolates_from_one_and_two():

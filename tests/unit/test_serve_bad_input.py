@@ -454,10 +454,10 @@ def test_a_run_whose_iterations_outgrow_the_memory_budget_is_one_line_before_it_
     # max_num_seqs 4 × 1) = 4 of them, so the run takes at least ⌈10 / 4⌉ = 3 iterations, 3 × 128 B = 384 B
     # (engine.ITERATION_BYTES): a 383 B budget is refused, 384 B is not
     assert cli_error(capsys, GOOD, "--set", "options.memory_budget=383") == (
-        "accelsim: error: s.yaml:5: workload: 5 requests generate 10 output tokens, at most 4 an engine iteration "
-        "(1 a sequence, engine.max_num_seqs = 4): at least 3 iterations, which need 384 B at ~128 B each, more than "
-        "options.memory_budget (383 B) holds; lower workload.requests (or duration) or workload.output_tokens, or "
-        "raise engine.max_num_seqs")
+        "accelsim: error: --set: options.memory_budget: 5 requests generate 10 output tokens, at most 4 an engine "
+        "iteration (1 a sequence, engine.max_num_seqs = 4): at least 3 iterations, which need 384 B at ~128 B each, "
+        "more than options.memory_budget (383 B) holds; raise options.memory_budget to at least 384 B, lower "
+        "workload.requests (or duration) or workload.output_tokens, or raise engine.max_num_seqs")
     with open("s.yaml", "w") as f:
         f.write(GOOD)
     check(load_serving("s.yaml", ["options.memory_budget=384"]))

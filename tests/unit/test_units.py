@@ -83,7 +83,9 @@ def test_parse_frequency(text, expected):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("100ns", 100e-9), ("1.5us", 1.5e-6), ("2ms", 2e-3), ("0ns", 0.0), ("1s", 1.0)],
+    [("100ns", 100e-9), ("1.5us", 1.5e-6), ("2ms", 2e-3), ("0ns", 0.0), ("1s", 1.0),
+     # a serving run's duration: 20 minutes = 20 · 60 s, 1.5 hours = 1.5 · 3600 s
+     ("20min", 1200.0), ("1.5h", 5400.0)],
 )
 def test_parse_time(text, expected):
     assert units.parse_time(text) == pytest.approx(expected, rel=1e-12, abs=0)

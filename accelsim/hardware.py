@@ -1517,6 +1517,11 @@ class Arch(_Model):
         """The key level ``name`` is written at: ``levels.NAME``, or a preset's short form (``l2``, ``hbm``)."""
         return f"levels.{name}" if name in self.levels else name
 
+    def capacity_key(self, name: str) -> tuple[str, ...]:
+        """The path in the arch document of level ``name``'s capacity: ``("levels", NAME, "capacity")``, or under a
+        preset's short form (``("hbm", "capacity")``); what an error about that capacity names."""
+        return (*self._level_key(name).split(".", 1), "capacity")
+
     def _late_cache(self, order: list[Level], first: int) -> str:
         """The message for a cache placed after the memory ``order[first]``, at the key that placed it there: the
         cache's own ``after``; else the ``after`` of a memory put in front of it (a preset's ``l2`` and a level

@@ -182,7 +182,8 @@ def experiment_from_doc(doc: Doc, overrides: list[Override], issues: Issues, *, 
     if elsewhere:
         workload = replace(workload, elsewhere=elsewhere)  # type: ignore[arg-type]
     return ExperimentSpec(name=name, workload=workload, arch=arch, options=options,  # type: ignore[arg-type]
-                          description=data.get("description") or "", output=data.get("output"), source=source)
+                          description=data.get("description") or "", output=data.get("output"), source=source,
+                          arch_source=arch_doc)
 
 
 # ---- public API ------------------------------------------------------------------------------------------------

@@ -34,6 +34,12 @@ def test_scalesim_run_reports_scalesim_compute_cycles(tmp_path, capsys):
                                                     "Conv4"]
     for op in report["ops"]:
         assert op["compute_cycles"] == HAND_CYCLES[op["name"]]["os"]  # worked by hand in that module
+    # SCALE-Sim runs the layers one after another, though none reads another's output: each starts when the one
+    # before ends (they overlapped on the one array before), and the run is their sum, 155 + 2843 + 4·183 + 59
+    ops = report["ops"]
+    assert ops[0]["start_cycle"] == 0
+    assert all(b["start_cycle"] == a["end_cycle"] for a, b in zip(ops, ops[1:], strict=False))
+    assert report["total_cycles"] == ops[-1]["end_cycle"] == 155 + 2843 + 4 * 183 + 59
     assert not list(tmp_path.glob("*.png"))  # --no-plots
 
 

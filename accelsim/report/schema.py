@@ -53,10 +53,11 @@ class _ArchInfoRequired(TypedDict):
     peak_flops_per_s: float  # 2 · peak MACs per cycle · clock
     systolic: Systolic
     memory_bytes_per_s: dict[str, float | None]  # bandwidth of each off-chip level, by name (null: unbounded)
-    sram_bytes: int  # scratchpad bytes of all cores together
+    sram_bytes: int  # scratchpad bytes of all cores together (core.sram × cores; no cache level)
 
 
 class ArchInfo(_ArchInfoRequired, total=False):
+    on_chip_bytes: int  # every on-chip SRAM byte: the scratchpads (sram_bytes) and the capacities of the cache levels
     units: dict[str, dict[str, object]]  # core.units as resolved, each {kind, ...every field of its spec}
 
 

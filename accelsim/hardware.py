@@ -1417,6 +1417,8 @@ class Arch(_Model):
             "ifmap": array.cols, "filter": array.rows}  # input stationary: the filter streams in by rows
         need = {"ifmap": side["ifmap"] * elem, "filter": side["filter"] * elem, "ofmap": array.cols * share}
         times = 2 if sram.double_buffered else 1
+        if times * sum(need.values()) > MAX_INT:  # an absurd array (2**62 rows), which no size can feed: its own
+            return self  # checks report it (a number too large; the engine's cycle limit), not this one
         twice = ", twice as double_buffered" if times == 2 else ""
         what = (f"one {self.dtype} element per array {'row' if side['ifmap'] == array.rows else 'column'} of the "
                 f"ifmap, one per {'column' if side['filter'] == array.cols else 'row'} of the filter and one "

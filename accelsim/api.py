@@ -44,7 +44,8 @@ if TYPE_CHECKING:  # the serving DES is imported by the calls that use it (start
 def run_experiment(spec: ExperimentSpec, progress: Progress | None = None) -> Report:
     """Build, map, simulate and report a loaded experiment (a serving or pipeline-parallel run when its workload
     asks for one)."""
-    return run_workload(spec.workload, spec.arch, spec.options, name=spec.name, progress=progress)
+    return run_workload(spec.workload, spec.arch, spec.options, name=spec.name, progress=progress,
+                        arch_source=spec.arch_source)
 
 
 def simulate(workload: str | os.PathLike | Mapping | WorkloadSpec | Graph,

@@ -123,7 +123,18 @@ class WorkloadError(AccelsimError):
 
 
 class MappingError(AccelsimError):
-    """An operator cannot be mapped onto the architecture (does not fit a memory level, no unit can run it)."""
+    """An operator cannot be mapped onto the architecture (does not fit a memory level, no unit can run it).
+
+    ``arch_key`` is the path in the arch document of the value the failure depends on when one does
+    (``("core", "sram", "unified")`` for a scratchpad too small for any tiling, ``("hbm", "capacity")`` for a workload
+    the memories cannot hold), so the config layer can name that key's file and line; empty when none does."""
+
+    def __init__(self, message: str, arch_key: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.arch_key = tuple(arch_key)
+
+    def __reduce__(self):  # pickled across sweep worker processes with its key
+        return (type(self), (str(self.args[0]) if self.args else "", self.arch_key))
 
 
 class BudgetError(MappingError):

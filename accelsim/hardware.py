@@ -1426,6 +1426,40 @@ class Arch(_Model):
         return self
 
     @model_validator(mode="after")
+    def _sram_holds_one_array_step(self) -> Arch:
+        # the mapper tiles a GEMM down to whatever fits, even one element an operand, but the systolic cost model
+        # prices folds that feed the array a full edge per cycle: a scratchpad that cannot hold one element of each
+        # operand per row or column it enters or leaves by gives cycles that describe no machine (a 16 B unified
+        # buffer on a 256x256 array ran 4.7 M cycles of one-element tiles)
+        sram, array = self.core.sram, self.core.systolic
+        share = self.core.partial_sum_bytes(self.dtype)
+        elem = DTYPE_BYTES[self.dtype]
+        side = {"ifmap": array.rows, "filter": array.cols} if array.dataflow != "is" else {
+            "ifmap": array.cols, "filter": array.rows}  # input stationary: the filter streams in by rows
+        need = {"ifmap": side["ifmap"] * elem, "filter": side["filter"] * elem, "ofmap": array.cols * share}
+        times = 2 if sram.double_buffered else 1
+        if times * sum(need.values()) > MAX_INT:  # an absurd array (2**62 rows), which no size can feed: its own
+            return self  # checks report it (a number too large; the engine's cycle limit), not this one
+        twice = ", twice as double_buffered" if times == 2 else ""
+        what = (f"one {self.dtype} element per array {'row' if side['ifmap'] == array.rows else 'column'} of the "
+                f"ifmap, one per {'column' if side['filter'] == array.cols else 'row'} of the filter and one "
+                f"{share}-byte partial sum per column of the ofmap")
+        shape = f"{array.rows}x{array.cols} {array.dataflow} systolic array"
+        if sram.unified is not None:
+            least = times * sum(need.values())
+            if sram.unified < least:
+                raise ValueError(f"core.sram.unified: {sram.unified:,} B cannot hold one step of the {shape} "
+                                 f"({what}: {need['ifmap']:,} + {need['filter']:,} + {need['ofmap']:,} B{twice}); "
+                                 f"it needs at least {least:,} B")
+            return self
+        for name in ("ifmap", "filter", "ofmap"):
+            size, least = getattr(sram, name), times * need[name]
+            if size < least:
+                raise ValueError(f"core.sram.{name}: {size:,} B cannot hold one step of the {shape} "
+                                 f"({what}: {need[name]:,} B of {name}{twice}); it needs at least {least:,} B")
+        return self
+
+    @model_validator(mode="after")
     def _times_fit_in_cycles(self) -> Arch:
         # the engine counts whole cycles in 64 bits: a latency (or launch time) of more cycles than that at this
         # clock is no finite number of cycles
@@ -1537,6 +1571,11 @@ class Arch(_Model):
     def _level_key(self, name: str) -> str:
         """The key level ``name`` is written at: ``levels.NAME``, or a preset's short form (``l2``, ``hbm``)."""
         return f"levels.{name}" if name in self.levels else name
+
+    def capacity_key(self, name: str) -> tuple[str, ...]:
+        """The path in the arch document of level ``name``'s capacity: ``("levels", NAME, "capacity")``, or under a
+        preset's short form (``("hbm", "capacity")``); what an error about that capacity names."""
+        return (*self._level_key(name).split(".", 1), "capacity")
 
     def _late_cache(self, order: list[Level], first: int) -> str:
         """The message for a cache placed after the memory ``order[first]``, at the key that placed it there: the

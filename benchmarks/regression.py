@@ -157,6 +157,16 @@ _CAUSAL_MASK_CASES = {
 _LAUNCH_NOTE = ("an eager GPU run whose launches bind LAUNCH_NOTE_SHARE (25 %) of it or more suggests "
                 "options.execution=cuda_graph (summary.launch_notes); nothing else moved")
 _LAUNCH_NOTE_CASES = {"attention_h100": "66 % launch-bound", "rmsnorm_mi210": "39 % launch-bound"}
+_FOLDED_BN = ("computed_flops (and TOPS/W, its FLOPs per joule) leave out the FLOPs of ops on unit none, the batch "
+              "norms folded into their convs, which run nowhere (energy.computed_share); flops keeps them")
+_FOLDED_BN_CASES = {"resnet18_tpu_v1": "computed_flops 3,637,806,568 -> 3,632,839,144 (4,967,424 folded), TOPS/W "
+                                       "0.184326 -> 0.184075",
+                    "mobilenet_v2_edge_npu": "computed_flops 621,290,664 -> 607,934,440 (13,356,224 folded), TOPS/W "
+                                             "0.508404 -> 0.497475"}
+_SCALESIM_ORDER = ("a SCALE-Sim topology's layers run one after another, as SCALE-Sim runs them (graph meta "
+                   "sequential, mapping.emit.Emitter): each op starts when the one before ends, not with its own "
+                   "independent input (ops[1].start_cycle 0 -> 314, ops[12] 2709 -> 3060), so its span is its own "
+                   "time and its achieved FLOP/s rises with it; total_cycles, compute and bytes equal")
 CHANGED: dict[tuple[str, str], str] = {
     **{(case, key): f"{_RESIDENT_CHOICE}: {why}" for case, why in _RESIDENT_CHOICE_CASES.items()
        for key in ("bytes.*", "edp", "efficiency.*", "energy.*", "mac_utilization", "ops*", "power.*", "seconds",
@@ -172,6 +182,9 @@ CHANGED: dict[tuple[str, str], str] = {
                    "energy.total_j", "flops", "ops*.achieved_flops_per_s", "ops*.arithmetic_intensity",
                    "ops*.energy_j", "ops*.flops", "power.average_w*")},
     **{(case, "notes*"): f"{_LAUNCH_NOTE}: {why}" for case, why in _LAUNCH_NOTE_CASES.items()},
+    **{(case, key): f"{_FOLDED_BN}: {why}" for case, why in _FOLDED_BN_CASES.items()
+       for key in ("computed_flops", "efficiency.tops_per_w")},
+    **{("scalesim_conv_mix_os", key): _SCALESIM_ORDER for key in ("ops*.start_cycle", "ops*.achieved_flops_per_s")},
 }
 
 

@@ -188,7 +188,8 @@ def experiment_from_doc(doc: Doc, overrides: list[Override], issues: Issues, *, 
             f"{at.file}:{at.line}" if at.line is not None else str(at.file)
         workload = replace(workload, budget_at=budget_at)  # type: ignore[arg-type]
     return ExperimentSpec(name=name, workload=workload, arch=arch, options=options,  # type: ignore[arg-type]
-                          description=data.get("description") or "", output=data.get("output"), source=source)
+                          description=data.get("description") or "", output=data.get("output"), source=source,
+                          arch_source=arch_doc)
 
 
 # ---- public API ------------------------------------------------------------------------------------------------

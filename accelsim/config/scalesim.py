@@ -378,8 +378,10 @@ def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: s
         raise ConfigError(_capped(file, issues))
     if not ops:
         raise ConfigError(ConfigIssue(file, None, "", "no layer rows after the header"))
+    # SCALE-Sim runs the layers one after another (each its own simulation): "sequential" makes every op wait for
+    # the one before (mapping.emit.Emitter), though no layer reads another's output
     return Graph(Path(path).stem, ops, inputs, meta={"source": "scalesim", "topology": file,
-                                                      "form": "gemm" if gemm else "conv"})
+                                                      "form": "gemm" if gemm else "conv", "sequential": True})
 
 
 def output_size(size: int, kernel: int, stride: int) -> int:

@@ -90,6 +90,10 @@ class ExperimentSpec:
     description: str = ""
     output: str | None = None
     source: str = "<cli>"
+    # where each arch value was written (the experiment file, its arch preset, a --set, a sweep's axis line), so
+    # that a run that fails on an arch value (a scratchpad or memory too small) names that key
+    # (:func:`accelsim.scenarios.run_workload`)
+    arch_source: Doc | None = field(default=None, compare=False, repr=False)
 
     def resolved(self) -> dict[str, Any]:
         """Everything resolved as a plain JSON-able dict (presets expanded, overrides applied, defaults filled):

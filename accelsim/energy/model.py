@@ -219,9 +219,12 @@ def _unit_of(units: Mapping[str, Any], unit: str) -> Any:
 
 
 def computed_share(row: Mapping[str, Any]) -> float:
-    """The share of an op row's MACs and FLOPs its kernel computes: ``mapping.mac_fraction`` where the row gives
-    one in [0, 1] (a causal FlashAttention kernel skips the K/V blocks above the diagonal, about half; the row's
-    ``macs`` and ``flops`` count the whole score matrix), else 1."""
+    """The share of an op row's MACs and FLOPs its kernel computes: 0 for an op on no unit (``unit`` "none": a
+    view, or a batch norm folded into the conv before it, whose FLOPs stay in the model's count but run nowhere);
+    ``mapping.mac_fraction`` where the row gives one in [0, 1] (a causal FlashAttention kernel skips the K/V blocks
+    above the diagonal, about half; the row's ``macs`` and ``flops`` count the whole score matrix); else 1."""
+    if row.get("unit") == "none":
+        return 0.0
     mapping = row.get("mapping")
     share = mapping.get("mac_fraction") if isinstance(mapping, Mapping) else None
     ok = isinstance(share, (int, float)) and not isinstance(share, bool) and 0 <= share <= 1

@@ -190,8 +190,12 @@ class Emitter:
 
     def __init__(self, ctx: Context, data_parallel: int, launch: Launch, budget: TaskBudget | None = None,
                  tensor_parallel: int = 1, accumulate: bool = False,
-                 expert_parallel: int = 1, embedding_parallel: int = 1):
+                 expert_parallel: int = 1, embedding_parallel: int = 1, sequential: bool = False):
         self.ctx = ctx
+        # ops one after another, as SCALE-Sim runs a topology's layers (graph meta "sequential"): each op's first
+        # tasks, its parameter loads too, wait for the op before it to finish, whatever their data dependencies
+        self.sequential = sequential
+        self.previous: list[int] = []  # when sequential: the tasks after which the last op emitted is done
         # gradient accumulation (a training iteration of several micro-batches): the data-parallel reduction runs
         # once, after the last micro-batch's backward pass, so here it waits for the whole backward pass
         self.accumulate = accumulate
@@ -323,6 +327,8 @@ class Emitter:
             launched = list(self.host_start)
             if lm.per_kernel:
                 launched = [self.add(op_i, TaskKind.LAUNCH, self.launch_unit, lm.per_kernel, [])]
+        if self.sequential:
+            producers, launched = producers + self.previous, launched + self.previous
         if lm.dispatch:  # a dispatched kernel (a GPU's) reads its parameters only once it runs
             after = producers + launched + (self.stream_tail if lm.in_order and in_stream else [])
             dispatch = [self.add(op_i, TaskKind.DISPATCH, -1, lm.dispatch, after)]
@@ -391,6 +397,8 @@ class Emitter:
             self.backward_ends += self.done[op.name]
         if self.launch.in_order:
             self.stream_tail = self.done[op.name]
+        if self.sequential:
+            self.previous = self.done[op.name]
         nunits = len(p.units)
         if nunits == 1:  # every group on the one unit
             busiest = sum(cyc)

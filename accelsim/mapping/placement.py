@@ -96,7 +96,7 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
     need = total + sum(reserved.values())
     over = [lv for lv in levels if reserved.get(lv, 0) > caps[lv]]
     if need > sum(caps.values()) or over:
-        _too_big(graph, what, total, need, reserved, caps, over, reservation, hint)
+        _too_big(graph, arch, what, total, need, reserved, caps, over, reservation, hint)
     # the chunks as columns (a list per chunk would be as many objects for the garbage collector to track): density,
     # tensor, rows, first row (1-based), bytes and share of the tensor's look-ups; a dense tensor is one chunk of
     # density 1
@@ -171,7 +171,7 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
             rest[n] -= b
     held[last] = rest
     if sum(rest.values()) + reserved.get(last, 0) > caps[last]:
-        _too_big(graph, what, total, need, reserved, caps, [last], reservation)
+        _too_big(graph, arch, what, total, need, reserved, caps, [last], reservation)
     # each tensor's level: the one holding most of its bytes, the innermost on a tie
     level = dict.fromkeys(sizes, levels[0])
     most = dict(held[levels[0]])
@@ -188,21 +188,25 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
     return Placement(level, splits, peak_activation_bytes)
 
 
-def _too_big(graph: Graph, what: str, total: int, need: int, reserved: dict[str, int], caps: dict[str, int],
-             over: list[str], parts: str = "", hint: str = "") -> None:
+def _too_big(graph: Graph, arch: Arch, what: str, total: int, need: int, reserved: dict[str, int],
+             caps: dict[str, int], over: list[str], parts: str = "", hint: str = "") -> None:
     """The :class:`MappingError` of a workload the memories cannot hold, naming the level that overflows (and,
-    when the activations alone overflow it, ``parts``: what they are)."""
+    when the activations alone overflow it, ``parts``: what they are); its ``arch_key`` is the capacity of that
+    level, or of the main memory when all of them together are too small (the one a user enlarges first)."""
     held = " and ".join(f"{lv} ({cap} B)" for lv, cap in caps.items())
     res = sum(reserved.values())
+    key = arch.capacity_key(over[0] if over else arch.main_memory)
     if over and reserved.get(over[0], 0) > caps[over[0]]:
         lv = over[0]
         why = (f"; the activations{f' ({parts})' if parts else ''} alone need {reserved[lv]} B of {lv}, "
                f"{reserved[lv] - caps[lv]} B more than it holds{hint}")
+    elif need > sum(caps.values()):
+        why = f"; {need - sum(caps.values())} B more than all of them hold"
+        key = arch.capacity_key(arch.main_memory)
     else:
-        why = f"; {need - sum(caps.values())} B more than all of them hold" if need > sum(caps.values()) else (
-            f"; {over[0]} overflows" if over else "")
+        why = f"; {over[0]} overflows" if over else ""
     raise MappingError(f"{graph.name}: {what} ({total} B) and activations ({res} B) need {need} B but {held} "
-                       f"{'hold' if len(caps) > 1 else 'holds'} {sum(caps.values())} B{why}")
+                       f"{'hold' if len(caps) > 1 else 'holds'} {sum(caps.values())} B{why}", key)
 
 
 def gathered_tables(graph: Graph) -> dict[str, tuple[int, int, str, float]]:

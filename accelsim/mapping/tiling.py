@@ -88,9 +88,10 @@ def _powers(limit: int) -> list[int]:
     return [*out, min(limit, _MAX_SPLIT)]
 
 
-def _best(candidates: list[tuple[int, int, int]], a: int, b: int, c: int, no_fit: str) -> Tiling:
+def _best(candidates: list[tuple[int, int, int]], a: int, b: int, c: int, no_fit: str,
+          key: tuple[str, ...] = ()) -> Tiling:
     """The least-traffic (then fewest-tile, then first) tiling of the split counts in ``candidates``, either order;
-    :class:`MappingError` ``no_fit`` when there are none."""
+    :class:`MappingError` ``no_fit`` (naming the arch ``key`` at fault) when there are none."""
     best, best_key = None, None
     for nm, nn, nk in candidates:
         for order in ("mn", "nm"):
@@ -99,8 +100,23 @@ def _best(candidates: list[tuple[int, int, int]], a: int, b: int, c: int, no_fit
             if best_key is None or key < best_key:
                 best, best_key = Tiling(nm, nn, nk, order, fa, fb), key
     if best is None:
-        raise MappingError(no_fit)
+        raise MappingError(no_fit, key)
     return best
+
+
+SRAM_KEY = ("core", "sram")
+"""Where the scratchpad's buffers are written in an arch document: the key a tiling error names."""
+
+
+def _short_buffer(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, budget_b: int,
+                  budget_c: int) -> tuple[str, ...]:
+    """The arch key (``core.sram.ifmap``, ``filter`` or ``ofmap``) of the first buffer that cannot hold even a
+    one-element tile of its operand (one element is ``bytes / cells``), or ``()`` when each could."""
+    for name, x, budget, cells in (("ifmap", a, budget_a, m * k), ("filter", b, budget_b, k * n),
+                                   ("ofmap", c, budget_c, m * n)):
+        if x and budget * cells < x:
+            return (*SRAM_KEY, name)
+    return ()
 
 
 def _split_candidates(need: int, lo_a: int, hi_a: int, lo_b: int, hi_b: int) -> list[tuple[int, int]]:
@@ -138,8 +154,9 @@ def tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, bud
     """
     no_fit = (f"op {op!r}: no tiling of the {m}x{n}x{k} GEMM fits SRAM (buffers of {budget_a}, {budget_b} and "
               f"{budget_c} bytes for ifmap, filter and ofmap tiles)")
-    if (a and budget_a <= 0) or (b and budget_b <= 0) or (c and budget_c <= 0):
-        raise MappingError(no_fit)
+    short = _short_buffer(m, n, k, a, b, c, budget_a, budget_b, budget_c)
+    if short:
+        raise MappingError(no_fit, short)
     tiles_c = _ceil_div(c, budget_c) if c else 1  # nm·nn at least this
 
     def least(x: int, budget: int, nk: int) -> int:  # the fewest splits of a dimension for x bytes with nk splits
@@ -213,5 +230,5 @@ def tile_gemm_shared(m: int, n: int, k: int, a: int, b: int, c: int, budget: int
         pass
     no_fit = (f"op {op!r}: no tiling of the {m}x{n}x{k} GEMM fits SRAM (one {budget}-byte budget shared by the "
               "ifmap, filter and ofmap tiles)")
-    return _best(list(dict.fromkeys(candidates)), a, b, c, no_fit)
+    return _best(list(dict.fromkeys(candidates)), a, b, c, no_fit, (*SRAM_KEY, "unified"))
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..cost import attention, folds, gather, gpu_tiles, vector
+from ..errors import MappingError
 from ..hardware import SCRATCHPAD, Arch, Level
 from ..ir import Op, OpKind, Weight
 from ..options import Options
@@ -275,7 +276,10 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         cache_bytes[cache] += epi_tot  # the epilogue's reads pass every cache once
         if per is not None and op.kind is not OpKind.ATTENTION:
             budget = ctx.cache_budget[cache]
-            t2 = tile_gemm(op.gemm.m, op.gemm.n, op.gemm.k, *per, budget, budget, budget, op.name)
+            try:
+                t2 = tile_gemm(op.gemm.m, op.gemm.n, op.gemm.k, *per, budget, budget, budget, op.name)
+            except MappingError as e:  # the cache is too small, not a scratchpad buffer: its capacity is at fault
+                raise MappingError(f"{e} in cache {cache!r}", ctx.arch.capacity_key(cache)) from None
             fa, fb = t2.a_reads, t2.b_reads
         else:
             fa = fb = 1

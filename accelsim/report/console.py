@@ -190,7 +190,11 @@ def summary_table(report: dict) -> Table:
 
 
 def top_ops_table(report: dict, n: int = 10, width: int | None = None) -> Table:
-    """The ``n`` busiest ops, busiest first: name, kind, unit, busy cycles, span, stall %, off-chip bytes, bound.
+    """The ``n`` busiest ops, busiest first: name, kind, unit, busy cycles, span, stall %, off-chip bytes, roofline.
+
+    The last column is the op's ``bound`` in report.json, its roofline position (memory: its bytes at a level's
+    bandwidth take longer than its work at its unit's peak), headed "roofline" so that it does not read as what its
+    stall % measures: an op can be memory-bound on the roofline and stall 2 % (ResNet-50's conv1 on tpu-v1).
 
     Ops rank by their own busy cycles (:func:`accelsim.report.schema.op_busy_cycles`: ``compute_cycles``, the
     busiest unit's share), not by their start-to-end span, which counts waiting for other ops. stall % is the
@@ -204,7 +208,7 @@ def top_ops_table(report: dict, n: int = 10, width: int | None = None) -> Table:
     stage, and the span stays that of one execution.
 
     ``width``: the console's columns the table must fit (:func:`accelsim.report.tables.fitted_table`: the numbers
-    stay whole; kind, unit and bound move under the op's name, which is cut in its middle); None: any width.
+    stay whole; kind, unit and roofline move under the op's name, which is cut in its middle); None: any width.
     """
     ops = report.get("ops") or []
     composed = "count" in part_keys(ops)
@@ -213,7 +217,7 @@ def top_ops_table(report: dict, n: int = 10, width: int | None = None) -> Table:
     cols = (Col("op", role="name"), Col("kind", role="detail"), Col("unit", role="detail"),
             *((Col("runs", "right"),) if composed else ()), Col("busy cycles", "right"),
             Col("span" + (" (one run)" if composed else ""), "right"), Col("stall %", "right"),
-            Col("off-chip bytes", "right"), Col("bound", role="detail"))
+            Col("off-chip bytes", "right"), Col("roofline", role="detail"))
     rows = []
     for op in top:
         share = stall_share([op])

@@ -390,7 +390,7 @@ def _ops_table(report: dict) -> str:
     runs = "count" in parts
     parts = [k for k in parts if k != "count"]
     heads = ["#", "name", *parts, *(["runs"] if runs else []), "kind", "unit", "core", "MACs", "start", "end",
-             "duration", "compute", "stall", *(f"bytes {lvl}" for lvl in op_levels), "FLOP/B", "bound",
+             "duration", "compute", "stall", *(f"bytes {lvl}" for lvl in op_levels), "FLOP/B", "roofline",
              *(["energy"] if with_energy else [])]
     numeric = {"#", "stage", "runs", "core", "MACs", "start", "end", "duration", "compute", "stall", "FLOP/B",
                "energy", *(f"bytes {lvl}" for lvl in op_levels)}

@@ -53,10 +53,11 @@ class _ArchInfoRequired(TypedDict):
     peak_flops_per_s: float  # 2 · peak MACs per cycle · clock
     systolic: Systolic
     memory_bytes_per_s: dict[str, float | None]  # bandwidth of each off-chip level, by name (null: unbounded)
-    sram_bytes: int  # scratchpad bytes of all cores together
+    sram_bytes: int  # scratchpad bytes of all cores together (core.sram × cores; no cache level)
 
 
 class ArchInfo(_ArchInfoRequired, total=False):
+    on_chip_bytes: int  # every on-chip SRAM byte: the scratchpads (sram_bytes) and the capacities of the cache levels
     units: dict[str, dict[str, object]]  # core.units as resolved, each {kind, ...every field of its spec}
 
 
@@ -676,7 +677,8 @@ __all__ = ["ArchInfo", "Bound", "Footprint", "Level", "LevelRole", "Op", "Phase"
 def computed_work(macs: int, flops: int, ops: Iterable[Mapping[str, object]]) -> dict[str, int]:
     """``computed_macs`` and ``computed_flops`` of a run whose model counts are ``macs`` and ``flops``: less each op
     row's MACs and FLOPs its kernel skips (``1 − mapping.mac_fraction`` of them: a causal FlashAttention skips the
-    K/V blocks above the diagonal, about half), the work the energy model charges (:func:`computed_share`)."""
+    K/V blocks above the diagonal, about half; all of an op on no unit, a view or a folded batch norm), the work
+    the energy model charges (:func:`computed_share`)."""
     skipped_macs = skipped_flops = 0.0
     for op in ops:
         skip = 1.0 - computed_share(op)

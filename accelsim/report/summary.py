@@ -287,13 +287,13 @@ def bounded(bandwidth: float) -> float | None:
 
 def _arch_summary(arch: Arch, peak_flops: float) -> dict:
     """report.json's ``arch``: the figures of the chip a reader needs beside the results."""
-    sa = arch.core.systolic
+    sa, pads = arch.core.systolic, arch.core.sram.total_bytes * arch.cores  # the scratchpads; caches are on chip too
     return {"name": arch.name, "clock_hz": arch.clock_hz, "cores": arch.cores, "chips": arch.chips,
             "dtype": arch.dtype, "peak_macs_per_cycle": arch.peak_macs_per_cycle, "peak_flops_per_s": peak_flops,
             "systolic": {"rows": sa.rows, "cols": sa.cols, "dataflow": sa.dataflow, "count": sa.count},
             **({"units": arch.core.model_dump(mode="json", include={"units"})["units"]} if arch.core.units else {}),
             "memory_bytes_per_s": {lv: bounded(arch.memory(lv).bandwidth) for lv in arch.memories},
-            "sram_bytes": arch.core.sram.total_bytes * arch.cores}
+            "sram_bytes": pads, "on_chip_bytes": pads + sum(arch.memory(c).capacity for c in arch.caches)}
 
 
 def _notes(arch: Arch, memory: dict[str, dict[str, float]], graph: Graph, tg: TaskGraph) -> list[str]:

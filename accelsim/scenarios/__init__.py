@@ -10,12 +10,15 @@ passes (:mod:`.sampling`) and build their report dict once, at the end.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 from ..builders.registry import get_builder
 from ..config import WorkloadSpec, build_graph
+from ..config.overrides import SET_LABEL
+from ..config.yamlio import Doc
 from ..energy import mark_throttled, throttle_factor
-from ..errors import BudgetError, MappingError, WorkloadError
+from ..errors import BudgetError, ConfigError, MappingError, WorkloadError
 from ..hardware import Arch
 from ..options import Options
 from ..report import Report
@@ -43,9 +46,14 @@ def scenario_of(workload: WorkloadSpec) -> Scenario:
 
 
 def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *, name: str | None = None,
-                 progress: Progress | None = None) -> Report:
+                 progress: Progress | None = None, arch_source: Doc | None = None) -> Report:
     """Build, map, simulate and report ``workload`` on ``arch`` as its scenario (:func:`scenario_of`) asks; with
-    ``options.throttle_to_tdp``, a run above the arch's TDP runs again at the clock that meets it (first order)."""
+    ``options.throttle_to_tdp``, a run above the arch's TDP runs again at the clock that meets it (first order).
+
+    ``arch_source`` says where each arch value was written (:attr:`ExperimentSpec.arch_source`): a mapping error
+    caused by one arch value (a scratchpad too small for any tiling, memories too small for the workload:
+    ``MappingError.arch_key``) is then reported at that key's file and line; other mapping errors at the
+    workload's ``model:`` line."""
     try:
         report = _run_scenario(workload, arch, options, name=name, progress=progress)
     except WorkloadError as e:  # a parameter the builder names (a layer's shape, tensor_parallel): at its line
@@ -56,11 +64,22 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
             "options.memory_budget (not set: the default)"
         given = workload.overridden() + list(workload.elsewhere) if isinstance(workload, WorkloadSpec) else []
         raise BudgetError(f"{where}: {e}" + (f" (with {', '.join(given)})" if given else "")) from None
-    except MappingError as e:  # the workload does not fit this arch's memories: still a MappingError, at the
-        # workload's own line when the spec knows where it was written
+    except MappingError as e:  # the workload does not fit this arch: still a MappingError, at the arch key that
+        # caused it, else at the workload's own line, when the spec knows where they were written
+        if e.arch_key and arch_source is not None:
+            value = _written(arch_source.data, e.arch_key)
+            issue = arch_source.issue(e.arch_key, str(e), *([] if value is None else [value]))
+            if isinstance(workload, WorkloadSpec) and issue.file != SET_LABEL:  # the other values given on the
+                # command line take part (a --set of another level's capacity): named as the workload's error does
+                given = [g for g in (*workload.overridden(), *workload.elsewhere)
+                         if not g.startswith(f"{SET_LABEL} {issue.key}=")]
+                if given:
+                    issue = replace(issue, msg=f"{issue.msg} (with {', '.join(given)})")
+            raise MappingError(str(ConfigError([issue])), e.arch_key) from None
         if not isinstance(workload, WorkloadSpec):
             raise
-        raise MappingError(str(workload.located(WorkloadError(str(e), ("model",)), every=True))) from None
+        raise MappingError(str(workload.located(WorkloadError(str(e), ("model",)), every=True)),
+                           e.arch_key) from None
     factor = throttle_factor(report.to_dict())
     if options is None or not options.throttle_to_tdp or factor >= 1.0:
         return report
@@ -73,6 +92,15 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
     throttled = _run_scenario(workload, slow, options, name=name, progress=progress)
     mark_throttled(throttled.to_dict(), factor, arch.clock, report.to_dict()["power"]["average_w_per_chip"])
     return throttled
+
+
+def _written(data: object, key: tuple[str, ...]) -> object:
+    """The value at ``key`` of an arch document as written (``"100KiB"``), or None where it holds none."""
+    for k in key:
+        if not isinstance(data, dict) or k not in data:
+            return None
+        data = data[k]
+    return data
 
 
 def _run_scenario(workload: WorkloadSpec, arch: Arch, options: Options | None, *, name: str | None,

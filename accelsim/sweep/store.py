@@ -50,7 +50,8 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     ``macs``, ``mac_utilization``, ...), the ``utilization``, ``bytes`` and ``stalls_by_level`` objects (per
     unit and per memory level; ``bytes`` has every level of the report, innermost first, so results.csv has a
     ``bytes.<level>`` column for each: ``bytes.hbm`` for an arch with a level named hbm), and the size figures
-    of the arch: ``sram_bytes`` (on-chip SRAM) and ``peak_macs_per_cycle`` (MAC units); and the energy figures
+    of the arch: ``sram_bytes`` (the cores' scratchpads), ``on_chip_bytes`` (those and the cache levels: all the
+    on-chip SRAM) and ``peak_macs_per_cycle`` (MAC units); and the energy figures
     (docs/energy.md; left out when the arch gives no energy constants): :data:`ENERGY_METRICS` (``energy_j``,
     ``average_power_w``, ``tops_per_w``, ``area_mm2``, ...) and ``edp``, with ``system_energy_j`` (``energy_j``,
     the chips the report covers, scaled to every chip of the arch) and ``system_area_mm2`` (one chip's
@@ -71,7 +72,11 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     arch = report.get("arch") or {}
     sram, macs = arch.get("sram_bytes"), arch.get("peak_macs_per_cycle")
     if isinstance(sram, int) and isinstance(macs, int):
-        out["sram_bytes"], out["peak_macs_per_cycle"] = sram, macs
+        out["sram_bytes"] = sram
+        on_chip = arch.get("on_chip_bytes")
+        if isinstance(on_chip, int) and not isinstance(on_chip, bool):  # (reports before it lack it)
+            out["on_chip_bytes"] = on_chip
+        out["peak_macs_per_cycle"] = macs
     phases, clock = report.get("phases"), report.get("clock_hz")
     if isinstance(phases, Mapping) and isinstance(clock, (int, float)) and clock > 0:
         for phase in ("forward", "backward"):  # a training step: when the gradients are ready, without the optimizer

@@ -15,6 +15,7 @@ from accelsim.cli import main
 from .test_scalesim_inputs import HAND_CYCLES
 
 DATA = Path(__file__).resolve().parents[1] / "data"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _run(capsys, *argv):
@@ -33,6 +34,12 @@ def test_scalesim_run_reports_scalesim_compute_cycles(tmp_path, capsys):
                                                     "Conv4"]
     for op in report["ops"]:
         assert op["compute_cycles"] == HAND_CYCLES[op["name"]]["os"]  # worked by hand in that module
+    # SCALE-Sim runs the layers one after another, though none reads another's output: each starts when the one
+    # before ends (they overlapped on the one array before), and the run is their sum, 155 + 2843 + 4·183 + 59
+    ops = report["ops"]
+    assert ops[0]["start_cycle"] == 0
+    assert all(b["start_cycle"] == a["end_cycle"] for a, b in zip(ops, ops[1:], strict=False))
+    assert report["total_cycles"] == ops[-1]["end_cycle"] == 155 + 2843 + 4 * 183 + 59
     assert not list(tmp_path.glob("*.png"))  # --no-plots
 
 
@@ -179,15 +186,40 @@ def test_unwritable_output_is_a_one_line_error(tmp_path, capsys):
     assert err.count("\n") == 1 and "cannot write or read" in err and "Traceback" not in err
 
 
-def test_a_workload_that_cannot_fit_is_one_line_at_its_file_line_and_key(tmp_path, capsys):
-    # LLaMA-2-70B: 68,976,648,192 bf16 weights = 137,953,296,384 B, more than an A100's 80 GiB HBM and a 1 GB host hold
+def test_a_workload_that_cannot_fit_is_one_line_at_the_main_memory_capacity(tmp_path, capsys, monkeypatch):
+    # LLaMA-2-70B: 68,976,648,192 bf16 weights = 137,953,296,384 B, more than an A100's 80 GiB HBM and a 1 GB host
+    # hold: the main memory's capacity (the a100 preset's hbm.capacity, not in the experiment file) is named at its
+    # line in the preset, with the --set that shrank the host
+    monkeypatch.chdir(REPO)
     exp = tmp_path / "big.yaml"
     exp.write_text("name: big\nworkload: {model: llama2_70b, batch: 4}\narch: a100\n")
     code, _, err = _run(capsys, "run", str(exp), "--set", "arch.host.capacity=1GB", "--no-plots",
                         "-o", str(tmp_path / "out"))
     (line,) = err.strip().splitlines()
     assert code == 2
-    assert line.startswith(f"accelsim: error: {exp}:2: workload.model: llama2_70b: ") and "more than all of them" in line
+    preset = (REPO / "arch" / "a100.yaml").read_text().splitlines()
+    hbm = preset.index("hbm:")
+    at = next(i for i in range(hbm, len(preset)) if preset[i].strip().startswith("capacity:")) + 1
+    assert line.startswith(f"accelsim: error: arch/a100.yaml:{at}: hbm.capacity: llama2_70b: "), line
+    assert "more than all of them" in line and line.endswith("(with --set arch.host.capacity=1GB) (got '80GiB')")
+
+
+@pytest.mark.parametrize("arch, line, key, tail", [
+    # a 16-byte unified buffer cannot hold one step of tpu-v1's 256x256 int8 array (256 + 256 B of int8 operands and
+    # 256 int32 partial sums, 1,024 B; twice as double-buffered: 3,072 B) → refused at its own key, line 7
+    ("arch:\n  base: tpu-v1\n  core:\n    sram:\n      unified: 16B\n", 7, "arch.core.sram.unified",
+     "it needs at least 3,072 B"),
+    # 512x512 int8 activations (256 KiB in, 256 KiB out) cannot fit a 100 KiB hbm: the level the message is about
+    ("arch:\n  base: tpu-v1\n  hbm:\n    capacity: 100KiB\n  host:\n    capacity: 100KiB\n", 6,
+     "arch.hbm.capacity", "(got '100KiB')"),
+])
+def test_an_arch_value_that_makes_the_run_impossible_is_named_at_its_line(tmp_path, capsys, arch, line, key, tail):
+    exp = tmp_path / "c.yaml"
+    exp.write_text(f"name: c\nworkload: {{model: gemm, m: 512, n: 512, k: 512}}\n{arch}")
+    code, _, err = _run(capsys, "run", str(exp), "--no-plots", "-o", str(tmp_path / "out"))
+    (msg,) = err.strip().splitlines()
+    assert code == 2
+    assert msg.startswith(f"accelsim: error: {exp}:{line}: {key}: ") and msg.endswith(tail), msg
 
 
 def test_info_of_a_training_step_says_what_it_keeps(capsys):
@@ -237,12 +269,12 @@ def test_info_of_a_tensor_parallel_shard_gives_the_whole_models_params(capsys):
 
 def test_a_misfit_caused_by_a_set_value_names_the_command_line_values(tmp_path, capsys):
     # LLaMA-2-7B at a prompt of 10^8 tokens: the activations (one 4096-wide bf16 row per token and more) alone pass
-    # 819 GB, more than an h100's 80 GiB HBM and its host memory. No key is at fault, so the error stays at the
-    # preset's model line, and it names the command-line values that made it, as the user wrote them.
+    # 819 GB, more than an h100's 80 GiB HBM and its host memory. The error names the main memory's capacity (the
+    # value to enlarge, at its line in the h100 preset) and the command-line values that made it, as written.
     code, _, err = _run(capsys, "run", "--workload", "llama2_7b", "--arch", "h100", "--set",
                         "workload.seq_len=100000000", "--set", "workload.batch=2", "--no-plots",
                         "-o", str(tmp_path / "out"))
     (line,) = err.strip().splitlines()
     assert code == 2
-    assert "llama2_7b.yaml:2: model: " in line
-    assert line.endswith("(with --set workload.seq_len=100000000, --set workload.batch=2)")
+    assert "h100.yaml:" in line and ": hbm.capacity: llama2_7b: " in line
+    assert line.endswith("(with --set workload.seq_len=100000000, --set workload.batch=2) (got '80GiB')")

@@ -154,6 +154,10 @@ def test_a_failing_point_records_its_one_line_error_and_the_sweep_goes_on(tmp_pa
     for r in failed:
         assert r["point"]["arch.hbm.capacity"] == "1KiB" and r["metrics"] == {}
         assert "\n" not in r["error"] and "hbm (1024 B)" in r["error"]
+        # at the axis that set the too-small capacity (docs/sweeps.md), with the value it gave
+        axis = line_of(path, "arch.hbm.capacity")
+        assert r["error"].startswith(f"{path}:{axis}: arch.hbm.capacity: lenet5: "), r["error"]
+        assert r["error"].endswith("(got '1KiB')")
     # failed points are finished points: a re-run does not repeat them
     assert run_sweep(path, out, workers=1, progress=False, plots=False).ran == 0
 

@@ -129,6 +129,38 @@ def test_a_rate_in_the_file_is_blamed_at_its_line(tmp_path):
     assert ":10: core.systolic.rates.int8: 4, but" in line, line  # line 10: `      int8: 4`
 
 
+# ---- a scratchpad holds one step of the array ---------------------------------------------------------------------
+def test_a_unified_buffer_that_cannot_hold_one_array_step_is_refused_at_its_key(tmp_path):
+    # 128x128 int8 WS array, int32 partial sums (the default accumulator for int8): one step is an int8 element per
+    # row of the ifmap (128 B), one per column of the filter (128 B) and a 4-byte partial sum per column of the
+    # ofmap (512 B) = 768 B, twice as double-buffered = 1,536 B. 16B (a typo for 16MiB) and 1,535 B are refused
+    path = arch_file(tmp_path)
+    for size in (16, 1535):
+        (line,) = errors(path, [f"arch.core.sram.unified={size}B"])
+        assert line.startswith(f"--set: arch.core.sram.unified: {size:,} B cannot hold one step of the 128x128 ws "
+                               "systolic array"), line
+        assert line.endswith("128 + 128 + 512 B, twice as double_buffered); it needs at least 1,536 B"), line
+    assert load_arch(path, ["arch.core.sram.unified=1536B"]).core.sram.unified == 1536
+    # single-buffered, the one step is enough: 768 B
+    assert load_arch(path, ["arch.core.sram={unified: 768B, double_buffered: false}"]).core.sram.unified == 768
+    assert len(errors(path, ["arch.core.sram={unified: 767B, double_buffered: false}"])) == 1
+
+
+def test_a_split_buffer_is_checked_against_the_side_its_operand_enters_by(tmp_path):
+    # 8 rows x 16 columns, int8, int32 partial sums, double-buffered. WS: the ifmap enters by the 8 rows (8 B, 16 B
+    # doubled), the filter by the 16 columns (32 B doubled), 16 partial sums of 4 B leave (128 B doubled); input
+    # stationary swaps the ifmap and filter: the filter streams in by the rows (16 B), the ifmap by the columns (32 B)
+    text = NPU.replace("systolic: {rows: 128, cols: 128}", "systolic: {rows: 8, cols: 16}").replace(
+        "sram: {unified: 4MiB}", "sram: {ifmap: 32B, filter: 32B, ofmap: 128B}")
+    path = arch_file(tmp_path, text)
+    assert load_arch(path).core.sram.ifmap == 32
+    for dataflow, key, least in (("ws", "ifmap", 16), ("ws", "filter", 32), ("ws", "ofmap", 128),
+                                 ("is", "ifmap", 32), ("is", "filter", 16)):
+        (line,) = errors(path, [f"arch.core.systolic.dataflow={dataflow}", f"arch.core.sram.{key}={least - 1}B"])
+        assert f"core.sram.{key}: {least - 1} B cannot hold" in line and line.endswith(f"at least {least} B"), line
+        assert load_arch(path, [f"arch.core.systolic.dataflow={dataflow}", f"arch.core.sram.{key}={least}B"])
+
+
 # ---- capacities and a full mesh's links --------------------------------------------------------------------------
 @pytest.mark.parametrize("key", ["hbm.capacity", "l2.capacity", "levels.cxl.capacity"])
 def test_a_level_of_no_capacity_is_refused_at_its_key(tmp_path, key):

@@ -437,3 +437,25 @@ def test_tpu_v4_idle_and_full_rate_macs_exceed_its_measured_max():
     full_rate = c.mac_j * 8 * 128 * 128 * 1.05e9
     assert full_rate == pytest.approx(134.6, abs=0.1)
     assert c.static_total + full_rate == pytest.approx(224.6, abs=0.1) and c.tdp == 192
+
+
+def test_a_folded_batch_norm_is_counted_in_flops_but_not_in_the_computed_work():
+    # conv 3x3 (4 → 8 channels, padding 1) on 1x4x8x8, then a batch norm and a ReLU: the BN's output is 8·8·8 = 512
+    # elements at 2 FLOPs each (scale and shift, GraphBuilder.batchnorm) = 1,024 FLOPs. Folded into the conv (the
+    # default), it runs on no unit: `flops` (the model's count, as published counts include BN) keeps them,
+    # computed_flops and TOPS/W (computed_flops / J) do not. Unfolded, it runs on the vector unit and counts.
+    net = {"model": "layers", "name": "cbr", "input": [1, 4, 8, 8], "layers": [
+        {"type": "conv2d", "name": "c1", "out_channels": 8, "kernel_size": 3, "padding": 1, "bias": False},
+        {"type": "batchnorm2d", "name": "bn"}, {"type": "relu", "name": "r1"}]}
+    arch = {"name": "tiny-e", "clock": "1GHz", "dtype": "fp16", "cores": 1,
+            "core": {"systolic": {"rows": 4, "cols": 4}, "vector": {"lanes": 16}, "sram": {"unified": "8KiB"}},
+            "hbm": {"capacity": "1GiB", "bandwidth": "16GB/s", "energy_per_bit": 4.0}, "energy": {"node": "45nm"}}
+    folded = accelsim.simulate(net, arch).to_dict()
+    bn = next(op for op in folded["ops"] if op["name"] == "bn")
+    assert bn["unit"] == "none" and bn["flops"] == 2 * 512
+    assert folded["flops"] - folded["computed_flops"] == 2 * 512
+    assert folded["computed_macs"] == folded["macs"] == 512 * 4 * 9  # 8x8x8 outputs, 4·3·3 MACs each
+    assert folded["efficiency"]["tops_per_w"] == pytest.approx(
+        folded["computed_flops"] / folded["energy"]["total_j"] / 1e12, rel=1e-12)
+    unfolded = accelsim.simulate(net, arch, fold_batchnorm=False).to_dict()
+    assert unfolded["flops"] == folded["flops"] and unfolded["computed_flops"] == unfolded["flops"]

@@ -288,3 +288,19 @@ def test_b200_mac_is_h100s_scaled_by_the_datasheets_watts_per_dense_flop():
     # a MAC of the preset's own dtype costs mac_overhead x its arithmetic, so its energy goes as mac_overhead
     assert mac["b200"] == pytest.approx(mac["h100"] * 4.40 / 7.0, rel=1e-9)
     assert mac["h200"] == mac["h100"]
+
+
+def test_on_chip_bytes_count_the_l2_beside_the_scratchpads():
+    # A100: 108 SMs x 164 KiB of shared memory = 18,137,088 B (sram_bytes: the scratchpads only) and the 40 MiB L2
+    # (41,943,040 B), a cache level on the die: 60,080,128 B of on-chip SRAM. A sweep keeps both columns
+    import accelsim
+    from accelsim.sweep.store import metrics_from_report
+
+    report = accelsim.simulate({"model": "gemm", "m": 64, "n": 64, "k": 64, "dtype": "bf16"}, "a100").to_dict()
+    assert report["arch"]["sram_bytes"] == 108 * 164 * 1024 == 18_137_088
+    assert report["arch"]["on_chip_bytes"] == 108 * 164 * 1024 + 40 * 2**20 == 60_080_128
+    metrics = metrics_from_report(report)
+    assert (metrics["sram_bytes"], metrics["on_chip_bytes"]) == (18_137_088, 60_080_128)
+    # tpu-v1 has no cache level: its 24 MiB unified buffer is all its on-chip SRAM
+    tpu = accelsim.simulate({"model": "gemm", "m": 64, "n": 64, "k": 64}, "tpu-v1").to_dict()["arch"]
+    assert tpu["sram_bytes"] == tpu["on_chip_bytes"] == 24 * 2**20

@@ -112,11 +112,11 @@ def test_one_row_per_op_with_all_columns(page_text, lenet):
     assert len(page.body_rows) == len(lenet["ops"]) == 12  # 2 convs, 3 linears, 4 ReLUs, 2 pools, a flatten
     head = page.head_rows[0]
     assert head == ["#", "name", "kind", "unit", "core", "MACs", "start", "end", "duration", "compute", "stall",
-                    *(f"bytes {lvl}" for lvl in ("sram", "hbm")), "FLOP/B", "bound", "energy"]  # energy: gemmini gives constants
+                    *(f"bytes {lvl}" for lvl in ("sram", "hbm")), "FLOP/B", "roofline", "energy"]  # energy: gemmini gives constants
     names = [op["name"] for op in lenet["ops"]]
     fc1_op = lenet["ops"][names.index("fc1")]
     fc1 = dict(zip(head, page.body_rows[names.index("fc1")], strict=True))
-    assert fc1["name"] == "fc1" and fc1["unit"] == "core0.systolic0" and fc1["bound"] == "memory"
+    assert fc1["name"] == "fc1" and fc1["unit"] == "core0.systolic0" and fc1["roofline"] == "memory"
     assert fc1["duration"] == f"{fc1_op['end_cycle'] - fc1_op['start_cycle']:,}"
     # 400·120 MACs; SCALE-Sim ws: 25·8 folds of 2·16 + 16 + 1 − 2 = 47 cycles, − 1; 48,120 B of weights and bias
     assert fc1["MACs"] == "48,000" and fc1["compute"] == "9,399" and fc1["bytes hbm"] == "46.99KiB"

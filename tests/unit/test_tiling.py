@@ -52,6 +52,14 @@ def test_tile_that_cannot_fit_names_the_op():
         tile_gemm(4, 4, 4, 64, 64, 64, 0, 0, 0, "conv9")
 
 
+@pytest.mark.parametrize("budgets, buffer", [((3, 4, 4), "ifmap"), ((4, 3, 4), "filter"), ((4, 4, 3), "ofmap")])
+def test_tile_that_cannot_fit_names_the_buffer_too_small(budgets, buffer):
+    # 64 B over 4·4 elements = 4 B an element: a buffer of 3 B holds no element of its operand, 4 B holds one
+    with pytest.raises(MappingError) as e:
+        tile_gemm(4, 4, 4, 64, 64, 64, *budgets, "conv9")
+    assert e.value.arch_key == ("core", "sram", buffer)
+
+
 # --- one shared budget (a unified buffer): A/(nm·nk) + B/(nk·nn) + C/(nm·nn) ≤ budget (tile_gemm_shared) ---
 
 def test_shared_budget_admits_a_tiling_thirds_do_not():
@@ -87,8 +95,10 @@ def test_shared_budget_resident_operand_takes_no_room():
 
 def test_shared_budget_too_small_names_the_op():
     # 64 B over 4·4 elements = 4 B per element: one element each of A, B and C is 12 B > 8 B
-    with pytest.raises(MappingError, match="'conv9'"):
+    with pytest.raises(MappingError, match="'conv9'") as e:
         tile_gemm_shared(4, 4, 4, 64, 64, 64, 8, "conv9")
+    assert e.value.arch_key == ("core", "sram", "unified")
+    assert tile_gemm_shared(4, 4, 4, 64, 64, 64, 12).tiles == 64  # 12 B holds one element of each: 4·4·4 tiles
 
 
 def test_unified_sram_gives_the_tiles_one_budget():

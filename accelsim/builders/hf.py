@@ -64,7 +64,8 @@ from dataclasses import replace
 from pathlib import PurePath
 from typing import Any, Literal, NamedTuple
 
-from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
+from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
@@ -77,6 +78,13 @@ from .ssm import gated_delta_net, kimi_delta_attention, lightning_attention, mam
 from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
 from .transformer import LlamaParams, _fused, context_notes, last_positions
 from .vision import vision_tower, vision_weights
+
+
+def _at(key: str, value: object, message: str) -> ValidationError:
+    """A check of the whole model that is about one key's value, as a validation error at that key (so the config
+    layer names its line, or its ``--set``), not at the model."""
+    return ValidationError.from_exception_data(
+        "HfParams", [{"type": PydanticCustomError("value_error", message), "loc": (key,), "input": value}])
 
 
 class HfParams(LlamaParams):
@@ -151,9 +159,10 @@ class HfParams(LlamaParams):
             raise
         moe = lm.moe
         if moe and moe.experts % self.expert_parallel:
-            raise ValueError(f"expert_parallel {self.expert_parallel} must divide the experts ({moe.experts})")
+            raise _at("expert_parallel", self.expert_parallel, f"must divide the experts ({moe.experts})")
         if not moe and self.expert_parallel > 1:
-            raise ValueError(f"expert_parallel needs a mixture-of-experts model ({lm.arch} has no experts)")
+            raise _at("expert_parallel", self.expert_parallel,
+                      f"needs a mixture-of-experts model ({lm.arch} has no experts)")
         if self.expert_counts and self.moe_routing != "counts":
             raise ValueError(f"expert_counts: read only with moe_routing 'counts' (it is {self.moe_routing!r}); set "
                              f"moe_routing: counts, or leave expert_counts out")

@@ -178,3 +178,13 @@ def test_an_unknown_model_type_without_architectures_is_refused():
     assert "'bert' is not supported" in msg and "accelsim list hf" in msg
     # no model_type either: the architectures message as before
     assert "expected a list of one architecture name" in refused({"hidden_size": 768}, "architectures")
+
+
+def test_expert_parallel_that_does_not_divide_the_experts_is_named_at_its_key():
+    # Mixtral's 8 experts over 3 chips: the error is the expert_parallel key's (its line, or its --set), not the
+    # model's: pydantic's whole-model check would carry no key
+    msg = refused(MIXTRAL, "expert_parallel", expert_parallel=3)
+    assert "must divide the experts (8)" in msg and "(got 3)" in msg
+    cfg = {k: v for k, v in MIXTRAL.items() if k not in ("num_local_experts", "num_experts_per_tok")}
+    cfg["architectures"] = ["MistralForCausalLM"]
+    assert "needs a mixture-of-experts model" in refused(cfg, "expert_parallel", expert_parallel=2)

@@ -104,7 +104,8 @@ class HfParams(LlamaParams):
                                    "tokens · top-k / experts⌉ assignments, the rest are dropped (0: no limit).")
     expert_parallel: PositiveInt = Field(
         1, description="MoE: experts split over this many chips (each its own batch of tokens), with an all-to-all "
-                       "dispatch and combine on the interconnect; must divide the experts.")
+                       "dispatch and combine on the interconnect; must divide the experts. With tensor_parallel T > 1 "
+                       "each of the T chips dispatches its 1/T of the tokens (training: with sequence_parallel).")
     expert_tensor_parallel: PositiveInt | None = Field(
         None, description="MoE: the chips an expert's width is split over (Megatron's expert_tensor_parallel_size; "
                           "default tensor_parallel). 1 with tensor_parallel T spreads the experts whole over the T "

@@ -43,12 +43,15 @@ layer by layer as ``transformers`` does, so ``Graph.params`` is what ``model.num
 
 Phases as LLaMA-2's (:mod:`.transformer`): ``prefill`` (the prompt, logits at every position, KV caches filled)
 or ``decode`` (one token per sequence against ``kv_len`` cached tokens, logits for it); ``decode_steps`` makes a
-serving run. ``tensor_parallel`` shards heads and MLP widths (Megatron); ``sequence_parallel`` (dense models, prefill
-and training) also splits the tokens between the tensor-parallel blocks (:class:`.tlayers.TransformerBuilder`
+serving run. ``tensor_parallel`` shards heads and MLP widths (Megatron); ``sequence_parallel`` (prefill and training)
+also splits the tokens between the tensor-parallel blocks (:class:`.tlayers.TransformerBuilder`
 ``sp``: norms and residual adds on s/t tokens, an all-gather before each block and the LM head, a reduce-scatter
 after each block); ``expert_parallel`` spreads the experts. An MoE layer all-reduces once: with a shared expert
 (DeepSeek's ``mlp.shared_experts``, Qwen2-MoE's gated ``shared_expert``, Llama 4's) the routed experts' combine and
 the shared expert's row-parallel partial sums are added first and the sum is reduced (:func:`_ffn`, as vLLM).
+With ``tensor_parallel`` and ``expert_parallel`` both > 1 each chip dispatches its 1/TP of the tokens
+(:func:`.moe.token_shards`; the routed output is complete, the shared expert reduced on its own), and training
+needs ``sequence_parallel`` (Megatron-Core's rule).
 
 The graph (and report.json's ``workload.name``) is named ``name`` (each preset sets its own, e.g. ``mixtral_8x7b``),
 else after the config: its ``_name_or_path``'s last part, the folder of a ``config.json`` path, or ``hf``; the
@@ -72,7 +75,7 @@ from ..ir import Gemm, Graph, OpKind, Weight
 from ..units import DType
 from .hfconfig import DSA, LM, MLA, MoE, load_config, parse
 from .hfspec import QUANT_METHODS, Quant
-from .moe import ExpertForm, ExpertNames, Routing, expert_loads, moe_layer, shared_expert
+from .moe import ExpertForm, ExpertNames, Loads, Routing, expert_loads, moe_layer, shared_expert, token_shards
 from .precision import apply_precision, with_precision
 from .ssm import gated_delta_net, kimi_delta_attention, lightning_attention, mamba1, mamba2, short_conv
 from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
@@ -109,7 +112,8 @@ class HfParams(LlamaParams):
                                    "tokens · top-k / experts⌉ assignments, the rest are dropped (0: no limit).")
     expert_parallel: PositiveInt = Field(
         1, description="MoE: experts split over this many chips (each its own batch of tokens), with an all-to-all "
-                       "dispatch and combine on the interconnect; must divide the experts.")
+                       "dispatch and combine on the interconnect; must divide the experts. With tensor_parallel T > 1 "
+                       "each of the T chips dispatches its 1/T of the tokens (training: with sequence_parallel).")
     expert_tensor_parallel: PositiveInt | None = Field(
         None, description="MoE: the chips an expert's width is split over (Megatron's expert_tensor_parallel_size; "
                           "default tensor_parallel). 1 with tensor_parallel T spreads the experts whole over the T "
@@ -212,9 +216,13 @@ class HfParams(LlamaParams):
                    "images" if self.images else "")
             if why:
                 raise ValueError(f"context_parallel: not modelled for {lm.arch}'s {why}")
-        if moe and self.sequence_parallel:
-            raise ValueError("sequence_parallel: not modelled for a mixture-of-experts model (its router and "
-                             "all-to-alls would run on token shards)")
+        if (moe and self.mode == "training" and self.tensor_parallel > 1 and self.expert_parallel > 1
+                and not self.sequence_parallel):
+            # Megatron-Core's TransformerConfig refuses it too ("When using expert parallelism and tensor
+            # parallelism, sequence parallelism must be used"): each tensor-parallel chip routes its token shard
+            raise ValueError(f"sequence_parallel: training with tensor_parallel {self.tensor_parallel} and "
+                             f"expert_parallel {self.expert_parallel} needs sequence_parallel: true (as Megatron-Core, "
+                             f"each tensor-parallel chip then dispatches its 1/{self.tensor_parallel} of the tokens)")
         return self
 
     def sets_weights(self) -> bool:
@@ -536,28 +544,53 @@ def _ffn(b: TransformerBuilder, lm: LM, h: str, i: int, prefix: str, p: HfParams
     if moe is None or i not in moe.sparse_layers:
         with b.scope(lm.mlp_name):
             return _mlp(b, lm, h)
-    tokens = p.batch * b.shape(h)[1] * p.expert_parallel
+    shards = token_shards(p.tensor_parallel, p.expert_parallel, p.spread())
+    # the expert-parallel group's tokens: each chip's batch × prompt (its shard × TP under sequence parallelism)
+    tokens = p.batch * b.shape(h)[1] * (b.tp if b.sp else 1) * p.expert_parallel
     loads = expert_loads(tokens, moe.top_k, moe.experts, p.routing())
     block, router = moe.router_names
     names = ExpertNames(block, router, *moe.expert_names)
+    if shards > 1 and moe.shared_ffn:  # token shards: the routed experts' output is complete (reduced within the
+        y = _routed(b, lm, h, prefix, p, loads, names)  # TP group); the shared expert is a tensor-parallel MLP
+        with b.scope(block):  # of its own (Megatron-Core's SharedExpertMLP), its output reduced (or scattered)
+            shared = _shared_expert(b, lm, h)
+            return b.add(y, shared, name=f"add_{moe.shared_name}" if not moe.shared_gate else "add_shared_expert")
+    if not moe.shared_ffn:
+        return _routed(b, lm, h, prefix, p, loads, names)
     # with a shared expert the routed experts' and the shared expert's row-parallel partial sums are added first and
     # all-reduced once per MoE layer (vLLM: vllm-project/vllm, vllm/model_executor/models/deepseek_v2.py's
-    # DeepseekV2MoE and qwen2_moe.py's Qwen2MoeSparseMoeBlock build the shared expert with reduce_results=False)
-    y = moe_layer(b, h, prefix=prefix, experts=moe.experts, top_k=moe.top_k, ffn=moe.ffn,
-                  act=moe.expert_act or lm.act, names=names, loads=loads, ep=p.expert_parallel, form=_form(moe),
-                  reduce=not moe.shared_ffn, spread=p.spread(), strided=p.moe_routing == "balanced")
-    if not moe.shared_ffn:
-        return y
-    with b.scope(block), b.partial_sums():
-        if moe.shared_gate:  # Qwen2-MoE: shared_expert scaled by sigmoid(shared_expert_gate(x)), on the partial sums
-            y = b.add(y, shared_expert(b, h, moe.shared_ffn, lm.act), name="add_shared_expert")
-        else:  # DeepSeek: mlp.shared_experts, one SwiGLU MLP of the shared experts' summed width
-            with b.scope(moe.shared_name):  # (Llama 4: feed_forward.shared_expert)
-                shared = (b.swiglu_mlp(h, moe.shared_ffn) if moe.gated else
-                          b.mlp(h, moe.shared_ffn, moe.expert_act or lm.act, bias=False, names=("up_proj", "down_proj")))
-            y = b.add(y, shared, name=f"add_{moe.shared_name}")
+    # DeepseekV2MoE and qwen2_moe.py's Qwen2MoeSparseMoeBlock build the shared expert with reduce_results=False);
+    # under sequence parallelism the token shards are gathered once for both, and the sum reduce-scattered
+    h = b._tp_in(h)
+    with b.gathered():
+        y = _routed(b, lm, h, prefix, p, loads, names, reduce=False)
+        with b.scope(block), b.partial_sums():
+            y = b.add(y, _shared_expert(b, lm, h), name="add_shared_expert" if moe.shared_gate else
+                      f"add_{moe.shared_name}")
     with b.scope(block):
-        return b._all_reduce(y)
+        return b._tp_out(y) if b.sp else b._all_reduce(y)
+
+
+def _routed(b: TransformerBuilder, lm: LM, h: str, prefix: str, p: HfParams, loads: Loads, names: ExpertNames,
+            reduce: bool = True) -> str:
+    """The routed experts of ``lm``'s MoE layer on ``h`` (:func:`.moe.moe_layer`)."""
+    moe = lm.moe
+    assert moe is not None
+    return moe_layer(b, h, prefix=prefix, experts=moe.experts, top_k=moe.top_k, ffn=moe.ffn,
+                     act=moe.expert_act or lm.act, names=names, loads=loads, ep=p.expert_parallel, form=_form(moe),
+                     reduce=reduce, spread=p.spread(), strided=p.moe_routing == "balanced")
+
+
+def _shared_expert(b: TransformerBuilder, lm: LM, h: str) -> str:
+    """The shared expert beside the routed ones: Qwen2-MoE's gated ``shared_expert``, else DeepSeek's
+    ``mlp.shared_experts`` (Llama 4's ``feed_forward.shared_expert``), one MLP of the shared experts' summed width."""
+    moe = lm.moe
+    assert moe is not None
+    if moe.shared_gate:
+        return shared_expert(b, h, moe.shared_ffn, lm.act)
+    with b.scope(moe.shared_name):
+        return (b.swiglu_mlp(h, moe.shared_ffn) if moe.gated else
+                b.mlp(h, moe.shared_ffn, moe.expert_act or lm.act, bias=False, names=("up_proj", "down_proj")))
 
 
 def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfParams,
@@ -778,7 +811,8 @@ def _moe_meta(p: HfParams, lm: LM, q_len: int) -> dict[str, Any]:
     if not moe.sparse_layers:  # every layer dense (Qwen2-MoE's decoder_sparse_step past the last layer, or the first
         loads = replace(loads, kept=(0,) * moe.experts, dropped=0)  # layers of a model only): no token is routed
     return {"experts": moe.experts, "top_k": moe.top_k, "moe_layers": len(moe.sparse_layers),
-            "expert_parallel": p.expert_parallel, "experts_spread": p.spread(), "routing": p.moe_routing,
+            "expert_parallel": p.expert_parallel, "experts_spread": p.spread(),
+            "token_shards": token_shards(p.tensor_parallel, p.expert_parallel, p.spread()), "routing": p.moe_routing,
             "tokens": tokens,
             "tokens_per_expert": list(loads.kept), "dropped_tokens": loads.dropped, "capacity": loads.capacity,
             "experts_hit": sum(1 for c in loads.kept if c)}

@@ -10,6 +10,18 @@ Op conventions (one MoE layer over tokens x (batch, tokens, hidden), T tokens on
   E / EP experts from every chip of the group; ``all_to_all_combine`` sends the results back. The group's chips
   are tensor_parallel × context_parallel apart (attrs ``extent`` TP·CP·EP: Megatron's rank order tensor, context,
   expert, data), so on several nodes its all-to-alls may cross them.
+* Token shards (:func:`token_shards`: tensor parallelism TP > 1 with EP > 1 and experts split by width): each chip
+  of a tensor-parallel group routes and dispatches only its 1/TP of the group's tokens, so each token crosses the
+  all-to-all once. Megatron-Core requires sequence parallelism with TP and EP (its TransformerConfig: "When using
+  expert parallelism and tensor parallelism, sequence parallelism must be used"; its MoEAlltoAllTokenDispatcher
+  all-to-alls each rank's S/TP·B tokens over the EP group), and vLLM's sequence-parallel MoE and DeepEP's wide EP
+  dispatch each token once too. The dispatch sends ⌈kept / (EP·TP)⌉ rows (its shard of ⌈n / TP⌉ of
+  the TP group's n tokens: ⌈kept · ⌈n / TP⌉ / (n · EP)⌉) and receives 1/TP of its experts' rows;
+  ``experts_all_gather`` (COLLECTIVE fn "all_gather", group TP) gathers all of them for the width-split experts and
+  ``experts_reduce_scatter`` returns each chip its 1/TP of the summed outputs before the combine all-to-all; no
+  all-reduce follows. Under sequence parallelism (``b.sp``) the input is the chip's token shard already and the
+  output stays one; otherwise a ``sequence_scatter`` view ``token_shard`` takes ⌈tokens / TP⌉ of the tokens every
+  chip holds (vLLM's sequence_parallel_chunk) and ``combine_all_gather`` gathers the combined shards back.
 * Expert FFNs as grouped GEMMs: the chip's experts with the same token count c form a group of g experts; each of
   its projections is one MATMUL ``Gemm(m = c, n, k, count = g)`` whose weights are the g experts' matrices (named
   as Hugging Face's ``experts.{i}.{proj}.weight``), so an op reads only the weights of experts that got tokens.
@@ -174,40 +186,62 @@ def _expert_weights(form: ExpertForm, prefix: str, names: ExpertNames, i: int, w
     return tuple(form.weights(prefix, names, i, width, hidden))
 
 
+def token_shards(tp: int, ep: int, spread: int = 1) -> int:
+    """The chips of a tensor-parallel group that split its tokens for an MoE layer's dispatch: ``tp`` with expert
+    parallelism over experts split by width (``ep`` > 1, ``spread`` 1: Megatron-Core's sequence-parallel token
+    shards, vLLM's sequence-parallel MoE; see the module docstring), else 1 (every chip routes every token)."""
+    return tp if tp > 1 and ep > 1 and spread == 1 else 1
+
+
 def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k: int, ffn: int, act: str,
               names: ExpertNames, loads: Loads, ep: int, form: ExpertForm = ExpertForm(), reduce: bool = True,
               spread: int = 1, strided: bool = False) -> str:
     """One MoE MLP on ``x`` (inside the layer's scope ``prefix``); returns the combined output (see the module
     docstring). ``loads`` are the group's assignments per expert; this chip holds experts 0 … E/EP − 1. Without
     ``reduce`` the tensor-parallel partial sums are returned unreduced, for the caller to add the shared expert's
-    and all-reduce the sum once. ``spread`` > 1 (the tensor-parallel degree, with expert_tensor_parallel 1): the
-    experts are whole and spread over the tensor-parallel chips, E/spread each, every chip routing the same tokens
-    and gathering the rows of its own experts; its combine is its experts' share of each token's sum, which the
-    tensor-parallel all-reduce completes. ``strided`` (balanced routing): the chip holds every (EP · spread)-th
-    expert, 0, EP · spread, ..., so the few experts a small batch hits fall on the chips in turn, as a random
-    routing's would, rather than all on the simulated chip."""
+    and reduce the sum once (not read with token shards: the output is complete). ``spread`` > 1 (the
+    tensor-parallel degree, with expert_tensor_parallel 1): the experts are whole and spread over the
+    tensor-parallel chips, E/spread each, every chip routing the same tokens and gathering the rows of its own
+    experts; its combine is its experts' share of each token's sum, which the tensor-parallel all-reduce completes.
+    ``strided`` (balanced routing): the chip holds every (EP · spread)-th expert, 0, EP · spread, ..., so the few
+    experts a small batch hits fall on the chips in turn, as a random routing's would, rather than all on the
+    simulated chip. With tensor and expert parallelism (:func:`token_shards`) the chip routes its 1/TP of the tokens
+    (see the module docstring)."""
+    shards = token_shards(b.tp, ep, spread)
+    if shards == 1:
+        x = b._tp_in(x)  # sequence parallelism: the token shards gathered (Megatron's all-gather dispatcher)
     shape = b.shape(x)
-    tokens, hidden = math.prod(shape[:-1]), shape[-1]
+    whole = shape  # the output's shape
+    if shards > 1 and not b.sp:  # every chip holds every token: it takes its 1/TP (a view, no communication)
+        x = b.view(x, (1, -(-math.prod(shape[:-1]) // shards), shape[-1]), "sequence_scatter", name="token_shard",
+                   strict=False, dim=1, start=0, group=shards)
+    tokens, hidden = math.prod(b.shape(x)[:-1]), shape[-1]
     local = experts // (ep * spread)
     width = ffn if spread > 1 else b._tp_hidden(ffn)
     mine = list(range(0, experts, ep * spread))[:local] if strided else list(range(local))  # the chip's experts
     here = [loads.kept[i] for i in mine]
-    # the rows this chip dispatches (balanced over the group: its 1/EP share of the kept assignments); experts
-    # spread over the tensor-parallel chips: the rows routed to its own experts
-    sent = sum(here) if spread > 1 else math.ceil(sum(loads.kept) / ep)
+    # the rows this chip dispatches (balanced over the group: its 1/EP share of the kept assignments, with token
+    # shards its shard's part of that, ⌈tokens / TP⌉ of the TP group's); experts spread over the tensor-parallel
+    # chips: the rows routed to its own experts
+    group = math.prod(whole[:-1]) * (shards if b.sp else 1)  # the tensor-parallel group's tokens
+    sent = sum(here) if spread > 1 else -(-sum(loads.kept) * tokens // (group * ep))
     # the group's chips are tensor_parallel × context_parallel apart (Megatron's rank order tensor, context,
     # expert, data): the chips its all-to-alls span, which may leave a node
     span = b.tp * b.cp * ep
     with b.scope(names.block):
         logits = b.linear(x, experts, bias=form.router_bias, name=names.router)
         elems = tokens * experts
-        topk = b._add(b._name("router_topk", "router_topk"), OpKind.ELEMENTWISE, [logits], (*shape[:-1], top_k),
-                      flops=(SOFTMAX_FLOPS + top_k) * elems, vector_elems=elems, fn="router_topk", top_k=top_k)
+        topk = b._add(b._name("router_topk", "router_topk"), OpKind.ELEMENTWISE, [logits],
+                      (*b.shape(x)[:-1], top_k), flops=(SOFTMAX_FLOPS + top_k) * elems, vector_elems=elems,
+                      fn="router_topk", top_k=top_k)
         rows = b._add(b._name("dispatch", "dispatch"), OpKind.ELEMENTWISE, [x, topk], (1, max(sent, 1), hidden),
                       vector_elems=sent * hidden, fn="moe_dispatch")
-        if ep > 1:
+        if ep > 1:  # with token shards: the rows of the chip's experts from its tensor-parallel rank's shards
             rows = b._add(b._name("all_to_all_dispatch", "a2a"), OpKind.COLLECTIVE, [rows],
-                          (1, max(sum(here), 1), hidden), fn="all_to_all", group=ep, extent=span)
+                          (1, max(-(-sum(here) // shards), 1), hidden), fn="all_to_all", group=ep, extent=span)
+        if shards > 1:  # the width-split experts need their rows from every shard: gathered over the TP group
+            rows = b._collective(rows, "all_gather", (1, max(sum(here), 1), hidden), "experts_all_gather",
+                                 group=b.tp)
         outs, start = [], 0
         for count, at in _groups(here):
             ids = [mine[j] for j in at]
@@ -222,12 +256,19 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
         if idle:
             weights = [w for i in idle for w in _expert_weights(form, prefix, names, i, width, hidden)]
             y = b.unused_params(y, weights, name="idle_experts", linear=True, idle_experts=tuple(idle))
+        if shards > 1:  # the experts' partial sums reduced and scattered back to the shards they came from
+            y = b._collective(y, "reduce_scatter", (1, max(-(-sum(here) // shards), 1), hidden),
+                              "experts_reduce_scatter", group=b.tp)
         if ep > 1:
             y = b._add(b._name("all_to_all_combine", "a2a"), OpKind.COLLECTIVE, [y], (1, max(sent, 1), hidden),
                        fn="all_to_all", group=ep, extent=span)
-        out = b._add(b._name("combine", "combine"), OpKind.ELEMENTWISE, [y, topk], shape, flops=2 * sent * hidden,
-                     vector_elems=sent * hidden, fn="moe_combine")
-        return b._all_reduce(out) if reduce else out
+        out = b._add(b._name("combine", "combine"), OpKind.ELEMENTWISE, [y, topk], b.shape(x),
+                     flops=2 * sent * hidden, vector_elems=sent * hidden, fn="moe_combine")
+        if shards > 1:  # complete sums of the chip's tokens: sequence parallelism keeps the shard, else all-gathered
+            return out if b.sp else b._collective(out, "all_gather", whole, "combine_all_gather", group=b.tp)
+        if not reduce:
+            return out
+        return b._tp_out(out) if b.sp else b._all_reduce(out)  # sequence parallelism: reduce-scattered
 
 
 def _expert_group(b: TransformerBuilder, rows: str, tag: str, prefix: str, ids: list[int], count: int, width: int,
@@ -266,4 +307,5 @@ def shared_expert(b: TransformerBuilder, x: str, ffn: int, act: str) -> str:
     return b.mul(y, g, name="shared_expert_scale")
 
 
-__all__ = ["ExpertForm", "ExpertNames", "Loads", "Routing", "expert_loads", "moe_layer", "shared_expert"]
+__all__ = ["ExpertForm", "ExpertNames", "Loads", "Routing", "expert_loads", "moe_layer", "shared_expert",
+           "token_shards"]

@@ -143,6 +143,7 @@ class TransformerBuilder(GraphBuilder):
         # an op of its own (transformers' eager ``attn_weights + causal_mask``): see _causal_mask
         self.mask_in_softmax = False
         self._deferred = False  # inside partial_sums: row-split linears leave their partial sums unreduced
+        self._gathered = False  # inside gathered: the token shards are gathered already (_tp_in adds nothing)
         if not items:
             raise WorkloadError(f"{name}: a graph needs at least one input")
         super().__init__(name, items[0][1], dtype=dtype)
@@ -1026,6 +1027,17 @@ class TransformerBuilder(GraphBuilder):
         finally:
             self._deferred = before
 
+    @contextlib.contextmanager
+    def gathered(self) -> Iterator[None]:
+        """Inside, :meth:`_tp_in` adds no all-gather: the caller gathered the token shards once for several
+        blocks that read them (an MoE layer's router and experts beside its shared expert, under sequence
+        parallelism)."""
+        before, self._gathered = self._gathered, True
+        try:
+            yield
+        finally:
+            self._gathered = before
+
     def _tp_out(self, x: str) -> str:
         """The end of a tensor-parallel block (after its row-split linear): the all-reduce, or with sequence
         parallelism (``sp``) a reduce-scatter along the tokens, (B, L, C) partial sums → (B, L/tp, C) (Megatron's
@@ -1042,8 +1054,8 @@ class TransformerBuilder(GraphBuilder):
         parallelism (``sp``) an all-gather of the token shards, (B, L/tp, C) → (B, L, C) (Megatron's
         gather_from_sequence_parallel_region). Megatron keeps the shard for the backward pass and gathers it again
         there (its linears' ``sequence_parallel`` path): attrs ``regather``, which the training pass re-runs before
-        the block's backward (builders/training.py)."""
-        if not self.sp or self.tp <= 1:
+        the block's backward (builders/training.py). Nothing inside :meth:`gathered`."""
+        if not self.sp or self.tp <= 1 or self._gathered:
             return x
         b, length, c = self.shape(x)
         return self._tp_collective(x, "all_gather", (b, length * self.tp, c), regather=True)

@@ -333,9 +333,11 @@ class EmbeddingParallel(_EmbeddingParallelRequired, total=False):
     reduce_scatter_bytes: int  # row-wise
 
 
-class Moe(TypedDict):
+class _MoeRequired(TypedDict):
     """Mixture-of-experts facts of an ``hf`` MoE model (``builders.hf``): experts, top-k, the expert-parallel
     degree, the tensor-parallel chips the experts are spread over whole (1: each expert's width split over them),
+    the tensor-parallel chips that split the tokens for the dispatch (``token_shards``: tensor_parallel with
+    expert_parallel > 1, each token dispatched once per tensor-parallel group; 1: every chip routes every token),
     routing, the group's tokens, assignments per expert in every MoE layer (after capacity), dropped assignments,
     capacity (0: none), experts hit, total and per-token active parameters."""
 
@@ -352,6 +354,12 @@ class Moe(TypedDict):
     experts_hit: int
     total_params: int
     active_params: int
+
+
+class Moe(_MoeRequired, total=False):
+    """:class:`_MoeRequired`, and ``token_shards`` (reports since it; older ones lack it)."""
+
+    token_shards: int
 
 
 class ReportDict(_ReportRequired, total=False):

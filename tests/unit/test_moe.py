@@ -291,3 +291,148 @@ def test_balanced_routing_shares_a_small_batchs_experts_over_the_chips():
     g = build_workload(w.model, {**common, "expert_parallel": 2})
     assert sum(op.gemm.count for op in g.ops if ".layers.1.mlp.experts_" in op.name and op.name.endswith(
         "gate_proj")) == 24
+
+
+def _moe_collectives(g, layer: int = 0) -> dict[str, object]:
+    """name suffix → op of the collectives and the token shard of MoE layer ``layer`` (and its shared expert)."""
+    return {op.name.split(f"layers.{layer}.", 1)[1]: op for op in g.ops
+            if op.name.startswith(f"model.layers.{layer}.") and op.phase in (None, "forward")
+            and (op.kind is OpKind.COLLECTIVE and "self_attn" not in op.name or op.name.endswith("token_shard"))}
+
+
+def test_tensor_and_expert_parallel_dispatch_each_token_once():
+    # TP 2 × EP 2, a 16-token prompt, bf16, TINY (hidden 128, 4 experts of width 256, top-2), balanced routing.
+    # Every chip of a tensor-parallel group holds the same 16 tokens; it takes its 16 / 2 = 8 (Megatron-Core's
+    # sequence-parallel shard, vLLM's sequence-parallel MoE) and dispatches them once, not once per TP rank.
+    # The EP group's assignments: 2 TP groups × 16 tokens × top-2 = 64, 16 per expert; the chip holds 4 / 2 = 2
+    # experts (0 and 2, strided), 32 assignments, half of them from its TP rank's shards (the other half reach
+    # its TP partner, which holds the other half of the same experts' width).
+    h, nbytes, tp = 128, 2, 2
+    g = build_workload("hf", {"config": TINY, "seq_len": 16, "dtype": "bf16", "tensor_parallel": tp,
+                              "expert_parallel": 2})
+    ops = _moe_collectives(g)
+    assert list(ops) == ["token_shard", "block_sparse_moe.all_to_all_dispatch", "block_sparse_moe.experts_all_gather",
+                         "block_sparse_moe.experts_reduce_scatter", "block_sparse_moe.all_to_all_combine",
+                         "block_sparse_moe.combine_all_gather"]
+    assert ops["token_shard"].out_shape == (1, 16 // tp, h)
+    # dispatch: 8 tokens × top-2 = 16 rows sent (before: all 16 tokens, 32 rows); 2 experts × 16 / TP 2 = 16 received
+    a2a = ops["block_sparse_moe.all_to_all_dispatch"]
+    assert a2a.in_bytes == 8 * 2 * h * nbytes == 4096 and a2a.out_bytes == 2 * 16 // tp * h * nbytes == 4096
+    assert (a2a.group, a2a.attrs["extent"]) == (2, 4)
+    # the width-split experts need all 32 rows of their experts: all-gathered over the TP group, 16 → 32 rows
+    ag = ops["block_sparse_moe.experts_all_gather"]
+    assert ag.group == tp and ag.in_bytes == 4096 and ag.out_bytes == 32 * h * nbytes == 8192
+    assert {op.gemm for op in g.ops if op.name == "model.layers.0.block_sparse_moe.experts_0_2.w1"} == {
+        Gemm(m=16, n=256 // tp, k=h, count=2)}
+    # their partial sums (32 rows) reduce-scattered back to the 16 rows of this rank's shards, then sent home
+    rs = ops["block_sparse_moe.experts_reduce_scatter"]
+    assert rs.in_bytes == 8192 and rs.out_bytes == 4096
+    assert ops["block_sparse_moe.all_to_all_combine"].out_bytes == 16 * h * nbytes
+    # the combine sums each of the 8 tokens' 2 outputs; the shards are gathered back: 8 → 16 tokens, and no
+    # all-reduce (the reduce-scatter completed the sums)
+    assert g["model.layers.0.block_sparse_moe.combine"].out_shape == (1, 8, h)
+    assert ops["block_sparse_moe.combine_all_gather"].out_bytes == 16 * h * nbytes
+    assert g.meta["moe"]["token_shards"] == tp and g.meta["moe"]["tokens"] == 2 * 16
+
+
+def test_without_both_parallelisms_every_chip_routes_every_token():
+    # EP 2 alone: the chip's 16 tokens × top-2 = 32 rows sent; TP 2 alone: no all-to-all, one all-reduce of the
+    # 16 tokens' combine (each expert's width split); neither shards the tokens
+    h, nbytes = 128, 2
+    ep = _moe_collectives(build_workload("hf", {"config": TINY, "seq_len": 16, "dtype": "bf16",
+                                                "expert_parallel": 2}))
+    assert list(ep) == ["block_sparse_moe.all_to_all_dispatch", "block_sparse_moe.all_to_all_combine"]
+    assert ep["block_sparse_moe.all_to_all_dispatch"].in_bytes == 16 * 2 * h * nbytes
+    g = build_workload("hf", {"config": TINY, "seq_len": 16, "dtype": "bf16", "tensor_parallel": 2})
+    tp = _moe_collectives(g)
+    assert list(tp) == ["block_sparse_moe.combine_all_reduce"]
+    assert tp["block_sparse_moe.combine_all_reduce"].out_bytes == 16 * h * nbytes
+    assert g.meta["moe"]["token_shards"] == 1
+
+
+def test_sequence_parallel_moe_keeps_the_token_shards():
+    # sequence_parallel with TP 2: the MoE block's input is already the chip's 8 of 16 tokens (the norm ran on
+    # the shard), so there is no token_shard view and no closing all-gather: the output stays a shard; the
+    # all-to-alls carry the same 16 rows as without it
+    h = 128
+    cfg = {"config": TINY, "seq_len": 16, "dtype": "bf16", "tensor_parallel": 2, "sequence_parallel": True}
+    g = build_workload("hf", {**cfg, "expert_parallel": 2})
+    ops = _moe_collectives(g)
+    assert list(ops) == ["block_sparse_moe.all_to_all_dispatch", "block_sparse_moe.experts_all_gather",
+                         "block_sparse_moe.experts_reduce_scatter", "block_sparse_moe.all_to_all_combine"]
+    assert ops["block_sparse_moe.all_to_all_dispatch"].in_shapes[0] == (1, 16, h)
+    assert g["model.layers.0.block_sparse_moe.combine"].out_shape == (1, 8, h)
+    assert g.meta["moe"]["tokens"] == 2 * 16  # the EP group's tokens, as without sequence parallelism
+    # without expert parallelism the block is a tensor-parallel one: the 8-token shards all-gathered (16 tokens
+    # routed on every chip) and the combine's partial sums reduce-scattered back, where plain TP all-reduces
+    ops = _moe_collectives(build_workload("hf", cfg))
+    assert list(ops) == ["post_attention_layernorm_all_gather", "block_sparse_moe.combine_reduce_scatter"]
+    assert ops["post_attention_layernorm_all_gather"].out_shape == (1, 16, h)
+    assert ops["block_sparse_moe.combine_reduce_scatter"].out_shape == (1, 8, h)
+
+
+@pytest.mark.parametrize("sp", [False, True])
+def test_a_shared_expert_beside_token_shards_is_a_tensor_parallel_mlp(sp):
+    # DeepSeek-V2-Lite's layer 1 (MoE, hidden 2048) at TP 2 × EP 2, 16 tokens: the routed experts' output is
+    # complete after their reduce-scatter, so the shared expert is reduced on its own (Megatron-Core's
+    # SharedExpertMLP): an all-reduce of 16 × 2048, or with sequence parallelism an all-gather of the shard
+    # before it and a reduce-scatter after; the two outputs are added
+    g = _graph("deepseek_v2_lite", layers=2, seq_len=16, tensor_parallel=2, expert_parallel=2, dtype="bf16",
+               sequence_parallel=sp, attention="fused")
+    ops = _moe_collectives(g, 1)
+    shared = [k for k in ops if ".shared_experts." in k]
+    assert shared == (["mlp.shared_experts.post_attention_layernorm_all_gather",
+                       "mlp.shared_experts.down_proj_reduce_scatter"] if sp else
+                      ["mlp.shared_experts.down_proj_all_reduce"])
+    add = g["model.layers.1.mlp.add_shared_experts"]
+    assert add.out_shape == (1, 8 if sp else 16, 2048)
+    assert not [k for k in ops if k.endswith("add_shared_experts_all_reduce")]
+
+
+def test_training_with_tensor_and_expert_parallel_needs_sequence_parallel():
+    # Megatron-Core's TransformerConfig: "When using expert parallelism and tensor parallelism, sequence
+    # parallelism must be used"
+    from accelsim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs sequence_parallel: true"):
+        load_workload("mixtral_8x7b", ["workload.mode=training", "workload.tensor_parallel=2",
+                                       "workload.expert_parallel=2"])
+    g = build_workload("hf", {"config": TINY, "seq_len": 16, "dtype": "bf16", "tensor_parallel": 2,
+                              "expert_parallel": 2, "sequence_parallel": True, "mode": "training"})
+    # the TP-group transitions' gradients mirror them: the all-gather's a reduce-scatter and back
+    grads = {op.name.rsplit(".", 2)[-2]: op for op in g.ops if op.phase == "backward" and op.name.startswith(
+        "model.layers.0.block_sparse_moe.") and op.kind is OpKind.COLLECTIVE}
+    assert {k: o.fn for k, o in grads.items()} == {"all_to_all_combine": "all_to_all",
+                                                   "experts_reduce_scatter": "all_gather",
+                                                   "experts_all_gather": "reduce_scatter",
+                                                   "all_to_all_dispatch": "all_to_all"}
+    assert grads["experts_all_gather"].in_shapes[0] == (1, 32, 128)
+
+
+def test_tensor_and_expert_parallel_run_moves_the_hand_computed_link_bytes():
+    from accelsim.api import simulate
+
+    # the TP 2 × EP 2 case above on 4 H100s of a DGX (TP pairs 0-1 and 2-3, EP pairs 0-2 and 1-3): each
+    # all-to-all puts the (EP − 1)/EP = 1/2 of its 4096 B that leave the chip on its link (before: 8192 B, all 16
+    # tokens' 32 rows); a ring all-gather or reduce-scatter of a tensor of S bytes over t chips sends (t − 1)/t · S:
+    # the experts' 8192 B → 4096 B, the combined shards' 16 × 128 × 2 = 4096 B → 2048 B
+    r = simulate({"model": "hf", "config": TINY, "seq_len": 16, "dtype": "bf16", "tensor_parallel": 2,
+                  "expert_parallel": 2}, {"base": "dgx-h100", "chips": 4}).to_dict()
+    link = {op["name"].rsplit(".", 1)[1]: op["bytes"]["link"] for op in r["ops"]
+            if op["name"].startswith("model.layers.0.block_sparse_moe.") and op["kind"] == "collective"}
+    assert link == {"all_to_all_dispatch": 4096 // 2, "experts_all_gather": 8192 // 2,
+                    "experts_reduce_scatter": 8192 // 2, "all_to_all_combine": 4096 // 2,
+                    "combine_all_gather": 4096 // 2}
+    assert r["moe"]["token_shards"] == 2 and r["moe"]["experts_spread"] == 1
+
+
+def test_a_decode_steps_uneven_token_shards_dispatch_the_simulated_chips_tokens():
+    # a decode step of 3 sequences at TP 2 × EP 2: the TP group's 3 tokens split 2 + 1, the simulated chip holds
+    # ⌈3 / 2⌉ = 2 and dispatches their 2 × top-2 = 4 rows (the EP group's 6 tokens × 2 = 12 assignments, of which
+    # this chip's 2 of 6 tokens route 12 · 2 / 6 = 4); the combined shards gather back to the 3 sequences
+    g = build_workload("hf", {"config": TINY, "phase": "decode", "kv_len": 8, "batch": 3, "dtype": "bf16",
+                              "tensor_parallel": 2, "expert_parallel": 2})
+    ops = _moe_collectives(g)
+    assert ops["token_shard"].out_shape == (1, 2, 128)
+    assert ops["block_sparse_moe.all_to_all_dispatch"].in_shapes[0] == (1, 4, 128)
+    assert ops["block_sparse_moe.combine_all_gather"].out_shape == (3, 1, 128)

@@ -120,14 +120,6 @@ def test_llama_style_layers_keep_their_norms_on_token_shards(model, hidden):
     assert layer_stash(False) - layer_stash(True) == 8 * s * hidden * (t - 1) // t
 
 
-def test_sequence_parallel_is_refused_for_a_mixture_of_experts():
-    from accelsim.config import load_workload
-    from accelsim.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="sequence_parallel: not modelled for a mixture-of-experts"):
-        load_workload("mixtral_8x7b", ["workload.tensor_parallel=2", "workload.sequence_parallel=true"])
-
-
 def _embedding_and_head_collectives(model: str, sp: bool, extra: tuple[str, ...] = ()) -> Counter:
     """(phase, fn) of the collectives outside the layers of a 1-layer training step at tensor_parallel T."""
     from accelsim.builders.build import build_graph

@@ -68,7 +68,6 @@ from pathlib import PurePath
 from typing import Any, Literal, NamedTuple
 
 from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
-from pydantic_core import PydanticCustomError
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
@@ -87,7 +86,7 @@ def _at(key: str, value: object, message: str) -> ValidationError:
     """A check of the whole model that is about one key's value, as a validation error at that key (so the config
     layer names its line, or its ``--set``), not at the model."""
     return ValidationError.from_exception_data(
-        "HfParams", [{"type": PydanticCustomError("value_error", message), "loc": (key,), "input": value}])
+        "HfParams", [{"type": "value_error", "loc": (key,), "input": value, "ctx": {"error": ValueError(message)}}])
 
 
 class HfParams(LlamaParams):
@@ -161,12 +160,22 @@ class HfParams(LlamaParams):
             if isinstance(self.config, (str, os.PathLike)):
                 raise ValueError(f"{e} (in {os.fspath(self.config)})") from None
             raise
+        try:
+            self._check_params(lm)
+        except ValueError as e:  # "key: why" about one of the workload's own keys: a validation error at that key
+            key, _, why = str(e).partition(": ")
+            if key in type(self).model_fields and why:
+                raise _at(key, getattr(self, key), why) from None
+            raise
+        return self
+
+    def _check_params(self, lm: LM) -> None:
+        """The workload's keys against the model its config describes (ValueError "key: why")."""
         moe = lm.moe
         if moe and moe.experts % self.expert_parallel:
-            raise _at("expert_parallel", self.expert_parallel, f"must divide the experts ({moe.experts})")
+            raise ValueError(f"expert_parallel: must divide the experts ({moe.experts})")
         if not moe and self.expert_parallel > 1:
-            raise _at("expert_parallel", self.expert_parallel,
-                      f"needs a mixture-of-experts model ({lm.arch} has no experts)")
+            raise ValueError(f"expert_parallel: needs a mixture-of-experts model ({lm.arch} has no experts)")
         if self.expert_counts and self.moe_routing != "counts":
             raise ValueError(f"expert_counts: read only with moe_routing 'counts' (it is {self.moe_routing!r}); set "
                              f"moe_routing: counts, or leave expert_counts out")
@@ -223,7 +232,6 @@ class HfParams(LlamaParams):
             raise ValueError(f"sequence_parallel: training with tensor_parallel {self.tensor_parallel} and "
                              f"expert_parallel {self.expert_parallel} needs sequence_parallel: true (as Megatron-Core, "
                              f"each tensor-parallel chip then dispatches its 1/{self.tensor_parallel} of the tokens)")
-        return self
 
     def sets_weights(self) -> bool:
         """Whether the workload sets the weights' dtype itself (``weight_dtype`` or ``expert_weight_dtype``): it then

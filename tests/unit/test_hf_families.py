@@ -204,8 +204,9 @@ def test_phi_3_5_moe_count():
 
 
 def test_parallel_blocks_refuse_sequence_parallelism():
-    with pytest.raises(ValueError, match="sequence_parallel: not modelled for PhiForCausalLM"):
+    with pytest.raises(ValueError, match="not modelled for PhiForCausalLM") as info:  # at its key
         HfParams(config={"architectures": ["PhiForCausalLM"]}, tensor_parallel=2, sequence_parallel=True)
+    assert [e["loc"] for e in info.value.errors()] == [("sequence_parallel",)]
 
 
 # ---- Gemma, OLMo, Granite, SmolLM3, MiniMax-M2 --------------------------------------------------------------------

@@ -16,11 +16,14 @@ from pathlib import Path
 
 from . import __version__
 from .errors import AccelsimError, WorkloadError
+from .units import TORCH_DTYPES
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
-INFO_DEFAULT_DTYPE = "fp32"  # `info` has no arch to take a dtype from; fp32 is the frameworks' default
+INFO_DEFAULT_DTYPE = TORCH_DTYPES["bfloat16"]
+"""`info`'s dtype where neither the workload, --arch nor the model's config names one: the dtype `run` gives such a
+workload on every GPU preset (a100, h100, h200, b200, l40s, mi210, mi300x: each arch's ``dtype``)."""
 PIPE_WIDTH = 100_000  # columns of stdout when it is not a terminal: no table is cut or wrapped
 
 
@@ -102,6 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--batch", type=int)
     i.add_argument("--mode", choices=["inference", "training"])
     i.add_argument("--set", dest="overrides", action="append", default=[], metavar="workload.KEY=VALUE")
+    i.add_argument("--arch", "-a", help="price the workload in this arch's dtype, as `run` on it does (default: "
+                                        "workload.dtype, else the model config's torch_dtype, else bf16)")
     i.add_argument("--json", action="store_true", help="print JSON (totals and per-op rows)")
 
     ls = sub.add_parser("list", help="list presets (and the Hugging Face architectures the hf builder reads)")
@@ -612,6 +617,27 @@ def _peaks_by_dtype(arch) -> dict[str, dict[str, dict]]:
     return out
 
 
+_DTYPE_SOURCES = {
+    "workload": "workload.dtype", "arch": "the arch's dtype, as run uses", "config": "the model config's torch_dtype",
+    "default": f"default: {INFO_DEFAULT_DTYPE}, what run uses on the GPU presets; --arch A or --set workload.dtype=X "
+               "for another"}
+"""``info``'s words for where its dtype came from (``dtype_source`` in --json)."""
+
+
+def _info_dtype(wl, arch_dtype: str | None) -> tuple[str, str]:
+    """The dtype ``info`` builds workload ``wl`` in when it names none, and where that comes from (a key of
+    :data:`_DTYPE_SOURCES`): --arch's dtype ``arch_dtype`` (what `run` on that arch applies), else the model
+    config's ``torch_dtype``, else :data:`INFO_DEFAULT_DTYPE`. A set ``workload.dtype`` wins over all of them."""
+    from .builders import config_dtype
+
+    if wl.params.get("dtype") is not None:
+        return INFO_DEFAULT_DTYPE, "workload"
+    if arch_dtype is not None:
+        return arch_dtype, "arch"
+    named = config_dtype(wl.model, wl.params)
+    return (named, "config") if named else (INFO_DEFAULT_DTYPE, "default")
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from . import config
     from .builders import build_workload
@@ -619,12 +645,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if _arch_ref(args.workload):
         return _cmd_info_arch(args)
     wl = config.load_workload(args.workload, _workload_overrides(args))
+    arch_dtype = config.load_arch(args.arch).dtype if args.arch is not None else None
     try:
-        graph = build_workload(wl.model, wl.params, default_dtype=INFO_DEFAULT_DTYPE)
+        default, source = _info_dtype(wl, arch_dtype)
+        graph = build_workload(wl.model, wl.params, default_dtype=default)
     except WorkloadError as e:  # a layer list's bad shape: at its line in the workload file
         raise wl.located(e) from None
     summary = graph.summary()
-    summary["dtype"] = graph.meta.get("dtype", INFO_DEFAULT_DTYPE)
+    summary["dtype"] = graph.meta.get("dtype", default)
+    summary["dtype_source"] = source
     whole = graph.meta.get("model_params")  # a shard's graph (tensor or pipeline parallel): report.json's params
     if whole and whole != summary["params"]:
         summary["params"], summary["params_per_chip"] = int(whole), summary["params"]
@@ -636,7 +665,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         shown = str(wl.params.get("part"))
         for part, _ in parts:
             part_params[part] = graph.params if part == shown else build_workload(
-                wl.model, {**wl.params, "part": part}, default_dtype=INFO_DEFAULT_DTYPE).params
+                wl.model, {**wl.params, "part": part}, default_dtype=default).params
         summary["params"] = sum(part_params.values())
     pruned = sum("sparsity" in op.attrs for op in graph.ops)  # workload.sparsity: MACs, bytes are the kept weights'
     if args.json:
@@ -675,7 +704,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     head.add_row("MACs", f"{summary['macs']:,}")
     head.add_row("FLOPs", f"{summary['flops']:,}")
     head.add_row("ops", f"{summary['ops']:,}")
-    head.add_row("dtype", str(summary["dtype"]))
+    head.add_row("dtype", f"{summary['dtype']} ({_DTYPE_SOURCES[source]})")
     if pruned:
         head.add_row("sparsity", f"{graph.meta.get('sparsity', '')}: {pruned:,} ops pruned (MACs: the kept "
                                  "weights'; weight bytes: compressed, with their indices)")

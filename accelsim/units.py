@@ -26,6 +26,10 @@ DTYPE_BYTES: dict[str, int] = {
     "fp64": 8,
 }
 
+TORCH_DTYPES: dict[str, str] = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32",
+                                 "float": "fp32", "float64": "fp64", "double": "fp64"}
+"""A Hugging Face config's ``torch_dtype`` (transformers 5: ``dtype``) name → accelsim's dtype name."""
+
 DTYPE_BITS: dict[str, int] = {**{k: 8 * v for k, v in DTYPE_BYTES.items()}, "int4": 4, "fp4": 4}
 """Bits per element of each dtype as stored in a packed parameter tensor (int4 and fp4: 4, half a byte)."""
 HALF_FLOATS: tuple[str, ...] = ("fp16", "bf16")

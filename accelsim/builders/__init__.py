@@ -7,10 +7,10 @@
 :mod:`.build` validates params, defaults the dtype and adds the training step (:mod:`.training`).
 """
 
-from .build import build_graph, build_workload
+from .build import build_graph, build_workload, config_dtype
 from .layers import GraphBuilder
 from .params import WorkloadParams
 from .registry import BUILDERS, BuilderEntry, get_builder
 
-__all__ = ["BUILDERS", "BuilderEntry", "GraphBuilder", "WorkloadParams", "build_graph", "build_workload",
+__all__ = ["BUILDERS", "BuilderEntry", "GraphBuilder", "WorkloadParams", "build_graph", "build_workload", "config_dtype",
            "get_builder"]

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from ..errors import WorkloadError
 from ..ir import Graph
-from ..units import DTYPE_BYTES, TRAINED_DTYPES
+from ..units import DTYPE_BYTES, TORCH_DTYPES, TRAINED_DTYPES
 from . import training
 from .registry import get_builder
 from .sparsity import apply_sparsity
@@ -68,6 +68,22 @@ def build_workload(name: str, params: Mapping[str, object], *, default_dtype: st
             f"activations and gradients are {p.dtype} at the arch's {p.dtype} rate, which no training recipe does "
             "(training is modelled in fp32, tf32, bf16 or fp16 with fp32 master weights and states)")]})
     return step
+
+
+def config_dtype(name: str, params: Mapping[str, object]) -> str | None:
+    """The dtype workload ``name``'s own model config names (a Hugging Face config's ``torch_dtype``, or
+    transformers 5's ``dtype``, mapped by :data:`TORCH_DTYPES`), None where it names none or one accelsim does not
+    price (``pydantic.ValidationError`` propagates, as from :func:`build_workload`)."""
+    p = get_builder(name).params.model_validate(dict(params))
+    fields = getattr(p, "fields", None)
+    if not callable(fields):  # not a config-file builder
+        return None
+    values = fields()
+    for key in ("torch_dtype", "dtype"):
+        value = values.get(key)
+        if isinstance(value, str) and value.removeprefix("torch.") in TORCH_DTYPES:
+            return TORCH_DTYPES[value.removeprefix("torch.")]
+    return None
 
 
 def _trainable(p: object) -> None:

@@ -172,6 +172,10 @@ def summary_table(report: dict) -> Table:
         rate = f", {fmt.flops_rate(computed / secs)}" if secs else ""
         table.add_row("  computed", f"{fmt.count_si(computed)} FLOPs{rate} (the blocks the kernels compute)")
     table.add_row("MAC utilization", fmt.pct(report.get("mac_utilization")))
+    if report.get("mfu") is not None:  # a training step: the model's FLOPs beside what the arrays ran
+        table.add_row("MFU", f"{fmt.pct(report['mfu'])} (model FLOPs utilization: "
+                             f"{fmt.count_si(report.get('model_flops'))} FLOPs of forward + backward without "
+                             "recomputation, at the peak of the run's dtype; MAC utilization counts what ran)")
     for unit, text in _unit_rows(report.get("utilization") or {}):
         table.add_row(f"  busy {unit}", text)
     moved = report.get("bytes") or {}

@@ -163,6 +163,7 @@ class Op(_OpRequired, total=False):
     stage: int  # pipeline: the simulated stage the row belongs to
     count: int  # composed runs (serving, pipeline): the executions of the op the row's totals account for
     energy_j: float | None  # dynamic energy of the row's MACs, vector FLOPs and bytes (null: arch without energy)
+    model_share: float  # training: the share of macs that is the model's work (0: a recomputed copy; absent: 1)
 
 
 class Energy(TypedDict):
@@ -368,6 +369,11 @@ class ReportDict(_ReportRequired, total=False):
     kernel_dispatch_s: float  # the device-side dispatch part of launch_overhead_s (reports since it; older lack it)
     launch_bound_fraction: float  # launch_overhead_s / seconds (every report since the launch model; older lack it)
     computed_macs: int  # macs less a causal fused attention's skipped blocks: what the kernels computed
+    # training runs only: the model's FLOPs of the step (forward + backward, no recomputation: model_work) and
+    # mfu = model_flops / (peak FLOP/s at the workload's dtype × the chips the report covers × seconds); beside it
+    # mac_utilization counts what the arrays ran, recomputed forward ops included (hardware FLOPs utilization)
+    model_flops: int
+    mfu: float
     computed_flops: int  # flops likewise (computed_work); computed_flops / seconds never exceeds the peak
     active_fraction: float  # share of seconds in which the chip does some op's work (not launches, dispatch gaps;
     # a pipeline: the mean over its P chips, each idle through its bubbles)
@@ -680,6 +686,19 @@ def _dict(value: object) -> dict:
 __all__ = ["ArchInfo", "Bound", "Footprint", "Level", "LevelRole", "Op", "Phase", "Pipeline", "ReportDict", "Roofline",
            "Serving", "Simulation", "StageTime", "Systolic", "TableSplit", "WorkloadInfo", "core_units", "level_names",
            "levels", "main_memory", "merge_core_units", "memory_levels", "not_a_report", "op_busy_cycles", "op_runs", "op_span", "part_keys", "ordered", "problems", "top_ops"]
+
+
+def model_work(ops: Iterable[Mapping[str, object]]) -> float:
+    """The model's MACs of the op rows of a training step: each row's ``macs`` times its ``model_share`` (1 where
+    the row gives none): 0 for a recomputed copy of a forward op (``{op}.recompute``, activation recomputation or
+    sequence parallelism's re-gather), and for a fused attention backward its MACs less the score matrix it
+    recomputes (FlashAttention-2's backward runs five matmuls of which the model's backward is four). 2 × this
+    is the step's model FLOPs (PaLM's and Megatron-LM's MFU numerator: forward + backward, no recomputation)."""
+    total = 0.0
+    for op in ops:
+        share = _real(op.get("model_share"))
+        total += (_real(op.get("macs")) or 0.0) * (1.0 if share is None else share)
+    return total
 
 
 def computed_work(macs: int, flops: int, ops: Iterable[Mapping[str, object]]) -> dict[str, int]:

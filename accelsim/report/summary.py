@@ -13,6 +13,10 @@ Metric definitions (docs/architecture.md repeats them):
 * ``utilization[unit]``: cycles the unit was busy / total_cycles (memory units: cycles transferring).
 * ``mac_utilization``: MACs / (peak MACs per cycle of the chip × total_cycles), each op's MACs at the peak of
   its dtype (divided by its rate multiplier: :func:`accelsim.report.schema.base_rate_macs`), so at most 1.
+* ``model_flops`` and ``mfu`` (training runs only): 2 × the step's model MACs (forward + backward without the
+  recomputed ops: :func:`model_share`, :func:`accelsim.report.schema.model_work`) and model FLOPs utilization =
+  model_flops / (the roofline's peak, the chip's peak at the dtype the run computes in, × seconds); where
+  ``mac_utilization`` counts what the arrays ran (recomputed forward ops included: hardware FLOPs utilization).
 * ``stall_cycles``: summed over compute tasks, the cycles a unit sat idle waiting for a memory task that
   finished after both the unit was free and the task's other dependencies were done (times the cores a lock-step
   unit stands for); ``stalls_by_level`` splits
@@ -45,7 +49,7 @@ from ..options import Options, recorded
 from ..tasks import TaskGraph, TaskKind, UnitKind
 from ..trace import Trace
 from ..units import format_size
-from .schema import base_rate_macs, computed_work
+from .schema import base_rate_macs, computed_work, model_work
 
 
 def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name: str,
@@ -97,6 +101,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                    for lv in arch.hierarchy()],
         "utilization": {u.name: (float(busy[i]) / total if total else 0.0) for i, u in enumerate(tg.units)},
         "mac_utilization": base_rate_macs(ops) / (arch.peak_macs_per_cycle * total) if total else 0.0,
+        **(model_utilization(model_work(ops), roof, total / clock) if graph.meta.get("mode") == "training" else {}),
         "stall_cycles": int(stall.sum()),
         "stalls_by_level": stalls_by_level,
         "bytes": bytes_total,
@@ -258,8 +263,32 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
             "stalls_by_level": per_op_level.get(i, {}), "bytes": dict(m.bytes), "tiles": m.tiles,
             "arithmetic_intensity": ai, "achieved_flops_per_s": work / ((e_c - s_c) / clock) if e_c > s_c else None,
             "bound": bound, "mapping": m.mapping,
+            **({} if (share := model_share(graph.ops[i])) == 1.0 else {"model_share": share}),
         })
     return ops, in_level_order(arch, bytes_total)
+
+
+def model_share(op) -> float:
+    """The share of ``op``'s MACs that are the model's own work in a training step (``builders.training`` marks
+    both kinds of recomputation with attrs ``recompute``): a fused attention backward's MACs less the score matrix
+    S = QKᵀ it recomputes (it also has ``bwd_gemms``, the first of which is S); 0 for a recomputed copy of a
+    forward op (``{op}.recompute``); 1 otherwise."""
+    attrs = op.attrs
+    if not attrs.get("recompute") or not op.macs:
+        return 1.0
+    gemms = attrs.get("bwd_gemms")
+    if gemms:
+        m, n, k, count = gemms[0]
+        return 1.0 - m * n * k * count / op.macs
+    return 0.0
+
+
+def model_utilization(model_macs: float, peak_flops_per_s: float, chip_seconds: float) -> dict[str, float | int]:
+    """``model_flops`` (2 × ``model_macs``) and ``mfu`` = model_flops / (``peak_flops_per_s`` × ``chip_seconds``:
+    the seconds of the run times the chips whose work ``model_macs`` counts)."""
+    flops = 2 * model_macs
+    denom = peak_flops_per_s * chip_seconds
+    return {"model_flops": round(flops), "mfu": flops / denom if denom > 0 else 0.0}
 
 
 def _array_rate(graph: Graph, arch: Arch) -> float:

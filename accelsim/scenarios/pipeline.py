@@ -59,8 +59,8 @@ from ..hardware import Arch
 from ..mapping import data_parallel
 from ..options import Options, recorded
 from ..report import Report
-from ..report.schema import base_rate_macs, computed_work
-from ..report.summary import active_cycles_before, spill_notes
+from ..report.schema import base_rate_macs, computed_work, model_work
+from ..report.summary import active_cycles_before, model_utilization, spill_notes
 from ..units import dtype_bytes
 from .passes import Kept, Pass, Rows, Timing, compose_ops, counted_busy, keep_less
 from .sampling import Sampled
@@ -242,6 +242,8 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
         "utilization": {u: min(1.0, b / chip_cycles) if total else 0.0 for u, b in busy.items()},
         "mac_utilization": base_rate_macs(ops) / (slow.shown.report["arch"]["peak_macs_per_cycle"] * chip_cycles)
         if total else 0.0,
+        **(model_utilization(model_work(ops), slow.shown.report["roofline"]["peak_flops_per_s"], pp * seconds)
+           if "mfu" in out else {}),
         "stall_cycles": totals.stall_cycles,
         "stalls_by_level": totals.stalls_by_level,
         "bytes": totals.bytes,

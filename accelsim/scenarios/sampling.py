@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..builders.training import layer_of
-from ..report.schema import base_rate_macs, computed_work
+from ..report.schema import base_rate_macs, computed_work, model_work
+from ..report.summary import model_utilization
 from .passes import Pass, Rows, Timing, Work, compose_ops, counted_busy
 
 
@@ -350,6 +351,8 @@ def composed_report(weighted: Sequence[tuple[Sampled, float]], parts: Sequence[R
         "utilization": {u: (b / total if total else 0.0) for u, b in busy.items()},
         "mac_utilization": base_rate_macs(ops) / (first.shown.report["arch"]["peak_macs_per_cycle"] * total)
         if total else 0.0,
+        **(model_utilization(model_work(ops), first.shown.report["roofline"]["peak_flops_per_s"], seconds)
+           if "mfu" in out else {}),
         "stall_cycles": totals.stall_cycles,
         "stalls_by_level": totals.stalls_by_level,
         "bytes": totals.bytes,

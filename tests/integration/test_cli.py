@@ -97,7 +97,27 @@ def test_info_json_has_the_contract_keys(capsys):
     assert info["params"] == 25_557_032  # torchvision ResNet50_Weights.IMAGENET1K_V1
     for key in ("macs", "flops", "ops", "weight_bytes", "activation_bytes"):
         assert key in info
-    assert info["weight_bytes"] == 4 * 25_557_032  # fp32 when no arch gives a dtype
+    assert info["weight_bytes"] == 2 * 25_557_032  # bf16 (2 B) when nothing names a dtype: run's on every GPU preset
+    assert (info["dtype"], info["dtype_source"]) == ("bf16", "default")
+
+
+def test_info_prices_the_weights_in_the_dtype_run_would_use(capsys):
+    # Llama 3 8B: 8,030,261,248 params (workloads/llama3_8b.yaml, transformers' num_parameters()); its weight bytes
+    # are params x the dtype's bytes: bf16 by default (every GPU preset's dtype), the arch's with --arch (tpu-v1:
+    # int8, 1 B), the config's torch_dtype (float32: 4 B), and workload.dtype over all of them
+    params = 8_030_261_248
+    for argv, dtype, source, width in (
+            ((), "bf16", "default", 2),
+            (("--arch", "tpu-v1"), "int8", "arch", 1),
+            (("--set", "workload.torch_dtype=float32"), "fp32", "config", 4),
+            (("--arch", "h100", "--set", "workload.torch_dtype=float32", "--set", "workload.dtype=fp16"),
+             "fp16", "workload", 2)):
+        code, out, _ = _run(capsys, "info", "llama3_8b", "--json", *argv)
+        info = json.loads(out)
+        assert code == 0 and info["params"] == params
+        assert (info["dtype"], info["dtype_source"], info["weight_bytes"]) == (dtype, source, width * params), argv
+    code, out, _ = _run(capsys, "info", "llama3_8b", "--arch", "tpu-v1")
+    assert code == 0 and "int8 (the arch's dtype, as run uses)" in out
 
 
 def test_info_title_lists_the_params_the_pass_reads(capsys):

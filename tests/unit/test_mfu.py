@@ -1,0 +1,77 @@
+"""Model FLOPs utilization of a training step (report.json ``model_flops`` and ``mfu``) against hand counts:
+the model's FLOPs are forward + backward (2 × forward) without the recomputed forward ops, while
+``mac_utilization`` counts every MAC the arrays ran (hardware FLOPs utilization)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from accelsim import api
+
+SELENE = Path(__file__).resolve().parents[2] / "experiments" / "gpt3_175b_training_selene.yaml"
+
+# a small GPT (builders.transformer.gpt): per sequence, a layer's forward MACs are QKV 3sh² + output projection sh²
+# + MLP 2 · s · h · 4h = 8sh² + QKᵀ and PV s²h each (the full score matrix, DESIGN.md's convention), the LM head's
+# s·h·V; embeddings, norms and the loss do no MACs
+B, S, H, N, V = 2, 128, 256, 4, 512
+LAYER = 12 * S * H * H + 2 * S * S * H
+FORWARD = B * (N * LAYER + S * H * V)
+MODEL = 3 * FORWARD  # forward + backward (data and weight gradients: 2 × forward)
+
+
+def _step(**extra) -> dict:
+    wl = {"model": "gpt", "hidden": H, "heads": 4, "layers": N, "seq_len": S, "vocab": V, "batch": B,
+          "mode": "training", **extra}
+    return api.simulate(wl, "h100", plots=False).to_dict()
+
+
+def test_full_recompute_mfu_is_hfu_times_model_over_ran_work():
+    r = _step(attention="unfused", recompute="full")
+    # full recomputation re-runs every layer's forward before its backward: the arrays run 4 layer-forwards where
+    # the model has 3 (forward, and backward worth two); the head is never recomputed
+    ran = MODEL + B * N * LAYER
+    assert r["macs"] == ran
+    assert r["model_flops"] == 2 * MODEL
+    # both divide by the same peak (bf16 on an H100, the run's dtype) and time, so MFU / HFU = model / ran work,
+    # 3/4 for the layers: (3 · 4 · LAYER + 3 · S·H·V) / (4 · 4 · LAYER + 3 · S·H·V) here
+    assert r["mfu"] == pytest.approx(r["mac_utilization"] * MODEL / ran, rel=1e-9)
+    assert r["mfu"] == pytest.approx(r["model_flops"] / (r["roofline"]["peak_flops_per_s"] * r["seconds"]), rel=1e-9)
+    assert r["roofline"]["peak_flops_per_s"] == pytest.approx(989.4e12, rel=1e-3)  # H100 SXM bf16 dense
+
+
+def test_fused_attention_backward_score_recompute_is_not_model_work():
+    r = _step(attention="fused")
+    # FlashAttention-2's backward recomputes S = QKᵀ (s²h MACs a layer and sequence) besides its four gradient
+    # matmuls: the arrays run it, the model's backward does not count it
+    assert r["macs"] == MODEL + B * N * S * S * H
+    assert r["model_flops"] == 2 * MODEL
+
+
+def test_inference_has_no_mfu():
+    r = api.simulate({"model": "gpt", "hidden": H, "heads": 4, "layers": 1, "seq_len": S, "vocab": V}, "h100",
+                     plots=False).to_dict()
+    assert "mfu" not in r and "model_flops" not in r
+
+
+def test_gpt3_175b_selene_mfu_is_megatrons_model_flops():
+    r = _selene()
+    # Megatron-LM's model FLOPs of an iteration (Narayanan et al. 2021, eq. 3): 72·B·s·l·h²·(1 + s/6h + V/12lh),
+    # B = 64 sequences of s = 2048, l = 96 layers, h = 12288, V = 51200 (GPT-2's vocabulary padded); the report
+    # covers one tensor-parallel rank's pipeline (8 of the 64 GPUs), 1/8 of them
+    b, s, layers, h, v = 64, 2048, 96, 12288, 51200
+    megatron = 72 * b * s * layers * h * h * (1 + s / (6 * h) + v / (12 * layers * h))
+    assert r["model_flops"] * 8 == pytest.approx(megatron, rel=1e-9)
+    assert r["mfu"] == pytest.approx(megatron / (64 * r["roofline"]["peak_flops_per_s"] * r["seconds"]), rel=1e-9)
+    # full recomputation: the ran work is 4/3 of the layers' model work (the head's 6BshV is not recomputed)
+    assert r["mac_utilization"] / r["mfu"] == pytest.approx(
+        (4 * layers * 24 * h * h * (1 + s / (6 * h)) + 6 * h * v) / (3 * layers * 24 * h * h * (1 + s / (6 * h)) + 6 * h * v),
+        rel=1e-6)
+
+
+def _selene() -> dict:
+    from accelsim import config
+
+    spec = config.load_experiment(SELENE)
+    return api.simulate(spec.workload, spec.arch, options=spec.options, plots=False).to_dict()

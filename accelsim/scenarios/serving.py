@@ -128,7 +128,8 @@ def spill_steps(step: Callable[[int], WorkloadSpec], steps: int, arch: Arch, opt
     """The decode steps whose tensors are placed otherwise than the step before's (:func:`~accelsim.scenarios.
     sampling.placement_changes` over :func:`accelsim.mapping.placement`, the analytic placement the pass's
     lowering makes: its KV cache is one token longer each step, and a cache that outgrows a memory moves out tensor
-    by tensor). None when the last step's (the longest KV cache) are all in the first memory: then every step's are."""
+    by tensor). None when the last step's (the longest KV cache) are all in the first memory, or are where the first
+    step's are: a cache only grows, so a tensor moved out would not be back by the last step."""
     if not arch.memories or steps < 2:
         return []
 
@@ -138,7 +139,10 @@ def spill_steps(step: Callable[[int], WorkloadSpec], steps: int, arch: Arch, opt
     last = placed(steps - 1)
     if all(lv == arch.memories[0] for lv in last.values()):
         return []
-    return placement_changes(steps, lambda i: last if i == steps - 1 else placed(i))
+    first = placed(0)
+    if first == last:
+        return []
+    return placement_changes(steps, lambda i: last if i == steps - 1 else first if i == 0 else placed(i))
 
 
 def memory_notes(notes: list[str], first: Sampled, last: Sampled | None, step: int) -> list[str]:

@@ -109,7 +109,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
         "memory": memory,
         "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + flash_fallback_notes(tg)
-                  + computed_work_notes(graph.flops, work["computed_flops"], total / clock)
+                  + computed_work_notes(graph.flops, computed_work(macs, graph.flops, [
+                      op for op in ops if op.get("unit") != "none"])["computed_flops"], total / clock)
                   + unfused_attention_notes(graph, arch, ops, total, launch)
                   + launch_notes(arch, tg.execution or "none", launch / total if total else 0.0)
                   + epilogue_fusion_notes(graph, arch, tg)
@@ -505,8 +506,9 @@ def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: fl
 
 
 def computed_work_notes(flops: int, computed: int, seconds: float) -> list[str]:
-    """A run whose kernels skip part of its counted work (a causal fused attention's blocks above the diagonal):
-    one line saying that ``flops`` and ``macs`` count the model's work and ``computed_flops`` what ran."""
+    """A run whose kernels skip part of its counted work (``computed``: ``flops`` less what causal fused attention
+    kernels skip above the diagonal; ops on no unit, folded batch norms and views, are not that and leave it
+    alone): one line saying that ``flops`` and ``macs`` count the model's work and ``computed_flops`` what ran."""
     if computed == flops or not seconds:
         return []
     return [f"causal attention: flops and macs count every query x key (the model's work, as accelsim info counts "

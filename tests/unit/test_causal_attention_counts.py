@@ -71,6 +71,19 @@ def test_fused_causal_counts_the_blocks_its_kernel_computes():
     assert not any(n.startswith("causal attention") for n in full["notes"])
 
 
+def test_a_cnn_with_folded_batch_norms_gets_no_causal_attention_note():
+    # a conv, a batch norm folded into it (unit none: its flops counted, none computed) and a ReLU on edge-npu:
+    # computed_flops falls short of flops by the BN's flops, which no causal kernel skipped, so no causal note
+    spec = {"model": "layers", "input": [1, 3, 8, 8], "layers": [
+        {"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}, {"type": "batchnorm2d"},
+        {"type": "relu"}]}
+    rep = accelsim.simulate(spec, "edge-npu").to_dict()
+    bn = next(op for op in rep["ops"] if op["kind"] == "norm" or "batch" in op["name"])
+    assert bn["unit"] == "none" and bn["flops"] > 0
+    assert rep["computed_flops"] == rep["flops"] - bn["flops"]
+    assert not any(n.startswith("causal attention") for n in rep["notes"])
+
+
 def test_the_fused_repro_no_longer_reads_above_peak():
     # the probe's repro: 4 x 32 heads x 4096^2 causal on an H100 gave flops / seconds = 1158 TFLOP/s against a
     # 989.4 TFLOP/s bf16 peak; the computed FLOPs stay under it

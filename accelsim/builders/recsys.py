@@ -232,7 +232,11 @@ def dlrm_mlperf(p: DlrmParams) -> Graph:
     ``embedding_parallel`` > 1 one chip of the table-wise sharded model (the module docstring)."""
     tables = tuple(p.tables) if p.tables is not None else CRITEO_TB_ROWS
     chips = p.embedding_parallel
-    rowwise = p.embedding_sharding == "row" and chips > 1
+    if p.embedding_sharding == "row" and chips == 1:
+        raise WorkloadError("row is read only with embedding_parallel > 1 (the chips the tables "
+                            "are cut over); set embedding_parallel, or leave embedding_sharding out",
+                            ("embedding_sharding",))
+    rowwise = p.embedding_sharding == "row"
     if chips > len(tables) and not rowwise:
         raise WorkloadError(f"embedding_parallel {chips} is more than the {len(tables)} tables: the tables are "
                             f"placed whole (table-wise), so a chip would hold none (embedding_sharding: row cuts "

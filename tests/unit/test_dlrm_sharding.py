@@ -233,3 +233,10 @@ def test_row_wise_balances_heavy_pooling_that_table_wise_piles_on_one_chip():
     # and more chips than tables is no refusal row-wise: 8 chips hold a block of each of the 5
     g = build_workload("dlrm_mlperf", {**PARAMS, "embedding_parallel": 8, "embedding_sharding": "row"})
     assert g.meta["embedding_shards"]["chips"] == 8
+
+
+def test_row_sharding_without_chips_to_shard_over_is_refused_at_its_key():
+    # embedding_parallel 1: no chips to cut the tables over, so the setting would do nothing
+    with pytest.raises(WorkloadError, match="row is read only with embedding_parallel > 1") as info:
+        build_workload("dlrm_mlperf", {**PARAMS, "embedding_sharding": "row"})
+    assert info.value.key == ("embedding_sharding",)

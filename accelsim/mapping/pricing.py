@@ -112,23 +112,35 @@ def _plugin_price(model: ModuleType, unit: UnitSpec, op: Op, arch: Arch) -> tupl
     constants, its ``pj_per_mac(spec, dtype)`` for the op's dtype a number ≥ 0 or None (the report prices the
     op's MACs with it). A one-line :class:`MappingError` naming the kind otherwise."""
     kind, name = unit.kind, getattr(model, "__name__", unit.kind)
+    at = ("core", "units", unit.name, "kind")  # the arch key that chose the module: its file and line name it
     try:
         out = model.price(op, unit.spec, arch)
     except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported, one line
-        raise MappingError(f"unit kind {kind!r}: {name}.price fails for op {op.name!r} ({one_line(e)})") from None
+        raise MappingError(f"unit kind {kind!r}: {name}.price fails for op {op.name!r} ({one_line(e)})", at) \
+            from None
     cycles, details = out if isinstance(out, tuple) and len(out) == 2 else (None, None)
-    whole = isinstance(cycles, numbers.Integral) and not isinstance(cycles, bool) and 0 <= cycles <= MAX_INT
-    if not whole or not isinstance(details, dict):
+    if not _whole(cycles) or not isinstance(details, dict):
         raise MappingError(f"unit kind {kind!r}: {name}.price gives {out!r} for op {op.name!r} (need "
-                           f"Priced(cycles, details): whole cycles ≥ 0 and a dict)")
+                           f"Priced(cycles, details): cycles a whole number ≥ 0, an int or a float such as 70.0, "
+                           f"and details a dict)", at)
     if arch.energy is not None:
         rates = getattr(unit.spec, "rates", None)
         dtype = dtype_rate(rates, op.dtype)[0] if rates else op.dtype  # as the report's row gives it
         try:
             unit.pj_per_mac(dtype)
         except ValueError as e:
-            raise MappingError(f"core.units.{unit.name}.kind: {e}") from None
+            raise MappingError(str(e), at) from None
     return int(cycles), details
+
+
+def _whole(cycles: object) -> bool:
+    """Whether a plug-in's ``cycles`` is a whole number in 0..MAX_INT: an int (not a bool) or a float with no
+    fraction (``m * n * k / macs`` is a float even where it divides exactly)."""
+    if isinstance(cycles, bool) or not isinstance(cycles, numbers.Real):
+        return False
+    if not isinstance(cycles, numbers.Integral) and not (math.isfinite(cycles) and float(cycles).is_integer()):
+        return False
+    return 0 <= cycles <= MAX_INT
 
 
 def signature(op: Op) -> tuple:
@@ -151,7 +163,8 @@ def _choose(op: Op, specs: tuple[UnitSpec, ...], models: dict) -> UnitSpec:
             continue
         if not isinstance(pref, numbers.Real) or pref != pref:  # True is 1; a NumPy number is a number
             raise MappingError(f"unit kind {s.kind!r}: accepts() gave {pref!r} for op {op.name!r}; it returns None "
-                               f"or False (cannot run the op), True or a number (its preference: higher wins)")
+                               f"or False (cannot run the op), True or a number (its preference: higher wins)",
+                               ("core", "units", s.name, "kind") if s.kind not in BUILT_IN_UNITS else ())
         if best is None or pref > best:
             best, choice = pref, s
     if choice is None:

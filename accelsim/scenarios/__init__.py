@@ -52,8 +52,8 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
 
     ``arch_source`` says where each arch value was written (:attr:`ExperimentSpec.arch_source`): a mapping error
     caused by one arch value (a scratchpad too small for any tiling, memories too small for the workload:
-    ``MappingError.arch_key``) is then reported at that key's file and line; other mapping errors at the
-    workload's ``model:`` line."""
+    ``MappingError.arch_key``) is then reported at that key's file and line (as ``arch.KEY`` for an arch given as an
+    object or mapping); other mapping errors at the workload's ``model:`` line."""
     try:
         report = _run_scenario(workload, arch, options, name=name, progress=progress)
     except WorkloadError as e:  # a parameter the builder names (a layer's shape, tensor_parallel): at its line
@@ -76,6 +76,8 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
                 if given:
                     issue = replace(issue, msg=f"{issue.msg} (with {', '.join(given)})")
             raise MappingError(str(ConfigError([issue])), e.arch_key) from None
+        if e.arch_key:  # an arch given as an object or mapping: its key, as a config error on it names it
+            raise MappingError(f"arch.{'.'.join(map(str, e.arch_key))}: {e}", e.arch_key) from None
         if not isinstance(workload, WorkloadSpec):
             raise
         raise MappingError(str(workload.located(WorkloadError(str(e), ("model",)), every=True)),

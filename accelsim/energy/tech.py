@@ -9,7 +9,9 @@ it)", ISSCC 2014 (``../shared/reference/energy/README.md``), and is carried to a
   supply voltage, E(V) = aV² + bV + c, with a, b, c fitted per node (the table below, as Accelergy's
   ``get_tech_node_energy_scale`` carries it); both ends are taken at 0.8 V (Accelergy's convention), so
   45 → 7 nm is ×0.0943 (Accelergy: ×0.094). Between listed nodes the factor is interpolated linearly in
-  log(node) and log(energy); below 7 nm energy goes as √node (Accelergy's rule), above 130 nm as node.
+  log(node) and log(energy); below 7 nm energy goes as √node (Accelergy's rule), above 130 nm as node. 45 → 28 nm
+  is ×0.483, not Accelergy's ×0.367: its node index weights the two listed nodes from the wrong end (28 nm two
+  thirds of the way to 20 nm), so its factor jumps at each listed node (docs/energy.md, "Node scaling").
 * **Area**: Stillmaker and Baas's area factors from 45 nm (65 nm ×1.5, 7 nm ×0.059, ...), interpolated the
   same way; below 7 nm and above 130 nm area goes as node².
 

@@ -43,7 +43,7 @@ import numpy as np
 from ..cost.attention import FLASH
 from ..energy import account, computed_share, peak_dynamic_power
 from ..energy.model import LINK, NIC
-from ..hardware import DEFAULT_VECTOR_COSTS, SCRATCHPAD, Arch, OutputPathFn, dtype_rate
+from ..hardware import DEFAULT_VECTOR_COSTS, Arch, OutputPathFn, dtype_rate
 from ..ir import Graph, OpKind
 from ..options import Options, recorded
 from ..tasks import TaskGraph, TaskKind, UnitKind
@@ -232,7 +232,9 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
     clock = arch.clock_hz
     memories = arch.memories  # (a property: read once, not once per op)
     bandwidth = {lv: arch.memory(lv).bandwidth for lv in memories}
-    bytes_total = {lv: 0 for lv in (SCRATCHPAD, *memories)}
+    # every level of the hierarchy (a cache too) and, with chips, the link: 0 when untouched, so the keys (and
+    # ops.csv's bytes_ columns) are the arch's, whatever the workload touches, as levels and stalls_by_level are
+    bytes_total = {lv.name: 0 for lv in arch.hierarchy()} | ({LINK: 0} if arch.chips > 1 else {})
     ops = []
     op_end: dict[str, int] = {}
     starts_l, ends_l, stall_l = starts.tolist(), ends.tolist(), op_stall.tolist()

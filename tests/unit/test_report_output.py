@@ -232,3 +232,32 @@ def test_the_summary_labels_stall_cycles_as_summed_over_units():
     row = next(line for line in console.export_text().splitlines() if "600" in line and "stall" in line)
     assert "stall cycles (summed over units)" in row and "  stall hbm" not in row
     assert "<th>stall cycles (summed over units)</th><td>600</td>" in _summary(rep)
+
+
+# ---- bytes lists every level of the arch, touched or not ----------------------------------------------------------
+_L2_CHIPS = {"name": "l2x4", "clock": "1GHz", "dtype": "int8", "cores": 2,
+             "core": {"systolic": {"rows": 64, "cols": 64}, "vector": {"lanes": 64}, "sram": {"unified": "2MiB"}},
+             "l2": {"capacity": "8MiB", "bandwidth": "512GB/s", "latency": "20ns"},
+             "hbm": {"capacity": "16GiB", "bandwidth": "256GB/s", "latency": "100ns"},
+             "chips": 4, "interconnect": {"bandwidth": "100GB/s", "latency": "1us", "topology": "ring"}}
+
+
+def test_bytes_and_ops_csv_list_every_level_and_the_link_whatever_the_workload_touches(tmp_path):
+    # an all-reduce moves only link bytes: l2 and hbm untouched read 0, as host and ssd did before
+    # (found by a probing user: bytes had no l2 while stalls_by_level, utilization and levels did)
+    ar = simulate({"model": "collective", "op": "all_reduce", "bytes": 1 << 20}, _L2_CHIPS).to_dict()
+    levels = [lv["name"] for lv in ar["levels"]]
+    assert levels == ["sram", "l2", "hbm"]
+    assert list(ar["bytes"]) == [*levels, "link"] and ar["bytes"]["l2"] == ar["bytes"]["hbm"] == 0
+    # ring all-reduce over 4 chips: each chip sends 2 (p − 1)/p = 1.5 × 1 MiB
+    assert ar["bytes"]["link"] == 3 * (1 << 20) // 2
+    # a GEMM on the same arch touches l2 and hbm, not the link: the same keys, link 0
+    gemm = simulate({"model": "gemm", "m": 256, "n": 256, "k": 256}, _L2_CHIPS).to_dict()
+    assert list(gemm["bytes"]) == list(ar["bytes"]) and gemm["bytes"]["link"] == 0 and gemm["bytes"]["l2"] > 0
+    headers = []
+    for name, rep in (("ar", ar), ("gemm", gemm)):
+        write_ops_csv(rep, tmp_path / f"{name}.csv")
+        with open(tmp_path / f"{name}.csv", newline="") as f:
+            headers.append(next(csv.reader(f)))
+    assert headers[0] == headers[1]  # one arch, one set of columns
+    assert [c for c in headers[0] if c.startswith("bytes_")] == ["bytes_sram", "bytes_l2", "bytes_hbm", "bytes_link"]

@@ -532,8 +532,10 @@ def _unknown_base_is_an_arch(data: dict, base: str) -> bool:
 
 def _cmd_info_arch(args: argparse.Namespace) -> int:
     """``accelsim info ARCH``: the arch as resolved (presets, ``base:`` and ``--set arch.KEY=VALUE`` applied):
-    clock, cores, its units with their peak MACs per cycle, the chip's peaks and its memory levels in order."""
+    clock, cores, its units with their peak MACs per cycle, one chip's peaks (and the system's, × chips), its
+    memory levels in order and, with chips > 1, its interconnect."""
     from . import config
+    from .report.summary import interconnect_summary
     from .units import format_bandwidth, format_frequency, format_size, format_time
 
     if args.batch is not None or args.mode is not None:
@@ -546,10 +548,15 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
                "bandwidth": None if math.isinf(lv.bandwidth) else lv.bandwidth,
                "latency": arch.memory(lv.name).latency if lv.role != "scratchpad" else 0.0}
               for lv in arch.hierarchy()]
-    peak = arch.peak_macs_per_cycle
+    peak = arch.peak_macs_per_cycle  # one chip's: every core's units
+    links = (interconnect_summary(arch.interconnect) if arch.chips > 1 and arch.interconnect is not None
+             else None)
     out = {"name": arch.name, "clock_hz": arch.clock_hz, "cores": arch.cores, "chips": arch.chips,
            "dtype": arch.dtype, "units": units, "peak_macs_per_cycle": peak,
-           "peak_flops_per_s": 2.0 * peak * arch.clock_hz, "peak_flops_per_s_by_dtype": by_dtype, "levels": levels}
+           "peak_flops_per_s": 2.0 * peak * arch.clock_hz, "peak_flops_per_s_by_dtype": by_dtype,
+           "system_peak_macs_per_cycle": peak * arch.chips,
+           "system_peak_flops_per_s": 2.0 * peak * arch.clock_hz * arch.chips, "levels": levels,
+           "interconnect": links}
     unbounded = [lv["name"] for lv in levels if lv["bandwidth"] is None]
     if unbounded:
         out["notes"] = [f"{name}: bandwidth null = unbounded (the arch gives the level no bandwidth, e.g. no "
@@ -570,12 +577,16 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
         what = (f"{u['lanes']:,} lanes per core (element ops, counted in FLOPs, not MACs)" if "lanes" in u
                 else f"{u['macs_per_cycle']:,.6g} MACs/cycle per core")
         head.add_row(f"unit {u['name']}", f"{u['kind']} x{u['count']}: {what}")
-    head.add_row("peak MACs/cycle", f"{peak:,.6g} (all cores)")
-    head.add_row("peak FLOP/s", f"{out['peak_flops_per_s']:.4g} (at the {arch.dtype} rate)")
+    chip = f"per chip ({arch.cores:,} cores)" if arch.cores > 1 else "per chip"
+    system = f"; {arch.chips:,} chips: " if arch.chips > 1 else ""
+    head.add_row("peak MACs/cycle", f"{peak:,.6g} {chip}" + (f"{system}{out['system_peak_macs_per_cycle']:,.6g}"
+                                                             if system else ""))
+    head.add_row("peak FLOP/s", f"{out['peak_flops_per_s']:.4g} {chip}, at the {arch.dtype} rate"
+                 + (f"{system}{out['system_peak_flops_per_s']:.4g}" if system else ""))
     con.print(head)
     if by_dtype:
-        rates = Table(title="peak FLOP/s per compute dtype, all cores (as X: a dtype the unit has no rate for runs "
-                            "at X's)")
+        rates = Table(title="peak FLOP/s per chip by compute dtype (as X: a dtype the unit has no rate for runs at "
+                            "X's)")
         rates.add_column("dtype")
         for name in by_dtype:
             rates.add_column(name, justify="right")
@@ -593,7 +604,25 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
                       "unbounded" if lv["bandwidth"] is None else format_bandwidth(lv["bandwidth"]),
                       format_time(lv["latency"]))
     con.print(table)
+    if links is not None:
+        con.print(_links_table(links, arch.chips))
     return 0
+
+
+def _links_table(links: dict, chips: int):
+    """``info``'s table of an arch's interconnect (report.json's ``arch.interconnect``): its bandwidth per chip,
+    latency per step and topology first, then every other field as resolved."""
+    from rich.table import Table
+
+    from .report import fmt
+
+    table = Table(title=f"interconnect, {chips:,} chips", show_header=False)
+    table.add_row("bandwidth", f"{fmt.bandwidth(links['bytes_per_s'])} per chip, each direction")
+    table.add_row("latency", f"{fmt.seconds(links['latency_s'])} per step")
+    for key, value in links.items():
+        if key not in ("bytes_per_s", "latency_s"):
+            table.add_row(key, fmt.general(value) + (" pJ/bit" if key == "energy_per_bit" else ""))
+    return table
 
 
 def _peaks_by_dtype(arch) -> dict[str, dict[str, dict]]:

@@ -277,17 +277,20 @@ def _flatten(out: dict[str, object], key: str, value: object) -> None:
 def settings(report: dict) -> dict[str, object]:
     """What a report was run with, flattened to dotted keys: ``workload.<param>`` (its batch, dtype and mode, and
     every builder parameter), ``arch.<field>`` (the arch summary: ``arch.clock_hz``, ``arch.systolic.rows``,
-    ``arch.memory_bytes_per_s.hbm``, ...), the launch mode ``execution`` and ``kernel_order``, and
+    ``arch.levels.l2.capacity_bytes``, ``arch.interconnect.bytes_per_s``, ...; ``arch.memory_bytes_per_s.hbm`` in a
+    report written before ``arch.levels``), the launch mode ``execution`` and ``kernel_order``, and
     ``options.<option>`` for each option the report records (those not at their default: report.json's
     ``options``; ``execution`` and ``kernel_order`` stand for the options of those names, as the run resolved
     them). An ``accelsim serve`` report's model stands for its workload."""
     out: dict[str, object] = {}
     wl = _dict(report.get("model") if _is_serving(report) else report.get("workload"))
     for k, v in {**_dict(wl.get("params")), **{k: v for k, v in wl.items() if k != "params"}}.items():
-        if k != "name":
+        if k not in ("name", "model"):  # the builder's name (and a preset's): the workload row shows it
             _flatten(out, f"workload.{k}", v)
-    for k, v in _dict(report.get("arch")).items():
-        if k != "name":
+    arch = _dict(report.get("arch"))
+    for k, v in arch.items():
+        # a report with arch.levels gives each level's bandwidth there (memory_bytes_per_s is kept for scripts)
+        if k != "name" and not (k == "memory_bytes_per_s" and "levels" in arch):
             _flatten(out, f"arch.{k}", v)
     for k in _RESOLVED_OPTIONS:
         if k in report:
@@ -312,14 +315,16 @@ def _unrecorded(report: dict, key: str) -> object:
 def differing_settings(reports: Reports) -> list[tuple[str, list[object]]]:
     """The :func:`settings` whose values are not the same in every report, one ``(key, [value per report])`` each
     (an option's default where a report that records its options leaves it out, else None where a report lacks
-    the key), in order of first appearance: what runs of one workload on one arch differ in
-    (``workload.attention``: unfused / fused; ``arch.memory_bytes_per_s.hbm`` of a ``--set``;
-    ``options.activations_on_chip``). The ``workload.`` keys only when every report's workload has the same name,
-    the ``arch.`` keys likewise: two presets differ in most of their fields, and their names say which. Empty for
-    one report."""
-    same = {section: len({_metric(rep, section) for _, rep in reports}) == 1 for section in ("workload", "arch")}
+    the key), in order of first appearance: what runs differ in (``workload.attention``: unfused / fused;
+    ``arch.levels.hbm.bytes_per_s`` of a ``--set``; ``arch.chips`` and ``arch.interconnect.*`` of a multi-chip
+    arch beside a one-chip one; ``options.activations_on_chip``). The ``arch.`` keys whatever the arches' names (an
+    arch file derived from another by ``base:`` has a name of its own); of workloads of different names only the
+    keys every report has (batch, dtype, mode: a builder's own parameters are what its name already says). Empty
+    for one report."""
+    same_workload = len({_metric(rep, "workload") for _, rep in reports}) == 1
     per = [settings(rep) for _, rep in reports]
-    keys = dict.fromkeys(k for s in per for k in s if same.get(k.split(".")[0], True))
+    common = set.intersection(*(set(s) for s in per)) if per else set()
+    keys = dict.fromkeys(k for s in per for k in s if same_workload or not k.startswith("workload.") or k in common)
     rows = [(k, [s[k] if k in s else _unrecorded(rep, k) for s, (_, rep) in zip(per, reports, strict=True)])
             for k in keys]
     return [(k, values) for k, values in rows if any(v != values[0] for v in values[1:])]
@@ -336,6 +341,8 @@ def format_setting(key: str, value: object) -> str:
             return fmt.bandwidth(v)
         if key.endswith("_bytes"):
             return fmt.size(v)
+        if key.endswith("_s") and not key.endswith("_per_s"):  # a latency (a rate such as FLOP/s is a number)
+            return fmt.seconds(v)
     return fmt.general(value)
 
 

@@ -59,6 +59,12 @@ class _ArchInfoRequired(TypedDict):
 class ArchInfo(_ArchInfoRequired, total=False):
     on_chip_bytes: int  # every on-chip SRAM byte: the scratchpads (sram_bytes) and the capacities of the cache levels
     units: dict[str, dict[str, object]]  # core.units as resolved, each {kind, ...every field of its spec}
+    # every cache and memory level, innermost first: {role, capacity_bytes, bytes_per_s (null: unbounded),
+    # latency_s, access_bytes}; reports before it lack it
+    levels: dict[str, dict[str, object]]
+    # with chips > 1: the interconnect as resolved, bandwidth and latency as bytes_per_s and latency_s, its other
+    # fields (topology, efficiency, collective, energy_per_bit, nccl, node_chips, scale_out, ...) as written
+    interconnect: dict[str, object]
 
 
 class _WorkloadRequired(TypedDict):

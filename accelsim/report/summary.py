@@ -325,7 +325,25 @@ def _arch_summary(arch: Arch, peak_flops: float) -> dict:
             "systolic": {"rows": sa.rows, "cols": sa.cols, "dataflow": sa.dataflow, "count": sa.count},
             **({"units": arch.core.model_dump(mode="json", include={"units"})["units"]} if arch.core.units else {}),
             "memory_bytes_per_s": {lv: bounded(arch.memory(lv).bandwidth) for lv in arch.memories},
-            "sram_bytes": pads, "on_chip_bytes": pads + sum(arch.memory(c).capacity for c in arch.caches)}
+            "sram_bytes": pads, "on_chip_bytes": pads + sum(arch.memory(c).capacity for c in arch.caches),
+            "levels": {lv: _level_summary(arch, lv) for lv in (*arch.caches, *arch.memories)},
+            **({"interconnect": interconnect_summary(arch.interconnect)}
+               if arch.chips > 1 and arch.interconnect is not None else {})}
+
+
+def _level_summary(arch: Arch, name: str) -> dict:
+    """report.json's ``arch.levels[name]``: what the arch gives a cache or memory level (units in the keys)."""
+    lv = arch.memory(name)
+    return {"role": lv.role, "capacity_bytes": lv.capacity, "bytes_per_s": bounded(lv.bandwidth),
+            "latency_s": lv.latency, "access_bytes": lv.access_bytes}
+
+
+def interconnect_summary(ic) -> dict:
+    """report.json's ``arch.interconnect``: the chips' links as resolved, every field set (bandwidth and latency
+    with their units in the keys; nested tuning as written)."""
+    out = {k: v for k, v in ic.model_dump(mode="json", exclude_none=True).items()
+           if v != "" and (k != "wraparound" or ic.topology == "torus")}  # (no kind; a torus's wraparound only)
+    return {"bytes_per_s": out.pop("bandwidth"), "latency_s": out.pop("latency"), **out}
 
 
 def _notes(arch: Arch, memory: dict[str, dict[str, float]], graph: Graph, tg: TaskGraph) -> list[str]:

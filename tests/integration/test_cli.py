@@ -298,3 +298,26 @@ def test_a_misfit_caused_by_a_set_value_names_the_command_line_values(tmp_path, 
     assert code == 2
     assert "h100.yaml:" in line and ": hbm.capacity: llama2_7b: " in line
     assert line.endswith("(with --set workload.seq_len=100000000, --set workload.batch=2) (got '80GiB')")
+
+
+def test_info_of_a_multi_chip_arch_shows_its_links_and_labels_peaks_per_chip(tmp_path, capsys):
+    # 2 cores x 64 x 64 MACs = 8,192 MACs/cycle per chip; 4 chips: 32,768; at 1 GHz 2 x 32,768e9 FLOP/s
+    (tmp_path / "four.yaml").write_text(
+        "name: four\nclock: 1GHz\ndtype: int8\ncores: 2\nchips: 4\n"
+        "core: {systolic: {rows: 64, cols: 64}, vector: {lanes: 64}, sram: {unified: 2MiB}}\n"
+        "hbm: {capacity: 16GiB, bandwidth: 256GB/s, latency: 100ns}\n"
+        "interconnect: {bandwidth: 100GB/s, latency: 1us, topology: ring, efficiency: 0.8, energy_per_bit: 2.21}\n")
+    assert main(["info", str(tmp_path / "four.yaml"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["peak_macs_per_cycle"] == 8192 and info["system_peak_macs_per_cycle"] == 4 * 8192
+    assert info["system_peak_flops_per_s"] == pytest.approx(2 * 4 * 8192 * 1e9)
+    assert info["interconnect"] == {"bytes_per_s": 100e9, "latency_s": 1e-6, "topology": "ring", "efficiency": 0.8,
+                                    "collective": "formula", "energy_per_bit": 2.21}
+    assert main(["info", str(tmp_path / "four.yaml")]) == 0
+    text = capsys.readouterr().out
+    assert "8,192 per chip (2 cores); 4 chips: 32,768" in text and "(all cores)" not in text
+    assert "interconnect, 4 chips" in text and "100GB/s per chip, each direction" in text and "1us per step" in text
+    # one chip: no system figure, no interconnect
+    assert main(["info", "edge-npu", "--json"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert one["interconnect"] is None and one["system_peak_macs_per_cycle"] == one["peak_macs_per_cycle"]

@@ -237,16 +237,49 @@ def test_the_settings_two_runs_differ_in_are_listed_below_the_arch(runs):
     # the same GEMM with the a100's HBM bandwidth changed by --set: that one arch field, in its unit
     wide = simulate("gemm", {"base": "a100", "hbm": {"bandwidth": "4TB/s"}}).to_dict()
     pair = [("gemm", runs["gemm"]), ("wide", wide)]
-    assert differing_settings(pair) == [("arch.memory_bytes_per_s.hbm", [2.039e12, 4e12])]  # a100: 2,039 GB/s
+    assert differing_settings(pair) == [("arch.levels.hbm.bytes_per_s", [2.039e12, 4e12])]  # a100: 2,039 GB/s
     console = Console(record=True, width=200)
     console.print(compare_table(pair))
     lines = console.export_text().splitlines()
-    at = next(i for i, line in enumerate(lines) if "arch.memory_bytes_per_s.hbm" in line)
+    at = next(i for i, line in enumerate(lines) if "arch.levels.hbm.bytes_per_s" in line)
     assert "arch" in lines[at - 1] and "2.039TB/s" in lines[at] and "4TB/s" in lines[at]
-    # different workloads and arches: their names say so; only the launch mode is listed (gemmini launches none)
-    assert differing_settings([("b1", runs["b1"]), ("gemm", runs["gemm"])]) == [
-        ("execution", ["none", "eager"]), ("kernel_order", ["none", "stream"])]
-    assert compare_json(pair)["settings"] == {"arch.memory_bytes_per_s.hbm": {"gemm": 2.039e12, "wide": 4e12}}
+    # different workloads and arches: the arch fields that differ are listed whatever the names (gemmini: 16x16 WS
+    # at 1 GHz, one core; a100: 108 SMs at 1,410 MHz), of the workloads only the keys both have (dtype: gemmini's
+    # int8, a100's bf16), not a builder's own parameters (lenet5's image_size, gemm's m); and the launch mode
+    other = dict(differing_settings([("b1", runs["b1"]), ("gemm", runs["gemm"])]))
+    assert other["arch.clock_hz"] == [1e9, 1.41e9] and other["arch.cores"] == [1, 108]
+    assert other["arch.systolic.rows"] == [16, 32] and other["workload.dtype"] == ["int8", "bf16"]
+    assert other["execution"] == ["none", "eager"] and other["kernel_order"] == ["none", "stream"]
+    assert not [k for k in other if k.startswith("workload.") and k != "workload.dtype"]
+    assert compare_json(pair)["settings"] == {"arch.levels.hbm.bytes_per_s": {"gemm": 2.039e12, "wide": 4e12}}
+
+
+_ONE_CHIP = {"name": "one", "clock": "1GHz", "dtype": "int8", "cores": 2,
+             "core": {"systolic": {"rows": 64, "cols": 64}, "vector": {"lanes": 64}, "sram": {"unified": "2MiB"}},
+             "l2": {"capacity": "8MiB", "bandwidth": "512GB/s", "latency": "20ns"},
+             "hbm": {"capacity": "16GiB", "bandwidth": "256GB/s", "latency": "100ns"}}
+
+
+def test_an_arch_derived_with_other_chips_links_or_cache_names_those_keys(tmp_path):
+    # a probing user's case: four chips on a ring (another arch name) and a 64 GiB L2 gave settings {} and only
+    # arch.on_chip_bytes; report.json's arch now carries each level and the interconnect, and compare lists them
+    one = simulate("gemm", _ONE_CHIP).to_dict()
+    four = simulate("gemm", {**_ONE_CHIP, "name": "four", "chips": 4, "interconnect": {
+        "bandwidth": "100GB/s", "latency": "1us", "topology": "ring", "efficiency": 0.8}}).to_dict()
+    big = simulate("gemm", {**_ONE_CHIP, "l2": {**_ONE_CHIP["l2"], "capacity": "64GiB"}}).to_dict()
+    diff = dict(differing_settings([("one", one), ("four", four)]))
+    assert diff["arch.chips"] == [1, 4]
+    assert diff["arch.interconnect.bytes_per_s"] == [None, 100e9] and diff["arch.interconnect.latency_s"] == [None, 1e-6]
+    assert diff["arch.interconnect.topology"] == [None, "ring"] and diff["arch.interconnect.efficiency"] == [None, 0.8]
+    diff = dict(differing_settings([("one", one), ("big", big)]))
+    # 8 MiB -> 64 GiB of L2; on-chip bytes: 2 cores x 2 MiB + the L2
+    assert diff["arch.levels.l2.capacity_bytes"] == [8 << 20, 64 << 30]
+    assert diff["arch.on_chip_bytes"] == [(4 << 20) + (8 << 20), (4 << 20) + (64 << 30)]
+    assert compare_json([("one", one), ("four", four)])["settings"]["arch.chips"] == {"one": 1, "four": 4}
+    console = Console(record=True, width=200)
+    console.print(compare_table([("one", one), ("big", big)]))
+    row = next(line for line in console.export_text().splitlines() if "arch.levels.l2.capacity_bytes" in line)
+    assert "8MiB" in row and "64GiB" in row
 
 
 def test_a_served_hugging_face_preset_is_named_by_its_own_name():

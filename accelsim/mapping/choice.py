@@ -457,14 +457,17 @@ def residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Option
                 held[c] -= core_live.pop(t)
         consumers = users.get(p.op.name, [])
         resident = False
+        details = p.details
         if p.core is not None and consumers and all(u.core == p.core for u in consumers):
             size = p.op.out_bytes
             if held.get(p.core, 0) + size <= region:
                 live.setdefault(p.core, {})[p.op.name] = size
                 held[p.core] = held.get(p.core, 0) + size
                 resident = True
+            else:  # it would stay but does not fit beside what the core holds: to main memory and back
+                details = {**details, "output_spilled": size}
         # graph outputs leave the chip; cross-core tensors go through main memory
-        out.append(p._replace(resident_out=resident, live_bytes=max(held.values(), default=0)))
+        out.append(p._replace(resident_out=resident, live_bytes=max(held.values(), default=0), details=details))
     return cache_residency(_pin_recurrent_weights(tuple(out), arch), graph, arch, options)
 
 

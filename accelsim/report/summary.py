@@ -109,6 +109,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
         "memory": memory,
         "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + flash_fallback_notes(tg)
+                  + activation_spill_notes(arch, graph, ops)
                   + computed_work_notes(graph.flops, computed_work(macs, graph.flops, [
                       op for op in ops if op.get("unit") != "none"])["computed_flops"], total / clock)
                   + unfused_attention_notes(graph, arch, ops, total, launch)
@@ -523,6 +524,32 @@ def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: fl
             f"{share:.0%} of the run (their device time and their share of the kernel launches){memory}; GPU "
             f"serving stacks and transformers' default (sdpa) run fused FlashAttention kernels, which this arch "
             f"models: --set workload.attention=fused"]
+
+
+def activation_spill_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str]:
+    """A run whose activations the scratchpad would keep (``options.activations_on_chip``; every reader on the
+    producer's core) but some of which do not fit beside what it holds (op rows' ``mapping.output_spilled``: the
+    output's bytes): one line with how many and how large, that they go to main memory and back, and, when the
+    largest one's first dimension is the batch, the largest batch at which it would fit the region alone (a
+    compiler running the batch in smaller pieces keeps it on chip; accelsim runs the batch it is given)."""
+    spilled = [(op["mapping"]["output_spilled"], op["name"]) for op in ops
+               if isinstance(op.get("mapping"), Mapping) and op["mapping"].get("output_spilled")]
+    if not spilled:
+        return []
+    region = arch.core.sram.total_bytes // 2  # mapping.choice.activation_region
+    size, name = max(spilled)
+    batch = graph.info.batch
+    shapes = {op.name: op.out_shape for op in graph.ops}
+    hint = ""
+    if isinstance(batch, int) and batch > 1 and shapes.get(name, (0,))[0] == batch:
+        fits = region // -(-size // batch)
+        hint = (f"; at batch {batch} it is {_b(-(-size // batch))} a sample, so a batch of "
+                f"{fits if fits else 'even 1'} {'would hold it' if fits else 'would not hold it'} (accelsim runs "
+                f"the batch it is given; a compiler may run it in smaller pieces)")
+    return [f"activations: {len(spilled)} op output{'s' if len(spilled) > 1 else ''} ({_b(sum(b for b, _ in spilled))}"
+            f" in all; the largest, {name}'s, {_b(size)}) would stay in the scratchpad for their readers but did "
+            f"not fit its activation region ({_b(region)}: half the core's SRAM) beside what it held, and went to "
+            f"{arch.main_memory} and back{hint}"]
 
 
 def computed_work_notes(flops: int, computed: int, seconds: float) -> list[str]:

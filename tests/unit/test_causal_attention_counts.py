@@ -118,3 +118,4 @@ def test_llm_decode_on_a_gpu_notes_unfused_attention_and_launches():
     assert f"{rep['launch_bound_fraction']:.0%} of the run" in launch and "options.execution=cuda_graph" in launch
     fused = accelsim.simulate({**run, "attention": "fused"}, "h100", execution="cuda_graph").to_dict()
     assert not any(n.startswith(("attention runs unfused", "kernel launches bind")) for n in fused["notes"])
+

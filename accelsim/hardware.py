@@ -1558,6 +1558,13 @@ class Arch(_Model):
         first = roles.index("memory")
         if "cache" in roles[first:]:
             raise ValueError(self._late_cache(order, first))
+        main = order[first]
+        big = next((lv for lv in order[:first] if lv.capacity > main.capacity), None)
+        if big is not None:  # (a GiB written for a MiB): its copies of main memory's data never fill the rest
+            raise ValueError(f"{self._level_key(big.name)}.capacity: the cache {big.name!r} "
+                             f"({format_size(big.capacity)}) is larger than the main memory {main.name!r} behind it "
+                             f"({format_size(main.capacity)}); a cache holds copies of the memories' data (a level "
+                             f"that holds tensors of its own is a memory)")
         shared = next((lv.name for lv in order if lv.resident_share is not None and lv.role != "cache"), None)
         if shared is not None:
             raise ValueError(f"{self._level_key(shared)}.resident_share: only a cache level keeps a share of its "

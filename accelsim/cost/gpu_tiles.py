@@ -326,3 +326,12 @@ def cache_bytes(details: dict, out_bytes: int, elem: int) -> int:
     panels = panel_bytes(tm, tn / details.get("cluster", 1), details["k_slice"], elem,
                          details.get("b_bytes_per_element", elem))
     return math.ceil(details["output_tiles"] * panels) + out_bytes + partials
+
+
+def operand_cache_bytes(details: dict, elem: int) -> tuple[int, int]:
+    """Of :func:`cache_bytes`, the A panels' and the B panels' bytes: what the cores' tiles ask of the shared cache
+    for each operand (each rounded up to a byte)."""
+    tm, tn = details["tile"]
+    tiles, k = details["output_tiles"], details["k_slice"]
+    b = panel_bytes(0, tn / details.get("cluster", 1), k, elem, details.get("b_bytes_per_element", elem))
+    return math.ceil(tiles * panel_bytes(tm, 0, k, elem, elem)), math.ceil(tiles * b)

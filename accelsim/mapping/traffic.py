@@ -6,7 +6,8 @@ parameter and state back. Then re-reads: a matmul is tiled against its core's SR
 attention streams K/V per query block, :func:`accelsim.cost.attention.kv_passes`); a vector kernel re-reads its
 inputs ``input_passes`` times. With shared caches the cores' tiles read the innermost cache (each GPU output
 tile's panels, :func:`accelsim.cost.gpu_tiles.cache_bytes`), each cache sees the tiling against the level inside
-it, and the memories the tiling against the outermost cache. An op split over cores replicates its smaller operand
+it, and the memories the tiling against the outermost cache, each operand's reads never more than the level
+inside asks of the cache (:func:`_behind`). An op split over cores replicates its smaller operand
 on every core, each core re-reading it as its own sub-GEMM's tiling does (:func:`core_reads`), read from the
 innermost cache where there is one, else from the memories (not one cut along its GEMM count: each core reads only
 its own GEMMs' operands; nor a vector op's activations: each core reads its share). The scratchpad counts
@@ -268,19 +269,18 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
             cache_bytes[cache] = attention.cache_bytes(op, p.details) + out_off
         elif i == 0 and "output_tiles" in p.details:
             cache_bytes[cache] = gpu_tiles.cache_bytes(p.details, out_off, elem)
+            # the times the cores' panels read each operand from the cache
+            pa, pb = gpu_tiles.operand_cache_bytes(p.details, elem)
+            fa = _whole(Fraction(pa, a_tot)) if a_tot else 1
+            fb = _whole(Fraction(pb, b_tot)) if b_tot else 1
         elif i == 0:
             cache_bytes[cache] = (_times(a_tot, fa) + _times(b_tot, fb) + out_off
                                   + (a_tot * (passes - 1) if cached else 0))
         else:
-            cache_bytes[cache] = a_tot * fa + b_tot * fb + out_off
+            cache_bytes[cache] = _times(a_tot, fa) + _times(b_tot, fb) + out_off
         cache_bytes[cache] += epi_tot  # the epilogue's reads pass every cache once
         if per is not None and op.kind is not OpKind.ATTENTION:
-            budget = ctx.cache_budget[cache]
-            try:
-                t2 = tile_gemm(op.gemm.m, op.gemm.n, op.gemm.k, *per, budget, budget, budget, op.name)
-            except MappingError as e:  # the cache is too small, not a scratchpad buffer: its capacity is at fault
-                raise MappingError(f"{e} in cache {cache!r}", ctx.arch.capacity_key(cache)) from None
-            fa, fb = t2.a_reads, t2.b_reads
+            fa, fb = _behind(op, per, ctx.cache_budget[cache], fa, fb)
         else:
             fa = fb = 1
     if passes > 1:
@@ -337,6 +337,21 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     if epi_levels:  # (the epilogue's loads apart from the operands')
         act_levels = {lv: b - epi_levels.get(lv, 0) for lv, b in act_levels.items()}
     return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details, per_unit, ramp, epi_levels)
+
+
+def _behind(op: Op, per: tuple[int, int, int], budget: int, fa: int | Fraction, fb: int | Fraction,
+            ) -> tuple[int | Fraction, int | Fraction]:
+    """The times the level behind a cache reads each operand of a GEMM whose tiles read A ``fa`` times and B ``fb``
+    times from the cache: each operand's reads of a tiling against the cache's ``budget`` (bytes per tile), but never
+    more than it is asked of the cache. A cache only filters the requests it receives: a reuse the tiling inside it
+    already has (an operand read once) passes through, and a cache too small for any tiling, or for one that reads
+    an operand fewer times, misses it as often as it is asked (a 1 KiB L2 behind the cores' 1024³ tiling: the
+    same HBM bytes as no L2, not 40 times them)."""
+    try:
+        t = tile_gemm(op.gemm.m, op.gemm.n, op.gemm.k, *per, budget, budget, budget, op.name)  # type: ignore[union-attr]
+    except MappingError:  # not one element of each tile fits: every request misses
+        return fa, fb
+    return min(t.a_reads, fa), min(t.b_reads, fb)
 
 
 def _per_gemm(op: Op, a_tot: int, b_tot: int, out_off: int) -> tuple[int, int, int]:

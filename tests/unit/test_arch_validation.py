@@ -221,6 +221,24 @@ def test_a_torus_shape_for_other_chips_is_reported_at_the_shape(tmp_path):
         "--set: arch.interconnect.shape: [3, 2] holds 6 chips, not the chips (4)"]  # was the file's line 1
 
 
+def test_a_cache_larger_than_the_main_memory_behind_it_is_refused_at_its_capacity(tmp_path):
+    # a probing user's 64 GiB L2 in front of 16 GiB of HBM (GiB written for MiB) loaded silently, with a 34,008 mm²
+    # L2 on the die: an inclusive cache holds copies of the memories' data, so it is never larger than the main memory
+    text = NPU + "l2: {capacity: 8MiB, bandwidth: 1TB/s}\nlevels:\n  cxl: {capacity: 64GiB, bandwidth: 64GB/s}\n"
+    path = arch_file(tmp_path, text)
+    base = arch_file(tmp_path, "base: npu.yaml\nl2: {capacity: 64GiB}\n", "big.yaml")
+    assert errors(base) == [
+        f"{base}:2: l2.capacity: the cache 'l2' (64GiB) is larger than the main memory 'hbm' behind it (8GiB); a cache "
+        "holds copies of the memories' data (a level that holds tensors of its own is a memory)"]
+    # a cache written in levels, at its key; one as large as the main memory loads (the cxl tier behind does not
+    # count: the main memory is the first memory behind the caches)
+    llc = "arch.levels.llc={role: cache, capacity: %s, bandwidth: 2TB/s, after: l2}"
+    (line,) = errors(path, [llc % "9GiB"])
+    assert line.startswith("--set: arch.levels.llc.capacity: the cache 'llc' (9GiB) is larger than the main memory "
+                           "'hbm' behind it (8GiB)")
+    assert load_arch(path, [llc % "8GiB"]).caches == ("l2", "llc")
+
+
 def test_a_memory_put_before_a_cache_is_blamed_at_its_after(tmp_path):
     # cxl after sram puts a memory in front of the l2 cache: the --set that did it is named, not l2 at the file's line 1
     assert errors(arch_file(tmp_path, FULL), ["arch.levels.cxl.after=sram"]) == [

@@ -16,6 +16,12 @@ TINY = {"architectures": ["MixtralForCausalLM"], "hidden_size": 128, "intermedia
 DECODE = {"model": "hf", "config": TINY, "phase": "decode", "kv_len": 64, "dtype": "bf16"}
 
 
+def _small_hbm(capacity: int) -> dict:
+    """h100 with an HBM of ``capacity`` bytes, a few MiB for these tiny models, and its L2 cut to 1 MiB: a cache is
+    never larger than the main memory behind it (hardware.Arch), and none of these checks reads the L2."""
+    return {"base": "h100", "hbm": {"capacity": capacity}, "l2": {"capacity": "1MiB"}}
+
+
 def _weights(memory: dict) -> int:
     return sum(int(row["weights"]) for row in memory.values())
 
@@ -38,7 +44,7 @@ def test_unread_weights_spill_first_and_the_routed_experts_come_from_there_in_pr
     idle = 2 * 2 * 3 * tensor
     big = simulate(DECODE, "h100").to_dict()
     fit = int(big["memory"]["hbm"]["used"]) - idle  # room for all but the idle experts
-    r = simulate(DECODE, {"base": "h100", "hbm": {"capacity": fit}}).to_dict()
+    r = simulate(DECODE, _small_hbm(fit)).to_dict()
     assert r["memory"]["host"]["weights"] == idle
     assert r["bytes"]["host"] == 2 * 3 * tensor
     assert sum(op["bytes"].get("host", 0) for op in r["ops"] if ".experts_" in op["name"]) == 2 * 3 * tensor
@@ -56,7 +62,7 @@ def test_the_kv_cache_a_prefill_writes_is_held_beside_the_placed_tensors(spare):
     assert big["kv_cache"] == kv
     capacity = int(big["weights"] + big["activations"]) + spare
     try:
-        r = simulate(prefill, {"base": "h100", "hbm": {"capacity": capacity}}).to_dict()
+        r = simulate(prefill, _small_hbm(capacity)).to_dict()
     except MappingError:  # not even the activations and the cache fit: refused
         assert big["activations"] + kv > capacity
         return
@@ -88,7 +94,7 @@ def test_which_unread_weights_spill_is_the_same_in_every_process():
 
     idle = 2 * 2 * 3 * 128 * 256 * 2
     fit = int(simulate(DECODE, "h100").to_dict()["memory"]["hbm"]["used"]) - idle // 2
-    code = (f"import json, accelsim; r = accelsim.simulate({DECODE!r}, {{'base': 'h100', 'hbm': {{'capacity': {fit}}}}})"
+    code = (f"import json, accelsim; r = accelsim.simulate({DECODE!r}, {_small_hbm(fit)!r})"
             ".to_dict(); print(json.dumps([r['placement'], r['total_cycles']]))")
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")]

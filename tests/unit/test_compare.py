@@ -261,25 +261,26 @@ _ONE_CHIP = {"name": "one", "clock": "1GHz", "dtype": "int8", "cores": 2,
 
 
 def test_an_arch_derived_with_other_chips_links_or_cache_names_those_keys(tmp_path):
-    # a probing user's case: four chips on a ring (another arch name) and a 64 GiB L2 gave settings {} and only
+    # a probing user's case: four chips on a ring (another arch name) and a bigger L2 gave settings {} and only
     # arch.on_chip_bytes; report.json's arch now carries each level and the interconnect, and compare lists them
     one = simulate("gemm", _ONE_CHIP).to_dict()
     four = simulate("gemm", {**_ONE_CHIP, "name": "four", "chips": 4, "interconnect": {
         "bandwidth": "100GB/s", "latency": "1us", "topology": "ring", "efficiency": 0.8}}).to_dict()
-    big = simulate("gemm", {**_ONE_CHIP, "l2": {**_ONE_CHIP["l2"], "capacity": "64GiB"}}).to_dict()
+    big = simulate("gemm", {**_ONE_CHIP, "l2": {**_ONE_CHIP["l2"], "capacity": "64MiB"}}).to_dict()
     diff = dict(differing_settings([("one", one), ("four", four)]))
     assert diff["arch.chips"] == [1, 4]
     assert diff["arch.interconnect.bytes_per_s"] == [None, 100e9] and diff["arch.interconnect.latency_s"] == [None, 1e-6]
     assert diff["arch.interconnect.topology"] == [None, "ring"] and diff["arch.interconnect.efficiency"] == [None, 0.8]
     diff = dict(differing_settings([("one", one), ("big", big)]))
-    # 8 MiB -> 64 GiB of L2; on-chip bytes: 2 cores x 2 MiB + the L2
-    assert diff["arch.levels.l2.capacity_bytes"] == [8 << 20, 64 << 30]
-    assert diff["arch.on_chip_bytes"] == [(4 << 20) + (8 << 20), (4 << 20) + (64 << 30)]
+    # 8 MiB -> 64 MiB of L2 (the probe's 64 GiB, larger than the HBM behind it, is refused now); on-chip bytes:
+    # 2 cores x 2 MiB + the L2
+    assert diff["arch.levels.l2.capacity_bytes"] == [8 << 20, 64 << 20]
+    assert diff["arch.on_chip_bytes"] == [(4 << 20) + (8 << 20), (4 << 20) + (64 << 20)]
     assert compare_json([("one", one), ("four", four)])["settings"]["arch.chips"] == {"one": 1, "four": 4}
     console = Console(record=True, width=200)
     console.print(compare_table([("one", one), ("big", big)]))
     row = next(line for line in console.export_text().splitlines() if "arch.levels.l2.capacity_bytes" in line)
-    assert "8MiB" in row and "64GiB" in row
+    assert "8MiB" in row and "64MiB" in row
 
 
 def test_a_served_hugging_face_preset_is_named_by_its_own_name():

@@ -74,6 +74,21 @@ def _estimate(p: Plan, arch: Arch, options: Options, n: int, ncores: int, produc
     return got
 
 
+def _held_operands(p: Plan, held: Callable[[str], bool]) -> tuple[int, int]:
+    """The bytes of ``p``'s A and B activations that are on chip: a logical input is when ``held`` says so of every
+    tensor it is made of; an activation × activation matmul's (or attention's) later operands are B."""
+    op = p.op
+    pairs = op.kind in (OpKind.MATMUL, OpKind.ATTENTION) and len(p.operands) > 1
+    a = b = 0
+    for i, (tensors, shape) in enumerate(zip(p.operands, op.in_shapes, strict=False)):
+        if tensors and all(held(t) for t in tensors):
+            if pairs and i > 0:
+                b += math.prod(shape) * op.elem_bytes
+            else:
+                a += math.prod(shape) * op.elem_bytes
+    return a, b
+
+
 def plan_cycles(plans: tuple[Plan, ...], units: tuple[Unit, ...], arch: Arch, options: Options) -> float:
     """The estimated cycles of a whole plan (units and residency chosen): a list schedule of its ops in order, each
     starting when its inputs are ready and its units free, and taking the longer of its
@@ -96,16 +111,7 @@ def plan_cycles(plans: tuple[Plan, ...], units: tuple[Unit, ...], arch: Arch, op
             continue
         start = max(ready, max(free[u] for u in p.units))
         if pools[p.unit_kind] > 1 and p.cycles > 1 and "output_tiles" not in p.details:
-            a = b = 0  # the bytes of its A and B activations held on its core (:meth:`_Residency.on_chip`)
-            if p.core is not None:
-                op = p.op
-                pairs = op.kind in (OpKind.MATMUL, OpKind.ATTENTION) and len(p.operands) > 1
-                for i, (tensors, shape) in enumerate(zip(p.operands, op.in_shapes, strict=False)):
-                    if tensors and all(t in kept for t in tensors):
-                        if pairs and i > 0:
-                            b += math.prod(shape) * op.elem_bytes
-                        else:
-                            a += math.prod(shape) * op.elem_bytes
+            a, b = _held_operands(p, kept.__contains__) if p.core is not None else (0, 0)  # held on its core
             ncores = len({units[u].core for u in p.units})
             est, compute, memory = _estimate(p, arch, options, len(p.units), ncores, ready > 0, (a, b),
                                              p.resident_out)
@@ -241,19 +247,12 @@ class _Residency:
         # (a producer's finish leaves out the store of an output it keeps, or counts one that may not happen)
         ready = max((finish.get(t, 0.0) + self._shift(t, None) for t in inputs), default=0.0)
         index = self.index[p.unit_kind]
-        pairs = op.kind in (OpKind.MATMUL, OpKind.ATTENTION) and len(p.operands) > 1  # activation × activation
         homes: dict[int, tuple[float, int, int, float]] = {}
         for core in dict.fromkeys(home[t][0] for t in homed):
             if core not in index:
                 continue
             at = max(finish.get(t, 0.0) + self._shift(t, core) for t in inputs)
-            a = b = 0  # (a logical input is on chip when the core holds all its tensors)
-            for i, (tensors, shape) in enumerate(zip(p.operands, op.in_shapes, strict=False)):
-                if tensors and all(t in home and home[t][0] == core for t in tensors):
-                    if pairs and i > 0:
-                        b += math.prod(shape) * op.elem_bytes
-                    else:
-                        a += math.prod(shape) * op.elem_bytes
+            a, b = _held_operands(p, lambda t, core=core: t in home and home[t][0] == core)
             homes[index[core]] = (at, a, b, sum(loads[t] for t in homed if home[t][0] != core))
         size, held, region, ids = op.out_bytes, self.held, self.region, self.ids[p.unit_kind]
         keeps = bool(self.readers.get(op.name)) and size <= region

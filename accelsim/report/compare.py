@@ -45,6 +45,7 @@ _METRICS: dict[str, tuple[str, str]] = {
     # energy, power and area (docs/energy.md); null in reports of an arch without energy constants
     "energy.total_j": ("energy", "joules"),
     "energy.dynamic_j": ("dynamic energy", "joules"),
+    "energy.activity_j": ("activity energy", "joules"),  # the three parts add up to energy.total_j
     "energy.static_j": ("static energy", "joules"),
     "power.average_w": ("average power", "watts"),
     "power.peak_w": ("peak power", "watts"),

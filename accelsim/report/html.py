@@ -271,7 +271,7 @@ def _energy(report: dict) -> str:
     return ('<section id="energy"><h2>Energy, power and area</h2><div class="grid"><div>'
             + _kv_table(energy_rows(report))
             + _bars("Energy by op kind (dynamic)", _dict(energy.get("by_op_kind")), fmt.joules, "compute")
-            + "</div><div>" + _bars("Energy by part (dynamic + static)", by_part, fmt.joules, "memory")
+            + "</div><div>" + _bars("Energy by part (dynamic, activity and static)", by_part, fmt.joules, "memory")
             + (_bars("Area", mm2, fmt.mm2, "compute") if area else "") + "</div></div></section>")
 
 

@@ -35,10 +35,12 @@ FSYNC_EVERY_S = 2.0
 # report.json's top-level objects that become metrics (flattened to "bytes.<level>" in results.csv)
 METRIC_OBJECTS = ("utilization", "bytes", "stalls_by_level")
 LEVEL_OBJECTS = ("bytes",)  # objects with an entry for every memory level of the report (0 where none)
-# sweep metric → (report.json object, key): the energy, power, efficiency and area figures a sweep keeps
+# sweep metric → (report.json object, key): the energy, power, efficiency and area figures a sweep keeps (energy_j
+# = dynamic + activity + static energy, docs/energy.md)
 ENERGY_METRICS: dict[str, tuple[str, str]] = {
     "energy_j": ("energy", "total_j"), "dynamic_energy_j": ("energy", "dynamic_j"),
-    "static_energy_j": ("energy", "static_j"), "average_power_w": ("power", "average_w"),
+    "activity_energy_j": ("energy", "activity_j"), "static_energy_j": ("energy", "static_j"),
+    "average_power_w": ("power", "average_w"),
     "peak_power_w": ("power", "peak_w"), "tops_per_w": ("efficiency", "tops_per_w"),
     "j_per_token": ("efficiency", "j_per_token"), "j_per_inference": ("efficiency", "j_per_inference"),
     "j_per_step": ("efficiency", "j_per_step"), "area_mm2": ("area", "total_mm2"),

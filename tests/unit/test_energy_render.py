@@ -47,7 +47,7 @@ def test_console_shows_energy_power_and_area(lenet, bare):
 
 def test_html_has_the_energy_section_and_an_energy_column(lenet, bare):
     page = render_html(lenet, plots=False)
-    assert '<section id="energy">' in page and "Energy by part (dynamic + static)" in page and "<h3>Area</h3>" in page
+    assert '<section id="energy">' in page and "Energy by part (dynamic, activity and static)" in page and "<h3>Area</h3>" in page
     assert fmt.joules(lenet["energy"]["total_j"]) in page
     assert '<section id="energy">' not in render_html(bare, plots=False)
 

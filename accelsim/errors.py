@@ -103,6 +103,23 @@ class ConfigError(AccelsimError):
         return cls(ConfigIssue(file, line, key, msg))
 
 
+class KeyPairError(ValueError):
+    """Two keys of one model whose values break a rule between them, raised by the model's validator. The config
+    layer puts the problem at whichever of the two was set last (a ``--set`` over a preset's line, a file over its
+    ``base:``), with that key's message, naming where the other value came from; where both come from one file it
+    stays at the first key. ``str()`` is the first key's message, as a plain ValueError's would be.
+
+    ``messages``: dotted key (relative to the model) → the message when the problem is put at that key, in which
+    :data:`OTHER_AT` stands for ", FILE:LINE" of the other key's value (nothing where that is not known)."""
+
+    OTHER_AT = "{other_at}"
+
+    def __init__(self, messages: dict[str, str]):
+        self.messages = dict(messages)
+        key, msg = next(iter(self.messages.items()))
+        super().__init__(f"{key}: {msg.replace(self.OTHER_AT, '')}")
+
+
 class WorkloadError(AccelsimError):
     """A workload cannot be built (inconsistent shapes, impossible sizes). ``key`` is the path of the parameter at
     fault when one is (``("layers", 3)``: the fourth layer of a layer list), shown at the end of the message

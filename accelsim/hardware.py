@@ -40,6 +40,7 @@ from pydantic import (
     model_validator,
 )
 
+from .errors import KeyPairError
 from .units import (
     DTYPE_BYTES,
     MAX_INT,
@@ -1320,9 +1321,20 @@ class EnergySpec(_Model):
         if self.tdp is not None and self.tdp <= 0:
             raise ValueError(f"tdp: {self.tdp:g} W, but a chip's thermal design power is above 0 W (leave tdp out "
                              f"when the chip gives none)")
+        at = KeyPairError.OTHER_AT
         if self.tdp is not None and self.idle_power is not None and self.idle_power > self.tdp:
-            raise ValueError(f"idle_power: {self.idle_power:g} W, above energy.tdp ({self.tdp:g} W): a chip's static "
-                             f"power is part of its thermal design power, so lower idle_power or raise tdp")
+            why = "a chip's static power is part of its thermal design power, so lower idle_power or raise tdp"
+            raise KeyPairError({"idle_power": f"{self.idle_power:g} W, above energy.tdp ({self.tdp:g} W{at}): {why}",
+                                "tdp": f"{self.tdp:g} W, below energy.idle_power ({self.idle_power:g} W{at}): {why}"})
+        if self.tdp is None and self.activity_power_share > 0:
+            # the share is of the headroom tdp - idle_power: without a tdp it would draw nothing, unsaid
+            fix = "give the chip's tdp or set activity_power_share to 0"
+            share = f"{self.activity_power_share:g}"
+            raise KeyPairError({
+                "activity_power_share": f"{share}, a share of the headroom tdp − idle_power, but energy.tdp is not "
+                                        f"given (null{at}): {fix}",
+                "tdp": f"null, but energy.activity_power_share ({share}{at}) is a share of the headroom tdp − "
+                       f"idle_power: {fix}"})
         return self
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, PlainValidator, ValidationError, WrapValidator
 
-from ..errors import MAX_VALUE_CHARS, AccelsimError, ConfigError, ConfigIssue, WorkloadError, clip
+from ..errors import MAX_VALUE_CHARS, AccelsimError, ConfigError, ConfigIssue, KeyPairError, WorkloadError, clip
 from ..hardware import Arch, unit_spec_model
 from ..options import Options
 from ..units import MAX_INT, bare_time, parse_bandwidth, parse_frequency, parse_time, unitless_rate
@@ -257,6 +257,26 @@ def _named_key(data: Any, loc: tuple, msg: str) -> tuple[tuple, str]:
     return (*loc, *path), m.group(2)
 
 
+def _pair_key(doc: Doc, loc: tuple, error: KeyPairError) -> tuple[tuple, str]:
+    """Where a rule between two keys of the model at ``loc`` goes (:class:`~accelsim.errors.KeyPairError`): at the
+    key set last (``--set: arch.energy.tdp`` over the preset's ``idle_power`` line, a file's key over its
+    ``base:``'s), else (both from one file or one ``--set``) at the first; its message names the other value's
+    source. Returns the key's path and the message."""
+    def path(key: str) -> tuple:
+        return (*loc, *(int(k) if k.isascii() and k.isdigit() else k for k in key.split(".")))
+
+    first, *rest = error.messages
+    blamed = first
+    mine = doc.written(path(first))
+    for key in rest:
+        theirs = doc.written(path(key))
+        if theirs is not None and (mine is None or (theirs[1].file != mine[1].file and theirs[0] > mine[0])):
+            blamed, mine = key, theirs
+    others = [w for k in error.messages if k != blamed and (w := doc.written(path(k))) is not None and w[1].file]
+    at = "".join(f", {w.file}:{w.line}" if w.line is not None else f", {w.file}" for _, w in others)
+    return path(blamed), error.messages[blamed].replace(KeyPairError.OTHER_AT, at)
+
+
 def issues_from_validation(error: ValidationError, doc: Doc, model: type[BaseModel]) -> list[ConfigIssue]:
     """One :class:`ConfigIssue` per pydantic error, located through ``doc``'s provenance; unknown keys get a
     "did you mean" from ``model``'s field names at that level."""
@@ -265,7 +285,11 @@ def issues_from_validation(error: ValidationError, doc: Doc, model: type[BaseMod
     for err in error.errors(include_url=False):
         loc = _data_path(doc.data, tuple(err.get("loc", ())))
         msg = _message(err)
-        loc, msg = _named_key(doc.data, loc, msg)
+        pair = (err.get("ctx") or {}).get("error")
+        if isinstance(pair, KeyPairError) and err.get("type") == "value_error":
+            loc, msg = _pair_key(doc, loc, pair)
+        else:
+            loc, msg = _named_key(doc.data, loc, msg)
         if err.get("type") == "extra_forbidden" and loc:
             msg += suggest(str(loc[-1]), field_names_at(model, loc[:-1]))
         show, value = _show_value(err)

@@ -533,8 +533,10 @@ def _unknown_base_is_an_arch(data: dict, base: str) -> bool:
 def _cmd_info_arch(args: argparse.Namespace) -> int:
     """``accelsim info ARCH``: the arch as resolved (presets, ``base:`` and ``--set arch.KEY=VALUE`` applied):
     clock, cores, its units with their peak MACs per cycle, one chip's peaks (and the system's, × chips), its
-    memory levels in order and, with chips > 1, its interconnect."""
+    memory levels in order, with chips > 1 its interconnect, and its energy constants and area as a run at its
+    dtype accounts them (:mod:`accelsim.energy.resolved`; null without an ``energy:`` block)."""
     from . import config
+    from .energy.resolved import arch_area, arch_energy
     from .report.summary import interconnect_summary
     from .units import format_bandwidth, format_frequency, format_size, format_time
 
@@ -556,7 +558,7 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
            "peak_flops_per_s": 2.0 * peak * arch.clock_hz, "peak_flops_per_s_by_dtype": by_dtype,
            "system_peak_macs_per_cycle": peak * arch.chips,
            "system_peak_flops_per_s": 2.0 * peak * arch.clock_hz * arch.chips, "levels": levels,
-           "interconnect": links}
+           "interconnect": links, "energy": arch_energy(arch), "area": arch_area(arch)}
     unbounded = [lv["name"] for lv in levels if lv["bandwidth"] is None]
     if unbounded:
         out["notes"] = [f"{name}: bandwidth null = unbounded (the arch gives the level no bandwidth, e.g. no "
@@ -606,7 +608,38 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
     con.print(table)
     if links is not None:
         con.print(_links_table(links, arch.chips))
+    if out["energy"] is not None:
+        con.print(_energy_table(out["energy"], out["area"], arch.dtype))
     return 0
+
+
+def _energy_table(energy: dict, area: dict, dtype: str):
+    """``info``'s table of an arch's energy constants and area, one chip's (:mod:`accelsim.energy.resolved`)."""
+    from rich.table import Table
+
+    from .report import fmt
+
+    table = Table(title=f"energy and area per chip, at {fmt.general(energy['node_nm'])} nm", show_header=False)
+    table.add_row("TDP", fmt.watts(energy["tdp_w"]) if energy["tdp_w"] is not None else "not given")
+    static = fmt.watts(energy["idle_power_w"])
+    if energy["static_w"] != energy["idle_power_w"]:
+        static += f" ({fmt.watts(energy['static_w'])} with the levels' own static power)"
+    table.add_row("idle (static) power", static)
+    if energy["activity_power_share"]:
+        table.add_row("activity power", f"{fmt.general(energy['activity_power_share'])} of TDP − idle = "
+                                        f"{fmt.watts(energy['activity_w'])} while busy")
+    for name, pj in energy["mac_pj"].items():
+        table.add_row(f"MAC {name}", f"{pj:.4g} pJ")
+    table.add_row("vector FLOP", f"{energy['vector_pj']:.4g} pJ ({dtype})")
+    missing = set(energy["no_energy_per_bit"])
+    for name, pj in energy["level_pj_per_byte"].items():
+        table.add_row(f"level {name}", f"{pj:.4g} pJ/byte" + (" (no energy_per_bit given: 0)" if name in missing
+                                                              else ""))
+    for name, mm2 in {**area["units"], **area["levels"], "other": area["other_mm2"]}.items():
+        if mm2 or name != "other":
+            table.add_row(f"area {name}", fmt.mm2(mm2))
+    table.add_row("area total", fmt.mm2(area["total_mm2"]))
+    return table
 
 
 def _links_table(links: dict, chips: int):

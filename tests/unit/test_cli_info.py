@@ -1,12 +1,17 @@
 """``accelsim info ARCH``: the vector unit's lanes and each unit's peak per compute dtype (with the dtype it runs as
-where the arch lists no rate), what a null bandwidth means, and an arch file whose ``base:`` is unknown."""
+where the arch lists no rate), what a null bandwidth means, an arch file whose ``base:`` is unknown, and the energy
+constants and area a run on the arch is accounted with."""
 
 from __future__ import annotations
 
 import json
 import math
 
+import pytest
+
+import accelsim
 from accelsim.cli import main
+from accelsim.report import fmt
 
 
 def _info(capsys, *argv: str) -> dict:
@@ -69,3 +74,42 @@ def test_a_workload_file_with_an_unknown_base_still_lists_the_workloads(tmp_path
     (tmp_path / "w2.yaml").write_text("base: nonexist\nbatch: 4\n")  # batch is no arch key
     assert main(["info", str(tmp_path / "w2.yaml")]) == 2
     assert "base: unknown workload" in capsys.readouterr().err
+
+
+def test_info_gives_the_energy_constants_and_area_a_run_is_accounted_with(capsys):
+    for name in ("tpu-v1", "a100"):
+        info = _info(capsys, name)
+        energy, area = info["energy"], info["area"]
+        rep = accelsim.simulate({"model": "gemm", "m": 256, "n": 512, "k": 384}, name).to_dict()
+        assert rep["workload"]["dtype"] == info["dtype"]  # the run is at the arch's dtype, as info's area
+        assert area == rep["area"]
+        assert energy["static_w"] == rep["power"]["static_w"] and energy["tdp_w"] == rep["power"]["tdp_w"]
+        # the dynamic energy from info's per-action figures: MACs at the dtype each op ran as, other FLOPs at the
+        # vector figure, bytes at each level's pJ/byte
+        dynamic = 0.0
+        for row in rep["ops"]:
+            runs_as = ((row.get("mapping") or {}).get("rate") or {}).get("runs_as") or info["dtype"]
+            dynamic += (row["macs"] * energy["mac_pj"][runs_as] + (row["flops"] - 2 * row["macs"]) * energy["vector_pj"]
+                        + sum(b * energy["level_pj_per_byte"][lv] for lv, b in row["bytes"].items())) * 1e-12
+        assert dynamic == pytest.approx(rep["energy"]["dynamic_j"], rel=1e-9)
+        assert energy["activity_w"] * rep["active_fraction"] * rep["seconds"] == pytest.approx(
+            rep["energy"]["activity_j"], rel=1e-9)
+    # by hand (docs/energy.md): TPU v1's int8 MAC is Horowitz's 0.2 pJ multiply + 0.1 pJ add at 45 nm, carried to
+    # 28 nm by Stillmaker & Baas's energy at 0.8 V, log-log between 32 nm (0.45694) and 20 nm (0.15320), over 45 nm's
+    # 0.69302
+    e28 = math.exp(math.log(0.45694) + (math.log(28) - math.log(32)) / (math.log(20) - math.log(32))
+                   * (math.log(0.15320) - math.log(0.45694)))
+    tpu = _info(capsys, "tpu-v1")
+    assert round(e28 / 0.69302, 3) == 0.483
+    assert tpu["energy"]["mac_pj"]["int8"] == pytest.approx(0.3 * e28 / 0.69302, rel=1e-4)  # 0.145 pJ
+    assert tpu["energy"]["node_nm"] == 28 and tpu["energy"]["idle_power_w"] == 28 and tpu["energy"]["tdp_w"] == 75
+    # an A100's fp8 runs as bf16 on its tensor cores: no fp8 entry; its activity power is 0.55 x (400 - 61) W
+    a100 = _info(capsys, "a100")
+    assert "fp8" not in a100["energy"]["mac_pj"] and list(a100["energy"]["mac_pj"])[0] == "bf16"
+    e = a100["energy"]
+    assert e["activity_power_share"] == 0.55 and e["activity_w"] == pytest.approx(0.55 * (e["tdp_w"] - e["idle_power_w"]))
+    assert main(["info", "tpu-v1"]) == 0
+    text = capsys.readouterr().out
+    assert "energy and area per chip, at 28 nm" in text and "MAC int8" in text and "0.145 pJ" in text
+    assert fmt.mm2(tpu["area"]["total_mm2"]) in text
+    assert _info(capsys, "tpu-v1", "--set", "arch.energy=null")["energy"] is None

@@ -1,0 +1,66 @@
+"""An arch's energy, power and area constants as a run would use them, before any run (``accelsim info ARCH``).
+
+Every figure comes from :func:`accelsim.energy.constants`, the function a run's report is accounted with, so the
+numbers ``info`` shows are the ones report.json's ``energy``, ``power`` and ``area`` are built from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..hardware import Arch, dtype_rate
+from ..units import RATE_BITS
+from .model import PJ, constants
+
+
+def mac_dtypes(arch: Arch) -> list[str]:
+    """The dtypes the arch's MAC units run at, in :data:`~accelsim.units.RATE_BITS` order: each compute dtype as the
+    unit runs it (:func:`~accelsim.hardware.dtype_rate`'s ``runs_as``: fp8 on an A100 runs, and is charged, as
+    bf16), the arch's own dtype first."""
+    out = [arch.dtype]
+    for u in arch.core.unit_specs():
+        macs = u.macs_per_cycle
+        if not isinstance(macs, (int, float)) or isinstance(macs, bool) or macs <= 0:
+            continue
+        rates = dict(getattr(u.spec, "rates", None) or {})
+        out += [dtype_rate(rates, dtype)[0] for dtype in RATE_BITS]
+    return list(dict.fromkeys(out))
+
+
+def arch_energy(arch: Arch) -> dict[str, Any] | None:
+    """The arch's resolved energy constants, one chip's, or None when it gives no ``energy``: ``node_nm``,
+    ``tdp_w`` (None: none given), ``idle_power_w`` (the chip's static power: ``idle_power``, else leakage × area;
+    ``static_w`` adds each level's own ``static_power``, as report.json's ``power.static_w``),
+    ``activity_power_share`` and ``activity_w`` (what a busy chip draws beyond its priced actions), ``mac_pj``
+    (pJ per MAC of each dtype of :func:`mac_dtypes`, in the array, at the node), ``vector_pj`` (per vector FLOP at
+    the arch's dtype), ``level_pj_per_byte`` (each level of the hierarchy, and the chip link's) and
+    ``no_energy_per_bit`` (the levels that give no figure: their bytes cost 0 J)."""
+    c = constants(arch)
+    if c is None:
+        return None
+    spec = arch.energy
+    assert spec is not None
+    own = sum(arch.memory(lv.name).static_power or 0.0 for lv in arch.hierarchy()[1:])  # the levels' own watts
+    chip_static = c.static_total - own
+    return {"node_nm": spec.node, "tdp_w": c.tdp, "idle_power_w": chip_static, "static_w": c.static_total,
+            "activity_power_share": spec.activity_power_share, "activity_w": c.activity_w,
+            "mac_pj": {dtype: _mac_j(arch, dtype) / PJ for dtype in mac_dtypes(arch)},
+            "vector_pj": c.vector_j / PJ,
+            "level_pj_per_byte": {lv: j * 8 / PJ for lv, j in c.level_j_per_bit.items()},
+            "no_energy_per_bit": list(c.missing)}
+
+
+def _mac_j(arch: Arch, dtype: str) -> float:
+    c = constants(arch, dtype)
+    assert c is not None
+    return c.mac_j
+
+
+def arch_area(arch: Arch) -> dict[str, Any] | None:
+    """The arch's area, one chip's, as report.json's ``area`` gives it for a run at the arch's dtype:
+    ``units`` and ``levels`` (mm² each), ``other_mm2`` and ``total_mm2``; None when it gives no ``energy``."""
+    c = constants(arch)
+    if c is None:
+        return None
+    return {"total_mm2": c.area_total, "units": dict(c.unit_area), "levels": dict(c.level_area),
+            "other_mm2": c.other_area}

@@ -13,10 +13,14 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import AccelsimError, WorkloadError
 from .units import TORCH_DTYPES
+
+if TYPE_CHECKING:
+    from .ir import Graph
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
@@ -719,22 +723,28 @@ def _cmd_info(args: argparse.Namespace) -> int:
     whole = graph.meta.get("model_params")  # a shard's graph (tensor or pipeline parallel): report.json's params
     if whole and whole != summary["params"]:
         summary["params"], summary["params_per_chip"] = int(whole), summary["params"]
+    from .scenarios import scenario_of
     from .scenarios.diffusion import parts_of
 
-    parts = parts_of(wl)  # a diffusion pipeline: the table is one part's graph
-    part_params: dict[str, int] = {}
-    if parts:  # params: the whole pipeline's, as a run reports them (each part's graph counted once)
+    parts = parts_of(wl)  # a diffusion pipeline: the table is one part's graph, the totals the whole pipeline's
+    part_graphs: dict[str, Graph] = {}
+    if parts:
         shown = str(wl.params.get("part"))
         for part, _ in parts:
-            part_params[part] = graph.params if part == shown else build_workload(
-                wl.model, {**wl.params, "part": part}, default_dtype=default).params
-        summary["params"] = sum(part_params.values())
+            part_graphs[part] = graph if part == shown else build_workload(
+                wl.model, {**wl.params, "part": part}, default_dtype=default)
+        summary.update(_pipeline_totals(parts, part_graphs))
+    # what the totals cover: "run" when they are what `accelsim run` reports (one graph, or a diffusion pipeline's
+    # parts times their counts), "pass" when run executes more (a serving run's decode steps after this pass)
+    steps = int(wl.params.get("decode_steps") or 0)
+    summary["scope"] = "pass" if scenario_of(wl) == "serving" else "run"
     pruned = sum("sparsity" in op.attrs for op in graph.ops)  # workload.sparsity: MACs, bytes are the kept weights'
     if args.json:
         summary["workload"] = {"model": wl.model, "params": dict(wl.params)}
         if parts:
-            summary["pipeline"] = [{"part": part, "count": count, "params": part_params[part]}
+            summary["pipeline"] = [{"part": part, "count": count, **part_graphs[part].summary()}
                                    for part, count in parts]
+            summary["op_table_part"] = max(parts, key=lambda pc: pc[1])[0]  # the denoiser: `graph`
         if pruned:
             summary["sparsity"] = {"pattern": graph.meta.get("sparsity"), "pruned_ops": pruned}
         summary["flops_per_mac"] = summary["flops"] / summary["macs"] if summary["macs"] else None
@@ -763,6 +773,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
     head.add_row("params", f"{summary['params']:,}")
     if "params_per_chip" in summary:
         head.add_row("params per chip", f"{summary['params_per_chip']:,} (MACs, FLOPs, bytes and ops: one chip's)")
+    if summary["scope"] == "pass":
+        head.add_row("scope", (f"one decode step; run executes {steps:,}, the KV cache one token longer each"
+                               if wl.params.get("phase") == "decode" else
+                               f"the prefill; run adds {steps:,} decode steps after it") +
+                     " (a serving run: its MACs and FLOPs are more than these)")
+    elif parts:
+        head.add_row("scope", "the whole pipeline as run executes it: each part's MACs, FLOPs and activation "
+                              "bytes times its count, params and weight bytes once per part")
     head.add_row("MACs", f"{summary['macs']:,}")
     head.add_row("FLOPs", f"{summary['flops']:,}")
     head.add_row("ops", f"{summary['ops']:,}")
@@ -771,8 +789,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
         head.add_row("sparsity", f"{graph.meta.get('sparsity', '')}: {pruned:,} ops pruned (MACs: the kept "
                                  "weights'; weight bytes: compressed, with their indices)")
     if parts:
-        head.add_row("pipeline", ", ".join(f"{part} x{count} ({part_params[part]:,} params)" for part, count in parts) +
-                     f" (this table: one {max(parts, key=lambda pc: pc[1])[0]} pass; --set workload.part=P "
+        head.add_row("pipeline", ", ".join(f"{part} x{count} ({part_graphs[part].params:,} params, "
+                                           f"{part_graphs[part].macs:,} MACs each)" for part, count in parts) +
+                     f" (the operators table: one {max(parts, key=lambda pc: pc[1])[0]} pass; --set workload.part=P "
                      "for another part)")
     head.add_row("weight bytes", f"{summary['weight_bytes']:,} ({format_size(summary['weight_bytes'])})")
     head.add_row("activation bytes", f"{summary['activation_bytes']:,} ({format_size(summary['activation_bytes'])})")
@@ -791,6 +810,18 @@ def _cmd_info(args: argparse.Namespace) -> int:
              f"{op.macs:,}"] for n, op in enumerate(graph.ops)]
     con.print(fitted_table("operators", cols, rows, con.width))
     return 0
+
+
+def _pipeline_totals(parts: list[tuple[str, int]], graphs: dict[str, Graph]) -> dict[str, int]:
+    """``info``'s totals of a diffusion pipeline, as ``run`` counts them (scenarios/diffusion.py): each part's MACs,
+    FLOPs and activation bytes times the executions of it, its params, weight bytes and ops once (the pipeline holds
+    every part's weights; run's op rows are each part's ops with a count)."""
+    return {"params": sum(graphs[p].params for p, _ in parts),
+            "macs": sum(n * graphs[p].macs for p, n in parts),
+            "flops": sum(n * graphs[p].flops for p, n in parts),
+            "ops": sum(len(graphs[p].ops) for p, _ in parts),
+            "weight_bytes": sum(graphs[p].weight_bytes for p, _ in parts),
+            "activation_bytes": sum(n * graphs[p].activation_bytes for p, n in parts)}
 
 
 def _workload_overrides(args: argparse.Namespace) -> list:

@@ -19,12 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, model_validator
 
-from ..errors import WorkloadError
 from ..ir import Graph
 from .layers import INPUT, GraphBuilder
-from .params import WorkloadParams
+from .params import WorkloadParams, invalid_at
 
 
 class ImageNetParams(WorkloadParams):
@@ -50,6 +49,39 @@ class UNetParams(WorkloadParams):
         "valid", description="'valid': unpadded 3×3 convs and center-cropped skips (the paper); 'same': padded.")
     in_channels: PositiveInt = Field(1, description="Input channels.")
     num_classes: PositiveInt = Field(2, description="Output channels of the final 1×1 conv.")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> UNetParams:
+        why = unet_size_problem((self.image_size,) * 2, 4, self.padding == "valid")
+        if why:
+            raise invalid_at("image_size", self.image_size, f"{why} (padding {self.padding!r}; e.g. 572 valid, "
+                                                            f"512 same)")
+        return self
+
+
+def unet_size_problem(size: tuple[int, ...], pools: int, valid: bool) -> str:
+    """Why a U-Net with ``pools`` max-pools cannot take an input of spatial ``size`` ("" when it can): a map before
+    a 2×2 max-pool with an odd side, or a side the unpadded 3×3 convs (``valid``: two a level, 2 pixels each)
+    leave at 0 or less, down the contracting path, at the bottom level or up the expansive path (each 2×2
+    up-convolution doubling the side). Level names are the builders' op scopes (``down2.pool``)."""
+    shrink = 4 if valid else 0
+
+    def shown(s: Sequence[int]) -> str:
+        return "×".join(str(v) for v in s)
+
+    s = tuple(size)
+    for level, scope in enumerate((*(f"'down{i}'" for i in range(pools)), "the bottom level",
+                                   *(f"'up{i}'" for i in range(pools)))):
+        if level > pools:  # up the expansive path: each 2×2 stride-2 up-convolution doubles the side
+            s = tuple(2 * v for v in s)
+        if min(s) - shrink < 1:
+            return f"is too small: the unpadded 3×3 convs of {scope} get a {shown(s)} map and leave nothing"
+        s = tuple(v - shrink for v in s)
+        if level < pools:
+            if any(v % 2 for v in s):
+                return f"gives an odd {shown(s)} map before max-pool 'down{level}.pool' (it needs even sides there)"
+            s = tuple(v // 2 for v in s)
+    return ""
 
 
 def _builder(model: str, p: WorkloadParams, channels: int, size: int) -> GraphBuilder:
@@ -337,10 +369,6 @@ def unet(p: UNetParams) -> Graph:
         with b.scope(f"down{level}"):
             x = double_conv(x, ch)
             skips.append(x)
-            h, w = b.shape(x)[2:]
-            if h % 2 or w % 2:
-                raise WorkloadError(f"unet: image_size {p.image_size} gives an odd {h}×{w} map before max-pool "
-                                    f"'down{level}.pool'; U-Net needs even sizes there (e.g. 572 valid, 512 same)")
             x = b.maxpool2d(x, 2, name="pool")
     with b.scope("bottleneck"):
         x = double_conv(x, 1024)
@@ -418,6 +446,15 @@ class UNet3dParams(WorkloadParams):
     padding: Literal["valid", "same"] = Field(
         "valid", description="'valid': unpadded 3×3×3 convs and center-cropped skips (the paper); 'same': padded.")
 
+    @model_validator(mode="after")
+    def _sizes(self) -> UNet3dParams:
+        why = unet_size_problem(self.input_size, self.depth - 1, self.padding == "valid")
+        if why:
+            raise invalid_at("input_size", list(self.input_size), f"{why} (padding {self.padding!r}; e.g. "
+                                                                  f"[116, 132, 132] valid, "
+                                                                  f"[64, 64, 64] same)")
+        return self
+
 
 def unet3d(p: UNet3dParams) -> Graph:
     """3D U-Net (Çiçek et al. 2016, Fig. 1): each analysis level two 3×3×3 conv → BN → ReLU (c then 2c channels,
@@ -441,10 +478,6 @@ def unet3d(p: UNet3dParams) -> Graph:
             if level == p.depth - 1:
                 break
             skips.append(x)
-            if any(s % 2 for s in b.shape(x)[2:]):
-                raise WorkloadError(f"unet3d: input_size {list(p.input_size)} gives an odd {list(b.shape(x)[2:])} "
-                                    f"map before max-pool 'down{level}.pool' (e.g. [116, 132, 132] valid, "
-                                    f"[64, 64, 64] same)")
             x = b.maxpool3d(x, 2, name="pool")
     for level, skip in enumerate(reversed(skips)):
         with b.scope(f"up{level}"):

@@ -57,7 +57,7 @@ from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
 from ..units import dtype_bytes
 from .layers import INPUT
-from .params import WorkloadParams
+from .params import WorkloadParams, invalid_at
 from .tlayers import SOFTMAX_FLOPS, TransformerBuilder
 
 
@@ -147,7 +147,10 @@ class SageParams(WorkloadParams):
 
     @model_validator(mode="after")
     def _seeds_in_graph(self) -> SageParams:
-        """A mini-batch's seeds are distinct nodes of the graph."""
+        """A mini-batch's seeds are distinct nodes of the graph; the fanouts give one per layer."""
+        if self.fanouts and len(self.fanouts) != self.layers:
+            raise invalid_at("fanouts", list(self.fanouts), f"has {len(self.fanouts)} entries for {self.layers} "
+                                                            f"layers; give one per layer, or [] for the whole graph")
         if self.fanouts and self.batch > self.nodes:
             raise ValueError(f"batch: {self.batch:,} seed nodes in a graph of {self.nodes:,} nodes: at most nodes "
                              f"(the seeds are distinct nodes of the graph)")
@@ -398,9 +401,6 @@ def graphsage_products(p: SageParams) -> Graph:
     between; 206,895 params. With ``fanouts`` one mini-batch: the host samples the subgraph and gathers its
     features from the table it holds (``sample.gather_features``, over the host link), then every layer runs on
     the whole sampled subgraph (logits for all its nodes, as NeighborLoader batches do)."""
-    if p.fanouts and len(p.fanouts) != p.layers:
-        raise WorkloadError(f"graphsage_products: fanouts has {len(p.fanouts)} entries for {p.layers} layers; give "
-                            f"one per layer, or [] for the whole graph")
     dtype = p.dtype or "fp16"
     if p.fanouts:
         n, e = sampled_subgraph(p.batch, p.fanouts, p.nodes, p.edges)

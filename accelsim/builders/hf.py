@@ -67,7 +67,7 @@ from dataclasses import replace
 from pathlib import PurePath
 from typing import Any, Literal, NamedTuple
 
-from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
+from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
@@ -75,18 +75,12 @@ from ..units import DType
 from .hfconfig import DSA, LM, MLA, MoE, load_config, parse
 from .hfspec import QUANT_METHODS, Quant
 from .moe import ExpertForm, ExpertNames, Loads, Routing, expert_loads, moe_layer, shared_expert, token_shards
+from .params import invalid_at
 from .precision import apply_precision, with_precision
 from .ssm import gated_delta_net, kimi_delta_attention, lightning_attention, mamba1, mamba2, short_conv
 from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
 from .transformer import LlamaParams, _fused, context_notes, last_positions
 from .vision import vision_tower, vision_weights
-
-
-def _at(key: str, value: object, message: str) -> ValidationError:
-    """A check of the whole model that is about one key's value, as a validation error at that key (so the config
-    layer names its line, or its ``--set``), not at the model."""
-    return ValidationError.from_exception_data(
-        "HfParams", [{"type": "value_error", "loc": (key,), "input": value, "ctx": {"error": ValueError(message)}}])
 
 
 class HfParams(LlamaParams):
@@ -165,7 +159,7 @@ class HfParams(LlamaParams):
         except ValueError as e:  # "key: why" about one of the workload's own keys: a validation error at that key
             key, _, why = str(e).partition(": ")
             if key in type(self).model_fields and why:
-                raise _at(key, getattr(self, key), why) from None
+                raise invalid_at(key, getattr(self, key), why) from None
             raise
         return self
 

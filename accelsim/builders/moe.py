@@ -109,7 +109,7 @@ def expert_loads(tokens: int, top_k: int, experts: int, routing: Routing) -> Loa
         counts = list(routing.counts)
         if len(counts) != experts or sum(counts) != assignments or any(c < 0 or c > tokens for c in counts):
             raise WorkloadError(f"expert_counts: expected {experts} counts, each 0 … {tokens} (tokens), adding up "
-                                f"to tokens × top-k = {assignments} (got {counts})")
+                                f"to tokens × top-k = {assignments} (got {counts})", key=("expert_counts",))
     else:
         skew = routing.skew if routing.mode == "skewed" else 0.0
         counts = _largest_remainder(assignments, [(i + 1) ** -skew for i in range(experts)], tokens)

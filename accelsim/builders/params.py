@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
 from ..units import DType, Sparsity
+
+
+def invalid_at(key: str, value: object, message: str) -> ValidationError:
+    """A check of the whole params model that is about one key's value (raised from a ``model_validator``), as a
+    validation error at that key, so the config layer names its line or its ``--set`` rather than the model's."""
+    return ValidationError.from_exception_data(
+        "WorkloadParams", [{"type": "value_error", "loc": (key,), "input": value, "ctx": {"error": ValueError(message)}}])
 
 
 class WorkloadParams(BaseModel):
@@ -59,4 +66,4 @@ class PrecisionParams(BaseModel):
                           "fp4, MXFP4's; NVFP4's is 16).")
 
 
-__all__ = ["PrecisionParams", "WorkloadParams"]
+__all__ = ["PrecisionParams", "WorkloadParams", "invalid_at"]

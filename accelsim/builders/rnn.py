@@ -194,7 +194,8 @@ class Seq2SeqParams(WorkloadParams):
     tgt_len: PositiveInt = Field(50, description="Target tokens (teacher-forced, all decoded in one pass).")
     vocab: PositiveInt = Field(32_000, description="Shared source/target vocabulary (one table each).")
     hidden: PositiveInt = Field(512, description="Embedding and LSTM width.")
-    layers: PositiveInt = Field(4, description="Encoder and decoder layers each (>= 2).")
+    layers: int = Field(4, ge=2, description="Encoder and decoder layers each (at least 2: the bidirectional first "
+                                             "encoder layer and the 2H → H one).")
 
 
 def seq2seq_lstm(p: Seq2SeqParams) -> Graph:
@@ -206,8 +207,6 @@ def seq2seq_lstm(p: Seq2SeqParams) -> Graph:
     a matmul; GNMT's additive score is not modelled), then LSTMs over [output, context] (2H → H) with residual
     adds from the third layer, and a linear classifier to the vocabulary.
     """
-    if p.layers < 2:
-        raise WorkloadError(f"seq2seq_lstm: layers must be >= 2 (got {p.layers})")
     h, n = p.hidden, p.batch
     b = RecurrentBuilder("seq2seq_lstm", {"input": (n, p.src_len), "target": (n, p.tgt_len)},
                          dtype=p.dtype or "fp16")

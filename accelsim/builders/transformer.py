@@ -77,7 +77,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
-from .params import PrecisionParams, WorkloadParams
+from .params import PrecisionParams, WorkloadParams, invalid_at
 from .precision import with_precision
 from .tlayers import KVCache, TransformerBuilder
 
@@ -172,12 +172,12 @@ class SequenceParallelParams(TransformerParams):
         if not self.sequence_parallel:
             return self
         if getattr(self, "phase", "prefill") == "decode" or getattr(self, "decode_steps", 0):
-            raise ValueError("sequence_parallel splits the prompt's tokens: it needs phase prefill and no "
-                             "decode_steps")
+            raise invalid_at("sequence_parallel", True, "splits the prompt's tokens: it needs phase prefill and "
+                                                        "no decode_steps")
         seq_len = int(getattr(self, "seq_len", 0))  # the subclasses declare it
         shards = self.tensor_parallel * self.context_parallel
         if seq_len % shards:
-            raise ValueError(f"sequence_parallel needs seq_len ({seq_len}) divisible by tensor_parallel "
+            raise invalid_at("sequence_parallel", True, f"needs seq_len ({seq_len}) divisible by tensor_parallel "
                              f"({self.tensor_parallel})" + (f" × context_parallel ({self.context_parallel})"
                                                              if self.context_parallel > 1 else ""))
         return self
@@ -188,16 +188,17 @@ class SequenceParallelParams(TransformerParams):
         if c == 1:
             return
         if getattr(self, "phase", "prefill") == "decode" or getattr(self, "decode_steps", 0):
-            raise ValueError("context_parallel splits the prompt's tokens: it needs phase prefill and no "
-                             "decode_steps")
+            raise invalid_at("context_parallel", c, "splits the prompt's tokens: it needs phase prefill and no "
+                                                    "decode_steps")
         if self.attention != "fused":
-            raise ValueError("context_parallel needs attention: fused (TransformerEngine's context-parallel attention "
-                             "runs the flash / fused kernels, which keep the scores on chip)")
+            raise invalid_at("context_parallel", c, "needs attention: fused (TransformerEngine's context-parallel "
+                                                    "attention runs the flash / fused kernels, which keep the scores "
+                                                    "on chip)")
         seq_len = int(getattr(self, "seq_len", 0))
         # load-balanced causal chunks: 2C of them, two a chip (TransformerEngine's get_batch_on_this_cp_rank)
         chunks = c if self.context_parallel_comm == "a2a" else 2 * c
         if seq_len % chunks:
-            raise ValueError(f"context_parallel {c} with {self.context_parallel_comm} needs seq_len ({seq_len}) "
+            raise invalid_at("context_parallel", c, f"with {self.context_parallel_comm} needs seq_len ({seq_len}) "
                              f"divisible by {chunks}" + (" (2 × context_parallel load-balanced chunks)"
                                                          if chunks > c else ""))
 
@@ -261,19 +262,26 @@ class GptParams(DropoutParams, SequenceParallelParams):
     @model_validator(mode="after")
     def _shape(self) -> GptParams:
         if self.hidden % self.heads:
-            raise ValueError(f"heads ({self.heads}) must divide hidden ({self.hidden})")
+            raise invalid_at("heads", self.heads, f"must divide hidden ({self.hidden})")
         if self.layers % (self.pipeline_parallel * self.pipeline_interleave):
-            raise ValueError(f"pipeline_parallel × pipeline_interleave ({self.pipeline_parallel} × "
-                             f"{self.pipeline_interleave}) must divide layers ({self.layers})")
+            key = "pipeline_interleave" if self.pipeline_interleave > 1 else "pipeline_parallel"
+            raise invalid_at(key, getattr(self, key), f"pipeline_parallel × pipeline_interleave "
+                                                      f"({self.pipeline_parallel} × {self.pipeline_interleave}) must "
+                                                      f"divide layers ({self.layers})")
         if self.pipeline_stage >= self.pipeline_parallel:
-            raise ValueError(f"pipeline_stage {self.pipeline_stage} must be < pipeline_parallel "
-                             f"{self.pipeline_parallel}")
+            raise invalid_at("pipeline_stage", self.pipeline_stage,
+                             f"must be < pipeline_parallel ({self.pipeline_parallel})")
         decode = self.phase == "decode"
         if (decode or self.decode_steps) and self.pipeline_parallel > 1:
-            raise ValueError("decode is simulated without pipeline stages: pipeline_parallel must be 1")
-        need = (self.kv_len if decode else self.seq_len) + max(self.decode_steps, int(decode))  # positions used
+            raise invalid_at("pipeline_parallel", self.pipeline_parallel,
+                             "decode is simulated without pipeline stages: pipeline_parallel must be 1")
+        base, held = ("kv_len", self.kv_len) if decode else ("seq_len", self.seq_len)
+        need = held + max(self.decode_steps, int(decode))  # positions used
         if need > self.positions:
-            raise ValueError(f"positions up to {need - 1} exceed the {self.positions} learned positions (set "
+            # the prompt (or cache) alone fits unless it is the one at fault; otherwise the steps overran
+            key = "decode_steps" if self.decode_steps and held + int(decode) <= self.positions else base
+            raise invalid_at(key, getattr(self, key),
+                             f"positions up to {need - 1} exceed the {self.positions} learned positions (set "
                              f"max_positions, Megatron's max_position_embeddings)")
         return self
 
@@ -383,9 +391,12 @@ class WhisperParams(TransformerParams):
     def _positions(self) -> WhisperParams:
         decode = self.phase == "decode"
         need = (self.kv_len if decode else self.seq_len) + max(self.decode_steps, int(decode))  # positions used
-        if need > WHISPER_DECODER_POSITIONS:
-            raise ValueError(f"decoder positions up to {need - 1} exceed Whisper's {WHISPER_DECODER_POSITIONS} "
-                             f"learned positions (seq_len or kv_len plus decode_steps must be at most 448)")
+        if need > WHISPER_DECODER_POSITIONS:  # seq_len and kv_len alone fit (their field validators): decode_steps
+            base, held = ("kv_len", self.kv_len) if decode else ("seq_len", self.seq_len)
+            raise invalid_at("decode_steps", self.decode_steps,
+                             f"must be at most {WHISPER_DECODER_POSITIONS - held} with {base} {held}: decoder "
+                             f"positions up to {need - 1} exceed Whisper's {WHISPER_DECODER_POSITIONS} learned "
+                             f"positions")
         return self
 
 
@@ -1020,8 +1031,8 @@ def _sam_mask_decoder(b: TransformerBuilder, p: SamParams, image_embedding: str,
 
 def _sam(model: str, p: SamParams) -> Graph:
     if p.tensor_parallel > 1:
-        raise WorkloadError(f"{model}: tensor_parallel is not supported for SAM (its windowed attention with "
-                            f"relative positions is not sharded); use 1")
+        raise WorkloadError(f"{model}: not supported for SAM (its windowed attention with relative positions is "
+                            f"not sharded); use 1", key=("tensor_parallel",))
     fused = _fused(p)
     grid = _SAM_IMG // _SAM_PATCH  # 64
     npts = p.points + 1  # SAM appends a padding point when no box is given

@@ -247,7 +247,8 @@ def test_unet_same_padding_keeps_size_without_crops():
 
 
 def test_unet_odd_size_is_an_error():
-    with pytest.raises(WorkloadError, match="image_size 573"):
+    # 573 valid: 573 - 4 = 569, odd before down0's pool; refused at the image_size key (the params model's check)
+    with pytest.raises(pydantic.ValidationError, match=r"image_size\n.*odd 569×569 map before max-pool 'down0.pool'"):
         _graph("unet", image_size=573)
 
 

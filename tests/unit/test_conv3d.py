@@ -3,6 +3,7 @@ worked by hand; resnet34, resnet101, r3d_18 against torchvision's published coun
 
 from __future__ import annotations
 
+import pydantic
 import pytest
 
 from accelsim.builders import GraphBuilder, build_workload
@@ -42,8 +43,8 @@ def test_unet3d_matches_the_paper():
     assert g.ops[-1].out_shape == (1, 3, 28, 44, 44)
     same = build_workload("unet3d", {"padding": "same", "input_size": [32, 64, 64]})
     assert same.ops[-1].out_shape == (1, 3, 32, 64, 64)
-    with pytest.raises(WorkloadError, match="odd"):
-        build_workload("unet3d", {"input_size": [98, 132, 132]})  # 98 − 4 = 94 → 47 → 43: odd
+    with pytest.raises(pydantic.ValidationError, match="input_size\n.*odd 43×60×60"):
+        build_workload("unet3d", {"input_size": [98, 132, 132]})  # 98 − 4 = 94 → 47 → 43: odd (132 → 64 → 60)
 
 
 def test_conv3d_and_transpose_shapes_by_hand():

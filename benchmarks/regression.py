@@ -185,6 +185,12 @@ CHANGED: dict[tuple[str, str], str] = {
     **{(case, key): f"{_FOLDED_BN}: {why}" for case, why in _FOLDED_BN_CASES.items()
        for key in ("computed_flops", "efficiency.tops_per_w")},
     **{("scalesim_conv_mix_os", key): _SCALESIM_ORDER for key in ("ops*.start_cycle", "ops*.achieved_flops_per_s")},
+    **{("attention_h100", key): ("h100 sized as a100 (the die's 60 MB L2 by die_capacity, its 6 HBM PHYs by "
+                                 "10.45 mm² each, not by enabled bandwidth; h200 is the same GH100 die): area.levels.hbm "
+                                 "85.4 -> 62.7 mm², l2 26.7 -> 32.0, total 248.0 -> 230.6; the static power's share "
+                                 "by area moves with it (by_level.hbm 1.326 -> 1.157 mJ, by_unit.systolic 2.201 -> "
+                                 "2.233 mJ); total, dynamic and static J, power and times equal")
+       for key in ("area.*", "energy.by_level.*", "energy.by_unit.*")},
 }
 
 

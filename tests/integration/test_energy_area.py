@@ -97,3 +97,20 @@ def test_a100_sm_parts_by_hand():
     # L2: the full GA100's 48 MiB by the same rule = 32.9 mm² (LLMCompass's breakdown: 119 mm², tags, ECC and the
     # L2's crossbar included there and not here)
     assert c.level_area["l2"] == pytest.approx(48 * 2**20 * 8 * 0.027 / 0.33 * 1e-6)
+
+
+def test_h100_and_h200_are_one_gh100_die():
+    # the H200 is the H100 SXM5's GH100 die with all six HBM stacks enabled (nv_h200_datasheet, h200.yaml), so the
+    # die's area is one figure: a100's rule on the full GH100 (NVIDIA's Hopper whitepaper: 60 MB of L2 and 6 HBM3
+    # stacks; H100 SXM5 enables 50 MB and 5 stacks)
+    h100, h200 = constants(load_arch("h100")), constants(load_arch("h200"))
+    # the die's 6 HBM PHYs × 10.45 mm² per 1024-bit interface (LLMCompass cost_model.py) = 62.7 mm², enabled or not
+    assert h100.level_area["hbm"] == h200.level_area["hbm"] == pytest.approx(6 * 10.45)
+    # L2: 60 MiB = 503,316,480 bits × TSMC N5's 0.021 µm² cell / 0.33 array efficiency = 32.0 mm² on both
+    assert h100.level_area["l2"] == h200.level_area["l2"] == pytest.approx(60 * 2**20 * 8 * 0.021 / 0.33 * 1e-6)
+    assert h100.area_total == pytest.approx(h200.area_total)
+
+
+def test_b200_hbm_phys_by_its_stacks():
+    # two dies of 4 HBM3e stacks each, every one enabled: 8 × 10.45 mm² = 83.6 mm² (not 8 TB/s × 0.0255 = 204 mm²)
+    assert constants(load_arch("b200")).level_area["hbm"] == pytest.approx(8 * 10.45)

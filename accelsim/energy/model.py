@@ -305,13 +305,17 @@ def op_energy(row: Mapping[str, Any], c: Constants, arch: Arch | None = None) ->
 NULL = {"energy": None, "power": None, "efficiency": None, "edp": None, "area": None}
 
 
-def account(report: dict[str, Any], arch: Arch, *,
-            peak_dynamic_w: Callable[[list[dict[str, Any]]], float] | None = None) -> dict[str, Any]:
+PeakOf = Callable[[list[float], dict[str, list[float]]], float]
+
+
+def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None = None) -> dict[str, Any]:
     """report.json's ``energy``, ``power``, ``efficiency``, ``edp`` and ``area`` of ``report`` (adding
     ``energy_j`` to each op row) and its ``notes`` about energy; all null (and a note) when ``arch`` gives no
-    ``energy`` constants. ``peak_dynamic_w(rows)``: the dynamic power of the trace's busiest window, given the
-    rows with their ``energy_j`` (without it, or in a composed report, the peak kept is the larger of the
-    average and the report's earlier ``power.peak_w``, a simulated pass's)."""
+    ``energy`` constants. ``peak_dynamic_w(compute_j, level_j)``: the dynamic power of the trace's busiest window,
+    given each op row's compute energy (its MACs and vector FLOPs with the scratchpad accesses its arrays make)
+    and, by level the cores' tasks load from or store to, each row's bytes' energy there (``energy_j`` is their
+    sum; without it, or in a composed report, the peak kept is the larger of the average and the report's earlier
+    ``power.peak_w``, a simulated pass's)."""
     c = constants(arch, report.get("workload", {}).get("dtype"))
     notes = [n for n in report.get("notes", []) if not n.startswith(NOTE_PREFIX)]
     if c is None:
@@ -323,14 +327,19 @@ def account(report: dict[str, Any], arch: Arch, *,
     seconds = float(report["seconds"])
     active = float(report.get("active_fraction", 1.0))  # (reports before it: busy all run long)
     groups = {own: u.name for own, u in _by_own_name(arch).items()}
-    energy = _energy(report["ops"], c, seconds * chips, active, mac_pricer(c, arch), groups)
+    parts: tuple[list[float], dict[str, list[float]]] | None = ([], {}) if peak_dynamic_w is not None else None
+    energy = _energy(report["ops"], c, seconds * chips, active, mac_pricer(c, arch), groups, parts)
     total = energy["total_j"]
     static_w = c.static_total * chips
     average = total / seconds if seconds else 0.0
     off_package_w = energy["off_package_j"] / seconds if seconds else 0.0
     package = (average - off_package_w) / chips  # W per chip inside its package: what idle_power and tdp rate
     if peak_dynamic_w is not None:  # the busiest window does work throughout: the activity power is drawn
-        peak_chip = max(average, static_w + c.activity_w * chips + peak_dynamic_w(report["ops"])) / chips
+        computes, moved = parts or ([], {})
+        pad = moved.pop(SCRATCHPAD, None)  # the arrays' reads and writes: drawn while they compute
+        if pad is not None:
+            computes = [a + b for a, b in zip(computes, pad, strict=True)]
+        peak_chip = max(average, static_w + c.activity_w * chips + peak_dynamic_w(computes, moved)) / chips
     else:  # a composed report: its simulated pass's peak is one chip's (a pipeline's P chips: each at its own)
         before = report.get("power") or {}
         peak_chip = max(average / chips, before.get("peak_w_per_chip") or before.get("peak_w") or 0.0)
@@ -359,11 +368,15 @@ NOTE_PREFIX = "energy: "
 
 
 def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, active: float,
-            row_mac_j: Callable[[Mapping[str, Any]], float], groups: Mapping[str, str]) -> dict[str, Any]:
+            row_mac_j: Callable[[Mapping[str, Any]], float], groups: Mapping[str, str],
+            parts: tuple[list[float], dict[str, list[float]]] | None = None) -> dict[str, Any]:
     """Dynamic energy of the op rows (written into each row), the activity power over the ``active`` share of
     ``chip_seconds`` (``by_unit["activity"]`` when the arch draws any) and the static energy over all of it. A
     row's compute is filed under the core's unit its unit is one of: ``groups`` maps each unit's name on a core
     to it (:func:`_by_own_name`), else :func:`unit_group`.
+
+    ``parts`` (two empty containers, when given) receives each row's compute J (a list) and its J at each level
+    (a list per level, one item a row) for the peak window.
 
     The loop is :func:`op_energy` inlined (one pass over the rows, no dict per row), adding in the same order."""
     per_bit = c.level_j_per_bit
@@ -372,10 +385,14 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
     by_unit: dict[str, float] = {u: 0.0 for u in c.unit_area}
     by_kind: dict[str, float] = {}
     macs_j = 0.0
-    for row in rows:
+    computes, columns = parts if parts is not None else (None, {})
+    n = len(rows)
+    for i, row in enumerate(rows):
         unit = row["unit"]
         if unit == "none":  # a view or a folded op does no work: 0 J, its levels and kind listed
             row["energy_j"] = 0.0
+            if computes is not None:
+                computes.append(0.0)
             for lv in row["bytes"]:
                 by_level[lv] = by_level.get(lv, 0.0) + 0.0
             by_kind[row["kind"]] = by_kind.get(row["kind"], 0.0) + 0.0
@@ -389,6 +406,13 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
             j = b * 8 * per_bit.get(lv, 0.0)
             moved += j
             by_level[lv] = by_level.get(lv, 0.0) + j
+            if computes is not None and j:
+                column = columns.get(lv)
+                if column is None:
+                    column = columns[lv] = [0.0] * n
+                column[i] = j
+        if computes is not None:
+            computes.append(compute)
         e = compute + moved
         row["energy_j"] = e
         macs_j += mac_part

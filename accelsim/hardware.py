@@ -831,6 +831,9 @@ class Level(_Model):
     static_power: Watts | None = None  # W the level draws whether or not it moves data (refresh, PHY idle)
     area: SquareMm | None = None  # mm² on the chip's die (a memory: its PHY and controller); a cache: its SRAM
     phy_area_per_bandwidth: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None  # mm² per GB/s
+    # the level's memory devices sit outside the chip's package (DIMMs on a board): their energy and own
+    # static_power are the report's power.off_package_w, apart from the chip's power that idle_power and tdp rate
+    off_package: bool = False
 
     @model_validator(mode="after")
     def _granule_fits(self) -> Level:

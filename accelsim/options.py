@@ -202,7 +202,8 @@ class Options(BaseModel):
         0.0, description="Host time before each pass's first kernel (a serving engine's per-step scheduling, input "
                          "preparation and sampling, e.g. 2ms), on the critical path; 0 = none.")
     throttle_to_tdp: bool = Field(
-        False, description="When the run's average power per chip exceeds the arch's energy.tdp, simulate it again "
+        False, description="When the run's average power per chip in its package (power.package_w_per_chip: off-package "
+                           "memory devices apart) exceeds the arch's energy.tdp, simulate it again "
                            "with the clock lowered to the first-order factor (TDP − static) / dynamic power "
                            "(dynamic power ∝ clock at a fixed voltage; docs/energy.md).")
     plots: bool = Field(True, description="Write PNG plots with the report.")

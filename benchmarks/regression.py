@@ -185,6 +185,20 @@ CHANGED: dict[tuple[str, str], str] = {
     **{(case, key): f"{_FOLDED_BN}: {why}" for case, why in _FOLDED_BN_CASES.items()
        for key in ("computed_flops", "efficiency.tops_per_w")},
     **{("scalesim_conv_mix_os", key): _SCALESIM_ORDER for key in ("ops*.start_cycle", "ops*.achieved_flops_per_s")},
+    **{("attention_h100", key): ("h100 sized as a100 (the die's 60 MB L2 by die_capacity, its 6 HBM PHYs by "
+                                 "10.45 mm² each, not by enabled bandwidth; h200 is the same GH100 die): area.levels.hbm "
+                                 "85.4 -> 62.7 mm², l2 26.7 -> 32.0, total 248.0 -> 230.6; the static power's share "
+                                 "by area moves with it (by_level.hbm 1.326 -> 1.157 mJ, by_unit.systolic 2.201 -> "
+                                 "2.233 mJ); total, dynamic and static J, power and times equal")
+       for key in ("area.*", "energy.by_level.*", "energy.by_unit.*")},
+    **{(case, "power.peak_w*"): ("the peak window draws each part of an op's energy by the tasks that spend it "
+                                 "(compute by COMPUTE tasks, a level's bytes by its LOAD/STORE tasks: "
+                                 f"energy.profile.task_pools), not the whole op over all its tasks: {why}; "
+                                 "averages and energy equal")
+       for case, why in {"gemm_a100": "457.96 -> 421.43 W", "attention_h100": "786.59 -> 721.40 W",
+                         "softmax_a100": "391.54 -> 351.84 W", "rmsnorm_mi210": "249.07 -> 230.10 W",
+                         "gpt_pipeline_dgx_a100": "825.36 -> 826.02 W",
+                         "lenet5_gemmini": "4.36 -> 9.00 W (its DRAM bursts, 95 % of its energy)"}.items()},
 }
 
 

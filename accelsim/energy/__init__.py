@@ -9,6 +9,7 @@ from .model import (
     mac_pricer,
     mark_throttled,
     op_energy,
+    package_w_per_chip,
     row_dtype,
     throttle_factor,
     unit_group,
@@ -17,5 +18,5 @@ from .profile import peak_dynamic_power
 from .tech import area_scale, energy_scale, sram_area_mm2, sram_pj_per_bit
 
 __all__ = ["NULL", "Constants", "account", "area_scale", "computed_share", "constants", "energy_scale", "mac_pricer",
-           "mark_throttled", "op_energy", "peak_dynamic_power", "row_dtype", "sram_area_mm2", "sram_pj_per_bit",
+           "mark_throttled", "op_energy", "package_w_per_chip", "peak_dynamic_power", "row_dtype", "sram_area_mm2", "sram_pj_per_bit",
            "throttle_factor", "unit_group"]

@@ -44,6 +44,8 @@ class Constants:
     missing: tuple[str, ...] = field(default=())  # levels without an energy figure (counted as 0)
     activity_w: float = 0.0  # W the chip draws while it does work, beyond the priced actions
     dtype: str | None = None  # the dtype whose MACs ``mac_j`` prices
+    off_package: tuple[str, ...] = ()  # levels whose memory devices sit outside the package (``Level.off_package``)
+    off_package_static_w: float = 0.0  # those levels' own ``static_power`` (in ``static_w``)
 
     @property
     def area_total(self) -> float:
@@ -52,6 +54,11 @@ class Constants:
     @property
     def static_total(self) -> float:
         return sum(self.static_w.values())
+
+    @property
+    def package_static_w(self) -> float:
+        """W of static power inside the package (what the TDP rates): all of it but the off-package devices' own."""
+        return self.static_total - self.off_package_static_w
 
 
 _CACHED: list[tuple[Arch, str | None, Constants]] = []  # the latest first
@@ -90,13 +97,19 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
     share = chip_static / total_area if total_area else 0.0
     static = {name: a * share for name, a in {**units, **levels}.items()}
     static["other"] = other * share
+    off_package, off_static = [], 0.0
     for lv in arch.hierarchy()[1:]:
-        own = arch.memory(lv.name).static_power
+        level = arch.memory(lv.name)
+        own = level.static_power
         if own:
             static[lv.name] = static.get(lv.name, 0.0) + own
+        if level.off_package:
+            off_package.append(lv.name)
+            off_static += own or 0.0
     headroom = spec.tdp - chip_static if spec.tdp is not None else 0.0
     return Constants(mac_pj * PJ, vector_pj * e_scale * PJ, per_bit, units, levels, other,
-                     static, spec.tdp, missing, spec.activity_power_share * max(headroom, 0.0), dtype)
+                     static, spec.tdp, missing, spec.activity_power_share * max(headroom, 0.0), dtype,
+                     tuple(off_package), off_static)
 
 
 def mac_array_pj(spec: EnergySpec, dtype: str, anchor: str) -> float:
@@ -292,13 +305,17 @@ def op_energy(row: Mapping[str, Any], c: Constants, arch: Arch | None = None) ->
 NULL = {"energy": None, "power": None, "efficiency": None, "edp": None, "area": None}
 
 
-def account(report: dict[str, Any], arch: Arch, *,
-            peak_dynamic_w: Callable[[list[dict[str, Any]]], float] | None = None) -> dict[str, Any]:
+PeakOf = Callable[[list[float], dict[str, list[float]]], float]
+
+
+def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None = None) -> dict[str, Any]:
     """report.json's ``energy``, ``power``, ``efficiency``, ``edp`` and ``area`` of ``report`` (adding
     ``energy_j`` to each op row) and its ``notes`` about energy; all null (and a note) when ``arch`` gives no
-    ``energy`` constants. ``peak_dynamic_w(rows)``: the dynamic power of the trace's busiest window, given the
-    rows with their ``energy_j`` (without it, or in a composed report, the peak kept is the larger of the
-    average and the report's earlier ``power.peak_w``, a simulated pass's)."""
+    ``energy`` constants. ``peak_dynamic_w(compute_j, level_j)``: the dynamic power of the trace's busiest window,
+    given each op row's compute energy (its MACs and vector FLOPs with the scratchpad accesses its arrays make)
+    and, by level the cores' tasks load from or store to, each row's bytes' energy there (``energy_j`` is their
+    sum; without it, or in a composed report, the peak kept is the larger of the average and the report's earlier
+    ``power.peak_w``, a simulated pass's)."""
     c = constants(arch, report.get("workload", {}).get("dtype"))
     notes = [n for n in report.get("notes", []) if not n.startswith(NOTE_PREFIX)]
     if c is None:
@@ -310,26 +327,36 @@ def account(report: dict[str, Any], arch: Arch, *,
     seconds = float(report["seconds"])
     active = float(report.get("active_fraction", 1.0))  # (reports before it: busy all run long)
     groups = {own: u.name for own, u in _by_own_name(arch).items()}
-    energy = _energy(report["ops"], c, seconds * chips, active, mac_pricer(c, arch), groups)
+    parts: tuple[list[float], dict[str, list[float]]] | None = ([], {}) if peak_dynamic_w is not None else None
+    energy = _energy(report["ops"], c, seconds * chips, active, mac_pricer(c, arch), groups, parts)
     total = energy["total_j"]
     static_w = c.static_total * chips
     average = total / seconds if seconds else 0.0
+    off_package_w = energy["off_package_j"] / seconds if seconds else 0.0
+    package = (average - off_package_w) / chips  # W per chip inside its package: what idle_power and tdp rate
     if peak_dynamic_w is not None:  # the busiest window does work throughout: the activity power is drawn
-        peak_chip = max(average, static_w + c.activity_w * chips + peak_dynamic_w(report["ops"])) / chips
+        computes, moved = parts or ([], {})
+        pad = moved.pop(SCRATCHPAD, None)  # the arrays' reads and writes: drawn while they compute
+        if pad is not None:
+            computes = [a + b for a, b in zip(computes, pad, strict=True)]
+        peak_chip = max(average, static_w + c.activity_w * chips + peak_dynamic_w(computes, moved)) / chips
     else:  # a composed report: its simulated pass's peak is one chip's (a pipeline's P chips: each at its own)
         before = report.get("power") or {}
         peak_chip = max(average / chips, before.get("peak_w_per_chip") or before.get("peak_w") or 0.0)
     power = {"average_w": average, "average_w_per_chip": average / chips, "peak_w": peak_chip * chips,
-             "peak_w_per_chip": peak_chip, "static_w": static_w, "tdp_w": c.tdp, "chips": chips}
-    if c.tdp is not None and average / chips > c.tdp:
-        over = f"{NOTE_PREFIX}average power {average / chips:.4g} W per chip exceeds the TDP of {c.tdp:g} W; "
-        dyn = (average - static_w) / chips
-        if c.static_total < c.tdp and dyn > 0:
-            power["tdp_clock_factor"] = (c.tdp - c.static_total) / dyn
+             "peak_w_per_chip": peak_chip, "static_w": static_w, "tdp_w": c.tdp, "chips": chips,
+             "off_package_w": off_package_w, "package_w_per_chip": package}
+    if c.tdp is not None and package > c.tdp:
+        beside = f" (beside {off_package_w / chips:.4g} W of off-package memory devices)" if off_package_w else ""
+        over = (f"{NOTE_PREFIX}average {'package ' if off_package_w else ''}power {package:.4g} W per chip"
+                f"{beside} exceeds the TDP of {c.tdp:g} W; ")
+        dyn = package - c.package_static_w
+        if c.package_static_w < c.tdp and dyn > 0:
+            power["tdp_clock_factor"] = (c.tdp - c.package_static_w) / dyn
             notes.append(over + f"a first-order throttle would run the clock at {power['tdp_clock_factor']:.3f}× "
                                 f"(set options.throttle_to_tdp: true to run it so)")
         else:
-            notes.append(over + f"its static power alone ({c.static_total:.4g} W) does, so no clock meets it")
+            notes.append(over + f"its static power alone ({c.package_static_w:.4g} W) does, so no clock meets it")
     notes += [f"{NOTE_PREFIX}level {lv} gives no energy_per_bit: its bytes cost 0 J" for lv in c.missing]
     area = {"total_mm2": c.area_total, "units": dict(c.unit_area), "levels": dict(c.level_area),
             "other_mm2": c.other_area}
@@ -341,11 +368,15 @@ NOTE_PREFIX = "energy: "
 
 
 def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, active: float,
-            row_mac_j: Callable[[Mapping[str, Any]], float], groups: Mapping[str, str]) -> dict[str, Any]:
+            row_mac_j: Callable[[Mapping[str, Any]], float], groups: Mapping[str, str],
+            parts: tuple[list[float], dict[str, list[float]]] | None = None) -> dict[str, Any]:
     """Dynamic energy of the op rows (written into each row), the activity power over the ``active`` share of
     ``chip_seconds`` (``by_unit["activity"]`` when the arch draws any) and the static energy over all of it. A
     row's compute is filed under the core's unit its unit is one of: ``groups`` maps each unit's name on a core
     to it (:func:`_by_own_name`), else :func:`unit_group`.
+
+    ``parts`` (two empty containers, when given) receives each row's compute J (a list) and its J at each level
+    (a list per level, one item a row) for the peak window.
 
     The loop is :func:`op_energy` inlined (one pass over the rows, no dict per row), adding in the same order."""
     per_bit = c.level_j_per_bit
@@ -354,10 +385,14 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
     by_unit: dict[str, float] = {u: 0.0 for u in c.unit_area}
     by_kind: dict[str, float] = {}
     macs_j = 0.0
-    for row in rows:
+    computes, columns = parts if parts is not None else (None, {})
+    n = len(rows)
+    for i, row in enumerate(rows):
         unit = row["unit"]
         if unit == "none":  # a view or a folded op does no work: 0 J, its levels and kind listed
             row["energy_j"] = 0.0
+            if computes is not None:
+                computes.append(0.0)
             for lv in row["bytes"]:
                 by_level[lv] = by_level.get(lv, 0.0) + 0.0
             by_kind[row["kind"]] = by_kind.get(row["kind"], 0.0) + 0.0
@@ -371,6 +406,13 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
             j = b * 8 * per_bit.get(lv, 0.0)
             moved += j
             by_level[lv] = by_level.get(lv, 0.0) + j
+            if computes is not None and j:
+                column = columns.get(lv)
+                if column is None:
+                    column = columns[lv] = [0.0] * n
+                column[i] = j
+        if computes is not None:
+            computes.append(compute)
         e = compute + moved
         row["energy_j"] = e
         macs_j += mac_part
@@ -379,6 +421,7 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
             by_unit[group] = by_unit.get(group, 0.0) + compute
         by_kind[row["kind"]] = by_kind.get(row["kind"], 0.0) + e
     dynamic = sum(by_unit.values()) + sum(by_level.values())
+    off_package = sum(by_level.get(lv, 0.0) for lv in c.off_package) + c.off_package_static_w * chip_seconds
     static = {part: w * chip_seconds for part, w in c.static_w.items()}
     other = static.pop("other", 0.0)
     for part, j in static.items():
@@ -389,7 +432,7 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
     if c.activity_w:
         by_unit[ACTIVITY] = activity
     return {"total_j": dynamic + activity + static_j, "dynamic_j": dynamic, "activity_j": activity,
-            "static_j": static_j, "mac_j": macs_j,
+            "static_j": static_j, "mac_j": macs_j, "off_package_j": off_package,
             "by_level": by_level, "by_unit": by_unit, "other_j": other, "by_op_kind": by_kind}
 
 
@@ -427,19 +470,26 @@ def mark_throttled(report: dict[str, Any], factor: float, clock_hz: float, unthr
     ``unthrottled_w`` per chip: ``power.tdp_clock_factor`` is the factor applied, and one note replaces the
     over-TDP note its own accounting made (whose factor would be relative to the lowered clock)."""
     power = report.get("power") or {}
-    tdp, now = power.get("tdp_w"), float(power.get("average_w_per_chip", 0.0))
+    tdp, now = power.get("tdp_w"), package_w_per_chip(power)
     power["tdp_clock_factor"] = factor
-    notes = [n for n in report.get("notes", []) if not n.startswith(f"{NOTE_PREFIX}average power ")]
+    where = " in its package" if power.get("off_package_w") else ""  # off-package memory devices apart
+    notes = [n for n in report.get("notes", []) if not n.startswith(f"{NOTE_PREFIX}average ")]
     said = (f"{NOTE_PREFIX}throttled to the TDP (options.throttle_to_tdp): the clock runs at {factor:.3f}× "
             f"{clock_hz / 1e6:g} MHz = {factor * clock_hz / 1e6:g} MHz, the first-order factor of the unthrottled "
-            f"run's {unthrottled_w:.4g} W per chip")
+            f"run's {unthrottled_w:.4g} W per chip{where}")
     if tdp is not None and now > tdp:
-        said += (f"; it still averages {now:.4g} W per chip, {now - tdp:.3g} W ({(now / tdp - 1) * 100:.2g} %) above "
+        said += (f"; it still averages {now:.4g} W per chip{where}, {now - tdp:.3g} W ({(now / tdp - 1) * 100:.2g} %) above "
                  f"the {tdp:g} W TDP: the factor takes the whole run to stretch with the clock, but its waits on "
                  f"memory do not, so its power falls less than the clock (one step, not iterated)")
     elif tdp is not None:
-        said += f"; it now averages {now:.4g} W per chip, within the {tdp:g} W TDP"
+        said += f"; it now averages {now:.4g} W per chip{where}, within the {tdp:g} W TDP"
     report["notes"] = [*notes, said]
+
+
+def package_w_per_chip(power: Mapping[str, Any]) -> float:
+    """W per chip inside its package of a report's ``power`` (what its TDP rates): ``package_w_per_chip``, or
+    (a report before off-package memories were told apart) ``average_w_per_chip``."""
+    return float(power.get("package_w_per_chip", power.get("average_w_per_chip", 0.0)))
 
 
 def throttle_factor(report: Mapping[str, Any]) -> float:

@@ -96,6 +96,9 @@ def energy_rows(report: dict) -> list[tuple[str, str]]:
     chips = power.get("chips") or 1
     aside = [f"{fmt.watts(power.get('average_w_per_chip'))} / {fmt.watts(power.get('peak_w_per_chip'))} on each of "
              f"{chips} chips"] if chips > 1 else []
+    if power.get("off_package_w"):
+        aside += [f"{fmt.watts(power.get('package_w_per_chip'))} in the package per chip, "
+                  f"{fmt.watts(power.get('off_package_w'))} off-package memory"]
     aside += [f"TDP {fmt.watts(tdp)} per chip"] if tdp else []
     rows.append(("power", f"{fmt.watts(power.get('average_w'))} average, {fmt.watts(power.get('peak_w'))} peak"
                           + (f" ({', '.join(aside)})" if aside else "")))

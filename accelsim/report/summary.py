@@ -43,6 +43,7 @@ import numpy as np
 from ..cost.attention import FLASH
 from ..energy import account, computed_share, peak_dynamic_power
 from ..energy.model import LINK, NIC
+from ..energy.profile import COMPUTE_PART, NO_PART, task_pools
 from ..hardware import DEFAULT_VECTOR_COSTS, Arch, OutputPathFn, dtype_rate
 from ..ir import Graph, OpKind
 from ..options import Options, recorded
@@ -129,11 +130,20 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     hosts = [i for i, u in enumerate(tg.units) if u.kind is UnitKind.HOST]  # launches do no op's work
     work = on_unit & ~np.isin(t.unit, hosts) if hosts else on_unit
 
-    def peak(rows: list[dict]) -> float:
-        op_j = np.array([row["energy_j"] for row in rows], dtype=np.float64)
-        if work.all():  # every task on a device unit: the columns as they are
-            return peak_dynamic_power(op_j, t.op, trace.start, t.occ, total, clock)
-        return peak_dynamic_power(op_j, t.op[work], trace.start[work], t.occ[work], total, clock)
+    def peak(computes: list[float], moved: dict[str, list[float]]) -> float:
+        # each part of an op's energy drawn by the tasks that spend it (energy.profile.task_pools): its compute by
+        # its COMPUTE tasks, a level's bytes by the tasks on that level's bandwidth server
+        levels = list(moved)
+        column = {lv: k for k, lv in enumerate(levels)}
+        unit_part = np.array([1 + column[u.level] if u.kind is UnitKind.MEMORY and u.level in column else NO_PART
+                              for u in tg.units] + [NO_PART], dtype=np.int64)  # [-1]: a JOIN's unit
+        part = np.where(t.compute, COMPUTE_PART, unit_part[t.unit])
+        compute_j = np.array(computes, dtype=np.float64)
+        level_j = (np.array([moved[lv] for lv in levels], dtype=np.float64).T if levels
+                   else np.zeros((len(compute_j), 0)))
+        op, occ, start = t.op[work], t.occ[work], trace.start[work]
+        pool_j, pool, index = task_pools(compute_j, level_j, op, part[work], occ)
+        return peak_dynamic_power(pool_j, pool, start[index], occ[index], total, clock)
 
     report.update(account(report, arch, peak_dynamic_w=peak))
     return report

@@ -17,7 +17,7 @@ from ..builders.registry import get_builder
 from ..config import WorkloadSpec, build_graph
 from ..config.overrides import SET_LABEL
 from ..config.yamlio import Doc
-from ..energy import mark_throttled, throttle_factor
+from ..energy import mark_throttled, package_w_per_chip, throttle_factor
 from ..errors import BudgetError, ConfigError, MappingError, WorkloadError
 from ..hardware import Arch
 from ..options import Options
@@ -92,7 +92,7 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
             update={"activity_power_share": arch.energy.activity_power_share * factor})
     slow = arch.model_copy(update=update)
     throttled = _run_scenario(workload, slow, options, name=name, progress=progress)
-    mark_throttled(throttled.to_dict(), factor, arch.clock, report.to_dict()["power"]["average_w_per_chip"])
+    mark_throttled(throttled.to_dict(), factor, arch.clock, package_w_per_chip(report.to_dict()["power"]))
     return throttled
 
 

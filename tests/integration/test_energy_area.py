@@ -97,3 +97,33 @@ def test_a100_sm_parts_by_hand():
     # L2: the full GA100's 48 MiB by the same rule = 32.9 mm² (LLMCompass's breakdown: 119 mm², tags, ECC and the
     # L2's crossbar included there and not here)
     assert c.level_area["l2"] == pytest.approx(48 * 2**20 * 8 * 0.027 / 0.33 * 1e-6)
+
+
+def test_h100_and_h200_are_one_gh100_die():
+    # the H200 is the H100 SXM5's GH100 die with all six HBM stacks enabled (nv_h200_datasheet, h200.yaml), so the
+    # die's area is one figure: a100's rule on the full GH100 (NVIDIA's Hopper whitepaper: 60 MB of L2 and 6 HBM3
+    # stacks; H100 SXM5 enables 50 MB and 5 stacks)
+    h100, h200 = constants(load_arch("h100")), constants(load_arch("h200"))
+    # the die's 6 HBM PHYs × 10.45 mm² per 1024-bit interface (LLMCompass cost_model.py) = 62.7 mm², enabled or not
+    assert h100.level_area["hbm"] == h200.level_area["hbm"] == pytest.approx(6 * 10.45)
+    # L2: 60 MiB = 503,316,480 bits × TSMC N5's 0.021 µm² cell / 0.33 array efficiency = 32.0 mm² on both
+    assert h100.level_area["l2"] == h200.level_area["l2"] == pytest.approx(60 * 2**20 * 8 * 0.021 / 0.33 * 1e-6)
+    assert h100.area_total == pytest.approx(h200.area_total)
+
+
+def test_b200_hbm_phys_by_its_stacks():
+    # two dies of 4 HBM3e stacks each, every one enabled: 8 × 10.45 mm² = 83.6 mm² (not 8 TB/s × 0.0255 = 204 mm²)
+    assert constants(load_arch("b200")).level_area["hbm"] == pytest.approx(8 * 10.45)
+
+
+def test_eyeriss_scratchpads_and_global_buffer_by_hand_under_the_published_core():
+    # 65 nm: the rule's 45 nm cell 0.346 µm² × Stillmaker & Baas's 1.5 = 0.519 µm², ÷ 0.33 array efficiency
+    cell = 0.346 * 1.5 / 0.33 * 1e-6  # mm² per bit
+    c = constants(load_arch("eyeriss-like"))
+    # the PE scratchpads (Chen et al., ISSCC 2016 / JSSC 2017): 168 PEs × (224 filter + 12 ifmap + 24 psum) 16-bit
+    # words = 87,360 B = 1.10 mm²; the 108 KB global buffer 1.39 mm²
+    assert c.unit_area["pe_scratchpads"] == pytest.approx(168 * (224 + 12 + 24) * 16 * cell)
+    assert c.level_area["sram"] == pytest.approx(108 * 1024 * 8 * cell)
+    # what the model builds (arrays, lanes, SRAM cells; no NoC, control or layout) stays under the 12.25 mm² core
+    # (JSSC 2017, ../shared/reference/energy/README.md): 2.84 mm², 23 %
+    assert 0.2 * 12.25 < c.area_total < 12.25

@@ -285,6 +285,43 @@ def test_static_power_above_the_tdp_cannot_be_throttled():
     assert any("static power alone (2.5 W)" in n for n in rep["notes"])
 
 
+def test_off_package_memory_power_is_apart_from_the_packages_and_its_tdp():
+    # TPU v1's DDR3 DIMMs sit off the die whose TDP the paper gives (hbm.off_package): their energy is still energy,
+    # but the TDP note and the throttle factor use the package's power only
+    gemm = {"model": "gemm", "m": 64, "n": 64, "k": 64, "bias": False}
+    off_hbm = {**TINY["hbm"], "off_package": True}
+    plain = _run(gemm, {**TINY, "hbm": off_hbm})
+    # off-package: the HBM bytes × 8 bits × 4 pJ/bit over the run; the package: the rest
+    hbm_w = plain["bytes"]["hbm"] * 8 * HBM_PJ_PER_BIT * 1e-12 / plain["seconds"]
+    assert plain["energy"]["off_package_j"] == pytest.approx(plain["bytes"]["hbm"] * 8 * HBM_PJ_PER_BIT * 1e-12)
+    assert plain["power"]["off_package_w"] == pytest.approx(hbm_w)
+    package = plain["power"]["average_w"] - hbm_w
+    assert plain["power"]["package_w_per_chip"] == pytest.approx(package)
+    # energy totals do not move with the flag
+    on = _run(gemm)
+    assert plain["energy"]["total_j"] == pytest.approx(on["energy"]["total_j"], rel=1e-12)
+    assert on["power"]["off_package_w"] == 0.0 and on["power"]["package_w_per_chip"] == on["power"]["average_w"]
+    # a TDP between the package's power and the whole: over it only when the DIMMs count
+    tdp = package + hbm_w / 2
+    energy = {"node": 45, "idle_power": "0.5W", "tdp": f"{tdp}W"}
+    assert "tdp_clock_factor" in _run(gemm, {**TINY, "energy": energy})["power"]
+    flagged = _run(gemm, {**TINY, "hbm": off_hbm, "energy": energy})
+    assert "tdp_clock_factor" not in flagged["power"] and not [n for n in flagged["notes"] if "TDP" in n]
+    # a TDP below the package's power: the first-order factor is (TDP − 0.5 W idle) / (package − 0.5 W)
+    tdp = package - (package - 0.5) / 4
+    over = _run(gemm, {**TINY, "hbm": off_hbm, "energy": {**energy, "tdp": f"{tdp}W"}})
+    assert over["power"]["tdp_clock_factor"] == pytest.approx((tdp - 0.5) / (package - 0.5))  # 0.75
+    note = [n for n in over["notes"] if "TDP" in n]
+    assert len(note) == 1 and f"average package power {package:.4g} W per chip" in note[0]
+    assert f"beside {hbm_w:.4g} W of off-package memory devices" in note[0]
+    # the devices' own static power is theirs too: 2 W of it no longer puts the 0.5 W package over a 1 W TDP
+    arch = {**TINY, "hbm": {**off_hbm, "static_power": "2W"}, "energy": {"node": 45, "idle_power": "0.5W", "tdp": "1W"}}
+    rep = _run({"model": "gemm", "m": 16, "n": 16, "k": 16}, arch)
+    assert "tdp_clock_factor" not in rep["power"] and not [n for n in rep["notes"] if "TDP" in n]
+    hbm_j = rep["bytes"]["hbm"] * 8 * HBM_PJ_PER_BIT * 1e-12 + 2 * rep["seconds"]
+    assert rep["power"]["off_package_w"] == pytest.approx(hbm_j / rep["seconds"])
+
+
 def test_bad_energy_keys_are_one_line_config_errors():
     gemm = {"model": "gemm", "m": 16, "n": 16, "k": 16}
     with pytest.raises(ConfigError, match=r"energy\.node"):

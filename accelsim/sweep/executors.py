@@ -406,14 +406,24 @@ class DaskExecutor(Executor):
             raise _worker_failed("a Dask worker", e) from e
 
     def close(self, cancel: bool = False) -> None:
+        """Cancel what is queued (``cancel``), close the client, then the cluster started here (which retires its
+        workers before it closes the scheduler). distributed's loggers pass only CRITICAL meanwhile (in the
+        workers, the preload's ``dask_teardown``): the tear-down's races are logged at ERROR with a traceback,
+        which a sweep's stderr must not show (docs/sweeps.md)."""
+        from .dask_worker import quiet_distributed, restore_levels
+
         self.closed = True
+        before = quiet_distributed()
         try:
             if cancel and self._submitted:
                 self._client.cancel(list(self._submitted))
             self._client.close()
         finally:
-            if self._cluster is not None:
-                self._cluster.close()
+            try:
+                if self._cluster is not None:
+                    self._cluster.close()
+            finally:
+                restore_levels(before)
 
 
 def make_executor(kind: str = "local", workers: int | None = None, scheduler: str | None = None) -> Executor:

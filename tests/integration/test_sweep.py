@@ -344,11 +344,12 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_finished(tmp_path):
         assert len(list(csv.DictReader(f))) == len(kept)
 
 
-def test_dask_gives_the_same_results_as_the_local_pool(tmp_path):
+def test_dask_gives_the_same_results_as_the_local_pool(tmp_path, capfd):
     pytest.importorskip("distributed")
     path = write(tmp_path, SMALL)
     local = run_sweep(path, tmp_path / "local", workers=2, progress=False, plots=False)
     dask = run_sweep(path, tmp_path / "dask", executor="dask", workers=2, progress=False, plots=False)
+    assert "Traceback" not in capfd.readouterr().err  # the workers' too (fd 2): none at the cluster's close
     assert dask.executor.startswith("dask") and (dask.ran, dask.ok) == (local.ran, local.ok) == (6, 6)
     assert by_id(tmp_path / "dask") == by_id(tmp_path / "local")
     assert (tmp_path / "dask" / "results.csv").read_text() == (tmp_path / "local" / "results.csv").read_text()

@@ -87,6 +87,23 @@ def test_missing_file(in_data):
     assert errors_of(load_arch, "nowhere.yaml") == ["<input>: arch: file not found (got 'nowhere.yaml')"]
 
 
+def test_a_folder_given_as_a_workload_or_arch_is_not_a_missing_file(tmp_path, monkeypatch, capsys):
+    from accelsim.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "w.yaml").mkdir()  # a folder, even with a YAML file's name
+    assert errors_of(load_arch, tmp_path) == [f"<input>: arch: is a directory, not a YAML file (got '{tmp_path}')"]
+    assert errors_of(accelsim.simulate, "w.yaml", "gemmini") == [
+        "<input>: workload: is a directory, not a YAML file (got 'w.yaml')"]
+    # an experiment file naming one: at its line
+    (tmp_path / "exp.yaml").write_text("workload: lenet5\narch: w.yaml\n")
+    assert errors_of(load_experiment, "exp.yaml") == ["exp.yaml:2: arch: is a directory, not a YAML file (got 'w.yaml')"]
+    # the CLI: one line, exit status 2
+    assert main(["run", "--workload", "w.yaml", "--arch", "gemmini", "--no-plots", "-o", "out"]) == 2
+    err = capsys.readouterr().err
+    assert err == "accelsim: error: --workload: workload: is a directory, not a YAML file (got 'w.yaml')\n"
+
+
 # ---- validation errors -------------------------------------------------------------------------------------------
 def test_bad_arch_file_one_line_per_issue(in_data):
     # bad_arch.yaml: rows: -4 on line 5, the misspelt "dataflw" on line 7

@@ -34,6 +34,7 @@ from ..api import run_experiment
 from ..config.schema import ExperimentSpec
 from ..errors import AccelsimError
 from ..options import share_memory
+from ..report import live_dict
 from .expand import PlannedPoint
 from .store import metrics_from_report, one_line, record
 
@@ -91,7 +92,7 @@ def run_chunk(items: Sequence[Item], workers: int | None = None) -> list[Result]
         t0 = time.perf_counter()
         try:
             report = run_experiment(experiment)
-            rec = record(pid, values, metrics=metrics_from_report(report.to_dict()))
+            rec = record(pid, values, metrics=metrics_from_report(live_dict(report)))
         except Exception as e:  # noqa: BLE001 - any failure of one point is that point's result
             rec = record(pid, values, error=one_line(e))
         out.append((rec, time.perf_counter() - t0))

@@ -50,6 +50,22 @@ def test_unbounded_memory_is_null_in_roofline_and_arch(tmp_path):
     assert schema.problems(report.to_dict()) == []
 
 
+def test_a_script_changing_to_dict_changes_neither_the_report_nor_what_save_writes(tmp_path):
+    report = api.run(mlp_graph(layers=1, rows=16, width=16), make_arch(), name="mlp")
+    cycles, ops = report.total_cycles, len(report.to_dict()["ops"])
+    mine = report.to_dict()
+    mine["total_cycles"] = -1
+    mine["ops"].clear()
+    mine["bytes"]["hbm"] = -1
+    report["ops"].clear()  # report[key] is a copy too
+    assert report.total_cycles == cycles > 0 and len(report.to_dict()["ops"]) == ops > 0
+    assert report.to_dict()["bytes"]["hbm"] >= 0
+    report.save(tmp_path, plots=False)
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["total_cycles"] == cycles and len(saved["ops"]) == ops
+    assert saved == report.to_dict()
+
+
 def test_write_json_refuses_a_non_finite_number_naming_it(tmp_path):
     with pytest.raises(ValueError, match=r"levels\[1\]\.bandwidth is inf"):
         write_json({"levels": [{"bandwidth": 1.0}, {"bandwidth": math.inf}]}, tmp_path / "r.json")

@@ -346,8 +346,10 @@ def test_simulate_refuses_a_name_that_is_not_a_string():
 
 @pytest.mark.parametrize(("workload", "message"), [
     # attention's default kv_heads (32) against heads 2: pydantic checks no default, the build's second validation
-    # did, and raised its ValidationError (the CLI gave workloads/attention.yaml:7: kv_heads: must divide heads (2))
-    ({"model": "attention", "heads": 2}, r"<input>: workload\.kv_heads: must divide heads \(2\) \(got 32\)"),
+    # did, and raised its ValidationError (the CLI gave workloads/attention.yaml:7: kv_heads: must divide heads (2));
+    # the key given (heads) is blamed over the default (kv_heads), which is named with its value
+    ({"model": "attention", "heads": 2},
+     r"<input>: workload\.heads: workload\.kv_heads \(32, the default\) must divide heads \(2\) \(got 2\)"),
     ({"model": "attention", "heads": 6, "kv_heads": 4}, r"<input>: workload\.kv_heads: must divide heads \(6\) \(got 4\)"),
     ({"model": "gemm", "m": 0}, r"<input>: workload\.m: Input should be greater than 0 \(got 0\)"),
     ({"model": "gemm", "m": "x"}, r"<input>: workload\.m: Input should be a valid integer.* \(got 'x'\)"),
@@ -371,7 +373,9 @@ def test_a_workload_file_omitting_a_default_that_does_not_fit_is_refused_at_its_
 
     path = tmp_path / "att.yaml"
     path.write_text("model: attention\nheads: 2\n")  # kv_heads left at its default, 32
-    with pytest.raises(ConfigError, match=r"att\.yaml:1: kv_heads: must divide heads \(2\) \(got 32\)$"):
+    # heads, written on line 2, is blamed over kv_heads' default
+    with pytest.raises(ConfigError, match=r"att\.yaml:2: workload\.heads: workload\.kv_heads \(32, the default\) must "
+                                          r"divide heads \(2\) \(got 2\)$"):
         load_workload(str(path))
 
 

@@ -227,6 +227,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from . import api
     from .options import Options
+    from .report import live_dict
     from .report.console import print_summary
 
     err = Console(stderr=True)
@@ -256,8 +257,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(outdir)
         return 0
     out = _stdout_console()
-    print_summary(report.to_dict(), out)
-    sim = report["simulation"]
+    print_summary(live_dict(report), out)
+    sim = live_dict(report)["simulation"]
     out.print(f"[dim]{sim['tasks']:,} tasks, {sim['events']:,} events in {wall:.2f} s wall[/dim]")
     out.print(f"Report written to [bold]{outdir}[/bold]/ (report.json, ops.csv, report.html"
               f"{', trace.json' if args.trace or options.trace else ''}{', *.png' if plots else ''})")

@@ -72,8 +72,8 @@ def _relocate(error: ConfigError, parent: Doc, key: Any, value: object) -> list[
     for issue in error.issues:
         if issue.file is None and issue.line is None:
             out.append(parent.issue((key,), issue.msg, value))
-        elif issue.line is None and issue.msg == "file not found":
-            out.append(parent.issue((key,), "file not found", value))
+        elif issue.line is None and issue.msg in (presets.FILE_NOT_FOUND, presets.IS_DIRECTORY):
+            out.append(parent.issue((key,), issue.msg, value))
         else:
             out.append(issue)
     return out

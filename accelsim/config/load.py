@@ -40,7 +40,7 @@ def arch_from_doc(doc: Doc) -> tuple[Arch | None, list[ConfigIssue]]:
             key, _, msg = problem.partition(": ")
             path = tuple(int(k) if k.isdigit() else k for k in key.split("."))
             return None, [doc.issue(path, msg)]
-    return validate(Arch, doc)
+    return validate(Arch, doc, root=("arch",))
 
 
 def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, list[ConfigIssue]]:
@@ -69,14 +69,15 @@ def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, 
         params_doc, found = _file_param(params_doc, model)
         if found:
             return None, found
-    params, issues = validate(BUILDERS[model].params, params_doc)
+    params, issues = validate(BUILDERS[model].params, params_doc, root=("workload",))
     if params is None:
         return None, issues
     dumped = params.model_dump()
     try:  # the build validates these again, defaults included, which pydantic leaves unchecked on a first pass
         BUILDERS[model].params.model_validate(dumped)  # (attention's kv_heads 32 against heads 2)
     except ValidationError as e:
-        return None, issues_from_validation(e, Doc(dumped, params_doc.where), BUILDERS[model].params)
+        return None, issues_from_validation(e, Doc(dumped, params_doc.where), BUILDERS[model].params,
+                                            root=("workload",), written=params_doc.data)
     return WorkloadSpec(model, dumped, file, description, source=params_doc), []
 
 
@@ -169,7 +170,7 @@ def experiment_from_doc(doc: Doc, overrides: list[Override], issues: Issues, *, 
     if options_doc is not None:
         options_doc, found = apply_overrides(options_doc, [o for o in overrides if o.section == "options"])
         issues.extend(found)
-        options, found = validate(Options, options_doc)
+        options, found = validate(Options, options_doc, root=("options",))
         issues.extend(found)
 
     issues.raise_if_any()
@@ -322,7 +323,7 @@ def load_options(options: object = None, values: Mapping[str, object] | None = N
         data = {**dict(options or {}), **values}
     else:
         raise ConfigError(where.issue((), "expected an Options or a mapping of run options", options))
-    opts, issues = validate(Options, Doc(data, where.where))
+    opts, issues = validate(Options, Doc(data, where.where), root=("options",))
     if issues:
         raise ConfigError(issues)
     return opts

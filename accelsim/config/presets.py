@@ -62,6 +62,10 @@ def suggest(name: str, choices: list[str] | tuple[str, ...] | set[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+FILE_NOT_FOUND = "file not found"
+IS_DIRECTORY = "is a directory, not a YAML file"  # a workload, arch or experiment given as a folder
+
+
 def find_preset(kind: str, name: str) -> Path | None:
     """The preset file for ``name`` in ``kind``, or None."""
     folder = preset_dir(kind)
@@ -75,7 +79,8 @@ def find_preset(kind: str, name: str) -> Path | None:
 def resolve(kind: str, ref: str | os.PathLike, *, relative_to: str | os.PathLike | None = None,
             extra_names: tuple[str, ...] | list[str] = ()) -> Path:
     """The file that ``ref`` names: an existing path (as given, then relative to ``relative_to``), else the
-    preset of that name; else :class:`ConfigError` with a "did you mean" and the valid names.
+    preset of that name; else :class:`ConfigError`: :data:`IS_DIRECTORY` for a folder, :data:`FILE_NOT_FOUND` for a
+    path, or a "did you mean" and the valid names.
 
     ``extra_names`` are further valid names to suggest (e.g. builder names for workloads); the caller handles them.
     """
@@ -90,9 +95,12 @@ def resolve(kind: str, ref: str | os.PathLike, *, relative_to: str | os.PathLike
         found = find_preset(kind, text)
         if found is not None:
             return found
+    folder = next((p for p in candidates if p.is_dir()), None)
+    if folder is not None:  # an existing path, but not a file: "file not found" would mislead
+        raise ConfigError(ConfigIssue(text if folder is candidates[0] else os.fspath(folder), None, "", IS_DIRECTORY))
     if looks_like_path(text) or isinstance(ref, os.PathLike):
         shown = os.fspath(candidates[-1]) if len(candidates) > 1 else text
-        raise ConfigError(ConfigIssue(shown, None, "", "file not found"))
+        raise ConfigError(ConfigIssue(shown, None, "", FILE_NOT_FOUND))
     names = sorted(set(list_presets(kind)) | set(extra_names))
     what = {"arch": "arch preset", "workloads": "workload", "experiments": "experiment preset"}[kind]
     valid = f"valid names: {', '.join(names) or 'none'}"

@@ -12,6 +12,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, PlainValidator, ValidationError, WrapValidator
@@ -21,7 +22,7 @@ from ..hardware import Arch, unit_spec_model
 from ..options import Options
 from ..units import MAX_INT, bare_time, parse_bandwidth, parse_frequency, parse_time, unitless_rate
 from .overrides import SET_LABEL
-from .presets import suggest
+from .presets import preset_dir, suggest
 from .yamlio import Doc
 
 EXPERIMENT_KEYS = ("name", "description", "workload", "arch", "options", "output")
@@ -257,42 +258,111 @@ def _named_key(data: Any, loc: tuple, msg: str) -> tuple[tuple, str]:
     return (*loc, *path), m.group(2)
 
 
-def _pair_key(doc: Doc, loc: tuple, error: KeyPairError) -> tuple[tuple, str]:
+def _is_preset(file: str) -> bool:
+    """Whether ``file`` is one of the shipped preset files (arch, workloads, experiments)."""
+    try:
+        path = Path(file).resolve()
+    except (OSError, ValueError):
+        return False
+    return any(path.is_relative_to(preset_dir(kind).resolve()) for kind in ("arch", "workloads", "experiments"))
+
+
+def _given(data: Any, path: tuple) -> bool:
+    """Whether ``data`` holds a value at key ``path`` (a user wrote it, not a default)."""
+    node = data
+    for k in path:
+        if not isinstance(node, dict) or k not in node:
+            return False
+        node = node[k]
+    return True
+
+
+def _recency(doc: Doc, written: Any, path: tuple) -> int:
+    """How recently the value at ``path`` was set, the layers of an experiment in the order they apply: 0 a default
+    (not written), 1 a shipped preset file, 2 a file of the user's (or a mapping from Python), 3 a command-line
+    override (``--set``) or a sweep axis (the overrides: a source without a line)."""
+    if not _given(written, path):
+        return 0
+    w = doc.where.get(path) or doc.locate(path)[0]
+    if w.file is None or w.file.startswith("<"):
+        return 2
+    if w.line is None and path in doc.where:
+        return 3
+    return 1 if _is_preset(w.file) else 2
+
+
+def _blame(doc: Doc, written: Any, model: type[BaseModel], loc: tuple, msg: str, value: object,
+           root: tuple) -> tuple[tuple, str, object, str | None] | None:
+    """A cross-field error moved to the key the user changed last: when ``msg`` (about the key at ``loc``) names
+    sibling keys of the same model (``kv_heads``: "must divide heads (8)"), the involved key set most recently
+    (:func:`_recency`: --set over a file over a preset over a default; a tie keeps ``loc``) is the one reported,
+    and the message names the other side's value and where it came from. Returns ``(loc, msg, value, key)``, the
+    key in its dotted ``--set`` form under ``root`` (``workload.heads``), or None when ``msg`` names no sibling."""
+    if not loc or not isinstance(loc[-1], str):
+        return None
+    siblings = [n for n in field_names_at(model, loc[:-1]) if n != loc[-1] and re.search(rf"\b{re.escape(n)}\b", msg)]
+    involved = [(*loc[:-1], n) for n in siblings if _given(doc.data, (*loc[:-1], n))]
+    if not involved:
+        return None
+    dotted = lambda p: ".".join(str(k) for k in (*root, *p)) if root else doc.locate(p)[1]  # noqa: E731
+    best = max(involved, key=lambda p: _recency(doc, written, p))
+    if _recency(doc, written, best) <= _recency(doc, written, loc):
+        return loc, msg, value, dotted(loc)
+    rank = _recency(doc, written, loc)
+    w = doc.where.get(loc) or doc.locate(loc)[0]
+    origin = "the default" if rank == 0 else f"from {w.file}{f':{w.line}' if w.line is not None else ''}"
+    node: Any = doc.data
+    for k in best:
+        node = node[k]
+    return best, f"{dotted(loc)} ({clip(repr(value), MAX_VALUE_CHARS)}, {origin}) {msg}", node, dotted(best)
+
+
+def _pair_key(doc: Doc, written: Any, loc: tuple, error: KeyPairError) -> tuple[tuple, str]:
     """Where a rule between two keys of the model at ``loc`` goes (:class:`~accelsim.errors.KeyPairError`): at the
-    key set last (``--set: arch.energy.tdp`` over the preset's ``idle_power`` line, a file's key over its
-    ``base:``'s), else (both from one file or one ``--set``) at the first; its message names the other value's
-    source. Returns the key's path and the message."""
+    key set last by :func:`_recency` (``--set: arch.energy.tdp`` over the preset's ``idle_power`` line, a user's
+    file over the preset it names as ``base:``), else (both at one level) at the first; its message names the other
+    value's source. Returns the key's path and the message."""
     def path(key: str) -> tuple:
         return (*loc, *(int(k) if k.isascii() and k.isdigit() else k for k in key.split(".")))
 
-    first, *rest = error.messages
-    blamed = first
-    mine = doc.written(path(first))
-    for key in rest:
-        theirs = doc.written(path(key))
-        if theirs is not None and (mine is None or (theirs[1].file != mine[1].file and theirs[0] > mine[0])):
-            blamed, mine = key, theirs
-    others = [w for k in error.messages if k != blamed and (w := doc.written(path(k))) is not None and w[1].file]
-    at = "".join(f", {w.file}:{w.line}" if w.line is not None else f", {w.file}" for _, w in others)
+    blamed = max(error.messages, key=lambda k: _recency(doc, written, path(k)))  # a tie: the first
+    others = [doc.where.get(path(k)) or doc.locate(path(k))[0] for k in error.messages
+              if k != blamed and _given(written, path(k))]
+    at = "".join(f", {w.file}:{w.line}" if w.line is not None else f", {w.file}" for w in others if w.file)
     return path(blamed), error.messages[blamed].replace(KeyPairError.OTHER_AT, at)
 
 
-def issues_from_validation(error: ValidationError, doc: Doc, model: type[BaseModel]) -> list[ConfigIssue]:
+def issues_from_validation(error: ValidationError, doc: Doc, model: type[BaseModel], *, root: tuple = (),
+                           written: Any = None) -> list[ConfigIssue]:
     """One :class:`ConfigIssue` per pydantic error, located through ``doc``'s provenance; unknown keys get a
-    "did you mean" from ``model``'s field names at that level."""
+    "did you mean" from ``model``'s field names at that level. A cross-field error is reported at the involved
+    key set last (:func:`_blame`), named in its dotted form under ``root`` (``("workload",)``); ``written`` is the
+    data as the user gave it (default ``doc.data``: a second pass over the defaults passes the first's)."""
     issues = []
     seen = set()
+    written = doc.data if written is None else written
     for err in error.errors(include_url=False):
         loc = _data_path(doc.data, tuple(err.get("loc", ())))
         msg = _message(err)
         pair = (err.get("ctx") or {}).get("error")
-        if isinstance(pair, KeyPairError) and err.get("type") == "value_error":
-            loc, msg = _pair_key(doc, loc, pair)
+        paired = isinstance(pair, KeyPairError) and err.get("type") == "value_error"
+        if paired:
+            loc, msg = _pair_key(doc, written, loc, pair)
         else:
             loc, msg = _named_key(doc.data, loc, msg)
         if err.get("type") == "extra_forbidden" and loc:
             msg += suggest(str(loc[-1]), field_names_at(model, loc[:-1]))
         show, value = _show_value(err)
+        if show and not paired and err.get("type") != "extra_forbidden":
+            blamed = _blame(doc, written, model, loc, msg, value, root)
+            if blamed is not None:
+                at, text, shown, key = blamed
+                w, _ = doc.locate(at)
+                issue = ConfigIssue(w.file, w.line, key or "", text, shown, True)
+                if str(issue) not in seen:
+                    seen.add(str(issue))
+                    issues.append(issue)
+                continue
         issue = doc.issue(loc, msg, value) if show else doc.issue(loc, msg)
         if str(issue) not in seen:
             seen.add(str(issue))
@@ -500,7 +570,7 @@ def _written(doc: Doc, path: tuple) -> bool:
     return file is not None and not file.startswith("<")
 
 
-def validate(model: type[BaseModel], doc: Doc, **context: Any) -> tuple[Any, list[ConfigIssue]]:
+def validate(model: type[BaseModel], doc: Doc, *, root: tuple = (), **context: Any) -> tuple[Any, list[ConfigIssue]]:
     """``model`` validated from ``doc.data``: ``(instance, [])``, or ``(None, issues)``. A number that is not a real
     one (:func:`number_issues`) is an issue too, reported with whatever pydantic finds elsewhere, and so is a time
     other than 0 written without its unit in a file or on the command line (:data:`BARE_TIME`)."""
@@ -514,7 +584,7 @@ def validate(model: type[BaseModel], doc: Doc, **context: Any) -> tuple[Any, lis
         instance = model.model_validate(data, context=context or None)
     except ValidationError as e:
         flagged = {(i.file, i.line, i.key) for i in numbers}
-        rest = [i for i in issues_from_validation(e, doc, model) if (i.file, i.line, i.key) not in flagged]
+        rest = [i for i in issues_from_validation(e, doc, model, root=root) if (i.file, i.line, i.key) not in flagged]
         return None, _capped(numbers + rest, doc)
     return (None, _capped(numbers, doc)) if numbers else (instance, [])
 

@@ -402,27 +402,6 @@ class Doc:
         w = self.where.get(q, Where(None, None, ()))
         return w, ".".join(str(k) for k in (*w.prefix, *p))
 
-    def written(self, path: Iterable) -> tuple[int, Where] | None:
-        """When and where the value at ``path`` was set: the rank of its entry (or its nearest written ancestor's)
-        in :attr:`where`, whose order is the order values were set (a merge appends the file over its ``base:``,
-        an override is appended after the files), and that entry's source; None when the data holds no value
-        there (a key left out)."""
-        p = tuple(path)
-        node = self.data
-        for k in p:
-            if isinstance(node, dict) and k in node:
-                node = node[k]
-            elif isinstance(node, list) and isinstance(k, int) and 0 <= k < len(node):
-                node = node[k]
-            else:
-                return None
-        q = p
-        while q not in self.where and q:
-            q = q[:-1]
-        if q not in self.where:
-            return None
-        return list(self.where).index(q), self.where[q]
-
     def issue(self, path: Iterable, msg: str, *value: object) -> ConfigIssue:
         """A :class:`ConfigIssue` at ``path`` of this document; pass one ``value`` to print what was given."""
         w, key = self.locate(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 from pathlib import Path
 
@@ -18,6 +19,13 @@ def output_files(*, plots: bool, trace: bool) -> list[str]:
 
     return [REPORT_FILE, OPS_CSV_FILE, *([TRACE_FILE] if trace else []),
             *([f"{stem}.png" for stem in PLOTS] if plots else []), HTML_FILE]
+
+
+def live_dict(report: Report) -> dict:
+    """``report``'s report.json dict itself, uncopied: for accelsim's own stages, which read it (a sweep's metrics,
+    the summary) or finish it (a throttled run's marks) without the deep copy :meth:`Report.to_dict` hands a user
+    (a deep copy of resnet50 on tpu-v1's report takes 6.9 ms, 12 % of its 57 ms run)."""
+    return report._data
 
 
 def known_output_files() -> list[str]:
@@ -41,11 +49,13 @@ class Report:
         self.plots, self.trace = plots, trace
 
     def to_dict(self) -> dict:
-        """The report.json content (the object itself: copy it before changing it)."""
-        return self._data
+        """The report.json content, as a deep copy: a script may change it without changing the report or what
+        :meth:`save` writes (accelsim's own stages read the report's dict through :func:`live_dict`, uncopied)."""
+        return copy.deepcopy(self._data)
 
     def __getitem__(self, key: str) -> object:
-        return self._data[key]
+        """report.json's value at ``key``, as a deep copy (as :meth:`to_dict`)."""
+        return copy.deepcopy(self._data[key])
 
     @property
     def total_cycles(self) -> int:

@@ -21,7 +21,7 @@ from ..energy import mark_throttled, package_w_per_chip, throttle_factor
 from ..errors import BudgetError, ConfigError, MappingError, WorkloadError
 from ..hardware import Arch
 from ..options import Options
-from ..report import Report
+from ..report import Report, live_dict
 from .diffusion import diffusion, is_pipeline
 from .pipeline import pipeline
 from .sampling import decode_samples
@@ -82,7 +82,7 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
             raise
         raise MappingError(str(workload.located(WorkloadError(str(e), ("model",)), every=True)),
                            e.arch_key) from None
-    factor = throttle_factor(report.to_dict())
+    factor = throttle_factor(live_dict(report))
     if options is None or not options.throttle_to_tdp or factor >= 1.0:
         return report
     factor = max(factor, 1e-3)
@@ -92,7 +92,7 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
             update={"activity_power_share": arch.energy.activity_power_share * factor})
     slow = arch.model_copy(update=update)
     throttled = _run_scenario(workload, slow, options, name=name, progress=progress)
-    mark_throttled(throttled.to_dict(), factor, arch.clock, package_w_per_chip(report.to_dict()["power"]))
+    mark_throttled(live_dict(throttled), factor, arch.clock, package_w_per_chip(live_dict(report)["power"]))
     return throttled
 
 

@@ -14,7 +14,7 @@ from ..hardware import Arch
 from ..ir import Graph
 from ..mapping import data_parallel, lower
 from ..options import OFFLOAD_TRAINING_ONLY, Options
-from ..report import Report, build_report
+from ..report import Report, build_report, live_dict
 from ..report.summary import held_bytes
 from .passes import Pass
 
@@ -79,5 +79,5 @@ def simulate_pass(graph: Graph, arch: Arch, options: Options, *, name: str | Non
     report's Chrome trace uses)."""
     rep = run_graph(graph, arch, options, name=name, workload=workload_info(graph, workload))
     tg = rep.segments[0][0]
-    return Pass.of(rep.to_dict(), tg, graph.params, int(graph.info.stashed_activation_bytes),
+    return Pass.of(live_dict(rep), tg, graph.params, int(graph.info.stashed_activation_bytes),
                    held_bytes(arch, graph, tg)), rep

@@ -34,6 +34,7 @@ from ..api import run_experiment
 from ..config.schema import ExperimentSpec
 from ..errors import AccelsimError
 from ..options import share_memory
+from ..report import live_dict
 from .expand import PlannedPoint
 from .store import metrics_from_report, one_line, record
 
@@ -91,7 +92,7 @@ def run_chunk(items: Sequence[Item], workers: int | None = None) -> list[Result]
         t0 = time.perf_counter()
         try:
             report = run_experiment(experiment)
-            rec = record(pid, values, metrics=metrics_from_report(report.to_dict()))
+            rec = record(pid, values, metrics=metrics_from_report(live_dict(report)))
         except Exception as e:  # noqa: BLE001 - any failure of one point is that point's result
             rec = record(pid, values, error=one_line(e))
         out.append((rec, time.perf_counter() - t0))
@@ -406,14 +407,24 @@ class DaskExecutor(Executor):
             raise _worker_failed("a Dask worker", e) from e
 
     def close(self, cancel: bool = False) -> None:
+        """Cancel what is queued (``cancel``), close the client, then the cluster started here (which retires its
+        workers before it closes the scheduler). distributed's loggers pass only CRITICAL meanwhile (in the
+        workers, the preload's ``dask_teardown``): the tear-down's races are logged at ERROR with a traceback,
+        which a sweep's stderr must not show (docs/sweeps.md)."""
+        from .dask_worker import quiet_distributed, restore_levels
+
         self.closed = True
+        before = quiet_distributed()
         try:
             if cancel and self._submitted:
                 self._client.cancel(list(self._submitted))
             self._client.close()
         finally:
-            if self._cluster is not None:
-                self._cluster.close()
+            try:
+                if self._cluster is not None:
+                    self._cluster.close()
+            finally:
+                restore_levels(before)
 
 
 def make_executor(kind: str = "local", workers: int | None = None, scheduler: str | None = None) -> Executor:

@@ -34,6 +34,9 @@ FSYNC_EVERY_S = 2.0
 
 # report.json's top-level objects that become metrics (flattened to "bytes.<level>" in results.csv)
 METRIC_OBJECTS = ("utilization", "bytes", "stalls_by_level")
+# report.json's objects whose scalar numbers become metrics, nested likewise ("serving.ttft_s" in results.csv):
+# an LLM run's serving figures (decode_steps: ttft_s, tpot_s, tokens_per_s, ...), a pipeline's (bubble_fraction, ...)
+SCALAR_OBJECTS = ("serving", "pipeline")
 LEVEL_OBJECTS = ("bytes",)  # objects with an entry for every memory level of the report (0 where none)
 # sweep metric → (report.json object, key): the energy, power, efficiency and area figures a sweep keeps (energy_j
 # = dynamic + activity + static energy, docs/energy.md)
@@ -53,7 +56,9 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     unit and per memory level; ``bytes`` has every level of the report, innermost first, so results.csv has a
     ``bytes.<level>`` column for each: ``bytes.hbm`` for an arch with a level named hbm), and the size figures
     of the arch: ``sram_bytes`` (the cores' scratchpads), ``on_chip_bytes`` (those and the cache levels: all the
-    on-chip SRAM) and ``peak_macs_per_cycle`` (MAC units); and the energy figures
+    on-chip SRAM) and ``peak_macs_per_cycle`` (MAC units); the numbers of the :data:`SCALAR_OBJECTS` (``serving``:
+    an LLM run's ``ttft_s``, ``tpot_s``, ``tokens_per_s``, ...; ``pipeline``), nested as in report.json, without
+    their lists, objects and nulls; and the energy figures
     (docs/energy.md; left out when the arch gives no energy constants): :data:`ENERGY_METRICS` (``energy_j``,
     ``average_power_w``, ``tops_per_w``, ``area_mm2``, ...) and ``edp``, with ``system_energy_j`` (``energy_j``,
     the chips the report covers, scaled to every chip of the arch) and ``system_area_mm2`` (one chip's
@@ -67,6 +72,10 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = value
         elif key in METRIC_OBJECTS and isinstance(value, Mapping):
             out[key] = dict(value)
+        elif key in SCALAR_OBJECTS and isinstance(value, Mapping):
+            numbers = {k: v for k, v in value.items() if _is_number(v)}  # not the lists, objects or nulls
+            if numbers:
+                out[key] = numbers
     for key in LEVEL_OBJECTS:
         if key in out:
             given = out[key]
@@ -193,9 +202,9 @@ def _is_number(value: Any) -> bool:
 
 def _metrics_problem(metrics: Mapping[str, Any]) -> str | None:
     """What makes a record's ``metrics`` not what :func:`metrics_from_report` writes, or None: each a number, or
-    (``utilization``, ``bytes``, ``stalls_by_level``) an object of numbers."""
+    (``utilization``, ``bytes``, ``stalls_by_level``, ``serving``, ``pipeline``) an object of numbers."""
     for key, value in metrics.items():
-        if isinstance(value, Mapping) and key in METRIC_OBJECTS:
+        if isinstance(value, Mapping) and (key in METRIC_OBJECTS or key in SCALAR_OBJECTS):
             inner = next((k for k, v in value.items() if not _is_number(v)), None)
             if inner is not None:
                 return f"metrics.{key}.{inner}: expected a number, found {type(value[inner]).__name__}"

@@ -344,11 +344,12 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_finished(tmp_path):
         assert len(list(csv.DictReader(f))) == len(kept)
 
 
-def test_dask_gives_the_same_results_as_the_local_pool(tmp_path):
+def test_dask_gives_the_same_results_as_the_local_pool(tmp_path, capfd):
     pytest.importorskip("distributed")
     path = write(tmp_path, SMALL)
     local = run_sweep(path, tmp_path / "local", workers=2, progress=False, plots=False)
     dask = run_sweep(path, tmp_path / "dask", executor="dask", workers=2, progress=False, plots=False)
+    assert "Traceback" not in capfd.readouterr().err  # the workers' too (fd 2): none at the cluster's close
     assert dask.executor.startswith("dask") and (dask.ran, dask.ok) == (local.ran, local.ok) == (6, 6)
     assert by_id(tmp_path / "dask") == by_id(tmp_path / "local")
     assert (tmp_path / "dask" / "results.csv").read_text() == (tmp_path / "local" / "results.csv").read_text()
@@ -579,3 +580,36 @@ def test_a_sweep_and_plot_warn_of_points_left_off_the_pareto_plot(tmp_path):
     assert [line for line in swept.getvalue().splitlines() if line.startswith("warning:")] == [note]
     plot_sweep(out, console=Console(file=plotted, width=300))
     assert plotted.getvalue().splitlines() == [note]
+
+
+# the probe's tiny GPT (2 layers, hidden 256) prefilling 64 tokens then decoding 4 on tpu-v4: about 1 s a point
+GPT_DECODE = {"model": "gpt", "hidden": 256, "heads": 4, "layers": 2, "ffn": 1024, "vocab": 1000, "seq_len": 64,
+              "max_positions": 128, "decode_steps": 4}
+
+
+def test_a_sweep_keeps_the_serving_figures_of_report_json(tmp_path):
+    import accelsim
+
+    path = write(tmp_path, f"""\
+        name: sdec
+        base: {{workload: {json.dumps(GPT_DECODE)}, arch: tpu-v4}}
+        grid:
+          arch.hbm.bandwidth: [600GB/s, 1200GB/s]
+        """)
+    out = tmp_path / "out"
+    summary = run_sweep(path, out, workers=1, progress=False, plots=False)
+    assert (summary.ran, summary.ok) == (2, 2)
+    rec = next(r for r in records(out) if r["point"] == {"arch.hbm.bandwidth": "600GB/s"})
+    serving = rec["metrics"]["serving"]
+    # the same point run alone: its report.json's serving numbers (not its lists, objects or nulls) are kept
+    alone = accelsim.simulate(GPT_DECODE, {"base": "tpu-v4", "hbm": {"bandwidth": "600GB/s"}}).to_dict()["serving"]
+    assert serving == {k: v for k, v in alone.items() if isinstance(v, (int, float))}
+    assert {"ttft_s", "tpot_s", "tokens_per_s"} <= set(serving) and "step_cycles" not in serving
+    # by hand: TTFT = prefill cycles / clock; TPOT = decode cycles / 4 steps / clock; tokens/s = batch 1 x 4 / decode s
+    clock = rec["metrics"]["clock_hz"]
+    assert serving["ttft_s"] == pytest.approx(serving["prefill_cycles"] / clock)
+    assert serving["tpot_s"] == pytest.approx(serving["decode_cycles"] / 4 / clock)
+    assert serving["tokens_per_s"] == pytest.approx(1 * 4 / (serving["decode_cycles"] / clock))
+    # results.csv: flattened like the other nested metrics
+    header = next(csv.reader(open(out / "results.csv")))
+    assert {"serving.ttft_s", "serving.tpot_s", "serving.tokens_per_s"} <= set(header)

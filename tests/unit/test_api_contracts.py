@@ -50,6 +50,22 @@ def test_unbounded_memory_is_null_in_roofline_and_arch(tmp_path):
     assert schema.problems(report.to_dict()) == []
 
 
+def test_a_script_changing_to_dict_changes_neither_the_report_nor_what_save_writes(tmp_path):
+    report = api.run(mlp_graph(layers=1, rows=16, width=16), make_arch(), name="mlp")
+    cycles, ops = report.total_cycles, len(report.to_dict()["ops"])
+    mine = report.to_dict()
+    mine["total_cycles"] = -1
+    mine["ops"].clear()
+    mine["bytes"]["hbm"] = -1
+    report["ops"].clear()  # report[key] is a copy too
+    assert report.total_cycles == cycles > 0 and len(report.to_dict()["ops"]) == ops > 0
+    assert report.to_dict()["bytes"]["hbm"] >= 0
+    report.save(tmp_path, plots=False)
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["total_cycles"] == cycles and len(saved["ops"]) == ops
+    assert saved == report.to_dict()
+
+
 def test_write_json_refuses_a_non_finite_number_naming_it(tmp_path):
     with pytest.raises(ValueError, match=r"levels\[1\]\.bandwidth is inf"):
         write_json({"levels": [{"bandwidth": 1.0}, {"bandwidth": math.inf}]}, tmp_path / "r.json")
@@ -330,8 +346,10 @@ def test_simulate_refuses_a_name_that_is_not_a_string():
 
 @pytest.mark.parametrize(("workload", "message"), [
     # attention's default kv_heads (32) against heads 2: pydantic checks no default, the build's second validation
-    # did, and raised its ValidationError (the CLI gave workloads/attention.yaml:7: kv_heads: must divide heads (2))
-    ({"model": "attention", "heads": 2}, r"<input>: workload\.kv_heads: must divide heads \(2\) \(got 32\)"),
+    # did, and raised its ValidationError (the CLI gave workloads/attention.yaml:7: kv_heads: must divide heads (2));
+    # the key given (heads) is blamed over the default (kv_heads), which is named with its value
+    ({"model": "attention", "heads": 2},
+     r"<input>: workload\.heads: workload\.kv_heads \(32, the default\) must divide heads \(2\) \(got 2\)"),
     ({"model": "attention", "heads": 6, "kv_heads": 4}, r"<input>: workload\.kv_heads: must divide heads \(6\) \(got 4\)"),
     ({"model": "gemm", "m": 0}, r"<input>: workload\.m: Input should be greater than 0 \(got 0\)"),
     ({"model": "gemm", "m": "x"}, r"<input>: workload\.m: Input should be a valid integer.* \(got 'x'\)"),
@@ -355,7 +373,9 @@ def test_a_workload_file_omitting_a_default_that_does_not_fit_is_refused_at_its_
 
     path = tmp_path / "att.yaml"
     path.write_text("model: attention\nheads: 2\n")  # kv_heads left at its default, 32
-    with pytest.raises(ConfigError, match=r"att\.yaml:1: kv_heads: must divide heads \(2\) \(got 32\)$"):
+    # heads, written on line 2, is blamed over kv_heads' default
+    with pytest.raises(ConfigError, match=r"att\.yaml:2: workload\.heads: workload\.kv_heads \(32, the default\) must "
+                                          r"divide heads \(2\) \(got 2\)$"):
         load_workload(str(path))
 
 

@@ -92,8 +92,9 @@ def test_a_passes_trace_is_streamed_in_the_same_memory_whatever_its_tasks(tmp_pa
     for workload in ("resnet18", "resnet152"):
         res = simulate(workload, "tpu-v1", trace=True)
         tasks.append(len(res.segments[0][0].tasks))
+        clock_hz = res["clock_hz"]  # (to_dict() is a deep copy: not inside the measured peak)
         tracemalloc.start()
-        path = write_chrome_trace(res.segments, res.to_dict()["clock_hz"], tmp_path / f"{workload}.json")
+        path = write_chrome_trace(res.segments, clock_hz, tmp_path / f"{workload}.json")
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
         sizes.append(path.stat().st_size)

@@ -87,6 +87,23 @@ def test_missing_file(in_data):
     assert errors_of(load_arch, "nowhere.yaml") == ["<input>: arch: file not found (got 'nowhere.yaml')"]
 
 
+def test_a_folder_given_as_a_workload_or_arch_is_not_a_missing_file(tmp_path, monkeypatch, capsys):
+    from accelsim.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "w.yaml").mkdir()  # a folder, even with a YAML file's name
+    assert errors_of(load_arch, tmp_path) == [f"<input>: arch: is a directory, not a YAML file (got '{tmp_path}')"]
+    assert errors_of(accelsim.simulate, "w.yaml", "gemmini") == [
+        "<input>: workload: is a directory, not a YAML file (got 'w.yaml')"]
+    # an experiment file naming one: at its line
+    (tmp_path / "exp.yaml").write_text("workload: lenet5\narch: w.yaml\n")
+    assert errors_of(load_experiment, "exp.yaml") == ["exp.yaml:2: arch: is a directory, not a YAML file (got 'w.yaml')"]
+    # the CLI: one line, exit status 2
+    assert main(["run", "--workload", "w.yaml", "--arch", "gemmini", "--no-plots", "-o", "out"]) == 2
+    err = capsys.readouterr().err
+    assert err == "accelsim: error: --workload: workload: is a directory, not a YAML file (got 'w.yaml')\n"
+
+
 # ---- validation errors -------------------------------------------------------------------------------------------
 def test_bad_arch_file_one_line_per_issue(in_data):
     # bad_arch.yaml: rows: -4 on line 5, the misspelt "dataflw" on line 7
@@ -487,3 +504,32 @@ def test_one_decode_sample_is_refused(tmp_path, capsys):
                  "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "options.decode_samples: must be 0" in err[0], err
+
+
+# ---- a cross-field error is reported at the key the user changed last ---------------------------------------------
+def test_a_cross_field_error_names_the_key_the_user_changed(tmp_path, monkeypatch, capsys):
+    from accelsim.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    # attention's kv_heads must divide heads; its preset writes heads: 32 and kv_heads: 32
+    preset = preset_dir("workloads") / "attention.yaml"
+    kv_line = next(i for i, t in enumerate(preset.read_text().splitlines(), 1) if t.startswith("kv_heads: 32"))
+    # --set workload.heads=8: the --set is blamed (not the preset's line), naming kv_heads' value and its origin
+    assert main(["run", "--workload", "attention", "--arch", "h100", "--set", "workload.heads=8", "--no-plots"]) == 2
+    assert capsys.readouterr().err == (
+        f"accelsim: error: --set: workload.heads: workload.kv_heads (32, from {preset}:{kv_line}) must divide heads "
+        "(8) (got 8)\n")
+    # the API alike, in the same dotted form: kv_heads is the default (32), heads the value given
+    assert errors_of(load_workload, {"model": "attention", "heads": 8}) == [
+        "<input>: workload.heads: workload.kv_heads (32, the default) must divide heads (8) (got 8)"]
+    # both given in one mapping: a tie, the check's own key is named
+    assert errors_of(load_workload, {"model": "attention", "heads": 8, "kv_heads": 32}) == [
+        "<input>: workload.kv_heads: must divide heads (8) (got 32)"]
+    # the key the --set changed is the check's own: unchanged
+    assert errors_of(experiment_from_parts, "attention", "h100", overrides=["workload.kv_heads=5"]) == [
+        "--set: workload.kv_heads: must divide heads (32) (got 5)"]
+    # options too: min_tiles_per_op (8, in the experiment file, line 3) above a --set max_tiles_per_op of 4
+    (tmp_path / "exp.yaml").write_text("workload: lenet5\narch: gemmini\noptions: {min_tiles_per_op: 8}\n")
+    assert errors_of(load_experiment, "exp.yaml", ["options.max_tiles_per_op=4"]) == [
+        "--set: options.max_tiles_per_op: options.min_tiles_per_op (8, from exp.yaml:3) must be at most "
+        "max_tiles_per_op (4) (got 4)"]

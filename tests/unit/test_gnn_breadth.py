@@ -179,7 +179,9 @@ def test_a_default_edges_is_checked_against_the_nodes_set(tmp_path, capsys, mode
     spec.write_text(f"model: {model}\nnodes: {nodes}\n")
     assert main(["info", str(spec)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and f"edges: {message}" in err and f"(got {default})" in err, err
+    # the nodes written are blamed, the default edges named with their value
+    assert "\n" not in err and f"w.yaml:2: workload.nodes: workload.edges ({default}, the default) {message}" in err
+    assert err.endswith(f"(got {nodes})"), err
 
 
 def test_full_batch_graphsage_takes_any_unused_batch():

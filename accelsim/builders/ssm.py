@@ -130,10 +130,11 @@ def short_conv(b: TransformerBuilder, sc: ShortConv, h: str, cache: KVCache | No
     """LFM2's gated short convolution (:class:`~.hfspec.ShortConv`; scope ``conv``): ``in_proj`` to B, C and x (three
     slices), B · x (``Bx``), the causal depthwise ``conv`` without activation (its last taps − 1 inputs the state a
     decode step reads), C · the conv (``Cy``), ``out_proj``. Tensor parallelism splits the channels (the row-split
-    out_proj's all-reduce)."""
+    out_proj's all-reduce); with sequence parallelism the block all-gathers the token shards before ``in_proj`` and
+    reduce-scatters ``out_proj``'s partial sums, as the attention and Mamba mixers."""
+    h = b._tp_in(h)  # under sequence parallelism the token shards gathered: ``length`` is every token
     bsz, length, width = b.shape(h)
     local = _tp_heads(b, width, "hidden_size")
-    h = b._tp_in(h)
     bcx = b.linear(h, 3 * local, bias=sc.bias, name="in_proj")
     gate, out_gate, x = (b.view(bcx, (bsz, length, local), "slice", n, strict=False, dim=2, start=i * local)
                          for i, n in enumerate(("B", "C", "x")))

@@ -185,7 +185,7 @@ class HfParams(LlamaParams):
         etp = self.expert_tensor_parallel
         if etp is not None and etp not in (1, self.tensor_parallel):
             raise ValueError(f"expert_tensor_parallel: 1 (experts whole, spread over the tensor-parallel chips) or "
-                             f"tensor_parallel ({self.tensor_parallel}, the default); got {etp}")
+                             f"tensor_parallel ({self.tensor_parallel}, the default)")
         if self.spread() > 1:
             if not moe:
                 raise ValueError(f"expert_tensor_parallel needs a mixture-of-experts model ({lm.arch} has no "

@@ -129,7 +129,7 @@ class HfParams(LlamaParams):
                        "prefill runs the "
                        "vision tower and projector on batch × images images and their soft tokens (the config's "
                        "mm_tokens_per_image each) take that many of the prompt's seq_len positions; a decode step "
-                       "reads none (its cache holds them). 0: a text prompt (the tower's weights are held, not "
+                       "reads none (its cache holds them: they must fit in its kv_len). 0: a text prompt (the tower's weights are held, not "
                        "read).")
 
     image_size: PositiveInt | None = Field(
@@ -179,7 +179,7 @@ class HfParams(LlamaParams):
         etp = self.expert_tensor_parallel
         if etp is not None and etp not in (1, self.tensor_parallel):
             raise ValueError(f"expert_tensor_parallel: 1 (experts whole, spread over the tensor-parallel chips) or "
-                             f"tensor_parallel ({self.tensor_parallel}, the default); got {etp}")
+                             f"tensor_parallel ({self.tensor_parallel}, the default)")
         if self.spread() > 1:
             if not moe:
                 raise ValueError(f"expert_tensor_parallel needs a mixture-of-experts model ({lm.arch} has no "
@@ -199,9 +199,11 @@ class HfParams(LlamaParams):
         if self.images:
             if lm.vision is None:
                 raise ValueError(f"images: {lm.arch} has no image encoder")
-            if self.images * lm.vision.positions_taken > self.seq_len:
-                raise ValueError(f"images: {self.images} images of {lm.vision.positions_taken} tokens need seq_len ≥ "
-                                 f"{self.images * lm.vision.positions_taken} (got {self.seq_len})")
+            # the prompt that holds them: seq_len, or in a decode step the kv_len tokens the cache holds
+            prompt, length = ("kv_len", self.kv_len) if self.phase == "decode" else ("seq_len", self.seq_len)
+            if self.images * lm.vision.positions_taken > length:
+                raise ValueError(f"images: {self.images} images of {lm.vision.positions_taken} tokens need {prompt} ≥ "
+                                 f"{self.images * lm.vision.positions_taken}, and {prompt} is {length}")
         if lm.dsa is not None and self.mode == "training":
             raise ValueError(f"mode: training is not modelled for {lm.arch}'s sparse attention (the indexer's "
                              f"KL-divergence training); inference only")
@@ -211,14 +213,6 @@ class HfParams(LlamaParams):
         if lm.parallel and self.sequence_parallel:
             raise ValueError(f"sequence_parallel: not modelled for {lm.arch}'s parallel attention and MLP (both "
                              f"blocks would gather the same token shards)")
-        if self.context_parallel > 1:
-            why = ("latent attention" if lm.mla is not None or lm.dsa is not None else
-                   "recurrent layers" if lm.linear is not None or lm.mamba is not None or lm.mamba1 is not None else
-                   "short convolutions (each chip's chunks would need their neighbours' last tokens)"
-                   if lm.short_conv is not None else
-                   "images" if self.images else "")
-            if why:
-                raise ValueError(f"context_parallel: not modelled for {lm.arch}'s {why}")
         if (moe and self.mode == "training" and self.tensor_parallel > 1 and self.expert_parallel > 1
                 and not self.sequence_parallel):
             # Megatron-Core's TransformerConfig refuses it too ("When using expert parallelism and tensor
@@ -226,6 +220,25 @@ class HfParams(LlamaParams):
             raise ValueError(f"sequence_parallel: training with tensor_parallel {self.tensor_parallel} and "
                              f"expert_parallel {self.expert_parallel} needs sequence_parallel: true (as Megatron-Core, "
                              f"each tensor-parallel chip then dispatches its 1/{self.tensor_parallel} of the tokens)")
+
+    def _context_parallel(self) -> None:
+        """The model's own refusal of a context-parallel split first (a layer kind no attention setting makes
+        splittable: latent attention, recurrent layers, short convolutions, or images), at the key
+        ``context_parallel``; then the generic checks (attention: fused, seq_len's chunks)."""
+        if self.context_parallel > 1 and self.fields():
+            try:
+                lm = self.lm()
+            except ValueError:  # a config problem: :meth:`_config` reports it
+                lm = None
+            why = lm and ("latent attention" if lm.mla is not None or lm.dsa is not None else
+                          "recurrent layers" if lm.linear is not None or lm.mamba is not None
+                          or lm.mamba1 is not None else
+                          "short convolutions (each chip's chunks would need their neighbours' last tokens)"
+                          if lm.short_conv is not None else
+                          "images" if self.images else "")
+            if lm is not None and why:
+                raise _at("context_parallel", self.context_parallel, f"not modelled for {lm.arch}'s {why}")
+        super()._context_parallel()
 
     def sets_weights(self) -> bool:
         """Whether the workload sets the weights' dtype itself (``weight_dtype`` or ``expert_weight_dtype``): it then

@@ -19,7 +19,7 @@ all-reduce). Training graphs are not built for them (refused by the ``hf`` param
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..errors import WorkloadError
 from ..ir import Gemm, OpKind, Weight
@@ -55,13 +55,29 @@ def _tp_heads(b: TransformerBuilder, n: int, what: str) -> int:
 
 def _chunk(size: int, length: int) -> int:
     """The chunk a prompt of ``length`` tokens runs in with the kernels' chunk ``size``: a prompt shorter than one
-    chunk is a chunk of its own length, since the kernels bound their loops by the tokens there are
-    (state-spaces/mamba's SSD kernels: ``chunk_size_limit = min(chunk_size, seqlen - chunk_start)``; FLA's load
-    each chunk with a boundary check), so the MACs are the work done; the padding of a short chunk to the GEMM's
-    tiles is the mapper's, as for any GEMM. A longer prompt runs in ⌈L / size⌉ whole chunks: the last one, when
-    ``size`` does not divide L, is counted whole (at most size − 1 tokens of padding, < 1/⌈L / size⌉ of the
-    kernels' MACs)."""
+    chunk is a chunk of its own length. The kernels bound their loops by the tokens there are, in every chunk
+    (state-spaces/mamba's SSD kernels, ssd_chunk_scan.py / ssd_chunk_state.py: ``chunk_size_limit = min(chunk_size,
+    seqlen - pid_c * chunk_size)`` bounds the K loops and masks the loads; FLA's load each chunk with a boundary
+    check), so the MACs are the work done on the tokens (:func:`_chunked_matmul`: the last chunk of a longer prompt
+    counts its own tokens too); the padding of a short chunk to the GEMM's tiles is the mapper's, as for any
+    GEMM."""
     return min(size, length)
+
+
+def _chunked_matmul(b: TransformerBuilder, inputs: Sequence[str], out: tuple[int, ...],
+                    gemm: Callable[[int, int], Gemm], c: int, length: int, name: str,
+                    weights: Sequence[Weight] = ()) -> str:
+    """A chunked kernel's MATMUL over N = ⌈L / c⌉ chunks of ``c`` tokens, ``gemm(c, chunks)`` its GEMM view for that many chunks
+    of c tokens. The view the mapper prices runs N whole chunks (one GEMM shape; the last chunk, when c does not
+    divide L, at most c − 1 tokens of padding, < 1/N of the time); ``macs`` (and flops = 2·macs) count the last
+    chunk's r = L − (N − 1)·c tokens only, as the kernels' ``chunk_size_limit`` loops run, so a prompt one token
+    longer costs about a decode step's work more, not a whole chunk's."""
+    n = -(-length // c)
+    whole = gemm(c, n)
+    r = length - (n - 1) * c
+    macs = whole.macs if r == c else gemm(c, n - 1).macs + gemm(r, 1).macs
+    return b._add(b._name(name, "matmul"), OpKind.MATMUL, list(inputs), out, weights=list(weights), gemm=whole,
+                  flops=2 * macs, fn="matmul", macs=macs)
 
 
 def _decoding(cache: KVCache | None) -> bool:
@@ -130,10 +146,11 @@ def short_conv(b: TransformerBuilder, sc: ShortConv, h: str, cache: KVCache | No
     """LFM2's gated short convolution (:class:`~.hfspec.ShortConv`; scope ``conv``): ``in_proj`` to B, C and x (three
     slices), B · x (``Bx``), the causal depthwise ``conv`` without activation (its last taps − 1 inputs the state a
     decode step reads), C · the conv (``Cy``), ``out_proj``. Tensor parallelism splits the channels (the row-split
-    out_proj's all-reduce)."""
+    out_proj's all-reduce); with sequence parallelism the block all-gathers the token shards before ``in_proj`` and
+    reduce-scatters ``out_proj``'s partial sums, as the attention and Mamba mixers."""
+    h = b._tp_in(h)  # under sequence parallelism the token shards gathered: ``length`` is every token
     bsz, length, width = b.shape(h)
     local = _tp_heads(b, width, "hidden_size")
-    h = b._tp_in(h)
     bcx = b.linear(h, 3 * local, bias=sc.bias, name="in_proj")
     gate, out_gate, x = (b.view(bcx, (bsz, length, local), "slice", n, strict=False, dim=2, start=i * local)
                          for i, n in enumerate(("B", "C", "x")))
@@ -180,14 +197,16 @@ def gated_delta_net(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, c
     else:
         c = _chunk(la.chunk, length)
         n = -(-length // c)
-        count = bsz * hv * n
-        kkt = b.matmul([k, gating], (bsz, hv, n * c, c), Gemm(m=c, n=c, k=dk, count=count), name="chunk_kkt")
-        wu = b.matmul([kkt, k, v], (bsz, hv, n * c, dk + dv), Gemm(m=c, n=dk + dv, k=c, count=count),
-                      name="chunk_wu")
-        states = b.matmul([wu, k], (bsz, hv, n, dk, dv), Gemm(m=dk, n=dv, k=2 * c * n, count=bsz * hv),
-                          name="chunk_state")
-        o = b.matmul([q, k, wu, states], out, Gemm(m=c, n=dv, k=dk + c + c * dk // dv, count=count),
-                     name="chunk_o")
+        heads = bsz * hv
+        kkt = _chunked_matmul(b, [k, gating], (bsz, hv, n * c, c),
+                              lambda c, chunks: Gemm(m=c, n=c, k=dk, count=heads * chunks), c, length, "chunk_kkt")
+        wu = _chunked_matmul(b, [kkt, k, v], (bsz, hv, n * c, dk + dv),
+                             lambda c, chunks: Gemm(m=c, n=dk + dv, k=c, count=heads * chunks), c, length, "chunk_wu")
+        states = _chunked_matmul(b, [wu, k], (bsz, hv, n, dk, dv),
+                                 lambda c, chunks: Gemm(m=dk, n=dv, k=2 * c * chunks, count=heads), c, length, "chunk_state")
+        o = _chunked_matmul(b, [q, k, wu, states], out,
+                            lambda c, chunks: Gemm(m=c, n=dv, k=dk + c + c * dk // dv, count=heads * chunks), c, length,
+                            "chunk_o")
         _keep_state(b, states, cache, "recurrent_state", state_shape, "fp32")
     merged = b.view(_gated_norm(b, o, z, dv, eps), (bsz, length, hv * dv), "reshape", "merge")
     return b._tp_out(b.linear(merged, hidden, bias=False, name="out_proj"))
@@ -237,19 +256,21 @@ def mamba2(b: TransformerBuilder, m: Mamba2, eps: float, h: str, cache: KVCache 
     else:
         q = _chunk(q, length)
         n = -(-length // q)
-        elems = bsz * heads * n * q
+        elems = bsz * heads * length  # the tokens there are (chunk_size_limit), the last chunk's padding not
         cum = b._add(b._name("chunk_cumsum", "chunk_cumsum"), OpKind.ELEMENTWISE, [dt], (bsz, heads, n * q),
                      weights=dt_a, flops=CUMSUM_FLOPS * elems, vector_elems=elems, fn="ssd_chunk_cumsum")
-        states = b.matmul([x, bc[0], cum], (bsz, heads, n, p_dim, n_dim),
-                          Gemm(m=p_dim, n=n_dim, k=q, count=bsz * heads * n), name="chunk_state")
+        states = _chunked_matmul(b, [x, bc[0], cum], (bsz, heads, n, p_dim, n_dim),
+                                 lambda c, chunks: Gemm(m=p_dim, n=n_dim, k=c, count=bsz * heads * chunks), q, length,
+                                 "chunk_state")
         elems = bsz * heads * n * p_dim * n_dim
         passed = b._add(b._name("state_passing", "state_passing"), OpKind.ELEMENTWISE, [states, cum],
                         (bsz, heads, n, p_dim, n_dim), flops=STATE_PASSING_FLOPS * elems, vector_elems=elems,
                         fn="ssd_state_passing")
-        cb = b.matmul([bc[1], bc[0]], (bsz, groups, n * q, q), Gemm(m=q, n=q, k=n_dim, count=bsz * groups * n),
-                      name="bmm_chunk")
-        y = b.matmul([bc[1], cb, x, passed, cum], out, Gemm(m=q, n=p_dim, k=n_dim + q, count=bsz * heads * n),
-                     [skip], name="chunk_scan")
+        cb = _chunked_matmul(b, [bc[1], bc[0]], (bsz, groups, n * q, q),
+                             lambda c, chunks: Gemm(m=c, n=c, k=n_dim, count=bsz * groups * chunks), q, length, "bmm_chunk")
+        y = _chunked_matmul(b, [bc[1], cb, x, passed, cum], out,
+                            lambda c, chunks: Gemm(m=c, n=p_dim, k=n_dim + c, count=bsz * heads * chunks), q, length,
+                            "chunk_scan", [skip])
         _keep_state(b, passed, cache, "ssm_state", state_shape, dtype)
     flat = b.view(y, (bsz, length, inner), "reshape", "y")
     if m.norm:
@@ -344,13 +365,15 @@ def kimi_delta_attention(b: TransformerBuilder, la: LinearAttn, eps: float, h: s
     else:
         c = _chunk(la.chunk, length)
         n = -(-length // c)
-        count = bsz * heads * n
+        rows = bsz * heads
         # Akk and Aqk (C × C by d_k each) and w, u (C × (d_k + d_v) by C): their MACs as one GEMM of k = d_k
-        intra = b.matmul([q, k, v, gate, beta], (bsz, heads, n * c, 2 * c + dk + dv),
-                         Gemm(m=c, n=2 * c + (dk + dv) * c // dk, k=dk, count=count), name="chunk_intra")
-        states = b.matmul([intra, k], (bsz, heads, n, dk, dv), Gemm(m=dk, n=dv, k=2 * c * n, count=bsz * heads),
-                          name="chunk_state")
-        o = b.matmul([q, intra, states], out, Gemm(m=c, n=dv, k=dk + c, count=count), name="chunk_o")
+        intra = _chunked_matmul(b, [q, k, v, gate, beta], (bsz, heads, n * c, 2 * c + dk + dv),
+                                lambda c, chunks: Gemm(m=c, n=2 * c + (dk + dv) * c // dk, k=dk, count=rows * chunks), c,
+                                length, "chunk_intra")
+        states = _chunked_matmul(b, [intra, k], (bsz, heads, n, dk, dv),
+                                 lambda c, chunks: Gemm(m=dk, n=dv, k=2 * c * chunks, count=rows), c, length, "chunk_state")
+        o = _chunked_matmul(b, [q, intra, states], out, lambda c, chunks: Gemm(m=c, n=dv, k=dk + c, count=rows * chunks), c,
+                            length, "chunk_o")
         _keep_state(b, states, cache, "recurrent_state", state_shape, "fp32")
     g = b.linear(b.linear(h, dv, bias=False, name="g_a_proj"), heads * dv, bias=False, name="g_b_proj")
     g = b.view(g, out, "reshape", "g_heads")
@@ -400,11 +423,13 @@ def lightning_attention(b: TransformerBuilder, la: LinearAttn, eps: float, h: st
     else:
         c = _chunk(la.chunk, length)
         n = -(-length // c)
-        count = bsz * heads * n
-        scores = b.matmul([q, k], (bsz, heads, n * c, c), Gemm(m=c, n=c, k=d, count=count), name="block_qk")
-        states = b.matmul([k, v], (bsz, heads, n, d, d), Gemm(m=d, n=d, k=c * n, count=bsz * heads),
-                          name="block_state")
-        o = b.matmul([q, scores, v, states], out, Gemm(m=c, n=d, k=d + c, count=count), name="block_o")
+        rows = bsz * heads
+        scores = _chunked_matmul(b, [q, k], (bsz, heads, n * c, c), lambda c, chunks: Gemm(m=c, n=c, k=d, count=rows * chunks),
+                                 c, length, "block_qk")
+        states = _chunked_matmul(b, [k, v], (bsz, heads, n, d, d), lambda c, chunks: Gemm(m=d, n=d, k=c * chunks, count=rows),
+                                 c, length, "block_state")
+        o = _chunked_matmul(b, [q, scores, v, states], out, lambda c, chunks: Gemm(m=c, n=d, k=d + c, count=rows * chunks), c,
+                            length, "block_o")
         _keep_state(b, states, cache, "recurrent_state", state_shape, b.dtype)
     gate = b.linear(h, width, bias=False, name="output_gate")
     merged = b.view(o, (bsz, length, width), "reshape", "merge")

@@ -99,8 +99,10 @@ class _FootprintRequired(TypedDict):
 
 
 class Footprint(_FootprintRequired, total=False):
-    """Bytes held at one memory level (``report["memory"][level]``); the last two only in training."""
+    """Bytes held at one memory level (``report["memory"][level]``); ``state`` only for models with recurrent
+    layers (their fixed-size states, not in ``kv_cache``), the last two only in training."""
 
+    state: int
     gradients: int
     optimizer_states: int
 
@@ -242,6 +244,7 @@ class Serving(_ServingRequired, total=False):
     kv_cache_bytes: int
     weight_bytes: int
     memory: dict[str, Footprint]
+    memory_pass: str  # the pass ``memory`` describes: "decode step N" (the last simulated step), or "prefill"
     layer_samples: list[int] | None  # [1, 2]: each pass simulated with 1 and 2 layers (options.layer_samples)
 
 
@@ -394,6 +397,7 @@ class ReportDict(_ReportRequired, total=False):
     tables: dict[str, TableSplit]
     phases: dict[str, Phase]
     serving: Serving
+    memory_pass: str  # serving runs: the pass the top-level ``memory`` describes ("prefill", or "decode step 1")
     pipeline: Pipeline
     diffusion: Diffusion
     moe: Moe  # mixture-of-experts models (hf)

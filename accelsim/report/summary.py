@@ -413,7 +413,8 @@ def spill_notes(memory: Mapping[str, Mapping[str, float]], held: Mapping[str, Ma
                           f"the link" if unread.get(lv) else ""))
     if memory[main]["used"] > memory[main]["capacity"]:  # what is written during the pass is not placed ahead
         out.insert(0, f"{main} would hold {_b(memory[main]['used'])} ({_b(memory[main]['kv_cache'])} of it the KV "
-                      f"cache after this pass) but has {_b(memory[main]['capacity'])}: the run does not fit; with "
+                      f"cache after this pass" + (f", {_b(memory[main]['state'])} recurrent layers' states"
+                                                  if memory[main].get("state") else "") + f") but has {_b(memory[main]['capacity'])}: the run does not fit; with "
                       f"decode_steps a serving run places the cache and spills what does not fit")
     return out
 
@@ -849,8 +850,14 @@ def _phases(ops: list[dict]) -> dict[str, dict[str, int]]:
 
 def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, float]]:
     """Bytes held at each memory against its capacity: parameters, KV cache and (in the main memory) the peak of
-    activations live at once (the largest op's inputs and output, as placement reserved them)."""
+    activations live at once (the largest op's inputs and output, as placement reserved them). A model with
+    recurrent layers also has ``state``: their fixed-size states (Mamba's, Gated DeltaNet's, the short convs'
+    last taps; graph meta ``state_cache_bytes``), held beside the KV cache and counted there no more."""
     info = graph.info
+    # the recurrent states: the caches a state write fills (tlayers.state_write, a KV_APPEND that keeps its dtype)
+    state_names = {str(op.attrs["cache"]) for op in graph.ops
+                   if op.kind is OpKind.KV_APPEND and op.attrs.get("keep_dtype") and "cache" in op.attrs}
+    state_total = int(graph.meta.get("state_cache_bytes", 0) or 0)
     sizes: dict[str, int] = {}
     states: set[str] = set()
     for op in graph.ops:
@@ -866,13 +873,17 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
     # the KV this pass appends (a prefill's whole cache; a decode step's new token) is held where it is written,
     # the main memory: the caches after the pass less the cache inputs already counted
     appended = max(int(info.kv_cache_bytes) - sum(kv_sizes.values()), 0)
+    # of which recurrent states: those the pass writes without reading them (a prompt's)
+    appended_state = min(max(state_total - sum(b for n, b in kv_sizes.items() if n in state_names), 0), appended)
     out: dict[str, dict[str, float]] = {}
     for lv in arch.memories:
-        # each tensor's bytes at lv, once: KV caches, optimizer states, the rest
-        kv_at = state_at = weight_at = 0
+        # each tensor's bytes at lv, once: KV caches (recurrent states apart), optimizer states, the rest
+        kv_at = recurrent_at = state_at = weight_at = 0
         for n, b in sizes.items():
             b = _bytes_at(n, b, lv, tg)
-            if n in kv:
+            if n in kv and n in state_names:
+                recurrent_at += b
+            elif n in kv:
                 kv_at += b
             if n in states:
                 state_at += b
@@ -880,7 +891,9 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
                 weight_at += b
         act = tg.peak_activation_bytes if lv == main else 0
         row = {"capacity": arch.memory(lv).capacity, "weights": weight_at,
-               "kv_cache": kv_at + (appended if lv == main else 0)}
+               "kv_cache": kv_at + (appended - appended_state if lv == main else 0)}
+        if state_names:
+            row["state"] = recurrent_at + (appended_state if lv == main else 0)
         if info.mode == "training":
             row["gradients"] = info.gradient_bytes if lv == main else 0
             row["optimizer_states"] = state_at

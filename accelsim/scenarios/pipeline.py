@@ -305,7 +305,7 @@ def _fullest(memories: Sequence[Mapping[str, Mapping[str, float]]], rows: Sequen
     *_, j, lv = max(over)
     row, main = memories[j][lv], next(iter(memories[j]))
     parts = ", ".join(f"{key.replace('_', ' ')} {int(row[key]):,}" for key in
-                      ("weights", "kv_cache", "gradients", "optimizer_states", "activations") if row.get(key))
+                      ("weights", "kv_cache", "state", "gradients", "optimizer_states", "activations") if row.get(key))
     flight = rows[j]["activations_in_flight"]
     where = f"pipeline stage {j}" if len(rows) > 1 else "a chip"
     training = "gradients" in memories[j][main]

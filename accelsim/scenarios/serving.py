@@ -323,4 +323,10 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
         "tokens_per_s": batch * steps / decode_s if decode_s else None,
         **footprint,
     }
+    # which pass each memory footprint describes: the top-level one the first pass's, the serving one the last's
+    out["memory_pass"] = "prefill" if prefill else f"decode step {sampled[0] + 1}"
+    if decode:
+        out["serving"]["memory_pass"] = f"decode step {sampled[-1] + 1}"
+    elif prefill:
+        out["serving"]["memory_pass"] = "prefill"
     return out

@@ -254,3 +254,19 @@ def test_the_collective_micro_workload_times_a_ring_step():
     seconds = ic.latency + 64 * 2**20 / (ic.bandwidth * ic.efficiency)
     assert op["mapping"]["algorithm"] == "p2p" and op["mapping"]["send_recv_s"] == pytest.approx(seconds)
     assert op["mapping"]["bus_bandwidth"] == pytest.approx(64 * 2**20 / seconds)
+
+
+@pytest.mark.parametrize("model, why", [("nemotron_nano_9b_v2", "NemotronHForCausalLM's recurrent layers"),
+                                        ("qwen3_next_80b", "Qwen3NextForCausalLM's recurrent layers"),
+                                        ("lfm2_1_2b", "Lfm2ForCausalLM's short convolutions")])
+def test_a_layer_kind_it_cannot_split_is_refused_before_the_attention_setting(model, why):
+    # attention is not fused here, but switching it would not help: the model's own refusal comes first, at the key
+    # context_parallel (with its value), so the user is not sent to change attention for a second refusal
+    from accelsim.config import load_workload
+    from accelsim.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        load_workload(model, ["workload.seq_len=1024", "workload.context_parallel=2"])
+    (issue,) = e.value.issues
+    assert issue.key == "workload.context_parallel" and issue.value == 2
+    assert issue.msg.startswith(f"not modelled for {why}")

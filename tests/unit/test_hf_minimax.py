@@ -60,14 +60,16 @@ def test_the_reader_takes_transformers_defaults_and_the_checkpoint_layer_list():
 
 def test_a_prompt_runs_lightning_attention_in_blocks_on_seven_layers_of_eight():
     g = _model(seq_len=600, layers=8)
-    n = math.ceil(600 / 256)  # 3 blocks of 256
+    n = math.ceil(600 / 256)  # 3 blocks of 256: 2 whole ones and the last of 600 - 512 = 88 tokens
+    blocks = (256, 256, 88)
     lin, attn = "model.layers.0.self_attn", "model.layers.7.self_attn"
     assert g[f"{lin}.qkv_proj"].out_shape == (1, 600, 3 * HD)
     # per head and block: QKᵀ (256 × 256 by 128); the state pass walks the blocks (128 × 128 by 256 each); the
-    # output (Q·decay)·S + (QKᵀ ⊙ decay)·V (256 × 128 by 128 + 256)
-    assert g[f"{lin}.block_qk"].macs == HEADS * n * 256 * 256 * D
-    assert g[f"{lin}.block_state"].macs == HEADS * n * 256 * D * D and g[f"{lin}.block_state"].gemm.count == HEADS
-    assert g[f"{lin}.block_o"].macs == HEADS * n * 256 * D * (D + 256)
+    # output (Q·decay)·S + (QKᵀ ⊙ decay)·V (256 × 128 by 128 + 256); the last block its own 88 tokens
+    assert g[f"{lin}.block_qk"].macs == HEADS * sum(c * c for c in blocks) * D
+    assert g[f"{lin}.block_state"].macs == HEADS * 600 * D * D and g[f"{lin}.block_state"].gemm.count == HEADS
+    assert g[f"{lin}.block_o"].macs == HEADS * sum(c * D * (D + c) for c in blocks)
+    assert g[f"{lin}.block_o"].gemm.count == HEADS * n  # the mapper's view: 3 blocks of 256
     assert g[f"{lin}.state_write"].dtype == "bf16" and g[f"{lin}.state_write"].out_shape == (1, HEADS, D, D)
     assert g[f"{lin}.norm"].weights[0].shape == (HD,)
     assert g[f"{attn}.k_proj"].out_shape == (1, 600, KV * D)

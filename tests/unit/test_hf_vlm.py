@@ -65,3 +65,18 @@ def test_pixtral_row_breaks_take_prompt_positions():
     assert _model("mistral_small_3_1_24b", seq_len=272, layers=1, images=1).meta["image_tokens"] == 256
     with pytest.raises(ValueError, match="1 images of 272 tokens need seq_len ≥ 272"):
         _model("mistral_small_3_1_24b", seq_len=271, layers=1, images=1)
+
+
+def test_a_decode_steps_images_are_in_its_cached_prompt():
+    # a decode step's prompt is its kv_len cached tokens (seq_len is not read): LLaVA-1.5's 2 images of 576 tokens
+    # need kv_len ≥ 2 · 576 = 1,152, whatever seq_len says
+    g = _model("llava_1_5_7b", phase="decode", kv_len=3000, seq_len=1024, images=2, layers=1)
+    assert g.meta["phase"] == "decode"  # built (refused before: "need seq_len ≥ 1152 (got 1024)")
+    # Qwen2.5-VL at 1024²: 1036 / 28 = 37 merged patches a side, 37² = 1,369 tokens; 2 need 2,738 > kv_len 100
+    with pytest.raises(ConfigError) as e:
+        load_workload({"base": "qwen2_5_vl_7b", "phase": "decode", "kv_len": 100, "seq_len": 4000, "images": 2,
+                       "image_size": 1024})
+    (issue,) = e.value.issues
+    assert issue.key == "workload.images" and issue.value == 2  # the one "(got 2)" is images' own; kv_len's in the text
+    assert issue.msg == "2 images of 1369 tokens need kv_len ≥ 2738, and kv_len is 100"
+    assert str(issue).count("(got") == 1

@@ -44,12 +44,13 @@ def test_parameter_counts_by_hand():
 def test_kda_and_mla_layers():
     g = _model(seq_len=300, layers=4)
     kda, mla = "model.layers.0.self_attn", "model.layers.3.self_attn"  # kda_layers are 1-based: layer 4 is MLA
-    n = math.ceil(300 / 64)
-    # per head and chunk: Akk and Aqk (64 × 64 by 128 each), w and u (64 × 128 by 64 each); the state pass
-    # (2 · 64 · 128 · 128 a chunk, per head in turn); the output Q·S + Aqk·v_new (64 × 128 by 128 + 64)
-    assert g[f"{kda}.chunk_intra"].macs == HEADS * n * (2 * 64 * 64 * D + 64 * 64 * 2 * D)
-    assert g[f"{kda}.chunk_state"].macs == HEADS * n * 2 * 64 * D * D
-    assert g[f"{kda}.chunk_o"].macs == HEADS * n * 64 * D * (D + 64)
+    chunks = (64,) * 4 + (300 - 4 * 64,)  # 4 whole chunks of 64 and the last one's 44 tokens
+    # per head and chunk of c: Akk and Aqk (c × c by 128 each), w and u (c × 128 by c each); the state pass
+    # (2 · c · 128 · 128 a chunk, per head in turn); the output Q·S + Aqk·v_new (c × 128 by 128 + c)
+    assert g[f"{kda}.chunk_intra"].macs == HEADS * sum(2 * c * c * D + c * c * 2 * D for c in chunks)
+    assert g[f"{kda}.chunk_state"].macs == HEADS * 2 * 300 * D * D
+    assert g[f"{kda}.chunk_o"].macs == HEADS * sum(c * D * (D + c) for c in chunks)
+    assert g[f"{kda}.chunk_o"].gemm.count == HEADS * math.ceil(300 / 64)  # the mapper's view: 5 chunks of 64
     assert g[f"{kda}.gate"].weights[1].shape == (HD,)  # dt_bias per head and key channel
     names = {op.name for op in g.ops}
     assert f"{mla}.kv_a_proj_with_mqa" in names and not any("rope" in x for x in names)  # NoPE latent attention

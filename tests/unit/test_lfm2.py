@@ -50,3 +50,25 @@ def test_an_attention_index_past_the_layers_is_refused():
     with pytest.raises(ValidationError, match=r"full_attn_idxs: expected layer indices below num_hidden_layers "
                                               r"\(16\) \(got \[2, 5, 99\]\)"):
         _model(full_attn_idxs=[2, 5, 99], seq_len=8)
+
+
+def test_sequence_parallel_gathers_and_reduce_scatters_the_short_convolution():
+    # tensor_parallel 2 with sequence_parallel over 64 tokens: the residual stream holds each chip's 32 tokens; every
+    # block (the two short-conv mixers, the attention mixer, the three MLPs) all-gathers them before its column-split
+    # linears and reduce-scatters its row-split output (Megatron's pattern): 6 reduce-scatters beside the embedding's
+    # one, 6 all-gathers plus the final norm's one before the LM head (and the head's own logits gather)
+    sp = _model(seq_len=64, layers=3, tensor_parallel=2, sequence_parallel=True)
+    plain = _model(seq_len=64, layers=3, tensor_parallel=2)
+    fns = [op.attrs.get("fn") for op in sp.ops]
+    assert fns.count("reduce_scatter") == 1 + 6 and fns.count("all_gather") == 6 + 1 + 1
+    assert "all_reduce" not in fns
+    gather = sp["model.layers.0.conv.operator_norm_all_gather"]
+    scatter = sp["model.layers.0.conv.out_proj_reduce_scatter"]
+    assert gather.in_shapes == ((1, 32, 2048),) and gather.out_shape == (1, 64, 2048)
+    assert scatter.in_shapes == ((1, 64, 2048),) and scatter.out_shape == (1, 32, 2048)
+    assert scatter.in_bytes == 64 * 2048 * 2 and gather.out_bytes == 64 * 2048 * 2  # bf16, all 64 tokens
+    assert sp["model.layers.0.conv.in_proj"].gemm.m == 64  # the mixer works on every token: 3 · 2048 / 2 channels
+    assert sp["model.layers.0.conv.in_proj"].gemm.n == 3 * 2048 // 2
+    assert sp["model.layers.0.add_attn"].out_shape == (1, 32, 2048)
+    assert sp.meta["model_params"] == plain.meta["model_params"]
+    assert sum(op.macs for op in sp.ops) == sum(op.macs for op in plain.ops)

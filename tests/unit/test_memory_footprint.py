@@ -114,3 +114,21 @@ def test_an_optimizer_step_updates_its_parameter_in_place():
     hbm = r["memory"]["hbm"]
     assert hbm["gradients"] == 67_108_864
     assert hbm["activations"] == 2 * 131_072 + 67_108_864 + 2 * 131_072 == 67_633_152
+
+
+def test_recurrent_states_are_held_beside_the_kv_cache_and_each_footprint_names_its_pass():
+    # LFM2-1.2B: 6 attention layers cache 2 × 8 KV heads × 64 × 2 B = 12,288 B a token; its 10 short-conv layers
+    # keep 2048 channels × 2 taps × 2 B = 8,192 B each, 81,920 B whatever the length (graph meta state_cache_bytes)
+    kv_token, state = 6 * 2 * 8 * 64 * 2, 10 * 2048 * 2 * 2
+    r = simulate({"base": "lfm2_1_2b", "seq_len": 128, "decode_steps": 4}, "h100", plots=False).to_dict()
+    first, last = r["memory"]["hbm"], r["serving"]["memory"]["hbm"]
+    assert r["memory_pass"] == "prefill" and first["kv_cache"] == kv_token * 128 and first["state"] == state
+    assert r["serving"]["memory_pass"] == "decode step 4"  # the last step's cache: the prompt and 4 tokens
+    assert last["kv_cache"] == kv_token * 132 and last["state"] == state
+    assert first["used"] == sum(v for k, v in first.items() if k not in ("capacity", "used", "fraction"))
+    # a decode step reads the states (cache inputs, placed) and writes them back in place: still apart from the KV
+    d = simulate({"base": "lfm2_1_2b", "phase": "decode", "kv_len": 100}, "h100", plots=False).to_dict()
+    assert d["memory"]["hbm"]["kv_cache"] == kv_token * 101 and d["memory"]["hbm"]["state"] == state
+    assert "memory_pass" not in d  # one pass: the report's own
+    # a model without recurrent layers has no state row
+    assert "state" not in simulate(DECODE, "h100", plots=False).to_dict()["memory"]["hbm"]

@@ -436,3 +436,14 @@ def test_a_decode_steps_uneven_token_shards_dispatch_the_simulated_chips_tokens(
     assert ops["token_shard"].out_shape == (1, 2, 128)
     assert ops["block_sparse_moe.all_to_all_dispatch"].in_shapes[0] == (1, 4, 128)
     assert ops["block_sparse_moe.combine_all_gather"].out_shape == (3, 1, 128)
+
+
+def test_an_expert_tensor_parallel_it_cannot_take_says_its_value_once():
+    # the key's own value is the error's one "(got 3)"; the message names the values it takes
+    from accelsim.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        load_workload("mixtral_8x7b", ["workload.tensor_parallel=2", "workload.expert_tensor_parallel=3"])
+    (issue,) = e.value.issues
+    assert issue.key == "workload.expert_tensor_parallel" and issue.value == 3
+    assert str(issue).endswith("or tensor_parallel (2, the default) (got 3)") and str(issue).count("got") == 1

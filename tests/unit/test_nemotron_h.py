@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from accelsim.builders import build_workload
 from accelsim.builders.hf import HfParams, identical_layers
 from accelsim.config import load_workload
+from accelsim.ir import Gemm
 
 H, VOCAB, FFN = 4480, 131072, 15680
 MH, P, N, G, K = 128, 80, 128, 8, 4  # Mamba heads, head dim, state, groups, conv taps
@@ -52,13 +53,17 @@ def test_the_pattern_and_the_parameter_count():
 def test_a_prompt_runs_the_ssd_chunks():
     g = _model(seq_len=300, layers=1)
     m = "backbone.layers.0.mixer"
-    n = math.ceil(300 / 128)  # chunks of chunk_size 128
+    n = math.ceil(300 / 128)  # chunks of chunk_size 128: 2 whole ones and the last of 300 - 256 = 44 tokens
+    chunks = (128, 128, 44)
     assert g[f"{m}.in_proj"].out_shape == (1, 300, INNER + CONV + MH)
     # per head and chunk: the chunk's state Xᵀ·B (80 × 128 by 128), the output C·S + (C·Bᵀ ⊙ decay)·X (128 × 80 by
     # 128 + 128); per group and chunk C·Bᵀ (128 × 128 by 128)
-    assert g[f"{m}.chunk_state"].macs == MH * n * P * N * 128
-    assert g[f"{m}.chunk_scan"].macs == MH * n * 128 * P * (N + 128)
-    assert g[f"{m}.bmm_chunk"].macs == G * n * 128 * 128 * N
+    # (the last chunk its own 44 tokens: the kernels' chunk_size_limit)
+    assert g[f"{m}.chunk_state"].macs == MH * P * N * 300
+    assert g[f"{m}.chunk_scan"].macs == MH * sum(c * P * (N + c) for c in chunks)
+    assert g[f"{m}.bmm_chunk"].macs == G * sum(c * c for c in chunks) * N
+    assert g[f"{m}.chunk_scan"].gemm == Gemm(m=128, n=P, k=N + 128, count=MH * n)  # the mapper's: 3 whole chunks
+    assert g[f"{m}.chunk_cumsum"].flops == 8 * MH * 300  # CUMSUM_FLOPS per head and token
     assert g[f"{m}.state_passing"].flops == 2 * MH * n * P * N
     assert g[f"{m}.norm"].weights[0].shape == (INNER,)
     assert g.meta["state_cache_bytes"] == STATE
@@ -150,3 +155,20 @@ def test_a_missing_pattern_says_so():
     # a pattern written too short is quoted as written
     with pytest.raises(ValidationError, match=r"expected 56 blocks.*\(got 'M-\*'\)"):
         _model(hybrid_override_pattern="M-*", seq_len=8)
+
+
+def test_one_more_token_costs_about_a_decode_step():
+    # 1,024 tokens are 8 whole chunks of 128; 1,025 add a ninth chunk of 1 token, which the SSD kernels run for its
+    # one token (chunk_size_limit = 1): per head its state 80 × 128 by 1 and its output 1 × 80 by 128 + 1, per group
+    # C·Bᵀ 1 × 1 by 128 (before, the ninth chunk counted whole: 128 × 80 by 256 a head, 2.7x a decode step in all)
+    m = "backbone.layers.0.mixer"
+    a, b = _model(seq_len=1024, layers=1), _model(seq_len=1025, layers=1)
+    assert b[f"{m}.chunk_state"].macs - a[f"{m}.chunk_state"].macs == MH * P * N * 1
+    assert b[f"{m}.chunk_scan"].macs - a[f"{m}.chunk_scan"].macs == MH * 1 * P * (N + 1)
+    assert b[f"{m}.bmm_chunk"].macs - a[f"{m}.bmm_chunk"].macs == G * 1 * 1 * N
+    # the whole model: the extra token's linears, the attention layers' one more query row (and key) and the chunks'
+    # one token, against a decode step at kv_len 1,024 (its linears, attention over 1,024 + 1 keys, no chunks):
+    # the same work within a few per cent
+    macs = lambda g: sum(op.macs for op in g.ops)  # noqa: E731
+    step = macs(_model(phase="decode", kv_len=1024))
+    assert 1.0 < (macs(_model(seq_len=1025)) - macs(_model(seq_len=1024))) / step < 1.05

@@ -47,17 +47,20 @@ def test_parameter_counts_by_hand():
 
 def test_a_prompt_runs_the_chunked_delta_rule_on_three_layers_of_four():
     g = _model(seq_len=300, layers=4)
-    n = math.ceil(300 / 64)  # 5 chunks of 64 tokens
+    n = math.ceil(300 / 64)  # 5 chunks of 64 tokens: 4 whole ones and the last of 300 - 4 · 64 = 44
+    assert n == 5
     lin = "model.layers.0.linear_attn"
     assert g[f"{lin}.in_proj_qkvz"].out_shape == (1, 300, CONV + HV * DV)
     assert g[f"{lin}.conv1d"].weights[0].shape == (CONV, 1, TAPS)
     # per value head and chunk: KKᵀ 64·64·128, the WY form 64·64·(128 + 128); the state pass per head walks the
-    # chunks (2 · 64 · 128 · 128 each); the output Q·S + (QKᵀ ⊙ mask)·v_new = 64·128·128 + 64·64·128 + 64·64·128
-    assert g[f"{lin}.chunk_kkt"].macs == HV * n * 64 * 64 * DK
-    assert g[f"{lin}.chunk_wu"].macs == HV * n * 64 * 64 * (DK + DV)
-    assert g[f"{lin}.chunk_state"].macs == HV * n * 2 * 64 * DK * DV
+    # chunks (2 · 64 · 128 · 128 each); the output Q·S + (QKᵀ ⊙ mask)·v_new = 64·128·128 + 64·64·128 + 64·64·128;
+    # the last chunk's 44 tokens in place of 64 (FLA's kernels load it with a boundary check, the MACs its own)
+    assert g[f"{lin}.chunk_kkt"].macs == HV * (4 * 64 * 64 + 44 * 44) * DK
+    assert g[f"{lin}.chunk_wu"].macs == HV * (4 * 64 * 64 + 44 * 44) * (DK + DV)
+    assert g[f"{lin}.chunk_state"].macs == HV * 2 * 300 * DK * DV
     assert g[f"{lin}.chunk_state"].gemm.count == HV  # one tile per head: the chunks are its K loop
-    assert g[f"{lin}.chunk_o"].macs == HV * n * (64 * DK * DV + 64 * 64 * DK + 64 * 64 * DV)
+    assert g[f"{lin}.chunk_o"].macs == HV * sum(c * DK * DV + c * c * DK + c * c * DV for c in (64,) * 4 + (44,))
+    assert g[f"{lin}.chunk_o"].gemm.count == HV * n  # the mapper's view: 5 equal chunks of 64
     assert g[f"{lin}.state_write"].dtype == "fp32" and g[f"{lin}.state_write"].out_shape == (1, HV, DK, DV)
     assert not any(op.name.startswith("model.layers.3.linear_attn") for op in g.ops)
     attn = "model.layers.3.self_attn"  # gated attention: q_proj gives each head its query and its gate

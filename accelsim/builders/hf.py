@@ -237,7 +237,7 @@ class HfParams(LlamaParams):
                           if lm.short_conv is not None else
                           "images" if self.images else "")
             if lm is not None and why:
-                raise _at("context_parallel", self.context_parallel, f"not modelled for {lm.arch}'s {why}")
+                raise invalid_at("context_parallel", self.context_parallel, f"not modelled for {lm.arch}'s {why}")
         super()._context_parallel()
 
     def sets_weights(self) -> bool:

@@ -5,7 +5,7 @@ Definitions (every time in seconds): TTFT = first token − arrival; TPOT = (fin
 for requests of more than one output token; ITL = the gaps between a request's consecutive tokens (all of them,
 pooled); end-to-end = finish − arrival. Percentiles are numpy's linear ones.
 
-The *arrival window* of n requests arriving over a span s (first to last arrival) is n mean gaps, s·n/(n − 1): the
+The *arrival window* of the n requests that arrived (refused ones too) over a span s (first to last arrival) is n mean gaps, s·n/(n − 1): the
 last request's own gap counts, as the first one's does (n constant-rate arrivals 1/r apart: n/r). The offered load
 is n per arrival window, (n − 1)/s (r at a constant rate r; none when s is 0). Throughput is over the *makespan*,
 from the first arrival to the last finish or the end of the arrival window, whichever is later, so that it never
@@ -137,10 +137,12 @@ def serving_summary(requests: Sequence[Request], rejected: Sequence[Request], re
                     slo: Slo) -> dict:
     """The report's ``serving`` object (see the module docstring)."""
     fin = [r for r in requests if not math.isnan(r.finish)]
-    start = requests[0].arrival if requests else 0.0
-    span = requests[-1].arrival - start if requests else 0.0
-    offered = (len(requests) - 1) / span if span > 0 else None  # n per arrival window of s·n/(n − 1)
-    window = span * len(requests) / (len(requests) - 1) if offered else 0.0
+    # every arrival counts, a refused request's too: it was offered, and its gap is part of the traffic
+    arrivals = [r.arrival for r in (*requests, *rejected) if not math.isnan(r.arrival)]
+    start = min(arrivals, default=0.0)
+    span = max(arrivals, default=0.0) - start
+    offered = (len(arrivals) - 1) / span if span > 0 else None  # n per arrival window of s·n/(n − 1)
+    window = span * len(arrivals) / (len(arrivals) - 1) if offered else 0.0
     end = max(max((r.finish for r in fin), default=start), start + window)
     makespan = end - start
 

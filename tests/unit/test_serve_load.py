@@ -64,6 +64,28 @@ def test_refused_requests_miss_the_slos_in_the_goodput_fraction_and_the_capacity
     assert dict(summary_rows(res.report))["goodput"].endswith("(75.0% meet TTFT <= 1s)")
     # a capacity goal of 90 % is not kept at this rate; 75 % is
     assert not passes(res, 0.9) and passes(res, 0.75)
+    # the refused request's arrival counts in the window: 4 arrivals over 3 s, offered (4 − 1) / 3 = 1 request/s,
+    # window 3 · 4 / 3 = 4 s; 3 finished in 4 s = 0.75 requests/s, all good: goodput 0.75 = fraction × offered
+    # (over the 3 accepted alone: a 3 s window and 1 request/s, as if the refused one never came)
+    s = res.report["serving"]
+    assert s["offered_requests_per_s"] == pytest.approx(1.0) and s["makespan_s"] == pytest.approx(4.0)
+    assert s["requests_per_s"] == pytest.approx(0.75) and g["requests_per_s"] == pytest.approx(0.75)
+
+
+def test_a_refused_last_request_still_ends_the_arrival_window(tmp_path):
+    # two rows 0.5 s apart, the second 600 + 4 tokens over max_model_len 512: refused. The first (100 + 4) runs
+    # alone: 0.2 s prefill + 3 × 0.11 s decodes, done at 0.53 s. Offered: 2 arrivals over 0.5 s, (2 − 1) / 0.5 =
+    # 2 requests/s; window 0.5 · 2 / 1 = 1 s; makespan max(0.53, 1) = 1 s: 1 request/s, goodput 1 request/s
+    # (TTFT 0.2 s <= 1 s) and fraction 1 of 2. Over the accepted request alone it was 1 in 0.53 s = 1.89 requests/s
+    # and no offered rate at all.
+    res = serve(spec(workload=_trace(tmp_path, "0,100,4\n0.5,600,4\n"), slo={"ttft": "1s"}),
+                cost=Stub(fixed=0.1), blocks=1000)
+    s = res.report["serving"]
+    assert s["rejected"] == 1 and by_id(res)[0].finish == pytest.approx(0.53)
+    assert s["offered_requests_per_s"] == pytest.approx(2.0) and s["makespan_s"] == pytest.approx(1.0)
+    assert s["requests_per_s"] == pytest.approx(1.0) and s["goodput"]["requests_per_s"] == pytest.approx(1.0)
+    assert s["goodput"]["fraction"] == pytest.approx(0.5)
+    assert s["replicas"][0]["busy_fraction"] == pytest.approx(0.53)
 
 
 def test_a_static_batch_takes_the_queue_and_prefills_it_over_iterations(tmp_path):

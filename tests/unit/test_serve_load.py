@@ -173,3 +173,31 @@ def test_a_decode_beyond_the_larger_batchs_row_follows_its_last_segment():
     # within both rows, as before: batch 1 at KV 60 1 + 50/200·2 = 1.5, batch 4 2 + 50/100·2 = 3.0; 1.5 + 1.5/3
     assert g.decode(2, 60) == pytest.approx(2.0)
     assert g.decode(4, 160) == 4.0 and g.decode(1, 300) == 3.0  # a grid batch's own row is clamped
+
+
+@pytest.mark.parametrize("arrival", [{"process": "poisson"}, {"process": "gamma", "cv": 2.0}])
+def test_one_seed_draws_the_same_requests_at_every_rate(arrival):
+    # common random numbers: each quantity has its own stream, so the requests' lengths and groups do not depend on
+    # how many gaps the rate made the arrival stream draw (it drew ceil(20·rate)·1.2 + 50: 98, 242, 818 here), and
+    # the gaps are the same standard draws times 1/rate (exponential and gamma scale with their scale parameter):
+    # request i arrives at rate 2 at 16 times its time at rate 32, 4 times at rate 8, up to float rounding
+    from accelsim.config.serving import RequestsConfig
+    from accelsim.serving.requests import make_requests
+
+    def draw(rate: float) -> list:
+        return make_requests(RequestsConfig.model_validate({
+            "arrival": {**arrival, "rate": rate}, "duration": "20s", "seed": 3,
+            "prompt_tokens": {"dist": "uniform", "low": 200, "high": 400},
+            "output_tokens": {"dist": "lognormal", "mean": 80, "std": 40},
+            "shared_prefix": {"groups": 5, "tokens": 50}}))
+
+    runs = {rate: draw(rate) for rate in (2.0, 8.0, 32.0)}
+    n = min(len(r) for r in runs.values())
+    assert n > 20 and len(runs[32.0]) > 4 * n / 2  # about 40, 160 and 640 requests
+    base = [(r.prompt, r.output, r.group) for r in runs[2.0][:n]]
+    for rate, reqs in runs.items():
+        assert [(r.prompt, r.output, r.group) for r in reqs[:n]] == base
+        assert [r.arrival * rate for r in reqs[:n]] == pytest.approx([r.arrival * 2.0 for r in runs[2.0][:n]],
+                                                                      rel=1e-12, abs=1e-15)
+    # and the mix is not one repeated request: the streams differ from one another
+    assert len({p for p, _, _ in base}) > n // 2 and len({o for _, o, _ in base}) > 5

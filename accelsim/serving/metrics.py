@@ -229,13 +229,26 @@ def request_rows(requests: Sequence[Request]) -> list[list]:
              "" if r.conversation < 0 else r.turn] for r in requests]
 
 
+def picked(n: int, limit: int) -> range | list[int]:
+    """Indices of ``limit`` of ``n`` iterations evenly spread from the first to the last (each i·(n − 1)/(limit − 1)
+    rounded half up; distinct, as the step is over 1), or all ``n`` when they are not more than ``limit``. A whole
+    stride (every ⌈n / limit⌉-th) kept as few as half of ``limit``: 6,381 iterations gave 3,191 rows of 5,000."""
+    if n <= limit:
+        return range(n)
+    if limit < 2:
+        return list(range(limit))
+    return [(2 * i * (n - 1) + limit - 1) // (2 * (limit - 1)) for i in range(limit)]
+
+
 def timeseries_rows(replicas: Sequence[Replica], limit: int = 5000) -> list[list]:
-    """Rows of timeseries.csv: per replica, up to ``limit`` evenly picked iterations (start, seconds, running,
-    waiting, KV blocks used, KV fraction, batch tokens)."""
+    """Rows of timeseries.csv: per replica, ``limit`` iterations evenly picked (:func:`picked`; all of them when
+    there are no more) with their start, seconds, running, waiting, KV blocks used, KV fraction and batch tokens. A
+    time average over the rows weights each by its ``seconds`` (the picked rows are a sample of the iterations, so
+    the gap to the next row is not the row's time when iterations were left out)."""
     rows = []
     for r in replicas:
-        step = max(-(-len(r.samples) // limit), 1)  # rounded up: at most ``limit`` rows
-        for t, s, run, wait, used, tokens in r.samples[::step]:
+        for i in picked(len(r.samples), limit):
+            t, s, run, wait, used, tokens = r.samples[i]
             rows.append([r.index, repr(round(t, 9)), repr(round(s, 9)), run, wait, used,
                          repr(round(used / r.pool.total, 6)), tokens])
     return rows

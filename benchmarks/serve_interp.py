@@ -4,7 +4,7 @@
     python benchmarks/serve_interp.py FILE.yaml --set cost.batch_ratio=4
 
 Builds the grid the serving run would use, then simulates shapes that lie between its points (prefill token counts
-at the geometric middle of each grid interval; 3 and 4 prompts of 128, 384 and 575 tokens in one iteration; decode
+at the geometric middle and the quarters of each grid interval; 3 and 4 prompts of 128, 384 and 575 tokens in one iteration; decode
 batches at the geometric middle of each batch interval crossed
 with KV lengths at a third and two thirds of each interval of the KV lengths a batch that size can reach, and the
 longest it can reach) and prints each shape's interpolated and simulated seconds,
@@ -50,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"grid: {grid.simulations} simulations in {time.perf_counter() - t0:.1f} s; prefill tokens "
           f"{grid.prefill_tokens}, decode batches {grid.decode_batches}, KV {grid.decode_kv}")
     errors: dict[str, list[float]] = {"prefill": [], "prompts": [], "decode": []}
-    cases = [("prefill", n, None) for n in between(grid.prefill_tokens, geometric=True)]
+    # the geometric middle of each token interval, and its quarter, half and three quarters (the simulated prefill's
+    # per-token cost is not smooth between grid points: tile and wave quantisation)
+    cases = [("prefill", n, None) for n in sorted({*between(grid.prefill_tokens, geometric=True),
+                                                   *between(grid.prefill_tokens, geometric=False,
+                                                            fractions=(0.25, 0.5, 0.75))})]
     budget = s.engine.max_num_batched_tokens
     cases += [("prompts", k, m) for k in (3, 4) for m in (128, 384, 575) if k * m <= budget]
     capacity = blocks * s.engine.block_size  # a decode batch never holds more KV than the replica

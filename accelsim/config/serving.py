@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -447,13 +447,32 @@ def _resolved(doc: Doc, section: str, key: str, overrides: list[Override], issue
     return value
 
 
+SERVING_ATTENTION = "fused"
+"""The attention a served model runs unless the serving file's ``model`` mapping or ``--set``/``--sweep`` says
+otherwise: vLLM V1, which the engine follows, runs FlashAttention kernels, so a preset's own ``attention: unfused``
+(an eager transformers pass, what ``accelsim run`` models by default) is not what a server runs."""
+
+
+def _users(doc: Doc, overrides: list[Override], key: str, param: str) -> bool:
+    """Whether the serving file's ``key`` mapping or a command-line override gives ``param`` (not the preset or
+    file it names: those are its defaults, as in :func:`_shape_issues`)."""
+    value = doc.data.get(key) if isinstance(doc.data, dict) else None
+    return (isinstance(value, dict) and param in value) or any(o.section == key and o.keys[:1] == (param,)
+                                                               for o in overrides)
+
+
 def _model(doc: Doc, overrides: list[Override], issues: Issues, key: str = "model") -> WorkloadSpec | None:
     spec = _resolved(doc, "workload", key, overrides, issues, workload_from_doc)
-    if isinstance(spec, WorkloadSpec) and not set(LLM_PARAMS) <= set(BUILDERS[spec.model].params.model_fields):
+    if not isinstance(spec, WorkloadSpec):
+        return spec  # type: ignore[return-value]
+    fields = BUILDERS[spec.model].params.model_fields
+    if not set(LLM_PARAMS) <= set(fields):
         issues.append(doc.issue((key,), "not an LLM workload (its builder needs phase, seq_len and kv_len "
                                 "parameters, as llama2_7b's)", spec.model))
         return None
-    return spec  # type: ignore[return-value]
+    if "attention" in fields and not _users(doc, overrides, key, "attention"):  # fused where the model has it
+        spec = replace(spec, params={**spec.params, "attention": SERVING_ATTENTION})
+    return spec
 
 
 def _draft(doc: Doc, overrides: list[Override], issues: Issues, config: ServeConfig | None) -> WorkloadSpec | None:

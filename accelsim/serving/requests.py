@@ -224,9 +224,23 @@ def _trace_row(path: str, line: int, row: dict) -> tuple[float, int, int, int, i
     return out[0], out[1], out[2], out[3], out[4]  # type: ignore[return-value]
 
 
+STREAMS = ("arrivals", "prompt_tokens", "output_tokens", "groups", "images", "turns")
+"""The random streams of a run, each its own numpy Generator spawned from ``workload.seed`` (:func:`streams`)."""
+
+
+def streams(seed: int) -> dict[str, np.random.Generator]:
+    """One Generator per quantity drawn (:data:`STREAMS`), children of ``SeedSequence(seed)``: common random
+    numbers. The i-th request's lengths, group and images are the same whatever the arrival rate or the number of
+    requests, and the gaps between arrivals are the same draws scaled by 1/rate, so a rate sweep or a capacity
+    search compares the same requests under different loads (one stream for everything made the lengths start
+    wherever the arrivals, whose count depends on the rate, left it)."""
+    return dict(zip(STREAMS, (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(STREAMS))),
+                    strict=True))
+
+
 def make_requests(cfg: RequestsConfig, trace_file: str | None = None) -> list[Request]:
     """The run's requests, in arrival order (ids 0, 1, …)."""
-    rng = np.random.default_rng(cfg.seed)
+    rng = streams(cfg.seed)
     if cfg.conversation is not None:
         return _conversations(cfg, rng)
     if trace_file is not None:
@@ -234,32 +248,33 @@ def make_requests(cfg: RequestsConfig, trace_file: str | None = None) -> list[Re
         rows = read_trace(trace_file, cfg.requests, images=from_trace, before=cfg.duration)
         out = [Request(i, a, p, o, group=g, images=m if from_trace else 0) for i, (a, p, o, g, m) in enumerate(rows)]
     else:
-        times = _arrivals(cfg, rng)
+        times = _arrivals(cfg, rng["arrivals"])
         n = len(times)
-        prompts = _lengths(cfg.prompt_tokens, n, rng)
-        outputs = _lengths(cfg.output_tokens, n, rng)
-        groups = rng.integers(cfg.shared_prefix.groups, size=n) if cfg.shared_prefix else np.full(n, -1)
+        prompts = _lengths(cfg.prompt_tokens, n, rng["prompt_tokens"])
+        outputs = _lengths(cfg.output_tokens, n, rng["output_tokens"])
+        groups = rng["groups"].integers(cfg.shared_prefix.groups, size=n) if cfg.shared_prefix else np.full(n, -1)
         out = [Request(i, float(t), int(p), int(o), group=int(g))
                for i, (t, p, o, g) in enumerate(zip(times, prompts, outputs, groups, strict=True))]
-    if cfg.images is not None and cfg.images.dist != "trace":  # drawn after the rest: a text-only file's requests
-        for r, m in zip(out, _lengths(cfg.images, len(out), rng), strict=True):  # stay as they were
+    if cfg.images is not None and cfg.images.dist != "trace":  # a stream of their own: a text-only file's
+        for r, m in zip(out, _lengths(cfg.images, len(out), rng["images"]), strict=True):  # requests stay the same
             r.images = int(m)
     return out
 
 
-def _conversations(cfg: RequestsConfig, rng: np.random.Generator) -> list[Request]:
+def _conversations(cfg: RequestsConfig, rng: dict[str, np.random.Generator]) -> list[Request]:
     """Every turn of every conversation (ids conversation by conversation, turn by turn): a conversation's first turn
     arrives by the arrival process; a later turn's arrival is set when the turn before it finishes (NaN until then),
     its prompt is the conversation so far and its new tokens, of which the conversation so far is its cacheable
     prefix (the prefix group is the conversation)."""
     assert cfg.conversation is not None
-    starts = _arrivals(cfg, rng)
-    turns = _lengths(cfg.conversation.turns, len(starts), rng)
+    starts = _arrivals(cfg, rng["arrivals"])
+    turns = _lengths(cfg.conversation.turns, len(starts), rng["turns"])
     total = int(turns.sum())
     if total > MAX_REQUESTS:
         raise TooManyRequests(f"{len(starts):,} conversations of {cfg.conversation.turns.dist} turns make {total:,} "
                               f"requests: at most {MAX_REQUESTS:,} in one run (fewer conversations or turns)")
-    news, outputs = _lengths(cfg.prompt_tokens, total, rng), _lengths(cfg.output_tokens, total, rng)
+    news, outputs = _lengths(cfg.prompt_tokens, total, rng["prompt_tokens"]), _lengths(cfg.output_tokens, total,
+                                                                                      rng["output_tokens"])
     out: list[Request] = []
     for c, (start, n) in enumerate(zip(starts, turns, strict=True)):
         history, before = 0, None

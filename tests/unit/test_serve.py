@@ -422,7 +422,11 @@ def test_timeseries_keeps_at_most_its_limit_of_evenly_picked_iterations():
     res = serve(spec(), cost=Stub(fixed=0.1), blocks=1000)
     (replica,) = res.replicas
     assert len(replica.samples) == 3 * 4  # 3 requests × (1 prefill + 3 decodes), as the trace test counts
-    # 12 iterations at a limit of 5: every ⌈12 / 5⌉ = 3rd, rows 0, 3, 6, 9 (every 2nd would be 6 rows, over 5)
+    # 12 iterations at a limit of 5: exactly 5 rows, i·11/4 = 0, 2.75, 5.5, 8.25, 11 rounded half up: iterations 0,
+    # 3, 6, 8 and 11, the first and the last among them (a stride of ⌈12 / 5⌉ = 3 kept 4 rows, 0, 3, 6, 9)
     rows = timeseries_rows(res.replicas, limit=5)
-    assert [r[1] for r in rows] == [repr(round(replica.samples[i][0], 9)) for i in (0, 3, 6, 9)]
-    assert len(timeseries_rows(res.replicas, limit=12)) == 12
+    assert [r[1] for r in rows] == [repr(round(replica.samples[i][0], 9)) for i in (0, 3, 6, 8, 11)]
+    # 12 at a limit of 7 (a stride of 2 kept 6): i·11/6 = 0, 1.83, 3.67, 5.5, 7.33, 9.17, 11 → 0, 2, 4, 6, 7, 9, 11
+    rows = timeseries_rows(res.replicas, limit=7)
+    assert [r[1] for r in rows] == [repr(round(replica.samples[i][0], 9)) for i in (0, 2, 4, 6, 7, 9, 11)]
+    assert len(timeseries_rows(res.replicas, limit=12)) == len(timeseries_rows(res.replicas, limit=99)) == 12

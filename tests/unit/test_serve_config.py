@@ -206,3 +206,16 @@ def test_the_serving_docs_forms_of_a_preset_model_load(model):
     assert spec.model.params["tensor_parallel"] == (2 if isinstance(model, dict) else 1)
     with pytest.raises(ConfigError, match=r"model\.model: 'mixtral_8x7b' is a workload preset.*base: mixtral_8x7b"):
         load_serving({**doc, "model": {"model": "mixtral_8x7b"}})
+
+
+@pytest.mark.parametrize(("model", "overrides", "attention"), [
+    ("{model: llama2_7b}", (), "fused"),  # vLLM V1 runs FlashAttention: the serving default
+    ("llama2_13b", (), "fused"),  # the preset's own `attention: unfused` is accelsim run's default, not the user's
+    ("{base: llama2_13b}", (), "fused"),
+    ("{model: llama2_7b, attention: unfused}", (), "unfused"),  # the user's, in the serving file
+    ("{model: llama2_7b}", ("model.attention=unfused",), "unfused"),  # the user's, on the command line
+])
+def test_a_served_model_runs_fused_attention_unless_the_user_says_otherwise(here, model, overrides, attention):
+    with open("s.yaml", "w") as f:
+        f.write(GOOD.replace("model: {model: llama2_7b, tensor_parallel: 1}", f"model: {model}"))
+    assert load_serving("s.yaml", overrides).model.params["attention"] == attention

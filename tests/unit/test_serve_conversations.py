@@ -91,20 +91,22 @@ def test_bad_conversation_settings_are_one_line_errors(over, key):
 
 
 def test_a_turn_swapped_out_and_back_still_leaves_its_history_cached():
-    # two conversations of 3 turns on 14 blocks: conversation 1's second turn (78 prompt + 56 output tokens) is
-    # preempted once. Swapped back in it holds private copies of its conversation's 2 cached blocks; when it finishes,
-    # its own 8 full blocks (78 + 56 - 1 = 133 computed tokens) replace them, so the third turn starts with 128
-    # tokens cached, as it does when the turn was recomputed instead
+    # two conversations of 3 turns on 14 blocks: conversation 1's second turn (74 prompt + 81 output tokens; its
+    # first turn's 22 + 38 - 1 = 59 computed tokens left 3 full blocks, 48 tokens, cached) is preempted once.
+    # Swapped back in it holds private copies of its conversation's 3 cached blocks; when it finishes, its own 9 full
+    # blocks (74 + 81 - 1 = 154 computed tokens) replace them, so the third turn starts with 144 tokens cached, as it
+    # does when the turn was recomputed instead
     for pre in ("recompute", "swap"):
         res = serve(spec(engine={"preemption": pre, "prefix_caching": True},
-                         workload={"requests": 2, "seed": 17, "arrival": {"process": "constant", "rate": 10},
+                         workload={"requests": 2, "seed": 37, "arrival": {"process": "constant", "rate": 10},
                                    "prompt_tokens": {"dist": "uniform", "low": 10, "high": 60},
                                    "output_tokens": {"dist": "uniform", "low": 2, "high": 120},
                                    "conversation": {"turns": {"dist": "fixed", "value": 3}, "think_time": "0s"}}),
                     cost=Stub(), blocks=14)
         turns = {(r.conversation, r.turn): r for r in res.requests}
-        assert (turns[1, 1].prompt, turns[1, 1].output, turns[1, 1].preemptions) == (78, 56, 1)
-        assert turns[1, 2].cached_tokens == 128
+        assert (turns[1, 0].prompt, turns[1, 0].output, turns[1, 1].cached_tokens) == (22, 38, 48)
+        assert (turns[1, 1].prompt, turns[1, 1].output, turns[1, 1].preemptions) == (74, 81, 1)
+        assert turns[1, 2].cached_tokens == 144
         pool = res.replicas[0].pool
         assert pool.free + pool.evictable == pool.total
 

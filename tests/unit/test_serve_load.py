@@ -64,6 +64,28 @@ def test_refused_requests_miss_the_slos_in_the_goodput_fraction_and_the_capacity
     assert dict(summary_rows(res.report))["goodput"].endswith("(75.0% meet TTFT <= 1s)")
     # a capacity goal of 90 % is not kept at this rate; 75 % is
     assert not passes(res, 0.9) and passes(res, 0.75)
+    # the refused request's arrival counts in the window: 4 arrivals over 3 s, offered (4 − 1) / 3 = 1 request/s,
+    # window 3 · 4 / 3 = 4 s; 3 finished in 4 s = 0.75 requests/s, all good: goodput 0.75 = fraction × offered
+    # (over the 3 accepted alone: a 3 s window and 1 request/s, as if the refused one never came)
+    s = res.report["serving"]
+    assert s["offered_requests_per_s"] == pytest.approx(1.0) and s["makespan_s"] == pytest.approx(4.0)
+    assert s["requests_per_s"] == pytest.approx(0.75) and g["requests_per_s"] == pytest.approx(0.75)
+
+
+def test_a_refused_last_request_still_ends_the_arrival_window(tmp_path):
+    # two rows 0.5 s apart, the second 600 + 4 tokens over max_model_len 512: refused. The first (100 + 4) runs
+    # alone: 0.2 s prefill + 3 × 0.11 s decodes, done at 0.53 s. Offered: 2 arrivals over 0.5 s, (2 − 1) / 0.5 =
+    # 2 requests/s; window 0.5 · 2 / 1 = 1 s; makespan max(0.53, 1) = 1 s: 1 request/s, goodput 1 request/s
+    # (TTFT 0.2 s <= 1 s) and fraction 1 of 2. Over the accepted request alone it was 1 in 0.53 s = 1.89 requests/s
+    # and no offered rate at all.
+    res = serve(spec(workload=_trace(tmp_path, "0,100,4\n0.5,600,4\n"), slo={"ttft": "1s"}),
+                cost=Stub(fixed=0.1), blocks=1000)
+    s = res.report["serving"]
+    assert s["rejected"] == 1 and by_id(res)[0].finish == pytest.approx(0.53)
+    assert s["offered_requests_per_s"] == pytest.approx(2.0) and s["makespan_s"] == pytest.approx(1.0)
+    assert s["requests_per_s"] == pytest.approx(1.0) and s["goodput"]["requests_per_s"] == pytest.approx(1.0)
+    assert s["goodput"]["fraction"] == pytest.approx(0.5)
+    assert s["replicas"][0]["busy_fraction"] == pytest.approx(0.53)
 
 
 def test_a_static_batch_takes_the_queue_and_prefills_it_over_iterations(tmp_path):
@@ -151,3 +173,31 @@ def test_a_decode_beyond_the_larger_batchs_row_follows_its_last_segment():
     # within both rows, as before: batch 1 at KV 60 1 + 50/200·2 = 1.5, batch 4 2 + 50/100·2 = 3.0; 1.5 + 1.5/3
     assert g.decode(2, 60) == pytest.approx(2.0)
     assert g.decode(4, 160) == 4.0 and g.decode(1, 300) == 3.0  # a grid batch's own row is clamped
+
+
+@pytest.mark.parametrize("arrival", [{"process": "poisson"}, {"process": "gamma", "cv": 2.0}])
+def test_one_seed_draws_the_same_requests_at_every_rate(arrival):
+    # common random numbers: each quantity has its own stream, so the requests' lengths and groups do not depend on
+    # how many gaps the rate made the arrival stream draw (it drew ceil(20·rate)·1.2 + 50: 98, 242, 818 here), and
+    # the gaps are the same standard draws times 1/rate (exponential and gamma scale with their scale parameter):
+    # request i arrives at rate 2 at 16 times its time at rate 32, 4 times at rate 8, up to float rounding
+    from accelsim.config.serving import RequestsConfig
+    from accelsim.serving.requests import make_requests
+
+    def draw(rate: float) -> list:
+        return make_requests(RequestsConfig.model_validate({
+            "arrival": {**arrival, "rate": rate}, "duration": "20s", "seed": 3,
+            "prompt_tokens": {"dist": "uniform", "low": 200, "high": 400},
+            "output_tokens": {"dist": "lognormal", "mean": 80, "std": 40},
+            "shared_prefix": {"groups": 5, "tokens": 50}}))
+
+    runs = {rate: draw(rate) for rate in (2.0, 8.0, 32.0)}
+    n = min(len(r) for r in runs.values())
+    assert n > 20 and len(runs[32.0]) > 4 * n / 2  # about 40, 160 and 640 requests
+    base = [(r.prompt, r.output, r.group) for r in runs[2.0][:n]]
+    for rate, reqs in runs.items():
+        assert [(r.prompt, r.output, r.group) for r in reqs[:n]] == base
+        assert [r.arrival * rate for r in reqs[:n]] == pytest.approx([r.arrival * 2.0 for r in runs[2.0][:n]],
+                                                                      rel=1e-12, abs=1e-15)
+    # and the mix is not one repeated request: the streams differ from one another
+    assert len({p for p, _, _ in base}) > n // 2 and len({o for _, o, _ in base}) > 5

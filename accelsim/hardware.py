@@ -1431,13 +1431,23 @@ class Arch(_Model):
         # a unit's rates are multiples of its base rate (rows x cols MACs, lanes), which is the rate of the arch's
         # dtype: another figure for that dtype would speed its ops up while the peak (peak_macs_per_cycle) kept
         # rows x cols, and every utilisation would be normalised by the wrong peak
+        # rates that leave that dtype out list it at 1: else dtype_rate would run the arch's own ops at the nearest
+        # wider listed dtype's rate ({fp16: 0.5} on an int8 arch: int8 at half rate, mac_utilization doubled)
+        filled: dict[str, BaseModel] = {}
         for unit, base in (("systolic", "rows × cols"), ("vector", "lanes")):
-            rate = getattr(self.core, unit).rates.get(self.dtype)
+            spec = getattr(self.core, unit)
+            if spec is None:
+                continue
+            rate = spec.rates.get(self.dtype)
             if rate is not None and rate != 1:
                 raise ValueError(f"core.{unit}.rates.{self.dtype}: {rate:g}, but the rates are multiples of the rate "
                                  f"of the arch's dtype ({self.dtype}), so its own is 1: to compute in {self.dtype} at "
                                  f"that rate keep the arch's dtype and set the workload's (--set workload.dtype="
                                  f"{self.dtype}); for a faster arch dtype, change {base}")
+            if rate is None and spec.rates and self.dtype in RATE_BITS:
+                filled[unit] = spec.model_copy(update={"rates": {**spec.rates, self.dtype: 1.0}})
+        if filled:  # a new Core (the one given may be another Arch's, of another dtype); frozen: set as __init__ does
+            object.__setattr__(self, "core", self.core.model_copy(update=filled))
         return self
 
     @model_validator(mode="after")

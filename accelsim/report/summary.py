@@ -333,7 +333,7 @@ def _arch_summary(arch: Arch, peak_flops: float) -> dict:
     sa, pads = arch.core.systolic, arch.core.sram.total_bytes * arch.cores  # the scratchpads; caches are on chip too
     return {"name": arch.name, "clock_hz": arch.clock_hz, "cores": arch.cores, "chips": arch.chips,
             "dtype": arch.dtype, "peak_macs_per_cycle": arch.peak_macs_per_cycle, "peak_flops_per_s": peak_flops,
-            "systolic": {"rows": sa.rows, "cols": sa.cols, "dataflow": sa.dataflow, "count": sa.count},
+            "systolic": {"rows": sa.rows, "cols": sa.cols, "dataflow": sa.dataflow, "count": sa.count} if sa else None,
             **({"units": arch.core.model_dump(mode="json", include={"units"})["units"]} if arch.core.units else {}),
             "memory_bytes_per_s": {lv: bounded(arch.memory(lv).bandwidth) for lv in arch.memories},
             "sram_bytes": pads, "on_chip_bytes": pads + sum(arch.memory(c).capacity for c in arch.caches),
@@ -659,7 +659,7 @@ def idle_unit_notes(arch: Arch, tg: TaskGraph, t: _TaskArrays) -> list[str]:
     ran = {tg.units[i].group for i in np.unique(t.unit[t.compute]) if i >= 0}
     return [f"unit {u.name} (core.units, kind {u.kind}) ran no op: its kind's accepts() preferred none of this run's "
             f"ops to the other units' (docs/architecture.md, Mapping 3)"
-            for u in arch.core.unit_specs()[2:] if u.name not in ran]
+            for u in arch.core.plugin_specs() if u.name not in ran]
 
 
 def idle_chip_notes(arch: Arch, graph: Graph) -> list[str]:

@@ -631,6 +631,9 @@ class UnitSpec(NamedTuple):
     kind: str
     spec: BaseModel
     count: int
+    # the vector unit of a core with no systolic array and no ``core.units``: it runs the core's matmul-family ops
+    # too, one MAC per lane a cycle (accelsim.cost.vector.accepts), so its lanes are the core's MAC peak
+    runs_gemms: bool = False
 
     def instance_names(self) -> tuple[str, ...]:
         """The names the mapper gives each of the ``count`` such units of a core, after its ``coreN.`` prefix
@@ -643,10 +646,17 @@ class UnitSpec(NamedTuple):
         return importlib.import_module(UNIT_KINDS[self.kind].cost)
 
     @property
+    def macs_per_unit(self) -> float:
+        """Peak MACs per cycle of one such unit: the kind's ``macs_per_cycle(spec)`` (0 for the vector unit), or
+        the lanes of a vector unit that ``runs_gemms``."""
+        if self.runs_gemms:
+            return self.spec.lanes  # type: ignore[attr-defined]
+        return self.cost_module().macs_per_cycle(self.spec)
+
+    @property
     def macs_per_cycle(self) -> float:
-        """Peak MACs per cycle of all ``count`` such units of one core: the kind's ``macs_per_cycle(spec)`` ×
-        ``count`` (0 for the vector unit)."""
-        return self.cost_module().macs_per_cycle(self.spec) * self.count
+        """Peak MACs per cycle of all ``count`` such units of one core: :attr:`macs_per_unit` × ``count``."""
+        return self.macs_per_unit * self.count
 
     def pj_per_mac(self, dtype: str) -> float | None:
         """pJ per MAC of ``dtype`` that the kind's cost module gives (its optional ``pj_per_mac(spec, dtype)``), or
@@ -698,9 +708,11 @@ class Core(_Model):
     """One core: systolic array(s), a vector unit and an SRAM scratchpad; ``tile`` sets GPU-style output tiles.
 
     ``units`` adds units of any registered kind (:func:`register_unit_kind`): name → ``{kind: K, ...}`` with the
-    fields of that kind's spec; ``systolic`` and ``vector`` are the two built-in units written as keys."""
+    fields of that kind's spec; ``systolic`` and ``vector`` are the two built-in units written as keys. A core
+    without ``systolic`` (a vector DSP) runs its matmul-family ops on a unit of ``units`` that takes them, else on
+    its vector lanes (:attr:`UnitSpec.runs_gemms`)."""
 
-    systolic: SystolicArray
+    systolic: SystolicArray | None = None
     vector: VectorUnit
     sram: Sram
     tile: OutputTile | None = None
@@ -759,7 +771,8 @@ class Core(_Model):
     def _unit_names_differ(self) -> Core:
         # each unit is named by its name and, with a count, its index (UnitSpec.instance_names): a unit x of count
         # 2 and a unit x1 would both be core0.x1, one unit's ops and energy filed as the other's
-        units = [("systolic", "systolic", self.systolic.count), ("vector", "vector", 1)]
+        units = [("systolic", "systolic", self.systolic.count)] if self.systolic is not None else []
+        units += [("vector", "vector", 1)]
         units += [(name, "", int(getattr(spec, "count", 1))) for name, spec in self.units.items()]
         named: dict[str, tuple[str, str, int]] = {}
         for unit in units:
@@ -788,16 +801,19 @@ class Core(_Model):
         out = DTYPE_BYTES[out_dtype]
         if self.tile is not None:
             return out
-        acc = self.systolic.accumulator_dtype
+        acc = self.systolic.accumulator_dtype if self.systolic is not None else None
         return max(out, ACCUMULATOR_BYTES if acc is None else DTYPE_BYTES[acc])
 
     def unit_specs(self) -> tuple[UnitSpec, ...]:
         """Every unit of the core, built-ins first, in the order written."""
-        out = [UnitSpec("systolic", "systolic", self.systolic, self.systolic.count),
-               UnitSpec("vector", "vector", self.vector, 1)]
-        for name, spec in self.units.items():
-            out.append(UnitSpec(name, self._unit_kinds[name], spec, int(getattr(spec, "count", 1))))
-        return tuple(out)
+        out = [UnitSpec("systolic", "systolic", self.systolic, self.systolic.count)] if self.systolic else []
+        out.append(UnitSpec("vector", "vector", self.vector, 1, runs_gemms=self.systolic is None and not self.units))
+        return (*out, *self.plugin_specs())
+
+    def plugin_specs(self) -> tuple[UnitSpec, ...]:
+        """The units of ``units`` (plug-in kinds), in the order written."""
+        return tuple(UnitSpec(name, self._unit_kinds[name], spec, int(getattr(spec, "count", 1)))
+                     for name, spec in self.units.items())
 
 
 LevelRole = Literal["cache", "memory"]
@@ -1431,13 +1447,23 @@ class Arch(_Model):
         # a unit's rates are multiples of its base rate (rows x cols MACs, lanes), which is the rate of the arch's
         # dtype: another figure for that dtype would speed its ops up while the peak (peak_macs_per_cycle) kept
         # rows x cols, and every utilisation would be normalised by the wrong peak
+        # rates that leave that dtype out list it at 1: else dtype_rate would run the arch's own ops at the nearest
+        # wider listed dtype's rate ({fp16: 0.5} on an int8 arch: int8 at half rate, mac_utilization doubled)
+        filled: dict[str, BaseModel] = {}
         for unit, base in (("systolic", "rows × cols"), ("vector", "lanes")):
-            rate = getattr(self.core, unit).rates.get(self.dtype)
+            spec = getattr(self.core, unit)
+            if spec is None:
+                continue
+            rate = spec.rates.get(self.dtype)
             if rate is not None and rate != 1:
                 raise ValueError(f"core.{unit}.rates.{self.dtype}: {rate:g}, but the rates are multiples of the rate "
                                  f"of the arch's dtype ({self.dtype}), so its own is 1: to compute in {self.dtype} at "
                                  f"that rate keep the arch's dtype and set the workload's (--set workload.dtype="
                                  f"{self.dtype}); for a faster arch dtype, change {base}")
+            if rate is None and spec.rates and self.dtype in RATE_BITS:
+                filled[unit] = spec.model_copy(update={"rates": {**spec.rates, self.dtype: 1.0}})
+        if filled:  # a new Core (the one given may be another Arch's, of another dtype); frozen: set as __init__ does
+            object.__setattr__(self, "core", self.core.model_copy(update=filled))
         return self
 
     @model_validator(mode="after")
@@ -1447,6 +1473,8 @@ class Arch(_Model):
         # operand per row or column it enters or leaves by gives cycles that describe no machine (a 16 B unified
         # buffer on a 256x256 array ran 4.7 M cycles of one-element tiles)
         sram, array = self.core.sram, self.core.systolic
+        if array is None:  # vector lanes (or plug-in units) only: no array edge to feed
+            return self
         share = self.core.partial_sum_bytes(self.dtype)
         elem = DTYPE_BYTES[self.dtype]
         side = {"ifmap": array.rows, "filter": array.cols} if array.dataflow != "is" else {
@@ -1493,7 +1521,7 @@ class Arch(_Model):
     def _unit_energy_hooks(self) -> Arch:
         """A unit kind's own pJ per MAC (its cost module's ``pj_per_mac``) for the arch's dtype is a number ≥ 0."""
         if self.energy is not None:
-            for u in self.core.unit_specs()[2:]:
+            for u in self.core.plugin_specs():
                 try:
                     u.pj_per_mac(self.dtype)
                 except ValueError as e:

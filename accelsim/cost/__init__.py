@@ -7,12 +7,14 @@ interconnect). A *unit kind* (a core's systolic array, its vector unit, or any k
 :func:`accelsim.hardware.register_unit_kind`) names the module that prices ops on it; that module defines
 
 * ``accepts(op) -> int | bool | None``: its preference for running ``op``: None or False, it cannot run it; True
-  (counted as 1) or a number. The highest of a core's units wins; the built-ins give 1, and on a tie a unit of
-  ``core.units`` wins over them (so a plug-in that returns True takes the op), the first written among those,
+  (counted as 1) or a number. The highest of a core's units wins; the built-ins give 1 (the vector unit 0 for a
+  matmul: it runs one only where no other unit can), and on a tie a unit of ``core.units`` wins over them (so a
+  plug-in that returns True takes the op), the first written among those,
 * ``price(op, spec, arch) -> Priced``: the op's compute cycles on one such unit (all of it, before the mapper
   splits it over units) and the details the report shows,
-* ``macs_per_cycle(spec) -> float``: the unit's peak MACs per cycle (0 for the vector unit; a registered kind's is
-  positive), counted in the chip's peak (``Arch.peak_macs_per_cycle``: ``mac_utilization``, the roofline),
+* ``macs_per_cycle(spec) -> float``: the unit's peak MACs per cycle (0 for the vector unit, whose lanes count as
+  MACs only on a core with no systolic array nor ``core.units``: :attr:`~accelsim.hardware.UnitSpec.runs_gemms`;
+  a registered kind's is positive), counted in the chip's peak (``Arch.peak_macs_per_cycle``: ``mac_utilization``, the roofline),
 
 and may define ``pj_per_mac(spec, dtype)`` (pJ per MAC on the unit) and ``area_mm2(spec)`` (mm² of one unit), each
 a number ≥ 0 or None for the arch's energy constants' figure (docs/energy.md, "Plug-in unit kinds").

@@ -54,8 +54,9 @@ KERNELS: dict[str, Kernel] = {
 
 
 def accepts(op: Op) -> int | None:
-    """Everything that is not a matmul."""
-    return None if op.kind.is_matmul else 1
+    """Everything that is not a matmul; a matmul at preference 0, taken only where no other unit of the core can
+    run it (a core with no systolic array: a vector DSP, :attr:`accelsim.hardware.UnitSpec.runs_gemms`)."""
+    return 0 if op.kind.is_matmul else 1
 
 
 def macs_per_cycle(spec: VectorUnit) -> int:
@@ -72,6 +73,8 @@ def price(op: Op, vu: VectorUnit, arch: Arch) -> Priced:
     up to 16 indices still run the small-index kernel; more go to ``at::gather_out``, whose fast path
     (pytorch/pytorch#151490) copies each row with vector loads and stores and no per-element index arithmetic, so
     only its data movement is priced (``cycles_per_element`` "embedding", 0 by default)."""
+    if op.kind.is_matmul:
+        return gemm_cycles(op, vu)
     if op.fn == "embedding":
         gathered = small_gather_cycles(op, vu, arch)
         if gathered is None and op.attrs.get("index_select") != "gather":
@@ -81,6 +84,14 @@ def price(op: Op, vu: VectorUnit, arch: Arch) -> Priced:
     cost = vu.cost(op.fn)
     return Priced(cycles(op.vector_elems, cost, vu.lanes),
                   {"lanes": vu.lanes, "cycles_per_element": cost, "elements": op.vector_elems})
+
+
+def gemm_cycles(op: Op, vu: VectorUnit) -> Priced:
+    """A matmul-family op on the lanes: one MAC per lane a cycle (a multiply-add instruction), ⌈MACs / lanes⌉,
+    plus its element work (a fused attention's softmax) at c(fn) lane-cycles an element; no fold fill or drain."""
+    extra = op.vector_elems * vu.cost(op.fn) if op.vector_elems and op.fn else 0
+    return Priced(cycles(op.macs, 1.0, vu.lanes) + (cycles(extra, 1.0, vu.lanes) if extra else 0),
+                  {"lanes": vu.lanes, "macs": op.macs, **({"elements": op.vector_elems} if extra else {})})
 
 
 def small_gather_cycles(op: Op, vu: VectorUnit, arch: Arch) -> Priced | None:

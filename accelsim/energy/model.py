@@ -171,7 +171,8 @@ def _areas(arch: Arch, spec: EnergySpec, dtype: str, a_scale: float) -> tuple[di
         if own is not None:
             units[u.name] = own * u.count * cores
             continue
-        macs, lanes = _number(u.macs_per_cycle), _number(getattr(u.spec, "lanes", 0)) * u.count
+        macs = 0 if u.runs_gemms else _number(u.macs_per_cycle)  # a vector unit's MACs are its lanes, counted once
+        lanes = _number(getattr(u.spec, "lanes", 0)) * u.count
         units[u.name] = (macs * pe_um2 + lanes * lane_um2) * cores * UM2
     if spec.core_alus:  # the core's own arithmetic units outside its arrays and lanes (an FMA each)
         alus = sum(n * mac_45nm(alu)[1] for alu, n in spec.core_alus.items())
@@ -221,8 +222,8 @@ def _by_own_name(arch: Arch, plugins_only: bool = False) -> dict[str, UnitSpec]:
     """The core's units of ``arch`` by the name each of its ``count`` units has on a core
     (:meth:`~accelsim.hardware.UnitSpec.instance_names`, as the mapper names them: x20 and x21 for a unit x2 of
     count 2; the digits of a name are no index to strip); ``plugins_only``: those of ``core.units``."""
-    specs = arch.core.unit_specs()
-    return {own: u for u in specs[2 if plugins_only else 0:] for own in u.instance_names()}
+    specs = arch.core.plugin_specs() if plugins_only else arch.core.unit_specs()
+    return {own: u for u in specs for own in u.instance_names()}
 
 
 def _unit_of(units: Mapping[str, Any], unit: str) -> Any:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 
-from .. import cost
 from ..energy.model import NIC
 from ..errors import BudgetError, MappingError
 from ..hardware import Arch
@@ -157,7 +156,7 @@ def build_units(arch: Arch, host: bool | None = None) -> tuple[Unit, ...]:
     launch time) the host that launches kernels."""
     units: list[Unit] = []
     specs = arch.core.unit_specs()
-    macs = {s.name: cost.model(s.kind).macs_per_cycle(s.spec) for s in specs}
+    macs = {s.name: s.macs_per_unit for s in specs}
     local = {s.name: s.instance_names() for s in specs}  # distinct on a core (Core's validation)
     # a GPU-like chip (thread-block output tiles) runs each kernel on all its SMs at once: identical SMs doing
     # identical work are one unit per kind with a count, "core*.<unit>" (issue 17's task economy)

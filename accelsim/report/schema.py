@@ -51,7 +51,7 @@ class _ArchInfoRequired(TypedDict):
     dtype: str
     peak_macs_per_cycle: float  # the whole chip: its systolic arrays and the units of core.units with MACs
     peak_flops_per_s: float  # 2 · peak MACs per cycle · clock
-    systolic: Systolic
+    systolic: Systolic | None  # None: a core with no systolic array (its GEMMs on its vector lanes or core.units)
     memory_bytes_per_s: dict[str, float | None]  # bandwidth of each off-chip level, by name (null: unbounded)
     sram_bytes: int  # scratchpad bytes of all cores together (core.sram × cores; no cache level)
 

@@ -77,6 +77,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     info = graph.info
     launch, dispatch = launch_on_critical_path(tg, trace)
     work = computed_work(macs, graph.flops, ops)
+    mac_util = base_rate_macs(ops) / (arch.peak_macs_per_cycle * total) if total else 0.0
     report = {
         "accelsim_version": version,
         "name": name,
@@ -101,7 +102,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "levels": [{"name": lv.name, "role": lv.role, "capacity": lv.capacity, "bandwidth": bounded(lv.bandwidth)}
                    for lv in arch.hierarchy()],
         "utilization": {u.name: (float(busy[i]) / total if total else 0.0) for i, u in enumerate(tg.units)},
-        "mac_utilization": base_rate_macs(ops) / (arch.peak_macs_per_cycle * total) if total else 0.0,
+        "mac_utilization": mac_util,
         **(model_utilization(model_work(ops), roof, total / clock) if graph.meta.get("mode") == "training" else {}),
         "stall_cycles": int(stall.sum()),
         "stalls_by_level": stalls_by_level,
@@ -118,7 +119,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                   + epilogue_fusion_notes(graph, arch, tg)
                   + nccl_channel_notes(arch, tg) + vector_key_notes(arch, graph) + scratchpad_rate_notes(arch)
                   + idle_unit_notes(arch, tg, t) + unpriced_fn_notes(arch, graph, ops) + idle_chip_notes(arch, graph)
-                  + embedding_parallel_notes(arch, graph)
+                  + embedding_parallel_notes(arch, graph) + one_chip_notes(arch, graph, mac_util)
                   + [str(n) for n in graph.meta.get("notes", ())]),
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
         **({"phases": _phases(ops)} if any("phase" in m.mapping for m in tg.ops) else {}),
@@ -333,7 +334,7 @@ def _arch_summary(arch: Arch, peak_flops: float) -> dict:
     sa, pads = arch.core.systolic, arch.core.sram.total_bytes * arch.cores  # the scratchpads; caches are on chip too
     return {"name": arch.name, "clock_hz": arch.clock_hz, "cores": arch.cores, "chips": arch.chips,
             "dtype": arch.dtype, "peak_macs_per_cycle": arch.peak_macs_per_cycle, "peak_flops_per_s": peak_flops,
-            "systolic": {"rows": sa.rows, "cols": sa.cols, "dataflow": sa.dataflow, "count": sa.count},
+            "systolic": {"rows": sa.rows, "cols": sa.cols, "dataflow": sa.dataflow, "count": sa.count} if sa else None,
             **({"units": arch.core.model_dump(mode="json", include={"units"})["units"]} if arch.core.units else {}),
             "memory_bytes_per_s": {lv: bounded(arch.memory(lv).bandwidth) for lv in arch.memories},
             "sram_bytes": pads, "on_chip_bytes": pads + sum(arch.memory(c).capacity for c in arch.caches),
@@ -659,7 +660,7 @@ def idle_unit_notes(arch: Arch, tg: TaskGraph, t: _TaskArrays) -> list[str]:
     ran = {tg.units[i].group for i in np.unique(t.unit[t.compute]) if i >= 0}
     return [f"unit {u.name} (core.units, kind {u.kind}) ran no op: its kind's accepts() preferred none of this run's "
             f"ops to the other units' (docs/architecture.md, Mapping 3)"
-            for u in arch.core.unit_specs()[2:] if u.name not in ran]
+            for u in arch.core.plugin_specs() if u.name not in ran]
 
 
 def idle_chip_notes(arch: Arch, graph: Graph) -> list[str]:
@@ -675,6 +676,27 @@ def idle_chip_notes(arch: Arch, graph: Graph) -> list[str]:
     return [f"chips: {arch.chips - used} of the arch's {arch.chips} chips ({which}) are idle: a "
             f"replica takes tensor_parallel x context_parallel x pipeline_parallel = {replica} chips and "
             f"{arch.chips} holds {arch.chips // replica} whole one(s); set arch.chips to a multiple of {replica}"]
+
+
+def one_chip_notes(arch: Arch, graph: Graph, mac_utilization: float) -> list[str]:
+    """One line when an arch of several chips runs an inference that no parallel key spreads over them (a CNN, a
+    GEMM, a transformer at tensor_parallel 1): the run is one chip's, the others idle, and ``mac_utilization`` is
+    against one chip's peak (``arch.peak_macs_per_cycle``), so it also gives the system's share. A DLRM has its own
+    line (:func:`embedding_parallel_notes`); a training step's data-parallel replicas use the chips."""
+    info = graph.info
+    spread = info.tensor_parallel * info.context_parallel * info.expert_parallel * info.pipeline_parallel
+    if arch.chips <= 1 or spread > 1 or info.mode == "training" or "embedding_parallel" in graph.meta:
+        return []
+    if any(op.kind is OpKind.COLLECTIVE for op in graph.ops):  # a collective's own run (all_reduce) spans them
+        return []
+    n = arch.chips
+    return [f"chips: {n}: this run uses 1 chip; the other {n - 1} are idle, as {graph.name} ({info.mode}) sets no "
+            f"key that spreads it over chips, and every figure here is one chip's: mac_utilization "
+            f"{mac_utilization:.1%} is against one chip's peak, {mac_utilization / n:.2%} against the {n}-chip "
+            f"system's. "
+            f"The keys that use the others: a transformer's tensor_parallel, pipeline_parallel or context_parallel, "
+            f"an MoE's expert_parallel, a DLRM's embedding_parallel, and training (data parallel over the chips); a "
+            f"CNN or GEMM has no multi-chip mapping (data-parallel inference is batch / {n} on one chip)"]
 
 
 def embedding_parallel_notes(arch: Arch, graph: Graph) -> list[str]:

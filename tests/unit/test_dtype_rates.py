@@ -154,3 +154,43 @@ def test_mi210_runs_fp32_gemms_at_its_fp32_matrix_rate_and_has_no_tf32_or_fp8():
     vu = load_arch("mi210").core.vector
     assert vu.lanes * vu.rates["fp32"] * 104 * 1.7e9 == pytest.approx(22.6e12, rel=0.005)
     assert vu.lanes * vu.rates["fp64"] * 104 * 1.7e9 == pytest.approx(22.6e12, rel=0.005)
+
+
+NVDLA = {"name": "nvdla-like", "clock": "1GHz", "dtype": "int8",
+         "core": {"systolic": {"rows": 32, "cols": 64, "dataflow": "ws"}, "vector": {"lanes": 16},
+                  "sram": {"unified": "512KiB"}},
+         "hbm": {"capacity": "4GiB", "bandwidth": "25.6GB/s"}}
+
+
+def _with_rates(unit, rates):
+    return {**NVDLA, "core": {**NVDLA["core"], unit: {**NVDLA["core"][unit], "rates": rates}}}
+
+
+def test_rates_that_leave_out_the_arch_dtype_keep_it_at_the_base_rate():
+    # docs/configuration.md, "Per-dtype rates": the base rate (rows x cols, lanes) is the rate of the arch's dtype, so
+    # rates: {fp16: 0.5} on an int8 arch says "fp16 at half rate" and int8 stays at 1 (it ran at fp16's 0.5: twice
+    # the cycles, and mac_utilization divided by the int8 peak doubled)
+    arch = load_arch(_with_rates("systolic", {"fp16": 0.5}))
+    assert dtype_rate(arch.core.systolic.rates, "int8") == ("int8", 1.0)
+    assert dtype_rate(arch.core.systolic.rates, "fp16") == ("fp16", 0.5)
+    assert dtype_rate(arch.core.systolic.rates, "uint8") == ("int8", 1.0)  # same family, as wide: the arch's dtype
+    gemm = {"model": "gemm", "m": 1024, "n": 1024, "k": 1024, "dtype": "int8"}
+    plain = simulate(gemm, NVDLA).to_dict()
+    rated = simulate(gemm, arch).to_dict()
+    assert rated["total_cycles"] == plain["total_cycles"]
+    assert not any("rate" in n for n in rated["notes"])
+    # 32 x 64 MACs at 1 GHz: 2048 MACs a cycle, 4.096e12 FLOP/s at the int8 rate in the arch block and the roofline
+    assert rated["arch"]["peak_macs_per_cycle"] == 2048
+    assert rated["roofline"]["peak_flops_per_s"] == pytest.approx(2 * 2048 * 1e9)
+    assert rated["mac_utilization"] == pytest.approx(1024**3 / (rated["total_cycles"] * 2048))
+    # the compute alone bounds the cycles below: 1024^3 MACs / 2048 a cycle = 524,288
+    assert rated["total_cycles"] >= 1024**3 // 2048
+
+
+def test_vector_rates_that_leave_out_the_arch_dtype_keep_it_at_lanes():
+    # as above for core.vector.rates: {fp32: 0.25} on an int8 arch leaves an int8 add at 16 lanes an element-cycle
+    arch = load_arch(_with_rates("vector", {"fp32": 0.25}))
+    assert dtype_rate(arch.core.vector.rates, "int8") == ("int8", 1.0)
+    add = {"model": "add", "rows": 256, "cols": 256, "dtype": "int8"}
+    work = [simulate(add, a).to_dict()["ops"][0]["compute_cycles"] for a in (NVDLA, arch)]
+    assert work[0] == work[1] == 256 * 256 // 16  # 1 lane-cycle an element (DEFAULT_VECTOR_COSTS["add"])

@@ -123,11 +123,14 @@ class KeyPairError(ValueError):
 class WorkloadError(AccelsimError):
     """A workload cannot be built (inconsistent shapes, impossible sizes). ``key`` is the path of the parameter at
     fault when one is (``("layers", 3)``: the fourth layer of a layer list), shown at the end of the message
-    ("(layers[3])") and used by the config layer to name the file's line."""
+    ("(layers[3])") and used by the config layer to name the file's line. ``arch_key``: an arch value the fault
+    lies in as much (``("chips",)``: a parallel grid larger than the arch), which the scenario names instead when
+    it was set more recently than ``key``."""
 
-    def __init__(self, message: str, key: tuple[str | int, ...] = ()):
+    def __init__(self, message: str, key: tuple[str | int, ...] = (), arch_key: tuple[str, ...] = ()):
         super().__init__(message)
         self.key = tuple(key)
+        self.arch_key = tuple(arch_key)
 
     @property
     def detail(self) -> str:

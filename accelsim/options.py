@@ -78,6 +78,13 @@ def default_memory_budget() -> int:
 OFFLOAD_TRAINING_ONLY = ("training only: it keeps a training step's optimizer states or stashed activations in host "
                          "memory, and an inference run has neither (leave it out, or set none)")
 """The one-line refusal of ``options.offload`` in an inference run (the config layer and the scenarios give it)."""
+DISTRIBUTED_OPTIMIZER_TRAINING_ONLY = ("training only: it shards a training step's optimizer states over the "
+                                       "data-parallel ranks, and an inference run has none (leave it out, or set "
+                                       "false)")
+"""The one-line refusal of ``options.distributed_optimizer`` in an inference run."""
+RECOMPUTE_TRAINING_ONLY = ("training only: it re-runs forward ops in a training step's backward pass, and an "
+                           "inference run has none (leave it out, or set none; or set mode: training)")
+"""The one-line refusal of ``workload.recompute`` other than none in an inference run."""
 
 
 class Options(BaseModel):

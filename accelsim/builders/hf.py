@@ -849,7 +849,7 @@ def active_params(lm: LM, total: int) -> int:
 
 _WHOLE = {"tensor_parallel": 1, "context_parallel": 1, "expert_parallel": 1, "expert_tensor_parallel": None,
           "phase": "prefill", "seq_len": 1, "moe_routing": "balanced", "moe_skew": 1.0, "expert_counts": [],
-          "capacity_factor": 0.0, "batch": 1, "images": 0}
+          "capacity_factor": 0.0, "batch": 1, "images": 0, "sequence_parallel": False}
 """The settings of the graph that holds the whole model (MoE: batch = experts, so every expert gets a token)."""
 
 

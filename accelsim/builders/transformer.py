@@ -174,6 +174,9 @@ class SequenceParallelParams(TransformerParams):
         if getattr(self, "phase", "prefill") == "decode" or getattr(self, "decode_steps", 0):
             raise invalid_at("sequence_parallel", True, "splits the prompt's tokens: it needs phase prefill and "
                                                         "no decode_steps")
+        if self.tensor_parallel == 1:  # the builders split nothing: a key that would change nothing
+            raise invalid_at("sequence_parallel", True, "splits the norms' and dropouts' activations across the "
+                             "tensor_parallel chips: it needs tensor_parallel > 1 (tensor_parallel is 1)")
         seq_len = int(getattr(self, "seq_len", 0))  # the subclasses declare it
         shards = self.tensor_parallel * self.context_parallel
         if seq_len % shards:

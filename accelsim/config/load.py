@@ -17,7 +17,12 @@ from pydantic import ValidationError
 from ..builders import BUILDERS
 from ..errors import MAX_VALUE_CHARS, ConfigError, ConfigIssue, clip
 from ..hardware import Arch, import_plugins
-from ..options import OFFLOAD_TRAINING_ONLY, Options
+from ..options import (
+    DISTRIBUTED_OPTIMIZER_TRAINING_ONLY,
+    OFFLOAD_TRAINING_ONLY,
+    RECOMPUTE_TRAINING_ONLY,
+    Options,
+)
 from . import presets
 from .docs import Issues, file_doc, section_doc, top_level_issues
 from .overrides import SET_LABEL, Override, apply_overrides, parse_overrides
@@ -174,9 +179,17 @@ def experiment_from_doc(doc: Doc, overrides: list[Override], issues: Issues, *, 
         issues.extend(found)
 
     issues.raise_if_any()
-    if options is not None and options.offload != "none" and workload.params.get("mode") != "training":
-        assert options_doc is not None
-        raise ConfigError([options_doc.issue(("offload",), OFFLOAD_TRAINING_ONLY, options.offload)])
+    if workload.params.get("mode") != "training":  # the training-only keys, at their lines
+        found = []
+        if workload.params.get("recompute") not in (None, "none") and workload.source is not None:
+            found.append(workload.source.issue(("recompute",), RECOMPUTE_TRAINING_ONLY, workload.params["recompute"]))
+        if options is not None and options_doc is not None:
+            if options.offload != "none":
+                found.append(options_doc.issue(("offload",), OFFLOAD_TRAINING_ONLY, options.offload))
+            if options.distributed_optimizer:
+                found.append(options_doc.issue(("distributed_optimizer",), DISTRIBUTED_OPTIMIZER_TRAINING_ONLY, True))
+        if found:
+            raise ConfigError(found)
     name = data.get("name") or default_name
     elsewhere = tuple(f"{o.label} {o.dotted}={clip(o.text.split('=', 1)[1].strip(), MAX_VALUE_CHARS)}"
                       for o in overrides if o.section != "workload" and o.label == SET_LABEL)

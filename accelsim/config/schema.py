@@ -11,6 +11,7 @@ import math
 import re
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,16 @@ class WorkloadSpec:
         if given and issue.file != SET_LABEL:  # the fault may lie in a command-line value: name them
             issue = replace(issue, msg=f"{issue.msg} (with {', '.join(given)})")
         return ConfigError([issue])
+
+    def latest(self, keys: Sequence[str]) -> tuple[str, int]:
+        """Of the parameters ``keys``, the one set most recently (:func:`_recency`: --set over a file over a preset
+        over a default; a tie: the first listed) and that rank; ``(keys[0], 0)`` when the spec does not know where
+        its parameters were written."""
+        if self.source is None or not keys:
+            return (keys[0] if keys else ""), 0
+        ranks = [(_recency(self.source, self.source.data, (k,)), -i, k) for i, k in enumerate(keys)]
+        rank, _, key = max(ranks)
+        return key, rank
 
     def overridden(self) -> list[str]:
         """The parameters a command-line override (``--set``) gave, as ``--set workload.seq_len=4096``, in the
@@ -289,6 +300,11 @@ def _recency(doc: Doc, written: Any, path: tuple) -> int:
     if w.line is None and path in doc.where:
         return 3
     return 1 if _is_preset(w.file) else 2
+
+
+def set_rank(doc: Doc, path: tuple) -> int:
+    """How recently the value at ``path`` of ``doc`` was set (:func:`_recency`: 0 a default ... 3 a --set)."""
+    return _recency(doc, doc.data, path)
 
 
 def _blame(doc: Doc, written: Any, model: type[BaseModel], loc: tuple, msg: str, value: object,

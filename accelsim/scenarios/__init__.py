@@ -16,13 +16,16 @@ from typing import Literal
 from ..builders.registry import get_builder
 from ..config import WorkloadSpec, build_graph
 from ..config.overrides import SET_LABEL
+from ..config.schema import set_rank
 from ..config.yamlio import Doc
 from ..energy import mark_throttled, package_w_per_chip, throttle_factor
 from ..errors import BudgetError, ConfigError, MappingError, WorkloadError
 from ..hardware import Arch
+from ..mapping import data_parallel
 from ..options import Options
 from ..report import Report, live_dict
 from .diffusion import diffusion, is_pipeline
+from .fit import NoFit, explain, stage_stash
 from .pipeline import pipeline
 from .sampling import decode_samples
 from .serving import serve
@@ -56,7 +59,13 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
     object or mapping); other mapping errors at the workload's ``model:`` line."""
     try:
         report = _run_scenario(workload, arch, options, name=name, progress=progress)
-    except WorkloadError as e:  # a parameter the builder names (a layer's shape, tensor_parallel): at its line
+    except WorkloadError as e:  # a parameter the builder names (a layer's shape, tensor_parallel): at its line,
+        # or at the arch value it names too where that was set more recently (arch.chips over tensor_parallel)
+        if (e.arch_key and arch_source is not None and isinstance(workload, WorkloadSpec) and e.key
+                and set_rank(arch_source, e.arch_key) > workload.latest([str(e.key[0])])[1]):
+            value = _written(arch_source.data, e.arch_key)
+            issue = arch_source.issue(e.arch_key, e.detail, *([] if value is None else [value]))
+            raise ConfigError([issue]) from None
         raise workload.located(e) if isinstance(workload, WorkloadSpec) else e from None
     except BudgetError as e:  # refused for options.memory_budget: where it was set (or that it is the default)
         at = getattr(workload, "budget_at", "")
@@ -128,8 +137,13 @@ def _run_kind(workload: WorkloadSpec, arch: Arch, options: Options | None, *, na
     if progress:
         progress("building", 0, 1)
     graph = build_graph(workload, arch.dtype)
-    return run_graph(graph, arch, options, name=name or f"{graph.name}_{arch.name}",
-                     workload=workload_info(graph, workload), progress=progress)
+    try:
+        return run_graph(graph, arch, options, name=name or f"{graph.name}_{arch.name}",
+                         workload=workload_info(graph, workload), progress=progress)
+    except NoFit as e:  # at the key the user set last, with the remedies that fit (their stash rebuilt)
+        takes = "recompute" in get_builder(workload.model).params.model_fields
+        raise explain(e, workload, arch, options or Options(), data_parallel(graph, arch),
+                      stage_stash(workload, arch, workload.params) if takes else None) from None
 
 
 __all__ = ["Progress", "Scenario", "decode_samples", "diffusion", "pipeline", "run_graph", "run_workload", "scenario_of", "serve"]

@@ -62,6 +62,7 @@ from ..report import Report
 from ..report.schema import base_rate_macs, computed_work, model_work
 from ..report.summary import active_cycles_before, model_utilization, spill_notes
 from ..units import dtype_bytes
+from .fit import NoFit, explain, stage_stash
 from .passes import Kept, Pass, Rows, Timing, compose_ops, counted_busy, keep_less
 from .sampling import Sampled
 from .single import Progress, simulate_pass
@@ -139,8 +140,10 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     if arch.chips < tp * cp * pp:
         across = f"tensor_parallel × context_parallel × pipeline_parallel = {tp} × {cp} × {pp}" if cp > 1 else \
             f"tensor_parallel × pipeline_parallel = {tp} × {pp}"
+        key, _ = workload.latest(["pipeline_parallel", "tensor_parallel", "context_parallel"][:3 if cp > 1 else 2])
         raise WorkloadError(f"{workload.model}: {across} = {tp * cp * pp} chips, but arch {arch.name!r} has "
-                            f"chips={arch.chips} (set arch chips)")
+                            f"arch.chips={arch.chips} (set arch.chips ≥ {tp * cp * pp}, or fewer parallel chips)",
+                            (key,), arch_key=("chips",))
     accumulate = params.get("mode") == "training" and int(params.get("micro_batches", 1)) > 1
     distinct = sorted({0, min(1, pp - 1), pp - 1})
     per_stage = int(params["layers"]) // pp
@@ -189,21 +192,24 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     table = next((w for op in graph.ops for w in op.weights if w.name.endswith("word_embeddings.weight")), None)
     sync_s = embedding_sync_seconds(arch, math.prod(table.shape) * dtype_bytes(graph.meta.get("dtype") or arch.dtype),
                                     tp, pp) if training and pp > 1 and table is not None else 0.0
-    data = combine(simulated, pp, micro_batches=int(params.get("micro_batches", 1)), interleave=v,
-                   p2p_cycles=p2p_s * arch.clock_hz, p2p_count=(2 if training else 1) * (pp * v - 1),
-                   name=name or f"{workload.model}_{arch.name}", sync_cycles=sync_s * arch.clock_hz,
-                   extra_runs=extra, recompute=str(params.get("recompute") or "none"))
+    try:
+        data = combine(simulated, pp, micro_batches=int(params.get("micro_batches", 1)), interleave=v,
+                       p2p_cycles=p2p_s * arch.clock_hz, p2p_count=(2 if training else 1) * (pp * v - 1),
+                       name=name or f"{workload.model}_{arch.name}", sync_cycles=sync_s * arch.clock_hz,
+                       extra_runs=extra)
+    except NoFit as e:  # at the key the user set last, with the remedies that fit (their stash rebuilt)
+        stage = {**params, "pipeline_stage": e.stage, "layers": per_stage * pp, "pipeline_interleave": 1}
+        raise explain(e, workload, arch, options, data_parallel(graph, arch),
+                      stage_stash(workload, arch, stage) if training else None) from None
     data["options"] = recorded(options)
     data.update(account(data, arch))  # energy of the composed run (the passes' own were copied)
     return Report(data, segments=segments)
 
 
 def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, interleave: int, p2p_cycles: float,
-            p2p_count: int, name: str, sync_cycles: float = 0.0, extra_runs: Sequence[Pass] = (),
-            recompute: str = "none") -> dict:
+            p2p_count: int, name: str, sync_cycles: float = 0.0, extra_runs: Sequence[Pass] = ()) -> dict:
     """The iteration's report from the distinct simulated stages (0, 1 and P − 1; stage 1 stands for every middle
-    stage); see the module docstring. ``recompute`` (the workload's) shapes the advice of a stage that does not
-    fit."""
+    stage); see the module docstring. A stage that does not fit a memory is a :class:`~.fit.NoFit`."""
     m, v = micro_batches, interleave
     stages = [simulated[k if k in simulated else 1] for k in range(pp)]
     timing = [s.timing for s in stages]
@@ -255,7 +261,7 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
     })
     memories = [_stage_memory(t, in_flight(k, pp, m, v)) for k, t in enumerate(timing)]
     rows = _stage_rows(timing, memories, m, clock, v)
-    k_full = _fullest(memories, rows, name, recompute)
+    k_full = _fullest(memories, rows, name, [t.stash_level for t in timing])
     out["memory"] = memories[k_full]
     # the memory notes of that stage's footprint (the shown pass's are its own: one micro-batch, layer samples)
     shown = slow.shown.timing
@@ -291,11 +297,11 @@ def active_fraction(timing: Sequence[Timing], micro_batches: int, seconds: float
 
 
 def _fullest(memories: Sequence[Mapping[str, Mapping[str, float]]], rows: Sequence[dict], name: str,
-             recompute: str = "none") -> int:
+             stash_levels: Sequence[str] = ()) -> int:
     """The stage whose footprint is report.json's ``memory``: the fullest in the main memory, its activations
     those of the micro-batches 1F1B keeps in flight there (:func:`_stage_memory`). A stage that does not fit a
     memory (the main one, or the one ``options.offload: activations`` keeps the stashes in) is a
-    :class:`WorkloadError` naming the fullest such stage and memory: the layer samples' placement fitted, so nothing
+    :class:`~.fit.NoFit` naming the fullest such stage and memory: the layer samples' placement fitted, so nothing
     of the stage was spilled to an outer memory, and a run that does not fit has no time."""
     k = max(range(len(rows)), key=lambda i: (rows[i]["hbm_fraction"], -i))
     over = [(row["used"] / row["capacity"], -j, -i, j, lv) for j, memory in enumerate(memories)
@@ -304,23 +310,9 @@ def _fullest(memories: Sequence[Mapping[str, Mapping[str, float]]], rows: Sequen
         return k
     *_, j, lv = max(over)
     row, main = memories[j][lv], next(iter(memories[j]))
-    parts = ", ".join(f"{key.replace('_', ' ')} {int(row[key]):,}" for key in
-                      ("weights", "kv_cache", "state", "gradients", "optimizer_states", "activations") if row.get(key))
-    flight = rows[j]["activations_in_flight"]
-    where = f"pipeline stage {j}" if len(rows) > 1 else "a chip"
-    training = "gradients" in memories[j][main]
-    if lv == main:
-        advice = ("more tensor or pipeline parallelism, options.distributed_optimizer, offload: optimizer, or fewer "
-                  "tokens a micro-batch" if training else "more tensor or pipeline parallelism, or fewer tokens")
-    else:  # the stashes offloaded there, and what placement put there
-        advice = (f"a larger {lv} capacity, more tensor or pipeline parallelism"
-                  + (", options.distributed_optimizer" if row.get("optimizer_states") else "")
-                  + (", or fewer tokens a micro-batch" if row.get("activations") else ""))
-    if training and recompute != "full" and row.get("activations"):
-        advice = f"recompute: {'full' if recompute == 'selective' else 'selective or full'}, {advice}"
-    raise WorkloadError(f"{name}: {where} needs {int(row['used']):,} B of {lv} ({parts}"
-                        + (f"; {flight:g} micro-batches of activations in flight" if flight > 1 else "")
-                        + f") but it holds {int(row['capacity']):,} B: use {advice}", key=("batch",))
+    raise NoFit(name, f"pipeline stage {j}" if len(rows) > 1 else "a chip", lv, row, main=lv == main,
+                training="gradients" in memories[j][main], flight=rows[j]["activations_in_flight"],
+                stash_level=stash_levels[j] if stash_levels else main, stage=j)
 
 
 def _stage_memory(t: Timing, flight: float) -> dict[str, dict]:

@@ -13,9 +13,10 @@ from ..errors import ConfigError
 from ..hardware import Arch
 from ..ir import Graph
 from ..mapping import data_parallel, lower
-from ..options import OFFLOAD_TRAINING_ONLY, Options
+from ..options import DISTRIBUTED_OPTIMIZER_TRAINING_ONLY, OFFLOAD_TRAINING_ONLY, Options
 from ..report import Report, build_report, live_dict
-from ..report.summary import held_bytes
+from ..report.summary import footprint, held_bytes
+from .fit import NoFit
 from .passes import Pass
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -57,11 +58,18 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
     options = options or Options()
     if options.offload != "none" and graph.info.mode != "training":  # what the config layer refuses at its line
         raise ConfigError.one(None, "options.offload", OFFLOAD_TRAINING_ONLY, value=options.offload)
-    if options.distributed_optimizer and graph.meta.get("mode") == "training":
-        graph = shard_optimizer(graph, data_parallel(graph, arch))  # each data-parallel rank's share of the states
+    if options.distributed_optimizer and graph.info.mode != "training":
+        raise ConfigError.one(None, "options.distributed_optimizer", DISTRIBUTED_OPTIMIZER_TRAINING_ONLY, value=True)
+    dp1 = False
+    if options.distributed_optimizer:
+        dp = data_parallel(graph, arch)
+        dp1 = dp == 1
+        graph = shard_optimizer(graph, dp)  # each data-parallel rank's share of the states
     if progress:
         progress("mapping", 0, 1)
     tg = lower(graph, arch, options)
+    if graph.info.mode == "training":
+        refuse_spilled_state(graph, arch, tg, options, name or f"{graph.name}_{arch.name}")
     if progress:
         progress("simulating", 0, len(tg))
         trace = run_engine(tg, lambda done, total: progress("simulating", done, total))
@@ -70,7 +78,13 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
     info = dict(workload) if workload is not None else graph_info(graph)
     data = build_report(graph, arch, tg, trace, name=name or f"{graph.name}_{arch.name}", workload=info,
                         version=__version__, options=options)
+    if dp1:
+        data["notes"] = [*data.get("notes", []), DP1_NOTE]
     return Report(data, segments=[(tg, trace, 0)], plots=options.plots, trace=options.trace)
+
+
+DP1_NOTE = ("options.distributed_optimizer changes nothing here: it shards the optimizer states over the data-parallel "
+            "ranks, and this run has one (arch.chips = tensor_parallel × pipeline_parallel); more chips add ranks")
 
 
 def simulate_pass(graph: Graph, arch: Arch, options: Options, *, name: str | None,
@@ -81,3 +95,33 @@ def simulate_pass(graph: Graph, arch: Arch, options: Options, *, name: str | Non
     tg = rep.segments[0][0]
     return Pass.of(live_dict(rep), tg, graph.params, int(graph.info.stashed_activation_bytes),
                    held_bytes(arch, graph, tg)), rep
+
+
+def refuse_spilled_state(graph: Graph, arch: Arch, tg, options: Options, name: str) -> None:
+    """A training step's weights or optimizer states that placement put beyond the main memory without
+    ``options.offload: optimizer`` asking for it (the states): a :class:`~.fit.NoFit` with the footprint the main
+    memory would need, as a ``gpt`` pipeline stage's that does not fit (one policy: no framework streams a step's
+    training state over the host link unless told to, as ZeRO-Offload). A dataset the host holds (role ``host``)
+    and an embedding table split by its rows (a look-up's hot rows inside) are placed by design."""
+    main = arch.main_memory
+    spilled = {"weights": 0, "optimizer_states": 0}
+    sizes: dict[str, tuple[int, str]] = {}
+    for op in graph.ops:
+        for w in op.weights:
+            if w.name not in sizes:
+                sizes[w.name] = (w.nbytes(op.dtype), w.role)
+    for n, (nbytes, role) in sizes.items():
+        if role == "host" or n in tg.tables or tg.placement.get(n, main) == main:
+            continue
+        if role == "state":
+            if options.offload != "optimizer":
+                spilled["optimizer_states"] += nbytes
+        else:
+            spilled["weights"] += nbytes
+    if not any(spilled.values()):
+        return
+    row = dict(footprint(graph, arch, tg)[main])
+    for k, b in spilled.items():
+        row[k] = row.get(k, 0) + b
+    row["used"] = sum(v for k, v in row.items() if k not in ("capacity", "used", "fraction"))
+    raise NoFit(name, "a chip", main, row, main=True, training=True, stash_level=tg.stash_level or main, spill=True)

@@ -127,7 +127,9 @@ def test_pipeline_report_composes_the_stage_simulations():
 
 def test_pipeline_needs_enough_chips():
     params = {**SMALL, "pipeline_parallel": 2, "tensor_parallel": 2}
-    with pytest.raises(WorkloadError, match=r"tensor_parallel × pipeline_parallel = 2 × 2 = 4 chips"):
+    # at the parallel key set last (a tie: pipeline_parallel, listed first), arch.chips spelt as its key
+    with pytest.raises(ConfigError, match=r"workload\.pipeline_parallel: gpt: tensor_parallel × pipeline_parallel = "
+                                          r"2 × 2 = 4 chips, but arch 'gemmini' has arch\.chips=2"):
         simulate(load_workload({"model": "gpt", **params}), _arch(2))
 
 
@@ -295,8 +297,17 @@ def test_a_stage_that_does_not_fit_is_refused():
     rep = simulate(load_workload({"model": "gpt", **params}), _arch(2)).to_dict()
     need = rep["pipeline"]["stage_times"][0]["hbm_used_bytes"]
     assert rep["pipeline"]["layer_samples"] == [1, 2]
-    with pytest.raises((WorkloadError, ConfigError), match=f"workload.batch: .*pipeline stage 0 needs {need:,} B of hbm"):
+    # at the key that sizes the activations (seq_len: batch is 1), the remedies with the footprints they leave
+    with pytest.raises((WorkloadError, ConfigError), match=f"workload.seq_len: .*pipeline stage 0 needs {need:,} B "
+                                                          "of hbm") as refused:
         simulate(load_workload({"model": "gpt", **params}), _arch_with(2, need - 1))
+    # each recompute remedy's footprint is what that run holds (one footprint code); no distributed optimizer: the
+    # 2 chips are the 2 stages, data parallelism 1
+    for alt in ("selective", "full"):
+        held = simulate(load_workload({"model": "gpt", **params, "recompute": alt}), _arch_with(2, need)).to_dict()
+        assert f"recompute: {alt} (needs {held['pipeline']['stage_times'][0]['hbm_used_bytes']:,} B)" in str(
+            refused.value)
+    assert "distributed_optimizer" not in str(refused.value)
     assert simulate(load_workload({"model": "gpt", **params}), _arch_with(2, need)).to_dict()["memory"]["hbm"][
         "fraction"] == 1.0
 
@@ -368,7 +379,7 @@ def test_offloaded_stashes_in_flight_fill_host_memory_and_must_fit_it():
                                f"link")
     # a host memory one byte short of the 2 stashes is refused at the micro-batch, naming the memory; exactly
     # 2 stashes fit
-    with pytest.raises((WorkloadError, ConfigError), match=rf"workload.batch: .*pipeline stage 0 needs {2 * stash:,} "
+    with pytest.raises((WorkloadError, ConfigError), match=rf"workload.seq_len: .*pipeline stage 0 needs {2 * stash:,} "
                                                            rf"B of host \(activations {2 * stash:,}; 2 micro-batches"):
         simulate(load_workload({"model": "gpt", **params}), _arch_with_host(2, 2 * stash - 1), offload="activations")
     fits = simulate(load_workload({"model": "gpt", **params}), _arch_with_host(2, 2 * stash), offload="activations")

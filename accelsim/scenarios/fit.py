@@ -1,0 +1,117 @@
+"""The refusal of a run whose footprint does not fit a memory: one policy for every training run (a ``gpt`` pipeline
+stage, a whole hf model on a chip): state that does not fit the main memory is an error unless ``options.offload``
+moves it out, never a silent spill to host memory.
+
+:class:`NoFit` carries the footprint that overflows (raised where the footprint is known: the pipeline's stage
+composition, a single pass's placement); :func:`explain` turns it into the one-line :class:`WorkloadError` at the
+workload key the user set last among those that size the footprint (``WorkloadSpec.latest``), listing only the
+remedies that apply, each with the footprint it would leave, computed with the same footprint: the stronger
+``recompute`` settings (their stash from the builder), ``options.distributed_optimizer`` (data parallelism > 1),
+``options.offload: optimizer``; and the remedies that scale (more tensor or pipeline parallelism, and fewer tokens
+a micro-batch when the rest fits without the activations)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+from ..config import WorkloadSpec
+from ..errors import WorkloadError
+from ..hardware import Arch
+from ..options import Options
+
+PARTS = ("weights", "kv_cache", "state", "gradients", "optimizer_states", "activations")
+RECOMPUTE = ("none", "selective", "full")
+
+
+class NoFit(WorkloadError):
+    """A footprint that does not fit memory ``level``: ``row`` its bytes by kind (report.json's ``memory`` row,
+    with ``used`` and ``capacity``), ``where`` ("a chip", "pipeline stage 3"), ``flight`` the micro-batches of
+    stashed activations held (1F1B), ``stash_level`` the memory that holds the stash, ``stage`` the pipeline stage.
+    Its own message gives the remedies that need no rebuild (:func:`explain` gives the full one)."""
+
+    def __init__(self, name: str, where: str, level: str, row: Mapping[str, float], *, main: bool, training: bool,
+                 flight: float = 1.0, stash_level: str = "", stage: int = 0, spill: bool = False):
+        self.name, self.where, self.level, self.row = name, where, level, dict(row)
+        self.main, self.training, self.flight, self.stash_level, self.stage = main, training, flight, stash_level, stage
+        self.spill = spill
+        super().__init__(self.message(generic_advice(self)), ("batch",))
+
+    def message(self, advice: str) -> str:
+        row = self.row
+        parts = ", ".join(f"{k.replace('_', ' ')} {int(row[k]):,}" for k in PARTS if row.get(k))
+        return (f"{self.name}: {self.where} needs {int(row['used']):,} B of {self.level} ({parts}"
+                + (f"; {self.flight:g} micro-batches of activations in flight" if self.flight > 1 else "")
+                + f") but it holds {int(row['capacity']):,} B" + (" (training state is not spilled to host memory "
+                                                                    "unless options.offload asks)" if self.spill else "")
+                + f": {advice}")
+
+
+def generic_advice(e: NoFit) -> str:
+    """The remedies of a footprint whose workload is not known (a Graph run directly)."""
+    row = e.row
+    if e.main:
+        if e.training:
+            return ("use more tensor or pipeline parallelism, options.distributed_optimizer (with data parallelism), "
+                    "options.offload: optimizer, recompute, or fewer tokens a micro-batch")
+        return "use more tensor or pipeline parallelism, or fewer tokens"
+    return (f"use a larger {e.level} capacity, more tensor or pipeline parallelism"
+            + (", options.distributed_optimizer" if row.get("optimizer_states") else "")
+            + (", or fewer tokens a micro-batch" if row.get("activations") else ""))
+
+
+def explain(e: NoFit, workload: WorkloadSpec, arch: Arch, options: Options, dp: int,
+            stash: Callable[[str], int] | None) -> WorkloadError:
+    """``e`` as the error at the key the user set last, with the remedies that apply; ``dp`` is the run's data
+    parallelism and ``stash(recompute)`` the stashed activation bytes of one micro-batch of ``e``'s stage (or
+    chip) under that ``recompute`` (None: not a model that takes it)."""
+    params = workload.params
+    row, cap, used = e.row, int(e.row["capacity"]), int(e.row["used"])
+    recompute = str(params.get("recompute") or "none")
+    if not e.main or not e.training:
+        return _at(e, workload, generic_advice(e), recompute)
+    tried: list[tuple[str, int]] = []  # (remedy, the footprint it leaves)
+    if stash is not None and e.stash_level == e.level and row.get("activations") and recompute in RECOMPUTE:
+        now = stash(recompute)
+        for alt in RECOMPUTE[RECOMPUTE.index(recompute) + 1:]:
+            tried.append((f"recompute: {alt}", used - round(e.flight * (now - stash(alt)))))
+    opt = int(row.get("optimizer_states", 0))
+    if opt and dp > 1 and not options.distributed_optimizer:
+        tried.append(("options.distributed_optimizer", used - opt + opt // dp))
+    if opt and options.offload == "none" and arch.spill_memory is not None:
+        tried.append(("options.offload: optimizer", used - opt))
+    fits = [(r, u) for r, u in tried if u <= cap]
+    scale = "more tensor or pipeline parallelism"
+    if used - int(row.get("activations", 0)) <= cap:  # the rest fits: fewer tokens shrink the activations
+        scale += ", or fewer tokens a micro-batch"
+    if fits:
+        advice = "use " + ", ".join(f"{r} (needs {u:,} B)" for r, u in fits) + f"; or {scale}"
+    elif tried:
+        best = min(tried, key=lambda t: t[1])
+        advice = (f"no one of {', '.join(r for r, _ in tried)} fits alone (the best, {best[0]}, needs "
+                  f"{best[1]:,} B); use {scale}")
+    else:
+        advice = f"use {scale}"
+    return _at(e, workload, advice, recompute)
+
+
+def _at(e: NoFit, workload: WorkloadSpec, advice: str, recompute: str) -> WorkloadError:
+    """The error at the key set last of those that size the footprint (a tie: the first listed); recompute only
+    where it could still shrink the stash, batch only above 1, micro_batches only where it sets the flight."""
+    params = workload.params
+    keys = [*(["recompute"] if e.row.get("activations") and recompute != "full" and "recompute" in params else []),
+            "seq_len", *(["batch"] if int(params.get("batch", 1) or 1) > 1 else []),
+            *(["micro_batches"] if e.flight > 1 else []), "tensor_parallel", "pipeline_parallel", "hidden", "layers"]
+    keys = [k for k in keys if k in params] or ["model"]
+    key, _ = workload.latest(keys)
+    return WorkloadError(e.message(advice), (key,))
+
+
+def stage_stash(workload: WorkloadSpec, arch: Arch, stage_params: Mapping[str, object]) -> Callable[[str], int]:
+    """The stashed activations of one micro-batch of the graph ``stage_params`` builds, by recompute."""
+    from ..config import build_graph
+
+    def stash(recompute: str) -> int:
+        graph = build_graph(replace(workload, params={**stage_params, "recompute": recompute}), arch.dtype)
+        return int(graph.info.stashed_activation_bytes)
+    return stash

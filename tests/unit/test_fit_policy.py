@@ -1,0 +1,109 @@
+"""One fit policy for training runs (probe 15, findings 4-7): a footprint that does not fit the main memory is a
+one-line error at the key the user set last, listing only the remedies that fit (each with the footprint it leaves,
+from the same footprint code); hf models do not spill training state to host memory unless options.offload asks;
+training-only keys are refused in inference."""
+
+from __future__ import annotations
+
+import re
+
+from accelsim.cli import main
+
+GPT13B = ["--set", "workload.hidden=5120", "--set", "workload.heads=40", "--set", "workload.layers=40",
+          "--set", "workload.seq_len=512"]
+SMALL = ["--set", "workload.hidden=1024", "--set", "workload.heads=16", "--set", "workload.seq_len=512",
+         "--set", "workload.vocab=32000", "--set", "workload.layers=8"]
+
+
+def _err(capsys, argv: list[str]) -> str:
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    return line
+
+
+def _needs(line: str) -> int:
+    return int(re.search(r"needs ([\d,]+) B of hbm", line).group(1).replace(",", ""))
+
+
+def test_gpt_that_does_not_fit_names_a_key_the_user_set_and_only_remedies_that_fit(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = _err(capsys, ["run", "-w", "gpt", "-a", "a100", "--mode", "training", *GPT13B, "-q", "--no-plots",
+                         "-o", "o"])
+    # at a --set key (seq_len: the first of the keys that size the activations), not the preset's batch: 1
+    assert line.startswith("accelsim: error: --set: workload.seq_len: gpt_a100: a chip needs ")
+    # hand check: GPT params P = 12·n·h² + 13·n·h + (V + s)·h + 2h (Narayanan et al. 2021, with biases and norms)
+    h, n, v, s = 5120, 40, 51200, 512
+    params = 12 * n * h * h + 13 * n * h + (v + s) * h + 2 * h
+    assert f"optimizer states {12 * params:,}" in line  # Adam: fp32 master copy, m and v, 12 B a parameter
+    # offloading the optimizer state leaves the rest, which fits 80 GiB
+    assert f"options.offload: optimizer (needs {_needs(line) - 12 * params:,} B)" in line
+    assert "distributed_optimizer" not in line  # one chip: no data parallelism to shard over
+    assert "recompute" not in line  # no recompute setting frees the 154 GB of optimizer state
+    assert "fewer tokens" not in line  # without any activations the rest is still over
+
+
+def test_a_distributed_optimizer_without_data_parallelism_gets_a_note(tmp_path, monkeypatch):
+    import json
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "-w", "gpt", "-a", "a100", "--mode", "training", *SMALL, "--set",
+                 "options.distributed_optimizer=true", "-q", "--no-plots", "-o", "o"]) == 0
+    notes = json.loads((tmp_path / "o" / "report.json").read_text())["notes"]
+    assert any(n.startswith("options.distributed_optimizer changes nothing here") for n in notes)
+
+
+def test_selective_is_not_advised_where_it_does_not_fit_and_the_advice_matches_the_run(tmp_path, capsys,
+                                                                                        monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    exp = "experiments/gpt3_175b_training_selene.yaml"  # TP8 x PP8 on 64 chips: data parallelism 1
+    from pathlib import Path
+
+    import accelsim
+    exp = str(Path(accelsim.__file__).parents[1] / exp)
+    none = _err(capsys, ["run", exp, "--set", "workload.recompute=none", "-q", "--no-plots", "-o", "o"])
+    assert ": --set: workload.recompute: " in none or none.startswith("accelsim: error: --set: workload.recompute:")
+    assert "recompute: selective" not in none and "distributed_optimizer" not in none
+    full_needs = int(re.search(r"recompute: full \(needs ([\d,]+) B\)", none).group(1).replace(",", ""))
+    # the selective run itself does not fit: its footprint is over 80 GiB (so it was rightly left out)
+    sel = _err(capsys, ["run", exp, "--set", "workload.recompute=selective", "-q", "--no-plots", "-o", "o"])
+    assert _needs(sel) > 80 * 2**30
+    # and it advises full with the same footprint as from none (the stash of full recompute, one way)
+    assert f"recompute: full (needs {full_needs:,} B)" in sel
+
+
+def test_hf_training_state_is_not_spilled_to_host_without_offload(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = _err(capsys, ["run", "-w", "llama2_13b", "-a", "a100", "--mode", "training", "--set",
+                         "workload.seq_len=512", "-q", "--no-plots", "-o", "o"])
+    assert line.startswith("accelsim: error: --set: workload.seq_len: llama2_13b_a100: a chip needs ")
+    assert "not spilled to host memory unless options.offload asks" in line and "options.offload: optimizer" in line
+    assert _needs(line) > 80 * 2**30
+    assert main(["run", "-w", "llama2_13b", "-a", "a100", "--mode", "training", "--set", "workload.seq_len=512",
+                 "--set", "options.offload=optimizer", "-q", "--no-plots", "-o", "o"]) == 0
+
+
+def test_training_only_keys_are_refused_in_inference_at_their_key(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = ["run", "-w", "gpt", "-a", "dgx-a100", *SMALL, "-q", "--no-plots", "-o", "o"]
+    line = _err(capsys, [*base, "--set", "workload.recompute=full"])
+    assert line.startswith("accelsim: error: --set: workload.recompute: training only") and line.endswith(
+        "(got 'full')")
+    line = _err(capsys, [*base, "--set", "options.distributed_optimizer=true"])
+    assert line.startswith("accelsim: error: --set: options.distributed_optimizer: training only")
+    # sequence parallelism splits over the tensor-parallel chips: at TP 1 it would change nothing
+    line = _err(capsys, [*base, "--mode", "training", "--set", "workload.sequence_parallel=true"])
+    assert line.startswith("accelsim: error: --set: workload.sequence_parallel: ") and "tensor_parallel > 1" in line
+
+
+def test_parallel_grid_larger_than_the_arch_names_the_key_set_last(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "e.yaml").write_text("workload: {model: gpt, mode: training, hidden: 1024, heads: 16, seq_len: 512,\n"
+                                     "           layers: 8, pipeline_parallel: 4}\narch: {base: dgx-a100}\n")
+    line = _err(capsys, ["run", "e.yaml", "--set", "arch.chips=2", "-q", "--no-plots", "-o", "o"])
+    # 1 x 4 = 4 chips on 2: arch.chips was set last (--set over the file)
+    assert line.startswith("accelsim: error: --set: arch.chips: gpt: tensor_parallel × pipeline_parallel = 1 × 4 = 4")
+    assert "set arch.chips ≥ 4" in line
+    (tmp_path / "f.yaml").write_text("workload: {model: gpt, mode: training, hidden: 1024, heads: 16, seq_len: 512,\n"
+                                     "           layers: 16, pipeline_parallel: 16}\narch: {base: dgx-a100}\n")
+    line = _err(capsys, ["run", "f.yaml", "-q", "--no-plots", "-o", "o"])  # the file's key over the preset's chips
+    assert line.startswith("accelsim: error: f.yaml:2: workload.pipeline_parallel: gpt: ")
+    assert "1 × 16 = 16 chips, but arch 'dgx-a100' has arch.chips=8" in line

@@ -116,10 +116,20 @@ def _split(value: str, what: str, example: str) -> tuple[float, str]:
     return num, m.group(2)
 
 
+_PREFIX_NAMES = {"k": "kilo", "m": "mega", "g": "giga", "t": "tera", "ki": "kibi", "mi": "mebi", "gi": "gibi",
+                 "ti": "tebi"}
+
+
 def _bytes_unit(unit: str) -> tuple[str, float]:
     """A size unit as :data:`_SIZE_UNITS` spells it and the bytes per counted unit's element: a final ``b`` (as in
     ``Gb``, ``Mib``) counts bits, ⅛ byte each (SI and IEC: b = bit, B = byte; network links and DRAM dies are
-    quoted in bits); the prefix letters are read in either case."""
+    quoted in bits); the prefix letters are read in either case, but an all-lower-case ``kb``, ``mb``, ``gb``,
+    ``tb`` (or ``kib`` ...) is refused: spec sheets and habits write it for bytes as often as for bits (25.6gb/s of
+    DRAM), and either reading of it silently misreads the other by 8x."""
+    if re.fullmatch(r"[kmgt]i?b", unit):
+        big = unit[0].upper() + unit[1:-1]
+        raise ValueError(f"{unit!r} is ambiguous: write {big}B for {_PREFIX_NAMES[unit[:-1]]}bytes or {big}b for "
+                         f"{_PREFIX_NAMES[unit[:-1]]}bits")
     if unit.endswith("b"):
         return unit.lower(), 1 / 8
     return unit.lower(), 1.0

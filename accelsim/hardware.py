@@ -1363,6 +1363,78 @@ SCRATCHPAD = "sram"  # the name of the cores' own scratchpad level (``core.sram`
 LEGACY_LEVELS: tuple[tuple[str, LevelRole], ...] = (("l2", "cache"), ("hbm", "memory"), ("host", "memory"))
 
 
+def _given_field(level: object, key: str) -> object:
+    """``level``'s ``key`` as written: a raw mapping's entry, or a :class:`Level`'s field where it was set (None
+    otherwise: a default, or a level that is neither)."""
+    if isinstance(level, Level):
+        return getattr(level, key) if key in level.model_fields_set else None
+    return level.get(key) if isinstance(level, dict) else None
+
+
+def level_graph_problems(data: object) -> list[tuple[tuple[str, ...], str]]:
+    """The problems of an arch's levels as a whole, each ``(key path, message)``: a short form (``l2``, ``hbm``,
+    ``host``) given twice or with another name, role or an ``after``; a reserved level name; an ``after`` naming no
+    level; ``after`` s that go round in a circle; a ``resident_share`` on a level that is not a cache. ``data`` is
+    the arch as a mapping, its levels raw mappings (a file's, before validation: the config layer reports these
+    beside the other keys' problems) or :class:`Level` s (:meth:`Arch._order_levels`); a value of the wrong type is
+    skipped, its own check reports it."""
+    if not isinstance(data, dict):
+        return []
+    out: list[tuple[tuple[str, ...], str]] = []
+    levels = data.get("levels")
+    levels = levels if isinstance(levels, dict) else {}
+    shorts = [(key, role) for key, role in LEGACY_LEVELS if isinstance(data.get(key), (dict, Level))]
+    for key, role in shorts:
+        level = data[key]
+        if key in levels:
+            out.append((("levels", key), f"level {key!r} is given twice: as '{key}' and in 'levels'"))
+        name = _given_field(level, "name")
+        if isinstance(name, str) and name not in ("", key):
+            out.append(((key, "name"), f"{name!r} differs from its key"))
+        given = _given_field(level, "role")
+        if given in ("cache", "memory") and given != role:  # the short forms' role and place are fixed
+            out.append(((key, "role"), f"{key!r} is a {role}; a level of another role goes in 'levels'"))
+        if _given_field(level, "after") is not None:
+            out.append(((key, "after"), f"not used for {key!r}: l2, hbm and host come first, in that order (a level "
+                                        f"placed with 'after' goes in 'levels')"))
+        if role != "cache" and _given_field(level, "resident_share") is not None:
+            out.append(((key, "resident_share"), "only a cache level keeps a share of its capacity for a tensor"))
+    known = [SCRATCHPAD] + [key for key, _ in shorts] + [str(k) for k in levels]
+    afters: dict[str, str] = {}
+    for key, level in levels.items():
+        if not isinstance(level, (dict, Level)):
+            continue
+        name = _given_field(level, "name")
+        if isinstance(name, str) and name not in ("", key):
+            out.append((("levels", key, "name"), f"{name!r} differs from its key"))
+        if key in (SCRATCHPAD, "link"):  # names the scratchpad and the interconnect already take in reports
+            out.append((("levels", key), f"{key!r} is a reserved name (the cores' scratchpad is core.sram; the chips' "
+                                         f"links are interconnect): name the level otherwise"))
+        role = _given_field(level, "role")
+        if role in ("memory", None) and _given_field(level, "resident_share") is not None:
+            out.append((("levels", key, "resident_share"),
+                        "only a cache level keeps a share of its capacity for a tensor"))
+        after = _given_field(level, "after")
+        if not isinstance(after, str):
+            continue
+        if after not in known:
+            others = ", ".join(n for n in known if n != key)
+            out.append((("levels", key, "after"), f"no level {after!r} (levels: {others})"))
+        else:
+            afters[key] = after
+    circles: set[frozenset[str]] = set()
+    for start in afters:  # each chain of afters ends at a level placed otherwise, or goes round
+        chain = [start]
+        while chain[-1] in afters and afters[chain[-1]] not in chain:
+            chain.append(afters[chain[-1]])
+        if chain[-1] in afters:
+            loop = chain[chain.index(afters[chain[-1]]):]
+            if frozenset(loop) not in circles:
+                circles.add(frozenset(loop))
+                out.append((("levels", loop[0], "after"), f"circular 'after': {' → '.join([*loop, loop[0]])}"))
+    return out
+
+
 class LevelInfo(NamedTuple):
     """One level of the whole hierarchy as the mapper and the report see it (the scratchpad included)."""
 
@@ -1414,6 +1486,19 @@ class Arch(_Model):
             raise ValueError(problem)
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _l2_is_a_cache(cls, data: object) -> object:
+        """``l2`` without a ``role`` gets the role its key gives it, so that one it was written with (``memory``)
+        can be refused (:func:`level_graph_problems`) and the dump says what the level is."""
+        if isinstance(data, dict):
+            l2 = data.get("l2")
+            if isinstance(l2, dict) and "role" not in l2:
+                data = {**data, "l2": {**l2, "role": "cache"}}
+            elif isinstance(l2, Level) and "role" not in l2.model_fields_set:
+                data = {**data, "l2": l2.model_copy(update={"role": "cache"})}
+        return data
+
     @model_serializer(mode="wrap")
     def _dump_plugins_if_any(self, handler: SerializerFunctionWrapHandler) -> dict:
         """The dump without ``plugins`` when there are none, as before the key existed (a sweep point's id hashes
@@ -1429,17 +1514,24 @@ class Arch(_Model):
             raise ValueError(f"chips: {self.chips} needs an 'interconnect' (bandwidth, latency, topology)")
         ic = self.interconnect
         node = (ic.node_chips or self.chips) if ic is not None else self.chips
+        # the chips' key: the checks below compare it with another key, and are reported at the one set last
+        count = "interconnect.node_chips" if ic is not None and ic.node_chips else "chips"
+        at = KeyPairError.OTHER_AT
         if ic is not None and ic.topology == "full_mesh" and ic.links is not None and ic.links < node - 1:
             # at least one direct link to each other chip of the node (Interconnect.group_bandwidth spreads the
             # bandwidth over the links, min(g - 1, links) of them for a group of g): 2 links on 4 chips would price a
             # collective of 4 as if each chip had 3. More links than chips - 1 is a board run on fewer of its chips
             # (mi300x-8 with chips: 4 uses 3 of its 7 links)
-            raise ValueError(f"interconnect.links: {ic.links}, but a full mesh joins each of its {node} chips "
-                             f"({'node_chips' if ic.node_chips else 'chips'}) to the {node - 1} others by a link each: "
-                             f"links must be at least {node - 1}")
-        if ic is not None and ic.shape is not None and math.prod(ic.shape) != (ic.node_chips or self.chips):
-            raise ValueError(f"interconnect.shape: {ic.shape} holds {math.prod(ic.shape)} chips, not the "
-                             f"{'node_chips' if ic.node_chips else 'chips'} ({ic.node_chips or self.chips})")
+            raise KeyPairError({
+                "interconnect.links": f"{ic.links}, but a full mesh joins each of its {node} chips ({count}{at}) to "
+                                      f"the {node - 1} others by a link each: links must be at least {node - 1}",
+                count: f"{node}, but a full mesh joins each chip to the {node - 1} others by a link each, and "
+                       f"interconnect.links ({ic.links}{at}) is fewer: links must be at least {node - 1}"})
+        if ic is not None and ic.shape is not None and math.prod(ic.shape) != node:
+            held = math.prod(ic.shape)
+            raise KeyPairError({
+                "interconnect.shape": f"{ic.shape} holds {held} chips, not the {count} ({node}{at})",
+                count: f"{node}, but interconnect.shape ({ic.shape}{at}) holds {held} chips: make them agree"})
         return self
 
     @model_validator(mode="after")
@@ -1533,15 +1625,24 @@ class Arch(_Model):
         spec = self.energy
         if spec is None:
             return self
+        at = KeyPairError.OTHER_AT
         if spec.die_cores is not None and spec.die_cores < self.cores:
-            raise ValueError(f"energy.die_cores: {spec.die_cores} is fewer than the arch's {self.cores} cores")
+            why = "the die holds the cores the arch enables and may hold more"
+            raise KeyPairError({"energy.die_cores": f"{spec.die_cores} is fewer than the arch's cores ({self.cores}"
+                                                    f"{at}): {why}",
+                                "cores": f"{self.cores}, more than energy.die_cores ({spec.die_cores}{at}): {why}"})
         caches = {key: lv for key in ("l2",) if (lv := getattr(self, key))} | dict(self.levels)
         for name, size in spec.die_capacity.items():
             level = caches.get(name)
             if level is None or (level.role != "cache" and name != "l2"):
                 raise ValueError(f"energy.die_capacity.{name}: {name!r} is not a cache level of the arch")
             if size < level.capacity:
-                raise ValueError(f"energy.die_capacity.{name}: {size} B is less than the level's {level.capacity} B")
+                key = f"{self._level_key(name)}.capacity"
+                why = "the die's capacity holds the level's and may hold more"
+                raise KeyPairError({f"energy.die_capacity.{name}": f"{size} B is less than {key} ({level.capacity} B"
+                                                                   f"{at}): {why}",
+                                    key: f"{level.capacity} B, more than energy.die_capacity.{name} ({size} B{at}): "
+                                         f"{why}"})
         clash = set(spec.core_sram) & ({u.name for u in self.core.unit_specs()} | {"alus"})
         if clash:
             raise ValueError(f"energy.core_sram.{sorted(clash)[0]}: {sorted(clash)[0]!r} is also a unit of the core")
@@ -1549,35 +1650,14 @@ class Arch(_Model):
 
     @model_validator(mode="after")
     def _order_levels(self) -> Arch:
-        order: list[Level] = []
-        for key, role in LEGACY_LEVELS:
-            level = getattr(self, key)
-            if level is not None:
-                if key in self.levels:
-                    raise ValueError(f"levels.{key}: level {key!r} is given twice: as '{key}' and in 'levels'")
-                # the short forms' name, role and place are fixed: another would be ignored. (An l2's role
-                # "memory", the field's default, is what Arch.model_dump writes for it, so it cannot be told apart.)
-                if level.name not in ("", key):
-                    raise ValueError(f"{key}.name: {level.name!r} differs from its key")
-                if "role" in level.model_fields_set and level.role not in (role, Level.model_fields["role"].default):
-                    raise ValueError(f"{key}.role: {key!r} is a {role}; a level of another role goes in 'levels'")
-                if level.after is not None:
-                    raise ValueError(f"{key}.after: not used for {key!r}: l2, hbm and host come first, in that order "
-                                     f"(a level placed with 'after' goes in 'levels')")
-                order.append(level.model_copy(update={"name": key, "role": role}))
-        known = [SCRATCHPAD] + [lv.name for lv in order] + list(self.levels)
-        pending: list[Level] = []
-        for key, level in self.levels.items():
-            if level.name not in ("", key):
-                raise ValueError(f"levels.{key}.name: {level.name!r} differs from its key")
-            if key in (SCRATCHPAD, "link"):  # names the scratchpad and the interconnect already take in reports
-                raise ValueError(f"levels.{key}: {key!r} is a reserved name (the cores' scratchpad is core.sram; the "
-                                 f"chips' links are interconnect): name the level otherwise")
-            if level.after is not None and level.after not in known:
-                others = ", ".join(n for n in known if n != key)
-                raise ValueError(f"levels.{key}.after: no level {level.after!r} (levels: {others})")
-            pending.append(level.model_copy(update={"name": key}))
-        while pending:  # in the order written; a level placed after one written later waits for it
+        problems = level_graph_problems({"l2": self.l2, "hbm": self.hbm, "host": self.host, "levels": self.levels})
+        if problems:
+            path, msg = problems[0]
+            raise ValueError(f"{'.'.join(path)}: {msg}")
+        order = [getattr(self, key).model_copy(update={"name": key, "role": role})
+                 for key, role in LEGACY_LEVELS if getattr(self, key) is not None]
+        pending = [level.model_copy(update={"name": key}) for key, level in self.levels.items()]
+        while pending:  # in the order written; a level placed after one written later waits for it (no circles)
             waiting: list[Level] = []
             for level in pending:
                 names = [SCRATCHPAD] + [lv.name for lv in order]
@@ -1587,13 +1667,6 @@ class Arch(_Model):
                     order.insert(names.index(level.after), level)
                 else:
                     waiting.append(level)
-            if len(waiting) == len(pending):  # each waits for another: their afters go round in a circle
-                after = {lv.name: lv.after for lv in waiting}
-                chain = [waiting[0].name]
-                while after[chain[-1]] not in chain:
-                    chain.append(after[chain[-1]])
-                loop = chain[chain.index(after[chain[-1]]):]
-                raise ValueError(f"levels.{loop[0]}.after: circular 'after': {' → '.join([*loop, loop[0]])}")
             pending = waiting
         roles = [lv.role for lv in order]
         if "memory" not in roles:
@@ -1604,14 +1677,14 @@ class Arch(_Model):
         main = order[first]
         big = next((lv for lv in order[:first] if lv.capacity > main.capacity), None)
         if big is not None:  # (a GiB written for a MiB): its copies of main memory's data never fill the rest
-            raise ValueError(f"{self._level_key(big.name)}.capacity: the cache {big.name!r} "
-                             f"({format_size(big.capacity)}) is larger than the main memory {main.name!r} behind it "
-                             f"({format_size(main.capacity)}); a cache holds copies of the memories' data (a level "
-                             f"that holds tensors of its own is a memory)")
-        shared = next((lv.name for lv in order if lv.resident_share is not None and lv.role != "cache"), None)
-        if shared is not None:
-            raise ValueError(f"{self._level_key(shared)}.resident_share: only a cache level keeps a share of its "
-                             f"capacity for a tensor")
+            cache, memory = f"{self._level_key(big.name)}.capacity", f"{self._level_key(main.name)}.capacity"
+            why = "a cache holds copies of the memories' data (a level that holds tensors of its own is a memory)"
+            at = KeyPairError.OTHER_AT
+            raise KeyPairError({
+                cache: f"the cache {big.name!r} ({format_size(big.capacity)}) is larger than the main memory "
+                       f"{main.name!r} behind it ({memory}: {format_size(main.capacity)}{at}); {why}",
+                memory: f"the main memory {main.name!r} ({format_size(main.capacity)}) is smaller than the cache "
+                        f"{big.name!r} in front of it ({cache}: {format_size(big.capacity)}{at}); {why}"})
         self._order = tuple(order)
         self._memories = tuple(lv.name for lv in order if lv.role == "memory")
         self._caches = tuple(lv.name for lv in order if lv.role == "cache")
@@ -1640,7 +1713,9 @@ class Arch(_Model):
         if placed is not None and (cache.name not in self.levels or all(lv.after is not None for lv in front)):
             return (f"levels.{placed.name}.after: puts the memory {placed.name!r} before the cache {cache.name!r}: "
                     f"{why}")
-        return f"levels.{cache.name}: {why} (put it before {order[first].name!r})"
+        inner = ([SCRATCHPAD] + [lv.name for lv in order])[first]  # the level right before the first memory
+        return (f"levels.{cache.name}: {why}: add 'after: {inner}' to put it before {order[first].name!r} (a level "
+                f"without 'after' follows the levels written before it)")
 
     # ---- the hierarchy ------------------------------------------------------------------------------------
     def hierarchy(self) -> tuple[LevelInfo, ...]:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from ..builders import BUILDERS
 from ..errors import MAX_VALUE_CHARS, ConfigError, ConfigIssue, clip
-from ..hardware import Arch, import_plugins
+from ..hardware import Arch, import_plugins, level_graph_problems
 from ..options import (
     DISTRIBUTED_OPTIMIZER_TRAINING_ONLY,
     OFFLOAD_TRAINING_ONLY,
@@ -45,7 +45,18 @@ def arch_from_doc(doc: Doc) -> tuple[Arch | None, list[ConfigIssue]]:
             key, _, msg = problem.partition(": ")
             path = tuple(int(k) if k.isdigit() else k for k in key.split("."))
             return None, [doc.issue(path, msg)]
-    return validate(Arch, doc, root=("arch",))
+    arch, issues = validate(Arch, doc, root=("arch",))
+    if arch is None:
+        # the levels' problems as a whole (an 'after' naming no level, a circle of them, a short form's role) are
+        # checked after every field has passed: check them on the data as written too, so that they come with the
+        # other keys' problems in one run, not one edit later
+        seen = {str(i) for i in issues}
+        for path, msg in level_graph_problems(data):
+            issue = doc.issue(path, msg)
+            if str(issue) not in seen:
+                seen.add(str(issue))
+                issues.append(issue)
+    return arch, issues
 
 
 def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, list[ConfigIssue]]:

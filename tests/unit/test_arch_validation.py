@@ -175,9 +175,17 @@ def test_a_full_mesh_has_a_link_to_each_other_chip(tmp_path):
     # other chip of its node"); 2 links priced a 4-chip collective as if there were 3
     path = arch_file(tmp_path)
     mesh = "{bandwidth: 300GB/s, topology: full_mesh, links: 2}"
+    # a rule between two keys, both from --set: put at chips (the --set of a whole interconnect mapping counts as
+    # written, not set, for its keys), naming the other's value
     assert errors(path, ["arch.chips=4", f"arch.interconnect={mesh}"]) == [
-        "--set: arch.interconnect.links: 2, but a full mesh joins each of its 4 chips (chips) to the 3 others "
-        "by a link each: links must be at least 3"]
+        "--set: arch.chips: 4, but a full mesh joins each chip to the 3 others by a link each, and "
+        "interconnect.links (2, --set) is fewer: links must be at least 3"]
+    # links set last, over a file's chips: at links, naming the file's line of chips
+    chips4 = arch_file(tmp_path, NPU + f"chips: 4\ninterconnect: {mesh.replace('2}', '3}')}\n",
+                       name="chips4.yaml")
+    assert errors(chips4, ["arch.interconnect.links=2"]) == [
+        f"--set: arch.interconnect.links: 2, but a full mesh joins each of its 4 chips (chips, {chips4}:"
+        f"{NPU.count(chr(10)) + 1}) to the 3 others by a link each: links must be at least 3"]
     # more links than chips - 1: a board run on fewer of its chips, a group of g using g - 1 of the links: mi300x-8
     # (7 links of 448 GB/s / 7 = 64 GB/s each) on 4 GPUs gives a 4-GPU collective 3 x 64 = 192 GB/s, and on 1 GPU loads
     four = load_arch("mi300x-8", ["arch.chips=4"])
@@ -216,9 +224,15 @@ def test_a_torus_shape_for_other_chips_is_reported_at_the_shape(tmp_path):
     path = arch_file(tmp_path, FULL)
     assert load_arch(path).interconnect.shape == [2, 2]
     (line,) = errors(arch_file(tmp_path, FULL.replace("shape: [2, 2]", "shape: [3, 2]")))
-    assert line.endswith("npu.yaml:22: interconnect.shape: [3, 2] holds 6 chips, not the chips (4)"), line  # was :1
+    # both keys in one file: at the first (shape), naming the line of the other (FULL's chips: 4 on line 12)
+    assert line.endswith(f"npu.yaml:22: interconnect.shape: [3, 2] holds 6 chips, not the chips (4, {path}:12)"), line
     assert errors(path, ["arch.interconnect.shape=[3,2]"]) == [
-        "--set: arch.interconnect.shape: [3, 2] holds 6 chips, not the chips (4)"]  # was the file's line 1
+        f"--set: arch.interconnect.shape: [3, 2] holds 6 chips, not the chips (4, {path}:12)"]  # was the file's line 1
+    # chips set last, against the file's shape [2, 2] = 4 chips (a probing user's --set arch.chips=1 on a 6x6 torus
+    # was put at the file's shape line): at chips, naming the shape's line
+    full = arch_file(tmp_path, FULL, "full.yaml")
+    assert errors(full, ["arch.chips=2"]) == [
+        f"--set: arch.chips: 2, but interconnect.shape ([2, 2], {full}:22) holds 4 chips: make them agree"]
 
 
 def test_a_cache_larger_than_the_main_memory_behind_it_is_refused_at_its_capacity(tmp_path):
@@ -228,14 +242,20 @@ def test_a_cache_larger_than_the_main_memory_behind_it_is_refused_at_its_capacit
     path = arch_file(tmp_path, text)
     base = arch_file(tmp_path, "base: npu.yaml\nl2: {capacity: 64GiB}\n", "big.yaml")
     assert errors(base) == [
-        f"{base}:2: l2.capacity: the cache 'l2' (64GiB) is larger than the main memory 'hbm' behind it (8GiB); a cache "
-        "holds copies of the memories' data (a level that holds tensors of its own is a memory)"]
+        f"{base}:2: l2.capacity: the cache 'l2' (64GiB) is larger than the main memory 'hbm' behind it (hbm.capacity: "
+        f"8GiB, {path}:9); a cache holds copies of the memories' data (a level that holds tensors of its own is a "
+        "memory)"]
+    # the main memory shrunk last, by --set: at its capacity, naming the cache's line
+    assert errors(path, ["arch.hbm.capacity=4MiB"]) == [
+        f"--set: arch.hbm.capacity: the main memory 'hbm' (4MiB) is smaller than the cache 'l2' in front of it "
+        f"(l2.capacity: 8MiB, {path}:12); a cache holds copies of the memories' data (a level that holds tensors of "
+        "its own is a memory)"]
     # a cache written in levels, at its key; one as large as the main memory loads (the cxl tier behind does not
     # count: the main memory is the first memory behind the caches)
     llc = "arch.levels.llc={role: cache, capacity: %s, bandwidth: 2TB/s, after: l2}"
     (line,) = errors(path, [llc % "9GiB"])
     assert line.startswith("--set: arch.levels.llc.capacity: the cache 'llc' (9GiB) is larger than the main memory "
-                           "'hbm' behind it (8GiB)")
+                           "'hbm' behind it (hbm.capacity: 8GiB")
     assert load_arch(path, [llc % "8GiB"]).caches == ("l2", "llc")
 
 
@@ -254,7 +274,8 @@ def test_a_cache_after_the_memories_is_blamed_where_it_is_placed(tmp_path):
         "and the memories"]
     # without after, levels follow in the order written: after l2, hbm and cxl
     assert errors(path, [f"arch.levels.l3={l3 % ''}"]) == [
-        "--set: arch.levels.l3: a cache must sit between the cores and the memories (put it before 'hbm')"]
+        "--set: arch.levels.l3: a cache must sit between the cores and the memories: add 'after: l2' to put it "
+        "before 'hbm' (a level without 'after' follows the levels written before it)"]
     assert load_arch(path, [f"arch.levels.l3={l3 % ', after: l2'}"]).caches == ("l2", "l3")
 
 
@@ -315,3 +336,56 @@ def test_a_vector_key_far_from_every_function_gets_no_note():
 
     arch = load_arch({"base": "tpu-v4", "core": {"vector": {"cycles_per_element": {"my_custom_kernel": 3}}}})
     assert vector_key_notes(arch, Graph("g", [], {})) == []
+
+
+# ---- a short form's role; the levels' graph reported with the other keys' problems ------------------------------
+def test_an_l2_written_as_a_memory_is_refused_as_hbm_and_host_are(tmp_path):
+    # l2 is a cache by its key (docs/configuration.md, levels.role): an 8 MiB l2 with role memory became a cache,
+    # silently; now it is refused as hbm.role and host.role are
+    path = arch_file(tmp_path, NPU + "l2: {role: memory, capacity: 8MiB, bandwidth: 1TB/s}\n")
+    assert errors(path) == [f"{path}:12: l2.role: 'l2' is a cache; a level of another role goes in 'levels'"]
+    assert load_arch(path, ["arch.l2.role=cache"]).caches == ("l2",)
+
+
+def test_an_l2_without_a_role_is_a_cache_and_its_dump_says_so(tmp_path):
+    path = arch_file(tmp_path, NPU + "l2: {capacity: 8MiB, bandwidth: 1TB/s}\n")
+    arch = load_arch(path)
+    assert arch.caches == ("l2",) and arch.model_dump()["l2"]["role"] == "cache"
+    assert load_arch(arch) == arch  # the dump loads back as the same arch
+
+
+def test_the_levels_graph_is_reported_with_the_other_keys_problems_in_one_run(tmp_path):
+    # a probing user needed three edit-run rounds for this file: a role typo, an 'after' naming no level, then a
+    # circle of afters. All three come at once now
+    text = NPU + """\
+levels:
+  a: {role: memory, after: b, capacity: 1GiB, bandwidth: 10GB/s}
+  b: {role: memory, after: a, capacity: 1GiB, bandwidth: 10GB/s}
+  c: {role: memroy, after: zzz, capacity: 1GiB, bandwidth: 10GB/s}
+"""
+    path = arch_file(tmp_path, text)
+    assert sorted(errors(path)) == sorted([
+        f"{path}:13: levels.a.after: circular 'after': a → b → a",
+        f"{path}:15: levels.c.role: Input should be 'cache' or 'memory' (got 'memroy')",
+        f"{path}:15: levels.c.after: no level 'zzz' (levels: sram, hbm, a, b)"])
+    # a short form's role, a reserved name and a memory's resident_share, with a field's own problem elsewhere
+    text = NPU.replace("  latency: 100ns\n", "  latency: 100ns\n  resident_share: 0.5\n") + """\
+l2: {role: memory, capacity: 8MiB, bandwidth: 1TB/s}
+levels:
+  sram: {capacity: 1GiB, bandwidth: 10GB/s}
+"""
+    path = arch_file(tmp_path, text.replace("rows: 128", "rows: -1"), "all.yaml")
+    assert sorted(errors(path)) == sorted([
+        f"{path}:5: core.systolic.rows: Input should be greater than 0 (got -1)",
+        f"{path}:12: hbm.resident_share: only a cache level keeps a share of its capacity for a tensor",
+        f"{path}:13: l2.role: 'l2' is a cache; a level of another role goes in 'levels'",
+        f"{path}:15: levels.sram: 'sram' is a reserved name (the cores' scratchpad is core.sram; the chips' links "
+        "are interconnect): name the level otherwise"])
+
+
+def test_a_die_of_fewer_cores_than_a_set_cores_is_reported_at_cores(tmp_path):
+    path = arch_file(tmp_path, NPU + "cores: 4\nenergy: {node: 7nm, die_cores: 4}\n")
+    assert load_arch(path).cores == 4
+    assert errors(path, ["arch.cores=8"]) == [
+        f"--set: arch.cores: 8, more than energy.die_cores (4, {path}:13): the die holds the cores the arch enables "
+        "and may hold more"]

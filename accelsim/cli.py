@@ -549,15 +549,25 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
         raise AccelsimError("--batch/--mode: info of an arch takes no workload options")
     arch = config.load_arch(args.workload, args.overrides)
     units = [{"name": u.name, "kind": u.kind, "count": u.count, "macs_per_cycle": u.macs_per_cycle}
-             | ({"lanes": u.spec.lanes} if u.kind == "vector" else {}) for u in arch.core.unit_specs()]
+             | ({"lanes": u.spec.lanes} if u.kind == "vector" else {})
+             | (_array_geometry(arch, u.spec) if u.kind == "systolic" else {}) for u in arch.core.unit_specs()]
     by_dtype = _peaks_by_dtype(arch)
+    sram = arch.core.sram
+    split = ({"unified": sram.unified} if sram.unified is not None else
+             {"ifmap": sram.ifmap, "filter": sram.filter, "ofmap": sram.ofmap})
     levels = [{"name": lv.name, "role": lv.role, "capacity": lv.capacity,
                "bandwidth": None if math.isinf(lv.bandwidth) else lv.bandwidth,
                "latency": arch.memory(lv.name).latency if lv.role != "scratchpad" else 0.0}
+              | ({"sram": {**split, "double_buffered": sram.double_buffered, "bytes_per_cycle": sram.bytes_per_cycle}}
+                 if lv.role == "scratchpad" else _level_access(arch.memory(lv.name)))
               for lv in arch.hierarchy()]
     peak = arch.peak_macs_per_cycle  # one chip's: every core's units
     links = (interconnect_summary(arch.interconnect) if arch.chips > 1 and arch.interconnect is not None
              else None)
+    ic = arch.interconnect
+    if links is not None and ic.topology in ("torus", "full_mesh"):  # the links a collective is priced over
+        links["links"] = round(ic.bandwidth / ic.link_bandwidth) if ic.link_bandwidth > 0 else ic.links
+        links["link_bytes_per_s"] = ic.link_bandwidth
     out = {"name": arch.name, "clock_hz": arch.clock_hz, "cores": arch.cores, "chips": arch.chips,
            "dtype": arch.dtype, "units": units, "peak_macs_per_cycle": peak,
            "peak_flops_per_s": 2.0 * peak * arch.clock_hz, "peak_flops_per_s_by_dtype": by_dtype,
@@ -583,7 +593,17 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
     for u in units:
         what = (f"{u['lanes']:,} lanes per core (element ops, counted in FLOPs, not MACs)" if "lanes" in u
                 else f"{u['macs_per_cycle']:,.6g} MACs/cycle per core")
+        if "rows" in u:
+            what = (f"{u['rows']:,}x{u['cols']:,} {u['dataflow']}, preload_overlap "
+                    f"{'on' if u['preload_overlap'] else 'off'}, accumulates in {u['accumulator_dtype']} "
+                    f"({u['partial_sum_bytes']} B a partial sum): {what}")
         head.add_row(f"unit {u['name']}", f"{u['kind']} x{u['count']}: {what}")
+    pad = levels[0]["sram"]
+    per = "" if "unified" in pad else ", ".join(f"{k} {format_size(pad[k])}" for k in ("ifmap", "filter", "ofmap"))
+    head.add_row("sram per core", (f"unified {format_size(pad['unified'])}" if "unified" in pad else per)
+                 + (", double-buffered (a tile uses half of each buffer)" if pad["double_buffered"] else
+                    ", single-buffered")
+                 + (f", {pad['bytes_per_cycle']:,} B/cycle" if pad["bytes_per_cycle"] is not None else ""))
     chip = f"per chip ({arch.cores:,} cores)" if arch.cores > 1 else "per chip"
     system = f"; {arch.chips:,} chips: " if arch.chips > 1 else ""
     head.add_row("peak MACs/cycle", f"{peak:,.6g} {chip}" + (f"{system}{out['system_peak_macs_per_cycle']:,.6g}"
@@ -603,19 +623,41 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
                                    for c in cells))
         con.print(rates)
     table = Table(title="memory levels, innermost first")
-    for col in ("level", "role", "capacity", "bandwidth", "latency"):
+    for col in ("level", "role", "capacity", "bandwidth", "latency", "access", "efficiency"):
         table.add_column(col, justify="left" if col in ("level", "role") else "right")
     for lv in levels:
         per_core = "/core" if lv["role"] == "scratchpad" and arch.cores > 1 else ""
+        eff = "" if "efficiency" not in lv else f"{lv['efficiency']:g}" + "".join(
+            f", {format_size(size)}+: {e:g}" for size, e in lv["efficiency_by_size"])
         table.add_row(lv["name"], lv["role"], format_size(lv["capacity"]) + per_core,
                       "unbounded" if lv["bandwidth"] is None else format_bandwidth(lv["bandwidth"]),
-                      format_time(lv["latency"]))
+                      format_time(lv["latency"]), format_size(lv["access_bytes"]) if "access_bytes" in lv else "",
+                      eff)
     con.print(table)
     if links is not None:
         con.print(_links_table(links, arch.chips))
     if out["energy"] is not None:
         con.print(_energy_table(out["energy"], out["area"], arch.dtype))
     return 0
+
+
+def _array_geometry(arch, array) -> dict:
+    """``info``'s figures of a systolic array beyond its MACs: rows, cols, dataflow, ``preload_overlap`` and the
+    dtype its partial sums accumulate in (``accumulator_dtype``, else int32 for an integer arch dtype and fp32 for
+    a floating-point one), and the bytes a partial sum of the arch's dtype then takes in the ofmap buffer
+    (:meth:`accelsim.hardware.Core.partial_sum_bytes`: never fewer than the output's)."""
+    acc = array.accumulator_dtype or ("int32" if "int" in arch.dtype else "fp32")
+    return {"rows": array.rows, "cols": array.cols, "dataflow": array.dataflow,
+            "preload_overlap": array.preload_overlap, "accumulator_dtype": acc,
+            "partial_sum_bytes": arch.core.partial_sum_bytes(arch.dtype)}
+
+
+def _level_access(level) -> dict:
+    """``info``'s figures of how a cache or memory level serves transfers: its granule (``access_bytes``) and the
+    sustained fraction of its bandwidth (``efficiency``; ``efficiency_by_size``: [bytes, fraction] pairs, the
+    fraction for an op moving at least that many bytes)."""
+    return {"access_bytes": level.access_bytes, "efficiency": level.efficiency,
+            "efficiency_by_size": [[size, e] for size, e in level.efficiency_by_size]}
 
 
 def _energy_table(energy: dict, area: dict, dtype: str):
@@ -658,7 +700,9 @@ def _links_table(links: dict, chips: int):
     table.add_row("bandwidth", f"{fmt.bandwidth(links['bytes_per_s'])} per chip, each direction")
     table.add_row("latency", f"{fmt.seconds(links['latency_s'])} per step")
     for key, value in links.items():
-        if key not in ("bytes_per_s", "latency_s"):
+        if key == "link_bytes_per_s":
+            table.add_row("per link", f"{fmt.bandwidth(value)} each direction")
+        elif key not in ("bytes_per_s", "latency_s"):
             table.add_row(key, fmt.general(value) + (" pJ/bit" if key == "energy_per_bit" else ""))
     return table
 

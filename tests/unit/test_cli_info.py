@@ -113,3 +113,59 @@ def test_info_gives_the_energy_constants_and_area_a_run_is_accounted_with(capsys
     assert "energy and area per chip, at 28 nm" in text and "MAC int8" in text and "0.145 pJ" in text
     assert fmt.mm2(tpu["area"]["total_mm2"]) in text
     assert _info(capsys, "tpu-v1", "--set", "arch.energy=null")["energy"] is None
+
+
+# ---- the resolved geometry an arch author checks -----------------------------------------------------------------
+def test_info_shows_the_arrays_geometry_the_sram_and_each_levels_access(capsys):
+    info = _info(capsys, "tpu-v1")
+    # DESIGN.md / arch/tpu-v1.yaml: one 256 x 256 weight-stationary array (Jouppi et al. 2017: 65,536 int8 MACs)
+    # whose next weights load while the current ones compute (preload_overlap), 24 MiB unified buffer; int8 inputs
+    # accumulate in int32 (4 bytes, the default accumulator: Jouppi's 32-bit accumulators)
+    (array,) = [u for u in info["units"] if u["kind"] == "systolic"]
+    assert (array["rows"], array["cols"], array["dataflow"], array["count"]) == (256, 256, "ws", 1)
+    assert array["macs_per_cycle"] == 256 * 256 and array["preload_overlap"] is True
+    assert (array["accumulator_dtype"], array["partial_sum_bytes"]) == ("int32", 4)
+    pad = info["levels"][0]
+    assert pad["name"] == "sram" and pad["sram"] == {"unified": 24 * 2**20, "double_buffered": True,
+                                                     "bytes_per_cycle": None}
+    # a memory's defaults: a 64-byte granule at full bandwidth (hardware.Level: access_bytes 64, efficiency 1)
+    hbm = next(lv for lv in info["levels"] if lv["name"] == "hbm")
+    assert (hbm["access_bytes"], hbm["efficiency"], hbm["efficiency_by_size"]) == (64, 1.0, [])
+
+
+SIMBA = """\
+name: simba-like
+clock: 2GHz
+dtype: int8
+chips: 36
+cores: 16
+core:
+  systolic: {rows: 8, cols: 8, dataflow: os}
+  vector: {lanes: 8}
+  sram: {ifmap: 8KiB, filter: 32KiB, ofmap: 3KiB}
+levels:
+  gbuf: {role: cache, after: sram, capacity: 64KiB, bandwidth: 256GB/s, latency: 5ns}
+hbm: {kind: DDR4, capacity: 8GiB, bandwidth: 12.8GB/s, latency: 100ns}
+interconnect: {topology: torus, shape: [6, 6], wraparound: false, bandwidth: 100GB/s, latency: 20ns}
+"""
+
+
+def test_info_of_a_simba_like_package_shows_its_split_sram_and_torus_links(tmp_path, capsys):
+    # a probing user's Simba-like package (finding 5 of probe 16): 36 chiplets on a 6 x 6 torus
+    path = tmp_path / "simba.yaml"
+    path.write_text(SIMBA)
+    info = _info(capsys, str(path), "--set", "arch.hbm.efficiency_by_size=[[1MB, 0.5], [100MB, 0.9]]")
+    (array,) = [u for u in info["units"] if u["kind"] == "systolic"]
+    assert (array["rows"], array["cols"], array["dataflow"], array["preload_overlap"]) == (8, 8, "os", False)
+    assert info["levels"][0]["sram"] == {"ifmap": 8 * 1024, "filter": 32 * 1024, "ofmap": 3 * 1024,
+                                         "double_buffered": True, "bytes_per_cycle": None}
+    hbm = next(lv for lv in info["levels"] if lv["name"] == "hbm")
+    assert hbm["efficiency_by_size"] == [[10**6, 0.5], [10**8, 0.9]]
+    # a 2-D torus without links: two ports an axis, 4 links, each 100 GB/s / 4 = 25 GB/s per direction
+    assert info["interconnect"]["links"] == 4 and info["interconnect"]["link_bytes_per_s"] == 25e9
+    # the table says the same
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "8x8 os, preload_overlap off, accumulates in int32" in out
+    assert "ifmap 8KiB, filter 32KiB, ofmap 3KiB, double-buffered" in out
+    assert fmt.bandwidth(25e9) in out

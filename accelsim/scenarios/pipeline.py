@@ -14,7 +14,9 @@ time measured, not assumed equal:
   micro-batches and v
   model chunks per stage (``pipeline_interleave``). For equal stages this is Megatron's (m + (P − 1)/v)·t: the
   pipeline fills and drains once (the bubble, (P − 1)/v stage times) and runs one micro-batch per stage time in
-  between; unequal stages pay the slowest stage in the steady state and each stage once in the fill/drain;
+  between; unequal stages pay the slowest stage in the steady state and each stage once in the fill/drain. The
+  first term is never below Σ_k t_k, one micro-batch's own forward and backward path through every stage
+  (:func:`schedule_cycles`); with v > 1 the workload refuses m not a multiple of P, as Megatron-LM does;
 * ``p2p``: the activation sends (and gradient sends back) that the fill and drain wait for, 2·(P·v − 1) of them in
   training (P·v − 1 in inference), each ``interconnect.latency`` + bytes / (bandwidth · efficiency), bytes = one
   micro-batch's hidden states / tensor_parallel (Megatron's scatter/gather of the send across the tensor-parallel
@@ -122,9 +124,12 @@ def _with_last_micro_batch(p: Pass, last: WorkloadSpec, arch: Arch, options: Opt
 
 
 def schedule_cycles(per_micro: Sequence[float], micro_batches: int, interleave: int) -> float:
-    """Cycles of m micro-batches through stages taking ``per_micro`` cycles each (see the module docstring)."""
+    """Cycles of m micro-batches through stages taking ``per_micro`` cycles each (see the module docstring), never
+    less than one micro-batch's own path forward and backward through every stage, Σ_k t_k (the interleaved
+    (P − 1)/v bubble holds for m ≥ P, which the workload's check of ``micro_batches`` ensures)."""
     slowest = max(per_micro)
-    return ((micro_batches - 1) * slowest + sum(per_micro) / interleave + (1 - 1 / interleave) * slowest)
+    return max((micro_batches - 1) * slowest + sum(per_micro) / interleave + (1 - 1 / interleave) * slowest,
+               sum(per_micro))
 
 
 def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *, name: str | None = None,

@@ -99,6 +99,28 @@ def test_schedule_equal_stages_is_megatron_bubble():
     assert schedule_cycles([100.0, 150.0, 100.0], 8, 1) == pytest.approx(1400.0)
 
 
+def test_no_schedule_beats_one_micro_batchs_own_path_through_every_stage():
+    # one micro-batch runs forward and backward through all P stages one after the other, so an iteration is never
+    # shorter than Σ t_k: with stages of 1, 2, 3, 4 cycles that is 10. Interleaving (v = 3) with m = 1 < P would
+    # give (m − 1)·4 + 10/3 + (1 − 1/3)·4 = 6 by the bubble formula, which holds only for m ≥ P
+    assert schedule_cycles([1.0, 2.0, 3.0, 4.0], 1, 3) == pytest.approx(10.0)
+    assert schedule_cycles([1.0, 2.0, 3.0, 4.0], 1, 1) == pytest.approx(10.0)  # (1 − 1)·4 + 10 + 0
+    # m = P = 4, v = 3: 3·4 + 10/3 + (2/3)·4 = 18 ≥ 10, the formula itself
+    assert schedule_cycles([1.0, 2.0, 3.0, 4.0], 4, 3) == pytest.approx(18.0)
+
+
+@pytest.mark.parametrize("m", [1, 3, 6])
+def test_interleaving_needs_micro_batches_a_multiple_of_the_stages(m):
+    # Megatron-LM refuses its interleaved schedule unless the micro-batches are a multiple of P ("number of
+    # microbatches is not divisible by pipeline-model-parallel-size when using interleaved schedule")
+    params = {**SMALL, "layers": 12, "mode": "training", "pipeline_parallel": 4, "pipeline_interleave": 3,
+              "micro_batches": m}
+    with pytest.raises(ConfigError, match=r"micro_batches: must be a multiple of pipeline_parallel \(4\)"):
+        load_workload({"model": "gpt", **params})
+    load_workload({"model": "gpt", **params, "micro_batches": 8})  # a multiple: accepted
+    load_workload({"model": "gpt", **params, "pipeline_interleave": 1})  # 1F1B takes any m
+
+
 def test_pipeline_report_composes_the_stage_simulations():
     arch = _arch(2)
     params = {**SMALL, "mode": "training", "pipeline_parallel": 2, "micro_batches": 4, "dtype": "fp16"}

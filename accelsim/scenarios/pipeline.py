@@ -45,7 +45,8 @@ activations 1F1B keeps in flight (stage k: min(P − k, m); interleaved: :func:`
 
 With ``options.layer_samples`` (the default) a stage of n > 2 identical layers is simulated with 1 and with 2
 layers (:mod:`accelsim.scenarios.sampling`; ``pipeline.layer_samples`` = [1, 2], the ops shown are the 2-layer
-run's with the first layer's counted n − 1 times).
+run's with the first layer's counted n − 1 times), unless its eager launches are not affine in the layers
+(:func:`~accelsim.scenarios.sampling.launches_affine`): then it is simulated with all n.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ from ..report.schema import base_rate_macs, computed_work, model_work
 from ..report.summary import active_cycles_before, model_utilization, spill_notes
 from ..units import dtype_bytes
 from .passes import Kept, Pass, Rows, Timing, compose_ops, counted_busy, keep_less
-from .sampling import Sampled
+from .sampling import Sampled, launches_affine
 from .single import Progress, simulate_pass
 
 
@@ -155,35 +156,43 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     segments, offset, graph = [], 0, None
     done = 0
     kept = Kept(options, keep_less(options))
+    total = len(distinct) * len(samples)
+
+    def simulate(k: int, n: int) -> Pass:
+        """Stage ``k`` with ``n`` layers for one micro-batch (with the last micro-batch's tail)."""
+        nonlocal graph, offset, done
+        if progress:
+            progress(f"pipeline stage {k}" + (f" ({n} of {per_stage} layers)" if n != per_stage else ""), done, total)
+        # a stage of n layers: the same stage of a model with n layers per stage
+        stage = {**params, "pipeline_stage": k, "layers": n * pp, "pipeline_interleave": 1}
+        graph = build_graph(replace(workload, params=stage), arch.dtype)
+        if n != per_stage:  # a layer sample: its notes' counts speak for the stage's layers
+            graph.meta["sample_layer_scale"] = per_stage / n
+        p, rep = simulate_pass(graph, arch, options, name=name, workload=workload)
+        if p.timing.compute_end < p.timing.cycles:  # an optimizer tail: the active time before it, per micro-batch
+            before = active_cycles_before(*rep.segments[0][:2], p.timing.compute_end)
+            p = replace(p, timing=replace(p.timing, compute_active_s=p.timing.seconds * before / p.timing.cycles))
+        this = [p]
+        if accumulate and data_parallel(graph, arch) > 1:
+            p, one = _with_last_micro_batch(p, replace(workload, params={**stage, "micro_batches": 1}), arch,
+                                            options, name)
+            extra.append(one)
+            this = [p, one]
+        p.busy  # noqa: B018 (computed from the task graph before it is dropped)
+        kept.keep(this, what=f"stage {k}" + (f" of {n} layers" if n != per_stage else ""), traced=1)
+        if options.trace:  # task graphs and traces are kept only for a Chrome trace
+            segments.append((*rep.segments[0][:2], offset))
+        del rep
+        offset += p.timing.cycles
+        done += 1
+        return p.without_tasks()
+
     for k in distinct:
-        runs = []
-        for n in samples:
-            if progress:
-                progress(f"pipeline stage {k}" + (f" ({n} of {per_stage} layers)" if n != per_stage else ""), done,
-                         len(distinct) * len(samples))
-            # a stage of n layers: the same stage of a model with n layers per stage
-            stage = {**params, "pipeline_stage": k, "layers": n * pp, "pipeline_interleave": 1}
-            graph = build_graph(replace(workload, params=stage), arch.dtype)
-            if n != per_stage:  # a layer sample: its notes' counts speak for the stage's layers
-                graph.meta["sample_layer_scale"] = per_stage / n
-            p, rep = simulate_pass(graph, arch, options, name=name, workload=workload)
-            if p.timing.compute_end < p.timing.cycles:  # an optimizer tail: the active time before it, per micro-batch
-                before = active_cycles_before(*rep.segments[0][:2], p.timing.compute_end)
-                p = replace(p, timing=replace(p.timing, compute_active_s=p.timing.seconds * before / p.timing.cycles))
-            this = [p]
-            if accumulate and data_parallel(graph, arch) > 1:
-                p, one = _with_last_micro_batch(p, replace(workload, params={**stage, "micro_batches": 1}), arch,
-                                                options, name)
-                extra.append(one)
-                this = [p, one]
-            p.busy  # noqa: B018 (computed from the task graph before it is dropped)
-            runs.append(p.without_tasks())
-            kept.keep(this, what=f"stage {k}" + (f" of {n} layers" if n != per_stage else ""), traced=1)
-            if options.trace:  # task graphs and traces are kept only for a Chrome trace
-                segments.append((*rep.segments[0][:2], offset))
-            del rep
-            offset += p.timing.cycles
-            done += 1
+        runs = [simulate(k, n) for n in samples]
+        if len(runs) == 2 and not launches_affine(*runs):  # eager launches the samples cannot stand for
+            total += 1
+            extra.extend(runs)  # simulated all the same (the report's simulation counts)
+            runs = [simulate(k, per_stage)]
         simulated[k] = Sampled.exact(runs[0]) if len(runs) == 1 else Sampled.extrapolated(runs[0], runs[1], per_stage)
     assert graph is not None
     training = params.get("mode") == "training"

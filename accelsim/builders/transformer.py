@@ -258,6 +258,11 @@ class GptParams(DropoutParams, SequenceParallelParams):
     pipeline_interleave: PositiveInt = Field(
         1, description="Model chunks per pipeline stage (Megatron's interleaved 1F1B schedule, v): the bubble "
                        "shrinks v-fold; layers must divide by P × v.")
+    overlap_grad_reduce: bool = Field(
+        False, description="Training with data parallelism: all-reduce the gradients as the iteration's last "
+                           "backward pass makes them (Megatron-LM's --overlap-grad-reduce, Megatron-core 2023 on). "
+                           "Off (Megatron-LM's default, and all it did in 2021): after the whole backward pass, the "
+                           "pipeline flushed, before the optimizer steps (train_step's allreduce_gradients).")
 
     @model_validator(mode="after")
     def _shape(self) -> GptParams:

@@ -6,10 +6,12 @@ time measured, not assumed equal:
 
 * a stage's per-micro-batch time ``t_k`` is its cycles up to the end of its backward phase (the whole run when
   inference); its optimizer tail ``o_k`` (steps, data-parallel all-reduces) runs once per iteration. With m > 1
-  and data parallelism the stage's graph (``GraphInfo.micro_batches``) reduces its gradients after the whole
-  backward pass, so none is in ``t_k``, and ``o_k`` is what the last micro-batch, which reduces them as its backward
-  makes them (DDP's ``no_sync`` before it, Megatron-core's ``overlap_grad_reduce``), adds: the stage run as one
-  micro-batch, less ``t_k`` (:func:`_with_last_micro_batch`);
+  or ``overlap_grad_reduce`` off (``gpt``'s default: Megatron-LM's ``train_step`` all-reduces after the pipeline
+  flush) and data parallelism the stage's graph reduces its gradients after the whole backward pass, so none is in
+  ``t_k`` and ``o_k`` is the reductions and steps after it. With ``overlap_grad_reduce`` on and m > 1, ``o_k`` is
+  what the last micro-batch, which reduces them as its backward makes them (DDP's ``no_sync`` before it,
+  Megatron-core's ``--overlap-grad-reduce``), adds: the stage run as one micro-batch, less ``t_k``
+  (:func:`_with_last_micro_batch`);
 * iteration = (m − 1)·max_k t_k + Σ_k t_k / v + (1 − 1/v)·max_k t_k + max_k o_k + p2p + embedding_sync, with m
   micro-batches and v
   model chunks per stage (``pipeline_interleave``). For equal stages this is Megatron's (m + (P − 1)/v)·t: the
@@ -173,7 +175,7 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
             before = active_cycles_before(*rep.segments[0][:2], p.timing.compute_end)
             p = replace(p, timing=replace(p.timing, compute_active_s=p.timing.seconds * before / p.timing.cycles))
         this = [p]
-        if accumulate and data_parallel(graph, arch) > 1:
+        if accumulate and graph.info.overlap_grad_reduce and data_parallel(graph, arch) > 1:
             p, one = _with_last_micro_batch(p, replace(workload, params={**stage, "micro_batches": 1}), arch,
                                             options, name)
             extra.append(one)

@@ -185,7 +185,7 @@ def test_accumulated_gradients_are_reduced_once_in_the_last_micro_batch():
     # micro-batch takes what it takes with no data parallelism (2 chips), where the link carries only the
     # tensor-parallel all-reduces; (b) one stage (P = 1) runs m micro-batches as (m − 1) clean ones and then the
     # last, which is the stage run as one micro-batch: each micro-batch more adds one clean micro-batch
-    base = {**SMALL, "mode": "training", "tensor_parallel": 2, "dtype": "fp16"}
+    base = {**SMALL, "mode": "training", "tensor_parallel": 2, "dtype": "fp16", "overlap_grad_reduce": True}
 
     def sim(chips, m):
         return simulate(load_workload({"model": "gpt", **base, "micro_batches": m}), _arch(chips),
@@ -200,6 +200,27 @@ def test_accumulated_gradients_are_reduced_once_in_the_last_micro_batch():
     assert two_single["pipeline"]["optimizer_s"] - one["pipeline"]["optimizer_s"] < _reductions(two)
 
 
+def test_megatron_reduces_the_gradients_after_the_pipeline_flush_by_default():
+    # Megatron-LM's default (and all it did in 2021, Narayanan et al.'s runs): train_step all-reduces the gradients
+    # after forward_backward_func returns, the pipeline flushed, then steps. So with m = 4 micro-batches on 2
+    # replicas every micro-batch is a clean one (as on 2 chips, no replica), and the iteration is 4 of them plus a
+    # tail holding every reduction one after another (one link, none overlapping a backward op) before the steps: the
+    # tail is longer than the reductions' sum and than the steps' alone (2 chips), and longer than with the
+    # reductions overlapping the last backward pass
+    base = {**SMALL, "mode": "training", "tensor_parallel": 2, "dtype": "fp16", "micro_batches": 4}
+
+    def sim(chips, **extra):
+        return simulate(load_workload({"model": "gpt", **base, **extra}), _arch(chips), layer_samples=False).to_dict()
+
+    alone, after, overlapped = sim(2), sim(4), sim(4, overlap_grad_reduce=True)
+    clean = alone["pipeline"]["stage_times"][0]["micro_batch_s"]
+    assert after["pipeline"]["stage_times"][0]["micro_batch_s"] == clean
+    tail = after["seconds"] - 4 * clean
+    assert tail == pytest.approx(after["pipeline"]["optimizer_s"])
+    assert tail > _reductions(after) > 0 and tail > alone["pipeline"]["optimizer_s"]
+    assert after["seconds"] > overlapped["seconds"]
+
+
 def test_every_step_waits_for_every_gradient_reduction():
     # one micro-batch on 2 replicas: each reduction starts when its gradient is ready (DDP's buckets overlap the
     # backward), but no optimizer step starts before all are done (DDP's backward returns when every bucket is
@@ -211,7 +232,8 @@ def test_every_step_waits_for_every_gradient_reduction():
     from accelsim.tasks import TaskKind
 
     arch = _arch(2)
-    g = build_graph(WorkloadSpec("gpt", {**SMALL, "mode": "training", "dtype": "fp16"}), arch.dtype)
+    g = build_graph(WorkloadSpec("gpt", {**SMALL, "mode": "training", "dtype": "fp16", "overlap_grad_reduce": True}),
+                    arch.dtype)
     tg = lower(g, arch, Options())
     steps = {i for i, m in enumerate(tg.ops) if m.mapping.get("phase") == "optimizer"}
     link = next(i for i, u in enumerate(tg.units) if u.name == "link")

@@ -355,6 +355,8 @@ class GraphInfo:
     embedding_parallel: int = 1  # the chips a recommendation model's tables are sharded over (DLRM's, table-wise)
     pipeline_parallel: int = 1
     micro_batches: int = 1  # a training iteration's micro-batches per chip (gradients accumulated over them)
+    overlap_grad_reduce: bool = True  # data-parallel reductions overlap the backward pass (DDP's buckets); False:
+    # after it (Megatron-LM's default, gpt's overlap_grad_reduce)
     model_params: int | None = None  # the whole model's parameters when the graph is a part of it
 
     @classmethod
@@ -368,6 +370,8 @@ class GraphInfo:
             default = f.default
             if isinstance(default, tuple):
                 value = tuple(value)  # type: ignore[arg-type]
+            elif isinstance(default, bool):
+                value = bool(value)
             elif isinstance(default, int) or f.name in ("batch", "model_params"):
                 value = int(value)  # type: ignore[arg-type]
             kw[f.name] = value

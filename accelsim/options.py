@@ -166,7 +166,8 @@ class Options(BaseModel):
     layer_samples: bool = Field(
         True, description="Pipeline-parallel runs: a stage of more than 2 identical layers is simulated with 1 and "
                           "with 2 layers and its figures extrapolated affinely in the layer count (identical layers "
-                          "run back to back); LLM serving runs (gpt, gpt2, LLaMA-2, hf models of identical layers) "
+                          "run back to back; a stage whose eager launches are not affine in its layers is simulated "
+                          "in full); LLM serving runs (gpt, gpt2, LLaMA-2, hf models of identical layers) "
                           "likewise for each pass, where the whole model fits the first memory and no trace is asked "
                           "for. False simulates every layer.")
     offload: Literal["none", "optimizer", "activations"] = Field(

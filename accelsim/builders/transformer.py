@@ -261,6 +261,11 @@ class GptParams(DropoutParams, SequenceParallelParams):
     pipeline_interleave: PositiveInt = Field(
         1, description="Model chunks per pipeline stage (Megatron's interleaved 1F1B schedule, v): the bubble "
                        "shrinks v-fold; layers must divide by P × v.")
+    overlap_grad_reduce: bool = Field(
+        False, description="Training with data parallelism: all-reduce the gradients as the iteration's last "
+                           "backward pass makes them (Megatron-LM's --overlap-grad-reduce, Megatron-core 2023 on). "
+                           "Off (Megatron-LM's default, and all it did in 2021): after the whole backward pass, the "
+                           "pipeline flushed, before the optimizer steps (train_step's allreduce_gradients).")
 
     @model_validator(mode="after")
     def _shape(self) -> GptParams:
@@ -271,6 +276,16 @@ class GptParams(DropoutParams, SequenceParallelParams):
             raise invalid_at(key, getattr(self, key), f"pipeline_parallel × pipeline_interleave "
                                                       f"({self.pipeline_parallel} × {self.pipeline_interleave}) must "
                                                       f"divide layers ({self.layers})")
+        if self.pipeline_interleave > 1 and self.micro_batches % self.pipeline_parallel:
+            # Megatron-LM's interleaved 1F1B runs the micro-batches in groups of P through each chunk and refuses
+            # any other count (megatron/schedules.py, 2021, and megatron/core/pipeline_parallel/schedules.py:
+            # "number of microbatches is not divisible by pipeline-model-parallel-size when using interleaved
+            # schedule"); its (m + (P - 1)/v) stage times hold only then (fewer than P would finish before one
+            # micro-batch's own path through every layer)
+            raise invalid_at("micro_batches", self.micro_batches,
+                             f"must be a multiple of pipeline_parallel ({self.pipeline_parallel}) with "
+                             f"pipeline_interleave ({self.pipeline_interleave}) > 1, as Megatron-LM's interleaved "
+                             f"schedule requires")
         if self.pipeline_stage >= self.pipeline_parallel:
             raise invalid_at("pipeline_stage", self.pipeline_stage,
                              f"must be < pipeline_parallel ({self.pipeline_parallel})")

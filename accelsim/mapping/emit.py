@@ -196,8 +196,9 @@ class Emitter:
         # tasks, its parameter loads too, wait for the op before it to finish, whatever their data dependencies
         self.sequential = sequential
         self.previous: list[int] = []  # when sequential: the tasks after which the last op emitted is done
-        # gradient accumulation (a training iteration of several micro-batches): the data-parallel reduction runs
-        # once, after the last micro-batch's backward pass, so here it waits for the whole backward pass
+        # gradient accumulation (a training iteration of several micro-batches), or a graph whose reductions do not
+        # overlap the backward (GraphInfo.overlap_grad_reduce false: Megatron-LM's default): the data-parallel
+        # reduction runs once, after the (last micro-batch's) backward pass, so here it waits for the whole of it
         self.accumulate = accumulate
         self.backward_ends: list[int] = []  # the tasks after which each backward op is done
         self.steps: list[Plan] = []  # the optimizer steps (set by lower): their gradients are reduced together

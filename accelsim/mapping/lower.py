@@ -52,7 +52,8 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     emitter = Emitter(ctx, data_parallel(graph, arch), launch, budget=tasks,
                       tensor_parallel=graph.info.tensor_parallel, expert_parallel=graph.info.expert_parallel,
                       embedding_parallel=graph.info.embedding_parallel,
-                      accumulate=graph.info.mode == "training" and graph.info.micro_batches > 1,
+                      accumulate=graph.info.mode == "training" and (graph.info.micro_batches > 1
+                                                                    or not graph.info.overlap_grad_reduce),
                       sequential=bool(graph.meta.get("sequential")))
     emitter.steps = [p for p in plans if p.op.kind is OpKind.OPTIMIZER and p.works and "fused_into" not in p.details]
     emitter.all_reduce_kernel = options.all_reduce

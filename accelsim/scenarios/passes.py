@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import BudgetError
 from ..options import KEPT_PASS_BYTES, KEPT_ROW_BYTES, STEP_BYTES, TRACE_TASK_BYTES, Options, memory_budget
-from ..tasks import TaskGraph
+from ..tasks import TaskGraph, UnitKind
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,7 @@ class Pass:
     tasks: int
     events: int
     tg: TaskGraph | None = field(repr=False, compare=False)  # None once dropped (:meth:`without_tasks`)
+    host_units: tuple[str, ...] = ()  # the units that launch kernels (the host), of ``units``
 
     def without_tasks(self) -> Pass:
         """This pass without its task graph (a large run's passes need not all stay in memory): :attr:`busy`
@@ -176,7 +177,8 @@ class Pass:
                         phases=report.get("phases") or {}, memory=report.get("memory") or {},
                         placement=report.get("placement") or {})
         return cls(report, tuple(Work.of_row(r) for r in report["ops"]), tuple(u.name for u in tg.units), timing,
-                   int(report["simulation"]["tasks"]), int(report["simulation"]["events"]), tg)
+                   int(report["simulation"]["tasks"]), int(report["simulation"]["events"]), tg,
+                   tuple(u.name for u in tg.units if u.kind is UnitKind.HOST))
 
     @property
     def unit_busy(self) -> np.ndarray:

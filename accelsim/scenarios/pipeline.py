@@ -6,15 +6,19 @@ time measured, not assumed equal:
 
 * a stage's per-micro-batch time ``t_k`` is its cycles up to the end of its backward phase (the whole run when
   inference); its optimizer tail ``o_k`` (steps, data-parallel all-reduces) runs once per iteration. With m > 1
-  and data parallelism the stage's graph (``GraphInfo.micro_batches``) reduces its gradients after the whole
-  backward pass, so none is in ``t_k``, and ``o_k`` is what the last micro-batch, which reduces them as its backward
-  makes them (DDP's ``no_sync`` before it, Megatron-core's ``overlap_grad_reduce``), adds: the stage run as one
-  micro-batch, less ``t_k`` (:func:`_with_last_micro_batch`);
+  or ``overlap_grad_reduce`` off (``gpt``'s default: Megatron-LM's ``train_step`` all-reduces after the pipeline
+  flush) and data parallelism the stage's graph reduces its gradients after the whole backward pass, so none is in
+  ``t_k`` and ``o_k`` is the reductions and steps after it. With ``overlap_grad_reduce`` on and m > 1, ``o_k`` is
+  what the last micro-batch, which reduces them as its backward makes them (DDP's ``no_sync`` before it,
+  Megatron-core's ``--overlap-grad-reduce``), adds: the stage run as one micro-batch, less ``t_k``
+  (:func:`_with_last_micro_batch`);
 * iteration = (m − 1)·max_k t_k + Σ_k t_k / v + (1 − 1/v)·max_k t_k + max_k o_k + p2p + embedding_sync, with m
   micro-batches and v
   model chunks per stage (``pipeline_interleave``). For equal stages this is Megatron's (m + (P − 1)/v)·t: the
   pipeline fills and drains once (the bubble, (P − 1)/v stage times) and runs one micro-batch per stage time in
-  between; unequal stages pay the slowest stage in the steady state and each stage once in the fill/drain;
+  between; unequal stages pay the slowest stage in the steady state and each stage once in the fill/drain. The
+  first term is never below Σ_k t_k, one micro-batch's own forward and backward path through every stage
+  (:func:`schedule_cycles`); with v > 1 the workload refuses m not a multiple of P, as Megatron-LM does;
 * ``p2p``: the activation sends (and gradient sends back) that the fill and drain wait for, 2·(P·v − 1) of them in
   training (P·v − 1 in inference), each ``interconnect.latency`` + bytes / (bandwidth · efficiency), bytes = one
   micro-batch's hidden states / tensor_parallel (Megatron's scatter/gather of the send across the tensor-parallel
@@ -43,7 +47,8 @@ activations 1F1B keeps in flight (stage k: min(P − k, m); interleaved: :func:`
 
 With ``options.layer_samples`` (the default) a stage of n > 2 identical layers is simulated with 1 and with 2
 layers (:mod:`accelsim.scenarios.sampling`; ``pipeline.layer_samples`` = [1, 2], the ops shown are the 2-layer
-run's with the first layer's counted n − 1 times).
+run's with the first layer's counted n − 1 times), unless its eager launches are not affine in the layers
+(:func:`~accelsim.scenarios.sampling.launches_affine`): then it is simulated with all n.
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ from ..report.summary import active_cycles_before, model_utilization, spill_note
 from ..units import dtype_bytes
 from .fit import NoFit, explain, stage_stash
 from .passes import Kept, Pass, Rows, Timing, compose_ops, counted_busy, keep_less
-from .sampling import Sampled
+from .sampling import Sampled, launches_affine
 from .single import Progress, simulate_pass
 
 
@@ -123,9 +128,12 @@ def _with_last_micro_batch(p: Pass, last: WorkloadSpec, arch: Arch, options: Opt
 
 
 def schedule_cycles(per_micro: Sequence[float], micro_batches: int, interleave: int) -> float:
-    """Cycles of m micro-batches through stages taking ``per_micro`` cycles each (see the module docstring)."""
+    """Cycles of m micro-batches through stages taking ``per_micro`` cycles each (see the module docstring), never
+    less than one micro-batch's own path forward and backward through every stage, Σ_k t_k (the interleaved
+    (P − 1)/v bubble holds for m ≥ P, which the workload's check of ``micro_batches`` ensures)."""
     slowest = max(per_micro)
-    return ((micro_batches - 1) * slowest + sum(per_micro) / interleave + (1 - 1 / interleave) * slowest)
+    return max((micro_batches - 1) * slowest + sum(per_micro) / interleave + (1 - 1 / interleave) * slowest,
+               sum(per_micro))
 
 
 def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *, name: str | None = None,
@@ -153,35 +161,43 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     segments, offset, graph = [], 0, None
     done = 0
     kept = Kept(options, keep_less(options))
+    total = len(distinct) * len(samples)
+
+    def simulate(k: int, n: int) -> Pass:
+        """Stage ``k`` with ``n`` layers for one micro-batch (with the last micro-batch's tail)."""
+        nonlocal graph, offset, done
+        if progress:
+            progress(f"pipeline stage {k}" + (f" ({n} of {per_stage} layers)" if n != per_stage else ""), done, total)
+        # a stage of n layers: the same stage of a model with n layers per stage
+        stage = {**params, "pipeline_stage": k, "layers": n * pp, "pipeline_interleave": 1}
+        graph = build_graph(replace(workload, params=stage), arch.dtype)
+        if n != per_stage:  # a layer sample: its notes' counts speak for the stage's layers
+            graph.meta["sample_layer_scale"] = per_stage / n
+        p, rep = simulate_pass(graph, arch, options, name=name, workload=workload)
+        if p.timing.compute_end < p.timing.cycles:  # an optimizer tail: the active time before it, per micro-batch
+            before = active_cycles_before(*rep.segments[0][:2], p.timing.compute_end)
+            p = replace(p, timing=replace(p.timing, compute_active_s=p.timing.seconds * before / p.timing.cycles))
+        this = [p]
+        if accumulate and graph.info.overlap_grad_reduce and data_parallel(graph, arch) > 1:
+            p, one = _with_last_micro_batch(p, replace(workload, params={**stage, "micro_batches": 1}), arch,
+                                            options, name)
+            extra.append(one)
+            this = [p, one]
+        p.busy  # noqa: B018 (computed from the task graph before it is dropped)
+        kept.keep(this, what=f"stage {k}" + (f" of {n} layers" if n != per_stage else ""), traced=1)
+        if options.trace:  # task graphs and traces are kept only for a Chrome trace
+            segments.append((*rep.segments[0][:2], offset))
+        del rep
+        offset += p.timing.cycles
+        done += 1
+        return p.without_tasks()
+
     for k in distinct:
-        runs = []
-        for n in samples:
-            if progress:
-                progress(f"pipeline stage {k}" + (f" ({n} of {per_stage} layers)" if n != per_stage else ""), done,
-                         len(distinct) * len(samples))
-            # a stage of n layers: the same stage of a model with n layers per stage
-            stage = {**params, "pipeline_stage": k, "layers": n * pp, "pipeline_interleave": 1}
-            graph = build_graph(replace(workload, params=stage), arch.dtype)
-            if n != per_stage:  # a layer sample: its notes' counts speak for the stage's layers
-                graph.meta["sample_layer_scale"] = per_stage / n
-            p, rep = simulate_pass(graph, arch, options, name=name, workload=workload)
-            if p.timing.compute_end < p.timing.cycles:  # an optimizer tail: the active time before it, per micro-batch
-                before = active_cycles_before(*rep.segments[0][:2], p.timing.compute_end)
-                p = replace(p, timing=replace(p.timing, compute_active_s=p.timing.seconds * before / p.timing.cycles))
-            this = [p]
-            if accumulate and data_parallel(graph, arch) > 1:
-                p, one = _with_last_micro_batch(p, replace(workload, params={**stage, "micro_batches": 1}), arch,
-                                                options, name)
-                extra.append(one)
-                this = [p, one]
-            p.busy  # noqa: B018 (computed from the task graph before it is dropped)
-            runs.append(p.without_tasks())
-            kept.keep(this, what=f"stage {k}" + (f" of {n} layers" if n != per_stage else ""), traced=1)
-            if options.trace:  # task graphs and traces are kept only for a Chrome trace
-                segments.append((*rep.segments[0][:2], offset))
-            del rep
-            offset += p.timing.cycles
-            done += 1
+        runs = [simulate(k, n) for n in samples]
+        if len(runs) == 2 and not launches_affine(*runs):  # eager launches the samples cannot stand for
+            total += 1
+            extra.extend(runs)  # simulated all the same (the report's simulation counts)
+            runs = [simulate(k, per_stage)]
         simulated[k] = Sampled.exact(runs[0]) if len(runs) == 1 else Sampled.extrapolated(runs[0], runs[1], per_stage)
     assert graph is not None
     training = params.get("mode") == "training"

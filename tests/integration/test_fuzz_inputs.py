@@ -49,6 +49,8 @@ SHRINK = {
                                   ("workload", "layers"): 24, ("workload", "seq_len"): 128,
                                   ("workload", "micro_batches"): 8},
     "llama2_7b_serving_tpu_v4": {("workload", "seq_len"): 16, ("workload", "decode_steps"): 2},
+    "megatron_1t_training_sc21": {("workload", "hidden"): 1024, ("workload", "heads"): 16,
+                                  ("workload", "seq_len"): 128, ("workload", "micro_batches"): 64},
 }
 CASES_PER_KIND = {"arch": 120, "workload": 90, "experiment": 70, "sweep": 30, "scalesim": 90, "sweep_folder": 30}
 # Internal errors found by this fuzz in code outside accelsim/config, reported to its owners (issue 17) and not yet

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+from pathlib import Path
+
 import pytest
 
-from accelsim.hardware import Arch
+from accelsim.hardware import UNIT_KINDS, Arch
 from accelsim.ir import Gemm, Graph, Op, OpKind, Weight
 
 
@@ -56,3 +60,20 @@ def branches_graph(branches=2, rows=512, width=512) -> Graph:
 @pytest.fixture
 def arch():
     return make_arch()
+
+
+PLUGIN_EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "plugins"
+
+
+@pytest.fixture
+def cim():
+    """docs/examples/plugins' crossbar unit kind, imported as an arch's ``plugins`` imports it (its folder on
+    sys.path); afterwards the kind is unregistered and the module forgotten, so other tests see the registry as it
+    was."""
+    sys.path.insert(0, str(PLUGIN_EXAMPLE))
+    try:
+        yield importlib.import_module("cim_crossbar")
+    finally:
+        sys.path.remove(str(PLUGIN_EXAMPLE))
+        UNIT_KINDS.pop("cim_crossbar", None)
+        sys.modules.pop("cim_crossbar", None)

@@ -41,18 +41,6 @@ XBAR_MACS = 256 * 256 * 16 / 100  # cim_crossbar.macs_per_cycle: every cell of e
 XBAR_CYCLES = 64 * 1 * 100
 
 
-@pytest.fixture
-def cim():
-    """The example's module, imported as the arch's ``plugins`` imports it (its folder on sys.path); afterwards
-    the kind is unregistered and the module forgotten, so other tests see the registry as it was."""
-    sys.path.insert(0, str(EXAMPLE))
-    try:
-        yield importlib.import_module("cim_crossbar")
-    finally:
-        sys.path.remove(str(EXAMPLE))
-        UNIT_KINDS.pop("cim_crossbar", None)
-        sys.modules.pop("cim_crossbar", None)
-
 
 def _arch(**unit):
     return load_arch({"base": "edge-npu", "core": {"units": {"xbar": {"kind": "cim_crossbar", **unit}}}})

@@ -4,20 +4,14 @@ peak counts only the units it has."""
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 
 from accelsim import simulate
 from accelsim.config import load_arch
-from accelsim.hardware import UNIT_KINDS
 
 DSP = {"name": "vdsp", "clock": "1.2GHz", "dtype": "fp16",
        "core": {"vector": {"lanes": 128}, "sram": {"unified": "256KiB"}},
        "hbm": {"capacity": "2GiB", "bandwidth": "34.1GB/s"}}
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "plugins"
 
 
 def test_a_core_may_leave_out_its_systolic_array_and_its_lanes_are_the_mac_peak():
@@ -57,17 +51,6 @@ def test_vector_rates_set_the_lanes_gemm_rate():
     op = simulate({"model": "gemm", "m": 256, "n": 256, "k": 256, "dtype": "fp32"}, arch).to_dict()["ops"][0]
     assert op["compute_cycles"] == 2 * 256**3 // 128
 
-
-@pytest.fixture
-def cim():
-    """docs/examples/plugins' crossbar unit kind, registered for the test only (as tests/unit/test_unit_plugins.py)."""
-    sys.path.insert(0, str(EXAMPLE))
-    try:
-        yield importlib.import_module("cim_crossbar")
-    finally:
-        sys.path.remove(str(EXAMPLE))
-        UNIT_KINDS.pop("cim_crossbar", None)
-        sys.modules.pop("cim_crossbar", None)
 
 
 def test_with_a_plug_in_unit_its_macs_are_the_peak_and_it_takes_the_gemms(cim):

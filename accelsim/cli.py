@@ -749,6 +749,26 @@ def _info_dtype(wl, arch_dtype: str | None) -> tuple[str, str]:
     return (named, "config") if named else (INFO_DEFAULT_DTYPE, "default")
 
 
+def _print_info_json(summary: dict, wl, graph: Graph, parts, part_graphs: dict[str, Graph], pruned: int) -> None:
+    """``accelsim info WORKLOAD --json``: the summary with the workload, a diffusion pipeline's parts, the sparsity
+    and the operators table."""
+    summary["workload"] = {"model": wl.model, "params": dict(wl.params)}
+    if parts:
+        summary["pipeline"] = [{"part": part, "count": count, **part_graphs[part].summary()}
+                               for part, count in parts]
+        summary["op_table_part"] = max(parts, key=lambda pc: pc[1])[0]  # the denoiser: `graph`
+    if pruned:
+        summary["sparsity"] = {"pattern": graph.meta.get("sparsity"), "pruned_ops": pruned}
+    summary["flops_per_mac"] = summary["flops"] / summary["macs"] if summary["macs"] else None
+    summary["op_table"] = [
+        {"name": op.name, "kind": op.kind.value, "fn": op.fn, "inputs": list(op.inputs),
+         "out_shape": list(op.out_shape), "params": op.params, "macs": op.macs, "flops": op.flops}
+        for op in graph.ops]
+    from .report.writers import json_text
+
+    print(json_text(summary, indent=2))
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from . import config
     from .builders import build_workload
@@ -785,21 +805,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     summary["scope"] = "pass" if scenario_of(wl) == "serving" else "run"
     pruned = sum("sparsity" in op.attrs for op in graph.ops)  # workload.sparsity: MACs, bytes are the kept weights'
     if args.json:
-        summary["workload"] = {"model": wl.model, "params": dict(wl.params)}
-        if parts:
-            summary["pipeline"] = [{"part": part, "count": count, **part_graphs[part].summary()}
-                                   for part, count in parts]
-            summary["op_table_part"] = max(parts, key=lambda pc: pc[1])[0]  # the denoiser: `graph`
-        if pruned:
-            summary["sparsity"] = {"pattern": graph.meta.get("sparsity"), "pruned_ops": pruned}
-        summary["flops_per_mac"] = summary["flops"] / summary["macs"] if summary["macs"] else None
-        summary["op_table"] = [
-            {"name": op.name, "kind": op.kind.value, "fn": op.fn, "inputs": list(op.inputs),
-             "out_shape": list(op.out_shape), "params": op.params, "macs": op.macs, "flops": op.flops}
-            for op in graph.ops]
-        from .report.writers import json_text
-
-        print(json_text(summary, indent=2))
+        _print_info_json(summary, wl, graph, parts, part_graphs, pruned)
         return 0
     from rich.table import Table
 

@@ -50,6 +50,22 @@ ENERGY_METRICS: dict[str, tuple[str, str]] = {
 }
 
 
+def _top_level_numbers(report: Mapping[str, Any]) -> dict[str, Any]:
+    """report.json's top-level numbers, its :data:`METRIC_OBJECTS` whole and the numbers of its
+    :data:`SCALAR_OBJECTS` (not their lists, objects or nulls)."""
+    out: dict[str, Any] = {}
+    for key, value in report.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = value
+        elif key in METRIC_OBJECTS and isinstance(value, Mapping):
+            out[key] = dict(value)
+        elif key in SCALAR_OBJECTS and isinstance(value, Mapping):
+            numbers = {k: v for k, v in value.items() if _is_number(v)}
+            if numbers:
+                out[key] = numbers
+    return out
+
+
 def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     """The metrics a sweep keeps of one report.json: every top-level number (``total_cycles``, ``seconds``,
     ``macs``, ``mac_utilization``, ...), the ``utilization``, ``bytes`` and ``stalls_by_level`` objects (per
@@ -66,16 +82,7 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     ``forward_end_s`` and ``backward_end_s`` (when the phase's last op ends: the gradients are ready at the
     latter, before the optimizer step); for a run of one collective (the ``collective`` micro-workload), its
     nccl-tests ``bus_bandwidth`` (bytes/s). The ops list is not kept."""
-    out: dict[str, Any] = {}
-    for key, value in report.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[key] = value
-        elif key in METRIC_OBJECTS and isinstance(value, Mapping):
-            out[key] = dict(value)
-        elif key in SCALAR_OBJECTS and isinstance(value, Mapping):
-            numbers = {k: v for k, v in value.items() if _is_number(v)}  # not the lists, objects or nulls
-            if numbers:
-                out[key] = numbers
+    out = _top_level_numbers(report)
     for key in LEVEL_OBJECTS:
         if key in out:
             given = out[key]

@@ -71,6 +71,16 @@ def _serving_rows(report: dict) -> list[tuple[str, str]]:
                         f"{serving.get('batch')}, {steps} decode steps{sampled})")]
 
 
+def launch_rows(report: dict) -> list[tuple[str, str]]:
+    """The ``launch-bound`` row of a run whose kernels a host launches (report ``execution`` not ``none``): the
+    share of the time launches add (``launch_bound_fraction``), that time, and each pass's launch mode."""
+    if report.get("execution") in (None, "none"):
+        return []
+    return [("launch-bound", f"{fmt.pct(report.get('launch_bound_fraction'))} of the time "
+                             f"({fmt.seconds(report.get('launch_overhead_s'))} added by kernel launches; "
+                             f"{report['execution']})")]
+
+
 def _diffusion_rows(report: dict) -> list[tuple[str, str]]:
     """A diffusion pipeline's figures (report ``diffusion``): seconds per image and each part's count and time."""
     d = report.get("diffusion")
@@ -158,10 +168,8 @@ def summary_table(report: dict) -> Table:
     table.add_row("arch", fmt.arch_text(report.get("arch") or {}, lv, report.get("clock_hz")))
     table.add_row("total cycles", fmt.count(report.get("total_cycles")))
     table.add_row("time", fmt.seconds(report.get("seconds")))
-    if report.get("execution") not in (None, "none"):
-        table.add_row("launch-bound", f"{fmt.pct(report.get('launch_bound_fraction'))} of the time "
-                                      f"({fmt.seconds(report.get('launch_overhead_s'))} added by kernel launches; "
-                                      f"{report['execution']})")
+    for label, text in launch_rows(report):
+        table.add_row(label, text)
     for label, text in (*_serving_rows(report), *_pipeline_rows(report), *_diffusion_rows(report)):
         table.add_row(label, text)
     for label, text in _collective_rows(report):

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from . import fmt
-from .console import energy_rows
+from .console import energy_rows, launch_rows
 from .fmt import STALL_LABEL
 from .schema import level_names, levels, main_memory, memory_levels, ordered, part_keys, transfer_units
 from .writers import atomic_write_text
@@ -156,6 +156,7 @@ def _summary(report: dict) -> str:
         ("arch", fmt.arch_text(report.get("arch"), lv, report.get("clock_hz"))),
         ("total cycles", fmt.count(report.get("total_cycles"))),
         ("time", fmt.seconds(report.get("seconds"))),
+        *launch_rows(report),
         ("MACs", fmt.count_si(report.get("macs"))),
         ("FLOPs", fmt.count_si(report.get("flops"))),
         ("params", fmt.count_si(report.get("params"))),
@@ -309,7 +310,8 @@ def _flatten(prefix: str, value: object, out: list[tuple[str, object]]) -> None:
         out.append((prefix, value))
 
 
-def _serving(report: dict, key: str = "serving", title: str = "LLM serving") -> str:
+def _flat_section(report: dict, key: str, title: str) -> str:
+    """A report object (``pipeline``) as one row per leaf, each formatted by its key (:func:`_serving_value`)."""
     section = report.get(key)
     if section is None or section == {} or section == []:
         return ""
@@ -317,6 +319,79 @@ def _serving(report: dict, key: str = "serving", title: str = "LLM serving") -> 
     _flatten("", section, items)
     rows = [(k or key, _serving_value(k.rsplit(".", 1)[-1], v)) for k, v in items]
     return f'<section id="{key}"><h2>{title}</h2>' + _kv_table(rows) + "</section>"
+
+
+_SERVING_KEYS = frozenset({"batch", "prefill_cycles", "decode_steps", "decode_steps_simulated", "decode_cycles",
+                           "step_cycles", "ttft_s", "tpot_s", "tokens_per_s", "kv_cache_bytes", "weight_bytes",
+                           "memory", "memory_pass", "layer_samples"})
+"""The keys of report ``serving`` that :func:`_serving` lays out; any other is shown as a row of its own."""
+
+
+def _footprint(memory: dict, title: str) -> str:
+    """A memory footprint (level → capacity, weights, KV cache, activations, used, fraction) as a table: sizes in
+    KiB/MiB/GiB, the used share of the capacity in %."""
+    cols = (("capacity", "capacity"), ("weights", "weights"), ("kv_cache", "KV cache"),
+            ("activations", "activations"), ("used", "used"))
+    rows = []
+    for level, fig in memory.items():
+        fig = _dict(fig)
+        cells = "".join(f'<td class="n" data-v="{_data_v(fig.get(k))}">{_e(fmt.size(fig.get(k)))}</td>'
+                        for k, _ in cols)
+        rows.append(f"<tr><td>{_e(level)}</td>{cells}<td class=\"n\" data-v=\"{_data_v(fig.get('fraction'))}\">"
+                    f"{_e(fmt.pct(fig.get('fraction')))}</td></tr>")
+    head = "".join(f'<th class="n">{label}</th>' for _, label in cols)
+    return (f"<h3>{_e(title)}</h3><table><thead><tr><th>level</th>{head}<th class=\"n\">used of capacity</th>"
+            f"</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def _serving(report: dict) -> str:
+    """An LLM serving run's figures (report ``serving``): time to first token, time per output token, tokens per
+    second, the decode steps (how many simulated, every step's cycles), the weights and KV cache where the memory
+    table does not already add up to them, layer samples, and the memory footprint of the pass ``memory_pass``
+    names as a table. Sizes in KiB/MiB/GiB, fractions in %, each quantity once."""
+    sv = report.get("serving")
+    if not isinstance(sv, dict) or not sv:
+        return ""
+    steps = int(fmt.num(sv.get("decode_steps")) or 0)
+    simulated = sv.get("decode_steps_simulated") or []
+    memory = _dict(sv.get("memory"))
+    rows = [("batch", fmt.general(sv.get("batch"))),
+            ("time to first token (TTFT)", f"{fmt.seconds(sv.get('ttft_s'))} (the prefill: "
+                                           f"{fmt.count(sv.get('prefill_cycles'))} cycles)"),
+            ("time per output token (TPOT)", f"{fmt.seconds(sv.get('tpot_s'))} (the mean of {steps:,} decode steps: "
+                                             f"{fmt.count(sv.get('decode_cycles'))} cycles in all)"),
+            ("tokens per second", f"{_serving_value('tokens_per_s', sv.get('tokens_per_s'))} (batch × decode steps "
+                                  f"/ decode time)")]
+    if isinstance(simulated, list) and simulated and len(simulated) < steps:
+        rows.append(("decode steps simulated", f"{len(simulated):,} of {steps:,} (steps "
+                                               f"{_serving_value('', [i + 1 for i in simulated])}), the others "
+                                               f"interpolated"))
+    elif simulated:
+        rows.append(("decode steps simulated", f"all {steps:,}"))
+    if sv.get("step_cycles") is not None:
+        rows.append(("cycles of each decode step", _serving_value("step_cycles", sv.get("step_cycles"))))
+    for key, field, label in (("weight_bytes", "weights", "weights"), ("kv_cache_bytes", "kv_cache", "KV cache")):
+        held = sum(fmt.num(_dict(m).get(field)) for m in memory.values())
+        if sv.get(key) is not None and (not memory or held != fmt.num(sv.get(key))):
+            rows.append((label, fmt.size(sv.get(key))))
+    if "layer_samples" in sv:
+        samples = sv.get("layer_samples")
+        rows.append(("layer samples", "every layer simulated" if not samples else
+                     f"{' and '.join(str(n) for n in samples)} layers simulated, the model's layers extrapolated "
+                     f"from them"))
+    rows.extend((k, _serving_value(k, v)) for k, v in sv.items() if k not in _SERVING_KEYS)
+    table = _footprint(memory, f"Memory footprint ({sv.get('memory_pass') or 'the last pass'})") if memory else ""
+    return '<section id="serving"><h2>LLM serving</h2><div class="grid"><div>' + _kv_table(rows) + (
+        f"</div><div>{table}</div></div></section>")
+
+
+def _notes(report: dict) -> str:
+    """Report ``notes``, one item each, as the console prints them (``note: ...``)."""
+    notes = [n for n in report.get("notes") or [] if n]
+    if not notes:
+        return ""
+    return ('<section id="notes"><h2>Notes</h2><ul class="notes">'
+            + "".join(f"<li>note: {_e(n)}</li>" for n in notes) + "</ul></section>")
 
 
 def _diffusion(report: dict) -> str:
@@ -442,8 +517,9 @@ def _ops_table(report: dict) -> str:
 def render_html(report: dict, *, plots: bool = True, images: Mapping[str, bytes] | None = None) -> str:
     """The HTML page of ``report`` (a report.json dict) as one self-contained string.
 
-    Sections: key figures, summary, utilization per unit, memory levels (bytes, stalls), LLM serving metrics (only
-    when the report has a ``serving`` object), the four plots as embedded PNGs (left out with ``plots=False``;
+    Sections: key figures, the report's ``notes`` (as the console prints them), summary (with the console's
+    launch-bound row), utilization per unit, memory levels (bytes, stalls), LLM serving metrics (only when the report
+    has a ``serving`` object: a table of its figures and its memory footprint), the four plots as embedded PNGs (left out with ``plots=False``;
     a plot that fails to draw is replaced by a one-line note; ``images`` passes PNGs already drawn, by stem), and a
     sortable table of every op. Missing keys and
     null values show as a dash; unknown keys are ignored.
@@ -463,13 +539,14 @@ def render_html(report: dict, *, plots: bool = True, images: Mapping[str, bytes]
         f"<header><h1>accelsim: {_e(name)}</h1>",
         f'<p class="sub">{_e(subtitle)}</p></header>' if subtitle else "</header>",
         _cards(report),
+        _notes(report),
         '<section id="summary"><h2>Summary</h2><div class="grid">',
         f"<div>{_summary(report)}</div>",
         '<div><h3>Utilization</h3>' + _utilization(report) + "<h3>Memory levels</h3>" + _memory(report) + "</div>",
         "</div></section>",
         _energy(report),
         _serving(report),
-        _serving(report, "pipeline", "Pipeline parallelism"),
+        _flat_section(report, "pipeline", "Pipeline parallelism"),
         _diffusion(report),
         '<section id="plots"><h2>Plots</h2>' + _plots(report, images) + "</section>" if plots else "",
         '<section id="ops-section"><h2>Ops</h2>' + _ops_table(report) + "</section>",

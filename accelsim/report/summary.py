@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple, get_args
 
 import numpy as np
@@ -115,7 +115,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                   + computed_work_notes(graph.flops, computed_work(macs, graph.flops, [
                       op for op in ops if op.get("unit") != "none"])["computed_flops"], total / clock)
                   + unfused_attention_notes(graph, arch, ops, total, launch)
-                  + launch_notes(arch, tg.execution or "none", launch / total if total else 0.0)
+                  + launch_notes(arch, launch / total if total else 0.0,
+                                 [("", tg.execution or "none", launch / total if total else 0.0)])
                   + epilogue_fusion_notes(graph, arch, tg)
                   + nccl_channel_notes(arch, tg) + vector_key_notes(arch, graph) + scratchpad_rate_notes(arch)
                   + idle_unit_notes(arch, tg, t) + unpriced_fn_notes(arch, graph, ops) + idle_chip_notes(arch, graph)
@@ -576,14 +577,40 @@ def computed_work_notes(flops: int, computed: int, seconds: float) -> list[str]:
             f"(flops / seconds: {flops / seconds / 1e12:.4g})"]
 
 
-def launch_notes(arch: Arch, execution: str, launch_bound: float) -> list[str]:
-    """An eager GPU run that kernel launches bind for :data:`LAUNCH_NOTE_SHARE` of its time or more: one line
-    saying so, and that a CUDA graph launches the whole pass at once (``options.execution: cuda_graph``)."""
-    if execution != "eager" or launch_bound < LAUNCH_NOTE_SHARE:
+LAUNCH_NOTE_HEAD = "kernel launches bind "
+"""How a launch note begins: :func:`relaunch_notes` replaces the passes' own with the composed run's."""
+
+
+def launch_notes(arch: Arch, launch_bound: float, modes: Sequence[tuple[str, str, float]]) -> list[str]:
+    """A GPU run whose eager passes' kernel launches bind :data:`LAUNCH_NOTE_SHARE` of its time or more: one line
+    quoting the run's ``launch_bound_fraction`` (``launch_bound``), the mode each pass ran in, and that a CUDA graph
+    launches a pass at once (``options.execution: cuda_graph``). ``modes``: each pass (or phase, part) as (label,
+    its execution, its launches' share of the run); a single pass has one, labelled ``""``. No note where no pass
+    ran eager: the advice is already in effect (a serving run's decode steps under ``execution: auto``)."""
+    eager = [(label, share) for label, mode, share in modes if mode == "eager"]
+    eager_share = sum(share for _, share in eager)
+    if not eager or eager_share < LAUNCH_NOTE_SHARE:
         return []
-    return [f"kernel launches bind {launch_bound:.0%} of the run (options.execution: eager, "
-            f"{arch.kernel_launch * 1e6:.3g} us of host time a kernel); a CUDA graph launches the pass at once "
-            f"({arch.graph_launch * 1e6:.3g} us), as serving stacks run decode steps: --set options.execution=cuda_graph"]
+    cost = (f"{arch.kernel_launch * 1e6:.3g} us of host time a kernel); a CUDA graph launches "
+            f"{'the' if len(modes) == 1 else 'a'} pass at once ({arch.graph_launch * 1e6:.3g} us), as serving stacks "
+            f"run decode steps: --set options.execution=cuda_graph")
+    if len(modes) == 1:
+        return [f"{LAUNCH_NOTE_HEAD}{launch_bound:.0%} of the run (options.execution: eager, {cost}"]
+    ran = ", ".join(f"{label} {mode}" for label, mode, _ in modes)
+    if len(eager) == len(modes):
+        return [f"{LAUNCH_NOTE_HEAD}{launch_bound:.0%} of the run (execution: {ran}; {cost}"]
+    return [f"{LAUNCH_NOTE_HEAD}{launch_bound:.0%} of the run (execution: {ran}); the eager "
+            f"{', '.join(label for label, _ in eager)}'s launches take {eager_share:.0%} of the run ({cost}"]
+
+
+def relaunch_notes(notes: Sequence[str], arch: Arch, launch_bound: float,
+                   modes: Sequence[tuple[str, str, float]]) -> list[str]:
+    """A composed run's notes: its passes' (``notes``) less their own launch notes, which quote one pass's share,
+    and :func:`launch_notes` of the whole run (its ``launch_bound_fraction``, each pass's mode), where the first of
+    theirs stood (else last)."""
+    kept = [n for n in notes if not n.startswith(LAUNCH_NOTE_HEAD)]
+    at = next((i for i, n in enumerate(notes) if n.startswith(LAUNCH_NOTE_HEAD)), len(notes))
+    return kept[:at] + launch_notes(arch, launch_bound, modes) + kept[at:]
 
 
 QUANTISED_CNN = frozenset({"int8", "uint8", "fp8"})  # a conv in one of these: a CNN deployed through TensorRT

@@ -23,6 +23,7 @@ from ..energy import account
 from ..hardware import Arch
 from ..options import Options, recorded
 from ..report import Report
+from ..report.summary import relaunch_notes
 from .passes import Kept, Rows, keep_less
 from .sampling import Sampled, composed_report
 from .single import Progress, simulate_pass
@@ -75,10 +76,14 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
     out["params"] = sum(params for *_, params in runs)
     out["execution"] = ", ".join(f"{part} {s.shown.report['execution']}" for part, _, s, _ in runs)
     out["options"] = recorded(options)
-    out["notes"] = list(dict.fromkeys(n for _, _, s, _ in runs for n in s.shown.report.get("notes", [])))
+    seconds = float(out["seconds"])
+    out["notes"] = relaunch_notes(
+        list(dict.fromkeys(n for _, _, s, _ in runs for n in s.shown.report.get("notes", []))), arch,
+        float(out["launch_bound_fraction"]),
+        [(part, s.shown.report["execution"], count * s.timing.launch_s / seconds if seconds else 0.0)
+         for part, count, s, _ in runs])
     footprint(out, [s.timing.memory for _, _, s, _ in runs])
     batch = int(workload.params.get("batch", 1))
-    seconds = float(out["seconds"])
     out["diffusion"] = {
         "batch": batch,
         "parts": [{"part": part, "count": count, "params": params, "cycles": s.timing.cycles,

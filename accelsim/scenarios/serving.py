@@ -47,7 +47,7 @@ from ..ir import Graph
 from ..mapping import placement
 from ..options import Options, recorded
 from ..report import Report
-from ..report.summary import spill_notes
+from ..report.summary import relaunch_notes, spill_notes
 from .passes import Kept, Pass, Rows, Work
 from .sampling import (
     Sampled,
@@ -114,7 +114,7 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     decode = [s for (phase, _, _), s in zip(plan, done, strict=True) if phase == "decode"]
     footprint = {**run.footprint, "memory": (decode or prefill)[-1].timing.memory}
     data = _combine(prefill[0] if prefill else None, decode, sampled, steps=steps, batch=int(params.get("batch", 1)),
-                    footprint=footprint, name=name or f"{run.graph_name}_{arch.name}")
+                    footprint=footprint, name=name or f"{run.graph_name}_{arch.name}", arch=arch)
     data["serving"]["layer_samples"] = [1, 2] if decode and decode[0].sampled or prefill and prefill[0].sampled \
         else None
     data["notes"] = memory_notes(data.get("notes", []), (prefill or decode)[0], decode[-1] if decode else None,
@@ -295,7 +295,7 @@ def _decode_work(decode: list[Sampled], scales: list[float]) -> list[Work]:
 
 
 def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int], *, steps: int, batch: int,
-             footprint: dict, name: str) -> dict:
+             footprint: dict, name: str, arch: Arch) -> dict:
     """The serving report (see the module docstring)."""
     step_cycles, scales = interpolate(steps, sampled, [p.timing.cycles for p in decode])
     weighted = ([(prefill, 1.0)] if prefill else []) + list(zip(decode, scales, strict=True))
@@ -308,6 +308,12 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
     out = composed_report(weighted, parts, name)
     out["execution"] = ", ".join(dict.fromkeys(f"{phase} {p.shown.report['execution']}" for phase, p in
                                                (("prefill", prefill), ("decode", decode[0] if decode else None)) if p))
+    seconds = float(out["seconds"])
+    phases = ([("prefill", [(prefill, 1.0)])] if prefill else []) + (
+        [("decode", list(zip(decode, scales, strict=True)))] if decode else [])
+    modes = [(phase, ps[0][0].shown.report["execution"],
+              sum(s * p.timing.launch_s for p, s in ps) / seconds if seconds else 0.0) for phase, ps in phases]
+    out["notes"] = relaunch_notes(out.get("notes", []), arch, float(out["launch_bound_fraction"]), modes)
     clock = float(weighted[0][0].shown.report["clock_hz"])
     decode_s = sum(step_cycles) / clock
     ttft = prefill.timing.seconds if prefill else (step_cycles[0] / clock if step_cycles else 0.0)

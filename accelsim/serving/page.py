@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..report import fmt
-from ..report.html import _CSS, _JS, _e, _kv_table, _serving, _serving_value
+from ..report.html import _CSS, _JS, _e, _flat_section, _kv_table, _serving_value
 from ..report.writers import atomic_write_text
 from .metrics import summary_rows
 
@@ -119,7 +119,7 @@ def render(report: dict, images: Mapping[str, bytes] | None = None) -> str:
         _section({**(report.get("energy") or {}), **(report.get("power") or {}), **(report.get("efficiency") or {})}
                  if report.get("energy") else None, "energy", "Energy"),
         _plots(images or {}),
-        _serving(report, "config", "Settings"),
+        _flat_section(report, "config", "Settings"),
         f"<footer>Written by accelsim {_e(report.get('accelsim_version'))} from report.json.</footer>",
         f"<script>{_JS}</script>", "</body></html>",
     ]

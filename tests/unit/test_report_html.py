@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import html
 import os
 import re
+from html import escape as html_escape
 from html.parser import HTMLParser
 
 import pytest
@@ -189,8 +191,9 @@ def test_serving_section_only_when_present(served, report):
     text = render_html(rep, plots=False)
     section = text[text.index('<section id="serving">'):]
     section = section[: section.index("</section>")]
-    for want in ("ttft_s", "12.3ms", "25us", "40,000 tokens/s", "1GiB", "&lt;i&gt;x&lt;/i&gt;",
-                 "decode_steps</th><td>2<"):
+    # the KV cache edited to 1 GiB no longer adds up to the memory table's, so it gets a row of its own
+    for want in ("time to first token (TTFT)</th><td>12.3ms", "time per output token (TPOT)</th><td>25us (the mean "
+                 "of 2 decode steps", "40,000 tokens/s", "KV cache</th><td>1GiB<", "&lt;i&gt;x&lt;/i&gt;"):
         assert want in section, want
     assert 'id="serving"' not in render_html(report, plots=False)  # the CNN has no serving metrics
     assert 'id="serving"' not in render_html(dict(served, serving=None), plots=False)
@@ -202,7 +205,7 @@ def test_a_long_list_of_the_serving_section_shows_its_ends_and_length(served):
     rep = copy.deepcopy(served)
     rep["serving"]["step_cycles"] = list(range(1000, 1021))  # 21 values: 1,000 … 1,020
     text = render_html(rep, plots=False)
-    row = text[text.index("step_cycles</th><td>"):]
+    row = text[text.index("cycles of each decode step</th><td>"):]
     row = row[: row.index("</td>")]
     assert row.endswith("1,000, 1,001, 1,002, 1,003, 1,004, 1,005, 1,006, 1,007, 1,008, 1,009, …, 1,011, 1,012, "
                         "1,013, 1,014, 1,015, 1,016, 1,017, 1,018, 1,019, 1,020 (21 values, all in report.json)")
@@ -246,3 +249,82 @@ def test_a_serving_runs_ops_table_names_each_rows_phase_and_runs(served):
     assert [(r["name"], r["phase"], r["runs"]) for r in rows] == [
         (op["name"], op["phase"], f"{op['count']:,}") for op in served["ops"]]
     assert {r["runs"] for r in rows if ".layers.0." in r["name"]} == {"62"}
+
+
+def _section(text: str, key: str) -> str:
+    section = text[text.index(f'<section id="{key}">'):]
+    return section[: section.index("</section>")]
+
+
+def _cells(section: str) -> dict[str, str]:
+    """The first table's rows of a section: header → cell text."""
+    return dict(re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", section))
+
+
+@pytest.fixture(scope="module")
+def gpt2_served() -> dict:
+    # the probe's run (p17 findings 3, 7): gpt2 on an A100, a 128-token prompt and 4 decode steps; its notes say the
+    # attention runs unfused and the eager prefill's launches bind the run
+    return simulate(load_workload("gpt2", ["decode_steps=4", "seq_len=128"]), "a100").to_dict()
+
+
+def test_the_page_shows_every_note_as_the_console_prints_it(gpt2_served):
+    # report.html had no notes: a run on an arch without energy constants lost the reason it has no energy section
+    mc4 = simulate(load_workload("gemm", ["m=64", "n=64", "k=64"]), "multicore-4").to_dict()
+    assert mc4.get("energy") is None
+    for rep, first in ((mc4, "energy: arch multicore-4 gives no 'energy' constants"),
+                       (gpt2_served, "attention runs unfused")):
+        assert any(n.startswith(first) for n in rep["notes"])
+        items = re.findall(r"<li>(.*?)</li>", _section(render_html(rep, plots=False), "notes"))
+        assert items == [f"note: {html_escape(n)}" for n in rep["notes"]]  # every one, in order, escaped
+    assert len(gpt2_served["notes"]) == 2 and gpt2_served["notes"][1].startswith("kernel launches bind")
+    assert 'id="notes"' not in render_html(dict(mc4, notes=[]), plots=False)
+
+
+def test_the_summary_has_the_consoles_launch_bound_row(gpt2_served, report):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from accelsim.report.console import summary_table
+
+    rep = gpt2_served
+    # launch_bound_fraction = launch_overhead_s / seconds (report.json contract)
+    assert rep["launch_bound_fraction"] == pytest.approx(rep["launch_overhead_s"] / rep["seconds"], rel=1e-12)
+    row = _cells(_section(render_html(rep, plots=False), "summary"))["launch-bound"]
+    assert row == html_escape(f"{rep['launch_bound_fraction'] * 100:.1f} % of the time ("
+                              f"{rep['launch_overhead_s'] * 1e3:.4g}ms added by kernel launches; prefill eager, "
+                              f"decode cuda_graph)")
+    out = StringIO()
+    Console(file=out, width=400).print(summary_table(rep))
+    assert html.unescape(row) in out.getvalue()  # the console's row, word for word
+    assert "launch-bound" not in render_html(report, plots=False)  # gemmini: no host launches (execution none)
+
+
+def test_the_serving_section_is_a_table_in_one_unit_family(gpt2_served):
+    sv = gpt2_served["serving"]
+    section = _section(render_html(gpt2_served, plots=False), "serving")
+    # gpt2's weights (tied LM head, counted once): wte 50,257 x 768 + wpe 1,024 x 768 + 12 layers of (2 LNs 3,072 +
+    # qkv 768 x 2,304 + 2,304 + proj 768^2 + 768 + fc 768 x 3,072 + 3,072 + proj 3,072 x 768 + 768 = 7,087,872)
+    # + final LN 1,536 = 124,439,808 params, x 2 bytes (bf16) = 248,879,616 B = 237.35 MiB
+    weights = 2 * (50_257 * 768 + 1_024 * 768 + 12 * 7_087_872 + 1_536)
+    assert sv["weight_bytes"] == weights
+    # KV cache after the last step: 12 layers x (K, V) x 768 x 2 bytes x (128 + 4) tokens = 4,866,048 B = 4.641 MiB
+    assert sv["kv_cache_bytes"] == 12 * 2 * 768 * 2 * 132
+    assert section.count("237.4MiB") == 1 and section.count("4.641MiB") == 1  # each shown once, as a size
+    assert "248,879,616" not in section and "4,866,048" not in section  # no raw byte counts
+    hbm = sv["memory"]["hbm"]
+    row = re.search(r"<tr><td>hbm</td>(.*?)</tr>", section).group(1)
+    cells = re.findall(r'<td class="n" data-v="[^"]*">(.*?)</td>', row)
+    # capacity 80 GiB, weights, KV cache, activations, used, used/capacity as a % (not the bare 0.002955)
+    assert cells[:3] == ["80GiB", "237.4MiB", "4.641MiB"]
+    assert cells[-1] == f"{hbm['used'] / 80 / 2**30 * 100:.1f} %" == "0.3 %"
+    kv = _cells(section)
+    # TTFT = prefill cycles / 1.41 GHz; TPOT = decode cycles / 4 steps / 1.41 GHz (arch/a100.yaml clock)
+    assert kv["time to first token (TTFT)"] == (f"{sv['prefill_cycles'] / 1.41e9 * 1e3:.4g}ms (the prefill: "
+                                                f"{sv['prefill_cycles']:,} cycles)")
+    assert kv["time per output token (TPOT)"].startswith(f"{sv['decode_cycles'] / 4 / 1.41e9 * 1e6:.4g}us (the mean "
+                                                         f"of 4 decode steps")
+    assert kv["cycles of each decode step"] == ", ".join(f"{c:,}" for c in sv["step_cycles"])
+    assert kv["decode steps simulated"] == "all 4"
+    assert "layer_samples" not in section and "memory.hbm" not in section  # no raw dict keys

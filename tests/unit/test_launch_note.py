@@ -1,0 +1,79 @@
+"""The launch note (``summary.launch_notes``): one share per run, and no advice a run already follows.
+
+A composed run (serving, a diffusion pipeline, pipeline stages) once copied the launch note of its first simulated
+pass, so the note quoted that pass's share (gpt2 prefill + 4 decode steps on an A100: "82 % of the run" against the
+report's 58.7 % ``launch_bound_fraction``) and called the run "eager" while its decode steps ran as CUDA graphs.
+Now the note quotes the report's ``launch_bound_fraction``, says each pass's launch mode, and is given only when
+the eager passes' launches alone take ``LAUNCH_NOTE_SHARE`` of the run.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import accelsim
+from accelsim.config import load_arch, load_workload
+from accelsim.hardware import Arch
+from accelsim.report.summary import LAUNCH_NOTE_HEAD, LAUNCH_NOTE_SHARE, launch_notes
+
+
+def _launch(rep: dict) -> list[str]:
+    return [n for n in rep["notes"] if n.startswith(LAUNCH_NOTE_HEAD)]
+
+
+@pytest.fixture(scope="module")
+def a100() -> Arch:
+    return load_arch("a100")
+
+
+def test_the_note_quotes_the_share_and_every_pass_mode(a100):
+    # a100: 21 us a kernel launch, 3.5 us a graph launch (arch/a100.yaml kernel_launch, graph_launch)
+    one = launch_notes(a100, 0.49, [("", "eager", 0.49)])
+    assert one == ["kernel launches bind 49% of the run (options.execution: eager, 21 us of host time a kernel); a "
+                   "CUDA graph launches the pass at once (3.5 us), as serving stacks run decode steps: "
+                   "--set options.execution=cuda_graph"]
+    # prefill eager with 30 % of the run in launches, decode steps as graphs with 29 %: 59 % in all
+    (mixed,) = launch_notes(a100, 0.59, [("prefill", "eager", 0.30), ("decode", "cuda_graph", 0.29)])
+    assert mixed.startswith("kernel launches bind 59% of the run (execution: prefill eager, decode cuda_graph); "
+                            "the eager prefill's launches take 30% of the run")
+    (both,) = launch_notes(a100, 0.50, [("transformer", "eager", 0.45), ("vae_decoder", "eager", 0.05)])
+    assert both.startswith("kernel launches bind 50% of the run (execution: transformer eager, vae_decoder eager;")
+    # the eager passes' launches under 25 % (0.20): a CUDA graph could save at most that, so no advice
+    assert launch_notes(a100, 0.70, [("prefill", "eager", 0.20), ("decode", "cuda_graph", 0.50)]) == []
+    assert launch_notes(a100, 0.90, [("decode", "cuda_graph", 0.90)]) == []  # graphs already
+    assert launch_notes(a100, LAUNCH_NOTE_SHARE, [("", "eager", LAUNCH_NOTE_SHARE)]) != []  # the bound itself
+
+
+@pytest.mark.parametrize(("model", "overrides", "modes"), [
+    ("gpt2", ["decode_steps=4", "seq_len=128"], "prefill eager, decode cuda_graph"),
+    ("dit_xl_2", ["steps=2"], "transformer eager, vae_decoder eager"),
+])
+def test_a_composed_runs_note_quotes_its_launch_bound_fraction(model, overrides, modes):
+    rep = accelsim.simulate(load_workload(model, overrides), "a100").to_dict()
+    assert rep["execution"] == modes
+    assert rep["launch_bound_fraction"] == pytest.approx(rep["launch_overhead_s"] / rep["seconds"], rel=1e-12)
+    (note,) = _launch(rep)
+    assert note.startswith(f"kernel launches bind {rep['launch_bound_fraction']:.0%} of the run (execution: {modes}")
+    assert "options.execution: eager" not in note  # the decode steps did not run eager
+
+
+def test_a_pipeline_runs_note_quotes_its_launch_bound_fraction():
+    w = load_workload("gpt", ["hidden=512", "heads=8", "layers=4", "seq_len=256", "pipeline_parallel=2",
+                              "micro_batches=4", "mode=training"])
+    rep = accelsim.simulate(w, "dgx-a100").to_dict()
+    (note,) = _launch(rep)
+    assert note.startswith(f"kernel launches bind {rep['launch_bound_fraction']:.0%} of the run "
+                           f"(options.execution: eager")
+
+
+def test_no_advice_where_the_eager_passes_launch_little():
+    # 64 decode steps after a 16-token prefill: the run is 31 % launch-bound, mostly the decode steps' graph
+    # launches and dispatch gaps, which a CUDA graph does not remove; the prefill's own note said "81 % of the run
+    # (options.execution: eager ...)" and was copied into the run's notes
+    rep = accelsim.simulate(load_workload("gpt2", ["decode_steps=64", "seq_len=16"]), "a100").to_dict()
+    assert rep["launch_bound_fraction"] >= LAUNCH_NOTE_SHARE
+    assert _launch(rep) == []
+    # a decode-only run (graphs under execution: auto) is 26 % launch-bound, and gets no note either
+    rep = accelsim.simulate(load_workload("gpt2", ["phase=decode", "kv_len=128", "decode_steps=4"]), "a100").to_dict()
+    assert rep["execution"] == "decode cuda_graph" and rep["launch_bound_fraction"] >= LAUNCH_NOTE_SHARE
+    assert _launch(rep) == []

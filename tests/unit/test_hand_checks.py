@@ -212,6 +212,31 @@ def test_a_ramp_keeps_the_halvings_that_pay():
     assert ramp_groups(stream, 4, 1, 10**6, 1e9, 4, 4_000, 0, 0) == (0, 0)
 
 
+def test_a_one_group_op_overlaps_its_halves_and_grows_with_batch():
+    """A 128³ int8 GEMM on tpu-v1 (256×256 ws array with preload overlap, 700 MHz; DDR3 34 GB/s = 48.571 B a
+    cycle, 100 ns = 70 cycles of latency). Compute (cost/folds.py): R + F·max(T, R) + R + C − 2 − 1 = 256 +
+    max(128, 256) + 256 + 256 − 3 = 1,021 cycles. It moves A + B = 32,768 B in (674.6 cycles) and C = 16,384 B out
+    (337.3): 1,012 cycles of transfer, 1.45 µs, so its finest cut is one group. Run as one group, load, compute and
+    store are back to back: 674.6 + 70 + 1,021 + 337.3 + 70 = 2,173 cycles (it took 2,175, more than the 2,005 of
+    batch 2, which streams in two groups). Cut in two halves that share its buffer (traffic.ramp_groups), the first
+    half computes after its 337.3-cycle load, the second half's load (done at 674.6 + 70) hides under the first
+    half's 510.5 cycles of compute, and only the second half's store, 168.6 cycles, follows the compute: 337.3 + 70
+    + 1,021 + 168.6 + 70 = 1,666.9 cycles. No schedule beats the longer of compute and transfer plus a load's and a
+    store's latency, 1,021 + 2·70 = 1,161. Batch 1 to 4 then never gets faster."""
+    arch = load_arch("tpu-v1", [])
+    cycles = []
+    for batch in (1, 2, 3, 4):
+        rep = simulate(load_workload({"model": "gemm", "m": 128, "n": 128, "k": 128, "batch": batch}), arch).to_dict()
+        cycles.append(rep["total_cycles"])
+        if batch == 1:
+            op = rep["ops"][0]
+            assert op["compute_cycles"] == 1021
+            assert op["bytes"]["hbm"] == 3 * 128 * 128
+            assert op["tiles"] == 2
+            assert 1161 <= rep["total_cycles"] <= 1667 + 2  # (each transfer rounded up to whole cycles)
+    assert cycles == sorted(cycles), cycles
+
+
 def test_a_split_op_gets_no_group_without_compute():
     # a 6-cycle op moving 5,000 B at 1 GB/s (5 µs: 5 groups of 1 µs of transfer) over 4 units: rounding 5 up to a
     # multiple of 4 gives 8, more groups than its 6 cycles; it gets 4 (a cycle or two each)

@@ -152,10 +152,10 @@ def _sweep_outcome(tmp_path, monkeypatch, workers: int, out: str) -> dict:
 
 @pytest.fixture
 def tiny_machine(monkeypatch):
-    """A machine of 68 × 4 KiB pages = 272 KiB: half of it 136 KiB, which holds LeNet-5's 12 ops at 8 KiB an op
-    (options.OP_BYTES) and 40 tasks at 1 KiB a task (options.TASK_BYTES) alone; each of 2 workers' 68 KiB not even
+    """A machine of 70 × 4 KiB pages = 280 KiB: half of it 140 KiB, which holds LeNet-5's 12 ops at 8 KiB an op
+    (options.OP_BYTES) and 44 tasks at 1 KiB a task (options.TASK_BYTES) alone; each of 2 workers' 70 KiB not even
     the ops."""
-    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 68}
+    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 70}
     monkeypatch.setattr(options_module, "os", types.SimpleNamespace(sysconf=pages.__getitem__))
     monkeypatch.setattr(options_module, "_SHARERS", 1)
 
@@ -163,16 +163,16 @@ def tiny_machine(monkeypatch):
 def test_a_points_outcome_does_not_depend_on_the_sweeps_workers(tmp_path, monkeypatch, tiny_machine):
     tasks = {rows: len(lower(build_graph(p.experiment.workload, p.experiment.arch.dtype), p.experiment.arch,
                              Options(memory_budget="1GiB"))) for rows, p in _lenet_points(tmp_path).items()}
-    # the machine is sized so that rows=16 fits 40 tasks alone but not one of 2 workers' share, and rows=8 fits
+    # the machine is sized so that rows=16 fits 44 tasks alone but not one of 2 workers' share, and rows=8 fits
     # neither
-    assert tasks[16] <= 40 < tasks[8]
+    assert tasks[16] <= 44 < tasks[8]
     alone = _sweep_outcome(tmp_path, monkeypatch, 1, "w1")
     shared = _sweep_outcome(tmp_path, monkeypatch, 2, "w2")
     assert alone[16] == ("ok", None) and alone[8][0] == "error"
     # with 2 workers both passes were refused for the worker's share; run again alone, each gets the 1-worker
-    # outcome: rows=16 ok, rows=8 refused for the whole default (40 tasks), the same message
+    # outcome: rows=16 ok, rows=8 refused for the whole default (44 tasks), the same message
     assert shared == alone
-    assert "more than 40 tasks" in alone[8][1] and " workers" not in alone[8][1]
+    assert "more than 44 tasks" in alone[8][1] and " workers" not in alone[8][1]
 
 
 def test_a_record_of_a_refusal_for_the_workers_share_is_not_done(tmp_path, monkeypatch, tiny_machine):

@@ -8,7 +8,12 @@ the time it holds its unit, so a unit's slices never overlap; a memory task comp
 :func:`trace_chunks` gives trace.json's text a few thousand events at a time (:data:`BATCH`), the same text as
 ``json.dumps`` of the whole :func:`trace_events` document, so that writing the trace holds no event of each task
 beside the task graphs and traces the run keeps: a pass of 761,446 tasks (247 MB of text) took 775 MB more to write
-built whole, nothing more streamed (docs/architecture.md, "Report folder")."""
+built whole, nothing more streamed (docs/architecture.md, "Report folder").
+
+A composed run (serving's prefill and decode steps, a pipeline's stages, a diffusion pipeline's parts) names each
+pass it traces: a segment ``(task graph, trace, start cycle, label)`` gets a slice of its own, the label, on a
+``passes`` track above the units', and each of its task slices carries ``args.pass``; ``args.task`` counts on
+across passes (a pass's task ``i`` is the previous passes' task count + ``i``), so it names one task of the run."""
 
 from __future__ import annotations
 
@@ -25,17 +30,38 @@ _KIND = {kind: kind.name.lower() for kind in TaskKind}  # "load", "compute", "st
 UNIT = "ns"  # the trace's displayTimeUnit
 BATCH = 4096  # tasks whose events are made and encoded together: a batch's dicts and text, ~2 MB, at a time
 
-Segments = Sequence[tuple[TaskGraph, Trace, int]]
+PASSES = "passes"  # the track of a composed run's pass slices
+Segments = Sequence[tuple]  # (TaskGraph, Trace, start cycle) or (TaskGraph, Trace, start cycle, pass label)
+
+
+def _label(segment: tuple) -> str:
+    """The pass a segment is (``""``: a run of one pass, which names none)."""
+    return segment[3] if len(segment) > 3 else ""
 
 
 def events(segments: Segments, clock_hz: float) -> Iterator[dict]:
     """The trace's events, one at a time: the process and its units' tracks, then each pass's slices in order."""
     yield {"ph": "M", "pid": 0, "name": "process_name", "args": {"name": "accelsim"}}
-    for i, u in enumerate(segments[0][0].units if segments else ()):
+    units = segments[0][0].units if segments else ()
+    for i, u in enumerate(units):
         yield {"ph": "M", "pid": 0, "tid": i, "name": "thread_name", "args": {"name": u.name}}
         yield {"ph": "M", "pid": 0, "tid": i, "name": "thread_sort_index", "args": {"sort_index": i}}
-    for tg, trace, offset in segments:
-        yield from _slices(tg, trace, offset, clock_hz)
+    named = any(_label(s) for s in segments)
+    if named:  # the passes' track, first in Perfetto's list
+        yield {"ph": "M", "pid": 0, "tid": len(units), "name": "thread_name", "args": {"name": PASSES}}
+        yield {"ph": "M", "pid": 0, "tid": len(units), "name": "thread_sort_index", "args": {"sort_index": -1}}
+    base = 0
+    for segment in segments:
+        tg, trace, offset = segment[:3]
+        label = _label(segment)
+        if named:
+            end = offset + (int(trace.end.max()) if len(trace.end) else 0)
+            ts, dur = trace_span_us(offset, end, clock_hz)
+            yield {"ph": "X", "pid": 0, "tid": len(units), "name": label, "cat": "pass", "ts": ts, "dur": dur,
+                   "args": {"pass": label, "start_cycle": offset, "end_cycle": end, "first_task": base,
+                            "tasks": len(tg.tasks)}}
+        yield from _slices(tg, trace, offset, clock_hz, base, label)
+        base += len(tg.tasks)
 
 
 def trace_events(segments: Segments, clock_hz: float) -> dict:
@@ -45,8 +71,10 @@ def trace_events(segments: Segments, clock_hz: float) -> dict:
     return {"traceEvents": list(events(segments, clock_hz)), "displayTimeUnit": UNIT}
 
 
-def _slices(tg: TaskGraph, trace: Trace, offset: int, clock_hz: float) -> Iterator[dict]:
-    """Each task's slice, its cycles read from ``trace`` a batch of tasks at a time (task ``i`` is ``tasks[i]``)."""
+def _slices(tg: TaskGraph, trace: Trace, offset: int, clock_hz: float, base: int = 0,
+            label: str = "") -> Iterator[dict]:
+    """Each task's slice, its cycles read from ``trace`` a batch of tasks at a time (task ``i`` is ``tasks[i]``,
+    ``args.task`` ``base + i``; ``args.pass`` ``label`` where there is one)."""
     tasks = tg.tasks
     for lo in range(0, len(tasks), BATCH):
         hi = min(lo + BATCH, len(tasks))
@@ -58,8 +86,10 @@ def _slices(tg: TaskGraph, trace: Trace, offset: int, clock_hz: float) -> Iterat
                 continue
             i = t.id - lo
             op = tg.ops[t.op]
-            args = {"op": op.name, "task": t.id, "kind": _KIND[t.kind], "start_cycle": start[i],
+            args = {"op": op.name, "task": base + t.id, "kind": _KIND[t.kind], "start_cycle": start[i],
                     "end_cycle": end[i], "cycles": t.cycles}
+            if label:
+                args["pass"] = label
             if t.level:
                 args["bytes"] = t.nbytes
                 args["level"] = t.level

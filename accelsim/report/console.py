@@ -17,6 +17,7 @@ from .schema import (
     memory_levels,
     merge_core_units,
     op_busy_cycles,
+    op_part,
     op_runs,
     op_span,
     ordered,
@@ -239,7 +240,7 @@ def top_ops_table(report: dict, n: int = 10, width: int | None = None) -> Table:
         moved = op.get("bytes") or {}
         offchip = sum(fmt.num(moved.get(lvl)) for lvl in memories)
         rows.append([
-            str(op.get("name", "?")) + _part(op),
+            str(op.get("name", "?")) + op_part(op),
             str(op.get("kind", "")),
             str(op.get("unit", "")),
             *((fmt.count(op_runs(op)),) if composed else ()),
@@ -251,13 +252,6 @@ def top_ops_table(report: dict, n: int = 10, width: int | None = None) -> Table:
         ])
     return fitted_table(f"top {len(top)} of {len(ops)} ops by busy cycles", cols, rows, width,
                         title_justify="left")
-
-
-def _part(op: dict) -> str:
-    """" (decode)", " (stage 2)": the part of a composed run an op row belongs to (empty for a plain run's)."""
-    if op.get("phase"):
-        return f" ({op['phase']})"
-    return f" (stage {op['stage']})" if op.get("stage") is not None else ""
 
 
 def print_summary(report: dict, console: Console | None = None) -> None:

@@ -20,9 +20,11 @@ from . import fmt
 from .schema import (
     memory_levels,
     merge_core_units,
+    op_part,
     op_span,
     op_stall_per_unit,
     ordered,
+    run_covers,
     top_ops,
     transfer_units,
 )
@@ -30,6 +32,8 @@ from .schema import (
 DPI = 120
 MAX_OP_BARS = 60  # above this many ops, op_cycles shows the TOP_OPS busiest ops and one "other" bar
 TOP_OPS = 40
+NAME_WIDTH = 64  # characters of an op bar's label: a Megatron GPT's "…layers.1.self_attention.query_key_value.grad_input
+# (stage 0)" whole to its layer number (the part that tells two bars apart); the figure grows to hold it
 MAX_UNIT_BARS = 40  # above this many units, per-core units are merged into one bar per kind (mean, min-max)
 
 _COMPUTE_COLOR = "#4C72B0"
@@ -63,9 +67,19 @@ def pyplot():
     return plt
 
 
-def _title(report: dict, what: str) -> str:
+def _title(report: dict, what: str, each: str = "") -> str:
+    """The figure's title: the run's name and what the figure shows; for a composed run a second line says what
+    the run covers (:func:`~accelsim.report.schema.run_covers`) and ``each``, what one bar of it is."""
     name = report.get("name")
-    return f"{name}: {what}" if name else what
+    title = f"{name}: {what}" if name else what
+    covers = run_covers(report)
+    return f"{title}\n{covers}{'; ' + each if each else ''}" if covers else title
+
+
+def _title_pt(report: dict) -> float:
+    """The height the title of :func:`_title` takes above the axes (points): one 12 pt line more for a composed
+    run's second line."""
+    return _TITLE + (12 * _LINE if run_covers(report) else 0.0)
 
 
 def _target(path: str | os.PathLike | BinaryIO) -> Path | BinaryIO:
@@ -92,6 +106,7 @@ _LABEL = 4.0 + 10 * _LINE  # axis-label pad + one line of a 10 pt label (points)
 _TITLE = 6.0 + 12 * _LINE  # title pad + one line of a 12 pt title (points)
 _KEY = 18.0  # one row of an 8 pt legend without a frame, and its pad (points)
 _EDGE = 0.12  # blank border kept around the figure (inches)
+_MIN_AXES = 3.0  # the least height of op_cycles' bars (inches), its legend's 4 rows and the y ticks beside them
 
 
 def _text_size(text: str, size: float) -> tuple[float, float]:
@@ -186,9 +201,13 @@ def _empty(ax, text: str) -> None:
     ax.set_yticks([])
 
 
-def _short(name: object, width: int = 28) -> str:
+def _short(name: object, width: int | None = None, suffix: str = "") -> str:
+    """``name`` and ``suffix`` (a composed run's part: " (decode)") in ``width`` characters, the name cut by an
+    ellipsis that keeps its end, which tells an op from its neighbours ("…layers.11.mlp"), as the console's
+    tables cut it; the suffix is kept whole."""
     text = str(name)
-    return text if len(text) <= width else text[: width - 1] + "\u2026"
+    room = max((NAME_WIDTH if width is None else width) - len(suffix), 2)
+    return (text if len(text) <= room else "\u2026" + text[len(text) - room + 1:]) + suffix
 
 
 def _bars(ax, x, heights, bottom, color: str, label: str) -> None:
@@ -273,21 +292,21 @@ def plot_op_cycles(report: dict, path: str | os.PathLike | BinaryIO) -> Path | B
         fig, (ax, ax_other) = plt.subplots(1, 2, figsize=(width, 5.5), gridspec_kw={"width_ratios": [len(ops), 3]})
     else:
         fig, ax = plt.subplots(figsize=(width, 5.5))
-    fig.suptitle(_title(report, "cycles per op (compute vs stall)"))
+    fig.suptitle(_title(report, "cycles per op (compute vs stall)", "each bar one execution of its op"))
     if not ops:
         _empty(ax, "no ops in this report")
-        _margins(fig, 0.2, 0.2, 0.2, _TITLE * _PT)
+        _margins(fig, 0.2, 0.2, 0.2, _title_pt(report) * _PT)
         return _save(plt, fig, path)
     x = np.arange(len(ops))
     _stack(ax, ops, levels, x)
-    names, size = [_short(op.get("name", "?")) for op in ops], 8 if len(ops) <= 30 else 6
+    names, size = [_short(op.get("name", "?"), suffix=op_part(op)) for op in ops], 8 if len(ops) <= 30 else 6
     ax.set_xticks(x)
     ax.set_xticklabels(names, rotation=90, fontsize=size)
     ax.set_xlim(-0.7, len(ops) - 0.3)
     ax.set_ylabel("cycles")
     ax.legend(loc="upper right", fontsize=8)
     under = _widest(names, size)  # the rotated labels hang below the axis by their length
-    top = (_TITLE + 10 * _LINE) * _PT  # suptitle, then room for the y axis' offset text ("1e5")
+    top = (_title_pt(report) + 10 * _LINE) * _PT  # suptitle, then room for the y axis' offset text ("1e5")
     gap = None
     if rest:
         ax.set_xlabel(f"op: the {len(ops)} busiest of {len(ops) + len(rest)} (by compute cycles), busiest first")
@@ -298,11 +317,14 @@ def plot_op_cycles(report: dict, path: str | os.PathLike | BinaryIO) -> Path | B
         ax_other.set_xlim(-0.8, 0.8)
         ax_other.set_title("summed", fontsize=9, y=1.0, pad=6 + 10 * _LINE)  # above the offset text ("1e5")
         under = max(under, _text_size(other, 8)[1])
-        top = (_TITLE + 6 + 10 * _LINE + 9 * _LINE) * _PT
+        top = (_title_pt(report) + 6 + 10 * _LINE + 9 * _LINE) * _PT
         gap = _y_margin(ax_other, label=False) + 0.15
     else:
         ax.set_xlabel("op (execution order)")
-    _margins(fig, _y_margin(ax), 0.05, under + (_TICK + _LABEL) * _PT, top, gap)
+    bottom = under + (_TICK + _LABEL) * _PT
+    # long names (up to NAME_WIDTH characters) hang far below the axis: the figure grows so the bars keep their height
+    fig.set_figheight(max(5.5, bottom + top + 2 * _EDGE + _MIN_AXES))
+    _margins(fig, _y_margin(ax), 0.05, bottom, top, gap)
     return _save(plt, fig, path)
 
 
@@ -328,7 +350,7 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
     ax.set_title(_title(report, "utilization (busy fraction of the run)"), y=1.0, pad=6 + _KEY)
     if n == 0:
         _empty(ax, "no utilization figures in this report")
-        _margins(fig, 0.2, 0.2, 0.2, (_TITLE + _KEY) * _PT)
+        _margins(fig, 0.2, 0.2, 0.2, (_title_pt(report) + _KEY) * _PT)
         return _save(plt, fig, path)
     labels, values, colors, lo, hi = [], [], [], [], []
     if mac is not None:
@@ -373,7 +395,7 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
     ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles), fontsize=8,
               frameon=False, borderaxespad=0.2)
     _margins(fig, _widest(labels, size) + _TICK * _PT, 0.15, (_TICK + 10 * _LINE + _LABEL) * _PT,
-             (_TITLE + _KEY) * _PT)
+             (_title_pt(report) + _KEY) * _PT)
     return _save(plt, fig, path)
 
 
@@ -388,7 +410,7 @@ def plot_bytes_per_level(report: dict, path: str | os.PathLike | BinaryIO) -> Pa
     ax.set_title(_title(report, "bytes moved per memory level"), y=1.0)
     if not moved:
         _empty(ax, "no memory traffic in this report")
-        _margins(fig, 0.2, 0.2, 0.2, _TITLE * _PT)
+        _margins(fig, 0.2, 0.2, 0.2, _title_pt(report) * _PT)
         return _save(plt, fig, path)
     levels, values = list(moved), np.array(list(moved.values()))
     positive = values[values > 0]
@@ -421,7 +443,7 @@ def plot_bytes_per_level(report: dict, path: str | os.PathLike | BinaryIO) -> Pa
     if not positive.size:
         ax.text(0.5, 0.5, "no bytes moved", ha="center", va="center", transform=ax.transAxes, color="#555555")
     rows = max(_text_size(lvl, 10)[1] for lvl in levels)
-    _margins(fig, _y_margin(ax), 0.15, _TICK * _PT + rows + _LABEL * _PT, _TITLE * _PT)
+    _margins(fig, _y_margin(ax), 0.15, _TICK * _PT + rows + _LABEL * _PT, _title_pt(report) * _PT)
     return _save(plt, fig, path)
 
 
@@ -507,7 +529,7 @@ def plot_roofline(report: dict, path: str | os.PathLike | BinaryIO) -> Path | Bi
     if not pts and not run and not (peak > 0 and bw > 0):
         ax.text(0.5, 0.5, "nothing to place on the roofline", ha="center", va="center", transform=ax.transAxes,
                 color="#555555")
-    _margins(fig, _y_margin(ax), 0.15, (_TICK + 10 * _LINE + _LABEL) * _PT, _TITLE * _PT)
+    _margins(fig, _y_margin(ax), 0.15, (_TICK + 10 * _LINE + _LABEL) * _PT, _title_pt(report) * _PT)
     return _save(plt, fig, path)
 
 

@@ -37,12 +37,13 @@ class Report:
     """One run's results: ``to_dict()`` is the report.json contract; ``save(outdir)`` writes the report folder.
 
     ``segments`` keeps each simulated pass's task graph, trace and start cycle (one pass, or a prefill and its
-    decode steps) when the run produced them here, so a Chrome trace can be written. ``plots`` and ``trace`` are
+    decode steps), and for a composed run the pass's label ("decode step 2", "stage 1"), when the run produced
+    them here, so a Chrome trace can be written. ``plots`` and ``trace`` are
     what :meth:`save` writes by default: the run's options ``plots`` and ``trace`` (a report made otherwise: the
     plots, no trace).
     """
 
-    def __init__(self, data: dict, *, segments: list[tuple[TaskGraph, Trace, int]] | None = None,
+    def __init__(self, data: dict, *, segments: list[tuple[TaskGraph, Trace, int] | tuple[TaskGraph, Trace, int, str]] | None = None,
                  plots: bool = True, trace: bool = False):
         self._data = data
         self.segments = list(segments or [])

@@ -657,6 +657,29 @@ def stall_share(ops: Iterable[Mapping[str, object]]) -> float | None:
     return stall / (stall + work) if stall + work > 0 else None
 
 
+def op_part(op: Mapping[str, object]) -> str:
+    """The part of a composed run an op row belongs to, as its label's suffix: " (decode)", " (stage 2)" (empty
+    for a plain run's)."""
+    if op.get("phase"):
+        return f" ({op['phase']})"
+    return f" (stage {op['stage']})" if op.get("stage") is not None else ""
+
+
+def run_covers(report: Mapping[str, object]) -> str:
+    """What a composed run's time covers, in words ("prefill + 4 decode steps", "pipeline of 2 stages × 4
+    micro-batches", "transformer × 50 + vae_decoder"); "" for a run of one pass."""
+    serving, pipe, diffusion = (report.get(k) or {} for k in ("serving", "pipeline", "diffusion"))
+    if isinstance(serving, Mapping) and serving:
+        steps = int(serving.get("decode_steps") or 0)
+        return f"prefill + {steps} decode step{'s' if steps != 1 else ''}"
+    if isinstance(pipe, Mapping) and pipe:
+        return f"pipeline of {pipe.get('stages')} stages × {pipe.get('micro_batches')} micro-batches"
+    if isinstance(diffusion, Mapping) and diffusion:
+        return " + ".join(f"{p['part']} × {p['count']}" if p.get("count", 1) != 1 else str(p["part"])
+                          for p in diffusion.get("parts") or [])
+    return ""
+
+
 def op_span(op: Mapping[str, object]) -> int:
     """end − start cycles of an op (0 when either is missing)."""
     start, end = op.get("start_cycle"), op.get("end_cycle")

@@ -59,7 +59,7 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
         graph = build_graph(replace(workload, params={**workload.params, "part": part}), arch.dtype)
         p, rep = simulate_pass(graph, arch, options, name=name, workload=workload)
         if options.trace:
-            segments.append((*rep.segments[0][:2], offset))
+            segments.append((*rep.segments[0][:2], offset, part if count == 1 else f"{part} (1 of {count})"))
         del rep
         s = Sampled.exact(p.without_tasks(), per_op=False)
         kept.keep(s.runs, what=f"the {part}")

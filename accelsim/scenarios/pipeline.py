@@ -174,6 +174,7 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
         if n != per_stage:  # a layer sample: its notes' counts speak for the stage's layers
             graph.meta["sample_layer_scale"] = per_stage / n
         p, rep = simulate_pass(graph, arch, options, name=name, workload=workload)
+        traced = p.timing.cycles  # the traced pass's own length (the last micro-batch's tail changes p's below)
         if p.timing.compute_end < p.timing.cycles:  # an optimizer tail: the active time before it, per micro-batch
             before = active_cycles_before(*rep.segments[0][:2], p.timing.compute_end)
             p = replace(p, timing=replace(p.timing, compute_active_s=p.timing.seconds * before / p.timing.cycles))
@@ -186,9 +187,10 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
         p.busy  # noqa: B018 (computed from the task graph before it is dropped)
         kept.keep(this, what=f"stage {k}" + (f" of {n} layers" if n != per_stage else ""), traced=1)
         if options.trace:  # task graphs and traces are kept only for a Chrome trace
-            segments.append((*rep.segments[0][:2], offset))
+            segments.append((*rep.segments[0][:2], offset,
+                             f"stage {k}" + (f" ({n} of {per_stage} layers)" if n != per_stage else "")))
         del rep
-        offset += p.timing.cycles
+        offset += traced  # the next pass traced after this one, back to back
         done += 1
         return p.without_tasks()
 

@@ -214,7 +214,8 @@ class _Runner:
             what = "a decode step" if phase == "decode" else "the prefill"
             if layers is None:
                 graph = build_graph(spec, self.arch.dtype)
-                out.append(Sampled.exact(self._simulate(graph, opts), per_op=False))
+                label = f"decode step {step + 1}" if phase == "decode" else phase
+                out.append(Sampled.exact(self._simulate(graph, opts, label=label), per_op=False))
                 self.footprint = {"kv_cache_bytes": int(graph.meta.get("kv_cache_bytes", 0)),
                                   "weight_bytes": max(graph.weight_bytes, self.footprint.get("weight_bytes", 0))}
                 self.kept.keep(out[-1].runs, alike=alike, what=what)
@@ -223,7 +224,9 @@ class _Runner:
             g2.meta["sample_layer_scale"] = layers / 2  # the shown pass's notes speak for the whole model
             if not fits_first_memory(g1, g2, layers, self.arch):
                 return None  # the whole model overflows the first memory (checked before simulating the samples)
-            one, two = (self._simulate(g, opts, per_op=True) for g in (g1, g2))
+            what = f"decode step {step + 1}" if phase == "decode" else phase
+            one, two = (self._simulate(g, opts, per_op=True, label=f"{what} ({k} of {layers} layers)")
+                        for k, g in ((1, g1), (2, g2)))
             pass_ = Sampled.extrapolated(one, two, layers)
             if not placed_alike(pass_, self.arch):
                 return None
@@ -238,13 +241,14 @@ class _Runner:
                                                   self.footprint.get("weight_bytes", 0))}
         return out
 
-    def _simulate(self, graph: Graph, opts: Options, *, per_op: bool = False) -> Pass:
+    def _simulate(self, graph: Graph, opts: Options, *, per_op: bool = False, label: str = "") -> Pass:
+        """Simulate one pass of ``graph`` (``label``: the pass trace.json names) after the ones before it."""
         self.graph_name = graph.name
         p, rep = simulate_pass(graph, self.arch, opts, name=self.name, workload=self.workload)
         if per_op:
             p.busy  # noqa: B018 (computed from the task graph before it is dropped)
         if self.options.trace:  # each pass's task graph and trace are kept only for a Chrome trace
-            self.segments.append((*rep.segments[0][:2], self.offset))
+            self.segments.append((*rep.segments[0][:2], self.offset, label))
         del rep
         self.offset += p.timing.cycles
         return p.without_tasks()

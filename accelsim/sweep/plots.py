@@ -4,7 +4,8 @@ OUTDIR`` redraws them from the folder):
 * ``sweep_lines.png``: a metric (the latency, ``seconds``: points of archs with other clocks compare in time, not
   cycles; for one clock it ranks as total cycles do) against the first varying axis, one line per value of the
   second; one panel per value of a third axis (up to :data:`MAX_PANELS`), the best (lowest) value over any further
-  axes.
+  axes. The latency's axis label says what a composed run's seconds cover (:func:`_covers`: "prefill + 2 decode
+  steps").
 * ``sweep_heatmap.png``: the metric over the first two varying axes (panels and the best over the rest as above).
 * ``sweep_pareto.png``: latency (``seconds``) against chip area (``area_mm2``) for every point, coloured by its
   energy (``energy_j``), with the Pareto front over all three (no other point is at least as small, fast and
@@ -75,6 +76,7 @@ class SweepColumns:
         self._seen: dict[str, dict[str, int]] = {a: {} for a in self.axes}
         self._codes = {a: array("i") for a in self.axes}
         self._metrics = {m: array("d") for m in self.METRICS}
+        self.covers: dict[str, None] = {}  # what the points' latency covers, where it is not one pass (_covers)
 
     @classmethod
     def of(cls, records, axes: Sequence[str]) -> SweepColumns:
@@ -101,6 +103,9 @@ class SweepColumns:
         for m, column in self._metrics.items():
             v = metrics.get(m, metrics.get(FALLBACK.get(m, m)))
             column.append(float(v) if _is_number(v) else math.nan)
+        covers = _covers(metrics)
+        if covers:
+            self.covers[covers] = None
 
     def __len__(self) -> int:
         return len(self._metrics[METRIC])
@@ -205,8 +210,28 @@ def _layout(cols: SweepColumns, varying: list[str], used: int) -> tuple[str | No
     return None, [None], rest
 
 
-def _label(metric: str) -> str:
-    return f"{metric} (latency)" if metric == LATENCY else metric
+def _covers(metrics: Mapping[str, Any]) -> str:
+    """What a point's latency covers where it is more than one pass: a serving run's prefill and decode steps (not
+    its TTFT or TPOT, which are ``serving.ttft_s``, ``serving.tpot_s``), a pipeline's iteration; else ""."""
+    serving, pipe = metrics.get("serving"), metrics.get("pipeline")
+    if isinstance(serving, Mapping) and serving:
+        steps = int(serving.get("decode_steps") or 0)
+        return f"prefill + {steps} decode step{'s' if steps != 1 else ''}"
+    if isinstance(pipe, Mapping) and pipe:
+        return "one pipeline iteration"
+    return ""
+
+
+def _label(metric: str, covers: Sequence[str] = ()) -> str:
+    """The axis label of ``metric``; the latency's says what it covers (``covers``: :attr:`SweepColumns.covers`,
+    one phrase, or "prefill + decode steps" for serving runs of several step counts)."""
+    if metric != LATENCY:
+        return metric
+    if not covers:
+        return f"{metric} (latency)"
+    what = covers[0] if len(covers) == 1 else \
+        "prefill + decode steps" if all(c.startswith("prefill") for c in covers) else "whole run"
+    return f"{metric} (latency: {what})"
 
 
 def _text(metric: str, value: float) -> str:
@@ -258,7 +283,7 @@ def plot_lines(records, axes: Sequence[str], path: Path, *, name: str = "sweep",
         if not numeric:
             _set_ticks(ax.xaxis, xs, rotate=True)
         ax.set_xlabel(names[x_axis])
-        ax.set_ylabel(_label(metric))
+        ax.set_ylabel(_label(metric, list(ok.covers)))
         ax.yaxis.set_major_formatter(lambda v, _pos: _text(metric, v))
         ax.grid(True, alpha=0.3)
         if panel_axis:
@@ -315,7 +340,7 @@ def plot_heatmap(records, axes: Sequence[str], path: Path, *, name: str = "sweep
                                 color="white" if dark else "black")
         if panel_axis:
             ax.set_title(f"{names[panel_axis]}={pv}", fontsize=10)
-        bar = fig.colorbar(im, ax=ax, label=_label(metric))
+        bar = fig.colorbar(im, ax=ax, label=_label(metric, list(ok.covers)))
         bar.ax.yaxis.set_major_formatter(lambda v, _pos: _text(metric, v))
     fig.suptitle(_title(name, f"{metric} (lower is better)", folded, names), fontsize=11)
     return _save(plt, fig, path)
@@ -473,7 +498,7 @@ def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep"
         if ys.min() > 0 and ys.max() / ys.min() >= 10:
             ax.set_yscale("log")
         ax.set_xlabel(f"{area} (mm², every chip)")
-        ax.set_ylabel(f"{metric} (latency)")
+        ax.set_ylabel(_label(metric, list(cols.covers)))
         ax.yaxis.set_major_formatter(lambda v, _pos: _text(metric, v))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)

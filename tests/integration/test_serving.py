@@ -113,8 +113,10 @@ def test_passes_keep_their_tasks_only_for_a_trace(tmp_path):
     assert plain.segments == []
     traced = simulate(wl, "tpu-v4", trace=True)
     s = traced["serving"]
-    # the prefill, then decode step 0 after it, then step 1 after step 0: one timeline
-    assert [off for _, _, off in traced.segments] == [0, s["prefill_cycles"], s["prefill_cycles"] + s["step_cycles"][0]]
+    # the prefill, then decode step 1 after it, then step 2 after step 1: one timeline, each pass named
+    assert [off for _, _, off, _ in traced.segments] == [0, s["prefill_cycles"],
+                                                         s["prefill_cycles"] + s["step_cycles"][0]]
+    assert [label for *_, label in traced.segments] == ["prefill", "decode step 1", "decode step 2"]
     assert traced["total_cycles"] == plain["total_cycles"]  # keeping them changes no number
     traced.save(tmp_path, plots=False, trace=True)
     assert (tmp_path / "trace.json").stat().st_size > 0

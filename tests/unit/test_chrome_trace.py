@@ -128,3 +128,64 @@ def test_a_trace_that_cannot_be_made_changes_nothing(tmp_path, monkeypatch):
             res.save(folder, plots=False, trace=True)
     assert {p.name: p.read_bytes() for p in old.iterdir()} == before
     assert not (tmp_path / "new").exists()
+
+
+def _tracks(events: list[dict]) -> dict[str, list[dict]]:
+    """Each track's X slices by its name, in time order."""
+    names = {e["tid"]: e["args"]["name"] for e in events if e.get("name") == "thread_name"}
+    tracks: dict[str, list[dict]] = {}
+    for e in events:
+        if e["ph"] == "X":
+            tracks.setdefault(names[e["tid"]], []).append(e)
+    return {name: sorted(slices, key=lambda e: e["ts"]) for name, slices in tracks.items()}
+
+
+# a GPT trained on 2 pipeline stages of 2 layers, 4 micro-batches, the gradients all-reduced over the 4
+# data-parallel replicas of a DGX A100 as the last micro-batch's backward makes them (overlap_grad_reduce): the
+# stage's composed time (one micro-batch and the optimizer tail) is shorter than the traced pass, which ran the
+# gradient reductions after its backward, so a trace placed by the composed time put stage 1's slices on stage 0's
+PIPELINE = ({"model": "gpt", "mode": "training", "hidden": 512, "heads": 8, "layers": 4, "seq_len": 256,
+             "pipeline_parallel": 2, "micro_batches": 4, "overlap_grad_reduce": True}, "dgx-a100",
+            ["stage 0", "stage 1"])
+# gpt2's prefill of 32 tokens and 3 decode steps (every step simulated, so every step traced)
+SERVING = ({"model": "gpt2", "seq_len": 32, "decode_steps": 3}, "a100",
+           ["prefill", "decode step 1", "decode step 2", "decode step 3"])
+
+
+@pytest.mark.parametrize(("workload", "arch", "passes"), [PIPELINE, SERVING], ids=["pipeline", "serving"])
+def test_a_composed_runs_passes_are_named_and_back_to_back(workload, arch, passes):
+    res = simulate(workload, arch, trace=True)
+    rep = res.to_dict()
+    events = trace_events(res.segments, rep["clock_hz"])["traceEvents"]
+    tracks = _tracks(events)
+    # no two slices on one track overlap (Perfetto nests overlapping slices of one thread wrongly), the passes'
+    # track included
+    for name, slices in tracks.items():
+        for a, b in itertools.pairwise(slices):
+            assert b["ts"] >= a["ts"] + a["dur"] - 1e-6, (name, a["name"], a["ts"], b["name"], b["ts"])
+    # one slice per traced pass on the passes' track, in run order, each starting where the one before ends
+    # (its task slices' latest end), the first at 0
+    shown = tracks[chrome_trace.PASSES]
+    assert [e["name"] for e in shown] == passes
+    assert shown[0]["ts"] == 0
+    for a, b in itertools.pairwise(shown):
+        assert b["ts"] == pytest.approx(a["ts"] + a["dur"], abs=1e-3)
+    # each task slice names its pass and lies inside that pass's slice; task ids name one task of the run
+    spans = {e["name"]: (e["ts"], e["ts"] + e["dur"]) for e in shown}
+    tasks = [e for e in events if e["ph"] == "X" and e.get("cat") != "pass"]
+    assert {e["args"]["pass"] for e in tasks} == set(passes)
+    for e in tasks:
+        lo, hi = spans[e["args"]["pass"]]
+        assert lo - 1e-3 <= e["ts"] and e["ts"] + e["dur"] <= hi + 1e-3, e
+    assert len({e["args"]["task"] for e in tasks}) == len(tasks)
+    # ids count on across passes: a pass's first task follows the previous passes' tasks (JOINs have no slice)
+    assert [e["args"]["first_task"] for e in shown] == list(
+        itertools.accumulate([len(tg.tasks) for tg, *_ in res.segments[:-1]], initial=0))
+
+
+def test_a_single_pass_trace_names_no_pass():
+    # one pass: no passes' track and no pass argument (the trace of a plain run is as before)
+    res = simulate("lenet5", "gemmini", trace=True)
+    events = trace_events(res.segments, res.to_dict()["clock_hz"])["traceEvents"]
+    assert chrome_trace.PASSES not in _tracks(events)
+    assert not any("pass" in e.get("args", {}) for e in events)

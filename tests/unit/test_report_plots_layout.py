@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 
 import pytest
 
 from accelsim import simulate
 from accelsim.report import plots
 
-LONG = "model.layers.31.self_attn.o_proj.lora_adapter.weight"  # realistic, longer than the 28-character cut
-WIDE = "W" * 60  # the widest letter in DejaVu Sans: the worst case for a label's length
+LONG = "model.language_model.layers.31.self_attn.o_proj.lora_adapter.weight.grad_weight"  # longer than the cut
+WIDE = "W" * 80  # the widest letter in DejaVu Sans: the worst case for a label's length
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +33,22 @@ def many() -> dict:
     return simulate("mobilenet_v2", "tpu-v1").to_dict()
 
 
+@pytest.fixture(scope="module")
+def serving() -> dict:
+    # gpt2's prefill of 32 tokens and 2 decode steps: every op both a prefill and a decode row, alike in name
+    return simulate({"model": "gpt2", "seq_len": 32, "decode_steps": 2}, "a100").to_dict()
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> dict:
+    # a GPT of 4 layers (hidden 512) trained on 2 pipeline stages of a DGX A100, 4 micro-batches: op names 40 to 60
+    # characters long ("language_model.encoder.layers.0.mlp.dense_h_to_4h.grad_input"), alike up to the layer
+    return simulate({"model": "gpt", "mode": "training", "hidden": 512, "heads": 8, "layers": 4, "seq_len": 256,
+                     "pipeline_parallel": 2, "micro_batches": 4}, "dgx-a100").to_dict()
+
+
 def _renamed(report: dict) -> dict:
-    """``report`` with its two busiest ops renamed to LONG and WIDE (both drawn, cut at 28 characters)."""
+    """``report`` with its two busiest ops renamed to LONG and WIDE (both drawn, cut to plots.NAME_WIDTH, 64 characters)."""
     rep = copy.deepcopy(report)
     shown, _ = plots.op_bars(rep["ops"])
     busiest = sorted(shown, key=lambda op: -op["compute_cycles"])
@@ -90,8 +105,8 @@ def test_long_op_names_lie_inside_the_op_cycles_figure(monkeypatch, tmp_path, le
     fig, renderer = _saved(monkeypatch, tmp_path, plots.plot_op_cycles, report)
     ax = fig.axes[0]
     names = {t.get_text(): t for t in ax.get_xticklabels()}
-    cut = LONG[:27] + "\u2026"  # _short: 27 characters and an ellipsis
-    long_label, wide_label = names[cut], names[WIDE[:27] + "\u2026"]
+    cut = "\u2026" + LONG[-63:]  # _short: an ellipsis and the name's last 63 characters
+    long_label, wide_label = names[cut], names["\u2026" + WIDE[-63:]]
     assert long_label.get_rotation() == 90
     for label in (long_label, wide_label):
         box = label.get_window_extent(renderer)
@@ -105,11 +120,12 @@ def test_long_op_names_lie_inside_the_op_cycles_figure(monkeypatch, tmp_path, le
 
 
 @pytest.mark.parametrize("name", ["utilization", "bytes_per_level", "roofline", "op_cycles"])
-@pytest.mark.parametrize("which", ["lenet", "many", "empty"])
-def test_every_text_of_every_figure_is_inside_and_apart(monkeypatch, tmp_path, lenet, many, which, name):
-    # empty: LeNet-5's report with its ops, utilization, MAC utilization and bytes removed (the "no ..." figures)
+@pytest.mark.parametrize("which", ["lenet", "many", "empty", "serving"])
+def test_every_text_of_every_figure_is_inside_and_apart(monkeypatch, tmp_path, lenet, many, serving, which, name):
+    # empty: LeNet-5's report with its ops, utilization, MAC utilization and bytes removed (the "no ..." figures);
+    # serving: a composed run, its titles two lines long
     empty = dict(lenet, ops=[], utilization={}, mac_utilization=None, bytes={})
-    report = {"lenet": lenet, "many": many, "empty": empty}[which]
+    report = {"lenet": lenet, "many": many, "empty": empty, "serving": serving}[which]
     fig, renderer = _saved(monkeypatch, tmp_path, plots.PLOTS[name], report)
     _assert_laid_out(fig, renderer)
 
@@ -181,3 +197,42 @@ def test_binary_step():
     assert plots.binary_step(10) == 2
     assert plots.binary_step(3) == 1
     assert plots.binary_step(3 * 2**30) == 2**29
+
+
+def _bar_labels(monkeypatch, tmp_path, report) -> tuple[list[str], str]:
+    """The op bars' labels of ``report``'s op_cycles figure, as drawn, and the figure's title."""
+    fig, _ = _saved(monkeypatch, tmp_path, plots.plot_op_cycles, report)
+    return [t.get_text() for t in fig.axes[0].get_xticklabels()], fig._suptitle.get_text()
+
+
+def test_a_serving_runs_bars_name_their_phase_and_the_title_what_the_run_covers(monkeypatch, tmp_path, serving):
+    labels, title = _bar_labels(monkeypatch, tmp_path, serving)
+    shown, _ = plots.op_bars(serving["ops"])
+    # each bar is one op row, named with its phase as the console's table names it: the LM head once per phase
+    assert labels == [f"{op['name']} ({op['phase']})" for op in shown]
+    assert {"lm_head (prefill)", "lm_head (decode)"} <= set(labels)
+    assert len(set(labels)) == len(labels)  # no two bars alike
+    assert title == "gpt2_a100: cycles per op (compute vs stall)\nprefill + 2 decode steps; each bar one execution " \
+                    "of its op"
+
+
+def test_a_pipelines_bars_keep_the_ends_of_their_names_and_their_stage(monkeypatch, tmp_path, pipeline):
+    labels, title = _bar_labels(monkeypatch, tmp_path, pipeline)
+    shown, _ = plots.op_bars(pipeline["ops"])
+    assert len(labels) == len(shown) == plots.TOP_OPS
+    for label, op in zip(labels, shown, strict=True):
+        suffix = f" (stage {op['stage']})"
+        assert label.endswith(suffix) and len(label) <= plots.NAME_WIDTH
+        name = label[: -len(suffix)]
+        # the whole name, or an ellipsis and the name's end (its layer and sublayer: "…layers.0.mlp.dense_h_to_4h")
+        assert name == op["name"] or name.startswith("\u2026") and op["name"].endswith(name[1:])
+    cut = [label for label in labels if label.startswith("\u2026")]
+    assert cut and all(re.search(r"\.\d+\.", label) for label in cut)  # a cut name still says its layer (".1.")
+    assert len(set(labels)) == len(labels)  # so no two bars are alike
+    assert title.endswith("\npipeline of 2 stages × 4 micro-batches; each bar one execution of its op")
+
+
+def test_a_plain_runs_title_is_one_line(monkeypatch, tmp_path, lenet):
+    labels, title = _bar_labels(monkeypatch, tmp_path, lenet)
+    assert title == "lenet5_gemmini: cycles per op (compute vs stall)"
+    assert labels == [op["name"] for op in plots.op_bars(lenet["ops"])[0]]  # no part, no cut (short names)

@@ -271,3 +271,25 @@ def test_points_without_energy_are_left_off_the_pareto_plot_and_it_says_so(tmp_p
     warned.clear()
     plots.plot_sweep_records(recs[:2], ["arch"], tmp_path, warn=warned.append)
     assert warned == [] and "left off" not in figs[plots.PARETO_FILE].axes[0].get_title()
+
+
+def test_the_latency_axis_of_a_serving_sweep_says_it_is_the_prefill_and_the_decode_steps(tmp_path, monkeypatch):
+    # the points' metrics as a sweep makes them from real reports (gpt2, a prefill of 32 tokens and 2 decode steps,
+    # batch 1 and 2; a GEMM for a plain run): a serving run's seconds are the prefill and every decode step, not
+    # its TTFT or TPOT, and the axis says so; a plain run's stays "seconds (latency)"
+    from accelsim import simulate
+
+    seen = _figures(monkeypatch)
+    serving = [record(f"s{b}", {"batch": b}, metrics=metrics_from_report(
+        simulate({"model": "gpt2", "seq_len": 32, "decode_steps": 2, "batch": b}, "a100").to_dict()))
+        for b in (1, 2)]
+    assert serving[0]["metrics"]["seconds"] == pytest.approx(
+        serving[0]["metrics"]["serving"]["ttft_s"] + 2 * serving[0]["metrics"]["serving"]["tpot_s"])
+    plots.plot_lines(serving, ["batch"], tmp_path / plots.LINES_FILE)
+    assert seen[plots.LINES_FILE].axes[0].get_ylabel() == "seconds (latency: prefill + 2 decode steps)"
+    plain = [record(f"g{m}", {"m": m}, metrics=metrics_from_report(
+        simulate({"model": "gemm", "m": m, "n": 16, "k": 16}, "gemmini").to_dict())) for m in (16, 32)]
+    plots.plot_lines(plain, ["m"], tmp_path / "plain.png")
+    assert seen["plain.png"].axes[0].get_ylabel() == "seconds (latency)"
+    assert plots._label("seconds", ["prefill + 2 decode steps", "prefill + 4 decode steps"]) == \
+        "seconds (latency: prefill + decode steps)"  # serving points of several step counts

@@ -287,10 +287,11 @@ class Emitter:
         # a group's chips in Megatron's rank order: consecutive, or (context parallelism) tensor_parallel apart
         extent = int(op.attrs.get("extent", group))  # type: ignore[call-overload]
         if arch.interconnect is None or arch.chips < max(extent, 2):
-            raise MappingError(f"op {op.name!r}: an {op.fn} over {group} chips" +
+            raise MappingError(f"op {op.name!r}: an {op.fn} over {group} chip{'s' if group != 1 else ''}" +
                                (f" spread over {extent}" if extent != group else "") +
                                f" needs an arch with at least {max(extent, 2)} chips and an interconnect "
-                               f"(arch.chips={arch.chips})")
+                               f"(arch.chips={arch.chips})",
+                               arch_key=("chips",) if arch.chips < max(extent, 2) else ("interconnect",))
         # nccl-tests' size: the whole tensor (a reduce-scatter's unscattered input, an all-gather's gathered output;
         # attrs ``message_bytes`` where the builder sizes it otherwise: a sharded DLRM's uneven all-to-all, its
         # busiest chip's send buffer)

@@ -11,7 +11,6 @@ passes (:mod:`.sampling`) and build their report dict once, at the end.
 from __future__ import annotations
 
 import math
-
 from dataclasses import replace
 from typing import Literal
 

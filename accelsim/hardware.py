@@ -1085,9 +1085,13 @@ class Interconnect(_Model):
         if isinstance(self.wraparound, list) and len(self.wraparound) != len(self.shape or []):
             raise ValueError(f"wraparound: one bool per axis of shape ({len(self.shape or [])}), or one for all")
         if (self.node_chips is None) != (self.scale_out is None):
-            given = "node_chips" if self.node_chips is not None else "scale_out"
-            raise ValueError(f"{given}: node_chips and scale_out go together: the chips of one node, and the network "
-                             "between nodes")
+            # at whichever of the two was set last (a --set of scale_out=null, not the preset's node_chips line)
+            why = "node_chips and scale_out go together: the chips of one node, and the network between nodes"
+            if self.node_chips is not None:
+                raise KeyPairError({"node_chips": f"{why} (scale_out is unset)",
+                                    "scale_out": f"{why} (node_chips {self.node_chips}{KeyPairError.OTHER_AT})"})
+            raise KeyPairError({"scale_out": f"{why} (node_chips is unset)",
+                                "node_chips": f"{why} (scale_out is set{KeyPairError.OTHER_AT})"})
         return self
 
     def crosses_nodes(self, extent: int, group: int | None = None) -> bool:

@@ -161,6 +161,16 @@ class GeluParams(WorkloadParams):
     elements: PositiveInt = Field(16_777_216, description="Elements per sample.")
 
 
+def _positive_size(value: object) -> int:
+    """A size in bytes (:func:`accelsim.units.parse_size`) of at least one byte, with one message for 0 and -5."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
+        raise ValueError("expected a whole, positive number of bytes")
+    size = parse_size(value)
+    if size <= 0:
+        raise ValueError("expected a whole, positive number of bytes")
+    return size
+
+
 class CollectiveParams(WorkloadParams):
     """One collective over every chip of a multi-chip arch (as nccl-tests runs it)."""
 
@@ -169,8 +179,10 @@ class CollectiveParams(WorkloadParams):
                                   "all-to-all as ncclSend/ncclRecv pairs, and send_recv: each chip sends the buffer "
                                   "to the next and receives the previous one's, a ring step of context-parallel "
                                   "attention, priced as a pipeline stage's send).")
-    bytes: Annotated[int, BeforeValidator(parse_size)] = Field(64 * 2**20, gt=0, description="Buffer per chip (nccl-tests' size): the gathered output "
-                                                       "of an all-gather, the unscattered input of a reduce-scatter.")
+    bytes: Annotated[int, BeforeValidator(_positive_size)] = Field(
+        64 * 2**20, description="Buffer per chip (nccl-tests' size: count x the dtype's element size, so a whole "
+                                "number of elements): the gathered output of an all-gather, the unscattered input "
+                                "of a reduce-scatter.")
 
 
 class EmbeddingBagParams(TableAccessParams):
@@ -360,7 +372,12 @@ def collective(p: CollectiveParams) -> Graph:
     """One COLLECTIVE op (fn = ``op``) of a ``bytes``-byte buffer on each chip; ``group`` 0 spans every chip of
     the arch it runs on. ``batch`` repeats the buffer (``batch × bytes``)."""
     esize = dtype_bytes(p.dtype or "fp16")
-    elems = max(1, -(-p.bytes // esize))
+    if p.bytes % esize:  # nccl-tests' size is count x element size; priced exactly, never rounded
+        low = p.bytes // esize * esize
+        raise WorkloadError(f"bytes {p.bytes} is not a whole number of {p.dtype or 'fp16'} elements ({esize} B "
+                            f"each): use " + (f"{low} or " if low else "") + f"{low + esize}", key=("bytes",))
+    elems = p.bytes // esize
     b = TransformerBuilder("collective", {"input": (p.batch, elems)}, dtype=p.dtype or "fp16")
-    b._add(p.op, OpKind.COLLECTIVE, ["input"], (p.batch, elems), fn=p.op, group=0)  # as TransformerBuilder's TP
+    # group 0 as TransformerBuilder's TP; back_to_back: one call of nccl-tests' timed loop (accelsim.mapping.emit)
+    b._add(p.op, OpKind.COLLECTIVE, ["input"], (p.batch, elems), fn=p.op, group=0, back_to_back=True)
     return b.build({"model": "collective", **p.model_dump()})

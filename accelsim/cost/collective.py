@@ -85,6 +85,9 @@ LL_MAX_BUS_BANDWIDTH: dict[str, float] = {"volta": 39.0e9, "ampere": 87.7e9, "ho
 # (the 2 x size this module puts on the wire) and treeCorrectionFactor by size (accelsim.hardware
 # NCCL_TREE_CORRECTION). Fractions of NCCL's bus bandwidth (bus_bandwidth_of) per protocol:
 TREE_BUS_FRACTION: dict[str, float] = {"LL": 1 / 3.8, "LL128": 0.92 * 7 / 9, "Simple": 0.92}
+# The tree's bus bandwidth across nodes, as a fraction of the network's (tuning.cc ncclTopoTuneModel, 2.20: tree
+# busBw x 0.92, then LL / 3.8, LL128 x 120/128 when nNodes > 1); cf. TREE_BUS_FRACTION on one node
+TREE_NET_BUS_FRACTION: dict[str, float] = {"LL": 0.92 / 3.8, "LL128": 0.92 * 120 / 128, "Simple": 0.92}
 # The most data one ring step moves on one channel (NCCL's chunk): buffer / NCCL_STEPS x chunk steps, data part only.
 # NVIDIA/nccl src/init.cc DEFAULT_BUFFSIZE 4 MiB (Simple), DEFAULT_LL_BUFFSIZE 8 lines x 512 threads x 8 steps x
 # 16 B = 512 KiB, DEFAULT_LL128_BUFFSIZE 120 x 640 x 8 x 8 B = 4,915,200 B; src/include/device.h NCCL_STEPS 8;
@@ -166,11 +169,18 @@ def has_nvls(ic: Interconnect) -> bool:
     return ic.topology == "fully_connected" and ic.nccl is not None and ic.nccl.generation in NVLS_EFFICIENCY
 
 
-def tree_correction(protocol: str, nbytes: int) -> float:
-    """NCCL's treeCorrectionFactor for a call of ``nbytes`` (tuning.cc: by log2(bytes / 64), 1.0 past the table)."""
+def tree_correction(protocol: str, nbytes: float) -> float:
+    """NCCL's treeCorrectionFactor for a call of ``nbytes``: tuning.cc's table by log2(bytes / 64), 1.0 past it,
+    interpolated linearly in log2(bytes) between the table's powers of two. NCCL looks up the entry at or below
+    the size (log2i), a step that lets a tree's time fall by up to 9 % where the factor rises (LL128 0.6 -> 0.8 at
+    4 MiB); interpolated, a tree's time is non-decreasing in size (the largest rise of the factor in one doubling,
+    0.2 from 0.6, is less than it: t ~ size / factor grows while factor > its rise per doubling / ln 2 = 0.29)."""
     table = NCCL_TREE_CORRECTION[protocol]
-    index = max((nbytes >> 6).bit_length() - 1, 0)
-    return table[index] if index < len(table) else 1.0
+    at = max(math.log2(max(nbytes, 1) / 64), 0.0)
+    index = int(at)
+    lo = table[index] if index < len(table) else 1.0
+    hi = table[index + 1] if index + 1 < len(table) else 1.0
+    return lo + (hi - lo) * (at - index)
 
 
 def bus_bandwidth_of(ic: Interconnect) -> float:
@@ -224,19 +234,53 @@ def _candidates(ic: Interconnect, kind: str, nbytes: int, group: int) -> list[tu
     return out
 
 
+def tree_across_nodes(ic: Interconnect, nbytes: int, per_node: int, nodes: int) -> Choice:
+    """An all-reduce of ``nbytes`` across ``nodes`` nodes, ``per_node`` (k) of the group's chips in each, as NCCL's
+    tree: a chain through each node's k chips and a double binary tree between the nodes (reduce up, broadcast
+    down), each chip's 2 x size on the wire. Its time under each protocol is NCCL's tuning model for more than
+    one node (NVIDIA/nccl src/graph/tuning.cc ncclTopoTuneModel, 2.20: tree latency baseLat + 2 x ((k - 1) x
+    intraLat + log2(nodes) x interLat), intraLat the NVLink tree hop, x 1.8 for LL across nodes; tree bus bandwidth
+    busBw x 0.92, then / 3.8 (LL) or x 120/128 (LL128, more than one node); algbw = busBw / 2, times
+    treeCorrectionFactor by size), the protocol of the least time chosen; LL128 only where the node's links are
+    NVLink, as on one node. Here busBw is the scale-out network's, the NICs of a node's k chips (k x ``bandwidth``
+    x ``efficiency``: :meth:`accelsim.hardware.ScaleOut.collective_seconds`' ring rate), and interLat the
+    network's ``latency`` per crossing between nodes, the same figure the ring pays (M - 1) times per half
+    (tuning.cc's own hwLat NET tree figures, 5.0 / 8.5 / 14 us, are not used: one crossing costs what the preset
+    says for the ring and the tree alike). log2 is rounded up (a tree over 3 nodes is 2 levels deep)."""
+    so = ic.scale_out
+    assert so is not None
+    link = ic.nccl.link if ic.nccl is not None else "nvlink"
+    bus = per_node * so.bandwidth * so.efficiency
+    depth = max(math.ceil(math.log2(max(nodes, 2))), 1)
+    best: Choice | None = None
+    for proto, fraction in TREE_NET_BUS_FRACTION.items():
+        if proto == "LL128" and link != "nvlink":
+            continue
+        intra = NCCL_HOP_LATENCY_US[link]["tree", proto] * (1.8 if proto == "LL" else 1.0)
+        lat = NCCL_BASE_LATENCY_US["tree", proto] + 2 * ((per_node - 1) * intra) + 2 * depth * so.latency * 1e6
+        wire = 2.0 * nbytes
+        time = lat * 1e-6 + wire / (bus * fraction * tree_correction(proto, nbytes))
+        if best is None or time < best.seconds:
+            best = Choice(time, "tree", proto, wire)
+    assert best is not None
+    return best
+
+
 def choose(ic: Interconnect, kind: str, nbytes: int, group: int, *, algorithm: str | None = None,
            protocol: str | None = None) -> Choice:
-    """The algorithm and protocol NCCL's tuner picks for one call (``collective: nccl``): the least latency +
-    bytes / bandwidth, as tuning.cc ncclTopoGetAlgoTime prices it, then the call's time with the ring's pipeline
-    fill, which the tuner does not see. ``algorithm`` / ``protocol`` force one, as NCCL_ALGO / NCCL_PROTO do
-    (ValueError when none is left)."""
+    """The algorithm and protocol of one call (``collective: nccl``): the least full time, latency + (bytes + the
+    ring's pipeline fill) / bandwidth, the terms tuning.cc ncclTopoGetAlgoTime prices plus the fill. NCCL's tuner
+    books the fill-free time, but picking by it let the time fall by up to 15 % where the pick switched (a LL ring
+    whose fill, 32 KiB x channels at LL's capped rate, the booking left out, beaten by Simple just above); the least
+    full time is non-decreasing in size wherever every candidate's is. ``algorithm`` / ``protocol`` force one, as
+    NCCL_ALGO / NCCL_PROTO do (ValueError when none is left)."""
     best: tuple[float, Choice] | None = None
     for algo, proto, lat, wire, fill, bw in _candidates(ic, kind, nbytes, group):
         if algo != (algorithm or algo) or proto != (protocol or proto):
             continue
-        booked = lat + ic.latency + wire / bw
-        if best is None or booked < best[0]:
-            best = (booked, Choice(booked + fill / bw, algo, proto, wire))
+        full = lat + ic.latency + (wire + fill) / bw
+        if best is None or full < best[0]:
+            best = (full, Choice(full, algo, proto, wire))
     if best is None:
         raise ValueError(f"no {algorithm or 'algorithm'}/{protocol or 'protocol'} for {kind} on this interconnect")
     return best[1]
@@ -295,7 +339,11 @@ def call(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = No
             # all-to-all of the node's k/N share over its k chips, and the slower of the two is the call's
             inside = call(arch, kind, nbytes * per_node // group, per_node, None, all_reduce).seconds
             return Choice(max(seconds, inside), "p2p", "", sent)
-        return Choice(seconds, "ring", "", sent)
+        ring = Choice(seconds, "ring", "", sent)
+        if kind != "all_reduce":
+            return ring
+        tree = tree_across_nodes(ic, nbytes, per_node, ic.group_nodes(group, extent or group))
+        return tree if tree.seconds < ring.seconds else ring
     if kind == "all_reduce" and all_reduce == "custom" and (own := custom(ic, nbytes, group)) is not None:
         return own
     if ic.collective == "nccl":

@@ -287,10 +287,11 @@ class Emitter:
         # a group's chips in Megatron's rank order: consecutive, or (context parallelism) tensor_parallel apart
         extent = int(op.attrs.get("extent", group))  # type: ignore[call-overload]
         if arch.interconnect is None or arch.chips < max(extent, 2):
-            raise MappingError(f"op {op.name!r}: an {op.fn} over {group} chips" +
+            raise MappingError(f"op {op.name!r}: an {op.fn} over {group} chip{'s' if group != 1 else ''}" +
                                (f" spread over {extent}" if extent != group else "") +
                                f" needs an arch with at least {max(extent, 2)} chips and an interconnect "
-                               f"(arch.chips={arch.chips})")
+                               f"(arch.chips={arch.chips})",
+                               arch_key=("chips",) if arch.chips < max(extent, 2) else ("interconnect",))
         # nccl-tests' size: the whole tensor (a reduce-scatter's unscattered input, an all-gather's gathered output;
         # attrs ``message_bytes`` where the builder sizes it otherwise: a sharded DLRM's uneven all-to-all, its
         # busiest chip's send buffer)
@@ -302,7 +303,11 @@ class Emitter:
         # (attrs ``side_stream``: a collective on a stream of its own, TransformerEngine's context-parallel ring,
         # waits for its input only and holds up only the ops that read its output)
         in_stream = not op.attrs.get("side_stream")
-        deps, _ = self.launched(p.index, self.producers(p), in_stream)
+        # attrs ``back_to_back`` (the ``collective`` micro-workload): one call of nccl-tests' loop of back-to-back
+        # calls, whose host launches run ahead of the device and whose per-call start NCCL's latencies already hold
+        # (they are read off such loops): no launch or dispatch task, so the run's time is the call's own
+        steady = bool(op.attrs.get("back_to_back"))
+        deps, _ = (self.producers(p), []) if steady else self.launched(p.index, self.producers(p), in_stream)
         if self.launch.in_order and not self.launch.dispatch and in_stream:  # (a dispatch task waits for the tail)
             deps += self.stream_tail
         tid, c = self.all_reduce(p.index, nbytes, group, deps, op.fn, extent)
@@ -311,7 +316,13 @@ class Emitter:
             self.backward_ends.append(tid)
         if self.launch.in_order and in_stream:
             self.stream_tail = [tid]
+        if steady:  # what one call alone would add before it (its launch and dispatch), reported apart
+            details_launch = {"launch_s": (self.launch.per_kernel + self.launch.start + self.launch.dispatch)
+                              / arch.clock_hz}
+        else:
+            details_launch = {}
         details = {f"{op.fn}_s": c.seconds, "group": group, **collective.describe(c, op.fn, nbytes, group),
+                   **details_launch,
                    **({"phase": op.phase} if op.phase else {})}
         unit = NIC if self.crosses(group, extent) else LINK
         return OpMapping(op.name, op.kind.value, op.fn, unit, None, 0, op.flops, self.tasks[tid].cycles, 1,

@@ -120,6 +120,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                   + epilogue_fusion_notes(graph, arch, tg)
                   + nccl_channel_notes(arch, tg) + vector_key_notes(arch, graph) + scratchpad_rate_notes(arch)
                   + idle_unit_notes(arch, tg, t) + unpriced_fn_notes(arch, graph, ops) + idle_chip_notes(arch, graph)
+                  + idle_replica_notes(arch, graph) + tp_across_nodes_notes(arch, graph, ops)
                   + embedding_parallel_notes(arch, graph) + one_chip_notes(arch, graph, mac_util)
                   + [str(n) for n in graph.meta.get("notes", ())]),
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
@@ -703,6 +704,43 @@ def idle_chip_notes(arch: Arch, graph: Graph) -> list[str]:
     return [f"chips: {arch.chips - used} of the arch's {arch.chips} chips ({which}) are idle: a "
             f"replica takes tensor_parallel x context_parallel x pipeline_parallel = {replica} chips and "
             f"{arch.chips} holds {arch.chips // replica} whole one(s); set arch.chips to a multiple of {replica}"]
+
+
+def idle_replica_notes(arch: Arch, graph: Graph) -> list[str]:
+    """One line when an inference whose parallel keys take ``replica`` = tensor × context × pipeline parallel chips
+    runs on an arch of more: the pass is one replica's (inference has no data parallelism here; training's
+    replicas share the gradients), so the other chips sit idle, as :func:`one_chip_notes` says of a run no key
+    spreads (llama2_7b decode at tensor_parallel 8 on 16 chips: chips 8-15). Chips left over from whole replicas
+    are :func:`idle_chip_notes`' line, so this counts whole replicas beyond the first."""
+    info = graph.info
+    replica = info.tensor_parallel * info.context_parallel * info.pipeline_parallel
+    if info.mode == "training" or replica <= 1 or arch.chips // replica <= 1 or "embedding_parallel" in graph.meta:
+        return []
+    last = replica * (arch.chips // replica) - 1
+    return [f"chips: {last + 1 - replica} of the arch's {arch.chips} chips (chips {replica}-{last}) are idle: this "
+            f"{info.mode} runs one replica of tensor_parallel x context_parallel x pipeline_parallel = {replica} "
+            f"chips and every figure here is its own; the other {arch.chips // replica - 1} replica(s) would each run "
+            f"a batch of their own (data-parallel serving), or raise tensor_parallel / pipeline_parallel to use them"]
+
+
+def tp_across_nodes_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str]:
+    """One line when the tensor-parallel group spans nodes (``tensor_parallel`` more than
+    ``interconnect.node_chips``): each of its per-layer collectives then runs on the scale-out network (the ``nic``
+    unit) instead of the node's links, the layout Megatron-LM avoids (it keeps tensor parallelism inside a node and
+    spreads across nodes by pipeline and data parallelism: Narayanan et al. 2021, "Efficient Large-Scale Language
+    Model Training on GPU Clusters", section 3.3)."""
+    ic, tp = arch.interconnect, graph.info.tensor_parallel
+    if ic is None or ic.node_chips is None or ic.scale_out is None or not ic.crosses_nodes(tp, tp):
+        return []
+    rows = [r for r in ops if r.get("kind") == OpKind.COLLECTIVE.value and r.get("unit") == "nic"
+            and (r.get("mapping") or {}).get("group") == tp]
+    if not rows:
+        return []
+    secs = sum(float(r["mapping"].get(f"{r.get('fn')}_s", 0.0)) for r in rows)
+    return [f"tensor_parallel: the group of {tp} chips spans {ic.group_nodes(tp, tp)} nodes of {ic.node_chips}, so "
+            f"its {len(rows)} collectives run on the scale-out network ({ic.scale_out.kind or 'scale_out'}, "
+            f"{secs * 1e6:.4g} us in all) instead of the node's links; Megatron-LM keeps tensor_parallel <= the "
+            f"node's {ic.node_chips} chips and spans nodes with pipeline_parallel or data parallelism"]
 
 
 def one_chip_notes(arch: Arch, graph: Graph, mac_utilization: float) -> list[str]:

@@ -10,6 +10,7 @@ passes (:mod:`.sampling`) and build their report dict once, at the end.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Literal
 
@@ -122,9 +123,32 @@ def _run_scenario(workload: WorkloadSpec, arch: Arch, options: Options | None, *
     return report
 
 
+PARALLEL_KEYS = ("tensor_parallel", "context_parallel", "pipeline_parallel")
+
+
+def _check_parallel_chips(workload: WorkloadSpec, arch: Arch) -> None:
+    """A workload whose parallel keys take more chips than the arch has: a WorkloadError at the key set most
+    recently (``tensor_parallel`` from a --set, not the workload file's ``model:`` line), or at ``arch.chips``
+    where that was set more recently (:func:`run_workload`)."""
+    given = {k: int(workload.params[k]) for k in PARALLEL_KEYS if isinstance(workload.params.get(k), int)}
+    need = math.prod(given.values())
+    if need <= arch.chips or need <= 1:
+        return
+    keys = [k for k in PARALLEL_KEYS if given.get(k, 1) > 1]
+    key, _ = workload.latest(keys)
+    tp, cp, pp = (given.get(k, 1) for k in PARALLEL_KEYS)  # said as the pipeline scenario says it
+    across = f"tensor_parallel × context_parallel × pipeline_parallel = {tp} × {cp} × {pp}" if cp > 1 else \
+        f"tensor_parallel × pipeline_parallel = {tp} × {pp}"
+    raise WorkloadError(f"{workload.model}: {across} = {need} chips, but arch {arch.name!r} has arch.chips="
+                        f"{arch.chips} (set arch.chips ≥ {need}, or fewer parallel chips)", (key,),
+                        arch_key=("chips",))
+
+
 def _run_kind(workload: WorkloadSpec, arch: Arch, options: Options | None, *, name: str | None,
               progress: Progress | None) -> Report:
     kind = scenario_of(workload)
+    if kind != "pipeline":  # (the pipeline scenario says it with its stages)
+        _check_parallel_chips(workload, arch)
     if kind == "serving":
         if workload.params.get("mode") == "training":  # its passes would be training steps of one decode token
             raise WorkloadError("mode: training takes no decode_steps (a training step runs the forward and "

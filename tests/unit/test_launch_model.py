@@ -227,8 +227,19 @@ def test_a_collective_is_a_kernel_launched_and_dispatched_as_any_other():
 
     arch = _gpu(kernel_launch="50us", graph_launch="3us", kernel_dispatch="1us", chips=2,
                 interconnect={"bandwidth": "100GB/s", "latency": "2us"})
-    work = {"model": "collective", "op": "all_reduce", "bytes": 1 << 20}
+    import dataclasses
+
+    from accelsim.builders import build_workload
+
+    # the collective micro-workload stands for one call of nccl-tests' back-to-back loop (its launch overlapped,
+    # reported apart as launch_s); without that attr its op is an ordinary collective kernel (a TP all-reduce's)
+    built = build_workload("collective", {"op": "all_reduce", "bytes": 1 << 20})
     link = collective.call(arch, "all_reduce", 1 << 20, 2).cycles(arch.clock_hz)
+    steady = simulate(built, arch).to_dict()
+    assert steady["total_cycles"] == link and steady["launch_overhead_s"] == 0.0
+    assert steady["ops"][0]["mapping"]["launch_s"] == pytest.approx(51e-6)
+    work = Graph(built.name, [dataclasses.replace(op, attrs={k: v for k, v in op.attrs.items() if k != "back_to_back"})
+                              for op in built.ops], built.inputs, meta=built.meta)
     # eager: NCCL's kernel is launched by the host (50 µs) and dispatched (1 µs) before it moves a byte
     eager = simulate(work, arch).to_dict()
     assert eager["total_cycles"] == 50 * US + 1 * US + link

@@ -166,3 +166,27 @@ def test_a_strided_group_pays_a_latency_per_node_it_holds():
     # chips 0 and 6 of 12 sit in one node: NVLink, as a pair of neighbours
     arch = load_arch("dgx-h100", ["chips=12"])
     assert collective.call(arch, "all_reduce", 2**20, 2, 12).seconds == collective.call(arch, "all_reduce", 2**20, 2, 2).seconds
+
+
+def test_a_small_all_reduce_over_many_nodes_runs_as_nccls_tree():
+    # 1 KiB over 64 H100s (8 DGX nodes, 8 GPUs each, a 50 GB/s NDR NIC each at 0.94, 20 us a crossing). NCCL's
+    # tuning model (tuning.cc, 2.20) for a tree over 8 nodes, LL: baseLat 6.8 + 2 x ((8 - 1) x 0.6 x 1.8 + log2(8)
+    # x 20) = 6.8 + 15.12 + 120 = 141.92 us, + 2 x 1024 / (8 x 50e9 x 0.94 x 0.92 / 3.8 x 0.9 (treeCorrectionFactor
+    # LL at log2(1024 / 64) = 4)) = 0.025 us. LL128: 14 + 2 x 7 x 1.25 + 120 = 151.5 us; Simple 2 x 7 x 28 + 120 =
+    # 512 us. The ring: 2 x (63/64 x 1024 / 376e9 + 7 x 20 us) = 280.005 us. So tree/LL, 141.94 us
+    h100 = load_arch("dgx-h100")
+    c = collective.call(h100, "all_reduce", 1024, 64)
+    assert (c.algorithm, c.protocol) == ("tree", "LL")
+    bus = 8 * 50e9 * 0.94 * 0.92 / 3.8 * 0.9
+    assert c.seconds == pytest.approx((6.8 + 2 * (7 * 0.6 * 1.8 + 3 * 20)) * 1e-6 + 2 * 1024 / bus, rel=1e-9)
+    # the tree's depth grows with log2 of the nodes, the ring's crossings linearly: 128 nodes (1024 chips) add 4
+    # levels, 2 x 4 x 20 = 160 us
+    assert collective.call(h100, "all_reduce", 1024, 1024).seconds - c.seconds == pytest.approx(160e-6, rel=1e-9)
+    # on two nodes the tree's 2 x log2(2) crossings are the ring's 2 x (2 - 1), and the ring has no NVLink hops
+    # inside the node to pay: 2 x (15/16 x 1024 / 376e9 + 20 us) = 40.005 us, the ring
+    two = collective.call(h100, "all_reduce", 1024, 16)
+    assert two.algorithm == "ring"
+    assert two.seconds == pytest.approx(2 * (15 / 16 * 1024 / (8 * 50e9 * 0.94) + 20e-6), rel=1e-9)
+    # large messages stay on the ring, whose bus bandwidth is the NICs' whole (the tree's 0.92 of it, and 2 x size
+    # on the wire against 2 x 63/64): 1 GiB over 64 chips
+    assert collective.call(h100, "all_reduce", 2**30, 64).algorithm == "ring"

@@ -169,18 +169,11 @@ def has_nvls(ic: Interconnect) -> bool:
     return ic.topology == "fully_connected" and ic.nccl is not None and ic.nccl.generation in NVLS_EFFICIENCY
 
 
-def tree_correction(protocol: str, nbytes: float) -> float:
-    """NCCL's treeCorrectionFactor for a call of ``nbytes``: tuning.cc's table by log2(bytes / 64), 1.0 past it,
-    interpolated linearly in log2(bytes) between the table's powers of two. NCCL looks up the entry at or below
-    the size (log2i), a step that lets a tree's time fall by up to 9 % where the factor rises (LL128 0.6 -> 0.8 at
-    4 MiB); interpolated, a tree's time is non-decreasing in size (the largest rise of the factor in one doubling,
-    0.2 from 0.6, is less than it: t ~ size / factor grows while factor > its rise per doubling / ln 2 = 0.29)."""
+def tree_correction(protocol: str, nbytes: int) -> float:
+    """NCCL's treeCorrectionFactor for a call of ``nbytes`` (tuning.cc: by log2(bytes / 64), 1.0 past the table)."""
     table = NCCL_TREE_CORRECTION[protocol]
-    at = max(math.log2(max(nbytes, 1) / 64), 0.0)
-    index = int(at)
-    lo = table[index] if index < len(table) else 1.0
-    hi = table[index + 1] if index + 1 < len(table) else 1.0
-    return lo + (hi - lo) * (at - index)
+    index = max((nbytes >> 6).bit_length() - 1, 0)
+    return table[index] if index < len(table) else 1.0
 
 
 def bus_bandwidth_of(ic: Interconnect) -> float:
@@ -268,19 +261,17 @@ def tree_across_nodes(ic: Interconnect, nbytes: int, per_node: int, nodes: int) 
 
 def choose(ic: Interconnect, kind: str, nbytes: int, group: int, *, algorithm: str | None = None,
            protocol: str | None = None) -> Choice:
-    """The algorithm and protocol of one call (``collective: nccl``): the least full time, latency + (bytes + the
-    ring's pipeline fill) / bandwidth, the terms tuning.cc ncclTopoGetAlgoTime prices plus the fill. NCCL's tuner
-    books the fill-free time, but picking by it let the time fall by up to 15 % where the pick switched (a LL ring
-    whose fill, 32 KiB x channels at LL's capped rate, the booking left out, beaten by Simple just above); the least
-    full time is non-decreasing in size wherever every candidate's is. ``algorithm`` / ``protocol`` force one, as
-    NCCL_ALGO / NCCL_PROTO do (ValueError when none is left)."""
+    """The algorithm and protocol NCCL's tuner picks for one call (``collective: nccl``): the least latency +
+    bytes / bandwidth, as tuning.cc ncclTopoGetAlgoTime prices it, then the call's time with the ring's pipeline
+    fill, which the tuner does not see. ``algorithm`` / ``protocol`` force one, as NCCL_ALGO / NCCL_PROTO do
+    (ValueError when none is left)."""
     best: tuple[float, Choice] | None = None
     for algo, proto, lat, wire, fill, bw in _candidates(ic, kind, nbytes, group):
         if algo != (algorithm or algo) or proto != (protocol or proto):
             continue
-        full = lat + ic.latency + (wire + fill) / bw
-        if best is None or full < best[0]:
-            best = (full, Choice(full, algo, proto, wire))
+        booked = lat + ic.latency + wire / bw
+        if best is None or booked < best[0]:
+            best = (booked, Choice(booked + fill / bw, algo, proto, wire))
     if best is None:
         raise ValueError(f"no {algorithm or 'algorithm'}/{protocol or 'protocol'} for {kind} on this interconnect")
     return best[1]

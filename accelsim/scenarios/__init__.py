@@ -78,7 +78,10 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
         # caused it, else at the workload's own line, when the spec knows where they were written
         if e.arch_key and arch_source is not None:
             value = _written(arch_source.data, e.arch_key)
-            issue = arch_source.issue(e.arch_key, str(e), *([] if value is None else [value]))
+            message, quoted = str(e), f" (arch.{'.'.join(e.arch_key)}={value})"
+            if value is not None and message.endswith(quoted):  # the issue's "(got VALUE)" gives it, once
+                message = message[: -len(quoted)]
+            issue = arch_source.issue(e.arch_key, message, *([] if value is None else [value]))
             if isinstance(workload, WorkloadSpec) and issue.file != SET_LABEL:  # the other values given on the
                 # command line take part (a --set of another level's capacity): named as the workload's error does
                 given = [g for g in (*workload.overridden(), *workload.elsewhere)

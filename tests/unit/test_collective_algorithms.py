@@ -138,6 +138,11 @@ def test_bad_op_and_one_chip_are_one_line_errors(capsys):
     code = main(["run", "--workload", "collective", "--arch", "a100", "--no-plots", "-q"])
     err = capsys.readouterr().err
     assert code == 2 and "at least 2 chips" in err and len(err.strip().splitlines()) == 1
+    # the arch's one chip is named once, by the "(got 1)" (probe p18: "(arch.chips=1) (got 1)")
+    code = main(["run", "--workload", "collective", "--arch", "dgx-h100", "--set", "arch.chips=1", "--no-plots",
+                 "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().endswith("an interconnect (got 1)") and "arch.chips=1" not in err
 
 
 def test_the_report_names_the_algorithm_and_bus_bandwidth_of_each_call(tmp_path, capsys):

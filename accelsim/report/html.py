@@ -385,6 +385,53 @@ def _serving(report: dict) -> str:
         f"</div><div>{table}</div></div></section>")
 
 
+_PIPELINE_KEYS = frozenset({"stages", "micro_batches", "interleave", "bottleneck_stage", "iteration_s", "bubble_s",
+                            "bubble_fraction", "optimizer_s", "p2p_s", "p2p_transfers", "embedding_sync_s",
+                            "stage_times", "layer_samples"})
+"""The keys of report ``pipeline`` that :func:`_pipeline` lays out; any other is shown as a row of its own."""
+
+
+def _pipeline(report: dict) -> str:
+    """A pipeline-parallel run's figures (report ``pipeline``): its stages, micro-batches and interleave, the
+    iteration and the parts it adds up to (the bubble with its share, the optimizer step, the activation sends, the
+    embedding all-reduce), layer samples, and a table of the stages (one micro-batch's time, the optimizer step, the
+    micro-batches in flight, the main memory used and its share of the capacity). Times in ms/us, fractions in %,
+    sizes in KiB/MiB/GiB, each quantity once."""
+    pl = report.get("pipeline")
+    if not isinstance(pl, dict) or not pl:
+        return ""
+    sends = pl.get("p2p_transfers")
+    rows = [("stages", f"{fmt.general(pl.get('stages'))} (the slowest: stage {fmt.general(pl.get('bottleneck_stage'))})"),
+            ("micro-batches", fmt.general(pl.get("micro_batches"))),
+            ("interleave", f"{fmt.general(pl.get('interleave'))} (model chunks per chip)"),
+            ("iteration", fmt.seconds(pl.get("iteration_s"))),
+            ("bubble", f"{fmt.seconds(pl.get('bubble_s'))} ({fmt.pct(pl.get('bubble_fraction'))} of the iteration)"),
+            ("optimizer step", f"{fmt.seconds(pl.get('optimizer_s'))} (the slowest stage's)"),
+            ("activation sends", f"{fmt.seconds(pl.get('p2p_s'))} (the {fmt.general(sends)} sends the fill and drain "
+                                 f"wait for)")]
+    if pl.get("embedding_sync_s"):
+        rows.append(("embedding gradient all-reduce", fmt.seconds(pl.get("embedding_sync_s"))))
+    if "layer_samples" in pl:
+        samples = pl.get("layer_samples")
+        rows.append(("layer samples", "every layer simulated" if not samples else
+                     f"{' and '.join(str(n) for n in samples)} layers a stage simulated, its layers extrapolated "
+                     f"from them"))
+    rows.extend((k, _serving_value(k, v)) for k, v in pl.items() if k not in _PIPELINE_KEYS)
+    main = next(iter(_dict(report.get("memory"))), "main memory")
+    cells = (("micro_batch_s", fmt.seconds), ("optimizer_s", fmt.seconds),
+             ("activations_in_flight", fmt.general), ("hbm_used_bytes", fmt.size), ("hbm_fraction", fmt.pct))
+    body = "".join(
+        f"<tr><td>{_e(fmt.general(st.get('stage')))}</td>"
+        + "".join(f'<td class="n" data-v="{_data_v(st.get(k))}">{_e(render(st.get(k)))}</td>' for k, render in cells)
+        + "</tr>" for st in map(_dict, pl.get("stage_times") or []))
+    head = "".join(f'<th class="n">{_e(label)}</th>' for label in (
+        "one micro-batch", "optimizer step", "micro-batches in flight", f"{main} used", "used of capacity"))
+    table = (f"<h3>Stages</h3><table><thead><tr><th>stage</th>{head}</tr></thead><tbody>{body}</tbody></table>"
+             if body else "")
+    return ('<section id="pipeline"><h2>Pipeline parallelism</h2><div class="grid"><div>' + _kv_table(rows)
+            + f"</div><div>{table}</div></div></section>")
+
+
 def _notes(report: dict) -> str:
     """Report ``notes``, one item each, as the console prints them (``note: ...``)."""
     notes = [n for n in report.get("notes") or [] if n]
@@ -519,7 +566,8 @@ def render_html(report: dict, *, plots: bool = True, images: Mapping[str, bytes]
 
     Sections: key figures, the report's ``notes`` (as the console prints them), summary (with the console's
     launch-bound row), utilization per unit, memory levels (bytes, stalls), LLM serving metrics (only when the report
-    has a ``serving`` object: a table of its figures and its memory footprint), the four plots as embedded PNGs (left out with ``plots=False``;
+    has a ``serving`` object: a table of its figures and its memory footprint), pipeline parallelism (a ``pipeline``
+    object: its figures and a table of its stages), the four plots as embedded PNGs (left out with ``plots=False``;
     a plot that fails to draw is replaced by a one-line note; ``images`` passes PNGs already drawn, by stem), and a
     sortable table of every op. Missing keys and
     null values show as a dash; unknown keys are ignored.
@@ -546,7 +594,7 @@ def render_html(report: dict, *, plots: bool = True, images: Mapping[str, bytes]
         "</div></section>",
         _energy(report),
         _serving(report),
-        _flat_section(report, "pipeline", "Pipeline parallelism"),
+        _pipeline(report),
         _diffusion(report),
         '<section id="plots"><h2>Plots</h2>' + _plots(report, images) + "</section>" if plots else "",
         '<section id="ops-section"><h2>Ops</h2>' + _ops_table(report) + "</section>",

@@ -328,3 +328,44 @@ def test_the_serving_section_is_a_table_in_one_unit_family(gpt2_served):
     assert kv["cycles of each decode step"] == ", ".join(f"{c:,}" for c in sv["step_cycles"])
     assert kv["decode steps simulated"] == "all 4"
     assert "layer_samples" not in section and "memory.hbm" not in section  # no raw dict keys
+
+
+def test_the_pipeline_section_is_a_table_in_one_unit_family():
+    # probe p17: the section was report.json's pipeline object flattened ("stage_times  stage=0,
+    # micro_batch_s=0.002187, ..., hbm_used_bytes=549,040,128, hbm_fraction=0.006392, ...")
+    from accelsim.config import load_arch
+
+    w = load_workload("gpt", ["hidden=256", "heads=4", "layers=4", "pipeline_parallel=2", "mode=training"])
+    rep = simulate(w, load_arch("dgx-a100", ["chips=2"])).to_dict()
+    pl = rep["pipeline"]
+    t0, t1 = (st["micro_batch_s"] for st in pl["stage_times"])
+    # 1F1B with m = 1 micro-batch, P = 2, v = 1: the fill is t0 + t1, of which m x max(t) is work, so the bubble is
+    # min(t0, t1); the iteration adds the optimizer step, the 2 x (P·v - 1) = 2 sends and the embedding all-reduce
+    assert pl["p2p_transfers"] == 2 and pl["bubble_s"] == pytest.approx(min(t0, t1), rel=1e-9)
+    assert pl["iteration_s"] == pytest.approx(max(t0, t1) + pl["bubble_s"] + pl["optimizer_s"] + pl["p2p_s"]
+                                              + pl["embedding_sync_s"], rel=1e-9)
+    assert pl["iteration_s"] == rep["seconds"] and pl["bubble_fraction"] == pytest.approx(
+        pl["bubble_s"] / pl["iteration_s"], rel=1e-9)
+    section = _section(render_html(rep, plots=False), "pipeline")
+    rows = _cells(section)
+    assert rows["stages"] == f"2 (the slowest: stage {1 if t1 > t0 else 0})"
+    assert rows["iteration"] == html_report.fmt.seconds(rep["seconds"])
+    assert rows["bubble"] == (f"{html_report.fmt.seconds(pl['bubble_s'])} "
+                              f"({pl['bubble_fraction'] * 100:.1f} % of the iteration)")
+    assert rows["activation sends"].endswith("(the 2 sends the fill and drain wait for)")
+    # the stages as a table: times as durations, the main memory's bytes as a size, its share of the A100's 80 GiB
+    # (85,899,345,920 B) in %, each quantity once
+    capacity = 80 * 2**30
+    assert rep["arch"]["name"] == "dgx-a100" and next(iter(rep["memory"])) == "hbm"
+    table = re.findall(r"<tr><td>(\d)</td>(.*?)</tr>", section)
+    assert [k for k, _ in table] == ["0", "1"]
+    for (_, row), st in zip(table, pl["stage_times"], strict=True):
+        cells = re.findall(r'<td class="n" data-v="[^"]*">(.*?)</td>', row)
+        assert cells == [html_report.fmt.seconds(st["micro_batch_s"]), html_report.fmt.seconds(st["optimizer_s"]),
+                         "1", html_report.fmt.size(st["hbm_used_bytes"]),  # in flight: min(P - k, m) = 1
+                         f"{st['hbm_used_bytes'] / capacity * 100:.1f} %"]
+    for raw in ("stage_times", "hbm_fraction", "micro_batch_s", f"{pl['stage_times'][0]['hbm_used_bytes']:,}",
+                f"{pl['stage_times'][0]['hbm_fraction']:.4g}"):
+        assert raw not in section, raw
+    for label in ("micro-batches", "interleave", "optimizer step", "embedding gradient all-reduce", "layer samples"):
+        assert label in rows, label

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import NamedTuple, get_args
 
 import numpy as np
@@ -509,6 +509,26 @@ def _unfused_attention_ops(graph: Graph) -> list[int]:
     return out
 
 
+def unfused_attention_names(graph: Graph, arch: Arch) -> frozenset[str]:
+    """The names of ``graph``'s unfused attention ops (:func:`_unfused_attention_ops`) where ``arch`` models the
+    fused kernels (a GPU-like core with caches), else none: what :func:`reattention_notes` finds in a composed
+    run's op rows."""
+    if arch.core.tile is None or not arch.caches:
+        return frozenset()
+    return frozenset(graph.ops[i].name for i in _unfused_attention_ops(graph))
+
+
+UNFUSED_NOTE_HEAD = "attention runs unfused (workload.attention: unfused): its "
+"""How an unfused-attention note begins: :func:`reattention_notes` replaces a pass's share with the composed run's."""
+_UNFUSED_NOTE_SHARE_END = " of the run (their device time and their share of the kernel launches)"
+
+
+def _unfused_note(ops: str, share: float, memory: str) -> str:
+    return (f"{UNFUSED_NOTE_HEAD}{ops} take about {share:.0%}{_UNFUSED_NOTE_SHARE_END}{memory}; GPU serving stacks "
+            f"and transformers' default (sdpa) run fused FlashAttention kernels, which this arch models: "
+            f"--set workload.attention=fused")
+
+
 def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: float, launch: float) -> list[str]:
     """A GPU run whose unfused attention takes :data:`UNFUSED_NOTE_SHARE` of the run or more, or whose score matrices
     outgrow the last cache: one line saying so, and how to run the fused kernels the arch models (what GPU serving
@@ -534,10 +554,47 @@ def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: fl
         return []
     memory = (f"; its score tensors ({count} ops, {_b(nbytes)} in all) go through memory (written, read and written "
               f"by the softmax, read again)" if spill else "")
-    return [f"attention runs unfused (workload.attention: unfused): its {n_ops} ops take about "
-            f"{share:.0%} of the run (their device time and their share of the kernel launches){memory}; GPU "
-            f"serving stacks and transformers' default (sdpa) run fused FlashAttention kernels, which this arch "
-            f"models: --set workload.attention=fused"]
+    return [_unfused_note(f"{n_ops} ops", share, memory)]
+
+
+def reattention_notes(notes: Sequence[str], ops: Sequence[Mapping], attention: Mapping[str, Collection[str]],
+                      run_cycles: float, modes: Sequence[tuple[str, str, float]]) -> list[str]:
+    """A composed run's notes: its passes' (``notes``) with their unfused-attention note's share (one pass's)
+    replaced by the whole run's, where the first of theirs stood (else last; dropped where the run's share is below
+    :data:`UNFUSED_NOTE_SHARE` and the note says no score tensor spilled). The run's share, from its op rows
+    (``ops``, each standing for its ``count`` executions): the attention rows' ``count`` x (end - start) cycles
+    over ``run_cycles``, plus, for each pass of ``modes`` (label, execution, its launches' share of the run, as
+    :func:`launch_notes` takes them; a row's ``phase`` names its pass, label ``""`` every row), that launch share
+    times the attention's share of the pass's kernel executions (rows with a unit). ``attention``: per pass label,
+    its attention ops' names (:func:`unfused_attention_names`)."""
+    def rows(label: str) -> list[Mapping]:
+        return [r for r in ops if not label or r.get("phase") == label]
+
+    def own(label: str, row: Mapping) -> bool:
+        return row["name"] in attention.get(label, ())
+
+    spans = launch = 0.0
+    n_ops = 0
+    for label, _, share in modes:
+        mine = [r for r in rows(label) if own(label, r)]
+        spans += sum(int(r.get("count", 1)) * (r["end_cycle"] - r["start_cycle"]) for r in mine)
+        n_ops += sum(int(r.get("count", 1)) for r in mine)
+        kernels = sum(int(r.get("count", 1)) for r in rows(label) if r["unit"] != "none")
+        launch += share * sum(int(r.get("count", 1)) for r in mine if r["unit"] != "none") / kernels if kernels else 0.0
+    share = spans / run_cycles + launch if run_cycles else 0.0
+    theirs = [n for n in notes if n.startswith(UNFUSED_NOTE_HEAD) and _UNFUSED_NOTE_SHARE_END in n]
+    kept = [n for n in notes if n not in theirs]
+    at = next((i for i, n in enumerate(notes) if n in theirs), len(notes))
+    memory = ""
+    if theirs:  # the score tensors' memory clause, as the pass found it
+        tail = theirs[0].split(_UNFUSED_NOTE_SHARE_END, 1)[1]
+        memory = tail[: tail.index("; GPU serving stacks")] if "; GPU serving stacks" in tail else ""
+    if not n_ops:  # no attention op found among the rows: the passes' notes as they are
+        return list(notes)
+    if not memory and share < UNFUSED_NOTE_SHARE:
+        return kept
+    note = _unfused_note(f"{n_ops:,} op executions", share, memory)
+    return kept[:at] + [note] + kept[at:]
 
 
 def activation_spill_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str]:

@@ -23,7 +23,7 @@ from ..energy import account
 from ..hardware import Arch
 from ..options import Options, recorded
 from ..report import Report
-from ..report.summary import relaunch_notes
+from ..report.summary import reattention_notes, relaunch_notes
 from .passes import Kept, Rows, keep_less
 from .sampling import Sampled, composed_report
 from .single import Progress, simulate_pass
@@ -77,11 +77,12 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
     out["execution"] = ", ".join(f"{part} {s.shown.report['execution']}" for part, _, s, _ in runs)
     out["options"] = recorded(options)
     seconds = float(out["seconds"])
-    out["notes"] = relaunch_notes(
+    modes = [(part, s.shown.report["execution"], count * s.timing.launch_s / seconds if seconds else 0.0)
+             for part, count, s, _ in runs]
+    out["notes"] = reattention_notes(relaunch_notes(
         list(dict.fromkeys(n for _, _, s, _ in runs for n in s.shown.report.get("notes", []))), arch,
-        float(out["launch_bound_fraction"]),
-        [(part, s.shown.report["execution"], count * s.timing.launch_s / seconds if seconds else 0.0)
-         for part, count, s, _ in runs])
+        float(out["launch_bound_fraction"]), modes), out["ops"], {part: s.shown.attention for part, _, s, _ in runs},
+        float(out["total_cycles"]), modes)
     footprint(out, [s.timing.memory for _, _, s, _ in runs])
     batch = int(workload.params.get("batch", 1))
     out["diffusion"] = {

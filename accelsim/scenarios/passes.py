@@ -154,6 +154,7 @@ class Pass:
     events: int
     tg: TaskGraph | None = field(repr=False, compare=False)  # None once dropped (:meth:`without_tasks`)
     host_units: tuple[str, ...] = ()  # the units that launch kernels (the host), of ``units``
+    attention: frozenset[str] = frozenset()  # its unfused attention ops' names (summary.unfused_attention_names)
 
     def without_tasks(self) -> Pass:
         """This pass without its task graph (a large run's passes need not all stay in memory): :attr:`busy`
@@ -165,10 +166,10 @@ class Pass:
 
     @classmethod
     def of(cls, report: Mapping[str, Any], tg: TaskGraph, params: int, stash: int = 0,
-           held: Mapping[str, Mapping[str, float]] | None = None) -> Pass:
+           held: Mapping[str, Mapping[str, float]] | None = None, attention: frozenset[str] = frozenset()) -> Pass:
         """The pass that produced ``report`` from task graph ``tg``; ``params`` are its graph's parameters,
         ``stash`` the activations it keeps for the backward pass (where ``tg.stash_level`` says), ``held`` the
-        bytes its memory notes say apart."""
+        bytes its memory notes say apart, ``attention`` its unfused attention ops' names."""
         timing = Timing(cycles=int(report["total_cycles"]), seconds=float(report["seconds"]), stash_bytes=stash,
                         stash_level=tg.stash_level, held=held or {}, offload=tg.offload,
                         launch_s=float(report.get("launch_overhead_s", 0.0)), params=params,
@@ -178,7 +179,7 @@ class Pass:
                         placement=report.get("placement") or {})
         return cls(report, tuple(Work.of_row(r) for r in report["ops"]), tuple(u.name for u in tg.units), timing,
                    int(report["simulation"]["tasks"]), int(report["simulation"]["events"]), tg,
-                   tuple(u.name for u in tg.units if u.kind is UnitKind.HOST))
+                   tuple(u.name for u in tg.units if u.kind is UnitKind.HOST), attention)
 
     @property
     def unit_busy(self) -> np.ndarray:

@@ -65,7 +65,13 @@ from ..mapping import data_parallel
 from ..options import Options, recorded
 from ..report import Report
 from ..report.schema import base_rate_macs, computed_work, model_work
-from ..report.summary import active_cycles_before, model_utilization, relaunch_notes, spill_notes
+from ..report.summary import (
+    active_cycles_before,
+    model_utilization,
+    reattention_notes,
+    relaunch_notes,
+    spill_notes,
+)
 from ..units import dtype_bytes
 from .fit import NoFit, explain, stage_stash
 from .passes import Kept, Pass, Rows, Timing, compose_ops, counted_busy, keep_less
@@ -219,8 +225,12 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
         stage = {**params, "pipeline_stage": e.stage, "layers": per_stage * pp, "pipeline_interleave": 1}
         raise explain(e, workload, arch, options, data_parallel(graph, arch),
                       stage_stash(workload, arch, stage) if training else None) from None
-    data["notes"] = relaunch_notes(data.get("notes", []), arch, float(data["launch_bound_fraction"]),
-                                   [("", str(data["execution"]), float(data["launch_bound_fraction"]))])
+    modes = [("", str(data["execution"]), float(data["launch_bound_fraction"]))]
+    # the rows count every stage's executions (the P chips'), so their attention is a share of P x the iteration
+    data["notes"] = reattention_notes(
+        relaunch_notes(data.get("notes", []), arch, float(data["launch_bound_fraction"]), modes), data["ops"],
+        {"": frozenset().union(*(s.shown.attention for s in simulated.values()))},
+        pp * float(data["total_cycles"]), modes)
     data["options"] = recorded(options)
     data.update(account(data, arch))  # energy of the composed run (the passes' own were copied)
     return Report(data, segments=segments)

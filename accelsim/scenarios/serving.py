@@ -47,7 +47,7 @@ from ..ir import Graph
 from ..mapping import placement
 from ..options import Options, recorded
 from ..report import Report
-from ..report.summary import relaunch_notes, spill_notes
+from ..report.summary import reattention_notes, relaunch_notes, spill_notes
 from .passes import Kept, Pass, Rows, Work
 from .sampling import (
     Sampled,
@@ -317,7 +317,9 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
         [("decode", list(zip(decode, scales, strict=True)))] if decode else [])
     modes = [(phase, ps[0][0].shown.report["execution"],
               sum(s * p.timing.launch_s for p, s in ps) / seconds if seconds else 0.0) for phase, ps in phases]
-    out["notes"] = relaunch_notes(out.get("notes", []), arch, float(out["launch_bound_fraction"]), modes)
+    out["notes"] = reattention_notes(
+        relaunch_notes(out.get("notes", []), arch, float(out["launch_bound_fraction"]), modes), out["ops"],
+        {phase: ps[0][0].shown.attention for phase, ps in phases}, float(out["total_cycles"]), modes)
     clock = float(weighted[0][0].shown.report["clock_hz"])
     decode_s = sum(step_cycles) / clock
     ttft = prefill.timing.seconds if prefill else (step_cycles[0] / clock if step_cycles else 0.0)

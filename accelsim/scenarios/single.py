@@ -15,7 +15,7 @@ from ..ir import Graph
 from ..mapping import data_parallel, lower
 from ..options import DISTRIBUTED_OPTIMIZER_TRAINING_ONLY, OFFLOAD_TRAINING_ONLY, Options
 from ..report import Report, build_report, live_dict
-from ..report.summary import footprint, held_bytes
+from ..report.summary import footprint, held_bytes, unfused_attention_names
 from .fit import NoFit
 from .passes import Pass
 
@@ -94,7 +94,7 @@ def simulate_pass(graph: Graph, arch: Arch, options: Options, *, name: str | Non
     rep = run_graph(graph, arch, options, name=name, workload=workload_info(graph, workload))
     tg = rep.segments[0][0]
     return Pass.of(live_dict(rep), tg, graph.params, int(graph.info.stashed_activation_bytes),
-                   held_bytes(arch, graph, tg)), rep
+                   held_bytes(arch, graph, tg), unfused_attention_names(graph, arch)), rep
 
 
 def refuse_spilled_state(graph: Graph, arch: Arch, tg, options: Options, name: str) -> None:

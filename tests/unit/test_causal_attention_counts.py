@@ -4,6 +4,8 @@ count; GPU runs say when unfused attention or kernel launches take a material sh
 
 from __future__ import annotations
 
+import pytest
+
 import accelsim
 from accelsim.builders import build_workload
 from accelsim.report.summary import LAUNCH_NOTE_SHARE, UNFUSED_NOTE_SHARE
@@ -119,3 +121,32 @@ def test_llm_decode_on_a_gpu_notes_unfused_attention_and_launches():
     fused = accelsim.simulate({**run, "attention": "fused"}, "h100", execution="cuda_graph").to_dict()
     assert not any(n.startswith(("attention runs unfused", "kernel launches bind")) for n in fused["notes"])
 
+
+
+def test_a_serving_runs_note_quotes_the_whole_runs_attention_share():
+    # probe p17: gpt2 on an A100, a 128-token prompt and 4 decode steps quoted the prefill's own share (23 %) as
+    # "of the run"; the note now gives the attention ops' share of the whole run's seconds, from its op rows
+    run = {"model": "gpt2", "seq_len": 128, "decode_steps": 4}
+    rep = accelsim.simulate(run, "a100").to_dict()
+    prefill = accelsim.simulate({**run, "decode_steps": 0}, "a100").to_dict()  # the prefill pass alone
+    assert prefill["seconds"] == pytest.approx(rep["serving"]["ttft_s"], rel=1e-12)
+    launch = {"prefill": prefill["launch_overhead_s"],  # the decode steps' graph launches: the rest of the run's
+              "decode": rep["launch_overhead_s"] - prefill["launch_overhead_s"]}
+    names = {"prefill": ("scores", "causal_mask", "softmax", "context"), "decode": ("scores", "softmax", "context")}
+    spans = launched = 0.0
+    executions = 0
+    for phase, ends in names.items():
+        rows = [r for r in rep["ops"] if r["phase"] == phase]
+        mine = [r for r in rows if r["name"].rsplit(".", 1)[-1] in ends]
+        # each row stands for `count` executions (layers the sample stands for, times the decode steps)
+        spans += sum(r["count"] * (r["end_cycle"] - r["start_cycle"]) for r in mine) / rep["clock_hz"]
+        executions += sum(r["count"] for r in mine)
+        kernels = sum(r["count"] for r in rows if r["unit"] != "none")
+        launched += launch[phase] * sum(r["count"] for r in mine if r["unit"] != "none") / kernels
+    # 12 layers x 4 ops in the prefill + 4 steps x 12 layers x 3 ops (no mask for one query) = 48 + 144
+    assert executions == 12 * 4 + 4 * 12 * 3
+    share = (spans + launched) / rep["seconds"]
+    (note,) = [n for n in rep["notes"] if n.startswith("attention runs unfused")]
+    assert f"its 192 op executions take about {share:.0%} of the run" in note
+    (own,) = [n for n in prefill["notes"] if n.startswith("attention runs unfused")]
+    assert f"about {share:.0%} of the run" not in own  # the prefill's own share differs

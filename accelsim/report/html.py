@@ -344,6 +344,15 @@ def _footprint(memory: dict, title: str) -> str:
             f"</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
+def _layer_samples_row(samples: object, simulated: str) -> tuple[str, str]:
+    """The "layer samples" row of a composed run's section: every layer simulated, or the sampled layer counts
+    (``simulated``: what was simulated and whose layers were extrapolated from them)."""
+    if not samples:
+        return "layer samples", "every layer simulated"
+    counts = " and ".join(str(n) for n in samples)  # type: ignore[union-attr]
+    return "layer samples", f"{counts} {simulated} layers extrapolated from them"
+
+
 def _serving(report: dict) -> str:
     """An LLM serving run's figures (report ``serving``): time to first token, time per output token, tokens per
     second, the decode steps (how many simulated, every step's cycles), the weights and KV cache where the memory
@@ -375,10 +384,7 @@ def _serving(report: dict) -> str:
         if sv.get(key) is not None and (not memory or held != fmt.num(sv.get(key))):
             rows.append((label, fmt.size(sv.get(key))))
     if "layer_samples" in sv:
-        samples = sv.get("layer_samples")
-        rows.append(("layer samples", "every layer simulated" if not samples else
-                     f"{' and '.join(str(n) for n in samples)} layers simulated, the model's layers extrapolated "
-                     f"from them"))
+        rows.append(_layer_samples_row(sv.get("layer_samples"), "layers simulated, the model's"))
     rows.extend((k, _serving_value(k, v)) for k, v in sv.items() if k not in _SERVING_KEYS)
     table = _footprint(memory, f"Memory footprint ({sv.get('memory_pass') or 'the last pass'})") if memory else ""
     return '<section id="serving"><h2>LLM serving</h2><div class="grid"><div>' + _kv_table(rows) + (
@@ -412,10 +418,7 @@ def _pipeline(report: dict) -> str:
     if pl.get("embedding_sync_s"):
         rows.append(("embedding gradient all-reduce", fmt.seconds(pl.get("embedding_sync_s"))))
     if "layer_samples" in pl:
-        samples = pl.get("layer_samples")
-        rows.append(("layer samples", "every layer simulated" if not samples else
-                     f"{' and '.join(str(n) for n in samples)} layers a stage simulated, its layers extrapolated "
-                     f"from them"))
+        rows.append(_layer_samples_row(pl.get("layer_samples"), "layers a stage simulated, its"))
     rows.extend((k, _serving_value(k, v)) for k, v in pl.items() if k not in _PIPELINE_KEYS)
     main = next(iter(_dict(report.get("memory"))), "main memory")
     cells = (("micro_batch_s", fmt.seconds), ("optimizer_s", fmt.seconds),

@@ -152,13 +152,26 @@ def signature(op: Op) -> tuple:
             tuple(op.attrs.items()))
 
 
+def _plugin_accepts(model: ModuleType, unit: UnitSpec, op: Op) -> object:
+    """``model.accepts(op)``; a failure of a plug-in's module is a one-line :class:`MappingError` at the arch key
+    that chose it (as :func:`_plugin_price` reports one of its ``price``), never an internal error."""
+    try:
+        return model.accepts(op)
+    except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported, one line
+        if unit.kind in BUILT_IN_UNITS:
+            raise
+        name = getattr(model, "__name__", unit.kind)
+        raise MappingError(f"unit kind {unit.kind!r}: {name}.accepts fails for op {op.name!r} ({one_line(e)})",
+                           ("core", "units", unit.name, "kind")) from None
+
+
 def _choose(op: Op, specs: tuple[UnitSpec, ...], models: dict) -> UnitSpec:
     """The core's unit whose cost model prefers ``op`` most: ``accepts(op)`` is None or False (cannot run it), True
     (can, at preference 1, the built-ins') or a number; on a tie a unit of ``core.units`` wins over the built-in
     systolic and vector units (a plug-in written to run an op does), the first written among them."""
     best, choice = None, None
     for s in sorted(specs, key=lambda s: s.kind in BUILT_IN_UNITS):  # core.units first, in the order written
-        pref = models[s.kind].accepts(op)
+        pref = _plugin_accepts(models[s.kind], s, op)
         if pref is None or pref is False:
             continue
         if not isinstance(pref, numbers.Real) or pref != pref:  # True is 1; a NumPy number is a number

@@ -476,6 +476,42 @@ def test_a_price_that_fails_or_gives_no_cycles_is_one_line_naming_the_kind(int8_
     assert "\n" not in str(e.value) and f"arch.core.units.u.kind: unit kind 'int8_only': {says}" in str(e.value)
 
 
+def test_an_accepts_that_fails_is_one_line_at_the_units_kind(tmp_path, forget, capsys):
+    # probe p23: a KeyError inside accepts() was "internal error: KeyError: 'x'", exit 1, where the same error in
+    # price() is one line at the arch key that chose the module, exit 2
+    (tmp_path / "bad_accepts_mod.py").write_text(textwrap.dedent('''
+        from pydantic import BaseModel
+        from accelsim.cost import Priced
+        from accelsim.hardware import register_unit_kind
+
+        class Spec(BaseModel):
+            count: int = 1
+
+        def accepts(op):
+            raise KeyError("x")
+
+        def macs_per_cycle(spec):
+            return 1
+
+        def price(op, spec, arch):
+            return Priced(1, {})
+
+        register_unit_kind("bad_accepts", Spec, __name__)
+    '''))
+    sys.path.insert(0, str(tmp_path))
+    forget["modules"].append("bad_accepts_mod")
+    forget["kinds"].append("bad_accepts")
+    (tmp_path / "a.yaml").write_text("base: edge-npu\nplugins: [bad_accepts_mod]\ncore:\n  units:\n"
+                                     "    smx: {kind: bad_accepts}\n")
+    assert main(["run", "-w", "softmax", "-a", str(tmp_path / "a.yaml"), "-o", str(tmp_path / "r"), "--no-plots",
+                 "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    # line 5 of a.yaml writes unit smx's kind
+    assert "\n" not in err and "internal error" not in err
+    assert (f"{tmp_path / 'a.yaml'}:5: core.units.smx.kind: unit kind 'bad_accepts': bad_accepts_mod.accepts fails "
+            f"for op 'softmax' (KeyError: 'x')") in err
+
+
 def test_a_price_of_a_float_with_no_fraction_is_whole_cycles(int8_only):
     # 64 x 1024 x 1024 MACs / 1,024 a cycle = 65,536.0: a whole number (docs/configuration.md), taken as 65,536
     rep = simulate(GEMM, int8_only(mode="whole_float")).to_dict()

@@ -18,6 +18,7 @@ import numbers
 import os
 import re
 import sys
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Annotated, Literal, NamedTuple
 
@@ -563,6 +564,20 @@ def unit_spec_model(raw: object) -> type[BaseModel] | None:
     if not isinstance(kind, str) or kind in BUILT_IN_UNITS or kind not in UNIT_KINDS:
         return None
     return UNIT_KINDS[kind].spec
+
+
+def units_label(names: Sequence[str], contiguous: bool) -> str:
+    """An op row's ``unit`` for the several units it ran on: a span "core0.systolic0..core0.systolic3 (4)" where they
+    are consecutive, else each named "core0.systolic0,core0.systolic1,core0.systolic3 (3)" (a span of three there
+    read as four arrays: probe p23). :func:`first_unit` reads either back."""
+    shown = f"{names[0]}..{names[-1]}" if contiguous else ",".join(names)
+    return f"{shown} ({len(names)})"
+
+
+def first_unit(label: str) -> str:
+    """The first unit an op row's ``unit`` names: "core0.xbar", "core*.vector (108)" → "core*.vector",
+    "core0.x20..core0.x21 (2)" → "core0.x20", "core0.systolic0,core0.systolic3 (2)" → "core0.systolic0"."""
+    return re.split(r"\.\.|,", label.split(" (", 1)[0], maxsplit=1)[0]
 
 
 def one_line(e: BaseException) -> str:

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..errors import MappingError
-from ..hardware import SCRATCHPAD, Arch, EnergySpec, UnitSpec
+from ..hardware import SCRATCHPAD, Arch, EnergySpec, UnitSpec, first_unit
 from ..units import DTYPE_BYTES
 from .tech import area_scale, energy_scale, mac_45nm, operand_bits, sram_area_mm2, sram_pj_per_bit
 
@@ -200,22 +200,20 @@ def _number(value: object) -> float:
 
 
 _CORE_PREFIX = re.compile(r"^core[^.]*\.")
-_COUNT_SUFFIX = re.compile(r"\s*\(\d+\)$")
 
 
 @lru_cache(maxsize=4096)
 def unit_group(unit: str) -> str:
     """The core's unit an op ran on ("core0.systolic1" → "systolic", "core*.vector (108)" → "vector", a span over
     several units' "core0.systolic0..core1.systolic3 (8)" → "systolic")."""
-    first = _COUNT_SUFFIX.sub("", unit).split("..", 1)[0]
-    return _CORE_PREFIX.sub("", first).rstrip("0123456789") or unit
+    return _CORE_PREFIX.sub("", first_unit(unit)).rstrip("0123456789") or unit
 
 
 @lru_cache(maxsize=4096)
 def _own_name(unit: str) -> str:
     """An op row's ``unit`` ("core0.xbar", "core0.x20..core0.x21 (2)", "core*.vector (108)") as its first unit's
     name on the core ("xbar", "x20", "vector")."""
-    return _CORE_PREFIX.sub("", _COUNT_SUFFIX.sub("", unit).split("..", 1)[0])
+    return _CORE_PREFIX.sub("", first_unit(unit))
 
 
 def _by_own_name(arch: Arch, plugins_only: bool = False) -> dict[str, UnitSpec]:

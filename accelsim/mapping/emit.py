@@ -25,7 +25,7 @@ from typing import NamedTuple
 from ..cost import collective
 from ..energy.model import NIC
 from ..errors import MappingError
-from ..hardware import Arch
+from ..hardware import Arch, units_label
 from ..ir import OpKind, reduction_chips
 from ..options import Options
 from ..tasks import OpMapping, Task, TaskKind, UnitKind
@@ -426,7 +426,9 @@ class Emitter:
         elif nunits > 1:  # each unit its own share, fill and drain included (traffic.unit_cycles): their sum
             details["units"] = nunits
             details["work_cycles"] = sum(cyc)
-            name = f"{units[p.units[0]].name}..{units[p.units[-1]].name} ({nunits})"
+            peers = [i for i, u in enumerate(units) if u.group == units[p.units[0]].group]  # its kind, in order
+            lo = peers.index(p.units[0])
+            name = units_label([units[u].name for u in p.units], list(p.units) == peers[lo:lo + nunits])
         else:
             name = units[p.units[0]].name
         details["resident_output"] = p.resident_out

@@ -143,7 +143,9 @@ class _OpRequired(TypedDict):
     name: str
     kind: str
     fn: str
-    unit: str  # "core0.systolic0", "core0.systolic0..core3.systolic0 (4)", "core*.systolic0 (108)", or "none"
+    # "core0.systolic0", "core0.systolic0..core3.systolic0 (4)" (consecutive units of a kind), "core0.systolic0,
+    # core0.systolic3 (2)" (others), "core*.systolic0 (108)", or "none"
+    unit: str
     core: int | None
     macs: int
     flops: int

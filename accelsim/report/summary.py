@@ -44,7 +44,7 @@ from ..cost.attention import FLASH
 from ..energy import account, computed_share, peak_dynamic_power
 from ..energy.model import LINK, NIC
 from ..energy.profile import COMPUTE_PART, NO_PART, task_pools
-from ..hardware import DEFAULT_VECTOR_COSTS, Arch, OutputPathFn, dtype_rate
+from ..hardware import DEFAULT_VECTOR_COSTS, Arch, OutputPathFn, dtype_rate, first_unit
 from ..ir import Graph, OpKind
 from ..options import Options, recorded
 from ..tasks import TaskGraph, TaskKind, UnitKind
@@ -904,7 +904,7 @@ def rate_notes(tg: TaskGraph) -> list[str]:
     for m in tg.ops:
         rate = m.mapping.get("rate")
         if isinstance(rate, dict) and rate.get("runs_as") != rate.get("dtype"):
-            first = m.unit.split(" (")[0].split("..")[0]  # "core*.systolic0 (108)", "core0.vector..core3.vector (4)"
+            first = first_unit(m.unit)
             key = (str(rate["dtype"]), str(rate["runs_as"]), group.get(first) or "")
             seen[key] = seen.get(key, 0) + 1
     return [f"{n} op(s) of dtype {d}: the {RATE_UNITS.get(g, f'{g} units' if g else 'units')} have no {d} rate and "

@@ -466,7 +466,8 @@ class OutputTile(_Model):
 class UnitKindInfo(NamedTuple):
     """A kind of compute unit: the pydantic model of its spec and the module of its cost model, which defines
     ``accepts(op)`` (its preference for an op; None or False: cannot run it), ``price(op, spec, arch)`` and
-    ``macs_per_cycle(spec)``, and may define ``pj_per_mac(spec, dtype)`` and ``area_mm2(spec)`` (see
+    ``macs_per_cycle(spec)``, and may define ``pj_per_mac(spec, dtype)``, ``pj_per_flop(spec, dtype)`` and
+    ``area_mm2(spec)`` (see
     :mod:`accelsim.cost`)."""
 
     spec: type[BaseModel]
@@ -588,7 +589,8 @@ def one_line(e: BaseException) -> str:
 
 def _cost_module_problem(kind: str, spec: BaseModel) -> str | None:
     """What keeps unit kind ``kind``'s cost module from pricing ``spec``: it cannot be imported, lacks one of
-    :data:`COST_FUNCTIONS`, or its ``macs_per_cycle(spec)`` fails or is not a positive finite number; else None."""
+    :data:`COST_FUNCTIONS`, or its ``macs_per_cycle(spec)`` fails or is not a finite number ≥ 0 (0: a unit that does
+    no MACs, a softmax accelerator); else None."""
     module = UNIT_KINDS[kind].cost
     try:
         cost = importlib.import_module(module)
@@ -601,8 +603,9 @@ def _cost_module_problem(kind: str, spec: BaseModel) -> str | None:
         rate = cost.macs_per_cycle(spec)
     except Exception as e:  # noqa: BLE001
         return f"unit kind {kind!r}: {module}.macs_per_cycle fails for this spec ({one_line(e)})"
-    if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not math.isfinite(rate) or rate <= 0:
-        return f"unit kind {kind!r}: {module}.macs_per_cycle gives {rate!r} for this spec (need a positive number)"
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not math.isfinite(rate) or rate < 0:
+        return (f"unit kind {kind!r}: {module}.macs_per_cycle gives {rate!r} for this spec (need a number ≥ 0; 0 "
+                f"for a unit that does no MACs)")
     try:
         _hook_number(kind, cost, "area_mm2", spec)
     except ValueError as e:
@@ -678,6 +681,12 @@ class UnitSpec(NamedTuple):
         None where it gives none (the arch's ``energy`` constants price its MACs: docs/energy.md)."""
         return _hook_number(self.kind, self.cost_module(), "pj_per_mac", self.spec, dtype)
 
+    def pj_per_flop(self, dtype: str) -> float | None:
+        """pJ per FLOP of ``dtype`` of the unit's non-MAC work (an op's FLOPs beyond 2 × its MACs) that the kind's
+        cost module gives (its optional ``pj_per_flop(spec, dtype)``), or None where it gives none (the arch's
+        vector FLOP energy: docs/energy.md)."""
+        return _hook_number(self.kind, self.cost_module(), "pj_per_flop", self.spec, dtype)
+
     def area_mm2(self) -> float | None:
         """mm² of one such unit that the kind's cost module gives (its optional ``area_mm2(spec)``), or None where
         it gives none (its MACs and lanes are priced by the arch's ``energy`` constants: docs/energy.md)."""
@@ -706,7 +715,7 @@ def _hook_number(kind: str, cost: ModuleType, hook: str, *args: object) -> float
     own = getattr(cost, hook, None)
     if own is None:
         return None
-    what = "this spec" + (f" and dtype {args[1]}" if len(args) > 1 else "")  # pj_per_mac(spec, dtype)
+    what = "this spec" + (f" and dtype {args[1]}" if len(args) > 1 else "")  # pj_per_mac/pj_per_flop(spec, dtype)
     try:
         value = own(*args)
     except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported, one line
@@ -822,8 +831,11 @@ class Core(_Model):
     def unit_specs(self) -> tuple[UnitSpec, ...]:
         """Every unit of the core, built-ins first, in the order written."""
         out = [UnitSpec("systolic", "systolic", self.systolic, self.systolic.count)] if self.systolic else []
-        out.append(UnitSpec("vector", "vector", self.vector, 1, runs_gemms=self.systolic is None and not self.units))
-        return (*out, *self.plugin_specs())
+        plugins = self.plugin_specs()
+        # (units of core.units that do no MACs, a softmax accelerator's, leave the matmuls' peak to the lanes)
+        gemms = self.systolic is None and not any(u.macs_per_unit for u in plugins)
+        out.append(UnitSpec("vector", "vector", self.vector, 1, runs_gemms=gemms))
+        return (*out, *plugins)
 
     def plugin_specs(self) -> tuple[UnitSpec, ...]:
         """The units of ``units`` (plug-in kinds), in the order written."""
@@ -1630,11 +1642,13 @@ class Arch(_Model):
 
     @model_validator(mode="after")
     def _unit_energy_hooks(self) -> Arch:
-        """A unit kind's own pJ per MAC (its cost module's ``pj_per_mac``) for the arch's dtype is a number ≥ 0."""
+        """A unit kind's own pJ per MAC and per FLOP (its cost module's ``pj_per_mac``, ``pj_per_flop``) for the
+        arch's dtype are numbers ≥ 0 (or None)."""
         if self.energy is not None:
             for u in self.core.plugin_specs():
                 try:
                     u.pj_per_mac(self.dtype)
+                    u.pj_per_flop(self.dtype)
                 except ValueError as e:
                     raise ValueError(f"core.units.{u.name}.kind: {e}") from None
         return self

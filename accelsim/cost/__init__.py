@@ -11,13 +11,17 @@ interconnect). A *unit kind* (a core's systolic array, its vector unit, or any k
   matmul: it runs one only where no other unit can), and on a tie a unit of ``core.units`` wins over them (so a
   plug-in that returns True takes the op), the first written among those,
 * ``price(op, spec, arch) -> Priced``: the op's compute cycles on one such unit (all of it, before the mapper
-  splits it over units) and the details the report shows,
+  splits it over units) and the details the report shows; a registered kind's details may give ``pieces``, the op's
+  work as that many equal pieces, which the mapper deals out whole (at most that many units; without it the cycles
+  are cut evenly over the units, as a vector op's elements),
 * ``macs_per_cycle(spec) -> float``: the unit's peak MACs per cycle (0 for the vector unit, whose lanes count as
-  MACs only on a core with no systolic array nor ``core.units``: :attr:`~accelsim.hardware.UnitSpec.runs_gemms`;
-  a registered kind's is positive), counted in the chip's peak (``Arch.peak_macs_per_cycle``: ``mac_utilization``, the roofline),
+  MACs only on a core with no systolic array nor a unit of ``core.units`` with MACs:
+  :attr:`~accelsim.hardware.UnitSpec.runs_gemms`; a registered kind's is ≥ 0, 0 for a unit that does no MACs),
+  counted in the chip's peak (``Arch.peak_macs_per_cycle``: ``mac_utilization``, the roofline),
 
-and may define ``pj_per_mac(spec, dtype)`` (pJ per MAC on the unit) and ``area_mm2(spec)`` (mm² of one unit), each
-a number ≥ 0 or None for the arch's energy constants' figure (docs/energy.md, "Plug-in unit kinds").
+and may define ``pj_per_mac(spec, dtype)`` (pJ per MAC on the unit), ``pj_per_flop(spec, dtype)`` (pJ per FLOP of
+an op's work beyond its MACs on the unit) and ``area_mm2(spec)`` (mm² of one unit), each a number ≥ 0 or None for
+the arch's energy constants' figure (docs/energy.md, "Plug-in unit kinds").
 """
 
 from __future__ import annotations

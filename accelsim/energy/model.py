@@ -261,42 +261,70 @@ def mac_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]],
     (:func:`row_dtype`) where it names another one; on a unit whose kind's cost module gives its own
     ``pj_per_mac(spec, dtype)``, that (docs/energy.md)."""
     other: dict[str, float] = {}
-    own_units = _by_own_name(arch, plugins_only=True) if arch is not None else {}
-    own_pj: dict[tuple[str, str], float | None] = {}
+    own = _own_pricer(c, arch, "pj_per_mac")
 
     def mac_j(row: Mapping[str, Any]) -> float:
+        j = own(row)
+        if j is not None:
+            return j
         dtype = row_dtype(row)
-        unit = _unit_of(own_units, row["unit"]) if own_units else None
-        if unit is not None:
-            key = (unit.name, dtype if dtype in DTYPE_BYTES else c.dtype or arch.dtype)  # type: ignore[union-attr]
-            if key not in own_pj:
-                try:
-                    own_pj[key] = unit.pj_per_mac(key[1])
-                except ValueError as e:  # the mapper checked the ops' own dtypes; this is the run's
-                    raise MappingError(f"core.units.{unit.name}.kind: {e}") from None
-            pj = own_pj[key]
-            if pj is not None:
-                return pj * PJ
         if arch is None or dtype is None or dtype == c.dtype or dtype not in DTYPE_BYTES:
             return c.mac_j
         if dtype not in other:
-            own = constants(arch, dtype)
-            other[dtype] = own.mac_j if own is not None else c.mac_j
+            theirs = constants(arch, dtype)
+            other[dtype] = theirs.mac_j if theirs is not None else c.mac_j
         return other[dtype]
 
     return mac_j
 
 
+def flop_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]], float]:
+    """J per vector FLOP of an op row (its FLOPs beyond 2 × its MACs): ``c``'s ``vector_j``, or, on a unit whose
+    kind's cost module gives its own ``pj_per_flop(spec, dtype)`` (a softmax or other non-MAC plug-in unit), that
+    (docs/energy.md)."""
+    own = _own_pricer(c, arch, "pj_per_flop")
+
+    def flop_j(row: Mapping[str, Any]) -> float:
+        j = own(row)
+        return c.vector_j if j is None else j
+
+    return flop_j
+
+
+def _own_pricer(c: Constants, arch: Arch | None, hook: str) -> Callable[[Mapping[str, Any]], float | None]:
+    """J per operation that the plug-in unit of an op row gives through its kind's optional ``hook``
+    (``pj_per_mac`` or ``pj_per_flop``, asked for the row's dtype, :func:`row_dtype`, else the run's), or None
+    (none: the row is on another unit, or the module has no such hook or returns None)."""
+    own_units = _by_own_name(arch, plugins_only=True) if arch is not None else {}
+    own_pj: dict[tuple[str, str], float | None] = {}
+
+    def own_j(row: Mapping[str, Any]) -> float | None:
+        unit = _unit_of(own_units, row["unit"]) if own_units else None
+        if unit is None:
+            return None
+        dtype = row_dtype(row)
+        key = (unit.name, dtype if dtype in DTYPE_BYTES else c.dtype or arch.dtype)  # type: ignore[union-attr]
+        if key not in own_pj:
+            try:
+                own_pj[key] = getattr(unit, hook)(key[1])
+            except ValueError as e:  # the mapper checked the ops' own dtypes; this is the run's
+                raise MappingError(f"core.units.{unit.name}.kind: {e}") from None
+        pj = own_pj[key]
+        return None if pj is None else pj * PJ
+
+    return own_j
+
+
 def op_energy(row: Mapping[str, Any], c: Constants, arch: Arch | None = None) -> tuple[float, float, dict[str, float]]:
     """(J of its MACs and vector FLOPs, the part that is MACs, J by level) of one op row: the MACs and FLOPs its
-    kernel computes (:func:`computed_share`), its MACs at its own dtype given the ``arch`` (:func:`mac_pricer`),
-    the bytes it moved."""
+    kernel computes (:func:`computed_share`), its MACs at its own dtype given the ``arch`` (:func:`mac_pricer`), its
+    other FLOPs at its unit's own energy where a plug-in gives one (:func:`flop_pricer`), the bytes it moved."""
     if row["unit"] == "none":  # a view or a folded op does no work
         return 0.0, 0.0, {lv: 0.0 for lv in row["bytes"]}
     share = computed_share(row)
     macs = row["macs"] * share
     mac_part = macs * mac_pricer(c, arch)(row)
-    compute = mac_part + max(row["flops"] - 2 * row["macs"], 0) * share * c.vector_j
+    compute = mac_part + max(row["flops"] - 2 * row["macs"], 0) * share * flop_pricer(c, arch)(row)
     levels = {lv: b * 8 * c.level_j_per_bit.get(lv, 0.0) for lv, b in row["bytes"].items()}
     return compute, mac_part, levels
 
@@ -327,7 +355,8 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
     active = float(report.get("active_fraction", 1.0))  # (reports before it: busy all run long)
     groups = {own: u.name for own, u in _by_own_name(arch).items()}
     parts: tuple[list[float], dict[str, list[float]]] | None = ([], {}) if peak_dynamic_w is not None else None
-    energy = _energy(report["ops"], c, seconds * chips, active, mac_pricer(c, arch), groups, parts)
+    energy = _energy(report["ops"], c, seconds * chips, active, mac_pricer(c, arch), groups, parts,
+                     flop_pricer(c, arch))
     total = energy["total_j"]
     static_w = c.static_total * chips
     average = total / seconds if seconds else 0.0
@@ -368,11 +397,14 @@ NOTE_PREFIX = "energy: "
 
 def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, active: float,
             row_mac_j: Callable[[Mapping[str, Any]], float], groups: Mapping[str, str],
-            parts: tuple[list[float], dict[str, list[float]]] | None = None) -> dict[str, Any]:
+            parts: tuple[list[float], dict[str, list[float]]] | None = None,
+            row_flop_j: Callable[[Mapping[str, Any]], float] | None = None) -> dict[str, Any]:
     """Dynamic energy of the op rows (written into each row), the activity power over the ``active`` share of
     ``chip_seconds`` (``by_unit["activity"]`` when the arch draws any) and the static energy over all of it. A
     row's compute is filed under the core's unit its unit is one of: ``groups`` maps each unit's name on a core
     to it (:func:`_by_own_name`), else :func:`unit_group`.
+
+    ``row_flop_j`` gives a row's J per vector FLOP (:func:`flop_pricer`; default: ``c.vector_j``).
 
     ``parts`` (two empty containers, when given) receives each row's compute J (a list) and its J at each level
     (a list per level, one item a row) for the peak window.
@@ -380,6 +412,7 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
     The loop is :func:`op_energy` inlined (one pass over the rows, no dict per row), adding in the same order."""
     per_bit = c.level_j_per_bit
     vector_j = c.vector_j
+    flop_j = row_flop_j or (lambda row: vector_j)
     by_level = {lv: 0.0 for lv in per_bit}
     by_unit: dict[str, float] = {u: 0.0 for u in c.unit_area}
     by_kind: dict[str, float] = {}
@@ -399,7 +432,7 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
         share = computed_share(row)
         macs = row["macs"] * share
         mac_part = macs * row_mac_j(row)
-        compute = mac_part + max(row["flops"] - 2 * row["macs"], 0) * share * vector_j
+        compute = mac_part + max(row["flops"] - 2 * row["macs"], 0) * share * flop_j(row)
         moved = 0
         for lv, b in row["bytes"].items():
             j = b * 8 * per_bit.get(lv, 0.0)

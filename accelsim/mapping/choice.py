@@ -51,6 +51,12 @@ def assign_and_reside(plans: tuple[Plan, ...], graph: Graph, units: tuple[Unit, 
     return single if plan_cycles(single, units, arch, options) < plan_cycles(chosen, units, arch, options) else chosen
 
 
+def most_units(p: Plan) -> int:
+    """The most units ``p``'s work spreads over: its compute cycles, or fewer where its unit's cost model priced it
+    as ``details["pieces"]`` whole pieces (a plug-in unit kind: :func:`~.traffic.unit_cycles` deals them out)."""
+    return min(p.cycles, p.details.get("pieces", p.cycles))
+
+
 def _first_core(units: tuple[Unit, ...]) -> int | None:
     """The lowest core of the compute units (the one core of :func:`assign`'s ``one_core`` plan)."""
     return min((u.core for u in units if u.kind is UnitKind.COMPUTE and u.core is not None), default=None)
@@ -61,8 +67,8 @@ def _estimate(p: Plan, arch: Arch, options: Options, n: int, ncores: int, produc
     """:func:`~.traffic.split_estimate`, kept with :func:`assign`'s estimates (the same key: identical ops of a
     model's layers are estimated once)."""
     try:
-        sig = (signature(p.op), p.cycles, len(p.operands), bool(p.epilogue), produced, options.min_tiles_per_op,
-               options.max_tiles_per_op, options.ramp_max)
+        sig = (signature(p.op), p.cycles, most_units(p), len(p.operands), bool(p.epilogue), produced,
+               options.min_tiles_per_op, options.max_tiles_per_op, options.ramp_max)
         known = _estimates(arch).setdefault(sig, {})
     except TypeError:  # an unhashable attribute: estimated on its own
         known = {}
@@ -110,7 +116,7 @@ def plan_cycles(plans: tuple[Plan, ...], units: tuple[Unit, ...], arch: Arch, op
             finish[p.op.name] = ready
             continue
         start = max(ready, max(free[u] for u in p.units))
-        if pools[p.unit_kind] > 1 and p.cycles > 1 and "output_tiles" not in p.details:
+        if pools[p.unit_kind] > 1 and most_units(p) > 1 and "output_tiles" not in p.details:
             a, b = _held_operands(p, kept.__contains__) if p.core is not None else (0, 0)  # held on its core
             ncores = len({units[u].core for u in p.units})
             est, compute, memory = _estimate(p, arch, options, len(p.units), ncores, ready > 0, (a, b),
@@ -160,14 +166,15 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, a
             continue
         pool = pools[p.unit_kind]
         on_chip = None
-        if options.split_ops and len(pool) > 1 and p.cycles > 1 and "output_tiles" not in p.details:
+        if options.split_ops and len(pool) > 1 and most_units(p) > 1 and "output_tiles" not in p.details:
             if resident is not None:
                 on_chip = resident.on_chip(p, finish)
             chosen, start, est = _split_units(p, by_core[p.unit_kind], free, ready, arch, options, estimates,
                                               on_chip)
             for u in chosen:
                 free[u] = start + est
-        elif options.split_ops and len(pool) > 1 and p.cycles >= len(pool):  # a GPU core's output tiles: every unit
+        elif options.split_ops and len(pool) > 1 and "output_tiles" in p.details and p.cycles >= len(pool):
+            # a GPU core's output tiles: every unit
             chosen = tuple(pool)
             start = max(max(free[u] for u in pool), ready)
             for u in pool:
@@ -326,7 +333,7 @@ def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: floa
                  ) -> tuple[tuple[int, ...], float, float]:
     """How many of its kind's units an op splits over, and which: (the units, their start, the estimated cycles).
 
-    Every count is a candidate (none with more units than the op's compute cycles): 1 to all of one core's units
+    Every count is a candidate (none with more units than its work spreads over, :func:`most_units`): 1 to all of one core's units
     (those of the core that frees them first, and with ``on_chip`` those of each core holding some of its inputs),
     then every number of whole cores (those that free first). The op takes all of them unless fewer do better:
     from the most units down, a count replaces the one held when it is faster by the pipeline estimate of
@@ -344,8 +351,8 @@ def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: floa
     sorted once; of one core's first n units the one core is the one whose n-th frees first, ties going to the
     core with the lowest unit among them (the sorted unit tuples of different cores compare by their first)."""
     try:
-        sig = (signature(p.op), p.cycles, len(p.operands), bool(p.epilogue), ready > 0, options.min_tiles_per_op,
-               options.max_tiles_per_op, options.ramp_max)
+        sig = (signature(p.op), p.cycles, most_units(p), len(p.operands), bool(p.epilogue), ready > 0,
+               options.min_tiles_per_op, options.max_tiles_per_op, options.ramp_max)
         known = estimates.setdefault(sig, {})
     except TypeError:  # an unhashable attribute: estimated on its own
         known = {}
@@ -380,7 +387,8 @@ def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: floa
         cands.append(_Split(n, ncores, core, max(at, freed), *got, extra, keep))
 
     lowest = [c[0] for c in ordered]  # each core's lowest unit among its first n
-    for n in range(1, min(per_core, p.cycles) + 1):  # the n units of one core that free first
+    most = most_units(p)
+    for n in range(1, min(per_core, most) + 1):  # the n units of one core that free first
         for i, o in enumerate(ordered):
             lowest[i] = min(lowest[i], o[n - 1])
         freed, _, core = min((free[o[n - 1]], lowest[i], i) for i, o in enumerate(ordered))
@@ -388,11 +396,11 @@ def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: floa
     if on_chip is not None and on_chip.homes:  # and the n units of each core that holds some of its inputs
         listed = {(c.nunits, c.core) for c in cands}
         for h in on_chip.homes:
-            for n in range(1, min(per_core, p.cycles) + 1):
+            for n in range(1, min(per_core, most) + 1):
                 if (n, h) not in listed:
                     candidate(n, 1, free[ordered[h][n - 1]], h)
         cands.sort(key=lambda c: c.nunits)  # (stable: for a count, the core that frees first, then those)
-    for ncores in range(2, min(len(cores), p.cycles // per_core) + 1):  # the ncores cores that free first
+    for ncores in range(2, min(len(cores), most // per_core) + 1):  # the ncores cores that free first
         candidate(per_core * ncores, ncores, core_free[ncores - 1][0], -1)
     lat = arch.latency_cycles(arch.main_memory)
 

@@ -108,9 +108,11 @@ def _price(op: Op, specs: tuple[UnitSpec, ...], models: dict, arch: Arch) -> tup
 
 def _plugin_price(model: ModuleType, unit: UnitSpec, op: Op, arch: Arch) -> tuple[int, dict]:
     """(cycles, details) of ``op`` on plug-in ``unit`` as its kind's ``price(op, spec, arch)`` gives them, checked:
-    a ``Priced(cycles, details)`` (or a pair) of whole cycles ≥ 0 and a dict; and, on an arch with energy
-    constants, its ``pj_per_mac(spec, dtype)`` for the op's dtype a number ≥ 0 or None (the report prices the
-    op's MACs with it). A one-line :class:`MappingError` naming the kind otherwise."""
+    a ``Priced(cycles, details)`` (or a pair) of whole cycles ≥ 0 and a dict, whose ``pieces``, if given, is a
+    whole number ≥ 1 (the op's work as that many equal pieces: :func:`~.choice.most_units`); and, on an arch with
+    energy constants, its ``pj_per_mac(spec, dtype)`` and ``pj_per_flop(spec, dtype)`` for the op's dtype a number
+    ≥ 0 or None (the report prices the op's MACs and other FLOPs with them). A one-line :class:`MappingError`
+    naming the kind otherwise."""
     kind, name = unit.kind, getattr(model, "__name__", unit.kind)
     at = ("core", "units", unit.name, "kind")  # the arch key that chose the module: its file and line name it
     try:
@@ -123,11 +125,19 @@ def _plugin_price(model: ModuleType, unit: UnitSpec, op: Op, arch: Arch) -> tupl
         raise MappingError(f"unit kind {kind!r}: {name}.price gives {out!r} for op {op.name!r} (need "
                            f"Priced(cycles, details): cycles a whole number ≥ 0, an int or a float such as 70.0, "
                            f"and details a dict)", at)
+    if "pieces" in details:
+        pieces = details["pieces"]
+        if isinstance(pieces, bool) or not isinstance(pieces, numbers.Integral) or not 1 <= pieces <= MAX_INT:
+            raise MappingError(f"unit kind {kind!r}: {name}.price gives pieces={pieces!r} for op {op.name!r} (need "
+                               f"a whole number ≥ 1: the op's work as that many equal pieces, dealt out whole to "
+                               f"the units it is split over)", at)
+        details = {**details, "pieces": int(pieces)}
     if arch.energy is not None:
         rates = getattr(unit.spec, "rates", None)
         dtype = dtype_rate(rates, op.dtype)[0] if rates else op.dtype  # as the report's row gives it
         try:
             unit.pj_per_mac(dtype)
+            unit.pj_per_flop(dtype)
         except ValueError as e:
             raise MappingError(str(e), at) from None
     return int(cycles), details

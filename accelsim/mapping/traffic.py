@@ -647,7 +647,8 @@ def split(total: int, parts: int) -> list[int]:
 
 def unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict) -> tuple[int, ...]:
     """The compute cycles of each of the ``nunits`` units an op is split over. Work that scales with its size (a
-    vector op's elements) is cut evenly. A systolic array's GEMM pays its fixed fill and drain (the fold model,
+    vector op's elements) is cut evenly; a plug-in's that it priced as ``details["pieces"]`` whole pieces is dealt
+    out in whole pieces (a unit of k of them: ⌈cycles · k / pieces⌉). A systolic array's GEMM pays its fixed fill and drain (the fold model,
     :mod:`accelsim.cost.folds`) on every array: each unit runs the sub-GEMM of its share, cut along the dimension
     :func:`traffic` splits it on: the GEMM count (independent GEMMs: a convolution's groups, attention heads) when
     there are as many as units, else N when every unit streams all of A (``along_n``: A no larger than B), else M
@@ -678,6 +679,9 @@ def _unit_pricing(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict
     """What :func:`unit_cycles` cuts over the units and the cycles of a unit's part of it: (the size cut, the
     part's cycles); sets ``details["split"]`` of a systolic GEMM."""
     op, cycles = p.op, p.cycles
+    pieces = p.details.get("pieces")  # a plug-in's work as whole pieces: a unit of k of them takes k/pieces of it
+    if pieces:
+        return pieces, lambda part: -(-cycles * part // pieces)
     if p.unit_kind != "systolic" or not op.kind.is_matmul or op.gemm is None or "kv_blocks" in p.details:
         return cycles, int
     sa = arch.core.systolic

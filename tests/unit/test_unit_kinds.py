@@ -141,7 +141,8 @@ def arch_file(sparse_unit, tmp_path, monkeypatch):
     (["      kind: lax", "      macs: hello"], ":6: core.units.u.macs:", "valid integer"),
     (["      kind: sparse_tensor_core"], ":4: core.units.u.macs:", "Field required"),
     (["      kind: [1]"], ":5: core.units.u.kind:", "unknown unit kind"),
-    (["      kind: lax", "      macs: 0"], ":5: core.units.u.kind:", "macs_per_cycle gives 0"),
+    # (0 is a unit that does no MACs, a softmax accelerator: allowed; a negative rate is not)
+    (["      kind: lax", "      macs: -1"], ":5: core.units.u.kind:", "macs_per_cycle gives -1 for this spec (need a number ≥ 0"),
     (["      kind: half", "      macs: 8"], ":5: core.units.u.kind:", "does not define price"),
     (["      kind: ghost", "      macs: 8"], ":5: core.units.u.kind:", "cannot be imported (ModuleNotFoundError"),
 ])

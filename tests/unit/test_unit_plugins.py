@@ -22,6 +22,7 @@ from accelsim import simulate
 from accelsim.cli import main
 from accelsim.config import experiment_from_parts, load_arch
 from accelsim.cost import Priced
+from accelsim.energy import constants
 from accelsim.errors import ConfigError, MappingError
 from accelsim.hardware import UNIT_KINDS, Arch, register_unit_kind
 from accelsim.ir import OpKind
@@ -541,3 +542,141 @@ def test_info_of_an_arch_file_based_on_another_arch_file(cim, tmp_path, capsys):
     assert main(["info", str(tmp_path / "sub" / "d3.yaml"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["name"] == "d3" and info["dtype"] == "fp16" and info["peak_macs_per_cycle"] == ARRAY_MACS
+
+
+# ---- 16. how a plug-in's work divides over its units: price's `pieces` (p23 finding 1) ------------------------------
+ONE_MVM = {"model": "gemm", "m": 1, "n": 256, "k": 256}  # one input row on one 256 x 256 tile: a single MVM
+
+
+def _xbars(count=1, cores=1, mvm_cycles=100_000):
+    return load_arch({"base": "edge-npu", "cores": cores, "core": {"units": {"xbar": {
+        "kind": "cim_crossbar", "crossbars": 16, "mvm_cycles": mvm_cycles, "count": count}}}})
+
+
+@pytest.mark.parametrize("count, cores", [(1, 1), (2, 1), (4, 1), (1, 2)])
+def test_one_mvm_takes_its_mvm_cycles_however_many_units_there_are(cim, count, cores):
+    # cim_crossbar.price: m = 1 row x ceil(1 tile / 16 crossbars) = 1 round x 100,000 cycles, pieces = 1 x 1: one
+    # indivisible MVM, so one unit runs it (it was 50,000 on 2 units and 25,000 on 4: cycles cut linearly)
+    op = simulate(ONE_MVM, _xbars(count, cores)).to_dict()["ops"][0]
+    assert op["compute_cycles"] == 100_000
+    assert op["unit"] in ("core0.xbar", "core0.xbar0", "core1.xbar")  # one unit (a span is "a..b (n)")
+    assert op["mapping"]["pieces"] == 1
+
+
+@pytest.mark.parametrize("m, count, cores, busiest", [
+    (3, 2, 1, 2 * 100_000),  # 3 MVMs dealt whole to 2 units: one runs 2 (it was 1.5 MVMs each, 150,000)
+    (3, 1, 2, 2 * 100_000),  # the same over 2 cores of one unit each
+    (4, 4, 1, 1 * 100_000),  # 4 MVMs on 4 units: one each
+])
+def test_an_ops_pieces_are_dealt_out_whole(cim, m, count, cores, busiest):
+    op = simulate({**ONE_MVM, "m": m}, _xbars(count, cores)).to_dict()["ops"][0]
+    assert op["mapping"]["pieces"] == m  # m rows x 1 round
+    assert op["mapping"]["work_cycles"] == m * 100_000  # on one unit: every MVM one after another
+    assert op["unit"].endswith(f"({min(m, count * cores)})")  # split over as many units as it has pieces, at most
+    assert op["compute_cycles"] == busiest
+
+
+def test_a_price_without_pieces_is_cut_evenly_over_the_units(kinds):
+    # no `pieces`: the cycles are divisible work (docs/configuration.md): 64 x 1024 x 1024 MACs / 1,024 a cycle =
+    # 65,536 cycles, 32,768 on each of 2 units
+    kinds("says_true", lambda op: op.kind is OpKind.LINEAR)
+    arch = load_arch({"base": "edge-npu", "core": {"units": {"u": {"kind": "says_true", "count": 2}}}})
+    op = simulate(GEMM, arch).to_dict()["ops"][0]
+    assert op["unit"].endswith("(2)") and op["compute_cycles"] == 64 * 1024 * 1024 // 1024 // 2
+
+
+@pytest.mark.parametrize("pieces", [0, 2.5, True, "4"])
+def test_pieces_that_are_no_whole_number_from_1_are_one_line_naming_the_kind(kinds, pieces):
+    module = types.ModuleType("says_pieces_cost")
+    module.accepts = lambda op: 2 if op.kind is OpKind.LINEAR else None
+    module.macs_per_cycle = lambda spec: 1024
+    module.price = lambda op, spec, arch: Priced(65_536, {"pieces": pieces})
+    sys.modules[module.__name__] = module
+    register_unit_kind("says_pieces", sys.modules["cim_crossbar"].Crossbars, module.__name__)
+    try:
+        with pytest.raises(MappingError) as e:
+            simulate(GEMM, load_arch({"base": "edge-npu", "core": {"units": {"u": {"kind": "says_pieces"}}}}))
+        assert "\n" not in str(e.value) and "unit kind 'says_pieces'" in str(e.value)
+        assert f"pieces={pieces!r}" in str(e.value)
+    finally:
+        UNIT_KINDS.pop("says_pieces", None)
+        sys.modules.pop("says_pieces_cost", None)
+
+
+# ---- 17. a unit that does no MACs, and the energy of its work: pj_per_flop (p23 finding 8) ---------------------------
+SOFTMAX_UNIT = textwrap.dedent('''
+    import math
+    from pydantic import BaseModel, ConfigDict, PositiveInt
+    from accelsim.cost import Priced
+    from accelsim.hardware import register_unit_kind
+    from accelsim.ir import OpKind
+
+    class Spec(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+        lanes: PositiveInt = 64
+        count: PositiveInt = 1
+        pj: float | None = 1.0
+        macs: float = 0
+
+    def accepts(op):
+        return 5 if op.kind is OpKind.SOFTMAX else None
+
+    def macs_per_cycle(spec):
+        return spec.macs  # 0: it does no MACs
+
+    def price(op, spec, arch):
+        return Priced(math.ceil(op.vector_elems / spec.lanes), {})
+
+    def pj_per_flop(spec, dtype):
+        return spec.pj
+''')
+SOFTMAX = {"model": "softmax", "rows": 1024, "cols": 1024}
+SOFTMAX_FLOPS = 5 * 1024 * 1024  # micro.softmax: 5 flops per element (max, subtract, exp, sum, divide)
+
+
+@pytest.fixture
+def softmax_unit(tmp_path, forget):
+    (tmp_path / "softmax_unit_mod.py").write_text(SOFTMAX_UNIT + 'register_unit_kind("softmax_acc", Spec, __name__)\n')
+    sys.path.insert(0, str(tmp_path))
+    forget["modules"].append("softmax_unit_mod")
+    forget["kinds"].append("softmax_acc")
+    importlib.import_module("softmax_unit_mod")
+    return lambda core=None, **spec: load_arch({"base": "edge-npu", "core": {
+        **(core or {}), "units": {"smx": {"kind": "softmax_acc", **spec}}}})
+
+
+def test_a_unit_of_no_macs_runs_its_ops_and_leaves_the_peak_alone(softmax_unit):
+    rep = simulate(SOFTMAX, softmax_unit()).to_dict()
+    op = rep["ops"][0]
+    # 1024 x 1024 elements / 64 lanes = 16,384 cycles (macs_per_cycle 0 was refused: "need a positive number")
+    assert op["unit"] == "core0.smx" and op["compute_cycles"] == 1024 * 1024 // 64
+    assert rep["arch"]["peak_macs_per_cycle"] == ARRAY_MACS  # edge-npu's 32 x 32 array alone
+
+
+def test_a_units_pj_per_flop_prices_its_ops_flops(softmax_unit):
+    # the op's 5,242,880 FLOPs (no MACs) at the module's pJ per FLOP, filed under the unit; without the hook (None)
+    # they cost the arch's vector FLOP energy (it was always that)
+    own = simulate(SOFTMAX, softmax_unit(pj=1.0)).to_dict()["energy"]
+    arch = simulate(SOFTMAX, softmax_unit(pj=None)).to_dict()["energy"]
+    assert own["by_unit"]["smx"] == pytest.approx(SOFTMAX_FLOPS * 1.0e-12)
+    vector_j = constants(load_arch("edge-npu"), "int8").vector_j  # the arch's J per vector FLOP
+    assert arch["by_unit"]["smx"] == pytest.approx(SOFTMAX_FLOPS * vector_j)
+    # the totals carry the difference, the rest of the run (bytes, static power over equal cycles) alike
+    assert own["total_j"] - arch["total_j"] == pytest.approx(SOFTMAX_FLOPS * (1.0e-12 - vector_j))
+    assert own["mac_j"] == arch["mac_j"] == 0
+
+
+def test_a_core_without_an_array_whose_units_do_no_macs_counts_its_lanes_as_the_peak(softmax_unit):
+    arch = softmax_unit(core={"systolic": None})
+    # no MAC unit: the 32 vector lanes run the matmuls (one MAC a lane a cycle) and are the peak (it would be 0)
+    assert arch.peak_macs_per_cycle == 32
+    rep = simulate({"model": "gemm", "m": 32, "n": 32, "k": 32}, arch).to_dict()
+    assert rep["ops"][0]["unit"] == "core0.vector" and 0 < rep["mac_utilization"] <= 1
+
+
+@pytest.mark.parametrize("spec, says", [({"macs": -1}, "macs_per_cycle gives -1.0"),
+                                        ({"pj": -2.0}, "pj_per_flop gives -2.0")])
+def test_negative_macs_or_pj_per_flop_are_one_line_at_the_units_kind(softmax_unit, spec, says):
+    with pytest.raises(ConfigError) as e:
+        softmax_unit(**spec)
+    assert "\n" not in str(e.value) and "core.units.smx.kind" in str(e.value) and says in str(e.value)

@@ -29,7 +29,7 @@ class Crossbars(BaseModel):
     cols: PositiveInt = 256  # columns: the N of one tile
     crossbars: PositiveInt = 16
     mvm_cycles: PositiveInt = 100  # cycles of one MVM, ADC conversion included
-    count: PositiveInt = 1  # such units per core (the mapper splits an op over them)
+    count: PositiveInt = 1  # such units per core (the mapper deals an op's MVMs out to them: price's pieces)
     pj_per_mac: float | None = Field(None, ge=0)  # None: the arch's energy constants price its MACs
     area_mm2: float | None = Field(None, ge=0)  # of one unit; None: derived from its peak MACs per cycle
 
@@ -46,11 +46,13 @@ def macs_per_cycle(spec):
 
 
 def price(op, spec, arch):
-    """Cycles of ``op`` on one unit: M input rows, each an MVM on every tile, ``crossbars`` tiles at a time."""
+    """Cycles of ``op`` on one unit: M input rows, each an MVM on every tile, ``crossbars`` tiles at a time. Its
+    ``pieces`` are the M x rounds MVMs of ``mvm_cycles`` each: units the op is split over each take whole MVMs (an
+    MVM is not cut), so one row on one round of tiles takes ``mvm_cycles`` however many units there are."""
     g = op.gemm
     tiles = math.ceil(g.k / spec.rows) * math.ceil(g.n / spec.cols) * g.count
     rounds = math.ceil(tiles / spec.crossbars)
-    return Priced(g.m * rounds * spec.mvm_cycles, {"tiles": tiles, "rounds": rounds})
+    return Priced(g.m * rounds * spec.mvm_cycles, {"tiles": tiles, "rounds": rounds, "pieces": g.m * rounds})
 
 
 def pj_per_mac(spec, dtype):

@@ -45,14 +45,21 @@ def unmapped_note(unmapped: dict[str, list[str]]) -> str:
             f"unknown; any MACs they do are not counted in macs): {listed}")
 
 
+def _renamed(w: Weight, name: str, shape: tuple[int, ...]) -> Weight:
+    """Builder weight ``w`` under the file's (or module's) ``name`` and ``shape``, still marked a bias where the
+    builder made it one (its ``<op>.bias`` at that position): training then finds the bias by structure, since the
+    file's name says nothing (``onnx::Conv_193``)."""
+    return dataclasses.replace(w, name=name, shape=shape, bias=w.bias or w.name.endswith(".bias"))
+
+
 def rename_weights(b: GraphBuilder, names: list[str], shapes: list[tuple[int, ...] | None] | None = None) -> None:
     """Give the last op's parameter tensors ``names`` in order (the file's or module's names; each tensor is then
     counted once by name however many ops read it) and, where ``shapes`` gives one, that shape (the file's or
     module's own: a broadcast bias, a multi-axis norm)."""
     op = b._ops[-1]
     shapes = shapes or [None] * len(names)
-    weights = tuple(dataclasses.replace(w, name=n, shape=w.shape if s is None else s)
-                    for w, n, s in zip(op.weights, names, shapes, strict=False))
+    weights = tuple(_renamed(w, n, w.shape if s is None else s) for w, n, s in zip(op.weights, names, shapes,
+                                                                                   strict=False))
     b._ops[-1] = dataclasses.replace(op, weights=weights + op.weights[len(weights):])
 
 
@@ -60,7 +67,7 @@ def set_weights(b: GraphBuilder, weights: list[tuple[str, tuple[int, ...]]]) -> 
     """Make the last op's parameter tensors exactly ``weights`` ((name, shape) pairs, in order): those the builder
     made are renamed and reshaped, any it made beyond them dropped (a norm without an affine weight or bias)."""
     op = b._ops[-1]
-    new = [dataclasses.replace(op.weights[i], name=n, shape=s) if i < len(op.weights) else Weight(n, s)
+    new = [_renamed(op.weights[i], n, s) if i < len(op.weights) else Weight(n, s)
            for i, (n, s) in enumerate(weights)]
     b._ops[-1] = dataclasses.replace(op, weights=tuple(new))
 
@@ -329,7 +336,7 @@ class ImporterCore:
             if not n:
                 continue
             if self._is_init(n):
-                weights.append(dataclasses.replace(op.weights[i], name=self._weight(n), shape=self.inits[n]))
+                weights.append(_renamed(op.weights[i], self._weight(n), self.inits[n]))
             else:
                 inputs.append(self.tensor[n])
                 shapes.append(self.b.shape(self.tensor[n]))

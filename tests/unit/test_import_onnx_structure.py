@@ -60,3 +60,17 @@ def test_gemm_trans_a_is_a_transposed_read():
     g = from_onnx(_model([node], {"x": [64, 8]}, [_zeros("W", (64, 32)), _zeros("c", (32,))]))
     assert (g.macs, g.params, g["g"].out_shape) == (16384, 2080, (8, 32))
     assert g["g_transA"].kind.is_view
+
+
+def test_info_names_the_batch_dims_sets(tmp_path, capsys):
+    # x ["N", 8] → Relu; dims N=3: the graph runs 3 samples, so `accelsim info` says batch 3 (as run's report.json)
+    import json
+
+    from accelsim.cli import main
+
+    m = _model([helper.make_node("Relu", ["x"], ["y"], name="r")], {"x": ["N", 8]})
+    onnx.save(m, tmp_path / "r.onnx")
+    assert main(["info", str(tmp_path / "r.onnx"), "--set", "workload.dims.N=3"]) == 0
+    assert "(batch 3;" in capsys.readouterr().out
+    assert main(["info", str(tmp_path / "r.onnx"), "--set", "workload.dims.N=3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["workload"]["batch"] == 3

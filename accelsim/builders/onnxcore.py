@@ -30,6 +30,12 @@ _NOT_PARAMS: dict[str, tuple[int, ...]] = {
     "MatMulInteger": (2, 3), "ConvInteger": (2, 3), "Pow": (1,),
 }
 _VIEWS = ("Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze")
+
+
+class NotMapped(WorkloadError):
+    """A node of a mapped op type that accelsim does not map (a feature of it: a reverse LSTM, a 3-D ConvTranspose):
+    raised by a handler before it adds an op, so that :meth:`ImporterCore.run` lists every such node in one error,
+    or with ``unsupported: elementwise`` prices it as generic element-wise work. The message is the reason alone."""
 _ALIASES = ("Identity", "Dropout")
 
 
@@ -150,22 +156,43 @@ class ImporterCore:
 
     def run(self, unsupported: str = "error", *, batch: int | None = None) -> Graph:
         """The graph, its meta naming ``batch`` (the model's: the size its inputs' batch axis took; None where they
-        differ) and the dtype it computes in."""
+        differ) and the dtype it computes in. Nodes accelsim does not map, of an op type without a handler or with
+        a feature its handler does not map (:class:`NotMapped`), are all listed in one error, or with
+        ``unsupported="elementwise"`` priced as generic element-wise work (:meth:`_generic`) with one note."""
         unmapped = self.unmapped = self._unmapped()
-        if unmapped and unsupported == "error":
-            listed = ", ".join(f"{t} ({len(n)}: {n[0]!r}{', ...' if len(n) > 1 else ''})" for t, n in unmapped.items())
-            raise WorkloadError(f"{self.where}: op types accelsim does not map: {listed}; set "
-                                f"workload.unsupported=elementwise to price them as element-wise work")
+        types = dict(unmapped)  # op type → nodes, before the partly mapped ones join
+        partial: list[str] = []  # node 'name' (OpType): why, for each node a handler does not map
+        skipped: set[str] = set()  # refusing (unsupported: error): outputs of unmapped nodes and of their readers
         for i, node in enumerate(self.graph.node):
             op_name = self.names[i]
             self.node, self.op_name = node, op_name
+            if unsupported == "error" and (_op_key(node) in types or skipped.intersection(node.input)):
+                skipped.update(node.output)  # listed (its type) or reading one that is: not imported
+                continue
+            first = len(self.b._ops)
             try:
                 self._import_node()
+            except NotMapped as e:
+                if len(self.b._ops) != first:  # a handler raises before adding an op; anything else is a bug
+                    raise
+                partial.append(f"node {op_name!r} ({node.op_type}): {e}")
+                unmapped.setdefault(_op_key(node), []).append(op_name)
+                if unsupported == "error":
+                    skipped.update(node.output)
+                else:
+                    self._generic()
             except WorkloadError as e:  # the builder's own checks name the graph: name the node instead
                 text = str(e.args[0]) if e.args else ""
                 if text.startswith(f"{self.b.name}: ") and not text.startswith(f"{self.where}: "):
                     raise WorkloadError(f"{self._node()}: {text[len(self.b.name) + 2:]}", key=e.key) from None
                 raise
+        if unmapped and unsupported == "error":
+            listed = ["op types accelsim does not map: " + ", ".join(
+                f"{t} ({len(n)}: {n[0]!r}{', ...' if len(n) > 1 else ''})" for t, n in types.items())] if types else []
+            if partial:
+                listed.append(f"features accelsim does not map: {'; '.join(partial)}")
+            raise WorkloadError(f"{self.where}: {'; '.join(listed)}; set workload.unsupported=elementwise to price "
+                                f"them as element-wise work")
         self._unused_initializers()
         notes = [unmapped_note(unmapped)] if unmapped else []
         return self.b.build({"model": "onnx", "source": self.where, "batch": batch, "dtype": self.b.dtype,

@@ -10,7 +10,7 @@ from typing import ClassVar
 from ..errors import WorkloadError
 from ..ir import Gemm, OpKind, Weight
 from .layers import broadcast_shapes
-from .onnxcore import ImporterCore
+from .onnxcore import ImporterCore, NotMapped
 from .rnn import GATES
 
 
@@ -195,9 +195,8 @@ class MatmulOps(ImporterCore):
         unmapped = [n for n in self.node.input[4:5] + self.node.input[7:] if n] + [n for n in self.node.output[3:] if n]
         if direction == "reverse" or unmapped or (self._attr("clip") is not None) \
                 or (kind == "gru" and not self._int("linear_before_reset", 0)):
-            raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}): only forward or "
-                                f"bidirectional layers without clip, sequence_lens or peepholes (and GRU with "
-                                f"linear_before_reset=1, as torch exports) are mapped")
+            raise NotMapped("only forward or bidirectional layers without clip, sequence_lens or peepholes (and "
+                            "GRU with linear_before_reset=1, as torch exports) are mapped")
         # hidden_size is optional in ONNX: R (num_directions, G·hidden, hidden) gives it
         x_shape, r_shape = self.b.shape(x), self._operand_shape(2)
         hidden = self._int("hidden_size", r_shape[-1] if len(r_shape) == 3 else None)

@@ -74,3 +74,60 @@ def test_info_names_the_batch_dims_sets(tmp_path, capsys):
     assert "(batch 3;" in capsys.readouterr().out
     assert main(["info", str(tmp_path / "r.onnx"), "--set", "workload.dims.N=3", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["workload"]["batch"] == 3
+
+
+def test_asymmetric_conv_pads_give_onnx_output_size():
+    # tf2onnx "SAME": x (1, 8, 16, 16), 3x3 stride 2, pads [0, 0, 1, 1]: out ⌊(16 + 1 − 3) / 2⌋ + 1 = 8 per axis;
+    # MACs 8·8 outputs · 16 channels · 8·3·3 = 73,728
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="c", kernel_shape=[3, 3], pads=[0, 0, 1, 1],
+                            strides=[2, 2])
+    g = from_onnx(_model([node], {"x": [1, 8, 16, 16]}, [_zeros("w", (16, 8, 3, 3))]))
+    assert (g["c"].out_shape, g.macs) == ((1, 16, 8, 8), 64 * 16 * 72)
+    assert g["c"].attrs["pads"] == (0, 1, 0, 1)  # per axis (begin, end), as the file says
+    # stride 1, the same pads on 8x8: out 8 + 1 − 3 + 1 = 7; no symmetric padding gives 7 (0 → 6, 1 → 8), so a
+    # free pad view one longer stands for the odd zero row: MACs 7·7 · 16 · 72
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="c", kernel_shape=[3, 3], pads=[0, 0, 1, 1])
+    g = from_onnx(_model([node], {"x": [1, 8, 8, 8]}, [_zeros("w", (16, 8, 3, 3))]))
+    assert (g["c"].out_shape, g.macs) == ((1, 16, 7, 7), 49 * 16 * 72)
+    assert g["c_pad"].kind.is_view and g["c_pad"].out_shape == (1, 8, 9, 9)
+
+
+def test_asymmetric_pool_pads_give_onnx_output_size():
+    # MaxPool 3x3 stride 2 pads [0, 0, 1, 1] on 16x16: ⌊(16 + 1 − 3) / 2⌋ + 1 = 8
+    node = helper.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[3, 3], pads=[0, 0, 1, 1],
+                            strides=[2, 2])
+    g = from_onnx(_model([node], {"x": [1, 4, 16, 16]}))
+    assert g["p"].out_shape == (1, 4, 8, 8)
+
+
+def test_layer_normalization_over_two_trailing_axes():
+    # x (2, 4, 8), axis 1: a norm over 4·8 = 32 elements per sample, 5 flops each: 2·32·5 = 320; scale and B the
+    # file's (4, 8): params 64
+    node = helper.make_node("LayerNormalization", ["x", "g", "b"], ["y"], name="ln", axis=1)
+    g = from_onnx(_model([node], {"x": [2, 4, 8]}, [_zeros("g", (4, 8)), _zeros("b", (4, 8))]))
+    assert (g["ln"].out_shape, g["ln"].flops, g.params) == ((2, 32), 320, 64)
+    assert g["ln.unflatten"].out_shape == (2, 4, 8)
+
+
+def _two_unmapped():
+    # a 1-D ConvTranspose (only 2-D is mapped) and a Shrink (no mapping), reading x (1, 4, 8)
+    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["t"], name="ct1d"),
+             helper.make_node("Shrink", ["t"], ["y"], name="shr")]
+    return _model(nodes, {"x": [1, 4, 8]}, [_zeros("w", (4, 4, 3))])
+
+
+def test_every_unmapped_node_is_listed_in_one_error():
+    with pytest.raises(WorkloadError) as info:
+        from_onnx(_two_unmapped())
+    text = str(info.value)
+    assert "\n" not in text and "Shrink (1: 'shr')" in text
+    assert "node 'ct1d' (ConvTranspose): only 2-D ConvTranspose is mapped" in text
+
+
+def test_a_partly_mapped_node_takes_the_elementwise_fallback():
+    # with unsupported=elementwise the 1-D ConvTranspose is generic work over its output (1, 4, 8 + 3 − 1 = 10):
+    # 40 flops; its weight 4·4·3 = 48 is its parameter; both nodes are in the one note (the Shrink 40 flops too)
+    g = from_onnx(_two_unmapped(), unsupported="elementwise")
+    assert (g["ct1d"].fn, g["ct1d"].flops, g.params) == ("onnx_ConvTranspose", 40, 48)
+    assert "ConvTranspose ×1 (ct1d)" in g.meta["notes"][0] and "Shrink ×1 (shr)" in g.meta["notes"][0]
+    assert g["shr"].flops == 40

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from ..errors import WorkloadError
 from ..ir import Graph, OpKind, Weight
+from ..units import ONNX_DTYPES
 from .layers import GraphBuilder
 from .onnxload import _KEEP_VALUES, _dims, _model_float, _op_key, _outer_reads
 from .rnn import RecurrentBuilder
@@ -30,6 +31,9 @@ _NOT_PARAMS: dict[str, tuple[int, ...]] = {
     "MatMulInteger": (2, 3), "ConvInteger": (2, 3), "Pow": (1,),
 }
 _VIEWS = ("Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze")
+_INT_TYPES = {t: ONNX_DTYPES[t] for t in (2, 3, 4, 5, 6, 12, 21, 22)}
+"""ONNX's integer tensor types of an accelsim dtype (onnx.proto: 2 UINT8, 3 INT8, 4 UINT16, 5 INT16, 6 INT32,
+12 UINT32, 21 UINT4, 22 INT4) → that dtype: a quantised weight or bias is stored at its width."""
 
 
 class NotMapped(WorkloadError):
@@ -172,6 +176,7 @@ class ImporterCore:
             first = len(self.b._ops)
             try:
                 self._import_node()
+                self._int_weights(first)
             except NotMapped as e:
                 if len(self.b._ops) != first:  # a handler raises before adding an op; anything else is a bug
                     raise
@@ -181,6 +186,7 @@ class ImporterCore:
                     skipped.update(node.output)
                 else:
                     self._generic()
+                    self._int_weights(first)
             except WorkloadError as e:  # the builder's own checks name the graph: name the node instead
                 text = str(e.args[0]) if e.args else ""
                 if text.startswith(f"{self.b.name}: ") and not text.startswith(f"{self.where}: "):
@@ -230,13 +236,24 @@ class ImporterCore:
         initializer is counted here. Every other initializer a node reads is a parameter of the op it became, or
         an input it reads as no parameter (BatchNormalization's running statistics, an initial state, a shape or
         scale of :data:`_NOT_PARAMS`), so each counts once."""
-        read = {self._weight(n) for node in self.graph.node if not (node.output and node.output[0] in self.alias)
-                for n in node.input}
+        read = {self._weight(n) for node in self.graph.node
+                for n in (node.input[1:] if node.output and node.output[0] in self.alias else node.input)}
         read.update(self._weight(name) for node in self.graph.node for _, _, name in _outer_reads(node))
         unused = [Weight(t.name, self.inits[t.name]) for t in self.graph.initializer
                   if t.name not in read and self._param(t.name)]
         if unused:
             self.b.unused_params(next(iter(self.tensor)), unused, name=self._extra_name("unused_initializers"))
+
+    def _int_weights(self, first: int) -> None:
+        """The weights of the ops made from ``first`` on that are integer initializers in the file (a quantised
+        model's int8 / uint8 weights, int32 biases: :data:`_INT_TYPES`) are stored at that width (``Weight.dtype``),
+        not the workload's dtype, which every float initializer takes."""
+        for k in range(first, len(self.b._ops)):
+            op = self.b._ops[k]
+            if any(self.init_types.get(w.name) in _INT_TYPES for w in op.weights):
+                weights = tuple(dataclasses.replace(w, dtype=_INT_TYPES[self.init_types[w.name]])
+                                if self.init_types.get(w.name) in _INT_TYPES else w for w in op.weights)
+                self.b._ops[k] = dataclasses.replace(op, weights=weights)
 
     def _drop_non_params(self, first: int) -> None:
         """The ops a mapped node made from ``first`` on hold only the initializers that are parameters

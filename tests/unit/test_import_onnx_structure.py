@@ -131,3 +131,49 @@ def test_a_partly_mapped_node_takes_the_elementwise_fallback():
     assert (g["ct1d"].fn, g["ct1d"].flops, g.params) == ("onnx_ConvTranspose", 40, 48)
     assert "ConvTranspose ×1 (ct1d)" in g.meta["notes"][0] and "Shrink ×1 (shr)" in g.meta["notes"][0]
     assert g["shr"].flops == 40
+
+
+def _scalar(name, value, dtype):
+    return numpy_helper.from_array(np.array(value, dtype), name)
+
+
+def test_qdq_model_maps_quantize_and_dequantize_and_stores_int8_weights():
+    # DequantizeLinear of the int8 weight (16, 8, 3, 3) passes it through: the conv holds it, 1,152 elements at 1 B
+    # = 1,152 weight bytes (its scale and zero point are no parameters). x (1, 8, 16, 16) = 2,048 elements:
+    # QuantizeLinear 4 flops each (divide, round, add the zero point, clamp) = 8,192, writing the zero point's int8
+    # (2,048 B); DequantizeLinear 2 each (subtract, multiply) = 4,096. The conv: 16·16 outputs · 16 · 8·3·3 =
+    # 294,912 MACs
+    nodes = [helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"], name="dqw"),
+             helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"], name="qx"),
+             helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"], name="dqx"),
+             helper.make_node("Conv", ["xd", "w"], ["y"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1])]
+    inits = [_zeros("wq", (16, 8, 3, 3), np.int8), _scalar("ws", 0.1, np.float32), _scalar("wz", 0, np.int8),
+             _scalar("xs", 0.1, np.float32), _scalar("xz", 0, np.int8)]
+    g = from_onnx(_model(nodes, {"x": ["N", 8, 16, 16]}, inits))
+    assert (g.params, g["conv"].weight_bytes, g.macs) == (1152, 1152, 294912)
+    assert (g["qx"].fn, g["qx"].flops, g["qx"].out_dtype, g["qx"].out_bytes) == ("quantize", 8192, "int8", 2048)
+    assert (g["dqx"].fn, g["dqx"].flops) == ("dequantize", 4096)
+    assert [op.name for op in g.ops] == ["qx", "dqx", "conv"]
+
+
+def test_qoperator_conv_and_matmul_compute_in_int8_with_their_macs():
+    # QLinearConv: int8 weight (16, 8, 3, 3) 1,152 B + int32 bias (16,) 64 B; MACs 16·16 · 16 · 72 = 294,912.
+    # QLinearMatMul: m uint8 (4, 64) × mw uint8 (64, 32) 2,048 B; MACs 4·32·64 = 8,192. Weight bytes
+    # 1,152 + 64 + 2,048 = 3,264; both ops compute in int8 and write the output zero point's uint8
+    nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"], name="q"),
+             helper.make_node("QLinearConv", ["xq", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"],
+                              name="qconv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("QLinearMatMul", ["m", "xs", "xz", "mw", "ws", "wz", "ys", "yz"], ["mq"], name="qmm")]
+    inits = [_scalar("xs", 0.1, np.float32), _scalar("xz", 0, np.uint8), _zeros("w", (16, 8, 3, 3), np.int8),
+             _scalar("ws", 0.1, np.float32), _scalar("wz", 0, np.int8), _scalar("ys", 0.1, np.float32),
+             _scalar("yz", 0, np.uint8), _zeros("b", (16,), np.int32), _zeros("mw", (64, 32), np.uint8)]
+    m = _model(nodes, {"x": [1, 8, 16, 16], "m": (TensorProto.UINT8, [4, 64])}, inits)
+    m.graph.output.append(helper.make_tensor_value_info("mq", TensorProto.UINT8, [4, 32]))
+    g = from_onnx(m)
+    assert (g["qconv"].macs, g["qmm"].macs, g.macs) == (294912, 8192, 303104)
+    assert sum(op.weight_bytes for op in g.ops) == 1152 + 16 * 4 + 2048
+    assert (g["qconv"].dtype, g["qconv"].out_dtype, g["qmm"].dtype) == ("int8", "uint8", "int8")
+    # ConvInteger / MatMulInteger accumulate in int32
+    g = from_onnx(_model([helper.make_node("MatMulInteger", ["m", "mw"], ["y"], name="mi")],
+                         {"m": (TensorProto.UINT8, [4, 64])}, [_zeros("mw", (64, 32), np.uint8)]))
+    assert (g["mi"].macs, g["mi"].dtype, g["mi"].out_dtype) == (8192, "int8", "int32")

@@ -752,7 +752,7 @@ def _info_dtype(wl, arch_dtype: str | None) -> tuple[str, str]:
 def _print_info_json(summary: dict, wl, graph: Graph, parts, part_graphs: dict[str, Graph], pruned: int) -> None:
     """``accelsim info WORKLOAD --json``: the summary with the workload, a diffusion pipeline's parts, the sparsity
     and the operators table."""
-    summary["workload"] = {"model": wl.model, "params": dict(wl.params)}
+    summary["workload"] = {"model": wl.model, "params": dict(wl.params), "batch": _info_batch(wl, graph)}
     if parts:
         summary["pipeline"] = [{"part": part, "count": count, **part_graphs[part].summary()}
                                for part, count in parts]
@@ -767,6 +767,14 @@ def _print_info_json(summary: dict, wl, graph: Graph, parts, part_graphs: dict[s
     from .report.writers import json_text
 
     print(json_text(summary, indent=2))
+
+
+def _info_batch(wl, graph: Graph) -> object:
+    """The batch ``info`` names: the samples the graph runs, as report.json's ``workload.batch`` gives it (an ONNX
+    model's batch axis sized by ``dims``, a layer list's input batch dim times ``batch``), else the workload's
+    ``batch``."""
+    batch = graph.meta.get("batch")
+    return batch if isinstance(batch, int) and not isinstance(batch, bool) else wl.params.get("batch")
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -816,7 +824,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     # a Hugging Face preset's own name, not "hf"; the params as a run's summary line lists them (those the pass
     # reads, set ones only)
-    title = workload_text({"name": wl.params.get("name") or wl.model, "batch": wl.params.get("batch"),
+    title = workload_text({"name": wl.params.get("name") or wl.model, "batch": _info_batch(wl, graph),
                            "architecture": graph.meta.get("architecture"),
                            "unread": graph.meta.get("unread_params"),
                            "params": {k: v for k, v in wl.params.items() if k not in ("name", "batch")}})

@@ -101,6 +101,7 @@ class Weight:
     group_size: int = 0  # > 0: quantised group-wise, one scale per group_size elements of a row (scale_bytes)
     nnz: int = 0  # > 0: pruned N:M and stored compressed, these elements kept (each with index_bits of metadata)
     index_bits: int = 0  # metadata bits per kept element of a compressed tensor (Sparsity.index_bits)
+    bias: bool = False  # an additive bias (its gradient a sum of dY): set where the structure says so, not the name
     # (op dtype, bytes) of the last nbytes call: a weight is read by ops of one dtype, over and over (placement,
     # pricing, traffic and the report each ask), and builders share one Weight between passes; not compared, hashed
     # or shown, and a fresh one (None) in every Weight made, replace() included

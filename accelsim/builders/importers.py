@@ -23,7 +23,9 @@ nodes' names (:meth:`_Importer._extra_name`). Mapped ops:
 * Conv (1-D, 2-D, 3-D, grouped; symmetric pads or auto_pad SAME_UPPER/SAME_LOWER/VALID, SAME giving
   ceil(in / stride) per the ONNX spec), ConvTranspose (2-D; pads, output_shape and auto_pad SAME_* per the spec's
   total-padding rule, :meth:`_Importer._conv_transpose`); a weight or bias that is an activation (a graph input,
-  a DequantizeLinear's output) is one more input the conv reads, not a parameter,
+  a DequantizeLinear of an activation) is one more input the conv reads, not a parameter,
+  QuantizeLinear / DequantizeLinear and QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger (onnxquant.py: int8
+  compute, integer initializers at their file width),
   Gemm (transB; bias C as stored, broadcast), MatMul (numpy's rules, 1-D operands included: × a 2-D initializer a
   linear layer; × an activation or another initializer a batched matmul, the initializer its parameters),
   BatchNormalization (2·C parameters, as torch: the running statistics are buffers), LayerNormalization (last
@@ -99,6 +101,7 @@ from .onnxload import (
 )
 from .onnxmatmul import MatmulOps, einsum_terms, matmul_gemm
 from .onnxnorm import NormOps
+from .onnxquant import QuantOps
 from .onnxshape import ShapeOps
 from .params import WorkloadParams
 
@@ -191,7 +194,7 @@ def _checked(**args: object) -> OnnxParams:
         raise WorkloadError("; ".join(problems)) from None
 
 
-class _Importer(ConvOps, MatmulOps, ElementwiseOps, NormOps, ShapeOps):
+class _Importer(ConvOps, MatmulOps, ElementwiseOps, NormOps, QuantOps, ShapeOps):
     """Walks the nodes of one ONNX graph in order, appending builder layers: :class:`~.onnxcore.ImporterCore` with
     every op family's handlers."""
 

@@ -564,7 +564,9 @@ def build_layers(p: LayersParams) -> Graph:
             outputs[spec.name] = out
         outputs[out] = out
         prev = out
-    return b.build({"model": "layers", **p.model_dump()})
+    # the batch is the samples the graph runs: the input's batch dim times ``batch`` (report.json's workload.batch,
+    # and what j_per_inference divides by)
+    return b.build({"model": "layers", **p.model_dump(), "batch": shape[dim]})
 
 
 class LayersParams(WorkloadParams):

@@ -7,7 +7,7 @@ import dataclasses
 from typing import ClassVar
 
 from ..errors import WorkloadError
-from .onnxcore import ImporterCore
+from .onnxcore import ImporterCore, NotMapped
 
 
 def _pads_same(size: list[int], kernel: list[int], stride: list[int], dil: list[int], upper: bool) -> list[int]:
@@ -39,10 +39,40 @@ class ConvOps(ImporterCore):
         if auto == "VALID":
             return [0] * dims
         pads = self._ints("pads", [0] * 2 * dims, 2 * dims)
-        if pads[:dims] != pads[dims:]:
-            raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}) has asymmetric pads "
-                                f"{pads}, which accelsim does not map")
-        return pads[:dims]
+        if any(p < 0 for p in pads):
+            raise WorkloadError(f"{self._node()}: pads {pads} must be >= 0")
+        return pads[:dims] if pads[:dims] == pads[dims:] else pads  # asymmetric: all 2·dims (:meth:`_asymmetric`)
+
+    def _asymmetric(self, x: str, pads: list[int], kernel: list[int], stride: list[int], dil: list[int],
+                    ceil: bool | None = None) -> tuple[str, list[int]]:
+        """Explicit asymmetric ONNX ``pads`` (begins, ends; tf2onnx's "SAME" convs and pools): the input (perhaps
+        viewed one element longer on an axis) and the symmetric padding per axis that give the builder the output
+        size ONNX's formula gives, floor((in + begin + end − span) / stride) + 1 (ceil with a pool's ceil_mode),
+        as shape inference sized it. Per axis the first of: half the total t rounded down, rounded up, or rounded
+        down over an input viewed one longer (a free ``pad`` view standing for the odd zero row, as the kernel
+        reads padding it never stores). The array cost is then the conv's over that output (m = N·∏ out)."""
+        from .layers import conv_out_size, pool_out_size
+
+        dims, shape = len(kernel), self.b.shape(x)
+        target = self._out_shape()[2:]
+        grow, sym = [], []
+        for i in range(dims):
+            t = pads[i] + pads[dims + i]
+            for extra, p in ((0, t // 2), (0, -(-t // 2)), (1, t // 2)):
+                n = shape[2 + i] + extra
+                got = conv_out_size(n, kernel[i], stride[i], 2 * p, dil[i]) if ceil is None else \
+                    pool_out_size(n, kernel[i], stride[i], p, dil[i], ceil)
+                if got == target[i]:
+                    break
+            else:
+                raise NotMapped(f"pads {pads} give output {list(target)}, which no symmetric padding of accelsim's "
+                                f"{self.node.op_type.lower()} matches")
+            grow.append(extra)
+            sym.append(p)
+        if any(grow):
+            x = self.b.view(x, (*shape[:2], *(n + e for n, e in zip(shape[2:], grow, strict=True))), "pad",
+                            name=self._extra_name(f"{self.op_name}_pad"), strict=False, pads=tuple(pads))
+        return x, sym
 
     def _same(self, x: str, kernel: list[int], stride: list[int], dil: list[int]) -> tuple[list[int], list[int]]:
         """auto_pad SAME_*: the ONNX pads (:func:`_pads_same`) and a symmetric padding per axis that gives the
@@ -54,9 +84,8 @@ class ConvOps(ImporterCore):
         dims = len(kernel)
         totals = [pads[i] + pads[dims + i] for i in range(dims)]
         if any(t % 2 and s == 1 for t, s in zip(totals, stride, strict=True)):
-            raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}): auto_pad "
-                                f"{self._auto_pad()} pads {pads} unevenly on a stride-1 axis, which accelsim "
-                                f"maps only for a Conv with every stride 1")
+            raise NotMapped(f"auto_pad {self._auto_pad()} pads {pads} unevenly on a stride-1 axis, which accelsim "
+                            f"maps only for a Conv with every stride 1")
         return pads, [-(-t // 2) for t in totals]
 
     def _set_pads(self, pads: list[int]) -> None:
@@ -81,7 +110,10 @@ class ConvOps(ImporterCore):
         self._check_conv_weights(w, kernel, groups, w[1] * groups, w[0])
         pads = self._pads(dims)
         onnx_pads = None
-        if pads == "same" and any(s != 1 for s in stride):
+        if isinstance(pads, list) and len(pads) == 2 * dims:
+            onnx_pads = pads
+            x, pads = self._asymmetric(x, pads, kernel, stride, dil)
+        elif pads == "same" and any(s != 1 for s in stride):
             onnx_pads, pads = self._same(x, kernel, stride, dil)
         elif pads == "same":
             onnx_pads = _pads_same(list(self.b.shape(x)[2:]), kernel, stride, dil, self._auto_pad() == "SAME_UPPER")
@@ -129,7 +161,7 @@ class ConvOps(ImporterCore):
         the padding (every input pixel meets the whole kernel). The file's pads are recorded on the op."""
         x, w = self._in(0), self._operand_shape(1)
         if len(w) != 4:
-            raise WorkloadError(f"{self.where}: node {self.op_name!r}: only 2-D ConvTranspose is mapped")
+            raise NotMapped("only 2-D ConvTranspose is mapped")
         self._check_conv_rank(w)
         groups = self._int("group", 1)
         kernel, stride = self._ints("kernel_shape", w[2:], 2), self._ints("strides", [1, 1], 2)
@@ -162,9 +194,8 @@ class ConvOps(ImporterCore):
             sym.append(p)
             extra.append(2 * p - t)
             if extra[-1] >= max(stride[i], dil[i]):
-                raise WorkloadError(f"{self._node()}: pads {pads} with output_padding {out_pad} on a stride-"
-                                    f"{stride[i]}, dilation-{dil[i]} axis give an output accelsim's symmetric "
-                                    f"transposed conv cannot match")
+                raise NotMapped(f"pads {pads} with output_padding {out_pad} on a stride-{stride[i]}, dilation-"
+                                f"{dil[i]} axis give an output accelsim's symmetric transposed conv cannot match")
         out = self.b.conv_transpose2d(x, w[1] * groups, tuple(kernel), tuple(stride), tuple(sym), tuple(extra),
                                       tuple(dil), groups, len(self.node.input) > 2 and bool(self.node.input[2]),
                                       name=self.op_name)
@@ -183,7 +214,10 @@ class ConvOps(ImporterCore):
         pads, ceil = self._pads(dims), bool(self._int("ceil_mode", 0))
         dil = self._ints("dilations", [1] * dims, dims)
         onnx_pads = None
-        if pads == "same":
+        if isinstance(pads, list) and len(pads) == 2 * dims:
+            onnx_pads = pads
+            x, pads = self._asymmetric(x, pads, kernel, stride, dil, ceil)
+        elif pads == "same":
             onnx_pads, pads = self._same(x, kernel, stride, dil)
             ceil = False  # the SAME output size is already ceil(in / stride)
         if dims == 2 and dil == [1, 1]:

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from ..errors import WorkloadError
 from ..ir import Graph, OpKind, Weight
+from ..units import ONNX_DTYPES
 from .layers import GraphBuilder
 from .onnxload import _KEEP_VALUES, _dims, _model_float, _op_key, _outer_reads
 from .rnn import RecurrentBuilder
@@ -30,6 +31,15 @@ _NOT_PARAMS: dict[str, tuple[int, ...]] = {
     "MatMulInteger": (2, 3), "ConvInteger": (2, 3), "Pow": (1,),
 }
 _VIEWS = ("Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze")
+_INT_TYPES = {t: ONNX_DTYPES[t] for t in (2, 3, 4, 5, 6, 12, 21, 22)}
+"""ONNX's integer tensor types of an accelsim dtype (onnx.proto: 2 UINT8, 3 INT8, 4 UINT16, 5 INT16, 6 INT32,
+12 UINT32, 21 UINT4, 22 INT4) → that dtype: a quantised weight or bias is stored at its width."""
+
+
+class NotMapped(WorkloadError):
+    """A node of a mapped op type that accelsim does not map (a feature of it: a reverse LSTM, a 3-D ConvTranspose):
+    raised by a handler before it adds an op, so that :meth:`ImporterCore.run` lists every such node in one error,
+    or with ``unsupported: elementwise`` prices it as generic element-wise work. The message is the reason alone."""
 _ALIASES = ("Identity", "Dropout")
 
 
@@ -45,14 +55,21 @@ def unmapped_note(unmapped: dict[str, list[str]]) -> str:
             f"unknown; any MACs they do are not counted in macs): {listed}")
 
 
+def _renamed(w: Weight, name: str, shape: tuple[int, ...]) -> Weight:
+    """Builder weight ``w`` under the file's (or module's) ``name`` and ``shape``, still marked a bias where the
+    builder made it one (its ``<op>.bias`` at that position): training then finds the bias by structure, since the
+    file's name says nothing (``onnx::Conv_193``)."""
+    return dataclasses.replace(w, name=name, shape=shape, bias=w.bias or w.name.endswith(".bias"))
+
+
 def rename_weights(b: GraphBuilder, names: list[str], shapes: list[tuple[int, ...] | None] | None = None) -> None:
     """Give the last op's parameter tensors ``names`` in order (the file's or module's names; each tensor is then
     counted once by name however many ops read it) and, where ``shapes`` gives one, that shape (the file's or
     module's own: a broadcast bias, a multi-axis norm)."""
     op = b._ops[-1]
     shapes = shapes or [None] * len(names)
-    weights = tuple(dataclasses.replace(w, name=n, shape=w.shape if s is None else s)
-                    for w, n, s in zip(op.weights, names, shapes, strict=False))
+    weights = tuple(_renamed(w, n, w.shape if s is None else s) for w, n, s in zip(op.weights, names, shapes,
+                                                                                   strict=False))
     b._ops[-1] = dataclasses.replace(op, weights=weights + op.weights[len(weights):])
 
 
@@ -60,7 +77,7 @@ def set_weights(b: GraphBuilder, weights: list[tuple[str, tuple[int, ...]]]) -> 
     """Make the last op's parameter tensors exactly ``weights`` ((name, shape) pairs, in order): those the builder
     made are renamed and reshaped, any it made beyond them dropped (a norm without an affine weight or bias)."""
     op = b._ops[-1]
-    new = [dataclasses.replace(op.weights[i], name=n, shape=s) if i < len(op.weights) else Weight(n, s)
+    new = [_renamed(op.weights[i], n, s) if i < len(op.weights) else Weight(n, s)
            for i, (n, s) in enumerate(weights)]
     b._ops[-1] = dataclasses.replace(op, weights=tuple(new))
 
@@ -143,22 +160,45 @@ class ImporterCore:
 
     def run(self, unsupported: str = "error", *, batch: int | None = None) -> Graph:
         """The graph, its meta naming ``batch`` (the model's: the size its inputs' batch axis took; None where they
-        differ) and the dtype it computes in."""
+        differ) and the dtype it computes in. Nodes accelsim does not map, of an op type without a handler or with
+        a feature its handler does not map (:class:`NotMapped`), are all listed in one error, or with
+        ``unsupported="elementwise"`` priced as generic element-wise work (:meth:`_generic`) with one note."""
         unmapped = self.unmapped = self._unmapped()
-        if unmapped and unsupported == "error":
-            listed = ", ".join(f"{t} ({len(n)}: {n[0]!r}{', ...' if len(n) > 1 else ''})" for t, n in unmapped.items())
-            raise WorkloadError(f"{self.where}: op types accelsim does not map: {listed}; set "
-                                f"workload.unsupported=elementwise to price them as element-wise work")
+        types = dict(unmapped)  # op type → nodes, before the partly mapped ones join
+        partial: list[str] = []  # node 'name' (OpType): why, for each node a handler does not map
+        skipped: set[str] = set()  # refusing (unsupported: error): outputs of unmapped nodes and of their readers
         for i, node in enumerate(self.graph.node):
             op_name = self.names[i]
             self.node, self.op_name = node, op_name
+            if unsupported == "error" and (_op_key(node) in types or skipped.intersection(node.input)):
+                skipped.update(node.output)  # listed (its type) or reading one that is: not imported
+                continue
+            first = len(self.b._ops)
             try:
                 self._import_node()
+                self._int_weights(first)
+            except NotMapped as e:
+                if len(self.b._ops) != first:  # a handler raises before adding an op; anything else is a bug
+                    raise
+                partial.append(f"node {op_name!r} ({node.op_type}): {e}")
+                unmapped.setdefault(_op_key(node), []).append(op_name)
+                if unsupported == "error":
+                    skipped.update(node.output)
+                else:
+                    self._generic()
+                    self._int_weights(first)
             except WorkloadError as e:  # the builder's own checks name the graph: name the node instead
                 text = str(e.args[0]) if e.args else ""
                 if text.startswith(f"{self.b.name}: ") and not text.startswith(f"{self.where}: "):
                     raise WorkloadError(f"{self._node()}: {text[len(self.b.name) + 2:]}", key=e.key) from None
                 raise
+        if unmapped and unsupported == "error":
+            listed = ["op types accelsim does not map: " + ", ".join(
+                f"{t} ({len(n)}: {n[0]!r}{', ...' if len(n) > 1 else ''})" for t, n in types.items())] if types else []
+            if partial:
+                listed.append(f"features accelsim does not map: {'; '.join(partial)}")
+            raise WorkloadError(f"{self.where}: {'; '.join(listed)}; set workload.unsupported=elementwise to price "
+                                f"them as element-wise work")
         self._unused_initializers()
         notes = [unmapped_note(unmapped)] if unmapped else []
         return self.b.build({"model": "onnx", "source": self.where, "batch": batch, "dtype": self.b.dtype,
@@ -196,13 +236,24 @@ class ImporterCore:
         initializer is counted here. Every other initializer a node reads is a parameter of the op it became, or
         an input it reads as no parameter (BatchNormalization's running statistics, an initial state, a shape or
         scale of :data:`_NOT_PARAMS`), so each counts once."""
-        read = {self._weight(n) for node in self.graph.node if not (node.output and node.output[0] in self.alias)
-                for n in node.input}
+        read = {self._weight(n) for node in self.graph.node
+                for n in (node.input[1:] if node.output and node.output[0] in self.alias else node.input)}
         read.update(self._weight(name) for node in self.graph.node for _, _, name in _outer_reads(node))
         unused = [Weight(t.name, self.inits[t.name]) for t in self.graph.initializer
                   if t.name not in read and self._param(t.name)]
         if unused:
             self.b.unused_params(next(iter(self.tensor)), unused, name=self._extra_name("unused_initializers"))
+
+    def _int_weights(self, first: int) -> None:
+        """The weights of the ops made from ``first`` on that are integer initializers in the file (a quantised
+        model's int8 / uint8 weights, int32 biases: :data:`_INT_TYPES`) are stored at that width (``Weight.dtype``),
+        not the workload's dtype, which every float initializer takes."""
+        for k in range(first, len(self.b._ops)):
+            op = self.b._ops[k]
+            if any(self.init_types.get(w.name) in _INT_TYPES for w in op.weights):
+                weights = tuple(dataclasses.replace(w, dtype=_INT_TYPES[self.init_types[w.name]])
+                                if self.init_types.get(w.name) in _INT_TYPES else w for w in op.weights)
+                self.b._ops[k] = dataclasses.replace(op, weights=weights)
 
     def _drop_non_params(self, first: int) -> None:
         """The ops a mapped node made from ``first`` on hold only the initializers that are parameters
@@ -329,7 +380,7 @@ class ImporterCore:
             if not n:
                 continue
             if self._is_init(n):
-                weights.append(dataclasses.replace(op.weights[i], name=self._weight(n), shape=self.inits[n]))
+                weights.append(_renamed(op.weights[i], self._weight(n), self.inits[n]))
             else:
                 inputs.append(self.tensor[n])
                 shapes.append(self.b.shape(self.tensor[n]))

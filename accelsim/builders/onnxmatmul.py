@@ -10,7 +10,7 @@ from typing import ClassVar
 from ..errors import WorkloadError
 from ..ir import Gemm, OpKind, Weight
 from .layers import broadcast_shapes
-from .onnxcore import ImporterCore
+from .onnxcore import ImporterCore, NotMapped
 from .rnn import GATES
 
 
@@ -69,16 +69,25 @@ class MatmulOps(ImporterCore):
         return isinstance(eq, bytes) and einsum_terms(eq.decode("utf-8", "replace"), len(node.input)) is not None
 
     def _gemm(self) -> str:
-        if self._int("transA", 0):
-            raise WorkloadError(f"{self.where}: node {self.op_name!r} (Gemm) with transA is not mapped")
+        """ONNX Gemm, Y = alpha·A'·B' + beta·C (A' = Aᵀ with transA, B' = Bᵀ with transB): A' a free transposed read
+        of A (a ``transpose`` view, as a Transpose node), B an initializer a linear layer (C its bias when an
+        initializer: a parameter of the file's shape, marked a bias; when an activation, an add reading it),
+        B an activation a MATMUL (:meth:`_matmul`) then C added. alpha and beta scale for free (folded into
+        the product and the add)."""
         x, wname = self._in(0), self.node.input[1]
+        if self._int("transA", 0):
+            a = self.b.shape(x)
+            if len(a) != 2:
+                raise WorkloadError(f"{self._node()}: A {self.node.input[0]!r} {list(a)} is not 2-D (ONNX Gemm)")
+            x = self.b.view(x, (a[1], a[0]), "transpose", name=self._extra_name(f"{self.op_name}_transA"), perm=(1, 0))
+        cname = self.node.input[2] if len(self.node.input) > 2 else ""
+        c_init = bool(cname) and self._is_init(cname)
         if wname not in self.inits:  # B an activation: a MATMUL, then C added (a parameter when an initializer)
-            out = self._matmul(trans_b=bool(self._int("transB", 0)))
-            cname = self.node.input[2] if len(self.node.input) > 2 else ""
+            out = self._matmul(trans_b=bool(self._int("transB", 0)), a=x)
             if not cname:
                 return out
-            if cname in self.inits and cname not in self.tensor:
-                return self.b.add_param(out, Weight(self._weight(cname), self.inits[cname]), fn="add",
+            if c_init:
+                return self.b.add_param(out, Weight(self._weight(cname), self.inits[cname], bias=True), fn="add",
                                         name=self._extra_name(f"{self.op_name}_bias"))
             return self.b.add(out, self._in(2), name=self._extra_name(f"{self.op_name}_bias"))
         w, trans_b = self.inits[wname], self._int("transB", 0)
@@ -87,34 +96,37 @@ class MatmulOps(ImporterCore):
                                 f"{' transposed' if trans_b else ''} (ONNX Gemm: B is 2-D, (K, N), or (N, K) with "
                                 f"transB)")
         out_features = w[0] if trans_b else w[1]
-        bias = len(self.node.input) > 2 and bool(self.node.input[2])
         out_shape = (*self.b.shape(x)[:-1], out_features)
-        if bias and broadcast_shapes(self._operand_shape(2), out_shape) != out_shape:
-            raise WorkloadError(f"{self._node()}: C {self.node.input[2]!r} {list(self._operand_shape(2))} does not "
+        if cname and broadcast_shapes(self._operand_shape(2), out_shape) != out_shape:
+            raise WorkloadError(f"{self._node()}: C {cname!r} {list(self._operand_shape(2))} does not "
                                 f"broadcast to the output {list(out_shape)}")
-        out = self.b.linear(x, out_features, bias=bias, name=self.op_name)
-        self._rename_weights(list(self.node.input[1:]))
+        out = self.b.linear(x, out_features, bias=c_init, name=self.op_name)
+        self._rename_weights([wname, *([cname] if c_init else [])])
+        if cname and not c_init:  # C an activation (a graph input): read by an add, no parameter
+            return self.b.add(out, self._in(2), name=self._extra_name(f"{self.op_name}_bias"))
         return out
 
-    def _matmul(self, trans_b: bool = False) -> str:
+    def _matmul(self, trans_b: bool = False, a: str | None = None) -> str:
         """numpy matmul (:func:`matmul_gemm`): activation × 2-D initializer a linear layer; with another initializer
-        operand (1-D, batched, or on the left) a MATMUL holding it as its parameters; two activations a MATMUL."""
+        operand (1-D, batched, or on the left) a MATMUL holding it as its parameters; two activations a MATMUL.
+        ``a``: the op holding the first operand where it is not input 0 as read (a Gemm's transposed A)."""
         aname, bname = self.node.input[0], self.node.input[1]
         a_init, b_init = aname in self.inits and aname not in self.tensor, bname in self.inits \
             and bname not in self.tensor
+        x = None if a_init else a or self._in(0)
         if b_init and not a_init and len(self.inits[bname]) == 2:
-            matmul_gemm(self.b.shape(self._in(0)), self.inits[bname], f"{self._node()}")  # the shapes fit
-            out = self.b.linear(self._in(0), self.inits[bname][-1], bias=False, name=self.op_name)
+            matmul_gemm(self.b.shape(x), self.inits[bname], f"{self._node()}")  # the shapes fit
+            out = self.b.linear(x, self.inits[bname][-1], bias=False, name=self.op_name)
             self._rename_weights([bname])
             return out
         if a_init and b_init:
             raise WorkloadError(f"{self.where}: node {self.op_name!r} (MatMul) multiplies two initializers")
-        sa = self.inits[aname] if a_init else self.b.shape(self._in(0))
+        sa = self.inits[aname] if a_init else self.b.shape(x)
         sb = self.inits[bname] if b_init else self.b.shape(self._in(1))
         if trans_b:
             sb = (*sb[:-2], sb[-1], sb[-2])
         gemm, out_shape = matmul_gemm(tuple(sa), tuple(sb), f"{self.where}: node {self.op_name!r} (MatMul)")
-        inputs = [self._in(i) for i, init in ((0, a_init), (1, b_init)) if not init]
+        inputs = [x if i == 0 else self._in(i) for i, init in ((0, a_init), (1, b_init)) if not init]
         weights = [Weight(self._weight(n), self.inits[n]) for n, init in ((aname, a_init), (bname, b_init)) if init]
         return self.b.matmul(inputs, out_shape, gemm, weights=weights, name=self.op_name)
 
@@ -183,9 +195,8 @@ class MatmulOps(ImporterCore):
         unmapped = [n for n in self.node.input[4:5] + self.node.input[7:] if n] + [n for n in self.node.output[3:] if n]
         if direction == "reverse" or unmapped or (self._attr("clip") is not None) \
                 or (kind == "gru" and not self._int("linear_before_reset", 0)):
-            raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}): only forward or "
-                                f"bidirectional layers without clip, sequence_lens or peepholes (and GRU with "
-                                f"linear_before_reset=1, as torch exports) are mapped")
+            raise NotMapped("only forward or bidirectional layers without clip, sequence_lens or peepholes (and "
+                            "GRU with linear_before_reset=1, as torch exports) are mapped")
         # hidden_size is optional in ONNX: R (num_directions, G·hidden, hidden) gives it
         x_shape, r_shape = self.b.shape(x), self._operand_shape(2)
         hidden = self._int("hidden_size", r_shape[-1] if len(r_shape) == 3 else None)

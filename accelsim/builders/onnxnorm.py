@@ -40,12 +40,24 @@ class NormOps(ImporterCore):
         return out
 
     def _layernorm(self) -> str:
+        """LayerNormalization over the axes from ``axis`` on (the last by default): the builders' layernorm (5 flops
+        per element); over several trailing axes a norm over their product, the input viewed (…, ∏ those axes)
+        (``<node>.flatten``) and the output viewed back (``<node>.unflatten``), free views; scale and B the file's
+        as stored."""
         x = self._in(0)
-        if self._int("axis", -1) not in (-1, len(self.b.shape(x)) - 1):
-            raise WorkloadError(f"{self.where}: node {self.op_name!r}: LayerNormalization over several axes")
+        shape = self.b.shape(x)
+        axis = self._int("axis", -1)
+        if not -len(shape) <= axis < len(shape):
+            raise WorkloadError(f"{self._node()}: axis {axis} is out of range for its rank-{len(shape)} input")
+        axis %= len(shape)
         bias = len(self.node.input) > 2 and bool(self.node.input[2])  # B is optional: a scale only
+        if axis < len(shape) - 1:
+            x = self.b.view(x, (*shape[:axis], math.prod(shape[axis:])), "flatten",
+                            name=self._extra_name(f"{self.op_name}.flatten"))
         out = self.b.layernorm(x, self._float("epsilon", 1e-5), name=self.op_name, bias=bias)
         self._rename_weights(list(self.node.input[1:3 if bias else 2]))
+        if axis < len(shape) - 1:
+            out = self.b.view(out, shape, "unflatten", name=self._extra_name(f"{self.op_name}.unflatten"))
         return out
 
     def _instancenorm(self) -> str:

@@ -76,7 +76,8 @@ A forward ``Gemm(m, n, k, count)`` (see :class:`~accelsim.ir.Gemm`); flops = 2·
   forward's (softmax recomputed, dS = P∘(dP − rowsum(dO∘O))), flops = 2·macs + 2× the forward's vector flops.
   out_shape = (Σ elements of the gradients it makes,): dq, dk, dv (and the score terms') packed, each taken out by
   a RESHAPE view ``grad_input{i}`` (fn "attention_grad_split").
-* A bias (a 1-D Weight named ``*.bias``, of any op) gets ``grad_bias``: ELEMENTWISE fn "bias_grad" reading (dY,),
+* A bias (a Weight marked ``bias``, as the importers mark a Conv's B or a Gemm's C by input position, or a 1-D
+  Weight a builder named ``*.bias``, of any op) gets ``grad_bias``: ELEMENTWISE fn "bias_grad" reading (dY,),
   out_shape = the bias's shape, vector_elems = flops = dY's elements (a column sum); the biases of a grouped GEMM's
   experts share one ``grad_bias`` (out_shape their elements in all), each expert's column sum over its own rows.
 
@@ -266,7 +267,9 @@ def _elems(shape: Sequence[int]) -> int:
 
 
 def _is_bias(w: Weight) -> bool:
-    return w.name.endswith(".bias") and len(w.shape) == 1
+    """Whether ``w`` is an additive bias: marked so (``Weight.bias``: the importers set it from the node's input
+    position, whatever the file names it), or a 1-D weight the builders named ``<op>.bias`` (their convention)."""
+    return w.bias or (w.name.endswith(".bias") and len(w.shape) == 1)
 
 
 class _Pass:

@@ -81,6 +81,10 @@ def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, 
     if not isinstance(description, str):
         return None, [doc.issue(("description",), "expected a string", description)]
     params_doc = Doc({k: v for k, v in data.items() if k not in _WORKLOAD_META}, doc.where)
+    if model in _IMPORT_KEYS and _IMPORT_KEYS[model][0] not in params_doc.data:  # `accelsim info onnx`
+        key, example = _IMPORT_KEYS[model]
+        return None, [doc.issue((key,), f"missing: an imported model needs workload.{key} (--set "
+                                        f"workload.{key}={example})")]
     if model in _FILE_PARAMS:
         params_doc, found = _file_param(params_doc, model)
         if found:
@@ -98,6 +102,7 @@ def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, 
 
 
 _FILE_PARAMS = {"onnx": "path", "hf": "config"}  # builder → its parameter that names a file
+_IMPORT_KEYS = {"onnx": ("path", "model.onnx"), "torch": ("factory", "package.module:function")}  # required, example
 
 
 def _file_param(doc: Doc, model: str) -> tuple[Doc, list[ConfigIssue]]:

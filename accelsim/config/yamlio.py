@@ -331,7 +331,16 @@ def read_text_file(path: str | os.PathLike, file: str | None = None, *, encoding
         return data.decode(encoding)
     except UnicodeDecodeError as e:
         line, msg = not_utf8(data, e)
+        if _looks_like_onnx(data):
+            msg += (" It looks like an ONNX model: name it *.onnx, or give --workload onnx --set "
+                    "workload.path=FILE")
         raise ConfigError(ConfigIssue(file, line, "", msg)) from None
+
+
+def _looks_like_onnx(data: bytes) -> bool:
+    """Whether ``data`` opens as a serialised onnx.ModelProto does: field 1 (ir_version, a small varint: tag 0x08)
+    then a length-delimited field (producer, graph, opset_import: wire type 2)."""
+    return len(data) > 3 and data[0] == 0x08 and 1 <= data[1] < 0x80 and data[2] & 0x07 == 2
 
 
 def load_yaml(path: str | os.PathLike) -> tuple[object, LineMap]:

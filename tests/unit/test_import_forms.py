@@ -174,3 +174,21 @@ def test_torch_form_module_failing_on_its_inputs_is_one_line(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     err = _one_line_error(capsys, "info", "torch:f3_factories:wrong_width")  # before: a ShapeProp traceback
     assert "fails on the example inputs at node '_0' (RuntimeError: mat1 and mat2" in err
+
+
+def test_an_import_builder_without_its_file_names_the_workload_key(capsys):
+    # `accelsim info onnx` / `info torch`: the key to set, as --set takes it, not pydantic's "Field required"
+    for model, key in (("onnx", "path"), ("torch", "factory")):
+        assert main(["info", model]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and f"needs workload.{key} (--set workload.{key}=" in err
+
+
+def test_an_onnx_file_under_another_extension_gets_a_hint(capsys, tmp_path):
+    # the first bytes of a serialised ModelProto: tag 0x08 (ir_version 8), then 0x3a (field 7, the graph,
+    # length-delimited) and a length byte that is not UTF-8 (0x87)
+    f = tmp_path / "mlp.txt"
+    f.write_bytes(b"\x08\x08\x3a\x87\xda\x31\x0a")
+    assert main(["info", str(f)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "looks like an ONNX model: name it *.onnx" in err

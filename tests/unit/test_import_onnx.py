@@ -331,13 +331,15 @@ def test_onnx_conv_weight_from_an_activation_is_read_not_a_parameter():
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["y"], name="conv")]
     g = from_onnx(_graph_model(nodes, {"x": [1, 3, 8, 8], "w": [4, 3, 3, 3]}, [_init("b", 4)]))
     assert g.params == 4 and [w.name for w in g["conv"].weights] == ["b"] and g["conv"].inputs == ("x", "w")
-    # QDQ: DequantizeLinear (unmapped, priced element-wise) makes the weight (8, 3, 3, 3); the conv over x
-    # (1, 3, 16, 16) padded 1: 16×16 pixels × 8 × 27 = 55,296 MACs
+    # QDQ: DequantizeLinear of the int8 initializer passes the weight (8, 3, 3, 3) through (builders/onnxquant.py),
+    # so the conv holds it, 216 elements at 1 B; the conv over x (1, 3, 16, 16) padded 1: 16×16 pixels × 8 × 27 =
+    # 55,296 MACs
     nodes = [helper.make_node("DequantizeLinear", ["wq", "ws"], ["w"], name="dq"),
              helper.make_node("Conv", ["x", "w"], ["y"], name="conv", pads=[1, 1, 1, 1])]
     wq = helper.make_tensor("wq", TensorProto.INT8, (8, 3, 3, 3), [0] * 216)
-    g = from_onnx(_graph_model(nodes, {"x": [1, 3, 16, 16]}, [wq, _scalar("ws")]), unsupported="elementwise")
-    assert g.macs == 16 * 16 * 8 * 27 == 55296 and g["conv"].inputs == ("x", "dq")
+    g = from_onnx(_graph_model(nodes, {"x": [1, 3, 16, 16]}, [wq, _scalar("ws")]))
+    assert g.macs == 16 * 16 * 8 * 27 == 55296 and g["conv"].inputs == ("x",)
+    assert (g.params, g["conv"].weight_bytes) == (216, 216)
     # ConvTranspose likewise: x (1, 4, 8, 8), W (4, 2, 3, 3) an input: MACs 64 input pixels × 2·9 × 4 = 4,608
     nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="ct")]
     g = from_onnx(_graph_model(nodes, {"x": [1, 4, 8, 8], "w": [4, 2, 3, 3]}))

@@ -135,3 +135,29 @@ def test_a_bad_input_rank_quotes_the_input_as_written():
         _layers((10, 100), {"type": "rnn", "hidden_size": 8}, batch=2)
     with pytest.raises(WorkloadError, match=r"'input' is \[3, 100\] \(layers\[0\]\)$"):
         _layers((3, 100), {"type": "conv2d", "out_channels": 4, "kernel_size": 1}, batch=2)
+
+
+def test_report_batch_is_the_samples_the_layer_list_runs():
+    # input [2, 16, 64] with batch 4: the graph runs 2·4 = 8 samples (the linear's output 8x16x32), so report.json's
+    # workload.batch is 8 and j_per_inference the run's energy over 8, not over batch's 4
+    import accelsim
+
+    net = {"model": "layers", "name": "lin", "input": [2, 16, 64], "batch": 4,
+           "layers": [{"type": "linear", "name": "fc", "out_features": 32}]}
+    r = accelsim.simulate(net, "tpu-v1").to_dict()
+    assert r["workload"]["batch"] == 8
+    assert r["efficiency"]["j_per_inference"] == pytest.approx(r["energy"]["total_j"] / 8, rel=1e-12)
+
+
+def test_info_header_names_the_samples_the_layer_list_runs(tmp_path, capsys):
+    # the same list: `accelsim info` says batch 8 in its title and in --json's workload.batch
+    import json
+
+    from accelsim.cli import main
+
+    f = tmp_path / "lin.yaml"
+    f.write_text("model: layers\nname: lin\ninput: [2, 16, 64]\nlayers:\n  - {type: linear, out_features: 32}\n")
+    assert main(["info", str(f), "--batch", "4"]) == 0
+    assert "(batch 8;" in capsys.readouterr().out
+    assert main(["info", str(f), "--batch", "4", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["workload"]["batch"] == 8

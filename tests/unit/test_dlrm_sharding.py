@@ -55,7 +55,9 @@ def test_one_chips_graph_looks_up_its_tables_for_the_whole_batch():
     # chip 0 holds tables 0, 3, 4 and looks each up for all 8 samples (pooling 1: 8 rows)
     assert [op.name for op in embs] == ["emb.0", "emb.3", "emb.4"]
     assert all(op.attrs["table_shard"] and op.attrs["gather_rows"] == 8 and op.out_shape == (8, 16) for op in embs)
-    assert g.inputs == {"dense": (4, 13), "indices.0": (8, 1), "indices.3": (8, 1), "indices.4": (8, 1)}
+    # each table's 8 int64 ids (64 B = 32 fp16 elements) and 9 int64 offsets (72 B = 36 elements)
+    assert g.inputs == {"dense": (4, 13), **{k: v for t in (0, 3, 4)
+                                             for k, v in ((f"indices.{t}", (32,)), (f"offsets.{t}", (36,)))}}
     # the all-to-all sends the 3 tables' pooled vectors of all 8 samples (8 · 3 · 16 · 2 B = 768 B, nccl-tests'
     # size) and hands the chip all 5 tables' vectors of its own 8 / 2 = 4 samples
     assert g["emb.stack"].out_shape == (8, 3, 16)
@@ -181,7 +183,9 @@ def test_row_wise_chip_holds_a_block_of_every_table_and_pools_its_share_of_the_l
     assert all(op.attrs["gather_rows"] == 4 and op.attrs["table_shard"] for op in embs)
     # each look-up's row is added into its sample's partial sum: 4 rows × 16 = 64 adds; partial sums of all 8
     assert all(op.flops == op.vector_elems == 64 and op.out_shape == (8, 16) for op in embs)
-    assert g.inputs == {"dense": (4, 13), **{f"indices.{t}": (4,) for t in range(5)}}
+    # each block's 4 int64 ids (32 B = 16 fp16 elements) and the 8 + 1 int64 offsets of its bags (72 B = 36)
+    assert g.inputs == {"dense": (4, 13), **{k: v for t in range(5)
+                                             for k, v in ((f"indices.{t}", (16,)), (f"offsets.{t}", (36,)))}}
     (rs,) = [op for op in g if op.kind is OpKind.COLLECTIVE]
     # the (8, 5, 16) partial sums, summed over the 2 chips and scattered by sample: each chip its 4 samples
     assert rs.fn == "reduce_scatter" and rs.in_shapes[0] == (8, 5, 16) and rs.out_shape == (4, 5, 16)

@@ -53,12 +53,15 @@ gradients are all-reduced over every chip. ``meta["embedding_shards"]`` lists ea
 
 Row-wise sharding (``embedding_sharding: row`` with E > 1; TorchRec's row-wise sharding, its block bucketization):
 every table is cut into E blocks of consecutive rows, chip c holding :func:`row_block` (rows[t], E, c) rows of table
-t (⌈rows / E⌉ on the first chips, what is left on the last), and the ids are hashed, so a table's look-ups land on
-its blocks in proportion to their rows (under ``access: zipf`` too: the ranks a block holds are spread over the
-table, and a Zipf law over every E-th rank is a Zipf law of the same exponent). The graph is chip 0's (the largest
-blocks: the most rows and look-ups). Each input ``indices.{t}`` is 1-D, (h_t,): the look-ups of the whole batch that
-land in its block (TorchRec's bucketized ids, an all-to-all of int ids this graph does not send: the ids are the
-graph's inputs, as table-wise), h_t = ⌈batch · pooling · block / rows[t]⌉; ``emb.{t}`` (:meth:`RecsysBuilder.
+t (⌈rows / E⌉ on the first chips, what is left on the last). Under ``access: uniform`` a table's look-ups land on its
+blocks in proportion to their rows; under ``access: zipf`` the ids are ranks, hottest first, so block bucketization
+puts the hottest ⌈rows / E⌉ rows on chip 0 and each block serves its ranks' Zipf mass (:func:`_block_lookups`: a
+40M-row table over 8 chips sends H(5M, 1.05) / H(40M, 1.05) ≈ 0.93 of its look-ups to chip 0), and chip 0's block
+of ranks 1 .. b is itself a Zipf table of b rows. The graph is chip 0's (the largest blocks: the most rows and
+look-ups). Each input ``indices.{t}`` holds h_t int64 ids: the look-ups of the whole batch that land in its block
+(TorchRec's bucketized ids, an all-to-all of int ids this graph does not send: the ids are the graph's inputs, as
+table-wise), h_t = ⌈batch · pooling · block / rows[t]⌉ (uniform) or ⌈batch · pooling · its Zipf share⌉, with the
+batch + 1 ``offsets.{t}`` of its bags; ``emb.{t}`` (:meth:`RecsysBuilder.
 embedding_bag_block`) gathers those h_t rows and adds each into its sample's partial sum, (batch, dim) partial sums
 (flops = vector_elems = h_t · dim); ``emb.stack`` (CONCAT view, (batch, T, dim)) is the buffer ``emb.reduce_scatter``
 (COLLECTIVE fn "reduce_scatter", ``group`` = ``extent`` = E, output (batch / E, T, dim)) sums over the chips and
@@ -68,13 +71,14 @@ block's sparse step local (the chip's h_t rows at most)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field, PositiveInt
 
 from ..errors import WorkloadError
-from ..ir import Gemm, Graph, OpKind, Weight
+from ..ir import Gemm, Graph, OpKind, Weight, zipf_share
 from ..units import dtype_bytes
 from .gnn import INDEX_BYTES
 from .params import WorkloadParams
@@ -236,6 +240,20 @@ def row_block(rows: int, chips: int, chip: int) -> int:
     return max(0, min(block, rows - chip * block))
 
 
+def _block_lookups(lookups: int, rows: int, chips: int, chip: int, p: TableAccessParams) -> int:
+    """Of a table's ``lookups``, those landing in chip ``chip``'s row block (:func:`row_block`): its rows' share,
+    ⌈lookups · block / rows⌉ under uniform access; under ``access: zipf`` the Zipf mass of its ranks (chip c holds
+    ranks c·⌈rows / chips⌉ + 1 onwards, the hottest on chip 0), ⌈lookups · (H(last, α) − H(first − 1, α)) /
+    H(rows, α)⌉ (:func:`~accelsim.ir.zipf_share`); none for an empty block."""
+    block = row_block(rows, chips, chip)
+    if not block:
+        return 0
+    if p.access != "zipf":
+        return -(-lookups * block // rows)
+    share = zipf_share(rows, p.zipf_alpha, chip * -(-rows // chips) + 1, block)
+    return max(1, math.ceil(lookups * share - 1e-9))  # (an integral product stays itself despite rounding)
+
+
 def simulated_chip(shards: Sequence[Sequence[int]], rows: Sequence[int]) -> int:
     """The chip a sharded DLRM's graph is: the one with the most look-ups (every table is looked up batch ·
     pooling times: the most tables), whose all-to-all send is the group's largest and which every chip waits for
@@ -267,7 +285,7 @@ def dlrm_mlperf(p: DlrmParams) -> Graph:
         chip = 0
         shards = tuple(tuple(range(len(tables))) for _ in range(chips))
         blocks = [[row_block(r, chips, c) for r in tables] for c in range(chips)]
-        hits = [[-(-lookups * blocks[c][t] // tables[t]) for t in range(len(tables))] for c in range(chips)]
+        hits = [[_block_lookups(lookups, tables[t], chips, c, p) for t in range(len(tables))] for c in range(chips)]
         mine = tuple(t for t in shards[chip] if blocks[chip][t])
     else:
         shards = shard_tables(tables, chips)

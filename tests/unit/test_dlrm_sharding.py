@@ -244,3 +244,22 @@ def test_row_sharding_without_chips_to_shard_over_is_refused_at_its_key():
     with pytest.raises(WorkloadError, match="row is read only with embedding_parallel > 1") as info:
         build_workload("dlrm_mlperf", {**PARAMS, "embedding_sharding": "row"})
     assert info.value.key == ("embedding_sharding",)
+
+
+def test_row_wise_zipf_gives_chip_0_the_hottest_block_and_its_zipf_share_of_the_look_ups():
+    # access: zipf, α = 1, ranks hottest first: block bucketization puts ranks 1 .. ⌈rows / 2⌉ on chip 0.
+    # Table 0, 4 rows: H(4) = 1 + 1/2 + 1/3 + 1/4 = 25/12; chip 0 ranks 1-2, H(2) = 3/2: (3/2) / (25/12) = 18/25
+    # of the 100 look-ups = 72; chip 1 ranks 3-4: (1/3 + 1/4) / (25/12) = 7/25 → 28.
+    # Table 1, 6 rows: H(6) = 49/20; chip 0 ranks 1-3, H(3) = 11/6: 110/147 · 100 = 74.8 → ⌈⌉ 75; chip 1 ranks 4-6:
+    # (1/4 + 1/5 + 1/6) = 37/60, 37/147 · 100 = 25.2 → 26. Uniform: each block its rows' share, 50 and 50
+    params = {"tables": [4, 6], "dim": 16, "batch": 100, "dtype": "bf16", "embedding_parallel": 2,
+              "embedding_sharding": "row", "zipf_alpha": 1.0}
+    zipf = build_workload("dlrm_mlperf", {**params, "access": "zipf"})
+    uniform = build_workload("dlrm_mlperf", params)
+    assert [zipf[f"emb.{t}"].attrs["gather_rows"] for t in (0, 1)] == [72, 75]
+    assert [uniform[f"emb.{t}"].attrs["gather_rows"] for t in (0, 1)] == [50, 50]
+    # chip 0's block of ranks 1 .. b is itself a Zipf(α) table of b rows (the law restricted to its head)
+    assert zipf["emb.0"].weights[0].shape == (2, 16) and zipf["emb.0"].access == ("zipf", 1.0)
+    shards = zipf.meta["embedding_shards"]["shards"]
+    assert [s["lookups"] for s in shards] == [72 + 75, 28 + 26]
+    assert [s["lookups"] for s in uniform.meta["embedding_shards"]["shards"]] == [100, 100]

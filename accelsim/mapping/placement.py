@@ -168,7 +168,9 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
     splits = {}
     for n, (rows, *_rest) in gathers.items():
         inner = {lv: min(r, rows) for lv, r in rows_at[n].items()}
-        hits = {lv: min(h, 1.0) for lv, h in hits_at[n].items()}
+        # a level holding every row serves every look-up: exactly 1.0 (its chunks' masses, differences of harmonic
+        # sums, add up to 0.9999999999999999)
+        hits = {lv: 1.0 if inner[lv] == rows else min(h, 1.0) for lv, h in hits_at[n].items()}
         splits[n] = TableSplit(rows, inner, hits, last)
     return Placement(level, splits, peak_activation_bytes)
 

@@ -28,6 +28,30 @@ from enum import Enum
 from .errors import WorkloadError
 from .units import FP8_ATTENTION_OUT, SCALE_BYTES, Sparsity, dtype_bytes, packed_bytes
 
+_EXACT_TERMS = 64
+
+
+def harmonic(n: int, alpha: float) -> float:
+    """H(n, α) = Σ_{r=1..n} r^−α: exact for n ≤ 64, else the first 64 terms plus an Euler–Maclaurin tail."""
+    if n <= 0:
+        return 0.0
+    head = sum(r ** -alpha for r in range(1, min(n, _EXACT_TERMS) + 1))
+    if n <= _EXACT_TERMS:
+        return head
+    a, b = _EXACT_TERMS, n  # Σ_{r=a+1..b} f(r) ≈ ∫_a^b f + (f(b) − f(a))/2 + (f'(b) − f'(a))/12, f(x) = x^−α
+    integral = math.log(b / a) if alpha == 1 else (b ** (1 - alpha) - a ** (1 - alpha)) / (1 - alpha)
+    slope = -alpha * (b ** (-alpha - 1) - a ** (-alpha - 1)) / 12
+    return head + integral + (b ** -alpha - a ** -alpha) / 2 + slope
+
+
+def zipf_share(rows: int, alpha: float, first: int, n: int) -> float:
+    """The share of a Zipf(α) table's look-ups that its rows ``first`` .. ``first`` + n − 1 (1-based, hottest
+    first) serve, (H(first + n − 1, α) − H(first − 1, α)) / H(rows, α); exactly 1.0 for every row of the table
+    (a difference of the Euler–Maclaurin sums would leave 0.9999999999999999)."""
+    if first <= 1 and n >= rows:
+        return 1.0
+    return (harmonic(first + n - 1, alpha) - harmonic(first - 1, alpha)) / harmonic(rows, alpha)
+
 
 class OpKind(str, Enum):
     """What an operator is; the mapper picks a unit and a cost model from this."""

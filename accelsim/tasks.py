@@ -96,6 +96,11 @@ class TableSplit:
         out[self.last] = n - sum(out.values())
         return out
 
+    def levels(self) -> tuple[str, ...]:
+        """The memories holding some of its rows, innermost first (the ``last`` only when rows are left for it)."""
+        inner = tuple(lv for lv, r in self.rows_at.items() if r > 0)
+        return inner + ((self.last,) if sum(self.rows_at.values()) < self.rows and self.last not in inner else ())
+
     def bytes_at(self, nbytes: int, level: str) -> int:
         """Bytes of the ``nbytes`` table held at ``level``."""
         if level != self.last:

@@ -13,7 +13,7 @@ graph input takes the ops' dtype; :meth:`GnnBuilder.structure`): GCN's ``adj_t``
 self-loops in CSR as PyG's SparseTensor (rowptr (nodes + 1) and col (E') int64, value (E') in the graph's dtype:
 (nodes + 1)·8 + E'·(8 + dtype bytes) B); GAT's, GraphSAGE's and the MPNN's ``edge_index.src`` and
 ``edge_index.dst``, the two rows of PyG's COO ``edge_index`` (2, E) int64, 8 B per edge each (GAT's with the
-self-loops it adds, E'). Each op that indexes by them reads them whole, in order, from main memory, as any graph
+self-loops it adds, E'; a neighbour-sampled GraphSAGE's layer l its own hop's, ``edge_index.{l}.src`` / ``.dst``). Each op that indexes by them reads them whole, in order, from main memory, as any graph
 input (a cache serves them only with ``options.warm_inputs``). ``batch`` does not apply (one full graph).
 
 Op conventions (the mapper relies on these), parameter names as PyG's state dict (``conv1.lin.weight``, ...):
@@ -48,6 +48,8 @@ Op conventions (the mapper relies on these), parameter names as PyG's state dict
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -55,7 +57,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt, ValidationInfo, field_v
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
-from ..units import dtype_bytes
+from ..units import DType, dtype_bytes
 from .layers import INPUT
 from .params import WorkloadParams, invalid_at
 from .tlayers import SOFTMAX_FLOPS, TransformerBuilder
@@ -138,6 +140,10 @@ class SageParams(WorkloadParams):
         default_factory=lambda: [15, 10, 5],
         description="Neighbours sampled per node at each hop (PyG num_neighbors), one per layer; [] runs the "
                     "whole graph at once (full-batch inference, features already in device memory).")
+    feature_dtype: DType = Field(
+        "fp32", description="Data type of the host's node-feature table, which the sampled rows cross the host "
+                            "link in (ogbn-products' x is float32 as OGB and PyG load it); cast on the device to "
+                            "the model's dtype where that differs. With fanouts only.")
 
     @field_validator("edges")
     @classmethod
@@ -309,16 +315,25 @@ class GnnBuilder(TransformerBuilder):
         return self.add_bias(agg, width if concat else out, scope)
 
 
-    def sage_conv(self, x: str, out: int, scope: str) -> str:
-        """PyG SAGEConv (mean aggregator, root weight): mean over each node's in-edges (no self-loop; the gather by
-        edge_index.src and scatter-mean by edge_index.dst read both), lin_l with bias on the mean, lin_r without
-        bias on the node itself, summed; 2·in·out + out parameters."""
-        n, e, width = self.nodes, self.edges, self.shape(x)[-1]
+    def sage_conv(self, x: str, out: int, scope: str, targets: int | None = None, edges: int | None = None,
+                  index: str = "edge_index") -> str:
+        """PyG SAGEConv (mean aggregator, root weight): mean over each target's in-edges (no self-loop; the gather
+        by ``{index}.src`` and scatter-mean by ``{index}.dst`` read both), lin_l with bias on the mean, lin_r
+        without bias on the target itself, summed; 2·in·out + out parameters. By default every node of ``x`` is a
+        target and the graph's edges are aggregated; a sampled layer (PyG's bipartite ``SAGEConv((x, x_target),
+        edge_index)``) gives its ``targets`` (the first rows of ``x``: ``x_target = x[:size[1]]``, a view
+        ``{scope}.x_target``) and ``edges``."""
+        width = self.shape(x)[-1]
+        n = self.shape(x)[0] if targets is None else targets
+        e = self.edges if edges is None else edges
+        rows = tuple(t for t in (self.structure(f"{index}.{side}", e * INDEX_BYTES) for side in ("src", "dst"))
+                     if t is not None)
         agg = self.spmm([x], (n, width), width, vector_elems=e * width + n * width, flops=e * width + n * width,
-                        fn="spmm_mean", name=f"{scope}.propagate", rows=e, index=self.edge_index(e))
+                        fn="spmm_mean", name=f"{scope}.propagate", rows=e, index=rows)
         with self.scope(scope):
+            root = x if n == self.shape(x)[0] else self.view(x, (n, width), "slice", name="x_target", strict=False)
             left = self.linear(agg, out, bias=True, name="lin_l")
-            right = self.linear(x, out, bias=False, name="lin_r")
+            right = self.linear(root, out, bias=False, name="lin_r")
             return self.add(left, right, name="add")
 
     def nn_conv(self, x: str, edge_attr: str, out: int, edge_hidden: int, scope: str) -> str:
@@ -355,11 +370,24 @@ class GnnBuilder(TransformerBuilder):
                          flops=elems + (graphs * width if fn == "mean" else 0), vector_elems=elems,
                          fn=READOUTS[fn], over="nodes", segments=graphs)
 
-    def host_features(self, ids: str, nodes: int, features: int, name: str = "sample.gather_features") -> str:
+    def host_features(self, ids: str, nodes: int, features: int, name: str = "sample.gather_features",
+                      dtype: str | None = None) -> str:
         """The rows of the node-feature table ``x`` (nodes, features) that ``ids`` names, gathered where the host
-        holds the table (Weight role "host": host memory, every row over the host link)."""
+        holds the table (Weight role "host": host memory, every row over the host link), in ``dtype`` (default the
+        graph's: the table, the rows it sends and the gathered (ids, features) tensor); where that is not the
+        graph's dtype an ELEMENTWISE fn "cast" ``sample.cast`` (0 flops, a copy as ONNX's Cast) converts the
+        gathered rows on the device."""
         table = Weight("x", (nodes, features), role="host")
-        return self.gather(ids, [table], features, name=name)
+        x = self.gather(ids, [table], features, name=name)
+        if dtype is None or dtype == self.dtype:
+            return x
+        self._ops[-1] = dataclasses.replace(self._ops[-1], dtype=dtype)
+        shape = self.shape(x)
+        cast = self._add(self._name("sample.cast", "cast"), OpKind.ELEMENTWISE, [x], shape, fn="cast",
+                         vector_elems=math.prod(shape))
+        self._ops[-1] = dataclasses.replace(self._ops[-1], dtype=dtype, attrs={**self._ops[-1].attrs,
+                                                                              "out_dtype": self.dtype})
+        return cast
 
 
 def _meta(model: str, p: object, b: GnnBuilder) -> dict[str, object]:
@@ -388,36 +416,59 @@ def sampled_subgraph(seeds: int, fanouts: list[int], nodes: int, edges: int) -> 
     """(nodes, edges) of the subgraph that neighbour sampling with ``fanouts`` draws around ``seeds`` target nodes:
     hop h adds frontier_h = seeds·f_1·…·f_h nodes, each reached by one sampled edge; no node is counted as
     sampled twice (an upper bound: real samples overlap), capped at the graph's own size."""
-    frontier, sampled_nodes, sampled_edges = seeds, seeds, 0
+    if not fanouts:
+        return min(seeds, nodes), 0
+    (sources, _, sampled_edges), *_ = sampled_layers(seeds, fanouts, nodes, edges)
+    return sources, sampled_edges
+
+
+def sampled_layers(seeds: int, fanouts: list[int], nodes: int, edges: int) -> list[tuple[int, int, int]]:
+    """(source nodes, target nodes, edges) of each layer of a GNN of len(``fanouts``) layers on the subgraph of
+    :func:`sampled_subgraph`, first layer first, as PyG's NeighborSampler hands them out (its ``adjs``, the
+    outermost hop first; examples/ogbn_products_sage.py): layer l reads the nodes within L − l hops of the seeds
+    and computes only those within L − l − 1 (``x_target = x[:size[1]]``), aggregating the edges of hops 1 ..
+    L − l; each count capped at the graph's. Seeds 1024, fanouts [15, 10, 5]: (937,984, 169,984, 936,960),
+    (169,984, 16,384, 168,960), (16,384, 1,024, 15,360)."""
+    within, reached = [seeds], [0]  # nodes within h hops; sampled edges of hops 1 .. h
+    frontier = seeds
     for f in fanouts:
         frontier *= f
-        sampled_nodes += frontier
-        sampled_edges += frontier
-    return min(sampled_nodes, nodes), min(sampled_edges, edges)
+        within.append(within[-1] + frontier)
+        reached.append(reached[-1] + frontier)
+    hops = len(fanouts)
+    return [(min(within[hops - i], nodes), min(within[hops - i - 1], nodes), min(reached[hops - i], edges))
+            for i in range(hops)]
 
 
 def graphsage_products(p: SageParams) -> Graph:
     """GraphSAGE on ogbn-products as PyG's examples/ogbn_products_sage.py: SAGEConv 100 → 256 → 256 → 47, ReLU
     between; 206,895 params. With ``fanouts`` one mini-batch: the host samples the subgraph and gathers its
-    features from the table it holds (``sample.gather_features``, over the host link), then every layer runs on
-    the whole sampled subgraph (logits for all its nodes, as NeighborLoader batches do)."""
+    features, in ``feature_dtype``, from the table it holds (``sample.gather_features``, over the host link; cast
+    on the device, ``sample.cast``, where the model's dtype differs), then layer l runs on its hop's bipartite
+    graph as the example's ``adjs`` (:func:`sampled_layers`): the mean over its edges (their ``edge_index.{l}``
+    src and dst rows) for its targets only, lin_l on that mean and lin_r on the targets' own rows (``x_target``),
+    so the last layer's logits are the seeds'. Without fanouts every layer runs on the whole graph."""
     dtype = p.dtype or "fp16"
     if p.fanouts:
-        n, e = sampled_subgraph(p.batch, p.fanouts, p.nodes, p.edges)
+        layers = sampled_layers(p.batch, p.fanouts, p.nodes, p.edges)
+        n, _, e = layers[0]
         b = GnnBuilder("graphsage_products", n, e, p.features, dtype=dtype, inputs={"n_id": (n,)})
-        x = b.host_features("n_id", p.nodes, p.features)
+        x = b.host_features("n_id", p.nodes, p.features, dtype=p.feature_dtype)
     else:
         n, e = p.nodes, p.edges
+        layers = [(n, n, e)] * p.layers
         b = GnnBuilder("graphsage_products", n, e, p.features, dtype=dtype)
         x = INPUT
     widths = [p.hidden] * (p.layers - 1) + [p.classes]
-    for i, width in enumerate(widths):
-        x = b.sage_conv(x, width, f"convs.{i}")
+    for i, (width, (_, targets, edges)) in enumerate(zip(widths, layers, strict=True)):
+        index = f"edge_index.{i}" if p.fanouts else "edge_index"
+        x = b.sage_conv(x, width, f"convs.{i}", targets=targets, edges=edges, index=index)
         if i < len(widths) - 1:
             x = b.relu(x, name=f"relu{i}")
     # without fanouts the whole graph is one inference: per-inference figures must not divide by the unused batch
     return b.build({**_meta("graphsage_products", p, b), "batch": p.batch if p.fanouts else 1,
-                    "sampled_nodes": n, "sampled_edges": e})
+                    "sampled_nodes": n, "sampled_edges": e,
+                    "layer_targets": [t for _, t, _ in layers], "layer_edges": [d for _, _, d in layers]})
 
 
 def mpnn_qm9(p: MpnnParams) -> Graph:
@@ -439,4 +490,4 @@ def mpnn_qm9(p: MpnnParams) -> Graph:
 
 
 __all__ = ["READOUTS", "GnnBuilder", "MpnnParams", "SageParams", "gat_cora", "gcn_cora", "graphsage_products",
-           "mpnn_qm9", "sampled_subgraph"]
+           "mpnn_qm9", "sampled_layers", "sampled_subgraph"]

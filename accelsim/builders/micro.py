@@ -14,13 +14,17 @@
   per chip over every chip of the arch (NCCL-tests' ``size``: the buffer each rank holds, the gathered output of
   an all-gather, the unscattered input of a reduce-scatter); priced by :mod:`accelsim.cost.collective`.
 * ``embedding_bag``: one EMBEDDING op (fn "embedding_bag") sum-pooling ``pooling`` rows of a (rows, dim) table per
-  sample from (batch, pooling) indices (graph input ``input``); the op convention is :mod:`.recsys`'s.
+  sample from batch · pooling int64 indices (graph input ``input``) and batch + 1 int64 offsets (``offsets``),
+  each 1-D in elements of the model's dtype whose bytes are the int64s' (``recsys.index_elems``); the op convention
+  is :mod:`.recsys`'s.
   ``kernel: embedding`` is a plain ``torch.nn.functional.embedding`` instead (pooling 1, fn "embedding", no sum,
   and no ``sparse_grad``: F.embedding's default dense gradient, as an LLM's token embedding trains):
   PyTorch's index_select kernel moves every gathered element with one thread (``vector_elems`` = batch·dim, priced
   by :func:`accelsim.cost.vector.price`: the small- or large-index kernel on a GPU preset, else the arch's
   ``cycles_per_element`` for "embedding"); ``kernel: embedding_gather`` is that call as PyTorch 2.8 and later run
   it (op attr ``index_select: gather``: the small-index kernel up to 16 indices, else a vectorized row copy).
+  Both plain kernels keep their (batch, pooling) ids as one graph input in the model's dtype (their GPU validation
+  was measured so), without offsets.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from .layers import INPUT, GraphBuilder
 from .manual import Padding, PosPair
 from .params import WorkloadParams
 from .precision import computes_on_kv, touches_kv
-from .recsys import RecsysBuilder, TableAccessParams
+from .recsys import RecsysBuilder, TableAccessParams, index_elems
 from .tlayers import ACT_FLOPS, TransformerBuilder
 
 
@@ -356,9 +360,16 @@ def embedding_bag(p: EmbeddingBagParams) -> Graph:
 
     gather_rows = batch·pooling, vector_elems = batch·pooling·dim, flops = batch·(pooling − 1)·dim, params rows·dim.
     """
-    b = RecsysBuilder("embedding_bag", {"input": (p.batch, p.pooling)}, dtype=p.dtype or "fp16")
-    b.embedding_bag("input", p.rows, p.dim, access=p.access, zipf_alpha=p.zipf_alpha, name="embedding_bag")
-    if p.kernel != "embedding_bag":  # the same gather without the pooled sum
+    if p.kernel == "embedding_bag":  # int64 ids and (batch + 1) offsets (RecsysBuilder.index_input)
+        dtype = p.dtype or "fp16"
+        b = RecsysBuilder("embedding_bag", {"input": (index_elems(p.batch * p.pooling, dtype),)}, dtype=dtype)
+        b.embedding_bag("input", p.rows, p.dim, batch=p.batch,
+                        pooling=p.pooling, offsets=b.index_input("offsets", p.batch + 1), access=p.access,
+                        zipf_alpha=p.zipf_alpha, name="embedding_bag")
+    else:  # the same gather without the pooled sum; its (batch, pooling) ids in the model dtype, as before
+        b = RecsysBuilder("embedding_bag", {"input": (p.batch, p.pooling)}, dtype=p.dtype or "fp16")
+        b.embedding_bag("input", p.rows, p.dim, batch=p.batch, pooling=p.pooling, access=p.access,
+                        zipf_alpha=p.zipf_alpha, name="embedding_bag")
         # F.embedding's default sparse=False (an LLM's token table): a dense gradient, its step updates every row
         attrs = {k: v for k, v in b._ops[-1].attrs.items() if k != "sparse_grad"} | {"fn": "embedding"}
         if p.kernel == "embedding_gather":  # PyTorch >= 2.8's index_select (accelsim.cost.vector.price)

@@ -4,7 +4,11 @@
 (``bench/run_and_time.sh``: ``--arch-sparse-feature-size=128 --arch-mlp-bot=13-512-256-128
 --arch-mlp-top=1024-1024-512-256-1 --max-ind-range=40000000``, dot interaction without the diagonal):
 
-* graph inputs ``dense`` (batch, 13) and ``indices.{t}`` (batch, pooling) for each table t;
+* graph inputs ``dense`` (batch, 13) and, for each table t, ``indices.{t}`` (its batch · pooling ids) and
+  ``offsets.{t}`` (batch + 1: where each sample's bag starts, TorchRec's KeyedJaggedTensor offsets), int64 whatever
+  the model's dtype as torch.nn.EmbeddingBag and the reference's ``lS_i`` / ``lS_o`` (torch.long) hold them, each
+  declared 1-D as :meth:`RecsysBuilder.index_input` elements of the graph's dtype whose bytes are the ids' (8 B
+  each; 2,048 ids: 16,384 B, 8,192 fp16 elements), as the GNN builders declare their int64 edge indices;
 * bottom MLP ``bot_l.0`` 13→512, ``bot_l.2`` 512→256, ``bot_l.4`` 256→dim, each followed by a ReLU
   (``bot_l.1``, ``bot_l.3``, ``bot_l.5``), as the reference's ``nn.Sequential`` numbers them;
 * one EMBEDDING op per table, ``emb.{t}`` (see :meth:`RecsysBuilder.embedding_bag`);
@@ -21,8 +25,8 @@ The table sizes are the Criteo Terabyte per-feature counts of the MLPerf preproc
 ``--max-ind-range=40000000`` (:data:`CRITEO_TB_ROWS`), so ``params`` = 24,036,595,969 (≈ 24.0 G; 96.1 GB in fp32).
 
 Embedding-bag convention (the mapper relies on it): each table is ONE op of kind EMBEDDING named ``emb.{t}`` (the
-micro-workload's is ``embedding_bag``), weights ``(Weight("<name>.weight", (rows, dim)),)``, one input (the
-(batch, pooling) indices), output (batch, dim), attrs ``fn`` "embedding_bag", ``gather_rows`` = batch·pooling (rows
+micro-workload's is ``embedding_bag``), weights ``(Weight("<name>.weight", (rows, dim)),)``, inputs the int64 ids
+and offsets (above), output (batch, dim), attrs ``fn`` "embedding_bag", ``gather_rows`` = batch·pooling (rows
 read), ``pooling``, ``access`` ("uniform" | "zipf": how look-ups spread over the rows, hottest first),
 ``zipf_alpha`` and ``sparse_grad`` True (the table's gradient is sparse, as facebookresearch/dlrm's
 ``nn.EmbeddingBag(n, m, mode="sum", sparse=True)``: a training step updates only the looked-up rows,
@@ -35,7 +39,8 @@ table-wise sharding): ``batch`` is the group's global batch, and the tables are 
 :func:`shard_tables` (the largest table first, each onto the chip holding the fewest rows so far). The graph is one
 chip's: the chip with the most look-ups (:func:`simulated_chip`), whose all-to-all send is the group's largest, so
 every chip waits for it. Its ``dense`` input is (batch / E, 13) and its bottom MLP runs on those samples; it looks up
-its own tables ``emb.{t}`` (their original indices; each input ``indices.{t}`` (batch, pooling), attrs
+its own tables ``emb.{t}`` (their original indices; inputs ``indices.{t}`` (batch · pooling ids) and
+``offsets.{t}``, attrs
 ``table_shard``) for the whole batch; ``emb.stack`` (CONCAT view, (batch, n, dim) for its n tables) is the buffer
 ``emb.all_to_all`` (COLLECTIVE fn "all_to_all", ``group`` = ``extent`` = E, output (batch / E, T, dim): every table's
 pooled vectors of the chip's own samples) sends out, (E − 1)/E of it to the other chips; its attrs ``message_bytes``
@@ -48,12 +53,15 @@ gradients are all-reduced over every chip. ``meta["embedding_shards"]`` lists ea
 
 Row-wise sharding (``embedding_sharding: row`` with E > 1; TorchRec's row-wise sharding, its block bucketization):
 every table is cut into E blocks of consecutive rows, chip c holding :func:`row_block` (rows[t], E, c) rows of table
-t (⌈rows / E⌉ on the first chips, what is left on the last), and the ids are hashed, so a table's look-ups land on
-its blocks in proportion to their rows (under ``access: zipf`` too: the ranks a block holds are spread over the
-table, and a Zipf law over every E-th rank is a Zipf law of the same exponent). The graph is chip 0's (the largest
-blocks: the most rows and look-ups). Each input ``indices.{t}`` is 1-D, (h_t,): the look-ups of the whole batch that
-land in its block (TorchRec's bucketized ids, an all-to-all of int ids this graph does not send: the ids are the
-graph's inputs, as table-wise), h_t = ⌈batch · pooling · block / rows[t]⌉; ``emb.{t}`` (:meth:`RecsysBuilder.
+t (⌈rows / E⌉ on the first chips, what is left on the last). Under ``access: uniform`` a table's look-ups land on its
+blocks in proportion to their rows; under ``access: zipf`` the ids are ranks, hottest first, so block bucketization
+puts the hottest ⌈rows / E⌉ rows on chip 0 and each block serves its ranks' Zipf mass (:func:`_block_lookups`: a
+40M-row table over 8 chips sends H(5M, 1.05) / H(40M, 1.05) ≈ 0.93 of its look-ups to chip 0), and chip 0's block
+of ranks 1 .. b is itself a Zipf table of b rows. The graph is chip 0's (the largest blocks: the most rows and
+look-ups). Each input ``indices.{t}`` holds h_t int64 ids: the look-ups of the whole batch that land in its block
+(TorchRec's bucketized ids, an all-to-all of int ids this graph does not send: the ids are the graph's inputs, as
+table-wise), h_t = ⌈batch · pooling · block / rows[t]⌉ (uniform) or ⌈batch · pooling · its Zipf share⌉, with the
+batch + 1 ``offsets.{t}`` of its bags; ``emb.{t}`` (:meth:`RecsysBuilder.
 embedding_bag_block`) gathers those h_t rows and adds each into its sample's partial sum, (batch, dim) partial sums
 (flops = vector_elems = h_t · dim); ``emb.stack`` (CONCAT view, (batch, T, dim)) is the buffer ``emb.reduce_scatter``
 (COLLECTIVE fn "reduce_scatter", ``group`` = ``extent`` = E, output (batch / E, T, dim)) sums over the chips and
@@ -63,14 +71,16 @@ block's sparse step local (the chip's h_t rows at most)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field, PositiveInt
 
 from ..errors import WorkloadError
-from ..ir import Gemm, Graph, OpKind, Weight
+from ..ir import Gemm, Graph, OpKind, Weight, zipf_share
 from ..units import dtype_bytes
+from .gnn import INDEX_BYTES
 from .params import WorkloadParams
 from .tlayers import TransformerBuilder
 
@@ -126,38 +136,49 @@ TOP_MLP = (1024, 1024, 512, 256, 1)
 """Widths of the top MLP after the interaction (479-1024-1024-512-256-1 in MLPerf)."""
 
 
+def index_elems(count: int, dtype: str) -> int:
+    """Elements of ``dtype`` that hold ``count`` int64 ids (:data:`~.gnn.INDEX_BYTES` each): ⌈count · 8 /
+    element bytes⌉."""
+    return -(-count * INDEX_BYTES // dtype_bytes(dtype))
+
+
 class RecsysBuilder(TransformerBuilder):
     """A TransformerBuilder with pooled embedding-bag look-ups."""
 
-    def embedding_bag(self, ids: str, rows: int, dim: int, *, access: str = "uniform", zipf_alpha: float = 1.05,
-                      name: str | None = None, **attrs: object) -> str:
-        """Sum-pool ``pooling`` rows of a (rows, dim) table per sample: (batch, pooling) ids → (batch, dim).
+    def index_input(self, name: str, count: int) -> str:
+        """The graph input ``name`` of ``count`` int64 ids (:data:`~.gnn.INDEX_BYTES` each, as
+        torch.nn.EmbeddingBag's ``input`` and ``offsets`` and facebookresearch/dlrm's ``lS_i`` / ``lS_o`` are
+        torch.long whatever the tables' dtype): a graph input takes the ops' dtype, so it is 1-D, ⌈count · 8 /
+        element bytes⌉ elements of the graph's dtype (2,048 ids: 8,192 fp16 elements), its bytes the ids'."""
+        return self.add_input(name, (index_elems(count, self.dtype),))
+
+    def embedding_bag(self, ids: str, rows: int, dim: int, *, batch: int, pooling: int, offsets: str | None = None,
+                      access: str = "uniform", zipf_alpha: float = 1.05, name: str | None = None,
+                      **attrs: object) -> str:
+        """Sum-pool ``pooling`` rows of a (rows, dim) table per sample for ``batch`` samples → (batch, dim); the
+        op reads ``ids`` (the batch · pooling indices, :meth:`index_input`) and ``offsets`` (where each bag starts).
 
         One EMBEDDING op with the convention of the module docstring.
         """
         name = self._name(name, "embedding_bag")
-        shape = self.shape(ids)
-        if len(shape) != 2:
-            raise WorkloadError(f"{self.name}: embedding_bag {name!r} needs (batch, pooling) indices; {ids!r} is "
-                                f"{list(shape)}")
         if rows < 1 or dim < 1:
             raise WorkloadError(f"{self.name}: embedding_bag {name!r} needs a positive table (got {rows}×{dim})")
-        batch, pooling = shape
-        return self._add(name, OpKind.EMBEDDING, [ids], (batch, dim), weights=[Weight(f"{name}.weight", (rows, dim))],
+        inputs = [ids] if offsets is None else [ids, offsets]
+        return self._add(name, OpKind.EMBEDDING, inputs, (batch, dim), weights=[Weight(f"{name}.weight", (rows, dim))],
                          flops=batch * (pooling - 1) * dim, vector_elems=batch * pooling * dim, fn="embedding_bag",
                          gather_rows=batch * pooling, pooling=pooling, access=access, zipf_alpha=zipf_alpha,
                          sparse_grad=True, **attrs)
 
-    def embedding_bag_block(self, ids: str, rows: int, dim: int, batch: int, *, pooling: int,
-                            access: str = "uniform", zipf_alpha: float = 1.05, name: str | None = None,
+    def embedding_bag_block(self, ids: str, offsets: str, rows: int, dim: int, batch: int, *, hits: int,
+                            pooling: int, access: str = "uniform", zipf_alpha: float = 1.05, name: str | None = None,
                             **attrs: object) -> str:
-        """Partial sums of a row block of a table (row-wise sharding): (h,) ids, the look-ups of a batch of
-        ``batch`` samples that land in the block's ``rows`` rows, → (batch, dim) partial sums, each gathered row
-        added into its sample's (flops = vector_elems = h·dim; the block's rows are its weight). The attrs of
-        :meth:`embedding_bag` with gather_rows = h and ``pooling`` the whole table's."""
+        """Partial sums of a row block of a table (row-wise sharding): ``ids`` the ``hits`` look-ups of a batch of
+        ``batch`` samples that land in the block's ``rows`` rows (and their ``offsets``), → (batch, dim) partial
+        sums, each gathered row added into its sample's (flops = vector_elems = h·dim; the block's rows are its
+        weight). The attrs of :meth:`embedding_bag` with gather_rows = h and ``pooling`` the whole table's."""
         name = self._name(name, "embedding_bag")
-        (hits,) = self.shape(ids)
-        return self._add(name, OpKind.EMBEDDING, [ids], (batch, dim), weights=[Weight(f"{name}.weight", (rows, dim))],
+        return self._add(name, OpKind.EMBEDDING, [ids, offsets], (batch, dim),
+                         weights=[Weight(f"{name}.weight", (rows, dim))],
                          flops=hits * dim, vector_elems=hits * dim, fn="embedding_bag", gather_rows=hits,
                          pooling=pooling, access=access, zipf_alpha=zipf_alpha, sparse_grad=True, **attrs)
 
@@ -219,6 +240,20 @@ def row_block(rows: int, chips: int, chip: int) -> int:
     return max(0, min(block, rows - chip * block))
 
 
+def _block_lookups(lookups: int, rows: int, chips: int, chip: int, p: TableAccessParams) -> int:
+    """Of a table's ``lookups``, those landing in chip ``chip``'s row block (:func:`row_block`): its rows' share,
+    ⌈lookups · block / rows⌉ under uniform access; under ``access: zipf`` the Zipf mass of its ranks (chip c holds
+    ranks c·⌈rows / chips⌉ + 1 onwards, the hottest on chip 0), ⌈lookups · (H(last, α) − H(first − 1, α)) /
+    H(rows, α)⌉ (:func:`~accelsim.ir.zipf_share`); none for an empty block."""
+    block = row_block(rows, chips, chip)
+    if not block:
+        return 0
+    if p.access != "zipf":
+        return -(-lookups * block // rows)
+    share = zipf_share(rows, p.zipf_alpha, chip * -(-rows // chips) + 1, block)
+    return max(1, math.ceil(lookups * share - 1e-9))  # (an integral product stays itself despite rounding)
+
+
 def simulated_chip(shards: Sequence[Sequence[int]], rows: Sequence[int]) -> int:
     """The chip a sharded DLRM's graph is: the one with the most look-ups (every table is looked up batch ·
     pooling times: the most tables), whose all-to-all send is the group's largest and which every chip waits for
@@ -250,25 +285,29 @@ def dlrm_mlperf(p: DlrmParams) -> Graph:
         chip = 0
         shards = tuple(tuple(range(len(tables))) for _ in range(chips))
         blocks = [[row_block(r, chips, c) for r in tables] for c in range(chips)]
-        hits = [[-(-lookups * blocks[c][t] // tables[t]) for t in range(len(tables))] for c in range(chips)]
+        hits = [[_block_lookups(lookups, tables[t], chips, c, p) for t in range(len(tables))] for c in range(chips)]
         mine = tuple(t for t in shards[chip] if blocks[chip][t])
-        ids: dict[str, tuple[int, ...]] = {f"indices.{t}": (hits[chip][t],) for t in mine}
     else:
         shards = shard_tables(tables, chips)
         chip = simulated_chip(shards, tables)
         blocks = [[r if t in shards[c] else 0 for t, r in enumerate(tables)] for c in range(chips)]
         hits = [[lookups if t in shards[c] else 0 for t in range(len(tables))] for c in range(chips)]
         mine = shards[chip]
-        ids = {f"indices.{t}": (p.batch, p.pooling) for t in mine}
-    b = RecsysBuilder("dlrm_mlperf", {"dense": (local, DENSE_FEATURES), **ids}, dtype=p.dtype or "fp16")
+    b = RecsysBuilder("dlrm_mlperf", {"dense": (local, DENSE_FEATURES)}, dtype=p.dtype or "fp16")
+    # each table's int64 ids and the (batch + 1) offsets of its bags (RecsysBuilder.index_input)
+    for t in mine:
+        b.index_input(f"indices.{t}", hits[chip][t])
+        b.index_input(f"offsets.{t}", p.batch + 1)
     bottom = b.mlp_stack("dense", (*BOTTOM_MLP, p.dim), "bot_l")
     shard = {"table_shard": True} if chips > 1 else {}
     access = {"access": p.access, "zipf_alpha": p.zipf_alpha}
     if rowwise:
-        embs = [b.embedding_bag_block(f"indices.{t}", blocks[chip][t], p.dim, p.batch, pooling=p.pooling,
-                                      name=f"emb.{t}", **access, **shard) for t in mine]
+        embs = [b.embedding_bag_block(f"indices.{t}", f"offsets.{t}", blocks[chip][t], p.dim, p.batch,
+                                      hits=hits[chip][t], pooling=p.pooling, name=f"emb.{t}", **access, **shard)
+                for t in mine]
     else:
-        embs = [b.embedding_bag(f"indices.{t}", tables[t], p.dim, name=f"emb.{t}", **access, **shard) for t in mine]
+        embs = [b.embedding_bag(f"indices.{t}", tables[t], p.dim, batch=p.batch, pooling=p.pooling,
+                                offsets=f"offsets.{t}", name=f"emb.{t}", **access, **shard) for t in mine]
     row_bytes = p.dim * dtype_bytes(b.dtype)
     meta: dict[str, object] = {}
     if chips > 1:
@@ -299,4 +338,4 @@ def dlrm_mlperf(p: DlrmParams) -> Graph:
     return graph
 
 
-__all__ = ["CRITEO_TB_ROWS", "RecsysBuilder", "dlrm_mlperf", "row_block", "shard_tables", "simulated_chip"]
+__all__ = ["CRITEO_TB_ROWS", "RecsysBuilder", "dlrm_mlperf", "index_elems", "row_block", "shard_tables", "simulated_chip"]

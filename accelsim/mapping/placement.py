@@ -29,23 +29,8 @@ from dataclasses import dataclass
 
 from ..errors import MappingError
 from ..hardware import Arch
-from ..ir import Graph, OpKind
+from ..ir import Graph, OpKind, harmonic, zipf_share
 from ..tasks import TableSplit
-
-_EXACT_TERMS = 64
-
-
-def harmonic(n: int, alpha: float) -> float:
-    """H(n, α) = Σ_{r=1..n} r^−α: exact for n ≤ 64, else the first 64 terms plus an Euler–Maclaurin tail."""
-    if n <= 0:
-        return 0.0
-    head = sum(r ** -alpha for r in range(1, min(n, _EXACT_TERMS) + 1))
-    if n <= _EXACT_TERMS:
-        return head
-    a, b = _EXACT_TERMS, n  # Σ_{r=a+1..b} f(r) ≈ ∫_a^b f + (f(b) − f(a))/2 + (f'(b) − f'(a))/12, f(x) = x^−α
-    integral = math.log(b / a) if alpha == 1 else (b ** (1 - alpha) - a ** (1 - alpha)) / (1 - alpha)
-    slope = -alpha * (b ** (-alpha - 1) - a ** (-alpha - 1)) / 12
-    return head + integral + (b ** -alpha - a ** -alpha) / 2 + slope
 
 
 def _chunks(rows: int, access: str, alpha: float) -> list[tuple[int, float]]:
@@ -68,7 +53,7 @@ def _head_mass(table: tuple[int, int, str, float], start: int, n: int) -> float 
     rows, _, access, alpha = table
     if access != "zipf":
         return None
-    return (harmonic(start + n - 1, alpha) - harmonic(start - 1, alpha)) / harmonic(rows, alpha)
+    return zipf_share(rows, alpha, start, n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +168,9 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
     splits = {}
     for n, (rows, *_rest) in gathers.items():
         inner = {lv: min(r, rows) for lv, r in rows_at[n].items()}
-        hits = {lv: min(h, 1.0) for lv, h in hits_at[n].items()}
+        # a level holding every row serves every look-up: exactly 1.0 (its chunks' masses, differences of harmonic
+        # sums, add up to 0.9999999999999999)
+        hits = {lv: 1.0 if inner[lv] == rows else min(h, 1.0) for lv, h in hits_at[n].items()}
         splits[n] = TableSplit(rows, inner, hits, last)
     return Placement(level, splits, peak_activation_bytes)
 

@@ -415,20 +415,23 @@ def core_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     (a core with fewer columns re-reads A less: gemmini's 1024³ over 2 cores, each tiled 8 × 4 × 4, reads A 4 + 4
     times, not 2 × the whole op's 8), B's the cores' reads weighted by their columns; cut along M, the same with
     A and B swapped. A vector op is cut by elements: each core reads its share of its activations, and of its
-    parameters when each is as large as its output (an optimizer step's parameter and state, a table's rows), but
-    every core all of a smaller parameter (a norm's scale and shift), which it broadcasts over its rows."""
+    parameters when each is as large as its output (an optimizer step's parameter and state) and of a gather's
+    looked-up rows (however small the table), but every core all of a smaller parameter (a norm's scale and shift), which it broadcasts over its rows."""
     op = p.op
     if ncores <= 1 or cut == "count" or (op.kind.is_matmul and op.gemm is None):
         return sram_reads(p, a_tot, b_tot, out_off, budgets, shared, psum_bytes)
     if not op.kind.is_matmul:
         _, _, ntiles, _ = sram_reads(p, a_tot, b_tot, out_off, budgets, shared, psum_bytes)
-        # parameters cut with the elements: each as large as the output (a step's parameter and state, a table
-        # gathered by rows) is read once in all; a smaller one is broadcast over the output's out / size repeats (a
-        # norm's scale and shift over its rows), and a core reads all of it for each repeat it holds part of, at
-        # most once: min(cores, repeats) copies in all (2 rows of 4,096 over 2 cores: each core all 8 KiB of gamma
-        # and beta; over 4 cores, each half a row: half of them each, 2 copies in all)
+        # parameters cut with the elements: each as large as the output (a step's parameter and state) is read
+        # once in all, and so are a gather's rows whatever the table's size (each core gathers its share of the
+        # looked-up rows: a 3-row table looked up 2,048 times over 2 cores reads 1,024 rows on each, not 2,048);
+        # a smaller one is broadcast over the output's out / size repeats (a norm's scale and shift over its rows),
+        # and a core reads all of it for each repeat it holds part of, at most once: min(cores, repeats) copies in
+        # all (2 rows of 4,096 over 2 cores: each core all 8 KiB of gamma and beta; over 4 cores, each half a row:
+        # half of them each, 2 copies in all)
         out = math.prod(op.out_shape)
-        copies = max((min(ncores, -(-out // max(1, math.prod(w.shape)))) for w in op.weights), default=1)
+        broadcast = op.weights[1:] if op.kind is OpKind.EMBEDDING else op.weights  # (weights[0]: the gathered table)
+        copies = max((min(ncores, -(-out // max(1, math.prod(w.shape)))) for w in broadcast), default=1)
         return 1, copies, ntiles, None
     dim = {"m": 0, "n": 1}.get(cut or "", 1 if a_tot <= b_tot else 0)
     g = op.gemm

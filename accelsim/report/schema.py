@@ -312,7 +312,7 @@ class _ReportRequired(TypedDict):
     stalls_by_level: dict[str, int]
     bytes: dict[str, int]  # bytes moved at each level
     roofline: Roofline
-    placement: dict[str, str | int]  # tensor → level, or "tensors_in_<level>" → count above 64 tensors
+    placement: dict[str, str | int]  # tensor → level ("hbm+host": a table split by rows), or "tensors_in_<level>" → count above 64 tensors
     memory: dict[str, Footprint]
     notes: list[str]
     simulation: Simulation

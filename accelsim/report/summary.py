@@ -108,7 +108,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "stalls_by_level": stalls_by_level,
         "bytes": bytes_total,
         "roofline": {"peak_flops_per_s": roof, "bandwidth_bytes_per_s": bounded(bw), "ridge_flops_per_byte": ridge},
-        "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
+        "placement": _placement(tg.placement, tg.tables),
         "memory": memory,
         "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + flash_fallback_notes(tg)
                   + activation_spill_notes(arch, graph, ops)
@@ -1069,6 +1069,18 @@ def _group_sum(keys: np.ndarray, values: np.ndarray) -> list[tuple[int, int]]:
     uniq, inv = np.unique(keys, return_inverse=True)
     sums = np.bincount(inv, weights=values)
     return [(int(k), int(s)) for k, s in zip(uniq, sums, strict=True)]
+
+
+def _placement(placement: Mapping[str, str], tables: Mapping) -> dict[str, str] | dict[str, int]:
+    """report.json's ``placement``: each tensor's memory, or a table split over several memories by rows their
+    names joined by "+", innermost first ("hbm+host": look-ups served from each, ``tables`` says how); over 64
+    tensors, the count in each."""
+    labels = dict(placement)
+    for name, split in tables.items():
+        where = split.levels()
+        if name in labels and len(where) > 1:
+            labels[name] = "+".join(where)
+    return labels if len(labels) <= 64 else _placement_counts(labels)
 
 
 def _placement_counts(placement: Mapping[str, str]) -> dict[str, int]:

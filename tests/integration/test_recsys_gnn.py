@@ -153,3 +153,27 @@ def test_zipf_table_split_hits_the_harmonic_share_of_its_hbm_rows():
     zeta = sum(r ** -alpha for r in range(1, 1000)) + _hurwitz_zeta(alpha, 1000)
     expected = (zeta - _hurwitz_zeta(alpha, n + 1)) / (zeta - _hurwitz_zeta(alpha, 500_000_001))
     assert split["hbm_hit_fraction"] == pytest.approx(expected, rel=1e-8)
+
+
+@pytest.mark.parametrize("rows", [1_000_000, 1_000, 3])
+def test_a_table_smaller_than_its_lookups_is_gathered_once_over_the_cores(rows):
+    # embedding_bag on tpu-v4 (two cores): 2,048 one-hot look-ups of 128-wide bf16 rows (256 B, 4 HBM granules of
+    # 64 B each) whatever the table's size: 2,048 × 256 = 524,288 B of rows (1,024 on each core, not 2,048 on
+    # each as it charged a table of fewer rows than look-ups: 1,576,960 B), the (2,048, 128) bf16 output
+    # 524,288 B, 2,048 int64 indices (8 B each) and 2,049 int64 offsets
+    rep = simulate(load_workload("embedding_bag", [f"rows={rows}", "pooling=1"]), "tpu-v4").to_dict()
+    (op,) = rep["ops"]
+    assert op["bytes"]["hbm"] == 2_048 * 256 + 2_048 * 128 * 2 + 2_048 * 8 + 2_049 * 8
+
+
+@pytest.mark.parametrize("dtype, elem", [("int8", 1), ("bf16", 2), ("fp32", 4)])
+def test_embedding_bag_indices_and_offsets_are_int64_whatever_the_model_dtype(dtype, elem):
+    # torch.nn.EmbeddingBag and facebookresearch/dlrm index with torch.long: 2,048 · 20 = 40,960 ids × 8 B =
+    # 327,680 B and 2,049 offsets × 8 B = 16,392 B, in int8 as in fp32 (a 1 B index cannot address 100,000 rows;
+    # it charged 1 / 2 / 4 B an index and no offsets). The rest: 40,960 gathered rows of 128 elements (128 / 256 /
+    # 512 B, whole 64 B granules) and the (2,048, 128) output
+    rep = simulate(load_workload("embedding_bag", [f"dtype={dtype}", "rows=100000"]), "tpu-v4").to_dict()
+    (op,) = rep["ops"]
+    rows = 40_960 * 128 * elem
+    out = 2_048 * 128 * elem
+    assert op["bytes"]["hbm"] - rows - out == 327_680 + 16_392

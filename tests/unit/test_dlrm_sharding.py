@@ -55,7 +55,9 @@ def test_one_chips_graph_looks_up_its_tables_for_the_whole_batch():
     # chip 0 holds tables 0, 3, 4 and looks each up for all 8 samples (pooling 1: 8 rows)
     assert [op.name for op in embs] == ["emb.0", "emb.3", "emb.4"]
     assert all(op.attrs["table_shard"] and op.attrs["gather_rows"] == 8 and op.out_shape == (8, 16) for op in embs)
-    assert g.inputs == {"dense": (4, 13), "indices.0": (8, 1), "indices.3": (8, 1), "indices.4": (8, 1)}
+    # each table's 8 int64 ids (64 B = 32 fp16 elements) and 9 int64 offsets (72 B = 36 elements)
+    assert g.inputs == {"dense": (4, 13), **{k: v for t in (0, 3, 4)
+                                             for k, v in ((f"indices.{t}", (32,)), (f"offsets.{t}", (36,)))}}
     # the all-to-all sends the 3 tables' pooled vectors of all 8 samples (8 · 3 · 16 · 2 B = 768 B, nccl-tests'
     # size) and hands the chip all 5 tables' vectors of its own 8 / 2 = 4 samples
     assert g["emb.stack"].out_shape == (8, 3, 16)
@@ -181,7 +183,9 @@ def test_row_wise_chip_holds_a_block_of_every_table_and_pools_its_share_of_the_l
     assert all(op.attrs["gather_rows"] == 4 and op.attrs["table_shard"] for op in embs)
     # each look-up's row is added into its sample's partial sum: 4 rows × 16 = 64 adds; partial sums of all 8
     assert all(op.flops == op.vector_elems == 64 and op.out_shape == (8, 16) for op in embs)
-    assert g.inputs == {"dense": (4, 13), **{f"indices.{t}": (4,) for t in range(5)}}
+    # each block's 4 int64 ids (32 B = 16 fp16 elements) and the 8 + 1 int64 offsets of its bags (72 B = 36)
+    assert g.inputs == {"dense": (4, 13), **{k: v for t in range(5)
+                                             for k, v in ((f"indices.{t}", (16,)), (f"offsets.{t}", (36,)))}}
     (rs,) = [op for op in g if op.kind is OpKind.COLLECTIVE]
     # the (8, 5, 16) partial sums, summed over the 2 chips and scattered by sample: each chip its 4 samples
     assert rs.fn == "reduce_scatter" and rs.in_shapes[0] == (8, 5, 16) and rs.out_shape == (4, 5, 16)
@@ -240,3 +244,22 @@ def test_row_sharding_without_chips_to_shard_over_is_refused_at_its_key():
     with pytest.raises(WorkloadError, match="row is read only with embedding_parallel > 1") as info:
         build_workload("dlrm_mlperf", {**PARAMS, "embedding_sharding": "row"})
     assert info.value.key == ("embedding_sharding",)
+
+
+def test_row_wise_zipf_gives_chip_0_the_hottest_block_and_its_zipf_share_of_the_look_ups():
+    # access: zipf, α = 1, ranks hottest first: block bucketization puts ranks 1 .. ⌈rows / 2⌉ on chip 0.
+    # Table 0, 4 rows: H(4) = 1 + 1/2 + 1/3 + 1/4 = 25/12; chip 0 ranks 1-2, H(2) = 3/2: (3/2) / (25/12) = 18/25
+    # of the 100 look-ups = 72; chip 1 ranks 3-4: (1/3 + 1/4) / (25/12) = 7/25 → 28.
+    # Table 1, 6 rows: H(6) = 49/20; chip 0 ranks 1-3, H(3) = 11/6: 110/147 · 100 = 74.8 → ⌈⌉ 75; chip 1 ranks 4-6:
+    # (1/4 + 1/5 + 1/6) = 37/60, 37/147 · 100 = 25.2 → 26. Uniform: each block its rows' share, 50 and 50
+    params = {"tables": [4, 6], "dim": 16, "batch": 100, "dtype": "bf16", "embedding_parallel": 2,
+              "embedding_sharding": "row", "zipf_alpha": 1.0}
+    zipf = build_workload("dlrm_mlperf", {**params, "access": "zipf"})
+    uniform = build_workload("dlrm_mlperf", params)
+    assert [zipf[f"emb.{t}"].attrs["gather_rows"] for t in (0, 1)] == [72, 75]
+    assert [uniform[f"emb.{t}"].attrs["gather_rows"] for t in (0, 1)] == [50, 50]
+    # chip 0's block of ranks 1 .. b is itself a Zipf(α) table of b rows (the law restricted to its head)
+    assert zipf["emb.0"].weights[0].shape == (2, 16) and zipf["emb.0"].access == ("zipf", 1.0)
+    shards = zipf.meta["embedding_shards"]["shards"]
+    assert [s["lookups"] for s in shards] == [72 + 75, 28 + 26]
+    assert [s["lookups"] for s in uniform.meta["embedding_shards"]["shards"]] == [100, 100]

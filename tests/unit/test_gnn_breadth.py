@@ -32,15 +32,30 @@ def test_graphsage_products_preset_params_macs_and_sampled_subgraph():
     # non-seed node
     n, e = 1024 * (1 + 15 + 150 + 750), 1024 * (15 + 150 + 750)
     assert (n, e) == (937_984, 936_960) == (g.meta["sampled_nodes"], g.meta["sampled_edges"])
-    # every layer runs lin_l and lin_r over all n sampled nodes: 2·n·in·out MACs; the mean aggregation none
-    assert g.macs == sum(2 * n * a * b for a, b in [(100, 256), (256, 256), (256, 47)])
+    # layer l computes only its targets (PyG's NeighborSampler adjs, outermost hop first: x_target = x[:size[1]]):
+    # layer 0 the nodes within 2 hops, 1024·(1 + 15 + 150) = 169,984, over the edges of hops 1-3 (all e); layer 1
+    # those within 1 hop, 1024·16 = 16,384, over hops 1-2, 1024·(15 + 150) = 168,960 edges; layer 2 the 1,024
+    # seeds over hop 1's 15,360 edges
+    targets, edges = [169_984, 16_384, 1_024], [936_960, 168_960, 15_360]
+    assert targets == [1024 * (1 + 15 + 150), 1024 * 16, 1024] and edges == [e, 1024 * (15 + 150), 1024 * 15]
+    assert (g.meta["layer_targets"], g.meta["layer_edges"]) == (targets, edges)
+    # lin_l (on the mean) and lin_r (on x_target) over each layer's targets: 2·targets·in·out MACs; the mean none.
+    # 8.70 G + 2.15 G + 0.025 G = 10,875,305,984 (it ran every layer on all n nodes: 193,539,866,624)
+    assert g.macs == sum(2 * t * a * b for t, (a, b) in zip(targets, [(100, 256), (256, 256), (256, 47)],
+                                                               strict=True)) == 10_875_305_984
     gather = g["sample.gather_features"]
     assert gather.kind is OpKind.EMBEDDING and gather.gather_rows == n and gather.out_shape == (n, 100)
     assert [(w.name, w.shape, w.role) for w in gather.weights] == [("x", (2_449_029, 100), "host")]
-    mean = g["convs.1.propagate"]
-    # the mean: e gathered rows of 256 summed, then n·256 divides; no self-loop in SAGEConv
-    assert mean.gather_rows == e and mean.row_elems == 256 and mean.flops == e * 256 + n * 256
-    assert g.ops[-1].out_shape == (n, 47)
+    for i, (t, d) in enumerate(zip(targets, edges, strict=True)):
+        mean = g[f"convs.{i}.propagate"]
+        width = 100 if i == 0 else 256
+        # the mean: d gathered rows summed, then t·width divides; no self-loop in SAGEConv; the layer's own
+        # edge_index rows, d int64s each
+        assert mean.gather_rows == d and mean.flops == d * width + t * width and mean.out_shape == (t, width)
+        assert mean.inputs[1:] == (f"edge_index.{i}.src", f"edge_index.{i}.dst")
+        assert g.inputs[f"edge_index.{i}.src"] == (d * 8 // 2,)  # 8 B indices as fp16-wide (2 B) elements
+        assert g[f"convs.{i}.lin_r"].in_shapes[0] == (t, width)
+    assert g.ops[-1].out_shape == (1024, 47)  # the seeds' logits
 
 
 def test_sampled_subgraph_is_capped_at_the_graph():
@@ -52,20 +67,25 @@ def test_sampled_subgraph_is_capped_at_the_graph():
 
 def test_host_side_sampling_gathers_features_over_the_host_link():
     # a small sampled batch on tpu-v1: 8 seeds, fanouts [3, 2] → 8·(1 + 3 + 6) = 80 nodes whose 100 features each
-    # (in the arch's dtype) come from the host-held table, one row per sampled node
+    # (fp32, feature_dtype's default: ogbn-products' x as OGB loads it) come from the host-held table, one row per
+    # sampled node
     arch = load_arch("tpu-v1")
     host = arch.memories[-1]
     grain = arch.memory(host).access_bytes
-    elem = {"int8": 1, "fp16": 2, "bf16": 2, "fp32": 4}[arch.dtype]
-    row = -(-100 * elem // grain) * grain  # whole access granules per gathered row
+    row = -(-100 * 4 // grain) * grain  # whole access granules per gathered row
     small = {"model": "graphsage_products", "batch": 8, "layers": 2, "fanouts": [3, 2]}
     r = accelsim.simulate(small, arch).to_dict()
     assert r["placement"]["x"] == host and r["params"] == _sage_params([100, 256, 47])
     assert r["bytes"][host] == 80 * row
     assert any("host data (x" in n and f"{host} link" in n for n in r["notes"])
     # the note gives the table's size exactly and in binary prefixes: ogbn-products' 2,449,029 nodes x 100
-    # features x 1 B (tpu-v1 is int8) = 244,902,900 B = 233.55 MiB
-    assert elem == 1 and any(n.startswith("244902900 B (233.6MiB) of host data") for n in r["notes"])
+    # features x 4 B (fp32, though tpu-v1 computes in int8) = 979,611,600 B = 934.23 MiB
+    assert any(n.startswith("979611600 B (934.2MiB) of host data") for n in r["notes"])
+    # feature_dtype: int8, the model's own: 1 B a feature, no cast
+    int8 = accelsim.simulate({**small, "feature_dtype": "int8"}, arch).to_dict()
+    assert any(n.startswith("244902900 B (233.6MiB) of host data") for n in int8["notes"])
+    assert int8["bytes"][host] == 80 * -(-100 // grain) * grain
+    assert "sample.cast" not in {o["name"] for o in int8["ops"]} and "sample.cast" in {o["name"] for o in r["ops"]}
     assert not any("do not fit" in n for n in r["notes"])
     bigger = accelsim.simulate({**small, "batch": 16}, arch).to_dict()
     assert bigger["bytes"][host] == 2 * 80 * row  # twice the seeds, twice the rows over the link

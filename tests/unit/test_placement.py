@@ -118,3 +118,24 @@ def test_unfused_attention_overflow_names_attention_fused():
         simulate({"model": "gemm", "m": 8192, "n": 8192, "k": 8192}, {"base": "h100", "hbm": {"capacity": "100MB"}},
                  plots=False)
     assert "workload.attention" not in str(e.value)
+
+
+def test_a_zipf_table_wholly_in_hbm_serves_exactly_every_look_up():
+    # Zipf α = 1.05 over 40,000 rows of 128 B (5,120,000 B) in 8 MB of HBM: every chunk fits, so HBM serves all the
+    # look-ups, 1.0 exactly (the chunks' masses, differences of harmonic sums, added to 0.9999999999999999)
+    g = _table_graph(40_000, 10, access="zipf", alpha=1.05)
+    split = place(g, make_arch(hbm_capacity=8_000_000), {"t.weight": 40_000 * 128}, gathered_tables(g),
+                  reserved={}).tables["t.weight"]
+    assert split.rows_at["hbm"] == 40_000 and split.hits_at["hbm"] == 1.0
+    assert split.levels() == ("hbm",)
+
+
+def test_a_table_split_by_rows_is_placed_in_both_memories_in_the_report():
+    # embedding_bag's 1M rows × 128 bf16 = 256,000,000 B table with 64 MiB of HBM: part of its rows in HBM, the
+    # rest on host; report.json's placement names both, innermost first, as `tables` splits it
+    from accelsim import simulate
+    from accelsim.config import load_arch, load_workload
+
+    rep = simulate(load_workload("embedding_bag"), load_arch("tpu-v4", ["hbm.capacity=64MiB"])).to_dict()
+    split = rep["tables"]["embedding_bag.weight"]
+    assert 0 < split["rows_in_hbm"] < 1_000_000 and rep["placement"]["embedding_bag.weight"] == "hbm+host"

@@ -70,7 +70,10 @@ def test_dlrm_embedding_ops_follow_the_convention():
     assert [op.name for op in embs] == [f"emb.{t}" for t in range(26)]
     for t, op in enumerate(embs):
         assert op.weights == (Weight(f"emb.{t}.weight", (CRITEO_TB_40M[t], 128)),)
-        assert op.inputs == (f"indices.{t}",) and g.inputs[f"indices.{t}"] == (64, 3)
+        # int64 ids (torch.nn.EmbeddingBag's and facebookresearch/dlrm's torch.long lS_i / lS_o) in fp16 elements:
+        # 64 · 3 ids × 8 B = 1,536 B = 768 fp16 elements; 65 offsets × 8 B = 520 B = 260 elements
+        assert op.inputs == (f"indices.{t}", f"offsets.{t}")
+        assert g.inputs[f"indices.{t}"] == (768,) and g.inputs[f"offsets.{t}"] == (260,)
         assert op.out_shape == (64, 128)
         # sparse_grad: facebookresearch/dlrm's tables are nn.EmbeddingBag(n, m, mode="sum", sparse=True)
         assert dict(op.attrs) == {"fn": "embedding_bag", "gather_rows": 64 * 3, "pooling": 3, "access": "zipf",
@@ -142,7 +145,9 @@ def test_embedding_bag_micro():
     (op,) = g.ops
     assert op.kind is OpKind.EMBEDDING and op.fn == "embedding_bag"
     assert op.weights[0].shape == (1_000_000, 128) and g.params == 128_000_000
-    assert g.inputs["input"] == (2048, 20) and op.out_shape == (2048, 128)
+    # 2,048 · 20 int64 ids = 327,680 B = 163,840 fp16 elements; 2,049 int64 offsets = 16,392 B = 8,196 elements
+    assert g.inputs == {"input": (163_840,), "offsets": (8_196,)} and op.out_shape == (2048, 128)
+    assert op.inputs == ("input", "offsets")
     assert op.attrs["gather_rows"] == 2048 * 20 and op.attrs["pooling"] == 20
     assert op.vector_elems == 2048 * 20 * 128 and op.flops == 2048 * 19 * 128 and op.macs == 0
 

@@ -23,6 +23,14 @@ buffer (TPU v1's unified buffer, Eyeriss's global buffer, an NPU's SRAM) gives t
 in integers. Its candidates stay few: for each k split of a power of two and each m split of a power of
 two, the fewest n splits that fit; the same with m and n swapped; and the tiling of the budget cut in thirds
 (so sharing never moves more than thirds would).
+
+Both searches take the array's fold grain (:func:`fold_caps`): on a systolic array a tile covers whole array folds
+along the dimensions the dataflow lays on the array's rows and columns (ws: k and n; os: m and n; is: k and m), so
+it splits each of them at most into its fold count (⌈K/R⌉ for ws's k), the tiles ⌈F/n⌉ or ⌊F/n⌋ whole folds of
+the F along it, and the tiles' folds are the whole GEMM's: the compute the fold model prices (:mod:`accelsim.cost.
+folds`) and the bytes the tiling moves describe one schedule. SCALE-Sim's SRAM holds fold operands the same way.
+Only where no such tiling fits (a buffer smaller than one fold's operands beside the rest) does the search drop the
+grain and pick narrower tiles, and :attr:`Tiling.whole_folds` says so.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..cost.folds import DATAFLOWS
 from ..errors import MappingError
 
 _DEPS = {"a": ("m", "k"), "b": ("k", "n"), "c": ("m", "n")}
@@ -47,6 +56,7 @@ class Tiling:
     order: str  # "mn" (m outer) or "nm"
     a_reads: int  # times each byte of A is loaded
     b_reads: int  # times each byte of B is loaded (C is always stored once)
+    whole_folds: bool = True  # each tile covers whole array folds (False: no such tiling fits, :func:`fold_caps`)
 
     @property
     def tiles(self) -> int:
@@ -86,6 +96,29 @@ def _powers(limit: int) -> list[int]:
         out.append(x)
         x *= 2
     return [*out, min(limit, _MAX_SPLIT)]
+
+
+def fold_caps(m: int, n: int, k: int, rows: int, cols: int, dataflow: str) -> tuple[int, int, int]:
+    """The most splits of m, n and k that keep every tile whole folds of a rows×cols array of ``dataflow``: the
+    fold count ⌈S/R⌉ (⌈S/C⌉) of the dimension on the array's rows (columns), the dimension itself for the one
+    streamed in time (ws on gemmini's 16×16, 49×512×4608: (49, 32, 288))."""
+    df = DATAFLOWS[dataflow]
+    dims = {"m": m, "n": n, "k": k}
+    caps = dict(dims)
+    caps[df.spatial_rows] = _ceil_div(dims[df.spatial_rows], rows)
+    caps[df.spatial_cols] = _ceil_div(dims[df.spatial_cols], cols)
+    return caps["m"], caps["n"], caps["k"]
+
+
+def array_caps(details: dict, m: int, n: int, k: int) -> tuple[int, int, int] | None:
+    """:func:`fold_caps` of an m×n×k GEMM on the systolic array the cost model priced it on (its ``mapping``
+    details' ``array`` "RxC" and ``dataflow``, :func:`accelsim.cost.systolic.price`); None where it names none or
+    a GPU's output tiles compute it (``output_tiles``: the tiles are :mod:`accelsim.cost.gpu_tiles`')."""
+    shape, dataflow = details.get("array"), details.get("dataflow")
+    if not isinstance(shape, str) or dataflow not in DATAFLOWS or "output_tiles" in details:
+        return None
+    rows, _, cols = shape.partition("x")
+    return fold_caps(m, n, k, int(rows), int(cols), dataflow)
 
 
 def _best(candidates: list[tuple[int, int, int]], a: int, b: int, c: int, no_fit: str,
@@ -137,11 +170,12 @@ def _split_candidates(need: int, lo_a: int, hi_a: int, lo_b: int, hi_b: int) -> 
 
 @lru_cache(maxsize=16384)
 def tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, budget_b: int, budget_c: int,
-              op: str = "") -> Tiling:
+              op: str = "", caps: tuple[int, int, int] | None = None) -> Tiling:
     """The least-traffic tiling of an m×n×k GEMM whose operands hold a, b, c bytes in buffers of the budgets (then
     the fewest tiles).
 
-    The search is exact over every split count nm ≤ m, nn ≤ n, nk ≤ k (k splits up to ``_MAX_SPLIT``). A tiling
+    The search is exact over every split count nm ≤ m, nn ≤ n, nk ≤ k (k splits up to ``_MAX_SPLIT``; each within
+    ``caps``). A tiling
     fits when a ≤ budget_a·nm·nk, b ≤ budget_b·nk·nn and c ≤ budget_c·nm·nn. With k split (nk > 1) either order
     reads A nn times and B nm times (:func:`_reads`), whatever nk, and more k splits only loosen the A and B
     limits: so the most k splits give every (nm, nn) that can fit, and the least nm·b + nn·a over pairs with
@@ -150,27 +184,46 @@ def tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, bud
     fewest m splits that fit with the fewest n splits, and the other way round.
 
     An operand of 0 bytes (already on chip, or absent) needs no buffer and moves nothing. Raises
-    :class:`MappingError` naming ``op`` when even a one-element tile does not fit.
+    :class:`MappingError` naming ``op`` when even a one-element tile does not fit. ``caps`` (:func:`fold_caps`):
+    the most splits of m, n and k, so that each tile covers whole array folds; where no tiling within them fits,
+    the least-traffic one without them (``whole_folds`` False).
     """
     no_fit = (f"op {op!r}: no tiling of the {m}x{n}x{k} GEMM fits SRAM (buffers of {budget_a}, {budget_b} and "
               f"{budget_c} bytes for ifmap, filter and ofmap tiles)")
     short = _short_buffer(m, n, k, a, b, c, budget_a, budget_b, budget_c)
     if short:
         raise MappingError(no_fit, short)
+    if caps is not None and caps != (m, n, k):
+        try:
+            return _tile_split(m, n, k, a, b, c, budget_a, budget_b, budget_c, no_fit, caps)
+        except MappingError:  # no tile of whole folds fits: narrower ones
+            return _replace_whole(_tile_split(m, n, k, a, b, c, budget_a, budget_b, budget_c, no_fit, (m, n, k)))
+    return _tile_split(m, n, k, a, b, c, budget_a, budget_b, budget_c, no_fit, (m, n, k))
+
+
+def _replace_whole(t: Tiling) -> Tiling:
+    """``t`` marked as narrower than the array's folds."""
+    return Tiling(t.nm, t.nn, t.nk, t.order, t.a_reads, t.b_reads, whole_folds=False)
+
+
+def _tile_split(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, budget_b: int, budget_c: int,
+                no_fit: str, caps: tuple[int, int, int]) -> Tiling:
+    """:func:`tile_gemm`'s search with at most ``caps`` splits of m, n and k."""
+    cm, cn, ck = caps
     tiles_c = _ceil_div(c, budget_c) if c else 1  # nm·nn at least this
 
     def least(x: int, budget: int, nk: int) -> int:  # the fewest splits of a dimension for x bytes with nk splits
         return max(_ceil_div(x, budget * nk), 1) if x else 1
 
     def fits(nm: int, nn: int, nk: int) -> bool:
-        return (nm <= m and nn <= n and a <= budget_a * nm * nk and b <= budget_b * nk * nn
+        return (nm <= cm and nn <= cn and nk <= ck and a <= budget_a * nm * nk and b <= budget_b * nk * nn
                 and c <= budget_c * nm * nn)
 
     # k unsplit: the fewest m splits, then n, and the other way round; or one of them unsplit (which, looped
     # outside the other, reads both operands once)
     lm, ln = least(a, budget_a, 1), least(b, budget_b, 1)
     pairs = [(lm, max(ln, _ceil_div(tiles_c, lm))), (max(lm, _ceil_div(tiles_c, ln)), ln),
-             (max(lm, _ceil_div(tiles_c, n)), 0), (0, max(ln, _ceil_div(tiles_c, m))),
+             (max(lm, _ceil_div(tiles_c, cn)), 0), (0, max(ln, _ceil_div(tiles_c, cm))),
              (max(lm, tiles_c), 1), (1, max(ln, tiles_c))]
     candidates = []
     for nm, nn in pairs:
@@ -178,11 +231,11 @@ def tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, bud
         nn = nn or max(ln, _ceil_div(tiles_c, nm))
         if fits(nm, nn, 1):
             candidates.append((nm, nn, 1))
-    kmax = min(k, _MAX_SPLIT)
+    kmax = min(ck, _MAX_SPLIT)
     if kmax > 1:
         lm, ln = least(a, budget_a, kmax), least(b, budget_b, kmax)
-        if lm <= m and ln <= n:
-            for nm, nn in _split_candidates(tiles_c, lm, m, ln, n):
+        if lm <= cm and ln <= cn:
+            for nm, nn in _split_candidates(tiles_c, lm, cm, ln, cn):
                 # the fewest k splits (more than one) that fit A's and B's tiles
                 nk = max(2, _ceil_div(a, budget_a * nm) if a else 1, _ceil_div(b, budget_b * nn) if b else 1)
                 if fits(nm, nn, nk):
@@ -201,34 +254,50 @@ def _fewest(need: int, room: int, limit: int) -> int | None:
 
 
 @lru_cache(maxsize=16384)
-def tile_gemm_shared(m: int, n: int, k: int, a: int, b: int, c: int, budget: int, op: str = "") -> Tiling:
+def tile_gemm_shared(m: int, n: int, k: int, a: int, b: int, c: int, budget: int, op: str = "",
+                     caps: tuple[int, int, int] | None = None) -> Tiling:
     """The least-traffic tiling of an m×n×k GEMM whose three tiles share one buffer of ``budget`` bytes.
 
     A tiling (nm, nn, nk) fits when a/(nm·nk) + b/(nk·nn) + c/(nm·nn) ≤ budget, i.e. (times nm·nn·nk)
     a·nn + b·nm + c·nk ≤ budget·nm·nn·nk. For a fixed nk and nm the traffic never falls as nn grows, so the
     fewest nn that fit, nn = ⌈(b·nm + c·nk) / (budget·nm·nk − a)⌉, is the one to try (likewise nm for a fixed nn).
-    Raises :class:`MappingError` naming ``op`` when even a one-element tile does not fit.
+    Raises :class:`MappingError` naming ``op`` when even a one-element tile does not fit. ``caps`` as for
+    :func:`tile_gemm`: the most splits of m, n and k (whole array folds), dropped only where nothing within them fits.
     """
+    no_fit = (f"op {op!r}: no tiling of the {m}x{n}x{k} GEMM fits SRAM (one {budget}-byte budget shared by the "
+              "ifmap, filter and ofmap tiles)")
+    if caps is not None and caps != (m, n, k):
+        try:
+            return _shared_split(m, n, k, a, b, c, budget, no_fit, caps)
+        except MappingError:  # no tile of whole folds fits: narrower ones
+            return _replace_whole(_shared_split(m, n, k, a, b, c, budget, no_fit, (m, n, k)))
+    return _shared_split(m, n, k, a, b, c, budget, no_fit, (m, n, k))
+
+
+def _shared_split(m: int, n: int, k: int, a: int, b: int, c: int, budget: int, no_fit: str,
+                  caps: tuple[int, int, int]) -> Tiling:
+    """:func:`tile_gemm_shared`'s search with at most ``caps`` splits of m, n and k."""
+    cm, cn, ck = caps
     candidates = []
-    for nk in _powers(k):
-        for nm in _powers(m):
-            nn = _fewest(b * nm + c * nk, budget * nm * nk - a, n)
+    for nk in _powers(ck):
+        for nm in _powers(cm):
+            nn = _fewest(b * nm + c * nk, budget * nm * nk - a, cn)
             if nn is not None:
                 candidates.append((nm, nn, nk))
                 if nn == 1:  # more m splits keep nn = 1 and cannot move less
                     break
-        for nn in _powers(n):
-            nm = _fewest(a * nn + c * nk, budget * nn * nk - b, m)
+        for nn in _powers(cn):
+            nm = _fewest(a * nn + c * nk, budget * nn * nk - b, cm)
             if nm is not None:
                 candidates.append((nm, nn, nk))
                 if nm == 1:
                     break
-    try:  # the budget in thirds (a third each fits the sum): sharing never moves more than that
-        thirds = tile_gemm(m, n, k, a, b, c, budget // 3, budget // 3, budget // 3, op)
-        candidates.append((thirds.nm, thirds.nn, thirds.nk))
-    except MappingError:
-        pass
-    no_fit = (f"op {op!r}: no tiling of the {m}x{n}x{k} GEMM fits SRAM (one {budget}-byte budget shared by the "
-              "ifmap, filter and ofmap tiles)")
+    third = budget // 3  # the budget in thirds (a third each fits the sum): sharing never moves more than that
+    if not _short_buffer(m, n, k, a, b, c, third, third, third):
+        try:
+            thirds = _tile_split(m, n, k, a, b, c, third, third, third, no_fit, caps)
+            candidates.append((thirds.nm, thirds.nn, thirds.nk))
+        except MappingError:
+            pass
     return _best(list(dict.fromkeys(candidates)), a, b, c, no_fit, (*SRAM_KEY, "unified"))
 

@@ -30,7 +30,7 @@ from ..tasks import TableSplit, Unit
 from ..units import dtype_bytes
 from . import l2resident
 from .plan import Plan
-from .tiling import tile_gemm, tile_gemm_shared
+from .tiling import array_caps, tile_gemm, tile_gemm_shared
 
 # the shortest tile group: 1,000 cycles of compute or 1 µs of transfer at main-memory bandwidth (1,000 cycles at
 # 1 GHz). Finer groups add events without changing what overlaps (measured on LLaMA decode). Both are independent
@@ -393,11 +393,14 @@ def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
         # its own bytes on chip (live_bytes), so its tile takes only the widening (a core's: its rows' share)
         elems = -(-op.out_bytes * (rows or 1) // (out_elem * g.count * size))
         c_fit = elems * (psum_bytes if out_off else psum_bytes - out_elem)
-    # a unified buffer (shared not None): one budget for all three
-    t = (tile_gemm(m, n, g.k, per[0], per[1], c_fit, bud_a, bud_b, bud_c, op.name) if shared is None
-         else tile_gemm_shared(m, n, g.k, per[0], per[1], c_fit, shared, op.name))
-    return t.a_reads, t.b_reads, t.tiles * g.count, {"nm": t.nm, "nn": t.nn, "nk": t.nk, "order": t.order,
-                                                      "a_reads": t.a_reads, "b_reads": t.b_reads}
+    # a unified buffer (shared not None): one budget for all three; on a systolic array each tile whole folds
+    caps = array_caps(p.details, m, n, g.k) if p.unit_kind == "systolic" else None
+    t = (tile_gemm(m, n, g.k, per[0], per[1], c_fit, bud_a, bud_b, bud_c, op.name, caps) if shared is None
+         else tile_gemm_shared(m, n, g.k, per[0], per[1], c_fit, shared, op.name, caps))
+    tiling = {"nm": t.nm, "nn": t.nn, "nk": t.nk, "order": t.order, "a_reads": t.a_reads, "b_reads": t.b_reads}
+    if not t.whole_folds:
+        tiling["whole_folds"] = False
+    return t.a_reads, t.b_reads, t.tiles * g.count, tiling
 
 
 def core_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int, int, int], shared: int | None,

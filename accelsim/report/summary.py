@@ -110,7 +110,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "roofline": {"peak_flops_per_s": roof, "bandwidth_bytes_per_s": bounded(bw), "ridge_flops_per_byte": ridge},
         "placement": dict(tg.placement) if len(tg.placement) <= 64 else _placement_counts(tg.placement),
         "memory": memory,
-        "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + flash_fallback_notes(tg)
+        "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + base_rate_notes(arch, tg)
+                  + flash_fallback_notes(tg)
                   + activation_spill_notes(arch, graph, ops)
                   + computed_work_notes(graph.flops, computed_work(macs, graph.flops, [
                       op for op in ops if op.get("unit") != "none"])["computed_flops"], total / clock)
@@ -909,6 +910,25 @@ def rate_notes(tg: TaskGraph) -> list[str]:
             seen[key] = seen.get(key, 0) + 1
     return [f"{n} op(s) of dtype {d}: the {RATE_UNITS.get(g, f'{g} units' if g else 'units')} have no {d} rate and "
             f"run them at their {w} rate" for (d, w, g), n in seen.items()]
+
+
+def base_rate_notes(arch: Arch, tg: TaskGraph) -> list[str]:
+    """One line per compute dtype other than the arch's that ran on systolic arrays listing no ``rates`` (the
+    documented default: every dtype at rows x cols MACs a cycle, so an fp32 op on an int8 array runs at the int8
+    rate): the count of such ops, as :func:`rate_notes` says it of an array that lists rates."""
+    sa = arch.core.systolic
+    if sa is None or sa.rates:
+        return []
+    group = {u.name: u.group for u in tg.units}
+    seen: dict[str, int] = {}
+    for m in tg.ops:
+        rate = m.mapping.get("rate")
+        if (isinstance(rate, dict) and rate.get("dtype") != arch.dtype and rate.get("multiplier") == 1.0
+                and group.get(m.unit.split(" (")[0].split("..")[0]) == "systolic"):
+            seen[str(rate["dtype"])] = seen.get(str(rate["dtype"]), 0) + 1
+    return [f"{n} op(s) of dtype {d}: the systolic arrays have no {d} rate and run them at their {arch.dtype} rate "
+            f"(core.systolic.rates is empty: every dtype at rows x cols MACs a cycle; give core.systolic.rates, "
+            f"e.g. {{{d}: 0.25}}, for an array slower at {d}; its MAC energy is {d}'s)" for d, n in seen.items()]
 
 
 def flash_fallback_notes(tg: TaskGraph) -> list[str]:

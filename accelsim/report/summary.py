@@ -112,7 +112,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "memory": memory,
         "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + base_rate_notes(arch, tg)
                   + flash_fallback_notes(tg)
-                  + activation_spill_notes(arch, graph, ops)
+                  + activation_spill_notes(arch, graph, ops) + depthwise_notes(arch, graph, ops, total)
                   + computed_work_notes(graph.flops, computed_work(macs, graph.flops, [
                       op for op in ops if op.get("unit") != "none"])["computed_flops"], total / clock)
                   + unfused_attention_notes(graph, arch, ops, total, launch)
@@ -622,6 +622,44 @@ def activation_spill_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[st
             f" in all; the largest, {name}'s, {_b(size)}) would stay in the scratchpad for their readers but did "
             f"not fit its activation region ({_b(region)}: half the core's SRAM) beside what it held, and went to "
             f"{arch.main_memory} and back{hint}"]
+
+
+DEPTHWISE_NOTE_SHARE = 0.25
+"""The share of a run its depthwise convs on the systolic arrays take from which :func:`depthwise_notes` says so."""
+
+
+def depthwise_notes(arch: Arch, graph: Graph, ops: list[dict], total: int) -> list[str]:
+    """A run whose depthwise convs (groups = input channels: each channel its own m x 1 x kh·kw GEMM, SCALE-Sim's
+    per-channel layers) ran on the systolic arrays of a non-GPU core and took :data:`DEPTHWISE_NOTE_SHARE` of its
+    cycles or more: one line with how many, their share of the run (the union of their start-to-end spans over
+    ``total``) and of its MACs, and the share of the array's PEs they keep busy (``mapping_efficiency``, at most)."""
+    if arch.core.tile is not None or not total:
+        return []
+    depthwise = set()
+    for op in graph.ops:
+        groups, kernel = op.attrs.get("groups", 1), op.attrs.get("kernel")
+        if (op.kind in (OpKind.CONV,) and op.gemm is not None and isinstance(groups, int) and groups > 1
+                and isinstance(kernel, tuple) and op.gemm.count == groups and op.gemm.k == math.prod(kernel)):
+            depthwise.add(op.name)
+    rows = [op for op in ops if op["name"] in depthwise and isinstance(op.get("mapping"), Mapping)
+            and "array" in op["mapping"]]
+    spans = sorted((int(op["start_cycle"]), int(op["end_cycle"])) for op in rows)
+    busy, end = 0, 0
+    for a, b in spans:  # the union of their spans (ops on several cores may overlap)
+        busy += max(0, b - max(a, end))
+        end = max(end, b)
+    if busy < DEPTHWISE_NOTE_SHARE * total:
+        return []
+    macs = sum(int(op.get("macs") or 0) for op in rows)
+    used = max(float(op["mapping"].get("mapping_efficiency", 0.0)) for op in rows)
+    top = max(rows, key=lambda op: int(op["end_cycle"]) - int(op["start_cycle"]))
+    m, n, k, count = top["mapping"]["gemm"]
+    return [f"depthwise convs: {len(rows)} op{'s' if len(rows) > 1 else ''} ran per channel on the systolic arrays "
+            f"(the longest, {top['name']}: {count} GEMMs of {m}x{n}x{k} on the {top['mapping']['array']} array) and "
+            f"kept at most {used:.3%} of an array's PEs busy (mapping_efficiency); they took {busy / total:.0%} of "
+            f"the run ({busy:,} of {total:,} cycles) for {macs / graph.macs:.1%} of its MACs (SCALE-Sim's per-channel "
+            f"mapping: a compiler packing channels onto the array, or running them on the vector lanes, would be "
+            f"faster)"]
 
 
 def computed_work_notes(flops: int, computed: int, seconds: float) -> list[str]:

@@ -113,6 +113,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + base_rate_notes(arch, tg)
                   + flash_fallback_notes(tg)
                   + activation_spill_notes(arch, graph, ops) + depthwise_notes(arch, graph, ops, total)
+                  + split_activation_notes(arch, graph, ops, bytes_total, (options or Options()).activations_on_chip)
                   + computed_work_notes(graph.flops, computed_work(macs, graph.flops, [
                       op for op in ops if op.get("unit") != "none"])["computed_flops"], total / clock)
                   + unfused_attention_notes(graph, arch, ops, total, launch)
@@ -622,6 +623,52 @@ def activation_spill_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[st
             f" in all; the largest, {name}'s, {_b(size)}) would stay in the scratchpad for their readers but did "
             f"not fit its activation region ({_b(region)}: half the core's SRAM) beside what it held, and went to "
             f"{arch.main_memory} and back{hint}"]
+
+
+SPLIT_NOTE_SHARE = 0.1
+"""The share of a run's main-memory bytes from which :func:`split_activation_notes` says so."""
+
+
+def split_activation_notes(arch: Arch, graph: Graph, ops: list[dict], bytes_total: Mapping[str, int],
+                           on_chip: bool) -> list[str]:
+    """A multi-core run (not GPU-like) whose ops split over several cores (op rows with no one ``core``) write their
+    outputs to the main memory for their readers (architecture.md step 5), and that traffic is
+    :data:`SPLIT_NOTE_SHARE` of the run's main-memory bytes or more: one line with how many outputs and how large,
+    their bytes written and read back (once per reader, through folded ops), against the run's, and how many of them
+    one core's activation region would hold alone (with ``on_chip``, ``options.activations_on_chip``), so that a
+    one-core run would keep them on chip: about that many bytes fewer (as :func:`activation_spill_notes` says it of
+    a run that does not fit)."""
+    main = arch.main_memory
+    moved_all = bytes_total.get(main, 0)
+    if arch.cores < 2 or arch.core.tile is not None or not on_chip or not moved_all:
+        return []
+    rows = {op["name"]: op for op in ops}
+    by_name = {op.name: op for op in graph.ops}
+
+    def readers(name: str) -> int:  # through ops on no unit (a folded batch norm reads and passes the output on)
+        return sum(readers(c) if rows.get(c, {}).get("unit") == "none" else 1 for c in graph.consumers(name))
+
+    region = arch.core.sram.total_bytes // 2  # mapping.choice.activation_region
+    outputs = []  # (bytes, bytes written and read back)
+    for row in ops:
+        op = by_name.get(row["name"])
+        mapping = row.get("mapping")
+        if (op is None or row.get("unit") == "none" or row.get("core") is not None or not isinstance(mapping, Mapping)
+                or mapping.get("resident_output")):
+            continue
+        n = readers(op.name)
+        if n:
+            outputs.append((op.out_bytes, op.out_bytes * (1 + n)))
+    traffic = sum(t for _, t in outputs)
+    if traffic < SPLIT_NOTE_SHARE * moved_all:
+        return []
+    fit = [(b, t) for b, t in outputs if b <= region]
+    one = (f"; {len(fit)} of them fit one core's activation region ({_b(region)}: half its SRAM) alone and would "
+           f"stay there on one core (--set arch.cores=1), which would move about {_b(moved_all - sum(t for _, t in fit))}"
+           if fit else "")
+    return [f"activations: {len(outputs)} output{'s' if len(outputs) > 1 else ''} of ops split over several cores "
+            f"({_b(sum(b for b, _ in outputs))} in all) went to {main} and back, as such ops write it for their readers: "
+            f"about {_b(traffic)} written and read, of the run's {_b(moved_all)} of {main} bytes{one}"]
 
 
 DEPTHWISE_NOTE_SHARE = 0.25

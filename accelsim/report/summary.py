@@ -645,8 +645,13 @@ def split_activation_notes(arch: Arch, graph: Graph, ops: list[dict], bytes_tota
     rows = {op["name"]: op for op in ops}
     by_name = {op.name: op for op in graph.ops}
 
+    counted: dict[str, int] = {}
+
     def readers(name: str) -> int:  # through ops on no unit (a folded batch norm reads and passes the output on)
-        return sum(readers(c) if rows.get(c, {}).get("unit") == "none" else 1 for c in graph.consumers(name))
+        if name not in counted:
+            counted[name] = sum(readers(c) if rows.get(c, {}).get("unit") == "none" else 1
+                                for c in graph.consumers(name))
+        return counted[name]
 
     region = arch.core.sram.total_bytes // 2  # mapping.choice.activation_region
     outputs = []  # (bytes, bytes written and read back)

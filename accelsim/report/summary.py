@@ -645,12 +645,16 @@ def split_activation_notes(arch: Arch, graph: Graph, ops: list[dict], bytes_tota
     rows = {op["name"]: op for op in ops}
     by_name = {op.name: op for op in graph.ops}
 
+    consumers: dict[str, list[str]] = {}  # (not Graph.consumers: its networkx graph costs a serving run ~11 MB)
+    for op in graph.ops:
+        for src in dict.fromkeys(op.inputs):
+            consumers.setdefault(src, []).append(op.name)
     counted: dict[str, int] = {}
 
     def readers(name: str) -> int:  # through ops on no unit (a folded batch norm reads and passes the output on)
         if name not in counted:
             counted[name] = sum(readers(c) if rows.get(c, {}).get("unit") == "none" else 1
-                                for c in graph.consumers(name))
+                                for c in consumers.get(name, ()))
         return counted[name]
 
     region = arch.core.sram.total_bytes // 2  # mapping.choice.activation_region

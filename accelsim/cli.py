@@ -617,11 +617,17 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
         rates.add_column("dtype")
         for name in by_dtype:
             rates.add_column(name, justify="right")
+        # a unit without rates runs every dtype at its base rate, the arch dtype's: shown as that dtype's
+        listed = {u.name: u.kind != "systolic" or bool(u.spec.rates) for u in arch.core.unit_specs()}
         for dtype in next(iter(by_dtype.values())):
-            cells = [by_dtype[name][dtype] for name in by_dtype]
-            rates.add_row(dtype, *(f"{c['flops_per_s']:.4g}" + ("" if c["runs_as"] == dtype else f" (as {c['runs_as']})")
-                                   for c in cells))
+            cells = [(by_dtype[name][dtype]["flops_per_s"],
+                      by_dtype[name][dtype]["runs_as"] if listed.get(name, True) else arch.dtype) for name in by_dtype]
+            rates.add_row(dtype, *(f"{f:.4g}" + ("" if runs_as == dtype else f" (as {runs_as})")
+                                   for f, runs_as in cells))
         con.print(rates)
+        if not all(listed.get(name, True) for name in by_dtype):
+            con.print(f"(the {', '.join(n for n in by_dtype if not listed.get(n, True))} unit lists no "
+                      f"core.systolic.rates: every dtype at its {arch.dtype} rate, rows x cols MACs a cycle)")
     table = Table(title="memory levels, innermost first")
     for col in ("level", "role", "capacity", "bandwidth", "latency", "access", "efficiency"):
         table.add_column(col, justify="left" if col in ("level", "role") else "right")

@@ -16,11 +16,13 @@ LeNet-5 and MobileNet-V1 follow their papers (torchvision has neither); U-Net fo
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
+from ..errors import WorkloadError
 from ..ir import Graph
 from .layers import INPUT, GraphBuilder
 from .params import WorkloadParams, invalid_at
@@ -84,6 +86,21 @@ def unet_size_problem(size: tuple[int, ...], pools: int, valid: bool) -> str:
     return ""
 
 
+def _sized(fn: Callable[[ImageNetParams], Graph]) -> Callable[[ImageNetParams], Graph]:
+    """A classifier builder whose layers' "output size is not positive" (an image_size too small for its convs and
+    pools: LeNet-5 at 8) is raised at ``image_size``, the one key it follows from, so that the config layer names
+    its line or its ``--set``."""
+    @functools.wraps(fn)
+    def build(p: ImageNetParams) -> Graph:
+        try:
+            return fn(p)
+        except WorkloadError as e:
+            if e.key or "is not positive" not in e.detail:
+                raise
+            raise WorkloadError(f"{p.image_size} is too small: {e.detail}", key=("image_size",)) from None
+    return build
+
+
 def _builder(model: str, p: WorkloadParams, channels: int, size: int) -> GraphBuilder:
     return GraphBuilder(model, (p.batch, channels, size, size), dtype=p.dtype or "fp16")
 
@@ -116,6 +133,7 @@ def _make_divisible(v: float, divisor: int = 8, min_value: int | None = None) ->
 
 
 # ---- LeNet-5 ------------------------------------------------------------------------------------------------
+@_sized
 def lenet5(p: LeNetParams) -> Graph:
     """LeNet-5 (ReLU, max-pool variant; see the module docstring): 61,706 parameters at 1×32×32, 10 classes."""
     b = _builder("lenet5", p, p.in_channels, p.image_size)
@@ -171,16 +189,19 @@ def _resnet(model: str, p: ImageNetParams, block: Callable[[GraphBuilder, str, i
     return b.build(_meta(model, p))
 
 
+@_sized
 def resnet18(p: ImageNetParams) -> Graph:
     """ResNet-18 (torchvision): BasicBlock × [2, 2, 2, 2]; 11,689,512 parameters."""
     return _resnet("resnet18", p, _basic_block, (2, 2, 2, 2))
 
 
+@_sized
 def resnet50(p: ImageNetParams) -> Graph:
     """ResNet-50 (torchvision, v1.5): Bottleneck × [3, 4, 6, 3]; 25,557,032 parameters."""
     return _resnet("resnet50", p, _bottleneck, (3, 4, 6, 3))
 
 
+@_sized
 def resnet152(p: ImageNetParams) -> Graph:
     """ResNet-152 (torchvision, v1.5): Bottleneck × [3, 8, 36, 3]; 60,192,808 parameters."""
     return _resnet("resnet152", p, _bottleneck, (3, 8, 36, 3))
@@ -218,6 +239,7 @@ def _inception(b: GraphBuilder, x: str, ch: tuple[int, int, int, int, int, int])
     return b.concat([b1, b2, b3, b4], dim=1, name="concat")
 
 
+@_sized
 def googlenet(p: ImageNetParams) -> Graph:
     """GoogLeNet / Inception-v1 (torchvision, aux_logits=False): 6,624,904 parameters."""
     b = _builder("googlenet", p, 3, p.image_size)
@@ -246,6 +268,7 @@ _MOBILENET_V1 = (  # (out channels, stride) of each depthwise-separable block, H
 )
 
 
+@_sized
 def mobilenet_v1(p: ImageNetParams) -> Graph:
     """MobileNet-V1 1.0/224 (Howard et al. 2017): conv+BN+ReLU blocks, FC with bias; 4,231,976 parameters."""
     b = _builder("mobilenet_v1", p, 3, p.image_size)
@@ -265,6 +288,7 @@ _MOBILENET_V2 = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6,
                  (6, 320, 1, 1))  # (expand t, channels c, repeats n, first stride s), torchvision / the paper
 
 
+@_sized
 def mobilenet_v2(p: ImageNetParams) -> Graph:
     """MobileNet-V2 1.0 (torchvision): inverted residuals with ReLU6; 3,504,872 parameters."""
     b = _builder("mobilenet_v2", p, 3, p.image_size)
@@ -323,6 +347,7 @@ def _squeeze_excite(b: GraphBuilder, x: str, channels: int) -> str:
     return b.mul(s, x, name="scale")
 
 
+@_sized
 def mobilenet_v3_large(p: ImageNetParams) -> Graph:
     """MobileNetV3-Large 1.0 (torchvision): squeeze-excite, hardswish; 5,483,032 parameters."""
     b = _builder("mobilenet_v3_large", p, 3, p.image_size)
@@ -384,11 +409,13 @@ def unet(p: UNetParams) -> Graph:
     return b.build(_meta("unet", p))
 
 
+@_sized
 def resnet34(p: ImageNetParams) -> Graph:
     """ResNet-34 (torchvision): BasicBlock × [3, 4, 6, 3]; 21,797,672 parameters."""
     return _resnet("resnet34", p, _basic_block, (3, 4, 6, 3))
 
 
+@_sized
 def resnet101(p: ImageNetParams) -> Graph:
     """ResNet-101 (torchvision, v1.5): Bottleneck × [3, 4, 23, 3]; 44,549,160 parameters."""
     return _resnet("resnet101", p, _bottleneck, (3, 4, 23, 3))

@@ -45,9 +45,9 @@ from pydantic import (
 from ..errors import WorkloadError
 from ..ir import Graph, Op, OpKind
 from ..units import DTYPE_BITS, DType, dtype_bytes, parse_size
-from .layers import INPUT, GraphBuilder
+from .layers import INPUT, GraphBuilder, conv_out_size
 from .manual import Padding, PosPair
-from .params import WorkloadParams
+from .params import WorkloadParams, invalid_at
 from .precision import computes_on_kv, touches_kv
 from .recsys import RecsysBuilder, TableAccessParams, index_elems
 from .tlayers import ACT_FLOPS, TransformerBuilder
@@ -83,6 +83,28 @@ class Conv2dParams(WorkloadParams):
         "zeros", description="Accepted for torch compatibility; does not change the work.")
     height: PositiveInt = Field(56, description="Input height in pixels.")
     width: PositiveInt = Field(56, description="Input width in pixels.")
+
+    @model_validator(mode="after")
+    def _geometry(self) -> Conv2dParams:
+        """The layer's shape checks that involve several keys (torch's): 'same' padding with stride 1, and an output
+        of at least 1×1. Raised at one key whose message names the others, so that the config layer reports them at
+        the key set last (the key itself on a tie)."""
+        def pair(v: int | tuple[int, int]) -> tuple[int, int]:
+            return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+        (kh, kw), (sh, sw), (dh, dw) = pair(self.kernel_size), pair(self.stride), pair(self.dilation)
+        if self.padding == "same" and (sh, sw) != (1, 1):
+            raise invalid_at("stride", self.stride, "must be 1 with padding 'same' (torch's rule)")
+        if self.padding == "same":
+            return self
+        ph, pw = (0, 0) if self.padding == "valid" else pair(self.padding)  # type: ignore[arg-type]
+        ho = conv_out_size(self.height, kh, sh, 2 * ph, dh)
+        wo = conv_out_size(self.width, kw, sw, 2 * pw, dw)
+        if ho < 1 or wo < 1:
+            raise invalid_at("kernel_size", self.kernel_size,
+                             f"leaves an output of {ho}×{wo} on the height × width {self.height}×{self.width} input "
+                             f"(stride {sh}×{sw}, padding {ph}×{pw}, dilation {dh}×{dw}): it needs at least 1×1")
+        return self
 
 
 class AttentionParams(WorkloadParams):

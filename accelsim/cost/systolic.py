@@ -68,9 +68,8 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     if sparsity is not None:
         details["sparsity"] = {"pattern": str(sparsity), "k": op.gemm.k, "executed_k": k_run,  # type: ignore[union-attr]
                                "skips_zeros": k_run != op.gemm.k}  # type: ignore[union-attr]
-    runs_as, rate = dtype_rate(sa.rates, op.dtype)
-    if sa.rates:
-        details["rate"] = {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}
+    runs_as, rate = dtype_rate(sa.rates, op.dtype)  # an array without rates: every dtype at rows x cols (1.0)
+    details["rate"] = {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}
     dq = dequant_cycles(op, arch)
     if arch.core.tile is not None and not fused:
         # a sparse tensor core runs the kept K at its dense MMA rate: the dense K at k / k_run that rate, reading

@@ -110,8 +110,10 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "roofline": {"peak_flops_per_s": roof, "bandwidth_bytes_per_s": bounded(bw), "ridge_flops_per_byte": ridge},
         "placement": _placement(tg.placement, tg.tables),
         "memory": memory,
-        "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + flash_fallback_notes(tg)
-                  + activation_spill_notes(arch, graph, ops)
+        "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + base_rate_notes(arch, tg)
+                  + flash_fallback_notes(tg)
+                  + activation_spill_notes(arch, graph, ops) + depthwise_notes(arch, graph, ops, total)
+                  + split_activation_notes(arch, graph, ops, bytes_total, (options or Options()).activations_on_chip)
                   + computed_work_notes(graph.flops, computed_work(macs, graph.flops, [
                       op for op in ops if op.get("unit") != "none"])["computed_flops"], total / clock)
                   + unfused_attention_notes(graph, arch, ops, total, launch)
@@ -623,6 +625,99 @@ def activation_spill_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[st
             f"{arch.main_memory} and back{hint}"]
 
 
+SPLIT_NOTE_SHARE = 0.1
+"""The share of a run's main-memory bytes from which :func:`split_activation_notes` says so."""
+
+
+def split_activation_notes(arch: Arch, graph: Graph, ops: list[dict], bytes_total: Mapping[str, int],
+                           on_chip: bool) -> list[str]:
+    """A multi-core run (not GPU-like) whose ops split over several cores (op rows with no one ``core``) write their
+    outputs to the main memory for their readers (architecture.md step 5), and that traffic is
+    :data:`SPLIT_NOTE_SHARE` of the run's main-memory bytes or more: one line with how many outputs and how large,
+    their bytes written and read back (once per reader, through folded ops), against the run's, and how many of them
+    one core's activation region would hold alone (with ``on_chip``, ``options.activations_on_chip``), so that a
+    one-core run would keep them on chip: about that many bytes fewer (as :func:`activation_spill_notes` says it of
+    a run that does not fit)."""
+    main = arch.main_memory
+    moved_all = bytes_total.get(main, 0)
+    if arch.cores < 2 or arch.core.tile is not None or not on_chip or not moved_all:
+        return []
+    rows = {op["name"]: op for op in ops}
+    by_name = {op.name: op for op in graph.ops}
+
+    consumers: dict[str, list[str]] = {}  # (not Graph.consumers: its networkx graph costs a serving run ~11 MB)
+    for op in graph.ops:
+        for src in dict.fromkeys(op.inputs):
+            consumers.setdefault(src, []).append(op.name)
+    counted: dict[str, int] = {}
+
+    def readers(name: str) -> int:  # through ops on no unit (a folded batch norm reads and passes the output on)
+        if name not in counted:
+            counted[name] = sum(readers(c) if rows.get(c, {}).get("unit") == "none" else 1
+                                for c in consumers.get(name, ()))
+        return counted[name]
+
+    region = arch.core.sram.total_bytes // 2  # mapping.choice.activation_region
+    outputs = []  # (bytes, bytes written and read back)
+    for row in ops:
+        op = by_name.get(row["name"])
+        mapping = row.get("mapping")
+        if (op is None or row.get("unit") == "none" or row.get("core") is not None or not isinstance(mapping, Mapping)
+                or mapping.get("resident_output")):
+            continue
+        n = readers(op.name)
+        if n:
+            outputs.append((op.out_bytes, op.out_bytes * (1 + n)))
+    traffic = sum(t for _, t in outputs)
+    if traffic < SPLIT_NOTE_SHARE * moved_all:
+        return []
+    fit = [(b, t) for b, t in outputs if b <= region]
+    one = (f"; {len(fit)} of them fit one core's activation region ({_b(region)}: half its SRAM) alone and would "
+           f"stay there on one core (--set arch.cores=1), which would move about {_b(moved_all - sum(t for _, t in fit))}"
+           if fit else "")
+    return [f"activations: {len(outputs)} output{'s' if len(outputs) > 1 else ''} of ops split over several cores "
+            f"({_b(sum(b for b, _ in outputs))} in all) went to {main} and back, as such ops write it for their readers: "
+            f"about {_b(traffic)} written and read, of the run's {_b(moved_all)} of {main} bytes{one}"]
+
+
+DEPTHWISE_NOTE_SHARE = 0.25
+"""The share of a run its depthwise convs on the systolic arrays take from which :func:`depthwise_notes` says so."""
+
+
+def depthwise_notes(arch: Arch, graph: Graph, ops: list[dict], total: int) -> list[str]:
+    """A run whose depthwise convs (groups = input channels: each channel its own m x 1 x kh·kw GEMM, SCALE-Sim's
+    per-channel layers) ran on the systolic arrays of a non-GPU core and took :data:`DEPTHWISE_NOTE_SHARE` of its
+    cycles or more: one line with how many, their share of the run (the union of their start-to-end spans over
+    ``total``) and of its MACs, and the share of the array's PEs they keep busy (``mapping_efficiency``, at most)."""
+    if arch.core.tile is not None or not total:
+        return []
+    depthwise = set()
+    for op in graph.ops:
+        groups, kernel = op.attrs.get("groups", 1), op.attrs.get("kernel")
+        if (op.kind in (OpKind.CONV,) and op.gemm is not None and isinstance(groups, int) and groups > 1
+                and isinstance(kernel, tuple) and op.gemm.count == groups and op.gemm.k == math.prod(kernel)):
+            depthwise.add(op.name)
+    rows = [op for op in ops if op["name"] in depthwise and isinstance(op.get("mapping"), Mapping)
+            and "array" in op["mapping"]]
+    spans = sorted((int(op["start_cycle"]), int(op["end_cycle"])) for op in rows)
+    busy, end = 0, 0
+    for a, b in spans:  # the union of their spans (ops on several cores may overlap)
+        busy += max(0, b - max(a, end))
+        end = max(end, b)
+    if busy < DEPTHWISE_NOTE_SHARE * total:
+        return []
+    macs = sum(int(op.get("macs") or 0) for op in rows)
+    used = max(float(op["mapping"].get("mapping_efficiency", 0.0)) for op in rows)
+    top = max(rows, key=lambda op: int(op["end_cycle"]) - int(op["start_cycle"]))
+    m, n, k, count = top["mapping"]["gemm"]
+    return [f"depthwise convs: {len(rows)} op{'s' if len(rows) > 1 else ''} ran per channel on the systolic arrays "
+            f"(the longest, {top['name']}: {count} GEMMs of {m}x{n}x{k} on the {top['mapping']['array']} array) and "
+            f"kept at most {used:.3%} of an array's PEs busy (mapping_efficiency); they took {busy / total:.0%} of "
+            f"the run ({busy:,} of {total:,} cycles) for {macs / graph.macs:.1%} of its MACs (SCALE-Sim's per-channel "
+            f"mapping: a compiler packing channels onto the array, or running them on the vector lanes, would be "
+            f"faster)"]
+
+
 def computed_work_notes(flops: int, computed: int, seconds: float) -> list[str]:
     """A run whose kernels skip part of its counted work (``computed``: ``flops`` less what causal fused attention
     kernels skip above the diagonal; ops on no unit, folded batch norms and views, are not that and leave it
@@ -909,6 +1004,25 @@ def rate_notes(tg: TaskGraph) -> list[str]:
             seen[key] = seen.get(key, 0) + 1
     return [f"{n} op(s) of dtype {d}: the {RATE_UNITS.get(g, f'{g} units' if g else 'units')} have no {d} rate and "
             f"run them at their {w} rate" for (d, w, g), n in seen.items()]
+
+
+def base_rate_notes(arch: Arch, tg: TaskGraph) -> list[str]:
+    """One line per compute dtype other than the arch's that ran on systolic arrays listing no ``rates`` (the
+    documented default: every dtype at rows x cols MACs a cycle, so an fp32 op on an int8 array runs at the int8
+    rate): the count of such ops, as :func:`rate_notes` says it of an array that lists rates."""
+    sa = arch.core.systolic
+    if sa is None or sa.rates:
+        return []
+    group = {u.name: u.group for u in tg.units}
+    seen: dict[str, int] = {}
+    for m in tg.ops:
+        rate = m.mapping.get("rate")
+        if (isinstance(rate, dict) and rate.get("dtype") != arch.dtype and rate.get("multiplier") == 1.0
+                and group.get(m.unit.split(" (")[0].split("..")[0]) == "systolic"):
+            seen[str(rate["dtype"])] = seen.get(str(rate["dtype"]), 0) + 1
+    return [f"{n} op(s) of dtype {d}: the systolic arrays have no {d} rate and run them at their {arch.dtype} rate "
+            f"(core.systolic.rates is empty: every dtype at rows x cols MACs a cycle; give core.systolic.rates, "
+            f"e.g. {{{d}: 0.25}}, for an array slower at {d}; its MAC energy is {d}'s)" for d, n in seen.items()]
 
 
 def flash_fallback_notes(tg: TaskGraph) -> list[str]:

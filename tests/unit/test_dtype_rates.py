@@ -194,3 +194,38 @@ def test_vector_rates_that_leave_out_the_arch_dtype_keep_it_at_lanes():
     add = {"model": "add", "rows": 256, "cols": 256, "dtype": "int8"}
     work = [simulate(add, a).to_dict()["ops"][0]["compute_cycles"] for a in (NVDLA, arch)]
     assert work[0] == work[1] == 256 * 256 // 16  # 1 lane-cycle an element (DEFAULT_VECTOR_COSTS["add"])
+
+
+@pytest.mark.parametrize(("arch", "rows"), [("edge-npu", 32), ("gemmini", 16)])
+def test_an_array_without_rates_runs_fp32_at_its_int8_rate_and_says_so(arch, rows):
+    # arch/edge-npu.yaml and arch/gemmini.yaml: int8 arrays with no core.systolic.rates, which
+    # docs/configuration.md defines as every dtype at rows x cols; kept, and made visible: mapping.rate on the op
+    # (multiplier 1) and the note tpu-v1's int16 fallback gets
+    def run(dtype):  # a 256 x 256 x 512 GEMM: a 512-deep weight column is 2 KiB even in fp32
+        rep = simulate({"model": "gemm", "m": 256, "n": 256, "k": 512, "dtype": dtype}, arch).to_dict()
+        return rep, rep["ops"][0]
+
+    rep8, op8 = run("int8")
+    rep32, op32 = run("fp32")
+    # ws, no preload overlap: F = ceil(K/R)·ceil(N/C) folds of 2R + C + M − 2 cycles, less 1 (SCALE-Sim)
+    folds = math.ceil(512 / rows) * math.ceil(256 / rows)
+    assert op32["compute_cycles"] == op8["compute_cycles"] == folds * (2 * rows + rows + 256 - 2) - 1
+    assert op32["mapping"]["rate"] == {"dtype": "fp32", "runs_as": "fp32", "multiplier": 1.0}
+    assert op8["mapping"]["rate"] == {"dtype": "int8", "runs_as": "int8", "multiplier": 1.0}
+    assert not [n for n in rep8["notes"] if "rate" in n]
+    (note,) = [n for n in rep32["notes"] if "rate" in n]
+    assert note.startswith("1 op(s) of dtype fp32: the systolic arrays have no fp32 rate and run them at their int8 "
+                           "rate (core.systolic.rates is empty")
+
+
+def test_info_shows_an_array_without_rates_running_every_dtype_as_the_arch_dtype(capsys):
+    from accelsim.cli import main
+
+    assert main(["info", "edge-npu"]) == 0
+    out = capsys.readouterr().out
+    # 32 x 32 MACs x 2 FLOPs x 1 GHz = 2.048e12 FLOP/s for every dtype, fp32 at int8's
+    fp32 = next(line for line in out.splitlines() if line.strip("│┃ ").startswith("fp32 "))
+    assert "2.048e+12 (as int8)" in fp32
+    int8 = next(line for line in out.splitlines() if line.strip("│┃ ").startswith("int8 "))
+    assert "2.048e+12 (as" not in int8
+    assert "lists no core.systolic.rates: every dtype at its int8 rate" in out

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import accelsim
 from accelsim.cli import main
 from accelsim.config import experiment_from_parts, load_arch, load_workload, yamlio
 from accelsim.config.yamlio import MAX_ALIAS_NODES, MAX_DEPTH, MAX_NODES, MAX_YAML_BYTES, load_yaml, parse_yaml
@@ -603,6 +604,44 @@ def test_a_conv2d_micro_workloads_shape_error_names_its_parameter(here, capsys):
     assert capsys.readouterr().err.strip().splitlines() == [
         "accelsim: error: c.yaml:3: workload.groups: conv2d: conv2d 'conv': in_channels 64 is not divisible by "
         "groups 3"]
+
+
+def test_a_conv2d_micro_workloads_geometry_error_is_at_the_key_set_last(here, capsys):
+    # torch's output size floor((H + 2·p − d·(k − 1) − 1) / s) + 1: a 7×7 kernel, no padding, on a 3×3 input gives
+    # floor((3 + 0 − 6 − 1) / 1) + 1 = −3; every key in the file: the check's own key, kernel_size (line 4)
+    Path("e.yaml").write_text("workload:\n  model: conv2d\n  padding: 0\n  kernel_size: 7\n  height: 3\n"
+                              "  width: 3\narch: gemmini\n")
+    assert main(["run", "e.yaml", "-q"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "accelsim: error: e.yaml:4: workload.kernel_size: leaves an output of -3×-3 on the height × width 3×3 input "
+        "(stride 1×1, padding 0×0, dilation 1×1): it needs at least 1×1 (got 7)"]
+    # all three from --set (a tie): kernel_size; padding 1 (the preset's): floor((4 + 2 − 8 − 1) / 1) + 1 = −2
+    assert main(["run", "-w", "conv2d", "-a", "edge-npu", "--set", "workload.kernel_size=9", "--set",
+                 "workload.height=4", "--set", "workload.width=4", "-q"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("accelsim: error: --set: workload.kernel_size: leaves an output of -2×-2 on the "
+                           "height × width 4×4 input (stride 1×1, padding 1×1"), line
+    # the file sets the stride, --set the padding: the padding, set last, is named, the stride with its line
+    Path("s.yaml").write_text("workload:\n  model: conv2d\n  stride: 2\narch: gemmini\n")
+    assert main(["run", "s.yaml", "--set", "workload.padding=same", "-q"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "accelsim: error: --set: workload.padding: workload.stride (2, from s.yaml:3) must be 1 with padding 'same' "
+        "(torch's rule) (got 'same')"]
+    # from Python: the same check, at <input>
+    with pytest.raises(ConfigError, match=r"^<input>: workload.stride: must be 1 with padding 'same'"):
+        accelsim.simulate({"model": "conv2d", "padding": "same", "stride": 2}, "edge-npu", plots=False)
+
+
+def test_a_classifier_too_small_for_its_layers_is_at_image_size(here, capsys):
+    # LeNet-5 at 8×8: conv1 (5×5, no padding) leaves 8 − 4 = 4, pool1 (2×2) 2, conv2 (5×5) 2 − 4 = −2
+    Path("l.yaml").write_text("workload:\n  model: lenet5\n  image_size: 8\narch: gemmini\n")
+    assert main(["run", "l.yaml", "-q"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("accelsim: error: l.yaml:3: workload.image_size: 8 is too small: lenet5: conv2d 'conv2': "
+                           "output size -2×-2 is not positive (input 2×2"), line
+    assert main(["run", "-w", "lenet5", "-a", "edge-npu", "--set", "workload.image_size=8", "-q"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("accelsim: error: --set: workload.image_size: 8 is too small"), line
 
 
 def test_unknown_top_level_keys_are_capped_like_every_other_problem(here, capsys):

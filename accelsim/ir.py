@@ -458,8 +458,8 @@ class Graph:
         """Check what a hand-built graph can get wrong, raising a one-line :class:`WorkloadError` naming the op:
         names are unique and inputs defined before use; sizes are positive; each input shape is the shape its
         producer (an earlier op, or the graph input) gives; ``macs``, ``flops`` and ``vector_elems`` are not
-        negative; a matmul-like op has a GEMM and its ``macs`` are that GEMM's (``m·n·k·count``; a fused attention's
-        plus its ``pv_gemm``'s; an N:M-pruned op's fewer); a LINEAR op's GEMM reads its input (m·k·count elements)
+        negative; a matmul-like op has a GEMM and its ``macs`` are at most that GEMM's (``m·n·k·count``; a fused attention's
+        plus its ``pv_gemm``'s; fewer where the op skips masked or pruned work) and more than none; a LINEAR op's GEMM reads its input (m·k·count elements)
         and writes its output (m·n·count); an op of another kind declaring FLOPs names the elements
         its vector unit runs (``vector_elems``: it is priced by them, so none would take no time)."""
         shapes: dict[str, tuple[int, ...]] = dict(self.inputs)
@@ -503,11 +503,12 @@ class Graph:
                 raise WorkloadError(f"{self.name}: linear op {op.name!r} has a GEMM {g.m}×{g.n}×{g.k} (×{g.count}) that "
                                     f"does not fit its input {list(op.in_shapes[0])} and output {list(op.out_shape)} "
                                     f"(m·k = input elements, m·n = output elements)")
-            pruned = "sparsity" in op.attrs
-            if op.macs > expected or (op.macs != expected and not pruned) or (pruned and op.macs <= 0):
+            # fewer MACs than the GEMM's are work it skips (a causal or sliding-window mask inside the blocks it
+            # runs, an N:M-pruned weight); none, or more than the GEMM does, is a count that cannot be right
+            if op.macs > expected or op.macs <= 0:
                 raise WorkloadError(f"{self.name}: op {op.name!r} has macs {op.macs:,} but its GEMM {g.m}×{g.n}×{g.k}"
-                                    f" (×{g.count}) does {expected:,} (macs = m·n·k·count"
-                                    f"{'; fewer when pruned' if pruned else ''})")
+                                    f" (×{g.count}) does {expected:,} (macs = m·n·k·count, or fewer where the op "
+                                    f"skips masked or pruned work)")
         if op.flops and not op.vector_elems and not op.kind.is_matmul and not op.kind.is_view:
             raise WorkloadError(f"{self.name}: op {op.name!r} ({op.fn}) declares {op.flops:,} flops but no "
                                 f"vector_elems: it would take no time (set the elements its vector unit runs)")

@@ -17,13 +17,19 @@ def graph(*ops):
     return Graph("t", ops, {"x": (8, 1024)})
 
 
+def test_fewer_macs_than_the_gemm_are_skipped_work_and_pass():
+    # a causal block or a pruned weight does less than m·n·k·count (minimax's lightning-attention blocks: 1,137,180,672
+    # of a 256×256×128 ×192 GEMM's 1,610,612,736); half of 8×1024×1024 here
+    assert graph(Op("fc", gemm=Gemm(8, 1024, 1024), macs=GEMM_MACS // 2, **LIN)).macs == 4_194_304
+
+
 def test_a_consistent_linear_passes():
     assert graph(Op("fc", gemm=Gemm(8, 1024, 1024), macs=GEMM_MACS, **LIN)).macs == 8_388_608
 
 
 @pytest.mark.parametrize("op, words", [
     (Op("fc", gemm=Gemm(8, 1024, 1024), macs=-5, **LIN), "macs -5, which is negative"),
-    (Op("fc", gemm=Gemm(8, 1024, 1024), macs=0, **LIN), "macs 0 but its GEMM 8×1024×1024 (×1) does 8,388,608"),
+    (Op("fc", gemm=Gemm(8, 1024, 1024), macs=0, **LIN), "macs 0 but its GEMM 8×1024×1024 (×1) does 8,388,608 (macs = m·n·k·count, or fewer"),
     (Op("fc", gemm=Gemm(8, 1024, 1024), macs=10 * GEMM_MACS, **LIN), "macs 83,886,080"),
     # 8000 rows × 1024 in-features is 8,192,000 input elements; the input holds 8 × 1024 = 8,192
     (Op("fc", gemm=Gemm(8000, 1024, 1024), macs=8000 * 1024 * 1024, **LIN), "does not fit its input [8, 1024]"),

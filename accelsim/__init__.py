@@ -10,7 +10,8 @@ schemas it does not need.
 
 __version__ = "0.1.0"
 
-__all__ = ["simulate", "serve", "run_experiment", "load_experiment", "Report", "from_onnx", "from_torch", "__version__"]
+__all__ = ["simulate", "serve", "run_experiment", "load_experiment", "Report", "from_onnx", "from_torch", "register_workload",
+           "__version__"]
 
 
 def __getattr__(name: str):
@@ -26,6 +27,10 @@ def __getattr__(name: str):
         from .builders.torch_fx import from_torch
 
         return from_torch
+    if name == "register_workload":
+        from .builders.registry import register_workload
+
+        return register_workload
     if name == "Report":
         from .report import Report
 

@@ -445,16 +445,21 @@ class Graph:
 
     @functools.cached_property
     def nx(self):
-        """The op graph as a networkx ``DiGraph``: a node per op (``op``, ``index`` attributes), an edge from each
-        producer to each consumer. Built (and networkx imported) on first use."""
+        """The op graph as a networkx ``DiGraph``: a node per op (attributes ``op``: the :class:`Op`, ``index``: its
+        place in :attr:`ops`), an edge from each producer op to each consumer, carrying the tensor it passes:
+        ``shape`` (the producer's ``out_shape``), ``dtype`` (its ``out_dtype``) and ``bytes`` (its ``out_bytes``).
+        Graph inputs are not nodes (:attr:`inputs` has their shapes), nor are weights (each op's ``weights``).
+        Built (and networkx imported) on first use."""
         import networkx as nx
 
         g = nx.DiGraph()
         for i, op in enumerate(self.ops):
             g.add_node(op.name, op=op, index=i)
             for src in op.inputs:
-                if src in self._by_name:
-                    g.add_edge(src, op.name)
+                producer = self._by_name.get(src)
+                if producer is not None:
+                    g.add_edge(src, op.name, shape=producer.out_shape, dtype=producer.out_dtype,
+                               bytes=producer.out_bytes)
         return g
 
     @property
@@ -475,23 +480,63 @@ class Graph:
         return iter(self.ops)
 
     def lint(self) -> None:
-        """Check names are unique, inputs are defined before use and sizes are positive."""
-        seen: set[str] = set(self.inputs)
+        """Check what a hand-built graph can get wrong, raising a one-line :class:`WorkloadError` naming the op:
+        names are unique and inputs defined before use; sizes are positive; each input shape is the shape its
+        producer (an earlier op, or the graph input) gives; ``macs``, ``flops`` and ``vector_elems`` are not
+        negative; a matmul-like op has a GEMM and its ``macs`` are at most that GEMM's (``m·n·k·count``; a fused attention's
+        plus its ``pv_gemm``'s; fewer where the op skips masked or pruned work) and more than none; a LINEAR op's GEMM reads its input (m·k·count elements)
+        and writes its output (m·n·count); an op of another kind declaring FLOPs names the elements
+        its vector unit runs (``vector_elems``: it is priced by them, so none would take no time)."""
+        shapes: dict[str, tuple[int, ...]] = dict(self.inputs)
         for op in self.ops:
-            if op.name in seen:
+            if op.name in shapes:
                 raise WorkloadError(f"{self.name}: op {op.name!r} is defined twice")
             if len(op.inputs) != len(op.in_shapes):
                 raise WorkloadError(f"{self.name}: op {op.name!r} has {len(op.inputs)} inputs but "
                                     f"{len(op.in_shapes)} input shapes")
-            for src in op.inputs:
-                if src not in seen:
+            for src, shape in zip(op.inputs, op.in_shapes, strict=True):
+                given = shapes.get(src)
+                if given is None:
                     raise WorkloadError(f"{self.name}: op {op.name!r} reads {src!r}, which is not defined before it")
+                if shape != given and tuple(shape) != tuple(given):
+                    raise WorkloadError(f"{self.name}: op {op.name!r} reads {src!r} as {list(shape)}, but {src!r} is "
+                                        f"{list(given)}")
             for shape in (op.out_shape, *op.in_shapes, *[w.shape for w in op.weights]):
                 if not shape or min(shape) <= 0:
                     raise WorkloadError(f"{self.name}: op {op.name!r} has a non-positive shape {shape}")
-            if op.kind.is_matmul and op.gemm is None:
+            self._lint_counts(op)
+            shapes[op.name] = op.out_shape
+
+    def _lint_counts(self, op: Op) -> None:
+        """The count checks of :meth:`lint` for one op."""
+        if op.macs < 0 or op.flops < 0 or op.vector_elems < 0:
+            what, value = next((w, v) for w, v in (("macs", op.macs), ("flops", op.flops),
+                                                   ("vector_elems", op.vector_elems)) if v < 0)
+            raise WorkloadError(f"{self.name}: op {op.name!r} has {what} {value}, which is negative")
+        g = op.gemm
+        if g is None:
+            if op.kind.is_matmul:
                 raise WorkloadError(f"{self.name}: matmul-like op {op.name!r} has no GEMM view")
-            seen.add(op.name)
+        else:
+            if min(g.m, g.n, g.k, g.count) <= 0:
+                raise WorkloadError(f"{self.name}: op {op.name!r} has a GEMM with a non-positive size {g}")
+            expected = g.m * g.n * g.k * g.count
+            if op.kind is OpKind.ATTENTION and "pv_gemm" in op.attrs:
+                expected += math.prod(op.attrs["pv_gemm"])  # type: ignore[arg-type]
+            if op.kind is OpKind.LINEAR and op.in_shapes and (
+                    g.m * g.k * g.count != math.prod(op.in_shapes[0]) or g.m * g.n * g.count != math.prod(op.out_shape)):
+                raise WorkloadError(f"{self.name}: linear op {op.name!r} has a GEMM {g.m}×{g.n}×{g.k} (×{g.count}) that "
+                                    f"does not fit its input {list(op.in_shapes[0])} and output {list(op.out_shape)} "
+                                    f"(m·k = input elements, m·n = output elements)")
+            # fewer MACs than the GEMM's are work it skips (a causal or sliding-window mask inside the blocks it
+            # runs, an N:M-pruned weight); none, or more than the GEMM does, is a count that cannot be right
+            if op.macs > expected or op.macs <= 0:
+                raise WorkloadError(f"{self.name}: op {op.name!r} has macs {op.macs:,} but its GEMM {g.m}×{g.n}×{g.k}"
+                                    f" (×{g.count}) does {expected:,} (macs = m·n·k·count, or fewer where the op "
+                                    f"skips masked or pruned work)")
+        if op.flops and not op.vector_elems and not op.kind.is_matmul and not op.kind.is_view:
+            raise WorkloadError(f"{self.name}: op {op.name!r} ({op.fn}) declares {op.flops:,} flops but no "
+                                f"vector_elems: it would take no time (set the elements its vector unit runs)")
 
     def consumers(self, name: str) -> list[str]:
         """Names of the ops that read ``name``'s output, in graph order."""

@@ -135,7 +135,10 @@ def pool_out_size(size: int, kernel: int, stride: int, padding: int, dilation: i
 class GraphBuilder:
     """A graph under construction: ops appended in order, each output shape inferred from its inputs.
 
-    ``input_shape`` is the shape of the single graph input, named ``"input"``; every op gets ``dtype``.
+    ``input_shape`` is the shape of the single graph input, named ``"input"`` (:attr:`input`); every op gets
+    ``dtype``. Its methods are the CNN-style layers (convolutions, pools, norms, linear, element-wise);
+    :class:`~accelsim.builders.tlayers.TransformerBuilder` adds the transformer layers (attention, layer/RMS norm,
+    GELU/SiLU, embeddings, MLPs) and several named inputs, :class:`~accelsim.builders.rnn.RecurrentBuilder` LSTM/GRU.
     Names given to layer methods are prefixed by the enclosing :meth:`scope`; names left out are made unique
     (``relu``, ``relu_1``, ...). :meth:`build` returns the :class:`~accelsim.ir.Graph`.
     """
@@ -229,8 +232,18 @@ class GraphBuilder:
         return shape
 
     def build(self, meta: Mapping[str, object] | None = None) -> Graph:
-        """The finished graph (``inputs = {"input": input_shape}``)."""
-        return Graph(self.name, self._ops, {INPUT: self.input_shape}, meta=meta)
+        """The finished graph (``inputs = {"input": input_shape}``); its ``meta`` records ``dtype`` (the builder's)
+        and ``batch`` (dim 0 of the input) where ``meta`` does not give them (report.json's ``workload``)."""
+        return Graph(self.name, self._ops, {INPUT: self.input_shape}, meta=self._meta(meta, self.input_shape))
+
+    def _meta(self, meta: Mapping[str, object] | None, single_input: Shape | None) -> dict[str, object]:
+        """``meta`` with ``dtype`` (the builder's) and, for a graph of one input, ``batch`` (its dim 0) added where
+        it has no such key."""
+        out = dict(meta or {})
+        out.setdefault("dtype", self.dtype)
+        if single_input is not None:
+            out.setdefault("batch", single_input[0])
+        return out
 
     # ---- matmul layers ----------------------------------------------------------------------------------
     def conv2d(self, x: str, out_ch: int, kernel: IntPair, stride: IntPair = 1, padding: IntPair | str = 0,

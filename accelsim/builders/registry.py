@@ -50,6 +50,14 @@ class BuilderEntry:
 
 
 def _resolve(ref: str) -> Any:
+    """The object ``ref`` names: ``"module.attribute"`` within :mod:`accelsim.builders`, or ``"package.module:attr"``
+    (a registered workload's, :func:`register_workload`)."""
+    if ":" in ref:
+        module, attr = ref.split(":")
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj
     module, attr = ref.split(".")
     return getattr(importlib.import_module(f"{__package__}.{module}"), attr)
 
@@ -183,4 +191,32 @@ def get_builder(name: str) -> BuilderEntry:
 
 
 
-__all__ = ["BUILDERS", "BuilderEntry", "get_builder"]
+def register_workload(name: str, params: type[WorkloadParams], build: Callable[[Any], Graph],
+                      description: str = "") -> BuilderEntry:
+    """Make ``name`` a workload (``model: name`` in YAML, ``-w name``, ``accelsim.simulate({"model": name, ...})``):
+    ``params`` is its parameters' model (a :class:`~accelsim.builders.params.WorkloadParams` subclass, which the
+    config layer validates a workload's keys with) and ``build(params)`` returns its :class:`~accelsim.ir.Graph`.
+    Both must be module-level names of an importable module (a sweep worker imports them by name). Registering a
+    name again replaces that registration; a built-in workload's name is a :class:`WorkloadError`."""
+    if not isinstance(name, str) or not name or not name.replace("_", "").replace("-", "").isalnum():
+        raise WorkloadError(f"register_workload: name must be letters, digits, '_' or '-' (got {name!r})")
+    if name in _BUILT_IN:
+        raise WorkloadError(f"register_workload: {name!r} is a built-in workload; choose another name")
+    if not (isinstance(params, type) and issubclass(params, WorkloadParams)):
+        raise WorkloadError(f"register_workload: {name!r}: params must be a WorkloadParams subclass (got {params!r})")
+    if not callable(build):
+        raise WorkloadError(f"register_workload: {name!r}: build must be a function (got {build!r})")
+    refs = []
+    for what, obj in (("params", params), ("build", build)):
+        module, qual = getattr(obj, "__module__", None), getattr(obj, "__qualname__", "")
+        if not module or "<" in qual:
+            raise WorkloadError(f"register_workload: {name!r}: {what} must be a module-level name (got {qual!r})")
+        refs.append(f"{module}:{qual}")
+    entry = BuilderEntry(name, refs[0], refs[1], description or f"{name} (registered from {refs[1]})")
+    BUILDERS[name] = entry
+    return entry
+
+
+_BUILT_IN = frozenset(BUILDERS)
+
+__all__ = ["BUILDERS", "BuilderEntry", "get_builder", "register_workload"]

@@ -5,7 +5,7 @@ It keeps GraphBuilder's style: each method appends op(s) named inside the curren
 and returns the name of the op that holds the result; weight names are ``f"{op}.weight"`` / ``f"{op}.bias"``
 (Hugging Face / torchvision module names, so ``Graph.params`` counts each tensor once). Unlike GraphBuilder a
 TransformerBuilder has several named graph inputs (token ids, images, KV caches), given as a mapping; the first
-one is usually ``"input"``.
+one is usually ``"input"`` (``.input`` names ``"input"`` where there is one so named, else the first declared).
 
 Op conventions (the mapper relies on these):
 
@@ -213,9 +213,22 @@ class TransformerBuilder(GraphBuilder):
         return self._add(self._name(name, "state_write"), OpKind.KV_APPEND, [x], shape, dtype=dtype, fn="kv_append",
                          cache=cache, keep_dtype=True, **extra)
 
+    @property
+    def input(self) -> str:
+        """Name of the graph input: ``"input"`` where one is declared so, else the first declared (the only one of a
+        one-input graph)."""
+        return INPUT if INPUT in self._inputs else next(iter(self._inputs))
+
+    @property
+    def last(self) -> str:
+        """Name of the most recently appended op (:attr:`input` if none)."""
+        return self._ops[-1].name if self._ops else self.input
+
     def build(self, meta: Mapping[str, object] | None = None) -> Graph:
-        """The finished graph with every declared input."""
-        return Graph(self.name, self._ops, self._inputs, meta=meta)
+        """The finished graph with every declared input; its ``meta`` records ``dtype`` and, with one input,
+        ``batch`` (its dim 0) where ``meta`` does not give them (as :meth:`GraphBuilder.build`)."""
+        single = next(iter(self._inputs.values())) if len(self._inputs) == 1 else None
+        return Graph(self.name, self._ops, self._inputs, meta=self._meta(meta, single))
 
     # ---- views ------------------------------------------------------------------------------------------
     def view(self, x: str, shape: Sequence[int], fn: str = "reshape", name: str | None = None,

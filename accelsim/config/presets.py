@@ -1,8 +1,9 @@
 """Preset lookup: a name such as ``tpu-v1`` or ``resnet50`` → the YAML file that defines it.
 
 Presets live in the top-level ``arch/``, ``workloads/`` and ``experiments/`` folders of the source tree and are
-shipped in the wheel as ``accelsim/_presets/<kind>/``. :func:`preset_dir` finds whichever is present; lookup
-order in :func:`resolve` is an existing path, then a preset name, then an error that lists the valid names.
+shipped in the wheel as ``accelsim/_presets/<kind>/``. :func:`preset_dir` finds whichever is present; a user's own
+preset folders are searched after it (:data:`PRESET_PATH_ENV`). Lookup order in :func:`resolve` is an existing path,
+then a preset name, then an error that lists the valid names.
 """
 
 from __future__ import annotations
@@ -32,12 +33,25 @@ def preset_dir(kind: str) -> Path:
     return Path(__file__).resolve().parents[2] / kind  # accelsim/config/presets.py → the folder above accelsim/
 
 
+PRESET_PATH_ENV = "ACCELSIM_PRESET_PATH"
+"""Environment variable: folders (separated by ``os.pathsep``) each holding ``arch/``, ``workloads/`` and/or
+``experiments/`` preset files of a user's own, searched after the shipped presets."""
+
+
+def search_dirs(kind: str) -> list[Path]:
+    """The folders searched for presets of ``kind``, in order: :func:`preset_dir`, then ``<folder>/<kind>`` of each
+    folder of :data:`PRESET_PATH_ENV`."""
+    dirs = [preset_dir(kind)]
+    for folder in os.environ.get(PRESET_PATH_ENV, "").split(os.pathsep):
+        if folder.strip():
+            dirs.append(Path(folder.strip()).expanduser() / kind)
+    return dirs
+
+
 def list_presets(kind: str) -> list[str]:
-    """Names (file stems) of the presets of ``kind``, sorted."""
-    folder = preset_dir(kind)
-    if not folder.is_dir():
-        return []
-    return sorted({p.stem for p in folder.iterdir() if p.suffix in _SUFFIXES and p.is_file()})
+    """Names (file stems) of the presets of ``kind`` in every :func:`search_dirs` folder, sorted."""
+    return sorted({p.stem for folder in search_dirs(kind) if folder.is_dir()
+                   for p in folder.iterdir() if p.suffix in _SUFFIXES and p.is_file()})
 
 
 def looks_like_path(ref: str) -> bool:
@@ -67,12 +81,12 @@ IS_DIRECTORY = "is a directory, not a YAML file"  # a workload, arch or experime
 
 
 def find_preset(kind: str, name: str) -> Path | None:
-    """The preset file for ``name`` in ``kind``, or None."""
-    folder = preset_dir(kind)
-    for suffix in _SUFFIXES:
-        candidate = folder / f"{name}{suffix}"
-        if candidate.is_file():
-            return candidate
+    """The preset file for ``name`` in ``kind`` (the first :func:`search_dirs` folder holding one), or None."""
+    for folder in search_dirs(kind):
+        for suffix in _SUFFIXES:
+            candidate = folder / f"{name}{suffix}"
+            if candidate.is_file():
+                return candidate
     return None
 
 

@@ -496,10 +496,11 @@ def register_unit_kind(kind: str, spec: type[BaseModel], cost: str) -> None:
 _MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
-def import_plugins(names: object, folder: str | None = None) -> str | None:
-    """Import each module of an arch's ``plugins`` (the modules that register its unit kinds), in order; with
-    ``folder`` (that of the file naming them) on ``sys.path`` after the rest, so a module beside the arch file is
-    found. A module of that name beside the arch file must be the one imported (:func:`_plugin_elsewhere`). The
+def import_plugins(names: object, folder: str | None = None, beside: str = "the arch file") -> str | None:
+    """Import each module of an arch's ``plugins`` (the modules that register its unit kinds) or a workload's (those
+    that register its builder), in order; with ``folder`` (that of the file naming them, ``beside``) on ``sys.path``
+    after the rest, so a module beside that file is found. A module of that name beside it must be the one imported
+    (:func:`_plugin_elsewhere`). The
     problem as one line (``plugins.I: ...``), else None; a value that is no list of names is left to the field's
     validation (a single name is a list of one)."""
     if isinstance(names, str):
@@ -511,13 +512,13 @@ def import_plugins(names: object, folder: str | None = None) -> str | None:
     for i, name in enumerate(names):
         if not _MODULE_NAME.fullmatch(name):
             return f"plugins.{i}: expected a Python module name such as 'my_units' or 'pkg.cim' (got {name!r})"
-        elsewhere = _plugin_elsewhere(name, folder) if folder is not None else None
+        elsewhere = _plugin_elsewhere(name, folder, beside) if folder is not None else None
         if elsewhere is not None:
             return f"plugins.{i}: {elsewhere}"
         try:
             importlib.import_module(name)
         except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported, one line
-            where = "on PYTHONPATH or beside the arch file" if folder is not None else "on PYTHONPATH"
+            where = f"on PYTHONPATH or beside {beside}" if folder is not None else "on PYTHONPATH"
             return f"plugins.{i}: cannot import {name!r} ({one_line(e)}); it must be {where}"
     return None
 
@@ -528,7 +529,7 @@ def _module_file(spec: importlib.machinery.ModuleSpec | None) -> str | None:
     return os.path.realpath(origin) if origin else None
 
 
-def _plugin_elsewhere(name: str, folder: str) -> str | None:
+def _plugin_elsewhere(name: str, folder: str, file: str = "the arch file") -> str | None:
     """Why plug-in ``name`` of an arch file in ``folder`` would not be the module beside that file: a module (or
     package) of its top-level name sits in ``folder`` but another file of that name is already imported (an arch
     in another folder whose plug-in has the same name: it would run that one's code) or comes first on
@@ -555,7 +556,7 @@ def _plugin_elsewhere(name: str, folder: str) -> str | None:
     if found == beside:
         return None
     other = found or ("a module without a file" if loaded is not None else "no file")
-    return (f"{top!r} {how} {other}, not {beside} beside the arch file (one name is one module per process: give "
+    return (f"{top!r} {how} {other}, not {beside} beside {file} (one name is one module per process: give "
             f"the plug-in a name of its own)")
 
 

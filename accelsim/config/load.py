@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..builders import BUILDERS
+from ..builders.build import Plugins
 from ..errors import MAX_VALUE_CHARS, ConfigError, ConfigIssue, clip
 from ..hardware import Arch, import_plugins, level_graph_problems
 from ..options import (
@@ -29,7 +30,7 @@ from .overrides import SET_LABEL, Override, apply_overrides, parse_overrides
 from .schema import EXPERIMENT_KEYS, ExperimentSpec, WorkloadSpec, issues_from_validation, validate
 from .yamlio import Doc, Where, display_path
 
-_WORKLOAD_META = ("model", "description")
+_WORKLOAD_META = ("model", "description", "plugins")
 
 
 def arch_from_doc(doc: Doc) -> tuple[Arch | None, list[ConfigIssue]]:
@@ -68,6 +69,9 @@ def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, 
         return None, [doc.issue(("model",), "missing: name the workload builder, e.g. 'model: resnet50'")]
     if not isinstance(model, str):
         return None, [doc.issue(("model",), "expected a builder name", model)]
+    plugins, issues = _workload_plugins(doc)
+    if issues:
+        return None, issues
     if model not in BUILDERS:
         if model in presets.list_presets("workloads"):  # a preset's name where a builder's is expected
             return None, [doc.issue(("model",), f"{model!r} is a workload preset, not a builder: write "
@@ -98,7 +102,28 @@ def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, 
     except ValidationError as e:
         return None, issues_from_validation(e, Doc(dumped, params_doc.where), BUILDERS[model].params,
                                             root=("workload",), written=params_doc.data)
-    return WorkloadSpec(model, dumped, file, description, source=params_doc), []
+    return WorkloadSpec(model, dumped, file, description, source=params_doc, plugins=plugins), []
+
+
+def _workload_plugins(doc: Doc) -> tuple[Plugins, list[ConfigIssue]]:
+    """A workload's ``plugins`` (the modules that register its builder with ``accelsim.register_workload``),
+    imported from PYTHONPATH or the folder of the file naming them (as an arch's are), with that folder; an issue at
+    the one that cannot be imported, or at a value that is no module name or list of them."""
+    names = doc.data.get("plugins") if isinstance(doc.data, dict) else None
+    if names is None:
+        return Plugins(), []
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return Plugins(), [doc.issue(("plugins",), "expected a list of Python module names, e.g. [my_workloads]",
+                                     names)]
+    located = doc.locate(("plugins",))[0].folder or doc.locate(())[0].folder
+    folder = os.fspath(located.resolve()) if located is not None else None
+    problem = import_plugins(names, folder, beside="the workload file")
+    if problem is not None:
+        key, _, msg = problem.partition(": ")
+        return Plugins(), [doc.issue(tuple(int(k) if k.isdigit() else k for k in key.split(".")), msg)]
+    return Plugins(tuple(names), folder), []
 
 
 _FILE_PARAMS = {"onnx": "path", "hf": "config"}  # builder → its parameter that names a file

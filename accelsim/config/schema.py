@@ -7,6 +7,7 @@ The arch and options schemas are the pydantic models themselves (:class:`accelsi
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import types
@@ -18,6 +19,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, PlainValidator, ValidationError, WrapValidator
 
+from ..builders.build import Plugins, load_plugins
 from ..errors import MAX_VALUE_CHARS, AccelsimError, ConfigError, ConfigIssue, KeyPairError, WorkloadError, clip
 from ..hardware import Arch, unit_spec_model
 from ..options import Options
@@ -32,7 +34,9 @@ EXPERIMENT_KEYS = ("name", "description", "workload", "arch", "options", "output
 @dataclass(frozen=True)
 class WorkloadSpec:
     """A workload to build: the builder ``model`` name and its ``params`` (validated by the builder's params
-    model, defaults filled in); ``file`` is the workload YAML it came from (None when inline or a bare name)."""
+    model, defaults filled in); ``file`` is the workload YAML it came from (None when inline or a bare name);
+    ``plugins`` the modules its ``plugins:`` named (they register a builder of the user's: a worker process that
+    builds the workload imports them again, :func:`~accelsim.builders.build.build_graph`)."""
 
     model: str
     params: dict[str, Any] = field(default_factory=dict)
@@ -45,6 +49,15 @@ class WorkloadSpec:
     # where the experiment set options.memory_budget ("exp.yaml:3", "--set options.memory_budget=64MiB"), for a
     # refusal of the budget; "" when it was not set
     budget_at: str = field(default="", compare=False, repr=False)
+    plugins: Plugins = field(default_factory=Plugins, compare=False, repr=False)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled in another process (a sweep's worker): the modules of :attr:`plugins` register the user's
+        builder there too, before anything looks the model up. One that cannot be imported is left to the lookup's
+        "unknown workload" and :func:`~accelsim.builders.build.build_graph`'s error."""
+        self.__dict__.update(state)
+        with contextlib.suppress(WorkloadError):
+            load_plugins(self.plugins)
 
     def resolved(self) -> dict[str, Any]:
         """``{"model": ..., "params": {...}}`` as plain JSON-able values."""

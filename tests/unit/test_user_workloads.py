@@ -1,5 +1,9 @@
 """A user's own workload builder (accelsim.register_workload) and preset folders (ACCELSIM_PRESET_PATH)."""
 
+import contextlib
+import json
+import sys
+
 import pytest
 
 import accelsim
@@ -7,6 +11,7 @@ from accelsim import config
 from accelsim.builders.layers import GraphBuilder
 from accelsim.builders.params import WorkloadParams
 from accelsim.builders.registry import BUILDERS
+from accelsim.cli import main
 from accelsim.errors import AccelsimError, WorkloadError
 
 
@@ -60,3 +65,61 @@ def test_preset_path_finds_a_users_arch(tmp_path, monkeypatch):
     arch = config.load_arch(str(tmp_path / "derived.yaml"))
     assert arch.hbm.bandwidth == 51.2e9 and "my-npu" in config.list_presets("arch")
     assert config.load_arch("my-npu").hbm.bandwidth == 51.2e9  # by name, as -a my-npu
+
+
+# ---- a workload file's `plugins:` reach the command line and a sweep's worker processes ---------------------------
+PLUGIN = '''
+from accelsim.builders.layers import GraphBuilder
+from accelsim.builders.params import WorkloadParams
+import accelsim
+
+
+class SquareParams(WorkloadParams):
+    width: int = 256
+
+
+def build_square(p):
+    b = GraphBuilder("square", (p.batch, p.width), dtype=p.dtype or "int8")
+    b.linear(b.input, p.width, name="fc")
+    return b.build()
+
+
+accelsim.register_workload("square_plugin", SquareParams, build_square)
+'''
+
+
+@pytest.fixture
+def plugin_file(tmp_path):
+    (tmp_path / "square_plugin_mod.py").write_text(PLUGIN)
+    (tmp_path / "square.yaml").write_text("model: square_plugin\nplugins: [square_plugin_mod]\nwidth: 512\n")
+    yield tmp_path
+    BUILDERS.pop("square_plugin", None)
+    sys.modules.pop("square_plugin_mod", None)
+    with contextlib.suppress(ValueError):
+        sys.path.remove(str(tmp_path))
+
+
+def test_a_workload_files_plugins_register_its_builder_for_the_command_line(plugin_file, capsys):
+    out = plugin_file / "r"
+    assert main(["run", "-w", str(plugin_file / "square.yaml"), "-a", "tpu-v1", "-o", str(out), "--no-plots",
+                 "-q"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["macs"] == 512 * 512  # batch 1 × 512 in × 512 out: the module beside the file registered it
+
+
+def test_a_workload_plugin_that_cannot_be_imported_is_one_line_at_its_line(tmp_path, capsys):
+    (tmp_path / "bad.yaml").write_text("model: square_plugin\nplugins: [no_such_plugin_mod]\n")
+    assert main(["info", str(tmp_path / "bad.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"{tmp_path / 'bad.yaml'}:2: plugins.0: cannot import 'no_such_plugin_mod'" in err
+
+
+def test_a_sweeps_worker_processes_import_the_workload_plugins(plugin_file):
+    (plugin_file / "exp.yaml").write_text("name: sq\nworkload: square.yaml\narch: tpu-v1\n")
+    (plugin_file / "sw.yaml").write_text(f"name: sqs\nbase: exp.yaml\ngrid:\n  workload.width: [128, 256]\n"
+                                         f"output: {plugin_file / 'out'}\n")
+    # two local worker processes: each unpickles the point's WorkloadSpec, whose plugins register the builder
+    assert main(["sweep", str(plugin_file / "sw.yaml"), "--workers", "2", "-q"]) == 0
+    rows = [json.loads(line) for line in (plugin_file / "out" / "results.jsonl").read_text().splitlines()]
+    assert sorted((r["point"]["workload.width"], r["status"], r["metrics"]["macs"]) for r in rows) == [
+        (128, "ok", 128 * 128), (256, "ok", 256 * 256)]

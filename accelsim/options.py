@@ -190,7 +190,8 @@ class Options(BaseModel):
                             "host issues each kernel itself, arch.kernel_launch apiece, running ahead of the device; "
                             "'cuda_graph': one graph launch per pass (arch.graph_launch) issues every kernel. In both "
                             "a kernel starts arch.kernel_dispatch after its launch was issued and its inputs are "
-                            "ready. 'auto': cuda_graph for LLM serving decode steps, eager otherwise.")
+                            "ready. 'auto': cuda_graph for an LLM's decode steps (a run of phase decode, or "
+                            "decode_steps), eager otherwise.")
     kernel_order: Literal["stream", "dataflow"] = Field(
         "stream", description="When a GPU kernel (presets with a kernel_dispatch time) may start. 'stream': in "
                               "launch order, each after the one before it completes, as kernels issued to one "

@@ -29,7 +29,7 @@ from .diffusion import diffusion, is_pipeline
 from .fit import NoFit, explain, stage_stash
 from .pipeline import pipeline
 from .sampling import decode_samples
-from .serving import serve
+from .serving import pass_options, serve
 from .single import Progress, run_graph, workload_info
 
 Scenario = Literal["single", "serving", "pipeline", "diffusion"]
@@ -164,6 +164,8 @@ def _run_kind(workload: WorkloadSpec, arch: Arch, options: Options | None, *, na
     if progress:
         progress("building", 0, 1)
     graph = build_graph(workload, arch.dtype)
+    if workload.params.get("phase") == "decode":  # execution auto: a decode step runs as a CUDA graph, as served
+        options = pass_options(options or Options(), "decode")
     try:
         return run_graph(graph, arch, options, name=name or f"{graph.name}_{arch.name}",
                          workload=workload_info(graph, workload), progress=progress)

@@ -77,3 +77,19 @@ def test_no_advice_where_the_eager_passes_launch_little():
     rep = accelsim.simulate(load_workload("gpt2", ["phase=decode", "kv_len=128", "decode_steps=4"]), "a100").to_dict()
     assert rep["execution"] == "decode cuda_graph" and rep["launch_bound_fraction"] >= LAUNCH_NOTE_SHARE
     assert _launch(rep) == []
+
+
+def test_a_decode_pass_runs_as_a_cuda_graph_under_auto_and_a_prefill_eagerly():
+    # probe p24: a single decode step of llama3_8b ran eager under the default execution (auto), 835 kernel launches
+    # of 21 us (h100.yaml kernel_launch) each, so A100, H100, H200 and B200 all took 13.7-14.2 ms; a serving engine
+    # replays captured decode graphs (the serving scenario's rule), so a phase: decode run does too
+    w = {"base": "llama3_8b", "phase": "decode", "kv_len": 512}
+    auto = accelsim.simulate(w, "h100").to_dict()
+    graph = accelsim.simulate(w, "h100", execution="cuda_graph").to_dict()
+    assert auto["execution"] == "cuda_graph" and auto["seconds"] == graph["seconds"]
+    # with one graph launch (3.5 us) instead of a launch a kernel, the host no longer binds the step: less than the
+    # eager run's, by more than half of its 835 x 21 us launches' share
+    eager = accelsim.simulate(w, "h100", execution="eager").to_dict()
+    assert eager["execution"] == "eager" and auto["launch_overhead_s"] < eager["launch_overhead_s"] / 2
+    prefill = accelsim.simulate({"base": "llama3_8b", "seq_len": 64}, "h100").to_dict()
+    assert prefill["execution"] == "eager"

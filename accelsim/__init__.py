@@ -10,8 +10,8 @@ schemas it does not need.
 
 __version__ = "0.1.0"
 
-__all__ = ["simulate", "serve", "run_experiment", "load_experiment", "Report", "from_onnx", "from_torch", "register_workload",
-           "__version__"]
+__all__ = ["simulate", "serve", "run_experiment", "load_experiment", "load_workload", "load_arch", "Report", "from_onnx",
+           "from_torch", "register_workload", "__version__"]
 
 
 def __getattr__(name: str):
@@ -19,6 +19,10 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name in ("load_workload", "load_arch"):  # a workload or arch spec, validated (YAML, a preset name, a dict)
+        from . import config
+
+        return getattr(config, name)
     if name == "from_onnx":  # needs the optional extra accelsim[onnx]
         from .builders.importers import from_onnx
 

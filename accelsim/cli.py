@@ -108,7 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("workload", help="workload preset name or YAML path; or an arch preset name or arch YAML")
     i.add_argument("--batch", type=int)
     i.add_argument("--mode", choices=["inference", "training"])
-    i.add_argument("--set", dest="overrides", action="append", default=[], metavar="workload.KEY=VALUE")
+    i.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="workload.KEY=VALUE for a workload, arch.KEY=VALUE for an arch (repeatable)")
     i.add_argument("--arch", "-a", help="price the workload in this arch's dtype, as `run` on it does (default: "
                                         "workload.dtype, else the model config's torch_dtype, else bf16)")
     i.add_argument("--json", action="store_true", help="print JSON (totals and per-op rows)")

@@ -398,8 +398,8 @@ def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     t = (tile_gemm(m, n, g.k, per[0], per[1], c_fit, bud_a, bud_b, bud_c, op.name, caps) if shared is None
          else tile_gemm_shared(m, n, g.k, per[0], per[1], c_fit, shared, op.name, caps))
     tiling = {"nm": t.nm, "nn": t.nn, "nk": t.nk, "order": t.order, "a_reads": t.a_reads, "b_reads": t.b_reads}
-    if not t.whole_folds:
-        tiling["whole_folds"] = False
+    if caps is not None:  # a systolic op's tiles: whole array folds, or narrower where none fits (an underestimate)
+        tiling["whole_folds"] = t.whole_folds
     return t.a_reads, t.b_reads, t.tiles * g.count, tiling
 
 

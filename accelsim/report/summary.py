@@ -113,6 +113,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + base_rate_notes(arch, tg)
                   + flash_fallback_notes(tg)
                   + activation_spill_notes(arch, graph, ops) + depthwise_notes(arch, graph, ops, total)
+                  + narrow_tile_notes(ops)
                   + split_activation_notes(arch, graph, ops, bytes_total, (options or Options()).activations_on_chip)
                   + computed_work_notes(graph.flops, computed_work(macs, graph.flops, [
                       op for op in ops if op.get("unit") != "none"])["computed_flops"], total / clock)
@@ -716,6 +717,20 @@ def depthwise_notes(arch: Arch, graph: Graph, ops: list[dict], total: int) -> li
             f"the run ({busy:,} of {total:,} cycles) for {macs / graph.macs:.1%} of its MACs (SCALE-Sim's per-channel "
             f"mapping: a compiler packing channels onto the array, or running them on the vector lanes, would be "
             f"faster)"]
+
+
+def narrow_tile_notes(ops: list[dict]) -> list[str]:
+    """A run with systolic ops whose scratchpad holds no tile of whole array folds (``mapping.tiling.whole_folds``
+    false: ``mapping/tiling.py``), so they ran narrower tiles while their compute cycles are priced as the whole
+    array's folds: one line with how many and the first, saying the cycles are an underestimate (probe p25)."""
+    narrow = [op["name"] for op in ops if isinstance(op.get("mapping"), Mapping)
+              and isinstance(op["mapping"].get("tiling"), Mapping) and op["mapping"]["tiling"].get("whole_folds") is False]
+    if not narrow:
+        return []
+    return [f"scratchpad: {len(narrow)} systolic op{'s' if len(narrow) > 1 else ''} ({narrow[0]}"
+            f"{', ...' if len(narrow) > 1 else ''}) found no tile of whole array folds in core.sram and ran narrower "
+            f"tiles (mapping.tiling.whole_folds false); their compute cycles are priced as whole-array folds, so they "
+            f"are an underestimate: give core.sram room for one fold's operands"]
 
 
 def computed_work_notes(flops: int, computed: int, seconds: float) -> list[str]:

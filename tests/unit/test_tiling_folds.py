@@ -50,7 +50,7 @@ def test_gemmini_resnet18_layer4_conv2_end_to_end():
     o = next(o for o in r["ops"] if o["name"] == "layer4.0.conv2")
     tiling = o["mapping"]["tiling"]
     assert math.ceil(512 / tiling["nn"]) >= 16 and tiling["nn"] <= 512 // 16
-    assert tiling["nk"] <= 4608 // 16 and "whole_folds" not in tiling
+    assert tiling["nk"] <= 4608 // 16 and tiling["whole_folds"] is True
     # compute: F = 288 · 32 = 9216 folds of τ = 2·16 + 16 + 49 − 2 = 95: 875,519 (SCALE-Sim's, unchanged)
     assert o["compute_cycles"] == scalesim_cycles(49, 512, 4608, 16, 16, "ws") == 9216 * 95 - 1
     # bytes: the weights and BN shift read once (the activations stay on chip): 2,359,296 + 512
@@ -118,3 +118,17 @@ def test_a_buffer_smaller_than_one_fold_takes_narrow_tiles_and_says_so():
     tiling = r["ops"][0]["mapping"]["tiling"]
     assert tiling["whole_folds"] is False
     assert tiling["nn"] * tiling["nk"] >= 4096 // 32
+    # ... and the run says that its compute cycles, priced as whole folds, are an underestimate (probe p25)
+    (note,) = [n for n in r["notes"] if n.startswith("scratchpad:")]
+    assert "1 systolic op (gemm)" in note and "an underestimate" in note
+
+
+def test_whole_folds_is_written_on_every_systolic_op():
+    # tpu-v1's default 24 MiB unified buffer holds a 256 x 256 int8 weight fold (64 KiB) with its A and C tiles, so
+    # the default 1024^3 GEMM's tiles are whole folds; with the buffer at 4 KiB not even one fold's weights fit
+    big = accelsim.simulate({"model": "gemm", "m": 1024, "n": 1024, "k": 1024}, "tpu-v1", plots=False).to_dict()
+    assert big["ops"][0]["mapping"]["tiling"]["whole_folds"] is True
+    assert not any(n.startswith("scratchpad:") for n in big["notes"])
+    small = accelsim.simulate({"model": "gemm", "m": 1024, "n": 1024, "k": 1024},
+                              {"base": "tpu-v1", "core": {"sram": {"unified": "4KiB"}}}, plots=False).to_dict()
+    assert small["ops"][0]["mapping"]["tiling"]["whole_folds"] is False

@@ -7,32 +7,14 @@ config layer's :class:`~accelsim.config.WorkloadSpec`, or anything with ``model`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from ..errors import WorkloadError
-from ..hardware import import_plugins
 from ..ir import Graph
 from ..units import DTYPE_BYTES, TORCH_DTYPES, TRAINED_DTYPES
 from . import training
 from .registry import get_builder
 from .sparsity import apply_sparsity
-
-
-class Plugins(NamedTuple):
-    """The modules a workload's ``plugins:`` names (each registers a builder with ``accelsim.register_workload``)
-    and the folder of the file naming them (searched after PYTHONPATH), or none."""
-
-    names: tuple[str, ...] = ()
-    folder: str | None = None
-
-
-def load_plugins(plugins: Plugins | None) -> None:
-    """Import the modules of a workload's ``plugins`` (a no-op for those already imported); a
-    :class:`WorkloadError` naming the one that cannot be."""
-    if plugins and plugins.names:
-        problem = import_plugins(plugins.names, plugins.folder, beside="the workload file")
-        if problem is not None:
-            raise WorkloadError(problem)
 
 
 class WorkloadRef(Protocol):
@@ -118,10 +100,8 @@ def _trainable(p: object) -> None:
 
 def build_graph(spec: WorkloadRef, default_dtype: str = "fp16") -> Graph:
     """The operator graph of the workload ``spec`` (``default_dtype`` applies when the workload names no dtype:
-    pass the arch's). Its ``plugins`` (a spec loaded from YAML) are imported first: in a sweep's worker process the
-    builder they register is not yet known."""
-    load_plugins(getattr(spec, "plugins", None))
+    pass the arch's)."""
     return build_workload(spec.model, spec.params, default_dtype=default_dtype)
 
 
-__all__ = ["Plugins", "WorkloadRef", "build_graph", "build_workload", "load_plugins"]
+__all__ = ["WorkloadRef", "build_graph", "build_workload"]

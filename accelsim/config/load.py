@@ -15,7 +15,6 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..builders import BUILDERS
-from ..builders.build import Plugins
 from ..errors import MAX_VALUE_CHARS, ConfigError, ConfigIssue, clip
 from ..hardware import Arch, import_plugins, level_graph_problems
 from ..options import (
@@ -27,7 +26,7 @@ from ..options import (
 from . import presets
 from .docs import Issues, file_doc, section_doc, top_level_issues
 from .overrides import SET_LABEL, Override, apply_overrides, parse_overrides
-from .schema import EXPERIMENT_KEYS, ExperimentSpec, WorkloadSpec, issues_from_validation, validate
+from .schema import EXPERIMENT_KEYS, ExperimentSpec, Plugins, WorkloadSpec, issues_from_validation, validate
 from .yamlio import Doc, Where, display_path
 
 _WORKLOAD_META = ("model", "description", "plugins")

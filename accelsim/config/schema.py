@@ -15,13 +15,12 @@ import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, PlainValidator, ValidationError, WrapValidator
 
-from ..builders.build import Plugins, load_plugins
 from ..errors import MAX_VALUE_CHARS, AccelsimError, ConfigError, ConfigIssue, KeyPairError, WorkloadError, clip
-from ..hardware import Arch, unit_spec_model
+from ..hardware import Arch, import_plugins, unit_spec_model
 from ..options import Options
 from ..units import MAX_INT, bare_time, parse_bandwidth, parse_frequency, parse_time, unitless_rate
 from .overrides import SET_LABEL
@@ -31,12 +30,29 @@ from .yamlio import Doc
 EXPERIMENT_KEYS = ("name", "description", "workload", "arch", "options", "output")
 
 
+class Plugins(NamedTuple):
+    """The modules a workload's ``plugins:`` names (each registers a builder with ``accelsim.register_workload``)
+    and the folder of the file naming them (searched after PYTHONPATH), or none."""
+
+    names: tuple[str, ...] = ()
+    folder: str | None = None
+
+
+def load_plugins(plugins: Plugins | None) -> None:
+    """Import the modules of a workload's ``plugins`` (a no-op for those already imported); a
+    :class:`WorkloadError` naming the one that cannot be."""
+    if plugins and plugins.names:
+        problem = import_plugins(plugins.names, plugins.folder, beside="the workload file")
+        if problem is not None:
+            raise WorkloadError(problem)
+
+
 @dataclass(frozen=True)
 class WorkloadSpec:
     """A workload to build: the builder ``model`` name and its ``params`` (validated by the builder's params
     model, defaults filled in); ``file`` is the workload YAML it came from (None when inline or a bare name);
     ``plugins`` the modules its ``plugins:`` named (they register a builder of the user's: a worker process that
-    builds the workload imports them again, :func:`~accelsim.builders.build.build_graph`)."""
+    unpickles the spec imports them again, :meth:`__setstate__`)."""
 
     model: str
     params: dict[str, Any] = field(default_factory=dict)
@@ -53,8 +69,8 @@ class WorkloadSpec:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickled in another process (a sweep's worker): the modules of :attr:`plugins` register the user's
-        builder there too, before anything looks the model up. One that cannot be imported is left to the lookup's
-        "unknown workload" and :func:`~accelsim.builders.build.build_graph`'s error."""
+        builder there too, before anything looks the model up. One that cannot be imported there (it was in the
+        process that loaded the spec) is left to the lookup's "unknown workload" error."""
         self.__dict__.update(state)
         with contextlib.suppress(WorkloadError):
             load_plugins(self.plugins)

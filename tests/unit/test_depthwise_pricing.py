@@ -23,12 +23,14 @@ def test_a_depthwise_conv_on_a100_runs_on_the_cuda_cores_at_its_memory_roofline(
     (op,) = rep["ops"]
     assert op["macs"] == MACS == 520_224_768
     assert "vector" in op["unit"] and op["mapping"]["depthwise"] == "vector"
-    # bf16 on 512 lanes a SM at rate 1: 520,224,768 / 512 = 1,016,064 lane cycles, over 108 SMs 9,408 each
-    assert op["mapping"]["work_cycles"] == MACS // 512 == 1_016_064
-    assert op["compute_cycles"] == 1_016_064 // 108 == 9_408
+    # bf16 at rate 1 on 512 lanes a SM, which count FLOPs (78 TFLOPS fp16 non-tensor = 108 SMs x 512 x 1.41 GHz), so
+    # an FMA is 2 lane-cycles (arch/a100.yaml cycles_per_element.fma): 256 FMAs a clock per SM, 39 TMAC/s;
+    # 2 · 520,224,768 / 512 = 2,032,128 lane cycles, over 108 SMs 18,816 each
+    assert op["mapping"]["work_cycles"] == 2 * MACS // 512 == 2_032_128
+    assert op["compute_cycles"] == 2_032_128 // 108 == 18_816
     # its bytes: input and output 128·144·56·56 bf16 each, the 144x1x3x3 weight and 144 biases:
-    # 2 · 115,605,504 + 2,592 + 288 = 231,213,888 B; at 2,039 GB/s 0.1134 ms, far above 9,408 cycles at 1.41 GHz
-    # (6.7 µs), so the conv is memory bound: the run sits at that roofline (the 3.51 ms of the tensor-core
+    # 2 · 115,605,504 + 2,592 + 288 = 231,213,888 B; at 2,039 GB/s 0.1134 ms, far above 18,816 cycles at 1.41 GHz
+    # (13.3 µs), so the conv is memory bound: the run sits at that roofline (the 3.51 ms of the tensor-core
     # per-channel GEMMs before, 3 % of the array busy, are gone)
     hbm = 2 * 128 * 144 * 56 * 56 * 2 + 144 * 9 * 2 + 144 * 2
     assert op["bytes"]["hbm"] == hbm == 231_213_888
@@ -57,7 +59,7 @@ def test_the_backward_ops_of_a_depthwise_conv_run_on_the_lanes_too():
         op = rows[name]
         assert "vector" in op["unit"], name
         assert op["macs"] == 8 * 56 * 56 * 144 * 9
-        assert op["mapping"]["work_cycles"] == -(-op["macs"] // 512)  # ⌈MACs / 512 lanes⌉, bf16 at rate 1
+        assert op["mapping"]["work_cycles"] == -(-2 * op["macs"] // 512)  # ⌈2 · MACs / 512 lanes⌉, bf16 at rate 1
 
 
 def test_a_grouped_conv_that_is_not_depthwise_stays_on_the_array():
@@ -85,6 +87,7 @@ def test_vector_moves_an_npus_depthwise_conv_onto_its_lanes_and_the_note_names_t
     assert "--set options.depthwise=vector" in note
     rep = accelsim.simulate(dw, "edge-npu", plots=False, depthwise="vector").to_dict()
     (op,) = rep["ops"]
-    # 56·56·32·9 = 903,168 MACs on edge-npu's 32 lanes: 28,224 cycles (the array took 32 · 3,229 = 103,328)
+    # 56·56·32·9 = 903,168 MACs on edge-npu's 32 lanes, a multiply-add a lane a cycle (the default fma cost, 1):
+    # 28,224 cycles (the array took 32 · 3,229 = 103,328)
     assert "vector" in op["unit"] and op["compute_cycles"] == 56 * 56 * 32 * 9 // 32 == 28_224
     assert not any(n.startswith("depthwise convs:") for n in rep["notes"])

@@ -203,6 +203,8 @@ DEFAULT_VECTOR_COSTS: dict[str, float] = {
     "relu6": 1.0,
     "add": 1.0,
     "mul": 1.0,
+    "fma": 1.0,  # a multiply-add, one instruction a lane (a MAC on the lanes: cost.vector.gemm_cycles); a GPU preset
+    # whose lanes count FLOPs (an FMA as 2, as the non-tensor peaks do) lists fma: 2
     "max": 1.0,
     "avg": 1.0,
     "batchnorm": 2.0,  # scale and shift

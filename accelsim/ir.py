@@ -309,6 +309,23 @@ class Op:
         return int(self.attrs.get("group", 1))  # type: ignore[arg-type]
 
     @property
+    def depthwise(self) -> bool:
+        """Whether this is a depthwise convolution or one of its backward ops: a CONV whose ``groups`` (above 1)
+        equal the channels of the convolution's input X (dim 1 of the forward's and ``grad_weight``'s first input,
+        of ``grad_input``'s output), PyTorch's ``is_depthwise`` (aten/src/ATen/native/Convolution.cpp: groups ==
+        in_channels > 1, out_channels a multiple of them, which the builders check), or one channel of a SCALE-Sim
+        depthwise row (``attrs["depthwise"]``)."""
+        if self.kind is not OpKind.CONV:
+            return False
+        if self.attrs.get("depthwise") is True:
+            return True
+        groups = self.attrs.get("groups", 1)
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 2:
+            return False
+        x = self.out_shape if self.attrs.get("grad") == "input" else self.in_shapes[0] if self.in_shapes else ()
+        return len(x) >= 3 and x[1] == groups
+
+    @property
     def sparsity(self) -> Sparsity | None:
         """For a matmul whose weights are pruned N:M: the pattern (``attrs["sparsity"]``), else None."""
         value = self.attrs.get("sparsity")

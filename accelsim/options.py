@@ -207,6 +207,13 @@ class Options(BaseModel):
                             "the bytes each GPU reads from its peers "
                             "(accelsim/cost/collective.py). accelsim serve uses it unless "
                             "engine.custom_all_reduce is false.")
+    depthwise: Literal["auto", "array", "vector"] = Field(
+        "auto", description="Where depthwise convolutions (groups = input channels > 1, and their backward ops) "
+                            "run. 'array': on the systolic array, one m x n x kh·kw GEMM per channel (SCALE-Sim's "
+                            "per-channel mapping); 'vector': on the core's vector unit, ⌈MACs · c(fma) / lanes⌉ "
+                            "cycles at the unit's rate for the dtype, plus their bytes; 'auto': 'vector' on a GPU preset "
+                            "(a core with core.tile: PyTorch sends such convs to cuDNN's or its own "
+                            "conv_depthwise2d CUDA-core kernels, not to tensor-core GEMMs), 'array' elsewhere.")
     step_overhead: Annotated[float, BeforeValidator(parse_time), Field(ge=0, le=3600)] = Field(
         0.0, description="Host time before each pass's first kernel (a serving engine's per-step scheduling, input "
                          "preparation and sampling, e.g. 2ms), on the critical path; 0 = none.")

@@ -87,11 +87,15 @@ def price(op: Op, vu: VectorUnit, arch: Arch) -> Priced:
 
 
 def gemm_cycles(op: Op, vu: VectorUnit) -> Priced:
-    """A matmul-family op on the lanes: one MAC per lane a cycle (a multiply-add instruction), ⌈MACs / lanes⌉,
-    plus its element work (a fused attention's softmax) at c(fn) lane-cycles an element; no fold fill or drain."""
+    """A matmul-family op on the lanes (a core with no array; a depthwise conv, ``options.depthwise``): each MAC a
+    multiply-add of c("fma") lane-cycles (1 by default: one instruction a lane; 2 on a GPU preset, whose lanes count
+    FLOPs), ⌈MACs · c("fma") / lanes⌉, plus its element work (a fused attention's softmax) at c(fn) lane-cycles an
+    element; no fold fill or drain."""
     extra = op.vector_elems * vu.cost(op.fn) if op.vector_elems and op.fn else 0
-    return Priced(cycles(op.macs, 1.0, vu.lanes) + (cycles(extra, 1.0, vu.lanes) if extra else 0),
-                  {"lanes": vu.lanes, "macs": op.macs, **({"elements": op.vector_elems} if extra else {})})
+    fma = vu.cost("fma")
+    return Priced(cycles(op.macs, fma, vu.lanes) + (cycles(extra, 1.0, vu.lanes) if extra else 0),
+                  {"lanes": vu.lanes, "macs": op.macs, **({"cycles_per_mac": fma} if fma != 1 else {}),
+                   **({"elements": op.vector_elems} if extra else {})})
 
 
 def small_gather_cycles(op: Op, vu: VectorUnit, arch: Arch) -> Priced | None:

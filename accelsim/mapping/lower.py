@@ -46,7 +46,7 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
         stash_level = _spill(arch, "offload: activations")
         level_of.update({name: stash_level for name in graph.info.stashed})
     tasks = task_budget(graph, options)
-    plans = assign_and_reside(pipeline(price(plans, arch), arch), graph, units, options, arch, tasks)
+    plans = assign_and_reside(pipeline(price(plans, arch, options.depthwise), arch), graph, units, options, arch, tasks)
     ctx = context(arch, units, plans, level_of, placement.tables,
                   {name: math.prod(shape) for name, shape in graph.inputs.items()})
     emitter = Emitter(ctx, data_parallel(graph, arch), launch, budget=tasks,

@@ -55,8 +55,19 @@ def _priced(arch: Arch) -> tuple[dict[tuple, tuple[str, int, dict]], tuple[UnitS
     return held[1], held[2], held[3]
 
 
-def price(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:
-    """Plans with their unit kind, compute cycles, details and estimated duration."""
+def on_lanes(op: Op, arch: Arch, depthwise: str = "auto") -> bool:
+    """Whether ``op`` is a depthwise convolution (:attr:`~accelsim.ir.Op.depthwise`) that ``options.depthwise``
+    sends to the core's vector unit: 'vector', or 'auto' on a GPU (a core with ``core.tile``). PyTorch's convolution
+    dispatch (aten/src/ATen/native/Convolution.cpp ``_select_conv_backend``) sends a depthwise conv to cuDNN's
+    depthwise kernels (``use_cudnn_depthwise``) or to its own CUDA-core ``conv_depthwise2d`` / ``conv_depthwise3d``
+    (aten/src/ATen/native/cuda/DepthwiseConv2d.cu: a thread per output element, FMAs over the kh·kw taps), not to
+    the implicit-GEMM tensor-core path of other convolutions."""
+    return op.depthwise and (depthwise == "vector" or (depthwise == "auto" and arch.core.tile is not None))
+
+
+def price(plans: tuple[Plan, ...], arch: Arch, depthwise: str = "auto") -> tuple[Plan, ...]:
+    """Plans with their unit kind, compute cycles, details and estimated duration (``depthwise``:
+    ``options.depthwise``, :func:`on_lanes`)."""
     main_bpc = arch.bytes_per_cycle(arch.main_memory)
     priced, specs, models = _priced(arch)
     out = []
@@ -65,34 +76,43 @@ def price(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:
             out.append(p)
             continue
         op = p.op
-        unit, cycles, details = _lookup(priced, specs, models, op, arch)
+        unit, cycles, details = _lookup(priced, specs, models, op, arch, on_lanes(op, arch, depthwise))
         offchip = op.in_bytes + op.out_bytes + op.weight_bytes
         out.append(p._replace(unit_kind=unit, cycles=cycles, details=details, est=max(cycles, offchip / main_bpc)))
     return tuple(out)
 
 
-def _lookup(priced: dict, specs: tuple[UnitSpec, ...], models: dict, op: Op, arch: Arch) -> tuple[str, int, dict]:
-    """``op``'s price from ``priced`` (the arch's prices by signature), computed and kept there when missing."""
+def _lookup(priced: dict, specs: tuple[UnitSpec, ...], models: dict, op: Op, arch: Arch,
+            lanes: bool = False) -> tuple[str, int, dict]:
+    """``op``'s price from ``priced`` (the arch's prices by signature, and whether a depthwise conv goes to the
+    vector unit: ``lanes``, :func:`on_lanes`), computed and kept there when missing."""
     try:
-        key = signature(op)
+        key = (signature(op), lanes)
         return priced[key]
     except KeyError:
-        priced[key] = found = _price(op, specs, models, arch)
+        priced[key] = found = _price(op, specs, models, arch, lanes)
         return found
     except TypeError:  # an unhashable attribute: price it on its own
-        return _price(op, specs, models, arch)
+        return _price(op, specs, models, arch, lanes)
 
 
-def price_op(op: Op, arch: Arch) -> tuple[str, int, dict]:
+def price_op(op: Op, arch: Arch, depthwise: str = "auto") -> tuple[str, int, dict]:
     """(unit name, cycles, details) of one op on the unit of ``arch``'s core that prefers it."""
-    return _lookup(*_priced(arch), op, arch)
+    return _lookup(*_priced(arch), op, arch, on_lanes(op, arch, depthwise))
 
 
-def _price(op: Op, specs: tuple[UnitSpec, ...], models: dict, arch: Arch) -> tuple[str, int, dict]:
-    """(unit name, cycles, details) of ``op`` on the unit that prefers it. A unit spec with ``rates`` runs the op
-    at the rate of its compute dtype (:func:`accelsim.hardware.dtype_rate`): models that do not apply it
-    themselves (no ``PRICES_DTYPE``) have their cycles divided by the multiplier here."""
+def _price(op: Op, specs: tuple[UnitSpec, ...], models: dict, arch: Arch, lanes: bool = False) \
+        -> tuple[str, int, dict]:
+    """(unit name, cycles, details) of ``op`` on the unit that prefers it, or, for a depthwise conv with ``lanes``
+    (:func:`on_lanes`) where the built-in systolic array would take it, on the core's vector unit (if it has one):
+    its MACs as multiply-adds, ⌈MACs / lanes⌉ cycles (:func:`accelsim.cost.vector.gemm_cycles`). A unit spec with
+    ``rates`` runs the op at the rate of its compute dtype (:func:`accelsim.hardware.dtype_rate`): models that do
+    not apply it themselves (no ``PRICES_DTYPE``) have their cycles divided by the multiplier here."""
     choice = _choose(op, specs, models)
+    vector = next((s for s in specs if s.kind == "vector"), None)
+    lanes = lanes and choice.kind == "systolic" and vector is not None
+    if lanes:
+        choice = vector
     model = models[choice.kind]
     if choice.kind in BUILT_IN_UNITS:
         cycles, details = model.price(op, choice.spec, arch)
@@ -103,6 +123,9 @@ def _price(op: Op, specs: tuple[UnitSpec, ...], models: dict, arch: Arch) -> tup
         runs_as, rate = dtype_rate(rates, op.dtype)
         cycles = max(1, math.ceil(cycles / rate)) if cycles else 0
         details = {**details, "rate": {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}}
+    if lanes:
+        g = op.gemm
+        details = {**details, "depthwise": "vector", **({"gemm": [g.m, g.n, g.k, g.count]} if g else {})}
     return choice.name, cycles, details
 
 
@@ -196,4 +219,4 @@ def _choose(op: Op, specs: tuple[UnitSpec, ...], models: dict) -> UnitSpec:
     return choice
 
 
-__all__ = ["price", "price_op", "signature"]
+__all__ = ["on_lanes", "price", "price_op", "signature"]

@@ -715,8 +715,8 @@ def depthwise_notes(arch: Arch, graph: Graph, ops: list[dict], total: int) -> li
             f"(the longest, {top['name']}: {count} GEMMs of {m}x{n}x{k} on the {top['mapping']['array']} array) and "
             f"kept at most {used:.3%} of an array's PEs busy (mapping_efficiency); they took {busy / total:.0%} of "
             f"the run ({busy:,} of {total:,} cycles) for {macs / graph.macs:.1%} of its MACs (SCALE-Sim's per-channel "
-            f"mapping: a compiler packing channels onto the array, or running them on the vector lanes, would be "
-            f"faster)"]
+            f"mapping; a compiler packing channels onto the array would be faster, and --set options.depthwise=vector "
+            f"runs them on the vector lanes)"]
 
 
 def narrow_tile_notes(ops: list[dict]) -> list[str]:

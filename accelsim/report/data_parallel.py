@@ -70,21 +70,21 @@ def data_parallel_record(graph: Graph, tg: TaskGraph, seconds: float,
 def data_parallel_notes(record: Mapping[str, Mapping[str, float | int]], phases: Mapping[str, Mapping[str, int]],
                         clock_hz: float, chips: int) -> list[str]:
     """One line for a data-parallel training step (``record``: :func:`data_parallel_record`'s): its replicas and
-    batches, that the report's figures are one chip's but ``efficiency.j_per_step`` (the arch's ``chips``'), and the
-    gradient reduction's phase (``phases.grad_reduce``) beside the optimizer's math."""
+    batches, that the report's figures are one chip's but ``efficiency.j_per_step`` (all the arch's ``chips``'), and
+    the gradient reduction's phase (``phases.grad_reduce``) beside the steps'."""
     dp = record.get("data_parallel")
     if not dp:
         return []
-    n, per, chips_all = int(dp["replicas"]), int(dp["chips_per_replica"]), chips
-    chips = f"{per} chips" if per > 1 else "one chip"
+    n, per = int(dp["replicas"]), int(dp["chips_per_replica"])
+    replica = f"{per} chips" if per > 1 else "one chip"
     red = phases.get("grad_reduce")
     reduce = (f"; the gradient reduction over the link is phases.grad_reduce ({red['cycles'] / clock_hz * 1e3:.4g} "
-              f"ms span, {red['link_bytes']:,} B sent per chip), apart from phases.optimizer (the optimizer's math)"
-              if red else "")
-    return [f"data parallel: {n} replicas of {chips} each run this training step on a batch of "
+              f"ms span, {red['link_bytes']:,} B sent per chip), apart from phases.optimizer (the steps, which wait "
+              "for it)" if red else "")
+    return [f"data parallel: {n} replicas of {replica} each run the training step on a batch of "
             f"{dp['batch_per_replica']} (global batch {dp['global_batch']}, {dp['samples_per_s']:,.1f} samples/s); "
             f"every figure here is one chip's (macs, flops, memory, energy.total_j, "
-            f"efficiency.j_per_step_per_chip) but efficiency.j_per_step, all {chips_all} chips'{reduce}"]
+            f"efficiency.j_per_step_per_chip) but efficiency.j_per_step, all {chips} chips'{reduce}"]
 
 
 __all__ = ["data_parallel_notes", "data_parallel_record", "grad_reduce_phase", "grad_reduce_tasks", "replicas"]

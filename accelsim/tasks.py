@@ -122,6 +122,10 @@ class TaskGraph:
     execution: str = ""  # how the host dispatched the kernels: "eager", "cuda_graph", or "" (no host time)
     kernel_order: str = ""  # when a GPU kernel may start: "stream", "dataflow", or "" (no dispatch: not a GPU)
     offload: str = ""  # the training state options.offload put in the second memory: "optimizer", "activations" or ""
+    data_parallel: int = 1  # the chips each gradient is reduced over (mapping.data_parallel; 1 outside training)
+    # the data-parallel gradient reduction's tasks (Emitter._reduce_gradients, emitted as one block at the first
+    # optimizer step and attributed to the steps they serve): ids first..end-1; (0, 0) when there is none
+    grad_reduce: tuple[int, int] = (0, 0)
 
     def __len__(self) -> int:
         return len(self.tasks)

@@ -470,7 +470,7 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
 
 def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int) -> dict[str, float | None]:
     """TOPS/W and J per unit of work: per token (serving: all its chips, tensor-parallel ones included), per
-    training step (every chip of the arch), per inference (per sample: the batch of each micro-batch of a pipeline,
+    training step (every chip of the arch: ``j_per_step``; one chip: ``j_per_step_per_chip``), per inference (per sample: the batch of each micro-batch of a pipeline,
     on all its chips, tensor-parallel ones and a DLRM's embedding-parallel group included). TOPS/W counts the FLOPs
     the kernels compute, as the energy does (:func:`computed_share`: a causal fused attention's skipped blocks are
     neither charged nor counted)."""
@@ -485,8 +485,9 @@ def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int)
         tokens = serving["batch"] * serving["decode_steps"]
         tp = int(params.get("tensor_parallel", 1) or 1)
         out["j_per_token"] = total * tp / tokens if tokens else None
-    elif "phases" in report:
+    elif "phases" in report:  # every chip of the arch (data-parallel replicas alike), and one chip's
         out["j_per_step"] = total * arch.chips / chips
+        out["j_per_step_per_chip"] = total / chips
     else:
         # the report simulates one chip of each tensor- (and context-) parallel group, and of a DLRM's
         # embedding-parallel group (whose chips share its batch)

@@ -205,6 +205,7 @@ class Emitter:
         self.all_reduce_kernel = "nccl"  # options.all_reduce (set by lower): how an all-reduce inside one node runs
         self.reduced: dict[str, tuple[float, int, str]] = {}  # step → its reduction's (seconds, bytes sent, kind)
         self.reduced_join: int | None = None  # the task after which every gradient is reduced
+        self.grad_reduce = (0, 0)  # the reduction's task ids, first..end-1 (TaskGraph.grad_reduce)
         # a data-parallel group's chips are tensor_parallel apart (Megatron's rank order: tensor parallel innermost)
         self.dp_extent = data_parallel * tensor_parallel
         # an MoE expert's gradient is reduced over the data-parallel chips holding the same experts (Megatron's
@@ -447,6 +448,7 @@ class Emitter:
         whole gradient's norm first)."""
         if self.reduced_join is not None:
             return self.reduced_join
+        first = len(self.tasks)
         after = []
         if self.accumulate:  # every backward op is before the steps (builders/training.py)
             after = [self.add(self.steps[0].index, TaskKind.JOIN, -1, 0, sorted(set(self.backward_ends)))]
@@ -469,6 +471,7 @@ class Emitter:
             self.reduced[op.name] = (c.seconds, c.sent, kind)
             ends.append(tid)
         self.reduced_join = self.add(self.steps[0].index, TaskKind.JOIN, -1, 0, ends)
+        self.grad_reduce = (first, self.reduced_join + 1)
         return self.reduced_join
 
     def _groups(self, p: Plan, scale: dict[str, float], group_units: list[int], cyc: list[int],

@@ -79,7 +79,8 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     return TaskGraph(tuple(emitter.tasks), units, tuple(mappings), dict(placement.level), dict(placement.tables),
                      stash_level, placement.peak_activation_bytes, launch.mode,
                      ("stream" if launch.in_order else "dataflow") if launch.dispatch else "",
-                     options.offload if options.offload != "none" and graph.info.mode == "training" else "")
+                     options.offload if options.offload != "none" and graph.info.mode == "training" else "",
+                     emitter.dp if graph.info.mode == "training" else 1, emitter.grad_reduce)
 
 
 def placement(graph: Graph, arch: Arch, options: Options) -> dict[str, str]:

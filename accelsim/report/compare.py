@@ -91,6 +91,13 @@ _DIFFUSION_METRICS: dict[str, tuple[str, str]] = {
     "diffusion.seconds_per_image": ("seconds/image", "seconds"),
     "diffusion.images_per_s": ("images/s", "number"),
 }
+# Metrics of a data-parallel training step (report ``data_parallel``): rows after ``time`` when some report has them.
+_DATA_PARALLEL_METRICS: dict[str, tuple[str, str]] = {
+    "data_parallel.replicas": ("data-parallel replicas", "count"),
+    "data_parallel.global_batch": ("global batch", "count"),
+    "data_parallel.samples_per_s": ("samples/s", "number"),
+    "efficiency.j_per_step_per_chip": ("J/step per chip", "joules"),
+}
 MAX_SETTING_ROWS = 12  # differing settings shown in the table (two models differ in dozens of config fields)
 # Per-level metrics, one row per memory level of the reports (``utilization.hbm``, ``bytes.hbm``), after those.
 _LEVEL_METRICS: dict[str, tuple[str, str]] = {"utilization.": ("busy", "fraction"), "bytes.": ("bytes", "bytes")}
@@ -187,7 +194,7 @@ def _kind(metric: str) -> str:
 
 def _spec(metric: str, default: tuple[str, str]) -> tuple[str, str]:
     return (_METRICS.get(metric) or _SERVING_METRICS.get(metric) or _DECODE_METRICS.get(metric)
-            or _DIFFUSION_METRICS.get(metric) or default)
+            or _DIFFUSION_METRICS.get(metric) or _DATA_PARALLEL_METRICS.get(metric) or default)
 
 
 def _is_serving(report: dict) -> bool:
@@ -225,7 +232,8 @@ def _metric(report: dict, key: str) -> object:
     if split:
         return fmt.number(_dict(report.get(split[0][:-1])).get(split[1]))
     value: object = report
-    nested = key in _SERVING_METRICS or key in _DECODE_METRICS or key in _DIFFUSION_METRICS or key.startswith(_NESTED)
+    nested = (key in _SERVING_METRICS or key in _DECODE_METRICS or key in _DIFFUSION_METRICS
+              or key in _DATA_PARALLEL_METRICS or key.startswith(_NESTED))
     for part in key.split(".") if nested else (key,):
         value = _dict(value).get(part)
     return fmt.number(value)
@@ -242,7 +250,9 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
     ``utilization.<level>`` (its busy fraction, for the levels that have a bandwidth server) and
     ``bytes.<level>``. When a report is an ``accelsim run`` with decode steps, its ``serving.ttft_s``,
     ``serving.tpot_s`` and ``serving.tokens_per_s`` follow ``seconds``, and for a diffusion pipeline's run
-    ``diffusion.seconds_per_image`` and ``diffusion.images_per_s``. Reports of ``accelsim serve`` (``kind: serving``) add, after ``arch``, their request rate,
+    ``diffusion.seconds_per_image`` and ``diffusion.images_per_s``, and for a data-parallel training step
+    ``data_parallel.replicas``, ``data_parallel.global_batch``, ``data_parallel.samples_per_s`` and
+    ``efficiency.j_per_step_per_chip``. Reports of ``accelsim serve`` (``kind: serving``) add, after ``arch``, their request rate,
     output tokens/s, TTFT, TPOT and end-to-end percentiles, share meeting the SLOs, peak KV-cache use and
     preemptions (``serving.ttft_s.p50``, ...), and the later turns' TTFT, history cached and tokens a
     verification when some report has conversations or speculative decoding; when every report is one, the
@@ -260,6 +270,7 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
     if not all(serving):
         decode = list(_DECODE_METRICS) if any(_has_decode(rep) for _, rep in reports) else []
         decode += list(_DIFFUSION_METRICS) if any(_dict(rep.get("diffusion")) for _, rep in reports) else []
+        decode += list(_DATA_PARALLEL_METRICS) if any(_dict(rep.get("data_parallel")) for _, rep in reports) else []
         run = list(_METRICS)[2:]
         at = run.index("seconds") + 1
         keys += [*run[:at], *decode, *run[at:], *(f"utilization.{lvl}" for lvl in busy),

@@ -82,6 +82,22 @@ def launch_rows(report: dict) -> list[tuple[str, str]]:
                              f"{report['execution']})")]
 
 
+def data_parallel_rows(report: dict) -> list[tuple[str, str]]:
+    """The ``data parallel`` row of a training step on several replicas (report ``data_parallel``): replicas,
+    per-replica and global batch, samples/s, and the gradient reduction's span and bytes (``phases.grad_reduce``)."""
+    dp = report.get("data_parallel")
+    if not dp:
+        return []
+    per = dp.get("chips_per_replica", 1)
+    red = (report.get("phases") or {}).get("grad_reduce")
+    clock = report.get("clock_hz")
+    reduce = (f"; gradient reduction {fmt.seconds(red['cycles'] / clock)} span, {fmt.size(red['link_bytes'])} "
+              f"sent per chip" if red and clock else "")
+    return [("data parallel", f"{dp['replicas']} replicas{f' of {per} chips' if per > 1 else ''} × batch "
+                              f"{dp['batch_per_replica']} = global batch {dp['global_batch']}, "
+                              f"{fmt.count(round(dp['samples_per_s']))} samples/s{reduce}")]
+
+
 def _diffusion_rows(report: dict) -> list[tuple[str, str]]:
     """A diffusion pipeline's figures (report ``diffusion``): seconds per image and each part's count and time."""
     d = report.get("diffusion")
@@ -98,8 +114,10 @@ def energy_rows(report: dict) -> list[tuple[str, str]]:
     if not energy:
         return []
     activity = f"{fmt.joules(energy['activity_j'])} activity, " if energy.get("activity_j") else ""
+    covered, chips_all = (report.get("power") or {}).get("chips") or 1, (report.get("arch") or {}).get("chips") or 1
+    whose = f", {'one chip' if covered == 1 else f'{covered} chips'} of {chips_all}" if chips_all > covered else ""
     rows = [("energy", f"{fmt.joules(energy.get('total_j'))} ({fmt.joules(energy.get('dynamic_j'))} dynamic, "
-                       f"{activity}{fmt.joules(energy.get('static_j'))} static)")]
+                       f"{activity}{fmt.joules(energy.get('static_j'))} static{whose})")]
     by_level = energy.get("by_level") or {}
     rows += [(f"  energy {lv}", fmt.joules(by_level[lv])) for lv in ordered(by_level, report)]
     rows += [(f"  energy {u}", fmt.joules(j)) for u, j in (energy.get("by_unit") or {}).items()]
@@ -114,7 +132,9 @@ def energy_rows(report: dict) -> list[tuple[str, str]]:
     rows.append(("power", f"{fmt.watts(power.get('average_w'))} average, {fmt.watts(power.get('peak_w'))} peak"
                           + (f" ({', '.join(aside)})" if aside else "")))
     eff = report.get("efficiency") or {}
-    per = [f"{fmt.joules(eff[k])}/{what}" for k, what in (("j_per_token", "token"), ("j_per_step", "step"),
+    steps = (("j_per_step", f"step ({chips_all} chips)"), ("j_per_step_per_chip", "step per chip")) \
+        if chips_all > 1 else (("j_per_step", "step"),)
+    per = [f"{fmt.joules(eff[k])}/{what}" for k, what in (("j_per_token", "token"), *steps,
                                                           ("j_per_inference", "sample")) if eff.get(k)]
     rows.append(("efficiency", ", ".join([f"{fmt.general(eff.get('tops_per_w'))} TOPS/W", *per])))
     rows.append(("EDP", f"{fmt.general(report.get('edp'))} J·s"))
@@ -171,7 +191,8 @@ def summary_table(report: dict) -> Table:
     table.add_row("time", fmt.seconds(report.get("seconds")))
     for label, text in launch_rows(report):
         table.add_row(label, text)
-    for label, text in (*_serving_rows(report), *_pipeline_rows(report), *_diffusion_rows(report)):
+    for label, text in (*_serving_rows(report), *_pipeline_rows(report), *data_parallel_rows(report),
+                        *_diffusion_rows(report)):
         table.add_row(label, text)
     for label, text in _collective_rows(report):
         table.add_row(label, text)

@@ -120,14 +120,29 @@ class TableSplit(_TableSplitRequired, total=False):
     hbm_hit_fraction: float
 
 
-class Phase(TypedDict):
-    """A training phase (forward, backward, optimizer) on the timeline."""
-
+class _PhaseRequired(TypedDict):
     start_cycle: int
     end_cycle: int
-    compute_cycles: int
+    compute_cycles: int  # grad_reduce: the link's busy cycles
     ops: int
     cycles: int  # end − start
+
+
+class Phase(_PhaseRequired, total=False):
+    """A training phase (forward, backward, optimizer; grad_reduce: the data-parallel gradient reduction) on the
+    timeline."""
+
+    link_bytes: int  # grad_reduce only: the bytes each chip sends
+
+
+class DataParallel(TypedDict):
+    """A data-parallel training step's replicas (``report.data_parallel``)."""
+
+    replicas: int
+    chips_per_replica: int
+    batch_per_replica: int
+    global_batch: int
+    samples_per_s: float
 
 
 class _SimulationRequired(TypedDict):
@@ -212,11 +227,15 @@ class Power(_PowerRequired, total=False):
     package_w_per_chip: float  # average_w_per_chip less them: the chip's own power, what its idle_power and tdp rate
 
 
-class Efficiency(TypedDict):
+class _EfficiencyRequired(TypedDict):
     tops_per_w: float | None
     j_per_token: float | None
-    j_per_step: float | None
+    j_per_step: float | None  # a training step on every chip of the arch
     j_per_inference: float | None
+
+
+class Efficiency(_EfficiencyRequired, total=False):
+    j_per_step_per_chip: float  # a training step on one chip (training reports since it)
 
 
 class Area(TypedDict):
@@ -398,6 +417,7 @@ class ReportDict(_ReportRequired, total=False):
     params_per_chip: int  # the parameters one chip holds, when tensor or pipeline parallelism splits the model
     tables: dict[str, TableSplit]
     phases: dict[str, Phase]
+    data_parallel: DataParallel  # a training step on several data-parallel replicas (one pass: no pipeline)
     serving: Serving
     memory_pass: str  # serving runs: the pass the top-level ``memory`` describes ("prefill", or "decode step 1")
     pipeline: Pipeline
@@ -721,7 +741,7 @@ def _dict(value: object) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-__all__ = ["ArchInfo", "Bound", "Footprint", "Level", "LevelRole", "Op", "Phase", "Pipeline", "ReportDict", "Roofline",
+__all__ = ["ArchInfo", "Bound", "DataParallel", "Footprint", "Level", "LevelRole", "Op", "Phase", "Pipeline", "ReportDict", "Roofline",
            "Serving", "Simulation", "StageTime", "Systolic", "TableSplit", "WorkloadInfo", "core_units", "level_names",
            "levels", "main_memory", "merge_core_units", "memory_levels", "not_a_report", "op_busy_cycles", "op_runs", "op_span", "part_keys", "ordered", "problems", "top_ops"]
 

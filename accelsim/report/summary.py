@@ -50,6 +50,7 @@ from ..options import Options, recorded
 from ..tasks import TaskGraph, TaskKind, UnitKind
 from ..trace import Trace
 from ..units import format_size
+from .data_parallel import data_parallel_notes, data_parallel_record, grad_reduce_phase, grad_reduce_tasks
 from .schema import base_rate_macs, computed_work, model_work
 
 
@@ -78,6 +79,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     launch, dispatch = launch_on_critical_path(tg, trace)
     work = computed_work(macs, graph.flops, ops)
     mac_util = base_rate_macs(ops) / (arch.peak_macs_per_cycle * total) if total else 0.0
+    phases = {**_phases(ops), **grad_reduce_phase(tg, trace)}
+    dp = data_parallel_record(graph, tg, total / clock, workload)
     report = {
         "accelsim_version": version,
         "name": name,
@@ -125,9 +128,11 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                   + idle_unit_notes(arch, tg, t) + unpriced_fn_notes(arch, graph, ops) + idle_chip_notes(arch, graph)
                   + idle_replica_notes(arch, graph) + tp_across_nodes_notes(arch, graph, ops)
                   + embedding_parallel_notes(arch, graph) + one_chip_notes(arch, graph, mac_util)
+                  + data_parallel_notes(dp, phases, clock, arch.chips)
                   + [str(n) for n in graph.meta.get("notes", ())]),
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
-        **({"phases": _phases(ops)} if any("phase" in m.mapping for m in tg.ops) else {}),
+        **({"phases": phases} if any("phase" in m.mapping for m in tg.ops) else {}),
+        **dp,
         **({"moe": graph.meta["moe"]} if "moe" in graph.meta else {}),
         **({"embedding_parallel": graph.meta["embedding_shards"]} if "embedding_shards" in graph.meta else {}),
         "simulation": {"tasks": len(tg.tasks), "events": trace.events},
@@ -240,10 +245,13 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
         # an op's span is its time on the device: from its dispatch (or first load) to its last task, not from
         # its host LAUNCH, which the host issues ahead of the device (in eager mode long before a busy device
         # reaches the kernel, so counting it would make spans, and the training phases', overlap)
-        dev = t.op[t.device]
-        np.maximum.at(ends, dev, trace.end[t.device])
+        # (nor the data-parallel gradient reduction the mapper attributes to the optimizer steps: a step's row spans
+        # its own math, the reduction is phases.grad_reduce)
+        own = t.device & ~grad_reduce_tasks(tg)
+        dev = t.op[own]
+        np.maximum.at(ends, dev, trace.end[own])
         first = np.full(n_ops, np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(first, dev, trace.start[t.device])
+        np.minimum.at(first, dev, trace.start[own])
         starts = np.where(first == np.iinfo(np.int64).max, -1, first)
         np.add.at(op_stall, t.op, stall)
     clock = arch.clock_hz

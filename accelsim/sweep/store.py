@@ -36,7 +36,8 @@ FSYNC_EVERY_S = 2.0
 METRIC_OBJECTS = ("utilization", "bytes", "stalls_by_level")
 # report.json's objects whose scalar numbers become metrics, nested likewise ("serving.ttft_s" in results.csv):
 # an LLM run's serving figures (decode_steps: ttft_s, tpot_s, tokens_per_s, ...), a pipeline's (bubble_fraction, ...)
-SCALAR_OBJECTS = ("serving", "pipeline")
+# and a data-parallel training step's (replicas, global_batch, samples_per_s, ...)
+SCALAR_OBJECTS = ("serving", "pipeline", "data_parallel")
 LEVEL_OBJECTS = ("bytes",)  # objects with an entry for every memory level of the report (0 where none)
 # sweep metric → (report.json object, key): the energy, power, efficiency and area figures a sweep keeps (energy_j
 # = dynamic + activity + static energy, docs/energy.md)
@@ -46,7 +47,8 @@ ENERGY_METRICS: dict[str, tuple[str, str]] = {
     "average_power_w": ("power", "average_w"),
     "peak_power_w": ("power", "peak_w"), "tops_per_w": ("efficiency", "tops_per_w"),
     "j_per_token": ("efficiency", "j_per_token"), "j_per_inference": ("efficiency", "j_per_inference"),
-    "j_per_step": ("efficiency", "j_per_step"), "area_mm2": ("area", "total_mm2"),
+    "j_per_step": ("efficiency", "j_per_step"), "j_per_step_per_chip": ("efficiency", "j_per_step_per_chip"),
+    "area_mm2": ("area", "total_mm2"),
 }
 
 
@@ -73,7 +75,8 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     ``bytes.<level>`` column for each: ``bytes.hbm`` for an arch with a level named hbm), and the size figures
     of the arch: ``sram_bytes`` (the cores' scratchpads), ``on_chip_bytes`` (those and the cache levels: all the
     on-chip SRAM) and ``peak_macs_per_cycle`` (MAC units); the numbers of the :data:`SCALAR_OBJECTS` (``serving``:
-    an LLM run's ``ttft_s``, ``tpot_s``, ``tokens_per_s``, ...; ``pipeline``), nested as in report.json, without
+    an LLM run's ``ttft_s``, ``tpot_s``, ``tokens_per_s``, ...; ``pipeline``; ``data_parallel``: replicas, global
+    batch, samples_per_s, ...), nested as in report.json, without
     their lists, objects and nulls; and the energy figures
     (docs/energy.md; left out when the arch gives no energy constants): :data:`ENERGY_METRICS` (``energy_j``,
     ``average_power_w``, ``tops_per_w``, ``area_mm2``, ...) and ``edp``, with ``system_energy_j`` (``energy_j``,

@@ -1,0 +1,90 @@
+"""What a data-parallel training step's report says of its replicas: the gradient reduction as a phase of its own
+(``phases.grad_reduce``), the ``data_parallel`` record (replicas, per-replica and global batch, samples/s) and the
+note that says every other figure is one replica's.
+
+The mapper attributes each gradient's all-reduce (or reduce-scatter) to the optimizer step it serves
+(``Emitter._reduce_gradients``) and records the block of tasks it emitted (``TaskGraph.grad_reduce``); a step's op
+row spans its own math, and the reductions' span, link busy cycles and link bytes are this module's phase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..ir import Graph
+from ..tasks import TaskGraph
+from ..trace import Trace
+
+
+def grad_reduce_tasks(tg: TaskGraph) -> np.ndarray:
+    """Whether each task of ``tg`` belongs to its data-parallel gradient reduction (bool per task)."""
+    out = np.zeros(len(tg.tasks), dtype=bool)
+    first, end = tg.grad_reduce
+    out[first:end] = True
+    return out
+
+
+def grad_reduce_phase(tg: TaskGraph, trace: Trace) -> dict[str, dict[str, int]]:
+    """``phases.grad_reduce``: the data-parallel gradient reduction's span (its first link task's start to its last
+    one's end), its link busy cycles as ``compute_cycles`` (the sum over its collectives, which overlap one another
+    and the backward pass), ``ops`` (the optimizer steps whose gradient is reduced) and ``link_bytes`` (bytes each
+    chip sends); empty when the step reduces nothing (one replica)."""
+    first, end = tg.grad_reduce
+    on_unit = [t for t in tg.tasks[first:end] if t.unit >= 0]
+    if not on_unit:
+        return {}
+    start = min(int(trace.start[t.id]) for t in on_unit)
+    stop = max(int(trace.end[t.id]) for t in on_unit)
+    return {"grad_reduce": {"start_cycle": start, "end_cycle": stop,
+                            "compute_cycles": sum(t.cycles for t in on_unit),
+                            "ops": len({t.op for t in on_unit}), "cycles": stop - start,
+                            "link_bytes": sum(t.nbytes for t in on_unit)}}
+
+
+def replicas(graph: Graph, tg: TaskGraph) -> int:
+    """The data-parallel replicas of a training step: the chips each gradient is reduced over
+    (``TaskGraph.data_parallel``) over the context-parallel chips among them, which share one replica's batch."""
+    return max(tg.data_parallel // max(graph.info.context_parallel, 1), 1)
+
+
+def data_parallel_record(graph: Graph, tg: TaskGraph, seconds: float,
+                         workload: Mapping[str, object]) -> dict[str, dict[str, float | int]]:
+    """report.json's ``data_parallel`` of a training step on several replicas (else empty): ``replicas``,
+    ``chips_per_replica`` (tensor × context parallel), ``batch_per_replica`` (the workload's batch: what
+    each replica's pass, the one simulated, runs), ``global_batch`` (× replicas) and ``samples_per_s`` (the global
+    batch over the step's seconds). A pipeline's or an accumulating step's pass is one micro-batch of one stage: not
+    recorded here."""
+    info = graph.info
+    n = replicas(graph, tg)
+    if info.mode != "training" or n <= 1 or info.micro_batches > 1 or info.pipeline_parallel > 1:
+        return {}
+    batch = int(info.batch or workload.get("batch") or 1)  # type: ignore[call-overload]
+    return {"data_parallel": {
+        "replicas": n, "chips_per_replica": info.tensor_parallel * info.context_parallel,
+        "batch_per_replica": batch, "global_batch": batch * n,
+        "samples_per_s": batch * n / seconds if seconds else 0.0}}
+
+
+def data_parallel_notes(record: Mapping[str, Mapping[str, float | int]], phases: Mapping[str, Mapping[str, int]],
+                        clock_hz: float, chips: int) -> list[str]:
+    """One line for a data-parallel training step (``record``: :func:`data_parallel_record`'s): its replicas and
+    batches, that the report's figures are one chip's but ``efficiency.j_per_step`` (all the arch's ``chips``'), and
+    the gradient reduction's phase (``phases.grad_reduce``) beside the steps'."""
+    dp = record.get("data_parallel")
+    if not dp:
+        return []
+    n, per = int(dp["replicas"]), int(dp["chips_per_replica"])
+    replica = f"{per} chips" if per > 1 else "one chip"
+    red = phases.get("grad_reduce")
+    reduce = (f"; the gradient reduction over the link is phases.grad_reduce ({red['cycles'] / clock_hz * 1e3:.4g} "
+              f"ms span, {red['link_bytes']:,} B sent per chip), apart from phases.optimizer (the steps, which wait "
+              "for it)" if red else "")
+    return [f"data parallel: {n} replicas of {replica} each run the training step on a batch of "
+            f"{dp['batch_per_replica']} (global batch {dp['global_batch']}, {dp['samples_per_s']:,.1f} samples/s); "
+            f"every figure here is one chip's (macs, flops, memory, energy.total_j, "
+            f"efficiency.j_per_step_per_chip) but efficiency.j_per_step, all {chips} chips'{reduce}"]
+
+
+__all__ = ["data_parallel_notes", "data_parallel_record", "grad_reduce_phase", "grad_reduce_tasks", "replicas"]

@@ -1,0 +1,133 @@
+"""What a data-parallel training step's report says (report/data_parallel.py): the gradient reduction as a phase of
+its own beside the optimizer's math, the replicas and batches, and energy per chip and for all chips (probe p27,
+finding 4: resnet50 on dgx-a100 had its all-reduces folded into phases.optimizer, 57.6 ms of an 86.7 ms step)."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+
+import accelsim
+from accelsim import __version__
+from accelsim.builders import build_workload
+from accelsim.engine import simulate
+from accelsim.hardware import Arch
+from accelsim.mapping import lower
+from accelsim.options import Options
+from accelsim.report import build_report
+from accelsim.report.compare import compare_rows
+from accelsim.report.console import data_parallel_rows, energy_rows
+from accelsim.report.html import render_html
+from accelsim.report.schema import problems
+from accelsim.sweep.store import metrics_from_report
+from accelsim.tasks import TaskKind
+
+from ..conftest import make_arch
+
+LENET5_PARAMS = 61_706  # LeCun et al. 1998's LeNet-5 as torchvision-style layers: conv 156 + 2,416, fc 48,120 + 10,164 + 850
+
+
+def _multi(chips: int) -> Arch:
+    base = make_arch(bandwidth="inf").model_dump()
+    base.update(chips=chips, interconnect={"bandwidth": "50GB/s", "latency": "2us", "topology": "ring"})
+    return Arch.model_validate(base)
+
+
+def test_grad_reduce_phase_is_the_link_task_and_the_optimizer_waits_for_it():
+    # one 512×512 int8 weight over 4 chips (ring, 50 GB/s, 2 µs a step): the all-reduce sends 2·3/4·262,144 B and
+    # takes 2·3/4·262,144 / 50e9 s + 6 steps × 2 µs, at the arch's 1 GHz
+    g = build_workload("gemm", {"m": 64, "n": 512, "k": 512, "mode": "training", "optimizer": "sgd"},
+                       default_dtype="int8")
+    arch = _multi(4)
+    tg = lower(g, arch, Options())
+    trace = simulate(tg)
+    rep = build_report(g, arch, tg, trace, name="t", workload={}, version=__version__)
+    grad = 512 * 512
+    red = rep["phases"]["grad_reduce"]
+    assert red["link_bytes"] == 2 * 3 * grad // 4
+    assert red["compute_cycles"] == math.ceil((2 * 3 / 4 * grad / 50e9 + 6 * 2e-6) * 1e9)
+    link = next(t for t in tg.tasks if t.level == "link")
+    assert (red["start_cycle"], red["end_cycle"]) == (trace.start[link.id], trace.end[link.id])
+    assert red["cycles"] == red["end_cycle"] - red["start_cycle"] and red["ops"] == 1
+    # the step's row (and phases.optimizer) spans its own math: from its first task after the reduction
+    opt = next(i for i, m in enumerate(tg.ops) if m.kind == "optimizer")
+    own = [t.id for t in tg.tasks if t.op == opt and t.kind is not TaskKind.LAUNCH and t.id != link.id
+           and not tg.grad_reduce[0] <= t.id < tg.grad_reduce[1]]
+    row = rep["ops"][opt]
+    assert row["start_cycle"] == min(trace.start[i] for i in own)
+    # (its parameter and state loads prefetch on this arch, which dispatches no kernel; its compute waits for it)
+    compute = next(t.id for t in tg.tasks if t.op == opt and t.kind is TaskKind.COMPUTE)
+    assert trace.start[compute] >= red["end_cycle"]
+    assert rep["phases"]["optimizer"]["start_cycle"] == row["start_cycle"]
+    # the reduction's bytes stay on the step's row (ops.csv's bytes_link), as before
+    assert row["bytes"]["link"] == red["link_bytes"]
+
+
+def test_one_chip_has_no_reduction_nor_data_parallel_record():
+    g = build_workload("gemm", {"m": 64, "n": 512, "k": 512, "mode": "training", "optimizer": "sgd"},
+                       default_dtype="int8")
+    arch = make_arch(bandwidth="inf")
+    tg = lower(g, arch, Options())
+    rep = build_report(g, arch, tg, simulate(tg), name="t", workload={}, version=__version__)
+    assert tg.grad_reduce == (0, 0) and tg.data_parallel == 1
+    assert "grad_reduce" not in rep["phases"] and "data_parallel" not in rep
+    assert not any(n.startswith("data parallel") for n in rep["notes"])
+
+
+@pytest.fixture(scope="module")
+def lenet_dgx(tmp_path_factory):
+    """lenet5 training, batch 8, on dgx-a100 (8 A100s, one replica each), saved with ops.csv."""
+    report = accelsim.simulate("lenet5", "dgx-a100", batch=8, mode="training", plots=False)
+    out = tmp_path_factory.mktemp("dp")
+    report.save(out)
+    return report.to_dict(), out
+
+
+def test_lenet5_dgx_records_replicas_batches_and_samples_per_s(lenet_dgx):
+    rep, out = lenet_dgx
+    assert rep["params"] == LENET5_PARAMS
+    dp = rep["data_parallel"]
+    assert dp["replicas"] == 8 and dp["chips_per_replica"] == 1
+    assert dp["batch_per_replica"] == 8 and dp["global_batch"] == 8 * 8
+    assert dp["samples_per_s"] == pytest.approx(64 / rep["seconds"])
+    # every bf16 parameter's gradient all-reduced over 8 chips: each sends 2·7/8 of its 2 bytes
+    red = rep["phases"]["grad_reduce"]
+    assert red["link_bytes"] == 2 * 7 * LENET5_PARAMS * 2 // 8 == rep["bytes"]["link"]
+    assert red["ops"] == rep["phases"]["optimizer"]["ops"]  # one reduction per parameter's step
+    assert rep["phases"]["optimizer"]["start_cycle"] >= red["end_cycle"]
+    note = next(n for n in rep["notes"] if n.startswith("data parallel"))
+    assert "8 replicas" in note and "global batch 64" in note and "phases.grad_reduce" in note
+    # energy: j_per_step is all 8 chips', j_per_step_per_chip and energy.total_j one chip's
+    eff = rep["efficiency"]
+    assert eff["j_per_step_per_chip"] == pytest.approx(rep["energy"]["total_j"])
+    assert eff["j_per_step"] == pytest.approx(8 * eff["j_per_step_per_chip"])
+    # ops.csv: a row per op, the steps' bytes_link summing to the reduction's
+    with open(out / "ops.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(rep["ops"])
+    assert sum(int(r["bytes_link"]) for r in rows) == red["link_bytes"]
+
+
+def test_renderers_show_data_parallel(lenet_dgx):
+    rep, _ = lenet_dgx
+    (label, text), = data_parallel_rows(rep)
+    assert label == "data parallel" and text.startswith("8 replicas × batch 8 = global batch 64")
+    eff = dict(energy_rows(rep))["efficiency"]
+    assert "/step (8 chips)" in eff and "/step per chip" in eff
+    assert "one chip of 8" in dict(energy_rows(rep))["energy"]
+    rows = dict(compare_rows([("a", rep), ("b", rep)]))
+    assert rows["data_parallel.global_batch"] == [64, 64]
+    assert rows["efficiency.j_per_step_per_chip"][0] == pytest.approx(rep["efficiency"]["j_per_step_per_chip"])
+    metrics = metrics_from_report(rep)
+    assert metrics["data_parallel"]["samples_per_s"] == pytest.approx(rep["data_parallel"]["samples_per_s"])
+    assert metrics["j_per_step_per_chip"] == pytest.approx(rep["efficiency"]["j_per_step_per_chip"])
+    assert "<!DOCTYPE html>" in render_html(rep, plots=False)
+    assert problems(rep) == []  # data_parallel, phases.grad_reduce and j_per_step_per_chip are declared
+
+
+def test_single_chip_energy_per_step_is_per_chip():
+    rep = accelsim.simulate("lenet5", "a100", batch=8, mode="training", plots=False).to_dict()
+    assert "data_parallel" not in rep and "grad_reduce" not in rep["phases"]
+    assert rep["efficiency"]["j_per_step"] == pytest.approx(rep["efficiency"]["j_per_step_per_chip"])

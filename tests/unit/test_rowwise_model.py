@@ -96,3 +96,41 @@ def test_unbounded_main_memory_runs_every_gpu_preset(preset, model):
                           {"base": preset, "hbm": hbm})
         assert math.isfinite(report.seconds)
         assert bound <= report.total_cycles < math.inf
+
+
+def test_mi300x_runs_vllms_two_pass_rmsnorm_at_its_own_occupancy():
+    # mi300x.yaml: vLLM's rms_norm (the same source hipified) reads a row twice, as on the NVIDIA presets; its CUs
+    # hold 2048 work-items (rocminfo: 32 waves x 64). 4096 x 4096 fp16: one 1024-thread block per row, 2 per CU,
+    # 304 x 2 = 608 a wave: 6 full waves (3648 rows) and one of 448; 4 iterations of 1024 x 2 B a block. HBM
+    # 5324.8 GB/s x 0.9, 600 ns; the re-read pass from the L2 at 34406.4 GB/s, 200 ns.
+    mi300x = load_arch("mi300x")
+    op = _op(rmsnorm, 4096, 4096)
+    assert vector.input_passes(op, mi300x.core.vector) == 2
+    bw, l2_bw = 5324.8e9 * 0.9, 34406.4e9
+
+    def pass_s(lat, bw):
+        return 6 * 4 * (lat + 608 * 2048 / bw) + 4 * (lat + 448 * 2048 / bw)
+    seconds = pass_s(600e-9, bw) + pass_s(200e-9, l2_bw)
+    hbm = 4096 * 4096 * 2 * 2 + 4096 * 2
+    frac = vector.achieved_fraction(op, mi300x, hbm, passes=2)
+    assert frac == pytest.approx(hbm / bw / seconds, rel=1e-9)
+    assert 0.45 < frac < 0.47  # 23.8 + 6.6 us against 14.0 us at the sustained rate
+
+
+def test_b200_add_is_latency_bound_where_h100_is_not():
+    # 4096 x 4096 fp16 add, 32,768 blocks of 2048 B in flight, 16 per SM. b200: 148 x 16 = 2368 a wave, 13 full
+    # waves and one of 1984, each waiting its HBM latency 737 ns (h100's 600 x 860 / 700 cycles measured) before
+    # draining at 8000 GB/s x 0.9: 13 x (737 + 673.6) + (737 + 564.3) = 19.64 us > 13.98 us at the sustained rate
+    # (fraction 0.71). h100: 132 x 16 = 2112 a wave, 15 full and one of 1088: 15 x (600 + 1434.6) + (600 + 739.1)
+    # = 31.86 us < 33.39 us: full bandwidth.
+    b200, h100 = load_arch("b200"), load_arch("h100")
+    assert b200.memory("hbm").latency == pytest.approx(737e-9)
+    op, hbm = _op(add, 4096, 4096), 3 * 4096 * 4096 * 2
+    bw = 8000e9 * 0.9
+    seconds = 13 * (737e-9 + 2368 * 2048 / bw) + (737e-9 + 1984 * 2048 / bw)
+    frac = vector.achieved_fraction(op, b200, hbm, passes=1)
+    assert frac == pytest.approx(hbm / bw / seconds, rel=1e-9)
+    assert 0.70 < frac < 0.72
+    h_bw = 3350e9 * 0.9
+    assert 15 * (600e-9 + 2112 * 2048 / h_bw) + (600e-9 + 1088 * 2048 / h_bw) < hbm / h_bw
+    assert vector.achieved_fraction(op, h100, hbm, passes=1) == 1.0

@@ -531,7 +531,7 @@ def _module_file(spec: importlib.machinery.ModuleSpec | None) -> str | None:
     return os.path.realpath(origin) if origin else None
 
 
-def _plugin_elsewhere(name: str, folder: str, file: str = "the arch file") -> str | None:
+def _plugin_elsewhere(name: str, folder: str, named_in: str = "the arch file") -> str | None:
     """Why plug-in ``name`` of an arch file in ``folder`` would not be the module beside that file: a module (or
     package) of its top-level name sits in ``folder`` but another file of that name is already imported (an arch
     in another folder whose plug-in has the same name: it would run that one's code) or comes first on
@@ -558,7 +558,7 @@ def _plugin_elsewhere(name: str, folder: str, file: str = "the arch file") -> st
     if found == beside:
         return None
     other = found or ("a module without a file" if loaded is not None else "no file")
-    return (f"{top!r} {how} {other}, not {beside} beside {file} (one name is one module per process: give "
+    return (f"{top!r} {how} {other}, not {beside} beside {named_in} (one name is one module per process: give "
             f"the plug-in a name of its own)")
 
 

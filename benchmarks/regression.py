@@ -194,7 +194,15 @@ _WHOLE_FOLDS_CASES = {
                      "-> 6,972,416 B (A read 5 -> 6 times); run hbm 123,107,172 -> 123,438,948 B (+0.27 %), "
                      "total_cycles 47,510,465 -> 47,511,113 (+0.001 %: its HBM stall), energy with it"),
 }
+_BN_TRAINING = ("a training batch norm runs as PyTorch's CUDA kernels do (builders/training.py; probe p27 finding 7): a "
+                "statistics pass {bn}.stats before the normalising op (forward 2 -> 3 x |x|) and one reduction for dγ "
+                "and dβ (no grad_bias) before dX (backward 6 -> 5 x |x|); measured against 5bbcd95")
 CHANGED: dict[tuple[str, str], str] = {
+    # (resnet18_training_tpu_v1's keys were all skipped already, by _RAMP_PAYS; a glob of its own for the record)
+    ("resnet*_training_*", "*"): (f"{_BN_TRAINING}: resnet18_training_tpu_v1 7,102,764 -> 7,119,452 cycles "
+                                  "(+0.23 %), hbm 334,080,249 B as before (tpu-v1's activations stay in its unified "
+                                  "buffer), sram 701,095,770 -> 701,162,970 B, tasks 2,662 -> 2,665, op names "
+                                  "(20 grad_bias -> 20 stats)"),
     ("mobilenet_v2_edge_npu", "ops*.mapping.tiling.*"): f"{_WHOLE_FOLDS}: {_WHOLE_FOLDS_CASES['mobilenet_v2_edge_npu']}",
     **{("unet_eyeriss", key): f"{_WHOLE_FOLDS}: {_WHOLE_FOLDS_CASES['unet_eyeriss']}"
        for key in ("bytes.*", "edp", "efficiency.*", "energy.*", "mac_utilization", "ops*", "power.*", "seconds",

@@ -8,7 +8,11 @@ Phases and names
 
 * Every op has ``attrs["phase"]``: "forward" (the forward ops and ``loss``), "backward" or "optimizer". Forward ops
   keep their name, kind and numbers; their attrs lose ``follows`` (a batch norm in training normalises with the
-  batch's statistics, so it cannot be folded into the convolution before it).
+  batch's statistics, so it cannot be folded into the convolution before it). A batch norm ``X`` (NORM fn
+  "batchnorm") computes those statistics in an op of its own just before it, as PyTorch's CUDA batch_norm runs
+  batch_norm_collect_statistics then batch_norm_elemt: ``X.stats`` (NORM fn "batchnorm_stats", phase "forward",
+  reading X's input, out_shape (2, C) of ``out_dtype`` fp32: mean and invstd, vector_elems = X's, 2 flops each:
+  a sum and a sum of squares), and ``X`` reads (x, ``X.stats``): x is read twice.
 * ``loss``: SOFTMAX fn "cross_entropy" over the graph outputs (ops no op reads, KV_APPEND excluded; a view counts),
   out_shape (1,), vector_elems = their elements, 5 flops per element. ``loss.grad`` (``loss.grad{i}`` for output i
   when there are several): SOFTMAX fn "cross_entropy_grad" reading the output, out_shape = the output's shape,
@@ -89,8 +93,12 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
 * NORM ``grad_input`` reading (dY, X) with the scale Weight (not the bias): factor 3. Its scale gets
   ``grad_weight`` (NORM fn f"{fn}_grad_weight": Σ dY·x̂, reading (X, dY), vector_elems = elements, 4 flops each:
   x̂ from the saved statistics, a multiply, a sum) and its bias ``grad_bias``: separate ops so that each parameter's
-  gradient is a tensor of its own shape (torch's CUDA layer/batch norm backward also reduce dγ, dβ in their own
-  kernel).
+  gradient is a tensor of its own shape. Except a batch norm (fn "batchnorm"), whose backward is PyTorch's two
+  CUDA kernels (Normalization.cuh; cuDNN's cudnnBatchNormalizationBackward likewise makes two passes):
+  ``grad_weight`` (batch_norm_backward_reduce: NORM fn "batchnorm_grad_weight" reading (X, dY), out_shape (2·C,):
+  dγ and dβ packed, the gradient of both parameters, no ``grad_bias``; vector_elems = 2 × elements, 5 flops each,
+  the two column sums the separate ops had), then ``grad_input`` (batch_norm_backward_elemt) reading (dY, X,
+  ``grad_weight``), factor 3 as above.
 * SOFTMAX ``grad_input`` reading (dY, Y): factor 2; one over segments (attrs ``segments``: GAT's over each node's
   in-edges) reads its segment index too (the forward's inputs after the first: edge_index.dst).
 * POOL ``grad_input`` (fn "max_grad" reading (dY, X), "avg_grad" reading (dY,)): vector_elems = flops = the input's
@@ -183,6 +191,11 @@ NORM_GRAD_FACTOR = 3
 """A norm's input gradient: the forward's statistics and two more reductions (mean of dY and of dY·x̂)."""
 NORM_WEIGHT_GRAD_FLOPS = 4
 """FLOPs per element of a norm's scale gradient Σ dY·x̂: x̂ from the saved statistics (2), multiply, add."""
+BATCHNORM = "batchnorm"
+BN_STATS = "stats"
+BN_STATS_FLOPS = 2
+"""A training batch norm's statistics pass: per element a sum and a sum of squares (Welford's update in
+PyTorch's batch_norm_collect_statistics_kernel)."""
 SOFTMAX_GRAD_FACTOR = 2
 """softmax backward dX = Y∘(dY − Σ dY∘Y): twice the forward's element passes."""
 ADDITIVE = frozenset({"add", "add_rel_pos"})
@@ -373,6 +386,12 @@ class _Pass:
         fwd = self.fwd
         for op in fwd.ops:
             attrs = {k: v for k, v in op.attrs.items() if k != "follows"}
+            if op.kind is OpKind.NORM and op.fn == BATCHNORM and op.inputs:  # the batch's statistics first
+                stats = self._emit(f"{op.name}.{BN_STATS}", OpKind.NORM, op.inputs[:1], (2, op.in_shapes[0][1]),
+                                   {**self._copied(op), "fn": f"{BATCHNORM}_{BN_STATS}", "out_dtype": STATE_DTYPE},
+                                   dtype=op.dtype, phase="forward", flops=BN_STATS_FLOPS * op.vector_elems,
+                                   vector_elems=op.vector_elems)
+                op = replace(op, inputs=(*op.inputs, stats), in_shapes=(*op.in_shapes, self.shapes[stats]))
             self.ops.append(replace(op, attrs={**attrs, "phase": "forward"}))
             self.shapes[op.name] = op.out_shape
         self._loss()
@@ -519,6 +538,8 @@ class _Pass:
             self._activation(op, dy)
         elif kind is OpKind.NORM:
             self._norm(op, dy)
+            if op.fn == BATCHNORM and self._main_weights(op):  # its bias's gradient came with the scale's
+                return
         elif kind is OpKind.SOFTMAX:
             self._softmax(op, dy)
         elif kind is OpKind.POOL:
@@ -652,6 +673,9 @@ class _Pass:
         x = op.inputs[0]
         attrs = self._copied(op)
         scales = self._main_weights(op)
+        if op.fn == BATCHNORM and scales:
+            self._batchnorm(op, dy, attrs, scales)
+            return
         if self.requires[x]:
             name = self._bwd(op, "grad_input", OpKind.NORM, [dy, x], op.in_shapes[0], fn=f"{op.fn}_grad",
                              grad="input", attrs=attrs, weights=scales, flops=NORM_GRAD_FACTOR * op.flops,
@@ -663,6 +687,27 @@ class _Pass:
                              grad="weight", attrs=attrs, flops=NORM_WEIGHT_GRAD_FLOPS * n, vector_elems=n)
             for w in scales:
                 self._wgrad(w, name)
+
+    def _batchnorm(self, op: Op, dy: str, attrs: dict[str, object], scales: list[Weight]) -> None:
+        """A batch norm's backward as PyTorch's CUDA kernels run it (aten/src/ATen/native/cuda/Normalization.cuh:
+        batch_norm_backward_reduce, one pass over (x, dY) giving Σ dY and Σ dY·x̂, i.e. dβ and dγ; then
+        batch_norm_backward_elemt, a second pass over (dY, x) with those sums writing dX; cuDNN's
+        cudnnBatchNormalizationBackward likewise): ``grad_weight`` holds dγ and dβ packed (2·C), the bias's
+        gradient too (no ``grad_bias``), and ``grad_input`` reads it."""
+        x, n = op.inputs[0], _elems(op.in_shapes[0])
+        biases = [w for w in op.weights if w.role == "param" and _is_bias(w)]
+        c = sum(w.numel for w in (*scales, *biases))
+        # two column sums per element, as the separate grad_weight (4 flops) and grad_bias (1) ops had
+        reduce = self._bwd(op, "grad_weight", OpKind.NORM, [x, dy], (c,), fn=f"{op.fn}_grad_weight", grad="weight",
+                           attrs={**attrs, "grad_bias": bool(biases)}, flops=(NORM_WEIGHT_GRAD_FLOPS + 1) * n,
+                           vector_elems=2 * n)
+        for w in (*scales, *biases):
+            self._wgrad(w, reduce)
+        if self.requires[x]:
+            name = self._bwd(op, "grad_input", OpKind.NORM, [dy, x, reduce], op.in_shapes[0], fn=f"{op.fn}_grad",
+                             grad="input", attrs=attrs, weights=scales, flops=NORM_GRAD_FACTOR * op.flops,
+                             vector_elems=NORM_GRAD_FACTOR * op.vector_elems)
+            self._to(x, name)
 
     def _softmax(self, op: Op, dy: str) -> None:
         x = op.inputs[0]

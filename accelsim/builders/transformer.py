@@ -8,6 +8,12 @@ stage, Whisper's decode step) holds only its part's weights; its ``meta["model_p
 
 * ``bert_base``, ``bert_large``: Hugging Face ``BertModel`` with its pooler (post-LN, GELU, learned positions 512,
   token types 2, vocab 30522); inputs ``input`` (token ids) and ``token_type_ids``, both (batch, seq_len).
+  ``head``: "pooler" (BertModel, inference's default), "pretraining" (``BertForPreTraining``, training's default:
+  the MLM head ``cls.predictions`` (dense h×h, GELU, LayerNorm, a decoder tied to the word embeddings with its own
+  vocab bias) on ``masked_positions`` tokens, default all seq_len as HF computes logits at every position, and the
+  NSP head ``cls.seq_relationship`` (h×2) on the pooled output; the loss is over both logits) or "classification"
+  (``BertForSequenceClassification``: dropout, then an h×``num_labels`` ``classifier`` on the pooled output). A
+  training run with head "pooler" gets a note (its loss is over the 768 tanh features, no real objective).
   ``mode="training"``: HF's dropouts (``hidden_dropout`` after the embeddings' LayerNorm and on each block's output
   before its add, ``attention_dropout`` on the probabilities; 0.1 each, BertConfig's defaults) are ops.
 * ``gpt2``: Hugging Face ``GPT2LMHeadModel`` (pre-LN, fused c_attn, tied LM head applied to every position);
@@ -206,11 +212,47 @@ class SequenceParallelParams(TransformerParams):
                                                          if chunks > c else ""))
 
 
+BERT_HEADS = ("pooler", "pretraining", "classification")
+
+
 class BertParams(DropoutParams):
-    """BERT (Hugging Face BertModel with pooler) over one sequence per sample."""
+    """BERT (Hugging Face BertModel with pooler, and a head) over one sequence per sample."""
 
     seq_len: PositiveInt = Field(128, description="Tokens per sequence (at most 512, BERT's learned positions).")
+    head: Literal["pooler", "pretraining", "classification"] | None = Field(
+        None, description="What runs on the encoder: 'pooler' (BertModel: the tanh pooler alone), 'pretraining' "
+                          "(BertForPreTraining: the MLM head on masked_positions tokens, decoder tied to the word "
+                          "embeddings, and the NSP head on the pooled output), 'classification' "
+                          "(BertForSequenceClassification: dropout and a num_labels classifier on the pooled "
+                          "output). Default: 'pooler' in inference, 'pretraining' in training (the loss needs "
+                          "logits; a training run with head 'pooler' gets a note).")
+    masked_positions: PositiveInt | None = Field(
+        None, description="Head 'pretraining': tokens per sequence the MLM head runs on (default: every one of "
+                          "seq_len, as BertForPreTraining computes logits at every position; NVIDIA's BERT "
+                          "gathers the ~15 % masked ones, 20 of 128).")
+    num_labels: PositiveInt | None = Field(
+        None, description="Head 'classification': classes (default 2, BertConfig's num_labels).")
     _seq_len = field_validator("seq_len")(_at_most(512, "BERT has 512 learned positions"))
+
+    @property
+    def resolved_head(self) -> str:
+        """The head that runs: ``head``, else 'pretraining' in training and 'pooler' in inference."""
+        return self.head or ("pretraining" if self.mode == "training" else "pooler")
+
+    @model_validator(mode="after")
+    def _head_keys(self) -> BertParams:
+        head = self.resolved_head
+        if self.masked_positions is not None:
+            if head != "pretraining":
+                raise invalid_at("masked_positions", self.masked_positions,
+                                 f"is for head pretraining (the MLM head); head is {head}")
+            if self.masked_positions > self.seq_len:
+                raise invalid_at("masked_positions", self.masked_positions,
+                                 f"must be at most seq_len ({self.seq_len}): the MLM head runs on tokens of the "
+                                 f"sequence")
+        if self.num_labels is not None and head != "classification":
+            raise invalid_at("num_labels", self.num_labels, f"is for head classification; head is {head}")
+        return self
 
 
 class Gpt2Params(DropoutParams):
@@ -487,19 +529,41 @@ def _bert(model: str, c: _BertConfig, p: BertParams) -> Graph:
             x = b.layernorm(b.add(h, x, name="output.add"), c.eps, name="output.LayerNorm")
     with b.scope("pooler"):
         cls = b.select_token(x, 0, name="cls")
-        b.tanh(b.linear(cls, d, name="dense"), name="activation")
-    return b.build(_meta(model, p, tokens=p.batch * s))
+        pooled = b.tanh(b.linear(cls, d, name="dense"), name="activation")
+    head, notes = p.resolved_head, []
+    if head == "pretraining":  # BertForPreTraining's BertPreTrainingHeads
+        with b.scope("cls"):
+            m = p.masked_positions or s
+            # the masked tokens (NVIDIA's BERT gathers them; a view here: its b·m·h copy is not priced)
+            h = b.slice_tokens(x, 0, m, name="masked_tokens") if m < s else x
+            with b.scope("predictions"):
+                with b.scope("transform"):
+                    h = b.layernorm(b.gelu(b.linear(h, d, name="dense"), name="transform_act_fn"), c.eps,
+                                    name="LayerNorm")
+                # decoder: its weight is the word embeddings' (tie_word_embeddings), its bias cls.predictions.bias
+                b.linear_tied(h, Weight("embeddings.word_embeddings.weight", (c.vocab, d)), bias=True,
+                              name="decoder")
+            b.linear(pooled, 2, name="seq_relationship")
+    elif head == "classification":  # BertForSequenceClassification: dropout (hidden_dropout_prob), classifier
+        b.linear(b.dropout(pooled, p.hidden_dropout, name="dropout"), p.num_labels or 2, name="classifier")
+    elif p.mode == "training":
+        notes.append(f"{model} trains with head pooler: its loss is a cross-entropy over the pooler's {d} tanh "
+                     "outputs, no objective BERT is trained with (set workload.head: pretraining, BERT's MLM + "
+                     "NSP heads, the training default, or classification)")
+    return b.build(_meta(model, p, tokens=p.batch * s, head=head, **({"notes": notes} if notes else {})))
 
 
 @_part_of_model(tensor_parallel=1)
 def bert_base(p: BertParams) -> Graph:
-    """BERT-base uncased (HF BertModel + pooler): 12 layers, 768 wide, 12 heads; 109,482,240 params."""
+    """BERT-base uncased (HF BertModel + pooler): 12 layers, 768 wide, 12 heads; 109,482,240 params (head
+    pretraining: 110,106,428, HF's BertForPreTraining)."""
     return _bert("bert_base", BERT_BASE, p)
 
 
 @_part_of_model(tensor_parallel=1)
 def bert_large(p: BertParams) -> Graph:
-    """BERT-large uncased (HF BertModel + pooler): 24 layers, 1024 wide, 16 heads; 335,141,888 params."""
+    """BERT-large uncased (HF BertModel + pooler): 24 layers, 1024 wide, 16 heads; 335,141,888 params (head
+    pretraining: 336,226,108)."""
     return _bert("bert_large", BERT_LARGE, p)
 
 

@@ -204,9 +204,12 @@ def test_training_graph_of_each_workload(name, params):
     g = training_graph(fwd, "adam")
     assert g.params == fwd.params
     phases = [op.attrs["phase"] for op in g]
-    # forward ops first, unchanged and in order, then the loss, the backward ops and the optimizer steps
-    assert [op.name for op in g.ops[:len(fwd)]] == [op.name for op in fwd]
-    assert all(p == "forward" for p in phases[:len(fwd) + 1]) and g.ops[len(fwd)].name == "loss"
+    # forward ops first, unchanged and in order (each batch norm after its batch-statistics op), then the loss,
+    # the backward ops and the optimizer steps
+    stats = {f"{op.name}.stats" for op in fwd if op.fn == "batchnorm"}
+    n = len(fwd) + len(stats)
+    assert [op.name for op in g.ops[:n] if op.name not in stats] == [op.name for op in fwd]
+    assert all(p == "forward" for p in phases[:n + 1]) and g.ops[n].name == "loss"
     assert phases == sorted(phases, key=["forward", "backward", "optimizer"].index)
     # every op reads only tensors defined before it
     index = {op.name: i for i, op in enumerate(g)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from accelsim.cli import main
-from accelsim.config import build_graph, load_workload
+from accelsim.config import build_graph, experiment_from_parts, load_workload
 
 SPILL = " (training state is not spilled to host memory unless options.offload asks)"
 
@@ -104,3 +104,24 @@ def test_a_host_capacity_set_last_is_the_key_blamed(tmp_path, capsys, monkeypatc
     act, need, more = map(int, m.groups())
     assert need == 6_771_970_048 + act and more == need - 5_368_709_120
 
+
+def test_optimizer_in_inference_and_recompute_without_the_key_are_refused_at_their_key(tmp_path, capsys,
+                                                                                       monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = _err(capsys, ["run", "-w", "resnet50", "-a", "a100", "--set", "workload.optimizer=sgd"])
+    assert line == ("accelsim: error: --set: workload.optimizer: training only: it picks the optimizer step that "
+                    "follows a training step's backward pass, and an inference run has none (leave it out; or set "
+                    "mode: training) (got 'sgd')")
+    line = _err(capsys, ["run", "-w", "resnet50", "-a", "a100", "--mode", "training",
+                         "--set", "workload.recompute=full"])
+    assert line == ("accelsim: error: --set: workload.recompute: resnet50 takes no recompute: activation recompute "
+                    "is modelled for the transformer builders only (bert_base, bert_large, clip_vit_b32, gpt, gpt2, "
+                    "hf, llama2_13b, llama2_70b, llama2_7b, sam_vit_b, sam_vit_h, transformer_base, vit_b_16, "
+                    "whisper_base); leave it out (got 'full')")
+
+
+def test_a_presets_optimizer_in_inference_is_not_the_users_and_passes():
+    # workloads/gpt.yaml lists every key, optimizer: adam beside mode: inference: the preset's value, not a
+    # choice the user made, so loading it is no error (a --set of it is)
+    spec = experiment_from_parts("gpt", "a100")
+    assert spec.workload.params["optimizer"] == "adam" and spec.workload.params["mode"] == "inference"

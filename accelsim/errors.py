@@ -157,6 +157,24 @@ class MappingError(AccelsimError):
         return (type(self), (str(self.args[0]) if self.args else "", self.arch_key))
 
 
+class CapacityError(MappingError):
+    """Memories too small for a pass's footprint (placement). ``arch_key`` is the capacity named when nothing else
+    is known (the level that overflows, or the main memory); ``arch_keys`` every capacity the footprint is held
+    against, the main memory's first, of which the scenario names the one set most recently, or the workload key
+    that sizes the footprint where that was set more recently still. ``row``: a training step's footprint in the
+    main memory (report.json's ``memory`` row, with ``used`` and ``capacity``) when that memory alone is too small,
+    which the scenario turns into the training refusal (``scenarios/fit.py``); else empty."""
+
+    def __init__(self, message: str, arch_key: tuple[str, ...] = (), arch_keys: tuple[tuple[str, ...], ...] = (),
+                 row: dict[str, int] | None = None):
+        super().__init__(message, arch_key)
+        self.arch_keys = tuple(arch_keys) or ((self.arch_key,) if self.arch_key else ())
+        self.row = dict(row or {})
+
+    def __reduce__(self):
+        return (type(self), (str(self.args[0]) if self.args else "", self.arch_key, self.arch_keys, self.row))
+
+
 class BudgetError(MappingError):
     """A run refused for ``options.memory_budget`` (a pass's tasks, or the passes a composed run keeps): the scenario
     names where the budget was set (:func:`accelsim.scenarios.run_workload`)."""

@@ -85,6 +85,10 @@ DISTRIBUTED_OPTIMIZER_TRAINING_ONLY = ("training only: it shards a training step
 RECOMPUTE_TRAINING_ONLY = ("training only: it re-runs forward ops in a training step's backward pass, and an "
                            "inference run has none (leave it out, or set none; or set mode: training)")
 """The one-line refusal of ``workload.recompute`` other than none in an inference run."""
+OPTIMIZER_TRAINING_ONLY = ("training only: it picks the optimizer step that follows a training step's backward "
+                           "pass, and an inference run has none (leave it out; or set mode: training)")
+"""The one-line refusal of ``workload.optimizer`` written in an inference run (by the user: a preset's default is
+not)."""
 
 
 class Options(BaseModel):

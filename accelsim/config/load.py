@@ -20,13 +20,14 @@ from ..hardware import Arch, import_plugins, level_graph_problems
 from ..options import (
     DISTRIBUTED_OPTIMIZER_TRAINING_ONLY,
     OFFLOAD_TRAINING_ONLY,
+    OPTIMIZER_TRAINING_ONLY,
     RECOMPUTE_TRAINING_ONLY,
     Options,
 )
 from . import presets
 from .docs import Issues, file_doc, section_doc, top_level_issues
 from .overrides import SET_LABEL, Override, apply_overrides, parse_overrides
-from .schema import EXPERIMENT_KEYS, ExperimentSpec, Plugins, WorkloadSpec, issues_from_validation, validate
+from .schema import EXPERIMENT_KEYS, ExperimentSpec, Plugins, WorkloadSpec, issues_from_validation, set_rank, validate
 from .yamlio import Doc, Where, display_path
 
 _WORKLOAD_META = ("model", "description", "plugins")
@@ -92,6 +93,11 @@ def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, 
         params_doc, found = _file_param(params_doc, model)
         if found:
             return None, found
+    if "recompute" in params_doc.data and "recompute" not in BUILDERS[model].params.model_fields:
+        takes = sorted(n for n, b in BUILDERS.items() if "recompute" in b.params.model_fields)
+        return None, [doc.issue(("recompute",), f"{model} takes no recompute: activation recompute is modelled for "
+                                                f"the transformer builders only ({', '.join(takes)}); leave it out",
+                                params_doc.data["recompute"])]
     params, issues = validate(BUILDERS[model].params, params_doc, root=("workload",))
     if params is None:
         return None, issues
@@ -223,6 +229,9 @@ def experiment_from_doc(doc: Doc, overrides: list[Override], issues: Issues, *, 
         found = []
         if workload.params.get("recompute") not in (None, "none") and workload.source is not None:
             found.append(workload.source.issue(("recompute",), RECOMPUTE_TRAINING_ONLY, workload.params["recompute"]))
+        if workload.source is not None and set_rank(workload.source, ("optimizer",)) >= 2:  # the user's, not a
+            # preset's (gpt.yaml lists every key, optimizer: adam with mode: inference)
+            found.append(workload.source.issue(("optimizer",), OPTIMIZER_TRAINING_ONLY, workload.params["optimizer"]))
         if options is not None and options_doc is not None:
             if options.offload != "none":
                 found.append(options_doc.issue(("offload",), OFFLOAD_TRAINING_ONLY, options.offload))

@@ -4,7 +4,9 @@ Every tensor is a list of *chunks* with an access density (bytes read per pass p
 (``Arch.memories``: HBM, then any CXL or host memory, SSD, ... in order) are filled innermost first, each with the
 densest chunks that still fit, after what must stay in a level (in the main memory the largest op's activations,
 the training stash and the gradients, unless offloaded); the last memory takes the rest. More than the memories
-hold together is a :class:`MappingError` giving the bytes needed, available and the level that overflows.
+hold together is a :class:`~accelsim.errors.CapacityError` (a MappingError) giving the bytes needed, available and
+the level that overflows; in a training step whose main memory alone is too small it carries that memory's footprint
+(the scenario's training refusal, ``scenarios/fit.py``).
 
 * Dense tensors (weights, KV caches, optimizer state) are read whole every pass: one chunk of density 1. In graph
   order, so early layers win ties; KV caches come after the weights. Weights the model holds but this pass does not
@@ -27,7 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..errors import MappingError
+from ..errors import CapacityError
 from ..hardware import Arch
 from ..ir import Graph, OpKind, harmonic, zipf_share
 from ..tasks import TableSplit
@@ -177,12 +179,16 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
 
 def _too_big(graph: Graph, arch: Arch, what: str, total: int, need: int, reserved: dict[str, int],
              caps: dict[str, int], over: list[str], parts: str = "", hint: str = "") -> None:
-    """The :class:`MappingError` of a workload the memories cannot hold, naming the level that overflows (and,
+    """The :class:`CapacityError` of a workload the memories cannot hold, naming the level that overflows (and,
     when the activations alone overflow it, ``parts``: what they are); its ``arch_key`` is the capacity of that
-    level, or of the main memory when all of them together are too small (the one a user enlarges first)."""
+    level, or of the main memory when all of them together are too small (the one a user enlarges first), and its
+    ``arch_keys`` the capacities at fault (every level's in the second case: the scenario names the one set last).
+    A pass that reaches positions beyond the model's context (its builder's note) says so too, unless the
+    activations alone overflow (what a serving grid's prefill, which chooses its own lengths, reports)."""
     held = " and ".join(f"{lv} ({cap} B)" for lv, cap in caps.items())
     res = sum(reserved.values())
     key = arch.capacity_key(over[0] if over else arch.main_memory)
+    keys: tuple[tuple[str, ...], ...] = (key,)
     if over and reserved.get(over[0], 0) > caps[over[0]]:
         lv = over[0]
         why = (f"; the activations{f' ({parts})' if parts else ''} alone need {reserved[lv]} B of {lv}, "
@@ -190,10 +196,19 @@ def _too_big(graph: Graph, arch: Arch, what: str, total: int, need: int, reserve
     elif need > sum(caps.values()):
         why = f"; {need - sum(caps.values())} B more than all of them hold"
         key = arch.capacity_key(arch.main_memory)
+        keys = tuple(arch.capacity_key(lv) for lv in caps)  # the main memory first
     else:
         why = f"; {over[0]} overflows" if over else ""
-    raise MappingError(f"{graph.name}: {what} ({total} B) and activations ({res} B) need {need} B but {held} "
-                       f"{'hold' if len(caps) > 1 else 'holds'} {sum(caps.values())} B{why}", key)
+    if not why.startswith("; the activations"):  # (a serving grid's prefill that overflows says its own remedy)
+        why += "".join(f"; {n[n.index(': ') + 2:n.index(CONTEXT) + len(CONTEXT)]}"
+                       for n in graph.meta.get("notes", ()) if isinstance(n, str) and CONTEXT in n and ": " in n)
+    raise CapacityError(f"{graph.name}: {what} ({total} B) and activations ({res} B) need {need} B but {held} "
+                        f"{'hold' if len(caps) > 1 else 'holds'} {sum(caps.values())} B{why}", key, keys)
+
+
+CONTEXT = "(max_position_embeddings)"
+"""What ends the part of a builder's context note (``builders.transformer.context_notes``: "positions up to N
+exceed the model's C-token context (max_position_embeddings): ...") that a capacity error quotes."""
 
 
 def gathered_tables(graph: Graph) -> dict[str, tuple[int, int, str, float]]:
@@ -268,11 +283,28 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
     reserved = {arch.main_memory: main}
     if offload_act and arch.spill_memory is not None:
         reserved[arch.spill_memory] = info.stashed_activation_bytes
-    placed = place(graph, arch, sizes, gathered_tables(graph), reserved=reserved,
-                   skip_first=frozenset(hosted | (states if options.offload == "optimizer" else set())),
-                   unread=frozenset(unread),
-                   what="weights, optimizer state and KV cache" if states else "weights and KV cache",
-                   peak_activation_bytes=peak_act, reservation="; ".join(parts), hint=hint)
+    try:
+        placed = place(graph, arch, sizes, gathered_tables(graph), reserved=reserved,
+                       skip_first=frozenset(hosted | (states if options.offload == "optimizer" else set())),
+                       unread=frozenset(unread),
+                       what="weights, optimizer state and KV cache" if states else "weights and KV cache",
+                       peak_activation_bytes=peak_act, reservation="; ".join(parts), hint=hint)
+    except CapacityError as e:
+        if info.mode != "training":
+            raise
+        # a training step: what its main memory would hold (training state is never spilled to an outer memory
+        # unless options.offload asks), as report.json's memory row; the scenario refuses it with its remedies
+        # (scenarios/fit.py) when that alone is too much
+        kv = graph.kv_cache_sizes()
+        row = {"weights": sum(b for n, b in sizes.items() if n not in states and n not in kv and n not in hosted),
+               "kv_cache": sum(kv.values()) + appended, "gradients": info.gradient_bytes,
+               "optimizer_states": 0 if options.offload == "optimizer" else sum(sizes[n] for n in states),
+               "activations": peak_act + stash}
+        row["used"] = sum(row.values())
+        row["capacity"] = arch.memory(arch.main_memory).capacity
+        if row["used"] <= row["capacity"]:
+            raise
+        raise CapacityError(str(e.args[0]), e.arch_key, e.arch_keys, row) from None
     if unread:
         representative_experts(graph, placed.level, sizes, arch.main_memory)
     return placed

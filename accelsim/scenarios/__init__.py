@@ -20,13 +20,13 @@ from ..config.overrides import SET_LABEL
 from ..config.schema import set_rank
 from ..config.yamlio import Doc
 from ..energy import mark_throttled, package_w_per_chip, throttle_factor
-from ..errors import BudgetError, ConfigError, MappingError, WorkloadError
+from ..errors import BudgetError, CapacityError, ConfigError, MappingError, WorkloadError
 from ..hardware import Arch
 from ..mapping import data_parallel
 from ..options import Options
 from ..report import Report, live_dict
 from .diffusion import diffusion, is_pipeline
-from .fit import NoFit, explain, stage_stash
+from .fit import FOOTPRINT_KEYS, NoFit, explain, stage_stash
 from .pipeline import pipeline
 from .sampling import decode_samples
 from .serving import pass_options, serve
@@ -76,6 +76,8 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
         raise BudgetError(f"{where}: {e}" + (f" (with {', '.join(given)})" if given else "")) from None
     except MappingError as e:  # the workload does not fit this arch: still a MappingError, at the arch key that
         # caused it, else at the workload's own line, when the spec knows where they were written
+        if isinstance(e, CapacityError) and arch_source is not None and isinstance(workload, WorkloadSpec):
+            e = _capacity_at(e, workload, arch_source)
         if e.arch_key and arch_source is not None:
             value = _written(arch_source.data, e.arch_key)
             message, quoted = str(e), f" (arch.{'.'.join(e.arch_key)}={value})"
@@ -107,6 +109,23 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
     throttled = _run_scenario(workload, slow, options, name=name, progress=progress)
     mark_throttled(live_dict(throttled), factor, arch.clock, package_w_per_chip(live_dict(report)["power"]))
     return throttled
+
+
+def _capacity_at(e: CapacityError, workload: WorkloadSpec, arch_source: Doc) -> MappingError:
+    """Memories too small for a pass, at the key set last (docs/configuration.md): of the capacities at fault the
+    one set most recently (a tie: the first, the main memory's), unless a workload key that sizes the footprint
+    (:data:`.fit.FOOTPRINT_KEYS`: ``--set workload.kv_len=5000000`` over a preset's ``hbm.capacity``) was set more
+    recently still; then raised there, naming the other values given on the command line."""
+    arch_key = max(e.arch_keys, key=lambda k: set_rank(arch_source, k))
+    keys = [k for k in FOOTPRINT_KEYS if k in workload.params and (k != "batch" or int(workload.params[k]) > 1)]
+    key, rank = workload.latest(keys)
+    if not keys or workload.source is None or rank <= set_rank(arch_source, arch_key):
+        return MappingError(str(e), arch_key)
+    issue = workload.source.issue((key,), str(e), workload.params[key])
+    given = [g for g in (*workload.overridden(), *workload.elsewhere) if not g.startswith(f"{SET_LABEL} {issue.key}=")]
+    if given:
+        issue = replace(issue, msg=f"{issue.msg} (with {', '.join(given)})")
+    raise MappingError(str(ConfigError([issue])), arch_key) from None
 
 
 def _written(data: object, key: tuple[str, ...]) -> object:

@@ -7,19 +7,28 @@ composition, a single pass's placement); :func:`explain` turns it into the one-l
 workload key the user set last among those that size the footprint (``WorkloadSpec.latest``), listing only the
 remedies that apply, each with the footprint it would leave, computed with the same footprint: the stronger
 ``recompute`` settings (their stash from the builder), ``options.distributed_optimizer`` (data parallelism > 1),
-``options.offload: optimizer``; and the remedies that scale (more tensor or pipeline parallelism, and fewer tokens
-a micro-batch when the rest fits without the activations)."""
+``options.offload: optimizer`` (where the host can hold the states); and the remedies that scale that the builder
+takes (more tensor or pipeline parallelism; when the rest fits without the activations, fewer tokens a micro-batch,
+or a smaller batch for a model without ``seq_len``). A single pass's footprint comes from placement
+(``errors.CapacityError.row``, for every trained model: a CNN's too), a pipeline's from its stages (or a layer
+sample already too big)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
+from ..builders.registry import get_builder
 from ..config import WorkloadSpec
 from ..errors import WorkloadError
 from ..hardware import Arch
 from ..options import Options
 
+FOOTPRINT_KEYS = ("kv_len", "seq_len", "batch", "prompt_tokens", "src_len", "tgt_len", "image_size", "kv_cache_dtype",
+                  "weight_dtype", "dtype", "tensor_parallel", "pipeline_parallel", "hidden", "layers", "vocab")
+"""The workload keys that size an inference pass's footprint (its weights, KV cache and activations) where a
+builder takes them, in the order a tie between them is resolved: a capacity error about memories too small for
+the pass is at the one set last, where that was set more recently than the capacities (:func:`..run_workload`)."""
 PARTS = ("weights", "kv_cache", "state", "gradients", "optimizer_states", "activations")
 RECOMPUTE = ("none", "selective", "full")
 
@@ -69,7 +78,7 @@ def explain(e: NoFit, workload: WorkloadSpec, arch: Arch, options: Options, dp: 
     row, cap, used = e.row, int(e.row["capacity"]), int(e.row["used"])
     recompute = str(params.get("recompute") or "none")
     if not e.main or not e.training:
-        return _at(e, workload, generic_advice(e), recompute)
+        return _at(e, workload, generic_advice(e), recompute, arch)
     tried: list[tuple[str, int]] = []  # (remedy, the footprint it leaves)
     if stash is not None and e.stash_level == e.level and row.get("activations") and recompute in RECOMPUTE:
         now = stash(recompute)
@@ -78,33 +87,48 @@ def explain(e: NoFit, workload: WorkloadSpec, arch: Arch, options: Options, dp: 
     opt = int(row.get("optimizer_states", 0))
     if opt and dp > 1 and not options.distributed_optimizer:
         tried.append(("options.distributed_optimizer", used - opt + opt // dp))
-    if opt and options.offload == "none" and arch.spill_memory is not None:
+    if opt and options.offload == "none" and arch.spill_memory is not None and \
+            opt <= arch.memory(arch.spill_memory).capacity:  # (where the host can hold the states)
         tried.append(("options.offload: optimizer", used - opt))
     fits = [(r, u) for r, u in tried if u <= cap]
-    scale = "more tensor or pipeline parallelism"
-    if used - int(row.get("activations", 0)) <= cap:  # the rest fits: fewer tokens shrink the activations
-        scale += ", or fewer tokens a micro-batch"
+    scale = _scale(workload, used - int(row.get("activations", 0)) <= cap)
     if fits:
-        advice = "use " + ", ".join(f"{r} (needs {u:,} B)" for r, u in fits) + f"; or {scale}"
+        advice = "use " + ", ".join(f"{r} (needs {u:,} B)" for r, u in fits) + (f"; or {scale}" if scale else "")
     elif tried:
         best = min(tried, key=lambda t: t[1])
-        advice = (f"no one of {', '.join(r for r, _ in tried)} fits alone (the best, {best[0]}, needs "
-                  f"{best[1]:,} B); use {scale}")
+        advice = (f"{best[0]} alone does not fit (it needs {best[1]:,} B)" if len(tried) == 1 else
+                  f"no one of {', '.join(r for r, _ in tried)} fits alone (the best, {best[0]}, needs "
+                  f"{best[1]:,} B)") + (f"; use {scale}" if scale else "")
     else:
-        advice = f"use {scale}"
-    return _at(e, workload, advice, recompute)
+        advice = f"use {scale}" if scale else f"it does not fit one chip's {e.level}"
+    return _at(e, workload, advice, recompute, arch)
 
 
-def _at(e: NoFit, workload: WorkloadSpec, advice: str, recompute: str) -> WorkloadError:
+def _scale(workload: WorkloadSpec, rest_fits: bool) -> str:
+    """The remedies that scale, those the model takes: more tensor or pipeline parallelism (its builder's
+    ``tensor_parallel``, ``pipeline_parallel``); where the rest fits without the activations, fewer tokens a
+    micro-batch (a model with ``seq_len``), else a smaller batch."""
+    fields = get_builder(workload.model).params.model_fields
+    kinds = [k for k in ("tensor", "pipeline") if f"{k}_parallel" in fields]
+    out = f"more {' or '.join(kinds)} parallelism" if kinds else ""
+    if rest_fits:  # fewer tokens (a smaller batch) shrink the activations
+        fewer = "fewer tokens a micro-batch" if "seq_len" in fields else "a smaller batch"
+        out = f"{out}, or {fewer}" if out else fewer
+    return out
+
+
+def _at(e: NoFit, workload: WorkloadSpec, advice: str, recompute: str, arch: Arch | None = None) -> WorkloadError:
     """The error at the key set last of those that size the footprint (a tie: the first listed); recompute only
-    where it could still shrink the stash, batch only above 1, micro_batches only where it sets the flight."""
+    where it could still shrink the stash, batch only above 1, micro_batches only where it sets the flight. Its
+    ``arch_key`` is the capacity of the memory that overflows, which the scenario names instead where that was set
+    more recently (``--set arch.hbm.capacity=40GiB`` after a preset's batch)."""
     params = workload.params
     keys = [*(["recompute"] if e.row.get("activations") and recompute != "full" and "recompute" in params else []),
             "seq_len", *(["batch"] if int(params.get("batch", 1) or 1) > 1 else []),
             *(["micro_batches"] if e.flight > 1 else []), "tensor_parallel", "pipeline_parallel", "hidden", "layers"]
     keys = [k for k in keys if k in params] or ["model"]
     key, _ = workload.latest(keys)
-    return WorkloadError(e.message(advice), (key,))
+    return WorkloadError(e.message(advice), (key,), arch.capacity_key(e.level) if arch is not None else ())
 
 
 def stage_stash(workload: WorkloadSpec, arch: Arch, stage_params: Mapping[str, object]) -> Callable[[str], int]:

@@ -179,7 +179,14 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
         graph = build_graph(replace(workload, params=stage), arch.dtype)
         if n != per_stage:  # a layer sample: its notes' counts speak for the stage's layers
             graph.meta["sample_layer_scale"] = per_stage / n
-        p, rep = simulate_pass(graph, arch, options, name=name, workload=workload)
+        try:
+            p, rep = simulate_pass(graph, arch, options, name=name, workload=workload)
+        except NoFit as e:  # (a training step's placement) already too big with n of the stage's layers
+            e.where = (f"pipeline stage {k}" if pp > 1 else "a chip") + (
+                f" (only {n} of its {per_stage} layers)" if n != per_stage else "")
+            e.stage = k
+            raise explain(e, workload, arch, options, data_parallel(graph, arch),
+                          stage_stash(workload, arch, stage) if e.training else None) from None
         traced = p.timing.cycles  # the traced pass's own length (the last micro-batch's tail changes p's below)
         if p.timing.compute_end < p.timing.cycles:  # an optimizer tail: the active time before it, per micro-batch
             before = active_cycles_before(*rep.segments[0][:2], p.timing.compute_end)

@@ -9,7 +9,7 @@ from ..builders.registry import BUILDERS
 from ..builders.training import shard_optimizer
 from ..config import WorkloadSpec
 from ..engine import simulate as run_engine
-from ..errors import ConfigError
+from ..errors import CapacityError, ConfigError
 from ..hardware import Arch
 from ..ir import Graph
 from ..mapping import data_parallel, lower
@@ -67,7 +67,14 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
         graph = shard_optimizer(graph, dp)  # each data-parallel rank's share of the states
     if progress:
         progress("mapping", 0, 1)
-    tg = lower(graph, arch, options)
+    try:
+        tg = lower(graph, arch, options)
+    except CapacityError as e:
+        if not e.row:  # (a training step's main memory too small for it: refused as one that spills its state)
+            raise
+        raise NoFit(name or f"{graph.name}_{arch.name}", "a chip", arch.main_memory, e.row, main=True, training=True,
+                    stash_level=(arch.spill_memory or arch.main_memory) if options.offload == "activations"
+                    else arch.main_memory, spill=arch.spill_memory is not None) from None
     if graph.info.mode == "training":
         refuse_spilled_state(graph, arch, tg, options, name or f"{graph.name}_{arch.name}")
     if progress:

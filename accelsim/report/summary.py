@@ -773,7 +773,7 @@ def preload_bound_notes(arch: Arch, tg: TaskGraph, ops: list[dict], total: int,
     return [f"weight preload: {len(rows)} op{'s' if len(rows) > 1 else ''} streaming at most {most} row"
             f"{'s' if most > 1 else ''} (T = M: a decode step's or a batch-1 layer's) through each {r}x{c} {sa.dataflow} array fold took {busy / total:.0%} of the run; each fold loads a {r}x{c} stationary tile ({r} "
             f"cycles) for T rows of work, so the arrays were {sum(arrays) / len(arrays):.0%} busy and "
-            f"{arch.main_memory} {memory:.0%}: the run is bound by loading the arrays, not by memory bandwidth (the "
+            f"main memory {memory:.0%}: the run is bound by loading the arrays, not by memory bandwidth (the "
             f"ops' bound column is their roofline class); {fold}"]
 
 

@@ -256,6 +256,10 @@ CHANGED: dict[tuple[str, str], str] = {
     ("dlrm_host_tables_tpu_v4", "placement.*"): ("a table split by rows is labelled with both memories "
                                                  "(report.summary._placement): emb.0.weight, 26,287,628 of its "
                                                  "39,884,406 rows in HBM, 'hbm' -> 'hbm+host'"),
+    ("lenet5_gemmini", "notes*"): ("a 'weight preload:' note (report.summary.preload_bound_notes, probe p26 findings "
+                                   "2-3): lenet5 at batch 1 streams one row (M = 1) through each 16x16 ws fold of its "
+                                   "3 linear layers, 89 % of the run, arrays 94 % busy and main memory 24 %; notes [] -> that "
+                                   "one line, every number unchanged"),
 }
 
 

@@ -122,8 +122,9 @@ class AttentionParams(WorkloadParams):
         False, description="The values are the first v_head_dim features of the keys' tensor (DeepSeek's latent "
                            "cache, as FlashMLA reads it): one K/V input, each block loaded once by the fused kernel.")
     causal: bool = Field(False, description="Causal mask: unfused, a causal_mask op masks every score before the "
-                                            "softmax (q_len > 1); on a GPU-like core the fused kernel skips the K/V "
-                                            "blocks above the diagonal.")
+                                            "softmax (q_len > 1); the fused kernel skips the K/V blocks above "
+                                            "the diagonal (a GPU's FlashAttention, a systolic array's "
+                                            "array-sized blocks).")
     attention: Literal["unfused", "fused"] = Field(
         "unfused", description="'unfused': QKᵀ, softmax and PV as separate ops; 'fused': one ATTENTION op.")
     kv_cache_write: bool = Field(

@@ -41,7 +41,8 @@ or precede the split kernel, each priced as the engine prices an op (:func:`kern
 combine kernel and, for FlashAttention-2, the query and output copies of the swapped GQA layout
 (:func:`swap_copies`). The work is reported as ``output_tiles`` × ``tile_cycles``, so the emitter runs it on the
 SMs like a GEMM's tiles. Off a GPU-like core the op's two GEMMs are folded on the array as before
-(:mod:`.systolic`) with the softmax on the vector unit overlapped; on one, so is an op its kernel cannot run
+(:mod:`.systolic`) with the softmax on the vector unit overlapped, a causal one over only the array-sized blocks
+at or below the diagonal (:func:`systolic_causal`); on one, so is an op its kernel cannot run
 (:func:`unsupported`: a head dim above 256, a dtype the kernel does not take, a tile beyond shared memory).
 """
 
@@ -726,13 +727,74 @@ def gemms(op: Op) -> list[Gemm]:
     return [op.gemm, op.pv_gemm]
 
 
-def softmax_cycles(op: Op, arch: Arch) -> int:
-    """Cycles of the in-kernel softmax on the core's vector unit."""
+def softmax_cycles(op: Op, arch: Arch, scores: int | None = None) -> int:
+    """Cycles of the in-kernel softmax on the core's vector unit over the op's scores, or the ``scores`` its kernel
+    computes (a causal kernel's visited blocks, :func:`systolic_causal`)."""
     vu = arch.core.vector
-    return vector.cycles(op.vector_elems, vu.cost("softmax"), vu.lanes)
+    return vector.cycles(op.vector_elems if scores is None else scores, vu.cost("softmax"), vu.lanes)
 
 
 def kv_passes(q_bytes: int, kv_bytes: int, ifmap_budget: int, filter_budget: int) -> int:
     """Times K and V are streamed: once per block of queries that fits the ifmap buffer, unless one head's K and
     V (``kv_bytes``) fit the filter buffer and stay."""
     return 1 if kv_bytes <= filter_budget else max(1, -(-q_bytes // max(ifmap_budget, 1)))
+
+
+class CausalWalk(NamedTuple):
+    """The GEMMs a causal fused attention runs on a systolic array (:func:`systolic_causal`): per visited K/V block
+    (``order`` "kv_outer") or per query block ("q_outer") one QKᵀ and one PV GEMM over the queries and keys it
+    pairs, with ``block`` = (query rows, keys) of a block and the share of the op's MACs they hold."""
+
+    order: str
+    block: tuple[int, int]
+    qk: list[Gemm]
+    pv: list[Gemm]
+    mac_fraction: float
+
+
+def systolic_causal(op: Op, sa: SystolicArray) -> CausalWalk | None:
+    """The blocks a causal attention kernel visits on a systolic array (a TPU's MXU, an NPU): it skips the K/V
+    blocks above the diagonal (bottom-right aligned, as :func:`tile_blocks`), as JAX's Pallas flash / splash
+    attention kernels do on a TPU and FlashAttention does on a GPU. A block is one array tile: K/V blocks of the
+    array's columns (keys along the array's N) and query blocks of its rows (assumption: the kernel's blocks are
+    the array's size, 128 on a TPU v4 MXU; Pallas' block sizes are tunable). The loop order is the one whose
+    stationary operand the array holds across a whole inner loop:
+
+    * ws (the K or V block is the array's weight): K/V blocks outer, as FlashAttention-1's Algorithm 1 (Dao et al.
+      2022), each preloaded once while every query that sees it streams through: QKᵀ (rows_j × keys_j × d) and PV
+      (rows_j × d_v × keys_j), rows_j = the queries at or below block j's first key. The preloads are the
+      full square's; the streamed rows are those of the visited part.
+    * os, is (the query block's outputs or inputs stay): query blocks outer, as FlashAttention-2's: block t runs
+      QKᵀ (rows_t × keys_t × d) and PV (rows_t × d_v × keys_t) over the keys of its :func:`tile_blocks` blocks.
+
+    None when there is nothing to skip: not a forward causal attention, one query row (a decode step) or every
+    block visited."""
+    a = op.attrs
+    keys = {"q_len", "kv_len", "head_dim"}
+    if op.fn != "attention" or not a.get("causal") or not keys <= a.keys() or "pv_gemm" not in a:
+        return None
+    qk, pv = op.gemm, op.pv_gemm
+    q, kv, count, d, dv = int(a["q_len"]), int(a["kv_len"]), qk.count, qk.k, pv.n
+    if q <= 1 or (qk.m, qk.n, pv.k) != (q, kv, kv):
+        return None
+    qks, pvs = [], []
+    if sa.dataflow == "ws":
+        order, bq, bk = "kv_outer", sa.rows, sa.cols
+        for j in range(-(-kv // bk)):
+            rows = q - max(0, j * bk - (kv - q))  # query i sees keys <= i + kv - q
+            n = min(bk, kv - j * bk)
+            if rows > 0:
+                qks.append(Gemm(rows, n, d, count))
+                pvs.append(Gemm(rows, dv, n, count))
+    else:
+        order = "q_outer"
+        bq, bk = (sa.rows, sa.cols) if sa.dataflow == "os" else (sa.cols, sa.rows)
+        for t, blocks in enumerate(tile_blocks(q, kv, True, bq, bk)):
+            rows, n = min(bq, q - t * bq), min(kv, blocks * bk)
+            if n > 0:
+                qks.append(Gemm(rows, n, d, count))
+                pvs.append(Gemm(rows, dv, n, count))
+    visited = sum(g.macs for g in qks + pvs)
+    if visited >= qk.macs + pv.macs:
+        return None
+    return CausalWalk(order, (bq, bk), qks, pvs, visited / (qk.macs + pv.macs))

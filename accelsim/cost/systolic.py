@@ -2,7 +2,8 @@
 
 Compute cycles are SCALE-Sim's (:mod:`.folds`) for each GEMM's ``count`` run one after another (with
 ``preload_overlap`` the batch's folds pipeline, fill and drain once per GEMM shape: :func:`.folds.run_cycles`; a
-fused attention's QKᵀ and PV are two such runs), divided by the array's rate
+fused attention's QKᵀ and PV are two such runs; a causal one runs only its blocks at or below the diagonal,
+:func:`.attention.systolic_causal`, each run's GEMMs one pipeline: :func:`walk_cycles`), divided by the array's rate
 multiplier for the op's compute dtype (``SystolicArray.rates``, :func:`accelsim.hardware.dtype_rate`); on a GPU-like core (``core.tile``)
 a GEMM is priced as thread-block tiles in waves (:mod:`.gpu_tiles`); a fused attention adds its PV GEMM and
 overlaps its softmax (:mod:`.attention`). A linear whose weights are stored narrower than its compute dtype
@@ -55,7 +56,17 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     k_run = sa.executed_k(sparsity, op.gemm.k, op.dtype)  # type: ignore[union-attr]
     fs = [folds.folds(g.m, g.n, g.k if fused else k_run, sa.rows, sa.cols, sa.dataflow, sa.preload_overlap)
           for g in gemms]
-    cycles = sum(folds.run_cycles(f, g.count, sa.preload_overlap) for g, f in zip(gemms, fs, strict=True))
+    # a causal fused attention off a GPU runs only the blocks at or below the diagonal (attention.systolic_causal)
+    walk = attention.systolic_causal(op, sa) if fused and arch.core.tile is None else None
+    ran = walk.qk + walk.pv if walk else gemms
+    ran_folds = [folds.folds(g.m, g.n, g.k, sa.rows, sa.cols, sa.dataflow, sa.preload_overlap)
+                 for g in ran] if walk else fs
+    if walk:  # QKᵀ's GEMMs, then PV's: two runs, as the full square's two
+        n = len(walk.qk)
+        cycles = (walk_cycles(walk.qk, ran_folds[:n], sa.preload_overlap)
+                  + walk_cycles(walk.pv, ran_folds[n:], sa.preload_overlap))
+    else:
+        cycles = sum(folds.run_cycles(f, g.count, sa.preload_overlap) for g, f in zip(ran, ran_folds, strict=True))
     details = {"dataflow": sa.dataflow, "array": f"{sa.rows}x{sa.cols}",
                "gemm": [[g.m, g.n, g.k, g.count] for g in gemms] if fused else
                [op.gemm.m, op.gemm.n, op.gemm.k, op.gemm.count],
@@ -64,7 +75,12 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
                "mapping_efficiency": round(fs[0].mapping_efficiency, 6),
                "sram_operand_bytes": sum(sram_operand_bytes(g, f, sa.dataflow, op.elem_bytes, None if fused else k_run,
                                                             *_output_widths(op, arch))
-                                         for g, f in zip(gemms, fs, strict=True))}
+                                         for g, f in zip(ran, ran_folds, strict=True))}
+    if walk:  # gemm and folds above are the op's full square; these are what the kernel ran
+        details["causal"] = {"order": walk.order, "block": list(walk.block), "gemms": 2 * n,
+                             "folds": [sum(f.rows * f.cols for f in ran_folds[:n]),
+                                       sum(f.rows * f.cols for f in ran_folds[n:])]}
+        details["mac_fraction"] = walk.mac_fraction
     if sparsity is not None:
         details["sparsity"] = {"pattern": str(sparsity), "k": op.gemm.k, "executed_k": k_run,  # type: ignore[union-attr]
                                "skips_zeros": k_run != op.gemm.k}  # type: ignore[union-attr]
@@ -86,12 +102,24 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
             details["dequant_cycles"] = math.ceil(op.gemm.count * k_run * op.gemm.n * dq)
             cycles = max(cycles, details["dequant_cycles"])
     if fused:
-        soft = attention.softmax_cycles(op, arch)
+        soft = attention.softmax_cycles(op, arch, sum(g.m * g.n * g.count for g in walk.qk) if walk else None)
         details["softmax_cycles"] = soft
         cycles = max(cycles, soft)
     if unfit is not None:  # the kernel the op's caller would get instead is not modelled: this fused model stands in
         details["flash_unsupported"] = f"{attention.kernel(op, arch).name}: {unfit}"
     return Priced(cycles, details)
+
+
+def walk_cycles(gemms: list[Gemm], fs: list[folds.Folds], overlap: bool) -> int:
+    """Compute cycles of ``gemms`` (mappings ``fs``) run one after another on one array as one run: without
+    ``overlap`` each GEMM's ``count`` are SCALE-Sim layers (:func:`.folds.run_cycles`); with it every GEMM's folds
+    are more folds of one pipeline, the first preload and the last skew and drain paid once (the next GEMM's
+    first stationary tile preloads while this one's last fold streams, as within a GEMM): Σ count·F·max(T, R) +
+    R + R + C − 3 (ws, is; os: R + C − 3)."""
+    if not overlap:
+        return sum(folds.run_cycles(f, g.count, False) for g, f in zip(gemms, fs, strict=True))
+    steady = sum(g.count * f.rows * f.cols * f.fold_cycles for g, f in zip(gemms, fs, strict=True))
+    return steady + fs[0].cycles - fs[0].rows * fs[0].cols * fs[0].fold_cycles
 
 
 def weight_bytes_per_element(op: Op) -> float | None:

@@ -202,8 +202,11 @@ def _is_serving(report: dict) -> bool:
 
 
 def _has_decode(report: dict) -> bool:
-    """An `accelsim run` of an LLM with decode steps: a ``serving`` of single figures (its TTFT a number)."""
-    return not _is_serving(report) and fmt.number(_dict(report.get("serving")).get("ttft_s")) is not None
+    """An `accelsim run` of an LLM with decode steps: a ``serving`` of single figures (its TTFT or, without a
+    prefill, its TPOT a number)."""
+    sv = _dict(report.get("serving"))
+    return not _is_serving(report) and (fmt.number(sv.get("ttft_s")) is not None
+                                        or fmt.number(sv.get("tpot_s")) is not None)
 
 
 def _max_compute_utilization(report: dict) -> float | None:

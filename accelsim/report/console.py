@@ -67,7 +67,9 @@ def _serving_rows(report: dict) -> list[tuple[str, str]]:
         return []
     steps, simulated = serving.get("decode_steps", 0), len(serving.get("decode_steps_simulated") or [])
     sampled = f", {simulated} simulated" if simulated and simulated < steps else ""
-    return [("serving", f"TTFT {fmt.seconds(serving.get('ttft_s'))}, TPOT {fmt.seconds(serving.get('tpot_s'))}, "
+    ttft = serving.get("ttft_s")
+    ttft_text = fmt.seconds(ttft) if fmt.number(ttft) is not None else "none (no prefill)"
+    return [("serving", f"TTFT {ttft_text}, TPOT {fmt.seconds(serving.get('tpot_s'))}, "
                         f"{fmt.general(serving.get('tokens_per_s'))} tokens/s (batch "
                         f"{serving.get('batch')}, {steps} decode steps{sampled})")]
 

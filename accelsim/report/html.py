@@ -366,7 +366,8 @@ def _serving(report: dict) -> str:
     memory = _dict(sv.get("memory"))
     rows = [("batch", fmt.general(sv.get("batch"))),
             ("time to first token (TTFT)", f"{fmt.seconds(sv.get('ttft_s'))} (the prefill: "
-                                           f"{fmt.count(sv.get('prefill_cycles'))} cycles)"),
+                                           f"{fmt.count(sv.get('prefill_cycles'))} cycles)"
+             if fmt.number(sv.get("ttft_s")) is not None else "none (no prefill: phase decode)"),
             ("time per output token (TPOT)", f"{fmt.seconds(sv.get('tpot_s'))} (the mean of {steps:,} decode steps: "
                                              f"{fmt.count(sv.get('decode_cycles'))} cycles in all)"),
             ("tokens per second", f"{_serving_value('tokens_per_s', sv.get('tokens_per_s'))} (batch × decode steps "

@@ -254,7 +254,7 @@ class _ServingRequired(TypedDict):
     decode_steps_simulated: list[int]
     decode_cycles: int
     step_cycles: list[int]
-    ttft_s: float
+    ttft_s: float | None  # the prefill's seconds; None in a run without a prefill (phase: decode)
     tpot_s: float | None
     tokens_per_s: float | None
 

@@ -81,6 +81,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     mac_util = base_rate_macs(ops) / (arch.peak_macs_per_cycle * total) if total else 0.0
     phases = {**_phases(ops), **grad_reduce_phase(tg, trace)}
     dp = data_parallel_record(graph, tg, total / clock, workload)
+    util = {u.name: (float(busy[i]) / total if total else 0.0) for i, u in enumerate(tg.units)}
     report = {
         "accelsim_version": version,
         "name": name,
@@ -104,7 +105,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
            if info.tensor_parallel * info.pipeline_parallel * info.embedding_parallel > 1 else {}),
         "levels": [{"name": lv.name, "role": lv.role, "capacity": lv.capacity, "bandwidth": bounded(lv.bandwidth)}
                    for lv in arch.hierarchy()],
-        "utilization": {u.name: (float(busy[i]) / total if total else 0.0) for i, u in enumerate(tg.units)},
+        "utilization": util,
         "mac_utilization": mac_util,
         **(model_utilization(model_work(ops), roof, total / clock) if graph.meta.get("mode") == "training" else {}),
         "stall_cycles": int(stall.sum()),
@@ -117,6 +118,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                   + flash_fallback_notes(tg)
                   + activation_spill_notes(arch, graph, ops) + depthwise_notes(arch, graph, ops, total)
                   + narrow_tile_notes(ops)
+                  + preload_bound_notes(arch, tg, ops, total, util)
                   + split_activation_notes(arch, graph, ops, bytes_total, (options or Options()).activations_on_chip)
                   + computed_work_notes(graph.flops, computed_work(macs, graph.flops, [
                       op for op in ops if op.get("unit") != "none"])["computed_flops"], total / clock)
@@ -739,6 +741,63 @@ def narrow_tile_notes(ops: list[dict]) -> list[str]:
             f"{', ...' if len(narrow) > 1 else ''}) found no tile of whole array folds in core.sram and ran narrower "
             f"tiles (mapping.tiling.whole_folds false); their compute cycles are priced as whole-array folds, so they "
             f"are an underestimate: give core.sram room for one fold's operands"]
+
+
+PRELOAD_NOTE_ARRAYS = 0.8
+"""The arrays' busy share of a run (the mean over its systolic arrays) from which :func:`preload_bound_notes` may
+speak."""
+PRELOAD_NOTE_MEMORY = 0.7
+"""... when main memory is busy at most this share of the run (so the arrays, not the bytes, set its length)."""
+PRELOAD_NOTE_SHARE = 0.5
+"""... and its preload-bound ops take at least this share of it."""
+
+
+def _streamed_rows(mapping: Mapping) -> int | None:
+    """Rows of a single GEMM's streamed operand per fold (T: M on a ws array, N on an is one) from an op row's
+    mapping, or None (a fused attention's two GEMMs, an os array, a GPU)."""
+    gemm, dataflow = mapping.get("gemm"), mapping.get("dataflow")
+    if dataflow not in ("ws", "is") or not isinstance(gemm, list) or not all(isinstance(x, int) for x in gemm):
+        return None
+    return gemm[0] if dataflow == "ws" else gemm[1]
+
+
+def preload_bound_notes(arch: Arch, tg: TaskGraph, ops: list[dict], total: int,
+                        util: Mapping[str, float]) -> list[str]:
+    """A run on weight- (or input-) stationary systolic arrays held back by loading the stationary tiles, not by
+    memory: its arrays busy at least :data:`PRELOAD_NOTE_ARRAYS` of it, main memory at most
+    :data:`PRELOAD_NOTE_MEMORY`, and GEMMs that stream fewer rows per fold than the array has (T < R: a decode
+    step's M = batch rows) taking at least :data:`PRELOAD_NOTE_SHARE` of it. Such a fold costs R cycles of preload
+    for T rows of work (2R + C + T − 2 a fold without ``core.systolic.preload_overlap``, max(T, R) with it), so
+    the op's roofline class (``bound``: memory) and its zero stall cycles do not say what held it back. One line
+    with the ops, their share, the busy shares and the knob."""
+    sa = arch.core.systolic
+    if arch.core.tile is not None or sa is None or sa.dataflow == "os" or not total:
+        return []
+    arrays = [util[u.name] for u in tg.units if u.kind is UnitKind.COMPUTE and u.group == "systolic"]
+    memory = util.get(next((u.name for u in tg.units if u.level == arch.main_memory), ""), 0.0)
+    if not arrays or sum(arrays) / len(arrays) < PRELOAD_NOTE_ARRAYS or memory > PRELOAD_NOTE_MEMORY:
+        return []
+    rows = [op for op in ops if isinstance(op.get("mapping"), Mapping)
+            and (_streamed_rows(op["mapping"]) or sa.rows) < sa.rows]
+    spans = sorted((int(op["start_cycle"]), int(op["end_cycle"])) for op in rows)
+    busy, end = 0, 0
+    for a, b in spans:  # the union of their spans
+        busy += max(0, b - max(a, end))
+        end = max(end, b)
+    if busy < PRELOAD_NOTE_SHARE * total:
+        return []
+    most = max(_streamed_rows(op["mapping"]) or 0 for op in rows)
+    r, c = sa.rows, sa.cols
+    fold = (f"core.systolic.preload_overlap is false, so each fold also waits for its own preload ({2 * r + c - 2} "
+            f"+ T cycles a fold); --set arch.core.systolic.preload_overlap=true overlaps it with the fold before"
+            if not sa.preload_overlap else
+            f"with core.systolic.preload_overlap a fold still takes {r} cycles to load, so weights stored narrower "
+            f"(int4) move fewer bytes but take no fewer cycles")
+    return [f"weight preload: {len(rows)} op{'s' if len(rows) > 1 else ''} streaming at most {most} row"
+            f"{'s' if most > 1 else ''} (T = M: a decode step's or a batch-1 layer's) through each {r}x{c} {sa.dataflow} array fold took {busy / total:.0%} of the run; each fold loads a {r}x{c} stationary tile ({r} "
+            f"cycles) for T rows of work, so the arrays were {sum(arrays) / len(arrays):.0%} busy and "
+            f"main memory {memory:.0%}: the run is bound by loading the arrays, not by memory bandwidth (the "
+            f"ops' bound column is their roofline class); {fold}"]
 
 
 def computed_work_notes(flops: int, computed: int, seconds: float) -> list[str]:

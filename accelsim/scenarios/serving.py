@@ -16,8 +16,8 @@ are simulated and the others interpolated (:mod:`accelsim.scenarios.sampling`). 
 * ``utilization`` and ``mac_utilization``: over the whole run (busy cycles summed / total cycles);
   ``simulation`` counts the simulated passes; ``params`` is the model's and, under tensor parallelism,
   ``params_per_chip`` the parameters of the largest pass's graph (one chip's shard);
-* ``serving``: ``ttft_s`` (the prefill, which yields each sequence's first token; without a prefill, the first
-  decode step), ``tpot_s`` (mean seconds per decode step), ``tokens_per_s`` (batch · decode steps / decode
+* ``serving``: ``ttft_s`` (the prefill, which yields each sequence's first token; null without a prefill, a
+  ``phase: decode`` run whose first token came before it), ``tpot_s (mean seconds per decode step), ``tokens_per_s`` (batch · decode steps / decode
   seconds), ``step_cycles`` (every decode step), ``kv_cache_bytes``, ``weight_bytes`` and ``memory`` (the
   footprint per level, of the last step); ``layer_samples``: [1, 2] when the passes were layer-sampled, else None;
 * ``memory`` (top level) is the first pass's footprint (the prefill's; without a prefill, the first decode step's),
@@ -322,7 +322,7 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
         {phase: ps[0][0].shown.attention for phase, ps in phases}, float(out["total_cycles"]), modes)
     clock = float(weighted[0][0].shown.report["clock_hz"])
     decode_s = sum(step_cycles) / clock
-    ttft = prefill.timing.seconds if prefill else (step_cycles[0] / clock if step_cycles else 0.0)
+    ttft = prefill.timing.seconds if prefill else None  # no prefill: the first token came before this run
     out["serving"] = {
         "batch": batch,
         "prefill_cycles": prefill.timing.cycles if prefill else 0,

@@ -21,9 +21,10 @@ from pydantic import ValidationError
 
 from .. import __version__
 from ..config.overrides import SET_LABEL
-from ..config.serving import SHAPE_PARAMS, ServingSpec
+from ..config.serving import SHAPE_PARAMS, ServeConfig, ServingSpec
 from ..energy import constants
 from ..errors import AccelsimError, ConfigError, WorkloadError
+from ..hardware import Arch
 from ..mapping.lower import EP_HINT
 from ..options import default_memory_budget, recorded
 from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_latency_cdf, plot_timeseries
@@ -480,6 +481,18 @@ def _check_draft(spec: ServingSpec) -> None:
                          "sequence_parallel, context_parallel or images")
 
 
+def shown_config(s: ServeConfig, arch: Arch) -> dict:
+    """report.json's ``config``: the serving settings, less vLLM's GPU-only engine settings on an arch without
+    launch times (no kernel launch, graph launch or dispatch: a TPU, an NPU), where neither can act:
+    ``cuda_graphs`` (nothing to capture) and ``custom_all_reduce`` (a CUDA kernel over NVLink or a full mesh,
+    :data:`accelsim.cost.collective.CUSTOM_TOPOLOGIES`; a TPU's torus runs XLA's collectives)."""
+    out = s.model_dump(mode="json")
+    if not (arch.kernel_launch or arch.graph_launch or arch.kernel_dispatch):
+        for key in ("cuda_graphs", "custom_all_reduce"):
+            out["engine"].pop(key, None)
+    return out
+
+
 def check(spec: ServingSpec) -> None:
     """Raise the one-line error :func:`serve` would raise for ``spec`` before it simulates anything (the requests,
     the trace, the model's fit in memory, swap and transfer links), without simulating: ``--sweep`` checks every
@@ -544,7 +557,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "kind": "serving",
         "model": {"model": spec.model.model, "params": _shape_free(spec.model.params)},
         "arch": spec.arch.name,
-        "config": s.model_dump(mode="json"),
+        "config": shown_config(s, spec.arch),
         "options": recorded(spec.options),
         "kv_blocks_per_replica": n_blocks,
         "weight_bytes_per_chip": fp.weight_bytes if fp else None,

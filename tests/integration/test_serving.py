@@ -8,6 +8,7 @@ from accelsim import simulate
 from accelsim.api import decode_samples
 from accelsim.config import load_arch, load_workload
 from accelsim.errors import MappingError
+from accelsim.report.console import _serving_rows
 from accelsim.scenarios.sampling import interpolation_weights
 
 
@@ -74,6 +75,12 @@ def test_interpolated_steps_match_simulated_ones():
     assert sampled_rep["macs"] == exact_rep["macs"] and sampled_rep["flops"] == exact_rep["flops"]
     # each simulated step runs as its 1- and 2-layer samples (options.layer_samples)
     assert sampled_rep["simulation"]["passes"] == 2 * 2 and exact_rep["simulation"]["passes"] == 3 * 2
+    # phase: decode has no prefill: no time to first token (the first token came before the run), while TPOT is
+    # the mean step, as with a prefill
+    assert exact["prefill_cycles"] == 0 and exact["ttft_s"] is None
+    assert exact["tpot_s"] == pytest.approx(sum(exact["step_cycles"]) / 3 / exact_rep["clock_hz"])
+    (row,) = _serving_rows(exact_rep)
+    assert row[1].startswith("TTFT none (no prefill), TPOT ")
 
 
 def test_interpolation_weights_by_hand():

@@ -430,3 +430,14 @@ def test_timeseries_keeps_at_most_its_limit_of_evenly_picked_iterations():
     rows = timeseries_rows(res.replicas, limit=7)
     assert [r[1] for r in rows] == [repr(round(replica.samples[i][0], 9)) for i in (0, 2, 4, 6, 7, 9, 11)]
     assert len(timeseries_rows(res.replicas, limit=12)) == len(timeseries_rows(res.replicas, limit=99)) == 12
+
+
+def test_config_leaves_out_gpu_only_engine_settings_on_an_arch_without_launches():
+    # tpu-v4 has no kernel launch, graph launch or dispatch time: nothing for CUDA graphs to capture, and no
+    # CUDA kernel for vLLM's custom all-reduce; the memory fraction still acts
+    tpu = serve(spec(arch="tpu-v4"), cost=Stub(fixed=0.1), blocks=1000).report["config"]["engine"]
+    assert "cuda_graphs" not in tpu and "custom_all_reduce" not in tpu
+    assert tpu["gpu_memory_fraction"] == 0.9 and tpu["max_num_seqs"] == 8
+    # h100: launch times: both settings are shown
+    gpu = serve(spec(), cost=Stub(fixed=0.1), blocks=1000).report["config"]["engine"]
+    assert gpu["cuda_graphs"] is True and gpu["custom_all_reduce"] is True

@@ -1,0 +1,49 @@
+"""The note of a run on weight-stationary arrays held back by loading the arrays' weights, not by memory
+(:func:`accelsim.report.summary.preload_bound_notes`): a decode step's M = 1 GEMV preloads a whole R x C tile per
+fold for one row of work."""
+
+from __future__ import annotations
+
+import accelsim
+
+
+def _arch(dataflow: str = "ws", overlap: bool = False) -> dict:
+    return {"name": "npu", "clock": "1GHz", "dtype": "int8", "cores": 1,
+            "core": {"systolic": {"rows": 64, "cols": 64, "dataflow": dataflow, "preload_overlap": overlap},
+                     "vector": {"lanes": 64}, "sram": {"unified": "8MiB", "double_buffered": True}},
+            "hbm": {"capacity": "4GiB", "bandwidth": "1000GB/s", "latency": "100ns"}}
+
+
+def _run(m: int, **arch) -> dict:
+    return accelsim.simulate({"model": "gemm", "m": m, "n": 4096, "k": 4096, "dtype": "int8"}, _arch(**arch)).to_dict()
+
+
+def _preload(rep: dict) -> list[str]:
+    return [n for n in rep["notes"] if n.startswith("weight preload:")]
+
+
+def test_gemv_on_a_ws_array_is_bound_by_preloads_and_says_so():
+    rep = _run(1)
+    # 64 x 64 folds of τ = 2R + C + T − 2 = 128 + 64 + 1 − 2 = 191 cycles: 4096 · 191 − 1 = 782,335 cycles of
+    # array work, against 16 MiB of int8 weights at 1000 GB/s = 16,777 cycles of HBM: the array sets the run
+    (op,) = [o for o in rep["ops"] if o["kind"] == "linear"]
+    assert op["compute_cycles"] == 4096 * 191 - 1 == 782_335
+    assert rep["total_cycles"] >= 782_335
+    (note,) = _preload(rep)
+    assert "1 op streaming at most 1 row" in note and "64x64 ws array" in note
+    assert "(190 + T cycles a fold)" in note  # 2R + C − 2 = 128 + 64 − 2
+    assert "--set arch.core.systolic.preload_overlap=true" in note
+    # with the preload overlapped a fold takes max(T, R) = 64 cycles: 64 + 4096 · 64 + 64 + 64 − 3 = 262,333,
+    # still ~16x the HBM time: the note stays and says why narrower weights do not help
+    over = _run(1, overlap=True)
+    (op,) = [o for o in over["ops"] if o["kind"] == "linear"]
+    assert op["compute_cycles"] == 64 + 4096 * 64 + 64 + 64 - 3 == 262_333
+    (note,) = _preload(over)
+    assert "a fold still takes 64 cycles to load" in note
+
+
+def test_no_preload_note_when_rows_fill_the_fold_or_nothing_is_preloaded():
+    # M = 256 rows stream per fold (T = 256 >= R = 64): the preload is amortised
+    assert _preload(_run(256)) == []
+    # an output-stationary array preloads no weights
+    assert _preload(_run(1, dataflow="os")) == []

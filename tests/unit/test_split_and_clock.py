@@ -74,7 +74,7 @@ def test_each_core_of_a_split_gemm_tiles_its_own_sub_gemm():
     one = _run(gemm, "gemmini", [])
     assert one["bytes"]["hbm"] == (64 + 2 * 64 + 64) * 1024
     assert one["ops"][0]["mapping"]["tiling"] == {"nm": 2, "nn": 2, "nk": 1, "order": "mn", "a_reads": 1,
-                                                  "b_reads": 2}
+                                                  "b_reads": 2, "whole_folds": True}  # 128-wide tiles: 8 folds
     two = _run(gemm, "gemmini", ["arch.cores=2"])
     mapping = two["ops"][0]["mapping"]
     assert (mapping["units"], mapping["split"]) == (2, "n")

@@ -78,7 +78,8 @@ def test_each_core_of_a_split_gemm_tiles_its_own_sub_gemm():
     two = _run(gemm, "gemmini", ["arch.cores=2"])
     mapping = two["ops"][0]["mapping"]
     assert (mapping["units"], mapping["split"]) == (2, "n")
-    assert mapping["tiling"] == {"nm": 2, "nn": 1, "nk": 1, "order": "mn", "a_reads": 1, "b_reads": 1}
+    assert mapping["tiling"] == {"nm": 2, "nn": 1, "nk": 1, "order": "mn", "a_reads": 1, "b_reads": 1,
+                                 "whole_folds": True}
     assert two["bytes"]["hbm"] == (2 * (64 + 32) + 64) * 1024
 
 

@@ -189,8 +189,6 @@ def get_builder(name: str) -> BuilderEntry:
         raise WorkloadError(f"unknown workload {name!r}{hint}") from None
 
 
-
-
 def register_workload(name: str, params: type[WorkloadParams], build: Callable[[Any], Graph],
                       description: str = "") -> BuilderEntry:
     """Make ``name`` a workload (``model: name`` in YAML, ``-w name``, ``accelsim.simulate({"model": name, ...})``):

@@ -47,3 +47,12 @@ def test_no_preload_note_when_rows_fill_the_fold_or_nothing_is_preloaded():
     assert _preload(_run(256)) == []
     # an output-stationary array preloads no weights
     assert _preload(_run(1, dataflow="os")) == []
+
+
+def test_depthwise_convs_are_the_depthwise_notes_not_the_preloads():
+    # probe p28: MobileNet-V2 on tpu-v1 got both notes for the same cycles (depthwise 96 % + preload 51 %): its
+    # depthwise convs run one channel a column (the depthwise note's case); without them the GEMMs that stream
+    # fewer rows than the array's 256 take less than the note's half of the run, so only the depthwise note is given
+    notes = accelsim.simulate("mobilenet_v2", "tpu-v1", plots=False).to_dict()["notes"]
+    assert any(n.startswith("depthwise convs:") for n in notes)
+    assert not any(n.startswith("weight preload:") for n in notes)

@@ -169,6 +169,8 @@ def _check_parallel_chips(workload: WorkloadSpec, arch: Arch) -> None:
 def _run_kind(workload: WorkloadSpec, arch: Arch, options: Options | None, *, name: str | None,
               progress: Progress | None) -> Report:
     kind = scenario_of(workload)
+    if kind != "serving" and workload.params.get("phase") == "decode":  # execution auto: a decode step runs as a
+        options = pass_options(options or Options(), "decode")  # CUDA graph, as served (also a gpt's, a pipeline)
     if kind != "pipeline":  # (the pipeline scenario says it with its stages)
         _check_parallel_chips(workload, arch)
     if kind == "serving":
@@ -183,8 +185,6 @@ def _run_kind(workload: WorkloadSpec, arch: Arch, options: Options | None, *, na
     if progress:
         progress("building", 0, 1)
     graph = build_graph(workload, arch.dtype)
-    if workload.params.get("phase") == "decode":  # execution auto: a decode step runs as a CUDA graph, as served
-        options = pass_options(options or Options(), "decode")
     try:
         return run_graph(graph, arch, options, name=name or f"{graph.name}_{arch.name}",
                          workload=workload_info(graph, workload), progress=progress)

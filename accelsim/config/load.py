@@ -102,6 +102,10 @@ def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, 
     if params is None:
         return None, issues
     dumped = params.model_dump()
+    if dumped.get("mode") != "training" and "optimizer" in dumped and set_rank(params_doc, ("optimizer",)) >= 2:
+        # the user's optimizer, not a preset's (gpt.yaml lists every key, optimizer: adam with mode: inference):
+        # refused here so that run, info and serve all refuse it (probe p28: info took it)
+        return None, [params_doc.issue(("optimizer",), OPTIMIZER_TRAINING_ONLY, dumped["optimizer"])]
     try:  # the build validates these again, defaults included, which pydantic leaves unchecked on a first pass
         BUILDERS[model].params.model_validate(dumped)  # (attention's kv_heads 32 against heads 2)
     except ValidationError as e:
@@ -229,9 +233,6 @@ def experiment_from_doc(doc: Doc, overrides: list[Override], issues: Issues, *, 
         found = []
         if workload.params.get("recompute") not in (None, "none") and workload.source is not None:
             found.append(workload.source.issue(("recompute",), RECOMPUTE_TRAINING_ONLY, workload.params["recompute"]))
-        if workload.source is not None and set_rank(workload.source, ("optimizer",)) >= 2:  # the user's, not a
-            # preset's (gpt.yaml lists every key, optimizer: adam with mode: inference)
-            found.append(workload.source.issue(("optimizer",), OPTIMIZER_TRAINING_ONLY, workload.params["optimizer"]))
         if options is not None and options_doc is not None:
             if options.offload != "none":
                 found.append(options_doc.issue(("offload",), OFFLOAD_TRAINING_ONLY, options.offload))

@@ -116,6 +116,9 @@ def test_optimizer_in_inference_and_recompute_without_the_key_are_refused_at_the
     assert line == ("accelsim: error: --set: workload.optimizer: training only: it picks the optimizer step that "
                     "follows a training step's backward pass, and an inference run has none (leave it out; or set "
                     "mode: training) (got 'sgd')")
+    # accelsim info refuses it the same way (probe p28: it printed the inference graph, exit 0)
+    assert main(["info", "resnet50", "--set", "workload.optimizer=sgd"]) == 2
+    assert capsys.readouterr().err.strip() == line
     line = _err(capsys, ["run", "-w", "resnet50", "-a", "a100", "--mode", "training",
                          "--set", "workload.recompute=full"])
     assert line == ("accelsim: error: --set: workload.recompute: resnet50 takes no recompute: activation recompute "

@@ -13,7 +13,7 @@ from ..errors import WorkloadError
 from ..ir import Graph
 from ..units import DTYPE_BYTES, TORCH_DTYPES, TRAINED_DTYPES
 from . import training
-from .registry import get_builder
+from .registry import BuilderEntry, get_builder
 from .sparsity import apply_sparsity
 
 
@@ -45,7 +45,7 @@ def build_workload(name: str, params: Mapping[str, object], *, default_dtype: st
     if p.mode == "training" and getattr(p, "phase", None) == "decode":  # it ran a step over one decode token
         raise WorkloadError("mode: training takes phase: prefill only (a training step runs the forward and "
                             "backward over the whole sequence; a decode step is inference)", key=("phase",))
-    graph = entry.fn(p)
+    graph = entry.fn(p) if ":" not in entry.fn_ref else _users_graph(entry, p)
     if p.mode == "training":  # weights a checkpoint stores quantised (an HF quantization_config) train no better
         bad = next((w for op in graph for w in op.weights
                     if w.role == "param" and w.dtype is not None and w.dtype not in TRAINED_DTYPES), None)
@@ -96,6 +96,24 @@ def _trainable(p: object) -> None:
                                 "quantised or integer training is not); training is modelled in fp32, tf32, bf16 "
                                 f"or fp16 with fp32 master weights and optimizer states (--set workload.{key}=bf16)",
                                 key=(key,))
+
+
+def _users_graph(entry: BuilderEntry, p: object) -> Graph:
+    """The graph of a builder ``accelsim.register_workload`` added (``fn_ref`` "module:qualname"): anything its
+    function raises, or a result that is no :class:`Graph`, is a one-line :class:`WorkloadError` naming it (probe
+    p28: "internal error", exit 1), as a plug-in unit's failures are."""
+    try:
+        graph = entry.fn(p)
+    except WorkloadError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported, one line
+        text = " ".join(str(e).split())[:200]
+        raise WorkloadError(f"{entry.fn_ref} fails for workload {entry.name!r} ({type(e).__name__}"
+                            f"{': ' + text if text else ''})") from None
+    if not isinstance(graph, Graph):
+        raise WorkloadError(f"{entry.fn_ref} gives {type(graph).__name__} for workload {entry.name!r}, not an "
+                            f"accelsim.ir.Graph (GraphBuilder(...).build() makes one)")
+    return graph
 
 
 def build_graph(spec: WorkloadRef, default_dtype: str = "fp16") -> Graph:

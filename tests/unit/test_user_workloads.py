@@ -123,3 +123,27 @@ def test_a_sweeps_worker_processes_import_the_workload_plugins(plugin_file):
     rows = [json.loads(line) for line in (plugin_file / "out" / "results.jsonl").read_text().splitlines()]
     assert sorted((r["point"]["workload.width"], r["status"], r["metrics"]["macs"]) for r in rows) == [
         (128, "ok", 128 * 128), (256, "ok", 256 * 256)]
+
+
+def build_raises(p):
+    raise KeyError("nope")
+
+
+def build_nothing(p):
+    return None
+
+
+@pytest.mark.parametrize("build, says", [
+    (build_raises, "test_user_workloads:build_raises fails for workload 'broken_test' (KeyError: 'nope')"),
+    (build_nothing, "test_user_workloads:build_nothing gives NoneType for workload 'broken_test', not an "
+                    "accelsim.ir.Graph"),
+])
+def test_a_registered_builder_that_fails_is_one_line_naming_it(build, says):
+    # probe p28: an exception inside a user's builder, or a result that is no Graph, was "internal error", exit 1
+    accelsim.register_workload("broken_test", WideParams, build)
+    try:
+        with pytest.raises(WorkloadError) as e:
+            accelsim.simulate({"model": "broken_test"}, "tpu-v1", plots=False)
+        assert "\n" not in str(e.value) and says in str(e.value)
+    finally:
+        BUILDERS.pop("broken_test", None)

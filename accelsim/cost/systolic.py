@@ -76,11 +76,12 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
                "sram_operand_bytes": sum(sram_operand_bytes(g, f, sa.dataflow, op.elem_bytes, None if fused else k_run,
                                                             *_output_widths(op, arch))
                                          for g, f in zip(ran, ran_folds, strict=True))}
+    if fused:  # as a GPU kernel's details give them (probe p28): whether it skipped blocks, the MACs it ran
+        details["causal"], details["mac_fraction"] = walk is not None, walk.mac_fraction if walk else 1.0
     if walk:  # gemm and folds above are the op's full square; these are what the kernel ran
-        details["causal"] = {"order": walk.order, "block": list(walk.block), "gemms": 2 * n,
-                             "folds": [sum(f.rows * f.cols for f in ran_folds[:n]),
-                                       sum(f.rows * f.cols for f in ran_folds[n:])]}
-        details["mac_fraction"] = walk.mac_fraction
+        details["causal_walk"] = {"order": walk.order, "block": list(walk.block), "gemms": 2 * n,
+                                  "folds": [sum(f.rows * f.cols for f in ran_folds[:n]),
+                                            sum(f.rows * f.cols for f in ran_folds[n:])]}
     if sparsity is not None:
         details["sparsity"] = {"pattern": str(sparsity), "k": op.gemm.k, "executed_k": k_run,  # type: ignore[union-attr]
                                "skips_zeros": k_run != op.gemm.k}  # type: ignore[union-attr]

@@ -34,10 +34,10 @@ def test_ws_array_walks_kv_blocks_streaming_the_queries_that_see_them():
     assert full.cycles == 2 * (128 + 4 * 512 + 253) == 4858
     # 1280 rows x 128 keys of 512 x 512 scores: 10 of 16 blocks
     assert p.details["mac_fraction"] == 1280 * 128 / (512 * 512) == 0.625
-    assert p.details["causal"] == {"order": "kv_outer", "block": [128, 128], "gemms": 8, "folds": [4, 4]}
+    assert p.details["causal_walk"] == {"order": "kv_outer", "block": [128, 128], "gemms": 8, "folds": [4, 4]}
     # the softmax over the visited scores only: 1280·128 scores x 10 lane-cycles / 1024 lanes
     assert p.details["softmax_cycles"] == 1280 * 128 * 10 // 1024 == 1600
-    assert "causal" not in full.details and "mac_fraction" not in full.details
+    assert (full.details["causal"], full.details["mac_fraction"]) == (False, 1.0) and "causal_walk" not in full.details
 
 
 def test_os_array_walks_query_blocks_over_the_keys_up_to_their_diagonal():
@@ -49,14 +49,14 @@ def test_os_array_walks_query_blocks_over_the_keys_up_to_their_diagonal():
     # PV 128x64x128: 382 − 1 = 381; 128x64x256: 510 − 1 = 509
     assert p.cycles == 317 + 635 + 381 + 509 == 1842
     assert p.details["mac_fraction"] == (128 * 128 + 128 * 256) / (256 * 256) == 0.75
-    assert p.details["causal"]["order"] == "q_outer"
+    assert p.details["causal_walk"]["order"] == "q_outer"
 
 
 def test_a_decode_step_has_nothing_to_skip():
     arch = _arch("ws", overlap=True)
     op = fused_attention_op(ONE_HEAD, q_len=1, kv_len=512, head_dim=128, causal=True)
     p = systolic.price(op, arch.core.systolic, arch)
-    assert "mac_fraction" not in p.details and "causal" not in p.details
+    assert (p.details["causal"], p.details["mac_fraction"]) == (False, 1.0) and "causal_walk" not in p.details
 
 
 def test_tpu_run_reports_the_macs_its_causal_kernel_computed():

@@ -88,7 +88,7 @@ def data_parallel_rows(report: dict) -> list[tuple[str, str]]:
     """The ``data parallel`` row of a training step on several replicas (report ``data_parallel``): replicas,
     per-replica and global batch, samples/s, and the gradient reduction's span and bytes (``phases.grad_reduce``)."""
     dp = report.get("data_parallel")
-    if not dp:
+    if not dp or dp.get("replicas", 1) <= 1:
         return []
     per = dp.get("chips_per_replica", 1)
     red = (report.get("phases") or {}).get("grad_reduce")

@@ -51,14 +51,15 @@ def replicas(graph: Graph, tg: TaskGraph) -> int:
 
 def data_parallel_record(graph: Graph, tg: TaskGraph, seconds: float,
                          workload: Mapping[str, object]) -> dict[str, dict[str, float | int]]:
-    """report.json's ``data_parallel`` of a training step on several replicas (else empty): ``replicas``,
+    """report.json's ``data_parallel`` of a training step (one replica too, so that ``compare`` and sweeps set a
+    one-chip step's throughput beside a data-parallel one's: probe p28; else empty): ``replicas``,
     ``chips_per_replica`` (tensor × context parallel), ``batch_per_replica`` (the workload's batch: what
     each replica's pass, the one simulated, runs), ``global_batch`` (× replicas) and ``samples_per_s`` (the global
     batch over the step's seconds). A pipeline's or an accumulating step's pass is one micro-batch of one stage: not
     recorded here."""
     info = graph.info
     n = replicas(graph, tg)
-    if info.mode != "training" or n <= 1 or info.micro_batches > 1 or info.pipeline_parallel > 1:
+    if info.mode != "training" or n < 1 or info.micro_batches > 1 or info.pipeline_parallel > 1:
         return {}
     batch = int(info.batch or workload.get("batch") or 1)  # type: ignore[call-overload]
     return {"data_parallel": {
@@ -73,7 +74,7 @@ def data_parallel_notes(record: Mapping[str, Mapping[str, float | int]], phases:
     batches, that the report's figures are one chip's but ``efficiency.j_per_step`` (all the arch's ``chips``'), and
     the gradient reduction's phase (``phases.grad_reduce``) beside the steps'."""
     dp = record.get("data_parallel")
-    if not dp:
+    if not dp or int(dp["replicas"]) <= 1:
         return []
     n, per = int(dp["replicas"]), int(dp["chips_per_replica"])
     replica = f"{per} chips" if per > 1 else "one chip"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .errors import AccelsimError, WorkloadError
+from .errors import AccelsimError, ConfigError, WorkloadError
 from .units import TORCH_DTYPES
 
 if TYPE_CHECKING:
@@ -791,6 +791,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if _arch_ref(args.workload):
         return _cmd_info_arch(args)
     wl = config.load_workload(args.workload, _workload_overrides(args))
+    refused = config.load.training_only_issues(wl)
+    if refused:
+        raise ConfigError(refused)
     arch_dtype = config.load_arch(args.arch).dtype if args.arch is not None else None
     try:
         default, source = _info_dtype(wl, arch_dtype)

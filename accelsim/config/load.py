@@ -102,16 +102,26 @@ def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, 
     if params is None:
         return None, issues
     dumped = params.model_dump()
-    if dumped.get("mode") != "training" and "optimizer" in dumped and set_rank(params_doc, ("optimizer",)) >= 2:
-        # the user's optimizer, not a preset's (gpt.yaml lists every key, optimizer: adam with mode: inference):
-        # refused here so that run, info and serve all refuse it (probe p28: info took it)
-        return None, [params_doc.issue(("optimizer",), OPTIMIZER_TRAINING_ONLY, dumped["optimizer"])]
     try:  # the build validates these again, defaults included, which pydantic leaves unchecked on a first pass
         BUILDERS[model].params.model_validate(dumped)  # (attention's kv_heads 32 against heads 2)
     except ValidationError as e:
         return None, issues_from_validation(e, Doc(dumped, params_doc.where), BUILDERS[model].params,
                                             root=("workload",), written=params_doc.data)
     return WorkloadSpec(model, dumped, file, description, source=params_doc, plugins=plugins), []
+
+
+def training_only_issues(workload: WorkloadSpec) -> list[ConfigIssue]:
+    """The workload keys an inference run refuses, at their lines: ``recompute`` other than none and an
+    ``optimizer`` the user wrote (not a preset's: gpt.yaml lists every key, optimizer: adam beside mode:
+    inference); for ``run`` and ``accelsim info`` alike (probe p28: info took the optimizer)."""
+    if workload.params.get("mode") == "training" or workload.source is None:
+        return []
+    found = []
+    if workload.params.get("recompute") not in (None, "none"):
+        found.append(workload.source.issue(("recompute",), RECOMPUTE_TRAINING_ONLY, workload.params["recompute"]))
+    if set_rank(workload.source, ("optimizer",)) >= 2:
+        found.append(workload.source.issue(("optimizer",), OPTIMIZER_TRAINING_ONLY, workload.params["optimizer"]))
+    return found
 
 
 def _workload_plugins(doc: Doc) -> tuple[Plugins, list[ConfigIssue]]:
@@ -230,9 +240,7 @@ def experiment_from_doc(doc: Doc, overrides: list[Override], issues: Issues, *, 
 
     issues.raise_if_any()
     if workload.params.get("mode") != "training":  # the training-only keys, at their lines
-        found = []
-        if workload.params.get("recompute") not in (None, "none") and workload.source is not None:
-            found.append(workload.source.issue(("recompute",), RECOMPUTE_TRAINING_ONLY, workload.params["recompute"]))
+        found = training_only_issues(workload)
         if options is not None and options_doc is not None:
             if options.offload != "none":
                 found.append(options_doc.issue(("offload",), OFFLOAD_TRAINING_ONLY, options.offload))

@@ -23,6 +23,13 @@ def clip(text: str, limit: int = MAX_LINE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def one_line(e: BaseException) -> str:
+    """An exception a user's module raised as one short line: its type and message (for the errors naming it: a
+    plug-in unit's, a registered workload builder's)."""
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
+
+
 def clip_lines(text: str, limit: int = MAX_LINE_CHARS) -> str:
     """Each line of ``text`` cut to ``limit`` characters (:func:`clip`)."""
     return "\n".join(clip(line, limit) for line in text.splitlines())

@@ -41,7 +41,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import KeyPairError
+from .errors import KeyPairError, one_line
 from .units import (
     DTYPE_BYTES,
     MAX_INT,
@@ -582,12 +582,6 @@ def first_unit(label: str) -> str:
     """The first unit an op row's ``unit`` names: "core0.xbar", "core*.vector (108)" → "core*.vector",
     "core0.x20..core0.x21 (2)" → "core0.x20", "core0.systolic0,core0.systolic3 (2)" → "core0.systolic0"."""
     return re.split(r"\.\.|,", label.split(" (", 1)[0], maxsplit=1)[0]
-
-
-def one_line(e: BaseException) -> str:
-    """An exception a user's module raised as one short line: its type and message (for the errors naming it)."""
-    text = " ".join(str(e).split())
-    return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
 
 
 def _cost_module_problem(kind: str, spec: BaseModel) -> str | None:

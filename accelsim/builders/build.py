@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from ..errors import WorkloadError
+from ..errors import WorkloadError, one_line
 from ..ir import Graph
 from ..units import DTYPE_BYTES, TORCH_DTYPES, TRAINED_DTYPES
 from . import training
@@ -107,9 +107,7 @@ def _users_graph(entry: BuilderEntry, p: object) -> Graph:
     except WorkloadError:
         raise
     except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported, one line
-        text = " ".join(str(e).split())[:200]
-        raise WorkloadError(f"{entry.fn_ref} fails for workload {entry.name!r} ({type(e).__name__}"
-                            f"{': ' + text if text else ''})") from None
+        raise WorkloadError(f"{entry.fn_ref} fails for workload {entry.name!r} ({one_line(e)})") from None
     if not isinstance(graph, Graph):
         raise WorkloadError(f"{entry.fn_ref} gives {type(graph).__name__} for workload {entry.name!r}, not an "
                             f"accelsim.ir.Graph (GraphBuilder(...).build() makes one)")

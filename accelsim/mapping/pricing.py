@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from types import ModuleType
 
 from .. import cost
-from ..errors import MappingError
-from ..hardware import BUILT_IN_UNITS, Arch, UnitSpec, dtype_rate, one_line
+from ..errors import MappingError, one_line
+from ..hardware import BUILT_IN_UNITS, Arch, UnitSpec, dtype_rate
 from ..ir import Op
 from ..units import MAX_INT
 from .plan import Plan

@@ -695,6 +695,15 @@ DEPTHWISE_NOTE_SHARE = 0.25
 """The share of a run its depthwise convs on the systolic arrays take from which :func:`depthwise_notes` says so."""
 
 
+def _busy_cycles(rows: list[dict]) -> int:
+    """The cycles of the union of op rows' start-to-end spans (ops on several cores or units may overlap)."""
+    busy, end = 0, 0
+    for a, b in sorted((int(op["start_cycle"]), int(op["end_cycle"])) for op in rows):
+        busy += max(0, b - max(a, end))
+        end = max(end, b)
+    return busy
+
+
 def depthwise_notes(arch: Arch, graph: Graph, ops: list[dict], total: int) -> list[str]:
     """A run whose depthwise convs (groups = input channels: each channel its own m x 1 x kh·kw GEMM, SCALE-Sim's
     per-channel layers) ran on the systolic arrays of a non-GPU core and took :data:`DEPTHWISE_NOTE_SHARE` of its
@@ -710,11 +719,7 @@ def depthwise_notes(arch: Arch, graph: Graph, ops: list[dict], total: int) -> li
             depthwise.add(op.name)
     rows = [op for op in ops if op["name"] in depthwise and isinstance(op.get("mapping"), Mapping)
             and "array" in op["mapping"]]
-    spans = sorted((int(op["start_cycle"]), int(op["end_cycle"])) for op in rows)
-    busy, end = 0, 0
-    for a, b in spans:  # the union of their spans (ops on several cores may overlap)
-        busy += max(0, b - max(a, end))
-        end = max(end, b)
+    busy = _busy_cycles(rows)
     if busy < DEPTHWISE_NOTE_SHARE * total:
         return []
     macs = sum(int(op.get("macs") or 0) for op in rows)
@@ -782,11 +787,7 @@ def preload_bound_notes(arch: Arch, tg: TaskGraph, ops: list[dict], total: int,
     depthwise = {op.name for op in graph.ops if op.depthwise} if graph is not None else set()
     rows = [op for op in ops if isinstance(op.get("mapping"), Mapping) and op["name"] not in depthwise
             and (_streamed_rows(op["mapping"]) or sa.rows) < sa.rows]
-    spans = sorted((int(op["start_cycle"]), int(op["end_cycle"])) for op in rows)
-    busy, end = 0, 0
-    for a, b in spans:  # the union of their spans
-        busy += max(0, b - max(a, end))
-        end = max(end, b)
+    busy = _busy_cycles(rows)
     if busy < PRELOAD_NOTE_SHARE * total:
         return []
     most = max(_streamed_rows(op["mapping"]) or 0 for op in rows)

@@ -515,3 +515,16 @@ def test_a_folded_batch_norm_is_counted_in_flops_but_not_in_the_computed_work():
         folded["computed_flops"] / folded["energy"]["total_j"] / 1e12, rel=1e-12)
     unfolded = accelsim.simulate(net, arch, fold_batchnorm=False).to_dict()
     assert unfolded["flops"] == folded["flops"] and unfolded["computed_flops"] == unfolded["flops"]
+
+
+def test_presets_with_dram_off_their_package_flag_it():
+    # Gemmini's SoC DDR3 and the edge NPU's LPDDR4X are as far off the chip as TPU v1's DIMMs and Eyeriss's DRAM:
+    # their bytes' energy is power.off_package_w, not the chip's own package power (gemmini read 2.355 W of
+    # "package" power on a 4096³ GEMM, 95 % of it DRAM). None gives the DRAM a static_power, so the off-package
+    # power is the DRAM bytes × 8 × the preset's hbm.energy_per_bit (pJ/bit: DDR3 70, LPDDR4 8, Eyeriss's 14) / s
+    for name, pj_per_bit in {"gemmini": 70, "edge-npu": 8, "tpu-v1": 70, "eyeriss-like": 14}.items():
+        rep = accelsim.simulate({"model": "gemm", "m": 256, "n": 256, "k": 256}, name).to_dict()
+        dram_w = rep["bytes"]["hbm"] * 8 * pj_per_bit * 1e-12 / rep["seconds"]
+        assert dram_w > 0
+        assert rep["power"]["off_package_w"] == pytest.approx(dram_w), name
+        assert rep["power"]["package_w_per_chip"] == pytest.approx(rep["power"]["average_w"] - dram_w), name

@@ -517,6 +517,35 @@ def test_a_folded_batch_norm_is_counted_in_flops_but_not_in_the_computed_work():
     assert unfolded["flops"] == folded["flops"] and unfolded["computed_flops"] == unfolded["flops"]
 
 
+
+def test_area_is_the_archs_whatever_the_workloads_dtype():
+    # area is hardware: TINY is an fp16 chip, so its 16 PEs and 16 lanes are fp16 MACs (Horowitz: 1640 µm² multiplier
+    # + 4184 µm² fp32 adder each) for an int8 or an fp32 workload too (they were 282 + 137 and 7700 + 4184 before)
+    gemm = {"model": "gemm", "m": 16, "n": 16, "k": 16, "bias": False}
+    mac_mm2 = 16 * (1640 + 4184) * 1e-6
+    areas = [_run({**gemm, "dtype": dtype})["area"] for dtype in ("int8", "fp16", "fp32")]
+    for area in areas:
+        assert area["units"] == pytest.approx({"systolic": mac_mm2, "vector": mac_mm2})
+        assert area == areas[1]
+    # a preset's area is what `accelsim info` gives, for a run of every dtype (before: h100 int8 179.2, bf16 230.6,
+    # fp32 306.4 mm²; tpu-v1 int8 116.3, bf16 228.5; a100 fp8, which runs as bf16, 228.3 against bf16's 235.9), and
+    # so are the static power's shares by area: a level no op touches holds only its share (h100's host PHYs)
+    from accelsim.config.load import load_arch
+    from accelsim.energy.resolved import arch_area
+
+    for name, dtypes in {"h100": ("int8", "bf16", "fp32"), "tpu-v1": ("int8", "bf16"), "a100": ("fp8", "bf16")}.items():
+        arch = load_arch(name)
+        info = arch_area(arch)
+        for dtype in dtypes:
+            rep = accelsim.simulate({**gemm, "m": 256, "n": 256, "k": 256, "dtype": dtype}, name).to_dict()
+            assert rep["area"]["total_mm2"] == pytest.approx(info["total_mm2"])
+            assert rep["area"]["units"] == pytest.approx(info["units"])
+            assert rep["area"]["levels"] == pytest.approx(info["levels"])
+            if name == "h100":  # idle_power 70 W shared by area: the host link's PHYs (27.6 mm²) hold their share
+                host_w = 70.0 * 27.6 / info["total_mm2"]
+                assert rep["energy"]["by_level"]["host"] == pytest.approx(host_w * rep["seconds"])
+
+
 def test_presets_with_dram_off_their_package_flag_it():
     # Gemmini's SoC DDR3 and the edge NPU's LPDDR4X are as far off the chip as TPU v1's DIMMs and Eyeriss's DRAM:
     # their bytes' energy is power.off_package_w, not the chip's own package power (gemmini read 2.355 W of

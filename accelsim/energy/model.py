@@ -261,16 +261,25 @@ def row_dtype(row: Mapping[str, Any]) -> str | None:
 
 
 def mac_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]], float]:
-    """J per MAC of an op row: ``c``'s (the run's dtype), or, given the ``arch``, the row's own dtype's
-    (:func:`row_dtype`) where it names another one; on a unit whose kind's cost module gives its own
-    ``pj_per_mac(spec, dtype)``, that (docs/energy.md)."""
+    """J per MAC of an op row, by the unit that ran it (docs/energy.md): on a unit whose kind's cost module gives
+    its own ``pj_per_mac(spec, dtype)``, that; on the core's vector lanes (a depthwise conv the mapper moved off
+    the array, ``mapping.depthwise: vector``, or any matmul-family op of a core whose lanes run them), a
+    multiply-add's lane-cycles (``cycles_per_element.fma``: 2 on a GPU preset, whose lanes count FLOPs) × the
+    lanes' J per FLOP (:func:`flop_pricer`), with no array's operand movement (``mac_overhead``); else the
+    array's: ``c``'s (the run's dtype), or, given the ``arch``, the row's own dtype's (:func:`row_dtype`) where
+    it names another one."""
     other: dict[str, float] = {}
     own = _own_pricer(c, arch, "pj_per_mac")
+    lanes = _lane_fmas(arch) if arch is not None else {}
+    flop_j = flop_pricer(c, arch)
 
     def mac_j(row: Mapping[str, Any]) -> float:
         j = own(row)
         if j is not None:
             return j
+        fma = _unit_of(lanes, row["unit"]) if lanes else None
+        if fma is not None:
+            return fma * flop_j(row)
         dtype = row_dtype(row)
         if arch is None or dtype is None or dtype == c.dtype or dtype not in DTYPE_BYTES:
             return c.mac_j
@@ -280,6 +289,13 @@ def mac_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]],
         return other[dtype]
 
     return mac_j
+
+
+def _lane_fmas(arch: Arch) -> dict[str, float]:
+    """Lane-cycles of one multiply-add (``cycles_per_element.fma``, :meth:`~accelsim.hardware.VectorUnit.cost`)
+    of each built-in vector unit of ``arch``'s core, by its name on a core (:func:`_by_own_name`)."""
+    return {own: u.spec.cost("fma") for own, u in _by_own_name(arch).items()  # type: ignore[attr-defined]
+            if u.kind == "vector"}
 
 
 def flop_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]], float]:

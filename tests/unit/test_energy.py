@@ -546,6 +546,35 @@ def test_area_is_the_archs_whatever_the_workloads_dtype():
                 assert rep["energy"]["by_level"]["host"] == pytest.approx(host_w * rep["seconds"])
 
 
+def test_depthwise_macs_on_vector_lanes_cost_the_lanes_fma():
+    # a MAC the mapper runs on the vector lanes is cycles_per_element.fma lane operations at the lanes' J per FLOP
+    # (vector_pj), with no mac_overhead (an array's operand movement). TINY with 0.25 pJ per lane FLOP, 3 lane-cycles
+    # an FMA, and a systolic MAC 4× its arithmetic: 8 channels of 3×3 on 8×8 (padding 1), 8 · 64 · 9 = 4,608 MACs
+    dw = {"model": "conv2d", "in_channels": 8, "out_channels": 8, "groups": 8, "height": 8, "width": 8,
+          "kernel_size": 3, "padding": 1, "bias": False}
+    arch = {**TINY, "core": {**TINY["core"], "vector": {"lanes": 16, "cycles_per_element": {"fma": 3}}},
+            "energy": {**TINY["energy"], "vector_pj": 0.25, "mac_overhead": 4.0}}
+    lanes = _run(dw, arch, depthwise="vector")
+    conv = next(o for o in lanes["ops"] if o["kind"] == "conv")
+    assert conv["macs"] == 4608 and conv["mapping"]["depthwise"] == "vector"
+    assert lanes["energy"]["mac_j"] == pytest.approx(4608 * 3 * 0.25e-12)  # 3.456 nJ
+    assert lanes["energy"]["by_unit"]["vector"] > 4608 * 3 * 0.25e-12  # the lanes' own, plus their static share
+    # on the array the same MACs pay the array's MAC: fp16 arithmetic (2.0 pJ) × mac_overhead 4
+    array = _run(dw, arch, depthwise="array")
+    assert array["energy"]["mac_j"] == pytest.approx(4608 * 4 * FP16_MAC_PJ * 1e-12)  # 36.864 nJ
+    # h100's preset (options.depthwise auto: a GPU runs depthwise convs on its CUDA cores): a lane FLOP is a bf16
+    # FMA's arithmetic, 1.1 · (8/11)² + 0.9 = 1.4818 pJ at 45 nm (vector_pj unset) carried to 5 nm, and an FMA is
+    # 2 lane-cycles (h100.yaml cycles_per_element.fma: the lanes count FLOPs): 2 × 0.1181 = 0.2362 pJ a MAC, not the
+    # tensor core's 0.8268 (mac_overhead 7)
+    rep = accelsim.simulate({**dw, "in_channels": 144, "out_channels": 144, "groups": 144, "height": 56,
+                             "width": 56}, "h100").to_dict()
+    conv = next(o for o in rep["ops"] if o["kind"] == "conv")
+    assert conv["macs"] == 144 * 56 * 56 * 9 and conv["unit"].startswith("core*.vector")
+    lane_mac_pj = 2 * (1.1 * (8 / 11) ** 2 + 0.9) * energy_scale(45, 5)
+    assert lane_mac_pj == pytest.approx(0.2362, abs=1e-4)
+    assert rep["energy"]["mac_j"] == pytest.approx(conv["macs"] * lane_mac_pj * 1e-12)
+
+
 def test_presets_with_dram_off_their_package_flag_it():
     # Gemmini's SoC DDR3 and the edge NPU's LPDDR4X are as far off the chip as TPU v1's DIMMs and Eyeriss's DRAM:
     # their bytes' energy is power.off_package_w, not the chip's own package power (gemmini read 2.355 W of

@@ -31,7 +31,8 @@ ACTIVITY = "activity"  # energy.by_unit's entry of the activity power (energy.ac
 
 @dataclass(frozen=True)
 class Constants:
-    """An arch's energy and area constants at its node, for the run's dtype."""
+    """An arch's energy and area constants at its node: energy for MACs of the run's dtype, area (and the static
+    power shared by it) from the arch alone."""
 
     mac_j: float  # J per MAC
     vector_j: float  # J per vector FLOP
@@ -90,7 +91,7 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
     mac_pj = mac_array_pj(spec, dtype, arch.dtype) * e_scale
     vector_pj = (spec.vector_pj if spec.vector_pj is not None else spec.mac_pj.get(dtype, mac_45nm(dtype)[0]))
     per_bit, missing = _level_energy(arch, spec, e_scale)
-    units, levels = _areas(arch, spec, dtype, a_scale)
+    units, levels = _areas(arch, spec, a_scale)
     other = spec.other_area
     total_area = sum(units.values()) + sum(levels.values()) + other
     chip_static = spec.idle_power if spec.idle_power is not None else (spec.leakage_w_per_mm2 or 0.0) * total_area
@@ -148,13 +149,16 @@ def _level_energy(arch: Arch, spec: EnergySpec, e_scale: float) -> tuple[dict[st
     return out, tuple(missing)
 
 
-def _areas(arch: Arch, spec: EnergySpec, dtype: str, a_scale: float) -> tuple[dict[str, float], dict[str, float]]:
-    """mm² by unit group and by level, over the die's cores (``die_cores``, else the arch's): a unit is its kind's
-    own ``area_mm2(spec)`` where its cost module defines one, else its MACs (its kind's ``macs_per_cycle``: the
-    arithmetic × ``mac_area_overhead`` plus ``pe_register_bits`` flip-flops each) and vector lanes, × its count; each
+def _areas(arch: Arch, spec: EnergySpec, a_scale: float) -> tuple[dict[str, float], dict[str, float]]:
+    """mm² by unit group and by level, over the die's cores (``die_cores``, else the arch's): the hardware's, the
+    same for every run on it (never the workload's dtype: silicon does not grow with what runs on it). A unit is
+    its kind's own ``area_mm2(spec)`` where its cost module defines one, else its MACs (its kind's
+    ``macs_per_cycle``: the arithmetic of a MAC of the arch's ``dtype``, its native one, × ``mac_area_overhead``
+    plus ``pe_register_bits`` flip-flops each) and vector lanes (``vector_area_um2``, else that MAC), × its count; each
     ``core_alus`` (an FMA of its dtype each, Horowitz's area) as ``alus``; each ``core_sram`` array and the
     scratchpad by the SRAM rule (bit cell: ``sram_bitcell_at_node_um2``, else the reference cell scaled); a cache
     by the SRAM rule at its die capacity."""
+    dtype = arch.dtype
     mac_um2 = spec.mac_area_um2.get(dtype, mac_45nm(dtype)[1]) * a_scale
     pe_um2 = mac_um2 * spec.mac_area_overhead + spec.pe_register_bits * spec.register_bit_um2 * a_scale
     lane_um2 = (spec.vector_area_um2 if spec.vector_area_um2 is not None else
@@ -257,16 +261,25 @@ def row_dtype(row: Mapping[str, Any]) -> str | None:
 
 
 def mac_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]], float]:
-    """J per MAC of an op row: ``c``'s (the run's dtype), or, given the ``arch``, the row's own dtype's
-    (:func:`row_dtype`) where it names another one; on a unit whose kind's cost module gives its own
-    ``pj_per_mac(spec, dtype)``, that (docs/energy.md)."""
+    """J per MAC of an op row, by the unit that ran it (docs/energy.md): on a unit whose kind's cost module gives
+    its own ``pj_per_mac(spec, dtype)``, that; on the core's vector lanes (a depthwise conv the mapper moved off
+    the array, ``mapping.depthwise: vector``, or any matmul-family op of a core whose lanes run them), a
+    multiply-add's lane-cycles (``cycles_per_element.fma``: 2 on a GPU preset, whose lanes count FLOPs) × the
+    lanes' J per FLOP (:func:`flop_pricer`), with no array's operand movement (``mac_overhead``); else the
+    array's: ``c``'s (the run's dtype), or, given the ``arch``, the row's own dtype's (:func:`row_dtype`) where
+    it names another one."""
     other: dict[str, float] = {}
     own = _own_pricer(c, arch, "pj_per_mac")
+    lanes = _lane_fmas(arch) if arch is not None else {}
+    flop_j = flop_pricer(c, arch)
 
     def mac_j(row: Mapping[str, Any]) -> float:
         j = own(row)
         if j is not None:
             return j
+        fma = _unit_of(lanes, row["unit"]) if lanes else None
+        if fma is not None:
+            return fma * flop_j(row)
         dtype = row_dtype(row)
         if arch is None or dtype is None or dtype == c.dtype or dtype not in DTYPE_BYTES:
             return c.mac_j
@@ -276,6 +289,13 @@ def mac_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]],
         return other[dtype]
 
     return mac_j
+
+
+def _lane_fmas(arch: Arch) -> dict[str, float]:
+    """Lane-cycles of one multiply-add (``cycles_per_element.fma``, :meth:`~accelsim.hardware.VectorUnit.cost`)
+    of each built-in vector unit of ``arch``'s core, by its name on a core (:func:`_by_own_name`)."""
+    return {own: u.spec.cost("fma") for own, u in _by_own_name(arch).items()  # type: ignore[attr-defined]
+            if u.kind == "vector"}
 
 
 def flop_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]], float]:

@@ -515,3 +515,74 @@ def test_a_folded_batch_norm_is_counted_in_flops_but_not_in_the_computed_work():
         folded["computed_flops"] / folded["energy"]["total_j"] / 1e12, rel=1e-12)
     unfolded = accelsim.simulate(net, arch, fold_batchnorm=False).to_dict()
     assert unfolded["flops"] == folded["flops"] and unfolded["computed_flops"] == unfolded["flops"]
+
+
+
+def test_area_is_the_archs_whatever_the_workloads_dtype():
+    # area is hardware: TINY is an fp16 chip, so its 16 PEs and 16 lanes are fp16 MACs (Horowitz: 1640 µm² multiplier
+    # + 4184 µm² fp32 adder each) for an int8 or an fp32 workload too (they were 282 + 137 and 7700 + 4184 before)
+    gemm = {"model": "gemm", "m": 16, "n": 16, "k": 16, "bias": False}
+    mac_mm2 = 16 * (1640 + 4184) * 1e-6
+    areas = [_run({**gemm, "dtype": dtype})["area"] for dtype in ("int8", "fp16", "fp32")]
+    for area in areas:
+        assert area["units"] == pytest.approx({"systolic": mac_mm2, "vector": mac_mm2})
+        assert area == areas[1]
+    # a preset's area is what `accelsim info` gives, for a run of every dtype (before: h100 int8 179.2, bf16 230.6,
+    # fp32 306.4 mm²; tpu-v1 int8 116.3, bf16 228.5; a100 fp8, which runs as bf16, 228.3 against bf16's 235.9), and
+    # so are the static power's shares by area: a level no op touches holds only its share (h100's host PHYs)
+    from accelsim.config.load import load_arch
+    from accelsim.energy.resolved import arch_area
+
+    for name, dtypes in {"h100": ("int8", "bf16", "fp32"), "tpu-v1": ("int8", "bf16"), "a100": ("fp8", "bf16")}.items():
+        arch = load_arch(name)
+        info = arch_area(arch)
+        for dtype in dtypes:
+            rep = accelsim.simulate({**gemm, "m": 256, "n": 256, "k": 256, "dtype": dtype}, name).to_dict()
+            assert rep["area"]["total_mm2"] == pytest.approx(info["total_mm2"])
+            assert rep["area"]["units"] == pytest.approx(info["units"])
+            assert rep["area"]["levels"] == pytest.approx(info["levels"])
+            if name == "h100":  # idle_power 70 W shared by area: the host link's PHYs (27.6 mm²) hold their share
+                host_w = 70.0 * 27.6 / info["total_mm2"]
+                assert rep["energy"]["by_level"]["host"] == pytest.approx(host_w * rep["seconds"])
+
+
+def test_depthwise_macs_on_vector_lanes_cost_the_lanes_fma():
+    # a MAC the mapper runs on the vector lanes is cycles_per_element.fma lane operations at the lanes' J per FLOP
+    # (vector_pj), with no mac_overhead (an array's operand movement). TINY with 0.25 pJ per lane FLOP, 3 lane-cycles
+    # an FMA, and a systolic MAC 4× its arithmetic: 8 channels of 3×3 on 8×8 (padding 1), 8 · 64 · 9 = 4,608 MACs
+    dw = {"model": "conv2d", "in_channels": 8, "out_channels": 8, "groups": 8, "height": 8, "width": 8,
+          "kernel_size": 3, "padding": 1, "bias": False}
+    arch = {**TINY, "core": {**TINY["core"], "vector": {"lanes": 16, "cycles_per_element": {"fma": 3}}},
+            "energy": {**TINY["energy"], "vector_pj": 0.25, "mac_overhead": 4.0}}
+    lanes = _run(dw, arch, depthwise="vector")
+    conv = next(o for o in lanes["ops"] if o["kind"] == "conv")
+    assert conv["macs"] == 4608 and conv["mapping"]["depthwise"] == "vector"
+    assert lanes["energy"]["mac_j"] == pytest.approx(4608 * 3 * 0.25e-12)  # 3.456 nJ
+    assert lanes["energy"]["by_unit"]["vector"] > 4608 * 3 * 0.25e-12  # the lanes' own, plus their static share
+    # on the array the same MACs pay the array's MAC: fp16 arithmetic (2.0 pJ) × mac_overhead 4
+    array = _run(dw, arch, depthwise="array")
+    assert array["energy"]["mac_j"] == pytest.approx(4608 * 4 * FP16_MAC_PJ * 1e-12)  # 36.864 nJ
+    # h100's preset (options.depthwise auto: a GPU runs depthwise convs on its CUDA cores): a lane FLOP is a bf16
+    # FMA's arithmetic, 1.1 · (8/11)² + 0.9 = 1.4818 pJ at 45 nm (vector_pj unset) carried to 5 nm, and an FMA is
+    # 2 lane-cycles (h100.yaml cycles_per_element.fma: the lanes count FLOPs): 2 × 0.1181 = 0.2362 pJ a MAC, not the
+    # tensor core's 0.8268 (mac_overhead 7)
+    rep = accelsim.simulate({**dw, "in_channels": 144, "out_channels": 144, "groups": 144, "height": 56,
+                             "width": 56}, "h100").to_dict()
+    conv = next(o for o in rep["ops"] if o["kind"] == "conv")
+    assert conv["macs"] == 144 * 56 * 56 * 9 and conv["unit"].startswith("core*.vector")
+    lane_mac_pj = 2 * (1.1 * (8 / 11) ** 2 + 0.9) * energy_scale(45, 5)
+    assert lane_mac_pj == pytest.approx(0.2362, abs=1e-4)
+    assert rep["energy"]["mac_j"] == pytest.approx(conv["macs"] * lane_mac_pj * 1e-12)
+
+
+def test_presets_with_dram_off_their_package_flag_it():
+    # Gemmini's SoC DDR3 and the edge NPU's LPDDR4X are as far off the chip as TPU v1's DIMMs and Eyeriss's DRAM:
+    # their bytes' energy is power.off_package_w, not the chip's own package power (gemmini read 2.355 W of
+    # "package" power on a 4096³ GEMM, 95 % of it DRAM). None gives the DRAM a static_power, so the off-package
+    # power is the DRAM bytes × 8 × the preset's hbm.energy_per_bit (pJ/bit: DDR3 70, LPDDR4 8, Eyeriss's 14) / s
+    for name, pj_per_bit in {"gemmini": 70, "edge-npu": 8, "tpu-v1": 70, "eyeriss-like": 14}.items():
+        rep = accelsim.simulate({"model": "gemm", "m": 256, "n": 256, "k": 256}, name).to_dict()
+        dram_w = rep["bytes"]["hbm"] * 8 * pj_per_bit * 1e-12 / rep["seconds"]
+        assert dram_w > 0
+        assert rep["power"]["off_package_w"] == pytest.approx(dram_w), name
+        assert rep["power"]["package_w_per_chip"] == pytest.approx(rep["power"]["average_w"] - dram_w), name

@@ -764,6 +764,9 @@ def _print_info_json(summary: dict, wl, graph: Graph, parts, part_graphs: dict[s
         summary["pipeline"] = [{"part": part, "count": count, **part_graphs[part].summary()}
                                for part, count in parts]
         summary["op_table_part"] = max(parts, key=lambda pc: pc[1])[0]  # the denoiser: `graph`
+        # the totals are the pipeline's, named as the workload; the table is one part's graph, named as it is
+        summary["name"], summary["op_table_graph"] = wl.model, graph.name
+        summary["op_table_ops"] = len(graph.ops)
     if pruned:
         summary["sparsity"] = {"pattern": graph.meta.get("sparsity"), "pruned_ops": pruned}
     summary["flops_per_mac"] = summary["flops"] / summary["macs"] if summary["macs"] else None
@@ -852,7 +855,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
                               "bytes times its count, params and weight bytes once per part")
     head.add_row("MACs", f"{summary['macs']:,}")
     head.add_row("FLOPs", f"{summary['flops']:,}")
-    head.add_row("ops", f"{summary['ops']:,}")
+    if parts:  # the pipeline's ops are every part's; the table lists the most-run part's alone
+        shown = max(parts, key=lambda pc: pc[1])[0]
+        head.add_row("ops", f"{summary['ops']:,} (the parts' together: " +
+                     " + ".join(f"{part} {len(part_graphs[part].ops):,}" for part, _ in parts) +
+                     f"; the operators table lists the {shown}'s {len(graph.ops):,}, graph {graph.name})")
+    else:
+        head.add_row("ops", f"{summary['ops']:,}")
     head.add_row("dtype", f"{summary['dtype']} ({_DTYPE_SOURCES[source]})")
     if pruned:
         head.add_row("sparsity", f"{graph.meta.get('sparsity', '')}: {pruned:,} ops pruned (MACs: the kept "

@@ -772,11 +772,24 @@ def _print_info_json(summary: dict, wl, graph: Graph, parts, part_graphs: dict[s
     summary["flops_per_mac"] = summary["flops"] / summary["macs"] if summary["macs"] else None
     summary["op_table"] = [
         {"name": op.name, "kind": op.kind.value, "fn": op.fn, "inputs": list(op.inputs),
-         "out_shape": list(op.out_shape), "params": op.params, "macs": op.macs, "flops": op.flops}
-        for op in graph.ops]
+         "out_shape": list(op.out_shape), "params": params, "macs": op.macs, "flops": op.flops}
+        for op, params in zip(graph.ops, _first_params(graph), strict=True)]
     from .report.writers import json_text
 
     print(json_text(summary, indent=2))
+
+
+def _first_params(graph: Graph) -> list[int]:
+    """Each op's parameter elements for ``info``'s operators table, every named tensor on the first op that holds it
+    (a tied LM head or Whisper's proj_out shows 0: its table is the embedding's), so the rows add up to
+    ``Graph.params``."""
+    seen: set[str] = set()
+    out = []
+    for op in graph.ops:
+        fresh = [w for w in op.weights if w.role == "param" and w.name not in seen]
+        seen.update(w.name for w in fresh)
+        out.append(sum(w.numel for w in fresh))
+    return out
 
 
 def _info_batch(wl, graph: Graph) -> object:
@@ -884,8 +897,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     # console they and the output's shape go under the name, which is cut in its middle: the numbers stay whole
     cols = (Col("#", "right"), Col("name", role="name"), Col("kind", role="detail"), Col("fn", role="detail"),
             Col("output", role="detail"), Col("params", "right"), Col("MACs", "right"))
-    rows = [[str(n), op.name, op.kind.value, op.fn, "x".join(map(str, op.out_shape)), f"{op.params:,}",
-             f"{op.macs:,}"] for n, op in enumerate(graph.ops)]
+    rows = [[str(n), op.name, op.kind.value, op.fn, "x".join(map(str, op.out_shape)), f"{params:,}",
+             f"{op.macs:,}"] for n, (op, params) in enumerate(zip(graph.ops, _first_params(graph), strict=True))]
     con.print(fitted_table("operators", cols, rows, con.width))
     return 0
 

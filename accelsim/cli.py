@@ -907,7 +907,7 @@ def _pipeline_totals(parts: list[tuple[str, int]], graphs: dict[str, Graph]) -> 
     """``info``'s totals of a diffusion pipeline, as ``run`` counts them (scenarios/diffusion.py): each part's MACs,
     FLOPs and activation bytes times the executions of it, its params, weight bytes and ops once (the pipeline holds
     every part's weights; run's op rows are each part's ops with a count)."""
-    return {"params": sum(graphs[p].params for p, _ in parts),
+    return {"params": sum(int(graphs[p].meta.get("model_params") or graphs[p].params) for p, _ in parts),
             "macs": sum(n * graphs[p].macs for p, n in parts),
             "flops": sum(n * graphs[p].flops for p, n in parts),
             "ops": sum(len(graphs[p].ops) for p, _ in parts),

@@ -764,16 +764,32 @@ def _print_info_json(summary: dict, wl, graph: Graph, parts, part_graphs: dict[s
         summary["pipeline"] = [{"part": part, "count": count, **part_graphs[part].summary()}
                                for part, count in parts]
         summary["op_table_part"] = max(parts, key=lambda pc: pc[1])[0]  # the denoiser: `graph`
+        # the totals are the pipeline's, named as the workload; the table is one part's graph, named as it is
+        summary["name"], summary["op_table_graph"] = wl.model, graph.name
+        summary["op_table_ops"] = len(graph.ops)
     if pruned:
         summary["sparsity"] = {"pattern": graph.meta.get("sparsity"), "pruned_ops": pruned}
     summary["flops_per_mac"] = summary["flops"] / summary["macs"] if summary["macs"] else None
     summary["op_table"] = [
         {"name": op.name, "kind": op.kind.value, "fn": op.fn, "inputs": list(op.inputs),
-         "out_shape": list(op.out_shape), "params": op.params, "macs": op.macs, "flops": op.flops}
-        for op in graph.ops]
+         "out_shape": list(op.out_shape), "params": params, "macs": op.macs, "flops": op.flops}
+        for op, params in zip(graph.ops, _first_params(graph), strict=True)]
     from .report.writers import json_text
 
     print(json_text(summary, indent=2))
+
+
+def _first_params(graph: Graph) -> list[int]:
+    """Each op's parameter elements for ``info``'s operators table, every named tensor on the first op that holds it
+    (a tied LM head or Whisper's proj_out shows 0: its table is the embedding's), so the rows add up to
+    ``Graph.params``."""
+    seen: set[str] = set()
+    out = []
+    for op in graph.ops:
+        fresh = [w for w in op.weights if w.role == "param" and w.name not in seen]
+        seen.update(w.name for w in fresh)
+        out.append(sum(w.numel for w in fresh))
+    return out
 
 
 def _info_batch(wl, graph: Graph) -> object:
@@ -852,7 +868,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
                               "bytes times its count, params and weight bytes once per part")
     head.add_row("MACs", f"{summary['macs']:,}")
     head.add_row("FLOPs", f"{summary['flops']:,}")
-    head.add_row("ops", f"{summary['ops']:,}")
+    if parts:  # the pipeline's ops are every part's; the table lists the most-run part's alone
+        shown = max(parts, key=lambda pc: pc[1])[0]
+        head.add_row("ops", f"{summary['ops']:,} (the parts' together: " +
+                     " + ".join(f"{part} {len(part_graphs[part].ops):,}" for part, _ in parts) +
+                     f"; the operators table lists the {shown}'s {len(graph.ops):,}, graph {graph.name})")
+    else:
+        head.add_row("ops", f"{summary['ops']:,}")
     head.add_row("dtype", f"{summary['dtype']} ({_DTYPE_SOURCES[source]})")
     if pruned:
         head.add_row("sparsity", f"{graph.meta.get('sparsity', '')}: {pruned:,} ops pruned (MACs: the kept "
@@ -875,8 +897,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     # console they and the output's shape go under the name, which is cut in its middle: the numbers stay whole
     cols = (Col("#", "right"), Col("name", role="name"), Col("kind", role="detail"), Col("fn", role="detail"),
             Col("output", role="detail"), Col("params", "right"), Col("MACs", "right"))
-    rows = [[str(n), op.name, op.kind.value, op.fn, "x".join(map(str, op.out_shape)), f"{op.params:,}",
-             f"{op.macs:,}"] for n, op in enumerate(graph.ops)]
+    rows = [[str(n), op.name, op.kind.value, op.fn, "x".join(map(str, op.out_shape)), f"{params:,}",
+             f"{op.macs:,}"] for n, (op, params) in enumerate(zip(graph.ops, _first_params(graph), strict=True))]
     con.print(fitted_table("operators", cols, rows, con.width))
     return 0
 
@@ -885,7 +907,7 @@ def _pipeline_totals(parts: list[tuple[str, int]], graphs: dict[str, Graph]) -> 
     """``info``'s totals of a diffusion pipeline, as ``run`` counts them (scenarios/diffusion.py): each part's MACs,
     FLOPs and activation bytes times the executions of it, its params, weight bytes and ops once (the pipeline holds
     every part's weights; run's op rows are each part's ops with a count)."""
-    return {"params": sum(graphs[p].params for p, _ in parts),
+    return {"params": sum(int(graphs[p].meta.get("model_params") or graphs[p].params) for p, _ in parts),
             "macs": sum(n * graphs[p].macs for p, n in parts),
             "flops": sum(n * graphs[p].flops for p, n in parts),
             "ops": sum(len(graphs[p].ops) for p, _ in parts),

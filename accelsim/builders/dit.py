@@ -13,6 +13,11 @@ differently: each of its 28 blocks' ``AdaLayerNormZero`` carries its own copy of
 (the conversion copies models.py's one into each), which it also runs in every block and once more for the final
 layer: 749,826,464 params and 28 more timestep MLPs a step. This graph is the official model.
 
+``tensor_parallel`` T (Megatron-style, as the LLM builders): the step's graph is one chip's shard, ``attn.qkv`` and
+``mlp.fc1`` column-split (heads and MLP width ÷ T), ``attn.proj`` and ``mlp.fc2`` row-split, each followed by a
+COLLECTIVE all-reduce (``proj_all_reduce``, ``fc2_all_reduce``); the embedders, adaLN modulations and final layer are
+replicated, the VAE decoder runs whole on every chip; ``meta["model_params"]`` is the unsharded count.
+
 One denoising step (``part`` "transformer"; "pipeline" builds the same step, which a pipeline runs ``steps`` times
 before the VAE decoder: :func:`dit_parts`), on ``batch`` latents of (latent_channels, image_size/8, image_size/8),
 twice that many with classifier-free guidance (sample.py concatenates the latents with themselves and the labels
@@ -54,8 +59,7 @@ from pydantic import Field, PositiveInt
 
 from ..errors import WorkloadError
 from ..ir import Graph, OpKind
-from .params import WorkloadParams
-from .sd import refuse_pipeline_training, vae_decoder_graph
+from .sd import DiffusionTPParams, refuse_pipeline_training, vae_decoder_graph
 from .tlayers import TransformerBuilder
 
 VAE_FACTOR = 8
@@ -68,7 +72,7 @@ CFG_FLOPS = 3
 """FLOPs per element of the guidance combination ε_u + s·(ε_c − ε_u): subtract, multiply, add."""
 
 
-class DiTParams(WorkloadParams):
+class DiTParams(DiffusionTPParams):
     """A DiT (facebookresearch/DiT models.py); defaults: DiT-XL/2 at 256×256 (674,834,720 params)."""
 
     depth: PositiveInt = Field(28, description="DiT blocks (S 12, B 12, L 24, XL 28).")
@@ -128,6 +132,10 @@ def _check(p: DiTParams) -> None:
         raise WorkloadError(f"the latent side image_size/{VAE_FACTOR} ({p.image_size // VAE_FACTOR}) must be a "
                             f"multiple of patch ({p.patch})", key=("image_size",))
     refuse_pipeline_training(p, "a DiT", "transformer")
+    tp = p.tensor_parallel
+    if p.heads % tp or int(p.hidden * p.mlp_ratio) % tp:
+        raise WorkloadError(f"dit: tensor_parallel {tp} must divide heads ({p.heads}) and the MLP width "
+                            f"({int(p.hidden * p.mlp_ratio)})", key=("tensor_parallel",))
 
 
 def dit(p: DiTParams) -> Graph:
@@ -135,7 +143,11 @@ def dit(p: DiTParams) -> Graph:
     _check(p)
     if p.part == "vae_decoder":  # DiT decodes with Stable Diffusion's VAE (sd-vae-ft-ema / -mse), on batch latents
         return vae_decoder_graph(p.batch, p.latent_size, p.dtype or "fp16", p.attention)
-    return _dit_step(p)
+    graph = _dit_step(p)
+    if p.tensor_parallel == 1:
+        return graph
+    whole = _dit_step(p.model_copy(update={"tensor_parallel": 1})).params  # the unsharded model's count
+    return graph.with_meta({**graph.meta, "model_params": whole})
 
 
 def _chunks(b: TransformerBuilder, c: str, names: tuple[str, ...]) -> list[str]:
@@ -152,7 +164,7 @@ def _dit_step(p: DiTParams) -> Graph:
     grid = side // p.patch
     tokens = grid * grid
     b = TransformerBuilder("dit", {"input": (n, p.latent_channels, side, side), "timestep": (n,),
-                                   "class_labels": (n,)}, dtype=p.dtype or "fp16", sdpa=True)
+                                   "class_labels": (n,)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel, sdpa=True)
     fused = p.attention == "fused"
     with b.scope("x_embedder"):
         x = b.conv2d("input", d, p.patch, stride=p.patch, name="proj")

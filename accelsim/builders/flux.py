@@ -26,6 +26,13 @@ max_sequence_length 256). Both take the same config otherwise (transformer/confi
 double-stream and 38 single-stream blocks, 24 heads of 128 (width 3072), joint_attention_dim 4096,
 pooled_projection_dim 768, axes_dims_rope [16, 56, 56]) and the same text encoders and VAE.
 
+``tensor_parallel`` T (Megatron-style, as xDiT shards FLUX): the transformer's graph is one chip's shard, every
+q/k/v projection, ``ff``'s ``net.0.proj`` and the single blocks' ``proj_mlp`` column-split (24 / T heads, MLP width
+÷ T), ``to_out.0``, ``to_add_out``, ``net.2`` and the single blocks' ``proj_out`` (over the chip's attention heads
+and MLP columns together) row-split, each followed by a COLLECTIVE all-reduce; embedders, adaLN linears and norms
+replicated; the text encoders and VAE decoder run whole on every chip; ``meta["model_params"]`` is the unsharded
+count.
+
 Parts (``part``; a pipeline runs :func:`flux_parts`: the text encoders once, the transformer ``steps`` times, the
 VAE decoder once), each on ``batch`` (no classifier-free guidance: FluxPipeline's true_cfg_scale 1 runs no negative
 prompt). ``mode: training`` takes the transformer alone (``part: transformer``; fine-tuning runs it on noised
@@ -92,11 +99,11 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt, field_validator
 
+from ..errors import WorkloadError
 from ..ir import Graph, OpKind
 from ..units import TORCH_DTYPES
 from .dit import _chunks
-from .params import WorkloadParams
-from .sd import TIMESTEP_EMBEDDING_FLOPS, clip_text_encoder, refuse_pipeline_training, vae_decoder
+from .sd import TIMESTEP_EMBEDDING_FLOPS, DiffusionTPParams, clip_text_encoder, refuse_pipeline_training, vae_decoder
 from .t5 import t5_encoder
 from .tlayers import TransformerBuilder
 
@@ -148,7 +155,7 @@ _CHECKPOINT = {"dev": "black-forest-labs/FLUX.1-dev", "schnell": "black-forest-l
 
 
 # ---- parameters ----------------------------------------------------------------------------------------------
-class FluxParams(WorkloadParams):
+class FluxParams(DiffusionTPParams):
     """FLUX.1 (diffusers FluxPipeline): one part of the text-to-image pipeline, or the pipeline (its transformer
     step)."""
 
@@ -233,7 +240,11 @@ def flux(p: FluxParams) -> Graph:
         return _text_encoders(p)
     if p.part == "vae_decoder":
         return _vae_decoder(p)
-    return _transformer(p)
+    graph = _transformer(p)
+    if p.tensor_parallel == 1:
+        return graph
+    whole = _transformer(p.model_copy(update={"tensor_parallel": 1})).params  # the unsharded model's count
+    return graph.with_meta({**graph.meta, "model_params": whole})
 
 
 def _meta(p: FluxParams, **extra: object) -> dict[str, object]:
@@ -301,8 +312,10 @@ def _ada_norm(b: TransformerBuilder, x: str, temb: str, chunks: tuple[str, ...],
 
 
 def _heads(b: TransformerBuilder, x: str, proj: str, norm: str | None, which: str) -> str:
-    """A q, k or v projection ``proj`` (with bias) of x, split into heads (a view), with its RMSNorm ``norm``."""
-    h = b.split_heads(b.linear(x, HEADS * HEAD_DIM, name=proj), HEADS, HEAD_DIM, name=which)
+    """A q, k or v projection ``proj`` (with bias) of x, split into heads (a view), with its RMSNorm ``norm``; under
+    tensor parallelism column-split, this chip's HEADS / tp heads (the (head_dim,) norm weight replicated)."""
+    heads = HEADS // b.tp
+    h = b.split_heads(b.linear(x, heads * HEAD_DIM, name=proj), heads, HEAD_DIM, name=which)
     return b.rmsnorm(h, EPS, name=norm) if norm else h
 
 
@@ -320,9 +333,15 @@ def _attend(b: TransformerBuilder, q: str, k: str, v: str, table: str, fused: bo
 def _feed_forward(b: TransformerBuilder, x: str, name: str) -> str:
     """diffusers' FeedForward with activation_fn "gelu-approximate" (``name``): net.0.proj → GELU (tanh) → net.2."""
     d = b.shape(x)[-1]
-    with b.scope(name):
-        h = b.gelu(b.linear(x, MLP_RATIO * d, name="net.0.proj"), name="net.0.gelu")
-        return b.linear(h, d, name="net.2")
+    with b.scope(name):  # under tensor parallelism net.0.proj column-split, net.2 row-split and all-reduced
+        h = b.gelu(b.linear(x, MLP_RATIO * d // b.tp, name="net.0.proj"), name="net.0.gelu")
+        return _reduced(b, b.linear(h, d, name="net.2"), "all_reduce")
+
+
+def _reduced(b: TransformerBuilder, x: str, leaf: str) -> str:
+    """A row-split linear's partial sums ``x`` all-reduced over the tensor-parallel chips (COLLECTIVE ``leaf``);
+    ``x`` itself without tensor parallelism."""
+    return x if b.tp == 1 else b._collective(x, "all_reduce", b.shape(x), leaf, group=b.tp)
 
 
 _ZERO = ("shift_msa", "scale_msa", "gate_msa", "shift_mlp", "scale_mlp", "gate_mlp")
@@ -343,8 +362,11 @@ def _double_block(b: TransformerBuilder, x: str, c: str, temb: str, table: str, 
         q, k, v = (b.concat([t, i], dim=2, name=f"joint_{w}") for t, i, w in ((cq, q, "q"), (ck, k, "k"),
                                                                                 (cv, v, "v")))
         o = _attend(b, q, k, v, table, fused)
-        a = b.linear(b.slice_tokens(o, t_txt, t_img, name="image_out"), HEADS * HEAD_DIM, name="to_out.0")
-        ca = b.linear(b.slice_tokens(o, 0, t_txt, name="context_out"), HEADS * HEAD_DIM, name="to_add_out")
+        # the output projections row-split under tensor parallelism, each all-reduced
+        a = _reduced(b, b.linear(b.slice_tokens(o, t_txt, t_img, name="image_out"), HEADS * HEAD_DIM,
+                                 name="to_out.0"), "to_out_all_reduce")
+        ca = _reduced(b, b.linear(b.slice_tokens(o, 0, t_txt, name="context_out"), HEADS * HEAD_DIM,
+                                  name="to_add_out"), "to_add_out_all_reduce")
     x = b.add(x, b.mul(img["gate_msa"], a, name="gate_msa_mul"), name="add_attn")
     h = b.modulate(b.layernorm_no_affine(x, EPS, name="norm2"), img["shift_mlp"], img["scale_mlp"],
                    name="modulate_mlp")
@@ -363,13 +385,15 @@ def _single_block(b: TransformerBuilder, x: str, c: str, temb: str, table: str, 
     d = HEADS * HEAD_DIM
     h = b.concat([c, x], dim=1, name="cat")
     mod = _ada_norm(b, h, temb, ("shift_msa", "scale_msa", "gate_msa"), "norm")
-    m = b.gelu(b.linear(mod["x"], MLP_RATIO * d, name="proj_mlp"), name="act_mlp")
+    m = b.gelu(b.linear(mod["x"], MLP_RATIO * d // b.tp, name="proj_mlp"), name="act_mlp")  # column-split
     with b.scope("attn"):
         q = _heads(b, mod["x"], "to_q", "norm_q", "q")
         k = _heads(b, mod["x"], "to_k", "norm_k", "k")
         v = _heads(b, mod["x"], "to_v", None, "v")
         a = _attend(b, q, k, v, table, fused)
-    out = b.linear(b.concat([a, m], dim=2, name="cat_attn_mlp"), d, name="proj_out")
+    # row-split over this chip's attention heads and MLP columns: one all-reduce for both (xDiT's parallel block)
+    out = _reduced(b, b.linear(b.concat([a, m], dim=2, name="cat_attn_mlp"), d, name="proj_out"),
+                   "proj_out_all_reduce")
     h = b.add(h, b.mul(mod["gate_msa"], out, name="gate_mul"), name="add_residual")
     return b.slice_tokens(h, t_txt, t_img, name="hidden"), b.slice_tokens(h, 0, t_txt, name="context")
 
@@ -383,7 +407,11 @@ def _transformer(p: FluxParams) -> Graph:
         "input": (n, t_img, IN_CHANNELS), "timestep": (n,), **({"guidance": (n,)} if dev else {}),
         "pooled_projections": (n, POOLED_DIM), "encoder_hidden_states": (n, t_txt, JOINT_ATTENTION_DIM),
         "txt_ids": (t_txt, len(AXES_DIMS_ROPE)), "img_ids": (t_img, len(AXES_DIMS_ROPE))}
-    b = TransformerBuilder(f"flux1_{p.variant}_transformer", inputs, dtype=_dtype(p), sdpa=True)
+    if HEADS % p.tensor_parallel:  # MLP_RATIO · width = 4 · HEADS · HEAD_DIM: divided too
+        raise WorkloadError(f"flux1_{p.variant}: tensor_parallel {p.tensor_parallel} must divide the {HEADS} heads",
+                            key=("tensor_parallel",))
+    b = TransformerBuilder(f"flux1_{p.variant}_transformer", inputs, dtype=_dtype(p), tp=p.tensor_parallel,
+                           sdpa=True)
     x = b.linear("input", d, name="x_embedder")
     with b.scope("time_text_embed"):  # CombinedTimestep(Guidance)TextProjEmbeddings
         temb = _embedder(b, _sinusoid(b, "timestep", "time_proj"), d, "timestep_embedder")

@@ -152,7 +152,19 @@ _DEFAULT_IMAGE = {"sd15": 512, "sdxl": 1024}
 
 
 # ---- parameters ----------------------------------------------------------------------------------------------
-class SDParams(WorkloadParams):
+class DiffusionTPParams(WorkloadParams):
+    """A diffusion model's ``tensor_parallel`` key (DiT and FLUX shard their transformer; Stable Diffusion refuses)."""
+
+    tensor_parallel: PositiveInt = Field(
+        1, description="Tensor-parallel degree (Megatron-style, as the LLM builders): the denoising transformer's "
+                       "graph is one chip's shard, attention heads and the MLP width split this many ways, q/k/v "
+                       "and the MLP's first linear column-split, the attention output and the MLP's last linear "
+                       "row-split, each followed by an all-reduce; the adaLN modulation linears, norms and "
+                       "embedders are replicated, and the text encoders and VAE decoder run whole on every chip. "
+                       "DiT and FLUX.1 only: Stable Diffusion's UNet refuses any value but 1.")
+
+
+class SDParams(DiffusionTPParams):
     """Stable Diffusion (diffusers): one part of the text-to-image pipeline, or the pipeline (its UNet step)."""
 
     variant: Literal["sd15", "sdxl"] = Field(
@@ -227,6 +239,9 @@ def _check(p: SDParams) -> None:
         raise WorkloadError(f"image_size ({p.image_size}) must be a multiple of {VAE_FACTOR} (the VAE's ×8, as "
                             f"diffusers' pipelines require)", key=("image_size",))
     refuse_pipeline_training(p, "Stable Diffusion", "unet")
+    if p.tensor_parallel > 1:
+        raise WorkloadError(f"{p.variant}: not supported for Stable Diffusion (its UNet's convolutions, most of its "
+                            f"MACs, are not sharded); use 1", key=("tensor_parallel",))
 
 
 def refuse_pipeline_training(p: object, model: str, denoiser: str) -> None:

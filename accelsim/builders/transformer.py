@@ -3,8 +3,8 @@
 Op conventions are those of :mod:`.tlayers` (token tensors (batch, tokens, features), attention unfused or fused,
 KV cache, embeddings). Op and weight names follow the reference module names, so ``Graph.params`` equals the
 published parameter count. A graph that is a part of its model (a ``tensor_parallel`` shard, a ``gpt`` pipeline
-stage, Whisper's decode step) holds only its part's weights; its ``meta["model_params"]`` is the whole model's count
-(the same builder with ``tensor_parallel=1`` and, for Whisper, ``phase="prefill"``; for ``gpt`` :func:`gpt_params`).
+stage) holds only its part's weights; its ``meta["model_params"]`` is the whole model's count (the same builder with
+``tensor_parallel=1``; for ``gpt`` :func:`gpt_params`).
 
 * ``bert_base``, ``bert_large``: Hugging Face ``BertModel`` with its pooler (post-LN, GELU, learned positions 512,
   token types 2, vocab 30522); inputs ``input`` (token ids) and ``token_type_ids``, both (batch, seq_len).
@@ -67,7 +67,10 @@ stage, Whisper's decode step) holds only its part's weights; its ``meta["model_p
   the encoder over ``audio_s`` seconds (input ``input`` = (batch, 80, 100·audio_s) mel frames) and the
   ``seq_len`` decoder prompt tokens (input ``decoder_input_ids``, logits at every position), filling the self- and
   cross-attention caches. ``phase="decode"``: one decoder step (input ``input`` = (batch, 1) token ids) with
-  ``kv_len`` cached tokens and the encoder's cached cross-attention K/V; ``decode_steps`` makes a serving run. The encoder's sinusoidal position table is an ``nn.Embedding`` in the reference
+  ``kv_len`` cached tokens and the encoder's cached cross-attention K/V; ``decode_steps`` makes a serving run. The
+  step reads neither the encoder nor the cross-attention K/V projections, but their weights stay resident: an
+  ``unused_params`` view ``model.decoder.held_weights`` carries them, so the step's params, weight bytes and
+  memory footprint are the whole model's. The encoder's sinusoidal position table is an ``nn.Embedding`` in the reference
   (frozen), so it counts as 1500·512 params, as Hugging Face's published count does.
 """
 
@@ -1164,30 +1167,13 @@ def whisper_base(p: WhisperParams) -> Graph:
         b = TransformerBuilder("whisper_base", {"input": (p.batch, mels, mel), "decoder_input_ids": (p.batch, s)},
                                dtype=p.dtype or "fp16", tp=p.tensor_parallel, sdpa=True)
         ids = "decoder_input_ids"
+    enc_out = None if decode else _whisper_encoder(b, p, "input")
     bias = (True, False, True, True)  # q, k, v, out: Whisper's key projection has no bias
-    enc_out: str | None = None
-    if not decode:
-        with b.scope("model.encoder"):
-            x = b.gelu(b.conv1d("input", d, 3, padding=1, name="conv1"), name="gelu1")
-            x = b.gelu(b.conv1d(x, d, 3, stride=2, padding=1, name="conv2"), name="gelu2")
-            x = b.view(x, (p.batch, frames, d), "transpose", name="permute")
-            pos = b.table_rows((1, frames, d), Weight("model.encoder.embed_positions.weight", (WHISPER_MAX_FRAMES, d)),
-                               name="embed_positions")
-            x = b.add(x, pos, name="add_positions")
-            for i in range(layers):
-                with b.scope(f"layers.{i}"):
-                    h = b.layernorm(x, name="self_attn_layer_norm")
-                    with b.scope("self_attn"):
-                        a = b.multihead_attention(h, heads=heads, head_dim=hd, bias=bias, names=_WHISPER_PROJ,
-                                                  fused=fused)
-                    x = b.add(x, a, name="add_attn")
-                    h = b.layernorm(x, name="final_layer_norm")
-                    x = b.add(x, b.mlp(h, ffn, "gelu", names=("fc1", "fc2"), act_name="activation_fn"),
-                              name="add_mlp")
-            enc_out = b.layernorm(x, name="layer_norm")
     with b.scope("model.decoder"):
         tok = Weight("model.decoder.embed_tokens.weight", (vocab, d))
         y = b.embedding(ids, vocab, d, weight_name=tok.name, name="embed_tokens")
+        if decode:  # the encoder's and the cross K/V projections' weights stay resident between steps: held, unread
+            y = b.unused_params(y, _whisper_held_weights(p), name="held_weights")
         y = b.add(y, b.positions(s, WHISPER_DECODER_POSITIONS, d, offset=position, name="embed_positions"),
                   name="add_positions")
         for i in range(layers):
@@ -1209,3 +1195,44 @@ def whisper_base(p: WhisperParams) -> Graph:
     b.linear_tied(y, tok, name="proj_out")
     return b.build(_meta("whisper_base", p, phase=p.phase, tokens=p.batch, mel_frames=mel, encoder_frames=frames,
                          **b.kv_meta()))
+
+
+def _whisper_encoder(b: TransformerBuilder, p: WhisperParams, mels: str) -> str:
+    """Whisper base's encoder (``model.encoder``) over the (batch, 80, 3000) mel frames ``mels``: two GELU convs,
+    the position table, 6 pre-LN layers and the final LayerNorm. Returns its (batch, 1500, 512) output."""
+    layers, d, heads, ffn, frames = 6, 512, 8, 2048, WHISPER_MAX_FRAMES
+    bias = (True, False, True, True)  # q, k, v, out: Whisper's key projection has no bias
+    batch = b.shape(mels)[0]
+    with b.scope("model.encoder"):
+        x = b.gelu(b.conv1d(mels, d, 3, padding=1, name="conv1"), name="gelu1")
+        x = b.gelu(b.conv1d(x, d, 3, stride=2, padding=1, name="conv2"), name="gelu2")
+        x = b.view(x, (batch, frames, d), "transpose", name="permute")
+        pos = b.table_rows((1, frames, d), Weight("model.encoder.embed_positions.weight", (WHISPER_MAX_FRAMES, d)),
+                           name="embed_positions")
+        x = b.add(x, pos, name="add_positions")
+        for i in range(layers):
+            with b.scope(f"layers.{i}"):
+                h = b.layernorm(x, name="self_attn_layer_norm")
+                with b.scope("self_attn"):
+                    a = b.multihead_attention(h, heads=heads, head_dim=d // heads, bias=bias, names=_WHISPER_PROJ,
+                                              fused=_fused(p))
+                x = b.add(x, a, name="add_attn")
+                h = b.layernorm(x, name="final_layer_norm")
+                x = b.add(x, b.mlp(h, ffn, "gelu", names=("fc1", "fc2"), act_name="activation_fn"), name="add_mlp")
+        return b.layernorm(x, name="layer_norm")
+
+
+def _whisper_held_weights(p: WhisperParams) -> list[Weight]:
+    """The parameter tensors a decode step holds but does not read (one chip's shard under tensor parallelism), as
+    the prefill names them: the encoder's and each decoder layer's cross-attention K and V projections (the step
+    reads the cached cross K/V instead)."""
+    d, heads, layers = 512, 8, 6
+    b = TransformerBuilder("whisper_base", {"input": (1, 80, WHISPER_MEL_FRAMES)}, dtype=p.dtype or "fp16",
+                           tp=p.tensor_parallel)
+    enc = _whisper_encoder(b, p, "input")
+    width = heads // p.tensor_parallel * (d // heads)  # the K/V heads of one chip
+    for i in range(layers):
+        with b.scope(f"model.decoder.layers.{i}.encoder_attn"):
+            b.linear(enc, width, bias=False, name="k_proj")  # Whisper's key projection has no bias
+            b.linear(enc, width, bias=True, name="v_proj")
+    return [w for op in b.build().ops for w in op.weights if w.role == "param"]

@@ -167,8 +167,9 @@ def _qwen_attention(b: TransformerBuilder, v: Vision, x: str, n: int, windowed: 
     """A Qwen-VL encoder layer's attention (scope ``attn``): the biased ``qkv`` projection, 2-D RoPE on whole heads,
     bidirectional attention over each image's patches, or (``windowed``, Qwen2.5-VL) within each window of
     ``v.window``² patches, and the biased ``proj``. Windows are (images × windows, heads, window², d) views of the
-    heads; a grid that is not a multiple of the window is padded to one in the attention only (the edge windows
-    are priced whole: transformers runs them shorter)."""
+    heads; a grid that is not a multiple of the window has shorter edge and corner windows (:func:`window_groups`),
+    each size its own attention (scopes ``full``, ``edge``, ``corner``) and the contexts concatenated (``ctx``), as
+    transformers runs each window at its own length (cu_window_seqlens)."""
     d = v.hidden // v.heads
     if not windowed:  # GLM-4.1V: qkv biased as attention_bias says (none in the checkpoint), proj unbiased
         bias = (v.attn_bias,) * 3 + (v.style != "glm4v",)
@@ -181,14 +182,37 @@ def _qwen_attention(b: TransformerBuilder, v: Vision, x: str, n: int, windowed: 
     qkv = b.linear(x, 3 * heads * d, name="qkv")
     q, k, val = (b.split_heads(qkv, heads, d, i * heads * d, name=t) for i, t in enumerate(("q", "k", "v")))
     q, k = b.rope(q, name="q_rope"), b.rope(k, name="k_rope")
-    side = -(-v.grid // v.window)  # windows along each side
-    size = v.window * v.window
-    shape = (n * side * side, heads, size, d)
-    q, k, val = (b.view(t, shape, "window_partition", name=f"{t.rsplit('.', 1)[-1]}_windows", strict=False)
-                 for t in (q, k, val))
-    ctx = b.attention(q, k, val, fused=fused)
-    ctx = b.view(ctx, (n, heads, patches, d), "window_merge", name="ctx", strict=False)
+    groups = window_groups(v.grid, v.window)
+    if len(groups) == 1:  # the grid a multiple of the window: every window whole
+        (_, count, size), = groups
+        shape = (n * count, heads, size, d)
+        q, k, val = (b.view(t, shape, "window_partition", name=f"{t.rsplit('.', 1)[-1]}_windows")
+                     for t in (q, k, val))
+        ctx = b.view(b.attention(q, k, val, fused=fused), (n, heads, patches, d), "window_merge", name="ctx")
+        return b._tp_out(b.linear(b.merge_heads(ctx, name="merge"), v.hidden, name="proj"))
+    parts = []
+    for group, count, size in groups:  # one attention per window size, over that size's windows only
+        with b.scope(group):
+            shape = (n * count, heads, size, d)
+            wq, wk, wv = (b.view(t, shape, "window_partition", name=f"{t.rsplit('.', 1)[-1]}_windows",
+                                 strict=False) for t in (q, k, val))
+            parts.append(b.view(b.attention(wq, wk, wv, fused=fused), (n, heads, count * size, d), "window_merge",
+                                name="ctx"))
+    ctx = b.concat(parts, dim=2, name="ctx")
     return b._tp_out(b.linear(b.merge_heads(ctx, name="merge"), v.hidden, name="proj"))
+
+
+def window_groups(grid: int, window: int) -> list[tuple[str, int, int]]:
+    """Qwen2.5-VL's attention windows over a ``grid`` × ``grid`` patch grid, grouped by size: (group, windows,
+    patches each). transformers' get_window_index pads the grid to a multiple of the ``window`` (in patches, a
+    multiple of the merge) and then drops the padding (``index_padded != -100``), so the last window along a side
+    holds grid mod window patches: "full" windows window², "edge" ones window × rest (two sides), one "corner" of
+    rest². A grid the window divides has "full" windows only."""
+    whole, rest = divmod(grid, window)
+    groups = [("full", whole * whole, window * window)]
+    if rest:
+        groups += [("edge", 2 * whole, window * rest), ("corner", 1, rest * rest)]
+    return [g for g in groups if g[1]]
 
 
 def _qwen_merger(b: TransformerBuilder, v: Vision, x: str, hidden: int, n: int, scope: str, after: bool) -> str:

@@ -63,7 +63,8 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
         del rep
         s = Sampled.exact(p.without_tasks(), per_op=False)
         kept.keep(s.runs, what=f"the {part}")
-        runs.append((part, count, s, graph.params))
+        # a tensor-parallel shard's params are one chip's: the part's are its whole model's (meta model_params)
+        runs.append((part, count, s, int(graph.meta.get("model_params") or graph.params)))
         rows.append(Rows(s.shown, [w.times(count) for w in s.work], [count] * len(s.work), {"phase": part},
                          offset=offset))
         offset += count * p.timing.cycles

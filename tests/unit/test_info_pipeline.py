@@ -58,3 +58,17 @@ def test_info_names_its_scope(capsys):
     serving = _info(capsys, "gpt2", "--set", "workload.decode_steps=4")
     assert serving["scope"] == "pass" and serving["macs"] == _info(capsys, "gpt2")["macs"]  # the prefill alone
     assert _info(capsys, "sd15")["scope"] == "run"
+
+
+def test_info_names_the_workload_and_labels_the_tables_part(capsys):
+    """The pipeline's totals carry the workload's name; the operator table is one part's graph, named apart, and its
+    op count beside the pipeline's (the parts' op counts added, each part once)."""
+    out = _info(capsys, "sd15")
+    assert out["name"] == "sd15" and out["op_table_graph"] == "sd15_unet" and out["op_table_part"] == "unet"
+    assert out["op_table_ops"] == len(out["op_table"])
+    assert out["ops"] == sum(p["ops"] for p in out["pipeline"])
+    unet = next(p for p in out["pipeline"] if p["part"] == "unet")
+    assert out["op_table_ops"] == unet["ops"] < out["ops"]
+    assert main(["info", "sd15"]) == 0
+    text = capsys.readouterr().out
+    assert f"the operators table lists the unet's {unet['ops']:,}, graph sd15_unet" in text

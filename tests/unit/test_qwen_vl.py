@@ -76,6 +76,24 @@ def test_qwen2_5_vl_attends_in_windows_but_on_four_layers():
     assert {"model.visual.window_reorder", "model.visual.window_restore"} <= {op.name for op in g.ops}
 
 
+def test_qwen2_5_vl_edge_windows_are_as_long_as_their_patches():
+    """1024² resizes to 1036² (a multiple of 28): 74 × 74 patches, 37 × 37 merged tokens. transformers'
+    get_window_index pads to 40 × 40 merged tokens in windows of 4 (112 px / 14 / 2) and drops the padding, so each
+    side has 9 windows of 8 patches and one of 74 − 72 = 2: 81 windows of 64 patches, 18 of 8 · 2 = 16 and one of
+    4. Score MACs = Σ tokens² · head_dim · heads = (81·64² + 18·16² + 4²) · 80 · 16 = 336,400 · 1,280 (the
+    modelled 100 windows of 64² gave 409,600 · 1,280, 22 % more)."""
+    g = _preset("qwen2_5_vl_7b", seq_len=2048, layers=1, images=1, image_size=1024)
+    attn = "model.visual.blocks.0.attn"
+    shapes = {w: (g[f"{attn}.{w}.scores"].gemm.count, g[f"{attn}.{w}.scores"].gemm.m) for w in ("full", "edge",
+                                                                                                    "corner")}
+    assert shapes == {"full": (81 * 16, 64), "edge": (18 * 16, 16), "corner": (16, 4)}  # windows × heads, tokens
+    per_matmul = (81 * 64 ** 2 + 18 * 16 ** 2 + 4 ** 2) * 80 * 16
+    assert per_matmul == 430_592_000
+    for which in ("scores", "context"):
+        assert sum(g[f"{attn}.{w}.{which}"].macs for w in ("full", "edge", "corner")) == per_matmul
+    assert g[f"{attn}.ctx"].out_shape == (1, 16, 74 * 74, 80)  # every patch once, none padded
+
+
 def test_qwen3_vl_deepstack_adds_to_the_first_three_layers():
     g = _preset("qwen3_vl_8b", seq_len=512, layers=4, images=1)
     names = {op.name for op in g.ops}

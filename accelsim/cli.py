@@ -97,7 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--no-plots", action="store_true", help="no latency_cdf.png / serving_timeseries.png")
     sv.add_argument("--sweep", action="append", metavar="KEY=V1,V2,...",
                     help="run once per value (e.g. workload.arrival.rate=2,4,8): point_<i>/ folders, sweep.csv, "
-                         "throughput_latency.png; one key a run")
+                         "throughput_latency.png; given for several keys, once per combination of their values "
+                         "(with --capacity: one key)")
     sv.add_argument("--capacity", nargs="?", type=float, const=0.9, metavar="GOAL",
                     help="search the highest workload.arrival.rate at which GOAL (default 0.9) of the requests meet "
                          "the file's SLOs: capacity.csv and best/ (docs/serving.md, Capacity)")
@@ -276,7 +277,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     err = Console(stderr=True)
     t0 = time.perf_counter()
-    args.sweep = _one_sweep(args.sweep)
+    args.sweep = _sweep_items(args.sweep, capacity=args.capacity is not None)
     if args.trace and (args.capacity is not None or args.sweep):
         raise _usage_error(f"serve: --trace writes one run's trace.json, not with --"
                            f"{'capacity' if args.capacity is not None else 'sweep'} (run the rate you want to "
@@ -304,18 +305,21 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _one_sweep(items: list[str] | None) -> str | None:
-    """The one ``--sweep`` item of a serve run: given twice, argparse would keep only the last (a sweep of one key
-    silently), and two keys are not crossed (one key a run)."""
-    if not items or len(items) == 1:
-        return items[0] if items else None
+def _sweep_items(items: list[str] | None, *, capacity: bool) -> list[str]:
+    """The ``--sweep`` items of a serve run, one a key (their product is swept): a key given twice is an error
+    (crossed with itself, or the last kept, its other values would be lost silently); a capacity search sweeps one
+    key (its capacity_sweep.csv has a row a value)."""
+    items = items or []
     keys = [item.partition("=")[0].strip() for item in items]
-    if len(set(keys)) == 1:
-        raise _usage_error(f"--sweep: {keys[0]}: given {len(keys)} times; give it once with all its values "
+    twice = next((k for k in keys if keys.count(k) > 1), None)
+    if twice is not None:
+        raise _usage_error(f"--sweep: {twice}: given {keys.count(twice)} times; give it once with all its values "
                            f"(KEY=V1,V2,...)")
-    named = ", ".join(keys[:-1]) + f" and {keys[-1]}"
-    raise _usage_error(f"--sweep: one key a run; got {named} (sweep one, --set the others, or sweep them with "
-                       f"'accelsim sweep')")
+    if capacity and len(keys) > 1:
+        named = ", ".join(keys[:-1]) + f" and {keys[-1]}"
+        raise _usage_error(f"--capacity --sweep: one key a search; got {named} (sweep one, --set the others; "
+                           f"without --capacity, --sweep crosses several keys)")
+    return items
 
 
 def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
@@ -326,7 +330,7 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
     from .serving.curve import parse_sweep, spec_name
 
     if args.sweep:  # the capacity at every value of a key
-        key, values = parse_sweep(args.sweep)
+        key, values = parse_sweep(args.sweep[0])
         with _Progress(err, enabled=not args.quiet) as progress:
             found, spec = capacity_sweep(args.serving, key, values, args.overrides, args.capacity, progress=progress)
             outdir = Path(args.output) if args.output else Path(spec.output or f"runs/{spec.name}") / "capacity"
@@ -370,9 +374,11 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
 def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
     from rich.table import Table
 
-    from .serving.curve import CURVE_COLUMNS, curve_name, curve_rows, parse_sweep, save_curve, save_point, sweep
+    from .serving.curve import curve_columns, curve_name, curve_rows, parse_sweeps, save_curve, save_point, sweep
 
-    key, values = parse_sweep(args.sweep)
+    keys, points = parse_sweeps(args.sweep)
+    key = keys[0] if len(keys) == 1 else keys
+    values = [p[0] for p in points] if len(keys) == 1 else points
     kept: list = []  # the points finished and saved, in order
 
     def folder(result) -> Path:
@@ -394,13 +400,15 @@ def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
     if args.quiet:
         print(outdir)
         return 0
-    table = Table(title=f"{name}: {key} = {', '.join(values)}")
-    shown = ("value", "requests_per_s", "output_tokens_per_s", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s",
-             "e2e_p99_s", "saturated")
+    parsed = [(k, list(dict.fromkeys(p[i] for p in points))) for i, k in enumerate(keys)]  # each key's values
+    table = Table(title=f"{name}: " + " × ".join(f"{k} = {', '.join(vs)}" for k, vs in parsed))
+    shown = (*(("value",) if len(keys) == 1 else keys), "requests_per_s", "output_tokens_per_s", "ttft_p50_s",
+             "ttft_p99_s", "tpot_p50_s", "e2e_p99_s", "saturated")
+    columns = curve_columns(key)
     for col in shown:
         table.add_column(_serve_header(col), justify="right")
     for row in curve_rows(values, results):
-        cells = dict(zip(CURVE_COLUMNS, row, strict=True))
+        cells = dict(zip(columns, row, strict=True))
         table.add_row(*(_serve_cell(c, cells[c]) for c in shown))
     out = _stdout_console()
     out.print(table)
@@ -438,18 +446,22 @@ def _serve_cell(col: str, value: object) -> str:
     return str(value)
 
 
-def _keep_curve(err, key: str, values: list[str], kept: list, folder, *, plots: bool) -> None:
+def _keep_curve(err, key, values: list, kept: list, folder, *, plots: bool) -> None:
     """A ``serve --sweep`` stopped before its last point: sweep.csv (and the curve) of the points that finished,
     and a line on stderr saying what was kept and what did not run."""
-    from .serving.curve import CURVE_PNG, curve_name, save_curve
+    from .serving.curve import CURVE_PNG, curve_name, point_text, save_curve
 
     if not kept:  # bad input found before any point ran, or stopped during the first: nothing to keep
         return
     n, outdir = len(kept), folder(kept[0])
     save_curve(outdir, key, values[:n], kept, name=curve_name(kept[0].report), plots=plots, points=False)
-    err.print(f"stopped after {n} of {len(values)} points: kept {key}={','.join(values[:n])} in {outdir}/ "
+    if isinstance(key, str):  # one key: its values
+        done, rest = f"{key}={','.join(values[:n])}", ",".join(values[n:])
+    else:  # several: the points, each as --sweep items write it
+        done, rest = "; ".join(point_text(key, v) for v in values[:n]), "; ".join(point_text(key, v) for v in values[n:])
+    err.print(f"stopped after {n} of {len(values)} points: kept {done} in {outdir}/ "
               f"(point_0/{f' to point_{n - 1}/' if n > 1 else ''}, sweep.csv{f', {CURVE_PNG}' if plots else ''}); "
-              f"not run: {','.join(values[n:])}", soft_wrap=True, markup=False)
+              f"not run: {rest}", soft_wrap=True, markup=False)
 
 
 class _Progress:

@@ -10,6 +10,7 @@ settings (:class:`ServeConfig`: replicas, router, :class:`EngineConfig`, :class:
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 from collections.abc import Callable, Iterable
@@ -548,7 +549,9 @@ def serving_from_doc(doc: Doc, overrides: Iterable[str], *, source: str, default
     parsed += point
     doc = _sections(doc, parsed)
     data = doc.data if isinstance(doc.data, dict) else {}
-    issues.extend(top_level_issues(doc, SERVING_KEYS))
+    for issue in top_level_issues(doc, SERVING_KEYS):
+        hint = _nested_hint(str(issue.key)) if issue.msg.startswith("unknown key; expected") else ""
+        issues.append(replace(issue, msg=f"unknown key{hint}") if hint else issue)
     for key in ("model", "draft_model"):
         issues.extend(_shape_issues(doc, parsed, key))
     model = _model(doc, parsed, issues)
@@ -591,6 +594,38 @@ def _resolve(ref: str | os.PathLike) -> Path:
     raise ConfigError.one(text, "", "file not found")
 
 
+def _refuse_other_kind(data: object, shown: str) -> None:
+    """A one-line error when ``data``, given to ``accelsim serve``, is a sweep file (``grid:``/``zip:`` axes) or an
+    experiment (a ``workload:`` without arrivals and no ``model:``), the reverse of ``accelsim run``'s and
+    ``accelsim sweep``'s "this is a serving file" (their schema errors would all be beside the point)."""
+    if not isinstance(data, dict) or "model" in data:
+        return
+    if {"grid", "zip"} & set(data):
+        raise ConfigError.one(shown, "", f"this is a sweep file (it has grid:/zip: axes); run it with "
+                              f"'accelsim sweep {shown}' (a serving file is swept with 'accelsim serve FILE "
+                              f"--sweep KEY=V1,V2,...')")
+    workload = data.get("workload")
+    if workload is not None and not (isinstance(workload, dict) and "arrival" in workload):
+        raise ConfigError.one(shown, "", f"this is an experiment, not a serving file (its workload has no "
+                              f"arrivals); run it with 'accelsim run {shown}'")
+
+
+def _nested_hint(key: str) -> str:
+    """"; did you mean 'workload.arrival'?" for an unknown top-level key of a serving file that is close to a key
+    of one of its sections (``arrivals:`` written at the top), or ""."""
+    sections = {name: info.annotation for name, info in ServeConfig.model_fields.items()}
+    keys = []
+    for name, model in sections.items():
+        for candidate in (model, *getattr(model, "__args__", ())):  # X | None: X's fields
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                keys += [f"{name}.{field}" for field in candidate.model_fields]
+    by_leaf: dict[str, str] = {}
+    for full in keys:
+        by_leaf.setdefault(full.rsplit(".", 1)[1], full)
+    close = difflib.get_close_matches(key, sorted(by_leaf), n=1, cutoff=0.6)  # as presets.suggest
+    return f"; did you mean {by_leaf[close[0]]!r}? (it goes under {by_leaf[close[0]].split('.')[0]}:)" if close else ""
+
+
 def load_serving(ref: str | os.PathLike | dict, overrides: Iterable[str] = (), swept: Iterable[str] = ()
                  ) -> ServingSpec:
     """The serving run in the YAML file ``ref`` (or an experiments/ preset of that name, or a mapping), with the
@@ -603,6 +638,7 @@ def load_serving(ref: str | os.PathLike | dict, overrides: Iterable[str] = (), s
     doc, found = file_doc(file)
     if doc is None:
         raise ConfigError(found)
+    _refuse_other_kind(doc.data, display_path(file))
     return serving_from_doc(doc, overrides, source=display_path(file), default_name=file.stem, swept=swept)
 
 

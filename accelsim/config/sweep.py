@@ -293,6 +293,7 @@ def _base(doc: Doc, sweep_path: Path) -> tuple[str | None, Doc | None, list[Conf
         return None, None, [doc.issue((), "missing 'base': name the experiment to sweep (a preset name or a path)")]
     value = doc.data["base"]
     if isinstance(value, dict):
+        _refuse_serving_base(doc, value, None)
         return None, doc.child("base"), []
     if not isinstance(value, str) or not value.strip():
         return None, None, [doc.issue(("base",), "expected an experiment preset name, a path or a mapping", value)]
@@ -306,7 +307,21 @@ def _base(doc: Doc, sweep_path: Path) -> tuple[str | None, Doc | None, list[Conf
         base_doc, issues = file_doc(path)
     except ConfigError as e:
         return None, None, list(e.issues)
+    if base_doc is not None:
+        _refuse_serving_base(doc, base_doc.data, display_path(path))
     return display_path(path), base_doc, issues
+
+
+def _refuse_serving_base(doc: Doc, base: object, shown: str | None) -> None:
+    """A one-line error when the sweep's ``base:`` is a serving file (its workload has arrivals): its keys would
+    each be "unknown" to an experiment; the line says how a serving file is swept."""
+    if isinstance(base, dict) and isinstance(base.get("workload"), dict) and "arrival" in base["workload"]:
+        w, _ = doc.locate(("base",))
+        how = f"sweep it with 'accelsim serve {shown}" if shown else "write it to a file and sweep that with " \
+                                                                   "'accelsim serve FILE"
+        raise ConfigError.one(w.file, "base", f"{shown or 'this mapping'} is a serving file (its workload has "
+                              f"arrivals); 'accelsim sweep' sweeps experiments: {how} --sweep KEY=V1,V2,...' (one "
+                              f"--sweep a key; several are crossed)", line=w.line)
 
 
 def load_sweep(path: str | os.PathLike) -> SweepSpec:

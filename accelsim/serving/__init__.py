@@ -23,6 +23,7 @@ from .. import __version__
 from ..config.overrides import SET_LABEL
 from ..config.serving import SHAPE_PARAMS, ServeConfig, ServingSpec
 from ..energy import constants
+from ..energy.model import NOTE_PREFIX
 from ..errors import AccelsimError, ConfigError, WorkloadError
 from ..hardware import Arch
 from ..mapping.lower import EP_HINT
@@ -234,10 +235,13 @@ class Meter:
     def account(self, spec: ServingSpec, replicas: list[Replica], summary: dict, finished: list[Request]) -> dict:
         """report.json's ``energy``, ``power`` and ``efficiency`` (docs/serving.md, "Energy"): every chip of
         every replica draws its static power over the makespan and its iterations' energy; null without
-        energy constants."""
+        energy constants. The keys a run report gives the same quantity under (docs/energy.md) are given beside the
+        serving names: ``efficiency.j_per_token`` (= ``j_per_output_token``), ``power.static_w``, ``power.tdp_w``
+        and, when the average power per chip exceeds the TDP, ``power.tdp_clock_factor`` and a note (``notes``:
+        to be added to the report's)."""
         c = constants(spec.arch, spec.model.params.get("dtype"))  # type: ignore[arg-type]
         if self.joules is None or c is None:
-            return {"energy": None, "power": None, "efficiency": None}
+            return {"energy": None, "power": None, "efficiency": None, "notes": []}
         tp = int(spec.model.params.get("tensor_parallel", 1) or 1)  # a replica's chips, each priced as one
         chips = tp * len(replicas)
         makespan = float(summary["makespan_s"])
@@ -246,11 +250,24 @@ class Meter:
         total = busy + static
         tokens = sum(r.output for r in finished if not math.isnan(r.finish))  # NaN: it never finished
         done = summary["finished"]
+        per_chip = total / makespan / chips if makespan > 0 else None
+        power = {"average_w": total / makespan if makespan > 0 else None, "average_w_per_chip": per_chip,
+                 "static_w": c.static_total * chips, "tdp_w": c.tdp, "chips": chips}
+        notes = []
+        if c.tdp is not None and per_chip is not None and per_chip > c.tdp:  # as a run report's (energy.model)
+            over = (f"{NOTE_PREFIX}average power {per_chip:.4g} W per chip exceeds the TDP of {c.tdp:g} W; ")
+            if c.static_total < c.tdp:  # the first-order factor: (TDP − static) / the dynamic power
+                power["tdp_clock_factor"] = (c.tdp - c.static_total) / (per_chip - c.static_total)
+                notes.append(over + f"a first-order throttle would run the clock at {power['tdp_clock_factor']:.3f}× "
+                                    f"(accelsim serve does not throttle: lower the load or the batch)")
+            else:
+                notes.append(over + f"its static power alone ({c.static_total:.4g} W) does, so no clock meets it")
+        j_per_token = total / tokens if tokens else None
         return {"energy": {"total_j": total, "busy_j": busy, "static_j": static, "chips": chips},
-                "power": {"average_w": total / makespan if makespan > 0 else None,
-                          "average_w_per_chip": total / makespan / chips if makespan > 0 else None},
-                "efficiency": {"j_per_output_token": total / tokens if tokens else None,
-                               "j_per_request": total / done if done else None}}
+                "power": power,
+                "efficiency": {"j_per_output_token": j_per_token, "j_per_token": j_per_token,
+                               "j_per_request": total / done if done else None},
+                "notes": notes}
 
 
 def _with_draft(spec: ServingSpec, fp: Footprint) -> Footprint:
@@ -574,7 +591,9 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
                                                                replicas, runnable, draft_grid)
         if spec.draft_model is not None:
             report["draft_model"] = {"model": spec.draft_model.model, "params": _shape_free(spec.draft_model.params)}
-    report.update(meter.account(spec, replicas, report["serving"], runnable))
+    accounted = meter.account(spec, replicas, report["serving"], runnable)
+    report["notes"] = [*report["notes"], *accounted.pop("notes")]
+    report.update(accounted)
     return ServeResult(report, sorted(requests, key=lambda r: (r.arrival, r.id)), replicas, spec.output)
 
 

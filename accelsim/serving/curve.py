@@ -1,10 +1,12 @@
 """A serving file run at several values of one key (``accelsim serve FILE --sweep workload.arrival.rate=1,2,4``):
-the throughput–latency curve. The points share one process, so they share the iteration-cost grid when the key
-does not change it (a rate, a duration, replicas, the router, SLOs)."""
+the throughput–latency curve; or at every combination of several keys' values (``--sweep`` given once a key: their
+product, the first key's values outermost). The points share one process, so they share the iteration-cost grid
+when the keys do not change it (a rate, a duration, replicas, the router, SLOs)."""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -36,47 +38,90 @@ def parse_sweep(text: str) -> tuple[str, list[str]]:
     return key.strip(), items
 
 
-def checked_points(ref: str | os.PathLike, key: str, values: Sequence[str], overrides: Sequence[str],
+Keys = str | Sequence[str]  # one swept key, or several (a point is then a tuple of values, one a key)
+Point = str | Sequence[str]
+
+
+def parse_sweeps(items: Sequence[str]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """``--sweep`` items (``KEY=V1,V2,...`` each, :func:`parse_sweep`) → (keys, points): every combination of the
+    keys' values, one tuple a point with a value a key, the first key's values outermost (``a=1,2 b=x,y`` → (1, x),
+    (1, y), (2, x), (2, y)): the order of the ``point_<i>/`` folders and of sweep.csv's rows."""
+    parsed = [parse_sweep(item) for item in items]
+    return tuple(k for k, _ in parsed), list(itertools.product(*(v for _, v in parsed)))
+
+
+def _keys(key: Keys) -> tuple[str, ...]:
+    return (key,) if isinstance(key, str) else tuple(key)
+
+
+def _point(value: Point) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def point_text(key: Keys, value: Point) -> str:
+    """A point as ``--sweep`` items would write it: ``engine.max_num_seqs=16`` or
+    ``workload.arrival.rate=4 engine.max_num_seqs=16``."""
+    return " ".join(f"{k}={v}" for k, v in zip(_keys(key), _point(value), strict=True))
+
+
+def point_value(value: Point) -> str:
+    """sweep.csv's ``value`` of a point (and its label on the curve): the value of one key, the values of several
+    joined by commas ("4,16"; a value holds no comma, ``--sweep`` splits on them)."""
+    return ",".join(_point(value))
+
+
+def curve_columns(key: Keys) -> tuple[str, ...]:
+    """sweep.csv's columns: :data:`CURVE_COLUMNS`, with a sweep of several keys one column a key after ``value``
+    (headed by the key, holding its value at the point)."""
+    keys = _keys(key)
+    return CURVE_COLUMNS if len(keys) == 1 else (CURVE_COLUMNS[0], *keys, *CURVE_COLUMNS[1:])
+
+
+def checked_points(ref: str | os.PathLike, key: Keys, values: Sequence[Point], overrides: Sequence[str],
                    check_point: Callable[[ServingSpec], object], progress: Progress | None = None) -> list[ServingSpec]:
-    """The serving file at every value of ``key``, each loaded and passed to ``check_point`` before any runs; a
-    point's ConfigError names it (``; at --sweep KEY=V``: the key at fault may be another one, model for a memory
-    fraction)."""
-    specs = [load_serving(ref, overrides, swept=[f"{key}={v}"]) for v in values]
+    """The serving file at every value of ``key`` (every point of several keys), each loaded and passed to
+    ``check_point`` before any runs; a point's ConfigError names it (``; at --sweep KEY=V``: the key at fault may
+    be another one, model for a memory fraction)."""
+    keys = _keys(key)
+    specs = [load_serving(ref, overrides, swept=[f"{k}={v}" for k, v in zip(keys, _point(value), strict=True)])
+             for value in values]
     for n, spec in enumerate(specs):
         if progress:
-            progress(f"checking {key}={values[n]}", n, len(specs))
+            progress(f"checking {point_text(keys, values[n])}", n, len(specs))
         try:
             check_point(spec)
         except ConfigError as e:
-            raise ConfigError([dataclasses.replace(i, msg=f"{i.msg}; at --sweep {key}={values[n]}")
+            raise ConfigError([dataclasses.replace(i, msg=f"{i.msg}; at --sweep {point_text(keys, values[n])}")
                                for i in e.issues]) from None
     return specs
 
 
-def sweep(ref: str | os.PathLike, key: str, values: Sequence[str], overrides: Sequence[str] = (),
+def sweep(ref: str | os.PathLike, key: Keys, values: Sequence[Point], overrides: Sequence[str] = (),
           progress: Progress | None = None,
           on_point: Callable[[int, ServeResult], None] | None = None) -> list[ServeResult]:
-    """The serving file ``ref`` run once per value of ``key``. Every point is validated before the first runs: its
-    file and overrides, then everything a run checks before it simulates (its requests, the model's fit in
-    memory, its KV blocks), so that bad input never fails a sweep after points have finished (and are lost).
-    ``on_point(i, result)`` is called as each point finishes (to save it before the next one runs)."""
+    """The serving file ``ref`` run once per value of ``key`` (or per point of several keys, ``values`` then
+    :func:`parse_sweeps`'s tuples). Every point is validated before the first runs: its file and overrides, then
+    everything a run checks before it simulates (its requests, the model's fit in memory, its KV blocks), so that
+    bad input never fails a sweep after points have finished (and are lost). ``on_point(i, result)`` is called as
+    each point finishes (to save it before the next one runs)."""
     specs = checked_points(ref, key, values, overrides, check, progress)
     out = []
     for n, spec in enumerate(specs):
         if progress:
-            progress(f"{key}={values[n]}", n, len(specs))
+            progress(point_text(key, values[n]), n, len(specs))
         out.append(serve(spec, progress=None))
         if on_point:
             on_point(n, out[-1])
     return out
 
 
-def curve_rows(values: Sequence[str], results: Sequence[ServeResult]) -> list[list]:
-    """One row per point (:data:`CURVE_COLUMNS`)."""
+def curve_rows(values: Sequence[Point], results: Sequence[ServeResult]) -> list[list]:
+    """One row per point (:func:`curve_columns`: a point of several keys has its values after ``value``)."""
     rows = []
     for value, res in zip(values, results, strict=True):
         s = res.report["serving"]
-        rows.append([value, s["requests"], s["finished"], s["requests_per_s"], s["output_tokens_per_s"],
+        point = _point(value)
+        rows.append([point_value(value), *(point if len(point) > 1 else ()), s["requests"], s["finished"], s["requests_per_s"], s["output_tokens_per_s"],
                      s["goodput"]["requests_per_s"], s["ttft_s"]["p50"], s["ttft_s"]["p99"], s["tpot_s"]["p50"],
                      s["tpot_s"]["p99"], s["e2e_s"]["p50"], s["e2e_s"]["p99"], s["preemptions"], s["saturated"],
                      (res.report.get("power") or {}).get("average_w"),
@@ -98,7 +143,7 @@ def spec_name(spec: ServingSpec) -> str:
                        "arch": spec.arch.name, "name": spec.name})
 
 
-def save_curve(outdir: str | os.PathLike, key: str, values: Sequence[str], results: Sequence[ServeResult], *,
+def save_curve(outdir: str | os.PathLike, key: Keys, values: Sequence[Point], results: Sequence[ServeResult], *,
                name: str, plots: bool = True, points: bool = True) -> list[Path]:
     """Each point's report folder (``point_<i>``; not with ``points`` off: saved as each finished, the CLI's
     ``on_point``), sweep.csv and (with ``plots``) throughput_latency.png."""
@@ -107,9 +152,11 @@ def save_curve(outdir: str | os.PathLike, key: str, values: Sequence[str], resul
     for i, res in enumerate(results if points else ()):
         paths += res.save(out / f"point_{i}", plots=plots)
     rows = curve_rows(values, results)
-    paths.append(write_csv(out / CURVE_CSV, CURVE_COLUMNS, rows))
+    columns = curve_columns(key)
+    paths.append(write_csv(out / CURVE_CSV, columns, rows))
     if plots:
-        paths.append(plot_curve(name, key, [dict(zip(CURVE_COLUMNS, r, strict=True)) for r in rows], out / CURVE_PNG))
+        paths.append(plot_curve(name, " × ".join(_keys(key)), [dict(zip(columns, r, strict=True)) for r in rows],
+                                out / CURVE_PNG))
     return paths
 
 
@@ -147,7 +194,8 @@ def replot_curve(outdir: str | os.PathLike) -> list[Path]:
     if not rows or any(col not in rows[0] for col in ("value", "output_tokens_per_s", "ttft_p50_s", "e2e_p50_s")):
         raise AccelsimError(f"{out / CURVE_CSV}: not a sweep.csv 'accelsim serve --sweep' wrote")
     try:
-        values = [{k: v if k == "value" else float(v) if v not in ("", "True", "False") else v or None
+        values = [{k: v if k == "value" or k not in CURVE_COLUMNS  # a swept key's column: its values as written
+                   else float(v) if v not in ("", "True", "False") else v or None
                    for k, v in r.items()} for r in rows]
     except ValueError as e:
         raise AccelsimError(f"{out / CURVE_CSV}: not a sweep.csv 'accelsim serve --sweep' wrote ({e})") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -63,6 +64,29 @@ def test_low_load_energy_is_each_requests_passes_plus_the_idle_chip(low_load):
     assert r["efficiency"]["j_per_request"] == pytest.approx(r["energy"]["total_j"] / 3, rel=1e-12)
     # mostly idle (3 × ~0.1 s of work in ~10 s): the average lies just above the static power
     assert static_w < r["power"]["average_w"] < 1.2 * static_w
+    # the run report's names (docs/energy.md) beside the serving ones: j_per_token = total_j / output tokens (3
+    # requests × 8), the chip's static power, h100's 700 W TDP (arch/h100.yaml), no over-TDP factor or note
+    assert r["efficiency"]["j_per_token"] == pytest.approx(r["energy"]["total_j"] / (3 * 8), rel=1e-12)
+    assert r["efficiency"]["j_per_token"] == r["efficiency"]["j_per_output_token"]
+    assert r["power"]["static_w"] == pytest.approx(static_w, rel=1e-12) and r["power"]["tdp_w"] == 700
+    assert r["power"]["chips"] == r["energy"]["chips"] == 1
+    assert "tdp_clock_factor" not in r["power"] and not any(n.startswith("energy: ") for n in r["notes"])
+
+
+def test_a_serving_run_above_its_tdp_says_so_as_a_run_report_does(low_load):
+    # the same run with the TDP set below its average power: power.tdp_clock_factor = (TDP − static) / (average −
+    # static), per chip, and a note (a lower TDP also lowers the activity power, share × (TDP − idle), so the
+    # average is this run's own)
+    r0 = low_load.report
+    static_w = r0["power"]["static_w"]
+    tdp = round(static_w + 0.1 * (r0["power"]["average_w"] - static_w), 3)  # well below the first run's average
+    r = api.serve(load_serving(SMALL, [f"arch.energy.tdp={tdp}W"])).report
+    avg = r["power"]["average_w_per_chip"]
+    assert r["power"]["tdp_w"] == pytest.approx(tdp) and avg > tdp
+    assert r["power"]["tdp_clock_factor"] == pytest.approx((tdp - static_w) / (avg - static_w), rel=1e-12)
+    (note,) = [n for n in r["notes"] if n.startswith("energy: ")]
+    assert note.startswith(f"energy: average power {avg:.4g} W per chip exceeds the TDP of {tdp:g} W; a first-order "
+                           f"throttle would run the clock at {r['power']['tdp_clock_factor']:.3f}×"), note
 
 
 def test_kv_blocks_from_the_memory_left_after_the_weights(low_load):
@@ -130,6 +154,28 @@ def test_cli_sweep_writes_points_and_the_curve(tmp_path, capsys):
         assert main(["serve", str(path), "-o", str(out), "--sweep", bad]) == 2
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert line.startswith("accelsim: error: --sweep: ") or "workload.arrival.rate" in line, line
+
+
+def test_cli_sweep_of_two_keys_writes_their_product_in_order(tmp_path, capsys):
+    # 'accelsim sweep' cannot sweep a serving file: serve --sweep crosses keys itself, 2 rates × 2 batch limits =
+    # 4 points, the first key's values outermost, a column a key in sweep.csv and the table
+    path = tmp_path / "s.yaml"
+    path.write_text(json.dumps(SMALL))
+    out = tmp_path / "grid"
+    assert main(["serve", str(path), "-o", str(out), "--sweep", "workload.arrival.rate=0.2,0.5",
+                 "--sweep", "engine.max_num_seqs=2,4", "--set", "workload.requests=2"]) == 0
+    printed = capsys.readouterr().out
+    assert "workload.arrival.rate = 0.2, 0.5 × engine.max_num_seqs = 2, 4" in printed
+    with open(out / "sweep.csv", newline="") as f:
+        header, *rows = list(csv.reader(f))
+    assert header[:4] == ["value", "workload.arrival.rate", "engine.max_num_seqs", "requests"]
+    assert [r[:3] for r in rows] == [["0.2,2", "0.2", "2"], ["0.2,4", "0.2", "4"], ["0.5,2", "0.5", "2"],
+                                     ["0.5,4", "0.5", "4"]]
+    for i, (rate, seqs) in enumerate([(0.2, 2), (0.2, 4), (0.5, 2), (0.5, 4)]):
+        config = json.loads((out / f"point_{i}" / "report.json").read_text())["config"]
+        assert (config["workload"]["arrival"]["rate"], config["engine"]["max_num_seqs"]) == (rate, seqs)
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("point_")) == [f"point_{i}" for i in range(4)]
+    assert main(["plot", str(out)]) == 0  # the redraw reads the key columns as written
 
 
 def test_cli_sweep_names_the_model_labels_ticks_and_shows_ms_and_yes_no(tmp_path, capsys, monkeypatch):

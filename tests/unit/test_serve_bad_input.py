@@ -16,6 +16,7 @@ from accelsim.config.serving import (
     grid_points,
     load_serving,
 )
+from accelsim.errors import ConfigError
 from accelsim.serving import check, iteration_floor, serve
 from accelsim.serving import requests as requests_module
 from accelsim.serving.cost import footprint, geometric
@@ -354,24 +355,61 @@ def test_a_trace_run_asks_for_at_most_max_requests(here, capsys):
     assert f"workload.requests: Input should be less than or equal to {MAX_REQUESTS}" in line
 
 
-# ---- 8. --sweep: one key a run, its values' errors labelled --sweep ------------------------------------------------
+# ---- 8. --sweep: a key once, several crossed (one with --capacity), values' errors labelled --sweep --------------
 
-@pytest.mark.parametrize("sweeps, line", [
-    (("engine.max_num_seqs=16,32", "engine.block_size=8,16"),
-     "--sweep: one key a run; got engine.max_num_seqs and engine.block_size (sweep one, --set the others"),
-    (("engine.max_num_seqs=16,32", "engine.max_num_seqs=64"),
-     "--sweep: engine.max_num_seqs: given 2 times; give it once with all its values (KEY=V1,V2,...)"),
-])
-def test_a_second_sweep_is_one_line_not_a_sweep_of_the_last(here, capsys, monkeypatch, sweeps, line):
+def test_a_key_swept_twice_is_one_line_not_a_sweep_of_the_last(here, capsys, monkeypatch):
     # argparse kept only the last --sweep: a sweep of one key, in silence
     from accelsim.serving import curve
 
     ran = []
     monkeypatch.setattr(curve, "serve", lambda spec, progress=None: ran.append(spec))
-    args = [a for s in sweeps for a in ("--sweep", s)]
-    assert cli_error(capsys, GOOD, *args).startswith(f"accelsim: error: {line}")
-    assert cli_error(capsys, GOOD, "--capacity", *args).startswith(f"accelsim: error: {line}")
+    args = ["--sweep", "engine.max_num_seqs=16,32", "--sweep", "engine.max_num_seqs=64"]
+    line = "accelsim: error: --sweep: engine.max_num_seqs: given 2 times; give it once with all its values"
+    assert cli_error(capsys, GOOD, *args).startswith(line)
+    assert cli_error(capsys, GOOD, "--capacity", *args).startswith(line)
     assert ran == [] and not (here / "out").exists()
+
+
+def test_a_capacity_search_sweeps_one_key(here, capsys, monkeypatch):
+    # capacity_sweep.csv has one row a value of one key: two keys are one line naming both (and no search runs)
+    from accelsim.serving import capacity
+
+    monkeypatch.setattr(capacity, "capacity_sweep", lambda *a, **k: pytest.fail("searched"))
+    line = cli_error(capsys, GOOD, "--capacity", "--sweep", "engine.max_num_seqs=16,32", "--sweep",
+                     "engine.block_size=8,16")
+    assert line.startswith("accelsim: error: --capacity --sweep: one key a search; got engine.max_num_seqs and "
+                           "engine.block_size"), line
+    assert "accelsim sweep" not in line  # which cannot sweep a serving file
+    assert not (here / "out").exists()
+
+
+def test_several_sweep_keys_make_their_product_first_key_outermost():
+    from accelsim.serving.curve import parse_sweeps
+
+    keys, points = parse_sweeps(["workload.arrival.rate=1,2", "engine.max_num_seqs=4,8,16"])
+    assert keys == ("workload.arrival.rate", "engine.max_num_seqs")
+    # 2 × 3 = 6 points, the rate's values outermost, each key's values in the order given
+    assert points == [("1", "4"), ("1", "8"), ("1", "16"), ("2", "4"), ("2", "8"), ("2", "16")]
+
+
+def test_a_sweep_of_two_keys_runs_each_point_with_both_values_in_order(here, monkeypatch):
+    from accelsim.serving import curve
+
+    monkeypatch.setattr(curve, "serve", lambda spec, progress=None: (spec.serve.workload.arrival.rate,
+                                                                     spec.serve.engine.max_num_seqs))
+    with open("s.yaml", "w") as f:
+        f.write(GOOD)
+    keys, points = curve.parse_sweeps(["workload.arrival.rate=1,3", "engine.max_num_seqs=2,4"])
+    done = []
+    got = curve.sweep("s.yaml", keys, points, on_point=lambda i, res: done.append(i))
+    assert got == [(1.0, 2), (1.0, 4), (3.0, 2), (3.0, 4)] and done == [0, 1, 2, 3]
+    # a bad point is named by every key's value
+    with pytest.raises(ConfigError) as e:
+        curve.sweep("s.yaml", keys, [("1", "2"), ("1", "0")])
+    assert "engine.max_num_seqs" in str(e.value)
+    assert curve.point_text(keys, ("1", "0")) == "workload.arrival.rate=1 engine.max_num_seqs=0"
+    assert curve.curve_columns(keys)[:3] == ("value", "workload.arrival.rate", "engine.max_num_seqs")
+    assert curve.curve_columns("workload.arrival.rate") == curve.CURVE_COLUMNS  # one key: sweep.csv as before
 
 
 def test_a_bad_sweep_value_is_labelled_sweep_not_set(here, capsys):
@@ -505,3 +543,48 @@ def test_a_grid_prefill_too_big_for_hbm_names_its_shape_and_what_to_change(here,
             "alone need 139586437120 B of hbm, 53687091200 B more than it holds; set model.attention: fused (its "
             "attention scores are never held whole) or lower engine.max_num_batched_tokens") in line
     assert "gradients" not in line and "stash" not in line  # an inference pass
+
+
+# ---- 13. another kind of file given to serve (or a serving file to sweep): one line saying which command ------------
+
+EXPERIMENT = "name: e\nworkload: {model: gemm, m: 64, n: 64, k: 64}\narch: h100\n"
+
+
+@pytest.mark.parametrize("text, line", [
+    (EXPERIMENT, "accelsim: error: s.yaml: this is an experiment, not a serving file (its workload has no arrivals); "
+                 "run it with 'accelsim run s.yaml'"),
+    ("name: e\nworkload: resnet50\narch: h100\n",
+     "accelsim: error: s.yaml: this is an experiment, not a serving file (its workload has no arrivals); "
+     "run it with 'accelsim run s.yaml'"),
+    ("base: e.yaml\ngrid: {arch.clock: [1GHz, 2GHz]}\n",
+     "accelsim: error: s.yaml: this is a sweep file (it has grid:/zip: axes); run it with 'accelsim sweep s.yaml' "
+     "(a serving file is swept with 'accelsim serve FILE --sweep KEY=V1,V2,...')"),
+])
+def test_serve_on_an_experiment_or_a_sweep_is_one_line_naming_the_command(here, capsys, text, line):
+    # serve printed a schema error per key (model missing, workload.arrival required, workload.m not permitted...)
+    assert cli_error(capsys, text) == line
+
+
+def test_an_unknown_top_level_key_near_a_sections_key_gets_a_did_you_mean(here, capsys):
+    line = cli_error(capsys, GOOD + "arrivals: {rate: 2}\n")
+    assert line == ("accelsim: error: s.yaml:10: arrivals: unknown key; did you mean 'workload.arrival'? (it goes "
+                    "under workload:) (got {'rate': 2})")
+    # a key near a top-level key keeps that hint; one near nothing keeps the list of keys
+    assert cli_error(capsys, GOOD + "replica: 2\n").startswith(
+        "accelsim: error: s.yaml:10: replica: unknown key; did you mean 'replicas'?")
+    assert "unknown key; expected one of name, description, model" in cli_error(capsys, GOOD + "zzzz: 1\n")
+
+
+@pytest.mark.parametrize("base", ["srv.yaml", "{model: llama2_7b, arch: h100, workload: {arrival: {rate: 1}}}"])
+def test_a_serving_file_as_a_sweeps_base_is_one_line_pointing_at_serve_sweep(here, capsys, base):
+    # it gave 6 errors treating each serving key as an unknown experiment key
+    with open("srv.yaml", "w") as f:
+        f.write(GOOD)
+    with open("sw.yaml", "w") as f:
+        f.write(f"name: sw\nbase: {base}\ngrid:\n  workload.arrival.rate: [4, 8]\n  engine.max_num_seqs: [1, 2]\n")
+    assert main(["sweep", "sw.yaml", "-q", "-o", "out"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("accelsim: error: sw.yaml:2: base: ") and " is a serving file (its workload has arrivals)" \
+        in line and "accelsim serve" in line and "--sweep KEY=V1,V2,...' (one --sweep a key; several are crossed)" \
+        in line, line
+    assert not (here / "out").exists()

@@ -4,8 +4,9 @@ OUTDIR`` redraws them from the folder):
 * ``sweep_lines.png``: a metric (the latency, ``seconds``: points of archs with other clocks compare in time, not
   cycles; for one clock it ranks as total cycles do) against the first varying axis, one line per value of the
   second; one panel per value of a third axis (up to :data:`MAX_PANELS`), the best (lowest) value over any further
-  axes. The latency's axis label says what a composed run's seconds cover (:func:`_covers`: "prefill + 2 decode
-  steps").
+  axes. A zip group is one axis (:class:`_Unit`), and other work is never folded: when a further axis changes the
+  workload, the panels are the workloads and only the other axes are folded (:func:`_layout`). The latency's axis
+  label says what a composed run's seconds cover (:func:`_covers`: "prefill + 2 decode steps").
 * ``sweep_heatmap.png``: the metric over the first two varying axes (panels and the best over the rest as above).
 * ``sweep_pareto.png``: latency (``seconds``) against chip area (``area_mm2``) for every point, coloured by its
   energy (``energy_j``), with the Pareto front over all three (no other point is at least as small, fast and
@@ -38,6 +39,7 @@ AREA = "system_area_mm2"  # the Pareto plot's area and energy: the whole system'
 ENERGY = "system_energy_j"  # written before these metrics existed gives its area_mm2 and energy_j (FALLBACK)
 FALLBACK = {AREA: "area_mm2", ENERGY: "energy_j"}
 MAX_PANELS = 6  # a third axis with more values than this is folded (best over it) instead of paneled
+MAX_WORKLOAD_PANELS = 12  # workloads (never folded) drawn as panels of a lines plot or heatmap; the title says so
 MAX_ANNOTATED = 12  # heatmap cells are labelled when both sides have at most this many values
 MAX_LABELLED_FRONT = 10  # a larger front is ringed, not labelled: its labels would cover the plot
 MAX_TICKS = 12  # tick labels on a heatmap side or a lines plot's axis of named values; beyond: every k-th (_ticks)
@@ -201,13 +203,97 @@ def _set_ticks(axis, values: Sequence[Any], rotate: bool = False) -> None:
     axis.set_ticks(at, [str(values[i]) for i in at], rotation=45 if rotate and len(at) > 6 else 0)
 
 
-def _layout(cols: SweepColumns, varying: list[str], used: int) -> tuple[str | None, list[Any], list[str]]:
-    """The panel axis (the varying axis after the ``used`` ones, if it has at most MAX_PANELS values), its
-    values, and the axes folded into "best over"."""
-    rest = varying[used:]
-    if rest and len(cols.values[rest[0]]) <= MAX_PANELS:
-        return rest[0], cols.sorted_values(rest[0]), rest[1:]
-    return None, [None], rest
+class _Unit:
+    """One axis of a lines plot or heatmap: a grid axis, a zip group's keys that vary (in lock step: one axis, as
+    validation counts it), or several such taken together (the panels of the workloads). ``codes``: an int per
+    record into ``values`` (a value, or a tuple of the keys' values); ``order``: the codes in drawing order."""
+
+    def __init__(self, cols: SweepColumns, keys: Sequence[str], names: Mapping[str, str]):
+        import numpy as np
+
+        self.keys = list(keys)
+        self.label = "/".join(names[k] for k in self.keys)
+        self.workload = any(workload_axis(k) for k in self.keys)
+        if len(self.keys) == 1:
+            key = self.keys[0]
+            self.codes, self.values = cols.codes(key), list(cols.values[key])
+            self.numeric = all(_is_number(v) for v in self.values)
+        else:
+            dims = tuple(len(cols.values[k]) for k in self.keys)
+            flat = np.ravel_multi_index(tuple(cols.codes(k) for k in self.keys), dims)
+            _, first, inverse = np.unique(flat, return_index=True, return_inverse=True)
+            seen = np.argsort(first, kind="stable")  # codes numbered in order of first appearance
+            rank = np.empty_like(seen)
+            rank[seen] = np.arange(len(seen))
+            self.codes = rank[inverse.reshape(-1)].astype(np.int32)
+            self.values = [tuple(cols.values[k][int(cols.codes(k)[first[g]])] for k in self.keys) for g in seen]
+            self.numeric = False
+        self.order = sorted(range(len(self.values)), key=lambda c: self.values[c]) if self.numeric else \
+            list(range(len(self.values)))
+        self._names = names
+
+    def text(self, code: int) -> str:
+        """A value as a tick shows it: ``128/128`` for a zip group's."""
+        v = self.values[code]
+        return "/".join(str(x) for x in v) if isinstance(v, tuple) else str(v)
+
+    def title(self, code: int) -> str:
+        """A value as a panel's title or a legend entry shows it: ``m=128, k=128``."""
+        v = self.values[code]
+        return ", ".join(f"{self._names[k]}={x}" for k, x in zip(self.keys, v if isinstance(v, tuple) else (v,),
+                                                                     strict=True))
+
+
+def _units(cols: SweepColumns, zips: Sequence[Sequence[str]], names: Mapping[str, str]) -> list[_Unit]:
+    """The varying axes as figure axes (:class:`_Unit`), in axis order; a zip group's varying keys are one, where
+    its first varying key is."""
+    varying = cols.varying()
+    group = {k: [g for g in keys if g in varying] for keys in zips for k in keys}
+    units, taken = [], set()
+    for a in varying:
+        if a not in taken:
+            keys = group.get(a, [a])
+            taken.update(keys)
+            units.append(_Unit(cols, keys, names))
+    return units
+
+
+def _layout(cols: SweepColumns, units: list[_Unit], used: int,
+            names: Mapping[str, str]) -> tuple[_Unit | None, list[int], list[_Unit], int]:
+    """The panel axis after the ``used`` units, the codes of its panels drawn, the units folded into "best
+    over", and how many panels there would be. Work is never folded: when a unit after the ``used`` ones changes
+    the workload, the panels are the workloads (every combination of those units' values found, up to
+    :data:`MAX_WORKLOAD_PANELS` drawn) and only the others are folded. Else the next unit is the panel axis if it
+    has at most :data:`MAX_PANELS` values, and the rest are folded."""
+    rest = units[used:]
+    work = [u for u in rest if u.workload]
+    if work:
+        panel = work[0] if len(work) == 1 else _Unit(cols, [k for u in work for k in u.keys], names)
+        panel.workload = True
+        return panel, panel.order[:MAX_WORKLOAD_PANELS], [u for u in rest if not u.workload], len(panel.values)
+    if rest and len(rest[0].values) <= MAX_PANELS:
+        return rest[0], rest[0].order, rest[1:], len(rest[0].values)
+    return None, [-1], rest, 1
+
+
+def _best(cols: SweepColumns, units: Sequence[_Unit], metric: str) -> dict[tuple[int, ...], float]:
+    """The lowest ``metric`` for each combination of the codes of ``units`` (over every other axis)."""
+    import numpy as np
+
+    m = cols.metric(metric)
+    has = ~np.isnan(m)
+    dims = tuple(max(len(u.values), 1) for u in units)
+    flat = np.ravel_multi_index(tuple(u.codes[has] for u in units), dims) if units else \
+        np.zeros(int(has.sum()), np.intp)
+    low = np.full(math.prod(dims), np.inf)
+    np.minimum.at(low, flat, m[has])
+    found = np.flatnonzero(np.isfinite(low))
+    combos = np.unravel_index(found, dims)
+    return {tuple(int(c[i]) for c in combos): float(low[f]) for i, f in enumerate(found)}
+
+
+def _panel_note(drawn: int, total: int) -> str:
+    return f"; the first {drawn} of {total} workloads" if drawn < total else ""
 
 
 def _covers(metrics: Mapping[str, Any]) -> str:
@@ -239,41 +325,43 @@ def _text(metric: str, value: float) -> str:
     return fmt.quantity(value, "s") if metric == LATENCY else fmt.si(value, sep="")
 
 
-def _title(spec_name: str, what: str, folded: list[str], names: Mapping[str, str]) -> str:
-    best = f" (best over {', '.join(names[a] for a in folded)})" if folded else ""
+def _title(spec_name: str, what: str, folded: Sequence[_Unit], note: str = "") -> str:
+    best = f" (best over {', '.join(u.label for u in folded)}{note})" if folded else f" ({note[2:]})" if note else ""
     return f"{spec_name}: {what}{best}"
 
 
-def plot_lines(records, axes: Sequence[str], path: Path, *, name: str = "sweep", metric: str = METRIC) -> Path | None:
-    """``metric`` against the first varying axis, a line per value of the second; None if nothing varies.
-    ``records``: results records or their :class:`SweepColumns`."""
+def plot_lines(records, axes: Sequence[str], path: Path, *, name: str = "sweep", metric: str = METRIC,
+               zips: Sequence[Sequence[str]] = ()) -> Path | None:
+    """``metric`` against the first varying axis, a line per value of the second, panels as :func:`_layout` says
+    (never the best over other work); None if nothing varies. ``records``: results records or their
+    :class:`SweepColumns`; ``zips``: the sweep's zip groups (their keys), each one axis."""
     ok = SweepColumns.of(records, axes)
-    varying = ok.varying()
-    if not varying:
-        return None
     names = short_names(list(axes))
-    x_axis, series_axis = varying[0], (varying[1] if len(varying) > 1 else None)
-    panel_axis, panel_values, folded = _layout(ok, varying, 2)
-    keys = [k for k in (x_axis, series_axis, panel_axis) if k]
-    best = ok.best(keys, metric)
-    xs = ok.sorted_values(x_axis)
-    numeric = all(_is_number(v) for v in xs)
-    series = ok.sorted_values(series_axis) if series_axis else [None]
+    units = _units(ok, zips, names)
+    if not units:
+        return None
+    x, series = units[0], (units[1] if len(units) > 1 else None)
+    panel, panel_codes, folded, panels = _layout(ok, units, 2, names)
+    used = [u for u in (x, series, panel) if u is not None]
+    best = _best(ok, used, metric)
+    numeric = x.numeric
+    xs = [x.values[c] for c in x.order]
+    series_codes = series.order if series else [-1]
     plt = _pyplot()
-    fig, axs = _panels(plt, len(panel_values))
+    fig, axs = _panels(plt, len(panel_codes))
     # more series than the legend takes: each line a colour of a colormap, in the series' order, and a colorbar
-    shaded = plt.get_cmap("viridis") if len(series) > MAX_LEGEND else None
-    for ax, pv in zip(axs, panel_values, strict=True):
-        for n, sv in enumerate(series):
+    shaded = plt.get_cmap("viridis") if len(series_codes) > MAX_LEGEND else None
+    for ax, pc in zip(axs, panel_codes, strict=True):
+        for n, sc in enumerate(series_codes):
             pts = []
-            for i, xv in enumerate(xs):
-                k = tuple(_key(v) for v, a in ((xv, x_axis), (sv, series_axis), (pv, panel_axis)) if a)
+            for i, xc in enumerate(x.order):
+                k = tuple(c for c, u in ((xc, x), (sc, series), (pc, panel)) if u is not None)
                 if k in best:
-                    pts.append((xv if numeric else i, best[k]))
+                    pts.append((x.values[xc] if numeric else i, best[k]))
             if pts:
-                label = f"{names[series_axis]}={sv}" if series_axis else None
+                label = series.title(sc) if series else None
                 style = {"label": label} if shaded is None else \
-                    {"color": shaded(n / (len(series) - 1)), "markersize": 3, "linewidth": 1}
+                    {"color": shaded(n / (len(series_codes) - 1)), "markersize": 3, "linewidth": 1}
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", **style)
         if numeric and min(xs) > 0 and max(xs) / min(xs) >= 8:
             ax.set_xscale("log", base=2)
@@ -281,68 +369,68 @@ def plot_lines(records, axes: Sequence[str], path: Path, *, name: str = "sweep",
             ax.set_xticks(xs, [str(v) for v in xs])
             ax.minorticks_off()
         if not numeric:
-            _set_ticks(ax.xaxis, xs, rotate=True)
-        ax.set_xlabel(names[x_axis])
+            _set_ticks(ax.xaxis, [x.text(c) for c in x.order], rotate=True)
+        ax.set_xlabel(x.label)
         ax.set_ylabel(_label(metric, list(ok.covers)))
         ax.yaxis.set_major_formatter(lambda v, _pos: _text(metric, v))
         ax.grid(True, alpha=0.3)
-        if panel_axis:
-            ax.set_title(f"{names[panel_axis]}={pv}", fontsize=10)
+        if panel is not None:
+            ax.set_title(panel.title(pc), fontsize=10)
         if shaded is not None:
-            bar = fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(0, len(series) - 1), shaded), ax=ax,
-                               label=names[series_axis])  # type: ignore[index]
-            _set_ticks(bar.ax.yaxis, series)
-        elif series_axis:
+            bar = fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(0, len(series_codes) - 1), shaded), ax=ax,
+                               label=series.label)  # type: ignore[union-attr]
+            _set_ticks(bar.ax.yaxis, [series.text(c) for c in series_codes])  # type: ignore[union-attr]
+        elif series is not None:
             ax.legend(fontsize=8)
-    fig.suptitle(_title(name, f"{metric} vs {names[x_axis]}", folded, names), fontsize=11)
+    note = _panel_note(len(panel_codes), panels)
+    fig.suptitle(_title(name, f"{metric} vs {x.label}", folded, note), fontsize=11)
     return _save(plt, fig, path)
 
 
 def plot_heatmap(records, axes: Sequence[str], path: Path, *, name: str = "sweep",
-                 metric: str = METRIC) -> Path | None:
-    """``metric`` over the first two varying axes (rows: the first, columns: the second); None if fewer vary."""
+                 metric: str = METRIC, zips: Sequence[Sequence[str]] = ()) -> Path | None:
+    """``metric`` over the first two varying axes (rows: the first, columns: the second; a zip group is one),
+    panels as :func:`_layout` says; None if fewer vary."""
     ok = SweepColumns.of(records, axes)
-    varying = ok.varying()
-    if len(varying) < 2:
+    names = short_names(list(axes))
+    units = _units(ok, zips, names)
+    if len(units) < 2:
         return None
     import numpy as np
 
-    names = short_names(list(axes))
-    row_axis, col_axis = varying[0], varying[1]
-    panel_axis, panel_values, folded = _layout(ok, varying, 2)
-    keys = [k for k in (row_axis, col_axis, panel_axis) if k]
-    best = ok.best(keys, metric)
-    rows, cols = ok.sorted_values(row_axis), ok.sorted_values(col_axis)
+    row, col = units[0], units[1]
+    panel, panel_codes, folded, panels = _layout(ok, units, 2, names)
+    best = _best(ok, [u for u in (row, col, panel) if u is not None], metric)
     plt = _pyplot()
-    fig, axs = _panels(plt, len(panel_values), width=5.5, height=4.5)
+    fig, axs = _panels(plt, len(panel_codes), width=5.5, height=4.5)
     finite = [v for v in best.values() if math.isfinite(v)]
     vmin, vmax = (min(finite), max(finite)) if finite else (0.0, 1.0)
-    for ax, pv in zip(axs, panel_values, strict=True):
-        grid = np.full((len(rows), len(cols)), np.nan)
-        for i, rv in enumerate(rows):
-            for j, cv in enumerate(cols):
-                k = tuple(_key(v) for v, a in ((rv, row_axis), (cv, col_axis), (pv, panel_axis)) if a)
-                grid[i, j] = best.get(k, np.nan)
+    for ax, pc in zip(axs, panel_codes, strict=True):
+        grid = np.full((len(row.order), len(col.order)), np.nan)
+        for i, rc in enumerate(row.order):
+            for j, cc in enumerate(col.order):
+                grid[i, j] = best.get((rc, cc, pc) if panel is not None else (rc, cc), np.nan)
         # one flat cell per point ("nearest"): matplotlib's default smooths cells under ~3 pixels (a Hanning
         # filter), blending neighbours and painting over cells that have no point
         im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis_r", vmin=vmin, vmax=vmax,
                        interpolation="nearest")
-        _set_ticks(ax.xaxis, cols, rotate=True)
-        _set_ticks(ax.yaxis, rows)
-        ax.set_xlabel(names[col_axis])
-        ax.set_ylabel(names[row_axis])
-        if len(rows) <= MAX_ANNOTATED and len(cols) <= MAX_ANNOTATED:
-            for i in range(len(rows)):
-                for j in range(len(cols)):
+        _set_ticks(ax.xaxis, [col.text(c) for c in col.order], rotate=True)
+        _set_ticks(ax.yaxis, [row.text(c) for c in row.order])
+        ax.set_xlabel(col.label)
+        ax.set_ylabel(row.label)
+        if len(row.order) <= MAX_ANNOTATED and len(col.order) <= MAX_ANNOTATED:
+            for i in range(len(row.order)):
+                for j in range(len(col.order)):
                     if not np.isnan(grid[i, j]):
                         dark = (grid[i, j] - vmin) / ((vmax - vmin) or 1.0) > 0.5
                         ax.text(j, i, _text(metric, grid[i, j]), ha="center", va="center", fontsize=7,
                                 color="white" if dark else "black")
-        if panel_axis:
-            ax.set_title(f"{names[panel_axis]}={pv}", fontsize=10)
+        if panel is not None:
+            ax.set_title(panel.title(pc), fontsize=10)
         bar = fig.colorbar(im, ax=ax, label=_label(metric, list(ok.covers)))
         bar.ax.yaxis.set_major_formatter(lambda v, _pos: _text(metric, v))
-    fig.suptitle(_title(name, f"{metric} (lower is better)", folded, names), fontsize=11)
+    note = _panel_note(len(panel_codes), panels)
+    fig.suptitle(_title(name, f"{metric} (lower is better)", folded, note), fontsize=11)
     return _save(plt, fig, path)
 
 
@@ -418,18 +506,37 @@ def scatter_sample(n: int, must: Sequence[int] = (), limit: int | None = None):
     return np.union1d(np.arange(0, n, math.ceil(n / limit)), np.asarray(must, dtype=np.int64))
 
 
-def _workload_axis(key: str) -> bool:
+def workload_axis(key: str) -> bool:
     """Whether a sweep axis changes the workload (``workload`` itself, or a ``workload.`` key): points that differ
     in one run different work and are not compared on one Pareto front."""
     return key == "workload" or key.startswith("workload.")
 
 
-def pareto_groups(cols: SweepColumns, rows) -> list:
-    """``rows`` (indices into ``cols``) split by workload, the values of the varying workload axes
-    (:func:`_workload_axis`): index arrays in order of each group's first row; one group when no such axis varies."""
+def front_mask(values, groups):
+    """Which points are on their workload's Pareto front (a bool array): ``values`` an (n, d) array (a row with a
+    NaN is on none), ``groups`` each point's workload number (-1: none). Each workload's points are ranked alone
+    (:func:`pareto_front_nd`, sweep order); a workload of one point is its own front. results.csv's ``pareto``
+    column, which marks the points :func:`plot_pareto` rings."""
     import numpy as np
 
-    keys = [a for a in cols.varying() if _workload_axis(a)]
+    values, groups = np.asarray(values, dtype=np.float64), np.asarray(groups)
+    on = np.zeros(len(groups), bool)
+    rows = np.flatnonzero((groups >= 0) & ~np.isnan(values).any(axis=1)) if len(groups) else np.zeros(0, np.intp)
+    if not len(rows):
+        return on
+    order = rows[np.argsort(groups[rows], kind="stable")]  # each workload's rows together, in sweep order
+    cuts = np.flatnonzero(np.diff(groups[order])) + 1
+    for members in np.split(order, cuts):
+        on[members[pareto_front_nd(values[members])]] = True
+    return on
+
+
+def pareto_groups(cols: SweepColumns, rows) -> list:
+    """``rows`` (indices into ``cols``) split by workload, the values of the varying workload axes
+    (:func:`workload_axis`): index arrays in order of each group's first row; one group when no such axis varies."""
+    import numpy as np
+
+    keys = [a for a in cols.varying() if workload_axis(a)]
     if not keys:
         return [np.asarray(rows)]
     dims = tuple(len(cols.values[a]) for a in keys)
@@ -473,11 +580,11 @@ def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep"
     pts = np.column_stack((x, y, e))
     fronts = [g[pareto_front_nd(pts[g])] for g in groups]
     varying = cols.varying()
-    own = [a for a in varying if not _workload_axis(a)]  # what tells a workload's points apart
+    own = [a for a in varying if not workload_axis(a)]  # what tells a workload's points apart
     panels = list(zip(groups, fronts, strict=True)) if len(groups) <= MAX_PANELS else \
         [(np.sort(np.concatenate(groups)), np.sort(np.concatenate(fronts)))]
     many = len(panels) < len(groups)  # one panel for every workload's front
-    keys = [a for a in varying if _workload_axis(a)]
+    keys = [a for a in varying if workload_axis(a)]
     plt = _pyplot()
     one = len(panels) == 1
     fig, axs = _panels(plt, len(panels), width=7.5 if one else 6.0, height=5.2 if one else 4.6)
@@ -557,16 +664,17 @@ def _label_inside(ax, fig, labels: Sequence[tuple[float, float, str]]) -> None:
 
 
 def plot_sweep_records(records, axes: Sequence[str], outdir: str | os.PathLike, *,
-                       name: str = "sweep", warn=None) -> list[Path]:
+                       name: str = "sweep", warn=None, zips: Sequence[Sequence[str]] = ()) -> list[Path]:
     """Draw every figure the axes support into ``outdir``; returns the paths written. ``records``: results
     records or their :class:`SweepColumns` (what the end of a sweep passes, gathered while results.csv streams).
-    ``warn(text)`` hears that a drawn Pareto plot left points off (:func:`pareto_left_off`), as its title says."""
+    ``warn(text)`` hears that a drawn Pareto plot left points off (:func:`pareto_left_off`), as its title says.
+    ``zips``: the sweep's zip groups (lists of keys; sweep.json's ``zip``), each one axis of the lines and heatmap."""
     records = SweepColumns.of(records, axes)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
     for draw, file in ((plot_lines, LINES_FILE), (plot_heatmap, HEATMAP_FILE), (plot_pareto, PARETO_FILE)):
-        path = draw(records, axes, outdir / file, name=name)
+        path = draw(records, axes, outdir / file, name=name, **({"zips": zips} if draw is not plot_pareto else {}))
         if path is not None:
             written.append(path)
             left = pareto_left_off(records) if file == PARETO_FILE and warn is not None else 0
@@ -577,5 +685,6 @@ def plot_sweep_records(records, axes: Sequence[str], outdir: str | os.PathLike, 
     return written
 
 
-__all__ = ["HEATMAP_FILE", "LINES_FILE", "MAX_SCATTER", "PARETO_FILE", "SweepColumns", "left_off_text",
-           "pareto_front_nd", "pareto_left_off", "plot_heatmap", "plot_lines", "plot_pareto", "plot_sweep_records", "scatter_sample", "varying_axes"]
+__all__ = ["HEATMAP_FILE", "LINES_FILE", "MAX_SCATTER", "MAX_WORKLOAD_PANELS", "PARETO_FILE", "SweepColumns", "front_mask",
+           "left_off_text", "pareto_front_nd", "pareto_left_off", "plot_heatmap", "plot_lines", "plot_pareto",
+           "plot_sweep_records", "scatter_sample", "varying_axes", "workload_axis"]

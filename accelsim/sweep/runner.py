@@ -23,7 +23,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -448,7 +448,7 @@ def _run(stream: PlanStream, out: Path, t0: float, *, executor: str, workers: in
                                    plot_warn=None if con is None else (lambda note: _warning(con, note)))
     except (KeyboardInterrupt, AccelsimError) as e:  # Ctrl-C, a worker gone, a filter failing on a later point
         info = sweep_json.write()
-        stream_csv(out, info)
+        _write_end(out, info, False, spec.name)
         if con is not None and isinstance(e, KeyboardInterrupt):
             if ran_through:
                 con.print(f"interrupted at the end of the sweep: every point is kept in {out / RESULTS_FILE} and "
@@ -496,18 +496,29 @@ def plot_sweep(outdir: str | os.PathLike, *, console=None) -> list[Path]:
     return _write_end(Path(outdir), info, True, str(info.get("name") or "sweep"), warn=warn, plot_warn=warn)[0]
 
 
+def _zip_keys(info: Mapping[str, Any]) -> list[list[str]]:
+    """sweep.json's zip groups as lists of their keys (one axis each in the lines plot and heatmap)."""
+    groups = info.get("zip") or []
+    return [list(g) for g in groups if isinstance(g, Mapping)] if isinstance(groups, list) else []
+
+
 def _write_end(out: Path, info: dict[str, Any], plots: bool, name: str, *,
                warn=None, plot_warn=None) -> tuple[list[Path], dict[str, int]]:
     """The end of a sweep in bounded memory: results.csv streamed from results.jsonl (a record at a time, in
-    the sweep's order), the plots' columns gathered on the way (numbers, not records), then the plots. Returns
-    the files written and the count of records by status; ``warn(text)`` hears of lines that are not records
-    (a sweep said so as it read them), ``plot_warn(text)`` of points the Pareto plot leaves off."""
+    the sweep's order), the plots' columns gathered on the way (numbers, not records), sweep.json's ``pareto``
+    (the ids of results.csv's points on their workload's front) when it changed, then the plots. Returns the
+    files written and the count of records by status; ``warn(text)`` hears of lines that are not records (a
+    sweep said so as it read them), ``plot_warn(text)`` of points the Pareto plot leaves off."""
     axes = list(info.get("axes") or [])
     cols = SweepColumns(axes) if plots else None
-    path, counts = stream_csv(out, info, sink=None if cols is None else cols.add, warn=warn)
+    front: list[str] = []
+    path, counts = stream_csv(out, info, sink=None if cols is None else cols.add, warn=warn, front=front)
+    if info.get("pareto") != front:
+        info = {**{k: v for k, v in info.items() if k != "format"}, "pareto": front}
+        write_sweep_json(out, info)
     files = [path]
     if cols is not None:
-        files += plot_sweep_records(cols, axes, out, name=name, warn=plot_warn)
+        files += plot_sweep_records(cols, axes, out, name=name, warn=plot_warn, zips=_zip_keys(info))
     return files, counts
 
 

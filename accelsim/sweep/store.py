@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AccelsimError
-from ..report.schema import level_names, ordered
+from ..report.schema import core_units, level_names, ordered
 from ..report.writers import atomic_write_text
 from ..units import MAX_INT
 
@@ -35,9 +36,10 @@ FSYNC_EVERY_S = 2.0
 # report.json's top-level objects that become metrics (flattened to "bytes.<level>" in results.csv)
 METRIC_OBJECTS = ("utilization", "bytes", "stalls_by_level")
 # report.json's objects whose scalar numbers become metrics, nested likewise ("serving.ttft_s" in results.csv):
-# an LLM run's serving figures (decode_steps: ttft_s, tpot_s, tokens_per_s, ...), a pipeline's (bubble_fraction, ...)
-# and a data-parallel training step's (replicas, global_batch, samples_per_s, ...)
-SCALAR_OBJECTS = ("serving", "pipeline", "data_parallel")
+# an LLM run's serving figures (decode_steps: ttft_s, tpot_s, tokens_per_s, ...), a pipeline's (bubble_fraction, ...),
+# a data-parallel training step's (replicas, global_batch, samples_per_s, ...) and a diffusion pipeline's (batch,
+# seconds_per_image, images_per_s; each part's time per run as "<part>_s": _top_level_numbers)
+SCALAR_OBJECTS = ("serving", "pipeline", "data_parallel", "diffusion")
 LEVEL_OBJECTS = ("bytes",)  # objects with an entry for every memory level of the report (0 where none)
 # sweep metric → (report.json object, key): the energy, power, efficiency and area figures a sweep keeps (energy_j
 # = dynamic + activity + static energy, docs/energy.md)
@@ -63,6 +65,10 @@ def _top_level_numbers(report: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = dict(value)
         elif key in SCALAR_OBJECTS and isinstance(value, Mapping):
             numbers = {k: v for k, v in value.items() if _is_number(v)}
+            if key == "diffusion":  # each part's time per run (count × one execution), as diffusion.<part>_s
+                for part in value.get("parts") or []:
+                    if isinstance(part, Mapping) and _is_number(part.get("total_seconds")):
+                        numbers[f"{part.get('part')}_s"] = part["total_seconds"]
             if numbers:
                 out[key] = numbers
     return out
@@ -446,17 +452,95 @@ def _cell(value: Any) -> Any:
     return value
 
 
+GPU_CORES = "cores"  # results.csv's name for report.json's "core*" (a GPU's SMs as one lock-step unit): no '*'
+COMPUTE_MAX = "utilization.compute_max"  # the busiest compute unit's busy fraction (compare's "max compute-unit busy")
+PARETO = "pareto"  # results.csv's column after status: "true" on its workload's Pareto front, "false" off it
+
+
+def row_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's ``metrics`` as results.csv's metric cells: flattened (:func:`flatten`), a GPU's
+    ``utilization.core*.<unit>`` named ``utilization.cores.<unit>`` (:data:`GPU_CORES`), and
+    :data:`COMPUTE_MAX`, the busiest of the cores' compute units (``core<i>.<unit>`` or ``core*.<unit>``:
+    :func:`accelsim.report.schema.core_units`), so that GPU and TPU rows share one comparable column."""
+    out = {k.replace("utilization.core*.", f"utilization.{GPU_CORES}.", 1): v for k, v in flatten(metrics).items()}
+    util = metrics.get("utilization")
+    busy = core_units({"utilization": util}).values() if isinstance(util, Mapping) else ()
+    if busy:
+        out[COMPUTE_MAX] = max(busy)
+    return out
+
+
+def _natural(key: str) -> list:
+    """A sort key reading runs of digits as numbers: core2 before core10."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", key)]
+
+
+def arrange(columns: Iterable[str]) -> list[str]:
+    """Metric columns in order of first appearance, but the ``utilization.*`` ones together, sorted (digits as
+    numbers), where the first of them appears: a sweep of GPU and TPU archs keeps one family of columns."""
+    cols = list(dict.fromkeys(columns))
+    util = sorted((c for c in cols if c.startswith("utilization.")), key=_natural)
+    if not util:
+        return cols
+    at = next(i for i, c in enumerate(cols) if c.startswith("utilization."))
+    rest = [c for c in cols if not c.startswith("utilization.")]
+    return [*rest[:at], *util, *rest[at:]]
+
+
+PARETO_KEYS = (("seconds", None), ("system_area_mm2", "area_mm2"), ("system_energy_j", "energy_j"))  # as the plot's
+
+
+def pareto_inputs(rec: Mapping[str, Any], work: Sequence[str]) -> tuple[tuple[float, ...] | None, tuple]:
+    """What the Pareto front of a record needs: its (latency, area, energy) with the Pareto plot's fallbacks (None
+    unless an ok record has all three as numbers) and its workload (the values of the ``work`` axes, as text)."""
+    metrics = rec.get("metrics") or {}
+    xs = []
+    for key, fallback in PARETO_KEYS:
+        value = metrics.get(key, metrics.get(fallback) if fallback else None)
+        xs.append(float(value) if _is_number(value) and math.isfinite(value) else None)
+    point = rec.get("point") or {}
+    ok = rec.get("status") == "ok" and None not in xs
+    return (tuple(xs) if ok else None), tuple(repr(point.get(a)) for a in work)  # type: ignore[arg-type]
+
+
+def pareto_flags(values, groups) -> list[str]:
+    """The ``pareto`` cell of each point: ``values`` an (n, 3) array of (latency, area, energy), a NaN row where the
+    point has none, and ``groups`` its workload's number: "true" for the points of their workload's front
+    (:func:`accelsim.sweep.plots.front_mask`), "false" for the others, "" where there is nothing to rank."""
+    import numpy as np
+
+    from .plots import front_mask
+
+    values = np.asarray(values, dtype=np.float64).reshape(-1, 3)
+    on = front_mask(values, np.asarray(groups))
+    has = ~np.isnan(values).any(axis=1)
+    return ["true" if o else "false" if h else "" for o, h in zip(on.tolist(), has.tolist(), strict=True)]
+
+
+def work_axes(axes: Sequence[str]) -> list[str]:
+    """The axes that change the workload: points that differ in one are not on one Pareto front."""
+    from .plots import workload_axis
+
+    return [a for a in axes if workload_axis(a)]
+
+
 def table(records: Iterable[Mapping[str, Any]], axes: list[str]) -> tuple[list[str], list[list[Any]]]:
-    """The results table: header ``id, <axes...>, status, <metrics...>, error`` and one row per record (metric
-    columns in order of first appearance; a metric a record lacks is an empty cell)."""
+    """The results table: header ``id, <axes...>, status, pareto, <metrics...>, error`` and one row per record
+    (metric columns in order of first appearance, the utilization ones together and sorted: :func:`arrange`; a
+    metric a record lacks is an empty cell; ``pareto``: :func:`pareto_flags`)."""
     recs = list(records)
-    flat = [flatten(r.get("metrics") or {}) for r in recs]
-    metric_cols = list(dict.fromkeys(k for f in flat for k in f))
-    header = ["id", *axes, "status", *metric_cols, "error"]
+    flat = [row_metrics(r.get("metrics") or {}) for r in recs]
+    metric_cols = arrange(k for f in flat for k in f)
+    header = ["id", *axes, "status", PARETO, *metric_cols, "error"]
+    work = work_axes(axes)
+    inputs = [pareto_inputs(r, work) for r in recs]
+    seen: dict[tuple, int] = {}
+    flags = pareto_flags([v if v is not None else (math.nan,) * 3 for v, _ in inputs],
+                         [seen.setdefault(g, len(seen)) if v is not None else -1 for v, g in inputs])
     rows = []
-    for rec, metrics in zip(recs, flat, strict=True):
+    for rec, metrics, flag in zip(recs, flat, flags, strict=True):
         point = rec.get("point") or {}
-        rows.append([rec.get("id"), *(_cell(point.get(a)) for a in axes), rec.get("status"),
+        rows.append([rec.get("id"), *(_cell(point.get(a)) for a in axes), rec.get("status"), flag,
                      *(_cell(metrics.get(c)) for c in metric_cols), rec.get("error") or ""])
     return header, rows
 
@@ -501,13 +585,18 @@ class RecordIndex(ResultStore):
     order): only the first record of each distinct set of metric keys ("shape") can add a column, so the pass
     keeps the distinct shapes and each point's shape number (an int32 array)."""
 
-    def __init__(self, outdir: str | os.PathLike, ids: Sequence[str], *, strict: bool = False):
+    def __init__(self, outdir: str | os.PathLike, ids: Sequence[str], *, strict: bool = False,
+                 axes: Sequence[str] = ()):
         import numpy as np
 
         super().__init__(outdir)
         position = {rid: pos for pos, rid in enumerate(ids)}  # keys shared with ``ids``: no second copy
         self.offsets = np.full(len(ids), -1, dtype=np.int64)
         self.shapes = np.zeros(len(ids), dtype=np.int32)
+        # what the pareto column needs of each point (pareto_inputs): (latency, area, energy) and its workload
+        self.pareto_values = np.full((len(ids), 3), np.nan)
+        self.workloads = np.full(len(ids), -1, dtype=np.int32)
+        work, groups = work_axes(axes), {}
         shapes: dict[tuple, int] = {}  # shape (nested key tuple: cheaper than flattening) → its number
         self._columns: list[list[str]] = []  # the flattened keys of each shape
         for offset, rec in self._scan(strict):
@@ -517,16 +606,25 @@ class RecordIndex(ResultStore):
             metrics = rec.get("metrics") or {}
             shape = shapes.setdefault(_shape(metrics), len(shapes))
             if shape == len(self._columns):
-                self._columns.append(list(flatten(metrics)))
+                self._columns.append(list(row_metrics(metrics)))
             self.offsets[pos], self.shapes[pos] = offset, shape
+            values, group = pareto_inputs(rec, work)
+            self.pareto_values[pos] = values if values is not None else np.nan
+            self.workloads[pos] = groups.setdefault(group, len(groups)) if values is not None else -1
+
+    def pareto(self) -> list[str]:
+        """The ``pareto`` cell of each point that has a record, in sweep order (:func:`pareto_flags`)."""
+        has = self.offsets >= 0
+        return pareto_flags(self.pareto_values[has], self.workloads[has])
 
     def metric_columns(self) -> list[str]:
-        """The flattened metric keys of the records, in order of first appearance in sweep order."""
+        """results.csv's metric columns of the records (:func:`row_metrics`), in order of first appearance in sweep
+        order, the utilization ones together (:func:`arrange`)."""
         import numpy as np
 
         found = np.flatnonzero(self.offsets >= 0)
         kinds, first = np.unique(self.shapes[found], return_index=True)
-        return list(dict.fromkeys(k for i in kinds[np.argsort(first)].tolist() for k in self._columns[i]))
+        return arrange(k for i in kinds[np.argsort(first)].tolist() for k in self._columns[i])
 
     def records(self) -> Iterator[dict[str, Any]]:
         """The last record of each point that has one, in sweep order, read back one at a time."""
@@ -537,19 +635,21 @@ class RecordIndex(ResultStore):
 
 
 def stream_csv(outdir: str | os.PathLike, info: Mapping[str, Any], *, strict: bool = False,
-               sink: Any = None, warn: Any = None) -> tuple[Path, dict[str, int]]:
+               sink: Any = None, warn: Any = None, front: list[str] | None = None) -> tuple[Path, dict[str, int]]:
     """Write ``OUTDIR/results.csv`` as :func:`write_csv` does from :func:`ordered_records` (byte for byte),
     streaming results.jsonl: one pass indexes it (:class:`RecordIndex`), the second writes a row per record in
     the sweep's order straight to a temporary file (renamed at the end). ``sink(record)``, when given, sees
     each record as its row is written (the plots gather their columns so); ``warn(text)``, when given, hears of
-    lines that are not records, which are ignored (:meth:`ResultStore.skipped_note`). Returns the path and the
-    count of records by status."""
-    index = RecordIndex(outdir, info.get("ids", []), strict=strict)
+    lines that are not records, which are ignored (:meth:`ResultStore.skipped_note`). ``front``, when given,
+    receives the ids of the points whose ``pareto`` is true, in sweep order. Returns the path and the count of
+    records by status."""
+    axes = list(info.get("axes") or [])
+    index = RecordIndex(outdir, info.get("ids", []), strict=strict, axes=axes)
     note = index.skipped_note()
     if note is not None and warn is not None:
         warn(note)
-    axes = list(info.get("axes") or [])
     cols = index.metric_columns()
+    flags = index.pareto()
     counts = {"ok": 0, "error": 0}
     path = Path(outdir) / CSV_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -557,11 +657,13 @@ def stream_csv(outdir: str | os.PathLike, info: Mapping[str, Any], *, strict: bo
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(["id", *axes, "status", *cols, "error"])
-            for rec in index.records():
-                point, metrics = rec.get("point") or {}, flatten(rec.get("metrics") or {})
-                writer.writerow([rec.get("id"), *(_cell(point.get(a)) for a in axes), rec.get("status"),
+            writer.writerow(["id", *axes, "status", PARETO, *cols, "error"])
+            for rec, flag in zip(index.records(), flags, strict=True):
+                point, metrics = rec.get("point") or {}, row_metrics(rec.get("metrics") or {})
+                writer.writerow([rec.get("id"), *(_cell(point.get(a)) for a in axes), rec.get("status"), flag,
                                  *(_cell(metrics.get(c)) for c in cols), rec.get("error") or ""])
+                if flag == "true" and front is not None:
+                    front.append(rec["id"])
                 counts[rec["status"]] += 1
                 if sink is not None:
                     sink(rec)
@@ -575,6 +677,7 @@ def stream_csv(outdir: str | os.PathLike, info: Mapping[str, Any], *, strict: bo
     return path, counts
 
 
-__all__ = ["CSV_FILE", "FORMAT", "RESULTS_FILE", "SWEEP_FILE", "RecordIndex", "ResultStore", "flatten", "is_sweep_dir",
-           "metrics_from_report", "one_line", "ordered_records", "read_sweep_json", "record", "record_problem",
-           "share_refusal", "stream_csv", "table", "write_csv", "write_sweep_json"]
+__all__ = ["COMPUTE_MAX", "CSV_FILE", "FORMAT", "GPU_CORES", "PARETO", "RESULTS_FILE", "SWEEP_FILE", "RecordIndex",
+           "ResultStore", "arrange", "flatten", "is_sweep_dir", "metrics_from_report", "one_line", "ordered_records",
+           "pareto_flags", "read_sweep_json", "record", "record_problem", "row_metrics", "share_refusal", "stream_csv",
+           "table", "write_csv", "write_sweep_json"]

@@ -87,13 +87,13 @@ def test_a_sweep_writes_one_record_per_point_and_the_table(tmp_path):
     assert m["peak_macs_per_cycle"] == 16 * 16 and m["energy_j"] > 0 and m["area_mm2"] > 0
     assert m["seconds"] == pytest.approx(m["total_cycles"] / m["clock_hz"])
     assert set(m["bytes"]) >= {"hbm", "sram"} and "ops" not in m
-    # results.csv: one row per point in sweep order, columns id, axes, status, metrics, error
+    # results.csv: one row per point in sweep order, columns id, axes, status, pareto, metrics, error
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert [(int(r[ROWS]), r[DF]) for r in rows] == [(8, "ws"), (8, "os"), (16, "ws"), (16, "os"), (32, "ws"),
                                                      (32, "os")]
     header = next(csv.reader(open(out / "results.csv")))
-    assert header[:5] == ["id", ROWS, DF, "status", "total_cycles"] and header[-1] == "error"
+    assert header[:6] == ["id", ROWS, DF, "status", "pareto", "total_cycles"] and header[-1] == "error"
     info = json.loads((out / "sweep.json").read_text())
     assert info["points"] == 6 and info["axes"] == [ROWS, DF] and info["ids"] == [p.id for p in plan.points]
     assert is_sweep_dir(out) and not is_sweep_dir(tmp_path)

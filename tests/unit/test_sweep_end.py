@@ -57,11 +57,12 @@ def test_streamed_csv_is_byte_identical_to_the_in_memory_table(tmp_path):
     path, counts = stream_csv(tmp_path, info)
     assert path.read_text() == old
     # by hand: the sweep's order p0 p1 p2 p3 (p4 torn, "gone" not in the sweep); metric columns in order of first
-    # appearance in that order: p0's (hbm) then p3's new ones (bytes.dram, area_mm2)
-    assert old.splitlines()[0] == "id,arch,rows,tile,status,total_cycles,seconds,bytes.sram,bytes.hbm,bytes.dram," \
-                                  "area_mm2,error"
+    # appearance in that order: p0's (hbm) then p3's new ones (bytes.dram, area_mm2); pareto after status
+    assert old.splitlines()[0] == "id,arch,rows,tile,status,pareto,total_cycles,seconds,bytes.sram,bytes.hbm," \
+                                  "bytes.dram,area_mm2,error"
     assert [line.split(",")[0] for line in old.splitlines()[1:]] == ["p0", "p1", "p2", "p3"]
-    assert old.splitlines()[1] == 'p0,a,4,"[1,2]",ok,100,0.0001,5,7,,,'  # the second line of p0 won
+    # the second line of p0 won; no point has energy, so none is ranked (an empty pareto cell)
+    assert old.splitlines()[1] == 'p0,a,4,"[1,2]",ok,,100,0.0001,5,7,,,'
     assert counts == {"ok": 3, "error": 1}
 
 

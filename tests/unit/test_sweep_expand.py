@@ -378,12 +378,13 @@ def test_store_ignores_and_cuts_a_torn_last_line(tmp_path):
     assert [json.loads(x)["id"] for x in lines] == ["a" * 16, "b" * 16, "c" * 16]
 
 
-def test_table_columns_are_id_axes_status_metrics_error():
+def test_table_columns_are_id_axes_status_pareto_metrics_error():
     recs = [record("1", {"x": 1, "y": "ws"}, metrics={"total_cycles": 5, "bytes": {"hbm": 2}}),
             record("2", {"x": 2, "y": "os"}, error="boom")]
     header, rows = table(recs, ["x", "y"])
-    assert header == ["id", "x", "y", "status", "total_cycles", "bytes.hbm", "error"]
-    assert rows == [["1", 1, "ws", "ok", 5, 2, ""], ["2", 2, "os", "error", "", "", "boom"]]
+    assert header == ["id", "x", "y", "status", "pareto", "total_cycles", "bytes.hbm", "error"]
+    # no energy or area: nothing to rank, so the pareto cells are empty
+    assert rows == [["1", 1, "ws", "ok", "", 5, 2, ""], ["2", 2, "os", "error", "", "", "", "boom"]]
 
 
 # ---- planning as a stream ------------------------------------------------------------------------------------------

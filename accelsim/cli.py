@@ -106,7 +106,10 @@ def _parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="print a workload's params, MACs, FLOPs, bytes and per-op table (or an arch's "
                                     "units, peaks and memory levels)")
-    i.add_argument("workload", help="workload preset name or YAML path; or an arch preset name or arch YAML")
+    i.add_argument("workload", nargs="?", help="workload preset name or YAML path; or an arch preset name or arch "
+                                                "YAML")
+    i.add_argument("--workload", "-w", dest="workload_flag", metavar="WORKLOAD",
+                   help="the workload, as run's -w names it (instead of the positional name)")
     i.add_argument("--batch", type=int)
     i.add_argument("--mode", choices=["inference", "training"])
     i.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -812,10 +815,21 @@ def _info_batch(wl, graph: Graph) -> object:
     return batch if isinstance(batch, int) and not isinstance(batch, bool) else wl.params.get("batch")
 
 
+def _info_target(args: argparse.Namespace) -> str:
+    """``info``'s workload (or arch): the positional name or ``-w``'s (as ``run -w`` takes it), one of them."""
+    given, flag = args.workload, args.workload_flag
+    if given is not None and flag is not None and given != flag:
+        raise _usage_error(f"info: two workloads ({given!r} and -w {flag!r}); give one")
+    if given is None and flag is None:
+        raise _usage_error("info: no workload; give a workload or arch name (accelsim info NAME, or -w NAME)")
+    return given if given is not None else flag
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from . import config
     from .builders import build_workload
 
+    args.workload = _info_target(args)
     if _arch_ref(args.workload):
         return _cmd_info_arch(args)
     wl = config.load_workload(args.workload, _workload_overrides(args))
@@ -849,6 +863,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     # parts times their counts), "pass" when run executes more (a serving run's decode steps after this pass)
     steps = int(wl.params.get("decode_steps") or 0)
     summary["scope"] = "pass" if scenario_of(wl) == "serving" else "run"
+    moe = graph.meta.get("moe")  # a mixture of experts: run's report.json moe figures
+    if moe:
+        summary["moe"] = {k: moe[k] for k in ("experts", "top_k", "moe_layers", "total_params", "active_params",
+                                              "active_params_non_embedding") if k in moe}
     pruned = sum("sparsity" in op.attrs for op in graph.ops)  # workload.sparsity: MACs, bytes are the kept weights'
     if args.json:
         _print_info_json(summary, wl, graph, parts, part_graphs, pruned)
@@ -878,6 +896,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
     elif parts:
         head.add_row("scope", "the whole pipeline as run executes it: each part's MACs, FLOPs and activation "
                               "bytes times its count, params and weight bytes once per part")
+    if "moe" in summary:
+        m = summary["moe"]
+        head.add_row("experts", f"{m['experts']:,}, top-{m['top_k']} in {m['moe_layers']:,} MoE layers")
+        head.add_row("active params", f"{m['active_params']:,} a token ({m['active_params_non_embedding']:,} "
+                                      "without the input embedding table)")
     head.add_row("MACs", f"{summary['macs']:,}")
     head.add_row("FLOPs", f"{summary['flops']:,}")
     if parts:  # the pipeline's ops are every part's; the table lists the most-run part's alone

@@ -94,9 +94,12 @@ class HfParams(LlamaParams):
     config: str | dict[str, Any] = Field(
         default_factory=dict, description="Path to a Hugging Face config.json, or a mapping of its fields. Fields "
                                           "written next to it (e.g. num_key_value_heads) override it.")
-    moe_routing: Literal["balanced", "skewed", "counts"] = Field(
-        "balanced", description="MoE: how token-expert assignments spread over the experts: equal shares, a Zipf "
-                                "law of exponent moe_skew (expert i ∝ (i+1)^-skew), or expert_counts.")
+    moe_routing: Literal["balanced", "uniform", "skewed", "counts"] = Field(
+        "balanced", description="MoE: how token-expert assignments spread over the experts: equal shares over all "
+                                "of them (the most experts a batch can touch), equal shares over the expected "
+                                "distinct experts of tokens picking top-k uniformly and independently "
+                                "(E·(1-(1-k/E)^tokens)), a Zipf law of exponent moe_skew (expert i ∝ (i+1)^-skew), "
+                                "or expert_counts.")
     moe_skew: float = Field(1.0, ge=0, le=16, description="MoE: the Zipf exponent of moe_routing 'skewed'.")
     expert_counts: list[NonNegativeInt] = Field(
         default_factory=list, description="MoE with moe_routing 'counts': assignments per expert (of the "
@@ -593,7 +596,7 @@ def _routed(b: TransformerBuilder, lm: LM, h: str, prefix: str, p: HfParams, loa
     assert moe is not None
     return moe_layer(b, h, prefix=prefix, experts=moe.experts, top_k=moe.top_k, ffn=moe.ffn,
                      act=moe.expert_act or lm.act, names=names, loads=loads, ep=p.expert_parallel, form=_form(moe),
-                     reduce=reduce, spread=p.spread(), strided=p.moe_routing == "balanced")
+                     reduce=reduce, spread=p.spread(), strided=p.moe_routing in ("balanced", "uniform"))
 
 
 def _shared_expert(b: TransformerBuilder, lm: LM, h: str) -> str:
@@ -847,6 +850,14 @@ def active_params(lm: LM, total: int) -> int:
     return total - (lm.moe.experts - lm.moe.top_k) * per_expert * len(lm.moe.sparse_layers) - vision
 
 
+def input_embedding_params(lm: LM) -> int:
+    """The input token-embedding table's parameters (vocab × hidden) that :func:`active_params` counts but a token
+    reads one row of; 0 with tied embeddings, whose table is the output head that every token reads whole. Model
+    cards' "active parameters" that leave out the embedding (OpenAI's gpt-oss card: 5.13 B of gpt-oss-120b, 3.61 B
+    of gpt-oss-20b) are ``active_params`` less this."""
+    return 0 if lm.tied else lm.vocab * lm.hidden
+
+
 _WHOLE = {"tensor_parallel": 1, "context_parallel": 1, "expert_parallel": 1, "expert_tensor_parallel": None,
           "phase": "prefill", "seq_len": 1, "moe_routing": "balanced", "moe_skew": 1.0, "expert_counts": [],
           "capacity_factor": 0.0, "batch": 1, "images": 0, "sequence_parallel": False}
@@ -900,8 +911,10 @@ def hf(p: HfParams) -> Graph:
     total = graph.params if same else _whole_params(p.model_copy(update=whole).model_dump_json(exclude=_PER_PASS))
     meta = {**graph.meta, "model_params": total}
     if lm.moe is not None:
-        meta["moe"] = {**meta["moe"], "total_params": total, "active_params": active_params(lm, total)}
+        active = active_params(lm, total)
+        meta["moe"] = {**meta["moe"], "total_params": total, "active_params": active,
+                       "active_params_non_embedding": active - input_embedding_params(lm)}
     return graph.with_meta(meta)
 
 
-__all__ = ["HfParams", "active_params", "hf", "identical_layers"]
+__all__ = ["HfParams", "active_params", "hf", "identical_layers", "input_embedding_params"]

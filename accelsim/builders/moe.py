@@ -36,11 +36,14 @@ Op conventions (one MoE layer over tokens x (batch, tokens, hidden), T tokens on
   vllm/model_executor/models/deepseek_v2.py and qwen2_moe.py).
 
 Routing (:func:`expert_loads`): the T·EP·k token-expert assignments of the expert-parallel group are spread over
-the experts ``balanced`` (equal shares), ``skewed`` (expert i's share ∝ (i + 1)^−skew, a Zipf law) or as given
-``counts``; shares are rounded by largest remainder and capped at the group's tokens (a token picks k distinct
-experts). With a capacity factor cf > 0 each expert takes at most ⌈cf · T·EP·k / E⌉ assignments and the rest are
+the experts ``balanced`` (equal shares over all E experts: with fewer than E assignments each hit expert takes
+one, so a batch touches min(E, T·EP·k) experts, the most any routing can: an upper bound on the expert weights a
+decode step reads), ``uniform`` (equal shares over the expected number of distinct experts that T·EP tokens
+picking k of E uniformly and independently touch, E·(1 − (1 − k/E)^(T·EP)) rounded half up:
+:func:`expected_experts`), ``skewed`` (expert i's share ∝ (i + 1)^−skew, a Zipf law) or as given ``counts``;
+shares are rounded by largest remainder and capped at the group's tokens (a token picks k distinct experts). With a capacity factor cf > 0 each expert takes at most ⌈cf · T·EP·k / E⌉ assignments and the rest are
 dropped (they pass through on the residual). Chip 0 (simulated) holds experts 0 … E/EP − 1, the busiest under skew;
-under balanced routing every EP-th expert (0, EP, 2·EP, ...), so a small batch's few hit experts are shared out over
+under balanced and uniform routing every EP-th expert (0, EP, 2·EP, ...), so a small batch's few hit experts are shared out over
 the group's chips as a random routing's would be, not all counted on the simulated one.
 """
 
@@ -58,7 +61,7 @@ from .tlayers import SOFTMAX_FLOPS, TransformerBuilder
 
 @dataclass(frozen=True)
 class Routing:
-    """How tokens are routed: ``mode`` balanced/skewed/counts, the Zipf ``skew``, per-expert ``counts`` (of the
+    """How tokens are routed: ``mode`` balanced/uniform/skewed/counts, the Zipf ``skew``, per-expert ``counts`` (of the
     expert-parallel group's assignments), the ``capacity_factor`` (0: no limit) and the expert-parallel degree."""
 
     mode: str = "balanced"
@@ -100,6 +103,16 @@ def _largest_remainder(total: int, shares: Sequence[float], cap: int) -> list[in
     return out
 
 
+def expected_experts(tokens: int, top_k: int, experts: int) -> int:
+    """The distinct experts ``tokens`` tokens touch when each picks ``top_k`` of ``experts`` uniformly and
+    independently of the others: the expected count E·(1 − (1 − k/E)^T) (each expert is missed by a token with
+    probability 1 − k/E), rounded half up, at least k (one token's picks) and at most E. 0 tokens touch none."""
+    if tokens <= 0:
+        return 0
+    expected = experts * (1 - (1 - top_k / experts) ** tokens)
+    return max(top_k, min(experts, math.floor(expected + 0.5)))
+
+
 @functools.lru_cache(maxsize=1024)
 def expert_loads(tokens: int, top_k: int, experts: int, routing: Routing) -> Loads:
     """Assignments per expert of ``tokens`` tokens (the whole expert-parallel group's) routed to ``top_k`` of
@@ -110,6 +123,9 @@ def expert_loads(tokens: int, top_k: int, experts: int, routing: Routing) -> Loa
         if len(counts) != experts or sum(counts) != assignments or any(c < 0 or c > tokens for c in counts):
             raise WorkloadError(f"expert_counts: expected {experts} counts, each 0 … {tokens} (tokens), adding up "
                                 f"to tokens × top-k = {assignments} (got {counts})", key=("expert_counts",))
+    elif routing.mode == "uniform":
+        hit = expected_experts(tokens, top_k, experts)
+        counts = _largest_remainder(assignments, [1.0] * hit + [0.0] * (experts - hit), tokens)
     else:
         skew = routing.skew if routing.mode == "skewed" else 0.0
         counts = _largest_remainder(assignments, [(i + 1) ** -skew for i in range(experts)], tokens)
@@ -203,7 +219,7 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
     tensor-parallel degree, with expert_tensor_parallel 1): the experts are whole and spread over the
     tensor-parallel chips, E/spread each, every chip routing the same tokens and gathering the rows of its own
     experts; its combine is its experts' share of each token's sum, which the tensor-parallel all-reduce completes.
-    ``strided`` (balanced routing): the chip holds every (EP · spread)-th expert, 0, EP · spread, ..., so the few
+    ``strided`` (balanced or uniform routing): the chip holds every (EP · spread)-th expert, 0, EP · spread, ..., so the few
     experts a small batch hits fall on the chips in turn, as a random routing's would, rather than all on the
     simulated chip. With tensor and expert parallelism (:func:`token_shards`) the chip routes its 1/TP of the tokens
     (see the module docstring)."""
@@ -307,5 +323,5 @@ def shared_expert(b: TransformerBuilder, x: str, ffn: int, act: str) -> str:
     return b.mul(y, g, name="shared_expert_scale")
 
 
-__all__ = ["ExpertForm", "ExpertNames", "Loads", "Routing", "expert_loads", "moe_layer", "shared_expert",
+__all__ = ["ExpertForm", "ExpertNames", "Loads", "Routing", "expected_experts", "expert_loads", "moe_layer", "shared_expert",
            "token_shards"]

@@ -391,9 +391,12 @@ class _MoeRequired(TypedDict):
 
 
 class Moe(_MoeRequired, total=False):
-    """:class:`_MoeRequired`, and ``token_shards`` (reports since it; older ones lack it)."""
+    """:class:`_MoeRequired`, and ``token_shards`` and ``active_params_non_embedding`` (``active_params`` less the
+    untied input-embedding table, the count model cards that leave out the embedding give; reports since they
+    were added; older ones lack them)."""
 
     token_shards: int
+    active_params_non_embedding: int
 
 
 class ReportDict(_ReportRequired, total=False):

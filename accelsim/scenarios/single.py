@@ -11,7 +11,7 @@ from ..config import WorkloadSpec
 from ..engine import simulate as run_engine
 from ..errors import CapacityError, ConfigError
 from ..hardware import Arch
-from ..ir import Graph
+from ..ir import Graph, OpKind
 from ..mapping import data_parallel, lower
 from ..options import DISTRIBUTED_OPTIMIZER_TRAINING_ONLY, OFFLOAD_TRAINING_ONLY, Options
 from ..report import Report, build_report, live_dict
@@ -109,15 +109,24 @@ def refuse_spilled_state(graph: Graph, arch: Arch, tg, options: Options, name: s
     ``options.offload: optimizer`` asking for it (the states): a :class:`~.fit.NoFit` with the footprint the main
     memory would need, as a ``gpt`` pipeline stage's that does not fit (one policy: no framework streams a step's
     training state over the host link unless told to, as ZeRO-Offload). A dataset the host holds (role ``host``)
-    and an embedding table split by its rows (a look-up's hot rows inside) are placed by design."""
+    and an embedding table split by its rows that a lazy optimizer step updates row by row (``sparse_rows``: a
+    recommender's table, its look-ups' hot rows inside) are placed by design; a table the step updates whole (a
+    language model's token embedding, a dense gradient) is a weight like the others, its rows beyond the main
+    memory spilled. Every parameter counts once (a tied embedding and head: one tensor)."""
     main = arch.main_memory
     spilled = {"weights": 0, "optimizer_states": 0}
     sizes: dict[str, tuple[int, str]] = {}
+    lazy: set[str] = set()  # the tables a lazy optimizer step updates by rows
     for op in graph.ops:
         for w in op.weights:
             if w.name not in sizes:
                 sizes[w.name] = (w.nbytes(op.dtype), w.role)
+        if op.kind is OpKind.OPTIMIZER and "sparse_rows" in op.attrs and op.weights:
+            lazy.add(op.weights[0].name)
     for n, (nbytes, role) in sizes.items():
+        if n in tg.tables and role != "state" and n not in lazy:  # a dense-updated table: its rows beyond main
+            spilled["weights"] += nbytes - tg.tables[n].bytes_at(nbytes, main)
+            continue
         if role == "host" or n in tg.tables or tg.placement.get(n, main) == main:
             continue
         if role == "state":

@@ -133,7 +133,8 @@ class WorkloadError(AccelsimError):
     ("(layers[3])") and used by the config layer to name the file's line. ``arch_key``: an arch value the fault
     lies in as much (``("chips",)``: a parallel grid larger than the arch), which the scenario names instead when
     it was set more recently than ``key``; with ``arch_first`` on a tie too, and always where ``key`` is
-    ``("model",)`` (a training step whose weights and optimizer states alone overflow the capacity ``arch_key``)."""
+    ``("model",)`` (a training step whose weights, gradients and optimizer states alone overflow the capacity
+    ``arch_key``: the model's line only where the arch's source is not known)."""
 
     def __init__(self, message: str, key: tuple[str | int, ...] = (), arch_key: tuple[str, ...] = (),
                  arch_first: bool = False):

@@ -30,12 +30,7 @@ FOOTPRINT_KEYS = ("kv_len", "seq_len", "batch", "prompt_tokens", "src_len", "tgt
 """The workload keys that size an inference pass's footprint (its weights, KV cache and activations) where a
 builder takes them, in the order a tie between them is resolved: a capacity error about memories too small for
 the pass is at the one set last, where that was set more recently than the capacities (:func:`..run_workload`),
-unless the weights alone overflow (:data:`WEIGHT_KEYS`)."""
-WEIGHT_KEYS = ("weight_dtype", "dtype", "hidden", "layers", "vocab")
-"""Of :data:`FOOTPRINT_KEYS`, those that make the weights (and a training step's gradients and optimizer states)
-larger: the fixed footprint no token count or batch shrinks. Where that alone overflows the memories
-(:func:`fixed_overflow`), a capacity error is at the capacity (a tie included), or at one of these set more
-recently, never at a size key such as ``kv_len`` that no value would make fit."""
+unless the fixed footprint alone overflows (:func:`fixed_overflow`): then at the capacity."""
 PARTS = ("weights", "kv_cache", "state", "gradients", "optimizer_states", "activations")
 RECOMPUTE = ("none", "selective", "full")
 
@@ -134,10 +129,8 @@ def _at(e: NoFit, workload: WorkloadSpec, advice: str, recompute: str, arch: Arc
     fixed = int(row.get("weights", 0) + row.get("gradients", 0) + row.get("optimizer_states", 0))
     over = fixed_overflow(fixed, int(row["capacity"]), "the weights, gradients and optimizer states")
     arch_key = arch.capacity_key(e.level) if arch is not None else ()
-    if over:  # the fixed footprint alone overflows: at the capacity, or a key that makes the weights larger
-        keys = [k for k in WEIGHT_KEYS if k in params]
-        key = workload.latest(keys)[0] if keys else "model"
-        return WorkloadError(f"{e.message(advice)}{over}", (key,), arch_key, arch_first=True)
+    if over:  # the fixed footprint alone overflows, whatever the sizes: at the capacity (else the model's line)
+        return WorkloadError(f"{e.message(advice)}{over}", ("model",), arch_key, arch_first=True)
     keys = [*(["recompute"] if row.get("activations") and recompute != "full" and "recompute" in params else []),
             "seq_len", *(["batch"] if int(params.get("batch", 1) or 1) > 1 else []),
             *(["micro_batches"] if e.flight > 1 else []), "tensor_parallel", "pipeline_parallel", "hidden", "layers"]

@@ -10,8 +10,13 @@ schemas it does not need.
 
 __version__ = "0.1.0"
 
+ERRORS = ("AccelsimError", "ConfigError", "ConfigIssue", "WorkloadError", "MappingError", "CapacityError",
+          "BudgetError", "SimulationError")
+"""The error types of :mod:`accelsim.errors` a caller catches, also reachable as ``accelsim.AccelsimError`` (the base
+of them all: ``except accelsim.AccelsimError``)."""
+
 __all__ = ["simulate", "serve", "run_experiment", "load_experiment", "load_workload", "load_arch", "Report", "from_onnx",
-           "from_torch", "register_workload", "__version__"]
+           "from_torch", "register_workload", *ERRORS, "__version__"]
 
 
 def __getattr__(name: str):
@@ -35,8 +40,17 @@ def __getattr__(name: str):
         from .builders.registry import register_workload
 
         return register_workload
+    if name in ERRORS:
+        from . import errors
+
+        return getattr(errors, name)
     if name == "Report":
         from .report import Report
 
         return Report
     raise AttributeError(f"module 'accelsim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's own names and the public ones (:data:`__all__`) it loads on first use."""
+    return sorted({*globals(), *__all__})

@@ -132,12 +132,16 @@ class WorkloadError(AccelsimError):
     fault when one is (``("layers", 3)``: the fourth layer of a layer list), shown at the end of the message
     ("(layers[3])") and used by the config layer to name the file's line. ``arch_key``: an arch value the fault
     lies in as much (``("chips",)``: a parallel grid larger than the arch), which the scenario names instead when
-    it was set more recently than ``key``."""
+    it was set more recently than ``key``; with ``arch_first`` on a tie too, and always where ``key`` is
+    ``("model",)`` (a training step whose weights, gradients and optimizer states alone overflow the capacity
+    ``arch_key``: the model's line only where the arch's source is not known)."""
 
-    def __init__(self, message: str, key: tuple[str | int, ...] = (), arch_key: tuple[str, ...] = ()):
+    def __init__(self, message: str, key: tuple[str | int, ...] = (), arch_key: tuple[str, ...] = (),
+                 arch_first: bool = False):
         super().__init__(message)
         self.key = tuple(key)
         self.arch_key = tuple(arch_key)
+        self.arch_first = arch_first
 
     @property
     def detail(self) -> str:
@@ -170,16 +174,21 @@ class CapacityError(MappingError):
     against, the main memory's first, of which the scenario names the one set most recently, or the workload key
     that sizes the footprint where that was set more recently still. ``row``: a training step's footprint in the
     main memory (report.json's ``memory`` row, with ``used`` and ``capacity``) when that memory alone is too small,
-    which the scenario turns into the training refusal (``scenarios/fit.py``); else empty."""
+    which the scenario turns into the training refusal (``scenarios/fit.py``); else empty. ``fixed``: the bytes of
+    the footprint that no workload size key shrinks (the weights, and a training step's optimizer states), and
+    ``room`` the bytes of every memory that could hold them: where ``fixed`` > ``room`` the scenario names the
+    capacity, not a size key (0, 0: not known)."""
 
     def __init__(self, message: str, arch_key: tuple[str, ...] = (), arch_keys: tuple[tuple[str, ...], ...] = (),
-                 row: dict[str, int] | None = None):
+                 row: dict[str, int] | None = None, fixed: int = 0, room: int = 0):
         super().__init__(message, arch_key)
         self.arch_keys = tuple(arch_keys) or ((self.arch_key,) if self.arch_key else ())
         self.row = dict(row or {})
+        self.fixed, self.room = fixed, room
 
     def __reduce__(self):
-        return (type(self), (str(self.args[0]) if self.args else "", self.arch_key, self.arch_keys, self.row))
+        return (type(self), (str(self.args[0]) if self.args else "", self.arch_key, self.arch_keys, self.row,
+                             self.fixed, self.room))
 
 
 class BudgetError(MappingError):

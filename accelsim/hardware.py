@@ -1601,8 +1601,20 @@ class Arch(_Model):
             "ifmap": array.cols, "filter": array.rows}  # input stationary: the filter streams in by rows
         need = {"ifmap": side["ifmap"] * elem, "filter": side["filter"] * elem, "ofmap": array.cols * share}
         times = 2 if sram.double_buffered else 1
-        if times * sum(need.values()) > MAX_INT:  # an absurd array (2**62 rows), which no size can feed: its own
-            return self  # checks report it (a number too large; the engine's cycle limit), not this one
+        dims = {"core.systolic.rows": array.rows, "core.systolic.cols": array.cols}
+        # the array edge each buffer's need grows with: the ifmap's by rows, the filter's by cols ("is": the other way)
+        by = {"ifmap": "core.systolic.rows", "filter": "core.systolic.cols", "ofmap": "core.systolic.cols"}
+        if array.dataflow == "is":
+            by["ifmap"], by["filter"] = by["filter"], by["ifmap"]
+        if times * sum(need.values()) > MAX_INT:  # an absurd array (2**62 rows), which no scratchpad can feed: at
+            # its longer edge (a tie: rows), which is what makes it so (an edge beyond MAX_INT: the number check's)
+            key = max(dims, key=dims.__getitem__)
+            if dims[key] > MAX_INT:
+                return self
+            raise ValueError(f"{key}: one step of a {array.rows}x{array.cols} systolic array needs more than "
+                             f"{MAX_INT:,} (2**63 - 1) B of scratchpad ({times} x ({need['ifmap']:,} + "
+                             f"{need['filter']:,} + {need['ofmap']:,} B)), more than any core.sram can hold")
+        at = KeyPairError.OTHER_AT
         twice = ", twice as double_buffered" if times == 2 else ""
         what = (f"one {self.dtype} element per array {'row' if side['ifmap'] == array.rows else 'column'} of the "
                 f"ifmap, one per {'column' if side['filter'] == array.cols else 'row'} of the filter and one "
@@ -1611,15 +1623,21 @@ class Arch(_Model):
         if sram.unified is not None:
             least = times * sum(need.values())
             if sram.unified < least:
-                raise ValueError(f"core.sram.unified: {sram.unified:,} B cannot hold one step of the {shape} "
-                                 f"({what}: {need['ifmap']:,} + {need['filter']:,} + {need['ofmap']:,} B{twice}); "
-                                 f"it needs at least {least:,} B")
+                msg = (f"{sram.unified:,} B cannot hold one step of the {shape} ({what}: {need['ifmap']:,} + "
+                       f"{need['filter']:,} + {need['ofmap']:,} B{twice}); it needs at least {least:,} B")
+                # or at the array edge that needs most of it (a tie: rows)
+                edge = max(dims, key=lambda k: sum(b for n, b in need.items() if by[n] == k))
+                raise KeyPairError({"core.sram.unified": msg, edge: f"{dims[edge]:,}: core.sram.unified "
+                                                                    f"({sram.unified:,} B{at}) {msg[msg.index('cannot'):]}"})
             return self
         for name in ("ifmap", "filter", "ofmap"):
             size, least = getattr(sram, name), times * need[name]
             if size < least:
-                raise ValueError(f"core.sram.{name}: {size:,} B cannot hold one step of the {shape} "
-                                 f"({what}: {need[name]:,} B of {name}{twice}); it needs at least {least:,} B")
+                msg = (f"{size:,} B cannot hold one step of the {shape} ({what}: {need[name]:,} B of {name}{twice}); "
+                       f"it needs at least {least:,} B")
+                edge = by[name]
+                raise KeyPairError({f"core.sram.{name}": msg,
+                                    edge: f"{dims[edge]:,}: core.sram.{name} ({size:,} B{at}) {msg[msg.index('cannot'):]}"})
         return self
 
     @model_validator(mode="after")
@@ -1631,10 +1649,33 @@ class Arch(_Model):
         times += [(f"levels.{key}.latency", lv.latency) for key, lv in self.levels.items()]
         if self.interconnect is not None:
             times.append(("interconnect.latency", self.interconnect.latency))
-        for key, seconds in times:
+        at = KeyPairError.OTHER_AT
+        for key, seconds in times:  # at the key set last of the time and the clock (--set arch.clock=1e30GHz)
             if not seconds * self.clock < MAX_INT:
-                raise ValueError(f"{key}: {seconds:g} s is more than {MAX_INT:,} (2**63 - 1) cycles at the clock "
-                                 f"of {self.clock:g} Hz")
+                raise KeyPairError({
+                    key: f"{seconds:g} s is more than {MAX_INT:,} (2**63 - 1) cycles at the clock of {self.clock:g} Hz"
+                         f" (clock{at})",
+                    "clock": f"{self.clock:g} Hz makes {key} ({seconds:g} s{at}) more than {MAX_INT:,} (2**63 - 1) "
+                             f"cycles, which no run can count"})
+        return self
+
+    @model_validator(mode="after")
+    def _bytes_per_cycle_fit(self) -> Arch:
+        # a level's bandwidth over the clock is the bytes it moves a cycle; beyond MAX_INT (2**63 - 1), more than any
+        # tensor holds (sizes are at most that), every transfer takes under a cycle and the run's cycles and seconds
+        # describe no machine (--set arch.clock=1e-30Hz: a 1,023-cycle gemm of 1e33 s; hbm.bandwidth=1e30GB/s)
+        bandwidths = [(f"{key}.bandwidth", lv.bandwidth) for key in ("l2", "hbm", "host") if (lv := getattr(self, key))]
+        bandwidths += [(f"levels.{key}.bandwidth", lv.bandwidth) for key, lv in self.levels.items()]
+        if self.interconnect is not None:
+            bandwidths.append(("interconnect.bandwidth", self.interconnect.bandwidth))
+        at = KeyPairError.OTHER_AT
+        for key, bandwidth in bandwidths:  # at the key set last of the bandwidth and the clock
+            if not math.isinf(bandwidth) and bandwidth / self.clock > MAX_INT:
+                per = f"{bandwidth / self.clock:.3g} B a cycle, more than {MAX_INT:,} (2**63 - 1), the most any " \
+                      f"tensor holds"
+                raise KeyPairError({
+                    key: f"{bandwidth:g} B/s at the clock of {self.clock:g} Hz (clock{at}) is {per}",
+                    "clock": f"{self.clock:g} Hz makes {key} ({bandwidth:g} B/s{at}) {per}"})
         return self
 
     @model_validator(mode="after")

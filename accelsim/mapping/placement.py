@@ -290,12 +290,15 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
                        what="weights, optimizer state and KV cache" if states else "weights and KV cache",
                        peak_activation_bytes=peak_act, reservation="; ".join(parts), hint=hint)
     except CapacityError as e:
+        # the weights (and optimizer states): what no workload size key shrinks, against every memory's capacity
+        kv = graph.kv_cache_sizes()
+        fixed = sum(b for n, b in sizes.items() if n not in kv and n not in hosted)
+        room = sum(arch.memory(lv).capacity for lv in arch.memories)
         if info.mode != "training":
-            raise
+            raise CapacityError(str(e.args[0]), e.arch_key, e.arch_keys, fixed=fixed, room=room) from None
         # a training step: what its main memory would hold (training state is never spilled to an outer memory
         # unless options.offload asks), as report.json's memory row; the scenario refuses it with its remedies
         # (scenarios/fit.py) when that alone is too much
-        kv = graph.kv_cache_sizes()
         row = {"weights": sum(b for n, b in sizes.items() if n not in states and n not in kv and n not in hosted),
                "kv_cache": sum(kv.values()) + appended, "gradients": info.gradient_bytes,
                "optimizer_states": 0 if options.offload == "optimizer" else sum(sizes[n] for n in states),
@@ -303,8 +306,8 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
         row["used"] = sum(row.values())
         row["capacity"] = arch.memory(arch.main_memory).capacity
         if row["used"] <= row["capacity"]:
-            raise
-        raise CapacityError(str(e.args[0]), e.arch_key, e.arch_keys, row) from None
+            raise CapacityError(str(e.args[0]), e.arch_key, e.arch_keys, fixed=fixed, room=room) from None
+        raise CapacityError(str(e.args[0]), e.arch_key, e.arch_keys, row, fixed, room) from None
     if unread:
         representative_experts(graph, placed.level, sizes, arch.main_memory)
     return placed

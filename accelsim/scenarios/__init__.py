@@ -26,7 +26,7 @@ from ..mapping import data_parallel
 from ..options import Options
 from ..report import Report, live_dict
 from .diffusion import diffusion, is_pipeline
-from .fit import FOOTPRINT_KEYS, NoFit, explain, stage_stash
+from .fit import FOOTPRINT_KEYS, NoFit, explain, fixed_overflow, stage_stash
 from .pipeline import pipeline
 from .sampling import decode_samples
 from .serving import pass_options, serve
@@ -61,12 +61,18 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
     try:
         report = _run_scenario(workload, arch, options, name=name, progress=progress)
     except WorkloadError as e:  # a parameter the builder names (a layer's shape, tensor_parallel): at its line,
-        # or at the arch value it names too where that was set more recently (arch.chips over tensor_parallel)
-        if (e.arch_key and arch_source is not None and isinstance(workload, WorkloadSpec) and e.key
-                and set_rank(arch_source, e.arch_key) > workload.latest([str(e.key[0])])[1]):
-            value = _written(arch_source.data, e.arch_key)
-            issue = arch_source.issue(e.arch_key, e.detail, *([] if value is None else [value]))
-            raise ConfigError([issue]) from None
+        # or at the arch value it names too where that was set more recently (arch.chips over tensor_parallel; with
+        # arch_first at the model's line: a capacity the weights and training state alone overflow)
+        if e.arch_key and arch_source is not None and isinstance(workload, WorkloadSpec) and e.key:
+            arch_rank, rank = set_rank(arch_source, e.arch_key), workload.latest([str(e.key[0])])[1]
+            if arch_rank > rank or (e.arch_first and (arch_rank >= rank or e.key == ("model",))):
+                value = _written(arch_source.data, e.arch_key)
+                issue = arch_source.issue(e.arch_key, e.detail, *([] if value is None else [value]))
+                given = [g for g in (*workload.overridden(), *workload.elsewhere)
+                         if not g.startswith(f"{SET_LABEL} {issue.key}=")]
+                if e.arch_first and given and issue.file != SET_LABEL:
+                    issue = replace(issue, msg=f"{issue.msg} (with {', '.join(given)})")
+                raise ConfigError([issue]) from None
         raise workload.located(e) if isinstance(workload, WorkloadSpec) else e from None
     except BudgetError as e:  # refused for options.memory_budget: where it was set (or that it is the default)
         at = getattr(workload, "budget_at", "")
@@ -114,14 +120,18 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
 def _capacity_at(e: CapacityError, workload: WorkloadSpec, arch_source: Doc) -> MappingError:
     """Memories too small for a pass, at the key set last (docs/configuration.md): of the capacities at fault the
     one set most recently (a tie: the first, the main memory's), unless a workload key that sizes the footprint
-    (:data:`.fit.FOOTPRINT_KEYS`: ``--set workload.kv_len=5000000`` over a preset's ``hbm.capacity``) was set more
-    recently still; then raised there, naming the other values given on the command line."""
+    (:data:`.fit.FOOTPRINT_KEYS`: ``--set workload.kv_len=5000000`` over a preset's ``hbm.capacity``, ``m`` in the
+    user's file over a preset's) was set more recently still; then raised there, naming the other values given on
+    the command line. Where the weights alone overflow the memories (``e.fixed`` > ``e.room``), which no size key
+    shrinks, it is at the capacity, and the message says what they need."""
     arch_key = max(e.arch_keys, key=lambda k: set_rank(arch_source, k))
+    over = fixed_overflow(e.fixed, e.room)
+    message = f"{e}{over}"
     keys = [k for k in FOOTPRINT_KEYS if k in workload.params and (k != "batch" or int(workload.params[k]) > 1)]
     key, rank = workload.latest(keys)
-    if not keys or workload.source is None or rank <= set_rank(arch_source, arch_key):
-        return MappingError(str(e), arch_key)
-    issue = workload.source.issue((key,), str(e), workload.params[key])
+    if over or not keys or workload.source is None or rank <= set_rank(arch_source, arch_key):
+        return MappingError(message, arch_key)
+    issue = workload.source.issue((key,), message, workload.params[key])
     given = [g for g in (*workload.overridden(), *workload.elsewhere) if not g.startswith(f"{SET_LABEL} {issue.key}=")]
     if given:
         issue = replace(issue, msg=f"{issue.msg} (with {', '.join(given)})")

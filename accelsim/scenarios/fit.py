@@ -24,11 +24,13 @@ from ..errors import WorkloadError
 from ..hardware import Arch
 from ..options import Options
 
-FOOTPRINT_KEYS = ("kv_len", "seq_len", "batch", "prompt_tokens", "src_len", "tgt_len", "image_size", "kv_cache_dtype",
-                  "weight_dtype", "dtype", "tensor_parallel", "pipeline_parallel", "hidden", "layers", "vocab")
+FOOTPRINT_KEYS = ("kv_len", "seq_len", "batch", "prompt_tokens", "src_len", "tgt_len", "q_len", "image_size", "m",
+                  "n", "k", "height", "width", "kv_cache_dtype", "weight_dtype", "dtype", "tensor_parallel",
+                  "pipeline_parallel", "hidden", "layers", "vocab")
 """The workload keys that size an inference pass's footprint (its weights, KV cache and activations) where a
 builder takes them, in the order a tie between them is resolved: a capacity error about memories too small for
-the pass is at the one set last, where that was set more recently than the capacities (:func:`..run_workload`)."""
+the pass is at the one set last, where that was set more recently than the capacities (:func:`..run_workload`),
+unless the fixed footprint alone overflows (:func:`fixed_overflow`): then at the capacity."""
 PARTS = ("weights", "kv_cache", "state", "gradients", "optimizer_states", "activations")
 RECOMPUTE = ("none", "selective", "full")
 
@@ -123,12 +125,27 @@ def _at(e: NoFit, workload: WorkloadSpec, advice: str, recompute: str, arch: Arc
     ``arch_key`` is the capacity of the memory that overflows, which the scenario names instead where that was set
     more recently (``--set arch.hbm.capacity=40GiB`` after a preset's batch)."""
     params = workload.params
-    keys = [*(["recompute"] if e.row.get("activations") and recompute != "full" and "recompute" in params else []),
+    row = e.row
+    fixed = int(row.get("weights", 0) + row.get("gradients", 0) + row.get("optimizer_states", 0))
+    over = fixed_overflow(fixed, int(row["capacity"]), "the weights, gradients and optimizer states")
+    arch_key = arch.capacity_key(e.level) if arch is not None else ()
+    if over:  # the fixed footprint alone overflows, whatever the sizes: at the capacity (else the model's line)
+        return WorkloadError(f"{e.message(advice)}{over}", ("model",), arch_key, arch_first=True)
+    keys = [*(["recompute"] if row.get("activations") and recompute != "full" and "recompute" in params else []),
             "seq_len", *(["batch"] if int(params.get("batch", 1) or 1) > 1 else []),
             *(["micro_batches"] if e.flight > 1 else []), "tensor_parallel", "pipeline_parallel", "hidden", "layers"]
     keys = [k for k in keys if k in params] or ["model"]
     key, _ = workload.latest(keys)
-    return WorkloadError(e.message(advice), (key,), arch.capacity_key(e.level) if arch is not None else ())
+    return WorkloadError(e.message(advice), (key,), arch_key)
+
+
+def fixed_overflow(fixed: int, room: int, what: str = "the weights") -> str:
+    """The sentence that ends a capacity error whose fixed footprint (``what``: the weights, a training step's
+    weights, gradients and optimizer states) of ``fixed`` bytes alone is more than the ``room`` bytes of the
+    memories that could hold it; empty where it is not (or not known: ``room`` 0)."""
+    if not room or fixed <= room:
+        return ""
+    return f"; {what} alone need {fixed:,} B, more than the {room:,} B that holds them"
 
 
 def stage_stash(workload: WorkloadSpec, arch: Arch, stage_params: Mapping[str, object]) -> Callable[[str], int]:

@@ -221,7 +221,9 @@ def test_a_workload_that_cannot_fit_is_one_line_at_the_capacity_set_last(tmp_pat
     assert line.startswith("accelsim: error: --set: arch.host.capacity: llama2_70b: weights and KV cache "
                            "(137953296384 B) and activations ("), line
     assert "but hbm (85899345920 B) and host (1000000000 B) hold 86899345920 B; " in line
-    assert line.endswith(" B more than all of them hold (got '1GB')"), line
+    # the weights alone are more than the 86,899,345,920 B: said, at the capacity set last
+    assert line.endswith(" B more than all of them hold; the weights alone need 137,953,296,384 B, more than the "
+                         "86,899,345,920 B that holds them (got '1GB')"), line
 
 
 @pytest.mark.parametrize("arch, line, key, tail", [

@@ -100,10 +100,12 @@ def test_a_host_capacity_set_last_is_the_key_blamed(tmp_path, capsys, monkeypatc
                          "--set", "workload.kv_len=128", "--set", "arch.host.capacity=1GiB"])
     # int8: weights 6,738,415,616 B, KV 2 · 32 · 4096 · 1 B · 128 = 33,554,432 B; 4 GiB + 1 GiB = 5,368,709,120 B.
     # The --set of host.capacity is as recent as kv_len's (a tie keeps the capacity), and more recent than the
-    # user's file's hbm.capacity
+    # user's file's hbm.capacity. The weights alone (6,738,415,616 B) are more than the 5,368,709,120 B, which the
+    # line says
     m = re.fullmatch(r"accelsim: error: --set: arch\.host\.capacity: llama2_7b: weights and KV cache \(6771970048 B\) "
                      r"and activations \((\d+) B\) need (\d+) B but hbm \(4294967296 B\) and host \(1073741824 B\) "
-                     r"hold 5368709120 B; (\d+) B more than all of them hold \(got '1GiB'\)", line)
+                     r"hold 5368709120 B; (\d+) B more than all of them hold; the weights alone need 6,738,415,616 B, "
+                     r"more than the 5,368,709,120 B that holds them \(got '1GiB'\)", line)
     assert m, line
     act, need, more = map(int, m.groups())
     assert need == 6_771_970_048 + act and more == need - 5_368_709_120

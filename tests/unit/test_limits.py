@@ -15,8 +15,10 @@ def _err(capsys) -> list[str]:
 
 
 @pytest.mark.parametrize("override, says", [
-    # a 2**62-row array: cycles beyond int64 (was OverflowError in the engine)
-    ("arch.core.systolic.rows=4611686018427387904", "beyond the 9.22e+18 a trace can count"),
+    # a 2**62-row array: cycles beyond int64 (was OverflowError in the engine, then the engine's keyless "beyond the
+    # 9.22e+18 a trace can count"): one step needs 2 · (2**62 + 32 + 32 · 4) B of scratchpad > 2**63 - 1
+    ("arch.core.systolic.rows=4611686018427387904", "--set: arch.core.systolic.rows: one step of a "
+                                                    "4611686018427387904x32 systolic array needs more than"),
     # 5e-324 B/s is 0.0 B per cycle (was ZeroDivisionError in the mapper)
     ("arch.hbm.bandwidth=5.0e-324", "hbm.bandwidth"),
     # a hundred million cores, 2**31 arrays per core (mapping hung past 1.6 GB)

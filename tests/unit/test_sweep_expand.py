@@ -458,7 +458,10 @@ def test_check_counts_a_value_bad_only_with_others_among_the_points_checked(tmp_
         """)
     stream = PlanStream(load_sweep(path), prime=5)  # all 4 points checked: the message is as plan_sweep's
     (line,) = error_lines(stream.check)
-    assert "cycles at the clock of 1e+10 Hz in point #3 (latency=1000000000s, clock=10000000000)" in line
+    # both axes are as recent: at the first key, hbm.latency, naming the clock's line (sweep.yaml:6)
+    assert "arch.hbm.latency: 1e+09 s is more than" in line and line.endswith(
+        "cycles at the clock of 1e+10 Hz (clock, sweep.yaml:6) in point #3 (latency=1000000000s, clock=10000000000)"
+        .replace("sweep.yaml", str(path)))
     assert error_lines(lambda: plan_sweep(load_sweep(path))) == [line]
     # checking only point #0 and the probes (#1: clock 10 GHz; #2: latency 1e9 s) misses it: it is found while
     # streaming, as an invalid point with its one-line error

@@ -1,0 +1,142 @@
+"""Each bad input is one line at the key the user wrote that caused it, exit status 2 (probe p30 findings 1, 2, 4,
+5; probe p29 finding 1): a pass whose weights alone overflow the memories is at the capacity, not at a size key no
+value of which would make it fit; one whose activations overflow at the user's size key (gemm's ``m``); a derived
+limit (a latency in cycles, one step of the systolic array in the scratchpad, bytes a cycle) at the clock or array
+edge the user set rather than at the preset's key it is compared with; and the error types are reachable from the
+package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import accelsim
+from accelsim import errors
+from accelsim.cli import main
+
+ARCH = Path(__file__).resolve().parents[2] / "arch"
+
+
+def _err(capsys, argv: list[str]) -> str:
+    assert main([*argv, "-q", "--no-plots", "-o", "o"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    return line
+
+
+def _at(preset: str, text: str) -> str:
+    """``PATH:LINE`` of the line of arch/PRESET.yaml that starts with ``text`` (after its indent)."""
+    path = ARCH / f"{preset}.yaml"
+    (line,) = [i for i, t in enumerate(path.read_text().splitlines(), 1) if t.strip().startswith(text)]
+    return f"{path}:{line}"
+
+
+BASE = "name: base\nworkload: {model: gemm, m: 256, n: 256, k: 256}\narch: tpu-v1\n"
+
+
+def test_weights_that_alone_overflow_are_at_the_capacity_not_a_kv_len_set(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = _err(capsys, ["run", "-w", "deepseek_v3", "-a", "h200", "--set", "workload.phase=decode",
+                         "--set", "workload.kv_len=128"])
+    # 671,026,404,352 params (workloads/deepseek_v3.yaml, the technical report) · 2 B (bf16) = 1,342,052,808,704 B of
+    # weights; h200: 141 GB of HBM + 1 TiB of host memory = 141,000,000,000 + 1,099,511,627,776 = 1,240,511,627,776 B.
+    # No kv_len makes that fit: the error is at the preset's capacity, saying so
+    assert line.startswith(f"accelsim: error: {_at('h200', 'capacity: 141GB')}: hbm.capacity: deepseek_v3: "), line
+    assert line.endswith("; the weights alone need 1,342,052,808,704 B, more than the 1,240,511,627,776 B that holds "
+                         "them (with --set workload.phase=decode, --set workload.kv_len=128) (got '141GB')"), line
+
+
+def test_training_state_that_alone_overflows_is_at_the_capacity_not_seq_len(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = _err(capsys, ["run", "-w", "qwen1_5_moe_a2_7b", "-a", "h100", "--mode", "training",
+                         "--set", "workload.seq_len=128"])
+    # 14,315,784,192 params: gradients 2 B each = 28,631,568,384 B and Adam's states 12 B each = 171,789,410,304 B,
+    # together more than h100's 80 GiB = 85,899,345,920 B before any weight or activation: no seq_len fits
+    assert line.startswith(f"accelsim: error: {_at('h100', 'capacity: 80GiB')}: hbm.capacity: qwen1_5_moe_a2_7b_h100: "
+                           f"a chip needs "), line
+    assert "gradients 28,631,568,384, optimizer states 171,789,410,304," in line
+    weights = int(line.split("(weights ")[1].split(", gradients")[0].replace(",", ""))
+    fixed = weights + 28_631_568_384 + 171_789_410_304
+    assert (f"; the weights, gradients and optimizer states alone need {fixed:,} B, more than the 85,899,345,920 B "
+            f"that holds them (with --set workload.seq_len=128) (got '80GiB')") in line
+
+
+def test_activations_that_overflow_are_at_the_users_gemm_size_key(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m_big2.yaml").write_text("workload: {model: gemm, m: 10000000, n: 10000000, k: 256}\narch: tpu-v1\n")
+    line = _err(capsys, ["run", "m_big2.yaml"])
+    # int8 operands: weights k·n = 2,560,000,000 B (fit the 8 GiB); the output m·n = 1e14 B alone overflows: at the
+    # user's m (m and n on one line: the first listed), not at the preset's hbm.capacity
+    assert line.startswith("accelsim: error: m_big2.yaml:1: workload.m: gemm: weights and KV cache (2560000000 B)"), line
+    assert line.endswith("(got 10000000)") and "weights alone" not in line
+
+
+def test_a_latency_beyond_the_cycle_count_is_at_the_clock_the_user_set(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "base.yaml").write_text(BASE)
+    line = _err(capsys, ["run", "base.yaml", "--set", "arch.clock=1e30GHz"])
+    # 100 ns · 1e39 Hz = 1e32 cycles > 2**63 - 1
+    assert line == (f"accelsim: error: --set: arch.clock: 1e+39 Hz makes hbm.latency (1e-07 s, "
+                    f"{_at('tpu-v1', 'latency: 100ns')}) more than 9,223,372,036,854,775,807 (2**63 - 1) cycles, "
+                    f"which no run can count")
+
+
+def test_an_array_too_big_for_the_scratchpad_is_at_the_rows_the_user_wrote(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rows_huge.yaml").write_text(
+        "workload: gemm\narch: {base: tpu-v1, core: {systolic: {rows: 100000000}}}\n")
+    line = _err(capsys, ["run", "rows_huge.yaml"])
+    # ws, int8: 1e8 B of ifmap (a row each) + 256 B of filter + 256 · 4 B of partial sums, twice (double buffered) =
+    # 200,002,560 B > tpu-v1's 24 MiB = 25,165,824 B
+    assert line.startswith(f"accelsim: error: rows_huge.yaml:2: arch.core.systolic.rows: 100,000,000: "
+                           f"core.sram.unified (25,165,824 B, {_at('tpu-v1', 'unified: 24MiB')}) cannot hold one step "
+                           f"of the 100000000x256 ws systolic array"), line
+    assert line.endswith("it needs at least 200,002,560 B")
+    # the scratchpad set last is the one named (a tie keeps it: both in one file)
+    line = _err(capsys, ["run", "rows_huge.yaml", "--set", "arch.core.sram.unified=1KiB"])
+    assert line.startswith("accelsim: error: --set: arch.core.sram.unified: 1,024 B cannot hold one step"), line
+
+
+def test_an_array_no_scratchpad_can_feed_is_at_its_key_not_the_engines_limit(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "base.yaml").write_text(BASE)
+    for rows in (4611686018427387000, 2**63 - 1):  # ≥ 2**62: 2 · (rows + 256 + 1,024) B > 2**63 - 1
+        line = _err(capsys, ["run", "base.yaml", "--set", f"arch.core.systolic.rows={rows}"])
+        assert line.startswith(f"accelsim: error: --set: arch.core.systolic.rows: one step of a {rows}x256 systolic "
+                               f"array needs more than 9,223,372,036,854,775,807 (2**63 - 1) B of scratchpad"), line
+
+
+def test_bytes_a_cycle_beyond_any_tensor_are_refused_at_the_key_set(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "base.yaml").write_text(BASE)
+    # 34 GB/s at 1e-30 Hz: 3.4e40 B a cycle > 2**63 - 1 (a 1,023-cycle gemm of 1e33 s before)
+    line = _err(capsys, ["run", "base.yaml", "--set", "arch.clock=1e-30Hz"])
+    assert line.startswith(f"accelsim: error: --set: arch.clock: 1e-30 Hz makes hbm.bandwidth (3.4e+10 B/s, "
+                           f"{_at('tpu-v1', 'bandwidth: 34GB/s')}) 3.4e+40 B a cycle, more than "
+                           f"9,223,372,036,854,775,807 (2**63 - 1)"), line
+    # 1e30 GB/s = 1e39 B/s at 700 MHz: 1.43e30 B a cycle
+    line = _err(capsys, ["run", "base.yaml", "--set", "arch.hbm.bandwidth=1e30GB/s"])
+    assert line.startswith(f"accelsim: error: --set: arch.hbm.bandwidth: 1e+39 B/s at the clock of 7e+08 Hz (clock, "
+                           f"{_at('tpu-v1', 'clock: 700MHz')}) is 1.43e+30 B a cycle"), line
+    # a plain 1e30 (B/s) in the user's file: 1e30 / 7e8 = 1.43e21 B a cycle
+    (tmp_path / "bw.yaml").write_text('workload: gemm\narch: {base: tpu-v1, hbm: {bandwidth: "1e30"}}\n')
+    line = _err(capsys, ["run", "bw.yaml"])
+    assert line.startswith("accelsim: error: bw.yaml:2: arch.hbm.bandwidth: 1e+30 B/s at the clock of 7e+08 Hz"), line
+    # the bound: (2**63 - 1) · 7e8 = 6.45636e27 B/s is 2**63 - 1 B a cycle at 700 MHz; just below passes, above not
+    assert main(["info", "tpu-v1", "--set", "arch.hbm.bandwidth=6.4563e27"]) == 0
+    capsys.readouterr()
+    assert main(["info", "tpu-v1", "--set", "arch.hbm.bandwidth=6.4564e27"]) == 2
+    capsys.readouterr()
+
+
+def test_the_error_types_are_public_names_of_the_package():
+    assert accelsim.AccelsimError is errors.AccelsimError and accelsim.ConfigError is errors.ConfigError
+    public = [n for n in dir(accelsim) if not n.startswith("_")]
+    for name in ("AccelsimError", "ConfigError", "WorkloadError", "MappingError", "CapacityError", "simulate",
+                 "Report"):
+        assert name in public
+    assert set(accelsim.__all__) <= set(dir(accelsim))
+    try:
+        accelsim.simulate({"model": "gemm", "m": 0}, "tpu-v1")
+    except accelsim.AccelsimError as e:  # the documented way to catch a bad input
+        assert isinstance(e, accelsim.ConfigError)
+    else:
+        raise AssertionError("m: 0 was accepted")

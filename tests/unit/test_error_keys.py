@@ -37,11 +37,11 @@ def test_weights_that_alone_overflow_are_at_the_capacity_not_a_kv_len_set(tmp_pa
     line = _err(capsys, ["run", "-w", "deepseek_v3", "-a", "h200", "--set", "workload.phase=decode",
                          "--set", "workload.kv_len=128"])
     # 671,026,404,352 params (workloads/deepseek_v3.yaml, the technical report) · 2 B (bf16) = 1,342,052,808,704 B of
-    # weights; h200: 141 GB of HBM + 1 TiB of host memory = 141,000,000,000 + 1,099,511,627,776 = 1,240,511,627,776 B.
+    # weights; h200: 141 GiB of HBM + 1 TiB of host memory = 151,397,597,184 + 1,099,511,627,776 = 1,250,909,224,960 B.
     # No kv_len makes that fit: the error is at the preset's capacity, saying so
-    assert line.startswith(f"accelsim: error: {_at('h200', 'capacity: 141GB')}: hbm.capacity: deepseek_v3: "), line
-    assert line.endswith("; the weights alone need 1,342,052,808,704 B, more than the 1,240,511,627,776 B that holds "
-                         "them (with --set workload.phase=decode, --set workload.kv_len=128) (got '141GB')"), line
+    assert line.startswith(f"accelsim: error: {_at('h200', 'capacity: 141GiB')}: hbm.capacity: deepseek_v3: "), line
+    assert line.endswith("; the weights alone need 1,342,052,808,704 B, more than the 1,250,909,224,960 B that holds "
+                         "them (with --set workload.phase=decode, --set workload.kv_len=128) (got '141GiB')"), line
 
 
 def test_training_state_that_alone_overflows_is_at_the_capacity_not_seq_len(tmp_path, capsys, monkeypatch):
@@ -52,9 +52,9 @@ def test_training_state_that_alone_overflows_is_at_the_capacity_not_seq_len(tmp_
     # together more than h100's 80 GiB = 85,899,345,920 B before any weight or activation: no seq_len fits
     assert line.startswith(f"accelsim: error: {_at('h100', 'capacity: 80GiB')}: hbm.capacity: qwen1_5_moe_a2_7b_h100: "
                            f"a chip needs "), line
-    assert "gradients 28,631,568,384, optimizer states 171,789,410,304," in line
-    weights = int(line.split("(weights ")[1].split(", gradients")[0].replace(",", ""))
-    fixed = weights + 28_631_568_384 + 171_789_410_304
+    # the weights are 2 B a parameter too, the embedding table included (probe p29 finding 5)
+    assert "(weights 28,631,568,384, gradients 28,631,568,384, optimizer states 171,789,410,304," in line
+    fixed = 2 * 28_631_568_384 + 171_789_410_304
     assert (f"; the weights, gradients and optimizer states alone need {fixed:,} B, more than the 85,899,345,920 B "
             f"that holds them (with --set workload.seq_len=128) (got '80GiB')") in line
 

@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from ..builders import BUILDERS
-from ..errors import ConfigError, ConfigIssue
+from ..errors import ConfigError, ConfigIssue, KeyPairError
 from ..hardware import Arch, BytesPerSecond
 from ..options import OFFLOAD_TRAINING_ONLY, Options
 from ..units import parse_time
@@ -272,6 +272,16 @@ class RequestsConfig(_Model):
                 if given:
                     raise ValueError(f"conversation: not with {key} (a conversation's turns share its own history, "
                                      "drawn from the distributions)")
+        product = float(self.duration) * float(self.arrival.rate) \
+            if self.duration is not None and self.arrival.rate is not None else 0.0
+        if not product <= MAX_REQUESTS:  # rate × duration arrivals: at the one of them set last (serving/requests.py)
+            count = f"{math.ceil(product):,}" if product < 1e15 else \
+                f"{product:.3g}" if math.isfinite(product) else "over 1e308"
+            why = f"{count} requests (duration × rate): at most {MAX_REQUESTS:,} in one run"
+            raise KeyPairError({"arrival.rate": f"{self.arrival.rate:g}/s with duration {self.duration:g} s"
+                                                f"{KeyPairError.OTHER_AT} gives {why} (lower the rate)",
+                                "duration": f"{self.duration:g} s at rate {self.arrival.rate:g}/s"
+                                            f"{KeyPairError.OTHER_AT} gives {why} (shorten the duration)"})
         return self
 
 

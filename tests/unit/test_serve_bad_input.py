@@ -187,8 +187,19 @@ def test_a_bursty_process_drawing_more_than_max_requests_is_one_line(here, capsy
 
 def test_rate_times_duration_beyond_floats_is_one_line(here, capsys):
     text = GOOD.replace("rate: 2", "rate: 1e10").replace("requests: 5", "duration: 1e300s")
-    assert cli_error(capsys, text) == ("accelsim: error: s.yaml:5: workload: over 1e308 requests: at most 1,000,000 "
-                                       "in one run (shorten the duration or lower the rate)")
+    # rate × duration arrivals, checked with the file: at the one set last (both in the file: the first, the rate),
+    # naming the other's line (probe p30: a --set rate was blamed on the file's workload: line)
+    assert cli_error(capsys, text) == (
+        "accelsim: error: s.yaml:6: workload.arrival.rate: 1e+10/s with duration 1e+300 s, s.yaml:9 gives over 1e308 "
+        "requests (duration × rate): at most 1,000,000 in one run (lower the rate)")
+    text = GOOD.replace("requests: 5", "duration: 10s")  # 2/s × 10 s = 20 requests: fine until a --set
+    assert cli_error(capsys, text, "--set", "workload.arrival.rate=1e30") == (
+        "accelsim: error: --set: workload.arrival.rate: 1e+30/s with duration 10 s, s.yaml:9 gives 1e+31 requests "
+        "(duration × rate): at most 1,000,000 in one run (lower the rate)")
+    # 2/s × 500,001 s = 1,000,002 requests, the duration set last
+    assert cli_error(capsys, text, "--set", "workload.duration=500001s") == (
+        "accelsim: error: --set: workload.duration: 500001 s at rate 2/s, s.yaml:6 gives 1,000,002 requests "
+        "(duration × rate): at most 1,000,000 in one run (shorten the duration)")
 
 
 # ---- 5. the grid's ratios: at most 64 values an axis, computed not counted ---------------------------------------
@@ -297,8 +308,8 @@ def test_a_sweep_point_with_too_many_requests_fails_before_any_point_runs(here, 
     monkeypatch.setattr(curve, "serve", lambda spec, progress=None: ran.append(spec))
     text = GOOD.replace("requests: 5", "duration: 1000s")
     line = cli_error(capsys, text, "--sweep", "workload.arrival.rate=1,10,2000")
-    assert line == ("accelsim: error: s.yaml:5: workload: 2,000,000 requests: at most 1,000,000 in one run (shorten "
-                    "the duration or lower the rate); at --sweep workload.arrival.rate=2000")
+    assert line == ("accelsim: error: --sweep: workload.arrival.rate: 2000/s with duration 1000 s, s.yaml:9 gives "
+                    "2,000,000 requests (duration × rate): at most 1,000,000 in one run (lower the rate)")
     assert ran == []
 
 

@@ -584,6 +584,31 @@ def test_an_unknown_top_level_key_near_a_sections_key_gets_a_did_you_mean(here, 
     assert cli_error(capsys, GOOD + "replica: 2\n").startswith(
         "accelsim: error: s.yaml:10: replica: unknown key; did you mean 'replicas'?")
     assert "unknown key; expected one of name, description, model" in cli_error(capsys, GOOD + "zzzz: 1\n")
+    # a section's own key at the top is that key, before a top-level near miss (probe p34: duration: was told
+    # 'disaggregation', prompt_tokens: 'options')
+    for key, value, section in (("duration", "10s", "workload"), ("prompt_tokens", "{dist: fixed, value: 3}",
+                                                                  "workload"), ("max_num_seqs", "8", "engine")):
+        assert cli_error(capsys, GOOD + f"{key}: {value}\n").startswith(
+            f"accelsim: error: s.yaml:10: {key}: unknown key; did you mean '{section}.{key}'? (it goes under "
+            f"{section}:)")
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["serve", "resnet50_tpu_v1"], "this is an experiment, not a serving file (its workload has no arrivals); run it "
+                                   "with 'accelsim run resnet50_tpu_v1'"),
+    (["serve", "llama2_decode_sram_bw_sweep"], "this is a sweep file (it has grid:/zip: axes); run it with 'accelsim "
+                                               "sweep llama2_decode_sram_bw_sweep'"),
+    (["run", "llama2_7b_h100"], "this is a serving file (its workload has arrivals); run it with 'accelsim serve "
+                                "llama2_7b_h100'"),
+    (["sweep", "llama2_7b_h100"], "this is a serving file (its workload has arrivals); run it with 'accelsim serve "
+                                  "llama2_7b_h100'"),
+])
+def test_a_preset_of_another_kind_named_is_redirected_as_its_file_is(here, capsys, argv, line):
+    # named, not given as a path: serve said "unknown serving preset", run and sweep suggested
+    # 'llama2_7b_training_dgx_h100' for the serving preset llama2_7b_h100 (probe p34)
+    assert main([*argv, "-q", "-o", "out"]) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert line in err, err
 
 
 @pytest.mark.parametrize("base", ["srv.yaml", "{model: llama2_7b, arch: h100, workload: {arrival: {rate: 1}}}"])

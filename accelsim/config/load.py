@@ -288,12 +288,13 @@ def load_experiment(path: str | os.PathLike, overrides: Iterable[str] = ()) -> E
     if doc is None:
         issues.raise_if_any()
     assert doc is not None
+    again = presets.as_typed(path, display_path(file))
     if isinstance(doc.data, dict) and ({"grid", "zip"} & set(doc.data)):
         raise ConfigError.one(display_path(file), "", f"this is a sweep file (it has grid:/zip: axes); run it with "
-                              f"'accelsim sweep {display_path(file)}'")
+                              f"'accelsim sweep {again}'")
     if isinstance(doc.data, dict) and isinstance(doc.data.get("workload"), dict) and "arrival" in doc.data["workload"]:
         raise ConfigError.one(display_path(file), "", f"this is a serving file (its workload has arrivals); run it "
-                              f"with 'accelsim serve {display_path(file)}'")
+                              f"with 'accelsim serve {again}'")
     _refuse_part_file(doc.data, display_path(file))
     return experiment_from_doc(doc, parsed, issues, source=os.fspath(file), default_name=file.stem)
 

@@ -59,6 +59,13 @@ def looks_like_path(ref: str) -> bool:
     return "/" in ref or os.sep in ref or ref.endswith(_SUFFIXES)
 
 
+def as_typed(ref: str | os.PathLike, shown: str) -> str:
+    """What to write after a command to name ``ref`` again (a redirect's "run it with 'accelsim run X'"): the preset
+    name as typed, else ``shown``, the file's path."""
+    text = os.fspath(ref)
+    return text if not looks_like_path(text) and not Path(text).expanduser().is_file() else shown
+
+
 def import_form(ref: str) -> dict[str, str] | None:
     """The workload mapping an import form of a workload reference stands for, or None for any other reference:
     ``torch:package.module:factory`` → ``{model: torch, factory: ...}``, a path ending in ``.onnx`` →
@@ -107,6 +114,9 @@ def resolve(kind: str, ref: str | os.PathLike, *, relative_to: str | os.PathLike
             return path
     if not looks_like_path(text):
         found = find_preset(kind, text)
+        if found is None and kind == "experiments":  # a serving preset: the caller says which command runs it
+            found = next((p for p in (preset_dir(kind) / "serving" / f"{text}{s}" for s in _SUFFIXES)
+                          if p.is_file()), None)
         if found is not None:
             return found
     folder = next((p for p in candidates if p.is_dir()), None)

@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from ..builders import BUILDERS
-from ..errors import ConfigError, ConfigIssue
+from ..errors import ConfigError, ConfigIssue, KeyPairError
 from ..hardware import Arch, BytesPerSecond
 from ..options import OFFLOAD_TRAINING_ONLY, Options
 from ..units import parse_time
@@ -272,6 +272,16 @@ class RequestsConfig(_Model):
                 if given:
                     raise ValueError(f"conversation: not with {key} (a conversation's turns share its own history, "
                                      "drawn from the distributions)")
+        product = float(self.duration) * float(self.arrival.rate) \
+            if self.duration is not None and self.arrival.rate is not None else 0.0
+        if not product <= MAX_REQUESTS:  # rate × duration arrivals: at the one of them set last (serving/requests.py)
+            count = f"{math.ceil(product):,}" if product < 1e15 else \
+                f"{product:.3g}" if math.isfinite(product) else "over 1e308"
+            why = f"{count} requests (duration × rate): at most {MAX_REQUESTS:,} in one run"
+            raise KeyPairError({"arrival.rate": f"{self.arrival.rate:g}/s with duration {self.duration:g} s"
+                                                f"{KeyPairError.OTHER_AT} gives {why} (lower the rate)",
+                                "duration": f"{self.duration:g} s at rate {self.arrival.rate:g}/s"
+                                            f"{KeyPairError.OTHER_AT} gives {why} (shorten the duration)"})
         return self
 
 
@@ -550,7 +560,10 @@ def serving_from_doc(doc: Doc, overrides: Iterable[str], *, source: str, default
     doc = _sections(doc, parsed)
     data = doc.data if isinstance(doc.data, dict) else {}
     for issue in top_level_issues(doc, SERVING_KEYS):
-        hint = _nested_hint(str(issue.key)) if issue.msg.startswith("unknown key; expected") else ""
+        # a section's own key written at the top (duration:) is that key, before any top-level near miss
+        # ('disaggregation'); a top-level near miss (replica:) before a section key's near miss
+        hint = "" if not issue.msg.startswith("unknown key") else _nested_hint(str(issue.key), exact=True) or (
+            _nested_hint(str(issue.key)) if issue.msg.startswith("unknown key; expected") else "")
         issues.append(replace(issue, msg=f"unknown key{hint}") if hint else issue)
     for key in ("model", "draft_model"):
         issues.extend(_shape_issues(doc, parsed, key))
@@ -588,13 +601,16 @@ def _resolve(ref: str | os.PathLike) -> Path:
         found = presets.preset_dir("experiments") / SERVING_DIR / f"{text}.yaml"
         if found.is_file():
             return found
+        other = presets.find_preset("experiments", text)  # an experiment or sweep preset: the caller redirects
+        if other is not None:
+            return other
         names = serving_presets()
         raise ConfigError.one(None, "serve", f"unknown serving preset{presets.suggest(text, names) or ';'} "
                               f"valid names: {', '.join(names) or 'none'}", value=text)
     raise ConfigError.one(text, "", "file not found")
 
 
-def _refuse_other_kind(data: object, shown: str) -> None:
+def _refuse_other_kind(data: object, shown: str, again: str) -> None:
     """A one-line error when ``data``, given to ``accelsim serve``, is a sweep file (``grid:``/``zip:`` axes) or an
     experiment (a ``workload:`` without arrivals and no ``model:``), the reverse of ``accelsim run``'s and
     ``accelsim sweep``'s "this is a serving file" (their schema errors would all be beside the point)."""
@@ -602,17 +618,18 @@ def _refuse_other_kind(data: object, shown: str) -> None:
         return
     if {"grid", "zip"} & set(data):
         raise ConfigError.one(shown, "", f"this is a sweep file (it has grid:/zip: axes); run it with "
-                              f"'accelsim sweep {shown}' (a serving file is swept with 'accelsim serve FILE "
+                              f"'accelsim sweep {again}' (a serving file is swept with 'accelsim serve FILE "
                               f"--sweep KEY=V1,V2,...')")
     workload = data.get("workload")
     if workload is not None and not (isinstance(workload, dict) and "arrival" in workload):
         raise ConfigError.one(shown, "", f"this is an experiment, not a serving file (its workload has no "
-                              f"arrivals); run it with 'accelsim run {shown}'")
+                              f"arrivals); run it with 'accelsim run {again}'")
 
 
-def _nested_hint(key: str) -> str:
+def _nested_hint(key: str, *, exact: bool = False) -> str:
     """"; did you mean 'workload.arrival'?" for an unknown top-level key of a serving file that is close to a key
-    of one of its sections (``arrivals:`` written at the top), or ""."""
+    of one of its sections (``arrivals:`` written at the top; with ``exact`` only one that is such a key,
+    ``duration:``), or ""."""
     sections = {name: info.annotation for name, info in ServeConfig.model_fields.items()}
     keys = []
     for name, model in sections.items():
@@ -622,7 +639,8 @@ def _nested_hint(key: str) -> str:
     by_leaf: dict[str, str] = {}
     for full in keys:
         by_leaf.setdefault(full.rsplit(".", 1)[1], full)
-    close = difflib.get_close_matches(key, sorted(by_leaf), n=1, cutoff=0.6)  # as presets.suggest
+    close = ([key] if key in by_leaf else []) if exact else \
+        difflib.get_close_matches(key, sorted(by_leaf), n=1, cutoff=0.6)  # as presets.suggest
     return f"; did you mean {by_leaf[close[0]]!r}? (it goes under {by_leaf[close[0]].split('.')[0]}:)" if close else ""
 
 
@@ -638,7 +656,7 @@ def load_serving(ref: str | os.PathLike | dict, overrides: Iterable[str] = (), s
     doc, found = file_doc(file)
     if doc is None:
         raise ConfigError(found)
-    _refuse_other_kind(doc.data, display_path(file))
+    _refuse_other_kind(doc.data, display_path(file), presets.as_typed(ref, display_path(file)))
     return serving_from_doc(doc, overrides, source=display_path(file), default_name=file.stem, swept=swept)
 
 

@@ -347,7 +347,8 @@ def load_sweep(path: str | os.PathLike) -> SweepSpec:
         kind, command = (("a serving file (its workload has arrivals)", "serve")
                          if isinstance(data.get("workload"), dict) and "arrival" in data["workload"]
                          else ("an experiment, not a sweep (it has no grid:/zip: axes)", "run"))
-        raise ConfigError.one(shown, "", f"this is {kind}; run it with 'accelsim {command} {shown}'")
+        raise ConfigError.one(shown, "", f"this is {kind}; run it with 'accelsim {command} "
+                              f"{presets.as_typed(path, shown)}'")
     issues = Issues()
     for key in data:
         if key not in SWEEP_KEYS:

@@ -65,31 +65,43 @@ def plot_timeseries(name: str, series: Mapping[int, Mapping[str, Sequence[float]
     return _save(plt, fig, path)
 
 
-def plot_curve(name: str, key: str | None, rows: Sequence[Mapping[str, object]], path: Path) -> Path:
+def plot_curve(name: str, key: str | None, rows: Sequence[Mapping[str, object]], path: Path,
+               lines: Sequence[tuple[str, Sequence[int], str]] = ()) -> Path:
     """Throughput–latency curve of a sweep: p50 and p99 TTFT and end-to-end latency against output tokens/s, each
     point labelled with the swept value (``rows``: value, output_tokens_per_s, ttft_p50_s, ... as in sweep.csv).
     The title names ``name`` (the model and arch: the serving file's name may carry one value of the key, "_8rps")
-    and the key's values (``key`` None: a redraw from sweep.csv, which does not hold the key)."""
+    and the key's values (``key`` None: a redraw from sweep.csv, which does not hold the key).
+
+    ``lines`` (a sweep of several keys, ``serving.curve.curve_lines``): one curve per (legend label, the rows'
+    indices in order, the column whose value labels its points), so that a curve runs along one key at fixed
+    values of the others instead of zigzagging across them; empty: one curve through every row."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     x = [float(r["output_tokens_per_s"] or 0) for r in rows]  # type: ignore[arg-type]
+    curves = lines or [("", range(len(rows)), "value")]
+    colors = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
     for ax, what in zip(axes, ("ttft", "e2e"), strict=True):
         ys = []
-        for q, style in (("p50", "o-"), ("p99", "s--")):
-            y = [float(r[f"{what}_{q}_s"]) * 1e3 if r[f"{what}_{q}_s"] is not None else np.nan for r in rows]
-            ax.plot(x, y, style, label=q)
-            ys += y
-        for r, xi in zip(rows, x, strict=True):
-            ax.annotate(str(r["value"]), (xi, float(r[f"{what}_p50_s"] or 0) * 1e3), fontsize=7,
-                        textcoords="offset points", xytext=(3, 3))
+        for n, (label, idx, point_label) in enumerate(curves):
+            idx = list(idx)
+            color = colors[n % len(colors)] if lines else None
+            for q, style in (("p50", "o-"), ("p99", "s--")):
+                y = [float(rows[i][f"{what}_{q}_s"]) * 1e3 if rows[i][f"{what}_{q}_s"] is not None else np.nan
+                     for i in idx]
+                ax.plot([x[i] for i in idx], y, style, label=f"{label} {q}".strip(), color=color)
+                ys += y
+            for i in idx:
+                ax.annotate(str(rows[i][point_label]), (x[i], float(rows[i][f"{what}_p50_s"] or 0) * 1e3),
+                            fontsize=7, textcoords="offset points", xytext=(3, 3))
         ax.set_xlabel("output tokens/s")
         ax.set_ylabel(f"{'TTFT' if what == 'ttft' else 'end-to-end'} (ms)")
         ax.set_yscale("log")
         _readable_log_ticks(ax, [v for v in ys if v == v and v > 0])
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8 if len(curves) < 4 else 6)
     values = ", ".join(str(r["value"]) for r in rows)
-    fig.suptitle(f"{name}: throughput vs latency, {key} = {values}" if key else
+    fig.suptitle(f"{name}: throughput vs latency along {curves[0][2]}, a line per value of the other keys" if lines
+                 else f"{name}: throughput vs latency, {key} = {values}" if key else
                  f"{name}: throughput vs latency over the swept values {values}")
     return _save(plt, fig, path)
 

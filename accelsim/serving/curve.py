@@ -155,9 +155,29 @@ def save_curve(outdir: str | os.PathLike, key: Keys, values: Sequence[Point], re
     columns = curve_columns(key)
     paths.append(write_csv(out / CURVE_CSV, columns, rows))
     if plots:
-        paths.append(plot_curve(name, " × ".join(_keys(key)), [dict(zip(columns, r, strict=True)) for r in rows],
-                                out / CURVE_PNG))
+        dicts = [dict(zip(columns, r, strict=True)) for r in rows]
+        paths.append(plot_curve(name, " × ".join(_keys(key)), dicts, out / CURVE_PNG,
+                                lines=curve_lines(dicts, _keys(key))))
     return paths
+
+
+ALONG = "workload.arrival.rate"  # the key a throughput–latency curve runs along when it is swept
+
+
+def curve_lines(rows: Sequence[dict], keys: Sequence[str]) -> list[tuple[str, list[int], str]]:
+    """The curves of a sweep of several keys (:func:`~accelsim.report.serving_plots.plot_curve`'s ``lines``): one
+    along :data:`ALONG` when it is swept (else along the first key) per combination of the other keys' values, in
+    the order they first appear: (legend label "max_num_seqs=16", the rows' indices, the key labelling the points).
+    One key: no lines (one curve through every row)."""
+    if len(keys) < 2:
+        return []
+    along = ALONG if ALONG in keys else keys[0]
+    others = [k for k in keys if k != along]
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault(tuple(str(r[k]) for k in others), []).append(i)
+    return [(", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in zip(others, vals, strict=True)), idx, along)
+            for vals, idx in groups.items()]
 
 
 def save_point(outdir: str | os.PathLike, i: int, result: ServeResult, *, plots: bool = True) -> Path:
@@ -202,7 +222,8 @@ def replot_curve(outdir: str | os.PathLike) -> list[Path]:
     points = sorted((d for d in out.glob("point_*") if (d / "report.json").is_file()),
                     key=lambda d: int(d.name.split("_")[-1]) if d.name.split("_")[-1].isdigit() else -1)
     name = curve_name(read_report(points[0])) if points else out.name
-    paths = [plot_curve(name, None, values, out / CURVE_PNG)]
+    keys = [k for k in (values[0] if values else {}) if k not in CURVE_COLUMNS]  # several keys: a column each
+    paths = [plot_curve(name, None, values, out / CURVE_PNG, lines=curve_lines(values, keys))]
     for d in points:
         paths += replot(d, read_report(d))
     return paths

@@ -156,7 +156,7 @@ def test_cli_sweep_writes_points_and_the_curve(tmp_path, capsys):
         assert line.startswith("accelsim: error: --sweep: ") or "workload.arrival.rate" in line, line
 
 
-def test_cli_sweep_of_two_keys_writes_their_product_in_order(tmp_path, capsys):
+def test_cli_sweep_of_two_keys_writes_their_product_in_order(tmp_path, capsys, monkeypatch):
     # 'accelsim sweep' cannot sweep a serving file: serve --sweep crosses keys itself, 2 rates × 2 batch limits =
     # 4 points, the first key's values outermost, a column a key in sweep.csv and the table
     path = tmp_path / "s.yaml"
@@ -175,7 +175,16 @@ def test_cli_sweep_of_two_keys_writes_their_product_in_order(tmp_path, capsys):
         config = json.loads((out / f"point_{i}" / "report.json").read_text())["config"]
         assert (config["workload"]["arrival"]["rate"], config["engine"]["max_num_seqs"]) == (rate, seqs)
     assert sorted(p.name for p in out.iterdir() if p.name.startswith("point_")) == [f"point_{i}" for i in range(4)]
-    assert main(["plot", str(out)]) == 0  # the redraw reads the key columns as written
+    # the curve runs along the rate, a line per batch limit (rows 0, 2 at 2 and 1, 3 at 4), not zigzagging through
+    # the grid order; the redraw from sweep.csv reads the key columns as written and draws the same lines
+    from accelsim.serving import curve
+
+    drawn = []
+    real = curve.plot_curve
+    monkeypatch.setattr(curve, "plot_curve", lambda *a, **kw: drawn.append(kw["lines"]) or real(*a, **kw))
+    assert main(["plot", str(out)]) == 0
+    assert drawn == [[("max_num_seqs=2", [0, 2], "workload.arrival.rate"),
+                      ("max_num_seqs=4", [1, 3], "workload.arrival.rate")]]
 
 
 def test_cli_sweep_names_the_model_labels_ticks_and_shows_ms_and_yes_no(tmp_path, capsys, monkeypatch):

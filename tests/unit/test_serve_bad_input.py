@@ -187,8 +187,19 @@ def test_a_bursty_process_drawing_more_than_max_requests_is_one_line(here, capsy
 
 def test_rate_times_duration_beyond_floats_is_one_line(here, capsys):
     text = GOOD.replace("rate: 2", "rate: 1e10").replace("requests: 5", "duration: 1e300s")
-    assert cli_error(capsys, text) == ("accelsim: error: s.yaml:5: workload: over 1e308 requests: at most 1,000,000 "
-                                       "in one run (shorten the duration or lower the rate)")
+    # rate × duration arrivals, checked with the file: at the one set last (both in the file: the first, the rate),
+    # naming the other's line (probe p30: a --set rate was blamed on the file's workload: line)
+    assert cli_error(capsys, text) == (
+        "accelsim: error: s.yaml:6: workload.arrival.rate: 1e+10/s with duration 1e+300 s, s.yaml:9 gives over 1e308 "
+        "requests (duration × rate): at most 1,000,000 in one run (lower the rate)")
+    text = GOOD.replace("requests: 5", "duration: 10s")  # 2/s × 10 s = 20 requests: fine until a --set
+    assert cli_error(capsys, text, "--set", "workload.arrival.rate=1e30") == (
+        "accelsim: error: --set: workload.arrival.rate: 1e+30/s with duration 10 s, s.yaml:9 gives 1e+31 requests "
+        "(duration × rate): at most 1,000,000 in one run (lower the rate)")
+    # 2/s × 500,001 s = 1,000,002 requests, the duration set last
+    assert cli_error(capsys, text, "--set", "workload.duration=500001s") == (
+        "accelsim: error: --set: workload.duration: 500001 s at rate 2/s, s.yaml:6 gives 1,000,002 requests "
+        "(duration × rate): at most 1,000,000 in one run (shorten the duration)")
 
 
 # ---- 5. the grid's ratios: at most 64 values an axis, computed not counted ---------------------------------------
@@ -297,8 +308,8 @@ def test_a_sweep_point_with_too_many_requests_fails_before_any_point_runs(here, 
     monkeypatch.setattr(curve, "serve", lambda spec, progress=None: ran.append(spec))
     text = GOOD.replace("requests: 5", "duration: 1000s")
     line = cli_error(capsys, text, "--sweep", "workload.arrival.rate=1,10,2000")
-    assert line == ("accelsim: error: s.yaml:5: workload: 2,000,000 requests: at most 1,000,000 in one run (shorten "
-                    "the duration or lower the rate); at --sweep workload.arrival.rate=2000")
+    assert line == ("accelsim: error: --sweep: workload.arrival.rate: 2000/s with duration 1000 s, s.yaml:9 gives "
+                    "2,000,000 requests (duration × rate): at most 1,000,000 in one run (lower the rate)")
     assert ran == []
 
 
@@ -573,6 +584,31 @@ def test_an_unknown_top_level_key_near_a_sections_key_gets_a_did_you_mean(here, 
     assert cli_error(capsys, GOOD + "replica: 2\n").startswith(
         "accelsim: error: s.yaml:10: replica: unknown key; did you mean 'replicas'?")
     assert "unknown key; expected one of name, description, model" in cli_error(capsys, GOOD + "zzzz: 1\n")
+    # a section's own key at the top is that key, before a top-level near miss (probe p34: duration: was told
+    # 'disaggregation', prompt_tokens: 'options')
+    for key, value, section in (("duration", "10s", "workload"), ("prompt_tokens", "{dist: fixed, value: 3}",
+                                                                  "workload"), ("max_num_seqs", "8", "engine")):
+        assert cli_error(capsys, GOOD + f"{key}: {value}\n").startswith(
+            f"accelsim: error: s.yaml:10: {key}: unknown key; did you mean '{section}.{key}'? (it goes under "
+            f"{section}:)")
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["serve", "resnet50_tpu_v1"], "this is an experiment, not a serving file (its workload has no arrivals); run it "
+                                   "with 'accelsim run resnet50_tpu_v1'"),
+    (["serve", "llama2_decode_sram_bw_sweep"], "this is a sweep file (it has grid:/zip: axes); run it with 'accelsim "
+                                               "sweep llama2_decode_sram_bw_sweep'"),
+    (["run", "llama2_7b_h100"], "this is a serving file (its workload has arrivals); run it with 'accelsim serve "
+                                "llama2_7b_h100'"),
+    (["sweep", "llama2_7b_h100"], "this is a serving file (its workload has arrivals); run it with 'accelsim serve "
+                                  "llama2_7b_h100'"),
+])
+def test_a_preset_of_another_kind_named_is_redirected_as_its_file_is(here, capsys, argv, line):
+    # named, not given as a path: serve said "unknown serving preset", run and sweep suggested
+    # 'llama2_7b_training_dgx_h100' for the serving preset llama2_7b_h100 (probe p34)
+    assert main([*argv, "-q", "-o", "out"]) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert line in err, err
 
 
 @pytest.mark.parametrize("base", ["srv.yaml", "{model: llama2_7b, arch: h100, workload: {arrival: {rate: 1}}}"])

@@ -171,7 +171,8 @@ def test_too_many_requests_is_a_one_line_error_before_any_simulation(here, capsy
     # 100,000 s × 100 requests/s = 10,000,000 expected requests > the 1,000,000 cap
     assert main(["serve", "s.yaml", "-q", "--set", "engine.kv_blocks=100", "--set", "cost.kv_points=2"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith("accelsim: error: s.yaml:5: workload: 10,000,000 requests: at most 1,000,000"), line
+    assert line.startswith("accelsim: error: s.yaml:6: workload.arrival.rate: 100/s with duration 100000 s, "
+                           "s.yaml:9 gives 10,000,000 requests (duration × rate): at most 1,000,000"), line
 
 
 def test_accelsim_run_on_a_serving_file_points_to_serve(capsys):

@@ -118,6 +118,7 @@ class DiTParams(DiffusionTPParams):
 def dit_parts(p: DiTParams) -> list[tuple[str, int]]:
     """The parts of a DiT sampling pipeline and how many times each runs: the transformer once per denoising step,
     then the VAE decoder once."""
+    refuse_pipeline_training(p, "a DiT", "transformer")  # the whole pipeline's part and guidance: in one message
     return [("transformer", p.steps), ("vae_decoder", 1)]
 
 

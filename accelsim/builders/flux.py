@@ -230,6 +230,7 @@ class FluxSchnellParams(FluxParams):
 def flux_parts(p: FluxParams) -> list[tuple[str, int]]:
     """The parts of a FLUX.1 pipeline and how many times each runs: the text encoders once, the transformer once per
     denoising step, the VAE decoder once."""
+    refuse_pipeline_training(p, "FLUX.1", "transformer")  # the whole pipeline's part and guidance: in one message
     return [("text_encoder", 1), ("transformer", p.denoising_steps), ("vae_decoder", 1)]
 
 

@@ -228,6 +228,7 @@ class SDXLParams(SDParams):
 def sd_parts(p: SDParams) -> list[tuple[str, int]]:
     """The parts of a Stable Diffusion pipeline and how many times each runs: the text encoder once, the UNet once
     per denoising step, the VAE decoder once."""
+    refuse_pipeline_training(p, "Stable Diffusion", "unet")  # the whole pipeline's part and guidance: in one message
     return [("text_encoder", 1), ("unet", p.steps), ("vae_decoder", 1)]
 
 

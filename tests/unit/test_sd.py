@@ -253,3 +253,15 @@ def test_upsample_nearest_is_a_copy():
     assert (op.in_bytes, op.out_bytes) == (16 * 5 * 7 * 2, 16 * 10 * 14 * 2)
     with pytest.raises(WorkloadError, match="scale must be a positive int"):
         b.upsample_nearest("input", 0)
+
+
+@pytest.mark.parametrize("workload, part", [("dit_xl_2", "transformer"), ("sd15", "unet")])
+def test_training_a_whole_pipeline_names_part_and_guidance_in_one_run(tmp_path, capsys, workload, part):
+    # the pipeline scenario built each part with part set to it, so the denoiser's build refused guidance first and
+    # only the next run, with guidance false, refused the part (probe p34 finding 5): one line names both
+    from accelsim.cli import main
+
+    assert main(["run", "-w", workload, "-a", "h100", "--mode", "training", "-q", "-o", str(tmp_path / "o")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert ": part: training " in line and f"set part: {part} and guidance: false (--set workload.part={part} " \
+        f"--set workload.guidance=false)" in line, line

@@ -123,8 +123,7 @@ def test_sweep_of_an_experiment_or_a_serving_file_names_the_command_to_use(capsy
     # options) and two about a missing base: and axes
     code, _, err = _run(capsys, "sweep", "resnet50_tpu_v1")
     assert code == 2 and err == ("accelsim: error: experiments/resnet50_tpu_v1.yaml: this is an experiment, not a sweep "
-                                 "(it has no grid:/zip: axes); run it with 'accelsim run experiments/resnet50_tpu_v1"
-                                 ".yaml'\n")
+                                 "(it has no grid:/zip: axes); run it with 'accelsim run resnet50_tpu_v1'\n")  # as named
     code, _, err = _run(capsys, "sweep", "experiments/serving/llama2_7b_h100.yaml")
     assert code == 2 and err == ("accelsim: error: experiments/serving/llama2_7b_h100.yaml: this is a serving file (its "
                                  "workload has arrivals); run it with 'accelsim serve experiments/serving/"

@@ -38,7 +38,7 @@ from . import presets
 from .docs import Issues, file_doc, section_doc, top_level_issues
 from .load import arch_from_doc, workload_from_doc
 from .overrides import Override, apply_overrides, parse_overrides
-from .schema import WorkloadSpec, validate
+from .schema import WorkloadSpec, set_rank, validate
 from .yamlio import Doc, Where, display_path
 
 Seconds = Annotated[float, BeforeValidator(parse_time), Field(gt=0)]
@@ -411,10 +411,21 @@ class ServingSpec:
     source: str = "<input>"
     trace_file: str | None = None
     lines: dict[str, int | None] = field(default_factory=dict)  # top-level key → line written (for later errors)
+    # the serving settings as written, with where each key came from (the file's lines, --set and --sweep items)
+    provenance: Doc = field(default_factory=lambda: Doc({}, {}))
 
     def error(self, key: str, msg: str, **value: object) -> ConfigError:
-        """A one-line error about ``key`` (dotted) found after loading, at the line of its top-level section."""
+        """A one-line error about ``key`` (dotted) found after loading: at the ``--set`` or ``--sweep`` item that
+        gave it (or the section holding it), else at the line of its top-level section in the file."""
+        w, _ = self.provenance.locate(key.split("."))
+        if w.line is None and w.file is not None and w.file.startswith("-"):  # a command-line override's label
+            return ConfigError.one(w.file, key, msg, **value)
         return ConfigError.one(self.source, key, msg, line=self.lines.get(key.split(".")[0]), **value)
+
+    def set_rank(self, key: str) -> int:
+        """How recently ``key`` (dotted) was set, as the rest of the config ranks it (:func:`set_rank`): 0 a
+        default, 1 a shipped preset, 2 a user's file, 3 a ``--set`` or ``--sweep`` item."""
+        return set_rank(self.provenance, tuple(key.split(".")))
 
 
 def _sections(doc: Doc, overrides: list[Override]) -> Doc:
@@ -505,7 +516,8 @@ def _draft(doc: Doc, overrides: list[Override], issues: Issues, config: ServeCon
     return _model(doc, overrides, issues, "draft_model") if given else None
 
 
-def _serve_config(doc: Doc, overrides: list[Override], issues: Issues) -> ServeConfig | None:
+def _serve_config(doc: Doc, overrides: list[Override], issues: Issues) -> tuple[ServeConfig | None, Doc]:
+    """The serving settings, and the document they were validated from (the sections with their overrides)."""
     data = {k: v for k, v in (doc.data or {}).items() if k in ServeConfig.model_fields}  # type: ignore[union-attr]
     sub = Doc(data, dict(doc.where))
     for key in ("engine", "workload", "slo", "cost", "disaggregation", "speculative"):
@@ -517,7 +529,7 @@ def _serve_config(doc: Doc, overrides: list[Override], issues: Issues) -> ServeC
                               for p, w in part.where.items()})
     config, found = validate(ServeConfig, sub)
     issues.extend(found)
-    return config
+    return config, sub
 
 
 def _trace_path(doc: Doc, config: ServeConfig | None, issues: Issues) -> str | None:
@@ -574,13 +586,29 @@ def serving_from_doc(doc: Doc, overrides: Iterable[str], *, source: str, default
     issues.extend(found)
     if options is not None and options.offload != "none":  # a training step's state; serving runs inference
         issues.append(options_doc.issue(("offload",), OFFLOAD_TRAINING_ONLY, options.offload))
-    config = _serve_config(doc, parsed, issues)
+    config, settings = _serve_config(doc, parsed, issues)
     draft = _draft(doc, parsed, issues, config)
     trace = _trace_path(doc, config, issues)
     issues.raise_if_any()
     return ServingSpec(name=data.get("name") or default_name, model=model, arch=arch,  # type: ignore[arg-type]
                        serve=config, options=options, output=data.get("output"), source=source,  # type: ignore[arg-type]
-                       trace_file=trace, lines={k: doc.locate((k,))[0].line for k in data}, draft_model=draft)
+                       trace_file=trace, lines={k: doc.locate((k,))[0].line for k in data}, draft_model=draft,
+                       provenance=_provenance(doc, settings, options_doc, parsed))
+
+
+def _provenance(doc: Doc, settings: Doc, options: Doc, overrides: list[Override]) -> Doc:
+    """The serving file's top-level keys and serving sections (``settings``, overrides applied) and its options,
+    each key where it was written; a key inside the model, the draft model or the arch where a ``--set`` or
+    ``--sweep`` item gave it (their other keys are their own documents', at the section's line)."""
+    data = {**(doc.data if isinstance(doc.data, dict) else {}), **settings.data,  # type: ignore[dict-item]
+            "options": options.data}
+    where = {p: w for p, w in doc.where.items() if len(p) == 1}
+    where.update(settings.where)
+    where.update({("options", *p): w for p, w in options.where.items()})
+    for o in overrides:
+        if o.keys and o.section in ("model", "draft_model", "arch"):
+            where[(o.section, *o.keys)] = Where(o.label, None, (o.section,))
+    return Doc(data, where)
 
 
 SERVING_DIR = "serving"  # the serving presets: experiments/serving/NAME.yaml

@@ -20,11 +20,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .. import __version__
-from ..config.overrides import SET_LABEL
 from ..config.serving import SHAPE_PARAMS, ServeConfig, ServingSpec
 from ..energy import constants
 from ..energy.model import NOTE_PREFIX
-from ..errors import AccelsimError, ConfigError, WorkloadError
+from ..errors import AccelsimError, WorkloadError
 from ..hardware import Arch
 from ..mapping.lower import EP_HINT
 from ..options import default_memory_budget, recorded
@@ -154,8 +153,9 @@ def _transfer(spec: ServingSpec, fp: Footprint) -> Callable[[Request], float]:
     d, link = spec.serve.disaggregation, spec.arch.interconnect
     assert d is not None
     if d.bandwidth is None and link is None:
-        raise spec.error("disaggregation.bandwidth", f"arch {spec.arch.name!r} has no interconnect: give the KV "
-                         "transfer bandwidth")
+        raise spec.error("disaggregation.bandwidth", f"arch {spec.arch.name!r} has no interconnect to default to: "
+                         "give the KV transfer's bandwidth (e.g. 450GB/s, an H100 SXM's NVLink 4 per direction) or "
+                         "use a multi-chip arch (dgx-h100)")
     bandwidth = d.bandwidth if d.bandwidth is not None else link.group_bandwidth(2) * link.efficiency  # type: ignore[union-attr]
     latency = d.latency if d.latency is not None else (link.latency if link is not None else 0.0)
     per_token, state = fp.kv_bytes_per_token, fp.state_bytes_per_seq
@@ -377,7 +377,7 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
             if both is not fp and not isinstance(kv_blocks(fp, spec.arch, s.engine), str):  # the draft's doing
                 raise spec.error("draft_model", f"with the draft model's weights and KV cache beside the model's: "
                                  f"{n_blocks}")
-            raise spec.error("model", n_blocks)  # the sizes say what does not fit: no value to quote
+            raise spec.error(_fit_key(spec, both), n_blocks)  # the sizes say what does not fit: no value to quote
         notes = [f"engine.max_model_len {s.engine.max_model_len:,}: {n}"
                  for n in longest_notes(spec.model, spec.arch, s.engine, fp)]
         fp = both
@@ -386,6 +386,16 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
         swap, swap_state = _swap_s(spec, fp) if fp is not None and s.engine.preemption == "swap" else (0.0, 0.0)
         transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
     return _Setup(requests, fp, n_blocks, images, (swap, swap_state), transfer, notes)
+
+
+def _fit_key(spec: ServingSpec, fp: Footprint) -> str:
+    """The key a replica's memory that holds no KV block is reported at: ``engine.gpu_memory_fraction``, the limit,
+    where the whole memory would hold one and the fraction was set more recently than the model (a ``--set`` over
+    the file; a tie keeps the model, as a rule between two keys does elsewhere), else the model, whose weights
+    alone leave no room."""
+    key = "engine.gpu_memory_fraction"
+    whole = kv_blocks(fp, spec.arch, spec.serve.engine.model_copy(update={"gpu_memory_fraction": 1.0}))
+    return key if not isinstance(whole, str) and spec.set_rank(key) > spec.set_rank("model") else "model"
 
 
 def _check_refusals(spec: ServingSpec, requests: list[Request], blocks: int, image_positions: int) -> None:
@@ -459,9 +469,7 @@ def _check_iterations(spec: ServingSpec, requests: list[Request], blocks: int) -
     # at the options' line when the file gave the budget, at --set when the command line did, else at the workload's
     set_ = spec.options.memory_budget is not None
     default = "" if set_ else ", the default: half of this machine's memory"
-    error = spec.error if not set_ or "options" in spec.lines else \
-        lambda key, msg: ConfigError.one(SET_LABEL, key, msg)
-    raise error("options.memory_budget" if set_ else "workload",
+    raise spec.error("options.memory_budget" if set_ else "workload",
                 f"{len(requests):,} requests generate {tokens:,} output tokens, at most {per:,} an "
                 f"engine iteration ({most}): at least {floor:,} iterations, which need "
                 f"{floor * ITERATION_BYTES:,} B at ~{ITERATION_BYTES} B each, more than options.memory_budget "

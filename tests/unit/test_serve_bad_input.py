@@ -256,8 +256,9 @@ def test_a_sweep_point_without_room_for_kv_fails_before_any_point_runs(here, cap
     ran = []
     monkeypatch.setattr(curve, "serve", lambda spec, progress=None: ran.append(spec))
     line = cli_error(capsys, GOOD, "--sweep", "engine.gpu_memory_fraction=0.9,0.8,0.01")
-    # LLaMA-2-7B's fp16 weights (13,476,831,232 B) fill more than 0.01 of the H100's 80 GiB
-    assert line == ("accelsim: error: s.yaml:2: model: the weights (13,476,831,232 B per chip) leave no room for a "
+    # LLaMA-2-7B's fp16 weights (13,476,831,232 B) fill more than 0.01 of the H100's 80 GiB, not the whole of it:
+    # the limit is the fraction, given by the sweep after the file's model
+    assert line == ("accelsim: error: --sweep: engine.gpu_memory_fraction: the weights (13,476,831,232 B per chip) leave no room for a "
                     "KV block in 0.01 of 85,899,345,920 B (use more tensor parallelism or a larger "
                     "gpu_memory_fraction); at --sweep engine.gpu_memory_fraction=0.01")
     assert ran == [] and not (here / "out").exists()
@@ -547,7 +548,7 @@ def test_a_grid_prefill_too_big_for_hbm_names_its_shape_and_what_to_change(here,
     # (85,899,345,920 B); 16,384 tokens needed a quarter. (Unfused attention as the user asks: a served model runs
     # fused attention by default, whose scores are never held whole.)
     line = cli_error(capsys, GOOD, "--set", "engine.max_num_batched_tokens=65536", "--set", "model.attention=unfused")
-    assert line.startswith("accelsim: error: s.yaml:4: engine.max_num_batched_tokens: the iteration-cost grid's "
+    assert line.startswith("accelsim: error: --set: engine.max_num_batched_tokens: the iteration-cost grid's "
                            "prefill of 32,768 tokens (1 sequence of 32,768, unfused attention) does not fit: "
                            "llama2_7b: "), line
     assert ("; the activations (the inputs and output of op 'model.layers.0.self_attn.causal_mask', 139586437120 B) "

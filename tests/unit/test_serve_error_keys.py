@@ -1,0 +1,100 @@
+"""Errors ``accelsim serve`` finds after loading (a replica's KV room, a disaggregation link) name the key at fault
+where it was written: the ``--set`` item that gave it, else its section's line in the file (probe p35 findings 2, 3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.config.serving import load_serving
+from accelsim.serving import _transfer
+from accelsim.serving.cost import footprint
+from accelsim.serving.requests import Request
+
+from .test_serve_bad_input import cli_error
+
+# the probe's file: 512 + 128 = 640 tokens a request, ⌈640 / 16⌉ = 40 KV blocks
+SINGLE = """\
+name: single
+model: {model: llama2_7b}
+arch: h100
+engine: {max_num_seqs: 128, max_num_batched_tokens: 2048, max_model_len: 4096, block_size: 16}
+workload:
+  arrival: {process: constant, rate: 0.5}
+  prompt_tokens: {dist: fixed, value: 512}
+  output_tokens: {dist: fixed, value: 128}
+  requests: 3
+slo: {ttft: 200ms, tpot: 50ms}
+"""
+
+# LLaMA-2-7B: 6,738,415,616 parameters x 2 B (fp16) = 13,476,831,232 B of weights on one chip. The H100's 80 GiB
+# is 85,899,345,920 B; 0.1 of it, 8,589,934,592 B, holds less than the weights, the whole of it 72,422,514,688 B more,
+# many KV blocks of 16 tokens x 524,288 B (2 x 32 layers x 4,096 x 2 B a token) = 8,388,608 B
+NO_ROOM = ("the weights (13,476,831,232 B per chip) leave no room for a KV block in 0.1 of 85,899,345,920 B (use more "
+           "tensor parallelism or a larger gpu_memory_fraction)")
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_a_fraction_set_after_the_model_is_the_limit_reported(here, capsys):
+    # the file gives the model, --set the fraction: the fraction was set last, and a larger one would make room
+    assert cli_error(capsys, SINGLE, "--set", "engine.gpu_memory_fraction=0.1") == (
+        f"accelsim: error: --set: engine.gpu_memory_fraction: {NO_ROOM}")
+
+
+def test_a_fraction_in_the_same_file_as_the_model_keeps_the_model(here, capsys):
+    # a tie (both in the user's file) stays at the model, as a rule between two keys does elsewhere
+    text = SINGLE.replace("block_size: 16}", "block_size: 16, gpu_memory_fraction: 0.1}")
+    assert cli_error(capsys, text) == f"accelsim: error: s.yaml:2: model: {NO_ROOM}"
+
+
+def test_weights_larger_than_the_whole_memory_are_the_models_fault(here, capsys):
+    # LLaMA-2-70B: 68,976,648,192 parameters x 2 B = 137,953,296,384 B, more than the H100's whole
+    # 85,899,345,920 B: no fraction would hold a block, so the model is at fault though --set gave the fraction
+    text = SINGLE.replace("model: llama2_7b", "model: llama2_70b")
+    assert cli_error(capsys, text, "--set", "engine.gpu_memory_fraction=0.5") == (
+        "accelsim: error: s.yaml:2: model: the weights (137,953,296,384 B per chip) leave no room for a KV block in "
+        "0.5 of 85,899,345,920 B (use more tensor parallelism or a chip with more memory: the engine holds weights "
+        "and KV cache in hbm, and gpu_memory_fraction is at most 1)")
+
+
+@pytest.mark.parametrize("where, args, text, point", [
+    ("--set", ["--set", "engine.kv_blocks=1"], SINGLE, ""),  # the file has no kv_blocks: it was blamed at s.yaml:4
+    ("s.yaml:4", [], SINGLE.replace("block_size: 16}", "block_size: 16, kv_blocks: 1}"), ""),
+    ("--sweep", ["--sweep", "engine.kv_blocks=1,2"], SINGLE, "; at --sweep engine.kv_blocks=1"),
+])
+def test_kv_blocks_too_few_for_a_request_are_reported_where_given(here, capsys, where, args, text, point):
+    assert cli_error(capsys, text, *args) == (
+        f"accelsim: error: {where}: engine.kv_blocks: no request can be served: every request has 512 prompt + 128 "
+        f"output tokens = 640, 40 blocks of 16, more than a replica's 1{point} (got 1)")
+
+
+NO_LINK = ("disaggregation.bandwidth: arch 'h100' has no interconnect to default to: give the KV transfer's "
+           "bandwidth (e.g. 450GB/s, an H100 SXM's NVLink 4 per direction) or use a multi-chip arch (dgx-h100)")
+
+
+def test_disaggregation_without_a_link_on_one_chip_names_where_it_was_given(here, capsys):
+    pair = "{prefill_replicas: 1, decode_replicas: 1}"
+    assert cli_error(capsys, SINGLE, "--set", f"disaggregation={pair}") == f"accelsim: error: --set: {NO_LINK}"
+    # written in the file: at its line (it had no line number at all under --set, and none is lost here)
+    assert cli_error(capsys, SINGLE + f"disaggregation: {pair}\n") == f"accelsim: error: s.yaml:11: {NO_LINK}"
+    # the bandwidth the message suggests is accepted
+    with open("ok.yaml", "w") as f:
+        f.write(SINGLE + "disaggregation: {prefill_replicas: 1, decode_replicas: 1, bandwidth: 450GB/s}\n")
+    assert load_serving("ok.yaml").serve.disaggregation.bandwidth == 450e9
+
+
+def test_a_multi_chip_arch_gives_the_default_link(here):
+    # dgx-h100's interconnect: 450 GB/s a direction between two GPUs x 0.82 efficiency = 369 GB/s, 8.92 us latency.
+    # A 512-token prompt's KV: 512 x 524,288 B = 268,435,456 B; / 369e9 B/s = 727.467 us; + 8.92 us = 736.387 us
+    with open("d.yaml", "w") as f:
+        f.write(SINGLE.replace("arch: h100", "arch: dgx-h100")
+                + "disaggregation: {prefill_replicas: 1, decode_replicas: 1}\n")
+    spec = load_serving("d.yaml")
+    seconds = _transfer(spec, footprint(spec.model, spec.arch, spec.serve.engine))
+    req = Request(0, 0.0, 512, 128)
+    req.computed = 512
+    assert seconds(req) == pytest.approx(8.92e-6 + 268_435_456 / 369e9, rel=1e-12)

@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..config.serving import ServingSpec, load_serving
+from ..config.serving import SWEEP_LABEL, ServingSpec, load_serving
 from ..errors import AccelsimError, ConfigError
 from ..report.fmt import model_name
 from ..report.serving_plots import plot_curve
@@ -91,7 +91,8 @@ def checked_points(ref: str | os.PathLike, key: Keys, values: Sequence[Point], o
         try:
             check_point(spec)
         except ConfigError as e:
-            raise ConfigError([dataclasses.replace(i, msg=f"{i.msg}; at --sweep {point_text(keys, values[n])}")
+            raise ConfigError([i if i.file == SWEEP_LABEL else  # the issue names its --sweep item already
+                               dataclasses.replace(i, msg=f"{i.msg}; at --sweep {point_text(keys, values[n])}")
                                for i in e.issues]) from None
     return specs
 

@@ -260,7 +260,7 @@ def test_a_sweep_point_without_room_for_kv_fails_before_any_point_runs(here, cap
     # the limit is the fraction, given by the sweep after the file's model
     assert line == ("accelsim: error: --sweep: engine.gpu_memory_fraction: the weights (13,476,831,232 B per chip) leave no room for a "
                     "KV block in 0.01 of 85,899,345,920 B (use more tensor parallelism or a larger "
-                    "gpu_memory_fraction); at --sweep engine.gpu_memory_fraction=0.01")
+                    "gpu_memory_fraction)")  # the --sweep label names the point: no "; at --sweep ..." again
     assert ran == [] and not (here / "out").exists()
 
 

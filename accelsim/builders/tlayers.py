@@ -885,40 +885,63 @@ class TransformerBuilder(GraphBuilder):
         and its output is all-to-all'd back to (B, H, L/cp, d_v).
 
         Every collective runs over the ``cp`` chips of a context-parallel group, ``tp`` apart (Megatron's rank order,
-        tensor parallel innermost): attrs ``group`` cp and ``extent`` tp·cp."""
+        tensor parallel innermost): attrs ``group`` cp and ``extent`` tp·cp. The attention ops carry
+        ``model_scale`` where a causal split leaves masked chunk pairs out (:meth:`_cp_model_scale`)."""
+        b, heads, length, d = self.shape(q)
+        first = len(self._ops)
+        self._cp_inside = True
+        try:
+            out = self._cp_split(q, k, v, causal=causal, **kw)
+        finally:
+            self._cp_inside = False
+        self._cp_model_scale(first, b * heads * length * length * self.cp * (d + self.shape(v)[3]))
+        return out
+
+    def _cp_model_scale(self, first: int, unsplit: int) -> None:
+        """Mark the ATTENTION ops from op ``first`` on (one context-parallel attention's) with attrs ``model_scale``
+        = ``unsplit`` (this chip's 1/cp of the unsplit op's MACs, every query × key, the counting convention of an
+        attention at context_parallel 1) ÷ their MACs, where that is not 1: a causal split leaves out the chunk
+        pairs above the diagonal (ring 2C/(C+1), all_gather 4C/(2C+1) of what its ops count), which the model's
+        FLOPs still count, so ``model_flops`` × C is the same at every C (``summary.model_share``)."""
+        ops = [i for i in range(first, len(self._ops)) if self._ops[i].kind is OpKind.ATTENTION]
+        total = sum(self._ops[i].macs for i in ops)
+        if not total or total == unsplit:
+            return
+        for i in ops:
+            op = self._ops[i]
+            self._ops[i] = dataclasses.replace(op, attrs={**op.attrs, "model_scale": unsplit / total})
+
+    def _cp_split(self, q: str, k: str, v: str, *, causal: bool, **kw: Any) -> str:
+        """:meth:`_cp_attention`'s ops, by ``cp_comm``."""
         cp, where = self.cp, f"{self.name}: context-parallel attention in {self._prefix() or 'graph'!r}"
         b, heads, length, d = self.shape(q)
         _, kv_heads, _, _ = self.shape(k)
-        self._cp_inside = True
-        try:
-            if self.cp_comm == "a2a":
-                if heads % cp or kv_heads % cp:
-                    raise WorkloadError(f"{where}: context_parallel_comm a2a needs heads ({heads}) and kv_heads "
-                                        f"({kv_heads}) per chip divisible by context_parallel ({cp})",
-                                        key=("context_parallel",))
-                q2, k2, v2 = (self._cp_collective(x, "all_to_all", (b, h // cp, length * cp, self.shape(x)[3]))
-                              for x, h in ((q, heads), (k, kv_heads), (v, kv_heads)))
-                part = self.attention(q2, k2, v2, causal=causal, **kw)  # (every head's sinks held: a few bytes)
-                return self._cp_collective(part, "all_to_all", (b, heads, length, self.shape(part)[3]))
-            if self.cp_comm == "p2p":
-                return self._cp_ring(q, k, v, causal=causal, **kw)
-            k_all, v_all = (self._cp_collective(x, "all_gather", (b, kv_heads, length * cp, self.shape(x)[3]),
-                                                regather=True) for x in (k, v))
-            if not causal:
-                return self.attention(q, k_all, v_all, causal=False, **kw)
-            n = length // 2  # a chunk: the local tokens are chunks i and 2·cp − 1 − i
-            parts = []
-            for i, (start, keys) in enumerate(((0, n), (n, length * cp))):
-                q_i = self.view(q, (b, heads, n, d), "slice", f"q_chunk{i}", strict=False, dim=2, start=start)
-                k_i, v_i = k_all, v_all
-                if keys < length * cp:
-                    k_i, v_i = (self.view(x, (b, kv_heads, keys, self.shape(x)[3]), "slice", f"{w}_chunk{i}",
-                                          strict=False, dim=2, start=0) for w, x in (("k", k_all), ("v", v_all)))
-                with self.scope(f"chunk{i}"):
-                    parts.append(self.attention(q_i, k_i, v_i, causal=True, **kw))
-            return self.concat(parts, dim=2, name="attention_chunks")
-        finally:
-            self._cp_inside = False
+        if self.cp_comm == "a2a":
+            if heads % cp or kv_heads % cp:
+                raise WorkloadError(f"{where}: context_parallel_comm a2a needs heads ({heads}) and kv_heads "
+                                    f"({kv_heads}) per chip divisible by context_parallel ({cp})",
+                                    key=("context_parallel",))
+            q2, k2, v2 = (self._cp_collective(x, "all_to_all", (b, h // cp, length * cp, self.shape(x)[3]))
+                          for x, h in ((q, heads), (k, kv_heads), (v, kv_heads)))
+            part = self.attention(q2, k2, v2, causal=causal, **kw)  # (every head's sinks held: a few bytes)
+            return self._cp_collective(part, "all_to_all", (b, heads, length, self.shape(part)[3]))
+        if self.cp_comm == "p2p":
+            return self._cp_ring(q, k, v, causal=causal, **kw)
+        k_all, v_all = (self._cp_collective(x, "all_gather", (b, kv_heads, length * cp, self.shape(x)[3]),
+                                            regather=True) for x in (k, v))
+        if not causal:
+            return self.attention(q, k_all, v_all, causal=False, **kw)
+        n = length // 2  # a chunk: the local tokens are chunks i and 2·cp − 1 − i
+        parts = []
+        for i, (start, keys) in enumerate(((0, n), (n, length * cp))):
+            q_i = self.view(q, (b, heads, n, d), "slice", f"q_chunk{i}", strict=False, dim=2, start=start)
+            k_i, v_i = k_all, v_all
+            if keys < length * cp:
+                k_i, v_i = (self.view(x, (b, kv_heads, keys, self.shape(x)[3]), "slice", f"{w}_chunk{i}",
+                                      strict=False, dim=2, start=0) for w, x in (("k", k_all), ("v", v_all)))
+            with self.scope(f"chunk{i}"):
+                parts.append(self.attention(q_i, k_i, v_i, causal=True, **kw))
+        return self.concat(parts, dim=2, name="attention_chunks")
 
     def _cp_ring(self, q: str, k: str, v: str, *, causal: bool, **kw: Any) -> str:
         """``p2p`` context-parallel attention (TransformerEngine's AttnFuncWithCPAndKVP2P, Megatron-LM's default;

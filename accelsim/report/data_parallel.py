@@ -51,28 +51,37 @@ def replicas(graph: Graph, tg: TaskGraph) -> int:
 
 def data_parallel_record(graph: Graph, tg: TaskGraph, seconds: float,
                          workload: Mapping[str, object]) -> dict[str, dict[str, float | int]]:
-    """report.json's ``data_parallel`` of a training step (one replica too, so that ``compare`` and sweeps set a
-    one-chip step's throughput beside a data-parallel one's: probe p28; else empty): ``replicas``,
-    ``chips_per_replica`` (tensor × context parallel), ``batch_per_replica`` (the workload's batch: what
-    each replica's pass, the one simulated, runs), ``global_batch`` (× replicas) and ``samples_per_s`` (the global
-    batch over the step's seconds). A pipeline's or an accumulating step's pass is one micro-batch of one stage: not
-    recorded here."""
+    """report.json's ``data_parallel`` of a one-pass training step (one replica too, so that ``compare`` and sweeps
+    set a one-chip step's throughput beside a data-parallel one's: probe p28; else empty): :func:`replica_record`
+    of the pass. A pipeline's or an accumulating step's pass is one micro-batch of one stage: the scenario that
+    composes its step records it (``scenarios.pipeline``, over the iteration's seconds)."""
     info = graph.info
-    n = replicas(graph, tg)
-    if info.mode != "training" or n < 1 or info.micro_batches > 1 or info.pipeline_parallel > 1:
+    if info.mode != "training" or info.micro_batches > 1 or info.pipeline_parallel > 1:
         return {}
     batch = int(info.batch or workload.get("batch") or 1)  # type: ignore[call-overload]
+    return replica_record(replicas(graph, tg), info.tensor_parallel * info.context_parallel, batch, 1, seconds)
+
+
+def replica_record(n: int, chips_per_replica: int, micro_batch: int, micro_batches: int,
+                   seconds: float) -> dict[str, dict[str, float | int]]:
+    """``data_parallel``: ``replicas`` (``n``), ``chips_per_replica`` (tensor × context × pipeline parallel),
+    ``batch_per_replica`` (``micro_batch`` × ``micro_batches``: the samples each replica runs in the step, a
+    pipeline's or gradient accumulation's micro-batches included), ``global_batch`` (× replicas) and
+    ``samples_per_s`` (the global batch over the step's ``seconds``)."""
+    batch = micro_batch * micro_batches
     return {"data_parallel": {
-        "replicas": n, "chips_per_replica": info.tensor_parallel * info.context_parallel,
-        "batch_per_replica": batch, "global_batch": batch * n,
-        "samples_per_s": batch * n / seconds if seconds else 0.0}}
+        "replicas": max(n, 1), "chips_per_replica": chips_per_replica,
+        "batch_per_replica": batch, "global_batch": batch * max(n, 1),
+        "samples_per_s": batch * max(n, 1) / seconds if seconds else 0.0}}
 
 
 def data_parallel_notes(record: Mapping[str, Mapping[str, float | int]], phases: Mapping[str, Mapping[str, int]],
-                        clock_hz: float, chips: int) -> list[str]:
-    """One line for a data-parallel training step (``record``: :func:`data_parallel_record`'s): its replicas and
-    batches, that the report's figures are one chip's but ``efficiency.j_per_step`` (all the arch's ``chips``'), and
-    the gradient reduction's phase (``phases.grad_reduce``) beside the steps'."""
+                        clock_hz: float, chips: int, *, micro_batches: int = 1, stages: int = 1) -> list[str]:
+    """One line for a data-parallel training step (``record``: :func:`data_parallel_record`'s or
+    :func:`replica_record`'s): its replicas and batches (of ``micro_batches`` micro-batches), that the report's
+    figures are one chip's (a pipeline's: its ``stages`` chips of one tensor-parallel rank) but
+    ``efficiency.j_per_step`` (all the arch's ``chips``'), and the gradient reduction's phase
+    (``phases.grad_reduce``) beside the steps'."""
     dp = record.get("data_parallel")
     if not dp or int(dp["replicas"]) <= 1:
         return []
@@ -82,10 +91,15 @@ def data_parallel_notes(record: Mapping[str, Mapping[str, float | int]], phases:
     reduce = (f"; the gradient reduction over the link is phases.grad_reduce ({red['cycles'] / clock_hz * 1e3:.4g} "
               f"ms span, {red['link_bytes']:,} B sent per chip), apart from phases.optimizer (the steps, which wait "
               "for it)" if red else "")
+    batch = int(dp["batch_per_replica"])
+    micro = f" = {micro_batches} micro-batches of {batch // micro_batches}" if micro_batches > 1 else ""
+    covers = (f"one pipeline's, its {stages} stages' chips of one tensor-parallel rank (macs, flops, energy.total_j; "
+              f"per chip: efficiency.j_per_step_per_chip)" if stages > 1 else
+              "one chip's (macs, flops, memory, energy.total_j, efficiency.j_per_step_per_chip)")
     return [f"data parallel: {n} replicas of {replica} each run the training step on a batch of "
-            f"{dp['batch_per_replica']} (global batch {dp['global_batch']}, {dp['samples_per_s']:,.1f} samples/s); "
-            f"every figure here is one chip's (macs, flops, memory, energy.total_j, "
-            f"efficiency.j_per_step_per_chip) but efficiency.j_per_step, all {chips} chips'{reduce}"]
+            f"{batch}{micro} (global batch {dp['global_batch']}, {dp['samples_per_s']:,.1f} samples/s); "
+            f"every figure here is {covers} but efficiency.j_per_step, all {chips} chips'{reduce}"]
 
 
-__all__ = ["data_parallel_notes", "data_parallel_record", "grad_reduce_phase", "grad_reduce_tasks", "replicas"]
+__all__ = ["data_parallel_notes", "data_parallel_record", "grad_reduce_phase", "grad_reduce_tasks", "replica_record",
+           "replicas"]

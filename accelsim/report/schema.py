@@ -188,7 +188,8 @@ class Op(_OpRequired, total=False):
     stage: int  # pipeline: the simulated stage the row belongs to
     count: int  # composed runs (serving, pipeline): the executions of the op the row's totals account for
     energy_j: float | None  # dynamic energy of the row's MACs, vector FLOPs and bytes (null: arch without energy)
-    model_share: float  # training: the share of macs that is the model's work (0: a recomputed copy; absent: 1)
+    model_share: float  # training: the share of macs that is the model's work (0: a recomputed copy; absent: 1;
+    # above 1 for a causal context-parallel attention: the masked chunk pairs the split leaves out still count)
 
 
 class Energy(TypedDict):

@@ -302,14 +302,18 @@ def model_share(op) -> float:
     """The share of ``op``'s MACs that are the model's own work in a training step (``builders.training`` marks
     both kinds of recomputation with attrs ``recompute``): a fused attention backward's MACs less the score matrix
     S = QKᵀ it recomputes (it also has ``bwd_gemms``, the first of which is S); 0 for a recomputed copy of a
-    forward op (``{op}.recompute``); 1 otherwise."""
+    forward op (``{op}.recompute``); 1 otherwise. Times attrs ``model_scale`` where a context-parallel attention
+    (and its backward, which copies the attr) has one: the model's count of a causal attention is every query ×
+    key at any context_parallel, so the chunk pairs above the diagonal that the split leaves out still count
+    (``TransformerBuilder._cp_model_scale``; above 1)."""
     attrs = op.attrs
+    scale = float(attrs.get("model_scale", 1.0))
     if not attrs.get("recompute") or not op.macs:
-        return 1.0
+        return scale
     gemms = attrs.get("bwd_gemms")
     if gemms:
         m, n, k, count = gemms[0]
-        return 1.0 - m * n * k * count / op.macs
+        return scale * (1.0 - m * n * k * count / op.macs)
     return 0.0
 
 

@@ -64,6 +64,7 @@ from ..hardware import Arch
 from ..mapping import data_parallel
 from ..options import Options, recorded
 from ..report import Report
+from ..report.data_parallel import data_parallel_notes, replica_record
 from ..report.schema import base_rate_macs, computed_work, model_work
 from ..report.summary import (
     active_cycles_before,
@@ -232,6 +233,13 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
         stage = {**params, "pipeline_stage": e.stage, "layers": per_stage * pp, "pipeline_interleave": 1}
         raise explain(e, workload, arch, options, data_parallel(graph, arch),
                       stage_stash(workload, arch, stage) if training else None) from None
+    if training:  # the step's replicas over the iteration's seconds (the shown pass's record is one micro-batch's)
+        m = int(params.get("micro_batches", 1))
+        dp = replica_record(data_parallel(graph, arch) // cp, tp * cp * pp, int(params.get("batch", 1)), m,
+                            float(data["seconds"]))
+        data.update(dp)
+        data["notes"] = [n for n in data.get("notes", []) if not n.startswith("data parallel:")] + data_parallel_notes(
+            dp, data.get("phases", {}), float(data["clock_hz"]), arch.chips, micro_batches=m, stages=pp)
     modes = [("", str(data["execution"]), float(data["launch_bound_fraction"]))]
     # the rows count every stage's executions (the P chips'), so their attention is a share of P x the iteration
     data["notes"] = reattention_notes(

@@ -136,3 +136,22 @@ def test_single_chip_energy_per_step_is_per_chip():
     assert (dp["replicas"], dp["global_batch"]) == (1, 8) and dp["samples_per_s"] == pytest.approx(8 / rep["seconds"])
     assert not any(n.startswith("data parallel") for n in rep["notes"])
     assert rep["efficiency"]["j_per_step"] == pytest.approx(rep["efficiency"]["j_per_step_per_chip"])
+
+
+def test_a_pipelined_micro_batched_step_records_its_replicas():
+    # probe p37 finding 2: PP2 × DP2 on 4 chips of a DGX A100, 4 micro-batches of 2 sequences: each replica (the 2
+    # chips of one pipeline) runs 4 × 2 = 8 sequences a step, the global batch is 2 replicas × 8 = 16, and
+    # samples/s is 16 over the iteration's seconds (the composed 1F1B step, not one micro-batch's pass)
+    wl = {"model": "gpt", "hidden": 256, "heads": 4, "layers": 2, "seq_len": 128, "vocab": 512, "batch": 2,
+          "mode": "training", "pipeline_parallel": 2, "micro_batches": 4}
+    arch = Arch.model_validate({**accelsim.load_arch("dgx-a100").model_dump(), "chips": 4})
+    rep = accelsim.simulate(wl, arch, plots=False).to_dict()
+    assert rep["pipeline"]["micro_batches"] == 4
+    dp = rep["data_parallel"]
+    assert dp == {"replicas": 2, "chips_per_replica": 2, "batch_per_replica": 8, "global_batch": 16,
+                  "samples_per_s": pytest.approx(16 / rep["seconds"])}
+    note = next(n for n in rep["notes"] if n.startswith("data parallel"))
+    assert "2 replicas of 2 chips" in note and "batch of 8 = 4 micro-batches of 2" in note
+    assert "global batch 16" in note and "one pipeline's, its 2 stages' chips" in note
+    assert sum(n.startswith("data parallel") for n in rep["notes"]) == 1
+    assert not problems(rep)

@@ -75,3 +75,19 @@ def _selene() -> dict:
 
     spec = config.load_experiment(SELENE)
     return api.simulate(spec.workload, spec.arch, options=spec.options, plots=False).to_dict()
+
+
+@pytest.mark.parametrize("cp, comm", [(1, "p2p"), (2, "p2p"), (4, "p2p"), (4, "all_gather"), (4, "a2a")])
+def test_model_flops_do_not_depend_on_how_the_sequence_is_split(cp, comm):
+    # probe p37 finding 1. The model's FLOPs of one replica (Megatron-LM's 72·B·s·l·h²·(1 + s/6h + V/12lh)
+    # = 2 · MODEL: 72BslH² + 12Bs²lH + 6BsHV) are split over the C context-parallel chips, each report one chip's:
+    # model_flops × C is the same at every C. A causal split's attention ops hold fewer (query, key) pairs than the
+    # unsplit op's full s² (ring at C = 2: step 0 (s/2)² + step 1 (s/4)·(s/2) = 3/8 s² a chip, 3/4 s² over both),
+    # but the chunk pairs above the diagonal it leaves out count as the unsplit op's masked half does
+    r = api.simulate({"model": "gpt", "hidden": H, "heads": 4, "layers": N, "seq_len": S, "vocab": V, "batch": B,
+                      "mode": "training", "attention": "fused", "context_parallel": cp,
+                      "context_parallel_comm": comm}, "dgx-h100", plots=False).to_dict()
+    megatron = 72 * B * S * N * H * H * (1 + S / (6 * H) + V / (12 * N * H))
+    assert 2 * MODEL == pytest.approx(megatron, rel=1e-12)
+    assert r["model_flops"] * cp == 2 * MODEL
+    assert r["mfu"] == pytest.approx(r["model_flops"] / (r["roofline"]["peak_flops_per_s"] * r["seconds"]), rel=1e-9)

@@ -27,7 +27,8 @@ https://pytorch.org/docs/stable/generated/torch.nn.LSTM.html):
   forward steps, then reverse steps, concatenated along the features).
 
 Steps of one direction form a chain (step t needs step t−1), so they cannot overlap; the two directions of a
-bidirectional layer are independent chains. Layers run one after another (layer k's input projection reads all
+bidirectional layer are independent chains (in training the backward chain runs in reverse, and each recurrent
+weight's gradient is one GEMM over every step after it, as cuDNN's: :mod:`accelsim.builders.training`). Layers run one after another (layer k's input projection reads all
 of layer k−1's output). ``dropout`` between layers is the identity at inference. Parameters equal torch.nn's:
 per layer and direction G·H·(H_in + H_out) weights + 2·G·H biases (+ P·H with a projection).
 """

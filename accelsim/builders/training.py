@@ -64,6 +64,16 @@ A forward ``Gemm(m, n, k, count)`` (see :class:`~accelsim.ir.Gemm`); flops = 2·
   parameter); ``grad_weight`` dW = Xᵀ·dY, ``Gemm(k, n, m, count)`` (linear: m = in, n = out, k = rows), reading (X,
   dY), out_shape = W's shape. For CONV_TRANSPOSE (forward m = N·Hin·Win, n = Cout/g·kh·kw, k = Cin/g) the first is
   the convolution of dY, m = N·Hin·Win, n = Cin/g, k = kh·kw·Cout/g.
+* A recurrent layer's per-step GEMMs (attrs ``recurrent``: builders.rnn's ``t{i}.hh`` and ``t{i}.hr``) get their
+  ``grad_input`` each, step by step in reverse (the backward recurrence), but no weight gradient of their own: after
+  the last of them (the first step in forward order), ONE ``{base}.grad_weight`` per weight over every step, as
+  cuDNN's backward-weights pass (cudnnRNNBackwardWeights) and torch.nn.LSTM's backward compute it: dW = Σ_t dYₜᵀ·Xₜ
+  as ``Gemm(k, n, Σ m)`` (K = steps × batch; the per-step GEMMs' MACs summed), reading two CONCAT views of the
+  steps stacked along the rows, ``{base}.steps_input`` (fn "stack": h₀ and the steps' hidden states) and
+  ``{base}.steps_grad`` (fn "grad_stack": the gates' gradients), out_shape = W's shape, written once; attrs
+  ``forward`` = the first step, ``steps``; the step's other weights (``bias_hh``) are reduced by the same op, a
+  marked bias by one ``{base}.grad_bias`` over the stacked gradient. ``{base}`` is the first step's name without its
+  ``.t{i}`` segment (``rnn.l0.hh``).
 * CONV (m = N·Ho·Wo, n = Cout/g, k = kh·kw·Cin/g, count = g): ``grad_input`` as an implicit-GEMM convolution of
   dY, ``Gemm(N·Hin·Win, Cin/g, kh·kw·Cout/g, g)``, when N·Hin·Win = N·Ho·Wo (stride 1, "same" padding: then its
   MACs N·Hin·Win·Cin·kh·kw·Cout/g equal the forward's N·Ho·Wo·Cout·kh·kw·Cin/g); otherwise (strided or unpadded)
@@ -325,7 +335,14 @@ class _Pass:
         grad_inputs = set(forward.meta.get("grad_inputs", ()))  # inputs a previous pipeline stage needs dX of
         self.requires: dict[str, bool] = {x: x in grad_inputs for x in forward.inputs}
         self.readers: dict[str, int] = {}
+        # a recurrent layer's per-step GEMMs (attrs ``recurrent``): weight → the first step in forward order (the
+        # last the backward reaches, after which its one weight gradient runs) and the steps reached so far
+        self.steps_first: dict[str, str] = {}
+        self.steps: dict[str, list[tuple[Op, str]]] = {}
         for op in forward.ops:
+            if op.attrs.get("recurrent") and op.kind.is_matmul:
+                for w in self._main_weights(op)[:1]:
+                    self.steps_first.setdefault(w.name, op.name)
             expert = "experts" in op.attrs or "idle_experts" in op.attrs
             for w in op.weights:
                 if w.role == "param":
@@ -400,6 +417,8 @@ class _Pass:
             if contribs:
                 self._recompute(self.layer.get(op.name))
                 self._backward(op, self._accumulate(op.name, op.dtype, contribs))
+        for pname in list(self.steps):  # a recurrent weight whose first step got no gradient (none today)
+            self._steps_wgrad(pname)
         for x in fwd.inputs:  # the input gradients sent back to a previous pipeline stage
             contribs = self.grads.pop(x, None)
             if contribs:
@@ -562,7 +581,7 @@ class _Pass:
         self._biases(op, dy)
 
     def _biases(self, op: Op, dy: str) -> None:
-        if op.kind.is_view:
+        if op.kind.is_view or self._stepped(op):  # a recurrent step's: with its weight's, over every step
             return
         n = _elems(self.shapes[dy])
         biases = [w for w in op.weights if w.role == "param" and _is_bias(w)]
@@ -592,7 +611,11 @@ class _Pass:
                 name = self._bwd(op, "grad_input", op.kind, [dy], op.in_shapes[0], fn=f"{op.fn}_grad", grad="input",
                                  attrs={**attrs, **extra}, weights=weights[:1], gemm=dx, flops=2 * dx.macs)
                 self._to(x, name)
-            if weights:
+            if self._stepped(op):  # a recurrent step: its weight gradient comes once, over every step
+                self.steps.setdefault(weights[0].name, []).append((op, dy))
+                if self.steps_first[weights[0].name] == op.name:
+                    self._steps_wgrad(weights[0].name)
+            elif weights:
                 dw = Gemm(g.n, g.k, g.m, g.count) if op.kind is OpKind.CONV else Gemm(g.k, g.n, g.m, g.count)
                 name = self._bwd(op, "grad_weight", op.kind, [x, dy], weights[0].shape, fn=f"{op.fn}_grad",
                                  grad="weight", attrs=attrs, gemm=dw, flops=2 * dw.macs)
@@ -613,6 +636,49 @@ class _Pass:
             name = self._bwd(op, "grad_input1", op.kind, [a, dy], op.in_shapes[1], fn="matmul_grad", grad="input",
                              attrs=attrs, gemm=db, flops=2 * db.macs)
             self._to(b, name)
+
+    def _stepped(self, op: Op) -> bool:
+        """Whether ``op`` is a recurrent layer's per-step GEMM whose weight gradient :meth:`_steps_wgrad` makes."""
+        weights = self._main_weights(op)
+        return bool(op.attrs.get("recurrent") and weights and weights[0].name in self.steps_first)
+
+    def _steps_wgrad(self, pname: str) -> None:
+        """The weight (and bias) gradient of recurrent weight ``pname`` over all its steps at once, after the
+        backward recurrence: cuDNN's backward-weights pass (cudnnRNNBackwardWeights; torch.nn.LSTM's backward),
+        dW = Σ_t dYₜᵀ·Xₜ as ONE GEMM over the steps' inputs and output gradients stacked along the rows (CONCAT
+        views ``{base}.steps_input`` fn "stack" and ``{base}.steps_grad`` fn "grad_stack", no work), ``Gemm(k, n,
+        Σ m)``: the per-step GEMMs' MACs in one op writing the gradient once. ``{base}`` is the first step's name
+        without its ``.t{i}`` segment (``rnn.l0.hh``)."""
+        entries = self.steps.pop(pname)[::-1]  # forward order
+        first = entries[0][0]
+        base = re.sub(r"\.t\d+(?=\.)", "", first.name, count=1)
+        if base == first.name:
+            base = f"{first.name}.steps"
+        xs, dys = [op.inputs[0] for op, _ in entries], [dy for _, dy in entries]
+        rows = sum(op.gemm.m for op, _ in entries if op.gemm is not None)
+        g = first.gemm
+        assert g is not None
+        k, n = _elems(self.shapes[xs[0]]) // g.m, _elems(self.shapes[dys[0]]) // g.m
+        attrs = {**self._copied(first, "recurrent"), "forward": first.name, "steps": len(entries)}
+        x = self._emit(f"{base}.steps_input", OpKind.CONCAT, xs, (rows, k),
+                       {"fn": "stack", "dim": 0, "forward": first.name}, dtype=first.dtype)
+        dy = self._emit(f"{base}.steps_grad", OpKind.CONCAT, dys, (rows, n),
+                        {"fn": "grad_stack", "dim": 0, "forward": first.name}, dtype=first.dtype)
+        weights = self._main_weights(first)
+        dw = Gemm(g.k, g.n, rows, g.count)
+        name = self._emit(f"{base}.grad_weight", first.kind, [x, dy], weights[0].shape,
+                          {**attrs, "fn": f"{first.fn}_grad", "grad": "weight"}, dtype=first.dtype, gemm=dw,
+                          flops=2 * dw.macs)
+        for w in weights:
+            self._wgrad(w, name)
+        biases = [w for w in first.weights if w.role == "param" and _is_bias(w)]
+        if biases:
+            elems = rows * n
+            name = self._emit(f"{base}.grad_bias", OpKind.ELEMENTWISE, [dy], biases[0].shape,
+                              {**attrs, "fn": "bias_grad", "grad": "bias"}, dtype=first.dtype, flops=elems,
+                              vector_elems=elems)
+            for w in biases:
+                self._wgrad(w, name)
 
     @staticmethod
     def _dx_gemm(op: Op) -> tuple[Gemm, str | None]:

@@ -17,8 +17,9 @@ from accelsim.errors import WorkloadError
 from accelsim.ir import OpKind
 
 
-def _rnn_graph(layer: dict, input_shape=(7, 3, 10)):
-    return build_workload("layers", {"input": list(input_shape), "layers": [{"name": "rnn", **layer}]})
+def _rnn_graph(layer: dict, input_shape=(7, 3, 10), training: bool = False):
+    return build_workload("layers", {"input": list(input_shape), "layers": [{"name": "rnn", **layer}],
+                                     **({"mode": "training"} if training else {})})
 
 
 def test_lstm_params_and_macs_by_hand():
@@ -115,13 +116,41 @@ def test_recurrent_weights_stay_in_sram_when_they_fit():
 
 
 def test_lstm_lm_trains():
-    # the backward pass runs the chain in reverse: twice the forward's recurrent GEMMs and more (input and weight
-    # gradients per step), each step after the next one
-    from accelsim.builders import build_workload as build
-
-    g = build("lstm_lm", {"seq_len": 4, "mode": "training"})
+    # the backward pass runs the chain in reverse: each step gets its input gradient (dh_{t-1} = dgates_t·W_hh),
+    # after the next step's; the weight gradient is one op over all steps (below)
+    g = build_workload("lstm_lm", {"seq_len": 4, "mode": "training"})
     grads = [op for op in g.ops if op.name.startswith("rnn.l0.t2.hh") and op.attrs.get("phase") == "backward"]
-    assert {op.attrs.get("grad") for op in grads} == {"input", "weight"}
+    assert [op.attrs.get("grad") for op in grads] == ["input"]
+    names = [op.name for op in g.ops]
+    assert names.index("rnn.l0.t3.hh.grad_input") < names.index("rnn.l0.t2.hh.grad_input")
+
+
+def test_recurrent_weight_gradient_is_one_gemm_over_all_steps():
+    # cuDNN's backward-weights pass: dW_hh = Σ_t dgates_tᵀ·h_{t-1} as ONE GEMM over the (L·N) stacked rows, after
+    # the backward recurrence. LSTM(10, 20, proj_size=5, bidirectional) on L=7, N=3 (G·H = 80, H_out = P = 5):
+    # per direction dW_hh Gemm(5, 80, 21) = 8,400 MACs = 7 steps × 3·80·5 (the per-step GEMMs' 1,200 each) and
+    # dW_hr Gemm(20, 5, 21) = 2,100 = 7 × 3·5·20
+    g = _rnn_graph({"type": "lstm", "input_size": 10, "hidden_size": 20, "bidirectional": True, "proj_size": 5},
+                   training=True)
+    wgrads = [op for op in g.ops if op.attrs.get("grad") == "weight" and op.kind is OpKind.LINEAR]
+    for suffix in ("l0", "l0_reverse"):
+        hh, hr = g[f"rnn.{suffix}.hh.grad_weight"], g[f"rnn.{suffix}.hr.grad_weight"]
+        assert (hh.gemm.m, hh.gemm.n, hh.gemm.k) == (5, 80, 21) and hh.macs == 8_400 == 7 * 3 * 80 * 5
+        assert (hr.gemm.m, hr.gemm.n, hr.gemm.k) == (20, 5, 21) and hr.macs == 2_100 == 7 * 3 * 5 * 20
+        assert hh.out_shape == (80, 5) and hr.out_shape == (5, 20)  # W_hh, W_hr: each gradient written once
+        # it reads every step's input (h₀, then the previous steps' outputs) and gate gradient, stacked as views
+        x, dy = (g[name] for name in hh.inputs)
+        assert x.kind is dy.kind is OpKind.CONCAT and x.out_shape == (21, 5) and dy.out_shape == (21, 80)
+        assert len(x.inputs) == len(dy.inputs) == 7 and f"rnn.h0_{suffix}" in x.inputs
+        # the optimizer steps read it directly: one gradient per weight, no per-step sum
+        assert g[f"rnn.weight_hh_{suffix}.step"].inputs == (hh.name,)
+        assert g[f"rnn.bias_hh_{suffix}.step"].inputs == (hh.name,)
+    # one weight gradient per weight: x_proj's, hh's, hr's, per direction
+    assert len(wgrads) == 6
+    # the backward MACs by hand, per direction: dW_ih 21·80·10 = 16,800 (no dX: the input needs no gradient),
+    # dh 6 steps × 1,200 = 7,200 (none into h₀), dW_hh 8,400, dhr 7 × 300 = 2,100, dW_hr 2,100 → 36,600; forward
+    # 27,300 (test_lstm_params_and_macs_by_hand)
+    assert g.macs == 2 * (27_300 + 36_600)
 
 
 def test_long_sequences_stay_coarse():

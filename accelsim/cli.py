@@ -842,6 +842,42 @@ def _cmd_info(args: argparse.Namespace) -> int:
         graph = build_workload(wl.model, wl.params, default_dtype=default)
     except WorkloadError as e:  # a layer list's bad shape: at its line in the workload file
         raise wl.located(e) from None
+    summary, parts, part_graphs = _info_summary(wl, graph, default, source)
+    pruned = sum("sparsity" in op.attrs for op in graph.ops)  # workload.sparsity: MACs, bytes are the kept weights'
+    if args.json:
+        _print_info_json(summary, wl, graph, parts, part_graphs, pruned)
+        return 0
+
+
+    con = _stdout_console()
+    from .report.fmt import workload_text
+
+    # a Hugging Face preset's own name, not "hf"; the params as a run's summary line lists them (those the pass
+    # reads, set ones only)
+    title = workload_text({"name": wl.params.get("name") or wl.model, "batch": _info_batch(wl, graph),
+                           "architecture": graph.meta.get("architecture"),
+                           "unread": graph.meta.get("unread_params"),
+                           "params": {k: v for k, v in wl.params.items() if k not in ("name", "batch")}})
+    head = _info_head(title, summary, wl, graph, parts, part_graphs, source, pruned)
+    con.print(head)
+    from .report.tables import Col, fitted_table
+
+    # kind as run's ops.csv and report.json give it (conv, norm), fn the function (conv2d, batchnorm); at a narrow
+    # console they and the output's shape go under the name, which is cut in its middle: the numbers stay whole
+    cols = (Col("#", "right"), Col("name", role="name"), Col("kind", role="detail"), Col("fn", role="detail"),
+            Col("output", role="detail"), Col("params", "right"), Col("MACs", "right"))
+    rows = [[str(n), op.name, op.kind.value, op.fn, "x".join(map(str, op.out_shape)), f"{params:,}",
+             f"{op.macs:,}"] for n, (op, params) in enumerate(zip(graph.ops, _first_params(graph), strict=True))]
+    con.print(fitted_table("operators", cols, rows, con.width))
+    return 0
+
+
+def _info_summary(wl, graph: Graph, default: str | None, source: str
+                  ) -> tuple[dict, list[tuple[str, int]] | None, dict[str, Graph]]:
+    """``info``'s totals of ``graph`` (``wl`` built at ``default`` dtype, chosen by ``source``): the graph's summary
+    with its dtype, the whole model's params beside a shard's, a diffusion pipeline's totals over its parts (the parts
+    and their graphs returned too), what the totals cover (``scope``) and a mixture of experts' figures."""
+    from .builders import build_workload
     summary = graph.summary()
     summary["dtype"] = graph.meta.get("dtype", default)
     summary["dtype_source"] = source
@@ -861,29 +897,23 @@ def _cmd_info(args: argparse.Namespace) -> int:
         summary.update(_pipeline_totals(parts, part_graphs))
     # what the totals cover: "run" when they are what `accelsim run` reports (one graph, or a diffusion pipeline's
     # parts times their counts), "pass" when run executes more (a serving run's decode steps after this pass)
-    steps = int(wl.params.get("decode_steps") or 0)
     summary["scope"] = "pass" if scenario_of(wl) == "serving" else "run"
     moe = graph.meta.get("moe")  # a mixture of experts: run's report.json moe figures
     if moe:
         summary["moe"] = {k: moe[k] for k in ("experts", "top_k", "moe_layers", "total_params", "active_params",
                                               "active_params_non_embedding") if k in moe}
-    pruned = sum("sparsity" in op.attrs for op in graph.ops)  # workload.sparsity: MACs, bytes are the kept weights'
-    if args.json:
-        _print_info_json(summary, wl, graph, parts, part_graphs, pruned)
-        return 0
+    return summary, parts, part_graphs
+
+
+def _info_head(title: str, summary: dict, wl, graph: Graph, parts: list[tuple[str, int]] | None,
+               part_graphs: dict[str, Graph], source: str, pruned: int):
+    """``info``'s table of totals (rich Table) under ``title``: params, what they cover, MACs, FLOPs, ops, dtype,
+    sparsity, a pipeline's parts and the bytes."""
     from rich.table import Table
 
     from .units import format_size
 
-    con = _stdout_console()
-    from .report.fmt import workload_text
-
-    # a Hugging Face preset's own name, not "hf"; the params as a run's summary line lists them (those the pass
-    # reads, set ones only)
-    title = workload_text({"name": wl.params.get("name") or wl.model, "batch": _info_batch(wl, graph),
-                           "architecture": graph.meta.get("architecture"),
-                           "unread": graph.meta.get("unread_params"),
-                           "params": {k: v for k, v in wl.params.items() if k not in ("name", "batch")}})
+    steps = int(wl.params.get("decode_steps") or 0)
     head = Table(title=title.replace("in report.json", "with --json"), show_header=False)
     head.add_row("params", f"{summary['params']:,}")
     if "params_per_chip" in summary:
@@ -925,17 +955,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
                        ("optimizer_state_bytes", "optimizer state bytes")):
         if key in summary:  # a training step
             head.add_row(label, f"{summary[key]:,} ({format_size(summary[key])})")
-    con.print(head)
-    from .report.tables import Col, fitted_table
-
-    # kind as run's ops.csv and report.json give it (conv, norm), fn the function (conv2d, batchnorm); at a narrow
-    # console they and the output's shape go under the name, which is cut in its middle: the numbers stay whole
-    cols = (Col("#", "right"), Col("name", role="name"), Col("kind", role="detail"), Col("fn", role="detail"),
-            Col("output", role="detail"), Col("params", "right"), Col("MACs", "right"))
-    rows = [[str(n), op.name, op.kind.value, op.fn, "x".join(map(str, op.out_shape)), f"{params:,}",
-             f"{op.macs:,}"] for n, (op, params) in enumerate(zip(graph.ops, _first_params(graph), strict=True))]
-    con.print(fitted_table("operators", cols, rows, con.width))
-    return 0
+    return head
 
 
 def _pipeline_totals(parts: list[tuple[str, int]], graphs: dict[str, Graph]) -> dict[str, int]:

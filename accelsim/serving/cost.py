@@ -8,8 +8,11 @@ attends to ``q·(c + q)`` query-key pairs, the *scores*, ``S`` in all) and ``b``
   16, 16r, 16r², … and ``max_num_batched_tokens`` (``cost.token_ratio`` r, default 2);
 * ``P₂(n)``: the same ``n`` tokens as two sequences of ``n/2`` (``batch: 2``): the same weights and token-wise
   work, half the attention. So a prefill's attention is ``A(n) = 2(P₁ − P₂)`` (at least 0) and the rest
-  ``L(n) = P₁ − A``, and a prefill of ``n`` tokens with ``S`` scores costs ``P(n, S) = L(n) + A(n)·S/n²``
-  (exactly ``P₁`` for one whole prompt; several prompts, or a chunk attending to earlier chunks, scale ``A``);
+  ``L(n) = P₁ − A``, and a pass of ``n`` tokens, ``p`` of them the prefill chunks', with ``S`` scores costs
+  ``P(n, S) = L(n) + A(n)·S₀/n² + C(p, S − S₀)``, ``S₀ = min(S, p²)`` the scores among the chunks' own tokens
+  (exactly ``P₁`` for one whole prompt; several prompts scale ``A``), and ``C`` the scores with tokens already
+  in the KV cache: the larger of a decode step's read of their KV and their compute at the largest prefill's
+  rate per score (:meth:`Grid.context`);
 * ``D(b, k)``: a decode step of ``b`` sequences each with ``k`` tokens in the KV cache (``phase: decode,
   batch: b, kv_len: k``), for ``b`` = 1, r, r², … and ``max_num_seqs`` (``cost.batch_ratio``), and ``k`` at
   ``cost.kv_points`` evenly spaced lengths from ``block_size`` to the longest a batch of ``b`` can reach:
@@ -28,7 +31,7 @@ iteration's time is
 
 * decodes only: ``D(b, K/b)`` (a decode step's attention reads each sequence's KV, so its cost is linear in the
   KV lengths and the mean stands for them);
-* prefill only: ``P(p, S)``;
+* prefill only: ``P(p, S)`` (all ``p`` tokens the chunks');
 * both: ``P(p + b, S) + D(b, K/b) − D(b, k₀)``: one forward pass over all ``p + b`` tokens (the weights are read
   once for the whole batch) with the prefill chunks' attention, plus the decodes' KV-cache reads (their decode
   step less the same step at the grid's shortest KV length k₀).

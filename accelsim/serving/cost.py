@@ -8,8 +8,11 @@ attends to ``q·(c + q)`` query-key pairs, the *scores*, ``S`` in all) and ``b``
   16, 16r, 16r², … and ``max_num_batched_tokens`` (``cost.token_ratio`` r, default 2);
 * ``P₂(n)``: the same ``n`` tokens as two sequences of ``n/2`` (``batch: 2``): the same weights and token-wise
   work, half the attention. So a prefill's attention is ``A(n) = 2(P₁ − P₂)`` (at least 0) and the rest
-  ``L(n) = P₁ − A``, and a prefill of ``n`` tokens with ``S`` scores costs ``P(n, S) = L(n) + A(n)·S/n²``
-  (exactly ``P₁`` for one whole prompt; several prompts, or a chunk attending to earlier chunks, scale ``A``);
+  ``L(n) = P₁ − A``, and a pass of ``n`` tokens, ``p`` of them the prefill chunks', with ``S`` scores costs
+  ``P(n, S) = L(n) + A(n)·S₀/n² + C(p, S − S₀)``, ``S₀ = min(S, p²)`` the scores among the chunks' own tokens
+  (exactly ``P₁`` for one whole prompt; several prompts scale ``A``), and ``C`` the scores with tokens already
+  in the KV cache: the larger of a decode step's read of their KV and their compute at the largest prefill's
+  rate per score (:meth:`Grid.context`);
 * ``D(b, k)``: a decode step of ``b`` sequences each with ``k`` tokens in the KV cache (``phase: decode,
   batch: b, kv_len: k``), for ``b`` = 1, r, r², … and ``max_num_seqs`` (``cost.batch_ratio``), and ``k`` at
   ``cost.kv_points`` evenly spaced lengths from ``block_size`` to the longest a batch of ``b`` can reach:
@@ -28,7 +31,7 @@ iteration's time is
 
 * decodes only: ``D(b, K/b)`` (a decode step's attention reads each sequence's KV, so its cost is linear in the
   KV lengths and the mean stands for them);
-* prefill only: ``P(p, S)``;
+* prefill only: ``P(p, S)`` (all ``p`` tokens the chunks');
 * both: ``P(p + b, S) + D(b, K/b) − D(b, k₀)``: one forward pass over all ``p + b`` tokens (the weights are read
   once for the whole batch) with the prefill chunks' attention, plus the decodes' KV-cache reads (their decode
   step less the same step at the grid's shortest KV length k₀).
@@ -148,14 +151,33 @@ class Grid:
         one, two = self.encoder_s
         return max(one + (images - 1) * (two - one), 0.0)
 
-    def prefill(self, tokens: float, scores: float | None = None) -> float:
-        """A prefill of ``tokens`` tokens whose attention computes ``scores`` query-key pairs (default: one
-        sequence, tokens²): ``L(n) + A(n)·scores/n²``, from one sequence P₁ = L + A and two halves P₂ = L + A/2."""
+    def prefill(self, tokens: float, scores: float | None = None, chunk_tokens: float | None = None) -> float:
+        """A pass of ``tokens`` tokens whose ``chunk_tokens`` prefill tokens (default: all of them) attend to
+        ``scores`` query-key pairs (default: one sequence, tokens²). The pairs among the chunks' own tokens, at
+        most chunk_tokens², cost ``A(n)·S/n²`` (``L(n) + A(n)·S/n²``, from one sequence P₁ = L + A and two halves
+        P₂ = L + A/2); the rest, pairs with earlier tokens in the KV cache, cost :meth:`context`."""
         one = interp(self.prefill_tokens, self.prefill_s, tokens)
         if scores is None:
             return one
         attention = max(2 * (one - interp(self.prefill_tokens, self.prefill2_s, tokens)), 0.0)
-        return one - attention + attention * scores / (tokens * tokens)
+        chunk = tokens if chunk_tokens is None else chunk_tokens
+        own = min(scores, chunk * chunk)
+        return one - attention + attention * own / (tokens * tokens) + self.context(chunk, scores - own)
+
+    def context(self, chunk_tokens: float, pairs: float) -> float:
+        """Seconds of ``chunk_tokens`` prefill tokens' attention to ``pairs`` query-key pairs with tokens already
+        in the KV cache (``c = pairs / chunk_tokens`` of them, exactly for one chunk): the larger of reading those
+        tokens' KV once, as a decode step reads its cache (``D(1, k₀ + c) − D(1, k₀)``, the batch-1 row, along its
+        last segment beyond its end), and computing the pairs at the largest prefill's rate per pair
+        (``A(N)/N²``, N = ``max_num_batched_tokens``: the grid's most compute-bound pass, where the attention's
+        fixed per-kernel time is least). So a chunk of 1 token after ``c`` costs about a decode step at KV ``c``."""
+        if pairs <= 0 or chunk_tokens <= 0:
+            return 0.0
+        kvs, row = self.decode_kv[0], self.decode_s[0]
+        read = max(extend(kvs, row, kvs[0] + pairs / chunk_tokens) - row[0], 0.0)
+        n = self.prefill_tokens[-1]
+        compute = max(2 * (self.prefill_s[-1] - self.prefill2_s[-1]), 0.0) * pairs / (n * n)
+        return max(read, compute)
 
     def decode(self, batch: float, kv: float) -> float:
         """A decode step of ``batch`` sequences with ``kv`` cached tokens each: linear in ``kv`` along the rows of
@@ -186,7 +208,7 @@ class Grid:
         if prefill_tokens == 0:
             return self.decode(decodes, kv) + extra
         n = prefill_tokens + decodes
-        return self.prefill(n, scores) + self.decode(decodes, kv) - self.decode(decodes, self.decode_kv[0][0]) + extra
+        return self.prefill(n, scores, prefill_tokens) + self.decode(decodes, kv) - self.decode(decodes, self.decode_kv[0][0]) + extra
 
     @property
     def has_energy(self) -> bool:

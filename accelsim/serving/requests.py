@@ -14,7 +14,7 @@ import numpy as np
 
 from ..config.presets import suggest
 from ..config.serving import MAX_REQUESTS, MAX_TOKENS, Lengths, RequestsConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, ConfigIssue
 
 TRACE_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
 OPTIONAL_COLUMNS = ("prefix_group", "images")
@@ -160,11 +160,20 @@ def _text_lines(path: str, f) -> Iterator[str]:
 
 def read_trace(path: str, limit: int | None = None, images: bool = False,
                before: float | None = None) -> list[tuple[float, int, int, int, int]]:
-    """Rows (arrival_s, prompt_tokens, output_tokens, prefix_group or -1, images or 0) of a trace CSV, sorted by
-    arrival; with ``images`` its ``images`` column is required. ``limit``: its first rows only; ``before``: only the
-    rows arriving before that time (every row still checked). More than :data:`MAX_REQUESTS` rows kept without a
-    ``limit`` raise :class:`TooManyRequests` (never a silent cut)."""
+    """Rows (arrival_s, prompt_tokens, output_tokens, prefix_group or -1, images or 0) of a trace CSV, in the
+    trace's order, which must be by arrival (so request i is the trace's i-th row: a row arriving before the row
+    above it is an error, at the first such line); with ``images`` its ``images`` column is required. ``limit``:
+    its first rows only; ``before``: only the rows arriving before that time (every row still checked). Every bad
+    row is reported in one :class:`ConfigError` (the first :data:`~accelsim.config.schema.MAX_ISSUES`, then how
+    many more). More than :data:`MAX_REQUESTS` rows kept without a ``limit`` raise :class:`TooManyRequests`
+    (never a silent cut)."""
+    from ..config.schema import MAX_ISSUES
+
     rows = []
+    issues: list[ConfigIssue] = []
+    bad = 0  # bad rows and the first out-of-order one, shown or not
+    read, unsorted = 0, False
+    last: tuple[float, int] | None = None  # the latest arrival so far and its line
     with open(path, "rb") as f:
         reader = csv.DictReader(_text_lines(path, f))
         try:
@@ -175,9 +184,23 @@ def read_trace(path: str, limit: int | None = None, images: bool = False,
                                       f"{','.join(TRACE_COLUMNS)}[,prefix_group][,images]", line=1)
             _check_columns(path, reader.fieldnames or [])
             for row in reader:
-                if limit is not None and len(rows) >= limit:
+                if limit is not None and read >= limit:
                     break
-                value = _trace_row(path, reader.line_num, row)
+                read += 1
+                try:
+                    value = _trace_row(path, reader.line_num, row)
+                except ConfigError as e:
+                    bad += 1
+                    if len(issues) < MAX_ISSUES:
+                        issues.extend(e.issues)
+                    continue
+                if last is not None and value[0] < last[0] and not unsorted:
+                    bad, unsorted = bad + 1, True
+                    if len(issues) < MAX_ISSUES:
+                        issues.append(ConfigIssue(path, reader.line_num, "arrival_s", (
+                            f"before line {last[1]:,}'s {last[0]:g} s: a trace's rows must be in order of arrival "
+                            "(request i is its i-th row); sort it by arrival_s"), row.get("arrival_s"), True))
+                last = value[0], reader.line_num
                 if before is None or value[0] < before:
                     rows.append(value)
                 if limit is None and len(rows) > MAX_REQUESTS:
@@ -186,10 +209,15 @@ def read_trace(path: str, limit: int | None = None, images: bool = False,
                                           f"{reader.line_num:,}): at most {MAX_REQUESTS:,} in one run (give "
                                           "workload.requests: N for its first N)")
         except csv.Error as e:
-            raise ConfigError.one(path, "", f"not a CSV file ({e})", line=reader.reader.line_num) from None
+            issues.append(ConfigIssue(path, reader.reader.line_num, "", f"not a CSV file ({e})"))
+            bad = max(bad, len(issues))
+    if issues:
+        if bad > len(issues):
+            issues.append(ConfigIssue(path, None, "", f"{bad - len(issues):,} more problems not shown"))
+        raise ConfigError(issues)
     if not rows:
         raise ConfigError.one(path, "", "the trace holds no requests")
-    return sorted(rows, key=lambda r: r[0])
+    return rows
 
 
 def _check_columns(path: str, names: list[str]) -> None:

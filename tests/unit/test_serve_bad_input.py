@@ -156,10 +156,46 @@ def test_a_trace_row_beyond_the_limits_is_one_line(here, capsys, row, line):
 
 def test_a_trace_with_a_byte_order_mark_or_old_mac_line_ends_reads(here):
     with open("s.yaml", "w") as f:
-        f.write(with_trace(b"\xef\xbb\xbfarrival_s,prompt_tokens,output_tokens\r0.5,12,3\r0,10,2\r"))
+        f.write(with_trace(b"\xef\xbb\xbfarrival_s,prompt_tokens,output_tokens\r0,10,2\r0.5,12,3\r"))
     spec = load_serving("s.yaml")
     assert [(r.arrival, r.prompt, r.output) for r in make_requests(spec.serve.workload, spec.trace_file)] == [
         (0.0, 10, 2), (0.5, 12, 3)]
+
+
+def test_request_ids_are_the_trace_rows_and_an_unsorted_trace_is_refused_at_its_first_out_of_order_line(here,
+                                                                                                     capsys):
+    # request i is the trace's i-th data row (line i + 2): requests.csv joins back to the trace by id
+    with open("s.yaml", "w") as f:
+        f.write(with_trace(b"arrival_s,prompt_tokens,output_tokens\n0,10,2\n1.5,11,3\n1.5,12,4\n3,13,5\n"))
+    spec = load_serving("s.yaml")
+    assert [(r.id, r.arrival, r.prompt, r.output) for r in make_requests(spec.serve.workload, spec.trace_file)] == [
+        (0, 0.0, 10, 2), (1, 1.5, 11, 3), (2, 1.5, 12, 4), (3, 3.0, 13, 5)]  # equal arrivals keep their order
+    # rows 5.0, 1.0, 3.0, 0.5 (the probe's t1.csv and one more): line 3 is the first before the row above it, and
+    # only the first is named (line 5 is out of order as well)
+    text = with_trace(b"arrival_s,prompt_tokens,output_tokens\n5.0,512,128\n1.0,512,128\n3.0,512,128\n0.5,1,1\n")
+    assert cli_error(capsys, text) == (
+        "accelsim: error: t.csv:3: arrival_s: before line 2's 5 s: a trace's rows must be in order of arrival "
+        "(request i is its i-th row); sort it by arrival_s (got '1.0')")
+
+
+def test_a_trace_with_several_bad_rows_names_every_one_capped_as_a_files_problems(here, capsys, monkeypatch):
+    # line 2: prompt_tokens not an integer; line 3: output_tokens NaN; line 4 good; line 5: arrival_s -1 and
+    # prompt_tokens 0 (a row's first bad column only); line 6: 0.5 s after line 4's 2 s, out of order
+    text = with_trace(b"arrival_s,prompt_tokens,output_tokens\n0,ten,2\n1,10,nan\n2,10,2\n-1,0,2\n0.5,10,2\n")
+    with open("s.yaml", "w") as f:
+        f.write(text)
+    assert main(["serve", "s.yaml", "-q", "--no-plots", "-o", "out"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "accelsim: error: t.csv:2: prompt_tokens: expected an integer (got 'ten')",
+        "accelsim: error: t.csv:3: output_tokens: expected an integer (got 'nan')",
+        "accelsim: error: t.csv:5: arrival_s: expected a value >= 0 (got '-1')",
+        "accelsim: error: t.csv:6: arrival_s: before line 4's 2 s: a trace's rows must be in order of arrival (request i is its "
+        "i-th row); sort it by arrival_s (got '0.5')"]
+    # at most MAX_ISSUES of them, then how many more: 2 shown of 4 bad rows, "2 more problems not shown"
+    monkeypatch.setattr("accelsim.config.schema.MAX_ISSUES", 2)
+    assert main(["serve", "s.yaml", "-q", "--no-plots", "-o", "out"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3 and lines[2] == "accelsim: error: t.csv: 2 more problems not shown"
 
 
 def test_a_trace_longer_than_max_requests_is_one_line_unless_requests_takes_its_first_n(here, capsys, monkeypatch):

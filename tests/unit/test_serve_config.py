@@ -90,9 +90,11 @@ def test_bad_trace_rows_name_the_file_line_and_column(here):
 
 
 def test_a_trace_drives_arrivals_lengths_and_prefix_groups(here):
-    spec = with_trace("arrival_s,prompt_tokens,output_tokens,prefix_group\n1.5,30,3,2\n0.25,20,4,\n")
+    # rows in order of arrival (an unsorted trace is refused: tests/unit/test_serve_bad_input.py); request i is row i
+    spec = with_trace("arrival_s,prompt_tokens,output_tokens,prefix_group\n0.25,20,4,\n1.5,30,3,2\n")
     reqs = make_requests(spec.serve.workload, spec.trace_file)
-    assert [(r.arrival, r.prompt, r.output, r.group) for r in reqs] == [(0.25, 20, 4, -1), (1.5, 30, 3, 2)]
+    assert [(r.id, r.arrival, r.prompt, r.output, r.group) for r in reqs] == [(0, 0.25, 20, 4, -1),
+                                                                             (1, 1.5, 30, 3, 2)]
 
 
 def test_cli_exit_status_2_and_one_line(here, capsys):

@@ -61,19 +61,8 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
     try:
         report = _run_scenario(workload, arch, options, name=name, progress=progress)
     except WorkloadError as e:  # a parameter the builder names (a layer's shape, tensor_parallel): at its line,
-        # or at the arch value it names too where that was set more recently (arch.chips over tensor_parallel; with
-        # arch_first at the model's line: a capacity the weights and training state alone overflow)
-        if e.arch_key and arch_source is not None and isinstance(workload, WorkloadSpec) and e.key:
-            arch_rank, rank = set_rank(arch_source, e.arch_key), workload.latest([str(e.key[0])])[1]
-            if arch_rank > rank or (e.arch_first and (arch_rank >= rank or e.key == ("model",))):
-                value = _written(arch_source.data, e.arch_key)
-                issue = arch_source.issue(e.arch_key, e.detail, *([] if value is None else [value]))
-                given = [g for g in (*workload.overridden(), *workload.elsewhere)
-                         if not g.startswith(f"{SET_LABEL} {issue.key}=")]
-                if e.arch_first and given and issue.file != SET_LABEL:
-                    issue = replace(issue, msg=f"{issue.msg} (with {', '.join(given)})")
-                raise ConfigError([issue]) from None
-        raise workload.located(e) if isinstance(workload, WorkloadSpec) else e from None
+        # or at the arch value it names too where that was set more recently
+        raise _workload_error_at(e, workload, arch_source) from None
     except BudgetError as e:  # refused for options.memory_budget: where it was set (or that it is the default)
         at = getattr(workload, "budget_at", "")
         where = f"{at}: options.memory_budget" if at and not at.startswith("--set") else at or \
@@ -117,6 +106,29 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
     return throttled
 
 
+def _workload_error_at(e: WorkloadError, workload: WorkloadSpec, arch_source: Doc | None) -> Exception:
+    """A builder's WorkloadError at the parameter it names (its line in the workload's file), or at the arch value
+    it names too (``e.arch_key``) where that was set more recently (``arch.chips`` over ``tensor_parallel``; with
+    ``e.arch_first`` also on a tie, and always for the model's line: a capacity the weights and training state
+    alone overflow, naming the other values given on the command line)."""
+    if e.arch_key and arch_source is not None and isinstance(workload, WorkloadSpec) and e.key:
+        arch_rank, rank = set_rank(arch_source, e.arch_key), workload.latest([str(e.key[0])])[1]
+        if arch_rank > rank or (e.arch_first and (arch_rank >= rank or e.key == ("model",))):
+            value = _written(arch_source.data, e.arch_key)
+            issue = arch_source.issue(e.arch_key, e.detail, *([] if value is None else [value]))
+            given = _others_given(workload, issue.key)
+            if e.arch_first and given and issue.file != SET_LABEL:
+                issue = replace(issue, msg=f"{issue.msg} (with {', '.join(given)})")
+            return ConfigError([issue])
+    return workload.located(e) if isinstance(workload, WorkloadSpec) else e
+
+
+def _others_given(workload: WorkloadSpec, key: str) -> list[str]:
+    """The values given on the command line or elsewhere in the experiment (``--set workload.seq_len=128``) but
+    ``key``'s own ``--set``: what an error at ``key`` names beside it."""
+    return [g for g in (*workload.overridden(), *workload.elsewhere) if not g.startswith(f"{SET_LABEL} {key}=")]
+
+
 def _capacity_at(e: CapacityError, workload: WorkloadSpec, arch_source: Doc) -> MappingError:
     """Memories too small for a pass, at the key set last (docs/configuration.md): of the capacities at fault the
     one set most recently (a tie: the first, the main memory's), unless a workload key that sizes the footprint
@@ -132,7 +144,7 @@ def _capacity_at(e: CapacityError, workload: WorkloadSpec, arch_source: Doc) -> 
     if over or not keys or workload.source is None or rank <= set_rank(arch_source, arch_key):
         return MappingError(message, arch_key)
     issue = workload.source.issue((key,), message, workload.params[key])
-    given = [g for g in (*workload.overridden(), *workload.elsewhere) if not g.startswith(f"{SET_LABEL} {issue.key}=")]
+    given = _others_given(workload, issue.key)
     if given:
         issue = replace(issue, msg=f"{issue.msg} (with {', '.join(given)})")
     raise MappingError(str(ConfigError([issue])), arch_key) from None

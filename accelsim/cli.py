@@ -929,8 +929,10 @@ def _info_head(title: str, summary: dict, wl, graph: Graph, parts: list[tuple[st
     if "moe" in summary:
         m = summary["moe"]
         head.add_row("experts", f"{m['experts']:,}, top-{m['top_k']} in {m['moe_layers']:,} MoE layers")
-        head.add_row("active params", f"{m['active_params']:,} a token ({m['active_params_non_embedding']:,} "
-                                      "without the input embedding table)")
+        non = m["active_params_non_embedding"]  # a tied table is the output head, which every token reads whole
+        head.add_row("active params", f"{m['active_params']:,} a token ("
+                     + (f"{non:,} without the input embedding table)" if non != m["active_params"] else
+                        "the embedding table tied to the output head: counted once, as the head)"))
     head.add_row("MACs", f"{summary['macs']:,}")
     head.add_row("FLOPs", f"{summary['flops']:,}")
     if parts:  # the pipeline's ops are every part's; the table lists the most-run part's alone

@@ -60,6 +60,7 @@ architecture stays in graph meta ``architecture``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -621,7 +622,9 @@ def _layer(b: TransformerBuilder, lm: LM, x: str, i: int, prefix: str, p: HfPara
     h = x if lm.post_norms else _norm(b, lm, x, ln1)
     gpt2 = lm.style == "gpt2"
     mixer = lm.mixer(i)
-    with b.partial_sums(lm.shared_reduce):
+    if lm.parallel_mamba:  # Falcon-H1: both mixers read one normed input; with sequence parallelism one all-gather
+        h = b._tp_in(h)
+    with b.partial_sums(lm.shared_reduce), (b.gathered() if lm.parallel_mamba else contextlib.nullcontext()):
         scopes = {"self_attn": style.attn, "kda": "self_attn", "lightning": "self_attn", "mamba1": "mamba"}
         with b.scope(scopes.get(mixer, mixer)):
             a = _attention(b, lm, h, i, p, cache)

@@ -151,10 +151,10 @@ def _nemotron_h(r: _Reader) -> LM:
 
 
 _GRANITE_IGNORED = ("residual_multiplier", "attention_multiplier", "router_aux_loss_coef", "init_method",
-                    "normalization_function", "mamba_expand")
+                    "normalization_function")
 """Granite 4.0-H fields with no op of their own: the residual multiplier (folded into the projections before the
-residual adds), the attention multiplier (the scores' scale, replacing 1/√d), the router's loss, initialisation, and
-``mamba_expand`` (the mixer's width is heads × head_dim)."""
+residual adds), the attention multiplier (the scores' scale, replacing 1/√d), the router's loss and
+initialisation."""
 
 
 def _granite_hybrid(r: _Reader) -> LM:
@@ -176,7 +176,11 @@ def _granite_hybrid(r: _Reader) -> LM:
         raise ValueError(f"layer_types: expected {layers} entries, each 'mamba' or 'attention' (got {kinds!r})")
     position = r.choice("position_embedding_type", None, {None: "nope", "nope": "nope", "rope": "rope"})
     mamba_heads = r.int("mamba_n_heads", 128)
-    d_head = r.auto_int("mamba_d_head", lambda: r.int("mamba_expand", 2) * hidden // mamba_heads)
+    inner = r.int("mamba_expand", 2) * hidden  # the mixer's width (GraniteMoeHybridConfig's mamba_intermediate)
+    d_head = r.auto_int("mamba_d_head", lambda: inner // mamba_heads)
+    if d_head * mamba_heads != inner:  # as GraniteMoeHybridConfig refuses it (and Falcon-H1's mamba_d_ssm)
+        raise ValueError(f"mamba_d_head: {d_head!r} × mamba_n_heads ({mamba_heads}) must be mamba_expand × "
+                         f"hidden_size ({inner})")
     r.require("mamba_proj_bias", False, "Granite's Mamba projections have no bias")
     mamba = Mamba2(mamba_heads, d_head, r.int("mamba_d_state", 256),
                    _mamba_groups(r, "mamba_n_groups", 1, mamba_heads, "mamba_n_heads"),
@@ -212,7 +216,8 @@ top-k, and the absent multi-token-prediction layers."""
 
 def _kimi_linear(r: _Reader) -> LM:
     """Kimi Linear (moonshotai's modeling_kimi.py, KimiLinearForCausalLM): ``linear_attn_config`` lists the Kimi
-    Delta Attention layers (``kda_layers``, 1-based) and the others are multi-head latent attention without RoPE
+    Delta Attention layers (``kda_layers``, 1-based) and the others (``full_attn_layers`` where given: the two lists
+    name every layer once) are multi-head latent attention without RoPE
     (``mla_use_nope``: the rope part of q and k is carried, not rotated; :class:`MLA`); the first
     ``first_k_dense_replace`` layers a SwiGLU MLP, the rest ``num_experts`` experts (top
     ``num_experts_per_token``, sigmoid scores with a per-expert correction bias) plus ``num_shared_experts`` ungated
@@ -224,10 +229,21 @@ def _kimi_linear(r: _Reader) -> LM:
         raise ValueError(f"linear_attn_config: expected a mapping with kda_layers (got {cfg!r})")
     sub = _Reader(cfg, r.arch)
     try:
+        every = frozenset(range(1, layers + 1))
         kda = sub.int_list("kda_layers")
-        sub.int_list("full_attn_layers")  # the complement of kda_layers
-        if not kda <= set(range(1, layers + 1)):
+        if not kda <= every:
             raise ValueError(f"kda_layers: expected 1-based layer numbers up to {layers} (got {sorted(kda)})")
+        if "full_attn_layers" in cfg:  # the MLA layers: with kda_layers, every layer once
+            full = sub.int_list("full_attn_layers")
+            if not full <= every:
+                raise ValueError(f"full_attn_layers: expected 1-based layer numbers up to {layers} (got "
+                                 f"{sorted(full)})")
+            if kda & full:
+                raise ValueError(f"full_attn_layers: layers {sorted(kda & full)} are in kda_layers too (each layer "
+                                 "is one or the other)")
+            if kda | full != every:
+                raise ValueError(f"full_attn_layers: layers {sorted(every - kda - full)} are in neither list "
+                                 f"(kda_layers and full_attn_layers together name every layer, 1 … {layers})")
         heads, dim = sub.int("num_heads", 32), sub.int("head_dim", 128)
         linear = LinearAttn(heads, heads, dim, dim, sub.int("short_conv_kernel_size", 4),
                             frozenset(i - 1 for i in kda), kind="kda")

@@ -11,7 +11,7 @@
 
 Gated DeltaNet and Mamba-2: an input projection, a causal depthwise conv of K taps (+ SiLU) whose last K − 1 inputs
 a decode step keeps, the recurrence (a prompt as chunked kernels priced as GEMM views whose MACs are the kernels'; a decode step as one
-update of the cached state on the vector lanes), a gated RMSNorm (SiLU of the gate z) and an output projection. The
+update of the cached state on the vector lanes, its contractions counted as MACs as the chunks' are), a gated RMSNorm (SiLU of the gate z) and an output projection. The
 states are :meth:`~.tlayers.TransformerBuilder.state_cache` tensors (their bytes whatever the sequence's length);
 tensor parallelism splits the heads (input projection column-wise, output projection row-wise with its
 all-reduce). Training graphs are not built for them (refused by the ``hf`` params)."""
@@ -33,6 +33,14 @@ RECURRENT_FLOPS = 7
 """FLOPs per state element and token of a recurrent update (FLA's fused_recurrent_gated_delta_rule: the decay, Sᵀk,
 the rank-1 update and Sᵀq; mamba's selective_state_update: the decay, the B·dt·x update and the C·h product), a
 multiply-add each but the decay."""
+DELTA_RECURRENT_MACS = 3
+"""MACs per state element and token of a delta-rule update (Gated DeltaNet's, KDA's): Sᵀk, the rank-1 update
+k ⊗ β(v − Sᵀk) and Sᵀq. A prompt's chunk kernels count the same contractions as MACs (their GEMM views), so a
+decode step's MACs and a prompt's per token are one definition."""
+SSM_RECURRENT_MACS = 2
+"""MACs per state element and token of a Mamba state update (selective_state_update, and Mamba-1's selective
+scan): the B·(dt·x) update into the state and the C·h product out of it, the two contractions a prompt's SSD kernels
+count as MACs (chunk_state's Xᵀ·B, chunk_scan's C·S); the decay is a multiply, not counted."""
 GATED_NORM_FLOPS = 4 + 4 + 1
 """FLOPs per element of the gated RMSNorm: the RMSNorm's 4, SiLU of the gate's 4, the product."""
 CUMSUM_FLOPS = 8
@@ -89,7 +97,9 @@ def _causal_conv(b: TransformerBuilder, x: str, taps: int, bias: bool, cache: KV
                  name: str = "conv1d", act: bool = True) -> str:
     """The causal depthwise conv of ``taps`` taps and SiLU (``act``) over ``x``'s (B, L, C) channels (ELEMENTWISE fn
     causal_conv1d, its (C, 1, K) weight [and (C,) bias]); with a cache its last K − 1 inputs per channel are a state
-    (``conv_state``; Kimi's ``q_conv1d``: ``q_conv_state``) that a decode step reads and every pass writes."""
+    (``conv_state``; Kimi's ``q_conv1d``: ``q_conv_state``) that a decode step reads and every pass writes: a
+    decode step's in the conv's kernel (causal_conv1d_update shifts it in place), a prompt's from the last K − 1
+    tokens of ``x`` (a slice view, ``conv_tail``: the write reads those, not the sequence)."""
     bsz, length, channels = b.shape(x)
     prefix = b._prefix()
     decode = _decoding(cache)
@@ -105,8 +115,13 @@ def _causal_conv(b: TransformerBuilder, x: str, taps: int, bias: bool, cache: KV
     elems = bsz * length * channels
     out = b._add(b._name(name, name), OpKind.ELEMENTWISE, inputs, (bsz, length, channels), weights=weights,
                  flops=(2 * taps + (ACT_FLOPS["silu"] if act else 0)) * elems, vector_elems=elems, fn="causal_conv1d")
-    if state is not None:  # a decode step's causal_conv1d_update shifts the state in place
-        b.state_write(out, state, (bsz, channels, taps - 1), b.dtype, f"{leaf}_write", in_place=decode)
+    if state is not None and decode:  # a decode step's causal_conv1d_update shifts the state in place
+        b.state_write(out, state, (bsz, channels, taps - 1), b.dtype, f"{leaf}_write", in_place=True)
+    elif state is not None:  # a prompt's last taps − 1 inputs (fewer in a shorter prompt: the rest zeros)
+        tail = min(taps - 1, length)
+        kept = b.view(x, (bsz, tail, channels), "slice", f"{name.removesuffix('1d')}_tail", strict=False, dim=1,
+                      start=length - tail)
+        b.state_write(kept, state, (bsz, channels, taps - 1), b.dtype, f"{leaf}_write")
     return out
 
 
@@ -121,25 +136,30 @@ def _gated_norm(b: TransformerBuilder, y: str, z: str, width: int, eps: float, n
 
 
 def _recurrent_update(b: TransformerBuilder, inputs: list[str], out: tuple[int, ...], leaf: str,
-                      state_shape: tuple[int, ...], dtype: str, fn: str, name: str,
+                      state_shape: tuple[int, ...], dtype: str, fn: str, name: str, macs: int,
                       weights: Sequence[Weight] = (), flops: int = RECURRENT_FLOPS) -> str:
     """A decode step's update of the cached state ``leaf`` (ELEMENTWISE ``fn`` in the state's ``dtype`` over its
-    elements, ``flops`` each (:data:`RECURRENT_FLOPS` by default), reading it) and its write back (in the update's
+    elements, ``flops`` each (:data:`RECURRENT_FLOPS` by default) of which ``macs`` multiply-adds (the state's
+    contractions, MACs as a prompt's chunk kernels count them), reading it) and its write back (in the update's
     kernel, as vLLM's update kernels write the state in place: no launch of its own); returns the step's
     output ``out``."""
     state = b.state_cache(leaf, state_shape, dtype, read=True)
     elems = math.prod(state_shape)
     o = b._add(b._name(name, name), OpKind.ELEMENTWISE, [*inputs, state], out, weights=list(weights), dtype=dtype,
-               flops=flops * elems, vector_elems=elems, fn=fn, keep_dtype=True)
+               macs=macs * elems, flops=flops * elems, vector_elems=elems, fn=fn, keep_dtype=True)
     b.state_write(o, state, state_shape, dtype, "state_write", in_place=True)  # the update kernel writes it back
     return o
 
 
 def _keep_state(b: TransformerBuilder, src: str, cache: KVCache | None, leaf: str, state_shape: tuple[int, ...],
-                dtype: str) -> None:
-    """A prompt's final state (from ``src``) written to the state cache ``leaf`` when the pass keeps a cache."""
+                dtype: str, **where: int) -> None:
+    """A prompt's final state written to the state cache ``leaf`` when the pass keeps a cache: from ``final_state``,
+    a slice view of ``src`` of the state's elements (``where``: its dim and start; the last chunk's of a chunked
+    kernel's states, which the kernel emits as its final state), so the write reads the state it saves, not
+    ``src`` whole (every chunk's states, a scan's every token)."""
     if cache is not None:
-        b.state_write(src, b.state_cache(leaf, state_shape, dtype, read=False), state_shape, dtype, "state_write")
+        final = b.view(src, state_shape, "slice", "final_state", strict=False, **where)
+        b.state_write(final, b.state_cache(leaf, state_shape, dtype, read=False), state_shape, dtype, "state_write")
 
 
 def short_conv(b: TransformerBuilder, sc: ShortConv, h: str, cache: KVCache | None) -> str:
@@ -193,7 +213,8 @@ def gated_delta_net(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, c
     out = (bsz, length, hv, dv)
     state_shape = (bsz, hv, dk, dv)
     if _decoding(cache):
-        o = _recurrent_update(b, [q, k, v, gating], out, "recurrent_state", state_shape, "fp32", "fused_recurrent", "recurrent")
+        o = _recurrent_update(b, [q, k, v, gating], out, "recurrent_state", state_shape, "fp32", "fused_recurrent",
+                              "recurrent", DELTA_RECURRENT_MACS)
     else:
         c = _chunk(la.chunk, length)
         n = -(-length // c)
@@ -207,7 +228,7 @@ def gated_delta_net(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, c
         o = _chunked_matmul(b, [q, k, wu, states], out,
                             lambda c, chunks: Gemm(m=c, n=dv, k=dk + c + c * dk // dv, count=heads * chunks), c, length,
                             "chunk_o")
-        _keep_state(b, states, cache, "recurrent_state", state_shape, "fp32")
+        _keep_state(b, states, cache, "recurrent_state", state_shape, "fp32", dim=2, start=n - 1)
     merged = b.view(_gated_norm(b, o, z, dv, eps), (bsz, length, hv * dv), "reshape", "merge")
     return b._tp_out(b.linear(merged, hidden, bias=False, name="out_proj"))
 
@@ -252,7 +273,7 @@ def mamba2(b: TransformerBuilder, m: Mamba2, eps: float, h: str, cache: KVCache 
     dtype = m.state_dtype or b.dtype
     if _decoding(cache):
         y = _recurrent_update(b, [x, *bc, dt], out, "ssm_state", state_shape, dtype, "selective_state_update",
-                              "selective_state_update", [*dt_a, skip])
+                              "selective_state_update", SSM_RECURRENT_MACS, [*dt_a, skip])
     else:
         q = _chunk(q, length)
         n = -(-length // q)
@@ -271,7 +292,7 @@ def mamba2(b: TransformerBuilder, m: Mamba2, eps: float, h: str, cache: KVCache 
         y = _chunked_matmul(b, [bc[1], cb, x, passed, cum], out,
                             lambda c, chunks: Gemm(m=c, n=p_dim, k=n_dim + c, count=bsz * heads * chunks), q, length,
                             "chunk_scan", [skip])
-        _keep_state(b, passed, cache, "ssm_state", state_shape, dtype)
+        _keep_state(b, passed, cache, "ssm_state", state_shape, dtype, dim=2, start=n - 1)
     flat = b.view(y, (bsz, length, inner), "reshape", "y")
     if m.norm:
         gated = _gated_norm(b, flat, z, inner, eps)
@@ -287,7 +308,8 @@ def mamba1(b: TransformerBuilder, m: Mamba1, h: str, cache: KVCache | None) -> s
     ``in_proj`` gives x and the gate z (``inner`` each); the causal conv over x; ``x_proj`` gives dt's low-rank
     input and B and C (under tensor parallelism a row-split GEMM with its all-reduce, as vLLM's MambaMixer);
     ``dt_proj`` (biased) expands dt to every channel. A prompt's ``selective_scan`` (ELEMENTWISE over the channels ×
-    state elements of every token, :data:`SCAN_FLOPS` each, plus the skip and the SiLU gate; sequential over the
+    state elements of every token, :data:`SCAN_FLOPS` each, :data:`SSM_RECURRENT_MACS` of them MACs, plus the skip
+    and the SiLU gate; sequential over the
     tokens inside the kernel, parallel over batch and channels, as the vector lanes price it) with ``A_log`` and
     ``D``; a decode step's ``selective_state_update`` of the cached inner × state state. Then ``out_proj``."""
     inner = _tp_heads(b, m.inner, "the Mamba channels (expand × hidden_size)")
@@ -316,13 +338,13 @@ def mamba1(b: TransformerBuilder, m: Mamba1, h: str, cache: KVCache | None) -> s
     state_shape = (bsz, inner, m.state)
     if _decoding(cache):
         y = _recurrent_update(b, [x, dt, bc, z], out, "ssm_state", state_shape, b.dtype, "selective_state_update",
-                              "selective_state_update", weights)
+                              "selective_state_update", SSM_RECURRENT_MACS, weights)
     else:
         elems = bsz * length * inner * m.state
         y = b._add(b._name("selective_scan", "selective_scan"), OpKind.ELEMENTWISE, [x, dt, bc, z], out,
-                   weights=weights, flops=SCAN_FLOPS * elems + SCAN_GATE_FLOPS * math.prod(out), vector_elems=elems,
-                   fn="selective_scan")
-        _keep_state(b, y, cache, "ssm_state", state_shape, b.dtype)
+                   weights=weights, macs=SSM_RECURRENT_MACS * elems,
+                   flops=SCAN_FLOPS * elems + SCAN_GATE_FLOPS * math.prod(out), vector_elems=elems, fn="selective_scan")
+        _keep_state(b, y, cache, "ssm_state", state_shape, b.dtype)  # the kernel's last state (return_last_state)
     return b._tp_out(b.linear(y, hidden, bias=m.bias, name="out_proj"))
 
 
@@ -361,7 +383,7 @@ def kimi_delta_attention(b: TransformerBuilder, la: LinearAttn, eps: float, h: s
     state_shape = (bsz, heads, dk, dv)
     if _decoding(cache):
         o = _recurrent_update(b, [q, k, v, gate, beta], out, "recurrent_state", state_shape, "fp32", "fused_recurrent_kda",
-                              "recurrent")
+                              "recurrent", DELTA_RECURRENT_MACS)
     else:
         c = _chunk(la.chunk, length)
         n = -(-length // c)
@@ -374,7 +396,7 @@ def kimi_delta_attention(b: TransformerBuilder, la: LinearAttn, eps: float, h: s
                                  lambda c, chunks: Gemm(m=dk, n=dv, k=2 * c * chunks, count=rows), c, length, "chunk_state")
         o = _chunked_matmul(b, [q, intra, states], out, lambda c, chunks: Gemm(m=c, n=dv, k=dk + c, count=rows * chunks), c,
                             length, "chunk_o")
-        _keep_state(b, states, cache, "recurrent_state", state_shape, "fp32")
+        _keep_state(b, states, cache, "recurrent_state", state_shape, "fp32", dim=2, start=n - 1)
     g = b.linear(b.linear(h, dv, bias=False, name="g_a_proj"), heads * dv, bias=False, name="g_b_proj")
     g = b.view(g, out, "reshape", "g_heads")
     merged = b.view(_gated_norm(b, o, g, dv, eps, "o_norm"), (bsz, length, heads * dv), "reshape", "merge")
@@ -384,6 +406,9 @@ def kimi_delta_attention(b: TransformerBuilder, la: LinearAttn, eps: float, h: s
 LIGHTNING_RECURRENT_FLOPS = 5
 """FLOPs per state element and token of lightning attention's decode update S ← λ·S + kᵀv, o = q·S: the decay (1),
 the rank-1 update and the q·S product (a multiply-add each); no delta rule (Sᵀk) as Gated DeltaNet's."""
+LIGHTNING_RECURRENT_MACS = 2
+"""MACs per state element and token of that update: the rank-1 kᵀv and q·S (block_state's and block_o's
+contractions in a prompt)."""
 LIGHTNING_NORM_EPS = 1e-6
 """MiniMaxLightningAttention's ``norm``: an RMSNorm of the class's default eps (not ``rms_norm_eps``)."""
 
@@ -419,7 +444,7 @@ def lightning_attention(b: TransformerBuilder, la: LinearAttn, eps: float, h: st
     state_shape = (bsz, heads, d, d)
     if _decoding(cache):
         o = _recurrent_update(b, [q, k, v], out, "recurrent_state", state_shape, b.dtype, "lightning_recurrent",
-                              "recurrent", flops=LIGHTNING_RECURRENT_FLOPS)
+                              "recurrent", LIGHTNING_RECURRENT_MACS, flops=LIGHTNING_RECURRENT_FLOPS)
     else:
         c = _chunk(la.chunk, length)
         n = -(-length // c)
@@ -430,7 +455,7 @@ def lightning_attention(b: TransformerBuilder, la: LinearAttn, eps: float, h: st
                                  c, length, "block_state")
         o = _chunked_matmul(b, [q, scores, v, states], out, lambda c, chunks: Gemm(m=c, n=d, k=d + c, count=rows * chunks), c,
                             length, "block_o")
-        _keep_state(b, states, cache, "recurrent_state", state_shape, b.dtype)
+        _keep_state(b, states, cache, "recurrent_state", state_shape, b.dtype, dim=2, start=n - 1)
     gate = b.linear(h, width, bias=False, name="output_gate")
     merged = b.view(o, (bsz, length, width), "reshape", "merge")
     gated = _gated_norm(b, merged, gate, width, LIGHTNING_NORM_EPS, "norm")

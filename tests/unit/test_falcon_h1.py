@@ -54,3 +54,27 @@ def test_mamba_groups_must_divide_the_heads():
     with pytest.raises(ValidationError, match=r"mamba_n_groups: 5 must divide mamba_n_heads \(24\)"):
         _model(mamba_n_groups=5, seq_len=8)
     assert _model(mamba_n_groups=24, seq_len=8, layers=1).params > 0  # one group a head is a model
+
+
+def test_sequence_parallelism_gathers_the_shared_normed_input_once():
+    # both mixers read one input_layernorm output: under sequence parallelism at TP 2 one all-gather of the token
+    # shards, (1, 128, 3072) → (1, 256, 3072) bf16, feeds q_proj and the Mamba in_proj (was one gather each)
+    g = _model(seq_len=256, layers=1, tensor_parallel=2, sequence_parallel=True)
+    gathers = [op for op in g.ops if op.fn == "all_gather" and op.name.startswith("model.layers.0.")]
+    assert [op.name for op in gathers] == ["model.layers.0.input_layernorm_all_gather",
+                                           "model.layers.0.feed_forward.pre_ff_layernorm_all_gather"]
+    ag = gathers[0]
+    assert (ag.in_bytes, ag.out_bytes) == (128 * H * 2, 256 * H * 2) == (786_432, 1_572_864)
+    assert g["model.layers.0.self_attn.q_proj"].inputs == (ag.name,) == g["model.layers.0.mamba.in_proj"].inputs
+
+
+def test_the_published_chunk_size_and_a_decode_steps_state_macs():
+    # mamba_chunk_size 128 as published: 512 tokens are 4 chunks; bmm_chunk C·Bᵀ is 128 × 128 by N = 256 per chunk
+    # (1 group), chunk_scan 128 × 128 (P) by N + 128 per chunk and head
+    g = _model(seq_len=512, layers=1)
+    assert g["model.layers.0.mamba.chunk_state"].out_shape == (1, MH, 4, 128, N)
+    assert g["model.layers.0.mamba.bmm_chunk"].macs == 4 * 128 * 128 * N == 16_777_216
+    assert g["model.layers.0.mamba.chunk_scan"].macs == 4 * MH * 128 * 128 * (N + 128) == 603_979_776
+    # a decode step's selective_state_update: 2 MACs (B·dt·x in, C·h out) per element of 24 × 128 × 256
+    d = _model(phase="decode", kv_len=1024, layers=1)
+    assert d["model.layers.0.mamba.selective_state_update"].macs == 2 * MH * 128 * N == 1_572_864

@@ -68,3 +68,25 @@ def test_mamba_and_attention_layers_are_not_alike():
 def test_mamba_groups_must_divide_the_heads():
     with pytest.raises(ValidationError, match=r"mamba_n_groups: 5 must divide mamba_n_heads \(48\)"):
         _model(mamba_n_groups=5, seq_len=8)
+
+
+def test_mamba_heads_times_head_dim_must_be_expand_times_hidden():
+    # GraniteMoeHybridConfig refuses heads × head_dim ≠ mamba_expand × hidden_size (2 × 1536 = 3072; 48 × 64 is)
+    with pytest.raises(ValidationError, match=r"mamba_d_head: 64 × mamba_n_heads \(7\) must be mamba_expand × "
+                                              r"hidden_size \(3072\)"):
+        _model(mamba_n_heads=7, seq_len=8)
+    with pytest.raises(ValidationError, match=r"mamba_d_head: 64 × mamba_n_heads \(48\) must be mamba_expand × "
+                                              r"hidden_size \(4608\)"):
+        _model(mamba_expand=3, seq_len=8)
+    assert _model(mamba_n_heads=96, mamba_d_head=32, seq_len=8, layers=1).params > 0  # 96 × 32 = 3072 is a model
+
+
+def test_info_says_the_tied_table_is_counted_once_as_the_head(capsys):
+    # tied embeddings: the 100,352 × 1,536 table is the output head, which every token reads whole, so the count
+    # without the input embedding is the same figure; the row says why instead of printing it twice
+    from accelsim.cli import main
+
+    assert main(["info", "granite_4_h_tiny"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "active params" in line)
+    assert "without the input embedding table" not in row
+    assert "the embedding table tied to the output head: counted once, as the head" in row

@@ -82,3 +82,24 @@ def test_bad_layer_lists_are_refused_naming_the_field():
         _model(linear_attn_config=bad)
     with pytest.raises(ValidationError, match="training is not modelled for KimiLinearForCausalLM"):
         _model(mode="training")
+
+
+def test_the_two_layer_lists_must_name_every_layer_once():
+    # kda_layers (20) and full_attn_layers (7: 4, 8, …, 24, 27) partition the 27 layers, 1-based
+    w = load_workload("kimi_linear_48b")
+    cfg = w.params["linear_attn_config"]
+    every_full = {**cfg, "full_attn_layers": list(range(1, 28))}  # declared full, still listed as KDA: refused
+    with pytest.raises(ValidationError, match=r"linear_attn_config\.full_attn_layers: layers \[1, 2, 3, 5, .*\] are "
+                                              r"in kda_layers too"):
+        _model(linear_attn_config=every_full)
+    with pytest.raises(ValidationError, match=r"full_attn_layers: expected 1-based layer numbers up to 27 "
+                                              r"\(got \[0, 4\]\)"):
+        _model(linear_attn_config={**cfg, "full_attn_layers": [0, 4]})
+    # kda_layers [1, 2, 3] beside the 7 full layers leaves 27 − 3 − 7 = 17 in neither list
+    with pytest.raises(ValidationError, match=r"full_attn_layers: layers \[5, 6, 7, 9, .*, 26\] are in neither"):
+        _model(linear_attn_config={**cfg, "kda_layers": [1, 2, 3]})
+    # moving layer 1 from KDA to full attention is honoured: 19 KDA layers, 8 latent-attention ones
+    moved = {**cfg, "kda_layers": [x for x in cfg["kda_layers"] if x != 1], "full_attn_layers": [1, *cfg["full_attn_layers"]]}
+    g = _model(linear_attn_config=moved, seq_len=8)
+    assert "model.layers.0.self_attn.kv_a_proj_with_mqa" in {op.name for op in g.ops}
+    assert g.params == _model(seq_len=8).params - KDA + MLA

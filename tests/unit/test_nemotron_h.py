@@ -121,6 +121,40 @@ def test_a_decode_step_writes_its_states_inside_the_update_kernels():
     assert apart["seconds"] - fused["seconds"] == pytest.approx(2 * 21e-6, rel=0.05)
 
 
+def test_a_prompt_writes_only_the_states_it_keeps():
+    # causal_conv1d_fn keeps the last K − 1 = 3 inputs of the conv's 12,288 channels, and the SSD's state passing
+    # emits the final state: the writes read those (bf16), not the prompt's 2048 tokens or all 16 chunk states
+    from accelsim import api
+    from accelsim.config import load_arch
+
+    m = "backbone.layers.0.mixer"
+    g = _model(seq_len=2048, layers=1)
+    cw, sw = g[f"{m}.conv_state_write"], g[f"{m}.state_write"]
+    assert cw.inputs == (f"{m}.conv_tail",) and g[f"{m}.conv_tail"].attrs["start"] == 2048 - 3
+    assert (cw.in_bytes, cw.out_bytes) == (3 * CONV * 2, CONV * (K - 1) * 2) == (73_728, 73_728)
+    assert g[f"{m}.final_state"].attrs["start"] == 2048 // 128 - 1  # the last of 16 chunks of 128
+    assert (sw.in_bytes, sw.out_bytes) == (MH * P * N * 2, MH * P * N * 2) == (2_621_440, 2_621_440)
+    # simulated on h100: each write moves its state twice through HBM (read, write), not 12,288 × 2048 × 2 B
+    # (50,331,648 B) and 16 + 1 states (44,564,480 B) as before
+    ops = {o["name"]: o for o in api.run(g, load_arch("h100"), name="t").to_dict()["ops"]}
+    assert ops[f"{m}.conv_state_write"]["bytes"]["hbm"] == 2 * 73_728
+    assert ops[f"{m}.state_write"]["bytes"]["hbm"] == 2 * 2_621_440
+    # a prompt shorter than the taps keeps what it has (2 tokens; the third tap zeros)
+    short = _model(seq_len=2, layers=1)
+    assert short[f"{m}.conv_tail"].out_shape == (1, 2, CONV) and short[f"{m}.conv_state_write"].out_bytes == 73_728
+
+
+def test_a_decode_steps_state_update_counts_its_contractions_as_macs():
+    # selective_state_update: h ← e^{dt·A}·h + (dt·x)·Bᵀ and y = h·C per head: two multiply-adds per state element
+    # (the decay a multiply), as a prompt's chunk_state (Xᵀ·B) and chunk_scan (C·S) count them per token
+    g = _model(phase="decode", kv_len=64, layers=1)
+    upd = g["backbone.layers.0.mixer.selective_state_update"]
+    assert upd.macs == 2 * MH * P * N == 2_621_440 and upd.flops == 7 * MH * P * N
+    p = _model(seq_len=1, layers=1)  # a one-token prompt: chunk_state and chunk_scan's C·S part, H·P·N each
+    assert p["backbone.layers.0.mixer.chunk_state"].macs == MH * P * N
+    assert p["backbone.layers.0.mixer.chunk_scan"].macs == MH * P * (N + 1)  # C·S, and the 1 × 1 C·Bᵀ·x
+
+
 def test_tensor_parallelism_splits_heads_and_groups():
     g = _model(seq_len=64, layers=1, tensor_parallel=4)
     inner, conv = INNER // 4, INNER // 4 + 2 * (G // 4) * N

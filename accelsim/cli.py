@@ -610,9 +610,11 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
         what = (f"{u['lanes']:,} lanes per core (element ops, counted in FLOPs, not MACs)" if "lanes" in u
                 else f"{u['macs_per_cycle']:,.6g} MACs/cycle per core")
         if "rows" in u:
+            kept = (f"{u['partial_sum_bytes']} B a partial sum" if not arch.core.tile else
+                    f"in registers: the SRAM holds {u['partial_sum_bytes']} B outputs")  # GPU thread-block tiles
             what = (f"{u['rows']:,}x{u['cols']:,} {u['dataflow']}, preload_overlap "
                     f"{'on' if u['preload_overlap'] else 'off'}, accumulates in {u['accumulator_dtype']} "
-                    f"({u['partial_sum_bytes']} B a partial sum): {what}")
+                    f"({kept}): {what}")
         head.add_row(f"unit {u['name']}", f"{u['kind']} x{u['count']}: {what}")
     pad = levels[0]["sram"]
     per = "" if "unified" in pad else ", ".join(f"{k} {format_size(pad[k])}" for k in ("ifmap", "filter", "ofmap"))

@@ -233,6 +233,11 @@ def _kimi_linear(r: _Reader) -> LM:
         kda = sub.int_list("kda_layers")
         if not kda <= every:
             raise ValueError(f"kda_layers: expected 1-based layer numbers up to {layers} (got {sorted(kda)})")
+        for key in ("kda_layers", "full_attn_layers"):  # each layer once: a repeated number is a typo
+            listed = cfg.get(key) or []
+            twice = sorted({v for v in listed if listed.count(v) > 1})
+            if twice:
+                raise ValueError(f"{key}: layers {twice} named more than once (each layer is listed once)")
         if "full_attn_layers" in cfg:  # the MLA layers: with kda_layers, every layer once
             full = sub.int_list("full_attn_layers")
             if not full <= every:

@@ -288,7 +288,8 @@ class Emitter:
         # a group's chips in Megatron's rank order: consecutive, or (context parallelism) tensor_parallel apart
         extent = int(op.attrs.get("extent", group))  # type: ignore[call-overload]
         if arch.interconnect is None or arch.chips < max(extent, 2):
-            raise MappingError(f"op {op.name!r}: an {op.fn} over {group} chip{'s' if group != 1 else ''}" +
+            raise MappingError(f"op {op.name!r}: {'an' if op.fn[:1] in 'aeiou' else 'a'} {op.fn} over {group} "
+                               f"chip{'s' if group != 1 else ''}" +
                                (f" spread over {extent}" if extent != group else "") +
                                f" needs an arch with at least {max(extent, 2)} chips and an interconnect "
                                f"(arch.chips={arch.chips})",

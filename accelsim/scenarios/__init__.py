@@ -79,10 +79,11 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
             if value is not None and message.endswith(quoted):  # the issue's "(got VALUE)" gives it, once
                 message = message[: -len(quoted)]
             issue = arch_source.issue(e.arch_key, message, *([] if value is None else [value]))
+            if value is None and len(e.arch_key) == 1:  # a top-level key left at its default: no line holds it
+                issue = replace(issue, line=None)  # (the file's first line would be named otherwise)
             if isinstance(workload, WorkloadSpec) and issue.file != SET_LABEL:  # the other values given on the
                 # command line take part (a --set of another level's capacity): named as the workload's error does
-                given = [g for g in (*workload.overridden(), *workload.elsewhere)
-                         if not g.startswith(f"{SET_LABEL} {issue.key}=")]
+                given = _others_given(workload, issue.key)
                 if given:
                     issue = replace(issue, msg=f"{issue.msg} (with {', '.join(given)})")
             raise MappingError(str(ConfigError([issue])), e.arch_key) from None

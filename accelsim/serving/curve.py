@@ -91,7 +91,9 @@ def checked_points(ref: str | os.PathLike, key: Keys, values: Sequence[Point], o
         try:
             check_point(spec)
         except ConfigError as e:
-            raise ConfigError([i if i.file == SWEEP_LABEL else  # the issue names its --sweep item already
+            # an issue at the one swept key names its --sweep item already; with several keys the point's other
+            # values are named too (the fault may lie in their combination: a model with a memory fraction)
+            raise ConfigError([i if i.file == SWEEP_LABEL and len(keys) == 1 else
                                dataclasses.replace(i, msg=f"{i.msg}; at --sweep {point_text(keys, values[n])}")
                                for i in e.issues]) from None
     return specs

@@ -33,6 +33,14 @@ def test_a_collective_on_one_chip_names_arch_chips_in_the_singular(capsys):
     assert err.startswith("accelsim: error: --set: arch.chips: op 'all_reduce': an all_reduce over 1 chip needs")
 
 
+def test_a_collective_on_a_preset_without_chips_names_no_line_of_it(capsys):
+    # multicore-4.yaml writes no chips: key (one chip, the default), so no line holds it; it named line 5, name:
+    # (probe p40 finding 2), and said "an reduce_scatter"
+    err = _err(capsys, "-w", "collective", "-a", "multicore-4", "--set", "workload.op=reduce_scatter")
+    assert err.startswith("accelsim: error: ") and "multicore-4.yaml: chips: op 'reduce_scatter': a reduce_scatter "\
+        "over 1 chip needs an arch with at least 2 chips" in err, err
+
+
 @pytest.mark.parametrize("value", ["0", "-5"])
 def test_zero_and_negative_bytes_get_one_message(capsys, value):
     err = _err(capsys, "-w", "collective", "-a", "dgx-h100", "--set", f"workload.bytes={value}")

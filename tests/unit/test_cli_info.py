@@ -169,3 +169,16 @@ def test_info_of_a_simba_like_package_shows_its_split_sram_and_torus_links(tmp_p
     assert "8x8 os, preload_overlap off, accumulates in int32" in out
     assert "ifmap 8KiB, filter 32KiB, ofmap 3KiB, double-buffered" in out
     assert fmt.bandwidth(25e9) in out
+
+
+def test_a_gpu_core_says_its_partial_sums_stay_in_registers(capsys):
+    # h100's tensor cores accumulate bf16 products in fp32 registers (a thread block's output tile); the SRAM holds
+    # the bf16 output, 2 B (hardware.Core.partial_sum_bytes): "fp32 (2 B a partial sum)" read as a contradiction
+    # (probe p40 finding 3); tpu-v1's array keeps its 4-byte int32 partial sums in the SRAM's ofmap tile
+    from accelsim.cli import main
+
+    assert main(["info", "h100"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "accumulates in fp32 (in registers: the SRAM holds 2 B outputs)" in out
+    assert main(["info", "tpu-v1"]) == 0
+    assert "accumulates in int32 (4 B a partial sum)" in " ".join(capsys.readouterr().out.split())

@@ -95,6 +95,9 @@ def test_the_two_layer_lists_must_name_every_layer_once():
     with pytest.raises(ValidationError, match=r"full_attn_layers: expected 1-based layer numbers up to 27 "
                                               r"\(got \[0, 4\]\)"):
         _model(linear_attn_config={**cfg, "full_attn_layers": [0, 4]})
+    # a layer named twice (27 twice: probe p38 finding 6, it passed as the same set)
+    with pytest.raises(ValidationError, match=r"full_attn_layers: layers \[27\] named more than once"):
+        _model(linear_attn_config={**cfg, "full_attn_layers": [*cfg["full_attn_layers"], 27]})
     # kda_layers [1, 2, 3] beside the 7 full layers leaves 27 − 3 − 7 = 17 in neither list
     with pytest.raises(ValidationError, match=r"full_attn_layers: layers \[5, 6, 7, 9, .*, 26\] are in neither"):
         _model(linear_attn_config={**cfg, "kda_layers": [1, 2, 3]})

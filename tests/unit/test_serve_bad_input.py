@@ -460,6 +460,18 @@ def test_a_sweep_of_two_keys_runs_each_point_with_both_values_in_order(here, mon
     assert curve.curve_columns("workload.arrival.rate") == curve.CURVE_COLUMNS  # one key: sweep.csv as before
 
 
+def test_a_point_of_several_keys_that_fails_its_checks_names_every_value(here, capsys, monkeypatch):
+    # the issue is at the --sweep item of the fraction, but the point is a combination: the other key's value is
+    # named too (probe p38 finding 2: dropping the suffix for any --sweep-labelled issue lost the combination)
+    from accelsim.serving import curve
+
+    monkeypatch.setattr(curve, "serve", lambda spec, progress=None: None)
+    line = cli_error(capsys, GOOD, "--sweep", "workload.arrival.rate=1,2", "--sweep",
+                     "engine.gpu_memory_fraction=0.9,0.01")
+    assert line.startswith("accelsim: error: --sweep: engine.gpu_memory_fraction: ") and line.endswith(
+        "; at --sweep workload.arrival.rate=1 engine.gpu_memory_fraction=0.01"), line
+
+
 def test_a_bad_sweep_value_is_labelled_sweep_not_set(here, capsys):
     assert cli_error(capsys, GOOD, "--sweep", "engine.max_num_seqs=2,x") == (
         "accelsim: error: --sweep: engine.max_num_seqs: Input should be a valid integer, unable to parse string as "

@@ -902,7 +902,9 @@ class TransformerBuilder(GraphBuilder):
         = ``unsplit`` (this chip's 1/cp of the unsplit op's MACs, every query × key, the counting convention of an
         attention at context_parallel 1) ÷ their MACs, where that is not 1: a causal split leaves out the chunk
         pairs above the diagonal (ring 2C/(C+1), all_gather 4C/(2C+1) of what its ops count), which the model's
-        FLOPs still count, so ``model_flops`` × C is the same at every C (``summary.model_share``)."""
+        count still holds, so the report's ``macs``, ``flops`` (``report.schema.model_counts``: a fused attention's
+        FLOPs grow with its pairs as its MACs do) and ``model_flops`` (``summary.model_share``) × C are the same at
+        every C and ``cp_comm``; the ops' own MACs and FLOPs stay what runs."""
         ops = [i for i in range(first, len(self._ops)) if self._ops[i].kind is OpKind.ATTENTION]
         total = sum(self._ops[i].macs for i in ops)
         if not total or total == unsplit:

@@ -190,6 +190,8 @@ class Op(_OpRequired, total=False):
     energy_j: float | None  # dynamic energy of the row's MACs, vector FLOPs and bytes (null: arch without energy)
     model_share: float  # training: the share of macs that is the model's work (0: a recomputed copy; absent: 1;
     # above 1 for a causal context-parallel attention: the masked chunk pairs the split leaves out still count)
+    model_scale: float  # a causal context-parallel attention (ring, all_gather): the model's count ÷ its macs and flops
+    # (the masked chunk pairs the split leaves out; absent: 1), which the report's macs and flops apply (model_counts)
 
 
 class Energy(TypedDict):
@@ -748,6 +750,22 @@ def _dict(value: object) -> dict:
 __all__ = ["ArchInfo", "Bound", "DataParallel", "Footprint", "Level", "LevelRole", "Op", "Phase", "Pipeline", "ReportDict", "Roofline",
            "Serving", "Simulation", "StageTime", "Systolic", "TableSplit", "WorkloadInfo", "core_units", "level_names",
            "levels", "main_memory", "merge_core_units", "memory_levels", "not_a_report", "op_busy_cycles", "op_runs", "op_span", "part_keys", "ordered", "problems", "top_ops"]
+
+
+def model_counts(ops: Iterable[Mapping[str, object]]) -> tuple[int, int]:
+    """A report's ``macs`` and ``flops`` from its op rows, DESIGN.md's counting convention: each row's, times its
+    ``model_scale`` where it gives one (a causal context-parallel attention's, ring and all_gather:
+    ``TransformerBuilder._cp_model_scale``), so an attention counts every query × key of this chip's 1/C of the
+    unsplit op at any ``context_parallel`` and any ``context_parallel_comm``, as at 1 and as ``a2a`` does. A fused
+    attention's MACs and FLOPs (2 per MAC and its softmax's per score) both grow with its (query, key) pairs, so one
+    scale fits both. :func:`computed_work` counts the rows' own (what ran)."""
+    macs = flops = 0.0
+    for op in ops:
+        scale = _real(op.get("model_scale"))
+        scale = 1.0 if scale is None else scale
+        macs += (_real(op.get("macs")) or 0.0) * scale
+        flops += (_real(op.get("flops")) or 0.0) * scale
+    return round(macs), round(flops)
 
 
 def model_work(ops: Iterable[Mapping[str, object]]) -> float:

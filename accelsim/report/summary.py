@@ -51,7 +51,7 @@ from ..tasks import TaskGraph, TaskKind, UnitKind
 from ..trace import Trace
 from ..units import format_size
 from .data_parallel import data_parallel_notes, data_parallel_record, grad_reduce_phase, grad_reduce_tasks
-from .schema import base_rate_macs, computed_work, model_work
+from .schema import base_rate_macs, computed_work, model_counts, model_work
 
 
 def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name: str,
@@ -77,7 +77,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     memory = footprint(graph, arch, tg)
     info = graph.info
     launch, dispatch = launch_on_critical_path(tg, trace)
-    work = computed_work(macs, graph.flops, ops)
+    work = computed_work(macs, graph.flops, ops)  # what the kernels ran: the ops' own counts, less what they skip
+    macs, flops = model_counts(ops)  # the model's: every query × key at any context-parallel split
     mac_util = base_rate_macs(ops) / (arch.peak_macs_per_cycle * total) if total else 0.0
     phases = {**_phases(ops), **grad_reduce_phase(tg, trace)}
     dp = data_parallel_record(graph, tg, total / clock, workload)
@@ -98,7 +99,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "options": recorded(options),
         "clock_hz": clock,
         "macs": macs,
-        "flops": graph.flops,
+        "flops": flops,
         **work,
         "params": info.model_params or graph.params,
         **({"params_per_chip": graph.params}
@@ -120,7 +121,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                   + narrow_tile_notes(ops)
                   + preload_bound_notes(arch, tg, ops, total, util, graph)
                   + split_activation_notes(arch, graph, ops, bytes_total, (options or Options()).activations_on_chip)
-                  + computed_work_notes(graph.flops, computed_work(macs, graph.flops, [
+                  + computed_work_notes(flops, computed_work(graph.macs, graph.flops, [
                       op for op in ops if op.get("unit") != "none"])["computed_flops"], total / clock)
                   + unfused_attention_notes(graph, arch, ops, total, launch)
                   + launch_notes(arch, launch / total if total else 0.0,
@@ -294,6 +295,7 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
             "arithmetic_intensity": ai, "achieved_flops_per_s": work / ((e_c - s_c) / clock) if e_c > s_c else None,
             "bound": bound, "mapping": m.mapping,
             **({} if (share := model_share(graph.ops[i])) == 1.0 else {"model_share": share}),
+            **({"model_scale": float(scale)} if (scale := graph.ops[i].attrs.get("model_scale")) else {}),
         })
     return ops, in_level_order(arch, bytes_total)
 

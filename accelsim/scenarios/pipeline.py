@@ -65,7 +65,7 @@ from ..mapping import data_parallel
 from ..options import Options, recorded
 from ..report import Report
 from ..report.data_parallel import data_parallel_notes, replica_record
-from ..report.schema import base_rate_macs, computed_work, model_work
+from ..report.schema import base_rate_macs, computed_work, model_counts, model_work
 from ..report.summary import (
     active_cycles_before,
     model_utilization,
@@ -284,8 +284,7 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
         "launch_bound_fraction": slow.timing.launch_s / slow.timing.seconds if slow.timing.seconds else 0.0,
         "active_fraction": active_fraction(timing, m, seconds, p2p_count * p2p_cycles / clock,
                                            sync_cycles / clock),
-        "macs": totals.macs,
-        "flops": totals.flops,
+        **dict(zip(("macs", "flops"), model_counts(ops), strict=True)),
         **computed_work(totals.macs, totals.flops, ops),
         "params": slow.timing.model_params,
         # where build_report gives one chip's share (tensor or pipeline parallelism): the largest stage's

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..builders.training import layer_of
-from ..report.schema import base_rate_macs, computed_work, model_work
+from ..report.schema import base_rate_macs, computed_work, model_counts, model_work
 from ..report.summary import model_utilization
 from .passes import Pass, Rows, Timing, Work, compose_ops, counted_busy
 
@@ -392,8 +392,7 @@ def composed_report(weighted: Sequence[tuple[Sampled, float]], parts: Sequence[R
         "launch_overhead_s": launch_s,
         "launch_bound_fraction": launch_s / seconds if seconds else 0.0,
         "active_fraction": sum(s * p.timing.active_s for p, s in weighted) / seconds if seconds else 0.0,
-        "macs": totals.macs,
-        "flops": totals.flops,
+        **dict(zip(("macs", "flops"), model_counts(ops), strict=True)),
         **computed_work(totals.macs, totals.flops, ops),
         "params": first.timing.model_params,
         # where build_report gives one chip's share (tensor parallelism): the largest pass's

@@ -272,3 +272,34 @@ def test_a_layer_kind_it_cannot_split_is_refused_before_the_attention_setting(mo
     (issue,) = e.value.issues
     assert issue.key == "workload.context_parallel" and issue.value == 2
     assert issue.msg.startswith(f"not modelled for {why}")
+
+
+def test_macs_and_flops_count_every_query_key_pair_whichever_way_the_sequence_is_split():
+    # probe p40 finding 1: report.json's macs and flops are the model's count (DESIGN.md: attention over the full
+    # score matrix, no causal discount), one chip's 1/C of it, at any context_parallel_comm; computed_* what ran.
+    # The unsplit layer's fused attention over S tokens: B·A·S² pairs, each 2·D MACs (QKᵀ and PV) and 2·2·D + 5
+    # (softmax) FLOPs. The ring's chips hold S/C + (C − 1)·S/2C query rows (step 0 all, later steps the second
+    # chunk) and its ELEMENTWISE correction reads each partial output, 4 FLOPs an element: run work the others lack.
+    # (Inference: a training step's optimizer updates every replicated weight on every chip, not 1/C of them.)
+    def run(**kw) -> dict:
+        return api.simulate({"model": "gpt", "layers": 1, **SMALL, **kw}, "dgx-h100", plots=False).to_dict()
+
+    def attention(r: dict, what: str) -> float:
+        return sum(o[what] * o.get("model_scale", 1) for o in r["ops"] if o["kind"] == "attention")
+
+    whole = run()
+    assert attention(whole, "macs") == A * S * S * 2 * D
+    assert attention(whole, "flops") == A * S * S * (4 * D + 5)
+    correction = 4 * A * (S // C + (C - 1) * S // (2 * C)) * D
+    for comm in ("p2p", "all_gather", "a2a"):
+        part = run(context_parallel=C, context_parallel_comm=comm)
+        assert attention(part, "macs") * C == pytest.approx(A * S * S * 2 * D, rel=1e-12), comm
+        assert attention(part, "flops") * C == pytest.approx(A * S * S * (4 * D + 5), rel=1e-12), comm
+        assert part["macs"] * C == whole["macs"], comm
+        assert part["flops"] * C == whole["flops"] + (C * correction if comm == "p2p" else 0), comm
+        # what ran: the split's own ops. Pairs a chip, per head (n = S/2C = 8): the ring's step 0 (S/C)² = 256 and
+        # C − 1 steps of n·S/C = 128, 640 = (C + 1)/2C of S²/C = 1024; all_gather's chunks n·n + n·S = 576 =
+        # (2C + 1)/4C of it; a2a's A/C heads over S², all of it
+        held = {"p2p": 640, "all_gather": 576, "a2a": 1024}[comm]
+        assert sum(o["macs"] for o in part["ops"] if o["kind"] == "attention") == A * held * 2 * D, comm
+        assert part["computed_macs"] == sum(o["macs"] for o in part["ops"])  # S/C = 16 tokens: no block to skip

@@ -614,11 +614,17 @@ class Graph:
     def summary(self) -> dict[str, object]:
         """Totals as a plain dict (the keys of ``accelsim info --json``); a training step adds what it keeps for
         the backward pass, its gradients and its optimizer state (bytes)."""
+        macs, flops = self.macs, self.flops
+        if any("model_scale" in op.attrs for op in self.ops):  # a causal context-parallel attention (ring,
+            # all_gather): counted as the unsplit op, every query × key, as report.json's (report.schema.model_counts)
+            scales = [float(op.attrs.get("model_scale", 1.0)) for op in self.ops]  # type: ignore[arg-type]
+            macs = round(sum(op.macs * k for op, k in zip(self.ops, scales, strict=True)))
+            flops = round(sum(op.flops * k for op, k in zip(self.ops, scales, strict=True)))
         out: dict[str, object] = {
             "name": self.name,
             "params": self.params,
-            "macs": self.macs,
-            "flops": self.flops,
+            "macs": macs,
+            "flops": flops,
             "ops": len(self.ops),
             "weight_bytes": self.weight_bytes,
             "activation_bytes": self.activation_bytes,

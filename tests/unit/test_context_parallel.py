@@ -303,3 +303,6 @@ def test_macs_and_flops_count_every_query_key_pair_whichever_way_the_sequence_is
         held = {"p2p": 640, "all_gather": 576, "a2a": 1024}[comm]
         assert sum(o["macs"] for o in part["ops"] if o["kind"] == "attention") == A * held * 2 * D, comm
         assert part["computed_macs"] == sum(o["macs"] for o in part["ops"])  # S/C = 16 tokens: no block to skip
+        # accelsim info counts as report.json does (DESIGN.md: "info and report.json"): the same macs and flops
+        info = _gpt(context_parallel=C, context_parallel_comm=comm).summary()
+        assert (info["macs"], info["flops"]) == (part["macs"], part["flops"]), comm

@@ -39,7 +39,7 @@ def test_sd15_rows_on_an_a100_stay_under_its_peak_and_hbm_bandwidth(tmp_path):
         timed += 1
         assert int(r["macs"]) <= A100_MACS_PER_CYCLE * duration, r["name"]
         assert int(r["bytes_hbm"]) <= A100_HBM_BYTES_PER_CYCLE * duration, r["name"]
-    assert timed > 600  # the probe found 660 rows over the HBM bandwidth
+    assert timed > 600  # 650 rows were over the HBM bandwidth and 288 over the peak before
     # the totals are still the rows' sums, and each part's rows add up to its executions' time or less
     assert sum(int(r["macs"]) for r in rows) == rep["macs"]
     for part in rep["diffusion"]["parts"]:

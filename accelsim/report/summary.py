@@ -499,10 +499,6 @@ def _b(nbytes: float) -> str:
     return f"{int(nbytes)} B ({format_size(nbytes)})"
 
 
-UNFUSED_NOTE_SHARE = 0.05
-"""The share of a GPU run its unfused attention must take for :func:`unfused_attention_notes` to suggest the fused
-kernels: 5 %, about what fusing saves at that share (Llama-2-7B's eager decode step at 1,024 cached tokens on an
-H100: 11 % estimated, 13.59 -> 12.25 ms = 9.9 % saved)."""
 LAUNCH_NOTE_SHARE = 0.25
 """The ``launch_bound_fraction`` of an eager GPU run above which :func:`launch_notes` suggests CUDA graphs."""
 
@@ -543,16 +539,19 @@ _UNFUSED_NOTE_SHARE_END = " of the run (their device time and their share of the
 
 
 def _unfused_note(ops: str, share: float, memory: str) -> str:
-    return (f"{UNFUSED_NOTE_HEAD}{ops} take about {share:.0%}{_UNFUSED_NOTE_SHARE_END}{memory}; GPU serving stacks "
+    about = f"about {share:.0%}" if share >= 0.005 else "under 1%"
+    return (f"{UNFUSED_NOTE_HEAD}{ops} take {about}{_UNFUSED_NOTE_SHARE_END}{memory}; GPU serving stacks "
             f"and transformers' default (sdpa) run fused FlashAttention kernels, which this arch models: "
             f"--set workload.attention=fused")
 
 
 def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: float, launch: float) -> list[str]:
-    """A GPU run whose unfused attention takes :data:`UNFUSED_NOTE_SHARE` of the run or more, or whose score matrices
-    outgrow the last cache: one line saying so, and how to run the fused kernels the arch models (what GPU serving
-    stacks and transformers' default sdpa run). Its share: its ops' start-to-end cycles plus, of the ``launch``
-    cycles the kernel launches add to the run, the share of the run's kernels (ops with a unit) that are its own."""
+    """A GPU run whose attention runs unfused: one line with its share of the run (and its score matrices' bytes where
+    they outgrow the last cache), and how to run the fused kernels the arch models (what GPU serving stacks and
+    transformers' default sdpa run). Given whatever the share, so that a workload gets the same advice on every GPU
+    (a 5 % threshold gave llama3_8b's decode step the note on an H100, 5.9 %, and none on an A100, 4.5 %: probe
+    p39). Its share: its ops' start-to-end cycles plus, of the ``launch`` cycles the kernel launches add to the run,
+    the share of the run's kernels (ops with a unit) that are its own."""
     if arch.core.tile is None or not arch.caches:  # not a GPU-like core: no FlashAttention kernel is modelled
         return []
     attention = _unfused_attention_ops(graph)
@@ -569,8 +568,6 @@ def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: fl
     spans = sum(ops[i]["end_cycle"] - ops[i]["start_cycle"] for i in attention)
     share = (spans + (launch * own / kernels if kernels else 0.0)) / total if total else 0.0
     spill = nbytes > arch.memory(arch.caches[-1]).capacity
-    if not spill and share < UNFUSED_NOTE_SHARE:
-        return []
     memory = (f"; its score tensors ({count} ops, {_b(nbytes)} in all) go through memory (written, read and written "
               f"by the softmax, read again)" if spill else "")
     return [_unfused_note(f"{n_ops} ops", share, memory)]
@@ -579,8 +576,8 @@ def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: fl
 def reattention_notes(notes: Sequence[str], ops: Sequence[Mapping], attention: Mapping[str, Collection[str]],
                       run_cycles: float, modes: Sequence[tuple[str, str, float]]) -> list[str]:
     """A composed run's notes: its passes' (``notes``) with their unfused-attention note's share (one pass's)
-    replaced by the whole run's, where the first of theirs stood (else last; dropped where the run's share is below
-    :data:`UNFUSED_NOTE_SHARE` and the note says no score tensor spilled). The run's share, from its op rows
+    replaced by the whole run's, where the first of theirs stood (else last; added where no pass's note was, as
+    :func:`unfused_attention_notes` would). The run's share, from its op rows
     (``ops``, each standing for its ``count`` executions): the attention rows' ``count`` x (end - start) cycles
     over ``run_cycles``, plus, for each pass of ``modes`` (label, execution, its launches' share of the run, as
     :func:`launch_notes` takes them; a row's ``phase`` names its pass, label ``""`` every row), that launch share
@@ -610,8 +607,6 @@ def reattention_notes(notes: Sequence[str], ops: Sequence[Mapping], attention: M
         memory = tail[: tail.index("; GPU serving stacks")] if "; GPU serving stacks" in tail else ""
     if not n_ops:  # no attention op found among the rows: the passes' notes as they are
         return list(notes)
-    if not memory and share < UNFUSED_NOTE_SHARE:
-        return kept
     note = _unfused_note(f"{n_ops:,} op executions", share, memory)
     return kept[:at] + [note] + kept[at:]
 

@@ -27,7 +27,8 @@ REPORT_FILE = "report.json"
 OPS_CSV_FILE = "ops.csv"
 TRACE_FILE = "trace.json"
 
-# Columns of ops.csv before the per-level columns, and after them. ``duration_cycles`` is end - start.
+# Columns of ops.csv before the per-level columns, and after them. ``duration_cycles`` is end - start, times the
+# row's ``count`` in a composed report (:func:`write_ops_csv`).
 _HEAD_COLUMNS = (
     "name", "kind", "fn", "unit", "core", "macs", "flops", "start_cycle", "end_cycle", "duration_cycles",
     "compute_cycles", "stall_cycles",
@@ -256,7 +257,13 @@ def write_ops_csv(report: dict, path: str | os.PathLike) -> Path:
     """Write one row per operator of ``report`` to ``path`` as CSV (header first), atomically; returns the path.
 
     A level an op did not touch reads 0 in its ``bytes_<level>`` and ``stall_<level>`` columns; a null value (an op
-    with no off-chip bytes has no arithmetic intensity) is an empty cell.
+    with no off-chip bytes has no arithmetic intensity) is an empty cell. A composed report's row stands for its
+    ``count`` executions (decode steps, a diffusion part's steps, a stage's micro-batches) and every quantity column
+    is their total: ``macs``, ``flops``, ``bytes_*``, ``stall_*`` and ``energy_j`` as report.json holds them, and
+    ``duration_cycles`` and ``compute_cycles`` one execution's (report.json's ``end_cycle - start_cycle`` and
+    ``compute_cycles``) times ``count``, so work / duration is a rate the chip can reach; ``start_cycle`` and
+    ``end_cycle`` place the first execution on the run's timeline, and ``arithmetic_intensity`` and
+    ``achieved_flops_per_s``, ratios, are the same for one execution as for all of them.
     """
     path = Path(path)
     columns = ops_csv_columns(report)
@@ -266,7 +273,10 @@ def write_ops_csv(report: dict, path: str | os.PathLike) -> Path:
     for op in report.get("ops") or []:
         start, end = op.get("start_cycle"), op.get("end_cycle")
         row = dict(op)
-        row["duration_cycles"] = end - start if start is not None and end is not None else None
+        count = op.get("count", 1)  # a composed report's row: every quantity its executions' total
+        row["duration_cycles"] = count * (end - start) if start is not None and end is not None else None
+        if op.get("compute_cycles") is not None:
+            row["compute_cycles"] = count * op["compute_cycles"]
         row["sparsity"] = _sparsity(op)
         op_bytes = op.get("bytes") or {}
         op_stalls = op.get("stalls_by_level") or {}

@@ -5,7 +5,9 @@ The builder names the parts (``BuilderEntry.parts``: ``[(part, count), ...]`` fr
 is the workload with ``part`` set to it, built and simulated once (every denoising step is the same graph: the
 timestep is an input, not a shape), and the report composes them (:func:`~accelsim.scenarios.sampling.
 composed_report`): op rows tagged ``phase`` = the part with ``count`` = its executions, placed one after another
-on the run's timeline (a repeated part's rows show its first execution); ``seconds``, cycles, launches and busy
+on the run's timeline (a repeated part's rows show its first execution's start and end cycles and hold the work and
+bytes of all its executions; ops.csv's ``duration_cycles`` is ``count`` of them, :func:`~accelsim.report.writers.
+write_ops_csv`); ``seconds``, cycles, launches and busy
 cycles are the parts' sums over their counts; ``params`` the parts' sum; ``memory`` every part's weights held
 together beside the largest part's activations (:func:`footprint`); ``notes`` every part's; ``power.peak_w`` the
 busiest part's; ``placement`` the most-run part's (the denoiser's). report.json's ``diffusion`` object: ``batch`` (images), ``parts``

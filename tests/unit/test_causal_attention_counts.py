@@ -8,7 +8,7 @@ import pytest
 
 import accelsim
 from accelsim.builders import build_workload
-from accelsim.report.summary import LAUNCH_NOTE_SHARE, UNFUSED_NOTE_SHARE
+from accelsim.report.summary import LAUNCH_NOTE_SHARE
 
 # one head group large enough that its scores go through HBM on an H100 (8 heads x 4096 x 4096 x 2 B = 256 MiB,
 # more than the 50 MiB L2)
@@ -111,7 +111,6 @@ def test_llm_decode_on_a_gpu_notes_unfused_attention_and_launches():
     run = {"model": "llama2_7b", "phase": "decode", "kv_len": 1024, "seq_len": 1}
     rep = accelsim.simulate(run, "h100", execution="eager").to_dict()  # (auto runs a decode step as a CUDA graph)
     share = _share(rep, ("scores", "softmax", "context"))
-    assert share >= UNFUSED_NOTE_SHARE
     (note,) = [n for n in rep["notes"] if n.startswith("attention runs unfused")]
     assert f"its 96 ops take about {share:.0%} of the run" in note and "--set workload.attention=fused" in note
     assert "score tensors" not in note  # 32 x 32 heads x 1 x 1025 scores stay in the L2
@@ -150,3 +149,17 @@ def test_a_serving_runs_note_quotes_the_whole_runs_attention_share():
     assert f"its 192 op executions take about {share:.0%} of the run" in note
     (own,) = [n for n in prefill["notes"] if n.startswith("attention runs unfused")]
     assert f"about {share:.0%} of the run" not in own  # the prefill's own share differs
+
+
+def test_the_unfused_attention_note_is_given_on_every_gpu_whatever_its_share():
+    # probe p39 #7: llama3_8b's decode step at 512 cached tokens noted its unfused attention on an H100 (5.9 %) and
+    # not on an A100 (4.5 %, under the 5 % threshold there was): the same advice now on both, each with its share
+    run = {"base": "llama3_8b", "batch": 1, "dtype": "fp16", "phase": "decode", "kv_len": 512}
+    for arch in ("a100", "h100"):
+        rep = accelsim.simulate(run, arch).to_dict()
+        share = _share(rep, ("scores", "softmax", "context"))
+        # 32 layers x 3 ops (scores, softmax, context: one query needs no mask)
+        (note,) = [n for n in rep["notes"] if n.startswith("attention runs unfused")]
+        assert f"its {32 * 3} ops take about {share:.0%} of the run" in note, (arch, note)
+        fused = accelsim.simulate({**run, "attention": "fused"}, arch).to_dict()
+        assert not any(n.startswith("attention runs unfused") for n in fused["notes"])

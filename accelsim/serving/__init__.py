@@ -391,11 +391,12 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
 def _fit_key(spec: ServingSpec, fp: Footprint) -> str:
     """The key a replica's memory that holds no KV block is reported at: ``engine.gpu_memory_fraction``, the limit,
     where the whole memory would hold one and the fraction was set more recently than the model (a ``--set`` over
-    the file; a tie keeps the model, as a rule between two keys does elsewhere), else the model, whose weights
-    alone leave no room."""
+    the file, or a later ``--set``/``--sweep`` item than the last of the model's: ``model.model=...`` sets the
+    model; a tie keeps the model, as a rule between two keys does elsewhere), else the model, whose weights alone
+    leave no room."""
     key = "engine.gpu_memory_fraction"
     whole = kv_blocks(fp, spec.arch, spec.serve.engine.model_copy(update={"gpu_memory_fraction": 1.0}))
-    return key if not isinstance(whole, str) and spec.set_rank(key) > spec.set_rank("model") else "model"
+    return key if not isinstance(whole, str) and spec.set_after(key, "model") else "model"
 
 
 def _check_refusals(spec: ServingSpec, requests: list[Request], blocks: int, image_positions: int) -> None:

@@ -98,3 +98,39 @@ def test_a_multi_chip_arch_gives_the_default_link(here):
     req = Request(0, 0.0, 512, 128)
     req.computed = 512
     assert seconds(req) == pytest.approx(8.92e-6 + 268_435_456 / 369e9, rel=1e-12)
+
+
+# LLaMA-2-13B: 40 layers x (4 x 5,120^2 attention + 3 x 5,120 x 13,824 MLP + 2 x 5,120 norms) = 12,688,179,200, plus
+# embedding and head 2 x 32,000 x 5,120 = 327,680,000 and the final norm's 5,120: 13,015,864,320 parameters x 2 B =
+# 26,031,728,640 B, above 0.1 of the H100's 85,899,345,920 B
+# (8,589,934,592 B) but below the whole of it: either the model or the fraction may be the one changed last
+THIRTEEN = "the weights (26,031,728,640 B per chip) leave no room for a KV block in 0.1 of 85,899,345,920 B"
+
+
+def test_a_model_set_inside_its_section_on_the_command_line_is_blamed_there(here, capsys):
+    # the file's line 2 names llama2_7b: a 70B model from --set model.model is the --set item's doing
+    assert cli_error(capsys, SINGLE, "--set", "model.model=llama2_70b") == (
+        "accelsim: error: --set: model: the weights (137,953,296,384 B per chip) leave no room for a KV block in "
+        "0.9 of 85,899,345,920 B (use more tensor parallelism or a chip with more memory: the engine holds weights "
+        "and KV cache in hbm, and gpu_memory_fraction is at most 1)")
+
+
+@pytest.mark.parametrize("items, key", [
+    (["engine.gpu_memory_fraction=0.1", "model.model=llama2_13b"], "model"),  # the model set last
+    (["model.model=llama2_13b", "engine.gpu_memory_fraction=0.1"], "engine.gpu_memory_fraction"),
+])
+def test_the_later_of_two_set_items_is_blamed(here, capsys, items, key):
+    args = [a for item in items for a in ("--set", item)]
+    assert cli_error(capsys, SINGLE, *args).startswith(f"accelsim: error: --set: {key}: {THIRTEEN} (")
+
+
+def test_a_swept_model_is_later_than_a_set_fraction(here):
+    # a --sweep point's items apply after the --set items: the swept model is the more recent, the --sweep its label
+    from accelsim.errors import ConfigError
+    from accelsim.serving import check
+
+    with open("s.yaml", "w") as f:
+        f.write(SINGLE)
+    with pytest.raises(ConfigError) as e:
+        check(load_serving("s.yaml", ["engine.gpu_memory_fraction=0.1"], swept=["model.model=llama2_13b"]))
+    assert str(e.value).startswith(f"--sweep: model: {THIRTEEN} (")

@@ -413,19 +413,62 @@ class ServingSpec:
     lines: dict[str, int | None] = field(default_factory=dict)  # top-level key → line written (for later errors)
     # the serving settings as written, with where each key came from (the file's lines, --set and --sweep items)
     provenance: Doc = field(default_factory=lambda: Doc({}, {}))
+    # the dotted keys of the --set items and then the --sweep point's, in the order they were applied
+    overrides: tuple[str, ...] = ()
+
+    def origin(self, key: str) -> Where:
+        """Where ``key`` (dotted) came from. The model, the draft model and the arch are each one thing: a
+        ``--set``/``--sweep`` item of a key inside one (``model.model=llama2_70b``) sets it, so the section's own
+        origin is then the last such item, not the file's line that names the model it replaced."""
+        path = tuple(key.split("."))
+        w, _ = self.provenance.locate(path)
+        if len(path) == 1 and path[0] in OWN_DOCUMENTS and not _on_command_line(w):
+            inside = [v for p, v in self.provenance.where.items() if len(p) > 1 and p[0] == path[0]
+                      and _on_command_line(v)]
+            return inside[-1] if inside else w
+        return w
 
     def error(self, key: str, msg: str, **value: object) -> ConfigError:
         """A one-line error about ``key`` (dotted) found after loading: at the ``--set`` or ``--sweep`` item that
-        gave it (or the section holding it), else at the line of its top-level section in the file."""
-        w, _ = self.provenance.locate(key.split("."))
-        if w.line is None and w.file is not None and w.file.startswith("-"):  # a command-line override's label
+        gave it (or the section holding it; :meth:`origin`), else at the line of its top-level section in the
+        file."""
+        w = self.origin(key)
+        if _on_command_line(w):
             return ConfigError.one(w.file, key, msg, **value)
         return ConfigError.one(self.source, key, msg, line=self.lines.get(key.split(".")[0]), **value)
 
     def set_rank(self, key: str) -> int:
         """How recently ``key`` (dotted) was set, as the rest of the config ranks it (:func:`set_rank`): 0 a
-        default, 1 a shipped preset, 2 a user's file, 3 a ``--set`` or ``--sweep`` item."""
-        return set_rank(self.provenance, tuple(key.split(".")))
+        default, 1 a shipped preset, 2 a user's file, 3 a ``--set`` or ``--sweep`` item (for the model, draft
+        model or arch, one of a key inside it too: :meth:`origin`)."""
+        return 3 if _on_command_line(self.origin(key)) else set_rank(self.provenance, tuple(key.split(".")))
+
+    def set_after(self, key: str, other: str) -> bool:
+        """Whether ``key`` (dotted) was set more recently than ``other``: a higher :meth:`set_rank`, or both on the
+        command line and the last item giving ``key`` (itself, a key inside it or its section) after the last one
+        giving ``other`` (--set items in their order, then the --sweep point's)."""
+        mine, theirs = self.set_rank(key), self.set_rank(other)
+        if mine != theirs or mine < 3:
+            return mine > theirs
+        return self._last_item(key) > self._last_item(other)
+
+    def _last_item(self, key: str) -> int:
+        """The position among :attr:`overrides` of the last item giving ``key``, a key inside it or its section
+        (-1: none)."""
+        path = tuple(key.split("."))
+        hits = [i for i, item in enumerate(self.overrides)
+                if (p := tuple(item.split(".")))[:len(path)] == path or path[:len(p)] == p]
+        return hits[-1] if hits else -1
+
+
+OWN_DOCUMENTS = ("model", "draft_model", "arch")
+"""The serving file's sections that are documents of their own (a preset, a path or a mapping): a key inside one
+given on the command line sets the whole (:meth:`ServingSpec.origin`)."""
+
+
+def _on_command_line(w: Where) -> bool:
+    """Whether ``w`` is a ``--set`` or ``--sweep`` item's (its label, no line)."""
+    return w.line is None and w.file is not None and w.file.startswith("-")
 
 
 def _sections(doc: Doc, overrides: list[Override]) -> Doc:
@@ -593,7 +636,8 @@ def serving_from_doc(doc: Doc, overrides: Iterable[str], *, source: str, default
     return ServingSpec(name=data.get("name") or default_name, model=model, arch=arch,  # type: ignore[arg-type]
                        serve=config, options=options, output=data.get("output"), source=source,  # type: ignore[arg-type]
                        trace_file=trace, lines={k: doc.locate((k,))[0].line for k in data}, draft_model=draft,
-                       provenance=_provenance(doc, settings, options_doc, parsed))
+                       provenance=_provenance(doc, settings, options_doc, parsed),
+                       overrides=tuple(o.dotted for o in parsed))
 
 
 def _provenance(doc: Doc, settings: Doc, options: Doc, overrides: list[Override]) -> Doc:

@@ -146,20 +146,62 @@ def _swap_s(spec: ServingSpec, fp: Footprint) -> tuple[float, float]:
     return spec.serve.engine.block_size * fp.kv_bytes_per_token / bandwidth, fp.state_bytes_per_seq / bandwidth
 
 
-def _transfer(spec: ServingSpec, fp: Footprint) -> Callable[[Request], float]:
-    """Seconds to move a prefilled request's KV cache to a decode replica: its tokens' KV bytes on one chip (each
-    chip sends its own shard at once) and its recurrent state (hybrid models) over the link, plus the link's
-    latency."""
+class KvTransfer:
+    """The KV transfers of a disaggregated run: calling it with a prefilled request gives the seconds its KV cache
+    takes to reach a decode replica, ``latency`` + (its computed tokens × ``per_token`` + ``state``) / ``bandwidth``
+    (bytes on one chip: each chip sends its own shard at once; ``state`` a hybrid model's recurrent state), and
+    counts the transfer's bytes and seconds for report.json's ``serving.kv_transfer``."""
+
+    def __init__(self, bandwidth: float, latency: float, per_token: int, state: int, link: str):
+        self.bandwidth, self.latency, self.per_token, self.state, self.link = bandwidth, latency, per_token, state, link
+        self.transfers, self.bytes, self.seconds = 0, 0, 0.0
+
+    def __call__(self, req: Request) -> float:
+        nbytes = req.computed * self.per_token + self.state
+        seconds = self.latency + nbytes / self.bandwidth
+        self.transfers += 1
+        self.bytes += nbytes
+        self.seconds += seconds
+        return seconds
+
+    def summary(self) -> dict:
+        """report.json's ``serving.kv_transfer`` (docs/serving.md)."""
+        n = self.transfers
+        return {"link": self.link, "bandwidth_bytes_per_s": self.bandwidth, "latency_s": self.latency,
+                "transfers": n, "bytes_per_chip": self.bytes, "seconds": self.seconds,
+                "mean_bytes_per_chip": self.bytes / n if n else None, "mean_s": self.seconds / n if n else None}
+
+
+NIC_HINT = "50GB/s between two servers, a DGX H100's 400 Gb/s ConnectX-7 NIC a GPU"
+NVLINK_HINT = "450GB/s within one HGX/DGX H100 node, NVLink 4 per direction"
+
+
+def _transfer(spec: ServingSpec, fp: Footprint) -> KvTransfer:
+    """How a prefilled request's KV cache reaches a decode replica: ``disaggregation.bandwidth`` and ``latency``
+    where given; else the arch's interconnect (at its efficiency) while every replica's chips fit in one node
+    (``interconnect.node_chips``, or all the arch's chips), and its ``scale_out`` network (each GPU's NIC) when
+    they do not, as replicas on separate servers talk over their NICs (every transfer is then priced as one
+    between nodes)."""
     d, link = spec.serve.disaggregation, spec.arch.interconnect
     assert d is not None
     if d.bandwidth is None and link is None:
         raise spec.error("disaggregation.bandwidth", f"arch {spec.arch.name!r} has no interconnect to default to: "
-                         "give the KV transfer's bandwidth (e.g. 450GB/s, an H100 SXM's NVLink 4 per direction) or "
-                         "use a multi-chip arch (dgx-h100)")
-    bandwidth = d.bandwidth if d.bandwidth is not None else link.group_bandwidth(2) * link.efficiency  # type: ignore[union-attr]
-    latency = d.latency if d.latency is not None else (link.latency if link is not None else 0.0)
-    per_token, state = fp.kv_bytes_per_token, fp.state_bytes_per_seq
-    return lambda req: latency + (req.computed * per_token + state) / bandwidth
+                         f"give the KV transfer's bandwidth (e.g. {NIC_HINT}; {NVLINK_HINT}) or use a multi-chip "
+                         "arch (dgx-h100)")
+    params = spec.model.params
+    chips = int(params.get("tensor_parallel") or 1) * int(params.get("expert_parallel") or 1) \
+        * (d.prefill_replicas + d.decode_replicas)
+    node = link.node_chips or spec.arch.chips if link is not None else 0
+    out = link.scale_out if link is not None and chips > node else None
+    if d.bandwidth is not None:
+        bandwidth, kind = d.bandwidth, "disaggregation.bandwidth"
+    elif out is not None:
+        bandwidth, kind = out.bandwidth * out.efficiency, f"interconnect.scale_out ({out.kind or 'between nodes'})"
+    else:
+        bandwidth, kind = link.group_bandwidth(2) * link.efficiency, f"interconnect ({link.kind or 'one node'})"  # type: ignore[union-attr]
+    latency = d.latency if d.latency is not None else out.latency if out is not None else \
+        link.latency if link is not None else 0.0
+    return KvTransfer(bandwidth, latency, fp.kv_bytes_per_token, fp.state_bytes_per_seq, kind)
 
 
 def _admissible(requests: list[Request], spec: ServingSpec, blocks: int) -> tuple[list[Request], list[Request]]:
@@ -315,7 +357,7 @@ class _Setup:
     blocks: int
     images: bool  # some request carries images
     swap: tuple[float, float]
-    transfer: Callable[[Request], float] | None
+    transfer: KvTransfer | None
     notes: list[str]  # report.json's notes: a max_model_len beyond the model's context
 
 
@@ -391,11 +433,12 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
 def _fit_key(spec: ServingSpec, fp: Footprint) -> str:
     """The key a replica's memory that holds no KV block is reported at: ``engine.gpu_memory_fraction``, the limit,
     where the whole memory would hold one and the fraction was set more recently than the model (a ``--set`` over
-    the file; a tie keeps the model, as a rule between two keys does elsewhere), else the model, whose weights
-    alone leave no room."""
+    the file, or a later ``--set``/``--sweep`` item than the last of the model's: ``model.model=...`` sets the
+    model; a tie keeps the model, as a rule between two keys does elsewhere), else the model, whose weights alone
+    leave no room."""
     key = "engine.gpu_memory_fraction"
     whole = kv_blocks(fp, spec.arch, spec.serve.engine.model_copy(update={"gpu_memory_fraction": 1.0}))
-    return key if not isinstance(whole, str) and spec.set_rank(key) > spec.set_rank("model") else "model"
+    return key if not isinstance(whole, str) and spec.set_after(key, "model") else "model"
 
 
 def _check_refusals(spec: ServingSpec, requests: list[Request], blocks: int, image_positions: int) -> None:
@@ -592,6 +635,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "notes": setup.notes,
         "serving": serving_summary(runnable, refused, replicas, s.slo),
     }
+    report["serving"]["kv_transfer"] = transfer.summary() if transfer is not None else None
     report["serving"]["conversations"] = conversation_summary(requests) if talk is not None else None
     report["serving"]["speculative"] = None
     if sp is not None:
@@ -605,4 +649,4 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     return ServeResult(report, sorted(requests, key=lambda r: (r.arrival, r.id)), replicas, spec.output)
 
 
-__all__ = ["FILES", "ServeResult", "check", "iteration_floor", "replot", "serve", "write_csv"]
+__all__ = ["FILES", "KvTransfer", "ServeResult", "check", "iteration_floor", "replot", "serve", "write_csv"]

@@ -254,6 +254,14 @@ def timeseries_rows(replicas: Sequence[Replica], limit: int = 5000) -> list[list
     return rows
 
 
+def _transfer_text(kt: dict) -> str:
+    """The console's row of a disaggregated run's KV transfers (``serving.kv_transfer``)."""
+    if not kt["transfers"]:
+        return f"none over {kt['link']}"
+    return (f"{kt['transfers']:,} of {kt['mean_bytes_per_chip'] / 1e6:,.1f} MB a chip on average, "
+            f"{format_time(kt['mean_s'])} each ({format_time(kt['seconds'])} in all) over {kt['link']}")
+
+
 def summary_rows(report: dict) -> list[tuple[str, str]]:
     """(label, text) rows of the console summary of a serving report."""
     s = report["serving"]
@@ -290,6 +298,7 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
                                f"{num(sp['tokens_per_verification'])} tokens a verification"
                                + (f"; draft model {sp['draft_busy_fraction']:.1%} of busy time"
                                   if sp["method"] == "draft" else ""))] if (sp := s.get("speculative")) else []),
+            *([("KV transfer", _transfer_text(kt))] if (kt := s.get("kv_transfer")) else []),
             ("saturated", "yes: latency grew while requests arrived" if s["saturated"] else "no"),
             ("accelerator simulations", f"{report['iteration_cost']['simulations'] + draft}"
                                         + (f" ({draft} of the draft model)" if draft else ""))]

@@ -146,10 +146,13 @@ def test_a_disaggregated_handoff_moves_the_state_with_the_kv():
     from accelsim.serving.cost import Footprint
     from accelsim.serving.requests import Request
 
-    class Spec:  # the two fields _transfer reads
+    class Spec:  # the fields _transfer reads
         class serve:  # noqa: N801
             class disaggregation:  # noqa: N801
                 bandwidth, latency = 100e9, 5e-6
+                prefill_replicas = decode_replicas = 1
+        class model:  # noqa: N801
+            params: dict = {}
         arch = load_arch("dgx-h100")
 
     fp = Footprint(weight_bytes=1, kv_bytes_per_token=12288.0, state_bytes_per_seq=19_316_736)

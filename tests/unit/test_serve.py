@@ -349,6 +349,11 @@ def test_disaggregation_moves_the_kv_after_the_first_token():
     assert [len(x.samples) for x in res.replicas] == [1, 3]
     assert [x["role"] for x in res.report["serving"]["replicas"]] == ["prefill", "decode"]
     assert all(x.pool.used == 0 for x in res.replicas)
+    # report.json counts the transfer: one of 100 prompt tokens x 524,288 B = 52,428,800 B on the one chip, 0.1 s
+    kt = res.report["serving"]["kv_transfer"]
+    assert (kt["transfers"], kt["bytes_per_chip"], kt["mean_bytes_per_chip"]) == (1, 52_428_800, 52_428_800)
+    assert (kt["seconds"], kt["mean_s"]) == pytest.approx((0.1, 0.1))
+    assert kt["link"] == "disaggregation.bandwidth"
     with pytest.raises(Exception, match="prefill_replicas"):
         spec(replicas=3, disaggregation={"prefill_replicas": 1, "decode_replicas": 1})
 

@@ -73,7 +73,8 @@ def test_kv_blocks_too_few_for_a_request_are_reported_where_given(here, capsys, 
 
 
 NO_LINK = ("disaggregation.bandwidth: arch 'h100' has no interconnect to default to: give the KV transfer's "
-           "bandwidth (e.g. 450GB/s, an H100 SXM's NVLink 4 per direction) or use a multi-chip arch (dgx-h100)")
+           "bandwidth (e.g. 50GB/s between two servers, a DGX H100's 400 Gb/s ConnectX-7 NIC a GPU; 450GB/s within "
+           "one HGX/DGX H100 node, NVLink 4 per direction) or use a multi-chip arch (dgx-h100)")
 
 
 def test_disaggregation_without_a_link_on_one_chip_names_where_it_was_given(here, capsys):
@@ -81,10 +82,11 @@ def test_disaggregation_without_a_link_on_one_chip_names_where_it_was_given(here
     assert cli_error(capsys, SINGLE, "--set", f"disaggregation={pair}") == f"accelsim: error: --set: {NO_LINK}"
     # written in the file: at its line (it had no line number at all under --set, and none is lost here)
     assert cli_error(capsys, SINGLE + f"disaggregation: {pair}\n") == f"accelsim: error: s.yaml:11: {NO_LINK}"
-    # the bandwidth the message suggests is accepted
-    with open("ok.yaml", "w") as f:
-        f.write(SINGLE + "disaggregation: {prefill_replicas: 1, decode_replicas: 1, bandwidth: 450GB/s}\n")
-    assert load_serving("ok.yaml").serve.disaggregation.bandwidth == 450e9
+    # the bandwidths the message suggests are accepted
+    for text, value in (("50GB/s", 50e9), ("450GB/s", 450e9)):
+        with open("ok.yaml", "w") as f:
+            f.write(SINGLE + f"disaggregation: {{prefill_replicas: 1, decode_replicas: 1, bandwidth: {text}}}\n")
+        assert load_serving("ok.yaml").serve.disaggregation.bandwidth == value
 
 
 def test_a_multi_chip_arch_gives_the_default_link(here):
@@ -98,3 +100,75 @@ def test_a_multi_chip_arch_gives_the_default_link(here):
     req = Request(0, 0.0, 512, 128)
     req.computed = 512
     assert seconds(req) == pytest.approx(8.92e-6 + 268_435_456 / 369e9, rel=1e-12)
+
+
+def test_replicas_beyond_one_node_default_to_the_nic(here):
+    # two replicas of tensor_parallel 8 on dgx-h100 (8 GPUs a node) need 16 chips: they sit on two servers, so the
+    # KV crosses the scale-out network, a ConnectX-7 NIC a GPU: 400 Gb/s = 50 GB/s x 0.94 efficiency = 47 GB/s,
+    # 20 us latency (arch/dgx-h100.yaml), not NVLink's 369 GB/s. Each chip sends its shard: 512 tokens x 524,288 B / 8
+    # = 33,554,432 B; / 47e9 B/s = 713.924 us; + 20 us
+    with open("d.yaml", "w") as f:
+        f.write(SINGLE.replace("arch: h100", "arch: dgx-h100").replace("{model: llama2_7b}",
+                                                                       "{model: llama2_7b, tensor_parallel: 8}")
+                + "disaggregation: {prefill_replicas: 1, decode_replicas: 1}\n")
+    spec = load_serving("d.yaml")
+    seconds = _transfer(spec, footprint(spec.model, spec.arch, spec.serve.engine))
+    req = Request(0, 0.0, 512, 128)
+    req.computed = 512
+    assert seconds(req) == pytest.approx(20e-6 + 33_554_432 / 47e9, rel=1e-12)
+    assert seconds.link == "interconnect.scale_out (InfiniBand NDR)"
+    # tensor_parallel 4: 2 x 4 = 8 chips fit the node, and the default stays NVLink (450 GB/s x 0.82, 8.92 us)
+    spec = load_serving("d.yaml", ["model.tensor_parallel=4"])
+    seconds = _transfer(spec, footprint(spec.model, spec.arch, spec.serve.engine))
+    assert seconds(req) == pytest.approx(8.92e-6 + 512 * 524_288 / 4 / 369e9, rel=1e-12)
+
+
+def test_the_report_totals_the_kv_transfers(here):
+    # three requests of 512 prompt tokens, each prefilled on replica 0 and decoded on replica 1 over a 50 GB/s link
+    # with 1 ms latency: 3 x 512 x 524,288 B = 805,306,368 B on the one chip; each 1 ms + 268,435,456 / 50e9 s
+    from accelsim.serving import serve
+
+    with open("d.yaml", "w") as f:
+        f.write(SINGLE + "disaggregation: {prefill_replicas: 1, decode_replicas: 1, bandwidth: 50GB/s, "
+                         "latency: 1ms}\n")
+    kt = serve(load_serving("d.yaml"), cost=lambda *a: 0.01, blocks=1000).report["serving"]["kv_transfer"]
+    each = 1e-3 + 268_435_456 / 50e9
+    assert (kt["transfers"], kt["bytes_per_chip"], kt["mean_bytes_per_chip"]) == (3, 805_306_368, 268_435_456)
+    assert (kt["seconds"], kt["mean_s"]) == pytest.approx((3 * each, each), rel=1e-12)
+    assert (kt["bandwidth_bytes_per_s"], kt["latency_s"]) == (50e9, 1e-3)
+
+
+# LLaMA-2-13B: 40 layers x (4 x 5,120^2 attention + 3 x 5,120 x 13,824 MLP + 2 x 5,120 norms) = 12,688,179,200, plus
+# embedding and head 2 x 32,000 x 5,120 = 327,680,000 and the final norm's 5,120: 13,015,864,320 parameters x 2 B =
+# 26,031,728,640 B, above 0.1 of the H100's 85,899,345,920 B
+# (8,589,934,592 B) but below the whole of it: either the model or the fraction may be the one changed last
+THIRTEEN = "the weights (26,031,728,640 B per chip) leave no room for a KV block in 0.1 of 85,899,345,920 B"
+
+
+def test_a_model_set_inside_its_section_on_the_command_line_is_blamed_there(here, capsys):
+    # the file's line 2 names llama2_7b: a 70B model from --set model.model is the --set item's doing
+    assert cli_error(capsys, SINGLE, "--set", "model.model=llama2_70b") == (
+        "accelsim: error: --set: model: the weights (137,953,296,384 B per chip) leave no room for a KV block in "
+        "0.9 of 85,899,345,920 B (use more tensor parallelism or a chip with more memory: the engine holds weights "
+        "and KV cache in hbm, and gpu_memory_fraction is at most 1)")
+
+
+@pytest.mark.parametrize("items, key", [
+    (["engine.gpu_memory_fraction=0.1", "model.model=llama2_13b"], "model"),  # the model set last
+    (["model.model=llama2_13b", "engine.gpu_memory_fraction=0.1"], "engine.gpu_memory_fraction"),
+])
+def test_the_later_of_two_set_items_is_blamed(here, capsys, items, key):
+    args = [a for item in items for a in ("--set", item)]
+    assert cli_error(capsys, SINGLE, *args).startswith(f"accelsim: error: --set: {key}: {THIRTEEN} (")
+
+
+def test_a_swept_model_is_later_than_a_set_fraction(here):
+    # a --sweep point's items apply after the --set items: the swept model is the more recent, the --sweep its label
+    from accelsim.errors import ConfigError
+    from accelsim.serving import check
+
+    with open("s.yaml", "w") as f:
+        f.write(SINGLE)
+    with pytest.raises(ConfigError) as e:
+        check(load_serving("s.yaml", ["engine.gpu_memory_fraction=0.1"], swept=["model.model=llama2_13b"]))
+    assert str(e.value).startswith(f"--sweep: model: {THIRTEEN} (")

@@ -12,7 +12,7 @@ attends to ``q·(c + q)`` query-key pairs, the *scores*, ``S`` in all) and ``b``
   ``P(n, S) = L(n) + A(n)·S₀/n² + C(p, S − S₀)``, ``S₀ = min(S, p²)`` the scores among the chunks' own tokens
   (exactly ``P₁`` for one whole prompt; several prompts scale ``A``), and ``C`` the scores with tokens already
   in the KV cache: the larger of a decode step's read of their KV and their compute at the largest prefill's
-  rate per score (:meth:`Grid.context`);
+  rate per score its kernels computed (:meth:`Grid.context`);
 * ``D(b, k)``: a decode step of ``b`` sequences each with ``k`` tokens in the KV cache (``phase: decode,
   batch: b, kv_len: k``), for ``b`` = 1, r, r², … and ``max_num_seqs`` (``cost.batch_ratio``), and ``k`` at
   ``cost.kv_points`` evenly spaced lengths from ``block_size`` to the longest a batch of ``b`` can reach:
@@ -62,6 +62,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from ..config import WorkloadSpec, build_graph
 from ..config.schema import jsonable
@@ -137,6 +138,9 @@ class Grid:
     # the image encoder's pass over 1 and 2 images (seconds; joules as above), when the requests carry images
     encoder_s: list[float] | None = None
     encoder_j: list[float] | None = None
+    # the share of the largest prefill's N² query-key pairs that its attention A(N) computed (:func:`pair_share`):
+    # ½ for a causal fused kernel, which skips the blocks above the diagonal; 1 for unfused attention (all masked)
+    pair_share: float = 1.0
 
     @property
     def simulations(self) -> int:
@@ -168,15 +172,18 @@ class Grid:
         """Seconds of ``chunk_tokens`` prefill tokens' attention to ``pairs`` query-key pairs with tokens already
         in the KV cache (``c = pairs / chunk_tokens`` of them, exactly for one chunk): the larger of reading those
         tokens' KV once, as a decode step reads its cache (``D(1, k₀ + c) − D(1, k₀)``, the batch-1 row, along its
-        last segment beyond its end), and computing the pairs at the largest prefill's rate per pair
-        (``A(N)/N²``, N = ``max_num_batched_tokens``: the grid's most compute-bound pass, where the attention's
-        fixed per-kernel time is least). So a chunk of 1 token after ``c`` costs about a decode step at KV ``c``."""
+        last segment beyond its end), and computing the pairs at the largest prefill's rate per pair it computed
+        (``A(N)/(s·N²)``, N = ``max_num_batched_tokens``: the grid's most compute-bound pass, where the attention's
+        fixed per-kernel time is least; ``s`` = :attr:`pair_share`, ½ for a causal fused kernel, whose A(N) computes
+        only the pairs at or below the diagonal, while every context pair is computed, none masked). So a chunk of
+        1 token after ``c`` costs about a decode step at KV ``c``, and no chunk's context computes faster than the
+        largest prefill's attention."""
         if pairs <= 0 or chunk_tokens <= 0:
             return 0.0
         kvs, row = self.decode_kv[0], self.decode_s[0]
         read = max(extend(kvs, row, kvs[0] + pairs / chunk_tokens) - row[0], 0.0)
         n = self.prefill_tokens[-1]
-        compute = max(2 * (self.prefill_s[-1] - self.prefill2_s[-1]), 0.0) * pairs / (n * n)
+        compute = max(2 * (self.prefill_s[-1] - self.prefill2_s[-1]), 0.0) * pairs / (self.pair_share * n * n)
         return max(read, compute)
 
     def decode(self, batch: float, kv: float) -> float:
@@ -220,12 +227,13 @@ class Grid:
         if not self.has_energy:
             raise ValueError("this grid has no energy (the arch gives no energy constants)")
         return Grid(self.prefill_tokens, self.prefill_j, self.prefill2_j, self.decode_batches,  # type: ignore[arg-type]
-                    self.decode_kv, self.decode_j, encoder_s=self.encoder_j)  # type: ignore[arg-type]
+                    self.decode_kv, self.decode_j, encoder_s=self.encoder_j,  # type: ignore[arg-type]
+                    pair_share=self.pair_share)
 
     def to_dict(self) -> dict:
         out = {"simulations": self.simulations, "prefill_tokens": self.prefill_tokens, "prefill_s": self.prefill_s,
                "prefill2_s": self.prefill2_s, "decode_batches": self.decode_batches, "decode_kv": self.decode_kv,
-               "decode_s": self.decode_s}
+               "decode_s": self.decode_s, "pair_share": self.pair_share}
         if self.has_energy:
             out.update({"prefill_j": self.prefill_j, "prefill2_j": self.prefill2_j, "decode_j": self.decode_j})
         if self.encoder_s is not None:
@@ -253,10 +261,41 @@ def simulate_seconds(spec: WorkloadSpec, arch: Arch, options: Options, *, graphs
     return simulate_shape(spec, arch, options, graphs=graphs)[0]
 
 
-def simulate_shape(spec: WorkloadSpec, arch: Arch, options: Options, *, graphs: bool = False
-                   ) -> tuple[float, float | None]:
-    """:func:`simulate_seconds` and the pass's energy on one chip beyond its static power (``dynamic_j`` +
-    ``activity_j`` of its report; None when the arch gives no energy constants).
+class Simulated(NamedTuple):
+    """One grid shape's simulated pass."""
+
+    seconds: float
+    joules: float | None  # on one chip beyond its static power; None when the arch gives no energy constants
+    computed: float  # :func:`computed_attention`
+
+
+def computed_attention(report: dict) -> float:
+    """The share of a pass's fused attention MACs (every query × key) its kernels computed: Σ macs ×
+    ``mapping.mac_fraction`` / Σ macs over the op rows that give a ``mac_fraction`` (a causal FlashAttention skips
+    the blocks above the diagonal); 1 when none does (unfused attention computes every score, masked or not)."""
+    macs = computed = 0.0
+    for op in report.get("ops") or ():
+        share = (op.get("mapping") or {}).get("mac_fraction")
+        if share is not None and op.get("macs"):
+            macs += op["macs"]
+            computed += op["macs"] * share
+    return computed / macs if macs else 1.0
+
+
+def pair_share(one: float, two: float) -> float:
+    """The share of the N² query-key pairs of ``A(N) = 2(P₁ − P₂)`` that its kernels computed, from the computed
+    shares ``one`` of P₁(N)'s attention (N² pairs) and ``two`` of P₂(N)'s (2·(N/2)² = N²/2): A computes
+    2·(one·N² − two·N²/2) = (2·one − two)·N² of them. A causal kernel that computes the s²/2 + s·b/2 pairs of a
+    sequence of s tokens with its diagonal blocks of b (e.g. llama2_7b on h100 at N = 2,048: 0.53125 and 0.5625)
+    gives exactly ½ whatever b; unfused attention 1 (at most 1; 1 when the shares give none)."""
+    share = 2 * one - two
+    return min(share, 1.0) if share > 0 else 1.0
+
+
+def simulate_shape(spec: WorkloadSpec, arch: Arch, options: Options, *, graphs: bool = False) -> Simulated:
+    """:func:`simulate_seconds`, the pass's energy on one chip beyond its static power (``dynamic_j`` +
+    ``activity_j`` of its report; None when the arch gives no energy constants) and its attention's computed share
+    (:func:`computed_attention`).
 
     With ``options.layer_samples`` (the default), a model of n > 2 identical layers whose parameters and KV caches
     all fit the first memory is simulated with 1 and with 2 layers and both figures taken affine in n, f₁ + (n − 1)
@@ -267,18 +306,18 @@ def simulate_shape(spec: WorkloadSpec, arch: Arch, options: Options, *, graphs: 
     if layers is not None:
         g1, g2 = (build_graph(replace(spec, params={**spec.params, "layers": k}), arch.dtype) for k in (1, 2))
         if fits_first_memory(g1, g2, layers, arch):
-            (s1, j1), (s2, j2) = (_simulated(g, spec, arch, opts) for g in (g1, g2))
+            (s1, j1, f1), (s2, j2, _) = (_simulated(g, spec, arch, opts) for g in (g1, g2))
             joules = affine(j1, j2, layers) if j1 is not None and j2 is not None else None
-            return affine(s1, s2, layers), joules
+            return Simulated(affine(s1, s2, layers), joules, f1)  # every layer's attention computes the same share
     return _simulated(build_graph(spec, arch.dtype), spec, arch, opts)
 
 
-def _simulated(graph: Graph, spec: WorkloadSpec, arch: Arch, opts: Options) -> tuple[float, float | None]:
-    """(seconds, joules beyond static power or None) of one simulated pass of ``graph``."""
+def _simulated(graph: Graph, spec: WorkloadSpec, arch: Arch, opts: Options) -> Simulated:
+    """One simulated pass of ``graph``."""
     p, _ = simulate_pass(graph, arch, opts, name=None, workload=spec)
     energy = p.report.get("energy")
     busy = energy["dynamic_j"] + energy.get("activity_j", 0.0) if energy else None
-    return p.timing.seconds, busy
+    return Simulated(p.timing.seconds, busy, computed_attention(p.report))
 
 
 @dataclass(frozen=True)
@@ -341,8 +380,7 @@ def describe_pass(spec: WorkloadSpec) -> str:
 
 
 def simulate_all(shapes: list[WorkloadSpec], arch: Arch, options: Options, *, graphs: bool, workers: int,
-                 progress: Progress | None = None, keys: list[str] | None = None
-                 ) -> list[tuple[float, float | None]]:
+                 progress: Progress | None = None, keys: list[str] | None = None) -> list[Simulated]:
     """:func:`simulate_shape` of every shape, in order; on ``workers`` processes when more than one (each
     simulation is deterministic, so the results do not depend on it). A shape the memories cannot hold is a
     :class:`GridShapeError` naming its pass, at its key in ``keys`` when given (else "model")."""
@@ -361,7 +399,7 @@ class _ShapeFailed(Exception):
 
 
 def _simulate_all(shapes: list[WorkloadSpec], arch: Arch, options: Options, *, graphs: bool, workers: int,
-                  progress: Progress | None) -> list[tuple[float, float | None]]:
+                  progress: Progress | None) -> list[Simulated]:
     if workers <= 1 or len(shapes) < 2:
         out = []
         for done, spec in enumerate(shapes):
@@ -436,17 +474,18 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
                            keys=keys)
     cut = len(results) - 2 * len(images)
     results, pairs = results[:cut], results[cut:]
-    one, two, decode = _split([s for s, _ in results], len(tokens), kvs)
+    one, two, decode = _split([r.seconds for r in results], len(tokens), kvs)
     energy: dict[str, list | None] = {}
-    if all(j is not None for _, j in results):  # the arch gives energy constants
-        energy = dict(zip(("prefill_j", "prefill2_j", "decode_j"), _split([j for _, j in results], len(tokens), kvs),
-                          strict=True))
+    if all(r.joules is not None for r in results):  # the arch gives energy constants
+        energy = dict(zip(("prefill_j", "prefill2_j", "decode_j"),
+                          _split([r.joules for r in results], len(tokens), kvs), strict=True))
     if images:  # each pair: with the images, without them
         energy["encoder_s"] = [max(pairs[k][0] - pairs[k + 1][0], 0.0) for k in (0, 2)]
         joules = [(pairs[k][1], pairs[k + 1][1]) for k in (0, 2)]
         energy["encoder_j"] = [max(a - b, 0.0) for a, b in joules] \
             if all(a is not None and b is not None for a, b in joules) else None  # type: ignore[operator]
-    out = Grid(tokens, one, two, batches, kvs, decode, **energy)  # type: ignore[arg-type]
+    share = pair_share(results[len(tokens) - 1].computed, results[2 * len(tokens) - 1].computed)
+    out = Grid(tokens, one, two, batches, kvs, decode, **energy, pair_share=share)  # type: ignore[arg-type]
     _CACHE[key] = out
     if file is not None:
         atomic_write_text(file, json.dumps(out.to_dict(), allow_nan=False))
@@ -480,7 +519,8 @@ def _read_cached(file: Path) -> Grid | None:
         data = json.loads(file.read_text(encoding="utf-8"))
         return Grid(*(data[k] for k in ("prefill_tokens", "prefill_s", "prefill2_s", "decode_batches", "decode_kv",
                                         "decode_s")),
-                    *(data.get(k) for k in ("prefill_j", "prefill2_j", "decode_j", "encoder_s", "encoder_j")))
+                    *(data.get(k) for k in ("prefill_j", "prefill2_j", "decode_j", "encoder_s", "encoder_j")),
+                    pair_share=float(data["pair_share"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -162,16 +162,16 @@ def read_trace(path: str, limit: int | None = None, images: bool = False,
                before: float | None = None) -> list[tuple[float, int, int, int, int]]:
     """Rows (arrival_s, prompt_tokens, output_tokens, prefix_group or -1, images or 0) of a trace CSV, in the
     trace's order, which must be by arrival (so request i is the trace's i-th row: a row arriving before the row
-    above it is an error, at the first such line); with ``images`` its ``images`` column is required. ``limit``:
-    its first rows only; ``before``: only the rows arriving before that time (every row still checked). Every bad
-    row is reported in one :class:`ConfigError` (the first :data:`~accelsim.config.schema.MAX_ISSUES`, then how
-    many more). More than :data:`MAX_REQUESTS` rows kept without a ``limit`` raise :class:`TooManyRequests`
+    above it is an error, at the first such line, checked over every row whose ``arrival_s`` reads, whatever its
+    other fields); with ``images`` its ``images`` column is required. ``limit``: its first rows only; ``before``:
+    only the rows arriving before that time (every row still checked). Every bad field of every row is reported in
+    one :class:`ConfigError` (the first :data:`~accelsim.config.schema.MAX_ISSUES`, then how many more). More than :data:`MAX_REQUESTS` rows kept without a ``limit`` raise :class:`TooManyRequests`
     (never a silent cut)."""
     from ..config.schema import MAX_ISSUES
 
     rows = []
     issues: list[ConfigIssue] = []
-    bad = 0  # bad rows and the first out-of-order one, shown or not
+    bad = 0  # bad fields and the first out-of-order row, shown or not
     read, unsorted = 0, False
     last: tuple[float, int] | None = None  # the latest arrival so far and its line
     with open(path, "rb") as f:
@@ -187,20 +187,20 @@ def read_trace(path: str, limit: int | None = None, images: bool = False,
                 if limit is not None and read >= limit:
                     break
                 read += 1
-                try:
-                    value = _trace_row(path, reader.line_num, row)
-                except ConfigError as e:
-                    bad += 1
-                    if len(issues) < MAX_ISSUES:
-                        issues.extend(e.issues)
+                value, found = _trace_row(path, reader.line_num, row)
+                arrival = value[0] if found is None or found[0].key != "arrival_s" else None
+                if arrival is not None and last is not None and arrival < last[0] and not unsorted:
+                    unsorted = True
+                    found = [ConfigIssue(path, reader.line_num, "arrival_s", (
+                        f"before line {last[1]:,}'s {last[0]:g} s: a trace's rows must be in order of arrival "
+                        "(request i is its i-th row); sort it by arrival_s"), row.get("arrival_s"), True),
+                        *(found or ())]
+                if arrival is not None:
+                    last = arrival, reader.line_num
+                if found:
+                    bad += len(found)
+                    issues.extend(found[:max(MAX_ISSUES - len(issues), 0)])
                     continue
-                if last is not None and value[0] < last[0] and not unsorted:
-                    bad, unsorted = bad + 1, True
-                    if len(issues) < MAX_ISSUES:
-                        issues.append(ConfigIssue(path, reader.line_num, "arrival_s", (
-                            f"before line {last[1]:,}'s {last[0]:g} s: a trace's rows must be in order of arrival "
-                            "(request i is its i-th row); sort it by arrival_s"), row.get("arrival_s"), True))
-                last = value[0], reader.line_num
                 if before is None or value[0] < before:
                     rows.append(value)
                 if limit is None and len(rows) > MAX_REQUESTS:
@@ -231,25 +231,31 @@ def _check_columns(path: str, names: list[str]) -> None:
             raise ConfigError.one(path, name, f"unknown column{suggest(name, known)} {columns}", line=1)
 
 
-def _trace_row(path: str, line: int, row: dict) -> tuple[float, int, int, int, int]:
+def _trace_row(path: str, line: int, row: dict) -> tuple[tuple[float, int, int, int, int], list[ConfigIssue] | None]:
+    """A trace row's (arrival_s, prompt_tokens, output_tokens, prefix_group, images) and the issues of every bad
+    field of it, in column order (None when it has none; a bad field's value is then 0)."""
     out: list[float | int] = []
+    found: list[ConfigIssue] = []
     for col, kind, low in (("arrival_s", float, 0), ("prompt_tokens", int, 1), ("output_tokens", int, 1),
                            ("prefix_group", int, 0), ("images", int, 0)):
         text = (row.get(col) or "").strip()
         if col in ("prefix_group", "images") and not text:  # optional columns
             out.append(-1 if col == "prefix_group" else 0)
             continue
+        problem = None
         try:
             value = kind(text)
         except ValueError:
-            raise ConfigError.one(path, col, f"expected {'a number' if kind is float else 'an integer'}",
-                                  line=line, value=text) from None
-        if not (value >= low and math.isfinite(value)):
-            raise ConfigError.one(path, col, f"expected a value >= {low}", line=line, value=text)
-        if kind is int and col != "prefix_group" and value > MAX_TOKENS:
-            raise ConfigError.one(path, col, f"expected at most {MAX_TOKENS:,} (2^31)", line=line, value=text)
+            value, problem = 0, f"expected {'a number' if kind is float else 'an integer'}"
+        else:
+            if not (value >= low and math.isfinite(value)):
+                problem = f"expected a value >= {low}"
+            elif kind is int and col != "prefix_group" and value > MAX_TOKENS:
+                problem = f"expected at most {MAX_TOKENS:,} (2^31)"
+        if problem is not None:
+            found.extend(ConfigError.one(path, col, problem, line=line, value=text).issues)
         out.append(value)
-    return out[0], out[1], out[2], out[3], out[4]  # type: ignore[return-value]
+    return (out[0], out[1], out[2], out[3], out[4]), found or None  # type: ignore[return-value]
 
 
 STREAMS = ("arrivals", "prompt_tokens", "output_tokens", "groups", "images", "turns")

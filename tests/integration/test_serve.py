@@ -49,10 +49,10 @@ def test_low_load_energy_is_each_requests_passes_plus_the_idle_chip(low_load):
     # any) over the whole makespan, busy or not
     spec = load_serving(SMALL)
     opts = spec.options.model_copy(update={"plots": False})
-    _, prefill_j = simulate_shape(shape(spec.model, phase="prefill", seq_len=512, batch=1), spec.arch, opts,
-                                  graphs=True)
-    _, decode_j = simulate_shape(shape(spec.model, phase="decode", kv_len=516, batch=1), spec.arch, opts,
-                                 graphs=True)
+    prefill_j = simulate_shape(shape(spec.model, phase="prefill", seq_len=512, batch=1), spec.arch, opts,
+                               graphs=True).joules
+    decode_j = simulate_shape(shape(spec.model, phase="decode", kv_len=516, batch=1), spec.arch, opts,
+                              graphs=True).joules
     r = low_load.report
     makespan = r["serving"]["makespan_s"]
     static_w = constants(spec.arch).static_total

@@ -66,3 +66,46 @@ def test_context_attention_is_the_larger_of_the_kv_read_and_the_pairs_compute():
     # the chunk's own pair priced over 4² and its context by its own 1 token: 0.98 + 0.02·1/16 + 1.0 = 1.98125,
     # plus the decodes' KV reads D(1, 100) − D(1, 16) (batch 3 clamped to the one row): 84/2,048 = 0.041015625
     assert g.iteration(1, 3, 300, 2049) == pytest.approx(1.98125 + 84 / 2048, rel=1e-12)
+
+
+def test_a_causal_kernels_prefill_prices_each_context_pair_at_twice_its_counted_rate():
+    # the same hand-made grid with pair_share ½ (a causal fused kernel: A(2,048) = 2.0 s computed 2,048²/2 pairs,
+    # so a pair costs 2.0 / (0.5 · 2,048²)): 2,048 tokens after 2,048 have 2,048² context pairs, all computed
+    # (none is masked): 4.0 s against the KV read's 1.0, so 10.0 + 4.0 = 14.0 s (12.0 at the counted rate)
+    g = Grid([16, 2048], [1.0, 10.0], [0.99, 9.0], [1], [[16, 2064]], [[1.0, 2.0]], pair_share=0.5)
+    assert g.prefill(2048, 2048 * 4096) == pytest.approx(14.0, rel=1e-12)
+    # 1 token after 2,048: the compute 2.0 · 2,048 / (0.5 · 2,048²) ≈ 0.002 s stays below the read's 1.0 s
+    assert g.prefill(1, 2049) == pytest.approx(2.0, rel=1e-12)
+
+
+@pytest.fixture(scope="module")
+def long_prompt():
+    # the probe's repro (p38, finding 1): one prompt of 4,095 tokens runs as a chunk of 2,048, then 2,047 after the
+    # 2,048 cached ones
+    spec = load_serving(ALONE, ["engine.max_model_len=8192", "workload.prompt_tokens.value=4095"])
+    return api.serve(spec)
+
+
+def test_pair_share_of_a_causal_flash_attention_is_a_half(long_prompt):
+    # a causal kernel of square b × b blocks computes a sequence of s tokens' (s/b)(s/b + 1)/2 blocks, s²/2 + s·b/2
+    # pairs (llama2_7b on h100, b = 128: 0.53125 of 2,048², 0.5625 of 1,024²); A = 2(P₁ − P₂) computes
+    # 2(N²/2 + N·b/2 − 2·((N/2)²/2 + (N/2)·b/2)) = N²/2 of its N² pairs whatever b: 2 · 0.53125 − 0.5625 = 0.5
+    assert long_prompt.report["iteration_cost"]["pair_share"] == pytest.approx(0.5, abs=1e-12)
+
+
+def test_no_chunks_context_computes_above_the_peak(long_prompt):
+    ic = long_prompt.report["iteration_cost"]
+    grid = Grid(*(ic[k] for k in ("prefill_tokens", "prefill_s", "prefill2_s", "decode_batches", "decode_kv",
+                                  "decode_s")), pair_share=ic["pair_share"])
+    # a chunk of q tokens after c cached ones computes every q·c context pair (no causal mask between them):
+    # QKᵀ and PV, 2 MACs of head_dim each per pair and head, 2 FLOP a MAC, on llama2_7b's 32 layers × 32 heads ×
+    # 128; H100 SXM bf16 dense peak 989.4 TFLOPS (NVIDIA H100 datasheet)
+    for q, c in ((2047, 2048), (2048, 6144), (512, 4096), (64, 8000)):
+        flops = 2 * 2 * 32 * 32 * 128 * q * c
+        assert grid.context(q, q * c) >= flops / 989.4e12, (q, c)
+    # the repro: its second iteration is the 2,047-token chunk's own pass plus its context, 2.198e12 FLOP, which
+    # cost 1.959 ms (1.12 PFLOP/s) before; at least 2.22 ms at the peak now
+    (r,) = long_prompt.requests
+    second = r.first_token - r.arrival - grid.prefill(2048)
+    assert second == pytest.approx(grid.prefill(2047, 2047 * 4095), rel=1e-9)
+    assert second - grid.prefill(2047) >= 2 * 2 * 32 * 32 * 128 * 2047 * 2048 / 989.4e12

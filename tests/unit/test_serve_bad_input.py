@@ -180,7 +180,8 @@ def test_request_ids_are_the_trace_rows_and_an_unsorted_trace_is_refused_at_its_
 
 def test_a_trace_with_several_bad_rows_names_every_one_capped_as_a_files_problems(here, capsys, monkeypatch):
     # line 2: prompt_tokens not an integer; line 3: output_tokens NaN; line 4 good; line 5: arrival_s -1 and
-    # prompt_tokens 0 (a row's first bad column only); line 6: 0.5 s after line 4's 2 s, out of order
+    # prompt_tokens 0 (both named; its arrival is not one to order by); line 6: 0.5 s after line 4's 2 s, out of
+    # order
     text = with_trace(b"arrival_s,prompt_tokens,output_tokens\n0,ten,2\n1,10,nan\n2,10,2\n-1,0,2\n0.5,10,2\n")
     with open("s.yaml", "w") as f:
         f.write(text)
@@ -189,13 +190,14 @@ def test_a_trace_with_several_bad_rows_names_every_one_capped_as_a_files_problem
         "accelsim: error: t.csv:2: prompt_tokens: expected an integer (got 'ten')",
         "accelsim: error: t.csv:3: output_tokens: expected an integer (got 'nan')",
         "accelsim: error: t.csv:5: arrival_s: expected a value >= 0 (got '-1')",
+        "accelsim: error: t.csv:5: prompt_tokens: expected a value >= 1 (got '0')",
         "accelsim: error: t.csv:6: arrival_s: before line 4's 2 s: a trace's rows must be in order of arrival (request i is its "
         "i-th row); sort it by arrival_s (got '0.5')"]
-    # at most MAX_ISSUES of them, then how many more: 2 shown of 4 bad rows, "2 more problems not shown"
+    # at most MAX_ISSUES of them, then how many more: 2 shown of the 5 problems, "3 more problems not shown"
     monkeypatch.setattr("accelsim.config.schema.MAX_ISSUES", 2)
     assert main(["serve", "s.yaml", "-q", "--no-plots", "-o", "out"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 3 and lines[2] == "accelsim: error: t.csv: 2 more problems not shown"
+    assert len(lines) == 3 and lines[2] == "accelsim: error: t.csv: 3 more problems not shown"
 
 
 def test_a_trace_longer_than_max_requests_is_one_line_unless_requests_takes_its_first_n(here, capsys, monkeypatch):
@@ -673,3 +675,37 @@ def test_a_serving_file_as_a_sweeps_base_is_one_line_pointing_at_serve_sweep(her
         in line and "accelsim serve" in line and "--sweep KEY=V1,V2,...' (one --sweep a key; several are crossed)" \
         in line, line
     assert not (here / "out").exists()
+
+
+def test_a_rows_bad_fields_do_not_hide_it_from_the_order_check_and_each_is_named(here, capsys, monkeypatch):
+    # the probe's tr_bad.csv (p38, finding 4): line 3 (0.1 s) has two bad fields, line 4 (0.05 s) is the first row
+    # arriving before the row above it, line 5 has two bad fields, line 7 (0.25 s after 0.3 s) is out of order too
+    # but not the first. Before: lines 3 and 5 with one field each, then line 7 as the "first" out-of-order line
+    text = with_trace(b"arrival_s,prompt_tokens,output_tokens\n0.0,100,10\n0.1,abc,-5\n0.05,100,10\n0.2,-1,xyz\n"
+                      b"0.3,100,10\n0.25,100,10\n")
+    with open("s.yaml", "w") as f:
+        f.write(text)
+    assert main(["serve", "s.yaml", "-q", "--no-plots", "-o", "out"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "accelsim: error: t.csv:3: prompt_tokens: expected an integer (got 'abc')",
+        "accelsim: error: t.csv:3: output_tokens: expected a value >= 1 (got '-5')",
+        "accelsim: error: t.csv:4: arrival_s: before line 3's 0.1 s: a trace's rows must be in order of arrival "
+        "(request i is its i-th row); sort it by arrival_s (got '0.05')",
+        "accelsim: error: t.csv:5: prompt_tokens: expected a value >= 1 (got '-1')",
+        "accelsim: error: t.csv:5: output_tokens: expected an integer (got 'xyz')"]
+    # 4 rows with a bad prompt_tokens at 0, 1, 2, 3 s, then a good row at 0 s: with 3 problems shown, the first
+    # three rows' are and the last two (row 5's field, row 6 out of order) are counted: "2 more problems not shown"
+    # (before: the unsorted row was never counted, "1 more")
+    monkeypatch.setattr("accelsim.config.schema.MAX_ISSUES", 3)
+    rows = b"".join(b"%d,x,2\n" % i for i in range(4)) + b"0,10,2\n"
+    with open("s.yaml", "w") as f:
+        f.write(with_trace(b"arrival_s,prompt_tokens,output_tokens\n" + rows))
+    assert main(["serve", "s.yaml", "-q", "--no-plots", "-o", "out"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[3] == "accelsim: error: t.csv: 2 more problems not shown"
+    # with room for all, the good row at 0 s is named out of order after line 5's 3 s
+    monkeypatch.setattr("accelsim.config.schema.MAX_ISSUES", 50)
+    assert main(["serve", "s.yaml", "-q", "--no-plots", "-o", "out"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "accelsim: error: t.csv:6: arrival_s: before line 5's 3 s: a trace's rows must be in order of arrival "
+        "(request i is its i-th row); sort it by arrival_s (got '0')")

@@ -892,12 +892,32 @@ class Level(_Model):
 
     def efficiency_at(self, nbytes: int) -> float:
         """Sustained fraction of peak for an op moving ``nbytes`` at this level: the ``efficiency_by_size`` entry
-        of the largest size ≤ ``nbytes`` (small kernels do not reach full bandwidth), else ``efficiency``."""
-        best = None
+        of the largest size ≤ ``nbytes`` (small kernels do not reach full bandwidth), else ``efficiency``, but never
+        so high that the op finishes sooner than a smaller one.
+
+        The GPU presets' tables are Calculon's (``calculon_a100_80g`` hbm ``efficiency_vs_MB``), which Calculon
+        reads as bands: an op of at least the entry's size streams at its fraction. The entries are the fractions
+        such ops reach, not samples of a curve between them, so a ramp between sizes would give every op between
+        two entries a fraction the source does not state (all of them faster). Read as bands, though, the table
+        makes an op just above an entry's size finish sooner than one just below it (96 MiB at 0.9 in less time
+        than 95 MiB at 0.75 on h100), and a transfer of more bytes moves all of a smaller one's. So the bands are
+        kept and the time is floored: ``nbytes`` / (bandwidth × fraction) is at least the time of a transfer just
+        under each entry's size ≤ ``nbytes`` at the fraction below it (size / that fraction). From an entry's size
+        up to size × (its fraction / the one below: 100 MB to 120 MB on h100) the time stays that of the size just
+        below; beyond, the entry's fraction holds as written. The time is then non-decreasing in ``nbytes`` for any
+        table."""
+        bands: dict[int, float] = {}
         for size, eff in self.efficiency_by_size:
-            if size <= nbytes and (best is None or size > best[0]):
-                best = (size, eff)
-        return best[1] if best is not None else self.efficiency
+            bands.setdefault(size, eff)  # a repeated size: its first entry, as before
+        eff = self.efficiency  # below every entry
+        floor = 0.0  # the longest a smaller transfer takes, in bytes at the level's peak bandwidth
+        for size, band in sorted(bands.items()):
+            if size > nbytes:
+                break
+            if size > 0:
+                floor = max(floor, size / eff)  # a transfer just under `size`, at the band below it
+            eff = band
+        return min(eff, nbytes / floor) if floor and nbytes > 0 else eff
 
 
 Memory = Level  # the name of this class before levels were a list; kept for scripts that import it

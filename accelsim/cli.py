@@ -679,7 +679,8 @@ def _array_geometry(arch, array) -> dict:
 def _level_access(level) -> dict:
     """``info``'s figures of how a cache or memory level serves transfers: its granule (``access_bytes``) and the
     sustained fraction of its bandwidth (``efficiency``; ``efficiency_by_size``: [bytes, fraction] pairs, the
-    fraction for an op moving at least that many bytes)."""
+    fraction for an op moving at least that many bytes, its time never below a transfer's just under that size:
+    :meth:`accelsim.hardware.Level.efficiency_at`)."""
     return {"access_bytes": level.access_bytes, "efficiency": level.efficiency,
             "efficiency_by_size": [[size, e] for size, e in level.efficiency_by_size]}
 

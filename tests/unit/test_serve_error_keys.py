@@ -92,13 +92,7 @@ def test_disaggregation_without_a_link_on_one_chip_names_where_it_was_given(here
 def test_a_multi_chip_arch_gives_the_default_link(here):
     # dgx-h100's interconnect: 450 GB/s a direction between two GPUs x 0.82 efficiency = 369 GB/s, 8.92 us latency.
     # A 512-token prompt's KV: 512 x 524,288 B = 268,435,456 B; / 369e9 B/s = 727.467 us; + 8.92 us = 736.387 us
-    with open("d.yaml", "w") as f:
-        f.write(SINGLE.replace("arch: h100", "arch: dgx-h100")
-                + "disaggregation: {prefill_replicas: 1, decode_replicas: 1}\n")
-    spec = load_serving("d.yaml")
-    seconds = _transfer(spec, footprint(spec.model, spec.arch, spec.serve.engine))
-    req = Request(0, 0.0, 512, 128)
-    req.computed = 512
+    seconds, req = _transfer_of(SINGLE.replace("arch: h100", "arch: dgx-h100"))
     assert seconds(req) == pytest.approx(8.92e-6 + 268_435_456 / 369e9, rel=1e-12)
 
 
@@ -107,20 +101,25 @@ def test_replicas_beyond_one_node_default_to_the_nic(here):
     # KV crosses the scale-out network, a ConnectX-7 NIC a GPU: 400 Gb/s = 50 GB/s x 0.94 efficiency = 47 GB/s,
     # 20 us latency (arch/dgx-h100.yaml), not NVLink's 369 GB/s. Each chip sends its shard: 512 tokens x 524,288 B / 8
     # = 33,554,432 B; / 47e9 B/s = 713.924 us; + 20 us
-    with open("d.yaml", "w") as f:
-        f.write(SINGLE.replace("arch: h100", "arch: dgx-h100").replace("{model: llama2_7b}",
-                                                                       "{model: llama2_7b, tensor_parallel: 8}")
-                + "disaggregation: {prefill_replicas: 1, decode_replicas: 1}\n")
-    spec = load_serving("d.yaml")
-    seconds = _transfer(spec, footprint(spec.model, spec.arch, spec.serve.engine))
-    req = Request(0, 0.0, 512, 128)
-    req.computed = 512
+    text = SINGLE.replace("arch: h100", "arch: dgx-h100").replace("{model: llama2_7b}",
+                                                                  "{model: llama2_7b, tensor_parallel: 8}")
+    seconds, req = _transfer_of(text)
     assert seconds(req) == pytest.approx(20e-6 + 33_554_432 / 47e9, rel=1e-12)
     assert seconds.link == "interconnect.scale_out (InfiniBand NDR)"
     # tensor_parallel 4: 2 x 4 = 8 chips fit the node, and the default stays NVLink (450 GB/s x 0.82, 8.92 us)
-    spec = load_serving("d.yaml", ["model.tensor_parallel=4"])
-    seconds = _transfer(spec, footprint(spec.model, spec.arch, spec.serve.engine))
+    seconds, req = _transfer_of(text, ["model.tensor_parallel=4"])
     assert seconds(req) == pytest.approx(8.92e-6 + 512 * 524_288 / 4 / 369e9, rel=1e-12)
+
+
+def _transfer_of(text: str, overrides: list[str] | None = None):
+    """The KV-transfer pricing of ``text`` with one prefill and one decode replica, and a request whose 512 prompt
+    tokens are computed (the shard each chip sends)."""
+    with open("d.yaml", "w") as f:
+        f.write(text + "disaggregation: {prefill_replicas: 1, decode_replicas: 1}\n")
+    spec = load_serving("d.yaml", overrides or [])
+    req = Request(0, 0.0, 512, 128)
+    req.computed = 512
+    return _transfer(spec, footprint(spec.model, spec.arch, spec.serve.engine)), req
 
 
 def test_the_report_totals_the_kv_transfers(here):

@@ -81,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (default: a LocalCluster)")
     sw.add_argument("--quiet", "-q", action="store_true",
                     help="print only the sweep folder (no progress bar; on stderr a summary when points failed)")
+    sw.add_argument("--point", metavar="ID", help="run one point of the sweep (its id in results.csv, e.g. a "
+                                                 "pareto one) as 'accelsim run' does: its full report folder in "
+                                                 "OUTDIR/point_ID, for 'accelsim compare'")
+    sw.add_argument("--no-plots", action="store_true", help="with --point: skip the report's PNG files")
 
     sv = sub.add_parser("serve", help="simulate an LLM server under load (requests, batching, KV cache)",
                         description="Simulate LLM serving: requests arrive, each replica's engine batches prefills "
@@ -232,8 +236,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from . import api
     from .options import Options
-    from .report import live_dict
-    from .report.console import print_summary
 
     err = Console(stderr=True)
     t0 = time.perf_counter()
@@ -257,8 +259,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         progress("writing report", 0, 1)
         plots = options.plots and not args.no_plots
         report.save(outdir, plots=plots, trace=args.trace or options.trace)
+    return _print_run(report, outdir, plots, args.trace or options.trace, args.quiet, t0)
+
+
+def _print_run(report, outdir: Path, plots: bool, trace: bool, quiet: bool, t0: float) -> int:
+    """What ``accelsim run`` prints after writing ``report`` to ``outdir``: the folder alone with ``quiet``, else
+    the summary, the simulation's size and wall time since ``t0``, and the files written."""
+    from .report import live_dict
+    from .report.console import print_summary
+
     wall = time.perf_counter() - t0
-    if args.quiet:
+    if quiet:
         print(outdir)
         return 0
     out = _stdout_console()
@@ -266,7 +277,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     sim = live_dict(report)["simulation"]
     out.print(f"[dim]{sim['tasks']:,} tasks, {sim['events']:,} events in {wall:.2f} s wall[/dim]")
     out.print(f"Report written to [bold]{outdir}[/bold]/ (report.json, ops.csv, report.html"
-              f"{', trace.json' if args.trace or options.trace else ''}{', *.png' if plots else ''})")
+              f"{', trace.json' if trace else ''}{', *.png' if plots else ''})")
     return 0
 
 
@@ -1064,6 +1075,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise AccelsimError(f"--workers: expected a number of workers >= 1 (got {args.workers})")
+    if args.point is not None:
+        return _sweep_point(args)
     summary = run_sweep(args.sweep, args.output, executor=args.executor, workers=args.workers,
                         scheduler=args.scheduler, progress=not args.quiet)
     if args.quiet:  # the folder, as run -q and serve -q print theirs; -q hides the progress, not that points failed
@@ -1071,6 +1084,36 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         if summary.failed:
             print(str(summary), file=sys.stderr)
     return summary.exit_status
+
+
+def _sweep_point(args: argparse.Namespace) -> int:
+    """``accelsim sweep FILE --point ID``: the point of that id (results.csv's ``id``, :func:`sweep.expand.point_id`)
+    run alone as ``accelsim run`` runs an experiment, its report folder ``OUTDIR/point_ID`` (OUTDIR the sweep's
+    folder: ``-o``, else the file's ``output:``, else runs/NAME). Its numbers are its results.csv row's: one
+    experiment, simulated the same way."""
+    from rich.console import Console
+
+    from . import api
+    from .config.sweep import load_sweep
+    from .sweep.expand import PlanStream
+
+    t0 = time.perf_counter()
+    spec = load_sweep(args.sweep)
+    point = next((p for p in PlanStream(spec) if p.id == args.point), None)
+    if point is None:
+        raise AccelsimError(f"--point: no point of {args.sweep} has the id {args.point!r} (the ids are results.csv's "
+                            f"id column)")
+    if point.experiment is None:
+        raise AccelsimError(f"--point {args.point}: {point.error}")
+    experiment = point.experiment
+    if args.no_plots:
+        experiment = dataclasses.replace(experiment, options=experiment.options.model_copy(update={"plots": False}))
+    with _Progress(Console(stderr=True), enabled=not args.quiet) as progress:
+        report = api.run_experiment(experiment, progress=progress)
+        outdir = Path(args.output or spec.output or f"runs/{spec.name}") / f"point_{point.id}"
+        progress("writing report", 0, 1)
+        report.save(outdir, plots=experiment.options.plots)
+    return _print_run(report, outdir, experiment.options.plots, False, args.quiet, t0)
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:

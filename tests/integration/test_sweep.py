@@ -103,6 +103,29 @@ def test_a_sweep_writes_one_record_per_point_and_the_table(tmp_path):
     assert len(records(out)) == 6
 
 
+def test_one_point_runs_alone_into_a_report_folder_with_its_rows_numbers(tmp_path, capsys):
+    # probe p33 finding 6: a sweep kept no report of its best point; --point ID writes the one 'accelsim run' would,
+    # inside the sweep's folder, with the numbers of its results.csv row (the same experiment, simulated the same way)
+    from accelsim.cli import main
+
+    path = write(tmp_path, SMALL)
+    out = tmp_path / "out"
+    run_sweep(path, out, workers=1, progress=False, plots=False)
+    rec = next(r for r in records(out) if r["point"] == {ROWS: 16, DF: "os"})
+    assert main(["sweep", str(path), "-o", str(out), "--point", rec["id"], "--no-plots", "-q"]) == 0
+    report = json.loads((out / f"point_{rec['id']}" / "report.json").read_text())
+    assert (report["total_cycles"], report["macs"]) == (rec["metrics"]["total_cycles"], rec["metrics"]["macs"])
+    assert report["arch"]["peak_macs_per_cycle"] == 16 * 16  # the point's 16 x 16 array, not the base's
+    assert main(["compare", str(out / f"point_{rec['id']}"), str(out / f"point_{rec['id']}")]) == 0
+    capsys.readouterr()
+    assert main(["sweep", str(path), "-o", str(out), "--point", "0123456789abcdef", "-q"]) == 2
+    assert capsys.readouterr().err.strip() == (f"accelsim: error: --point: no point of {path} has the id "
+                                               "'0123456789abcdef' (the ids are results.csv's id column)")
+    # the folder stays a sweep's: a re-run reuses every point
+    again = run_sweep(path, out, workers=1, progress=False, plots=False)
+    assert (again.ran, again.skipped) == (0, 6)
+
+
 def test_growing_a_sweep_runs_only_the_new_points(tmp_path):
     out = tmp_path / "out"
     run_sweep(write(tmp_path, SMALL), out, workers=1, progress=False, plots=False)

@@ -650,7 +650,7 @@ def _provenance(doc: Doc, settings: Doc, options: Doc, overrides: list[Override]
     where.update(settings.where)
     where.update({("options", *p): w for p, w in options.where.items()})
     for o in overrides:
-        if o.keys and o.section in ("model", "draft_model", "arch"):
+        if o.keys and o.section in OWN_DOCUMENTS:
             where[(o.section, *o.keys)] = Where(o.label, None, (o.section,))
     return Doc(data, where)
 

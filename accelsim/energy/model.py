@@ -355,6 +355,21 @@ NULL = {"energy": None, "power": None, "efficiency": None, "edp": None, "area": 
 PeakOf = Callable[[list[float], dict[str, list[float]]], float]
 
 
+def over_tdp(tdp: float | None, static_w: float, per_chip_w: float, what: str, advice: str, *,
+             beside: str = "") -> tuple[float | None, str | None]:
+    """(``power.tdp_clock_factor``, the note) of a chip drawing ``per_chip_w`` on average against its ``tdp``
+    (None, None when under it or without one): the first-order throttle (TDP − static) / (average − static) with
+    ``advice`` on it, or a note that the static power alone exceeds the TDP. ``what`` names the power ("average
+    power"); ``beside`` follows "per chip" (the off-package devices' share). A run's report and a serving run's
+    (serving.Meter) give the same note."""
+    if tdp is None or per_chip_w <= tdp:
+        return None, None
+    over = f"{NOTE_PREFIX}{what} {per_chip_w:.4g} W per chip{beside} exceeds the TDP of {tdp:g} W; "
+    if static_w < tdp and per_chip_w > static_w:
+        factor = (tdp - static_w) / (per_chip_w - static_w)
+        return factor, over + f"a first-order throttle would run the clock at {factor:.3f}× ({advice})"
+    return None, over + f"its static power alone ({static_w:.4g} W) does, so no clock meets it"
+
 def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None = None) -> dict[str, Any]:
     """report.json's ``energy``, ``power``, ``efficiency``, ``edp`` and ``area`` of ``report`` (adding
     ``energy_j`` to each op row) and its ``notes`` about energy; all null (and a note) when ``arch`` gives no
@@ -394,17 +409,12 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
     power = {"average_w": average, "average_w_per_chip": average / chips, "peak_w": peak_chip * chips,
              "peak_w_per_chip": peak_chip, "static_w": static_w, "tdp_w": c.tdp, "chips": chips,
              "off_package_w": off_package_w, "package_w_per_chip": package}
-    if c.tdp is not None and package > c.tdp:
-        beside = f" (beside {off_package_w / chips:.4g} W of off-package memory devices)" if off_package_w else ""
-        over = (f"{NOTE_PREFIX}average {'package ' if off_package_w else ''}power {package:.4g} W per chip"
-                f"{beside} exceeds the TDP of {c.tdp:g} W; ")
-        dyn = package - c.package_static_w
-        if c.package_static_w < c.tdp and dyn > 0:
-            power["tdp_clock_factor"] = (c.tdp - c.package_static_w) / dyn
-            notes.append(over + f"a first-order throttle would run the clock at {power['tdp_clock_factor']:.3f}× "
-                                f"(set options.throttle_to_tdp: true to run it so)")
-        else:
-            notes.append(over + f"its static power alone ({c.package_static_w:.4g} W) does, so no clock meets it")
+    beside = f" (beside {off_package_w / chips:.4g} W of off-package memory devices)" if off_package_w else ""
+    factor, note = over_tdp(c.tdp, c.package_static_w, package, f"average {'package ' if off_package_w else ''}power",
+                            "set options.throttle_to_tdp: true to run it so", beside=beside)
+    if factor is not None:
+        power["tdp_clock_factor"] = factor
+    notes += [note] if note else []
     notes += [f"{NOTE_PREFIX}level {lv} gives no energy_per_bit: its bytes cost 0 J" for lv in c.missing]
     area = {"total_mm2": c.area_total, "units": dict(c.unit_area), "levels": dict(c.level_area),
             "other_mm2": c.other_area}

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from .. import __version__
 from ..config.serving import SHAPE_PARAMS, ServeConfig, ServingSpec
 from ..energy import constants
-from ..energy.model import NOTE_PREFIX
+from ..energy.model import over_tdp
 from ..errors import AccelsimError, WorkloadError
 from ..hardware import Arch
 from ..mapping.lower import EP_HINT
@@ -295,15 +295,12 @@ class Meter:
         per_chip = total / makespan / chips if makespan > 0 else None
         power = {"average_w": total / makespan if makespan > 0 else None, "average_w_per_chip": per_chip,
                  "static_w": c.static_total * chips, "tdp_w": c.tdp, "chips": chips}
-        notes = []
-        if c.tdp is not None and per_chip is not None and per_chip > c.tdp:  # as a run report's (energy.model)
-            over = (f"{NOTE_PREFIX}average power {per_chip:.4g} W per chip exceeds the TDP of {c.tdp:g} W; ")
-            if c.static_total < c.tdp:  # the first-order factor: (TDP − static) / the dynamic power
-                power["tdp_clock_factor"] = (c.tdp - c.static_total) / (per_chip - c.static_total)
-                notes.append(over + f"a first-order throttle would run the clock at {power['tdp_clock_factor']:.3f}× "
-                                    f"(accelsim serve does not throttle: lower the load or the batch)")
-            else:
-                notes.append(over + f"its static power alone ({c.static_total:.4g} W) does, so no clock meets it")
+        factor, note = over_tdp(c.tdp, c.static_total, per_chip, "average power",  # as a run report's
+                                "accelsim serve does not throttle: lower the load or the batch") \
+            if per_chip is not None else (None, None)
+        if factor is not None:
+            power["tdp_clock_factor"] = factor
+        notes = [note] if note else []
         j_per_token = total / tokens if tokens else None
         return {"energy": {"total_j": total, "busy_j": busy, "static_j": static, "chips": chips},
                 "power": power,

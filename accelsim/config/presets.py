@@ -130,4 +130,7 @@ def resolve(kind: str, ref: str | os.PathLike, *, relative_to: str | os.PathLike
     valid = f"valid names: {', '.join(names) or 'none'}"
     hint = suggest(text, names)
     msg = f"unknown {what}{hint} ({valid})" if hint else f"unknown {what}; {valid}"
+    missing = [os.fspath(d.parent) for d in search_dirs(kind)[1:] if not d.is_dir()]
+    if missing:  # a mistyped ACCELSIM_PRESET_PATH folder would otherwise be searched in silence
+        msg += f"; no {kind}/ folder in {PRESET_PATH_ENV}'s {', '.join(missing)}"
     raise ConfigError(ConfigIssue(None, None, kind, msg, text, True))

@@ -65,6 +65,10 @@ def test_preset_path_finds_a_users_arch(tmp_path, monkeypatch):
     arch = config.load_arch(str(tmp_path / "derived.yaml"))
     assert arch.hbm.bandwidth == 51.2e9 and "my-npu" in config.list_presets("arch")
     assert config.load_arch("my-npu").hbm.bandwidth == 51.2e9  # by name, as -a my-npu
+    # a name found nowhere names the ACCELSIM_PRESET_PATH folder that has no arch/ in it (here 'elsewhere', a typo'd
+    # or missing folder), which was otherwise searched in silence
+    with pytest.raises(AccelsimError, match=r"no arch/ folder in ACCELSIM_PRESET_PATH's .*elsewhere \(got 'nope'\)"):
+        config.load_arch("nope")
 
 
 # ---- a workload file's `plugins:` reach the command line and a sweep's worker processes ---------------------------

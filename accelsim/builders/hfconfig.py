@@ -108,6 +108,8 @@ def _windows(r: _Reader, layers: int) -> tuple[int, ...]:
         return (window,) * layers if window else ()
     first = r.int("max_window_layers", 28, minimum=0)
     on = r.bool("use_sliding_window", False)
+    if r.arch == "Qwen2ForCausalLM":  # published Qwen2 / Qwen2.5 configs carry it; m-RoPE only picks each frequency's
+        r.bool("use_mrope", False)  # position id (Qwen2-VL's), so either value builds the same ops
     if r.arch in _QWEN3:
         window = window if "sliding_window" in r.data else 4096  # Qwen3's default (Qwen2's is null)
         first = 0 if r.arch == "Qwen3MoeForCausalLM" else first
@@ -197,6 +199,7 @@ def _phi3(r: _Reader) -> LM:
     r.rope_scaling()
     rotary = _rotary(r, head_dim, 1.0)
     window = r.opt_int("sliding_window")
+    r.require("attention_bias", False, "Phi3ForCausalLM's qkv_proj and o_proj have no bias")  # Phi-3.5 / Phi-4-mini
     return LM(r.arch, vocab=r.int("vocab_size", 32064), hidden=hidden, layers=layers, heads=heads,
               kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size"), eps=r.float("rms_norm_eps", 1e-5),
               act=r.choice("hidden_act", "silu", _SILU), tied=r.bool("tie_word_embeddings", False),

@@ -159,6 +159,11 @@ def _starcoder2(r: _Reader) -> LM:
     r.rope_scaling()
     bias = r.bool("use_bias", True)
     window = r.opt_int("sliding_window")
+    # the published checkpoints' fields of the original StarCoder2 code: its only MLP and norm, as built here, and an
+    # RMSNorm epsilon the LayerNorms never read
+    r.require("mlp_type", "default", "StarCoder2's MLP is c_fc → GELU → c_proj")
+    r.require("norm_type", "layer_norm", "StarCoder2's norms are LayerNorms")
+    r.float("rms_norm_eps", 1e-5)
     return LM(r.arch, vocab=r.int("vocab_size", 49152), hidden=hidden, layers=layers, heads=heads,
               kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size", 12288),
               eps=r.float("norm_epsilon", 1e-5), norm="layernorm",

@@ -110,6 +110,19 @@ class ConfigError(AccelsimError):
         return cls(ConfigIssue(file, line, key, msg))
 
 
+class IssuesError(ValueError):
+    """Several problems a model's validator found at once, for the config layer to report one line each:
+    ``issues`` already located (a key's line in a file the validator read itself, a Hugging Face config.json) and
+    ``keyed`` (path of the key relative to the model, message) for the config layer to place where the value was
+    written (a YAML line, a ``--set``). ``str()`` is every problem, one a line, as they would read without a config
+    layer."""
+
+    def __init__(self, issues: list[ConfigIssue], keyed: list[tuple[tuple[str, ...], str]]):
+        self.issues, self.keyed = list(issues), list(keyed)
+        lines = [f"{'.'.join(path)}: {msg}" for path, msg in self.keyed] + [str(i) for i in self.issues]
+        super().__init__("\n".join(lines))
+
+
 class KeyPairError(ValueError):
     """Two keys of one model whose values break a rule between them, raised by the model's validator. The config
     layer puts the problem at whichever of the two was set last (a ``--set`` over a preset's line, a file over its

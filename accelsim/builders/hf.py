@@ -63,25 +63,30 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import os
 from dataclasses import replace
 from pathlib import PurePath
 from typing import Any, Literal, NamedTuple
 
 from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
 
-from ..errors import WorkloadError
+from ..errors import ConfigIssue, IssuesError, WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
 from ..units import DType
-from .hfconfig import DSA, LM, MLA, MoE, load_config, parse
-from .hfspec import QUANT_METHODS, Quant
+from .hfconfig import DSA, LM, MLA, MoE, load_config, parse, parse_all
+from .hfspec import QUANT_METHODS, Quant, config_lines, key_line
 from .moe import ExpertForm, ExpertNames, Loads, Routing, expert_loads, moe_layer, shared_expert, token_shards
 from .params import invalid_at
 from .precision import apply_precision, with_precision
 from .ssm import gated_delta_net, kimi_delta_attention, lightning_attention, mamba1, mamba2, short_conv
 from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
-from .transformer import LlamaParams, _fused, context_notes, last_positions
+from .transformer import GptParams, LlamaParams, _fused, context_notes, last_positions
 from .vision import vision_tower, vision_weights
+
+GPT_ONLY = tuple(k for k in ("pipeline_parallel", "pipeline_interleave", "pipeline_stage", "micro_batches",
+                             "overlap_grad_reduce") if k in GptParams.model_fields)
+"""Workload keys of ``model: gpt``'s pipeline-parallel training that the ``hf`` builder does not take."""
+GPT_ONLY_WHY = ("supported only by 'model: gpt' (pipeline stages and micro-batches; the hf builder builds one "
+                "stage, one batch)")
 
 
 class HfParams(LlamaParams):
@@ -148,16 +153,18 @@ class HfParams(LlamaParams):
     def _config(self) -> HfParams:
         if not self.fields():
             raise ValueError("config: missing: give a Hugging Face config.json (workload.config=PATH) or its fields")
-        try:
-            lm = self.lm()  # every config problem is found here, as a validation error
-            if lm.quant is not None and not lm.quant.known and not self.sets_weights():
-                raise ValueError(f"quantization_config.quant_method: {lm.quant.method!r} is not modelled (known: "
-                                 f"{', '.join(QUANT_METHODS)}); set weight_dtype (and quant_group_size) to what the "
-                                 f"checkpoint stores")
-        except ValueError as e:  # name the file the field was read from, when there is one
-            if isinstance(self.config, (str, os.PathLike)):
-                raise ValueError(f"{e} (in {os.fspath(self.config)})") from None
-            raise
+        extra = self.model_extra or {}
+        problems = [(k, GPT_ONLY_WHY) for k in extra if k in GPT_ONLY]
+        lm, found = parse_all({k: v for k, v in self.fields().items() if k not in GPT_ONLY or k not in extra})
+        problems += found
+        if lm is not None and lm.quant is not None and not lm.quant.known and not self.sets_weights():
+            problems.append(("quantization_config.quant_method",
+                             f"{lm.quant.method!r} is not modelled (known: {', '.join(QUANT_METHODS)}); set "
+                             f"weight_dtype (and quant_group_size) to what the checkpoint stores"))
+        if problems:
+            raise self._problems(problems)
+        assert lm is not None
+        lm = self._resized(lm)
         try:
             self._check_params(lm)
         except ValueError as e:  # "key: why" about one of the workload's own keys: a validation error at that key
@@ -166,6 +173,28 @@ class HfParams(LlamaParams):
                 raise invalid_at(key, getattr(self, key), why) from None
             raise
         return self
+
+    def _problems(self, problems: list[tuple[str, str]]) -> ValueError:
+        """The config's problems (dotted key, message) as one error, each at the place its value came from: a key
+        written in the workload (a YAML line, a ``--set``) there, one of the config.json at its line in that file
+        (the file alone for a missing one); a config given as a mapping at its key under ``config``."""
+        extra = self.model_extra or {}
+        if len(problems) == 1 and not isinstance(self.config, str):  # a plain "key: why", as a mapping's always was
+            key, msg = problems[0]
+            return ValueError(f"{key}: {msg}" if key else msg)
+        keyed, located = [], []
+        lines = None
+        for key, msg in problems:
+            top = key.split(".")[0]
+            if top in extra or not key:
+                keyed.append(((key,) if key else (), msg))
+            elif not isinstance(self.config, str):
+                keyed.append((("config", *key.split(".")), msg))
+            else:
+                if lines is None:
+                    lines = config_lines(self.config)
+                located.append(ConfigIssue(self.config, key_line(lines, key), key, msg))
+        return IssuesError(located, keyed)
 
     def _check_params(self, lm: LM) -> None:
         """The workload's keys against the model its config describes (ValueError "key: why")."""
@@ -260,7 +289,10 @@ class HfParams(LlamaParams):
         return {**load_config(self.config), **(self.model_extra or {})}
 
     def lm(self) -> LM:
-        lm = parse(self.fields())
+        return self._resized(parse(self.fields()))
+
+    def _resized(self, lm: LM) -> LM:
+        """``lm`` with its encoder's images resized to ``image_size`` where the processor keeps an image's size."""
         if self.image_size is not None and lm.vision is not None and lm.vision.resizable:
             lm = replace(lm, vision=lm.vision.resized(self.image_size))
         return lm

@@ -32,6 +32,7 @@ and Glm4vMoeForConditionalGeneration (GLM-4.1V, GLM-4.5V: :mod:`.hfglmv`); Deeps
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -48,6 +49,7 @@ from .hfspec import (
     IGNORED,
     LM,
     MLA,
+    FieldProblems,
     LinearAttn,
     Mamba2,
     MoE,
@@ -626,4 +628,38 @@ def parse(data: Mapping[str, Any]) -> LM:
     return replace(lm, quant=quant) if quant is not None else lm
 
 
-__all__ = ["DSA", "IGNORED", "LM", "LinearAttn", "MLA", "Mamba2", "MoE", "READERS", "Vision", "MODEL_TYPES", "load_config", "parse"]
+_KEY = re.compile(r"^([A-Za-z_][\w\-]*(?:\.[\w\-]+)*): (.+)$", re.S)
+
+
+def parse_all(data: Mapping[str, Any]) -> tuple[LM | None, list[tuple[str, str]]]:
+    """:func:`parse`, reporting every problem it can at once: the :class:`LM` (None when any) and the problems
+    (dotted key, message). A field with a bad value is left out and the config read again (the class's default
+    stands for it; a required one gets a stand-in number), so the next field's problem shows too. It stops at a
+    problem that names a field the config does not hold (a missing one) or that mentions a field already reported (it may follow from the stand-in); every unsupported field is named."""
+    data, problems, stand_ins = dict(data), [], {}
+    while True:
+        try:
+            return parse(data), problems
+        except FieldProblems as e:
+            return None, problems + e.problems
+        except ValueError as e:
+            m = _KEY.match(str(e))
+            key, msg = (m.group(1), m.group(2)) if m else ("", str(e))
+            reported = [k for k, _ in problems]
+            top = key.split(".")[0]  # a nested field's problem leaves out the whole top-level field
+            if top in {k.split(".")[0] for k in reported}:  # left out, it is missing (required), or its stand-in is refused: try the next
+                value = next(stand_ins.setdefault(key, iter((1, 64, 4096))), None)
+                if value is None:
+                    return None, problems
+                data[top] = value
+                continue
+            if any(re.search(rf"\b{re.escape(k)}\b", msg) for k in reported):
+                return None, problems
+            problems.append((key, msg))
+            if top not in data or top in ("architectures", "model_type"):
+                return None, problems
+            del data[top]
+
+
+__all__ = ["DSA", "IGNORED", "LM", "LinearAttn", "MLA", "Mamba2", "MoE", "READERS", "Vision", "MODEL_TYPES", "load_config",
+           "parse", "parse_all"]

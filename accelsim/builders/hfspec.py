@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -501,8 +502,67 @@ class _Reader:
     def finish(self) -> None:
         extra = sorted(k for k in self.data if k not in self.read)
         if extra:
-            raise ValueError(f"{extra[0]}: unsupported field for {self.arch} (the model it changes is not built; "
-                             f"remove it or check its spelling)")
+            raise FieldProblems([(k, f"unsupported field for {self.arch} (the model it changes is not built; remove "
+                                     f"it or check its spelling)") for k in extra])
+
+
+class FieldProblems(ValueError):
+    """Problems with several fields of a config: ``problems`` (dotted key, message); ``str()`` is the first as
+    "key: message", as a single field's ValueError reads."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = list(problems)
+        super().__init__(f"{problems[0][0]}: {problems[0][1]}")
+
+
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """The line of each object key in the JSON ``text`` (valid JSON), nested keys as paths (``("text_config",
+    "hidden_size")``; keys inside lists are not recorded, a repeated key at its last place, the one JSON keeps)."""
+    starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+    decoder, lines = json.JSONDecoder(), {}
+
+    def skip(i: int) -> int:
+        while i < len(text) and text[i] in " \t\n\r":
+            i += 1
+        return i
+
+    def value(i: int, path: tuple[str, ...] | None) -> int:
+        i = skip(i)
+        if text[i] not in "{[":
+            return decoder.raw_decode(text, i)[1]
+        close, i = ("}" if text[i] == "{" else "]"), skip(i + 1)
+        while text[i] != close:
+            if close == "}":
+                key, i = json.decoder.scanstring(text, i + 1)  # type: ignore[attr-defined]
+                if path is not None:
+                    lines[(*path, key)] = bisect.bisect_right(starts, i)
+                i = value(skip(i) + 1, None if path is None else (*path, key))  # past the ':'
+            else:
+                i = value(i, None)
+            i = skip(i)
+            i = skip(i + 1) if text[i] == "," else i
+        return i + 1
+
+    value(0, ())
+    return lines
+
+
+def config_lines(path: str) -> dict[tuple[str, ...], int]:
+    """:func:`key_lines` of the config.json at ``path`` (read again: only an error needs it; empty if it cannot
+    be)."""
+    try:
+        return key_lines(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, IndexError, RecursionError):
+        return {}
+
+
+def key_line(lines: Mapping[tuple[str, ...], int], key: str) -> int | None:
+    """The line of the dotted ``key`` in :func:`key_lines`'s map, or its nearest parent's (a field under
+    ``rope_scaling`` the message names differently), or None."""
+    path = tuple(key.split("."))
+    while path and path not in lines:
+        path = path[:-1]
+    return lines.get(path) if path else None
 
 
 _REQUIRED = object()
@@ -657,10 +717,12 @@ def _nested(r: _Reader, key: str, read: Callable[[_Reader], Any], arch: str | No
     try:
         out = read(sub)
         sub.finish()
+    except FieldProblems as e:
+        raise FieldProblems([(f"{key}.{k}", msg) for k, msg in e.problems]) from None
     except ValueError as e:
         raise ValueError(f"{key}.{e}") from None
     return out
 
 
-__all__ = ["DSA", "IGNORED", "LM", "MLA", "QUANT_METHODS", "ROPE_TYPES", "LinearAttn", "Mamba1", "Mamba2", "MoE", "Quant",
+__all__ = ["DSA", "IGNORED", "LM", "FieldProblems", "config_lines", "key_line", "key_lines", "MLA", "QUANT_METHODS", "ROPE_TYPES", "LinearAttn", "Mamba1", "Mamba2", "MoE", "Quant",
            "ShortConv", "Vision", "load_config", "quantization"]

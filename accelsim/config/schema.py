@@ -19,7 +19,16 @@ from typing import Any, NamedTuple
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, PlainValidator, ValidationError, WrapValidator
 
-from ..errors import MAX_VALUE_CHARS, AccelsimError, ConfigError, ConfigIssue, KeyPairError, WorkloadError, clip
+from ..errors import (
+    MAX_VALUE_CHARS,
+    AccelsimError,
+    ConfigError,
+    ConfigIssue,
+    IssuesError,
+    KeyPairError,
+    WorkloadError,
+    clip,
+)
 from ..hardware import Arch, import_plugins, unit_spec_model
 from ..options import Options
 from ..units import MAX_INT, bare_time, parse_bandwidth, parse_frequency, parse_time, unitless_rate
@@ -390,6 +399,12 @@ def issues_from_validation(error: ValidationError, doc: Doc, model: type[BaseMod
         loc = _data_path(doc.data, tuple(err.get("loc", ())))
         msg = _message(err)
         pair = (err.get("ctx") or {}).get("error")
+        if isinstance(pair, IssuesError) and err.get("type") == "value_error":  # several, some located already
+            for issue in [*(doc.issue((*loc, *path), msg) for path, msg in pair.keyed), *pair.issues]:
+                if str(issue) not in seen:
+                    seen.add(str(issue))
+                    issues.append(issue)
+            continue
         paired = isinstance(pair, KeyPairError) and err.get("type") == "value_error"
         if paired:
             loc, msg = _pair_key(doc, written, loc, pair)

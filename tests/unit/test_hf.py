@@ -209,7 +209,7 @@ def test_cli_unknown_architecture_exits_2(tmp_path, capsys):
                  str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "architectures: 'BloomForCausalLM' is not supported" in err
-    assert err.endswith(f"(in {path})")  # the file the field was read from
+    assert err.startswith(f"accelsim: error: {path}:1: architectures:")  # the file and line it was read from
 
 
 def test_gpt2_builder_decodes():

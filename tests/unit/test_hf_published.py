@@ -3,6 +3,8 @@ each imports with the model card's parameter count; a value that would change th
 
 from __future__ import annotations
 
+import json
+
 from accelsim.builders import build_workload
 
 from .hf_checks import refused
@@ -73,3 +75,48 @@ def test_values_that_would_change_the_model_are_refused_naming_the_key():
     assert "'rms_norm'" in refused({**STARCODER2_15B, "norm_type": "rms_norm"}, "norm_type")
     refused({**STARCODER2_15B, "rms_norm_eps": "tiny"}, "rms_norm_eps")
     assert "no bias" in refused({**PHI35_MINI, "attention_bias": True}, "attention_bias")
+
+
+# meta-llama/Llama-3.2-1B config.json (https://huggingface.co/meta-llama/Llama-3.2-1B/blob/main/config.json)
+LLAMA32_1B = {"architectures": ["LlamaForCausalLM"], "attention_bias": False, "head_dim": 64, "hidden_act": "silu",
+              "hidden_size": 2048, "intermediate_size": 8192, "max_position_embeddings": 131072, "mlp_bias": False,
+              "num_attention_heads": 32, "num_hidden_layers": 16, "num_key_value_heads": 8, "rms_norm_eps": 1e-05,
+              "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                               "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+              "tie_word_embeddings": True, "vocab_size": 128256}
+
+
+def _errors(tmp_path, capsys, config: dict, *sets: str) -> list[str]:
+    from accelsim.cli import main
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config, indent=1))  # "{" on line 1, then a key a line, a list's or mapping's items
+    # each on their own (architectures' one name on line 3, its "]" on line 4)
+    code = main(["info", "hf", "--set", f"workload.config={path}", *(f"--set={s}" for s in sets)])
+    assert code == 2
+    return capsys.readouterr().err.strip().replace("accelsim: error: ", "").replace(str(path), "FILE").splitlines()
+
+
+def test_every_problem_of_a_config_json_is_named_at_its_line(tmp_path, capsys):
+    bad = {**LLAMA32_1B, "vocab_size": 0, "foo_bar": 1, "rope_scaling": {"rope_type": "weird"}}
+    # keys in insertion order: architectures on lines 2-4, attention_bias … rms_norm_eps on 5-15, rope_scaling on 16
+    # (its rope_type on 17, its "}" on 18), tie_word_embeddings 19, vocab_size 20, foo_bar 21
+    lines = _errors(tmp_path, capsys, bad)
+    assert [line.split(" ", 2)[:2] for line in lines] == [["FILE:17:", "rope_scaling.rope_type:"],
+                                                          ["FILE:20:", "vocab_size:"], ["FILE:21:", "foo_bar:"]]
+    assert lines[1].endswith("expected an integer ≥ 1 (got 0)") and "unsupported field" in lines[2]
+
+
+def test_a_set_value_is_blamed_on_the_set_and_a_file_value_on_the_file(tmp_path, capsys):
+    bad = {**LLAMA32_1B, "num_key_value_heads": 5}  # 5 does not divide 32 heads; line 5 + 9 keys = 14
+    lines = _errors(tmp_path, capsys, bad, "workload.vocab_size=-1")
+    assert lines == ["--set: workload.vocab_size: expected an integer ≥ 1 (got -1)",
+                     "FILE:14: num_key_value_heads: 5 must divide num_attention_heads (32)"]
+    assert _errors(tmp_path, capsys, LLAMA32_1B, "workload.num_key_value_heads=5") == [
+        "--set: workload.num_key_value_heads: 5 must divide num_attention_heads (32)"]
+
+
+def test_pipeline_keys_are_named_as_gpt_only_all_at_once(tmp_path, capsys):
+    lines = _errors(tmp_path, capsys, LLAMA32_1B, "workload.pipeline_parallel=16", "workload.micro_batches=64")
+    assert [line.split(":")[1].strip() for line in lines] == ["workload.pipeline_parallel", "workload.micro_batches"]
+    assert all("supported only by 'model: gpt'" in line for line in lines)

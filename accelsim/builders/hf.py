@@ -912,16 +912,27 @@ def _truncated(lm: LM, layers: int | None) -> LM:
     return replace(lm, layers=layers, windows=lm.windows[:layers], moe=moe, blocks=lm.blocks[:layers])
 
 
-def identical_layers(p: HfParams) -> int | None:
-    """The number of decoder layers of ``p``'s model when they are all alike (the same window, all MoE or all
-    dense, the same attention: with or without RoPE, linear or not), else None (Gemma-2's alternating windows,
-    Qwen2's windowed layers, Qwen2-MoE's dense layers, Qwen3-Next's linear-attention layers)."""
+def identical_layers(p: HfParams) -> tuple[int, int] | None:
+    """(k, n): ``p``'s model's decoder layers are k distinct ones then n alike (the same window, all MoE or all
+    dense, the same attention: with or without RoPE, linear or not), the longest run of alike layers that ends the
+    model: (0, all of them) when every layer is alike, (3, 58) for DeepSeek-V3's 3 dense layers before its 58 MoE
+    ones (first_k_dense_replace). None when a distinct prefix is followed by fewer than 3 alike layers, nothing to
+    extrapolate from 1 and 2 of them (Gemma-2's alternating windows, Qwen3-Next's linear-attention layers between
+    full ones), and for a prompt with images (the image encoder's layers are not the decoder's)."""
     lm = _truncated(p.lm(), p.layers)
     if lm.vision is not None and p.images and p.phase != "decode":  # a prompt's image encoder: its own layers (and
         return None  # Qwen3-VL's DeepStack adds after the first decoder layers) are not the decoder's
-    kinds = {(lm.window(i), lm.moe is not None and i in lm.moe.sparse_layers, i in lm.nope_layers, lm.mixer(i),
-              lm.blocks[i] if lm.blocks else "") for i in range(lm.layers)}
-    return lm.layers if len(kinds) == 1 else None
+
+    def kind(i: int) -> tuple:
+        return (lm.window(i), lm.moe is not None and i in lm.moe.sparse_layers, i in lm.nope_layers, lm.mixer(i),
+                lm.blocks[i] if lm.blocks else "")
+
+    last = kind(lm.layers - 1)
+    k = lm.layers - 1
+    while k > 0 and kind(k - 1) == last:
+        k -= 1
+    n = lm.layers - k
+    return (k, n) if k == 0 or n > 2 else None
 
 
 _PER_PASS = frozenset({"kv_len", "decode_steps", "attention", "mla", "rope_kernel", "mode", "image_size"})

@@ -12,6 +12,10 @@
   (:func:`affine_timing`), since the layers run back to back. Its ops are the 2-layer run's, the first layer's
   standing for every layer but the last, and their work and busy cycles add up to the affine totals
   (:func:`extrapolate_layers`).
+* A distinct prefix (serving, :func:`layer_samples`): a model of k distinct layers then n > 2 alike (DeepSeek-V3's 3
+  dense layers before its 58 MoE ones) is simulated with its first k + 1 and k + 2 layers, the prefix whole in both,
+  and extrapolated in n as above: the prefix's ops are outside the alike layers, affine like the ops outside any
+  layer (equal in both samples up to what the layer after them changes).
 """
 
 from __future__ import annotations
@@ -142,6 +146,16 @@ def interpolate(steps: int, sampled: Sequence[int], values: Sequence[float]) -> 
     return out, scale
 
 
+def layer_samples(layers: tuple[int, int] | None) -> tuple[int, int] | None:
+    """The layer counts of the two samples of a model of ``layers`` = (k distinct layers, then n alike): its first
+    k + 1 and k + 2 layers, when n > 2 and they are fewer than its k + n (so DeepSeek-V3's (3, 58): (4, 5)); else
+    None (every layer simulated)."""
+    if layers is None:
+        return None
+    k, n = layers
+    return (k + 1, k + 2) if n > 2 and 2 * k + 3 <= k + n else None
+
+
 def affine(one: float, two: float, n: int) -> float:
     """The value at n of the affine function through (1, ``one``) and (2, ``two``); ints stay ints (rounded)."""
     value = one + (n - 1) * (two - one)
@@ -198,10 +212,11 @@ def _tensors(placement: Mapping[str, object]) -> int:
     return sum(counts) if counts else len(placement)  # type: ignore[arg-type]
 
 
-def layer_placement(one: Pass, two: Pass, n: int, level: str) -> dict[str, object]:
-    """report.json's ``placement`` of n identical layers whose every tensor is in ``level`` (as in both samples):
-    its tensors counted (affine in n) or, up to :data:`LISTED` of them, named: the 2-layer run's, the first
-    layer's for each of layers 0 … n − 2 and the last layer's as layer n − 1."""
+def layer_placement(one: Pass, two: Pass, n: int, level: str, prefix: int = 0) -> dict[str, object]:
+    """report.json's ``placement`` of ``prefix`` distinct layers then n identical ones whose every tensor is in
+    ``level`` (as in both samples): its tensors counted (affine in n) or, up to :data:`LISTED` of them, named: the
+    (k + 2)-layer run's, the prefix's as they are, the first alike layer's for each of layers k … k + n − 2 and the
+    last layer's as layer k + n − 1."""
     count = affine(_tensors(one.timing.placement), _tensors(two.timing.placement), n)
     if count > LISTED:
         return {f"tensors_in_{level}": count}
@@ -209,10 +224,10 @@ def layer_placement(one: Pass, two: Pass, n: int, level: str) -> dict[str, objec
     out: dict[str, object] = {}
     for name in two.timing.placement:
         lay = layer_of(name)
-        if lay is None or lay not in layers:
+        if lay is None or lay not in layers[prefix:]:
             out[name] = level
             continue
-        span = range(n - 1) if lay == layers[0] else [n - 1]
+        span = range(prefix, prefix + n - 1) if lay == layers[prefix] else [prefix + n - 1]
         for i in span:
             out[_INDEX.sub(f"{i}.", lay) + name[len(lay):]] = level
     return out
@@ -241,12 +256,14 @@ def _by_layer(p: Pass) -> tuple[dict[tuple[str | None, str], int], list[str]]:
     return index, sorted(layers, key=layers.__getitem__)
 
 
-def extrapolate_layers(one: Pass, two: Pass, n: int) -> LayerRows:
-    """The ops of a stage of ``n`` identical layers from its runs with 1 layer (S) and with 2 (F then L).
+def extrapolate_layers(one: Pass, two: Pass, n: int, prefix: int = 0) -> LayerRows:
+    """The ops of a stage of ``n`` identical layers from its runs with 1 layer (S) and with 2 (F then L); with a
+    ``prefix`` of k distinct layers before them, from the runs with k + 1 and k + 2 layers, the prefix's ops
+    counted with those outside the layers.
 
     Its totals are affine in n, T₁ + (n − 1)·(T₂ − T₁) = N₁ + (n − 1)·(N₂ − N₁) + (n − 1)·(F + L) − (n − 2)·S with N
     the ops outside the layers, and the rows add up to exactly that: an op outside the layers gets its affine
-    value (matched by name); an op of the first layer F stands for F and the n − 2 middle layers (count n − 1), a
+    value (matched by name, within its layer for a prefix layer's); an op of the first layer F stands for F and the n − 2 middle layers (count n − 1), a
     middle layer's op being F + L − S (the same op of each layer, matched by its name within the layer: a middle
     layer reads another layer's output as L does and feeds another layer as F does; S does both ends); an op of
     the last layer L stands for itself. Stall cycles of a row are clamped at 0 (a middle layer's op cannot stall
@@ -254,8 +271,8 @@ def extrapolate_layers(one: Pass, two: Pass, n: int) -> LayerRows:
     assert one.units == two.units, "the layer samples ran on different units"
     at_one, layers_one = _by_layer(one)
     at_two, layers_two = _by_layer(two)
-    single = layers_one[0] if layers_one else None
-    first, last = (layers_two[0], layers_two[-1]) if len(layers_two) == 2 else (None, None)
+    single = layers_one[prefix] if len(layers_one) == prefix + 1 else None
+    first, last = (layers_two[prefix], layers_two[-1]) if len(layers_two) == prefix + 2 else (None, None)
     none = Work()
     zeros = np.zeros(len(two.units))
     work, busy, counts = [], [], []
@@ -277,7 +294,8 @@ def extrapolate_layers(one: Pass, two: Pass, n: int) -> LayerRows:
             busy.append(two.busy[i])
             counts.append(1)
         else:
-            j = at_one.get((None, name)) if lay is None else None
+            j = at_one.get((None, name)) if lay is None else \
+                at_one.get((lay, name[len(lay):])) if lay in layers_two[:prefix] else None
             w1, b1 = (one.work[j], one.busy[j]) if j is not None else (two.work[i], two.busy[i])
             work.append(w1.times(2 - n) + two.work[i].times(n - 1))
             busy.append((2 - n) * b1 + (n - 1) * two.busy[i])
@@ -365,9 +383,10 @@ class Sampled:
         return cls(p, p.work, p.busy if per_op else None, (1,) * len(p.work), p.timing, (p,))
 
     @classmethod
-    def extrapolated(cls, one: Pass, two: Pass, layers: int) -> Sampled:
-        """A pass of ``layers`` identical layers from its runs with 1 and with 2 layers."""
-        rows = extrapolate_layers(one, two, layers)
+    def extrapolated(cls, one: Pass, two: Pass, layers: int, prefix: int = 0) -> Sampled:
+        """A pass of ``layers`` identical layers from its runs with 1 and with 2 layers (after ``prefix`` distinct
+        layers: with k + 1 and k + 2)."""
+        rows = extrapolate_layers(one, two, layers, prefix)
         return cls(two, rows.work, rows.busy, rows.counts, affine_timing(one.timing, two.timing, layers), (one, two))
 
 

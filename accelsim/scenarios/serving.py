@@ -19,7 +19,8 @@ are simulated and the others interpolated (:mod:`accelsim.scenarios.sampling`). 
 * ``serving``: ``ttft_s`` (the prefill, which yields each sequence's first token; null without a prefill, a
   ``phase: decode`` run whose first token came before it), ``tpot_s (mean seconds per decode step), ``tokens_per_s`` (batch · decode steps / decode
   seconds), ``step_cycles`` (every decode step), ``kv_cache_bytes``, ``weight_bytes`` and ``memory`` (the
-  footprint per level, of the last step); ``layer_samples``: [1, 2] when the passes were layer-sampled, else None;
+  footprint per level, of the last step); ``layer_samples``: the layer counts each pass was simulated with when
+  layer-sampled ([1, 2]; [4, 5] for DeepSeek-V3's 3 dense layers then 58 MoE ones), else None;
 * ``memory`` (top level) is the first pass's footprint (the prefill's; without a prefill, the first decode step's),
   ``serving.memory`` the last decode step's; ``notes`` say what each spills beyond the main memory
   (:func:`memory_notes`: the last step's prefixed with it).
@@ -27,7 +28,9 @@ are simulated and the others interpolated (:mod:`accelsim.scenarios.sampling`). 
 Layer samples (``options.layer_samples``): a model of n > 2 identical layers (:func:`identical_layers`) runs each
 pass with 1 and with 2 layers (the builders' ``layers`` param) and extrapolates it affinely in n
 (:class:`~accelsim.scenarios.sampling.Sampled`, as pipeline stages): its op rows are the 2-layer run's, the first
-layer's counted n − 1 times. Exact only while every tensor of the whole model sits in the first memory (HBM), as in
+layer's counted n − 1 times. A model of k distinct layers then n alike (DeepSeek-V3: 3 dense, 58 MoE) runs each
+pass with its first k + 1 and k + 2 layers, the prefix whole in both (:func:`~accelsim.scenarios.sampling.
+layer_samples`: when those are fewer layers than the model's). Exact only while every tensor of the whole model sits in the first memory (HBM), as in
 the samples: placement fills it in graph order, so a model that spills places early and late layers differently.
 That is checked before simulating (weights and KV caches, affine in n) and after (the samples' footprint with the
 activations' reserve, :func:`placed_alike`); otherwise, and with ``options.trace``, every layer is simulated.
@@ -56,6 +59,7 @@ from .sampling import (
     decode_samples,
     interpolate,
     layer_placement,
+    layer_samples,
     placement_changes,
     with_changes,
 )
@@ -105,8 +109,9 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     plan.extend(("decode", i, step(i)) for i in sampled)
     # a Chrome trace shows the run's own timeline, every layer
     layers = identical_layers(workload) if options.layer_samples and not options.trace else None
+    samples = layer_samples(layers)
     run = _Runner(arch, options, name, workload, progress, len(plan))
-    done = run.plan(plan, layers) if layers is not None and layers > 2 else None
+    done = run.plan(plan, layers) if samples is not None and layers is not None else None
     if done is None:  # every layer simulated: layer samples off, not applicable, or not exact for this model
         run = _Runner(arch, options, name, workload, progress, len(plan))
         done = run.plan(plan, None)
@@ -115,8 +120,8 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     footprint = {**run.footprint, "memory": (decode or prefill)[-1].timing.memory}
     data = _combine(prefill[0] if prefill else None, decode, sampled, steps=steps, batch=int(params.get("batch", 1)),
                     footprint=footprint, name=name or f"{run.graph_name}_{arch.name}", arch=arch)
-    data["serving"]["layer_samples"] = [1, 2] if decode and decode[0].sampled or prefill and prefill[0].sampled \
-        else None
+    data["serving"]["layer_samples"] = list(samples) if samples and (decode and decode[0].sampled or
+                                                                     prefill and prefill[0].sampled) else None
     data["notes"] = memory_notes(data.get("notes", []), (prefill or decode)[0], decode[-1] if decode else None,
                                  steps - 1)
     data["options"] = recorded(options)  # the run's (its decode passes ran with execution: cuda_graph under auto)
@@ -159,9 +164,9 @@ def memory_notes(notes: list[str], first: Sampled, last: Sampled | None, step: i
     return head + tail + [n for n in notes if n not in own]
 
 
-def identical_layers(workload: WorkloadSpec) -> int | None:
-    """The number of identical layers of ``workload``'s model (set by its ``layers`` param) when its builder
-    says they are alike (:func:`accelsim.builders.transformer.identical_layers`, :func:`accelsim.builders.hf.
+def identical_layers(workload: WorkloadSpec) -> tuple[int, int] | None:
+    """(k, n): ``workload``'s model is k distinct layers then n identical ones (n set by its ``layers`` param) when
+    its builder says so (:func:`accelsim.builders.transformer.identical_layers`, :func:`accelsim.builders.hf.
     identical_layers`), else None."""
     entry = get_builder(workload.model)
     if "layers" not in entry.params.model_fields:
@@ -200,9 +205,9 @@ class _Runner:
         self.graph_name = ""
         self.kept = kept(options, int(workload.params.get("decode_steps") or 0))
 
-    def plan(self, plan: list[tuple[str, int, WorkloadSpec]], layers: int | None) -> list[Sampled] | None:
-        """Every pass of ``plan``: with ``layers``, each from its runs with 1 and 2 layers; None as soon as one of
-        them would not be exact (:func:`placed_alike`)."""
+    def plan(self, plan: list[tuple[str, int, WorkloadSpec]], layers: tuple[int, int] | None) -> list[Sampled] | None:
+        """Every pass of ``plan``: with ``layers`` = (k distinct, n alike), each from its runs with k + 1 and k + 2
+        layers; None as soon as one of them would not be exact (:func:`placed_alike`)."""
         out = []
         for n, (phase, step, spec) in enumerate(plan):
             if self.progress:
@@ -220,24 +225,27 @@ class _Runner:
                                   "weight_bytes": max(graph.weight_bytes, self.footprint.get("weight_bytes", 0))}
                 self.kept.keep(out[-1].runs, alike=alike, what=what)
                 continue
-            g1, g2 = (build_graph(replace(spec, params={**spec.params, "layers": k}), self.arch.dtype) for k in (1, 2))
-            g2.meta["sample_layer_scale"] = layers / 2  # the shown pass's notes speak for the whole model
-            if not fits_first_memory(g1, g2, layers, self.arch):
+            prefix, alike_layers = layers
+            total = prefix + alike_layers
+            g1, g2 = (build_graph(replace(spec, params={**spec.params, "layers": k}), self.arch.dtype)
+                      for k in (prefix + 1, prefix + 2))
+            g2.meta["sample_layer_scale"] = total / (prefix + 2)  # the shown pass's notes speak for the whole model
+            if not fits_first_memory(g1, g2, alike_layers, self.arch):
                 return None  # the whole model overflows the first memory (checked before simulating the samples)
             what = f"decode step {step + 1}" if phase == "decode" else phase
-            one, two = (self._simulate(g, opts, per_op=True, label=f"{what} ({k} of {layers} layers)")
-                        for k, g in ((1, g1), (2, g2)))
-            pass_ = Sampled.extrapolated(one, two, layers)
+            one, two = (self._simulate(g, opts, per_op=True, label=f"{what} ({k} of {total} layers)")
+                        for k, g in ((prefix + 1, g1), (prefix + 2, g2)))
+            pass_ = Sampled.extrapolated(one, two, alike_layers, prefix)
             if not placed_alike(pass_, self.arch):
                 return None
             if self.arch.memories:
-                placement = layer_placement(one, two, layers, self.arch.memories[0])
+                placement = layer_placement(one, two, alike_layers, self.arch.memories[0], prefix)
                 pass_ = replace(pass_, timing=replace(pass_.timing, placement=placement))
             out.append(pass_)
             self.kept.keep(pass_.runs, alike=alike, what=what, samples=True)
             self.footprint = {"kv_cache_bytes": affine(int(g1.meta.get("kv_cache_bytes", 0)),
-                                                       int(g2.meta.get("kv_cache_bytes", 0)), layers),
-                              "weight_bytes": max(affine(g1.weight_bytes, g2.weight_bytes, layers),
+                                                       int(g2.meta.get("kv_cache_bytes", 0)), alike_layers),
+                              "weight_bytes": max(affine(g1.weight_bytes, g2.weight_bytes, alike_layers),
                                                   self.footprint.get("weight_bytes", 0))}
         return out
 
@@ -260,7 +268,8 @@ def persistent_bytes(graph: Graph) -> int:
 
 
 def fits_first_memory(one: Graph, two: Graph, layers: int, arch: Arch) -> bool:
-    """Whether the model of ``layers`` identical layers, known from its 1- and 2-layer graphs, holds all its
+    """Whether the model of ``layers`` identical layers (after any distinct prefix), known from its 1- and 2-layer
+    graphs (with the prefix: k + 1 and k + 2), holds all its
     parameters and KV caches in the first memory (so layer samples stand for it; :func:`placed_alike`)."""
     return not arch.memories or affine(persistent_bytes(one), persistent_bytes(two), layers) <= arch.memory(
         arch.memories[0]).capacity

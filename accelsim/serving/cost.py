@@ -73,7 +73,7 @@ from ..ir import Graph
 from ..mapping.placement import UNFUSED_HINT
 from ..options import Options, share_memory, sharing_memory
 from ..report.writers import atomic_write_text
-from ..scenarios.sampling import affine
+from ..scenarios.sampling import affine, layer_samples
 from ..scenarios.serving import fits_first_memory, identical_layers, served
 from ..scenarios.single import simulate_pass
 
@@ -298,17 +298,20 @@ def simulate_shape(spec: WorkloadSpec, arch: Arch, options: Options, *, graphs: 
     (:func:`computed_attention`).
 
     With ``options.layer_samples`` (the default), a model of n > 2 identical layers whose parameters and KV caches
-    all fit the first memory is simulated with 1 and with 2 layers and both figures taken affine in n, f₁ + (n − 1)
-    ·(f₂ − f₁), as the serving scenario does (docs/architecture.md, "Layer samples in serving"): the layers run back
+    all fit the first memory is simulated with 1 and with 2 layers (after k distinct layers, DeepSeek-V3's 3 dense
+    ones: with k + 1 and k + 2, :func:`~accelsim.scenarios.sampling.layer_samples`) and both figures taken affine in
+    n, f₁ + (n − 1)·(f₂ − f₁), as the serving scenario does (docs/architecture.md, "Layer samples in serving"): the layers run back
     to back, so a pass's time and energy grow by one layer's per layer."""
     opts = options.model_copy(update={"execution": "cuda_graph"}) if graphs else options
     layers = identical_layers(spec) if opts.layer_samples and not opts.trace else None
-    if layers is not None:
-        g1, g2 = (build_graph(replace(spec, params={**spec.params, "layers": k}), arch.dtype) for k in (1, 2))
-        if fits_first_memory(g1, g2, layers, arch):
+    samples = layer_samples(layers)
+    if layers is not None and samples is not None:  # k distinct layers then n alike: the first k + 1 and k + 2
+        g1, g2 = (build_graph(replace(spec, params={**spec.params, "layers": k}), arch.dtype) for k in samples)
+        alike = layers[1]
+        if fits_first_memory(g1, g2, alike, arch):
             (s1, j1, f1), (s2, j2, _) = (_simulated(g, spec, arch, opts) for g in (g1, g2))
-            joules = affine(j1, j2, layers) if j1 is not None and j2 is not None else None
-            return Simulated(affine(s1, s2, layers), joules, f1)  # every layer's attention computes the same share
+            joules = affine(j1, j2, alike) if j1 is not None and j2 is not None else None
+            return Simulated(affine(s1, s2, alike), joules, f1)  # every layer's attention computes the same share
     return _simulated(build_graph(spec, arch.dtype), spec, arch, opts)
 
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from accelsim.builders import build_workload
 from accelsim.builders.hf import HfParams, identical_layers
 from accelsim.config import load_workload
+from accelsim.scenarios.sampling import layer_samples
 
 H, VOCAB, LAYERS = 1536, 100352, 40
 MH, P, N = 48, 64, 128  # Mamba heads, head dim, state; one group of B and C
@@ -61,8 +62,11 @@ def test_without_experts_the_shared_mlp_is_the_feed_forward():
 def test_mamba_and_attention_layers_are_not_alike():
     # a serving run simulates two layers and extrapolates when every layer is alike: not here (36 Mamba, 4 attention)
     w = load_workload("granite_4_h_tiny")
-    assert identical_layers(HfParams(**w.params)) is None
-    assert identical_layers(HfParams(**{**w.params, "layers": 5})) == 5  # the first five are all Mamba
+    # the last attention layer is layer 35 (layer_types): 36 distinct layers then 4 Mamba ones, whose samples (the
+    # first 37 and 38 layers) would simulate more than the model's 40, so none are taken
+    assert identical_layers(HfParams(**w.params)) == (36, 4)
+    assert layer_samples((36, 4)) is None
+    assert identical_layers(HfParams(**{**w.params, "layers": 5})) == (0, 5)  # the first five are all Mamba
 
 
 def test_mamba_groups_must_divide_the_heads():

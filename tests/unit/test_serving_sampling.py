@@ -1,5 +1,6 @@
 """Layer samples in LLM serving runs: each pass of a model of n identical layers simulated with 1 and with 2 layers
-and extrapolated affinely in n (options.layer_samples), against every layer simulated.
+and extrapolated affinely in n (options.layer_samples), against every layer simulated; a model of k distinct layers
+then n alike (DeepSeek's dense layers before its MoE ones) with its first k + 1 and k + 2 layers.
 
 Why the totals agree: the layers of these models are identical (the same ops, shapes and bytes) and run back to
 back, so a middle layer's work, traffic, stalls and busy cycles equal those of the first layer of the 2-layer run
@@ -17,6 +18,7 @@ import pytest
 from accelsim.api import simulate
 from accelsim.builders.hf import HfParams, identical_layers
 from accelsim.config import build_graph, load_arch, load_workload
+from accelsim.scenarios.sampling import layer_samples
 
 # a LLaMA-style decoder of 12 layers small enough to simulate every layer in well under a second
 TINY_LLAMA = {"model": "hf", "architectures": ["LlamaForCausalLM"], "hidden_size": 256, "intermediate_size": 688,
@@ -107,5 +109,77 @@ def test_hf_layers_alike_only_when_every_layer_is_built_the_same():
     # Gemma-2 alternates local (even) and global (odd) attention layers
     assert identical_layers(HfParams.model_validate(gemma2)) is None
     llama = {k: v for k, v in TINY_LLAMA.items() if k != "model"}
-    assert identical_layers(HfParams.model_validate(llama)) == 12
-    assert identical_layers(HfParams.model_validate({**llama, "layers": 2})) == 2
+    assert identical_layers(HfParams.model_validate(llama)) == (0, 12)
+    assert identical_layers(HfParams.model_validate({**llama, "layers": 2})) == (0, 2)
+
+
+# DeepSeek-V3's layout in small: MLA, 3 dense layers (first_k_dense_replace) then 9 MoE layers of 8 routed experts,
+# top-2, one shared expert
+TINY_DEEPSEEK = {"model": "hf", "architectures": ["DeepseekV3ForCausalLM"], "hidden_size": 256,
+                 "intermediate_size": 688, "moe_intermediate_size": 128, "num_attention_heads": 4,
+                 "num_key_value_heads": 4, "num_hidden_layers": 12, "vocab_size": 1024, "q_lora_rank": 64,
+                 "kv_lora_rank": 64, "qk_nope_head_dim": 32, "qk_rope_head_dim": 16, "v_head_dim": 32,
+                 "n_routed_experts": 8, "n_shared_experts": 1, "num_experts_per_tok": 2, "first_k_dense_replace": 3,
+                 "moe_layer_freq": 1, "n_group": 1, "topk_group": 1, "mla": "latent", "seq_len": 64,
+                 "decode_steps": 4}
+
+
+def test_deepseek_v3_is_three_distinct_layers_then_58_alike():
+    # the published config (workloads/deepseek_v3.yaml): num_hidden_layers 61, first_k_dense_replace 3, so layers
+    # 0-2 dense and 61 - 3 = 58 MoE; sampled with its first 3 + 1 = 4 and 3 + 2 = 5 layers (9 of 61 simulated)
+    assert identical_layers(HfParams(**load_workload("deepseek_v3").params)) == (3, 58)
+    # DeepSeek-V2-Lite: 27 layers, first_k_dense_replace 1
+    assert identical_layers(HfParams(**load_workload("deepseek_v2_lite").params)) == (1, 26)
+    tiny = {k: v for k, v in TINY_DEEPSEEK.items() if k != "model"}
+    assert identical_layers(HfParams.model_validate(tiny)) == (3, 9)
+    # 3 dense layers then 2 MoE ones: nothing to extrapolate from 1 and 2 MoE layers
+    assert identical_layers(HfParams.model_validate({**tiny, "layers": 5})) is None
+    assert identical_layers(HfParams.model_validate({**tiny, "layers": 3})) == (0, 3)  # the dense layers alone
+
+
+def test_layer_samples_are_the_prefix_and_one_then_two_alike_layers_when_that_is_fewer_layers():
+    assert layer_samples((3, 58)) == (4, 5)
+    assert layer_samples((0, 3)) == (1, 2) and layer_samples((0, 2)) is None and layer_samples(None) is None
+    # 3 + 6 = 9 layers: the samples' 4 + 5 = 9 simulated layers are no more than the model's
+    assert layer_samples((3, 6)) == (4, 5)
+    assert layer_samples((3, 5)) is None  # 4 + 5 = 9 layers simulated for a model of 8
+
+
+def test_a_dense_prefix_then_moe_layers_from_four_and_five_layers_matches_every_layer():
+    # the prefix runs whole in both samples, so the 5-layer run less the 4-layer one is one MoE layer in the same
+    # place between its neighbours as every MoE layer but the first and last: the totals as exact as for alike layers
+    for arch in ("gemmini", "h100"):
+        full, fast = _both(TINY_DEEPSEEK, load_arch(arch))
+        assert fast["serving"]["layer_samples"] == [4, 5] and full["serving"]["layer_samples"] is None
+        _assert_same_totals(full, fast)
+        assert fast["serving"]["tpot_s"] == pytest.approx(full["serving"]["tpot_s"], rel=EXACT)
+    # shown ops: the 5-layer run's; dense layers 0-2 once each, MoE layer 3 for layers 3-10 (8 of them), layer 4 for
+    # layer 11
+    counts = {op["name"].split(".")[2]: op["count"] for op in fast["ops"]
+              if op["phase"] == "prefill" and op["name"].startswith("model.layers.")}
+    assert counts == {"0": 1, "1": 1, "2": 1, "3": 8, "4": 1}
+    # each of the prefill and 4 decode steps: 2 passes of 4 and 5 layers instead of 1 of 12
+    assert fast["simulation"]["passes"] == 2 * full["simulation"]["passes"] == 10
+
+
+def test_the_serving_grid_prices_a_dense_prefix_model_from_its_four_and_five_layer_passes(monkeypatch):
+    from accelsim.options import Options
+    from accelsim.serving import cost
+
+    arch, seen, real = load_arch("h100"), [], cost.simulate_pass
+
+    def counting(graph, *a, **k):
+        seen.append(len({op.name.split(".")[2] for op in graph.ops if op.name.startswith("model.layers.")}))
+        return real(graph, *a, **k)
+
+    model = load_workload(TINY_DEEPSEEK)
+    for spec in (cost.shape(model, phase="prefill", seq_len=64, batch=1),
+                 cost.shape(model, phase="decode", kv_len=70, batch=4)):
+        seen.clear()
+        monkeypatch.setattr(cost, "simulate_pass", counting)
+        sampled = cost.simulate_shape(spec, arch, Options(), graphs=True)
+        assert seen == [4, 5]  # the passes of the first 4 and 5 layers only
+        monkeypatch.setattr(cost, "simulate_pass", real)
+        whole = cost.simulate_shape(spec, arch, Options(layer_samples=False), graphs=True)
+        assert sampled[0] == pytest.approx(whole[0], rel=EXACT)  # seconds
+        assert sampled[1] == pytest.approx(whole[1], rel=EXACT)  # joules

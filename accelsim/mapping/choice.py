@@ -8,7 +8,10 @@
   otherwise list scheduling over estimated durations puts it on the unit that can start it first.
 * ``residency``: with ``options.activations_on_chip`` an op's output stays in its core's SRAM (no store, no
   load) when it fits beside the other live activations within half the SRAM and every consumer runs on that
-  core; each op's tiles then use the SRAM the resident activations leave free. The weights of ops marked
+  core, or, for an op split over several cores in bands of rows, when every reader is split over the same cores
+  the same way (:func:`_band_cores`: each core keeps and reads its own band; a reader's window takes its
+  neighbours' edge rows through main memory, :func:`_halo`); each op's tiles then use the SRAM the resident
+  activations leave free. The weights of ops marked
   ``recurrent`` (a recurrent layer's per-step GEMMs, which re-read them every time step) stay in SRAM after their
   first load while a quarter of the SRAM of the cores they run on holds them: later steps load nothing. Then
   :mod:`.l2resident` marks the activations a later op reads back from a shared cache (a GPU's L2).
@@ -26,7 +29,7 @@ from ..ir import Graph, OpKind
 from ..options import Options
 from ..tasks import Unit, UnitKind
 from .l2resident import cache_residency
-from .plan import Plan, TaskBudget
+from .plan import BANDS, Plan, TaskBudget
 from .pricing import signature
 from .traffic import split_estimate
 
@@ -41,13 +44,13 @@ def assign_and_reside(plans: tuple[Plan, ...], graph: Graph, units: tuple[Unit, 
     the memory free) nor what its choice does to later ops (a reader split over both cores sends its inputs off chip),
     so on a memory-bound stretch its plan may move more bytes and take longer than the one-core plan; the whole
     plans are compared instead by the same estimates with the memory shared. O(ops × cores), as ``assign``."""
-    chosen = residency(assign(plans, units, options, arch, budget), graph, arch, options)
+    chosen = residency(assign(plans, units, options, arch, budget), graph, arch, options, units)
     if not options.split_ops or arch.cores < 2 or arch.core.tile is not None:
         return chosen
     first = _first_core(units)
     if all(units[u].core == first for p in chosen for u in p.units):  # the greedy plan is the one-core plan
         return chosen
-    single = residency(assign(plans, units, options, arch, budget, one_core=True), graph, arch, options)
+    single = residency(assign(plans, units, options, arch, budget, one_core=True), graph, arch, options, units)
     return single if plan_cycles(single, units, arch, options) < plan_cycles(chosen, units, arch, options) else chosen
 
 
@@ -117,7 +120,8 @@ def plan_cycles(plans: tuple[Plan, ...], units: tuple[Unit, ...], arch: Arch, op
             continue
         start = max(ready, max(free[u] for u in p.units))
         if pools[p.unit_kind] > 1 and most_units(p) > 1 and "output_tiles" not in p.details:
-            a, b = _held_operands(p, kept.__contains__) if p.core is not None else (0, 0)  # held on its core
+            # held on its core, or in bands on its cores (residency)
+            a, b = _held_operands(p, kept.__contains__) if p.core is not None or BANDS in p.details else (0, 0)
             ncores = len({units[u].core for u in p.units})
             est, compute, memory = _estimate(p, arch, options, len(p.units), ncores, ready > 0, (a, b),
                                              p.resident_out)
@@ -439,9 +443,11 @@ class _Split(NamedTuple):
     kept: bool = False  # its output stays on chip
 
 
-def residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Options) -> tuple[Plan, ...]:
-    """Plans with ``resident_out`` and the resident bytes ``live_bytes`` beside each op; then the activations
-    read from a shared cache (:func:`.l2resident.cache_residency`)."""
+def residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Options,
+              units: tuple[Unit, ...] = ()) -> tuple[Plan, ...]:
+    """Plans with ``resident_out`` and the resident bytes ``live_bytes`` beside each op (each core's: an output
+    kept in :data:`BANDS` counts its share on each of its cores); then the activations read from a shared cache
+    (:func:`.l2resident.cache_residency`)."""
     if not options.activations_on_chip:
         return cache_residency(plans, graph, arch, options)
     last_use: dict[str, int] = {}
@@ -454,6 +460,8 @@ def residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Option
     region = activation_region(arch)
     live: dict[int, dict[str, int]] = {}  # core → its resident outputs (only cores holding some: a GPU has 100+)
     held: dict[int, int] = {}  # core → the bytes of those
+    halo_in: dict[str, int] = {}  # op → the bytes it loads of its neighbours' bands (BANDS)
+    banded: set[str] = set()  # the outputs kept in bands
     out = []
     for p in plans:
         if not p.works:
@@ -465,6 +473,7 @@ def residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Option
         consumers = users.get(p.op.name, [])
         resident = False
         details = p.details
+        cores = _band_cores(p, units)
         if p.core is not None and consumers and all(u.core == p.core for u in consumers):
             size = p.op.out_bytes
             if held.get(p.core, 0) + size <= region:
@@ -473,9 +482,79 @@ def residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Option
                 resident = True
             else:  # it would stay but does not fit beside what the core holds: to main memory and back
                 details = {**details, "output_spilled": size}
+        elif cores and consumers and all(_band_cores(u, units) == cores and _band_reader(u, p.op.name)
+                                         for u in consumers):
+            share = -(-p.op.out_bytes // len(cores))  # each core keeps the band it wrote
+            if all(held.get(c, 0) + share <= region for c in cores):
+                for c in cores:
+                    live.setdefault(c, {})[p.op.name] = share
+                    held[c] = held.get(c, 0) + share
+                resident = True
+                banded.add(p.op.name)
+                halos = [_halo(u, p.op.out_bytes, len(cores)) for u in consumers]
+                for u, h in zip(consumers, halos, strict=True):
+                    if h:
+                        halo_in[u.op.name] = halo_in.get(u.op.name, 0) + h
+                details = {**details, BANDS: len(cores)}
+                if any(halos):  # it stores the rows its readers' windows take from across its bands' edges
+                    details["halo_out"] = sum(halos)
+            else:
+                details = {**details, "output_spilled": p.op.out_bytes}
+        if p.op.name in halo_in:
+            details = {**details, "halo_in": halo_in[p.op.name]}
+        if cores and BANDS not in details and any(t in banded for t in p.inputs):  # it reads its own bands
+            details = {**details, BANDS: len(cores)}
         # graph outputs leave the chip; cross-core tensors go through main memory
         out.append(p._replace(resident_out=resident, live_bytes=max(held.values(), default=0), details=details))
     return cache_residency(_pin_recurrent_weights(tuple(out), arch), graph, arch, options)
+
+
+def _band_cores(p: Plan, units: tuple[Unit, ...]) -> frozenset[int]:
+    """The cores ``p`` is split over when it cuts its output into bands of rows, one a core (empty otherwise): a
+    single-operand GEMM (a linear, a 2-D convolution) whose activations outweigh its parameters (:mod:`.traffic`
+    then cuts it along M, the rows: batch × output pixels, or tokens; it stays cut so when it reads or keeps bands)
+    and that has a row per unit, or a vector op that keeps its input's shape (an activation, a norm, an add) or a
+    2-D pooling window with an output row per core (its output rows: batch × output height)."""
+    if p.core is not None or not units or len(p.units) < 2 or p.shares:
+        return frozenset()
+    cores = frozenset(units[u].core for u in p.units)
+    if len(cores) < 2 or None in cores or "pieces" in p.details or "output_tiles" in p.details:
+        return frozenset()
+    op = p.op
+    if op.kind.is_matmul:
+        g = op.gemm
+        ok = (op.kind is not OpKind.ATTENTION and g is not None and g.count == 1 and len(p.operands) <= 1
+              and g.m >= len(p.units) and op.in_bytes > op.weight_bytes
+              and ("kernel" not in op.attrs or (op.fn == "conv2d" and len(op.in_shapes[0]) == 4)))
+    elif "kernel" in op.attrs:
+        ok = op.kind is OpKind.POOL and len(op.out_shape) == 4 and op.out_shape[0] * op.out_shape[2] >= len(cores)
+    else:
+        out = math.prod(op.out_shape)
+        ok = all(math.prod(s) == out for s in op.in_shapes)
+    return cores if ok else frozenset()
+
+
+def _band_reader(p: Plan, t: str) -> bool:
+    """Whether ``p`` (a :func:`_band_cores` op) reads all of ``t`` as the rows of its own bands: a GEMM's only
+    operand (its rows: a convolution's output pixels, from those rows of its input) or its fused residual, a vector
+    op's input."""
+    return not p.op.kind.is_matmul or (bool(p.operands) and t in p.operands[0]) or t in p.epilogue
+
+
+def _halo(p: Plan, nbytes: int, ncores: int) -> int:
+    """The bytes of a banded input of ``nbytes`` (batch × channels × height × width) that ``p``'s cores read from
+    their neighbours' bands: a window of kh rows (dilated: (kh − 1)·dh + 1) needs kh − 1 rows of the band next
+    to it at each of the ncores − 1 edges between bands, unless every edge falls between images (the batch a
+    multiple of the cores). They go through main memory: the arch models no path between cores."""
+    kernel = p.op.attrs.get("kernel")
+    if not kernel:
+        return 0
+    n, _, h, _ = p.op.in_shapes[0]
+    dil = p.op.attrs.get("dilation") or (1,)
+    rows = min((int(kernel[0]) - 1) * int(dil[0]), h)  # type: ignore[index]
+    if rows <= 0 or n % ncores == 0:
+        return 0
+    return (ncores - 1) * rows * -(-nbytes // (n * h))
 
 
 def _pin_recurrent_weights(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:

@@ -10,6 +10,9 @@ from ..ir import Op, Weight
 from ..options import TASK_BYTES
 
 NONE = ""  # the unit kind of an op that does no work (a view, a folded batch norm)
+# ``details[BANDS]``: the cores of a split op that keeps its output on them in bands of rows, each core its own, or
+# reads such bands where they lie (:func:`.choice.residency`); :mod:`.traffic` cuts it along M, the rows
+BANDS = "bands"
 
 
 class Plan(NamedTuple):

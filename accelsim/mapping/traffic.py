@@ -29,7 +29,7 @@ from ..options import Options
 from ..tasks import TableSplit, Unit
 from ..units import dtype_bytes
 from . import l2resident
-from .plan import Plan
+from .plan import BANDS, Plan
 from .tiling import array_caps, tile_gemm, tile_gemm_shared
 
 # the shortest tile group: 1,000 cycles of compute or 1 µs of transfer at main-memory bandwidth (1,000 cycles at
@@ -186,6 +186,11 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
         wts[lv] = wts.get(lv, 0) + _step_share(w, op, shards)
     # where the output goes: its tensor's level; an optimizer step writes the parameter and its state back
     out_levels = {ctx.level_of.get(op.name, ctx.main): 0 if p.resident_out else op.out_bytes}
+    halo_out, halo_in = p.details.get("halo_out", 0), p.details.get("halo_in", 0)
+    if halo_out:  # banded output (choice.residency): the rows its readers' windows take across its bands' edges
+        out_levels[ctx.main] = out_levels.get(ctx.main, 0) + halo_out
+    if halo_in:  # and those rows, read back by the reader
+        act_a[ctx.main] = act_a.get(ctx.main, 0) + halo_in
     if op.kind is OpKind.OPTIMIZER:
         out_levels = {}
         for w in p.weights:
@@ -243,7 +248,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # streams all of A, along M all of B (unit_cycles names it)
     per_unit: tuple[int, ...] = ()
     if nunits > 1 and "output_tiles" not in p.details:
-        per_unit = unit_cycles(p, arch, nunits, along_n=a_tot <= b_tot, details=details)
+        per_unit = unit_cycles(p, arch, nunits, along_n=a_tot <= b_tot and BANDS not in p.details, details=details)
     ncores = len({ctx.units[u].core for u in p.units}) if nunits > 1 else 1
     # tiles use the core's SRAM beside the resident activations; the arrays of a core share its tiles, and each
     # core of a split tiles its own sub-GEMM (core_reads: fa and fb count the reads of all the cores together).
@@ -251,7 +256,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # count their own panels, gpu_tiles / attention), else the memories
     fa, fb, ntiles, tiling = core_reads(p, a_tot, b_tot, out_off, *ctx.sram_budgets(p.live_bytes),
                                         arch.core.partial_sum_bytes(op.out_dtype), nunits, ncores,
-                                        details.get("split"))
+                                        details.get("split") or ("m" if BANDS in p.details else None))
     if tiling is not None:
         details["tiling"] = tiling
     per = _per_gemm(op, a_tot, b_tot, out_off) if op.kind.is_matmul else None
@@ -515,10 +520,11 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     b_tot, out = acts_b + params, 0 if keep_out else op.out_bytes
     sram = arch.core.sram
     cut: dict = {}
-    compute = busiest_unit_cycles(p, arch, nunits, a_tot <= b_tot, cut) if nunits > 1 else p.cycles
+    banded = ncores > 1 and on_chip[0] > 0  # it reads bands its cores hold (choice.residency): cut along M
+    compute = busiest_unit_cycles(p, arch, nunits, a_tot <= b_tot and not banded, cut) if nunits > 1 else p.cycles
     fa, fb, ntiles, _ = core_reads(p, a_tot, b_tot, out, sram.tile_budgets(reserved=0),
                                    sram.shared_budget(reserved=0), arch.core.partial_sum_bytes(op.out_dtype),
-                                   nunits, ncores, cut.get("split"))
+                                   nunits, ncores, cut.get("split") or ("m" if banded else None))
     out += op.out_bytes if p.epilogue else 0  # a fused residual (its output's shape and dtype), read once as written
     main = arch.memory(arch.main_memory)
     groups = tile_groups(p, ntiles, nunits, a_tot + b_tot + out, main.sustained_bandwidth, options)

@@ -186,6 +186,9 @@ class Op(_OpRequired, total=False):
 
     phase: str  # serving: "prefill" | "decode"; diffusion: the pipeline part ("text_encoder", "unet", ...)
     stage: int  # pipeline: the simulated stage the row belongs to
+    # when its inputs were ready (its producers' last end, within start..end; a parameter prefetch starts it
+    # earlier): end − ready is ops.csv's ready_to_end_cycles. Reports before it lack it
+    ready_cycle: int
     count: int  # composed runs (serving, pipeline): the executions of the op the row's totals account for
     energy_j: float | None  # dynamic energy of the row's MACs, vector FLOPs and bytes (null: arch without energy)
     model_share: float  # training: the share of macs that is the model's work (0: a recomputed copy; absent: 1;

@@ -25,7 +25,9 @@ Metric definitions (docs/architecture.md repeats them):
   (a memory behind a link: over the link), and at the scratchpad the bytes the arrays and vector units read and
   write plus the fills and drains of off-chip transfers. ``levels`` lists the hierarchy in order.
 * per op: ``start_cycle``/``end_cycle`` span its device tasks (not its host LAUNCH, which runs ahead of the device:
-  eager launches are issued long before a busy device reaches the kernel); ``arithmetic_intensity`` = work / off-chip bytes
+  eager launches are issued long before a busy device reaches the kernel); ``ready_cycle`` when its inputs were
+  ready (its producers' last end; between start and end: its parameters may load ahead of it, so end − ready is
+  the op's own time on the run's critical path); ``arithmetic_intensity`` = work / off-chip bytes
   and ``achieved_flops_per_s`` = work / op duration, where a matmul's work is 2 × the MACs its kernel computes (no
   bias adds, no skipped causal blocks: what the arrays' peak counts) and another op's its flops; ``bound`` is ``memory`` when the op's bytes at some memory
   level take longer at that level's bandwidth than its flops at the peak (each level's roofline).
@@ -271,6 +273,8 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
             s_c = e_c = max((op_end.get(s, 0) for s in graph.ops[i].inputs), default=0)
         else:
             s_c, e_c = starts_l[i], ends_l[i]
+        # when its inputs were ready: its producers' last end (its parameters may load earlier), within its span
+        ready = min(e_c, max(s_c, max((op_end.get(src, 0) for src in graph.ops[i].inputs), default=0)))
         op_end[m.name] = e_c
         for lv, b in m.bytes.items():
             bytes_total[lv] = bytes_total.get(lv, 0) + b
@@ -290,7 +294,7 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
         ops.append({
             "name": m.name, "kind": m.kind, "fn": m.fn, "unit": m.unit, "core": m.core,
             "macs": m.macs, "flops": m.flops, "start_cycle": s_c, "end_cycle": e_c,
-            "compute_cycles": m.compute_cycles, "stall_cycles": stall_l[i],
+            "ready_cycle": ready, "compute_cycles": m.compute_cycles, "stall_cycles": stall_l[i],
             "stalls_by_level": per_op_level.get(i, {}), "bytes": dict(m.bytes), "tiles": m.tiles,
             "arithmetic_intensity": ai, "achieved_flops_per_s": work / ((e_c - s_c) / clock) if e_c > s_c else None,
             "bound": bound, "mapping": m.mapping,

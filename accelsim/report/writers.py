@@ -27,11 +27,11 @@ REPORT_FILE = "report.json"
 OPS_CSV_FILE = "ops.csv"
 TRACE_FILE = "trace.json"
 
-# Columns of ops.csv before the per-level columns, and after them. ``duration_cycles`` is end - start, times the
-# row's ``count`` in a composed report (:func:`write_ops_csv`).
+# Columns of ops.csv before the per-level columns, and after them. ``duration_cycles`` is end - start and
+# ``ready_to_end_cycles`` end - ready_cycle, each times the row's ``count`` in a composed report (:func:`write_ops_csv`).
 _HEAD_COLUMNS = (
     "name", "kind", "fn", "unit", "core", "macs", "flops", "start_cycle", "end_cycle", "duration_cycles",
-    "compute_cycles", "stall_cycles",
+    "ready_to_end_cycles", "compute_cycles", "stall_cycles",
 )
 _TAIL_COLUMNS = ("tiles", "arithmetic_intensity", "achieved_flops_per_s", "bound", "energy_j")
 
@@ -261,7 +261,10 @@ def write_ops_csv(report: dict, path: str | os.PathLike) -> Path:
     ``count`` executions (decode steps, a diffusion part's steps, a stage's micro-batches) and every quantity column
     is their total: ``macs``, ``flops``, ``bytes_*``, ``stall_*`` and ``energy_j`` as report.json holds them, and
     ``duration_cycles`` and ``compute_cycles`` one execution's (report.json's ``end_cycle - start_cycle`` and
-    ``compute_cycles``) times ``count``, so work / duration is a rate the chip can reach; ``start_cycle`` and
+    ``compute_cycles``) times ``count``, so work / duration is a rate the chip can reach (``ready_to_end_cycles``
+    likewise: end − ``ready_cycle``, the op's time from its inputs ready to its end, which leaves out the
+    parameter loads that start it ahead of its producers, so the rows of a run add up to about its cycles and
+    compare with an op's roofline; ``duration_cycles`` counts that prefetch); ``start_cycle`` and
     ``end_cycle`` place the first execution on the run's timeline, and ``arithmetic_intensity`` and
     ``achieved_flops_per_s``, ratios, are the same for one execution as for all of them.
     """
@@ -275,6 +278,8 @@ def write_ops_csv(report: dict, path: str | os.PathLike) -> Path:
         row = dict(op)
         count = op.get("count", 1)  # a composed report's row: every quantity its executions' total
         row["duration_cycles"] = count * (end - start) if start is not None and end is not None else None
+        ready = op.get("ready_cycle")  # (a report before it: empty)
+        row["ready_to_end_cycles"] = count * (end - ready) if ready is not None and end is not None else None
         if op.get("compute_cycles") is not None:
             row["compute_cycles"] = count * op["compute_cycles"]
         row["sparsity"] = _sparsity(op)

@@ -316,7 +316,8 @@ def compose_ops(parts: Sequence[Rows]) -> tuple[list[dict], Totals]:
             w = work.rounded()
             rows.append({**row, **part.tags, "count": count, "macs": w.macs, "flops": w.flops, "bytes": w.bytes,
                          "stall_cycles": sum(w.stalls.values()), "stalls_by_level": w.stalls,
-                         "start_cycle": row["start_cycle"] + part.offset, "end_cycle": row["end_cycle"] + part.offset})
+                         "start_cycle": row["start_cycle"] + part.offset, "end_cycle": row["end_cycle"] + part.offset,
+                         **({"ready_cycle": row["ready_cycle"] + part.offset} if "ready_cycle" in row else {})})
             macs += w.macs
             flops += w.flops
             for lv, v in w.bytes.items():

@@ -25,24 +25,25 @@ def test_activations_that_do_not_fit_the_scratchpad_get_a_note_with_the_batch_th
 
 
 def test_outputs_of_ops_split_over_cores_get_a_note_with_the_bytes_one_core_would_keep():
-    # tpu-v4 (2 cores, 16 MiB of SRAM each: an 8 MiB activation region): a 3x3 conv, a ReLU and a 1x1 conv on a
-    # 64 x 56 x 56 bf16 map, each split over both cores, so the conv's and the ReLU's outputs (64·56·56·2 =
-    # 401,408 B each) go to main memory and back (architecture.md step 5): 2 x 401,408 = 802,816 B, written once
-    # and read once each, 2 x 802,816 = 1,605,632 B; each fits the 8 MiB region alone, so one core keeps them.
-    # (c2's output is the graph's: in main memory either way.)
+    # tpu-v4 (2 cores, 16 MiB of SRAM each: an 8 MiB activation region): a 3x3 conv, a ReLU and a grouped 3x3 conv
+    # (4 groups) on a 64 x 56 x 56 bf16 map, each split over both cores. The conv keeps its output in bands on the
+    # cores for the ReLU (architecture.md step 5), but the grouped conv is not cut in bands of rows, so the ReLU's
+    # output (64·56·56·2 = 401,408 B) goes to main memory and back: written once and read once, 802,816 B; it fits
+    # the 8 MiB region alone, so one core keeps it. (c2's output is the graph's: in main memory either way.)
     spec = {"model": "layers", "input": [1, 64, 56, 56], "layers": [
         {"type": "conv2d", "name": "c1", "out_channels": 64, "kernel_size": 3, "padding": 1},
-        {"type": "relu", "name": "r"}, {"type": "conv2d", "name": "c2", "out_channels": 64, "kernel_size": 1}]}
+        {"type": "relu", "name": "r"},
+        {"type": "conv2d", "name": "c2", "out_channels": 64, "kernel_size": 3, "padding": 1, "groups": 4}]}
     rep = accelsim.simulate(spec, "tpu-v4", plots=False).to_dict()
     assert all(op.get("core") is None for op in rep["ops"])  # each on both cores
     hbm = rep["bytes"]["hbm"]
     (note,) = [n for n in rep["notes"] if "split over several cores" in n]
-    assert note.startswith("activations: 2 outputs of ops split over several cores (802816 B (784KiB) in all) went "
+    assert note.startswith("activations: 1 output of ops split over several cores (401408 B (392KiB) in all) went "
                            "to hbm and back"), note
-    assert f"about 1605632 B (1.531MiB) written and read, of the run's {hbm} B" in note
-    assert "2 of them fit one core's activation region (8388608 B (8MiB): half its SRAM) alone" in note
-    assert f"which would move about {hbm - 1_605_632} B" in note
+    assert f"about 802816 B (784KiB) written and read, of the run's {hbm} B" in note
+    assert "1 of them fit one core's activation region (8388608 B (8MiB): half its SRAM) alone" in note
+    assert f"which would move about {hbm - 802_816} B" in note
     # on one core they stay in its SRAM: no note (and the run moves less than the 2-core one less their traffic)
     one = accelsim.simulate(spec, {"base": "tpu-v4", "cores": 1}, plots=False).to_dict()
     assert not any("split over several cores" in n for n in one["notes"])
-    assert one["bytes"]["hbm"] <= hbm - 1_605_632
+    assert one["bytes"]["hbm"] <= hbm - 802_816

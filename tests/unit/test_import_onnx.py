@@ -1051,15 +1051,18 @@ def test_onnx_cast_writes_its_target_width():
     # x (64, 64) of an fp32 model at the workload's fp32, Cast then Relu, on tpu-v4. Before, every cast wrote fp32
     # here: 16,384 B. Now to fp16 it writes 64 · 64 · 2 = 8,192 B, which the relu reads (and writes 16,384 B, the
     # relu's own fp32); to int8 4,096 B; to FLOAT (the model's own float type) the workload's dtype, as before.
-    # (To FLOAT both ops run on one core, which keeps c on chip: each moves only x in or y out, 16,384 B.)
+    # Activation residency off, so that c goes through HBM (with it on, both ops keep c on chip, on one core or
+    # in bands on both: each moves only x in or y out, 16,384 B)
     for to, width in ((TensorProto.FLOAT16, 2), (TensorProto.INT8, 1), (TensorProto.FLOAT, 4)):
         nodes = [helper.make_node("Cast", ["x"], ["c"], name="cast", to=to),
                  helper.make_node("Relu", ["c"], ["y"], name="r")]
         g = from_onnx(_graph_model(nodes, {"x": [64, 64]}), dtype="fp32")
         assert g.ops[0].out_bytes == 64 * 64 * width, to
-        rows = {o["name"]: o["bytes"]["hbm"] for o in accelsim.simulate(g, "tpu-v4").to_dict()["ops"]}
-        moved = 0 if to == TensorProto.FLOAT else width
-        assert rows == {"cast": 64 * 64 * (4 + moved), "r": 64 * 64 * (moved + 4)}, to
+        rows = {o["name"]: o["bytes"]["hbm"]
+                for o in accelsim.simulate(g, "tpu-v4", activations_on_chip=False).to_dict()["ops"]}
+        assert rows == {"cast": 64 * 64 * (4 + width), "r": 64 * 64 * (width + 4)}, to
+        on = {o["name"]: o["bytes"]["hbm"] for o in accelsim.simulate(g, "tpu-v4").to_dict()["ops"]}
+        assert on == {"cast": 64 * 64 * 4, "r": 64 * 64 * 4}, to
 
 
 def test_onnx_gather_nd_selects_from_an_activation_and_copies_from_a_table():

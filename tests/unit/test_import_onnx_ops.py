@@ -69,11 +69,13 @@ def test_comparisons_and_logical_ops_write_a_byte_per_element():
         assert (node.fn, node.flops, node.out_bytes) == (op.lower(), 32, 32), op
     # its reader reads that byte: Equal(x, z) then Where(e, x, z) over (64, 64) at fp32 on tpu-v4. The compare
     # reads 2 · 4,096 · 4 B and writes 4,096 · 1 B = 36,864; the select reads 4,096 · 1 + 2 · 4,096 · 4 and
-    # writes 4,096 · 4 = 53,248 (with the bool at fp32's width it would read 12,288 B more)
+    # writes 4,096 · 4 = 53,248 (with the bool at fp32's width it would read 12,288 B more). Activation residency
+    # off: both ops split over tpu-v4's 2 cores would keep e on them (architecture.md step 5), moving none of it
     nodes = [helper.make_node("Equal", ["x", "z"], ["e"], name="eq"),
              helper.make_node("Where", ["e", "x", "z"], ["y"], name="w")]
     g = from_onnx(_model(nodes, {"x": [64, 64], "z": [64, 64]}), dtype="fp32")
-    rows = {o["name"]: o["bytes"]["hbm"] for o in accelsim.simulate(g, "tpu-v4").to_dict()["ops"]}
+    rows = {o["name"]: o["bytes"]["hbm"]
+            for o in accelsim.simulate(g, "tpu-v4", activations_on_chip=False).to_dict()["ops"]}
     assert rows == {"eq": 2 * 4096 * 4 + 4096, "w": 4096 + 2 * 4096 * 4 + 4096 * 4}
 
 

@@ -104,7 +104,7 @@ def test_ops_csv_rows_and_columns(tmp_path, report):
     assert sorted(levels) == ["hbm", "sram"]
     assert header == [
         "name", "kind", "fn", "unit", "core", "macs", "flops", "start_cycle", "end_cycle", "duration_cycles",
-        "compute_cycles", "stall_cycles", *(f"bytes_{lvl}" for lvl in levels),
+        "ready_to_end_cycles", "compute_cycles", "stall_cycles", *(f"bytes_{lvl}" for lvl in levels),
         *(f"stall_{lvl}" for lvl in report["stalls_by_level"]),
         "tiles", "arithmetic_intensity", "achieved_flops_per_s", "bound", "energy_j",
     ]
@@ -118,6 +118,7 @@ def test_ops_csv_rows_and_columns(tmp_path, report):
     assert int(fc1["bytes_hbm"]) == 48_120 and int(fc1["macs"]) == 48_000  # its weights and bias
     for r, op in zip(rows, ops, strict=True):
         assert int(r["duration_cycles"]) == op["end_cycle"] - op["start_cycle"]
+        assert int(r["ready_to_end_cycles"]) == op["end_cycle"] - op["ready_cycle"]
         if op["arithmetic_intensity"] is None:
             assert r["arithmetic_intensity"] == ""
         else:  # numbers are written unformatted, so they read back exactly

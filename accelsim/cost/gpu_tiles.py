@@ -254,6 +254,16 @@ def _latency_bound(t: _Terms, tm: int, tn: float, k_slice: int, elems: tuple[int
     return -(-k_slice // k) * t.round_trip / (depth - 1) / resident
 
 
+def exposed_fixed(details: dict, cores: int) -> int:
+    """Of the compute cycles of a GEMM's busiest core (its ⌈tiles / cores⌉ output tiles, one after another), those
+    its thread blocks spend in their fixed prologue and epilogue (``fixed_cycles`` a tile, :func:`_fixed`): W · F.
+    0 for a tiling without fixed costs (attention's, a library table's)."""
+    fixed = details.get("fixed_cycles", 0)
+    if not fixed or "output_tiles" not in details:
+        return 0
+    return -(-details["output_tiles"] // max(1, cores)) * fixed
+
+
 def fixed_cycles(arch: Arch, tm: int, tn: int, elem: int, out_elem: float | None = None,
                  b_elem: float | None = None) -> int:
     """One thread block's fixed cycles: the prologue's first K-stage from main memory (its A panel in ``elem``

@@ -193,6 +193,8 @@ class Op(_OpRequired, total=False):
     energy_j: float | None  # dynamic energy of the row's MACs, vector FLOPs and bytes (null: arch without energy)
     model_share: float  # training: the share of macs that is the model's work (0: a recomputed copy; absent: 1;
     # above 1 for a causal context-parallel attention: the masked chunk pairs the split leaves out still count)
+    fixed_cycles: int  # a GPU GEMM (core.tile): of compute_cycles, its busiest core's exposed thread-block fixed cost
+    # (prologue and epilogue no other resident block's main loop overlaps: cost.gpu_tiles.exposed_fixed)
     model_scale: float  # a causal context-parallel attention (ring, all_gather): the model's count ÷ its macs and flops
     # (the masked chunk pairs the split leaves out; absent: 1), which the report's macs and flops apply (model_counts)
 

@@ -42,6 +42,7 @@ from typing import NamedTuple, get_args
 
 import numpy as np
 
+from ..cost import gpu_tiles
 from ..cost.attention import FLASH
 from ..energy import account, computed_share, peak_dynamic_power
 from ..energy.model import LINK, NIC
@@ -295,6 +296,7 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
             "name": m.name, "kind": m.kind, "fn": m.fn, "unit": m.unit, "core": m.core,
             "macs": m.macs, "flops": m.flops, "start_cycle": s_c, "end_cycle": e_c,
             "ready_cycle": ready, "compute_cycles": m.compute_cycles, "stall_cycles": stall_l[i],
+            **({"fixed_cycles": fx} if (fx := gpu_tiles.exposed_fixed(m.mapping, m.mapping.get("units", 1))) else {}),
             "stalls_by_level": per_op_level.get(i, {}), "bytes": dict(m.bytes), "tiles": m.tiles,
             "arithmetic_intensity": ai, "achieved_flops_per_s": work / ((e_c - s_c) / clock) if e_c > s_c else None,
             "bound": bound, "mapping": m.mapping,

@@ -224,15 +224,17 @@ def _levels(first: Iterable[str], ops: list[dict], key: str) -> list[str]:
 
 def ops_csv_columns(report: dict) -> list[str]:
     """Header of ``ops.csv`` for ``report``: fixed columns (with a composed report's ``phase`` / ``stage`` and
-    ``count`` after ``core`` when its rows have them, and ``sparsity`` when some op's weights are pruned N:M),
-    ``bytes_<level>`` and ``stall_<level>`` per level."""
+    ``count`` after ``core`` when its rows have them, ``sparsity`` when some op's weights are pruned N:M, and
+    ``fixed_cycles`` after ``stall_cycles`` when some op's GPU tiles have fixed costs), ``bytes_<level>`` and
+    ``stall_<level>`` per level."""
     ops = report.get("ops") or []
     byte_levels = _levels(report.get("bytes") or {}, ops, "bytes")
     stall_levels = _levels(report.get("stalls_by_level") or {}, ops, "stalls_by_level")
     at = _HEAD_COLUMNS.index("core") + 1
     sparse = ["sparsity"] if any(_sparsity(op) for op in ops) else []
+    fixed = ["fixed_cycles"] if any(op.get("fixed_cycles") for op in ops) else []
     return [
-        *_HEAD_COLUMNS[:at], *part_keys(ops), *sparse, *_HEAD_COLUMNS[at:],
+        *_HEAD_COLUMNS[:at], *part_keys(ops), *sparse, *_HEAD_COLUMNS[at:], *fixed,
         *(f"bytes_{lvl}" for lvl in byte_levels),
         *(f"stall_{lvl}" for lvl in stall_levels),
         *_TAIL_COLUMNS,
@@ -260,11 +262,11 @@ def write_ops_csv(report: dict, path: str | os.PathLike) -> Path:
     with no off-chip bytes has no arithmetic intensity) is an empty cell. A composed report's row stands for its
     ``count`` executions (decode steps, a diffusion part's steps, a stage's micro-batches) and every quantity column
     is their total: ``macs``, ``flops``, ``bytes_*``, ``stall_*`` and ``energy_j`` as report.json holds them, and
-    ``duration_cycles`` and ``compute_cycles`` one execution's (report.json's ``end_cycle - start_cycle`` and
-    ``compute_cycles``) times ``count``, so work / duration is a rate the chip can reach (``ready_to_end_cycles``
-    likewise: end − ``ready_cycle``, the op's time from its inputs ready to its end, which leaves out the
-    parameter loads that start it ahead of its producers, so the rows of a run add up to about its cycles and
-    compare with an op's roofline; ``duration_cycles`` counts that prefetch); ``start_cycle`` and
+    ``duration_cycles``, ``compute_cycles`` and ``fixed_cycles`` one execution's (report.json's ``end_cycle -
+    start_cycle``, ``compute_cycles`` and ``fixed_cycles``) times ``count``, so work / duration is a rate the chip can
+    reach (``ready_to_end_cycles`` likewise: end − ``ready_cycle``, the op's time from its inputs ready to its end,
+    which leaves out the parameter loads that start it ahead of its producers, so the rows of a run add up to about
+    its cycles and compare with an op's roofline; ``duration_cycles`` counts that prefetch); ``start_cycle`` and
     ``end_cycle`` place the first execution on the run's timeline, and ``arithmetic_intensity`` and
     ``achieved_flops_per_s``, ratios, are the same for one execution as for all of them.
     """
@@ -282,6 +284,8 @@ def write_ops_csv(report: dict, path: str | os.PathLike) -> Path:
         row["ready_to_end_cycles"] = count * (end - ready) if ready is not None and end is not None else None
         if op.get("compute_cycles") is not None:
             row["compute_cycles"] = count * op["compute_cycles"]
+        if op.get("fixed_cycles") is not None:
+            row["fixed_cycles"] = count * op["fixed_cycles"]
         row["sparsity"] = _sparsity(op)
         op_bytes = op.get("bytes") or {}
         op_stalls = op.get("stalls_by_level") or {}

@@ -343,8 +343,8 @@ def _blame(doc: Doc, written: Any, model: type[BaseModel], loc: tuple, msg: str,
     (:func:`_recency`: --set over a file over a preset over a default; a tie keeps ``loc``) is the one reported,
     and the message names the other side's value and where it came from. Returns ``(loc, msg, value, key)``, the
     key in its dotted ``--set`` form under ``root`` (``workload.heads``), or None when ``msg`` names no sibling.
-    Reported at its own key, the message names each sibling it quotes with a value ("max_tiles_per_op (16)") in its
-    ``--set`` form with the value's origin ("options.max_tiles_per_op (16, the default)")."""
+    Reported at its own key, an options message names each sibling it quotes with a value ("max_tiles_per_op (16)")
+    in its ``--set`` form with the value's origin ("options.max_tiles_per_op (16, the default)")."""
     if not loc or not isinstance(loc[-1], str):
         return None
     siblings = [n for n in field_names_at(model, loc[:-1]) if n != loc[-1] and re.search(rf"\b{re.escape(n)}\b", msg)]
@@ -359,9 +359,10 @@ def _blame(doc: Doc, written: Any, model: type[BaseModel], loc: tuple, msg: str,
     best = max(involved, key=lambda p: _recency(doc, written, p)) if involved else loc
     if _recency(doc, written, best) <= _recency(doc, written, loc):
         # the check's own key: each other key it names with its value, "NAME (VALUE)", in its --set form with
-        # where that value came from ("options.max_tiles_per_op (16, the default)")
+        # where that value came from ("options.max_tiles_per_op (16, the default)"); options only, so far (the
+        # builders' messages name their siblings bare)
         named = msg
-        for n in siblings:
+        for n in siblings if root == ("options",) else ():
             p = (*loc[:-1], n)
             named = re.sub(rf"(?<![\w.]){re.escape(n)} \(([^()]*)\)",
                            lambda m, p=p: f"{dotted(p)} ({m.group(1)}, {origin(p)})", named, count=1)

@@ -618,7 +618,10 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
     head.add_row("cores", f"{arch.cores:,}" + (f" per chip, {arch.chips} chips" if arch.chips > 1 else ""))
     head.add_row("dtype", arch.dtype)
     for u in units:
-        what = (f"{u['lanes']:,} lanes per core (element ops, counted in FLOPs, not MACs)" if "lanes" in u
+        what = (f"{u['lanes']:,} lanes per core (element ops, counted in FLOPs, not MACs)"
+                if "lanes" in u and not u["macs_per_cycle"] else
+                f"{u['lanes']:,} lanes per core, its matmuls at one MAC per lane a cycle: "
+                f"{u['macs_per_cycle']:,.6g} MACs/cycle per core" if "lanes" in u
                 else f"{u['macs_per_cycle']:,.6g} MACs/cycle per core")
         if "rows" in u:
             kept = (f"{u['partial_sum_bytes']} B a partial sum" if not arch.core.tile else
@@ -745,15 +748,17 @@ def _links_table(links: dict, chips: int):
 
 def _peaks_by_dtype(arch) -> dict[str, dict[str, dict]]:
     """{unit name: {dtype: {"runs_as", "flops_per_s"}}} over every compute dtype a unit can give a rate for
-    (:data:`accelsim.units.RATE_BITS`), all cores: a MAC unit's 2 x MACs/cycle, the vector unit's lanes (a lane
-    one FLOP a cycle), times the rate multiplier of the dtype the op runs as (:func:`accelsim.hardware.dtype_rate`)
-    and the clock. Units with neither MACs nor lanes (a plug-in's other work) are left out."""
+    (:data:`accelsim.units.RATE_BITS`), all cores: a MAC unit's 2 x MACs/cycle (the vector unit's too where its
+    lanes are the core's MAC peak, a core without a systolic array: 2 x lanes, as the summary's peak FLOP/s), else
+    the vector unit's lanes (a lane one FLOP a cycle), times the rate multiplier of the dtype the op runs as
+    (:func:`accelsim.hardware.dtype_rate`) and the clock. Units with neither MACs nor lanes (a plug-in's other
+    work) are left out."""
     from .hardware import dtype_rate
     from .units import RATE_BITS
 
     out: dict[str, dict[str, dict]] = {}
     for u in arch.core.unit_specs():
-        base = u.spec.lanes * u.count if u.kind == "vector" else 2.0 * u.macs_per_cycle
+        base = 2.0 * u.macs_per_cycle if u.macs_per_cycle > 0 or u.kind != "vector" else u.spec.lanes * u.count
         if base <= 0:
             continue
         rates = dict(getattr(u.spec, "rates", None) or {})

@@ -126,7 +126,7 @@ class Options(BaseModel):
     def _warm_needs_residency(cls, value: bool | tuple[str, ...] | int, info: ValidationInfo) -> object:
         """A warm start describes what the shared cache holds: without cache_residency nothing is read from it."""
         if value and info.data.get("cache_residency") is False:
-            raise ValueError("needs cache_residency: true (a warm start is what the shared cache holds)")
+            raise ValueError("needs cache_residency (false) to be true: a warm start is what the shared cache holds")
         return value
 
     max_tiles_per_op: PositiveInt = Field(

@@ -351,24 +351,35 @@ def _blame(doc: Doc, written: Any, model: type[BaseModel], loc: tuple, msg: str,
     sibling keys of the same model (``kv_heads``: "must divide heads (8)"), the involved key set most recently
     (:func:`_recency`: --set over a file over a preset over a default; a tie keeps ``loc``) is the one reported,
     and the message names the other side's value and where it came from. Returns ``(loc, msg, value, key)``, the
-    key in its dotted ``--set`` form under ``root`` (``workload.heads``), or None when ``msg`` names no sibling."""
+    key in its dotted ``--set`` form under ``root`` (``workload.heads``), or None when ``msg`` names no sibling.
+    Reported at its own key, an options message names each sibling it quotes with a value ("max_tiles_per_op (16)")
+    in its ``--set`` form with the value's origin ("options.max_tiles_per_op (16, the default)")."""
     if not loc or not isinstance(loc[-1], str):
         return None
     siblings = [n for n in field_names_at(model, loc[:-1]) if n != loc[-1] and re.search(rf"\b{re.escape(n)}\b", msg)]
     involved = [(*loc[:-1], n) for n in siblings if _given(doc.data, (*loc[:-1], n))]
-    if not involved:
-        return None
     dotted = lambda p: ".".join(str(k) for k in (*root, *p)) if root else doc.locate(p)[1]  # noqa: E731
-    best = max(involved, key=lambda p: _recency(doc, written, p))
+
+    def origin(p: tuple) -> str:
+        if _recency(doc, written, p) == 0:
+            return "the default"
+        w = doc.where.get(p) or doc.locate(p)[0]
+        return f"from {w.file or '<input>'}{f':{w.line}' if w.line is not None else ''}"  # (None: a mapping)
+    best = max(involved, key=lambda p: _recency(doc, written, p)) if involved else loc
     if _recency(doc, written, best) <= _recency(doc, written, loc):
-        return loc, msg, value, dotted(loc)
-    rank = _recency(doc, written, loc)
-    w = doc.where.get(loc) or doc.locate(loc)[0]
-    origin = "the default" if rank == 0 else f"from {w.file}{f':{w.line}' if w.line is not None else ''}"
+        # the check's own key: each other key it names with its value, "NAME (VALUE)", in its --set form with
+        # where that value came from ("options.max_tiles_per_op (16, the default)"); options only, so far (the
+        # builders' messages name their siblings bare)
+        named = msg
+        for n in siblings if root == ("options",) else ():
+            p = (*loc[:-1], n)
+            named = re.sub(rf"(?<![\w.]){re.escape(n)} \(([^()]*)\)",
+                           lambda m, p=p: f"{dotted(p)} ({m.group(1)}, {origin(p)})", named, count=1)
+        return (loc, named, value, dotted(loc)) if involved or named != msg else None
     node: Any = doc.data
     for k in best:
         node = node[k]
-    return best, f"{dotted(loc)} ({clip(repr(value), MAX_VALUE_CHARS)}, {origin}) {msg}", node, dotted(best)
+    return best, f"{dotted(loc)} ({clip(repr(value), MAX_VALUE_CHARS)}, {origin(loc)}) {msg}", node, dotted(best)
 
 
 def _pair_key(doc: Doc, written: Any, loc: tuple, error: KeyPairError) -> tuple[tuple, str]:

@@ -33,7 +33,9 @@ pass with its first k + 1 and k + 2 layers, the prefix whole in both (:func:`~ac
 layer_samples`: when those are fewer layers than the model's). Exact only while every tensor of the whole model sits in the first memory (HBM), as in
 the samples: placement fills it in graph order, so a model that spills places early and late layers differently.
 That is checked before simulating (weights and KV caches, affine in n) and after (the samples' footprint with the
-activations' reserve, :func:`placed_alike`); otherwise, and with ``options.trace``, every layer is simulated.
+activations' reserve, :func:`placed_alike`); otherwise, and with ``options.trace``, every layer is simulated. A
+sample the memories cannot hold (its activations alone too large) is not reported: the run of every layer is
+refused in its place, so the error gives the whole model's weights and KV cache, not the sample's.
 ``power.peak_w`` is then the 2-layer sample's busiest window, not extrapolated.
 """
 
@@ -45,6 +47,7 @@ from dataclasses import replace
 from ..builders.registry import get_builder
 from ..config import WorkloadSpec, build_graph
 from ..energy import account
+from ..errors import CapacityError
 from ..hardware import Arch
 from ..ir import Graph
 from ..mapping import placement
@@ -233,8 +236,11 @@ class _Runner:
             if not fits_first_memory(g1, g2, alike_layers, self.arch):
                 return None  # the whole model overflows the first memory (checked before simulating the samples)
             what = f"decode step {step + 1}" if phase == "decode" else phase
-            one, two = (self._simulate(g, opts, per_op=True, label=f"{what} ({k} of {total} layers)")
-                        for k, g in ((prefix + 1, g1), (prefix + 2, g2)))
+            try:
+                one, two = (self._simulate(g, opts, per_op=True, label=f"{what} ({k} of {total} layers)")
+                            for k, g in ((prefix + 1, g1), (prefix + 2, g2)))
+            except CapacityError:  # a sample's activations overflow the memories: the whole model's do too (the
+                return None  # same ops, more weights), and the run of every layer says so with the model's bytes
             pass_ = Sampled.extrapolated(one, two, alike_layers, prefix)
             if not placed_alike(pass_, self.arch):
                 return None

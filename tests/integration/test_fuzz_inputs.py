@@ -518,7 +518,7 @@ def test_a_warm_start_without_cache_residency_is_refused(warm, capsys):
     args = ["run", "-w", "resnet18", "-a", "h100", "--set", warm, "--set", "options.cache_residency=false"]
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "needs cache_residency: true" in err[0]
+    assert len(err) == 1 and "needs options.cache_residency (false, from --set) to be true" in err[0]
 
 
 def test_a_misspelt_vector_function_gets_a_note(tmp_path):

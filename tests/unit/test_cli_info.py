@@ -50,6 +50,33 @@ def test_the_table_gives_lanes_not_zero_macs_and_a_row_per_dtype(capsys):
     assert "(as fp8)" in fp4 and "(as fp16)" in fp4  # the systolic and vector columns
 
 
+VDSP = """name: vdsp
+clock: 1.2GHz
+dtype: fp16
+core:
+  vector: {lanes: 128}
+  sram: {unified: 256KiB}
+hbm: {capacity: 2GiB, bandwidth: 34.1GB/s}
+"""
+
+
+def test_a_vector_only_core_has_one_peak_its_lanes_as_macs(tmp_path, capsys):
+    # probe p42 #3: the summary said 3.072e11 FLOP/s, the per-dtype table 1.536e11 (a FLOP per lane). With no
+    # systolic array the lanes are the core's MAC peak (docs/configuration.md, core.systolic): 128 MACs a cycle,
+    # 2 x 128 x 1.2e9 = 3.072e11 FLOP/s, in the summary and for every dtype (the unit lists no rates)
+    (tmp_path / "vdsp.yaml").write_text(VDSP)
+    info = _info(capsys, str(tmp_path / "vdsp.yaml"))
+    assert info["peak_macs_per_cycle"] == 128
+    assert math.isclose(info["peak_flops_per_s"], 2 * 128 * 1.2e9)
+    by_dtype = info["peak_flops_per_s_by_dtype"]["vector"]
+    assert {math.isclose(v["flops_per_s"], 3.072e11) for v in by_dtype.values()} == {True}
+    assert main(["info", str(tmp_path / "vdsp.yaml")]) == 0
+    out = capsys.readouterr().out
+    fp16 = next(line for line in out.splitlines() if line.strip("│┃ ").startswith("fp16 "))
+    assert "3.072e+11" in fp16 and "1.536e+11" not in out
+    assert "128 MACs/cycle per core" in out  # the unit's line: its lanes as MACs, not "counted in FLOPs"
+
+
 def test_a_level_without_bandwidth_is_null_with_a_note_saying_unbounded(capsys):
     info = _info(capsys, "mi210")  # arch/mi210.yaml: core.sram gives no bytes_per_cycle
     assert [lv["bandwidth"] for lv in info["levels"] if lv["name"] == "sram"] == [None]

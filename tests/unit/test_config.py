@@ -399,7 +399,7 @@ def test_min_tiles_above_max_tiles_is_an_error(tmp_path):
     path = tmp_path / "e.yaml"
     path.write_text("workload: lenet5\narch: gemmini\noptions:\n  max_tiles_per_op: 2\n  min_tiles_per_op: 8\n")
     assert errors_of(load_experiment, path) == [
-        f"{path}:5: options.min_tiles_per_op: must be at most max_tiles_per_op (2) (got 8)"]
+        f"{path}:5: options.min_tiles_per_op: must be at most options.max_tiles_per_op (2, from {path}:4) (got 8)"]
     path.write_text("workload: lenet5\narch: gemmini\noptions: {max_tiles_per_op: 8, min_tiles_per_op: 8}\n")
     assert load_experiment(path).options.min_tiles_per_op == 8  # equal bounds are fine
 
@@ -528,6 +528,19 @@ def test_a_cross_field_error_names_the_key_the_user_changed(tmp_path, monkeypatc
     # the key the --set changed is the check's own: unchanged
     assert errors_of(experiment_from_parts, "attention", "h100", overrides=["workload.kv_heads=5"]) == [
         "--set: workload.kv_heads: must divide heads (32) (got 5)"]
+    # probe p42 #9: an option's check at its own key names the other option in its --set form with its origin,
+    # at its default too, not bare ("max_tiles_per_op (16)")
+    assert errors_of(experiment_from_parts, "gemm", "tpu-v1", overrides=["options.min_tiles_per_op=32"]) == [
+        "--set: options.min_tiles_per_op: must be at most options.max_tiles_per_op (16, the default) (got 32)"]
+    # both from --set: a tie, at the check's own key, the other "from --set"
+    assert errors_of(experiment_from_parts, "gemm", "tpu-v1",
+                     overrides=["options.min_tiles_per_op=32", "options.max_tiles_per_op=8"]) == [
+        "--set: options.min_tiles_per_op: must be at most options.max_tiles_per_op (8, from --set) (got 32)"]
+    # the other cross-key option check: a warm start needs cache_residency
+    assert errors_of(experiment_from_parts, "gemm", "h100",
+                     overrides=["options.warm_params=2", "options.cache_residency=false"]) == [
+        "--set: options.warm_params: needs options.cache_residency (false, from --set) to be true: a warm start is "
+        "what the shared cache holds (got 2)"]
     # options too: min_tiles_per_op (8, in the experiment file, line 3) above a --set max_tiles_per_op of 4
     (tmp_path / "exp.yaml").write_text("workload: lenet5\narch: gemmini\noptions: {min_tiles_per_op: 8}\n")
     assert errors_of(load_experiment, "exp.yaml", ["options.max_tiles_per_op=4"]) == [

@@ -86,6 +86,23 @@ def test_hf_training_state_is_not_spilled_to_host_without_offload(tmp_path, caps
                  "--set", "options.offload=optimizer", "-q", "--no-plots", "-o", "o"]) == 0
 
 
+def test_a_sparse_tables_rows_and_lazy_state_may_live_in_host_memory_without_offload(tmp_path, monkeypatch):
+    # the one exception to the rule above (docs/training.md, probe p42 #1): an embedding-bag table, whose gradient
+    # is sparse and whose Adam step is lazy (only the rows looked up), is placed by its rows, the rest of it and
+    # of its state in host memory, as TorchRec / HugeCTR host-memory embedding caches train; no refusal
+    import json
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "-w", "embedding_bag", "-a", "h100", "--mode", "training", "--set", "workload.rows=10000000",
+                 "--set", "arch.hbm.capacity=1GiB", "-q", "--no-plots", "-o", "o"]) == 0
+    memory = json.loads((tmp_path / "o" / "report.json").read_text())["memory"]
+    table = 10_000_000 * 128 * 2  # rows x dim x 2 B (bf16): 2.56 GB, more than the 1 GiB of HBM
+    assert memory["hbm"]["weights"] + memory["host"]["weights"] == table and memory["host"]["weights"] > 0
+    # Adam's 12 B a parameter (fp32 master, m, v: ZeRO's K = 12), 15.36 GB, all in host memory: its rows are as
+    # dense as the table's (the same look-ups) and placed after it on that tie, and the table's rows fill HBM
+    assert memory["host"]["optimizer_states"] == 12 * 10_000_000 * 128
+    assert memory["hbm"]["used"] <= 2**30
+
+
 def test_training_only_keys_are_refused_in_inference_at_their_key(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     base = ["run", "-w", "gpt", "-a", "dgx-a100", *SMALL, "-q", "--no-plots", "-o", "o"]

@@ -183,3 +183,24 @@ def test_the_serving_grid_prices_a_dense_prefix_model_from_its_four_and_five_lay
         whole = cost.simulate_shape(spec, arch, Options(layer_samples=False), graphs=True)
         assert sampled[0] == pytest.approx(whole[0], rel=EXACT)  # seconds
         assert sampled[1] == pytest.approx(whole[1], rel=EXACT)  # joules
+
+
+def test_a_layer_sample_too_big_for_the_memories_is_refused_with_the_whole_models_bytes(tmp_path, capsys,
+                                                                                        monkeypatch):
+    # probe p42 #2: with decode_steps the prefill ran as a 1-layer sample, whose placement error gave the sample's
+    # weights (92,946,432 B: the embeddings, one layer and the final norm of gpt2) as the model's
+    from accelsim.cli import main
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "-w", "gpt2", "-a", "h100", "--batch", "64", "--set", "workload.seq_len=1024",
+                 "--set", "workload.decode_steps=2", "--set", "arch.hbm.capacity=1GiB", "-q", "--no-plots",
+                 "-o", "o"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    # gpt2 (Radford et al. 2019, HF GPT2Model): V = 50257, P = 1024 positions, h = 768, 12 layers of 12h^2 + 13h
+    # (with biases and both norms), the final norm 2h, the LM head tied: 124,439,808 params, 2 B each in bf16
+    v, p, h = 50257, 1024, 768
+    params = v * h + p * h + 12 * (12 * h * h + 13 * h) + 2 * h
+    assert params == 124_439_808
+    assert f"weights and KV cache ({2 * params} B)" in line, line
+    # the largest op's working set: the LM head's input (64 x 1024 x 768) and logits (64 x 1024 x 50257), 2 B each
+    act = 64 * 1024 * (h + v) * 2
+    assert f"and activations ({act} B) need {2 * params + act} B" in line

@@ -39,7 +39,7 @@ def test_a_replay_larger_than_half_the_l2_reads_its_weights_from_hbm():
 
 
 def test_warm_params_need_cache_residency_and_are_off_by_default():
-    with pytest.raises(Exception, match="needs cache_residency: true"):  # refused, not ignored
+    with pytest.raises(Exception, match=r"cache_residency \(false, from <input>\) to be true"):  # refused, not ignored
         _op(warm_params=6, cache_residency=False)
     assert accelsim.options.Options().warm_params == 0
 

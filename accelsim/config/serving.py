@@ -437,6 +437,24 @@ class ServingSpec:
             return ConfigError.one(w.file, key, msg, **value)
         return ConfigError.one(self.source, key, msg, line=self.lines.get(key.split(".")[0]), **value)
 
+    def at_line(self, key: str, msg: str, **value: object) -> ConfigError:
+        """As :meth:`error`, but at the line that wrote ``key`` itself where a file did (a preset's or the user's:
+        the key a user edits), not its section's."""
+        w = self.origin(key)
+        if _on_command_line(w) or w.line is None or self.set_rank(key) == 0:
+            return self.error(key, msg, **value)
+        return ConfigError.one(display_path(w.file) if w.file else self.source, key, msg, line=w.line, **value)
+
+    def written(self, key: str) -> str:
+        """Where ``key`` (dotted) was set, for a message naming a key it is not about: ``FILE:LINE``, the
+        ``--set``/``--sweep`` item's label, or "the default" (no file, preset or item gave it)."""
+        w = self.origin(key)
+        if _on_command_line(w):
+            return str(w.file)
+        if self.set_rank(key) == 0 or w.line is None:
+            return "the default"
+        return f"{display_path(w.file) if w.file else self.source}:{w.line}"
+
     def set_rank(self, key: str) -> int:
         """How recently ``key`` (dotted) was set, as the rest of the config ranks it (:func:`set_rank`): 0 a
         default, 1 a shipped preset, 2 a user's file, 3 a ``--set`` or ``--sweep`` item (for the model, draft

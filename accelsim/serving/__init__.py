@@ -462,9 +462,14 @@ def _check_refusals(spec: ServingSpec, requests: list[Request], blocks: int, ima
         return
     length = f"{prompt:,} prompt + {output:,} output tokens = {total:,}"
     if total > e.max_model_len:
-        raise spec.error("engine.max_model_len", f"no request can be served: {which} has {length}, more than "
-                         f"max_model_len (raise it, or shorten workload.prompt_tokens or output_tokens)",
-                         value=e.max_model_len)
+        lengths = _length_key(spec, prompt, output)
+        limit = f"engine.max_model_len {e.max_model_len:,} ({spec.written('engine.max_model_len')})"
+        if spec.set_after(lengths, "engine.max_model_len"):  # the lengths were set last: at their own line
+            raise spec.at_line(lengths, f"no request can be served: {which} has {length}, more than {limit} "
+                               f"(shorten workload.prompt_tokens or output_tokens, or raise max_model_len)")
+        raise spec.at_line("engine.max_model_len", f"no request can be served: {which} has {length} ({lengths}, "
+                           f"{spec.written(lengths)}), more than max_model_len (raise it, or shorten "
+                           f"workload.prompt_tokens or output_tokens)", value=e.max_model_len)
     if e.kv_blocks is not None:
         raise spec.error("engine.kv_blocks", f"no request can be served: {which} has {length}, {need:,} blocks "
                          f"of {e.block_size}, more than a replica's {blocks:,}", value=e.kv_blocks)
@@ -472,6 +477,18 @@ def _check_refusals(spec: ServingSpec, requests: list[Request], blocks: int, ima
                      f"blocks of {e.block_size}, more than the {blocks:,} a replica's memory leaves after the "
                      f"weights ({'raise it, ' if e.gpu_memory_fraction < 1 else ''}use more tensor parallelism, "
                      f"or shorten the requests)", value=e.gpu_memory_fraction)
+
+
+def _length_key(spec: ServingSpec, prompt: int, output: int) -> str:
+    """The key that set the requests' lengths (``prompt`` + ``output`` tokens), for an error that they are too long:
+    a trace's ``workload.arrival``, else whichever of ``workload.prompt_tokens`` and ``output_tokens`` was set more
+    recently (a tie: the one giving more of the tokens; the prompt's when equal)."""
+    if spec.serve.workload.arrival.trace is not None:
+        return "workload.arrival"
+    keys = ("workload.prompt_tokens", "workload.output_tokens")
+    if spec.set_after(keys[1], keys[0]) or (not spec.set_after(keys[0], keys[1]) and output > prompt):
+        return keys[1]
+    return keys[0]
 
 
 def iteration_floor(spec: ServingSpec, requests: list[Request], blocks: int) -> tuple[int, int, int]:

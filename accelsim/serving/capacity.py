@@ -1,7 +1,8 @@
 """Capacity search (``accelsim serve FILE --capacity [GOAL]``; docs/serving.md "Capacity"): the highest request
 rate a serving setup sustains within its SLOs, as Vidur's capacity search and the serving papers' "goodput at SLO"
 define it: the largest ``workload.arrival.rate`` at which at least ``GOAL`` (0.9 by default) of the requests meet
-every SLO of the file (refused requests count as missing them) and the run is not saturated.
+every SLO of the file (refused requests count as missing them), the run is not saturated and it served at least
+:data:`SERVED_SHARE` of the load offered to it.
 
 From the file's own rate the search doubles the rate while a run passes (or halves it while one fails) to bracket
 the capacity between a passing and a failing rate, then bisects the bracket geometrically :data:`BISECTIONS` times
@@ -23,12 +24,13 @@ from .curve import checked_points
 
 GOAL = 0.9  # the share of requests meeting every SLO a rate must keep (the file's slo)
 BISECTIONS = 6  # geometric halvings of the bracket: 2 -> 2^(1/64)
+SERVED_SHARE = 0.5  # the least completed rate / offered rate a run that keeps up shows (see served_share)
 MAX_STEPS = 12  # doublings or halvings from the file's rate before the search gives up (a factor of 4,096)
 CAPACITY_CSV = "capacity.csv"
 SWEEP_CSV = "capacity_sweep.csv"
 SWEEP_COLUMNS = ("value", "capacity_requests_per_s", "runs")
-COLUMNS = ("rate", "requests", "finished", "requests_per_s", "output_tokens_per_s", "goodput_fraction", "ttft_p99_s",
-           "tpot_p99_s", "e2e_p99_s", "saturated", "passes")
+COLUMNS = ("rate", "requests", "finished", "requests_per_s", "served_share", "output_tokens_per_s", "goodput_fraction",
+           "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "saturated", "passes")
 
 
 def title(name: str, goal: float, key: str | None = None, values: Sequence[str] = ()) -> str:
@@ -48,13 +50,33 @@ class Probe:
     passes: bool
 
 
+def served_share(result: ServeResult) -> float | None:
+    """The share of the offered load a run served: its completed rate (finished requests over the makespan, first
+    arrival to last finish) over its offered rate (``offered_requests_per_s``: n per arrival window W); None for a
+    run of one arrival (no window).
+
+    n requests arriving over W, each finished about one latency L after it arrived, complete n over W + L, so the
+    share is W / (W + L): near 1 for a run much longer than a request, and, when the server falls behind, the
+    backlog's drain adds to L and the share sinks. :data:`SERVED_SHARE` (1/2) asks for L <= W: the tail after the
+    last arrival no longer than the arrivals themselves. That bounds a count-bound file (``workload.requests``)
+    whose n requests all fit one batch, which never queues and so never saturates, however fast they arrive: every
+    request holds a slot for L >= (output - 1) x TPOT, so W = n / rate >= L caps the rate at n / L <= max_num_seqs x
+    replicas / L, the rate the slots sustain (Little's law), where goodput alone would pass any rate at all."""
+    s = result.report["serving"]
+    done, offered = s["requests_per_s"], s["offered_requests_per_s"]
+    return done / offered if done is not None and offered else None
+
+
 def passes(result: ServeResult, goal: float) -> bool:
     """Whether a run keeps the goal: at least ``goal`` of its requests meet every SLO (a request refused at arrival,
     longer than max_model_len or than a replica's KV cache, misses them: the goodput fraction is of every request),
-    none is left unfinished and it is not saturated (its queue did not grow while requests arrived)."""
+    none is left unfinished, it is not saturated (its queue did not grow while requests arrived) and it served at
+    least :data:`SERVED_SHARE` of the offered load (:func:`served_share`)."""
     s = result.report["serving"]
     fraction = s["goodput"]["fraction"]
-    return fraction is not None and fraction >= goal and not s["saturated"] and not s["unfinished"]
+    share = served_share(result)
+    return (fraction is not None and fraction >= goal and not s["saturated"] and not s["unfinished"]
+            and (share is None or share >= SERVED_SHARE))
 
 
 def search(run: Callable[[float], ServeResult], start: float, goal: float = GOAL,
@@ -169,9 +191,9 @@ def rows(probes: Sequence[Probe]) -> list[list]:
     out = []
     for p in sorted(probes, key=lambda p: p.rate):
         s = p.result.report["serving"]
-        out.append([p.rate, s["requests"], s["finished"], s["requests_per_s"], s["output_tokens_per_s"],
-                    s["goodput"]["fraction"], s["ttft_s"]["p99"], s["tpot_s"]["p99"], s["e2e_s"]["p99"],
-                    s["saturated"], p.passes])
+        out.append([p.rate, s["requests"], s["finished"], s["requests_per_s"], served_share(p.result),
+                    s["output_tokens_per_s"], s["goodput"]["fraction"], s["ttft_s"]["p99"], s["tpot_s"]["p99"],
+                    s["e2e_s"]["p99"], s["saturated"], p.passes])
     return out
 
 

@@ -10,12 +10,14 @@ import pytest
 
 from accelsim.cli import main
 from accelsim.serving import ServeResult
-from accelsim.serving.capacity import BISECTIONS, passes, search
+from accelsim.serving.capacity import BISECTIONS, SERVED_SHARE, passes, search, served_share
 
 
-def _result(fraction: float, saturated: bool = False, unfinished: int = 0) -> ServeResult:
+def _result(fraction: float, saturated: bool = False, unfinished: int = 0, done: float | None = 1.0,
+            offered: float | None = 1.0) -> ServeResult:
     return ServeResult({"serving": {"goodput": {"fraction": fraction}, "saturated": saturated,
-                                    "unfinished": unfinished}}, [], [])
+                                    "unfinished": unfinished, "requests_per_s": done,
+                                    "offered_requests_per_s": offered}}, [], [])
 
 
 def test_the_search_brackets_then_bisects_to_the_highest_passing_rate():
@@ -45,6 +47,43 @@ def test_a_run_passes_only_within_the_goal_unsaturated_and_finished():
     assert passes(_result(0.9), 0.9) and not passes(_result(0.89), 0.9)
     assert not passes(_result(1.0, saturated=True), 0.9) and not passes(_result(1.0, unfinished=1), 0.9)
     assert not passes(_result(None), 0.9)  # no request finished
+
+
+def test_a_run_that_serves_under_half_the_offered_load_does_not_pass():
+    # 10 requests 0.1 s apart (a 1 s arrival window, 10 offered a second), each finished 1 s after it arrived: the
+    # last arrives at 0.9 s and finishes at 1.9 s, the makespan; 10 / 1.9 = 5.26 requests/s, 0.526 of the offered
+    # load (the 0.9 s tail after the window within the window's 1 s): it passes
+    assert served_share(_result(1.0, done=10 / 1.9, offered=10.0)) == pytest.approx(1 / 1.9)
+    assert passes(_result(1.0, done=10 / 1.9, offered=10.0), 0.9)
+    # the same requests 0.05 s apart: a 0.5 s window, a 0.95 s tail, 10 / 1.45 = 6.9 of 20 offered, 0.345: not
+    # sustained, though every request met its SLOs and none queued
+    assert not passes(_result(1.0, done=10 / 1.45, offered=20.0), 0.9)
+    assert SERVED_SHARE == 0.5
+    assert passes(_result(1.0, done=5.0, offered=10.0), 0.9) and not passes(_result(1.0, done=4.99, offered=10.0), 0.9)
+    assert served_share(_result(1.0, offered=None)) is None and passes(_result(1.0, offered=None), 0.9)  # 1 arrival
+
+
+def test_a_count_bound_file_whose_requests_fit_one_batch_keeps_the_rate_its_slots_sustain(tmp_path):
+    # 40 requests of 248 output tokens, max_num_seqs 64: all fit one batch, so no queue forms and every SLO is met at
+    # any rate (before the served-share rule the search passed 138 requests/s). A request holds its slot for at
+    # least 247 decode steps, each reading llama2_7b's 6.74e9 fp16 weights (13.48 GB) from the H100's 3,350 GB/s
+    # HBM: >= 4.02 ms, so >= 0.993 s; 64 slots sustain at most 64 / 0.993 = 64.4 requests/s (Little's law)
+    out = tmp_path / "cb"
+    assert main(["serve", "llama2_7b_h100", "--capacity", "--set", "workload.requests=40", "--set",
+                 "workload.duration=null", "--set", "engine.max_num_seqs=64", "-o", str(out), "--no-plots",
+                 "-q"]) == 0
+    with open(out / "capacity.csv") as f:
+        table = list(csv.DictReader(f))
+    best = max(float(r["rate"]) for r in table if r["passes"] == "True")
+    assert best <= 64 / (247 * 13.48e9 / 3350e9)
+    # and by the run's own TPOT p50 (t): 64 slots held (247 t) each sustain 64 / (247 t)
+    report = json.loads((out / "best" / "report.json").read_text())
+    assert best <= 64 / (247 * report["serving"]["tpot_s"]["p50"])
+    # every probe met the SLOs unsaturated; those that fail served under half the offered load, the rest over it
+    for r in table:
+        assert float(r["goodput_fraction"]) == 1.0 and r["saturated"] == "False"
+        assert (r["passes"] == "True") == (float(r["served_share"]) >= 0.5)
+        assert float(r["served_share"]) == pytest.approx(float(r["requests_per_s"]) / float(r["rate"]), rel=1e-9)
 
 
 def test_the_capacity_run_writes_its_probes_and_the_best_runs_folder(tmp_path, capsys):

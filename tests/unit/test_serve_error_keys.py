@@ -1,5 +1,6 @@
 """Errors ``accelsim serve`` finds after loading (a replica's KV room, a disaggregation link) name the key at fault
-where it was written: the ``--set`` item that gave it, else its section's line in the file (probe p35 findings 2, 3)."""
+where it was written: the ``--set`` item that gave it, else its section's line in the file (probe p35 findings 2, 3; the
+requests too long for max_model_len at the key's own line, probe p41 finding 6)."""
 
 from __future__ import annotations
 
@@ -171,3 +172,43 @@ def test_a_swept_model_is_later_than_a_set_fraction(here):
     with pytest.raises(ConfigError) as e:
         check(load_serving("s.yaml", ["engine.gpu_memory_fraction=0.1"], swept=["model.model=llama2_13b"]))
     assert str(e.value).startswith(f"--sweep: model: {THIRTEEN} (")
+
+
+# probe p41 finding 6: no engine section, so max_model_len is the default 4,096; the prompts (line 5) are too long
+TOO_LONG = """\
+model: llama2_7b
+arch: h100
+workload:
+  arrival: {rate: 2}
+  prompt_tokens: {dist: fixed, value: 5000}
+  output_tokens: {dist: fixed, value: 10}
+  duration: 5s
+"""
+
+
+def test_requests_longer_than_a_default_max_model_len_are_blamed_at_their_own_line(here, capsys):
+    # 5,000 + 10 = 5,010 tokens > 4,096: the file never set max_model_len, so the error is at the prompt's line 5,
+    # not at the engine key the file lacks (which gave no line at all)
+    assert cli_error(capsys, TOO_LONG) == (
+        "accelsim: error: s.yaml:5: workload.prompt_tokens: no request can be served: every request has 5,000 prompt "
+        "+ 10 output tokens = 5,010, more than engine.max_model_len 4,096 (the default) (shorten "
+        "workload.prompt_tokens or output_tokens, or raise max_model_len)")
+    # the output tokens set last (--set over the file) carry the blame, naming max_model_len's line where written
+    text = TOO_LONG.replace("  duration: 5s\n", "  duration: 5s\nengine: {max_model_len: 6000}\n")
+    assert cli_error(capsys, text, "--set", "workload.output_tokens={dist: fixed, value: 1001}") == (
+        "accelsim: error: --set: workload.output_tokens: no request can be served: every request has 5,000 prompt "
+        "+ 1,001 output tokens = 6,001, more than engine.max_model_len 6,000 (s.yaml:8) (shorten "
+        "workload.prompt_tokens or output_tokens, or raise max_model_len)")
+
+
+def test_a_max_model_len_set_last_is_blamed_naming_where_the_lengths_came_from(here, capsys):
+    # 5,000 + 10 tokens against max_model_len 4,000 given by --set: the limit is at fault, the prompts' line named
+    assert cli_error(capsys, TOO_LONG, "--set", "engine.max_model_len=4000") == (
+        "accelsim: error: --set: engine.max_model_len: no request can be served: every request has 5,000 prompt + "
+        "10 output tokens = 5,010 (workload.prompt_tokens, s.yaml:5), more than max_model_len (raise it, or shorten "
+        "workload.prompt_tokens or output_tokens) (got 4000)")
+    # both in the file (a tie): at max_model_len's own line, 8, as before
+    text = TOO_LONG.replace("  duration: 5s\n", "  duration: 5s\nengine: {max_model_len: 4000}\n")
+    assert cli_error(capsys, text).startswith("accelsim: error: s.yaml:8: engine.max_model_len: no request can be "
+                                              "served: every request has 5,000 prompt + 10 output tokens = 5,010 "
+                                              "(workload.prompt_tokens, s.yaml:5)")

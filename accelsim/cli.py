@@ -370,7 +370,8 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
         print(outdir)
         return 0
     table = Table(title=capacity_title(spec_name(spec), args.capacity))
-    shown = ("rate", "requests_per_s", "goodput_fraction", "ttft_p99_s", "tpot_p99_s", "saturated", "passes")
+    shown = ("rate", "requests_per_s", "served_share", "goodput_fraction", "ttft_p99_s", "tpot_p99_s", "saturated",
+             "passes")
     for col in shown:
         table.add_column(_serve_header(col), justify="right")
     for row in rows(probes):
@@ -452,7 +453,7 @@ def _serve_cell(col: str, value: object) -> str:
     if isinstance(value, (int, float)):
         if _is_seconds(col):
             return f"{value * 1e3:,.1f}"
-        if col.endswith("_fraction"):
+        if col.endswith(("_fraction", "_share")):
             return f"{value:.1%}"
         if col.endswith("_per_s"):
             return f"{value:,.2f}"

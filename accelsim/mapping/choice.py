@@ -543,18 +543,24 @@ def _band_reader(p: Plan, t: str) -> bool:
 
 def _halo(p: Plan, nbytes: int, ncores: int) -> int:
     """The bytes of a banded input of ``nbytes`` (batch × channels × height × width) that ``p``'s cores read from
-    their neighbours' bands: a window of kh rows (dilated: (kh − 1)·dh + 1) needs kh − 1 rows of the band next
-    to it at each of the ncores − 1 edges between bands, unless every edge falls between images (the batch a
-    multiple of the cores). They go through main memory: the arch models no path between cores."""
+    their neighbours' bands: a window of kh rows (dilated: (kh − 1)·dh + 1) moved by sh rows per output row needs
+    its extent less its stride, (kh − 1)·dh + 1 − sh rows (kh − 1 at stride 1; one for a 3×3 at stride 2, none for
+    a 2×2 pool at stride 2), of the band next to it at each edge between bands that falls inside an image: the edge
+    k of the ncores − 1 (at k/ncores of the batch's rows) lies between images when k × batch is a multiple of
+    ncores, so none when the batch is a multiple of the cores (probe p46: every edge was charged, at kh − 1 rows).
+    They go through main memory: the arch models no path between cores."""
     kernel = p.op.attrs.get("kernel")
     if not kernel:
         return 0
     n, _, h, _ = p.op.in_shapes[0]
     dil = p.op.attrs.get("dilation") or (1,)
-    rows = min((int(kernel[0]) - 1) * int(dil[0]), h)  # type: ignore[index]
-    if rows <= 0 or n % ncores == 0:
+    stride = p.op.attrs.get("stride") or (1,)
+    extent = (int(kernel[0]) - 1) * int(dil[0]) + 1  # type: ignore[index]
+    rows = min(extent - int(stride[0]), h)  # type: ignore[index]
+    edges = sum(1 for k in range(1, ncores) if k * n % ncores)
+    if rows <= 0 or not edges:
         return 0
-    return (ncores - 1) * rows * -(-nbytes // (n * h))
+    return edges * rows * -(-nbytes // (n * h))
 
 
 def _pin_recurrent_weights(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:

@@ -59,3 +59,39 @@ def test_bands_of_whole_images_exchange_nothing():
     assert "halo_in" not in c2["mapping"] and c1["mapping"]["resident_output"]
     assert c1["bytes"]["hbm"] == 2 * ACT + 2 * W3
     assert c2["bytes"]["hbm"] == 2 * W3 + 2 * ACT
+
+
+def _then(reader: dict, batch: int = 1) -> dict:
+    """c1 (conv 3×3 64 → 64, padding 1) then ``reader`` on a batch × 64 × 56 × 56 input."""
+    return {"model": "layers", "input": [batch, 64, 56, 56], "layers": [
+        {"type": "conv2d", "name": "c1", "out_channels": 64, "kernel_size": 3, "padding": 1, "bias": False},
+        {**reader, "name": "c2"}]}
+
+
+def test_a_strided_window_takes_its_extent_less_its_stride():
+    """Probe p46 #4: a window of kh rows moving sh rows per output row reaches kh − sh rows across an edge. One
+    image, 2 bands of 28 rows, one row 7,168 B. A 2×2 pool at stride 2 reads rows (26, 27) and (28, 29): nothing
+    crosses (it was charged 7,168 B). A 3×3 pool or conv at stride 2, padding 1: output row i reads 2i − 1 .. 2i + 1,
+    so core 1's first row (14) reads row 27 of core 0's band: 3 − 2 = 1 row, 7,168 B (it was 2 rows, 14,336 B)."""
+    row = 64 * 56 * 2
+    pool2 = _ops(_then({"type": "maxpool2d", "kernel_size": 2, "stride": 2}))["c2"]["mapping"]
+    assert "halo_in" not in pool2
+    pool3 = _ops(_then({"type": "maxpool2d", "kernel_size": 3, "stride": 2, "padding": 1}))["c2"]["mapping"]
+    conv3 = _ops(_then({"type": "conv2d", "out_channels": 64, "kernel_size": 3, "padding": 1, "stride": 2,
+                        "bias": False}))["c2"]["mapping"]
+    assert pool3["halo_in"] == conv3["halo_in"] == 1 * row
+
+
+def test_only_the_band_edges_inside_an_image_take_halo_rows():
+    """Probe p46 #5: 4 cores cut the batch's rows in 4 equal bands; edge k (of 3) sits at k/4 of the rows, between
+    images when k × batch is a multiple of 4. Batch 2: edge 2 lies between the images, edges 1 and 3 inside one, so
+    2 edges × 2 rows (a 3×3 at stride 1) × 7,168 B = 28,672 B (all 3 edges were charged, 43,008 B); batch 6 the same
+    (edges at 1.5, 3 and 4.5 images); batch 1: 3 edges, 43,008 B."""
+    row = 64 * 56 * 2
+
+    def halo(batch: int) -> int:
+        rep = simulate(load_workload(_chain(batch, 3)), load_arch("multicore-4")).to_dict()
+        return next(op for op in rep["ops"] if op["name"] == "c2")["mapping"].get("halo_in", 0)
+
+    assert halo(2) == halo(6) == 2 * 2 * row
+    assert halo(1) == 3 * 2 * row

@@ -129,8 +129,9 @@ def resolve(kind: str, ref: str | os.PathLike, *, relative_to: str | os.PathLike
     what = {"arch": "arch preset", "workloads": "workload", "experiments": "experiment preset"}[kind]
     valid = f"valid names: {', '.join(names) or 'none'}"
     hint = suggest(text, names)
-    msg = f"unknown {what}{hint} ({valid})" if hint else f"unknown {what}; {valid}"
     missing = [os.fspath(d.parent) for d in search_dirs(kind)[1:] if not d.is_dir()]
-    if missing:  # a mistyped ACCELSIM_PRESET_PATH folder would otherwise be searched in silence
-        msg += f"; no {kind}/ folder in {PRESET_PATH_ENV}'s {', '.join(missing)}"
+    # a mistyped ACCELSIM_PRESET_PATH folder would otherwise be searched in silence; said before the valid names,
+    # which a long list (97 workloads) would cut at the message's length limit (probe p46 #2)
+    what += f" (no {kind}/ folder in {PRESET_PATH_ENV}'s {', '.join(missing)})" if missing else ""
+    msg = f"unknown {what}{hint} ({valid})" if hint else f"unknown {what}; {valid}"
     raise ConfigError(ConfigIssue(None, None, kind, msg, text, True))

@@ -419,11 +419,14 @@ class ServingSpec:
     def origin(self, key: str) -> Where:
         """Where ``key`` (dotted) came from. The model, the draft model and the arch are each one thing: a
         ``--set``/``--sweep`` item of a key inside one (``model.model=llama2_70b``) sets it, so the section's own
-        origin is then the last such item, not the file's line that names the model it replaced."""
+        origin is then the last such item, not the file's line that names the model it replaced; likewise a key
+        below a section (``workload.output_tokens``) that such an item reached inside (``.value``)."""
         path = tuple(key.split("."))
         w, _ = self.provenance.locate(path)
-        if len(path) == 1 and path[0] in OWN_DOCUMENTS and not _on_command_line(w):
-            inside = [v for p, v in self.provenance.where.items() if len(p) > 1 and p[0] == path[0]
+        if (len(path) > 1 or path[0] in OWN_DOCUMENTS) and not _on_command_line(w):
+            # a key inside a section's key (workload.output_tokens.value of workload.output_tokens) given on the
+            # command line changed it there, not at the file's line (probe p46 #3)
+            inside = [v for p, v in self.provenance.where.items() if len(p) > len(path) and p[:len(path)] == path
                       and _on_command_line(v)]
             return inside[-1] if inside else w
         return w

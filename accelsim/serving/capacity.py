@@ -132,13 +132,17 @@ def check_goal(goal: float) -> None:
 
 def check_capacity(spec: ServingSpec) -> None:
     """The one-line error a capacity search of ``spec`` meets before it runs anything: no SLO to keep, an arrival
-    trace (no rate to vary), then whatever :func:`accelsim.serving.check` finds."""
+    trace (no rate to vary), a count-bound file of one request (no rate at all), then whatever :func:`accelsim.serving.check` finds."""
     arrival = spec.serve.workload.arrival
     if not spec.serve.slo.model_dump(exclude_none=True):
         raise spec.error("slo", "a capacity search needs an SLO to keep (e.g. slo: {ttft: 500ms, tpot: 50ms})")
     if arrival.rate is None:
         raise spec.error("workload.arrival", "a capacity search varies workload.arrival.rate: not with a trace",
                          value=arrival.process)
+    requests = spec.serve.workload.requests
+    if requests is not None and requests < 2:  # one arrival has no rate: every probe would pass (probe p46 #1)
+        raise spec.error("workload.requests", "a capacity search needs at least 2 requests: one arrival has no "
+                         "rate to serve or to fall behind", value=requests)
     check(spec)
 
 

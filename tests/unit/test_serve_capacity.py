@@ -154,3 +154,12 @@ def test_a_capacity_title_names_the_model_and_arch_a_hf_preset_by_its_own_name()
     assert title(spec_name(spec), 0.95) == "llama2_7b on h100: capacity at 95 % of requests within the SLOs"
     # an hf preset is served by the hf builder under its preset's name
     assert spec_name(load_serving("llama3_8b_h100_chat")) == "llama3_8b on h100"
+
+
+def test_a_capacity_search_of_one_request_is_refused(capsys):
+    # probe p46 #1: one arrival has no offered rate, so its served share is undefined and every probe passed up to
+    # the search's ceiling (capacity 4,096 requests/s for a run that served 2.87)
+    assert main(["serve", "llama2_7b_h100", "--capacity", "--set", "workload.requests=1", "--set",
+                 "workload.duration=null", "--no-plots", "-q"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "--set: workload.requests: a capacity search needs at least 2 requests" in line

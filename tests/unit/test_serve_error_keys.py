@@ -212,3 +212,16 @@ def test_a_max_model_len_set_last_is_blamed_naming_where_the_lengths_came_from(h
     assert cli_error(capsys, text).startswith("accelsim: error: s.yaml:8: engine.max_model_len: no request can be "
                                               "served: every request has 5,000 prompt + 10 output tokens = 5,010 "
                                               "(workload.prompt_tokens, s.yaml:5)")
+
+
+def test_a_set_inside_a_files_key_is_blamed_on_the_set(tmp_path, capsys):
+    # probe p46 #3: workload.output_tokens written in the file (value 300) and its .value raised by --set to 5,000:
+    # the too-long requests are the --set's doing, not the file line's (1 + 5,000 = 5,001 > max_model_len 4,096)
+    from accelsim.cli import main
+    f = tmp_path / "ml.yaml"
+    f.write_text("name: ml\nmodel: {base: llama2_7b}\narch: h100\nworkload:\n  arrival: {process: poisson, rate: 1}\n"
+                 "  prompt_tokens: {dist: fixed, value: 1}\n  output_tokens: {dist: fixed, value: 300}\n"
+                 "  requests: 3\n")
+    assert main(["serve", str(f), "--set", "workload.output_tokens.value=5000", "--no-plots", "-q"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "--set: workload.output_tokens: no request can be served" in line and "ml.yaml" not in line

@@ -67,8 +67,11 @@ def test_preset_path_finds_a_users_arch(tmp_path, monkeypatch):
     assert config.load_arch("my-npu").hbm.bandwidth == 51.2e9  # by name, as -a my-npu
     # a name found nowhere names the ACCELSIM_PRESET_PATH folder that has no arch/ in it (here 'elsewhere', a typo'd
     # or missing folder), which was otherwise searched in silence
-    with pytest.raises(AccelsimError, match=r"no arch/ folder in ACCELSIM_PRESET_PATH's .*elsewhere \(got 'nope'\)"):
+    with pytest.raises(AccelsimError, match=r"unknown arch preset \(no arch/ folder in ACCELSIM_PRESET_PATH's .*elsewhere\)"):
         config.load_arch("nope")
+    # before the valid names, which for workloads (97) would cut a note after them at the message's length limit
+    with pytest.raises(AccelsimError, match=r"unknown workload \(no workloads/ folder in ACCELSIM_PRESET_PATH's "):
+        config.load_workload("nope")
 
 
 # ---- a workload file's `plugins:` reach the command line and a sweep's worker processes ---------------------------

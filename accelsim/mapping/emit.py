@@ -19,7 +19,9 @@ tensor-parallel COLLECTIVE op is one all-reduce, both on the link unit (:mod:`ac
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 from ..cost import collective
@@ -236,6 +238,7 @@ class Emitter:
         self.stream_compute: dict[int, list[int]] = {u: [] for u in range(len(ctx.units))}
         self.stream_store: dict[int, list[int | None]] = {u: [] for u in range(len(ctx.units))}
         self.tasks: list[Task] = []
+        self.host_owed: list[tuple[int, int]] = []  # (op, cycles): launches of folded copies not yet issued (folded)
 
     def add(self, op_i: int, kind: TaskKind, unit: int, cycles: int, deps: list[int], nbytes: int = 0,
             level: str | None = None) -> int:
@@ -565,3 +568,43 @@ class Emitter:
                 sc.append(cid)
                 ss.append(store_id)
         return last_compute, last_store
+
+    def folded(self, p: Plan, fold: tuple[str, object] | None, emit: Callable[[], OpMapping]) -> OpMapping:
+        """``emit()`` (:meth:`op` or :meth:`collective` of ``p``) as ``fold`` says (:func:`.ring.ring_folds`):
+        none, as is; ("repeat", r), with each of its tasks r× as long (cycles and latency) and moving r× the bytes,
+        so it stands for r back-to-back copies, but for its host launch, the first copy's: the other r − 1 are one
+        host task before the next op's launch (its mapping's ``ring_repeat`` r: its report row's span and stalls
+        are the r copies'); ("as", name), its mapping only (``ring_folded_into`` name: its row has no span): the
+        tasks it emitted are dropped, the emitter's streams put back, and its readers wait for ``name``'s."""
+        if self.host_owed and fold is None:  # the launches of the copies folded into earlier ops, before the next
+            # unfolded op's: one host task
+            self.add(self.host_owed[0][0], TaskKind.LAUNCH, self.launch_unit, sum(c for _, c in self.host_owed), [])
+            self.host_owed = []
+        if fold is None:
+            return emit()
+        how, arg = fold
+        first = len(self.tasks)
+        if how == "repeat":
+            r = int(arg)  # type: ignore[call-overload]
+            m = emit()
+            # the host issues the copies' launches in op order, between the other ops' (the ring's sends and steps
+            # alternate): the op runs after its first and the other r − 1 are issued before the next op's
+            owed = sum(t.cycles for t in self.tasks[first:] if t.kind is TaskKind.LAUNCH) * (r - 1)
+            if owed:
+                self.host_owed.append((p.index, owed))
+            self.tasks[first:] = [t if t.kind is TaskKind.LAUNCH else
+                                  t._replace(cycles=t.cycles * r, latency=t.latency * r, nbytes=t.nbytes * r)
+                                  for t in self.tasks[first:]]
+            return dataclasses.replace(m, mapping={**m.mapping, "ring_repeat": r})
+        computes = {u: len(s) for u, s in self.stream_compute.items()}
+        stored = {u: len(s) for u, s in self.stream_store.items()}
+        tail, previous, host_start = self.stream_tail, self.previous, self.host_start
+        m = emit()
+        del self.tasks[first:]
+        for u, n in computes.items():
+            del self.stream_compute[u][n:]
+        for u, n in stored.items():
+            del self.stream_store[u][n:]
+        self.stream_tail, self.previous, self.host_start = tail, previous, host_start
+        self.done[p.op.name] = list(self.done[str(arg)])
+        return dataclasses.replace(m, mapping={**m.mapping, "ring_folded_into": str(arg)})

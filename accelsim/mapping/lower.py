@@ -31,6 +31,7 @@ from .fusion import fuse, fused_mapping, pipeline
 from .placement import place_tensors
 from .plan import TaskBudget
 from .pricing import price
+from .ring import ring_folds
 from .traffic import context, traffic
 
 
@@ -64,15 +65,17 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
                            f"steps come last")
     mappings: list[OpMapping] = []
     by_name: dict[str, OpMapping] = {}
+    # a context-parallel ring's identical middle steps are simulated as one (mapping.ring); training unrolls them
+    folds = ring_folds(plans) if graph.info.mode != "training" else {}
     for p in plans:
         if "fused_into" in p.details:
             mappings.append(fused_mapping(p, by_name[p.details["fused_into"]], units))
         elif not p.works:
             mappings.append(emitter.none(p))
         elif p.op.kind is OpKind.COLLECTIVE:
-            mappings.append(emitter.collective(p))
+            mappings.append(emitter.folded(p, folds.get(p.index), lambda p=p: emitter.collective(p)))
         else:
-            mappings.append(emitter.op(p, traffic(p, ctx, options)))
+            mappings.append(emitter.folded(p, folds.get(p.index), lambda p=p: emitter.op(p, traffic(p, ctx, options))))
         by_name[p.op.name] = mappings[-1]
     if units[-1].name == NIC and not emitter.nic_used:
         units = units[:-1]  # no collective left the node

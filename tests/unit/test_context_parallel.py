@@ -16,6 +16,7 @@ group with context parallelism).
 
 from __future__ import annotations
 
+import importlib
 from collections import Counter
 
 import pytest
@@ -306,3 +307,34 @@ def test_macs_and_flops_count_every_query_key_pair_whichever_way_the_sequence_is
         # accelsim info counts as report.json does (DESIGN.md: "info and report.json"): the same macs and flops
         info = _gpt(context_parallel=C, context_parallel_comm=comm).summary()
         assert (info["macs"], info["flops"]) == (part["macs"], part["flops"]), comm
+
+
+@pytest.mark.parametrize("hidden, heads, tokens", [(256, 4, 32), (2048, 16, 4096)])
+def test_the_ring_simulates_its_identical_middle_steps_once(hidden, heads, tokens, monkeypatch):
+    # mapping.ring: steps 1 … C − 2 run as step 1 with every task C − 2 times as long, sends 2 … C − 2 as send 2
+    # (C − 3 times), so the tasks do not grow with C, and the step chain ends when the unrolled one does: exactly
+    # in the emitter's schedule, whether the sends (32 tokens a chip: a send's ~µs latency against a tiny attention)
+    # or the attention (4096 tokens a chip, 2048 wide: ~1 GFLOP a step against a 16 MiB send) is the longer
+    def run(c: int, unrolled: bool = False) -> dict:
+        g = build_workload("gpt", {"layers": 1, "hidden": hidden, "heads": heads, "seq_len": tokens * c, "batch": 1,
+                                   "dtype": "fp16", "attention": "fused", "context_parallel": c})
+        with monkeypatch.context() as m:
+            if unrolled:  # no ring folded: every send and step simulated
+                m.setattr(importlib.import_module("accelsim.mapping.lower"), "ring_folds", lambda plans: {})
+            return api.simulate(g, {"base": "dgx-h100", "chips": c}, plots=False).to_dict()
+
+    runs = {c: (run(c), run(c, unrolled=True)) for c in (4, 8, 16)}
+    for c, (folded, whole) in runs.items():
+        assert folded["seconds"] == whole["seconds"]
+        for key in ("macs", "flops", "computed_macs", "computed_flops", "bytes"):
+            assert folded[key] == whole[key]
+        # every op keeps its row: C − 1 sends and C − 1 steps after step 0, step 1 standing for C − 2 of them
+        rows = {o["name"].rsplit("self_attention.", 1)[-1]: o for o in folded["ops"] if ".layers.0." in o["name"]}
+        assert rows["step1.attention"]["mapping"]["ring_repeat"] == c - 2
+        assert [j for j in range(1, c) if f"kv_ring{j}" in rows and f"step{j}.attention" in rows] == list(range(1, c))
+        assert {rows[f"step{j}.attention"]["mapping"]["ring_folded_into"] for j in range(2, c - 1)} == {
+            next(o["name"] for o in folded["ops"] if o["name"].endswith("layers.0.self_attention.step1.attention"))}
+    tasks = {c: (f["simulation"]["tasks"], w["simulation"]["tasks"]) for c, (f, w) in runs.items()}
+    assert tasks[4][0] == tasks[8][0] == tasks[16][0]
+    # unrolled, each further chip adds one send and one step: the same number of tasks each
+    assert tasks[16][1] - tasks[8][1] == 2 * (tasks[8][1] - tasks[4][1]) > 0

@@ -9,7 +9,7 @@ from ..builders.registry import BUILDERS
 from ..builders.training import shard_optimizer
 from ..config import WorkloadSpec
 from ..engine import simulate as run_engine
-from ..errors import CapacityError, ConfigError
+from ..errors import CapacityError, ConfigError, WorkloadError
 from ..hardware import Arch
 from ..ir import Graph, OpKind
 from ..mapping import data_parallel, lower
@@ -123,21 +123,34 @@ def refuse_spilled_state(graph: Graph, arch: Arch, tg, options: Options, name: s
                 sizes[w.name] = (w.nbytes(op.dtype), w.role)
         if op.kind is OpKind.OPTIMIZER and "sparse_rows" in op.attrs and op.weights:
             lazy.add(op.weights[0].name)
+    beyond: list[tuple[str, int]] = []  # (tensor, its bytes beyond the main memory)
     for n, (nbytes, role) in sizes.items():
-        if n in tg.tables and role != "state" and n not in lazy:  # a dense-updated table: its rows beyond main
-            spilled["weights"] += nbytes - tg.tables[n].bytes_at(nbytes, main)
+        if role == "host":  # a dataset the host holds (row-split or not): beyond the main memory by design
             continue
-        if role == "host" or n in tg.tables or tg.placement.get(n, main) == main:
+        if n in tg.tables and role != "state" and n not in lazy:  # a dense-updated table: its rows beyond main
+            out = nbytes - tg.tables[n].bytes_at(nbytes, main)
+            spilled["weights"] += out
+            beyond += [(n, out)] if out else []
+            continue
+        if n in tg.tables or tg.placement.get(n, main) == main:
             continue
         if role == "state":
             if options.offload != "optimizer":
                 spilled["optimizer_states"] += nbytes
+                beyond.append((n, nbytes))
         else:
             spilled["weights"] += nbytes
+            beyond.append((n, nbytes))
     if not any(spilled.values()):
         return
     row = dict(footprint(graph, arch, tg)[main])
     for k, b in spilled.items():
         row[k] = row.get(k, 0) + b
     row["used"] = sum(v for k, v in row.items() if k not in ("capacity", "used", "fraction"))
+    if row["used"] <= row["capacity"]:  # the footprint fits: name what placement put beyond it, not "needs < holds"
+        what = ", ".join(f"{n!r} ({b:,} B)" for n, b in beyond[:3]) + (f" and {len(beyond) - 3} more"
+                                                                         if len(beyond) > 3 else "")
+        raise WorkloadError(f"{name}: placement put training state beyond {main} ({what}) although a chip's {main} "
+                            f"holds the whole footprint ({int(row['used']):,} of {int(row['capacity']):,} B); "
+                            "training state is not spilled to host memory unless options.offload asks", ("model",))
     raise NoFit(name, "a chip", main, row, main=True, training=True, stash_level=tg.stash_level or main, spill=True)

@@ -129,3 +129,30 @@ def test_parallel_grid_larger_than_the_arch_names_the_key_set_last(tmp_path, cap
     line = _err(capsys, ["run", "f.yaml", "-q", "--no-plots", "-o", "o"])  # the file's key over the preset's chips
     assert line.startswith("accelsim: error: f.yaml:2: workload.pipeline_parallel: gpt: ")
     assert "1 × 16 = 16 chips, but arch 'dgx-a100' has arch.chips=8" in line
+
+
+def test_spilled_state_whose_footprint_fits_names_what_was_placed_beyond_not_needs_less_than_holds():
+    # a refusal must never read "needs X B but it holds Y B" with X <= Y: where placement put a trained tensor
+    # beyond the main memory although the whole footprint fits, the error names that tensor and its bytes
+    import dataclasses
+
+    import pytest
+
+    from accelsim.builders import build_workload
+    from accelsim.config import load_arch
+    from accelsim.errors import WorkloadError
+    from accelsim.mapping import lower
+    from accelsim.options import Options
+    from accelsim.scenarios.single import refuse_spilled_state
+
+    arch = load_arch("h100")
+    g = build_workload("gcn_cora", {"mode": "training"})
+    tg = lower(g, arch, Options())
+    refuse_spilled_state(g, arch, tg, Options(), "gcn")  # all in HBM: no refusal
+    w = next(w for op in g.ops for w in op.weights if w.role != "state")
+    moved = dataclasses.replace(tg, placement={**tg.placement, w.name: "host"})
+    with pytest.raises(WorkloadError) as e:
+        refuse_spilled_state(g, arch, moved, Options(), "gcn")
+    # gcn_cora's first weight: 1433 x 16 bf16 = 45,856 B, beyond an 80 GiB HBM that holds the rest many times over
+    assert f"{w.name!r} ({1433 * 16 * 2:,} B)" in str(e.value) and "needs" not in str(e.value)
+    assert "although a chip's hbm holds the whole footprint" in str(e.value)

@@ -234,3 +234,26 @@ def test_sage_and_mpnn_aggregations_read_the_edge_index_rows_they_index_by():
     assert mpnn["convs.0.aggregate"].inputs == ("convs.0.message_rows", "edge_index.dst")
     # a full-batch GraphSAGE without edges reads no edge index
     assert "edge_index.src" not in build_workload("graphsage_products", {"nodes": 100, "edges": 0, "fanouts": []}).inputs
+
+
+def test_graphsage_products_trains_with_its_feature_table_in_host_memory(tmp_path, capsys, monkeypatch):
+    # probe p48 #1: the host-held node-feature table (role host, row-split by its gathers) was counted as spilled
+    # training state and the step refused ("needs 1,877,633,728 B ... holds 85,899,345,920 B"); the table is data,
+    # never trained, so the step runs whatever the batch or offload
+    from accelsim.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    r = accelsim.simulate({"model": "graphsage_products", "mode": "training"}, "h100").to_dict()
+    assert r["placement"]["x"] == "host"
+    # 1024 seeds x (1 + 15 + 150 + 750) = 937,984 sampled rows of 100 fp32 features (400 B), each a whole number
+    # of the host's 256 B access granules: 2 x 256 = 512 B; training gathers no more rows than inference
+    assert r["bytes"]["host"] == 1024 * (1 + 15 + 150 + 750) * 512 == 480_247_808
+    # the table (2,449,029 x 100 x 4 B = 979,611,600 B) is the host's; HBM holds the model's 206,895 parameters in
+    # bf16 (2 B), their gradients (2 B) and Adam's 12 B (fp32 master, m, v) beside the activations
+    hbm, host = r["memory"]["hbm"], r["memory"]["host"]
+    assert host["weights"] == 2_449_029 * 100 * 4 == 979_611_600
+    assert (hbm["weights"], hbm["gradients"], hbm["optimizer_states"]) == (2 * 206_895, 2 * 206_895, 12 * 206_895)
+    assert hbm["used"] <= hbm["capacity"]
+    for extra in ([], ["--batch", "64"], ["--set", "options.offload=optimizer"]):
+        assert main(["run", "-w", "graphsage_products", "-a", "tpu-v4", "--mode", "training", *extra, "-q",
+                     "--no-plots", "-o", "o"]) == 0, capsys.readouterr().err

@@ -88,7 +88,8 @@ class GraphParams(WorkloadParams):
     # fit a nodes that is set (nodes 103 left Cora's 10,556 edges between 103 nodes unchecked)
     edges: NonNegativeInt = Field(10556, validate_default=True,
                                   description="Directed edges without self-loops (Cora: 10,556), at most "
-                                              "nodes·(nodes − 1); each conv adds a self-loop per node.")
+                                              "nodes·(nodes − 1); each conv adds a self-loop per node (so 0, "
+                                              "self-loops only, still aggregates).")
     features: PositiveInt = Field(1433, description="Input features per node (Cora: 1,433).")
     classes: PositiveInt = Field(7, description="Output classes (Cora: 7).")
 
@@ -131,7 +132,8 @@ class SageParams(WorkloadParams):
     edges: NonNegativeInt = Field(123_718_280, validate_default=True,  # checked against nodes when defaulted too
                                   description="Directed edges (ogbn-products: 61,859,140 undirected "
                                               "edges, each loaded in both directions), at most nodes² "
-                                              "(self-loops included).")
+                                              "(self-loops included); 0 leaves each node its root weight, a "
+                                              "sampled mini-batch its seeds alone.")
     features: PositiveInt = Field(100, description="Input features per node (ogbn-products: 100).")
     classes: PositiveInt = Field(47, description="Output classes (ogbn-products: 47).")
     hidden: PositiveInt = Field(256, description="Width of the hidden layers.")
@@ -170,7 +172,8 @@ class MpnnParams(WorkloadParams):
     nodes: PositiveInt = Field(18, description="Nodes (atoms) per graph (QM9: ~18.0 on average).")
     edges: NonNegativeInt = Field(37, validate_default=True,  # checked against nodes when defaulted too
                                   description="Directed edges per graph, bonds in both directions (QM9: ~37.3 "
-                                              "on average), at most nodes·(nodes − 1).")
+                                              "on average), at least 1 (the edge network computes on them) "
+                                              "and at most nodes·(nodes − 1).")
     features: PositiveInt = Field(11, description="Input features per node (PyG QM9: 11 atom features).")
     edge_features: PositiveInt = Field(4, description="Features per edge (PyG QM9: a one-hot of 4 bond types).")
     hidden: PositiveInt = Field(64, description="Node state width (dim of PyG's examples/qm9_nn_conv.py).")
@@ -183,7 +186,12 @@ class MpnnParams(WorkloadParams):
     @field_validator("edges")
     @classmethod
     def _fits(cls, value: int, info: ValidationInfo) -> int:
-        """Bonds in both directions, no self-loops: at most nodes × (nodes − 1) per graph."""
+        """Bonds in both directions, no self-loops: at most nodes × (nodes − 1) per graph; at least one, unlike the
+        other GNNs' graphs (a GCN or GAT aggregates its self-loops, a SAGEConv its root weight): every NNConv layer
+        computes on the edges' features (``edge_attr``, batch·edges rows), which a batch without bonds lacks."""
+        if value < 1:
+            raise ValueError("must be at least 1: each NNConv layer's edge network computes on the edges' features "
+                             "(edge_attr, batch × edges rows), and a batch without bonds has none")
         return _at_most(value, info, loops=False, per=" per graph")
 
 
@@ -436,7 +444,9 @@ def sampled_layers(seeds: int, fanouts: list[int], nodes: int, edges: int) -> li
         within.append(within[-1] + frontier)
         reached.append(reached[-1] + frontier)
     hops = len(fanouts)
-    return [(min(within[hops - i], nodes), min(within[hops - i - 1], nodes), min(reached[hops - i], edges))
+    # a node beyond the seeds is reached by a sampled edge: at most seeds + edges of them (none without edges)
+    return [(min(within[hops - i], nodes, seeds + min(reached[hops - i], edges)),
+             min(within[hops - i - 1], nodes, seeds + min(reached[hops - i - 1], edges)), min(reached[hops - i], edges))
             for i in range(hops)]
 
 

@@ -257,3 +257,33 @@ def test_graphsage_products_trains_with_its_feature_table_in_host_memory(tmp_pat
     for extra in ([], ["--batch", "64"], ["--set", "options.offload=optimizer"]):
         assert main(["run", "-w", "graphsage_products", "-a", "tpu-v4", "--mode", "training", *extra, "-q",
                      "--no-plots", "-o", "o"]) == 0, capsys.readouterr().err
+
+
+def test_zero_edges_runs_where_the_model_computes_without_them_and_is_refused_at_the_key_where_not(tmp_path, capsys):
+    # probe p48 #2: mpnn_qm9 with edges 0 said "input 'edge_attr' must have positive sizes (got [0, 4])", no key.
+    # An NNConv layer computes on the edges' features, so a batch without bonds is refused at workload.edges, one
+    # line, exit 2, from --set and from a file alike
+    from accelsim.cli import main
+
+    assert main(["info", "mpnn_qm9", "--set", "workload.edges=0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("accelsim: error: --set: workload.edges: must be at least 1") and \
+        err.endswith("(got 0)"), err
+    spec = tmp_path / "mp.yaml"
+    spec.write_text("name: mp\nworkload:\n  model: mpnn_qm9\n  edges: 0\narch: tpu-v4\n")
+    assert main(["run", str(spec), "-q", "--no-plots", "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "mp.yaml:4: workload.edges: must be at least 1" in err, err
+    # GCN and GAT add a self-loop per node (each node aggregates itself) and a SAGEConv keeps its root weight, so
+    # 0 edges is a graph they compute on: GCN's MACs are then 2708·1433·16 + 2708·16 (self-loop aggregation) +
+    # 2708·16·7 + 2708·7, Cora's edge terms (10,556·16 + 10,556·7) gone
+    gcn = build_workload("gcn_cora", {"edges": 0})
+    assert gcn.macs == 2708 * 1433 * 16 + 2708 * 16 + 2708 * 16 * 7 + 2708 * 7
+    assert build_workload("gat_cora", {"edges": 0}).ops
+    # a sampled GraphSAGE mini-batch without edges reaches no neighbours: its 1024 seeds alone, each layer
+    # computing them (2·in·out per target: 100 → 256 → 256 → 47), their rows 1024 × 512 B (100 fp32 features,
+    # two 256 B host access granules) over the host link, not the 10,000 nodes the cap at nodes gave
+    assert sampled_subgraph(1024, [15, 10, 5], 10_000, 0) == (1024, 0)
+    sage = accelsim.simulate({"model": "graphsage_products", "nodes": 10_000, "edges": 0}, "tpu-v4").to_dict()
+    assert sage["macs"] == 1024 * (2 * 100 * 256 + 2 * 256 * 256 + 2 * 256 * 47)
+    assert sage["bytes"]["host"] == 1024 * 512

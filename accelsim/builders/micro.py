@@ -228,9 +228,9 @@ class EmbeddingBagParams(TableAccessParams):
     @model_validator(mode="after")
     def _plain_gathers_one_row(self) -> EmbeddingBagParams:
         """A plain embedding looks up one row per sample."""
-        if self.kernel != "embedding_bag" and self.pooling != 1:
-            raise ValueError(f"kernel {self.kernel} gathers one row per sample: pooling must be 1 "
-                             f"(got {self.pooling})")
+        if self.kernel != "embedding_bag" and self.pooling != 1:  # at pooling, or at kernel where set later
+            raise invalid_at("pooling", self.pooling, f"must be 1 with kernel {self.kernel}, which gathers one row "
+                                                      "per sample")
         return self
 
 

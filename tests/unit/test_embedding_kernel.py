@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from pydantic import ValidationError
@@ -72,7 +73,7 @@ def test_a_preset_embedding_cost_overrides_the_kernel_model():
 
 
 def test_plain_embedding_gathers_one_row_per_sample():
-    with pytest.raises(ValidationError, match="pooling must be 1"):
+    with pytest.raises(ValidationError, match="pooling\n.*must be 1 with kernel embedding,"):
         EmbeddingBagParams(pooling=2, kernel="embedding")
 
 
@@ -100,7 +101,7 @@ def test_pytorch_2_8_gather_keeps_the_small_index_kernel_and_drops_the_large_one
     priced = vector.price(large.ops[0], h200.core.vector, h200)
     # data movement only: the arch's "embedding" cost (0 lane-cycles per element), at least one cycle
     assert "kernel" not in priced.details and priced.details["cycles_per_element"] == 0.0 and priced.cycles == 1
-    with pytest.raises(ValidationError, match="pooling must be 1"):
+    with pytest.raises(ValidationError, match="pooling\n.*must be 1 with kernel embedding_gather,"):
         EmbeddingBagParams(pooling=2, kernel="embedding_gather")
 
 
@@ -121,3 +122,31 @@ def test_gather_embedding_runs_at_the_memory_bandwidth():
     device = d["seconds"] - d["launch_overhead_s"] + d["kernel_dispatch_s"]
     assert bytes_moved / 4.8e12 <= device <= bytes_moved / (4.8e12 * 0.675) + 5e-6
     assert legacy.seconds > 3 * gather.seconds
+
+
+def test_a_plain_kernel_with_the_bag_pooling_is_refused_at_the_key_set_last(tmp_path, capsys, monkeypatch):
+    # probe p48 #3: --set workload.kernel=embedding over the preset's pooling 20 was blamed on the model: line with
+    # no key; it is at the key set last, naming the other with its value and origin, one line, exit 2
+    from accelsim.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    run = ["-q", "--no-plots", "-o", "o"]
+
+    def err(argv: list[str]) -> str:
+        assert main(argv) == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        return line
+
+    line = err(["run", "-w", "embedding_bag", "-a", "tpu-v4", "--set", "workload.kernel=embedding", *run])
+    assert re.match(r"accelsim: error: --set: workload\.kernel: workload\.pooling \(20, from \S+/embedding_bag\.yaml:"
+                    r"\d+\) must be 1 with kernel embedding, which gathers one row per sample \(got 'embedding'\)$",
+                    line), line
+    (tmp_path / "eb.yaml").write_text("name: eb\nworkload: {model: embedding_bag, kernel: embedding}\narch: tpu-v4\n")
+    line = err(["run", "eb.yaml", *run])  # pooling left at the builder's default, the kernel written on line 2
+    assert line.startswith("accelsim: error: eb.yaml:2: workload.kernel: workload.pooling (20, the default) must be 1")
+    line = err(["run", "-w", "embedding_bag", "-a", "tpu-v4", "--set", "workload.kernel=embedding", "--set",
+                "workload.pooling=3", *run])  # pooling set last: at pooling, its own value
+    assert line.startswith("accelsim: error: --set: workload.pooling: must be 1 with kernel embedding") and \
+        line.endswith("(got 3)")
+    assert main(["run", "-w", "embedding_bag", "-a", "tpu-v4", "--set", "workload.kernel=embedding", "--set",
+                 "workload.pooling=1", *run]) == 0

@@ -56,7 +56,8 @@ def test_repeated_rows_of_a_small_table_come_from_the_cache():
 def test_a_zipf_table_round_trip_is_the_mean_over_its_cache_hits():
     # a Zipf-accessed table (recsys): the share of the call's 2,048 look-ups an LRU cache of the L2's resident
     # share serves (Che, cost.gather.zipf_cache_hits; 4,000 rows of 4,096 bf16 = 8 KiB, C = 20 MiB / 8 KiB = 2,560
-    # rows) takes the L2's latency instead of the L2's plus HBM's: the round trip is the mean over the look-ups
+    # rows) reads its element from the L2 instead of HBM after the index's L2 read: the round trip is the mean over
+    # the look-ups, l2 + (1 − hits) · hbm + hits · l2
     op = embedding_bag(EmbeddingBagParams(batch=2048, rows=4000, dim=4096, pooling=1, kernel="embedding",
                                           access="zipf")).ops[0]
     a100 = load_arch("a100")
@@ -66,7 +67,7 @@ def test_a_zipf_table_round_trip_is_the_mean_over_its_cache_hits():
     hits = gather.zipf_cache_hits(4000, 1.05, 2048, capacity)
     l2, hbm = a100.memory("l2").latency, a100.memory("hbm").latency
     assert d["repeat_hits"] == pytest.approx(hits) and 0.5 < hits < 1
-    assert d["round_trip_s"] == pytest.approx(l2 + hbm - hits * hbm)
+    assert d["round_trip_s"] == pytest.approx(l2 + (1 - hits) * hbm + hits * l2)
 
 
 def test_a_preset_embedding_cost_overrides_the_kernel_model():

@@ -161,15 +161,23 @@ def _index_round_trip(arch: Arch, hits: float = 0.0) -> float:
 
 
 def _repeat_hits(op: Op, arch: Arch) -> float:
-    """The fraction of an embedding's look-ups that repeat a row the same call read and find it in the innermost
-    cache (:func:`.gather.repeated_hits`): uniform look-ups (``access`` uniform) into its table of ``rows`` rows,
-    under the cache's resident share (:func:`accelsim.cost.resident_bytes`); 0 without a cache or for other
-    access patterns."""
+    """The fraction of an embedding's look-ups that repeat a row the same call read and find it in the cache:
+    uniform look-ups (``access`` uniform) into its table of ``rows`` rows, under the innermost cache's resident
+    share (:func:`accelsim.cost.resident_bytes`, :func:`.gather.repeated_hits`); Zipf look-ups (``access`` zipf)
+    those the outermost cache serves, as the gather's bytes count them (:func:`.gather.zipf_cache_hits`, Che's
+    approximation; mapping/traffic.py); 0 without a cache."""
     table = next((w for w in op.weights if len(w.shape) == 2), None)
-    if table is None or not arch.caches or op.access[0] != "uniform":
+    if table is None or not arch.caches:
         return 0.0
     rows, dim = table.shape
     gathers = int(op.attrs.get("gather_rows") or 0)
+    access, alpha = op.access
+    if access == "zipf":
+        cache = arch.caches[-1]
+        row = gather.row_bytes(dim * op.elem_bytes, arch.memory(cache).access_bytes)
+        return gather.zipf_cache_hits(rows, alpha, gathers, resident_bytes(arch, cache) // row)
+    if access != "uniform":
+        return 0.0
     return gather.repeated_hits(gathers, rows, dim * op.elem_bytes, resident_bytes(arch, arch.caches[0]))
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from ..cost import attention, folds, gather, gpu_tiles, vector
+from ..cost import attention, folds, gather, gpu_tiles, resident_bytes, vector
 from ..errors import MappingError
 from ..hardware import SCRATCHPAD, Arch, Level
 from ..ir import Op, OpKind, Weight
@@ -181,7 +181,8 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
             n = w.shape[0] if op.gather_rows is None else op.gather_rows
             split = ctx.tables.get(w.name)
             rows = split.gathered(n) if split is not None else {lv: n}
-            _add(wts, gather.gathered(rows, w.numel // w.shape[0] * elem, ctx.grain))
+            row = w.numel // w.shape[0] * elem
+            _add(wts, gather.gathered(_cache_hits(rows, op, w, row, ctx), row, ctx.grain))
             continue
         wts[lv] = wts.get(lv, 0) + _step_share(w, op, shards)
     # where the output goes: its tensor's level; an optimizer step writes the parameter and its state back
@@ -207,6 +208,29 @@ def epilogue_bytes(p: Plan, ctx: Context) -> dict[str, int]:
         return {}
     return _sources(p.epilogue, dtype_bytes(p.op.out_dtype), ctx, p.details.get(l2resident.KEY, ()),
                     forward=p.op.phase == "forward")
+
+
+def _cache_hits(rows: dict[str, int], op: Op, w: Weight, row: int, ctx: Context) -> dict[str, int]:
+    """Where the look-ups of a gather from table ``w`` (``rows[level]`` of them at each memory) are served when
+    the arch has a shared cache and the look-ups follow ``access: zipf``: the share of the call's look-ups an LRU
+    cache of the rows the outermost cache keeps for one tensor (:func:`accelsim.cost.resident_bytes` over a row's
+    granules), cold when the call starts, serves (:func:`accelsim.cost.gather.zipf_cache_hits`, Che's
+    approximation) is read from that cache, taken from the hottest rows' levels first; the rest as given. Uniform
+    look-ups, and a table read from a cache already (``options.warm_params``), keep ``rows``."""
+    access, alpha = op.access
+    if access != "zipf" or not ctx.caches or any(lv in ctx.caches for lv in rows):
+        return rows
+    cache = ctx.caches[-1]
+    n = sum(rows.values())
+    capacity = resident_bytes(ctx.arch, cache) // gather.row_bytes(row, ctx.grain[cache])
+    hits = round(n * gather.zipf_cache_hits(w.shape[0], alpha, n, capacity))
+    out = {cache: hits} if hits else {}
+    for lv, k in rows.items():  # the hottest rows' levels first (TableSplit.gathered's order, innermost first)
+        took = min(k, hits)
+        hits -= took
+        if k - took:
+            out[lv] = out.get(lv, 0) + k - took
+    return out
 
 
 def _touched(w: Weight, param: Weight, rows: int, shards: int, op: Op, ctx: Context) -> dict[str, int]:

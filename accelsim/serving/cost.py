@@ -273,12 +273,22 @@ def computed_attention(report: dict) -> float:
     """The share of a pass's fused attention MACs (every query × key) its kernels computed: Σ macs ×
     ``mapping.mac_fraction`` / Σ macs over the op rows that give a ``mac_fraction`` (a causal FlashAttention skips
     the blocks above the diagonal); 1 when none does (unfused attention computes every score, masked or not)."""
+    return _share(*attention_macs(report))
+
+
+def attention_macs(report: dict) -> tuple[float, float]:
+    """The fused attention MACs of a pass's op rows that give a ``mapping.mac_fraction`` and the MACs its kernels
+    computed of them (:func:`computed_attention` is their ratio)."""
     macs = computed = 0.0
     for op in report.get("ops") or ():
         share = (op.get("mapping") or {}).get("mac_fraction")
         if share is not None and op.get("macs"):
             macs += op["macs"]
             computed += op["macs"] * share
+    return macs, computed
+
+
+def _share(macs: float, computed: float) -> float:
     return computed / macs if macs else 1.0
 
 
@@ -299,28 +309,35 @@ def simulate_shape(spec: WorkloadSpec, arch: Arch, options: Options, *, graphs: 
 
     With ``options.layer_samples`` (the default), a model of n > 2 identical layers whose parameters and KV caches
     all fit the first memory is simulated with 1 and with 2 layers (after k distinct layers, DeepSeek-V3's 3 dense
-    ones: with k + 1 and k + 2, :func:`~accelsim.scenarios.sampling.layer_samples`) and both figures taken affine in
-    n, f₁ + (n − 1)·(f₂ − f₁), as the serving scenario does (docs/architecture.md, "Layer samples in serving"): the layers run back
-    to back, so a pass's time and energy grow by one layer's per layer."""
+    ones: with k + 1 and k + 2, :func:`~accelsim.scenarios.sampling.layer_samples`; layers repeating a unit of p,
+    Gemma-2's or Qwen3-Next's: with k + p and k + 2p, n counting units) and both figures taken affine in n,
+    f₁ + (n − 1)·(f₂ − f₁), as the serving scenario does (docs/architecture.md, "Layer samples in serving"): the
+    layers run back to back, so a pass's time and energy grow by one unit's per unit."""
     opts = options.model_copy(update={"execution": "cuda_graph"}) if graphs else options
     layers = identical_layers(spec) if opts.layer_samples and not opts.trace else None
     samples = layer_samples(layers)
     if layers is not None and samples is not None:  # k distinct layers then n alike: the first k + 1 and k + 2
         g1, g2 = (build_graph(replace(spec, params={**spec.params, "layers": k}), arch.dtype) for k in samples)
-        alike = layers[1]
+        alike = layers[1] // layers[2]  # the units
         if fits_first_memory(g1, g2, alike, arch):
-            (s1, j1, f1), (s2, j2, _) = (_simulated(g, spec, arch, opts) for g in (g1, g2))
+            (s1, j1, a1), (s2, j2, a2) = (_simulated(g, spec, arch, opts) for g in (g1, g2))
             joules = affine(j1, j2, alike) if j1 is not None and j2 is not None else None
-            return Simulated(affine(s1, s2, alike), joules, f1)  # every layer's attention computes the same share
-    return _simulated(build_graph(spec, arch.dtype), spec, arch, opts)
+            # the attention MACs and those computed are affine too (a local window's layers compute another share
+            # than a global one's: Gemma-2's unit of both, Gemma-3's prefix of local layers)
+            share = _share(*(affine(one, two, alike) for one, two in zip(a1, a2, strict=True)))
+            return Simulated(affine(s1, s2, alike), joules, share)
+    s, j, a = _simulated(build_graph(spec, arch.dtype), spec, arch, opts)
+    return Simulated(s, j, _share(*a))
 
 
-def _simulated(graph: Graph, spec: WorkloadSpec, arch: Arch, opts: Options) -> Simulated:
-    """One simulated pass of ``graph``."""
+def _simulated(graph: Graph, spec: WorkloadSpec, arch: Arch, opts: Options) -> tuple[float, float | None,
+                                                                                     tuple[float, float]]:
+    """One simulated pass of ``graph``: its seconds, energy (as :class:`Simulated`'s) and attention MACs
+    (:func:`attention_macs`)."""
     p, _ = simulate_pass(graph, arch, opts, name=None, workload=spec)
     energy = p.report.get("energy")
     busy = energy["dynamic_j"] + energy.get("activity_j", 0.0) if energy else None
-    return Simulated(p.timing.seconds, busy, computed_attention(p.report))
+    return p.timing.seconds, busy, attention_macs(p.report)
 
 
 @dataclass(frozen=True)

@@ -290,3 +290,29 @@ def test_the_serving_grid_prices_a_repeating_unit_from_one_and_two_units(monkeyp
         # the attention MACs computed, affine too: Gemma-2's local layers compute another share than its global
         assert sampled.computed == pytest.approx(whole.computed, rel=EXACT)
 
+
+def test_accelsim_serve_reports_the_layer_samples_of_its_grid():
+    # accelsim serve's report.json carries serving.layer_samples as accelsim run's does: the tiny Gemma-2's grid
+    # shapes each ran with its first 2 and 4 layers (one unit of local + global, two units), every one of them
+    # (iteration_cost.layer_sampled_shapes), and the run's figures are the whole model's
+    from accelsim.config.serving import load_serving
+    from accelsim.serving import serve
+
+    params = {k: v for k, v in TINY_GEMMA2.items() if k not in ("model", "seq_len", "decode_steps")}
+
+    def spec(options: dict):
+        return load_serving({
+            "name": "t", "model": {"base": "hf", **params}, "arch": "h100", "options": options,
+            "engine": {"max_num_seqs": 4, "max_num_batched_tokens": 256, "max_model_len": 256, "block_size": 16},
+            "workload": {"arrival": {"process": "constant", "rate": 100}, "requests": 4,
+                         "prompt_tokens": {"dist": "fixed", "value": 100},
+                         "output_tokens": {"dist": "fixed", "value": 8}}})
+
+    fast, full = serve(spec({})).report, serve(spec({"layer_samples": False})).report
+    assert fast["serving"]["layer_samples"] == [2, 4] and full["serving"]["layer_samples"] is None
+    grid = fast["iteration_cost"]
+    assert grid["layer_samples"] == [2, 4] and grid["layer_sampled_shapes"] == grid["simulations"]
+    assert full["iteration_cost"]["layer_sampled_shapes"] == 0
+    for key in ("ttft_s", "tpot_s", "e2e_s"):
+        assert fast["serving"][key]["mean"] == pytest.approx(full["serving"][key]["mean"], rel=EXACT), key
+    assert fast["energy"]["total_j"] == pytest.approx(full["energy"]["total_j"], rel=EXACT)

@@ -912,27 +912,35 @@ def _truncated(lm: LM, layers: int | None) -> LM:
     return replace(lm, layers=layers, windows=lm.windows[:layers], moe=moe, blocks=lm.blocks[:layers])
 
 
-def identical_layers(p: HfParams) -> tuple[int, int] | None:
-    """(k, n): ``p``'s model's decoder layers are k distinct ones then n alike (the same window, all MoE or all
-    dense, the same attention: with or without RoPE, linear or not), the longest run of alike layers that ends the
-    model: (0, all of them) when every layer is alike, (3, 58) for DeepSeek-V3's 3 dense layers before its 58 MoE
-    ones (first_k_dense_replace). None when a distinct prefix is followed by fewer than 3 alike layers, nothing to
-    extrapolate from 1 and 2 of them (Gemma-2's alternating windows, Qwen3-Next's linear-attention layers between
-    full ones), and for a prompt with images (the image encoder's layers are not the decoder's)."""
+def identical_layers(p: HfParams) -> tuple[int, int, int] | None:
+    """(k, n, p): ``p``'s model's decoder layers are k distinct ones then n made of n / p repeats of a unit of p
+    layers (alike: the same window, MoE or dense, the same attention: with or without RoPE, linear or not, the same
+    block). (0, all of them, 1) when every layer is alike; (3, 58, 1) for DeepSeek-V3's 3 dense layers before its 58
+    MoE ones (first_k_dense_replace); (0, 42, 2) for Gemma-2's alternating local and global windows; (2, 60, 6) for
+    Gemma-3-27B's 62 layers of 5 local to 1 global (the 2 layers before the last whole unit, layers 0 and 1, are the
+    prefix: a remainder of fewer than p layers is always put there, exact as any prefix); (0, 48, 4) for Qwen3-Next's
+    3 linear-attention layers to each full one. Of the periods that repeat at least 3 times, the one whose samples
+    (k + p and k + 2p layers, :func:`accelsim.scenarios.sampling.layer_samples`) are smallest, the shorter period
+    on a tie; None when none repeats 3 times after a distinct prefix, and for a prompt with images (the image
+    encoder's layers are not the decoder's)."""
     lm = _truncated(p.lm(), p.layers)
     if lm.vision is not None and p.images and p.phase != "decode":  # a prompt's image encoder: its own layers (and
         return None  # Qwen3-VL's DeepStack adds after the first decoder layers) are not the decoder's
 
-    def kind(i: int) -> tuple:
-        return (lm.window(i), lm.moe is not None and i in lm.moe.sparse_layers, i in lm.nope_layers, lm.mixer(i),
-                lm.blocks[i] if lm.blocks else "")
-
-    last = kind(lm.layers - 1)
-    k = lm.layers - 1
-    while k > 0 and kind(k - 1) == last:
-        k -= 1
-    n = lm.layers - k
-    return (k, n) if k == 0 or n > 2 else None
+    kinds = [(lm.window(i), lm.moe is not None and i in lm.moe.sparse_layers, i in lm.nope_layers, lm.mixer(i),
+              lm.blocks[i] if lm.blocks else "") for i in range(lm.layers)]
+    if len(set(kinds)) == 1:
+        return 0, lm.layers, 1
+    best = None
+    for period in range(1, lm.layers // 3 + 1):
+        k = lm.layers - period  # the first layer from which every layer is the one a period later's
+        while k > 0 and kinds[k - 1] == kinds[k - 1 + period]:
+            k -= 1
+        k += (lm.layers - k) % period  # the layers before the last whole unit join the prefix
+        n = lm.layers - k
+        if n // period > 2 and (best is None or 2 * k + 3 * period < 2 * best[0] + 3 * best[2]):
+            best = (k, n, period)
+    return best
 
 
 _PER_PASS = frozenset({"kv_len", "decode_steps", "attention", "mla", "rope_kernel", "mode", "image_size"})

@@ -827,14 +827,14 @@ def last_positions(b: TransformerBuilder, x: str, p: LlamaParams) -> str:
     return b.slice_tokens(x, length - 1, 1, name="last_token")
 
 
-def identical_layers(model: str, p: TransformerParams) -> tuple[int, int] | None:
-    """(0, n): workload ``model``'s graph is n identical layers (the same ops, shapes and names within the layer), all
-    set by its ``layers`` param, after no distinct one (as :func:`accelsim.builders.hf.identical_layers`): ``gpt``,
-    ``gpt2`` and the LLaMA-2 presets; None for the others."""
+def identical_layers(model: str, p: TransformerParams) -> tuple[int, int, int] | None:
+    """(0, n, 1): workload ``model``'s graph is n identical layers (the same ops, shapes and names within the layer),
+    all set by its ``layers`` param, after no distinct one, a unit of 1 layer (as :func:`accelsim.builders.hf.
+    identical_layers`): ``gpt``, ``gpt2`` and the LLaMA-2 presets; None for the others."""
     if model == "gpt":
-        return 0, int(p.layers)  # type: ignore[attr-defined]
+        return 0, int(p.layers), 1  # type: ignore[attr-defined]
     if model == "gpt2" or model in LLAMA2:
-        return 0, getattr(p, "layers", None) or (12 if model == "gpt2" else LLAMA2[model].layers)
+        return 0, getattr(p, "layers", None) or (12 if model == "gpt2" else LLAMA2[model].layers), 1
     return None
 
 

@@ -274,8 +274,8 @@ class Serving(_ServingRequired, total=False):
     weight_bytes: int
     memory: dict[str, Footprint]
     memory_pass: str  # the pass ``memory`` describes: "decode step N" (the last simulated step), or "prefill"
-    layer_samples: list[int] | None  # [1, 2] ([k + 1, k + 2] after k distinct layers): each pass simulated with
-    # that many layers (options.layer_samples)
+    layer_samples: list[int] | None  # [1, 2] ([k + 1, k + 2] after k distinct layers; [k + p, k + 2p] for layers
+    # repeating a unit of p): each pass simulated with that many layers (options.layer_samples)
 
 
 class StageTime(TypedDict):

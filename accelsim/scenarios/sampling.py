@@ -16,6 +16,11 @@
   dense layers before its 58 MoE ones) is simulated with its first k + 1 and k + 2 layers, the prefix whole in both,
   and extrapolated in n as above: the prefix's ops are outside the alike layers, affine like the ops outside any
   layer (equal in both samples up to what the layer after them changes).
+* A repeating pattern (serving): layers that repeat a unit of p (Gemma-2's local and global windows, p = 2;
+  Qwen3-Next's 3 linear-attention layers to 1 full, p = 4) are simulated with k + p and k + 2p layers, one unit and
+  two, and extrapolated affinely in the units n / p exactly as above with "unit" for "layer": the layer at position j
+  of the first unit stands for position j of every unit but the last, a middle unit's op being F + L − S of the ops
+  at the same position and name (a middle unit reads a unit's output as L does and feeds a unit as F does).
 """
 
 from __future__ import annotations
@@ -146,14 +151,16 @@ def interpolate(steps: int, sampled: Sequence[int], values: Sequence[float]) -> 
     return out, scale
 
 
-def layer_samples(layers: tuple[int, int] | None) -> tuple[int, int] | None:
-    """The layer counts of the two samples of a model of ``layers`` = (k distinct layers, then n alike): its first
-    k + 1 and k + 2 layers, when n > 2 and they are fewer than its k + n (so DeepSeek-V3's (3, 58): (4, 5)); else
-    None (every layer simulated)."""
+def layer_samples(layers: tuple[int, int, int] | None) -> tuple[int, int] | None:
+    """The layer counts of the two samples of a model of ``layers`` = (k distinct layers, then n made of n / p
+    repeats of a unit of p layers): its first k + p and k + 2p layers, when n / p > 2 and the two samples together
+    are no more layers than the model's k + n (so DeepSeek-V3's (3, 58, 1): (4, 5); Gemma-2-9B's (0, 42, 2): (2,
+    4)); else None (every layer simulated)."""
     if layers is None:
         return None
-    k, n = layers
-    return (k + 1, k + 2) if n > 2 and 2 * k + 3 <= k + n else None
+    k, n, p = layers
+    assert n % p == 0, "a remainder of the unit belongs to the prefix (identical_layers puts it there)"
+    return (k + p, k + 2 * p) if n // p > 2 and 2 * k + 3 * p <= k + n else None
 
 
 def affine(one: float, two: float, n: int) -> float:
@@ -212,22 +219,25 @@ def _tensors(placement: Mapping[str, object]) -> int:
     return sum(counts) if counts else len(placement)  # type: ignore[arg-type]
 
 
-def layer_placement(one: Pass, two: Pass, n: int, level: str, prefix: int = 0) -> dict[str, object]:
-    """report.json's ``placement`` of ``prefix`` distinct layers then n identical ones whose every tensor is in
-    ``level`` (as in both samples): its tensors counted (affine in n) or, up to :data:`LISTED` of them, named: the
-    (k + 2)-layer run's, the prefix's as they are, the first alike layer's for each of layers k … k + n − 2 and the
-    last layer's as layer k + n − 1."""
+def layer_placement(one: Pass, two: Pass, n: int, level: str, prefix: int = 0, period: int = 1) -> dict[str, object]:
+    """report.json's ``placement`` of ``prefix`` distinct layers then n identical units of ``period`` layers whose
+    every tensor is in ``level`` (as in both samples): its tensors counted (affine in n) or, up to :data:`LISTED` of
+    them, named: the (k + 2p)-layer run's, the prefix's as they are, the first unit's layer at position j for layer
+    k + u·p + j of each unit u but the last, and the last unit's for the last unit's."""
     count = affine(_tensors(one.timing.placement), _tensors(two.timing.placement), n)
     if count > LISTED:
         return {f"tensors_in_{level}": count}
     _, layers = _by_layer(two)
+    position = {lay: j for j, lay in enumerate(layers[prefix:])}  # 0 … 2p − 1: the first unit's then the last's
     out: dict[str, object] = {}
     for name in two.timing.placement:
         lay = layer_of(name)
-        if lay is None or lay not in layers[prefix:]:
+        if lay is None or lay not in position:
             out[name] = level
             continue
-        span = range(prefix, prefix + n - 1) if lay == layers[prefix] else [prefix + n - 1]
+        j = position[lay]
+        span = [prefix + u * period + j for u in range(n - 1)] if j < period else \
+            [prefix + (n - 2) * period + j]
         for i in span:
             out[_INDEX.sub(f"{i}.", lay) + name[len(lay):]] = level
     return out
@@ -256,7 +266,7 @@ def _by_layer(p: Pass) -> tuple[dict[tuple[str | None, str], int], list[str]]:
     return index, sorted(layers, key=layers.__getitem__)
 
 
-def extrapolate_layers(one: Pass, two: Pass, n: int, prefix: int = 0) -> LayerRows:
+def extrapolate_layers(one: Pass, two: Pass, n: int, prefix: int = 0, period: int = 1) -> LayerRows:
     """The ops of a stage of ``n`` identical layers from its runs with 1 layer (S) and with 2 (F then L); with a
     ``prefix`` of k distinct layers before them, from the runs with k + 1 and k + 2 layers, the prefix's ops
     counted with those outside the layers.
@@ -267,21 +277,27 @@ def extrapolate_layers(one: Pass, two: Pass, n: int, prefix: int = 0) -> LayerRo
     middle layer's op being F + L − S (the same op of each layer, matched by its name within the layer: a middle
     layer reads another layer's output as L does and feeds another layer as F does; S does both ends); an op of
     the last layer L stands for itself. Stall cycles of a row are clamped at 0 (a middle layer's op cannot stall
-    less than not at all)."""
+    less than not at all).
+
+    With a ``period`` p > 1, n counts units of p layers (the runs have k + p and k + 2p layers) and "layer" above
+    reads "unit": an op of the first unit's layer at position j is matched with the same op of the last unit's and
+    of the single unit's layer at position j."""
     assert one.units == two.units, "the layer samples ran on different units"
     at_one, layers_one = _by_layer(one)
     at_two, layers_two = _by_layer(two)
-    single = layers_one[prefix] if len(layers_one) == prefix + 1 else None
-    first, last = (layers_two[prefix], layers_two[-1]) if len(layers_two) == prefix + 2 else (None, None)
+    single = layers_one[prefix:] if len(layers_one) == prefix + period else [None] * period
+    first, last = (layers_two[prefix:prefix + period], layers_two[prefix + period:]) \
+        if len(layers_two) == prefix + 2 * period else ([], [])
+    position = {lay: j for j, lay in enumerate(first)}
     none = Work()
     zeros = np.zeros(len(two.units))
     work, busy, counts = [], [], []
     for i, row in enumerate(two.rows):
         name = row["name"]
         lay = layer_of(name)
-        if first is not None and lay == first:
-            key = name[len(lay):]
-            j_last, j_one = at_two.get((last, key)), at_one.get((single, key))
+        if lay is not None and lay in position:
+            key, j = name[len(lay):], position[lay]
+            j_last, j_one = at_two.get((last[j], key)), at_one.get((single[j], key))
             mid_work = (two.work[i] + (two.work[j_last] if j_last is not None else none)
                         + (one.work[j_one] if j_one is not None else none).times(-1))
             mid_busy = (two.busy[i] + (two.busy[j_last] if j_last is not None else zeros)
@@ -289,7 +305,7 @@ def extrapolate_layers(one: Pass, two: Pass, n: int, prefix: int = 0) -> LayerRo
             work.append(two.work[i] + mid_work.times(n - 2))
             busy.append(two.busy[i] + (n - 2) * mid_busy)
             counts.append(n - 1)
-        elif lay is not None and lay == last:
+        elif lay is not None and lay in last:
             work.append(two.work[i])
             busy.append(two.busy[i])
             counts.append(1)
@@ -383,10 +399,11 @@ class Sampled:
         return cls(p, p.work, p.busy if per_op else None, (1,) * len(p.work), p.timing, (p,))
 
     @classmethod
-    def extrapolated(cls, one: Pass, two: Pass, layers: int, prefix: int = 0) -> Sampled:
+    def extrapolated(cls, one: Pass, two: Pass, layers: int, prefix: int = 0, period: int = 1) -> Sampled:
         """A pass of ``layers`` identical layers from its runs with 1 and with 2 layers (after ``prefix`` distinct
-        layers: with k + 1 and k + 2)."""
-        rows = extrapolate_layers(one, two, layers, prefix)
+        layers: with k + 1 and k + 2); with a ``period`` p, of ``layers`` identical units of p layers from its runs
+        with k + p and k + 2p."""
+        rows = extrapolate_layers(one, two, layers, prefix, period)
         return cls(two, rows.work, rows.busy, rows.counts, affine_timing(one.timing, two.timing, layers), (one, two))
 
 

@@ -20,7 +20,8 @@ are simulated and the others interpolated (:mod:`accelsim.scenarios.sampling`). 
   ``phase: decode`` run whose first token came before it), ``tpot_s (mean seconds per decode step), ``tokens_per_s`` (batch · decode steps / decode
   seconds), ``step_cycles`` (every decode step), ``kv_cache_bytes``, ``weight_bytes`` and ``memory`` (the
   footprint per level, of the last step); ``layer_samples``: the layer counts each pass was simulated with when
-  layer-sampled ([1, 2]; [4, 5] for DeepSeek-V3's 3 dense layers then 58 MoE ones), else None;
+  layer-sampled ([1, 2]; [4, 5] for DeepSeek-V3's 3 dense layers then 58 MoE ones; [2, 4] for Gemma-2's
+  alternating windows), else None;
 * ``memory`` (top level) is the first pass's footprint (the prefill's; without a prefill, the first decode step's),
   ``serving.memory`` the last decode step's; ``notes`` say what each spills beyond the main memory
   (:func:`memory_notes`: the last step's prefixed with it).
@@ -30,7 +31,10 @@ pass with 1 and with 2 layers (the builders' ``layers`` param) and extrapolates 
 (:class:`~accelsim.scenarios.sampling.Sampled`, as pipeline stages): its op rows are the 2-layer run's, the first
 layer's counted n − 1 times. A model of k distinct layers then n alike (DeepSeek-V3: 3 dense, 58 MoE) runs each
 pass with its first k + 1 and k + 2 layers, the prefix whole in both (:func:`~accelsim.scenarios.sampling.
-layer_samples`: when those are fewer layers than the model's). Exact only while every tensor of the whole model sits in the first memory (HBM), as in
+layer_samples`: when those are fewer layers than the model's). A model whose layers repeat a unit of p (Gemma-2's
+local and global windows, p = 2; Qwen3-Next's 3 linear-attention layers to 1 full, p = 4; (k, n, p) from
+:func:`identical_layers`, a remainder of fewer than p layers put in the prefix) runs each pass with k + p and k + 2p
+layers, extrapolated affinely in the n / p units. Exact only while every tensor of the whole model sits in the first memory (HBM), as in
 the samples: placement fills it in graph order, so a model that spills places early and late layers differently.
 That is checked before simulating (weights and KV caches, affine in n) and after (the samples' footprint with the
 activations' reserve, :func:`placed_alike`); otherwise, and with ``options.trace``, every layer is simulated. A
@@ -167,8 +171,9 @@ def memory_notes(notes: list[str], first: Sampled, last: Sampled | None, step: i
     return head + tail + [n for n in notes if n not in own]
 
 
-def identical_layers(workload: WorkloadSpec) -> tuple[int, int] | None:
-    """(k, n): ``workload``'s model is k distinct layers then n identical ones (n set by its ``layers`` param) when
+def identical_layers(workload: WorkloadSpec) -> tuple[int, int, int] | None:
+    """(k, n, p): ``workload``'s model is k distinct layers then n / p repeats of a unit of p layers (n set by its
+    ``layers`` param; p = 1: n identical layers) when
     its builder says so (:func:`accelsim.builders.transformer.identical_layers`, :func:`accelsim.builders.hf.
     identical_layers`), else None."""
     entry = get_builder(workload.model)
@@ -208,9 +213,10 @@ class _Runner:
         self.graph_name = ""
         self.kept = kept(options, int(workload.params.get("decode_steps") or 0))
 
-    def plan(self, plan: list[tuple[str, int, WorkloadSpec]], layers: tuple[int, int] | None) -> list[Sampled] | None:
-        """Every pass of ``plan``: with ``layers`` = (k distinct, n alike), each from its runs with k + 1 and k + 2
-        layers; None as soon as one of them would not be exact (:func:`placed_alike`)."""
+    def plan(self, plan: list[tuple[str, int, WorkloadSpec]], layers: tuple[int, int, int] | None) -> \
+            list[Sampled] | None:
+        """Every pass of ``plan``: with ``layers`` = (k distinct, n alike in units of p), each from its runs with
+        k + p and k + 2p layers; None as soon as one of them would not be exact (:func:`placed_alike`)."""
         out = []
         for n, (phase, step, spec) in enumerate(plan):
             if self.progress:
@@ -228,30 +234,30 @@ class _Runner:
                                   "weight_bytes": max(graph.weight_bytes, self.footprint.get("weight_bytes", 0))}
                 self.kept.keep(out[-1].runs, alike=alike, what=what)
                 continue
-            prefix, alike_layers = layers
-            total = prefix + alike_layers
+            prefix, alike_layers, period = layers
+            units, total = alike_layers // period, prefix + alike_layers
             g1, g2 = (build_graph(replace(spec, params={**spec.params, "layers": k}), self.arch.dtype)
-                      for k in (prefix + 1, prefix + 2))
-            g2.meta["sample_layer_scale"] = total / (prefix + 2)  # the shown pass's notes speak for the whole model
-            if not fits_first_memory(g1, g2, alike_layers, self.arch):
+                      for k in (prefix + period, prefix + 2 * period))
+            g2.meta["sample_layer_scale"] = total / (prefix + 2 * period)  # the shown pass's notes: the whole model's
+            if not fits_first_memory(g1, g2, units, self.arch):
                 return None  # the whole model overflows the first memory (checked before simulating the samples)
             what = f"decode step {step + 1}" if phase == "decode" else phase
             try:
                 one, two = (self._simulate(g, opts, per_op=True, label=f"{what} ({k} of {total} layers)")
-                            for k, g in ((prefix + 1, g1), (prefix + 2, g2)))
+                            for k, g in ((prefix + period, g1), (prefix + 2 * period, g2)))
             except CapacityError:  # a sample's activations overflow the memories: the whole model's do too (the
                 return None  # same ops, more weights), and the run of every layer says so with the model's bytes
-            pass_ = Sampled.extrapolated(one, two, alike_layers, prefix)
+            pass_ = Sampled.extrapolated(one, two, units, prefix, period)
             if not placed_alike(pass_, self.arch):
                 return None
             if self.arch.memories:
-                placement = layer_placement(one, two, alike_layers, self.arch.memories[0], prefix)
+                placement = layer_placement(one, two, units, self.arch.memories[0], prefix, period)
                 pass_ = replace(pass_, timing=replace(pass_.timing, placement=placement))
             out.append(pass_)
             self.kept.keep(pass_.runs, alike=alike, what=what, samples=True)
             self.footprint = {"kv_cache_bytes": affine(int(g1.meta.get("kv_cache_bytes", 0)),
-                                                       int(g2.meta.get("kv_cache_bytes", 0)), alike_layers),
-                              "weight_bytes": max(affine(g1.weight_bytes, g2.weight_bytes, alike_layers),
+                                                       int(g2.meta.get("kv_cache_bytes", 0)), units),
+                              "weight_bytes": max(affine(g1.weight_bytes, g2.weight_bytes, units),
                                                   self.footprint.get("weight_bytes", 0))}
         return out
 
@@ -274,8 +280,8 @@ def persistent_bytes(graph: Graph) -> int:
 
 
 def fits_first_memory(one: Graph, two: Graph, layers: int, arch: Arch) -> bool:
-    """Whether the model of ``layers`` identical layers (after any distinct prefix), known from its 1- and 2-layer
-    graphs (with the prefix: k + 1 and k + 2), holds all its
+    """Whether the model of ``layers`` identical layers or units (after any distinct prefix), known from its 1- and
+    2-layer graphs (with the prefix: k + 1 and k + 2; with units of p layers: k + p and k + 2p), holds all its
     parameters and KV caches in the first memory (so layer samples stand for it; :func:`placed_alike`)."""
     return not arch.memories or affine(persistent_bytes(one), persistent_bytes(two), layers) <= arch.memory(
         arch.memories[0]).capacity

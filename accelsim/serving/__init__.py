@@ -649,6 +649,8 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "notes": setup.notes,
         "serving": serving_summary(runnable, refused, replicas, s.slo),
     }
+    # as accelsim run's serving.layer_samples: the layer counts the grid's passes were simulated with, when sampled
+    report["serving"]["layer_samples"] = grid.layer_samples if grid is not None else None
     report["serving"]["kv_transfer"] = transfer.summary() if transfer is not None else None
     report["serving"]["conversations"] = conversation_summary(requests) if talk is not None else None
     report["serving"]["speculative"] = None

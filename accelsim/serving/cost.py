@@ -141,6 +141,11 @@ class Grid:
     # the share of the largest prefill's N² query-key pairs that its attention A(N) computed (:func:`pair_share`):
     # ½ for a causal fused kernel, which skips the blocks above the diagonal; 1 for unfused attention (all masked)
     pair_share: float = 1.0
+    # the layer counts of the two samples the shapes were priced from (options.layer_samples: [1, 2]; [k + p, k + 2p]
+    # after k distinct layers, in units of p), None when every shape simulated every layer; and how many of the
+    # prefill and decode shapes were (a shape whose model overflows the first memory simulates every layer)
+    layer_samples: list[int] | None = None
+    layer_sampled_shapes: int = 0
 
     @property
     def simulations(self) -> int:
@@ -228,12 +233,14 @@ class Grid:
             raise ValueError("this grid has no energy (the arch gives no energy constants)")
         return Grid(self.prefill_tokens, self.prefill_j, self.prefill2_j, self.decode_batches,  # type: ignore[arg-type]
                     self.decode_kv, self.decode_j, encoder_s=self.encoder_j,  # type: ignore[arg-type]
-                    pair_share=self.pair_share)
+                    pair_share=self.pair_share, layer_samples=self.layer_samples,
+                    layer_sampled_shapes=self.layer_sampled_shapes)
 
     def to_dict(self) -> dict:
         out = {"simulations": self.simulations, "prefill_tokens": self.prefill_tokens, "prefill_s": self.prefill_s,
                "prefill2_s": self.prefill2_s, "decode_batches": self.decode_batches, "decode_kv": self.decode_kv,
-               "decode_s": self.decode_s, "pair_share": self.pair_share}
+               "decode_s": self.decode_s, "pair_share": self.pair_share, "layer_samples": self.layer_samples,
+               "layer_sampled_shapes": self.layer_sampled_shapes}
         if self.has_energy:
             out.update({"prefill_j": self.prefill_j, "prefill2_j": self.prefill2_j, "decode_j": self.decode_j})
         if self.encoder_s is not None:
@@ -267,18 +274,29 @@ class Simulated(NamedTuple):
     seconds: float
     joules: float | None  # on one chip beyond its static power; None when the arch gives no energy constants
     computed: float  # :func:`computed_attention`
+    layers: tuple[int, int] | None = None  # the layer counts of the two samples it was priced from; None: every layer
 
 
 def computed_attention(report: dict) -> float:
     """The share of a pass's fused attention MACs (every query × key) its kernels computed: Σ macs ×
     ``mapping.mac_fraction`` / Σ macs over the op rows that give a ``mac_fraction`` (a causal FlashAttention skips
     the blocks above the diagonal); 1 when none does (unfused attention computes every score, masked or not)."""
+    return _share(*attention_macs(report))
+
+
+def attention_macs(report: dict) -> tuple[float, float]:
+    """The fused attention MACs of a pass's op rows that give a ``mapping.mac_fraction`` and the MACs its kernels
+    computed of them (:func:`computed_attention` is their ratio)."""
     macs = computed = 0.0
     for op in report.get("ops") or ():
         share = (op.get("mapping") or {}).get("mac_fraction")
         if share is not None and op.get("macs"):
             macs += op["macs"]
             computed += op["macs"] * share
+    return macs, computed
+
+
+def _share(macs: float, computed: float) -> float:
     return computed / macs if macs else 1.0
 
 
@@ -299,28 +317,35 @@ def simulate_shape(spec: WorkloadSpec, arch: Arch, options: Options, *, graphs: 
 
     With ``options.layer_samples`` (the default), a model of n > 2 identical layers whose parameters and KV caches
     all fit the first memory is simulated with 1 and with 2 layers (after k distinct layers, DeepSeek-V3's 3 dense
-    ones: with k + 1 and k + 2, :func:`~accelsim.scenarios.sampling.layer_samples`) and both figures taken affine in
-    n, f₁ + (n − 1)·(f₂ − f₁), as the serving scenario does (docs/architecture.md, "Layer samples in serving"): the layers run back
-    to back, so a pass's time and energy grow by one layer's per layer."""
+    ones: with k + 1 and k + 2, :func:`~accelsim.scenarios.sampling.layer_samples`; layers repeating a unit of p,
+    Gemma-2's or Qwen3-Next's: with k + p and k + 2p, n counting units) and both figures taken affine in n,
+    f₁ + (n − 1)·(f₂ − f₁), as the serving scenario does (docs/architecture.md, "Layer samples in serving"): the
+    layers run back to back, so a pass's time and energy grow by one unit's per unit."""
     opts = options.model_copy(update={"execution": "cuda_graph"}) if graphs else options
     layers = identical_layers(spec) if opts.layer_samples and not opts.trace else None
     samples = layer_samples(layers)
     if layers is not None and samples is not None:  # k distinct layers then n alike: the first k + 1 and k + 2
         g1, g2 = (build_graph(replace(spec, params={**spec.params, "layers": k}), arch.dtype) for k in samples)
-        alike = layers[1]
+        alike = layers[1] // layers[2]  # the units
         if fits_first_memory(g1, g2, alike, arch):
-            (s1, j1, f1), (s2, j2, _) = (_simulated(g, spec, arch, opts) for g in (g1, g2))
+            (s1, j1, a1), (s2, j2, a2) = (_simulated(g, spec, arch, opts) for g in (g1, g2))
             joules = affine(j1, j2, alike) if j1 is not None and j2 is not None else None
-            return Simulated(affine(s1, s2, alike), joules, f1)  # every layer's attention computes the same share
-    return _simulated(build_graph(spec, arch.dtype), spec, arch, opts)
+            # the attention MACs and those computed are affine too (a local window's layers compute another share
+            # than a global one's: Gemma-2's unit of both, Gemma-3's prefix of local layers)
+            share = _share(*(affine(one, two, alike) for one, two in zip(a1, a2, strict=True)))
+            return Simulated(affine(s1, s2, alike), joules, share, samples)
+    s, j, a = _simulated(build_graph(spec, arch.dtype), spec, arch, opts)
+    return Simulated(s, j, _share(*a))
 
 
-def _simulated(graph: Graph, spec: WorkloadSpec, arch: Arch, opts: Options) -> Simulated:
-    """One simulated pass of ``graph``."""
+def _simulated(graph: Graph, spec: WorkloadSpec, arch: Arch, opts: Options) -> tuple[float, float | None,
+                                                                                     tuple[float, float]]:
+    """One simulated pass of ``graph``: its seconds, energy (as :class:`Simulated`'s) and attention MACs
+    (:func:`attention_macs`)."""
     p, _ = simulate_pass(graph, arch, opts, name=None, workload=spec)
     energy = p.report.get("energy")
     busy = energy["dynamic_j"] + energy.get("activity_j", 0.0) if energy else None
-    return Simulated(p.timing.seconds, busy, computed_attention(p.report))
+    return p.timing.seconds, busy, attention_macs(p.report)
 
 
 @dataclass(frozen=True)
@@ -488,7 +513,9 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
         energy["encoder_j"] = [max(a - b, 0.0) for a, b in joules] \
             if all(a is not None and b is not None for a, b in joules) else None  # type: ignore[operator]
     share = pair_share(results[len(tokens) - 1].computed, results[2 * len(tokens) - 1].computed)
-    out = Grid(tokens, one, two, batches, kvs, decode, **energy, pair_share=share)  # type: ignore[arg-type]
+    sampled = [r.layers for r in results if r.layers is not None]  # the encoder's passes (1 layer) left out
+    out = Grid(tokens, one, two, batches, kvs, decode, **energy, pair_share=share,  # type: ignore[arg-type]
+               layer_samples=list(sampled[0]) if sampled else None, layer_sampled_shapes=len(sampled))
     _CACHE[key] = out
     if file is not None:
         atomic_write_text(file, json.dumps(out.to_dict(), allow_nan=False))
@@ -523,7 +550,8 @@ def _read_cached(file: Path) -> Grid | None:
         return Grid(*(data[k] for k in ("prefill_tokens", "prefill_s", "prefill2_s", "decode_batches", "decode_kv",
                                         "decode_s")),
                     *(data.get(k) for k in ("prefill_j", "prefill2_j", "decode_j", "encoder_s", "encoder_j")),
-                    pair_share=float(data["pair_share"]))
+                    pair_share=float(data["pair_share"]), layer_samples=data.get("layer_samples"),
+                    layer_sampled_shapes=int(data.get("layer_sampled_shapes", 0)))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -46,7 +46,7 @@ def test_every_layer_adds_the_two_branches_on_one_normed_input():
     plain = _model(seq_len=64, layers=1, mamba_rms_norm=False)
     assert plain["model.layers.0.mamba.gate"].weights == () and plain.params == g.params - D_SSM
     w = load_workload("falcon_h1_7b")
-    assert identical_layers(HfParams(**w.params)) == (0, LAYERS)  # every layer alike: a serving run samples two
+    assert identical_layers(HfParams(**w.params)) == (0, LAYERS, 1)  # every layer alike: a serving run samples two
 
 
 def test_mamba_groups_must_divide_the_heads():

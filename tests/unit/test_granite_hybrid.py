@@ -62,11 +62,12 @@ def test_without_experts_the_shared_mlp_is_the_feed_forward():
 def test_mamba_and_attention_layers_are_not_alike():
     # a serving run simulates two layers and extrapolates when every layer is alike: not here (36 Mamba, 4 attention)
     w = load_workload("granite_4_h_tiny")
-    # the last attention layer is layer 35 (layer_types): 36 distinct layers then 4 Mamba ones, whose samples (the
-    # first 37 and 38 layers) would simulate more than the model's 40, so none are taken
-    assert identical_layers(HfParams(**w.params)) == (36, 4)
-    assert layer_samples((36, 4)) is None
-    assert identical_layers(HfParams(**{**w.params, "layers": 5})) == (0, 5)  # the first five are all Mamba
+    # attention at layers 5, 15, 25 and 35 (layer_types), Mamba elsewhere: 4 units of 10 layers, sampled with the
+    # first 10 and 20 (30 of 40 simulated); the 4 Mamba layers after the last attention one alone (36 distinct, then
+    # 4 alike) would sample 37 and 38, more than the model
+    assert identical_layers(HfParams(**w.params)) == (0, 40, 10)
+    assert layer_samples((0, 40, 10)) == (10, 20) and layer_samples((36, 4, 1)) is None
+    assert identical_layers(HfParams(**{**w.params, "layers": 5})) == (0, 5, 1)  # the first five are all Mamba
 
 
 def test_mamba_groups_must_divide_the_heads():

@@ -36,4 +36,6 @@ def test_the_layer_kinds():
             "model.layers.4.self_attn.scores", "model.layers.1.feed_forward.router",
             "model.layers.0.feed_forward.down_proj"} <= names
     assert not any("rope" in n for n in names)  # no positional encoding
-    assert identical_layers(HfParams(config=JAMBA)) is None
+    # attention at i % 8 == 4 and MoE at odd i repeat every 8 layers: 32 layers are 4 units of 8 (layer_samples: the
+    # first 8 and 16)
+    assert identical_layers(HfParams(config=JAMBA)) == (0, 32, 8)

@@ -126,8 +126,8 @@ def test_a_prompt_with_images_is_not_layer_sampled():
     for preset in ("qwen3_vl_8b", "qwen2_5_vl_7b"):
         w = load_workload(preset)
         assert identical_layers(HfParams(**{**w.params, "layers": 6, "images": 1})) is None
-        assert identical_layers(HfParams(**{**w.params, "layers": 6})) == (0, 6)  # a text prompt
-        assert identical_layers(HfParams(**{**w.params, "layers": 6, "images": 1, "phase": "decode"})) == (0, 6)
+        assert identical_layers(HfParams(**{**w.params, "layers": 6})) == (0, 6, 1)  # a text prompt
+        assert identical_layers(HfParams(**{**w.params, "layers": 6, "images": 1, "phase": "decode"})) == (0, 6, 1)
 
 
 def test_sampled_and_whole_runs_agree_with_images():

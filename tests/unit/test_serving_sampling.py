@@ -1,6 +1,7 @@
 """Layer samples in LLM serving runs: each pass of a model of n identical layers simulated with 1 and with 2 layers
 and extrapolated affinely in n (options.layer_samples), against every layer simulated; a model of k distinct layers
-then n alike (DeepSeek's dense layers before its MoE ones) with its first k + 1 and k + 2 layers.
+then n alike (DeepSeek's dense layers before its MoE ones) with its first k + 1 and k + 2 layers; layers repeating a
+unit of p (Gemma-2's local/global windows, Qwen3-Next's 3 linear-attention layers to 1 full) with k + p and k + 2p.
 
 Why the totals agree: the layers of these models are identical (the same ops, shapes and bytes) and run back to
 back, so a middle layer's work, traffic, stalls and busy cycles equal those of the first layer of the 2-layer run
@@ -106,11 +107,13 @@ def test_hf_layers_alike_only_when_every_layer_is_built_the_same():
     gemma2 = {"architectures": ["Gemma2ForCausalLM"], "hidden_size": 256, "intermediate_size": 512,
               "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64, "num_hidden_layers": 6,
               "vocab_size": 1024, "sliding_window": 128}
-    # Gemma-2 alternates local (even) and global (odd) attention layers
-    assert identical_layers(HfParams.model_validate(gemma2)) is None
+    # Gemma-2 alternates local (even) and global (odd) attention layers: 6 layers, 3 units of 2
+    assert identical_layers(HfParams.model_validate(gemma2)) == (0, 6, 2)
+    # 4 layers are 2 units, too few to extrapolate from 1 and 2 of them
+    assert identical_layers(HfParams.model_validate({**gemma2, "num_hidden_layers": 4})) is None
     llama = {k: v for k, v in TINY_LLAMA.items() if k != "model"}
-    assert identical_layers(HfParams.model_validate(llama)) == (0, 12)
-    assert identical_layers(HfParams.model_validate({**llama, "layers": 2})) == (0, 2)
+    assert identical_layers(HfParams.model_validate(llama)) == (0, 12, 1)
+    assert identical_layers(HfParams.model_validate({**llama, "layers": 2})) == (0, 2, 1)
 
 
 # DeepSeek-V3's layout in small: MLA, 3 dense layers (first_k_dense_replace) then 9 MoE layers of 8 routed experts,
@@ -127,22 +130,37 @@ TINY_DEEPSEEK = {"model": "hf", "architectures": ["DeepseekV3ForCausalLM"], "hid
 def test_deepseek_v3_is_three_distinct_layers_then_58_alike():
     # the published config (workloads/deepseek_v3.yaml): num_hidden_layers 61, first_k_dense_replace 3, so layers
     # 0-2 dense and 61 - 3 = 58 MoE; sampled with its first 3 + 1 = 4 and 3 + 2 = 5 layers (9 of 61 simulated)
-    assert identical_layers(HfParams(**load_workload("deepseek_v3").params)) == (3, 58)
+    assert identical_layers(HfParams(**load_workload("deepseek_v3").params)) == (3, 58, 1)
     # DeepSeek-V2-Lite: 27 layers, first_k_dense_replace 1
-    assert identical_layers(HfParams(**load_workload("deepseek_v2_lite").params)) == (1, 26)
+    assert identical_layers(HfParams(**load_workload("deepseek_v2_lite").params)) == (1, 26, 1)
     tiny = {k: v for k, v in TINY_DEEPSEEK.items() if k != "model"}
-    assert identical_layers(HfParams.model_validate(tiny)) == (3, 9)
+    assert identical_layers(HfParams.model_validate(tiny)) == (3, 9, 1)
     # 3 dense layers then 2 MoE ones: nothing to extrapolate from 1 and 2 MoE layers
     assert identical_layers(HfParams.model_validate({**tiny, "layers": 5})) is None
-    assert identical_layers(HfParams.model_validate({**tiny, "layers": 3})) == (0, 3)  # the dense layers alone
+    assert identical_layers(HfParams.model_validate({**tiny, "layers": 3})) == (0, 3, 1)  # the dense layers alone
+
+
+def test_published_patterned_models_repeat_a_unit():
+    # Gemma-2-9B (workloads/gemma2_9b.yaml): 42 layers alternating local (sliding_window 4096) and global
+    assert identical_layers(HfParams(**load_workload("gemma2_9b").params)) == (0, 42, 2)
+    # Gemma-3-27B: 62 layers, every 6th global (layers 5, 11, ..., 59; sliding_window_pattern 6): 62 = 10·6 + 2, the
+    # 2 layers before the last whole unit (0 and 1, local) the prefix, then 10 units local ×3, global, local ×2
+    assert identical_layers(HfParams(**load_workload("gemma3_27b").params)) == (2, 60, 6)
+    # Qwen3-Next-80B: 48 layers, full attention every 4th (full_attention_interval 4): 12 units of 3 linear + 1 full
+    assert identical_layers(HfParams(**load_workload("qwen3_next_80b").params)) == (0, 48, 4)
 
 
 def test_layer_samples_are_the_prefix_and_one_then_two_alike_layers_when_that_is_fewer_layers():
-    assert layer_samples((3, 58)) == (4, 5)
-    assert layer_samples((0, 3)) == (1, 2) and layer_samples((0, 2)) is None and layer_samples(None) is None
+    assert layer_samples((3, 58, 1)) == (4, 5)
+    assert layer_samples((0, 3, 1)) == (1, 2) and layer_samples((0, 2, 1)) is None and layer_samples(None) is None
     # 3 + 6 = 9 layers: the samples' 4 + 5 = 9 simulated layers are no more than the model's
-    assert layer_samples((3, 6)) == (4, 5)
-    assert layer_samples((3, 5)) is None  # 4 + 5 = 9 layers simulated for a model of 8
+    assert layer_samples((3, 6, 1)) == (4, 5)
+    assert layer_samples((3, 5, 1)) is None  # 4 + 5 = 9 layers simulated for a model of 8
+    # units of p layers: k + p and k + 2p; Gemma-2-9B 2 + 4 = 6 of 42 layers, Gemma-3-27B 8 + 14 = 22 of 62
+    assert layer_samples((0, 42, 2)) == (2, 4) and layer_samples((2, 60, 6)) == (8, 14)
+    assert layer_samples((0, 12, 4)) == (4, 8)  # 12 layers: 4 + 8 = 12 simulated, no more than the model's
+    assert layer_samples((2, 18, 6)) is None  # 8 + 14 = 22 layers simulated for a model of 20
+    assert layer_samples((0, 4, 2)) is None  # 2 units: nothing to extrapolate
 
 
 def test_a_dense_prefix_then_moe_layers_from_four_and_five_layers_matches_every_layer():
@@ -204,3 +222,97 @@ def test_a_layer_sample_too_big_for_the_memories_is_refused_with_the_whole_model
     # the largest op's working set: the LM head's input (64 x 1024 x 768) and logits (64 x 1024 x 50257), 2 B each
     act = 64 * 1024 * (h + v) * 2
     assert f"and activations ({act} B) need {2 * params + act} B" in line
+
+
+# Gemma-2's layout in small: local (even layers, a sliding window of 16 < the 64-token prompt) and global (odd)
+# attention alternating, 12 layers = 6 units of 2; with 13 layers the last whole units start at layer 1, so layer 0
+# (local) is the prefix and each unit is global then local
+TINY_GEMMA2 = {"model": "hf", "architectures": ["Gemma2ForCausalLM"], "hidden_size": 256, "intermediate_size": 512,
+               "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64, "num_hidden_layers": 12,
+               "vocab_size": 1024, "sliding_window": 16, "seq_len": 64, "decode_steps": 4}
+# Qwen3-Next's layout in small: Gated DeltaNet linear attention in 3 of every 4 layers, full attention in the 4th
+# (full_attention_interval), an MoE block of 4 experts (top 2) and a shared expert in each: 12 layers = 3 units of 4
+TINY_QWEN3_NEXT = {"model": "hf", "architectures": ["Qwen3NextForCausalLM"], "hidden_size": 256,
+                   "intermediate_size": 512, "num_hidden_layers": 12, "num_attention_heads": 4,
+                   "num_key_value_heads": 2, "head_dim": 64, "full_attention_interval": 4,
+                   "linear_conv_kernel_dim": 4, "linear_key_head_dim": 32, "linear_value_head_dim": 32,
+                   "linear_num_key_heads": 2, "linear_num_value_heads": 4, "num_experts": 4,
+                   "num_experts_per_tok": 2, "moe_intermediate_size": 128, "shared_expert_intermediate_size": 128,
+                   "decoder_sparse_step": 1, "mlp_only_layers": [], "partial_rotary_factor": 0.25,
+                   "vocab_size": 1024, "seq_len": 64, "decode_steps": 4}
+
+
+@pytest.mark.parametrize(("spec", "layers", "samples"), [
+    (TINY_GEMMA2, (0, 12, 2), [2, 4]), ({**TINY_GEMMA2, "num_hidden_layers": 13}, (1, 12, 2), [3, 5]),
+    (TINY_QWEN3_NEXT, (0, 12, 4), [4, 8])], ids=["gemma2", "gemma2_prefix", "qwen3_next"])
+def test_a_repeating_unit_of_layers_from_one_and_two_units_matches_every_layer(spec, layers, samples):
+    # a middle unit is F + L - S of the ops at the same position of the 2-unit run's first unit (F), its last (L)
+    # and the 1-unit run's (S), as a middle layer is of alike layers: the totals as exact
+    assert identical_layers(HfParams.model_validate({k: v for k, v in spec.items() if k != "model"})) == layers
+    k, n, p = layers
+    for arch in ("gemmini", "h100"):
+        full, fast = _both(spec, load_arch(arch))
+        assert fast["serving"]["layer_samples"] == samples and full["serving"]["layer_samples"] is None
+        _assert_same_totals(full, fast)
+        assert fast["serving"]["tpot_s"] == pytest.approx(full["serving"]["tpot_s"], rel=EXACT)
+        assert fast["simulation"]["passes"] == 2 * full["simulation"]["passes"] == 10
+    # shown ops: the (k + 2p)-layer run's; the prefix's layers once, the first unit's p layers each for the
+    # n / p - 1 units but the last, the last unit's once
+    counts = {int(op["name"].split(".")[2]): op["count"] for op in fast["ops"]
+              if op["phase"] == "prefill" and op["name"].startswith("model.layers.")}
+    assert counts == {**{i: 1 for i in range(k)}, **{i: n // p - 1 for i in range(k, k + p)},
+                      **{i: 1 for i in range(k + p, k + 2 * p)}}
+
+
+@pytest.mark.parametrize(("spec", "seen_layers"), [(TINY_GEMMA2, [2, 4]), (TINY_QWEN3_NEXT, [4, 8])],
+                         ids=["gemma2", "qwen3_next"])
+def test_the_serving_grid_prices_a_repeating_unit_from_one_and_two_units(monkeypatch, spec, seen_layers):
+    from accelsim.options import Options
+    from accelsim.serving import cost
+
+    arch, seen, real = load_arch("h100"), [], cost.simulate_pass
+
+    def counting(graph, *a, **k):
+        seen.append(len({op.name.split(".")[2] for op in graph.ops if op.name.startswith("model.layers.")}))
+        return real(graph, *a, **k)
+
+    model = load_workload(spec)
+    for shape in (cost.shape(model, phase="prefill", seq_len=64, batch=1),
+                  cost.shape(model, phase="decode", kv_len=70, batch=4)):
+        seen.clear()
+        monkeypatch.setattr(cost, "simulate_pass", counting)
+        sampled = cost.simulate_shape(shape, arch, Options(), graphs=True)
+        assert seen == seen_layers
+        monkeypatch.setattr(cost, "simulate_pass", real)
+        whole = cost.simulate_shape(shape, arch, Options(layer_samples=False), graphs=True)
+        assert sampled.seconds == pytest.approx(whole.seconds, rel=EXACT)
+        assert sampled.joules == pytest.approx(whole.joules, rel=EXACT)
+        # the attention MACs computed, affine too: Gemma-2's local layers compute another share than its global
+        assert sampled.computed == pytest.approx(whole.computed, rel=EXACT)
+
+
+def test_accelsim_serve_reports_the_layer_samples_of_its_grid():
+    # accelsim serve's report.json carries serving.layer_samples as accelsim run's does: the tiny Gemma-2's grid
+    # shapes each ran with its first 2 and 4 layers (one unit of local + global, two units), every one of them
+    # (iteration_cost.layer_sampled_shapes), and the run's figures are the whole model's
+    from accelsim.config.serving import load_serving
+    from accelsim.serving import serve
+
+    params = {k: v for k, v in TINY_GEMMA2.items() if k not in ("model", "seq_len", "decode_steps")}
+
+    def spec(options: dict):
+        return load_serving({
+            "name": "t", "model": {"base": "hf", **params}, "arch": "h100", "options": options,
+            "engine": {"max_num_seqs": 4, "max_num_batched_tokens": 256, "max_model_len": 256, "block_size": 16},
+            "workload": {"arrival": {"process": "constant", "rate": 100}, "requests": 4,
+                         "prompt_tokens": {"dist": "fixed", "value": 100},
+                         "output_tokens": {"dist": "fixed", "value": 8}}})
+
+    fast, full = serve(spec({})).report, serve(spec({"layer_samples": False})).report
+    assert fast["serving"]["layer_samples"] == [2, 4] and full["serving"]["layer_samples"] is None
+    grid = fast["iteration_cost"]
+    assert grid["layer_samples"] == [2, 4] and grid["layer_sampled_shapes"] == grid["simulations"]
+    assert full["iteration_cost"]["layer_sampled_shapes"] == 0
+    for key in ("ttft_s", "tpot_s", "e2e_s"):
+        assert fast["serving"][key]["mean"] == pytest.approx(full["serving"][key]["mean"], rel=EXACT), key
+    assert fast["energy"]["total_j"] == pytest.approx(full["energy"]["total_j"], rel=EXACT)

@@ -98,6 +98,22 @@ def serve(serving: str | os.PathLike | Mapping | ServingSpec, *, overrides: Sequ
     return run_serving(spec, progress=progress)
 
 
+def register_workload(name: str, params: type, build, description: str = ""):
+    """:func:`accelsim.builders.registry.register_workload` (``accelsim.register_workload``), refusing also the name
+    of a workload preset (``workloads/NAME.yaml``, shipped or in :data:`~accelsim.config.presets.PRESET_PATH_ENV`'s
+    folders): ``simulate("NAME")`` runs the preset while ``{"model": "NAME"}`` would run the builder, so one name
+    would name two models (``llama3_8b``'s preset is ``model: hf``; probe p47 #1)."""
+    from .builders.registry import BUILT_IN
+    from .builders.registry import register_workload as register
+    from .config.presets import find_preset, list_presets
+    from .errors import WorkloadError
+
+    if isinstance(name, str) and name not in BUILT_IN and name in list_presets("workloads"):
+        raise WorkloadError(f"register_workload: {name!r} is a workload preset ({find_preset('workloads', name)}), "
+                            f"which accelsim.simulate({name!r}) and -w {name} run; choose another name")
+    return register(name, params, build, description)
+
+
 def load_serving(path: str | os.PathLike | Mapping, overrides: Sequence[str] = ()) -> ServingSpec:
     """A serving file (path, preset name or mapping) with ``--set`` overrides, validated
     (:func:`accelsim.config.serving.load_serving`)."""
@@ -106,5 +122,5 @@ def load_serving(path: str | os.PathLike | Mapping, overrides: Sequence[str] = (
     return load(path, overrides)
 
 
-__all__ = ["simulate", "run", "run_experiment", "serve", "serve_decode_steps", "load_serving", "pipeline", "decode_samples", "build_graph",
+__all__ = ["simulate", "run", "run_experiment", "serve", "serve_decode_steps", "load_serving", "register_workload", "pipeline", "decode_samples", "build_graph",
            "load_experiment", "Report"]

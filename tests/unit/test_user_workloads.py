@@ -55,6 +55,25 @@ def test_register_workload_refuses_bad_input(args, words):
     assert "mine" not in BUILDERS
 
 
+def test_register_workload_refuses_every_workload_presets_name(tmp_path, monkeypatch):
+    # simulate("llama3_8b") runs the preset (model: hf, 8,030,261,248 params) while {"model": "llama3_8b"} ran the
+    # registered builder: a preset's name is refused as a built-in builder's is (probe p47 #1); resnet50's preset
+    # and builder share the name, so each check alone catches it
+    names = config.list_presets("workloads")
+    assert {"llama3_8b", "mixtral_8x7b", "lenet5_layers"} <= set(names)
+    for name in names:
+        with pytest.raises(WorkloadError, match=f"'{name}' is a (workload preset|built-in workload)"):
+            accelsim.register_workload(name, WideParams, build_wide)
+        assert BUILDERS.get(name) is None or BUILDERS[name].fn_ref.count(":") == 0  # never a registered builder
+    # a preset of the user's own (ACCELSIM_PRESET_PATH) too: -w my_wl would run the file, not the builder
+    (tmp_path / "workloads").mkdir()
+    (tmp_path / "workloads" / "my_wl.yaml").write_text("model: gemm\n")
+    monkeypatch.setenv("ACCELSIM_PRESET_PATH", str(tmp_path))
+    with pytest.raises(WorkloadError, match="'my_wl' is a workload preset"):
+        accelsim.register_workload("my_wl", WideParams, build_wide)
+    assert "my_wl" not in BUILDERS
+
+
 def test_preset_path_finds_a_users_arch(tmp_path, monkeypatch):
     (tmp_path / "mine" / "arch").mkdir(parents=True)
     (tmp_path / "mine" / "arch" / "my-npu.yaml").write_text("name: my-npu\nbase: edge-npu\nhbm: {bandwidth: 51.2GB/s}\n")

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, PlainValidator, ValidationError, WrapValidator
 
+from ..builders.registry import BUILDERS
 from ..errors import (
     MAX_VALUE_CHARS,
     AccelsimError,
@@ -94,9 +95,18 @@ class WorkloadSpec:
         or the spec does not know where its parameters were written. The command-line overrides of its parameters
         are named with it; with ``every`` the experiment's arch and options overrides too (:attr:`elsewhere`: a
         workload too big for the arch or the memory budget)."""
-        if self.source is None or not err.key:
+        if self.source is None:
             return err
-        issue = self.source.issue(err.key, err.detail)
+        if err.key:
+            issue = self.source.issue(err.key, err.detail)
+        elif not err.arch_key and ":" in getattr(BUILDERS.get(self.model), "fn_ref", ""):
+            # a registered builder's error naming none of its params: at the model line of its workload's file
+            # (probe p47 #5); a mapping given in Python has no line, and keeps its WorkloadError
+            issue = self.source.issue(("model",), err.detail)
+            if issue.line is None:
+                return err
+        else:
+            return err
         given = self.overridden() + (list(self.elsewhere) if every else [])
         if given and issue.file != SET_LABEL:  # the fault may lie in a command-line value: name them
             issue = replace(issue, msg=f"{issue.msg} (with {', '.join(given)})")

@@ -31,7 +31,7 @@ from .errors import ConfigError
 from .hardware import Arch
 from .ir import Graph
 from .options import Options
-from .report import Report
+from .report import Report, live_dict
 from .scenarios import Progress, decode_samples, pipeline, run_workload
 from .scenarios import run_graph as run
 from .scenarios import serve as serve_decode_steps
@@ -46,6 +46,12 @@ def run_experiment(spec: ExperimentSpec, progress: Progress | None = None) -> Re
     asks for one)."""
     return run_workload(spec.workload, spec.arch, spec.options, name=spec.name, progress=progress,
                         arch_source=spec.arch_source)
+
+
+IMPORTED = ("onnx", "torch")  # graphs from_onnx / from_torch build, whose dtype defaults to fp16 whatever the arch
+IMPORTED_DTYPE_NOTE = ("the imported graph computes in {dtype}, not the arch's dtype {arch}: a built Graph keeps the "
+                       "dtype it was built with (from_onnx / from_torch default to fp16); pass dtype='{arch}' to "
+                       "build it in the arch's, or simulate the model's path or workload, which follow the arch")
 
 
 def simulate(workload: str | os.PathLike | Mapping | WorkloadSpec | Graph,
@@ -76,7 +82,12 @@ def simulate(workload: str | os.PathLike | Mapping | WorkloadSpec | Graph,
             key = next(iter(given))
             raise ConfigError.one(None, f"workload.{key}", "cannot override a built Graph (pass a workload name, "
                                   "path, mapping or WorkloadSpec)", value=given[key])
-        return run(workload, arch, opts, name=name)
+        report = run(workload, arch, opts, name=name)
+        dtype = workload.meta.get("dtype")
+        if workload.meta.get("model") in IMPORTED and isinstance(dtype, str) and dtype != arch.dtype:
+            data = live_dict(report)
+            data["notes"] = [*data.get("notes", []), IMPORTED_DTYPE_NOTE.format(dtype=dtype, arch=arch.dtype)]
+        return report
     spec = load_workload(workload)  # type: ignore[arg-type]
     if given or (isinstance(workload, WorkloadSpec) and workload.source is None):
         # overrides, or a WorkloadSpec the caller made (its parameters never validated): validated as a mapping

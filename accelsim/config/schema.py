@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, PlainValidator, ValidationError, WrapValidator
 
-from ..builders.registry import BUILDERS
+from ..builders import BUILDERS
 from ..errors import (
     MAX_VALUE_CHARS,
     AccelsimError,

@@ -36,8 +36,8 @@ def __getattr__(name: str):
         from .builders.torch_fx import from_torch
 
         return from_torch
-    if name == "register_workload":
-        from .builders.registry import register_workload
+    if name == "register_workload":  # the registry's, refusing a workload preset's name too (config knows those)
+        from .api import register_workload
 
         return register_workload
     if name in ERRORS:

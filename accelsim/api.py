@@ -31,7 +31,7 @@ from .errors import ConfigError
 from .hardware import Arch
 from .ir import Graph
 from .options import Options
-from .report import Report
+from .report import Report, live_dict
 from .scenarios import Progress, decode_samples, pipeline, run_workload
 from .scenarios import run_graph as run
 from .scenarios import serve as serve_decode_steps
@@ -46,6 +46,12 @@ def run_experiment(spec: ExperimentSpec, progress: Progress | None = None) -> Re
     asks for one)."""
     return run_workload(spec.workload, spec.arch, spec.options, name=spec.name, progress=progress,
                         arch_source=spec.arch_source)
+
+
+IMPORTED = ("onnx", "torch")  # graphs from_onnx / from_torch build, whose dtype defaults to fp16 whatever the arch
+IMPORTED_DTYPE_NOTE = ("the imported graph computes in {dtype}, not the arch's dtype {arch}: a built Graph keeps the "
+                       "dtype it was built with (from_onnx / from_torch default to fp16); pass dtype='{arch}' to "
+                       "build it in the arch's, or simulate the model's path or workload, which follow the arch")
 
 
 def simulate(workload: str | os.PathLike | Mapping | WorkloadSpec | Graph,
@@ -76,7 +82,12 @@ def simulate(workload: str | os.PathLike | Mapping | WorkloadSpec | Graph,
             key = next(iter(given))
             raise ConfigError.one(None, f"workload.{key}", "cannot override a built Graph (pass a workload name, "
                                   "path, mapping or WorkloadSpec)", value=given[key])
-        return run(workload, arch, opts, name=name)
+        report = run(workload, arch, opts, name=name)
+        dtype = workload.meta.get("dtype")
+        if workload.meta.get("model") in IMPORTED and isinstance(dtype, str) and dtype != arch.dtype:
+            data = live_dict(report)
+            data["notes"] = [*data.get("notes", []), IMPORTED_DTYPE_NOTE.format(dtype=dtype, arch=arch.dtype)]
+        return report
     spec = load_workload(workload)  # type: ignore[arg-type]
     if given or (isinstance(workload, WorkloadSpec) and workload.source is None):
         # overrides, or a WorkloadSpec the caller made (its parameters never validated): validated as a mapping
@@ -98,6 +109,22 @@ def serve(serving: str | os.PathLike | Mapping | ServingSpec, *, overrides: Sequ
     return run_serving(spec, progress=progress)
 
 
+def register_workload(name: str, params: type, build, description: str = ""):
+    """:func:`accelsim.builders.registry.register_workload` (``accelsim.register_workload``), refusing also the name
+    of a workload preset (``workloads/NAME.yaml``, shipped or in :data:`~accelsim.config.presets.PRESET_PATH_ENV`'s
+    folders): ``simulate("NAME")`` runs the preset while ``{"model": "NAME"}`` would run the builder, so one name
+    would name two models (``llama3_8b``'s preset is ``model: hf``; probe p47 #1)."""
+    from .builders.registry import BUILT_IN
+    from .builders.registry import register_workload as register
+    from .config.presets import find_preset, list_presets
+    from .errors import WorkloadError
+
+    if isinstance(name, str) and name not in BUILT_IN and name in list_presets("workloads"):
+        raise WorkloadError(f"register_workload: {name!r} is a workload preset ({find_preset('workloads', name)}), "
+                            f"which accelsim.simulate({name!r}) and -w {name} run; choose another name")
+    return register(name, params, build, description)
+
+
 def load_serving(path: str | os.PathLike | Mapping, overrides: Sequence[str] = ()) -> ServingSpec:
     """A serving file (path, preset name or mapping) with ``--set`` overrides, validated
     (:func:`accelsim.config.serving.load_serving`)."""
@@ -106,5 +133,5 @@ def load_serving(path: str | os.PathLike | Mapping, overrides: Sequence[str] = (
     return load(path, overrides)
 
 
-__all__ = ["simulate", "run", "run_experiment", "serve", "serve_decode_steps", "load_serving", "pipeline", "decode_samples", "build_graph",
+__all__ = ["simulate", "run", "run_experiment", "serve", "serve_decode_steps", "load_serving", "register_workload", "pipeline", "decode_samples", "build_graph",
            "load_experiment", "Report"]

@@ -830,9 +830,12 @@ def _first_params(graph: Graph) -> list[int]:
 def _info_batch(wl, graph: Graph) -> object:
     """The batch ``info`` names: the samples the graph runs, as report.json's ``workload.batch`` gives it (an ONNX
     model's batch axis sized by ``dims``, a layer list's input batch dim times ``batch``), else the workload's
-    ``batch``."""
-    batch = graph.meta.get("batch")
-    return batch if isinstance(batch, int) and not isinstance(batch, bool) else wl.params.get("batch")
+    ``batch``; None (no batch in the header) where the graph's meta gives None, as report.json's null does: an ONNX
+    model whose inputs' batch axes took different sizes (probe p47 #4: info said the requested batch 1)."""
+    if "batch" not in graph.meta:
+        return wl.params.get("batch")
+    batch = graph.meta["batch"]
+    return batch if isinstance(batch, int) and not isinstance(batch, bool) else None
 
 
 def _info_target(args: argparse.Namespace) -> str:

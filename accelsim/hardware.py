@@ -74,6 +74,67 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _read_only(self, *args, **kwargs):
+    what = "mapping" if isinstance(self, dict) else "list"
+    raise TypeError(f"this {what} of an Arch is read-only, as the Arch is frozen: load a new arch with the value "
+                    f"changed (accelsim.load_arch({{'base': ..., ...}}) or --set) instead of editing one in place")
+
+
+class FrozenDict(dict):
+    """A dict that refuses edits: an :class:`Arch`'s mappings (``core.vector.cycles_per_element``, ``levels``, ...)
+    once it is validated, so an arch means what it meant when the pricing memo (:mod:`accelsim.mapping.pricing`)
+    saw it. A dict still for json, ``model_dump``, ``==`` and reading."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self):
+        return FrozenDict, (dict(self),)
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class FrozenList(list):
+    """A list that refuses edits (an :class:`Arch`'s lists once it is validated; see :class:`FrozenDict`)."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _read_only
+    append = extend = insert = pop = remove = clear = sort = reverse = _read_only
+
+    def __reduce__(self):
+        return FrozenList, (list(self),)
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def _frozen(value: object) -> object:
+    """``value`` with its dicts and lists made read-only, and the containers of the models inside it too."""
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            held = value.__dict__.get(name)
+            done = _frozen(held)
+            if done is not held:
+                value.__dict__[name] = done  # a frozen model: set as its __init__ does
+        return value
+    if isinstance(value, dict):
+        items = {k: _frozen(v) for k, v in value.items()}
+        return value if type(value) is FrozenDict and all(items[k] is v for k, v in value.items()) else (
+            FrozenDict(items))
+    if isinstance(value, list):
+        items = [_frozen(v) for v in value]
+        return value if type(value) is FrozenList and all(a is b for a, b in zip(items, value, strict=True)) else (
+            FrozenList(items))
+    return value
+
+
 # Per-dtype throughput (issue 12). A unit's ``rates`` maps a compute dtype to a multiplier of its base rate (the
 # systolic array's rows x cols MACs per clock, the vector unit's lanes), which is the rate of the arch's ``dtype``.
 # An op runs at the rate of its compute dtype (``Op.dtype``); a dtype the unit lists no rate for runs at the rate
@@ -1780,6 +1841,16 @@ class Arch(_Model):
         self._memories = tuple(lv.name for lv in order if lv.role == "memory")
         self._caches = tuple(lv.name for lv in order if lv.role == "cache")
         self._by_name = {lv.name: lv for lv in order}
+        return self
+
+    @model_validator(mode="after")
+    def _read_only_containers(self) -> Arch:
+        # (last, once the validators above have filled their copies in) an Arch is frozen and its dicts and lists
+        # are made read-only too: editing one in place (arch.core.vector.cycles_per_element[fn] = ...) changed the
+        # arch's meaning under the pricing memo, which kept the prices of its first contents (probe p47 #2)
+        _frozen(self)
+        for level in self._order:  # the named copies the look-ups by level name return
+            _frozen(level)
         return self
 
     def _level_key(self, name: str) -> str:

@@ -6,6 +6,7 @@ config layer's :class:`~accelsim.config.WorkloadSpec`, or anything with ``model`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -104,14 +105,27 @@ def _users_graph(entry: BuilderEntry, p: object) -> Graph:
     p28: "internal error", exit 1), as a plug-in unit's failures are."""
     try:
         graph = entry.fn(p)
-    except WorkloadError:
-        raise
+    except WorkloadError as e:
+        if e.key or e.arch_key:
+            raise
+        raise WorkloadError(e.detail, key=_param_named(p, e.detail)) from None
     except Exception as e:  # noqa: BLE001 - any failure of a user's module is reported, one line
-        raise WorkloadError(f"{entry.fn_ref} fails for workload {entry.name!r} ({one_line(e)})") from None
+        detail = f"{entry.fn_ref} fails for workload {entry.name!r} ({one_line(e)})"
+        raise WorkloadError(detail, key=_param_named(p, one_line(e))) from None
     if not isinstance(graph, Graph):
         raise WorkloadError(f"{entry.fn_ref} gives {type(graph).__name__} for workload {entry.name!r}, not an "
                             f"accelsim.ir.Graph (GraphBuilder(...).build() makes one)")
     return graph
+
+
+def _param_named(p: object, message: str) -> tuple[str, ...]:
+    """The parameter of ``p`` a user's builder's error names (as a whole word; of several, the first the user set,
+    else the first declared), as the key the config layer reports it at (its line in the workload's file); () for
+    none: the error is then at the workload's ``model:`` line (:meth:`accelsim.config.WorkloadSpec.located`)."""
+    fields = list(type(p).model_fields) if hasattr(type(p), "model_fields") else []
+    named = [f for f in fields if re.search(rf"\b{re.escape(f)}\b", message)]
+    given = [f for f in named if f in getattr(p, "model_fields_set", ())]
+    return ((given or named)[0],) if named else ()
 
 
 def build_graph(spec: WorkloadRef, default_dtype: str = "fp16") -> Graph:

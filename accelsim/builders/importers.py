@@ -133,7 +133,9 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
     """The op graph of an ONNX model (a path or a loaded ``onnx.ModelProto``); see the module docstring.
     ``unsupported`` is "error" or "elementwise" (:class:`OnnxParams`); ``dims`` sizes symbolic input dims by name.
     The arguments are checked by :class:`OnnxParams`' rules, as the ``onnx`` workload's are (``batch`` and each
-    ``dims`` size a positive int, ``dtype`` a known dtype; None: fp16): a bad one is a one-line WorkloadError."""
+    ``dims`` size a positive int, ``dtype`` a known dtype; None: fp16): a bad one is a one-line WorkloadError.
+    The graph keeps ``dtype`` on whatever arch it runs (``accelsim.simulate`` notes one other than the arch's);
+    the ``onnx`` workload (``simulate("model.onnx", arch)``) builds in the arch's dtype."""
     p = _checked(batch=batch, dtype=dtype if dtype is not None else "fp16", unsupported=unsupported,
                  dims={} if dims is None else dims)
     batch, dtype, unsupported, dims = p.batch, p.dtype, p.unsupported, p.dims  # type: ignore[assignment]

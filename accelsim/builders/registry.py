@@ -195,10 +195,11 @@ def register_workload(name: str, params: type[WorkloadParams], build: Callable[[
     ``params`` is its parameters' model (a :class:`~accelsim.builders.params.WorkloadParams` subclass, which the
     config layer validates a workload's keys with) and ``build(params)`` returns its :class:`~accelsim.ir.Graph`.
     Both must be module-level names of an importable module (a sweep worker imports them by name). Registering a
-    name again replaces that registration; a built-in workload's name is a :class:`WorkloadError`."""
+    name again replaces that registration; a built-in workload's name is a :class:`WorkloadError` (and through
+    ``accelsim.register_workload``, :func:`accelsim.api.register_workload`, a workload preset's name too)."""
     if not isinstance(name, str) or not name or not name.replace("_", "").replace("-", "").isalnum():
         raise WorkloadError(f"register_workload: name must be letters, digits, '_' or '-' (got {name!r})")
-    if name in _BUILT_IN:
+    if name in BUILT_IN:
         raise WorkloadError(f"register_workload: {name!r} is a built-in workload; choose another name")
     if not (isinstance(params, type) and issubclass(params, WorkloadParams)):
         raise WorkloadError(f"register_workload: {name!r}: params must be a WorkloadParams subclass (got {params!r})")
@@ -215,6 +216,7 @@ def register_workload(name: str, params: type[WorkloadParams], build: Callable[[
     return entry
 
 
-_BUILT_IN = frozenset(BUILDERS)
+BUILT_IN = frozenset(BUILDERS)
+"""The names of the workloads accelsim ships (a registration cannot replace one)."""
 
-__all__ = ["BUILDERS", "BuilderEntry", "get_builder", "register_workload"]
+__all__ = ["BUILDERS", "BUILT_IN", "BuilderEntry", "get_builder", "register_workload"]

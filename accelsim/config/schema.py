@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, PlainValidator, ValidationError, WrapValidator
 
+from ..builders import BUILDERS
 from ..errors import (
     MAX_VALUE_CHARS,
     AccelsimError,
@@ -94,9 +95,18 @@ class WorkloadSpec:
         or the spec does not know where its parameters were written. The command-line overrides of its parameters
         are named with it; with ``every`` the experiment's arch and options overrides too (:attr:`elsewhere`: a
         workload too big for the arch or the memory budget)."""
-        if self.source is None or not err.key:
+        if self.source is None:
             return err
-        issue = self.source.issue(err.key, err.detail)
+        if err.key:
+            issue = self.source.issue(err.key, err.detail)
+        elif not err.arch_key and ":" in getattr(BUILDERS.get(self.model), "fn_ref", ""):
+            # a registered builder's error naming none of its params: at the model line of its workload's file
+            # (probe p47 #5); a mapping given in Python has no line, and keeps its WorkloadError
+            issue = self.source.issue(("model",), err.detail)
+            if issue.line is None:
+                return err
+        else:
+            return err
         given = self.overridden() + (list(self.elsewhere) if every else [])
         if given and issue.file != SET_LABEL:  # the fault may lie in a command-line value: name them
             issue = replace(issue, msg=f"{issue.msg} (with {', '.join(given)})")
@@ -210,17 +220,31 @@ def _container_item(annotation: Any) -> Any:
     return None
 
 
-def field_names_at(model: type[BaseModel], loc: tuple) -> list[str]:
-    """Field names of the model reached from ``model`` by the key path ``loc`` (empty if not a model)."""
+def field_names_at(model: type[BaseModel], loc: tuple, data: Any = None) -> list[str]:
+    """Field names of the model reached from ``model`` by the key path ``loc`` (empty if not a model); a core's unit
+    of a registered kind (a field typed bare ``BaseModel``) gives ``kind`` and its spec's fields, the kind read from
+    ``data`` (the document ``loc`` is a path in)."""
+    cls = _model_in(_annotation_at(model, loc))
+    if cls is BaseModel and data is not None:
+        raw = data
+        for key in loc:
+            raw = raw.get(key) if isinstance(raw, dict) else None
+        spec = unit_spec_model(raw)
+        return ["kind", *_accepted_keys(spec)] if spec is not None else []
+    return _accepted_keys(cls) if cls is not None else []
+
+
+def _annotation_at(model: type[BaseModel], loc: tuple) -> Any:
+    """The annotation the key path ``loc`` reaches from ``model`` (through models and containers), or None."""
     current: Any = model
     i = 0
     while i < len(loc):
         cls = _model_in(current)
-        if cls is None:
-            return []
+        if cls is None or cls is BaseModel:
+            return None
         info = cls.model_fields.get(str(loc[i]))
         if info is None:
-            return []
+            return None
         current = info.annotation
         i += 1
         if _model_in(current) is None:
@@ -228,8 +252,7 @@ def field_names_at(model: type[BaseModel], loc: tuple) -> list[str]:
             if item is not None and i < len(loc):
                 current = item
                 i += 1
-    cls = _model_in(current)
-    return _accepted_keys(cls) if cls is not None else []
+    return current
 
 
 def _accepted_keys(cls: type[BaseModel]) -> list[str]:
@@ -422,7 +445,7 @@ def issues_from_validation(error: ValidationError, doc: Doc, model: type[BaseMod
         else:
             loc, msg = _named_key(doc.data, loc, msg)
         if err.get("type") == "extra_forbidden" and loc:
-            msg += suggest(str(loc[-1]), field_names_at(model, loc[:-1]))
+            msg += suggest(str(loc[-1]), field_names_at(model, loc[:-1], doc.data))
         show, value = _show_value(err)
         if show and not paired and err.get("type") != "extra_forbidden":
             blamed = _blame(doc, written, model, loc, msg, value, root)

@@ -192,3 +192,33 @@ def test_an_onnx_file_under_another_extension_gets_a_hint(capsys, tmp_path):
     assert main(["info", str(f)]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "looks like an ONNX model: name it *.onnx" in err
+
+
+def test_a_graph_from_onnx_in_another_dtype_than_the_arch_is_noted(tmp_path):
+    # probe p47 #3: from_onnx builds fp16 whatever the arch, so on int8 tpu-v1 it ran 2.4x the path form's cycles
+    # with nothing said. MLP x [N, 256] -> Gemm 1024 -> Relu -> MatMul 10 -> Add, batch 4:
+    # MACs 4 x (256·1024 + 1024·10) = 1,089,536 in every form
+    onnx = pytest.importorskip("onnx")
+    np = pytest.importorskip("numpy")
+    h, T, nh = onnx.helper, onnx.TensorProto, onnx.numpy_helper
+
+    def z(n, s):
+        return nh.from_array(np.zeros(s, np.float32), n)
+
+    g = h.make_graph([h.make_node("Gemm", ["x", "W1", "b1"], ["h1"], name="fc1", transB=1),
+                      h.make_node("Relu", ["h1"], ["h2"], name="relu"),
+                      h.make_node("MatMul", ["h2", "W2"], ["h3"], name="fc2"),
+                      h.make_node("Add", ["h3", "b2"], ["y"], name="add2")], "mlp",
+                     [h.make_tensor_value_info("x", T.FLOAT, ["N", 256])], [h.make_tensor_value_info("y", T.FLOAT, ["N", 10])],
+                     [z("W1", (1024, 256)), z("b1", (1024,)), z("W2", (1024, 10)), z("b2", (10,))])
+    path = tmp_path / "mlp.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), path)
+    default = accelsim.simulate(accelsim.from_onnx(path, batch=4), "tpu-v1").to_dict()
+    as_arch = accelsim.simulate(accelsim.from_onnx(path, batch=4, dtype="int8"), "tpu-v1").to_dict()
+    by_path = accelsim.simulate(str(path), "tpu-v1", batch=4).to_dict()
+    assert default["macs"] == as_arch["macs"] == by_path["macs"] == 4 * (256 * 1024 + 1024 * 10) == 1_089_536
+    assert default["workload"]["dtype"] == "fp16" and by_path["workload"]["dtype"] == "int8"
+    assert [n for n in default["notes"] if "computes in fp16, not the arch's dtype int8" in n]
+    assert not [n for n in as_arch["notes"] + by_path["notes"] if "not the arch's dtype" in n]
+    # built in the arch's dtype the Graph is the path form's workload: the same cycles
+    assert as_arch["total_cycles"] == by_path["total_cycles"] < default["total_cycles"]

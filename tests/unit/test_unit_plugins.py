@@ -169,6 +169,21 @@ def test_a_bad_hook_value_is_a_one_line_error_at_the_units_kind(cim, tmp_path):
         cim.pj_per_mac = cim_hook
 
 
+def test_a_misspelt_field_of_a_units_spec_gets_a_did_you_mean_at_its_line(cim, tmp_path):
+    # as a built-in key's does (arch.hbm.bandwith -> 'bandwidth'): the plug-in's spec model gives the names, the
+    # kind coming from the file itself or from its base (probe p47 #6)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"base: {ARCH}\ncore:\n  units:\n    xbar:\n      mvm_cyclez: 5\n")
+    with pytest.raises(ConfigError) as e:
+        load_arch(bad)
+    assert str(e.value) == (f"{bad}:5: core.units.xbar.mvm_cyclez: Extra inputs are not permitted; "
+                            "did you mean 'mvm_cycles'? (got 5)")
+    with pytest.raises(ConfigError, match=r"units\.xbar\.crosbars: .*; did you mean 'crossbars'\?"):
+        _arch(crosbars=4)
+    with pytest.raises(ConfigError, match=r"units\.xbar\.knid: .*; did you mean 'kind'\?"):
+        load_arch({"base": str(ARCH), "core": {"units": {"xbar": {"knid": "cim_crossbar"}}}})
+
+
 # ---- 5. the command line's route: plugins in the arch file --------------------------------------------------------
 def _cli(tmp_path, *args):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}  # accelsim from this tree, the plug-in from the arch's folder only

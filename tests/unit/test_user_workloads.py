@@ -55,6 +55,25 @@ def test_register_workload_refuses_bad_input(args, words):
     assert "mine" not in BUILDERS
 
 
+def test_register_workload_refuses_every_workload_presets_name(tmp_path, monkeypatch):
+    # simulate("llama3_8b") runs the preset (model: hf, 8,030,261,248 params) while {"model": "llama3_8b"} ran the
+    # registered builder: a preset's name is refused as a built-in builder's is (probe p47 #1); resnet50's preset
+    # and builder share the name, so each check alone catches it
+    names = config.list_presets("workloads")
+    assert {"llama3_8b", "mixtral_8x7b", "lenet5_layers"} <= set(names)
+    for name in names:
+        with pytest.raises(WorkloadError, match=f"'{name}' is a (workload preset|built-in workload)"):
+            accelsim.register_workload(name, WideParams, build_wide)
+        assert BUILDERS.get(name) is None or BUILDERS[name].fn_ref.count(":") == 0  # never a registered builder
+    # a preset of the user's own (ACCELSIM_PRESET_PATH) too: -w my_wl would run the file, not the builder
+    (tmp_path / "workloads").mkdir()
+    (tmp_path / "workloads" / "my_wl.yaml").write_text("model: gemm\n")
+    monkeypatch.setenv("ACCELSIM_PRESET_PATH", str(tmp_path))
+    with pytest.raises(WorkloadError, match="'my_wl' is a workload preset"):
+        accelsim.register_workload("my_wl", WideParams, build_wide)
+    assert "my_wl" not in BUILDERS
+
+
 def test_preset_path_finds_a_users_arch(tmp_path, monkeypatch):
     (tmp_path / "mine" / "arch").mkdir(parents=True)
     (tmp_path / "mine" / "arch" / "my-npu.yaml").write_text("name: my-npu\nbase: edge-npu\nhbm: {bandwidth: 51.2GB/s}\n")
@@ -154,3 +173,52 @@ def test_a_registered_builder_that_fails_is_one_line_naming_it(build, says):
         assert "\n" not in str(e.value) and says in str(e.value)
     finally:
         BUILDERS.pop("broken_test", None)
+
+
+FUSSY = '''
+from accelsim.builders.layers import GraphBuilder
+from accelsim.builders.params import WorkloadParams
+import accelsim
+
+
+class FussyParams(WorkloadParams):
+    width: int = 256
+    depth: int = 1
+
+
+def build_fussy(p):
+    if p.width > 1000:
+        raise ValueError(f"width {p.width} is wider than this toy takes")
+    b = GraphBuilder("fussy", (p.batch, p.width), dtype=p.dtype or "int8")
+    b.linear(b.input, p.width, name="fc")
+    return b.build()
+
+
+accelsim.register_workload("fussy_plugin", FussyParams, build_fussy)
+'''
+
+
+@pytest.mark.parametrize("width, at", [
+    # the builder's ValueError names `width`: at width's line (3)
+    (2000, "fussy.yaml:3: width: fussy_plugin_mod:build_fussy fails for workload 'fussy_plugin' (ValueError: width "
+           "2000 is wider than this toy takes)"),
+    # GraphBuilder's error names no parameter ("input shape"): at the file's model line (1)
+    (0, "fussy.yaml:1: model: fussy: input shape must be positive sizes (got [1, 0])"),
+])
+def test_a_registered_builders_error_is_at_its_workload_files_line(tmp_path, capsys, width, at):
+    # probe p47 #5: both were "accelsim: error: <message>" with no file, line or key
+    (tmp_path / "fussy_plugin_mod.py").write_text(FUSSY)
+    (tmp_path / "fussy.yaml").write_text(f"model: fussy_plugin\nplugins: [fussy_plugin_mod]\nwidth: {width}\n"
+                                         "depth: 2\n")
+    try:
+        assert main(["run", "-w", str(tmp_path / "fussy.yaml"), "-a", "tpu-v1", "-q", "-o", str(tmp_path / "r")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and err == f"accelsim: error: {tmp_path / at}"
+        # a mapping given in Python: at the key, as a built-in builder's error naming a parameter is
+        with pytest.raises(AccelsimError, match=r"^<input>: workload\.width: fussy_plugin_mod:build_fussy fails"):
+            accelsim.simulate({"model": "fussy_plugin", "width": 2000}, "tpu-v1")
+    finally:
+        BUILDERS.pop("fussy_plugin", None)
+        sys.modules.pop("fussy_plugin_mod", None)
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(tmp_path))

@@ -180,25 +180,30 @@ def test_a_dense_prefix_then_moe_layers_from_four_and_five_layers_matches_every_
     assert fast["simulation"]["passes"] == 2 * full["simulation"]["passes"] == 10
 
 
-def test_the_serving_grid_prices_a_dense_prefix_model_from_its_four_and_five_layer_passes(monkeypatch):
+def _grid_sampled_and_whole(monkeypatch, model):
+    """For a prefill and a decode shape of ``model`` on h100: the decoder layers each pass of the serving grid's
+    sampled pricing simulated, its price, and the price with every layer simulated."""
     from accelsim.options import Options
     from accelsim.serving import cost
 
-    arch, seen, real = load_arch("h100"), [], cost.simulate_pass
-
-    def counting(graph, *a, **k):
-        seen.append(len({op.name.split(".")[2] for op in graph.ops if op.name.startswith("model.layers.")}))
-        return real(graph, *a, **k)
-
-    model = load_workload(TINY_DEEPSEEK)
+    arch, real = load_arch("h100"), cost.simulate_pass
     for spec in (cost.shape(model, phase="prefill", seq_len=64, batch=1),
                  cost.shape(model, phase="decode", kv_len=70, batch=4)):
-        seen.clear()
+        seen: list[int] = []
+
+        def counting(graph, *a, seen=seen, **k):
+            seen.append(len({op.name.split(".")[2] for op in graph.ops if op.name.startswith("model.layers.")}))
+            return real(graph, *a, **k)
+
         monkeypatch.setattr(cost, "simulate_pass", counting)
         sampled = cost.simulate_shape(spec, arch, Options(), graphs=True)
-        assert seen == [4, 5]  # the passes of the first 4 and 5 layers only
         monkeypatch.setattr(cost, "simulate_pass", real)
-        whole = cost.simulate_shape(spec, arch, Options(layer_samples=False), graphs=True)
+        yield seen, sampled, cost.simulate_shape(spec, arch, Options(layer_samples=False), graphs=True)
+
+
+def test_the_serving_grid_prices_a_dense_prefix_model_from_its_four_and_five_layer_passes(monkeypatch):
+    for seen, sampled, whole in _grid_sampled_and_whole(monkeypatch, load_workload(TINY_DEEPSEEK)):
+        assert seen == [4, 5]  # the passes of the first 4 and 5 layers only
         assert sampled[0] == pytest.approx(whole[0], rel=EXACT)  # seconds
         assert sampled[1] == pytest.approx(whole[1], rel=EXACT)  # joules
 
@@ -267,24 +272,8 @@ def test_a_repeating_unit_of_layers_from_one_and_two_units_matches_every_layer(s
 @pytest.mark.parametrize(("spec", "seen_layers"), [(TINY_GEMMA2, [2, 4]), (TINY_QWEN3_NEXT, [4, 8])],
                          ids=["gemma2", "qwen3_next"])
 def test_the_serving_grid_prices_a_repeating_unit_from_one_and_two_units(monkeypatch, spec, seen_layers):
-    from accelsim.options import Options
-    from accelsim.serving import cost
-
-    arch, seen, real = load_arch("h100"), [], cost.simulate_pass
-
-    def counting(graph, *a, **k):
-        seen.append(len({op.name.split(".")[2] for op in graph.ops if op.name.startswith("model.layers.")}))
-        return real(graph, *a, **k)
-
-    model = load_workload(spec)
-    for shape in (cost.shape(model, phase="prefill", seq_len=64, batch=1),
-                  cost.shape(model, phase="decode", kv_len=70, batch=4)):
-        seen.clear()
-        monkeypatch.setattr(cost, "simulate_pass", counting)
-        sampled = cost.simulate_shape(shape, arch, Options(), graphs=True)
+    for seen, sampled, whole in _grid_sampled_and_whole(monkeypatch, load_workload(spec)):
         assert seen == seen_layers
-        monkeypatch.setattr(cost, "simulate_pass", real)
-        whole = cost.simulate_shape(shape, arch, Options(layer_samples=False), graphs=True)
         assert sampled.seconds == pytest.approx(whole.seconds, rel=EXACT)
         assert sampled.joules == pytest.approx(whole.joules, rel=EXACT)
         # the attention MACs computed, affine too: Gemma-2's local layers compute another share than its global

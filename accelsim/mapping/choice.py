@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -443,6 +443,35 @@ class _Split(NamedTuple):
     kept: bool = False  # its output stays on chip
 
 
+class _Held:
+    """The outputs each core keeps in its activation region (only cores holding some: a GPU has 100+), and their
+    bytes."""
+
+    def __init__(self, region: int) -> None:
+        self.region = region
+        self.live: dict[int, dict[str, int]] = {}  # core → its resident outputs
+        self.held: dict[int, int] = {}  # core → the bytes of those
+
+    def release(self, index: int, last_use: dict[str, int]) -> None:
+        """Drop the outputs no op from ``index`` on reads."""
+        for c, core_live in self.live.items():
+            for t in [t for t in core_live if last_use.get(t, -1) < index]:
+                self.held[c] -= core_live.pop(t)
+
+    def keep(self, cores: Iterable[int], name: str, share: int) -> bool:
+        """Keep ``share`` bytes of ``name`` on each of ``cores`` if it fits beside what each holds."""
+        cores = tuple(cores)
+        if any(self.held.get(c, 0) + share > self.region for c in cores):
+            return False
+        for c in cores:
+            self.live.setdefault(c, {})[name] = share
+            self.held[c] = self.held.get(c, 0) + share
+        return True
+
+    def most(self) -> int:
+        return max(self.held.values(), default=0)
+
+
 def residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Options,
               units: tuple[Unit, ...] = ()) -> tuple[Plan, ...]:
     """Plans with ``resident_out`` and the resident bytes ``live_bytes`` beside each op (each core's: an output
@@ -457,9 +486,7 @@ def residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Option
             for t in p.inputs:
                 last_use[t] = p.index
                 users.setdefault(t, []).append(p)
-    region = activation_region(arch)
-    live: dict[int, dict[str, int]] = {}  # core → its resident outputs (only cores holding some: a GPU has 100+)
-    held: dict[int, int] = {}  # core → the bytes of those
+    held = _Held(activation_region(arch))
     halo_in: dict[str, int] = {}  # op → the bytes it loads of its neighbours' bands (BANDS)
     banded: set[str] = set()  # the outputs kept in bands
     out = []
@@ -467,46 +494,44 @@ def residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Option
         if not p.works:
             out.append(p)
             continue
-        for c, core_live in live.items():
-            for t in [t for t in core_live if last_use.get(t, -1) < p.index]:
-                held[c] -= core_live.pop(t)
+        held.release(p.index, last_use)
         consumers = users.get(p.op.name, [])
         resident = False
         details = p.details
         cores = _band_cores(p, units)
         if p.core is not None and consumers and all(u.core == p.core for u in consumers):
-            size = p.op.out_bytes
-            if held.get(p.core, 0) + size <= region:
-                live.setdefault(p.core, {})[p.op.name] = size
-                held[p.core] = held.get(p.core, 0) + size
-                resident = True
-            else:  # it would stay but does not fit beside what the core holds: to main memory and back
-                details = {**details, "output_spilled": size}
+            resident = held.keep((p.core,), p.op.name, p.op.out_bytes)
+            if not resident:  # it would stay but does not fit beside what the core holds: to main memory and back
+                details = {**details, "output_spilled": p.op.out_bytes}
         elif cores and consumers and all(_band_cores(u, units) == cores and _band_reader(u, p.op.name)
                                          for u in consumers):
-            share = -(-p.op.out_bytes // len(cores))  # each core keeps the band it wrote
-            if all(held.get(c, 0) + share <= region for c in cores):
-                for c in cores:
-                    live.setdefault(c, {})[p.op.name] = share
-                    held[c] = held.get(c, 0) + share
-                resident = True
+            # each core keeps the band it wrote
+            resident = held.keep(cores, p.op.name, -(-p.op.out_bytes // len(cores)))
+            details = _banded(p, consumers, len(cores), halo_in) if resident else \
+                {**details, "output_spilled": p.op.out_bytes}
+            if resident:
                 banded.add(p.op.name)
-                halos = [_halo(u, p.op.out_bytes, len(cores)) for u in consumers]
-                for u, h in zip(consumers, halos, strict=True):
-                    if h:
-                        halo_in[u.op.name] = halo_in.get(u.op.name, 0) + h
-                details = {**details, BANDS: len(cores)}
-                if any(halos):  # it stores the rows its readers' windows take from across its bands' edges
-                    details["halo_out"] = sum(halos)
-            else:
-                details = {**details, "output_spilled": p.op.out_bytes}
         if p.op.name in halo_in:
             details = {**details, "halo_in": halo_in[p.op.name]}
         if cores and BANDS not in details and any(t in banded for t in p.inputs):  # it reads its own bands
             details = {**details, BANDS: len(cores)}
         # graph outputs leave the chip; cross-core tensors go through main memory
-        out.append(p._replace(resident_out=resident, live_bytes=max(held.values(), default=0), details=details))
+        out.append(p._replace(resident_out=resident, live_bytes=held.most(), details=details))
     return cache_residency(_pin_recurrent_weights(tuple(out), arch), graph, arch, options)
+
+
+def _banded(p: Plan, consumers: list[Plan], ncores: int, halo_in: dict[str, int]) -> dict:
+    """``p``'s details once its output is kept in bands over ``ncores`` cores: :data:`BANDS`, and the rows its
+    readers' windows take from across its bands' edges that it stores (``halo_out``; each reader's share added to
+    ``halo_in``)."""
+    details = {**p.details, BANDS: ncores}
+    halos = [_halo(u, p.op.out_bytes, ncores) for u in consumers]
+    for u, h in zip(consumers, halos, strict=True):
+        if h:
+            halo_in[u.op.name] = halo_in.get(u.op.name, 0) + h
+    if any(halos):
+        details["halo_out"] = sum(halos)
+    return details
 
 
 def _band_cores(p: Plan, units: tuple[Unit, ...]) -> frozenset[int]:

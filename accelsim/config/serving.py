@@ -169,7 +169,7 @@ class Arrival(_Model):
 
 
 class Lengths(_Model):
-    """A token-count distribution: ``fixed`` (value), ``uniform`` (low, high; inclusive), ``normal`` (mean, std),
+    """A token-count distribution (a bare count N: ``fixed`` N): ``fixed`` (value), ``uniform`` (low, high; inclusive), ``normal`` (mean, std),
     ``lognormal`` (mean, std of the counts themselves) or ``trace`` (the trace file's column); samples are rounded
     and clipped to [min, max]."""
 
@@ -181,6 +181,15 @@ class Lengths(_Model):
     std: float | None = Field(None, ge=0, le=MAX_TOKENS, description=_TOKENS_WHY)
     min: PositiveInt = Field(1, le=MAX_TOKENS, description=_TOKENS_WHY)
     max: PositiveInt | None = Field(None, le=MAX_TOKENS, description=_TOKENS_WHY)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_count(cls, data: object) -> object:
+        """A bare count (``prompt_tokens: 5000``) is a fixed length (probe p50: it was refused as "a valid dictionary
+        or instance of Lengths")."""
+        if isinstance(data, int) and not isinstance(data, bool):
+            return {"dist": "fixed", "value": data}
+        return data
 
     @model_validator(mode="after")
     def _complete(self) -> Lengths:

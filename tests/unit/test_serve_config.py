@@ -222,3 +222,14 @@ def test_a_served_model_runs_fused_attention_unless_the_user_says_otherwise(here
     with open("s.yaml", "w") as f:
         f.write(GOOD.replace("model: {model: llama2_7b, tensor_parallel: 1}", f"model: {model}"))
     assert load_serving("s.yaml", overrides).model.params["attention"] == attention
+
+
+def test_a_bare_token_count_is_a_fixed_length():
+    # probe p50 #6: `prompt_tokens: 5000` was refused as "a valid dictionary or instance of Lengths"; a count N is the
+    # fixed distribution of N, so every request draws 5,000 prompt and 20 output tokens
+    from accelsim.config.serving import Lengths
+    assert Lengths.model_validate(5000) == Lengths.model_validate({"dist": "fixed", "value": 5000})
+    with pytest.raises(ValueError):
+        Lengths.model_validate(0)  # a count is positive, as `value` is
+    with pytest.raises(ValueError):
+        Lengths.model_validate(True)  # a YAML true is not a count

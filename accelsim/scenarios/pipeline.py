@@ -287,6 +287,7 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
         **dict(zip(("macs", "flops"), model_counts(ops), strict=True)),
         **computed_work(totals.macs, totals.flops, ops),
         "params": slow.timing.model_params,
+        **({"moe": {**out["moe"], **slow.timing.moe}} if "moe" in out else {}),  # the whole model's, as params
         # where build_report gives one chip's share (tensor or pipeline parallelism): the largest stage's
         **({"params_per_chip": max(t.params for t in timing)} if "params_per_chip" in out else {}),
         "utilization": {u: min(1.0, b / chip_cycles) if total else 0.0 for u, b in busy.items()},

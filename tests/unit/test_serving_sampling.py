@@ -85,6 +85,21 @@ def test_gpt_and_moe_serving_from_one_and_two_layers_matches_every_layer(spec):
     _assert_same_totals(full, fast)
 
 
+def test_a_layer_sampled_moe_run_reports_the_whole_models_moe_counts():
+    # probe p49: the moe block was the 2-layer sample's (moe_layers 2). TINY_MIXTRAL by hand (untied embeddings):
+    # per layer attention 256·(256 + 128 + 128 + 256) = 196,608 (k/v: 2 heads of 64), router 4·256, norms 2·256;
+    # one expert 3·256·688 = 528,384; embeddings + head 2·1024·256, final norm 256
+    dense = 2 * 1024 * 256 + 12 * (196_608 + 4 * 256 + 2 * 256) + 256
+    total, active = dense + 12 * 4 * 528_384, dense + 12 * 2 * 528_384
+    assert (total, active) == (28_264_704, 15_583_488)
+    fast = simulate(load_workload(TINY_MIXTRAL), load_arch("gemmini")).to_dict()
+    assert fast["serving"]["layer_samples"] == [1, 2] and fast["params"] == total
+    moe = fast["moe"]
+    assert (moe["moe_layers"], moe["total_params"], moe["active_params"]) == (12, total, active)
+    assert moe["active_params_non_embedding"] == active - 1024 * 256
+    assert (moe["experts"], moe["top_k"]) == (4, 2)
+
+
 @pytest.mark.parametrize("hbm", ["2GiB", "weights_and_cache"])
 def test_a_model_spilling_out_of_hbm_simulates_every_layer(hbm):
     # LLaMA-2-7B layers of 202,383,360 params (4·4096² attention + 3·4096·11008 MLP + 2·4096 norms) hold

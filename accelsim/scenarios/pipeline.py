@@ -246,7 +246,8 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
         relaunch_notes(data.get("notes", []), arch, float(data["launch_bound_fraction"]), modes), data["ops"],
         {"": frozenset().union(*(s.shown.attention for s in simulated.values()))},
         pp * float(data["total_cycles"]), modes)
-    data["options"] = recorded(options)
+    data["options"] = {**recorded(options), "layer_samples": options.layer_samples}  # as the run took it, default
+    # or not (pipeline.layer_samples says whether a stage was sampled)
     data.update(account(data, arch))  # energy of the composed run (the passes' own were copied)
     return Report(data, segments=segments)
 

@@ -41,6 +41,7 @@ def _both(spec: dict, arch) -> tuple[dict, dict]:
 
 
 def _assert_same_totals(full: dict, fast: dict) -> None:
+    assert full["options"]["layer_samples"] is False and not any(n.startswith("power.peak_w") for n in full["notes"])
     assert fast["macs"] == full["macs"] and fast["flops"] == full["flops"]
     assert fast["total_cycles"] == pytest.approx(full["total_cycles"], rel=EXACT)
     assert fast["serving"]["step_cycles"] == pytest.approx(full["serving"]["step_cycles"], rel=EXACT)
@@ -98,6 +99,11 @@ def test_a_layer_sampled_moe_run_reports_the_whole_models_moe_counts():
     assert (moe["moe_layers"], moe["total_params"], moe["active_params"]) == (12, total, active)
     assert moe["active_params_non_embedding"] == active - 1024 * 256
     assert (moe["experts"], moe["top_k"]) == (4, 2)
+    # the option as the run took it (default: on), and a note that the peak power is the 2-layer sample's window
+    assert fast["options"]["layer_samples"] is True
+    peak = [n for n in fast["notes"] if n.startswith("power.peak_w")]
+    assert len(peak) == 1 and "2-layer sample pass, not of the 12-layer model" in peak[0]
+    assert "options.layer_samples=false" in peak[0]
 
 
 @pytest.mark.parametrize("hbm", ["2GiB", "weights_and_cache"])

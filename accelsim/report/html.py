@@ -504,6 +504,15 @@ def _op_levels(report: dict, ops: list[dict]) -> list[str]:
                     *(str(k) for op in ops for k in _dict(op.get("bytes")))], report)
 
 
+def _ring(op: dict) -> str:
+    """An op's fold in a context-parallel ring: "×r" (its mapping's ring_repeat), "in <op>" (ring_folded_into)
+    or ""."""
+    m = _dict(op.get("mapping"))
+    if m.get("ring_repeat"):
+        return f"×{m['ring_repeat']}"
+    return f"in {m['ring_folded_into']}" if m.get("ring_folded_into") else ""
+
+
 def _ops_table(report: dict) -> str:
     ops = report.get("ops")
     ops = [op for op in ops if isinstance(op, dict)] if isinstance(ops, list) else []
@@ -515,8 +524,10 @@ def _ops_table(report: dict) -> str:
     parts = part_keys(ops)
     runs = "count" in parts
     parts = [k for k in parts if k != "count"]
+    # a folded context-parallel ring (mapping/ring.py): the ring steps a row stands for, or the row standing for it
+    ring = any(_ring(op) for op in ops)
     heads = ["#", "name", *parts, *(["runs"] if runs else []), "kind", "unit", "core", "MACs", "start", "end",
-             "duration", "compute", "stall", *(f"bytes {lvl}" for lvl in op_levels), "FLOP/B", "roofline",
+             "duration", *(["ring"] if ring else []), "compute", "stall", *(f"bytes {lvl}" for lvl in op_levels), "FLOP/B", "roofline",
              *(["energy"] if with_energy else [])]
     numeric = {"#", "stage", "runs", "core", "MACs", "start", "end", "duration", "compute", "stall", "FLOP/B",
                "energy", *(f"bytes {lvl}" for lvl in op_levels)}
@@ -546,6 +557,7 @@ def _ops_table(report: dict) -> str:
             num(start, fmt.count(start)),
             num(end, fmt.count(end)),
             num(duration, fmt.count(duration)),
+            *([f"<td>{_e(_ring(op))}</td>"] if ring else []),
             num(op.get("compute_cycles"), fmt.count(op.get("compute_cycles"))),
             num(op.get("stall_cycles"), fmt.count(op.get("stall_cycles"))),
             *(num(op_bytes.get(lvl, 0), fmt.size(op_bytes.get(lvl, 0))) for lvl in op_levels),
@@ -558,7 +570,10 @@ def _ops_table(report: dict) -> str:
             "reverse). Cycles are absolute; duration = end − start; compute is the busiest unit's cycles of one "
             "execution, stall the cycles its units waited for data, summed over its units (a GPU's SMs) and "
             "executions (runs: the executions a row of a serving run or pipeline stands for; its MACs and bytes "
-            "are their sums); FLOP/B is FLOPs per off-chip byte.</p>"
+            "are their sums); FLOP/B is FLOPs per off-chip byte." + (
+                " ring: a folded context-parallel ring's row standing for r steps (its duration is theirs, its MACs "
+                "and bytes one step's) or the row a step is folded into (it ends with that row)." if ring else "")
+            + "</p>"
             '<div class="scroll tall"><table id="ops" class="sortable ops">'
             f"<thead><tr>{head}</tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>")
 

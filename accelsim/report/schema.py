@@ -425,7 +425,7 @@ class ReportDict(_ReportRequired, total=False):
     execution: str  # "eager" | "cuda_graph" | "none"; serving: per phase, "prefill eager, decode cuda_graph"
     kernel_order: str  # "stream" | "dataflow" (options.kernel_order on a GPU) | "none" (no kernel dispatch)
     options: dict[str, object]  # the run's options that differ from their defaults (accelsim.options.recorded,
-    # {}: none; older reports lack it)
+    # {}: none; older reports lack it), and a serving or pipeline run's layer_samples as it took it
     params_per_chip: int  # the parameters one chip holds, when tensor or pipeline parallelism splits the model
     tables: dict[str, TableSplit]
     phases: dict[str, Phase]

@@ -270,7 +270,10 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
     op_end: dict[str, int] = {}
     starts_l, ends_l, stall_l = starts.tolist(), ends.tolist(), op_stall.tolist()
     for i, m in enumerate(tg.ops):
-        if starts_l[i] < 0:  # no tasks: a view or a folded op happens when its inputs are ready
+        into = m.mapping.get("ring_folded_into")
+        if into in op_end:  # a ring step folded into an earlier one (mapping/ring.py): done when the op standing
+            s_c = e_c = op_end[into]  # for it ends (no span of its own: that op's spans its r copies)
+        elif starts_l[i] < 0:  # no tasks: a view or a folded op happens when its inputs are ready
             s_c = e_c = max((op_end.get(s, 0) for s in graph.ops[i].inputs), default=0)
         else:
             s_c, e_c = starts_l[i], ends_l[i]
@@ -298,7 +301,10 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
             "ready_cycle": ready, "compute_cycles": m.compute_cycles, "stall_cycles": stall_l[i],
             **({"fixed_cycles": fx} if (fx := gpu_tiles.exposed_fixed(m.mapping, m.mapping.get("units", 1))) else {}),
             "stalls_by_level": per_op_level.get(i, {}), "bytes": dict(m.bytes), "tiles": m.tiles,
-            "arithmetic_intensity": ai, "achieved_flops_per_s": work / ((e_c - s_c) / clock) if e_c > s_c else None,
+            # one execution's rate: a row standing for r folded ring steps (mapping ring_repeat) spans all r
+            "arithmetic_intensity": ai,
+            "achieved_flops_per_s": int(m.mapping.get("ring_repeat", 1)) * work / ((e_c - s_c) / clock)
+            if e_c > s_c else None,
             "bound": bound, "mapping": m.mapping,
             **({} if (share := model_share(graph.ops[i])) == 1.0 else {"model_share": share}),
             **({"model_scale": float(scale)} if (scale := graph.ops[i].attrs.get("model_scale")) else {}),

@@ -225,7 +225,8 @@ def _levels(first: Iterable[str], ops: list[dict], key: str) -> list[str]:
 def ops_csv_columns(report: dict) -> list[str]:
     """Header of ``ops.csv`` for ``report``: fixed columns (with a composed report's ``phase`` / ``stage`` and
     ``count`` after ``core`` when its rows have them, ``sparsity`` when some op's weights are pruned N:M, and
-    ``fixed_cycles`` after ``stall_cycles`` when some op's GPU tiles have fixed costs), ``bytes_<level>`` and
+    ``fixed_cycles`` after ``stall_cycles`` when some op's GPU tiles have fixed costs, then ``ring_repeat`` and
+    ``ring_folded_into`` when a context-parallel ring was folded), ``bytes_<level>`` and
     ``stall_<level>`` per level."""
     ops = report.get("ops") or []
     byte_levels = _levels(report.get("bytes") or {}, ops, "bytes")
@@ -233,12 +234,22 @@ def ops_csv_columns(report: dict) -> list[str]:
     at = _HEAD_COLUMNS.index("core") + 1
     sparse = ["sparsity"] if any(_sparsity(op) for op in ops) else []
     fixed = ["fixed_cycles"] if any(op.get("fixed_cycles") for op in ops) else []
+    ring = list(RING_COLUMNS) if any(_ring(op, RING_COLUMNS[0]) for op in ops) else []
     return [
-        *_HEAD_COLUMNS[:at], *part_keys(ops), *sparse, *_HEAD_COLUMNS[at:], *fixed,
+        *_HEAD_COLUMNS[:at], *part_keys(ops), *sparse, *_HEAD_COLUMNS[at:], *fixed, *ring,
         *(f"bytes_{lvl}" for lvl in byte_levels),
         *(f"stall_{lvl}" for lvl in stall_levels),
         *_TAIL_COLUMNS,
     ]
+
+
+RING_COLUMNS = ("ring_repeat", "ring_folded_into")  # a folded context-parallel ring's rows (mapping/ring.py)
+
+
+def _ring(op: dict, key: str) -> object:
+    """An op's mapping ``ring_repeat`` (the r ring steps its row stands for: its span and stalls are theirs, its
+    work and bytes one step's) or ``ring_folded_into`` (the op standing for it), else None."""
+    return (op.get("mapping") or {}).get(key)
 
 
 def _sparsity(op: dict) -> str:
@@ -287,6 +298,7 @@ def write_ops_csv(report: dict, path: str | os.PathLike) -> Path:
         if op.get("fixed_cycles") is not None:
             row["fixed_cycles"] = count * op["fixed_cycles"]
         row["sparsity"] = _sparsity(op)
+        row.update({key: _ring(op, key) for key in RING_COLUMNS})
         op_bytes = op.get("bytes") or {}
         op_stalls = op.get("stalls_by_level") or {}
         for col in columns:

@@ -93,6 +93,11 @@ def _add(a: Mapping[str, float], b: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
+MOE_COUNTS = ("moe_layers", "total_params", "active_params", "active_params_non_embedding")  # report.json's moe
+# figures of the whole model, affine in its layers like params (the rest, experts, top-k and one MoE layer's routing,
+# are alike in every layer sample)
+
+
 @dataclass(frozen=True)
 class Timing:
     """The figures of a pass that are not sums over its ops: its time and what it holds.
@@ -117,6 +122,8 @@ class Timing:
     held: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     offload: str = ""
     compute_active_s: float | None = None  # of active_s, the seconds before compute_end (None: all of them)
+    moe: Mapping[str, int] = field(default_factory=dict)  # the report's moe counts that grow with the layers
+    # (:data:`MOE_COUNTS`): a layer-sampled pass's are extrapolated, as model_params is (probe p49)
 
     @property
     def compute_end(self) -> int:
@@ -176,7 +183,8 @@ class Pass:
                         active_s=float(report.get("active_fraction", 1.0)) * float(report["seconds"]),
                         model_params=int(report["params"]),
                         phases=report.get("phases") or {}, memory=report.get("memory") or {},
-                        placement=report.get("placement") or {})
+                        placement=report.get("placement") or {},
+                        moe={k: int(v) for k, v in (report.get("moe") or {}).items() if k in MOE_COUNTS})
         return cls(report, tuple(Work.of_row(r) for r in report["ops"]), tuple(u.name for u in tg.units), timing,
                    int(report["simulation"]["tasks"]), int(report["simulation"]["events"]), tg,
                    tuple(u.name for u in tg.units if u.kind is UnitKind.HOST), attention)

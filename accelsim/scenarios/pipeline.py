@@ -246,7 +246,8 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
         relaunch_notes(data.get("notes", []), arch, float(data["launch_bound_fraction"]), modes), data["ops"],
         {"": frozenset().union(*(s.shown.attention for s in simulated.values()))},
         pp * float(data["total_cycles"]), modes)
-    data["options"] = recorded(options)
+    data["options"] = {**recorded(options), "layer_samples": options.layer_samples}  # as the run took it, default
+    # or not (pipeline.layer_samples says whether a stage was sampled)
     data.update(account(data, arch))  # energy of the composed run (the passes' own were copied)
     return Report(data, segments=segments)
 
@@ -287,6 +288,7 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
         **dict(zip(("macs", "flops"), model_counts(ops), strict=True)),
         **computed_work(totals.macs, totals.flops, ops),
         "params": slow.timing.model_params,
+        **({"moe": {**out["moe"], **slow.timing.moe}} if "moe" in out else {}),  # the whole model's, as params
         # where build_report gives one chip's share (tensor or pipeline parallelism): the largest stage's
         **({"params_per_chip": max(t.params for t in timing)} if "params_per_chip" in out else {}),
         "utilization": {u: min(1.0, b / chip_cycles) if total else 0.0 for u, b in busy.items()},

@@ -196,6 +196,7 @@ def affine_timing(one: Timing, two: Timing, n: int) -> Timing:
                   compute_active_s=None if one.compute_active_s is None and two.compute_active_s is None else
                   affine(one.micro_active_s, two.micro_active_s, n),
                   model_params=affine(one.model_params, two.model_params, n),
+                  moe={k: affine(one.moe[k], v, n) for k, v in two.moe.items() if k in one.moe},
                   phases=affine_table(one.phases, two.phases, n),
                   memory=_fractions(affine_table(one.memory, two.memory, n)),
                   placement=affine_table(one.placement, two.placement, n),
@@ -431,6 +432,7 @@ def composed_report(weighted: Sequence[tuple[Sampled, float]], parts: Sequence[R
         **dict(zip(("macs", "flops"), model_counts(ops), strict=True)),
         **computed_work(totals.macs, totals.flops, ops),
         "params": first.timing.model_params,
+        **({"moe": {**out["moe"], **first.timing.moe}} if "moe" in out else {}),  # the whole model's, as params
         # where build_report gives one chip's share (tensor parallelism): the largest pass's
         **({"params_per_chip": max(p.timing.params for p, _ in weighted)} if "params_per_chip" in out else {}),
         "utilization": {u: (b / total if total else 0.0) for u, b in busy.items()},

@@ -131,9 +131,23 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
                                                                      prefill and prefill[0].sampled) else None
     data["notes"] = memory_notes(data.get("notes", []), (prefill or decode)[0], decode[-1] if decode else None,
                                  steps - 1)
-    data["options"] = recorded(options)  # the run's (its decode passes ran with execution: cuda_graph under auto)
+    # the run's (its decode passes ran with execution: cuda_graph under auto), with layer_samples as the run took
+    # it, default or not (serving.layer_samples says whether the passes were sampled)
+    data["options"] = {**recorded(options), "layer_samples": options.layer_samples}
     data.update(account(data, arch))  # energy of the composed run (the passes' own were copied)
+    if data["serving"]["layer_samples"] and layers is not None:
+        data["notes"] = [*data["notes"], peak_note(data["power"]["peak_w"], data["serving"]["layer_samples"][-1],
+                                                   layers[0] + layers[1])]
     return Report(data, segments=run.segments)
+
+
+def peak_note(peak_w: float, sample: int, layers: int) -> str:
+    """The note of a layer-sampled run's ``power.peak_w``: its busiest window is one of a ``sample``-layer pass,
+    which need not be the whole ``layers``-layer model's (probe p49: gemma2_9b decode on h100 803 W sampled, 672 W
+    with every layer; its TDP 700 W)."""
+    return (f"power.peak_w ({peak_w:.0f} W) is the busiest window of a {sample}-layer sample pass, not of the "
+            f"{layers}-layer model (its average power, energy and times are the model's): the whole model's peak "
+            "can be lower; set options.layer_samples=false for it")
 
 
 def spill_steps(step: Callable[[int], WorkloadSpec], steps: int, arch: Arch, options: Options) -> list[int]:

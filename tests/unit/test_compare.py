@@ -326,6 +326,7 @@ def test_a_composed_run_records_its_own_options_not_its_passes():
     # scenario sets on each pass): the run's options are still the defaults, and a run setting one records it
     wl = load_workload("gpt2", ["seq_len=64", "decode_steps=2"])
     auto = simulate(wl, "h100").to_dict()
-    assert auto["execution"] == "prefill eager, decode cuda_graph" and auto["options"] == {}
+    # (a serving run records options.layer_samples, default or not: probe p49)
+    assert auto["execution"] == "prefill eager, decode cuda_graph" and auto["options"] == {"layer_samples": True}
     eager = simulate(wl, "h100", execution="eager").to_dict()
-    assert eager["options"] == {"execution": "eager"}
+    assert eager["options"] == {"execution": "eager", "layer_samples": True}

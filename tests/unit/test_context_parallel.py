@@ -338,3 +338,44 @@ def test_the_ring_simulates_its_identical_middle_steps_once(hidden, heads, token
     assert tasks[4][0] == tasks[8][0] == tasks[16][0]
     # unrolled, each further chip adds one send and one step: the same number of tasks each
     assert tasks[16][1] - tasks[8][1] == 2 * (tasks[8][1] - tasks[4][1]) > 0
+
+
+def test_a_folded_rings_rows_say_one_steps_rate_and_the_fold(tmp_path):
+    # probe p49. C = 8, 4096 tokens a chip, 2048 wide: ~69 GFLOP a step against a 16 MiB send, so the attention is
+    # the longer and steps 1 ... 7 (each n·S/C query-key pairs) run back to back, each as long as step 7 (unfolded).
+    # Step 1 stands for r = C − 2 = 6 of them: its span is 6 of step 7's, its rate one step's (6 x its FLOPs over that
+    # span), step 7's; steps 2 ... 6 have no span and end with it. Send 2 stands for sends 2 ... 6 (r = 5).
+    from accelsim.report.html import render_html
+    from accelsim.report.writers import write_ops_csv
+
+    c = 8
+    g = build_workload("gpt", {"layers": 1, "hidden": 2048, "heads": 16, "seq_len": 4096 * c, "batch": 1,
+                               "dtype": "fp16", "attention": "fused", "context_parallel": c})
+    report = api.simulate(g, {"base": "dgx-h100", "chips": c}, plots=False).to_dict()
+    rows = {o["name"].rsplit("self_attention.", 1)[-1]: o for o in report["ops"] if ".layers.0." in o["name"]}
+    one, last = rows["step1.attention"], rows["step7.attention"]
+
+    def span(o: dict) -> int:
+        return o["end_cycle"] - o["start_cycle"]
+
+    assert one["flops"] == last["flops"] and span(one) == 6 * span(last) > 0
+    assert one["achieved_flops_per_s"] == pytest.approx(last["achieved_flops_per_s"], rel=1e-12)
+    for j in range(2, c - 1):
+        assert rows[f"step{j}.attention"]["start_cycle"] == rows[f"step{j}.attention"]["end_cycle"] == one["end_cycle"]
+        assert rows[f"step{j}.attention"]["achieved_flops_per_s"] is None
+    for j in range(3, c - 1):
+        assert rows[f"kv_ring{j}"]["start_cycle"] == rows[f"kv_ring{j}"]["end_cycle"] == rows["kv_ring2"]["end_cycle"]
+    assert span(rows["kv_ring2"]) == 5 * span(rows["kv_ring7"])
+    # ops.csv and the HTML op table show the fold
+    lines = write_ops_csv(report, tmp_path / "ops.csv").read_text().splitlines()
+    head = lines[0].split(",")
+    csv_rows = {r.split(",")[0].rsplit("self_attention.", 1)[-1]: r.split(",") for r in lines[1:]
+                if ".layers.0." in r}
+    at, into = head.index("ring_repeat"), head.index("ring_folded_into")
+    assert csv_rows["step1.attention"][at] == "6" and csv_rows["kv_ring2"][at] == "5"
+    assert csv_rows["step3.attention"][into] == one["name"] and csv_rows["step7.attention"][at:into + 1] == ["", ""]
+    page = render_html(report, plots=False)
+    assert "<th>ring</th>" in page and "<td>×6</td>" in page and f"<td>in {one['name']}</td>" in page
+    # a run without a folded ring has neither column
+    plain = api.simulate(_gpt(), {"base": "dgx-h100", "chips": 1}, plots=False).to_dict()
+    assert "ring_repeat" not in write_ops_csv(plain, tmp_path / "plain.csv").read_text().splitlines()[0]

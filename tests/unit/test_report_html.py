@@ -277,7 +277,9 @@ def test_the_page_shows_every_note_as_the_console_prints_it(gpt2_served):
         assert any(n.startswith(first) for n in rep["notes"])
         items = re.findall(r"<li>(.*?)</li>", _section(render_html(rep, plots=False), "notes"))
         assert items == [f"note: {html_escape(n)}" for n in rep["notes"]]  # every one, in order, escaped
-    assert len(gpt2_served["notes"]) == 2 and gpt2_served["notes"][1].startswith("kernel launches bind")
+    # and, its 12 layers simulated as 1- and 2-layer samples, that its peak power is the 2-layer pass's (probe p49)
+    assert len(gpt2_served["notes"]) == 3 and gpt2_served["notes"][1].startswith("kernel launches bind")
+    assert gpt2_served["notes"][2].startswith("power.peak_w")
     assert 'id="notes"' not in render_html(dict(mc4, notes=[]), plots=False)
 
 

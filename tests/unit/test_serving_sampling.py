@@ -41,6 +41,7 @@ def _both(spec: dict, arch) -> tuple[dict, dict]:
 
 
 def _assert_same_totals(full: dict, fast: dict) -> None:
+    assert full["options"]["layer_samples"] is False and not any(n.startswith("power.peak_w") for n in full["notes"])
     assert fast["macs"] == full["macs"] and fast["flops"] == full["flops"]
     assert fast["total_cycles"] == pytest.approx(full["total_cycles"], rel=EXACT)
     assert fast["serving"]["step_cycles"] == pytest.approx(full["serving"]["step_cycles"], rel=EXACT)
@@ -83,6 +84,26 @@ def test_gpt_and_moe_serving_from_one_and_two_layers_matches_every_layer(spec):
     full, fast = _both(spec, load_arch("gemmini"))
     assert fast["serving"]["layer_samples"] == [1, 2]
     _assert_same_totals(full, fast)
+
+
+def test_a_layer_sampled_moe_run_reports_the_whole_models_moe_counts():
+    # probe p49: the moe block was the 2-layer sample's (moe_layers 2). TINY_MIXTRAL by hand (untied embeddings):
+    # per layer attention 256·(256 + 128 + 128 + 256) = 196,608 (k/v: 2 heads of 64), router 4·256, norms 2·256;
+    # one expert 3·256·688 = 528,384; embeddings + head 2·1024·256, final norm 256
+    dense = 2 * 1024 * 256 + 12 * (196_608 + 4 * 256 + 2 * 256) + 256
+    total, active = dense + 12 * 4 * 528_384, dense + 12 * 2 * 528_384
+    assert (total, active) == (28_264_704, 15_583_488)
+    fast = simulate(load_workload(TINY_MIXTRAL), load_arch("gemmini")).to_dict()
+    assert fast["serving"]["layer_samples"] == [1, 2] and fast["params"] == total
+    moe = fast["moe"]
+    assert (moe["moe_layers"], moe["total_params"], moe["active_params"]) == (12, total, active)
+    assert moe["active_params_non_embedding"] == active - 1024 * 256
+    assert (moe["experts"], moe["top_k"]) == (4, 2)
+    # the option as the run took it (default: on), and a note that the peak power is the 2-layer sample's window
+    assert fast["options"]["layer_samples"] is True
+    peak = [n for n in fast["notes"] if n.startswith("power.peak_w")]
+    assert len(peak) == 1 and "2-layer sample pass, not of the 12-layer model" in peak[0]
+    assert "options.layer_samples=false" in peak[0]
 
 
 @pytest.mark.parametrize("hbm", ["2GiB", "weights_and_cache"])

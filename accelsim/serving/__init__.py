@@ -640,7 +640,8 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "model": {"model": spec.model.model, "params": _shape_free(spec.model.params)},
         "arch": spec.arch.name,
         "config": shown_config(s, spec.arch),
-        "options": recorded(spec.options),
+        # layer_samples as the run took it, default or not, as accelsim run's serving report (probe p49 #5)
+        "options": {**recorded(spec.options), "layer_samples": spec.options.layer_samples},
         "kv_blocks_per_replica": n_blocks,
         "weight_bytes_per_chip": fp.weight_bytes if fp else None,
         "kv_bytes_per_token": fp.kv_bytes_per_token if fp else None,

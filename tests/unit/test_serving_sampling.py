@@ -323,6 +323,8 @@ def test_accelsim_serve_reports_the_layer_samples_of_its_grid():
     grid = fast["iteration_cost"]
     assert grid["layer_samples"] == [2, 4] and grid["layer_sampled_shapes"] == grid["simulations"]
     assert full["iteration_cost"]["layer_sampled_shapes"] == 0
+    # options.layer_samples as the run took it, the default included, as accelsim run's serving report (probe p49 #5)
+    assert fast["options"]["layer_samples"] is True and full["options"]["layer_samples"] is False
     for key in ("ttft_s", "tpot_s", "e2e_s"):
         assert fast["serving"][key]["mean"] == pytest.approx(full["serving"][key]["mean"], rel=EXACT), key
     assert fast["energy"]["total_j"] == pytest.approx(full["energy"]["total_j"], rel=EXACT)

@@ -381,6 +381,8 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
     out.print(table)
     unit = "conversations/s" if spec.serve.workload.conversation is not None else "requests/s"  # what the rate counts
     found = f"{best:.4g} {unit}" if best is not None else "none: no rate tried kept the goal"
+    if best is not None and all(p.passes for p in probes):  # the doublings ran out before a rate failed
+        found = f"at least {found} (every rate tried kept the goal: a lower bound)"
     out.print(f"capacity: {found} ({len(probes)} runs, {time.perf_counter() - t0:.2f} s wall)")
     out.print(f"Written to [bold]{outdir}[/bold]/ (capacity.csv{', best/' if best is not None else ''})")
     return 0

@@ -189,7 +189,13 @@ class Lengths(_Model):
         or instance of Lengths")."""
         if isinstance(data, int) and not isinstance(data, bool):
             return {"dist": "fixed", "value": data}
-        return data
+        if isinstance(data, float) and data.is_integer() and data > 0:  # 512.0, as a YAML writer may emit it
+            return {"dist": "fixed", "value": int(data)}
+        if isinstance(data, (dict, Lengths)):
+            return data
+        # not pydantic's "a valid dictionary or instance of Lengths" (probe p51 #4)
+        raise ValueError("expected a positive whole token count (512) or a distribution ({dist: fixed, value: 512}, "
+                         "{dist: uniform, low: 128, high: 1024}, ...)")
 
     @model_validator(mode="after")
     def _complete(self) -> Lengths:

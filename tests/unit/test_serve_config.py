@@ -233,3 +233,12 @@ def test_a_bare_token_count_is_a_fixed_length():
         Lengths.model_validate(0)  # a count is positive, as `value` is
     with pytest.raises(ValueError):
         Lengths.model_validate(True)  # a YAML true is not a count
+
+
+def test_a_bad_bare_token_count_says_what_to_write():
+    # probe p51 #4: 5.5, "512" or true got pydantic's "a valid dictionary or instance of Lengths"; 512.0 is 512
+    from accelsim.config.serving import Lengths
+    assert Lengths.model_validate(512.0) == Lengths.model_validate(512)
+    for bad in (5.5, "512", True, None, [512]):
+        with pytest.raises(ValueError, match=r"expected a positive whole token count \(512\) or a distribution"):
+            Lengths.model_validate(bad)

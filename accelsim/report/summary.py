@@ -823,10 +823,27 @@ def computed_work_notes(flops: int, computed: int, seconds: float) -> list[str]:
     alone): one line saying that ``flops`` and ``macs`` count the model's work and ``computed_flops`` what ran."""
     if computed == flops or not seconds:
         return []
-    return [f"causal attention: flops and macs count every query x key (the model's work, as accelsim info counts "
+    return [f"{CAUSAL_NOTE_HEAD} every query x key (the model's work, as accelsim info counts "
             f"it); the fused kernels skip the blocks above the diagonal and compute {computed:,} FLOPs "
             f"(computed_flops, {computed / flops:.1%} of flops): {computed / seconds / 1e12:.4g} TFLOP/s "
             f"(flops / seconds: {flops / seconds / 1e12:.4g})"]
+
+
+CAUSAL_NOTE_HEAD = "causal attention: flops and macs count"
+"""How :func:`computed_work_notes`' line begins: :func:`recomputed_work_notes` replaces a pass's with the run's."""
+
+
+def recomputed_work_notes(notes: Sequence[str], report: Mapping) -> list[str]:
+    """A composed run's notes with its passes' computed-work line (one pass's FLOPs and rate: a layer sample's
+    under options.layer_samples, probe p52) replaced, where the first stood, by the run's own from its
+    ``flops``, ``computed_flops`` and ``seconds``."""
+    mine = computed_work_notes(int(report.get("flops") or 0), int(report.get("computed_flops") or 0),
+                               float(report.get("seconds") or 0.0)) if report.get("computed_flops") else []
+    at = next((i for i, n in enumerate(notes) if n.startswith(CAUSAL_NOTE_HEAD)), None)
+    kept = [n for n in notes if not n.startswith(CAUSAL_NOTE_HEAD)]
+    if at is None:
+        return [*kept, *mine]
+    return [*kept[:at], *mine, *kept[at:]]
 
 
 LAUNCH_NOTE_HEAD = "kernel launches bind "

@@ -57,7 +57,7 @@ from ..ir import Graph
 from ..mapping import placement
 from ..options import Options, recorded
 from ..report import Report
-from ..report.summary import reattention_notes, relaunch_notes, spill_notes
+from ..report.summary import reattention_notes, recomputed_work_notes, relaunch_notes, spill_notes
 from .passes import Kept, Pass, Rows, Work
 from .sampling import (
     Sampled,
@@ -135,6 +135,7 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     # it, default or not (serving.layer_samples says whether the passes were sampled)
     data["options"] = {**recorded(options), "layer_samples": options.layer_samples}
     data.update(account(data, arch))  # energy of the composed run (the passes' own were copied)
+    data["notes"] = recomputed_work_notes(data["notes"], data)  # the run's computed FLOPs and rate, not a pass's
     if data["serving"]["layer_samples"] and layers is not None:
         data["notes"] = [*data["notes"], peak_note(data["power"]["peak_w"], data["serving"]["layer_samples"][-1],
                                                    layers[0] + layers[1])]

@@ -328,3 +328,15 @@ def test_accelsim_serve_reports_the_layer_samples_of_its_grid():
     for key in ("ttft_s", "tpot_s", "e2e_s"):
         assert fast["serving"][key]["mean"] == pytest.approx(full["serving"][key]["mean"], rel=EXACT), key
     assert fast["energy"]["total_j"] == pytest.approx(full["energy"]["total_j"], rel=EXACT)
+
+
+def test_the_computed_work_note_is_the_runs_not_a_passs():
+    # probe p52 #2: a composed run's "causal attention" note quoted its prefill pass's FLOPs and rate (a layer
+    # sample's under layer_samples: 1.645e12 FLOPs against the report's 1.780e13); it is the run's, from its own
+    # computed_flops, flops and seconds, so the sampled and the full runs say the same
+    # 1,024 prompt tokens: the fused kernel skips the K/V blocks above the diagonal (at 64 there is one block)
+    full, fast = _both({**TINY_LLAMA, "attention": "fused", "seq_len": 1024}, load_arch("h100"))
+    for r in (full, fast):
+        (note,) = [n for n in r["notes"] if n.startswith("causal attention")]
+        assert f"compute {r['computed_flops']:,} FLOPs" in note and r["computed_flops"] < r["flops"]
+        assert f"{r['computed_flops'] / r['seconds'] / 1e12:.4g} TFLOP/s" in note

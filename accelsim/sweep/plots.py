@@ -38,6 +38,7 @@ METRIC = LATENCY  # what the lines and the heatmap draw and rank: seconds, as to
 AREA = "system_area_mm2"  # the Pareto plot's area and energy: the whole system's (every chip of the arch); a record
 ENERGY = "system_energy_j"  # written before these metrics existed gives its area_mm2 and energy_j (FALLBACK)
 FALLBACK = {AREA: "area_mm2", ENERGY: "energy_j"}
+LOG_METRIC_SPAN = 100  # sweep_lines.png's metric axis is logarithmic when the panel's values span this factor or more
 MAX_PANELS = 6  # a third axis with more values than this is folded (best over it) instead of paneled
 MAX_WORKLOAD_PANELS = 12  # workloads (never folded) drawn as panels of a lines plot or heatmap; the title says so
 MAX_ANNOTATED = 12  # heatmap cells are labelled when both sides have at most this many values
@@ -352,12 +353,14 @@ def plot_lines(records, axes: Sequence[str], path: Path, *, name: str = "sweep",
     # more series than the legend takes: each line a colour of a colormap, in the series' order, and a colorbar
     shaded = plt.get_cmap("viridis") if len(series_codes) > MAX_LEGEND else None
     for ax, pc in zip(axs, panel_codes, strict=True):
+        drawn: list[float] = []
         for n, sc in enumerate(series_codes):
             pts = []
             for i, xc in enumerate(x.order):
                 k = tuple(c for c, u in ((xc, x), (sc, series), (pc, panel)) if u is not None)
                 if k in best:
                     pts.append((x.values[xc] if numeric else i, best[k]))
+            drawn += [p[1] for p in pts]
             if pts:
                 label = series.title(sc) if series else None
                 style = {"label": label} if shaded is None else \
@@ -365,6 +368,8 @@ def plot_lines(records, axes: Sequence[str], path: Path, *, name: str = "sweep",
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", **style)
         if numeric and min(xs) > 0 and max(xs) / min(xs) >= 8:
             ax.set_xscale("log", base=2)
+        if drawn and min(drawn) > 0 and max(drawn) / min(drawn) >= LOG_METRIC_SPAN:
+            ax.set_yscale("log")  # a metric over decades (a collective from 64 KiB to 1 GiB): small points not flat at 0
         if numeric and len(xs) <= MAX_ANNOTATED:
             ax.set_xticks(xs, [str(v) for v in xs])
             ax.minorticks_off()

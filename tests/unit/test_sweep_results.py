@@ -131,6 +131,29 @@ def test_a_non_workload_axis_is_still_folded_but_a_workload_one_never(tmp_path, 
     assert titles == ["fold: seconds vs rows (best over clock)"]
 
 
+def test_the_latency_axis_is_logarithmic_only_when_a_panel_spans_a_hundredfold(tmp_path, monkeypatch):
+    # made-up latencies: a collective-like sweep, 1 µs x (bytes / 64 KiB); 64 KiB .. 16 MiB spans 256x (>= 100: log),
+    # 64 KiB .. 1 MiB spans 16x (linear, as before)
+    scales = []
+    real_save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda plt, fig, path: (
+        scales.append([ax.get_yscale() for ax in fig.axes]), real_save(plt, fig, path))[1])
+    size = {"64KiB": 1, "1MiB": 16, "16MiB": 256}
+    for top, expected in (("16MiB", "log"), ("1MiB", "linear")):
+        text = f"""\
+        name: span
+        base: {{workload: {{model: collective, op: all_reduce, bytes: 64KiB}}, arch: dgx-h100}}
+        grid:
+          workload.bytes: [64KiB, {top}]
+          arch: [dgx-a100, dgx-h100]
+        """
+        sub = tmp_path / top
+        sub.mkdir()
+        out, _ = _folder(sub, text, lambda v: {"seconds": 1e-6 * size[v["workload.bytes"]]})
+        plots.plot_lines(ordered_records(out), ["workload.bytes", "arch"], sub / "l.png", name="span")
+        assert scales[-1] == [expected]
+
+
 def _brute_front(rows) -> set:
     """Indices of ``rows`` ((group, (latency, area, energy)) or (group, None)) that no point of their group beats:
     another is at most as large everywhere and smaller somewhere, or equal everywhere and earlier."""

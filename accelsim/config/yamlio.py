@@ -294,6 +294,12 @@ def parse_yaml(text: str, file: str) -> tuple[object, LineMap]:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = e.problem or e.context or "cannot parse"
+        opened = e.context_mark
+        if opened is not None and line is not None and opened.line + 1 < line and e.context and \
+                any(w in e.context for w in _UNCLOSED):  # a bracket or quote never closed: where it opened, not
+            what = e.context.removeprefix("while parsing ").removeprefix("while scanning ")  # the end of the file
+            problem = f"{what} opened on this line is not closed ({problem} at line {line})"
+            line = opened.line + 1
         if "maximum nesting depth" in problem:  # libyaml's own limit (1000), met while scanning ahead
             raise ConfigError(ConfigIssue(file, line, "", _DEEP)) from None
         raise ConfigError(ConfigIssue(file, line, "", f"malformed YAML: {problem}")) from None
@@ -306,6 +312,9 @@ def parse_yaml(text: str, file: str) -> tuple[object, LineMap]:
         if loader is not None:
             loader.dispose()
     return data, LineMap(file, lines)
+
+
+_UNCLOSED = ("flow sequence", "flow mapping", "quoted scalar")  # contexts whose start is where the fix goes
 
 
 def read_text_file(path: str | os.PathLike, file: str | None = None, *, encoding: str = "utf-8") -> str:

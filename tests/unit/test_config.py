@@ -78,8 +78,17 @@ def test_duplicate_key(in_data):
 
 def test_malformed_yaml(in_data):
     (line,) = errors_of(load_yaml, "malformed.yaml")
-    # libyaml's words ("did not find expected ...") or the pure-Python parser's, at the same line
-    assert re.match(r"malformed\.yaml:4: malformed YAML: (did not find )?expected ',' or '}'", line), line
+    # line 3 opens "{rows: 8, cols: 8" and never closes it; the parser notices on line 4 (hbm:), but the fix goes on
+    # line 3: the error names it. libyaml's words ("did not find expected ...") or the pure-Python parser's
+    assert re.match(r"malformed\.yaml:3: malformed YAML: a flow mapping opened on this line is not closed "
+                    r"\((did not find )?expected ',' or '}'.* at line 4\)$", line), line
+
+
+def test_an_unclosed_quote_is_blamed_where_it_opens(tmp_path):
+    path = tmp_path / "q.yaml"
+    path.write_text('name: "abc\nclock: 1GHz\n')  # the quote on line 1 runs to the end of the file (line 3)
+    (line,) = errors_of(load_yaml, str(path))
+    assert line.startswith(f"{path}:1: malformed YAML: a quoted scalar opened on this line is not closed"), line
 
 
 def test_missing_file(in_data):

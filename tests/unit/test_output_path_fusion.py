@@ -389,3 +389,14 @@ def test_the_split_estimate_ramps_what_the_emitter_ramps():
     coarse = Options(max_tiles_per_op=1)
     ramped = traffic.split_estimate(p, arch, coarse, 1, 1)[0]
     assert ramped < traffic.split_estimate(p, arch, Options(max_tiles_per_op=1, ramp_max=0), 1, 1)[0]
+
+
+def test_the_edge_npu_preset_clamps_relu6_on_its_output_path():
+    # edge-npu (arch/edge-npu.yaml): an int8 conv's ReLU6 is the clamp of its requantized output, so MobileNet-V2's
+    # stem activation folds into the stem conv: 112 × 112 × 32 int8 elements at 1 cycle each (relu6) over 32 lanes
+    # = 401,408 / 32 = 12,544 output-path cycles, and no round trip of its own
+    report = accelsim.simulate("mobilenet_v2", "edge-npu").to_dict()
+    act = _rows(report)["features.0.act"]
+    assert act["mapping"]["fused_into"] == "features.0.conv"
+    assert act["mapping"]["output_path_cycles"] == 112 * 112 * 32 // 32
+    assert act["bytes"] == {} and act["compute_cycles"] == 0

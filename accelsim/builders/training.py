@@ -85,7 +85,8 @@ A forward ``Gemm(m, n, k, count)`` (see :class:`~accelsim.ir.Gemm`); flops = 2·
 * ATTENTION (fused): ONE ATTENTION op ``grad_input`` as FlashAttention-2's backward: it recomputes S = QKᵀ and
   runs dV = PᵀdO, dP = dO·Vᵀ, dQ = dS·K and dK = dSᵀ·Q: three QKᵀ-sized and two PV-sized GEMMs, so macs =
   3·QKᵀ + 2·PV (2.5× the forward when d_qk = d_v). gemm = the QKᵀ Gemm with count × 3, attrs ``pv_gemm`` = the PV
-  Gemm with count × 2 (the mapper prices gemm + pv_gemm), ``bwd_gemms`` = the five exact GEMMs (m, n, k, count).
+  Gemm with count × 2 (the mapper prices gemm + pv_gemm; a causal one over the forward's blocks only, on a GPU and
+  on an array alike), ``bwd_gemms`` = the five exact GEMMs (m, n, k, count).
   It reads (dO, q, k, v, O): the forward output stands in for O and its softmax statistics. vector_elems = 2× the
   forward's (softmax recomputed, dS = P∘(dP − rowsum(dO∘O))), flops = 2·macs + 2× the forward's vector flops.
   out_shape = (Σ elements of the gradients it makes,): dq, dk, dv (and the score terms') packed, each taken out by

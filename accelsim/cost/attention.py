@@ -41,8 +41,8 @@ or precede the split kernel, each priced as the engine prices an op (:func:`kern
 combine kernel and, for FlashAttention-2, the query and output copies of the swapped GQA layout
 (:func:`swap_copies`). The work is reported as ``output_tiles`` × ``tile_cycles``, so the emitter runs it on the
 SMs like a GEMM's tiles. Off a GPU-like core the op's two GEMMs are folded on the array as before
-(:mod:`.systolic`) with the softmax on the vector unit overlapped, a causal one over only the array-sized blocks
-at or below the diagonal (:func:`systolic_causal`); on one, so is an op its kernel cannot run
+(:mod:`.systolic`) with the softmax on the vector unit overlapped, a causal one (and its backward) over only the array-sized
+blocks at or below the diagonal (:func:`systolic_causal`); on one, so is an op its kernel cannot run
 (:func:`unsupported`: a head dim above 256, a dtype the kernel does not take, a tile beyond shared memory).
 """
 
@@ -734,10 +734,21 @@ def softmax_cycles(op: Op, arch: Arch, scores: int | None = None) -> int:
     return vector.cycles(op.vector_elems if scores is None else scores, vu.cost("softmax"), vu.lanes)
 
 
+def visited_scores(op: Op, walk: CausalWalk) -> int:
+    """The element work of the in-kernel softmax over the blocks ``walk`` visits: the op's ``vector_elems`` (a
+    forward's scores; a backward's 2 × them: P recomputed, dS = P∘(dP − D)) × the visited share of its QKᵀ
+    scores."""
+    qk = op.gemm
+    return op.vector_elems * sum(g.m * g.n * g.count for g in walk.qk) // (qk.m * qk.n * qk.count)
+
+
 def kv_passes(q_bytes: int, kv_bytes: int, ifmap_budget: int, filter_budget: int) -> int:
     """Times K and V are streamed: once per block of queries that fits the ifmap buffer, unless one head's K and
     V (``kv_bytes``) fit the filter buffer and stay."""
     return 1 if kv_bytes <= filter_budget else max(1, -(-q_bytes // max(ifmap_budget, 1)))
+
+
+CAUSAL_FNS = ("attention", "attention_grad")  # the fused ops whose causal blocks :func:`systolic_causal` skips
 
 
 class CausalWalk(NamedTuple):
@@ -767,14 +778,19 @@ def systolic_causal(op: Op, sa: SystolicArray) -> CausalWalk | None:
     * os, is (the query block's outputs or inputs stay): query blocks outer, as FlashAttention-2's: block t runs
       QKᵀ (rows_t × keys_t × d) and PV (rows_t × d_v × keys_t) over the keys of its :func:`tile_blocks` blocks.
 
-    None when there is nothing to skip: not a forward causal attention, one query row (a decode step) or every
-    block visited."""
+    A causal backward (fn ``attention_grad``: FlashAttention-2's Algorithm 2, K/V blocks outer, each walking the
+    query blocks from its diagonal down) visits the same blocks: its three QKᵀ-sized GEMMs (S recomputed, dQ, dK)
+    are the walk's QKᵀ GEMMs at its ``gemm``'s count (3 × the forward's) and its two PV-sized ones (dV, dP) the PV
+    GEMMs at its ``pv_gemm``'s (2 ×), so its ``mac_fraction`` is the forward's.
+
+    None when there is nothing to skip: not a causal attention or its backward, one query row (a decode step) or
+    every block visited."""
     a = op.attrs
     keys = {"q_len", "kv_len", "head_dim"}
-    if op.fn != "attention" or not a.get("causal") or not keys <= a.keys() or "pv_gemm" not in a:
+    if op.fn not in CAUSAL_FNS or not a.get("causal") or not keys <= a.keys() or "pv_gemm" not in a:
         return None
     qk, pv = op.gemm, op.pv_gemm
-    q, kv, count, d, dv = int(a["q_len"]), int(a["kv_len"]), qk.count, qk.k, pv.n
+    q, kv, d, dv = int(a["q_len"]), int(a["kv_len"]), qk.k, pv.n
     if q <= 1 or (qk.m, qk.n, pv.k) != (q, kv, kv):
         return None
     qks, pvs = [], []
@@ -784,16 +800,16 @@ def systolic_causal(op: Op, sa: SystolicArray) -> CausalWalk | None:
             rows = q - max(0, j * bk - (kv - q))  # query i sees keys <= i + kv - q
             n = min(bk, kv - j * bk)
             if rows > 0:
-                qks.append(Gemm(rows, n, d, count))
-                pvs.append(Gemm(rows, dv, n, count))
+                qks.append(Gemm(rows, n, d, qk.count))
+                pvs.append(Gemm(rows, dv, n, pv.count))
     else:
         order = "q_outer"
         bq, bk = (sa.rows, sa.cols) if sa.dataflow == "os" else (sa.cols, sa.rows)
         for t, blocks in enumerate(tile_blocks(q, kv, True, bq, bk)):
             rows, n = min(bq, q - t * bq), min(kv, blocks * bk)
             if n > 0:
-                qks.append(Gemm(rows, n, d, count))
-                pvs.append(Gemm(rows, dv, n, count))
+                qks.append(Gemm(rows, n, d, qk.count))
+                pvs.append(Gemm(rows, dv, n, pv.count))
     visited = sum(g.macs for g in qks + pvs)
     if visited >= qk.macs + pv.macs:
         return None

@@ -2,7 +2,7 @@
 
 Compute cycles are SCALE-Sim's (:mod:`.folds`) for each GEMM's ``count`` run one after another (with
 ``preload_overlap`` the batch's folds pipeline, fill and drain once per GEMM shape: :func:`.folds.run_cycles`; a
-fused attention's QKᵀ and PV are two such runs; a causal one runs only its blocks at or below the diagonal,
+fused attention's QKᵀ and PV are two such runs; a causal one, and its backward, runs only its blocks at or below the diagonal,
 :func:`.attention.systolic_causal`, each run's GEMMs one pipeline: :func:`walk_cycles`), divided by the array's rate
 multiplier for the op's compute dtype (``SystolicArray.rates``, :func:`accelsim.hardware.dtype_rate`); on a GPU-like core (``core.tile``)
 a GEMM is priced as thread-block tiles in waves (:mod:`.gpu_tiles`); a fused attention adds its PV GEMM and
@@ -103,7 +103,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
             details["dequant_cycles"] = math.ceil(op.gemm.count * k_run * op.gemm.n * dq)
             cycles = max(cycles, details["dequant_cycles"])
     if fused:
-        soft = attention.softmax_cycles(op, arch, sum(g.m * g.n * g.count for g in walk.qk) if walk else None)
+        soft = attention.softmax_cycles(op, arch, attention.visited_scores(op, walk) if walk else None)
         details["softmax_cycles"] = soft
         cycles = max(cycles, soft)
     if unfit is not None:  # the kernel the op's caller would get instead is not modelled: this fused model stands in

@@ -686,8 +686,8 @@ def unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict) 
     vector op's elements) is cut evenly; a plug-in's that it priced as ``details["pieces"]`` whole pieces is dealt
     out in whole pieces (a unit of k of them: ⌈cycles · k / pieces⌉). A systolic array's GEMM pays its fixed fill and drain (the fold model,
     :mod:`accelsim.cost.folds`) on every array: each unit runs the sub-GEMM of its share, cut along the dimension
-    :func:`traffic` splits it on: the GEMM count (independent GEMMs: a convolution's groups, attention heads) when
-    there are as many as units, else N when every unit streams all of A (``along_n``: A no larger than B), else M
+    :func:`traffic` splits it on: the GEMM count (independent GEMMs: a convolution's groups, attention heads; a fused
+    attention backward's five GEMMs of a head go to one unit together) when there are as many as units, else N when every unit streams all of A (``along_n``: A no larger than B), else M
     (a fused attention: its queries, M of both of its GEMMs); the other of N and M when that one has fewer rows
     than units. A unit runs its GEMMs of the count as one run (:func:`~accelsim.cost.folds.run_cycles`: with
     preload overlap they pipeline, the fill and drain once per unit). Each unit's cycles are the op's, scaled by its sub-GEMMs' fold cycles over the whole op's (so a
@@ -733,7 +733,10 @@ def _unit_pricing(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict
         return sum(folds.cycles(m, n, k, sa.rows, sa.cols, sa.dataflow, c, sa.preload_overlap)
                    for m, n, k, c in shapes if m and n and c)
 
-    if g.count >= nunits:
+    # a count cut gives each unit whole heads: a fused backward's 3 QKᵀ-sized and 2 PV-sized GEMMs of a head
+    # stay together (cut into heads, gcd of the counts; not each GEMM's count cut as the first one's)
+    heads = math.gcd(*(x[3] for x in gemms))
+    if heads >= nunits:
         dim = 3
     elif fused:
         dim = 0
@@ -744,11 +747,12 @@ def _unit_pricing(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict
     whole = fold_cycles(gemms)
 
     def price(part: int) -> int:
-        sub = fold_cycles([(*x[:dim], part, *x[dim + 1:]) for x in gemms])
+        sub = fold_cycles([(*x[:3], x[3] // heads * part) if dim == 3 else (*x[:dim], part, *x[dim + 1:])
+                           for x in gemms])
         return -(-cycles * sub // whole) if whole else -(-cycles // nunits)
 
     details["split"] = ("m", "n", "k", "count")[dim]
-    return gemms[0][dim], price
+    return heads if dim == 3 else gemms[0][dim], price
 
 
 def context(arch: Arch, units: tuple[Unit, ...], plans: tuple[Plan, ...], level_of: dict[str, str],

@@ -5,6 +5,8 @@ SCALE-Sim's fold formulas (docs/architecture.md, "Cost models")."""
 from __future__ import annotations
 
 import accelsim
+from accelsim.builders import build_workload
+from accelsim.config import load_arch
 from accelsim.cost import systolic
 from accelsim.hardware import Arch
 
@@ -71,3 +73,66 @@ def test_tpu_run_reports_the_macs_its_causal_kernel_computed():
     assert full["computed_macs"] == macs
     assert causal["seconds"] < full["seconds"]
     assert any(n.startswith("causal attention:") for n in causal["notes"])
+
+
+def _gpt2_attention(fn: str, seq_len: int = 512):
+    """gpt2's (12 heads of 64) fused causal attention op ``fn`` of a training step at ``seq_len`` tokens."""
+    graph = build_workload("gpt2", {"seq_len": seq_len, "attention": "fused", "mode": "training"})
+    return next(op for op in graph.ops if op.fn == fn)
+
+
+def test_a_causal_backward_skips_the_blocks_its_forward_skips():
+    # FlashAttention-2's backward (K/V blocks outer, each walking the query blocks from its diagonal down) visits
+    # the blocks its forward does. gpt2 at 512 tokens on a 128 x 128 ws array: K/V block j is seen by 512, 384, 256,
+    # 128 queries, 10 of the 16 128 x 128 blocks, so mac_fraction = 1280·128 / 512² = 0.625, forward and backward
+    arch = _arch("ws", overlap=True)
+    bwd = _gpt2_attention("attention_grad")
+    # S = QKᵀ, dQ, dK: QKᵀ-sized, 3 x 12 heads = 36; dV, dP: PV-sized, 2 x 12 = 24 (builders/training.py)
+    assert (bwd.gemm.count, bwd.pv_gemm.count) == (36, 24)
+    p = systolic.price(bwd, arch.core.systolic, arch)
+    assert p.details["causal"] and p.details["mac_fraction"] == 1280 * 128 / 512**2 == 0.625
+    assert systolic.price(_gpt2_attention("attention"), arch.core.systolic, arch).details["mac_fraction"] == 0.625
+    # per block j one QKᵀ GEMM (rows_j x 128 keys x 64: one fold, T = rows_j ≥ R) at count 36 and one PV GEMM
+    # (rows_j x 64 x 128 keys: one fold) at count 24, each set one pipeline: Σ count·rows_j + R + R + C − 3
+    assert p.cycles == (36 * 1280 + 381) + (24 * 1280 + 381) == 77_562
+    # the full square, as it was priced (mac_fraction 1.0): 4 column (QKᵀ) or row (PV) folds of T = 512 a GEMM
+    assert p.cycles < (36 * 4 * 512 + 381) + (24 * 4 * 512 + 381) == 123_642
+    # its softmax work (P recomputed and dS: 2 x the forward's 12·512² scores) over the visited 10/16 of them,
+    # 10 lane-cycles each on 1024 lanes
+    assert bwd.vector_elems == 2 * 12 * 512 * 512
+    assert p.details["softmax_cycles"] == 2 * 12 * 1280 * 128 * 10 // 1024 == 38_400
+
+
+def test_a_backward_split_over_units_keeps_a_heads_five_gemms_together():
+    # split by count over 4 arrays, each unit takes 3 of the 12 heads: 9 QKᵀ-sized and 6 PV-sized GEMMs (not 9 and
+    # 9, the 36 QKᵀ GEMMs' cut applied to the 24 PV ones). Its share of the op's 77,562 cycles is its sub-GEMMs'
+    # full-square fold cycles over the op's: (9·2048 + 381) + (6·2048 + 381) = 31,482 of 123,642
+    from accelsim.mapping.plan import Plan
+    from accelsim.mapping.traffic import unit_cycles
+
+    arch = _arch("ws", overlap=True)
+    bwd = _gpt2_attention("attention_grad")
+    details: dict = {}
+    cyc = unit_cycles(Plan(bwd, 0, "systolic", 77_562), arch, 4, False, details)
+    assert details["split"] == "count" and cyc == (-(-77_562 * 31_482 // 123_642),) * 4 == (19_750,) * 4
+
+
+def test_tpu_training_step_computes_the_causal_backward_blocks_only():
+    # a tpu-v4 (128 x 128 MXU) training step of gpt2 at 512 tokens: both attention rows compute 10/16 of their MACs
+    rep = accelsim.simulate({"model": "gpt2", "seq_len": 512, "attention": "fused", "mode": "training"},
+                            "tpu-v4").to_dict()
+    rows = [o for o in rep["ops"] if o["name"].endswith(("attn.attention", "attn.attention.grad_input"))]
+    assert len(rows) == 2 * 12 and all(o["mapping"]["mac_fraction"] == 0.625 for o in rows)
+    # per layer the forward's QKᵀ + PV, 2·12·512²·64, and the backward's 2.5x that
+    attention_macs = 12 * (2 + 5) * 12 * 512 * 512 * 64
+    assert sum(o["macs"] for o in rows) == attention_macs
+    assert rep["macs"] - rep["computed_macs"] == attention_macs * 6 // 16
+
+
+def test_gpu_backward_keeps_its_flash_kernel():
+    # on a GPU the backward is FlashAttention's backward kernel (attention.price_backward), never the array walk
+    arch = load_arch("h100")
+    bwd, fwd = _gpt2_attention("attention_grad"), _gpt2_attention("attention")
+    b, f = (systolic.price(op, arch.core.systolic, arch) for op in (bwd, fwd))
+    assert b.details["kernel"] == f"{f.details['kernel']}_backward" and "causal_walk" not in b.details
+    assert b.details["causal"] and b.details["mac_fraction"] == f.details["mac_fraction"] < 1

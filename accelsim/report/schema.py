@@ -291,7 +291,7 @@ class StageTime(TypedDict):
     hbm_fraction: float
 
 
-class Pipeline(TypedDict):
+class _PipelineRequired(TypedDict):
     stages: int
     micro_batches: int
     interleave: int
@@ -305,10 +305,16 @@ class Pipeline(TypedDict):
     p2p_s: float
     p2p_transfers: int
     embedding_sync_s: float
-    forward_end_s: float  # training: when the iteration's last forward ends (scenarios.pipeline.step_ends)
-    backward_end_s: float  # training: when its gradients are ready, before their reduction and the optimizer step
     stage_times: list[StageTime]
     layer_samples: list[int] | None
+
+
+class Pipeline(_PipelineRequired, total=False):
+    """A pipeline (or gradient-accumulation) iteration's schedule (scenarios/pipeline.py); the step's timeline only
+    in training."""
+
+    forward_end_s: float  # when the iteration's last forward ends (scenarios.pipeline.step_ends)
+    backward_end_s: float  # when its gradients are ready, before their reduction and the optimizer step
 
 
 class DiffusionPart(TypedDict):

@@ -393,8 +393,9 @@ def _serving(report: dict) -> str:
 
 
 _PIPELINE_KEYS = frozenset({"stages", "micro_batches", "interleave", "bottleneck_stage", "iteration_s", "bubble_s",
-                            "bubble_fraction", "optimizer_s", "p2p_s", "p2p_transfers", "embedding_sync_s",
-                            "stage_times", "layer_samples"})
+                            "bubble_fraction", "optimizer_s", "grad_reduce_s", "optimizer_step_s", "p2p_s",
+                            "p2p_transfers", "embedding_sync_s", "forward_end_s", "backward_end_s", "stage_times",
+                            "layer_samples"})
 """The keys of report ``pipeline`` that :func:`_pipeline` lays out; any other is shown as a row of its own."""
 
 
@@ -413,11 +414,16 @@ def _pipeline(report: dict) -> str:
             ("interleave", f"{fmt.general(pl.get('interleave'))} (model chunks per chip)"),
             ("iteration", fmt.seconds(pl.get("iteration_s"))),
             ("bubble", f"{fmt.seconds(pl.get('bubble_s'))} ({fmt.pct(pl.get('bubble_fraction'))} of the iteration)"),
-            ("optimizer step", f"{fmt.seconds(pl.get('optimizer_s'))} (the slowest stage's)"),
+            ("optimizer tail", f"{fmt.seconds(pl.get('optimizer_s'))} (the slowest stage's" + (
+                f": gradient reduction {fmt.seconds(pl.get('grad_reduce_s'))}, optimizer step "
+                f"{fmt.seconds(pl.get('optimizer_step_s'))})" if "grad_reduce_s" in pl else ")")),
             ("activation sends", f"{fmt.seconds(pl.get('p2p_s'))} (the {fmt.general(sends)} sends the fill and drain "
                                  f"wait for)")]
     if pl.get("embedding_sync_s"):
         rows.append(("embedding gradient all-reduce", fmt.seconds(pl.get("embedding_sync_s"))))
+    if "backward_end_s" in pl:  # a training iteration: its timeline's ends
+        rows.append(("last forward ends / gradients ready", f"{fmt.seconds(pl.get('forward_end_s'))} / "
+                                                           f"{fmt.seconds(pl.get('backward_end_s'))}"))
     if "layer_samples" in pl:
         rows.append(_layer_samples_row(pl.get("layer_samples"), "layers a stage simulated, its"))
     rows.extend((k, _serving_value(k, v)) for k, v in pl.items() if k not in _PIPELINE_KEYS)

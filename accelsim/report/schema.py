@@ -278,6 +278,10 @@ class Serving(_ServingRequired, total=False):
     # repeating a unit of p): each pass simulated with that many layers (options.layer_samples)
 
 
+STEP_SCOPE = "the step"
+"""report.json's ``phases_scope`` where ``phases`` are the training step's own, on its timeline."""
+
+
 class StageTime(TypedDict):
     stage: int
     micro_batch_s: float
@@ -287,7 +291,7 @@ class StageTime(TypedDict):
     hbm_fraction: float
 
 
-class Pipeline(TypedDict):
+class _PipelineRequired(TypedDict):
     stages: int
     micro_batches: int
     interleave: int
@@ -295,12 +299,22 @@ class Pipeline(TypedDict):
     iteration_s: float
     bubble_s: float
     bubble_fraction: float
-    optimizer_s: float
+    optimizer_s: float  # the optimizer tail: grad_reduce_s + optimizer_step_s
+    grad_reduce_s: float  # of optimizer_s, the data-parallel gradient reductions' share (Timing.reduce_in_tail)
+    optimizer_step_s: float  # of optimizer_s, the rest: the steps after the last reduction (and ZeRO's all-gather)
     p2p_s: float
     p2p_transfers: int
     embedding_sync_s: float
     stage_times: list[StageTime]
     layer_samples: list[int] | None
+
+
+class Pipeline(_PipelineRequired, total=False):
+    """A pipeline (or gradient-accumulation) iteration's schedule (scenarios/pipeline.py); the step's timeline only
+    in training."""
+
+    forward_end_s: float  # when the iteration's last forward ends (scenarios.pipeline.step_ends)
+    backward_end_s: float  # when its gradients are ready, before their reduction and the optimizer step
 
 
 class DiffusionPart(TypedDict):
@@ -429,6 +443,9 @@ class ReportDict(_ReportRequired, total=False):
     params_per_chip: int  # the parameters one chip holds, when tensor or pipeline parallelism splits the model
     tables: dict[str, TableSplit]
     phases: dict[str, Phase]
+    phases_scope: str  # what ``phases`` covers (training): STEP_SCOPE (a single pass, or a pipeline of one stage
+    # and one micro-batch: the step's timeline), else "one micro-batch of stage S of P and the optimizer tail once,
+    # not on the step's timeline ..." (pipeline.forward_end_s / backward_end_s are the step's); older reports lack it
     data_parallel: DataParallel  # a training step on several data-parallel replicas (one pass: no pipeline)
     serving: Serving
     memory_pass: str  # serving runs: the pass the top-level ``memory`` describes ("prefill", or "decode step 1")

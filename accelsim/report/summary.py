@@ -54,7 +54,7 @@ from ..tasks import TaskGraph, TaskKind, UnitKind
 from ..trace import Trace
 from ..units import format_size
 from .data_parallel import data_parallel_notes, data_parallel_record, grad_reduce_phase, grad_reduce_tasks
-from .schema import base_rate_macs, computed_work, model_counts, model_work
+from .schema import STEP_SCOPE, base_rate_macs, computed_work, model_counts, model_work
 
 
 def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name: str,
@@ -137,7 +137,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                   + data_parallel_notes(dp, phases, clock, arch.chips)
                   + [str(n) for n in graph.meta.get("notes", ())]),
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
-        **({"phases": phases} if any("phase" in m.mapping for m in tg.ops) else {}),
+        **({"phases": phases, "phases_scope": STEP_SCOPE} if any("phase" in m.mapping for m in tg.ops) else {}),
         **dp,
         **({"moe": graph.meta["moe"]} if "moe" in graph.meta else {}),
         **({"embedding_parallel": graph.meta["embedding_shards"]} if "embedding_shards" in graph.meta else {}),

@@ -103,7 +103,36 @@ def explain(e: NoFit, workload: WorkloadSpec, arch: Arch, options: Options, dp: 
                   f"{best[1]:,} B)") + (f"; use {scale}" if scale else "")
     else:
         advice = f"use {scale}" if scale else f"it does not fit one chip's {e.level}"
-    return _at(e, workload, advice, recompute, arch)
+    return _at(e, workload, advice, recompute, arch, static_remedies(workload, arch, options, dp, row))
+
+
+def static_remedies(workload: WorkloadSpec, arch: Arch, options: Options, dp: int,
+                    row: Mapping[str, float]) -> str:
+    """What a training step's weights, gradients and optimizer states (``row``: the footprint) that alone overflow
+    its memory need, said after :func:`fixed_overflow`: that no size key the model takes shrinks them (so the error
+    is at the capacity), and what can: more tensor or pipeline parallelism (those the builder takes; over more chips
+    where the arch has no more); where the weights and gradients fit without the states,
+    ``options.distributed_optimizer`` (over data parallelism: more chips where there is none) and
+    ``options.offload: optimizer`` (where a memory beyond the main one holds the states)."""
+    fields = get_builder(workload.model).params.model_fields
+    opt = int(row.get("optimizer_states", 0))
+    rest_fits = int(row.get("weights", 0) + row.get("gradients", 0)) <= int(row["capacity"])
+    sizes = [k for k in ("seq_len", "batch", "micro_batches", "recompute") if k in fields]
+    used = 1
+    for key in ("tensor_parallel", "context_parallel", "pipeline_parallel"):
+        used *= int(workload.params.get(key, 1) or 1)
+    kinds = [k for k in ("tensor", "pipeline") if f"{k}_parallel" in fields]
+    fixes = [f"more {' or '.join(kinds)} parallelism" + (" over more chips" if arch.chips <= used else "")] \
+        if kinds else []
+    if opt and rest_fits and not options.distributed_optimizer:
+        fixes.append("options.distributed_optimizer" + (" with data parallelism over more chips" if dp <= 1 else ""))
+    if opt and rest_fits and options.offload == "none" and arch.spill_memory is not None and \
+            opt <= arch.memory(arch.spill_memory).capacity:
+        fixes.append("options.offload: optimizer")
+    said = f", whatever the {', '.join(sizes[:-1])} or {sizes[-1]}" if len(sizes) > 1 else \
+        f", whatever the {sizes[0]}" if sizes else ""
+    what = (", ".join(fixes[:-1]) + f" or {fixes[-1]}" if len(fixes) > 1 else fixes[0]) if fixes else ""
+    return said + (f"; what can make them fit: {what}" if what else "")
 
 
 def _scale(workload: WorkloadSpec, rest_fits: bool) -> str:
@@ -119,18 +148,21 @@ def _scale(workload: WorkloadSpec, rest_fits: bool) -> str:
     return out
 
 
-def _at(e: NoFit, workload: WorkloadSpec, advice: str, recompute: str, arch: Arch | None = None) -> WorkloadError:
+def _at(e: NoFit, workload: WorkloadSpec, advice: str, recompute: str, arch: Arch | None = None,
+        static: str = "") -> WorkloadError:
     """The error at the key set last of those that size the footprint (a tie: the first listed); recompute only
     where it could still shrink the stash, batch only above 1, micro_batches only where it sets the flight. Its
     ``arch_key`` is the capacity of the memory that overflows, which the scenario names instead where that was set
-    more recently (``--set arch.hbm.capacity=40GiB`` after a preset's batch)."""
+    more recently (``--set arch.hbm.capacity=40GiB`` after a preset's batch). Where the weights, gradients and
+    optimizer states alone overflow it, no such key can make the step fit: the error is at the capacity, and says
+    so (``static``: :func:`static_remedies`)."""
     params = workload.params
     row = e.row
     fixed = int(row.get("weights", 0) + row.get("gradients", 0) + row.get("optimizer_states", 0))
     over = fixed_overflow(fixed, int(row["capacity"]), "the weights, gradients and optimizer states")
     arch_key = arch.capacity_key(e.level) if arch is not None else ()
     if over:  # the fixed footprint alone overflows, whatever the sizes: at the capacity (else the model's line)
-        return WorkloadError(f"{e.message(advice)}{over}", ("model",), arch_key, arch_first=True)
+        return WorkloadError(f"{e.message(advice)}{over}{static}", ("model",), arch_key, arch_first=True)
     keys = [*(["recompute"] if row.get("activations") and recompute != "full" and "recompute" in params else []),
             "seq_len", *(["batch"] if int(params.get("batch", 1) or 1) > 1 else []),
             *(["micro_batches"] if e.flight > 1 else []), "tensor_parallel", "pipeline_parallel", "hidden", "layers"]

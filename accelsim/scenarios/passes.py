@@ -124,6 +124,10 @@ class Timing:
     compute_active_s: float | None = None  # of active_s, the seconds before compute_end (None: all of them)
     moe: Mapping[str, int] = field(default_factory=dict)  # the report's moe counts that grow with the layers
     # (:data:`MOE_COUNTS`): a layer-sampled pass's are extrapolated, as model_params is (probe p49)
+    last_backward_end: int | None = None  # cycles from its start to the end of the backward pass of the iteration's
+    # last micro-batch where that differs from compute_end (it reduces the gradients as its backward makes them:
+    # pipeline._with_last_micro_batch); None: compute_end
+    tail_reduce: int | None = None  # of optimizer_tail, the cycles the gradient reductions take (None: from phases)
 
     @property
     def compute_end(self) -> int:
@@ -135,6 +139,31 @@ class Timing:
     @property
     def optimizer_tail(self) -> int:
         return max(self.cycles - self.compute_end, 0)
+
+    @property
+    def forward_end(self) -> int:
+        """Cycles to the end of the forward phase of one micro-batch (a training step), else the whole pass."""
+        forward = self.phases.get("forward")
+        return int(forward["end_cycle"]) if forward else self.compute_end
+
+    @property
+    def grads_ready(self) -> int:
+        """Cycles from the start of the iteration's last micro-batch to the end of its backward pass: when this
+        pass's gradients are all computed (before their data-parallel reduction and the optimizer step)."""
+        return self.compute_end if self.last_backward_end is None else self.last_backward_end
+
+    @property
+    def reduce_in_tail(self) -> int:
+        """Of :attr:`optimizer_tail`, the cycles the data-parallel gradient reductions add: from the end of the
+        backward pass to the end of the last reduction (``phases.grad_reduce``; the steps wait for it), what a
+        reduction overlapping the backward pass leaves after it; 0 without data parallelism."""
+        if self.tail_reduce is not None:
+            return min(max(self.tail_reduce, 0), self.optimizer_tail)
+        reduce = self.phases.get("grad_reduce")
+        if not reduce:
+            return 0
+        end = min(int(reduce["end_cycle"]), self.cycles)
+        return max(end - max(int(reduce["start_cycle"]), self.compute_end), 0)
 
     @property
     def micro_active_s(self) -> float:

@@ -65,7 +65,7 @@ from ..mapping import data_parallel
 from ..options import Options, recorded
 from ..report import Report
 from ..report.data_parallel import data_parallel_notes, replica_record
-from ..report.schema import base_rate_macs, computed_work, model_counts, model_work
+from ..report.schema import STEP_SCOPE, base_rate_macs, computed_work, model_counts, model_work
 from ..report.summary import (
     active_cycles_before,
     model_utilization,
@@ -129,8 +129,12 @@ def _with_last_micro_batch(p: Pass, last: WorkloadSpec, arch: Arch, options: Opt
     cycles = max(one.timing.cycles, p.timing.compute_end)
     seconds = p.timing.seconds * cycles / p.timing.cycles
     # the pass's time is the one-micro-batch run's, and so are its launches and active time on it
+    # its gradients are ready when the last micro-batch's backward ends (slowed by the reductions beside it); the
+    # reductions' share of the tail is all it adds to a clean micro-batch but the steps after the last reduction
+    ready = one.timing.grads_ready
     timing = replace(p.timing, cycles=cycles, seconds=seconds, launch_s=min(one.timing.launch_s, seconds),
-                     active_s=min(one.timing.active_s, seconds))
+                     active_s=min(one.timing.active_s, seconds), last_backward_end=ready,
+                     tail_reduce=ready - p.timing.compute_end + one.timing.reduce_in_tail)
     return replace(p, timing=timing), one.without_tasks()
 
 
@@ -315,16 +319,39 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
     out["notes"] = spill_notes(memories[k_full], timing[k_full].held, timing[k_full].offload) + [
         n for n in out.get("notes", []) if n not in own]
     ideal = m * max(per_micro)
+    k_tail = max(range(pp), key=lambda k: timing[k].optimizer_tail)
+    reduce = timing[k_tail].reduce_in_tail
+    if slow.timing.phases:  # a training iteration: where it leaves one micro-batch's phases
+        out["phases_scope"] = STEP_SCOPE if pp == 1 and m == 1 else (
+            f"one micro-batch of stage {k_slow}" + (f" of {pp}" if pp > 1 else "") + " and the optimizer tail once, "
+            "not on the step's timeline (pipeline.forward_end_s and backward_end_s are the step's)")
     out["pipeline"] = {
         "stages": pp, "micro_batches": m, "interleave": v, "bottleneck_stage": k_slow,
         "iteration_s": seconds, "bubble_s": (fill - ideal) / clock,
         "bubble_fraction": (fill - ideal) / total if total else 0.0,
-        "optimizer_s": tail / clock, "p2p_s": p2p / clock, "p2p_transfers": p2p_count,
+        "optimizer_s": tail / clock, "grad_reduce_s": reduce / clock, "optimizer_step_s": (tail - reduce) / clock,
+        "p2p_s": p2p / clock, "p2p_transfers": p2p_count,
         "embedding_sync_s": sync_cycles / clock,
+        **(step_ends(timing, fill, p2p_count * p2p_cycles, v, clock) if slow.timing.phases else {}),
         "stage_times": rows,
         "layer_samples": [1, 2] if any(s.sampled for s in simulated.values()) else None,
     }
     return out
+
+
+def step_ends(timing: Sequence[Timing], fill: float, p2p: float, interleave: int, clock: float) -> dict[str, float]:
+    """When a training iteration's last forward ends and its gradients are ready (report.json's
+    ``pipeline.forward_end_s``, ``backward_end_s``), on the iteration's timeline as the schedule composes it
+    (:func:`schedule_cycles`'s ``fill`` of the stages' per-micro-batch ``timing`` and the ``p2p`` cycles of all the
+    fill and drain's sends): the last micro-batch's backward ends on the first stage when the fill and the sends end,
+    its own backward (:attr:`Timing.grads_ready`, with the reductions it overlaps) instead of a clean one's; its
+    forward ended on the last stage (the last chunk, interleaved) before its backward drained back through every
+    stage, Σ_k (t_k − f_k) of a clean micro-batch, and half the sends (P·v − 1 gradient sends). One stage: (m − 1)·t
+    + f and (m − 1)·t + the last micro-batch's backward end."""
+    ready = fill + p2p + max(t.grads_ready - t.compute_end for t in timing)
+    drain = sum(t.compute_end - t.forward_end for t in timing)
+    last_forward = fill + p2p / 2 - drain
+    return {"forward_end_s": last_forward / clock, "backward_end_s": ready / clock}
 
 
 def active_fraction(timing: Sequence[Timing], micro_batches: int, seconds: float, p2p_s: float = 0.0,

@@ -200,7 +200,11 @@ def affine_timing(one: Timing, two: Timing, n: int) -> Timing:
                   phases=affine_table(one.phases, two.phases, n),
                   memory=_fractions(affine_table(one.memory, two.memory, n)),
                   placement=affine_table(one.placement, two.placement, n),
-                  stash_level=two.stash_level, held=affine_table(one.held, two.held, n), offload=two.offload)
+                  stash_level=two.stash_level, held=affine_table(one.held, two.held, n), offload=two.offload,
+                  **({} if one.last_backward_end is None and two.last_backward_end is None else
+                     {"last_backward_end": affine(one.grads_ready, two.grads_ready, n)}),
+                  **({} if one.tail_reduce is None and two.tail_reduce is None else
+                     {"tail_reduce": affine(one.reduce_in_tail, two.reduce_in_tail, n)}))
 
 
 def _fractions(memory: Mapping[str, Mapping[str, float]]) -> dict:

@@ -74,6 +74,26 @@ def _top_level_numbers(report: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def step_ends(report: Mapping[str, Any]) -> dict[str, float]:
+    """A training step's ``forward_end_s`` and ``backward_end_s`` on the step's timeline: a composed iteration's
+    (report.json's ``pipeline``: a ``gpt`` step, whose ``phases`` are one micro-batch of one stage), else the ends of
+    report.json's ``phases`` forward and backward (a single pass: the step's), in cycles over the clock; none for an
+    inference run (or an older pipeline report, whose phases are not the step's unless it is one micro-batch on one
+    stage)."""
+    pipe, phases, clock = report.get("pipeline"), report.get("phases"), report.get("clock_hz")
+    if not isinstance(phases, Mapping):
+        return {}
+    if isinstance(pipe, Mapping):
+        if "backward_end_s" in pipe:
+            return {k: float(pipe[k]) for k in ("forward_end_s", "backward_end_s")}
+        if pipe.get("stages", 1) != 1 or pipe.get("micro_batches", 1) != 1:
+            return {}
+    if not isinstance(clock, (int, float)) or clock <= 0:
+        return {}
+    return {f"{ph}_end_s": phases[ph]["end_cycle"] / clock for ph in ("forward", "backward")
+            if isinstance(phases.get(ph), Mapping)}
+
+
 def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     """The metrics a sweep keeps of one report.json: every top-level number (``total_cycles``, ``seconds``,
     ``macs``, ``mac_utilization``, ...), the ``utilization``, ``bytes`` and ``stalls_by_level`` objects (per
@@ -87,9 +107,9 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     (docs/energy.md; left out when the arch gives no energy constants): :data:`ENERGY_METRICS` (``energy_j``,
     ``average_power_w``, ``tops_per_w``, ``area_mm2``, ...) and ``edp``, with ``system_energy_j`` (``energy_j``,
     the chips the report covers, scaled to every chip of the arch) and ``system_area_mm2`` (one chip's
-    ``area_mm2`` × the arch's chips); for a training step with ``phases``,
-    ``forward_end_s`` and ``backward_end_s`` (when the phase's last op ends: the gradients are ready at the
-    latter, before the optimizer step); for a run of one collective (the ``collective`` micro-workload), its
+    ``area_mm2`` × the arch's chips); for a training step, ``forward_end_s`` and ``backward_end_s``
+    (:func:`step_ends`: when the step's last forward op ends and when its gradients are ready, before their
+    reduction and the optimizer step); for a run of one collective (the ``collective`` micro-workload), its
     nccl-tests ``bus_bandwidth`` (bytes/s). The ops list is not kept."""
     out = _top_level_numbers(report)
     for key in LEVEL_OBJECTS:
@@ -104,11 +124,7 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(on_chip, int) and not isinstance(on_chip, bool):  # (reports before it lack it)
             out["on_chip_bytes"] = on_chip
         out["peak_macs_per_cycle"] = macs
-    phases, clock = report.get("phases"), report.get("clock_hz")
-    if isinstance(phases, Mapping) and isinstance(clock, (int, float)) and clock > 0:
-        for phase in ("forward", "backward"):  # a training step: when the gradients are ready, without the optimizer
-            if isinstance(phases.get(phase), Mapping):
-                out[f"{phase}_end_s"] = phases[phase]["end_cycle"] / clock
+    out.update(step_ends(report))
     for name, (obj, key) in ENERGY_METRICS.items():
         value = (report.get(obj) or {}).get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):

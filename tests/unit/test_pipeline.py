@@ -505,3 +505,103 @@ def test_the_console_rounds_the_micro_batches_in_flight():
     rows = dict(zip(labels, values, strict=True))
     assert rows["  stage 0"].endswith("with 2.333 micro-batches in flight")
     assert rows["  stage 1"].endswith("with 1.667 micro-batches in flight")
+
+
+def _phase_end(rep, phase):
+    """The cycle at which the last op of ``phase`` ends in a single pass's op rows."""
+    return max(op["end_cycle"] for op in rep["ops"] if op["mapping"].get("phase") == phase)
+
+
+def test_gradient_accumulation_places_the_phases_ends_on_the_steps_timeline():
+    # probe p55: with m = 4 micro-batches on one stage, forward_end_s / backward_end_s were one micro-batch's.
+    # One stage on one chip runs the micro-batches back to back (t cycles each, its backward's last op's end), so the
+    # step's gradients are ready at 4·t and its last forward ends at 3·t + f (f: a micro-batch's forward's last op's
+    # end); the optimizer tail follows once: seconds = 4·t + the tail
+    from accelsim.sweep.store import metrics_from_report
+
+    params = {**SMALL, "mode": "training", "micro_batches": 4, "dtype": "fp16"}
+    arch = load_arch("gemmini")
+    rep = simulate(load_workload({"model": "gpt", **params}), arch, layer_samples=False).to_dict()
+    one = run(build_graph(WorkloadSpec("gpt", params), arch.dtype), arch).to_dict()
+    t, f, clock = _phase_end(one, "backward"), _phase_end(one, "forward"), rep["clock_hz"]
+    pipe = rep["pipeline"]
+    assert pipe["backward_end_s"] == pytest.approx(4 * t / clock, rel=1e-12)
+    assert pipe["forward_end_s"] == pytest.approx((3 * t + f) / clock, rel=1e-12)
+    assert rep["seconds"] == pytest.approx(pipe["backward_end_s"] + pipe["optimizer_s"], rel=1e-12)
+    m = metrics_from_report(rep)
+    assert (m["forward_end_s"], m["backward_end_s"]) == (pipe["forward_end_s"], pipe["backward_end_s"])
+    # report.json's phases stay one micro-batch's, and say so
+    assert rep["phases"]["backward"]["end_cycle"] == t
+    assert rep["phases_scope"].startswith("one micro-batch of stage 0 and the optimizer tail once")
+    single = simulate(load_workload({"model": "gpt", **params, "micro_batches": 1}), arch,
+                      layer_samples=False).to_dict()
+    assert single["phases_scope"] == "the step"
+    assert metrics_from_report(single)["backward_end_s"] == single["phases"]["backward"]["end_cycle"] / clock
+
+
+def test_a_pipelines_last_forward_and_gradients_are_placed_by_its_schedule():
+    # P = 2 stages, m = 4 micro-batches (1F1B): stage k's clean micro-batch takes t_k to its backward's end, its
+    # forward ending at f_k. The fill is 3·max t + Σ t (as test_pipeline_report_composes_the_stage_simulations), and
+    # the 2·(P − 1) = 2 sends are on the critical path: the gradients are ready on stage 0 at fill + both sends. The
+    # last micro-batch's forward ends on the last stage, then its backward drains back through both stages
+    # (Σ (t_k − f_k)) and one gradient send: it ended at fill + one send − Σ (t_k − f_k)
+    arch = _arch(2)
+    params = {**SMALL, "mode": "training", "pipeline_parallel": 2, "micro_batches": 4, "dtype": "fp16"}
+    rep = simulate(load_workload({"model": "gpt", **params}), arch).to_dict()
+    stage = [run(build_graph(WorkloadSpec("gpt", {**params, "pipeline_stage": k}), arch.dtype), arch).to_dict()
+             for k in (0, 1)]
+    t = [_phase_end(r, "backward") for r in stage]
+    f = [_phase_end(r, "forward") for r in stage]
+    send = (2e-6 + 2 * 64 * 256 * 2 / 10e9) * arch.clock_hz  # 2 µs + one micro-batch's fp16 hidden states / 10 GB/s
+    fill = 3 * max(t) + sum(t)
+    pipe, clock = rep["pipeline"], arch.clock_hz
+    assert pipe["backward_end_s"] == pytest.approx((fill + 2 * send) / clock, rel=1e-9)
+    assert pipe["forward_end_s"] == pytest.approx((fill + send - (t[0] - f[0]) - (t[1] - f[1])) / clock, rel=1e-9)
+    # after the gradients are ready: the embedding all-reduce and the optimizer tail (no data parallelism: no
+    # reduction in it)
+    assert rep["seconds"] == pytest.approx(pipe["backward_end_s"] + pipe["embedding_sync_s"] + pipe["optimizer_s"],
+                                           rel=1e-9)
+    assert pipe["grad_reduce_s"] == 0 and pipe["optimizer_step_s"] == pipe["optimizer_s"]
+    assert rep["phases_scope"].startswith(f"one micro-batch of stage {pipe['bottleneck_stage']} of 2 ")
+
+
+def test_an_interleaved_pipelines_gradients_are_ready_before_the_embedding_sync_and_the_tail():
+    # v = 2 chunks a stage, P = 2, m = 4: the iteration is the fill, the 2·(P·v − 1) = 6 sends, the embedding
+    # all-reduce and the optimizer tail; the gradients are ready before the last two, the last forward earlier still
+    arch = _arch(2)
+    params = {**SMALL, "mode": "training", "pipeline_parallel": 2, "pipeline_interleave": 2, "micro_batches": 4,
+              "dtype": "fp16"}
+    rep = simulate(load_workload({"model": "gpt", **params}), arch).to_dict()
+    pipe = rep["pipeline"]
+    assert pipe["p2p_transfers"] == 6
+    assert rep["seconds"] == pytest.approx(pipe["backward_end_s"] + pipe["embedding_sync_s"] + pipe["optimizer_s"],
+                                           rel=1e-9)
+    assert 0 < pipe["forward_end_s"] < pipe["backward_end_s"]
+
+
+def test_the_optimizer_tail_splits_into_the_gradient_reductions_and_the_steps():
+    # probe p55: pipeline.optimizer_s holds the data-parallel reductions, phases.optimizer does not. TP 2 on 4 chips:
+    # 2 replicas; m = 4. By default (Megatron: after the flush) the reductions run one after another on the link
+    # after the last backward, so their share of the tail is at least their sum; the rest is the steps after the
+    # last reduction, and optimizer_s stays their sum (its meaning unchanged). With overlap_grad_reduce the last
+    # micro-batch's backward overlaps them: the step's gradients are ready when that micro-batch's backward ends,
+    # 3 clean micro-batches plus the one-micro-batch run's backward end, and less of the reductions is left after
+    # it, while the steps after the last reduction take what they took
+    base = {**SMALL, "mode": "training", "tensor_parallel": 2, "dtype": "fp16", "micro_batches": 4}
+
+    def sim(chips, **extra):
+        return simulate(load_workload({"model": "gpt", **base, **extra}), _arch(chips), layer_samples=False).to_dict()
+
+    alone, after = sim(2), sim(4)
+    over, last = sim(4, overlap_grad_reduce=True), sim(4, overlap_grad_reduce=True, micro_batches=1)
+    for rep in (alone, after, over):
+        pipe = rep["pipeline"]
+        assert pipe["grad_reduce_s"] + pipe["optimizer_step_s"] == pytest.approx(pipe["optimizer_s"], rel=1e-12)
+    assert alone["pipeline"]["grad_reduce_s"] == 0
+    assert after["pipeline"]["grad_reduce_s"] >= _reductions(after) * (1 - 1e-6) > 0
+    assert over["pipeline"]["grad_reduce_s"] < after["pipeline"]["grad_reduce_s"]
+    assert over["pipeline"]["optimizer_step_s"] == pytest.approx(after["pipeline"]["optimizer_step_s"], rel=1e-9)
+    clean, clock = after["pipeline"]["stage_times"][0]["micro_batch_s"], after["clock_hz"]
+    assert after["pipeline"]["backward_end_s"] == pytest.approx(4 * clean, rel=1e-9)
+    assert over["pipeline"]["backward_end_s"] == pytest.approx(
+        3 * clean + last["phases"]["backward"]["end_cycle"] / clock, rel=1e-9)

@@ -369,5 +369,6 @@ def test_the_pipeline_section_is_a_table_in_one_unit_family():
     for raw in ("stage_times", "hbm_fraction", "micro_batch_s", f"{pl['stage_times'][0]['hbm_used_bytes']:,}",
                 f"{pl['stage_times'][0]['hbm_fraction']:.4g}"):
         assert raw not in section, raw
-    for label in ("micro-batches", "interleave", "optimizer step", "embedding gradient all-reduce", "layer samples"):
+    for label in ("micro-batches", "interleave", "optimizer tail", "embedding gradient all-reduce", "layer samples",
+                  "last forward ends / gradients ready"):
         assert label in rows, label
